@@ -1,0 +1,30 @@
+# `make test` / `make demo` set up .venv from scratch (PyPI only), then run.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: test demo test-gpu bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test]'
+	touch $(STAMP)
+
+test: $(STAMP)
+	$(PY) -m pytest -q -p no:cacheprovider tests
+
+demo: $(STAMP)
+	$(PY) samples/train_mlp.py
+
+# For a GPU machine that has CuPy but no package registry: current interpreter, no venv.
+test-gpu:
+	$(PYTHON) -m pytest -q -p no:cacheprovider -m cuda tests
+	$(PYTHON) benchmarks/dispatch_overhead.py --device cuda --quick
+
+bench: $(STAMP)
+	$(PY) benchmarks/dispatch_overhead.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info

@@ -1,0 +1,1 @@
+print("tensorlib profiler demo: coming with the training stack")
