@@ -1,0 +1,143 @@
+"""torch-style dtype objects over NumPy dtypes, and torch's type-promotion rules.
+
+NumPy's promotion differs from torch's in the cases users notice (int32 + float16 is float16 in torch,
+float64 in NumPy; a 0-dim tensor does not widen a dimensioned one), so promotion is decided here and the
+kernels only ever see operands that already agree.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+
+class dtype:
+    __slots__ = ("name", "np", "is_floating_point", "is_complex", "is_signed", "itemsize", "_category")
+
+    def __init__(self, name, np_dtype, category):
+        self.name = name
+        self.np = np.dtype(np_dtype)
+        self.is_floating_point = category == 2
+        self.is_complex = False
+        self.is_signed = self.np.kind in "if"
+        self.itemsize = self.np.itemsize
+        self._category = category  # 0 bool, 1 integer, 2 floating
+
+    def __repr__(self):
+        return f"tensorlib.{self.name}"
+
+    def to_real(self):
+        return self
+
+    def __reduce__(self):
+        return (_by_name, (self.name,))
+
+
+bool_ = dtype("bool", np.bool_, 0)
+uint8 = dtype("uint8", np.uint8, 1)
+int8 = dtype("int8", np.int8, 1)
+int16 = dtype("int16", np.int16, 1)
+int32 = dtype("int32", np.int32, 1)
+int64 = dtype("int64", np.int64, 1)
+float16 = dtype("float16", np.float16, 2)
+float32 = dtype("float32", np.float32, 2)
+float64 = dtype("float64", np.float64, 2)
+
+ALL = (bool_, uint8, int8, int16, int32, int64, float16, float32, float64)
+_FROM_NP = {d.np: d for d in ALL}
+_BY_NAME = {d.name: d for d in ALL}
+_ALIASES = {"half": float16, "float": float32, "double": float64, "short": int16, "int": int32,
+            "long": int64, "bool": bool_}
+
+_default_float = float32
+
+
+def _by_name(name):
+    return _BY_NAME[name]
+
+
+def from_np(np_dtype) -> dtype:
+    try:
+        return _FROM_NP[np_dtype]
+    except KeyError:
+        raise TypeError(f"tensorlib has no dtype for NumPy dtype {np_dtype}; supported: "
+                        + ", ".join(d.name for d in ALL)) from None
+
+
+def to_dtype(d) -> dtype:
+    """Accept a tensorlib dtype, a NumPy dtype, a Python type or a name; return a tensorlib dtype."""
+    if isinstance(d, dtype):
+        return d
+    if d is float:
+        return float64
+    if d is int:
+        return int64
+    if d is bool:
+        return bool_
+    if isinstance(d, str):
+        name = d.split(".")[-1]
+        if name in _BY_NAME:
+            return _BY_NAME[name]
+        if name in _ALIASES:
+            return _ALIASES[name]
+    try:
+        return from_np(np.dtype(d))
+    except TypeError:
+        raise
+    except Exception:
+        raise TypeError(f"cannot interpret {d!r} as a tensorlib dtype") from None
+
+
+def get_default_dtype() -> dtype:
+    return _default_float
+
+
+def set_default_dtype(d):
+    global _default_float
+    d = to_dtype(d)
+    if not d.is_floating_point:
+        raise TypeError(f"only floating-point types are supported as the default type, got {d}")
+    _default_float = d
+
+
+# --- promotion -----------------------------------------------------------------------------------
+
+def _lattice(a: dtype, b: dtype) -> dtype:
+    """torch.promote_types for two dimensioned operands."""
+    if a is b:
+        return a
+    if a._category != b._category:
+        hi, lo = (a, b) if a._category > b._category else (b, a)
+        return hi
+    return from_np(np.promote_types(a.np, b.np))
+
+
+promote_types = _lattice
+
+_result_cache: dict = {}
+
+
+def result_type(a: dtype, a0: bool, b: dtype, b0: bool) -> dtype:
+    """Result dtype of a binary op between two tensors; a0/b0 say whether each is 0-dim.
+
+    torch: a 0-dim tensor only decides the result when it is of a higher category than every
+    dimensioned operand (float 0-dim + int tensor -> default-ish float of the 0-dim's dtype)."""
+    key = (a, a0, b, b0)
+    r = _result_cache.get(key)
+    if r is None:
+        if a0 == b0:
+            r = _lattice(a, b)
+        else:
+            dim, zero = (b, a) if a0 else (a, b)
+            r = zero if zero._category > dim._category else dim
+        _result_cache[key] = r
+    return r
+
+
+def scalar_result(t: dtype, s) -> dtype:
+    """Result dtype of tensor (op) Python scalar, per torch: a scalar only lifts the category."""
+    if type(s) is bool or isinstance(s, np.bool_):
+        return t
+    if isinstance(s, (int, np.integer)):
+        return int64 if t._category == 0 else t
+    if isinstance(s, (float, np.floating)):
+        return t if t._category == 2 else _default_float
+    raise TypeError(f"unsupported scalar type {type(s).__name__}")

@@ -1,0 +1,2 @@
+"""Automatic mixed precision (autocast). The GradScaler arrives with the training stack."""
+from .autocast_mode import autocast, is_autocast_enabled  # noqa: F401

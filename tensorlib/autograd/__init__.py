@@ -1,0 +1,57 @@
+"""Autograd: the engine, grad modes, custom functions, anomaly detection, gradcheck."""
+from __future__ import annotations
+
+from .._tensor_base import Tensor
+from .anomaly import detect_anomaly, is_anomaly_enabled, set_detect_anomaly  # noqa: F401
+from .engine import run_backward
+from .function import Function, FunctionCtx  # noqa: F401
+from .grad_mode import (enable_grad, inference_mode, is_grad_enabled, no_grad, set_grad_enabled)  # noqa: F401
+from .gradcheck import GradcheckError, gradcheck, gradgradcheck  # noqa: F401
+from .graph import AccumulateGrad, Node  # noqa: F401
+
+
+def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, inputs=None):
+    if inputs is not None:
+        inputs = (inputs,) if isinstance(inputs, Tensor) else tuple(inputs)
+        if not inputs:
+            raise RuntimeError("'inputs' argument to backward() cannot be empty.")
+        _backward_to(tensors, grad_tensors, retain_graph, create_graph, inputs)
+        return
+    run_backward(tensors, grad_tensors, retain_graph, create_graph)
+
+
+def _backward_to(tensors, grad_tensors, retain_graph, create_graph, inputs):
+    grads = run_backward(tensors, grad_tensors, retain_graph, create_graph, inputs=inputs, accumulate=False,
+                         allow_unused=True)
+    from .. import ops
+    from ..autograd.grad_mode import no_grad
+    with no_grad():
+        for t, g in zip(inputs, grads):
+            if g is None:
+                continue
+            t._grad = (g if create_graph else ops.detach(ops.clone(g))) if t._grad is None else ops.add(t._grad, g)
+
+
+def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=False, only_inputs=True,
+         allow_unused=None, is_grads_batched=False, materialize_grads=False):
+    single = isinstance(inputs, Tensor)
+    inputs = (inputs,) if single else tuple(inputs)
+    if allow_unused is None:
+        allow_unused = materialize_grads
+    res = run_backward(outputs, grad_outputs, retain_graph, create_graph, inputs=inputs, accumulate=False,
+                       allow_unused=allow_unused)
+    if materialize_grads:
+        from .. import ops
+        res = tuple(r if r is not None else ops.zeros_like(i) for r, i in zip(res, inputs))
+    return res
+
+
+def _tensor_backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None):
+    backward(self, gradient, retain_graph, create_graph, inputs)
+
+
+Tensor.backward = _tensor_backward
+
+
+class graph:  # torch.autograd.graph namespace stand-in
+    Node = Node

@@ -1,0 +1,263 @@
+"""The backward engine: runs autograd nodes in dependency order, newest forward op first.
+
+Each node's backward runs as a named region (kind "backward", the node's name) with the dispatcher's
+phase set to "backward" and its sequence number set to the node's, so every op a backward formula
+dispatches is seen by the hooks as a backward step of the forward op that made the node.
+"""
+from __future__ import annotations
+
+import heapq
+import warnings
+
+import numpy as np
+
+from .._tensor_base import Tensor
+from ..dispatch import STATE, range_enter, range_exit
+from .graph import AccumulateGrad, Node, accumulator
+
+
+def _as_tuple(x):
+    if x is None:
+        return ()
+    if isinstance(x, Tensor):
+        return (x,)
+    return tuple(x)
+
+
+def _make_grads(outputs, grad_outputs):
+    from .. import ops
+    grads = []
+    for i, out in enumerate(outputs):
+        g = grad_outputs[i] if i < len(grad_outputs) else None
+        if g is None:
+            if out._data.size != 1:
+                raise RuntimeError("grad can be implicitly created only for scalar outputs")
+            if out._data.dtype.kind != "f":
+                raise RuntimeError(f"grad can be implicitly created only for real scalar outputs but got {out.dtype}")
+            g = ops.ones_like(out)
+        elif not isinstance(g, Tensor):
+            raise TypeError(f"gradient must be a Tensor or None, got {type(g).__name__}")
+        elif tuple(g.shape) != tuple(out.shape):
+            raise RuntimeError(f"Mismatch in shape: grad_output[{i}] has a shape of {tuple(g.shape)} and output[{i}] "
+                               f"has a shape of {tuple(out.shape)}.")
+        grads.append(g)
+    return grads
+
+
+def run_backward(outputs, grad_outputs, retain_graph, create_graph, inputs=None, accumulate=True,
+                 allow_unused=False):
+    """The engine. With `inputs` and accumulate=False it returns their gradients (autograd.grad)."""
+    from .. import ops
+    outputs = _as_tuple(outputs)
+    grad_outputs = _as_tuple(grad_outputs) if grad_outputs is not None else ()
+    if retain_graph is None:
+        retain_graph = create_graph
+    for o in outputs:
+        if not isinstance(o, Tensor):
+            raise TypeError(f"backward() expects Tensors, got {type(o).__name__}")
+        if not o._requires_grad:
+            raise RuntimeError("element 0 of tensors does not require grad and does not have a grad_fn")
+    grads = _make_grads(outputs, grad_outputs)
+    # arrays handed out already (user-given grads, grads stored in a .grad): a leaf never shares one
+    handed = {id(g._data) for g in grad_outputs if isinstance(g, Tensor)}
+
+    # where to capture gradients: {(node, output_nr): index into inputs}
+    capture = None
+    results = None
+    if inputs is not None:
+        capture = {}
+        results = [None] * len(inputs)
+        for k, t in enumerate(inputs):
+            if not isinstance(t, Tensor):
+                raise TypeError(f"inputs must be Tensors, got {type(t).__name__}")
+            if not t._requires_grad:
+                raise RuntimeError(f"One of the differentiated Tensors does not require grad")
+            key = (t._grad_fn, t._output_nr) if t._grad_fn is not None else (accumulator(t), 0)
+            capture.setdefault(key, []).append(k)
+
+    # roots
+    buffers: dict = {}
+    roots = []
+    for o, g in zip(outputs, grads):
+        fn = o._grad_fn if o._grad_fn is not None else accumulator(o)
+        nr = o._output_nr if o._grad_fn is not None else 0
+        buf = buffers.get(fn)
+        if buf is None:
+            buf = buffers[fn] = [None] * len(fn.out_meta)
+            roots.append(fn)
+        buf[nr] = g if buf[nr] is None else ops.add(buf[nr], g)
+
+    # dependency counts over the reachable graph
+    deps: dict = {}
+    seen = set(roots)
+    stack = list(roots)
+    while stack:
+        n = stack.pop()
+        for fn, _ in n.edges:
+            if fn is None:
+                continue
+            deps[fn] = deps.get(fn, 0) + 1
+            if fn not in seen:
+                seen.add(fn)
+                stack.append(fn)
+
+    ready = []
+    counter = 0
+    for r in roots:
+        if deps.get(r, 0) == 0:
+            heapq.heappush(ready, (-r.seq, counter, r))
+            counter += 1
+
+    prev_grad = STATE.grad_enabled
+    prev_phase, prev_seq = STATE.phase, STATE.seq
+    STATE.grad_enabled = bool(create_graph)
+    try:
+        while ready:
+            _, _, node = heapq.heappop(ready)
+            buf = buffers.pop(node, None) or [None] * len(node.out_meta)
+            in_grads = _run_node(node, buf, create_graph, capture, results, accumulate, handed)
+            if not retain_graph:
+                node.release()
+            for (fn, nr), g in zip(node.edges, in_grads):
+                if fn is None:
+                    continue
+                if g is not None:
+                    b = buffers.get(fn)
+                    if b is None:
+                        b = buffers[fn] = [None] * len(fn.out_meta)
+                    b[nr] = g if b[nr] is None else ops.add(b[nr], g)
+                deps[fn] -= 1
+                if deps[fn] == 0:
+                    heapq.heappush(ready, (-fn.seq, counter, fn))
+                    counter += 1
+    finally:
+        STATE.grad_enabled = prev_grad
+        STATE.phase, STATE.seq = prev_phase, prev_seq
+
+    if results is not None:
+        for k, r in enumerate(results):
+            if r is None and not allow_unused:
+                raise RuntimeError("One of the differentiated Tensors appears to not have been used in the graph. "
+                                   "Set allow_unused=True if this is the desired behavior.")
+        return tuple(results)
+    return None
+
+
+def _run_node(node: Node, grads, create_graph, capture, results, accumulate, handed):
+    from .. import ops
+    # tensor hooks and retain_grad on this node's outputs, then captures for autograd.grad
+    if node.tensor_hooks:
+        for nr, hooks in node.tensor_hooks.items():
+            if grads[nr] is not None:
+                for h in list(hooks):
+                    r = h(grads[nr])
+                    if r is not None:
+                        grads[nr] = r
+    if node.retained:
+        for nr, ref in node.retained.items():
+            t = ref()
+            if t is not None and grads[nr] is not None:
+                g = grads[nr] if create_graph else ops.detach(grads[nr])
+                handed.add(id(g._data))
+                t._grad = g if t._grad is None else ops.add(t._grad, g)
+    if capture is not None:
+        for nr in range(len(grads)):
+            idx = capture.get((node, nr))
+            if idx and grads[nr] is not None:
+                for k in idx:
+                    results[k] = grads[nr] if results[k] is None else ops.add(results[k], grads[nr])
+
+    if isinstance(node, AccumulateGrad):
+        if accumulate and (capture is None or (node, 0) in capture) and grads[0] is not None:
+            _accumulate(node, grads[0], create_graph, handed)
+        return ()
+    if capture is not None and not accumulate and not node.edges:
+        return ()
+
+    if all(g is None for g in grads):
+        return [None] * len(node.edges)
+    token = range_enter(node.op.node_name, "backward")
+    STATE.phase = "backward"
+    STATE.seq = node.seq
+    try:
+        node._check_alive() if (node.op.save and node.freed) else None
+        node.check_versions()
+        for i, g in enumerate(grads):
+            if g is None:
+                shape, dt = node.out_meta[i]
+                grads[i] = ops.zeros(shape, dtype=dt, device=_device_like(node, grads))
+        try:
+            out = node.op.backward(node, *grads)
+        except Exception:
+            if node.trace is not None:
+                _anomaly_warn(node)
+            raise
+    finally:
+        STATE.phase = "forward"
+        range_exit(token)
+    if not isinstance(out, (tuple, list)):
+        out = (out,)
+    if len(out) < len(node.edges):
+        out = tuple(out) + (None,) * (len(node.edges) - len(out))
+    fixed = []
+    for i, (g, (fn, _)) in enumerate(zip(out, node.edges)):
+        if g is None or fn is None:
+            fixed.append(None)
+            continue
+        meta = node.in_meta[i]
+        if tuple(g._data.shape) != tuple(meta[0]):
+            raise RuntimeError(f"Function {node.name()} returned an invalid gradient at index {i} - got "
+                               f"{list(g.shape)} but expected shape compatible with {list(meta[0])}")
+        if g._data.dtype != meta[1]:
+            g = ops.to(g, dtype=meta[1])
+        if STATE.anomaly and STATE.anomaly_check_nan and _has_nan(g):
+            if node.trace is not None:
+                _anomaly_warn(node)
+            raise RuntimeError(f"Function '{node.name()}' returned nan values in its {i}th output.")
+        fixed.append(g)
+    return fixed
+
+
+def _device_like(node, grads):
+    for g in grads:
+        if g is not None:
+            return g.device
+    return None
+
+
+def _has_nan(g):
+    d = g._data
+    if type(d) is np.ndarray:
+        return bool(np.isnan(d).any())
+    return bool(d.__array_namespace__().isnan(d).any()) if hasattr(d, "__array_namespace__") else False
+
+
+def _anomaly_warn(node):
+    warnings.warn(f"Error detected in {node.name()}. Traceback of forward call that caused the error:\n"
+                  + "".join(node.trace), RuntimeWarning, stacklevel=4)
+
+
+def _accumulate(node: AccumulateGrad, g, create_graph, handed):
+    from .. import ops
+    t = node.variable
+    if t._hooks:
+        for h in list(t._hooks):
+            r = h(g)
+            if r is not None:
+                g = r
+    token = range_enter("tensorlib::autograd::AccumulateGrad", "backward")
+    try:
+        if t._grad is None:
+            if create_graph:
+                t._grad = g
+            elif id(g._data) in handed or g._data.base is not None:
+                t._grad = ops.clone(g)   # never alias another .grad or a view (clip_grad_ etc. work in place)
+            else:
+                t._grad = ops.detach(g)
+            handed.add(id(t._grad._data))
+        elif create_graph:
+            t._grad = ops.add(t._grad, g)
+        else:
+            ops.add_(t._grad, g)
+    finally:
+        range_exit(token)

@@ -1,0 +1,80 @@
+"""Grad-mode switches (thread-local, as torch's)."""
+from __future__ import annotations
+
+import functools
+
+from ..dispatch import STATE
+
+
+class _DecoratorContext:
+    def __call__(self, fn):
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            with self.__class__(*self._args):
+                return fn(*args, **kwargs)
+        return wrapper
+
+    _args = ()
+
+
+class no_grad(_DecoratorContext):
+    def __enter__(self):
+        self._prev = STATE.grad_enabled
+        STATE.grad_enabled = False
+        return self
+
+    def __exit__(self, *exc):
+        STATE.grad_enabled = self._prev
+        return False
+
+
+class enable_grad(_DecoratorContext):
+    def __enter__(self):
+        self._prev = STATE.grad_enabled
+        STATE.grad_enabled = True
+        return self
+
+    def __exit__(self, *exc):
+        STATE.grad_enabled = self._prev
+        return False
+
+
+class set_grad_enabled(_DecoratorContext):
+    """Usable as a function (takes effect at once), a context manager, or a decorator."""
+
+    def __init__(self, mode: bool):
+        self._args = (mode,)
+        self._prev = STATE.grad_enabled
+        STATE.grad_enabled = bool(mode)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        STATE.grad_enabled = self._prev
+        return False
+
+
+class inference_mode(_DecoratorContext):
+    def __init__(self, mode: bool = True):
+        self._args = (mode,)
+        self.mode = mode
+
+    def __enter__(self):
+        self._prev = (STATE.grad_enabled, STATE.inference)
+        if self.mode:
+            STATE.grad_enabled = False
+            STATE.inference = True
+        return self
+
+    def __exit__(self, *exc):
+        STATE.grad_enabled, STATE.inference = self._prev
+        return False
+
+
+def is_grad_enabled() -> bool:
+    return STATE.grad_enabled
+
+
+def is_inference_mode_enabled() -> bool:
+    return STATE.inference

@@ -1,0 +1,255 @@
+"""Autograd nodes: what a forward op leaves behind so that its backward can run later.
+
+A node keeps the edges to the nodes of its inputs (torch's `next_functions`), the tensors its backward
+needs with their versions at save time (so an in-place change is caught at backward, as in torch),
+and the metadata of its inputs and outputs. The backward formula itself lives beside the op's kernel.
+"""
+from __future__ import annotations
+
+import weakref
+
+from .._tensor_base import Tensor
+from ..dispatch import STATE
+
+
+def _version(t):
+    b = t._base
+    return (b if b is not None else t)._version
+
+
+class Node:
+    __slots__ = ("op", "seq", "edges", "inputs", "versions", "out_data", "out_refs", "attrs", "in_meta",
+                 "out_meta", "needs_input_grad", "freed", "tensor_hooks", "retained", "trace", "metadata",
+                 "ctx_data", "__weakref__")
+
+    def __init__(self, op, seq):
+        self.op = op
+        self.seq = seq
+        self.inputs = None
+        self.versions = None
+        self.out_data = None
+        self.out_refs = None
+        self.freed = False
+        self.tensor_hooks = None
+        self.retained = None
+        self.trace = None
+        self.metadata = {}
+        self.ctx_data = None
+
+    # --- torch's public surface ------------------------------------------------------------
+    def name(self):
+        return self.op.node_name
+
+    @property
+    def next_functions(self):
+        return tuple((fn, nr) for (fn, nr), m in zip(self.edges, self.in_meta) if m is not None)
+
+    def __repr__(self):
+        return f"<{self.name()} object at {hex(id(self))}>"
+
+    def register_hook(self, fn):
+        raise NotImplementedError("Node.register_hook is not supported; use Tensor.register_hook")
+
+    # --- what backward formulas read -------------------------------------------------------
+    @property
+    def shapes(self):
+        return tuple(m[0] if m is not None else None for m in self.in_meta)
+
+    def _check_alive(self):
+        if self.freed:
+            raise RuntimeError(
+                "Trying to backward through the graph a second time (or directly access saved tensors after they "
+                "have already been freed). Saved intermediate values of the graph are freed when you call "
+                ".backward() or autograd.grad(). Specify retain_graph=True if you need to backward through the "
+                "graph a second time or if you need to access saved tensors after calling backward.")
+
+    @property
+    def saved_inputs(self):
+        self._check_alive()
+        if self.inputs is None:
+            raise RuntimeError(f"{self.name()}: inputs were not saved for backward (op {self.op.name!r} declares save="
+                               f"{self.op.save!r})")
+        return self.inputs
+
+    inputs_ = saved_inputs
+
+    @property
+    def saved_output(self):
+        self._check_alive()
+        outs = []
+        for i, d in enumerate(self.out_data):
+            ref = self.out_refs[i]
+            t = ref() if ref is not None else None
+            if t is not None and t._grad_fn is self:
+                if _version(t) != 0:
+                    raise _version_error(t, self, i, _version(t), 0)
+            else:
+                t = object.__new__(Tensor)
+                t._data = d
+                t._grad_fn = self
+                t._output_nr = i
+                t._requires_grad = True
+            outs.append(t)
+        return outs[0] if len(outs) == 1 else tuple(outs)
+
+    def check_versions(self):
+        if self.versions is None:
+            return
+        for i, (t, v) in enumerate(zip(self.inputs, self.versions)):
+            if v is not None and _version(t) != v:
+                raise _version_error(t, self, i, _version(t), v, as_input=True)
+
+    def release(self):
+        """Free what backward needed (after a backward without retain_graph)."""
+        if self.inputs is not None or self.out_data is not None:
+            self.inputs = None
+            self.out_data = None
+            self.out_refs = None
+            self.ctx_data = None
+            self.freed = True
+
+
+def _version_error(t, node, idx, now, expected, as_input=False):
+    kind = {"float32": "FloatTensor", "float64": "DoubleTensor", "float16": "HalfTensor", "int64": "LongTensor",
+            "int32": "IntTensor", "bool": "BoolTensor"}.get(t.dtype.name, t.dtype.name)
+    dev = "" if t.is_cpu else "cuda."
+    where = (f"which is input {idx} of {node.name()}" if as_input else f"which is output {idx} of {node.name()}")
+    return RuntimeError(
+        f"one of the variables needed for gradient computation has been modified by an inplace operation: "
+        f"[tensorlib.{dev}{kind} {list(t.shape)}], {where}, is at version {now}; expected version {expected} "
+        f"instead. Hint: enable anomaly detection to find the operation that failed to compute its gradient, "
+        f"with tensorlib.autograd.set_detect_anomaly(True).")
+
+
+class _AccumulateOp:
+    name = "AccumulateGrad"
+    node_name = "tensorlib::autograd::AccumulateGrad"
+    save = ""
+
+
+class AccumulateGrad(Node):
+    """Sink node of a leaf: adds the incoming gradient into `variable.grad`."""
+    __slots__ = ("variable",)
+
+    def __init__(self, variable):
+        super().__init__(_AccumulateOp, 1 << 62)
+        self.variable = variable
+        self.edges = ()
+        self.in_meta = ()
+        self.out_meta = ((tuple(variable._data.shape), variable._data.dtype),)
+
+    @property
+    def next_functions(self):
+        return ()
+
+    def __repr__(self):
+        return f"<AccumulateGrad object at {hex(id(self))}>"
+
+
+def accumulator(t: Tensor) -> AccumulateGrad:
+    acc = t._accumulator
+    if acc is None or acc() is None:
+        node = AccumulateGrad(t)
+        t._accumulator = weakref.ref(node)
+        # the leaf keeps its accumulator alive only through graphs that use it
+        return node
+    return acc()
+
+
+def build_node(op, args, attrs, seq):
+    node = Node(op, seq)
+    node.attrs = attrs
+    edges = []
+    meta = []
+    needs = []
+    for a in args:
+        if isinstance(a, Tensor):
+            d = a._data
+            meta.append((d.shape, d.dtype))
+            if a._requires_grad:
+                fn = a._grad_fn
+                edges.append((fn if fn is not None else accumulator(a), a._output_nr))
+                needs.append(True)
+                continue
+            needs.append(False)
+        else:
+            meta.append(None)
+            needs.append(False)
+        edges.append((None, 0))
+    node.edges = tuple(edges)
+    node.in_meta = tuple(meta)
+    node.needs_input_grad = tuple(needs)
+    save = op.save
+    if "i" in save:
+        node.inputs = args
+        node.versions = tuple(_version(a) if isinstance(a, Tensor) else None for a in args)
+    if STATE.anomaly:
+        import traceback
+        node.trace = traceback.format_stack()[:-3]
+    return node
+
+
+def make_node(op, args, attrs, out, seq):
+    """Record a node for a forward op and return its output tensor(s) attached to it."""
+    from ..dispatch import _as_array
+    node = build_node(op, args, attrs, seq)
+    multi = type(out) is tuple
+    outs = out if multi else (out,)
+    results = []
+    nondiff = op.nondiff_outputs
+    for i, o in enumerate(outs):
+        if type(o) is not _np_ndarray:
+            o = _as_array(o)
+        t = object.__new__(Tensor)
+        t._data = o
+        if i not in nondiff and o.dtype.kind == "f":
+            t._grad_fn = node
+            t._output_nr = i
+            t._requires_grad = True
+        results.append(t)
+    node.out_meta = tuple((r._data.shape, r._data.dtype) for r in results)
+    if "o" in op.save:
+        node.out_data = tuple(r._data for r in results)
+        node.out_refs = tuple(weakref.ref(r) for r in results)
+    if op.view:
+        src = args[0]
+        from ..dispatch import _mark_view
+        for r in results:
+            _mark_view(r, src)
+    return tuple(results) if multi else results[0]
+
+
+def record_inplace(op, base, args, attrs, result, seq):
+    """An in-place op on a tensor in the graph: the target takes the node of the out-of-place op."""
+    import numpy as np
+    target = args[0]
+    if "i" in base.save:
+        snap = object.__new__(Tensor)
+        snap._data = target._data.copy()
+        if target._requires_grad:
+            snap._requires_grad = True
+            snap._grad_fn = target._grad_fn
+            snap._output_nr = target._output_nr
+            if target._grad_fn is None:
+                snap._accumulator = target._accumulator
+        args = (snap,) + tuple(args[1:])
+    node = build_node(base, args, attrs, seq)
+    if type(result) is not type(target._data) and isinstance(result, np.generic):
+        result = np.asarray(result)
+    if result.dtype != target._data.dtype and not np.can_cast(result.dtype, target._data.dtype, "same_kind"):
+        raise RuntimeError(f"result type {result.dtype} can't be cast to the desired output type {target._data.dtype}")
+    target._data[...] = result
+    b = target._base
+    (b if b is not None else target)._version += 1
+    target._grad_fn = node
+    target._output_nr = 0
+    target._requires_grad = True
+    node.out_meta = ((target._data.shape, target._data.dtype),)
+    if "o" in base.save:
+        node.out_data = (result,)
+        node.out_refs = (None,)
+    return target
+
+
+import numpy as _np  # noqa: E402
+_np_ndarray = _np.ndarray

@@ -1,0 +1,97 @@
+"""tensorlib.cuda: device queries backed by CuPy, imported only when asked. Without CuPy or a GPU,
+is_available() is False and the rest raise a clear error."""
+from __future__ import annotations
+
+from .._device import CUDA_INSTALL_HINT, cupy, cupy_or_none
+
+
+def is_available() -> bool:
+    return cupy_or_none() is not None
+
+
+def device_count() -> int:
+    cp = cupy_or_none()
+    return 0 if cp is None else cp.cuda.runtime.getDeviceCount()
+
+
+def _cp():
+    return cupy()
+
+
+def current_device() -> int:
+    return _cp().cuda.runtime.getDevice()
+
+
+def set_device(device):
+    from .._device import to_device
+    d = to_device(device)
+    if d.type != "cuda":
+        return
+    _cp().cuda.runtime.setDevice(d.index)
+
+
+def get_device_name(device=None) -> str:
+    return get_device_properties(device).name
+
+
+class _Props:
+    def __init__(self, p, idx):
+        name = p["name"]
+        self.name = name.decode() if isinstance(name, bytes) else name
+        self.total_memory = p["totalGlobalMem"]
+        self.major = p["major"]
+        self.minor = p["minor"]
+        self.multi_processor_count = p["multiProcessorCount"]
+        self.index = idx
+
+    def __repr__(self):
+        return (f"_CudaDeviceProperties(name='{self.name}', major={self.major}, minor={self.minor}, "
+                f"total_memory={self.total_memory // (1024 * 1024)}MB, multi_processor_count={self.multi_processor_count})")
+
+
+def get_device_properties(device=None):
+    cp = _cp()
+    idx = _index(device)
+    return _Props(cp.cuda.runtime.getDeviceProperties(idx), idx)
+
+
+def get_device_capability(device=None):
+    p = get_device_properties(device)
+    return p.major, p.minor
+
+
+def _index(device):
+    if device is None:
+        return current_device()
+    if isinstance(device, int):
+        return device
+    from .._device import to_device
+    return to_device(device).index
+
+
+def synchronize(device=None):
+    cp = _cp()
+    from .. import dispatch
+    tok = dispatch.range_enter("cudaDeviceSynchronize", "sync")
+    try:
+        with cp.cuda.Device(_index(device)):
+            cp.cuda.runtime.deviceSynchronize()
+    finally:
+        dispatch.range_exit(tok)
+
+
+def manual_seed(seed):
+    from .. import random
+    random.manual_seed(seed)
+
+
+manual_seed_all = manual_seed
+
+
+def is_initialized() -> bool:
+    from .. import _device
+    return _device._cupy is not None
+
+
+__all__ = ["is_available", "device_count", "current_device", "set_device", "get_device_name", "synchronize",
+           "get_device_properties", "get_device_capability", "manual_seed", "manual_seed_all", "CUDA_INSTALL_HINT"]

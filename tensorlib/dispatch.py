@@ -1,0 +1,582 @@
+"""The one choke point: every op, forward and backward, and every named region passes through here.
+
+`dispatch(op, *args, **attrs)` resolves the backend from its tensor arguments (NumPy or CuPy), checks
+that they share a device, applies type promotion and autocast, runs the kernel, wraps the outputs,
+records the autograd node and calls the registered hooks around the kernel.
+
+With no hook, autocast or anomaly mode anywhere in the process, the dispatcher pays one truthiness
+check (`_slow`) before the kernel; everything the hooks need (sequence numbers, phases) is computed
+only on the full path.
+"""
+from __future__ import annotations
+
+import itertools
+import threading
+
+import numpy as np
+
+from . import _dtype
+from ._device import device_of
+from ._tensor_base import Tensor
+
+__all__ = ["Hook", "OpDef", "register_op", "dispatch", "add_hook", "remove_hook", "hooks", "registry",
+           "range_enter", "range_exit", "record_range", "current_phase"]
+
+
+# ------------------------------------------------------------------------------------------------
+# hooks
+# ------------------------------------------------------------------------------------------------
+
+class Hook:
+    """Observer of the dispatcher. Every method is optional (override what you need).
+
+    op_enter(op, inputs, attrs, phase, seq) -> token: before an op's kernel. `op.name` names it,
+      `inputs` are the positional arguments (tensors and scalars), `phase` is "forward" or
+      "backward", `seq` is the forward op's sequence number (a backward step carries the number of
+      the forward op whose gradient it computes).
+    op_exit(token, outputs): after the kernel; `outputs` is a tensor or a tuple of tensors.
+    range_enter(name, kind) -> token / range_exit(token): named regions. kind is one of "module",
+      "backward", "optimizer", "data", "user", "step".
+    Calls happen on the thread that runs the op; exits come in reverse order of enters.
+    """
+
+    def op_enter(self, op, inputs, attrs, phase, seq):
+        return None
+
+    def op_exit(self, token, outputs):
+        return None
+
+    def range_enter(self, name, kind):
+        return None
+
+    def range_exit(self, token):
+        return None
+
+
+_lock = threading.Lock()
+_hooks: tuple = ()          # every registered hook, in registration order
+_op_hooks: tuple = ()       # those that observe ops
+_range_hooks: tuple = ()    # those that observe ranges
+_slow = False               # some hook, autocast or anomaly is active somewhere: take the full path
+_autocast_users = 0
+_anomaly_users = 0
+
+
+def _overrides(h, name):
+    return getattr(type(h), name, None) is not getattr(Hook, name) or name in vars(h)
+
+
+def _refresh():
+    global _op_hooks, _range_hooks, _slow
+    _op_hooks = tuple(h for h in _hooks if _overrides(h, "op_enter") or _overrides(h, "op_exit"))
+    _range_hooks = tuple(h for h in _hooks if _overrides(h, "range_enter") or _overrides(h, "range_exit"))
+    _slow = bool(_op_hooks) or _autocast_users > 0 or _anomaly_users > 0
+
+
+def add_hook(hook):
+    """Register a hook process-wide. Registering the same hook twice is an error."""
+    global _hooks
+    with _lock:
+        if any(h is hook for h in _hooks):
+            raise RuntimeError(f"hook {hook!r} is already registered")
+        _hooks = _hooks + (hook,)
+        _refresh()
+    return hook
+
+
+def remove_hook(hook):
+    global _hooks
+    with _lock:
+        if not any(h is hook for h in _hooks):
+            raise RuntimeError(f"hook {hook!r} is not registered")
+        _hooks = tuple(h for h in _hooks if h is not hook)
+        _refresh()
+
+
+def hooks() -> tuple:
+    return _hooks
+
+
+def _count_user(kind, delta):
+    global _autocast_users, _anomaly_users
+    with _lock:
+        if kind == "autocast":
+            _autocast_users += delta
+        else:
+            _anomaly_users += delta
+        _refresh()
+
+
+# ------------------------------------------------------------------------------------------------
+# per-thread state (grad mode, phase, autocast) -- torch keeps these thread-local too
+# ------------------------------------------------------------------------------------------------
+
+class _State(threading.local):
+    grad_enabled = True
+    inference = False
+    phase = "forward"
+    seq = -1                  # sequence number of the backward node being run
+    autocast = None           # None or a tuple of (device_type, dtype, cache_enabled)
+    anomaly = False
+    anomaly_check_nan = True
+
+
+STATE = _State()
+_seq = itertools.count()
+
+
+def next_seq():
+    return next(_seq)
+
+
+def current_phase():
+    return STATE.phase
+
+
+# ------------------------------------------------------------------------------------------------
+# op definitions
+# ------------------------------------------------------------------------------------------------
+
+class OpDef:
+    """An op: its kernel and, beside it, its backward formula (written with tensorlib ops).
+
+    kernel(xp, *arrays, **attrs) -> array | tuple of arrays; xp is numpy or cupy.
+    backward(ctx, *grads) -> grad per positional input (tensor or None); ctx is the autograd Node,
+      with ctx.inputs (saved inputs), ctx.out (saved output), ctx.attrs, ctx.shapes, ctx.needs_input_grad.
+    save: "i" to save the inputs, "o" to save the output, both or neither.
+    promote: binary arithmetic; operands are brought to torch's result dtype before the kernel.
+    amp: autocast policy: "lower" (run in the autocast dtype), "fp32", "promote" or None.
+    inplace_of: for `add_` etc., the out-of-place op whose backward applies.
+    view: the output shares the input's memory (versions are shared with the base).
+    """
+
+    __slots__ = ("name", "kernel", "backward", "node_name", "save", "promote", "amp", "inplace_of",
+                 "view", "nondiff_outputs", "listarg", "creation", "differentiable", "any_device", "special",
+                 "__dict__")
+
+    def __init__(self, name, kernel, backward=None, *, node_name=None, save="", promote=False, amp=None,
+                 inplace_of=None, view=False, nondiff_outputs=(), listarg=False, creation=False, any_device=False):
+        self.name = name
+        self.kernel = kernel
+        self.backward = backward
+        self.node_name = node_name or (_camel(name) + "Backward0")
+        self.save = save
+        self.promote = promote
+        self.amp = amp
+        self.inplace_of = inplace_of
+        self.view = view
+        self.nondiff_outputs = nondiff_outputs
+        self.listarg = listarg          # first argument is a sequence of tensors (cat, stack)
+        self.creation = creation        # no tensor inputs; device/dtype come from attrs
+        self.any_device = any_device    # moves data between devices itself (to, copy_)
+        # an executor of its own (lists of tensors, in-place ops, custom Functions); None: the common path
+        self.special = _execute_list if listarg else _execute_inplace_op if inplace_of is not None else None
+        self.differentiable = backward is not None or (inplace_of is not None and inplace_of.backward is not None)
+
+    def __repr__(self):
+        return f"<op {self.name}>"
+
+    def def_backward(self, fn):
+        self.backward = fn
+        self.differentiable = True
+        return fn
+
+
+def _camel(name):
+    return "".join(p[:1].upper() + p[1:] for p in name.strip("_").split("_"))
+
+
+_REGISTRY: dict[str, OpDef] = {}
+
+
+def register_op(name, kernel, backward=None, **kw) -> OpDef:
+    if name in _REGISTRY:
+        raise RuntimeError(f"op {name!r} is already registered")
+    op = OpDef(name, kernel, backward, **kw)
+    _REGISTRY[name] = op
+    return op
+
+
+def registry() -> dict:
+    return dict(_REGISTRY)
+
+
+# ------------------------------------------------------------------------------------------------
+# the dispatcher
+# ------------------------------------------------------------------------------------------------
+
+def dispatch(op: OpDef, *args, **attrs):
+    if _slow:
+        return _dispatch_full(op, args, attrs)
+    return _execute(op, args, attrs, -1)
+
+
+def _device_error(op, args):
+    devs = []
+    for a in _flat_tensors(args):
+        d = str(device_of(a._data))
+        if d not in devs:
+            devs.append(d)
+    devs = [d for d in devs if d != "cpu"] + (["cpu"] if "cpu" in devs else [])
+    return RuntimeError(f"Expected all tensors to be on the same device, but found at least two devices, "
+                        f"{devs[0]} and {devs[1]}! (when checking arguments for {op.name})")
+
+
+def _flat_tensors(args):
+    for a in args:
+        if isinstance(a, Tensor):
+            yield a
+        elif isinstance(a, (list, tuple)):
+            yield from (x for x in a if isinstance(x, Tensor))
+
+
+def _execute(op, args, attrs, seq):
+    """Run one op: unwrap, check devices, promote, kernel, wrap, record autograd.
+
+    One- and two-argument ops (nearly all of them) take a specialised path: this is the hot loop of
+    every training step, so it avoids building lists and re-checking what it already knows."""
+    if op.special is not None:
+        return op.special(op, args, attrs, seq)
+    n = len(args)
+    if n == 2:
+        a, b = args
+        if isinstance(a, Tensor):
+            x = a._data
+            rg = a._requires_grad
+            if isinstance(b, Tensor):
+                y = b._data
+                if b._requires_grad:
+                    rg = True
+                if type(x) is not type(y) and not op.any_device:
+                    raise _device_error(op, args)
+                if op.promote and x.dtype is not y.dtype:
+                    x, y = _promote([x, y])
+            else:
+                y = b
+                if op.promote and (x.dtype.kind != "f" or (type(y) is not float and type(y) is not int)):
+                    x, y = _promote([x, y])
+        elif isinstance(b, Tensor):
+            x = a
+            y = b._data
+            rg = b._requires_grad
+            if op.promote:
+                x, y = _promote([x, y])
+        else:
+            return _execute_general(op, args, attrs, seq)
+        xp = np if type(y if isinstance(b, Tensor) else x) is np.ndarray else _xp_of(x, y)
+        out = op.kernel(xp, x, y, **attrs) if attrs else op.kernel(xp, x, y)
+    elif n == 1:
+        a = args[0]
+        if not isinstance(a, Tensor):
+            return _execute_general(op, args, attrs, seq)
+        x = a._data
+        rg = a._requires_grad
+        xp = np if type(x) is np.ndarray else _xp_of(x)
+        out = op.kernel(xp, x, **attrs) if attrs else op.kernel(xp, x)
+    else:
+        return _execute_general(op, args, attrs, seq)
+    if rg and STATE.grad_enabled and op.differentiable:
+        return _record(op, args, attrs, out, seq)
+    if type(out) is not np.ndarray:
+        if type(out) is tuple:
+            outs = tuple(_wrap(o) for o in out)
+            if op.view:
+                for o in outs:
+                    _mark_view(o, args[0])
+            return outs
+        out = _as_array(out)
+    t = object.__new__(Tensor)
+    t._data = out
+    if op.view:
+        _mark_view(t, args[0])
+    return t
+
+
+def _xp_of(*arrays):
+    from . import _device
+    dev = None
+    for a in arrays:
+        if type(a) is not np.ndarray and hasattr(a, "device") and hasattr(a, "ndim"):
+            if dev is None:
+                dev = a.device.id
+            elif a.device.id != dev:
+                raise RuntimeError(f"Expected all tensors to be on the same device, but found at least two devices, "
+                                   f"cuda:{dev} and cuda:{a.device.id}!")
+    return _device._cupy if dev is not None else np
+
+
+def _execute_general(op, args, attrs, seq):
+    arrays = []
+    append = arrays.append
+    atype = None
+    need_grad = False
+    for a in args:
+        if isinstance(a, Tensor):
+            d = a._data
+            if atype is None:
+                atype = type(d)
+            elif type(d) is not atype and not op.any_device:
+                raise _device_error(op, args)
+            if a._requires_grad:
+                need_grad = True
+            append(d)
+        else:
+            append(a)
+    if op.creation:
+        xp = np
+    elif atype is np.ndarray or atype is None:
+        xp = np
+    else:
+        xp = _xp_of(*arrays) if not op.any_device else _device_xp()
+    if op.promote:
+        arrays = _promote(arrays)
+    out = op.kernel(xp, *arrays, **attrs)
+    if need_grad and STATE.grad_enabled and op.differentiable:
+        return _record(op, args, attrs, out, seq)
+    if type(out) is tuple:
+        outs = tuple(_wrap(o) for o in out)
+        if op.view:
+            for o in outs:
+                _mark_view(o, args[0])
+        return outs
+    t = _wrap(out)
+    if op.view:
+        _mark_view(t, args[0])
+    return t
+
+
+def _unwrap_all(op, args):
+    """Arrays of the tensor arguments (device-checked), the backend, and whether any requires grad."""
+    arrays = []
+    atype = None
+    need_grad = False
+    for a in args:
+        if isinstance(a, Tensor):
+            d = a._data
+            if atype is None:
+                atype = type(d)
+            elif type(d) is not atype and not op.any_device:
+                raise _device_error(op, args)
+            need_grad = need_grad or a._requires_grad
+            arrays.append(d)
+        else:
+            arrays.append(a)
+    if atype is np.ndarray or atype is None:
+        xp = np
+    else:
+        xp = _xp_of(*arrays) if not op.any_device else _device_xp()
+    if op.promote:
+        arrays = _promote(arrays)
+    return arrays, xp, need_grad
+
+
+def _execute_inplace_op(op, args, attrs, seq):
+    arrays, xp, need_grad = _unwrap_all(op, args)
+    return _execute_inplace(op, args, arrays, attrs, xp, need_grad, seq)
+
+
+def _mark_view(out: Tensor, src):
+    """A view shares memory, and so version counts, with its base."""
+    d = out._data
+    if d.base is not None and (type(d) is not np.ndarray or np.may_share_memory(d, src._data)):
+        b = src._base
+        out._base = b if b is not None else src
+
+
+def _execute_list(op, args, attrs, seq):
+    tensors = list(args[0])
+    if not tensors:
+        raise RuntimeError(f"{op.name}(): expected a non-empty list of Tensors")
+    arrays = []
+    atype = None
+    need_grad = False
+    for a in tensors:
+        if not isinstance(a, Tensor):
+            raise TypeError(f"{op.name}(): expected a sequence of Tensors, but got an element of type {type(a).__name__}")
+        d = a._data
+        if atype is None:
+            atype = type(d)
+        elif type(d) is not atype:
+            raise _device_error(op, tensors)
+        need_grad = need_grad or a._requires_grad
+        arrays.append(d)
+    xp = np if atype is np.ndarray else _xp_of(*arrays)
+    dts = {a.dtype for a in arrays}
+    if len(dts) > 1:
+        rt = _dtype.from_np(arrays[0].dtype)
+        for a in arrays[1:]:
+            rt = _dtype.promote_types(rt, _dtype.from_np(a.dtype))
+        arrays = [a.astype(rt.np, copy=False) for a in arrays]
+    out = op.kernel(xp, arrays, *args[1:], **attrs)
+    if need_grad and STATE.grad_enabled and op.differentiable:
+        return _record(op, tuple(tensors), attrs, out, seq)
+    return _wrap(out)
+
+
+def _device_xp():
+    from . import _device
+    return _device._cupy
+
+
+def _as_array(x):
+    """Kernels on 0-d operands give NumPy scalars; tensors always hold arrays."""
+    if isinstance(x, np.generic):
+        return np.asarray(x)
+    if isinstance(x, (bool, int, float)):
+        return np.asarray(x)
+    return x  # a CuPy array
+
+
+def _wrap(out):
+    if type(out) is tuple:
+        return tuple(_wrap(o) for o in out)
+    if type(out) is not np.ndarray:
+        out = _as_array(out)
+    t = object.__new__(Tensor)
+    t._data = out
+    return t
+
+
+def _promote(arrays):
+    """torch's result dtype for a binary op: casts the operand(s) that differ."""
+    a, b = arrays[0], arrays[1]
+    ta = type(a)
+    tb = type(b)
+    a_arr = ta is np.ndarray or hasattr(a, "dtype") and not isinstance(a, np.generic)
+    b_arr = tb is np.ndarray or hasattr(b, "dtype") and not isinstance(b, np.generic)
+    if a_arr and b_arr:
+        if a.dtype == b.dtype:
+            return arrays
+        rt = _dtype.result_type(_dtype.from_np(a.dtype), a.ndim == 0, _dtype.from_np(b.dtype), b.ndim == 0).np
+        return [a.astype(rt, copy=False), b.astype(rt, copy=False)] + arrays[2:]
+    if a_arr:
+        rt = _dtype.scalar_result(_dtype.from_np(a.dtype), b).np
+        if rt != a.dtype:
+            a = a.astype(rt)
+        return [a, _scalar_as(b, rt)] + arrays[2:]
+    if b_arr:
+        rt = _dtype.scalar_result(_dtype.from_np(b.dtype), a).np
+        if rt != b.dtype:
+            b = b.astype(rt)
+        return [_scalar_as(a, rt), b] + arrays[2:]
+    return arrays
+
+
+def _scalar_as(s, rt):
+    # NumPy >= 2 treats Python scalars as weak, as torch does; NumPy scalars are made Python ones.
+    return s.item() if isinstance(s, np.generic) else s
+
+
+# --- autograd recording ---------------------------------------------------------------------------
+
+def _record(op, args, attrs, out, seq):
+    from .autograd.graph import make_node
+    if seq < 0:
+        seq = next(_seq)
+    return make_node(op, args, attrs, out, seq)
+
+
+def _execute_inplace(op, args, arrays, attrs, xp, need_grad, seq):
+    target = args[0]
+    if not isinstance(target, Tensor):
+        raise TypeError(f"{op.name}(): expected a Tensor as the first argument")
+    grad_mode = STATE.grad_enabled
+    if need_grad and grad_mode:
+        if target._requires_grad and target._grad_fn is None:
+            raise RuntimeError("a leaf Variable that requires grad is being used in an in-place operation.")
+        if target._base is not None and (target._requires_grad or target._base._requires_grad):
+            raise RuntimeError(f"{op.name}(): in-place operations on views of tensors that require grad are not "
+                               "supported by tensorlib; use the out-of-place op (e.g. x = x.add(y)) instead.")
+        from .autograd.graph import record_inplace
+        base = op.inplace_of
+        result = base.kernel(xp, *arrays, **attrs)
+        if seq < 0:
+            seq = next(_seq)
+        return record_inplace(op, base, args, attrs, result, seq)
+    if target._inference is False and target._requires_grad and target._grad_fn is None and grad_mode:
+        raise RuntimeError("a leaf Variable that requires grad is being used in an in-place operation.")
+    op.kernel(xp, *arrays, **attrs)
+    b = target._base
+    (b if b is not None else target)._version += 1
+    return target
+
+
+def bump_version(t: Tensor):
+    b = t._base
+    (b if b is not None else t)._version += 1
+
+
+# --- the full path: hooks, autocast, anomaly ------------------------------------------------------
+
+def _dispatch_full(op, args, attrs):
+    st = STATE
+    hooks = _op_hooks
+    phase = st.phase
+    seq = -1
+    tokens = None
+    if hooks:
+        seq = next(_seq) if phase == "forward" else st.seq
+        tokens = [h.op_enter(op, args, attrs, phase, seq) for h in hooks]
+    out = None
+    try:
+        if st.autocast is not None and op.amp is not None:
+            from .amp.autocast_mode import autocast_args
+            args = autocast_args(op, args)
+        out = _execute(op, args, attrs, seq if phase == "forward" else -1)
+    finally:
+        if hooks:
+            _exit_hooks(hooks, tokens, out)
+    return out
+
+
+def _exit_hooks(hooks, tokens, out):
+    for i in range(len(hooks) - 1, -1, -1):
+        hooks[i].op_exit(tokens[i], out)
+
+
+# ------------------------------------------------------------------------------------------------
+# named regions
+# ------------------------------------------------------------------------------------------------
+
+def range_enter(name: str, kind: str):
+    """Open a named region; returns a token for range_exit (None when no hook listens)."""
+    hooks = _range_hooks
+    if not hooks:
+        return None
+    return hooks, [h.range_enter(name, kind) for h in hooks]
+
+
+def range_exit(token):
+    if token is None:
+        return
+    hooks, tokens = token
+    for i in range(len(hooks) - 1, -1, -1):
+        hooks[i].range_exit(tokens[i])
+
+
+class record_range:
+    """Context manager / decorator for a named region of a given kind."""
+    __slots__ = ("name", "kind", "_token")
+
+    def __init__(self, name, kind="user"):
+        self.name = name
+        self.kind = kind
+        self._token = None
+
+    def __enter__(self):
+        self._token = range_enter(self.name, self.kind)
+        return self
+
+    def __exit__(self, *exc):
+        range_exit(self._token)
+        self._token = None
+        return False
+
+    def __call__(self, fn):
+        import functools
+
+        @functools.wraps(fn)
+        def wrapper(*a, **k):
+            with record_range(self.name, self.kind):
+                return fn(*a, **k)
+        return wrapper

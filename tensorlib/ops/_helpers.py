@@ -1,0 +1,84 @@
+"""Small backward helpers shared by the op families (each is itself a dispatched op)."""
+from __future__ import annotations
+
+from ._registry import Tensor, dispatch, np, op
+
+
+def _sum_to_kernel(xp, a, shape):
+    shape = tuple(shape)
+    if a.shape == shape:
+        return a
+    lead = a.ndim - len(shape)
+    axes = tuple(range(lead)) + tuple(i + lead for i, s in enumerate(shape) if s == 1 and a.shape[i + lead] != 1)
+    r = a.sum(axis=axes, keepdims=True) if axes else a
+    return r.reshape(shape)
+
+
+SUM_TO = op("sum_to_size", save="", node_name="SumToSizeBackward0")(_sum_to_kernel)
+
+
+@SUM_TO.def_backward
+def _(ctx, g):
+    return (expand(g, ctx.in_meta[0][0]),)
+
+
+def sum_to(g, shape):
+    """Reduce a broadcast gradient back to `shape` (a no-op, with no dispatch, when it already fits)."""
+    if g is None:
+        return None
+    if tuple(g._data.shape) == tuple(shape):
+        return g
+    return dispatch(SUM_TO, g, shape=tuple(shape))
+
+
+def _expand_kernel(xp, a, shape):
+    shape = tuple(a.shape[i - (len(shape) - a.ndim)] if s == -1 else s for i, s in enumerate(shape))
+    return xp.broadcast_to(a, shape)
+
+
+EXPAND = op("expand", view=True, node_name="ExpandBackward0")(_expand_kernel)
+
+
+@EXPAND.def_backward
+def _(ctx, g):
+    return (sum_to(g, ctx.in_meta[0][0]),)
+
+
+def expand(a, *sizes):
+    if len(sizes) == 1 and isinstance(sizes[0], (tuple, list)):
+        sizes = tuple(sizes[0])
+    if len(sizes) < a._data.ndim:
+        raise RuntimeError(f"expand(tensorlib.Tensor{{{list(a.shape)}}}, size=[{', '.join(map(str, sizes))}]): the "
+                           f"number of sizes provided ({len(sizes)}) must be greater or equal to the number of "
+                           f"dimensions in the tensor ({a._data.ndim})")
+    try:
+        return dispatch(EXPAND, a, shape=tuple(int(s) for s in sizes))
+    except ValueError:
+        raise RuntimeError(f"The expanded size of the tensor must match the existing size at non-singleton "
+                           f"dimensions. Target sizes: {list(sizes)}.  Tensor sizes: {list(a.shape)}") from None
+
+
+def norm_dims(dim, ndim):
+    """dim argument (None, int, tuple) -> tuple of non-negative axes."""
+    if dim is None:
+        return tuple(range(ndim))
+    if isinstance(dim, int):
+        dim = (dim,)
+    n = max(ndim, 1)
+    out = []
+    for d in dim:
+        if not -n <= d < n:
+            raise IndexError(f"Dimension out of range (expected to be in range of [{-n}, {n - 1}], but got {d})")
+        out.append(d % n)
+    return tuple(out)
+
+
+def reduced_grad(g, in_shape, dims, keepdim):
+    """Broadcast a reduction's gradient back over the reduced dims."""
+    if not keepdim and in_shape != () and dims:
+        shape = list(in_shape)
+        for d in dims:
+            shape[d] = 1
+        from .shape import reshape
+        g = reshape(g, tuple(shape))
+    return expand(g, in_shape)

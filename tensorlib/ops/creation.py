@@ -1,0 +1,301 @@
+"""Tensor creation. Each factory is a dispatched op (no tensor inputs; device and dtype are attrs), so
+allocations are visible to the profiler like any other op."""
+from __future__ import annotations
+
+import numbers
+
+from .. import _dtype as D
+from .. import random as R
+from .._device import CPU, cupy, device_of, to_device
+from ._registry import Tensor, dispatch, np, op
+
+
+def _backend(device):
+    return np if device.type == "cpu" else cupy()
+
+
+def _on(device, fn):
+    if device.type == "cpu":
+        return fn(np)
+    cp = cupy()
+    with cp.cuda.Device(device.index):
+        return fn(cp)
+
+
+def _size(size):
+    if len(size) == 1 and isinstance(size[0], (tuple, list)):
+        size = tuple(size[0])
+    out = []
+    for s in size:
+        if isinstance(s, Tensor):
+            s = int(s.item())
+        if not isinstance(s, (int, np.integer)):
+            raise TypeError(f"expected a sequence of integers for size, but got an element of type {type(s).__name__}")
+        if s < 0:
+            raise RuntimeError(f"Trying to create tensor with negative dimension {s}: {list(size)}")
+        out.append(int(s))
+    return tuple(out)
+
+
+def _dt(dtype, default=None):
+    if dtype is None:
+        return (default or D.get_default_dtype()).np
+    return D.to_dtype(dtype).np
+
+
+def _finish(t, requires_grad):
+    if requires_grad:
+        t.requires_grad_(True)
+    return t
+
+
+def _creation(name, fn):
+    return op(name, creation=True)(fn)
+
+
+ZEROS = _creation("zeros", lambda xp, shape, dtype, device: _on(device, lambda m: m.zeros(shape, dtype)))
+ONES = _creation("ones", lambda xp, shape, dtype, device: _on(device, lambda m: m.ones(shape, dtype)))
+EMPTY = _creation("empty", lambda xp, shape, dtype, device: _on(device, lambda m: m.empty(shape, dtype)))
+FULL = _creation("full", lambda xp, shape, fill_value, dtype, device: _on(device, lambda m: m.full(shape, fill_value,
+                                                                                                    dtype)))
+EYE = _creation("eye", lambda xp, n, m, dtype, device: _on(device, lambda b: b.eye(n, m, dtype=dtype)))
+ARANGE = _creation("arange", lambda xp, start, end, step, dtype, device: _on(
+    device, lambda m: m.arange(start, end, step, dtype=dtype)))
+LINSPACE = _creation("linspace", lambda xp, start, end, steps, dtype, device: _on(
+    device, lambda m: m.linspace(start, end, steps, dtype=dtype)))
+RAND = _creation("rand", lambda xp, shape, dtype, device, generator=None: R.sample("uniform", shape, dtype, device,
+                                                                                    generator))
+RANDN = _creation("randn", lambda xp, shape, dtype, device, generator=None: R.sample("normal", shape, dtype, device,
+                                                                                      generator))
+RANDINT = _creation("randint", lambda xp, low, high, shape, dtype, device, generator=None: R.sample(
+    "randint", shape, dtype, device, generator, low=low, high=high))
+RANDPERM = _creation("randperm", lambda xp, n, dtype, device, generator=None: R.sample(
+    "permutation", (n,), dtype, device, generator, n=n))
+
+
+def _tensor_kernel(xp, data, dtype, device):
+    return _on(device, lambda m: m.array(data, dtype=dtype) if m is np else m.asarray(data, dtype=dtype))
+
+
+TENSOR = _creation("tensor", _tensor_kernel)
+
+
+def _infer_dtype(data):
+    """torch's inference: bool -> bool, int -> int64, float -> default float; NumPy arrays keep theirs."""
+    if isinstance(data, Tensor):
+        return data._data.dtype
+    if isinstance(data, np.ndarray) or isinstance(data, np.generic):
+        d = np.asarray(data).dtype
+        if d.kind == "f" and d.itemsize == 8 and not isinstance(data, np.ndarray):
+            return d
+        return d
+    if hasattr(data, "__cuda_array_interface__"):
+        return data.dtype
+    kinds = set()
+
+    def walk(x):
+        if isinstance(x, Tensor):
+            kinds.add(x._data.dtype.kind if x._data.dtype.kind != "f" else "F" + str(x._data.dtype))
+        elif isinstance(x, (list, tuple)):
+            for y in x:
+                walk(y)
+        elif isinstance(x, bool) or isinstance(x, np.bool_):
+            kinds.add("b")
+        elif isinstance(x, numbers.Integral):
+            kinds.add("i")
+        elif isinstance(x, numbers.Real):
+            kinds.add("f")
+        elif isinstance(x, complex):
+            raise TypeError("tensorlib does not support complex numbers")
+        else:
+            raise TypeError(f"Could not infer dtype of {type(x).__name__}")
+    walk(data)
+    if any(k.startswith("F") for k in kinds):
+        fl = [np.dtype(k[1:]) for k in kinds if k.startswith("F")]
+        return max(fl, key=lambda d: d.itemsize)
+    if "f" in kinds:
+        return D.get_default_dtype().np
+    if "i" in kinds:
+        return np.dtype(np.int64)
+    if "b" in kinds:
+        return np.dtype(np.bool_)
+    return D.get_default_dtype().np
+
+
+def _plain(data):
+    if isinstance(data, Tensor):
+        d = data._data
+        return d if type(d) is np.ndarray else d.get()
+    if isinstance(data, (list, tuple)):
+        return [_plain(x) for x in data]
+    return data
+
+
+def tensor(data, *, dtype=None, device=None, requires_grad=False, pin_memory=False):
+    dev = to_device(device) if device is not None else (data.device if isinstance(data, Tensor) else CPU)
+    dt = D.to_dtype(dtype).np if dtype is not None else _infer_dtype(data)
+    if hasattr(data, "__cuda_array_interface__") and not isinstance(data, Tensor):
+        dev = to_device(device) if device is not None else to_device(f"cuda:{data.device.id}")
+        t = dispatch(TENSOR, data=data, dtype=dt, device=dev)
+    else:
+        t = dispatch(TENSOR, data=_plain(data), dtype=dt, device=dev)
+    return _finish(t, requires_grad)
+
+
+def as_tensor(data, dtype=None, device=None):
+    """Shares memory when it can (a NumPy array of the right dtype on the CPU), as torch's does."""
+    if isinstance(data, Tensor):
+        from .misc import to
+        return to(data, dtype=dtype, device=device)
+    dev = to_device(device) if device is not None else CPU
+    if isinstance(data, np.ndarray) and dev.type == "cpu" and (dtype is None or D.to_dtype(dtype).np == data.dtype):
+        return from_numpy(data)
+    return tensor(data, dtype=dtype, device=dev)
+
+
+asarray = as_tensor
+
+
+@op("from_numpy", creation=True)
+def FROM_NUMPY(xp, array):
+    return array
+
+
+def from_numpy(ndarray):
+    if not isinstance(ndarray, np.ndarray):
+        raise TypeError(f"expected np.ndarray (got {type(ndarray).__name__})")
+    if ndarray.dtype not in D._FROM_NP:
+        raise TypeError(f"can't convert np.ndarray of type {ndarray.dtype}. The only supported types are: float64, "
+                        "float32, float16, int64, int32, int16, int8, uint8, and bool.")
+    return dispatch(FROM_NUMPY, array=ndarray)
+
+
+def from_dlpack(ext):
+    if hasattr(ext, "__cuda_array_interface__") or (hasattr(ext, "__dlpack_device__") and ext.__dlpack_device__()[0] == 2):
+        cp = cupy()
+        arr = cp.from_dlpack(ext)
+    else:
+        arr = np.from_dlpack(ext)
+    t = object.__new__(Tensor)
+    t._data = arr
+    return t
+
+
+def _dev(device):
+    return to_device(device) if device is not None else CPU
+
+
+def zeros(*size, dtype=None, device=None, requires_grad=False, out=None, layout=None):
+    return _finish(dispatch(ZEROS, shape=_size(size), dtype=_dt(dtype), device=_dev(device)), requires_grad)
+
+
+def ones(*size, dtype=None, device=None, requires_grad=False, out=None, layout=None):
+    return _finish(dispatch(ONES, shape=_size(size), dtype=_dt(dtype), device=_dev(device)), requires_grad)
+
+
+def empty(*size, dtype=None, device=None, requires_grad=False, out=None, layout=None, pin_memory=False,
+          memory_format=None):
+    return _finish(dispatch(EMPTY, shape=_size(size), dtype=_dt(dtype), device=_dev(device)), requires_grad)
+
+
+def full(size, fill_value, *, dtype=None, device=None, requires_grad=False, out=None):
+    if dtype is None:
+        if isinstance(fill_value, bool):
+            dtype = D.bool_
+        elif isinstance(fill_value, int):
+            dtype = D.int64
+    return _finish(dispatch(FULL, shape=_size((size,) if isinstance(size, int) else (tuple(size),)),
+                            fill_value=fill_value, dtype=_dt(dtype), device=_dev(device)), requires_grad)
+
+
+def eye(n, m=None, *, dtype=None, device=None, requires_grad=False):
+    return _finish(dispatch(EYE, n=n, m=m if m is not None else n, dtype=_dt(dtype), device=_dev(device)),
+                   requires_grad)
+
+
+def arange(start, end=None, step=1, *, dtype=None, device=None, requires_grad=False):
+    if end is None:
+        start, end = 0, start
+    vals = [v.item() if isinstance(v, Tensor) else v for v in (start, end, step)]
+    if step == 0:
+        raise RuntimeError("step must be nonzero")
+    if dtype is None:
+        dtype = D.int64 if all(isinstance(v, (int, np.integer)) for v in vals) else D.get_default_dtype()
+    return _finish(dispatch(ARANGE, start=vals[0], end=vals[1], step=vals[2], dtype=_dt(dtype), device=_dev(device)),
+                   requires_grad)
+
+
+def linspace(start, end, steps, *, dtype=None, device=None, requires_grad=False):
+    return _finish(dispatch(LINSPACE, start=start, end=end, steps=steps, dtype=_dt(dtype), device=_dev(device)),
+                   requires_grad)
+
+
+def rand(*size, generator=None, dtype=None, device=None, requires_grad=False):
+    return _finish(dispatch(RAND, shape=_size(size), dtype=_dt(dtype), device=_dev(device), generator=generator),
+                   requires_grad)
+
+
+def randn(*size, generator=None, dtype=None, device=None, requires_grad=False):
+    return _finish(dispatch(RANDN, shape=_size(size), dtype=_dt(dtype), device=_dev(device), generator=generator),
+                   requires_grad)
+
+
+def randint(low, high=None, size=None, *, generator=None, dtype=None, device=None, requires_grad=False):
+    if size is None:
+        if isinstance(high, (tuple, list)):
+            low, high, size = 0, low, high
+        else:
+            raise TypeError("randint() missing required argument 'size'")
+    if high is None:
+        low, high = 0, low
+    return _finish(dispatch(RANDINT, low=low, high=high, shape=_size((tuple(size),)), dtype=_dt(dtype, D.int64),
+                            device=_dev(device), generator=generator), requires_grad)
+
+
+def randperm(n, *, generator=None, dtype=None, device=None, requires_grad=False):
+    return dispatch(RANDPERM, n=n, dtype=_dt(dtype, D.int64), device=_dev(device), generator=generator)
+
+
+def _like(fn):
+    def f(input, *args, dtype=None, device=None, requires_grad=False, memory_format=None, **kw):
+        d = dtype if dtype is not None else input.dtype
+        dev = device if device is not None else device_of(input._data)
+        return fn(*args, tuple(input.shape), dtype=d, device=dev, requires_grad=requires_grad, **kw) \
+            if fn is full else fn(tuple(input.shape), *args, dtype=d, device=dev, requires_grad=requires_grad, **kw)
+    return f
+
+
+zeros_like = _like(zeros)
+ones_like = _like(ones)
+empty_like = _like(empty)
+rand_like = _like(rand)
+randn_like = _like(randn)
+
+
+def full_like(input, fill_value, *, dtype=None, device=None, requires_grad=False, memory_format=None):
+    return full(tuple(input.shape), fill_value, dtype=dtype if dtype is not None else input.dtype,
+                device=device if device is not None else input.device, requires_grad=requires_grad)
+
+
+def randint_like(input, low=0, high=None, *, dtype=None, device=None, requires_grad=False):
+    if high is None:
+        low, high = 0, low
+    return randint(low, high, tuple(input.shape), dtype=dtype or input.dtype, device=device or input.device)
+
+
+def new_tensor(self, data, dtype=None, device=None, requires_grad=False):
+    return tensor(data, dtype=dtype or self.dtype, device=device or self.device, requires_grad=requires_grad)
+
+
+def _new(fn):
+    def f(self, *size, dtype=None, device=None, requires_grad=False):
+        return fn(*size, dtype=dtype or self.dtype, device=device or self.device, requires_grad=requires_grad)
+    return f
+
+
+Tensor.new_tensor = new_tensor
+Tensor.new_zeros = _new(zeros)
+Tensor.new_ones = _new(ones)
+Tensor.new_empty = _new(empty)
+Tensor.new_full = lambda self, size, fill_value, dtype=None, device=None, requires_grad=False: full(
+    size, fill_value, dtype=dtype or self.dtype, device=device or self.device, requires_grad=requires_grad)

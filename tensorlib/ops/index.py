@@ -1,0 +1,335 @@
+"""Indexing: __getitem__/__setitem__ (ints, slices, ellipsis, None, bool masks, integer tensors), gather,
+scatter_add, index_select, masked_fill, one_hot."""
+from __future__ import annotations
+
+from ._helpers import norm_dims, sum_to
+from ._registry import Tensor, dispatch, method, np, op
+
+
+def _is_basic(idx):
+    return all(isinstance(i, (int, slice)) or i is None or i is Ellipsis for i in idx)
+
+
+def _convert_index(t, idx):
+    """Tensors and lists inside an index become arrays of the tensor's backend."""
+    if not isinstance(idx, tuple):
+        idx = (idx,)
+    out = []
+    data = t._data
+    for i in idx:
+        if isinstance(i, Tensor):
+            a = i._data
+            if type(a) is not type(data):
+                if type(a) is np.ndarray and i.ndim == 0:
+                    a = a  # a CPU scalar index is fine everywhere
+                else:
+                    raise RuntimeError(f"indices should be either on cpu or on the same device as the indexed tensor "
+                                       f"({t.device})")
+            if a.dtype.kind == "f":
+                raise IndexError("tensors used as indices must be long, int, byte or bool tensors")
+            out.append(a if a.ndim else (bool(a) if a.dtype == np.bool_ else int(a)))
+        elif isinstance(i, (list,)):
+            arr = np.asarray(i)
+            if arr.dtype.kind == "f":
+                raise IndexError("tensors used as indices must be long, int, byte or bool tensors")
+            out.append(arr if type(data) is np.ndarray else _backend(data).asarray(arr))
+        elif isinstance(i, (np.integer,)):
+            out.append(int(i))
+        elif isinstance(i, (bool, int, slice)) or i is None or i is Ellipsis:
+            out.append(i)
+        elif hasattr(i, "__index__"):
+            out.append(i.__index__())
+        else:
+            raise IndexError(f"only integers, slices (`:`), ellipsis (`...`), None and long or byte Variables are "
+                             f"valid indices (got {type(i).__name__})")
+    return tuple(out)
+
+
+def _backend(a):
+    from .._device import xp_of
+    return xp_of(a)
+
+
+@op("index", view=True, node_name="IndexBackward0")
+def GETITEM(xp, a, idx):
+    try:
+        return a[idx]
+    except IndexError as e:
+        raise IndexError(str(e).replace("axis", "dimension").replace("array", "tensor")) from None
+
+
+@GETITEM.def_backward
+def _(ctx, g):
+    return (dispatch(INDEX_BACKWARD, g, shape=tuple(ctx.in_meta[0][0]), idx=ctx.attrs["idx"]),)
+
+
+@op("index_backward", node_name="IndexBackwardBackward0")
+def INDEX_BACKWARD(xp, g, shape, idx):
+    z = xp.zeros(shape, dtype=g.dtype)
+    if _is_basic(idx):
+        z[idx] = g
+    elif xp is np:
+        np.add.at(z, idx, g)
+    else:
+        import cupyx  # noqa: PLC0415
+        cupyx.scatter_add(z, idx, g)
+    return z
+
+
+INDEX_BACKWARD.def_backward(lambda ctx, gg: (dispatch(GETITEM, gg, idx=ctx.attrs["idx"]),))
+
+
+def pad_slice(g, shape, dim, start):
+    idx = (slice(None),) * dim + (slice(start, start + g.shape[dim]),)
+    return dispatch(INDEX_BACKWARD, g, shape=tuple(shape), idx=idx)
+
+
+def getitem(self, idx):
+    if isinstance(idx, Tensor) and idx._data.dtype == np.bool_ and idx.ndim == self.ndim and idx.ndim > 0:
+        return dispatch(GETITEM, self, idx=(idx._data,))
+    return dispatch(GETITEM, self, idx=_convert_index(self, idx))
+
+
+@op("index_put", save="", node_name="IndexPutBackward0")
+def SETITEM(xp, a, v, idx):
+    out = a.copy()
+    out[idx] = v
+    return out
+
+
+@SETITEM.def_backward
+def _(ctx, g):
+    idx = ctx.attrs["idx"]
+    ga = dispatch(SETITEM, g, 0.0, idx=idx) if ctx.needs_input_grad[0] else None
+    gv = None
+    if ctx.needs_input_grad[1]:
+        gv = sum_to(dispatch(GETITEM, g, idx=idx), ctx.in_meta[1][0])
+    return ga, gv
+
+
+def _setitem_inplace(xp, a, v, idx):
+    a[idx] = v
+
+
+SETITEM_ = op("index_put_", inplace_of=SETITEM)(_setitem_inplace)
+
+
+def setitem(self, idx, value):
+    idx = _convert_index(self, idx) if not (isinstance(idx, Tensor) and idx._data.dtype == np.bool_
+                                             and idx.ndim == self.ndim) else (idx._data,)
+    if isinstance(value, Tensor) and type(value._data) is not type(self._data) and value.ndim == 0:
+        value = value.item()
+    if isinstance(value, (list, tuple)):
+        from .creation import tensor
+        value = tensor(value, dtype=self.dtype, device=self.device)
+    dispatch(SETITEM_, self, value, idx=idx)
+
+
+Tensor.__getitem__ = getitem
+Tensor.__setitem__ = setitem
+
+
+@op("gather", save="i", node_name="GatherBackward0")
+def GATHER(xp, a, index, dim):
+    if index.ndim != a.ndim:
+        raise RuntimeError("Index tensor must have the same number of dimensions as input tensor")
+    return xp.take_along_axis(a, index, axis=dim)
+
+
+@GATHER.def_backward
+def _(ctx, g):
+    x, index = ctx.saved_inputs
+    from .misc import zeros_like
+    return (scatter_add(zeros_like(x), ctx.attrs["dim"], index, g), None)
+
+
+def gather(input, dim, index, *, sparse_grad=False):
+    return dispatch(GATHER, input, index, dim=norm_dims(dim, input.ndim)[0])
+
+
+def _scatter_idx(xp, index, dim, src_shape):
+    idx = list(xp.indices(index.shape, sparse=True))
+    idx[dim] = index
+    return tuple(idx)
+
+
+@op("scatter_add", save="i", node_name="ScatterAddBackward0")
+def SCATTER_ADD(xp, a, index, src, dim):
+    out = a.copy()
+    s = src[tuple(slice(0, n) for n in index.shape)]
+    idx = _scatter_idx(xp, index, dim, s.shape)
+    if xp is np:
+        np.add.at(out, idx, s)
+    else:
+        import cupyx  # noqa: PLC0415
+        cupyx.scatter_add(out, idx, s)
+    return out
+
+
+@SCATTER_ADD.def_backward
+def _(ctx, g):
+    _, index, src = ctx.saved_inputs
+    gs = None
+    if ctx.needs_input_grad[2]:
+        gs = gather(g, ctx.attrs["dim"], index)
+        if tuple(gs.shape) != tuple(src.shape):
+            from .misc import zeros_like
+            z = zeros_like(src)
+            gs = dispatch(SETITEM, z, gs, idx=tuple(slice(0, n) for n in index.shape))
+    return g, None, gs
+
+
+def scatter_add(input, dim, index, src):
+    return dispatch(SCATTER_ADD, input, index, src, dim=norm_dims(dim, input.ndim)[0])
+
+
+@op("scatter", save="i", node_name="ScatterBackward0")
+def SCATTER(xp, a, index, src, dim):
+    out = a.copy()
+    if hasattr(src, "shape") and hasattr(src, "ndim") and src.ndim:
+        s = src[tuple(slice(0, n) for n in index.shape)]
+    else:
+        s = src
+    out[_scatter_idx(xp, index, dim, index.shape)] = s
+    return out
+
+
+@SCATTER.def_backward
+def _(ctx, g):
+    _, index, src = ctx.saved_inputs
+    dim = ctx.attrs["dim"]
+    ga = dispatch(SCATTER, g, index, 0.0, dim=dim) if ctx.needs_input_grad[0] else None
+    gs = gather(g, dim, index) if ctx.needs_input_grad[2] else None
+    return ga, None, gs
+
+
+def scatter(input, dim, index, src=None, value=None):
+    return dispatch(SCATTER, input, index, src if src is not None else value, dim=norm_dims(dim, input.ndim)[0])
+
+
+@op("index_select", save="i", node_name="IndexSelectBackward0")
+def INDEX_SELECT(xp, a, index, dim):
+    if index.ndim > 1:
+        raise IndexError("index_select(): Index is supposed to be a vector")
+    return xp.take(a, index, axis=dim)
+
+
+@INDEX_SELECT.def_backward
+def _(ctx, g):
+    x, index = ctx.saved_inputs
+    from .misc import zeros_like
+    return (index_add(zeros_like(x), ctx.attrs["dim"], index, g), None)
+
+
+def index_select(input, dim, index):
+    return dispatch(INDEX_SELECT, input, index, dim=norm_dims(dim, input.ndim)[0])
+
+
+@op("index_add", save="i", node_name="IndexAddBackward0")
+def INDEX_ADD(xp, a, index, src, dim, alpha=1):
+    out = a.copy()
+    idx = (slice(None),) * dim + (index,)
+    s = src if alpha == 1 else src * alpha
+    if xp is np:
+        np.add.at(out, idx, s)
+    else:
+        import cupyx  # noqa: PLC0415
+        cupyx.scatter_add(out, idx, s)
+    return out
+
+
+@INDEX_ADD.def_backward
+def _(ctx, g):
+    _, index, _src = ctx.saved_inputs
+    alpha = ctx.attrs.get("alpha", 1)
+    gs = index_select(g, ctx.attrs["dim"], index) if ctx.needs_input_grad[2] else None
+    if gs is not None and alpha != 1:
+        gs = gs * alpha
+    return g, None, gs
+
+
+def index_add(input, dim, index, source, *, alpha=1):
+    kw = {"alpha": alpha} if alpha != 1 else {}
+    return dispatch(INDEX_ADD, input, index, source, dim=norm_dims(dim, input.ndim)[0], **kw)
+
+
+@op("masked_fill", save="i", node_name="MaskedFillBackward0")
+def MASKED_FILL(xp, a, mask, value):
+    if mask.dtype != np.bool_:
+        raise RuntimeError(f"masked_fill_ only supports boolean masks, but got mask with dtype {mask.dtype}")
+    if hasattr(value, "ndim"):
+        value = value.astype(a.dtype)
+    return xp.where(mask, value, a).astype(a.dtype, copy=False)
+
+
+@MASKED_FILL.def_backward
+def _(ctx, g):
+    mask = ctx.saved_inputs[1]
+    ga = sum_to(masked_fill(g, mask, 0.0), ctx.in_meta[0][0]) if ctx.needs_input_grad[0] else None
+    gv = None
+    if ctx.needs_input_grad[2]:
+        from .misc import zeros_like
+        gv = (g * mask).sum()
+    return ga, None, gv
+
+
+def masked_fill(input, mask, value):
+    if isinstance(value, Tensor) and value.ndim == 0 and not value._requires_grad:
+        value = value.item()
+    return dispatch(MASKED_FILL, input, mask, value)
+
+
+def _masked_fill_inplace(xp, a, mask, value):
+    if mask.dtype != np.bool_:
+        raise RuntimeError(f"masked_fill_ only supports boolean masks, but got mask with dtype {mask.dtype}")
+    a[...] = xp.where(mask, value, a)
+
+
+MASKED_FILL_ = op("masked_fill_", inplace_of=MASKED_FILL)(_masked_fill_inplace)
+
+
+def masked_fill_(input, mask, value):
+    if isinstance(value, Tensor) and value.ndim == 0:
+        value = value.item()
+    return dispatch(MASKED_FILL_, input, mask, value)
+
+
+@op("one_hot")
+def ONE_HOT(xp, a, num_classes=-1):
+    if a.dtype.kind not in "iu":
+        raise RuntimeError("one_hot is only applicable to index tensor of type LongTensor.")
+    if a.size and a.min() < 0:
+        raise RuntimeError("Class values must be non-negative.")
+    n = int(a.max()) + 1 if num_classes == -1 else num_classes
+    if a.size and int(a.max()) >= n:
+        raise RuntimeError("Class values must be smaller than num_classes.")
+    out = xp.zeros(a.shape + (n,), dtype=np.int64)
+    xp.put_along_axis(out, a[..., None].astype(np.int64), 1, axis=-1)
+    return out
+
+
+def one_hot(tensor, num_classes=-1):
+    return dispatch(ONE_HOT, tensor, num_classes=num_classes)
+
+
+@op("nonzero")
+def NONZERO(xp, a, as_tuple=False):
+    nz = xp.nonzero(a)
+    if as_tuple:
+        return tuple(x.astype(np.int64) for x in nz)
+    return xp.stack(nz, axis=1).astype(np.int64) if nz else xp.zeros((0, 0), dtype=np.int64)
+
+
+def nonzero(input, *, as_tuple=False):
+    r = dispatch(NONZERO, input, as_tuple=as_tuple)
+    return r
+
+
+def masked_select(input, mask):
+    return getitem(input, mask)
+
+
+for _n, _f in dict(gather=gather, scatter_add=scatter_add, scatter=scatter, index_select=index_select,
+                   index_add=index_add, masked_fill=masked_fill, masked_fill_=masked_fill_, nonzero=nonzero,
+                   masked_select=masked_select).items():
+    method(_n, _f)

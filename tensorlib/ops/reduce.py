@@ -1,0 +1,415 @@
+"""Reductions with torch's dim/keepdim semantics; max/min with a dim return (values, indices)."""
+from __future__ import annotations
+
+from collections import namedtuple
+
+from ._helpers import expand, norm_dims, reduced_grad
+from ._registry import Tensor, dispatch, method, np, op
+
+values_indices = namedtuple("return_types", ["values", "indices"])
+
+
+def _axes(a, dim):
+    return None if dim is None else norm_dims(dim, a.ndim)
+
+
+@op("sum", node_name="SumBackward0")
+def SUM(xp, a, dim=None, keepdim=False, dtype=None):
+    if dtype is None and a.dtype.kind in "bui":
+        dtype = np.int64
+    ax = _axes(a, dim)
+    if ax == ():
+        ax = None if dim is None else ()
+    return a.sum(axis=ax, keepdims=keepdim, dtype=dtype)
+
+
+def _red_dims(ctx):
+    shape = ctx.in_meta[0][0]
+    dim = ctx.attrs.get("dim")
+    return shape, norm_dims(dim, len(shape)) if dim is not None else tuple(range(len(shape)))
+
+
+@SUM.def_backward
+def _(ctx, g):
+    shape, dims = _red_dims(ctx)
+    return (reduced_grad(g, shape, dims, ctx.attrs.get("keepdim", False)),)
+
+
+@op("mean", amp="fp32", node_name="MeanBackward0")
+def MEAN(xp, a, dim=None, keepdim=False, dtype=None):
+    if a.dtype.kind != "f" and dtype is None:
+        raise RuntimeError(f"mean(): could not infer output dtype. Input dtype must be either a floating point or "
+                           f"complex dtype. Got: {_tname(a.dtype)}")
+    return a.mean(axis=_axes(a, dim), keepdims=keepdim, dtype=dtype)
+
+
+def _tname(d):
+    return {"int64": "Long", "int32": "Int", "bool": "Bool", "uint8": "Byte", "int16": "Short", "int8": "Char"}.get(
+        str(d), str(d))
+
+
+@MEAN.def_backward
+def _(ctx, g):
+    shape, dims = _red_dims(ctx)
+    n = 1
+    for d in dims:
+        n *= shape[d]
+    return (reduced_grad(g / n if n else g, shape, dims, ctx.attrs.get("keepdim", False)),)
+
+
+@op("prod", save="io", amp="fp32")
+def PROD(xp, a, dim=None, keepdim=False, dtype=None):
+    if dtype is None and a.dtype.kind in "bui":
+        dtype = np.int64
+    return a.prod(axis=None if dim is None else dim, keepdims=keepdim, dtype=dtype)
+
+
+@PROD.def_backward
+def _(ctx, g):
+    x = ctx.saved_inputs[0]
+    out = ctx.saved_output
+    shape, dims = _red_dims(ctx)
+    keep = ctx.attrs.get("keepdim", False)
+    dim = ctx.attrs.get("dim")
+    if dim is None:
+        # product of all other elements, exact also where x has zeros
+        flat = x.reshape(-1)
+        from .shape import cat
+        from .misc import ones_like
+        one = ones_like(flat[:1])
+        left = cumprod(cat([one, flat[:-1]]), 0)
+        right = cumprod(cat([one, flat.flip(0)[:-1]]), 0).flip(0)
+        return ((left * right).reshape(shape) * g,)
+    xt = x.movedim(dims[0], -1)
+    from .shape import cat
+    from .misc import ones_like
+    one = ones_like(xt[..., :1])
+    left = cumprod(cat([one, xt[..., :-1]], -1), -1)
+    right = cumprod(cat([one, xt.flip(-1)[..., :-1]], -1), -1).flip(-1)
+    others = (left * right).movedim(-1, dims[0])
+    return (reduced_grad(g, shape, dims, keep) * others,)
+
+
+@op("cumsum")
+def CUMSUM(xp, a, dim, dtype=None):
+    if dtype is None and a.dtype.kind in "bui":
+        dtype = np.int64
+    return xp.cumsum(a, axis=dim, dtype=dtype)
+
+
+@CUMSUM.def_backward
+def _(ctx, g):
+    d = ctx.attrs["dim"]
+    return (cumsum(g.flip(d), d).flip(d),)
+
+
+@op("cumprod", save="io")
+def CUMPROD(xp, a, dim, dtype=None):
+    return xp.cumprod(a, axis=dim, dtype=dtype)
+
+
+@CUMPROD.def_backward
+def _(ctx, g):
+    # valid where x has no zeros (torch has a slower exact path; documented limitation)
+    d = ctx.attrs["dim"]
+    x = ctx.saved_inputs[0]
+    out = ctx.saved_output
+    return (cumsum((g * out).flip(d), d).flip(d) / x,)
+
+
+def _select_kernel(fn):
+    def kernel(xp, a, dim=None, keepdim=False):
+        if dim is None:
+            if a.size == 0:
+                raise RuntimeError(f"{fn}(): Expected reduction dim to be specified for input.numel() == 0. "
+                                   "Specify the reduction dim with the 'dim' argument.")
+            return getattr(a, fn)()
+        if a.shape and a.shape[dim] == 0:
+            raise IndexError(f"{fn}(): Expected reduction dim {dim} to have non-zero size.")
+        idx = getattr(a, "arg" + fn)(axis=dim)
+        idx_k = xp.expand_dims(idx, dim) if a.ndim else idx
+        vals = xp.take_along_axis(a, idx_k, axis=dim) if a.ndim else a
+        if not keepdim and a.ndim:
+            vals = xp.squeeze(vals, axis=dim)
+        else:
+            idx = idx_k
+        return vals, idx.astype(np.int64, copy=False)
+    return kernel
+
+
+def _select_bwd(ctx, g, gi=None):
+    x = ctx.saved_inputs[0]
+    dim = ctx.attrs.get("dim")
+    if dim is None:
+        # ties share the gradient evenly, as torch's evenly_distribute_backward
+        out = ctx.saved_output
+        mask = x == out
+        return (mask * (g / mask.sum()),)
+    vals, idx = ctx.saved_output
+    keep = ctx.attrs.get("keepdim", False)
+    shape = ctx.in_meta[0][0]
+    if not keep and len(shape):
+        g = g.unsqueeze(dim)
+        idx = idx.unsqueeze(dim)
+    from .index import scatter_add
+    from .misc import zeros_like
+    return (scatter_add(zeros_like(x), dim, idx, g),)
+
+
+MAX = op("max", save="io", nondiff_outputs=(1,))(_select_kernel("max"))
+MAX.def_backward(_select_bwd)
+MIN = op("min", save="io", nondiff_outputs=(1,))(_select_kernel("min"))
+MIN.def_backward(_select_bwd)
+
+
+def _amax_kernel(fn):
+    def kernel(xp, a, dim=None, keepdim=False):
+        return getattr(a, fn)(axis=_axes(a, dim) if dim is not None and dim != () else None, keepdims=keepdim)
+    return kernel
+
+
+def _amax_bwd(ctx, g):
+    x = ctx.saved_inputs[0]
+    out = ctx.saved_output
+    shape, dims = _red_dims(ctx)
+    keep = ctx.attrs.get("keepdim", False)
+    ob = reduced_grad(out, shape, dims, keep)
+    mask = x == ob
+    cnt = reduced_grad(mask.sum(dim=dims, keepdim=True), shape, dims, True)
+    return (mask * reduced_grad(g, shape, dims, keep) / cnt,)
+
+
+AMAX = op("amax", save="io")(_amax_kernel("max"))
+AMAX.def_backward(_amax_bwd)
+AMIN = op("amin", save="io")(_amax_kernel("min"))
+AMIN.def_backward(_amax_bwd)
+
+ARGMAX = op("argmax")(lambda xp, a, dim=None, keepdim=False: _argk(xp, a, "argmax", dim, keepdim))
+ARGMIN = op("argmin")(lambda xp, a, dim=None, keepdim=False: _argk(xp, a, "argmin", dim, keepdim))
+
+
+def _argk(xp, a, fn, dim, keepdim):
+    r = getattr(a, fn)(axis=dim)
+    if keepdim:
+        r = xp.expand_dims(r, dim) if dim is not None else r.reshape((1,) * a.ndim)
+    return xp.asarray(r, dtype=np.int64)
+
+
+@op("var", save="i", amp="fp32")
+def VAR(xp, a, dim=None, correction=1, keepdim=False):
+    return a.var(axis=_axes(a, dim), ddof=correction, keepdims=keepdim)
+
+
+@VAR.def_backward
+def _(ctx, g):
+    x = ctx.saved_inputs[0]
+    shape, dims = _red_dims(ctx)
+    corr = ctx.attrs.get("correction", 1)
+    n = 1
+    for d in dims:
+        n *= shape[d]
+    mu = x.mean(dim=dims, keepdim=True)
+    return (reduced_grad(g, shape, dims, ctx.attrs.get("keepdim", False)) * (x - mu) * (2.0 / max(n - corr, 0) if n - corr > 0 else float("nan")),)
+
+
+@op("std", save="io", amp="fp32")
+def STD(xp, a, dim=None, correction=1, keepdim=False):
+    return a.std(axis=_axes(a, dim), ddof=correction, keepdims=keepdim)
+
+
+@STD.def_backward
+def _(ctx, g):
+    x = ctx.saved_inputs[0]
+    out = ctx.saved_output
+    shape, dims = _red_dims(ctx)
+    keep = ctx.attrs.get("keepdim", False)
+    corr = ctx.attrs.get("correction", 1)
+    n = 1
+    for d in dims:
+        n *= shape[d]
+    mu = x.mean(dim=dims, keepdim=True)
+    return (reduced_grad(g / out, shape, dims, keep) * (x - mu) / (n - corr),)
+
+
+@op("logsumexp", save="io", amp="fp32")
+def LOGSUMEXP(xp, a, dim, keepdim=False):
+    ax = norm_dims(dim, a.ndim)
+    m = a.max(axis=ax, keepdims=True)
+    m = xp.where(xp.isfinite(m), m, 0)
+    r = xp.log(xp.exp(a - m).sum(axis=ax, keepdims=True)) + m
+    return r if keepdim else xp.squeeze(r, axis=ax)
+
+
+@LOGSUMEXP.def_backward
+def _(ctx, g):
+    x = ctx.saved_inputs[0]
+    out = ctx.saved_output
+    shape, dims = _red_dims(ctx)
+    keep = ctx.attrs.get("keepdim", False)
+    return (reduced_grad(g, shape, dims, keep) * (x - reduced_grad(out, shape, dims, keep)).exp(),)
+
+
+@op("norm", save="io", amp="fp32")
+def NORM(xp, a, p=2, dim=None, keepdim=False):
+    ax = _axes(a, dim)
+    if p == 2:
+        return xp.sqrt((a * a).sum(axis=ax, keepdims=keepdim))
+    if p == float("inf"):
+        return xp.abs(a).max(axis=ax, keepdims=keepdim)
+    if p == 1:
+        return xp.abs(a).sum(axis=ax, keepdims=keepdim)
+    if p == 0:
+        return (a != 0).sum(axis=ax, keepdims=keepdim).astype(a.dtype)
+    return (xp.abs(a) ** p).sum(axis=ax, keepdims=keepdim) ** (1.0 / p)
+
+
+@NORM.def_backward
+def _(ctx, g):
+    x = ctx.saved_inputs[0]
+    out = ctx.saved_output
+    shape, dims = _red_dims(ctx)
+    keep = ctx.attrs.get("keepdim", False)
+    p = ctx.attrs.get("p", 2)
+    gb = reduced_grad(g, shape, dims, keep)
+    ob = reduced_grad(out, shape, dims, keep)
+    if p == 2:
+        from .elementwise import where, eq
+        return (gb * where(eq(ob, 0), 0.0, x / ob),)
+    if p == 1:
+        return (gb * x.sign(),)
+    if p == float("inf"):
+        mask = x.abs() == ob
+        return (gb * x.sign() * mask / mask.sum(dim=dims, keepdim=True),)
+    return (gb * x.sign() * x.abs() ** (p - 1) / ob ** (p - 1),)
+
+
+ALL = op("all")(lambda xp, a, dim=None, keepdim=False: xp.asarray(a.astype(bool).all(axis=dim, keepdims=keepdim)))
+ANY = op("any")(lambda xp, a, dim=None, keepdim=False: xp.asarray(a.astype(bool).any(axis=dim, keepdims=keepdim)))
+
+
+# --- public functions ---------------------------------------------------------------------------------
+
+def _attrs(dim, keepdim, **kw):
+    a = {k: v for k, v in kw.items() if v is not None}
+    if dim is not None:
+        a["dim"] = tuple(dim) if isinstance(dim, list) else dim
+    if keepdim:
+        a["keepdim"] = True
+    return a
+
+
+def _np_dt(dtype):
+    if dtype is None:
+        return None
+    from .._dtype import to_dtype
+    return to_dtype(dtype).np
+
+
+def sum(input, dim=None, keepdim=False, *, dtype=None):  # noqa: A001
+    return dispatch(SUM, input, **_attrs(dim, keepdim, dtype=_np_dt(dtype)))
+
+
+def mean(input, dim=None, keepdim=False, *, dtype=None):
+    return dispatch(MEAN, input, **_attrs(dim, keepdim, dtype=_np_dt(dtype)))
+
+
+def prod(input, dim=None, keepdim=False, *, dtype=None):
+    return dispatch(PROD, input, **_attrs(dim, keepdim, dtype=_np_dt(dtype)))
+
+
+def cumsum(input, dim, *, dtype=None):
+    return dispatch(CUMSUM, input, **_attrs(dim, False, dtype=_np_dt(dtype)))
+
+
+def cumprod(input, dim, *, dtype=None):
+    return dispatch(CUMPROD, input, **_attrs(dim, False, dtype=_np_dt(dtype)))
+
+
+def _dim1(dim, nd):
+    return norm_dims(dim, nd)[0]
+
+
+def max(input, dim=None, keepdim=False, *, out=None):  # noqa: A001
+    if isinstance(dim, Tensor):
+        from .elementwise import maximum
+        return maximum(input, dim)
+    if dim is None:
+        return dispatch(MAX, input)
+    v, i = dispatch(MAX, input, dim=_dim1(dim, input.ndim), keepdim=keepdim)
+    return values_indices(v, i)
+
+
+def min(input, dim=None, keepdim=False, *, out=None):  # noqa: A001
+    if isinstance(dim, Tensor):
+        from .elementwise import minimum
+        return minimum(input, dim)
+    if dim is None:
+        return dispatch(MIN, input)
+    v, i = dispatch(MIN, input, dim=_dim1(dim, input.ndim), keepdim=keepdim)
+    return values_indices(v, i)
+
+
+def amax(input, dim=(), keepdim=False):
+    return dispatch(AMAX, input, **_attrs(dim if dim != () else None, keepdim))
+
+
+def amin(input, dim=(), keepdim=False):
+    return dispatch(AMIN, input, **_attrs(dim if dim != () else None, keepdim))
+
+
+def argmax(input, dim=None, keepdim=False):
+    return dispatch(ARGMAX, input, **_attrs(None if dim is None else _dim1(dim, input.ndim), keepdim))
+
+
+def argmin(input, dim=None, keepdim=False):
+    return dispatch(ARGMIN, input, **_attrs(None if dim is None else _dim1(dim, input.ndim), keepdim))
+
+
+def _correction(unbiased, correction):
+    if correction is not None:
+        return correction
+    if unbiased is None:
+        return 1
+    return 1 if unbiased else 0
+
+
+def var(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
+    if isinstance(unbiased, bool) and dim is None:
+        pass
+    return dispatch(VAR, input, correction=_correction(unbiased, correction), **_attrs(dim, keepdim))
+
+
+def std(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
+    return dispatch(STD, input, correction=_correction(unbiased, correction), **_attrs(dim, keepdim))
+
+
+def var_mean(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
+    return var(input, dim, unbiased, keepdim, correction=correction), mean(input, dim, keepdim)
+
+
+def std_mean(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
+    return std(input, dim, unbiased, keepdim, correction=correction), mean(input, dim, keepdim)
+
+
+def logsumexp(input, dim, keepdim=False):
+    return dispatch(LOGSUMEXP, input, dim=tuple(dim) if isinstance(dim, list) else dim, keepdim=keepdim)
+
+
+def norm(input, p="fro", dim=None, keepdim=False, dtype=None):
+    if p == "fro" or p is None:
+        p = 2
+    return dispatch(NORM, input, p=p, **_attrs(dim, keepdim))
+
+
+def all(input, dim=None, keepdim=False):  # noqa: A001
+    return dispatch(ALL, input, **_attrs(dim, keepdim))
+
+
+def any(input, dim=None, keepdim=False):  # noqa: A001
+    return dispatch(ANY, input, **_attrs(dim, keepdim))
+
+
+for _n, _f in dict(sum=sum, mean=mean, prod=prod, cumsum=cumsum, cumprod=cumprod, max=max, min=min, amax=amax,
+                   amin=amin, argmax=argmax, argmin=argmin, var=var, std=std, logsumexp=logsumexp, norm=norm,
+                   all=all, any=any).items():
+    method(_n, _f)

@@ -1,0 +1,440 @@
+"""Shape ops. Views (view, reshape when possible, transpose, permute, expand, squeeze, narrow...) share
+memory with their input and count versions with it, as torch's do."""
+from __future__ import annotations
+
+from ._helpers import EXPAND, expand, norm_dims, sum_to  # noqa: F401 - expand is re-exported
+from ._registry import Tensor, dispatch, method, np, op
+
+
+def _shape_arg(shape):
+    if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+        shape = tuple(shape[0])
+    return tuple(int(s) for s in shape)
+
+
+def _infer(shape, numel, orig):
+    shape = list(shape)
+    if shape.count(-1) > 1:
+        raise RuntimeError("only one dimension can be inferred")
+    known = 1
+    for s in shape:
+        if s != -1:
+            if s < 0:
+                raise RuntimeError(f"invalid shape dimension {s}")
+            known *= s
+    if -1 in shape:
+        if known == 0 or numel % known:
+            raise RuntimeError(f"shape '{list(shape)}' is invalid for input of size {numel}")
+        shape[shape.index(-1)] = numel // known
+    elif known != numel:
+        raise RuntimeError(f"shape '{list(shape)}' is invalid for input of size {numel}")
+    return tuple(shape)
+
+
+def _reshape_bwd(ctx, g):
+    return (reshape(g, ctx.in_meta[0][0]),)
+
+
+@op("reshape", view=True, node_name="ViewBackward0")
+def RESHAPE(xp, a, shape):
+    return a.reshape(_infer(shape, a.size, a.shape))
+
+
+RESHAPE.def_backward(_reshape_bwd)
+
+
+@op("view", view=True, node_name="ViewBackward0")
+def VIEW(xp, a, shape):
+    shape = _infer(shape, a.size, a.shape)
+    v = a.view()
+    try:
+        v.shape = shape
+    except AttributeError:
+        raise RuntimeError("view size is not compatible with input tensor's size and stride (at least one dimension "
+                           "spans across two contiguous subspaces). Use .reshape(...) instead.") from None
+    return v
+
+
+VIEW.def_backward(_reshape_bwd)
+
+
+def reshape(input, *shape):
+    return dispatch(RESHAPE, input, shape=_shape_arg(shape))
+
+
+def view(input, *shape):
+    if len(shape) == 1 and not isinstance(shape[0], (tuple, list, int)):
+        from .misc import view_dtype
+        return view_dtype(input, shape[0])
+    return dispatch(VIEW, input, shape=_shape_arg(shape))
+
+
+def view_as(input, other):
+    return view(input, tuple(other.shape))
+
+
+def reshape_as(input, other):
+    return reshape(input, tuple(other.shape))
+
+
+def flatten(input, start_dim=0, end_dim=-1):
+    nd = input.ndim
+    if nd == 0:
+        return reshape(input, 1)
+    s, e = norm_dims((start_dim, end_dim), nd)
+    if s > e:
+        raise RuntimeError("flatten() has invalid args: start_dim cannot come after end_dim")
+    shp = input.shape
+    n = 1
+    for d in shp[s:e + 1]:
+        n *= d
+    return reshape(input, tuple(shp[:s]) + (n,) + tuple(shp[e + 1:]))
+
+
+def unflatten(input, dim, sizes):
+    d = norm_dims(dim, input.ndim)[0]
+    shp = tuple(input.shape)
+    sizes = _infer(tuple(sizes), shp[d], shp)
+    return reshape(input, shp[:d] + sizes + shp[d + 1:])
+
+
+@op("squeeze", view=True, node_name="SqueezeBackward0")
+def SQUEEZE(xp, a, dim=None):
+    if dim is None:
+        return a.reshape(tuple(s for s in a.shape if s != 1))
+    dims = tuple(d for d in dim if a.shape[d] == 1) if a.ndim else ()
+    return xp.squeeze(a, axis=dims) if dims else a.view()
+
+
+SQUEEZE.def_backward(_reshape_bwd)
+
+
+def squeeze(input, dim=None):
+    if dim is None:
+        return dispatch(SQUEEZE, input)
+    return dispatch(SQUEEZE, input, dim=norm_dims(dim, input.ndim) if input.ndim else ())
+
+
+@op("unsqueeze", view=True, node_name="UnsqueezeBackward0")
+def UNSQUEEZE(xp, a, dim):
+    return xp.expand_dims(a, dim)
+
+
+UNSQUEEZE.def_backward(_reshape_bwd)
+
+
+def unsqueeze(input, dim):
+    n = input.ndim + 1
+    if not -n <= dim < n:
+        raise IndexError(f"Dimension out of range (expected to be in range of [{-n}, {n - 1}], but got {dim})")
+    return dispatch(UNSQUEEZE, input, dim=dim % n)
+
+
+@op("permute", view=True, node_name="PermuteBackward0")
+def PERMUTE(xp, a, dims):
+    return a.transpose(dims)
+
+
+@PERMUTE.def_backward
+def _(ctx, g):
+    dims = ctx.attrs["dims"]
+    inv = [0] * len(dims)
+    for i, d in enumerate(dims):
+        inv[d] = i
+    return (dispatch(PERMUTE, g, dims=tuple(inv)),)
+
+
+def permute(input, *dims):
+    dims = _shape_arg(dims)
+    if len(dims) != input.ndim:
+        raise RuntimeError(f"permute(sparse_coo): number of dimensions in the tensor input does not match the length "
+                           f"of the desired ordering of dimensions i.e. input.dim() = {input.ndim} is not equal to "
+                           f"len(dims) = {len(dims)}")
+    dims = norm_dims(dims, input.ndim)
+    if len(set(dims)) != len(dims):
+        raise RuntimeError("permute(): duplicate dims are not allowed.")
+    return dispatch(PERMUTE, input, dims=dims)
+
+
+@op("transpose", view=True, node_name="TransposeBackward0")
+def TRANSPOSE(xp, a, dim0, dim1):
+    return xp.swapaxes(a, dim0, dim1)
+
+
+@TRANSPOSE.def_backward
+def _(ctx, g):
+    return (dispatch(TRANSPOSE, g, dim0=ctx.attrs["dim0"], dim1=ctx.attrs["dim1"]),)
+
+
+def transpose(input, dim0, dim1):
+    if input.ndim == 0:
+        return dispatch(TRANSPOSE, input, dim0=0, dim1=0) if False else view(input, ())
+    d0, d1 = norm_dims((dim0, dim1), input.ndim)
+    return dispatch(TRANSPOSE, input, dim0=d0, dim1=d1)
+
+
+swapaxes = swapdims = transpose
+
+
+def t(input):
+    if input.ndim > 2:
+        raise RuntimeError(f"t() expects a tensor with <= 2 dimensions, but self is {input.ndim}D")
+    return transpose(input, 0, 1) if input.ndim == 2 else input
+
+
+def movedim(input, source, destination):
+    src = norm_dims(source, input.ndim)
+    dst = norm_dims(destination, input.ndim)
+    order = [d for d in range(input.ndim) if d not in src]
+    for s, d in sorted(zip(dst, src)):
+        order.insert(s, d)
+    return permute(input, *order)
+
+
+moveaxis = movedim
+
+
+@op("repeat", node_name="RepeatBackward0")
+def REPEAT(xp, a, repeats):
+    if len(repeats) < a.ndim:
+        raise RuntimeError("Number of dimensions of repeat dims can not be smaller than number of dimensions of tensor")
+    a = a.reshape((1,) * (len(repeats) - a.ndim) + a.shape)
+    return xp.tile(a, repeats)
+
+
+@REPEAT.def_backward
+def _(ctx, g):
+    reps = ctx.attrs["repeats"]
+    shape = tuple(ctx.in_meta[0][0])
+    shape = (1,) * (len(reps) - len(shape)) + shape
+    inter = []
+    for r, s in zip(reps, shape):
+        inter += [r, s]
+    gr = reshape(g, tuple(inter)).sum(dim=tuple(range(0, 2 * len(reps), 2)))
+    return (reshape(gr, ctx.in_meta[0][0]),)
+
+
+def repeat(input, *repeats):
+    return dispatch(REPEAT, input, repeats=_shape_arg(repeats))
+
+
+def tile(input, dims):
+    dims = tuple(dims)
+    if len(dims) < input.ndim:
+        dims = (1,) * (input.ndim - len(dims)) + dims
+    return repeat(input, dims)
+
+
+@op("contiguous", node_name="CloneBackward0")
+def CONTIGUOUS(xp, a):
+    return xp.ascontiguousarray(a)
+
+
+CONTIGUOUS.def_backward(lambda ctx, g: (g,))
+
+
+def contiguous(input, memory_format=None):
+    if input._data.flags.c_contiguous:
+        return input
+    return dispatch(CONTIGUOUS, input)
+
+
+@op("cat", listarg=True, node_name="CatBackward0")
+def CAT(xp, arrays, dim=0):
+    nd = max(a.ndim for a in arrays)
+    arrays = [a for a in arrays if not (a.ndim == 1 and a.shape[0] == 0 and nd > 1)]
+    ref = arrays[0]
+    for i, a in enumerate(arrays[1:], 1):
+        if a.ndim != ref.ndim:
+            raise RuntimeError(f"Tensors must have same number of dimensions: got {ref.ndim} and {a.ndim}")
+        for d in range(a.ndim):
+            if d != dim % a.ndim and a.shape[d] != ref.shape[d]:
+                raise RuntimeError(f"Sizes of tensors must match except in dimension {dim}. Expected size "
+                                   f"{ref.shape[d]} but got size {a.shape[d]} for tensor number {i} in the list.")
+    return xp.concatenate(arrays, axis=dim)
+
+
+@CAT.def_backward
+def _(ctx, g):
+    dim = ctx.attrs.get("dim", 0)
+    out = []
+    start = 0
+    for meta in ctx.in_meta:
+        shape = meta[0]
+        if len(shape) == 1 and shape[0] == 0 and g.ndim > 1:
+            out.append(None)
+            continue
+        n = shape[dim]
+        out.append(narrow(g, dim, start, n))
+        start += n
+    return tuple(out)
+
+
+def cat(tensors, dim=0):
+    tensors = list(tensors)
+    if not tensors:
+        raise RuntimeError("torch.cat(): expected a non-empty list of Tensors")
+    nd = max(t.ndim for t in tensors)
+    if nd == 0:
+        raise RuntimeError("zero-dimensional tensor (at position 0) cannot be concatenated")
+    return dispatch(CAT, tensors, dim=norm_dims(dim, nd)[0])
+
+
+concat = concatenate = cat
+
+
+@op("stack", listarg=True, node_name="StackBackward0")
+def STACK(xp, arrays, dim=0):
+    s = arrays[0].shape
+    for i, a in enumerate(arrays):
+        if a.shape != s:
+            raise RuntimeError(f"stack expects each tensor to be equal size, but got {list(s)} at entry 0 and "
+                               f"{list(a.shape)} at entry {i}")
+    return xp.stack(arrays, axis=dim)
+
+
+@STACK.def_backward
+def _(ctx, g):
+    return unbind(g, ctx.attrs.get("dim", 0))
+
+
+def stack(tensors, dim=0):
+    tensors = list(tensors)
+    if not tensors:
+        raise RuntimeError("stack expects a non-empty TensorList")
+    return dispatch(STACK, tensors, dim=norm_dims(dim, tensors[0].ndim + 1)[0])
+
+
+@op("unbind", view=True, node_name="UnbindBackward0")
+def UNBIND(xp, a, dim=0):
+    return tuple(xp.take(a, i, axis=dim) if False else a[(slice(None),) * dim + (i,)] for i in range(a.shape[dim]))
+
+
+@UNBIND.def_backward
+def _(ctx, g0, *gs):
+    return (stack((g0,) + gs, ctx.attrs.get("dim", 0)),)
+
+
+def unbind(input, dim=0):
+    d = norm_dims(dim, input.ndim)[0]
+    r = dispatch(UNBIND, input, dim=d)
+    return r if isinstance(r, tuple) else (r,)
+
+
+@op("split_with_sizes", view=True, node_name="SplitWithSizesBackward0")
+def SPLIT(xp, a, sizes, dim=0):
+    out = []
+    start = 0
+    for s in sizes:
+        out.append(a[(slice(None),) * dim + (slice(start, start + s),)])
+        start += s
+    return tuple(out)
+
+
+@SPLIT.def_backward
+def _(ctx, *gs):
+    return (cat(gs, ctx.attrs.get("dim", 0)),)
+
+
+def split(tensor, split_size_or_sections, dim=0):
+    d = norm_dims(dim, tensor.ndim)[0]
+    n = tensor.shape[d]
+    if isinstance(split_size_or_sections, int):
+        s = split_size_or_sections
+        if s <= 0 and n > 0:
+            raise RuntimeError(f"split_size can only be 0 if dimension size is 0, but got dimension size of {n}")
+        sizes = [s] * (n // s) + ([n % s] if n % s else []) if s else [0]
+    else:
+        sizes = list(split_size_or_sections)
+        if sum(sizes) != n:
+            raise RuntimeError(f"split_with_sizes expects split_sizes to sum exactly to {n} (input tensor's size at "
+                               f"dimension {d}), but got split_sizes={sizes}")
+    r = dispatch(SPLIT, tensor, sizes=tuple(sizes), dim=d)
+    return r if isinstance(r, tuple) else (r,)
+
+
+def chunk(input, chunks, dim=0):
+    if chunks <= 0:
+        raise RuntimeError(f"chunk expects `chunks` to be greater than 0, got: {chunks}")
+    d = norm_dims(dim, input.ndim)[0]
+    n = input.shape[d]
+    size = -(-n // chunks) if n else 0
+    return split(input, size if size else 1, d) if n else (input,)
+
+
+def tensor_split(input, sections, dim=0):
+    d = norm_dims(dim, input.ndim)[0]
+    n = input.shape[d]
+    if isinstance(sections, int):
+        q, r = divmod(n, sections)
+        sizes = [q + 1] * r + [q] * (sections - r)
+    else:
+        idx = [0] + list(sections) + [n]
+        sizes = [max(0, min(b, n) - min(a, n)) for a, b in zip(idx, idx[1:])]
+    return split(input, sizes, d)
+
+
+@op("narrow", view=True, node_name="SliceBackward0")
+def NARROW(xp, a, dim, start, length):
+    return a[(slice(None),) * dim + (slice(start, start + length),)]
+
+
+@NARROW.def_backward
+def _(ctx, g):
+    from .index import pad_slice
+    return (pad_slice(g, ctx.in_meta[0][0], ctx.attrs["dim"], ctx.attrs["start"]),)
+
+
+def narrow(input, dim, start, length):
+    d = norm_dims(dim, input.ndim)[0]
+    if start < 0:
+        start += input.shape[d]
+    if start < 0 or start + length > input.shape[d]:
+        raise RuntimeError(f"start ({start}) + length ({length}) exceeds dimension size ({input.shape[d]}).")
+    return dispatch(NARROW, input, dim=d, start=start, length=length)
+
+
+@op("flip", node_name="FlipBackward0")
+def FLIP(xp, a, dims):
+    return xp.flip(a, axis=dims)
+
+
+FLIP.def_backward(lambda ctx, g: (dispatch(FLIP, g, dims=ctx.attrs["dims"]),))
+
+
+def flip(input, *dims):
+    return dispatch(FLIP, input, dims=norm_dims(_shape_arg(dims), input.ndim))
+
+
+@op("roll")
+def ROLL(xp, a, shifts, dims=None):
+    return xp.roll(a, shifts, axis=dims)
+
+
+ROLL.def_backward(lambda ctx, g: (dispatch(ROLL, g, shifts=tuple(-s for s in ctx.attrs["shifts"]) if isinstance(
+    ctx.attrs["shifts"], tuple) else -ctx.attrs["shifts"], dims=ctx.attrs.get("dims")),))
+
+
+def roll(input, shifts, dims=None):
+    return dispatch(ROLL, input, shifts=tuple(shifts) if isinstance(shifts, list) else shifts,
+                    dims=tuple(dims) if isinstance(dims, list) else dims)
+
+
+def _expand_method(self, *sizes):
+    return expand(self, *sizes)
+
+
+def _expand_as(self, other):
+    return expand(self, tuple(other.shape))
+
+
+Tensor.T = property(lambda self: permute(self, *reversed(range(self.ndim))) if self.ndim >= 2 else self)
+Tensor.mT = property(lambda self: transpose(self, -2, -1))
+Tensor.H = Tensor.T
+for _n, _f in dict(reshape=reshape, view=view, view_as=view_as, reshape_as=reshape_as, flatten=flatten,
+                   unflatten=unflatten, squeeze=squeeze, unsqueeze=unsqueeze, permute=permute, transpose=transpose,
+                   swapaxes=transpose, swapdims=transpose, t=t, movedim=movedim, moveaxis=movedim, repeat=repeat,
+                   tile=tile, contiguous=contiguous, split=split, chunk=chunk, unbind=unbind, narrow=narrow,
+                   flip=flip, roll=roll, expand=_expand_method, expand_as=_expand_as, tensor_split=tensor_split
+                   ).items():
+    method(_n, _f)

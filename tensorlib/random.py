@@ -1,0 +1,118 @@
+"""Random number generation: a seeded default generator per backend, torch.Generator-like objects."""
+from __future__ import annotations
+
+import numpy as np
+
+from ._device import CPU
+
+
+class Generator:
+    """torch.Generator for the CPU (NumPy's PCG64) or a CUDA device (CuPy's generator)."""
+
+    def __init__(self, device="cpu"):
+        from ._device import to_device
+        self.device = to_device(device) if device != "cpu" else CPU
+        self._seed = 67280421310721
+        self._rng = None
+        self.manual_seed(self._seed)
+
+    def manual_seed(self, seed):
+        seed = int(seed)
+        if seed < 0:
+            seed += 1 << 64
+        self._seed = seed
+        if self.device.type == "cpu":
+            self._rng = np.random.Generator(np.random.PCG64(seed))
+        else:
+            from ._device import cupy
+            cp = cupy()
+            with cp.cuda.Device(self.device.index):
+                self._rng = cp.random.Generator(cp.random.XORWOW(seed)) if hasattr(cp.random, "XORWOW") \
+                    else cp.random.RandomState(seed)
+        return self
+
+    def seed(self):
+        import secrets
+        s = secrets.randbits(63)
+        self.manual_seed(s)
+        return s
+
+    def initial_seed(self):
+        return self._seed
+
+    def get_state(self):
+        if self.device.type != "cpu":
+            raise RuntimeError("get_state is only supported for CPU generators")
+        from .ops.creation import tensor
+        import orjson
+        st = orjson.dumps(self._rng.bit_generator.state, option=orjson.OPT_SERIALIZE_NUMPY)
+        return tensor(np.frombuffer(st, dtype=np.uint8).copy())
+
+    def set_state(self, state):
+        import orjson
+        self._rng.bit_generator.state = orjson.loads(bytes(state.numpy().tobytes()))
+        return self
+
+
+default_generator = Generator("cpu")
+_cuda_generators: dict = {}
+
+
+def _gen_for(device, generator):
+    if generator is not None:
+        if generator.device != device:
+            raise RuntimeError(f"Expected a '{device.type}' device type for generator but found '{generator.device.type}'")
+        return generator._rng
+    if device.type == "cpu":
+        return default_generator._rng
+    g = _cuda_generators.get(device.index)
+    if g is None:
+        g = _cuda_generators[device.index] = Generator(device)
+        g.manual_seed(default_generator.initial_seed())
+    return g._rng
+
+
+def manual_seed(seed):
+    """Seeds the CPU generator and every CUDA generator (those made later too)."""
+    default_generator.manual_seed(seed)
+    for g in _cuda_generators.values():
+        g.manual_seed(seed)
+    return default_generator
+
+
+def seed():
+    return default_generator.seed()
+
+
+def initial_seed():
+    return default_generator.initial_seed()
+
+
+def get_rng_state():
+    return default_generator.get_state()
+
+
+def set_rng_state(state):
+    default_generator.set_state(state)
+
+
+def sample(kind, shape, dtype, device, generator=None, **kw):
+    rng = _gen_for(device, generator)
+    dt = np.dtype(dtype)
+    work = dt if dt in (np.float32, np.float64) else np.float64
+    if kind == "uniform":
+        lo, hi = kw.get("low", 0.0), kw.get("high", 1.0)
+        r = rng.random(shape, dtype=work) if device.type == "cpu" else rng.random(shape, dtype=work)
+        return (r * (hi - lo) + lo).astype(dt, copy=False)
+    if kind == "normal":
+        r = rng.standard_normal(shape, dtype=work)
+        return (r * kw.get("std", 1.0) + kw.get("mean", 0.0)).astype(dt, copy=False)
+    if kind == "bernoulli":
+        return (rng.random(shape) < kw.get("p", 0.5)).astype(dt)
+    if kind == "exponential":
+        return rng.exponential(1.0 / kw.get("lambd", 1.0), shape).astype(dt)
+    if kind == "randint":
+        return rng.integers(kw["low"], kw["high"], shape).astype(dt)
+    if kind == "permutation":
+        return rng.permutation(kw["n"]).astype(dt)
+    raise ValueError(kind)
