@@ -469,11 +469,13 @@ def _scalar_as(s, rt):
 
 # --- autograd recording ---------------------------------------------------------------------------
 
+_make_node = None   # set by autograd.graph when it is imported (it imports this module)
+
+
 def _record(op, args, attrs, out, seq):
-    from .autograd.graph import make_node
     if seq < 0:
         seq = next(_seq)
-    return make_node(op, args, attrs, out, seq)
+    return _make_node(op, args, attrs, out, seq)
 
 
 def _execute_inplace(op, args, arrays, attrs, xp, need_grad, seq):

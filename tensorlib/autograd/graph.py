@@ -19,22 +19,21 @@ def _version(t):
 
 class Node:
     __slots__ = ("op", "seq", "edges", "inputs", "versions", "out_data", "out_refs", "attrs", "in_meta",
-                 "out_meta", "needs_input_grad", "freed", "tensor_hooks", "retained", "trace", "metadata",
+                 "out_meta", "needs_input_grad", "freed", "tensor_hooks", "retained", "trace", "_metadata",
                  "ctx_data", "__weakref__")
 
     def __init__(self, op, seq):
         self.op = op
         self.seq = seq
-        self.inputs = None
-        self.versions = None
-        self.out_data = None
-        self.out_refs = None
+        self.inputs = self.versions = self.out_data = self.out_refs = self.tensor_hooks = self.retained = None
+        self.trace = self.ctx_data = self._metadata = None
         self.freed = False
-        self.tensor_hooks = None
-        self.retained = None
-        self.trace = None
-        self.metadata = {}
-        self.ctx_data = None
+
+    @property
+    def metadata(self):
+        if self._metadata is None:
+            self._metadata = {}
+        return self._metadata
 
     # --- torch's public surface ------------------------------------------------------------
     def name(self):
@@ -175,24 +174,39 @@ def build_node(op, args, attrs, seq):
         else:
             meta.append(None)
             needs.append(False)
-        edges.append((None, 0))
-    node.edges = tuple(edges)
-    node.in_meta = tuple(meta)
-    node.needs_input_grad = tuple(needs)
-    save = op.save
-    if "i" in save:
-        node.inputs = args
-        node.versions = tuple(_version(a) if isinstance(a, Tensor) else None for a in args)
+        edges.append(_NO_EDGE)
+    node.edges = edges
+    node.in_meta = meta
+    node.needs_input_grad = needs
+    if op.save:
+        if "i" in op.save:
+            node.inputs = args
+            node.versions = tuple(_version(a) if isinstance(a, Tensor) else None for a in args)
     if STATE.anomaly:
         import traceback
         node.trace = traceback.format_stack()[:-3]
     return node
 
 
+_NO_EDGE = (None, 0)
+
+
 def make_node(op, args, attrs, out, seq):
     """Record a node for a forward op and return its output tensor(s) attached to it."""
-    from ..dispatch import _as_array
     node = build_node(op, args, attrs, seq)
+    if type(out) is _np_ndarray:
+        t = _new_tensor(Tensor)
+        t._data = out
+        if out.dtype.kind == "f":
+            t._grad_fn = node
+            t._requires_grad = True
+        node.out_meta = ((out.shape, out.dtype),)
+        if op.save and "o" in op.save:
+            node.out_data = (out,)
+            node.out_refs = (weakref.ref(t),)
+        if op.view:
+            _mark_view(t, args[0])
+        return t
     multi = type(out) is tuple
     outs = out if multi else (out,)
     results = []
@@ -200,7 +214,7 @@ def make_node(op, args, attrs, out, seq):
     for i, o in enumerate(outs):
         if type(o) is not _np_ndarray:
             o = _as_array(o)
-        t = object.__new__(Tensor)
+        t = _new_tensor(Tensor)
         t._data = o
         if i not in nondiff and o.dtype.kind == "f":
             t._grad_fn = node
@@ -212,10 +226,8 @@ def make_node(op, args, attrs, out, seq):
         node.out_data = tuple(r._data for r in results)
         node.out_refs = tuple(weakref.ref(r) for r in results)
     if op.view:
-        src = args[0]
-        from ..dispatch import _mark_view
         for r in results:
-            _mark_view(r, src)
+            _mark_view(r, args[0])
     return tuple(results) if multi else results[0]
 
 
@@ -252,4 +264,10 @@ def record_inplace(op, base, args, attrs, result, seq):
 
 
 import numpy as _np  # noqa: E402
+
+from .. import dispatch as _dispatch  # noqa: E402
+from ..dispatch import _as_array, _mark_view  # noqa: E402
+
 _np_ndarray = _np.ndarray
+_new_tensor = object.__new__
+_dispatch._make_node = make_node
