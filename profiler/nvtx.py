@@ -102,7 +102,6 @@ class NvtxEmitter:
         self.domain = _default_domain() if domain == "default" else domain
         self.enabled = self.domain is not None
         self._shared: dict[tuple[str, str], Any] = {}
-        self._local = threading.local()  # per-thread attributes whose payload is rewritten per call
         self.category_ids: dict[str, int] = {}
         if self.enabled:
             for category in CATEGORIES:
@@ -114,36 +113,23 @@ class NvtxEmitter:
         if category not in COLORS:
             raise ValueError(f"unknown NVTX category {category!r}; expected one of {', '.join(CATEGORIES)}")
 
+    def new_attributes(self, category: str, message: str) -> Any:
+        """Fresh attributes with a registered (cached) message; callers may own and mutate them."""
+        self._check_category(category)
+        return self.domain.get_event_attributes(
+            message=message, color=COLORS[category], category=self.category_ids[category]
+        )
+
     def attributes(self, category: str, message: str) -> Any:
-        """Cached attributes for a (category, message): registered once, reused for every range."""
+        """Shared attributes for a (category, message): built once, reused for every range."""
         key = (category, message)
         attrs = self._shared.get(key)
         if attrs is None:
-            self._check_category(category)
-            attrs = self.domain.get_event_attributes(
-                message=message, color=COLORS[category], category=self.category_ids[category]
-            )
-            self._shared[key] = attrs
+            attrs = self._shared[key] = self.new_attributes(category, message)
         return attrs
 
     def push(self, category: str, message: str) -> None:
         self._push_range(self.attributes(category, message))
-
-    def push_with_payload(self, category: str, message: str, payload: int) -> None:
-        """A cached-message range carrying an int64 payload (the op's sequence number)."""
-        cache = getattr(self._local, "cache", None)
-        if cache is None:
-            cache = self._local.cache = {}
-        key = (category, message)
-        attrs = cache.get(key)
-        if attrs is None:
-            self._check_category(category)
-            attrs = self.domain.get_event_attributes(
-                message=message, color=COLORS[category], category=self.category_ids[category]
-            )
-            cache[key] = attrs
-        attrs.payload = payload
-        self._push_range(attrs)
 
     def push_uncached(self, category: str, message: str, payload: int | None = None) -> None:
         """A range whose message is unique (shapes + seq): registered per call, never cached, so a
@@ -185,34 +171,55 @@ class NvtxHook:
             self.op_exit = _noop_exit
             self.range_enter = _noop_range_enter
             self.range_exit = _noop_exit_token
+            return
+        # Hot path: a dict hit and the domain's push, with no intermediate Python calls.
+        self._push = self.emitter._push_range
+        self._pop = self.emitter._pop_range
+        self._ranges: dict[str, dict[str, Any]] = {kind: {} for kind in KIND_TO_CATEGORY}
+        # Op attributes carry the seq as payload, rewritten per call, so each thread owns its own.
+        self._local = threading.local()
+
+    def _op_cache(self) -> tuple[dict[str, Any], dict[str, Any]]:
+        caches = self._local.caches = ({}, {})  # (forward, backward)
+        return caches
 
     def op_enter(self, op: Any, inputs: Any, attrs: Any, phase: str, seq: int | None) -> bool:
-        category = "backward" if phase == "backward" else "op"
+        backward = phase == "backward"
         if self.record_shapes:
             message = format_op_message(op.name, seq, inputs)
-            self.emitter.push_uncached(category, message, seq if isinstance(seq, int) else None)
-        elif isinstance(seq, int) and seq >= 0:
-            self.emitter.push_with_payload(category, op.name, seq)
-        else:
-            self.emitter.push(category, op.name)
+            self.emitter.push_uncached("backward" if backward else "op", message, seq if isinstance(seq, int) else None)
+            return True
+        try:
+            cache = self._local.caches[backward]
+        except AttributeError:
+            cache = self._op_cache()[backward]
+        event = cache.get(op.name)
+        if event is None:
+            event = cache[op.name] = self.emitter.new_attributes("backward" if backward else "op", op.name)
+        event.payload = seq if isinstance(seq, int) and seq >= 0 else None
+        self._push(event)
         return True
 
     def op_exit(self, token: Any, outputs: Any) -> None:
         if token:
-            self.emitter.pop()
+            self._pop()
 
     def range_enter(self, name: str, kind: str) -> bool:
-        category = KIND_TO_CATEGORY.get(kind)
-        if category is None:
-            raise ValueError(
-                f"unknown range kind {kind!r} for NVTX range {name!r}; expected one of {', '.join(KIND_TO_CATEGORY)}"
-            )
-        self.emitter.push(category, name)
+        try:
+            event = self._ranges[kind][name]
+        except KeyError:
+            category = KIND_TO_CATEGORY.get(kind)
+            if category is None:
+                raise ValueError(
+                    f"unknown range kind {kind!r} for NVTX range {name!r}; expected one of {', '.join(KIND_TO_CATEGORY)}"
+                ) from None
+            event = self._ranges[kind][name] = self.emitter.attributes(category, name)
+        self._push(event)
         return True
 
     def range_exit(self, token: Any) -> None:
         if token:
-            self.emitter.pop()
+            self._pop()
 
 
 def _noop_enter(op: Any, inputs: Any, attrs: Any, phase: str, seq: Any) -> None:

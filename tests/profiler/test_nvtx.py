@@ -271,3 +271,12 @@ def test_cuda_profiler_range_without_device_warns(monkeypatch):
         with pnvtx.cuda_profiler_range():
             pass
     assert calls == []
+
+
+def test_op_without_seq_carries_no_payload(nvtx_fake):
+    domain, emitter = nvtx_fake
+    hook = pnvtx.NvtxHook(emitter=emitter)
+    hook.op_exit(hook.op_enter(Op("add"), (), {}, "forward", 5), ())
+    hook.op_exit(hook.op_enter(Op("add"), (), {}, "forward", None), ())
+    hook.op_exit(hook.op_enter(Op("add"), (), {}, "forward", -1), ())
+    assert [e[4] for e in domain.events if e[0] == "push"] == [5, None, None]
