@@ -94,12 +94,13 @@ def _default_domain() -> Any:
 class NvtxEmitter:
     """Pushes/pops ranges in the ``tensorlib`` domain from prebuilt, per-name event attributes.
 
-    ``domain`` is injectable so the caching logic can be tested without an NVTX tool; ``None`` (no
-    tool attached) makes ``enabled`` false and the hook skip all work.
+    ``domain`` is injectable so the caching logic can be tested without an NVTX tool; by default the
+    ``nvtx`` package's domain is used, and when no tool is attached (or ``use_nvtx=False``) ``enabled``
+    is false and the hook skips all work.
     """
 
-    def __init__(self, domain: Any = "default") -> None:
-        self.domain = _default_domain() if domain == "default" else domain
+    def __init__(self, domain: Any = None, *, use_nvtx: bool = True) -> None:
+        self.domain = _default_domain() if domain is None and use_nvtx else domain
         self.enabled = self.domain is not None
         self._shared: dict[tuple[str, str], Any] = {}
         self.category_ids: dict[str, int] = {}

@@ -11,6 +11,8 @@ import types
 import warnings
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from profiler import nvtx as pnvtx
 
@@ -167,7 +169,7 @@ def test_mark(nvtx_fake):
 
 
 def test_no_tool_attached_makes_every_method_a_noop():
-    emitter = pnvtx.NvtxEmitter(domain=None)
+    emitter = pnvtx.NvtxEmitter(use_nvtx=False)
     hook = pnvtx.NvtxHook(emitter=emitter)
     assert not emitter.enabled
     assert hook.op_enter(Op("add"), (), {}, "forward", 1) is None
@@ -280,3 +282,16 @@ def test_op_without_seq_carries_no_payload(nvtx_fake):
     hook.op_exit(hook.op_enter(Op("add"), (), {}, "forward", None), ())
     hook.op_exit(hook.op_enter(Op("add"), (), {}, "forward", -1), ())
     assert [e[4] for e in domain.events if e[0] == "push"] == [5, None, None]
+
+
+@given(
+    name=st.from_regex(r"[a-z_][a-z0-9_.:]{0,20}", fullmatch=True),
+    seq=st.one_of(st.none(), st.integers(0, 2**40)),
+    shapes=st.lists(st.lists(st.integers(0, 4096), max_size=4), max_size=4),
+)
+def test_nsys_import_reads_back_what_record_shapes_writes(name, seq, shapes):
+    from profiler.nsys.convert import parse_op_message
+
+    message = pnvtx.format_op_message(name, seq, tuple(T(*s) for s in shapes))
+    expected = {"Input Dims": shapes} if seq is None else {"Sequence number": seq, "Input Dims": shapes}
+    assert parse_op_message(message) == (name, expected)
