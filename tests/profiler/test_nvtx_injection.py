@@ -4,55 +4,17 @@ messages, categories, colours, payloads and nesting that Nsight Systems would se
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 from pathlib import Path
-
-import pytest
 
 from profiler.nvtx import CATEGORIES, COLORS
 
-from .nvtx_injection.build import HEADERS_HINT, build_recorder, find_compiler, find_nvtx_include
+from .nvtx_injection.recorder import ranges, run_under_recorder
 
-ROOT = Path(__file__).resolve().parents[2]
 SCENARIO = Path(__file__).with_name("nvtx_injection") / "scenario.py"
 
 
-@pytest.fixture(scope="session")
-def nvtx_recorder_lib(tmp_path_factory):
-    compiler = find_compiler()
-    if compiler is None:
-        pytest.skip("no C compiler (cc, gcc or clang) on PATH to build the NVTX recorder tool")
-    include = find_nvtx_include()
-    if include is None:
-        pytest.fail(HEADERS_HINT)
-    return build_recorder(tmp_path_factory.mktemp("nvtx_recorder"), compiler, include)
-
-
 def run_scenario(lib: Path, tmp_path: Path, scenario: str, mode: str = "plain") -> list[dict]:
-    out = tmp_path / f"{scenario}-{mode}.jsonl"
-    env = dict(os.environ, NVTX_INJECTION64_PATH=str(lib), NVTX_RECORDER_OUT=str(out))
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
-    result = subprocess.run(
-        [sys.executable, str(SCENARIO), scenario, mode], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
-    )
-    assert result.returncode == 0, result.stderr
-    return [json.loads(line) for line in out.read_text().splitlines()]
-
-
-def ranges(records: list[dict]) -> list[tuple]:
-    """(event, depth, message, category name, colour, payload) of every push/pop in the tensorlib domain."""
-    rows = []
-    for r in records:
-        if r["domain"] != "tensorlib" or r["event"] not in ("push", "pop"):
-            continue
-        if r["event"] == "pop":
-            rows.append(("pop", r["depth"]))
-        else:
-            rows.append(("push", r["depth"], r["message"], r["category_name"], r["color"], r["payload"]))
-    return rows
+    return run_under_recorder(lib, [str(SCENARIO), scenario, mode], tmp_path / f"{scenario}-{mode}.jsonl")
 
 
 def col(category: str) -> str:
@@ -127,3 +89,20 @@ def test_threads_nest_independently(nvtx_recorder_lib, tmp_path):
         for i in range(3):
             expected += [push(1, f"worker{base}", "user"), push(2, "mul", "op", base + i), ("pop", 2), ("pop", 1)]
         assert ranges(rows) == expected
+
+
+def test_recorder_sees_other_domains_and_escapes_messages(nvtx_recorder_lib, tmp_path):
+    """The recorder is a general NVTX tool: the nvtx package's default domain and awkward text work too."""
+    code = (
+        "import nvtx\n"
+        "nvtx.push_range('outer', color=0xFF00FF00, domain='other')\n"
+        "nvtx.mark('say \"hi\"\\\\ then\\nnewline', domain='other')\n"
+        "nvtx.pop_range(domain='other')\n"
+    )
+    records = run_under_recorder(nvtx_recorder_lib, ["-c", code], tmp_path / "other.jsonl")
+    assert [(r["event"], r.get("message"), r.get("color")) for r in records if r["event"] != "domain"] == [
+        ("push", "outer", "0xFF00FF00"),
+        ("mark", 'say "hi"\\ then\nnewline', "0x000000FF"),
+        ("pop", None, None),
+    ]
+    assert ranges(records, domain="other") == [("push", 1, "outer", "", "0xFF00FF00", None), ("pop", 1)]
