@@ -107,8 +107,8 @@ class NvtxEmitter:
         if self.enabled:
             for category in CATEGORIES:
                 self.category_ids[category] = self.domain.get_category_id(category)
-            self._push_range = self.domain.push_range
-            self._pop_range = self.domain.pop_range
+            self.push_range = self.domain.push_range  # bound once: the hook calls them directly
+            self.pop_range = self.domain.pop_range
 
     def _check_category(self, category: str) -> None:
         if category not in COLORS:
@@ -130,7 +130,7 @@ class NvtxEmitter:
         return attrs
 
     def push(self, category: str, message: str) -> None:
-        self._push_range(self.attributes(category, message))
+        self.push_range(self.attributes(category, message))
 
     def push_uncached(self, category: str, message: str, payload: int | None = None) -> None:
         """A range whose message is unique (shapes + seq): registered per call, never cached, so a
@@ -140,7 +140,7 @@ class NvtxEmitter:
             color=COLORS[category], category=self.category_ids[category], payload=payload
         )
         attrs.message = self._new_string(message)
-        self._push_range(attrs)
+        self.push_range(attrs)
 
     def _new_string(self, message: str) -> Any:
         # Bypasses Domain.get_registered_string, whose unbounded lru_cache would keep every message.
@@ -149,7 +149,7 @@ class NvtxEmitter:
         return RegisteredString(self.domain.handle, message)
 
     def pop(self) -> None:
-        self._pop_range()
+        self.pop_range()
 
     def mark(self, category: str, message: str) -> None:
         self.domain.mark(self.attributes(category, message))
@@ -174,8 +174,8 @@ class NvtxHook:
             self.range_exit = _noop_exit_token
             return
         # Hot path: a dict hit and the domain's push, with no intermediate Python calls.
-        self._push = self.emitter._push_range
-        self._pop = self.emitter._pop_range
+        self._push = self.emitter.push_range
+        self._pop = self.emitter.pop_range
         self._ranges: dict[str, dict[str, Any]] = {kind: {} for kind in KIND_TO_CATEGORY}
         # Op attributes carry the seq as payload, rewritten per call, so each thread owns its own.
         self._local = threading.local()
