@@ -166,8 +166,10 @@ class NvtxHook:
     def __init__(self, record_shapes: bool = False, emitter: NvtxEmitter | None = None) -> None:
         self.record_shapes = record_shapes
         self.emitter = emitter if emitter is not None else NvtxEmitter()
-        if not self.emitter.enabled:
-            # No tool attached: shadow the methods with no-ops so the dispatcher pays one call each.
+        self._off = not self.emitter.enabled
+        if self._off:
+            # No tool attached: shadow the methods with no-ops so the dispatcher pays one call each
+            # (the class methods also check _off, for a caller that looks them up on the class).
             self.op_enter = _noop_enter
             self.op_exit = _noop_exit
             self.range_enter = _noop_range_enter
@@ -184,7 +186,9 @@ class NvtxHook:
         caches = self._local.caches = ({}, {})  # (forward, backward)
         return caches
 
-    def op_enter(self, op: Any, inputs: Any, attrs: Any, phase: str, seq: int | None) -> bool:
+    def op_enter(self, op: Any, inputs: Any, attrs: Any, phase: str, seq: int | None) -> bool | None:
+        if self._off:
+            return None
         backward = phase == "backward"
         if self.record_shapes:
             message = format_op_message(op.name, seq, inputs)
@@ -205,7 +209,9 @@ class NvtxHook:
         if token:
             self._pop()
 
-    def range_enter(self, name: str, kind: str) -> bool:
+    def range_enter(self, name: str, kind: str) -> bool | None:
+        if self._off:
+            return None
         try:
             event = self._ranges[kind][name]
         except KeyError:

@@ -176,6 +176,11 @@ def test_no_tool_attached_makes_every_method_a_noop():
     assert hook.range_enter("m", "module") is None
     hook.op_exit(None, ())
     hook.range_exit(None)
+    # A dispatcher that calls the class's functions instead of the instance's attributes is fine too.
+    assert pnvtx.NvtxHook.op_enter(hook, Op("add"), (), {}, "forward", 1) is None
+    assert pnvtx.NvtxHook.range_enter(hook, "m", "module") is None
+    pnvtx.NvtxHook.op_exit(hook, None, ())
+    pnvtx.NvtxHook.range_exit(hook, None)
 
 
 def test_default_emitter_in_this_process_has_no_tool():
