@@ -1,0 +1,1 @@
+from profiler._cli import main; raise SystemExit(main())

@@ -1,0 +1,42 @@
+"""``python -m profiler SUBCOMMAND ...``: one entry point whose subcommands live in a dict, so each
+feature registers its own without touching the others. Handlers take the remaining argv and return
+the exit status; they import their module lazily so one subcommand never pays for another."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Sequence
+
+
+def _nsys(argv: list[str]) -> int:
+    from profiler.nsys.cli import nsys_main
+
+    return nsys_main(argv)
+
+
+def _import_nsys(argv: list[str]) -> int:
+    from profiler.nsys.cli import import_nsys_main
+
+    return import_nsys_main(argv)
+
+
+SUBCOMMANDS: dict[str, Callable[[list[str]], int]] = {
+    "nsys": _nsys,
+    "import-nsys": _import_nsys,
+}
+
+
+def usage() -> str:
+    return f"usage: python -m profiler {{{','.join(sorted(SUBCOMMANDS))}}} ..."
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if not args or args[0] in ("-h", "--help"):
+        print(usage(), file=sys.stdout if args else sys.stderr)
+        return 0 if args else 2
+    handler = SUBCOMMANDS.get(args[0])
+    if handler is None:
+        print(f"{usage()}\nprofiler: error: unknown command {args[0]!r}", file=sys.stderr)
+        return 2
+    return handler(args[1:])

@@ -1,0 +1,331 @@
+"""nsys SQLite export -> our Kineto-compatible Chrome trace, so an Nsight Systems capture opens in
+the same viewer and tools as a trace from our own profiler (and compares against torch's).
+
+Mapping (Kineto's conventions): NVTX ranges become ``X`` events on their CPU thread (``cpu_op`` for
+tensorlib's op/backward categories, ``user_annotation`` otherwise), kernels / memcpys / memsets
+become ``kernel`` / ``gpu_memcpy`` / ``gpu_memset`` events on pid = device, tid = stream, CUDA runtime
+calls become ``cuda_runtime`` events, and each runtime call is tied to the GPU work it launched by an
+``ac2g`` flow sharing the CUPTI correlation id. nsys timestamps are ns since the capture started;
+``baseTimeNanoseconds`` is that start in UTC epoch ns, and ``ts``/``dur`` are µs with ns precision.
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+from profiler.nsys.schema import check_schema, open_export
+
+SCHEMA_VERSION = 1  # Kineto's trace schemaVersion
+
+# ENUM_NSYS_EVENT_TYPE ids used for NVTX rows (looked up by name when the enum table exists).
+NVTX_EVENT_TYPES = {
+    "NvtxCategory": 33,
+    "NvtxMark": 34,
+    "NvtxThread": 39,
+    "NvtxPushPopRange": 59,
+    "NvtxStartEndRange": 60,
+    "NvtxDomainCreate": 75,
+}
+
+# CUPTI's CUpti_ActivityMemcpyKind / CUpti_ActivityMemoryKind numbering, which nsys exports as is;
+# names as Kineto prints them ("Memcpy HtoD (Pageable -> Device)").
+MEMCPY_KINDS = ("Unknown", "HtoD", "DtoH", "HtoA", "AtoH", "AtoA", "AtoD", "DtoA", "DtoD", "HtoH", "PtoP")
+MEMORY_KINDS = ("Unknown", "Pageable", "Pinned", "Device", "Array", "Managed", "Device Static", "Managed Static")
+
+TENSORLIB_DOMAIN = "tensorlib"
+TENSORLIB_OP_CATEGORIES = {"op", "backward"}
+# profiler.nvtx's record_shapes message, torch emit_nvtx style: "add, seq = 12, sizes = [[8], [8]]".
+OP_MESSAGE = re.compile(r"^(?P<name>[^,]+?)(?:, seq = (?P<seq>-?\d+))?(?:, sizes = (?P<sizes>\[.*\]))?$")
+RUNTIME_VERSION_SUFFIX = re.compile(r"_v\d+$")
+
+
+def us(ns: int) -> float:
+    """ns -> µs keeping ns precision (three decimals), as Kineto writes them."""
+    return round(ns / 1000, 3)
+
+
+def split_gtid(gtid: int | None) -> tuple[int, int]:
+    """nsys serialized GlobalId -> (pid, tid)."""
+    if gtid is None:
+        return 0, 0
+    return (gtid >> 24) & 0xFFFFFF, gtid & 0xFFFFFF
+
+
+def _kind_name(names: tuple[str, ...], value: int | None) -> str:
+    return names[value] if value is not None and 0 <= value < len(names) else "Unknown"
+
+
+def _bandwidth(nbytes: int, start: int, end: int) -> float:
+    return round(nbytes / (end - start), 3) if end > start else 0.0  # bytes/ns == GB/s
+
+
+def parse_op_message(message: str) -> tuple[str, dict[str, Any]]:
+    """Splits a tensorlib op message into the op name and Kineto-style args."""
+    match = OP_MESSAGE.match(message)
+    if match is None:
+        return message, {}
+    args: dict[str, Any] = {}
+    if match["seq"] is not None:
+        args["Sequence number"] = int(match["seq"])
+    if match["sizes"] is not None:
+        try:
+            import orjson
+
+            args["Input Dims"] = orjson.loads(match["sizes"])
+        except ValueError:
+            return message, {}
+    return match["name"], args
+
+
+class _Converter:
+    def __init__(self, conn: sqlite3.Connection, columns: dict[str, set[str]], trace_name: str) -> None:
+        self.conn = conn
+        self.columns = columns
+        self.trace_name = trace_name
+        self.strings = dict(conn.execute("SELECT id, value FROM StringIds"))
+        conn.row_factory = sqlite3.Row
+        self.events: list[dict[str, Any]] = []
+        self.cpu_threads: set[tuple[int, int]] = set()
+        self.gpu_streams: set[tuple[int, int]] = set()
+        self.trace_end = 0
+
+    def has(self, table: str, column: str | None = None) -> bool:
+        return table in self.columns and (column is None or column in self.columns[table])
+
+    def rows(self, sql: str) -> list[sqlite3.Row]:
+        return self.conn.execute(sql).fetchall()
+
+    # ---- metadata -------------------------------------------------------------------------
+    def base_time_ns(self) -> int:
+        if self.has("TARGET_INFO_SESSION_START_TIME", "utcEpochNs"):
+            row = self.conn.execute("SELECT utcEpochNs FROM TARGET_INFO_SESSION_START_TIME").fetchone()
+            if row is not None and row[0] is not None:
+                return int(row[0])
+        return 0
+
+    def device_properties(self) -> list[dict[str, Any]]:
+        if not self.has("TARGET_INFO_GPU", "id"):
+            return []
+        wanted = {  # Kineto's deviceProperties key -> TARGET_INFO_GPU column
+            "name": "name",
+            "totalGlobalMem": "totalMemory",
+            "computeMajor": "computeMajor",
+            "computeMinor": "computeMinor",
+            "maxThreadsPerBlock": "maxThreadsPerBlock",
+            "regsPerBlock": "maxRegistersPerBlock",
+            "regsPerMultiprocessor": "maxRegistersPerSm",
+            "warpSize": "threadsPerWarp",
+            "sharedMemPerBlock": "maxShmemPerBlock",
+            "sharedMemPerMultiprocessor": "maxShmemPerSm",
+            "numSms": "smCount",
+            "sharedMemPerBlockOptin": "maxShmemPerBlockOptin",
+        }
+        present = {k: c for k, c in wanted.items() if self.has("TARGET_INFO_GPU", c)}
+        devices = []
+        for row in self.rows("SELECT * FROM TARGET_INFO_GPU ORDER BY id"):
+            props: dict[str, Any] = {"id": row["id"]}
+            props.update({k: row[c] for k, c in present.items() if row[c] is not None})
+            if self.has("TARGET_INFO_GPU", "maxWarpsPerSm") and row["maxWarpsPerSm"] and "warpSize" in props:
+                props["maxThreadsPerMultiprocessor"] = row["maxWarpsPerSm"] * props["warpSize"]
+            devices.append(props)
+        return devices
+
+    def metadata_events(self, devices: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        process_names: dict[int, str] = {}
+        if self.has("PROCESSES", "globalPid") and self.has("PROCESSES", "name"):
+            for gpid, name in self.conn.execute("SELECT globalPid, name FROM PROCESSES"):
+                process_names[split_gtid(gpid)[0]] = name
+        thread_names: dict[tuple[int, int], str] = {}
+        if self.has("ThreadNames", "nameId") and self.has("ThreadNames", "globalTid"):
+            for name_id, gtid in self.conn.execute("SELECT nameId, globalTid FROM ThreadNames"):
+                thread_names[split_gtid(gtid)] = self.strings.get(name_id, "")
+        gpu_names = {d["id"]: d.get("name") for d in devices}
+        meta: list[dict[str, Any]] = []
+        for pid in sorted({p for p, _ in self.cpu_threads}):
+            meta.append(_meta("process_name", pid, 0, process_names.get(pid, f"process {pid}")))
+        for pid, tid in sorted(self.cpu_threads):
+            meta.append(_meta("thread_name", pid, tid, thread_names.get((pid, tid)) or f"thread {tid}"))
+        for device in sorted({d for d, _ in self.gpu_streams}):
+            meta.append(_meta("process_name", device, 0, f"GPU {device}"))
+            if gpu_names.get(device):
+                meta.append({"name": "process_labels", "ph": "M", "pid": device, "tid": 0, "args": {"labels": gpu_names[device]}})
+        for device, stream in sorted(self.gpu_streams):
+            meta.append(_meta("thread_name", device, stream, f"stream {stream}"))
+        return meta
+
+    # ---- NVTX ------------------------------------------------------------------------------
+    def nvtx_types(self) -> dict[str, int]:
+        types = dict(NVTX_EVENT_TYPES)
+        if self.has("ENUM_NSYS_EVENT_TYPE", "name"):
+            for type_id, name in self.conn.execute("SELECT id, name FROM ENUM_NSYS_EVENT_TYPE"):
+                if name in types:
+                    types[name] = type_id
+        return types
+
+    def nvtx(self) -> None:
+        if "NVTX_EVENTS" not in self.columns:
+            return
+        types = self.nvtx_types()
+        payload = self.has("NVTX_EVENTS", "int64Value")
+        rows = self.rows(
+            "SELECT start, end, eventType, text, textId, globalTid, domainId, category, color"
+            + (", int64Value" if payload else "")
+            + " FROM NVTX_EVENTS ORDER BY start, rowid"
+        )
+        domains: dict[tuple[int, int], str] = {}
+        categories: dict[tuple[int, int, int], str] = {}
+        for r in rows:
+            pid = split_gtid(r["globalTid"])[0]
+            if r["eventType"] == types["NvtxDomainCreate"]:
+                domains[(pid, r["domainId"] or 0)] = self._text(r)
+            elif r["eventType"] == types["NvtxCategory"]:
+                categories[(pid, r["domainId"] or 0, r["category"] or 0)] = self._text(r)
+        ranges = (types["NvtxPushPopRange"], types["NvtxStartEndRange"])
+        for r in rows:
+            if r["eventType"] not in ranges and r["eventType"] != types["NvtxMark"]:
+                continue
+            pid, tid = split_gtid(r["globalTid"])
+            domain = domains.get((pid, r["domainId"] or 0), "")
+            category = categories.get((pid, r["domainId"] or 0, r["category"] or 0))
+            name, args = self._text(r), {"domain": domain}
+            if category is not None:
+                args["category"] = category
+            if r["color"] is not None:
+                args["color"] = f"#{r['color'] & 0xFFFFFF:06X}"
+            cat = "user_annotation"
+            if domain == TENSORLIB_DOMAIN and category in TENSORLIB_OP_CATEGORIES:
+                cat = "cpu_op"
+                name, parsed = parse_op_message(name)
+                args.update(parsed)
+                if payload and r["int64Value"] is not None:
+                    args.setdefault("Sequence number", r["int64Value"])
+            event: dict[str, Any] = {"ph": "X", "cat": cat, "name": name, "pid": pid, "tid": tid, "ts": us(r["start"])}
+            if r["eventType"] == types["NvtxMark"]:
+                event.update(ph="i", s="t")
+            else:
+                end = r["end"]
+                if end is None:  # never popped: clip to the end of the capture, and say so
+                    end = max(self.trace_end, r["start"])
+                    args["unfinished"] = True
+                event["dur"] = us(end - r["start"])
+            event["args"] = args
+            self.cpu_threads.add((pid, tid))
+            self.events.append(event)
+
+    def _text(self, row: sqlite3.Row) -> str:
+        if row["text"] is not None:
+            return row["text"]
+        return self.strings.get(row["textId"], "") if row["textId"] is not None else ""
+
+    # ---- CUDA ------------------------------------------------------------------------------
+    def runtime(self) -> dict[tuple[int | None, int], dict[str, Any]]:
+        """Emits cuda_runtime events; returns them by (pid, correlation id) for the flows."""
+        launches: dict[tuple[int | None, int], dict[str, Any]] = {}
+        if "CUPTI_ACTIVITY_KIND_RUNTIME" not in self.columns:
+            return launches
+        for r in self.rows(
+            "SELECT start, end, globalTid, correlationId, nameId FROM CUPTI_ACTIVITY_KIND_RUNTIME ORDER BY start, rowid"
+        ):
+            pid, tid = split_gtid(r["globalTid"])
+            name = RUNTIME_VERSION_SUFFIX.sub("", self.strings.get(r["nameId"], f"<string {r['nameId']}>"))
+            event = {
+                "ph": "X", "cat": "cuda_runtime", "name": name, "pid": pid, "tid": tid,
+                "ts": us(r["start"]), "dur": us(r["end"] - r["start"]),
+                "args": {"correlation": r["correlationId"]},
+            }
+            self.cpu_threads.add((pid, tid))
+            self.events.append(event)
+            if r["correlationId"] is not None:
+                launches[(pid, r["correlationId"])] = event
+                launches.setdefault((None, r["correlationId"]), event)
+        return launches
+
+    def gpu(self, launches: dict[tuple[int | None, int], dict[str, Any]]) -> None:
+        flows: list[dict[str, Any]] = []
+
+        def emit(r: sqlite3.Row, cat: str, name: str, args: dict[str, Any]) -> None:
+            device, stream = r["deviceId"], r["streamId"]
+            base_args = {"device": device, "context": r["contextId"], "stream": stream, "correlation": r["correlationId"]}
+            event = {
+                "ph": "X", "cat": cat, "name": name, "pid": device, "tid": stream,
+                "ts": us(r["start"]), "dur": us(r["end"] - r["start"]), "args": {**base_args, **args},
+            }
+            self.gpu_streams.add((device, stream))
+            self.events.append(event)
+            pid = split_gtid(r["globalPid"])[0] if r["globalPid"] is not None else None
+            launch = launches.get((pid, r["correlationId"])) if r["correlationId"] is not None else None
+            if launch is not None:
+                flow = {"id": r["correlationId"], "cat": "ac2g", "name": "ac2g"}
+                flows.append({"ph": "s", **flow, "pid": launch["pid"], "tid": launch["tid"], "ts": launch["ts"]})
+                flows.append({"ph": "f", **flow, "pid": device, "tid": stream, "ts": event["ts"], "bp": "e"})
+
+        if "CUPTI_ACTIVITY_KIND_KERNEL" in self.columns:
+            for r in self.rows("SELECT * FROM CUPTI_ACTIVITY_KIND_KERNEL ORDER BY start, rowid"):
+                emit(r, "kernel", self.strings.get(r["demangledName"], f"<string {r['demangledName']}>"), {
+                    "registers per thread": r["registersPerThread"],
+                    "shared memory": (r["staticSharedMemory"] or 0) + (r["dynamicSharedMemory"] or 0),
+                    "grid": [r["gridX"], r["gridY"], r["gridZ"]],
+                    "block": [r["blockX"], r["blockY"], r["blockZ"]],
+                })
+        if "CUPTI_ACTIVITY_KIND_MEMCPY" in self.columns:
+            for r in self.rows("SELECT * FROM CUPTI_ACTIVITY_KIND_MEMCPY ORDER BY start, rowid"):
+                kind = _kind_name(MEMCPY_KINDS, r["copyKind"])
+                src, dst = _kind_name(MEMORY_KINDS, r["srcKind"]), _kind_name(MEMORY_KINDS, r["dstKind"])
+                emit(r, "gpu_memcpy", f"Memcpy {kind} ({src} -> {dst})", {
+                    "bytes": r["bytes"], "memory bandwidth (GB/s)": _bandwidth(r["bytes"], r["start"], r["end"]),
+                })
+        if "CUPTI_ACTIVITY_KIND_MEMSET" in self.columns:
+            for r in self.rows("SELECT * FROM CUPTI_ACTIVITY_KIND_MEMSET ORDER BY start, rowid"):
+                emit(r, "gpu_memset", f"Memset ({_kind_name(MEMORY_KINDS, r['memKind'])})", {
+                    "bytes": r["bytes"], "memory bandwidth (GB/s)": _bandwidth(r["bytes"], r["start"], r["end"]),
+                })
+        self.events.extend(flows)
+
+    def compute_trace_end(self) -> None:
+        ends = []
+        for table in ("CUPTI_ACTIVITY_KIND_KERNEL", "CUPTI_ACTIVITY_KIND_MEMCPY", "CUPTI_ACTIVITY_KIND_MEMSET",
+                      "CUPTI_ACTIVITY_KIND_RUNTIME", "NVTX_EVENTS"):
+            if table in self.columns:
+                row = self.conn.execute(f"SELECT max(max(start), coalesce(max(end), 0)) FROM {table}").fetchone()
+                ends.append(row[0] or 0)
+        self.trace_end = max(ends, default=0)
+
+    def convert(self) -> dict[str, Any]:
+        self.compute_trace_end()
+        self.nvtx()
+        self.gpu(self.runtime())
+        devices = self.device_properties()
+        return {
+            "schemaVersion": SCHEMA_VERSION,
+            "deviceProperties": devices,
+            "displayTimeUnit": "ms",
+            "baseTimeNanoseconds": self.base_time_ns(),
+            "traceName": self.trace_name,
+            "traceEvents": self.metadata_events(devices) + self.events,
+        }
+
+
+def _meta(kind: str, pid: int, tid: int, name: str) -> dict[str, Any]:
+    return {"name": kind, "ph": "M", "pid": pid, "tid": tid, "args": {"name": name}}
+
+
+def convert_export(sqlite_path: str | Path, trace_name: str | None = None) -> dict[str, Any]:
+    """Reads an nsys SQLite export into a Chrome trace dict; NsysImportError on unusable input."""
+    conn = open_export(sqlite_path)
+    try:
+        columns = check_schema(conn, str(sqlite_path))
+        return _Converter(conn, columns, trace_name or str(sqlite_path)).convert()
+    finally:
+        conn.close()
+
+
+def import_nsys(sqlite_path: str | Path, out_path: str | Path) -> dict[str, Any]:
+    """``python -m profiler import-nsys``: converts and writes the trace; returns it."""
+    import orjson
+
+    trace = convert_export(sqlite_path, trace_name=str(out_path))
+    Path(out_path).write_bytes(orjson.dumps(trace))
+    return trace
