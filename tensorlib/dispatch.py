@@ -20,7 +20,7 @@ from ._device import device_of
 from ._tensor_base import Tensor
 
 __all__ = ["Hook", "OpDef", "register_op", "dispatch", "add_hook", "remove_hook", "hooks", "registry",
-           "range_enter", "range_exit", "record_range", "current_phase"]
+           "range_enter", "range_exit", "record_range", "current_phase", "current_seq"]
 
 
 # ------------------------------------------------------------------------------------------------
@@ -131,6 +131,11 @@ def next_seq():
 
 def current_phase():
     return STATE.phase
+
+
+def current_seq():
+    """Inside a backward node (its range and its ops): the sequence number of the forward op."""
+    return STATE.seq if STATE.phase == "backward" else -1
 
 
 # ------------------------------------------------------------------------------------------------

@@ -176,9 +176,9 @@ def _run_node(node: Node, grads, create_graph, capture, results, accumulate, han
 
     if all(g is None for g in grads):
         return [None] * len(node.edges)
-    token = range_enter(node.op.node_name, "backward")
     STATE.phase = "backward"
-    STATE.seq = node.seq
+    STATE.seq = node.seq        # set first, so range hooks can read it (dispatch.current_seq())
+    token = range_enter(node.op.node_name, "backward")
     try:
         node._check_alive() if (node.op.save and node.freed) else None
         node.check_versions()
@@ -245,6 +245,7 @@ def _accumulate(node: AccumulateGrad, g, create_graph, handed):
             r = h(g)
             if r is not None:
                 g = r
+    STATE.phase, STATE.seq = "backward", -1     # a sink: no forward op of its own
     token = range_enter("tensorlib::autograd::AccumulateGrad", "backward")
     try:
         if t._grad is None:
@@ -261,3 +262,4 @@ def _accumulate(node: AccumulateGrad, g, create_graph, handed):
             ops.add_(t._grad, g)
     finally:
         range_exit(token)
+        STATE.phase = "forward"

@@ -139,7 +139,7 @@ def GATHER(xp, a, index, dim):
 @GATHER.def_backward
 def _(ctx, g):
     x, index = ctx.saved_inputs
-    from .misc import zeros_like
+    from .creation import zeros_like
     return (scatter_add(zeros_like(x), ctx.attrs["dim"], index, g), None)
 
 
@@ -173,7 +173,7 @@ def _(ctx, g):
     if ctx.needs_input_grad[2]:
         gs = gather(g, ctx.attrs["dim"], index)
         if tuple(gs.shape) != tuple(src.shape):
-            from .misc import zeros_like
+            from .creation import zeros_like
             z = zeros_like(src)
             gs = dispatch(SETITEM, z, gs, idx=tuple(slice(0, n) for n in index.shape))
     return g, None, gs
@@ -217,7 +217,7 @@ def INDEX_SELECT(xp, a, index, dim):
 @INDEX_SELECT.def_backward
 def _(ctx, g):
     x, index = ctx.saved_inputs
-    from .misc import zeros_like
+    from .creation import zeros_like
     return (index_add(zeros_like(x), ctx.attrs["dim"], index, g), None)
 
 
@@ -268,7 +268,7 @@ def _(ctx, g):
     ga = sum_to(masked_fill(g, mask, 0.0), ctx.in_meta[0][0]) if ctx.needs_input_grad[0] else None
     gv = None
     if ctx.needs_input_grad[2]:
-        from .misc import zeros_like
+        from .creation import zeros_like
         gv = (g * mask).sum()
     return ga, None, gv
 

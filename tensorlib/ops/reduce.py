@@ -75,14 +75,14 @@ def _(ctx, g):
         # product of all other elements, exact also where x has zeros
         flat = x.reshape(-1)
         from .shape import cat
-        from .misc import ones_like
+        from .creation import ones_like
         one = ones_like(flat[:1])
         left = cumprod(cat([one, flat[:-1]]), 0)
         right = cumprod(cat([one, flat.flip(0)[:-1]]), 0).flip(0)
         return ((left * right).reshape(shape) * g,)
     xt = x.movedim(dims[0], -1)
     from .shape import cat
-    from .misc import ones_like
+    from .creation import ones_like
     one = ones_like(xt[..., :1])
     left = cumprod(cat([one, xt[..., :-1]], -1), -1)
     right = cumprod(cat([one, xt.flip(-1)[..., :-1]], -1), -1).flip(-1)
@@ -152,7 +152,7 @@ def _select_bwd(ctx, g, gi=None):
         g = g.unsqueeze(dim)
         idx = idx.unsqueeze(dim)
     from .index import scatter_add
-    from .misc import zeros_like
+    from .creation import zeros_like
     return (scatter_add(zeros_like(x), dim, idx, g),)
 
 
@@ -209,7 +209,7 @@ def _(ctx, g):
     for d in dims:
         n *= shape[d]
     mu = x.mean(dim=dims, keepdim=True)
-    return (reduced_grad(g, shape, dims, ctx.attrs.get("keepdim", False)) * (x - mu) * (2.0 / max(n - corr, 0) if n - corr > 0 else float("nan")),)
+    return (reduced_grad(g, shape, dims, ctx.attrs.get("keepdim", False)) * (x - mu) * (2.0 / (n - corr) if n - corr > 0 else float("nan")),)
 
 
 @op("std", save="io", amp="fp32")

@@ -1,0 +1,218 @@
+"""One sample call per registered op, shared by the hook-coverage and gradcheck tests.
+
+`CASES[name]` builds `(fn, inputs)`: `fn(*inputs)` runs the op `name` (forward); inputs that require grad
+are the ones gradcheck differentiates. Every op in the registry must have a case: a new op without one
+fails `test_every_op_has_a_case`, so no op can slip past the hook and gradient tests.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+import tensorlib as tl
+from tensorlib.dispatch import dispatch, registry
+
+_rng = np.random.default_rng(1234)
+
+
+def R(*shape, grad=True, dtype=np.float64):
+    """A float64 leaf with values in [-1, 1] away from 0 (kinks of abs/relu/clamp)."""
+    a = _rng.uniform(0.2, 1.0, shape) * _rng.choice([-1.0, 1.0], shape)
+    return tl.tensor(a.astype(dtype), requires_grad=grad)
+
+
+def P(*shape, grad=True):
+    """Positive values, for log/sqrt/pow."""
+    return tl.tensor(_rng.uniform(0.5, 2.0, shape), requires_grad=grad)
+
+
+def I(*shape, high=3):  # noqa: E743
+    return tl.tensor(_rng.integers(0, high, shape), dtype=tl.int64)
+
+
+def B(*shape):
+    return tl.tensor(_rng.random(shape) > 0.5)
+
+
+def _op(name):
+    return registry()[name]
+
+
+CASES = {
+    # elementwise, with broadcasting
+    "add": lambda: (lambda a, b: a + b, [R(3, 4), R(4)]),
+    "sub": lambda: (lambda a, b: tl.sub(a, b, alpha=2), [R(3, 1), R(1, 4)]),
+    "mul": lambda: (lambda a, b: a * b, [R(2, 3, 4), R(3, 1)]),
+    "div": lambda: (lambda a, b: a / b, [R(3, 4), P(4)]),
+    "pow": lambda: (lambda a, b: a ** b, [P(3, 4), R(4)]),
+    "neg": lambda: (lambda a: -a, [R(5)]),
+    "abs": lambda: (tl.abs, [R(5)]),
+    "sign": lambda: (tl.ops.sign, [R(5)]),
+    "reciprocal": lambda: (tl.ops.reciprocal, [P(5)]),
+    "exp": lambda: (tl.exp, [R(5)]),
+    "log": lambda: (tl.log, [P(5)]),
+    "log1p": lambda: (tl.ops.log1p, [P(5)]),
+    "log2": lambda: (tl.ops.log2, [P(5)]),
+    "sqrt": lambda: (tl.sqrt, [P(5)]),
+    "rsqrt": lambda: (tl.ops.rsqrt, [P(5)]),
+    "sin": lambda: (tl.sin, [R(5)]),
+    "cos": lambda: (tl.cos, [R(5)]),
+    "tanh": lambda: (tl.tanh, [R(5)]),
+    "sigmoid": lambda: (tl.sigmoid, [R(5)]),
+    "relu": lambda: (tl.relu, [R(5)]),
+    "gelu": lambda: (lambda a: tl.ops.gelu(a) + tl.ops.gelu(a, approximate="tanh"), [R(5)]),
+    "erf": lambda: (tl.ops.erf, [R(5)]),
+    "silu": lambda: (tl.ops.silu, [R(5)]),
+    "leaky_relu": lambda: (lambda a: tl.ops.leaky_relu(a, 0.1), [R(5)]),
+    "elu": lambda: (tl.ops.elu, [R(5)]),
+    "softplus": lambda: (tl.ops.softplus, [R(5)]),
+    "clamp": lambda: (lambda a: tl.clamp(a, -0.5, 0.5), [R(6)]),
+    "where": lambda: (lambda c, a, b: tl.where(c, a, b), [B(3, 4), R(3, 4), R(4)]),
+    "maximum": lambda: (tl.maximum, [R(3, 4), R(4)]),
+    "minimum": lambda: (tl.minimum, [R(3, 4), R(4)]),
+    "floor_divide": lambda: (lambda a, b: a // b, [R(5, grad=False), P(5, grad=False)]),
+    "remainder": lambda: (lambda a, b: a % b, [R(5), P(5, grad=False)]),
+    "floor": lambda: (tl.ops.floor, [R(5)]),
+    "ceil": lambda: (tl.ops.ceil, [R(5)]),
+    "round": lambda: (tl.ops.round, [R(5)]),
+    "trunc": lambda: (tl.ops.trunc, [R(5)]),
+    "eq": lambda: (lambda a, b: a == b, [R(3), R(3)]),
+    "ne": lambda: (lambda a, b: a != b, [R(3), R(3)]),
+    "lt": lambda: (lambda a, b: a < b, [R(3), R(3)]),
+    "le": lambda: (lambda a, b: a <= b, [R(3), R(3)]),
+    "gt": lambda: (lambda a, b: a > b, [R(3), R(3)]),
+    "ge": lambda: (lambda a, b: a >= b, [R(3), R(3)]),
+    "logical_not": lambda: (tl.ops.logical_not, [B(4)]),
+    "logical_and": lambda: (tl.ops.logical_and, [B(4), B(4)]),
+    "logical_or": lambda: (tl.ops.logical_or, [B(4), B(4)]),
+    "logical_xor": lambda: (tl.ops.logical_xor, [B(4), B(4)]),
+    "bitwise_and": lambda: (lambda a, b: a & b, [I(4), I(4)]),
+    "bitwise_or": lambda: (lambda a, b: a | b, [I(4), I(4)]),
+    "bitwise_xor": lambda: (lambda a, b: a ^ b, [I(4), I(4)]),
+    "bitwise_not": lambda: (lambda a: ~a, [I(4)]),
+    "isnan": lambda: (tl.ops.isnan, [R(4)]),
+    "isinf": lambda: (tl.ops.isinf, [R(4)]),
+    "isfinite": lambda: (tl.ops.isfinite, [R(4)]),
+    # reductions
+    "sum": lambda: (lambda a: a.sum(1, keepdim=True), [R(3, 4)]),
+    "mean": lambda: (lambda a: a.mean((0, 2)), [R(2, 3, 4)]),
+    "prod": lambda: (lambda a: a.prod(1), [R(3, 4)]),
+    "cumsum": lambda: (lambda a: a.cumsum(1), [R(3, 4)]),
+    "cumprod": lambda: (lambda a: a.cumprod(0), [R(3, 4)]),
+    "max": lambda: (lambda a: a.max(1).values, [R(3, 4)]),
+    "min": lambda: (lambda a: a.min(0).values, [R(3, 4)]),
+    "amax": lambda: (lambda a: a.amax(1), [R(3, 4)]),
+    "amin": lambda: (lambda a: a.amin(0), [R(3, 4)]),
+    "argmax": lambda: (lambda a: a.argmax(1), [R(3, 4)]),
+    "argmin": lambda: (lambda a: a.argmin(), [R(3, 4)]),
+    "var": lambda: (lambda a: a.var(1), [R(3, 4)]),
+    "std": lambda: (lambda a: a.std(0, correction=0), [R(3, 4)]),
+    "logsumexp": lambda: (lambda a: a.logsumexp(1), [R(3, 4)]),
+    "norm": lambda: (lambda a: a.norm(dim=1), [R(3, 4)]),
+    "all": lambda: (lambda a: a.all(), [B(4)]),
+    "any": lambda: (lambda a: a.any(0), [B(3, 4)]),
+    # linear algebra
+    "matmul": lambda: (tl.matmul, [R(2, 3, 4), R(4, 5)]),
+    "mm": lambda: (tl.mm, [R(3, 4), R(4, 2)]),
+    "bmm": lambda: (tl.bmm, [R(2, 3, 4), R(2, 4, 2)]),
+    "dot": lambda: (tl.dot, [R(4), R(4)]),
+    "outer": lambda: (tl.outer, [R(3), R(4)]),
+    # shape
+    "reshape": lambda: (lambda a: a.reshape(4, 3), [R(3, 4)]),
+    "view": lambda: (lambda a: a.view(-1), [R(3, 4)]),
+    "squeeze": lambda: (lambda a: a.squeeze(1), [R(3, 1, 4)]),
+    "unsqueeze": lambda: (lambda a: a.unsqueeze(0), [R(3, 4)]),
+    "permute": lambda: (lambda a: a.permute(2, 0, 1), [R(2, 3, 4)]),
+    "transpose": lambda: (lambda a: a.transpose(0, 1), [R(3, 4)]),
+    "expand": lambda: (lambda a: a.expand(2, 3, 4), [R(3, 1)]),
+    "sum_to_size": lambda: (lambda a: dispatch(_op("sum_to_size"), a, shape=(1, 4)), [R(3, 4)]),
+    "repeat": lambda: (lambda a: a.repeat(2, 1, 3), [R(3, 2)]),
+    "contiguous": lambda: (lambda a: a.t().contiguous(), [R(3, 4)]),
+    "cat": lambda: (lambda a, b: tl.cat([a, b], 1), [R(3, 2), R(3, 4)]),
+    "stack": lambda: (lambda a, b: tl.stack([a, b], 1), [R(3, 2), R(3, 2)]),
+    "unbind": lambda: (lambda a: a.unbind(1)[1], [R(3, 2)]),
+    "split_with_sizes": lambda: (lambda a: a.split([1, 3], 1)[1], [R(3, 4)]),
+    "narrow": lambda: (lambda a: a.narrow(1, 1, 2), [R(3, 4)]),
+    "flip": lambda: (lambda a: a.flip(0), [R(3, 4)]),
+    "roll": lambda: (lambda a: a.roll(1, 1), [R(3, 4)]),
+    # indexing
+    "index": lambda: (lambda a: a[1:, tl.tensor([0, 2, 2])], [R(3, 4)]),
+    "index_backward": lambda: (lambda g: dispatch(_op("index_backward"), g, shape=(4, 3), idx=(slice(1, 3),)),
+                               [R(2, 3)]),
+    "index_put": lambda: (lambda a, v: dispatch(_op("index_put"), a, v, idx=(slice(0, 2),)), [R(3, 4), R(4)]),
+    "index_put_": lambda: (lambda a, v: _setitem(a, v), [R(3, 4), R(4)]),
+    "gather": lambda: (lambda a: a.gather(1, I(3, 2, high=4)), [R(3, 4)]),
+    "scatter_add": lambda: (lambda a, s: a.scatter_add(1, I(3, 2, high=4), s), [R(3, 4), R(3, 2)]),
+    "scatter": lambda: (lambda a, s: a.scatter(1, tl.tensor([[0, 1], [2, 3], [1, 0]]), s), [R(3, 4), R(3, 2)]),
+    "index_select": lambda: (lambda a: a.index_select(0, tl.tensor([2, 0, 2])), [R(3, 4)]),
+    "index_add": lambda: (lambda a, s: a.index_add(0, tl.tensor([2, 0, 2]), s), [R(3, 4), R(3, 4)]),
+    "masked_fill": lambda: (lambda a: a.masked_fill(B(3, 4), -1.0), [R(3, 4)]),
+    "masked_fill_": lambda: (lambda a: a.clone().masked_fill_(B(3, 4), -1.0), [R(3, 4)]),
+    "one_hot": lambda: (lambda a: tl.one_hot(a, 4), [I(5, high=4)]),
+    "nonzero": lambda: (lambda a: a.nonzero(), [B(3, 4)]),
+    # conversions, copies, in-place
+    "to": lambda: (lambda a: a.to(tl.float32).to(tl.float64), [R(3)]),
+    "clone": lambda: (tl.clone, [R(3)]),
+    "detach": lambda: (lambda a: a.detach() * 1.0, [R(3, grad=False)]),
+    "alias_dtype": lambda: (lambda a: a.view(tl.int64), [R(3, grad=False)]),
+    "add_": lambda: (lambda a, b: a.clone().add_(b), [R(3, 4), R(4)]),
+    "sub_": lambda: (lambda a, b: a.clone().sub_(b, alpha=3), [R(3, 4), R(4)]),
+    "mul_": lambda: (lambda a, b: a.clone().mul_(b), [R(3, 4), R(4)]),
+    "div_": lambda: (lambda a, b: a.clone().div_(b), [R(3, 4), P(4)]),
+    "pow_": lambda: (lambda a: a.clone().pow_(2), [R(3, 4)]),
+    "clamp_": lambda: (lambda a: a.clone().clamp_(-0.5, 0.5), [R(3, 4)]),
+    "relu_": lambda: (lambda a: a.clone().relu_(), [R(3, 4)]),
+    "fill": lambda: (lambda a, v: dispatch(_op("fill"), a, v), [R(3), R(grad=True)]),
+    "fill_": lambda: (lambda a: a.clone().fill_(2.0) * a, [R(3)]),
+    "zero": lambda: (lambda a: dispatch(_op("zero"), a) + a, [R(3)]),
+    "zero_": lambda: (lambda a: a.clone().zero_() + a, [R(3)]),
+    "copy": lambda: (lambda a, s: dispatch(_op("copy"), a, s), [R(3, 4, grad=False), R(4)]),
+    "copy_": lambda: (lambda a, s: a.clone().copy_(s), [R(3, 4), R(4)]),
+    "random_fill": lambda: (lambda a: dispatch(_op("random_fill"), a) + a, [R(3)]),
+    "uniform_": lambda: (lambda a: tl.empty(3, dtype=tl.float64).uniform_() + a, [R(3)]),
+    "normal_": lambda: (lambda a: tl.empty(3, dtype=tl.float64).normal_() + a, [R(3)]),
+    "bernoulli_": lambda: (lambda a: tl.empty(3, dtype=tl.float64).bernoulli_(0.5) + a, [R(3)]),
+    "exponential_": lambda: (lambda a: tl.empty(3, dtype=tl.float64).exponential_() + a, [R(3)]),
+    # creation
+    "tensor": lambda: (lambda: tl.tensor([1.0, 2.0]), []),
+    "from_numpy": lambda: (lambda: tl.from_numpy(np.ones(3)), []),
+    "zeros": lambda: (lambda: tl.zeros(2, 3), []),
+    "ones": lambda: (lambda: tl.ones(2, 3), []),
+    "empty": lambda: (lambda: tl.empty(2, 3), []),
+    "full": lambda: (lambda: tl.full((2, 3), 1.5), []),
+    "eye": lambda: (lambda: tl.eye(3), []),
+    "arange": lambda: (lambda: tl.arange(5), []),
+    "linspace": lambda: (lambda: tl.linspace(0, 1, 5), []),
+    "rand": lambda: (lambda: tl.rand(2, 3), []),
+    "randn": lambda: (lambda: tl.randn(2, 3), []),
+    "randint": lambda: (lambda: tl.randint(0, 5, (2, 3)), []),
+    "randperm": lambda: (lambda: tl.randperm(5), []),
+}
+
+
+def _setitem(a, v):
+    c = a.clone()
+    c[0:2] = v
+    return c
+
+
+# ops whose backward exists but is zero/None by definition, or random: gradcheck does not apply
+NO_GRADCHECK = {"sign", "floor", "ceil", "round", "trunc", "random_fill", "uniform_", "normal_", "bernoulli_",
+                "exponential_", "zero", "fill", "alias_dtype", "detach"}
+
+
+def extra_cases():
+    """Cases contributed by other test packages (nn, optim): modules named `op_cases_*.py` beside this one."""
+    import importlib
+    import pkgutil
+    import tests.tensorlib as pkg
+    out = {}
+    for m in pkgutil.walk_packages(pkg.__path__, "tests.tensorlib."):
+        if m.name.rsplit(".", 1)[-1].startswith("op_cases_"):
+            out.update(getattr(importlib.import_module(m.name), "CASES", {}))
+    return out
+
+
+def all_cases():
+    c = dict(CASES)
+    c.update(extra_cases())
+    return c

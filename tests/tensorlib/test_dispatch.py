@@ -1,0 +1,198 @@
+"""The dispatcher is the one choke point: every registered op, forward and backward, reaches the hooks."""
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+
+import tensorlib as tl
+from tensorlib import dispatch as D
+from tests.tensorlib.op_cases import all_cases
+
+RANDOM_FILLS = {"uniform_", "normal_", "bernoulli_", "exponential_", "random_fill"}  # cut the graph by definition
+
+
+class Recorder(D.Hook):
+    def __init__(self):
+        self.events = []
+        self.lock = threading.Lock()
+
+    def op_enter(self, op, inputs, attrs, phase, seq):
+        with self.lock:
+            self.events.append(("enter", op.name, phase, seq, threading.get_ident()))
+        return (op.name, phase, seq)
+
+    def op_exit(self, token, outputs):
+        with self.lock:
+            self.events.append(("exit",) + token + (threading.get_ident(),))
+
+    def range_enter(self, name, kind):
+        with self.lock:
+            self.events.append(("range", name, kind, D.current_seq(), threading.get_ident()))
+        return name
+
+    def range_exit(self, token):
+        with self.lock:
+            self.events.append(("range_exit", token, None, None, threading.get_ident()))
+
+
+@pytest.fixture
+def rec():
+    r = Recorder()
+    D.add_hook(r)
+    yield r
+    D.remove_hook(r)
+
+
+def test_every_op_has_a_case():
+    missing = sorted(set(D.registry()) - set(all_cases()))
+    assert not missing, f"ops without a sample call in tests/tensorlib/op_cases*.py: {missing}"
+
+
+def _first_float(out):
+    outs = out if isinstance(out, tuple) else (out,)
+    for o in outs:
+        if isinstance(o, tl.Tensor) and o.requires_grad:
+            return o
+    return None
+
+
+@pytest.mark.parametrize("name", sorted(all_cases()))
+def test_op_reaches_hook_forward_and_backward(name, rec):
+    fn, inputs = all_cases()[name]()
+    out = fn(*inputs)
+    fwd = [e for e in rec.events if e[0] == "enter" and e[1] == name and e[2] == "forward"]
+    assert fwd, f"op {name!r} never reached op_enter (events: {rec.events[:10]})"
+    assert any(e[0] == "exit" and e[1] == name for e in rec.events)
+    op = D.registry().get(name)
+    target = _first_float(out)
+    if op is None or not op.differentiable or target is None or name in RANDOM_FILLS:
+        return
+    seqs = {e[3] for e in fwd}
+    rec.events.clear()
+    target.sum().backward()
+    node_name = op.node_name if op.inplace_of is None else op.inplace_of.node_name
+    ranges = [e for e in rec.events if e[0] == "range" and e[2] == "backward" and e[1] == node_name]
+    assert ranges, f"backward node {node_name} of {name!r} never reached range_enter"
+    assert any(r[3] in seqs for r in ranges), "the backward node does not carry its forward op's sequence number"
+    # every op dispatched inside a backward node is a backward-phase op carrying that node's sequence number
+    stack = []
+    for e in rec.events:
+        if e[0] == "range":
+            stack.append(e)
+        elif e[0] == "range_exit":
+            stack.pop()
+        elif e[0] == "enter" and stack and stack[-1][2] == "backward":
+            assert e[2] == "backward" and e[3] == stack[-1][3], e
+
+
+def test_no_hooks_means_fast_path():
+    assert not D._slow
+    r = Recorder()
+    D.add_hook(r)
+    assert D._slow
+    D.remove_hook(r)
+    assert not D._slow
+
+
+def test_hook_registration_errors():
+    r = Recorder()
+    D.add_hook(r)
+    with pytest.raises(RuntimeError, match="already registered"):
+        D.add_hook(r)
+    D.remove_hook(r)
+    with pytest.raises(RuntimeError, match="not registered"):
+        D.remove_hook(r)
+
+
+def test_enter_exit_nest_and_exits_reverse_order():
+    order = []
+
+    class H(D.Hook):
+        def __init__(self, tag):
+            self.tag = tag
+
+        def op_enter(self, op, inputs, attrs, phase, seq):
+            order.append(("enter", self.tag))
+
+        def op_exit(self, token, outputs):
+            order.append(("exit", self.tag))
+
+    h1, h2 = H(1), H(2)
+    D.add_hook(h1)
+    D.add_hook(h2)
+    try:
+        tl.ones(2) + 1
+    finally:
+        D.remove_hook(h1)
+        D.remove_hook(h2)
+    assert order[-4:] == [("enter", 1), ("enter", 2), ("exit", 2), ("exit", 1)]
+
+
+def test_exit_called_when_kernel_raises(rec):
+    with pytest.raises(RuntimeError):
+        tl.ones(2, 3) @ tl.ones(2, 3)
+    names = [(e[0], e[1]) for e in rec.events]
+    assert ("enter", "matmul") in names and ("exit", "matmul") in names
+
+
+def test_sequence_numbers_increase_and_backward_reuses_them(rec):
+    x = tl.randn(3, requires_grad=True)
+    y = (x * 2).exp().sum()
+    fwd = {e[1]: e[3] for e in rec.events if e[0] == "enter" and e[2] == "forward"}
+    assert fwd["mul"] < fwd["exp"] < fwd["sum"]
+    rec.events.clear()
+    y.backward()
+    bw = [e for e in rec.events if e[0] == "range" and e[2] == "backward"]
+    by_name = {e[1]: e[3] for e in bw}
+    assert by_name["SumBackward0"] == fwd["sum"]
+    assert by_name["ExpBackward0"] == fwd["exp"]
+    assert by_name["MulBackward0"] == fwd["mul"]
+    # newest forward op first, as torch's engine
+    order = [e[1] for e in bw if e[1].endswith("Backward0")]
+    assert order.index("SumBackward0") < order.index("ExpBackward0") < order.index("MulBackward0")
+
+
+def test_ops_on_every_thread_reach_the_hook(rec):
+    barrier = threading.Barrier(3)
+
+    def work():
+        barrier.wait()   # all three alive at once, so their idents differ
+        for _ in range(20):
+            tl.ones(3) * 2
+    ts = [threading.Thread(target=work) for _ in range(3)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    threads = {e[4] for e in rec.events if e[0] == "enter" and e[1] == "mul"}
+    assert len(threads) == 3
+    assert sum(1 for e in rec.events if e[0] == "enter" and e[1] == "mul") == 60
+
+
+def test_record_range_reaches_hook(rec):
+    with D.record_range("my region", "user"):
+        tl.ones(1) + 1
+
+    @D.record_range("decorated", "user")
+    def f():
+        return tl.ones(1) * 3
+    f()
+    kinds = [(e[1], e[2]) for e in rec.events if e[0] == "range"]
+    assert ("my region", "user") in kinds and ("decorated", "user") in kinds
+
+
+def test_device_mismatch_error_names_op(monkeypatch):
+    # simulate a second device type: an array type the dispatcher has not seen on the other input
+    class FakeCuda(np.ndarray):
+        pass
+    a = tl.ones(3)
+    b = tl.ones(3)
+    b._data = np.ones(3).view(FakeCuda)
+    monkeypatch.setattr(tl._device, "device_of", lambda arr: tl.device("cpu") if type(arr) is np.ndarray
+                        else tl._device.cuda_device(0))
+    monkeypatch.setattr(D, "device_of", tl._device.device_of)
+    with pytest.raises(RuntimeError, match=r"Expected all tensors to be on the same device, but found at least two "
+                                           r"devices, cuda:0 and cpu! \(when checking arguments for add\)"):
+        a + b
