@@ -21,8 +21,7 @@ def _fmt_array(a: np.ndarray) -> str:
         return np.array2string(a, separator=", ", prefix="tensor(", formatter=fmt, threshold=1000, edgeitems=3,
                                max_line_width=80)
     if a.dtype == np.bool_:
-        return np.array2string(a, separator=", ", prefix="tensor(", threshold=1000, edgeitems=3,
-                               formatter={"bool": lambda x: "True" if x else "False"}, max_line_width=80)
+        return np.array2string(a, separator=", ", prefix="tensor(", threshold=1000, edgeitems=3, max_line_width=80)
     return np.array2string(a, separator=", ", prefix="tensor(", threshold=1000, edgeitems=3, max_line_width=80)
 
 
