@@ -79,10 +79,9 @@ class Node:
         for i, d in enumerate(self.out_data):
             ref = self.out_refs[i]
             t = ref() if ref is not None else None
-            if t is not None and t._grad_fn is self:
-                if _version(t) != 0:
-                    raise _version_error(t, self, i, _version(t), 0)
-            else:
+            if t is not None and _version(t) != 0:
+                raise _version_error(t, self, i, _version(t), 0)
+            if t is None or t._grad_fn is not self:
                 t = object.__new__(Tensor)
                 t._data = d
                 t._grad_fn = self

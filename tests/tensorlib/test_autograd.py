@@ -1,0 +1,286 @@
+"""Autograd semantics and torch's errors for misuse."""
+from __future__ import annotations
+
+import gc
+import warnings
+
+import numpy as np
+import pytest
+
+import tensorlib as tl
+from tensorlib.autograd import Function
+
+
+def test_backward_accumulates_into_grad():
+    x = tl.tensor([1.0, 2.0], requires_grad=True)
+    (x * x).sum().backward()
+    (x * 3).sum().backward()
+    assert x.grad.tolist() == [5.0, 7.0]
+    x.grad = None
+    (x * 3).sum().backward()
+    assert x.grad.tolist() == [3.0, 3.0]
+
+
+def test_shared_gradient_is_never_aliased_between_leaves():
+    a = tl.ones(3, requires_grad=True)
+    b = tl.ones(3, requires_grad=True)
+    (a + b).sum().backward()
+    a.grad.mul_(10)          # clip_grad_-style in-place update on one leaf's grad
+    assert b.grad.tolist() == [1.0, 1.0, 1.0]
+
+
+def test_backward_with_gradient_argument_and_errors():
+    x = tl.ones(2, 2, requires_grad=True)
+    y = x * 2
+    with pytest.raises(RuntimeError, match="grad can be implicitly created only for scalar outputs"):
+        y.backward()
+    y.backward(tl.ones(2, 2))
+    assert x.grad.tolist() == [[2, 2], [2, 2]]
+    with pytest.raises(RuntimeError, match="element 0 of tensors does not require grad and does not have a grad_fn"):
+        tl.ones(2).sum().backward()
+
+
+def test_autograd_grad_and_allow_unused():
+    x = tl.tensor([2.0], requires_grad=True)
+    z = tl.tensor([1.0], requires_grad=True)
+    y = x ** 3
+    (g,) = tl.autograd.grad(y.sum(), x)
+    assert g.tolist() == [12.0] and x.grad is None
+    with pytest.raises(RuntimeError, match="appears to not have been used in the graph"):
+        tl.autograd.grad((x * 2).sum(), [x, z])
+    gx, gz = tl.autograd.grad((x * 2).sum(), [x, z], allow_unused=True)
+    assert gx.tolist() == [2.0] and gz is None
+
+
+def test_higher_order_gradients():
+    x = tl.tensor([2.0], requires_grad=True)
+    y = x ** 3
+    (g,) = tl.autograd.grad(y, x, create_graph=True)
+    assert g.requires_grad and g.tolist() == [12.0]
+    (g2,) = tl.autograd.grad(g, x, create_graph=True)
+    assert g2.tolist() == [12.0]
+    (g3,) = tl.autograd.grad(g2, x)
+    assert g3.tolist() == [6.0]
+    # double backward through a composite: d/dx sum(d/dx tanh(x)^2)
+    w = tl.tensor([0.3, -0.7], dtype=tl.float64, requires_grad=True)
+    (gw,) = tl.autograd.grad((w.tanh() ** 2).sum(), w, create_graph=True)
+    gw.sum().backward()
+    t = np.tanh(np.array([0.3, -0.7]))
+    d2 = 2 * (1 - t ** 2) ** 2 - 4 * t ** 2 * (1 - t ** 2)
+    np.testing.assert_allclose(w.grad.numpy(), d2)
+
+
+def test_grad_modes():
+    x = tl.ones(2, requires_grad=True)
+    with tl.no_grad():
+        assert not (x * 2).requires_grad
+        assert not tl.is_grad_enabled()
+        with tl.enable_grad():
+            assert (x * 2).requires_grad
+    assert tl.is_grad_enabled()
+    tl.set_grad_enabled(False)
+    assert not (x * 2).requires_grad
+    tl.set_grad_enabled(True)
+    with tl.set_grad_enabled(False):
+        assert not (x * 2).requires_grad
+    assert (x * 2).requires_grad
+    with tl.inference_mode():
+        assert not (x * 2).requires_grad
+
+    @tl.no_grad()
+    def f():
+        return x * 2
+    assert not f().requires_grad
+
+
+def test_grad_fn_names_and_next_functions():
+    a = tl.ones(2, requires_grad=True)
+    b = tl.ones(2, 2, requires_grad=True)
+    y = (a + 1) * 2
+    assert y.grad_fn.name() == "MulBackward0"
+    (add_fn, _), = [f for f in y.grad_fn.next_functions if f[0] is not None]
+    assert add_fn.name() == "AddBackward0"
+    acc = add_fn.next_functions[0][0]
+    assert type(acc).__name__ == "AccumulateGrad" and acc.variable is a
+    assert (b @ b).grad_fn.name() == "MmBackward0"
+    assert b.sum().grad_fn.name() == "SumBackward0"
+    assert b.mean().grad_fn.name() == "MeanBackward0"
+    assert b.t().grad_fn.name() == "TransposeBackward0"
+    assert b.view(4).grad_fn.name() == "ViewBackward0"
+    assert b.exp().grad_fn.name() == "ExpBackward0"
+    assert tl.cat([b, b]).grad_fn.name() == "CatBackward0"
+    assert b[0].grad_fn.name() == "IndexBackward0" or b[0].grad_fn.name() == "SelectBackward0"
+
+
+def test_requires_grad_flags():
+    x = tl.ones(2)
+    x.requires_grad_()
+    assert x.requires_grad and x.is_leaf
+    y = x * 2
+    assert not y.is_leaf
+    with pytest.raises(RuntimeError, match="you can only change requires_grad flags of leaf variables"):
+        y.requires_grad_(False)
+    with pytest.raises(RuntimeError, match="only Tensors of floating point dtype can require gradients"):
+        tl.ones(2, dtype=tl.int64).requires_grad_()
+    assert not x.detach().requires_grad and x.detach().is_leaf
+
+
+def test_retain_grad_and_hooks():
+    x = tl.tensor([1.0, 2.0], requires_grad=True)
+    y = x * 3
+    y.retain_grad()
+    seen = []
+    y.register_hook(lambda g: seen.append(g.tolist()))
+    h = x.register_hook(lambda g: g * 10)
+    (y * y).sum().backward()
+    assert y.grad.tolist() == [6.0, 12.0]
+    assert seen == [[6.0, 12.0]]
+    assert x.grad.tolist() == [180.0, 360.0]
+    h.remove()
+    x.grad = None
+    (x * 1).sum().backward()
+    assert x.grad.tolist() == [1.0, 1.0]
+    z = x * 2
+    with warnings.catch_warnings(record=True) as w:
+        warnings.simplefilter("always")
+        assert z.grad is None
+    assert any("is not a leaf Tensor" in str(m.message) for m in w)
+
+
+def test_inplace_on_leaf_requiring_grad_is_refused():
+    x = tl.ones(2, requires_grad=True)
+    with pytest.raises(RuntimeError, match="a leaf Variable that requires grad is being used in an in-place operation."):
+        x.add_(1)
+    with tl.no_grad():
+        x.add_(1)          # allowed, as in torch (optimizers do this)
+    assert x.tolist() == [2.0, 2.0]
+
+
+def test_modified_saved_tensor_is_caught_at_backward():
+    a = tl.ones(3, requires_grad=True)
+    b = a * 2
+    c = b * b            # saves b
+    b.add_(1)            # bumps b's version
+    with pytest.raises(RuntimeError, match=r"one of the variables needed for gradient computation has been modified "
+                                           r"by an inplace operation: \[tensorlib.FloatTensor \[3\]\], which is "
+                                           r"input 0 of MulBackward0, is at version 1; expected version 0 instead"):
+        c.sum().backward()
+    y = a.exp()
+    y.mul_(2)            # exp saved its output
+    with pytest.raises(RuntimeError, match="output 0 of ExpBackward0, is at version 1; expected version 0"):
+        y.sum().backward()
+
+
+def test_inplace_on_non_leaf_keeps_gradients_right():
+    a = tl.tensor([1.0, 2.0], requires_grad=True)
+    b = a * 1
+    b.mul_(a)            # b = a * a, in place
+    b.add_(3)
+    b.sum().backward()
+    assert a.grad.tolist() == [2.0, 4.0]
+    assert b.grad_fn.name() == "AddBackward0"
+
+
+def test_backward_twice_needs_retain_graph():
+    x = tl.ones(2, requires_grad=True)
+    y = (x * x).sum()
+    y.backward(retain_graph=True)
+    y.backward()
+    assert x.grad.tolist() == [4.0, 4.0]
+    with pytest.raises(RuntimeError, match="Trying to backward through the graph a second time"):
+        y.backward()
+
+
+def test_custom_function():
+    class Cube(Function):
+        @staticmethod
+        def forward(ctx, x, k):
+            ctx.save_for_backward(x)
+            ctx.k = k
+            return x ** 3 * k
+
+        @staticmethod
+        def backward(ctx, g):
+            (x,) = ctx.saved_tensors
+            assert ctx.needs_input_grad == (True, False)
+            return g * 3 * x ** 2 * ctx.k, None
+
+    x = tl.tensor([1.0, 2.0], dtype=tl.float64, requires_grad=True)
+    y = Cube.apply(x, 2.0)
+    assert y.grad_fn.name() == "CubeBackward"
+    y.sum().backward()
+    assert x.grad.tolist() == [6.0, 24.0]
+    assert tl.autograd.gradcheck(lambda t: Cube.apply(t, 2.0), [x])
+
+    class ArgMaxAndMax(Function):
+        @staticmethod
+        def forward(ctx, x):
+            v, i = x.max(0)
+            ctx.mark_non_differentiable(i)
+            ctx.save_for_backward(x, i)
+            return v, i
+
+        @staticmethod
+        def backward(ctx, gv, gi):
+            x, i = ctx.saved_tensors
+            g = tl.zeros_like(x)
+            g[i] = gv
+            return g
+
+    v, i = ArgMaxAndMax.apply(tl.tensor([1.0, 5.0, 2.0], requires_grad=True))
+    assert v.requires_grad and not i.requires_grad
+
+
+def test_detect_anomaly_names_the_node_and_forward_trace():
+    x = tl.tensor([0.0, 1.0], requires_grad=True)
+    with tl.autograd.detect_anomaly():
+        y = x.sqrt()                 # d/dx sqrt at 0 -> inf; times 0 -> nan below
+        z = (y * 0).sum()
+        with pytest.warns(RuntimeWarning, match=r"Error detected in SqrtBackward0. Traceback of forward call"):
+            with pytest.raises(RuntimeError, match=r"Function 'SqrtBackward0' returned nan values in its 0th output."):
+                z.backward()
+    assert not tl.dispatch._slow
+
+
+def test_gradients_flow_through_views_and_indexing():
+    x = tl.arange(6.0).reshape(2, 3).requires_grad_()
+    y = x[:, 1:] * tl.tensor([[1.0, 2.0]])
+    y.sum().backward()
+    assert x.grad.tolist() == [[0, 1, 2], [0, 1, 2]]
+    x.grad = None
+    x[tl.tensor([0, 0, 1])].sum().backward()  # repeated index accumulates
+    assert x.grad.tolist() == [[2, 2, 2], [1, 1, 1]]
+
+
+def test_graph_is_freed_after_backward():
+    import weakref
+    x = tl.ones(1000, requires_grad=True)
+    y = (x * 2).exp()
+    ref = weakref.ref(y.grad_fn)
+    y.sum().backward()
+    del y
+    gc.collect()
+    assert ref() is None
+
+
+def test_multithreaded_backward():
+    import threading
+    errors = []
+
+    def work(seed):
+        try:
+            tl.manual_seed(seed)
+            w = tl.randn(4, 4, requires_grad=True)
+            for _ in range(20):
+                (w @ w).tanh().sum().backward()
+            assert w.grad is not None and w.grad.shape == (4, 4)
+            with tl.no_grad():
+                assert not (w * 2).requires_grad
+        except Exception as e:  # pragma: no cover - reported below
+            errors.append(e)
+    ts = [threading.Thread(target=work, args=(i,)) for i in range(4)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    assert not errors
