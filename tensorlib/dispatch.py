@@ -216,6 +216,16 @@ def dispatch(op: OpDef, *args, **attrs):
     return _execute(op, args, attrs, -1)
 
 
+_NO_ATTRS: dict = {}
+
+
+def dispatch2(op: OpDef, a, b):
+    """dispatch(op, a, b) without keyword attrs: the entry of Tensor's binary operators."""
+    if _slow:
+        return _dispatch_full(op, (a, b), {})
+    return _execute(op, (a, b), _NO_ATTRS, -1)
+
+
 def _device_error(op, args):
     devs = []
     for a in _flat_tensors(args):

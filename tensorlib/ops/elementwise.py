@@ -4,6 +4,7 @@ from __future__ import annotations
 import math
 
 from ._helpers import sum_to
+from ..dispatch import dispatch2
 from ._registry import Tensor, dispatch, method, np, op, unwrap_scalar
 
 
@@ -551,17 +552,20 @@ bitwise_xor = _mk2(BITWISE_XOR)
 
 # --- Tensor operators and methods -------------------------------------------------------------------
 
+_OPERAND = (Tensor, bool, int, float, np.generic)
+
+
 def _bin(o, reflected=False):
     if reflected:
         def f(self, other):
-            if not isinstance(other, (Tensor, bool, int, float, np.generic)):
+            if type(other) is not Tensor and not isinstance(other, _OPERAND):
                 return NotImplemented
-            return dispatch(o, other, self)
+            return dispatch2(o, other, self)
     else:
         def f(self, other):
-            if not isinstance(other, (Tensor, bool, int, float, np.generic)):
+            if type(other) is not Tensor and not isinstance(other, _OPERAND):
                 return NotImplemented
-            return dispatch(o, self, other)
+            return dispatch2(o, self, other)
     return f
 
 
