@@ -44,22 +44,15 @@ def test_training_math_matches_cpu():
 def test_every_op_runs_on_cuda(name):
     fn, inputs = all_cases()[name]()
     cu = [t.detach().cuda().requires_grad_(t.requires_grad) if isinstance(t, tl.Tensor) else t for t in inputs]
-    with tl.device("cuda") if False else _nullcontext():
-        try:
-            out = fn(*cu)
-        except RuntimeError as e:
-            if "same device" in str(e):   # the case builds a CPU index/mask internally
-                pytest.skip("case mixes a CPU index into the op")
-            raise
+    try:
+        out = fn(*cu)
+    except RuntimeError as e:
+        if "same device" in str(e) or "indices should be" in str(e):  # the case builds a CPU index/mask itself
+            pytest.skip("the sample call mixes a CPU index or mask into the op")
+        raise
+    if not inputs:
+        return  # factories: their sample calls build CPU tensors
     outs = out if isinstance(out, tuple) else (out,)
     for o in outs:
         if isinstance(o, tl.Tensor):
-            assert o.is_cuda or o.numel() == 0
-
-
-class _nullcontext:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *a):
-        return False
+            assert o.is_cuda, f"{name} produced a CPU tensor from CUDA inputs"
