@@ -206,9 +206,7 @@ class Tensor:
         return self._data
 
     def __array__(self, dtype=None, copy=None):
-        a = self.numpy(force=False) if not self._requires_grad else self._data
-        if type(a) is not np.ndarray:
-            a = a.get()
+        a = self.numpy()   # torch's errors for CUDA tensors and tensors that require grad
         return a if dtype is None else a.astype(dtype, copy=False)
 
     def __dlpack__(self, **kwargs):

@@ -16,9 +16,10 @@ class autocast:
         if device_type not in ("cuda", "cpu"):
             raise RuntimeError(f"User specified an unsupported autocast device_type '{device_type}'")
         self.device_type = device_type
-        self.fast_dtype = D.to_dtype(dtype) if dtype is not None else (D.float16 if device_type == "cuda"
-                                                                       else D.bfloat16 if hasattr(D, "bfloat16")
-                                                                       else D.float16)
+        # torch's CPU default is bfloat16, which NumPy lacks: float16 is the reduced precision here
+        self.fast_dtype = D.to_dtype(dtype) if dtype is not None else D.float16
+        if not self.fast_dtype.is_floating_point:
+            raise RuntimeError(f"autocast dtype must be a floating point type, got {self.fast_dtype}")
         self.enabled = enabled
 
     def __enter__(self):

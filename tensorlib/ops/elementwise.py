@@ -88,7 +88,7 @@ def _int_to_float_div(a):
     return a
 
 
-@op("pow", promote=True, save="io", node_name="PowBackward0")
+@op("pow", promote=True, save="io", amp="fp32", node_name="PowBackward0")
 def POW(xp, a, b):
     if hasattr(a, "dtype") and a.dtype.kind in "iu" and isinstance(b, int) and b < 0:
         raise RuntimeError("Integers to negative integer powers are not allowed.")
@@ -128,8 +128,8 @@ def _unary(name, kernel, backward=None, save="i", amp=None, node_name=None):
 NEG = _unary("neg", lambda xp, a: -a, lambda ctx, g: (neg(g),), save="")
 ABS = _unary("abs", lambda xp, a: xp.abs(a), lambda ctx, g: (g * sign(ctx.saved_inputs[0]),))
 SIGN = _unary("sign", lambda xp, a: xp.sign(a), lambda ctx, g: (g * 0,), save="")
-RECIPROCAL = _unary("reciprocal", lambda xp, a: xp.reciprocal(a.astype(xp.float32) if a.dtype.kind in "biu" else a),
-                    lambda ctx, g: (neg(g) * ctx.saved_output * ctx.saved_output,), save="o")
+RECIPROCAL = _unary("reciprocal", lambda xp, a: xp.reciprocal(_f(xp, a)),
+                    lambda ctx, g: (neg(g) * ctx.saved_output * ctx.saved_output,), save="o", amp="fp32")
 EXP = _unary("exp", lambda xp, a: xp.exp(_f(xp, a)), lambda ctx, g: (g * ctx.saved_output,), save="o", amp="fp32")
 LOG = _unary("log", lambda xp, a: xp.log(_f(xp, a)), lambda ctx, g: (g / ctx.saved_inputs[0],), amp="fp32")
 LOG1P = _unary("log1p", lambda xp, a: xp.log1p(_f(xp, a)), lambda ctx, g: (g / (ctx.saved_inputs[0] + 1),),
@@ -247,7 +247,7 @@ def _(ctx, g):
     return (where(gt(x, 0), g, g * (ctx.saved_output + ctx.attrs.get("alpha", 1.0))),)
 
 
-@op("softplus", save="i")
+@op("softplus", save="i", amp="fp32")
 def SOFTPLUS(xp, a, beta=1.0, threshold=20.0):
     z = a * beta
     return xp.where(z > threshold, a, xp.logaddexp(0, z) / beta).astype(a.dtype, copy=False)

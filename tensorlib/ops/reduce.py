@@ -13,7 +13,7 @@ def _axes(a, dim):
     return None if dim is None else norm_dims(dim, a.ndim)
 
 
-@op("sum", node_name="SumBackward0")
+@op("sum", amp="fp32", node_name="SumBackward0")
 def SUM(xp, a, dim=None, keepdim=False, dtype=None):
     if dtype is None and a.dtype.kind in "bui":
         dtype = np.int64
@@ -90,7 +90,7 @@ def _(ctx, g):
     return (reduced_grad(g, shape, dims, keep) * others,)
 
 
-@op("cumsum")
+@op("cumsum", amp="fp32")
 def CUMSUM(xp, a, dim, dtype=None):
     if dtype is None and a.dtype.kind in "bui":
         dtype = np.int64
