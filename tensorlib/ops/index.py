@@ -79,6 +79,21 @@ def INDEX_BACKWARD(xp, g, shape, idx):
 INDEX_BACKWARD.def_backward(lambda ctx, gg: (dispatch(GETITEM, gg, idx=ctx.attrs["idx"]),))
 
 
+# torch names basic indexing by what it does: x[0] is a select, x[1:3] a slice, x[idx] an index
+SELECT = op("select", view=True, node_name="SelectBackward0")(GETITEM.kernel)
+SELECT.def_backward(GETITEM.backward)
+SLICE = op("slice", view=True, node_name="SliceBackward0")(GETITEM.kernel)
+SLICE.def_backward(GETITEM.backward)
+
+
+def _getitem_op(idx):
+    if not _is_basic(idx):
+        return GETITEM
+    if all(isinstance(i, int) for i in idx):
+        return SELECT
+    return SLICE
+
+
 def pad_slice(g, shape, dim, start):
     idx = (slice(None),) * dim + (slice(start, start + g.shape[dim]),)
     return dispatch(INDEX_BACKWARD, g, shape=tuple(shape), idx=idx)
@@ -87,7 +102,8 @@ def pad_slice(g, shape, dim, start):
 def getitem(self, idx):
     if isinstance(idx, Tensor) and idx._data.dtype == np.bool_ and idx.ndim == self.ndim and idx.ndim > 0:
         return dispatch(GETITEM, self, idx=(idx._data,))
-    return dispatch(GETITEM, self, idx=_convert_index(self, idx))
+    idx = _convert_index(self, idx)
+    return dispatch(_getitem_op(idx), self, idx=idx)
 
 
 @op("index_put", save="", node_name="IndexPutBackward0")

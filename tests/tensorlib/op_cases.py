@@ -136,6 +136,8 @@ CASES = {
     "roll": lambda: (lambda a: a.roll(1, 1), [R(3, 4)]),
     # indexing
     "index": lambda: (lambda a: a[1:, tl.tensor([0, 2, 2])], [R(3, 4)]),
+    "select": lambda: (lambda a: a[1, 2], [R(3, 4)]),
+    "slice": lambda: (lambda a: a[1:, ::2], [R(3, 4)]),
     "index_backward": lambda: (lambda g: dispatch(_op("index_backward"), g, shape=(4, 3), idx=(slice(1, 3),)),
                                [R(2, 3)]),
     "index_put": lambda: (lambda a, v: dispatch(_op("index_put"), a, v, idx=(slice(0, 2),)), [R(3, 4), R(4)]),
