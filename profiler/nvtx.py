@@ -215,12 +215,10 @@ class NvtxHook:
         try:
             event = self._ranges[kind][name]
         except KeyError:
-            category = KIND_TO_CATEGORY.get(kind)
-            if category is None:
-                raise ValueError(
-                    f"unknown range kind {kind!r} for NVTX range {name!r}; expected one of {', '.join(KIND_TO_CATEGORY)}"
-                ) from None
-            event = self._ranges[kind][name] = self.emitter.attributes(category, name)
+            # a kind the dispatcher adds later (e.g. "sync") is filed under "user": a hook must never
+            # raise inside someone's training loop
+            category = KIND_TO_CATEGORY.get(kind, "user")
+            event = self._ranges.setdefault(kind, {})[name] = self.emitter.attributes(category, name)
         self._push(event)
         return True
 

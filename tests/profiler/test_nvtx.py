@@ -151,10 +151,12 @@ def test_format_op_message_matches_torch():
     assert pnvtx.format_op_message("add", 3, (T(8, 1), None)) == "add, seq = 3, sizes = [[8, 1], []]"
 
 
-def test_unknown_kind_is_a_clear_error(nvtx_fake):
+def test_unknown_kind_is_filed_under_user(nvtx_fake):
     hook = pnvtx.NvtxHook(emitter=nvtx_fake[1])
-    with pytest.raises(ValueError, match=r"unknown range kind 'epoch' for NVTX range 'e0'"):
-        hook.range_enter("e0", "epoch")
+    domain, _ = nvtx_fake
+    assert hook.range_enter("e0", "epoch") is True     # never raises inside the dispatcher
+    hook.range_exit(True)
+    assert domain.events == [("push", "e0", ids()["user"], pnvtx.COLORS["user"], None), ("pop",)]
 
 
 def test_unknown_category_is_a_clear_error(nvtx_fake):

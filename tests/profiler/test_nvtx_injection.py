@@ -106,3 +106,36 @@ def test_recorder_sees_other_domains_and_escapes_messages(nvtx_recorder_lib, tmp
         ("pop", None, None),
     ]
     assert ranges(records, domain="other") == [("push", 1, "outer", "", "0xFF00FF00", None), ("pop", 1)]
+
+
+def test_real_tensorlib_step_under_tensorlib_nvtx(nvtx_recorder_lib, tmp_path):
+    """TENSORLIB_NVTX=1 and an unmodified tensorlib script: every op, backward node and region as Nsight
+    Systems would see it, with backward ops carrying their forward op's sequence number."""
+    import os
+    script = Path(__file__).with_name("nvtx_injection") / "tensorlib_step.py"
+    env = dict(os.environ, TENSORLIB_NVTX="1")
+    records = run_under_recorder(nvtx_recorder_lib, [str(script)], tmp_path / "step.jsonl", env=env)
+    assert ranges(records) == [
+        push(1, "randn", "op", 0), ("pop", 1),
+        push(1, "randn", "op", 1), ("pop", 1),
+        push(1, "model.fc1", "module"),
+        push(2, "matmul", "op", 2), ("pop", 2),
+        ("pop", 1),
+        push(1, "sum", "op", 3), ("pop", 1),
+        push(1, "ones", "op", 4), ("pop", 1),                 # the implicit gradient of the scalar loss
+        push(1, "SumBackward0", "backward"),
+        push(2, "reshape", "backward", 3), ("pop", 2),        # seq 3: the forward sum's
+        push(2, "expand", "backward", 3), ("pop", 2),
+        ("pop", 1),
+        push(1, "MmBackward0", "backward"),
+        push(2, "transpose", "backward", 2), ("pop", 2),      # seq 2: the forward matmul's
+        push(2, "matmul", "backward", 2), ("pop", 2),
+        ("pop", 1),
+        push(1, "tensorlib::autograd::AccumulateGrad", "backward"),
+        push(2, "detach", "backward"), ("pop", 2),
+        ("pop", 1),
+        push(1, "Optimizer.step#SGD.step", "optimizer"),
+        push(2, "mul", "op", 5), ("pop", 2),
+        push(2, "sub_", "op", 6), ("pop", 2),
+        ("pop", 1),
+    ]
