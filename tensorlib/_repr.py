@@ -27,6 +27,9 @@ def _fmt_array(a: np.ndarray) -> str:
 
 def tensor_repr(t) -> str:
     d = t._data
+    if type(d) is not np.ndarray:
+        from ._sync import note_sync
+        note_sync(t, "print")
     host = d if type(d) is np.ndarray else d.get()
     body = _fmt_array(host)
     extras = []

@@ -198,6 +198,8 @@ class Tensor:
     def numpy(self, *, force=False):
         if type(self._data) is not np.ndarray:
             if force:
+                from ._sync import note_sync
+                note_sync(self, "numpy")
                 return self._data.get()
             raise TypeError(f"can't convert {self.device} device type tensor to numpy. Use Tensor.cpu() to copy "
                             "the tensor to host memory first.")

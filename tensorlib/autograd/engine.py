@@ -44,6 +44,9 @@ def _make_grads(outputs, grad_outputs):
     return grads
 
 
+post_backward_hooks: list = []   # called as fn() after each .backward() (instruments like grad_monitor)
+
+
 def run_backward(outputs, grad_outputs, retain_graph, create_graph, inputs=None, accumulate=True,
                  allow_unused=False):
     """The engine. With `inputs` and accumulate=False it returns their gradients (autograd.grad)."""
@@ -140,6 +143,9 @@ def run_backward(outputs, grad_outputs, retain_graph, create_graph, inputs=None,
                 raise RuntimeError("One of the differentiated Tensors appears to not have been used in the graph. "
                                    "Set allow_unused=True if this is the desired behavior.")
         return tuple(results)
+    if post_backward_hooks:
+        for fn in list(post_backward_hooks):
+            fn()
     return None
 
 

@@ -3,6 +3,7 @@ random fills. In-place ops name the out-of-place op whose backward applies (`inp
 from __future__ import annotations
 
 from .. import _dtype as D
+from .. import _sync
 from .._device import CPU, device_of, move, to_device
 from ._helpers import sum_to
 from ._registry import Tensor, dispatch, method, np, op
@@ -50,6 +51,8 @@ def to(input, *args, dtype=None, device=None, non_blocking=False, copy=False, me
         attrs["dtype"] = np_dt
     if not same_dev:
         attrs["device"] = dev
+        if dev.type == "cpu":
+            _sync.note_sync(input, "cpu")     # a device-to-host copy waits for the GPU
     if copy:
         attrs["copy"] = True
     out = dispatch(TO, input, **attrs)
@@ -323,12 +326,11 @@ def zero_(self):
 
 # --- Python conversions -------------------------------------------------------------------------------
 
-def item(self):
+def item(self, _what="item"):
     d = self._data
     if d.size != 1:
         raise RuntimeError(f"a Tensor with {d.size} elements cannot be converted to Scalar")
-    from .. import _sync
-    _sync.note_sync(self, "item")
+    _sync.note_sync(self, _what)
     if type(d) is not np.ndarray:
         d = d.get()
     return d.reshape(()).item()
@@ -336,7 +338,6 @@ def item(self):
 
 def tolist(self):
     d = self._data
-    from .. import _sync
     _sync.note_sync(self, "tolist")
     if type(d) is not np.ndarray:
         d = d.get()
@@ -347,7 +348,7 @@ def _bool(self):
     d = self._data
     if d.size != 1:
         raise RuntimeError(f"Boolean value of Tensor with more than one value is ambiguous")
-    return bool(item(self))
+    return bool(item(self, "bool"))
 
 
 Tensor.item = item

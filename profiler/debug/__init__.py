@@ -1,0 +1,5 @@
+"""Debugging instruments, each a hook on tensorlib's dispatcher (or its sync/backward callbacks):
+nan_watch, sync_watch, device_watch, grad_monitor, sanity_check."""
+from .grad_monitor import GradRecord, grad_monitor  # noqa: F401
+from .nan_watch import Finding, NanInfError, nan_watch  # noqa: F401
+from .sync_watch import SyncError, SyncEvent, sync_watch  # noqa: F401
