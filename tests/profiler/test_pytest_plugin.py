@@ -41,7 +41,7 @@ def _plugin_args(pytester):
 
 def _run(pytester, *args):
     pytester.makepyfile(test_budget=BUDGET_TESTS)
-    return pytester.runpytest(*_plugin_args(pytester), *args)
+    return pytester.runpytest_subprocess(*_plugin_args(pytester), *args)
 
 
 def test_budget_pass_and_fail_with_report(pytester):
@@ -84,5 +84,5 @@ import pytest
 def test_t():
     pass
 ''')
-    r = pytester.runpytest(*_plugin_args(pytester))
+    r = pytester.runpytest_subprocess(*_plugin_args(pytester))
     assert "unknown op_budget limit(s) ['max_time']" in r.stdout.str() + r.stderr.str()
