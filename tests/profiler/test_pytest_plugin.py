@@ -31,6 +31,15 @@ def test_bytes_ok():
 '''
 
 
+@pytest.fixture(autouse=True)
+def _importable(monkeypatch):
+    # the child pytest runs in a temporary folder: make this checkout importable there
+    import os
+    from pathlib import Path
+    root = str(Path(__file__).resolve().parents[2])
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")])))
+
+
 def _plugin_args(pytester):
     # installed (pip install -e .) the plugin loads through its pytest11 entry point; from a bare checkout it
     # is named explicitly
