@@ -56,6 +56,7 @@ class Hook:
 _lock = threading.Lock()
 _hooks: tuple = ()          # every registered hook, in registration order
 _op_hooks: tuple = ()       # those that observe ops
+_op_pairs: tuple = ()       # their bound (op_enter, op_exit), read once per op
 _range_hooks: tuple = ()    # those that observe ranges
 _slow = False               # some hook, autocast or anomaly is active somewhere: take the full path
 _autocast_users = 0
@@ -67,8 +68,9 @@ def _overrides(h, name):
 
 
 def _refresh():
-    global _op_hooks, _range_hooks, _slow
+    global _op_hooks, _op_pairs, _range_hooks, _slow
     _op_hooks = tuple(h for h in _hooks if _overrides(h, "op_enter") or _overrides(h, "op_exit"))
+    _op_pairs = tuple((h.op_enter, h.op_exit) for h in _op_hooks)
     _range_hooks = tuple(h for h in _hooks if _overrides(h, "range_enter") or _overrides(h, "range_exit"))
     _slow = bool(_op_hooks) or _autocast_users > 0 or _anomaly_users > 0
 
@@ -526,29 +528,58 @@ def bump_version(t: Tensor):
 # --- the full path: hooks, autocast, anomaly ------------------------------------------------------
 
 def _dispatch_full(op, args, attrs):
+    """Hooks (and autocast/anomaly) are on. Kept lean: the profiler's per-op cost starts here."""
     st = STATE
-    hooks = _op_hooks
+    pairs = _op_pairs
     phase = st.phase
-    seq = -1
-    tokens = None
-    if hooks:
-        seq = next(_seq) if phase == "forward" else st.seq
-        tokens = [h.op_enter(op, args, attrs, phase, seq) for h in hooks]
+    if _autocast_users and st.autocast is not None and op.amp is not None:
+        return _dispatch_autocast(op, args, attrs, pairs, phase)
+    if not pairs:
+        return _execute(op, args, attrs, -1)
+    if phase == "forward":
+        seq = next(_seq)
+        run_seq = seq
+    else:
+        seq = st.seq
+        run_seq = -1
+    if len(pairs) == 1:
+        enter, exit_ = pairs[0]
+        tok = enter(op, args, attrs, phase, seq)
+        out = None
+        try:
+            out = _execute(op, args, attrs, run_seq)
+        finally:
+            exit_(tok, out)
+        return out
+    tokens = [p[0](op, args, attrs, phase, seq) for p in pairs]
     out = None
     try:
-        if st.autocast is not None and op.amp is not None:
-            from .amp.autocast_mode import autocast_args
-            args = autocast_args(op, args)
-        out = _execute(op, args, attrs, seq if phase == "forward" else -1)
+        out = _execute(op, args, attrs, run_seq)
     finally:
-        if hooks:
-            _exit_hooks(hooks, tokens, out)
+        _exit_pairs(pairs, tokens, out)
     return out
 
 
-def _exit_hooks(hooks, tokens, out):
-    for i in range(len(hooks) - 1, -1, -1):
-        hooks[i].op_exit(tokens[i], out)
+def _dispatch_autocast(op, args, attrs, pairs, phase):
+    from .amp.autocast_mode import autocast_args
+    seq = -1
+    tokens = None
+    if pairs:
+        seq = next(_seq) if phase == "forward" else STATE.seq
+        tokens = [p[0](op, args, attrs, phase, seq) for p in pairs]
+    out = None
+    try:
+        args = autocast_args(op, args)      # the casts nest inside the op that needs them
+        out = _execute(op, args, attrs, seq if phase == "forward" else -1)
+    finally:
+        if pairs:
+            _exit_pairs(pairs, tokens, out)
+    return out
+
+
+def _exit_pairs(pairs, tokens, out):
+    for i in range(len(pairs) - 1, -1, -1):
+        pairs[i][1](tokens[i], out)
 
 
 # ------------------------------------------------------------------------------------------------

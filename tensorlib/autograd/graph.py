@@ -19,7 +19,7 @@ def _version(t):
 
 class Node:
     __slots__ = ("op", "seq", "edges", "inputs", "versions", "out_data", "out_refs", "attrs", "in_meta",
-                 "out_meta", "needs_input_grad", "freed", "tensor_hooks", "retained", "trace", "_metadata",
+                 "out_meta", "freed", "tensor_hooks", "retained", "trace", "_metadata",
                  "ctx_data", "__weakref__")
 
     def __init__(self, op, seq):
@@ -50,6 +50,10 @@ class Node:
         raise NotImplementedError("Node.register_hook is not supported; use Tensor.register_hook")
 
     # --- what backward formulas read -------------------------------------------------------
+    @property
+    def needs_input_grad(self):
+        return tuple(fn is not None for fn, _ in self.edges)
+
     @property
     def shapes(self):
         return tuple(m[0] if m is not None else None for m in self.in_meta)
@@ -159,7 +163,6 @@ def build_node(op, args, attrs, seq):
     node.attrs = attrs
     edges = []
     meta = []
-    needs = []
     for a in args:
         if isinstance(a, Tensor):
             d = a._data
@@ -167,20 +170,15 @@ def build_node(op, args, attrs, seq):
             if a._requires_grad:
                 fn = a._grad_fn
                 edges.append((fn if fn is not None else accumulator(a), a._output_nr))
-                needs.append(True)
                 continue
-            needs.append(False)
         else:
             meta.append(None)
-            needs.append(False)
         edges.append(_NO_EDGE)
     node.edges = edges
     node.in_meta = meta
-    node.needs_input_grad = needs
-    if op.save:
-        if "i" in op.save:
-            node.inputs = args
-            node.versions = tuple(_version(a) if isinstance(a, Tensor) else None for a in args)
+    if op.save and "i" in op.save:
+        node.inputs = args
+        node.versions = tuple(_version(a) if isinstance(a, Tensor) else None for a in args)
     if STATE.anomaly:
         import traceback
         node.trace = traceback.format_stack()[:-3]
