@@ -45,6 +45,17 @@ def is_floating_point(input) -> bool:
     return input.is_floating_point()
 
 
+def _quiet_numpy_floating_warnings():
+    # torch computes log(0) = -inf and sqrt(-1) = nan silently; NumPy warns. Filter those warnings only where
+    # tensorlib's kernels raise them (users' own NumPy code keeps its settings); nan_watch finds such values.
+    import warnings
+    warnings.filterwarnings("ignore", category=RuntimeWarning, module=r"tensorlib\.",
+                            message=r"(invalid value|divide by zero|overflow) encountered")
+
+
+_quiet_numpy_floating_warnings()
+
+
 def _enable_env():
     import os
     if os.environ.get("TENSORLIB_NVTX") == "1":
