@@ -106,6 +106,7 @@ class ViewerApp(App):
     CSS = """
     #loading { align: center middle; height: 1fr; }
     #loading Static { width: auto; }
+    #tabs { height: 1fr; }
     #status { height: 1; background: $boost; }
     #search { dock: bottom; display: none; }
     #search.open { display: block; }

@@ -189,9 +189,10 @@ class Timeline(Widget, can_focus=True):
             return Strip([Segment(" " * GUTTER, _GUTTER), Segment(" " * max(width - GUTTER, 0))], width)
         lane_i, depth = self.rows[row_i]
         lane = self.trace.lanes[lane_i]
-        label = literal(lane.title if depth == 0 else "")
-        if depth == 0 and len(label) > GUTTER - 1:
-            label = "…" + label[-(GUTTER - 2):]
+        # Thread / stream name on the lane's first row, its process on the second.
+        label = literal(lane.name if depth == 0 else (lane.process if depth == 1 else ""))
+        if len(label) > GUTTER - 1:
+            label = label[: GUTTER - 2] + "…"
         segs = [Segment(label[: GUTTER - 1].ljust(GUTTER - 1) + "│", _GUTTER_FIRST if depth == 0 else _GUTTER)]
         W = max(width - GUTTER, 0)
         if W == 0:
@@ -230,7 +231,8 @@ class Timeline(Widget, can_focus=True):
             if tr.dur[ev] == 0 and n == 1:
                 text = "◆"
             else:
-                text = name[:n].ljust(n) if n > 2 else ("▌" + " " * (n - 1))
+                # The last cell stays blank so that back-to-back events read as two names.
+                text = (name[: n - 1].ljust(n - 1) + " ") if n > 2 else ("▌" + " " * (n - 1))
             segs.append(Segment(text, self._style_for(ev)))
         return segs
 
