@@ -45,8 +45,8 @@ class SearchInput(Input):
     def action_prev_match(self) -> None:
         self.app.run_search(self.value, -1)
 
-    def action_close(self) -> None:
-        self.app.close_search()
+    async def action_close(self) -> None:
+        await self.app.close_search()
 
 
 MOUSE_HELP = [
@@ -197,14 +197,16 @@ class ViewerApp(App):
         assert tr is not None
         tabs = TabbedContent(id="tabs")
         await self.mount(tabs, before=self.query_one(Footer))
+        # Only the timeline is built before the first paint; the other views are built (and their
+        # aggregates computed) the first time their tab is opened.
         panes = [
             TabPane("Timeline", Vertical(Timeline(tr, id="timeline"), Details(tr, id="details")), id="timeline"),
-            TabPane("Ops", OpsView(tr, id="ops"), id="ops"),
-            TabPane("Call tree", CallTreeView(tr, id="calltree-view"), id="calltree"),
-            TabPane("Memory", MemoryView(tr, id="memory-view"), id="memory"),
+            TabPane("Ops", id="ops"),
+            TabPane("Call tree", id="calltree"),
+            TabPane("Memory", id="memory"),
         ]
         if self.diff_trace is not None:
-            panes.append(TabPane("Diff", DiffView(tr, self.diff_trace, id="diff-view"), id="diff"))
+            panes.append(TabPane("Diff", id="diff"))
         warn = tr.warnings + ([f"B: {w}" for w in self.diff_trace.warnings] if self.diff_trace else [])
         if warn:
             body = Text("\n".join(f"• {literal(w)}" for w in warn))
@@ -241,7 +243,7 @@ class ViewerApp(App):
         for d in self.query(Details):
             d.show(message.index)
 
-    def on_ops_view_highlighted(self, message: OpsView.Highlighted) -> None:
+    async def on_ops_view_highlighted(self, message: OpsView.Highlighted) -> None:
         tr = self.trace
         tl = self.query_one(Timeline)
         mask = (tr.name_id == message.name_id) & (tr.cat_id == message.cat_id)
@@ -251,7 +253,7 @@ class ViewerApp(App):
             idx = np.flatnonzero(mask)
             if len(idx):
                 longest = int(idx[np.argmax(tr.dur[idx])])
-                self.action_tab("timeline")
+                await self.action_tab("timeline")
                 tl.select(longest)
                 tl.action_fit()
                 tl.focus()
@@ -261,7 +263,29 @@ class ViewerApp(App):
         if not isinstance(self.screen, HelpScreen):
             self.push_screen(HelpScreen())
 
-    def action_tab(self, tab: str) -> None:
+    def _build_view(self, tab: str):
+        tr = self.trace
+        if tab == "ops":
+            return OpsView(tr, id="ops-view")
+        if tab == "calltree":
+            return CallTreeView(tr, id="calltree-view")
+        if tab == "memory":
+            return MemoryView(tr, id="memory-view")
+        if tab == "diff" and self.diff_trace is not None:
+            return DiffView(tr, self.diff_trace, id="diff-view")
+        return None
+
+    async def ensure_view(self, pane: TabPane) -> None:
+        if pane.children:
+            return
+        view = self._build_view(pane.id or "")
+        if view is not None:
+            await pane.mount(view)
+
+    async def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
+        await self.ensure_view(event.pane)
+
+    async def action_tab(self, tab: str) -> None:
         tabs = self.query("#tabs")
         if not tabs:
             return
@@ -269,10 +293,12 @@ class ViewerApp(App):
         panes = tc.query(f"TabPane#{tab}")
         if not panes:
             return
+        pane = panes.first()
+        await self.ensure_view(pane)
         # Focus something inside the new pane first: focus left on a hidden widget would switch back.
         targets = {"timeline": Timeline, "ops": "#ops-table", "calltree": CallTreeView, "memory": MemoryView,
                    "diff": "#diff-table", "warnings": "#warnings-scroll"}
-        found = panes.first().query(targets[tab])
+        found = pane.query(targets[tab])
         if found:
             found.first().focus()
         tc.active = tab
@@ -284,10 +310,10 @@ class ViewerApp(App):
         box.add_class("open")
         box.focus()
 
-    def close_search(self) -> None:
+    async def close_search(self) -> None:
         box = self.query_one("#search", SearchInput)
         box.remove_class("open")
-        self.action_tab("timeline")
+        await self.action_tab("timeline")
 
     def run_search(self, query: str, step: int) -> None:
         if self.trace is None:
@@ -323,7 +349,9 @@ class ViewerApp(App):
                 k = (int(np.searchsorted(tr.ts[self.matches], t, "left")) - 1) % len(self.matches)
         else:
             k = 0 if step > 0 else len(self.matches) - 1
-        self.action_tab("timeline") if not self.query_one("#search").has_focus else None
+        if not self.query_one("#search").has_focus:
+            self.query_one("#tabs", TabbedContent).active = "timeline"
+            self.query_one(Timeline).focus()
         tl.select(int(self.matches[k]))
         self.set_status(f"match {k + 1} of {len(self.matches)} for {literal(self._query)!r}")
 

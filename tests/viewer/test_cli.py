@@ -9,7 +9,8 @@ def test_summary_json_sorted_and_limited(cpu_path, capsys):
     assert len(rows) == 3
     counts = [r["count"] for r in rows]
     assert counts == sorted(counts, reverse=True)
-    events = json.load(open(cpu_path))["traceEvents"]
+    with open(cpu_path) as f:
+        events = json.load(f)["traceEvents"]
     top = rows[0]
     assert top["count"] == sum(1 for e in events if e.get("ph") == "X" and e["name"] == top["name"]
                                and e.get("cat") == top["cat"])
