@@ -245,3 +245,17 @@ def test_nan_and_infinity_tokens_are_read(tmp_path):
     trace = load_trace(write(tmp_path, '[{"ph":"X","name":"a","ts":NaN,"dur":1},{"ph":"X","name":"b","ts":1,"dur":Infinity}]'))
     assert trace.names == ["b"]
     assert math.isfinite(float(trace.dur[0]))
+
+
+def test_events_far_in_the_future_do_not_squash_the_home_view():
+    events = [X(f"e{i}", i * 10, 5) for i in range(100)] + [X("far", 4e12, 1)]
+    trace = from_events(events)
+    assert "far" in trace.names  # kept and reachable
+    lo, hi = trace.home
+    assert hi - lo < 2_000_000  # the home view is the bulk (1 ms), not 4e12 µs
+    assert any("far outside" in w for w in trace.warnings)
+
+
+def test_open_missing_file_from_cli_is_one_line(tmp_path, capsys):
+    assert main([str(tmp_path / "missing.json")]) == 1
+    assert capsys.readouterr().err.strip() == f"error: {tmp_path / 'missing.json'}: no such file"
