@@ -1,0 +1,311 @@
+"""Pilot tests: every binding and view, driven headless through App.run_test()."""
+
+import json
+
+import numpy as np
+import pytest
+
+from viewer.app import HelpScreen, ViewerApp
+from viewer.calltree import CallTreeView
+from viewer.details import Details
+from viewer.model import from_events
+from viewer.opsview import OpsView
+from viewer.timeline import GUTTER, Timeline
+
+SIZE = (120, 40)
+
+
+async def start(app, pilot):
+    """Wait until the worker's result is on screen (the status bar or the error line is mounted)."""
+    await app.workers.wait_for_complete()
+    for _ in range(100):
+        await pilot.pause()
+        if app.query("#status") or app.query("#error"):
+            break
+    await pilot.pause()
+    return app.query_one(Timeline) if app.trace is not None else None
+
+
+def index_of(trace, name):
+    return next(i for i in range(len(trace)) if trace.name_of(i) == name)
+
+
+async def test_loads_in_a_worker_and_shows_lanes(cuda_path):
+    app = ViewerApp(cuda_path)
+    async with app.run_test(size=SIZE) as pilot:
+        tl = await start(app, pilot)
+        assert app.trace is not None and len(app.trace) == 175
+        text = "\n".join(tl.render_line(y).text for y in range(1, 12))
+        assert "forward" in text and "aten::linear" in text
+        assert app.first_paint_at is not None
+
+
+async def test_zoom_pan_fit_reset_keys(cuda_path):
+    app = ViewerApp(cuda_path)
+    async with app.run_test(size=SIZE) as pilot:
+        tl = await start(app, pilot)
+        t0, t1 = tl.t0, tl.t1
+        await pilot.press("w")
+        assert tl.t1 - tl.t0 == pytest.approx((t1 - t0) / 1.5)
+        await pilot.press("s", "s")
+        assert tl.t1 - tl.t0 == pytest.approx((t1 - t0) * 1.5)
+        a0 = tl.t0
+        await pilot.press("d")
+        assert tl.t0 > a0
+        await pilot.press("a", "a")
+        assert tl.t0 < a0
+        ev = index_of(app.trace, "aten::addmm")
+        tl.select(ev)
+        await pilot.press("f")
+        dur = float(app.trace.dur[ev])
+        assert tl.t0 <= app.trace.ts[ev] and tl.t1 >= app.trace.ts[ev] + dur
+        assert tl.t1 - tl.t0 < dur * 1.2
+        await pilot.press("0")
+        assert (tl.t0, tl.t1) == pytest.approx((t0, t1))
+
+
+async def test_event_navigation_keys(cuda_path):
+    app = ViewerApp(cuda_path)
+    async with app.run_test(size=SIZE) as pilot:
+        tl = await start(app, pilot)
+        tr = app.trace
+        lin = index_of(tr, "aten::linear")
+        tl.select(lin)
+        await pilot.press("down")
+        child = tl.selected
+        assert tr.parent[child] == lin
+        await pilot.press("up")
+        assert tl.selected == lin
+        await pilot.press("full_stop")
+        nxt = tl.selected
+        assert nxt != lin and tr.lane[nxt] == tr.lane[lin] and tr.depth[nxt] == tr.depth[lin]
+        assert tr.ts[nxt] > tr.ts[lin]
+        await pilot.press("comma")
+        assert tl.selected == lin
+        await pilot.press("right")
+        assert tl.selected == nxt
+        await pilot.press("left")
+        assert tl.selected == lin
+        await pilot.press("escape")
+        assert tl.selected == -1
+
+
+async def test_follow_flows_and_details(cuda_path):
+    app = ViewerApp(cuda_path)
+    async with app.run_test(size=SIZE) as pilot:
+        tl = await start(app, pilot)
+        tr = app.trace
+        launch = next(int(s) for s, c in zip(tr.flow_src, tr.flow_cat) if c == "ac2g")
+        tl.select(launch)
+        await pilot.pause()
+        details = str(app.query_one(Details).body.render())
+        assert "correlation" in details and "flows out" in details
+        await pilot.press("right_square_bracket")
+        kernel = tl.selected
+        assert tr.cat_of(kernel) in ("kernel", "gpu_memset")
+        await pilot.press("left_square_bracket")
+        assert tl.selected == launch
+        # Selecting a CPU op highlights the kernels its launches started.
+        addmm = index_of(tr, "aten::addmm")
+        tl.select(addmm)
+        gpu = {k for k in tl.related if tr.lanes[tr.lane[k]].pid == 0}
+        assert gpu and all(tr.cat_of(k) in ("kernel", "gpu_memset") for k in gpu)
+        assert gpu == {k for k in tr.launched(addmm) if tr.cat_of(k) in ("kernel", "gpu_memset")}
+
+
+async def test_mouse_click_wheel_drag(cuda_path):
+    app = ViewerApp(cuda_path)
+    async with app.run_test(size=SIZE) as pilot:
+        tl = await start(app, pilot)
+        # Find a cell showing an event and click it.
+        target = None
+        for y in range(1, 15):
+            owner = tl.owners(*tl.rows[tl.top + y - 1])
+            hits = np.flatnonzero(owner >= 0)
+            if len(hits):
+                target = (GUTTER + int(hits[0]), y, int(owner[hits[0]]))
+                break
+        x, y, ev = target
+        await pilot.click(Timeline, offset=(x, y))
+        assert tl.selected == ev
+        span = tl.t1 - tl.t0
+        await pilot.mouse_down(Timeline, offset=(GUTTER + 40, 3))
+        await pilot.hover(Timeline, offset=(GUTTER + 50, 3))
+        await pilot.mouse_up(Timeline, offset=(GUTTER + 50, 3))
+        assert tl.t1 - tl.t0 == pytest.approx(span)
+        assert tl.selected == ev  # a drag is not a click
+        t0 = tl.t0
+        tl.on_mouse_scroll_up(type("E", (), {"x": GUTTER + 10, "shift": False, "stop": lambda self: None})())
+        assert tl.t1 - tl.t0 < span and tl.t0 > t0 - 1
+
+
+async def test_ops_table_sort_filter_and_jump(cpu_path):
+    app = ViewerApp(cpu_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await start(app, pilot)
+        await pilot.press("o")
+        ops = app.query_one(OpsView)
+        t = ops.table
+        assert [t.total[i] for i in ops.shown] == sorted(t.total, reverse=True)
+        await pilot.press("3")  # count
+        assert ops.sort_col == "count"
+        assert [t.count[i] for i in ops.shown] == sorted(t.count, reverse=True)
+        await pilot.press("3")
+        assert [t.count[i] for i in ops.shown] == sorted(t.count)
+        await pilot.press("g")
+        assert ops.by_shape and any(ops.table.shapes)
+        await pilot.press("g")
+        ops.query_one("#ops-filter").value = "addmm"
+        await pilot.pause()
+        assert ops.shown and all("addmm" in ops.table.name[i].lower() for i in ops.shown)
+        ops.query_one("#ops-table").focus()
+        await pilot.press("enter")
+        await pilot.pause()
+        tl = app.query_one(Timeline)
+        assert app.query_one("#tabs").active == "timeline"
+        assert "addmm" in app.trace.name_of(tl.selected).lower()
+        assert tl.match_mask is not None and tl.match_mask[tl.selected]
+
+
+async def test_search_next_previous_and_close(cpu_path):
+    app = ViewerApp(cpu_path)
+    async with app.run_test(size=SIZE) as pilot:
+        tl = await start(app, pilot)
+        await pilot.press("slash")
+        await pilot.press(*"aten::mm")
+        await pilot.press("enter")
+        tr = app.trace
+        mm = [i for i in range(len(tr)) if "aten::mm" in tr.name_of(i).lower()]
+        assert len(app.matches) >= len(mm) >= 2
+        first = tl.selected
+        assert first == int(app.matches[0])
+        await pilot.press("enter")
+        assert tl.selected == int(app.matches[1])
+        await pilot.press("shift+enter")
+        assert tl.selected == first
+        await pilot.press("escape")
+        assert not app.query_one("#search").has_class("open")
+        await pilot.press("n")
+        assert tl.selected == int(app.matches[1])
+        await pilot.press("N")
+        assert tl.selected == first
+
+
+async def test_search_regex_and_args(cpu_path):
+    app = ViewerApp(cpu_path)
+    async with app.run_test(size=SIZE) as pilot:
+        tl = await start(app, pilot)
+        app.run_search("/^aten::(add|mul)_?$/", 1)
+        assert len(app.matches) and all(app.trace.name_of(int(i)) in ("aten::add", "aten::add_", "aten::mul", "aten::mul_")
+                                        for i in app.matches)
+        app.run_search("Sequence number", 1)  # only in args
+        assert len(app.matches) and tl.selected in set(app.matches.tolist())
+        app.run_search("/[unclosed/", 1)
+        assert "bad regex" in str(app.query_one("#status").render())
+
+
+async def test_tabs_calltree_memory_help_quit(cuda_path):
+    app = ViewerApp(cuda_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await start(app, pilot)
+        tabs = app.query_one("#tabs")
+        for key, tab in (("o", "ops"), ("c", "calltree"), ("m", "memory"), ("e", "warnings"), ("t", "timeline")):
+            await pilot.press(key)
+            assert tabs.active == tab
+        await pilot.press("c")
+        tree = app.query_one(CallTreeView)
+        first = next(n for lane in tree.root.children for n in lane.children if n.allow_expand)
+        assert not first.children  # children are added only on expansion
+        first.expand()
+        await pilot.pause()
+        assert first.children
+        totals = [tree.tree_data.total[c.data] for c in first.children]
+        assert totals == sorted(totals, reverse=True)
+        assert sum(totals) <= tree.tree_data.total[first.data]
+        await pilot.press("t", "question_mark")
+        assert isinstance(app.screen, HelpScreen)
+        help_text = str(app.screen.query_one("#help-text").render())
+        for b in (*ViewerApp.BINDINGS, *Timeline.BINDINGS):
+            assert b.description in help_text
+        await pilot.press("escape")
+        assert not isinstance(app.screen, HelpScreen)
+        await pilot.press("q")
+    assert app.return_code == 0 or app.return_code is None
+
+
+async def test_memory_view_names_the_peak(cuda_path):
+    app = ViewerApp(cuda_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await start(app, pilot)
+        await pilot.press("m")
+        await pilot.pause()
+        mv = app.query_one("#memory-view")
+        head = mv.render_line(0).text
+        assert "CUDA:0 allocated" in head and "peak 65.1 MiB" in head and "aten::" in head
+        plot = "".join(mv.render_line(y).text for y in range(1, 7))
+        assert "▼" in plot and "█" in plot
+
+
+async def test_bad_file_shows_one_line_error(tmp_path):
+    p = tmp_path / "bad.json"
+    p.write_text('{"traceEvents": [{"ph": "X",, }]}')
+    app = ViewerApp(str(p))
+    async with app.run_test(size=SIZE) as pilot:
+        await start(app, pilot)
+        assert app.trace is None
+        assert "invalid JSON at line 1" in app.error
+        msg = str(app.query_one("#error").render())
+        assert "error:" in msg
+        await pilot.press("q")
+
+
+async def test_markup_and_escapes_never_interpreted(tmp_path):
+    evil = "[bold red]x[/][link=http://e]y\x1b[2J\x07"
+    p = tmp_path / "evil.json"
+    p.write_text(json.dumps([{"ph": "X", "name": evil, "cat": "[i]", "ts": 0, "dur": 100, "pid": "[b]p",
+                              "tid": 1, "args": {"[k]": "\x1b]0;title\x07"}}]))
+    app = ViewerApp(str(p))
+    async with app.run_test(size=SIZE) as pilot:
+        tl = await start(app, pilot)
+        line = tl.render_line(1).text
+        assert "[bold red]x[/]" in line and "\x1b" not in line
+        tl.select(0)
+        await pilot.pause()
+        details = str(app.query_one(Details).body.render())
+        assert "[link=http://e]y\\x1b[2J\\x07" in details
+        assert "\x1b" not in details and "\x07" not in details
+
+
+async def test_diff_tab(cpu_path, cuda_path):
+    app = ViewerApp(cpu_path, diff_path=cuda_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await start(app, pilot)
+        await pilot.press("x")
+        assert app.query_one("#tabs").active == "diff"
+        dt = app.query_one("#diff-table")
+        assert dt.row_count > 100
+
+
+async def test_partially_overlapping_events_are_all_drawn():
+    tr = from_events([{"ph": "X", "name": n, "ts": ts, "dur": d, "pid": 1, "tid": 1}
+                      for n, ts, d in (("aaaa", 0, 100), ("bbbb", 50, 100), ("cccc", 120, 50))])
+    app = ViewerApp(trace=tr)
+    async with app.run_test(size=SIZE) as pilot:
+        tl = await start(app, pilot)
+        text = "\n".join(tl.render_line(y).text for y in range(1, 4))
+        for n in ("aaaa", "bbbb", "cccc"):
+            assert n in text
+
+
+def test_owners_pick_the_dominant_event():
+    # 1000 tiny events and one long one inside a 10-cell view: each cell shows what covers most of it.
+    evs = [{"ph": "X", "name": f"t{i}", "ts": i * 0.01, "dur": 0.005, "pid": 1, "tid": 1} for i in range(500)]
+    evs.append({"ph": "X", "name": "long", "ts": 6.0, "dur": 4.0, "pid": 1, "tid": 1})
+    tr = from_events(evs)
+    tl = Timeline(tr)
+    tl.t0, tl.t1 = 0.0, 10_000.0
+    owner = tl.owners(0, 0, 10)
+    long = index_of(tr, "long")
+    assert list(owner[6:10]) == [long] * 4
+    assert all(o >= 0 and tr.name_of(int(o)).startswith("t") for o in owner[:5])
+    assert owner[5] == -1

@@ -1,0 +1,112 @@
+"""Command line: `python -m viewer TRACE` opens the TUI; `summary` and `diff` print text for logs/CI.
+
+Every failure a user can cause (missing file, not a trace, bad arguments) ends in one line on stderr
+and exit status 1 or 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from .loader import TraceError
+from .summary import COLUMNS
+
+
+def _load(path: str):
+    from .model import load_trace
+
+    trace = load_trace(path)
+    for w in trace.warnings:
+        print(f"warning: {path}: {w}", file=sys.stderr)
+    return trace
+
+
+def cmd_summary(args: argparse.Namespace) -> int:
+    from .summary import format_table, ops_table
+
+    trace = _load(args.trace)
+    table = ops_table(trace, by_shape=args.by_shape)
+    rows = table.rows(args.sort, not args.ascending, args.limit, args.filter or "")
+    if args.json:
+        print(json.dumps(table.as_dicts(rows), indent=1, ensure_ascii=True))
+    else:
+        print(format_table(table, rows))
+    return 0
+
+
+def cmd_diff(args: argparse.Namespace) -> int:
+    from .diff import diff_dicts, diff_tables, format_diff
+    from .summary import ops_table
+
+    a, b = _load(args.a), _load(args.b)
+    rows = diff_tables(ops_table(a), ops_table(b))
+    if args.text or args.json or not sys.stdout.isatty():
+        if args.json:
+            print(json.dumps(diff_dicts(rows[: args.limit] if args.limit else rows), indent=1, ensure_ascii=True))
+        else:
+            print(format_diff(rows, args.limit))
+        return 0
+    from .app import ViewerApp
+
+    ViewerApp(args.a, diff_path=args.b).run()
+    return 0
+
+
+def cmd_open(path: str) -> int:
+    import os
+
+    if not os.path.isfile(path):
+        raise TraceError(f"{path}: no such file" if not os.path.exists(path) else f"{path}: not a file")
+    from .app import ViewerApp
+
+    ViewerApp(path).run()
+    return 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m viewer", description="Terminal viewer for Chrome trace files.")
+    sub = p.add_subparsers(dest="cmd")
+    s = sub.add_parser("summary", help="print the ops table")
+    s.add_argument("trace")
+    s.add_argument("--sort", default="total", choices=COLUMNS)
+    s.add_argument("--ascending", action="store_true")
+    s.add_argument("--limit", type=int, default=None)
+    s.add_argument("--filter", default=None, help="keep ops whose name or category contains this")
+    s.add_argument("--by-shape", action="store_true", help="one row per (name, Input Dims)")
+    s.add_argument("--json", action="store_true")
+    d = sub.add_parser("diff", help="compare two traces op by op")
+    d.add_argument("a")
+    d.add_argument("b")
+    d.add_argument("--text", action="store_true", help="print instead of opening the TUI")
+    d.add_argument("--json", action="store_true")
+    d.add_argument("--limit", type=int, default=None)
+    o = sub.add_parser("open", help="open the TUI (the default)")
+    o.add_argument("trace")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] not in ("summary", "diff", "open", "-h", "--help"):
+        argv = ["open"] + argv
+    args = _parser().parse_args(argv)
+    try:
+        if args.cmd == "summary":
+            return cmd_summary(args)
+        if args.cmd == "diff":
+            return cmd_diff(args)
+        if args.cmd == "open":
+            return cmd_open(args.trace)
+        _parser().print_help()
+        return 2
+    except TraceError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

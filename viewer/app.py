@@ -1,0 +1,394 @@
+"""The Textual app: loads in a worker (progress arrives as messages), then shows the views as tabs.
+
+Layout and key handling only; every computation lives in the model-side modules (summary, calltree,
+memory, search, diff) so that it is tested without a terminal.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+import numpy as np
+from rich.text import Text
+from textual import on
+from textual.app import App, ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical, VerticalScroll
+from textual.message import Message
+from textual.screen import ModalScreen
+from textual.widgets import DataTable, Footer, Input, ProgressBar, Static, TabbedContent, TabPane
+
+from .calltree import CallTreeView
+from .details import Details
+from .diff import diff_tables
+from .loader import TraceError
+from .memory import MemoryView
+from .model import Trace, load_trace
+from .opsview import OpsView
+from .search import SearchError, search
+from .summary import ops_table
+from .text import fmt_ns, literal
+from .timeline import Timeline
+
+
+class SearchInput(Input):
+    BINDINGS = [
+        Binding("enter", "next_match", "Next match"),
+        Binding("shift+enter", "prev_match", "Previous match"),
+        Binding("escape", "close", "Close search"),
+    ]
+
+    def action_next_match(self) -> None:
+        self.app.run_search(self.value, +1)
+
+    def action_prev_match(self) -> None:
+        self.app.run_search(self.value, -1)
+
+    async def action_close(self) -> None:
+        await self.app.close_search()
+
+
+MOUSE_HELP = [
+    ("wheel", "zoom around the pointer (over the events)"),
+    ("shift+wheel / wheel on names", "scroll lanes up and down"),
+    ("drag", "pan"),
+    ("click", "select the event under the pointer"),
+]
+
+
+class HelpScreen(ModalScreen):
+    BINDINGS = [Binding("escape,question_mark,q", "dismiss", "Close help")]
+    DEFAULT_CSS = """
+    HelpScreen { align: center middle; }
+    HelpScreen > VerticalScroll { width: 76; height: 80%; border: round $primary; background: $surface; padding: 0 1; }
+    """
+
+    def compose(self) -> ComposeResult:
+        t = Text()
+        for title, bindings in (("Anywhere", ViewerApp.BINDINGS), ("Timeline", Timeline.BINDINGS),
+                                ("Ops table", OpsView.BINDINGS), ("Search bar", SearchInput.BINDINGS)):
+            t.append(f"{title}\n", style="bold underline")
+            for b in bindings:
+                keys = ", ".join(_key_name(k) for k in b.key.split(","))
+                t.append(f"  {keys:<28}", style="bold cyan")
+                t.append(f"{b.description}\n")
+        t.append("Mouse (timeline)\n", style="bold underline")
+        for k, what in MOUSE_HELP:
+            t.append(f"  {k:<28}", style="bold cyan")
+            t.append(f"{what}\n")
+        with VerticalScroll():
+            yield Static(t, id="help-text")
+
+
+_KEY_NAMES = {"comma": ",", "full_stop": ".", "left_square_bracket": "[", "right_square_bracket": "]",
+              "question_mark": "?", "slash": "/", "escape": "Esc", "enter": "Enter"}
+
+
+def _key_name(k: str) -> str:
+    return _KEY_NAMES.get(k, k)
+
+
+class Loaded(Message):
+    def __init__(self, trace: Trace | None, diff: Trace | None, error: str | None) -> None:
+        super().__init__()
+        self.trace, self.diff, self.error = trace, diff, error
+
+
+class Progress(Message):
+    def __init__(self, fraction: float, what: str) -> None:
+        super().__init__()
+        self.fraction, self.what = fraction, what
+
+
+class ViewerApp(App):
+    TITLE = "tensorlib viewer"
+    CSS = """
+    #loading { align: center middle; height: 1fr; }
+    #loading Static { width: auto; }
+    #tabs { height: 1fr; }
+    #status { height: 1; background: $boost; }
+    #search { dock: bottom; display: none; }
+    #search.open { display: block; }
+    #error { padding: 1 2; }
+    """
+    BINDINGS = [
+        Binding("q", "quit", "Quit"),
+        Binding("question_mark", "help", "Help"),
+        Binding("slash", "open_search", "Search"),
+        Binding("n", "match(1)", "Next match", show=False),
+        Binding("N", "match(-1)", "Previous match", show=False),
+        Binding("t", "tab('timeline')", "Timeline"),
+        Binding("o", "tab('ops')", "Ops"),
+        Binding("c", "tab('calltree')", "Call tree"),
+        Binding("m", "tab('memory')", "Memory"),
+        Binding("x", "tab('diff')", "Diff", show=False),
+        Binding("e", "tab('warnings')", "Warnings", show=False),
+    ]
+
+    def __init__(self, path: str | None = None, diff_path: str | None = None, *,
+                 trace: Trace | None = None, diff_trace: Trace | None = None) -> None:
+        super().__init__()
+        self.path, self.diff_path = path, diff_path
+        self.trace: Trace | None = trace
+        self.diff_trace: Trace | None = diff_trace
+        self.matches = np.zeros(0, dtype=np.int64)
+        self._query = ""
+        self.error: str | None = None
+        self.first_paint_at: float | None = None
+        self.started_at = time.perf_counter()
+
+    # ---- loading ----
+    def compose(self) -> ComposeResult:
+        with Vertical(id="loading"):
+            yield Static(f"Loading {literal(os.path.basename(self.path or ''))} …", id="loading-label")
+            yield ProgressBar(total=1.0, show_eta=False, id="progress")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        if self.trace is not None:
+            self.post_message(Loaded(self.trace, self.diff_trace, None))
+        else:
+            self.run_worker(self._load, thread=True, exclusive=True)
+
+    def _load(self) -> None:
+        last = [0.0]
+
+        def progress(f: float, what: str) -> None:
+            now = time.perf_counter()
+            if now - last[0] > 0.05 or f >= 1.0:
+                last[0] = now
+                self.post_message(Progress(f, what))
+
+        try:
+            trace = load_trace(self.path or "", progress)
+            diff = load_trace(self.diff_path, progress) if self.diff_path else None
+        except TraceError as exc:
+            self.post_message(Loaded(None, None, str(exc)))
+            return
+        except Exception as exc:  # noqa: BLE001 - a bug must still end in one line, not a traceback
+            self.post_message(Loaded(None, None, f"cannot read the trace: {type(exc).__name__}: {exc}"))
+            return
+        self.post_message(Loaded(trace, diff, None))
+
+    def on_progress(self, message: Progress) -> None:
+        try:
+            self.query_one("#progress", ProgressBar).update(progress=message.fraction)
+            self.query_one("#loading-label", Static).update(f"Loading … {literal(message.what)}")
+        except Exception:  # noqa: BLE001 - the loading view may already be gone
+            pass
+
+    async def on_loaded(self, message: Loaded) -> None:
+        await self.query_one("#loading").remove()
+        if message.error:
+            self.error = message.error
+            await self.mount(Static(Text("error: " + literal(message.error), style="bold red"), id="error"),
+                             before=self.query_one(Footer))
+            return
+        self.trace, self.diff_trace = message.trace, message.diff
+        await self.mount_views()
+        self.call_after_refresh(self._painted)
+
+    def _painted(self) -> None:
+        self.first_paint_at = time.perf_counter()
+
+    async def mount_views(self) -> None:
+        tr = self.trace
+        assert tr is not None
+        tabs = TabbedContent(id="tabs")
+        await self.mount(tabs, before=self.query_one(Footer))
+        # Only the timeline is built before the first paint; the other views are built (and their
+        # aggregates computed) the first time their tab is opened.
+        panes = [
+            TabPane("Timeline", Vertical(Timeline(tr, id="timeline"), Details(tr, id="details")), id="timeline"),
+            TabPane("Ops", id="ops"),
+            TabPane("Call tree", id="calltree"),
+            TabPane("Memory", id="memory"),
+        ]
+        if self.diff_trace is not None:
+            panes.append(TabPane("Diff", id="diff"))
+        warn = tr.warnings + ([f"B: {w}" for w in self.diff_trace.warnings] if self.diff_trace else [])
+        if warn:
+            body = Text("\n".join(f"• {literal(w)}" for w in warn))
+            panes.append(TabPane(f"Warnings ({len(warn)})", VerticalScroll(Static(body), id="warnings-scroll"),
+                                 id="warnings"))
+        await tabs.add_pane(panes[0])
+        for p in panes[1:]:
+            await tabs.add_pane(p)
+        await self.mount(SearchInput(placeholder="search names, categories, args (/regex/); Enter next, "
+                                     "Shift+Enter previous, Esc close", id="search"), before=self.query_one(Footer))
+        await self.mount(Static(self._status_text(), id="status"), before=self.query_one(Footer))
+        tabs.active = "timeline"
+        self.query_one(Timeline).focus()
+
+    def _status_text(self, extra: str = "") -> Text:
+        tr = self.trace
+        if tr is None:
+            return Text("")
+        name = os.path.basename(tr.path) if tr.path else "trace"
+        msg = (f" {literal(name)} · {len(tr):,} events · {len(tr.lanes)} lanes · {len(tr.flow_src)} flows · "
+               f"span {fmt_ns(tr.home[1] - tr.home[0])}")
+        if tr.warnings:
+            msg += f" · {len(tr.warnings)} warnings (e)"
+        if extra:
+            msg += " · " + extra
+        return Text(msg)
+
+    def set_status(self, extra: str = "") -> None:
+        for w in self.query("#status"):
+            w.update(self._status_text(extra))
+
+    # ---- cross-view wiring ----
+    def on_timeline_selected(self, message: Timeline.Selected) -> None:
+        for d in self.query(Details):
+            d.show(message.index)
+
+    async def on_ops_view_highlighted(self, message: OpsView.Highlighted) -> None:
+        tr = self.trace
+        tl = self.query_one(Timeline)
+        mask = (tr.name_id == message.name_id) & (tr.cat_id == message.cat_id)
+        tl.match_mask = mask
+        tl._changed()
+        if message.jump:
+            idx = np.flatnonzero(mask)
+            if len(idx):
+                longest = int(idx[np.argmax(tr.dur[idx])])
+                await self.action_tab("timeline")
+                tl.select(longest)
+                tl.action_fit()
+                tl.focus()
+
+    # ---- actions ----
+    def action_help(self) -> None:
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen())
+
+    def _build_view(self, tab: str):
+        tr = self.trace
+        if tab == "ops":
+            return OpsView(tr, id="ops-view")
+        if tab == "calltree":
+            return CallTreeView(tr, id="calltree-view")
+        if tab == "memory":
+            return MemoryView(tr, id="memory-view")
+        if tab == "diff" and self.diff_trace is not None:
+            return DiffView(tr, self.diff_trace, id="diff-view")
+        return None
+
+    async def ensure_view(self, pane: TabPane) -> None:
+        if pane.children:
+            return
+        view = self._build_view(pane.id or "")
+        if view is not None:
+            await pane.mount(view)
+
+    async def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
+        await self.ensure_view(event.pane)
+
+    async def action_tab(self, tab: str) -> None:
+        tabs = self.query("#tabs")
+        if not tabs:
+            return
+        tc = tabs.first(TabbedContent)
+        panes = tc.query(f"TabPane#{tab}")
+        if not panes:
+            return
+        pane = panes.first()
+        await self.ensure_view(pane)
+        # Focus something inside the new pane first: focus left on a hidden widget would switch back.
+        targets = {"timeline": Timeline, "ops": "#ops-table", "calltree": CallTreeView, "memory": MemoryView,
+                   "diff": "#diff-table", "warnings": "#warnings-scroll"}
+        found = pane.query(targets[tab])
+        if found:
+            found.first().focus()
+        tc.active = tab
+
+    def action_open_search(self) -> None:
+        if self.trace is None:
+            return
+        box = self.query_one("#search", SearchInput)
+        box.add_class("open")
+        box.focus()
+
+    async def close_search(self) -> None:
+        box = self.query_one("#search", SearchInput)
+        box.remove_class("open")
+        await self.action_tab("timeline")
+
+    def run_search(self, query: str, step: int) -> None:
+        if self.trace is None:
+            return
+        tl = self.query_one(Timeline)
+        if query != self._query:
+            try:
+                self.matches = search(self.trace, query)
+            except SearchError as exc:
+                self.set_status(literal(str(exc)))
+                return
+            self._query = query
+            mask = np.zeros(len(self.trace), dtype=bool)
+            mask[self.matches] = True
+            tl.match_mask = mask if len(self.matches) else None
+        self.goto_match(step)
+
+    def goto_match(self, step: int) -> None:
+        tl = self.query_one(Timeline)
+        if not len(self.matches):
+            self.set_status(f"no match for {literal(self._query)!r}" if self._query else "")
+            tl._changed()
+            return
+        tr = self.trace
+        if tl.selected >= 0:
+            t = tr.ts[tl.selected]
+            here = np.flatnonzero(self.matches == tl.selected)
+            if len(here):
+                k = (int(here[0]) + step) % len(self.matches)
+            elif step > 0:
+                k = int(np.searchsorted(tr.ts[self.matches], t, "right")) % len(self.matches)
+            else:
+                k = (int(np.searchsorted(tr.ts[self.matches], t, "left")) - 1) % len(self.matches)
+        else:
+            k = 0 if step > 0 else len(self.matches) - 1
+        if not self.query_one("#search").has_focus:
+            self.query_one("#tabs", TabbedContent).active = "timeline"
+            self.query_one(Timeline).focus()
+        tl.select(int(self.matches[k]))
+        self.set_status(f"match {k + 1} of {len(self.matches)} for {literal(self._query)!r}")
+
+    def action_match(self, step: int) -> None:
+        if self.trace is not None and len(self.matches):
+            self.goto_match(step)
+
+
+class DiffView(Vertical):
+    """Op-by-op comparison of the two traces; sorted by the largest change of total time."""
+
+    DEFAULT_CSS = "DiffView DataTable { height: 1fr; }"
+
+    def __init__(self, a: Trace, b: Trace, **kw) -> None:
+        super().__init__(**kw)
+        self.rows = diff_tables(ops_table(a), ops_table(b))
+        self.names = (os.path.basename(a.path), os.path.basename(b.path))
+
+    def compose(self) -> ComposeResult:
+        new = sum(r.status == "new" for r in self.rows)
+        gone = sum(r.status == "vanished" for r in self.rows)
+        yield Static(Text(f"A = {literal(self.names[0])}, B = {literal(self.names[1])}: {len(self.rows)} ops, "
+                          f"{new} new in B, {gone} vanished from A; ratio = B / A"))
+        yield DataTable(id="diff-table", cursor_type="row", zebra_stripes=True)
+
+    def on_mount(self) -> None:
+        dt = self.query_one(DataTable)
+        for c in ("Name", "Category", "Count A", "Count B", "Total A", "Total B", "Δ total", "Ratio",
+                  "Self A", "Self B", "Δ self", "Status"):
+            dt.add_column(c, key=c)
+        for i, r in enumerate(self.rows[:5000]):
+            ratio = f"{r.ratio:.2f}x" if r.ratio is not None else "-"
+            style = "green" if r.delta_total < 0 else ("red" if r.delta_total > 0 else "")
+            dt.add_row(Text(literal(r.name)[:70]), Text(literal(r.cat)[:16]), str(r.count_a), str(r.count_b),
+                       fmt_ns(r.total_a), fmt_ns(r.total_b), Text(_signed(r.delta_total), style=style), ratio,
+                       fmt_ns(r.self_a), fmt_ns(r.self_b), Text(_signed(r.delta_self)), r.status, key=str(i))
+
+
+def _signed(ns: int) -> str:
+    return ("+" if ns > 0 else "") + fmt_ns(ns) if ns else "0"

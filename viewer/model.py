@@ -1,0 +1,708 @@
+"""A trace as columnar NumPy arrays, sorted by (lane, start), so every view is a vectorised query.
+
+Why columns rather than objects: a 1M-event trace must load in seconds and redraw in milliseconds;
+one Python object per event is too slow to sort, bucket and aggregate. The raw event dicts are kept
+(in the same order) only so the details pane can show every field of the one event selected.
+
+Times are int64 nanoseconds. Events of a lane are contiguous (`lane_start[l]:lane_start[l+1]`) and
+sorted by (ts, -dur), which makes nesting depth, parents and self time computable with searchsorted.
+"""
+
+from __future__ import annotations
+
+import gc
+import heapq
+import itertools
+import math
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+
+from .loader import Progress, RawTrace, _noop, load_raw
+
+# Timestamps beyond this (in ns, about 146 years) cannot be meant and would overflow arithmetic.
+_TS_LIMIT = float(2**62)
+
+KIND_SPAN = 0
+KIND_INSTANT = 1
+
+_NOT_OBJECT = object()
+_SKIPPED_PHASES = {"P", "O", "N", "D", "S", "T", "F", "p", "(", ")", "V", "v", "c"}
+
+
+@dataclass
+class Lane:
+    """One horizontal track: a thread, a GPU stream, an async group, or the global instants."""
+
+    pid: Any
+    tid: Any
+    name: str
+    process: str
+    start: int = 0
+    stop: int = 0
+    rows: int = 1
+    sort_key: tuple = ()
+
+    @property
+    def title(self) -> str:
+        return f"{self.process} / {self.name}" if self.process else self.name
+
+
+@dataclass
+class CounterTrack:
+    """A `ph: C` counter: one named series per key of its args, each sorted by time."""
+
+    pid: Any
+    name: str
+    series: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
+
+
+@dataclass
+class Trace:
+    path: str
+    meta: dict[str, Any]
+    warnings: list[str]
+    names: list[str]
+    cats: list[str]
+    ts: np.ndarray
+    dur: np.ndarray
+    name_id: np.ndarray
+    cat_id: np.ndarray
+    lane: np.ndarray
+    depth: np.ndarray
+    parent: np.ndarray
+    self_ns: np.ndarray
+    kind: np.ndarray
+    raw: list[Any]
+    lanes: list[Lane]
+    flow_src: np.ndarray
+    flow_dst: np.ndarray
+    flow_cat: list[str]
+    counters: list[CounterTrack]
+    home: tuple[int, int] = (0, 1)
+
+    @property
+    def end(self) -> np.ndarray:
+        return self.ts + self.dur
+
+    def __len__(self) -> int:
+        return len(self.ts)
+
+    @property
+    def t_min(self) -> int:
+        return int(self.ts.min()) if len(self.ts) else 0
+
+    @property
+    def t_max(self) -> int:
+        return int((self.ts + self.dur).max()) if len(self.ts) else 1
+
+    def name_of(self, i: int) -> str:
+        return self.names[self.name_id[i]]
+
+    def cat_of(self, i: int) -> str:
+        return self.cats[self.cat_id[i]]
+
+    def args_of(self, i: int) -> dict:
+        ev = self.raw[i]
+        args = ev.get("args") if isinstance(ev, dict) else None
+        return args if isinstance(args, dict) else {}
+
+    def parents(self, i: int) -> list[int]:
+        chain = []
+        p = int(self.parent[i])
+        while p >= 0 and len(chain) < 10_000:
+            chain.append(p)
+            p = int(self.parent[p])
+        return chain
+
+    def flows_out(self, i: int) -> list[int]:
+        return [int(x) for x in self.flow_dst[self.flow_src == i]]
+
+    def flows_in(self, i: int) -> list[int]:
+        return [int(x) for x in self.flow_src[self.flow_dst == i]]
+
+    def descendants(self, i: int) -> np.ndarray:
+        """Events nested under i: same lane, deeper, starting within it (a range by sort order)."""
+        lane = self.lanes[int(self.lane[i])]
+        end = self.ts[i] + self.dur[i]
+        hi = lane.start + int(np.searchsorted(self.ts[lane.start : lane.stop], end, "right"))
+        idx = np.arange(i + 1, hi)
+        return idx[(self.depth[idx] > self.depth[i]) & (self.ts[idx] + self.dur[idx] <= end)]
+
+    def launched(self, i: int) -> list[int]:
+        """What a CPU op started elsewhere: flow targets of it and of everything nested in it."""
+        srcs = np.concatenate([[i], self.descendants(i)])
+        mask = np.isin(self.flow_src, srcs)
+        return sorted({int(x) for x in self.flow_dst[mask]} - {i})
+
+
+def _num_array(values: list[Any]) -> np.ndarray:
+    """Numbers as float64; anything that is not a number becomes NaN (and is reported later)."""
+    try:
+        arr = np.array(values, dtype=np.float64)
+        if arr.ndim == 1:
+            return arr
+    except (TypeError, ValueError, OverflowError):
+        pass
+    out = np.empty(len(values), dtype=np.float64)
+    for i, v in enumerate(values):
+        if isinstance(v, bool) or not isinstance(v, (int, float)):
+            out[i] = math.nan
+        else:
+            try:
+                out[i] = float(v)
+            except OverflowError:
+                out[i] = math.inf
+    return out
+
+
+def _hashable(v: Any) -> Any:
+    try:
+        hash(v)
+        return v
+    except TypeError:
+        return repr(v)
+
+
+def _pairs(pids: list, tids: list) -> list[tuple]:
+    keys = list(zip(pids, tids))
+    try:
+        dict.fromkeys(keys)  # hashability check at C speed
+        return keys
+    except TypeError:
+        return [(_hashable(p), _hashable(t)) for p, t in keys]
+
+
+def _text(v: Any) -> str:
+    return v if type(v) is str else ("" if v is None else str(v))
+
+
+def _intern(values: list[Any], table: dict[str, int]) -> np.ndarray:
+    ids = [table.setdefault(v if type(v) is str else _text(v), len(table)) for v in values]
+    return np.array(ids, dtype=np.int32)
+
+
+class _Builder:
+    """One pass over the raw events, splitting them by phase; then vectorised assembly."""
+
+    def __init__(self, raw: RawTrace, path: str, progress: Progress):
+        self.raw = raw
+        self.path = path
+        self.progress = progress
+        self.warnings = raw.warnings
+        self.spans: list[dict] = []  # X events and synthesised B/E, b/e pairs
+        self.instants: list[dict] = []
+        self.lane_of_instant: list[tuple] = []
+        self.begins_ends: list[dict] = []
+        self.async_events: list[dict] = []
+        self.counters: list[dict] = []
+        self.flows: list[dict] = []
+        self.proc_names: dict[Any, str] = {}
+        self.thread_names: dict[tuple, str] = {}
+        self.proc_sort: dict[Any, float] = {}
+        self.proc_labels: dict[Any, str] = {}
+        self.thread_sort: dict[tuple, float] = {}
+        self.unknown: Counter = Counter()
+        self.skipped: Counter = Counter()
+        self.not_objects = 0
+
+    def split(self) -> None:
+        spans, instants, be, asy, ctr, flows = (
+            self.spans, self.instants, self.begins_ends, self.async_events, self.counters, self.flows
+        )
+        events = self.raw.events
+        phs = [e.get("ph") if type(e) is dict else _NOT_OBJECT for e in events]
+        # X dominates real traces: one C-speed filter for it, a Python dispatch for the rest.
+        spans.extend([e for e, ph in zip(events, phs) if ph == "X"])
+        for e, ph in zip(events, phs):
+            if ph == "X":
+                continue
+            if ph is _NOT_OBJECT:
+                self.not_objects += 1
+            elif ph == "B" or ph == "E":
+                be.append(e)
+            elif ph == "i" or ph == "I" or ph == "R":
+                instants.append(e)
+            elif ph == "M":
+                self._metadata(e)
+            elif ph == "s" or ph == "t" or ph == "f":
+                flows.append(e)
+            elif ph == "C":
+                ctr.append(e)
+            elif ph == "b" or ph == "e" or ph == "n":
+                asy.append(e)
+            elif ph in _SKIPPED_PHASES:
+                self.skipped[ph] += 1
+            else:
+                self.unknown[_text(ph) if ph is not None else "(missing)"] += 1
+        if self.not_objects:
+            self.warnings.append(f"{self.not_objects} entries of traceEvents are not objects; skipped")
+        for ph, n in sorted(self.unknown.items()):
+            self.warnings.append(f"{n} events with unknown phase {ph!r}; skipped")
+        for ph, n in sorted(self.skipped.items()):
+            self.warnings.append(f"{n} events of phase {ph!r} (not drawn by this viewer); skipped")
+
+    def _metadata(self, e: dict) -> None:
+        name = e.get("name")
+        args = e.get("args") if isinstance(e.get("args"), dict) else {}
+        pid, tid = _hashable(e.get("pid")), _hashable(e.get("tid"))
+        if name == "process_name":
+            self._set(self.proc_names, pid, _text(args.get("name")), f"process_name of pid {pid}")
+        elif name == "thread_name":
+            self._set(self.thread_names, (pid, tid), _text(args.get("name")), f"thread_name of {pid}/{tid}")
+        elif name == "process_labels":
+            self.proc_labels[pid] = _text(args.get("labels"))
+        elif name == "process_sort_index":
+            v = args.get("sort_index")
+            if isinstance(v, (int, float)) and not isinstance(v, bool):
+                self.proc_sort[pid] = v
+        elif name == "thread_sort_index":
+            v = args.get("sort_index")
+            if isinstance(v, (int, float)) and not isinstance(v, bool):
+                self.thread_sort[(pid, tid)] = v
+
+    def _set(self, table: dict, key: Any, value: str, what: str) -> None:
+        old = table.get(key)
+        if old is not None and old != value:
+            self.warnings.append(f"duplicate {what}: {old!r} then {value!r}; using the last")
+        table[key] = value
+
+    def pair_begin_end(self) -> None:
+        """B/E per thread on a stack, as catapult does: an E closes the most recent open B."""
+        stacks: dict[tuple, list[dict]] = defaultdict(list)
+        unmatched_e = 0
+        valid = [e for e in self.begins_ends if _finite(e.get("ts"))]
+        if len(valid) < len(self.begins_ends):
+            self.warnings.append(f"{len(self.begins_ends) - len(valid)} B/E events without a valid ts; skipped")
+        valid.sort(key=lambda e: float(e["ts"]))
+        for e in valid:
+            key = (_hashable(e.get("pid")), _hashable(e.get("tid")))
+            if e["ph"] == "B":
+                stacks[key].append(e)
+                continue
+            stack = stacks[key]
+            if not stack:
+                unmatched_e += 1
+                continue
+            b = stack.pop()
+            self.spans.append(_merge(b, e, float(e["ts"]) - float(b["ts"])))
+        open_b = [b for s in stacks.values() for b in s]
+        if unmatched_e:
+            self.warnings.append(f"{unmatched_e} E events without a matching B; skipped")
+        if open_b:
+            last = max((float(e["ts"]) for e in valid), default=0.0)
+            self.warnings.append(f"{len(open_b)} B events never ended; drawn up to the end of the trace")
+            for b in open_b:
+                self.spans.append(_merge(b, None, last - float(b["ts"])))
+
+    def pair_async(self) -> None:
+        """Nestable async b/e, paired by (pid, cat, id, name); each name gets its own lane."""
+        open_: dict[tuple, list[dict]] = defaultdict(list)
+        unmatched = 0
+        valid = [e for e in self.async_events if _finite(e.get("ts"))]
+        valid.sort(key=lambda e: float(e["ts"]))
+        for e in valid:
+            ident = _hashable(e.get("id", e.get("id2")))
+            name = _text(e.get("name"))
+            key = (_hashable(e.get("pid")), _text(e.get("cat")), ident, name)
+            tid = f"async: {name}"
+            if e["ph"] == "n":
+                inst = dict(e, tid=tid)
+                self.instants.append(inst)
+            elif e["ph"] == "b":
+                open_[key].append(e)
+            elif open_[key]:
+                b = open_[key].pop()
+                span = _merge(b, e, float(e["ts"]) - float(b["ts"]))
+                span["tid"] = tid
+                self.spans.append(span)
+            else:
+                unmatched += 1
+        left = sum(len(v) for v in open_.values())
+        if unmatched or left:
+            self.warnings.append(f"{unmatched + left} async b/e events without a partner; skipped")
+
+    def build(self) -> Trace:
+        self.split()
+        self.progress(0.6, "pairing B/E")
+        self.pair_begin_end()
+        self.pair_async()
+        self.progress(0.65, "building columns")
+        ts, dur, raw, laneky, kind = self._columns()
+        self.progress(0.8, "sorting lanes")
+        names: dict[str, int] = {}
+        cats: dict[str, int] = {}
+        name_id = _intern(self.c_name, names)
+        cat_id = _intern(self.c_cat, cats)
+        del self.c_name, self.c_cat
+        lanes, lane_id = self._lanes(laneky)
+        order = np.lexsort((kind, -dur, ts, lane_id))  # lexsort is stable: file order breaks ties
+        ts, dur, name_id, cat_id, lane_id, kind = (a[order] for a in (ts, dur, name_id, cat_id, lane_id, kind))
+        raw = [raw[i] for i in order.tolist()]
+        bounds = np.searchsorted(lane_id, np.arange(len(lanes) + 1))
+        for li, lane in enumerate(lanes):
+            lane.start, lane.stop = int(bounds[li]), int(bounds[li + 1])
+        self.progress(0.85, "nesting")
+        depth, parent = _nest(ts, dur, kind, lanes)
+        for lane in lanes:
+            lane.rows = int(depth[lane.start : lane.stop].max()) + 1 if lane.stop > lane.start else 1
+        self_ns = _self_time(dur, parent)
+        trace = Trace(
+            path=self.path, meta=self.raw.meta, warnings=self.warnings,
+            names=list(names), cats=list(cats), ts=ts, dur=dur, name_id=name_id, cat_id=cat_id,
+            lane=lane_id, depth=depth, parent=parent, self_ns=self_ns, kind=kind, raw=raw, lanes=lanes,
+            flow_src=np.zeros(0, np.int64), flow_dst=np.zeros(0, np.int64), flow_cat=[], counters=[],
+        )
+        self.progress(0.92, "binding flows")
+        _bind_flows(trace, self.flows, self.warnings)
+        trace.counters = self._counters()
+        trace.home = _home(trace, self.warnings)
+        if not len(trace) and not trace.counters:
+            self.warnings.append("the trace has no events to show")
+        self.progress(1.0, "done")
+        return trace
+
+    def _columns(self):
+        spans, instants = self.spans, self.instants
+        raw = spans + instants
+        # One pass reading six fields costs about a third of six passes reading one.
+        rows = [(e.get("ts"), e.get("dur", 0.0), e.get("name"), e.get("cat"), e.get("pid"), e.get("tid")) for e in raw]
+        c_ts, c_dur, c_name, c_cat, c_pid, c_tid = (list(c) for c in zip(*rows)) if rows else ([],) * 6
+        del rows
+        ts = _num_array(c_ts) * 1000.0
+        dur = _num_array(c_dur[: len(spans)]) * 1000.0
+        dur = np.concatenate([dur, np.zeros(len(instants))])
+        kind = np.concatenate([np.full(len(spans), KIND_SPAN, np.int8), np.full(len(instants), KIND_INSTANT, np.int8)])
+        bad_ts = ~np.isfinite(ts) | (np.abs(ts) >= _TS_LIMIT)
+        if bad_ts.any():
+            self.warnings.append(f"{int(bad_ts.sum())} events with a missing, non-numeric or out-of-range ts; skipped")
+        bad_dur = ~np.isfinite(dur) | (dur < 0) | (dur >= _TS_LIMIT)
+        bad_dur &= ~bad_ts
+        if bad_dur.any():
+            self.warnings.append(
+                f"{int(bad_dur.sum())} X events with a missing, negative, NaN or huge dur; drawn as instants"
+            )
+            dur[bad_dur] = 0.0
+        keep = ~bad_ts
+        ts_ns = np.rint(ts[keep]).astype(np.int64)
+        dur_ns = np.rint(dur[keep]).astype(np.int64)
+        end_over = ts_ns + dur_ns
+        if (np.abs(end_over) >= 2**62).any():
+            dur_ns = np.where(np.abs(end_over) >= 2**62, 0, dur_ns)
+        if not keep.all():
+            kl = keep.tolist()
+            raw, c_name, c_cat, c_pid, c_tid = ([x for x, k in zip(col, kl) if k]
+                                                for col in (raw, c_name, c_cat, c_pid, c_tid))
+        kind = kind[keep]
+        self.c_name, self.c_cat = c_name, c_cat
+        laneky = _pairs(c_pid, c_tid)
+        for j in np.flatnonzero(kind == KIND_INSTANT).tolist():
+            e = raw[j]
+            if e.get("ph") in ("i", "I", "R"):
+                scope = e.get("s")
+                if scope == "g" or e.get("ph") == "R":
+                    laneky[j] = ("", "global instants")
+                elif scope == "p":
+                    laneky[j] = (laneky[j][0], "process instants")
+        return ts_ns, dur_ns, raw, laneky, kind
+
+    def _lanes(self, laneky: list[tuple]) -> tuple[list[Lane], np.ndarray]:
+        index: dict[tuple, int] = {}
+        for k in dict.fromkeys(laneky):
+            index[k] = len(index)
+        ids = [index[k] for k in laneky]
+        keys = list(index)
+        order = sorted(range(len(keys)), key=lambda i: self._lane_sort(keys[i]))
+        remap = np.empty(len(keys), dtype=np.int32)
+        remap[order] = np.arange(len(keys), dtype=np.int32)
+        lanes = []
+        for i in order:
+            pid, tid = keys[i]
+            pname = self.proc_names.get(pid)
+            process = f"{pname} ({pid})" if pname else (f"pid {pid}" if pid != "" else "")
+            if self.proc_labels.get(pid):
+                process += f" · {self.proc_labels[pid]}"
+            tname = self.thread_names.get((pid, tid))
+            name = tname.strip() if tname else (tid if isinstance(tid, str) else f"tid {tid}")
+            lanes.append(Lane(pid=pid, tid=tid, name=name, process=process, sort_key=self._lane_sort(keys[i])))
+        lane_id = remap[np.array(ids, dtype=np.int32)] if ids else np.zeros(0, np.int32)
+        return lanes, lane_id.astype(np.int32)
+
+    def _lane_sort(self, key: tuple) -> tuple:
+        pid, tid = key
+        return (
+            self.proc_sort.get(pid, 0), _order(pid), self.thread_sort.get((pid, tid), 0), _order(tid),
+        )
+
+    def _counters(self) -> list[CounterTrack]:
+        points: dict[tuple, dict[str, list]] = defaultdict(lambda: defaultdict(list))
+        bad = 0
+        for e in self.counters:
+            args, ts = e.get("args"), e.get("ts")
+            if not isinstance(args, dict) or not _finite(ts):
+                bad += 1
+                continue
+            key = (_hashable(e.get("pid")), _text(e.get("name")) + (f" {e['id']}" if "id" in e else ""))
+            for series, v in args.items():
+                if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v):
+                    points[key][_text(series)].append((float(ts) * 1000.0, float(v)))
+                else:
+                    bad += 1
+        if bad:
+            self.warnings.append(f"{bad} counter samples without a numeric ts/value; skipped")
+        tracks = []
+        for (pid, name), series in sorted(points.items(), key=lambda kv: (_order(kv[0][0]), kv[0][1])):
+            track = CounterTrack(pid=pid, name=name)
+            for sname, pts in series.items():
+                pts.sort()
+                arr = np.array(pts, dtype=np.float64)
+                track.series[sname] = (np.rint(arr[:, 0]).astype(np.int64), arr[:, 1])
+            tracks.append(track)
+        return tracks
+
+
+def _order(v: Any) -> tuple:
+    """Sort ints numerically and everything else after them, by text: pids can be both."""
+    if isinstance(v, (int, float)) and not isinstance(v, bool):
+        return (0, v, "")
+    return (1, 0, _text(v))
+
+
+def _finite(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and abs(v) * 1000.0 < _TS_LIMIT
+
+
+def _merge(b: dict, e: dict | None, dur_us: float) -> dict:
+    """A B/E (or b/e) pair as one X event; E's args are merged in, as catapult does."""
+    out = dict(b)
+    out["ph"] = "X"
+    out["dur"] = dur_us
+    if e is not None and isinstance(e.get("args"), dict):
+        args = dict(b.get("args") or {}) if isinstance(b.get("args"), dict) else {}
+        args.update(e["args"])
+        out["args"] = args
+    return out
+
+
+def _nest(ts: np.ndarray, dur: np.ndarray, kind: np.ndarray, lanes: list[Lane]) -> tuple[np.ndarray, np.ndarray]:
+    """Depth (the row drawn) and parent of each event.
+
+    Vectorised for the common case where events nest properly; a lane where two events at the same
+    depth overlap (partial overlap, which Perfetto drops) is redone with a greedy pass that pushes the
+    later one to a free row below, so nothing is hidden.
+    """
+    n = len(ts)
+    depth = np.zeros(n, dtype=np.int32)
+    parent = np.full(n, -1, dtype=np.int64)
+    end = ts + dur
+    for lane in lanes:
+        a, b = lane.start, lane.stop
+        if b <= a:
+            continue
+        d, p = _nest_lane(ts[a:b], end[a:b], dur[a:b])
+        if d is None:
+            d, p = _nest_greedy(ts[a:b], end[a:b])
+        depth[a:b] = d
+        parent[a:b] = np.where(p >= 0, p + a, -1)
+    return depth, parent
+
+
+def _nest_lane(ts: np.ndarray, end: np.ndarray, dur: np.ndarray):
+    n = len(ts)
+    pos = np.arange(n)
+    is_span = dur > 0
+    span_ends = np.sort(end[is_span])
+    span_ts = ts[is_span]  # already sorted
+    # Spans: open intervals started earlier (their ends are > ts, and all earlier-ending spans began
+    # strictly before, since dur > 0).
+    closed_before = np.searchsorted(span_ends, ts, "right")
+    started_before = np.searchsorted(span_ts, ts, "left")
+    # For a span, spans that start at the same ts but sort earlier (longer) also enclose it.
+    span_rank = np.cumsum(is_span) - is_span
+    depth = np.where(is_span, span_rank - closed_before, np.searchsorted(span_ts, ts, "right") - closed_before)
+    del started_before
+    depth = depth.astype(np.int32)
+    if (depth < 0).any():
+        return None, None
+    # Same-row overlap check (sorted by depth then ts).
+    o = np.lexsort((ts, depth))
+    same = depth[o][1:] == depth[o][:-1]
+    if (same & (ts[o][1:] < end[o][:-1])).any():
+        return None, None
+    parent = np.full(n, -1, dtype=np.int64)
+    for d in range(1, int(depth.max()) + 1 if n else 0):
+        child = pos[depth == d]
+        up = pos[depth == d - 1]
+        j = np.searchsorted(up, child, "left") - 1
+        ok = j >= 0
+        cand = up[np.maximum(j, 0)]
+        ok &= end[cand] >= end[child]
+        parent[child] = np.where(ok, cand, -1)
+    return depth, parent
+
+
+def _nest_greedy(ts: np.ndarray, end: np.ndarray):
+    n = len(ts)
+    depth = np.zeros(n, dtype=np.int32)
+    parent = np.full(n, -1, dtype=np.int64)
+    open_: list[tuple[int, int]] = []  # heap of (end, index)
+    rows_open: Counter = Counter()
+    stack: list[int] = []
+    for i in range(n):
+        t, e = int(ts[i]), int(end[i])
+        while open_ and (open_[0][0] < t or (open_[0][0] == t and end[open_[0][1]] > ts[open_[0][1]])):
+            _, j = heapq.heappop(open_)
+            rows_open[int(depth[j])] -= 1
+        # Open events, innermost last; the parent is the innermost one containing i entirely.
+        stack = [j for j in stack if int(end[j]) > t or int(end[j]) == t == int(ts[j])]
+        host = next((j for j in reversed(stack) if int(end[j]) >= e), -1)
+        parent[i] = host
+        lo = int(depth[host]) + 1 if host >= 0 else 0
+        r = lo
+        while rows_open[r] > 0:
+            r += 1
+        depth[i] = r
+        rows_open[r] += 1
+        heapq.heappush(open_, (e, i))
+        stack.append(i)
+    return depth, parent
+
+
+def _self_time(dur: np.ndarray, parent: np.ndarray) -> np.ndarray:
+    has = parent >= 0
+    child_sum = np.bincount(parent[has], weights=dur[has].astype(np.float64), minlength=len(dur))
+    return np.maximum(dur - child_sum.astype(np.int64), 0)
+
+
+def _bind_flows(trace: Trace, flows: list[dict], warnings: list[str]) -> None:
+    """Bind s/t/f points to slices with catapult's rules and chain them per (cat, id).
+
+    s and t bind to the enclosing slice on their thread; f binds to the next slice that begins at or
+    after it, unless `bp: "e"`, which binds it to the enclosing slice (what Kineto writes). Vectorised
+    per lane: a searchsorted for the candidate, then a few passes up the parent chain.
+    """
+    if not flows:
+        return
+    rows = [(e.get("ts"), e.get("cat"), e.get("id", e.get("id2")), e.get("pid"), e.get("tid"), e["ph"], e.get("bp"))
+            for e in flows]
+    c_ts, cats, ids, pids, tids, phs, bps = (list(c) for c in zip(*rows))
+    del rows
+    t_us = _num_array(c_ts)
+    good = np.isfinite(t_us) & (np.abs(t_us) * 1000.0 < _TS_LIMIT)
+    if not good.all():
+        g = good.tolist()
+        cats, ids, pids, tids, phs, bps = ([x for x, k in zip(col, g) if k] for col in (cats, ids, pids, tids, phs, bps))
+        t_us = t_us[good]
+    n = len(t_us)
+    if not n:
+        return
+    lane_index = {(ln.pid, ln.tid): i for i, ln in enumerate(trace.lanes)}
+    pairs = list(zip(cats, ids))
+    # map()/dict built-ins rather than comprehensions: this runs once per flow event.
+    try:
+        keys = dict(zip(dict.fromkeys(pairs), itertools.count()))
+    except TypeError:
+        pairs = [(_text(c), repr(i) if isinstance(i, (dict, list)) else _hashable(i)) for c, i in pairs]
+        keys = dict(zip(dict.fromkeys(pairs), itertools.count()))
+    key_id = np.fromiter(map(keys.__getitem__, pairs), dtype=np.int64, count=n)
+    lane_of = defaultdict(lambda: -1, lane_index)
+    lane = np.fromiter(map(lane_of.__getitem__, _pairs(pids, tids)), dtype=np.int64, count=n)
+    ph = np.fromiter(map({"s": 0, "t": 1, "f": 2}.__getitem__, phs), dtype=np.int8, count=n)
+    t_ns = np.rint(t_us * 1000.0).astype(np.int64)
+    next_slice = (ph == 2) & (np.array(bps, dtype=object) != "e")
+    ev = np.full(n, -1, dtype=np.int64)
+    end = trace.ts + trace.dur
+    for li in np.unique(lane[lane >= 0]).tolist():
+        ln = trace.lanes[li]
+        at = np.flatnonzero(lane == li)
+        lts = trace.ts[ln.start:ln.stop]
+        if not len(lts):
+            continue
+        t = t_ns[at]
+        nxt = next_slice[at]
+        j = np.searchsorted(lts, t, "left")
+        ev_next = np.where(j < len(lts), ln.start + j, -1)
+        j = ln.start + np.searchsorted(lts, t, "right") - 1
+        # Walk up from the last slice starting at or before t until one contains t.
+        for _ in range(int(ln.rows) + 2):
+            ok = j >= ln.start
+            jj = np.maximum(j, 0)
+            contains = ok & (trace.dur[jj] > 0) & (end[jj] >= t)
+            todo = ok & ~contains
+            if not todo.any():
+                break
+            j = np.where(todo, trace.parent[jj], j)
+        jj = np.maximum(j, 0)
+        enclosing = np.where((j >= ln.start) & (trace.dur[jj] > 0) & (end[jj] >= t), j, -1)
+        ev[at] = np.where(nxt, ev_next, enclosing)
+    unbound = int((ev < 0).sum())
+    order = np.lexsort((ph, t_ns, key_id))
+    k_, p_, e_ = key_id[order], ph[order], ev[order]
+    pair = (k_[1:] == k_[:-1]) & (p_[:-1] != 2) & (p_[1:] != 0) & (e_[:-1] >= 0) & (e_[1:] >= 0)
+    src, dst = e_[:-1][pair], e_[1:][pair]
+    starts = int(((p_ == 0) & (e_ >= 0)).sum())
+    ends = int(((p_ == 2) & (e_ >= 0)).sum())
+    done = int((pair & (p_[1:] == 2)).sum())
+    unmatched = (starts - done) + (ends - done)
+    if unbound:
+        warnings.append(f"{unbound} flow events are not on any slice; skipped")
+    if unmatched > 0:
+        warnings.append(f"{unmatched} flows have only one end; not drawn")
+    trace.flow_src = src.astype(np.int64)
+    trace.flow_dst = dst.astype(np.int64)
+    # Category per flow: map the few distinct category strings, not every key.
+    try:
+        cat_ids = dict(zip(dict.fromkeys(cats), itertools.count()))
+    except TypeError:
+        cats = [_text(c) for c in cats]
+        cat_ids = dict(zip(dict.fromkeys(cats), itertools.count()))
+    cat_of_point = np.fromiter(map(cat_ids.__getitem__, cats), dtype=np.int64, count=n)[order]
+    cat_names = [_text(c) for c in cat_ids]
+    trace.flow_cat = [cat_names[c] for c in cat_of_point[:-1][pair].tolist()]
+
+
+def _home(trace: Trace, warnings: list[str]) -> tuple[int, int]:
+    """The range `0` resets to: everything, unless a few events lie absurdly far from the rest."""
+    if not len(trace):
+        return (0, 1)
+    ts, end = trace.ts, trace.ts + trace.dur
+    lo, hi = int(ts.min()), int(end.max())
+    if len(ts) >= 20:
+        p1, p99 = np.percentile(ts, [1, 99])
+        width = max(p99 - p1, 1000.0)
+        far = (ts > p99 + 1000 * width) | (ts < p1 - 1000 * width)
+        if far.any():
+            inside = ~far
+            lo, hi = int(ts[inside].min()), int(end[inside].max())
+            warnings.append(
+                f"{int(far.sum())} events lie far outside the rest of the trace; the home view (0) leaves them out"
+            )
+    return (lo, max(hi, lo + 1))
+
+
+def build_trace(raw: RawTrace, path: str = "", progress: Progress = _noop) -> Trace:
+    return _Builder(raw, path, progress).build()
+
+
+def load_trace(path: str, progress: Progress = _noop) -> Trace:
+    """Open a trace file; raises loader.TraceError (one-line message) only when nothing is readable.
+
+    The cyclic GC is paused while millions of dicts are created (it would otherwise rescan them over
+    and over, tripling the load time) and the result is frozen so later collections skip it.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        trace = build_trace(load_raw(path, progress), path, progress)
+    finally:
+        if was_enabled:
+            gc.enable()
+    gc.freeze()
+    return trace
+
+
+def from_events(events: list[Any], meta: dict | None = None) -> Trace:
+    """Build from in-memory events (tests, synthetic benchmarks)."""
+    return build_trace(RawTrace(list(events), dict(meta or {}), []), "<memory>")

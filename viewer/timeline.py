@@ -1,0 +1,448 @@
+"""The timeline: one lane per thread / GPU stream, one terminal row per nesting depth.
+
+Drawn with Textual's Line API: `render_line` only computes the rows on screen, and within a row only
+the events overlapping the view (two searchsorted calls on the row's sorted arrays). Each cell then
+shows the event covering most of its time bucket (level of detail), computed with vectorised
+group-bys, so a row holding a million events costs about as much as one holding a hundred.
+"""
+
+from __future__ import annotations
+
+import math
+import zlib
+
+import numpy as np
+from rich.segment import Segment
+from rich.style import Style
+from textual import events
+from textual.binding import Binding
+from textual.message import Message
+from textual.reactive import reactive
+from textual.strip import Strip
+from textual.widget import Widget
+
+from .model import Trace
+from .text import fmt_ns, literal
+
+GUTTER = 22
+_PALETTE = [
+    "#3b6ea5", "#8e5ea2", "#3e9651", "#cc6f30", "#6b4c9a", "#2a8c8c", "#a33f5a", "#7a7a2e",
+    "#4f6bd1", "#9c5b2e", "#2e7d5b", "#8a3b8f",
+]
+_STYLES = [Style(color="#ffffff", bgcolor=c) for c in _PALETTE]
+_SELECTED = Style(color="#000000", bgcolor="#ffffff", bold=True)
+_MATCH = Style(color="#000000", bgcolor="#ffd21f", bold=True)
+_RELATED = Style(color="#000000", bgcolor="#7cfc00", bold=True)
+_EMPTY = Style()
+_GUTTER = Style(color="#c0c0c0", bgcolor="#202020")
+_GUTTER_FIRST = Style(color="#ffffff", bgcolor="#202020", bold=True)
+_RULER = Style(color="#a0a0a0", bgcolor="#101010")
+_CURSOR = Style(bgcolor="#303030")
+
+ZOOM_STEP = 1.5
+PAN_FRACTION = 0.2
+
+
+def _color(name_id: int, name: str) -> Style:
+    return _STYLES[zlib.crc32(name.encode("utf-8", "replace")) % len(_STYLES)]
+
+
+def nice_step(span: float, target: int) -> float:
+    raw = span / max(target, 1)
+    if raw <= 0:
+        return 1.0
+    mag = 10 ** math.floor(math.log10(raw))
+    for m in (1, 2, 5, 10):
+        if raw <= m * mag:
+            return m * mag
+    return 10 * mag
+
+
+class Timeline(Widget, can_focus=True):
+    """Keys follow Perfetto's (w/s/a/d, f, 0, [ ], arrows); `?` lists them all."""
+
+    BINDINGS = [
+        Binding("w", "zoom_in", "Zoom in"),
+        Binding("s", "zoom_out", "Zoom out"),
+        Binding("a", "pan_left", "Pan left"),
+        Binding("d", "pan_right", "Pan right"),
+        Binding("f", "fit", "Fit selection"),
+        Binding("0", "reset", "Reset zoom"),
+        Binding("left,comma", "prev_event", "Previous event", show=False),
+        Binding("right,full_stop", "next_event", "Next event", show=False),
+        Binding("up", "parent", "Parent event", show=False),
+        Binding("down", "child", "First child", show=False),
+        Binding("right_square_bracket", "flow_next", "Follow flow out", show=False),
+        Binding("left_square_bracket", "flow_prev", "Follow flow in", show=False),
+        Binding("escape", "deselect", "Deselect", show=False),
+        Binding("pagedown,shift+down", "scroll_rows(1)", "Scroll down", show=False),
+        Binding("pageup,shift+up", "scroll_rows(-1)", "Scroll up", show=False),
+    ]
+
+    DEFAULT_CSS = """
+    Timeline { height: 1fr; }
+    """
+
+    top: reactive[int] = reactive(0)
+    selected: reactive[int] = reactive(-1)
+
+    class Selected(Message):
+        def __init__(self, index: int) -> None:
+            super().__init__()
+            self.index = index
+
+    def __init__(self, trace: Trace, **kw) -> None:
+        super().__init__(**kw)
+        self.trace = trace
+        self.t0, self.t1 = (float(x) for x in trace.home)
+        self._pad_home()
+        self.rows: list[tuple[int, int]] = [(li, d) for li, ln in enumerate(trace.lanes) for d in range(ln.rows)]
+        self._row_cache: dict[tuple[int, int], tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+        self._lane_order: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        self._owners: dict[int, np.ndarray] = {}
+        self.match_mask: np.ndarray | None = None
+        self.related: set[int] = set()
+        self.mouse_x: int | None = None
+        self._drag_from: tuple[int, float, float] | None = None
+        self._dragged = False
+        self._end = trace.ts + trace.dur
+
+    def _pad_home(self) -> None:
+        span = self.t1 - self.t0
+        self.t0 -= span * 0.01
+        self.t1 += span * 0.01
+
+    # ---- geometry ----
+    @property
+    def track_width(self) -> int:
+        return max(self.size.width - GUTTER, 1)
+
+    @property
+    def visible_rows(self) -> int:
+        return max(self.size.height - 1, 1)
+
+    def time_at(self, x: int) -> float:
+        return self.t0 + (x - GUTTER + 0.5) * (self.t1 - self.t0) / self.track_width
+
+    def _row_events(self, lane_i: int, depth: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        key = (lane_i, depth)
+        hit = self._row_cache.get(key)
+        if hit is not None:
+            return hit
+        lane = self.trace.lanes[lane_i]
+        if lane_i not in self._lane_order:
+            d = self.trace.depth[lane.start:lane.stop]
+            order = np.argsort(d, kind="stable")
+            bounds = np.searchsorted(d[order], np.arange(lane.rows + 1))
+            self._lane_order[lane_i] = (order + lane.start, bounds)
+        order, bounds = self._lane_order[lane_i]
+        idx = order[bounds[depth]:bounds[depth + 1]]
+        hit = (idx, self.trace.ts[idx], self._end[idx])
+        self._row_cache[key] = hit
+        return hit
+
+    def owners(self, lane_i: int, depth: int, width: int | None = None) -> np.ndarray:
+        """For each cell of the row, the event covering most of that cell's time, or -1."""
+        W = width or self.track_width
+        idx, ts, end = self._row_events(lane_i, depth)
+        t0, t1 = self.t0, self.t1
+        out = np.full(W, -1, dtype=np.int64)
+        lo = int(np.searchsorted(end, t0, "left"))
+        hi = int(np.searchsorted(ts, t1, "right"))
+        if hi <= lo:
+            return out
+        vts, vend, vidx = ts[lo:hi], end[lo:hi], idx[lo:hi]
+        bucket = (t1 - t0) / W
+        edges = t0 + bucket * np.arange(W + 1)
+        first = np.searchsorted(vts, edges[:-1], "left")  # first event starting in or after cell
+        nxt = np.searchsorted(vts, edges[1:], "left")
+        # Candidate 1: the event started before the cell that runs into it.
+        k = first - 1
+        kk = np.maximum(k, 0)
+        cover_prev = np.where(k >= 0, np.minimum(vend[kk], edges[1:]) - edges[:-1], -1.0)
+        best = np.where(cover_prev > 0, vidx[kk], -1)
+        best_cover = np.where(cover_prev > 0, cover_prev, -1.0)
+        # Candidate 2: the event starting inside the cell that covers most of it (instants count a little).
+        has = nxt > first
+        if has.any():
+            cells = np.flatnonzero(has)
+            starts = first[cells]
+            cell_of = np.clip(((vts - t0) / bucket).astype(np.int64), 0, W - 1)
+            cover = np.minimum(vend, t0 + bucket * (cell_of + 1)) - vts + 1e-9
+            seg = np.maximum.reduceat(cover[starts[0]:], starts - starts[0])
+            lens = np.diff(np.append(starts, len(cover)))
+            is_max = cover[starts[0]:] >= np.repeat(seg, lens)
+            pos = np.flatnonzero(is_max) + starts[0]
+            arg = pos[np.searchsorted(pos, starts)]
+            take = seg > best_cover[cells]
+            best[cells[take]] = vidx[arg[take]]
+        out[:] = best
+        return out
+
+    # ---- drawing ----
+    def render_line(self, y: int) -> Strip:
+        width = self.size.width
+        if y == 0:
+            return self._ruler(width)
+        row_i = self.top + y - 1
+        if row_i >= len(self.rows):
+            return Strip([Segment(" " * GUTTER, _GUTTER), Segment(" " * max(width - GUTTER, 0))], width)
+        lane_i, depth = self.rows[row_i]
+        lane = self.trace.lanes[lane_i]
+        # Thread / stream name on the lane's first row, its process on the second.
+        label = literal(lane.name if depth == 0 else (lane.process if depth == 1 else ""))
+        if len(label) > GUTTER - 1:
+            label = label[: GUTTER - 2] + "…"
+        segs = [Segment(label[: GUTTER - 1].ljust(GUTTER - 1) + "│", _GUTTER_FIRST if depth == 0 else _GUTTER)]
+        W = max(width - GUTTER, 0)
+        if W == 0:
+            return Strip(segs, width)
+        owner = self.owners(lane_i, depth, W)
+        self._owners[y] = owner
+        segs.extend(self._runs(owner, W))
+        return Strip(segs, width)
+
+    def _style_for(self, ev: int) -> Style:
+        if ev == self.selected:
+            return _SELECTED
+        if ev in self.related:
+            return _RELATED
+        if self.match_mask is not None and self.match_mask[ev]:
+            return _MATCH
+        tr = self.trace
+        return _color(int(tr.name_id[ev]), tr.names[tr.name_id[ev]])
+
+    def _runs(self, owner: np.ndarray, W: int) -> list[Segment]:
+        segs: list[Segment] = []
+        change = np.flatnonzero(np.diff(owner)) + 1
+        bounds = [0, *change.tolist(), W]
+        tr = self.trace
+        cursor = None if self.mouse_x is None else self.mouse_x - GUTTER
+        for a, b in zip(bounds[:-1], bounds[1:]):
+            ev = int(owner[a])
+            n = b - a
+            if ev < 0:
+                if cursor is not None and a <= cursor < b:
+                    segs += [Segment(" " * (cursor - a)), Segment("│", _CURSOR), Segment(" " * (b - cursor - 1))]
+                else:
+                    segs.append(Segment(" " * n))
+                continue
+            name = literal(tr.names[tr.name_id[ev]])
+            if tr.dur[ev] == 0 and n == 1:
+                text = "◆"
+            else:
+                # The last cell stays blank so that back-to-back events read as two names.
+                text = (name[: n - 1].ljust(n - 1) + " ") if n > 2 else ("▌" + " " * (n - 1))
+            segs.append(Segment(text, self._style_for(ev)))
+        return segs
+
+    def _ruler(self, width: int) -> Strip:
+        W = max(width - GUTTER, 1)
+        span = self.t1 - self.t0
+        per_cell = span / W
+        head = f" {fmt_ns(per_cell)}/cell"[: GUTTER - 1].ljust(GUTTER - 1) + "│"
+        step = nice_step(span, max(W // 14, 1))
+        origin = self.trace.home[0]
+        chars = [" "] * W
+        first = math.ceil((self.t0 - origin) / step) * step + origin
+        t = first
+        while t <= self.t1 and step > 0:
+            x = int((t - self.t0) / per_cell)
+            if 0 <= x < W:
+                label = "▏" + fmt_ns(t - origin).replace(" ", "")
+                for j, c in enumerate(label):
+                    if x + j < W:
+                        chars[x + j] = c
+            t += step
+        return Strip([Segment(head, _RULER), Segment("".join(chars), _RULER)], width)
+
+    # ---- view changes ----
+    def _changed(self) -> None:
+        self._owners.clear()
+        self.refresh()
+
+    def set_view(self, t0: float, t1: float) -> None:
+        span = max(t1 - t0, 10.0)  # never closer than 10 ns for the whole width
+        mid = (t0 + t1) / 2 if t1 - t0 < 10 else None
+        if mid is not None:
+            t0, t1 = mid - span / 2, mid + span / 2
+        self.t0, self.t1 = float(t0), float(t0 + span)
+        self._changed()
+
+    def _anchor(self) -> float:
+        if self.mouse_x is not None and self.mouse_x >= GUTTER:
+            return self.time_at(self.mouse_x)
+        if self.selected >= 0:
+            t = float(self.trace.ts[self.selected] + self.trace.dur[self.selected] / 2)
+            if self.t0 <= t <= self.t1:
+                return t
+        return (self.t0 + self.t1) / 2
+
+    def zoom(self, factor: float, anchor: float | None = None) -> None:
+        a = self._anchor() if anchor is None else anchor
+        self.set_view(a - (a - self.t0) * factor, a + (self.t1 - a) * factor)
+
+    def action_zoom_in(self) -> None:
+        self.zoom(1 / ZOOM_STEP)
+
+    def action_zoom_out(self) -> None:
+        self.zoom(ZOOM_STEP)
+
+    def action_pan_left(self) -> None:
+        d = (self.t1 - self.t0) * PAN_FRACTION
+        self.set_view(self.t0 - d, self.t1 - d)
+
+    def action_pan_right(self) -> None:
+        d = (self.t1 - self.t0) * PAN_FRACTION
+        self.set_view(self.t0 + d, self.t1 + d)
+
+    def action_reset(self) -> None:
+        self.t0, self.t1 = (float(x) for x in self.trace.home)
+        self._pad_home()
+        self._changed()
+
+    def action_fit(self) -> None:
+        if self.selected < 0:
+            return
+        ts, dur = float(self.trace.ts[self.selected]), float(self.trace.dur[self.selected])
+        pad = max(dur * 0.05, 50.0)
+        self.set_view(ts - pad, ts + dur + pad)
+
+    def action_scroll_rows(self, direction: int) -> None:
+        self.top = max(0, min(self.top + direction * max(self.visible_rows // 2, 1), max(len(self.rows) - 1, 0)))
+
+    def watch_top(self) -> None:
+        self._changed()
+
+    # ---- selection ----
+    def select(self, ev: int, reveal: bool = True) -> None:
+        self.selected = ev
+        tr = self.trace
+        self.related = set(tr.launched(ev)) | set(tr.flows_in(ev)) if ev >= 0 else set()
+        if ev >= 0 and reveal:
+            self.reveal(ev)
+        self._changed()
+        self.post_message(self.Selected(ev))
+
+    def reveal(self, ev: int) -> None:
+        """Scroll so the event's row is on screen and pan (keeping the zoom) so the event is."""
+        tr = self.trace
+        row = self.rows.index((int(tr.lane[ev]), int(tr.depth[ev])))
+        if not self.top <= row < self.top + self.visible_rows:
+            self.top = max(0, row - self.visible_rows // 2)
+        ts, end = float(tr.ts[ev]), float(tr.ts[ev] + tr.dur[ev])
+        span = self.t1 - self.t0
+        if end < self.t0 or ts > self.t1:
+            mid = (ts + end) / 2
+            self.t0, self.t1 = mid - span / 2, mid + span / 2
+
+    def action_deselect(self) -> None:
+        self.select(-1, reveal=False)
+
+    def _neighbour(self, step: int) -> int:
+        ev = self.selected
+        if ev < 0:
+            return -1
+        idx, _, _ = self._row_events(int(self.trace.lane[ev]), int(self.trace.depth[ev]))
+        pos = int(np.flatnonzero(idx == ev)[0])
+        pos += step
+        return int(idx[pos]) if 0 <= pos < len(idx) else ev
+
+    def action_prev_event(self) -> None:
+        if self.selected < 0:
+            self._select_first_visible()
+        else:
+            self.select(self._neighbour(-1))
+
+    def action_next_event(self) -> None:
+        if self.selected < 0:
+            self._select_first_visible()
+        else:
+            self.select(self._neighbour(1))
+
+    def _select_first_visible(self) -> None:
+        for row_i in range(self.top, min(self.top + self.visible_rows, len(self.rows))):
+            owner = self.owners(*self.rows[row_i])
+            hit = owner[owner >= 0]
+            if len(hit):
+                self.select(int(hit[0]))
+                return
+
+    def action_parent(self) -> None:
+        if self.selected >= 0 and self.trace.parent[self.selected] >= 0:
+            self.select(int(self.trace.parent[self.selected]))
+
+    def action_child(self) -> None:
+        if self.selected >= 0:
+            kids = np.flatnonzero(self.trace.parent == self.selected)
+            if len(kids):
+                self.select(int(kids[0]))
+
+    def action_flow_next(self) -> None:
+        if self.selected >= 0:
+            out = self.trace.flows_out(self.selected) or self.trace.launched(self.selected)
+            if out:
+                self.select(out[0])
+
+    def action_flow_prev(self) -> None:
+        if self.selected >= 0:
+            src = self.trace.flows_in(self.selected)
+            if src:
+                self.select(src[0])
+
+    # ---- mouse ----
+    def event_at(self, x: int, y: int) -> int:
+        if y < 1 or x < GUTTER:
+            return -1
+        owner = self._owners.get(y)
+        if owner is None:
+            row_i = self.top + y - 1
+            if row_i >= len(self.rows):
+                return -1
+            owner = self.owners(*self.rows[row_i])
+        c = x - GUTTER
+        return int(owner[c]) if 0 <= c < len(owner) else -1
+
+    def on_mouse_move(self, event: events.MouseMove) -> None:
+        self.mouse_x = event.x
+        if self._drag_from is not None and event.button:
+            x0, t0, t1 = self._drag_from
+            dt = (event.x - x0) * (t1 - t0) / self.track_width
+            if event.x != x0:
+                self._dragged = True
+                self.t0, self.t1 = t0 - dt, t1 - dt
+        self._changed()
+
+    def on_leave(self, _event: events.Leave) -> None:
+        self.mouse_x = None
+        self._changed()
+
+    def on_mouse_down(self, event: events.MouseDown) -> None:
+        self._drag_from = (event.x, self.t0, self.t1)
+        self._dragged = False
+        self.capture_mouse()
+
+    def on_mouse_up(self, event: events.MouseUp) -> None:
+        self.release_mouse()
+        was_drag = self._dragged
+        self._drag_from = None
+        self._dragged = False
+        if not was_drag:
+            ev = self.event_at(event.x, event.y)
+            self.select(ev, reveal=False)
+
+    def on_mouse_scroll_up(self, event: events.MouseScrollUp) -> None:
+        event.stop()
+        if event.shift or event.x < GUTTER:
+            self.top = max(0, self.top - 1)
+        else:
+            self.mouse_x = event.x
+            self.zoom(1 / ZOOM_STEP)
+
+    def on_mouse_scroll_down(self, event: events.MouseScrollDown) -> None:
+        event.stop()
+        if event.shift or event.x < GUTTER:
+            self.top = min(max(len(self.rows) - 1, 0), self.top + 1)
+        else:
+            self.mouse_x = event.x
+            self.zoom(ZOOM_STEP)
