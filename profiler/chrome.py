@@ -67,7 +67,7 @@ def trace_dict(store, prof=None) -> dict:
             if ex[1]:
                 args["Call stack"] = ";".join(reversed(ex[1]))
             if ex[2]:
-                args["FLOPs"] = ex[2]
+                args["flops"] = ex[2]       # ours: torch computes FLOPs but does not export them
         add({"ph": "X", "cat": tag_cat[tg], "name": names[name_id[i]], "pid": pid, "tid": tid[i], "ts": ts[i],
              "dur": dur[i], "args": args})
         if s >= 0 and tags[tg] == "forward" and tag_isop[tg]:
