@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ._nogc import no_gc
 from .events import OP_TAGS, EventStore
 
 SORT_KEYS = ("self_cpu_time_total", "cpu_time_total", "cuda_time_total", "self_cuda_time_total",
@@ -130,6 +131,7 @@ def _nested_in_same_group(store: EventStore, gid):
     return dup
 
 
+@no_gc
 def key_averages(store: EventStore, group_by_input_shape=False, group_by_stack_n=0) -> EventList:
     n = len(store)
     if n == 0:

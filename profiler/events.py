@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ._nogc import no_gc
+
 OP_TAGS = ("forward", "backward")
 
 
@@ -125,6 +127,7 @@ class EventStore:
         return idx
 
 
+@no_gc
 def build(snapshot, extended: bool, t_base: int = 0, wall_base_ns: int = 0) -> EventStore:
     """EventStore from the recorder's snapshot: [(thread id, thread name, [records...]), ...]."""
     store = EventStore()

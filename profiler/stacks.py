@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ._nogc import no_gc
 from ._atomic import write_bytes
 
 METRICS = ("self_cpu_time_total", "self_cuda_time_total")
@@ -18,6 +19,7 @@ def _clean(s: str) -> str:
     return s.replace(";", ":").replace("\n", " ")
 
 
+@no_gc
 def folded_lines(store, metric="self_cpu_time_total"):
     if metric not in METRICS:
         raise ValueError(f"metric must be one of {', '.join(METRICS)}, got {metric!r}")

@@ -214,3 +214,20 @@ def test_memory_reports_need_profile_memory(tmp_path):
     prof = _train_step()
     with pytest.raises(RuntimeError, match="profile_memory=True"):
         prof.memory_summary()
+
+
+def test_fast_template_path_writes_the_same_events_as_the_dict_path():
+    from profiler.chrome import trace_dict
+    prof = _train_step()
+    store = prof.store
+    assert store.extra is None
+    fast = [e for e in trace_dict(store)["traceEvents"] if e["ph"] != "M"]
+    store.extra = [(None, None, 0)] * len(store)
+    try:
+        slow = [e for e in trace_dict(store)["traceEvents"] if e["ph"] != "M"]
+    finally:
+        store.extra = None
+    key = lambda e: (e["ph"], e.get("cat", ""), e["ts"], e.get("id", 0), e["name"])  # noqa: E731
+    assert sorted(fast, key=key) == sorted(slow, key=key)
+    x = [e for e in fast if e["ph"] == "X"]
+    assert len(x) == len(store) and any("Sequence number" in e["args"] for e in x)
