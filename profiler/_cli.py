@@ -20,9 +20,16 @@ def _import_nsys(argv: list[str]) -> int:
     return import_nsys_main(argv)
 
 
+def _run(argv: list[str]) -> int:
+    from profiler.run import run_main
+
+    return run_main(argv)
+
+
 SUBCOMMANDS: dict[str, Callable[[list[str]], int]] = {
     "nsys": _nsys,
     "import-nsys": _import_nsys,
+    "run": _run,
 }
 
 

@@ -1,0 +1,178 @@
+"""Profiler overhead, measured against baselines taken in the same run (best of --repeat).
+
+1. In-loop cost per op over the unprofiled op, for a tiny-op loop (``t = t + 1`` on a 1-element tensor),
+   per option: default, record_shapes, profile_memory, with_stack; torch.profiler side by side when
+   torch is installed (same loop on a torch tensor).
+2. Post-processing per event (stop + key_averages + table + export_chrome_trace) at 20k, 200k and 2M
+   events, to see that it stays linear; torch.profiler's at 20k events when torch is installed.
+3. Memory per recorded op event (tracemalloc, default options).
+
+Usage: python benchmarks/profiler_overhead.py [--quick] [--repeat N] [--sizes 20000,200000,2000000]
+"""
+from __future__ import annotations
+
+import argparse
+import gc
+import os
+import sys
+import tempfile
+import time
+import tracemalloc
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import tensorlib as tl  # noqa: E402
+from tensorlib.dispatch import record_range  # noqa: E402
+
+import profiler  # noqa: E402
+
+
+def tiny_loop(n):
+    t = tl.ones(1)
+    for _ in range(n):
+        t = t + 1
+    return t
+
+
+def best(fn, repeat):
+    times = []
+    for _ in range(repeat):
+        gc.collect()
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return min(times)
+
+
+def in_loop(n, repeat):
+    print(f"\n## In-loop cost per op ({n} tiny ops, best of {repeat})\n")
+    base = best(lambda: tiny_loop(n), repeat) / n * 1e6
+    print(f"| configuration | µs/op | added µs/op | ratio |\n|---|---:|---:|---:|")
+    print(f"| tensorlib, no profiler | {base:.3f} | — | 1.00 |")
+    configs = [("default", {}), ("record_shapes", {"record_shapes": True}),
+               ("profile_memory", {"profile_memory": True}), ("with_stack", {"with_stack": True})]
+    for label, kw in configs:
+        def run(kw=kw):
+            with profiler.profile(**kw):
+                tiny_loop(n)
+        t = best(run, repeat) / n * 1e6
+        print(f"| tensorlib profile({label}) | {t:.3f} | +{t - base:.3f} | {t / base:.2f} |")
+    try:
+        import torch
+    except ImportError:
+        print("\n(torch not installed: no torch.profiler comparison)")
+        return
+    torch.set_num_threads(1)
+
+    def tloop():
+        t = torch.ones(1)
+        for _ in range(n):
+            t = t + 1
+
+    tb = best(tloop, repeat) / n * 1e6
+    print(f"| torch, no profiler | {tb:.3f} | — | 1.00 |")
+    for label, kw in configs:
+        def trun(kw=kw):
+            with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU], **kw):
+                tloop()
+        t = best(trun, repeat) / n * 1e6
+        print(f"| torch.profiler({label}) | {t:.3f} | +{t - tb:.3f} | {t / tb:.2f} |")
+
+
+def training_like(n_events):
+    """A loop whose events look like training: module and backward ranges with ops inside."""
+    t = tl.ones(2, requires_grad=True)
+    per_iter = 0
+    done = 0
+    while done < n_events:
+        with record_range("Model.layer", "module"):
+            u = t * 2
+            v = u + 1
+        s = v.sum()
+        s.backward()
+        t.grad = None
+        if per_iter == 0:
+            per_iter = 1
+        done += 12
+    return t
+
+
+def postprocess(sizes, repeat):
+    print(f"\n## Post-processing per event (stop + key_averages + table + export_chrome_trace)\n")
+    print("| events | stop (build) | key_averages | table | export | total | µs/event |\n|---:|---:|---:|---:|---:|---:|---:|")
+    tmp = tempfile.mkdtemp()
+    for n in sizes:
+        prof = profiler.profile()
+        prof.start()
+        tiny_loop(n)
+        # stop() only unhooks; the store is built on first use, which is what we time as "stop"
+        prof.stop()
+        gc.collect()
+        t0 = time.perf_counter()
+        store = prof.store
+        t1 = time.perf_counter()
+        rows = prof.key_averages()
+        t2 = time.perf_counter()
+        rows.table(sort_by="self_cpu_time_total")
+        t3 = time.perf_counter()
+        prof.export_chrome_trace(os.path.join(tmp, "t.json"))
+        t4 = time.perf_counter()
+        ne = len(store)
+        print(f"| {ne} | {t1 - t0:.3f}s | {t2 - t1:.3f}s | {t3 - t2:.3f}s | {t4 - t3:.3f}s | {t4 - t0:.3f}s | "
+              f"{(t4 - t0) / ne * 1e6:.3f} |")
+        del prof, store, rows
+        gc.collect()
+    try:
+        import torch
+    except ImportError:
+        return
+    n = sizes[0]
+    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as p:
+        t = torch.ones(1)
+        for _ in range(n):
+            t = t + 1
+    t0 = time.perf_counter()
+    ka = p.key_averages()
+    ka.table(sort_by="self_cpu_time_total")
+    p.export_chrome_trace(os.path.join(tmp, "torch.json"))
+    t1 = time.perf_counter()
+    ne = len(p.events())
+    print(f"| torch.profiler, {ne} events | | | | | {t1 - t0:.3f}s | {(t1 - t0) / ne * 1e6:.3f} |")
+
+
+def memory_per_event(n):
+    print(f"\n## Memory per recorded op event (default options, {n} ops)\n")
+    tiny_loop(100)
+    prof = profiler.profile()
+    gc.collect()
+    tracemalloc.start()
+    prof.start()
+    t = tl.ones(1)
+    before = tracemalloc.get_traced_memory()[0]
+    for _ in range(n):
+        t = t + 1
+    after = tracemalloc.get_traced_memory()[0]
+    prof.stop()
+    tracemalloc.stop()
+    del t
+    print(f"{(after - before) / n:.1f} bytes per event (records held until the store is built)")
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--sizes", default="20000,200000,2000000")
+    a = ap.parse_args()
+    n = 20000 if a.quick else 100000
+    sizes = [int(s) for s in a.sizes.split(",")]
+    if a.quick:
+        sizes = [s for s in sizes if s <= 200000]
+    print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs")
+    in_loop(n, a.repeat)
+    memory_per_event(n)
+    postprocess(sizes, 1)
+
+
+if __name__ == "__main__":
+    main()

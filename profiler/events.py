@@ -1,0 +1,245 @@
+"""The event store: every recorded op and range as NumPy columns, with the tree derived after stop().
+
+Built once per profiling cycle from the recorder's per-thread records (`build`); aggregation, the
+table, the Chrome trace, the folded stacks and the memory timeline all read this one store.
+
+Order: thread by thread, each thread's events in pre-order (start ascending, enclosing event first).
+The tree is derived without a Python loop: an event's depth is the number of events that started
+before it minus those that had already ended, and its parent is the last event one level up that
+started before it. Self time is the duration minus the children's durations, in integer nanoseconds,
+so self times are never negative and add up exactly to the roots' durations (one thread's children
+run one after another inside their parent). Should the clock ever give ambiguous stamps, a checked
+stack walk takes over.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ._nogc import no_gc
+
+OP_TAGS = ("forward", "backward")
+
+
+class EventStore:
+    """Columns (one entry per event) plus small lookup tables; see the module docstring for order."""
+
+    def __init__(self):
+        n = 0
+        self.names: list[str] = []
+        self.tags: list[str] = []
+        self.name_id = np.zeros(n, np.int32)
+        self.tag_id = np.zeros(n, np.int16)
+        self.seq = np.zeros(n, np.int64)
+        self.tid = np.zeros(n, np.int64)
+        self.t0 = np.zeros(n, np.int64)
+        self.t1 = np.zeros(n, np.int64)
+        self.parent = np.zeros(n, np.int64)
+        self.depth = np.zeros(n, np.int32)
+        self.self_ns = np.zeros(n, np.int64)
+        self.extra: list | None = None                 # per event (shapes_dtypes, stack, flops) or None
+        self.thread_names: dict[int, str] = {}
+        # memory (bytes), per event: allocated by the event itself / by it and its descendants
+        self.self_cpu_mem = np.zeros(n, np.int64)
+        self.cpu_mem = np.zeros(n, np.int64)
+        self.self_cuda_mem = np.zeros(n, np.int64)
+        self.cuda_mem = np.zeros(n, np.int64)
+        self.mem_events = None                         # structured array, see memory.py
+        self.has_memory = False
+        # device time (ns) per event, -1 start where unknown; see cuda_timing.py
+        self.dev_ns = np.zeros(n, np.int64)
+        self.self_dev_ns = np.zeros(n, np.int64)
+        self.dev_start = np.full(n, -1, np.int64)
+        self.dev_stream = np.full(n, -1, np.int64)
+        self.dev_index = np.full(n, -1, np.int64)
+        self.has_device_time = False
+        self.t_base = 0                                # perf_counter_ns at start()
+        self.wall_base_ns = 0                          # time.time_ns() at start()
+
+    def __len__(self):
+        return len(self.t0)
+
+    # -- derived columns ---------------------------------------------------------------------------
+    @property
+    def dur(self):
+        return self.t1 - self.t0
+
+    def is_op(self):
+        ops = np.array([t in OP_TAGS for t in self.tags], bool)
+        return ops[self.tag_id] if len(self.tags) else np.zeros(len(self), bool)
+
+    def kind_of(self, i) -> str:
+        tag = self.tags[self.tag_id[i]]
+        return "op" if tag in OP_TAGS else tag[2:]
+
+    def phase_of(self, i) -> str:
+        tag = self.tags[self.tag_id[i]]
+        return tag if tag in OP_TAGS else "backward" if tag == "r:backward" else "forward"
+
+    def flops(self):
+        if self.extra is None:
+            return np.zeros(len(self), np.int64)
+        return np.fromiter((e[2] for e in self.extra), np.int64, len(self))
+
+    def self_total_ns(self) -> int:
+        return int(self.self_ns.sum())
+
+    def children_lists(self):
+        """Children of every event (indices), built once on demand."""
+        order = np.argsort(self.parent, kind="stable")
+        p = self.parent[order]
+        first = np.searchsorted(p, np.arange(len(self)), "left")
+        last = np.searchsorted(p, np.arange(len(self)), "right")
+        return order, first, last
+
+    def levels(self):
+        """Event indices grouped by depth, shallowest first."""
+        by_depth = np.argsort(self.depth, kind="stable")
+        counts = np.bincount(self.depth, minlength=1) if len(self) else np.zeros(1, np.int64)
+        bounds = np.concatenate(([0], np.cumsum(counts)))
+        return [by_depth[bounds[d]:bounds[d + 1]] for d in range(len(counts))]
+
+    def subtree_sum(self, values):
+        """values summed over each event's subtree (the event and its descendants)."""
+        total = values.astype(np.int64, copy=True)
+        for level in reversed(self.levels()[1:]):
+            if len(level):
+                np.add.at(total, self.parent[level], total[level])
+        return total
+
+    def innermost_at(self, tid, t):
+        """Index of the innermost event on thread `tid` open at each time in `t` (-1 where none)."""
+        out = np.full(len(t), -1, np.int64)
+        rows = np.flatnonzero(self.tid == tid)
+        if not len(rows) or not len(t):
+            return out
+        lo = rows[0]
+        t0 = self.t0[rows]
+        idx = np.searchsorted(t0, t, "right") - 1 + lo
+        idx[idx < lo] = -1
+        pending = idx >= 0
+        while pending.any():
+            at = np.flatnonzero(pending)
+            cand = idx[at]
+            inside = self.t1[cand] >= t[at]
+            cand = np.where(inside, cand, self.parent[cand])
+            idx[at] = cand
+            pending[at] = ~inside & (cand >= 0)
+        return idx
+
+
+@no_gc
+def build(snapshot, extended: bool, t_base: int = 0, wall_base_ns: int = 0) -> EventStore:
+    """EventStore from the recorder's snapshot: [(thread id, thread name, [records...]), ...]."""
+    store = EventStore()
+    store.t_base = t_base
+    store.wall_base_ns = wall_base_ns
+    name_index: dict[str, int] = {}
+    tag_index: dict[str, int] = {}
+    parts = []
+    extras = [] if extended else None
+    offset = 0
+    merged: dict[int, tuple[str, list]] = {}
+    for tid, tname, recs in snapshot:     # a thread id the OS reused: one lane, as the threads never overlap
+        if tid in merged:
+            merged[tid] = (merged[tid][0], merged[tid][1] + list(recs))
+        else:
+            merged[tid] = (tname, recs)
+    for tid, (tname, recs) in merged.items():
+        n = len(recs)
+        if not n:
+            continue
+        store.thread_names.setdefault(tid, tname)
+        cols = list(zip(*recs))
+        for nm in set(cols[0]):
+            name_index.setdefault(nm, len(name_index))
+        for tg in set(cols[1]):
+            tag_index.setdefault(tg, len(tag_index))
+        name_id = np.fromiter(map(name_index.__getitem__, cols[0]), np.int32, n)
+        tag_id = np.fromiter(map(tag_index.__getitem__, cols[1]), np.int16, n)
+        seq = np.fromiter(cols[2], np.int64, n)
+        t0 = np.fromiter(cols[-2], np.int64, n)
+        t1 = np.fromiter(cols[-1], np.int64, n)
+        order = np.lexsort((-np.arange(n), -t1, t0))       # pre-order; exit order breaks exact ties
+        t0, t1 = t0[order], t1[order]
+        parent, depth = _tree(t0, t1, order)
+        parent = np.where(parent >= 0, parent + offset, -1)
+        parts.append((name_id[order], tag_id[order], seq[order], np.full(n, tid, np.int64), t0, t1, parent, depth))
+        if extended:
+            ex = cols[3]
+            extras.extend(ex[i] for i in order.tolist())
+        offset += n
+    store.names = list(name_index)
+    store.tags = list(tag_index)
+    if parts:
+        (store.name_id, store.tag_id, store.seq, store.tid, store.t0, store.t1, store.parent,
+         store.depth) = (np.concatenate(c) for c in zip(*parts))
+    store.extra = extras
+    n = len(store.t0)
+    dur = store.t1 - store.t0
+    has = store.parent >= 0
+    child = np.bincount(store.parent[has], weights=dur[has], minlength=n) if n else np.zeros(0)
+    store.self_ns = dur - np.rint(child).astype(np.int64)
+    for name in ("self_cpu_mem", "cpu_mem", "self_cuda_mem", "cuda_mem", "dev_ns", "self_dev_ns"):
+        setattr(store, name, np.zeros(n, np.int64))
+    store.dev_start = np.full(n, -1, np.int64)
+    store.dev_stream = np.full(n, -1, np.int64)
+    store.dev_index = np.full(n, -1, np.int64)
+    _backward_seq(store)
+    return store
+
+
+def _tree(t0, t1, exit_order):
+    """(parent, depth) for one thread's events in pre-order (t0 ascending, enclosing first)."""
+    n = len(t0)
+    pos = np.arange(n)
+    ended = np.searchsorted(np.sort(t1), t0, "left")       # events that ended before each started
+    depth = (pos - ended).astype(np.int32)
+    parent = np.full(n, -1, np.int64)
+    if n and depth.min() >= 0:
+        by_depth = np.argsort(depth, kind="stable")
+        counts = np.bincount(depth)
+        bounds = np.concatenate(([0], np.cumsum(counts)))
+        for d in range(1, len(counts)):
+            cur = by_depth[bounds[d]:bounds[d + 1]]
+            prev = by_depth[bounds[d - 1]:bounds[d]]
+            k = np.searchsorted(prev, cur) - 1
+            parent[cur] = np.where(k >= 0, prev[np.maximum(k, 0)], -1)
+        ok = (parent >= 0) == (depth > 0)
+        p = parent[depth > 0]
+        c = pos[depth > 0]
+        if ok.all() and (t0[p] <= t0[c]).all() and (t1[p] >= t1[c]).all():
+            return parent, depth
+    return _tree_by_stack(t0, t1, exit_order)
+
+
+def _tree_by_stack(t0, t1, exit_order):
+    """Exact walk for the rare case of equal stamps: an open event encloses the next one if it ends
+    later (or at the same stamp but was exited later)."""
+    n = len(t0)
+    parent = np.full(n, -1, np.int64)
+    depth = np.zeros(n, np.int32)
+    t1l = t1.tolist()
+    exl = exit_order.tolist()
+    stack: list[int] = []
+    for i in range(n):
+        while stack and (t1l[stack[-1]] < t1l[i] or (t1l[stack[-1]] == t1l[i] and exl[stack[-1]] < exl[i])):
+            stack.pop()
+        if stack:
+            parent[i] = stack[-1]
+            depth[i] = len(stack)
+        stack.append(i)
+    return parent, depth
+
+
+def _backward_seq(store: EventStore):
+    """An autograd node's range takes the sequence number its backward-phase ops carry (the forward
+    op's), as torch's ``evaluate_function`` events do."""
+    try:
+        bw_range = store.tags.index("r:backward")
+        bw_op = store.tags.index("backward")
+    except ValueError:
+        return
+    kids = np.flatnonzero((store.tag_id == bw_op) & (store.parent >= 0))
+    p = store.parent[kids]
+    m = store.tag_id[p] == bw_range
+    store.seq[p[m]] = store.seq[kids[m]]

@@ -1,0 +1,150 @@
+"""Memory recording (``profile_memory=True``): every allocation and free, stamped with the thread
+and the perf_counter_ns clock, so `attribute` can give each to the innermost event open at the time.
+
+CPU: the bytes of arrays that an op's outputs own (``array.base is None``, not one of the op's inputs,
+not already counted), freed when ``weakref.finalize`` fires. CUDA: CuPy's pool, through a
+``cupy.cuda.memory_hook.MemoryHook`` installed lazily (exact sizes and addresses of every malloc and
+free); the running total starts from the pool's bytes in use when profiling began, so it reads like
+``torch.cuda.memory_allocated``.
+"""
+from __future__ import annotations
+
+import threading
+import time
+
+import numpy as np
+
+from tensorlib._tensor_base import Tensor
+
+from .recorder import finalize_free
+
+CPU, CUDA = 0, 1          # Kineto's "Device Type" values
+MEM_DTYPE = np.dtype([("t", np.int64), ("tid", np.int64), ("dev_type", np.int8), ("dev_id", np.int16),
+                      ("bytes", np.int64), ("addr", np.int64)])
+
+
+class MemoryRecorder:
+    """Collects (t, tid, device type, device id, ±bytes, address) records while active."""
+
+    def __init__(self, cuda=False):
+        self.records: list[tuple] = []
+        self.live: dict[int, int] = {}
+        self.active = False
+        self.cuda_base: dict[int, int] = {}
+        self._cuda = cuda
+        self._cupy_hook = None
+
+    # -- lifecycle ------------------------------------------------------------------------------------
+    def start(self):
+        self.active = True
+        if self._cuda:
+            self._start_cuda()
+
+    def stop(self):
+        self.active = False
+        if self._cupy_hook is not None:
+            self._cupy_hook.__exit__(None, None, None)
+            self._cupy_hook = None
+
+    # -- CPU --------------------------------------------------------------------------------------------
+    def record_outputs(self, outputs, input_ids):
+        outs = outputs if type(outputs) is tuple else (outputs,)
+        for o in outs:
+            if not isinstance(o, Tensor):
+                continue
+            d = o._data
+            if type(d) is not np.ndarray or d.base is not None:
+                continue
+            key = id(d)
+            if key in input_ids or key in self.live:
+                continue
+            n = d.nbytes
+            if not n:
+                continue
+            self.live[key] = n
+            self.records.append((time.perf_counter_ns(), threading.get_native_id(), CPU, 0, n, key))
+            finalize_free(d, self._free, key, n)
+
+    def _free(self, key, n):
+        self.live.pop(key, None)
+        if self.active:
+            self.records.append((time.perf_counter_ns(), threading.get_native_id(), CPU, 0, -n, key))
+
+    # -- CUDA (CuPy imported here only) -------------------------------------------------------------------
+    def _start_cuda(self):
+        import cupy
+        from cupy.cuda import memory_hook
+
+        rec = self
+        pool = cupy.get_default_memory_pool()
+        dev = cupy.cuda.runtime.getDevice()
+        self.cuda_base[dev] = int(pool.used_bytes())
+
+        class _PoolHook(memory_hook.MemoryHook):
+            name = "tensorlib-profiler"
+
+            def malloc_postprocess(self, **kw):
+                if rec.active:
+                    rec.records.append((time.perf_counter_ns(), threading.get_native_id(), CUDA, kw["device_id"],
+                                        kw["mem_size"], kw["mem_ptr"]))
+
+            def free_postprocess(self, **kw):
+                if rec.active:
+                    rec.records.append((time.perf_counter_ns(), threading.get_native_id(), CUDA, kw["device_id"],
+                                        -kw["mem_size"], kw["mem_ptr"]))
+
+        self._cupy_hook = _PoolHook()
+        self._cupy_hook.__enter__()
+
+    # -- after stop ---------------------------------------------------------------------------------------
+    def array(self):
+        recs = self.records[:len(self.records)]
+        a = np.array(recs, dtype=MEM_DTYPE) if recs else np.zeros(0, MEM_DTYPE)
+        return a[np.argsort(a["t"], kind="stable")]
+
+
+def attribute(store, mem):
+    """Per event self and total (self + descendants) allocated bytes, from the memory records; the
+    running total per device goes into ``mem['total']`` order (see `timeline`)."""
+    store.mem_events = mem
+    store.has_memory = True
+    n = len(store)
+    owner = np.full(len(mem), -1, np.int64)
+    for tid in np.unique(mem["tid"]):
+        m = np.flatnonzero(mem["tid"] == tid)
+        owner[m] = store.innermost_at(int(tid), mem["t"][m])
+    store.mem_owner = owner
+    for dev_type, self_col, tot_col in ((CPU, "self_cpu_mem", "cpu_mem"), (CUDA, "self_cuda_mem", "cuda_mem")):
+        sel = (owner >= 0) & (mem["dev_type"] == dev_type)
+        own = np.bincount(owner[sel], weights=mem["bytes"][sel], minlength=n) if n else np.zeros(0)
+        own = np.rint(own).astype(np.int64)
+        setattr(store, self_col, own)
+        setattr(store, tot_col, store.subtree_sum(own))
+
+
+def timeline(mem, cuda_base=None):
+    """{(device type, device id): (times ns, allocated bytes after each record)}; the peak is the max."""
+    out = {}
+    cuda_base = cuda_base or {}
+    for key in sorted({(int(a), int(b)) for a, b in zip(mem["dev_type"], mem["dev_id"])}):
+        m = (mem["dev_type"] == key[0]) & (mem["dev_id"] == key[1])
+        base = cuda_base.get(key[1], 0) if key[0] == CUDA else 0
+        out[key] = (mem["t"][m], base + np.cumsum(mem["bytes"][m]))
+    return out
+
+
+def device_name(key) -> str:
+    return "cpu" if key[0] == CPU else f"cuda:{key[1]}"
+
+
+def format_bytes(n) -> str:
+    """torch's table format: 32.00 KB, 1.50 MB, 4 B."""
+    KB, MB, GB = 1024, 1024 ** 2, 1024 ** 3
+    a = abs(n)
+    if a >= GB:
+        return f"{n / GB:.2f} GB"
+    if a >= MB:
+        return f"{n / MB:.2f} MB"
+    if a >= KB:
+        return f"{n / KB:.2f} KB"
+    return f"{int(n)} B"

@@ -1,0 +1,304 @@
+"""profiler.profile: torch.profiler.profile's API over tensorlib's dispatcher hooks.
+
+One profiler at a time per process (the dispatcher's hooks are process-wide, so two would record each
+other's work). While recording, only `recorder.Recorder` runs; stop() builds the event store once and
+every report (events, key_averages, table, Chrome trace, stacks, memory) reads it.
+"""
+from __future__ import annotations
+
+import threading
+import time
+import warnings
+
+from tensorlib import dispatch
+from tensorlib.dispatch import record_range
+
+from . import events as _events
+from .recorder import Recorder
+from .schedule import ProfilerAction, ProfilerActivity
+
+_active_lock = threading.Lock()
+_active = None
+
+
+class record_function(record_range):
+    """A user range (torch.profiler.record_function): ``with record_function("name"):`` or as a decorator."""
+
+    __slots__ = ()
+
+    def __init__(self, name: str, args: str | None = None):
+        if not isinstance(name, str):
+            raise TypeError(f"record_function(): name must be a str, got {type(name).__name__}")
+        super().__init__(name, "user")
+
+
+def _cuda_available() -> bool:
+    try:
+        from tensorlib import cuda
+        return cuda.is_available()
+    except Exception:
+        return False
+
+
+class profile:
+    """Context manager (or start()/step()/stop()) recording every tensorlib op and range.
+
+    Arguments as torch.profiler.profile; in addition ``nvtx=True`` also emits NVTX ranges
+    (`profiler.nvtx`) and ``max_events`` bounds the records kept per thread (a forgotten profiler
+    stops recording there, and stop() warns once with the number dropped).
+    """
+
+    def __init__(self, *, activities=None, schedule=None, on_trace_ready=None, record_shapes=False,
+                 profile_memory=False, with_stack=False, with_flops=False, with_modules=True, acc_events=False,
+                 nvtx=False, max_events=10_000_000, experimental_config=None, use_cuda=None):
+        acts = self._check_activities(activities, use_cuda)
+        self.activities = acts
+        self.use_cuda = ProfilerActivity.CUDA in acts
+        self.schedule = schedule
+        self.on_trace_ready = on_trace_ready
+        self.record_shapes = bool(record_shapes)
+        self.profile_memory = bool(profile_memory)
+        self.with_stack = bool(with_stack)
+        self.with_flops = bool(with_flops)
+        self.with_modules = bool(with_modules)
+        self.acc_events = bool(acc_events)
+        self.nvtx = bool(nvtx)
+        if not isinstance(max_events, int) or max_events < 1:
+            raise ValueError(f"max_events must be a positive int, got {max_events!r}")
+        self.max_events = max_events
+        self.step_num = 0
+        self.current_action = None
+        self._recorder = None
+        self._memory = None
+        self._gpu = None
+        self._nvtx_hook = None
+        self._step_token = None
+        self._snapshots: list = []
+        self._store = None
+        self._tree = None
+        self._running = False
+        self._t_base = 0
+        self._wall_base = 0
+        self.dropped_events = 0
+
+    @staticmethod
+    def _check_activities(activities, use_cuda):
+        if activities is None:
+            acts = {ProfilerActivity.CPU}
+            if use_cuda or (use_cuda is None and _cuda_available()):
+                acts.add(ProfilerActivity.CUDA)
+        else:
+            acts = set()
+            for a in activities:
+                if not isinstance(a, ProfilerActivity):
+                    raise TypeError(f"activities must be ProfilerActivity members (CPU, CUDA), got {a!r}")
+                acts.add(a)
+        if ProfilerActivity.CUDA in acts and not _cuda_available():
+            warnings.warn("ProfilerActivity.CUDA requested but CUDA is not available (no CuPy or no GPU); "
+                          "profiling the CPU only", UserWarning, stacklevel=3)
+            acts.discard(ProfilerActivity.CUDA)
+            acts.add(ProfilerActivity.CPU)
+        return acts
+
+    # -- lifecycle ------------------------------------------------------------------------------------
+    def __enter__(self):
+        self.start()
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        self.stop()
+        return False
+
+    def start(self):
+        global _active
+        with _active_lock:
+            if _active is not None:
+                raise RuntimeError("a profiler is already running in this process; tensorlib's hooks are process-wide, "
+                                   "so a second profile() would record the first one's work. Stop the running one "
+                                   "(leave its `with` block or call .stop()) before starting another.")
+            _active = self
+        self._running = True
+        self.step_num = 0
+        self.current_action = self.schedule(0) if self.schedule else ProfilerAction.RECORD
+        if self.current_action in (ProfilerAction.RECORD, ProfilerAction.RECORD_AND_SAVE):
+            self._start_recording()
+        return self
+
+    def stop(self):
+        global _active
+        if not self._running:
+            return
+        try:
+            if self._recorder is not None:
+                self._stop_recording()
+                if self.on_trace_ready is not None:
+                    self.on_trace_ready(self)
+        finally:
+            self._running = False
+            with _active_lock:
+                if _active is self:
+                    _active = None
+
+    def step(self):
+        """Ends step N and begins step N+1 (ProfilerStep#N ranges), following the schedule."""
+        if not self._running:
+            raise RuntimeError("profile.step() called on a profiler that is not running; call start() or use `with`")
+        prev = self.current_action
+        self.step_num += 1
+        self.current_action = self.schedule(self.step_num) if self.schedule else ProfilerAction.RECORD
+        recording = self._recorder is not None
+        if recording and (prev == ProfilerAction.RECORD_AND_SAVE
+                          or self.current_action in (ProfilerAction.NONE, ProfilerAction.WARMUP)):
+            self._stop_recording()
+            if prev == ProfilerAction.RECORD_AND_SAVE and self.on_trace_ready is not None:
+                self.on_trace_ready(self)
+            recording = False
+        if self.current_action in (ProfilerAction.RECORD, ProfilerAction.RECORD_AND_SAVE):
+            if not recording:
+                self._start_recording()
+            else:
+                self._close_step()
+                self._open_step()
+
+    # -- recording --------------------------------------------------------------------------------------
+    def _start_recording(self):
+        if not self.acc_events:
+            self._snapshots = []
+        self._store = None
+        self._tree = None
+        if self.profile_memory:
+            from .memory import MemoryRecorder
+            self._memory = MemoryRecorder(cuda=self.use_cuda)
+        self._recorder = Recorder(record_shapes=self.record_shapes, profile_memory=self.profile_memory,
+                                  with_stack=self.with_stack, with_flops=self.with_flops,
+                                  max_events=self.max_events, memory=self._memory)
+        if self.use_cuda:
+            from .cuda_timing import GpuTimer
+            self._gpu = GpuTimer()
+        if not self._t_base or not self.acc_events:
+            self._t_base = time.perf_counter_ns()
+            self._wall_base = time.time_ns()
+        self._recorder.active = True
+        if self._memory is not None:
+            self._memory.start()
+        dispatch.add_hook(self._recorder)
+        if self._gpu is not None:        # after the recorder: its enter stamp falls inside the op's
+            dispatch.add_hook(self._gpu)
+        if self.nvtx:
+            from .nvtx import NvtxHook
+            self._nvtx_hook = NvtxHook(record_shapes=self.record_shapes)
+            dispatch.add_hook(self._nvtx_hook)
+        if self.schedule is not None:
+            self._open_step()
+
+    def _open_step(self):
+        self._step_token = dispatch.range_enter(f"ProfilerStep#{self.step_num}", "step")
+
+    def _close_step(self):
+        tok, self._step_token = self._step_token, None
+        if tok is not None:
+            dispatch.range_exit(tok)
+
+    def _stop_recording(self):
+        rec = self._recorder
+        try:
+            self._close_step()
+        finally:
+            for h in (self._nvtx_hook, rec, self._gpu):
+                if h is not None and h in dispatch.hooks():
+                    dispatch.remove_hook(h)
+            rec.active = False
+            self._nvtx_hook = None
+            if self._memory is not None:
+                self._memory.stop()
+        snap = rec.snapshot()
+        if not self.with_modules:
+            snap = [(tid, nm, [r for r in recs if r[1] != "r:module"]) for tid, nm, recs in snap]
+        self._snapshots.append((snap, rec.extended, self._memory, self._gpu))
+        self._recorder = None
+        self._gpu_pending = self._gpu
+        self._gpu = None
+        if rec.dropped:
+            self.dropped_events += rec.dropped
+            warnings.warn(f"profiler: max_events={self.max_events} reached on a thread; recording stopped there and "
+                          f"{rec.dropped} later events were dropped (raise max_events, or profile a shorter "
+                          f"region / use a schedule)", RuntimeWarning, stacklevel=3)
+
+    # -- results ------------------------------------------------------------------------------------------
+    def _require_store(self):
+        if self._recorder is not None:
+            raise RuntimeError("the profiler is still recording; leave the `with profile()` block or call .stop() "
+                               "before reading its results")
+        if self._store is None:
+            self._store = self._build()
+        return self._store
+
+    def _build(self):
+        snaps = self._snapshots
+        if not snaps:
+            return _events.build([], False, self._t_base, self._wall_base)
+        extended = any(s[1] for s in snaps)
+        merged = []
+        for snap, ext, _, _ in snaps:
+            for tid, nm, recs in snap:
+                if extended and not ext:
+                    recs = [(r[0], r[1], r[2], None, r[3], r[4]) for r in recs]
+                merged.append((tid, nm, recs))
+        store = _events.build(merged, extended, self._t_base, self._wall_base)
+        if extended and store.extra is not None:
+            store.extra = [e if e is not None else (None, None, 0) for e in store.extra]
+        mems = [m for _, _, m, _ in snaps if m is not None]
+        if mems:
+            import numpy as np
+            from .memory import attribute
+            arr = np.concatenate([m.array() for m in mems])
+            arr = arr[np.argsort(arr["t"], kind="stable")]
+            attribute(store, arr)
+            store.cuda_base = {}
+            for m in mems:
+                for k, v in m.cuda_base.items():
+                    store.cuda_base.setdefault(k, v)
+        gpus = [g for _, _, _, g in snaps if g is not None]
+        for g in gpus:
+            g.resolve(store)
+        return store
+
+    @property
+    def store(self):
+        """The event store (NumPy columns) every report is made from."""
+        return self._require_store()
+
+    def events(self):
+        """Every recorded op and range as FunctionEvent (see profiler.function_event), in pre-order per thread."""
+        store = self._require_store()
+        if self._tree is None:
+            from .function_event import EventTree
+            self._tree = EventTree(store)
+        return self._tree.events()
+
+    def key_averages(self, group_by_input_shape=False, group_by_stack_n=0, group_by_overload_name=False):
+        from .aggregate import key_averages
+        if group_by_input_shape and not (self.record_shapes or self.with_flops):
+            raise ValueError("group_by_input_shape=True needs shapes: profile with record_shapes=True")
+        if group_by_stack_n and not self.with_stack:
+            raise ValueError("group_by_stack_n needs stacks: profile with with_stack=True")
+        return key_averages(self._require_store(), group_by_input_shape, group_by_stack_n)
+
+    def table(self, *args, **kwargs):
+        return self.key_averages().table(*args, **kwargs)
+
+    def export_chrome_trace(self, path):
+        from .chrome import export_chrome_trace
+        return export_chrome_trace(self._require_store(), path, self)
+
+    def export_stacks(self, path, metric="self_cpu_time_total"):
+        from .stacks import export_stacks
+        return export_stacks(self._require_store(), path, metric)
+
+    def export_memory_timeline(self, path, device=None):
+        from .memory_report import export_memory_timeline
+        return export_memory_timeline(self._require_store(), path, self.profile_memory)
+
+    def memory_summary(self) -> str:
+        from .memory_report import memory_summary
+        return memory_summary(self._require_store(), self.profile_memory)

@@ -1,0 +1,262 @@
+"""The hot path: one dispatcher hook that appends a compact tuple per op and per range.
+
+Nothing is derived while the program runs. Each thread appends to its own list (no lock, no thread id
+per record); a record is ``(name, tag, seq, t0, t1)`` with ``perf_counter_ns`` stamps, where ``tag`` is
+the op's phase (``"forward"``/``"backward"``) or ``"r:" + kind`` for a named range. With
+``record_shapes``/``profile_memory``/``with_stack``/``with_flops`` the record grows one field,
+``(name, tag, seq, extra, t0, t1)``. Records land in exit order; `events.build` turns them into a tree
+after ``stop()``.
+
+The methods are closures bound on the instance (the dispatcher looks them up per call), so that
+switching to "dropping" once ``max_events`` is reached is one attribute assignment and the default
+path runs no ``if``.
+"""
+from __future__ import annotations
+
+import sys
+import threading
+import time
+import weakref
+
+import numpy as np
+
+from tensorlib._tensor_base import Tensor
+
+_RANGE_TAGS: dict[str, str] = {}
+
+
+def range_tag(kind: str) -> str:
+    tag = _RANGE_TAGS.get(kind)
+    if tag is None:
+        tag = _RANGE_TAGS.setdefault(kind, sys.intern("r:" + kind))
+    return tag
+
+
+class _ThreadBuffer(threading.local):
+    """One list per thread; registered with the recorder on the thread's first record."""
+
+    def __init__(self, recorder):
+        self.buf = recorder._new_buffer()
+
+
+class Recorder:
+    """Dispatcher hook recording every op and range while registered (see module docstring)."""
+
+    def __init__(self, *, record_shapes=False, profile_memory=False, with_stack=False, with_flops=False,
+                 max_events=10_000_000, memory=None):
+        self.record_shapes = record_shapes
+        self.profile_memory = profile_memory
+        self.with_stack = with_stack
+        self.with_flops = with_flops
+        self.extended = bool(record_shapes or profile_memory or with_stack or with_flops)
+        self.max_events = int(max_events)
+        self.dropped = 0
+        self.active = False
+        self.buffers: list[tuple[int, str, list]] = []   # (native thread id, thread name, records)
+        self._lock = threading.Lock()
+        self._tls = _ThreadBuffer(self)
+        self.memory = memory                              # memory.MemoryRecorder or None
+        self._stack_cache: dict = {}
+        self._stacks: dict = {}
+        self._bind()
+
+    # -- buffers -----------------------------------------------------------------------------------
+    def _new_buffer(self):
+        buf: list = []
+        t = threading.current_thread()
+        with self._lock:
+            self.buffers.append((threading.get_native_id(), t.name, buf))
+        return buf
+
+    def total_records(self) -> int:
+        return sum(len(b) for _, _, b in self.buffers)
+
+    def snapshot(self):
+        """(tid, name, records) with each list cut at its current length: records appended by a
+        straggling thread after stop() are not read."""
+        with self._lock:
+            return [(tid, name, buf[:len(buf)]) for tid, name, buf in self.buffers]
+
+    def _overflow(self):
+        """A thread's list reached max_events: every later record is counted, not kept."""
+        self.op_exit = self._drop_op_exit
+        self.range_exit = self._drop_range_exit
+
+    def _drop_op_exit(self, token, outputs):
+        self.dropped += 1
+
+    def _drop_range_exit(self, token):
+        if self.active:
+            self.dropped += 1
+
+    # -- the hook methods ---------------------------------------------------------------------------
+    def _bind(self):
+        pc = time.perf_counter_ns
+        tls = self._tls
+        limit = self.max_events
+        rec = self
+        rtag = range_tag
+
+        if not self.extended:
+            def op_enter(op, inputs, attrs, phase, seq):
+                return (op.name, phase, seq, pc())
+
+            def op_exit(token, outputs):
+                t1 = pc()
+                b = tls.buf
+                b.append((*token, t1))
+                if len(b) >= limit:
+                    rec._overflow()
+
+            def range_enter(name, kind):
+                return (name, rtag(kind), -1, pc())
+
+            def range_exit(token):
+                t1 = pc()
+                if rec.active:
+                    b = tls.buf
+                    b.append((*token, t1))
+                    if len(b) >= limit:
+                        rec._overflow()
+        else:
+            shapes = self.record_shapes or self.with_flops
+            stack = self.with_stack
+            mem = self.memory if self.profile_memory else None
+            stack_of = self._stack
+
+            def op_enter(op, inputs, attrs, phase, seq):
+                sh = _shapes_dtypes(inputs) if shapes else None
+                st = stack_of() if stack else None
+                ids = _input_ids(inputs) if mem is not None else None
+                return [op.name, phase, seq, sh, st, ids, pc()]
+
+            def op_exit(token, outputs):
+                if mem is not None:
+                    mem.record_outputs(outputs, token[5])
+                flops = _flops(token[0], token[3], outputs) if shapes else 0
+                t1 = pc()
+                b = tls.buf
+                b.append((token[0], token[1], token[2], (token[3], token[4], flops), token[6], t1))
+                if len(b) >= limit:
+                    rec._overflow()
+
+            def range_enter(name, kind):
+                return (name, rtag(kind), -1, stack_of() if stack else None, pc())
+
+            def range_exit(token):
+                t1 = pc()
+                if rec.active:
+                    b = tls.buf
+                    b.append((token[0], token[1], token[2], (None, token[3], 0), token[4], t1))
+                    if len(b) >= limit:
+                        rec._overflow()
+
+        self.op_enter = op_enter
+        self.op_exit = op_exit
+        self.range_enter = range_enter
+        self.range_exit = range_exit
+
+    # -- with_stack ---------------------------------------------------------------------------------
+    def _stack(self):
+        """The user's Python frames (outside tensorlib and profiler), outermost first, interned so a
+        loop body's thousands of ops share one tuple."""
+        f = sys._getframe(2)
+        key = []
+        while f is not None:
+            key.append((f.f_code, f.f_lineno))
+            f = f.f_back
+        key = tuple(key)
+        st = self._stacks.get(key)
+        if st is None:
+            frames = []
+            for code, line in reversed(key):
+                fn = code.co_filename
+                if _internal(fn):
+                    continue
+                frames.append(f"{fn}({line}): {code.co_name}")
+            st = self._stacks.setdefault(key, tuple(frames))
+        return st
+
+
+_INTERNAL_DIRS: tuple = ()
+
+
+def _internal(filename: str) -> bool:
+    global _INTERNAL_DIRS
+    if not _INTERNAL_DIRS:
+        import os
+        import tensorlib
+        import profiler
+        _INTERNAL_DIRS = (os.path.dirname(tensorlib.__file__) + os.sep, os.path.dirname(profiler.__file__) + os.sep,
+                          os.path.dirname(threading.__file__) + os.sep + "threading.py",
+                          os.path.dirname(threading.__file__) + os.sep + "contextlib.py")
+    return filename.startswith(_INTERNAL_DIRS) or filename.startswith("<frozen")
+
+
+def _shapes_dtypes(inputs):
+    """torch's "Input Dims" / "Input type": a shape list per tensor input, [] for a scalar; a tensor
+    list (cat, stack) is a list of shapes."""
+    shapes = []
+    dtypes = []
+    for a in inputs:
+        if isinstance(a, Tensor):
+            d = a._data
+            shapes.append(list(d.shape))
+            dtypes.append(_dtype_name(d.dtype))
+        elif isinstance(a, (list, tuple)) and a and isinstance(a[0], Tensor):
+            shapes.append([list(x._data.shape) for x in a if isinstance(x, Tensor)])
+            dtypes.append("TensorList")
+        else:
+            shapes.append([])
+            dtypes.append("Scalar" if isinstance(a, (int, float, bool, complex)) else type(a).__name__)
+    return shapes, dtypes
+
+
+_DTYPE_NAMES = {np.dtype("float32"): "float", np.dtype("float64"): "double", np.dtype("float16"): "c10::Half",
+                np.dtype("int64"): "long int", np.dtype("int32"): "int", np.dtype("bool"): "bool",
+                np.dtype("int8"): "signed char", np.dtype("uint8"): "unsigned char", np.dtype("int16"): "short int",
+                np.dtype("complex64"): "c10::complex<float>", np.dtype("complex128"): "c10::complex<double>"}
+
+
+def _dtype_name(dt) -> str:
+    """torch's C++ type names in traces (float, long int, ...), so trace tools read ours alike."""
+    name = _DTYPE_NAMES.get(dt)
+    return name if name is not None else str(dt)
+
+
+def _input_ids(inputs):
+    return tuple(id(a._data) for a in inputs if isinstance(a, Tensor))
+
+
+_MATMUL_OPS = frozenset({"matmul", "mm", "bmm", "dot", "outer", "linear", "addmm"})
+_CONV_OPS = frozenset({"conv1d", "conv2d", "conv3d", "convolution"})
+
+
+def _flops(name, shapes_dtypes, outputs) -> int:
+    """FLOPs of the matrix products and convolutions, torch's formulas (2 per multiply-add)."""
+    if shapes_dtypes is None or (name not in _MATMUL_OPS and name not in _CONV_OPS):
+        return 0
+    shapes = shapes_dtypes[0]
+    try:
+        if name in _MATMUL_OPS:
+            a = shapes[0]
+            out = outputs._data.shape if isinstance(outputs, Tensor) else None
+            if out is None:
+                return 0
+            if name == "linear":        # input [..., in], weight [out, in]
+                k = a[-1]
+            else:
+                k = a[-1] if len(a) else 1
+            return 2 * int(np.prod(out, dtype=np.int64)) * int(k)
+        w = shapes[1]                   # conv: weight [out_c, in_c / groups, *kernel]
+        out = outputs._data.shape
+        return 2 * int(np.prod(out, dtype=np.int64)) * int(np.prod(w[1:], dtype=np.int64))
+    except (IndexError, TypeError, AttributeError):
+        return 0
+
+
+def finalize_free(obj, callback, *args):
+    """weakref.finalize without its atexit registration (the profiler owns the lifetime)."""
+    f = weakref.finalize(obj, callback, *args)
+    f.atexit = False
+    return f

@@ -1,0 +1,233 @@
+"""export_chrome_trace (Kineto schema, compared with a real torch trace), export_stacks, memory."""
+from __future__ import annotations
+
+import gzip
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import tensorlib as tl
+from profiler import profile, record_function
+
+TORCH_TRACE = Path("/work/shared/traces/torch_cpu_mlp.json")
+
+
+def _train_step(**kw):
+    x = tl.randn(8, 6, requires_grad=True)
+    w = tl.randn(6, 3, requires_grad=True)
+    with profile(**kw) as prof:
+        with record_function("forward"):
+            y = (x @ w).relu().sum()
+        y.backward()
+    return prof
+
+
+def _load(path):
+    data = Path(path).read_bytes()
+    if str(path).endswith(".gz"):
+        data = gzip.decompress(data)
+    return json.loads(data)
+
+
+def _check_nesting(events):
+    """Complete events on each (pid, tid) nest strictly: no partial overlaps."""
+    lanes = {}
+    for e in events:
+        if e.get("ph") == "X":
+            lanes.setdefault((e["pid"], e["tid"]), []).append((round(e["ts"] * 1000), round((e["ts"] + e["dur"]) * 1000)))
+    for spans in lanes.values():
+        spans.sort(key=lambda s: (s[0], -s[1]))
+        stack = []
+        for s, t in spans:
+            while stack and stack[-1] <= s:
+                stack.pop()
+            assert not stack or t <= stack[-1], "partial overlap on a lane"
+            stack.append(t)
+
+
+def test_chrome_trace_follows_kineto_schema(tmp_path):
+    prof = _train_step(record_shapes=True)
+    path = tmp_path / "trace.json"
+    prof.export_chrome_trace(str(path))
+    doc = _load(path)
+    for key in ("traceEvents", "displayTimeUnit", "baseTimeNanoseconds", "schemaVersion", "deviceProperties",
+                "traceName"):
+        assert key in doc
+    assert doc["displayTimeUnit"] == "ms" and doc["schemaVersion"] == 1
+    evs = doc["traceEvents"]
+    ops = [e for e in evs if e.get("cat") == "cpu_op" and e["name"] == "matmul"]
+    fwd = [e for e in ops if e["args"]["Input Dims"] == [[8, 6], [6, 3]]][0]
+    for k in ("External id", "Sequence number", "Fwd thread id", "Input Dims", "Input type"):
+        assert k in fwd["args"]
+    assert fwd["args"]["Input type"] == ["float", "float"]
+    ann = [e for e in evs if e.get("cat") == "user_annotation"]
+    assert [e["name"] for e in ann] == ["forward"]
+    node = [e for e in evs if e.get("name") == "MmBackward0"][0]
+    assert node["cat"] == "cpu_op" and node["args"]["Sequence number"] == fwd["args"]["Sequence number"]
+    flows = [e for e in evs if e.get("cat") == "fwdbwd"]
+    s = [e for e in flows if e["ph"] == "s" and e["id"] == fwd["args"]["Sequence number"]]
+    f = [e for e in flows if e["ph"] == "f" and e["id"] == fwd["args"]["Sequence number"]]
+    assert len(s) == 1 and len(f) == 1 and f[0]["bp"] == "e"
+    assert s[0]["ts"] == fwd["ts"] and f[0]["ts"] == node["ts"]
+    meta = {e["name"] for e in evs if e["ph"] == "M"}
+    assert {"process_name", "process_labels", "process_sort_index", "thread_name", "thread_sort_index"} <= meta
+    _check_nesting(evs)
+    ids = [e["args"]["External id"] for e in evs if e.get("ph") == "X"]
+    assert len(ids) == len(set(ids)) == len(prof.events())
+
+
+@pytest.mark.skipif(not TORCH_TRACE.exists(), reason="torch reference trace not present")
+def test_chrome_trace_keys_are_a_subset_of_torchs(tmp_path):
+    torch_doc = json.loads(TORCH_TRACE.read_text())
+    torch_keys = {}
+    for e in torch_doc["traceEvents"]:
+        torch_keys.setdefault((e.get("ph"), e.get("cat")), set()).update(e)
+    torch_args = {}
+    for e in torch_doc["traceEvents"]:
+        torch_args.setdefault(e.get("cat"), set()).update(e.get("args", {}))
+    prof = _train_step(record_shapes=True)
+    prof.export_chrome_trace(str(tmp_path / "t.json"))
+    for e in _load(tmp_path / "t.json")["traceEvents"]:
+        key = (e.get("ph"), e.get("cat"))
+        if key in torch_keys:
+            assert set(e) <= torch_keys[key], (key, set(e) - torch_keys[key])
+        if e.get("cat") in ("cpu_op", "user_annotation"):
+            extra = set(e["args"]) - torch_args[e["cat"]]
+            assert extra <= {"flops"}, extra
+    assert set(_load(tmp_path / "t.json")) - set(torch_doc) <= {"profile_memory"}
+
+
+def test_names_with_quotes_backslashes_newlines_and_non_ascii_round_trip(tmp_path):
+    weird = 'a "quoted" \\ back\nslash \t ünïcödé 名前 \u2028 end'
+    with profile() as prof:
+        with record_function(weird):
+            tl.ones(2)
+    for name in ("t.json", "t.json.gz"):
+        prof.export_chrome_trace(str(tmp_path / name))
+        names = [e["name"] for e in _load(tmp_path / name)["traceEvents"] if e.get("ph") == "X"]
+        assert weird in names
+
+
+def test_export_is_atomic_and_unwritable_path_is_a_clear_error(tmp_path):
+    prof = _train_step()
+    with pytest.raises(OSError, match="cannot write the Chrome trace"):
+        prof.export_chrome_trace(str(tmp_path / "missing-dir" / "t.json"))
+    (tmp_path / "afile").write_text("x")
+    with pytest.raises(OSError, match="cannot write the stacks"):       # unwritable even for root
+        prof.export_stacks(str(tmp_path / "afile" / "s.txt"))
+    assert sorted(os.listdir(tmp_path)) == ["afile"]
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    os.chmod(ro, 0o500)
+    try:
+        if os.access(ro, os.W_OK):
+            pytest.skip("running as a user who can write anywhere")
+        with pytest.raises(OSError, match="cannot write"):
+            prof.export_chrome_trace(str(ro / "t.json"))
+        assert os.listdir(ro) == []
+    finally:
+        os.chmod(ro, 0o700)
+
+
+def test_failed_serialisation_leaves_previous_file_intact(tmp_path, monkeypatch):
+    import profiler._atomic as atomic
+    path = tmp_path / "t.json"
+    path.write_text("old")
+    prof = _train_step()
+
+    class Boom(Exception):
+        pass
+
+    real_replace = os.replace
+
+    def fail(*a):
+        raise Boom()
+
+    monkeypatch.setattr(atomic.os, "replace", fail)
+    with pytest.raises(Boom):
+        prof.export_chrome_trace(str(path))
+    monkeypatch.setattr(atomic.os, "replace", real_replace)
+    assert path.read_text() == "old"
+    assert os.listdir(tmp_path) == ["t.json"]
+
+
+def test_export_stacks_folded_lines_sum_to_self_time(tmp_path):
+    for kw in ({}, {"with_stack": True}):
+        prof = _train_step(**kw)
+        out = tmp_path / "stacks.txt"
+        prof.export_stacks(str(out))
+        lines = out.read_text().splitlines()
+        assert lines
+        total = sum(int(line.rsplit(" ", 1)[1]) for line in lines)
+        expected = int(np.rint(prof.store.self_ns / 1e3).sum())
+        assert total == expected
+        assert any(line.startswith("forward;matmul ") or ";forward;matmul " in line for line in lines)
+        if kw:
+            # user frames (everything outside tensorlib and profiler) lead each root's path
+            assert all("test_exports.py" in line and "_train_step" in line for line in lines)
+            import profiler as _p
+            pkgs = (os.path.dirname(tl.__file__) + os.sep, os.path.dirname(_p.__file__) + os.sep)
+            assert not any(p in line for p in pkgs for line in lines)
+    with pytest.raises(ValueError, match="metric must be one of"):
+        prof.export_stacks(str(out), metric="wall")
+
+
+def test_memory_per_op_and_timeline(tmp_path):
+    a = tl.ones(256, 256)             # 256 KiB, allocated before profiling: not counted
+    with profile(profile_memory=True) as prof:
+        with record_function("block"):
+            b = a + 1                 # allocates 256 KiB
+            c = b * 2                 # 256 KiB more
+            del b                     # freed inside "block"
+            c.add_(1)                 # in place: no allocation
+        del c
+    evs = {e.name: e for e in prof.events()}
+    kib = 256 * 256 * 4
+    assert evs["add"].self_cpu_memory_usage == kib
+    assert evs["mul"].self_cpu_memory_usage == kib
+    assert evs["add_"].self_cpu_memory_usage == 0
+    assert evs["block"].self_cpu_memory_usage == -kib              # the free of b happened in block itself
+    assert evs["block"].cpu_memory_usage == kib                     # net: c still alive at its end
+    t = prof.key_averages().table()
+    assert "CPU Mem" in t and "256.00 KB" in t
+    prof.export_memory_timeline(str(tmp_path / "mem.json"))
+    doc = json.loads((tmp_path / "mem.json").read_text())
+    cpu = doc["devices"]["cpu"]
+    assert cpu["peak_bytes"] == 2 * kib
+    assert cpu["allocated_bytes"][-1] == 0
+    assert cpu["times_us"] == sorted(cpu["times_us"])
+    s = prof.memory_summary()
+    assert "cpu: peak 512.00 KB" in s
+    prof.export_chrome_trace(str(tmp_path / "t.json"))
+    evs = _load(tmp_path / "t.json")["traceEvents"]
+    mem = [e for e in evs if e["name"] == "[memory]"]
+    assert [e["args"]["Bytes"] for e in mem] == [kib, kib, -kib, -kib]
+    assert [e["args"]["Total Allocated"] for e in mem] == [kib, 2 * kib, kib, 0]
+    assert all(e["args"]["Device Type"] == 0 for e in mem)
+    assert len([e for e in evs if e["ph"] == "C"]) == 4
+
+
+def test_memory_reports_need_profile_memory(tmp_path):
+    prof = _train_step()
+    with pytest.raises(RuntimeError, match="profile_memory=True"):
+        prof.memory_summary()
+
+
+def test_fast_template_path_writes_the_same_events_as_the_dict_path():
+    from profiler.chrome import trace_dict
+    prof = _train_step()
+    store = prof.store
+    assert store.extra is None
+    fast = [e for e in trace_dict(store)["traceEvents"] if e["ph"] != "M"]
+    store.extra = [(None, None, 0)] * len(store)
+    try:
+        slow = [e for e in trace_dict(store)["traceEvents"] if e["ph"] != "M"]
+    finally:
+        store.extra = None
+    key = lambda e: (e["ph"], e.get("cat", ""), e["ts"], e.get("id", 0), e["name"])  # noqa: E731
+    assert sorted(fast, key=key) == sorted(slow, key=key)
+    x = [e for e in fast if e["ph"] == "X"]
+    assert len(x) == len(store) and any("Sequence number" in e["args"] for e in x)

@@ -1,0 +1,256 @@
+"""profile(): what is recorded, the tree, and the honest-number invariants (self time never negative,
+self times add up to the profiled total, nested same-name calls never counted twice) on nested,
+recursive and multithreaded workloads."""
+from __future__ import annotations
+
+import threading
+import warnings
+
+import numpy as np
+import pytest
+
+import tensorlib as tl
+from tensorlib import dispatch
+from profiler import ProfilerActivity, profile, record_function
+from profiler import events as pevents
+
+
+def _check_invariants(prof):
+    store = prof.store
+    evs = prof.events()
+    assert len(evs) == len(store) > 0
+    assert (store.self_ns >= 0).all(), "self time must never be negative"
+    roots = store.parent < 0
+    assert store.self_ns.sum() == (store.t1 - store.t0)[roots].sum(), "self times add up to the roots' durations"
+    for e in evs:
+        kids = e.children
+        assert e.self_time_ns == e.duration_ns - sum(k.duration_ns for k in kids)
+        for k in kids:
+            assert k.thread == e.thread
+            assert e.start_ns <= k.start_ns and k.end_ns <= e.end_ns
+    # siblings do not overlap
+    for e in evs:
+        kids = sorted(e.children, key=lambda k: k.start_ns)
+        for a, b in zip(kids, kids[1:]):
+            assert a.end_ns <= b.start_ns
+    total = prof.key_averages().total_average()
+    assert total.self_cpu_time_total == pytest.approx(store.self_ns.sum() / 1e3)
+    return evs
+
+
+def test_forward_and_backward_ops_are_recorded_with_tree_and_sequence_numbers():
+    x = tl.randn(4, 3, requires_grad=True)
+    w = tl.randn(3, 2, requires_grad=True)
+    with profile() as prof:
+        with record_function("fwd"):
+            y = (x @ w).relu().sum()
+        y.backward()
+    evs = _check_invariants(prof)
+    by_name = {}
+    for e in evs:
+        by_name.setdefault(e.name, []).append(e)
+    fwd = by_name["fwd"][0]
+    assert fwd.kind == "user"
+    assert [c.name for c in fwd.children] == ["matmul", "relu", "sum"]
+    mm = fwd.children[0]
+    assert mm.kind == "op" and mm.phase == "forward" and mm.sequence_nr >= 0
+    node = by_name["MmBackward0"][0]
+    assert node.kind == "backward"
+    assert node.sequence_nr == mm.sequence_nr            # the node range carries the forward op's number
+    bwd_ops = [c for c in node.children if c.kind == "op"]
+    assert bwd_ops and all(c.phase == "backward" and c.sequence_nr == mm.sequence_nr for c in bwd_ops)
+    assert "matmul" in [c.name for c in bwd_ops]
+
+
+def test_nested_ranges_self_time_and_totals():
+    a = tl.ones(64, 64)
+    with profile() as prof:
+        with record_function("outer"):
+            for _ in range(3):
+                with record_function("inner"):
+                    a = a + 1
+                    a = a * 2
+    _check_invariants(prof)
+    rows = {r.key: r for r in prof.key_averages()}
+    outer, inner = rows["outer"], rows["inner"]
+    assert outer.count == 1 and inner.count == 3 and rows["add"].count == 3
+    assert outer.cpu_time_total >= inner.cpu_time_total >= rows["add"].cpu_time_total
+    assert outer.cpu_time_total == pytest.approx(outer.self_cpu_time_total + inner.cpu_time_total, abs=1e-3)
+    assert inner.cpu_time_total == pytest.approx(inner.self_cpu_time_total + rows["add"].cpu_time_total
+                                                 + rows["mul"].cpu_time_total, abs=1e-3)
+
+
+def test_recursive_ranges_are_not_counted_twice():
+    @record_function("rec")
+    def rec(t, n):
+        t = t + 1
+        return rec(t, n - 1) if n else t
+
+    with profile() as prof:
+        rec(tl.ones(8), 5)
+    _check_invariants(prof)
+    evs = [e for e in prof.events() if e.name == "rec"]
+    assert len(evs) == 6
+    outermost = [e for e in evs if e.depth == 0][0]
+    row = {r.key: r for r in prof.key_averages()}["rec"]
+    assert row.count == 6
+    # torch would add all six nested durations; the time spent is the outermost call's
+    assert row.cpu_time_total == pytest.approx(outermost.duration_ns / 1e3)
+    assert row.self_cpu_time_total == pytest.approx(sum(e.self_time_ns for e in evs) / 1e3)
+    assert row.cpu_time_total <= prof.key_averages().self_cpu_time_total + 1e-6
+
+
+def test_threads_are_recorded_each_under_its_own_thread_id():
+    ids = {}
+    barrier = threading.Barrier(3)
+
+    def work(k):
+        ids[k] = threading.get_native_id()
+        barrier.wait()
+        t = tl.ones(32)
+        with record_function(f"worker{k}"):
+            for _ in range(20):
+                t = t * 1.0001 + 1
+
+    with profile() as prof:
+        threads = [threading.Thread(target=work, args=(k,)) for k in range(3)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    evs = _check_invariants(prof)
+    for k in range(3):
+        rng = [e for e in evs if e.name == f"worker{k}"]
+        assert len(rng) == 1 and rng[0].thread == ids[k]
+        ops = [c for c in rng[0].children]
+        assert len(ops) == 40 and all(c.thread == ids[k] for c in ops)
+    row = {r.key: r for r in prof.key_averages()}["mul"]
+    assert row.count == 60
+
+
+def test_build_from_synthetic_records_handles_deep_nesting_and_equal_stamps():
+    # (name, tag, seq, t0, t1) in exit order on one thread; b and c share a start stamp with a,
+    # c ends at the stamp d starts; f is zero-width at e's end and exited before e, so it is e's child
+    recs = [("c", "forward", 1, 0, 10), ("b", "r:user", -1, 0, 10), ("d", "forward", 2, 10, 20),
+            ("f", "forward", 3, 30, 30), ("e", "forward", 4, 20, 30), ("a", "r:user", -1, 0, 40)]
+    store = pevents.build([(7, "main", recs)], False)
+    names = [store.names[i] for i in store.name_id]
+    assert names == ["a", "b", "c", "d", "e", "f"]
+    parent = [names[p] if p >= 0 else None for p in store.parent]
+    assert parent == [None, "a", "b", "a", "a", "e"]
+    assert store.self_ns.tolist() == [10, 0, 10, 10, 10, 0]
+    assert store.self_ns.sum() == 40
+
+
+def test_build_matches_a_stack_walk_on_random_trees():
+    rng = np.random.default_rng(0)
+    for trial in range(20):
+        recs, t = [], [0]
+
+        def gen(depth):
+            start = t[0]
+            t[0] += int(rng.integers(1, 5))
+            for _ in range(int(rng.integers(0, 4)) if depth < 6 else 0):
+                gen(depth + 1)
+                t[0] += int(rng.integers(1, 5))
+            recs.append((f"n{depth}", "forward", 0, start, t[0]))
+
+        for _ in range(5):
+            gen(0)
+            t[0] += 1
+        store = pevents.build([(1, "main", recs)], False)
+        order = np.lexsort((-np.arange(len(recs)), -np.array([r[4] for r in recs]), np.array([r[3] for r in recs])))
+        p2, d2 = pevents._tree_by_stack(store.t0, store.t1, order)
+        assert store.parent.tolist() == p2.tolist()
+        assert store.depth.tolist() == d2.tolist()
+        assert (store.self_ns >= 0).all()
+
+
+def test_cuda_activity_without_cuda_warns_and_profiles_cpu():
+    if tl.cuda.is_available():
+        pytest.skip("CUDA is available here")
+    with pytest.warns(UserWarning, match="CUDA is not available"):
+        prof = profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA])
+    assert prof.activities == {ProfilerActivity.CPU}
+    with prof:
+        tl.ones(3) + 1
+    assert [e.name for e in prof.events()] == ["ones", "add"]
+
+
+def test_no_warning_for_default_activities():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with profile() as prof:
+            tl.ones(2)
+    assert len(prof.events()) == 1
+
+
+def test_record_shapes_dtypes_and_flops():
+    a = tl.ones(4, 5)
+    b = tl.ones(5, 6, dtype=tl.float64)
+    with profile(record_shapes=True, with_flops=True) as prof:
+        tl.matmul(a, b.float())
+        tl.cat([a, a])
+    evs = {e.name: e for e in prof.events()}
+    assert evs["matmul"].input_shapes == [[4, 5], [5, 6]]
+    assert evs["matmul"].input_dtypes == ["float", "float"]
+    assert evs["matmul"].flops == 2 * 4 * 5 * 6
+    assert evs["to"].input_dtypes == ["double"]
+    assert evs["cat"].input_shapes == [[[4, 5], [4, 5]]]
+    rows = prof.key_averages(group_by_input_shape=True)
+    assert {r.key: r.flops for r in rows}["matmul"] == 240
+
+
+def test_results_are_refused_while_recording():
+    with profile() as prof:
+        with pytest.raises(RuntimeError, match="still recording"):
+            prof.key_averages()
+
+
+def test_hook_is_removed_after_stop():
+    before = dispatch.hooks()
+    with profile():
+        assert len(dispatch.hooks()) == len(before) + 1
+    assert dispatch.hooks() == before
+
+
+def test_nvtx_true_registers_the_nvtx_hook_for_the_block():
+    from profiler.nvtx import NvtxHook
+    with profile(nvtx=True) as prof:
+        assert any(isinstance(h, NvtxHook) for h in dispatch.hooks())
+        tl.ones(2) * 2
+    assert not any(isinstance(h, NvtxHook) for h in dispatch.hooks())
+    assert [e.name for e in prof.events()] == ["ones", "mul"]
+
+
+def test_with_modules_false_drops_module_ranges():
+    def run():
+        with dispatch.record_range("Linear", "module"):
+            tl.ones(2) + 1
+
+    with profile() as p1:
+        run()
+    with profile(with_modules=False) as p2:
+        run()
+    assert [e.name for e in p1.events()] == ["Linear", "ones", "add"]
+    assert p1.events()[0].kind == "module"
+    assert [e.name for e in p2.events()] == ["ones", "add"]
+
+
+@pytest.mark.cuda
+def test_gpu_time_per_op_against_cupyx_benchmark():
+    if not tl.cuda.is_available():
+        pytest.skip("needs an NVIDIA GPU with CuPy")
+    import cupyx.profiler
+    a = tl.randn(4096, 4096, device="cuda")
+    tl.cuda.synchronize()
+    with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
+        for _ in range(5):
+            tl.matmul(a, a)
+    rows = {r.key: r for r in prof.key_averages()}
+    per_op_us = rows["matmul"].device_time_total / rows["matmul"].count
+    bench = cupyx.profiler.benchmark(lambda: a._data @ a._data, n_repeat=5, n_warmup=2)
+    ref_us = float(bench.gpu_times.mean()) * 1e6
+    assert per_op_us == pytest.approx(ref_us, rel=0.25)
+    assert all(e.device_time_ns > 0 for e in prof.events() if e.name == "matmul")
+    assert "Self CUDA time total" in prof.key_averages().table()

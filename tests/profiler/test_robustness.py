@@ -1,0 +1,94 @@
+"""Exceptions and KeyboardInterrupt keep what was recorded; one profiler at a time; max_events."""
+from __future__ import annotations
+
+import threading
+import warnings
+
+import pytest
+
+import tensorlib as tl
+from tensorlib import dispatch
+from profiler import profile, record_function
+
+
+@pytest.mark.parametrize("exc", [ValueError, KeyboardInterrupt])
+def test_exception_in_block_stops_and_keeps_events(tmp_path, exc):
+    hooks = dispatch.hooks()
+    with pytest.raises(exc):
+        with profile() as prof:
+            with record_function("work"):
+                tl.ones(3) + 1
+                raise exc()
+    assert dispatch.hooks() == hooks
+    assert [e.name for e in prof.events()] == ["work", "ones", "add"]
+    prof.export_chrome_trace(str(tmp_path / "t.json"))
+    assert (tmp_path / "t.json").stat().st_size > 0
+    with profile():           # the next profiler may start
+        pass
+
+
+def test_exception_inside_an_op_still_records_the_op():
+    with pytest.raises(RuntimeError):
+        with profile() as prof:
+            tl.ones(2, 3) @ tl.ones(2, 3)
+    assert [e.name for e in prof.events()][-1] == "matmul"
+
+
+def test_second_concurrent_profile_is_refused():
+    with profile() as p1:
+        with pytest.raises(RuntimeError, match="already running"):
+            with profile():
+                pass
+        tl.ones(1)
+    assert [e.name for e in p1.events()] == ["ones"]
+    started = threading.Event()
+    release = threading.Event()
+    errors = []
+
+    def other():
+        started.wait()
+        try:
+            profile().start()
+        except RuntimeError as e:
+            errors.append(str(e))
+        release.set()
+
+    t = threading.Thread(target=other)
+    t.start()
+    with profile():
+        started.set()
+        release.wait(10)
+    t.join()
+    assert errors and "already running" in errors[0]
+
+
+def test_max_events_stops_recording_with_one_warning():
+    with warnings.catch_warnings(record=True) as w:
+        warnings.simplefilter("always")
+        with profile(max_events=50) as prof:
+            t = tl.ones(2)
+            for _ in range(100):
+                t = t + 1
+    msgs = [str(x.message) for x in w if "max_events" in str(x.message)]
+    assert len(msgs) == 1
+    assert "max_events=50" in msgs[0] and "51 later events were dropped" in msgs[0]   # ones + 100 adds
+    assert len(prof.events()) == 50
+    assert prof.dropped_events == 51
+    with pytest.raises(ValueError, match="max_events"):
+        profile(max_events=0)
+
+
+def test_step_on_stopped_profiler_is_a_clear_error():
+    prof = profile()
+    with pytest.raises(RuntimeError, match="not running"):
+        prof.step()
+
+
+def test_ranges_left_open_after_stop_are_ignored():
+    tok = None
+    prof = profile().start()
+    tok = dispatch.range_enter("straddles", "user")
+    tl.ones(1)
+    prof.stop()
+    dispatch.range_exit(tok)
+    assert [e.name for e in prof.events()] == ["ones"]
