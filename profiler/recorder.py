@@ -7,7 +7,8 @@ the op's phase (``"forward"``/``"backward"``) or ``"r:" + kind`` for a named ran
 ``(name, tag, seq, extra, t0, t1)``. Records land in exit order; `events.build` turns them into a tree
 after ``stop()``.
 
-The methods are closures bound on the instance (the dispatcher looks them up per call), so that
+The methods are closures bound on the instance (the dispatcher binds them at registration and
+`dispatch.refresh_hooks()` re-reads them), so that
 switching to "dropping" once ``max_events`` is reached is one attribute assignment and the default
 path runs no ``if``.
 """
@@ -81,6 +82,8 @@ class Recorder:
         """A thread's list reached max_events: every later record is counted, not kept."""
         self.op_exit = self._drop_op_exit
         self.range_exit = self._drop_range_exit
+        from tensorlib import dispatch
+        dispatch.refresh_hooks()      # the dispatcher binds hook methods at registration
 
     def _drop_op_exit(self, token, outputs):
         self.dropped += 1

@@ -99,6 +99,13 @@ def hooks() -> tuple:
     return _hooks
 
 
+def refresh_hooks():
+    """Re-read the registered hooks' methods. The dispatcher binds op_enter/op_exit once at registration;
+    a hook that swaps its methods (e.g. a recorder switching to dropping mode) calls this."""
+    with _lock:
+        _refresh()
+
+
 def _count_user(kind, delta):
     global _autocast_users, _anomaly_users
     with _lock:
