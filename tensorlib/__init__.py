@@ -56,3 +56,5 @@ def _enable_env():
 
 
 _enable_env()
+from .ops.optim_ops import addcdiv, addcmul, lerp  # noqa: E402 - the training stack (optim, data, save/load)
+from . import optim  # noqa: E402
