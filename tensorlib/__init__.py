@@ -58,3 +58,4 @@ def _enable_env():
 _enable_env()
 from .ops.optim_ops import addcdiv, addcmul, lerp  # noqa: E402 - the training stack (optim, data, save/load)
 from . import optim  # noqa: E402
+from . import utils  # noqa: E402
