@@ -59,3 +59,4 @@ _enable_env()
 from .ops.optim_ops import addcdiv, addcmul, lerp  # noqa: E402 - the training stack (optim, data, save/load)
 from . import optim  # noqa: E402
 from . import utils  # noqa: E402
+from .serialization import load, save  # noqa: E402
