@@ -128,3 +128,24 @@ for _n, _f in dict(addcmul=addcmul, addcdiv=addcdiv, lerp=lerp, addcmul_=addcmul
     method(_n, _f)
 
 __all__ = ["addcmul", "addcdiv", "lerp"]
+
+
+# --- AMP gradient unscaling ----------------------------------------------------------------------
+
+def _unscale_k(xp, grad, found_inf, inv_scale):
+    """torch._amp_foreach_non_finite_check_and_unscale_ for one gradient: flag any inf/NaN in
+    found_inf (a 0-dim float32 array, written in place) and multiply the gradient by inv_scale in place."""
+    if not bool(xp.isfinite(grad).all()):
+        found_inf[...] = 1.0
+    xp.multiply(grad, inv_scale.astype(grad.dtype, copy=False), out=grad)
+    return found_inf
+
+
+NON_FINITE_CHECK_AND_UNSCALE_ = op("_amp_non_finite_check_and_unscale_")(_unscale_k)
+
+
+def non_finite_check_and_unscale_(grad, found_inf, inv_scale):
+    dispatch(NON_FINITE_CHECK_AND_UNSCALE_, grad, found_inf, inv_scale)
+    from ..dispatch import bump_version
+    bump_version(grad)
+    bump_version(found_inf)
