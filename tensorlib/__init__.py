@@ -67,3 +67,9 @@ def _enable_env():
 
 
 _enable_env()
+from .ops.optim_ops import addcdiv, addcmul, lerp  # noqa: E402 - the training stack (optim, data, save/load)
+from . import optim  # noqa: E402
+from . import utils  # noqa: E402
+from .serialization import load, save  # noqa: E402
+from .memory import (max_memory_allocated, max_memory_reserved, memory_allocated, memory_reserved,  # noqa: E402
+                     memory_stats, reset_peak_memory_stats)

@@ -21,7 +21,13 @@ def cupy_or_none():
             _cupy = cupy
         except Exception as e:  # ImportError, CUDARuntimeError, driver problems
             _cupy_error = e
+        else:
+            for fn in on_cupy_init:
+                fn(cupy)
     return _cupy
+
+
+on_cupy_init: list = []   # fn(cupy) called once when CuPy is first found usable (the CUDA memory tracker)
 
 
 def cupy():

@@ -8,6 +8,7 @@ from .._device import CPU, device_of, move, to_device
 from ._helpers import sum_to
 from ._registry import Tensor, dispatch, method, np, op
 from . import elementwise as E
+from .creation import zeros_like  # noqa: F401,E402 - backward formulas of gather/max/index_select import it from here
 
 
 # --- to / clone / detach --------------------------------------------------------------------------

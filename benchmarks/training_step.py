@@ -1,0 +1,215 @@
+"""One training step of an MLP: tensorlib (autograd + optim.SGD) against the same step written by hand in
+NumPy (CuPy on the GPU) and against torch when it is installed, all measured in this run.
+
+    python benchmarks/training_step.py [--device cpu|cuda] [--steps N] [--profile]
+
+Configurations: batch 64, 784-256-256-10 ("small") and batch 512, 784-4096-4096-10 ("large"); float32;
+loss = cross-entropy (log-softmax + NLL composed from core ops); plain SGD (lr 0.01).
+Targets: tensorlib <= 1.1x the handwritten step for "large", <= 1.3x for "small".
+The time is the median over --steps steps after warm-up; on CUDA each step ends with a synchronize.
+--profile prints cProfile's top functions for the tensorlib step of each configuration (where the
+framework's own time goes).
+"""
+from __future__ import annotations
+
+import argparse
+import cProfile
+import io
+import pstats
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import tensorlib as tl  # noqa: E402
+from tensorlib import optim  # noqa: E402
+
+CONFIGS = {"small": (64, [784, 256, 256, 10]), "large": (512, [784, 4096, 4096, 10])}
+LR = 0.01
+
+
+def init_params(sizes, seed=0):
+    rng = np.random.default_rng(seed)
+    params = []
+    for fan_in, fan_out in zip(sizes[:-1], sizes[1:]):
+        bound = 1 / np.sqrt(fan_in)
+        params.append(rng.uniform(-bound, bound, (fan_out, fan_in)).astype(np.float32))
+        params.append(rng.uniform(-bound, bound, (fan_out,)).astype(np.float32))
+    return params
+
+
+def batch(n, sizes, seed=1):
+    rng = np.random.default_rng(seed)
+    return rng.standard_normal((n, sizes[0])).astype(np.float32), rng.integers(0, sizes[-1], n)
+
+
+# --- handwritten (NumPy or CuPy) -------------------------------------------------------------------
+
+def make_handwritten(xp, params, x, y):
+    ps = [xp.asarray(p) for p in params]
+    x = xp.asarray(x)
+    y = xp.asarray(y)
+    rows = xp.arange(x.shape[0])
+    n = x.shape[0]
+
+    def step():
+        acts, pre = [x], []
+        h = x
+        for i in range(0, len(ps), 2):
+            z = h @ ps[i].T + ps[i + 1]
+            pre.append(z)
+            h = xp.maximum(z, 0) if i + 2 < len(ps) else z
+            acts.append(h)
+        z = acts[-1]
+        m = z.max(axis=1, keepdims=True)
+        e = xp.exp(z - m)
+        s = e.sum(axis=1, keepdims=True)
+        logp = z - m - xp.log(s)
+        loss = -logp[rows, y].mean()
+        g = e / s
+        g[rows, y] -= 1
+        g /= n
+        for li in range(len(ps) // 2 - 1, -1, -1):
+            w = ps[2 * li]
+            gw = g.T @ acts[li]
+            gb = g.sum(axis=0)
+            if li > 0:
+                g = (g @ w) * (pre[li - 1] > 0)
+            w -= LR * gw
+            ps[2 * li + 1] -= LR * gb
+        return loss
+    return step
+
+
+# --- tensorlib ---------------------------------------------------------------------------------
+
+def make_tensorlib(params, x, y, device):
+    ps = [tl.tensor(p, device=device, requires_grad=True) for p in params]
+    x = tl.tensor(x, device=device)
+    y = tl.tensor(y, device=device).reshape(-1, 1)
+    opt = optim.SGD(ps, lr=LR)
+
+    def step():
+        h = x
+        for i in range(0, len(ps), 2):
+            h = h @ ps[i].t() + ps[i + 1]
+            if i + 2 < len(ps):
+                h = h.relu()
+        logp = h - h.logsumexp(1, keepdim=True)
+        loss = -logp.gather(1, y).mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        return loss
+    return step
+
+
+# --- torch -------------------------------------------------------------------------------------
+
+def make_torch(params, x, y, device):
+    try:
+        import torch
+    except ImportError:
+        return None
+    if device == "cuda" and not torch.cuda.is_available():
+        return None
+    torch.set_num_threads(max(1, torch.get_num_threads()))
+    ps = [torch.tensor(p, device=device, requires_grad=True) for p in params]
+    x = torch.tensor(x, device=device)
+    y = torch.tensor(y, device=device)
+    opt = torch.optim.SGD(ps, lr=LR)
+
+    def step():
+        h = x
+        for i in range(0, len(ps), 2):
+            h = h @ ps[i].t() + ps[i + 1]
+            if i + 2 < len(ps):
+                h = h.relu()
+        loss = torch.nn.functional.cross_entropy(h, y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        return loss
+    return step
+
+
+def timeit(step, steps, sync):
+    for _ in range(2):
+        step()
+    sync()
+    times = []
+    for _ in range(steps):
+        t0 = time.perf_counter()
+        step()
+        sync()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times), min(times)
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    ap.add_argument("--steps", type=int, default=0, help="timed steps per configuration (default: 30 small, 8 large)")
+    ap.add_argument("--configs", default="small,large")
+    ap.add_argument("--profile", action="store_true")
+    args = ap.parse_args(argv)
+    if args.device == "cuda":
+        if not tl.cuda.is_available():
+            print("CUDA is not available here; run with --device cpu")
+            return 1
+        import cupy as xp
+        sync = xp.cuda.Device().synchronize
+        hand_name = "CuPy (handwritten)"
+    else:
+        xp = np
+        sync = lambda: None  # noqa: E731
+        hand_name = "NumPy (handwritten)"
+    rows = []
+    for name in args.configs.split(","):
+        n, sizes = CONFIGS[name]
+        steps = args.steps or (30 if name == "small" else 8)
+        params = init_params(sizes)
+        x, y = batch(n, sizes)
+        hand = make_handwritten(xp, params, x, y)
+        ours = make_tensorlib(params, x, y, args.device)
+        l_hand, l_ours = float(hand()), float(ours().item())
+        if abs(l_hand - l_ours) > 1e-4 * max(1.0, abs(l_hand)):
+            print(f"warning: first-step losses differ: handwritten {l_hand} vs tensorlib {l_ours}")
+        t_hand = timeit(hand, steps, sync)
+        t_ours = timeit(ours, steps, sync)
+        th = make_torch(params, x, y, args.device)
+        t_torch = timeit(th, steps, sync if args.device == "cpu" else __import__("torch").cuda.synchronize) \
+            if th is not None else None
+        rows.append((name, n, sizes, t_hand, t_ours, t_torch))
+        if args.profile:
+            pr = cProfile.Profile()
+            pr.enable()
+            for _ in range(steps):
+                ours()
+            sync()
+            pr.disable()
+            s = io.StringIO()
+            pstats.Stats(pr, stream=s).sort_stats("tottime").print_stats(15)
+            print(f"--- cProfile, tensorlib step, {name} ({steps} steps), by own time ---")
+            print("\n".join(s.getvalue().splitlines()[:40]))
+    target = {"small": 1.3, "large": 1.1}
+    print(f"\ntraining step, {args.device}, median of timed steps (min in brackets)")
+    print(f"{'config':<7} {'shape':<24} {hand_name:>22} {'tensorlib':>18} {'torch':>18} "
+          f"{'tl/hand':>8} {'target':>7} {'torch/hand':>10}")
+    for name, n, sizes, th, to, tt in rows:
+        shape = f"{n}x" + "-".join(map(str, sizes))
+        tts = f"{tt[0] * 1e3:8.2f} ({tt[1] * 1e3:7.2f})" if tt else f"{'n/a':>18}"
+        ratio_t = f"{tt[0] / th[0]:10.2f}" if tt else f"{'n/a':>10}"
+        ok = "ok" if to[0] / th[0] <= target[name] else "MISSED"
+        print(f"{name:<7} {shape:<24} {th[0] * 1e3:10.2f} ({th[1] * 1e3:8.2f}) {to[0] * 1e3:8.2f} ({to[1] * 1e3:7.2f}) "
+              f"{tts} {to[0] / th[0]:8.2f} {target[name]:>5.1f}x {ratio_t}  {ok}")
+    print("times in ms")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

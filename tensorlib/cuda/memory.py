@@ -1,0 +1,229 @@
+"""CUDA memory questions (torch.cuda.memory_allocated & co.) answered from CuPy's memory pool.
+
+Current values come straight from the pool (`used_bytes`: held by live arrays, torch's "allocated";
+`total_bytes`: obtained from the driver, torch's "reserved"). Peaks and totals need to see every
+allocation, so when CuPy is first initialised tensorlib installs a thin allocator over the default pool
+(`cupy.cuda.set_allocator`): after each malloc it reads the pool's counters and raises the peaks. That
+costs two counter reads per device allocation and nothing per op. Frees are not observed one by one, so
+freed totals are derived (allocated total - current) and live allocation counts are not reported.
+
+Like torch, the queries return 0 (memory_stats: {}) while CUDA is not initialised or absent;
+reset_peak_memory_stats and memory_summary need CUDA and raise the core's "CUDA is not available" error.
+"""
+from __future__ import annotations
+
+import threading
+
+from .._device import cupy, cupy_or_none, on_cupy_init
+
+__all__ = ["memory_allocated", "max_memory_allocated", "memory_reserved", "max_memory_reserved",
+           "reset_peak_memory_stats", "reset_max_memory_allocated", "empty_cache", "memory_stats",
+           "memory_summary"]
+
+
+class _DeviceCounters:
+    __slots__ = ("peak_allocated", "peak_reserved", "allocated_total", "reserved_total", "n_allocs", "num_ooms",
+                 "last_reserved")
+
+    def __init__(self, allocated=0, reserved=0):
+        self.peak_allocated = allocated
+        self.peak_reserved = reserved
+        self.allocated_total = allocated
+        self.reserved_total = reserved
+        self.last_reserved = reserved
+        self.n_allocs = 0
+        self.num_ooms = 0
+
+
+class Tracker:
+    """The allocator installed over a CuPy MemoryPool: counts and peaks per device.
+
+    pool: an object with malloc(size), used_bytes(), total_bytes(), free_all_blocks();
+    device_id: a function giving the current device index (separate so tests can drive it)."""
+
+    def __init__(self, pool, device_id, oom_error=MemoryError):
+        self.pool = pool
+        self.device_id = device_id
+        self.oom_error = oom_error
+        self.counters: dict[int, _DeviceCounters] = {}
+        self._lock = threading.Lock()
+
+    def counters_for(self, dev):
+        c = self.counters.get(dev)
+        if c is None:
+            c = self.counters[dev] = _DeviceCounters(self.pool.used_bytes(), self.pool.total_bytes())
+        return c
+
+    def malloc(self, size):
+        pool = self.pool
+        dev = self.device_id()
+        with self._lock:
+            c = self.counters_for(dev)
+        before = pool.used_bytes()
+        try:
+            mem = pool.malloc(size)
+        except self.oom_error:
+            with self._lock:
+                c.num_ooms += 1
+            raise
+        used = pool.used_bytes()
+        reserved = pool.total_bytes()
+        with self._lock:
+            c.n_allocs += 1
+            c.allocated_total += max(used - before, 0)
+            if reserved > c.last_reserved:
+                c.reserved_total += reserved - c.last_reserved
+            c.last_reserved = reserved
+            if used > c.peak_allocated:
+                c.peak_allocated = used
+            if reserved > c.peak_reserved:
+                c.peak_reserved = reserved
+        return mem
+
+    def reset_peaks(self, dev):
+        c = self.counters_for(dev)
+        c.peak_allocated = self.pool.used_bytes()
+        c.peak_reserved = c.last_reserved = self.pool.total_bytes()
+
+    def stats(self, dev) -> dict:
+        used, reserved = self.pool.used_bytes(), self.pool.total_bytes()
+        c = self.counters_for(dev)
+        c.peak_allocated = max(c.peak_allocated, used)
+        c.peak_reserved = max(c.peak_reserved, reserved)
+        if reserved > c.last_reserved:    # grown by an allocation made before tracking started
+            c.reserved_total += reserved - c.last_reserved
+        c.last_reserved = reserved
+        out = {}
+        for key, cur, peak, total in (("allocated_bytes", used, c.peak_allocated, max(c.allocated_total, used)),
+                                      ("active_bytes", used, c.peak_allocated, max(c.allocated_total, used)),
+                                      ("reserved_bytes", reserved, c.peak_reserved, max(c.reserved_total, reserved))):
+            out[f"{key}.all.current"] = cur
+            out[f"{key}.all.peak"] = peak
+            out[f"{key}.all.allocated"] = total
+            out[f"{key}.all.freed"] = total - cur
+        out["allocation.all.allocated"] = c.n_allocs
+        out["num_alloc_retries"] = 0
+        out["num_ooms"] = c.num_ooms
+        return dict(sorted(out.items()))
+
+
+_tracker: Tracker | None = None
+
+
+def _install(cp):
+    """Put the tracking allocator over CuPy's default pool (called when CuPy is first initialised)."""
+    global _tracker
+    if _tracker is not None:
+        return
+    pool = cp.get_default_memory_pool()
+    _tracker = Tracker(pool, cp.cuda.runtime.getDevice, cp.cuda.memory.OutOfMemoryError)
+    cp.cuda.set_allocator(_tracker.malloc)
+
+
+on_cupy_init.append(_install)
+
+
+def _ready():
+    """The CuPy module when CUDA is initialised (tracking installed), else None (torch returns zeros)."""
+    from .. import _device
+    cp = _device._cupy
+    if cp is not None and _tracker is None:
+        _install(cp)
+    return cp
+
+
+def _dev_index(cp, device):
+    if device is None:
+        return cp.cuda.runtime.getDevice()
+    if isinstance(device, int):
+        return device
+    from .._device import to_device
+    d = to_device(device)
+    if d.type != "cuda":
+        raise ValueError(f"Expected a cuda device, but got: {d}")
+    return d.index
+
+
+def memory_stats(device=None) -> dict:
+    """torch's key names: allocated_bytes.all.{current,peak,allocated,freed}, reserved_bytes.all.*,
+    active_bytes.all.*, allocation.all.allocated, num_ooms, num_alloc_retries. {} before CUDA is used."""
+    cp = _ready()
+    if cp is None:
+        return {}
+    idx = _dev_index(cp, device)
+    with cp.cuda.Device(idx):
+        return _tracker.stats(idx)
+
+
+def memory_allocated(device=None) -> int:
+    """Bytes held by live CUDA tensors (CuPy arrays) on the device."""
+    return memory_stats(device).get("allocated_bytes.all.current", 0)
+
+
+def max_memory_allocated(device=None) -> int:
+    return memory_stats(device).get("allocated_bytes.all.peak", 0)
+
+
+def memory_reserved(device=None) -> int:
+    """Bytes the pool holds from the driver (live tensors plus cached free blocks)."""
+    return memory_stats(device).get("reserved_bytes.all.current", 0)
+
+
+def max_memory_reserved(device=None) -> int:
+    return memory_stats(device).get("reserved_bytes.all.peak", 0)
+
+
+def reset_peak_memory_stats(device=None):
+    cp = cupy()
+    _ready()
+    idx = _dev_index(cp, device)
+    with cp.cuda.Device(idx):
+        _tracker.reset_peaks(idx)
+
+
+reset_max_memory_allocated = reset_peak_memory_stats
+
+
+def empty_cache():
+    """Return the pool's cached free blocks to the driver (a no-op before CUDA is used)."""
+    cp = _ready()
+    if cp is not None:
+        cp.get_default_memory_pool().free_all_blocks()
+
+
+def _fmt_size(n):
+    """torch's formatting: the largest unit that keeps the number above 768."""
+    prefix = "B  "
+    for new_prefix in ("KiB", "MiB", "GiB", "TiB", "PiB"):
+        if n < 768 * 1024:
+            break
+        prefix = new_prefix
+        n //= 1024
+    return f"{n:6d} {prefix}"
+
+
+def _fmt_count(n):
+    return f"{n:7d}   "
+
+
+def memory_summary(device=None, abbreviated=False) -> str:
+    """A table like torch.cuda.memory_summary(): current, peak, total allocated and freed."""
+    cp = cupy()
+    _ready()
+    idx = _dev_index(cp, device)
+    st = memory_stats(idx)
+    rule = "=" * 75
+    lines = [rule, f" {'':16} tensorlib CUDA memory summary, device ID {idx:<15d} ", "-" * 75,
+             f"  {'':9} CUDA OOMs: {st['num_ooms']:<12d} | {'':6} cudaMalloc retries: {st['num_alloc_retries']:<8d}  ",
+             rule, "        Metric         | Cur Usage  | Peak Usage | Tot Alloc  | Tot Freed  "]
+    for key, name in (("allocated_bytes", "Allocated memory"), ("active_bytes", "Active memory"),
+                      ("reserved_bytes", "GPU reserved memory")):
+        p = key + ".all."
+        lines.append("-" * 75)
+        lines.append(f" {name:<21} | {_fmt_size(st[p + 'current'])} | {_fmt_size(st[p + 'peak'])} | "
+                     f"{_fmt_size(st[p + 'allocated'])} | {_fmt_size(st[p + 'freed'])} ")
+    lines.append("-" * 75)
+    lines.append(f" {'Allocations':<21} | {'-':>10} | {'-':>10} | {_fmt_count(st['allocation.all.allocated'])}| "
+                 f"{'-':>10} ")
+    lines.append(rule)
+    return "\n".join(lines) + "\n"

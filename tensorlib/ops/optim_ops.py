@@ -1,0 +1,151 @@
+"""Pointwise ops the optimizers need: addcmul, addcdiv and lerp, out of place (with backward) and in place.
+
+The optimizers run their math through these dispatched ops so that a profile shows every update kernel
+under `Optimizer.step#...`. The formulas follow torch's CPU kernels operation by operation
+(`self + value * t1 * t2`, `self + value * t1 / t2`, and lerp's two-sided form). torch's vectorised CPU
+kernels use fused multiply-add in places (add with alpha, lerp), which NumPy has no way to express, so
+float32 results agree with torch's to a few ulps rather than bit for bit.
+"""
+from __future__ import annotations
+
+from ._helpers import sum_to
+from ._registry import Tensor, dispatch, method, op
+
+
+def _lerp_k(xp, a, end, weight):
+    diff = end - a
+    if isinstance(weight, (int, float)):
+        # torch: weight < 0.5 ? self + weight * diff : end - diff * (1 - weight)
+        return a + weight * diff if abs(weight) < 0.5 else end - diff * (1 - weight)
+    small = xp.abs(weight) < 0.5
+    return xp.where(small, a + weight * diff, end - diff * (1 - weight)).astype(a.dtype, copy=False)
+
+
+@op("addcmul", save="i", node_name="AddcmulBackward0")
+def ADDCMUL(xp, a, t1, t2, value=1):
+    return a + value * t1 * t2
+
+
+@ADDCMUL.def_backward
+def _(ctx, g):
+    a, t1, t2 = ctx.saved_inputs
+    value = ctx.attrs.get("value", 1)
+    n = ctx.needs_input_grad
+    return (sum_to(g, ctx.in_meta[0][0]) if n[0] else None,
+            sum_to(g * t2 * value, ctx.in_meta[1][0]) if n[1] else None,
+            sum_to(g * t1 * value, ctx.in_meta[2][0]) if n[2] else None)
+
+
+@op("addcdiv", save="i", node_name="AddcdivBackward0")
+def ADDCDIV(xp, a, t1, t2, value=1):
+    return a + value * t1 / t2
+
+
+@ADDCDIV.def_backward
+def _(ctx, g):
+    a, t1, t2 = ctx.saved_inputs
+    value = ctx.attrs.get("value", 1)
+    n = ctx.needs_input_grad
+    return (sum_to(g, ctx.in_meta[0][0]) if n[0] else None,
+            sum_to(g * value / t2, ctx.in_meta[1][0]) if n[1] else None,
+            sum_to(-(g * value) * t1 / (t2 * t2), ctx.in_meta[2][0]) if n[2] else None)
+
+
+@op("lerp", save="i", node_name="LerpBackward0")
+def LERP(xp, a, end, weight):
+    return _lerp_k(xp, a, end, weight)
+
+
+@LERP.def_backward
+def _(ctx, g):
+    a, end, w = ctx.saved_inputs
+    n = ctx.needs_input_grad
+    ga = sum_to(g * (1 - w), ctx.in_meta[0][0]) if n[0] else None
+    ge = sum_to(g * w, ctx.in_meta[1][0]) if n[1] else None
+    gw = sum_to(g * (end - a), ctx.in_meta[2][0]) if len(n) > 2 and n[2] else None
+    return ga, ge, gw
+
+
+def _store(xp, a, r):
+    """Write a result into the target in place, refusing what torch refuses (a broadcast target)."""
+    if r.shape != a.shape:
+        raise RuntimeError(f"output with shape {list(a.shape)} doesn't match the broadcast shape {list(r.shape)}")
+    xp.copyto(a, r, casting="same_kind")
+
+
+ADDCMUL_ = op("addcmul_", inplace_of=ADDCMUL)(lambda xp, a, t1, t2, value=1: _store(xp, a, a + value * t1 * t2))
+ADDCDIV_ = op("addcdiv_", inplace_of=ADDCDIV)(lambda xp, a, t1, t2, value=1: _store(xp, a, a + value * t1 / t2))
+LERP_ = op("lerp_", inplace_of=LERP)(lambda xp, a, end, weight: _store(xp, a, _lerp_k(xp, a, end, weight)))
+
+
+def _check(name, *ts):
+    for t in ts:
+        if not isinstance(t, Tensor):
+            raise TypeError(f"{name}(): argument 'tensor1' and 'tensor2' must be Tensors, not {type(t).__name__}")
+
+
+def addcmul(input, tensor1, tensor2, *, value=1):
+    _check("addcmul", tensor1, tensor2)
+    return dispatch(ADDCMUL, input, tensor1, tensor2) if value == 1 else \
+        dispatch(ADDCMUL, input, tensor1, tensor2, value=value)
+
+
+def addcdiv(input, tensor1, tensor2, *, value=1):
+    _check("addcdiv", tensor1, tensor2)
+    if tensor1._data.dtype.kind in "biu" and tensor2._data.dtype.kind in "biu":
+        raise RuntimeError("Integer division with addcdiv is no longer supported, and in a future release addcdiv "
+                           "will perform a true division of tensor1 and tensor2. The historic addcdiv behavior can "
+                           "be implemented as (input + value * torch.trunc(tensor1 / tensor2)).to(input.dtype) for "
+                           "integer inputs and as (input + value * tensor1 / tensor2) for float inputs. The future "
+                           "addcdiv behavior is just the latter implementation: (input + value * tensor1 / tensor2), "
+                           "for all dtypes.")
+    return dispatch(ADDCDIV, input, tensor1, tensor2) if value == 1 else \
+        dispatch(ADDCDIV, input, tensor1, tensor2, value=value)
+
+
+def lerp(input, end, weight):
+    return dispatch(LERP, input, end, weight)
+
+
+def addcmul_(self, tensor1, tensor2, *, value=1):
+    _check("addcmul_", tensor1, tensor2)
+    return dispatch(ADDCMUL_, self, tensor1, tensor2) if value == 1 else \
+        dispatch(ADDCMUL_, self, tensor1, tensor2, value=value)
+
+
+def addcdiv_(self, tensor1, tensor2, *, value=1):
+    _check("addcdiv_", tensor1, tensor2)
+    return dispatch(ADDCDIV_, self, tensor1, tensor2) if value == 1 else \
+        dispatch(ADDCDIV_, self, tensor1, tensor2, value=value)
+
+
+def lerp_(self, end, weight):
+    return dispatch(LERP_, self, end, weight)
+
+
+for _n, _f in dict(addcmul=addcmul, addcdiv=addcdiv, lerp=lerp, addcmul_=addcmul_, addcdiv_=addcdiv_,
+                   lerp_=lerp_).items():
+    method(_n, _f)
+
+__all__ = ["addcmul", "addcdiv", "lerp"]
+
+
+# --- AMP gradient unscaling ----------------------------------------------------------------------
+
+def _unscale_k(xp, grad, found_inf, inv_scale):
+    """torch._amp_foreach_non_finite_check_and_unscale_ for one gradient: flag any inf/NaN in
+    found_inf (a 0-dim float32 array, written in place) and multiply the gradient by inv_scale in place."""
+    if not bool(xp.isfinite(grad).all()):
+        found_inf[...] = 1.0
+    xp.multiply(grad, inv_scale.astype(grad.dtype, copy=False), out=grad)
+    return found_inf
+
+
+NON_FINITE_CHECK_AND_UNSCALE_ = op("_amp_non_finite_check_and_unscale_")(_unscale_k)
+
+
+def non_finite_check_and_unscale_(grad, found_inf, inv_scale):
+    dispatch(NON_FINITE_CHECK_AND_UNSCALE_, grad, found_inf, inv_scale)
+    from ..dispatch import bump_version
+    bump_version(grad)
+    bump_version(found_inf)

@@ -1,0 +1,257 @@
+"""Optimizer: parameter groups with their own options, per-parameter state, state_dict round trips.
+
+Every subclass's `step` and `zero_grad` run inside a named region of kind "optimizer" called as torch's
+profiler names them (`Optimizer.step#SGD.step`, `Optimizer.zero_grad#SGD.zero_grad`), so a trace groups
+the update kernels under the step that issued them. The wrapping happens once per class in
+`__init_subclass__`, not per call.
+"""
+from __future__ import annotations
+
+import functools
+from collections import defaultdict
+from copy import deepcopy
+from itertools import chain
+
+from .._tensor_base import Tensor
+from ..autograd.grad_mode import no_grad
+from ..dispatch import range_enter, range_exit
+
+__all__ = ["Optimizer", "required"]
+
+
+class _RequiredParameter:
+    """Marks an option without a default (SGD's lr in old torch)."""
+
+    def __repr__(self):
+        return "<required parameter>"
+
+
+required = _RequiredParameter()
+
+
+def _wrap_step(cls, fn, what):
+    name = f"Optimizer.{what}#{cls.__name__}.{what}"
+
+    @functools.wraps(fn)
+    def wrapper(self, *args, **kwargs):
+        tok = range_enter(name, "optimizer")
+        try:
+            for hook in tuple(self._step_pre_hooks) if what == "step" else ():
+                r = hook(self, args, kwargs)
+                if r is not None:
+                    args, kwargs = r
+            out = fn(self, *args, **kwargs)
+            if what == "step":
+                self._opt_called = True
+                for hook in tuple(self._step_post_hooks):
+                    hook(self, args, kwargs)
+            return out
+        finally:
+            range_exit(tok)
+
+    wrapper._tensorlib_profiled = True
+    return wrapper
+
+
+class Optimizer:
+    """Base class of all optimizers (torch.optim.Optimizer's API).
+
+    params: an iterable of tensors, or of dicts each holding "params" plus options overriding `defaults`.
+    """
+
+    def __init_subclass__(cls, **kw):
+        super().__init_subclass__(**kw)
+        for what in ("step", "zero_grad"):
+            fn = cls.__dict__.get(what)
+            if fn is None:    # inherited: wrap the plain implementation again under this class's name
+                fn = getattr(cls, what)
+                fn = getattr(fn, "__wrapped__", fn)
+            elif getattr(fn, "_tensorlib_profiled", False):
+                continue
+            setattr(cls, what, _wrap_step(cls, fn, what))
+
+    def __init__(self, params, defaults: dict):
+        self.defaults = defaults
+        self._step_pre_hooks: list = []
+        self._step_post_hooks: list = []
+        self._opt_called = False
+        if isinstance(params, Tensor):
+            raise TypeError("params argument given to the optimizer should be an iterable of Tensors or dicts, "
+                            f"but got {type(params).__name__}")
+        self.state: defaultdict = defaultdict(dict)
+        self.param_groups: list[dict] = []
+        param_groups = list(params)
+        if len(param_groups) == 0:
+            raise ValueError("optimizer got an empty parameter list")
+        if not isinstance(param_groups[0], dict):
+            param_groups = [{"params": param_groups}]
+        for g in param_groups:
+            self.add_param_group(g)
+
+    def __repr__(self):
+        lines = [self.__class__.__name__ + " ("]
+        for i, group in enumerate(self.param_groups):
+            lines.append(f"Parameter Group {i}")
+            for key in sorted(group):
+                if key != "params":
+                    lines.append(f"    {key}: {group[key]}")
+        lines.append(")")
+        return "\n".join(lines)
+
+    def __getstate__(self):
+        return {"defaults": self.defaults, "state": self.state, "param_groups": self.param_groups}
+
+    # --- groups ---------------------------------------------------------------------------------
+    def add_param_group(self, param_group: dict):
+        if not isinstance(param_group, dict):
+            raise TypeError(f"param_group must be a dict, but got {type(param_group).__name__}")
+        params = param_group["params"]
+        if isinstance(params, Tensor):
+            param_group["params"] = [params]
+        elif isinstance(params, set):
+            raise TypeError("optimizer parameters need to be organized in ordered collections, but the ordering "
+                            "of tensors in sets will change between runs. Please use a list instead.")
+        else:
+            param_group["params"] = list(params)
+        for p in param_group["params"]:
+            if not isinstance(p, Tensor):
+                raise TypeError(f"optimizer can only optimize Tensors, but one of the params is {type(p).__name__}")
+            if p._grad_fn is not None:
+                raise ValueError("can't optimize a non-leaf Tensor")
+        for name, default in self.defaults.items():
+            if default is required and name not in param_group:
+                raise ValueError(f"parameter group didn't specify a value of required optimization parameter {name}")
+            param_group.setdefault(name, default)
+        ids = [id(p) for p in param_group["params"]]
+        if len(set(ids)) != len(ids):
+            import warnings
+            warnings.warn("optimizer contains a parameter group with duplicate parameters; in future, this will "
+                          "cause an error; see github.com/pytorch/pytorch/issues/40967 for more information",
+                          stacklevel=3)
+        seen = {id(p) for g in self.param_groups for p in g["params"]}
+        if seen & set(ids):
+            raise ValueError("some parameters appear in more than one parameter group")
+        self.param_groups.append(param_group)
+
+    # --- gradients ------------------------------------------------------------------------------
+    def zero_grad(self, set_to_none: bool = True):
+        """Reset every parameter's gradient: to None (the default, frees memory) or to zeros in place."""
+        for group in self.param_groups:
+            for p in group["params"]:
+                g = p._grad
+                if g is None:
+                    continue
+                if set_to_none:
+                    p._grad = None
+                else:
+                    if g._grad_fn is not None:
+                        g.detach_()
+                    else:
+                        g._requires_grad = False
+                    with no_grad():
+                        g.zero_()
+
+    def step(self, closure=None):
+        raise NotImplementedError(f"{type(self).__name__}.step() is not implemented")
+
+    def _closure_loss(self, closure):
+        if closure is None:
+            return None
+        from ..autograd.grad_mode import enable_grad
+        with enable_grad():
+            return closure()
+
+    # --- hooks ----------------------------------------------------------------------------------
+    def register_step_pre_hook(self, hook):
+        """hook(optimizer, args, kwargs) -> None or (new_args, new_kwargs), called before each step."""
+        self._step_pre_hooks.append(hook)
+        return _Handle(self._step_pre_hooks, hook)
+
+    def register_step_post_hook(self, hook):
+        self._step_post_hooks.append(hook)
+        return _Handle(self._step_post_hooks, hook)
+
+    # --- state_dict -----------------------------------------------------------------------------
+    def state_dict(self) -> dict:
+        """{"state": {index: {name: value}}, "param_groups": [{options..., "params": [index...]}]} as torch.
+
+        Parameters are named by their position across groups, so the dict can be loaded into an optimizer
+        built over a fresh copy of the model. State tensors are the live ones (save/load copies them)."""
+        index: dict[int, int] = {}
+        start = 0
+
+        def pack(group):
+            nonlocal start
+            packed = {k: v for k, v in group.items() if k != "params"}
+            for i, p in enumerate(group["params"], start):
+                index.setdefault(id(p), i)
+            packed["params"] = [index[id(p)] for p in group["params"]]
+            start += len(packed["params"])
+            return packed
+
+        groups = [pack(g) for g in self.param_groups]
+        state = {index[id(p)]: s for p, s in self._state_items() if id(p) in index}
+        return {"state": state, "param_groups": groups}
+
+    def _state_items(self):
+        by_id = {id(p): p for g in self.param_groups for p in g["params"]}
+        for key, s in self.state.items():
+            p = key if isinstance(key, Tensor) else by_id.get(key)
+            if p is not None:
+                yield p, s
+
+    def load_state_dict(self, state_dict: dict):
+        """Load a dict made by state_dict(): checks the groups match, copies state onto each parameter's
+        dtype and device (except "step", which stays as saved), and restores every group's options."""
+        if not isinstance(state_dict, dict) or "param_groups" not in state_dict or "state" not in state_dict:
+            raise ValueError("optimizer state_dict must be a dict with 'state' and 'param_groups' entries, as "
+                             "returned by Optimizer.state_dict()")
+        state_dict = dict(state_dict)
+        groups = self.param_groups
+        saved_groups = deepcopy(state_dict["param_groups"])
+        if len(groups) != len(saved_groups):
+            raise ValueError("loaded state dict has a different number of parameter groups")
+        for g, sg in zip(groups, saved_groups):
+            if len(g["params"]) != len(sg["params"]):
+                raise ValueError("loaded state dict contains a parameter group that doesn't match the size of "
+                                 "optimizer's group")
+        id_map = dict(zip(chain.from_iterable(g["params"] for g in saved_groups),
+                          chain.from_iterable(g["params"] for g in groups)))
+        state: defaultdict = defaultdict(dict)
+        for k, v in state_dict["state"].items():
+            key = int(k) if isinstance(k, str) and k.isdigit() else k
+            if key in id_map:
+                p = id_map[key]
+                state[p] = {name: self._cast_state(p, name, val) for name, val in v.items()}
+            else:
+                state[k] = v
+        new_groups = []
+        for g, sg in zip(groups, saved_groups):
+            sg["params"] = g["params"]
+            new_groups.append(sg)
+        self.state = state
+        self.param_groups = new_groups
+
+    @staticmethod
+    def _cast_state(param, key, value):
+        if isinstance(value, Tensor):
+            with no_grad():
+                if key == "step":
+                    return value.clone()
+                if value.is_floating_point():
+                    return value.to(dtype=param.dtype, device=param.device, copy=True)
+                return value.to(device=param.device, copy=True)
+        if isinstance(value, dict):
+            return {k: Optimizer._cast_state(param, k, v) for k, v in value.items()}
+        if isinstance(value, (list, tuple)):
+            return type(value)(Optimizer._cast_state(param, key, v) for v in value)
+        return value
+
+
+class _Handle:
+    def __init__(self, lst, item):
+        self._lst, self._item = lst, item
+
+    def remove(self):
+        if self._item in self._lst:
+            self._lst.remove(self._item)

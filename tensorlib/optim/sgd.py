@@ -1,0 +1,65 @@
+"""SGD with momentum, dampening, Nesterov momentum and L2 weight decay (torch's update order)."""
+from __future__ import annotations
+
+from ..autograd.grad_mode import no_grad
+from ..ops.elementwise import neg
+from ._common import check_range, check_unsupported
+from .optimizer import Optimizer, required
+
+__all__ = ["SGD"]
+
+
+class SGD(Optimizer):
+    """torch.optim.SGD. For each parameter with gradient g (v the momentum buffer):
+
+        g = g + weight_decay * p
+        v = g                                  (first step)
+        v = momentum * v + (1 - dampening) * g (later steps)
+        g = g + momentum * v if nesterov else v
+        p = p - lr * g
+    """
+
+    def __init__(self, params, lr=1e-3, momentum=0, dampening=0, weight_decay=0, nesterov=False, *,
+                 maximize=False, foreach=None, differentiable=False, fused=None):
+        if lr is not required:
+            check_range("learning rate", lr)
+        check_range("momentum value", momentum)
+        check_range("weight_decay value", weight_decay)
+        check_unsupported("SGD", fused=fused)
+        defaults = dict(lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay,
+                        nesterov=nesterov, maximize=maximize, foreach=foreach, differentiable=differentiable,
+                        fused=fused)
+        if nesterov and (momentum <= 0 or dampening != 0):
+            raise ValueError("Nesterov momentum requires a momentum and zero dampening")
+        super().__init__(params, defaults)
+
+    def step(self, closure=None):
+        loss = self._closure_loss(closure)
+        with no_grad():
+            for group in self.param_groups:
+                lr = group["lr"]
+                lr = lr.item() if hasattr(lr, "item") else lr
+                momentum = group["momentum"]
+                dampening = group["dampening"]
+                wd = group["weight_decay"]
+                nesterov = group["nesterov"]
+                maximize = group["maximize"]
+                for p in group["params"]:
+                    grad = p._grad
+                    if grad is None:
+                        continue
+                    if maximize:
+                        grad = neg(grad)
+                    if wd != 0:
+                        grad = grad.add(p, alpha=wd)
+                    if momentum != 0:
+                        state = self.state[p]
+                        buf = state.get("momentum_buffer")
+                        if buf is None:
+                            buf = grad.detach().clone()
+                            state["momentum_buffer"] = buf
+                        else:
+                            buf.mul_(momentum).add_(grad, alpha=1 - dampening)
+                        grad = grad.add(buf, alpha=momentum) if nesterov else buf
+                    p.add_(grad, alpha=-lr)
+        return loss

@@ -1,0 +1,67 @@
+"""Page-locked (pinned) host memory for batches, so that `.cuda(non_blocking=True)` can copy them
+asynchronously. Pinned buffers come from CuPy (`cupyx.empty_pinned`), imported only when CUDA is present.
+"""
+from __future__ import annotations
+
+import collections.abc as cabc
+
+import numpy as np
+
+from ..._tensor_base import Tensor
+
+__all__ = ["pin_memory", "is_pinned"]
+
+
+def _pinned_copy(arr):
+    from ..._device import cupy
+    cupy()   # the clear "CUDA is not available" error when there is none
+    import cupyx  # noqa: PLC0415 - lazy by design
+    out = cupyx.empty_pinned(arr.shape, arr.dtype)
+    np.copyto(out, arr)
+    return out
+
+
+def is_pinned(t) -> bool:
+    """True when the tensor's host buffer is page-locked memory from CuPy's pinned allocator."""
+    d = t._data if isinstance(t, Tensor) else t
+    if type(d) is not np.ndarray:
+        return False
+    b = d
+    while isinstance(b, np.ndarray) and b.base is not None:
+        b = b.base
+    return type(b).__name__ == "PinnedMemoryPointer" or type(getattr(b, "obj", None)).__name__ == "PinnedMemoryPointer"
+
+
+def pin_memory(data):
+    """A copy of `data` (tensor or nested containers of them) in pinned host memory."""
+    if isinstance(data, Tensor):
+        if type(data._data) is not np.ndarray:
+            raise RuntimeError(f"cannot pin '{data.device}' memory: only dense CPU tensors can be pinned")
+        if is_pinned(data):
+            return data
+        out = object.__new__(Tensor)
+        out._data = _pinned_copy(data._data)
+        return out
+    if isinstance(data, (str, bytes)):
+        return data
+    if isinstance(data, cabc.Mapping):
+        return type(data)({k: pin_memory(v) for k, v in data.items()})
+    if isinstance(data, tuple) and hasattr(data, "_fields"):
+        return type(data)(*(pin_memory(d) for d in data))
+    if isinstance(data, tuple):
+        return tuple(pin_memory(d) for d in data)
+    if isinstance(data, list):
+        return [pin_memory(d) for d in data]
+    if hasattr(data, "pin_memory"):
+        return data.pin_memory()
+    return data
+
+
+def _tensor_pin_memory(self, device=None):
+    return pin_memory(self)
+
+
+if not hasattr(Tensor, "pin_memory"):
+    Tensor.pin_memory = _tensor_pin_memory
+if not hasattr(Tensor, "is_pinned"):
+    Tensor.is_pinned = lambda self, device=None: is_pinned(self)

@@ -1,0 +1,291 @@
+"""Optimizers against NumPy references of torch's documented algorithms (and torch itself when installed)."""
+import numpy as np
+import pytest
+
+import tensorlib as tl
+from tensorlib import optim
+
+
+def _np_sgd(p, grads, lr, momentum=0, dampening=0, wd=0, nesterov=False, maximize=False):
+    buf = None
+    for g in grads:
+        g = -g if maximize else g
+        if wd:
+            g = g + wd * p
+        if momentum:
+            buf = g.copy() if buf is None else momentum * buf + (1 - dampening) * g
+            g = g + momentum * buf if nesterov else buf
+        p = p - lr * g
+    return p
+
+
+def _np_adam(p, grads, lr, b1=0.9, b2=0.999, eps=1e-8, wd=0, amsgrad=False, decoupled=False):
+    m = np.zeros_like(p)
+    v = np.zeros_like(p)
+    vmax = np.zeros_like(p)
+    for t, g in enumerate(grads, 1):
+        if wd:
+            if decoupled:
+                p = p * (1 - lr * wd)
+            else:
+                g = g + wd * p
+        m = m + (1 - b1) * (g - m)
+        v = b2 * v + (1 - b2) * g * g
+        if amsgrad:
+            vmax = np.maximum(vmax, v)
+        vv = vmax if amsgrad else v
+        denom = np.sqrt(vv) / np.sqrt(1 - b2 ** t) + eps
+        p = p - lr / (1 - b1 ** t) * m / denom
+    return p
+
+
+def _np_rmsprop(p, grads, lr, alpha=0.99, eps=1e-8, wd=0, momentum=0, centered=False):
+    s = np.zeros_like(p)
+    a = np.zeros_like(p)
+    b = np.zeros_like(p)
+    for g in grads:
+        if wd:
+            g = g + wd * p
+        s = alpha * s + (1 - alpha) * g * g
+        if centered:
+            a = a + (1 - alpha) * (g - a)
+            d = np.sqrt(s - a * a) + eps
+        else:
+            d = np.sqrt(s) + eps
+        if momentum:
+            b = momentum * b + g / d
+            p = p - lr * b
+        else:
+            p = p - lr * g / d
+    return p
+
+
+def _run(opt_cls, p0, grads, **kw):
+    p = tl.tensor(p0.copy(), requires_grad=True)
+    opt = opt_cls([p], **kw)
+    for g in grads:
+        p.grad = tl.tensor(g.copy())
+        opt.step()
+    return p.detach().numpy(), opt
+
+
+@pytest.fixture
+def data():
+    rng = np.random.default_rng(0)
+    p0 = rng.standard_normal((4, 3))
+    grads = [rng.standard_normal((4, 3)) for _ in range(6)]
+    return p0, grads
+
+
+@pytest.mark.parametrize("kw", [dict(), dict(momentum=0.9), dict(momentum=0.9, dampening=0.3),
+                                dict(momentum=0.9, nesterov=True), dict(weight_decay=0.1, momentum=0.5),
+                                dict(maximize=True, momentum=0.8)])
+def test_sgd_matches_reference(data, kw):
+    p0, grads = data
+    ref = _np_sgd(p0, grads, 0.1, kw.get("momentum", 0), kw.get("dampening", 0), kw.get("weight_decay", 0),
+                  kw.get("nesterov", False), kw.get("maximize", False))
+    got, _ = _run(optim.SGD, p0, grads, lr=0.1, **kw)
+    np.testing.assert_allclose(got, ref, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("kw", [dict(), dict(weight_decay=0.1), dict(amsgrad=True), dict(betas=(0.5, 0.9), eps=1e-3)])
+def test_adam_matches_reference(data, kw):
+    p0, grads = data
+    b1, b2 = kw.get("betas", (0.9, 0.999))
+    ref = _np_adam(p0, grads, 0.01, b1, b2, kw.get("eps", 1e-8), kw.get("weight_decay", 0), kw.get("amsgrad", False))
+    got, opt = _run(optim.Adam, p0, grads, lr=0.01, **kw)
+    np.testing.assert_allclose(got, ref, rtol=1e-10, atol=1e-12)
+    assert opt.state_dict()["state"][0]["step"].item() == len(grads)
+
+
+@pytest.mark.parametrize("kw", [dict(), dict(weight_decay=0.5, amsgrad=True)])
+def test_adamw_matches_reference(data, kw):
+    p0, grads = data
+    ref = _np_adam(p0, grads, 0.01, wd=kw.get("weight_decay", 1e-2), amsgrad=kw.get("amsgrad", False),
+                   decoupled=True)
+    got, _ = _run(optim.AdamW, p0, grads, lr=0.01, **kw)
+    np.testing.assert_allclose(got, ref, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("kw", [dict(), dict(momentum=0.9), dict(centered=True), dict(centered=True, momentum=0.5,
+                                                                                      weight_decay=0.1)])
+def test_rmsprop_matches_reference(data, kw):
+    p0, grads = data
+    ref = _np_rmsprop(p0, grads, 0.01, wd=kw.get("weight_decay", 0), momentum=kw.get("momentum", 0),
+                      centered=kw.get("centered", False))
+    got, _ = _run(optim.RMSprop, p0, grads, lr=0.01, **kw)
+    np.testing.assert_allclose(got, ref, rtol=1e-10, atol=1e-12)
+
+
+def test_param_groups_have_their_own_options(data):
+    p0, grads = data
+    a = tl.tensor(p0.copy(), requires_grad=True)
+    b = tl.tensor(p0.copy(), requires_grad=True)
+    opt = optim.SGD([{"params": [a]}, {"params": [b], "lr": 0.5, "momentum": 0.9}], lr=0.1)
+    assert opt.param_groups[0]["momentum"] == 0 and opt.param_groups[1]["lr"] == 0.5
+    for g in grads:
+        a.grad = tl.tensor(g.copy())
+        b.grad = tl.tensor(g.copy())
+        opt.step()
+    np.testing.assert_allclose(a.detach().numpy(), _np_sgd(p0, grads, 0.1), rtol=1e-12)
+    np.testing.assert_allclose(b.detach().numpy(), _np_sgd(p0, grads, 0.5, 0.9), rtol=1e-12)
+
+
+def test_parameter_in_two_groups_is_refused():
+    p = tl.zeros(2, requires_grad=True)
+    with pytest.raises(ValueError, match="more than one parameter group"):
+        optim.SGD([{"params": [p]}, {"params": [p]}], lr=0.1)
+
+
+@pytest.mark.parametrize("make,msg", [(lambda p: optim.SGD([p], lr=-1), "Invalid learning rate: -1"),
+                                      (lambda p: optim.Adam([p], betas=(1.0, 0.9)), "beta parameter at index 0"),
+                                      (lambda p: optim.SGD([p], lr=0.1, nesterov=True), "Nesterov momentum"),
+                                      (lambda p: optim.SGD([], lr=0.1), "empty parameter list"),
+                                      (lambda p: optim.RMSprop([p], eps=-1), "Invalid epsilon value")])
+def test_bad_hyperparameters_are_refused(make, msg):
+    with pytest.raises(ValueError, match=msg):
+        make(tl.zeros(2, requires_grad=True))
+
+
+def test_non_leaf_is_refused():
+    p = tl.zeros(2, requires_grad=True) * 2
+    with pytest.raises(ValueError, match="non-leaf"):
+        optim.SGD([p], lr=0.1)
+
+
+def test_zero_grad_to_none_and_to_zeros():
+    p = tl.ones(3, requires_grad=True)
+    opt = optim.SGD([p], lr=0.1)
+    (p * 2).sum().backward()
+    g = p.grad
+    opt.zero_grad(set_to_none=False)
+    assert p.grad is g and g.tolist() == [0.0, 0.0, 0.0]
+    opt.zero_grad()
+    assert p.grad is None
+
+
+def test_params_without_grad_are_skipped():
+    a = tl.ones(2, requires_grad=True)
+    b = tl.ones(2, requires_grad=True)
+    opt = optim.Adam([a, b], lr=0.1)
+    a.grad = tl.ones(2)
+    opt.step()
+    assert b.tolist() == [1.0, 1.0] and len(opt.state) == 1
+
+
+def test_closure_is_called_with_grad_enabled():
+    p = tl.tensor([2.0], requires_grad=True)
+    opt = optim.SGD([p], lr=0.25)
+
+    def closure():
+        opt.zero_grad()
+        loss = (p * p).sum()
+        loss.backward()
+        return loss
+
+    with tl.no_grad():
+        loss = opt.step(closure)
+    assert loss.item() == 4.0 and p.item() == 1.0
+
+
+def test_state_dict_round_trip_continues_identically(data):
+    p0, grads = data
+    a = tl.tensor(p0.copy(), requires_grad=True)
+    opt = optim.Adam([a], lr=0.01, amsgrad=True)
+    for g in grads[:3]:
+        a.grad = tl.tensor(g.copy())
+        opt.step()
+    sd = opt.state_dict()
+    assert set(sd["state"][0]) == {"step", "exp_avg", "exp_avg_sq", "max_exp_avg_sq"}
+    assert sd["param_groups"][0]["params"] == [0]
+    b = tl.tensor(a.detach().numpy().copy(), requires_grad=True)
+    opt2 = optim.Adam([b], lr=0.5)
+    opt2.load_state_dict(sd)
+    assert opt2.param_groups[0]["lr"] == 0.01 and opt2.param_groups[0]["params"][0] is b
+    assert opt2.state[b]["exp_avg"] is not opt.state[a]["exp_avg"]   # copied, not shared
+    for g in grads[3:]:
+        a.grad = tl.tensor(g.copy())
+        b.grad = tl.tensor(g.copy())
+        opt.step()
+        opt2.step()
+    np.testing.assert_array_equal(a.detach().numpy(), b.detach().numpy())
+
+
+def test_load_state_dict_casts_state_to_param_dtype():
+    a = tl.zeros(2, requires_grad=True, dtype=tl.float64)
+    opt = optim.SGD([a], lr=0.1, momentum=0.9)
+    a.grad = tl.ones(2, dtype=tl.float64)
+    opt.step()
+    b = tl.zeros(2, requires_grad=True)   # float32
+    opt2 = optim.SGD([b], lr=0.1, momentum=0.9)
+    opt2.load_state_dict(opt.state_dict())
+    assert opt2.state[b]["momentum_buffer"].dtype == tl.float32
+
+
+def test_load_state_dict_mismatch_errors():
+    a, b = tl.zeros(2, requires_grad=True), tl.zeros(2, requires_grad=True)
+    sd = optim.SGD([a, b], lr=0.1).state_dict()
+    with pytest.raises(ValueError, match="doesn't match the size"):
+        optim.SGD([a], lr=0.1).load_state_dict(sd)
+    with pytest.raises(ValueError, match="different number of parameter groups"):
+        optim.SGD([{"params": [a]}, {"params": [b]}], lr=0.1).load_state_dict(sd)
+
+
+def test_step_and_zero_grad_are_named_optimizer_regions():
+    seen = []
+
+    class H(tl.dispatch.Hook):
+        def range_enter(self, name, kind):
+            seen.append((name, kind))
+
+        def op_enter(self, op, inputs, attrs, phase, seq):
+            seen.append(op.name)
+
+    p = tl.ones(2, requires_grad=True)
+    p.grad = tl.ones(2)
+    opt = optim.Adam([p], lr=0.1)
+    h = H()
+    tl.dispatch.add_hook(h)
+    try:
+        opt.step()
+        opt.zero_grad()
+    finally:
+        tl.dispatch.remove_hook(h)
+    assert seen[0] == ("Optimizer.step#Adam.step", "optimizer")
+    assert {"lerp_", "addcmul_", "addcdiv_", "sqrt"} <= set(s for s in seen if isinstance(s, str))
+    assert ("Optimizer.zero_grad#Adam.zero_grad", "optimizer") in seen
+
+
+def test_step_hooks():
+    p = tl.ones(2, requires_grad=True)
+    p.grad = tl.ones(2)
+    opt = optim.SGD([p], lr=0.5)
+    calls = []
+    h = opt.register_step_pre_hook(lambda o, a, k: calls.append("pre"))
+    opt.register_step_post_hook(lambda o, a, k: calls.append("post"))
+    opt.step()
+    h.remove()
+    opt.step()
+    assert calls == ["pre", "post", "post"]
+
+
+@pytest.mark.parametrize("name,kw", [("SGD", dict(lr=0.1, momentum=0.9, nesterov=True, weight_decay=0.01)),
+                                     ("Adam", dict(lr=0.01, amsgrad=True, weight_decay=0.1)),
+                                     ("AdamW", dict(lr=0.01)),
+                                     ("RMSprop", dict(lr=0.01, momentum=0.9, centered=True))])
+def test_matches_torch_in_float32(name, kw):
+    """Agreement to a few float32 ulps: torch's vectorised kernels use fused multiply-add."""
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(1)
+    p0 = rng.standard_normal((5, 7)).astype(np.float32)
+    grads = [rng.standard_normal((5, 7)).astype(np.float32) for _ in range(5)]
+    ours = tl.tensor(p0.copy(), requires_grad=True)
+    theirs = torch.tensor(p0.copy(), requires_grad=True)
+    o1 = getattr(optim, name)([ours], **kw)
+    o2 = getattr(torch.optim, name)([theirs], foreach=False, **kw)
+    for g in grads:
+        ours.grad = tl.tensor(g.copy())
+        theirs.grad = torch.tensor(g.copy())
+        o1.step()
+        o2.step()
+    np.testing.assert_allclose(ours.detach().numpy(), theirs.detach().numpy(), rtol=2e-6, atol=1e-7)
