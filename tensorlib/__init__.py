@@ -56,3 +56,6 @@ def _enable_env():
 
 
 _enable_env()
+
+from . import nn  # noqa: E402
+from . import backends  # noqa: E402
