@@ -43,7 +43,7 @@ def accuracy(model, x, y, device):
     return float((pred == y).mean())
 
 
-def train(epochs=15, batch_size=64, lr=0.05, seed=0, device="cpu", verbose=True):
+def train(epochs=20, batch_size=64, lr=0.05, seed=0, device="cpu", verbose=True):
     tl.manual_seed(seed)
     (xtr, ytr), (xte, yte) = digits(seed)
     model = MLP().to(device)
@@ -71,7 +71,7 @@ def train(epochs=15, batch_size=64, lr=0.05, seed=0, device="cpu", verbose=True)
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--epochs", type=int, default=15)
+    ap.add_argument("--epochs", type=int, default=20)
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args(argv)
