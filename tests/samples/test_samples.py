@@ -21,3 +21,19 @@ def test_cnn_sample_reaches_97_percent():
     losses, acc = train_cnn.train(seed=0, verbose=False)
     assert acc >= 0.97
     assert losses[-1] < losses[0] / 10
+
+
+def test_lstm_sample_learns():
+    import train_lstm
+    losses, acc = train_lstm.train(epochs=4, seed=0, verbose=False)
+    assert losses == sorted(losses, reverse=True)        # falls every epoch
+    assert losses[-1] < losses[0] / 4
+    assert acc >= 0.85
+
+
+def test_transformer_sample_learns():
+    import train_transformer
+    losses, acc = train_transformer.train(epochs=4, seed=0, verbose=False)
+    assert losses == sorted(losses, reverse=True)
+    assert losses[-1] < losses[0] / 2
+    assert acc >= 0.7
