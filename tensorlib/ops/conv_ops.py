@@ -165,7 +165,7 @@ def CONV_T2D(xp, x, w, b=None, stride=(1, 1), padding=(0, 0, 0, 0), output_paddi
     return xp.ascontiguousarray(out)
 
 
-@op("convolution_backward_weight", node_name="ConvolutionBackwardWeightBackward0")
+@op("convolution_backward_weight", save="i", node_name="ConvolutionBackwardWeightBackward0")
 def CONV_WEIGHT(xp, x, g, weight_shape=(), stride=(1, 1), padding=(0, 0, 0, 0), dilation=(1, 1), groups=1):
     """d conv2d(x, w) / d w contracted with g: (O/G, N*OH*OW) @ im2col(x) per group."""
     O, Cg, kh, kw = weight_shape
@@ -179,6 +179,36 @@ def CONV_WEIGHT(xp, x, g, weight_shape=(), stride=(1, 1), padding=(0, 0, 0, 0), 
     return xp.matmul(gg, cols).reshape(O, Cg, kh, kw)
 
 
+@CONV_WEIGHT.def_backward
+def _(ctx, gw):
+    """The weight gradient is bilinear in (x, g): <gw, W'> = <g, conv2d(x, W')>, so its adjoints are a
+    conv2d of x (for g) and a conv_transpose2d of g (for x): second derivatives through conv work."""
+    x, g = ctx.saved_inputs
+    a = dict(ctx.attrs)
+    a.pop("weight_shape", None)
+    need = ctx.needs_input_grad
+    gx = gg = None
+    if need[0]:
+        gx = _input_grad(x.shape, g, gw, a)
+    if need[1]:
+        gg = dispatch(CONV2D, x, gw, None, **a)
+        if tuple(gg.shape) != tuple(g.shape):
+            gg = gg[:, :, :g.shape[2], :g.shape[3]]
+    return gx, gg
+
+
+def _input_grad(x_shape, g, w, a):
+    """conv2d's input gradient: conv_transpose2d with the output padding that restores x's size."""
+    H, W = x_shape[2:]
+    st, pd, dl = a.get("stride", (1, 1)), a.get("padding", (0,) * 4), a.get("dilation", (1, 1))
+    kh, kw = w.shape[2:]
+    OH, OW = g.shape[2:]
+    oph = H + pd[0] + pd[1] - ((OH - 1) * st[0] + dl[0] * (kh - 1) + 1)
+    opw = W + pd[2] + pd[3] - ((OW - 1) * st[1] + dl[1] * (kw - 1) + 1)
+    return dispatch(CONV_T2D, g, w, None, stride=st, padding=pd, output_padding=(oph, opw), dilation=dl,
+                    groups=a.get("groups", 1))
+
+
 @CONV2D.def_backward
 def _(ctx, g):
     x, w, b = ctx.saved_inputs
@@ -186,14 +216,7 @@ def _(ctx, g):
     need = ctx.needs_input_grad
     gx = gw = gb = None
     if need[0]:
-        H, W = x.shape[2:]
-        st, pd, dl = a.get("stride", (1, 1)), a.get("padding", (0,) * 4), a.get("dilation", (1, 1))
-        kh, kw = w.shape[2:]
-        OH, OW = g.shape[2:]
-        oph = H + pd[0] + pd[1] - ((OH - 1) * st[0] + dl[0] * (kh - 1) + 1)
-        opw = W + pd[2] + pd[3] - ((OW - 1) * st[1] + dl[1] * (kw - 1) + 1)
-        gx = dispatch(CONV_T2D, g, w, None, stride=st, padding=pd, output_padding=(oph, opw), dilation=dl,
-                      groups=a.get("groups", 1))
+        gx = _input_grad(x.shape, g, w, a)
     if need[1]:
         gw = dispatch(CONV_WEIGHT, x, g, weight_shape=tuple(w.shape), **a)
     if b is not None and need[2]:

@@ -169,7 +169,7 @@ def NLL_LOSS(xp, logp, target, weight=None, reduction="mean", ignore_index=-100)
     return (picked.sum() / w.sum()).astype(lp.dtype)
 
 
-@op("nll_loss_backward", node_name="NllLossBackwardBackward0")
+@op("nll_loss_backward", save="i", node_name="NllLossBackwardBackward0")
 def NLL_LOSS_BACKWARD(xp, g, logp, target, weight=None, reduction="mean", ignore_index=-100):
     lp, safe, valid = _nll_prepare(xp, logp, target, ignore_index)
     w = _nll_weights(xp, weight, safe, valid, lp.dtype)
@@ -188,7 +188,13 @@ def NLL_LOSS_BACKWARD(xp, g, logp, target, weight=None, reduction="mean", ignore
     return xp.moveaxis(grad.reshape(moved + [C]), -1, 1)
 
 
-NLL_LOSS_BACKWARD.def_backward(lambda ctx, gg: (None,) * 4)  # a linear map of g; second order is not supported
+@NLL_LOSS_BACKWARD.def_backward
+def _(ctx, gg):
+    """nll_loss_backward is linear in g and independent of the log-probabilities' values; its adjoint is
+    nll_loss itself applied to gg (so double backward through cross_entropy works)."""
+    _, _, target, weight = ctx.saved_inputs
+    return (dispatch(NLL_LOSS, gg, target, weight, **ctx.attrs) if ctx.needs_input_grad[0] else None,
+            None, None, None)
 
 
 @NLL_LOSS.def_backward

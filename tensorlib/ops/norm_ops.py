@@ -5,7 +5,9 @@ backward, which is written with tensorlib ops through one shared formula (`_norm
 """
 from __future__ import annotations
 
+from ..dispatch import STATE
 from ._registry import dispatch, np, op
+from .elementwise import rsqrt
 from .reduce import mean as _mean, sum as _sum
 from .shape import reshape
 
@@ -15,6 +17,17 @@ def _normalized_grad(gxhat, xhat, rstd, dims):
     m1 = _mean(gxhat, dims, keepdim=True)
     m2 = _mean(gxhat * xhat, dims, keepdim=True)
     return (gxhat - m1 - xhat * m2) * rstd
+
+
+def _live_stats(x, mu, rstd, dims, eps):
+    """The saved statistics, or (when the backward itself is being differentiated: create_graph) the
+    same statistics recomputed from x with tensorlib ops, so that second derivatives see their
+    dependence on x."""
+    if not STATE.grad_enabled:
+        return mu, rstd
+    mu = _mean(x, dims, keepdim=True)
+    d = x - mu
+    return mu, rsqrt(_mean(d * d, dims, keepdim=True) + eps)
 
 
 def _stats(xp, x, axes, eps):
@@ -44,6 +57,7 @@ def _(ctx, g, *_):
     k = len(ctx.attrs["normalized_shape"])
     dims = tuple(range(x.ndim - k, x.ndim))
     lead = tuple(range(x.ndim - k))
+    mu, rstd = _live_stats(x, mu, rstd, dims, ctx.attrs["eps"])
     xhat = (x - mu) * rstd
     need = ctx.needs_input_grad
     gx = _normalized_grad(g * w if w is not None else g, xhat, rstd, dims) if need[0] else None
@@ -103,6 +117,8 @@ def _(ctx, g, *_):
     dims = (0,) + tuple(range(2, nd))
     cs = _chan_shape(nd, x.shape[1])
     need = ctx.needs_input_grad
+    if ctx.attrs.get("training", True):
+        mu, rstd = _live_stats(x, mu, rstd, dims, ctx.attrs.get("eps", 1e-5))
     xhat = (x - mu) * rstd
     gx = None
     if need[0]:
@@ -151,7 +167,9 @@ def _(ctx, g, *_):
     N, C = shape[:2]
     cs = _chan_shape(len(shape), C)
     dims = (0,) + tuple(range(2, len(shape)))
-    xhat = reshape((reshape(x, (N, G, -1)) - mu) * rstd, shape)
+    xg = reshape(x, (N, G, -1))
+    mu, rstd = _live_stats(xg, mu, rstd, (2,), ctx.attrs.get("eps", 1e-5))
+    xhat = reshape((xg - mu) * rstd, shape)
     need = ctx.needs_input_grad
     gx = None
     if need[0]:
