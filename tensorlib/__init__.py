@@ -73,3 +73,5 @@ from . import utils  # noqa: E402
 from .serialization import load, save  # noqa: E402
 from .memory import (max_memory_allocated, max_memory_reserved, memory_allocated, memory_reserved,  # noqa: E402
                      memory_stats, reset_peak_memory_stats)
+from . import nn  # noqa: E402
+from . import backends  # noqa: E402

@@ -107,6 +107,13 @@ def gradgradcheck(func, inputs, grad_outputs=None, *, eps=1e-6, atol=1e-5, rtol=
     n_in = len(inputs)
 
     def first_grads(*args):
+        # gradcheck evaluates this under no_grad for its finite differences; the first derivative still
+        # needs a graph of its own, so it is taken with grad mode on
+        from .grad_mode import enable_grad
+        with enable_grad():
+            return _first_grads(*args)
+
+    def _first_grads(*args):
         ins, gos = args[:n_in], args[n_in:]
         o = _outputs(func(*ins))
         pairs = [(oo, g) for oo, g in zip(o, gos) if oo._requires_grad]

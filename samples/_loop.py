@@ -1,0 +1,48 @@
+"""The training loop the samples share: epochs of SGD on digits, loss per epoch, test accuracy."""
+from __future__ import annotations
+
+import numpy as np
+
+import tensorlib as tl
+import tensorlib.nn.functional as F
+
+from _data import batches, digits
+from _sgd import make_sgd
+
+
+def accuracy(model, x, y, device, shape):
+    model.eval()
+    with tl.no_grad():
+        pred = model(tl.tensor(x.reshape(shape), device=device)).argmax(1).cpu().numpy()
+    model.train()
+    return float((pred == y).mean())
+
+
+def fit(make_model, shape, epochs, batch_size, lr, seed, device, verbose, momentum=0.9, weight_decay=0.0,
+        clip=None):
+    """shape: how one batch of flat 64-pixel rows is viewed by the model (-1 for the batch)."""
+    tl.manual_seed(seed)
+    (xtr, ytr), (xte, yte) = digits(seed)
+    model = make_model().to(device)
+    opt = make_sgd(model.parameters(), lr=lr, momentum=momentum, weight_decay=weight_decay)
+    rng = np.random.default_rng(seed)
+    losses = []
+    for epoch in range(epochs):
+        total, n = 0.0, 0
+        for xb, yb in batches(xtr, ytr, batch_size, rng):
+            x, y = tl.tensor(xb.reshape(shape), device=device), tl.tensor(yb, device=device)
+            loss = F.cross_entropy(model(x), y)
+            opt.zero_grad()
+            loss.backward()
+            if clip is not None:
+                tl.nn.utils.clip_grad_norm_(model.parameters(), clip)
+            opt.step()
+            total += loss.item() * len(xb)
+            n += len(xb)
+        losses.append(total / n)
+        if verbose:
+            print(f"epoch {epoch + 1:2d}  loss {losses[-1]:.4f}")
+    acc = accuracy(model, xte, yte, device, shape)
+    if verbose:
+        print(f"test accuracy {acc:.4f} ({len(yte)} images)")
+    return losses, acc

@@ -1,0 +1,192 @@
+"""torch.nn.functional. Fused computations are ops of their own (tensorlib.ops.nn_ops, norm_ops,
+conv_ops, pool_ops) so a profile shows linear, conv2d, log_softmax, nll_loss...; the rest (cross_entropy,
+attention, normalize) composes them, as torch's Python layer does."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .. import ops as _ops
+from .._tensor_base import Tensor
+from ..ops import elementwise as _E
+from ..ops.conv_ops import conv1d, conv2d, conv_transpose2d  # noqa: F401
+from ..ops.index import one_hot  # noqa: F401
+from ..ops.nn_ops import (binary_cross_entropy, binary_cross_entropy_with_logits, check_reduction,  # noqa: F401
+                          dropout as _dropout, embedding, kl_div, l1_loss, linear, log_softmax, mse_loss, nll_loss,
+                          pad, smooth_l1_loss, softmax)
+from ..ops.norm_ops import batch_norm, group_norm, layer_norm  # noqa: F401
+from ..ops.pool_ops import adaptive_avg_pool2d, avg_pool2d, max_pool2d  # noqa: F401
+
+
+# --- activations ----------------------------------------------------------------------------------
+
+def relu(input, inplace=False):
+    return input.relu_() if inplace else _E.relu(input)
+
+
+def relu6(input, inplace=False):
+    return hardtanh(input, 0.0, 6.0, inplace)
+
+
+def hardtanh(input, min_val=-1.0, max_val=1.0, inplace=False):
+    return input.clamp_(min_val, max_val) if inplace else _E.clamp(input, min_val, max_val)
+
+
+def leaky_relu(input, negative_slope=0.01, inplace=False):
+    out = _E.leaky_relu(input, negative_slope)
+    return input.copy_(out) if inplace and not input.requires_grad else out
+
+
+def elu(input, alpha=1.0, inplace=False):
+    return _E.elu(input, alpha)
+
+
+def gelu(input, approximate="none"):
+    return _E.gelu(input, approximate=approximate)
+
+
+def silu(input, inplace=False):
+    return _E.silu(input)
+
+
+def sigmoid(input):
+    return _E.sigmoid(input)
+
+
+def tanh(input):
+    return _E.tanh(input)
+
+
+def softplus(input, beta=1.0, threshold=20.0):
+    return _E.softplus(input, beta, threshold)
+
+
+def softmin(input, dim=None, dtype=None):
+    return softmax(-input, dim, dtype)
+
+
+def logsigmoid(input):
+    return -_E.softplus(-input)
+
+
+def glu(input, dim=-1):
+    a, b = input.chunk(2, dim)
+    return a * _E.sigmoid(b)
+
+
+# --- dropout --------------------------------------------------------------------------------------
+
+def dropout(input, p=0.5, training=True, inplace=False):
+    return _dropout(input, p, training, inplace)
+
+
+def dropout2d(input, p=0.5, training=True, inplace=False):
+    """Zeroes whole channels of (N, C, H, W) (or unbatched (C, H, W)) input."""
+    if input.ndim not in (3, 4):
+        import warnings
+        warnings.warn(f"dropout2d: Received a {input.ndim}-D input to dropout2d, which is deprecated and will "
+                      "result in an error in a future release.", UserWarning, stacklevel=2)
+    if input.ndim == 3:
+        return _dropout(input.unsqueeze(0), p, training, inplace, channels=True).squeeze(0)
+    return _dropout(input, p, training, inplace, channels=True)
+
+
+# --- losses ---------------------------------------------------------------------------------------
+
+def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None,
+                  reduction="mean", label_smoothing=0.0):
+    """log_softmax + nll_loss for class indices; -sum(target * log_softmax) for probabilities; with
+    label smoothing mixed in as torch does (the smoothing term ignores `ignore_index` targets)."""
+    check_reduction(reduction)
+    if not 0.0 <= label_smoothing <= 1.0:
+        raise ValueError(f"label_smoothing must be between 0.0 and 1.0. Got: {label_smoothing}")
+    cdim = 0 if input.ndim == 1 else 1
+    C = input.shape[cdim]
+    logp = log_softmax(input, cdim)
+    wshape = (C,) + (1,) * (input.ndim - cdim - 1)
+    if target.is_floating_point():
+        if tuple(target.shape) != tuple(input.shape):
+            raise RuntimeError(f"Expected target size {list(input.shape)}, got {list(target.shape)}")
+        if label_smoothing > 0:
+            target = target * (1 - label_smoothing) + label_smoothing / C
+        prod = logp * target
+        if weight is not None:
+            prod = prod * weight.reshape(wshape)
+        loss = -prod.sum(cdim)
+        if reduction == "none":
+            return loss
+        if reduction == "sum":
+            return loss.sum()
+        return loss.sum() / (input.shape[0] if input.ndim > 1 else 1)
+    nll = nll_loss(logp, target, weight, ignore_index=ignore_index, reduction=reduction)
+    if label_smoothing <= 0:
+        return nll
+    smooth = -(logp * weight.reshape(wshape) if weight is not None else logp).sum(cdim)
+    valid = target != ignore_index
+    smooth = smooth * valid
+    if reduction == "sum":
+        smooth = smooth.sum()
+    elif reduction == "mean":
+        if weight is not None:
+            safe = _E.where(valid, target, 0)
+            smooth = smooth.sum() / (weight[safe] * valid).sum()
+        else:
+            smooth = smooth.sum() / valid.sum()
+    return nll * (1 - label_smoothing) + smooth * (label_smoothing / C)
+
+
+def huber_loss(input, target, reduction="mean", delta=1.0):
+    return smooth_l1_loss(input, target, reduction=reduction, beta=delta) * delta
+
+
+# --- attention ------------------------------------------------------------------------------------
+
+def _bool_mask(np_mask, like):
+    return _ops.tensor(np_mask, device=like.device)
+
+
+def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.0, is_causal=False, scale=None,
+                                 enable_gqa=False):
+    """softmax(Q K^T * scale + mask) V, torch's math path (masks: bool = keep where True, float = added)."""
+    L, S = query.shape[-2], key.shape[-2]
+    scale = 1 / math.sqrt(query.shape[-1]) if scale is None else scale
+    scores = _ops.matmul(query, key.transpose(-2, -1)) * scale
+    if is_causal:
+        if attn_mask is not None:
+            raise RuntimeError("_scaled_dot_product_attention: Explicit attn_mask should not be set when "
+                               "is_causal=True")
+        attn_mask = _bool_mask(np.tril(np.ones((L, S), dtype=bool)), query)
+    if attn_mask is not None:
+        if attn_mask._data.dtype == np.bool_:
+            scores = scores.masked_fill(~attn_mask, -math.inf)
+        else:
+            scores = scores + attn_mask
+    attn = softmax(scores, -1)
+    if dropout_p > 0:
+        attn = dropout(attn, dropout_p, True)
+    return _ops.matmul(attn, value)
+
+
+# --- misc -----------------------------------------------------------------------------------------
+
+def normalize(input, p=2.0, dim=1, eps=1e-12, out=None):
+    n = _ops.norm(input, p, dim, keepdim=True)
+    return input / _E.clamp_min(n, eps).expand_as(input)
+
+
+def bilinear(input1, input2, weight, bias=None):
+    """y_o = x1^T W_o x2 + b_o, as two matmuls."""
+    O, I1, I2 = weight.shape
+    t = _ops.matmul(input1, weight.permute(1, 0, 2).reshape(I1, O * I2))
+    lead = tuple(input1.shape[:-1])
+    y = (t.reshape(lead + (O, I2)) * input2.unsqueeze(-2)).sum(-1)
+    return y + bias if bias is not None else y
+
+
+def flatten(input, start_dim=0, end_dim=-1):
+    return input.flatten(start_dim, end_dim)
+
+
+__all__ = [n for n in dir() if not n.startswith("_") and n not in ("annotations", "math", "np", "Tensor")]
+_ = Tensor

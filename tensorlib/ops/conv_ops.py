@@ -1,0 +1,340 @@
+"""2-d convolution ops: conv2d, conv_transpose2d and the weight-gradient op, by im2col + matmul.
+
+The input is padded and viewed as windows (N, C, OH, OW, kh, kw) without a copy (NumPy's
+sliding_window_view on the CPU, as_strided on CuPy); the contraction with the weight is one batched
+matmul per group. conv2d's input gradient is conv_transpose2d and conv_transpose2d's is conv2d, so both
+backward passes are dispatched ops. On CUDA `tensorlib.backends.cudnn` picks among the algorithms
+below (benchmark / deterministic); on the CPU the defaults run.
+
+Padding is kept as (top, bottom, left, right) so that padding="same" with an even kernel pads as torch
+does (the extra row/column at the end).
+"""
+from __future__ import annotations
+
+from ..backends import cudnn
+from ._registry import dispatch, np, op
+from .reduce import sum as _sum
+
+
+def _pad(xp, x, padding, value=0.0):
+    pt, pb, pl, pr = padding
+    if not (pt or pb or pl or pr):
+        return x
+    return xp.pad(x, ((0, 0), (0, 0), (pt, pb), (pl, pr)), constant_values=value)
+
+
+def out_size(n, k, s, p0, p1, d):
+    return (n + p0 + p1 - d * (k - 1) - 1) // s + 1
+
+
+def windows(xp, xpad, kh, kw, stride, dilation):
+    """(N, C, OH, OW, kh, kw) view of a padded input: im2col without the copy."""
+    N, C, H, W = xpad.shape
+    sh, sw = stride
+    dh, dw = dilation
+    OH = (H - dh * (kh - 1) - 1) // sh + 1
+    OW = (W - dw * (kw - 1) - 1) // sw + 1
+    if xp is np:
+        v = np.lib.stride_tricks.sliding_window_view(xpad, (dh * (kh - 1) + 1, dw * (kw - 1) + 1), axis=(2, 3))
+        return v[:, :, ::sh, ::sw, ::dh, ::dw][:, :, :OH, :OW]
+    s = xpad.strides
+    return xp.lib.stride_tricks.as_strided(xpad, (N, C, OH, OW, kh, kw),
+                                           (s[0], s[1], s[2] * sh, s[3] * sw, s[2] * dh, s[3] * dw))
+
+
+def _sync_for(xp):
+    if xp is np:
+        return None
+    return xp.cuda.get_current_stream().synchronize
+
+
+# --- forward algorithms ---------------------------------------------------------------------------
+
+def _fwd_gemm(xp, xpad, w, stride, dilation, groups):
+    """im2col (one copy) + one batched GEMM over the groups."""
+    O, Cg, kh, kw = w.shape
+    win = windows(xp, xpad, kh, kw, stride, dilation)
+    N, C, OH, OW = win.shape[:4]
+    G = groups
+    cols = win.reshape(N, G, Cg, OH, OW, kh, kw).transpose(1, 0, 3, 4, 2, 5, 6).reshape(G, N * OH * OW, Cg * kh * kw)
+    wf = w.reshape(G, O // G, Cg * kh * kw)
+    y = xp.matmul(cols, wf.transpose(0, 2, 1))                       # (G, N*OH*OW, O/G)
+    return y.reshape(G, N, OH, OW, O // G).transpose(1, 0, 4, 2, 3).reshape(N, O, OH, OW)
+
+
+def _fwd_taps(xp, xpad, w, stride, dilation, groups):
+    """A sum of kh*kw GEMMs over strided slices: no im2col buffer (less memory, more launches)."""
+    O, Cg, kh, kw = w.shape
+    N, C, H, W = xpad.shape
+    sh, sw = stride
+    dh, dw = dilation
+    OH = (H - dh * (kh - 1) - 1) // sh + 1
+    OW = (W - dw * (kw - 1) - 1) // sw + 1
+    G = groups
+    wg = w.reshape(G, O // G, Cg, kh, kw)
+    y = xp.zeros((N, G, O // G, OH * OW), dtype=xp.result_type(xpad, w))
+    for i in range(kh):
+        for j in range(kw):
+            xs = xpad[:, :, i * dh: i * dh + sh * (OH - 1) + 1: sh, j * dw: j * dw + sw * (OW - 1) + 1: sw]
+            y += xp.matmul(wg[None, :, :, :, i, j], xs.reshape(N, G, Cg, OH * OW))
+    return y.reshape(N, O, OH, OW)
+
+
+# --- input-gradient (col2im) algorithms -----------------------------------------------------------
+
+def _gcols(xp, g, w, groups):
+    """Per-window input gradients (N, C, kh, kw, OH, OW) from output gradients g (N, O, OH, OW)."""
+    O, Cg, kh, kw = w.shape
+    N, _, OH, OW = g.shape
+    G = groups
+    wf = w.reshape(G, O // G, Cg * kh * kw).transpose(0, 2, 1)        # (G, Cg*k, O/G)
+    gc = xp.matmul(wf[None], g.reshape(N, G, O // G, OH * OW))        # (N, G, Cg*k, P)
+    return gc.reshape(N, G * Cg, kh, kw, OH, OW)
+
+
+def _col2im_slices(xp, gc, full_hw, stride, dilation):
+    """Adds each tap's slice into the padded input: a fixed order of additions (deterministic)."""
+    N, C, kh, kw, OH, OW = gc.shape
+    sh, sw = stride
+    dh, dw = dilation
+    out = xp.zeros((N, C) + tuple(full_hw), dtype=gc.dtype)
+    for i in range(kh):
+        for j in range(kw):
+            out[:, :, i * dh: i * dh + sh * (OH - 1) + 1: sh, j * dw: j * dw + sw * (OW - 1) + 1: sw] += gc[:, :, i, j]
+    return out
+
+
+def _col2im_scatter(xp, gc, full_hw, stride, dilation):
+    """One scatter-add of every window element (atomic adds on a GPU: the summation order varies)."""
+    N, C, kh, kw, OH, OW = gc.shape
+    sh, sw = stride
+    dh, dw = dilation
+    Hf, Wf = full_hw
+    rows = (xp.arange(kh)[:, None, None, None] * dh + xp.arange(OH)[None, None, :, None] * sh)
+    cols = (xp.arange(kw)[None, :, None, None] * dw + xp.arange(OW)[None, None, None, :] * sw)
+    flat = (rows * Wf + cols).reshape(-1)                            # (kh*kw*OH*OW,)
+    out = xp.zeros((N * C, Hf * Wf), dtype=gc.dtype)
+    src = gc.reshape(N * C, -1)
+    idx = xp.broadcast_to(flat, src.shape)
+    base = (xp.arange(N * C) * (Hf * Wf))[:, None]
+    target = out.reshape(-1)
+    if xp is np:
+        np.add.at(target, (idx + base).reshape(-1), src.reshape(-1))
+    else:
+        import cupyx
+        cupyx.scatter_add(target, (idx + base).reshape(-1), src.reshape(-1))
+    return out.reshape(N, C, Hf, Wf)
+
+
+# --- ops ------------------------------------------------------------------------------------------
+
+def _key(step, *arrays, **params):
+    return (step,) + tuple((a.shape, str(a.dtype)) for a in arrays) + tuple(sorted(params.items()))
+
+
+@op("conv2d", save="i", amp="lower", node_name="ConvolutionBackward0")
+def CONV2D(xp, x, w, b=None, stride=(1, 1), padding=(0, 0, 0, 0), dilation=(1, 1), groups=1):
+    xpad = _pad(xp, x, padding)
+    key = _key("conv2d", x, w, stride=stride, padding=padding, dilation=dilation, groups=groups)
+    y = cudnn.pick(key, {"gemm": lambda: _fwd_gemm(xp, xpad, w, stride, dilation, groups),
+                         "taps": lambda: _fwd_taps(xp, xpad, w, stride, dilation, groups)},
+                   default="gemm", sync=_sync_for(xp))
+    if b is not None:
+        y += b.reshape(1, -1, 1, 1)
+    return y
+
+
+@op("conv_transpose2d", save="i", amp="lower", node_name="ConvolutionBackward0")
+def CONV_T2D(xp, x, w, b=None, stride=(1, 1), padding=(0, 0, 0, 0), output_padding=(0, 0), dilation=(1, 1),
+             groups=1):
+    """The input gradient of conv2d: windows' gradients (a GEMM) summed back into place (col2im)."""
+    N, _, H, W = x.shape
+    Cin, Cg, kh, kw = w.shape
+    pt, pb, pl, pr = padding
+    Ho = (H - 1) * stride[0] - pt - pb + dilation[0] * (kh - 1) + output_padding[0] + 1
+    Wo = (W - 1) * stride[1] - pl - pr + dilation[1] * (kw - 1) + output_padding[1] + 1
+    full = (Ho + pt + pb, Wo + pl + pr)
+    gc = _gcols(xp, x, w, groups)
+    key = _key("col2im", x, w, stride=stride, padding=padding, dilation=dilation, groups=groups)
+    out = cudnn.pick(key, {"slices": lambda: _col2im_slices(xp, gc, full, stride, dilation),
+                           "scatter": lambda: _col2im_scatter(xp, gc, full, stride, dilation)},
+                     nondeterministic=("scatter",) if xp is not np else (), default="slices", sync=_sync_for(xp))
+    out = out[:, :, pt: pt + Ho, pl: pl + Wo]
+    if b is not None:
+        out = out + b.reshape(1, -1, 1, 1)
+    return xp.ascontiguousarray(out)
+
+
+@op("convolution_backward_weight", save="i", node_name="ConvolutionBackwardWeightBackward0")
+def CONV_WEIGHT(xp, x, g, weight_shape=(), stride=(1, 1), padding=(0, 0, 0, 0), dilation=(1, 1), groups=1):
+    """d conv2d(x, w) / d w contracted with g: (O/G, N*OH*OW) @ im2col(x) per group."""
+    O, Cg, kh, kw = weight_shape
+    G = groups
+    win = windows(xp, _pad(xp, x, padding), kh, kw, stride, dilation)
+    N, C, OH, OW = win.shape[:4]
+    OH, OW = min(OH, g.shape[2]), min(OW, g.shape[3])
+    win = win[:, :, :OH, :OW]
+    cols = win.reshape(N, G, Cg, OH, OW, kh, kw).transpose(1, 0, 3, 4, 2, 5, 6).reshape(G, N * OH * OW, Cg * kh * kw)
+    gg = g[:, :, :OH, :OW].reshape(N, G, O // G, OH * OW).transpose(1, 2, 0, 3).reshape(G, O // G, N * OH * OW)
+    return xp.matmul(gg, cols).reshape(O, Cg, kh, kw)
+
+
+@CONV_WEIGHT.def_backward
+def _(ctx, gw):
+    """The weight gradient is bilinear in (x, g): <gw, W'> = <g, conv2d(x, W')>, so its adjoints are a
+    conv2d of x (for g) and a conv_transpose2d of g (for x): second derivatives through conv work."""
+    x, g = ctx.saved_inputs
+    a = dict(ctx.attrs)
+    a.pop("weight_shape", None)
+    need = ctx.needs_input_grad
+    gx = gg = None
+    if need[0]:
+        gx = _input_grad(x.shape, g, gw, a)
+    if need[1]:
+        gg = dispatch(CONV2D, x, gw, None, **a)
+        if tuple(gg.shape) != tuple(g.shape):
+            gg = gg[:, :, :g.shape[2], :g.shape[3]]
+    return gx, gg
+
+
+def _input_grad(x_shape, g, w, a):
+    """conv2d's input gradient: conv_transpose2d with the output padding that restores x's size."""
+    H, W = x_shape[2:]
+    st, pd, dl = a.get("stride", (1, 1)), a.get("padding", (0,) * 4), a.get("dilation", (1, 1))
+    kh, kw = w.shape[2:]
+    OH, OW = g.shape[2:]
+    oph = H + pd[0] + pd[1] - ((OH - 1) * st[0] + dl[0] * (kh - 1) + 1)
+    opw = W + pd[2] + pd[3] - ((OW - 1) * st[1] + dl[1] * (kw - 1) + 1)
+    return dispatch(CONV_T2D, g, w, None, stride=st, padding=pd, output_padding=(oph, opw), dilation=dl,
+                    groups=a.get("groups", 1))
+
+
+@CONV2D.def_backward
+def _(ctx, g):
+    x, w, b = ctx.saved_inputs
+    a = ctx.attrs
+    need = ctx.needs_input_grad
+    gx = gw = gb = None
+    if need[0]:
+        gx = _input_grad(x.shape, g, w, a)
+    if need[1]:
+        gw = dispatch(CONV_WEIGHT, x, g, weight_shape=tuple(w.shape), **a)
+    if b is not None and need[2]:
+        gb = _sum(g, (0, 2, 3))
+    return gx, gw, gb
+
+
+@CONV_T2D.def_backward
+def _(ctx, g):
+    x, w, b = ctx.saved_inputs
+    a = dict(ctx.attrs)
+    a.pop("output_padding", None)
+    need = ctx.needs_input_grad
+    gx = gw = gb = None
+    if need[0]:
+        gx = dispatch(CONV2D, g, w, None, **a)
+        H, W = x.shape[2:]
+        if tuple(gx.shape[2:]) != (H, W):
+            gx = gx[:, :, :H, :W]
+    if need[1]:
+        gw = dispatch(CONV_WEIGHT, g, x, weight_shape=tuple(w.shape), **a)
+    if b is not None and need[2]:
+        gb = _sum(g, (0, 2, 3))
+    return gx, gw, gb
+
+
+# --- public functions -----------------------------------------------------------------------------
+
+def _pair(v, name="stride"):
+    if isinstance(v, int):
+        return (v, v)
+    v = tuple(int(i) for i in v)
+    if len(v) == 1:
+        return (v[0], v[0])
+    if len(v) != 2:
+        raise RuntimeError(f"expected {name} to be a single integer value or a list of 2 values to match the "
+                           f"convolution dimensions, but got {name}={list(v)}")
+    return v
+
+
+def _padding4(padding, ksize, dilation, stride):
+    if isinstance(padding, str):
+        if padding == "valid":
+            return (0, 0, 0, 0)
+        if padding == "same":
+            if stride != (1, 1):
+                raise ValueError("padding='same' is not supported for strided convolutions")
+            out = []
+            for k, d in zip(ksize, dilation):
+                total = d * (k - 1)
+                out += [total // 2, total - total // 2]
+            return tuple(out)
+        raise ValueError(f"Invalid padding string '{padding}', should be one of {{'valid', 'same'}}")
+    ph, pw = _pair(padding, "padding")
+    return (ph, ph, pw, pw)
+
+
+def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    if input.ndim not in (3, 4):
+        raise RuntimeError(f"Expected 3D (unbatched) or 4D (batched) input to conv2d, but got input of size: "
+                           f"{list(input.shape)}")
+    if input.ndim == 3:
+        return conv2d(input.unsqueeze(0), weight, bias, stride, padding, dilation, groups).squeeze(0)
+    stride, dilation = _pair(stride), _pair(dilation, "dilation")
+    if weight.ndim != 4:
+        raise RuntimeError(f"weight should have at least three dimensions; got {list(weight.shape)}")
+    if input.shape[1] != weight.shape[1] * groups:
+        raise RuntimeError(f"Given groups={groups}, weight of size {list(weight.shape)}, expected input"
+                           f"{list(input.shape)} to have {weight.shape[1] * groups} channels, but got "
+                           f"{input.shape[1]} channels instead")
+    pad = _padding4(padding, weight.shape[2:], dilation, stride)
+    H, W = input.shape[2:]
+    if out_size(H, weight.shape[2], stride[0], pad[0], pad[1], dilation[0]) < 1 or \
+            out_size(W, weight.shape[3], stride[1], pad[2], pad[3], dilation[1]) < 1:
+        raise RuntimeError(f"Calculated padded input size per channel: ({H + pad[0] + pad[1]} x "
+                           f"{W + pad[2] + pad[3]}). Kernel size: ({weight.shape[2]} x {weight.shape[3]}). Kernel "
+                           f"size can't be greater than actual input size")
+    return dispatch(CONV2D, input, weight, bias, stride=stride, padding=pad, dilation=dilation, groups=int(groups))
+
+
+def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    """Runs as conv2d over a height of 1."""
+    if input.ndim not in (2, 3):
+        raise RuntimeError(f"Expected 2D (unbatched) or 3D (batched) input to conv1d, but got input of size: "
+                           f"{list(input.shape)}")
+    if input.ndim == 2:
+        return conv1d(input.unsqueeze(0), weight, bias, stride, padding, dilation, groups).squeeze(0)
+    s = stride if isinstance(stride, int) else stride[0]
+    d = dilation if isinstance(dilation, int) else dilation[0]
+    if isinstance(padding, str):
+        p = padding
+    else:
+        p = (0, padding if isinstance(padding, int) else padding[0])
+    if isinstance(p, str) and p == "same":
+        k = weight.shape[2]
+        total = d * (k - 1)
+        out = dispatch(CONV2D, input.unsqueeze(2), weight.unsqueeze(2), bias, stride=(1, s),
+                       padding=(0, 0, total // 2, total - total // 2), dilation=(1, d), groups=int(groups))
+        return out.squeeze(2)
+    return conv2d(input.unsqueeze(2), weight.unsqueeze(2), bias, (1, s), p, (1, d), groups).squeeze(2)
+
+
+def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1):
+    if input.ndim == 3:
+        return conv_transpose2d(input.unsqueeze(0), weight, bias, stride, padding, output_padding, groups,
+                                dilation).squeeze(0)
+    stride, dilation = _pair(stride), _pair(dilation, "dilation")
+    ph, pw = _pair(padding, "padding")
+    op_ = _pair(output_padding, "output_padding")
+    if op_[0] >= max(stride[0], dilation[0]) or op_[1] >= max(stride[1], dilation[1]):
+        raise RuntimeError("output padding must be smaller than either stride or dilation, but got "
+                           f"output_padding={list(op_)}, stride={list(stride)}, dilation={list(dilation)}")
+    if input.shape[1] != weight.shape[0]:
+        raise RuntimeError(f"Given transposed=1, weight of size {list(weight.shape)}, expected input"
+                           f"{list(input.shape)} to have {weight.shape[0]} channels, but got {input.shape[1]} "
+                           f"channels instead")
+    return dispatch(CONV_T2D, input, weight, bias, stride=stride, padding=(ph, ph, pw, pw), output_padding=op_,
+                    dilation=dilation, groups=int(groups))
+
+
+__all__ = ["conv2d", "conv1d", "conv_transpose2d", "windows", "out_size"]

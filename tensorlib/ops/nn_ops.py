@@ -1,0 +1,569 @@
+"""Neural-network ops that torch fuses into one kernel (linear, softmax, log_softmax, nll_loss, the
+pointwise losses, dropout, embedding): each is one registered op so that a profile shows torch's names,
+with its backward beside it written with tensorlib ops (so backward work is dispatched and profiled).
+
+Normalisation ops live in `norm_ops.py`, convolution and pooling in `conv_ops.py` / `pool_ops.py`.
+"""
+from __future__ import annotations
+
+from .. import random as R
+from .._device import device_of
+from ._helpers import sum_to
+from ._registry import Tensor, dispatch, np, op
+from .elementwise import abs as _abs, clamp, exp, gt, log, lt, sigmoid, sign, softplus, where
+from .index import index_add
+from .linalg import matmul
+from .reduce import sum as _sum
+from .shape import reshape
+from .creation import zeros
+
+_REDUCTIONS = ("none", "mean", "sum")
+
+
+def check_reduction(reduction):
+    if reduction not in _REDUCTIONS:
+        raise ValueError(f"{reduction} is not a valid value for reduction")
+    return reduction
+
+
+# --- linear ---------------------------------------------------------------------------------------
+
+@op("linear", save="i", amp="lower", node_name="AddmmBackward0")
+def LINEAR(xp, x, w, b=None):
+    y = x @ w.T
+    if b is not None:
+        y += b
+    return y
+
+
+@LINEAR.def_backward
+def _(ctx, g):
+    x, w, b = ctx.saved_inputs
+    need = ctx.needs_input_grad
+    gx = matmul(g, w) if need[0] else None
+    gw = gb = None
+    if need[1] or (b is not None and need[2]):
+        g2 = reshape(g, (-1, g.shape[-1]))
+        if need[1]:
+            gw = matmul(g2.transpose(0, 1), reshape(x, (-1, x.shape[-1])))
+        if b is not None and need[2]:
+            gb = _sum(g2, 0)
+    return gx, gw, gb
+
+
+def linear(input, weight, bias=None):
+    """y = x W^T + b, one op (torch's aten::linear; its backward node is AddmmBackward0 as in torch)."""
+    if input.shape[-1] != weight.shape[-1]:
+        raise RuntimeError(f"mat1 and mat2 shapes cannot be multiplied ({_rows(input)}x{input.shape[-1]} and "
+                           f"{weight.shape[-1]}x{weight.shape[0]})")
+    return dispatch(LINEAR, input, weight, bias)
+
+
+def _rows(t):
+    n = 1
+    for s in t.shape[:-1]:
+        n *= s
+    return n
+
+
+# --- softmax / log_softmax ------------------------------------------------------------------------
+
+def _softmax_k(xp, x, dim):
+    m = x.max(axis=dim, keepdims=True)
+    e = xp.exp(x - m)
+    e /= e.sum(axis=dim, keepdims=True)
+    return e
+
+
+def _log_softmax_k(xp, x, dim):
+    m = x.max(axis=dim, keepdims=True)
+    s = x - m
+    return s - xp.log(xp.exp(s).sum(axis=dim, keepdims=True))
+
+
+SOFTMAX = op("softmax", save="o", amp="fp32", node_name="SoftmaxBackward0")(_softmax_k)
+LOG_SOFTMAX = op("log_softmax", save="o", amp="fp32", node_name="LogSoftmaxBackward0")(_log_softmax_k)
+
+
+@SOFTMAX.def_backward
+def _(ctx, g):
+    y = ctx.saved_output
+    d = ctx.attrs["dim"]
+    return (y * (g - _sum(g * y, d, keepdim=True)),)
+
+
+@LOG_SOFTMAX.def_backward
+def _(ctx, g):
+    y = ctx.saved_output
+    d = ctx.attrs["dim"]
+    return (g - exp(y) * _sum(g, d, keepdim=True),)
+
+
+def _softmax_dim(ndim):
+    return 0 if ndim in (0, 1, 3) else 1
+
+
+def _dim(dim, t, name):
+    nd = t.ndim
+    if dim is None:
+        import warnings
+        warnings.warn(f"Implicit dimension choice for {name} has been deprecated. Change the call to include dim=X "
+                      "as an argument.", UserWarning, stacklevel=3)
+        dim = _softmax_dim(nd)
+    n = max(nd, 1)
+    if not -n <= dim < n:
+        raise IndexError(f"Dimension out of range (expected to be in range of [{-n}, {n - 1}], but got {dim})")
+    return dim % n
+
+
+def _cast(t, dtype):
+    if dtype is None:
+        return t
+    from .misc import to
+    return to(t, dtype=dtype)
+
+
+def softmax(input, dim=None, dtype=None):
+    return dispatch(SOFTMAX, _cast(input, dtype), dim=_dim(dim, input, "softmax"))
+
+
+def log_softmax(input, dim=None, dtype=None):
+    return dispatch(LOG_SOFTMAX, _cast(input, dtype), dim=_dim(dim, input, "log_softmax"))
+
+
+# --- nll_loss -------------------------------------------------------------------------------------
+
+def _nll_prepare(xp, logp, target, ignore_index):
+    """Class dim moved last and flattened: (M, C) log-probs, (M,) targets, mask of counted rows."""
+    if logp.ndim == 1:
+        lp = logp[None, :]
+        t = target.reshape(1)
+    else:
+        lp = xp.moveaxis(logp, 1, -1).reshape(-1, logp.shape[1])
+        t = target.reshape(-1)
+    valid = t != ignore_index
+    safe = xp.where(valid, t, 0).astype(xp.int64)
+    return lp, safe, valid
+
+
+def _nll_weights(xp, weight, safe, valid, dtype):
+    w = weight[safe] if weight is not None else xp.ones(safe.shape, dtype=dtype)
+    return (w * valid).astype(dtype, copy=False)
+
+
+@op("nll_loss", save="i", amp="fp32", node_name="NllLossBackward0")
+def NLL_LOSS(xp, logp, target, weight=None, reduction="mean", ignore_index=-100):
+    lp, safe, valid = _nll_prepare(xp, logp, target, ignore_index)
+    C = lp.shape[1]
+    if xp is np:   # on a GPU this check would synchronise every step (torch asserts on the device instead)
+        bad = (safe < 0) | (safe >= C)
+        if bool(bad.any()):
+            raise IndexError(f"Target {int(safe[bad][0])} is out of bounds.")
+    w = _nll_weights(xp, weight, safe, valid, lp.dtype)
+    picked = -lp[xp.arange(lp.shape[0]), safe] * w
+    if reduction == "none":
+        shape = target.shape
+        return picked.reshape(shape)
+    if reduction == "sum":
+        return picked.sum()
+    return (picked.sum() / w.sum()).astype(lp.dtype)
+
+
+@op("nll_loss_backward", save="i", node_name="NllLossBackwardBackward0")
+def NLL_LOSS_BACKWARD(xp, g, logp, target, weight=None, reduction="mean", ignore_index=-100):
+    lp, safe, valid = _nll_prepare(xp, logp, target, ignore_index)
+    w = _nll_weights(xp, weight, safe, valid, lp.dtype)
+    if reduction == "none":
+        coef = g.reshape(-1) * w
+    elif reduction == "sum":
+        coef = g * w
+    else:
+        coef = g * w / w.sum()
+    grad = xp.zeros_like(lp)
+    grad[xp.arange(lp.shape[0]), safe] = -coef
+    if logp.ndim == 1:
+        return grad.reshape(logp.shape)
+    moved = list(logp.shape)
+    C = moved.pop(1)
+    return xp.moveaxis(grad.reshape(moved + [C]), -1, 1)
+
+
+@NLL_LOSS_BACKWARD.def_backward
+def _(ctx, gg):
+    """nll_loss_backward is linear in g and independent of the log-probabilities' values; its adjoint is
+    nll_loss itself applied to gg (so double backward through cross_entropy works)."""
+    _, _, target, weight = ctx.saved_inputs
+    return (dispatch(NLL_LOSS, gg, target, weight, **ctx.attrs) if ctx.needs_input_grad[0] else None,
+            None, None, None)
+
+
+@NLL_LOSS.def_backward
+def _(ctx, g):
+    logp, target, weight = ctx.saved_inputs
+    return (dispatch(NLL_LOSS_BACKWARD, g, logp.detach(), target, weight, **ctx.attrs), None, None)
+
+
+def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None, reduction="mean"):
+    check_reduction(reduction)
+    if target._data.dtype.kind not in "iu":
+        raise RuntimeError(f"expected scalar type Long but found {target.dtype}")
+    if input.ndim >= 2 and (input.shape[0] != target.shape[0]):
+        raise ValueError(f"Expected input batch_size ({input.shape[0]}) to match target batch_size "
+                         f"({target.shape[0]}).")
+    if input.ndim == 1 and target.ndim != 0:
+        raise RuntimeError("0D or 1D target tensor expected, multi-target not supported")
+    return dispatch(NLL_LOSS, input, target, weight, reduction=reduction, ignore_index=ignore_index)
+
+
+# --- pointwise losses -----------------------------------------------------------------------------
+
+def _reduce_k(xp, loss, reduction):
+    if reduction == "none":
+        return loss
+    if reduction == "sum":
+        return loss.sum()
+    return loss.mean()
+
+
+def _reduced_grad(ctx, g, shape):
+    """The gradient of the elementwise loss map before reduction, broadcast to the input shape."""
+    r = ctx.attrs.get("reduction", "mean")
+    if r == "none":
+        return g
+    n = 1
+    for s in shape:
+        n *= s
+    return (g / n if r == "mean" else g).expand(shape)
+
+
+def _pointwise_loss(name, node_name, loss_k, dinput, dtarget):
+    """An op `name(input, target, reduction=..., **kw)`; `dinput`/`dtarget(x, t, attrs)` are the derivatives
+    of the elementwise loss, written with tensorlib ops."""
+    o = op(name, save="i", amp="fp32", node_name=node_name)(
+        lambda xp, x, t, reduction="mean", **kw: _reduce_k(xp, loss_k(xp, x, t, **kw), reduction))
+
+    @o.def_backward
+    def _(ctx, g):
+        x, t = ctx.saved_inputs
+        gl = _reduced_grad(ctx, g, _bshape(ctx))
+        gx = sum_to(gl * dinput(x, t, ctx.attrs), ctx.in_meta[0][0]) if ctx.needs_input_grad[0] else None
+        gt = sum_to(gl * dtarget(x, t, ctx.attrs), ctx.in_meta[1][0]) if ctx.needs_input_grad[1] else None
+        return gx, gt
+    return o
+
+
+def _bshape(ctx):
+    a, b = ctx.in_meta[0][0], ctx.in_meta[1][0]
+    return tuple(np.broadcast_shapes(a, b))
+
+
+def _smooth_l1_k(xp, x, t, beta=1.0):
+    d = xp.abs(x - t)
+    if beta == 0:
+        return d
+    return xp.where(d < beta, 0.5 * d * d / beta, d - 0.5 * beta)
+
+
+def _smooth_l1_d(x, t, attrs):
+    beta = attrs.get("beta", 1.0)
+    d = x - t
+    if beta == 0:
+        return sign(d)
+    return where(lt(_abs(d), beta), d / beta, sign(d))
+
+
+_EPS_LOG = -100.0  # torch clamps log(p) at -100 in binary_cross_entropy
+
+
+def _bce_k(xp, p, t):
+    lp = xp.maximum(xp.log(p), _EPS_LOG)
+    l1p = xp.maximum(xp.log1p(-p), _EPS_LOG)
+    return -(t * lp + (1 - t) * l1p)
+
+
+def _bce_d(p, t, attrs):
+    eps = 1e-12
+    return (p - t) / clamp((1 - p) * p, min=eps)
+
+
+def _bce_logits_k(xp, z, t, pos_weight=None):
+    # log(1 + exp(-|z|)) + max(z, 0) - z t, weighted as torch does when pos_weight is given
+    log_sig_neg = xp.logaddexp(0, -z)   # -log(sigmoid(z))
+    if pos_weight is None:
+        return (1 - t) * z + log_sig_neg
+    lw = 1 + (pos_weight - 1) * t
+    return (1 - t) * z + lw * log_sig_neg
+
+
+def _bce_logits_d(z, t, attrs):
+    s = sigmoid(z)
+    if attrs.get("pos_weight") is None:
+        return s - t
+    lw = 1 + (_pw(attrs, z) - 1) * t
+    return (1 - t) - lw * (1 - s)
+
+
+def _kl_k(xp, x, t, log_target=False):
+    if log_target:
+        return xp.exp(t) * (t - x)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        r = xp.where(t > 0, t * (xp.log(xp.where(t > 0, t, 1)) - x), 0)
+    return r.astype(x.dtype, copy=False)
+
+
+def _kl_d(x, t, attrs):
+    return -exp(t) if attrs.get("log_target") else -t
+
+
+def _pw(attrs, like):
+    from .creation import as_tensor
+    return as_tensor(attrs["pos_weight"], device=like.device)
+
+
+def _bce_logits_dt(z, t, a):
+    lsn = softplus(-z)   # -log(sigmoid(z))
+    return -z if a.get("pos_weight") is None else -z + (_pw(a, z) - 1) * lsn
+
+
+def _bce_dt(p, t, a):
+    return clamp(log(1 - p), min=_EPS_LOG) - clamp(log(p), min=_EPS_LOG)
+
+
+def _kl_dt(x, t, a):
+    if a.get("log_target"):
+        return exp(t) * (t - x + 1)
+    return where(gt(t, 0), log(clamp(t, min=1e-38)) + 1 - x, 0.0)
+
+
+MSE_LOSS = _pointwise_loss("mse_loss", "MseLossBackward0", lambda xp, x, t: (x - t) ** 2,
+                           lambda x, t, a: (x - t) * 2, lambda x, t, a: (t - x) * 2)
+L1_LOSS = _pointwise_loss("l1_loss", "L1LossBackward0", lambda xp, x, t: xp.abs(x - t),
+                          lambda x, t, a: sign(x - t), lambda x, t, a: sign(t - x))
+SMOOTH_L1_LOSS = _pointwise_loss("smooth_l1_loss", "SmoothL1LossBackward0", _smooth_l1_k, _smooth_l1_d,
+                                 lambda x, t, a: -_smooth_l1_d(x, t, a))
+BCE = _pointwise_loss("binary_cross_entropy", "BinaryCrossEntropyBackward0", _bce_k, _bce_d, _bce_dt)
+BCE_LOGITS = _pointwise_loss("binary_cross_entropy_with_logits", "BinaryCrossEntropyWithLogitsBackward0",
+                             _bce_logits_k, _bce_logits_d, _bce_logits_dt)
+KL_DIV = _pointwise_loss("kl_div", "KlDivBackward0", _kl_k, _kl_d, _kl_dt)
+
+
+def _shape_warn(input, target, name):
+    if tuple(input.shape) != tuple(target.shape):
+        import warnings
+        warnings.warn(f"Using a target size ({target.shape}) that is different to the input size ({input.shape}). "
+                      "This will likely lead to incorrect results due to broadcasting. Please ensure they have the "
+                      "same size.", UserWarning, stacklevel=3)
+
+
+def mse_loss(input, target, size_average=None, reduce=None, reduction="mean"):
+    _shape_warn(input, target, "mse_loss")
+    return dispatch(MSE_LOSS, input, target, reduction=check_reduction(reduction))
+
+
+def l1_loss(input, target, size_average=None, reduce=None, reduction="mean"):
+    _shape_warn(input, target, "l1_loss")
+    return dispatch(L1_LOSS, input, target, reduction=check_reduction(reduction))
+
+
+def smooth_l1_loss(input, target, size_average=None, reduce=None, reduction="mean", beta=1.0):
+    if beta < 0:
+        raise RuntimeError("smooth_l1_loss does not support negative values for beta.")
+    _shape_warn(input, target, "smooth_l1_loss")
+    return dispatch(SMOOTH_L1_LOSS, input, target, reduction=check_reduction(reduction), beta=float(beta))
+
+
+def _weighted(loss_fn, weight, reduction):
+    loss = loss_fn("none") * weight
+    return loss if reduction == "none" else loss.sum() if reduction == "sum" else loss.mean()
+
+
+def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=None, reduction="mean"):
+    check_reduction(reduction)
+    if tuple(input.shape) != tuple(target.shape):
+        raise ValueError(f"Using a target size ({target.shape}) that is different to the input size "
+                         f"({input.shape}) is deprecated. Please ensure they have the same size.")
+    if weight is not None:
+        return _weighted(lambda r: dispatch(BCE, input, target, reduction=r), weight, reduction)
+    return dispatch(BCE, input, target, reduction=reduction)
+
+
+def binary_cross_entropy_with_logits(input, target, weight=None, size_average=None, reduce=None, reduction="mean",
+                                     pos_weight=None):
+    check_reduction(reduction)
+    if tuple(input.shape) != tuple(target.shape):
+        raise ValueError(f"Target size ({target.shape}) must be the same as input size ({input.shape})")
+    attrs = {}
+    if pos_weight is not None:
+        attrs["pos_weight"] = pos_weight._data if isinstance(pos_weight, Tensor) else pos_weight
+    if weight is not None:
+        return _weighted(lambda r: dispatch(BCE_LOGITS, input, target, reduction=r, **attrs), weight, reduction)
+    return dispatch(BCE_LOGITS, input, target, reduction=reduction, **attrs)
+
+
+def kl_div(input, target, size_average=None, reduce=None, reduction="mean", log_target=False):
+    if reduction == "batchmean":
+        out = dispatch(KL_DIV, input, target, reduction="sum", log_target=log_target)
+        return out / input.shape[0] if input.ndim > 0 else out
+    if reduction == "mean":
+        import warnings
+        warnings.warn("reduction: 'mean' divides the total loss by both the batch size and the support size."
+                      "'batchmean' divides only by the batch size, and aligns with the KL div math definition."
+                      "'mean' will be changed to behave the same as 'batchmean' in the next major release.",
+                      UserWarning, stacklevel=2)
+    return dispatch(KL_DIV, input, target, reduction=check_reduction(reduction), log_target=log_target)
+
+
+# --- dropout --------------------------------------------------------------------------------------
+
+@op("dropout", save="o", nondiff_outputs=(1,), node_name="NativeDropoutBackward0")
+def DROPOUT(xp, x, p=0.5, channels=False, generator=None):
+    """Returns (output, scaled mask); the mask is kept for backward (torch's native_dropout)."""
+    shape = x.shape[:2] + (1,) * (x.ndim - 2) if channels else x.shape
+    keep = R.sample("uniform", shape, x.dtype if x.dtype.kind == "f" else np.float32, device_of(x),
+                    generator=generator) >= p
+    mask = keep.astype(x.dtype) * (1.0 / (1.0 - p) if p < 1 else 0.0)
+    mask = mask.astype(x.dtype, copy=False)
+    return x * mask, mask
+
+
+@DROPOUT.def_backward
+def _(ctx, g, gmask=None):
+    _, mask = ctx.saved_output
+    return (g * mask,)
+
+
+def dropout(input, p=0.5, training=True, inplace=False, *, channels=False):
+    if p < 0 or p > 1:
+        raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
+    if not training or p == 0:
+        return input
+    out, _ = dispatch(DROPOUT, input, p=float(p), channels=channels)
+    if inplace:
+        from .misc import copy_
+        from ..autograd.grad_mode import no_grad
+        if not input.requires_grad:
+            with no_grad():
+                copy_(input, out)
+            return input
+    return out
+
+
+# --- embedding ------------------------------------------------------------------------------------
+
+@op("embedding", save="i", node_name="EmbeddingBackward0")
+def EMBEDDING(xp, weight, indices, padding_idx=None):
+    n = weight.shape[0]
+    if xp is np and indices.size and (int(indices.max()) >= n or int(indices.min()) < -n):
+        raise IndexError("index out of range in self")
+    return weight[indices]
+
+
+@EMBEDDING.def_backward
+def _(ctx, g):
+    weight, indices = ctx.saved_inputs
+    num, dim = ctx.in_meta[0][0]
+    flat = reshape(indices, (-1,))
+    gw = index_add(zeros(num, dim, dtype=g.dtype, device=g.device), 0, flat, reshape(g, (-1, dim)))
+    pad = ctx.attrs.get("padding_idx")
+    if pad is not None:
+        keep = np.ones((num, 1), dtype=g._data.dtype)
+        keep[pad] = 0
+        from .creation import tensor
+        gw = gw * tensor(keep, device=g.device)
+    return gw, None
+
+
+def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0, scale_grad_by_freq=False, sparse=False):
+    if input._data.dtype.kind not in "iu":
+        raise RuntimeError(f"Expected tensor for argument #1 'indices' to have one of the following scalar types: "
+                           f"Long, Int; but got {input.dtype} instead (while checking arguments for embedding)")
+    if padding_idx is not None and padding_idx < 0:
+        padding_idx += weight.shape[0]
+    if max_norm is not None:
+        from ..autograd.grad_mode import no_grad
+        with no_grad():
+            rows = np.unique(input.numpy() if input.is_cpu else input._data.get())
+            w = weight._data
+            norms = np.linalg.norm(w[rows], ord=norm_type, axis=1) if weight.is_cpu else None
+            if norms is not None:
+                scale = np.where(norms > max_norm, max_norm / (norms + 1e-7), 1.0).astype(w.dtype)
+                w[rows] *= scale[:, None]
+    return dispatch(EMBEDDING, weight, input, padding_idx=padding_idx)
+
+
+__all__ = ["linear", "softmax", "log_softmax", "nll_loss", "mse_loss", "l1_loss", "smooth_l1_loss",
+           "binary_cross_entropy", "binary_cross_entropy_with_logits", "kl_div", "dropout", "embedding",
+           "check_reduction"]
+
+
+# --- pad ------------------------------------------------------------------------------------------
+
+_NP_MODES = {"constant": "constant", "reflect": "reflect", "replicate": "edge", "circular": "wrap"}
+
+
+def _pad_widths(ndim, pad):
+    widths = [(0, 0)] * ndim
+    for i in range(len(pad) // 2):
+        widths[ndim - 1 - i] = (pad[2 * i], pad[2 * i + 1])
+    return widths
+
+
+@op("pad", node_name="PadBackward0")
+def PAD(xp, x, pad=(), mode="constant", value=0.0):
+    widths = _pad_widths(x.ndim, pad)
+    neg = any(a < 0 or b < 0 for a, b in widths)
+    if neg:   # negative padding crops
+        sl = tuple(slice(-a if a < 0 else 0, x.shape[i] + b if b < 0 else None) for i, (a, b) in enumerate(widths))
+        x = x[sl]
+        widths = [(max(a, 0), max(b, 0)) for a, b in widths]
+    if mode == "constant":
+        return xp.pad(x, widths, mode="constant", constant_values=value)
+    return xp.pad(x, widths, mode=_NP_MODES[mode])
+
+
+@PAD.def_backward
+def _(ctx, g):
+    shape = ctx.in_meta[0][0]
+    a = ctx.attrs
+    mode = a.get("mode", "constant")
+    widths = _pad_widths(len(shape), a["pad"])
+    if mode == "constant" and all(p >= 0 for w in widths for p in w):
+        from .index import getitem
+        return (getitem(g, tuple(slice(lo, lo + n) for (lo, _), n in zip(widths, shape))),)
+    # general: pad the index map of the input the same way, then sum gradients back by index
+    n = 1
+    for s in shape:
+        n *= s
+    idx = np.arange(n, dtype=np.int64).reshape(shape)
+    pidx = PAD.kernel(np, idx, pad=a["pad"], mode=mode, value=-1)
+    from .creation import tensor
+    flat_idx = pidx.reshape(-1)
+    keep = flat_idx >= 0
+    gi = reshape(g, (-1,))
+    if not keep.all():
+        from .index import getitem
+        gi = getitem(gi, tensor(np.nonzero(keep)[0], device=g.device))
+        flat_idx = flat_idx[keep]
+    out = index_add(zeros(n, dtype=g.dtype, device=g.device), 0, tensor(flat_idx, device=g.device), gi)
+    return (reshape(out, shape),)
+
+
+def pad(input, pad, mode="constant", value=None):
+    if len(pad) % 2 != 0:
+        raise RuntimeError("Padding length must be divisible by 2")
+    if len(pad) // 2 > input.ndim:
+        raise RuntimeError("Padding length should be less than or equal to two times the input dimension but got "
+                           f"padding length {len(pad)} and input of dimension {input.ndim}")
+    if mode not in _NP_MODES:
+        raise NotImplementedError(f"Unrecognised padding mode {mode}")
+    if mode == "reflect":
+        for i in range(len(pad) // 2):
+            size = input.shape[input.ndim - 1 - i]
+            if pad[2 * i] >= size or pad[2 * i + 1] >= size:
+                raise RuntimeError(f"Argument #4: Padding size should be less than the corresponding input "
+                                   f"dimension, but got: padding ({pad[2 * i]}, {pad[2 * i + 1]}) at dimension "
+                                   f"{input.ndim - 1 - i} of input {list(input.shape)}")
+    return dispatch(PAD, input, pad=tuple(int(p) for p in pad), mode=mode, value=0.0 if value is None else value)
+
+
+__all__ += ["pad"]

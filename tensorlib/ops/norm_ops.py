@@ -1,0 +1,191 @@
+"""Normalisation ops (layer_norm, batch_norm, group_norm), one op each as in torch's profiles.
+
+Each kernel returns (output, mean, rstd); the statistics are non-differentiable outputs kept for the
+backward, which is written with tensorlib ops through one shared formula (`_normalized_grad`).
+"""
+from __future__ import annotations
+
+from ..dispatch import STATE
+from ._registry import dispatch, np, op
+from .elementwise import rsqrt
+from .reduce import mean as _mean, sum as _sum
+from .shape import reshape
+
+
+def _normalized_grad(gxhat, xhat, rstd, dims):
+    """d/dx of xhat = (x - mean) * rstd over `dims`, applied to the incoming gradient d/d xhat."""
+    m1 = _mean(gxhat, dims, keepdim=True)
+    m2 = _mean(gxhat * xhat, dims, keepdim=True)
+    return (gxhat - m1 - xhat * m2) * rstd
+
+
+def _live_stats(x, mu, rstd, dims, eps):
+    """The saved statistics, or (when the backward itself is being differentiated: create_graph) the
+    same statistics recomputed from x with tensorlib ops, so that second derivatives see their
+    dependence on x."""
+    if not STATE.grad_enabled:
+        return mu, rstd
+    mu = _mean(x, dims, keepdim=True)
+    d = x - mu
+    return mu, rsqrt(_mean(d * d, dims, keepdim=True) + eps)
+
+
+def _stats(xp, x, axes, eps):
+    mu = x.mean(axis=axes, keepdims=True)
+    var = ((x - mu) ** 2).mean(axis=axes, keepdims=True)
+    return mu, (1.0 / xp.sqrt(var + eps)).astype(x.dtype, copy=False)
+
+
+# --- layer_norm -----------------------------------------------------------------------------------
+
+@op("layer_norm", save="io", amp="fp32", nondiff_outputs=(1, 2), node_name="NativeLayerNormBackward0")
+def LAYER_NORM(xp, x, w=None, b=None, normalized_shape=(), eps=1e-5):
+    axes = tuple(range(x.ndim - len(normalized_shape), x.ndim))
+    mu, rstd = _stats(xp, x, axes, eps)
+    y = (x - mu) * rstd
+    if w is not None:
+        y = y * w
+    if b is not None:
+        y = y + b
+    return y.astype(x.dtype, copy=False), mu, rstd
+
+
+@LAYER_NORM.def_backward
+def _(ctx, g, *_):
+    x, w, b = ctx.saved_inputs
+    _, mu, rstd = ctx.saved_output
+    k = len(ctx.attrs["normalized_shape"])
+    dims = tuple(range(x.ndim - k, x.ndim))
+    lead = tuple(range(x.ndim - k))
+    mu, rstd = _live_stats(x, mu, rstd, dims, ctx.attrs["eps"])
+    xhat = (x - mu) * rstd
+    need = ctx.needs_input_grad
+    gx = _normalized_grad(g * w if w is not None else g, xhat, rstd, dims) if need[0] else None
+    gw = _sum(g * xhat, lead) if w is not None and need[1] else None
+    gb = _sum(g, lead) if b is not None and need[2] else None
+    return gx, gw, gb
+
+
+def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
+    if isinstance(normalized_shape, int):
+        normalized_shape = (normalized_shape,)
+    normalized_shape = tuple(normalized_shape)
+    k = len(normalized_shape)
+    if tuple(input.shape[input.ndim - k:]) != normalized_shape:
+        raise RuntimeError(f"Given normalized_shape={list(normalized_shape)}, expected input with shape "
+                           f"[*, {', '.join(map(str, normalized_shape))}], but got input of size{input.shape}")
+    return dispatch(LAYER_NORM, input, weight, bias, normalized_shape=normalized_shape, eps=float(eps))[0]
+
+
+# --- batch_norm -----------------------------------------------------------------------------------
+
+def _chan_shape(ndim, c):
+    return (1, c) + (1,) * (ndim - 2)
+
+
+@op("batch_norm", save="io", amp="fp32", nondiff_outputs=(1, 2), node_name="NativeBatchNormBackward0")
+def BATCH_NORM(xp, x, running_mean=None, running_var=None, w=None, b=None, training=True, momentum=0.1, eps=1e-5):
+    """In training, normalises by the batch statistics and updates the running ones in place (as torch's
+    kernel does); in eval, normalises by the running statistics."""
+    axes = (0,) + tuple(range(2, x.ndim))
+    cs = _chan_shape(x.ndim, x.shape[1])
+    if training:
+        mu, rstd = _stats(xp, x, axes, eps)
+        if running_mean is not None:
+            n = x.size // x.shape[1]
+            var = ((x - mu) ** 2).sum(axis=axes) / max(n - 1, 1)
+            running_mean *= 1 - momentum
+            running_mean += momentum * mu.reshape(-1)
+            running_var *= 1 - momentum
+            running_var += (momentum * var).astype(running_var.dtype, copy=False)
+    else:
+        mu = running_mean.reshape(cs).astype(x.dtype, copy=False)
+        rstd = (1.0 / xp.sqrt(running_var.reshape(cs) + eps)).astype(x.dtype, copy=False)
+    y = (x - mu) * rstd
+    if w is not None:
+        y = y * w.reshape(cs)
+    if b is not None:
+        y = y + b.reshape(cs)
+    return y.astype(x.dtype, copy=False), mu, rstd
+
+
+@BATCH_NORM.def_backward
+def _(ctx, g, *_):
+    x, rm, rv, w, b = ctx.saved_inputs
+    _, mu, rstd = ctx.saved_output
+    nd = x.ndim
+    dims = (0,) + tuple(range(2, nd))
+    cs = _chan_shape(nd, x.shape[1])
+    need = ctx.needs_input_grad
+    if ctx.attrs.get("training", True):
+        mu, rstd = _live_stats(x, mu, rstd, dims, ctx.attrs.get("eps", 1e-5))
+    xhat = (x - mu) * rstd
+    gx = None
+    if need[0]:
+        gxhat = g * reshape(w, cs) if w is not None else g
+        gx = _normalized_grad(gxhat, xhat, rstd, dims) if ctx.attrs.get("training", True) else gxhat * rstd
+    gw = _sum(g * xhat, dims) if w is not None and need[3] else None
+    gb = _sum(g, dims) if b is not None and need[4] else None
+    return gx, None, None, gw, gb
+
+
+def batch_norm(input, running_mean, running_var, weight=None, bias=None, training=False, momentum=0.1, eps=1e-5):
+    if input.ndim < 2:
+        raise ValueError(f"expected 2D or more input (got {input.ndim}D input)")
+    if training:
+        n = input.numel() // input.shape[1]
+        if n <= 1:
+            raise ValueError(f"Expected more than 1 value per channel when training, got input size {input.shape}")
+    elif running_mean is None:
+        raise RuntimeError("running_mean must be defined in evaluation mode")
+    return dispatch(BATCH_NORM, input, running_mean, running_var, weight, bias, training=bool(training),
+                    momentum=float(momentum if momentum is not None else 0.0), eps=float(eps))[0]
+
+
+# --- group_norm -----------------------------------------------------------------------------------
+
+@op("group_norm", save="io", amp="fp32", nondiff_outputs=(1, 2), node_name="NativeGroupNormBackward0")
+def GROUP_NORM(xp, x, w=None, b=None, num_groups=1, eps=1e-5):
+    N, C = x.shape[:2]
+    xg = x.reshape(N, num_groups, -1)
+    mu, rstd = _stats(xp, xg, (2,), eps)
+    y = ((xg - mu) * rstd).reshape(x.shape)
+    cs = _chan_shape(x.ndim, C)
+    if w is not None:
+        y = y * w.reshape(cs)
+    if b is not None:
+        y = y + b.reshape(cs)
+    return y.astype(x.dtype, copy=False), mu, rstd
+
+
+@GROUP_NORM.def_backward
+def _(ctx, g, *_):
+    x, w, b = ctx.saved_inputs
+    _, mu, rstd = ctx.saved_output
+    G = ctx.attrs["num_groups"]
+    shape = tuple(x.shape)
+    N, C = shape[:2]
+    cs = _chan_shape(len(shape), C)
+    dims = (0,) + tuple(range(2, len(shape)))
+    xg = reshape(x, (N, G, -1))
+    mu, rstd = _live_stats(xg, mu, rstd, (2,), ctx.attrs.get("eps", 1e-5))
+    xhat = reshape((xg - mu) * rstd, shape)
+    need = ctx.needs_input_grad
+    gx = None
+    if need[0]:
+        gxhat = g * reshape(w, cs) if w is not None else g
+        gx = reshape(_normalized_grad(reshape(gxhat, (N, G, -1)), reshape(xhat, (N, G, -1)), rstd, (2,)), shape)
+    gw = _sum(g * xhat, dims) if w is not None and need[1] else None
+    gb = _sum(g, dims) if b is not None and need[2] else None
+    return gx, gw, gb
+
+
+def group_norm(input, num_groups, weight=None, bias=None, eps=1e-5):
+    if input.ndim < 2 or input.shape[1] % num_groups != 0:
+        raise RuntimeError(f"Expected number of channels in input to be divisible by num_groups, but got input of "
+                           f"shape {input.shape} and num_groups={num_groups}")
+    return dispatch(GROUP_NORM, input, weight, bias, num_groups=int(num_groups), eps=float(eps))[0]
+
+
+__all__ = ["layer_norm", "batch_norm", "group_norm"]
+_ = np

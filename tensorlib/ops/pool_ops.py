@@ -1,0 +1,204 @@
+"""2-d pooling ops over the same window view as convolution (conv_ops.windows).
+
+max_pool2d keeps its argmax as flat indices into each input plane (torch's `return_indices`), and its
+backward scatters through them; avg_pool2d's backward is a grouped conv_transpose2d with a ones
+kernel, so both backward passes are dispatched ops.
+"""
+from __future__ import annotations
+
+from ._registry import dispatch, np, op
+from .conv_ops import CONV_T2D, _pad, windows
+from .creation import ones, zeros
+from .index import scatter_add
+from .shape import reshape
+
+
+def _pair(v):
+    if v is None:
+        return None
+    if isinstance(v, int):
+        return (v, v)
+    v = tuple(int(i) for i in v)
+    return (v[0], v[0]) if len(v) == 1 else v
+
+
+def _ceil_extra(n, k, s, p, d, ceil_mode):
+    """Extra padding at the end so that windows reach ceil-mode's last output (which must start inside)."""
+    eff = d * (k - 1) + 1
+    if not ceil_mode:
+        return 0, (n + 2 * p - eff) // s + 1
+    out = -(-(n + 2 * p - eff) // s) + 1
+    if (out - 1) * s >= n + p:
+        out -= 1
+    return max(0, (out - 1) * s + eff - (n + 2 * p)), out
+
+
+@op("max_pool2d", save="o", nondiff_outputs=(1,), node_name="MaxPool2DWithIndicesBackward0")
+def MAX_POOL2D(xp, x, kernel_size=(1, 1), stride=(1, 1), padding=(0, 0), dilation=(1, 1), ceil_mode=False):
+    N, C, H, W = x.shape
+    (kh, kw), (sh, sw), (ph, pw), (dh, dw) = kernel_size, stride, padding, dilation
+    eh, OH = _ceil_extra(H, kh, sh, ph, dh, ceil_mode)
+    ew, OW = _ceil_extra(W, kw, sw, pw, dw, ceil_mode)
+    fill = -np.inf if x.dtype.kind == "f" else np.iinfo(x.dtype).min
+    xpad = _pad(xp, x, (ph, ph + eh, pw, pw + ew), fill)
+    win = windows(xp, xpad, kh, kw, (sh, sw), (dh, dw))[:, :, :OH, :OW].reshape(N, C, OH, OW, kh * kw)
+    k = win.argmax(axis=-1)
+    out = xp.take_along_axis(win, k[..., None], axis=-1)[..., 0]
+    rows = xp.arange(OH)[:, None] * sh + (k // kw) * dh - ph
+    cols = xp.arange(OW)[None, :] * sw + (k % kw) * dw - pw
+    return xp.ascontiguousarray(out), (rows * W + cols).astype(xp.int64)
+
+
+@MAX_POOL2D.def_backward
+def _(ctx, g, gi=None):
+    _, idx = ctx.saved_output
+    N, C, H, W = ctx.in_meta[0][0]
+    gx = scatter_add(zeros(N, C, H * W, dtype=g.dtype, device=g.device), 2, reshape(idx, (N, C, -1)),
+                     reshape(g, (N, C, -1)))
+    return (reshape(gx, (N, C, H, W)),)
+
+
+def _check_pool(input, kernel_size, padding, name):
+    if input.ndim not in (3, 4):
+        raise RuntimeError(f"{name}: Expected 3D or 4D (batch mode) tensor for input, but got: {list(input.shape)}")
+    for k, p in zip(kernel_size, padding):
+        if p > k // 2:
+            raise RuntimeError(f"pad should be at most half of effective kernel size, but got pad={p}, "
+                               f"kernel_size={k}")
+
+
+def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False):
+    if input.ndim == 3:
+        out = max_pool2d(input.unsqueeze(0), kernel_size, stride, padding, dilation, ceil_mode, return_indices)
+        return tuple(o.squeeze(0) for o in out) if return_indices else out.squeeze(0)
+    k = _pair(kernel_size)
+    s = _pair(stride) if stride is not None and stride != [] else k
+    p = _pair(padding)
+    _check_pool(input, k, p, "max_pool2d")
+    out, idx = dispatch(MAX_POOL2D, input, kernel_size=k, stride=s, padding=p, dilation=_pair(dilation),
+                        ceil_mode=bool(ceil_mode))
+    return (out, idx) if return_indices else out
+
+
+@op("avg_pool2d", save="", node_name="AvgPool2DBackward0")
+def AVG_POOL2D(xp, x, kernel_size=(1, 1), stride=(1, 1), padding=(0, 0), ceil_mode=False, count_include_pad=True,
+               divisor_override=None):
+    out, _ = _avg(xp, x, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override)
+    return out
+
+
+def _avg(xp, x, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override):
+    N, C, H, W = x.shape
+    (kh, kw), (sh, sw), (ph, pw) = kernel_size, stride, padding
+    eh, OH = _ceil_extra(H, kh, sh, ph, 1, ceil_mode)
+    ew, OW = _ceil_extra(W, kw, sw, pw, 1, ceil_mode)
+    pads = (ph, ph + eh, pw, pw + ew)
+    total = windows(xp, _pad(xp, x, pads), kh, kw, (sh, sw), (1, 1))[:, :, :OH, :OW].sum(axis=(-2, -1))
+    div = _divisor(xp, H, W, kernel_size, stride, padding, pads, OH, OW, count_include_pad, divisor_override,
+                   x.dtype)
+    return (total / div).astype(x.dtype, copy=False), div
+
+
+def _divisor(xp, H, W, kernel_size, stride, padding, pads, OH, OW, count_include_pad, divisor_override, dtype):
+    """Per-output divisor: the window size, or the count of in-bounds (or in-padding) elements."""
+    (kh, kw), (sh, sw), (ph, pw) = kernel_size, stride, padding
+    if divisor_override:
+        return xp.asarray(divisor_override, dtype=dtype)
+    inside = xp.zeros((1, 1, H + pads[0] + pads[1], W + pads[2] + pads[3]), dtype=dtype)
+    if count_include_pad:
+        inside[:, :, :H + 2 * ph, :W + 2 * pw] = 1   # padding counts, ceil-mode overhang does not
+    else:
+        inside[:, :, ph:ph + H, pw:pw + W] = 1
+    return windows(xp, inside, kh, kw, (sh, sw), (1, 1))[:, :, :OH, :OW].sum(axis=(-2, -1))
+
+
+@op("avg_pool2d_divisor")
+def _AVG_DIV(xp, g, H=0, W=0, kernel_size=(1, 1), stride=(1, 1), padding=(0, 0), ceil_mode=False,
+             count_include_pad=True, divisor_override=None):
+    eh, OH = _ceil_extra(H, kernel_size[0], stride[0], padding[0], 1, ceil_mode)
+    ew, OW = _ceil_extra(W, kernel_size[1], stride[1], padding[1], 1, ceil_mode)
+    pads = (padding[0], padding[0] + eh, padding[1], padding[1] + ew)
+    return g / _divisor(xp, H, W, kernel_size, stride, padding, pads, OH, OW, count_include_pad, divisor_override,
+                        g.dtype)
+
+
+_AVG_DIV.def_backward(lambda ctx, gg: (dispatch(_AVG_DIV, gg, **ctx.attrs),))
+
+
+@AVG_POOL2D.def_backward
+def _(ctx, g):
+    N, C, H, W = ctx.in_meta[0][0]
+    a = ctx.attrs
+    kh, kw = a["kernel_size"]
+    gd = dispatch(_AVG_DIV, g, H=H, W=W, **a)
+    ph, pw = a["padding"]
+    st = a["stride"]
+    OH, OW = g.shape[2:]
+    oph = H + 2 * ph - ((OH - 1) * st[0] + kh)
+    opw = W + 2 * pw - ((OW - 1) * st[1] + kw)
+    w = ones(C, 1, kh, kw, dtype=g.dtype, device=g.device)
+    gx = dispatch(CONV_T2D, gd, w, None, stride=st, padding=(ph, ph, pw, pw), output_padding=(max(oph, 0),
+                  max(opw, 0)), dilation=(1, 1), groups=C)
+    if oph < 0 or opw < 0:
+        gx = gx[:, :, :H, :W]
+    return (gx,)
+
+
+def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
+               divisor_override=None):
+    if input.ndim == 3:
+        return avg_pool2d(input.unsqueeze(0), kernel_size, stride, padding, ceil_mode, count_include_pad,
+                          divisor_override).squeeze(0)
+    k = _pair(kernel_size)
+    s = _pair(stride) if stride is not None and stride != [] else k
+    p = _pair(padding)
+    _check_pool(input, k, p, "avg_pool2d")
+    return dispatch(AVG_POOL2D, input, kernel_size=k, stride=s, padding=p, ceil_mode=bool(ceil_mode),
+                    count_include_pad=bool(count_include_pad), divisor_override=divisor_override)
+
+
+# --- adaptive average pooling ---------------------------------------------------------------------
+
+def _bins(n, out):
+    return [((i * n) // out, -(-((i + 1) * n) // out)) for i in range(out)]
+
+
+@op("adaptive_avg_pool2d", node_name="AdaptiveAvgPool2DBackward0")
+def ADAPTIVE_AVG(xp, x, output_size=(1, 1)):
+    N, C, H, W = x.shape
+    oh, ow = output_size
+    if H % oh == 0 and W % ow == 0:
+        return x.reshape(N, C, oh, H // oh, ow, W // ow).mean(axis=(3, 5))
+    out = xp.empty((N, C, oh, ow), dtype=x.dtype)
+    for i, (h0, h1) in enumerate(_bins(H, oh)):
+        for j, (w0, w1) in enumerate(_bins(W, ow)):
+            out[:, :, i, j] = x[:, :, h0:h1, w0:w1].mean(axis=(2, 3))
+    return out
+
+
+@op("adaptive_avg_pool2d_backward", node_name="AdaptiveAvgPool2DBackwardBackward0")
+def ADAPTIVE_AVG_BWD(xp, g, input_size=(1, 1)):
+    H, W = input_size
+    N, C, oh, ow = g.shape
+    gx = xp.zeros((N, C, H, W), dtype=g.dtype)
+    for i, (h0, h1) in enumerate(_bins(H, oh)):
+        for j, (w0, w1) in enumerate(_bins(W, ow)):
+            gx[:, :, h0:h1, w0:w1] += (g[:, :, i, j] / ((h1 - h0) * (w1 - w0)))[:, :, None, None]
+    return gx
+
+
+ADAPTIVE_AVG_BWD.def_backward(lambda ctx, gg: (dispatch(ADAPTIVE_AVG, gg, output_size=tuple(ctx.in_meta[0][0][2:])),))
+ADAPTIVE_AVG.def_backward(lambda ctx, g: (dispatch(ADAPTIVE_AVG_BWD, g, input_size=tuple(ctx.in_meta[0][0][2:])),))
+
+
+def adaptive_avg_pool2d(input, output_size):
+    if input.ndim == 3:
+        return adaptive_avg_pool2d(input.unsqueeze(0), output_size).squeeze(0)
+    if isinstance(output_size, int):
+        output_size = (output_size, output_size)
+    H, W = input.shape[2:]
+    size = tuple(H if o is None else int(o) for o, H in zip(output_size, (H, W)))
+    return dispatch(ADAPTIVE_AVG, input, output_size=size)
+
+
+__all__ = ["max_pool2d", "avg_pool2d", "adaptive_avg_pool2d"]

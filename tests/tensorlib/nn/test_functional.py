@@ -1,0 +1,208 @@
+"""nn.functional losses and helpers against NumPy references; gradcheck through each."""
+import math
+
+import numpy as np
+import pytest
+
+import tensorlib as tl
+from tensorlib import nn
+from tensorlib.autograd import gradcheck
+import tensorlib.nn.functional as F
+
+from . import _ref
+
+rng = np.random.default_rng(1)
+
+
+def t64(*shape, grad=True, low=None):
+    a = rng.random(shape) * 0.8 + 0.1 if low == "prob" else rng.standard_normal(shape)
+    return tl.tensor(a, requires_grad=grad)
+
+
+def npy(t):
+    return t.detach().numpy()
+
+
+def _reduce(loss, reduction):
+    return loss if reduction == "none" else loss.sum() if reduction == "sum" else loss.mean()
+
+
+@pytest.mark.parametrize("reduction", ["none", "mean", "sum"])
+def test_pointwise_losses(reduction):
+    x, y = t64(4, 3), t64(4, 3)
+    d = npy(x) - npy(y)
+    cases = {
+        F.mse_loss: d ** 2,
+        F.l1_loss: np.abs(d),
+        F.smooth_l1_loss: np.where(np.abs(d) < 1, 0.5 * d ** 2, np.abs(d) - 0.5),
+    }
+    for fn, ref in cases.items():
+        np.testing.assert_allclose(npy(fn(x, y, reduction=reduction)), _reduce(ref, reduction), rtol=1e-10)
+        assert gradcheck(lambda a, b: fn(a, b, reduction=reduction), (x, y))
+
+
+def test_bce_and_bce_with_logits():
+    p, t, z = t64(5, 2, low="prob"), t64(5, 2, low="prob"), t64(5, 2)
+    P, T, Z = npy(p), npy(t), npy(z)
+    np.testing.assert_allclose(npy(F.binary_cross_entropy(p, t)), (-(T * np.log(P) + (1 - T) * np.log(1 - P))).mean())
+    assert gradcheck(F.binary_cross_entropy, (p, t))
+    s = 1 / (1 + np.exp(-Z))
+    ref = -(T * np.log(s) + (1 - T) * np.log(1 - s))
+    np.testing.assert_allclose(npy(F.binary_cross_entropy_with_logits(z, t, reduction="none")), ref, rtol=1e-10)
+    pw = tl.tensor(np.array([2.0, 0.5]))
+    ref_pw = -(npy(pw) * T * np.log(s) + (1 - T) * np.log(1 - s))
+    np.testing.assert_allclose(npy(F.binary_cross_entropy_with_logits(z, t, pos_weight=pw, reduction="sum")),
+                               ref_pw.sum(), rtol=1e-10)
+    assert gradcheck(lambda a, b: F.binary_cross_entropy_with_logits(a, b, pos_weight=pw), (z, t))
+    w = tl.tensor(np.array([1.0, 3.0]))
+    np.testing.assert_allclose(npy(F.binary_cross_entropy_with_logits(z, t, weight=w)), (ref * [1, 3]).mean())
+    with pytest.raises(ValueError, match="must be the same as input size"):
+        F.binary_cross_entropy_with_logits(z, t[:2])
+
+
+def test_kl_div():
+    x = tl.tensor(_ref.log_softmax(rng.standard_normal((3, 4)), 1), requires_grad=True)
+    tgt = t64(3, 4, low="prob")
+    T = npy(tgt)
+    ref = T * (np.log(T) - npy(x))
+    np.testing.assert_allclose(npy(F.kl_div(x, tgt, reduction="batchmean")), ref.sum() / 3)
+    assert gradcheck(lambda a, b: F.kl_div(a, b, reduction="sum"), (x, tgt))
+    lt = tl.tensor(np.log(T), requires_grad=True)
+    np.testing.assert_allclose(npy(F.kl_div(x, lt, reduction="sum", log_target=True)), ref.sum(), rtol=1e-10)
+    assert gradcheck(lambda a, b: F.kl_div(a, b, reduction="sum", log_target=True), (x, lt))
+
+
+def _ce_ref(logits, target, weight=None, ignore_index=-100, reduction="mean", ls=0.0):
+    lp = _ref.log_softmax(logits, 1)
+    C = logits.shape[1]
+    w = np.ones(C) if weight is None else weight
+    valid = target != ignore_index
+    safe = np.where(valid, target, 0)
+    nll = -lp[np.arange(len(target)), safe] * w[safe] * valid
+    smooth = -(lp * w).sum(1) * valid
+    loss = (1 - ls) * nll + ls / C * smooth
+    if reduction == "none":
+        return loss
+    if reduction == "sum":
+        return loss.sum()
+    return loss.sum() / (w[safe] * valid).sum()
+
+
+@pytest.mark.parametrize("reduction", ["none", "mean", "sum"])
+@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize("ls", [0.0, 0.2])
+def test_cross_entropy_class_indices(reduction, weighted, ls):
+    x = t64(6, 4)
+    target = tl.tensor([0, 3, -100, 1, 2, 3])
+    w = tl.tensor(rng.random(4) + 0.5) if weighted else None
+    out = F.cross_entropy(x, target, w, ignore_index=-100, reduction=reduction, label_smoothing=ls)
+    ref = _ce_ref(npy(x), target.numpy(), None if w is None else w.numpy(), -100, reduction, ls)
+    np.testing.assert_allclose(npy(out), ref, rtol=1e-10)
+    assert gradcheck(lambda a: F.cross_entropy(a, target, w, reduction=reduction, label_smoothing=ls), (x,))
+
+
+def test_cross_entropy_probability_targets_and_spatial():
+    x = t64(3, 5)
+    p = tl.tensor(np.exp(_ref.log_softmax(rng.standard_normal((3, 5)), 1)))
+    ref = -(_ref.log_softmax(npy(x), 1) * p.numpy()).sum(1).mean()
+    np.testing.assert_allclose(npy(F.cross_entropy(x, p)), ref, rtol=1e-10)
+    assert gradcheck(lambda a: F.cross_entropy(a, p, label_smoothing=0.1), (x,))
+    xs = t64(2, 3, 4, 2)
+    ts = tl.tensor(rng.integers(0, 3, (2, 4, 2)))
+    lp = _ref.log_softmax(npy(xs), 1)
+    ref = -np.take_along_axis(lp, ts.numpy()[:, None], 1).mean()
+    np.testing.assert_allclose(npy(F.cross_entropy(xs, ts)), ref, rtol=1e-10)
+    assert gradcheck(lambda a: F.cross_entropy(a, ts), (xs,))
+
+
+def test_nll_loss_errors_and_module():
+    lp = F.log_softmax(tl.randn(3, 4), 1)
+    with pytest.raises(IndexError, match="Target 7 is out of bounds"):
+        F.nll_loss(lp, tl.tensor([0, 7, 1]))
+    with pytest.raises(RuntimeError, match="expected scalar type Long"):
+        F.nll_loss(lp, tl.tensor([0.0, 1.0, 1.0]))
+    with pytest.raises(ValueError, match="Expected input batch_size"):
+        F.nll_loss(lp, tl.tensor([0, 1]))
+    with pytest.raises(ValueError, match="is not a valid value for reduction"):
+        F.mse_loss(lp, lp, reduction="avg")
+    crit = nn.CrossEntropyLoss(label_smoothing=0.1, ignore_index=2)
+    with np.errstate(invalid="ignore"):
+        assert math.isnan(float(crit(tl.randn(3, 4), tl.tensor([2, 2, 2]))))   # torch: nan when all are ignored
+
+
+def test_loss_modules_match_functional():
+    x, y = t64(3, 4), t64(3, 4)
+    for mod, fn in [(nn.MSELoss(reduction="sum"), lambda a, b: F.mse_loss(a, b, reduction="sum")),
+                    (nn.L1Loss(), F.l1_loss), (nn.SmoothL1Loss(beta=0.5), lambda a, b: F.smooth_l1_loss(a, b, beta=0.5)),
+                    (nn.BCEWithLogitsLoss(), F.binary_cross_entropy_with_logits)]:
+        b = y if not isinstance(mod, nn.BCEWithLogitsLoss) else t64(3, 4, low="prob")
+        np.testing.assert_allclose(npy(mod(x, b)), npy(fn(x, b)))
+    t = tl.tensor([0, 1, 3])
+    np.testing.assert_allclose(npy(nn.NLLLoss()(F.log_softmax(x, 1), t)), npy(F.cross_entropy(x, t)), rtol=1e-12)
+
+
+def test_softmax_family():
+    x = t64(2, 3, 4)
+    for d in (0, 1, 2, -1):
+        e = np.exp(npy(x) - npy(x).max(d, keepdims=True))
+        np.testing.assert_allclose(npy(F.softmax(x, d)), e / e.sum(d, keepdims=True), rtol=1e-10)
+        np.testing.assert_allclose(npy(F.log_softmax(x, d)), _ref.log_softmax(npy(x), d), rtol=1e-10)
+        assert gradcheck(lambda a: F.log_softmax(a, d), (x,))
+    assert F.softmax(tl.randn(3, 4), 1, dtype=tl.float64).dtype == tl.float64
+    with pytest.warns(UserWarning, match="Implicit dimension"):
+        F.softmax(tl.randn(3, 4))
+
+
+def test_pad_modes_against_numpy():
+    x = t64(2, 3, 4)
+    for mode, np_mode in [("constant", "constant"), ("reflect", "reflect"), ("replicate", "edge"),
+                          ("circular", "wrap")]:
+        out = F.pad(x, (1, 2, 2, 1), mode=mode)
+        np.testing.assert_array_equal(npy(out), np.pad(npy(x), ((0, 0), (2, 1), (1, 2)), mode=np_mode))
+        assert gradcheck(lambda a: F.pad(a, (1, 2, 2, 1), mode=mode), (x,))
+    np.testing.assert_array_equal(npy(F.pad(x, (1, 1), value=5.0))[..., 0], 5.0)
+    with pytest.raises(RuntimeError, match="divisible by 2"):
+        F.pad(x, (1,))
+
+
+def test_one_hot_normalize_sdpa():
+    np.testing.assert_array_equal(F.one_hot(tl.tensor([0, 2]), 3).numpy(), [[1, 0, 0], [0, 0, 1]])
+    x = t64(3, 4)
+    np.testing.assert_allclose(npy(F.normalize(x)), npy(x) / np.linalg.norm(npy(x), axis=1, keepdims=True))
+    assert gradcheck(F.normalize, (x,))
+    q, k, v = t64(2, 3, 4), t64(2, 5, 4), t64(2, 5, 6)
+    s = npy(q) @ npy(k).transpose(0, 2, 1) / math.sqrt(4)
+    a = np.exp(s - s.max(-1, keepdims=True))
+    a /= a.sum(-1, keepdims=True)
+    np.testing.assert_allclose(npy(F.scaled_dot_product_attention(q, k, v)), a @ npy(v), rtol=1e-10)
+    assert gradcheck(F.scaled_dot_product_attention, (q, k, v))
+    q2 = t64(2, 5, 4)
+    out = F.scaled_dot_product_attention(q2, k, v, is_causal=True)
+    s = npy(q2) @ npy(k).transpose(0, 2, 1) / 2
+    s = np.where(np.tril(np.ones((5, 5), bool)), s, -np.inf)
+    a = np.exp(s - s.max(-1, keepdims=True))
+    a /= a.sum(-1, keepdims=True)
+    np.testing.assert_allclose(npy(out), a @ npy(v), rtol=1e-10)
+    mask = tl.tensor(rng.standard_normal((3, 5)))
+    assert gradcheck(lambda q, k, v: F.scaled_dot_product_attention(q, k, v, attn_mask=mask), (q, k, v))
+
+
+def test_fused_ops_have_torch_names_and_amp_tags():
+    from tensorlib.dispatch import registry
+    reg = registry()
+    for name in ("linear", "conv2d", "conv_transpose2d"):
+        assert reg[name].amp == "lower"
+    for name in ("softmax", "log_softmax", "nll_loss", "mse_loss", "layer_norm", "batch_norm", "group_norm",
+                 "binary_cross_entropy_with_logits"):
+        assert reg[name].amp == "fp32"
+    for name in ("max_pool2d", "avg_pool2d", "adaptive_avg_pool2d", "embedding", "dropout", "pad"):
+        assert name in reg
+
+
+def test_autocast_runs_linear_lower_and_softmax_fp32():
+    x = tl.randn(2, 3)
+    fc = nn.Linear(3, 4)
+    with tl.autocast("cpu", dtype=tl.float16):
+        y = fc(x)
+        z = F.softmax(y, 1)
+    assert y.dtype == tl.float16 and z.dtype == tl.float32

@@ -1,0 +1,170 @@
+"""nn.init distributions, nn.utils clipping, and the cudnn algorithm flags."""
+import math
+
+import numpy as np
+import pytest
+
+import tensorlib as tl
+from tensorlib import nn
+from tensorlib.backends import cudnn
+from tensorlib.nn import init
+
+
+def test_init_bounds_and_moments():
+    tl.manual_seed(0)
+    w = tl.empty(400, 300)
+    init.xavier_uniform_(w)
+    a = math.sqrt(6 / 700)
+    assert np.abs(w.numpy()).max() <= a and np.abs(w.numpy()).max() > 0.95 * a
+    init.xavier_normal_(w, gain=2.0)
+    assert abs(w.numpy().std() - 2 * math.sqrt(2 / 700)) < 0.01 * 2 * math.sqrt(2 / 700) * 3
+    init.kaiming_uniform_(w, nonlinearity="relu")
+    b = math.sqrt(6 / 300)
+    assert np.abs(w.numpy()).max() <= b and np.abs(w.numpy()).max() > 0.95 * b
+    init.kaiming_normal_(w, mode="fan_out")
+    assert abs(w.numpy().std() - math.sqrt(2 / (1 + 0.01 ** 2) / 400)) < 0.003
+    init.normal_(w, 3.0, 0.5)
+    assert abs(w.numpy().mean() - 3) < 0.01 and abs(w.numpy().std() - 0.5) < 0.01
+    init.uniform_(w, -2, -1)
+    assert w.numpy().min() >= -2 and w.numpy().max() <= -1
+    init.constant_(w, 0.25)
+    assert np.all(w.numpy() == 0.25)
+    init.zeros_(w)
+    assert not w.numpy().any()
+    init.ones_(w)
+    assert np.all(w.numpy() == 1)
+
+
+def test_init_on_parameters_is_not_recorded_and_seeded():
+    tl.manual_seed(5)
+    a = nn.Linear(4, 4).weight.detach().numpy().copy()
+    tl.manual_seed(5)
+    lin = nn.Linear(4, 4)
+    np.testing.assert_array_equal(a, lin.weight.detach().numpy())
+    init.xavier_uniform_(lin.weight)
+    assert lin.weight.is_leaf and lin.weight.grad_fn is None
+
+
+def test_orthogonal_and_gain():
+    tl.manual_seed(0)
+    for shape in [(5, 3), (3, 5), (4, 2, 2)]:
+        w = tl.empty(*shape)
+        init.orthogonal_(w, gain=2.0)
+        m = w.numpy().reshape(shape[0], -1)
+        gram = m @ m.T if shape[0] <= m.shape[1] else m.T @ m
+        np.testing.assert_allclose(gram, 4 * np.eye(gram.shape[0]), atol=1e-5)
+    assert init.calculate_gain("leaky_relu", 0.2) == math.sqrt(2 / 1.04)
+    with pytest.raises(ValueError, match="Unsupported nonlinearity"):
+        init.calculate_gain("swish")
+    with pytest.raises(ValueError, match="fewer than 2 dimensions"):
+        init.xavier_uniform_(tl.empty(3))
+
+
+def test_clip_grad_norm_returns_total_norm_and_scales():
+    a = nn.Parameter(tl.zeros(3))
+    b = nn.Parameter(tl.zeros(2))
+    a.grad = tl.tensor([3.0, 0.0, 0.0])
+    b.grad = tl.tensor([0.0, 4.0])
+    total = nn.utils.clip_grad_norm_([a, b], max_norm=1.0)
+    assert abs(float(total) - 5.0) < 1e-6
+    joint = math.sqrt(float((a.grad ** 2).sum()) + float((b.grad ** 2).sum()))
+    assert abs(joint - 1.0) < 1e-4
+    np.testing.assert_allclose(a.grad.numpy(), [0.6, 0, 0], rtol=1e-4)
+    a.grad = tl.tensor([1.0, -2.0, 0.5])
+    assert abs(float(nn.utils.clip_grad_norm_(a, 10.0, norm_type="inf")) - 2.0) < 1e-6
+    np.testing.assert_allclose(a.grad.numpy(), [1.0, -2.0, 0.5])    # under the limit: untouched
+    a.grad = tl.tensor([float("nan"), 1.0, 1.0])
+    with pytest.raises(RuntimeError, match="non-finite"):
+        nn.utils.clip_grad_norm_(a, 1.0, error_if_nonfinite=True)
+
+
+def test_clip_grad_value_and_vector_round_trip():
+    p = nn.Parameter(tl.zeros(4))
+    p.grad = tl.tensor([-3.0, -0.5, 0.5, 3.0])
+    nn.utils.clip_grad_value_([p], 1.0)
+    np.testing.assert_array_equal(p.grad.numpy(), [-1.0, -0.5, 0.5, 1.0])
+    m = nn.Linear(3, 2)
+    vec = nn.utils.parameters_to_vector(m.parameters())
+    assert vec.shape == (8,)
+    nn.utils.vector_to_parameters(vec * 0 + 1, m.parameters())
+    assert np.all(m.weight.detach().numpy() == 1) and np.all(m.bias.detach().numpy() == 1)
+
+
+@pytest.fixture
+def flags():
+    saved = (cudnn.benchmark, cudnn.deterministic, cudnn.enabled)
+    cudnn.clear_cache()
+    yield cudnn
+    cudnn.benchmark, cudnn.deterministic, cudnn.enabled = saved
+    cudnn.clear_cache()
+
+
+def _algos(log):
+    import time
+    def slow():
+        log.append("slow")
+        time.sleep(0.005)
+        return "slow"
+
+    def fast():
+        log.append("fast")
+        return "fast"
+    return {"slow": slow, "fast": fast}
+
+
+def test_cudnn_benchmark_times_once_and_keeps_fastest(flags):
+    flags.benchmark = True
+    log = []
+    assert flags.pick("k", _algos(log), default="slow", sync=lambda: None) == "fast"
+    assert sorted(log) == ["fast", "slow"]
+    log.clear()
+    assert flags.pick("k", _algos(log), default="slow", sync=lambda: None) == "fast"
+    assert log == ["fast"]                       # the choice is remembered per key
+    assert set(flags.timings[("k", False)]) == {"slow", "fast"}
+
+
+def test_cudnn_default_and_deterministic(flags):
+    log = []
+    assert flags.pick("k", _algos(log), default="slow", sync=lambda: None) == "slow"   # benchmark off: default
+    flags.benchmark = True
+    flags.deterministic = True
+    log.clear()
+    out = flags.pick("k2", _algos(log), nondeterministic=("fast",), default="slow", sync=lambda: None)
+    assert out == "slow" and log == ["slow"]     # the nondeterministic algorithm is never run
+    with pytest.raises(RuntimeError, match="no deterministic algorithm"):
+        flags.pick("k3", {"a": lambda: 1}, nondeterministic=("a",), default="a", sync=lambda: None)
+    log.clear()
+    assert flags.pick("k4", _algos(log), default="slow", sync=None) == "slow"     # CPU: defaults
+
+
+def test_conv_algorithms_agree():
+    from tensorlib.ops import conv_ops as C
+    r = np.random.default_rng(0)
+    xpad = np.pad(r.standard_normal((2, 4, 7, 6)), ((0, 0), (0, 0), (1, 1), (1, 1)))
+    w = r.standard_normal((6, 2, 3, 3))
+    np.testing.assert_allclose(C._fwd_gemm(np, xpad, w, (2, 1), (1, 2), 2), C._fwd_taps(np, xpad, w, (2, 1), (1, 2), 2),
+                               rtol=1e-10, atol=1e-12)
+    gc = r.standard_normal((2, 3, 3, 2, 4, 5))
+    np.testing.assert_allclose(C._col2im_slices(np, gc, (12, 9), (2, 1), (1, 2)),
+                               C._col2im_scatter(np, gc, (12, 9), (2, 1), (1, 2)), rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.cuda
+def test_cuda_conv_benchmark_and_deterministic(flags):
+    if not tl.cuda.is_available():
+        pytest.skip("no CUDA device with CuPy on this machine")
+    x = tl.randn(4, 8, 16, 16, device="cuda")
+    w = tl.randn(16, 8, 3, 3, device="cuda", requires_grad=True)
+    ref = tl.nn.functional.conv2d(x.cpu(), w.detach().cpu(), padding=1).numpy()
+    flags.benchmark = True
+    y = tl.nn.functional.conv2d(x, w, padding=1)
+    np.testing.assert_allclose(y.detach().cpu().numpy(), ref, rtol=1e-3, atol=1e-3)
+    assert any(k[0][0] == "conv2d" for k in flags.timings)
+    flags.deterministic = True
+    x.requires_grad_(True)
+    outs = []
+    for _ in range(2):
+        x.grad = None
+        tl.nn.functional.conv2d(x, w, padding=1).sum().backward()
+        outs.append(x.grad.cpu().numpy())
+    np.testing.assert_array_equal(outs[0], outs[1])

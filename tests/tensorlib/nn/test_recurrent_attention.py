@@ -1,0 +1,181 @@
+"""RNN/LSTM/GRU and MultiheadAttention/Transformer against NumPy step-by-step references; gradcheck."""
+import math
+
+import numpy as np
+import pytest
+
+import tensorlib as tl
+from tensorlib import nn
+from tensorlib.autograd import gradcheck
+
+from . import _ref
+
+
+def npy(t):
+    return t.detach().numpy()
+
+
+def _w(m, name):
+    return npy(getattr(m, name))
+
+
+def _np_lstm_layer(x, h, c, m, sfx, reverse=False):
+    outs = [None] * len(x)
+    for t in (range(len(x) - 1, -1, -1) if reverse else range(len(x))):
+        h, c = _ref.lstm_cell(x[t], h, c, _w(m, "weight_ih" + sfx), _w(m, "weight_hh" + sfx), _w(m, "bias_ih" + sfx),
+                              _w(m, "bias_hh" + sfx))
+        outs[t] = h
+    return np.stack(outs), h, c
+
+
+def test_lstm_bidirectional_two_layers_matches_numpy():
+    tl.manual_seed(0)
+    m = nn.LSTM(3, 4, num_layers=2, bidirectional=True).double()
+    x = tl.randn(5, 2, 3, dtype=tl.float64)
+    out, (h, c) = m(x)
+    assert out.shape == (5, 2, 8) and h.shape == (4, 2, 4) and c.shape == (4, 2, 4)
+    z = np.zeros((2, 4))
+    f0, hf0, cf0 = _np_lstm_layer(x.numpy(), z, z, m, "_l0")
+    b0, hb0, cb0 = _np_lstm_layer(x.numpy(), z, z, m, "_l0_reverse", True)
+    x1 = np.concatenate([f0, b0], -1)
+    f1, hf1, cf1 = _np_lstm_layer(x1, z, z, m, "_l1")
+    b1, hb1, cb1 = _np_lstm_layer(x1, z, z, m, "_l1_reverse", True)
+    np.testing.assert_allclose(npy(out), np.concatenate([f1, b1], -1), rtol=1e-10)
+    np.testing.assert_allclose(npy(h), np.stack([hf0, hb0, hf1, hb1]), rtol=1e-10)
+    np.testing.assert_allclose(npy(c), np.stack([cf0, cb0, cf1, cb1]), rtol=1e-10)
+
+
+def test_lstm_batch_first_initial_state_unbatched_and_gradcheck():
+    tl.manual_seed(1)
+    m = nn.LSTM(3, 2, batch_first=True).double()
+    x = tl.randn(2, 4, 3, dtype=tl.float64, requires_grad=True)
+    h0 = tl.randn(1, 2, 2, dtype=tl.float64, requires_grad=True)
+    c0 = tl.randn(1, 2, 2, dtype=tl.float64, requires_grad=True)
+    out, _ = m(x, (h0, c0))
+    ref, _, _ = _np_lstm_layer(x.detach().numpy().transpose(1, 0, 2), h0.detach().numpy()[0], c0.detach().numpy()[0],
+                               m, "_l0")
+    np.testing.assert_allclose(npy(out), ref.transpose(1, 0, 2), rtol=1e-10)
+    assert gradcheck(lambda x, h, c: m(x, (h, c))[0], (x, h0, c0))
+    assert gradcheck(lambda w: m(x.detach())[0], (m.weight_hh_l0,))   # through the recurrent weight
+    o1, (h1, _) = m(x[0].detach())
+    assert o1.shape == (4, 2) and h1.shape == (1, 2)
+    with pytest.raises(RuntimeError, match="input.size\\(-1\\) must be equal to input_size"):
+        m(tl.randn(2, 4, 5, dtype=tl.float64))
+
+
+def test_gru_and_rnn_match_numpy_and_gradcheck():
+    tl.manual_seed(2)
+    g = nn.GRU(3, 4).double()
+    x = tl.randn(5, 2, 3, dtype=tl.float64, requires_grad=True)
+    out, h = g(x)
+    hh = np.zeros((2, 4))
+    outs = []
+    for t in range(5):
+        hh = _ref.gru_cell(x.detach().numpy()[t], hh, _w(g, "weight_ih_l0"), _w(g, "weight_hh_l0"),
+                           _w(g, "bias_ih_l0"), _w(g, "bias_hh_l0"))
+        outs.append(hh)
+    np.testing.assert_allclose(npy(out), np.stack(outs), rtol=1e-10)
+    np.testing.assert_allclose(npy(h)[0], hh, rtol=1e-10)
+    assert gradcheck(lambda x: g(x)[0], (x,))
+    r = nn.RNN(3, 4, nonlinearity="relu", num_layers=2).double()
+    out, h = r(x)
+    hh0, hh1 = np.zeros((2, 4)), np.zeros((2, 4))
+    for t in range(5):
+        hh0 = np.maximum(x.detach().numpy()[t] @ _w(r, "weight_ih_l0").T + _w(r, "bias_ih_l0")
+                         + hh0 @ _w(r, "weight_hh_l0").T + _w(r, "bias_hh_l0"), 0)
+        hh1 = np.maximum(hh0 @ _w(r, "weight_ih_l1").T + _w(r, "bias_ih_l1")
+                         + hh1 @ _w(r, "weight_hh_l1").T + _w(r, "bias_hh_l1"), 0)
+    np.testing.assert_allclose(npy(out)[-1], hh1, rtol=1e-10)
+    assert gradcheck(lambda x: r(x)[0], (x,))
+
+
+def test_rnn_parameters_and_init_like_torch():
+    m = nn.LSTM(10, 20, num_layers=2, bidirectional=True)
+    names = [n for n, _ in m.named_parameters()]
+    assert names[:4] == ["weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0"]
+    assert "weight_ih_l1_reverse" in names and m.weight_ih_l1.shape == (80, 40)
+    assert max(np.abs(p.detach().numpy()).max() for p in m.parameters()) <= 1 / math.sqrt(20)
+    assert repr(m) == "LSTM(10, 20, num_layers=2, bidirectional=True)"
+    with pytest.raises(ValueError, match="Unknown nonlinearity"):
+        nn.RNN(2, 2, nonlinearity="gelu")
+
+
+def test_cells():
+    tl.manual_seed(3)
+    c = nn.LSTMCell(3, 4).double()
+    x = tl.randn(2, 3, dtype=tl.float64)
+    h, cc = c(x)
+    rh, rc = _ref.lstm_cell(x.numpy(), np.zeros((2, 4)), np.zeros((2, 4)), _w(c, "weight_ih"), _w(c, "weight_hh"),
+                            _w(c, "bias_ih"), _w(c, "bias_hh"))
+    np.testing.assert_allclose(npy(h), rh, rtol=1e-10)
+    assert nn.GRUCell(3, 4)(tl.randn(2, 3)).shape == (2, 4)
+    assert nn.RNNCell(3, 4)(tl.randn(3)).shape == (4,)
+
+
+def _np_mha(q, k, v, m, mask_add=None):
+    E = q.shape[-1]
+    H = m.num_heads
+    D = E // H
+    W, b = _w(m, "in_proj_weight"), _w(m, "in_proj_bias")
+    Q, K, V = q @ W[:E].T + b[:E], k @ W[E:2 * E].T + b[E:2 * E], v @ W[2 * E:].T + b[2 * E:]   # (N, L, E)
+    N, L, S = q.shape[0], q.shape[1], k.shape[1]
+    Q = Q.reshape(N, L, H, D).transpose(0, 2, 1, 3)
+    K = K.reshape(N, S, H, D).transpose(0, 2, 1, 3)
+    V = V.reshape(N, S, H, D).transpose(0, 2, 1, 3)
+    s = Q @ K.transpose(0, 1, 3, 2) / math.sqrt(D)
+    if mask_add is not None:
+        s = s + mask_add
+    a = np.exp(s - s.max(-1, keepdims=True))
+    a /= a.sum(-1, keepdims=True)
+    o = (a @ V).transpose(0, 2, 1, 3).reshape(N, L, E)
+    return o @ _w(m.out_proj, "weight").T + _w(m.out_proj, "bias"), a.mean(1)
+
+
+def test_multihead_attention_matches_numpy_with_masks():
+    tl.manual_seed(4)
+    m = nn.MultiheadAttention(8, 2, batch_first=True).double()
+    nn.init.normal_(m.in_proj_bias)
+    q = tl.randn(2, 3, 8, dtype=tl.float64)
+    kv = tl.randn(2, 5, 8, dtype=tl.float64)
+    out, w = m(q, kv, kv)
+    ro, rw = _np_mha(q.numpy(), kv.numpy(), kv.numpy(), m)
+    np.testing.assert_allclose(npy(out), ro, rtol=1e-10)
+    np.testing.assert_allclose(npy(w), rw, rtol=1e-10)
+    kpm = tl.tensor(np.array([[False, False, False, True, True], [False] * 5]))
+    am = tl.tensor(np.array([[False, True, False, False, False]] * 3))
+    out, w = m(q, kv, kv, key_padding_mask=kpm, attn_mask=am)
+    add = np.where(am.numpy(), -np.inf, 0)[None, None] + np.where(kpm.numpy(), -np.inf, 0)[:, None, None, :]
+    ro, rw = _np_mha(q.numpy(), kv.numpy(), kv.numpy(), m, add)
+    np.testing.assert_allclose(npy(out), ro, rtol=1e-10)
+    assert np.all(npy(w)[0][:, 3:] == 0) and np.all(npy(w)[:, :, 1] == 0)
+    # sequence-first layout gives the same result
+    m.batch_first = False
+    out2, _ = m(q.transpose(0, 1), kv.transpose(0, 1), kv.transpose(0, 1), key_padding_mask=kpm, attn_mask=am)
+    np.testing.assert_allclose(npy(out2).transpose(1, 0, 2), ro, rtol=1e-10)
+
+
+def test_multihead_attention_gradcheck_and_causal():
+    tl.manual_seed(5)
+    m = nn.MultiheadAttention(4, 2).double()
+    x = tl.randn(3, 2, 4, dtype=tl.float64, requires_grad=True)
+    assert gradcheck(lambda x: m(x, x, x, need_weights=False)[0], (x,))
+    _, w = m(x, x, x, is_causal=True, attn_mask=None)
+    assert np.all(np.triu(npy(w)[0], 1) == 0)
+    with pytest.raises(AssertionError, match="divisible"):
+        nn.MultiheadAttention(6, 4)
+
+
+def test_transformer_encoder_layer_matches_manual_composition():
+    tl.manual_seed(6)
+    layer = nn.TransformerEncoderLayer(8, 2, dim_feedforward=16, dropout=0.0, batch_first=True).double()
+    x = tl.randn(2, 5, 8, dtype=tl.float64)
+    sa = layer.self_attn(x, x, x, need_weights=False)[0]
+    h = layer.norm1(x + sa)
+    ref = layer.norm2(h + layer.linear2(nn.functional.relu(layer.linear1(h))))
+    np.testing.assert_allclose(npy(layer(x)), npy(ref), rtol=1e-10)
+    enc = nn.TransformerEncoder(layer, 3, norm=nn.LayerNorm(8).double())
+    assert len(enc.layers) == 3 and enc.layers[0] is not layer
+    assert enc(x).shape == (2, 5, 8)
+    xg = tl.randn(2, 3, 8, dtype=tl.float64, requires_grad=True)
+    pre = nn.TransformerEncoderLayer(8, 2, 16, dropout=0.0, norm_first=True, activation="gelu").double()
+    assert gradcheck(lambda x: pre(x), (xg,))
