@@ -66,7 +66,6 @@ def _enable_env():
         enable_from_env()
 
 
-_enable_env()
 from .ops.optim_ops import addcdiv, addcmul, lerp  # noqa: E402 - the training stack (optim, data, save/load)
 from . import optim  # noqa: E402
 from . import utils  # noqa: E402
@@ -75,3 +74,5 @@ from .memory import (max_memory_allocated, max_memory_reserved, memory_allocated
                      memory_stats, reset_peak_memory_stats)
 from . import nn  # noqa: E402
 from . import backends  # noqa: E402
+
+_enable_env()   # last: the NVTX hook may import any part of tensorlib

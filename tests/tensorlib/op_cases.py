@@ -223,3 +223,23 @@ def all_cases():
     c = dict(CASES)
     c.update(extra_cases())
     return c
+
+
+def _extra_sets(attr):
+    import importlib
+    import pkgutil
+    import tests.tensorlib as pkg
+    out = set()
+    for m in pkgutil.walk_packages(pkg.__path__, "tests.tensorlib."):
+        if m.name.rsplit(".", 1)[-1].startswith("op_cases_"):
+            out |= set(getattr(importlib.import_module(m.name), attr, ()))
+    return out
+
+
+def no_gradcheck():
+    return NO_GRADCHECK | _extra_sets("NO_GRADCHECK")
+
+
+def backward_only():
+    """Ops that only backward formulas dispatch: their sample calls run a backward pass."""
+    return _extra_sets("BACKWARD_ONLY")

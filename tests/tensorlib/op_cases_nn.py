@@ -1,0 +1,54 @@
+"""Sample calls for the ops tensorlib.nn adds (see op_cases.py)."""
+import tensorlib as tl
+import tensorlib.nn.functional as F
+from tests.tensorlib.op_cases import I, R, _fixed
+
+# ops dispatched only inside backward formulas: their sample call runs a backward pass
+BACKWARD_ONLY = {"convolution_backward_weight", "adaptive_avg_pool2d_backward", "avg_pool2d_divisor",
+                 "nll_loss_backward"}
+NO_GRADCHECK = {"dropout"} | BACKWARD_ONLY
+
+
+def _bwd(fn):
+    """Run fn's output through backward (with create_graph, so backward-only ops can be differentiated)."""
+    def run(*xs):
+        out = fn(*xs)
+        gs = tl.autograd.grad(out.sum(), [x for x in xs if x.requires_grad], create_graph=True)
+        return sum(g.sum() for g in gs)
+    return run
+
+
+CASES = {
+    "linear": lambda: (F.linear, [R(2, 3), R(4, 3), R(4)]),
+    "conv2d": lambda: (lambda x, w, b: F.conv2d(x, w, b, stride=2, padding=1), [R(1, 2, 5, 5), R(3, 2, 3, 3), R(3)]),
+    "conv_transpose2d": lambda: (lambda x, w, b: F.conv_transpose2d(x, w, b, stride=2),
+                                 [R(1, 2, 3, 3), R(2, 3, 3, 3), R(3)]),
+    "convolution_backward_weight": lambda: (_bwd(lambda x, w: F.conv2d(x, w, padding=1)),
+                                            [R(1, 2, 4, 4), R(3, 2, 3, 3)]),
+    "max_pool2d": lambda: (lambda x: F.max_pool2d(x, 2), [R(1, 2, 4, 4)]),
+    "avg_pool2d": lambda: (lambda x: F.avg_pool2d(x, 2, padding=1, count_include_pad=False), [R(1, 2, 4, 4)]),
+    "avg_pool2d_divisor": lambda: (_bwd(lambda x: F.avg_pool2d(x, 2, padding=1, count_include_pad=False) ** 2),
+                                   [R(1, 2, 4, 4)]),
+    "adaptive_avg_pool2d": lambda: (lambda x: F.adaptive_avg_pool2d(x, (2, 3)), [R(1, 2, 5, 7)]),
+    "adaptive_avg_pool2d_backward": lambda: (_bwd(lambda x: F.adaptive_avg_pool2d(x, (2, 3)) ** 2), [R(1, 2, 5, 7)]),
+    "batch_norm": lambda: (lambda x, w, b: F.batch_norm(x, None, None, w, b, training=True), [R(4, 3), R(3), R(3)]),
+    "group_norm": lambda: (lambda x, w, b: F.group_norm(x, 2, w, b), [R(2, 4, 3), R(4), R(4)]),
+    "layer_norm": lambda: (lambda x, w, b: F.layer_norm(x, (4,), w, b), [R(3, 4), R(4), R(4)]),
+    "dropout": lambda: (lambda x: F.dropout(x, p=0.5, training=True), [R(3, 4)]),
+    "embedding": lambda: _fixed(lambda w, i: F.embedding(i, w), [R(5, 3)], I(4, high=5)),
+    "softmax": lambda: (lambda x: F.softmax(x, dim=1), [R(3, 4)]),
+    "log_softmax": lambda: (lambda x: F.log_softmax(x, dim=1), [R(3, 4)]),
+    "nll_loss": lambda: _fixed(lambda x, t: F.nll_loss(F.log_softmax(x, 1), t), [R(3, 4)], I(3, high=4)),
+    "nll_loss_backward": lambda: _fixed(_bwd(lambda x, t: F.nll_loss(F.log_softmax(x, 1), t)), [R(3, 4)],
+                                        I(3, high=4)),
+    "mse_loss": lambda: (F.mse_loss, [R(3, 4), R(3, 4)]),
+    "l1_loss": lambda: (F.l1_loss, [R(3, 4), R(3, 4)]),
+    "smooth_l1_loss": lambda: (lambda a, b: F.smooth_l1_loss(a, b, beta=0.5), [R(3, 4), R(3, 4)]),
+    "binary_cross_entropy": lambda: (lambda x, t: F.binary_cross_entropy(x.sigmoid(), t.sigmoid()),
+                                     [R(3, 4), R(3, 4)]),
+    "binary_cross_entropy_with_logits": lambda: (lambda x, t: F.binary_cross_entropy_with_logits(x, t.sigmoid()),
+                                                 [R(3, 4), R(3, 4)]),
+    "kl_div": lambda: (lambda x, t: F.kl_div(F.log_softmax(x, 1), F.softmax(t, 1), reduction="batchmean"),
+                       [R(3, 4), R(3, 4)]),
+    "pad": lambda: (lambda x: F.pad(x, (1, 2)), [R(3, 4)]),
+}
