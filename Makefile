@@ -16,7 +16,7 @@ test: $(STAMP)
 	$(PY) -m pytest -q -p no:cacheprovider tests
 
 demo: $(STAMP)
-	$(PY) samples/train_mlp.py
+	$(PY) samples/profile_demo.py
 
 # For a GPU machine that has CuPy but no package registry: current interpreter, no venv.
 test-gpu:
