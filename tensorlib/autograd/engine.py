@@ -45,6 +45,7 @@ def _make_grads(outputs, grad_outputs):
 
 
 post_backward_hooks: list = []   # called as fn() after each .backward() (instruments like grad_monitor)
+pre_backward_hooks: list = []    # called as fn() before each .backward() (sanity_check's accumulation check)
 
 
 def run_backward(outputs, grad_outputs, retain_graph, create_graph, inputs=None, accumulate=True,
@@ -61,6 +62,9 @@ def run_backward(outputs, grad_outputs, retain_graph, create_graph, inputs=None,
         if not o._requires_grad:
             raise RuntimeError("element 0 of tensors does not require grad and does not have a grad_fn")
     grads = _make_grads(outputs, grad_outputs)
+    if pre_backward_hooks and inputs is None:
+        for fn in list(pre_backward_hooks):
+            fn()
     # arrays handed out already (user-given grads, grads stored in a .grad): a leaf never shares one
     handed = {id(g._data) for g in grad_outputs if isinstance(g, Tensor)}
 
