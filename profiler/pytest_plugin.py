@@ -1,12 +1,30 @@
 """pytest plugin (entry point `pytest11`, active on install).
 
-`@pytest.mark.op_budget(max_ops=None, max_calls=None, max_bytes=None, max_device_bytes=None, max_syncs=None)`
-fails a test whose op calls, bytes allocated or host-device syncs exceed the budget — counts, not seconds,
-so the check is deterministic. It is active with or without `--tl-profile`.
+- `@pytest.mark.op_budget(max_ops=None, max_calls=None, max_bytes=None, max_device_bytes=None, max_syncs=None)`
+  fails a test whose op calls, bytes allocated or host-device syncs exceed the budget — counts, not
+  seconds, so the check is deterministic. Active with or without `--tl-profile`.
+- `--tl-profile` profiles every test; `--tl-profile-dir DIR` writes one Chrome trace per test; the run ends
+  with a "tensorlib profile" section listing the `--tl-top N` most expensive tests. Results travel in
+  each report's user_properties, so under pytest-xdist the controller's summary has every worker's tests.
+- fixture `tl_profile`: an active profiler for the test body (`.events()`, `.key_averages()` after it).
 """
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import pytest
+
+_KEY = "tl_profile"
+
+
+def pytest_addoption(parser):
+    g = parser.getgroup("tensorlib", "tensorlib profiler")
+    g.addoption("--tl-profile", action="store_true", help="profile every test with the tensorlib profiler")
+    g.addoption("--tl-profile-dir", metavar="DIR", default=None,
+                help="with --tl-profile: write one Chrome trace per test into DIR")
+    g.addoption("--tl-top", metavar="N", type=int, default=10,
+                help="with --tl-profile: how many of the most expensive tests to list (default 10)")
 
 
 def pytest_configure(config):
@@ -15,26 +33,103 @@ def pytest_configure(config):
         "op_budget(max_ops=None, max_calls=None, max_bytes=None, max_device_bytes=None, max_syncs=None): "
         "fail the test when the tensorlib ops it runs exceed these counts (max_calls: {op name: count}; "
         "byte limits as ints or strings like '10 MB')")
+    if config.getoption("--tl-profile-dir") and not config.getoption("--tl-profile"):
+        config.option.tl_profile = True          # asking for traces implies profiling
+    config._tl_results = []
+
+
+def _safe_name(nodeid: str) -> str:
+    s = re.sub(r"[^A-Za-z0-9_.-]+", "_", nodeid).strip("_")
+    return (s[:180] or "test") + ".pt.trace.json"
+
+
+class _Profiling:
+    """Profiler + counter around one test's call phase."""
+
+    def __init__(self, item, prof=None):
+        import profiler
+        from .budget import count_ops
+        self.item = item
+        self.own = prof is None
+        self.prof = prof if prof is not None else profiler.profile(profile_memory=True)
+        self.counter = count_ops()
+
+    def __enter__(self):
+        if self.own:
+            self.prof.start()
+        self.counter.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        self.counter.__exit__(*exc)
+        if self.own:
+            self.prof.stop()
+        return False
+
+    def result(self, config):
+        c = self.counter.counts
+        ka = self.prof.key_averages()
+        total = ka.total_average()
+        ops = [a for a in ka if getattr(a, "kind", "op") == "op"]
+        top = sorted(ops, key=lambda a: a.self_cpu_time_total, reverse=True)[:3]
+        res = {"nodeid": self.item.nodeid, "ops": c.ops, "bytes": c.bytes, "device_bytes": c.device_bytes,
+               "syncs": c.syncs, "cpu_us": float(total.self_cpu_time_total),
+               "cuda_us": float(getattr(total, "self_cuda_time_total", 0.0) or 0.0),
+               "top": [(a.key, round(float(a.self_cpu_time_total), 1)) for a in top]}
+        d = config.getoption("--tl-profile-dir")
+        if d:
+            Path(d).mkdir(parents=True, exist_ok=True)
+            path = Path(d) / _safe_name(self.item.nodeid)
+            self.prof.export_chrome_trace(str(path))
+            res["trace"] = str(path)
+        return res
+
+
+@pytest.fixture
+def tl_profile(request):
+    """An active tensorlib profiler around the test body; read `.events()` / `.key_averages()` afterwards
+    (they are available once the block ends: call `tl_profile.stop()` in the test to read them inside it)."""
+    import profiler
+    prof = profiler.profile(record_shapes=True, profile_memory=True)
+    prof.start()
+    request.node._tl_fixture_prof = prof
+    try:
+        yield prof
+    finally:
+        if prof._running:
+            prof.stop()
 
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_call(item):
     marker = item.get_closest_marker("op_budget")
-    if marker is None:
+    profiling = item.config.getoption("--tl-profile")
+    if marker is None and not profiling:
         yield
         return
     from .budget import LIMITS, check_budget, count_ops
-    if marker.args:
-        raise pytest.UsageError(f"{item.nodeid}: op_budget takes keyword arguments only ({', '.join(LIMITS)})")
-    unknown = set(marker.kwargs) - set(LIMITS)
-    if unknown:
-        raise pytest.UsageError(f"{item.nodeid}: unknown op_budget limit(s) {sorted(unknown)}; "
-                                f"valid: {', '.join(LIMITS)}")
-    counter = count_ops()
-    with counter:
+    if marker is not None:
+        if marker.args:
+            raise pytest.UsageError(f"{item.nodeid}: op_budget takes keyword arguments only ({', '.join(LIMITS)})")
+        unknown = set(marker.kwargs) - set(LIMITS)
+        if unknown:
+            raise pytest.UsageError(f"{item.nodeid}: unknown op_budget limit(s) {sorted(unknown)}; "
+                                    f"valid: {', '.join(LIMITS)}")
+    if profiling:
+        session = _Profiling(item, getattr(item, "_tl_fixture_prof", None))
+        counter = session.counter
+    else:
+        session = None
+        counter = count_ops()
+    ctx = session if session is not None else counter
+    with ctx:
         outcome = yield
-    item.user_properties.append(("tl_op_counts", dict(counter.counts.calls)))
-    if outcome.excinfo is not None:
+    if session is not None:
+        try:
+            item.user_properties.append((_KEY, session.result(item.config)))
+        except Exception as e:   # a report must never break the test run
+            item.user_properties.append((_KEY, {"nodeid": item.nodeid, "error": f"{type(e).__name__}: {e}"}))
+    if marker is None or outcome.excinfo is not None:
         return
     over = check_budget(counter.counts, **marker.kwargs)
     if over:
@@ -42,3 +137,56 @@ def pytest_runtest_call(item):
         report = "\n".join(f"  - {line}" for line in over)
         pytest.fail(f"op budget exceeded ({c.ops} op calls, {c.bytes} bytes, {c.syncs} syncs measured):\n{report}",
                     pytrace=False)
+
+
+def pytest_runtest_logreport(report):
+    if report.when != "call":
+        return
+    for k, v in getattr(report, "user_properties", ()):
+        if k == _KEY:
+            cfg = _config_of(report)
+            if cfg is not None:
+                cfg._tl_results.append(v)
+
+
+_CONFIG = []
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_sessionstart(session):
+    _CONFIG[:] = [session.config]
+
+
+def _config_of(report):
+    return _CONFIG[0] if _CONFIG else None
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    if not config.getoption("--tl-profile"):
+        return
+    results = [r for r in getattr(config, "_tl_results", []) if "error" not in r]
+    errors = [r for r in getattr(config, "_tl_results", []) if "error" in r]
+    tr = terminalreporter
+    tr.write_sep("=", "tensorlib profile")
+    if not results:
+        tr.write_line("no tensorlib ops were profiled")
+    n = config.getoption("--tl-top")
+    top = sorted(results, key=lambda r: r["cpu_us"], reverse=True)[:n]
+    width = max([len("test")] + [len(r["nodeid"]) for r in top])
+    width = min(width, 70)
+    if top:
+        tr.write_line(f"{'test':<{width}}  {'ops':>7}  {'CPU ms':>9}  {'CUDA ms':>8}  {'alloc':>10}  top ops (self CPU us)")
+    for r in top:
+        name = r["nodeid"] if len(r["nodeid"]) <= width else "..." + r["nodeid"][-(width - 3):]
+        tops = ", ".join(f"{k} {v:g}" for k, v in r["top"])
+        tr.write_line(f"{name:<{width}}  {r['ops']:>7}  {r['cpu_us'] / 1e3:>9.3f}  {r['cuda_us'] / 1e3:>8.3f}  "
+                      f"{_fmt_bytes(r['bytes']):>10}  {tops}")
+    tr.write_line(f"{len(results)} tests profiled" + (f"; traces in {config.getoption('--tl-profile-dir')}"
+                                                    if config.getoption("--tl-profile-dir") else ""))
+    for r in errors:
+        tr.write_line(f"could not report {r['nodeid']}: {r['error']}")
+
+
+def _fmt_bytes(n):
+    from .budget import _fmt_bytes as f
+    return f(n)

@@ -95,3 +95,57 @@ def test_t():
 ''')
     r = pytester.runpytest_subprocess(*_plugin_args(pytester))
     assert "unknown op_budget limit(s) ['max_time']" in r.stdout.str() + r.stderr.str()
+
+
+PROFILED_TESTS = '''
+import tensorlib as tl
+
+def test_small():
+    tl.ones(2) + 1
+
+def test_big():
+    a = tl.randn(64, 64)
+    for _ in range(5):
+        a = (a @ a).tanh()
+
+def test_fixture(tl_profile):
+    (tl.ones(3, 3) @ tl.ones(3, 3)).sum()
+    tl_profile.stop()
+    names = [e.key for e in tl_profile.key_averages()]
+    assert "matmul" in names and "sum" in names
+'''
+
+
+def test_tl_profile_summary_and_traces(pytester, tmp_path):
+    pytester.makepyfile(test_prof=PROFILED_TESTS)
+    out_dir = tmp_path / "traces"
+    r = pytester.runpytest_subprocess(*_plugin_args(pytester), "--tl-profile", f"--tl-profile-dir={out_dir}",
+                                      "--tl-top", "2")
+    r.assert_outcomes(passed=3)
+    text = r.stdout.str()
+    assert "tensorlib profile" in text and "3 tests profiled" in text
+    lines = [ln for ln in text.splitlines() if "test_prof.py::" in ln]
+    assert len(lines) == 2 and "test_big" in lines[0] and "matmul" in lines[0]   # most expensive first
+    traces = sorted(p.name for p in out_dir.iterdir())
+    assert traces == ["test_prof.py_test_big.pt.trace.json", "test_prof.py_test_fixture.pt.trace.json",
+                      "test_prof.py_test_small.pt.trace.json"]
+    import json
+    doc = json.loads((out_dir / traces[0]).read_text())
+    assert any(e.get("name") == "matmul" for e in doc["traceEvents"])
+
+
+def test_tl_profile_fixture_without_option(pytester):
+    pytester.makepyfile(test_prof=PROFILED_TESTS)
+    r = pytester.runpytest_subprocess(*_plugin_args(pytester), "-k", "fixture")
+    r.assert_outcomes(passed=1)
+    assert "tensorlib profile" not in r.stdout.str()
+
+
+def test_tl_profile_under_xdist_reports_every_worker(pytester):
+    pytest.importorskip("xdist", reason="pytest-xdist is part of the test extra")
+    pytester.makepyfile(test_prof=PROFILED_TESTS)
+    r = pytester.runpytest_subprocess(*_plugin_args(pytester), "-n", "2", "--tl-profile", "--tl-top", "5")
+    r.assert_outcomes(passed=3)
+    text = r.stdout.str()
+    assert "3 tests profiled" in text
+    assert sum("test_prof.py::" in ln for ln in text.splitlines()) == 3
