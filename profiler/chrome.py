@@ -53,6 +53,8 @@ def trace_parts(store, prof=None):
     for t, tname in store.thread_names.items():
         add({"ph": "M", "name": "thread_name", "pid": pid, "tid": t, "ts": 0, "args": {"name": f"thread {t} ({tname})"}})
         add({"ph": "M", "name": "thread_sort_index", "pid": pid, "tid": t, "ts": 0, "args": {"sort_index": t}})
+    for src in getattr(prof, "_trace_sources", ()) if prof is not None else ():
+        ev.extend(src(pid, tb))
     ts_f = (store.t0 - tb) / 1000.0
     dur_f = (store.t1 - store.t0) / 1000.0
     text = []

@@ -78,6 +78,7 @@ class profile:
         self._tree = None
         self._running = False
         self._t_base = 0
+        self._trace_sources: list = []     # fn(pid, t_base_ns) -> extra Chrome events (e.g. grad_monitor)
         self._wall_base = 0
         self.dropped_events = 0
 
@@ -286,6 +287,12 @@ class profile:
 
     def table(self, *args, **kwargs):
         return self.key_averages().table(*args, **kwargs)
+
+    def add_trace_source(self, fn):
+        """Register fn(pid, t_base_ns) -> list of Chrome trace events, merged into every exported trace
+        (instruments such as profiler.debug.grad_monitor add their counter tracks this way)."""
+        if fn not in self._trace_sources:
+            self._trace_sources.append(fn)
 
     def export_chrome_trace(self, path):
         from .chrome import export_chrome_trace

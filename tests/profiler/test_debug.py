@@ -121,3 +121,26 @@ def test_grad_monitor_flags_exploding_and_vanishing():
     assert "big" in table and "exploding" in table and "vanishing" in table
     ev = gm.chrome_events()
     assert ev[0]["ph"] == "C" and ev[0]["name"] == "grad_norm/big" and ev[0]["args"]["norm"] > 100
+
+
+def test_grad_monitor_counters_land_in_the_profilers_trace(tmp_path):
+    import json
+
+    import profiler
+    w = tl.randn(3, 3, requires_grad=True)
+
+    class Model:
+        def named_parameters(self):
+            return iter([("w", w)])
+
+    with profiler.profile() as prof, grad_monitor(Model()):
+        for _ in range(3):
+            w.grad = None
+            (w @ w).sum().backward()
+    path = tmp_path / "t.json"
+    prof.export_chrome_trace(str(path))
+    doc = json.loads(path.read_text())
+    counters = [e for e in doc["traceEvents"] if e.get("ph") == "C" and e["name"] == "grad_norm/w"]
+    assert len(counters) == 3 and all(c["args"]["norm"] > 0 for c in counters)
+    ops = [e for e in doc["traceEvents"] if e.get("ph") == "X" and e["name"] == "matmul"]
+    assert min(e["ts"] for e in ops) < counters[0]["ts"]        # same time base as the ops
