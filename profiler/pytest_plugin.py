@@ -100,13 +100,12 @@ def tl_profile(request):
             prof.stop()
 
 
-@pytest.hookimpl(hookwrapper=True)
+@pytest.hookimpl(wrapper=True)
 def pytest_runtest_call(item):
     marker = item.get_closest_marker("op_budget")
     profiling = item.config.getoption("--tl-profile")
     if marker is None and not profiling:
-        yield
-        return
+        return (yield)
     from .budget import LIMITS, check_budget, count_ops
     if marker is not None:
         if marker.args:
@@ -121,22 +120,23 @@ def pytest_runtest_call(item):
     else:
         session = None
         counter = count_ops()
-    ctx = session if session is not None else counter
-    with ctx:
-        outcome = yield
-    if session is not None:
-        try:
-            item.user_properties.append((_KEY, session.result(item.config)))
-        except Exception as e:   # a report must never break the test run
-            item.user_properties.append((_KEY, {"nodeid": item.nodeid, "error": f"{type(e).__name__}: {e}"}))
-    if marker is None or outcome.excinfo is not None:
-        return
-    over = check_budget(counter.counts, **marker.kwargs)
-    if over:
-        c = counter.counts
-        report = "\n".join(f"  - {line}" for line in over)
-        pytest.fail(f"op budget exceeded ({c.ops} op calls, {c.bytes} bytes, {c.syncs} syncs measured):\n{report}",
-                    pytrace=False)
+    try:
+        with session if session is not None else counter:
+            result = yield          # the test body; its own failure propagates from here
+    finally:
+        if session is not None:
+            try:
+                item.user_properties.append((_KEY, session.result(item.config)))
+            except Exception as e:   # a report must never break the test run
+                item.user_properties.append((_KEY, {"nodeid": item.nodeid, "error": f"{type(e).__name__}: {e}"}))
+    if marker is not None:
+        over = check_budget(counter.counts, **marker.kwargs)
+        if over:
+            c = counter.counts
+            report = "\n".join(f"  - {line}" for line in over)
+            pytest.fail(f"op budget exceeded ({c.ops} op calls, {c.bytes} bytes, {c.syncs} syncs measured):\n"
+                        f"{report}", pytrace=False)
+    return result
 
 
 def pytest_runtest_logreport(report):
