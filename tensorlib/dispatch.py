@@ -211,6 +211,14 @@ def register_op(name, kernel, backward=None, **kw) -> OpDef:
     return op
 
 
+def unregister_op(name):
+    """Remove an op from the registry (ops defined by tests or plugins, when they are done)."""
+    try:
+        del _REGISTRY[name]
+    except KeyError:
+        raise KeyError(f"no op named {name!r} is registered") from None
+
+
 def registry() -> dict:
     return dict(_REGISTRY)
 
