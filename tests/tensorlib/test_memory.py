@@ -2,7 +2,6 @@
 (driven by a fake pool here), and torch's zero answers while CUDA is absent."""
 import gc
 
-import numpy as np
 import pytest
 
 import tensorlib as tl
