@@ -44,14 +44,15 @@ class _Exhausted:
 
 
 class ExceptionWrapper:
-    def __init__(self, exc, worker_id):
+    def __init__(self, exc, worker_id, where="thread"):
         self.exc_type = type(exc)
         self.worker_id = worker_id
+        self.where = where
         self.msg = "".join(traceback.format_exception(*sys.exc_info()))
         self.exc = exc
 
     def reraise(self):
-        msg = f"Caught {self.exc_type.__name__} in DataLoader worker thread {self.worker_id}.\nOriginal {self.msg}"
+        msg = f"Caught {self.exc_type.__name__} in DataLoader worker {self.where} {self.worker_id}.\nOriginal {self.msg}"
         try:
             err = self.exc_type(msg)
         except Exception:
