@@ -2,8 +2,9 @@
 prefetching and pinned memory.
 
 Fetching each batch is a named region of kind "data" called as in torch's profiler:
-`enumerate(DataLoader)#_SingleProcessDataLoaderIter.__next__` (and `..._ThreadedDataLoaderIter.__next__`
-with workers, which are threads: see worker.py for why).
+`enumerate(DataLoader)#_SingleProcessDataLoaderIter.__next__`; with workers `..._ThreadedDataLoaderIter.__next__`
+(worker threads, the default: see worker.py for why) or `..._MultiProcessingDataLoaderIter.__next__` (worker
+processes, with multiprocessing_context).
 """
 from __future__ import annotations
 
