@@ -6,7 +6,8 @@ NumPy (CuPy on the GPU) and against torch when it is installed, all measured in 
 Configurations: batch 64, 784-256-256-10 ("small") and batch 512, 784-4096-4096-10 ("large"); float32;
 loss = cross-entropy (log-softmax + NLL composed from core ops); plain SGD (lr 0.01).
 Targets: tensorlib <= 1.1x the handwritten step for "large", <= 1.3x for "small".
-The time is the median over --steps steps after warm-up; on CUDA each step ends with a synchronize.
+The time is the median over --steps steps after warm-up, the variants taking turns step by step (so a
+busy machine slows them alike); on CUDA each step ends with a synchronize.
 --profile prints cProfile's top functions for the tensorlib step of each configuration (where the
 framework's own time goes).
 """
@@ -137,17 +138,21 @@ def make_torch(params, x, y, device):
     return step
 
 
-def timeit(step, steps, sync):
-    for _ in range(2):
-        step()
-    sync()
-    times = []
-    for _ in range(steps):
-        t0 = time.perf_counter()
-        step()
-        sync()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times), min(times)
+def timeit_interleaved(steps_by_name, n, syncs):
+    """Time the variants one step each in turn, n rounds, so that a busy or throttled machine slows
+    them alike; returns {name: (median, min)} in seconds."""
+    for name, step in steps_by_name.items():
+        for _ in range(2):
+            step()
+        syncs[name]()
+    times = {name: [] for name in steps_by_name}
+    for _ in range(n):
+        for name, step in steps_by_name.items():
+            t0 = time.perf_counter()
+            step()
+            syncs[name]()
+            times[name].append(time.perf_counter() - t0)
+    return {name: (statistics.median(ts), min(ts)) for name, ts in times.items()}
 
 
 def main(argv=None):
@@ -179,11 +184,12 @@ def main(argv=None):
         l_hand, l_ours = float(hand()), float(ours().item())
         if abs(l_hand - l_ours) > 1e-4 * max(1.0, abs(l_hand)):
             print(f"warning: first-step losses differ: handwritten {l_hand} vs tensorlib {l_ours}")
-        t_hand = timeit(hand, steps, sync)
-        t_ours = timeit(ours, steps, sync)
+        t = timeit_interleaved({"hand": hand, "ours": ours}, steps, {"hand": sync, "ours": sync})
+        t_hand, t_ours, t_torch = t["hand"], t["ours"], None
         th = make_torch(params, x, y, args.device)
-        t_torch = timeit(th, steps, sync if args.device == "cpu" else __import__("torch").cuda.synchronize) \
-            if th is not None else None
+        if th is not None:   # on its own: torch's OpenMP threads spin after each op and would slow the others
+            tsync = sync if args.device == "cpu" else __import__("torch").cuda.synchronize
+            t_torch = timeit_interleaved({"torch": th}, steps, {"torch": tsync})["torch"]
         rows.append((name, n, sizes, t_hand, t_ours, t_torch))
         if args.profile:
             pr = cProfile.Profile()

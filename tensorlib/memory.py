@@ -37,7 +37,8 @@ def _walk():
     seen: dict[int, int] = {}
     n_tensors = 0
     for obj in gc.get_objects():
-        if isinstance(obj, Tensor):
+        # type(), not isinstance(): isinstance consults obj.__class__, which some lazy proxies override
+        if issubclass(type(obj), Tensor):
             d = getattr(obj, "_data", None)
             if type(d) is not np.ndarray:
                 continue

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import threading
 
-from .._device import cupy, cupy_or_none, on_cupy_init
+from .._device import cupy, on_cupy_init
 
 __all__ = ["memory_allocated", "max_memory_allocated", "memory_reserved", "max_memory_reserved",
            "reset_peak_memory_stats", "reset_max_memory_allocated", "empty_cache", "memory_stats",

@@ -135,8 +135,8 @@ __all__ = ["addcmul", "addcdiv", "lerp"]
 def _unscale_k(xp, grad, found_inf, inv_scale):
     """torch._amp_foreach_non_finite_check_and_unscale_ for one gradient: flag any inf/NaN in
     found_inf (a 0-dim float32 array, written in place) and multiply the gradient by inv_scale in place."""
-    if not bool(xp.isfinite(grad).all()):
-        found_inf[...] = 1.0
+    bad = ~xp.isfinite(grad).all()        # stays on the device: no host sync per gradient
+    xp.maximum(found_inf, bad.astype(found_inf.dtype), out=found_inf)
     xp.multiply(grad, inv_scale.astype(grad.dtype, copy=False), out=grad)
     return found_inf
 

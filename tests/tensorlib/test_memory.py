@@ -2,7 +2,6 @@
 (driven by a fake pool here), and torch's zero answers while CUDA is absent."""
 import gc
 
-import numpy as np
 import pytest
 
 import tensorlib as tl
@@ -128,3 +127,30 @@ def test_cuda_memory_follows_tensors():
     assert "Allocated memory" in tl.cuda.memory_summary()
     tl.cuda.empty_cache()
     assert tl.cuda.memory_reserved() == tl.cuda.memory_allocated()
+
+
+def test_install_wires_the_tracker_as_cupy_allocator(monkeypatch):
+    """_install (run by _device when CuPy first initialises) puts Tracker.malloc in front of the pool."""
+    import types
+
+    from tensorlib import _device
+    from tensorlib.cuda import memory as M
+
+    pool = FakePool()
+    installed = []
+
+    class OOM(Exception):
+        pass
+    fake = types.SimpleNamespace(
+        get_default_memory_pool=lambda: pool,
+        cuda=types.SimpleNamespace(runtime=types.SimpleNamespace(getDevice=lambda: 0),
+                                   memory=types.SimpleNamespace(OutOfMemoryError=OOM),
+                                   set_allocator=installed.append))
+    monkeypatch.setattr(M, "_tracker", None)
+    assert M._install in _device.on_cupy_init
+    M._install(fake)
+    assert len(installed) == 1
+    installed[0](700)                     # an allocation through the installed allocator
+    assert M._tracker.stats(0)["allocated_bytes.all.peak"] == 1024
+    M._install(fake)                      # idempotent
+    assert len(installed) == 1

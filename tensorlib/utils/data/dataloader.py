@@ -2,8 +2,9 @@
 prefetching and pinned memory.
 
 Fetching each batch is a named region of kind "data" called as in torch's profiler:
-`enumerate(DataLoader)#_SingleProcessDataLoaderIter.__next__` (and `..._ThreadedDataLoaderIter.__next__`
-with workers, which are threads: see worker.py for why).
+`enumerate(DataLoader)#_SingleProcessDataLoaderIter.__next__`; with workers `..._ThreadedDataLoaderIter.__next__`
+(worker threads, the default: see worker.py for why) or `..._MultiProcessingDataLoaderIter.__next__` (worker
+processes, with multiprocessing_context).
 """
 from __future__ import annotations
 
@@ -38,7 +39,9 @@ class DataLoader:
     num_workers > 0 starts that many worker threads (persistent across epochs with persistent_workers),
     each keeping up to prefetch_factor (default 2) batches in flight. pin_memory=True copies each batch
     into page-locked host memory when CUDA is available (and warns, then does nothing, without it).
-    multiprocessing_context is accepted for compatibility and ignored: workers are always threads.
+    Workers are threads by default (see worker.py for why); pass multiprocessing_context ("fork",
+    "spawn", "forkserver" or a multiprocessing context) to run them as processes instead, for datasets
+    whose Python work would otherwise hold the GIL (see worker_process.py for how batches travel).
     """
 
     def __init__(self, dataset, batch_size=1, shuffle=None, sampler=None, batch_sampler=None, num_workers=0,
@@ -133,26 +136,51 @@ class DataLoader:
     def __iter__(self):
         if self.num_workers == 0:
             return _SingleProcessDataLoaderIter(self)
+        if self.multiprocessing_context is not None:
+            return _MultiProcessingDataLoaderIter(self)
         return _ThreadedDataLoaderIter(self)
 
-    # --- one batch, built in whichever thread asks ---------------------------------------------
-    def _fetch_map(self, indices):
+    def _fetcher(self):
+        return Fetcher(self.dataset, self.collate_fn, self._auto_collation, self.batch_size, self.drop_last,
+                       self._iterable)
+
+    def _finish(self, batch):
+        return _pin(batch) if self.pin_memory else batch
+
+    def __del__(self):
+        pool = getattr(self, "_pool", None)
+        if pool is not None:
+            pool.shutdown()
+
+
+class Fetcher:
+    """Builds one batch, in whichever thread or process asks; small and picklable so that process
+    workers (spawn) can carry it."""
+
+    def __init__(self, dataset, collate_fn, auto_collation, batch_size, drop_last, iterable):
+        self.dataset, self.collate_fn, self.auto_collation = dataset, collate_fn, auto_collation
+        self.batch_size, self.drop_last, self.iterable = batch_size, drop_last, iterable
+
+    def __call__(self, state, task):
+        return self.fetch_iter(state, task) if self.iterable else self.fetch_map(task)
+
+    def fetch_map(self, indices):
         ds = self.dataset
-        if self._auto_collation:
+        if self.auto_collation:
             getitems = getattr(ds, "__getitems__", None)
             data = getitems(indices) if callable(getitems) else [ds[i] for i in indices]
         else:
             data = ds[indices]
         return self.collate_fn(data)
 
-    def _fetch_iter(self, state, n_items):
-        """Next batch of this thread's stream; `state` holds the stream's iterator."""
+    def fetch_iter(self, state, n_items):
+        """Next batch of this worker's stream; `state` holds the stream's iterator."""
         it = state.get("it")
         if it is None:
             it = state["it"] = iter(self.dataset)
         if state.get("ended"):
             return EXHAUSTED
-        if not self._auto_collation:
+        if not self.auto_collation:
             try:
                 return self.collate_fn(next(it))
             except StopIteration:
@@ -164,14 +192,6 @@ class DataLoader:
         if not data or (self.drop_last and len(data) < n_items):
             return EXHAUSTED
         return self.collate_fn(data)
-
-    def _finish(self, batch):
-        return _pin(batch) if self.pin_memory else batch
-
-    def __del__(self):
-        pool = getattr(self, "_pool", None)
-        if pool is not None:
-            pool.shutdown()
 
 
 class _BaseIter:
@@ -203,16 +223,17 @@ class _SingleProcessDataLoaderIter(_BaseIter):
         super().__init__(loader)
         self._indices = iter(loader._index_sampler) if not loader._iterable else None
         self._state = {}
+        self._fetch = loader._fetcher()
 
     def _next_data(self):
         ld = self._loader
         if ld._iterable:
-            batch = ld._fetch_iter(self._state, ld.batch_size if ld._auto_collation else 1)
+            batch = self._fetch.fetch_iter(self._state, ld.batch_size if ld._auto_collation else 1)
             if batch is EXHAUSTED:
                 raise StopIteration
         else:
             indices = next(self._indices)   # StopIteration ends the epoch
-            batch = ld._fetch_map(indices)
+            batch = self._fetch.fetch_map(indices)
         return ld._finish(batch)
 
 
@@ -230,12 +251,7 @@ class _ThreadedDataLoaderIter(_BaseIter):
             from ... import random as R
             gen = ld.generator._rng if ld.generator is not None else R.default_generator._rng
             base_seed = int(gen.integers(0, 2 ** 63 - 1 - self._n))
-
-            def fetch(state, task):
-                if ld._iterable:
-                    return ld._finish(ld._fetch_iter(state, task))
-                return ld._finish(ld._fetch_map(task))
-            pool = WorkerPool(self._n, fetch, ld.dataset, base_seed, ld.worker_init_fn)
+            pool = self._make_pool(ld, base_seed)
             if ld.persistent_workers:
                 ld._pool = pool
         elif ld._iterable:
@@ -251,6 +267,16 @@ class _ThreadedDataLoaderIter(_BaseIter):
         self._sampler_done = False
         for _ in range(max(1, ld.prefetch_factor) * self._n):
             self._try_put()
+
+    def _make_pool(self, ld, base_seed):
+        fetcher = ld._fetcher()
+
+        def fetch(state, task):          # in the worker thread, pinning included
+            return ld._finish(fetcher(state, task))
+        return WorkerPool(self._n, fetch, ld.dataset, base_seed, ld.worker_init_fn)
+
+    def _receive(self, out):
+        return out
 
     def _try_put(self):
         if self._sampler_done or not self._active:
@@ -308,7 +334,7 @@ class _ThreadedDataLoaderIter(_BaseIter):
             self._try_put()
             if isinstance(out, ExceptionWrapper):
                 out.reraise()
-            return out
+            return self._receive(out)
 
     def _shutdown_if_transient(self):
         if not self._loader.persistent_workers:
@@ -319,3 +345,17 @@ class _ThreadedDataLoaderIter(_BaseIter):
             self._shutdown_if_transient()
         except Exception:
             pass
+
+
+class _MultiProcessingDataLoaderIter(_ThreadedDataLoaderIter):
+    """The same scheduling with worker processes: batches come back as NumPy payloads and become
+    tensors (and are pinned) in the main process."""
+
+    def _make_pool(self, ld, base_seed):
+        from .worker_process import ProcessPool
+        return ProcessPool(self._n, ld._fetcher(), ld.dataset, base_seed, ld.worker_init_fn,
+                           ld.multiprocessing_context)
+
+    def _receive(self, out):
+        from .worker_process import from_wire
+        return self._loader._finish(from_wire(out))

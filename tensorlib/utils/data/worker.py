@@ -6,7 +6,9 @@ in the copies, decoding and stacking that dominate real loading work; CUDA pinne
 in the worker; and on free-threaded Python (3.13t) the workers run fully in parallel. The cost is that a
 dataset whose __getitem__ is pure Python holds the GIL, so it gains overlap with the GPU and I/O rather
 than extra CPU cores. Workers share the process, so they share the dataset object: an IterableDataset
-must shard itself with get_worker_info(), exactly as with torch's worker processes.
+must shard itself with get_worker_info(), exactly as with torch's worker processes. For datasets whose
+per-sample work is pure Python, pass DataLoader(multiprocessing_context="fork"|"spawn"|...) to get worker
+processes instead (worker_process.py), at the cost of sending each batch between processes.
 
 Each worker owns a task queue (batches are assigned round-robin, as in torch, so a worker id always sees
 the same batches for a given sampler order) and puts results on one shared queue tagged with the batch
@@ -44,14 +46,15 @@ class _Exhausted:
 
 
 class ExceptionWrapper:
-    def __init__(self, exc, worker_id):
+    def __init__(self, exc, worker_id, where="thread"):
         self.exc_type = type(exc)
         self.worker_id = worker_id
+        self.where = where
         self.msg = "".join(traceback.format_exception(*sys.exc_info()))
         self.exc = exc
 
     def reraise(self):
-        msg = f"Caught {self.exc_type.__name__} in DataLoader worker thread {self.worker_id}.\nOriginal {self.msg}"
+        msg = f"Caught {self.exc_type.__name__} in DataLoader worker {self.where} {self.worker_id}.\nOriginal {self.msg}"
         try:
             err = self.exc_type(msg)
         except Exception:
