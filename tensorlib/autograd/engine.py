@@ -7,6 +7,7 @@ dispatches is seen by the hooks as a backward step of the forward op that made t
 from __future__ import annotations
 
 import heapq
+import sys
 import warnings
 
 import numpy as np
@@ -137,6 +138,9 @@ def run_backward(outputs, grad_outputs, retain_graph, create_graph, inputs=None,
                 if deps[fn] == 0:
                     heapq.heappush(ready, (-fn.seq, counter, fn))
                     counter += 1
+            # drop this step's references before the next one, so a gradient whose only holder is the
+            # next node can be handed to .grad without a copy
+            buf = in_grads = g = None
     finally:
         STATE.grad_enabled = prev_grad
         STATE.phase, STATE.seq = prev_phase, prev_seq
@@ -247,6 +251,20 @@ def _anomaly_warn(node):
                   + "".join(node.trace), RuntimeWarning, stacklevel=4)
 
 
+def _shared_view(t) -> bool:
+    """True when t's memory is a view of a buffer that something besides t still holds. A view of a
+    temporary (the transpose of a weight's gradient) holds the only references: its array's .base, and the
+    base tensor its _base points to."""
+    base = t._data.base
+    if base is None:
+        return False
+    holders = sys.getrefcount(base) - 3          # minus the view's .base, `base` and the argument
+    bt = t._base
+    if bt is not None and bt._data is base and sys.getrefcount(bt) == 3:   # t._base, bt, the argument
+        holders -= 1                             # the base tensor is held by t alone
+    return holders > 0
+
+
 def _accumulate(node: AccumulateGrad, g, create_graph, handed):
     from .. import ops
     t = node.variable
@@ -261,10 +279,10 @@ def _accumulate(node: AccumulateGrad, g, create_graph, handed):
         if t._grad is None:
             if create_graph:
                 t._grad = g
-            elif id(g._data) in handed or g._data.base is not None:
-                t._grad = ops.clone(g)   # never alias another .grad or a view (clip_grad_ etc. work in place)
+            elif id(g._data) in handed or _shared_view(g):
+                t._grad = ops.clone(g)   # never alias another .grad or live memory (clip_grad_ works in place)
             else:
-                t._grad = ops.detach(g)
+                t._grad = ops.detach(g)  # steal the buffer, as torch does when nothing else holds it
             handed.add(id(t._grad._data))
         elif create_graph:
             t._grad = ops.add(t._grad, g)
