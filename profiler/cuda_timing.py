@@ -14,6 +14,19 @@ import time
 import numpy as np
 
 
+def _on_gpu(inputs, attrs) -> bool:
+    """Whether the op runs on a CUDA device: a tensor argument holds a CuPy array, or (creation ops)
+    its device attribute names cuda. CPU ops get no GPU span."""
+    for a in inputs:
+        d = getattr(a, "_data", None)
+        if d is not None and type(d) is not np.ndarray:
+            return True
+        if isinstance(a, (list, tuple)) and a and type(getattr(a[0], "_data", None)) not in (np.ndarray, type(None)):
+            return True
+    dev = attrs.get("device") if attrs else None
+    return dev is not None and str(dev).startswith("cuda")
+
+
 class GpuTimer:
     """Dispatcher hook (ops only) pairing pooled CUDA events around each op, keyed by its enter stamp."""
 
@@ -32,12 +45,16 @@ class GpuTimer:
         return self._free.pop() if self._free else self._cp.cuda.Event()
 
     def op_enter(self, op, inputs, attrs, phase, seq):
+        if not _on_gpu(inputs, attrs):
+            return None
         stream = self._cp.cuda.get_current_stream()
         ev = self._event()
         ev.record(stream)
         return (ev, stream, time.perf_counter_ns())
 
     def op_exit(self, token, outputs):
+        if token is None:
+            return
         start, stream, t_host = token
         end = self._event()
         end.record(stream)

@@ -16,7 +16,6 @@ from __future__ import annotations
 import sys
 import threading
 import time
-import weakref
 
 import numpy as np
 
@@ -58,6 +57,7 @@ class Recorder:
         self.memory = memory                              # memory.MemoryRecorder or None
         self._stack_cache: dict = {}
         self._stacks: dict = {}
+        self._codes: list = []
         self._bind()
 
     # -- buffers -----------------------------------------------------------------------------------
@@ -162,14 +162,18 @@ class Recorder:
         loop body's thousands of ops share one tuple."""
         f = sys._getframe(2)
         key = []
+        codes = []
         while f is not None:
-            key.append((f.f_code, f.f_lineno))
+            key.append(id(f.f_code))      # ids: hashing code objects themselves is slow
+            key.append(f.f_lineno)
+            codes.append(f.f_code)
             f = f.f_back
         key = tuple(key)
         st = self._stacks.get(key)
         if st is None:
+            self._codes.extend(codes)     # keep the code objects alive, so their ids stay theirs
             frames = []
-            for code, line in reversed(key):
+            for code, line in zip(reversed(codes), reversed(key[1::2])):
                 fn = code.co_filename
                 if _internal(fn):
                     continue
@@ -254,9 +258,3 @@ def _flops(name, shapes_dtypes, outputs) -> int:
     except (IndexError, TypeError, AttributeError):
         return 0
 
-
-def finalize_free(obj, callback, *args):
-    """weakref.finalize without its atexit registration (the profiler owns the lifetime)."""
-    f = weakref.finalize(obj, callback, *args)
-    f.atexit = False
-    return f

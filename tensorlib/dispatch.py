@@ -514,8 +514,23 @@ def _dispatch_full(op, args, attrs):
     st = STATE
     hooks = _op_hooks
     phase = st.phase
-    if len(hooks) == 1:
-        return _dispatch_one_hook(op, args, attrs, st, hooks[0], phase)
+    if len(hooks) == 1:          # the common profiling case (one observer): no token list, no exit loop
+        hook = hooks[0]
+        if phase == "forward":
+            seq = next(_seq)
+            token = hook.op_enter(op, args, attrs, phase, seq)
+        else:
+            token = hook.op_enter(op, args, attrs, phase, st.seq)
+            seq = -1
+        out = None
+        try:
+            if st.autocast is not None and op.amp is not None:
+                from .amp.autocast_mode import autocast_args
+                args = autocast_args(op, args)
+            out = _execute(op, args, attrs, seq)
+        finally:
+            hook.op_exit(token, out)
+        return out
     seq = -1
     tokens = None
     if hooks:
@@ -530,26 +545,6 @@ def _dispatch_full(op, args, attrs):
     finally:
         if hooks:
             _exit_hooks(hooks, tokens, out)
-    return out
-
-
-def _dispatch_one_hook(op, args, attrs, st, hook, phase):
-    """The common profiling case (one observer): no token list, no exit loop."""
-    if phase == "forward":
-        seq = next(_seq)
-        token = hook.op_enter(op, args, attrs, phase, seq)
-    else:
-        seq = st.seq
-        token = hook.op_enter(op, args, attrs, phase, seq)
-        seq = -1
-    out = None
-    try:
-        if st.autocast is not None and op.amp is not None:
-            from .amp.autocast_mode import autocast_args
-            args = autocast_args(op, args)
-        out = _execute(op, args, attrs, seq)
-    finally:
-        hook.op_exit(token, out)
     return out
 
 
