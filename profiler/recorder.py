@@ -120,6 +120,7 @@ class Recorder:
                         rec._overflow()
         else:
             shapes = self.record_shapes or self.with_flops
+            flops_on = self.with_flops
             stack = self.with_stack
             mem = self.memory if self.profile_memory else None
             stack_of = self._stack
@@ -133,7 +134,7 @@ class Recorder:
             def op_exit(token, outputs):
                 if mem is not None:
                     mem.record_outputs(outputs, token[5])
-                flops = _flops(token[0], token[3], outputs) if shapes else 0
+                flops = _flops(token[0], token[3], outputs) if flops_on else 0
                 t1 = pc()
                 b = tls.buf
                 b.append((token[0], token[1], token[2], (token[3], token[4], flops), token[6], t1))
