@@ -17,9 +17,13 @@ from profiler.cuda_timing import GpuTimer
 class FakeEvent:
     def __init__(self):
         self.t = None
+        self.waited = 0
 
     def record(self, stream=None):
         self.t = FakeCupy.gpu_clock
+
+    def synchronize(self):
+        self.waited += 1
 
 
 class FakeCupy:
@@ -38,7 +42,9 @@ def _timer():
     g = object.__new__(GpuTimer)
     g._cp = FakeCupy()
     g._free = []
+    g._pool_size = 8
     g.spans = []
+    g.resolved = []
     g._ref = FakeEvent()
     g._ref.t = 0
     g._ref_host = 1_000
@@ -83,6 +89,19 @@ def test_spans_resolve_into_device_time_columns_table_and_trace(tmp_path):
         f = [e for e in flows if e["id"] == k["args"]["correlation"]]
         assert {e["ph"] for e in f} == {"s", "f"}
     assert g.spans == [] and len(g._free) == 2 * len(ops)      # events go back to the pool
+
+
+def test_pool_is_drained_in_batches_when_it_runs_dry():
+    g = _timer()
+    g._free = [FakeEvent() for _ in range(8)]
+    for k in range(10):
+        FakeCupy.gpu_clock = 100 * k
+        tok = g.op_enter(types.SimpleNamespace(name="zeros"), (), {"device": "cuda"}, "forward", k)
+        FakeCupy.gpu_clock = 100 * k + 10 + k
+        g.op_exit(tok, None)
+    assert len(g.resolved) + len(g.spans) == 10
+    assert g.resolved and len(g._free) + 2 * len(g.spans) >= 8        # events came back; the pool is bounded
+    assert [d for *_, d in g.resolved] == [10 + k for k in range(len(g.resolved))]
 
 
 def test_timer_hook_skips_cpu_ops():
