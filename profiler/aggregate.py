@@ -167,8 +167,8 @@ def key_averages(store: EventStore, group_by_input_shape=False, group_by_stack_n
         rows.append(FunctionEventAvg(
             key=store.names[store.name_id[i]], kind="op" if tag in OP_TAGS else tag[2:],
             phase=tag if tag in OP_TAGS else ("backward" if tag == "r:backward" else "forward"),
-            count=int(count[k]), self_cpu_time_total=self_cpu[k] / 1e3, cpu_time_total=cpu_tot[k] / 1e3,
-            self_device_time_total=self_dev[k] / 1e3, device_time_total=dev_tot[k] / 1e3,
+            count=int(count[k]), self_cpu_time_total=int(self_cpu[k]) / 1e3, cpu_time_total=int(cpu_tot[k]) / 1e3,
+            self_device_time_total=int(self_dev[k]) / 1e3, device_time_total=int(dev_tot[k]) / 1e3,
             cpu_memory_usage=int(cm[k]), self_cpu_memory_usage=int(self_cm[k]), cuda_memory_usage=int(gm[k]),
             self_cuda_memory_usage=int(self_gm[k]), input_shapes=shapes, stack=stack, flops=int(flops[k]),
             is_top_level=bool(top[k])))

@@ -59,30 +59,29 @@ def trace_parts(store, prof=None):
     dur_f = (store.t1 - store.t0) / 1000.0
     text = []
     if extra is None:
-        # one prefix per (name, tag): '{"ph":"X","cat":...,"name":...,"pid":...,"tid":'
-        key = store.name_id.astype(np.int64) * max(len(tags), 1) + store.tag_id
+        # one prefix per (name, tag, thread): '{"ph":"X","cat":...,"name":...,"pid":...,"tid":...'
+        ntag = max(len(tags), 1)
+        threads, tix = np.unique(store.tid, return_inverse=True)
+        key = (store.name_id.astype(np.int64) * ntag + store.tag_id) * len(threads) + tix.reshape(-1)
         uk, inv = np.unique(key, return_inverse=True)
         prefix = []
         for k in uk.tolist():
-            nm, tg = divmod(k, max(len(tags), 1))
-            prefix.append('{"ph":"X","cat":"%s","name":%s,"pid":%d,"tid":' % (
-                tag_cat[tg], orjson.dumps(names[nm]).decode(), pid))
-        pre = [prefix[k] for k in inv.reshape(-1).tolist()]
-        ext = range(1, n + 1)
+            nt, th = divmod(k, len(threads))
+            nm, tg = divmod(nt, ntag)
+            prefix.append('{"ph":"X","cat":"%s","name":%s,"pid":%d,"tid":%d' % (
+                tag_cat[tg], orjson.dumps(names[nm]).decode(), pid, int(threads[th])))
+        inv = inv.reshape(-1)
         has_seq = store.seq >= 0
-        for sel, tmpl in ((~has_seq, '%s%d,"ts":%.3f,"dur":%.3f,"args":{"External id":%d}}'),
-                          (has_seq, '%s%d,"ts":%.3f,"dur":%.3f,"args":{"External id":%d,"Sequence number":%d,'
+        for sel, tmpl in ((~has_seq, '%s,"ts":%.3f,"dur":%.3f,"args":{"External id":%d}}'),
+                          (has_seq, '%s,"ts":%.3f,"dur":%.3f,"args":{"External id":%d,"Sequence number":%d,'
                                     '"Fwd thread id":0}}')):
             idx = np.flatnonzero(sel)
             if not len(idx):
                 continue
-            il = idx.tolist()
-            cols = [[pre[i] for i in il], store.tid[idx].tolist(), ts_f[idx].tolist(), dur_f[idx].tolist(),
-                    (idx + 1).tolist()]
-            if tmpl.count("%d") == 3:
+            cols = [[prefix[k] for k in inv[idx].tolist()], ts_f[idx].tolist(), dur_f[idx].tolist(), (idx + 1).tolist()]
+            if "Sequence" in tmpl:
                 cols.append(store.seq[idx].tolist())
             text.append(",".join(map(tmpl.__mod__, zip(*cols))))
-        del ext
     else:
         ts = ts_f.round(3).tolist()
         dur = dur_f.round(3).tolist()

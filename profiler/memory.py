@@ -2,7 +2,7 @@
 and the perf_counter_ns clock, so `attribute` can give each to the innermost event open at the time.
 
 CPU: the bytes of arrays that an op's outputs own (``array.base is None``, not one of the op's inputs,
-not already counted), freed when ``weakref.finalize`` fires. CUDA: CuPy's pool, through a
+not already counted), freed when a weak reference's callback fires. CUDA: CuPy's pool, through a
 ``cupy.cuda.memory_hook.MemoryHook`` installed lazily (exact sizes and addresses of every malloc and
 free); the running total starts from the pool's bytes in use when profiling began, so it reads like
 ``torch.cuda.memory_allocated``.
@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import threading
 import time
+import weakref
 
 import numpy as np
 
 from tensorlib._tensor_base import Tensor
 
-from .recorder import finalize_free
 
 CPU, CUDA = 0, 1          # Kineto's "Device Type" values
 MEM_DTYPE = np.dtype([("t", np.int64), ("tid", np.int64), ("dev_type", np.int8), ("dev_id", np.int16),
@@ -28,7 +28,8 @@ class MemoryRecorder:
 
     def __init__(self, cuda=False):
         self.records: list[tuple] = []
-        self.live: dict[int, int] = {}
+        self.live: dict[int, int] = {}                 # id(array) -> bytes, arrays counted and alive
+        self._refs: dict[int, tuple] = {}              # id(weakref) -> (weakref, id(array), bytes)
         self.active = False
         self.cuda_base: dict[int, int] = {}
         self._cuda = cuda
@@ -61,11 +62,18 @@ class MemoryRecorder:
             n = d.nbytes
             if not n:
                 continue
+            ref = weakref.ref(d, self._on_free)
             self.live[key] = n
+            self._refs[id(ref)] = (ref, key, n)
             self.records.append((time.perf_counter_ns(), threading.get_native_id(), CPU, 0, n, key))
-            finalize_free(d, self._free, key, n)
 
-    def _free(self, key, n):
+    def _on_free(self, ref):
+        """weakref callback when an array dies: a weakref.finalize would do the same at several times
+        the cost per array (it keeps a registry and atexit bookkeeping per object)."""
+        ent = self._refs.pop(id(ref), None)
+        if ent is None:
+            return
+        _, key, n = ent
         self.live.pop(key, None)
         if self.active:
             self.records.append((time.perf_counter_ns(), threading.get_native_id(), CPU, 0, -n, key))

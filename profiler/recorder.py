@@ -17,7 +17,6 @@ from __future__ import annotations
 import sys
 import threading
 import time
-import weakref
 
 import numpy as np
 
@@ -59,6 +58,7 @@ class Recorder:
         self.memory = memory                              # memory.MemoryRecorder or None
         self._stack_cache: dict = {}
         self._stacks: dict = {}
+        self._codes: list = []
         self._bind()
 
     # -- buffers -----------------------------------------------------------------------------------
@@ -123,6 +123,7 @@ class Recorder:
                         rec._overflow()
         else:
             shapes = self.record_shapes or self.with_flops
+            flops_on = self.with_flops
             stack = self.with_stack
             mem = self.memory if self.profile_memory else None
             stack_of = self._stack
@@ -136,7 +137,7 @@ class Recorder:
             def op_exit(token, outputs):
                 if mem is not None:
                     mem.record_outputs(outputs, token[5])
-                flops = _flops(token[0], token[3], outputs) if shapes else 0
+                flops = _flops(token[0], token[3], outputs) if flops_on else 0
                 t1 = pc()
                 b = tls.buf
                 b.append((token[0], token[1], token[2], (token[3], token[4], flops), token[6], t1))
@@ -165,14 +166,18 @@ class Recorder:
         loop body's thousands of ops share one tuple."""
         f = sys._getframe(2)
         key = []
+        codes = []
         while f is not None:
-            key.append((f.f_code, f.f_lineno))
+            key.append(id(f.f_code))      # ids: hashing code objects themselves is slow
+            key.append(f.f_lineno)
+            codes.append(f.f_code)
             f = f.f_back
         key = tuple(key)
         st = self._stacks.get(key)
         if st is None:
+            self._codes.extend(codes)     # keep the code objects alive, so their ids stay theirs
             frames = []
-            for code, line in reversed(key):
+            for code, line in zip(reversed(codes), reversed(key[1::2])):
                 fn = code.co_filename
                 if _internal(fn):
                     continue
@@ -257,9 +262,3 @@ def _flops(name, shapes_dtypes, outputs) -> int:
     except (IndexError, TypeError, AttributeError):
         return 0
 
-
-def finalize_free(obj, callback, *args):
-    """weakref.finalize without its atexit registration (the profiler owns the lifetime)."""
-    f = weakref.finalize(obj, callback, *args)
-    f.atexit = False
-    return f

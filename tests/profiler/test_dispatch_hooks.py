@@ -1,4 +1,4 @@
-"""The dispatcher's single-hook path (tensorlib/dispatch.py `_dispatch_one_hook`, taken whenever
+"""The dispatcher's single-hook path (in tensorlib/dispatch.py `_dispatch_full`, taken whenever
 exactly one op hook is registered, as under profile()) sees the same phases and sequence numbers as
 the general path with several hooks."""
 from __future__ import annotations

@@ -231,3 +231,28 @@ def test_fast_template_path_writes_the_same_events_as_the_dict_path():
     assert sorted(fast, key=key) == sorted(slow, key=key)
     x = [e for e in fast if e["ph"] == "X"]
     assert len(x) == len(store) and any("Sequence number" in e["args"] for e in x)
+
+
+def test_trace_threads_each_on_their_own_lane_in_both_paths():
+    import threading
+    from profiler.chrome import trace_dict
+
+    def work():
+        t = tl.ones(3)
+        for _ in range(5):
+            t = t + 1
+
+    with profile() as prof:
+        th = threading.Thread(target=work)
+        th.start()
+        th.join()
+        work()
+    store = prof.store
+    fast = sorted((e["tid"], e["ts"], e["name"]) for e in trace_dict(store)["traceEvents"] if e["ph"] == "X")
+    store.extra = [(None, None, 0)] * len(store)
+    slow = sorted((e["tid"], e["ts"], e["name"]) for e in trace_dict(store)["traceEvents"] if e["ph"] == "X")
+    store.extra = None
+    assert fast == slow
+    assert len({t for t, _, _ in fast}) == 2
+    assert sorted(fast) == sorted((int(store.tid[i]), round((int(store.t0[i]) - store.t_base) / 1000, 3),
+                                   store.names[store.name_id[i]]) for i in range(len(store)))

@@ -62,6 +62,7 @@ def test_optional_columns_appear_only_with_data():
     for col in ("CPU Mem", "Self CPU Mem", "Input Shapes", "Total KFLOPs"):
         assert col in h
     assert "[[16, 8], [8, 4]]" in t
+    assert "FLOPs" not in _header(_run(record_shapes=True).key_averages().table())   # only with with_flops
     st = _run(with_stack=True).key_averages(group_by_stack_n=2).table()
     assert "Source Location" in _header(st) and "test_table_schedule.py" in st
 

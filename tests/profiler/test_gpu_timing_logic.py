@@ -1,0 +1,163 @@
+"""GPU time per op, resolution logic, without a GPU: a stand-in for the few CuPy calls GpuTimer makes
+(events that remember a clock, elapsed time between them) lets the resolution, the CUDA columns, the
+table and the trace's GPU lanes be checked here; the real thing runs under @pytest.mark.cuda."""
+from __future__ import annotations
+
+import json
+import time
+import types
+
+import pytest
+
+import tensorlib as tl
+from profiler import profile, record_function
+from profiler.cuda_timing import GpuTimer
+
+
+class FakeEvent:
+    def __init__(self):
+        self.t = None
+        self.waited = 0
+
+    def record(self, stream=None):
+        self.t = FakeCupy.gpu_clock
+
+    def synchronize(self):
+        self.waited += 1
+
+
+class FakeCupy:
+    gpu_clock = 0      # ns on the "GPU"; tests move it to say when work ran
+
+    def __init__(self):
+        stream = types.SimpleNamespace(ptr=7)
+        self.cuda = types.SimpleNamespace(
+            Event=FakeEvent, get_current_stream=lambda: stream,
+            get_elapsed_time=lambda a, b: (b.t - a.t) / 1e6,          # ms, as CuPy
+            runtime=types.SimpleNamespace(getDevice=lambda: 0, deviceSynchronize=lambda: None,
+                                          getDeviceCount=lambda: 0))
+
+
+def _timer():
+    g = object.__new__(GpuTimer)
+    g._cp = FakeCupy()
+    g._free = []
+    g._pool_size = 8
+    g.spans = []
+    g.resolved = []
+    g._ref = FakeEvent()
+    g._ref.t = 0
+    g._ref_host = 1_000
+    import threading
+    g._tid = threading.get_native_id
+    return g
+
+
+def test_spans_resolve_into_device_time_columns_table_and_trace(tmp_path):
+    with profile() as prof:
+        with record_function("block"):
+            tl.ones(4) + 1
+            tl.ones(4) * 2
+    store = prof.store
+    g = _timer()
+    ops = [i for i in range(len(store)) if store.kind_of(i) == "op"]
+    # each op: GPU work of 1000 * (k + 1) ns, starting 5000 ns apart on the GPU clock
+    for k, i in enumerate(ops):
+        start, end = FakeEvent(), FakeEvent()
+        start.t, end.t = 5000 * k, 5000 * k + 1000 * (k + 1)
+        host = int(store.t0[i]) + 1                 # the timer's enter stamp falls inside the op
+        g.spans.append((host, int(store.tid[i]), 7, 0, start, end))
+    g.resolve(store)
+    assert store.has_device_time
+    assert [int(store.dev_ns[i]) for i in ops] == [1000 * (k + 1) for k in range(len(ops))]
+    block = [i for i in range(len(store)) if store.names[store.name_id[i]] == "block"][0]
+    assert store.dev_ns[block] == sum(1000 * (k + 1) for k in range(len(ops)))      # ranges: sum of their ops
+    assert store.self_dev_ns[block] == 0
+    assert store.self_dev_ns.sum() == store.dev_ns[block]                            # nothing counted twice
+    assert [int(store.dev_start[i]) for i in ops] == [1000 + 5000 * k for k in range(len(ops))]
+    rows = {r.key: r for r in prof.key_averages()}
+    assert rows["add"].self_device_time_total == 2.0 and rows["add"].cuda_time_total == 2.0   # the 2nd op
+    t = prof.key_averages().table(sort_by="self_cuda_time_total")
+    assert "Self CUDA" in t.splitlines()[1] and "Self CUDA time total: 10.000us" in t
+    prof.export_chrome_trace(str(tmp_path / "t.json"))
+    evs = json.loads((tmp_path / "t.json").read_text())["traceEvents"]
+    kernels = [e for e in evs if e.get("cat") == "kernel"]
+    assert len(kernels) == len(ops) and all(e["pid"] == 0 and e["tid"] == 7 for e in kernels)
+    flows = [e for e in evs if e.get("cat") == "ac2g"]
+    assert len(flows) == 2 * len(ops)
+    for k in kernels:
+        f = [e for e in flows if e["id"] == k["args"]["correlation"]]
+        assert {e["ph"] for e in f} == {"s", "f"}
+    assert g.spans == [] and len(g._free) == 2 * len(ops)      # events go back to the pool
+
+
+def test_pool_is_drained_in_batches_when_it_runs_dry():
+    g = _timer()
+    g._free = [FakeEvent() for _ in range(8)]
+    for k in range(10):
+        FakeCupy.gpu_clock = 100 * k
+        tok = g.op_enter(types.SimpleNamespace(name="zeros"), (), {"device": "cuda"}, "forward", k)
+        FakeCupy.gpu_clock = 100 * k + 10 + k
+        g.op_exit(tok, None)
+    assert len(g.resolved) + len(g.spans) == 10
+    assert g.resolved and len(g._free) + 2 * len(g.spans) >= 8        # events came back; the pool is bounded
+    assert [d for *_, d in g.resolved] == [10 + k for k in range(len(g.resolved))]
+
+
+def test_timer_hook_skips_cpu_ops():
+    g = _timer()
+    assert g.op_enter(types.SimpleNamespace(name="add"), (tl.ones(2),), {}, "forward", 1) is None
+    g.op_exit(None, None)
+    assert g.spans == []
+    tok = g.op_enter(types.SimpleNamespace(name="zeros"), (), {"device": "cuda:0"}, "forward", 2)
+    FakeCupy.gpu_clock = 500
+    g.op_exit(tok, None)
+    assert len(g.spans) == 1 and g.spans[0][2] == 7
+    assert g.spans[0][0] <= time.perf_counter_ns()
+
+
+def test_cuda_pool_hook_records_mallocs_and_frees(monkeypatch):
+    """MemoryRecorder's CuPy pool hook, against a stand-in for cupy.cuda.memory_hook."""
+    import sys
+    import numpy as np
+    from profiler.memory import CUDA, MemoryRecorder, attribute, timeline
+
+    class MemoryHook:
+        def __enter__(self):
+            FakeMod.installed.append(self)
+            return self
+
+        def __exit__(self, *a):
+            FakeMod.installed.remove(self)
+
+    class FakeMod:
+        installed = []
+
+    hook_mod = types.ModuleType("cupy.cuda.memory_hook")
+    hook_mod.MemoryHook = MemoryHook
+    cupy = types.ModuleType("cupy")
+    cupy.get_default_memory_pool = lambda: types.SimpleNamespace(used_bytes=lambda: 4096)
+    cupy.cuda = types.SimpleNamespace(runtime=types.SimpleNamespace(getDevice=lambda: 0), memory_hook=hook_mod)
+    monkeypatch.setitem(sys.modules, "cupy", cupy)
+    monkeypatch.setitem(sys.modules, "cupy.cuda", cupy.cuda)
+    monkeypatch.setitem(sys.modules, "cupy.cuda.memory_hook", hook_mod)
+    rec = MemoryRecorder(cuda=True)
+    with profile() as prof:
+        rec.start()
+        h = FakeMod.installed[0]
+        with record_function("alloc"):
+            h.malloc_postprocess(device_id=0, size=1000, mem_size=1024, mem_ptr=0xA0, pmem_id=0)
+            h.malloc_postprocess(device_id=0, size=500, mem_size=512, mem_ptr=0xB0, pmem_id=0)
+        with record_function("free"):
+            h.free_postprocess(device_id=0, mem_size=1024, mem_ptr=0xA0, pmem_id=0)
+        rec.stop()
+    assert FakeMod.installed == []
+    mem = rec.array()
+    assert mem["bytes"].tolist() == [1024, 512, -1024] and (mem["dev_type"] == CUDA).all()
+    store = prof.store
+    attribute(store, mem)
+    evs = {store.names[store.name_id[i]]: i for i in range(len(store))}
+    assert store.self_cuda_mem[evs["alloc"]] == 1536 and store.self_cuda_mem[evs["free"]] == -1024
+    (t, total), = timeline(mem, {0: 4096}).values()
+    assert total.tolist() == [4096 + 1024, 4096 + 1536, 4096 + 512]      # from the pool's bytes in use
+    assert np.all(np.diff(t) >= 0)
