@@ -194,7 +194,7 @@ def test_layer_norm():
     np.testing.assert_allclose(npy(F.layer_norm(x, (3, 4), w, b)), ref, rtol=1e-10)
     assert gradcheck(lambda x, w, b: F.layer_norm(x, (3, 4), w, b), (x, w, b))
     ln = nn.LayerNorm(4)
-    assert ln(tl.randn(2, 4)).shape == (2, 4) and repr(ln) == "LayerNorm((4,), eps=1e-05, elementwise_affine=True)"
+    assert ln(tl.randn(2, 4)).shape == (2, 4) and repr(ln) == "LayerNorm((4,), eps=1e-05, elementwise_affine=True, bias=True)"
     with pytest.raises(RuntimeError, match="normalized_shape"):
         ln(tl.randn(2, 5))
 
