@@ -192,9 +192,12 @@ def test_fused_ops_have_torch_names_and_amp_tags():
     reg = registry()
     for name in ("linear", "conv2d", "conv_transpose2d"):
         assert reg[name].amp == "lower"
-    for name in ("softmax", "log_softmax", "nll_loss", "mse_loss", "layer_norm", "batch_norm", "group_norm",
+    for name in ("softmax", "log_softmax", "nll_loss", "mse_loss", "layer_norm", "group_norm",
                  "binary_cross_entropy_with_logits"):
         assert reg[name].amp == "fp32"
+    # as in torch, batch_norm is on neither list: it runs in its input's dtype (and its running
+    # statistics are updated in place, which a cast copy would lose)
+    assert reg["batch_norm"].amp is None
     for name in ("max_pool2d", "avg_pool2d", "adaptive_avg_pool2d", "embedding", "dropout", "pad"):
         assert name in reg
 
