@@ -200,7 +200,7 @@ def _(ctx, gg):
 @NLL_LOSS.def_backward
 def _(ctx, g):
     logp, target, weight = ctx.saved_inputs
-    return (dispatch(NLL_LOSS_BACKWARD, g, logp.detach(), target, weight, **ctx.attrs), None, None)
+    return (dispatch(NLL_LOSS_BACKWARD, g, logp, target, weight, **ctx.attrs), None, None)
 
 
 def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None, reduction="mean"):
