@@ -32,13 +32,13 @@ def _images(x):
     return x.reshape(-1, 1, 8, 8)
 
 
-def train(epochs=12, batch_size=32, lr=0.05, seed=0, device="cpu", verbose=True):
+def train(epochs=8, batch_size=32, lr=0.05, seed=0, device="cpu", verbose=True):
     return fit(CNN, (-1, 1, 8, 8), epochs, batch_size, lr, seed, device, verbose, weight_decay=1e-4)
 
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--epochs", type=int, default=12)
+    ap.add_argument("--epochs", type=int, default=8)
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args(argv)

@@ -35,6 +35,8 @@ def test_pointwise_losses(reduction):
         F.mse_loss: d ** 2,
         F.l1_loss: np.abs(d),
         F.smooth_l1_loss: np.where(np.abs(d) < 1, 0.5 * d ** 2, np.abs(d) - 0.5),
+        (lambda a, b, reduction: F.huber_loss(a, b, reduction, delta=0.5)):
+            np.where(np.abs(d) < 0.5, 0.5 * d ** 2, 0.5 * (np.abs(d) - 0.25)),
     }
     for fn, ref in cases.items():
         np.testing.assert_allclose(npy(fn(x, y, reduction=reduction)), _reduce(ref, reduction), rtol=1e-10)

@@ -257,9 +257,13 @@ def test_embedding():
     (nn.SiLU(), lambda x: x / (1 + np.exp(-x))), (nn.ELU(), lambda x: np.where(x > 0, x, np.exp(x) - 1)),
     (nn.GELU(), lambda x: 0.5 * x * (1 + np.vectorize(__import__("math").erf)(x / np.sqrt(2)))),
     (nn.Softmax(dim=1), lambda x: np.exp(x) / np.exp(x).sum(1, keepdims=True)),
-    (nn.LogSoftmax(dim=1), lambda x: _ref.log_softmax(x, 1))])
+    (nn.LogSoftmax(dim=1), lambda x: _ref.log_softmax(x, 1)),
+    (nn.Softmin(dim=1), lambda x: np.exp(-x) / np.exp(-x).sum(1, keepdims=True)),
+    (nn.Softplus(beta=2.0), lambda x: np.log1p(np.exp(2 * x)) / 2),
+    (nn.Hardtanh(-0.5, 0.7), lambda x: np.clip(x, -0.5, 0.7)), (nn.ReLU6(), lambda x: np.clip(x, 0, 6)),
+    (nn.GLU(), lambda x: x[:, :2] / (1 + np.exp(-x[:, 2:4])))])
 def test_activations(mod, ref):
-    x = t64(3, 5)
+    x = t64(3, 4) if isinstance(mod, nn.GLU) else t64(3, 5)
     np.testing.assert_allclose(npy(mod(x)), ref(npy(x)), rtol=1e-7, atol=1e-10)
     assert gradcheck(mod, (x,))
 
