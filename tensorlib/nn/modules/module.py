@@ -88,9 +88,9 @@ class Module:
 
     # --- calling ------------------------------------------------------------------------------
     def __call__(self, *args, **kwargs):
-        if not (_d._range_hooks or self._forward_pre_hooks or self._forward_hooks):
-            return self.forward(*args, **kwargs)
-        return self._call_slow(args, kwargs)
+        if _d._range_hooks or self._forward_pre_hooks or self._forward_hooks:
+            return self._call_slow(args, kwargs)
+        return self.forward(*args, **kwargs) if kwargs else self.forward(*args)
 
     def _qualname_under(self, frames):
         if not frames:
@@ -417,6 +417,7 @@ class Module:
         device = kwargs.pop("device", None)
         dtype = kwargs.pop("dtype", None)
         kwargs.pop("non_blocking", None)
+        kwargs.pop("memory_format", None)
         if kwargs:
             raise TypeError(f"to() got unexpected keyword arguments {sorted(kwargs)}")
         for a in args:
