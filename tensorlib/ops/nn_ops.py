@@ -7,6 +7,7 @@ Normalisation ops live in `norm_ops.py`, convolution and pooling in `conv_ops.py
 from __future__ import annotations
 
 from .. import random as R
+from ..dispatch import STATE
 from .._device import device_of
 from ._helpers import sum_to
 from ._registry import Tensor, dispatch, np, op
@@ -56,7 +57,19 @@ def linear(input, weight, bias=None):
     if input.shape[-1] != weight.shape[-1]:
         raise RuntimeError(f"mat1 and mat2 shapes cannot be multiplied ({_rows(input)}x{input.shape[-1]} and "
                            f"{weight.shape[-1]}x{weight.shape[0]})")
+    if input._data.dtype != weight._data.dtype and STATE.autocast is None:
+        raise RuntimeError(f"mat1 and mat2 must have the same dtype, but got {type_name(input)} and "
+                           f"{type_name(weight)}")
     return dispatch(LINEAR, input, weight, bias)
+
+
+_TYPE_NAMES = {"float64": "Double", "float32": "Float", "float16": "Half", "bfloat16": "BFloat16", "int64": "Long",
+               "int32": "Int", "int16": "Short", "int8": "Char", "uint8": "Byte", "bool": "Bool"}
+
+
+def type_name(t):
+    """torch's scalar type names, as its dtype-mismatch messages print them."""
+    return _TYPE_NAMES.get(t._data.dtype.name, t._data.dtype.name)
 
 
 def _rows(t):

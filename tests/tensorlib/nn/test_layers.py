@@ -30,6 +30,8 @@ def test_linear_matches_numpy_and_default_init_bounds():
     assert nn.Linear(3, 2, bias=False).bias is None
     with pytest.raises(RuntimeError, match="cannot be multiplied"):
         fc(tl.randn(2, 3))
+    with pytest.raises(RuntimeError, match="mat1 and mat2 must have the same dtype, but got Double and Float"):
+        fc(tl.randn(2, 20, dtype=tl.float64))
 
 
 def test_linear_gradcheck():
@@ -68,6 +70,8 @@ def test_conv2d_same_keeps_size_even_kernel():
 def test_conv2d_errors():
     with pytest.raises(RuntimeError, match="expected input.*to have 4 channels, but got 3"):
         F.conv2d(tl.randn(1, 3, 5, 5), tl.randn(2, 4, 3, 3))
+    with pytest.raises(RuntimeError, match=r"Input type \(Double\) and weight type \(Float\) should be the same"):
+        nn.Conv2d(1, 1, 3)(tl.randn(1, 1, 5, 5, dtype=tl.float64))
     with pytest.raises(RuntimeError, match="Kernel size can't be greater"):
         F.conv2d(tl.randn(1, 1, 2, 2), tl.randn(1, 1, 3, 3))
 
