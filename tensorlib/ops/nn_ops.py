@@ -492,15 +492,14 @@ def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0, sca
                            f"Long, Int; but got {input.dtype} instead (while checking arguments for embedding)")
     if padding_idx is not None and padding_idx < 0:
         padding_idx += weight.shape[0]
-    if max_norm is not None:
-        from ..autograd.grad_mode import no_grad
-        with no_grad():
-            rows = np.unique(input.numpy() if input.is_cpu else input._data.get())
-            w = weight._data
-            norms = np.linalg.norm(w[rows], ord=norm_type, axis=1) if weight.is_cpu else None
-            if norms is not None:
-                scale = np.where(norms > max_norm, max_norm / (norms + 1e-7), 1.0).astype(w.dtype)
-                w[rows] *= scale[:, None]
+    if max_norm is not None:   # torch renormalises the looked-up rows of the weight in place, outside autograd
+        w = weight._data
+        xp = np if type(w) is np.ndarray else w.__array_namespace__() if hasattr(w, "__array_namespace__") \
+            else __import__("cupy")
+        rows = xp.unique(input._data.reshape(-1))
+        norms = (xp.abs(w[rows]) ** norm_type).sum(axis=1) ** (1.0 / norm_type)
+        scale = xp.where(norms > max_norm, max_norm / (norms + 1e-7), 1.0).astype(w.dtype)
+        w[rows] *= scale[:, None]
     return dispatch(EMBEDDING, weight, input, padding_idx=padding_idx)
 
 

@@ -190,3 +190,23 @@ def test_reprs_match_torch():
                          (nn.ModuleList([nn.Linear(1, 1), nn.Linear(1, 1), nn.ReLU()]),
                           torch.nn.ModuleList([torch.nn.Linear(1, 1), torch.nn.Linear(1, 1), torch.nn.ReLU()]))]:
         assert repr(ours) == repr(theirs)
+
+
+def test_attention_3d_mask_and_encoder_padding_mask():
+    o, t = pair(nn.MultiheadAttention, torch.nn.MultiheadAttention, 6, 3)
+    x = arr(4, 2, 6)
+    m3 = rng.random((2 * 3, 4, 4)) > 0.6
+    m3[:, :, 0] = False
+    ro = o(tl.tensor(x), tl.tensor(x), tl.tensor(x), attn_mask=tl.tensor(m3), average_attn_weights=False)
+    rt = t(torch.tensor(x), torch.tensor(x), torch.tensor(x), attn_mask=torch.tensor(m3), average_attn_weights=False)
+    close(ro[0], rt[0])
+    close(ro[1], rt[1])
+    torch.manual_seed(0)
+    tlayer = torch.nn.TransformerEncoderLayer(6, 3, 12, 0.0, batch_first=True).double()
+    tenc = torch.nn.TransformerEncoder(tlayer, 2, enable_nested_tensor=False).double()
+    oenc = nn.TransformerEncoder(nn.TransformerEncoderLayer(6, 3, 12, 0.0, batch_first=True), 2).double()
+    oenc.load_state_dict(to_tl_state(tenc))
+    xb = arr(2, 5, 6)
+    kpm = np.array([[False, False, False, True, True], [False] * 5])
+    close(oenc(tl.tensor(xb), src_key_padding_mask=tl.tensor(kpm)),
+          tenc(torch.tensor(xb), src_key_padding_mask=torch.tensor(kpm)))

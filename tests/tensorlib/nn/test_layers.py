@@ -278,3 +278,10 @@ def test_flatten_unflatten_identity():
     assert nn.Flatten(0, 1)(x).shape == (6, 4, 5)
     assert nn.Unflatten(1, (3, 20))(nn.Flatten()(x)).shape == (2, 3, 20)
     assert nn.Identity(54, unused=1)(x) is x
+
+
+def test_embedding_max_norm_renormalises_rows_in_place():
+    w = tl.tensor(np.array([[3.0, 4.0], [0.3, 0.4], [6.0, 8.0]]))
+    out = F.embedding(tl.tensor([0, 1]), w, max_norm=1.0)
+    np.testing.assert_allclose(out.numpy(), [[0.6, 0.8], [0.3, 0.4]], rtol=1e-6)
+    np.testing.assert_allclose(w.numpy()[2], [6.0, 8.0])      # rows not looked up are left alone
