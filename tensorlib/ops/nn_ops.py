@@ -494,8 +494,11 @@ def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0, sca
         padding_idx += weight.shape[0]
     if max_norm is not None:   # torch renormalises the looked-up rows of the weight in place, outside autograd
         w = weight._data
-        xp = np if type(w) is np.ndarray else w.__array_namespace__() if hasattr(w, "__array_namespace__") \
-            else __import__("cupy")
+        if type(w) is np.ndarray:
+            xp = np
+        else:
+            from .._device import cupy
+            xp = cupy()
         rows = xp.unique(input._data.reshape(-1))
         norms = (xp.abs(w[rows]) ** norm_type).sum(axis=1) ** (1.0 / norm_type)
         scale = xp.where(norms > max_norm, max_norm / (norms + 1e-7), 1.0).astype(w.dtype)
