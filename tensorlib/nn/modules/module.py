@@ -562,8 +562,12 @@ Module.forward = Module._forward_unimplemented
 
 
 def _typename(v):
-    return type(v).__module__.replace("builtins", "").lstrip(".") + ("." if type(v).__module__ != "builtins" else "") \
-        + type(v).__name__ if not isinstance(v, Tensor) else "torch.FloatTensor"
+    """How torch names a value's type in its assignment errors ('torch.FloatTensor', 'int', ...)."""
+    if isinstance(v, Tensor):
+        from ...ops.nn_ops import type_name
+        return f"tensorlib.{type_name(v)}Tensor"
+    mod = type(v).__module__
+    return type(v).__name__ if mod == "builtins" else f"{mod}.{type(v).__name__}"
 
 
 def _check_name(name, what):
