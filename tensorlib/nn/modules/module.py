@@ -175,7 +175,7 @@ class Module:
             self._parameters[name] = None
         elif not isinstance(param, Parameter):
             raise TypeError(f"cannot assign '{_typename(param)}' object to parameter '{name}' "
-                            "(torch.nn.Parameter or None required)")
+                            "(tensorlib.nn.Parameter or None required)")
         elif param.grad_fn is not None:
             raise ValueError(f"Cannot assign non-leaf Tensor to parameter '{name}'. Model parameters must be "
                              f"created explicitly. To express '{name}' as a function of another Tensor, compute "
@@ -191,7 +191,7 @@ class Module:
             raise KeyError(f"attribute '{name}' already exists")
         if tensor is not None and not isinstance(tensor, Tensor):
             raise TypeError(f"cannot assign '{_typename(tensor)}' object to buffer '{name}' "
-                            "(torch Tensor or None required)")
+                            "(tensorlib.Tensor or None required)")
         self._buffers[name] = tensor
         if persistent:
             self._non_persistent_buffers_set.discard(name)
@@ -245,7 +245,7 @@ class Module:
         if params is not None and name in params:
             if value is not None:
                 raise TypeError(f"cannot assign '{_typename(value)}' as parameter '{name}' "
-                                "(torch.nn.Parameter or None expected)")
+                                "(tensorlib.nn.Parameter or None expected)")
             params[name] = None
             return
         if isinstance(value, Module):
@@ -259,7 +259,7 @@ class Module:
         if mods is not None and name in mods:
             if value is not None:
                 raise TypeError(f"cannot assign '{_typename(value)}' as child module '{name}' "
-                                "(torch.nn.Module or None expected)")
+                                "(tensorlib.nn.Module or None expected)")
             mods[name] = None
             self._names_changed()
             return
@@ -273,7 +273,7 @@ class Module:
         if bufs is not None and name in bufs:
             if value is not None and not isinstance(value, Tensor):
                 raise TypeError(f"cannot assign '{_typename(value)}' as buffer '{name}' "
-                                "(torch.Tensor or None expected)")
+                                "(tensorlib.Tensor or None expected)")
             bufs[name] = value
             return
         object.__setattr__(self, name, value)
@@ -506,7 +506,7 @@ class Module:
                     continue
                 src = state_dict[k]
                 if not isinstance(src, Tensor):
-                    errors.append(f'While copying the parameter named "{k}", expected torch.Tensor or Tensor-like '
+                    errors.append(f'While copying the parameter named "{k}", expected tensorlib.Tensor or Tensor-like '
                                   f'object from checkpoint but received {type(src)}')
                     continue
                 dst = getattr(m, kind)[n]
