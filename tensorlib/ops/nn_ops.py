@@ -21,6 +21,18 @@ from .creation import zeros
 _REDUCTIONS = ("none", "mean", "sum")
 
 
+def legacy_reduction(size_average=None, reduce=None, reduction="mean"):
+    """torch's deprecated size_average / reduce arguments, mapped to `reduction` as torch maps them."""
+    if size_average is None and reduce is None:
+        return reduction
+    import warnings
+    warnings.warn("size_average and reduce args will be deprecated, please use reduction='mean' / 'sum' / 'none' "
+                  "instead.", UserWarning, stacklevel=3)
+    size_average = True if size_average is None else size_average
+    reduce = True if reduce is None else reduce
+    return ("mean" if size_average else "sum") if reduce else "none"
+
+
 def check_reduction(reduction):
     if reduction not in _REDUCTIONS:
         raise ValueError(f"{reduction} is not a valid value for reduction")
@@ -217,6 +229,7 @@ def _(ctx, g):
 
 
 def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None, reduction="mean"):
+    reduction = legacy_reduction(size_average, reduce, reduction)
     check_reduction(reduction)
     if target._data.dtype.kind not in "iu":
         raise RuntimeError(f"expected scalar type Long but found {target.dtype}")
@@ -369,16 +382,19 @@ def _shape_warn(input, target, name):
 
 
 def mse_loss(input, target, size_average=None, reduce=None, reduction="mean"):
+    reduction = legacy_reduction(size_average, reduce, reduction)
     _shape_warn(input, target, "mse_loss")
     return dispatch(MSE_LOSS, input, target, reduction=check_reduction(reduction))
 
 
 def l1_loss(input, target, size_average=None, reduce=None, reduction="mean"):
+    reduction = legacy_reduction(size_average, reduce, reduction)
     _shape_warn(input, target, "l1_loss")
     return dispatch(L1_LOSS, input, target, reduction=check_reduction(reduction))
 
 
 def smooth_l1_loss(input, target, size_average=None, reduce=None, reduction="mean", beta=1.0):
+    reduction = legacy_reduction(size_average, reduce, reduction)
     if beta < 0:
         raise RuntimeError("smooth_l1_loss does not support negative values for beta.")
     _shape_warn(input, target, "smooth_l1_loss")
@@ -391,6 +407,7 @@ def _weighted(loss_fn, weight, reduction):
 
 
 def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=None, reduction="mean"):
+    reduction = legacy_reduction(size_average, reduce, reduction)
     check_reduction(reduction)
     if tuple(input.shape) != tuple(target.shape):
         raise ValueError(f"Using a target size ({target.shape}) that is different to the input size "
@@ -402,6 +419,7 @@ def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=N
 
 def binary_cross_entropy_with_logits(input, target, weight=None, size_average=None, reduce=None, reduction="mean",
                                      pos_weight=None):
+    reduction = legacy_reduction(size_average, reduce, reduction)
     check_reduction(reduction)
     if tuple(input.shape) != tuple(target.shape):
         raise ValueError(f"Target size ({target.shape}) must be the same as input size ({input.shape})")
@@ -414,6 +432,7 @@ def binary_cross_entropy_with_logits(input, target, weight=None, size_average=No
 
 
 def kl_div(input, target, size_average=None, reduce=None, reduction="mean", log_target=False):
+    reduction = legacy_reduction(size_average, reduce, reduction)
     if reduction == "batchmean":
         out = dispatch(KL_DIV, input, target, reduction="sum", log_target=log_target)
         return out / input.shape[0] if input.ndim > 0 else out
@@ -487,6 +506,9 @@ def _(ctx, g):
 
 
 def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0, scale_grad_by_freq=False, sparse=False):
+    if scale_grad_by_freq or sparse:
+        raise NotImplementedError("embedding: scale_grad_by_freq and sparse gradients are not supported by tensorlib "
+                                  "(dense gradients only); leave them False")
     if input._data.dtype.kind not in "iu":
         raise RuntimeError(f"Expected tensor for argument #1 'indices' to have one of the following scalar types: "
                            f"Long, Int; but got {input.dtype} instead (while checking arguments for embedding)")

@@ -211,3 +211,14 @@ def test_autocast_runs_linear_lower_and_softmax_fp32():
         y = fc(x)
         z = F.softmax(y, 1)
     assert y.dtype == tl.float16 and z.dtype == tl.float32
+
+
+def test_legacy_size_average_and_reduce():
+    x, y = t64(3, 4), t64(3, 4)
+    with pytest.warns(UserWarning, match="size_average and reduce"):
+        out = F.mse_loss(x, y, size_average=False)
+    np.testing.assert_allclose(npy(out), npy(F.mse_loss(x, y, reduction="sum")))
+    with pytest.warns(UserWarning):
+        assert nn.L1Loss(reduce=False).reduction == "none"
+    with pytest.raises(NotImplementedError, match="sparse"):
+        nn.Embedding(3, 2, sparse=True)
