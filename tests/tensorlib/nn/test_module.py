@@ -130,8 +130,9 @@ def test_state_dict_round_trip():
     result = b.load_state_dict(sd)
     assert result.missing_keys == [] and result.unexpected_keys == []
     np.testing.assert_array_equal(a(x).detach().numpy(), b(x).detach().numpy())
-    sd["head.weight"]._data[...] = 7   # a copy was loaded, not an alias of the checkpoint... but state_dict aliases
-    assert float(a.head.weight[0, 0]) == 7.0
+    sd["head.weight"]._data[...] = 7
+    assert float(a.head.weight[0, 0]) == 7.0     # state_dict entries alias the parameters, as torch's do
+    assert float(b.head.weight[0, 0]) != 7.0     # load_state_dict copied the values
 
 
 def test_load_state_dict_errors_in_torch_words():
