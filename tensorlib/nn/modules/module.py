@@ -108,8 +108,8 @@ class Module:
                 if m is self:
                     q = f"{pname}.{n}"
                     break
-            if q is None:   # called from the parent's forward but not one of its registered children
-                q = f"{pname}.{type(self).__name__}"
+            if q is None:   # called from the parent's forward but not one of its registered children: not
+                return f"{pname}.{type(self).__name__}"   # cached (a short-lived module's id can be reused)
             names[id(self)] = q
         return q
 
