@@ -8,16 +8,11 @@ import os
 import sys
 import time
 
-import numpy as np
-
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-import tensorlib as tl  # noqa: E402
 from tensorlib import nn  # noqa: E402
-import tensorlib.nn.functional as F  # noqa: E402
 
-from _data import batches, digits  # noqa: E402
-from _sgd import make_sgd  # noqa: E402
+from _loop import fit  # noqa: E402
 
 
 class CNN(nn.Module):
@@ -37,43 +32,13 @@ def _images(x):
     return x.reshape(-1, 1, 8, 8)
 
 
-def accuracy(model, x, y, device):
-    model.eval()
-    with tl.no_grad():
-        pred = model(tl.tensor(_images(x), device=device)).argmax(1).cpu().numpy()
-    model.train()
-    return float((pred == y).mean())
-
-
-def train(epochs=12, batch_size=32, lr=0.05, seed=0, device="cpu", verbose=True):
-    tl.manual_seed(seed)
-    (xtr, ytr), (xte, yte) = digits(seed)
-    model = CNN().to(device)
-    opt = make_sgd(model.parameters(), lr=lr, momentum=0.9, weight_decay=1e-4)
-    rng = np.random.default_rng(seed)
-    losses = []
-    for epoch in range(epochs):
-        total, n = 0.0, 0
-        for xb, yb in batches(xtr, ytr, batch_size, rng):
-            x, y = tl.tensor(_images(xb), device=device), tl.tensor(yb, device=device)
-            loss = F.cross_entropy(model(x), y)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            total += loss.item() * len(xb)
-            n += len(xb)
-        losses.append(total / n)
-        if verbose:
-            print(f"epoch {epoch + 1:2d}  loss {losses[-1]:.4f}")
-    acc = accuracy(model, xte, yte, device)
-    if verbose:
-        print(f"test accuracy {acc:.4f} ({len(yte)} images)")
-    return losses, acc
+def train(epochs=8, batch_size=32, lr=0.05, seed=0, device="cpu", verbose=True):
+    return fit(CNN, (-1, 1, 8, 8), epochs, batch_size, lr, seed, device, verbose, weight_decay=1e-4)
 
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--epochs", type=int, default=12)
+    ap.add_argument("--epochs", type=int, default=8)
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args(argv)

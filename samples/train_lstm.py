@@ -26,13 +26,13 @@ class RowLSTM(nn.Module):
         return self.head(h[-1])
 
 
-def train(epochs=10, batch_size=32, lr=0.1, seed=0, device="cpu", verbose=True):
+def train(epochs=6, batch_size=32, lr=0.1, seed=0, device="cpu", verbose=True):
     return fit(RowLSTM, (-1, 8, 8), epochs, batch_size, lr, seed, device, verbose, clip=1.0)
 
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--epochs", type=int, default=10)
+    ap.add_argument("--epochs", type=int, default=6)
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args(argv)

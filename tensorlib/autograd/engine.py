@@ -133,7 +133,14 @@ def run_backward(outputs, grad_outputs, retain_graph, create_graph, inputs=None,
                     b = buffers.get(fn)
                     if b is None:
                         b = buffers[fn] = [None] * len(fn.out_meta)
-                    b[nr] = g if b[nr] is None else ops.add(b[nr], g)
+                    if b[nr] is None:
+                        b[nr] = g
+                    else:   # summing gradients is backward work of the node that produced them
+                        STATE.phase, STATE.seq = "backward", node.seq
+                        try:
+                            b[nr] = ops.add(b[nr], g)
+                        finally:
+                            STATE.phase = "forward"
                 deps[fn] -= 1
                 if deps[fn] == 0:
                     heapq.heappush(ready, (-fn.seq, counter, fn))
@@ -275,6 +282,8 @@ def _accumulate(node: AccumulateGrad, g, create_graph, handed):
                 g = r
     STATE.phase, STATE.seq = "backward", -1     # a sink: no forward op of its own
     token = range_enter("tensorlib::autograd::AccumulateGrad", "backward")
+    prev_phase, prev_seq = STATE.phase, STATE.seq
+    STATE.phase, STATE.seq = "backward", -1   # backward work, linked to no forward op (as torch's)
     try:
         if t._grad is None:
             if create_graph:
@@ -289,5 +298,6 @@ def _accumulate(node: AccumulateGrad, g, create_graph, handed):
         else:
             ops.add_(t._grad, g)
     finally:
+        STATE.phase, STATE.seq = prev_phase, prev_seq
         range_exit(token)
         STATE.phase = "forward"

@@ -13,6 +13,7 @@ from ..ops import elementwise as _E
 from ..ops.conv_ops import conv1d, conv2d, conv_transpose2d  # noqa: F401
 from ..ops.index import one_hot  # noqa: F401
 from ..ops.nn_ops import (binary_cross_entropy, binary_cross_entropy_with_logits, check_reduction,  # noqa: F401
+                          legacy_reduction,
                           dropout as _dropout, embedding, kl_div, l1_loss, linear, log_softmax, mse_loss, nll_loss,
                           pad, smooth_l1_loss, softmax)
 from ..ops.norm_ops import batch_norm, group_norm, layer_norm  # noqa: F401
@@ -98,7 +99,7 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
                   reduction="mean", label_smoothing=0.0):
     """log_softmax + nll_loss for class indices; -sum(target * log_softmax) for probabilities; with
     label smoothing mixed in as torch does (the smoothing term ignores `ignore_index` targets)."""
-    check_reduction(reduction)
+    reduction = check_reduction(legacy_reduction(size_average, reduce, reduction))
     if not 0.0 <= label_smoothing <= 1.0:
         raise ValueError(f"label_smoothing must be between 0.0 and 1.0. Got: {label_smoothing}")
     cdim = 0 if input.ndim == 1 else 1

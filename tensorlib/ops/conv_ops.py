@@ -12,6 +12,7 @@ does (the extra row/column at the end).
 from __future__ import annotations
 
 from ..backends import cudnn
+from ..dispatch import STATE
 from ._registry import dispatch, np, op
 from .reduce import sum as _sum
 
@@ -257,6 +258,19 @@ def _pair(v, name="stride"):
     return v
 
 
+def check_types(input, weight, bias):
+    """torch's message for the commonest conv mistake: a float64 input to a float32 layer (or back)."""
+    if STATE.autocast is not None:
+        return
+    if input._data.dtype != weight._data.dtype:
+        from .nn_ops import type_name
+        raise RuntimeError(f"Input type ({type_name(input)}) and weight type ({type_name(weight)}) should be the "
+                           "same; convert the input with .to(weight.dtype) or the module with .double()/.float()")
+    if bias is not None and bias._data.dtype != input._data.dtype:
+        from .nn_ops import type_name
+        raise RuntimeError(f"Input type ({type_name(input)}) and bias type ({type_name(bias)}) should be the same")
+
+
 def _padding4(padding, ksize, dilation, stride):
     if isinstance(padding, str):
         if padding == "valid":
@@ -294,6 +308,7 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
         raise RuntimeError(f"Calculated padded input size per channel: ({H + pad[0] + pad[1]} x "
                            f"{W + pad[2] + pad[3]}). Kernel size: ({weight.shape[2]} x {weight.shape[3]}). Kernel "
                            f"size can't be greater than actual input size")
+    check_types(input, weight, bias)
     return dispatch(CONV2D, input, weight, bias, stride=stride, padding=pad, dilation=dilation, groups=int(groups))
 
 
@@ -333,6 +348,7 @@ def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_paddi
         raise RuntimeError(f"Given transposed=1, weight of size {list(weight.shape)}, expected input"
                            f"{list(input.shape)} to have {weight.shape[0]} channels, but got {input.shape[1]} "
                            f"channels instead")
+    check_types(input, weight, bias)
     return dispatch(CONV_T2D, input, weight, bias, stride=stride, padding=(ph, ph, pw, pw), output_padding=op_,
                     dilation=dilation, groups=int(groups))
 

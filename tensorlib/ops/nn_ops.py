@@ -7,6 +7,7 @@ Normalisation ops live in `norm_ops.py`, convolution and pooling in `conv_ops.py
 from __future__ import annotations
 
 from .. import random as R
+from ..dispatch import STATE
 from .._device import device_of
 from ._helpers import sum_to
 from ._registry import Tensor, dispatch, np, op
@@ -18,6 +19,18 @@ from .shape import reshape
 from .creation import zeros
 
 _REDUCTIONS = ("none", "mean", "sum")
+
+
+def legacy_reduction(size_average=None, reduce=None, reduction="mean"):
+    """torch's deprecated size_average / reduce arguments, mapped to `reduction` as torch maps them."""
+    if size_average is None and reduce is None:
+        return reduction
+    import warnings
+    warnings.warn("size_average and reduce args will be deprecated, please use reduction='mean' / 'sum' / 'none' "
+                  "instead.", UserWarning, stacklevel=3)
+    size_average = True if size_average is None else size_average
+    reduce = True if reduce is None else reduce
+    return ("mean" if size_average else "sum") if reduce else "none"
 
 
 def check_reduction(reduction):
@@ -56,7 +69,19 @@ def linear(input, weight, bias=None):
     if input.shape[-1] != weight.shape[-1]:
         raise RuntimeError(f"mat1 and mat2 shapes cannot be multiplied ({_rows(input)}x{input.shape[-1]} and "
                            f"{weight.shape[-1]}x{weight.shape[0]})")
+    if input._data.dtype != weight._data.dtype and STATE.autocast is None:
+        raise RuntimeError(f"mat1 and mat2 must have the same dtype, but got {type_name(input)} and "
+                           f"{type_name(weight)}")
     return dispatch(LINEAR, input, weight, bias)
+
+
+_TYPE_NAMES = {"float64": "Double", "float32": "Float", "float16": "Half", "bfloat16": "BFloat16", "int64": "Long",
+               "int32": "Int", "int16": "Short", "int8": "Char", "uint8": "Byte", "bool": "Bool"}
+
+
+def type_name(t):
+    """torch's scalar type names, as its dtype-mismatch messages print them."""
+    return _TYPE_NAMES.get(t._data.dtype.name, t._data.dtype.name)
 
 
 def _rows(t):
@@ -200,10 +225,11 @@ def _(ctx, gg):
 @NLL_LOSS.def_backward
 def _(ctx, g):
     logp, target, weight = ctx.saved_inputs
-    return (dispatch(NLL_LOSS_BACKWARD, g, logp.detach(), target, weight, **ctx.attrs), None, None)
+    return (dispatch(NLL_LOSS_BACKWARD, g, logp, target, weight, **ctx.attrs), None, None)
 
 
 def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None, reduction="mean"):
+    reduction = legacy_reduction(size_average, reduce, reduction)
     check_reduction(reduction)
     if target._data.dtype.kind not in "iu":
         raise RuntimeError(f"expected scalar type Long but found {target.dtype}")
@@ -356,16 +382,19 @@ def _shape_warn(input, target, name):
 
 
 def mse_loss(input, target, size_average=None, reduce=None, reduction="mean"):
+    reduction = legacy_reduction(size_average, reduce, reduction)
     _shape_warn(input, target, "mse_loss")
     return dispatch(MSE_LOSS, input, target, reduction=check_reduction(reduction))
 
 
 def l1_loss(input, target, size_average=None, reduce=None, reduction="mean"):
+    reduction = legacy_reduction(size_average, reduce, reduction)
     _shape_warn(input, target, "l1_loss")
     return dispatch(L1_LOSS, input, target, reduction=check_reduction(reduction))
 
 
 def smooth_l1_loss(input, target, size_average=None, reduce=None, reduction="mean", beta=1.0):
+    reduction = legacy_reduction(size_average, reduce, reduction)
     if beta < 0:
         raise RuntimeError("smooth_l1_loss does not support negative values for beta.")
     _shape_warn(input, target, "smooth_l1_loss")
@@ -378,6 +407,7 @@ def _weighted(loss_fn, weight, reduction):
 
 
 def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=None, reduction="mean"):
+    reduction = legacy_reduction(size_average, reduce, reduction)
     check_reduction(reduction)
     if tuple(input.shape) != tuple(target.shape):
         raise ValueError(f"Using a target size ({target.shape}) that is different to the input size "
@@ -389,6 +419,7 @@ def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=N
 
 def binary_cross_entropy_with_logits(input, target, weight=None, size_average=None, reduce=None, reduction="mean",
                                      pos_weight=None):
+    reduction = legacy_reduction(size_average, reduce, reduction)
     check_reduction(reduction)
     if tuple(input.shape) != tuple(target.shape):
         raise ValueError(f"Target size ({target.shape}) must be the same as input size ({input.shape})")
@@ -401,6 +432,7 @@ def binary_cross_entropy_with_logits(input, target, weight=None, size_average=No
 
 
 def kl_div(input, target, size_average=None, reduce=None, reduction="mean", log_target=False):
+    reduction = legacy_reduction(size_average, reduce, reduction)
     if reduction == "batchmean":
         out = dispatch(KL_DIV, input, target, reduction="sum", log_target=log_target)
         return out / input.shape[0] if input.ndim > 0 else out
@@ -474,20 +506,25 @@ def _(ctx, g):
 
 
 def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0, scale_grad_by_freq=False, sparse=False):
+    if scale_grad_by_freq or sparse:
+        raise NotImplementedError("embedding: scale_grad_by_freq and sparse gradients are not supported by tensorlib "
+                                  "(dense gradients only); leave them False")
     if input._data.dtype.kind not in "iu":
         raise RuntimeError(f"Expected tensor for argument #1 'indices' to have one of the following scalar types: "
                            f"Long, Int; but got {input.dtype} instead (while checking arguments for embedding)")
     if padding_idx is not None and padding_idx < 0:
         padding_idx += weight.shape[0]
-    if max_norm is not None:
-        from ..autograd.grad_mode import no_grad
-        with no_grad():
-            rows = np.unique(input.numpy() if input.is_cpu else input._data.get())
-            w = weight._data
-            norms = np.linalg.norm(w[rows], ord=norm_type, axis=1) if weight.is_cpu else None
-            if norms is not None:
-                scale = np.where(norms > max_norm, max_norm / (norms + 1e-7), 1.0).astype(w.dtype)
-                w[rows] *= scale[:, None]
+    if max_norm is not None:   # torch renormalises the looked-up rows of the weight in place, outside autograd
+        w = weight._data
+        if type(w) is np.ndarray:
+            xp = np
+        else:
+            from .._device import cupy
+            xp = cupy()
+        rows = xp.unique(input._data.reshape(-1))
+        norms = (xp.abs(w[rows]) ** norm_type).sum(axis=1) ** (1.0 / norm_type)
+        scale = xp.where(norms > max_norm, max_norm / (norms + 1e-7), 1.0).astype(w.dtype)
+        w[rows] *= scale[:, None]
     return dispatch(EMBEDDING, weight, input, padding_idx=padding_idx)
 
 

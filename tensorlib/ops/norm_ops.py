@@ -83,7 +83,7 @@ def _chan_shape(ndim, c):
     return (1, c) + (1,) * (ndim - 2)
 
 
-@op("batch_norm", save="io", amp="fp32", nondiff_outputs=(1, 2), node_name="NativeBatchNormBackward0")
+@op("batch_norm", save="io", nondiff_outputs=(1, 2), node_name="NativeBatchNormBackward0")
 def BATCH_NORM(xp, x, running_mean=None, running_var=None, w=None, b=None, training=True, momentum=0.1, eps=1e-5):
     """In training, normalises by the batch statistics and updates the running ones in place (as torch's
     kernel does); in eval, normalises by the running statistics."""

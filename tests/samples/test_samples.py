@@ -9,6 +9,7 @@ pytest.importorskip("sklearn", reason="the samples train on scikit-learn's bundl
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "samples"))
 
 
+@pytest.mark.slow
 def test_mlp_sample_reaches_95_percent():
     import train_mlp
     losses, acc = train_mlp.train(seed=0, verbose=False)
@@ -16,6 +17,7 @@ def test_mlp_sample_reaches_95_percent():
     assert losses[-1] < losses[0] / 10
 
 
+@pytest.mark.slow
 def test_cnn_sample_reaches_97_percent():
     import train_cnn
     losses, acc = train_cnn.train(seed=0, verbose=False)
@@ -23,6 +25,7 @@ def test_cnn_sample_reaches_97_percent():
     assert losses[-1] < losses[0] / 10
 
 
+@pytest.mark.slow
 def test_lstm_sample_learns():
     import train_lstm
     losses, acc = train_lstm.train(epochs=4, seed=0, verbose=False)
@@ -31,6 +34,7 @@ def test_lstm_sample_learns():
     assert acc >= 0.85
 
 
+@pytest.mark.slow
 def test_transformer_sample_learns():
     import train_transformer
     losses, acc = train_transformer.train(epochs=4, seed=0, verbose=False)

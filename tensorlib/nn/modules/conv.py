@@ -62,11 +62,16 @@ class _ConvNd(Module):
 
     def _mode_pad(self, input):
         """Non-zero padding modes pad explicitly (F.pad) and then convolve unpadded, as torch does."""
-        if self.padding_mode == "zeros" or isinstance(self.padding, str):
+        if self.padding_mode == "zeros" or self.padding == "valid":
             return input, self.padding
         p = []
-        for s in reversed(self.padding):
-            p += [s, s]
+        if self.padding == "same":
+            for d, k in zip(reversed(self.dilation), reversed(self.kernel_size)):
+                total = d * (k - 1)
+                p += [total // 2, total - total // 2]
+        else:
+            for s in reversed(self.padding):
+                p += [s, s]
         return F.pad(input, p, mode=self.padding_mode), 0
 
     def extra_repr(self):

@@ -8,15 +8,8 @@ from .module import Module
 class _Loss(Module):
     def __init__(self, size_average=None, reduce=None, reduction="mean"):
         super().__init__()
-        if size_average is not None or reduce is not None:
-            reduction = _legacy(size_average, reduce)
+        reduction = F.legacy_reduction(size_average, reduce, reduction)
         self.reduction = F.check_reduction(reduction) if reduction != "batchmean" else reduction
-
-
-def _legacy(size_average, reduce):
-    size_average = True if size_average is None else size_average
-    reduce = True if reduce is None else reduce
-    return ("mean" if size_average else "sum") if reduce else "none"
 
 
 class _WeightedLoss(_Loss):

@@ -88,9 +88,9 @@ class Module:
 
     # --- calling ------------------------------------------------------------------------------
     def __call__(self, *args, **kwargs):
-        if not (_d._range_hooks or self._forward_pre_hooks or self._forward_hooks):
-            return self.forward(*args, **kwargs)
-        return self._call_slow(args, kwargs)
+        if _d._range_hooks or self._forward_pre_hooks or self._forward_hooks:
+            return self._call_slow(args, kwargs)
+        return self.forward(*args, **kwargs) if kwargs else self.forward(*args)
 
     def _qualname_under(self, frames):
         if not frames:
@@ -108,8 +108,8 @@ class Module:
                 if m is self:
                     q = f"{pname}.{n}"
                     break
-            if q is None:   # called from the parent's forward but not one of its registered children
-                q = f"{pname}.{type(self).__name__}"
+            if q is None:   # called from the parent's forward but not one of its registered children: not
+                return f"{pname}.{type(self).__name__}"   # cached (a short-lived module's id can be reused)
             names[id(self)] = q
         return q
 
@@ -175,7 +175,7 @@ class Module:
             self._parameters[name] = None
         elif not isinstance(param, Parameter):
             raise TypeError(f"cannot assign '{_typename(param)}' object to parameter '{name}' "
-                            "(torch.nn.Parameter or None required)")
+                            "(tensorlib.nn.Parameter or None required)")
         elif param.grad_fn is not None:
             raise ValueError(f"Cannot assign non-leaf Tensor to parameter '{name}'. Model parameters must be "
                              f"created explicitly. To express '{name}' as a function of another Tensor, compute "
@@ -191,7 +191,7 @@ class Module:
             raise KeyError(f"attribute '{name}' already exists")
         if tensor is not None and not isinstance(tensor, Tensor):
             raise TypeError(f"cannot assign '{_typename(tensor)}' object to buffer '{name}' "
-                            "(torch Tensor or None required)")
+                            "(tensorlib.Tensor or None required)")
         self._buffers[name] = tensor
         if persistent:
             self._non_persistent_buffers_set.discard(name)
@@ -245,7 +245,7 @@ class Module:
         if params is not None and name in params:
             if value is not None:
                 raise TypeError(f"cannot assign '{_typename(value)}' as parameter '{name}' "
-                                "(torch.nn.Parameter or None expected)")
+                                "(tensorlib.nn.Parameter or None expected)")
             params[name] = None
             return
         if isinstance(value, Module):
@@ -259,7 +259,7 @@ class Module:
         if mods is not None and name in mods:
             if value is not None:
                 raise TypeError(f"cannot assign '{_typename(value)}' as child module '{name}' "
-                                "(torch.nn.Module or None expected)")
+                                "(tensorlib.nn.Module or None expected)")
             mods[name] = None
             self._names_changed()
             return
@@ -273,7 +273,7 @@ class Module:
         if bufs is not None and name in bufs:
             if value is not None and not isinstance(value, Tensor):
                 raise TypeError(f"cannot assign '{_typename(value)}' as buffer '{name}' "
-                                "(torch.Tensor or None expected)")
+                                "(tensorlib.Tensor or None expected)")
             bufs[name] = value
             return
         object.__setattr__(self, name, value)
@@ -417,6 +417,7 @@ class Module:
         device = kwargs.pop("device", None)
         dtype = kwargs.pop("dtype", None)
         kwargs.pop("non_blocking", None)
+        kwargs.pop("memory_format", None)
         if kwargs:
             raise TypeError(f"to() got unexpected keyword arguments {sorted(kwargs)}")
         for a in args:
@@ -505,7 +506,7 @@ class Module:
                     continue
                 src = state_dict[k]
                 if not isinstance(src, Tensor):
-                    errors.append(f'While copying the parameter named "{k}", expected torch.Tensor or Tensor-like '
+                    errors.append(f'While copying the parameter named "{k}", expected tensorlib.Tensor or Tensor-like '
                                   f'object from checkpoint but received {type(src)}')
                     continue
                 dst = getattr(m, kind)[n]
@@ -561,8 +562,12 @@ Module.forward = Module._forward_unimplemented
 
 
 def _typename(v):
-    return type(v).__module__.replace("builtins", "").lstrip(".") + ("." if type(v).__module__ != "builtins" else "") \
-        + type(v).__name__ if not isinstance(v, Tensor) else "torch.FloatTensor"
+    """How torch names a value's type in its assignment errors ('torch.FloatTensor', 'int', ...)."""
+    if isinstance(v, Tensor):
+        from ...ops.nn_ops import type_name
+        return f"tensorlib.{type_name(v)}Tensor"
+    mod = type(v).__module__
+    return type(v).__name__ if mod == "builtins" else f"{mod}.{type(v).__name__}"
 
 
 def _check_name(name, what):

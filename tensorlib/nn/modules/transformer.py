@@ -18,7 +18,7 @@ from ..parameter import Parameter
 from .activation import ReLU  # noqa: F401
 from .container import ModuleList
 from .dropout import Dropout
-from .linear import Linear
+from .linear import Linear, NonDynamicallyQuantizableLinear
 from .module import Module
 from .normalization import LayerNorm
 
@@ -63,7 +63,7 @@ class MultiheadAttention(Module):
             self.in_proj_bias = Parameter(ops.empty(3 * embed_dim, **kw))
         else:
             self.register_parameter("in_proj_bias", None)
-        self.out_proj = Linear(embed_dim, embed_dim, bias=bias, **kw)
+        self.out_proj = NonDynamicallyQuantizableLinear(embed_dim, embed_dim, bias=bias, **kw)
         self._reset_parameters()
 
     def _reset_parameters(self):

@@ -35,6 +35,8 @@ def test_pointwise_losses(reduction):
         F.mse_loss: d ** 2,
         F.l1_loss: np.abs(d),
         F.smooth_l1_loss: np.where(np.abs(d) < 1, 0.5 * d ** 2, np.abs(d) - 0.5),
+        (lambda a, b, reduction: F.huber_loss(a, b, reduction, delta=0.5)):
+            np.where(np.abs(d) < 0.5, 0.5 * d ** 2, 0.5 * (np.abs(d) - 0.25)),
     }
     for fn, ref in cases.items():
         np.testing.assert_allclose(npy(fn(x, y, reduction=reduction)), _reduce(ref, reduction), rtol=1e-10)
@@ -192,9 +194,12 @@ def test_fused_ops_have_torch_names_and_amp_tags():
     reg = registry()
     for name in ("linear", "conv2d", "conv_transpose2d"):
         assert reg[name].amp == "lower"
-    for name in ("softmax", "log_softmax", "nll_loss", "mse_loss", "layer_norm", "batch_norm", "group_norm",
+    for name in ("softmax", "log_softmax", "nll_loss", "mse_loss", "layer_norm", "group_norm",
                  "binary_cross_entropy_with_logits"):
         assert reg[name].amp == "fp32"
+    # as in torch, batch_norm is on neither list: it runs in its input's dtype (and its running
+    # statistics are updated in place, which a cast copy would lose)
+    assert reg["batch_norm"].amp is None
     for name in ("max_pool2d", "avg_pool2d", "adaptive_avg_pool2d", "embedding", "dropout", "pad"):
         assert name in reg
 
@@ -206,3 +211,14 @@ def test_autocast_runs_linear_lower_and_softmax_fp32():
         y = fc(x)
         z = F.softmax(y, 1)
     assert y.dtype == tl.float16 and z.dtype == tl.float32
+
+
+def test_legacy_size_average_and_reduce():
+    x, y = t64(3, 4), t64(3, 4)
+    with pytest.warns(UserWarning, match="size_average and reduce"):
+        out = F.mse_loss(x, y, size_average=False)
+    np.testing.assert_allclose(npy(out), npy(F.mse_loss(x, y, reduction="sum")))
+    with pytest.warns(UserWarning):
+        assert nn.L1Loss(reduce=False).reduction == "none"
+    with pytest.raises(NotImplementedError, match="sparse"):
+        nn.Embedding(3, 2, sparse=True)

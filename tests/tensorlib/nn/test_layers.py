@@ -30,6 +30,8 @@ def test_linear_matches_numpy_and_default_init_bounds():
     assert nn.Linear(3, 2, bias=False).bias is None
     with pytest.raises(RuntimeError, match="cannot be multiplied"):
         fc(tl.randn(2, 3))
+    with pytest.raises(RuntimeError, match="mat1 and mat2 must have the same dtype, but got Double and Float"):
+        fc(tl.randn(2, 20, dtype=tl.float64))
 
 
 def test_linear_gradcheck():
@@ -68,6 +70,8 @@ def test_conv2d_same_keeps_size_even_kernel():
 def test_conv2d_errors():
     with pytest.raises(RuntimeError, match="expected input.*to have 4 channels, but got 3"):
         F.conv2d(tl.randn(1, 3, 5, 5), tl.randn(2, 4, 3, 3))
+    with pytest.raises(RuntimeError, match=r"Input type \(Double\) and weight type \(Float\) should be the same"):
+        nn.Conv2d(1, 1, 3)(tl.randn(1, 1, 5, 5, dtype=tl.float64))
     with pytest.raises(RuntimeError, match="Kernel size can't be greater"):
         F.conv2d(tl.randn(1, 1, 2, 2), tl.randn(1, 1, 3, 3))
 
@@ -194,7 +198,7 @@ def test_layer_norm():
     np.testing.assert_allclose(npy(F.layer_norm(x, (3, 4), w, b)), ref, rtol=1e-10)
     assert gradcheck(lambda x, w, b: F.layer_norm(x, (3, 4), w, b), (x, w, b))
     ln = nn.LayerNorm(4)
-    assert ln(tl.randn(2, 4)).shape == (2, 4) and repr(ln) == "LayerNorm((4,), eps=1e-05, elementwise_affine=True)"
+    assert ln(tl.randn(2, 4)).shape == (2, 4) and repr(ln) == "LayerNorm((4,), eps=1e-05, elementwise_affine=True, bias=True)"
     with pytest.raises(RuntimeError, match="normalized_shape"):
         ln(tl.randn(2, 5))
 
@@ -257,9 +261,13 @@ def test_embedding():
     (nn.SiLU(), lambda x: x / (1 + np.exp(-x))), (nn.ELU(), lambda x: np.where(x > 0, x, np.exp(x) - 1)),
     (nn.GELU(), lambda x: 0.5 * x * (1 + np.vectorize(__import__("math").erf)(x / np.sqrt(2)))),
     (nn.Softmax(dim=1), lambda x: np.exp(x) / np.exp(x).sum(1, keepdims=True)),
-    (nn.LogSoftmax(dim=1), lambda x: _ref.log_softmax(x, 1))])
+    (nn.LogSoftmax(dim=1), lambda x: _ref.log_softmax(x, 1)),
+    (nn.Softmin(dim=1), lambda x: np.exp(-x) / np.exp(-x).sum(1, keepdims=True)),
+    (nn.Softplus(beta=2.0), lambda x: np.log1p(np.exp(2 * x)) / 2),
+    (nn.Hardtanh(-0.5, 0.7), lambda x: np.clip(x, -0.5, 0.7)), (nn.ReLU6(), lambda x: np.clip(x, 0, 6)),
+    (nn.GLU(), lambda x: x[:, :2] / (1 + np.exp(-x[:, 2:4])))])
 def test_activations(mod, ref):
-    x = t64(3, 5)
+    x = t64(3, 4) if isinstance(mod, nn.GLU) else t64(3, 5)
     np.testing.assert_allclose(npy(mod(x)), ref(npy(x)), rtol=1e-7, atol=1e-10)
     assert gradcheck(mod, (x,))
 
@@ -270,3 +278,10 @@ def test_flatten_unflatten_identity():
     assert nn.Flatten(0, 1)(x).shape == (6, 4, 5)
     assert nn.Unflatten(1, (3, 20))(nn.Flatten()(x)).shape == (2, 3, 20)
     assert nn.Identity(54, unused=1)(x) is x
+
+
+def test_embedding_max_norm_renormalises_rows_in_place():
+    w = tl.tensor(np.array([[3.0, 4.0], [0.3, 0.4], [6.0, 8.0]]))
+    out = F.embedding(tl.tensor([0, 1]), w, max_norm=1.0)
+    np.testing.assert_allclose(out.numpy(), [[0.6, 0.8], [0.3, 0.4]], rtol=1e-6)
+    np.testing.assert_allclose(w.numpy()[2], [6.0, 8.0])      # rows not looked up are left alone

@@ -130,8 +130,9 @@ def test_state_dict_round_trip():
     result = b.load_state_dict(sd)
     assert result.missing_keys == [] and result.unexpected_keys == []
     np.testing.assert_array_equal(a(x).detach().numpy(), b(x).detach().numpy())
-    sd["head.weight"]._data[...] = 7   # a copy was loaded, not an alias of the checkpoint... but state_dict aliases
-    assert float(a.head.weight[0, 0]) == 7.0
+    sd["head.weight"]._data[...] = 7
+    assert float(a.head.weight[0, 0]) == 7.0     # state_dict entries alias the parameters, as torch's do
+    assert float(b.head.weight[0, 0]) != 7.0     # load_state_dict copied the values
 
 
 def test_load_state_dict_errors_in_torch_words():
@@ -247,3 +248,38 @@ def test_parameter():
     assert not nn.Parameter(tl.zeros(1), requires_grad=False).requires_grad
     y = p * 2
     assert type(y) is tl.Tensor
+
+
+class OpAndRangeLog(Hook):
+    def __init__(self):
+        self.events = []
+
+    def op_enter(self, op, inputs, attrs, phase, seq):
+        self.events.append(("op", op.name, phase))
+
+    def range_enter(self, name, kind):
+        self.events.append(("enter", name, kind))
+        return name
+
+    def range_exit(self, token):
+        self.events.append(("exit", token))
+
+
+def test_profile_sees_torch_op_names_inside_module_ranges():
+    import tensorlib.nn.functional as F
+    net = Block()
+    log = OpAndRangeLog()
+    add_hook(log)
+    try:
+        loss = F.cross_entropy(net(tl.randn(3, 4)), tl.tensor([0, 1, 2]))
+        loss.backward()
+    finally:
+        remove_hook(log)
+    ev = log.events
+    i_fc1 = ev.index(("enter", "Block.fc1", "module"))
+    assert ev[i_fc1 + 1] == ("op", "linear", "forward") and ev[i_fc1 + 2] == ("exit", "Block.fc1")
+    assert ev[ev.index(("enter", "Block.act", "module")) + 1] == ("op", "relu", "forward")
+    fwd = [e[1] for e in ev if e[0] == "op" and e[2] == "forward"]
+    assert fwd[-3:] == ["log_softmax", "nll_loss", "ones"]     # ones: backward()'s implicit grad_output
+    bwd = [e[1] for e in ev if e[0] == "op" and e[2] == "backward"]
+    assert bwd[0] == "nll_loss_backward" and "linear" not in bwd and "matmul" in bwd

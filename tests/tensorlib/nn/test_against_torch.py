@@ -1,0 +1,212 @@
+"""Same weights, same inputs: tensorlib.nn against torch.nn (skipped where torch is not installed; the
+NumPy-reference tests beside this one do not need it)."""
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch", reason="comparison with torch needs torch installed")
+
+import tensorlib as tl  # noqa: E402
+from tensorlib import nn  # noqa: E402
+import tensorlib.nn.functional as F  # noqa: E402
+
+rng = np.random.default_rng(0)
+
+
+def arr(*shape):
+    return rng.standard_normal(shape)
+
+
+def to_tl_state(tmod):
+    return {k: tl.tensor(v.detach().numpy().copy()) for k, v in tmod.state_dict().items()}
+
+
+def close(a, b, tol=1e-9):
+    a = a.detach().numpy() if isinstance(a, tl.Tensor) else np.asarray(a)
+    b = b.detach().numpy() if isinstance(b, torch.Tensor) else np.asarray(b)
+    np.testing.assert_allclose(a, b, rtol=tol, atol=tol)
+
+
+def pair(ours_cls, theirs_cls, *args, **kw):
+    torch.manual_seed(0)
+    t = theirs_cls(*args, **kw).double()
+    o = ours_cls(*args, **kw).double()
+    assert list(o.state_dict().keys()) == list(t.state_dict().keys())
+    o.load_state_dict(to_tl_state(t))
+    return o, t
+
+
+def run_both(o, t, *inputs, train=True, **kw):
+    o.train(train)
+    t.train(train)
+    ti = [torch.tensor(x, requires_grad=x.dtype.kind == "f") if isinstance(x, np.ndarray) else x for x in inputs]
+    oi = [tl.tensor(x, requires_grad=x.dtype.kind == "f") if isinstance(x, np.ndarray) else x for x in inputs]
+    return o(*oi, **kw), t(*ti, **kw), oi, ti
+
+
+@pytest.mark.parametrize("ctor,args,kw,shape", [
+    ("Linear", (5, 3), {}, (4, 5)),
+    ("Bilinear", (3, 4, 2), {}, None),
+    ("Conv2d", (4, 6, 3), {"stride": 2, "padding": 1, "groups": 2}, (2, 4, 7, 8)),
+    ("Conv2d", (3, 2, (4, 3)), {"padding": "same", "dilation": 2, "padding_mode": "circular"}, (2, 3, 9, 8)),
+    ("Conv1d", (3, 4, 3), {"stride": 2, "padding": 2}, (2, 3, 11)),
+    ("ConvTranspose2d", (4, 6, 3), {"stride": 2, "padding": 1, "output_padding": 1, "groups": 2}, (2, 4, 5, 4)),
+    ("BatchNorm1d", (5,), {"momentum": 0.3}, (6, 5, 3)),
+    ("BatchNorm2d", (3,), {}, (4, 3, 5, 5)),
+    ("BatchNorm2d", (3,), {"bias": False, "momentum": None}, (4, 3, 5, 5)),
+    ("LayerNorm", (5,), {"bias": False}, (3, 5)),
+    ("LayerNorm", ((4, 5),), {}, (3, 4, 5)),
+    ("GroupNorm", (2, 6), {}, (3, 6, 4)),
+    ("MaxPool2d", (3, 2, 1), {"ceil_mode": True}, (2, 3, 8, 7)),
+    ("AvgPool2d", (3, 2, 1), {"ceil_mode": True, "count_include_pad": False}, (2, 3, 8, 7)),
+    ("AvgPool2d", (3, 2, 1), {"ceil_mode": True}, (2, 3, 8, 7)),
+    ("AdaptiveAvgPool2d", ((3, 5),), {}, (2, 3, 8, 7)),
+    ("GELU", (), {"approximate": "tanh"}, (4, 5)),
+    ("ELU", (0.5,), {}, (4, 5)),
+    ("LogSoftmax", (1,), {}, (4, 5)),
+])
+def test_layers_forward_backward(ctor, args, kw, shape):
+    o, t = pair(getattr(nn, ctor), getattr(torch.nn, ctor), *args, **kw)
+    inputs = (arr(3, 3), arr(3, 4)) if ctor == "Bilinear" else (arr(*shape),)
+    yo, yt, oi, ti = run_both(o, t, *inputs)
+    close(yo, yt)
+    g = arr(*yt.shape)
+    yo.backward(tl.tensor(g))
+    yt.backward(torch.tensor(g))
+    for a, b in zip(oi, ti):
+        close(a.grad, b.grad)
+    for (n, p), (_, q) in zip(o.named_parameters(), t.named_parameters()):
+        close(p.grad, q.grad)
+    for (n, b), (_, c) in zip(o.named_buffers(), t.named_buffers()):
+        close(b, c)
+    if "BatchNorm" in ctor:
+        yo, yt, _, _ = run_both(o, t, *inputs, train=False)
+        close(yo, yt)
+
+
+@pytest.mark.parametrize("cls,kw", [
+    ("LSTM", {"num_layers": 2, "bidirectional": True}), ("GRU", {"batch_first": True, "num_layers": 2}),
+    ("RNN", {"nonlinearity": "relu", "bidirectional": True})])
+def test_recurrent(cls, kw):
+    o, t = pair(getattr(nn, cls), getattr(torch.nn, cls), 3, 4, **kw)
+    x = arr(5, 2, 3)
+    yo, yt, oi, ti = run_both(o, t, x)
+    close(yo[0], yt[0])
+    ho, ht = (yo[1][0], yt[1][0]) if cls == "LSTM" else (yo[1], yt[1])
+    close(ho, ht)
+    yo[0].sum().backward()
+    yt[0].sum().backward()
+    close(oi[0].grad, ti[0].grad)
+    for (n, p), (_, q) in zip(o.named_parameters(), t.named_parameters()):
+        close(p.grad, q.grad)
+
+
+def test_multihead_attention_and_encoder():
+    o, t = pair(nn.MultiheadAttention, torch.nn.MultiheadAttention, 8, 2, batch_first=True)
+    q, kv = arr(2, 3, 8), arr(2, 5, 8)
+    kpm = np.array([[False, False, True, False, True], [False] * 5])
+    am = arr(3, 5)
+    ro, rt = o(tl.tensor(q), tl.tensor(kv), tl.tensor(kv), key_padding_mask=tl.tensor(kpm), attn_mask=tl.tensor(am)), \
+        t(torch.tensor(q), torch.tensor(kv), torch.tensor(kv), key_padding_mask=torch.tensor(kpm),
+          attn_mask=torch.tensor(am))
+    close(ro[0], rt[0])
+    close(ro[1], rt[1])
+    o, t = pair(nn.TransformerEncoderLayer, torch.nn.TransformerEncoderLayer, 8, 2, 16, 0.0, batch_first=True)
+    x = arr(2, 4, 8)
+    close(o(tl.tensor(x)), t(torch.tensor(x)))
+    o, t = pair(nn.TransformerEncoderLayer, torch.nn.TransformerEncoderLayer, 8, 2, 16, 0.0, norm_first=True,
+                activation="gelu")
+    x = arr(4, 2, 8)
+    close(o(tl.tensor(x), is_causal=True, src_mask=tl.tensor(np.triu(np.full((4, 4), -np.inf), 1))),
+          t(torch.tensor(x), is_causal=True, src_mask=torch.nn.Transformer.generate_square_subsequent_mask(4,
+                                                                                                           dtype=torch.float64)))
+
+
+def test_embedding():
+    o, t = pair(nn.Embedding, torch.nn.Embedding, 7, 3, padding_idx=2)
+    idx = np.array([[2, 1, 6], [1, 1, 0]])
+    yo, yt = o(tl.tensor(idx)), t(torch.tensor(idx))
+    close(yo, yt)
+    yo.sum().backward()
+    yt.sum().backward()
+    close(o.weight.grad, t.weight.grad)
+
+
+@pytest.mark.parametrize("reduction", ["none", "mean", "sum"])
+def test_losses(reduction):
+    x, y = arr(4, 5), arr(4, 5)
+    p, q = 1 / (1 + np.exp(-x)), 1 / (1 + np.exp(-y))
+    T = torch.tensor
+    cases = [
+        (F.mse_loss(tl.tensor(x), tl.tensor(y), reduction=reduction), torch.nn.functional.mse_loss(T(x), T(y), reduction=reduction)),
+        (F.l1_loss(tl.tensor(x), tl.tensor(y), reduction=reduction), torch.nn.functional.l1_loss(T(x), T(y), reduction=reduction)),
+        (F.smooth_l1_loss(tl.tensor(x), tl.tensor(y), reduction=reduction, beta=0.7),
+         torch.nn.functional.smooth_l1_loss(T(x), T(y), reduction=reduction, beta=0.7)),
+        (F.binary_cross_entropy(tl.tensor(p), tl.tensor(q), reduction=reduction),
+         torch.nn.functional.binary_cross_entropy(T(p), T(q), reduction=reduction)),
+        (F.binary_cross_entropy_with_logits(tl.tensor(x), tl.tensor(q), reduction=reduction, pos_weight=tl.tensor(p[0])),
+         torch.nn.functional.binary_cross_entropy_with_logits(T(x), T(q), reduction=reduction, pos_weight=T(p[0]))),
+        (F.kl_div(tl.tensor(x), tl.tensor(q), reduction=reduction), torch.nn.functional.kl_div(T(x), T(q), reduction=reduction)),
+        (F.huber_loss(tl.tensor(x), tl.tensor(y), reduction=reduction, delta=0.5),
+         torch.nn.functional.huber_loss(T(x), T(y), reduction=reduction, delta=0.5)),
+    ]
+    for a, b in cases:
+        close(a, b)
+    tgt = np.array([1, 0, -100, 4])
+    w = rng.random(5) + 0.5
+    for ls in (0.0, 0.3):
+        close(F.cross_entropy(tl.tensor(x), tl.tensor(tgt), tl.tensor(w), reduction=reduction, label_smoothing=ls),
+              torch.nn.functional.cross_entropy(T(x), T(tgt), T(w), reduction=reduction, label_smoothing=ls))
+        close(F.cross_entropy(tl.tensor(x), tl.tensor(q), tl.tensor(w), reduction=reduction, label_smoothing=ls),
+              torch.nn.functional.cross_entropy(T(x), T(q), T(w), reduction=reduction, label_smoothing=ls))
+
+
+def test_functional_helpers():
+    x = arr(2, 3, 5, 4)
+    T = torch.tensor
+    for mode in ("constant", "reflect", "replicate", "circular"):
+        close(F.pad(tl.tensor(x), (1, 2, 3, 1), mode=mode), torch.nn.functional.pad(T(x), (1, 2, 3, 1), mode=mode))
+    close(F.normalize(tl.tensor(x), p=1, dim=2), torch.nn.functional.normalize(T(x), p=1, dim=2))
+    q, k, v = arr(2, 4, 3), arr(2, 6, 3), arr(2, 6, 5)
+    m = rng.random((4, 6)) > 0.3
+    m[:, 0] = True
+    close(F.scaled_dot_product_attention(tl.tensor(q), tl.tensor(k), tl.tensor(v), attn_mask=tl.tensor(m)),
+          torch.nn.functional.scaled_dot_product_attention(T(q), T(k), T(v), attn_mask=T(m)))
+    close(F.scaled_dot_product_attention(tl.tensor(q), tl.tensor(k), tl.tensor(v), is_causal=True, scale=0.3),
+          torch.nn.functional.scaled_dot_product_attention(T(q), T(k), T(v), is_causal=True, scale=0.3))
+
+
+def test_reprs_match_torch():
+    for ours, theirs in [(nn.Conv2d(3, 5, 3, stride=2, padding=1, bias=False), torch.nn.Conv2d(3, 5, 3, stride=2, padding=1, bias=False)),
+                         (nn.BatchNorm2d(4), torch.nn.BatchNorm2d(4)), (nn.LayerNorm(6), torch.nn.LayerNorm(6)),
+                         (nn.Dropout(0.2), torch.nn.Dropout(0.2)), (nn.Embedding(5, 2, padding_idx=1), torch.nn.Embedding(5, 2, padding_idx=1)),
+                         (nn.LSTM(3, 4, 2, batch_first=True), torch.nn.LSTM(3, 4, 2, batch_first=True)),
+                         (nn.MaxPool2d(2), torch.nn.MaxPool2d(2)), (nn.GELU(), torch.nn.GELU()),
+                         (nn.Sequential(nn.Linear(2, 3), nn.ReLU()), torch.nn.Sequential(torch.nn.Linear(2, 3), torch.nn.ReLU())),
+                         (nn.Flatten(), torch.nn.Flatten()), (nn.CrossEntropyLoss(), torch.nn.CrossEntropyLoss()),
+                         (nn.GroupNorm(2, 4, bias=False), torch.nn.GroupNorm(2, 4, bias=False)),
+                         (nn.BatchNorm1d(3, affine=False), torch.nn.BatchNorm1d(3, affine=False)),
+                         (nn.TransformerEncoder(nn.TransformerEncoderLayer(8, 2, 16, batch_first=True), 2),
+                          torch.nn.TransformerEncoder(torch.nn.TransformerEncoderLayer(8, 2, 16, batch_first=True), 2)),
+                         (nn.ModuleList([nn.Linear(1, 1), nn.Linear(1, 1), nn.ReLU()]),
+                          torch.nn.ModuleList([torch.nn.Linear(1, 1), torch.nn.Linear(1, 1), torch.nn.ReLU()]))]:
+        assert repr(ours) == repr(theirs)
+
+
+def test_attention_3d_mask_and_encoder_padding_mask():
+    o, t = pair(nn.MultiheadAttention, torch.nn.MultiheadAttention, 6, 3)
+    x = arr(4, 2, 6)
+    m3 = rng.random((2 * 3, 4, 4)) > 0.6
+    m3[:, :, 0] = False
+    ro = o(tl.tensor(x), tl.tensor(x), tl.tensor(x), attn_mask=tl.tensor(m3), average_attn_weights=False)
+    rt = t(torch.tensor(x), torch.tensor(x), torch.tensor(x), attn_mask=torch.tensor(m3), average_attn_weights=False)
+    close(ro[0], rt[0])
+    close(ro[1], rt[1])
+    torch.manual_seed(0)
+    tlayer = torch.nn.TransformerEncoderLayer(6, 3, 12, 0.0, batch_first=True).double()
+    tenc = torch.nn.TransformerEncoder(tlayer, 2, enable_nested_tensor=False).double()
+    oenc = nn.TransformerEncoder(nn.TransformerEncoderLayer(6, 3, 12, 0.0, batch_first=True), 2).double()
+    oenc.load_state_dict(to_tl_state(tenc))
+    xb = arr(2, 5, 6)
+    kpm = np.array([[False, False, False, True, True], [False] * 5])
+    close(oenc(tl.tensor(xb), src_key_padding_mask=tl.tensor(kpm)),
+          tenc(torch.tensor(xb), src_key_padding_mask=torch.tensor(kpm)))
