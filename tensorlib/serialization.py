@@ -265,8 +265,10 @@ def _load(fh, name, map_location):
     RuntimeError that names the file."""
     try:
         return _load_zip(fh, name, map_location)
-    except RuntimeError:
-        raise
+    except RuntimeError as e:
+        if not isinstance(e, NotImplementedError):   # zipfile's "zip file version 23.5" is one
+            raise
+        raise RuntimeError(f"tensorlib.load: {name}: the file is damaged or truncated ({type(e).__name__}: {e})") from e
     except _DAMAGE as e:
         raise RuntimeError(f"tensorlib.load: {name}: the file is damaged or truncated ({type(e).__name__}: {e})") from e
 

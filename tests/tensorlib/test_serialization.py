@@ -181,3 +181,18 @@ def test_damaged_files_fail_only_with_clear_errors(cut, flip):
         tl.load(io.BytesIO(bytes(data)))
     except RuntimeError as e:
         assert "tensorlib.load" in str(e)
+
+
+def test_unsupported_zip_version_is_a_clear_error(tmp_path):
+    """zipfile raises NotImplementedError (a RuntimeError) for an unknown 'version needed'; found by the fuzz test."""
+    import io
+    import struct
+    buf = io.BytesIO()
+    tl.save({"w": tl.ones(3)}, buf)
+    raw = bytearray(buf.getvalue())
+    cd = raw.find(b"PK\x01\x02")                       # first central-directory entry
+    raw[cd + 6:cd + 8] = struct.pack("<H", 235)        # "version needed to extract": 23.5
+    path = tmp_path / "weird.pt"
+    path.write_bytes(bytes(raw))
+    with pytest.raises(RuntimeError, match=r"tensorlib.load: .*weird.pt.*damaged or truncated"):
+        tl.load(path)
