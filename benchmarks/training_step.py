@@ -28,6 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import tensorlib as tl  # noqa: E402
 from tensorlib import optim  # noqa: E402
+import tensorlib.nn.functional as F  # noqa: E402
 
 CONFIGS = {"small": (64, [784, 256, 256, 10]), "large": (512, [784, 4096, 4096, 10])}
 LR = 0.01
@@ -94,14 +95,15 @@ def make_tensorlib(params, x, y, device):
     y = tl.tensor(y, device=device).reshape(-1, 1)
     opt = optim.SGD(ps, lr=LR)
 
-    def step():
+    yf = y.reshape(-1)
+
+    def step():          # what a user writes: nn.functional.linear / relu / cross_entropy, optim.SGD
         h = x
         for i in range(0, len(ps), 2):
-            h = h @ ps[i].t() + ps[i + 1]
+            h = F.linear(h, ps[i], ps[i + 1])
             if i + 2 < len(ps):
                 h = h.relu()
-        logp = h - h.logsumexp(1, keepdim=True)
-        loss = -logp.gather(1, y).mean()
+        loss = F.cross_entropy(h, yf)
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -127,7 +129,7 @@ def make_torch(params, x, y, device):
     def step():
         h = x
         for i in range(0, len(ps), 2):
-            h = h @ ps[i].t() + ps[i + 1]
+            h = torch.nn.functional.linear(h, ps[i], ps[i + 1])
             if i + 2 < len(ps):
                 h = h.relu()
         loss = torch.nn.functional.cross_entropy(h, y)
