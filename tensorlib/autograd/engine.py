@@ -165,7 +165,7 @@ def run_backward(outputs, grad_outputs, retain_graph, create_graph, inputs=None,
 
 
 def _run_node(node: Node, grads, create_graph, capture, results, accumulate, handed):
-    from .. import ops
+    ops = _ops()
     # tensor hooks and retain_grad on this node's outputs, then captures for autograd.grad
     if node.tensor_hooks:
         for nr, hooks in node.tensor_hooks.items():
@@ -195,18 +195,20 @@ def _run_node(node: Node, grads, create_graph, capture, results, accumulate, han
     if capture is not None and not accumulate and not node.edges:
         return ()
 
-    if all(g is None for g in grads):
+    if grads.count(None) == len(grads):
         return [None] * len(node.edges)
     STATE.phase = "backward"
     STATE.seq = node.seq        # set first, so range hooks can read it (dispatch.current_seq())
     token = range_enter(node.op.node_name, "backward")
     try:
         node._check_alive() if (node.op.save and node.freed) else None
-        node.check_versions()
-        for i, g in enumerate(grads):
-            if g is None:
-                shape, dt = node.out_meta[i]
-                grads[i] = ops.zeros(shape, dtype=dt, device=_device_like(node, grads))
+        if node.versions is not None:
+            node.check_versions()
+        if None in grads:
+            for i, g in enumerate(grads):
+                if g is None:
+                    shape, dt = node.out_meta[i]
+                    grads[i] = ops.zeros(shape, dtype=dt, device=_device_like(node, grads))
         try:
             out = node.op.backward(node, *grads)
         except Exception:
@@ -221,22 +223,37 @@ def _run_node(node: Node, grads, create_graph, capture, results, accumulate, han
     if len(out) < len(node.edges):
         out = tuple(out) + (None,) * (len(node.edges) - len(out))
     fixed = []
+    check_nan = STATE.anomaly and STATE.anomaly_check_nan
+    in_meta = node.in_meta
     for i, (g, (fn, _)) in enumerate(zip(out, node.edges)):
         if g is None or fn is None:
             fixed.append(None)
             continue
-        meta = node.in_meta[i]
-        if tuple(g._data.shape) != tuple(meta[0]):
+        meta = in_meta[i]
+        d = g._data
+        if d.shape != meta[0] and tuple(d.shape) != tuple(meta[0]):
             raise RuntimeError(f"Function {node.name()} returned an invalid gradient at index {i} - got "
                                f"{list(g.shape)} but expected shape compatible with {list(meta[0])}")
-        if g._data.dtype != meta[1]:
+        if d.dtype != meta[1]:
             g = ops.to(g, dtype=meta[1])
-        if STATE.anomaly and STATE.anomaly_check_nan and _has_nan(g):
+        if check_nan and _has_nan(g):
             if node.trace is not None:
                 _anomaly_warn(node)
             raise RuntimeError(f"Function '{node.name()}' returned nan values in its {i}th output.")
         fixed.append(g)
     return fixed
+
+
+_OPS = None
+
+
+def _ops():
+    """tensorlib.ops, imported once (it imports this module)."""
+    global _OPS
+    if _OPS is None:
+        from .. import ops
+        _OPS = ops
+    return _OPS
 
 
 def _device_like(node, grads):
