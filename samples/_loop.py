@@ -1,13 +1,15 @@
 """The training loop the samples share: epochs of SGD on digits, loss per epoch, test accuracy."""
 from __future__ import annotations
 
+import argparse
+import time
+
 import numpy as np
 
 import tensorlib as tl
 import tensorlib.nn.functional as F
 
 from _data import batches, digits
-from _sgd import make_sgd
 
 
 def accuracy(model, x, y, device, shape):
@@ -24,7 +26,7 @@ def fit(make_model, shape, epochs, batch_size, lr, seed, device, verbose, moment
     tl.manual_seed(seed)
     (xtr, ytr), (xte, yte) = digits(seed)
     model = make_model().to(device)
-    opt = make_sgd(model.parameters(), lr=lr, momentum=momentum, weight_decay=weight_decay)
+    opt = tl.optim.SGD(model.parameters(), lr=lr, momentum=momentum, weight_decay=weight_decay)
     rng = np.random.default_rng(seed)
     losses = []
     for epoch in range(epochs):
@@ -46,3 +48,15 @@ def fit(make_model, shape, epochs, batch_size, lr, seed, device, verbose, moment
     if verbose:
         print(f"test accuracy {acc:.4f} ({len(yte)} images)")
     return losses, acc
+
+
+def cli(train, default_epochs, doc, argv=None):
+    """The samples' command line: --epochs, --device, --seed; prints the wall time."""
+    ap = argparse.ArgumentParser(description=doc)
+    ap.add_argument("--epochs", type=int, default=default_epochs)
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args(argv)
+    t0 = time.perf_counter()
+    train(args.epochs, device=args.device, seed=args.seed)
+    print(f"time {time.perf_counter() - t0:.2f}s")

@@ -3,16 +3,14 @@
 Prints the loss per epoch and the test accuracy (seconds on a CPU)."""
 from __future__ import annotations
 
-import argparse
 import os
 import sys
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from tensorlib import nn  # noqa: E402
 
-from _loop import fit  # noqa: E402
+from _loop import cli, fit  # noqa: E402
 
 
 class RowLSTM(nn.Module):
@@ -31,14 +29,7 @@ def train(epochs=6, batch_size=32, lr=0.1, seed=0, device="cpu", verbose=True):
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--epochs", type=int, default=6)
-    ap.add_argument("--device", default="cpu")
-    ap.add_argument("--seed", type=int, default=0)
-    args = ap.parse_args(argv)
-    t0 = time.perf_counter()
-    train(args.epochs, device=args.device, seed=args.seed)
-    print(f"time {time.perf_counter() - t0:.2f}s")
+    cli(train, 6, __doc__, argv)
 
 
 if __name__ == "__main__":

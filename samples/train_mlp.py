@@ -4,16 +4,14 @@ Prints the loss per epoch and the test accuracy; runs in a few seconds on a CPU.
 is a named profiler region (`MLP`, `MLP.fc1`, ...), so a profiler hook sees the model's structure."""
 from __future__ import annotations
 
-import argparse
 import os
 import sys
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from tensorlib import nn  # noqa: E402
 
-from _loop import fit  # noqa: E402
+from _loop import cli, fit  # noqa: E402
 
 
 class MLP(nn.Module):
@@ -35,14 +33,7 @@ def train(epochs=20, batch_size=64, lr=0.05, seed=0, device="cpu", verbose=True)
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--epochs", type=int, default=20)
-    ap.add_argument("--device", default="cpu")
-    ap.add_argument("--seed", type=int, default=0)
-    args = ap.parse_args(argv)
-    t0 = time.perf_counter()
-    train(args.epochs, device=args.device, seed=args.seed)
-    print(f"time {time.perf_counter() - t0:.2f}s")
+    cli(train, 20, __doc__, argv)
 
 
 if __name__ == "__main__":

@@ -338,30 +338,7 @@ def _xp_of(*arrays):
 
 
 def _execute_general(op, args, attrs, seq):
-    arrays = []
-    append = arrays.append
-    atype = None
-    need_grad = False
-    for a in args:
-        if isinstance(a, Tensor):
-            d = a._data
-            if atype is None:
-                atype = type(d)
-            elif type(d) is not atype and not op.any_device:
-                raise _device_error(op, args)
-            if a._requires_grad:
-                need_grad = True
-            append(d)
-        else:
-            append(a)
-    if op.creation:
-        xp = np
-    elif atype is np.ndarray or atype is None:
-        xp = np
-    else:
-        xp = _xp_of(*arrays) if not op.any_device else _device_xp()
-    if op.promote:
-        arrays = _promote(arrays)
+    arrays, xp, need_grad = _unwrap_all(op, args)
     out = op.kernel(xp, *arrays, **attrs)
     if need_grad and STATE.grad_enabled and op.differentiable:
         return _record(op, args, attrs, out, seq)

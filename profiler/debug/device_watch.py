@@ -12,6 +12,7 @@ import numpy as np
 from tensorlib import Tensor
 from tensorlib import dispatch as D
 
+from ._hookctx import HookContext
 from ._source import format_location, user_location
 
 
@@ -74,18 +75,6 @@ class DeviceWatch(D.Hook):
         warnings.warn(f.message(), RuntimeWarning, stacklevel=4)
 
 
-class device_watch:
+class device_watch(HookContext):
     def __init__(self):
         self.hook = DeviceWatch()
-
-    @property
-    def findings(self):
-        return self.hook.findings
-
-    def __enter__(self):
-        D.add_hook(self.hook)
-        return self
-
-    def __exit__(self, *exc):
-        D.remove_hook(self.hook)
-        return False

@@ -16,6 +16,7 @@ import numpy as np
 from tensorlib import Tensor
 from tensorlib import dispatch as D
 
+from ._hookctx import HookContext
 from ._source import format_location, user_location
 
 
@@ -142,22 +143,14 @@ class NanWatch(D.Hook):
                 self._found(token, i, d, loc)
 
 
-class nan_watch:
+class nan_watch(HookContext):
     """Context manager: `with nan_watch(): train_step()`; `.findings` lists what was seen."""
 
     def __init__(self, mode="raise", batch=64):
         self.hook = NanWatch(mode, batch)
 
-    @property
-    def findings(self):
-        return self.hook.findings
-
-    def __enter__(self):
-        D.add_hook(self.hook)
-        return self
-
     def __exit__(self, exc_type, exc, tb):
-        D.remove_hook(self.hook)
+        super().__exit__(exc_type, exc, tb)
         if exc_type is None:
-            self.hook.resolve()
+            self.hook.resolve()          # the CUDA checks still queued
         return False

@@ -24,7 +24,6 @@ def _backward_to(tensors, grad_tensors, retain_graph, create_graph, inputs):
     grads = run_backward(tensors, grad_tensors, retain_graph, create_graph, inputs=inputs, accumulate=False,
                          allow_unused=True)
     from .. import ops
-    from ..autograd.grad_mode import no_grad
     with no_grad():
         for t, g in zip(inputs, grads):
             if g is None:

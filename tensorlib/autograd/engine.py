@@ -79,7 +79,7 @@ def run_backward(outputs, grad_outputs, retain_graph, create_graph, inputs=None,
             if not isinstance(t, Tensor):
                 raise TypeError(f"inputs must be Tensors, got {type(t).__name__}")
             if not t._requires_grad:
-                raise RuntimeError(f"One of the differentiated Tensors does not require grad")
+                raise RuntimeError("One of the differentiated Tensors does not require grad")
             key = (t._grad_fn, t._output_nr) if t._grad_fn is not None else (accumulator(t), 0)
             capture.setdefault(key, []).append(k)
 

@@ -348,7 +348,7 @@ def tolist(self):
 def _bool(self):
     d = self._data
     if d.size != 1:
-        raise RuntimeError(f"Boolean value of Tensor with more than one value is ambiguous")
+        raise RuntimeError("Boolean value of Tensor with more than one value is ambiguous")
     return bool(item(self, "bool"))
 
 

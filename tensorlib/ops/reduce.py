@@ -57,7 +57,7 @@ def _(ctx, g):
     return (reduced_grad(g / n if n else g, shape, dims, ctx.attrs.get("keepdim", False)),)
 
 
-@op("prod", save="io", amp="fp32")
+@op("prod", save="i", amp="fp32")
 def PROD(xp, a, dim=None, keepdim=False, dtype=None):
     if dtype is None and a.dtype.kind in "bui":
         dtype = np.int64
@@ -67,7 +67,6 @@ def PROD(xp, a, dim=None, keepdim=False, dtype=None):
 @PROD.def_backward
 def _(ctx, g):
     x = ctx.saved_inputs[0]
-    out = ctx.saved_output
     shape, dims = _red_dims(ctx)
     keep = ctx.attrs.get("keepdim", False)
     dim = ctx.attrs.get("dim")
