@@ -32,6 +32,13 @@ class record_function(record_range):
         super().__init__(name, "user")
 
 
+def _capture_runtime():
+    """CuPy's CUDA runtime where a GPU is usable (for cudaProfilerStart/Stop), else None."""
+    from tensorlib._device import cupy_or_none
+    cp = cupy_or_none()
+    return None if cp is None else cp.cuda.runtime
+
+
 def _cuda_available() -> bool:
     try:
         from tensorlib import cuda
@@ -190,6 +197,11 @@ class profile:
             self._nvtx_hook = NvtxHook(record_shapes=self.record_shapes)
             dispatch.add_hook(self._nvtx_hook)
         if self.schedule is not None:
+            # each active window is a CUDA capture range: `nsys profile --capture-range=cudaProfilerApi`
+            # then records exactly the steps this profiler records
+            self._capture = _capture_runtime()
+            if self._capture is not None:
+                self._capture.profilerStart()
             self._open_step()
 
     def _open_step(self):
@@ -205,6 +217,9 @@ class profile:
         try:
             self._close_step()
         finally:
+            cap, self._capture = getattr(self, "_capture", None), None
+            if cap is not None:
+                cap.profilerStop()
             for h in (self._nvtx_hook, rec, self._gpu):
                 if h is not None and h in dispatch.hooks():
                     dispatch.remove_hook(h)

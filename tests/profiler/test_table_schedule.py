@@ -159,3 +159,26 @@ def test_step_without_schedule_records_profiler_steps():
     # as torch: each step() closes step N and opens N+1, the last one closed by stop()
     assert [e.name for e in prof.events() if e.kind == "step"] == ["ProfilerStep#1", "ProfilerStep#2", "ProfilerStep#3"]
     assert prof.step_num == 3
+
+
+def test_schedule_active_windows_are_cuda_capture_ranges(monkeypatch):
+    """Each active window brackets itself with cudaProfilerStart/Stop (nsys --capture-range=cudaProfilerApi)."""
+    import importlib
+    calls = []
+
+    class FakeRuntime:
+        def profilerStart(self):
+            calls.append(("start", prof.step_num))
+
+        def profilerStop(self):
+            calls.append(("stop", prof.step_num))
+
+    pmod = importlib.import_module("profiler.profile")
+    monkeypatch.setattr(pmod, "_capture_runtime", lambda: FakeRuntime())
+    import tensorlib as tl
+    from profiler import profile, schedule
+    with profile(schedule=schedule(wait=1, warmup=1, active=2, repeat=2)) as prof:
+        for _ in range(8):
+            tl.ones(2) + 1
+            prof.step()
+    assert calls == [("start", 2), ("stop", 4), ("start", 6), ("stop", 8)]   # steps 2-3 and 6-7 are active
