@@ -180,8 +180,17 @@ def _text(v: Any) -> str:
 
 
 def _intern(values: list[Any], table: dict[str, int]) -> np.ndarray:
-    ids = [table.setdefault(v if type(v) is str else _text(v), len(table)) for v in values]
-    return np.array(ids, dtype=np.int32)
+    """Strings to ids with dict/map built-ins (C speed); odd values (None, numbers, lists) as text."""
+    try:
+        first = dict(zip(dict.fromkeys(values), itertools.count()))
+    except TypeError:
+        values = [v if type(v) is str else _text(v) for v in values]
+        first = dict(zip(dict.fromkeys(values), itertools.count()))
+    ids = np.fromiter(map(first.__getitem__, values), dtype=np.int32, count=len(values))
+    # Distinct raw values can share a text (5 and "5"): remap onto one table entry per text.
+    remap = np.array([table.setdefault(v if type(v) is str else _text(v), len(table)) for v in first],
+                     dtype=np.int32)
+    return remap[ids] if len(ids) else ids
 
 
 class _Builder:
@@ -409,10 +418,8 @@ class _Builder:
         return ts_ns, dur_ns, raw, laneky, kind
 
     def _lanes(self, laneky: list[tuple]) -> tuple[list[Lane], np.ndarray]:
-        index: dict[tuple, int] = {}
-        for k in dict.fromkeys(laneky):
-            index[k] = len(index)
-        ids = [index[k] for k in laneky]
+        index = dict(zip(dict.fromkeys(laneky), itertools.count()))
+        ids = np.fromiter(map(index.__getitem__, laneky), dtype=np.int32, count=len(laneky))
         keys = list(index)
         order = sorted(range(len(keys)), key=lambda i: self._lane_sort(keys[i]))
         remap = np.empty(len(keys), dtype=np.int32)
@@ -427,7 +434,7 @@ class _Builder:
             tname = self.thread_names.get((pid, tid))
             name = tname.strip() if tname else (tid if isinstance(tid, str) else f"tid {tid}")
             lanes.append(Lane(pid=pid, tid=tid, name=name, process=process, sort_key=self._lane_sort(keys[i])))
-        lane_id = remap[np.array(ids, dtype=np.int32)] if ids else np.zeros(0, np.int32)
+        lane_id = remap[ids] if len(ids) else np.zeros(0, np.int32)
         return lanes, lane_id.astype(np.int32)
 
     def _lane_sort(self, key: tuple) -> tuple:

@@ -185,6 +185,8 @@ class Timeline(Widget, can_focus=True):
         if y == 0:
             return self._ruler(width)
         row_i = self.top + y - 1
+        if not self.rows and y == 1:
+            return Strip([Segment(" No events to show; the Warnings tab (e) says why.".ljust(width)[:width])], width)
         if row_i >= len(self.rows):
             return Strip([Segment(" " * GUTTER, _GUTTER), Segment(" " * max(width - GUTTER, 0))], width)
         lane_i, depth = self.rows[row_i]

@@ -309,3 +309,19 @@ def test_owners_pick_the_dominant_event():
     assert list(owner[6:10]) == [long] * 4
     assert all(o >= 0 and tr.name_of(int(o)).startswith("t") for o in owner[:5])
     assert owner[5] == -1
+
+
+async def test_empty_trace_opens_with_a_warning(tmp_path):
+    p = tmp_path / "empty.json"
+    p.write_text('{"traceEvents": []}')
+    app = ViewerApp(str(p))
+    async with app.run_test(size=SIZE) as pilot:
+        tl = await start(app, pilot)
+        assert app.error is None and len(app.trace) == 0
+        assert "No events to show" in tl.render_line(1).text
+        for key in ("w", "s", "a", "d", "f", "0", "full_stop", "comma", "up", "down", "right_square_bracket",
+                    "left_square_bracket", "escape", "pagedown", "o", "c", "m", "e", "t"):
+            await pilot.press(key)
+        assert app.query_one("#tabs").active == "timeline"
+        await pilot.press("slash", "x", "enter")
+        assert "no match" in str(app.query_one("#status").render())
