@@ -11,7 +11,6 @@ import time
 
 import numpy as np
 from rich.text import Text
-from textual import on
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
