@@ -26,6 +26,11 @@ async def start(app, pilot):
     return app.query_one(Timeline) if app.trace is not None else None
 
 
+def wheel(x, shift=False):
+    """A stand-in wheel event: Pilot has no scroll helper."""
+    return type("Wheel", (), {"x": x, "y": 3, "shift": shift, "stop": lambda self: None})()
+
+
 def index_of(trace, name):
     return next(i for i in range(len(trace)) if trace.name_of(i) == name)
 
@@ -135,7 +140,7 @@ async def test_mouse_click_wheel_drag(cuda_path):
         assert tl.t1 - tl.t0 == pytest.approx(span)
         assert tl.selected == ev  # a drag is not a click
         t0 = tl.t0
-        tl.on_mouse_scroll_up(type("E", (), {"x": GUTTER + 10, "shift": False, "stop": lambda self: None})())
+        tl.on_mouse_scroll_up(wheel(x=GUTTER + 10))
         assert tl.t1 - tl.t0 < span and tl.t0 > t0 - 1
 
 
@@ -325,3 +330,52 @@ async def test_empty_trace_opens_with_a_warning(tmp_path):
         assert app.query_one("#tabs").active == "timeline"
         await pilot.press("slash", "x", "enter")
         assert "no match" in str(app.query_one("#status").render())
+
+
+async def test_lane_scrolling_keys_and_shift_wheel():
+    tr = from_events([{"ph": "X", "name": f"op{t}", "ts": 0, "dur": 10, "pid": 1, "tid": t} for t in range(80)])
+    app = ViewerApp(trace=tr)
+    async with app.run_test(size=SIZE) as pilot:
+        tl = await start(app, pilot)
+        assert tl.top == 0
+        await pilot.press("pagedown")
+        step = tl.top
+        assert step > 0
+        assert "op" in tl.render_line(1).text and f"tid {step}" in tl.render_line(1).text
+        await pilot.press("pageup")
+        assert tl.top == 0
+        await pilot.press("shift+down")
+        assert tl.top == step
+        # Wheel over the lane names (or with shift) scrolls lanes instead of zooming.
+        span = tl.t1 - tl.t0
+        tl.on_mouse_scroll_down(wheel(x=2))
+        assert tl.top == step + 1
+        tl.on_mouse_scroll_up(wheel(x=GUTTER + 5, shift=True))
+        assert tl.top == step
+        assert tl.t1 - tl.t0 == span
+        tl.on_mouse_scroll_down(wheel(x=GUTTER + 5))
+        assert tl.t1 - tl.t0 > span
+
+
+@pytest.mark.parametrize("key,column", list(enumerate(
+    ("name", "cat", "count", "total", "self", "avg", "min", "max", "pct"), start=1)))
+async def test_every_sort_key(cpu_path, key, column):
+    app = ViewerApp(cpu_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await start(app, pilot)
+        await pilot.press("o")
+        ops = app.query_one(OpsView)
+        await pilot.press(str(key))
+        if column == "total":  # already the sort column: the key flips the direction
+            await pilot.press(str(key))
+        assert ops.sort_col == column
+        values = getattr(ops.table, column)
+        shown = [values[i] for i in ops.shown]
+        if column in ("name", "cat"):
+            shown = [v.lower() for v in shown]
+            assert shown == sorted(shown)
+        else:
+            assert shown == sorted(shown, reverse=True)
+        # The table widget shows the same order.
+        dt = ops.query_one("#ops-table")
+        assert [int(k.value) for k in list(dt.rows)[:5]] == ops.shown[:5]
