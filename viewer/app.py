@@ -94,6 +94,16 @@ class Loaded(Message):
         self.trace, self.diff, self.error = trace, diff, error
 
 
+class SearchDone(Message):
+    def __init__(self, query: str, matches, step: int, error: str | None) -> None:
+        super().__init__()
+        self.query, self.matches, self.step, self.error = query, matches, step, error
+
+
+# Above this many events a search runs in a worker thread (the first one serialises all args).
+BACKGROUND_SEARCH_EVENTS = 200_000
+
+
 class Progress(Message):
     def __init__(self, fraction: float, what: str) -> None:
         super().__init__()
@@ -315,19 +325,44 @@ class ViewerApp(App):
         await self.action_tab("timeline")
 
     def run_search(self, query: str, step: int) -> None:
+        """Small traces search at once; big ones in a worker so the UI keeps answering."""
         if self.trace is None:
             return
+        if query == self._query:
+            self.goto_match(step)
+            return
+        if len(self.trace) >= BACKGROUND_SEARCH_EVENTS:
+            self.set_status(f"searching {len(self.trace):,} events for {literal(query)!r} …")
+            self.run_worker(lambda: self._search_worker(query, step), thread=True, exclusive=True, group="search")
+            return
+        try:
+            matches = search(self.trace, query)
+        except SearchError as exc:
+            self.set_status(literal(str(exc)))
+            return
+        self._apply_search(query, matches, step)
+
+    def _search_worker(self, query: str, step: int) -> None:
+        try:
+            matches = search(self.trace, query)
+        except SearchError as exc:
+            self.post_message(SearchDone(query, None, step, str(exc)))
+            return
+        self.post_message(SearchDone(query, matches, step, None))
+
+    def on_search_done(self, message: SearchDone) -> None:
+        if message.error is not None:
+            self.set_status(literal(message.error))
+            return
+        self._apply_search(message.query, message.matches, message.step)
+
+    def _apply_search(self, query: str, matches: np.ndarray, step: int) -> None:
         tl = self.query_one(Timeline)
-        if query != self._query:
-            try:
-                self.matches = search(self.trace, query)
-            except SearchError as exc:
-                self.set_status(literal(str(exc)))
-                return
-            self._query = query
-            mask = np.zeros(len(self.trace), dtype=bool)
-            mask[self.matches] = True
-            tl.match_mask = mask if len(self.matches) else None
+        self.matches = matches
+        self._query = query
+        mask = np.zeros(len(self.trace), dtype=bool)
+        mask[matches] = True
+        tl.match_mask = mask if len(matches) else None
         self.goto_match(step)
 
     def goto_match(self, step: int) -> None:

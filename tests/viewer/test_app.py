@@ -379,3 +379,21 @@ async def test_every_sort_key(cpu_path, key, column):
         # The table widget shows the same order.
         dt = ops.query_one("#ops-table")
         assert [int(k.value) for k in list(dt.rows)[:5]] == ops.shown[:5]
+
+
+async def test_big_trace_search_runs_in_a_worker(cpu_path, monkeypatch):
+    import viewer.app as app_mod
+
+    monkeypatch.setattr(app_mod, "BACKGROUND_SEARCH_EVENTS", 1)
+    app = ViewerApp(cpu_path)
+    async with app.run_test(size=SIZE) as pilot:
+        tl = await start(app, pilot)
+        app.run_search("aten::mm", 1)
+        assert "searching" in str(app.query_one("#status").render())
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert len(app.matches) >= 2 and tl.selected == int(app.matches[0])
+        app.run_search("/(/", 1)
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert "bad regex" in str(app.query_one("#status").render())
