@@ -257,7 +257,7 @@ class ViewerApp(App):
         tl = self.query_one(Timeline)
         mask = (tr.name_id == message.name_id) & (tr.cat_id == message.cat_id)
         tl.match_mask = mask
-        tl._changed()
+        tl.redraw()
         if message.jump:
             idx = np.flatnonzero(mask)
             if len(idx):
@@ -369,7 +369,7 @@ class ViewerApp(App):
         tl = self.query_one(Timeline)
         if not len(self.matches):
             self.set_status(f"no match for {literal(self._query)!r}" if self._query else "")
-            tl._changed()
+            tl.redraw()
             return
         tr = self.trace
         if tl.selected >= 0:

@@ -263,6 +263,10 @@ class Timeline(Widget, can_focus=True):
         self._owners.clear()
         self.refresh()
 
+    def redraw(self) -> None:
+        """For other views that changed what is highlighted (match_mask)."""
+        self._changed()
+
     def set_view(self, t0: float, t1: float) -> None:
         span = max(t1 - t0, 10.0)  # never closer than 10 ns for the whole width
         mid = (t0 + t1) / 2 if t1 - t0 < 10 else None
