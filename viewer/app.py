@@ -151,7 +151,7 @@ class ViewerApp(App):
     def compose(self) -> ComposeResult:
         with Vertical(id="loading"):
             yield Static(f"Loading {literal(os.path.basename(self.path or ''))} …", id="loading-label")
-            yield ProgressBar(total=1.0, show_eta=False, id="progress")
+            yield ProgressBar(total=1.0, show_eta=False, show_percentage=True, id="progress")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -165,7 +165,7 @@ class ViewerApp(App):
 
         def progress(f: float, what: str) -> None:
             now = time.perf_counter()
-            if now - last[0] > 0.05 or f >= 1.0:
+            if now - last[0] > 0.25 or f >= 1.0:  # each update costs the UI thread a redraw
                 last[0] = now
                 self.post_message(Progress(f, what))
 
