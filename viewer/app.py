@@ -94,6 +94,10 @@ class Loaded(Message):
         self.trace, self.diff, self.error = trace, diff, error
 
 
+class FlowsReady(Message):
+    pass
+
+
 class SearchDone(Message):
     def __init__(self, query: str, matches, step: int, error: str | None) -> None:
         super().__init__()
@@ -170,7 +174,8 @@ class ViewerApp(App):
                 self.post_message(Progress(f, what))
 
         try:
-            trace = load_trace(self.path or "", progress)
+            # Flows are bound after the first paint: the timeline does not need them to draw.
+            trace = load_trace(self.path or "", progress, defer_flows=True)
             diff = load_trace(self.diff_path, progress) if self.diff_path else None
         except TraceError as exc:
             self.post_message(Loaded(None, None, str(exc)))
@@ -179,6 +184,12 @@ class ViewerApp(App):
             self.post_message(Loaded(None, None, f"cannot read the trace: {type(exc).__name__}: {exc}"))
             return
         self.post_message(Loaded(trace, diff, None))
+        try:
+            if trace.bind_pending_flows():
+                self.post_message(FlowsReady())
+        except Exception as exc:  # noqa: BLE001
+            trace.warnings.append(f"flows could not be bound: {type(exc).__name__}: {exc}")
+            self.post_message(FlowsReady())
 
     def on_progress(self, message: Progress) -> None:
         try:
@@ -216,11 +227,10 @@ class ViewerApp(App):
         ]
         if self.diff_trace is not None:
             panes.append(TabPane("Diff", id="diff"))
-        warn = tr.warnings + ([f"B: {w}" for w in self.diff_trace.warnings] if self.diff_trace else [])
+        warn = self._warnings()
         if warn:
-            body = Text("\n".join(f"• {literal(w)}" for w in warn))
-            panes.append(TabPane(f"Warnings ({len(warn)})", VerticalScroll(Static(body), id="warnings-scroll"),
-                                 id="warnings"))
+            panes.append(TabPane(f"Warnings ({len(warn)})", VerticalScroll(
+                Static(self._warnings_text(warn), id="warnings-text"), id="warnings-scroll"), id="warnings"))
         await tabs.add_pane(panes[0])
         for p in panes[1:]:
             await tabs.add_pane(p)
@@ -229,6 +239,30 @@ class ViewerApp(App):
         await self.mount(Static(self._status_text(), id="status"), before=self.query_one(Footer))
         tabs.active = "timeline"
         self.query_one(Timeline).focus()
+
+    def _warnings(self) -> list[str]:
+        tr = self.trace
+        return tr.warnings + ([f"B: {w}" for w in self.diff_trace.warnings] if self.diff_trace else [])
+
+    @staticmethod
+    def _warnings_text(warn: list[str]) -> Text:
+        return Text("\n".join(f"• {literal(w)}" for w in warn))
+
+    async def on_flows_ready(self, _message: FlowsReady) -> None:
+        if self.trace is None or not self.query("#tabs"):
+            return
+        tl = self.query_one(Timeline)
+        if tl.selected >= 0:
+            tl.select(tl.selected, reveal=False)
+        self.set_status()
+        warn = self._warnings()
+        tabs = self.query_one("#tabs", TabbedContent)
+        if self.query("#warnings-text"):
+            self.query_one("#warnings-text", Static).update(self._warnings_text(warn))
+            tabs.get_tab("warnings").label = f"Warnings ({len(warn)})"
+        elif warn:
+            await tabs.add_pane(TabPane(f"Warnings ({len(warn)})", VerticalScroll(
+                Static(self._warnings_text(warn), id="warnings-text"), id="warnings-scroll"), id="warnings"))
 
     def _status_text(self, extra: str = "") -> Text:
         tr = self.trace

@@ -14,15 +14,16 @@ import numpy as np
 from .convert import TS_LIMIT, hashable, num_array, pairs, text
 
 
-def bind_flows(trace, flows: list[dict], warnings: list[str]) -> None:
+def bind_flows(trace, flows: list[dict], warnings: list[str]) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """Bind s/t/f points to slices with catapult's rules and chain them per (cat, id).
 
     s and t bind to the enclosing slice on their thread; f binds to the next slice that begins at or
     after it, unless `bp: "e"`, which binds it to the enclosing slice (what Kineto writes). Vectorised
     per lane: a searchsorted for the candidate, then a few passes up the parent chain.
     """
+    none = (np.zeros(0, np.int64), np.zeros(0, np.int64), [])
     if not flows:
-        return
+        return none
     rows = [(e.get("ts"), e.get("cat"), e.get("id", e.get("id2")), e.get("pid"), e.get("tid"), e["ph"], e.get("bp"))
             for e in flows]
     c_ts, cats, ids, pids, tids, phs, bps = (list(c) for c in zip(*rows))
@@ -35,7 +36,7 @@ def bind_flows(trace, flows: list[dict], warnings: list[str]) -> None:
         t_us = t_us[good]
     n = len(t_us)
     if not n:
-        return
+        return none
     lane_index = {(ln.pid, ln.tid): i for i, ln in enumerate(trace.lanes)}
     keyed = list(zip(cats, ids))
     # map()/dict built-ins rather than comprehensions: this runs once per flow event.
@@ -88,8 +89,6 @@ def bind_flows(trace, flows: list[dict], warnings: list[str]) -> None:
         warnings.append(f"{unbound} flow events are not on any slice; skipped")
     if unmatched > 0:
         warnings.append(f"{unmatched} flows have only one end; not drawn")
-    trace.flow_src = src.astype(np.int64)
-    trace.flow_dst = dst.astype(np.int64)
     # Category per flow: map the few distinct category strings, not every key.
     try:
         cat_ids = dict(zip(dict.fromkeys(cats), itertools.count()))
@@ -98,4 +97,4 @@ def bind_flows(trace, flows: list[dict], warnings: list[str]) -> None:
         cat_ids = dict(zip(dict.fromkeys(cats), itertools.count()))
     cat_of_point = np.fromiter(map(cat_ids.__getitem__, cats), dtype=np.int64, count=n)[order]
     cat_names = [text(c) for c in cat_ids]
-    trace.flow_cat = [cat_names[c] for c in cat_of_point[:-1][pair].tolist()]
+    return src.astype(np.int64), dst.astype(np.int64), [cat_names[c] for c in cat_of_point[:-1][pair].tolist()]

@@ -14,6 +14,7 @@ import gc
 import itertools
 import math
 from collections import Counter, defaultdict
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -77,11 +78,34 @@ class Trace:
     kind: np.ndarray
     raw: list[Any]
     lanes: list[Lane]
-    flow_src: np.ndarray
-    flow_dst: np.ndarray
-    flow_cat: list[str]
     counters: list[CounterTrack]
     home: tuple[int, int] = (0, 1)
+    # (source event, destination event, category) per flow, replaced in one assignment so that a
+    # reader on the UI thread never sees a half-bound state; see bind_pending_flows.
+    flows: tuple[np.ndarray, np.ndarray, list[str]] = field(
+        default_factory=lambda: (np.zeros(0, np.int64), np.zeros(0, np.int64), []))
+    pending_flows: list[dict] | None = None
+
+    @property
+    def flow_src(self) -> np.ndarray:
+        return self.flows[0]
+
+    @property
+    def flow_dst(self) -> np.ndarray:
+        return self.flows[1]
+
+    @property
+    def flow_cat(self) -> list[str]:
+        return self.flows[2]
+
+    def bind_pending_flows(self) -> bool:
+        """Bind flows left for later by load_trace(defer_flows=True); True if there were any."""
+        pending, self.pending_flows = self.pending_flows, None
+        if pending is None:
+            return False
+        with _gc_paused():
+            self.flows = bind_flows(self, pending, self.warnings)
+        return True
 
     @property
     def end(self) -> np.ndarray:
@@ -118,10 +142,12 @@ class Trace:
         return chain
 
     def flows_out(self, i: int) -> list[int]:
-        return [int(x) for x in self.flow_dst[self.flow_src == i]]
+        src, dst, _ = self.flows
+        return [int(x) for x in dst[src == i]]
 
     def flows_in(self, i: int) -> list[int]:
-        return [int(x) for x in self.flow_src[self.flow_dst == i]]
+        src, dst, _ = self.flows
+        return [int(x) for x in src[dst == i]]
 
     def descendants(self, i: int) -> np.ndarray:
         """Events nested under i: same lane, deeper, starting within it (a range by sort order)."""
@@ -134,8 +160,8 @@ class Trace:
     def launched(self, i: int) -> list[int]:
         """What a CPU op started elsewhere: flow targets of it and of everything nested in it."""
         srcs = np.concatenate([[i], self.descendants(i)])
-        mask = np.isin(self.flow_src, srcs)
-        return sorted({int(x) for x in self.flow_dst[mask]} - {i})
+        src, dst, _ = self.flows
+        return sorted({int(x) for x in dst[np.isin(src, srcs)]} - {i})
 
 
 def _intern(values: list[Any], table: dict[str, int]) -> np.ndarray:
@@ -155,7 +181,8 @@ def _intern(values: list[Any], table: dict[str, int]) -> np.ndarray:
 class _Builder:
     """One pass over the raw events, splitting them by phase; then vectorised assembly."""
 
-    def __init__(self, raw: RawTrace, path: str, progress: Progress):
+    def __init__(self, raw: RawTrace, path: str, progress: Progress, defer_flows: bool = False):
+        self.defer_flows = defer_flows
         self.raw = raw
         self.path = path
         self.progress = progress
@@ -321,10 +348,13 @@ class _Builder:
             path=self.path, meta=self.raw.meta, warnings=self.warnings,
             names=list(names), cats=list(cats), ts=ts, dur=dur, name_id=name_id, cat_id=cat_id,
             lane=lane_id, depth=depth, parent=parent, self_ns=self_ns, kind=kind, raw=raw, lanes=lanes,
-            flow_src=np.zeros(0, np.int64), flow_dst=np.zeros(0, np.int64), flow_cat=[], counters=[],
+            counters=[],
         )
-        self.progress(0.92, "binding flows")
-        bind_flows(trace, self.flows, self.warnings)
+        if self.defer_flows:
+            trace.pending_flows = self.flows
+        else:
+            self.progress(0.92, "binding flows")
+            trace.flows = bind_flows(trace, self.flows, self.warnings)
         trace.counters = self._counters()
         trace.home = _home(trace, self.warnings)
         if not len(trace) and not trace.counters:
@@ -471,23 +501,30 @@ def _home(trace: Trace, warnings: list[str]) -> tuple[int, int]:
     return (lo, max(hi, lo + 1))
 
 
-def build_trace(raw: RawTrace, path: str = "", progress: Progress = _noop) -> Trace:
-    return _Builder(raw, path, progress).build()
+def build_trace(raw: RawTrace, path: str = "", progress: Progress = _noop, defer_flows: bool = False) -> Trace:
+    return _Builder(raw, path, progress, defer_flows).build()
 
 
-def load_trace(path: str, progress: Progress = _noop) -> Trace:
-    """Open a trace file; raises loader.TraceError (one-line message) only when nothing is readable.
-
-    The cyclic GC is paused while millions of dicts are created (it would otherwise rescan them over
-    and over, tripling the load time) and the result is frozen so later collections skip it.
-    """
+@contextmanager
+def _gc_paused():
+    """The cyclic GC would rescan millions of fresh dicts over and over (tripling the load time)."""
     was_enabled = gc.isenabled()
     gc.disable()
     try:
-        trace = build_trace(load_raw(path, progress), path, progress)
+        yield
     finally:
         if was_enabled:
             gc.enable()
+
+
+def load_trace(path: str, progress: Progress = _noop, defer_flows: bool = False) -> Trace:
+    """Open a trace file; raises loader.TraceError (one-line message) only when nothing is readable.
+
+    The result is frozen out of the GC's sight afterwards. With defer_flows, flows are bound later by
+    `trace.bind_pending_flows()` (the app does it after the first paint).
+    """
+    with _gc_paused():
+        trace = build_trace(load_raw(path, progress), path, progress, defer_flows)
     gc.freeze()
     return trace
 

@@ -397,3 +397,15 @@ async def test_big_trace_search_runs_in_a_worker(cpu_path, monkeypatch):
         await app.workers.wait_for_complete()
         await pilot.pause()
         assert "bad regex" in str(app.query_one("#status").render())
+
+
+async def test_flows_bound_after_first_paint_reach_status_and_warnings(cuda_path):
+    app = ViewerApp(cuda_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await start(app, pilot)
+        assert app.trace.pending_flows is None and len(app.trace.flow_src) == 33
+        assert "33 flows" in str(app.query_one("#status").render())
+        await pilot.press("e")
+        text = str(app.query_one("#warnings-text").render())
+        assert "only one end" in text and "duplicate thread_name" in text
+        assert "Warnings (2)" in str(app.query_one("#tabs").get_tab("warnings").label)
