@@ -12,6 +12,7 @@ import math
 import zlib
 
 import numpy as np
+from rich.cells import cell_len, set_cell_size
 from rich.segment import Segment
 from rich.style import Style
 from textual import events
@@ -193,9 +194,10 @@ class Timeline(Widget, can_focus=True):
         lane = self.trace.lanes[lane_i]
         # Thread / stream name on the lane's first row, its process on the second.
         label = literal(lane.name if depth == 0 else (lane.process if depth == 1 else ""))
-        if len(label) > GUTTER - 1:
-            label = label[: GUTTER - 2] + "…"
-        segs = [Segment(label[: GUTTER - 1].ljust(GUTTER - 1) + "│", _GUTTER_FIRST if depth == 0 else _GUTTER)]
+        if cell_len(label) > GUTTER - 1:
+            label = set_cell_size(label, GUTTER - 2) + "…"
+        # Sizes in terminal cells, not characters: CJK and emoji names are two cells wide.
+        segs = [Segment(set_cell_size(label, GUTTER - 1) + "│", _GUTTER_FIRST if depth == 0 else _GUTTER)]
         W = max(width - GUTTER, 0)
         if W == 0:
             return Strip(segs, width)
@@ -234,7 +236,7 @@ class Timeline(Widget, can_focus=True):
                 text = "◆"
             else:
                 # The last cell stays blank so that back-to-back events read as two names.
-                text = (name[: n - 1].ljust(n - 1) + " ") if n > 2 else ("▌" + " " * (n - 1))
+                text = (set_cell_size(name, n - 1) + " ") if n > 2 else ("▌" + " " * (n - 1))
             segs.append(Segment(text, self._style_for(ev)))
         return segs
 

@@ -3,6 +3,7 @@
 import json
 
 import numpy as np
+from rich.cells import cell_len
 import pytest
 
 from viewer.app import HelpScreen, ViewerApp
@@ -409,3 +410,17 @@ async def test_flows_bound_after_first_paint_reach_status_and_warnings(cuda_path
         text = str(app.query_one("#warnings-text").render())
         assert "only one end" in text and "duplicate thread_name" in text
         assert "Warnings (2)" in str(app.query_one("#tabs").get_tab("warnings").label)
+
+
+async def test_wide_characters_keep_every_line_the_terminal_width():
+    names = ["日本語のカーネル名前", "🔥🔥 fused_kernel 🔥", "ok", "e\u0301\u0301 combining"]
+    tr = from_events([{"ph": "X", "name": n, "ts": i * 5, "dur": 4 + i, "pid": "进程", "tid": f"线程{i % 2}"}
+                      for i, n in enumerate(names * 5)])
+    app = ViewerApp(trace=tr)
+    async with app.run_test(size=SIZE) as pilot:
+        tl = await start(app, pilot)
+        for zoom in range(4):
+            for y in range(tl.size.height):
+                strip = tl.render_line(y)
+                assert sum(cell_len(seg.text) for seg in strip) == tl.size.width
+            await pilot.press("w")
