@@ -412,6 +412,7 @@ class Timeline(Widget, can_focus=True):
         return int(owner[c]) if 0 <= c < len(owner) else -1
 
     def on_mouse_move(self, event: events.MouseMove) -> None:
+        moved = event.x != self.mouse_x
         self.mouse_x = event.x
         if self._drag_from is not None and event.button:
             x0, t0, t1 = self._drag_from
@@ -419,7 +420,8 @@ class Timeline(Widget, can_focus=True):
             if event.x != x0:
                 self._dragged = True
                 self.t0, self.t1 = t0 - dt, t1 - dt
-        self._changed()
+        if moved:  # vertical moves change nothing drawn (the cursor line spans all rows)
+            self._changed()
 
     def on_leave(self, _event: events.Leave) -> None:
         self.mouse_x = None
