@@ -11,7 +11,6 @@ import time
 
 import numpy as np
 from rich.text import Text
-from textual import on
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
@@ -95,6 +94,20 @@ class Loaded(Message):
         self.trace, self.diff, self.error = trace, diff, error
 
 
+class FlowsReady(Message):
+    pass
+
+
+class SearchDone(Message):
+    def __init__(self, query: str, matches, step: int, error: str | None) -> None:
+        super().__init__()
+        self.query, self.matches, self.step, self.error = query, matches, step, error
+
+
+# Above this many events a search runs in a worker thread (the first one serialises all args).
+BACKGROUND_SEARCH_EVENTS = 200_000
+
+
 class Progress(Message):
     def __init__(self, fraction: float, what: str) -> None:
         super().__init__()
@@ -142,7 +155,7 @@ class ViewerApp(App):
     def compose(self) -> ComposeResult:
         with Vertical(id="loading"):
             yield Static(f"Loading {literal(os.path.basename(self.path or ''))} …", id="loading-label")
-            yield ProgressBar(total=1.0, show_eta=False, id="progress")
+            yield ProgressBar(total=1.0, show_eta=False, show_percentage=True, id="progress")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -156,12 +169,13 @@ class ViewerApp(App):
 
         def progress(f: float, what: str) -> None:
             now = time.perf_counter()
-            if now - last[0] > 0.05 or f >= 1.0:
+            if now - last[0] > 0.25 or f >= 1.0:  # each update costs the UI thread a redraw
                 last[0] = now
                 self.post_message(Progress(f, what))
 
         try:
-            trace = load_trace(self.path or "", progress)
+            # Flows are bound after the first paint: the timeline does not need them to draw.
+            trace = load_trace(self.path or "", progress, defer_flows=True)
             diff = load_trace(self.diff_path, progress) if self.diff_path else None
         except TraceError as exc:
             self.post_message(Loaded(None, None, str(exc)))
@@ -170,6 +184,12 @@ class ViewerApp(App):
             self.post_message(Loaded(None, None, f"cannot read the trace: {type(exc).__name__}: {exc}"))
             return
         self.post_message(Loaded(trace, diff, None))
+        try:
+            if trace.bind_pending_flows():
+                self.post_message(FlowsReady())
+        except Exception as exc:  # noqa: BLE001
+            trace.warnings.append(f"flows could not be bound: {type(exc).__name__}: {exc}")
+            self.post_message(FlowsReady())
 
     def on_progress(self, message: Progress) -> None:
         try:
@@ -207,11 +227,10 @@ class ViewerApp(App):
         ]
         if self.diff_trace is not None:
             panes.append(TabPane("Diff", id="diff"))
-        warn = tr.warnings + ([f"B: {w}" for w in self.diff_trace.warnings] if self.diff_trace else [])
+        warn = self._warnings()
         if warn:
-            body = Text("\n".join(f"• {literal(w)}" for w in warn))
-            panes.append(TabPane(f"Warnings ({len(warn)})", VerticalScroll(Static(body), id="warnings-scroll"),
-                                 id="warnings"))
+            panes.append(TabPane(f"Warnings ({len(warn)})", VerticalScroll(
+                Static(self._warnings_text(warn), id="warnings-text"), id="warnings-scroll"), id="warnings"))
         await tabs.add_pane(panes[0])
         for p in panes[1:]:
             await tabs.add_pane(p)
@@ -220,6 +239,30 @@ class ViewerApp(App):
         await self.mount(Static(self._status_text(), id="status"), before=self.query_one(Footer))
         tabs.active = "timeline"
         self.query_one(Timeline).focus()
+
+    def _warnings(self) -> list[str]:
+        tr = self.trace
+        return tr.warnings + ([f"B: {w}" for w in self.diff_trace.warnings] if self.diff_trace else [])
+
+    @staticmethod
+    def _warnings_text(warn: list[str]) -> Text:
+        return Text("\n".join(f"• {literal(w)}" for w in warn))
+
+    async def on_flows_ready(self, _message: FlowsReady) -> None:
+        if self.trace is None or not self.query("#tabs"):
+            return
+        tl = self.query_one(Timeline)
+        if tl.selected >= 0:
+            tl.select(tl.selected, reveal=False)
+        self.set_status()
+        warn = self._warnings()
+        tabs = self.query_one("#tabs", TabbedContent)
+        if self.query("#warnings-text"):
+            self.query_one("#warnings-text", Static).update(self._warnings_text(warn))
+            tabs.get_tab("warnings").label = f"Warnings ({len(warn)})"
+        elif warn:
+            await tabs.add_pane(TabPane(f"Warnings ({len(warn)})", VerticalScroll(
+                Static(self._warnings_text(warn), id="warnings-text"), id="warnings-scroll"), id="warnings"))
 
     def _status_text(self, extra: str = "") -> Text:
         tr = self.trace
@@ -248,7 +291,7 @@ class ViewerApp(App):
         tl = self.query_one(Timeline)
         mask = (tr.name_id == message.name_id) & (tr.cat_id == message.cat_id)
         tl.match_mask = mask
-        tl._changed()
+        tl.redraw()
         if message.jump:
             idx = np.flatnonzero(mask)
             if len(idx):
@@ -316,26 +359,51 @@ class ViewerApp(App):
         await self.action_tab("timeline")
 
     def run_search(self, query: str, step: int) -> None:
+        """Small traces search at once; big ones in a worker so the UI keeps answering."""
         if self.trace is None:
             return
+        if query == self._query:
+            self.goto_match(step)
+            return
+        if len(self.trace) >= BACKGROUND_SEARCH_EVENTS:
+            self.set_status(f"searching {len(self.trace):,} events for {literal(query)!r} …")
+            self.run_worker(lambda: self._search_worker(query, step), thread=True, exclusive=True, group="search")
+            return
+        try:
+            matches = search(self.trace, query)
+        except SearchError as exc:
+            self.set_status(literal(str(exc)))
+            return
+        self._apply_search(query, matches, step)
+
+    def _search_worker(self, query: str, step: int) -> None:
+        try:
+            matches = search(self.trace, query)
+        except SearchError as exc:
+            self.post_message(SearchDone(query, None, step, str(exc)))
+            return
+        self.post_message(SearchDone(query, matches, step, None))
+
+    def on_search_done(self, message: SearchDone) -> None:
+        if message.error is not None:
+            self.set_status(literal(message.error))
+            return
+        self._apply_search(message.query, message.matches, message.step)
+
+    def _apply_search(self, query: str, matches: np.ndarray, step: int) -> None:
         tl = self.query_one(Timeline)
-        if query != self._query:
-            try:
-                self.matches = search(self.trace, query)
-            except SearchError as exc:
-                self.set_status(literal(str(exc)))
-                return
-            self._query = query
-            mask = np.zeros(len(self.trace), dtype=bool)
-            mask[self.matches] = True
-            tl.match_mask = mask if len(self.matches) else None
+        self.matches = matches
+        self._query = query
+        mask = np.zeros(len(self.trace), dtype=bool)
+        mask[matches] = True
+        tl.match_mask = mask if len(matches) else None
         self.goto_match(step)
 
     def goto_match(self, step: int) -> None:
         tl = self.query_one(Timeline)
         if not len(self.matches):
             self.set_status(f"no match for {literal(self._query)!r}" if self._query else "")
-            tl._changed()
+            tl.redraw()
             return
         tr = self.trace
         if tl.selected >= 0:

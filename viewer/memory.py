@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from rich.cells import set_cell_size
 from rich.segment import Segment
 from rich.style import Style
 from textual.strip import Strip
@@ -140,7 +141,7 @@ class MemoryView(Widget, can_focus=True):
             at = fmt_ns(s.ts[s.peak_index] - origin)
             op = f" in {literal(s.peak_op)}" if s.peak_op else ""
             text = f"{literal(s.title)} — peak {self._fmt(s, pk)} at +{at}{op}"
-            return Strip([Segment(text[:width].ljust(width), Style(bold=True))], width)
+            return Strip([Segment(set_cell_size(text, width), Style(bold=True))], width)
         if r == block - 1:
             return Strip([Segment(" " * width)], width)
         W = max(width - 12, 1)

@@ -12,6 +12,7 @@ import math
 import zlib
 
 import numpy as np
+from rich.cells import cell_len, set_cell_size
 from rich.segment import Segment
 from rich.style import Style
 from textual import events
@@ -185,15 +186,18 @@ class Timeline(Widget, can_focus=True):
         if y == 0:
             return self._ruler(width)
         row_i = self.top + y - 1
+        if not self.rows and y == 1:
+            return Strip([Segment(" No events to show; the Warnings tab (e) says why.".ljust(width)[:width])], width)
         if row_i >= len(self.rows):
             return Strip([Segment(" " * GUTTER, _GUTTER), Segment(" " * max(width - GUTTER, 0))], width)
         lane_i, depth = self.rows[row_i]
         lane = self.trace.lanes[lane_i]
         # Thread / stream name on the lane's first row, its process on the second.
         label = literal(lane.name if depth == 0 else (lane.process if depth == 1 else ""))
-        if len(label) > GUTTER - 1:
-            label = label[: GUTTER - 2] + "…"
-        segs = [Segment(label[: GUTTER - 1].ljust(GUTTER - 1) + "│", _GUTTER_FIRST if depth == 0 else _GUTTER)]
+        if cell_len(label) > GUTTER - 1:
+            label = set_cell_size(label, GUTTER - 2) + "…"
+        # Sizes in terminal cells, not characters: CJK and emoji names are two cells wide.
+        segs = [Segment(set_cell_size(label, GUTTER - 1) + "│", _GUTTER_FIRST if depth == 0 else _GUTTER)]
         W = max(width - GUTTER, 0)
         if W == 0:
             return Strip(segs, width)
@@ -232,7 +236,7 @@ class Timeline(Widget, can_focus=True):
                 text = "◆"
             else:
                 # The last cell stays blank so that back-to-back events read as two names.
-                text = (name[: n - 1].ljust(n - 1) + " ") if n > 2 else ("▌" + " " * (n - 1))
+                text = (set_cell_size(name, n - 1) + " ") if n > 2 else ("▌" + " " * (n - 1))
             segs.append(Segment(text, self._style_for(ev)))
         return segs
 
@@ -260,6 +264,10 @@ class Timeline(Widget, can_focus=True):
     def _changed(self) -> None:
         self._owners.clear()
         self.refresh()
+
+    def redraw(self) -> None:
+        """For other views that changed what is highlighted (match_mask)."""
+        self._changed()
 
     def set_view(self, t0: float, t1: float) -> None:
         span = max(t1 - t0, 10.0)  # never closer than 10 ns for the whole width
@@ -404,6 +412,7 @@ class Timeline(Widget, can_focus=True):
         return int(owner[c]) if 0 <= c < len(owner) else -1
 
     def on_mouse_move(self, event: events.MouseMove) -> None:
+        moved = event.x != self.mouse_x
         self.mouse_x = event.x
         if self._drag_from is not None and event.button:
             x0, t0, t1 = self._drag_from
@@ -411,7 +420,8 @@ class Timeline(Widget, can_focus=True):
             if event.x != x0:
                 self._dragged = True
                 self.t0, self.t1 = t0 - dt, t1 - dt
-        self._changed()
+        if moved:  # vertical moves change nothing drawn (the cursor line spans all rows)
+            self._changed()
 
     def on_leave(self, _event: events.Leave) -> None:
         self.mouse_x = None

@@ -3,6 +3,7 @@
 import json
 
 import numpy as np
+from rich.cells import cell_len
 import pytest
 
 from viewer.app import HelpScreen, ViewerApp
@@ -24,6 +25,11 @@ async def start(app, pilot):
             break
     await pilot.pause()
     return app.query_one(Timeline) if app.trace is not None else None
+
+
+def wheel(x, shift=False):
+    """A stand-in wheel event: Pilot has no scroll helper."""
+    return type("Wheel", (), {"x": x, "y": 3, "shift": shift, "stop": lambda self: None})()
 
 
 def index_of(trace, name):
@@ -135,7 +141,7 @@ async def test_mouse_click_wheel_drag(cuda_path):
         assert tl.t1 - tl.t0 == pytest.approx(span)
         assert tl.selected == ev  # a drag is not a click
         t0 = tl.t0
-        tl.on_mouse_scroll_up(type("E", (), {"x": GUTTER + 10, "shift": False, "stop": lambda self: None})())
+        tl.on_mouse_scroll_up(wheel(x=GUTTER + 10))
         assert tl.t1 - tl.t0 < span and tl.t0 > t0 - 1
 
 
@@ -309,3 +315,112 @@ def test_owners_pick_the_dominant_event():
     assert list(owner[6:10]) == [long] * 4
     assert all(o >= 0 and tr.name_of(int(o)).startswith("t") for o in owner[:5])
     assert owner[5] == -1
+
+
+async def test_empty_trace_opens_with_a_warning(tmp_path):
+    p = tmp_path / "empty.json"
+    p.write_text('{"traceEvents": []}')
+    app = ViewerApp(str(p))
+    async with app.run_test(size=SIZE) as pilot:
+        tl = await start(app, pilot)
+        assert app.error is None and len(app.trace) == 0
+        assert "No events to show" in tl.render_line(1).text
+        for key in ("w", "s", "a", "d", "f", "0", "full_stop", "comma", "up", "down", "right_square_bracket",
+                    "left_square_bracket", "escape", "pagedown", "o", "c", "m", "e", "t"):
+            await pilot.press(key)
+        assert app.query_one("#tabs").active == "timeline"
+        await pilot.press("slash", "x", "enter")
+        assert "no match" in str(app.query_one("#status").render())
+
+
+async def test_lane_scrolling_keys_and_shift_wheel():
+    tr = from_events([{"ph": "X", "name": f"op{t}", "ts": 0, "dur": 10, "pid": 1, "tid": t} for t in range(80)])
+    app = ViewerApp(trace=tr)
+    async with app.run_test(size=SIZE) as pilot:
+        tl = await start(app, pilot)
+        assert tl.top == 0
+        await pilot.press("pagedown")
+        step = tl.top
+        assert step > 0
+        assert "op" in tl.render_line(1).text and f"tid {step}" in tl.render_line(1).text
+        await pilot.press("pageup")
+        assert tl.top == 0
+        await pilot.press("shift+down")
+        assert tl.top == step
+        # Wheel over the lane names (or with shift) scrolls lanes instead of zooming.
+        span = tl.t1 - tl.t0
+        tl.on_mouse_scroll_down(wheel(x=2))
+        assert tl.top == step + 1
+        tl.on_mouse_scroll_up(wheel(x=GUTTER + 5, shift=True))
+        assert tl.top == step
+        assert tl.t1 - tl.t0 == span
+        tl.on_mouse_scroll_down(wheel(x=GUTTER + 5))
+        assert tl.t1 - tl.t0 > span
+
+
+@pytest.mark.parametrize("key,column", list(enumerate(
+    ("name", "cat", "count", "total", "self", "avg", "min", "max", "pct"), start=1)))
+async def test_every_sort_key(cpu_path, key, column):
+    app = ViewerApp(cpu_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await start(app, pilot)
+        await pilot.press("o")
+        ops = app.query_one(OpsView)
+        await pilot.press(str(key))
+        if column == "total":  # already the sort column: the key flips the direction
+            await pilot.press(str(key))
+        assert ops.sort_col == column
+        values = getattr(ops.table, column)
+        shown = [values[i] for i in ops.shown]
+        if column in ("name", "cat"):
+            shown = [v.lower() for v in shown]
+            assert shown == sorted(shown)
+        else:
+            assert shown == sorted(shown, reverse=True)
+        # The table widget shows the same order.
+        dt = ops.query_one("#ops-table")
+        assert [int(k.value) for k in list(dt.rows)[:5]] == ops.shown[:5]
+
+
+async def test_big_trace_search_runs_in_a_worker(cpu_path, monkeypatch):
+    import viewer.app as app_mod
+
+    monkeypatch.setattr(app_mod, "BACKGROUND_SEARCH_EVENTS", 1)
+    app = ViewerApp(cpu_path)
+    async with app.run_test(size=SIZE) as pilot:
+        tl = await start(app, pilot)
+        app.run_search("aten::mm", 1)
+        assert "searching" in str(app.query_one("#status").render())
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert len(app.matches) >= 2 and tl.selected == int(app.matches[0])
+        app.run_search("/(/", 1)
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert "bad regex" in str(app.query_one("#status").render())
+
+
+async def test_flows_bound_after_first_paint_reach_status_and_warnings(cuda_path):
+    app = ViewerApp(cuda_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await start(app, pilot)
+        assert app.trace.pending_flows is None and len(app.trace.flow_src) == 33
+        assert "33 flows" in str(app.query_one("#status").render())
+        await pilot.press("e")
+        text = str(app.query_one("#warnings-text").render())
+        assert "only one end" in text and "duplicate thread_name" in text
+        assert "Warnings (2)" in str(app.query_one("#tabs").get_tab("warnings").label)
+
+
+async def test_wide_characters_keep_every_line_the_terminal_width():
+    names = ["日本語のカーネル名前", "🔥🔥 fused_kernel 🔥", "ok", "e\u0301\u0301 combining"]
+    tr = from_events([{"ph": "X", "name": n, "ts": i * 5, "dur": 4 + i, "pid": "进程", "tid": f"线程{i % 2}"}
+                      for i, n in enumerate(names * 5)])
+    app = ViewerApp(trace=tr)
+    async with app.run_test(size=SIZE) as pilot:
+        tl = await start(app, pilot)
+        for zoom in range(4):
+            for y in range(tl.size.height):
+                strip = tl.render_line(y)
+                assert sum(cell_len(seg.text) for seg in strip) == tl.size.width
+            await pilot.press("w")
