@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: test demo test-gpu bench clean
+.PHONY: test demo test-gpu check-torch bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -24,6 +24,11 @@ test-gpu:
 	$(PYTHON) -m pytest -q -p no:cacheprovider -m cuda --continue-on-collection-errors tests
 	$(PYTHON) benchmarks/dispatch_overhead.py --device cuda --quick
 	$(PYTHON) benchmarks/training_step.py --device cuda --steps 5
+
+# Side-by-side checks against PyTorch itself (torch is not a dependency): pip install torch into .venv first.
+check-torch: $(STAMP)
+	$(PY) -c "import torch" || (echo "install torch into .venv first: .venv/bin/pip install torch"; exit 1)
+	$(PY) -m pytest -q -p no:cacheprovider devtools/torch_compat
 
 bench: $(STAMP)
 	$(PY) benchmarks/dispatch_overhead.py

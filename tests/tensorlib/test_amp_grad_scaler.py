@@ -143,23 +143,3 @@ def test_float16_training_step_with_autocast_matches_float32_direction():
     s.update()
     assert w.grad.dtype == tl.float32 and math.isclose(w.grad[0, 0].item(), 2.0, rel_tol=1e-3)
     assert math.isclose(w[0, 0].item(), 0.1 - 0.2, rel_tol=1e-3)
-
-
-def test_matches_torch_scaler_sequence():
-    torch = pytest.importorskip("torch")
-    factors = [1.0, float("inf"), 1.0, 1.0, float("nan"), 1.0, 1.0, 1.0]
-    p, opt, s = _setup(scale=16.0, growth_interval=2)
-    tp = torch.tensor([1.0, 2.0], requires_grad=True)
-    topt = torch.optim.SGD([tp], lr=0.5)
-    ts = torch.amp.GradScaler("cpu", init_scale=16.0, growth_interval=2)
-    for f in factors:
-        opt.zero_grad()
-        topt.zero_grad()
-        _backward(s, p, f)
-        ts.scale((tp * f).sum()).backward()
-        s.step(opt)
-        ts.step(topt)
-        s.update()
-        ts.update()
-        assert s.get_scale() == ts.get_scale()
-    np.testing.assert_allclose(p.detach().numpy(), tp.detach().numpy())

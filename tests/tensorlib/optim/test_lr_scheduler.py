@@ -119,38 +119,3 @@ def test_warns_when_stepped_before_optimizer():
     s = L.StepLR(opt, step_size=1)
     with pytest.warns(UserWarning, match="before `optimizer.step\\(\\)`"):
         s.step()
-
-
-@pytest.mark.parametrize("make", [
-    lambda m, o: m.StepLR(o, step_size=2, gamma=0.3),
-    lambda m, o: m.MultiStepLR(o, milestones=[1, 4], gamma=0.5),
-    lambda m, o: m.ExponentialLR(o, gamma=0.8),
-    lambda m, o: m.CosineAnnealingLR(o, T_max=4, eta_min=0.01),
-    lambda m, o: m.OneCycleLR(o, max_lr=0.5, total_steps=12, three_phase=True),
-    lambda m, o: m.OneCycleLR(o, max_lr=0.5, total_steps=12, anneal_strategy="linear"),
-])
-def test_same_floats_as_torch(make):
-    torch = pytest.importorskip("torch")
-    o1 = _opt(0.1, momentum=0.9)
-    o2 = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1, momentum=0.9)
-    s1, s2 = make(L, o1), make(torch.optim.lr_scheduler, o2)
-    for _ in range(11):
-        assert o1.param_groups[0]["lr"] == o2.param_groups[0]["lr"]
-        assert o1.param_groups[0]["momentum"] == o2.param_groups[0]["momentum"]
-        o1.step()
-        o2.step()
-        s1.step()
-        s2.step()
-
-
-def test_plateau_same_as_torch():
-    torch = pytest.importorskip("torch")
-    o1 = _opt(1.0)
-    o2 = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=1.0)
-    s1 = L.ReduceLROnPlateau(o1, mode="max", patience=1, threshold=0.1, threshold_mode="abs", cooldown=2)
-    s2 = torch.optim.lr_scheduler.ReduceLROnPlateau(o2, mode="max", patience=1, threshold=0.1,
-                                                    threshold_mode="abs", cooldown=2)
-    for m in [1, 1.05, 1.2, 1.2, 1.25, 1.3, 0.9, 0.9, 0.9, 2, 2, 2, 2]:
-        s1.step(m)
-        s2.step(m)
-        assert o1.param_groups[0]["lr"] == o2.param_groups[0]["lr"]
