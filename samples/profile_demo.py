@@ -1,9 +1,8 @@
-"""Train a small MLP classifier under the profiler, print torch's table, write trace.json.
+"""Train a small MLP under the profiler, print torch's table, write trace.json for the viewer.
 
-Uses tensorlib ops with hand-written SGD; the model's layers and the optimizer step are marked with
-``record_range(..., "module")`` / ``"optimizer"`` regions (as nn.Module and optim will mark them), so
-the trace shows the same structure a torch user expects. Run: ``python samples/profile_demo.py
-[--steps N] [-o trace.json]``, then open the trace with ``python -m viewer trace.json``.
+Plain PyTorch-style code (nn.Module, optim.SGD, DataLoader): the module, optimizer and data-loading regions in
+the trace come from tensorlib itself, as torch's do. Run ``python samples/profile_demo.py [--steps N]
+[-o trace.json]``, then open the trace with ``python -m viewer trace.json``.
 """
 from __future__ import annotations
 
@@ -14,45 +13,22 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import tensorlib as tl  # noqa: E402
-from tensorlib.dispatch import record_range  # noqa: E402
+import tensorlib.nn as nn  # noqa: E402
+import tensorlib.nn.functional as F  # noqa: E402
+from tensorlib.utils.data import DataLoader, TensorDataset  # noqa: E402
 
 import profiler  # noqa: E402
 
 
-def init(n_in, n_hidden, n_out):
-    tl.manual_seed(0)
-    params = {
-        "fc1.weight": tl.randn(n_in, n_hidden) * (2 / n_in) ** 0.5,
-        "fc1.bias": tl.zeros(n_hidden),
-        "fc2.weight": tl.randn(n_hidden, n_out) * (1 / n_hidden) ** 0.5,
-        "fc2.bias": tl.zeros(n_out),
-    }
-    for p in params.values():
-        p.requires_grad_(True)
-    return params
+class MLP(nn.Module):
+    def __init__(self, n_in=64, n_hidden=128, n_out=10):
+        super().__init__()
+        self.fc1 = nn.Linear(n_in, n_hidden)
+        self.relu = nn.ReLU()
+        self.fc2 = nn.Linear(n_hidden, n_out)
 
-
-def forward(params, x):
-    with record_range("MLP", "module"):
-        with record_range("MLP.fc1", "module"):
-            h = x @ params["fc1.weight"] + params["fc1.bias"]
-        with record_range("MLP.relu", "module"):
-            h = h.relu()
-        with record_range("MLP.fc2", "module"):
-            return h @ params["fc2.weight"] + params["fc2.bias"]
-
-
-def cross_entropy(logits, target_onehot):
-    logp = logits - logits.logsumexp(dim=1, keepdim=True)
-    return -(logp * target_onehot).sum() / logits.shape[0]
-
-
-def sgd_step(params, lr):
-    with record_range("Optimizer.step#SGD.step", "optimizer"):
-        with tl.no_grad():
-            for p in params.values():
-                p.sub_(p.grad * lr)
-                p.grad = None
+    def forward(self, x):
+        return self.fc2(self.relu(self.fc1(x)))
 
 
 def main(argv=None):
@@ -60,18 +36,26 @@ def main(argv=None):
     ap.add_argument("--steps", type=int, default=20)
     ap.add_argument("-o", "--output", default="trace.json")
     args = ap.parse_args(argv)
-    params = init(64, 128, 10)
-    x = tl.randn(256, 64)
-    labels = (x[:, :10].argmax(dim=1))
-    target = tl.zeros(256, 10)
-    target[tl.arange(256), labels] = 1.0
-    with profiler.profile(record_shapes=True, profile_memory=True, with_flops=True) as prof:
-        for step in range(args.steps):
-            with record_range("DataLoader.__next__", "data"):
-                xb, tb = x * 1.0, target
-            loss = cross_entropy(forward(params, xb), tb)
+    tl.manual_seed(0)
+    x = tl.randn(256 * 4, 64)
+    y = x[:, :10].argmax(dim=1)                     # a learnable toy task
+    loader = DataLoader(TensorDataset(x, y), batch_size=64, shuffle=True)
+    model = MLP()
+    opt = tl.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    batches = iter(())
+    # skip one step and warm up two (the first BLAS calls of a process are slow), then record args.steps
+    sched = profiler.schedule(wait=1, warmup=2, active=args.steps)
+    with profiler.profile(schedule=sched, record_shapes=True, profile_memory=True, with_flops=True) as prof:
+        for step in range(3 + args.steps):
+            try:
+                xb, yb = next(batches)
+            except StopIteration:
+                batches = iter(loader)
+                xb, yb = next(batches)
+            opt.zero_grad()
+            loss = F.cross_entropy(model(xb), yb)
             loss.backward()
-            sgd_step(params, 0.1)
+            opt.step()
             prof.step()
     print(f"loss after {args.steps} steps: {loss.item():.4f}")
     print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=15))
