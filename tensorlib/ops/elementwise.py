@@ -54,8 +54,6 @@ def _(ctx, g):
 @op("div", promote=True, save="i", node_name="DivBackward0")
 def DIV(xp, a, b, rounding_mode=None):
     if rounding_mode is None:
-        if a.dtype.kind in "biu" if hasattr(a, "dtype") else isinstance(a, int):
-            pass
         return xp.true_divide(a, b)
     if rounding_mode == "floor":
         return xp.floor_divide(a, b)
@@ -82,10 +80,6 @@ def _(ctx, g):
     ga = sum_to(g / b, ctx.in_meta[0][0]) if ctx.needs_input_grad[0] else None
     gb = sum_to(neg(g) * a / (b * b), ctx.in_meta[1][0]) if ctx.needs_input_grad[1] else None
     return ga, gb
-
-
-def _int_to_float_div(a):
-    return a
 
 
 @op("pow", promote=True, save="io", amp="fp32", node_name="PowBackward0")

@@ -168,7 +168,7 @@ def _(ctx, g):
 
 def transpose(input, dim0, dim1):
     if input.ndim == 0:
-        return dispatch(TRANSPOSE, input, dim0=0, dim1=0) if False else view(input, ())
+        return view(input, ())   # torch: transposing a 0-d tensor is a no-op view
     d0, d1 = norm_dims((dim0, dim1), input.ndim)
     return dispatch(TRANSPOSE, input, dim0=d0, dim1=d1)
 
@@ -307,7 +307,7 @@ def stack(tensors, dim=0):
 
 @op("unbind", view=True, node_name="UnbindBackward0")
 def UNBIND(xp, a, dim=0):
-    return tuple(xp.take(a, i, axis=dim) if False else a[(slice(None),) * dim + (i,)] for i in range(a.shape[dim]))
+    return tuple(a[(slice(None),) * dim + (i,)] for i in range(a.shape[dim]))
 
 
 @UNBIND.def_backward
