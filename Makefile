@@ -24,6 +24,7 @@ test-gpu:
 	$(PYTHON) -m pytest -q -p no:cacheprovider -m cuda --continue-on-collection-errors tests
 	$(PYTHON) benchmarks/dispatch_overhead.py --device cuda --quick
 	$(PYTHON) benchmarks/training_step.py --device cuda --steps 5
+	$(PYTHON) benchmarks/gpu_overhead.py --n 2000
 
 # Side-by-side checks against PyTorch itself (torch is not a dependency): pip install torch into .venv first.
 check-torch: $(STAMP)
