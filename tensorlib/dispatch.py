@@ -387,7 +387,12 @@ def _execute_inplace_op(op, args, attrs, seq):
 def _mark_view(out: Tensor, src):
     """A view shares memory, and so version counts, with its base."""
     d = out._data
-    if d.base is not None and (type(d) is not np.ndarray or np.may_share_memory(d, src._data)):
+    base = d.base
+    if base is None:
+        return
+    s = src._data
+    # the usual case (a view of the source's array or of what that array views) needs no memory-bounds test
+    if base is s or base is s.base or type(d) is not np.ndarray or np.may_share_memory(d, s):
         b = src._base
         out._base = b if b is not None else src
 
