@@ -31,6 +31,7 @@ def bind_flows(trace, flows: list[dict], warnings: list[str]) -> tuple[np.ndarra
     t_us = num_array(c_ts)
     good = np.isfinite(t_us) & (np.abs(t_us) < TS_LIMIT / 1000.0)
     if not good.all():
+        warnings.append(f"{int((~good).sum())} flow events without a valid ts; skipped")
         g = good.tolist()
         cats, ids, pids, tids, phs, bps = ([x for x, k in zip(col, g) if k] for col in (cats, ids, pids, tids, phs, bps))
         t_us = t_us[good]
