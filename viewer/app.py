@@ -239,6 +239,8 @@ class ViewerApp(App):
         await self.mount(Static(self._status_text(), id="status"), before=self.query_one(Footer))
         tabs.active = "timeline"
         self.query_one(Timeline).focus()
+        if self.diff_trace is not None:  # `python -m viewer diff A B` asked for the comparison first
+            await self.action_tab("diff")
 
     def _warnings(self) -> list[str]:
         tr = self.trace

@@ -29,8 +29,9 @@ def bind_flows(trace, flows: list[dict], warnings: list[str]) -> tuple[np.ndarra
     c_ts, cats, ids, pids, tids, phs, bps = (list(c) for c in zip(*rows))
     del rows
     t_us = num_array(c_ts)
-    good = np.isfinite(t_us) & (np.abs(t_us) * 1000.0 < TS_LIMIT)
+    good = np.isfinite(t_us) & (np.abs(t_us) < TS_LIMIT / 1000.0)
     if not good.all():
+        warnings.append(f"{int((~good).sum())} flow events without a valid ts; skipped")
         g = good.tolist()
         cats, ids, pids, tids, phs, bps = ([x for x, k in zip(col, g) if k] for col in (cats, ids, pids, tids, phs, bps))
         t_us = t_us[good]

@@ -369,8 +369,9 @@ class _Builder:
         rows = [(e.get("ts"), e.get("dur", 0.0), e.get("name"), e.get("cat"), e.get("pid"), e.get("tid")) for e in raw]
         c_ts, c_dur, c_name, c_cat, c_pid, c_tid = (list(c) for c in zip(*rows)) if rows else ([],) * 6
         del rows
-        ts = num_array(c_ts) * 1000.0
-        dur = num_array(c_dur[: len(spans)]) * 1000.0
+        with np.errstate(over="ignore", invalid="ignore"):  # 1e308 µs becomes inf, then a warning
+            ts = num_array(c_ts) * 1000.0
+            dur = num_array(c_dur[: len(spans)]) * 1000.0
         dur = np.concatenate([dur, np.zeros(len(instants))])
         kind = np.concatenate([np.full(len(spans), KIND_SPAN, np.int8), np.full(len(instants), KIND_INSTANT, np.int8)])
         bad_ts = ~np.isfinite(ts) | (np.abs(ts) >= TS_LIMIT)
@@ -467,7 +468,7 @@ def _order(v: Any) -> tuple:
 
 
 def _finite(v: Any) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and abs(v) * 1000.0 < TS_LIMIT
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and abs(v) < TS_LIMIT / 1000.0
 
 
 def _merge(b: dict, e: dict | None, dur_us: float) -> dict:

@@ -48,6 +48,18 @@ def _color(name_id: int, name: str) -> Style:
     return _STYLES[zlib.crc32(name.encode("utf-8", "replace")) % len(_STYLES)]
 
 
+def _valid_view(t0: float, t1: float) -> tuple[float, float]:
+    """A view at least 10 ns wide, and wide enough to be distinct floats far from zero."""
+    t0, t1 = float(t0), float(t1)
+    if not (math.isfinite(t0) and math.isfinite(t1)):
+        return 0.0, 1000.0
+    mid = (t0 + t1) / 2
+    least = max(10.0, abs(mid) * 1e-12)
+    if t1 - t0 < least:
+        t0, t1 = mid - least / 2, mid + least / 2
+    return t0, t1
+
+
 def nice_step(span: float, target: int) -> float:
     raw = span / max(target, 1)
     if raw <= 0:
@@ -110,8 +122,7 @@ class Timeline(Widget, can_focus=True):
 
     def _pad_home(self) -> None:
         span = self.t1 - self.t0
-        self.t0 -= span * 0.01
-        self.t1 += span * 0.01
+        self.t0, self.t1 = _valid_view(self.t0 - span * 0.01, self.t1 + span * 0.01)
 
     # ---- geometry ----
     @property
@@ -153,7 +164,7 @@ class Timeline(Widget, can_focus=True):
         if hi <= lo:
             return out
         vts, vend, vidx = ts[lo:hi], end[lo:hi], idx[lo:hi]
-        bucket = (t1 - t0) / W
+        bucket = max((t1 - t0) / W, 1e-12)
         edges = t0 + bucket * np.arange(W + 1)
         first = np.searchsorted(vts, edges[:-1], "left")  # first event starting in or after cell
         nxt = np.searchsorted(vts, edges[1:], "left")
@@ -242,7 +253,7 @@ class Timeline(Widget, can_focus=True):
 
     def _ruler(self, width: int) -> Strip:
         W = max(width - GUTTER, 1)
-        span = self.t1 - self.t0
+        span = max(self.t1 - self.t0, 1e-9)
         per_cell = span / W
         head = f" {fmt_ns(per_cell)}/cell"[: GUTTER - 1].ljust(GUTTER - 1) + "│"
         step = nice_step(span, max(W // 14, 1))
@@ -270,11 +281,7 @@ class Timeline(Widget, can_focus=True):
         self._changed()
 
     def set_view(self, t0: float, t1: float) -> None:
-        span = max(t1 - t0, 10.0)  # never closer than 10 ns for the whole width
-        mid = (t0 + t1) / 2 if t1 - t0 < 10 else None
-        if mid is not None:
-            t0, t1 = mid - span / 2, mid + span / 2
-        self.t0, self.t1 = float(t0), float(t0 + span)
+        self.t0, self.t1 = _valid_view(t0, t1)
         self._changed()
 
     def _anchor(self) -> float:
@@ -342,7 +349,7 @@ class Timeline(Widget, can_focus=True):
         span = self.t1 - self.t0
         if end < self.t0 or ts > self.t1:
             mid = (ts + end) / 2
-            self.t0, self.t1 = mid - span / 2, mid + span / 2
+            self.t0, self.t1 = _valid_view(mid - span / 2, mid + span / 2)
 
     def action_deselect(self) -> None:
         self.select(-1, reveal=False)
@@ -419,7 +426,7 @@ class Timeline(Widget, can_focus=True):
             dt = (event.x - x0) * (t1 - t0) / self.track_width
             if event.x != x0:
                 self._dragged = True
-                self.t0, self.t1 = t0 - dt, t1 - dt
+                self.t0, self.t1 = _valid_view(t0 - dt, t1 - dt)
         if moved:  # vertical moves change nothing drawn (the cursor line spans all rows)
             self._changed()
 

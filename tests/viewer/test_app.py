@@ -286,7 +286,8 @@ async def test_diff_tab(cpu_path, cuda_path):
     app = ViewerApp(cpu_path, diff_path=cuda_path)
     async with app.run_test(size=SIZE) as pilot:
         await start(app, pilot)
-        await pilot.press("x")
+        assert app.query_one("#tabs").active == "diff"  # opens on the comparison
+        await pilot.press("t", "x")
         assert app.query_one("#tabs").active == "diff"
         dt = app.query_one("#diff-table")
         assert dt.row_count > 100
@@ -424,3 +425,15 @@ async def test_wide_characters_keep_every_line_the_terminal_width():
                 strip = tl.render_line(y)
                 assert sum(cell_len(seg.text) for seg in strip) == tl.size.width
             await pilot.press("w")
+
+
+async def test_zooming_far_from_zero_never_divides_by_zero():
+    # 4.6e15 µs is 4.6e18 ns, where neighbouring float64 values are 512 ns apart.
+    tr = from_events([{"ph": "X", "name": "far", "ts": 4.6e15, "dur": 0.001, "pid": 1, "tid": 1}])
+    app = ViewerApp(trace=tr)
+    async with app.run_test(size=SIZE) as pilot:
+        tl = await start(app, pilot)
+        await pilot.press(*["w"] * 60, "f", "d", "a")
+        assert tl.t1 > tl.t0
+        for y in range(tl.size.height):
+            tl.render_line(y)
