@@ -163,6 +163,8 @@ def _nll_prepare(xp, logp, target, ignore_index):
     if logp.ndim == 1:
         lp = logp[None, :]
         t = target.reshape(1)
+    elif logp.ndim == 2:          # (N, C): already in place
+        lp, t = logp, target
     else:
         lp = xp.moveaxis(logp, 1, -1).reshape(-1, logp.shape[1])
         t = target.reshape(-1)
@@ -206,7 +208,7 @@ def NLL_LOSS_BACKWARD(xp, g, logp, target, weight=None, reduction="mean", ignore
         coef = g * w / w.sum()
     grad = xp.zeros_like(lp)
     grad[xp.arange(lp.shape[0]), safe] = -coef
-    if logp.ndim == 1:
+    if logp.ndim <= 2:
         return grad.reshape(logp.shape)
     moved = list(logp.shape)
     C = moved.pop(1)
