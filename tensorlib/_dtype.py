@@ -54,6 +54,15 @@ def _by_name(name):
     return _BY_NAME[name]
 
 
+_SCALAR_NAMES = {"bool": "Bool", "uint8": "Byte", "int8": "Char", "int16": "Short", "int32": "Int", "int64": "Long",
+                 "float16": "Half", "float32": "Float", "float64": "Double"}
+
+
+def scalar_name(d) -> str:
+    """torch's ScalarType name, as its error messages print it (Long, Float, ...)."""
+    return _SCALAR_NAMES[to_dtype(d).name]
+
+
 def from_np(np_dtype) -> dtype:
     try:
         return _FROM_NP[np_dtype]

@@ -246,7 +246,9 @@ def record_inplace(op, base, args, attrs, result, seq):
     if type(result) is not type(target._data) and isinstance(result, np.generic):
         result = np.asarray(result)
     if result.dtype != target._data.dtype and not np.can_cast(result.dtype, target._data.dtype, "same_kind"):
-        raise RuntimeError(f"result type {result.dtype} can't be cast to the desired output type {target._data.dtype}")
+        from .._dtype import scalar_name
+        raise RuntimeError(f"result type {scalar_name(result.dtype)} can't be cast to the desired output type "
+                           f"{scalar_name(target._data.dtype)}")
     target._data[...] = result
     b = target._base
     (b if b is not None else target)._version += 1

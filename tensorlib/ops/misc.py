@@ -124,7 +124,7 @@ def _ip_binary(xp_fn):
             bd = getattr(b, "dtype", None)
             if isinstance(b, float) or (bd is not None and getattr(bd, "kind", "") == "f"):
                 raise RuntimeError(f"result type Float can't be cast to the desired output type "
-                                   f"{D.from_np(a.dtype).name.capitalize()}")
+                                   f"{D.scalar_name(a.dtype)}")
         getattr(xp, xp_fn)(a, b, out=a, casting="unsafe")
     return kernel
 
@@ -137,7 +137,7 @@ MUL_ = op("mul_", inplace_of=E.MUL)(_ip_binary("multiply"))
 def _div_ip(xp, a, b, rounding_mode=None):
     if a.dtype.kind != "f" and rounding_mode is None:
         raise RuntimeError(f"result type Float can't be cast to the desired output type "
-                           f"{D.from_np(a.dtype).name.capitalize()}")
+                           f"{D.scalar_name(a.dtype)}")
     if rounding_mode == "floor":
         xp.floor_divide(a, b, out=a, casting="unsafe")
     elif rounding_mode == "trunc":

@@ -280,7 +280,7 @@ def test_inplace_ops():
     x += 1
     assert x.tolist() == [2.0, 3.0, 4.0]
     i = tl.tensor([1, 2])
-    with pytest.raises(RuntimeError, match="result type Float can't be cast to the desired output type Int64"):
+    with pytest.raises(RuntimeError, match="result type Float can't be cast to the desired output type Long"):
         i.add_(1.5)
     tl.manual_seed(1)
     u = tl.empty(1000).uniform_(2, 3)
