@@ -8,6 +8,13 @@ from ..parameter import Parameter
 from .module import Module
 
 
+def _affine_params(m, affine, use_bias, n, kw):
+    """weight (ones) and bias (zeros) of a norm layer, or None-valued parameters as torch registers them."""
+    shape = tuple(n) if isinstance(n, (tuple, list)) else (n,)
+    m.register_parameter("weight", Parameter(ops.ones(*shape, **kw)) if affine else None)
+    m.register_parameter("bias", Parameter(ops.zeros(*shape, **kw)) if use_bias else None)
+
+
 class _BatchNorm(Module):
     _dims = (2, 3)
 
@@ -18,15 +25,7 @@ class _BatchNorm(Module):
         self.affine, self.track_running_stats = affine, track_running_stats
         self.use_bias = bool(affine and bias)
         kw = {"device": device, "dtype": dtype}
-        if affine:
-            self.weight = Parameter(ops.ones(num_features, **kw))
-            if self.use_bias:
-                self.bias = Parameter(ops.zeros(num_features, **kw))
-            else:
-                self.register_parameter("bias", None)
-        else:
-            self.register_parameter("weight", None)
-            self.register_parameter("bias", None)
+        _affine_params(self, affine, self.use_bias, num_features, kw)
         if track_running_stats:
             self.register_buffer("running_mean", ops.zeros(num_features, **kw))
             self.register_buffer("running_var", ops.ones(num_features, **kw))
@@ -88,15 +87,7 @@ class LayerNorm(Module):
         self.eps, self.elementwise_affine = eps, elementwise_affine
         self.use_bias = bool(elementwise_affine and bias)
         kw = {"device": device, "dtype": dtype}
-        if elementwise_affine:
-            self.weight = Parameter(ops.ones(*self.normalized_shape, **kw))
-            if bias:
-                self.bias = Parameter(ops.zeros(*self.normalized_shape, **kw))
-            else:
-                self.register_parameter("bias", None)
-        else:
-            self.register_parameter("weight", None)
-            self.register_parameter("bias", None)
+        _affine_params(self, elementwise_affine, self.use_bias, self.normalized_shape, kw)
 
     def forward(self, input):
         return F.layer_norm(input, self.normalized_shape, self.weight, self.bias, self.eps)
@@ -114,15 +105,7 @@ class GroupNorm(Module):
         self.num_groups, self.num_channels, self.eps, self.affine = num_groups, num_channels, eps, affine
         self.use_bias = bool(affine and bias)
         kw = {"device": device, "dtype": dtype}
-        if affine:
-            self.weight = Parameter(ops.ones(num_channels, **kw))
-            if self.use_bias:
-                self.bias = Parameter(ops.zeros(num_channels, **kw))
-            else:
-                self.register_parameter("bias", None)
-        else:
-            self.register_parameter("weight", None)
-            self.register_parameter("bias", None)
+        _affine_params(self, affine, self.use_bias, num_channels, kw)
 
     def forward(self, input):
         return F.group_norm(input, self.num_groups, self.weight, self.bias, self.eps)
