@@ -190,6 +190,8 @@ class profile:
         if self._memory is not None:
             self._memory.start()
         dispatch.add_hook(self._recorder)
+        if self._recorder.uses_sink:
+            dispatch.set_op_sink(self._recorder)
         if self._gpu is not None:        # after the recorder: its enter stamp falls inside the op's
             dispatch.add_hook(self._gpu)
         if self.nvtx:
@@ -220,6 +222,8 @@ class profile:
             cap, self._capture = getattr(self, "_capture", None), None
             if cap is not None:
                 cap.profilerStop()
+            if rec.uses_sink:
+                dispatch.set_op_sink(None)
             for h in (self._nvtx_hook, rec, self._gpu):
                 if h is not None and h in dispatch.hooks():
                     dispatch.remove_hook(h)

@@ -55,6 +55,7 @@ class Recorder:
         self.buffers: list[tuple[int, str, list]] = []   # (native thread id, thread name, records)
         self._lock = threading.Lock()
         self._tls = _ThreadBuffer(self)
+        self.tls = self._tls            # read by the dispatcher's op-record sink on every op
         self.memory = memory                              # memory.MemoryRecorder or None
         self._stack_cache: dict = {}
         self._stacks: dict = {}
@@ -78,9 +79,15 @@ class Recorder:
         with self._lock:
             return [(tid, name, buf[:len(buf)]) for tid, name, buf in self.buffers]
 
+    @property
+    def uses_sink(self) -> bool:
+        """Default options: ops are recorded by the dispatcher (dispatch.set_op_sink), not by op hooks."""
+        return not self.extended
+
     def _overflow(self):
         """A thread's list reached max_events: every later record is counted, not kept."""
-        self.op_exit = self._drop_op_exit
+        if self.extended:
+            self.op_exit = self._drop_op_exit
         self.range_exit = self._drop_range_exit
         from tensorlib import dispatch
         dispatch.refresh_hooks()      # the dispatcher binds hook methods at registration
@@ -101,16 +108,8 @@ class Recorder:
         rtag = range_tag
 
         if not self.extended:
-            def op_enter(op, inputs, attrs, phase, seq):
-                return (op.name, phase, seq, pc())
-
-            def op_exit(token, outputs):
-                t1 = pc()
-                b = tls.buf
-                b.append((*token, t1))
-                if len(b) >= limit:
-                    rec._overflow()
-
+            # ops: the dispatcher writes (name, phase, seq, t0, t1) itself (dispatch.set_op_sink), which
+            # costs half of an op_enter/op_exit pair; only ranges come through the hook methods
             def range_enter(name, kind):
                 return (name, rtag(kind), -1, pc())
 
@@ -155,8 +154,9 @@ class Recorder:
                     if len(b) >= limit:
                         rec._overflow()
 
-        self.op_enter = op_enter
-        self.op_exit = op_exit
+        if self.extended:
+            self.op_enter = op_enter
+            self.op_exit = op_exit
         self.range_enter = range_enter
         self.range_exit = range_exit
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import itertools
 import threading
+import time
 
 import numpy as np
 
@@ -59,12 +60,16 @@ _op_hooks: tuple = ()       # those that observe ops
 _op_pairs: tuple = ()       # their bound (op_enter, op_exit), read once per op
 _range_hooks: tuple = ()    # those that observe ranges
 _slow = False               # some hook, autocast or anomaly is active somewhere: take the full path
+_sink = None                # the profiler's op-record sink (set_op_sink), or None
 _autocast_users = 0
 _anomaly_users = 0
 
 
 def _overrides(h, name):
-    return getattr(type(h), name, None) is not getattr(Hook, name) or name in vars(h)
+    if name in getattr(h, "__dict__", ()):
+        return True
+    m = getattr(type(h), name, None)
+    return m is not None and m is not getattr(Hook, name)
 
 
 def _refresh():
@@ -72,7 +77,7 @@ def _refresh():
     _op_hooks = tuple(h for h in _hooks if _overrides(h, "op_enter") or _overrides(h, "op_exit"))
     _op_pairs = tuple((h.op_enter, h.op_exit) for h in _op_hooks)
     _range_hooks = tuple(h for h in _hooks if _overrides(h, "range_enter") or _overrides(h, "range_exit"))
-    _slow = bool(_op_hooks) or _autocast_users > 0 or _anomaly_users > 0
+    _slow = bool(_op_hooks) or _sink is not None or _autocast_users > 0 or _anomaly_users > 0
 
 
 def add_hook(hook):
@@ -97,6 +102,21 @@ def remove_hook(hook):
 
 def hooks() -> tuple:
     return _hooks
+
+
+def set_op_sink(sink):
+    """Let the dispatcher write one compact record per op itself, the cheapest way to time every op.
+
+    `sink` has `tls` (a threading.local whose `buf` is that thread's list), `max_events` (records kept
+    per thread; later ones are counted in `sink.dropped`) — or is None to stop. Records are tuples
+    (op name, phase, seq, t0_ns, t1_ns) appended when the op returns (perf_counter_ns), around every
+    other hook. One sink at a time: the profiler allows one recording at a time."""
+    global _sink
+    with _lock:
+        if sink is not None and _sink is not None and sink is not _sink:
+            raise RuntimeError("another op-record sink is active (one profiler records at a time)")
+        _sink = sink
+        _refresh()
 
 
 def refresh_hooks():
@@ -132,6 +152,7 @@ class _State(threading.local):
 
 STATE = _State()
 _seq = itertools.count()
+_pc = time.perf_counter_ns
 
 
 def next_seq():
@@ -527,10 +548,33 @@ def bump_version(t: Tensor):
 def _dispatch_full(op, args, attrs):
     """Hooks (and autocast/anomaly) are on. Kept lean: the profiler's per-op cost starts here."""
     st = STATE
-    pairs = _op_pairs
     phase = st.phase
+    sink = _sink
+    if sink is not None:
+        # the profiler's compact record, written here rather than through two hook calls: one tuple
+        # (name, phase, seq, t0, t1) per op into the calling thread's list (see set_op_sink)
+        if phase == "forward":
+            seq = next(_seq)
+            run_seq = seq
+        else:
+            seq = st.seq
+            run_seq = -1
+        t0 = _pc()
+        try:
+            pairs = _op_pairs
+            if pairs or (_autocast_users and st.autocast is not None and op.amp is not None):
+                return _dispatch_sunk_hooked(op, args, attrs, pairs, phase, seq, run_seq)
+            return _execute(op, args, attrs, run_seq)
+        finally:
+            t1 = _pc()
+            b = sink.tls.buf
+            if len(b) < sink.max_events:
+                b.append((op.name, phase, seq, t0, t1))
+            else:
+                sink.dropped += 1
+    pairs = _op_pairs
     if _autocast_users and st.autocast is not None and op.amp is not None:
-        return _dispatch_autocast(op, args, attrs, pairs, phase)
+        return _dispatch_autocast(op, args, attrs, pairs, phase, -1)
     if not pairs:
         return _execute(op, args, attrs, -1)
     if phase == "forward":
@@ -548,6 +592,10 @@ def _dispatch_full(op, args, attrs):
         finally:
             exit_(tok, out)
         return out
+    return _dispatch_pairs(op, args, attrs, pairs, phase, seq, run_seq)
+
+
+def _dispatch_pairs(op, args, attrs, pairs, phase, seq, run_seq):
     tokens = [p[0](op, args, attrs, phase, seq) for p in pairs]
     out = None
     try:
@@ -557,12 +605,19 @@ def _dispatch_full(op, args, attrs):
     return out
 
 
-def _dispatch_autocast(op, args, attrs, pairs, phase):
+def _dispatch_sunk_hooked(op, args, attrs, pairs, phase, seq, run_seq):
+    """Under the op-record sink: other hooks and/or autocast, inside the recorded span."""
+    if _autocast_users and STATE.autocast is not None and op.amp is not None:
+        return _dispatch_autocast(op, args, attrs, pairs, phase, seq)
+    return _dispatch_pairs(op, args, attrs, pairs, phase, seq, run_seq)
+
+
+def _dispatch_autocast(op, args, attrs, pairs, phase, seq):
     from .amp.autocast_mode import autocast_args
-    seq = -1
     tokens = None
-    if pairs:
+    if seq < 0 and (pairs or phase == "forward"):
         seq = next(_seq) if phase == "forward" else STATE.seq
+    if pairs:
         tokens = [p[0](op, args, attrs, phase, seq) for p in pairs]
     out = None
     try:
