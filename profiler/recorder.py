@@ -1,16 +1,17 @@
-"""The hot path: one dispatcher hook that appends a compact tuple per op and per range.
+"""The hot path: a compact tuple per op and per range, appended to the recording thread's own list.
 
 Nothing is derived while the program runs. Each thread appends to its own list (no lock, no thread id
 per record); a record is ``(name, tag, seq, t0, t1)`` with ``perf_counter_ns`` stamps, where ``tag`` is
-the op's phase (``"forward"``/``"backward"``) or ``"r:" + kind`` for a named range. With
-``record_shapes``/``profile_memory``/``with_stack``/``with_flops`` the record grows one field,
+the op's phase (``"forward"``/``"backward"``) or ``"r:" + kind`` for a named range. With default options
+the dispatcher writes the op records itself (the recorder is its op-record sink, `dispatch.set_op_sink`)
+and only ranges pass through hook methods. With ``record_shapes``/``profile_memory``/``with_stack``/
+``with_flops`` the recorder is an op hook too and the record grows one field,
 ``(name, tag, seq, extra, t0, t1)``. Records land in exit order; `events.build` turns them into a tree
 after ``stop()``.
 
-The methods are closures bound on the instance (the dispatcher binds them at registration and
-`dispatch.refresh_hooks()` re-reads them), so that
-switching to "dropping" once ``max_events`` is reached is one attribute assignment and the default
-path runs no ``if``.
+The hook methods are closures bound on the instance (the dispatcher binds them at registration and
+`dispatch.refresh_hooks()` re-reads them), so that switching to "dropping" once ``max_events`` is
+reached is one attribute assignment.
 """
 from __future__ import annotations
 
