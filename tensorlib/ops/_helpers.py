@@ -1,7 +1,7 @@
 """Small backward helpers shared by the op families (each is itself a dispatched op)."""
 from __future__ import annotations
 
-from ._registry import Tensor, dispatch, np, op
+from ._registry import Tensor, dispatch, np, op  # noqa: F401
 
 
 def _sum_to_kernel(xp, a, shape):
@@ -82,3 +82,12 @@ def reduced_grad(g, in_shape, dims, keepdim):
         from .shape import reshape
         g = reshape(g, tuple(shape))
     return expand(g, in_shape)
+
+
+def add_at(xp, out, idx, src):
+    """out[idx] += src with repeated indices accumulating (NumPy's add.at, CuPy's scatter_add)."""
+    if xp is np:
+        np.add.at(out, idx, src)
+    else:
+        import cupyx  # noqa: PLC0415 - only on the CUDA path
+        cupyx.scatter_add(out, idx, src)

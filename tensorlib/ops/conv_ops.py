@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from ..backends import cudnn
 from ..dispatch import STATE
+from ._helpers import add_at
 from ._registry import dispatch, np, op
 from .reduce import sum as _sum
 
@@ -118,12 +119,7 @@ def _col2im_scatter(xp, gc, full_hw, stride, dilation):
     src = gc.reshape(N * C, -1)
     idx = xp.broadcast_to(flat, src.shape)
     base = (xp.arange(N * C) * (Hf * Wf))[:, None]
-    target = out.reshape(-1)
-    if xp is np:
-        np.add.at(target, (idx + base).reshape(-1), src.reshape(-1))
-    else:
-        import cupyx
-        cupyx.scatter_add(target, (idx + base).reshape(-1), src.reshape(-1))
+    add_at(xp, out.reshape(-1), (idx + base).reshape(-1), src.reshape(-1))
     return out.reshape(N, C, Hf, Wf)
 
 

@@ -2,7 +2,7 @@
 scatter_add, index_select, masked_fill, one_hot."""
 from __future__ import annotations
 
-from ._helpers import norm_dims, sum_to
+from ._helpers import add_at, norm_dims, sum_to
 from ._registry import Tensor, dispatch, method, np, op
 
 
@@ -68,11 +68,8 @@ def INDEX_BACKWARD(xp, g, shape, idx):
     z = xp.zeros(shape, dtype=g.dtype)
     if _is_basic(idx):
         z[idx] = g
-    elif xp is np:
-        np.add.at(z, idx, g)
     else:
-        import cupyx  # noqa: PLC0415
-        cupyx.scatter_add(z, idx, g)
+        add_at(xp, z, idx, g)
     return z
 
 
@@ -173,12 +170,7 @@ def _scatter_idx(xp, index, dim, src_shape):
 def SCATTER_ADD(xp, a, index, src, dim):
     out = a.copy()
     s = src[tuple(slice(0, n) for n in index.shape)]
-    idx = _scatter_idx(xp, index, dim, s.shape)
-    if xp is np:
-        np.add.at(out, idx, s)
-    else:
-        import cupyx  # noqa: PLC0415
-        cupyx.scatter_add(out, idx, s)
+    add_at(xp, out, _scatter_idx(xp, index, dim, s.shape), s)
     return out
 
 
@@ -245,12 +237,7 @@ def index_select(input, dim, index):
 def INDEX_ADD(xp, a, index, src, dim, alpha=1):
     out = a.copy()
     idx = (slice(None),) * dim + (index,)
-    s = src if alpha == 1 else src * alpha
-    if xp is np:
-        np.add.at(out, idx, s)
-    else:
-        import cupyx  # noqa: PLC0415
-        cupyx.scatter_add(out, idx, s)
+    add_at(xp, out, idx, src if alpha == 1 else src * alpha)
     return out
 
 
