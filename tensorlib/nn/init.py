@@ -61,18 +61,17 @@ def normal_(tensor, mean=0.0, std=1.0, generator=None):
 
 def trunc_normal_(tensor, mean=0.0, std=1.0, a=-2.0, b=2.0, generator=None):
     """Normal values redrawn until they fall in [a, b] (rejection), as the distribution torch's gives."""
-    import numpy as np
+    from ..ops import where
     with no_grad():
         tensor.normal_(mean, std, generator=generator)
         for _ in range(100):
-            d = tensor._data
-            bad = (d < a) | (d > b)
-            if not bool(bad.any()):
+            bad = (tensor < a) | (tensor > b)
+            if not bad.any():
                 break
-            fresh = tensor.clone().normal_(mean, std, generator=generator)._data
-            d[bad] = fresh[bad]
+            fresh = tensor.clone().normal_(mean, std, generator=generator)
+            tensor.copy_(where(bad, fresh, tensor))
         else:
-            tensor._data[...] = np.clip(tensor._data, a, b) if tensor.is_cpu else tensor._data.clip(a, b)
+            tensor.clamp_(a, b)
         return tensor
 
 

@@ -387,7 +387,7 @@ class Module:
                 if g._grad_fn is not None:
                     g = g.detach()
                     p._grad = g
-                g._data[...] = 0
+                g.zero_()           # dispatched, as torch's aten::zero_ (the profiler sees it)
 
     def apply(self, fn):
         for m in self.children():

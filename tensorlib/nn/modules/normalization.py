@@ -57,9 +57,10 @@ class _BatchNorm(Module):
         self._check_input_dim(input)
         momentum = 0.0 if self.momentum is None else self.momentum
         if self.training and self.track_running_stats and self.num_batches_tracked is not None:
-            self.num_batches_tracked._data += 1
+            with no_grad():
+                self.num_batches_tracked.add_(1)      # torch's aten::add_, seen by the profiler
             if self.momentum is None:   # cumulative moving average
-                momentum = 1.0 / float(self.num_batches_tracked._data)
+                momentum = 1.0 / float(self.num_batches_tracked.item())
         use_batch = self.training or self.running_mean is None
         return F.batch_norm(input, self.running_mean if not self.training or self.track_running_stats else None,
                             self.running_var if not self.training or self.track_running_stats else None,
