@@ -78,3 +78,21 @@ def is_grad_enabled() -> bool:
 
 def is_inference_mode_enabled() -> bool:
     return STATE.inference
+
+
+def zero_grads(params, set_to_none=True):
+    """Module.zero_grad and Optimizer.zero_grad: drop each gradient (torch's default, frees the memory) or
+    zero it in place through a dispatched zero_ (detached from any graph first, as torch does)."""
+    for p in params:
+        g = p._grad
+        if g is None:
+            continue
+        if set_to_none:
+            p._grad = None
+            continue
+        if g._grad_fn is not None:
+            g.detach_()
+        else:
+            g._requires_grad = False
+        with no_grad():
+            g.zero_()

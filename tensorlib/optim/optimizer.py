@@ -13,7 +13,7 @@ from copy import deepcopy
 from itertools import chain
 
 from .._tensor_base import Tensor
-from ..autograd.grad_mode import no_grad
+from ..autograd.grad_mode import no_grad, zero_grads
 from ..dispatch import range_enter, range_exit
 
 __all__ = ["Optimizer", "required"]
@@ -136,20 +136,7 @@ class Optimizer:
     # --- gradients ------------------------------------------------------------------------------
     def zero_grad(self, set_to_none: bool = True):
         """Reset every parameter's gradient: to None (the default, frees memory) or to zeros in place."""
-        for group in self.param_groups:
-            for p in group["params"]:
-                g = p._grad
-                if g is None:
-                    continue
-                if set_to_none:
-                    p._grad = None
-                else:
-                    if g._grad_fn is not None:
-                        g.detach_()
-                    else:
-                        g._requires_grad = False
-                    with no_grad():
-                        g.zero_()
+        zero_grads((p for group in self.param_groups for p in group["params"]), set_to_none)
 
     def step(self, closure=None):
         raise NotImplementedError(f"{type(self).__name__}.step() is not implemented")

@@ -377,17 +377,8 @@ class Module:
         return self
 
     def zero_grad(self, set_to_none=True):
-        for p in self.parameters():
-            if p._grad is None:
-                continue
-            if set_to_none:
-                p._grad = None
-            else:
-                g = p._grad
-                if g._grad_fn is not None:
-                    g = g.detach()
-                    p._grad = g
-                g.zero_()           # dispatched, as torch's aten::zero_ (the profiler sees it)
+        from ...autograd.grad_mode import zero_grads
+        zero_grads(self.parameters(), set_to_none)
 
     def apply(self, fn):
         for m in self.children():
