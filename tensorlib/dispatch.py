@@ -308,15 +308,16 @@ def _execute(op, args, attrs, seq):
                 y = b
                 if op.promote and (x.dtype.kind != "f" or (type(y) is not float and type(y) is not int)):
                     x, y = _promote([x, y])
+            xp = np if type(x) is np.ndarray else _xp_of(x, y)
         elif isinstance(b, Tensor):
             x = a
             y = b._data
             rg = b._requires_grad
             if op.promote:
                 x, y = _promote([x, y])
+            xp = np if type(y) is np.ndarray else _xp_of(x, y)
         else:
             return _execute_general(op, args, attrs, seq)
-        xp = np if type(y if isinstance(b, Tensor) else x) is np.ndarray else _xp_of(x, y)
         out = op.kernel(xp, x, y, **attrs) if attrs else op.kernel(xp, x, y)
     elif n == 1:
         a = args[0]
@@ -419,25 +420,15 @@ def _mark_view(out: Tensor, src):
 
 
 def _execute_list(op, args, attrs, seq):
+    """cat/stack: a sequence of tensors, promoted together to one dtype."""
     tensors = list(args[0])
     if not tensors:
         raise RuntimeError(f"{op.name}(): expected a non-empty list of Tensors")
-    arrays = []
-    atype = None
-    need_grad = False
     for a in tensors:
         if not isinstance(a, Tensor):
             raise TypeError(f"{op.name}(): expected a sequence of Tensors, but got an element of type {type(a).__name__}")
-        d = a._data
-        if atype is None:
-            atype = type(d)
-        elif type(d) is not atype:
-            raise _device_error(op, tensors)
-        need_grad = need_grad or a._requires_grad
-        arrays.append(d)
-    xp = np if atype is np.ndarray else _xp_of(*arrays)
-    dts = {a.dtype for a in arrays}
-    if len(dts) > 1:
+    arrays, xp, need_grad = _unwrap_all(op, tensors)
+    if len({a.dtype for a in arrays}) > 1:
         rt = _dtype.from_np(arrays[0].dtype)
         for a in arrays[1:]:
             rt = _dtype.promote_types(rt, _dtype.from_np(a.dtype))
