@@ -1,6 +1,7 @@
 """Reductions with torch's dim/keepdim semantics; max/min with a dim return (values, indices)."""
 from __future__ import annotations
 
+import math
 from collections import namedtuple
 
 from ._helpers import expand, norm_dims, reduced_grad
@@ -51,9 +52,7 @@ def _tname(d):
 @MEAN.def_backward
 def _(ctx, g):
     shape, dims = _red_dims(ctx)
-    n = 1
-    for d in dims:
-        n *= shape[d]
+    n = math.prod(shape[d] for d in dims)   # elements reduced into each output
     return (reduced_grad(g / n if n else g, shape, dims, ctx.attrs.get("keepdim", False)),)
 
 
@@ -204,9 +203,7 @@ def _(ctx, g):
     x = ctx.saved_inputs[0]
     shape, dims = _red_dims(ctx)
     corr = ctx.attrs.get("correction", 1)
-    n = 1
-    for d in dims:
-        n *= shape[d]
+    n = math.prod(shape[d] for d in dims)   # elements reduced into each output
     mu = x.mean(dim=dims, keepdim=True)
     return (reduced_grad(g, shape, dims, ctx.attrs.get("keepdim", False)) * (x - mu) * (2.0 / (n - corr) if n - corr > 0 else float("nan")),)
 
@@ -223,9 +220,7 @@ def _(ctx, g):
     shape, dims = _red_dims(ctx)
     keep = ctx.attrs.get("keepdim", False)
     corr = ctx.attrs.get("correction", 1)
-    n = 1
-    for d in dims:
-        n *= shape[d]
+    n = math.prod(shape[d] for d in dims)   # elements reduced into each output
     mu = x.mean(dim=dims, keepdim=True)
     return (reduced_grad(g / out, shape, dims, keep) * (x - mu) / (n - corr),)
 
