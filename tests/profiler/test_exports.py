@@ -10,19 +10,14 @@ import numpy as np
 import pytest
 
 import tensorlib as tl
+from tests.profiler._workloads import profiled_step
 from profiler import profile, record_function
 
 TORCH_TRACE = Path(__file__).resolve().parents[1] / "viewer" / "data" / "torch_cpu_mlp.json"  # from shared/traces
 
 
 def _train_step(**kw):
-    x = tl.randn(8, 6, requires_grad=True)
-    w = tl.randn(6, 3, requires_grad=True)
-    with profile(**kw) as prof:
-        with record_function("forward"):
-            y = (x @ w).relu().sum()
-        y.backward()
-    return prof
+    return profiled_step(8, 6, 3, "forward", **kw)
 
 
 def _load(path):

@@ -6,19 +6,14 @@ import os
 import pytest
 
 import tensorlib as tl
-from profiler import ProfilerAction, profile, record_function, schedule, tensorboard_trace_handler, trace_handler
+from tests.profiler._workloads import profiled_step
+from profiler import ProfilerAction, profile, schedule, tensorboard_trace_handler, trace_handler
 from profiler.table import format_time
 from profiler.memory import format_bytes
 
 
 def _run(**kw):
-    x = tl.randn(16, 8, requires_grad=True)
-    w = tl.randn(8, 4, requires_grad=True)
-    with profile(**kw) as prof:
-        with record_function("fwd"):
-            y = (x @ w).relu().sum()
-        y.backward()
-    return prof
+    return profiled_step(16, 8, 4, "fwd", **kw)
 
 
 def _header(table):
