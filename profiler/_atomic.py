@@ -2,17 +2,20 @@
 failed or interrupted export never leaves a partial file (and never clobbers a good one)."""
 from __future__ import annotations
 
-import gzip
 import os
 import tempfile
+import zlib
 
 
-def write_bytes(path, data: bytes, *, what: str = "file") -> str:
-    """Write `data` to `path` atomically; gzip it when the name ends in .gz. Returns the path."""
+def write_bytes(path, data, *, what: str = "file") -> str:
+    """Write `data` (bytes, or a list of bytes-like chunks written one after another without joining
+    them) to `path` atomically; gzip it when the name ends in .gz. Returns the path."""
     path = os.fspath(path)
     directory = os.path.dirname(os.path.abspath(path))
+    chunks = [data] if isinstance(data, (bytes, bytearray, memoryview)) else list(data)
     if path.endswith(".gz"):
-        data = gzip.compress(data, compresslevel=6)
+        z = zlib.compressobj(6, zlib.DEFLATED, 31)      # wbits 31: a gzip stream, as gzip.compress writes
+        chunks = [z.compress(c) for c in chunks] + [z.flush()]
     try:
         fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=directory)
     except OSError as e:
@@ -20,7 +23,8 @@ def write_bytes(path, data: bytes, *, what: str = "file") -> str:
                                f"choose a path in an existing directory you can write to") from e
     try:
         with os.fdopen(fd, "wb") as f:
-            f.write(data)
+            for c in chunks:
+                f.write(c)
         os.replace(tmp, path)
     except BaseException as e:
         try:

@@ -19,6 +19,7 @@ import orjson
 
 from ._nogc import no_gc
 from ._atomic import write_bytes
+from ._jsonrows import format_rows
 from .events import OP_TAGS
 from .memory import CPU, device_name, timeline
 
@@ -59,7 +60,8 @@ def trace_parts(store, prof=None):
     dur_f = (store.t1 - store.t0) / 1000.0
     text = []
     if extra is None:
-        # one prefix per (name, tag, thread): '{"ph":"X","cat":...,"name":...,"pid":...,"tid":...'
+        # The default options: every op/range differs only in numbers and in a prefix taken from a small
+        # table (one per name, tag and thread), so the rows are formatted by NumPy (_jsonrows).
         ntag = max(len(tags), 1)
         threads, tix = np.unique(store.tid, return_inverse=True)
         key = (store.name_id.astype(np.int64) * ntag + store.tag_id) * len(threads) + tix.reshape(-1)
@@ -68,20 +70,21 @@ def trace_parts(store, prof=None):
         for k in uk.tolist():
             nt, th = divmod(k, len(threads))
             nm, tg = divmod(nt, ntag)
-            prefix.append('{"ph":"X","cat":"%s","name":%s,"pid":%d,"tid":%d' % (
-                tag_cat[tg], orjson.dumps(names[nm]).decode(), pid, int(threads[th])))
+            prefix.append(b'{"ph":"X","cat":"%s","name":%s,"pid":%d,"tid":%d' % (
+                tag_cat[tg].encode(), orjson.dumps(names[nm]), pid, int(threads[th])))
         inv = inv.reshape(-1)
+        ts_ns = store.t0 - tb
+        dur_ns = store.t1 - store.t0
         has_seq = store.seq >= 0
-        for sel, tmpl in ((~has_seq, '%s,"ts":%.3f,"dur":%.3f,"args":{"External id":%d}}'),
-                          (has_seq, '%s,"ts":%.3f,"dur":%.3f,"args":{"External id":%d,"Sequence number":%d,'
-                                    '"Fwd thread id":0}}')):
+        for sel, tail in ((~has_seq, [b"}}"]),
+                          (has_seq, [b',"Sequence number":', "seq", b',"Fwd thread id":0}}'])):
             idx = np.flatnonzero(sel)
             if not len(idx):
                 continue
-            cols = [[prefix[k] for k in inv[idx].tolist()], ts_f[idx].tolist(), dur_f[idx].tolist(), (idx + 1).tolist()]
-            if "Sequence" in tmpl:
-                cols.append(store.seq[idx].tolist())
-            text.append(",".join(map(tmpl.__mod__, zip(*cols))))
+            parts = [("table", prefix, inv[idx]), b',"ts":', ("us", ts_ns[idx]), b',"dur":', ("us", dur_ns[idx]),
+                     b',"args":{"External id":', ("int", idx + 1)]
+            parts += [("int", store.seq[idx]) if p == "seq" else p for p in tail]
+            text.extend(format_rows(parts, len(idx)))
     else:
         ts = ts_f.round(3).tolist()
         dur = dur_f.round(3).tolist()
@@ -132,10 +135,14 @@ def trace_parts(store, prof=None):
     return doc, ev, text
 
 
+def trace_chunks(doc, ev, text) -> list:
+    """The trace file's bytes as chunks to write in order: the orjson-encoded events, then the rows
+    formatted from columns (each begins with a comma), then the rest of the document."""
+    return [b'{"traceEvents":[', orjson.dumps(ev)[1:-1], *text, b"],", orjson.dumps(doc)[1:]]
+
+
 def trace_bytes(doc, ev, text) -> bytes:
-    body = orjson.dumps(ev)[1:-1]
-    chunks = [b for b in [body] + [t.encode() for t in text if t] if b]
-    return b'{"traceEvents":[' + b",".join(chunks) + b"]," + orjson.dumps(doc)[1:]
+    return b"".join(trace_chunks(doc, ev, text))
 
 
 def trace_dict(store, prof=None) -> dict:
@@ -211,5 +218,5 @@ def _device_properties(store):
 def export_chrome_trace(store, path, prof=None):
     doc, ev, text = trace_parts(store, prof)
     doc["traceName"] = os.fspath(path)
-    write_bytes(path, trace_bytes(doc, ev, text), what="Chrome trace")
+    write_bytes(path, trace_chunks(doc, ev, text), what="Chrome trace")
     return path
