@@ -85,6 +85,7 @@ def test_layers_forward_backward(ctor, args, kw, shape):
 
 @pytest.mark.parametrize("cls,kw", [
     ("LSTM", {"num_layers": 2, "bidirectional": True}), ("GRU", {"batch_first": True, "num_layers": 2}),
+    ("LSTM", {"num_layers": 2, "bidirectional": True, "proj_size": 2}),
     ("RNN", {"nonlinearity": "relu", "bidirectional": True})])
 def test_recurrent(cls, kw):
     o, t = pair(getattr(nn, cls), getattr(torch.nn, cls), 3, 4, **kw)
@@ -98,6 +99,21 @@ def test_recurrent(cls, kw):
     close(oi[0].grad, ti[0].grad)
     for (n, p), (_, q) in zip(o.named_parameters(), t.named_parameters()):
         close(p.grad, q.grad)
+
+
+@pytest.mark.parametrize("bias_kv,zero_attn", [(True, False), (False, True), (True, True)])
+def test_multihead_attention_bias_kv_zero_attn(bias_kv, zero_attn):
+    o, t = pair(nn.MultiheadAttention, torch.nn.MultiheadAttention, 8, 2, add_bias_kv=bias_kv,
+                add_zero_attn=zero_attn)
+    q, kv = arr(3, 2, 8), arr(5, 2, 8)
+    kpm = np.array([[False, False, True, False, True], [False] * 5])
+    am = np.zeros((3, 5), bool)
+    am[:, 1] = True
+    ro = o(tl.tensor(q), tl.tensor(kv), tl.tensor(kv), key_padding_mask=tl.tensor(kpm), attn_mask=tl.tensor(am))
+    rt = t(torch.tensor(q), torch.tensor(kv), torch.tensor(kv), key_padding_mask=torch.tensor(kpm),
+           attn_mask=torch.tensor(am))
+    close(ro[0], rt[0])
+    close(ro[1], rt[1])
 
 
 def test_multihead_attention_and_encoder():

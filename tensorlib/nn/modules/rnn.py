@@ -1,4 +1,5 @@
-"""RNN, LSTM, GRU (num_layers, batch_first, bidirectional, dropout between layers) and their cells.
+"""RNN, LSTM, GRU (num_layers, batch_first, bidirectional, dropout between layers, LSTM projections) and
+their cells.
 
 Parameters are named and shaped as torch's (weight_ih_l0, weight_hh_l0_reverse, ...; gates stacked as
 i,f,g,o for LSTM and r,z,n for GRU) so state_dicts carry over. The input projection of a whole sequence
@@ -17,11 +18,12 @@ from .module import Module
 _GATES = {"RNN_TANH": 1, "RNN_RELU": 1, "LSTM": 4, "GRU": 3}
 
 
-def _lstm_step(xg, h, c, w_hh, b_hh):
+def _lstm_step(xg, h, c, w_hh, b_hh, w_hr=None):
     gates = xg + F.linear(h, w_hh, b_hh)
     i, f, g, o = gates.chunk(4, -1)
     c = ops.sigmoid(f) * c + ops.sigmoid(i) * ops.tanh(g)
-    return ops.sigmoid(o) * ops.tanh(c), c
+    h = ops.sigmoid(o) * ops.tanh(c)
+    return (h if w_hr is None else F.linear(h, w_hr)), c
 
 
 def _gru_step(xg, h, w_hh, b_hh):
@@ -43,8 +45,12 @@ class RNNBase(Module):
     def __init__(self, mode, input_size, hidden_size, num_layers=1, bias=True, batch_first=False, dropout=0.0,
                  bidirectional=False, proj_size=0, device=None, dtype=None):
         super().__init__()
-        if proj_size:
-            raise NotImplementedError("proj_size is not supported by tensorlib's LSTM")
+        if not isinstance(proj_size, int) or isinstance(proj_size, bool) or proj_size < 0:
+            raise ValueError("proj_size should be a positive integer or zero to disable projections")
+        if proj_size >= hidden_size:
+            raise ValueError("proj_size has to be smaller than hidden_size")
+        if proj_size and mode != "LSTM":
+            raise ValueError("proj_size argument is only supported for LSTM, not RNN or GRU")
         if not isinstance(dropout, (int, float)) or not 0 <= dropout <= 1 or isinstance(dropout, bool):
             raise ValueError("dropout should be a number in range [0, 1] representing the probability of an "
                              "element being zeroed")
@@ -61,21 +67,22 @@ class RNNBase(Module):
         self.bias, self.batch_first, self.dropout = bias, batch_first, float(dropout)
         self.bidirectional, self.proj_size = bidirectional, proj_size
         gate = _GATES[mode] * hidden_size
+        real_hidden = proj_size if proj_size > 0 else hidden_size    # what h carries (and the next layer reads)
         dirs = 2 if bidirectional else 1
         kw = {"device": device, "dtype": dtype}
         self._flat_weights_names = []
         for layer in range(num_layers):
             for d in range(dirs):
                 sfx = f"_l{layer}" + ("_reverse" if d else "")
-                in_size = input_size if layer == 0 else hidden_size * dirs
-                names = [f"weight_ih{sfx}", f"weight_hh{sfx}"]
-                self.register_parameter(names[0], Parameter(ops.empty(gate, in_size, **kw)))
-                self.register_parameter(names[1], Parameter(ops.empty(gate, hidden_size, **kw)))
+                in_size = input_size if layer == 0 else real_hidden * dirs
+                shapes = {f"weight_ih{sfx}": (gate, in_size), f"weight_hh{sfx}": (gate, real_hidden)}
                 if bias:
-                    names += [f"bias_ih{sfx}", f"bias_hh{sfx}"]
-                    self.register_parameter(names[2], Parameter(ops.empty(gate, **kw)))
-                    self.register_parameter(names[3], Parameter(ops.empty(gate, **kw)))
-                self._flat_weights_names.extend(names)
+                    shapes.update({f"bias_ih{sfx}": (gate,), f"bias_hh{sfx}": (gate,)})
+                if proj_size:
+                    shapes[f"weight_hr{sfx}"] = (proj_size, hidden_size)   # h = W_hr (o * tanh(c))
+                for name, shape in shapes.items():
+                    self.register_parameter(name, Parameter(ops.empty(*shape, **kw)))
+                self._flat_weights_names.extend(shapes)
         self.reset_parameters()
 
     def reset_parameters(self):
@@ -85,16 +92,20 @@ class RNNBase(Module):
 
     @property
     def all_weights(self):
-        return [[getattr(self, n) for n in self._flat_weights_names[i:i + (4 if self.bias else 2)]]
-                for i in range(0, len(self._flat_weights_names), 4 if self.bias else 2)]
+        k = (4 if self.bias else 2) + (1 if self.proj_size else 0)
+        return [[getattr(self, n) for n in self._flat_weights_names[i:i + k]]
+                for i in range(0, len(self._flat_weights_names), k)]
 
     def _weights(self, layer, d):
         sfx = f"_l{layer}" + ("_reverse" if d else "")
         p = self._parameters
-        return p[f"weight_ih{sfx}"], p[f"weight_hh{sfx}"], p.get(f"bias_ih{sfx}"), p.get(f"bias_hh{sfx}")
+        return (p[f"weight_ih{sfx}"], p[f"weight_hh{sfx}"], p.get(f"bias_ih{sfx}"), p.get(f"bias_hh{sfx}"),
+                p.get(f"weight_hr{sfx}"))
 
     def extra_repr(self):
         s = f"{self.input_size}, {self.hidden_size}"
+        if self.proj_size != 0:
+            s += f", proj_size={self.proj_size}"
         if self.num_layers != 1:
             s += f", num_layers={self.num_layers}"
         if self.bias is not True:
@@ -121,10 +132,11 @@ class RNNBase(Module):
                                f"{input.shape[-1]}")
         L, N = input.shape[0], input.shape[1]
         dirs = 2 if self.bidirectional else 1
-        state_shape = (self.num_layers * dirs, N, self.hidden_size)
+        h_shape = (self.num_layers * dirs, N, self.proj_size or self.hidden_size)
+        c_shape = (self.num_layers * dirs, N, self.hidden_size)
         if hx is None:
-            z = ops.zeros(*state_shape, dtype=input.dtype, device=input.device)
-            h0, c0 = z, z
+            h0 = ops.zeros(*h_shape, dtype=input.dtype, device=input.device)
+            c0 = ops.zeros(*c_shape, dtype=input.dtype, device=input.device) if lstm else None
         else:
             if lstm:
                 h0, c0 = hx
@@ -133,14 +145,17 @@ class RNNBase(Module):
             if not batched:
                 h0 = h0.unsqueeze(1)
                 c0 = c0.unsqueeze(1) if c0 is not None else None
-            if tuple(h0.shape) != state_shape:
-                raise RuntimeError(f"Expected hidden size {state_shape}, got {list(h0.shape)}")
+            if tuple(h0.shape) != h_shape:
+                what = "hidden[0] size" if lstm else "hidden size"
+                raise RuntimeError(f"Expected {what} {h_shape}, got {list(h0.shape)}")
+            if lstm and tuple(c0.shape) != c_shape:
+                raise RuntimeError(f"Expected hidden[1] size {c_shape}, got {list(c0.shape)}")
         hs, cs = [], []
         x = input
         for layer in range(self.num_layers):
             outs_dir = []
             for d in range(dirs):
-                w_ih, w_hh, b_ih, b_hh = self._weights(layer, d)
+                w_ih, w_hh, b_ih, b_hh, w_hr = self._weights(layer, d)
                 idx = layer * dirs + d
                 h = h0[idx]
                 c = c0[idx] if lstm else None
@@ -149,7 +164,7 @@ class RNNBase(Module):
                 outs = [None] * L
                 for t in steps:
                     if lstm:
-                        h, c = _lstm_step(xg[t], h, c, w_hh, b_hh)
+                        h, c = _lstm_step(xg[t], h, c, w_hh, b_hh, w_hr)
                     elif self.mode == "GRU":
                         h = _gru_step(xg[t], h, w_hh, b_hh)
                     else:

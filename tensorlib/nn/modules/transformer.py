@@ -23,6 +23,13 @@ from .module import Module
 from .normalization import LayerNorm
 
 
+def _pad_last(mask):
+    """An additive mask with one more (unmasked) column, for an appended key (bias_k, zero attention)."""
+    if mask is None:
+        return None
+    return ops.cat([mask, ops.zeros(*mask.shape[:-1], 1, dtype=mask.dtype, device=mask.device)], -1)
+
+
 def _additive(mask, dtype_like):
     """A boolean 'masked' mask as 0 / -inf, a float mask as it is."""
     if mask is None:
@@ -41,8 +48,6 @@ class MultiheadAttention(Module):
                              f"num_heads={num_heads} instead")
         if embed_dim % num_heads != 0:
             raise AssertionError("embed_dim must be divisible by num_heads")
-        if add_bias_kv or add_zero_attn:
-            raise NotImplementedError("add_bias_kv / add_zero_attn are not supported by tensorlib")
         kw = {"device": device, "dtype": dtype}
         self.embed_dim, self.num_heads, self.dropout, self.batch_first = embed_dim, num_heads, dropout, batch_first
         self.kdim = kdim if kdim is not None else embed_dim
@@ -64,6 +69,12 @@ class MultiheadAttention(Module):
         else:
             self.register_parameter("in_proj_bias", None)
         self.out_proj = NonDynamicallyQuantizableLinear(embed_dim, embed_dim, bias=bias, **kw)
+        if add_bias_kv:     # one learned key and value appended to every sequence (torch's bias_k / bias_v)
+            self.bias_k = Parameter(ops.empty(1, 1, embed_dim, **kw))
+            self.bias_v = Parameter(ops.empty(1, 1, embed_dim, **kw))
+        else:
+            self.bias_k = self.bias_v = None
+        self.add_zero_attn = add_zero_attn
         self._reset_parameters()
 
     def _reset_parameters(self):
@@ -76,6 +87,9 @@ class MultiheadAttention(Module):
         if self.in_proj_bias is not None:
             init.constant_(self.in_proj_bias, 0.0)
             init.constant_(self.out_proj.bias, 0.0)
+        if self.bias_k is not None:
+            init.xavier_normal_(self.bias_k)
+            init.xavier_normal_(self.bias_v)
 
     def _proj(self, query, key, value):
         E = self.embed_dim
@@ -114,13 +128,22 @@ class MultiheadAttention(Module):
         if E != self.embed_dim:
             raise AssertionError(f"was expecting embedding dimension of {self.embed_dim}, but got {E}")
         q, k, v = self._proj(query, key, value)
+        if is_causal and attn_mask is None:
+            attn_mask = ops.tensor(np.triu(np.ones((L, S), dtype=bool), 1), device=query.device)
+        m = _additive(attn_mask, q)
+        kp = _additive(key_padding_mask, q)
+        if self.bias_k is not None:             # as torch: after the projections, before the heads split
+            k = ops.cat([k, self.bias_k.expand(1, N, E)], 0)
+            v = ops.cat([v, self.bias_v.expand(1, N, E)], 0)
+            S, m, kp = S + 1, _pad_last(m), _pad_last(kp)
         q = q.reshape(L, N * H, D).transpose(0, 1)          # (N*H, L, D)
         k = k.reshape(S, N * H, D).transpose(0, 1)
         v = v.reshape(S, N * H, D).transpose(0, 1)
+        if self.add_zero_attn:                  # a zero key and value per head: attention may go nowhere
+            z = ops.zeros(N * H, 1, D, dtype=k.dtype, device=k.device)
+            k, v = ops.cat([k, z], 1), ops.cat([v, z], 1)
+            S, m, kp = S + 1, _pad_last(m), _pad_last(kp)
         scores = ops.bmm(q * (1.0 / math.sqrt(D)), k.transpose(1, 2))   # (N*H, L, S)
-        if is_causal and attn_mask is None:
-            attn_mask = ops.tensor(np.triu(np.ones((L, S), dtype=bool), 1), device=query.device)
-        m = _additive(attn_mask, scores)
         if m is not None:
             if m.ndim == 2:
                 scores = scores + m
@@ -129,7 +152,6 @@ class MultiheadAttention(Module):
             else:
                 raise RuntimeError(f"The shape of the 3D attn_mask is {list(m.shape)}, but should be "
                                    f"{[N * H, L, S]}.")
-        kp = _additive(key_padding_mask, scores)
         if kp is not None:
             if tuple(kp.shape) != (N, S):
                 raise AssertionError(f"expecting key_padding_mask shape of {(N, S)}, but got {tuple(kp.shape)}")

@@ -179,3 +179,100 @@ def test_transformer_encoder_layer_matches_manual_composition():
     xg = tl.randn(2, 3, 8, dtype=tl.float64, requires_grad=True)
     pre = nn.TransformerEncoderLayer(8, 2, 16, dropout=0.0, norm_first=True, activation="gelu").double()
     assert gradcheck(lambda x: pre(x), (xg,))
+
+
+def test_lstm_projections_match_numpy_and_torch_layout():
+    tl.manual_seed(7)
+    m = nn.LSTM(3, 5, num_layers=2, proj_size=2, bidirectional=True).double()
+    names = [n for n, _ in m.named_parameters()]
+    assert names[:5] == ["weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0", "weight_hr_l0"]
+    assert m.weight_hh_l0.shape == (20, 2) and m.weight_hr_l0.shape == (2, 5) and m.weight_ih_l1.shape == (20, 4)
+    assert [len(w) for w in m.all_weights] == [5, 5, 5, 5]
+    assert repr(m) == "LSTM(3, 5, proj_size=2, num_layers=2, bidirectional=True)"
+    x = tl.randn(4, 2, 3, dtype=tl.float64)
+    out, (h, c) = m(x)
+    assert out.shape == (4, 2, 4) and h.shape == (4, 2, 2) and c.shape == (4, 2, 5)
+
+    def layer(xs, sfx, reverse):
+        hh, cc = np.zeros((2, 2)), np.zeros((2, 5))
+        outs = [None] * len(xs)
+        for t in (range(len(xs) - 1, -1, -1) if reverse else range(len(xs))):
+            full, cc = _ref.lstm_cell(xs[t], hh, cc, _w(m, "weight_ih" + sfx), _w(m, "weight_hh" + sfx),
+                                      _w(m, "bias_ih" + sfx), _w(m, "bias_hh" + sfx))
+            hh = full @ _w(m, "weight_hr" + sfx).T
+            outs[t] = hh
+        return np.stack(outs), hh, cc
+    f0, hf0, cf0 = layer(x.numpy(), "_l0", False)
+    b0, hb0, cb0 = layer(x.numpy(), "_l0_reverse", True)
+    x1 = np.concatenate([f0, b0], -1)
+    f1, hf1, cf1 = layer(x1, "_l1", False)
+    b1, hb1, cb1 = layer(x1, "_l1_reverse", True)
+    np.testing.assert_allclose(npy(out), np.concatenate([f1, b1], -1), rtol=1e-10)
+    np.testing.assert_allclose(npy(h), np.stack([hf0, hb0, hf1, hb1]), rtol=1e-10)
+    np.testing.assert_allclose(npy(c), np.stack([cf0, cb0, cf1, cb1]), rtol=1e-10)
+    xg = tl.randn(3, 1, 3, dtype=tl.float64, requires_grad=True)
+    assert gradcheck(lambda x: m(x)[0], (xg,))
+    assert gradcheck(lambda w: m(xg.detach())[0], (m.weight_hr_l1_reverse,))
+
+
+def test_lstm_projection_errors_and_state_shapes_as_torch():
+    with pytest.raises(ValueError, match="proj_size should be a positive integer or zero"):
+        nn.LSTM(3, 5, proj_size=-1)
+    with pytest.raises(ValueError, match="proj_size has to be smaller than hidden_size"):
+        nn.LSTM(3, 5, proj_size=5)
+    with pytest.raises(ValueError, match="only supported for LSTM, not RNN or GRU"):
+        nn.modules.rnn.RNNBase("GRU", 3, 5, proj_size=2)
+    m = nn.LSTM(3, 5, proj_size=2)
+    x = tl.randn(4, 1, 3)
+    with pytest.raises(RuntimeError, match=r"Expected hidden\[0\] size \(1, 1, 2\), got \[1, 1, 5\]"):
+        m(x, (tl.zeros(1, 1, 5), tl.zeros(1, 1, 5)))
+    with pytest.raises(RuntimeError, match=r"Expected hidden\[1\] size \(1, 1, 5\), got \[1, 1, 2\]"):
+        m(x, (tl.zeros(1, 1, 2), tl.zeros(1, 1, 2)))
+    out, (h, c) = m(x, (tl.zeros(1, 1, 2), tl.zeros(1, 1, 5)))
+    assert out.shape == (4, 1, 2)
+    with pytest.raises(RuntimeError, match=r"Expected hidden size \(1, 1, 5\), got \[2, 1, 5\]"):
+        nn.GRU(3, 5)(x, tl.zeros(2, 1, 5))
+
+
+@pytest.mark.parametrize("bias_kv,zero_attn", [(True, False), (False, True), (True, True)])
+def test_multihead_attention_bias_kv_and_zero_attn_match_numpy(bias_kv, zero_attn):
+    tl.manual_seed(8)
+    m = nn.MultiheadAttention(8, 2, add_bias_kv=bias_kv, add_zero_attn=zero_attn).double()
+    assert (m.bias_k is not None) == bias_kv and (m.bias_k is None or m.bias_k.shape == (1, 1, 8))
+    nn.init.normal_(m.in_proj_bias)
+    L, S, N, E, H, D = 3, 5, 2, 8, 2, 4
+    q = tl.randn(L, N, E, dtype=tl.float64)
+    kv = tl.randn(S, N, E, dtype=tl.float64)
+    am = np.zeros((L, S), bool)
+    am[:, 1] = True
+    kpm = np.zeros((N, S), bool)
+    kpm[0, 3:] = True
+    out, w = m(q, kv, kv, attn_mask=tl.tensor(am), key_padding_mask=tl.tensor(kpm))
+
+    W, b = _w(m, "in_proj_weight"), _w(m, "in_proj_bias")
+    Q = q.numpy() @ W[:E].T + b[:E]
+    K = kv.numpy() @ W[E:2 * E].T + b[E:2 * E]
+    V = kv.numpy() @ W[2 * E:].T + b[2 * E:]
+    mask = np.where(am, -np.inf, 0.0)[None] + np.where(kpm, -np.inf, 0.0)[:, None, :]     # (N, L, S)
+    if bias_kv:   # one more key and value, never masked
+        K = np.concatenate([K, np.broadcast_to(_w(m, "bias_k"), (1, N, E))])
+        V = np.concatenate([V, np.broadcast_to(_w(m, "bias_v"), (1, N, E))])
+        mask = np.concatenate([mask, np.zeros((N, L, 1))], -1)
+    Qh = Q.reshape(L, N, H, D).transpose(1, 2, 0, 3)
+    Kh = K.reshape(len(K), N, H, D).transpose(1, 2, 0, 3)
+    Vh = V.reshape(len(V), N, H, D).transpose(1, 2, 0, 3)
+    if zero_attn:
+        Kh = np.concatenate([Kh, np.zeros((N, H, 1, D))], 2)
+        Vh = np.concatenate([Vh, np.zeros((N, H, 1, D))], 2)
+        mask = np.concatenate([mask, np.zeros((N, L, 1))], -1)
+    s = Qh @ Kh.transpose(0, 1, 3, 2) / math.sqrt(D) + mask[:, None]
+    a = np.exp(s - s.max(-1, keepdims=True))
+    a /= a.sum(-1, keepdims=True)
+    o = (a @ Vh).transpose(2, 0, 1, 3).reshape(L, N, E) @ _w(m.out_proj, "weight").T + _w(m.out_proj, "bias")
+    np.testing.assert_allclose(npy(out), o, rtol=1e-10)
+    np.testing.assert_allclose(npy(w), a.mean(1), rtol=1e-10)
+    assert w.shape == (N, L, S + bias_kv + zero_attn)
+    x = tl.randn(3, 2, 8, dtype=tl.float64, requires_grad=True)
+    assert gradcheck(lambda x: m(x, x, x, need_weights=False)[0], (x,))
+    if bias_kv:
+        assert gradcheck(lambda bk: m(x.detach(), x.detach(), x.detach(), need_weights=False)[0], (m.bias_k,))
