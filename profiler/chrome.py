@@ -5,7 +5,8 @@ ts/dur are µs with ns precision, counted from ``baseTimeNanoseconds`` (wall clo
 ``Input Dims``/``Input type``; autograd nodes are ``cpu_op`` too (as torch's evaluate_function events);
 other ranges are ``user_annotation``. ``fwdbwd`` flows join each forward op to the backward node with
 its sequence number; with CUDA activity each op's GPU span is a ``kernel`` event on pid = device,
-tid = stream, joined by an ``ac2g`` flow. ``[memory]`` instant events and one counter track per device
+tid = stream, joined by an ``ac2g`` flow (with cuda_timing="cupti", CUPTI's kernels, memcpys, memsets
+and their launch calls instead, as Kineto writes them). ``[memory]`` instant events and one counter track per device
 carry allocations. Written with orjson, atomically.
 """
 from __future__ import annotations
@@ -152,6 +153,9 @@ def trace_dict(store, prof=None) -> dict:
 
 
 def _gpu_events(store, ev, pid, ts, tid, names, name_id):
+    if store.gpu_records is not None:
+        _cupti_events(store, ev, pid)
+        return
     if not store.has_device_time:
         return
     idx = np.flatnonzero(store.dev_start >= 0)
@@ -169,10 +173,55 @@ def _gpu_events(store, ev, pid, ts, tid, names, name_id):
         ev.append({"ph": "s", "id": i + 1, "pid": pid, "tid": tid[i], "ts": ts[i], "cat": "ac2g", "name": "ac2g"})
         ev.append({"ph": "f", "id": i + 1, "pid": dev, "tid": stream, "ts": gts[k], "cat": "ac2g", "name": "ac2g",
                    "bp": "e"})
+    _gpu_lane_names(ev, lanes)
+
+
+def _gpu_lane_names(ev, lanes):
     for dev, stream in sorted(lanes):
         ev.append({"ph": "M", "name": "process_name", "pid": dev, "tid": 0, "ts": 0, "args": {"name": f"GPU {dev}"}})
         ev.append({"ph": "M", "name": "thread_name", "pid": dev, "tid": stream, "ts": 0,
                    "args": {"name": f"stream {stream} "}})
+
+
+def _cupti_events(store, ev, pid):
+    """cuda_timing="cupti": Kineto's events from the CUPTI records (profiler/cupti.py), arguments named
+    and ordered as in torch's traces: GPU activities on pid = device, tid = stream; launch calls on
+    their CPU thread; an ``ac2g`` flow per launched activity, id = the CUPTI correlation id, ``s`` at
+    the call's start and ``f`` (``"bp": "e"``) at the activity's start."""
+    tb = store.t_base
+    calls = store.api_records or []
+    launch = {}
+    for cat, name, cbid, tid, corr, t0, t1, owner in calls:
+        args = {"External id": owner + 1} if owner >= 0 else {}
+        args["cbid"] = cbid
+        args["correlation"] = corr
+        e = {"ph": "X", "cat": cat, "name": name, "pid": pid, "tid": tid, "ts": round((t0 - tb) / 1000.0, 3),
+             "dur": round((t1 - t0) / 1000.0, 3), "args": args}
+        ev.append(e)
+        launch.setdefault(corr, e)
+    lanes = set()
+    started = set()
+    for cat, name, dev, ctx, stream, corr, t0, t1, owner, extra in store.gpu_records:
+        args = {"External id": owner + 1} if owner >= 0 else {}
+        args.update({"device": dev, "context": ctx, "stream": stream, "correlation": corr})
+        if cat == "kernel":
+            args.update(extra)
+        else:
+            args["bytes"] = extra["bytes"]
+            args["memory bandwidth (GB/s)"] = extra["bytes"] / (t1 - t0) if t1 > t0 else 0.0   # bytes/ns = GB/s
+        gts = round((t0 - tb) / 1000.0, 3)
+        ev.append({"ph": "X", "cat": cat, "name": name, "pid": dev, "tid": stream, "ts": gts,
+                   "dur": round((t1 - t0) / 1000.0, 3), "args": args})
+        lanes.add((dev, stream))
+        call = launch.get(corr)
+        if call is not None:
+            if corr not in started:         # one start per launch (a graph launch runs many activities)
+                started.add(corr)
+                ev.append({"ph": "s", "id": corr, "pid": pid, "tid": call["tid"], "ts": call["ts"], "cat": "ac2g",
+                           "name": "ac2g"})
+            ev.append({"ph": "f", "id": corr, "pid": dev, "tid": stream, "ts": gts, "cat": "ac2g", "name": "ac2g",
+                       "bp": "e"})
+    _gpu_lane_names(ev, lanes)
 
 
 def _memory_events(store, ev, pid):

@@ -52,6 +52,10 @@ class EventStore:
         self.dev_stream = np.full(n, -1, np.int64)
         self.dev_index = np.full(n, -1, np.int64)
         self.has_device_time = False
+        # with cuda_timing="cupti" (see cupti.py): the GPU activities and their launch calls, host ns,
+        # each with the index of the event it belongs to (-1 where none); None in events mode
+        self.gpu_records: list | None = None
+        self.api_records: list | None = None
         self.t_base = 0                                # perf_counter_ns at start()
         self.wall_base_ns = 0                          # time.time_ns() at start()
 

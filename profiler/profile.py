@@ -51,13 +51,19 @@ class profile:
     """Context manager (or start()/step()/stop()) recording every tensorlib op and range.
 
     Arguments as torch.profiler.profile; in addition ``nvtx=True`` also emits NVTX ranges
-    (`profiler.nvtx`) and ``max_events`` bounds the records kept per thread (a forgotten profiler
-    stops recording there, and stop() warns once with the number dropped).
+    (`profiler.nvtx`), ``max_events`` bounds the records kept per thread (a forgotten profiler
+    stops recording there, and stop() warns once with the number dropped), and ``cuda_timing`` picks
+    how GPU time is measured: ``"events"`` (default; pooled CUDA events around each op,
+    `profiler.cuda_timing`) or ``"cupti"`` (CUPTI kernel/memcpy/memset records linked to ops,
+    `profiler.cupti`; needs the ``cupti`` extra, and says what to install when it is missing).
     """
 
     def __init__(self, *, activities=None, schedule=None, on_trace_ready=None, record_shapes=False,
                  profile_memory=False, with_stack=False, with_flops=False, with_modules=True, acc_events=False,
-                 nvtx=False, max_events=10_000_000, experimental_config=None, use_cuda=None):
+                 nvtx=False, max_events=10_000_000, cuda_timing="events", experimental_config=None, use_cuda=None):
+        if cuda_timing not in ("events", "cupti"):
+            raise ValueError(f"cuda_timing must be 'events' (CUDA events around each op, the default) or 'cupti' "
+                             f"(CUPTI activity records), got {cuda_timing!r}")
         acts = self._check_activities(activities, use_cuda)
         self.activities = acts
         self.use_cuda = ProfilerActivity.CUDA in acts
@@ -70,6 +76,19 @@ class profile:
         self.with_modules = bool(with_modules)
         self.acc_events = bool(acc_events)
         self.nvtx = bool(nvtx)
+        self.cuda_timing = cuda_timing
+        self._cupti = None
+        if cuda_timing == "cupti":
+            if self.use_cuda:
+                from .cupti import load_cupti
+                self._cupti = load_cupti()        # CuptiUnavailable (an ImportError) saying what to install
+            elif _cuda_available():
+                raise ValueError("cuda_timing='cupti' times CUDA work, but the CUDA activity is off: add "
+                                 "ProfilerActivity.CUDA to activities (or leave activities=None)")
+            else:
+                warnings.warn("cuda_timing='cupti' asked for, but CUDA is not available (no CuPy or no GPU): "
+                              "profiling the CPU only. On a machine with an NVIDIA GPU, install CuPy and "
+                              "cupti-python: pip install 'tensorlib-profiler[cuda13,cupti]'", UserWarning, stacklevel=2)
         if not isinstance(max_events, int) or max_events < 1:
             raise ValueError(f"max_events must be a positive int, got {max_events!r}")
         self.max_events = max_events
@@ -129,7 +148,16 @@ class profile:
         self.step_num = 0
         self.current_action = self.schedule(0) if self.schedule else ProfilerAction.RECORD
         if self.current_action in (ProfilerAction.RECORD, ProfilerAction.RECORD_AND_SAVE):
-            self._start_recording()
+            try:
+                self._start_recording()
+            except BaseException:
+                # e.g. CUPTI refused to start (before any hook was registered): leave nothing half-started
+                self._running = False
+                self._recorder = self._memory = self._gpu = None
+                with _active_lock:
+                    if _active is self:
+                        _active = None
+                raise
         return self
 
     def stop(self):
@@ -180,7 +208,10 @@ class profile:
         self._recorder = Recorder(record_shapes=self.record_shapes, profile_memory=self.profile_memory,
                                   with_stack=self.with_stack, with_flops=self.with_flops,
                                   max_events=self.max_events, memory=self._memory)
-        if self.use_cuda:
+        if self.use_cuda and self._cupti is not None:
+            from .cupti import CuptiTimer
+            self._gpu = CuptiTimer(self._cupti).start()
+        elif self.use_cuda:
             from .cuda_timing import GpuTimer
             self._gpu = GpuTimer()
         if not self._t_base or not self.acc_events:
@@ -228,6 +259,13 @@ class profile:
                 if h is not None and h in dispatch.hooks():
                     dispatch.remove_hook(h)
             rec.active = False
+            gpu_stop = getattr(self._gpu, "stop", None)     # CUPTI: synchronize, flush, disable
+            if gpu_stop is not None:
+                try:
+                    gpu_stop()
+                except Exception as e:      # keep the CPU recording; say what is missing
+                    warnings.warn(f"profiler: stopping CUPTI failed ({type(e).__name__}: {e}); GPU times may be "
+                                  f"incomplete", RuntimeWarning, stacklevel=3)
             self._nvtx_hook = None
             if self._memory is not None:
                 self._memory.stop()

@@ -25,6 +25,9 @@ def _parser():
     p.add_argument("--memory", action="store_true", help="profile_memory=True: allocations per op")
     p.add_argument("--shapes", action="store_true", help="record_shapes=True (table grouped by input shape)")
     p.add_argument("--stack", action="store_true", help="with_stack=True; also writes folded stacks beside the trace")
+    p.add_argument("--cuda-timing", choices=("events", "cupti"), default="events",
+                   help="GPU time per op: CUDA events around each op (default) or CUPTI kernel records "
+                        "(needs cupti-python: pip install 'tensorlib-profiler[cupti]')")
     p.add_argument("-m", dest="module", action="store_true", help="run the target as a module (python -m)")
     p.add_argument("target", help="script path (or module name with -m)")
     p.add_argument("args", nargs=argparse.REMAINDER, help="arguments passed to the script")
@@ -38,18 +41,26 @@ def run_main(argv: list[str]) -> int:
               file=sys.stderr)
         return 2
     from . import profile
+    try:
+        prof = profile(record_shapes=opts.shapes, profile_memory=opts.memory, with_stack=opts.stack,
+                       cuda_timing=opts.cuda_timing)
+        prof.start()
+    except (ImportError, RuntimeError) as e:   # cupti: not installed (says what to install) or refused to start
+        print(f"profiler run: error: {e}", file=sys.stderr)
+        return 2
     saved_argv, saved_path0 = sys.argv[:], sys.path[0] if sys.path else None
     sys.argv = [opts.target] + list(opts.args)
     if not opts.module:
         sys.path.insert(0, os.path.dirname(os.path.abspath(opts.target)))
     status = 0
-    prof = profile(record_shapes=opts.shapes, profile_memory=opts.memory, with_stack=opts.stack)
     try:
-        with prof:
+        try:
             if opts.module:
                 runpy.run_module(opts.target, run_name="__main__", alter_sys=True)
             else:
                 runpy.run_path(opts.target, run_name="__main__")
+        finally:
+            prof.stop()
     except SystemExit as e:
         status = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
         if e.code is not None and not isinstance(e.code, int):
