@@ -223,6 +223,7 @@ class profile:
         dispatch.add_hook(self._recorder)
         if self._recorder.uses_sink:
             dispatch.set_op_sink(self._recorder)
+            self._recorder.start_watchdog()
         if self._gpu is not None:        # after the recorder: its enter stamp falls inside the op's
             dispatch.add_hook(self._gpu)
         if self.nvtx:

@@ -40,6 +40,27 @@ class _ThreadBuffer(threading.local):
         self.buf = recorder._new_buffer()
 
 
+class _Counter:
+    """Stands in for a thread's record list once max_events is reached: counts, keeps nothing."""
+    __slots__ = ("n",)
+
+    def __init__(self):
+        self.n = 0
+
+    def append(self, record):
+        self.n += 1
+
+    def __len__(self):
+        return 0
+
+
+class _Counting:
+    """In place of the per-thread buffers after overflow: every thread's `buf` is one counter."""
+
+    def __init__(self):
+        self.buf = _Counter()
+
+
 class Recorder:
     """Dispatcher hook recording every op and range while registered (see module docstring)."""
 
@@ -57,6 +78,8 @@ class Recorder:
         self._lock = threading.Lock()
         self._tls = _ThreadBuffer(self)
         self.tls = self._tls            # read by the dispatcher's op-record sink on every op
+        self._counting = None           # after overflow: what the sink writes to instead (_Counting)
+        self._watch = None              # (stop event, thread) of the watchdog, while the sink is on
         self.memory = memory                              # memory.MemoryRecorder or None
         self._stack_cache: dict = {}
         self._stacks: dict = {}
@@ -75,10 +98,49 @@ class Recorder:
         return sum(len(b) for _, _, b in self.buffers)
 
     def snapshot(self):
-        """(tid, name, records) with each list cut at its current length: records appended by a
-        straggling thread after stop() are not read."""
+        """(tid, name, records) with each list cut at its current length, and at max_events: records
+        appended by a straggling thread after stop() are not read, and those past the limit (written
+        before the watchdog noticed it) are counted as dropped, as if recording had stopped there."""
+        self.stop_watchdog()
         with self._lock:
-            return [(tid, name, buf[:len(buf)]) for tid, name, buf in self.buffers]
+            out = []
+            for tid, name, buf in self.buffers:
+                n = len(buf)
+                if n > self.max_events:
+                    self.dropped += n - self.max_events
+                    n = self.max_events
+                out.append((tid, name, buf[:n]))
+        if self._counting is not None:
+            self.dropped += self._counting.buf.n
+            self._counting.buf.n = 0
+        return out
+
+    # -- the op sink's bound ------------------------------------------------------------------------
+    # The dispatcher appends op records without checking the length (a check on every op costs a tenth
+    # of the profiler's per-op time); this thread looks every 20 ms instead and, once a thread's list
+    # holds max_events records, points the dispatcher at a counter. A 20 ms overshoot is a few thousand
+    # records, cut off (and counted as dropped) by snapshot().
+    _WATCH_S = 0.02
+
+    def start_watchdog(self):
+        if self._watch is not None:
+            return
+        stop = threading.Event()
+
+        def watch():
+            while not stop.wait(self._WATCH_S):
+                if any(len(b) >= self.max_events for _, _, b in list(self.buffers)):
+                    self._overflow()
+                    return
+        self._watch = (stop, threading.Thread(target=watch, name="tensorlib-profiler-watchdog", daemon=True))
+        self._watch[1].start()
+
+    def stop_watchdog(self):
+        w, self._watch = self._watch, None
+        if w is not None:
+            w[0].set()
+            if w[1] is not threading.current_thread():
+                w[1].join()
 
     @property
     def uses_sink(self) -> bool:
@@ -89,9 +151,12 @@ class Recorder:
         """A thread's list reached max_events: every later record is counted, not kept."""
         if self.extended:
             self.op_exit = self._drop_op_exit
+        else:
+            self._counting = _Counting()
+            self.tls = self._counting       # the dispatcher's op sink now counts instead of keeping
         self.range_exit = self._drop_range_exit
         from tensorlib import dispatch
-        dispatch.refresh_hooks()      # the dispatcher binds hook methods at registration
+        dispatch.refresh_hooks()      # the dispatcher binds hook methods (and the sink's tls) once
 
     def _drop_op_exit(self, token, outputs):
         self.dropped += 1

@@ -62,8 +62,7 @@ _range_hooks: tuple = ()    # those that observe ranges
 _slow = False               # some hook, autocast or anomaly is active somewhere: take the full path
 _sink = None                # the profiler's op-record sink (set_op_sink), or None
 _sink_only = False          # the sink is on and nothing else needs the full path (see _sunk)
-_sink_tls = None            # the sink's per-thread buffers and its limit, read by _sunk on every op
-_sink_max = 0
+_sink_tls = None            # the sink's per-thread buffers (its `tls`), read by _sunk on every op
 _autocast_users = 0
 _anomaly_users = 0
 
@@ -76,12 +75,14 @@ def _overrides(h, name):
 
 
 def _refresh():
-    global _op_hooks, _op_pairs, _range_hooks, _slow, _sink_only
+    global _op_hooks, _op_pairs, _range_hooks, _slow, _sink_only, _sink_tls
     _op_hooks = tuple(h for h in _hooks if _overrides(h, "op_enter") or _overrides(h, "op_exit"))
     _op_pairs = tuple((h.op_enter, h.op_exit) for h in _op_hooks)
     _range_hooks = tuple(h for h in _hooks if _overrides(h, "range_enter") or _overrides(h, "range_exit"))
     _slow = bool(_op_hooks) or _sink is not None or _autocast_users > 0 or _anomaly_users > 0
     _sink_only = _sink is not None and not _op_hooks and _autocast_users == 0 and _anomaly_users == 0
+    if _sink is not None:
+        _sink_tls = _sink.tls
 
 
 def add_hook(hook):
@@ -111,17 +112,16 @@ def hooks() -> tuple:
 def set_op_sink(sink):
     """Let the dispatcher write one compact record per op itself, the cheapest way to time every op.
 
-    `sink` has `tls` (a threading.local whose `buf` is that thread's list), `max_events` (records kept
-    per thread; later ones are counted in `sink.dropped`) — or is None to stop. Records are tuples
-    (op name, phase, seq, t0_ns, t1_ns) appended when the op returns (perf_counter_ns), around every
-    other hook. One sink at a time: the profiler allows one recording at a time."""
-    global _sink, _sink_tls, _sink_max
+    `sink` has `tls` (a threading.local whose `buf` is that thread's list; anything with a `buf` that has
+    `append`) — or is None to stop. Records are tuples (op name, phase, seq, t0_ns, t1_ns) appended when
+    the op returns (perf_counter_ns), around every other hook. The dispatcher does not bound the lists:
+    the sink does (the profiler's recorder watches their length and swaps `tls` for a counter, then
+    calls `refresh_hooks()`). One sink at a time: the profiler allows one recording at a time."""
+    global _sink
     with _lock:
         if sink is not None and _sink is not None and sink is not _sink:
             raise RuntimeError("another op-record sink is active (one profiler records at a time)")
         _sink = sink
-        if sink is not None:
-            _sink_tls, _sink_max = sink.tls, sink.max_events
         _refresh()
 
 
@@ -288,11 +288,7 @@ def dispatch2(op: OpDef, a, b):
         return _execute(op, (a, b), _NO_ATTRS, run_seq)
     finally:
         t1 = _pc()
-        b = _sink_tls.buf
-        if len(b) < _sink_max:
-            b.append((op.name, phase, seq, t0, t1))
-        else:
-            _sink_drop()
+        _sink_tls.buf.append((op.name, phase, seq, t0, t1))
 
 
 def _sunk(op, args, attrs):
@@ -312,17 +308,7 @@ def _sunk(op, args, attrs):
         return _execute(op, args, attrs, run_seq)
     finally:
         t1 = _pc()
-        b = _sink_tls.buf
-        if len(b) < _sink_max:
-            b.append((op.name, phase, seq, t0, t1))
-        else:
-            _sink_drop()
-
-
-def _sink_drop():
-    sink = _sink
-    if sink is not None:            # None: the sink was removed by another thread meanwhile
-        sink.dropped += 1
+        _sink_tls.buf.append((op.name, phase, seq, t0, t1))
 
 
 def _device_error(op, args):
@@ -619,11 +605,7 @@ def _dispatch_full(op, args, attrs):
             return _execute(op, args, attrs, run_seq)
         finally:
             t1 = _pc()
-            b = sink.tls.buf
-            if len(b) < sink.max_events:
-                b.append((op.name, phase, seq, t0, t1))
-            else:
-                sink.dropped += 1
+            sink.tls.buf.append((op.name, phase, seq, t0, t1))
     pairs = _op_pairs
     if _autocast_users and st.autocast is not None and op.amp is not None:
         return _dispatch_autocast(op, args, attrs, pairs, phase, -1)

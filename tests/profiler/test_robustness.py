@@ -78,6 +78,30 @@ def test_max_events_stops_recording_with_one_warning():
         profile(max_events=0)
 
 
+def test_max_events_bounds_memory_while_running():
+    """The dispatcher appends without a length check; the recorder's watchdog must notice the limit and
+    switch the sink to counting, so a forgotten profiler stops growing (not only at stop())."""
+    import time
+    with warnings.catch_warnings(record=True):
+        warnings.simplefilter("always")
+        with profile(max_events=200) as prof:
+            rec = prof._recorder
+            t = tl.ones(2)
+            n = 1
+            deadline = time.monotonic() + 10
+            while rec._counting is None and time.monotonic() < deadline:
+                t = t + 1
+                n += 1
+            assert rec._counting is not None, "the watchdog never switched the sink to counting"
+            held = rec.total_records()
+            for _ in range(5000):
+                t = t + 1
+            n += 5000
+            assert rec.total_records() == held          # nothing more kept after the switch
+    assert len(prof.events()) == 200
+    assert prof.dropped_events == n - 200               # every op past the limit is counted, none twice
+
+
 def test_step_on_stopped_profiler_is_a_clear_error():
     prof = profile()
     with pytest.raises(RuntimeError, match="not running"):
