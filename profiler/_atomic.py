@@ -7,15 +7,21 @@ import tempfile
 import zlib
 
 
+def _gzipped(chunks):
+    z = zlib.compressobj(6, zlib.DEFLATED, 31)          # wbits 31: a gzip stream, as gzip.compress writes
+    for c in chunks:
+        yield z.compress(c)
+    yield z.flush()
+
+
 def write_bytes(path, data, *, what: str = "file") -> str:
-    """Write `data` (bytes, or a list of bytes-like chunks written one after another without joining
-    them) to `path` atomically; gzip it when the name ends in .gz. Returns the path."""
+    """Write `data` (bytes, or an iterable of bytes-like chunks, each written as soon as it is produced)
+    to `path` atomically; gzip it when the name ends in .gz. Returns the path."""
     path = os.fspath(path)
     directory = os.path.dirname(os.path.abspath(path))
-    chunks = [data] if isinstance(data, (bytes, bytearray, memoryview)) else list(data)
+    chunks = [data] if isinstance(data, (bytes, bytearray, memoryview)) else data
     if path.endswith(".gz"):
-        z = zlib.compressobj(6, zlib.DEFLATED, 31)      # wbits 31: a gzip stream, as gzip.compress writes
-        chunks = [z.compress(c) for c in chunks] + [z.flush()]
+        chunks = _gzipped(chunks)
     try:
         fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=directory)
     except OSError as e:

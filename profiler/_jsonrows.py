@@ -18,6 +18,9 @@ A row is described by parts, each one of:
   ("us", ns)                   int64 nanoseconds written as microseconds with 3 decimals (exact)
   ("table", entries, ids)      entries[ids[i]] (bytes), one of a few strings per row
 Each row starts with a comma, so the rows go straight after a first element that is not one of them.
+
+`format_rows` yields the rows in chunks that share one reused buffer (fresh memory costs a page fault
+per 4 KiB, as much as the formatting itself): write each chunk before asking for the next, or copy it.
 """
 from __future__ import annotations
 
@@ -28,34 +31,38 @@ _MAX_PAD = 24       # table entries whose lengths differ by at most this are pad
 
 
 def _digits(v: np.ndarray) -> np.ndarray:
-    """Decimal digits of int64 values, right-aligned with leading spaces, '-' before negative ones."""
+    """Decimal digits of int64 values as a (width, n) uint8 array, one row per position: right-aligned,
+    leading spaces, '-' just before the first digit of a negative value."""
     n = len(v)
     neg = v < 0
     a = np.abs(v).astype(np.uint64)
-    top = int(a.max()) if n else 0
-    nd_max = len(str(top))
-    width = nd_max + (1 if neg.any() else 0)
-    out = np.empty((n, width), np.uint8)
-    x = a.copy()
-    for k in range(width - 1, -1, -1):
-        out[:, k] = x % 10
-        x //= 10
-    out += 48
-    nd = np.ones(n, np.int64)
-    p = 10
-    for _ in range(nd_max - 1):
-        nd += a >= p
+    nd_max = len(str(int(a.max()))) if n else 1
+    has_neg = bool(neg.any())
+    width = nd_max + has_neg
+    out = np.empty((width, n), np.uint8)
+    x = a
+    p = 1
+    for j in range(nd_max):                 # j-th digit from the right
+        q = x // 10
+        d = (x - q * 10).astype(np.uint8)
+        d += 48
+        out[width - 1 - j] = d if j == 0 else np.where(a >= p, d, np.uint8(32))
+        x = q
         p *= 10
-    lead = width - nd                       # positions before the first significant digit
-    out[np.arange(width)[None, :] < lead[:, None]] = 32
-    if neg.any():
+    if has_neg:
+        out[0] = 32
         rows = np.flatnonzero(neg)
-        out[rows, lead[rows] - 1] = 45
+        nd = np.ones(len(rows), np.int64)
+        p = 10
+        for _ in range(nd_max - 1):
+            nd += a[rows] >= p
+            p *= 10
+        out[width - 1 - nd, rows] = 45
     return out
 
 
 def _us(ns: np.ndarray) -> np.ndarray:
-    """ns as µs with exactly 3 decimals: integer part (with sign), '.', three digits."""
+    """ns as µs with exactly 3 decimals, (width, n): integer part (with sign), '.', three digits."""
     ns = np.asarray(ns, np.int64)
     a = np.abs(ns)
     ip = a // 1000
@@ -64,22 +71,18 @@ def _us(ns: np.ndarray) -> np.ndarray:
     neg0 = (ns < 0) & (ip == 0)              # -0.5 µs: the sign goes before the 0
     if neg0.any():
         if not (ns < 0)[ip != 0].any():     # no other negatives: _digits left no room for a sign
-            ipd = np.concatenate([np.full((len(ns), 1), 32, np.uint8), ipd], axis=1)
-        ipd[np.flatnonzero(neg0), ipd.shape[1] - 2] = 45
-    fd = np.empty((len(ns), 4), np.uint8)
-    fd[:, 0] = 46
-    fd[:, 1] = frac // 100 + 48
-    fd[:, 2] = frac // 10 % 10 + 48
-    fd[:, 3] = frac % 10 + 48
-    return np.concatenate([ipd, fd], axis=1)
-
-
-def _lit(b: bytes, n: int) -> np.ndarray:
-    return np.broadcast_to(np.frombuffer(b, np.uint8), (n, len(b)))
+            ipd = np.concatenate([np.full((1, len(ns)), 32, np.uint8), ipd], axis=0)
+        ipd[ipd.shape[0] - 2, np.flatnonzero(neg0)] = 45
+    fd = np.empty((4, len(ns)), np.uint8)
+    fd[0] = 46
+    fd[1] = frac // 100 + 48
+    fd[2] = frac // 10 % 10 + 48
+    fd[3] = frac % 10 + 48
+    return np.concatenate([ipd, fd], axis=0)
 
 
 def _table(entries: list[bytes], ids: np.ndarray) -> np.ndarray:
-    """entries[ids], padded with spaces to the longest entry these rows use."""
+    """entries[ids] as an (n, width) array, padded with spaces to the longest entry these rows use."""
     used = np.unique(ids)
     width = max((len(entries[k]) for k in used.tolist()), default=0)
     tab = np.full((max(len(entries), 1), width), 32, np.uint8)
@@ -89,41 +92,44 @@ def _table(entries: list[bytes], ids: np.ndarray) -> np.ndarray:
     return tab[ids]
 
 
-def _format(parts: list, sel: np.ndarray) -> np.ndarray:
-    """The rows as one C-contiguous uint8 array, each row starting with a comma."""
+def _format(parts: list, sel: np.ndarray, buf: list) -> memoryview:
+    """The rows of `sel`, each starting with a comma, laid out in buf[0] (replaced when too small)."""
     n = len(sel)
-    pieces: list = [b","]
+    pieces: list = [(b",", 1)]              # (literal bytes | (n, w) rows | (w, n) digit columns, width)
     for p in parts:
         if isinstance(p, bytes):
-            pieces.append(p)
-        elif p[0] == "int":
-            pieces.append(_digits(np.asarray(p[1], np.int64)[sel]))
-        elif p[0] == "us":
-            pieces.append(_us(np.asarray(p[1], np.int64)[sel]))
+            pieces.append((p, len(p)))
+        elif p[0] == "table":
+            x = _table(p[1], np.asarray(p[2])[sel])
+            pieces.append((x, x.shape[1]))
         else:
-            pieces.append(_table(p[1], np.asarray(p[2])[sel]))
-    widths = [len(x) if isinstance(x, bytes) else x.shape[1] for x in pieces]
-    template = np.zeros(sum(widths), np.uint8)
+            x = (_digits if p[0] == "int" else _us)(np.asarray(p[1], np.int64)[sel])
+            pieces.append((x.T, x.shape[0]))
+    row = sum(w for _, w in pieces)
+    if buf[0].size < n * row:
+        buf[0] = np.empty(n * row, np.uint8)
+    out = buf[0][:n * row].reshape(n, row)
+    template = np.zeros(row, np.uint8)
     at = 0
-    for x, w in zip(pieces, widths):
+    for x, w in pieces:
         if isinstance(x, bytes):
             template[at:at + w] = np.frombuffer(x, np.uint8)
         at += w
-    out = np.empty((n, len(template)), np.uint8)
     out[:] = template                      # every literal at once, then the variable columns
     at = 0
-    for x, w in zip(pieces, widths):
+    for x, w in pieces:
         if not isinstance(x, bytes):
             out[:, at:at + w] = x
         at += w
-    return out.reshape(-1)
+    return out.reshape(-1).data
 
 
-def format_rows(parts: list, n: int) -> list[np.ndarray]:
-    """n rows, each a comma followed by the concatenation of `parts`, as a list of byte buffers (uint8
-    arrays) to write or join as they are: put them after at least one other element of the array."""
+def format_rows(parts: list, n: int):
+    """n rows, each a comma followed by the concatenation of `parts`, as a generator of byte chunks
+    sharing one buffer: each chunk is valid until the next one is asked for. Put them after at least
+    one other element of the JSON array."""
     if n == 0:
-        return []
+        return
     groups = [np.arange(n)]
     tables = [p for p in parts if isinstance(p, tuple) and p[0] == "table"]
     spread = 0
@@ -139,4 +145,7 @@ def format_rows(parts: list, n: int) -> list[np.ndarray]:
         order = np.argsort(key, kind="stable")
         cuts = np.flatnonzero(np.diff(key[order])) + 1
         groups = np.split(order, cuts)
-    return [_format(parts, g[s:s + _CHUNK]) for g in groups for s in range(0, len(g), _CHUNK)]
+    buf = [np.empty(0, np.uint8)]
+    for g in groups:
+        for s in range(0, len(g), _CHUNK):
+            yield _format(parts, g[s:s + _CHUNK], buf)

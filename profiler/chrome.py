@@ -40,8 +40,6 @@ def trace_parts(store, prof=None):
     pid = os.getpid()
     n = len(store)
     tb = store.t_base
-    tid = store.tid.tolist()
-    seq = store.seq.tolist()
     tags = store.tags
     names = store.names
     tag_cat = ["cpu_op" if t in OP_TAGS or t == "r:backward" else "user_annotation" for t in tags]
@@ -64,16 +62,16 @@ def trace_parts(store, prof=None):
         # The default options: every op/range differs only in numbers and in a prefix taken from a small
         # table (one per name, tag and thread), so the rows are formatted by NumPy (_jsonrows).
         ntag = max(len(tags), 1)
-        threads, tix = np.unique(store.tid, return_inverse=True)
-        key = (store.name_id.astype(np.int64) * ntag + store.tag_id) * len(threads) + tix.reshape(-1)
-        uk, inv = np.unique(key, return_inverse=True)
+        threads = np.unique(store.tid)
+        tix = np.searchsorted(threads, store.tid)
+        key = (store.name_id.astype(np.int64) * ntag + store.tag_id) * len(threads) + tix
+        uk, inv = _dense_unique(key, len(names) * ntag * len(threads))
         prefix = []
         for k in uk.tolist():
             nt, th = divmod(k, len(threads))
             nm, tg = divmod(nt, ntag)
             prefix.append(b'{"ph":"X","cat":"%s","name":%s,"pid":%d,"tid":%d' % (
                 tag_cat[tg].encode(), orjson.dumps(names[nm]), pid, int(threads[th])))
-        inv = inv.reshape(-1)
         ts_ns = store.t0 - tb
         dur_ns = store.t1 - store.t0
         has_seq = store.seq >= 0
@@ -85,8 +83,10 @@ def trace_parts(store, prof=None):
             parts = [("table", prefix, inv[idx]), b',"ts":', ("us", ts_ns[idx]), b',"dur":', ("us", dur_ns[idx]),
                      b',"args":{"External id":', ("int", idx + 1)]
             parts += [("int", store.seq[idx]) if p == "seq" else p for p in tail]
-            text.extend(format_rows(parts, len(idx)))
+            text.append(format_rows(parts, len(idx)))
     else:
+        tid = store.tid.tolist()
+        seq = store.seq.tolist()
         ts = ts_f.round(3).tolist()
         dur = dur_f.round(3).tolist()
         tag_id = store.tag_id.tolist()
@@ -113,19 +113,16 @@ def trace_parts(store, prof=None):
         bw = tags.index("r:backward")
         fw = tags.index("forward")
         fwd_idx = np.flatnonzero((store.tag_id == fw) & (store.seq >= 0))
-        first_fwd = {}
-        for i in fwd_idx.tolist()[::-1]:
-            first_fwd[seq[i]] = i
-        for i in np.flatnonzero((store.tag_id == bw) & (store.seq >= 0)).tolist():
-            f = first_fwd.get(seq[i])
-            if f is None:
-                continue
-            add({"ph": "s", "id": seq[i], "pid": pid, "tid": tid[f], "ts": float(ts[f]), "cat": "fwdbwd",
-                 "name": "fwdbwd"})
-            add({"ph": "f", "id": seq[i], "pid": pid, "tid": tid[i], "ts": float(ts[i]), "cat": "fwdbwd",
-                 "name": "fwdbwd", "bp": "e"})
-    names_l = store.names
-    _gpu_events(store, ev, pid, ts.tolist(), tid, names_l, store.name_id.tolist())
+        bwd_idx = np.flatnonzero((store.tag_id == bw) & (store.seq >= 0))
+        useq, first = np.unique(store.seq[fwd_idx], return_index=True)     # the first forward op per seq
+        at = np.minimum(np.searchsorted(useq, store.seq[bwd_idx]), max(len(useq) - 1, 0))
+        hit = (useq[at] == store.seq[bwd_idx]) if len(useq) else np.zeros(len(bwd_idx), bool)
+        src, dst = fwd_idx[first[at[hit]]], bwd_idx[hit]
+        for sq, tf, ti, ts_s, ts_i in zip(store.seq[dst].tolist(), store.tid[src].tolist(), store.tid[dst].tolist(),
+                                          ts[src].tolist(), ts[dst].tolist()):
+            add({"ph": "s", "id": sq, "pid": pid, "tid": tf, "ts": ts_s, "cat": "fwdbwd", "name": "fwdbwd"})
+            add({"ph": "f", "id": sq, "pid": pid, "tid": ti, "ts": ts_i, "cat": "fwdbwd", "name": "fwdbwd", "bp": "e"})
+    _gpu_events(store, ev, pid, ts)
     _memory_events(store, ev, pid)
     doc = {"schemaVersion": 1, "deviceProperties": _device_properties(store), "trace_id": uuid.uuid4().hex.upper(),
            "host_name": socket.gethostname(), "displayTimeUnit": "ms", "baseTimeNanoseconds": store.wall_base_ns}
@@ -136,14 +133,31 @@ def trace_parts(store, prof=None):
     return doc, ev, text
 
 
-def trace_chunks(doc, ev, text) -> list:
+def _dense_unique(key, bound):
+    """np.unique(key, return_inverse=True) for non-negative keys below `bound`, by counting rather than
+    sorting when the key space is small (names x tags x threads nearly always is)."""
+    if bound > 4 * len(key) + 1_000_000:
+        uk, inv = np.unique(key, return_inverse=True)
+        return uk, inv.reshape(-1)
+    present = np.bincount(key, minlength=bound) > 0
+    lut = np.cumsum(present) - 1
+    return np.flatnonzero(present), lut[key]
+
+
+def trace_chunks(doc, ev, text):
     """The trace file's bytes as chunks to write in order: the orjson-encoded events, then the rows
-    formatted from columns (each begins with a comma), then the rest of the document."""
-    return [b'{"traceEvents":[', orjson.dumps(ev)[1:-1], *text, b"],", orjson.dumps(doc)[1:]]
+    formatted from columns (each begins with a comma; `format_rows` generators whose chunks share a
+    buffer, so each must be written before the next is produced), then the rest of the document."""
+    yield b'{"traceEvents":['
+    yield orjson.dumps(ev)[1:-1]
+    for t in text:
+        yield from t
+    yield b"],"
+    yield orjson.dumps(doc)[1:]
 
 
 def trace_bytes(doc, ev, text) -> bytes:
-    return b"".join(trace_chunks(doc, ev, text))
+    return b"".join([bytes(c) for c in trace_chunks(doc, ev, text)])
 
 
 def trace_dict(store, prof=None) -> dict:
@@ -152,7 +166,7 @@ def trace_dict(store, prof=None) -> dict:
     return orjson.loads(trace_bytes(doc, ev, text))
 
 
-def _gpu_events(store, ev, pid, ts, tid, names, name_id):
+def _gpu_events(store, ev, pid, ts):
     if store.gpu_records is not None:
         _cupti_events(store, ev, pid)
         return
@@ -163,14 +177,16 @@ def _gpu_events(store, ev, pid, ts, tid, names, name_id):
         return
     gts = _us(store.dev_start[idx] - store.t_base).tolist()
     gdur = _us(store.dev_ns[idx]).tolist()
+    names, name_id, tid, ts = store.names, store.name_id, store.tid, ts
     lanes = set()
     for k, i in enumerate(idx.tolist()):
         dev = int(store.dev_index[i])
         stream = int(store.dev_stream[i])
         lanes.add((dev, stream))
-        ev.append({"ph": "X", "cat": "kernel", "name": names[name_id[i]], "pid": dev, "tid": stream, "ts": gts[k],
+        ev.append({"ph": "X", "cat": "kernel", "name": names[int(name_id[i])], "pid": dev, "tid": stream, "ts": gts[k],
                    "dur": gdur[k], "args": {"External id": i + 1, "device": dev, "stream": stream, "correlation": i + 1}})
-        ev.append({"ph": "s", "id": i + 1, "pid": pid, "tid": tid[i], "ts": ts[i], "cat": "ac2g", "name": "ac2g"})
+        ev.append({"ph": "s", "id": i + 1, "pid": pid, "tid": int(tid[i]), "ts": float(ts[i]), "cat": "ac2g",
+                   "name": "ac2g"})
         ev.append({"ph": "f", "id": i + 1, "pid": dev, "tid": stream, "ts": gts[k], "cat": "ac2g", "name": "ac2g",
                    "bp": "e"})
     _gpu_lane_names(ev, lanes)

@@ -13,6 +13,8 @@ stack walk takes over.
 """
 from __future__ import annotations
 
+from operator import itemgetter
+
 import numpy as np
 
 from ._nogc import no_gc
@@ -153,24 +155,26 @@ def build(snapshot, extended: bool, t_base: int = 0, wall_base_ns: int = 0) -> E
         if not n:
             continue
         store.thread_names.setdefault(tid, tname)
-        cols = list(zip(*recs))
-        for nm in set(cols[0]):
+        # one column at a time through C-level itemgetters: transposing with zip(*recs) costs twice as much
+        c_name = list(map(itemgetter(0), recs))
+        c_tag = list(map(itemgetter(1), recs))
+        for nm in dict.fromkeys(c_name):
             name_index.setdefault(nm, len(name_index))
-        for tg in set(cols[1]):
+        for tg in dict.fromkeys(c_tag):
             tag_index.setdefault(tg, len(tag_index))
-        name_id = np.fromiter(map(name_index.__getitem__, cols[0]), np.int32, n)
-        tag_id = np.fromiter(map(tag_index.__getitem__, cols[1]), np.int16, n)
-        seq = np.fromiter(cols[2], np.int64, n)
-        t0 = np.fromiter(cols[-2], np.int64, n)
-        t1 = np.fromiter(cols[-1], np.int64, n)
+        name_id = np.fromiter(map(name_index.__getitem__, c_name), np.int32, n)
+        tag_id = np.fromiter(map(tag_index.__getitem__, c_tag), np.int16, n)
+        del c_name, c_tag
+        seq = np.fromiter(map(itemgetter(2), recs), np.int64, n)
+        t0 = np.fromiter(map(itemgetter(-2), recs), np.int64, n)
+        t1 = np.fromiter(map(itemgetter(-1), recs), np.int64, n)
         order = np.lexsort((-np.arange(n), -t1, t0))       # pre-order; exit order breaks exact ties
         t0, t1 = t0[order], t1[order]
         parent, depth = _tree(t0, t1, order)
         parent = np.where(parent >= 0, parent + offset, -1)
         parts.append((name_id[order], tag_id[order], seq[order], np.full(n, tid, np.int64), t0, t1, parent, depth))
         if extended:
-            ex = cols[3]
-            extras.extend(ex[i] for i in order.tolist())
+            extras.extend(map(itemgetter(3), map(recs.__getitem__, order.tolist())))
         offset += n
     store.names = list(name_index)
     store.tags = list(tag_index)

@@ -40,13 +40,13 @@ def test_rows_keep_order_within_a_group():
 
 
 def test_empty():
-    assert format_rows([b"{}"], 0) == []
+    assert list(format_rows([b"{}"], 0)) == []
 
 
 def test_long_and_short_entries_are_grouped_not_padded():
     ids = np.array([0, 1, 0, 1])
     entries = [b'{"k":"' + b"x" * 100 + b'"', b'{"k":"y"']
-    chunks = format_rows([("table", entries, ids), b',"i":', ("int", np.arange(4)), b"}"], 4)
+    chunks = [bytes(c) for c in format_rows([("table", entries, ids), b',"i":', ("int", np.arange(4)), b"}"], 4)]
     assert len(chunks) == 2                       # one buffer per entry length
     text = b"".join(bytes(c) for c in chunks)
     assert len(text) == sum(1 + len(entries[i]) + len(b',"i":') + 1 + 1 for i in ids)   # no padding
