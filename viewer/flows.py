@@ -12,9 +12,10 @@ from collections import defaultdict
 import numpy as np
 
 from .convert import TS_LIMIT, hashable, num_array, pairs, text
+from .events import Event, event_id
 
 
-def bind_flows(trace, flows: list[dict], warnings: list[str]) -> tuple[np.ndarray, np.ndarray, list[str]]:
+def bind_flows(trace, flows: list[Event], warnings: list[str]) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """Bind s/t/f points to slices with catapult's rules and chain them per (cat, id).
 
     s and t bind to the enclosing slice on their thread; f binds to the next slice that begins at or
@@ -24,8 +25,7 @@ def bind_flows(trace, flows: list[dict], warnings: list[str]) -> tuple[np.ndarra
     none = (np.zeros(0, np.int64), np.zeros(0, np.int64), [])
     if not flows:
         return none
-    rows = [(e.get("ts"), e.get("cat"), e.get("id", e.get("id2")), e.get("pid"), e.get("tid"), e["ph"], e.get("bp"))
-            for e in flows]
+    rows = [(e.ts, e.cat, event_id(e), e.pid, e.tid, e.ph, e.bp) for e in flows]
     c_ts, cats, ids, pids, tids, phs, bps = (list(c) for c in zip(*rows))
     del rows
     t_us = num_array(c_ts)
