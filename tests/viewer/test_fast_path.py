@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from viewer.details import describe
 from viewer.events import FileSource
 from viewer.loader import TraceError
+from viewer import model
 from viewer.model import from_events, load_trace
 from viewer.search import search
 from viewer.summary import ops_table
@@ -84,6 +85,7 @@ def test_originals_are_found_across_strides_and_whitespace(tmp_path):
         assert_same(fast, slow)
         # Every original, with its non-standard field, in file order through src.
         assert [fast.source[k] for k in range(n)] == events
+        assert fast.source._all is None  # found through the kept offsets, not a list of every event
     fast, _ = load_both(tmp_path, events, separators=(",", ":"))
     assert fast.raw[len(fast) - 1]["extra"]["i"][1] == "x"
 
@@ -204,3 +206,32 @@ def test_integers_beyond_64_bits_are_read_exactly(tmp_path):
     assert_same(fast, slow)
     assert fast.lanes[0].process == "pid 123456789012345678901234567890"
     assert fast.args_of(0) == {"big": -(2**70)}
+
+
+def test_unhashable_phases_are_unknown_phases():
+    # A list or an object as ph used to raise TypeError out of the loader.
+    events = [{"ph": [], "name": "a"}, {"ph": {"k": 1}}, {"ph": []}, {"ph": "X", "name": "x", "ts": 0, "dur": 1}]
+    trace = from_events(events)
+    assert trace.names == ["x"]
+    assert "2 events with unknown phase '[]'; skipped" in trace.warnings
+    assert "1 events with unknown phase \"{'k': 1}\"; skipped" in trace.warnings
+
+
+phase_values = st.one_of(st.sampled_from(["X", "B", "E", "i", "s", "f", "M", "C", "b", "e", "n", "P", "Z", "", None,
+                                          1, 1.0, True, float("nan")]), values)
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.one_of(event, st.fixed_dictionaries({"ph": phase_values}, optional={"ts": st.integers(0, 9)})),
+                max_size=40))
+def test_one_pass_per_phase_splits_as_one_event_at_a_time(events):
+    # Big traces split by phase with one C-speed pass per distinct phase; small ones per event.
+    saved = model._GROUP_MIN
+    try:
+        model._GROUP_MIN = 0
+        grouped = from_events(events)
+        model._GROUP_MIN = 10**9
+        single = from_events(events)
+    finally:
+        model._GROUP_MIN = saved
+    assert_same(grouped, single)
