@@ -1,20 +1,31 @@
-"""Turn a file on disk into a list of raw trace events, whatever state the file is in.
+"""Turn a file on disk into a list of event records, whatever state the file is in.
 
 Kept apart from `model.py` so that everything about bytes, compression and broken JSON lives in one
-place and the model only ever sees Python objects. Every failure becomes a `TraceError` with a
-one-line message (the CLI and the app print it, never a traceback) or a warning string attached to
-whatever could still be read.
+place and the model only ever sees records (`events.Event`). Every failure becomes a `TraceError`
+with a one-line message (the CLI and the app print it, never a traceback) or a warning string
+attached to whatever could still be read.
+
+Two paths: a well-formed file is decoded by msgspec straight into records (fast, compact); anything
+msgspec refuses (NaN/Infinity, truncation, entries that are not objects, invalid UTF-8, ...) goes
+through orjson, the stdlib and catapult's truncation repair as before, and the parsed objects are
+converted into the same records.
 """
 
 from __future__ import annotations
 
-import zlib
+import codecs
 import json
 import os
+import re
+import zlib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+import msgspec
 import orjson
+
+from .events import Event, FileSource, decode_events, to_records
 
 Progress = Callable[[float, str], None]
 
@@ -29,9 +40,21 @@ class TraceError(Exception):
 
 @dataclass
 class RawTrace:
-    events: list[Any]
+    """Records in file order; `source[i]` is the original event i (every field, for the details pane)."""
+
+    events: list[Event]
     meta: dict[str, Any] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    source: Sequence[Any] | None = None
+
+    def __post_init__(self) -> None:
+        if self.source is None:
+            self.source = self.events
+
+
+def raw_trace(objs: list[Any], meta: dict[str, Any], warnings: list[str]) -> RawTrace:
+    """From parsed JSON values (the slow path, and in-memory events): records plus the originals."""
+    return RawTrace(to_records(objs), meta, warnings, objs)
 
 
 def _noop(_f: float, _what: str) -> None:
@@ -156,7 +179,7 @@ def parse_document(data: bytes, warnings: list[str]) -> Any:
 def split_document(doc: Any, warnings: list[str]) -> RawTrace:
     """Accept both the object form (`traceEvents` plus metadata) and the bare array form."""
     if isinstance(doc, list):
-        return RawTrace(doc, {}, warnings)
+        return raw_trace(doc, {}, warnings)
     if isinstance(doc, dict):
         if "traceEvents" not in doc:
             raise TraceError("not a Chrome trace: a JSON object without a 'traceEvents' array")
@@ -165,7 +188,7 @@ def split_document(doc: Any, warnings: list[str]) -> RawTrace:
         if not isinstance(events, list):
             warnings.append(f"'traceEvents' is a {type(events).__name__}, not an array; no events read")
             events = []
-        return RawTrace(events, meta, warnings)
+        return raw_trace(events, meta, warnings)
     raise TraceError(f"not a Chrome trace: the JSON document is a {type(doc).__name__}")
 
 
@@ -177,6 +200,10 @@ def load_raw(path: str, progress: Progress = _noop) -> RawTrace:
         warnings.append(f"gzip stream ends early ({part.why}); showing what was decompressed")
         data = part.data
     progress(0.3, "parsing JSON")
+    fast = decode_fast(data, warnings)
+    if fast is not None:
+        progress(0.55, "parsed")
+        return fast
     try:
         doc = parse_document(data, warnings)
     except TraceError as exc:
@@ -187,3 +214,46 @@ def load_raw(path: str, progress: Progress = _noop) -> RawTrace:
         return split_document(doc, warnings)
     except TraceError as exc:
         raise TraceError(f"{path}: {exc}") from None
+
+
+_LEADING_SPACE = re.compile(rb"[ \t\n\r]*")
+_UTF8_CHUNK = 1 << 24
+
+
+def _valid_utf8(data: bytes) -> bool:
+    """orjson rejects a file with invalid UTF-8 anywhere; msgspec only looks inside the strings it
+    decodes (not in args, kept raw), so check first. Chunked: no copy of the whole file as text."""
+    if data.isascii():
+        return True
+    dec = codecs.getincrementaldecoder("utf-8")()
+    view = memoryview(data)
+    try:
+        for at in range(0, len(data), _UTF8_CHUNK):
+            dec.decode(view[at : at + _UTF8_CHUNK])
+        dec.decode(b"", final=True)
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def decode_fast(data: bytes, warnings: list[str]) -> RawTrace | None:
+    """msgspec straight into records; None for anything it refuses (the slow path then decides)."""
+    start = _LEADING_SPACE.match(data).end()
+    first = data[start : start + 1]
+    if first not in (b"[", b"{") or not _valid_utf8(data):
+        return None
+    try:
+        if first == b"[":
+            events = decode_events(data)
+            return RawTrace(events, {}, warnings, FileSource(data, len(events)))
+        top = msgspec.json.decode(data, type=dict[str, msgspec.Raw])
+        if "traceEvents" not in top:
+            return None
+        buf = top.pop("traceEvents")
+        events = decode_events(buf)
+        meta = {}
+        for k, v in top.items():
+            meta[k] = msgspec.json.decode(v)
+        return RawTrace(events, meta, warnings, FileSource(buf, len(events)))
+    except (msgspec.MsgspecError, RecursionError, ValueError, OverflowError, UnicodeDecodeError):
+        return None

@@ -1,8 +1,9 @@
 """A trace as columnar NumPy arrays, sorted by (lane, start), so every view is a vectorised query.
 
 Why columns rather than objects: a 1M-event trace must load in seconds and redraw in milliseconds;
-one Python object per event is too slow to sort, bucket and aggregate. The raw event dicts are kept
-(in the same order) only so the details pane can show every field of the one event selected.
+one Python object per event is too slow to sort, bucket and aggregate. The event records
+(`events.Event`, in file order) are kept for what columns do not hold: args (left as raw bytes until
+asked for) and, through the trace's `source`, every original field of the one event selected.
 
 Times are int64 nanoseconds. Events of a lane are contiguous (`lane_start[l]:lane_start[l+1]`) and
 sorted by (ts, -dur), which makes nesting depth, parents and self time computable with searchsorted.
@@ -14,22 +15,30 @@ import gc
 import itertools
 import math
 from collections import Counter, defaultdict
+from collections.abc import Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from itertools import compress, repeat
+from operator import eq, ne
 from typing import Any
 
+import msgspec
 import numpy as np
 
 from .convert import TS_LIMIT, hashable, num_array, pairs, text
+from .events import NOT_OBJECT_PH, UNSET, Event, args_dict, args_value, event_id
 from .flows import bind_flows
-from .loader import Progress, RawTrace, _noop, load_raw
+from .loader import Progress, RawTrace, _noop, load_raw, raw_trace
 from .nesting import nest, self_time
 
 
 KIND_SPAN = 0
 KIND_INSTANT = 1
 
-_NOT_OBJECT = object()
+# Below this many non-X events a Python dispatch per event is as quick as one pass per distinct phase.
+_GROUP_MIN = 64
+_PHASE_KIND = {"B": "BE", "E": "BE", "i": "i", "I": "i", "R": "i", "M": "M", "s": "flow", "t": "flow",
+               "f": "flow", "C": "C", "b": "async", "e": "async", "n": "async"}
 _SKIPPED_PHASES = {"P", "O", "N", "D", "S", "T", "F", "p", "(", ")", "V", "v", "c"}
 
 
@@ -76,7 +85,12 @@ class Trace:
     parent: np.ndarray
     self_ns: np.ndarray
     kind: np.ndarray
-    raw: list[Any]
+    # Event i's record is events[src[i]], unless the builder made a new one for it (a B/E or b/e
+    # pair merged into one span, an async instant moved to its lane): overrides[src[i]].
+    events: list[Event]
+    src: np.ndarray
+    overrides: dict[int, Event]
+    source: Sequence[Any]  # source[src[i]]: the original event, every field (details pane)
     lanes: list[Lane]
     counters: list[CounterTrack]
     home: tuple[int, int] = (0, 1)
@@ -84,7 +98,7 @@ class Trace:
     # reader on the UI thread never sees a half-bound state; see bind_pending_flows.
     flows: tuple[np.ndarray, np.ndarray, list[str]] = field(
         default_factory=lambda: (np.zeros(0, np.int64), np.zeros(0, np.int64), []))
-    pending_flows: list[dict] | None = None
+    pending_flows: list[Event] | None = None
 
     @property
     def flow_src(self) -> np.ndarray:
@@ -128,10 +142,40 @@ class Trace:
     def cat_of(self, i: int) -> str:
         return self.cats[self.cat_id[i]]
 
+    def record(self, i: int) -> Event:
+        s = int(self.src[i])
+        r = self.overrides.get(s)
+        return self.events[s] if r is None else r
+
+    def records(self) -> list[Event]:
+        """Every event's record in the trace's (sorted) order; one pass, for whole-trace scans."""
+        recs = list(map(self.events.__getitem__, self.src.tolist()))
+        if self.overrides:
+            for pos in np.flatnonzero(np.isin(self.src, list(self.overrides))).tolist():
+                recs[pos] = self.overrides[int(self.src[pos])]
+        return recs
+
     def args_of(self, i: int) -> dict:
-        ev = self.raw[i]
-        args = ev.get("args") if isinstance(ev, dict) else None
-        return args if isinstance(args, dict) else {}
+        return args_dict(self.record(i))
+
+    def event_dict(self, i: int) -> Any:
+        """Event i as the file had it (every field), with what merging changed (ph, dur, args, tid)."""
+        s = int(self.src[i])
+        orig = self.source[s]
+        merged = self.overrides.get(s)
+        if merged is None:
+            return orig
+        base = self.events[s]
+        out = dict(orig) if isinstance(orig, dict) else {}
+        for f in ("ph", "dur", "args", "tid"):
+            v = getattr(merged, f)
+            if v is not getattr(base, f):
+                out[f] = args_value(merged) if f == "args" else v
+        return out
+
+    @property
+    def raw(self) -> "RawEvents":
+        return RawEvents(self)
 
     def parents(self, i: int) -> list[int]:
         chain = []
@@ -164,6 +208,26 @@ class Trace:
         return sorted({int(x) for x in dst[np.isin(src, srcs)]} - {i})
 
 
+class RawEvents(Sequence):
+    """`trace.raw[i]`: event i's original dict, built on access (see Trace.event_dict)."""
+
+    def __init__(self, trace: Trace):
+        self._trace = trace
+
+    def __len__(self) -> int:
+        return len(self._trace.src)
+
+    def __getitem__(self, i):
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(len(self)))]
+        n = len(self)
+        if i < 0:
+            i += n
+        if not 0 <= i < n:
+            raise IndexError(i)
+        return self._trace.event_dict(i)
+
+
 def _intern(values: list[Any], table: dict[str, int]) -> np.ndarray:
     """Strings to ids with dict/map built-ins (C speed); odd values (None, numbers, lists) as text."""
     try:
@@ -187,13 +251,17 @@ class _Builder:
         self.path = path
         self.progress = progress
         self.warnings = raw.warnings
-        self.spans: list[dict] = []  # X events and synthesised B/E, b/e pairs
-        self.instants: list[dict] = []
-        self.lane_of_instant: list[tuple] = []
-        self.begins_ends: list[dict] = []
-        self.async_events: list[dict] = []
-        self.counters: list[dict] = []
-        self.flows: list[dict] = []
+        self.events = raw.events
+        self.spans: list[Event] = []  # X events, then B/E and b/e pairs merged into one record each
+        self.span_src: list[int] = []  # file index of each merged span (the X events' are x_src)
+        self.x_src = np.zeros(0, np.int64)
+        self.instants: list[Event] = []
+        self.inst_src: list[int] = []
+        self.overrides: dict[int, Event] = {}
+        self.begins_ends: list[int] = []  # file indices
+        self.async_events: list[int] = []
+        self.counters: list[Event] = []
+        self.flows: list[Event] = []
         self.proc_names: dict[Any, str] = {}
         self.thread_names: dict[tuple, str] = {}
         self.proc_sort: dict[Any, float] = {}
@@ -204,34 +272,54 @@ class _Builder:
         self.not_objects = 0
 
     def split(self) -> None:
-        spans, instants, be, asy, ctr, flows = (
-            self.spans, self.instants, self.begins_ends, self.async_events, self.counters, self.flows
+        instants, inst_src, be, asy, ctr, flows = (
+            self.instants, self.inst_src, self.begins_ends, self.async_events, self.counters, self.flows
         )
-        events = self.raw.events
-        phs = [e.get("ph") if type(e) is dict else _NOT_OBJECT for e in events]
-        # X dominates real traces: one C-speed filter for it, a Python dispatch for the rest.
-        spans.extend([e for e, ph in zip(events, phs) if ph == "X"])
-        for e, ph in zip(events, phs):
-            if ph == "X":
-                continue
-            if ph is _NOT_OBJECT:
-                self.not_objects += 1
-            elif ph == "B" or ph == "E":
-                be.append(e)
-            elif ph == "i" or ph == "I" or ph == "R":
-                instants.append(e)
-            elif ph == "M":
-                self._metadata(e)
-            elif ph == "s" or ph == "t" or ph == "f":
-                flows.append(e)
-            elif ph == "C":
-                ctr.append(e)
-            elif ph == "b" or ph == "e" or ph == "n":
-                asy.append(e)
-            elif ph in _SKIPPED_PHASES:
-                self.skipped[ph] += 1
-            else:
-                self.unknown[text(ph) if ph is not None else "(missing)"] += 1
+        events = self.events
+        n = len(events)
+        phs = [e.ph for e in events]
+        # X dominates real traces: C-speed filters for it, a Python dispatch for the rest.
+        others = list(compress(range(n), map(ne, phs, repeat("X"))))
+        is_x = np.ones(n, dtype=bool)
+        is_x[others] = False
+        self.x_src = np.flatnonzero(is_x)
+        self.spans.extend(map(events.__getitem__, self.x_src.tolist()))
+        other_phs = list(map(phs.__getitem__, others))
+        del phs
+        try:
+            groups = list(dict.fromkeys(other_phs)) if len(others) > _GROUP_MIN else None
+        except TypeError:  # a list or an object as ph: take them one at a time
+            groups = None
+        if groups is None:
+            picked = [(ph, [i]) for i, ph in zip(others, other_phs)]
+        else:
+            # One C-speed pass per distinct phase rather than a Python dispatch per event.
+            picked = [(ph, list(compress(others, map(eq, other_phs, repeat(ph))))) for ph in groups]
+            if sum(len(idx) for _, idx in picked) != len(others):  # NaN is not equal to itself
+                picked = [(ph, [i]) for i, ph in zip(others, other_phs)]
+        by_kind: dict[str, list[int]] = defaultdict(list)
+        for ph, idx in picked:
+            kind = _PHASE_KIND.get(ph) if type(ph) is str else None
+            if kind is not None:
+                by_kind[kind].extend(idx)
+            elif ph is NOT_OBJECT_PH:
+                self.not_objects += len(idx)
+            elif type(ph) is str and ph in _SKIPPED_PHASES:
+                self.skipped[ph] += len(idx)
+            else:  # equal phases of different types (1, 1.0, True) share a group but not a text
+                for i in idx:
+                    ph_i = events[i].ph
+                    self.unknown[text(ph_i) if ph_i is not None else "(missing)"] += 1
+        # Each kind in file order, as one pass over the events would have listed them.
+        get = events.__getitem__
+        for i in sorted(by_kind["M"]):
+            self._metadata(events[i])
+        be.extend(sorted(by_kind["BE"]))
+        inst_src.extend(sorted(by_kind["i"]))
+        instants.extend(map(get, inst_src))
+        flows.extend(map(get, sorted(by_kind["flow"])))
+        ctr.extend(map(get, sorted(by_kind["C"])))
+        asy.extend(sorted(by_kind["async"]))
         if self.not_objects:
             self.warnings.append(f"{self.not_objects} entries of traceEvents are not objects; skipped")
         for ph, n in sorted(self.unknown.items()):
@@ -239,10 +327,10 @@ class _Builder:
         for ph, n in sorted(self.skipped.items()):
             self.warnings.append(f"{n} events of phase {ph!r} (not drawn by this viewer); skipped")
 
-    def _metadata(self, e: dict) -> None:
-        name = e.get("name")
-        args = e.get("args") if isinstance(e.get("args"), dict) else {}
-        pid, tid = hashable(e.get("pid")), hashable(e.get("tid"))
+    def _metadata(self, e: Event) -> None:
+        name = e.name
+        args = args_dict(e)
+        pid, tid = hashable(e.pid), hashable(e.tid)
         if name == "process_name":
             self._set(self.proc_names, pid, text(args.get("name")), f"process_name of pid {pid}")
         elif name == "thread_name":
@@ -264,55 +352,67 @@ class _Builder:
             self.warnings.append(f"duplicate {what}: {old!r} then {value!r}; using the last")
         table[key] = value
 
+    def _add_span(self, b: int, e: Event | None, dur_us: float, tid: Any = None) -> None:
+        rec = _merge(self.events[b], e, dur_us)
+        if tid is not None:
+            rec.tid = tid
+        self.spans.append(rec)
+        self.span_src.append(b)
+        self.overrides[b] = rec
+
     def pair_begin_end(self) -> None:
         """B/E per thread on a stack, as catapult does: an E closes the most recent open B."""
-        stacks: dict[tuple, list[dict]] = defaultdict(list)
+        events = self.events
+        stacks: dict[tuple, list[int]] = defaultdict(list)
         unmatched_e = 0
-        valid = [e for e in self.begins_ends if _finite(e.get("ts"))]
+        valid = [i for i in self.begins_ends if _finite(events[i].ts)]
         if len(valid) < len(self.begins_ends):
             self.warnings.append(f"{len(self.begins_ends) - len(valid)} B/E events without a valid ts; skipped")
-        valid.sort(key=lambda e: float(e["ts"]))
-        for e in valid:
-            key = (hashable(e.get("pid")), hashable(e.get("tid")))
-            if e["ph"] == "B":
-                stacks[key].append(e)
+        valid.sort(key=lambda i: float(events[i].ts))
+        for i in valid:
+            e = events[i]
+            key = (hashable(e.pid), hashable(e.tid))
+            if e.ph == "B":
+                stacks[key].append(i)
                 continue
             stack = stacks[key]
             if not stack:
                 unmatched_e += 1
                 continue
             b = stack.pop()
-            self.spans.append(_merge(b, e, float(e["ts"]) - float(b["ts"])))
+            self._add_span(b, e, float(e.ts) - float(events[b].ts))
         open_b = [b for s in stacks.values() for b in s]
         if unmatched_e:
             self.warnings.append(f"{unmatched_e} E events without a matching B; skipped")
         if open_b:
-            last = max((float(e["ts"]) for e in valid), default=0.0)
+            last = max((float(events[i].ts) for i in valid), default=0.0)
             self.warnings.append(f"{len(open_b)} B events never ended; drawn up to the end of the trace")
             for b in open_b:
-                self.spans.append(_merge(b, None, last - float(b["ts"])))
+                self._add_span(b, None, last - float(events[b].ts))
 
     def pair_async(self) -> None:
         """Nestable async b/e, paired by (pid, cat, id, name); each name gets its own lane."""
-        open_: dict[tuple, list[dict]] = defaultdict(list)
+        events = self.events
+        open_: dict[tuple, list[int]] = defaultdict(list)
         unmatched = 0
-        valid = [e for e in self.async_events if _finite(e.get("ts"))]
-        valid.sort(key=lambda e: float(e["ts"]))
-        for e in valid:
-            ident = hashable(e.get("id", e.get("id2")))
-            name = text(e.get("name"))
-            key = (hashable(e.get("pid")), text(e.get("cat")), ident, name)
+        valid = [i for i in self.async_events if _finite(events[i].ts)]
+        valid.sort(key=lambda i: float(events[i].ts))
+        for i in valid:
+            e = events[i]
+            ident = hashable(event_id(e))
+            name = text(e.name)
+            key = (hashable(e.pid), text(e.cat), ident, name)
             tid = f"async: {name}"
-            if e["ph"] == "n":
-                inst = dict(e, tid=tid)
+            if e.ph == "n":
+                inst = msgspec.structs.replace(e, tid=tid)
                 self.instants.append(inst)
-            elif e["ph"] == "b":
-                open_[key].append(e)
+                self.inst_src.append(i)
+                self.overrides[i] = inst
+            elif e.ph == "b":
+                open_[key].append(i)
             elif open_[key]:
                 b = open_[key].pop()
-                span = _merge(b, e, float(e["ts"]) - float(b["ts"]))
-                span["tid"] = tid
-                self.spans.append(span)
+                self._add_span(b, e, float(e.ts) - float(events[b].ts), tid)
             else:
                 unmatched += 1
         left = sum(len(v) for v in open_.values())
@@ -325,17 +425,18 @@ class _Builder:
         self.pair_begin_end()
         self.pair_async()
         self.progress(0.65, "building columns")
-        ts, dur, raw, laneky, kind = self._columns()
+        ts, dur, src, combo_id, combos, kind = self._columns()
         self.progress(0.8, "sorting lanes")
         names: dict[str, int] = {}
         cats: dict[str, int] = {}
-        name_id = _intern(self.c_name, names)
-        cat_id = _intern(self.c_cat, cats)
-        del self.c_name, self.c_cat
-        lanes, lane_id = self._lanes(laneky)
+        name_id = _intern([c[0] for c in combos], names)[combo_id]
+        cat_id = _intern([c[1] for c in combos], cats)[combo_id]
+        lanes, lane_of_combo = self._lanes([(c[2], c[3]) for c in combos])
+        lane_id = lane_of_combo[combo_id]
+        del combo_id, combos
         order = np.lexsort((kind, -dur, ts, lane_id))  # lexsort is stable: file order breaks ties
-        ts, dur, name_id, cat_id, lane_id, kind = (a[order] for a in (ts, dur, name_id, cat_id, lane_id, kind))
-        raw = [raw[i] for i in order.tolist()]
+        ts, dur, name_id, cat_id, lane_id, kind, src = (
+            a[order] for a in (ts, dur, name_id, cat_id, lane_id, kind, src))
         bounds = np.searchsorted(lane_id, np.arange(len(lanes) + 1))
         for li, lane in enumerate(lanes):
             lane.start, lane.stop = int(bounds[li]), int(bounds[li + 1])
@@ -347,8 +448,8 @@ class _Builder:
         trace = Trace(
             path=self.path, meta=self.raw.meta, warnings=self.warnings,
             names=list(names), cats=list(cats), ts=ts, dur=dur, name_id=name_id, cat_id=cat_id,
-            lane=lane_id, depth=depth, parent=parent, self_ns=self_ns, kind=kind, raw=raw, lanes=lanes,
-            counters=[],
+            lane=lane_id, depth=depth, parent=parent, self_ns=self_ns, kind=kind, events=self.events, src=src,
+            overrides=self.overrides, source=self.raw.source, lanes=lanes, counters=[],
         )
         if self.defer_flows:
             trace.pending_flows = self.flows
@@ -365,13 +466,10 @@ class _Builder:
     def _columns(self):
         spans, instants = self.spans, self.instants
         raw = spans + instants
-        # One pass reading six fields costs about a third of six passes reading one.
-        rows = [(e.get("ts"), e.get("dur", 0.0), e.get("name"), e.get("cat"), e.get("pid"), e.get("tid")) for e in raw]
-        c_ts, c_dur, c_name, c_cat, c_pid, c_tid = (list(c) for c in zip(*rows)) if rows else ([],) * 6
-        del rows
+        src = np.concatenate([self.x_src, np.array(self.span_src + self.inst_src, dtype=np.int64)])
         with np.errstate(over="ignore", invalid="ignore"):  # 1e308 µs becomes inf, then a warning
-            ts = num_array(c_ts) * 1000.0
-            dur = num_array(c_dur[: len(spans)]) * 1000.0
+            ts = num_array([e.ts for e in raw]) * 1000.0
+            dur = num_array([e.dur for e in spans]) * 1000.0
         dur = np.concatenate([dur, np.zeros(len(instants))])
         kind = np.concatenate([np.full(len(spans), KIND_SPAN, np.int8), np.full(len(instants), KIND_INSTANT, np.int8)])
         bad_ts = ~np.isfinite(ts) | (np.abs(ts) >= TS_LIMIT)
@@ -391,21 +489,32 @@ class _Builder:
         if (np.abs(end_over) >= 2**62).any():
             dur_ns = np.where(np.abs(end_over) >= 2**62, 0, dur_ns)
         if not keep.all():
-            kl = keep.tolist()
-            raw, c_name, c_cat, c_pid, c_tid = ([x for x, k in zip(col, kl) if k]
-                                                for col in (raw, c_name, c_cat, c_pid, c_tid))
+            raw = list(compress(raw, keep.tolist()))
+            src = src[keep]
         kind = kind[keep]
-        self.c_name, self.c_cat = c_name, c_cat
-        laneky = pairs(c_pid, c_tid)
+        combo_id, combos = self._combos(raw, kind)
+        return ts_ns, dur_ns, src, combo_id, combos, kind
+
+    def _combos(self, raw: list[Event], kind: np.ndarray) -> tuple[np.ndarray, list[tuple]]:
+        """Each event's (name, cat, pid, tid) as an id into the distinct combinations, in order of
+        first appearance. A trace has few distinct ones, so names, categories and lanes are then
+        worked out once per combination instead of once per event."""
+        keys = [(e.name, e.cat, e.pid, e.tid) for e in raw]
         for j in np.flatnonzero(kind == KIND_INSTANT).tolist():
             e = raw[j]
-            if e.get("ph") in ("i", "I", "R"):
-                scope = e.get("s")
-                if scope == "g" or e.get("ph") == "R":
-                    laneky[j] = ("", "global instants")
+            if e.ph in ("i", "I", "R"):
+                scope = e.s
+                if scope == "g" or e.ph == "R":
+                    keys[j] = (e.name, e.cat, "", "global instants")
                 elif scope == "p":
-                    laneky[j] = (laneky[j][0], "process instants")
-        return ts_ns, dur_ns, raw, laneky, kind
+                    keys[j] = (e.name, e.cat, e.pid, "process instants")
+        try:
+            first = dict(zip(dict.fromkeys(keys), itertools.count()))
+        except TypeError:
+            keys = _hashable_keys(keys)
+            first = dict(zip(dict.fromkeys(keys), itertools.count()))
+        combo_id = np.fromiter(map(first.__getitem__, keys), dtype=np.int64, count=len(keys))
+        return combo_id, list(first)
 
     def _lanes(self, laneky: list[tuple]) -> tuple[list[Lane], np.ndarray]:
         index = dict(zip(dict.fromkeys(laneky), itertools.count()))
@@ -437,11 +546,11 @@ class _Builder:
         points: dict[tuple, dict[str, list]] = defaultdict(lambda: defaultdict(list))
         bad = 0
         for e in self.counters:
-            args, ts = e.get("args"), e.get("ts")
+            args, ts = args_value(e), e.ts
             if not isinstance(args, dict) or not _finite(ts):
                 bad += 1
                 continue
-            key = (hashable(e.get("pid")), text(e.get("name")) + (f" {e['id']}" if "id" in e else ""))
+            key = (hashable(e.pid), text(e.name) + (f" {e.id}" if e.id is not UNSET else ""))
             for series, v in args.items():
                 if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v):
                     points[key][text(series)].append((float(ts) * 1000.0, float(v)))
@@ -460,6 +569,19 @@ class _Builder:
         return tracks
 
 
+def _hashable_keys(keys: list[tuple]) -> list[tuple]:
+    """(name, cat, pid, tid) keys made hashable as the columns were one by one: names and categories
+    as text (all of the column, if any value is unhashable), pids and tids through `hashable`."""
+    names, cats, pids, tids = (list(c) for c in zip(*keys))
+    for col in (names, cats):
+        try:
+            dict.fromkeys(col)
+        except TypeError:
+            col[:] = [v if type(v) is str else text(v) for v in col]
+    pids, tids = (list(c) for c in zip(*pairs(pids, tids)))
+    return list(zip(names, cats, pids, tids))
+
+
 def _order(v: Any) -> tuple:
     """Sort ints numerically and everything else after them, by text: pids can be both."""
     if isinstance(v, (int, float)) and not isinstance(v, bool):
@@ -471,16 +593,16 @@ def _finite(v: Any) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and abs(v) < TS_LIMIT / 1000.0
 
 
-def _merge(b: dict, e: dict | None, dur_us: float) -> dict:
-    """A B/E (or b/e) pair as one X event; E's args are merged in, as catapult does."""
-    out = dict(b)
-    out["ph"] = "X"
-    out["dur"] = dur_us
-    if e is not None and isinstance(e.get("args"), dict):
-        args = dict(b.get("args") or {}) if isinstance(b.get("args"), dict) else {}
-        args.update(e["args"])
-        out["args"] = args
-    return out
+def _merge(b: Event, e: Event | None, dur_us: float) -> Event:
+    """A B/E (or b/e) pair as one X record; E's args are merged in, as catapult does."""
+    changes: dict[str, Any] = {"ph": "X", "dur": dur_us}
+    e_args = args_value(e) if e is not None else None
+    if isinstance(e_args, dict):
+        b_args = args_value(b)
+        args = dict(b_args) if isinstance(b_args, dict) else {}
+        args.update(e_args)
+        changes["args"] = args
+    return msgspec.structs.replace(b, **changes)
 
 
 def _home(trace: Trace, warnings: list[str]) -> tuple[int, int]:
@@ -507,13 +629,20 @@ def build_trace(raw: RawTrace, path: str = "", progress: Progress = _noop, defer
 
 
 @contextmanager
-def _gc_paused():
-    """The cyclic GC would rescan millions of fresh dicts over and over (tripling the load time)."""
+def _gc_paused(freeze: bool = False):
+    """The cyclic GC would rescan millions of fresh objects over and over (tripling the load time).
+
+    With freeze, everything alive is moved out of the GC's sight before it is enabled again: the
+    first collection after a pause would otherwise scan every object allocated during it (a second
+    for a million dicts).
+    """
     was_enabled = gc.isenabled()
     gc.disable()
     try:
         yield
     finally:
+        if freeze:
+            gc.freeze()
         if was_enabled:
             gc.enable()
 
@@ -524,12 +653,11 @@ def load_trace(path: str, progress: Progress = _noop, defer_flows: bool = False)
     The result is frozen out of the GC's sight afterwards. With defer_flows, flows are bound later by
     `trace.bind_pending_flows()` (the app does it after the first paint).
     """
-    with _gc_paused():
+    with _gc_paused(freeze=True):
         trace = build_trace(load_raw(path, progress), path, progress, defer_flows)
-    gc.freeze()
     return trace
 
 
 def from_events(events: list[Any], meta: dict | None = None) -> Trace:
     """Build from in-memory events (tests, synthetic benchmarks)."""
-    return build_trace(RawTrace(list(events), dict(meta or {}), []), "<memory>")
+    return build_trace(raw_trace(list(events), dict(meta or {}), []), "<memory>")

@@ -1,17 +1,22 @@
 """Search over names, categories and args: case-insensitive substring, or a regex as /pattern/.
 
 Names and categories are matched once per distinct string, then spread to events with NumPy. Args
-are serialised once (orjson, lower-cased, one line per event) into a blob cached on the trace, so a
-search is a C-speed scan of that blob plus a searchsorted from hit offsets back to events.
+are put once (lower-cased, one line per event) into a blob cached on the trace, so a search is a
+C-speed scan of that blob plus a searchsorted from hit offsets back to events. Args still held as the
+file's JSON text are used as they are; only those containing backslash-u escapes are decoded and written
+again (orjson), so that non-ASCII text matches as typed.
 """
 
 from __future__ import annotations
 
 import re
 
+import msgspec
 import numpy as np
 import orjson
+from msgspec import Raw
 
+from .events import decode_value
 from .model import Trace
 
 
@@ -42,14 +47,46 @@ def _dump(args) -> bytes:
         return repr(args).encode("utf-8", "replace").replace(b"\n", b" ")
 
 
+# Args that `not` calls empty are left out of the blob, as they always were.
+_EMPTY = {b"null", b"{}", b"[]", b'""', b"0", b"false", b"0.0", b"-0", b"-0.0"}
+_raw_list = msgspec.json.Decoder(list[Raw])
+
+
+def _compact(raws: list[Raw]) -> list:
+    """The file's JSON texts of args without whitespace, in one msgspec call for all of them."""
+    if not raws:
+        return []
+    try:
+        return _raw_list.decode(msgspec.json.format(b"[" + b",".join(raws) + b"]", indent=-1))
+    except (msgspec.MsgspecError, RecursionError, ValueError):
+        return [_dump(decode_value(r)) for r in raws]
+
+
+def _offsets(pieces: list) -> np.ndarray:
+    lengths = np.fromiter(map(len, pieces), dtype=np.int64, count=len(pieces)) + 1
+    return np.concatenate([[0], np.cumsum(lengths)[:-1]]) if len(pieces) else np.zeros(0, np.int64)
+
+
 def args_blob(trace: Trace) -> tuple[bytes, np.ndarray]:
     cached = getattr(trace, "_args_blob", None)
     if cached is not None:
         return cached
-    dumps = [_dump(e.get("args") if type(e) is dict else None) for e in trace.raw]
-    lengths = np.fromiter(map(len, dumps), dtype=np.int64, count=len(dumps)) + 1
-    offsets = np.concatenate([[0], np.cumsum(lengths)[:-1]]) if len(dumps) else np.zeros(0, np.int64)
-    blob = b"\n".join(dumps).lower()
+    args = [e.args for e in trace.records()]
+    raw_at = [k for k, a in enumerate(args) if type(a) is Raw]
+    pieces: list = [b"" if type(a) is Raw else _dump(a) for a in args]
+    raws = [args[k] for k in raw_at]
+    del args
+    for k, piece in zip(raw_at, _compact(raws)):
+        pieces[k] = piece if len(piece) > 4 or bytes(piece) not in _EMPTY else b""
+    offsets = _offsets(pieces)
+    blob = b"\n".join(pieces)
+    if b"\\u" in blob:  # escapes: decode and write again so that the text matches as typed
+        for k in set(_blob_hits(blob, offsets, b"\\u")):
+            if type(pieces[k]) is not bytes:
+                pieces[k] = _dump(decode_value(pieces[k]))
+        offsets = _offsets(pieces)
+        blob = b"\n".join(pieces)
+    blob = blob.lower()
     trace._args_blob = (blob, offsets)  # type: ignore[attr-defined]
     return blob, offsets
 

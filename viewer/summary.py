@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from typing import Union
 
+import msgspec
 import numpy as np
 
+from .events import decode_value
 from .model import KIND_SPAN, Trace
 from .text import fmt_ns, literal
 
@@ -81,9 +84,7 @@ def ops_table(trace: Trace, by_shape: bool = False, mask: np.ndarray | None = No
     shape_ids = np.zeros(len(idx), dtype=np.int64)
     shape_table: list[str] = [""]
     if by_shape:
-        lookup: dict[str, int] = {"": 0}
-        shape_ids = np.array([lookup.setdefault(_dims(trace.raw[i]), len(lookup)) for i in idx], dtype=np.int64)
-        shape_table = list(lookup)
+        shape_ids, shape_table = _shape_ids(trace, idx)
         key = key * len(shape_table) + shape_ids
     uniq, inv = np.unique(key, return_inverse=True)
     dur = trace.dur[idx]
@@ -107,11 +108,50 @@ def ops_table(trace: Trace, by_shape: bool = False, mask: np.ndarray | None = No
     )
 
 
-def _dims(ev: dict) -> str:
-    args = ev.get("args") if isinstance(ev, dict) else None
+class _Dims(msgspec.Struct, gc=False):
+    dims: msgspec.Raw = msgspec.field(default=None, name="Input Dims")
+
+
+# args can be any JSON value; all but objects have no Input Dims.
+_dims_decoder = msgspec.json.Decoder(list[Union[_Dims, None, bool, int, float, str, list]])
+
+
+def _shape_ids(trace: Trace, idx: np.ndarray) -> tuple[np.ndarray, list[str]]:
+    """Per event of idx, an id of the text of its args' Input Dims ("" when none); and the texts.
+
+    Args still held as the file's bytes are scanned for that one key in a single msgspec call, and
+    each distinct Input Dims is written out once, not once per event.
+    """
+    records = trace.records()
+    args = [records[i].args for i in idx.tolist()]
+    del records
+    # Per event: None (no Input Dims), the raw bytes of its Input Dims (bytes), or its text (str).
+    dims: list = [None if type(a) is msgspec.Raw else _dims_text(a) for a in args]
+    raw_at = [k for k, a in enumerate(args) if type(a) is msgspec.Raw]
+    if raw_at:
+        try:
+            found = _dims_decoder.decode(b"[" + b",".join([args[k] for k in raw_at]) + b"]")
+            for k, d in zip(raw_at, found):
+                if type(d) is _Dims and d.dims is not None:
+                    dims[k] = bytes(d.dims)
+        except (msgspec.MsgspecError, RecursionError, ValueError):
+            for k in raw_at:
+                dims[k] = _dims_text(decode_value(args[k]))
+    lookup: dict[str, int] = {"": 0}
+    id_of = {d: lookup.setdefault(_canonical(decode_value(d)) if type(d) is bytes else (d or ""), len(lookup))
+             for d in dict.fromkeys(dims)}
+    ids = np.fromiter(map(id_of.__getitem__, dims), dtype=np.int64, count=len(dims))
+    return ids, list(lookup)
+
+
+def _canonical(dims) -> str:
+    return json.dumps(dims, separators=(",", ":"), default=str)
+
+
+def _dims_text(args) -> str | None:
     if not isinstance(args, dict) or "Input Dims" not in args:
-        return ""
-    return json.dumps(args["Input Dims"], separators=(",", ":"), default=str)
+        return None
+    return _canonical(args["Input Dims"])
 
 
 def format_table(table: OpsTable, rows: list[int], width_name: int = 48) -> str:

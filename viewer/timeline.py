@@ -1,4 +1,5 @@
-"""The timeline: one lane per thread / GPU stream, one terminal row per nesting depth.
+"""The timeline: one lane per thread / GPU stream, one terminal row per nesting depth, and one row
+per counter series (`ph: C`), drawn as a sparkline after the lanes of its process.
 
 Drawn with Textual's Line API: `render_line` only computes the rows on screen, and within a row only
 the events overlapping the view (two searchsorted calls on the row's sorted arrays). Each cell then
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import math
 import zlib
+from collections import defaultdict
 
 import numpy as np
 from rich.cells import cell_len, set_cell_size
@@ -22,8 +24,9 @@ from textual.reactive import reactive
 from textual.strip import Strip
 from textual.widget import Widget
 
-from .model import Trace
-from .text import fmt_ns, literal
+from .memory import column_max
+from .model import CounterTrack, Trace
+from .text import fmt_bytes, fmt_ns, literal
 
 GUTTER = 22
 _PALETTE = [
@@ -39,6 +42,8 @@ _GUTTER = Style(color="#c0c0c0", bgcolor="#202020")
 _GUTTER_FIRST = Style(color="#ffffff", bgcolor="#202020", bold=True)
 _RULER = Style(color="#a0a0a0", bgcolor="#101010")
 _CURSOR = Style(bgcolor="#303030")
+_SPARK = Style(color="#4fa3ff")
+_BLOCKS = " ▁▂▃▄▅▆▇█"
 
 ZOOM_STEP = 1.5
 PAN_FRACTION = 0.2
@@ -58,6 +63,35 @@ def _valid_view(t0: float, t1: float) -> tuple[float, float]:
     if t1 - t0 < least:
         t0, t1 = mid - least / 2, mid + least / 2
     return t0, t1
+
+
+def _counter_value(v: float, is_bytes: bool) -> str:
+    return fmt_bytes(v).replace(" ", "") if is_bytes else f"{v:.3g}"
+
+
+def counter_label(track: CounterTrack, series: str, width: int) -> str:
+    """`name series  lo–hi` in `width` cells: the value range is kept, the name is cut if need be."""
+    name = track.name if series in ("", track.name) else f"{track.name} {series}"
+    vals = track.series[series][1]
+    is_bytes = any(w in name.lower() for w in ("byte", "mem", "alloc"))
+    rng = f"{_counter_value(float(vals.min()), is_bytes)}–{_counter_value(float(vals.max()), is_bytes)}"
+    room = width - cell_len(rng) - 1
+    if room < 3:
+        return set_cell_size(rng, width)
+    name = literal(name)
+    if cell_len(name) > room:
+        name = set_cell_size(name, room - 1) + "…"
+    return set_cell_size(name, room) + " " + rng
+
+
+def sparkline(ts: np.ndarray, vals: np.ndarray, t0: float, t1: float, width: int) -> str:
+    """One block character per cell: the highest value held in the cell's time bucket, scaled between
+    the series' minimum (▁) and maximum (█); blank before the first sample."""
+    cols = column_max(ts, vals, t0, t1, width)
+    lo, hi = float(vals.min()), float(vals.max())
+    level = np.rint((cols - lo) / (hi - lo) * 7) + 1 if hi > lo else np.full(width, 4.0)
+    level = np.where(np.isnan(cols), 0, level).astype(np.int64)
+    return "".join(_BLOCKS[k] for k in level.tolist())
 
 
 def nice_step(span: float, target: int) -> float:
@@ -109,7 +143,10 @@ class Timeline(Widget, can_focus=True):
         self.trace = trace
         self.t0, self.t1 = (float(x) for x in trace.home)
         self._pad_home()
-        self.rows: list[tuple[int, int]] = [(li, d) for li, ln in enumerate(trace.lanes) for d in range(ln.rows)]
+        # (lane, depth) per row; a counter series is (-1 - k, 0) for counter_rows[k].
+        self.counter_rows: list[tuple[CounterTrack, str]] = []
+        self._counter_labels: dict[int, str] = {}
+        self.rows: list[tuple[int, int]] = self._layout()
         self._row_cache: dict[tuple[int, int], tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
         self._lane_order: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         self._owners: dict[int, np.ndarray] = {}
@@ -119,6 +156,27 @@ class Timeline(Widget, can_focus=True):
         self._drag_from: tuple[int, float, float] | None = None
         self._dragged = False
         self._end = trace.ts + trace.dur
+
+    def _layout(self) -> list[tuple[int, int]]:
+        """Each lane's rows; a process's counter series right after its last lane (or at the end)."""
+        lanes = self.trace.lanes
+        series: dict = defaultdict(list)
+        for track in self.trace.counters:
+            series[track.pid].extend((track, s) for s in track.series if len(track.series[s][1]))
+        rows: list[tuple[int, int]] = []
+
+        def add_counters(pid) -> None:
+            for item in series.pop(pid, []):
+                rows.append((-1 - len(self.counter_rows), 0))
+                self.counter_rows.append(item)
+
+        for li, ln in enumerate(lanes):
+            rows.extend((li, d) for d in range(ln.rows))
+            if li + 1 == len(lanes) or lanes[li + 1].pid != ln.pid:
+                add_counters(ln.pid)
+        for pid in list(series):
+            add_counters(pid)
+        return rows
 
     def _pad_home(self) -> None:
         span = self.t1 - self.t0
@@ -202,6 +260,8 @@ class Timeline(Widget, can_focus=True):
         if row_i >= len(self.rows):
             return Strip([Segment(" " * GUTTER, _GUTTER), Segment(" " * max(width - GUTTER, 0))], width)
         lane_i, depth = self.rows[row_i]
+        if lane_i < 0:
+            return self._counter_line(-1 - lane_i, width)
         lane = self.trace.lanes[lane_i]
         # Thread / stream name on the lane's first row, its process on the second.
         label = literal(lane.name if depth == 0 else (lane.process if depth == 1 else ""))
@@ -215,6 +275,18 @@ class Timeline(Widget, can_focus=True):
         owner = self.owners(lane_i, depth, W)
         self._owners[y] = owner
         segs.extend(self._runs(owner, W))
+        return Strip(segs, width)
+
+    def _counter_line(self, k: int, width: int) -> Strip:
+        track, series = self.counter_rows[k]
+        label = self._counter_labels.get(k)
+        if label is None:  # fixed for the trace: min and max of the whole series
+            label = self._counter_labels[k] = counter_label(track, series, GUTTER - 1) + "│"
+        segs = [Segment(label, _GUTTER_FIRST)]
+        W = max(width - GUTTER, 0)
+        if W:
+            ts, vals = track.series[series]
+            segs.append(Segment(sparkline(ts, vals, self.t0, self.t1, W), _SPARK))
         return Strip(segs, width)
 
     def _style_for(self, ev: int) -> Style:
@@ -377,6 +449,8 @@ class Timeline(Widget, can_focus=True):
 
     def _select_first_visible(self) -> None:
         for row_i in range(self.top, min(self.top + self.visible_rows, len(self.rows))):
+            if self.rows[row_i][0] < 0:  # a counter
+                continue
             owner = self.owners(*self.rows[row_i])
             hit = owner[owner >= 0]
             if len(hit):
@@ -412,7 +486,7 @@ class Timeline(Widget, can_focus=True):
         owner = self._owners.get(y)
         if owner is None:
             row_i = self.top + y - 1
-            if row_i >= len(self.rows):
+            if row_i >= len(self.rows) or self.rows[row_i][0] < 0:
                 return -1
             owner = self.owners(*self.rows[row_i])
         c = x - GUTTER

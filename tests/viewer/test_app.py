@@ -437,3 +437,44 @@ async def test_zooming_far_from_zero_never_divides_by_zero():
         assert tl.t1 > tl.t0
         for y in range(tl.size.height):
             tl.render_line(y)
+
+
+async def test_counter_series_are_drawn_as_sparkline_lanes():
+    def C(name, pid, ts, **series):
+        return {"ph": "C", "name": name, "pid": pid, "ts": ts, "args": series}
+
+    used = [(0, 0), (25, 50), (50, 100), (75, 25)]  # (µs, value)
+    evs = [{"ph": "X", "name": "work", "ts": 0, "dur": 100, "pid": 1, "tid": 1},
+           {"ph": "X", "name": "other", "ts": 10, "dur": 80, "pid": 2, "tid": 1},
+           *(C("mem", 1, t, used=v, free=7) for t, v in used),
+           C("util", 9, 40, busy=0.5), C("util", 9, 60, busy=0.75)]
+    tr = from_events(evs)
+    app = ViewerApp(trace=tr)
+    async with app.run_test(size=SIZE) as pilot:
+        tl = await start(app, pilot)
+        lines = [tl.render_line(y).text for y in range(1, 7)]
+        gutters = [ln[:GUTTER] for ln in lines]
+        # A process's series right after its lanes; a counter of a process without lanes at the end.
+        assert [g.split()[0] for g in gutters[:5]] == ["tid", "mem", "mem", "tid", "util"]
+        # The value range in the title: bytes for memory-like names (as the Memory tab does), else numbers.
+        assert gutters[1].rstrip("│").endswith("0B–100B") and "used" in gutters[1]
+        assert gutters[2].rstrip("│").endswith("7B–7B") and "free" in gutters[2]
+        assert gutters[4].rstrip("│").endswith("0.5–0.75")
+        W = tl.track_width
+        cell = lambda t_us: int((t_us * 1000 - tl.t0) // ((tl.t1 - tl.t0) / W))  # noqa: E731
+        spark = lines[1][GUTTER:]
+        assert len(spark) == W
+        assert spark[cell(50)] == "█"  # the maximum
+        assert set(spark[: cell(0)]) <= {" "}  # nothing before the first sample
+        assert set(spark[cell(0) + 1 : cell(25)]) == {"▁"}  # the minimum, held until the next sample
+        assert set(spark[cell(75) + 1 :]) == {"▃"}  # 25 of 0–100, held to the end
+        assert set(lines[2][GUTTER:][cell(0) + 1 :]) == {"▄"}  # a constant series sits mid-height
+        # Zooming redraws the series for the new range; counter rows select nothing.
+        tl.set_view(45_000, 55_000)
+        k = cell(50)  # 50 held until 50 µs, then 100: the cell holding both shows the higher
+        assert tl.render_line(2).text[GUTTER:] == "▅" * k + "█" * (W - k)
+        assert tl.event_at(GUTTER + 3, 2) == -1
+        await pilot.click(Timeline, offset=(GUTTER + 3, 2))
+        assert tl.selected == -1
+        await pilot.press("full_stop")  # steps through events, skipping the counter rows
+        assert tr.name_of(tl.selected) in ("work", "other")
