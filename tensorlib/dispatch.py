@@ -388,10 +388,29 @@ def _execute(op, args, attrs, seq):
         rg = a._requires_grad
         xp = np if type(x) is np.ndarray else _xp_of(x)
         out = op.kernel(xp, x, **attrs) if attrs else op.kernel(xp, x)
+    elif n == 3 and not op.promote:
+        # three arguments, the last a tensor or None (linear's bias, nll_loss's weight), all on the CPU
+        a, b, c = args
+        if not (isinstance(a, Tensor) and isinstance(b, Tensor)):
+            return _execute_general(op, args, attrs, seq)
+        x = a._data
+        y = b._data
+        if type(x) is not np.ndarray or type(y) is not np.ndarray:
+            return _execute_general(op, args, attrs, seq)
+        rg = a._requires_grad or b._requires_grad
+        if c is None:
+            z = None
+        elif isinstance(c, Tensor) and type(c._data) is np.ndarray:
+            z = c._data
+            if c._requires_grad:
+                rg = True
+        else:
+            return _execute_general(op, args, attrs, seq)
+        out = op.kernel(np, x, y, z, **attrs) if attrs else op.kernel(np, x, y, z)
     else:
         return _execute_general(op, args, attrs, seq)
     if rg and STATE.grad_enabled and op.differentiable:
-        return _record(op, args, attrs, out, seq)
+        return _make_node(op, args, attrs, out, seq if seq >= 0 else next(_seq))
     if type(out) is not np.ndarray:
         if type(out) is tuple:
             outs = tuple(_wrap(o) for o in out)

@@ -163,22 +163,40 @@ def build_node(op, args, attrs, seq):
     node.attrs = attrs
     edges = []
     meta = []
-    for a in args:
-        if isinstance(a, Tensor):
-            d = a._data
-            meta.append((d.shape, d.dtype))
-            if a._requires_grad:
-                fn = a._grad_fn
-                edges.append((fn if fn is not None else accumulator(a), a._output_nr))
-                continue
-        else:
-            meta.append(None)
-        edges.append(_NO_EDGE)
+    save = op.save
+    if save and "i" in save:
+        versions = []
+        for a in args:
+            if isinstance(a, Tensor):
+                d = a._data
+                meta.append((d.shape, d.dtype))
+                if a._requires_grad:
+                    fn = a._grad_fn
+                    edges.append((fn if fn is not None else accumulator(a), a._output_nr))
+                else:
+                    edges.append(_NO_EDGE)
+                b = a._base
+                versions.append((b if b is not None else a)._version)
+            else:
+                meta.append(None)
+                edges.append(_NO_EDGE)
+                versions.append(None)
+        node.inputs = args
+        node.versions = versions
+    else:
+        for a in args:
+            if isinstance(a, Tensor):
+                d = a._data
+                meta.append((d.shape, d.dtype))
+                if a._requires_grad:
+                    fn = a._grad_fn
+                    edges.append((fn if fn is not None else accumulator(a), a._output_nr))
+                    continue
+            else:
+                meta.append(None)
+            edges.append(_NO_EDGE)
     node.edges = edges
     node.in_meta = meta
-    if op.save and "i" in op.save:
-        node.inputs = args
-        node.versions = tuple(_version(a) if isinstance(a, Tensor) else None for a in args)
     if STATE.anomaly:
         import traceback
         node.trace = traceback.format_stack()[:-3]

@@ -70,10 +70,11 @@ def _(ctx, g):
 
 def linear(input, weight, bias=None):
     """y = x W^T + b, one op (torch's aten::linear; its backward node is AddmmBackward0 as in torch)."""
-    if input.shape[-1] != weight.shape[-1]:
+    x, w = input._data, weight._data
+    if x.shape[-1] != w.shape[-1]:
         raise RuntimeError(f"mat1 and mat2 shapes cannot be multiplied ({_rows(input)}x{input.shape[-1]} and "
                            f"{weight.shape[-1]}x{weight.shape[0]})")
-    if input._data.dtype != weight._data.dtype and STATE.autocast is None:
+    if x.dtype != w.dtype and STATE.autocast is None:
         raise RuntimeError(f"mat1 and mat2 must have the same dtype, but got {type_name(input)} and "
                            f"{type_name(weight)}")
     return dispatch(LINEAR, input, weight, bias)
@@ -105,6 +106,9 @@ def _softmax_k(xp, x, dim):
 
 
 def _log_softmax_k(xp, x, dim):
+    if xp is np:    # the ufuncs' reduce directly: the same sums, without ndarray.max/sum's Python wrappers
+        s = x - np.maximum.reduce(x, dim, keepdims=True)
+        return s - np.log(np.add.reduce(np.exp(s), dim, keepdims=True))
     m = x.max(axis=dim, keepdims=True)
     s = x - m
     return s - xp.log(xp.exp(s).sum(axis=dim, keepdims=True))
@@ -124,6 +128,8 @@ def _(ctx, g):
 @op("_log_softmax_backward_data", save="i", node_name="LogSoftmaxBackwardDataBackward0")
 def LOG_SOFTMAX_BACKWARD(xp, g, y, dim):
     """torch's _log_softmax_backward_data, one op: g - exp(y) * sum(g, dim)."""
+    if xp is np:
+        return g - np.exp(y) * np.add.reduce(g, dim, keepdims=True)
     return g - xp.exp(y) * g.sum(axis=dim, keepdims=True)
 
 
@@ -282,12 +288,13 @@ def _(ctx, g):
 def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None, reduction="mean"):
     reduction = legacy_reduction(size_average, reduce, reduction)
     check_reduction(reduction)
-    if target._data.dtype.kind not in "iu":
+    x, t = input._data, target._data
+    if t.dtype.kind not in "iu":
         raise RuntimeError(f"expected scalar type Long but found {target.dtype}")
-    if input.ndim >= 2 and (input.shape[0] != target.shape[0]):
+    if x.ndim >= 2 and x.shape[0] != t.shape[0]:
         raise ValueError(f"Expected input batch_size ({input.shape[0]}) to match target batch_size "
                          f"({target.shape[0]}).")
-    if input.ndim == 1 and target.ndim != 0:
+    if x.ndim == 1 and t.ndim != 0:
         raise RuntimeError("0D or 1D target tensor expected, multi-target not supported")
     return dispatch(NLL_LOSS, input, target, weight, reduction=reduction, ignore_index=ignore_index)
 

@@ -21,6 +21,8 @@ def SUM(xp, a, dim=None, keepdim=False, dtype=None):
     ax = _axes(a, dim)
     if ax == ():
         ax = None if dim is None else ()
+    if type(a) is np.ndarray:   # ndarray.sum without its Python wrapper (numpy/_core/_methods.py)
+        return np.add.reduce(a, ax, dtype, None, keepdim)
     return a.sum(axis=ax, keepdims=keepdim, dtype=dtype)
 
 
