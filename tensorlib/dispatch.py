@@ -482,6 +482,16 @@ def _unwrap_all(op, args):
 
 
 def _execute_inplace_op(op, args, attrs, seq):
+    if len(args) == 2 and not op.promote:     # x.add_(y), x.mul_(2.0) on the CPU: no general unwrapping
+        a, b = args
+        if isinstance(a, Tensor):
+            x = a._data
+            if type(x) is np.ndarray:
+                if not isinstance(b, Tensor):
+                    return _execute_inplace(op, args, [x, b], attrs, np, a._requires_grad, seq)
+                y = b._data
+                if type(y) is np.ndarray:
+                    return _execute_inplace(op, args, [x, y], attrs, np, a._requires_grad or b._requires_grad, seq)
     arrays, xp, need_grad = _unwrap_all(op, args)
     return _execute_inplace(op, args, arrays, attrs, xp, need_grad, seq)
 

@@ -14,7 +14,8 @@ import numpy as np
 
 from .._tensor_base import Tensor
 from .. import dispatch as _dispatch
-from ..dispatch import STATE, range_enter, range_exit
+from .._device import device_of
+from ..dispatch import STATE, dispatch, range_enter, range_exit
 from .graph import AccumulateGrad, Node, accumulator
 
 
@@ -27,7 +28,7 @@ def _as_tuple(x):
 
 
 def _make_grads(outputs, grad_outputs):
-    from .. import ops
+    from ..ops.creation import ONES
     grads = []
     for i, out in enumerate(outputs):
         g = grad_outputs[i] if i < len(grad_outputs) else None
@@ -36,7 +37,8 @@ def _make_grads(outputs, grad_outputs):
                 raise RuntimeError("grad can be implicitly created only for scalar outputs")
             if out._data.dtype.kind != "f":
                 raise RuntimeError(f"grad can be implicitly created only for real scalar outputs but got {out.dtype}")
-            g = ops.ones_like(out)
+            d = out._data        # ones_like(out), dispatched with the attrs ones_like gives it
+            g = dispatch(ONES, shape=tuple(d.shape), dtype=d.dtype, device=device_of(d))
         elif not isinstance(g, Tensor):
             raise TypeError(f"gradient must be a Tensor or None, got {type(g).__name__}")
         elif tuple(g.shape) != tuple(out.shape):

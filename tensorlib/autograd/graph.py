@@ -134,7 +134,12 @@ class AccumulateGrad(Node):
     __slots__ = ("variable",)
 
     def __init__(self, variable):
-        super().__init__(_AccumulateOp, 1 << 62)
+        # Node.__init__ written out (one is made per leaf per graph)
+        self.op = _AccumulateOp
+        self.seq = 1 << 62
+        self.inputs = self.versions = self.out_data = self.out_refs = self.tensor_hooks = self.retained = None
+        self.trace = self.ctx_data = self._metadata = None
+        self.freed = False
         self.variable = variable
         self.edges = ()
         self.in_meta = ()
@@ -149,13 +154,15 @@ class AccumulateGrad(Node):
 
 
 def accumulator(t: Tensor) -> AccumulateGrad:
-    acc = t._accumulator
-    if acc is None or acc() is None:
-        node = AccumulateGrad(t)
-        t._accumulator = weakref.ref(node)
-        # the leaf keeps its accumulator alive only through graphs that use it
-        return node
-    return acc()
+    ref = t._accumulator
+    if ref is not None:
+        node = ref()
+        if node is not None:
+            return node
+    node = AccumulateGrad(t)
+    t._accumulator = weakref.ref(node)
+    # the leaf keeps its accumulator alive only through graphs that use it
+    return node
 
 
 def build_node(op, args, attrs, seq):

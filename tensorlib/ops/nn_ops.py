@@ -14,7 +14,7 @@ from ._registry import Tensor, dispatch, np, op
 from .elementwise import abs as _abs, clamp, exp, gt, log, lt, sigmoid, sign, softplus, where
 from .index import index_add
 from .linalg import matmul
-from .reduce import sum as _sum
+from .reduce import SUM, sum as _sum
 from .shape import TRANSPOSE, reshape
 from .creation import zeros
 
@@ -64,7 +64,7 @@ def _(ctx, g):
             x2 = x if x._data.ndim == 2 else reshape(x, (-1, x._data.shape[-1]))
             gw = matmul(dispatch(TRANSPOSE, g2, dim0=0, dim1=1), x2)
         if need_b:
-            gb = _sum(g2, 0)
+            gb = dispatch(SUM, g2, dim=0)
     return gx, gw, gb
 
 
@@ -210,7 +210,7 @@ def _nll_plain(xp, logp, target, weight, ignore_index):
         return None
     C = logp.shape[1]
     n = target.shape[0]
-    if n == 0 or 0 <= ignore_index < C or int(target.view(np.uint64).max()) >= C:
+    if n == 0 or 0 <= ignore_index < C or int(np.maximum.reduce(target.view(np.uint64))) >= C:
         return None
     return np.arange(n)
 
@@ -245,7 +245,7 @@ def NLL_LOSS(xp, logp, target, weight=None, reduction="mean", ignore_index=-100)
 def NLL_LOSS_BACKWARD(xp, g, logp, target, weight=None, reduction="mean", ignore_index=-100):
     rows = _nll_plain(xp, logp, target, weight, ignore_index)
     if rows is not None:
-        grad = np.zeros_like(logp)
+        grad = np.zeros(logp.shape, logp.dtype)
         if reduction == "none":
             grad[rows, target] = -g.reshape(-1)
         elif reduction == "sum":
