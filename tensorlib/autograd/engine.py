@@ -55,7 +55,7 @@ pre_backward_hooks: list = []    # called as fn() before each .backward() (sanit
 def run_backward(outputs, grad_outputs, retain_graph, create_graph, inputs=None, accumulate=True,
                  allow_unused=False):
     """The engine. With `inputs` and accumulate=False it returns their gradients (autograd.grad)."""
-    from .. import ops
+    ops = _ops()
     outputs = _as_tuple(outputs)
     grad_outputs = _as_tuple(grad_outputs) if grad_outputs is not None else ()
     if retain_graph is None:
@@ -251,7 +251,8 @@ def _run_node(node: Node, grads, create_graph, capture, accumulate):
     for g, (fn, _), meta in zip(out, edges, in_meta):
         if g is not None and fn is not None:
             d = g._data
-            if d.dtype != meta[1] or d.shape != meta[0]:
+            dt = d.dtype
+            if (dt is not meta[1] and dt != meta[1]) or d.shape != meta[0]:
                 return _fix_grads(node, out)
     if st.anomaly and st.anomaly_check_nan:
         return _fix_grads(node, out)

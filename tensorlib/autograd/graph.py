@@ -52,7 +52,7 @@ class Node:
     # --- what backward formulas read -------------------------------------------------------
     @property
     def needs_input_grad(self):
-        return tuple(fn is not None for fn, _ in self.edges)
+        return tuple([e[0] is not None for e in self.edges])
 
     @property
     def shapes(self):
@@ -68,7 +68,8 @@ class Node:
 
     @property
     def saved_inputs(self):
-        self._check_alive()
+        if self.freed:
+            self._check_alive()
         if self.inputs is None:
             raise RuntimeError(f"{self.name()}: inputs were not saved for backward (op {self.op.name!r} declares save="
                                f"{self.op.save!r})")
@@ -78,7 +79,15 @@ class Node:
 
     @property
     def saved_output(self):
-        self._check_alive()
+        if self.freed:
+            self._check_alive()
+        if len(self.out_data) == 1:       # the usual case: the live output tensor itself
+            ref = self.out_refs[0]
+            t = ref() if ref is not None else None
+            if t is not None and t._grad_fn is self:
+                b = t._base
+                if (b if b is not None else t)._version == 0:
+                    return t
         outs = []
         for i, d in enumerate(self.out_data):
             ref = self.out_refs[i]
