@@ -28,7 +28,6 @@ def _as_tuple(x):
 
 
 def _make_grads(outputs, grad_outputs):
-    from ..ops.creation import ONES
     grads = []
     for i, out in enumerate(outputs):
         g = grad_outputs[i] if i < len(grad_outputs) else None
@@ -38,7 +37,7 @@ def _make_grads(outputs, grad_outputs):
             if out._data.dtype.kind != "f":
                 raise RuntimeError(f"grad can be implicitly created only for real scalar outputs but got {out.dtype}")
             d = out._data        # ones_like(out), dispatched with the attrs ones_like gives it
-            g = dispatch(ONES, shape=tuple(d.shape), dtype=d.dtype, device=device_of(d))
+            g = dispatch(_ops().creation.ONES, shape=tuple(d.shape), dtype=d.dtype, device=device_of(d))
         elif not isinstance(g, Tensor):
             raise TypeError(f"gradient must be a Tensor or None, got {type(g).__name__}")
         elif tuple(g.shape) != tuple(out.shape):
