@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import heapq
 import sys
+from collections import deque
 import warnings
 
 import numpy as np
@@ -99,24 +100,39 @@ def run_backward(outputs, grad_outputs, retain_graph, create_graph, inputs=None,
 
     # dependency counts over the reachable graph
     deps: dict = {}
-    seen = set(roots)
     stack = list(roots)
-    while stack:
-        n = stack.pop()
-        for fn, _ in n.edges:
-            if fn is None:
-                continue
-            deps[fn] = deps.get(fn, 0) + 1
-            if fn not in seen:
-                seen.add(fn)
-                stack.append(fn)
+    if len(roots) == 1:      # a single root is reachable from nothing: first sight of a node is its first edge
+        while stack:
+            for fn, _ in stack.pop().edges:
+                if fn is not None:
+                    c = deps.get(fn)
+                    if c is None:
+                        deps[fn] = 1
+                        stack.append(fn)
+                    else:
+                        deps[fn] = c + 1
+    else:
+        seen = set(roots)
+        while stack:
+            n = stack.pop()
+            for fn, _ in n.edges:
+                if fn is None:
+                    continue
+                deps[fn] = deps.get(fn, 0) + 1
+                if fn not in seen:
+                    seen.add(fn)
+                    stack.append(fn)
 
     ready = []
+    acc_ready = deque()
     counter = 0
     for r in roots:
         if deps.get(r, 0) == 0:
-            heapq.heappush(ready, (-r.seq, counter, r))
-            counter += 1
+            if type(r) is AccumulateGrad:
+                acc_ready.append(r)
+            else:
+                heapq.heappush(ready, (-r.seq, counter, r))
+                counter += 1
 
     st = STATE
     heappop, heappush = heapq.heappop, heapq.heappush
@@ -124,8 +140,8 @@ def run_backward(outputs, grad_outputs, retain_graph, create_graph, inputs=None,
     prev_phase, prev_seq = st.phase, st.seq
     st.grad_enabled = bool(create_graph)
     try:
-        while ready:
-            node = heappop(ready)[2]
+        while ready or acc_ready:
+            node = acc_ready.popleft() if acc_ready else heappop(ready)[2]
             buf = buffers.pop(node, None) or [None] * len(node.out_meta)
             if node.tensor_hooks or node.retained or capture is not None:
                 _hooks_and_captures(node, buf, create_graph, capture, results, handed)
@@ -155,8 +171,11 @@ def run_backward(outputs, grad_outputs, retain_graph, create_graph, inputs=None,
                 d = deps[fn] - 1
                 deps[fn] = d
                 if d == 0:
-                    heappush(ready, (-fn.seq, counter, fn))
-                    counter += 1
+                    if type(fn) is AccumulateGrad:
+                        acc_ready.append(fn)
+                    else:
+                        heappush(ready, (-fn.seq, counter, fn))
+                        counter += 1
             # drop this step's references before the next one, so a gradient whose only holder is the
             # next node can be handed to .grad without a copy
             buf = in_grads = g = None
