@@ -263,7 +263,7 @@ def _run_node(node: Node, grads, create_graph, capture, accumulate):
         if token is not None:
             range_exit(token)
     if type(out) is not tuple:
-        out = tuple(out) if isinstance(out, list) else (out,)
+        out = tuple(out) if isinstance(out, (tuple, list)) else (out,)
     n = len(edges)
     if len(out) < n:
         out = out + (None,) * (n - len(out))
