@@ -347,7 +347,7 @@ def _flat_tensors(args):
 def _execute(op, args, attrs, seq):
     """Run one op: unwrap, check devices, promote, kernel, wrap, record autograd.
 
-    One- and two-argument ops (nearly all of them) take a specialised path: this is the hot loop of
+    One-, two- and three-argument ops (nearly all of them) take a specialised path: this is the hot loop of
     every training step, so it avoids building lists and re-checking what it already knows."""
     if op.special is not None:
         return op.special(op, args, attrs, seq)
