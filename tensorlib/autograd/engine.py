@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import heapq
 import sys
-from collections import deque
 import warnings
+from collections import deque
 
 import numpy as np
 
