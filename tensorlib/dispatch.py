@@ -333,7 +333,7 @@ def _flat_tensors(args):
 def _execute(op, args, attrs, seq):
     """Run one op: unwrap, check devices, promote, kernel, wrap, record autograd.
 
-    One- and two-argument ops (nearly all of them) take a specialised path: this is the hot loop of
+    One-, two- and three-argument ops (nearly all of them) take a specialised path: this is the hot loop of
     every training step, so it avoids building lists and re-checking what it already knows."""
     if op.special is not None:
         return op.special(op, args, attrs, seq)
@@ -374,10 +374,29 @@ def _execute(op, args, attrs, seq):
         rg = a._requires_grad
         xp = np if type(x) is np.ndarray else _xp_of(x)
         out = op.kernel(xp, x, **attrs) if attrs else op.kernel(xp, x)
+    elif n == 3 and not op.promote:
+        # three arguments, the last a tensor or None (linear's bias, nll_loss's weight), all on the CPU
+        a, b, c = args
+        if not (isinstance(a, Tensor) and isinstance(b, Tensor)):
+            return _execute_general(op, args, attrs, seq)
+        x = a._data
+        y = b._data
+        if type(x) is not np.ndarray or type(y) is not np.ndarray:
+            return _execute_general(op, args, attrs, seq)
+        rg = a._requires_grad or b._requires_grad
+        if c is None:
+            z = None
+        elif isinstance(c, Tensor) and type(c._data) is np.ndarray:
+            z = c._data
+            if c._requires_grad:
+                rg = True
+        else:
+            return _execute_general(op, args, attrs, seq)
+        out = op.kernel(np, x, y, z, **attrs) if attrs else op.kernel(np, x, y, z)
     else:
         return _execute_general(op, args, attrs, seq)
     if rg and STATE.grad_enabled and op.differentiable:
-        return _record(op, args, attrs, out, seq)
+        return _make_node(op, args, attrs, out, seq if seq >= 0 else next(_seq))
     if type(out) is not np.ndarray:
         if type(out) is tuple:
             outs = tuple(_wrap(o) for o in out)
@@ -449,6 +468,16 @@ def _unwrap_all(op, args):
 
 
 def _execute_inplace_op(op, args, attrs, seq):
+    if len(args) == 2 and not op.promote:     # x.add_(y), x.mul_(2.0) on the CPU: no general unwrapping
+        a, b = args
+        if isinstance(a, Tensor):
+            x = a._data
+            if type(x) is np.ndarray:
+                if not isinstance(b, Tensor):
+                    return _execute_inplace(op, args, [x, b], attrs, np, a._requires_grad, seq)
+                y = b._data
+                if type(y) is np.ndarray:
+                    return _execute_inplace(op, args, [x, y], attrs, np, a._requires_grad or b._requires_grad, seq)
     arrays, xp, need_grad = _unwrap_all(op, args)
     return _execute_inplace(op, args, arrays, attrs, xp, need_grad, seq)
 

@@ -9,11 +9,14 @@ from __future__ import annotations
 import heapq
 import sys
 import warnings
+from collections import deque
 
 import numpy as np
 
 from .._tensor_base import Tensor
-from ..dispatch import STATE, range_enter, range_exit
+from .. import dispatch as _dispatch
+from .._device import device_of
+from ..dispatch import STATE, dispatch, range_enter, range_exit
 from .graph import AccumulateGrad, Node, accumulator
 
 
@@ -26,7 +29,6 @@ def _as_tuple(x):
 
 
 def _make_grads(outputs, grad_outputs):
-    from .. import ops
     grads = []
     for i, out in enumerate(outputs):
         g = grad_outputs[i] if i < len(grad_outputs) else None
@@ -35,7 +37,8 @@ def _make_grads(outputs, grad_outputs):
                 raise RuntimeError("grad can be implicitly created only for scalar outputs")
             if out._data.dtype.kind != "f":
                 raise RuntimeError(f"grad can be implicitly created only for real scalar outputs but got {out.dtype}")
-            g = ops.ones_like(out)
+            d = out._data        # ones_like(out), dispatched with the attrs ones_like gives it
+            g = dispatch(_ops().creation.ONES, shape=tuple(d.shape), dtype=d.dtype, device=device_of(d))
         elif not isinstance(g, Tensor):
             raise TypeError(f"gradient must be a Tensor or None, got {type(g).__name__}")
         elif tuple(g.shape) != tuple(out.shape):
@@ -52,7 +55,7 @@ pre_backward_hooks: list = []    # called as fn() before each .backward() (sanit
 def run_backward(outputs, grad_outputs, retain_graph, create_graph, inputs=None, accumulate=True,
                  allow_unused=False):
     """The engine. With `inputs` and accumulate=False it returns their gradients (autograd.grad)."""
-    from .. import ops
+    ops = _ops()
     outputs = _as_tuple(outputs)
     grad_outputs = _as_tuple(grad_outputs) if grad_outputs is not None else ()
     if retain_graph is None:
@@ -97,34 +100,58 @@ def run_backward(outputs, grad_outputs, retain_graph, create_graph, inputs=None,
 
     # dependency counts over the reachable graph
     deps: dict = {}
-    seen = set(roots)
     stack = list(roots)
-    while stack:
-        n = stack.pop()
-        for fn, _ in n.edges:
-            if fn is None:
-                continue
-            deps[fn] = deps.get(fn, 0) + 1
-            if fn not in seen:
-                seen.add(fn)
-                stack.append(fn)
+    if len(roots) == 1:      # a single root is reachable from nothing: first sight of a node is its first edge
+        while stack:
+            for fn, _ in stack.pop().edges:
+                if fn is not None:
+                    c = deps.get(fn)
+                    if c is None:
+                        deps[fn] = 1
+                        stack.append(fn)
+                    else:
+                        deps[fn] = c + 1
+    else:
+        seen = set(roots)
+        while stack:
+            n = stack.pop()
+            for fn, _ in n.edges:
+                if fn is None:
+                    continue
+                deps[fn] = deps.get(fn, 0) + 1
+                if fn not in seen:
+                    seen.add(fn)
+                    stack.append(fn)
 
     ready = []
+    acc_ready = deque()
     counter = 0
     for r in roots:
         if deps.get(r, 0) == 0:
-            heapq.heappush(ready, (-r.seq, counter, r))
-            counter += 1
+            if type(r) is AccumulateGrad:
+                acc_ready.append(r)
+            else:
+                heapq.heappush(ready, (-r.seq, counter, r))
+                counter += 1
 
-    prev_grad = STATE.grad_enabled
-    prev_phase, prev_seq = STATE.phase, STATE.seq
-    STATE.grad_enabled = bool(create_graph)
+    st = STATE
+    heappop, heappush = heapq.heappop, heapq.heappush
+    prev_grad = st.grad_enabled
+    prev_phase, prev_seq = st.phase, st.seq
+    st.grad_enabled = bool(create_graph)
     try:
-        while ready:
-            _, _, node = heapq.heappop(ready)
+        while ready or acc_ready:
+            node = acc_ready.popleft() if acc_ready else heappop(ready)[2]
             buf = buffers.pop(node, None) or [None] * len(node.out_meta)
-            in_grads = _run_node(node, buf, create_graph, capture, results, accumulate, handed)
-            if not retain_graph:
+            if node.tensor_hooks or node.retained or capture is not None:
+                _hooks_and_captures(node, buf, create_graph, capture, results, handed)
+            if type(node) is AccumulateGrad:     # a leaf's sink: no edges, nothing saved to release
+                if accumulate and (capture is None or (node, 0) in capture) and buf[0] is not None:
+                    _accumulate(node, buf[0], create_graph, handed)
+                buf = None
+                continue
+            in_grads = _run_node(node, buf, create_graph, capture, accumulate)
+            if not retain_graph and (node.inputs is not None or node.out_data is not None):
                 node.release()
             for (fn, nr), g in zip(node.edges, in_grads):
                 if fn is None:
@@ -136,21 +163,25 @@ def run_backward(outputs, grad_outputs, retain_graph, create_graph, inputs=None,
                     if b[nr] is None:
                         b[nr] = g
                     else:   # summing gradients is backward work of the node that produced them
-                        STATE.phase, STATE.seq = "backward", node.seq
+                        st.phase, st.seq = "backward", node.seq
                         try:
                             b[nr] = ops.add(b[nr], g)
                         finally:
-                            STATE.phase = "forward"
-                deps[fn] -= 1
-                if deps[fn] == 0:
-                    heapq.heappush(ready, (-fn.seq, counter, fn))
-                    counter += 1
+                            st.phase = "forward"
+                d = deps[fn] - 1
+                deps[fn] = d
+                if d == 0:
+                    if type(fn) is AccumulateGrad:
+                        acc_ready.append(fn)
+                    else:
+                        heappush(ready, (-fn.seq, counter, fn))
+                        counter += 1
             # drop this step's references before the next one, so a gradient whose only holder is the
             # next node can be handed to .grad without a copy
             buf = in_grads = g = None
     finally:
-        STATE.grad_enabled = prev_grad
-        STATE.phase, STATE.seq = prev_phase, prev_seq
+        st.grad_enabled = prev_grad
+        st.phase, st.seq = prev_phase, prev_seq
 
     if results is not None:
         for k, r in enumerate(results):
@@ -164,9 +195,9 @@ def run_backward(outputs, grad_outputs, retain_graph, create_graph, inputs=None,
     return None
 
 
-def _run_node(node: Node, grads, create_graph, capture, results, accumulate, handed):
+def _hooks_and_captures(node, grads, create_graph, capture, results, handed):
+    """Tensor hooks and retain_grad on this node's outputs, then captures for autograd.grad."""
     ops = _ops()
-    # tensor hooks and retain_grad on this node's outputs, then captures for autograd.grad
     if node.tensor_hooks:
         for nr, hooks in node.tensor_hooks.items():
             if grads[nr] is not None:
@@ -188,40 +219,70 @@ def _run_node(node: Node, grads, create_graph, capture, results, accumulate, han
                 for k in idx:
                     results[k] = grads[nr] if results[k] is None else ops.add(results[k], grads[nr])
 
-    if isinstance(node, AccumulateGrad):
-        if accumulate and (capture is None or (node, 0) in capture) and grads[0] is not None:
-            _accumulate(node, grads[0], create_graph, handed)
-        return ()
-    if capture is not None and not accumulate and not node.edges:
-        return ()
 
-    if grads.count(None) == len(grads):
-        return [None] * len(node.edges)
-    STATE.phase = "backward"
-    STATE.seq = node.seq        # set first, so range hooks can read it (dispatch.current_seq())
-    token = range_enter(node.op.node_name, "backward")
+def _run_node(node: Node, grads, create_graph, capture, accumulate):
+    """Run one (non-leaf) node's backward formula; returns a gradient per edge (None where there is none)."""
+    edges = node.edges
+    if capture is not None and not accumulate and not edges:
+        return ()
+    missing = 0                 # not grads.count(None): that would call Tensor.__eq__ on every gradient
+    for g in grads:
+        if g is None:
+            missing += 1
+    if missing == len(grads):
+        return [None] * len(edges)
+    op = node.op
+    st = STATE
+    st.phase = "backward"
+    st.seq = node.seq        # set first, so range hooks can read it (dispatch.current_seq())
+    token = range_enter(op.node_name, "backward") if _dispatch._range_hooks else None
     try:
-        node._check_alive() if (node.op.save and node.freed) else None
-        if node.versions is not None:
-            node.check_versions()
-        if None in grads:
+        if node.freed and op.save:
+            node._check_alive()
+        versions = node.versions
+        if versions is not None:
+            for t, v in zip(node.inputs, versions):
+                if v is not None:
+                    b = t._base
+                    if (b if b is not None else t)._version != v:
+                        node.check_versions()        # raises, with torch's message
+        if missing:
+            ops = _ops()
             for i, g in enumerate(grads):
                 if g is None:
                     shape, dt = node.out_meta[i]
                     grads[i] = ops.zeros(shape, dtype=dt, device=_device_like(node, grads))
         try:
-            out = node.op.backward(node, *grads)
+            out = op.backward(node, *grads)
         except Exception:
             if node.trace is not None:
                 _anomaly_warn(node)
             raise
     finally:
-        STATE.phase = "forward"
-        range_exit(token)
-    if not isinstance(out, (tuple, list)):
-        out = (out,)
-    if len(out) < len(node.edges):
-        out = tuple(out) + (None,) * (len(node.edges) - len(out))
+        st.phase = "forward"
+        if token is not None:
+            range_exit(token)
+    if type(out) is not tuple:
+        out = tuple(out) if isinstance(out, (tuple, list)) else (out,)
+    n = len(edges)
+    if len(out) < n:
+        out = out + (None,) * (n - len(out))
+    # the usual case: every gradient has its input's shape and dtype, no anomaly mode: hand `out` on as is
+    in_meta = node.in_meta
+    for g, (fn, _), meta in zip(out, edges, in_meta):
+        if g is not None and fn is not None:
+            d = g._data
+            dt = d.dtype
+            if (dt is not meta[1] and dt != meta[1]) or d.shape != meta[0]:
+                return _fix_grads(node, out)
+    if st.anomaly and st.anomaly_check_nan:
+        return _fix_grads(node, out)
+    return out
+
+
+def _fix_grads(node, out):
+    """Check each gradient's shape against its input's, cast its dtype, and (anomaly mode) look for NaNs."""
+    ops = _ops()
     fixed = []
     check_nan = STATE.anomaly and STATE.anomaly_check_nan
     in_meta = node.in_meta
@@ -290,18 +351,17 @@ def _shared_view(t) -> bool:
 
 
 def _accumulate(node: AccumulateGrad, g, create_graph, handed):
-    from .. import ops
     t = node.variable
     if t._hooks:
         for h in list(t._hooks):
             r = h(g)
             if r is not None:
                 g = r
-    STATE.phase, STATE.seq = "backward", -1     # a sink: no forward op of its own
-    token = range_enter("tensorlib::autograd::AccumulateGrad", "backward")
-    prev_phase, prev_seq = STATE.phase, STATE.seq
-    STATE.phase, STATE.seq = "backward", -1   # backward work, linked to no forward op (as torch's)
+    st = STATE
+    st.phase, st.seq = "backward", -1     # backward work, linked to no forward op (as torch's)
+    token = range_enter("tensorlib::autograd::AccumulateGrad", "backward") if _dispatch._range_hooks else None
     try:
+        ops = _ops()
         if t._grad is None:
             if create_graph:
                 t._grad = g
@@ -315,6 +375,6 @@ def _accumulate(node: AccumulateGrad, g, create_graph, handed):
         else:
             ops.add_(t._grad, g)
     finally:
-        STATE.phase, STATE.seq = prev_phase, prev_seq
-        range_exit(token)
-        STATE.phase = "forward"
+        if token is not None:
+            range_exit(token)
+        st.phase = "forward"

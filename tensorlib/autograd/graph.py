@@ -52,7 +52,7 @@ class Node:
     # --- what backward formulas read -------------------------------------------------------
     @property
     def needs_input_grad(self):
-        return tuple(fn is not None for fn, _ in self.edges)
+        return tuple([e[0] is not None for e in self.edges])
 
     @property
     def shapes(self):
@@ -68,7 +68,8 @@ class Node:
 
     @property
     def saved_inputs(self):
-        self._check_alive()
+        if self.freed:
+            self._check_alive()
         if self.inputs is None:
             raise RuntimeError(f"{self.name()}: inputs were not saved for backward (op {self.op.name!r} declares save="
                                f"{self.op.save!r})")
@@ -78,7 +79,15 @@ class Node:
 
     @property
     def saved_output(self):
-        self._check_alive()
+        if self.freed:
+            self._check_alive()
+        if len(self.out_data) == 1:       # the usual case: the live output tensor itself
+            ref = self.out_refs[0]
+            t = ref() if ref is not None else None
+            if t is not None and t._grad_fn is self:
+                b = t._base
+                if (b if b is not None else t)._version == 0:
+                    return t
         outs = []
         for i, d in enumerate(self.out_data):
             ref = self.out_refs[i]
@@ -134,7 +143,12 @@ class AccumulateGrad(Node):
     __slots__ = ("variable",)
 
     def __init__(self, variable):
-        super().__init__(_AccumulateOp, 1 << 62)
+        # Node.__init__ written out (one is made per leaf per graph)
+        self.op = _AccumulateOp
+        self.seq = 1 << 62
+        self.inputs = self.versions = self.out_data = self.out_refs = self.tensor_hooks = self.retained = None
+        self.trace = self.ctx_data = self._metadata = None
+        self.freed = False
         self.variable = variable
         self.edges = ()
         self.in_meta = ()
@@ -149,13 +163,15 @@ class AccumulateGrad(Node):
 
 
 def accumulator(t: Tensor) -> AccumulateGrad:
-    acc = t._accumulator
-    if acc is None or acc() is None:
-        node = AccumulateGrad(t)
-        t._accumulator = weakref.ref(node)
-        # the leaf keeps its accumulator alive only through graphs that use it
-        return node
-    return acc()
+    ref = t._accumulator
+    if ref is not None:
+        node = ref()
+        if node is not None:
+            return node
+    node = AccumulateGrad(t)
+    t._accumulator = weakref.ref(node)
+    # the leaf keeps its accumulator alive only through graphs that use it
+    return node
 
 
 def build_node(op, args, attrs, seq):
@@ -163,22 +179,40 @@ def build_node(op, args, attrs, seq):
     node.attrs = attrs
     edges = []
     meta = []
-    for a in args:
-        if isinstance(a, Tensor):
-            d = a._data
-            meta.append((d.shape, d.dtype))
-            if a._requires_grad:
-                fn = a._grad_fn
-                edges.append((fn if fn is not None else accumulator(a), a._output_nr))
-                continue
-        else:
-            meta.append(None)
-        edges.append(_NO_EDGE)
+    save = op.save
+    if save and "i" in save:
+        versions = []
+        for a in args:
+            if isinstance(a, Tensor):
+                d = a._data
+                meta.append((d.shape, d.dtype))
+                if a._requires_grad:
+                    fn = a._grad_fn
+                    edges.append((fn if fn is not None else accumulator(a), a._output_nr))
+                else:
+                    edges.append(_NO_EDGE)
+                b = a._base
+                versions.append((b if b is not None else a)._version)
+            else:
+                meta.append(None)
+                edges.append(_NO_EDGE)
+                versions.append(None)
+        node.inputs = args
+        node.versions = versions
+    else:
+        for a in args:
+            if isinstance(a, Tensor):
+                d = a._data
+                meta.append((d.shape, d.dtype))
+                if a._requires_grad:
+                    fn = a._grad_fn
+                    edges.append((fn if fn is not None else accumulator(a), a._output_nr))
+                    continue
+            else:
+                meta.append(None)
+            edges.append(_NO_EDGE)
     node.edges = edges
     node.in_meta = meta
-    if op.save and "i" in op.save:
-        node.inputs = args
-        node.versions = tuple(_version(a) if isinstance(a, Tensor) else None for a in args)
     if STATE.anomaly:
         import traceback
         node.trace = traceback.format_stack()[:-3]

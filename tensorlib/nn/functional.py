@@ -102,11 +102,12 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
     reduction = check_reduction(legacy_reduction(size_average, reduce, reduction))
     if not 0.0 <= label_smoothing <= 1.0:
         raise ValueError(f"label_smoothing must be between 0.0 and 1.0. Got: {label_smoothing}")
-    cdim = 0 if input.ndim == 1 else 1
-    C = input.shape[cdim]
+    shape = input._data.shape
+    cdim = 0 if len(shape) == 1 else 1
+    C = shape[cdim]
     logp = log_softmax(input, cdim)
-    wshape = (C,) + (1,) * (input.ndim - cdim - 1)
-    if target.is_floating_point():
+    wshape = (C,) + (1,) * (len(shape) - cdim - 1)
+    if target._data.dtype.kind == "f":
         if tuple(target.shape) != tuple(input.shape):
             raise RuntimeError(f"Expected target size {list(input.shape)}, got {list(target.shape)}")
         if label_smoothing > 0:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from ._helpers import sum_to
 from ._registry import Tensor, dispatch, method, op
+from ..dispatch import dispatch2
 
 
 def _matmul_kernel(xp, a, b):
@@ -95,7 +96,7 @@ def _(ctx, g):
 
 
 def matmul(input, other):
-    return dispatch(MATMUL, input, other)
+    return dispatch2(MATMUL, input, other)
 
 
 def mm(input, mat2):

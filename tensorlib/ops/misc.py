@@ -117,6 +117,8 @@ def view_dtype(input, dtype):
 # --- in-place ops -----------------------------------------------------------------------------------
 
 def _ip_binary(xp_fn):
+    np_fn = getattr(np, xp_fn)
+
     def kernel(xp, a, b, alpha=1):
         if alpha != 1:
             b = b * alpha
@@ -125,7 +127,7 @@ def _ip_binary(xp_fn):
             if isinstance(b, float) or (bd is not None and getattr(bd, "kind", "") == "f"):
                 raise RuntimeError(f"result type Float can't be cast to the desired output type "
                                    f"{D.scalar_name(a.dtype)}")
-        getattr(xp, xp_fn)(a, b, out=a, casting="unsafe")
+        (np_fn if xp is np else getattr(xp, xp_fn))(a, b, out=a, casting="unsafe")
     return kernel
 
 

@@ -14,8 +14,8 @@ from ._registry import Tensor, dispatch, np, op
 from .elementwise import abs as _abs, clamp, exp, gt, log, lt, sigmoid, sign, softplus, where
 from .index import index_add
 from .linalg import matmul
-from .reduce import sum as _sum
-from .shape import reshape
+from .reduce import SUM, sum as _sum
+from .shape import TRANSPOSE, reshape
 from .creation import zeros
 
 _REDUCTIONS = ("none", "mean", "sum")
@@ -52,24 +52,29 @@ def LINEAR(xp, x, w, b=None):
 @LINEAR.def_backward
 def _(ctx, g):
     x, w, b = ctx.saved_inputs
-    need = ctx.needs_input_grad
-    gx = matmul(g, w) if need[0] else None
+    edges = ctx.edges                       # an edge (None, 0): that input needs no gradient
+    gx = matmul(g, w) if edges[0][0] is not None else None
     gw = gb = None
-    if need[1] or (b is not None and need[2]):
-        g2 = reshape(g, (-1, g.shape[-1]))
-        if need[1]:
-            gw = matmul(g2.transpose(0, 1), reshape(x, (-1, x.shape[-1])))
-        if b is not None and need[2]:
-            gb = _sum(g2, 0)
+    need_w = edges[1][0] is not None
+    need_b = b is not None and edges[2][0] is not None
+    if need_w or need_b:
+        # a batch of rows (N, out) is already the matrix: no reshape for the usual 2-D case
+        g2 = g if g._data.ndim == 2 else reshape(g, (-1, g._data.shape[-1]))
+        if need_w:
+            x2 = x if x._data.ndim == 2 else reshape(x, (-1, x._data.shape[-1]))
+            gw = matmul(dispatch(TRANSPOSE, g2, dim0=0, dim1=1), x2)
+        if need_b:
+            gb = dispatch(SUM, g2, dim=0)
     return gx, gw, gb
 
 
 def linear(input, weight, bias=None):
     """y = x W^T + b, one op (torch's aten::linear; its backward node is AddmmBackward0 as in torch)."""
-    if input.shape[-1] != weight.shape[-1]:
+    x, w = input._data, weight._data
+    if x.shape[-1] != w.shape[-1]:
         raise RuntimeError(f"mat1 and mat2 shapes cannot be multiplied ({_rows(input)}x{input.shape[-1]} and "
                            f"{weight.shape[-1]}x{weight.shape[0]})")
-    if input._data.dtype != weight._data.dtype and STATE.autocast is None:
+    if x.dtype != w.dtype and STATE.autocast is None:
         raise RuntimeError(f"mat1 and mat2 must have the same dtype, but got {type_name(input)} and "
                            f"{type_name(weight)}")
     return dispatch(LINEAR, input, weight, bias)
@@ -101,6 +106,9 @@ def _softmax_k(xp, x, dim):
 
 
 def _log_softmax_k(xp, x, dim):
+    if xp is np:    # the ufuncs' reduce directly: the same sums, without ndarray.max/sum's Python wrappers
+        s = x - np.maximum.reduce(x, dim, keepdims=True)
+        return s - np.log(np.add.reduce(np.exp(s), dim, keepdims=True))
     m = x.max(axis=dim, keepdims=True)
     s = x - m
     return s - xp.log(xp.exp(s).sum(axis=dim, keepdims=True))
@@ -117,11 +125,27 @@ def _(ctx, g):
     return (y * (g - _sum(g * y, d, keepdim=True)),)
 
 
+@op("_log_softmax_backward_data", save="i", node_name="LogSoftmaxBackwardDataBackward0")
+def LOG_SOFTMAX_BACKWARD(xp, g, y, dim):
+    """torch's _log_softmax_backward_data, one op: g - exp(y) * sum(g, dim)."""
+    if xp is np:
+        return g - np.exp(y) * np.add.reduce(g, dim, keepdims=True)
+    return g - xp.exp(y) * g.sum(axis=dim, keepdims=True)
+
+
+@LOG_SOFTMAX_BACKWARD.def_backward
+def _(ctx, gg):
+    g, y = ctx.saved_inputs
+    d = ctx.attrs["dim"]
+    need = ctx.needs_input_grad
+    e = exp(y)
+    return (gg - _sum(gg * e, d, keepdim=True) if need[0] else None,
+            -(gg * e * _sum(g, d, keepdim=True)) if need[1] else None)
+
+
 @LOG_SOFTMAX.def_backward
 def _(ctx, g):
-    y = ctx.saved_output
-    d = ctx.attrs["dim"]
-    return (g - exp(y) * _sum(g, d, keepdim=True),)
+    return (dispatch(LOG_SOFTMAX_BACKWARD, g, ctx.saved_output, dim=ctx.attrs["dim"]),)
 
 
 def _softmax_dim(ndim):
@@ -178,8 +202,29 @@ def _nll_weights(xp, weight, safe, valid, dtype):
     return (w * valid).astype(dtype, copy=False)
 
 
+def _nll_plain(xp, logp, target, weight, ignore_index):
+    """The common case, (N, C) log-probs with no class weights and every target in [0, C) (so none is
+    ignored, ignore_index lying outside that range): its rows, or None for the general path. One reduction
+    checks both bounds: negative int64 targets are huge as uint64."""
+    if xp is not np or weight is not None or logp.ndim != 2 or target.dtype != np.int64 or target.ndim != 1:
+        return None
+    C = logp.shape[1]
+    n = target.shape[0]
+    if n == 0 or 0 <= ignore_index < C or int(np.maximum.reduce(target.view(np.uint64))) >= C:
+        return None
+    return np.arange(n)
+
+
 @op("nll_loss", save="i", amp="fp32", node_name="NllLossBackward0")
 def NLL_LOSS(xp, logp, target, weight=None, reduction="mean", ignore_index=-100):
+    rows = _nll_plain(xp, logp, target, weight, ignore_index)
+    if rows is not None:          # the same values as the general path below, with all weights 1
+        picked = -logp[rows, target]
+        if reduction == "none":
+            return picked
+        if reduction == "sum":
+            return picked.sum()
+        return picked.sum() / logp.dtype.type(rows.shape[0])
     lp, safe, valid = _nll_prepare(xp, logp, target, ignore_index)
     C = lp.shape[1]
     if xp is np:   # on a GPU this check would synchronise every step (torch asserts on the device instead)
@@ -198,6 +243,16 @@ def NLL_LOSS(xp, logp, target, weight=None, reduction="mean", ignore_index=-100)
 
 @op("nll_loss_backward", save="i", node_name="NllLossBackwardBackward0")
 def NLL_LOSS_BACKWARD(xp, g, logp, target, weight=None, reduction="mean", ignore_index=-100):
+    rows = _nll_plain(xp, logp, target, weight, ignore_index)
+    if rows is not None:
+        grad = np.zeros(logp.shape, logp.dtype)
+        if reduction == "none":
+            grad[rows, target] = -g.reshape(-1)
+        elif reduction == "sum":
+            grad[rows, target] = -g
+        else:
+            grad[rows, target] = -(g / logp.dtype.type(rows.shape[0]))
+        return grad
     lp, safe, valid = _nll_prepare(xp, logp, target, ignore_index)
     w = _nll_weights(xp, weight, safe, valid, lp.dtype)
     if reduction == "none":
@@ -233,12 +288,13 @@ def _(ctx, g):
 def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None, reduction="mean"):
     reduction = legacy_reduction(size_average, reduce, reduction)
     check_reduction(reduction)
-    if target._data.dtype.kind not in "iu":
+    x, t = input._data, target._data
+    if t.dtype.kind not in "iu":
         raise RuntimeError(f"expected scalar type Long but found {target.dtype}")
-    if input.ndim >= 2 and (input.shape[0] != target.shape[0]):
+    if x.ndim >= 2 and x.shape[0] != t.shape[0]:
         raise ValueError(f"Expected input batch_size ({input.shape[0]}) to match target batch_size "
                          f"({target.shape[0]}).")
-    if input.ndim == 1 and target.ndim != 0:
+    if x.ndim == 1 and t.ndim != 0:
         raise RuntimeError("0D or 1D target tensor expected, multi-target not supported")
     return dispatch(NLL_LOSS, input, target, weight, reduction=reduction, ignore_index=ignore_index)
 

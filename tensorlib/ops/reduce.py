@@ -18,9 +18,14 @@ def _axes(a, dim):
 def SUM(xp, a, dim=None, keepdim=False, dtype=None):
     if dtype is None and a.dtype.kind in "bui":
         dtype = np.int64
-    ax = _axes(a, dim)
-    if ax == ():
-        ax = None if dim is None else ()
+    if type(dim) is int and 0 <= dim < a.ndim:
+        ax = (dim,)
+    else:
+        ax = _axes(a, dim)
+        if ax == ():
+            ax = None if dim is None else ()
+    if type(a) is np.ndarray:   # ndarray.sum without its Python wrapper (numpy/_core/_methods.py)
+        return np.add.reduce(a, ax, dtype, None, keepdim)
     return a.sum(axis=ax, keepdims=keepdim, dtype=dtype)
 
 

@@ -31,20 +31,23 @@ required = _RequiredParameter()
 
 def _wrap_step(cls, fn, what):
     name = f"Optimizer.{what}#{cls.__name__}.{what}"
+    step = what == "step"
 
     @functools.wraps(fn)
     def wrapper(self, *args, **kwargs):
         tok = range_enter(name, "optimizer")
         try:
-            for hook in tuple(self._step_pre_hooks) if what == "step" else ():
-                r = hook(self, args, kwargs)
-                if r is not None:
-                    args, kwargs = r
+            if step and self._step_pre_hooks:
+                for hook in tuple(self._step_pre_hooks):
+                    r = hook(self, args, kwargs)
+                    if r is not None:
+                        args, kwargs = r
             out = fn(self, *args, **kwargs)
-            if what == "step":
+            if step:
                 self._opt_called = True
-                for hook in tuple(self._step_post_hooks):
-                    hook(self, args, kwargs)
+                if self._step_post_hooks:
+                    for hook in tuple(self._step_post_hooks):
+                        hook(self, args, kwargs)
             return out
         finally:
             range_exit(tok)

@@ -5,8 +5,10 @@ from tests.tensorlib.op_cases import I, R, _fixed
 
 # ops dispatched only inside backward formulas: their sample call runs a backward pass
 BACKWARD_ONLY = {"convolution_backward_weight", "adaptive_avg_pool2d_backward", "avg_pool2d_divisor",
-                 "nll_loss_backward"}
-NO_GRADCHECK = {"dropout"} | BACKWARD_ONLY
+                 "nll_loss_backward", "_log_softmax_backward_data", "threshold_backward"}
+# gradcheck differentiates the squared gradients of these, which runs the backward-only op's own backward
+SECOND_ORDER_CHECKED = {"_log_softmax_backward_data", "threshold_backward"}
+NO_GRADCHECK = {"dropout"} | (BACKWARD_ONLY - SECOND_ORDER_CHECKED)
 
 
 def _bwd(fn):
@@ -15,6 +17,16 @@ def _bwd(fn):
         out = fn(*xs)
         gs = tl.autograd.grad(out.sum(), [x for x in xs if x.requires_grad], create_graph=True)
         return sum(g.sum() for g in gs)
+    return run
+
+
+def _sq_grads(fn):
+    """The sum of squared gradients of fn's output: differentiating it runs the backward formula's backward
+    (a plain sum of log_softmax's gradients is identically 0 and would test nothing)."""
+    def run(*xs):
+        out = fn(*xs)
+        gs = tl.autograd.grad(out.sum(), [x for x in xs if x.requires_grad], create_graph=True)
+        return sum((g * g).sum() for g in gs)
     return run
 
 
@@ -41,6 +53,8 @@ CASES = {
     "nll_loss": lambda: _fixed(lambda x, t: F.nll_loss(F.log_softmax(x, 1), t), [R(3, 4)], I(3, high=4)),
     "nll_loss_backward": lambda: _fixed(_bwd(lambda x, t: F.nll_loss(F.log_softmax(x, 1), t)), [R(3, 4)],
                                         I(3, high=4)),
+    "_log_softmax_backward_data": lambda: (_sq_grads(lambda x, w: F.log_softmax(x, 1) * w), [R(3, 4), R(3, 4)]),
+    "threshold_backward": lambda: (_sq_grads(lambda x, w: F.relu(x) * w), [R(3, 4), R(3, 4)]),
     "mse_loss": lambda: (F.mse_loss, [R(3, 4), R(3, 4)]),
     "l1_loss": lambda: (F.l1_loss, [R(3, 4), R(3, 4)]),
     "smooth_l1_loss": lambda: (lambda a, b: F.smooth_l1_loss(a, b, beta=0.5), [R(3, 4), R(3, 4)]),

@@ -222,3 +222,32 @@ def test_legacy_size_average_and_reduce():
         assert nn.L1Loss(reduce=False).reduction == "none"
     with pytest.raises(NotImplementedError, match="sparse"):
         nn.Embedding(3, 2, sparse=True)
+
+
+@pytest.mark.parametrize("reduction", ["none", "mean", "sum"])
+def test_nll_loss_unweighted_path_matches_weighted_bitwise(reduction):
+    """No weight and every target in range takes a shorter kernel; it must give exactly what the general
+    one (all-ones weights) gives, forward and backward, in float32."""
+    x = tl.tensor(rng.standard_normal((7, 5)).astype(np.float32), requires_grad=True)
+    target = tl.tensor(rng.integers(0, 5, 7))
+    outs, grads = [], []
+    for w in (None, tl.ones(5)):
+        x.grad = None
+        out = F.cross_entropy(x, target, w, reduction=reduction)
+        out.sum().backward()
+        outs.append(out.detach().numpy())
+        grads.append(x.grad.numpy())
+    assert outs[0].dtype == outs[1].dtype == np.float32
+    np.testing.assert_array_equal(outs[0], outs[1])
+    np.testing.assert_array_equal(grads[0], grads[1])
+
+
+def test_nll_loss_negative_target_and_ignore_index_in_range():
+    lp = F.log_softmax(tl.randn(3, 4), 1)
+    with pytest.raises(IndexError, match="Target -1 is out of bounds"):
+        F.nll_loss(lp, tl.tensor([0, -1, 1]))
+    x = t64(4, 3)
+    target = tl.tensor([0, 1, 2, 1])
+    out = F.cross_entropy(x, target, ignore_index=1)
+    np.testing.assert_allclose(npy(out), _ce_ref(npy(x), target.numpy(), None, 1), rtol=1e-12)
+    assert gradcheck(lambda a: F.cross_entropy(a, target, ignore_index=1), (x,))
