@@ -180,7 +180,7 @@ def build(snapshot, extended: bool, t_base: int = 0, wall_base_ns: int = 0) -> E
     store.tags = list(tag_index)
     if parts:
         (store.name_id, store.tag_id, store.seq, store.tid, store.t0, store.t1, store.parent,
-         store.depth) = (np.concatenate(c) for c in zip(*parts))
+         store.depth) = (np.concatenate(c) if len(c) > 1 else c[0] for c in zip(*parts))
     store.extra = extras
     n = len(store.t0)
     dur = store.t1 - store.t0
