@@ -266,29 +266,12 @@ _NO_ATTRS: dict = {}
 
 
 def dispatch2(op: OpDef, a, b):
-    """dispatch(op, a, b) without keyword attrs: the entry of Tensor's binary operators.
-
-    The busiest entry of all (every `a + b`), so `_sunk` is written out here once more: a Python call
-    is a fifth of the profiler's whole per-op cost."""
-    if not _slow:
-        return _execute(op, (a, b), _NO_ATTRS, -1)
-    if not _sink_only:
+    """dispatch(op, a, b) without keyword attrs: the entry of Tensor's binary operators."""
+    if _slow:
+        if _sink_only:
+            return _sunk(op, (a, b), _NO_ATTRS)
         return _dispatch_full(op, (a, b), {})
-    st = STATE
-    if st.phase == "forward":
-        seq = next(_seq)
-        phase = "forward"
-        run_seq = seq
-    else:
-        seq = st.seq
-        phase = "backward"
-        run_seq = -1
-    t0 = _pc()
-    try:
-        return _execute(op, (a, b), _NO_ATTRS, run_seq)
-    finally:
-        t1 = _pc()
-        _sink_tls.buf.append((op.name, phase, seq, t0, t1))
+    return _execute(op, (a, b), _NO_ATTRS, -1)
 
 
 def _sunk(op, args, attrs):
