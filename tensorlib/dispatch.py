@@ -161,6 +161,17 @@ _seq = itertools.count()
 _pc = time.perf_counter_ns
 
 
+_backward_running = 0       # how many backward passes run now, over all threads (see backward_running)
+
+
+def backward_running(delta):
+    """The autograd engine counts the backward passes in progress: a thread's phase can be "backward"
+    only inside one, so while none runs the profiler's op sink skips reading the thread-local phase."""
+    global _backward_running
+    with _lock:
+        _backward_running += delta
+
+
 def next_seq():
     return next(_seq)
 
@@ -276,16 +287,16 @@ def dispatch2(op: OpDef, a, b):
 
 def _sunk(op, args, attrs):
     """The profiler's default recording and nothing else (no op hook, autocast or anomaly): the
-    leanest recorded path, one (name, phase, seq, t0, t1) tuple per op (see set_op_sink)."""
-    st = STATE
-    if st.phase == "forward":
+    leanest recorded path, one (name, phase, seq, t0, t1) tuple per op (see set_op_sink). The
+    thread-local phase is read only while some thread runs a backward pass (`_backward_running`)."""
+    if _backward_running and STATE.phase != "forward":
+        seq = STATE.seq
+        phase = "backward"
+        run_seq = -1
+    else:
         seq = next(_seq)
         phase = "forward"
         run_seq = seq
-    else:
-        seq = st.seq
-        phase = "backward"
-        run_seq = -1
     t0 = _pc()
     try:
         return _execute(op, args, attrs, run_seq)

@@ -254,3 +254,40 @@ def test_gpu_time_per_op_against_cupyx_benchmark():
     assert per_op_us == pytest.approx(ref_us, rel=0.25)
     assert all(e.device_time_ns > 0 for e in prof.events() if e.name == "matmul")
     assert "Self CUDA time total" in prof.key_averages().table()
+
+
+def test_phases_stay_per_thread_while_another_thread_runs_backward():
+    """The op sink reads the thread-local phase only while a backward pass runs somewhere: a thread doing
+    forward work meanwhile must still record forward ops with their own sequence numbers."""
+    inside, release = threading.Event(), threading.Event()
+
+    class Wait(tl.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):
+            return x * 1.0
+
+        @staticmethod
+        def backward(ctx, g):
+            inside.set()
+            release.wait(10)
+            return g * 2.0
+
+    x = tl.randn(3, requires_grad=True)
+    with profile() as prof:
+        y = Wait.apply(x).sum()
+        t = threading.Thread(target=y.backward)
+        t.start()
+        assert inside.wait(10)
+        a = tl.ones(2)
+        with record_function("other thread's forward"):
+            for _ in range(3):
+                a = a + 1                # runs while the other thread is inside its backward pass
+        release.set()
+        t.join()
+    evs = _check_invariants(prof)
+    fwd = next(e for e in evs if e.name == "other thread's forward")
+    adds = [c for c in fwd.children if c.name == "add"]
+    assert len(adds) == 3 and all(c.phase == "forward" and c.sequence_nr >= 0 for c in adds)
+    assert len({c.sequence_nr for c in adds}) == 3
+    bw_muls = [e for e in evs if e.name == "mul" and e.phase == "backward"]
+    assert bw_muls and all(e.thread != fwd.thread for e in bw_muls)
