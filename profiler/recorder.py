@@ -61,6 +61,48 @@ class _Counting:
         self.buf = _Counter()
 
 
+class _Watchdog:
+    """One daemon thread per process, started on first use, that watches the recording recorder's
+    lists (a thread per profile() would cost each short profile half a millisecond to start and join)."""
+
+    INTERVAL_S = 0.02
+
+    def __init__(self):
+        self._cv = threading.Condition()
+        self._rec = None
+        self._thread = None
+
+    def watch(self, rec):
+        with self._cv:
+            self._rec = rec
+            if self._thread is None or not self._thread.is_alive():      # first use, or after a fork
+                self._thread = threading.Thread(target=self._run, name="tensorlib-profiler-watchdog", daemon=True)
+                self._thread.start()
+            self._cv.notify()
+
+    def unwatch(self, rec):
+        """After this returns the watchdog no longer touches `rec` (an overflow in progress completes first)."""
+        with self._cv:
+            if self._rec is rec:
+                self._rec = None
+                self._cv.notify()
+
+    def _run(self):
+        cv = self._cv
+        with cv:
+            while True:
+                while self._rec is None:
+                    cv.wait()
+                rec = self._rec
+                cv.wait(self.INTERVAL_S)
+                if self._rec is rec and rec.over_limit():
+                    rec._overflow()          # under the lock: unwatch() waits for it
+                    self._rec = None
+
+
+_WATCHDOG = _Watchdog()
+
+
 class Recorder:
     """Dispatcher hook recording every op and range while registered (see module docstring)."""
 
@@ -79,7 +121,6 @@ class Recorder:
         self._tls = _ThreadBuffer(self)
         self.tls = self._tls            # read by the dispatcher's op-record sink on every op
         self._counting = None           # after overflow: what the sink writes to instead (_Counting)
-        self._watch = None              # (stop event, thread) of the watchdog, while the sink is on
         self.memory = memory                              # memory.MemoryRecorder or None
         self._stack_cache: dict = {}
         self._stacks: dict = {}
@@ -117,30 +158,17 @@ class Recorder:
 
     # -- the op sink's bound ------------------------------------------------------------------------
     # The dispatcher appends op records without checking the length (a check on every op costs a tenth
-    # of the profiler's per-op time); this thread looks every 20 ms instead and, once a thread's list
-    # holds max_events records, points the dispatcher at a counter. A 20 ms overshoot is a few thousand
-    # records, cut off (and counted as dropped) by snapshot().
-    _WATCH_S = 0.02
-
+    # of the profiler's per-op time); the process's watchdog thread looks every 20 ms instead and, once
+    # a thread's list holds max_events records, points the dispatcher at a counter. A 20 ms overshoot is
+    # a few thousand records, cut off (and counted as dropped) by snapshot().
     def start_watchdog(self):
-        if self._watch is not None:
-            return
-        stop = threading.Event()
-
-        def watch():
-            while not stop.wait(self._WATCH_S):
-                if any(len(b) >= self.max_events for _, _, b in list(self.buffers)):
-                    self._overflow()
-                    return
-        self._watch = (stop, threading.Thread(target=watch, name="tensorlib-profiler-watchdog", daemon=True))
-        self._watch[1].start()
+        _WATCHDOG.watch(self)
 
     def stop_watchdog(self):
-        w, self._watch = self._watch, None
-        if w is not None:
-            w[0].set()
-            if w[1] is not threading.current_thread():
-                w[1].join()
+        _WATCHDOG.unwatch(self)
+
+    def over_limit(self) -> bool:
+        return any(len(b) >= self.max_events for _, _, b in list(self.buffers))
 
     @property
     def uses_sink(self) -> bool:
