@@ -180,37 +180,27 @@ def build_node(op, args, attrs, seq):
     edges = []
     meta = []
     save = op.save
-    if save and "i" in save:
-        versions = []
-        for a in args:
-            if isinstance(a, Tensor):
-                d = a._data
-                meta.append((d.shape, d.dtype))
-                if a._requires_grad:
-                    fn = a._grad_fn
-                    edges.append((fn if fn is not None else accumulator(a), a._output_nr))
-                else:
-                    edges.append(_NO_EDGE)
+    versions = [] if save and "i" in save else None     # saved inputs: their versions at save time
+    for a in args:
+        if isinstance(a, Tensor):
+            d = a._data
+            meta.append((d.shape, d.dtype))
+            if a._requires_grad:
+                fn = a._grad_fn
+                edges.append((fn if fn is not None else accumulator(a), a._output_nr))
+            else:
+                edges.append(_NO_EDGE)
+            if versions is not None:
                 b = a._base
                 versions.append((b if b is not None else a)._version)
-            else:
-                meta.append(None)
-                edges.append(_NO_EDGE)
+        else:
+            meta.append(None)
+            edges.append(_NO_EDGE)
+            if versions is not None:
                 versions.append(None)
+    if versions is not None:
         node.inputs = args
         node.versions = versions
-    else:
-        for a in args:
-            if isinstance(a, Tensor):
-                d = a._data
-                meta.append((d.shape, d.dtype))
-                if a._requires_grad:
-                    fn = a._grad_fn
-                    edges.append((fn if fn is not None else accumulator(a), a._output_nr))
-                    continue
-            else:
-                meta.append(None)
-            edges.append(_NO_EDGE)
     node.edges = edges
     node.in_meta = meta
     if STATE.anomaly:
