@@ -81,9 +81,14 @@ def _us(ns: np.ndarray) -> np.ndarray:
     return np.concatenate([ipd, fd], axis=0)
 
 
+def _used(ids: np.ndarray, n_entries: int) -> np.ndarray:
+    """The distinct ids, by counting: ids index a small table (np.unique would sort, or import numpy.ma)."""
+    return np.flatnonzero(np.bincount(ids, minlength=n_entries)) if len(ids) else np.zeros(0, np.int64)
+
+
 def _table(entries: list[bytes], ids: np.ndarray) -> np.ndarray:
     """entries[ids] as an (n, width) array, padded with spaces to the longest entry these rows use."""
-    used = np.unique(ids)
+    used = _used(ids, len(entries))
     width = max((len(entries[k]) for k in used.tolist()), default=0)
     tab = np.full((max(len(entries), 1), width), 32, np.uint8)
     for k in used.tolist():
@@ -134,7 +139,7 @@ def format_rows(parts: list, n: int):
     tables = [p for p in parts if isinstance(p, tuple) and p[0] == "table"]
     spread = 0
     for _, entries, ids in tables:
-        used = np.array([len(e) for e in entries], np.int64)[np.unique(np.asarray(ids))]
+        used = np.array([len(e) for e in entries], np.int64)[_used(np.asarray(ids), len(entries))]
         spread += int(used.max() - used.min()) if len(used) else 0
     if spread > _MAX_PAD:
         # one group per combination of table-entry lengths, so no row carries much padding

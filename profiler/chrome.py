@@ -62,8 +62,11 @@ def trace_parts(store, prof=None):
         # The default options: every op/range differs only in numbers and in a prefix taken from a small
         # table (one per name, tag and thread), so the rows are formatted by NumPy (_jsonrows).
         ntag = max(len(tags), 1)
-        threads = np.unique(store.tid)
+        threads = np.array(sorted(store.thread_names), np.int64)     # every thread that recorded
         tix = np.searchsorted(threads, store.tid)
+        if len(store.tid) and not (threads[np.minimum(tix, len(threads) - 1)] == store.tid).all():
+            threads = np.unique(store.tid)                              # a store built some other way
+            tix = np.searchsorted(threads, store.tid)
         key = (store.name_id.astype(np.int64) * ntag + store.tag_id) * len(threads) + tix
         uk, inv = _dense_unique(key, len(names) * ntag * len(threads))
         prefix = []
