@@ -168,7 +168,7 @@ def build(snapshot, extended: bool, t_base: int = 0, wall_base_ns: int = 0) -> E
         seq = np.fromiter(map(itemgetter(2), recs), np.int64, n)
         t0 = np.fromiter(map(itemgetter(-2), recs), np.int64, n)
         t1 = np.fromiter(map(itemgetter(-1), recs), np.int64, n)
-        order = np.lexsort((-np.arange(n), -t1, t0))       # pre-order; exit order breaks exact ties
+        order = _preorder(t0, t1)
         t0, t1 = t0[order], t1[order]
         parent, depth = _tree(t0, t1, order)
         parent = np.where(parent >= 0, parent + offset, -1)
@@ -196,11 +196,23 @@ def build(snapshot, extended: bool, t_base: int = 0, wall_base_ns: int = 0) -> E
     return store
 
 
+def _preorder(t0, t1):
+    """Records (in exit order) sorted into pre-order: start ascending, the enclosing event first (later
+    end), exit order breaking exact ties. Records come nearly sorted by start, so a stable sort of the
+    starts alone (timsort: linear on such input) does it whenever no two starts are equal; only then is
+    the three-key lexsort needed."""
+    order = np.argsort(t0, kind="stable")
+    s = t0[order]
+    if len(s) > 1 and (s[1:] == s[:-1]).any():
+        order = np.lexsort((-np.arange(len(t0)), -t1, t0))
+    return order
+
+
 def _tree(t0, t1, exit_order):
     """(parent, depth) for one thread's events in pre-order (t0 ascending, enclosing first)."""
     n = len(t0)
     pos = np.arange(n)
-    ended = np.searchsorted(np.sort(t1), t0, "left")       # events that ended before each started
+    ended = np.searchsorted(np.sort(t1, kind="stable"), t0, "left")   # events that ended before each started
     depth = (pos - ended).astype(np.int32)
     parent = np.full(n, -1, np.int64)
     if n and depth.min() >= 0:
