@@ -15,6 +15,7 @@ reached is one attribute assignment.
 """
 from __future__ import annotations
 
+import os
 import sys
 import threading
 import time
@@ -101,6 +102,8 @@ class _Watchdog:
 
 
 _WATCHDOG = _Watchdog()
+if hasattr(os, "register_at_fork"):     # a child starts without the thread, and its lock may be held
+    os.register_at_fork(after_in_child=_WATCHDOG.__init__)
 
 
 class Recorder:
