@@ -161,15 +161,8 @@ _seq = itertools.count()
 _pc = time.perf_counter_ns
 
 
-_backward_running = 0       # how many backward passes run now, over all threads (see backward_running)
-
-
-def backward_running(delta):
-    """The autograd engine counts the backward passes in progress: a thread's phase can be "backward"
-    only inside one, so while none runs the profiler's op sink skips reading the thread-local phase."""
-    global _backward_running
-    with _lock:
-        _backward_running += delta
+_backward_passes: list = []  # one entry per backward pass running now, over all threads (the engine
+                             # appends and pops: atomic list operations, no lock); see _sunk
 
 
 def next_seq():
@@ -288,8 +281,9 @@ def dispatch2(op: OpDef, a, b):
 def _sunk(op, args, attrs):
     """The profiler's default recording and nothing else (no op hook, autocast or anomaly): the
     leanest recorded path, one (name, phase, seq, t0, t1) tuple per op (see set_op_sink). The
-    thread-local phase is read only while some thread runs a backward pass (`_backward_running`)."""
-    if _backward_running and STATE.phase != "forward":
+    thread-local phase is read only while some thread runs a backward pass (`_backward_passes`): a
+    thread's phase is "backward" only inside the engine's run_backward."""
+    if _backward_passes and STATE.phase != "forward":
         seq = STATE.seq
         phase = "backward"
         run_seq = -1

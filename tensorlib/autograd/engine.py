@@ -16,7 +16,7 @@ import numpy as np
 from .._tensor_base import Tensor
 from .. import dispatch as _dispatch
 from .._device import device_of
-from ..dispatch import STATE, backward_running, dispatch, range_enter, range_exit
+from ..dispatch import STATE, _backward_passes, dispatch, range_enter, range_exit
 from .graph import AccumulateGrad, Node, accumulator
 
 
@@ -139,7 +139,7 @@ def run_backward(outputs, grad_outputs, retain_graph, create_graph, inputs=None,
     prev_grad = st.grad_enabled
     prev_phase, prev_seq = st.phase, st.seq
     st.grad_enabled = bool(create_graph)
-    backward_running(1)     # the dispatcher reads phases only while some thread is in here
+    _backward_passes.append(None)    # the dispatcher reads phases only while some thread is in here
     try:
         while ready or acc_ready:
             node = acc_ready.popleft() if acc_ready else heappop(ready)[2]
@@ -183,7 +183,7 @@ def run_backward(outputs, grad_outputs, retain_graph, create_graph, inputs=None,
     finally:
         st.grad_enabled = prev_grad
         st.phase, st.seq = prev_phase, prev_seq
-        backward_running(-1)
+        _backward_passes.pop()
 
     if results is not None:
         for k, r in enumerate(results):
