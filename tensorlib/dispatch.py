@@ -278,21 +278,45 @@ def dispatch2(op: OpDef, a, b):
     return _execute(op, (a, b), _NO_ATTRS, -1)
 
 
+def _phase_seq():
+    """(phase, seq, run_seq) of an op about to run on this thread. A forward op takes a fresh sequence
+    number, which its autograd node will carry (run_seq); a backward op carries the number of the
+    forward op whose gradient it computes and gives none to the nodes it may record (create_graph)."""
+    st = STATE
+    if st.phase == "forward":
+        seq = next(_seq)
+        return "forward", seq, seq
+    return "backward", st.seq, -1
+
+
 def _sunk(op, args, attrs):
     """The profiler's default recording and nothing else (no op hook, autocast or anomaly): the
     leanest recorded path, one (name, phase, seq, t0, t1) tuple per op (see set_op_sink). The
     thread-local phase is read only while some thread runs a backward pass (`_backward_passes`): a
     thread's phase is "backward" only inside the engine's run_backward."""
-    if _backward_passes and STATE.phase != "forward":
-        seq = STATE.seq
-        phase = "backward"
-        run_seq = -1
+    if _backward_passes:
+        phase, seq, run_seq = _phase_seq()
     else:
-        seq = next(_seq)
+        seq = run_seq = next(_seq)
         phase = "forward"
-        run_seq = seq
     t0 = _pc()
     try:
+        return _execute(op, args, attrs, run_seq)
+    finally:
+        t1 = _pc()
+        _sink_tls.buf.append((op.name, phase, seq, t0, t1))
+
+
+def _sunk_hooked(op, args, attrs, pairs, autocast):
+    """The op sink with other op hooks, autocast or anomaly mode on too: they run inside the span the
+    sink records."""
+    phase, seq, run_seq = _phase_seq()
+    t0 = _pc()
+    try:
+        if autocast:
+            return _dispatch_autocast(op, args, attrs, pairs, phase, seq)
+        if pairs:
+            return _dispatch_pairs(op, args, attrs, pairs, phase, seq, run_seq)
         return _execute(op, args, attrs, run_seq)
     finally:
         t1 = _pc()
@@ -383,20 +407,24 @@ def _execute(op, args, attrs, seq):
         out = op.kernel(np, x, y, z, **attrs) if attrs else op.kernel(np, x, y, z)
     else:
         return _execute_general(op, args, attrs, seq)
-    if rg and STATE.grad_enabled and op.differentiable:
+    if rg and STATE.grad_enabled and op.differentiable:     # _record, without its call
         return _make_node(op, args, attrs, out, seq if seq >= 0 else next(_seq))
     if type(out) is not np.ndarray:
-        if type(out) is tuple:
-            outs = tuple(_wrap(o) for o in out)
-            if op.view:
-                for o in outs:
-                    _mark_view(o, args[0])
-            return outs
-        out = _as_array(out)
-    t = object.__new__(Tensor)
+        return _wrap_result(op, args, out)
+    t = object.__new__(Tensor)          # the usual result, wrapped inline
     t._data = out
     if op.view:
         _mark_view(t, args[0])
+    return t
+
+
+def _wrap_result(op, args, out):
+    """A kernel's result (array or tuple of arrays) as tensors outside autograd; a view op's outputs
+    share versions with its first argument."""
+    t = _wrap(out)
+    if op.view:
+        for o in (t if type(t) is tuple else (t,)):
+            _mark_view(o, args[0])
     return t
 
 
@@ -418,16 +446,7 @@ def _execute_general(op, args, attrs, seq):
     out = op.kernel(xp, *arrays, **attrs)
     if need_grad and STATE.grad_enabled and op.differentiable:
         return _record(op, args, attrs, out, seq)
-    if type(out) is tuple:
-        outs = tuple(_wrap(o) for o in out)
-        if op.view:
-            for o in outs:
-                _mark_view(o, args[0])
-        return outs
-    t = _wrap(out)
-    if op.view:
-        _mark_view(t, args[0])
-    return t
+    return _wrap_result(op, args, out)
 
 
 def _unwrap_all(op, args):
@@ -602,38 +621,15 @@ def bump_version(t: Tensor):
 
 def _dispatch_full(op, args, attrs):
     """Hooks (and autocast/anomaly) are on. Kept lean: the profiler's per-op cost starts here."""
-    st = STATE
-    phase = st.phase
-    sink = _sink
-    if sink is not None:
-        # the profiler's compact record, written here rather than through two hook calls: one tuple
-        # (name, phase, seq, t0, t1) per op into the calling thread's list (see set_op_sink)
-        if phase == "forward":
-            seq = next(_seq)
-            run_seq = seq
-        else:
-            seq = st.seq
-            run_seq = -1
-        t0 = _pc()
-        try:
-            pairs = _op_pairs
-            if pairs or (_autocast_users and st.autocast is not None and op.amp is not None):
-                return _dispatch_sunk_hooked(op, args, attrs, pairs, phase, seq, run_seq)
-            return _execute(op, args, attrs, run_seq)
-        finally:
-            t1 = _pc()
-            sink.tls.buf.append((op.name, phase, seq, t0, t1))
     pairs = _op_pairs
-    if _autocast_users and st.autocast is not None and op.amp is not None:
-        return _dispatch_autocast(op, args, attrs, pairs, phase, -1)
+    autocast = _autocast_users and STATE.autocast is not None and op.amp is not None
+    if _sink is not None:
+        return _sunk_hooked(op, args, attrs, pairs, autocast)
+    if autocast:
+        return _dispatch_autocast(op, args, attrs, pairs, *_phase_seq()[:2])
     if not pairs:
         return _execute(op, args, attrs, -1)
-    if phase == "forward":
-        seq = next(_seq)
-        run_seq = seq
-    else:
-        seq = st.seq
-        run_seq = -1
+    phase, seq, run_seq = _phase_seq()
     if len(pairs) == 1:
         enter, exit_ = pairs[0]
         tok = enter(op, args, attrs, phase, seq)
@@ -656,20 +652,9 @@ def _dispatch_pairs(op, args, attrs, pairs, phase, seq, run_seq):
     return out
 
 
-def _dispatch_sunk_hooked(op, args, attrs, pairs, phase, seq, run_seq):
-    """Under the op-record sink: other hooks and/or autocast, inside the recorded span."""
-    if _autocast_users and STATE.autocast is not None and op.amp is not None:
-        return _dispatch_autocast(op, args, attrs, pairs, phase, seq)
-    return _dispatch_pairs(op, args, attrs, pairs, phase, seq, run_seq)
-
-
 def _dispatch_autocast(op, args, attrs, pairs, phase, seq):
     from .amp.autocast_mode import autocast_args
-    tokens = None
-    if seq < 0 and (pairs or phase == "forward"):
-        seq = next(_seq) if phase == "forward" else STATE.seq
-    if pairs:
-        tokens = [p[0](op, args, attrs, phase, seq) for p in pairs]
+    tokens = [p[0](op, args, attrs, phase, seq) for p in pairs] if pairs else None
     out = None
     try:
         args = autocast_args(op, args)      # the casts nest inside the op that needs them
