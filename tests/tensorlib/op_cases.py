@@ -14,6 +14,17 @@ from tensorlib.dispatch import dispatch, registry
 _rng = np.random.default_rng(1234)
 
 
+def _pin(a):
+    """pin_memory needs CUDA: without it the op is still dispatched (hooks see it) and raises torch's error."""
+    from tensorlib.utils.data.pin_memory import pin_memory
+    try:
+        return pin_memory(a)
+    except RuntimeError as e:
+        if tl.cuda.is_available() or "CUDA" not in str(e):
+            raise
+        return None
+
+
 def R(*shape, grad=True, dtype=np.float64):
     """A float64 leaf with values in [-1, 1] away from 0 (kinks of abs/relu/clamp)."""
     a = _rng.uniform(0.2, 1.0, shape) * _rng.choice([-1.0, 1.0], shape)
@@ -154,6 +165,7 @@ CASES = {
     # conversions, copies, in-place
     "to": lambda: (lambda a: a.to(tl.float64, copy=True), [R(3)]),
     "clone": lambda: (tl.clone, [R(3)]),
+    "pin_memory": lambda: (_pin, [R(3)]),
     "detach": lambda: (lambda a: a.detach() * 1.0, [R(3, grad=False)]),
     "alias_dtype": lambda: (lambda a: a.view(tl.int64), [R(3, grad=False)]),
     "add_": lambda: (lambda a, b: a.clone().add_(b), [R(3, 4), R(4)]),

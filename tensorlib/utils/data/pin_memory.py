@@ -8,17 +8,24 @@ import collections.abc as cabc
 import numpy as np
 
 from ..._tensor_base import Tensor
+from ...ops._registry import dispatch, op
 
 __all__ = ["pin_memory", "is_pinned"]
 
 
-def _pinned_copy(arr):
+@op("pin_memory", node_name="PinMemoryBackward0")
+def PIN_MEMORY(xp, arr):
+    """The copy into page-locked memory, a dispatched op as torch's aten::pin_memory (the profiler sees
+    it, and its gradient passes through as torch's does)."""
     from ..._device import cupy
     cupy()   # the clear "CUDA is not available" error when there is none
     import cupyx  # noqa: PLC0415 - lazy by design
     out = cupyx.empty_pinned(arr.shape, arr.dtype)
     np.copyto(out, arr)
     return out
+
+
+PIN_MEMORY.def_backward(lambda ctx, g: (g,))
 
 
 def is_pinned(t) -> bool:
@@ -39,9 +46,7 @@ def pin_memory(data):
             raise RuntimeError(f"cannot pin '{data.device}' memory: only dense CPU tensors can be pinned")
         if is_pinned(data):
             return data
-        out = object.__new__(Tensor)
-        out._data = _pinned_copy(data._data)
-        return out
+        return dispatch(PIN_MEMORY, data)
     if isinstance(data, (str, bytes)):
         return data
     if isinstance(data, cabc.Mapping):
