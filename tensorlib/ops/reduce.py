@@ -203,14 +203,20 @@ def VAR(xp, a, dim=None, correction=1, keepdim=False):
     return a.var(axis=_axes(a, dim), ddof=correction, keepdims=keepdim)
 
 
-@VAR.def_backward
-def _(ctx, g):
+def _spread_grad(ctx, g, factor):
+    """var and std: g spread back over the reduced elements, times factor * (x - mean) / (n - correction)."""
     x = ctx.saved_inputs[0]
     shape, dims = _red_dims(ctx)
     corr = ctx.attrs.get("correction", 1)
     n = math.prod(shape[d] for d in dims)   # elements reduced into each output
     mu = x.mean(dim=dims, keepdim=True)
-    return (reduced_grad(g, shape, dims, ctx.attrs.get("keepdim", False)) * (x - mu) * (2.0 / (n - corr) if n - corr > 0 else float("nan")),)
+    scale = factor / (n - corr) if n - corr > 0 else float("nan")
+    return reduced_grad(g, shape, dims, ctx.attrs.get("keepdim", False)) * (x - mu) * scale
+
+
+@VAR.def_backward
+def _(ctx, g):
+    return (_spread_grad(ctx, g, 2.0),)
 
 
 @op("std", save="io", amp="fp32")
@@ -220,14 +226,7 @@ def STD(xp, a, dim=None, correction=1, keepdim=False):
 
 @STD.def_backward
 def _(ctx, g):
-    x = ctx.saved_inputs[0]
-    out = ctx.saved_output
-    shape, dims = _red_dims(ctx)
-    keep = ctx.attrs.get("keepdim", False)
-    corr = ctx.attrs.get("correction", 1)
-    n = math.prod(shape[d] for d in dims)   # elements reduced into each output
-    mu = x.mean(dim=dims, keepdim=True)
-    return (reduced_grad(g / out, shape, dims, keep) * (x - mu) / (n - corr),)
+    return (_spread_grad(ctx, g / ctx.saved_output, 1.0),)     # d std = d var / (2 std)
 
 
 @op("logsumexp", save="io", amp="fp32")
