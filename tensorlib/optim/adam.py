@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from ..autograd.grad_mode import no_grad
 from ..ops.creation import zeros_like
-from ..ops.elementwise import maximum, neg
+from ..ops.elementwise import maximum
 from ._common import check_range, check_unsupported, scalar_step, step_value
 from .optimizer import Optimizer
 
@@ -59,12 +59,7 @@ class Adam(Optimizer):
                 eps = group["eps"]
                 amsgrad = group["amsgrad"]
                 decoupled = group.get("decoupled_weight_decay", self._decoupled)
-                for p in group["params"]:
-                    grad = p._grad
-                    if grad is None:
-                        continue
-                    if group["maximize"]:
-                        grad = neg(grad)
+                for p, grad in self._grads(group):
                     state = self._init_state(p, amsgrad)
                     step_t = state["step"]
                     step_t.add_(1)

@@ -15,6 +15,7 @@ from itertools import chain
 from .._tensor_base import Tensor
 from ..autograd.grad_mode import no_grad, zero_grads
 from ..dispatch import range_enter, range_exit
+from ..ops.elementwise import neg
 
 __all__ = ["Optimizer", "required"]
 
@@ -140,6 +141,16 @@ class Optimizer:
     def zero_grad(self, set_to_none: bool = True):
         """Reset every parameter's gradient: to None (the default, frees memory) or to zeros in place."""
         zero_grads((p for group in self.param_groups for p in group["params"]), set_to_none)
+
+    @staticmethod
+    def _grads(group):
+        """(parameter, gradient) for each parameter of the group that has one, the gradient negated when
+        the group maximizes: what every update rule starts from."""
+        maximize = group.get("maximize", False)
+        for p in group["params"]:
+            grad = p._grad
+            if grad is not None:
+                yield p, (neg(grad) if maximize else grad)
 
     def step(self, closure=None):
         raise NotImplementedError(f"{type(self).__name__}.step() is not implemented")

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 from ..autograd.grad_mode import no_grad
 from ..ops.creation import zeros_like
-from ..ops.elementwise import neg
 from ._common import check_range, check_unsupported, scalar_step
 from .optimizer import Optimizer
 
@@ -38,12 +37,7 @@ class RMSprop(Optimizer):
             for group in self.param_groups:
                 lr, alpha, eps = group["lr"], group["alpha"], group["eps"]
                 wd, momentum, centered = group["weight_decay"], group["momentum"], group["centered"]
-                for p in group["params"]:
-                    grad = p._grad
-                    if grad is None:
-                        continue
-                    if group["maximize"]:
-                        grad = neg(grad)
+                for p, grad in self._grads(group):
                     state = self.state[p]
                     if len(state) == 0:
                         state["step"] = scalar_step(state)

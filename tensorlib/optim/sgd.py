@@ -2,9 +2,6 @@
 from __future__ import annotations
 
 from ..autograd.grad_mode import no_grad
-from ..dispatch import dispatch
-from ..ops.elementwise import neg
-from ..ops.misc import ADD_
 from ._common import check_range, check_unsupported
 from .optimizer import Optimizer, required
 
@@ -45,24 +42,7 @@ class SGD(Optimizer):
                 dampening = group["dampening"]
                 wd = group["weight_decay"]
                 nesterov = group["nesterov"]
-                maximize = group["maximize"]
-                if momentum == 0 and wd == 0 and not maximize:
-                    # plain SGD: p -= lr * g, one add_ per parameter as torch's single-tensor loop
-                    alpha = -lr
-                    for p in group["params"]:
-                        grad = p._grad
-                        if grad is not None:
-                            if alpha == 1:     # as Tensor.add_: no alpha attribute when it is 1
-                                dispatch(ADD_, p, grad)
-                            else:
-                                dispatch(ADD_, p, grad, alpha=alpha)
-                    continue
-                for p in group["params"]:
-                    grad = p._grad
-                    if grad is None:
-                        continue
-                    if maximize:
-                        grad = neg(grad)
+                for p, grad in self._grads(group):
                     if wd != 0:
                         grad = grad.add(p, alpha=wd)
                     if momentum != 0:
