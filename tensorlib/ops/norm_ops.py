@@ -36,18 +36,23 @@ def _stats(xp, x, axes, eps):
     return mu, (1.0 / xp.sqrt(var + eps)).astype(x.dtype, copy=False)
 
 
+def _affine(y, w, b, shape=None):
+    """The normalized input scaled by the weight and shifted by the bias, each optional (reshaped to
+    broadcast over the channel dim when `shape` is given)."""
+    if w is not None:
+        y = y * (w if shape is None else w.reshape(shape))
+    if b is not None:
+        y = y + (b if shape is None else b.reshape(shape))
+    return y
+
+
 # --- layer_norm -----------------------------------------------------------------------------------
 
 @op("layer_norm", save="io", amp="fp32", nondiff_outputs=(1, 2), node_name="NativeLayerNormBackward0")
 def LAYER_NORM(xp, x, w=None, b=None, normalized_shape=(), eps=1e-5):
     axes = tuple(range(x.ndim - len(normalized_shape), x.ndim))
     mu, rstd = _stats(xp, x, axes, eps)
-    y = (x - mu) * rstd
-    if w is not None:
-        y = y * w
-    if b is not None:
-        y = y + b
-    return y.astype(x.dtype, copy=False), mu, rstd
+    return _affine((x - mu) * rstd, w, b).astype(x.dtype, copy=False), mu, rstd
 
 
 @LAYER_NORM.def_backward
@@ -102,11 +107,7 @@ def BATCH_NORM(xp, x, running_mean=None, running_var=None, w=None, b=None, train
         mu = running_mean.reshape(cs).astype(x.dtype, copy=False)
         rstd = (1.0 / xp.sqrt(running_var.reshape(cs) + eps)).astype(x.dtype, copy=False)
     y = (x - mu) * rstd
-    if w is not None:
-        y = y * w.reshape(cs)
-    if b is not None:
-        y = y + b.reshape(cs)
-    return y.astype(x.dtype, copy=False), mu, rstd
+    return _affine(y, w, b, cs).astype(x.dtype, copy=False), mu, rstd
 
 
 @BATCH_NORM.def_backward
@@ -151,11 +152,7 @@ def GROUP_NORM(xp, x, w=None, b=None, num_groups=1, eps=1e-5):
     mu, rstd = _stats(xp, xg, (2,), eps)
     y = ((xg - mu) * rstd).reshape(x.shape)
     cs = _chan_shape(x.ndim, C)
-    if w is not None:
-        y = y * w.reshape(cs)
-    if b is not None:
-        y = y + b.reshape(cs)
-    return y.astype(x.dtype, copy=False), mu, rstd
+    return _affine(y, w, b, cs).astype(x.dtype, copy=False), mu, rstd
 
 
 @GROUP_NORM.def_backward

@@ -78,6 +78,11 @@ ADDCDIV_ = op("addcdiv_", inplace_of=ADDCDIV)(lambda xp, a, t1, t2, value=1: _st
 LERP_ = op("lerp_", inplace_of=LERP)(lambda xp, a, end, weight: _store(xp, a, _lerp_k(xp, a, end, weight)))
 
 
+def _dispatch_value(op_, args, value):
+    """The op with `value` as an attribute only when it is not the default 1."""
+    return dispatch(op_, *args) if value == 1 else dispatch(op_, *args, value=value)
+
+
 def _check(name, *ts):
     for t in ts:
         if not isinstance(t, Tensor):
@@ -86,8 +91,7 @@ def _check(name, *ts):
 
 def addcmul(input, tensor1, tensor2, *, value=1):
     _check("addcmul", tensor1, tensor2)
-    return dispatch(ADDCMUL, input, tensor1, tensor2) if value == 1 else \
-        dispatch(ADDCMUL, input, tensor1, tensor2, value=value)
+    return _dispatch_value(ADDCMUL, (input, tensor1, tensor2), value)
 
 
 def addcdiv(input, tensor1, tensor2, *, value=1):
@@ -99,8 +103,7 @@ def addcdiv(input, tensor1, tensor2, *, value=1):
                            "integer inputs and as (input + value * tensor1 / tensor2) for float inputs. The future "
                            "addcdiv behavior is just the latter implementation: (input + value * tensor1 / tensor2), "
                            "for all dtypes.")
-    return dispatch(ADDCDIV, input, tensor1, tensor2) if value == 1 else \
-        dispatch(ADDCDIV, input, tensor1, tensor2, value=value)
+    return _dispatch_value(ADDCDIV, (input, tensor1, tensor2), value)
 
 
 def lerp(input, end, weight):
@@ -109,14 +112,12 @@ def lerp(input, end, weight):
 
 def addcmul_(self, tensor1, tensor2, *, value=1):
     _check("addcmul_", tensor1, tensor2)
-    return dispatch(ADDCMUL_, self, tensor1, tensor2) if value == 1 else \
-        dispatch(ADDCMUL_, self, tensor1, tensor2, value=value)
+    return _dispatch_value(ADDCMUL_, (self, tensor1, tensor2), value)
 
 
 def addcdiv_(self, tensor1, tensor2, *, value=1):
     _check("addcdiv_", tensor1, tensor2)
-    return dispatch(ADDCDIV_, self, tensor1, tensor2) if value == 1 else \
-        dispatch(ADDCDIV_, self, tensor1, tensor2, value=value)
+    return _dispatch_value(ADDCDIV_, (self, tensor1, tensor2), value)
 
 
 def lerp_(self, end, weight):
