@@ -6,7 +6,7 @@ import math
 
 from ... import ops
 from .. import functional as F, init
-from ..parameter import Parameter
+from .linear import weight_and_bias
 from .module import Module
 
 
@@ -45,11 +45,7 @@ class _ConvNd(Module):
         self.groups, self.padding_mode = groups, padding_mode
         shape = ((in_channels, out_channels // groups) if self.transposed
                  else (out_channels, in_channels // groups)) + self.kernel_size
-        self.weight = Parameter(ops.empty(*shape, device=device, dtype=dtype))
-        if bias:
-            self.bias = Parameter(ops.empty(out_channels, device=device, dtype=dtype))
-        else:
-            self.register_parameter("bias", None)
+        weight_and_bias(self, shape, bias, device, dtype, bias_size=out_channels)
         self.reset_parameters()
 
     def reset_parameters(self):

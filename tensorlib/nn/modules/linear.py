@@ -10,8 +10,16 @@ from ..parameter import Parameter
 from .module import Module
 
 
-def _factory(device, dtype):
-    return {"device": device, "dtype": dtype}
+def weight_and_bias(module, weight_shape, bias, device=None, dtype=None, bias_size=None):
+    """Register `weight` (uninitialised, of weight_shape) and `bias` (bias_size elements, by default
+    weight_shape[0]; None when bias is False), as Linear, Bilinear and the conv layers all do before
+    reset_parameters()."""
+    module.weight = Parameter(ops.empty(*weight_shape, device=device, dtype=dtype))
+    if bias:
+        size = weight_shape[0] if bias_size is None else bias_size
+        module.bias = Parameter(ops.empty(size, device=device, dtype=dtype))
+    else:
+        module.register_parameter("bias", None)
 
 
 class Identity(Module):
@@ -27,11 +35,7 @@ class Linear(Module):
         super().__init__()
         self.in_features = in_features
         self.out_features = out_features
-        self.weight = Parameter(ops.empty(out_features, in_features, **_factory(device, dtype)))
-        if bias:
-            self.bias = Parameter(ops.empty(out_features, **_factory(device, dtype)))
-        else:
-            self.register_parameter("bias", None)
+        weight_and_bias(self, (out_features, in_features), bias, device, dtype)
         self.reset_parameters()
 
     def reset_parameters(self):
@@ -52,11 +56,7 @@ class Bilinear(Module):
     def __init__(self, in1_features, in2_features, out_features, bias=True, device=None, dtype=None):
         super().__init__()
         self.in1_features, self.in2_features, self.out_features = in1_features, in2_features, out_features
-        self.weight = Parameter(ops.empty(out_features, in1_features, in2_features, **_factory(device, dtype)))
-        if bias:
-            self.bias = Parameter(ops.empty(out_features, **_factory(device, dtype)))
-        else:
-            self.register_parameter("bias", None)
+        weight_and_bias(self, (out_features, in1_features, in2_features), bias, device, dtype)
         self.reset_parameters()
 
     def reset_parameters(self):
