@@ -62,7 +62,25 @@ class ExceptionWrapper:
         raise err from self.exc
 
 
-class WorkerPool:
+class _Pool:
+    """What the thread and process pools share: one task queue per worker, the stream reset, cleanup.
+    Subclasses set `num_workers`, `task_queues` and `alive` and define get() and shutdown()."""
+
+    def submit(self, worker_id, epoch, idx, task):
+        self.task_queues[worker_id].put((epoch, idx, task))
+
+    def reset_streams(self, epoch):
+        for wid in range(self.num_workers):
+            self.submit(wid, epoch, -1, "reset")
+
+    def __del__(self):
+        try:
+            self.shutdown()
+        except Exception:
+            pass
+
+
+class WorkerPool(_Pool):
     """`num_workers` daemon threads turning tasks (batch indices, or "next batch of your stream") into
     collated batches. `fetch(worker_id, indices)` builds one batch; it runs in the worker thread."""
 
@@ -106,13 +124,6 @@ class WorkerPool:
                 out = ExceptionWrapper(e, wid)
             self.results.put((epoch, idx, out))
 
-    def submit(self, worker_id, epoch, idx, indices):
-        self.task_queues[worker_id].put((epoch, idx, indices))
-
-    def reset_streams(self, epoch):
-        for wid in range(self.num_workers):
-            self.submit(wid, epoch, -1, "reset")
-
     def get(self, timeout=None):
         try:
             return self.results.get(timeout=timeout if timeout and timeout > 0 else None)
@@ -128,12 +139,6 @@ class WorkerPool:
         for t in self.threads:
             if t is not threading.current_thread():
                 t.join(timeout=5)
-
-    def __del__(self):
-        try:
-            self.shutdown()
-        except Exception:
-            pass
 
 
 EXHAUSTED = _Exhausted()

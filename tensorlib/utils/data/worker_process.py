@@ -16,7 +16,7 @@ import random
 import numpy as np
 
 from ..._tensor_base import Tensor
-from .worker import EXHAUSTED, ExceptionWrapper, WorkerInfo, _local
+from .worker import EXHAUSTED, ExceptionWrapper, WorkerInfo, _local, _Pool
 
 __all__ = ["ProcessPool", "to_wire", "from_wire"]
 
@@ -104,7 +104,7 @@ def _portable(wrapper):
     return wrapper
 
 
-class ProcessPool:
+class ProcessPool(_Pool):
     """WorkerPool's interface (submit / get / reset_streams / shutdown) over worker processes."""
 
     def __init__(self, num_workers, fetch, dataset, base_seed, worker_init_fn=None, context=None):
@@ -121,13 +121,6 @@ class ProcessPool:
             p.start()
             self.procs.append(p)
         self.alive = True
-
-    def submit(self, worker_id, epoch, idx, task):
-        self.task_queues[worker_id].put((epoch, idx, task))
-
-    def reset_streams(self, epoch):
-        for wid in range(self.num_workers):
-            self.submit(wid, epoch, -1, "reset")
 
     def get(self, timeout=None):
         deadline_each = timeout if timeout and timeout > 0 else 5.0
@@ -159,9 +152,3 @@ class ProcessPool:
             p.join(timeout=5)
             if p.is_alive():
                 p.terminate()
-
-    def __del__(self):
-        try:
-            self.shutdown()
-        except Exception:
-            pass
