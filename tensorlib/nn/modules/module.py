@@ -35,15 +35,15 @@ _hook_ids = itertools.count()
 class RemovableHandle:
     """Returned by the register_*_hook methods; `remove()` unregisters the hook."""
 
-    def __init__(self, hooks: dict, extra: dict | None = None):
+    def __init__(self, hooks: dict, *extra: dict):
         self._hooks = hooks
-        self._extra = extra
+        self._extra = extra          # dicts of per-hook flags (with_kwargs, always_call)
         self.id = next(_hook_ids)
 
     def remove(self):
         self._hooks.pop(self.id, None)
-        if self._extra is not None:
-            self._extra.pop(self.id, None)
+        for d in self._extra:
+            d.pop(self.id, None)
 
     def __enter__(self):
         return self
@@ -79,6 +79,7 @@ class Module:
         sa(self, "_forward_hooks", OrderedDict())
         sa(self, "_forward_hooks_with_kwargs", {})
         sa(self, "_forward_pre_hooks_with_kwargs", {})
+        sa(self, "_forward_hooks_always_called", {})
         sa(self, "_child_names", None)      # {id(child): (qualname prefix, {id(child): qualified name})}
 
     forward: callable
@@ -122,6 +123,7 @@ class Module:
             frames.append((self, name))
             pushed = True
             token = _d.range_enter(name, "module")
+        called = set()
         try:
             for hid, hook in list(self._forward_pre_hooks.items()):
                 if hid in self._forward_pre_hooks_with_kwargs:
@@ -134,32 +136,47 @@ class Module:
                         args = r if isinstance(r, tuple) else (r,)
             out = self.forward(*args, **kwargs)
             for hid, hook in list(self._forward_hooks.items()):
-                r = hook(self, args, kwargs, out) if hid in self._forward_hooks_with_kwargs else hook(self, args, out)
+                called.add(hid)
+                r = self._run_forward_hook(hid, hook, args, kwargs, out)
                 if r is not None:
                     out = r
             return out
+        except Exception:
+            # as torch: hooks registered with always_call=True run even when forward (or a hook) raised,
+            # with None for the output; what they return is ignored and the exception propagates
+            for hid, hook in list(self._forward_hooks.items()):
+                if hid in self._forward_hooks_always_called and hid not in called:
+                    self._run_forward_hook(hid, hook, args, kwargs, None)
+            raise
         finally:
             if pushed:
                 _d.range_exit(token)
                 frames.pop()
 
-    def register_forward_pre_hook(self, hook, *, prepend=False, with_kwargs=False):
-        h = RemovableHandle(self._forward_pre_hooks, self._forward_pre_hooks_with_kwargs)
-        self._forward_pre_hooks[h.id] = hook
-        if with_kwargs:
-            self._forward_pre_hooks_with_kwargs[h.id] = True
+    def _run_forward_hook(self, hid, hook, args, kwargs, out):
+        return hook(self, args, kwargs, out) if hid in self._forward_hooks_with_kwargs else hook(self, args, out)
+
+    @staticmethod
+    def _add_hook(hooks, hook, prepend, flags):
+        """Register `hook` in `hooks` (first when prepend), marking its id in each flag dict whose flag is
+        set; the handle removes it from all of them."""
+        h = RemovableHandle(hooks, *(d for d, _ in flags))
+        hooks[h.id] = hook
+        for d, on in flags:
+            if on:
+                d[h.id] = True
         if prepend:
-            self._forward_pre_hooks.move_to_end(h.id, last=False)
+            hooks.move_to_end(h.id, last=False)
         return h
 
+    def register_forward_pre_hook(self, hook, *, prepend=False, with_kwargs=False):
+        return self._add_hook(self._forward_pre_hooks, hook, prepend,
+                              [(self._forward_pre_hooks_with_kwargs, with_kwargs)])
+
     def register_forward_hook(self, hook, *, prepend=False, with_kwargs=False, always_call=False):
-        h = RemovableHandle(self._forward_hooks, self._forward_hooks_with_kwargs)
-        self._forward_hooks[h.id] = hook
-        if with_kwargs:
-            self._forward_hooks_with_kwargs[h.id] = True
-        if prepend:
-            self._forward_hooks.move_to_end(h.id, last=False)
-        return h
+        return self._add_hook(self._forward_hooks, hook, prepend,
+                              [(self._forward_hooks_with_kwargs, with_kwargs),
+                               (self._forward_hooks_always_called, always_call)])
 
     # --- registration -------------------------------------------------------------------------
     def _names_changed(self):

@@ -283,3 +283,21 @@ def test_profile_sees_torch_op_names_inside_module_ranges():
     assert fwd[-3:] == ["log_softmax", "nll_loss", "ones"]     # ones: backward()'s implicit grad_output
     bwd = [e[1] for e in ev if e[0] == "op" and e[2] == "backward"]
     assert bwd[0] == "nll_loss_backward" and "linear" not in bwd and "matmul" in bwd
+
+
+def test_forward_hook_always_call_runs_when_forward_raises_as_torch():
+    class Boom(nn.Module):
+        def forward(self, x):
+            raise ValueError("boom")
+
+    m, seen = Boom(), []
+    h = m.register_forward_hook(lambda mod, a, out: seen.append(("always", out)), always_call=True)
+    m.register_forward_hook(lambda mod, a, out: seen.append(("normal", out)))
+    with pytest.raises(ValueError, match="boom"):
+        m(tl.ones(1))
+    assert seen == [("always", None)]          # torch 2.13 gives the same list
+    h.remove()
+    assert not m._forward_hooks_always_called
+    with pytest.raises(ValueError):
+        m(tl.ones(1))
+    assert seen == [("always", None)]
