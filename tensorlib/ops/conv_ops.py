@@ -206,11 +206,8 @@ def _input_grad(x_shape, g, w, a):
                     groups=a.get("groups", 1))
 
 
-@CONV2D.def_backward
-def _(ctx, g):
-    x, w, b = ctx.saved_inputs
-    a = ctx.attrs
-    need = ctx.needs_input_grad
+def _conv2d_grads(x, w, b, g, a, need):
+    """conv2d's gradients for x, w, b (4-D tensors, the op's attrs `a`): each one a dispatched op."""
     gx = gw = gb = None
     if need[0]:
         gx = _input_grad(x.shape, g, w, a)
@@ -219,6 +216,26 @@ def _(ctx, g):
     if b is not None and need[2]:
         gb = _sum(g, (0, 2, 3))
     return gx, gw, gb
+
+
+@CONV2D.def_backward
+def _(ctx, g):
+    x, w, b = ctx.saved_inputs
+    return _conv2d_grads(x, w, b, g, ctx.attrs, ctx.needs_input_grad)
+
+
+@op("conv1d", save="i", amp="lower", node_name="ConvolutionBackward0")
+def CONV1D(xp, x, w, b=None, stride=(1, 1), padding=(0, 0, 0, 0), dilation=(1, 1), groups=1):
+    """torch's aten::conv1d as one op: conv2d's kernel over a height of 1 (the attrs are conv2d's)."""
+    return CONV2D.kernel(xp, x[:, :, None], w[:, :, None], b, stride=stride, padding=padding, dilation=dilation,
+                         groups=groups)[:, :, 0]
+
+
+@CONV1D.def_backward
+def _(ctx, g):
+    x, w, b = ctx.saved_inputs
+    gx, gw, gb = _conv2d_grads(x.unsqueeze(2), w.unsqueeze(2), b, g.unsqueeze(2), ctx.attrs, ctx.needs_input_grad)
+    return (gx.squeeze(2) if gx is not None else None, gw.squeeze(2) if gw is not None else None, gb)
 
 
 @CONV_T2D.def_backward
@@ -293,23 +310,29 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     stride, dilation = _pair(stride), _pair(dilation, "dilation")
     if weight.ndim != 4:
         raise RuntimeError(f"weight should have at least three dimensions; got {list(weight.shape)}")
-    if input.shape[1] != weight.shape[1] * groups:
-        raise RuntimeError(f"Given groups={groups}, weight of size {list(weight.shape)}, expected input"
-                           f"{list(input.shape)} to have {weight.shape[1] * groups} channels, but got "
-                           f"{input.shape[1]} channels instead")
     pad = _padding4(padding, weight.shape[2:], dilation, stride)
-    H, W = input.shape[2:]
-    if out_size(H, weight.shape[2], stride[0], pad[0], pad[1], dilation[0]) < 1 or \
-            out_size(W, weight.shape[3], stride[1], pad[2], pad[3], dilation[1]) < 1:
-        raise RuntimeError(f"Calculated padded input size per channel: ({H + pad[0] + pad[1]} x "
-                           f"{W + pad[2] + pad[3]}). Kernel size: ({weight.shape[2]} x {weight.shape[3]}). Kernel "
-                           f"size can't be greater than actual input size")
+    _check_conv(tuple(input.shape), tuple(weight.shape), groups, pad, stride, dilation)
     check_types(input, weight, bias)
     return dispatch(CONV2D, input, weight, bias, stride=stride, padding=pad, dilation=dilation, groups=int(groups))
 
 
+def _check_conv(x_shape, w_shape, groups, pad, stride, dilation):
+    """torch's errors for a channel count that does not match the weight and a kernel larger than the
+    padded input (4-D shapes: conv1d passes its height of 1)."""
+    if x_shape[1] != w_shape[1] * groups:
+        raise RuntimeError(f"Given groups={groups}, weight of size {list(w_shape)}, expected input"
+                           f"{list(x_shape)} to have {w_shape[1] * groups} channels, but got "
+                           f"{x_shape[1]} channels instead")
+    H, W = x_shape[2:]
+    if out_size(H, w_shape[2], stride[0], pad[0], pad[1], dilation[0]) < 1 or \
+            out_size(W, w_shape[3], stride[1], pad[2], pad[3], dilation[1]) < 1:
+        raise RuntimeError(f"Calculated padded input size per channel: ({H + pad[0] + pad[1]} x "
+                           f"{W + pad[2] + pad[3]}). Kernel size: ({w_shape[2]} x {w_shape[3]}). Kernel "
+                           f"size can't be greater than actual input size")
+
+
 def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
-    """Runs as conv2d over a height of 1."""
+    """One op, as torch's aten::conv1d (the conv2d kernel over a height of 1)."""
     if input.ndim not in (2, 3):
         raise RuntimeError(f"Expected 2D (unbatched) or 3D (batched) input to conv1d, but got input of size: "
                            f"{list(input.shape)}")
@@ -317,17 +340,15 @@ def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
         return conv1d(input.unsqueeze(0), weight, bias, stride, padding, dilation, groups).squeeze(0)
     s = stride if isinstance(stride, int) else stride[0]
     d = dilation if isinstance(dilation, int) else dilation[0]
-    if isinstance(padding, str):
-        p = padding
-    else:
-        p = (0, padding if isinstance(padding, int) else padding[0])
-    if isinstance(p, str) and p == "same":
-        k = weight.shape[2]
-        total = d * (k - 1)
-        out = dispatch(CONV2D, input.unsqueeze(2), weight.unsqueeze(2), bias, stride=(1, s),
-                       padding=(0, 0, total // 2, total - total // 2), dilation=(1, d), groups=int(groups))
-        return out.squeeze(2)
-    return conv2d(input.unsqueeze(2), weight.unsqueeze(2), bias, (1, s), p, (1, d), groups).squeeze(2)
+    if weight.ndim != 3:
+        raise RuntimeError(f"weight should have at least three dimensions; got {list(weight.shape)}")
+    p = padding if isinstance(padding, str) else (0, padding if isinstance(padding, int) else padding[0])
+    k = weight.shape[2]
+    pad = _padding4(p, (1, k), (1, d), (1, s))
+    N, C, L = input.shape
+    _check_conv((N, C, 1, L), (weight.shape[0], weight.shape[1], 1, k), groups, pad, (1, s), (1, d))
+    check_types(input, weight, bias)
+    return dispatch(CONV1D, input, weight, bias, stride=(1, s), padding=pad, dilation=(1, d), groups=int(groups))
 
 
 def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1):

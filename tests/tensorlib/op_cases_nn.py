@@ -33,6 +33,7 @@ def _sq_grads(fn):
 CASES = {
     "linear": lambda: (F.linear, [R(2, 3), R(4, 3), R(4)]),
     "conv2d": lambda: (lambda x, w, b: F.conv2d(x, w, b, stride=2, padding=1), [R(1, 2, 5, 5), R(3, 2, 3, 3), R(3)]),
+    "conv1d": lambda: (lambda x, w, b: F.conv1d(x, w, b, stride=2, padding=1), [R(2, 2, 7), R(3, 2, 3), R(3)]),
     "conv_transpose2d": lambda: (lambda x, w, b: F.conv_transpose2d(x, w, b, stride=2),
                                  [R(1, 2, 3, 3), R(2, 3, 3, 3), R(3)]),
     "convolution_backward_weight": lambda: (_bwd(lambda x, w: F.conv2d(x, w, padding=1)),
