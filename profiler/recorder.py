@@ -51,9 +51,6 @@ class _Counter:
     def append(self, record):
         self.n += 1
 
-    def __len__(self):
-        return 0
-
 
 class _Counting:
     """In place of the per-thread buffers after overflow: every thread's `buf` is one counter."""
