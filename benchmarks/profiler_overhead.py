@@ -7,7 +7,7 @@
    events, to see that it stays linear; torch.profiler's at 20k events when torch is installed.
 3. Memory per recorded op event (tracemalloc, default options).
 
-Usage: python benchmarks/profiler_overhead.py [--quick] [--repeat N] [--sizes 20000,200000,2000000]
+Usage: python benchmarks/profiler_overhead.py [--quick] [--repeat N] [--post-repeat N] [--sizes 20000,200000,2000000]
 (--quick leaves out the 2M-event run.)
 """
 from __future__ import annotations
@@ -93,30 +93,40 @@ def in_loop(n, repeat):
 
 
 def postprocess(sizes, repeat):
-    print(f"\n## Post-processing per event (stop + key_averages + table + export_chrome_trace)\n")
+    """Each size is recorded and post-processed `repeat` times and the fastest total is kept (with its
+    parts), as for the in-loop cost: a shared machine only ever adds time. Every export goes to a new
+    file, deleted after timing, so that replacing the previous run's file is not counted."""
+    print(f"\n## Post-processing per event (stop + key_averages + table + export_chrome_trace), best of {repeat}\n")
     print("| events | stop (build) | key_averages | table | export | total | µs/event |\n|---:|---:|---:|---:|---:|---:|---:|")
     tmp = tempfile.mkdtemp()
     for n in sizes:
-        prof = profiler.profile()
-        prof.start()
-        tiny_loop(n)
-        # stop() only unhooks; the store is built on first use, which is what we time as "stop"
-        prof.stop()
-        gc.collect()
-        t0 = time.perf_counter()
-        store = prof.store
-        t1 = time.perf_counter()
-        rows = prof.key_averages()
-        t2 = time.perf_counter()
-        rows.table(sort_by="self_cpu_time_total")
-        t3 = time.perf_counter()
-        prof.export_chrome_trace(os.path.join(tmp, "t.json"))
-        t4 = time.perf_counter()
-        ne = len(store)
-        print(f"| {ne} | {t1 - t0:.3f}s | {t2 - t1:.3f}s | {t3 - t2:.3f}s | {t4 - t3:.3f}s | {t4 - t0:.3f}s | "
-              f"{(t4 - t0) / ne * 1e6:.3f} |")
-        del prof, store, rows
-        gc.collect()
+        best_row = None
+        for r in range(repeat):
+            prof = profiler.profile()
+            prof.start()
+            tiny_loop(n)
+            # stop() only unhooks; the store is built on first use, which is what we time as "stop"
+            prof.stop()
+            gc.collect()
+            path = os.path.join(tmp, f"t{n}.{r}.json")
+            t0 = time.perf_counter()
+            store = prof.store
+            t1 = time.perf_counter()
+            rows = prof.key_averages()
+            t2 = time.perf_counter()
+            rows.table(sort_by="self_cpu_time_total")
+            t3 = time.perf_counter()
+            prof.export_chrome_trace(path)
+            t4 = time.perf_counter()
+            ne = len(store)
+            os.unlink(path)
+            row = (t4 - t0, ne, (t1 - t0, t2 - t1, t3 - t2, t4 - t3))
+            if best_row is None or row[0] < best_row[0]:
+                best_row = row
+            del prof, store, rows
+            gc.collect()
+        total, ne, (a, b, c, d) = best_row
+        print(f"| {ne} | {a:.3f}s | {b:.3f}s | {c:.3f}s | {d:.3f}s | {total:.3f}s | {total / ne * 1e6:.3f} |")
     try:
         import torch
     except ImportError:
@@ -158,6 +168,7 @@ def main():
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--repeat", type=int, default=25)
     ap.add_argument("--sizes", default="20000,200000,2000000")
+    ap.add_argument("--post-repeat", type=int, default=3, help="post-processing runs per size (best kept)")
     a = ap.parse_args()
     n = 5000
     sizes = [int(s) for s in a.sizes.split(",")]
@@ -166,7 +177,7 @@ def main():
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs")
     in_loop(n, a.repeat)
     memory_per_event(100000)
-    postprocess(sizes, 1)
+    postprocess(sizes, a.post_repeat)
 
 
 if __name__ == "__main__":

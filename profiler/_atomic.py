@@ -1,17 +1,93 @@
 """Atomic file output: write a temporary file beside the target, then rename it over the target, so a
-failed or interrupted export never leaves a partial file (and never clobbers a good one)."""
+failed or interrupted export never leaves a partial file (and never clobbers a good one).
+
+Data given as chunks is written by a second thread while the next chunk is being produced: formatting a
+large trace (NumPy, which releases the GIL) and writing or gzipping it (the write call and zlib release
+it too) then overlap instead of adding up. A chunk may share its memory with the one produced two steps
+later (profiler._jsonrows alternates two buffers): the writer finishes chunk k before chunk k+2 is asked for.
+"""
 from __future__ import annotations
 
 import os
 import tempfile
+import threading
 import zlib
 
 
-def _gzipped(chunks):
-    z = zlib.compressobj(6, zlib.DEFLATED, 31)          # wbits 31: a gzip stream, as gzip.compress writes
-    for c in chunks:
-        yield z.compress(c)
-    yield z.flush()
+def _gzip():
+    return zlib.compressobj(6, zlib.DEFLATED, 31)       # wbits 31: a gzip stream, as gzip.compress writes
+
+
+class _Writer(threading.Thread):
+    """Writes (and gzips) the chunks handed to it, one at a time, on its own thread."""
+
+    def __init__(self, f, z):
+        super().__init__(name="tensorlib-profiler-writer", daemon=True)
+        self.f, self.z = f, z
+        self.chunk = None
+        self.error: BaseException | None = None
+        self.ready = threading.Semaphore(0)     # a chunk (or None: the end) was handed over
+        self.idle = threading.Semaphore(1)      # the last chunk handed over is written
+
+    def put(self, chunk):
+        """Hand over `chunk` once the previous one is written; raises what writing raised."""
+        self.idle.acquire()
+        err = self.error
+        self.chunk = chunk
+        self.ready.release()            # always: after an error the writer skips chunks until the end
+        if err is not None and chunk is not None:
+            raise err
+
+    def finish(self):
+        """Wait for the last chunk; raises what writing raised."""
+        self.put(None)
+        self.join()
+        if self.error is not None:
+            raise self.error
+
+    def run(self):
+        f, z = self.f, self.z
+        while True:
+            self.ready.acquire()
+            c = self.chunk
+            self.chunk = None
+            if c is None:
+                if z is not None and self.error is None:
+                    try:
+                        f.write(z.flush())
+                    except BaseException as e:      # noqa: BLE001 - handed to the producer
+                        self.error = e
+                self.idle.release()
+                return
+            if self.error is None:
+                try:
+                    f.write(z.compress(c) if z is not None else c)
+                except BaseException as e:          # noqa: BLE001 - handed to the producer
+                    self.error = e
+            self.idle.release()
+
+
+def _write_all(f, data, gz: bool):
+    if isinstance(data, (bytes, bytearray, memoryview)):
+        if gz:
+            z = _gzip()
+            f.write(z.compress(data))
+            f.write(z.flush())
+        else:
+            f.write(data)
+        return
+    w = _Writer(f, _gzip() if gz else None)
+    w.start()
+    try:
+        for c in data:
+            w.put(c)
+    except BaseException:
+        try:
+            w.finish()      # the writer stops before the file is removed; the producer's error is the one to see
+        except BaseException:   # noqa: BLE001, S110
+            pass
+        raise
+    w.finish()
 
 
 def write_bytes(path, data, *, what: str = "file") -> str:
@@ -19,9 +95,6 @@ def write_bytes(path, data, *, what: str = "file") -> str:
     to `path` atomically; gzip it when the name ends in .gz. Returns the path."""
     path = os.fspath(path)
     directory = os.path.dirname(os.path.abspath(path))
-    chunks = [data] if isinstance(data, (bytes, bytearray, memoryview)) else data
-    if path.endswith(".gz"):
-        chunks = _gzipped(chunks)
     try:
         fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=directory)
     except OSError as e:
@@ -29,8 +102,7 @@ def write_bytes(path, data, *, what: str = "file") -> str:
                                f"choose a path in an existing directory you can write to") from e
     try:
         with os.fdopen(fd, "wb") as f:
-            for c in chunks:
-                f.write(c)
+            _write_all(f, data, path.endswith(".gz"))
         os.replace(tmp, path)
     except BaseException as e:
         try:

@@ -19,8 +19,9 @@ A row is described by parts, each one of:
   ("table", entries, ids)      entries[ids[i]] (bytes), one of a few strings per row
 Each row starts with a comma, so the rows go straight after a first element that is not one of them.
 
-`format_rows` yields the rows in chunks that share one reused buffer (fresh memory costs a page fault
-per 4 KiB, as much as the formatting itself): write each chunk before asking for the next, or copy it.
+`format_rows` yields the rows in chunks laid out in two buffers used in turn (fresh memory costs a page
+fault per 4 KiB, as much as the formatting itself): a chunk stays valid until the next-but-one is asked
+for, so one can be written on another thread while the next is formatted (profiler._atomic does).
 """
 from __future__ import annotations
 
@@ -130,9 +131,9 @@ def _format(parts: list, sel: np.ndarray, buf: list) -> memoryview:
 
 
 def format_rows(parts: list, n: int):
-    """n rows, each a comma followed by the concatenation of `parts`, as a generator of byte chunks
-    sharing one buffer: each chunk is valid until the next one is asked for. Put them after at least
-    one other element of the JSON array."""
+    """n rows, each a comma followed by the concatenation of `parts`, as a generator of byte chunks in
+    two alternating buffers: each chunk is valid until the next-but-one is asked for. Put them after at
+    least one other element of the JSON array."""
     if n == 0:
         return
     groups = [np.arange(n)]
@@ -150,7 +151,9 @@ def format_rows(parts: list, n: int):
         order = np.argsort(key, kind="stable")
         cuts = np.flatnonzero(np.diff(key[order])) + 1
         groups = np.split(order, cuts)
-    buf = [np.empty(0, np.uint8)]
+    bufs = ([np.empty(0, np.uint8)], [np.empty(0, np.uint8)])
+    k = 0
     for g in groups:
         for s in range(0, len(g), _CHUNK):
-            yield _format(parts, g[s:s + _CHUNK], buf)
+            yield _format(parts, g[s:s + _CHUNK], bufs[k & 1])
+            k += 1

@@ -140,20 +140,27 @@ def key_averages(store: EventStore, group_by_input_shape=False, group_by_stack_n
     outer = ~_nested_in_same_group(store, gid)
     dur = store.t1 - store.t0
 
-    def s(values, mask=None):
-        w = values if mask is None else np.where(mask, values, 0)
+    nested = not outer.all()
+    none = np.zeros(g, np.int64)
+
+    def s(values, mask=None, present=True):
+        """Per-group sums (a column that was not recorded is all zeros: skipped)."""
+        if not present:
+            return none
+        w = values if mask is None or not nested else np.where(mask, values, 0)
         return np.rint(np.bincount(gid, weights=w, minlength=g)).astype(np.int64)
 
     count = np.bincount(gid, minlength=g)
+    dev, mem, ext = store.has_device_time, store.has_memory, store.extra is not None
     self_cpu = s(store.self_ns)
     cpu_tot = s(dur, outer)
-    self_dev = s(store.self_dev_ns)
-    dev_tot = s(store.dev_ns, outer)
-    self_cm = s(store.self_cpu_mem)
-    cm = s(store.cpu_mem, outer)
-    self_gm = s(store.self_cuda_mem)
-    gm = s(store.cuda_mem, outer)
-    flops = s(store.flops())
+    self_dev = s(store.self_dev_ns, present=dev)
+    dev_tot = s(store.dev_ns, outer, present=dev)
+    self_cm = s(store.self_cpu_mem, present=mem)
+    cm = s(store.cpu_mem, outer, present=mem)
+    self_gm = s(store.self_cuda_mem, present=mem)
+    gm = s(store.cuda_mem, outer, present=mem)
+    flops = s(store.flops(), present=ext)
     top = np.bincount(gid, weights=(store.parent < 0), minlength=g) > 0
     first = np.full(g, n, np.int64)
     np.minimum.at(first, gid, np.arange(n))

@@ -149,10 +149,10 @@ def _dense_unique(key, bound):
 
 def trace_chunks(doc, ev, text):
     """The trace file's bytes as chunks to write in order: the orjson-encoded events, then the rows
-    formatted from columns (each begins with a comma; `format_rows` generators whose chunks share a
-    buffer, so each must be written before the next is produced), then the rest of the document."""
+    formatted from columns (each begins with a comma; `format_rows` generators whose chunks reuse two
+    buffers, so each must be written before the next-but-one is produced), then the rest of the document."""
     yield b'{"traceEvents":['
-    yield orjson.dumps(ev)[1:-1]
+    yield memoryview(orjson.dumps(ev))[1:-1]
     for t in text:
         yield from t
     yield b"],"

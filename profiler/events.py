@@ -211,6 +211,8 @@ def _preorder(t0, t1):
 def _tree(t0, t1, exit_order):
     """(parent, depth) for one thread's events in pre-order (t0 ascending, enclosing first)."""
     n = len(t0)
+    if n < 2 or (t1[:-1] < t0[1:]).all():           # nothing nested (a loop of top-level ops): all roots
+        return np.full(n, -1, np.int64), np.zeros(n, np.int32)
     pos = np.arange(n)
     ended = np.searchsorted(np.sort(t1, kind="stable"), t0, "left")   # events that ended before each started
     depth = (pos - ended).astype(np.int32)

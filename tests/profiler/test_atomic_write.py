@@ -1,0 +1,83 @@
+"""profiler._atomic.write_bytes: chunks are written on a second thread while the next is produced;
+the file appears whole or not at all, and errors from either side reach the caller."""
+from __future__ import annotations
+
+import gzip
+import os
+
+import numpy as np
+import pytest
+
+from profiler import _atomic
+from profiler._jsonrows import format_rows
+
+
+def _leftovers(d):
+    return [p for p in os.listdir(d) if p.endswith(".tmp")]
+
+
+@pytest.mark.parametrize("name", ["out.json", "out.json.gz"])
+def test_chunks_written_in_order(tmp_path, name):
+    chunks = [bytes([65 + i % 26]) * (1000 + i) for i in range(50)]
+    path = tmp_path / name
+    _atomic.write_bytes(path, iter(chunks))
+    data = path.read_bytes()
+    if name.endswith(".gz"):
+        data = gzip.decompress(data)
+    assert data == b"".join(chunks)
+    assert _leftovers(tmp_path) == []
+
+
+def test_reused_buffers_are_written_before_reuse(tmp_path, monkeypatch):
+    """format_rows alternates two buffers; a writer still busy with chunk k must not see chunk k+2's bytes."""
+    monkeypatch.setattr("profiler._jsonrows._CHUNK", 7)
+    n = 1000
+    parts = [b'{"i":', ("int", np.arange(n)), b"}"]
+    path = tmp_path / "rows.json"
+    _atomic.write_bytes(path, (c for part in ([b"[0"], format_rows(parts, n), [b"]"]) for c in part))
+    import json
+    assert json.loads(path.read_bytes())[1:] == [{"i": i} for i in range(n)]
+
+
+def test_producer_error_leaves_no_file_and_keeps_the_old_one(tmp_path):
+    path = tmp_path / "t.json"
+    path.write_bytes(b"good")
+
+    def chunks():
+        yield b"x" * 100_000
+        yield b"y" * 100_000
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        _atomic.write_bytes(path, chunks())
+    assert path.read_bytes() == b"good"
+    assert _leftovers(tmp_path) == []
+
+
+def test_writer_error_reaches_the_caller(tmp_path, monkeypatch):
+    """A write that fails on the writer thread (a full disk) is raised in the caller as a clear OSError."""
+    class Full:
+        def __init__(self, f):
+            self.f = f
+
+        def write(self, b):
+            raise OSError(28, "No space left on device")
+
+    real = _atomic._Writer.__init__
+
+    def init(self, f, z):
+        real(self, Full(f), z)
+
+    monkeypatch.setattr(_atomic._Writer, "__init__", init)
+    path = tmp_path / "t.json"
+    produced = []
+
+    def chunks():
+        for i in range(100):
+            produced.append(i)
+            yield b"z" * 1000
+
+    with pytest.raises(OSError, match="cannot write the Chrome trace to .*No space left on device"):
+        _atomic.write_bytes(path, chunks(), what="Chrome trace")
+    assert not path.exists() and _leftovers(tmp_path) == []
+    assert len(produced) < 100          # the producer stops at the writer's error
