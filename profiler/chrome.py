@@ -83,9 +83,13 @@ def trace_parts(store, prof=None):
             idx = np.flatnonzero(sel)
             if not len(idx):
                 continue
-            parts = [("table", prefix, inv[idx]), b',"ts":', ("us", ts_ns[idx]), b',"dur":', ("us", dur_ns[idx]),
-                     b',"args":{"External id":', ("int", idx + 1)]
-            parts += [("int", store.seq[idx]) if p == "seq" else p for p in tail]
+            if len(idx) == n:       # every event (nothing to select: spare millions of copies)
+                cols = (inv, ts_ns, dur_ns, np.arange(1, n + 1), store.seq)
+            else:
+                cols = (inv[idx], ts_ns[idx], dur_ns[idx], idx + 1, store.seq[idx])
+            parts = [("table", prefix, cols[0]), b',"ts":', ("us", cols[1]), b',"dur":', ("us", cols[2]),
+                     b',"args":{"External id":', ("int", cols[3])]
+            parts += [("int", cols[4]) if p == "seq" else p for p in tail]
             text.append(format_rows(parts, len(idx)))
     else:
         tid = store.tid.tolist()

@@ -50,9 +50,7 @@ class EventStore:
         # device time (ns) per event, -1 start where unknown; see cuda_timing.py
         self.dev_ns = np.zeros(n, np.int64)
         self.self_dev_ns = np.zeros(n, np.int64)
-        self.dev_start = np.full(n, -1, np.int64)
-        self.dev_stream = np.full(n, -1, np.int64)
-        self.dev_index = np.full(n, -1, np.int64)
+        self._dev_cols: dict = {}                       # dev_start, dev_stream, dev_index: made on first use
         self.has_device_time = False
         # with cuda_timing="cupti" (see cupti.py): the GPU activities and their launch calls, host ns,
         # each with the index of the event it belongs to (-1 where none); None in events mode
@@ -63,6 +61,24 @@ class EventStore:
 
     def __len__(self):
         return len(self.t0)
+
+    # -- GPU placement columns (-1 where none), allocated only when read or filled: a CPU-only profile
+    # of millions of events would otherwise pay for three columns of -1 it never looks at
+    def _dev_col(name):  # noqa: N805 - a descriptor factory, used in the class body only
+        def get(self):
+            col = self._dev_cols.get(name)
+            if col is None or len(col) != len(self.t0):
+                col = self._dev_cols[name] = np.full(len(self.t0), -1, np.int64)
+            return col
+
+        def set_(self, value):
+            self._dev_cols[name] = np.asarray(value, np.int64)
+        return property(get, set_, doc=f"{name} per event, -1 where none (see cuda_timing.py)")
+
+    dev_start = _dev_col("dev_start")
+    dev_stream = _dev_col("dev_stream")
+    dev_index = _dev_col("dev_index")
+    del _dev_col
 
     # -- derived columns ---------------------------------------------------------------------------
     @property
@@ -169,12 +185,15 @@ def build(snapshot, extended: bool, t_base: int = 0, wall_base_ns: int = 0) -> E
         t0 = np.fromiter(map(itemgetter(-2), recs), np.int64, n)
         t1 = np.fromiter(map(itemgetter(-1), recs), np.int64, n)
         order = _preorder(t0, t1)
-        t0, t1 = t0[order], t1[order]
+        if order is not None:
+            t0, t1 = t0[order], t1[order]
+            name_id, tag_id, seq = name_id[order], tag_id[order], seq[order]
         parent, depth = _tree(t0, t1, order)
-        parent = np.where(parent >= 0, parent + offset, -1)
-        parts.append((name_id[order], tag_id[order], seq[order], np.full(n, tid, np.int64), t0, t1, parent, depth))
+        if offset:
+            parent = np.where(parent >= 0, parent + offset, -1)
+        parts.append((name_id, tag_id, seq, np.full(n, tid, np.int64), t0, t1, parent, depth))
         if extended:
-            extras.extend(map(itemgetter(3), map(recs.__getitem__, order.tolist())))
+            extras.extend(map(itemgetter(3), recs if order is None else map(recs.__getitem__, order.tolist())))
         offset += n
     store.names = list(name_index)
     store.tags = list(tag_index)
@@ -189,9 +208,6 @@ def build(snapshot, extended: bool, t_base: int = 0, wall_base_ns: int = 0) -> E
     store.self_ns = dur - np.rint(child).astype(np.int64)
     for name in ("self_cpu_mem", "cpu_mem", "self_cuda_mem", "cuda_mem", "dev_ns", "self_dev_ns"):
         setattr(store, name, np.zeros(n, np.int64))
-    store.dev_start = np.full(n, -1, np.int64)
-    store.dev_stream = np.full(n, -1, np.int64)
-    store.dev_index = np.full(n, -1, np.int64)
     _backward_seq(store)
     return store
 
@@ -200,7 +216,10 @@ def _preorder(t0, t1):
     """Records (in exit order) sorted into pre-order: start ascending, the enclosing event first (later
     end), exit order breaking exact ties. Records come nearly sorted by start, so a stable sort of the
     starts alone (timsort: linear on such input) does it whenever no two starts are equal; only then is
-    the three-key lexsort needed."""
+    the three-key lexsort needed. None when the records are already in pre-order (nothing nested:
+    exit order is start order), so the columns need no permutation."""
+    if len(t0) < 2 or (t1[:-1] < t0[1:]).all():
+        return None
     order = np.argsort(t0, kind="stable")
     s = t0[order]
     if len(s) > 1 and (s[1:] == s[:-1]).any():
@@ -211,7 +230,7 @@ def _preorder(t0, t1):
 def _tree(t0, t1, exit_order):
     """(parent, depth) for one thread's events in pre-order (t0 ascending, enclosing first)."""
     n = len(t0)
-    if n < 2 or (t1[:-1] < t0[1:]).all():           # nothing nested (a loop of top-level ops): all roots
+    if exit_order is None:                          # nothing nested (see _preorder): all roots
         return np.full(n, -1, np.int64), np.zeros(n, np.int32)
     pos = np.arange(n)
     ended = np.searchsorted(np.sort(t1, kind="stable"), t0, "left")   # events that ended before each started

@@ -1,5 +1,5 @@
-"""profiler._atomic.write_bytes: chunks are written on a second thread while the next is produced;
-the file appears whole or not at all, and errors from either side reach the caller."""
+"""profiler._atomic.write_bytes: the file appears whole or not at all, and errors reach the caller; a
+.gz file's chunks are compressed and written on a second thread while the next is produced."""
 from __future__ import annotations
 
 import gzip
@@ -33,14 +33,15 @@ def test_reused_buffers_are_written_before_reuse(tmp_path, monkeypatch):
     monkeypatch.setattr("profiler._jsonrows._CHUNK", 7)
     n = 1000
     parts = [b'{"i":', ("int", np.arange(n)), b"}"]
-    path = tmp_path / "rows.json"
+    path = tmp_path / "rows.json.gz"
     _atomic.write_bytes(path, (c for part in ([b"[0"], format_rows(parts, n), [b"]"]) for c in part))
     import json
-    assert json.loads(path.read_bytes())[1:] == [{"i": i} for i in range(n)]
+    assert json.loads(gzip.decompress(path.read_bytes()))[1:] == [{"i": i} for i in range(n)]
 
 
-def test_producer_error_leaves_no_file_and_keeps_the_old_one(tmp_path):
-    path = tmp_path / "t.json"
+@pytest.mark.parametrize("name", ["t.json", "t.json.gz"])
+def test_producer_error_leaves_no_file_and_keeps_the_old_one(tmp_path, name):
+    path = tmp_path / name
     path.write_bytes(b"good")
 
     def chunks():
@@ -69,7 +70,7 @@ def test_writer_error_reaches_the_caller(tmp_path, monkeypatch):
         real(self, Full(f), z)
 
     monkeypatch.setattr(_atomic._Writer, "__init__", init)
-    path = tmp_path / "t.json"
+    path = tmp_path / "t.json.gz"
     produced = []
 
     def chunks():
