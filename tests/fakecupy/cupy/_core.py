@@ -67,7 +67,6 @@ def _unsupported(x):
     return TypeError(f"Unsupported type {type(x)}")
 
 
-_quiet = numpy.errstate(all="ignore")
 _SCALARS = (numbers.Number, numpy.generic, bool)
 
 
@@ -146,7 +145,7 @@ class ufunc:
 
     def __call__(self, *args, **kwargs):
         arrays, kwargs, wrappers = self._prep(args, kwargs, self._KW)
-        with _quiet:           # GPU arithmetic never warns about inf/nan
+        with numpy.errstate(all="ignore"):      # GPU arithmetic never warns about inf/nan
             return _wrap(self._u(*arrays, **kwargs), wrappers)
 
     def reduce(self, array, axis=0, dtype=None, out=None, keepdims=False):
