@@ -197,3 +197,55 @@ def test_cuda_generators_are_seeded_and_reproducible():
     assert p.is_cuda and sorted(p.tolist()) == list(range(6))
     h = tl.rand(2, 3, device="cuda", dtype=tl.float16)
     assert h.dtype == tl.float16 and h.is_cuda
+
+
+def _run(fn, inputs):
+    out = fn(*inputs)
+    outs = [o for o in (out if isinstance(out, tuple) else (out,)) if isinstance(o, tl.Tensor)]
+    diff = [o for o in outs if o.requires_grad and o.dtype.is_floating_point]
+    if diff:
+        sum((o.double() * (k + 1)).sum() for k, o in enumerate(diff)).backward()
+    return ([o.detach().cpu().numpy() for o in outs],
+            [t.grad.cpu().numpy() if isinstance(t, tl.Tensor) and t.grad is not None else None for t in inputs])
+
+
+_RANDOM = {"bernoulli_", "exponential_", "normal_", "uniform_", "dropout", "rand", "randn", "randint", "randperm",
+           "rand_like", "randn_like", "random_fill", "empty", "empty_like", "rrelu", "alpha_dropout",
+           "feature_alpha_dropout", "dropout2d", "multinomial", "pin_memory", "from_numpy", "alias_dtype"}
+
+
+@pytest.mark.parametrize("name", sorted(n for n in all_cases() if n not in _RANDOM))
+def test_forward_and_backward_on_cuda_match_cpu(name, cuda_by_default, monkeypatch):
+    ref = _cpu_run(name, monkeypatch)
+    fn, inputs = all_cases()[name]()
+    cu = [t.detach().cuda().requires_grad_(t.requires_grad) if isinstance(t, tl.Tensor) else t for t in inputs]
+    got = _run(fn, cu)
+    for a, b in zip(got[0], ref[0]):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7, err_msg=f"{name}: output")
+    for a, b in zip(got[1], ref[1]):
+        assert (a is None) == (b is None), f"{name}: gradient present on one device only"
+        if a is not None:
+            np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7, err_msg=f"{name}: gradient")
+
+
+def _cpu_run(name, monkeypatch):
+    """The same case run on the CPU, drawn from the same random numbers as the CUDA one (cases draw from
+    op_cases._rng: both calls start from one saved state)."""
+    state = op_cases._rng.bit_generator.state
+    with monkeypatch.context() as m:
+        import tests.tensorlib.op_cases_nn as nn_cases
+        m.setattr(op_cases, "_fixed", _plain_fixed)
+        m.setattr(nn_cases, "_fixed", _plain_fixed)
+        for f in _FACTORIES:
+            if hasattr(tl, f):
+                m.setattr(tl, f, _ORIG[f])
+        result = _run(*all_cases()[name]())
+    op_cases._rng.bit_generator.state = state
+    return result
+
+
+def _plain_fixed(fn, inputs, *consts):
+    return (lambda *xs: fn(*xs, *consts)), inputs
+
+
+_ORIG = {f: getattr(tl, f) for f in _FACTORIES if hasattr(tl, f)}
