@@ -249,3 +249,18 @@ def _plain_fixed(fn, inputs, *consts):
 
 
 _ORIG = {f: getattr(tl, f) for f in _FACTORIES if hasattr(tl, f)}
+
+
+def test_out_of_memory_is_counted():
+    import cupy
+    tl.zeros(1, device="cuda")
+    pool = cupy.get_default_memory_pool()
+    ooms = tl.cuda.memory_stats()["num_ooms"]
+    pool.set_limit(size=pool.total_bytes() + (1 << 20))
+    try:
+        with pytest.raises(cupy.cuda.memory.OutOfMemoryError):
+            tl.zeros(1 << 22, device="cuda")
+    finally:
+        pool.set_limit(size=0)
+    assert tl.cuda.memory_stats()["num_ooms"] == ooms + 1
+    assert "CUDA OOMs: " + str(ooms + 1) in tl.cuda.memory_summary()
