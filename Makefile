@@ -12,8 +12,11 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q -e '.[test]'
 	touch $(STAMP)
 
+# The second run: the `cuda` tests on the CPU against the fake CuPy in tests/fakecupy (CUDA code paths
+# only; no kernels or device timings, so it does not replace `make test-gpu` on a GPU machine).
 test: $(STAMP)
 	$(PY) -m pytest -q -p no:cacheprovider tests
+	PYTHONPATH=tests/fakecupy $(PY) -m pytest -q -p no:cacheprovider -m cuda tests
 
 demo: $(STAMP)
 	$(PY) samples/profile_demo.py

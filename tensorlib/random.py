@@ -114,5 +114,8 @@ def sample(kind, shape, dtype, device, generator=None, **kw):
     if kind == "randint":
         return rng.integers(kw["low"], kw["high"], shape).astype(dt)
     if kind == "permutation":
-        return rng.permutation(kw["n"]).astype(dt)
+        if device.type == "cpu":
+            return rng.permutation(kw["n"]).astype(dt)
+        # CuPy's Generator has no permutation: the order that sorts n uniform draws is a uniform one
+        return rng.random((kw["n"],)).argsort().astype(dt)
     raise ValueError(kind)

@@ -20,8 +20,9 @@ def _convert_index(t, idx):
         if isinstance(i, Tensor):
             a = i._data
             if type(a) is not type(data):
-                if type(a) is np.ndarray and i.ndim == 0:
-                    a = a  # a CPU scalar index is fine everywhere
+                if type(a) is np.ndarray:
+                    if i.ndim:     # as torch: CPU indices index a CUDA tensor (copied to its device)
+                        a = _backend(data).asarray(a)
                 else:
                     raise RuntimeError(f"indices should be either on cpu or on the same device as the indexed tensor "
                                        f"({t.device})")

@@ -9,7 +9,7 @@ import tensorlib as tl
 from profiler import profile
 from profiler.cupti import CuptiUnavailable, load_cupti
 
-pytestmark = pytest.mark.cuda
+pytestmark = [pytest.mark.cuda, pytest.mark.real_gpu]   # CUPTI records of real kernels
 
 
 @pytest.fixture(scope="module")

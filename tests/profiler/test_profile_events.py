@@ -238,6 +238,7 @@ def test_with_modules_false_drops_module_ranges():
 
 
 @pytest.mark.cuda
+@pytest.mark.real_gpu       # compares device timings with cupyx.profiler.benchmark
 def test_gpu_time_per_op_against_cupyx_benchmark():
     if not tl.cuda.is_available():
         pytest.skip("needs an NVIDIA GPU with CuPy")

@@ -1,0 +1,67 @@
+"""A FAKE CuPy for tests: NumPy on the CPU behind CuPy's API, so tensorlib's and the profiler's CUDA
+code paths run (and are checked) on machines without a GPU.
+
+Put tests/fakecupy on sys.path (PYTHONPATH=tests/fakecupy) and `import cupy` gets this. It is strict
+where real CuPy is strict (see `cupy._core`: no implicit host conversion, host arrays refused as
+operands, 0-d arrays instead of NumPy scalars), and it keeps the bookkeeping the profiler reads:
+every array's buffer is a pool allocation (`cupy.get_default_memory_pool()`, 512-byte rounding,
+malloc/free hooks with CuPy's keyword signatures, `cupy.cuda.set_allocator`), freed when the buffer
+is garbage collected; `cupy.cuda.Event`s remember the host clock when recorded.
+
+Not simulated: kernels, asynchronous execution (everything has completed when a call returns),
+streams beyond the current-stream bookkeeping, more than one device, CUPTI, NVTX, cuBLAS/cuDNN.
+`cupy.__fake__` is True so test setup can tell it apart from the real thing.
+"""
+from __future__ import annotations
+
+import numpy
+
+from . import _namespace
+from ._core import ndarray, ufunc
+
+__fake__ = True
+__version__ = "13.6.0"
+
+from . import cuda, random  # noqa: E402
+from .cuda.memory import get_default_memory_pool, get_default_pinned_memory_pool  # noqa: E402,F401
+
+
+def is_available():
+    return True
+
+
+def asnumpy(a, stream=None, order="C", out=None, *, blocking=True):
+    if type(a) is ndarray:
+        return a.get(stream=stream, order=order, out=out)
+    r = numpy.asarray(a, order=order)
+    if out is not None:
+        out[...] = r
+        return out
+    return r
+
+
+def get_array_module(*args):
+    return _this if any(type(a) is ndarray for a in args) else numpy
+
+
+def from_dlpack(array, *, device=None, copy=None):
+    if type(array) is ndarray:
+        return array.view()
+    raise TypeError(f"fake cupy: from_dlpack supports cupy arrays only, got {type(array)}")
+
+
+fromDlpack = from_dlpack
+
+
+def _make(name):
+    v = _namespace.make(name)
+    globals()[name] = v
+    return v
+
+
+def __getattr__(name):
+    return _make(name)
+
+
+import sys as _sys  # noqa: E402
+_this = _sys.modules[__name__]

@@ -1,0 +1,262 @@
+"""cupy.cuda.memory (fake): a device memory pool that keeps CuPy's counters and calls its hooks.
+
+Sizes are rounded up to 512 bytes; a freed block goes to the pool's cache and is reused by the next
+malloc of the same rounded size (CuPy also splits larger cached blocks; the fake does not), and
+`free_all_blocks` returns the cache to the "driver". Pointers are unique fake addresses.
+"""
+from __future__ import annotations
+
+import threading
+
+from . import memory_hook, runtime
+
+_ALIGN = 512
+_next_ptr = [0x7F00_0000_0000]      # the next fake device address (ranges never overlap)
+
+
+class OutOfMemoryError(MemoryError):
+    def __init__(self, size, total, limit=0):
+        lim = f" (limit set to: {limit:,} bytes)" if limit else ""
+        super().__init__(f"Out of memory allocating {size:,} bytes (allocated so far: {total:,} bytes{lim}).")
+
+
+def _round(size):
+    return (size + _ALIGN - 1) // _ALIGN * _ALIGN
+
+
+class Memory:
+    """A driver allocation (what cudaMalloc returned)."""
+
+    def __init__(self, size, ptr, device_id=0):
+        self.size, self.ptr, self.device_id = size, ptr, device_id
+
+
+class PooledMemory(Memory):
+    """A block handed out by the pool; back to the pool when garbage collected (CuPy's __dealloc__)."""
+
+    def __init__(self, chunk, pool):
+        super().__init__(chunk[0], chunk[1], pool._device_id)
+        self._chunk = chunk
+        self._pool = pool
+
+    def free(self):
+        pool, self._pool = self._pool, None
+        if pool is None:
+            return
+        hooks = tuple(memory_hook.get_memory_hooks().values())
+        kw = dict(device_id=self.device_id, mem_size=self.size, mem_ptr=self.ptr, pmem_id=id(self))
+        for h in hooks:
+            h.free_preprocess(**kw)
+        try:
+            pool._free(self._chunk)
+        finally:
+            for h in hooks:
+                h.free_postprocess(**kw)
+
+    def __del__(self):
+        self.free()
+
+
+class MemoryPointer:
+    """A pointer into device memory: `mem` (the allocation it keeps alive) and `ptr` (its address)."""
+
+    __slots__ = ("mem", "ptr", "device_id")
+
+    def __init__(self, mem, offset):
+        self.mem = mem
+        self.ptr = mem.ptr + offset
+        self.device_id = mem.device_id
+
+    def __int__(self):
+        return self.ptr
+
+    def __add__(self, offset):
+        return MemoryPointer(self.mem, self.ptr - self.mem.ptr + offset)
+
+    @property
+    def device(self):
+        from . import Device
+        return Device(self.device_id)
+
+
+class SingleDeviceMemoryPool:
+    def __init__(self, device_id=0):
+        self._device_id = device_id
+        self._lock = threading.RLock()
+        self._used = 0
+        self._total = 0
+        self._cache: dict[int, list[int]] = {}   # rounded size -> cached block addresses
+        self._limit = 0
+
+    def malloc(self, size):
+        rounded = _round(size)
+        hooks = tuple(memory_hook.get_memory_hooks().values())
+        for h in hooks:
+            h.malloc_preprocess(device_id=self._device_id, size=size, mem_size=rounded)
+        mp = None
+        try:
+            mp = self._malloc(rounded)
+        finally:
+            ptr, pmem_id = (0, 0) if mp is None else (mp.ptr, id(mp.mem))
+            for h in hooks:
+                h.malloc_postprocess(device_id=self._device_id, size=size, mem_size=rounded, mem_ptr=ptr,
+                                     pmem_id=pmem_id)
+        return mp
+
+    def _malloc(self, size):
+        if size == 0:
+            return MemoryPointer(Memory(0, 0, self._device_id), 0)
+        with self._lock:
+            cached = self._cache.get(size)
+            if cached:
+                ptr = cached.pop()
+            else:
+                if self._limit and self._total + size > self._limit:
+                    self._free_all_locked()
+                    if self._total + size > self._limit:
+                        raise OutOfMemoryError(size, self._total, self._limit)
+                ptr = self._alloc(size)
+            self._used += size
+        return MemoryPointer(PooledMemory((size, ptr), self), 0)
+
+    def _alloc(self, size):
+        hooks = tuple(memory_hook.get_memory_hooks().values())
+        for h in hooks:
+            h.alloc_preprocess(device_id=self._device_id, mem_size=size)
+        ptr = _next_ptr[0]
+        _next_ptr[0] += size
+        self._total += size
+        for h in hooks:
+            h.alloc_postprocess(device_id=self._device_id, mem_size=size, mem_ptr=ptr)
+        return ptr
+
+    def _free(self, chunk):
+        size, ptr = chunk
+        with self._lock:
+            self._used -= size
+            self._cache.setdefault(size, []).append(ptr)
+
+    def _free_all_locked(self):
+        for size, ptrs in self._cache.items():
+            self._total -= size * len(ptrs)
+        self._cache.clear()
+
+    def free_all_blocks(self, stream=None):
+        with self._lock:
+            self._free_all_locked()
+
+    def n_free_blocks(self):
+        return sum(len(v) for v in self._cache.values())
+
+    def used_bytes(self):
+        return self._used
+
+    def free_bytes(self):
+        return self._total - self._used
+
+    def total_bytes(self):
+        return self._total
+
+    def set_limit(self, size=None, fraction=None):
+        if fraction is not None:
+            size = int(runtime.TOTAL_MEM * fraction)
+        self._limit = size or 0
+
+    def get_limit(self):
+        return self._limit
+
+
+class MemoryPool:
+    """CuPy's MemoryPool: one SingleDeviceMemoryPool per device, the current device's answering."""
+
+    def __init__(self, allocator=None):
+        self._pools = {}
+
+    def device_pool(self):
+        d = runtime.getDevice()
+        p = self._pools.get(d)
+        if p is None:
+            p = self._pools[d] = SingleDeviceMemoryPool(d)
+        return p
+
+    def malloc(self, size):
+        return self.device_pool().malloc(size)
+
+    def free_all_blocks(self, stream=None):
+        self.device_pool().free_all_blocks()
+
+    def free_all_free(self):
+        self.free_all_blocks()
+
+    def n_free_blocks(self):
+        return self.device_pool().n_free_blocks()
+
+    def used_bytes(self):
+        return self.device_pool().used_bytes()
+
+    def free_bytes(self):
+        return self.device_pool().free_bytes()
+
+    def total_bytes(self):
+        return self.device_pool().total_bytes()
+
+    def set_limit(self, size=None, fraction=None):
+        self.device_pool().set_limit(size, fraction)
+
+    def get_limit(self):
+        return self.device_pool().get_limit()
+
+
+class PinnedMemoryPointer:
+    """Page-locked host memory (fake: ordinary host memory) that NumPy arrays can be built on."""
+
+    def __init__(self, nbytes):
+        import numpy
+        self._buf = numpy.empty(nbytes, numpy.uint8)
+        self.ptr = self._buf.__array_interface__["data"][0]
+        self.size = nbytes
+
+    @property
+    def __array_interface__(self):
+        return {"shape": (self.size,), "typestr": "|u1", "data": (self.ptr, False), "version": 3}
+
+
+class PinnedMemoryPool:
+    def malloc(self, size):
+        return PinnedMemoryPointer(size)
+
+    def free_all_blocks(self):
+        pass
+
+    def n_free_blocks(self):
+        return 0
+
+
+_default_pool = MemoryPool()
+_default_pinned_pool = PinnedMemoryPool()
+_allocator = [None]
+
+
+def get_default_memory_pool():
+    return _default_pool
+
+
+def get_default_pinned_memory_pool():
+    return _default_pinned_pool
+
+
+def set_allocator(allocator=None):
+    """Device allocations go through `allocator(size) -> MemoryPointer` (None: the default pool)."""
+    _allocator[0] = allocator
+
+
+def get_allocator():
+    return _allocator[0] or _default_pool.malloc
+
+
+def alloc(size):
+    return get_allocator()(size)
+
+
+def alloc_pinned_memory(size):
+    return _default_pinned_pool.malloc(size)

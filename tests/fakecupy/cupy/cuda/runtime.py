@@ -1,0 +1,73 @@
+"""cupy.cuda.runtime (fake): one device, properties shaped like CuPy's (str keys, bytes name)."""
+from __future__ import annotations
+
+import threading
+
+is_hip = False
+_COUNT = 1
+_tls = threading.local()
+_profiling = [False]
+
+
+class CUDARuntimeError(RuntimeError):
+    def __init__(self, status, msg="invalid device ordinal"):
+        self.status = status
+        super().__init__(f"cudaErrorInvalidDevice: {msg}" if status == 101 else msg)
+
+
+def _check(device):
+    if not 0 <= device < _COUNT:
+        raise CUDARuntimeError(101)
+
+
+def getDeviceCount():
+    return _COUNT
+
+
+def getDevice():
+    return getattr(_tls, "device", 0)
+
+
+def setDevice(device):
+    _check(device)
+    _tls.device = device
+
+
+def deviceSynchronize():
+    pass        # every fake kernel has completed when its call returns
+
+
+def runtimeGetVersion():
+    return 12080
+
+
+def driverGetVersion():
+    return 12080
+
+
+TOTAL_MEM = 80 * 1024 ** 3
+
+
+def memGetInfo():
+    from .memory import get_default_memory_pool
+    return TOTAL_MEM - get_default_memory_pool().total_bytes(), TOTAL_MEM
+
+
+def getDeviceProperties(device):
+    _check(device)
+    return {"name": b"Fake CUDA device (NumPy)", "totalGlobalMem": TOTAL_MEM, "sharedMemPerBlock": 49152,
+            "regsPerBlock": 65536, "warpSize": 32, "maxThreadsPerBlock": 1024,
+            "maxThreadsDim": (1024, 1024, 64), "maxGridSize": (2147483647, 65535, 65535),
+            "clockRate": 1980000, "totalConstMem": 65536, "major": 9, "minor": 0,
+            "multiProcessorCount": 132, "l2CacheSize": 52428800, "maxThreadsPerMultiProcessor": 2048,
+            "memoryClockRate": 2619000, "memoryBusWidth": 5120, "computeMode": 0, "pciBusID": 0,
+            "pciDeviceID": 0, "pciDomainID": 0, "integrated": 0, "canMapHostMemory": 1,
+            "concurrentKernels": 1, "ECCEnabled": 1, "uuid": b"\0" * 16}
+
+
+def profilerStart():
+    _profiling[0] = True
+
+
+def profilerStop():
+    _profiling[0] = False

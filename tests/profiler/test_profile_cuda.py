@@ -1,0 +1,142 @@
+"""The profiler's CUDA paths end to end: CUDA event timing resolved into the device columns, table and
+trace; CuPy pool memory records against tensorlib.cuda's counters; the debug hooks on CUDA tensors.
+Run on a GPU by `make test-gpu`, and on the CPU against the fake CuPy (tests/fakecupy) by `make test`."""
+from __future__ import annotations
+
+import gc
+import json
+
+import numpy as np
+import pytest
+
+import tensorlib as tl
+from profiler import ProfilerActivity, profile, record_function
+from profiler.memory import CUDA, timeline
+
+pytestmark = pytest.mark.cuda
+
+
+def test_event_timing_fills_device_columns_and_a_gpu_lane(tmp_path):
+    a = tl.randn(64, 64, device="cuda")
+    with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
+        with record_function("block"):
+            for _ in range(3):
+                tl.matmul(a, a).relu()
+        tl.ones(3) + 1                     # a CPU op: no GPU span
+    store = prof.store
+    assert store.has_device_time
+    evs = prof.events()
+    gpu_ops = [e for e in evs if e.name in ("matmul", "relu")]
+    assert len(gpu_ops) == 6 and all(e.device_time_ns >= 0 for e in gpu_ops)
+    assert all(e.device_time_ns == 0 for e in evs if e.name == "add")
+    block = [e for e in evs if e.name == "block"][0]
+    assert block.device_time_ns == sum(e.device_time_ns for e in gpu_ops)
+    table = prof.key_averages().table(sort_by="self_cuda_time_total")
+    assert "Self CUDA" in table
+    path = tmp_path / "t.json"
+    prof.export_chrome_trace(str(path))
+    doc = json.loads(path.read_text())
+    kernels = [e for e in doc["traceEvents"] if e.get("cat") == "kernel"]
+    assert len(kernels) == 6
+    dev = tl.cuda.current_device()
+    assert all(k["pid"] == dev for k in kernels)
+    assert doc["deviceProperties"][0]["name"] == tl.cuda.get_device_name(dev)
+    flows = [e for e in doc["traceEvents"] if e.get("cat") == "ac2g"]
+    assert len(flows) == 2 * len(kernels)
+
+
+def test_event_pool_is_reused_over_a_long_run():
+    from profiler.cuda_timing import GpuTimer
+    a = tl.ones(8, device="cuda")
+    timer = GpuTimer(pool_size=8)
+    tl.dispatch.add_hook(timer)
+    try:
+        for _ in range(50):
+            a + 1
+    finally:
+        tl.dispatch.remove_hook(timer)
+    assert len(timer.resolved) + len(timer.spans) == 50
+    assert len(timer._free) + 2 * len(timer.spans) <= 8 + 2 * len(timer.spans)
+
+
+def test_cuda_memory_records_match_tensorlib_counters():
+    gc.collect()
+    tl.cuda.reset_peak_memory_stats()
+    keep = tl.zeros(256, device="cuda")            # allocated before profiling: the base
+    base = tl.cuda.memory_allocated()
+    with profile(profile_memory=True) as prof:
+        with record_function("alloc"):
+            x = tl.zeros(1000, device="cuda")      # 4000 -> 4096
+            y = x * 2                              # another 4096
+        with record_function("free"):
+            del x, y
+            gc.collect()
+        z = tl.ones(10, device="cuda")
+    store = prof.store
+    mem = store.mem_events
+    cuda = mem[mem["dev_type"] == CUDA]
+    assert cuda["bytes"][cuda["bytes"] > 0].sum() >= 2 * 4096
+    names = {store.names[store.name_id[i]]: i for i in range(len(store))}
+    assert store.self_cuda_mem[names["alloc"]] + store.cuda_mem[names["alloc"]] >= 2 * 4096
+    assert store.cuda_mem[names["free"]] == -2 * 4096
+    (t, total), = timeline(cuda, store.cuda_base).values()
+    assert int(total.max()) == tl.cuda.max_memory_allocated() == base + 2 * 4096
+    assert int(total[-1]) == tl.cuda.memory_allocated()
+    assert "cuda:0: peak" in prof.memory_summary()
+    del keep, z
+
+
+def test_nan_watch_finds_a_nan_made_on_cuda():
+    from profiler.debug.nan_watch import NanInfError, nan_watch
+    x = tl.tensor([1.0, 0.0], device="cuda")
+    with pytest.raises(NanInfError, match="op 'div'.*produced NaN"):
+        with nan_watch():
+            x / x
+    with nan_watch(mode="warn", batch=1) as w:
+        with pytest.warns(RuntimeWarning, match="produced Inf"):
+            tl.ones(2, device="cuda") / x
+    assert w.hook.findings[0].op == "div"
+
+
+def test_sync_watch_counts_cuda_syncs():
+    from profiler.debug.sync_watch import sync_watch
+    x = tl.ones(2, device="cuda")
+    with sync_watch(mode="count") as w:
+        x.tolist()
+        x.sum().item()
+        x.cpu()
+        tl.ones(2).tolist()                    # CPU: no sync
+    assert [e.what for e in w.events][:2] == ["tolist", "item"] and w.count >= 3
+
+
+def test_schedule_brackets_active_steps_with_cuda_profiler_api():
+    import cupy
+    from profiler import schedule
+    seen = []
+    orig_start, orig_stop = cupy.cuda.runtime.profilerStart, cupy.cuda.runtime.profilerStop
+    cupy.cuda.runtime.profilerStart = lambda: seen.append("start")
+    cupy.cuda.runtime.profilerStop = lambda: seen.append("stop")
+    try:
+        with profile(schedule=schedule(wait=0, warmup=0, active=1, repeat=1)) as prof:
+            for _ in range(2):
+                tl.ones(2, device="cuda") + 1
+                prof.step()
+    finally:
+        cupy.cuda.runtime.profilerStart, cupy.cuda.runtime.profilerStop = orig_start, orig_stop
+    assert seen and seen[0] == "start" and seen.count("start") == seen.count("stop")
+
+
+def test_cuda_profiler_range_calls_the_runtime():
+    from profiler import nvtx as pnvtx
+    with pnvtx.cuda_profiler_range() as active:
+        tl.ones(1, device="cuda")
+    assert active is True
+
+
+def test_device_watch_quiet_for_a_model_fully_on_cuda():
+    from profiler.debug.device_watch import device_watch
+    m = tl.nn.Linear(3, 2).cuda()
+    with device_watch() as dw:
+        m(tl.ones(4, 3, device="cuda")).sum().backward()
+    assert dw.findings == []
+    np.testing.assert_equal(m.weight.grad.shape, (2, 3))

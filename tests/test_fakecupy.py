@@ -1,0 +1,82 @@
+"""The fake CuPy (tests/fakecupy) is as strict as CuPy where tensorlib could go wrong, and keeps the
+pool's books. Runs only under the fake (`make test`'s second run)."""
+from __future__ import annotations
+
+import gc
+
+import numpy as np
+import pytest
+
+pytestmark = pytest.mark.cuda
+
+
+@pytest.fixture(scope="module")
+def cp():
+    from tests.conftest import fake_cupy
+    if not fake_cupy():
+        pytest.skip("checks the fake CuPy (PYTHONPATH=tests/fakecupy)")
+    import cupy
+    return cupy
+
+
+def test_no_implicit_conversion_and_no_host_operands(cp):
+    a = cp.arange(3.0)
+    msg = "Implicit conversion to a NumPy array is not allowed"
+    for f in (np.asarray, np.array, lambda x: np.ones(3) * 0 + np.asarray(x)):
+        with pytest.raises(TypeError, match=msg):
+            f(a)
+    for f in (lambda: a + np.ones(3), lambda: np.ones(3) + a, lambda: cp.add(a, [1, 2, 3]),
+              lambda: cp.concatenate([a, np.ones(3)]), lambda: cp.copyto(np.ones(3), a)):
+        with pytest.raises(TypeError, match="Unsupported type <class '(numpy.ndarray|list)'>"):
+            f()
+    with pytest.raises(ValueError, match="non-scalar numpy.ndarray cannot be used for fill"):
+        a[:] = np.ones(3)
+    assert type(a * np.float32(2)) is cp.ndarray and type(cp.asarray(np.ones(2))) is cp.ndarray
+
+
+def test_numpy_calls_dispatch_and_reductions_give_0d_arrays(cp):
+    a = cp.arange(6.0).reshape(2, 3)
+    for r in (np.sum(a), a.sum(), a[0, 1], np.exp(a)[1, 2], cp.linalg.norm(a)):
+        assert type(r) is cp.ndarray
+    assert np.sum(a).ndim == 0 and float(np.sum(a)) == 15.0
+    assert type(np.concatenate([a, a])) is cp.ndarray
+    assert cp.asarray(a) is a and a.get().__class__ is np.ndarray
+    with pytest.raises(AttributeError):
+        cp.vectorize
+
+
+def test_pool_tracks_every_buffer_and_hooks_see_them(cp):
+    from cupy.cuda import memory_hook
+    pool = cp.get_default_memory_pool()
+    gc.collect()
+    seen = []
+
+    class Hook(memory_hook.MemoryHook):
+        name = "test"
+
+        def malloc_postprocess(self, **kw):
+            seen.append(("malloc", kw["size"], kw["mem_size"], kw["mem_ptr"]))
+
+        def free_postprocess(self, **kw):
+            seen.append(("free", kw["mem_size"], kw["mem_ptr"]))
+
+    used = pool.used_bytes()
+    with Hook():
+        a = cp.zeros(1000, np.float32)
+        v = a[10:].reshape(10, 99)
+        assert pool.used_bytes() - used == 4096 and v.data.ptr == a.data.ptr + 40
+        del a
+        assert pool.used_bytes() - used == 4096         # the view keeps the buffer
+        del v
+    assert pool.used_bytes() == used
+    assert seen[0][:3] == ("malloc", 4000, 4096) and seen[-1] == ("free", 4096, seen[0][3])
+
+
+def test_events_time_host_intervals(cp):
+    s, e = cp.cuda.Event(), cp.cuda.Event()
+    with pytest.raises(cp.cuda.runtime.CUDARuntimeError):
+        cp.cuda.get_elapsed_time(s, e)
+    s.record(cp.cuda.get_current_stream())
+    e.record()
+    assert cp.cuda.get_elapsed_time(s, e) >= 0.0
+    assert cp.cuda.runtime.getDeviceProperties(0)["name"].startswith(b"Fake")
