@@ -96,7 +96,7 @@ def is_initialized() -> bool:
 __all__ = ["is_available", "device_count", "current_device", "set_device", "get_device_name", "synchronize",
            "get_device_properties", "get_device_capability", "manual_seed", "manual_seed_all", "CUDA_INSTALL_HINT"]
 
-from .memory import (empty_cache, max_memory_allocated, max_memory_reserved, memory_allocated,  # noqa: E402
+from .memory import (OutOfMemoryError, empty_cache, max_memory_allocated, max_memory_reserved, memory_allocated,  # noqa: E402
                      memory_reserved, memory_stats, memory_summary, reset_max_memory_allocated,
                      reset_peak_memory_stats)
 

@@ -16,9 +16,51 @@ import threading
 
 from .._device import cupy, on_cupy_init
 
-__all__ = ["memory_allocated", "max_memory_allocated", "memory_reserved", "max_memory_reserved",
+__all__ = ["OutOfMemoryError", "memory_allocated", "max_memory_allocated", "memory_reserved", "max_memory_reserved",
            "reset_peak_memory_stats", "reset_max_memory_allocated", "empty_cache", "memory_stats",
            "memory_summary"]
+
+
+class OutOfMemoryError(RuntimeError):
+    """torch.cuda.OutOfMemoryError: a device allocation failed. The error raised is also an instance of
+    the allocator's own error (CuPy's ``cupy.cuda.memory.OutOfMemoryError``, a MemoryError), so code
+    written for either catches it; the message reads like torch's, with the pool's numbers."""
+
+
+_OOM_TYPES: dict = {}
+
+
+def _size_words(n: int) -> str:
+    """Bytes as torch's allocator messages write them: 512 bytes, 2.00 KiB, 16.00 MiB, 1.50 GiB."""
+    if n <= 1024:
+        return f"{n} bytes"
+    for unit, scale in (("KiB", 1 << 10), ("MiB", 1 << 20), ("GiB", 1 << 30)):
+        if n <= scale * 1024 or unit == "GiB":
+            return f"{n / scale:.2f} {unit}"
+
+
+def _oom_error(base, cause, size, dev, pool):
+    """An OutOfMemoryError that is also an instance of `base` (the allocator's error class)."""
+    cls = _OOM_TYPES.get(base)
+    if cls is None:
+        cls = OutOfMemoryError if issubclass(OutOfMemoryError, base) else type(
+            "OutOfMemoryError", (OutOfMemoryError, base), {"__module__": __name__, "__doc__": OutOfMemoryError.__doc__,
+                                                            "__reduce__": lambda self: (OutOfMemoryError, self.args)})
+        _OOM_TYPES[base] = cls
+    used, reserved = pool.used_bytes(), pool.total_bytes()
+    where = f"GPU {dev}"
+    try:
+        from .._device import cupy as _cp
+        free, total = _cp().cuda.runtime.memGetInfo()
+        where += f" has a total capacity of {_size_words(total)} of which {_size_words(free)} is free"
+    except Exception:   # noqa: BLE001 - the numbers are a courtesy; the error must still be raised
+        pass
+    e = cls(f"CUDA out of memory. Tried to allocate {_size_words(size)}. {where}. Of the allocated memory "
+            f"{_size_words(used)} is allocated by tensorlib, and {_size_words(max(reserved - used, 0))} is reserved by "
+            f"tensorlib but unallocated (tensorlib.cuda.empty_cache() returns it to the driver). ({cause})")
+    for k, v in vars(cause).items():     # CuPy's error keeps its size/total/limit in attributes
+        setattr(e, k, v)
+    return e
 
 
 class _DeviceCounters:
@@ -62,10 +104,12 @@ class Tracker:
         before = pool.used_bytes()
         try:
             mem = pool.malloc(size)
-        except self.oom_error:
+        except self.oom_error as e:
             with self._lock:
                 c.num_ooms += 1
-            raise
+            if isinstance(e, OutOfMemoryError):
+                raise
+            raise _oom_error(type(e), e, size, dev, pool) from None     # the message carries CuPy's
         used = pool.used_bytes()
         reserved = pool.total_bytes()
         with self._lock:

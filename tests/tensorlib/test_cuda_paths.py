@@ -258,9 +258,14 @@ def test_out_of_memory_is_counted():
     ooms = tl.cuda.memory_stats()["num_ooms"]
     pool.set_limit(size=pool.total_bytes() + (1 << 20))
     try:
-        with pytest.raises(cupy.cuda.memory.OutOfMemoryError):
+        with pytest.raises(tl.cuda.OutOfMemoryError, match=r"CUDA out of memory\. Tried to allocate 16\.00 MiB") as ei:
             tl.zeros(1 << 22, device="cuda")
     finally:
         pool.set_limit(size=0)
+    # torch's error type (a RuntimeError) and CuPy's (a MemoryError) both catch it; CuPy's fields survive
+    assert isinstance(ei.value, RuntimeError) and isinstance(ei.value, cupy.cuda.memory.OutOfMemoryError)
+    assert ei.value._size >= 1 << 24
+    import pickle
+    assert str(pickle.loads(pickle.dumps(ei.value))) == str(ei.value)
     assert tl.cuda.memory_stats()["num_ooms"] == ooms + 1
     assert "CUDA OOMs: " + str(ooms + 1) in tl.cuda.memory_summary()

@@ -15,9 +15,22 @@ _next_ptr = [0x7F00_0000_0000]      # the next fake device address (ranges never
 
 
 class OutOfMemoryError(MemoryError):
+    """As CuPy's (cupy/cuda/memory.pyx): size, total and limit kept in attributes, the same message."""
+
     def __init__(self, size, total, limit=0):
-        lim = f" (limit set to: {limit:,} bytes)" if limit else ""
-        super().__init__(f"Out of memory allocating {size:,} bytes (allocated so far: {total:,} bytes{lim}).")
+        self._size = size
+        self._total = total
+        self._limit = limit
+        if limit == 0:
+            msg = f"Out of memory allocating {size:,} bytes"
+            if total != -1:
+                msg += f" (allocated so far: {total:,} bytes)."
+        else:
+            msg = f"Out of memory allocating {size:,} bytes (allocated so far: {total:,} bytes, limit set to: {limit:,} bytes)."
+        super().__init__(msg)
+
+    def __reduce__(self):
+        return (type(self), (self._size, self._total, self._limit))
 
 
 def _round(size):
