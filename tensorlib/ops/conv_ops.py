@@ -129,13 +129,67 @@ def _key(step, *arrays, **params):
     return (step,) + tuple((a.shape, str(a.dtype)) for a in arrays) + tuple(sorted(params.items()))
 
 
+# --- cuDNN (CuPy's cupy.cudnn), where the installed CuPy has it -----------------------------------
+
+_CUDNN_DTYPES = ("float16", "float32", "float64")
+
+
+def _cudnn_for(xp, a, b, padding):
+    """CuPy's cuDNN module where it can run this step (CUDA arrays of one float dtype, the same padding
+    on both sides: cuDNN takes one number per dimension), else None. Flags: backends.cudnn."""
+    if xp is np:
+        return None
+    m = cudnn.cupy_cudnn()
+    if m is None or padding[0] != padding[1] or padding[2] != padding[3]:
+        return None
+    if a.dtype.name not in _CUDNN_DTYPES or b.dtype != a.dtype:
+        return None
+    return m
+
+
+def _cudnn_fwd(m, xp, x, w, stride, padding, dilation, groups):
+    (N, _, H, W), (O, _, kh, kw) = x.shape, w.shape
+    y = xp.empty((N, O, out_size(H, kh, stride[0], padding[0], padding[1], dilation[0]),
+                  out_size(W, kw, stride[1], padding[2], padding[3], dilation[1])), dtype=x.dtype)
+    m.convolution_forward(x, w, None, y, (padding[0], padding[2]), tuple(stride), tuple(dilation), int(groups),
+                          auto_tune=bool(cudnn.benchmark), tensor_core="auto")
+    return y
+
+
+def _cudnn_bwd_data(m, xp, g, w, out_shape, stride, padding, dilation, groups):
+    """conv_transpose2d(g, w) = the input gradient of a conv2d whose output gradient is g."""
+    y = xp.empty(out_shape, dtype=g.dtype)
+    m.convolution_backward_data(w, g, None, y, (padding[0], padding[2]), tuple(stride), tuple(dilation), int(groups),
+                                deterministic=bool(cudnn.deterministic), auto_tune=bool(cudnn.benchmark),
+                                tensor_core="auto")
+    return y
+
+
+def _cudnn_bwd_filter(m, xp, x, g, weight_shape, stride, padding, dilation, groups):
+    gw = xp.empty(tuple(weight_shape), dtype=x.dtype)
+    m.convolution_backward_filter(x, g, gw, (padding[0], padding[2]), tuple(stride), tuple(dilation), int(groups),
+                                  deterministic=bool(cudnn.deterministic), auto_tune=bool(cudnn.benchmark),
+                                  tensor_core="auto")
+    return gw
+
+
+def _pick(xp, key, algos, default, m, cudnn_step, nondeterministic=()):
+    """cudnn.pick over the CuPy algorithms, with cuDNN first and the default where `m` is its module.
+    Under benchmark, cuDNN's own search (auto_tune) runs once untimed before tensorlib times it."""
+    if m is not None:
+        algos = {"cudnn": cudnn_step, **algos}
+        default = "cudnn"
+    return cudnn.pick(key, algos, nondeterministic=nondeterministic, default=default, sync=_sync_for(xp),
+                      warm=("cudnn",) if m is not None else ())
+
+
 @op("conv2d", save="i", amp="lower", node_name="ConvolutionBackward0")
 def CONV2D(xp, x, w, b=None, stride=(1, 1), padding=(0, 0, 0, 0), dilation=(1, 1), groups=1):
-    xpad = _pad(xp, x, padding)
     key = _key("conv2d", x, w, stride=stride, padding=padding, dilation=dilation, groups=groups)
-    y = cudnn.pick(key, {"gemm": lambda: _fwd_gemm(xp, xpad, w, stride, dilation, groups),
-                         "taps": lambda: _fwd_taps(xp, xpad, w, stride, dilation, groups)},
-                   default="gemm", sync=_sync_for(xp))
+    m = _cudnn_for(xp, x, w, padding)
+    y = _pick(xp, key, {"gemm": lambda: _fwd_gemm(xp, _pad(xp, x, padding), w, stride, dilation, groups),
+                        "taps": lambda: _fwd_taps(xp, _pad(xp, x, padding), w, stride, dilation, groups)},
+              "gemm", m, lambda: _cudnn_fwd(m, xp, x, w, stride, padding, dilation, groups))
     if b is not None:
         y += b.reshape(1, -1, 1, 1)
     return y
@@ -151,12 +205,26 @@ def CONV_T2D(xp, x, w, b=None, stride=(1, 1), padding=(0, 0, 0, 0), output_paddi
     Ho = (H - 1) * stride[0] - pt - pb + dilation[0] * (kh - 1) + output_padding[0] + 1
     Wo = (W - 1) * stride[1] - pl - pr + dilation[1] * (kw - 1) + output_padding[1] + 1
     full = (Ho + pt + pb, Wo + pl + pr)
-    gc = _gcols(xp, x, w, groups)
-    key = _key("col2im", x, w, stride=stride, padding=padding, dilation=dilation, groups=groups)
-    out = cudnn.pick(key, {"slices": lambda: _col2im_slices(xp, gc, full, stride, dilation),
-                           "scatter": lambda: _col2im_scatter(xp, gc, full, stride, dilation)},
-                     nondeterministic=("scatter",) if xp is not np else (), default="slices", sync=_sync_for(xp))
-    out = out[:, :, pt: pt + Ho, pl: pl + Wo]
+    gcs = []
+
+    def gc():                               # the window gradients, shared by the col2im algorithms
+        if not gcs:
+            gcs.append(_gcols(xp, x, w, groups))
+        return gcs[0]
+
+    key = _key("col2im", x, w, stride=stride, padding=padding, dilation=dilation, groups=groups,
+               output_padding=output_padding)
+    m = _cudnn_for(xp, x, w, padding)
+    if m is not None and (out_size(Ho, kh, stride[0], pt, pb, dilation[0]), out_size(Wo, kw, stride[1], pl, pr,
+                                                                                    dilation[1])) != (H, W):
+        m = None                            # cuDNN needs the forward conv of the result to give x's size
+    out = _pick(xp, key, {"slices": lambda: _col2im_slices(xp, gc(), full, stride, dilation)[:, :, pt: pt + Ho,
+                                                                                              pl: pl + Wo],
+                          "scatter": lambda: _col2im_scatter(xp, gc(), full, stride, dilation)[:, :, pt: pt + Ho,
+                                                                                               pl: pl + Wo]},
+                "slices", m, lambda: _cudnn_bwd_data(m, xp, x, w, (N, Cg * groups, Ho, Wo), stride, padding, dilation,
+                                                     groups),
+                nondeterministic=("scatter",) if xp is not np else ())
     if b is not None:
         out = out + b.reshape(1, -1, 1, 1)
     return xp.ascontiguousarray(out)
@@ -164,7 +232,19 @@ def CONV_T2D(xp, x, w, b=None, stride=(1, 1), padding=(0, 0, 0, 0), output_paddi
 
 @op("convolution_backward_weight", save="i", node_name="ConvolutionBackwardWeightBackward0")
 def CONV_WEIGHT(xp, x, g, weight_shape=(), stride=(1, 1), padding=(0, 0, 0, 0), dilation=(1, 1), groups=1):
-    """d conv2d(x, w) / d w contracted with g: (O/G, N*OH*OW) @ im2col(x) per group."""
+    """d conv2d(x, w) / d w contracted with g: (O/G, N*OH*OW) @ im2col(x) per group (or cuDNN's)."""
+    O, Cg, kh, kw = weight_shape
+    m = _cudnn_for(xp, x, g, padding)
+    if m is not None and (out_size(x.shape[2], kh, stride[0], padding[0], padding[1], dilation[0]),
+                          out_size(x.shape[3], kw, stride[1], padding[2], padding[3], dilation[1])) != g.shape[2:]:
+        m = None                            # g is cut to a smaller output (conv_transpose2d's backward)
+    key = _key("conv_weight", x, g, weight_shape=tuple(weight_shape), stride=stride, padding=padding,
+               dilation=dilation, groups=groups)
+    return _pick(xp, key, {"gemm": lambda: _weight_gemm(xp, x, g, weight_shape, stride, padding, dilation, groups)},
+                 "gemm", m, lambda: _cudnn_bwd_filter(m, xp, x, g, weight_shape, stride, padding, dilation, groups))
+
+
+def _weight_gemm(xp, x, g, weight_shape, stride, padding, dilation, groups):
     O, Cg, kh, kw = weight_shape
     G = groups
     win = windows(xp, _pad(xp, x, padding), kh, kw, stride, dilation)

@@ -1,0 +1,95 @@
+"""A stand-in for `cupy.cudnn` (CuPy 13 with cuDNN installed; CuPy 14 has none): the three convolution
+entry points tensorlib calls, with CuPy's signatures, computed in NumPy by direct per-tap sums (code
+of its own, not tensorlib's) and writing into the output array as cuDNN does. Every call is appended
+to `calls` as (name, keyword arguments), so tests can see which flags reached cuDNN.
+
+Not importable as `cupy.cudnn` by itself: a test puts it in sys.modules (tests/tensorlib/test_cudnn_paths.py),
+so the rest of the fake-CUDA run exercises the CuPy-only convolutions that CuPy 14 users get.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+calls: list = []
+
+
+def _host(a):
+    return None if a is None else a.get().astype(np.float64)
+
+
+def _taps(shape_w, pad, stride, dilation, in_hw):
+    kh, kw = shape_w[2:]
+    (ph, pw), (sh, sw), (dh, dw) = pad, stride, dilation
+    H, W = in_hw[0] + 2 * ph, in_hw[1] + 2 * pw
+    OH = (H - dh * (kh - 1) - 1) // sh + 1
+    OW = (W - dw * (kw - 1) - 1) // sw + 1
+    for i in range(kh):
+        for j in range(kw):
+            yield i, j, (slice(i * dh, i * dh + sh * (OH - 1) + 1, sh), slice(j * dw, j * dw + sw * (OW - 1) + 1, sw))
+
+
+def _check(pad, stride, dilation, groups):
+    for t in (pad, stride, dilation):
+        assert type(t) is tuple and len(t) == 2, "CuPy types these as tuple"
+    assert type(groups) is int
+
+
+def convolution_forward(x, W, b, y, pad, stride, dilation, groups, *, auto_tune, tensor_core,
+                        d_layout=0, w_layout=0):
+    _check(pad, stride, dilation, groups)
+    calls.append(("convolution_forward", {"auto_tune": auto_tune, "tensor_core": tensor_core}))
+    xh, wh = _host(x), _host(W)
+    O, Cg = wh.shape[:2]
+    xpad = np.pad(xh, ((0, 0), (0, 0), (pad[0], pad[0]), (pad[1], pad[1])))
+    out = np.zeros(y.shape)
+    og = O // groups
+    for g in range(groups):
+        for i, j, (rs, cs) in _taps(wh.shape, pad, stride, dilation, xh.shape[2:]):
+            patch = xpad[:, g * Cg:(g + 1) * Cg, rs, cs]
+            out[:, g * og:(g + 1) * og] += np.einsum("nchw,oc->nohw", patch, wh[g * og:(g + 1) * og, :, i, j])
+    if b is not None:
+        out += _host(b).reshape(1, -1, 1, 1)
+    y[...] = _to_device(out, y)
+
+
+def convolution_backward_data(W, x, b, y, pad, stride, dilation, groups, *, deterministic, auto_tune, tensor_core,
+                              d_layout=0, w_layout=0):
+    """y = the input gradient of the forward convolution (weights W) whose output gradient is x."""
+    _check(pad, stride, dilation, groups)
+    calls.append(("convolution_backward_data", {"deterministic": deterministic, "auto_tune": auto_tune,
+                                                "tensor_core": tensor_core}))
+    wh, gy = _host(W), _host(x)
+    O, Cg = wh.shape[:2]
+    N, C, H, Wd = y.shape
+    gxp = np.zeros((N, C, H + 2 * pad[0], Wd + 2 * pad[1]))
+    og = O // groups
+    for g in range(groups):
+        for i, j, (rs, cs) in _taps(wh.shape, pad, stride, dilation, (H, Wd)):
+            gxp[:, g * Cg:(g + 1) * Cg, rs, cs] += np.einsum("nohw,oc->nchw", gy[:, g * og:(g + 1) * og],
+                                                             wh[g * og:(g + 1) * og, :, i, j])
+    out = gxp[:, :, pad[0]:pad[0] + H, pad[1]:pad[1] + Wd]
+    if b is not None:
+        out = out + _host(b).reshape(1, -1, 1, 1)
+    y[...] = _to_device(out, y)
+
+
+def convolution_backward_filter(x, gy, gW, pad, stride, dilation, groups, *, deterministic, auto_tune, tensor_core,
+                                d_layout=0, w_layout=0):
+    _check(pad, stride, dilation, groups)
+    calls.append(("convolution_backward_filter", {"deterministic": deterministic, "auto_tune": auto_tune,
+                                                  "tensor_core": tensor_core}))
+    xh, gyh = _host(x), _host(gy)
+    O, Cg = gW.shape[:2]
+    xpad = np.pad(xh, ((0, 0), (0, 0), (pad[0], pad[0]), (pad[1], pad[1])))
+    out = np.zeros(gW.shape)
+    og = O // groups
+    for g in range(groups):
+        for i, j, (rs, cs) in _taps(gW.shape, pad, stride, dilation, xh.shape[2:]):
+            out[g * og:(g + 1) * og, :, i, j] = np.einsum("nchw,nohw->oc", xpad[:, g * Cg:(g + 1) * Cg, rs, cs],
+                                                          gyh[:, g * og:(g + 1) * og])
+    gW[...] = _to_device(out, gW)
+
+
+def _to_device(a, like):
+    import cupy
+    return cupy.asarray(np.ascontiguousarray(a).astype(like.dtype))
