@@ -20,9 +20,18 @@ def accuracy(model, x, y, device, shape):
     return float((pred == y).mean())
 
 
+def default_device() -> str:
+    """CUDA when it is available, else the CPU: the samples run as they are on either."""
+    return "cuda" if tl.cuda.is_available() else "cpu"
+
+
 def fit(make_model, shape, epochs, batch_size, lr, seed, device, verbose, momentum=0.9, weight_decay=0.0,
         clip=None):
-    """shape: how one batch of flat 64-pixel rows is viewed by the model (-1 for the batch)."""
+    """shape: how one batch of flat 64-pixel rows is viewed by the model (-1 for the batch); device None:
+    CUDA when available."""
+    device = device or default_device()
+    if verbose:
+        print(f"training on {device}")
     tl.manual_seed(seed)
     (xtr, ytr), (xte, yte) = digits(seed)
     model = make_model().to(device)
@@ -54,7 +63,7 @@ def cli(train, default_epochs, doc, argv=None):
     """The samples' command line: --epochs, --device, --seed; prints the wall time."""
     ap = argparse.ArgumentParser(description=doc)
     ap.add_argument("--epochs", type=int, default=default_epochs)
-    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args(argv)
     t0 = time.perf_counter()

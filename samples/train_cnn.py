@@ -30,7 +30,7 @@ def _images(x):
     return x.reshape(-1, 1, 8, 8)
 
 
-def train(epochs=8, batch_size=32, lr=0.05, seed=0, device="cpu", verbose=True):
+def train(epochs=8, batch_size=32, lr=0.05, seed=0, device=None, verbose=True):
     return fit(CNN, (-1, 1, 8, 8), epochs, batch_size, lr, seed, device, verbose, weight_decay=1e-4)
 
 

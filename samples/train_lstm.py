@@ -24,7 +24,7 @@ class RowLSTM(nn.Module):
         return self.head(h[-1])
 
 
-def train(epochs=6, batch_size=32, lr=0.1, seed=0, device="cpu", verbose=True):
+def train(epochs=6, batch_size=32, lr=0.1, seed=0, device=None, verbose=True):
     return fit(RowLSTM, (-1, 8, 8), epochs, batch_size, lr, seed, device, verbose, clip=1.0)
 
 

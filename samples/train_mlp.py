@@ -28,7 +28,7 @@ class MLP(nn.Module):
         return self.fc3(self.act2(self.fc2(self.drop(self.act1(self.fc1(x))))))
 
 
-def train(epochs=20, batch_size=64, lr=0.05, seed=0, device="cpu", verbose=True):
+def train(epochs=20, batch_size=64, lr=0.05, seed=0, device=None, verbose=True):
     return fit(MLP, (-1, 64), epochs, batch_size, lr, seed, device, verbose)
 
 

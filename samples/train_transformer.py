@@ -30,7 +30,7 @@ class RowTransformer(nn.Module):
         return self.head(h.mean(1))
 
 
-def train(epochs=10, batch_size=32, lr=0.05, seed=0, device="cpu", verbose=True):
+def train(epochs=10, batch_size=32, lr=0.05, seed=0, device=None, verbose=True):
     return fit(RowTransformer, (-1, 8, 8), epochs, batch_size, lr, seed, device, verbose, clip=1.0)
 
 
