@@ -213,8 +213,10 @@ class CuptiTimer:
         self._k_runtime = int(ak.RUNTIME)
         self._k_driver = int(ak.DRIVER)
         self._k_ext = int(ak.EXTERNAL_CORRELATION)
-        # ExternalCorrelationKind.CUSTOM0 (= 3, as in cupti_activity.h; Kineto tags its ops with it)
-        self._ext_kind = int(cu.ExternalCorrelationKind.CUSTOM0)
+        # ExternalCorrelationKind.CUSTOM2 (= 5, as in cupti_activity.h): Kineto (torch.profiler) tags its ops
+        # with CUSTOM0 and its user annotations with CUSTOM1, so a torch profile in the same process
+        # keeps its ids and these keep theirs
+        self._ext_kind = int(cu.ExternalCorrelationKind.CUSTOM2)
         # activity_push_external_correlation_id(kind, id) / activity_pop_external_correlation_id(kind)
         # -> int: cupti.pyi and their docstrings ("for the calling thread")
         self._push = cu.activity_push_external_correlation_id

@@ -176,10 +176,10 @@ class FakeCupti:
         kind = ActivityKind.RUNTIME if domain == "runtime" else ActivityKind.DRIVER
         self._emit(Record(kind=kind, cbid=cbid, start=start, end=start + dur, process_id=os.getpid(),
                           thread_id=threading.get_native_id(), correlation_id=corr, return_value=0))
-        st = self._stack(ExternalCorrelationKind.CUSTOM0)
-        if st:
-            self._emit(Record(kind=ActivityKind.EXTERNAL_CORRELATION, external_kind=ExternalCorrelationKind.CUSTOM0,
-                              external_id=st[-1], correlation_id=corr))
+        for kind, st in sorted(self._stacks.__dict__.get("by_kind", {}).items()):   # one record per kind pushed
+            if st:
+                self._emit(Record(kind=ActivityKind.EXTERNAL_CORRELATION, external_kind=kind, external_id=st[-1],
+                                  correlation_id=corr))
         return corr, host, start
 
     def launch(self, name="cupy_add", delay=3_000, dur=1_000, what="kernel", stream=7, device=0, api=True,

@@ -115,6 +115,24 @@ def test_records_fill_cuda_columns_table_and_trace(fake_cuda, tmp_path):
     assert any(e.get("ph") == "M" and e["pid"] == 0 and e.get("tid") == 7 for e in evs)   # the stream lane is named
 
 
+def test_ids_of_our_own_kind_beside_kinetos(fake_cuda):
+    """Our external ids are CUSTOM2: torch.profiler (Kineto) pushing its CUSTOM0 ids around the same
+    work neither steals our kernels nor has its ids taken for ours."""
+    fake_cuda.on_pop = _plan([1000, 2000])
+    fake_cuda.activity_push_external_correlation_id(3, 777)        # Kineto's op id, around everything
+    try:
+        with profile(cuda_timing="cupti") as prof:
+            tl.ones(4) + 1
+    finally:
+        fake_cuda.activity_pop_external_correlation_id(3)
+    kinds = {r._fields["external_kind"] for r in fake_cuda.delivered
+             if int(r._fields["kind"]) == int(ActivityKind.EXTERNAL_CORRELATION)}
+    assert kinds == {3, 5}                                          # both tools' records came
+    store = prof.store
+    ops = [i for i in range(len(store)) if store.kind_of(i) == "op"]
+    assert [int(store.self_dev_ns[i]) for i in ops] == [1000, 2000]
+
+
 def test_trace_matches_kineto_names_and_loads_in_the_viewer(fake_cuda, tmp_path):
     """Arguments and categories against a real torch (Kineto) trace from an H100, and the viewer binds
     the flows: launch call -> kernel / memcpy / memset on the GPU lane."""
@@ -179,7 +197,7 @@ def _call(corr, tid, start, dur=10, cbid=211):
                   correlation_id=corr, return_value=0)
 
 
-def _ext(corr, eid, kind=3):
+def _ext(corr, eid, kind=5):
     return Record(kind=ActivityKind.EXTERNAL_CORRELATION, external_kind=kind, external_id=eid, correlation_id=corr)
 
 
@@ -202,7 +220,8 @@ def test_nested_ops_self_and_total_and_fallback_attribution():
         Record(kind=ActivityKind.MEMSET, memory_kind=3, value=0, bytes=64, device_id=0, context_id=1, stream_id=9,
                correlation_id=12, start=1000, end=1050),
         _call(13, tid, 1500), _kernel(13, 1600, 30),                        # no external id: step's own
-        _ext(14, 3, kind=4), _call(14, tid, 1810), _kernel(14, 1820, 5),    # another tool's id (CUSTOM1): by time
+        _ext(14, 3, kind=3), _ext(14, 1, kind=4),                           # Kineto's ids (CUSTOM0/1) ...
+        _call(14, tid, 1810), _kernel(14, 1820, 5),                         # ... are not ours: by time
         _kernel(99, 1700, 7),                                               # no call, no id: nobody's
         _call(15, tid, 40, cbid=17),                                        # cudaGetDevice: dropped
     ])
