@@ -26,7 +26,7 @@ def child():
         c = tl.matmul(a, b)          # a "matmul" range: its GEMM kernel is profiled
         c = (c + 1).relu()           # "add"/"relu" ranges: excluded by the filter
     tl.cuda.synchronize()
-    print("workload done", float(c.sum().item()) == float(c.sum().item()))
+    print("workload done", tuple(c.shape))
 
 
 def main():
