@@ -270,10 +270,22 @@ _NO_ATTRS: dict = {}
 
 
 def dispatch2(op: OpDef, a, b):
-    """dispatch(op, a, b) without keyword attrs: the entry of Tensor's binary operators."""
+    """dispatch(op, a, b) without keyword attrs: the entry of Tensor's binary operators. The profiler's
+    default recording is `_sunk` inlined: binary operators are the commonest ops, and the call frame
+    saved is a tenth of what that recording costs per op (0.04 of 0.44 µs, measured A/B)."""
     if _slow:
         if _sink_only:
-            return _sunk(op, (a, b), _NO_ATTRS)
+            if _backward_passes:
+                phase, seq, run_seq = _phase_seq()
+            else:
+                seq = run_seq = next(_seq)
+                phase = "forward"
+            t0 = _pc()
+            try:
+                return _execute(op, (a, b), _NO_ATTRS, run_seq)
+            finally:
+                t1 = _pc()
+                _sink_tls.buf.append((op.name, phase, seq, t0, t1))
         return _dispatch_full(op, (a, b), {})
     return _execute(op, (a, b), _NO_ATTRS, -1)
 
@@ -291,7 +303,8 @@ def _phase_seq():
 
 def _sunk(op, args, attrs):
     """The profiler's default recording and nothing else (no op hook, autocast or anomaly): the
-    leanest recorded path, one (name, phase, seq, t0, t1) tuple per op (see set_op_sink). The
+    leanest recorded path, one (name, phase, seq, t0, t1) tuple per op (see set_op_sink; dispatch2
+    has a copy inline). The
     thread-local phase is read only while some thread runs a backward pass (`_backward_passes`): a
     thread's phase is "backward" only inside the engine's run_backward."""
     if _backward_passes:
