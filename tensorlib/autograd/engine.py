@@ -124,12 +124,13 @@ def run_backward(outputs, grad_outputs, retain_graph, create_graph, inputs=None,
                     stack.append(fn)
 
     ready = []
-    acc_ready = deque()
+    acc_ready = deque()     # (AccumulateGrad, its summed gradient): they outrank every other node
+    nxt = None              # the one node made ready while the heap was empty: run next, without the heap
     counter = 0
     for r in roots:
         if deps.get(r, 0) == 0:
             if type(r) is AccumulateGrad:
-                acc_ready.append(r)
+                acc_ready.append((r, buffers.pop(r)[0]))
             else:
                 heapq.heappush(ready, (-r.seq, counter, r))
                 counter += 1
@@ -141,21 +142,38 @@ def run_backward(outputs, grad_outputs, retain_graph, create_graph, inputs=None,
     st.grad_enabled = bool(create_graph)
     _backward_passes.append(None)    # the dispatcher reads phases only while some thread is in here
     try:
-        while ready or acc_ready:
-            node = acc_ready.popleft() if acc_ready else heappop(ready)[2]
+        while True:
+            if acc_ready:           # a leaf's sink: no edges, nothing saved to release
+                node, g = acc_ready.popleft()
+                if node.tensor_hooks or node.retained or capture is not None:
+                    buf = [g]
+                    _hooks_and_captures(node, buf, create_graph, capture, results, handed)
+                    g = buf[0]
+                    buf = None
+                if accumulate and g is not None and (capture is None or (node, 0) in capture):
+                    _accumulate(node, g, create_graph, handed)
+                g = None
+                continue
+            if nxt is not None:
+                node = nxt
+                nxt = None
+            elif ready:
+                node = heappop(ready)[2]
+            else:
+                break
             buf = buffers.pop(node, None) or [None] * len(node.out_meta)
             if node.tensor_hooks or node.retained or capture is not None:
                 _hooks_and_captures(node, buf, create_graph, capture, results, handed)
-            if type(node) is AccumulateGrad:     # a leaf's sink: no edges, nothing saved to release
-                if accumulate and (capture is None or (node, 0) in capture) and buf[0] is not None:
-                    _accumulate(node, buf[0], create_graph, handed)
-                buf = None
-                continue
             in_grads = _run_node(node, buf, create_graph, capture, accumulate)
             if not retain_graph and (node.inputs is not None or node.out_data is not None):
                 node.release()
             for (fn, nr), g in zip(node.edges, in_grads):
                 if fn is None:
+                    continue
+                d = deps[fn] - 1
+                deps[fn] = d
+                if d == 0 and type(fn) is AccumulateGrad and fn not in buffers:
+                    acc_ready.append((fn, g))   # its only gradient: no buffer (a chain's usual leaf)
                     continue
                 if g is not None:
                     b = buffers.get(fn)
@@ -169,12 +187,16 @@ def run_backward(outputs, grad_outputs, retain_graph, create_graph, inputs=None,
                             b[nr] = ops.add(b[nr], g)
                         finally:
                             st.phase = "forward"
-                d = deps[fn] - 1
-                deps[fn] = d
                 if d == 0:
                     if type(fn) is AccumulateGrad:
-                        acc_ready.append(fn)
+                        acc_ready.append((fn, buffers.pop(fn)[0]))
+                    elif nxt is None and not ready:
+                        nxt = fn        # a chain (the MLP step): no heap push and pop, no tuple per node
                     else:
+                        if nxt is not None:     # a second ready node: both go through the heap, in order
+                            heappush(ready, (-nxt.seq, counter, nxt))
+                            counter += 1
+                            nxt = None
                         heappush(ready, (-fn.seq, counter, fn))
                         counter += 1
             # drop this step's references before the next one, so a gradient whose only holder is the
@@ -363,7 +385,7 @@ def _accumulate(node: AccumulateGrad, g, create_graph, handed):
     st.phase, st.seq = "backward", -1     # backward work, linked to no forward op (as torch's)
     token = range_enter("tensorlib::autograd::AccumulateGrad", "backward") if _dispatch._range_hooks else None
     try:
-        ops = _ops()
+        ops = _OPS      # run_backward imported it
         if t._grad is None:
             if create_graph:
                 t._grad = g
