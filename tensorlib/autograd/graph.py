@@ -84,7 +84,13 @@ class Node:
         if len(self.out_data) == 1:       # the usual case: the live output tensor itself
             ref = self.out_refs[0]
             t = ref() if ref is not None else None
-            if t is not None and t._grad_fn is self:
+            if t is None:    # the output is gone (so are its views, which hold it): a tensor over the array
+                t = object.__new__(Tensor)
+                t._data = self.out_data[0]
+                t._grad_fn = self
+                t._requires_grad = True
+                return t
+            if t._grad_fn is self:
                 b = t._base
                 if (b if b is not None else t)._version == 0:
                     return t
