@@ -418,6 +418,10 @@ def _execute(op, args, attrs, seq):
         else:
             return _execute_general(op, args, attrs, seq)
         out = op.kernel(np, x, y, z, **attrs) if attrs else op.kernel(np, x, y, z)
+    elif n == 0:
+        # factories (the engine's implicit ones gradient every backward): nothing to unwrap, check or record
+        out = op.kernel(np, **attrs)
+        rg = False
     else:
         return _execute_general(op, args, attrs, seq)
     if rg and STATE.grad_enabled and op.differentiable:     # _record, without its call
