@@ -9,11 +9,12 @@ import numpy as np
 
 from .. import ops as _ops
 from .._tensor_base import Tensor
+from ..dispatch import dispatch
 from ..ops import elementwise as _E
 from ..ops.conv_ops import conv1d, conv2d, conv_transpose2d  # noqa: F401
 from ..ops.index import one_hot  # noqa: F401
 from ..ops.nn_ops import (binary_cross_entropy, binary_cross_entropy_with_logits, check_reduction,  # noqa: F401
-                          legacy_reduction,
+                          LOG_SOFTMAX, legacy_reduction,
                           dropout as _dropout, embedding, kl_div, l1_loss, linear, log_softmax, mse_loss, nll_loss,
                           pad, smooth_l1_loss, softmax)
 from ..ops.norm_ops import batch_norm, group_norm, layer_norm  # noqa: F401
@@ -105,7 +106,7 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
     shape = input._data.shape
     cdim = 0 if len(shape) == 1 else 1
     C = shape[cdim]
-    logp = log_softmax(input, cdim)
+    logp = dispatch(LOG_SOFTMAX, input, dim=cdim)    # log_softmax's dim check and cast are not needed here
     wshape = (C,) + (1,) * (len(shape) - cdim - 1)
     if target._data.dtype.kind == "f":
         if tuple(target.shape) != tuple(input.shape):
