@@ -160,8 +160,11 @@ SIGMOID = _unary("sigmoid", _sigmoid_k, lambda ctx, g: (g * ctx.saved_output * (
 def THRESHOLD_BACKWARD(xp, g, y, threshold=0):
     """torch's threshold_backward: the gradient where y > threshold, 0 elsewhere (ReLU's backward, one op).
     A product with the mask, three times faster than NumPy's where() on a 64x256 batch; unlike torch's
-    select it turns an inf or NaN gradient into NaN where y <= threshold (as the product did before)."""
-    return g * (y > threshold)
+    select it turns an inf or NaN gradient into NaN where y <= threshold (as the product did before).
+    The mask is cast first: a float x bool product takes NumPy's buffered mixed-type loop, 1.7x slower
+    at 512x4096 (1.75 vs 1.02 ms)."""
+    m = y > threshold
+    return g * (m.astype(g.dtype) if g.dtype.kind == "f" else m)
 
 
 @THRESHOLD_BACKWARD.def_backward
