@@ -28,6 +28,19 @@ def _taps(shape_w, pad, stride, dilation, in_hw):
             yield i, j, (slice(i * dh, i * dh + sh * (OH - 1) + 1, sh), slice(j * dw, j * dw + sw * (OW - 1) + 1, sw))
 
 
+def _group_taps(w_shape, groups, pad, stride, dilation, in_hw):
+    """(input-channel slice, output-channel slice, i, j, window rows, window cols) per group and tap."""
+    O, Cg = w_shape[:2]
+    og = O // groups
+    for g in range(groups):
+        for i, j, (rs, cs) in _taps(w_shape, pad, stride, dilation, in_hw):
+            yield slice(g * Cg, (g + 1) * Cg), slice(g * og, (g + 1) * og), i, j, rs, cs
+
+
+def _padded(xh, pad):
+    return np.pad(xh, ((0, 0), (0, 0), (pad[0], pad[0]), (pad[1], pad[1])))
+
+
 def _check(pad, stride, dilation, groups):
     for t in (pad, stride, dilation):
         assert type(t) is tuple and len(t) == 2, "CuPy types these as tuple"
@@ -39,14 +52,10 @@ def convolution_forward(x, W, b, y, pad, stride, dilation, groups, *, auto_tune,
     _check(pad, stride, dilation, groups)
     calls.append(("convolution_forward", {"auto_tune": auto_tune, "tensor_core": tensor_core}))
     xh, wh = _host(x), _host(W)
-    O, Cg = wh.shape[:2]
-    xpad = np.pad(xh, ((0, 0), (0, 0), (pad[0], pad[0]), (pad[1], pad[1])))
+    xpad = _padded(xh, pad)
     out = np.zeros(y.shape)
-    og = O // groups
-    for g in range(groups):
-        for i, j, (rs, cs) in _taps(wh.shape, pad, stride, dilation, xh.shape[2:]):
-            patch = xpad[:, g * Cg:(g + 1) * Cg, rs, cs]
-            out[:, g * og:(g + 1) * og] += np.einsum("nchw,oc->nohw", patch, wh[g * og:(g + 1) * og, :, i, j])
+    for ci, co, i, j, rs, cs in _group_taps(wh.shape, groups, pad, stride, dilation, xh.shape[2:]):
+        out[:, co] += np.einsum("nchw,oc->nohw", xpad[:, ci, rs, cs], wh[co, :, i, j])
     if b is not None:
         out += _host(b).reshape(1, -1, 1, 1)
     y[...] = _to_device(out, y)
@@ -59,14 +68,10 @@ def convolution_backward_data(W, x, b, y, pad, stride, dilation, groups, *, dete
     calls.append(("convolution_backward_data", {"deterministic": deterministic, "auto_tune": auto_tune,
                                                 "tensor_core": tensor_core}))
     wh, gy = _host(W), _host(x)
-    O, Cg = wh.shape[:2]
     N, C, H, Wd = y.shape
     gxp = np.zeros((N, C, H + 2 * pad[0], Wd + 2 * pad[1]))
-    og = O // groups
-    for g in range(groups):
-        for i, j, (rs, cs) in _taps(wh.shape, pad, stride, dilation, (H, Wd)):
-            gxp[:, g * Cg:(g + 1) * Cg, rs, cs] += np.einsum("nohw,oc->nchw", gy[:, g * og:(g + 1) * og],
-                                                             wh[g * og:(g + 1) * og, :, i, j])
+    for ci, co, i, j, rs, cs in _group_taps(wh.shape, groups, pad, stride, dilation, (H, Wd)):
+        gxp[:, ci, rs, cs] += np.einsum("nohw,oc->nchw", gy[:, co], wh[co, :, i, j])
     out = gxp[:, :, pad[0]:pad[0] + H, pad[1]:pad[1] + Wd]
     if b is not None:
         out = out + _host(b).reshape(1, -1, 1, 1)
@@ -79,14 +84,10 @@ def convolution_backward_filter(x, gy, gW, pad, stride, dilation, groups, *, det
     calls.append(("convolution_backward_filter", {"deterministic": deterministic, "auto_tune": auto_tune,
                                                   "tensor_core": tensor_core}))
     xh, gyh = _host(x), _host(gy)
-    O, Cg = gW.shape[:2]
-    xpad = np.pad(xh, ((0, 0), (0, 0), (pad[0], pad[0]), (pad[1], pad[1])))
+    xpad = _padded(xh, pad)
     out = np.zeros(gW.shape)
-    og = O // groups
-    for g in range(groups):
-        for i, j, (rs, cs) in _taps(gW.shape, pad, stride, dilation, xh.shape[2:]):
-            out[g * og:(g + 1) * og, :, i, j] = np.einsum("nchw,nohw->oc", xpad[:, g * Cg:(g + 1) * Cg, rs, cs],
-                                                          gyh[:, g * og:(g + 1) * og])
+    for ci, co, i, j, rs, cs in _group_taps(gW.shape, groups, pad, stride, dilation, xh.shape[2:]):
+        out[co, :, i, j] = np.einsum("nchw,nohw->oc", xpad[:, ci, rs, cs], gyh[:, co])
     gW[...] = _to_device(out, gW)
 
 
