@@ -109,7 +109,12 @@ class Module:
                 if m is self:
                     q = f"{pname}.{n}"
                     break
-            if q is None:   # called from the parent's forward but not one of its registered children: not
+            else:           # deeper: reached through containers that are never called (ModuleList, ModuleDict)
+                for n, m in parent.named_modules():
+                    if m is self and n:
+                        q = f"{pname}.{n}"
+                        break
+            if q is None:   # called from the parent's forward but not one of its descendants: not
                 return f"{pname}.{type(self).__name__}"   # cached (a short-lived module's id can be reused)
             names[id(self)] = q
         return q

@@ -189,6 +189,36 @@ def test_module_ranges_have_qualified_names_and_nest():
     assert stack == []
 
 
+def test_modules_reached_through_module_lists_and_dicts_have_their_paths():
+    """A ModuleList / ModuleDict is never called: the modules in it are named by their path from the
+    module whose forward calls them (torch's module names: encoder.layers.0.self_attn)."""
+    class Stack(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.blocks = nn.ModuleList([nn.Linear(4, 4) for _ in range(2)])
+            self.heads = nn.ModuleDict({"a": nn.Linear(4, 2)})
+
+        def forward(self, x):
+            for b in self.blocks:
+                x = b(x)
+            return self.heads["a"](x) + nn.Identity()(x)[:, :2]     # a module made on the fly: by class
+
+    layer = nn.TransformerEncoderLayer(d_model=8, nhead=2, dim_feedforward=16, batch_first=True)
+    enc = nn.TransformerEncoder(layer, num_layers=2)
+    log = RangeLog()
+    add_hook(log)
+    try:
+        Stack()(tl.randn(2, 4))
+        enc(tl.randn(1, 3, 8))
+    finally:
+        remove_hook(log)
+    enters = [e[1] for e in log.events if e[0] == "enter"]
+    assert enters[:5] == ["Stack", "Stack.blocks.0", "Stack.blocks.1", "Stack.heads.a", "Stack.Identity"]
+    assert {"TransformerEncoder.layers.0", "TransformerEncoder.layers.1", "TransformerEncoder.layers.0.self_attn",
+            "TransformerEncoder.layers.1.linear2"} <= set(enters)
+    assert not any(n.startswith("TransformerEncoder.TransformerEncoderLayer") for n in enters)
+
+
 def test_range_names_follow_renames_and_standalone_calls():
     net = Net()
     log = RangeLog()
