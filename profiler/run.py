@@ -1,7 +1,13 @@
-"""``python -m profiler run script.py [args]``: profile an unmodified script, like ``python -m cProfile``.
+"""``python -m profiler run script.py [args] [options]``: profile an unmodified script, like ``python -m cProfile``.
 
 The script runs as ``__main__`` with its own argv; afterwards (also when it raises or is interrupted)
 the table is printed and the Chrome trace written, and the exit status is the script's.
+
+The profiler's options go before the script (as cProfile's) or after the script's arguments (as the
+usage line shows): trailing words that are the profiler's own options (``-o X``, ``--sort X``,
+``--row-limit N``, ``--cuda-timing X``, ``--memory``, ``--shapes``, ``--stack``, and ``--name=value``)
+are taken from the end of the script's arguments. To hand such words to the script instead, end its
+arguments with ``--`` (removed, and nothing after the script is read as the profiler's).
 """
 from __future__ import annotations
 
@@ -16,8 +22,11 @@ from .aggregate import SORT_KEYS
 
 def _parser():
     p = argparse.ArgumentParser(prog="python -m profiler run",
+                                usage="python -m profiler run [options] script.py [args] [options]",
                                 description="Profile a Python script (or -m module) that uses tensorlib: print the "
-                                            "op table and write a Chrome trace.")
+                                            "op table and write a Chrome trace.",
+                                epilog="Options may follow the script's arguments; end those with -- to pass "
+                                       "words like -o or --memory to the script itself.")
     p.add_argument("-o", "--output", default="trace.json", help="Chrome trace to write (.json or .json.gz; default trace.json)")
     p.add_argument("--sort", default="self_cpu_time_total", choices=SORT_KEYS, metavar="KEY",
                    help="table sort key (default self_cpu_time_total): " + ", ".join(SORT_KEYS))
@@ -34,8 +43,34 @@ def _parser():
     return p
 
 
+_TAIL_FLAGS = ("--memory", "--shapes", "--stack")
+_TAIL_VALUED = ("-o", "--output", "--sort", "--row-limit", "--cuda-timing")
+
+
+def _split_tail(args: list[str]) -> tuple[list[str], list[str]]:
+    """(the script's arguments, the profiler options found at their end); see the module docstring."""
+    args = list(args)
+    if args and args[-1] == "--":
+        return args[:-1], []
+    tail: list[str] = []
+    while args:
+        a = args[-1]
+        if a in _TAIL_FLAGS or (a.startswith("--") and a.split("=", 1)[0] in _TAIL_VALUED and "=" in a):
+            tail[:0] = [args.pop()]
+        elif len(args) >= 2 and args[-2] in _TAIL_VALUED:
+            tail[:0] = [args.pop(-2), args.pop()]
+        else:
+            break
+    return args, tail
+
+
 def run_main(argv: list[str]) -> int:
-    opts = _parser().parse_args(argv)
+    parser = _parser()
+    opts = parser.parse_args(argv)
+    script_args, tail = _split_tail(opts.args)
+    if tail:    # after the script's arguments: they override the same options given before the script
+        parser.parse_args(tail + [opts.target], namespace=opts)
+    opts.args = script_args
     if not opts.module and not os.path.isfile(opts.target):
         print(f"profiler run: error: {opts.target}: no such file (give a script path, or -m for a module)",
               file=sys.stderr)

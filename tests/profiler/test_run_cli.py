@@ -47,6 +47,33 @@ def test_run_profiles_script_prints_table_and_writes_trace(tmp_path, capsys):
     assert f"python -m viewer {out}" in text
 
 
+def test_run_options_after_the_scripts_arguments(tmp_path, capsys):
+    """The issue's usage line: run script.py [args] [-o trace.json] [--sort KEY] ... ; a trailing -- hands
+    such words to the script instead."""
+    s = _script(tmp_path)
+    out = tmp_path / "late.json"
+    rc = main(["run", str(s), "4", "-o", str(out), "--sort=count", "--row-limit", "3", "--shapes"])
+    text = capsys.readouterr().out
+    assert rc == 0 and "script argv ['4'] __main__" in text
+    assert "Input Shapes" in text and out.exists()
+    assert sum(1 for e in json.loads(out.read_text())["traceEvents"] if e.get("name") == "mul") == 4
+    # -- ends the scan and is not passed on (the script exits 3 when given a second argument)
+    rc = main(["run", "-o", str(tmp_path / "early.json"), str(s), "1", "--memory", "--", ])
+    text = capsys.readouterr().out
+    assert rc == 3 and "script argv ['1', '--memory'] __main__" in text and (tmp_path / "early.json").exists()
+    assert "Memory summary" not in text
+
+
+def test_split_tail():
+    from profiler.run import _split_tail
+    assert _split_tail(["--epochs", "1", "-o", "t.json", "--memory"]) == (["--epochs", "1"], ["-o", "t.json",
+                                                                                             "--memory"])
+    assert _split_tail(["--epochs", "1"]) == (["--epochs", "1"], [])
+    assert _split_tail(["a", "--stack", "--"]) == (["a", "--stack"], [])
+    assert _split_tail(["--cuda-timing=events"]) == ([], ["--cuda-timing=events"])
+    assert _split_tail([]) == ([], [])
+
+
 def test_run_keeps_exit_status_and_reports_after_an_exception(tmp_path, capsys):
     s = _script(tmp_path)
     rc = main(["run", "-o", str(tmp_path / "a.json"), str(s), "2", "x"])
