@@ -390,7 +390,13 @@ def _execute(op, args, attrs, seq):
             xp = np if type(y) is np.ndarray else _xp_of(x, y)
         else:
             return _execute_general(op, args, attrs, seq)
-        out = op.kernel(xp, x, y, **attrs) if attrs else op.kernel(xp, x, y)
+        try:
+            out = op.kernel(xp, x, y, **attrs) if attrs else op.kernel(xp, x, y)
+        except ValueError:          # NumPy's "could not be broadcast": torch's RuntimeError and message
+            err = broadcast_error(getattr(x, "shape", ()), getattr(y, "shape", ()))
+            if err is None:
+                raise
+            raise err from None
     elif n == 1:
         a = args[0]
         if not isinstance(a, Tensor):
@@ -433,6 +439,19 @@ def _execute(op, args, attrs, seq):
     if op.view:
         _mark_view(t, args[0])
     return t
+
+
+def broadcast_error(sa, sb):
+    """torch's error for two shapes that do not broadcast (None when they do): the first mismatch from
+    the right, numbered as a dimension of the broadcast result."""
+    nd = max(len(sa), len(sb))
+    for k in range(1, nd + 1):
+        da = sa[-k] if k <= len(sa) else 1
+        db = sb[-k] if k <= len(sb) else 1
+        if da != db and da != 1 and db != 1:
+            return RuntimeError(f"The size of tensor a ({da}) must match the size of tensor b ({db}) at "
+                                f"non-singleton dimension {nd - k}")
+    return None
 
 
 def _wrap_result(op, args, out):

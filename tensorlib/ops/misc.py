@@ -127,8 +127,20 @@ def _ip_binary(xp_fn):
             if isinstance(b, float) or (bd is not None and getattr(bd, "kind", "") == "f"):
                 raise RuntimeError(f"result type Float can't be cast to the desired output type "
                                    f"{D.scalar_name(a.dtype)}")
-        (np_fn if xp is np else getattr(xp, xp_fn))(a, b, out=a, casting="unsafe")
+        try:
+            (np_fn if xp is np else getattr(xp, xp_fn))(a, b, out=a, casting="unsafe")
+        except ValueError:      # torch's errors: operands that do not broadcast, or a result larger than a
+            raise _inplace_shape_error(a.shape, getattr(b, "shape", ())) from None
     return kernel
+
+
+def _inplace_shape_error(sa, sb):
+    from ..dispatch import broadcast_error
+    err = broadcast_error(sa, sb)
+    if err is not None:
+        return err
+    out = [max(x, y) for x, y in zip((1,) * (len(sb) - len(sa)) + tuple(sa), (1,) * (len(sa) - len(sb)) + tuple(sb))]
+    return RuntimeError(f"output with shape {list(sa)} doesn't match the broadcast shape {out}")
 
 
 ADD_ = op("add_", inplace_of=E.ADD)(_ip_binary("add"))

@@ -287,3 +287,19 @@ def test_inplace_ops():
     assert 2 <= u.min().item() and u.max().item() < 3
     n = tl.empty(10000, dtype=tl.float64).normal_(5, 2)
     assert abs(n.mean().item() - 5) < 0.1 and abs(n.std().item() - 2) < 0.1
+
+
+def test_shapes_that_do_not_broadcast_raise_torchs_errors():
+    """torch's RuntimeError and wording, not NumPy's ValueError (checked against torch 2.13)."""
+    cases = [(lambda: tl.zeros(3) + tl.ones(4), "The size of tensor a (3) must match the size of tensor b (4) at "
+                                                 "non-singleton dimension 0"),
+             (lambda: tl.zeros(2, 3) * tl.ones(4, 5), "The size of tensor a (3) must match the size of tensor b (5) "
+                                                       "at non-singleton dimension 1"),
+             (lambda: tl.zeros(3).add_(tl.ones(4)), "The size of tensor a (3) must match the size of tensor b (4)"),
+             (lambda: tl.zeros(3).mul_(tl.ones(2, 3)), r"output with shape \[3\] doesn't match the broadcast shape "
+                                                       r"\[2, 3\]")]
+    import re
+    for k, (f, msg) in enumerate(cases):
+        with pytest.raises(RuntimeError, match=msg if k == 3 else re.escape(msg)):
+            f()
+    assert tuple((tl.zeros(3, 1) - tl.ones(2)).shape) == (3, 2)
