@@ -54,8 +54,13 @@ def expand(a, *sizes):
     try:
         return dispatch(EXPAND, a, shape=tuple(int(s) for s in sizes))
     except ValueError:
-        raise RuntimeError(f"The expanded size of the tensor must match the existing size at non-singleton "
-                           f"dimensions. Target sizes: {list(sizes)}.  Tensor sizes: {list(a.shape)}") from None
+        have = (1,) * (len(sizes) - a._data.ndim) + tuple(a.shape)
+        for d in range(len(sizes) - 1, -1, -1):          # torch reports the last mismatch (from the right)
+            if have[d] != 1 and sizes[d] != -1 and sizes[d] != have[d]:
+                raise RuntimeError(f"The expanded size of the tensor ({sizes[d]}) must match the existing size "
+                                   f"({have[d]}) at non-singleton dimension {d}.  Target sizes: {list(sizes)}.  "
+                                   f"Tensor sizes: {list(a.shape)}") from None
+        raise
 
 
 def norm_dims(dim, ndim):

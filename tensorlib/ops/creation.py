@@ -217,8 +217,10 @@ def arange(start, end=None, step=1, *, dtype=None, device=None, requires_grad=Fa
     if end is None:
         start, end = 0, start
     vals = [v.item() if isinstance(v, Tensor) else v for v in (start, end, step)]
-    if step == 0:
+    if vals[2] == 0:
         raise RuntimeError("step must be nonzero")
+    if (vals[1] - vals[0]) * vals[2] < 0:
+        raise RuntimeError("upper bound and lower bound inconsistent with step sign")
     if dtype is None:
         dtype = D.int64 if all(isinstance(v, (int, np.integer)) for v in vals) else D.get_default_dtype()
     return _finish(dispatch(ARANGE, start=vals[0], end=vals[1], step=vals[2], dtype=_dt(dtype), device=_dev(device)),
@@ -248,6 +250,8 @@ def randint(low, high=None, size=None, *, generator=None, dtype=None, device=Non
             raise TypeError("randint() missing required argument 'size'")
     if high is None:
         low, high = 0, low
+    if low >= high:
+        raise RuntimeError(f"random_ expects 'from' to be less than 'to', but got from={low} >= to={high}")
     return _finish(dispatch(RANDINT, low=low, high=high, shape=_size((tuple(size),)), dtype=_dt(dtype, D.int64),
                             device=_dev(device), generator=generator), requires_grad)
 

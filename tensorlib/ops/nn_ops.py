@@ -569,7 +569,8 @@ def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0, sca
                                   "(dense gradients only); leave them False")
     if input._data.dtype.kind not in "iu":
         raise RuntimeError(f"Expected tensor for argument #1 'indices' to have one of the following scalar types: "
-                           f"Long, Int; but got {input.dtype} instead (while checking arguments for embedding)")
+                           f"Long, Int; but got tensorlib.{type_name(input)}Tensor instead (while checking arguments "
+                           f"for embedding)")
     if padding_idx is not None and padding_idx < 0:
         padding_idx += weight.shape[0]
     if max_norm is not None:   # torch renormalises the looked-up rows of the weight in place, outside autograd

@@ -303,3 +303,17 @@ def test_shapes_that_do_not_broadcast_raise_torchs_errors():
         with pytest.raises(RuntimeError, match=msg if k == 3 else re.escape(msg)):
             f()
     assert tuple((tl.zeros(3, 1) - tl.ones(2)).shape) == (3, 2)
+
+
+def test_factory_and_expand_errors_read_as_torchs():
+    import re
+    with pytest.raises(RuntimeError, match=re.escape("The expanded size of the tensor (5) must match the existing "
+                                                     "size (3) at non-singleton dimension 1.  Target sizes: [4, 5].")):
+        tl.ones(2, 3).expand(4, 5)
+    with pytest.raises(RuntimeError, match="upper bound and lower bound inconsistent with step sign"):
+        tl.arange(0, 5, -1)
+    assert tl.arange(5, 0, -2).tolist() == [5, 3, 1] and tl.arange(3, 3).shape == (0,)
+    with pytest.raises(RuntimeError, match="random_ expects 'from' to be less than 'to', but got from=5 >= to=2"):
+        tl.randint(5, 2, (3,))
+    with pytest.raises(RuntimeError, match="but got tensorlib.FloatTensor instead"):
+        tl.nn.functional.embedding(tl.ones(2), tl.ones(4, 3))
