@@ -636,3 +636,188 @@ def _where_method(self, condition, other):
 
 
 method("where", _where_method)
+
+
+# --- more math: hyperbolic and inverse trigonometric functions, exp2/expm1/log10, frac ------------------
+
+LOG10 = _unary("log10", lambda xp, a: xp.log10(_f(xp, a)),
+               lambda ctx, g: (g / (ctx.saved_inputs[0] * math.log(10)),), amp="fp32")
+EXP2 = _unary("exp2", lambda xp, a: xp.exp2(_f(xp, a)), lambda ctx, g: (g * ctx.saved_output * math.log(2),),
+              save="o")
+EXPM1 = _unary("expm1", lambda xp, a: xp.expm1(_f(xp, a)), lambda ctx, g: (g * (ctx.saved_output + 1),), save="o",
+               amp="fp32")
+SINH = _unary("sinh", lambda xp, a: xp.sinh(_f(xp, a)), lambda ctx, g: (g * cosh(ctx.saved_inputs[0]),))
+COSH = _unary("cosh", lambda xp, a: xp.cosh(_f(xp, a)), lambda ctx, g: (g * sinh(ctx.saved_inputs[0]),))
+ASIN = _unary("asin", lambda xp, a: xp.arcsin(_f(xp, a)),
+              lambda ctx, g: (g * rsqrt(1 - ctx.saved_inputs[0] * ctx.saved_inputs[0]),))
+ACOS = _unary("acos", lambda xp, a: xp.arccos(_f(xp, a)),
+              lambda ctx, g: (neg(g) * rsqrt(1 - ctx.saved_inputs[0] * ctx.saved_inputs[0]),))
+ATAN = _unary("atan", lambda xp, a: xp.arctan(_f(xp, a)),
+              lambda ctx, g: (g / (ctx.saved_inputs[0] * ctx.saved_inputs[0] + 1),))
+
+
+def _frac_k(xp, a):
+    if a.dtype.kind in "biu":
+        raise NotImplementedError(f"\"frac_cpu\" not implemented for '{_tname(a.dtype)}'")
+    return a - xp.trunc(a)
+
+
+FRAC = _unary("frac", _frac_k, lambda ctx, g: (g,), save="")
+
+
+def _tname(d):
+    return {"int64": "Long", "int32": "Int", "bool": "Bool", "uint8": "Byte", "int16": "Short", "int8": "Char",
+            "float32": "Float", "float64": "Double", "float16": "Half"}.get(str(d), str(d))
+
+
+def _float_pair(a, b):
+    """Integer operands of a float function (atan2, hypot) compute in the default float dtype."""
+    ints = [x for x in (a, b) if hasattr(x, "dtype") and hasattr(x, "ndim")]
+    if ints and all(x.dtype.kind in "biu" for x in ints):
+        from .._dtype import get_default_dtype
+        dt = get_default_dtype().np
+        return tuple(x.astype(dt) if hasattr(x, "ndim") else x for x in (a, b))
+    return a, b
+
+
+@op("atan2", promote=True, save="i", node_name="Atan2Backward0")
+def ATAN2(xp, a, b):
+    a, b = _float_pair(a, b)
+    return xp.arctan2(a, b)
+
+
+@ATAN2.def_backward
+def _(ctx, g):
+    a, b = ctx.saved_inputs
+    den = a * a + b * b
+    return (sum_to(g * b / den, ctx.in_meta[0][0]) if _needs(ctx, 0) else None,
+            sum_to(neg(g) * a / den, ctx.in_meta[1][0]) if _needs(ctx, 1) else None)
+
+
+@op("hypot", promote=True, save="io", node_name="HypotBackward0")
+def HYPOT(xp, a, b):
+    for x in (a, b):
+        if hasattr(x, "dtype") and x.dtype.kind in "biu":
+            raise NotImplementedError(f"\"hypot_cpu\" not implemented for '{_tname(x.dtype)}'")
+    return xp.hypot(a, b)
+
+
+@HYPOT.def_backward
+def _(ctx, g):
+    a, b = ctx.saved_inputs
+    out = ctx.saved_output
+    return (sum_to(g * a / out, ctx.in_meta[0][0]) if _needs(ctx, 0) else None,
+            sum_to(g * b / out, ctx.in_meta[1][0]) if _needs(ctx, 1) else None)
+
+
+def _fmod_k(xp, a, b):
+    return xp.fmod(a, b)
+
+
+# torch's two overloads: fmod(Tensor, Scalar) -> FmodBackward0, fmod(Tensor, Tensor) -> FmodBackward1
+FMOD = op("fmod", promote=True, node_name="FmodBackward0")(_fmod_k)
+FMOD.def_backward(lambda ctx, g: (g,))
+FMOD_T = op("fmod_tensor", promote=True, save="i", node_name="FmodBackward1")(_fmod_k)
+
+
+@FMOD_T.def_backward
+def _(ctx, g):
+    a, b = ctx.saved_inputs
+    return (sum_to(g, ctx.in_meta[0][0]) if _needs(ctx, 0) else None,
+            sum_to(neg(g) * trunc(a / b), ctx.in_meta[1][0]) if _needs(ctx, 1) else None)
+
+
+@op("nan_to_num", save="i", node_name="NanToNumBackward0")
+def NAN_TO_NUM(xp, a, nan=0.0, posinf=None, neginf=None):
+    if a.dtype.kind != "f":
+        return a.copy()
+    fi = np.finfo(a.dtype)
+    r = xp.where(xp.isnan(a), nan, a)
+    r = xp.where(r == np.inf, float(fi.max) if posinf is None else posinf, r)
+    r = xp.where(r == -np.inf, float(fi.min) if neginf is None else neginf, r)
+    return r.astype(a.dtype, copy=False)
+
+
+NAN_TO_NUM.def_backward(lambda ctx, g: (g * isfinite(ctx.saved_inputs[0]),))
+
+
+@op("isclose", promote=True)
+def ISCLOSE(xp, a, b, rtol=1e-05, atol=1e-08, equal_nan=False):
+    if a.dtype == np.bool_:
+        return a == b
+    if a.dtype.kind in "iu":
+        diff = xp.abs(a.astype(np.float64) - b.astype(np.float64))
+        return diff <= atol + rtol * xp.abs(b.astype(np.float64))
+    close = a == b
+    fin = xp.isfinite(a) & xp.isfinite(b)
+    af, bf = xp.where(fin, a, 0), xp.where(fin, b, 0)      # no inf - inf (NumPy would warn)
+    close = close | (fin & (xp.abs(af - bf) <= atol + rtol * xp.abs(bf)))
+    if equal_nan:
+        close = close | (xp.isnan(a) & xp.isnan(b))
+    return close
+
+
+def _isclose_check(input, other, rtol, atol):
+    if not isinstance(other, Tensor) or not isinstance(input, Tensor):
+        raise TypeError(f"isclose(): argument 'other' (position 2) must be Tensor, not {type(other).__name__}")
+    if input.dtype != other.dtype:
+        raise RuntimeError(f"{_tname(input._data.dtype)} did not match {_tname(other._data.dtype)}")
+    if rtol < 0:
+        raise RuntimeError(f"rtol must be greater than or equal to zero, but got {rtol}")
+    if atol < 0:
+        raise RuntimeError(f"atol must be greater than or equal to zero, but got {atol}")
+
+
+def isclose(input, other, rtol=1e-05, atol=1e-08, equal_nan=False):
+    _isclose_check(input, other, rtol, atol)
+    return dispatch(ISCLOSE, input, other, rtol=rtol, atol=atol, equal_nan=bool(equal_nan))
+
+
+def allclose(input, other, rtol=1e-05, atol=1e-08, equal_nan=False):
+    return bool(isclose(input, other, rtol, atol, equal_nan).all().item())
+
+
+def equal(input, other):
+    if tuple(input.shape) != tuple(other.shape):
+        return False
+    return bool(eq(input, other).all().item())
+
+
+def atan2(input, other, *, out=None):
+    return _out(dispatch(ATAN2, input, other), out)
+
+
+arctan2 = atan2
+
+
+def hypot(input, other, *, out=None):
+    return _out(dispatch(HYPOT, input, other), out)
+
+
+def fmod(input, other, *, out=None):
+    return _out(dispatch(FMOD_T if isinstance(other, Tensor) else FMOD, input, other), out)
+
+
+def nan_to_num(input, nan=0.0, posinf=None, neginf=None, *, out=None):
+    return _out(dispatch(NAN_TO_NUM, input, nan=nan, posinf=posinf, neginf=neginf), out)
+
+
+def square(input, *, out=None):
+    return _out(pow(input if input._data.dtype != np.bool_ else input.long(), 2), out)
+
+
+log10 = _mk1(LOG10)
+exp2 = _mk1(EXP2)
+expm1 = _mk1(EXPM1)
+sinh = _mk1(SINH)
+cosh = _mk1(COSH)
+asin = arcsin = _mk1(ASIN)
+acos = arccos = _mk1(ACOS)
+atan = arctan = _mk1(ATAN)
+frac = _mk1(FRAC)
+
+for _name, _fn in dict(log10=log10, exp2=exp2, expm1=expm1, sinh=sinh, cosh=cosh, asin=asin, arcsin=asin,
+                       acos=acos, arccos=acos, atan=atan, arctan=atan, frac=frac, atan2=atan2, arctan2=atan2,
+                       hypot=hypot, fmod=fmod, nan_to_num=nan_to_num, square=square, isclose=isclose,
+                       allclose=allclose, equal=equal).items():
+    method(_name, _fn)

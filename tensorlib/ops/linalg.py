@@ -120,3 +120,196 @@ Tensor.__matmul__ = lambda self, other: dispatch(MATMUL, self, other)
 Tensor.__rmatmul__ = lambda self, other: dispatch(MATMUL, other, self)
 for _n, _f in dict(matmul=matmul, mm=mm, bmm=bmm, dot=dot, outer=outer, ger=outer).items():
     method(_n, _f)
+
+
+# --- einsum ------------------------------------------------------------------------------------------
+
+_LETTERS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+
+
+def _einsum_parse(equation, shapes):
+    """The equation in explicit form, letters only: (input subscripts per operand, output subscripts).
+    An ellipsis becomes letters that the equation does not use (broadcast, right-aligned)."""
+    eq = equation.replace(" ", "")
+    lhs, arrow, rhs = eq.partition("->")
+    ins = lhs.split(",")
+    if len(ins) > len(shapes):
+        raise RuntimeError("einsum(): fewer operands were provided than specified in the equation")
+    if len(ins) < len(shapes):
+        raise RuntimeError("einsum(): more operands were provided than specified in the equation")
+    for s in ins + ([rhs] if arrow else []):
+        for c in s.replace("...", ""):
+            if c not in _LETTERS:
+                raise RuntimeError(f"einsum(): invalid subscript given at index {eq.index(c)} in the equation string, "
+                                   f"subscripts must be in [a-zA-Z]")
+    free = [c for c in _LETTERS if c not in eq]
+    ell_n = 0
+    for s, shp in zip(ins, shapes):
+        if "..." in s:
+            ell_n = max(ell_n, len(shp) - (len(s) - 3))
+    ell = "".join(free[:ell_n])
+    out_ins = []
+    for i, (s, shp) in enumerate(zip(ins, shapes)):
+        if "..." in s:
+            k = len(shp) - (len(s) - 3)
+            s = s.replace("...", ell[ell_n - k:] if k else "")
+        if len(s) != len(shp):
+            raise RuntimeError(f"einsum(): the number of subscripts in the equation ({len(s)}) does not match the "
+                               f"number of dimensions ({len(shp)}) for operand {i}"
+                               + ("" if "..." in ins[i] else " and no ellipsis was given"))
+        out_ins.append(s)
+    if arrow:
+        out = rhs.replace("...", ell)
+    else:
+        joined = "".join(ins).replace("...", "")
+        out = ell + "".join(sorted(c for c in set(joined) if joined.count(c) == 1))
+    sizes = {}
+    for i, (s, shp) in enumerate(zip(out_ins, shapes)):
+        for c, n in zip(s, shp):
+            if c in sizes and sizes[c] != n and n != 1 and sizes[c] != 1:
+                raise RuntimeError(f"einsum(): subscript {c} has size {n} for operand {i} which does not broadcast "
+                                   f"with previously seen size {sizes[c]}")
+            if sizes.get(c, 1) == 1:
+                sizes[c] = n
+    return tuple(out_ins), out
+
+
+@op("einsum", listarg=True, save="i", amp="lower", node_name="EinsumBackward0")
+def EINSUM(xp, arrays, ins, out):
+    eq = ",".join(ins) + "->" + out
+    if len(arrays) > 2:
+        return xp.einsum(eq, *arrays, optimize="greedy")
+    return xp.einsum(eq, *arrays)
+
+
+@EINSUM.def_backward
+def _(ctx, g):
+    ins, out = ctx.attrs["ins"], ctx.attrs["out"]
+    xs = ctx.saved_inputs
+    grads = []
+    for k, (s, x) in enumerate(zip(ins, xs)):
+        if not ctx.needs_input_grad[k]:
+            grads.append(None)
+            continue
+        if len(set(s)) != len(s):
+            raise NotImplementedError(f"einsum backward: a subscript repeated within one operand ({s!r}) is not "
+                                      "supported")
+        others = [(ins[j], xs[j]) for j in range(len(xs)) if j != k]
+        avail = set(out).union(*(set(o) for o, _ in others))
+        keep = "".join(c for c in s if c in avail)
+        gk = dispatch(EINSUM, [g] + [t for _, t in others], ins=(out,) + tuple(o for o, _ in others), out=keep)
+        shape = tuple(x.shape)
+        if keep != s:   # letters summed within this operand alone: their gradient is broadcast
+            for i, c in enumerate(s):
+                if c not in avail:
+                    gk = gk.unsqueeze(i)
+            from ._helpers import expand
+            gk = expand(gk, tuple(n if c not in avail else gk.shape[i] for i, (c, n) in enumerate(zip(s, shape))))
+        grads.append(sum_to(gk, shape))
+    return tuple(grads)
+
+
+def einsum(equation, *operands):
+    if len(operands) == 1 and isinstance(operands[0], (list, tuple)):
+        operands = tuple(operands[0])
+    if not isinstance(equation, str):
+        raise TypeError("einsum(): argument 'equation' must be str")
+    ins, out = _einsum_parse(equation, [tuple(t.shape) for t in operands])
+    return dispatch(EINSUM, list(operands), ins=ins, out=out)
+
+
+# --- addmm, baddbmm, cross ---------------------------------------------------------------------------
+
+def _scaled_product(kernel):
+    def k(xp, c, a, b, beta=1, alpha=1):
+        p = kernel(xp, a, b)
+        if alpha != 1:
+            p = p * alpha
+        if beta == 0:        # torch: input is ignored (its NaNs do not propagate)
+            return p.astype(p.dtype, copy=False)
+        return (p + (c if beta == 1 else c * beta)).astype(p.dtype, copy=False)
+    return k
+
+
+def _scaled_product_bwd(ctx, g):
+    c, a, b = ctx.saved_inputs
+    beta, alpha = ctx.attrs.get("beta", 1), ctx.attrs.get("alpha", 1)
+    need = ctx.needs_input_grad
+    gc = ga = gb = None
+    if need[0]:
+        gc = sum_to(g * beta if beta != 1 else g, ctx.in_meta[0][0])
+    ga_ = g * alpha if alpha != 1 else g
+    if need[1]:
+        ga = matmul(ga_, b.mT)
+    if need[2]:
+        gb = matmul(a.mT, ga_)
+    return gc, ga, gb
+
+
+ADDMM = op("addmm", save="i", amp="lower", node_name="AddmmBackward0")(_scaled_product(_mm_kernel))
+ADDMM.def_backward(_scaled_product_bwd)
+BADDBMM = op("baddbmm", save="i", amp="lower", node_name="BaddbmmBackward0")(_scaled_product(_bmm_kernel))
+BADDBMM.def_backward(_scaled_product_bwd)
+
+
+def _expand_input(input, shape):
+    from ._helpers import expand
+    try:
+        return expand(input, shape) if tuple(input.shape) != tuple(shape) else input
+    except RuntimeError:
+        raise RuntimeError(f"The expanded size of the tensor ({shape[-1]}) must match the existing size "
+                           f"({input.shape[-1]}) at non-singleton dimension {len(shape) - 1}.  Target sizes: "
+                           f"{list(shape)}.  Tensor sizes: {list(input.shape)}") from None
+
+
+def addmm(input, mat1, mat2, *, beta=1, alpha=1, out=None):
+    if mat1.ndim == 2 and mat2.ndim == 2 and mat1.shape[1] == mat2.shape[0]:
+        input = _expand_input(input, (mat1.shape[0], mat2.shape[1]))
+    return dispatch(ADDMM, input, mat1, mat2, beta=beta, alpha=alpha)
+
+
+def baddbmm(input, batch1, batch2, *, beta=1, alpha=1, out=None):
+    if batch1.ndim == 3 and batch2.ndim == 3:
+        input = _expand_input(input, (batch1.shape[0], batch1.shape[1], batch2.shape[2]))
+    return dispatch(BADDBMM, input, batch1, batch2, beta=beta, alpha=alpha)
+
+
+@op("linalg_cross", promote=True, save="i", node_name="LinalgCrossBackward0")
+def CROSS(xp, a, b, dim=-1):
+    if a.shape != b.shape:
+        a, b = xp.broadcast_arrays(a, b)
+    return xp.cross(a, b, axis=dim)
+
+
+@CROSS.def_backward
+def _(ctx, g):
+    a, b = ctx.saved_inputs
+    d = ctx.attrs.get("dim", -1)
+    return (sum_to(cross(b, g, dim=d), ctx.in_meta[0][0]) if ctx.needs_input_grad[0] else None,
+            sum_to(cross(g, a, dim=d), ctx.in_meta[1][0]) if ctx.needs_input_grad[1] else None)
+
+
+def cross(input, other, dim=None, *, out=None):
+    from ._helpers import norm_dims
+    nd = max(input.ndim, other.ndim)
+    if dim is None:
+        import warnings
+        warnings.warn("Using torch.cross without specifying the dim arg is deprecated.\nPlease either pass the dim "
+                      "explicitly or simply use torch.linalg.cross.\nThe default value of dim will change to agree "
+                      "with that of linalg.cross in a future release.", UserWarning, stacklevel=2)
+        sizes = [input.shape[i] if input.ndim == nd else 0 for i in range(nd)]
+        dims = [i for i, s in enumerate(sizes) if s == 3]
+        if not dims:
+            raise RuntimeError("no dimension of size 3 in input")
+        d = dims[0]
+    else:
+        d = norm_dims(dim, nd)[0]
+        sa = input.shape[d - (nd - input.ndim)] if d >= nd - input.ndim else 1
+        sb = other.shape[d - (nd - other.ndim)] if d >= nd - other.ndim else 1
+        if sa != 3 or sb != 3:
+            raise RuntimeError(f"linalg.cross: inputs dimension {dim} must have length 3. Got {sa} and {sb}")
+    return dispatch(CROSS, input, other, dim=d)
+
+
+for _n, _f in dict(addmm=addmm, baddbmm=baddbmm, cross=cross).items():
+    method(_n, _f)

@@ -393,3 +393,10 @@ Tensor.__iadd__ = lambda self, o: add_(self, o)
 Tensor.__isub__ = lambda self, o: sub_(self, o)
 Tensor.__imul__ = lambda self, o: mul_(self, o)
 Tensor.__itruediv__ = lambda self, o: div_(self, o)
+
+
+def type_as(input, other):
+    return to(input, dtype=other.dtype, device=other.device)
+
+
+method("type_as", type_as)

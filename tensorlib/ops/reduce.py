@@ -411,3 +411,96 @@ for _n, _f in dict(sum=sum, mean=mean, prod=prod, cumsum=cumsum, cumprod=cumprod
                    amin=amin, argmax=argmax, argmin=argmin, var=var, std=std, logsumexp=logsumexp, norm=norm,
                    all=all, any=any).items():
     method(_n, _f)
+
+
+# --- NaN-ignoring reductions, counts ------------------------------------------------------------------
+
+@op("nansum", save="i", amp="fp32", node_name="NansumBackward0")
+def NANSUM(xp, a, dim=None, keepdim=False, dtype=None):
+    if dtype is None and a.dtype.kind in "bui":
+        dtype = np.int64
+    if a.dtype.kind == "f":
+        a = xp.where(xp.isnan(a), 0, a).astype(a.dtype, copy=False)
+    ax = _axes(a, dim)
+    if ax == ():
+        ax = None if dim is None else ()
+    return a.sum(axis=ax, keepdims=keepdim, dtype=dtype)
+
+
+@NANSUM.def_backward
+def _(ctx, g):
+    from .elementwise import isnan
+    shape, dims = _red_dims(ctx)
+    x = ctx.saved_inputs[0]
+    return (reduced_grad(g, shape, dims, ctx.attrs.get("keepdim", False)) * isnan(x).logical_not(),)
+
+
+def nansum(input, dim=None, keepdim=False, *, dtype=None):
+    return dispatch(NANSUM, input, **_attrs(dim, keepdim, dtype=_np_dt(dtype)))
+
+
+def nanmean(input, dim=None, keepdim=False, *, dtype=None):
+    if input._data.dtype.kind != "f" and dtype is None:
+        raise RuntimeError(f"nanmean(): expected input to have floating point or complex dtype but got "
+                           f"{_tname(input._data.dtype)}")
+    from .elementwise import isnan
+    cnt = isnan(input).logical_not().sum(dim, keepdim)
+    return nansum(input, dim, keepdim, dtype=dtype) / cnt
+
+
+def count_nonzero(input, dim=None):
+    from .elementwise import ne
+    return ne(input, 0).sum(dim)
+
+
+@op("bincount")
+def BINCOUNT(xp, a, weights=None, minlength=0):
+    if a.ndim != 1:
+        raise RuntimeError("bincount only supports 1-d non-negative integral inputs.")
+    if a.dtype.kind not in "iu":
+        raise RuntimeError(f"\"bincount_cpu\" not implemented for '{_tname(a.dtype)}'")
+    if a.size and int(a.min()) < 0:
+        raise RuntimeError("bincount only supports 1-d non-negative integral inputs.")
+    if weights is not None and weights.shape != a.shape:
+        raise RuntimeError("weights should be 1-d and have the same length as input")
+    r = xp.bincount(a, weights=weights, minlength=minlength)
+    if weights is None:
+        return r.astype(np.int64, copy=False)
+    return r.astype(weights.dtype if weights.dtype.kind == "f" else np.float64, copy=False)
+
+
+def bincount(input, weights=None, minlength=0):
+    if minlength < 0:
+        raise RuntimeError("minlength should be >= 0")
+    if weights is None:
+        return dispatch(BINCOUNT, input, minlength=int(minlength))
+    return dispatch(BINCOUNT, input, weights, minlength=int(minlength))
+
+
+for _n, _f in dict(nansum=nansum, nanmean=nanmean, count_nonzero=count_nonzero, bincount=bincount).items():
+    method(_n, _f)
+
+
+_NODIM = object()
+
+
+def _need_dim(name, dim):
+    if dim is _NODIM:
+        raise TypeError(f'{name}() missing 1 required positional arguments: "dim"')
+
+
+def softmax(input, dim=_NODIM, dtype=None):
+    """torch.softmax / Tensor.softmax: nn.functional's op, with dim required."""
+    _need_dim("softmax", dim)
+    from .nn_ops import softmax as _sm
+    return _sm(input, dim, dtype)
+
+
+def log_softmax(input, dim=_NODIM, dtype=None):
+    _need_dim("log_softmax", dim)
+    from .nn_ops import log_softmax as _lsm
+    return _lsm(input, dim, dtype)
+
+
+method("softmax", softmax)
+method("log_softmax", log_softmax)

@@ -438,3 +438,281 @@ for _n, _f in dict(reshape=reshape, view=view, view_as=view_as, reshape_as=resha
                    flip=flip, roll=roll, expand=_expand_method, expand_as=_expand_as, tensor_split=tensor_split
                    ).items():
     method(_n, _f)
+
+
+# --- triangles and diagonals --------------------------------------------------------------------
+
+def _tri_kernel(fn):
+    def kernel(xp, a, diagonal=0):
+        if a.ndim < 2:
+            raise RuntimeError(f"{fn}: input tensor must have at least 2 dimensions")
+        return getattr(xp, fn)(a, diagonal)
+    return kernel
+
+
+TRIL = op("tril", node_name="TrilBackward0")(_tri_kernel("tril"))
+TRIU = op("triu", node_name="TriuBackward0")(_tri_kernel("triu"))
+TRIL.def_backward(lambda ctx, g: (dispatch(TRIL, g, diagonal=ctx.attrs.get("diagonal", 0)),))
+TRIU.def_backward(lambda ctx, g: (dispatch(TRIU, g, diagonal=ctx.attrs.get("diagonal", 0)),))
+
+
+def tril(input, diagonal=0):
+    return dispatch(TRIL, input, diagonal=int(diagonal))
+
+
+def triu(input, diagonal=0):
+    return dispatch(TRIU, input, diagonal=int(diagonal))
+
+
+def _tril_(self, diagonal=0):
+    from .misc import copy_
+    return copy_(self, tril(self, diagonal))
+
+
+def _triu_(self, diagonal=0):
+    from .misc import copy_
+    return copy_(self, triu(self, diagonal))
+
+
+def _diag_idx(xp, rows, cols, offset):
+    """Row and column indices of the `offset` diagonal of a rows x cols matrix."""
+    if offset >= 0:
+        n = max(0, min(rows, cols - offset))
+        r = xp.arange(n)
+        return r, r + offset
+    n = max(0, min(rows + offset, cols))
+    r = xp.arange(n)
+    return r - offset, r
+
+
+@op("diagonal", node_name="DiagonalBackward0")
+def DIAGONAL(xp, a, offset=0, dim1=0, dim2=1):
+    # a copy, not a view as torch's (NumPy's diagonal views are read-only)
+    return xp.diagonal(a, offset, dim1, dim2).copy()
+
+
+@op("diagonal_backward", node_name="DiagonalBackwardBackward0")
+def DIAGONAL_BACKWARD(xp, g, shape, offset=0, dim1=0, dim2=1):
+    """torch's diagonal_backward: zeros of `shape` with g written on the diagonal (dim1, dim2, offset)."""
+    out = xp.zeros(shape, dtype=g.dtype)
+    m = xp.moveaxis(out, (dim1, dim2), (-2, -1))
+    r, c = _diag_idx(xp, m.shape[-2], m.shape[-1], offset)
+    m[..., r, c] = g
+    return out
+
+
+@DIAGONAL.def_backward
+def _(ctx, g):
+    return (dispatch(DIAGONAL_BACKWARD, g, shape=tuple(ctx.in_meta[0][0]), **ctx.attrs),)
+
+
+@DIAGONAL_BACKWARD.def_backward
+def _(ctx, gg):
+    a = {k: v for k, v in ctx.attrs.items() if k != "shape"}
+    return (dispatch(DIAGONAL, gg, **a),)
+
+
+@op("diag_embed", node_name="DiagEmbedBackward0")
+def DIAG_EMBED(xp, a, offset=0, dim1=-2, dim2=-1):
+    n = a.shape[-1] + abs(offset)
+    out = xp.zeros(a.shape[:-1] + (n, n), dtype=a.dtype)
+    r, c = _diag_idx(xp, n, n, offset)
+    out[..., r, c] = a
+    nd = out.ndim
+    return xp.ascontiguousarray(xp.moveaxis(out, (-2, -1), (dim1 % nd, dim2 % nd)))
+
+
+DIAG_EMBED.def_backward(lambda ctx, g: (dispatch(DIAGONAL, g, **ctx.attrs),))
+
+
+def diagonal(input, offset=0, dim1=0, dim2=1):
+    d1, d2 = norm_dims((dim1, dim2), input.ndim)
+    if d1 == d2:
+        raise RuntimeError(f"diagonal dimensions cannot be identical {dim1}, {dim2}")
+    return dispatch(DIAGONAL, input, offset=int(offset), dim1=d1, dim2=d2)
+
+
+def diag_embed(input, offset=0, dim1=-2, dim2=-1):
+    nd = input.ndim + 1
+    d1, d2 = norm_dims((dim1, dim2), nd)
+    if d1 == d2:
+        raise RuntimeError(f"diagonal dimensions cannot be identical {dim1}, {dim2}")
+    return dispatch(DIAG_EMBED, input, offset=int(offset), dim1=d1, dim2=d2)
+
+
+def diag(input, diagonal=0):
+    if input.ndim == 1:
+        return diag_embed(input, diagonal)
+    if input.ndim == 2:
+        return dispatch(DIAGONAL, input, offset=int(diagonal), dim1=0, dim2=1)
+    raise RuntimeError(f"diag(): Supports 1D or 2D tensors. Got {input.ndim}D")
+
+
+# --- broadcasting, stacking, repeating ----------------------------------------------------------
+
+def broadcast_to(input, size):
+    return expand(input, tuple(size))
+
+
+def broadcast_tensors(*tensors):
+    if len(tensors) == 1 and isinstance(tensors[0], (list, tuple)):
+        tensors = tuple(tensors[0])
+    out = []
+    shape = _broadcast_shape(tensors)
+    for t in tensors:
+        out.append(t if tuple(t.shape) == shape else expand(t, shape))
+    return tuple(out)
+
+
+def _broadcast_shape(tensors):
+    nd = max((t.ndim for t in tensors), default=0)
+    shape = [1] * nd
+    for t in tensors:
+        for i, s in enumerate(t.shape[::-1]):
+            j = nd - 1 - i
+            if shape[j] == 1:
+                shape[j] = s
+            elif s != 1 and s != shape[j]:
+                raise RuntimeError(f"The size of tensor a ({shape[j]}) must match the size of tensor b ({s}) at "
+                                   f"non-singleton dimension {j}")
+    return tuple(shape)
+
+
+def meshgrid(*tensors, indexing=None):
+    if len(tensors) == 1 and isinstance(tensors[0], (list, tuple)):
+        tensors = tuple(tensors[0])
+    if indexing is None:
+        import warnings
+        warnings.warn("torch.meshgrid: in an upcoming release, it will be required to pass the indexing argument.",
+                      UserWarning, stacklevel=2)
+        indexing = "ij"
+    if indexing not in ("ij", "xy"):
+        raise RuntimeError(f"torch.meshgrid: indexing must be one of \"xy\" or \"ij\", but received: {indexing}")
+    for t in tensors:
+        if t.ndim > 1:
+            raise RuntimeError(f"torch.meshgrid: Expected 0D or 1D tensor in the tensor list but got: {t}")
+    ts = [t.reshape(-1) for t in tensors]
+    swap = indexing == "xy" and len(ts) >= 2
+    if swap:
+        ts[0], ts[1] = ts[1], ts[0]
+    n = len(ts)
+    shape = tuple(int(t.shape[0]) for t in ts)
+    out = [expand(t.reshape(tuple(-1 if i == j else 1 for j in range(n))), shape) for i, t in enumerate(ts)]
+    if swap:
+        out[0], out[1] = out[1], out[0]
+    return tuple(out)
+
+
+def _atleast(t, n):
+    while t.ndim < n:
+        t = t.unsqueeze(0)
+    return t
+
+
+def hstack(tensors):
+    tensors = [_atleast(t, 1) for t in tensors]
+    return cat(tensors, 0 if tensors and tensors[0].ndim == 1 else 1)
+
+
+def vstack(tensors):
+    return cat([_atleast(t, 2) for t in tensors], 0)
+
+
+row_stack = vstack
+
+
+def dstack(tensors):
+    ts = []
+    for t in tensors:
+        t = _atleast(t, 2)
+        ts.append(t.unsqueeze(-1) if t.ndim == 2 else t)
+    return cat(ts, 2)
+
+
+def column_stack(tensors):
+    return cat([t.reshape(-1, 1) if t.ndim <= 1 else t for t in tensors], 1)
+
+
+def repeat_interleave(input, repeats=None, dim=None, *, output_size=None):
+    from .index import index_select
+    from .creation import arange, tensor as _tensor
+    if repeats is None:     # torch.repeat_interleave(repeats): arange(len) repeated
+        r = input
+        return repeat_interleave(arange(r.shape[0], device=r.device), r)
+    if dim is None:
+        input = input.reshape(-1)
+        dim = 0
+    d = norm_dims(dim, input.ndim)[0]
+    n = input.shape[d] if input.ndim else 1
+    if isinstance(repeats, Tensor):
+        if repeats.ndim == 0 or repeats.numel() == 1:
+            repeats = int(repeats.item())
+        else:
+            if repeats.ndim != 1:
+                raise RuntimeError("repeats must be 0-dim or 1-dim tensor")
+            if repeats.shape[0] != n:
+                raise RuntimeError("repeats must have the same size as input along dim, but got repeats.size(0) = "
+                                   f"{repeats.shape[0]} and input.size({d}) = {n}")
+            reps = [int(v) for v in repeats.tolist()]
+            if any(v < 0 for v in reps):
+                raise RuntimeError("repeats can not be negative")
+            idx = [i for i, v in enumerate(reps) for _ in range(v)]
+            return index_select(input, d, _tensor(idx, dtype=np.int64, device=input.device))
+    if repeats < 0:
+        raise RuntimeError("repeats can not be negative")
+    if input.ndim == 0:
+        input = input.reshape(1)
+    idx = [i for i in range(n) for _ in range(repeats)]
+    return index_select(input, d, _tensor(idx, dtype=np.int64, device=input.device))
+
+
+def select(input, dim, index):
+    nd = input.ndim
+    if nd == 0:
+        raise IndexError("select() cannot be applied to a 0-dim tensor.")
+    d = norm_dims(dim, nd)[0]
+    n = input.shape[d]
+    if not -n <= index < n:
+        raise IndexError(f"select(): index {index} out of range for tensor of size {list(input.shape)} at "
+                         f"dimension {dim}")
+    from .index import SELECT
+    return dispatch(SELECT, input, idx=(slice(None),) * d + (int(index),))
+
+
+def take_along_dim(input, indices, dim=None):
+    from .index import gather
+    if dim is None:
+        return gather(input.reshape(-1), 0, indices.reshape(-1))
+    d = norm_dims(dim, input.ndim)[0]
+    if input.ndim != indices.ndim:
+        raise RuntimeError(f"torch.take_along_dim(): input and indices should have the same number of dimensions, "
+                           f"but got {input.ndim} dimensions for input, and {indices.ndim} dimensions for indices")
+    shp_i = list(input.shape)
+    shp_x = list(indices.shape)
+    shp_i[d] = shp_x[d] = 1
+    b = list(_broadcast_shape([input.new_zeros(shp_i), indices.new_zeros(shp_x)]))
+    bi, bx = list(b), list(b)
+    bi[d] = input.shape[d]
+    bx[d] = indices.shape[d]
+    return gather(expand(input, tuple(bi)), d, expand(indices, tuple(bx)))
+
+
+def diff(input, n=1, dim=-1, prepend=None, append=None):
+    if input.ndim == 0:
+        raise RuntimeError("diff expects input to be at least one-dimensional")
+    d = norm_dims(dim, input.ndim)[0]
+    parts = [p for p in (prepend, input, append) if p is not None]
+    x = cat(parts, d) if len(parts) > 1 else input
+    for _ in range(n):
+        m = x.shape[d]
+        if m == 0:
+            break
+        hi, lo = narrow(x, d, 1, m - 1), narrow(x, d, 0, m - 1)
+        x = hi ^ lo if x._data.dtype == np.bool_ else hi - lo
+    return x
+
+
+for _n, _f in dict(tril=tril, triu=triu, tril_=_tril_, triu_=_triu_, diagonal=diagonal, diag=diag,
+                   diag_embed=diag_embed, broadcast_to=broadcast_to, repeat_interleave=repeat_interleave,
+                   select=select, take_along_dim=take_along_dim, diff=diff).items():
+    method(_n, _f)

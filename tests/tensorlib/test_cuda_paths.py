@@ -18,7 +18,8 @@ from tests.tensorlib.op_cases import all_cases
 pytestmark = pytest.mark.cuda
 
 # ops whose sample call builds a CPU tensor (index, mask, constant) or is a factory
-_MIXED = ["_amp_non_finite_check_and_unscale_", "bernoulli_", "embedding", "exponential_", "gather", "index",
+_MIXED = ["_amp_non_finite_check_and_unscale_", "bernoulli_", "bincount", "bucketize", "embedding", "exponential_",
+          "gather", "index", "searchsorted",
           "index_add", "index_select", "masked_fill", "masked_fill_", "nll_loss", "nll_loss_backward", "normal_",
           "scatter", "scatter_add", "uniform_"]
 _FACTORIES = ["zeros", "ones", "empty", "full", "arange", "linspace", "eye", "rand", "randn", "randint", "randperm",

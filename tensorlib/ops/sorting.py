@@ -1,0 +1,245 @@
+"""Sorting and order statistics: sort, argsort, topk, median, unique, searchsorted, bucketize.
+
+Sorts are stable everywhere (NumPy's kind="stable"; CuPy's sort is a stable radix sort), so equal
+values keep their order; descending sorts keep it too (as torch's stable=True), NaN sorts as the
+largest value, as in torch.
+"""
+from __future__ import annotations
+
+from collections import namedtuple
+
+from ._helpers import norm_dims
+from ._registry import Tensor, dispatch, method, np, op
+
+
+def _return_type(name):
+    cls = namedtuple(name, ["values", "indices"])
+    cls.__module__ = "tensorlib.return_types"
+    cls.__repr__ = lambda self: (f"tensorlib.return_types.{name}(\nvalues={self.values!r},\n"
+                                 f"indices={self.indices!r})")
+    return cls
+
+
+topk_rt = _return_type("topk")
+sort_rt = _return_type("sort")
+median_rt = _return_type("median")
+
+
+def _asc(xp, a, axis):
+    if xp is np:
+        return np.argsort(a, axis=axis, kind="stable")
+    return xp.argsort(a, axis=axis)      # CuPy's sort is stable (and takes no kind= on older versions)
+
+
+def _argsort(xp, a, axis, descending):
+    """Stable argsort along `axis`; descending keeps equal values in their original order."""
+    if not descending:
+        return _asc(xp, a, axis).astype(np.int64, copy=False)
+    n = a.shape[axis]
+    i = _asc(xp, xp.flip(a, axis), axis)
+    return ((n - 1) - xp.flip(i, axis)).astype(np.int64, copy=False)
+
+
+def _first(xp, i, k, axis):
+    sl = [slice(None)] * i.ndim
+    sl[axis] = slice(0, k)
+    return i[tuple(sl)]
+
+
+def _scatter_bwd(ctx, g, _gi=None):
+    """The values' gradient goes back to the positions the indices name (unique along dim)."""
+    _, idx = ctx.saved_output
+    shape = ctx.in_meta[0][0]
+    if len(shape) == 0:
+        return (g.reshape(()),)
+    from .index import scatter_add
+    return (scatter_add(g.new_zeros(shape), ctx.attrs["dim"], idx, g),)
+
+
+@op("sort", save="o", nondiff_outputs=(1,), node_name="SortBackward0")
+def SORT(xp, a, dim=-1, descending=False, stable=False):
+    if a.ndim == 0:
+        return a.copy(), xp.zeros((), dtype=np.int64)
+    idx = _argsort(xp, a, dim, descending)
+    return xp.take_along_axis(a, idx, axis=dim), idx
+
+
+SORT.def_backward(_scatter_bwd)
+
+
+@op("topk", save="o", nondiff_outputs=(1,), node_name="TopkBackward0")
+def TOPK(xp, a, k, dim=-1, largest=True, sorted=True):  # noqa: A002 - torch's name
+    n = a.shape[dim] if a.ndim else 1
+    if not 0 <= k <= n:
+        raise RuntimeError("selected index k out of range")
+    if a.ndim == 0:
+        return (a.copy(), xp.zeros((), dtype=np.int64)) if k else (a.reshape(1)[:0], xp.zeros((0,), np.int64))
+    idx = _first(xp, _argsort(xp, a, dim, largest), k, dim)
+    return xp.take_along_axis(a, idx, axis=dim), idx
+
+
+TOPK.def_backward(_scatter_bwd)
+
+
+@op("argsort")
+def ARGSORT(xp, a, dim=-1, descending=False, stable=False):
+    if a.ndim == 0:
+        return xp.zeros((), dtype=np.int64)
+    return _argsort(xp, a, dim, descending)
+
+
+def _median_k(xp, a, dim=None, keepdim=False):
+    if dim is None:
+        flat = a.reshape(-1)
+        if flat.size == 0:
+            return xp.asarray(xp.nan, dtype=a.dtype) if a.dtype.kind == "f" else xp.zeros((), a.dtype)
+        if a.dtype.kind == "f" and bool(xp.isnan(flat).any()):
+            return xp.asarray(xp.nan, dtype=a.dtype)
+        s = xp.sort(flat)
+        return xp.asarray(s[(flat.size - 1) // 2]).copy()
+    if a.ndim == 0:
+        return a.copy(), xp.zeros((), dtype=np.int64)
+    n = a.shape[dim]
+    if n == 0:
+        raise IndexError(f"median(): Expected reduction dim {dim} to have non-zero size.")
+    idx = _first(xp, _argsort(xp, a, dim, False), (n - 1) // 2 + 1, dim)
+    sl = [slice(None)] * a.ndim
+    sl[dim] = slice((n - 1) // 2, (n - 1) // 2 + 1)
+    idx = idx[tuple(sl)]
+    if a.dtype.kind == "f":     # NaN propagates: the first NaN along dim is the median
+        nan = xp.isnan(a)
+        has = nan.any(axis=dim, keepdims=True)
+        idx = xp.where(has, xp.expand_dims(xp.argmax(nan, axis=dim), dim).astype(np.int64), idx)
+    vals = xp.take_along_axis(a, idx, axis=dim)
+    if not keepdim:
+        vals, idx = xp.squeeze(vals, axis=dim), xp.squeeze(idx, axis=dim)
+    return vals, idx
+
+
+def _median_bwd(ctx, g, _gi=None):
+    from .reduce import _select_bwd
+    return _select_bwd(ctx, g)
+
+
+# torch's two overloads, two backward nodes: median() spreads the gradient over the elements equal to the
+# median, median(dim) sends it to the index it returns
+MEDIAN = op("median", save="io", node_name="MedianBackward0")(_median_k)
+MEDIAN.def_backward(_median_bwd)
+MEDIAN_DIM = op("median_dim", save="io", nondiff_outputs=(1,), node_name="MedianBackward1")(_median_k)
+MEDIAN_DIM.def_backward(_median_bwd)
+
+
+@op("unique")
+def UNIQUE(xp, a, sorted=True, return_inverse=False, return_counts=False):  # noqa: A002
+    flat = a.reshape(-1)
+    if flat.size == 0:
+        return flat.copy(), xp.zeros(a.shape, np.int64), xp.zeros((0,), np.int64)
+    order = _asc(xp, flat, 0)
+    s = flat[order]
+    new = xp.concatenate([xp.ones((1,), dtype=bool), s[1:] != s[:-1]])
+    if a.dtype.kind == "f":     # every NaN is its own value, as in torch
+        new = new | xp.isnan(s)
+    group = xp.cumsum(new) - 1
+    vals = s[new]
+    inv = xp.empty(flat.shape, np.int64)
+    inv[order] = group
+    starts = xp.nonzero(new)[0]
+    counts = xp.diff(xp.concatenate([starts, xp.asarray([flat.size], dtype=starts.dtype)])).astype(np.int64)
+    return vals, inv.reshape(a.shape), counts
+
+
+def _search_k(xp, seq, v, right=False, out_int32=False):
+    dt = np.int32 if out_int32 else np.int64
+    side = "right" if right else "left"
+    if seq.ndim == 1:
+        return xp.asarray(xp.searchsorted(seq, v, side=side)).astype(dt)
+    # boundaries batched along the last dim: count the boundaries below each value
+    cmp = (seq[..., None, :] <= v[..., :, None]) if right else (seq[..., None, :] < v[..., :, None])
+    return cmp.sum(axis=-1).astype(dt)
+
+
+SEARCHSORTED = op("searchsorted")(_search_k)
+BUCKETIZE = op("bucketize")(lambda xp, v, b, right=False, out_int32=False: _search_k(xp, b, v, right, out_int32))
+
+
+# --- public functions ------------------------------------------------------------------------------
+
+def _d(dim, t):
+    return norm_dims(dim, t.ndim)[0]
+
+
+def sort(input, dim=-1, descending=False, stable=False, *, out=None):
+    v, i = dispatch(SORT, input, dim=_d(dim, input), descending=bool(descending), stable=bool(stable))
+    return sort_rt(v, i)
+
+
+def argsort(input, dim=-1, descending=False, stable=False):
+    return dispatch(ARGSORT, input, dim=_d(dim, input), descending=bool(descending), stable=bool(stable))
+
+
+def msort(input):
+    return sort(input, 0).values
+
+
+def topk(input, k, dim=-1, largest=True, sorted=True, *, out=None):  # noqa: A002
+    v, i = dispatch(TOPK, input, int(k), dim=_d(dim, input), largest=bool(largest), sorted=bool(sorted))
+    return topk_rt(v, i)
+
+
+def median(input, dim=None, keepdim=False):
+    if dim is None:
+        return dispatch(MEDIAN, input)
+    v, i = dispatch(MEDIAN_DIM, input, dim=_d(dim, input), keepdim=bool(keepdim))
+    return median_rt(v, i)
+
+
+def unique(input, sorted=True, return_inverse=False, return_counts=False, dim=None):  # noqa: A002
+    if dim is not None:
+        raise NotImplementedError("tensorlib.unique: dim= is not supported (only dim=None)")
+    vals, inv, counts = dispatch(UNIQUE, input, sorted=True, return_inverse=bool(return_inverse),
+                                 return_counts=bool(return_counts))
+    if return_inverse and return_counts:
+        return vals, inv, counts
+    if return_inverse:
+        return vals, inv
+    if return_counts:
+        return vals, counts
+    return vals
+
+
+def _as_values(v, like):
+    if isinstance(v, Tensor):
+        return v
+    from .creation import tensor
+    return tensor(v, device=like.device)
+
+
+def searchsorted(sorted_sequence, input, *, out_int32=False, right=False, side=None, sorter=None, out=None):
+    if side is not None:
+        if side not in ("left", "right"):
+            raise RuntimeError(f"torch.searchsorted(): side can only be 'left' or 'right' but got {side}")
+        if right and side == "left":
+            raise RuntimeError("torch.searchsorted(): side and right can't be set to opposites, got side of left "
+                               "while right was True")
+        right = side == "right"
+    if sorter is not None:
+        from .index import gather
+        sorted_sequence = gather(sorted_sequence, -1, sorter)
+    v = _as_values(input, sorted_sequence)
+    s, vs = tuple(sorted_sequence.shape), tuple(v.shape)
+    if len(s) > 1 and (len(vs) != len(s) or vs[:-1] != s[:-1]):
+        raise RuntimeError(f"torch.searchsorted(): boundaries tensor should be 1 dimension or the first N-1 dimensions "
+                           f"of boundaries tensor and input value tensor must match, but we got boundaries tensor "
+                           f"{list(s)} and input value tensor {list(vs)}")
+    return dispatch(SEARCHSORTED, sorted_sequence, v, right=bool(right), out_int32=bool(out_int32))
+
+
+def bucketize(input, boundaries, *, out_int32=False, right=False, out=None):
+    if boundaries.ndim != 1:
+        raise RuntimeError(f"boundaries tensor must be 1 dimension, but got dim({boundaries.ndim})")
+    return dispatch(BUCKETIZE, _as_values(input, boundaries), boundaries, right=bool(right),
+                    out_int32=bool(out_int32))
+
+
+for _n, _f in dict(sort=sort, argsort=argsort, msort=msort, topk=topk, median=median, unique=unique).items():
+    method(_n, _f)
