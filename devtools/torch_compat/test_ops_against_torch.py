@@ -34,6 +34,16 @@ def same(o, t, tol=1e-12):
     np.testing.assert_allclose(o.detach().numpy(), t.detach().numpy(), rtol=tol, atol=tol, equal_nan=True)
 
 
+def same_backward(ro, rt, leaves, tol=1e-12):
+    """The results, their backward node names, and the gradients that sum() sends to each (ours, torch's) leaf."""
+    same(ro, rt, tol)
+    assert ro.grad_fn.name() == rt.grad_fn.name()
+    ro.sum().backward()
+    rt.sum().backward()
+    for o, t in leaves:
+        same(o.grad, t.grad, tol)
+
+
 def errors_alike(fo, ft):
     with pytest.raises(Exception) as et:
         ft()
@@ -164,12 +174,7 @@ def test_searchsorted_bucketize(right):
 def test_tril_triu(fn, k):
     data = rng.standard_normal((2, 3, 4))
     o, t = both(data, grad=True)
-    ro, rt = getattr(tl, fn)(o, k), getattr(torch, fn)(t, k)
-    same(ro, rt)
-    assert ro.grad_fn.name() == rt.grad_fn.name()
-    ro.sum().backward()
-    rt.sum().backward()
-    same(o.grad, t.grad)
+    same_backward(getattr(tl, fn)(o, k), getattr(torch, fn)(t, k), [(o, t)])
     same(getattr(o.detach().clone(), fn + "_")(k), getattr(t.detach().clone(), fn + "_")(k))
     errors_alike(lambda: getattr(tl, fn)(tl.ones(3)), lambda: getattr(torch, fn)(torch.ones(3)))
 
@@ -303,13 +308,7 @@ def test_binary(name):
     b = rng.uniform(0.5, 2.0, (4,)) * rng.choice([-1, 1], 4)
     ao, at = both(a, grad=True)
     bo, bt = both(b, grad=True)
-    ro, rt = getattr(tl, name)(ao, bo), getattr(torch, name)(at, bt)
-    same(ro, rt)
-    assert ro.grad_fn.name() == rt.grad_fn.name()
-    ro.sum().backward()
-    rt.sum().backward()
-    same(ao.grad, at.grad)
-    same(bo.grad, bt.grad)
+    same_backward(getattr(tl, name)(ao, bo), getattr(torch, name)(at, bt), [(ao, at), (bo, bt)])
     same(getattr(ao, name)(bo), getattr(at, name)(bt))
 
 
@@ -332,11 +331,7 @@ def test_nan_to_num():
     same(o.nan_to_num(nan=1.5, posinf=9.0, neginf=-9.0), t.nan_to_num(nan=1.5, posinf=9.0, neginf=-9.0))
     f32 = data.astype(np.float32)
     same(tl.nan_to_num(tl.tensor(f32)), torch.nan_to_num(torch.tensor(f32)))
-    ro, rt = tl.nan_to_num(o), torch.nan_to_num(t)
-    assert ro.grad_fn.name() == rt.grad_fn.name()
-    ro.sum().backward()
-    rt.sum().backward()
-    same(o.grad, t.grad)
+    same_backward(tl.nan_to_num(o), torch.nan_to_num(t), [(o, t)])
     io, it = both(np.array([1, 2]))
     same(tl.nan_to_num(io), torch.nan_to_num(it))
 
