@@ -510,3 +510,111 @@ def test_gather_out_of_range_message():
     o, t = both(rng.standard_normal((2, 3)))
     for idx in ([[0, 5]], [[-1, 0]], [[0, 1], [2, 7]]):
         errors_alike(lambda: tl.gather(o, 1, tl.tensor(idx)), lambda: torch.gather(t, 1, torch.tensor(idx)))
+
+
+# --- sampling: multinomial, bernoulli, random_ (distributions, shapes, dtypes, errors: not exact values) -----
+
+def test_multinomial_like_torch():
+    p = np.array([[0.1, 0.0, 0.4, 0.5], [1.0, 1.0, 0.0, 1.0]])
+    o, t = both(p)
+    tl.manual_seed(0)
+    ro, rt = tl.multinomial(o, 3), torch.multinomial(t, 3)
+    assert ro.dtype == tl.int64 and tuple(ro.shape) == tuple(rt.shape)
+    for row in ro.numpy():
+        assert len(set(row)) == 3
+    ro, rt = o[0].multinomial(5000, replacement=True), t[0].multinomial(5000, replacement=True)
+    assert tuple(ro.shape) == tuple(rt.shape) and ro.dtype == tl.int64
+    np.testing.assert_allclose(np.bincount(ro.numpy(), minlength=4) / 5000,
+                               np.bincount(rt.numpy(), minlength=4) / 5000, atol=0.04)
+    for bad in ([1.0, 1.0], [-1.0, 1.0], [0.0, 0.0], [1.0, np.inf]):
+        o, t = both(bad)
+        errors_alike(lambda: tl.multinomial(o, 3 if bad == [1.0, 1.0] else 1),
+                     lambda: torch.multinomial(t, 3 if bad == [1.0, 1.0] else 1))
+    o, t = both(np.ones((2, 2, 2)))
+    errors_alike(lambda: tl.multinomial(o, 1), lambda: torch.multinomial(t, 1))
+    o, t = both([1, 2])
+    errors_alike(lambda: tl.multinomial(o, 1), lambda: torch.multinomial(t, 1))
+    o, t = both([1.0, 2.0])
+    errors_alike(lambda: tl.multinomial(o, 0), lambda: torch.multinomial(t, 0))
+
+
+def test_bernoulli_like_torch():
+    o, t = both(np.full((100, 100), 0.3, dtype=np.float32), grad=True)
+    ro, rt = tl.bernoulli(o), torch.bernoulli(t)
+    assert ro.dtype == tl.float32 and tuple(ro.shape) == tuple(rt.shape)
+    assert ro.grad_fn.name() == rt.grad_fn.name()
+    assert abs(ro.detach().numpy().mean() - rt.detach().numpy().mean()) < 0.03
+    ro.sum().backward()
+    rt.sum().backward()
+    same(o.grad, t.grad)
+    x, y = tl.zeros(10000).bernoulli_(0.7), torch.zeros(10000).bernoulli_(0.7)
+    assert abs(x.numpy().mean() - y.numpy().mean()) < 0.03
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float16", "int64", "uint8", "bool"])
+def test_random_like_torch(dtype):
+    o, t = tl.zeros(2000, dtype=getattr(tl, dtype)), torch.zeros(2000, dtype=getattr(torch, dtype))
+    ro, rt = o.random_(), t.random_()
+    assert ro is o and ro.dtype == o.dtype
+    a, b = ro.numpy().astype(np.float64), rt.numpy().astype(np.float64)
+    assert a.min() >= 0 and a.max() <= 2 * b.max() + 1 and a.max() >= b.max() / 4
+    if dtype == "bool":
+        errors_alike(lambda: o.random_(3), lambda: t.random_(3))
+    else:
+        a, b = o.random_(3).numpy(), t.random_(3).numpy()
+        assert set(np.unique(a)) == set(np.unique(b))
+        assert set(np.unique(o.random_(2, 5).numpy())) == set(np.unique(t.random_(2, 5).numpy()))
+    errors_alike(lambda: o.random_(5, 2), lambda: t.random_(5, 2))
+
+
+# --- in-place index updates ----------------------------------------------------------------------------------
+
+def test_index_copy_fill_add_like_torch():
+    a, s = rng.standard_normal((3, 4)), rng.standard_normal((3, 2))
+    (o, t), (os_, ts) = both(a, grad=True), both(s, grad=True)
+    io, it = both([3, 0])
+    same_backward(o.index_copy(1, io, os_), t.index_copy(1, it, ts), [(o, t), (os_, ts)])
+    o, t = both(a, grad=True)
+    same_backward(o.index_fill(1, io, -2.0), t.index_fill(1, it, -2.0), [(o, t)])
+    (o, t), (os_, ts) = both(a, grad=True), both(rng.standard_normal((3, 4)), grad=True)
+    io, it = both([2, 0, 2])
+    same_backward(o * 1, t * 1, [])
+    o2, t2 = (o * 1).index_add_(0, io, os_, alpha=2), (t * 1).index_add_(0, it, ts, alpha=2)
+    same_backward(o2, t2, [(o, t), (os_, ts)])
+    (o, t), (os_, ts) = both(a, grad=True), both(s, grad=True)
+    io, it = both([3, 0])
+    same_backward((o * 1).index_copy_(1, io, os_), (t * 1).index_copy_(1, it, ts), [(o, t), (os_, ts)])
+    o, t = both(a)
+    same(o.index_fill_(0, io[:1] * 0 + 1, 3.0), t.index_fill_(0, it[:1] * 0 + 1, 3.0))
+    o, t = both(a)
+    ff, ft = both([[0.5, 1.0]])
+    errors_alike(lambda: o.index_fill(0, ff, 1.0), lambda: t.index_fill(0, ft, 1.0))
+    io, it = both([[0, 1]])
+    errors_alike(lambda: o.index_fill(0, io, 1.0), lambda: t.index_fill(0, it, 1.0))
+    errors_alike(lambda: o.index_copy(0, io, o[:2]), lambda: t.index_copy(0, it, t[:2]))
+    errors_alike(lambda: o.index_copy(0, ff[0], o[:2]), lambda: t.index_copy(0, ft[0], t[:2]))
+    errors_alike(lambda: o.index_copy(0, io[0], o[:2].float()), lambda: t.index_copy(0, it[0], t[:2].float()))
+
+
+def test_scatter_inplace_like_torch():
+    a, s = rng.standard_normal((3, 4)), rng.standard_normal((3, 2))
+    io, it = both([[0, 1], [2, 3], [1, 0]])
+    (o, t), (os_, ts) = both(a, grad=True), both(s, grad=True)
+    same_backward((o * 1).scatter_(1, io, os_), (t * 1).scatter_(1, it, ts), [(o, t), (os_, ts)])
+    (o, t), (os_, ts) = both(a, grad=True), both(s, grad=True)
+    io, it = both([[0, 0], [2, 2], [1, 0]])
+    same_backward((o * 1).scatter_add_(1, io, os_), (t * 1).scatter_add_(1, it, ts), [(o, t), (os_, ts)])
+    o, t = both(a)
+    same(o.scatter_(1, io, 5.0), t.scatter_(1, it, 5.0))
+
+
+@pytest.mark.parametrize("mshape", [(3, 4), (4,)])
+def test_masked_scatter_like_torch(mshape):
+    a, s = rng.standard_normal((3, 4)), rng.standard_normal(13)
+    mo, mt = both(rng.random(mshape) > 0.5)
+    (o, t), (os_, ts) = both(a, grad=True), both(s, grad=True)
+    same_backward(o.masked_scatter(mo, os_), t.masked_scatter(mt, ts), [(o, t), (os_, ts)])
+    o, t = both(a)
+    same(o.masked_scatter_(mo, tl.tensor(s)), t.masked_scatter_(mt, torch.tensor(s)))
+    errors_alike(lambda: o.masked_scatter_(mo, tl.tensor(s, dtype=tl.float32)),
+                 lambda: t.masked_scatter_(mt, torch.tensor(s, dtype=torch.float32)))

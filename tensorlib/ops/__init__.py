@@ -21,6 +21,7 @@ from .shape import (cat, chunk, concat, concatenate, contiguous, expand, flatten
 
 from . import creation as _c, elementwise as _e, index as _i, linalg as _l, misc as _m, reduce as _r, shape as _s  # noqa
 from . import sorting as _so  # noqa: E402
+from . import sampling as _sa  # noqa: E402
 
 _PUBLIC_SKIP = {"np", "op", "dispatch", "Tensor", "method", "math", "annotations", "numbers", "D", "R", "E",
                 "CPU", "cupy", "device_of", "to_device", "move", "namedtuple", "sum_to", "norm_dims",
@@ -33,5 +34,5 @@ def _public(mod):
             and callable(v) and getattr(v, "__module__", "").startswith("tensorlib.ops")]
 
 
-__all__ = sorted({n for m in (_c, _e, _i, _l, _m, _r, _s, _so) for n in _public(m)})
-globals().update({n: getattr(m, n) for m in (_c, _e, _i, _l, _m, _r, _s, _so) for n in _public(m)})
+__all__ = sorted({n for m in (_c, _e, _i, _l, _m, _r, _s, _so, _sa) for n in _public(m)})
+globals().update({n: getattr(m, n) for m in (_c, _e, _i, _l, _m, _r, _s, _so, _sa) for n in _public(m)})

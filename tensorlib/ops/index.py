@@ -342,3 +342,197 @@ for _n, _f in dict(gather=gather, scatter_add=scatter_add, scatter=scatter, inde
                    index_add=index_add, masked_fill=masked_fill, masked_fill_=masked_fill_, nonzero=nonzero,
                    masked_select=masked_select).items():
     method(_n, _f)
+
+
+# --- in-place index updates: index_add_, index_copy(_), index_fill(_), scatter_, scatter_add_, masked_scatter(_)
+
+def _dim_idx(dim, index):
+    return (slice(None),) * dim + (index,)
+
+
+def _index_add_ip(xp, a, index, src, dim, alpha=1):
+    add_at(xp, a, _dim_idx(dim, index), src if alpha == 1 else src * alpha)
+
+
+INDEX_ADD_ = op("index_add_", inplace_of=INDEX_ADD)(_index_add_ip)
+
+
+def index_add_(self, dim, index, source, *, alpha=1):
+    kw = {"alpha": alpha} if alpha != 1 else {}
+    return dispatch(INDEX_ADD_, self, index, source, dim=norm_dims(dim, self.ndim)[0], **kw)
+
+
+def _index_check(name, a, index, dim):
+    """torch's checks (and messages) of index_copy_/index_fill_'s index."""
+    if name == "index_fill_":
+        if index.dtype != np.int64:
+            raise IndexError("index_fill_(): Expected dtype int64 for index.")
+        if index.ndim > 1:
+            raise RuntimeError("Index has to be a vector/scalar")
+        return
+    if index.dtype != np.int64:
+        raise RuntimeError(f"index_copy_(): Expected a long tensor for index, but got {_scalar(index.dtype)}")
+    if index.ndim > 1:
+        raise IndexError(f"index_copy_(): Index should have dimension 1 or 0 (got {index.ndim})")
+
+
+def _index_copy_check(a, index, src, dim):
+    _index_check("index_copy_", a, index, dim)
+    if src.dtype != a.dtype:
+        raise RuntimeError(f"index_copy_(): self and source expected to have the same dtype, but got (self) "
+                           f"{_scalar(a.dtype)} and (source) {_scalar(src.dtype)}")
+
+
+@op("index_copy", save="i", node_name="IndexCopyBackward0")
+def INDEX_COPY(xp, a, index, src, dim):
+    _index_copy_check(a, index, src, dim)
+    out = a.copy()
+    out[_dim_idx(dim, index)] = src
+    return out
+
+
+@INDEX_COPY.def_backward
+def _(ctx, g):
+    _, index, _src = ctx.saved_inputs
+    dim = ctx.attrs["dim"]
+    ga = index_fill(g, dim, index, 0.0) if ctx.needs_input_grad[0] else None
+    gs = index_select(g, dim, index) if ctx.needs_input_grad[2] else None
+    return ga, None, gs
+
+
+def _index_copy_ip(xp, a, index, src, dim):
+    _index_copy_check(a, index, src, dim)
+    a[_dim_idx(dim, index)] = src
+
+
+INDEX_COPY_ = op("index_copy_", inplace_of=INDEX_COPY)(_index_copy_ip)
+
+
+def index_copy(input, dim, index, source):
+    return dispatch(INDEX_COPY, input, index, source, dim=norm_dims(dim, input.ndim)[0])
+
+
+def index_copy_(self, dim, index, source):
+    return dispatch(INDEX_COPY_, self, index, source, dim=norm_dims(dim, self.ndim)[0])
+
+
+@op("index_fill", save="i", node_name="IndexFillBackward0")
+def INDEX_FILL(xp, a, index, dim, value):
+    _index_check("index_fill_", a, index, dim)
+    out = a.copy()
+    out[_dim_idx(dim, index)] = value
+    return out
+
+
+@INDEX_FILL.def_backward
+def _(ctx, g):
+    return dispatch(INDEX_FILL, g, ctx.saved_inputs[1], dim=ctx.attrs["dim"], value=0.0), None
+
+
+def _index_fill_ip(xp, a, index, dim, value):
+    _index_check("index_fill_", a, index, dim)
+    a[_dim_idx(dim, index)] = value
+
+
+INDEX_FILL_ = op("index_fill_", inplace_of=INDEX_FILL)(_index_fill_ip)
+
+
+def _fill_value(value):
+    return value.item() if isinstance(value, Tensor) else value
+
+
+def index_fill(input, dim, index, value):
+    return dispatch(INDEX_FILL, input, index, dim=norm_dims(dim, input.ndim)[0], value=_fill_value(value))
+
+
+def index_fill_(self, dim, index, value):
+    return dispatch(INDEX_FILL_, self, index, dim=norm_dims(dim, self.ndim)[0], value=_fill_value(value))
+
+
+def _scatter_ip(xp, a, index, src, dim):
+    s = src[tuple(slice(0, n) for n in index.shape)] if getattr(src, "ndim", 0) else src
+    a[_scatter_idx(xp, index, dim, index.shape)] = s
+
+
+def _scatter_add_ip(xp, a, index, src, dim):
+    s = src[tuple(slice(0, n) for n in index.shape)]
+    add_at(xp, a, _scatter_idx(xp, index, dim, s.shape), s)
+
+
+SCATTER_ = op("scatter_", inplace_of=SCATTER)(_scatter_ip)
+SCATTER_ADD_ = op("scatter_add_", inplace_of=SCATTER_ADD)(_scatter_add_ip)
+
+
+def scatter_(self, dim, index, src=None, value=None):
+    return dispatch(SCATTER_, self, index, src if src is not None else value, dim=norm_dims(dim, self.ndim)[0])
+
+
+def scatter_add_(self, dim, index, src):
+    return dispatch(SCATTER_ADD_, self, index, src, dim=norm_dims(dim, self.ndim)[0])
+
+
+def _masked_scatter_check(a, mask, src):
+    if mask.dtype != np.bool_:
+        raise RuntimeError(f"masked_scatter_ only supports boolean masks, but got mask with dtype {mask.dtype}")
+    if src.dtype != a.dtype:
+        raise RuntimeError(f"masked_scatter: expected self and source to have same dtypes but got"
+                           f"{_scalar(a.dtype)} and {_scalar(src.dtype)}")
+
+
+def _scalar(d):
+    from .._dtype import scalar_name
+    return scalar_name(d)
+
+
+def _masked_scatter_into(xp, out, mask, src):
+    m = xp.broadcast_to(mask, out.shape)
+    n = int(m.sum())
+    if n > src.size:
+        raise RuntimeError("masked_scatter: expected source to have at least as many elements as ones in mask")
+    out[m] = src.reshape(-1)[:n]
+
+
+@op("masked_scatter", save="i", node_name="MaskedScatterBackward0")
+def MASKED_SCATTER(xp, a, mask, src):
+    _masked_scatter_check(a, mask, src)
+    out = xp.broadcast_to(a, xp.broadcast_shapes(a.shape, mask.shape)).copy()
+    _masked_scatter_into(xp, out, mask, src)
+    return out
+
+
+@MASKED_SCATTER.def_backward
+def _(ctx, g):
+    _, mask, src = ctx.saved_inputs
+    ga = sum_to(masked_fill(g, mask, 0.0), ctx.in_meta[0][0]) if ctx.needs_input_grad[0] else None
+    gs = None
+    if ctx.needs_input_grad[2]:
+        from ._helpers import expand
+        from .creation import zeros
+        from .shape import cat, reshape
+        sel = getitem(g, expand(mask, tuple(g.shape)))
+        n = src.numel()
+        pad = zeros(n - sel.numel(), dtype=g.dtype, device=g.device)
+        gs = reshape(cat([sel, pad]), tuple(src.shape))
+    return ga, None, gs
+
+
+def _masked_scatter_ip(xp, a, mask, src):
+    _masked_scatter_check(a, mask, src)
+    _masked_scatter_into(xp, a, mask, src)
+
+
+MASKED_SCATTER_ = op("masked_scatter_", inplace_of=MASKED_SCATTER)(_masked_scatter_ip)
+
+
+def masked_scatter(input, mask, source):
+    return dispatch(MASKED_SCATTER, input, mask, source)
+
+
+def masked_scatter_(self, mask, source):
+    return dispatch(MASKED_SCATTER_, self, mask, source)
+
+
+for _n, _f in dict(index_add_=index_add_, index_copy=index_copy, index_copy_=index_copy_, index_fill=index_fill,
+                   index_fill_=index_fill_, scatter_=scatter_, scatter_add_=scatter_add_,
+                   masked_scatter=masked_scatter, masked_scatter_=masked_scatter_).items():
+    method(_n, _f)

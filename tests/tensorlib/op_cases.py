@@ -186,6 +186,23 @@ CASES = {
     "normal_": lambda: (lambda a: tl.empty(3, dtype=tl.float64).normal_() + a, [R(3)]),
     "bernoulli_": lambda: (lambda a: tl.empty(3, dtype=tl.float64).bernoulli_(0.5) + a, [R(3)]),
     "exponential_": lambda: (lambda a: tl.empty(3, dtype=tl.float64).exponential_() + a, [R(3)]),
+    "random_": lambda: (lambda a: tl.empty(3, dtype=tl.float64).random_(0, 5) + a, [R(3)]),
+    # sampling
+    "multinomial": lambda: (lambda: tl.multinomial(tl.tensor([[0.2, 0.3, 0.5], [1.0, 0.0, 1.0]]), 2), []),
+    "bernoulli": lambda: (lambda a: tl.bernoulli(a.abs() * 0.5), [R(3, 4)]),
+    # in-place index updates
+    "index_add_": lambda: (lambda a, s: a.clone().index_add_(0, tl.tensor([2, 0, 2]), s, alpha=2),
+                           [R(3, 4), R(3, 4)]),
+    "index_copy": lambda: (lambda a, s: a.index_copy(1, tl.tensor([3, 0]), s), [R(3, 4), R(3, 2)]),
+    "index_copy_": lambda: (lambda a, s: a.clone().index_copy_(1, tl.tensor([3, 0]), s), [R(3, 4), R(3, 2)]),
+    "index_fill": lambda: (lambda a: a.index_fill(1, tl.tensor([3, 0]), -1.5), [R(3, 4)]),
+    "index_fill_": lambda: (lambda a: a.clone().index_fill_(0, tl.tensor([1]), 2.0), [R(3, 4)]),
+    "scatter_": lambda: (lambda a, s: a.clone().scatter_(1, tl.tensor([[0, 1], [2, 3], [1, 0]]), s),
+                         [R(3, 4), R(3, 2)]),
+    "scatter_add_": lambda: _fixed(lambda a, s, i: a.clone().scatter_add_(1, i, s), [R(3, 4), R(3, 2)],
+                                   I(3, 2, high=4)),
+    "masked_scatter": lambda: _fixed(lambda a, s, m: a.masked_scatter(m, s), [R(3, 4), R(13)], B(4)),
+    "masked_scatter_": lambda: _fixed(lambda a, s, m: a.clone().masked_scatter_(m, s), [R(3, 4), R(13)], B(3, 4)),
     # sorting and order statistics
     "sort": lambda: (lambda a: tl.sort(a, 1, descending=True).values, [R(3, 4)]),
     "topk": lambda: (lambda a: a.topk(2, dim=0).values, [R(3, 4)]),
@@ -255,6 +272,7 @@ def _setitem(a, v):
 
 # ops whose backward exists but is zero/None by definition, or random: gradcheck does not apply
 NO_GRADCHECK = {"sign", "floor", "ceil", "round", "trunc", "random_fill", "uniform_", "normal_", "bernoulli_",
+                "random_", "bernoulli",
                 "exponential_", "zero", "fill", "alias_dtype", "detach",
                 "pin_memory"}   # needs CUDA to run at all; its backward is the identity
 

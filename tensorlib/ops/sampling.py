@@ -1,0 +1,114 @@
+"""Sampling: multinomial, bernoulli, random_. Seeded by tensorlib's generators (tensorlib.random): only
+`random` and `integers` draws are used, which NumPy's and CuPy 13's Generators both have.
+
+multinomial without replacement uses the exponential-keys trick (the categories sorted by E/p, E ~ Exp(1),
+are a draw without replacement proportional to p); with replacement, uniform draws are located in each
+row's cumulative distribution. The checks of the probabilities' values need their values on the host:
+made on the CPU only (torch asserts on the device for CUDA tensors, as for gather).
+"""
+from __future__ import annotations
+
+from .. import _dtype as D
+from .. import random as R
+from .._device import device_of
+from ._registry import Tensor, dispatch, method, np, op
+from .misc import RANDOM_FILL
+
+
+@op("multinomial")
+def MULTINOMIAL(xp, p, num_samples, replacement=False, generator=None):
+    rng = R._gen_for(device_of(p), generator)
+    n = p.shape[-1]
+    p2 = p.reshape(-1, n).astype(np.float64)
+    rows = p2.shape[0]
+    if xp is np and p2.size:
+        if not bool(np.isfinite(p2).all()) or bool((p2 < 0).any()):
+            raise RuntimeError("probability tensor contains either `inf`, `nan` or element < 0")
+        if bool((p2.sum(axis=1) <= 0).any()):
+            raise RuntimeError("invalid multinomial distribution (sum of probabilities <= 0)")
+    if not replacement:
+        e = -xp.log1p(-rng.random((rows, n), dtype=np.float64))
+        pos = p2 > 0
+        keys = xp.where(pos, e / xp.where(pos, p2, 1.0), xp.inf)
+        idx = xp.argsort(keys, axis=1)[:, :num_samples]
+    else:
+        cdf = xp.cumsum(p2, axis=1)
+        cdf = cdf / cdf[:, -1:]
+        u = rng.random((rows, num_samples), dtype=np.float64)
+        idx = xp.minimum((cdf[:, None, :] <= u[:, :, None]).sum(axis=-1), n - 1)
+    return idx.astype(np.int64).reshape(p.shape[:-1] + (num_samples,))
+
+
+def multinomial(input, num_samples, replacement=False, *, generator=None, out=None):
+    if input.ndim not in (1, 2):
+        raise RuntimeError("prob_dist must be 1 or 2 dim")
+    if input._data.dtype.kind != "f":
+        raise RuntimeError(f"multinomial only supports floating-point dtypes for input, got: "
+                           f"{D.scalar_name(input._data.dtype)}")
+    num_samples = int(num_samples)
+    if num_samples <= 0:
+        raise RuntimeError("cannot sample n_sample <= 0 samples")
+    if not replacement and num_samples > input.shape[-1]:
+        raise RuntimeError("cannot sample n_sample > prob_dist.size(-1) samples without replacement")
+    return dispatch(MULTINOMIAL, input, num_samples, replacement=bool(replacement), generator=generator)
+
+
+@op("bernoulli", node_name="BernoulliBackward0")
+def BERNOULLI(xp, p, generator=None):
+    rng = R._gen_for(device_of(p), generator)
+    return (rng.random(p.shape, dtype=np.float64) < p).astype(p.dtype)
+
+
+BERNOULLI.def_backward(lambda ctx, g: (g * 0,))
+
+
+def bernoulli(input, p=None, *, generator=None, out=None):
+    if p is not None:
+        from .creation import empty_like
+        return bernoulli_(empty_like(input), p, generator=generator)
+    return dispatch(BERNOULLI, input, generator=generator)
+
+
+def bernoulli_(self, p=0.5, *, generator=None):
+    from .misc import BERNOULLI_, copy_
+    if isinstance(p, Tensor):
+        from ._helpers import expand
+        return copy_(self, bernoulli(expand(p.to(self.device), tuple(self.shape)), generator=generator))
+    return dispatch(BERNOULLI_, self, p=p, generator=generator)
+
+
+_MANTISSA = {"float16": 11, "bfloat16": 8, "float32": 24, "float64": 53}
+
+
+def _random_k(xp, a, low, high, generator=None):
+    a[...] = R.sample("randint", a.shape, a.dtype, device_of(a), generator=generator, low=low, high=high)
+
+
+RANDOM_ = op("random_", inplace_of=RANDOM_FILL)(_random_k)
+
+
+def random_(self, from_=0, to=None, *, generator=None, **kw):
+    named_from = "from" in kw
+    if named_from:
+        from_ = kw.pop("from")
+    if kw:
+        raise TypeError(f"random_() got an unexpected keyword argument '{next(iter(kw))}'")
+    if to is None and from_ != 0 and not named_from:   # random_(to): [0, to)
+        from_, to = 0, from_
+    dt = self._data.dtype
+    if to is None:
+        if dt == np.bool_:
+            to = 2
+        elif dt.kind == "f":
+            to = (1 << _MANTISSA.get(self.dtype.name if hasattr(self.dtype, "name") else str(dt), 24)) + 1
+        else:
+            to = int(np.iinfo(dt).max) + 1
+    if dt == np.bool_ and (from_ < 0 or to > 2):
+        raise RuntimeError("to - 1 is out of bounds for bool" if to > 2 else "from is out of bounds for bool")
+    if from_ >= to:
+        raise RuntimeError(f"random_ expects 'from' to be less than 'to', but got from={from_} >= to={to}")
+    return dispatch(RANDOM_, self, low=int(from_), high=int(to), generator=generator)
+
+
+for _n, _f in dict(multinomial=multinomial, bernoulli=bernoulli, bernoulli_=bernoulli_, random_=random_).items():
+    method(_n, _f)
