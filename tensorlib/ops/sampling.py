@@ -35,7 +35,11 @@ def MULTINOMIAL(xp, p, num_samples, replacement=False, generator=None):
         cdf = xp.cumsum(p2, axis=1)
         cdf = cdf / cdf[:, -1:]
         u = rng.random((rows, num_samples), dtype=np.float64)
-        idx = xp.minimum((cdf[:, None, :] <= u[:, :, None]).sum(axis=-1), n - 1)
+        # one search over every row at once: row r's distribution shifted to (r, r + 1], its draws to r + u
+        # (count of the row's cdf values <= u; memory rows x (categories + samples), not their product)
+        off = xp.arange(rows, dtype=np.float64)[:, None]
+        pos = xp.searchsorted((cdf + off).reshape(-1), (u + off).reshape(-1), side="right")
+        idx = xp.minimum(pos.reshape(rows, num_samples) - xp.arange(rows)[:, None] * n, n - 1)
     return idx.astype(np.int64).reshape(p.shape[:-1] + (num_samples,))
 
 
