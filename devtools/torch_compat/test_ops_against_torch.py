@@ -618,3 +618,41 @@ def test_masked_scatter_like_torch(mshape):
     same(o.masked_scatter_(mo, tl.tensor(s)), t.masked_scatter_(mt, torch.tensor(s)))
     errors_alike(lambda: o.masked_scatter_(mo, tl.tensor(s, dtype=tl.float32)),
                  lambda: t.masked_scatter_(mt, torch.tensor(s, dtype=torch.float32)))
+
+
+# --- in-place unary methods, tan/sgn/fix/deg2rad/logaddexp/xlogy/fmax/fmin -----------------------------------
+
+@pytest.mark.parametrize("name", ["exp_", "log_", "sqrt_", "sigmoid_", "tanh_"])
+def test_inplace_unary_like_torch(name):
+    o, t = both(rng.uniform(0.5, 2.0, (3, 4)), grad=True)
+    same_backward(getattr(o * 1, name)(), getattr(t * 1, name)(), [(o, t)])
+    o, t = both(np.arange(4))
+    errors_alike(lambda: getattr(o, name)(), lambda: getattr(t, name)())
+
+
+@pytest.mark.parametrize("name", ["tan", "sgn", "fix", "deg2rad"])
+def test_more_unary_like_torch(name):
+    o, t = both(rng.uniform(-1.2, 1.2, (3, 4)), grad=True)
+    ro, rt = getattr(tl, name)(o), getattr(torch, name)(t)
+    if name == "sgn":       # torch's gradient of sgn is a ZeroTensor (no values to compare)
+        same(ro, rt)
+        assert ro.grad_fn.name() == rt.grad_fn.name()
+    else:
+        same_backward(ro, rt, [(o, t)])
+    o, t = both(np.arange(-2, 3))
+    same(getattr(o, name)(), getattr(t, name)(), tol=1e-6)
+
+
+@pytest.mark.parametrize("name", ["logaddexp", "xlogy", "fmax", "fmin"])
+def test_more_binary_like_torch(name):
+    a = rng.standard_normal((3, 4))
+    a[0, :2] = 0.0
+    b = np.abs(rng.standard_normal(4)) + 0.1
+    b[3] = np.nan if name in ("fmax", "fmin") else b[3]
+    (o, t), (ob, tb) = both(a, grad=True), both(b, grad=True)
+    same_backward(getattr(tl, name)(o, ob), getattr(torch, name)(t, tb), [(o, t), (ob, tb)])
+    (o, t), (ob, tb) = both(np.arange(4)), both(np.arange(1, 5))
+    if name == "logaddexp":
+        errors_alike(lambda: tl.logaddexp(o, ob), lambda: torch.logaddexp(t, tb))
+    else:
+        same(getattr(o, name)(ob), getattr(t, name)(tb), tol=1e-6)

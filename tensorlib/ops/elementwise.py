@@ -821,3 +821,93 @@ for _name, _fn in dict(log10=log10, exp2=exp2, expm1=expm1, sinh=sinh, cosh=cosh
                        hypot=hypot, fmod=fmod, nan_to_num=nan_to_num, square=square, isclose=isclose,
                        allclose=allclose, equal=equal).items():
     method(_name, _fn)
+
+
+# --- tan, sgn, fix, deg2rad, logaddexp, xlogy, fmax/fmin ------------------------------------------------------
+
+TAN = _unary("tan", lambda xp, a: xp.tan(_f(xp, a)), lambda ctx, g: (g * (1 + ctx.saved_output * ctx.saved_output),),
+             save="o")
+SGN = _unary("sgn", lambda xp, a: xp.sign(a), lambda ctx, g: (g * 0,), save="")
+DEG2RAD = _unary("deg2rad", lambda xp, a: _f(xp, a) * (math.pi / 180), lambda ctx, g: (g * (math.pi / 180),),
+                 save="", node_name="Deg2RadBackward0")
+
+
+@op("logaddexp", promote=True, save="io", node_name="LogaddexpBackward0")
+def LOGADDEXP(xp, a, b):
+    dt = getattr(a, "dtype", None)
+    if dt is not None and dt.kind in "biu" and getattr(b, "dtype", dt).kind in "biu":    # torch has no integer kernel
+        from .. import _dtype as D
+        raise NotImplementedError(f'"logaddexp_{"cpu" if xp is np else "cuda"}" not implemented for '
+                                  f"'{D.scalar_name(dt)}'")
+    a, b = _float_pair(a, b)
+    return xp.logaddexp(a, b)
+
+
+@LOGADDEXP.def_backward
+def _(ctx, g):
+    a, b = ctx.saved_inputs
+    out = ctx.saved_output
+    ga = sum_to(g * exp(a - out), ctx.in_meta[0][0]) if _needs(ctx, 0) else None
+    gb = sum_to(g * exp(b - out), ctx.in_meta[1][0]) if _needs(ctx, 1) else None
+    return ga, gb
+
+
+@op("xlogy", promote=True, save="i", node_name="XlogyBackward0")
+def XLOGY(xp, a, b):
+    a, b = _float_pair(a, b)
+    r = a * xp.log(b)
+    return xp.where(a == 0, xp.where(xp.isnan(b), b, 0), r).astype(r.dtype, copy=False)
+
+
+@XLOGY.def_backward
+def _(ctx, g):
+    a, b = ctx.saved_inputs
+    # torch 2.13's: log(other), except 0 where input == 0 and other <= 0 (checked against torch)
+    ga = sum_to(where(eq(a, 0) & (b <= 0), 0.0, g * log(b)), ctx.in_meta[0][0]) if _needs(ctx, 0) else None
+    gb = sum_to(g * a / b, ctx.in_meta[1][0]) if _needs(ctx, 1) else None
+    return ga, gb
+
+
+def _fminmax_bwd(pick_a_fn):
+    def bwd(ctx, g):
+        a, b = ctx.saved_inputs
+        pa = pick_a_fn(a, b)
+        ga = sum_to(where(pa, g, 0.0), ctx.in_meta[0][0]) if _needs(ctx, 0) else None
+        gb = sum_to(where(pa, 0.0, g), ctx.in_meta[1][0]) if _needs(ctx, 1) else None
+        return ga, gb
+    return bwd
+
+
+FMAX = op("fmax", promote=True, save="i", node_name="FmaxBackward0")(lambda xp, a, b: xp.fmax(a, b))
+FMAX.def_backward(_fminmax_bwd(lambda a, b: ge(a, b) | isnan(b)))
+FMIN = op("fmin", promote=True, save="i", node_name="FminBackward0")(lambda xp, a, b: xp.fmin(a, b))
+FMIN.def_backward(_fminmax_bwd(lambda a, b: le(a, b) | isnan(b)))
+
+tan = _mk1(TAN)
+sgn = _mk1(SGN)
+deg2rad = _mk1(DEG2RAD)
+
+
+def fix(input):
+    return trunc(input)
+
+
+def logaddexp(input, other, *, out=None):
+    return _out(dispatch(LOGADDEXP, input, other), out)
+
+
+def xlogy(input, other, *, out=None):
+    return _out(dispatch(XLOGY, input, other), out)
+
+
+def fmax(input, other, *, out=None):
+    return _out(dispatch(FMAX, input, other), out)
+
+
+def fmin(input, other, *, out=None):
+    return _out(dispatch(FMIN, input, other), out)
+
+
+for _name, _fn in dict(tan=tan, sgn=sgn, deg2rad=deg2rad, fix=fix, logaddexp=logaddexp, xlogy=xlogy, fmax=fmax,
+                       fmin=fmin).items():
+    method(_name, _fn)

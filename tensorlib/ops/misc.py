@@ -400,3 +400,26 @@ def type_as(input, other):
 
 
 method("type_as", type_as)
+
+
+# --- in-place unary methods: exp_, log_, sqrt_, sigmoid_, tanh_ (the out-of-place op's node, as in torch) ---
+
+def _ip_unary(base):
+    def kernel(xp, a):
+        r = base.kernel(xp, a)
+        if r.dtype != a.dtype and not np.can_cast(r.dtype, a.dtype, "same_kind"):
+            raise RuntimeError(f"result type {D.scalar_name(r.dtype)} can't be cast to the desired output type "
+                               f"{D.scalar_name(a.dtype)}")
+        a[...] = r
+    return kernel
+
+
+EXP_ = op("exp_", inplace_of=E.EXP)(_ip_unary(E.EXP))
+LOG_ = op("log_", inplace_of=E.LOG)(_ip_unary(E.LOG))
+SQRT_ = op("sqrt_", inplace_of=E.SQRT)(_ip_unary(E.SQRT))
+SIGMOID_ = op("sigmoid_", inplace_of=E.SIGMOID)(_ip_unary(E.SIGMOID))
+TANH_ = op("tanh_", inplace_of=E.TANH)(_ip_unary(E.TANH))
+
+exp_, log_, sqrt_, sigmoid_, tanh_ = (_ip_method(o) for o in (EXP_, LOG_, SQRT_, SIGMOID_, TANH_))
+for _f in (exp_, log_, sqrt_, sigmoid_, tanh_):
+    method(_f.__name__, _f)

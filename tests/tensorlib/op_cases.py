@@ -203,6 +203,19 @@ CASES = {
                                    I(3, 2, high=4)),
     "masked_scatter": lambda: _fixed(lambda a, s, m: a.masked_scatter(m, s), [R(3, 4), R(13)], B(4)),
     "masked_scatter_": lambda: _fixed(lambda a, s, m: a.clone().masked_scatter_(m, s), [R(3, 4), R(13)], B(3, 4)),
+    # in-place unary methods and more math
+    "exp_": lambda: (lambda a: (a * 1).exp_(), [R(3, 4)]),
+    "log_": lambda: (lambda a: (a * 1).log_(), [P(3, 4)]),
+    "sqrt_": lambda: (lambda a: (a * 1).sqrt_(), [P(3, 4)]),
+    "sigmoid_": lambda: (lambda a: (a * 1).sigmoid_(), [R(3, 4)]),
+    "tanh_": lambda: (lambda a: (a * 1).tanh_(), [R(3, 4)]),
+    "tan": lambda: (tl.tan, [R(5)]),
+    "sgn": lambda: (lambda a: a.sgn(), [R(5)]),
+    "deg2rad": lambda: (tl.deg2rad, [R(5)]),
+    "logaddexp": lambda: (tl.logaddexp, [R(3, 4), R(4)]),
+    "xlogy": lambda: (tl.xlogy, [R(3, 4), P(4)]),
+    "fmax": lambda: (tl.fmax, [R(3, 4), R(4)]),
+    "fmin": lambda: (lambda a, b: a.fmin(b), [R(3, 4), R(4)]),
     # sorting and order statistics
     "sort": lambda: (lambda a: tl.sort(a, 1, descending=True).values, [R(3, 4)]),
     "topk": lambda: (lambda a: a.topk(2, dim=0).values, [R(3, 4)]),
@@ -271,7 +284,7 @@ def _setitem(a, v):
 
 
 # ops whose backward exists but is zero/None by definition, or random: gradcheck does not apply
-NO_GRADCHECK = {"sign", "floor", "ceil", "round", "trunc", "random_fill", "uniform_", "normal_", "bernoulli_",
+NO_GRADCHECK = {"sign", "sgn", "floor", "ceil", "round", "trunc", "random_fill", "uniform_", "normal_", "bernoulli_",
                 "random_", "bernoulli",
                 "exponential_", "zero", "fill", "alias_dtype", "detach",
                 "pin_memory"}   # needs CUDA to run at all; its backward is the identity
