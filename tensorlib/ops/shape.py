@@ -406,6 +406,47 @@ def flip(input, *dims):
     return dispatch(FLIP, input, dims=norm_dims(_shape_arg(dims), input.ndim))
 
 
+def fliplr(input):
+    """flip(input, 1): torch's FlipBackward0, for tensors of 2 or more dims."""
+    if input.ndim < 2:
+        raise RuntimeError("Input must be >= 2-d.")
+    return dispatch(FLIP, input, dims=(1,))
+
+
+def flipud(input):
+    if input.ndim < 1:
+        raise RuntimeError("Input must be >= 1-d.")
+    return dispatch(FLIP, input, dims=(0,))
+
+
+def ravel(input):
+    """reshape(-1), a view where the layout allows it (torch's ravel)."""
+    return reshape(input, -1)
+
+
+@op("rot90", node_name="Rot90Backward0")
+def ROT90(xp, a, k=1, dims=(0, 1)):
+    return xp.ascontiguousarray(xp.rot90(a, k, axes=dims))
+
+
+ROT90.def_backward(lambda ctx, g: (dispatch(ROT90, g, k=-ctx.attrs["k"], dims=ctx.attrs["dims"]),))
+
+
+def rot90(input, k=1, dims=(0, 1)):
+    dims = tuple(dims)
+    if len(dims) != 2:
+        raise RuntimeError(f"expected total rotation dims == 2, but got dims = {len(dims)}")
+    if input.ndim < 2:
+        raise RuntimeError(f"expected total dims >= 2, but got total dims = {input.ndim}")
+    d0, d1 = (d + input.ndim if d < 0 else d for d in dims)
+    if d0 == d1:
+        raise RuntimeError(f"expected rotation dims to be different, but got dim0 = {dims[0]} and dim1 = {dims[1]}")
+    if not (0 <= d0 < input.ndim and 0 <= d1 < input.ndim):
+        raise IndexError(f"Dimension out of range (expected to be in range of [{-input.ndim}, {input.ndim - 1}], "
+                         f"but got {dims[0] if not 0 <= d0 < input.ndim else dims[1]})")
+    return dispatch(ROT90, input, k=int(k) % 4, dims=(d0, d1))
+
+
 @op("roll")
 def ROLL(xp, a, shifts, dims=None):
     return xp.roll(a, shifts, axis=dims)
@@ -435,8 +476,8 @@ for _n, _f in dict(reshape=reshape, view=view, view_as=view_as, reshape_as=resha
                    unflatten=unflatten, squeeze=squeeze, unsqueeze=unsqueeze, permute=permute, transpose=transpose,
                    swapaxes=transpose, swapdims=transpose, t=t, movedim=movedim, moveaxis=movedim, repeat=repeat,
                    tile=tile, contiguous=contiguous, split=split, chunk=chunk, unbind=unbind, narrow=narrow,
-                   flip=flip, roll=roll, expand=_expand_method, expand_as=_expand_as, tensor_split=tensor_split
-                   ).items():
+                   flip=flip, roll=roll, expand=_expand_method, expand_as=_expand_as, tensor_split=tensor_split,
+                   fliplr=fliplr, flipud=flipud, ravel=ravel, rot90=rot90).items():
     method(_n, _f)
 
 

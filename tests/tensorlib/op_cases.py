@@ -144,6 +144,7 @@ CASES = {
     "split_with_sizes": lambda: (lambda a: a.split([1, 3], 1)[1], [R(3, 4)]),
     "narrow": lambda: (lambda a: a.narrow(1, 1, 2), [R(3, 4)]),
     "flip": lambda: (lambda a: a.flip(0), [R(3, 4)]),
+    "rot90": lambda: (lambda a: tl.rot90(a, 3, (2, 0)), [R(3, 4, 2)]),
     "roll": lambda: (lambda a: a.roll(1, 1), [R(3, 4)]),
     # indexing
     "index": lambda: (lambda a: a[1:, tl.tensor([0, 2, 2])], [R(3, 4)]),

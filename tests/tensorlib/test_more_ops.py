@@ -393,3 +393,26 @@ def test_scatter_inplace_and_masked_scatter():
     eq(y.grad, ~m * 1.0)
     assert gradcheck(lambda u, v: u.masked_scatter(T(m[0]), v), [T(rng.standard_normal((2, 3)), True),
                                                                    T(rng.standard_normal(5), True)])
+
+
+def test_rot90_fliplr_flipud_ravel_against_numpy():
+    a = np.arange(24.0).reshape(3, 4, 2)
+    for k in (-5, -1, 0, 1, 2, 3, 7):
+        for dims in ((0, 1), (1, 0), (2, 0), (-1, -3)):
+            t = tl.tensor(a, requires_grad=True)
+            r = tl.rot90(t, k, dims)
+            np.testing.assert_array_equal(r.detach().numpy(), np.rot90(a, k, dims))
+            assert r.grad_fn.name() == "Rot90Backward0"
+            w = np.random.default_rng(k + 10).standard_normal(r.shape)
+            (r * tl.tensor(w)).sum().backward()
+            np.testing.assert_array_equal(t.grad.numpy(), np.rot90(w, -k, dims))     # the adjoint rotates back
+    m = tl.tensor(a[:, :, 0])
+    np.testing.assert_array_equal(tl.fliplr(m).numpy(), np.fliplr(a[:, :, 0]))
+    np.testing.assert_array_equal(m.flipud().numpy(), np.flipud(a[:, :, 0]))
+    assert tl.fliplr(m.requires_grad_()).grad_fn.name() == "FlipBackward0"
+    np.testing.assert_array_equal(m.t().ravel().detach().numpy(), a[:, :, 0].T.ravel())
+    for f, msg in ((lambda: tl.fliplr(tl.ones(3)), "Input must be >= 2-d"),
+                   (lambda: tl.rot90(tl.ones(3)), "expected total dims >= 2, but got total dims = 1"),
+                   (lambda: tl.rot90(tl.ones(2, 3), 1, (0, 0)), "expected rotation dims to be different")):
+        with pytest.raises(RuntimeError, match=msg):
+            f()
