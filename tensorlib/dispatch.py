@@ -304,9 +304,8 @@ def _phase_seq():
 def _sunk(op, args, attrs):
     """The profiler's default recording and nothing else (no op hook, autocast or anomaly): the
     leanest recorded path, one (name, phase, seq, t0, t1) tuple per op (see set_op_sink; dispatch2
-    has a copy inline). The
-    thread-local phase is read only while some thread runs a backward pass (`_backward_passes`): a
-    thread's phase is "backward" only inside the engine's run_backward."""
+    has a copy inline). The thread-local phase is read only while some thread runs a backward pass
+    (`_backward_passes`): a thread's phase is "backward" only inside the engine's run_backward."""
     if _backward_passes:
         phase, seq, run_seq = _phase_seq()
     else:
@@ -392,11 +391,8 @@ def _execute(op, args, attrs, seq):
             return _execute_general(op, args, attrs, seq)
         try:
             out = op.kernel(xp, x, y, **attrs) if attrs else op.kernel(xp, x, y)
-        except ValueError:          # NumPy's "could not be broadcast": torch's RuntimeError and message
-            err = broadcast_error(getattr(x, "shape", ()), getattr(y, "shape", ()))
-            if err is None:
-                raise
-            raise err from None
+        except ValueError as e:     # NumPy's "could not be broadcast": torch's RuntimeError and message
+            raise shape_error(e, (x, y)) from None
     elif n == 1:
         a = args[0]
         if not isinstance(a, Tensor):
@@ -423,7 +419,10 @@ def _execute(op, args, attrs, seq):
                 rg = True
         else:
             return _execute_general(op, args, attrs, seq)
-        out = op.kernel(np, x, y, z, **attrs) if attrs else op.kernel(np, x, y, z)
+        try:
+            out = op.kernel(np, x, y, z, **attrs) if attrs else op.kernel(np, x, y, z)
+        except ValueError as e:
+            raise shape_error(e, (x, y, z)) from None
     elif n == 0:
         # factories (the engine's implicit ones gradient every backward): nothing to unwrap, check or record
         out = op.kernel(np, **attrs)
@@ -441,17 +440,26 @@ def _execute(op, args, attrs, seq):
     return t
 
 
-def broadcast_error(sa, sb):
-    """torch's error for two shapes that do not broadcast (None when they do): the first mismatch from
-    the right, numbered as a dimension of the broadcast result."""
-    nd = max(len(sa), len(sb))
+def shape_error(e: ValueError, arrays, out=None) -> Exception:
+    """What to raise for a kernel's ValueError: NumPy's broadcasting failure as torch's RuntimeError (the
+    first mismatch from the right, numbered as a dimension of the broadcast result; with `out`, an in-place
+    target's shape, a broadcast result larger than it), anything else unchanged. The dispatcher calls it
+    for every op, so no kernel or wrapper translates these itself."""
+    if "broadcast" not in str(e):
+        return e
+    shapes = [a.shape for a in arrays if hasattr(a, "shape")]
+    nd = max(map(len, shapes), default=0)
+    full = []
     for k in range(1, nd + 1):
-        da = sa[-k] if k <= len(sa) else 1
-        db = sb[-k] if k <= len(sb) else 1
-        if da != db and da != 1 and db != 1:
-            return RuntimeError(f"The size of tensor a ({da}) must match the size of tensor b ({db}) at "
+        big = [s[-k] for s in shapes if k <= len(s) and s[-k] != 1]
+        if any(d != big[0] for d in big):
+            other = next(d for d in big if d != big[0])
+            return RuntimeError(f"The size of tensor a ({big[0]}) must match the size of tensor b ({other}) at "
                                 f"non-singleton dimension {nd - k}")
-    return None
+        full.insert(0, big[0] if big else 1)
+    if out is not None and tuple(full) != tuple(out):
+        return RuntimeError(f"output with shape {list(out)} doesn't match the broadcast shape {full}")
+    return e
 
 
 def _wrap_result(op, args, out):
@@ -479,7 +487,10 @@ def _xp_of(*arrays):
 
 def _execute_general(op, args, attrs, seq):
     arrays, xp, need_grad = _unwrap_all(op, args)
-    out = op.kernel(xp, *arrays, **attrs)
+    try:
+        out = op.kernel(xp, *arrays, **attrs)
+    except ValueError as e:
+        raise shape_error(e, arrays) from None
     if need_grad and STATE.grad_enabled and op.differentiable:
         return _record(op, args, attrs, out, seq)
     return _wrap_result(op, args, out)
@@ -511,28 +522,33 @@ def _unwrap_all(op, args):
 
 
 def _execute_inplace_op(op, args, attrs, seq):
-    if len(args) == 2 and not op.promote:     # x.add_(y), x.mul_(2.0) on the CPU: no general unwrapping
-        a, b = args
-        if isinstance(a, Tensor):
-            x = a._data
-            if type(x) is np.ndarray:
-                if isinstance(b, Tensor):
-                    y = b._data
-                    rg = a._requires_grad or b._requires_grad
-                else:
-                    y = b
-                    rg = a._requires_grad
-                if type(y) is np.ndarray or y is b:
-                    if rg and STATE.grad_enabled:
-                        return _execute_inplace(op, args, [x, y], attrs, np, True, seq)
-                    # outside autograd (an optimizer's update) _execute_inplace does just this: about 0.2 us
-                    # less per parameter update
-                    op.kernel(np, x, y, **attrs)
-                    base = a._base
-                    (base if base is not None else a)._version += 1
-                    return a
-    arrays, xp, need_grad = _unwrap_all(op, args)
-    return _execute_inplace(op, args, arrays, attrs, xp, need_grad, seq)
+    """Every in-place op (its `special`): the CPU two-argument fast path, else the general one; NumPy's
+    broadcasting failures become torch's errors against the target's shape."""
+    try:
+        if len(args) == 2 and not op.promote:     # x.add_(y), x.mul_(2.0) on the CPU: no general unwrapping
+            a, b = args
+            if isinstance(a, Tensor):
+                x = a._data
+                if type(x) is np.ndarray:
+                    if isinstance(b, Tensor):
+                        y = b._data
+                        rg = a._requires_grad or b._requires_grad
+                    else:
+                        y = b
+                        rg = a._requires_grad
+                    if type(y) is np.ndarray or y is b:
+                        if rg and STATE.grad_enabled:
+                            return _execute_inplace(op, args, [x, y], attrs, np, True, seq)
+                        # outside autograd (an optimizer's update) _execute_inplace does just this, less its
+                        # call and argument list
+                        op.kernel(np, x, y, **attrs)
+                        bump_version(a)
+                        return a
+        arrays, xp, need_grad = _unwrap_all(op, args)
+        return _execute_inplace(op, args, arrays, attrs, xp, need_grad, seq)
+    except ValueError as e:
+        raise shape_error(e, [a._data if isinstance(a, Tensor) else a for a in args],
+                          out=args[0].shape if isinstance(args[0], Tensor) else None) from None
 
 
 def _mark_view(out: Tensor, src):

@@ -127,20 +127,8 @@ def _ip_binary(xp_fn):
             if isinstance(b, float) or (bd is not None and getattr(bd, "kind", "") == "f"):
                 raise RuntimeError(f"result type Float can't be cast to the desired output type "
                                    f"{D.scalar_name(a.dtype)}")
-        try:
-            (np_fn if xp is np else getattr(xp, xp_fn))(a, b, out=a, casting="unsafe")
-        except ValueError:      # torch's errors: operands that do not broadcast, or a result larger than a
-            raise _inplace_shape_error(a.shape, getattr(b, "shape", ())) from None
+        (np_fn if xp is np else getattr(xp, xp_fn))(a, b, out=a, casting="unsafe")
     return kernel
-
-
-def _inplace_shape_error(sa, sb):
-    from ..dispatch import broadcast_error
-    err = broadcast_error(sa, sb)
-    if err is not None:
-        return err
-    out = [max(x, y) for x, y in zip((1,) * (len(sb) - len(sa)) + tuple(sa), (1,) * (len(sa) - len(sb)) + tuple(sb))]
-    return RuntimeError(f"output with shape {list(sa)} doesn't match the broadcast shape {out}")
 
 
 ADD_ = op("add_", inplace_of=E.ADD)(_ip_binary("add"))
@@ -242,11 +230,7 @@ COPY_ = op("copy_", inplace_of=COPY, any_device=True)(_copy_ip)
 def copy_(self, src, non_blocking=False):
     if not isinstance(src, Tensor):
         raise TypeError(f"copy_(): argument 'other' must be Tensor, not {type(src).__name__}")
-    try:
-        return dispatch(COPY_, self, src)
-    except ValueError as e:
-        raise RuntimeError(f"The size of tensor a ({list(self.shape)}) must match the size of tensor b "
-                           f"({list(src.shape)}): {e}") from None
+    return dispatch(COPY_, self, src)
 
 
 def _rand_fill(kind):

@@ -303,6 +303,17 @@ def test_shapes_that_do_not_broadcast_raise_torchs_errors():
         with pytest.raises(RuntimeError, match=msg if k == 3 else re.escape(msg)):
             f()
     assert tuple((tl.zeros(3, 1) - tl.ones(2)).shape) == (3, 2)
+    # every path through the dispatcher: three operands, copy_, the optimizers' in-place ops, autograd's
+    same_as_torch = [
+        (lambda: tl.where(tl.ones(3, dtype=tl.bool), tl.ones(4), tl.ones(3)), "The size of tensor a (3) must match "
+                                                                               "the size of tensor b (4)"),
+        (lambda: tl.zeros(3).copy_(tl.ones(4)), "The size of tensor a (3) must match the size of tensor b (4)"),
+        (lambda: tl.zeros(3).copy_(tl.ones(2, 3)), "output with shape [3] doesn't match the broadcast shape [2, 3]"),
+        (lambda: tl.zeros(3).lerp_(tl.ones(2, 3), 0.5), "output with shape [3] doesn't match the broadcast shape"),
+        (lambda: (tl.zeros(3, requires_grad=True) * 1).mul_(tl.ones(2, 3)), "output with shape [3] doesn't match")]
+    for f, msg in same_as_torch:
+        with pytest.raises(RuntimeError, match=re.escape(msg)):
+            f()
 
 
 def test_factory_and_expand_errors_read_as_torchs():
