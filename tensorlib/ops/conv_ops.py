@@ -175,17 +175,21 @@ def _cudnn_bwd_filter(m, xp, x, g, weight_shape, stride, padding, dilation, grou
 
 def _pick(xp, key, algos, default, m, cudnn_step, nondeterministic=()):
     """cudnn.pick over the CuPy algorithms, with cuDNN first and the default where `m` is its module.
-    Under benchmark, cuDNN's own search (auto_tune) runs once untimed before tensorlib times it."""
+    Under benchmark, cuDNN's own search (auto_tune) runs once untimed before tensorlib times it.
+    key: (step, arrays, params) for `_key`, built only on CUDA (on the CPU the default runs, unkeyed)."""
+    if xp is np:
+        return algos[default]()
     if m is not None:
         algos = {"cudnn": cudnn_step, **algos}
         default = "cudnn"
-    return cudnn.pick(key, algos, nondeterministic=nondeterministic, default=default, sync=_sync_for(xp),
-                      warm=("cudnn",) if m is not None else ())
+    step, arrays, params = key
+    return cudnn.pick(_key(step, *arrays, **params), algos, nondeterministic=nondeterministic, default=default,
+                      sync=_sync_for(xp), warm=("cudnn",) if m is not None else ())
 
 
 @op("conv2d", save="i", amp="lower", node_name="ConvolutionBackward0")
 def CONV2D(xp, x, w, b=None, stride=(1, 1), padding=(0, 0, 0, 0), dilation=(1, 1), groups=1):
-    key = _key("conv2d", x, w, stride=stride, padding=padding, dilation=dilation, groups=groups)
+    key = ("conv2d", (x, w), dict(stride=stride, padding=padding, dilation=dilation, groups=groups))
     m = _cudnn_for(xp, x, w, padding)
     y = _pick(xp, key, {"gemm": lambda: _fwd_gemm(xp, _pad(xp, x, padding), w, stride, dilation, groups),
                         "taps": lambda: _fwd_taps(xp, _pad(xp, x, padding), w, stride, dilation, groups)},
@@ -212,8 +216,8 @@ def CONV_T2D(xp, x, w, b=None, stride=(1, 1), padding=(0, 0, 0, 0), output_paddi
             gcs.append(_gcols(xp, x, w, groups))
         return gcs[0]
 
-    key = _key("col2im", x, w, stride=stride, padding=padding, dilation=dilation, groups=groups,
-               output_padding=output_padding)
+    key = ("col2im", (x, w), dict(stride=stride, padding=padding, dilation=dilation, groups=groups,
+                                  output_padding=output_padding))
     m = _cudnn_for(xp, x, w, padding)
     if m is not None and (out_size(Ho, kh, stride[0], pt, pb, dilation[0]), out_size(Wo, kw, stride[1], pl, pr,
                                                                                     dilation[1])) != (H, W):
@@ -238,8 +242,8 @@ def CONV_WEIGHT(xp, x, g, weight_shape=(), stride=(1, 1), padding=(0, 0, 0, 0), 
     if m is not None and (out_size(x.shape[2], kh, stride[0], padding[0], padding[1], dilation[0]),
                           out_size(x.shape[3], kw, stride[1], padding[2], padding[3], dilation[1])) != g.shape[2:]:
         m = None                            # g is cut to a smaller output (conv_transpose2d's backward)
-    key = _key("conv_weight", x, g, weight_shape=tuple(weight_shape), stride=stride, padding=padding,
-               dilation=dilation, groups=groups)
+    key = ("conv_weight", (x, g), dict(weight_shape=tuple(weight_shape), stride=stride, padding=padding,
+                                       dilation=dilation, groups=groups))
     return _pick(xp, key, {"gemm": lambda: _weight_gemm(xp, x, g, weight_shape, stride, padding, dilation, groups)},
                  "gemm", m, lambda: _cudnn_bwd_filter(m, xp, x, g, weight_shape, stride, padding, dilation, groups))
 
