@@ -12,61 +12,16 @@ from __future__ import annotations
 
 import os
 import tempfile
-import threading
 import zlib
+from concurrent.futures import ThreadPoolExecutor
 
 
 def _gzip():
     return zlib.compressobj(6, zlib.DEFLATED, 31)       # wbits 31: a gzip stream, as gzip.compress writes
 
 
-class _Writer(threading.Thread):
-    """Writes (and gzips) the chunks handed to it, one at a time, on its own thread."""
-
-    def __init__(self, f, z):
-        super().__init__(name="tensorlib-profiler-writer", daemon=True)
-        self.f, self.z = f, z
-        self.chunk = None
-        self.error: BaseException | None = None
-        self.ready = threading.Semaphore(0)     # a chunk (or None: the end) was handed over
-        self.idle = threading.Semaphore(1)      # the last chunk handed over is written
-
-    def put(self, chunk):
-        """Hand over `chunk` once the previous one is written; raises what writing raised."""
-        self.idle.acquire()
-        err = self.error
-        self.chunk = chunk
-        self.ready.release()            # always: after an error the writer skips chunks until the end
-        if err is not None and chunk is not None:
-            raise err
-
-    def finish(self):
-        """Wait for the last chunk; raises what writing raised."""
-        self.put(None)
-        self.join()
-        if self.error is not None:
-            raise self.error
-
-    def run(self):
-        f, z = self.f, self.z
-        while True:
-            self.ready.acquire()
-            c = self.chunk
-            self.chunk = None
-            if c is None:
-                if z is not None and self.error is None:
-                    try:
-                        f.write(z.flush())
-                    except BaseException as e:      # noqa: BLE001 - handed to the producer
-                        self.error = e
-                self.idle.release()
-                return
-            if self.error is None:
-                try:
-                    f.write(z.compress(c) if z is not None else c)
-                except BaseException as e:          # noqa: BLE001 - handed to the producer
-                    self.error = e
-            self.idle.release()
+def _write_gz(f, z, chunk):
+    f.write(z.compress(chunk))
 
 
 def _write_all(f, data, gz: bool):
@@ -76,24 +31,22 @@ def _write_all(f, data, gz: bool):
         for c in data:
             f.write(c)
         return
+    z = _gzip()
     if isinstance(data, tuple):
-        z = _gzip()
         for c in data:
-            f.write(z.compress(c))
-        f.write(z.flush())
-        return
-    w = _Writer(f, _gzip())
-    w.start()
-    try:
-        for c in data:
-            w.put(c)
-    except BaseException:
-        try:
-            w.finish()      # the writer stops before the file is removed; the producer's error is the one to see
-        except BaseException:   # noqa: BLE001, S110
-            pass
-        raise
-    w.finish()
+            _write_gz(f, z, c)
+    else:
+        # one writer thread, one chunk in flight: chunk k is compressed and written while k+1 is produced,
+        # and is done before k+1 is handed over (so before k+2, which may reuse k's buffer, is produced)
+        with ThreadPoolExecutor(1, thread_name_prefix="tensorlib-profiler-writer") as writer:
+            pending = None
+            for c in data:          # a producer's error leaves the with-block after the write in flight
+                if pending is not None:
+                    pending.result()            # a write's error stops the producer here
+                pending = writer.submit(_write_gz, f, z, c)
+            if pending is not None:
+                pending.result()
+    f.write(z.flush())
 
 
 def write_bytes(path, data, *, what: str = "file") -> str:

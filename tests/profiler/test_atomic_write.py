@@ -57,19 +57,10 @@ def test_producer_error_leaves_no_file_and_keeps_the_old_one(tmp_path, name):
 
 def test_writer_error_reaches_the_caller(tmp_path, monkeypatch):
     """A write that fails on the writer thread (a full disk) is raised in the caller as a clear OSError."""
-    class Full:
-        def __init__(self, f):
-            self.f = f
+    def full(f, z, chunk):
+        raise OSError(28, "No space left on device")
 
-        def write(self, b):
-            raise OSError(28, "No space left on device")
-
-    real = _atomic._Writer.__init__
-
-    def init(self, f, z):
-        real(self, Full(f), z)
-
-    monkeypatch.setattr(_atomic._Writer, "__init__", init)
+    monkeypatch.setattr(_atomic, "_write_gz", full)
     path = tmp_path / "t.json.gz"
     produced = []
 
