@@ -85,29 +85,30 @@ class Node:
             ref = self.out_refs[0]
             t = ref() if ref is not None else None
             if t is None:    # the output is gone (so are its views, which hold it): a tensor over the array
-                t = object.__new__(Tensor)
-                t._data = self.out_data[0]
-                t._grad_fn = self
-                t._requires_grad = True
-                return t
+                return self._over(0)
             if t._grad_fn is self:
                 b = t._base
                 if (b if b is not None else t)._version == 0:
                     return t
         outs = []
-        for i, d in enumerate(self.out_data):
+        for i in range(len(self.out_data)):
             ref = self.out_refs[i]
             t = ref() if ref is not None else None
             if t is not None and _version(t) != 0:
                 raise _version_error(t, self, i, _version(t), 0)
             if t is None or t._grad_fn is not self:
-                t = object.__new__(Tensor)
-                t._data = d
-                t._grad_fn = self
-                t._output_nr = i
-                t._requires_grad = True
+                t = self._over(i)
             outs.append(t)
         return outs[0] if len(outs) == 1 else tuple(outs)
+
+    def _over(self, i):
+        """A tensor over output i's saved array, as this node's output (for when its own is gone)."""
+        t = object.__new__(Tensor)
+        t._data = self.out_data[i]
+        t._grad_fn = self
+        t._output_nr = i
+        t._requires_grad = True
+        return t
 
     def check_versions(self):
         if self.versions is None:
