@@ -308,8 +308,12 @@ def _phase_seq():
 def _sunk(op, args, attrs, pairs, autocast):
     """The profiler's op sink: one (name, phase, seq, t0, t1) tuple per op (see set_op_sink), around
     whatever else runs (op hooks, autocast, anomaly mode); with nothing else, the leanest recorded path
-    (dispatch2 has that case inline)."""
-    phase, seq, run_seq = _phase_seq()
+    (dispatch2 has that case inline). `_phase_seq`'s forward case is inlined: a call less per op."""
+    if _backward_passes:
+        phase, seq, run_seq = _phase_seq()
+    else:
+        seq = run_seq = next(_seq)
+        phase = "forward"
     t0 = _pc()
     try:
         if autocast:
