@@ -1,5 +1,5 @@
-"""Atomic file output: write a temporary file beside the target, then rename it over the target, so a
-failed or interrupted export never leaves a partial file (and never clobbers a good one).
+"""Profiler exports: chunks written through safeio.atomic_open (atomic, mode-keeping, devices and
+symlinks written through), gzipped on the way when the name ends in .gz.
 
 A .gz file given as chunks is compressed and written by a second thread while the next chunk is being
 produced: formatting a large trace (NumPy) and zlib (about 50 MB/s) both release the GIL, so they
@@ -11,9 +11,10 @@ buffers): the writer finishes chunk k before chunk k+2 is asked for.
 from __future__ import annotations
 
 import os
-import tempfile
 import zlib
 from concurrent.futures import ThreadPoolExecutor
+
+from safeio import atomic_open
 
 
 def _gzip():
@@ -51,24 +52,8 @@ def _write_all(f, data, gz: bool):
 
 def write_bytes(path, data, *, what: str = "file") -> str:
     """Write `data` (bytes, or an iterable of bytes-like chunks, each written as soon as it is produced)
-    to `path` atomically; gzip it when the name ends in .gz. Returns the path."""
-    path = os.fspath(path)
-    directory = os.path.dirname(os.path.abspath(path))
-    try:
-        fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=directory)
-    except OSError as e:
-        raise OSError(e.errno, f"cannot write the {what} to {path!r}: {e.strerror}; "
-                               f"choose a path in an existing directory you can write to") from e
-    try:
-        with os.fdopen(fd, "wb") as f:
-            _write_all(f, data, path.endswith(".gz"))
-        os.replace(tmp, path)
-    except BaseException as e:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        if isinstance(e, OSError):
-            raise OSError(e.errno, f"cannot write the {what} to {path!r}: {e.strerror}") from e
-        raise
-    return path
+    to `path` through safeio.atomic_open (atomic for regular files, written through for devices, FIFOs
+    and symlink targets); gzip it when the name ends in .gz. Returns the path."""
+    with atomic_open(path, what=what) as f:
+        _write_all(f, data, os.fspath(path).endswith(".gz"))
+    return os.fspath(path)

@@ -7,22 +7,9 @@ string goes through `literal` and is then shown as a `rich.text.Text` (never par
 
 from __future__ import annotations
 
-import re
-
 from rich.text import Text
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
-
-
-def _escape(m: re.Match) -> str:
-    c = m.group(0)
-    return f"\\x{ord(c):02x}" if ord(c) < 0x100 else f"\\u{ord(c):04x}"
-
-
-def literal(value: object) -> str:
-    """The value as text with every control character written out as an escape (\\x1b, \\n, ...)."""
-    s = value if isinstance(value, str) else str(value)
-    return _CONTROL.sub(_escape, s)
+from safeio import literal
 
 
 def safe_text(value: object, style: str = "") -> Text:

@@ -1,0 +1,88 @@
+"""Bounded reads: every file the project reads has a budget tied to its size on disk.
+
+- `open_input` refuses what is not a regular file (a FIFO would block, /dev/zero never ends) unless the
+  caller asks for it, and names the problem in one line.
+- `read_bounded` reads at most the size the file had when opened (or `max_bytes`), never more.
+- `gunzip_bounded` inflates at most `inflate_budget(size on disk)` bytes: a gzip bomb is an error, not a
+  MemoryError. Real traces compress 5-30x; deflate's ceiling is about 1032x.
+"""
+from __future__ import annotations
+
+import os
+import stat
+import zlib
+from typing import BinaryIO
+
+MAX_RATIO = 100                  # inflated bytes per compressed byte accepted by default
+MIN_INFLATE_BUDGET = 64 << 20    # small files may always inflate to this much
+
+
+class InputError(ValueError):
+    """An input the project cannot read; the message is one line naming the file and what to do."""
+
+
+def _kind(mode: int) -> str:
+    if stat.S_ISDIR(mode):
+        return "a directory"
+    if stat.S_ISFIFO(mode):
+        return "a named pipe (FIFO)"
+    if stat.S_ISCHR(mode):
+        return "a character device"
+    if stat.S_ISBLK(mode):
+        return "a block device"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    return "not a regular file"
+
+
+def open_input(path, *, what: str = "file", allow_nonregular: bool = False) -> tuple[BinaryIO, int | None]:
+    """Open `path` for reading; returns the file and its size (None for a non-regular file)."""
+    p = os.fspath(path)
+    try:
+        st = os.stat(p)
+    except FileNotFoundError:
+        raise InputError(f"{p!r}: no such file") from None
+    except OSError as e:
+        raise InputError(f"{p!r}: cannot read the {what}: {e.strerror or e}") from None
+    regular = stat.S_ISREG(st.st_mode)
+    if stat.S_ISDIR(st.st_mode) or (not regular and not allow_nonregular):
+        raise InputError(f"{p!r}: is {_kind(st.st_mode)}, not a {what}; save it to a regular file first")
+    try:
+        return open(p, "rb"), (st.st_size if regular else None)
+    except OSError as e:
+        raise InputError(f"{p!r}: cannot read the {what}: {e.strerror or e}") from None
+
+
+def read_bounded(path, *, what: str = "file", max_bytes: int | None = None,
+                 allow_nonregular: bool = False) -> bytes:
+    """The whole file, at most its size when opened; more than `max_bytes` (required for a non-regular
+    file) is an InputError."""
+    f, size = open_input(path, what=what, allow_nonregular=allow_nonregular)
+    with f:
+        if size is None and max_bytes is None:
+            raise InputError(f"{os.fspath(path)!r}: a {what} read from a stream needs a byte limit")
+        limit = size if max_bytes is None else (max_bytes if size is None else min(size, max_bytes))
+        if size is not None and max_bytes is not None and size > max_bytes:
+            raise InputError(f"{os.fspath(path)!r}: the {what} is {size} bytes, over the {max_bytes}-byte limit")
+        data = f.read(limit + 1)
+    if len(data) > limit:
+        if size is not None:
+            return data[:limit]        # the file grew while we read it: keep what it was when opened
+        raise InputError(f"{os.fspath(path)!r}: the {what} is longer than the {limit}-byte limit")
+    return data
+
+
+def inflate_budget(size_on_disk: int) -> int:
+    """How many bytes a compressed input of this size may inflate to."""
+    return max(MIN_INFLATE_BUDGET, MAX_RATIO * int(size_on_disk))
+
+
+def gunzip_bounded(data: bytes, *, limit: int, what: str = "file", name: str = "input") -> bytes:
+    """Inflate a gzip (or zlib with wbits=31 header) stream to at most `limit` bytes."""
+    d = zlib.decompressobj(wbits=47)         # 47: gzip or zlib header, detected
+    out = d.decompress(data, limit + 1)
+    if len(out) > limit or d.unconsumed_tail:
+        raise InputError(f"{name!r}: the {what} inflates to more than {limit} bytes "
+                         f"({limit // max(1, len(data))}x its compressed size); decompress it yourself "
+                         f"if it is genuine")
+    return out
