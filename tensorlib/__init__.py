@@ -57,13 +57,15 @@ _quiet_numpy_floating_warnings()
 
 
 def _enable_env():
+    """Packages that act on tensorlib from the environment (the profiler's TENSORLIB_NVTX=1 registers its
+    NVTX hook) declare a `tensorlib.startup` entry point; tensorlib names none of them, so the layers stay
+    one-way. Looked up only when a TENSORLIB_ variable is set: a plain import pays nothing."""
     import os
-    if os.environ.get("TENSORLIB_NVTX") == "1":
-        try:
-            from profiler.nvtx import enable_from_env  # noqa: PLC0415 - optional, the profiler package
-        except ImportError:
-            return
-        enable_from_env()
+    if not [k for k in os.environ if k.startswith("TENSORLIB_")]:     # (tensorlib.any shadows the builtin here)
+        return
+    from importlib.metadata import entry_points
+    for ep in entry_points(group="tensorlib.startup"):
+        ep.load()()
 
 
 from .ops.optim_ops import addcdiv, addcmul, lerp  # noqa: E402 - the training stack (optim, data, save/load)
