@@ -21,9 +21,12 @@ from .. import random as _random
 from .._tensor_base import Tensor
 from ..autograd import backward as _backward
 from ..autograd.function import Function
-from ..autograd.grad_mode import enable_grad
+from ..autograd.grad_mode import enable_grad, is_grad_enabled
+from ..ops.creation import empty as _empty
 
 __all__ = ["checkpoint", "checkpoint_sequential", "noop_context_fn"]
+
+_REENTRANT, _ANCHORED = object(), object()     # private keys riding in the kwargs dict
 
 
 def noop_context_fn():
@@ -51,10 +54,12 @@ def _replayed_rng(states):
 class CheckpointFunction(Function):
     @staticmethod
     def forward(ctx, run_function, preserve_rng_state, kwargs, *args):
+        ctx.reentrant = kwargs.pop(_REENTRANT)
         ctx.run_function = run_function
         ctx.kwargs = kwargs
         ctx.rng = _rng_states() if preserve_rng_state else None
-        ctx.args = args
+        ctx.n_anchors = kwargs.pop(_ANCHORED)
+        args = ctx.args = args[:len(args) - ctx.n_anchors]
         ctx.save_for_backward(*(a for a in args if isinstance(a, Tensor)))
         return run_function(*args, **kwargs)
 
@@ -76,10 +81,12 @@ class CheckpointFunction(Function):
         pairs = [(o, g) for o, g in zip(outputs, grad_outputs)
                  if isinstance(o, Tensor) and o.requires_grad and g is not None]
         if not pairs:
-            raise RuntimeError("none of output has requires_grad=True, this checkpoint() is not necessary")
-        _backward([o for o, _ in pairs], [g for _, g in pairs])
+            if ctx.reentrant:
+                raise RuntimeError("none of output has requires_grad=True, this checkpoint() is not necessary")
+        else:
+            _backward([o for o, _ in pairs], [g for _, g in pairs])
         grads = tuple(t.grad if isinstance(t, Tensor) and t.requires_grad else None for t in inputs)
-        return (None, None, None) + grads
+        return (None, None, None) + grads + (None,) * ctx.n_anchors
 
 
 def _use_reentrant(use_reentrant, where):
@@ -111,7 +118,16 @@ def checkpoint(function, *args, use_reentrant=None, context_fn=noop_context_fn, 
                                   "call checkpoint without them")
     if determinism_check not in ("default", "none"):
         raise ValueError(f"determinism_check should be one of ['default', 'none'], but got {determinism_check}")
-    return CheckpointFunction.apply(function, preserve, kwargs, *args)
+    anchored = []
+    if not any(isinstance(a, Tensor) and a.requires_grad for a in args):
+        if use_reentrant:
+            warnings.warn("None of the inputs have requires_grad=True. Gradients will be None", stacklevel=2)
+        elif is_grad_enabled():
+            # the non-reentrant variant reaches parameters the function closes over even when no input
+            # requires grad (torch does it with saved-tensor hooks): an anchor input gives the output a node
+            anchored = [_empty(0, requires_grad=True)]
+    kwargs = {**kwargs, _REENTRANT: use_reentrant, _ANCHORED: len(anchored)}
+    return CheckpointFunction.apply(function, preserve, kwargs, *args, *anchored)
 
 
 def checkpoint_sequential(functions, segments, input, use_reentrant=None, **kwargs):

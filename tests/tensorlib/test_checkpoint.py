@@ -79,3 +79,16 @@ def test_forward_keeps_no_graph_and_recomputation_is_profiled_in_backward():
     inside = [n for n, _ in names[start:]]
     assert "linear" in inside and "relu" in inside and "ReluBackward0" in inside
     assert [n for n, _ in names[:start]].count("ReluBackward0") == 0
+
+
+def test_parameters_get_gradients_when_no_input_requires_grad():
+    """The first layer's input is data: torch's non-reentrant checkpoint still trains the parameters; the
+    reentrant one warns that gradients will be None, as torch's does."""
+    lin = nn.Linear(3, 2)
+    x = tl.randn(4, 3)
+    checkpoint(lin, x, use_reentrant=False).sum().backward()
+    expected = x.sum(0).numpy()
+    np.testing.assert_allclose(lin.weight.grad.numpy(), np.stack([expected, expected]), rtol=1e-5)
+    with pytest.warns(UserWarning, match="None of the inputs have requires_grad=True. Gradients will be None"):
+        y = checkpoint(lin, x, use_reentrant=True)
+    assert not y.requires_grad

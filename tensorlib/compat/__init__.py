@@ -1,0 +1,70 @@
+"""Run a PyTorch program on tensorlib with nothing changed: `python -m tensorlib.compat script.py [args]`.
+
+`install()` puts an import hook in front of the others that answers `import torch` and every `torch.X`
+with tensorlib's module of the same path (`torch.nn.functional` is `tensorlib.nn.functional`), so a script
+written for PyTorch imports tensorlib instead. Where tensorlib lacks a module or a name, the runner stops
+at the first one with a single line saying which name, where the script used it, and that it is
+tensorlib's gap, not the script's bug.
+"""
+from __future__ import annotations
+
+import importlib
+import importlib.abc
+import importlib.util
+import sys
+
+__all__ = ["install", "uninstall", "MissingInTensorlib"]
+
+
+class MissingInTensorlib(ModuleNotFoundError):
+    """`import torch.X` where tensorlib has no `tensorlib.X`."""
+
+
+def _real(fullname: str) -> str | None:
+    if fullname == "torch" or fullname.startswith("torch."):
+        return "tensorlib" + fullname[len("torch"):]
+    return None
+
+
+class _Alias(importlib.abc.Loader):
+    def __init__(self, real: str):
+        self.real = real
+
+    def create_module(self, spec):
+        return importlib.import_module(self.real)
+
+    def exec_module(self, module):
+        pass                                    # tensorlib's module is already executed
+
+
+class TorchAsTensorlib(importlib.abc.MetaPathFinder):
+    def find_spec(self, fullname, path, target=None):
+        real = _real(fullname)
+        if real is None:
+            return None
+        try:
+            found = importlib.util.find_spec(real)
+        except ModuleNotFoundError:
+            found = None
+        if found is None:
+            raise MissingInTensorlib(f"No module named '{fullname}' (tensorlib has no {real})", name=fullname)
+        return importlib.util.spec_from_loader(fullname, _Alias(real), is_package=found.submodule_search_locations
+                                               is not None)
+
+
+_FINDER = TorchAsTensorlib()
+
+
+def install() -> None:
+    """Answer `import torch` with tensorlib from now on (idempotent). A real torch already imported in
+    this process is left as it is."""
+    if _FINDER not in sys.meta_path:
+        sys.meta_path.insert(0, _FINDER)
+
+
+def uninstall() -> None:
+    if _FINDER in sys.meta_path:
+        sys.meta_path.remove(_FINDER)
+    for name in [n for n in sys.modules if n == "torch" or n.startswith("torch.")]:
+        if getattr(sys.modules[name], "__name__", "").startswith("tensorlib"):
+            del sys.modules[name]
