@@ -19,7 +19,7 @@ from .autograd import (enable_grad, inference_mode, is_grad_enabled, no_grad, se
 from .autograd.anomaly import detect_anomaly, set_detect_anomaly  # noqa: E402,F401
 from .random import Generator, initial_seed, manual_seed, seed, get_rng_state, set_rng_state  # noqa: E402,F401
 from . import amp  # noqa: E402
-from . import accelerator  # noqa: E402,F401
+from . import accelerator, distributed  # noqa: E402,F401
 from ._threads import get_num_threads, set_num_threads  # noqa: E402,F401
 from .amp import autocast  # noqa: E402,F401
 
