@@ -79,4 +79,23 @@ from .memory import (max_memory_allocated, max_memory_reserved, memory_allocated
 from . import nn  # noqa: E402
 from . import backends  # noqa: E402
 
+_submodules: dict | None = None
+
+
+def __getattr__(name: str):
+    """`tensorlib.profiler` (as `torch.profiler` after `import torch`): a package that declares a
+    `tensorlib.submodules` entry point under that name is imported on first use, so `import tensorlib` loads
+    no profiler and tensorlib names none (the profiler declares itself)."""
+    global _submodules
+    if _submodules is None:
+        from importlib.metadata import entry_points
+        _submodules = {ep.name: ep for ep in entry_points(group="tensorlib.submodules")}
+    ep = _submodules.get(name)
+    if ep is None:
+        raise AttributeError(f"module 'tensorlib' has no attribute '{name}'")
+    import sys
+    module = globals()[name] = sys.modules[f"{__name__}.{name}"] = ep.load()
+    return module
+
+
 _enable_env()   # last: the NVTX hook may import any part of tensorlib

@@ -61,3 +61,19 @@ def test_script_errors_and_exit_codes_pass_through(tmp_path):
     r = subprocess.run([sys.executable, "-m", "tensorlib.compat", str(tmp_path / "nope\x1b[2J.py")],
                        capture_output=True, text=True)
     assert r.returncode == 2 and "\x1b" not in r.stderr and "no such script" in r.stderr
+
+
+def test_torch_profiler_is_the_profiler_and_loaded_only_on_use(tmp_path):
+    r = _run(tmp_path, """
+        import sys
+        import torch
+        assert "profiler" not in sys.modules          # import torch loads no profiler
+        from torch.profiler import ProfilerActivity, profile, record_function
+        import torch.profiler
+        with torch.profiler.profile(activities=[ProfilerActivity.CPU]) as prof:
+            with record_function("step"):
+                torch.ones(3).sum()
+        print(sorted({e.key for e in prof.key_averages()} & {"step", "sum"}), profile is torch.profiler.profile)
+        """)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "['step', 'sum'] True"
