@@ -226,3 +226,44 @@ def test_attention_3d_mask_and_encoder_padding_mask():
     kpm = np.array([[False, False, False, True, True], [False] * 5])
     close(oenc(tl.tensor(xb), src_key_padding_mask=tl.tensor(kpm)),
           tenc(torch.tensor(xb), src_key_padding_mask=torch.tensor(kpm)))
+
+
+@pytest.mark.parametrize("kw", [{}, {"batch_first": True}, {"norm_first": True, "activation": "gelu"}])
+def test_transformer_encoder_decoder(kw):
+    o, t = pair(nn.Transformer, torch.nn.Transformer, d_model=8, nhead=2, num_encoder_layers=2,
+                num_decoder_layers=2, dim_feedforward=16, dropout=0.0, **kw)
+    src, tgt = (arr(5, 3, 8), arr(4, 3, 8)) if not kw.get("batch_first") else (arr(3, 5, 8), arr(3, 4, 8))
+    mask = nn.Transformer.generate_square_subsequent_mask(4, dtype=tl.float64)
+    tmask = torch.nn.Transformer.generate_square_subsequent_mask(4, dtype=torch.float64)
+    close(mask, tmask)
+    pad = np.zeros((3, 5), dtype=bool)
+    pad[1, 3:] = True
+    oo, to, oi, ti = run_both(o, t, src, tgt, train=False, tgt_mask=None)
+    oo = o(*oi, tgt_mask=mask, src_key_padding_mask=tl.tensor(pad), memory_key_padding_mask=tl.tensor(pad))
+    to = t(*ti, tgt_mask=tmask, src_key_padding_mask=torch.tensor(pad), memory_key_padding_mask=torch.tensor(pad))
+    close(oo, to, 1e-7)
+    oo.sum().backward()
+    to.sum().backward()
+    close(oi[0].grad, ti[0].grad, 1e-7)
+    for (name, p), (_, q) in zip(o.named_parameters(), t.named_parameters()):
+        close(p.grad, q.grad, 1e-7)
+
+
+def test_transformer_init_and_errors_as_torch():
+    torch.manual_seed(0)
+    t = torch.nn.Transformer(d_model=8, nhead=2, num_encoder_layers=1, num_decoder_layers=1, dim_feedforward=16)
+    o = nn.Transformer(d_model=8, nhead=2, num_encoder_layers=1, num_decoder_layers=1, dim_feedforward=16)
+    assert list(o.state_dict()) == list(t.state_dict())
+    for (name, p), (_, q) in zip(o.named_parameters(), t.named_parameters()):
+        bound = np.sqrt(6 / sum(p.shape[:2])) if p.dim() > 1 else None
+        if bound is not None:        # xavier-uniform everywhere, as torch's _reset_parameters
+            assert np.abs(p.detach().numpy()).max() <= bound + 1e-6
+        elif "norm" in name or "proj_bias" in name or "out_proj.bias" in name:
+            close(p, q)              # ones and zeros; the feed-forward biases are random in both
+    for theirs, ours in ((t, o),):
+        with pytest.raises(RuntimeError, match="the batch number of src and tgt must be equal"):
+            theirs(torch.zeros(5, 3, 8), torch.zeros(4, 2, 8))
+        with pytest.raises(RuntimeError, match="the batch number of src and tgt must be equal"):
+            ours(tl.zeros(5, 3, 8), tl.zeros(4, 2, 8))
+        with pytest.raises(RuntimeError, match="the feature number of src and tgt must be equal to d_model"):
+            ours(tl.zeros(5, 3, 6), tl.zeros(4, 3, 6))

@@ -276,3 +276,35 @@ def test_multihead_attention_bias_kv_and_zero_attn_match_numpy(bias_kv, zero_att
     assert gradcheck(lambda x: m(x, x, x, need_weights=False)[0], (x,))
     if bias_kv:
         assert gradcheck(lambda bk: m(x.detach(), x.detach(), x.detach(), need_weights=False)[0], (m.bias_k,))
+
+
+def test_transformer_encoder_decoder_trains_and_masks():
+    """nn.Transformer: torch's state-dict layout, a causal target mask that keeps the future out, and a step
+    that lowers the loss (compared with torch itself in devtools/torch_compat)."""
+    import numpy as np
+    import tensorlib as tl
+    from tensorlib import nn
+    tl.manual_seed(0)
+    m = nn.Transformer(d_model=8, nhead=2, num_encoder_layers=1, num_decoder_layers=1, dim_feedforward=16,
+                       dropout=0.0, batch_first=True)
+    keys = list(m.state_dict())
+    assert keys[0] == "encoder.layers.0.self_attn.in_proj_weight" and "decoder.layers.0.multihead_attn.in_proj_weight" \
+        in keys and keys[-2:] == ["decoder.norm.weight", "decoder.norm.bias"] and len(keys) == 34
+    src, tgt = tl.randn(2, 5, 8), tl.randn(2, 4, 8)
+    mask = nn.Transformer.generate_square_subsequent_mask(4)
+    assert mask[0, 1].item() == float("-inf") and mask[1, 0].item() == 0.0
+    out = m(src, tgt, tgt_mask=mask)
+    changed = tgt.clone()
+    changed[:, 3] += 5.0                               # the last target step must not change earlier outputs
+    out2 = m(src, changed, tgt_mask=mask)
+    np.testing.assert_allclose(out[:, :3].detach().numpy(), out2[:, :3].detach().numpy(), rtol=1e-5, atol=1e-6)
+    assert not np.allclose(out[:, 3].detach().numpy(), out2[:, 3].detach().numpy())
+    opt = tl.optim.Adam(m.parameters(), lr=1e-2)
+    losses = []
+    for _ in range(5):
+        loss = ((m(src, tgt, tgt_mask=mask) - tgt) ** 2).mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    assert losses[-1] < losses[0]
