@@ -104,6 +104,7 @@ def test_ops_on_cuda1_are_timed_on_device_1():
         assert all(0 < store.dev_ns[i] < 10_000_000 for i in ops)      # not behind device 0's queue
     finally:
         cp.cuda.runtime._COUNT = 1
+        tl.random._cuda_generators.pop(1, None)
 
 
 def test_cuda_memory_records_match_tensorlib_counters():

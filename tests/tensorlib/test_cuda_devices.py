@@ -25,6 +25,7 @@ def two():
         yield cp
     finally:
         cp.cuda.runtime._COUNT = 1
+        tl.random._cuda_generators.pop(1, None)     # device 1 is gone again: so is its generator
 
 
 def test_ops_on_cuda1_run_with_device_1_current(two):
