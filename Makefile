@@ -28,6 +28,7 @@ test-gpu:
 	$(PYTHON) benchmarks/dispatch_overhead.py --device cuda --quick
 	$(PYTHON) benchmarks/training_step.py --device cuda --steps 5
 	$(PYTHON) benchmarks/gpu_overhead.py --n 2000
+	$(PYTHON) devtools/gpu_check.py
 	-$(PYTHON) devtools/ncu_nvtx_check.py
 
 # Side-by-side checks against PyTorch itself (torch is not a dependency): pip install torch into .venv first.

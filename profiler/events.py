@@ -52,6 +52,7 @@ class EventStore:
         self.self_dev_ns = np.zeros(n, np.int64)
         self._dev_cols: dict = {}                       # dev_start, dev_stream, dev_index: made on first use
         self.has_device_time = False
+        self.device_time_note = None      # what the CUDA columns measure, printed under the table (cuda_timing)
         # with cuda_timing="cupti" (see cupti.py): the GPU activities and their launch calls, host ns,
         # each with the index of the event it belongs to (-1 where none); None in events mode
         self.gpu_records: list | None = None

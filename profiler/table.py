@@ -128,4 +128,6 @@ def build_table(events, sort_by=None, row_limit=100, max_name_column_width=55, m
     lines.append(f"Self CPU time total: {format_time(self_cpu_total, time_unit)}")
     if has_cuda:
         lines.append(f"Self CUDA time total: {format_time(self_dev_total, time_unit)}")
+        if getattr(store, "device_time_note", None):
+            lines.append(store.device_time_note)
     return "\n".join(lines) + "\n"

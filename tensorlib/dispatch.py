@@ -364,20 +364,36 @@ def _execute(op, args, attrs, seq):
                     rg = True
                 if type(x) is not type(y) and not op.any_device:
                     raise _device_error(op, args)
+                if type(x) is np.ndarray:       # the backend before promotion: a cast is a kernel too
+                    xp = np
+                else:
+                    xp = _xp_of(x, y)
+                    if xp is None:
+                        return _guarded(_execute, op, args, attrs, seq)
                 if op.promote and x.dtype is not y.dtype:
                     x, y = _promote([x, y])
             else:
                 y = b
+                if type(x) is np.ndarray:
+                    xp = np
+                else:
+                    xp = _xp_of(x, y)
+                    if xp is None:
+                        return _guarded(_execute, op, args, attrs, seq)
                 if op.promote and (x.dtype.kind != "f" or (type(y) is not float and type(y) is not int)):
                     x, y = _promote([x, y])
-            xp = np if type(x) is np.ndarray else _xp_of(x, y)
         elif isinstance(b, Tensor):
             x = a
             y = b._data
             rg = b._requires_grad
+            if type(y) is np.ndarray:
+                xp = np
+            else:
+                xp = _xp_of(x, y)
+                if xp is None:
+                    return _guarded(_execute, op, args, attrs, seq)
             if op.promote:
                 x, y = _promote([x, y])
-            xp = np if type(y) is np.ndarray else _xp_of(x, y)
         else:
             return _execute_general(op, args, attrs, seq)
         try:
@@ -390,7 +406,12 @@ def _execute(op, args, attrs, seq):
             return _execute_general(op, args, attrs, seq)
         x = a._data
         rg = a._requires_grad
-        xp = np if type(x) is np.ndarray else _xp_of(x)
+        if type(x) is np.ndarray:
+            xp = np
+        else:
+            xp = _xp_of(x)
+            if xp is None:
+                return _guarded(_execute, op, args, attrs, seq)
         out = op.kernel(xp, x, **attrs) if attrs else op.kernel(xp, x)
     elif n == 3 and not op.promote:
         # three arguments, the last a tensor or None (linear's bias, nll_loss's weight), all on the CPU
@@ -464,6 +485,8 @@ def _wrap_result(op, args, out):
 
 
 def _xp_of(*arrays):
+    """The backend of CUDA arrays: CuPy, or None when their device is not the current one (the caller
+    then runs the op again under `_guarded`). Only the CUDA path calls this, so CPU ops pay nothing."""
     from . import _device
     dev = None
     for a in arrays:
@@ -473,11 +496,26 @@ def _xp_of(*arrays):
             elif a.device.id != dev:
                 raise RuntimeError(f"Expected all tensors to be on the same device, but found at least two devices, "
                                    f"cuda:{dev} and cuda:{a.device.id}!")
-    return _device._cupy if dev is not None else np
+    if dev is None:
+        return np
+    cp = _device._cupy
+    return cp if dev == cp.cuda.runtime.getDevice() else None
+
+
+def _guarded(run, op, args, attrs, seq):
+    """torch's device guard: run the op with its tensors' device current (CuPy launches kernels on the
+    current device and refuses operands from another). Taken only when that device is not current
+    already, so a single-GPU program never pays for the switch."""
+    from . import _device
+    idx = next(t._data.device.id for t in _flat_tensors(args) if type(t._data) is not np.ndarray)
+    with _device._cupy.cuda.Device(idx):
+        return run(op, args, attrs, seq)
 
 
 def _execute_general(op, args, attrs, seq):
     arrays, xp, need_grad = _unwrap_all(op, args)
+    if xp is None:
+        return _guarded(_execute_general, op, args, attrs, seq)
     try:
         out = op.kernel(xp, *arrays, **attrs)
     except ValueError as e:
@@ -488,7 +526,8 @@ def _execute_general(op, args, attrs, seq):
 
 
 def _unwrap_all(op, args):
-    """Arrays of the tensor arguments (device-checked), the backend, and whether any requires grad."""
+    """Arrays of the tensor arguments (device-checked), the backend (None: their device is not the current
+    one, see _guarded), and whether any requires grad."""
     arrays = []
     atype = None
     need_grad = False
@@ -507,6 +546,8 @@ def _unwrap_all(op, args):
         xp = np
     else:
         xp = _xp_of(*arrays) if not op.any_device else _device_xp()
+        if xp is None:
+            return arrays, None, need_grad
     if op.promote:
         arrays = _promote(arrays)
     return arrays, xp, need_grad
@@ -536,6 +577,8 @@ def _execute_inplace_op(op, args, attrs, seq):
                         bump_version(a)
                         return a
         arrays, xp, need_grad = _unwrap_all(op, args)
+        if xp is None:
+            return _guarded(_execute_inplace_op, op, args, attrs, seq)
         return _execute_inplace(op, args, arrays, attrs, xp, need_grad, seq)
     except ValueError as e:
         raise shape_error(e, [a._data if isinstance(a, Tensor) else a for a in args],
@@ -564,6 +607,8 @@ def _execute_list(op, args, attrs, seq):
         if not isinstance(a, Tensor):
             raise TypeError(f"{op.name}(): expected a sequence of Tensors, but got an element of type {type(a).__name__}")
     arrays, xp, need_grad = _unwrap_all(op, tensors)
+    if xp is None:
+        return _guarded(_execute_list, op, args, attrs, seq)
     if len({a.dtype for a in arrays}) > 1:
         rt = _dtype.from_np(arrays[0].dtype)
         for a in arrays[1:]:

@@ -55,7 +55,8 @@ class Generator:
 
 
 default_generator = Generator("cpu")
-_cuda_generators: dict = {}
+_cuda_generators: dict = {}     # device index -> that device's default generator (torch.cuda.default_generators)
+_cuda_seed: list = []           # the seed manual_seed_all gave last, for CUDA generators made later
 
 
 def _gen_for(device, generator):
@@ -65,19 +66,32 @@ def _gen_for(device, generator):
         return generator._rng
     if device.type == "cpu":
         return default_generator._rng
-    g = _cuda_generators.get(device.index)
+    return cuda_generator(device.index)._rng
+
+
+def cuda_generator(index):
+    """Device `index`'s default generator, made (seeded as torch seeds it: the last manual_seed_all's
+    seed, else the CPU generator's initial seed) the first time that device draws."""
+    g = _cuda_generators.get(index)
     if g is None:
-        g = _cuda_generators[device.index] = Generator(device)
-        g.manual_seed(default_generator.initial_seed())
-    return g._rng
+        g = Generator(f"cuda:{index}")
+        g.manual_seed(_cuda_seed[-1] if _cuda_seed else default_generator.initial_seed())
+        _cuda_generators[index] = g
+    return g
 
 
 def manual_seed(seed):
     """Seeds the CPU generator and every CUDA generator (those made later too)."""
     default_generator.manual_seed(seed)
+    manual_seed_all(seed)
+    return default_generator
+
+
+def manual_seed_all(seed):
+    """torch.cuda.manual_seed_all: every CUDA device's generator, those made later too; not the CPU's."""
+    _cuda_seed[:] = [int(seed)]
     for g in _cuda_generators.values():
         g.manual_seed(seed)
-    return default_generator
 
 
 def seed():
@@ -97,6 +111,18 @@ def set_rng_state(state):
 
 
 def sample(kind, shape, dtype, device, generator=None, **kw):
+    """A draw on `device` from its generator (`generator`, else the device's default one). A CUDA draw
+    runs with that device current: CuPy makes the result, and launches the kernel, on the current one."""
+    if device.type != "cpu":
+        from ._device import cupy
+        cp = cupy()
+        if device.index != cp.cuda.runtime.getDevice():
+            with cp.cuda.Device(device.index):
+                return _sample(kind, shape, dtype, device, generator, kw)
+    return _sample(kind, shape, dtype, device, generator, kw)
+
+
+def _sample(kind, shape, dtype, device, generator, kw):
     rng = _gen_for(device, generator)
     dt = np.dtype(dtype)
     work = dt if dt in (np.float32, np.float64) else np.float64

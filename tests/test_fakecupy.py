@@ -78,5 +78,6 @@ def test_events_time_host_intervals(cp):
         cp.cuda.get_elapsed_time(s, e)
     s.record(cp.cuda.get_current_stream())
     e.record()
+    e.synchronize()
     assert cp.cuda.get_elapsed_time(s, e) >= 0.0
     assert cp.cuda.runtime.getDeviceProperties(0)["name"].startswith(b"Fake")

@@ -81,11 +81,16 @@ def synchronize(device=None):
 
 
 def manual_seed(seed):
+    """torch.cuda.manual_seed: the current device's generator only (not the CPU's, not other devices')."""
     from .. import random
-    random.manual_seed(seed)
+    if is_available():
+        random.cuda_generator(current_device()).manual_seed(seed)
 
 
-manual_seed_all = manual_seed
+def manual_seed_all(seed):
+    """torch.cuda.manual_seed_all: every device's generator, including those first used later."""
+    from .. import random
+    random.manual_seed_all(seed)
 
 
 def is_initialized() -> bool:

@@ -45,18 +45,66 @@ def test_event_timing_fills_device_columns_and_a_gpu_lane(tmp_path):
     assert len(flows) == 2 * len(kernels)
 
 
-def test_event_pool_is_reused_over_a_long_run():
+def _fake_sim():
+    import cupy
+    if not getattr(cupy, "__fake__", False):
+        pytest.skip("drives the fake CuPy's device clock (tests/fakecupy); on a GPU devtools/gpu_check.py checks this")
+    return cupy.cuda._sim
+
+
+def test_a_dry_event_pool_grows_instead_of_waiting_for_the_gpu():
     from profiler.cuda_timing import GpuTimer
+    sim = _fake_sim()
     a = tl.ones(8, device="cuda")
     timer = GpuTimer(pool_size=8)
+    syncs = sim.syncs[0]
     tl.dispatch.add_hook(timer)
     try:
+        sim.launch(duration_ns=5_000_000)       # the GPU is behind: no event completes while recording
         for _ in range(50):
             a + 1
     finally:
         tl.dispatch.remove_hook(timer)
-    assert len(timer.resolved) + len(timer.spans) == 50
-    assert len(timer._free) + 2 * len(timer.spans) <= 8 + 2 * len(timer.spans)
+    assert sim.syncs[0] == syncs                # the program never waited for the GPU
+    assert len(timer.spans) == 50
+    with profile() as prof:
+        pass
+    timer.resolve(prof.store)
+    assert len(timer.spans) == 0 and len(timer._devices[0].free) >= 100     # all back in the (grown) pool
+
+
+def test_gpu_spans_never_start_before_their_launch_when_the_queue_is_busy_at_start():
+    sim = _fake_sim()
+    a = tl.ones(64, device="cuda")
+    sim.launch(duration_ns=30_000_000)          # 30 ms of work queued before profiling starts
+    with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
+        for _ in range(5):
+            a * 2
+    store = prof.store
+    ops = [i for i in range(len(store)) if store.names[store.name_id[i]] == "mul"]
+    assert len(ops) == 5
+    for i in ops:
+        assert store.dev_start[i] >= store.t0[i], "a GPU span drawn before its op was launched"
+    assert "CUDA time: stream time from each op's entry to its exit" in prof.key_averages().table()
+
+
+def test_ops_on_cuda1_are_timed_on_device_1():
+    _fake_sim()
+    import cupy as cp
+    cp.cuda.runtime._COUNT = 2
+    try:
+        a = tl.ones(64, device="cuda:1")
+        cp.cuda._sim.launch(duration_ns=20_000_000)      # device 0 is busy; device 1 is not
+        with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
+            for _ in range(3):
+                a + 1
+        store = prof.store
+        ops = [i for i in range(len(store)) if store.names[store.name_id[i]] == "add"]
+        assert [int(store.dev_index[i]) for i in ops] == [1, 1, 1]
+        assert all(0 < store.dev_ns[i] < 10_000_000 for i in ops)      # not behind device 0's queue
+    finally:
+        cp.cuda.runtime._COUNT = 1
+        tl.random._cuda_generators.pop(1, None)
 
 
 def test_cuda_memory_records_match_tensorlib_counters():

@@ -6,10 +6,13 @@ where real CuPy is strict (see `cupy._core`: no implicit host conversion, host a
 operands, 0-d arrays instead of NumPy scalars), and it keeps the bookkeeping the profiler reads:
 every array's buffer is a pool allocation (`cupy.get_default_memory_pool()`, 512-byte rounding,
 malloc/free hooks with CuPy's keyword signatures, `cupy.cuda.set_allocator`), freed when the buffer
-is garbage collected; `cupy.cuda.Event`s remember the host clock when recorded.
+is garbage collected. Asynchrony and devices are simulated (`cupy.cuda._sim`): a queue per stream
+with a device clock, so events complete only when the host has waited for them; FAKECUPY_DEVICES
+devices (default 1), a current device per thread, arrays on the device that was current when they
+were made, and CuPy's ValueError for an operand on another device.
 
-Not simulated: kernels, asynchronous execution (everything has completed when a call returns),
-streams beyond the current-stream bookkeeping, more than one device, CUPTI, NVTX, cuBLAS/cuDNN.
+Not simulated: the kernels themselves (NumPy computes at once; only their timing is queued), CUPTI,
+NVTX, cuBLAS/cuDNN.
 `cupy.__fake__` is True so test setup can tell it apart from the real thing.
 """
 from __future__ import annotations

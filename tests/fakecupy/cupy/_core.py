@@ -20,7 +20,33 @@ import weakref
 
 import numpy
 
+from .cuda import _sim
+
 _NP = numpy.ndarray
+
+# ------------------------------------------------------------------------------------------------
+# asynchrony and devices: the hooks cupy.cuda._sim needs (a kernel per op that writes memory, CuPy's
+# device check on operands, the host waits of CuPy's blocking reads)
+# ------------------------------------------------------------------------------------------------
+
+
+def _on_device(x):
+    """Array `x`'s storage, after CuPy's check that it lives on the current device."""
+    if x._mp.device_id != _sim_current():
+        _sim.check_operand(x._mp.device_id)
+    return x._a
+
+
+def _sim_current():
+    from .cuda import runtime
+    return runtime.getDevice()
+
+
+def _host_read(x):
+    """CuPy's blocking reads (get, item, bool, ...) wait for the current stream's work."""
+    _sim.wait_stream()
+    return x._a
+
 
 # ------------------------------------------------------------------------------------------------
 # device memory behind arrays
@@ -48,6 +74,7 @@ def _memptr_for(a):
     if mp is None:
         from .cuda import memory
         mp = memory.alloc(root.nbytes)
+        _sim.launch(root.nbytes)          # the kernel that wrote the new buffer
         _owner_mem[key] = mp
         weakref.finalize(root, _release, key)
     return mp
@@ -73,7 +100,7 @@ _SCALARS = (numbers.Number, numpy.generic, bool)
 def _elementwise_arg(x):
     """An operand of a cupy ufunc: cupy arrays and scalars only."""
     if type(x) is ndarray:
-        return x._a
+        return _on_device(x)
     if isinstance(x, _SCALARS):
         return x
     raise _unsupported(x)
@@ -84,7 +111,9 @@ def _unwrap(x, explicit=False):
     host arrays refused unless the function is an explicit host-to-device conversion."""
     t = type(x)
     if t is ndarray:
-        return x._a
+        if explicit and x._mp.device_id != _sim_current():
+            return x._a.copy()        # cupy.asarray/array copy an array from another device
+        return _on_device(x)
     if t is _NP:
         if explicit:
             return x.copy()
@@ -145,6 +174,8 @@ class ufunc:
 
     def __call__(self, *args, **kwargs):
         arrays, kwargs, wrappers = self._prep(args, kwargs, self._KW)
+        if "out" in kwargs:
+            _sim.launch(0)                      # written in place: no new buffer, still a kernel
         with numpy.errstate(all="ignore"):      # GPU arithmetic never warns about inf/nan
             return _wrap(self._u(*arrays, **kwargs), wrappers)
 
@@ -164,6 +195,8 @@ class ufunc:
         if type(a) is not ndarray:
             raise TypeError(f"Unsupported type {type(a)}")
         idx = _index(indices)
+        _on_device(a)
+        _sim.launch(0)
         if b is None:
             self._u.at(a._a, idx)
         else:
@@ -216,6 +249,7 @@ def _ufuncs():
 
 def _method(name, wrap=True):
     def f(self, *args, **kwargs):
+        _on_device(self)
         args = _unwrap(args)
         kwargs = {k: _unwrap(v) for k, v in kwargs.items()}
         out = kwargs.get("out")
@@ -313,9 +347,9 @@ class ndarray:  # noqa: N801
         if out is not None:
             if type(out) is not _NP:
                 raise TypeError("Only numpy.ndarray can be obtained from cupy.ndarray")
-            numpy.copyto(out, self._a)
+            numpy.copyto(out, _host_read(self))
             return out
-        return numpy.array(self._a, order=order, copy=True)
+        return numpy.array(_host_read(self), order=order, copy=True)
 
     def set(self, arr, stream=None):
         if type(arr) is not _NP:
@@ -324,23 +358,24 @@ class ndarray:  # noqa: N801
             raise ValueError("Shape mismatch. Old shape: {}, new shape: {}".format(self.shape, arr.shape))
         if arr.dtype != self.dtype:
             raise TypeError("{} array cannot be set to {} array".format(arr.dtype, self.dtype))
+        _sim.launch(arr.nbytes)
         numpy.copyto(self._a, arr)
 
     def item(self, *args):
-        return self._a.item(*args)
+        return _host_read(self).item(*args)
 
     def tolist(self):
-        return self._a.tolist()
+        return _host_read(self).tolist()
 
     def tobytes(self, order="C"):
-        return self._a.tobytes(order)
+        return _host_read(self).tobytes(order)
 
     # -- Python protocol ------------------------------------------------------------------------------
     def __repr__(self):
-        return repr(self._a)
+        return repr(_host_read(self))
 
     def __str__(self):
-        return str(self._a)
+        return str(_host_read(self))
 
     def __format__(self, spec):
         return format(self._a, spec) if self.ndim == 0 else format(str(self), spec)
@@ -354,19 +389,19 @@ class ndarray:  # noqa: N801
         return (self[i] for i in range(self.shape[0]))
 
     def __bool__(self):
-        return bool(self._a)
+        return bool(_host_read(self))
 
     def __float__(self):
-        return float(self._a)
+        return float(_host_read(self))
 
     def __int__(self):
-        return int(self._a)
+        return int(_host_read(self))
 
     def __complex__(self):
-        return complex(self._a)
+        return complex(_host_read(self))
 
     def __index__(self):
-        return self._a.__index__()
+        return _host_read(self).__index__()
 
     __hash__ = None
 
@@ -391,6 +426,8 @@ class ndarray:  # noqa: N801
                 raise ValueError("non-scalar numpy.ndarray cannot be used for fill")
         elif not isinstance(value, _SCALARS):
             raise _unsupported(value)
+        _on_device(self)
+        _sim.launch(0)
         self._a[_index(key)] = value
 
     # -- arithmetic via the ufuncs ----------------------------------------------------------------------

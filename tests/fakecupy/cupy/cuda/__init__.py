@@ -3,9 +3,10 @@ from __future__ import annotations
 
 import itertools
 import threading
-import time
 
-from . import memory, memory_hook, profiler, runtime  # noqa: F401
+import numpy
+
+from . import _sim, memory, memory_hook, profiler, runtime  # noqa: F401
 from .memory import (MemoryPointer, MemoryPool, PinnedMemoryPointer, alloc_pinned_memory,  # noqa: F401
                      get_allocator, set_allocator)
 from .memory import OutOfMemoryError  # noqa: F401
@@ -40,6 +41,7 @@ class Device:
         runtime.setDevice(self.id)
 
     def __enter__(self):
+        runtime._check(self.id)
         self._prev.append(runtime.getDevice())
         runtime.setDevice(self.id)
         return self
@@ -49,6 +51,7 @@ class Device:
 
     def synchronize(self):
         runtime._check(self.id)
+        _sim.wait(self.id, _sim.device_tail(self.id))
 
     @property
     def compute_capability(self):
@@ -57,7 +60,8 @@ class Device:
 
     @property
     def mem_info(self):
-        return runtime.memGetInfo()
+        with self:
+            return runtime.memGetInfo()
 
 
 _stream_ptrs = itertools.count(0x5000_0000, 0x100)
@@ -65,6 +69,9 @@ _tls = threading.local()
 
 
 class Stream:
+    """A CUDA stream: a queue of work on the device that was current when it was made (the null
+    stream, ptr 0, is the current device's). See _sim for when its work completes."""
+
     null = None     # set below
 
     def __init__(self, null=False, non_blocking=False, ptr=None):
@@ -86,11 +93,11 @@ class Stream:
         return self
 
     def synchronize(self):
-        pass
+        _sim.wait_stream(self)
 
     @property
     def done(self):
-        return True
+        return _sim.completed(*_sim.stream_tail(self))
 
     def record(self, event=None):
         event = event or Event()
@@ -98,7 +105,8 @@ class Stream:
         return event
 
     def wait_event(self, event):
-        pass
+        if event._t is not None:
+            _sim.after(self, event._t)
 
     def __eq__(self, other):
         return isinstance(other, Stream) and other.ptr == self.ptr
@@ -122,37 +130,40 @@ _event_ptrs = itertools.count(0x6000_0000, 0x40)
 
 
 class Event:
-    """A CUDA event (fake): record() stamps the host clock (every fake kernel has completed by then)."""
+    """A CUDA event: record() enqueues a marker on a stream; it completes when the device reaches it and
+    the host has waited for that (see _sim). Never recorded, it is done, as cudaEventQuery says."""
 
     def __init__(self, block=False, disable_timing=False, interprocess=False):
         self.ptr = next(_event_ptrs)
         self._timing = not disable_timing
+        self._device = None
         self._t = None
 
     def record(self, stream=None):
         if stream is not None and not isinstance(stream, Stream):
             raise TypeError(f"stream must be a cupy.cuda.Stream, got {type(stream)}")
-        self._t = time.perf_counter_ns()
+        self._device, self._t = _sim.mark(stream)
 
     def synchronize(self):
-        pass
+        if self._t is not None:
+            _sim.wait(self._device, self._t)
 
     @property
     def done(self):
-        return True
+        return self._t is None or _sim.completed(self._device, self._t)
 
 
 def get_elapsed_time(start_event, end_event):
-    """Milliseconds between two recorded events (CUDA's 0.5 us resolution)."""
+    """Milliseconds between two completed events, as cudaEventElapsedTime gives them: a C float (24-bit
+    mantissa, so a microsecond is lost after about 16 s) of a 0.5 us resolution count."""
     for e in (start_event, end_event):
-        if not e._timing:
-            raise CUDARuntimeError(400, "cudaErrorInvalidResourceHandle: invalid resource handle")
-        if e._t is None:
-            raise CUDARuntimeError(400, "cudaErrorInvalidResourceHandle: invalid resource handle")
-    return round((end_event._t - start_event._t) / 500) * 500 / 1e6
+        if not e._timing or e._t is None:
+            raise CUDARuntimeError(runtime.errorInvalidResourceHandle)
+    for e in (start_event, end_event):
+        if not e.done:
+            raise CUDARuntimeError(runtime.errorNotReady)
+    return float(numpy.float32(round((end_event._t - start_event._t) / 500) * 500 / 1e6))
 
 
 def get_device_id():
     return runtime.getDevice()
-
-

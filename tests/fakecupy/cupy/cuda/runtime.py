@@ -1,23 +1,38 @@
-"""cupy.cuda.runtime (fake): one device, properties shaped like CuPy's (str keys, bytes name)."""
+"""cupy.cuda.runtime (fake): FAKECUPY_DEVICES devices (default 1), a current device per thread,
+properties shaped like CuPy's (str keys, bytes name)."""
 from __future__ import annotations
 
+import os
 import threading
 
 is_hip = False
-_COUNT = 1
+_COUNT = int(os.environ.get("FAKECUPY_DEVICES", "1"))
 _tls = threading.local()
 _profiling = [False]
 
+errorInvalidDevice = 101
+errorInvalidResourceHandle = 400
+errorNotReady = 600
+_ERRORS = {errorInvalidDevice: ("cudaErrorInvalidDevice", "invalid device ordinal"),
+           errorInvalidResourceHandle: ("cudaErrorInvalidResourceHandle", "invalid resource handle"),
+           errorNotReady: ("cudaErrorNotReady", "device not ready")}
+
 
 class CUDARuntimeError(RuntimeError):
-    def __init__(self, status, msg="invalid device ordinal"):
+    """As cupy_backends.cuda.api.runtime's: built from the status alone, "name: description"."""
+
+    def __init__(self, status):
         self.status = status
-        super().__init__(f"cudaErrorInvalidDevice: {msg}" if status == 101 else msg)
+        name, msg = _ERRORS.get(status, (f"cudaError{status}", "unknown error"))
+        super().__init__(f"{name}: {msg}")
+
+    def __reduce__(self):
+        return (type(self), (self.status,))
 
 
 def _check(device):
     if not 0 <= device < _COUNT:
-        raise CUDARuntimeError(101)
+        raise CUDARuntimeError(errorInvalidDevice)
 
 
 def getDeviceCount():
@@ -34,7 +49,9 @@ def setDevice(device):
 
 
 def deviceSynchronize():
-    pass        # every fake kernel has completed when its call returns
+    from . import _sim
+    d = getDevice()
+    _sim.wait(d, _sim.device_tail(d))
 
 
 def runtimeGetVersion():
@@ -60,7 +77,7 @@ def getDeviceProperties(device):
             "maxThreadsDim": (1024, 1024, 64), "maxGridSize": (2147483647, 65535, 65535),
             "clockRate": 1980000, "totalConstMem": 65536, "major": 9, "minor": 0,
             "multiProcessorCount": 132, "l2CacheSize": 52428800, "maxThreadsPerMultiProcessor": 2048,
-            "memoryClockRate": 2619000, "memoryBusWidth": 5120, "computeMode": 0, "pciBusID": 0,
+            "memoryClockRate": 2619000, "memoryBusWidth": 5120, "computeMode": 0, "pciBusID": device,
             "pciDeviceID": 0, "pciDomainID": 0, "integrated": 0, "canMapHostMemory": 1,
             "concurrentKernels": 1, "ECCEnabled": 1, "uuid": b"\0" * 16}
 
