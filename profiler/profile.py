@@ -6,6 +6,7 @@ every report (events, key_averages, table, Chrome trace, stacks, memory) reads i
 """
 from __future__ import annotations
 
+import os
 import threading
 import time
 import warnings
@@ -228,6 +229,25 @@ class profile:
             if _active is self:
                 _active = None
 
+    def _left_in_fork_child(self):
+        """In a child made by os.fork() while this profiler ran: the child did not start it, so it records
+        nothing more and reports nothing (stop() and on_trace_ready belong to the parent, which would
+        otherwise see its output file overwritten by the child's partial copy), and it may profile itself."""
+        rec, self._recorder = self._recorder, None
+        if rec is not None:
+            if rec.uses_sink:
+                dispatch.set_op_sink(None)
+            for h in (self._nvtx_hook, rec, self._gpu):
+                if h is not None and h in dispatch.hooks():
+                    dispatch.remove_hook(h)
+            rec.active = False
+        if self._memory is not None:
+            self._memory.active = False        # its free callbacks stay registered and now record nothing
+        self._gpu = self._nvtx_hook = self._memory = None
+        self._capture = None
+        self._snapshots = []
+        self._running = False
+
     # -- recording --------------------------------------------------------------------------------------
     def _start_recording(self):
         if not self.acc_events:
@@ -401,3 +421,15 @@ class profile:
     def memory_summary(self) -> str:
         from .memory_report import memory_summary
         return memory_summary(self._require_store(), self.profile_memory)
+
+
+def _after_fork_in_child():
+    global _active, _active_lock
+    _active_lock = threading.Lock()          # another thread of the parent may have held it at the fork
+    running, _active = _active, None
+    if running is not None:
+        running._left_in_fork_child()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
