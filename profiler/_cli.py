@@ -4,8 +4,19 @@ the exit status; they import their module lazily so one subcommand never pays fo
 
 from __future__ import annotations
 
+import argparse
 import sys
 from collections.abc import Callable, Sequence
+
+from safeio import literal
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse, with its error line through safeio.literal: "unrecognized arguments: ..." quotes the
+    user's words raw, so a control character in one would reach the terminal."""
+
+    def error(self, message):
+        super().error(literal(message))
 
 
 def _nsys(argv: list[str]) -> int:
@@ -44,6 +55,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0 if args else 2
     handler = SUBCOMMANDS.get(args[0])
     if handler is None:
-        print(f"{usage()}\nprofiler: error: unknown command {args[0]!r}", file=sys.stderr)
+        print(f"{usage()}\nprofiler: error: unknown command {literal(repr(args[0]))}", file=sys.stderr)
         return 2
     return handler(args[1:])

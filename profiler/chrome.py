@@ -25,6 +25,27 @@ from .events import OP_TAGS
 from .memory import CPU, device_name, timeline
 
 
+def _json(obj) -> bytes:
+    """orjson.dumps, with lone surrogates (``record_function("x\\ud800")``, a file name decoded with
+    surrogateescape) written as the text ``\\ud800``: orjson refuses to encode them, and a JSON ``\\ud800``
+    escape loads in Python's json but not in orjson or other strict readers. Only a failed encoding pays
+    for the second pass."""
+    try:
+        return orjson.dumps(obj)
+    except TypeError:
+        return orjson.dumps(_no_surrogates(obj))
+
+
+def _no_surrogates(obj):
+    if isinstance(obj, str):
+        return obj.encode("utf-8", "backslashreplace").decode("utf-8")
+    if isinstance(obj, dict):
+        return {_no_surrogates(k): _no_surrogates(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_no_surrogates(v) for v in obj]
+    return obj
+
+
 def _us(ns):
     """ns (int64 array) -> µs floats with 3 decimals (ns precision)."""
     return (np.asarray(ns, np.int64) / 1000.0).round(3)
@@ -74,7 +95,7 @@ def trace_parts(store, prof=None):
             nt, th = divmod(k, len(threads))
             nm, tg = divmod(nt, ntag)
             prefix.append(b'{"ph":"X","cat":"%s","name":%s,"pid":%d,"tid":%d' % (
-                tag_cat[tg].encode(), orjson.dumps(names[nm]), pid, int(threads[th])))
+                tag_cat[tg].encode(), _json(names[nm]), pid, int(threads[th])))
         ts_ns = store.t0 - tb
         dur_ns = store.t1 - store.t0
         has_seq = store.seq >= 0
@@ -156,11 +177,11 @@ def trace_chunks(doc, ev, text):
     formatted from columns (each begins with a comma; `format_rows` generators whose chunks reuse two
     buffers, so each must be written before the next-but-one is produced), then the rest of the document."""
     yield b'{"traceEvents":['
-    yield memoryview(orjson.dumps(ev))[1:-1]
+    yield memoryview(_json(ev))[1:-1]
     for t in text:
         yield from t
     yield b"],"
-    yield orjson.dumps(doc)[1:]
+    yield _json(doc)[1:]
 
 
 def trace_bytes(doc, ev, text) -> bytes:

@@ -6,6 +6,7 @@ every report (events, key_averages, table, Chrome trace, stacks, memory) reads i
 """
 from __future__ import annotations
 
+import os
 import threading
 import time
 import warnings
@@ -64,6 +65,9 @@ class profile:
         if cuda_timing not in ("events", "cupti"):
             raise ValueError(f"cuda_timing must be 'events' (CUDA events around each op, the default) or 'cupti' "
                              f"(CUPTI activity records), got {cuda_timing!r}")
+        for name, fn in (("schedule", schedule), ("on_trace_ready", on_trace_ready)):
+            if fn is not None and not callable(fn):
+                raise TypeError(f"{name} must be callable or None, got {type(fn).__name__} {fn!r:.60}")
         acts = self._check_activities(activities, use_cuda)
         self.activities = acts
         self.use_cuda = ProfilerActivity.CUDA in acts
@@ -144,24 +148,19 @@ class profile:
                                    "so a second profile() would record the first one's work. Stop the running one "
                                    "(leave its `with` block or call .stop()) before starting another.")
             _active = self
-        self._running = True
-        self.step_num = 0
-        self.current_action = self.schedule(0) if self.schedule else ProfilerAction.RECORD
-        if self.current_action in (ProfilerAction.RECORD, ProfilerAction.RECORD_AND_SAVE):
-            try:
+        try:
+            self._running = True
+            self.step_num = 0
+            self.current_action = self._action(0)
+            if self.current_action in (ProfilerAction.RECORD, ProfilerAction.RECORD_AND_SAVE):
                 self._start_recording()
-            except BaseException:
-                # e.g. CUPTI refused to start (before any hook was registered): leave nothing half-started
-                self._running = False
-                self._recorder = self._memory = self._gpu = None
-                with _active_lock:
-                    if _active is self:
-                        _active = None
-                raise
+        except BaseException:
+            # a schedule that raised, CUPTI refusing to start...: leave nothing half-started, free the slot
+            self._abort()
+            raise
         return self
 
     def stop(self):
-        global _active
         if not self._running:
             return
         try:
@@ -170,18 +169,24 @@ class profile:
                 if self.on_trace_ready is not None:
                     self.on_trace_ready(self)
         finally:
-            self._running = False
-            with _active_lock:
-                if _active is self:
-                    _active = None
+            self._release()
 
     def step(self):
-        """Ends step N and begins step N+1 (ProfilerStep#N ranges), following the schedule."""
+        """Ends step N and begins step N+1 (ProfilerStep#N ranges), following the schedule. If the schedule
+        or on_trace_ready raises, the profiler stops (what was recorded stays readable) and frees the
+        process-wide slot before the error reaches the caller."""
         if not self._running:
             raise RuntimeError("profile.step() called on a profiler that is not running; call start() or use `with`")
+        try:
+            self._step()
+        except BaseException:
+            self._abort()
+            raise
+
+    def _step(self):
         prev = self.current_action
         self.step_num += 1
-        self.current_action = self.schedule(self.step_num) if self.schedule else ProfilerAction.RECORD
+        self.current_action = self._action(self.step_num)
         recording = self._recorder is not None
         if recording and (prev == ProfilerAction.RECORD_AND_SAVE
                           or self.current_action in (ProfilerAction.NONE, ProfilerAction.WARMUP)):
@@ -195,6 +200,53 @@ class profile:
             else:
                 self._close_step()
                 self._open_step()
+
+    def _action(self, step: int) -> ProfilerAction:
+        if self.schedule is None:
+            return ProfilerAction.RECORD
+        action = self.schedule(step)
+        if not isinstance(action, ProfilerAction):
+            raise TypeError(f"schedule({step}) returned {action!r}; a schedule must return a ProfilerAction "
+                            f"(use torch's profiler.schedule(wait=..., warmup=..., active=...))")
+        return action
+
+    def _abort(self):
+        """After a failure in start() or step(): unhook whatever was registered (keeping what was recorded)
+        and free the process-wide slot, so the process can profile again."""
+        try:
+            if self._recorder is not None:
+                try:
+                    self._stop_recording()
+                except Exception:
+                    self._recorder = self._gpu = None      # _stop_recording unhooks in its `finally`
+        finally:
+            self._release()
+
+    def _release(self):
+        global _active
+        self._running = False
+        with _active_lock:
+            if _active is self:
+                _active = None
+
+    def _left_in_fork_child(self):
+        """In a child made by os.fork() while this profiler ran: the child did not start it, so it records
+        nothing more and reports nothing (stop() and on_trace_ready belong to the parent, which would
+        otherwise see its output file overwritten by the child's partial copy), and it may profile itself."""
+        rec, self._recorder = self._recorder, None
+        if rec is not None:
+            if rec.uses_sink:
+                dispatch.set_op_sink(None)
+            for h in (self._nvtx_hook, rec, self._gpu):
+                if h is not None and h in dispatch.hooks():
+                    dispatch.remove_hook(h)
+            rec.active = False
+        if self._memory is not None:
+            self._memory.active = False        # its free callbacks stay registered and now record nothing
+        self._gpu = self._nvtx_hook = self._memory = None
+        self._capture = None
+        self._snapshots = []
+        self._running = False
 
     # -- recording --------------------------------------------------------------------------------------
     def _start_recording(self):
@@ -251,15 +303,17 @@ class profile:
         try:
             self._close_step()
         finally:
-            cap, self._capture = getattr(self, "_capture", None), None
-            if cap is not None:
-                cap.profilerStop()
+            # unhook first: nothing below (a failing cudaProfilerStop included) may leave hooks registered
             if rec.uses_sink:
+                rec.stop_watchdog()
                 dispatch.set_op_sink(None)
             for h in (self._nvtx_hook, rec, self._gpu):
                 if h is not None and h in dispatch.hooks():
                     dispatch.remove_hook(h)
             rec.active = False
+            cap, self._capture = getattr(self, "_capture", None), None
+            if cap is not None:
+                cap.profilerStop()
             gpu_stop = getattr(self._gpu, "stop", None)     # CUPTI: synchronize, flush, disable
             if gpu_stop is not None:
                 try:
@@ -367,3 +421,15 @@ class profile:
     def memory_summary(self) -> str:
         from .memory_report import memory_summary
         return memory_summary(self._require_store(), self.profile_memory)
+
+
+def _after_fork_in_child():
+    global _active, _active_lock
+    _active_lock = threading.Lock()          # another thread of the parent may have held it at the fork
+    running, _active = _active, None
+    if running is not None:
+        running._left_in_fork_child()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)

@@ -8,20 +8,37 @@ usage line shows): trailing words that are the profiler's own options (``-o X``,
 ``--row-limit N``, ``--cuda-timing X``, ``--memory``, ``--shapes``, ``--stack``, and ``--name=value``)
 are taken from the end of the script's arguments. To hand such words to the script instead, end its
 arguments with ``--`` (removed, and nothing after the script is read as the profiler's).
+
+Only the process that started profiling reports: a child the script forks (os.fork, a fork-started
+multiprocessing worker) stops recording at the fork and, when it returns here, exits with its status
+without printing a table or writing the trace, which would overwrite the parent's complete one. The
+report does not depend on the script's import state either: what it needs is imported before the
+script runs, and sys.path is restored afterwards (a script may clear it or put a directory of
+shadowing modules first). Everything printed that came from the user (names, paths, messages) goes
+through safeio.literal.
 """
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import runpy
 import sys
 import traceback
 
+from safeio import literal
+
+from ._cli import ArgumentParser
 from .aggregate import SORT_KEYS
+
+# what reporting imports lazily, imported before the script runs (its imports cannot shadow them then)
+_REPORT_MODULES = ("profiler.chrome", "profiler.stacks", "profiler.memory_report", "profiler.table",
+                   "profiler.function_event", "profiler.memory", "profiler._atomic", "profiler._jsonrows",
+                   "concurrent.futures.thread", "orjson", "uuid", "socket", "zlib")
 
 
 def _parser():
-    p = argparse.ArgumentParser(prog="python -m profiler run",
+    p = ArgumentParser(prog="python -m profiler run",
                                 usage="python -m profiler run [options] script.py [args] [options]",
                                 description="Profile a Python script (or -m module) that uses tensorlib: print the "
                                             "op table and write a Chrome trace.",
@@ -72,18 +89,33 @@ def run_main(argv: list[str]) -> int:
         parser.parse_args(tail + [opts.target], namespace=opts)
     opts.args = script_args
     if not opts.module and not os.path.isfile(opts.target):
-        print(f"profiler run: error: {opts.target}: no such file (give a script path, or -m for a module)",
-              file=sys.stderr)
+        _error(f"{opts.target}: no such file (give a script path, or -m for a module)")
         return 2
     from . import profile
+    for name in _REPORT_MODULES:
+        importlib.import_module(name)
     try:
         prof = profile(record_shapes=opts.shapes, profile_memory=opts.memory, with_stack=opts.stack,
                        cuda_timing=opts.cuda_timing)
         prof.start()
     except (ImportError, RuntimeError) as e:   # cupti: not installed (says what to install) or refused to start
-        print(f"profiler run: error: {e}", file=sys.stderr)
+        _error(e)
         return 2
-    saved_argv, saved_path0 = sys.argv[:], sys.path[0] if sys.path else None
+    owner = os.getpid()
+    status = _run_script(opts, prof)
+    if os.getpid() != owner:            # a forked child leaving the script: the parent reports
+        return status
+    return _report(opts, prof, status)
+
+
+def _error(message) -> None:
+    print(f"profiler run: error: {literal(message)}", file=sys.stderr)
+
+
+def _run_script(opts, prof) -> int:
+    """Runs the script as __main__ with its argv; returns its exit status. argv and sys.path are the
+    profiler's again afterwards."""
+    saved_argv, saved_path = sys.argv[:], sys.path[:]
     sys.argv = [opts.target] + list(opts.args)
     if not opts.module:
         sys.path.insert(0, os.path.dirname(os.path.abspath(opts.target)))
@@ -99,17 +131,22 @@ def run_main(argv: list[str]) -> int:
     except SystemExit as e:
         status = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
         if e.code is not None and not isinstance(e.code, int):
-            print(e.code, file=sys.stderr)
+            print(literal(e.code), file=sys.stderr)
     except KeyboardInterrupt:
         print("profiler run: interrupted; reporting what was recorded", file=sys.stderr)
         status = 130
     except BaseException:
-        traceback.print_exc()
+        for line in traceback.format_exc().splitlines():
+            print(literal(line), file=sys.stderr)
         status = 1
     finally:
         sys.argv = saved_argv
-        if not opts.module and sys.path and saved_path0 is not None and sys.path[0] != saved_path0:
-            sys.path.pop(0)
+        sys.path[:] = saved_path
+    return status
+
+
+def _report(opts, prof, status: int) -> int:
+    """The table, the trace (and stacks, memory summary); the exit status."""
     rows = prof.key_averages(group_by_input_shape=opts.shapes)
     print(rows.table(sort_by=opts.sort, row_limit=opts.row_limit))
     try:
@@ -117,9 +154,10 @@ def run_main(argv: list[str]) -> int:
         if opts.stack:
             prof.export_stacks(os.path.splitext(opts.output.removesuffix(".gz"))[0] + ".stacks.txt")
     except OSError as e:
-        print(f"profiler run: error: {e}", file=sys.stderr)
+        _error(e)
         return status or 1
     if opts.memory:
         print(prof.memory_summary())
-    print(f"wrote {opts.output} ({len(prof.store)} events); open it with: python -m viewer {opts.output}")
+    out = literal(opts.output)
+    print(f"wrote {out} ({len(prof.store)} events); open it with: python -m viewer {out}")
     return status

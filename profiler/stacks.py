@@ -46,5 +46,7 @@ def folded_lines(store, metric="self_cpu_time_total"):
 
 def export_stacks(store, path, metric="self_cpu_time_total"):
     lines = folded_lines(store, metric)
-    write_bytes(path, ("\n".join(lines) + ("\n" if lines else "")).encode(), what="stacks")
+    text = "\n".join(lines) + ("\n" if lines else "")
+    # a lone surrogate (a name from record_function, a file name) is written as the text \udXXX
+    write_bytes(path, text.encode("utf-8", "backslashreplace"), what="stacks")
     return path

@@ -1,6 +1,12 @@
 """torch.profiler's table: same columns, widths, number formats and footers, so eyes (and scripts)
-used to torch's output read ours. A column appears only when some row has data for it."""
+used to torch's output read ours. A column appears only when some row has data for it.
+
+Names (record_function's user strings, module names) and source locations are shown through
+safeio.literal, so a control character in one cannot drive the terminal; torch prints them raw. Only
+the rendering escapes: the stored names and the exported trace keep them as they were."""
 from __future__ import annotations
+
+from safeio import literal
 
 from .memory import format_bytes
 
@@ -64,9 +70,10 @@ def build_table(events, sort_by=None, row_limit=100, max_name_column_width=55, m
     by_shape = getattr(events, "_by_shape", False)
     stack_n = getattr(events, "_stack_n", 0)
     has_stack = stack_n > 0 and any(r.stack for r in events)
+    stacks = [[literal(f) for f in r.stack] for r in rows] if has_stack else [[] for _ in rows]
     max_flops = max((r.flops for r in events), default=0)
 
-    names = [r.display_name for r in rows]
+    names = [literal(r.display_name) for r in rows]
     name_w = max([len(n) for n in names] + [4])
     if max_name_column_width is not None:
         name_w = min(name_w, max_name_column_width)
@@ -84,7 +91,7 @@ def build_table(events, sort_by=None, row_limit=100, max_name_column_width=55, m
         shapes_w = min(max([len(str(r.input_shapes)) for r in rows] + [12]) + 4, max_shapes_column_width)
         cols.append(("Input Shapes", shapes_w))
     if has_stack:
-        src_w = min(max([len(f) for r in rows for f in r.stack] + [15]) + 4, max_src_column_width)
+        src_w = min(max([len(f) for st in stacks for f in st] + [15]) + 4, max_src_column_width)
         cols.append(("Source Location", src_w))
     if max_flops > 0:
         scale, unit = _flops_scale(max_flops)
@@ -99,7 +106,7 @@ def build_table(events, sort_by=None, row_limit=100, max_name_column_width=55, m
     def trunc(s, width):
         return s if len(s) <= width else s[:width - 3] + "..."
 
-    for r, name in zip(rows, names):
+    for r, name, stack in zip(rows, names, stacks):
         cells = [trunc(name, name_w), _pct(r.self_cpu_time_total, self_cpu_total), format_time(r.self_cpu_time_total, time_unit),
                  _pct(r.cpu_time_total, self_cpu_total), format_time(r.cpu_time_total, time_unit),
                  format_time(r.cpu_time, time_unit)]
@@ -115,8 +122,8 @@ def build_table(events, sort_by=None, row_limit=100, max_name_column_width=55, m
             cells.append(trunc(str(r.input_shapes), shapes_w))
         extra_src = []
         if has_stack:
-            cells.append(trunc(r.stack[0], src_w) if r.stack else "")
-            extra_src = r.stack[1:]
+            cells.append(trunc(stack[0], src_w) if stack else "")
+            extra_src = stack[1:]
         if max_flops > 0:
             cells.append(f"{r.flops / scale:.3f}" if r.flops > 0 else "--")
         lines.append("".join(f"{c:>{cw}}  " for c, (_, cw) in zip(cells, cols)))

@@ -5,8 +5,12 @@
   keeps the old file's mode (and owner, where we may set it); a new file gets the umask's mode, as
   open() would give it, not mkstemp's 0600.
 - A symbolic link is written through: its target is replaced and the link stays a link.
-- A device or FIFO (/dev/stdout, /dev/null, a named pipe) is written through, never replaced by a
-  regular file; a FIFO with no reader is refused at once instead of blocking.
+- A device or FIFO (/dev/null, a named pipe) is written through, never replaced by a regular file; a
+  FIFO with no reader is refused at once instead of blocking.
+- A name for one of this process's open descriptors (/dev/stdout, /dev/stderr, /dev/fd/N,
+  /proc/self/fd/N) is written to that descriptor, at its current position: whether stdout is a
+  terminal, a pipe or a file the shell redirected to, the bytes land where the process's other output
+  goes (replacing or reopening the redirected file would lose what was printed before and after).
 - A directory, a socket, or any other failure is one OSError whose message names what was being written,
   where, and why.
 """
@@ -15,8 +19,10 @@ from __future__ import annotations
 import errno
 import fcntl
 import os
+import re
 import secrets
 import stat
+import sys
 from contextlib import contextmanager
 from typing import BinaryIO, Iterable, Iterator
 
@@ -25,6 +31,42 @@ def _error(e: OSError, what: str, path: str, hint: str = "") -> OSError:
     err = OSError(e.errno, f"cannot write the {what} to {path!r}: {e.strerror or e}{hint}")
     err.filename = path
     return err
+
+
+def _own_descriptor(path: str) -> int | None:
+    """N when `path` names this process's descriptor N (through /dev/stdout, /dev/fd/N, /proc/self/fd/N
+    or any symlink to those), else None."""
+    own = re.compile(rf"/proc/{os.getpid()}(?:/task/\d+)?/fd/(\d+)")
+    p = os.path.abspath(path)
+    for _ in range(40):                                  # the kernel's limit on links followed
+        p = os.path.join(os.path.realpath(os.path.dirname(p)), os.path.basename(p))
+        m = own.fullmatch(p)
+        if m:
+            return int(m.group(1))
+        try:
+            p = os.path.join(os.path.dirname(p), os.readlink(p))
+        except OSError:                                  # not a link (or not there): an ordinary name
+            return None
+    return None
+
+
+@contextmanager
+def _write_descriptor(fd: int, what: str, path: str) -> Iterator[BinaryIO]:
+    for stream in (sys.stdout, sys.stderr):             # what was printed before comes first
+        try:
+            if stream is not None and stream.fileno() == fd:
+                stream.flush()
+        except (OSError, ValueError, AttributeError):
+            pass
+    try:
+        dup = os.dup(fd)
+    except OSError as e:
+        raise _error(e, what, path) from e
+    try:
+        with os.fdopen(dup, "wb") as f:
+            yield f
+    except OSError as e:
+        raise _error(e, what, path) from e
 
 
 def _resolve(path: str) -> str:
@@ -75,6 +117,11 @@ def atomic_open(path, *, what: str = "file") -> Iterator[BinaryIO]:
     """A binary file to write `path` through (see the module's docstring for what happens to each kind
     of target). The target changes only when the with-block ends without an exception."""
     path = os.fspath(path)
+    fd = _own_descriptor(path)
+    if fd is not None:
+        with _write_descriptor(fd, what, path) as f:
+            yield f
+        return
     target = _resolve(path)
     try:
         st = os.stat(target)

@@ -18,6 +18,7 @@ import tensorlib.nn.functional as F  # noqa: E402
 from tensorlib.utils.data import DataLoader, TensorDataset  # noqa: E402
 
 import profiler  # noqa: E402
+from safeio import literal  # noqa: E402
 
 
 class MLP(nn.Module):
@@ -60,7 +61,8 @@ def main(argv=None):
     print(f"loss after {args.steps} steps: {loss.item():.4f}")
     print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=15))
     prof.export_chrome_trace(args.output)
-    print(f"wrote {args.output} ({len(prof.events())} events). Open it with:  python -m viewer {args.output}")
+    out = literal(args.output)          # a name from the command line, shown as text
+    print(f"wrote {out} ({len(prof.events())} events). Open it with:  python -m viewer {out}")
 
 
 if __name__ == "__main__":

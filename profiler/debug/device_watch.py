@@ -9,6 +9,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from safeio import literal
+
 from tensorlib import Tensor
 from tensorlib import dispatch as D
 
@@ -23,7 +25,7 @@ class DeviceFinding:
     location: tuple
 
     def message(self):
-        return (f"device_watch: op '{self.op}' ran on the CPU inside {self.module}, whose parameters are on CUDA; "
+        return literal(f"device_watch: op '{self.op}' ran on the CPU inside {self.module}, whose parameters are on CUDA; "
                 f"at {format_location(self.location)} (create tensors with device=..., or move them with .to())")
 
 

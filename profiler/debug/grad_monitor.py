@@ -10,6 +10,8 @@ import math
 import time
 from dataclasses import dataclass
 
+from safeio import literal
+
 from tensorlib.autograd import engine
 
 
@@ -75,10 +77,11 @@ class grad_monitor:
 
     def table(self) -> str:
         rows = self.latest()
-        width = max([len("Parameter")] + [len(r.name) for r in rows])
+        names = [literal(r.name) for r in rows]            # the user's parameter names, shown as text
+        width = max([len("Parameter")] + [len(n) for n in names])
         lines = [f"{'Parameter':<{width}}  {'Grad norm':>12}  Flag", "-" * (width + 22)]
-        for r in rows:
-            lines.append(f"{r.name:<{width}}  {r.norm:>12.4e}  {r.flag}")
+        for r, name in zip(rows, names):
+            lines.append(f"{name:<{width}}  {r.norm:>12.4e}  {r.flag}")
         flagged = self.flagged()
         lines.append(f"steps: {self.step}, flagged: {len(flagged)} (exploding > {self.explode:g}, "
                      f"vanishing < {self.vanish:g})")

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from safeio import literal
+
 from tensorlib import Tensor
 from tensorlib import dispatch as D
 
@@ -42,7 +44,7 @@ class Finding:
 
     def message(self) -> str:
         where = f"backward of {self.node}" if self.phase == "backward" and self.node else self.phase
-        return (f"nan_watch: op '{self.op}' ({where}, seq {self.seq}) produced {self.what} in output {self.output} "
+        return literal(f"nan_watch: op '{self.op}' ({where}, seq {self.seq}) produced {self.what} in output {self.output} "
                 f"of shape {self.output_shape}; input shapes {self.input_shapes}; at {format_location(self.location)}")
 
 

@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from safeio import literal
+
 from tensorlib import Tensor
 from tensorlib.autograd import engine
 
@@ -42,7 +44,7 @@ class SanityReport:
     def __str__(self):
         lines = ["tensorlib sanity check"]
         for i in self.items:
-            lines.append(f"  [{'PASS' if i.passed else 'FAIL'}] {i.name}: {i.evidence}")
+            lines.append(f"  [{'PASS' if i.passed else 'FAIL'}] {i.name}: {literal(i.evidence)}")   # module names
         lines.append(f"  {sum(i.passed for i in self.items)}/{len(self.items)} checks passed")
         return "\n".join(lines)
 

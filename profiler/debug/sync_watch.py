@@ -7,6 +7,7 @@ import threading
 import warnings
 from dataclasses import dataclass
 
+from safeio import literal
 from tensorlib import _sync
 
 from ._source import format_location, user_location
@@ -23,7 +24,7 @@ class SyncEvent:
     location: tuple
 
     def message(self):
-        return (f"sync_watch: {self.what}() on a CUDA tensor of shape {self.shape} forces a host-device "
+        return literal(f"sync_watch: {self.what}() on a CUDA tensor of shape {self.shape} forces a host-device "
                 f"synchronisation at {format_location(self.location)}")
 
 

@@ -13,10 +13,15 @@ from __future__ import annotations
 
 import re
 import sqlite3
+import warnings
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from profiler.nsys.schema import check_schema, open_export
+from safeio import literal
+
+from profiler._atomic import write_bytes
+from profiler.nsys.schema import EVENT_TABLES, Export, check_schema, open_export, quote
 
 SCHEMA_VERSION = 1  # Kineto's trace schemaVersion
 
@@ -69,7 +74,10 @@ def parse_op_message(message: str) -> tuple[str, dict[str, Any]]:
         return message, {}
     args: dict[str, Any] = {}
     if match["seq"] is not None:
-        args["Sequence number"] = int(match["seq"])
+        seq = int(match["seq"]) if len(match["seq"]) <= 20 else None
+        if seq is None or not _is_int64(seq):
+            return message, {}
+        args["Sequence number"] = seq
     if match["sizes"] is not None:
         try:
             import orjson
@@ -80,13 +88,44 @@ def parse_op_message(message: str) -> tuple[str, dict[str, Any]]:
     return match["name"], args
 
 
+def _is_int64(v: int) -> bool:
+    return -(1 << 63) <= v < (1 << 63)
+
+
+# What each column we read may hold (nsys writes INTEGER/TEXT, NOT NULL where the first two say so); a
+# row with anything else (a float, a BLOB, text in a number) is skipped and counted, never guessed at.
+# The check is SQLite's typeof() in the query, so the rows are filtered at SQLite's speed.
+INT, INT_OR_NULL, TEXT_OR_NULL = "('integer')", "('integer', 'null')", "('text', 'null')"
+_GPU_WORK = {"start": INT, "end": INT, "deviceId": INT, "streamId": INT, "contextId": INT_OR_NULL,
+             "correlationId": INT_OR_NULL, "globalPid": INT_OR_NULL}
+COLUMN_TYPES: dict[str, dict[str, str]] = {
+    "StringIds": {"id": INT, "value": TEXT_OR_NULL},
+    "NVTX_EVENTS": {"start": INT, "end": INT_OR_NULL, "eventType": INT_OR_NULL, "text": TEXT_OR_NULL,
+                    "textId": INT_OR_NULL, "globalTid": INT_OR_NULL, "domainId": INT_OR_NULL,
+                    "category": INT_OR_NULL, "color": INT_OR_NULL, "int64Value": INT_OR_NULL},
+    "CUPTI_ACTIVITY_KIND_RUNTIME": {"start": INT, "end": INT, "globalTid": INT_OR_NULL,
+                                    "correlationId": INT_OR_NULL, "nameId": INT_OR_NULL},
+    "CUPTI_ACTIVITY_KIND_KERNEL": {**_GPU_WORK, "demangledName": INT_OR_NULL, "registersPerThread": INT_OR_NULL,
+                                   "staticSharedMemory": INT_OR_NULL, "dynamicSharedMemory": INT_OR_NULL,
+                                   **{f"{k}{a}": INT_OR_NULL for k in ("grid", "block") for a in "XYZ"}},
+    "CUPTI_ACTIVITY_KIND_MEMCPY": {**_GPU_WORK, "bytes": INT, "copyKind": INT_OR_NULL, "srcKind": INT_OR_NULL,
+                                   "dstKind": INT_OR_NULL},
+    "CUPTI_ACTIVITY_KIND_MEMSET": {**_GPU_WORK, "bytes": INT, "memKind": INT_OR_NULL},
+    "TARGET_INFO_GPU": {"id": INT, "name": TEXT_OR_NULL},       # the other properties: INT_OR_NULL
+    "TARGET_INFO_SESSION_START_TIME": {"utcEpochNs": INT},
+    "PROCESSES": {"globalPid": INT, "name": TEXT_OR_NULL},
+    "ThreadNames": {"nameId": INT_OR_NULL, "globalTid": INT},
+    "ENUM_NSYS_EVENT_TYPE": {"id": INT, "name": TEXT_OR_NULL},
+}
+
+
 class _Converter:
-    def __init__(self, conn: sqlite3.Connection, columns: dict[str, set[str]], trace_name: str) -> None:
+    def __init__(self, conn: Export, columns: dict[str, set[str]], trace_name: str) -> None:
         self.conn = conn
         self.columns = columns
         self.trace_name = trace_name
-        self.strings = dict(conn.execute("SELECT id, value FROM StringIds"))
-        conn.row_factory = sqlite3.Row
+        self.skipped: Counter[str] = Counter()
+        self.strings = {r["id"]: r["value"] or "" for r in self.read("StringIds", ("id", "value"))}
         self.events: list[dict[str, Any]] = []
         self.cpu_threads: set[tuple[int, int]] = set()
         self.gpu_streams: set[tuple[int, int]] = set()
@@ -95,15 +134,38 @@ class _Converter:
     def has(self, table: str, column: str | None = None) -> bool:
         return table in self.columns and (column is None or column in self.columns[table])
 
-    def rows(self, sql: str) -> list[sqlite3.Row]:
-        return self.conn.execute(sql).fetchall()
+    def read(self, table: str, names: tuple[str, ...] | None = None) -> list[dict[str, Any]]:
+        """The rows of `table` whose values have the types COLUMN_TYPES allows, as dicts of the given
+        columns (all that COLUMN_TYPES lists and the table has, by default); other rows are counted in
+        `skipped`. Rows whose end precedes their start are skipped too (a negative duration)."""
+        types = COLUMN_TYPES[table]
+        if names is None:
+            names = tuple(c for c in types if c in self.columns[table])
+        valid = [f"typeof({quote(c)}) IN {types.get(c, INT_OR_NULL)}" for c in names]
+        if "start" in names and "end" in names:
+            valid.append('("end" IS NULL OR "end" >= "start")')
+        try:
+            rows = self.conn.execute(f"SELECT {', '.join(quote(c) for c in names)} FROM {quote(table)} "
+                                     f"WHERE {' AND '.join(valid)}").fetchall()
+            total = self.conn.execute(f"SELECT count(*) FROM {quote(table)}").fetchone()[0]
+        except sqlite3.Error as exc:
+            raise self.conn.error(exc, f"table {table}") from exc
+        if total > len(rows):
+            self.skipped[table] += total - len(rows)
+        return [dict(zip(names, row)) for row in rows]
+
+    def read_events(self, table: str) -> list[dict[str, Any]]:
+        """As `read`, in time order (ties in the table's own order, as ORDER BY start, rowid gave)."""
+        rows = self.read(table)
+        rows.sort(key=lambda r: r["start"])
+        return rows
 
     # ---- metadata -------------------------------------------------------------------------
     def base_time_ns(self) -> int:
         if self.has("TARGET_INFO_SESSION_START_TIME", "utcEpochNs"):
-            row = self.conn.execute("SELECT utcEpochNs FROM TARGET_INFO_SESSION_START_TIME").fetchone()
-            if row is not None and row[0] is not None:
-                return int(row[0])
+            rows = self.read("TARGET_INFO_SESSION_START_TIME")
+            if rows:
+                return rows[0]["utcEpochNs"]
         return 0
 
     def device_properties(self) -> list[dict[str, Any]]:
@@ -125,23 +187,28 @@ class _Converter:
         }
         present = {k: c for k, c in wanted.items() if self.has("TARGET_INFO_GPU", c)}
         devices = []
-        for row in self.rows("SELECT * FROM TARGET_INFO_GPU ORDER BY id"):
+        names = ("id", *dict.fromkeys(present.values()))
+        if self.has("TARGET_INFO_GPU", "maxWarpsPerSm"):
+            names += ("maxWarpsPerSm",)
+        for row in sorted(self.read("TARGET_INFO_GPU", names), key=lambda r: r["id"]):
             props: dict[str, Any] = {"id": row["id"]}
             props.update({k: row[c] for k, c in present.items() if row[c] is not None})
-            if self.has("TARGET_INFO_GPU", "maxWarpsPerSm") and row["maxWarpsPerSm"] and "warpSize" in props:
-                props["maxThreadsPerMultiprocessor"] = row["maxWarpsPerSm"] * props["warpSize"]
+            threads = (row.get("maxWarpsPerSm") or 0) * props.get("warpSize", 0)
+            if threads and _is_int64(threads):
+                props["maxThreadsPerMultiprocessor"] = threads
             devices.append(props)
         return devices
 
     def metadata_events(self, devices: list[dict[str, Any]]) -> list[dict[str, Any]]:
         process_names: dict[int, str] = {}
         if self.has("PROCESSES", "globalPid") and self.has("PROCESSES", "name"):
-            for gpid, name in self.conn.execute("SELECT globalPid, name FROM PROCESSES"):
-                process_names[split_gtid(gpid)[0]] = name
+            for r in self.read("PROCESSES", ("globalPid", "name")):
+                if r["name"] is not None:
+                    process_names[split_gtid(r["globalPid"])[0]] = r["name"]
         thread_names: dict[tuple[int, int], str] = {}
         if self.has("ThreadNames", "nameId") and self.has("ThreadNames", "globalTid"):
-            for name_id, gtid in self.conn.execute("SELECT nameId, globalTid FROM ThreadNames"):
-                thread_names[split_gtid(gtid)] = self.strings.get(name_id, "")
+            for r in self.read("ThreadNames", ("nameId", "globalTid")):
+                thread_names[split_gtid(r["globalTid"])] = self.strings.get(r["nameId"], "")
         gpu_names = {d["id"]: d.get("name") for d in devices}
         meta: list[dict[str, Any]] = []
         for pid in sorted({p for p, _ in self.cpu_threads}):
@@ -160,9 +227,9 @@ class _Converter:
     def nvtx_types(self) -> dict[str, int]:
         types = dict(NVTX_EVENT_TYPES)
         if self.has("ENUM_NSYS_EVENT_TYPE", "name"):
-            for type_id, name in self.conn.execute("SELECT id, name FROM ENUM_NSYS_EVENT_TYPE"):
-                if name in types:
-                    types[name] = type_id
+            for r in self.read("ENUM_NSYS_EVENT_TYPE", ("id", "name")):
+                if r["name"] in types:
+                    types[r["name"]] = r["id"]
         return types
 
     def nvtx(self) -> None:
@@ -170,11 +237,7 @@ class _Converter:
             return
         types = self.nvtx_types()
         payload = self.has("NVTX_EVENTS", "int64Value")
-        rows = self.rows(
-            "SELECT start, end, eventType, text, textId, globalTid, domainId, category, color"
-            + (", int64Value" if payload else "")
-            + " FROM NVTX_EVENTS ORDER BY start, rowid"
-        )
+        rows = self.tables["NVTX_EVENTS"]
         domains: dict[tuple[int, int], str] = {}
         categories: dict[tuple[int, int, int], str] = {}
         for r in rows:
@@ -215,7 +278,7 @@ class _Converter:
             self.cpu_threads.add((pid, tid))
             self.events.append(event)
 
-    def _text(self, row: sqlite3.Row) -> str:
+    def _text(self, row: dict[str, Any]) -> str:
         if row["text"] is not None:
             return row["text"]
         return self.strings.get(row["textId"], "") if row["textId"] is not None else ""
@@ -226,9 +289,7 @@ class _Converter:
         launches: dict[tuple[int | None, int], dict[str, Any]] = {}
         if "CUPTI_ACTIVITY_KIND_RUNTIME" not in self.columns:
             return launches
-        for r in self.rows(
-            "SELECT start, end, globalTid, correlationId, nameId FROM CUPTI_ACTIVITY_KIND_RUNTIME ORDER BY start, rowid"
-        ):
+        for r in self.tables["CUPTI_ACTIVITY_KIND_RUNTIME"]:
             pid, tid = split_gtid(r["globalTid"])
             name = RUNTIME_VERSION_SUFFIX.sub("", self.strings.get(r["nameId"], f"<string {r['nameId']}>"))
             event = {
@@ -246,7 +307,7 @@ class _Converter:
     def gpu(self, launches: dict[tuple[int | None, int], dict[str, Any]]) -> None:
         flows: list[dict[str, Any]] = []
 
-        def emit(r: sqlite3.Row, cat: str, name: str, args: dict[str, Any]) -> None:
+        def emit(r: dict[str, Any], cat: str, name: str, args: dict[str, Any]) -> None:
             device, stream = r["deviceId"], r["streamId"]
             base_args = {"device": device, "context": r["contextId"], "stream": stream, "correlation": r["correlationId"]}
             event = {
@@ -263,7 +324,7 @@ class _Converter:
                 flows.append({"ph": "f", **flow, "pid": device, "tid": stream, "ts": event["ts"], "bp": "e"})
 
         if "CUPTI_ACTIVITY_KIND_KERNEL" in self.columns:
-            for r in self.rows("SELECT * FROM CUPTI_ACTIVITY_KIND_KERNEL ORDER BY start, rowid"):
+            for r in self.tables["CUPTI_ACTIVITY_KIND_KERNEL"]:
                 emit(r, "kernel", self.strings.get(r["demangledName"], f"<string {r['demangledName']}>"), {
                     "registers per thread": r["registersPerThread"],
                     "shared memory": (r["staticSharedMemory"] or 0) + (r["dynamicSharedMemory"] or 0),
@@ -271,30 +332,27 @@ class _Converter:
                     "block": [r["blockX"], r["blockY"], r["blockZ"]],
                 })
         if "CUPTI_ACTIVITY_KIND_MEMCPY" in self.columns:
-            for r in self.rows("SELECT * FROM CUPTI_ACTIVITY_KIND_MEMCPY ORDER BY start, rowid"):
+            for r in self.tables["CUPTI_ACTIVITY_KIND_MEMCPY"]:
                 kind = _kind_name(MEMCPY_KINDS, r["copyKind"])
                 src, dst = _kind_name(MEMORY_KINDS, r["srcKind"]), _kind_name(MEMORY_KINDS, r["dstKind"])
                 emit(r, "gpu_memcpy", f"Memcpy {kind} ({src} -> {dst})", {
                     "bytes": r["bytes"], "memory bandwidth (GB/s)": _bandwidth(r["bytes"], r["start"], r["end"]),
                 })
         if "CUPTI_ACTIVITY_KIND_MEMSET" in self.columns:
-            for r in self.rows("SELECT * FROM CUPTI_ACTIVITY_KIND_MEMSET ORDER BY start, rowid"):
+            for r in self.tables["CUPTI_ACTIVITY_KIND_MEMSET"]:
                 emit(r, "gpu_memset", f"Memset ({_kind_name(MEMORY_KINDS, r['memKind'])})", {
                     "bytes": r["bytes"], "memory bandwidth (GB/s)": _bandwidth(r["bytes"], r["start"], r["end"]),
                 })
         self.events.extend(flows)
 
-    def compute_trace_end(self) -> None:
-        ends = []
-        for table in ("CUPTI_ACTIVITY_KIND_KERNEL", "CUPTI_ACTIVITY_KIND_MEMCPY", "CUPTI_ACTIVITY_KIND_MEMSET",
-                      "CUPTI_ACTIVITY_KIND_RUNTIME", "NVTX_EVENTS"):
-            if table in self.columns:
-                row = self.conn.execute(f"SELECT max(max(start), coalesce(max(end), 0)) FROM {table}").fetchone()
-                ends.append(row[0] or 0)
-        self.trace_end = max(ends, default=0)
+    def read_event_tables(self) -> None:
+        """Every event table's valid rows in time order, and the capture's end (the last start or end)."""
+        self.tables = {t: self.read_events(t) for t in EVENT_TABLES if t in self.columns}
+        self.trace_end = max((r["start"] if r["end"] is None else r["end"] for rows in self.tables.values()
+                              for r in rows), default=0)
 
     def convert(self) -> dict[str, Any]:
-        self.compute_trace_end()
+        self.read_event_tables()
         self.nvtx()
         self.gpu(self.runtime())
         devices = self.device_properties()
@@ -312,20 +370,33 @@ def _meta(kind: str, pid: int, tid: int, name: str) -> dict[str, Any]:
     return {"name": kind, "ph": "M", "pid": pid, "tid": tid, "args": {"name": name}}
 
 
+class MalformedRowsWarning(UserWarning):
+    """Rows of the export whose values nsys would never write were skipped (one warning per import)."""
+
+
 def convert_export(sqlite_path: str | Path, trace_name: str | None = None) -> dict[str, Any]:
-    """Reads an nsys SQLite export into a Chrome trace dict; NsysImportError on unusable input."""
+    """Reads an nsys SQLite export into a Chrome trace dict; NsysImportError on unusable input. Rows with
+    values of the wrong type are skipped, and one MalformedRowsWarning says how many, per table."""
     conn = open_export(sqlite_path)
     try:
         columns = check_schema(conn, str(sqlite_path))
-        return _Converter(conn, columns, trace_name or str(sqlite_path)).convert()
+        converter = _Converter(conn, columns, trace_name or str(sqlite_path))
+        trace = converter.convert()
     finally:
         conn.close()
+    if converter.skipped:
+        counts = ", ".join(f"{n} in {t}" for t, n in sorted(converter.skipped.items()))
+        warnings.warn(literal(f"{sqlite_path}: skipped {sum(converter.skipped.values())} malformed row(s) "
+                              f"({counts}): NULL, text, float or BLOB where nsys writes a number, or an end "
+                              f"before the start"), MalformedRowsWarning, stacklevel=2)
+    return trace
 
 
 def import_nsys(sqlite_path: str | Path, out_path: str | Path) -> dict[str, Any]:
-    """``python -m profiler import-nsys``: converts and writes the trace; returns it."""
+    """``python -m profiler import-nsys``: converts and writes the trace (through safeio: atomically,
+    so a full disk keeps the old output; gzipped when the name ends in .gz); returns it."""
     import orjson
 
     trace = convert_export(sqlite_path, trace_name=str(out_path))
-    Path(out_path).write_bytes(orjson.dumps(trace))
+    write_bytes(out_path, orjson.dumps(trace), what="Chrome trace")
     return trace

@@ -252,7 +252,7 @@ def error_of(path) -> str:
 
 
 def test_missing_file(tmp_path):
-    assert error_of(tmp_path / "nope.sqlite") == f"{tmp_path / 'nope.sqlite'}: no such file"
+    assert error_of(tmp_path / "nope.sqlite") == f"{str(tmp_path / 'nope.sqlite')!r}: no such file"
 
 
 def test_not_sqlite(tmp_path):

@@ -191,4 +191,4 @@ def test_module_entry_point(tmp_path):
     result = subprocess.run([sys.executable, "-m", "profiler", "import-nsys", str(tmp_path / "none.sqlite")],
                             cwd=root, capture_output=True, text=True)
     assert result.returncode == 1
-    assert result.stderr == f"profiler import-nsys: error: {tmp_path / 'none.sqlite'}: no such file\n"
+    assert result.stderr == f"profiler import-nsys: error: {str(tmp_path / 'none.sqlite')!r}: no such file\n"
