@@ -22,6 +22,9 @@ class Tensor:
     _accumulator = None      # AccumulateGrad node of a leaf, made on first use
     _base = None             # the tensor whose memory a view shares (versions are counted there)
     _version = 0
+    _rebase_gen = 0          # of a base: how often an in-place op on one of its views rewrote its history;
+                             # of a view: the count its grad_fn reflects (autograd.graph.record_inplace_view)
+    _detached = False        # a view made by detach() (or .data): no autograd link to its base
     _is_param = False
     _inference = False
     __array_priority__ = 1000  # numpy scalars defer to our reflected operators

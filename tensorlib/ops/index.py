@@ -7,7 +7,8 @@ from ._registry import Tensor, dispatch, method, np, op
 
 
 def _is_basic(idx):
-    return all(isinstance(i, (int, slice)) or i is None or i is Ellipsis for i in idx)
+    """Ints, slices, None and Ellipsis only: the index selects a view. A bool is a mask (a copy), as in torch."""
+    return all((isinstance(i, (int, slice)) and type(i) is not bool) or i is None or i is Ellipsis for i in idx)
 
 
 def _convert_index(t, idx):
@@ -77,8 +78,18 @@ def INDEX_BACKWARD(xp, g, shape, idx):
 INDEX_BACKWARD.def_backward(lambda ctx, gg: (dispatch(GETITEM, gg, idx=ctx.attrs["idx"]),))
 
 
+def _select_kernel(xp, a, idx):
+    """Integer indexing (no Ellipsis in idx) as a view. NumPy gives a scalar, a copy, when every dimension
+    is indexed by an int; the trailing Ellipsis makes that a 0-d view, so `x[0, 1].fill_(7)` writes
+    through as in torch. CuPy returns 0-d views either way."""
+    try:
+        return a[idx + (Ellipsis,)]
+    except IndexError as e:
+        raise IndexError(str(e).replace("axis", "dimension").replace("array", "tensor")) from None
+
+
 # torch names basic indexing by what it does: x[0] is a select, x[1:3] a slice, x[idx] an index
-SELECT = op("select", view=True, node_name="SelectBackward0")(GETITEM.kernel)
+SELECT = op("select", view=True, node_name="SelectBackward0")(_select_kernel)
 SELECT.def_backward(GETITEM.backward)
 SLICE = op("slice", view=True, node_name="SliceBackward0")(GETITEM.kernel)
 SLICE.def_backward(GETITEM.backward)
@@ -119,6 +130,11 @@ def _(ctx, g):
     if ctx.needs_input_grad[1]:
         gv = sum_to(dispatch(GETITEM, g, idx=idx), ctx.in_meta[1][0])
     return ga, gv
+
+
+# the history an in-place op on a view gives the view's base (autograd.graph.record_inplace_view), named as torch
+COPY_SLICES = op("copy_slices", node_name="CopySlices")(SETITEM.kernel)
+COPY_SLICES.def_backward(SETITEM.backward)
 
 
 def _setitem_inplace(xp, a, v, idx):

@@ -94,7 +94,9 @@ def DETACH(xp, a):
 
 
 def detach(input):
-    return dispatch(DETACH, input)
+    out = dispatch(DETACH, input)
+    out._detached = True     # shares the base's memory and versions, not its history
+    return out
 
 
 def detach_(self):

@@ -307,7 +307,7 @@ def stack(tensors, dim=0):
 
 @op("unbind", view=True, node_name="UnbindBackward0")
 def UNBIND(xp, a, dim=0):
-    return tuple(a[(slice(None),) * dim + (i,)] for i in range(a.shape[dim]))
+    return tuple(a[(slice(None),) * dim + (i, Ellipsis)] for i in range(a.shape[dim]))   # 0-d views too
 
 
 @UNBIND.def_backward
