@@ -6,6 +6,7 @@ and the metadata of its inputs and outputs. The backward formula itself lives be
 """
 from __future__ import annotations
 
+import re as _re
 import weakref
 
 from .._tensor_base import Tensor
@@ -128,15 +129,18 @@ class Node:
 
 
 def _version_error(t, node, idx, now, expected, as_input=False):
+    """torch's message: a saved input is described by its own history now (none for a tensor outside the
+    graph), a saved output by the node that saved it; node names lose their "Backward0" suffix, as torch's."""
     kind = {"float32": "FloatTensor", "float64": "DoubleTensor", "float16": "HalfTensor", "int64": "LongTensor",
             "int32": "IntTensor", "bool": "BoolTensor"}.get(t.dtype.name, t.dtype.name)
     dev = "" if t.is_cpu else "cuda."
-    where = (f"which is input {idx} of {node.name()}" if as_input else f"which is output {idx} of {node.name()}")
+    fn, nr = (t._grad_fn, t._output_nr) if as_input else (node, idx)
+    where = f", which is output {nr} of {_re.sub(r'Backward[0-9]*$', '', fn.name())}," if fn is not None else ""
     return RuntimeError(
         f"one of the variables needed for gradient computation has been modified by an inplace operation: "
-        f"[tensorlib.{dev}{kind} {list(t.shape)}], {where}, is at version {now}; expected version {expected} "
+        f"[tensorlib.{dev}{kind} {list(t.shape)}]{where} is at version {now}; expected version {expected} "
         f"instead. Hint: enable anomaly detection to find the operation that failed to compute its gradient, "
-        f"with tensorlib.autograd.set_detect_anomaly(True).")
+        f"with tensorlib.autograd.set_detect_anomaly(True, check_nan=False).")
 
 
 class _AccumulateOp:

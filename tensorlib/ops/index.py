@@ -133,7 +133,7 @@ def _(ctx, g):
 
 
 # the history an in-place op on a view gives the view's base (autograd.graph.record_inplace_view), named as torch
-COPY_SLICES = op("copy_slices", node_name="CopySlices")(SETITEM.kernel)
+COPY_SLICES = op("copy_slices", node_name="tensorlib::autograd::CopySlices")(SETITEM.kernel)
 COPY_SLICES.def_backward(SETITEM.backward)
 
 
