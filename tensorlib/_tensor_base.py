@@ -132,6 +132,8 @@ class Tensor:
                                "var_no_grad = var.detach().")
         if requires_grad and self._data.dtype.kind != "f":
             raise RuntimeError("only Tensors of floating point dtype can require gradients")
+        if requires_grad and self._inference and not _inference_mode():
+            raise RuntimeError("Setting requires_grad=True on inference tensor outside InferenceMode is not allowed.")
         self._requires_grad = bool(requires_grad)
         return self
 
@@ -159,9 +161,17 @@ class Tensor:
             if not isinstance(value, Tensor):
                 raise TypeError(f"assigned grad expected to be a Tensor or None but got grad of type {type(value).__name__}")
             if value.shape != self.shape:
-                raise RuntimeError(f"assigned grad has data of a different size: {tuple(value.shape)} vs {tuple(self.shape)}")
+                raise RuntimeError(f"attempting to assign a gradient of size '{list(value.shape)}' to a tensor of size "
+                                   f"'{list(self.shape)}'. Please ensure that the gradient and the tensor are the same "
+                                   f"size")
             if value.dtype is not self.dtype:
-                raise RuntimeError(f"assigned grad has data of a different type: {value.dtype} vs {self.dtype}")
+                from ._dtype import scalar_name
+                raise RuntimeError(
+                    f"attempting to assign a gradient with dtype '{_c_name(value._data.dtype)}' to a tensor with "
+                    f"grad_dtype '{scalar_name(self._data.dtype)}'. The gradient must match the tensor's grad_dtype "
+                    f"(defaults to the tensor's dtype). You can set the tensor's grad_dtype attribute with a specific "
+                    f"dtype, or None to allow any dtype. Set grad_dtype with caution. Diverging the dtypes of a tensor "
+                    f"and its gradient may break downstream systems that assume they match.")
         self._grad = value
 
     @property
@@ -265,6 +275,17 @@ class Tensor:
     @property
     def layout(self):
         return "strided"
+
+
+def _c_name(d):
+    """dtype names as torch prints them in grad-assignment errors (its dtype's short name)."""
+    return {"float32": "float", "float64": "double", "float16": "half", "int64": "long", "int32": "int"}.get(
+        d.name, d.name)
+
+
+def _inference_mode():
+    from .dispatch import STATE
+    return STATE.inference
 
 
 def _no_grad_ctx():

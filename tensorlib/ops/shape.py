@@ -273,7 +273,7 @@ def _(ctx, g):
 def cat(tensors, dim=0):
     tensors = list(tensors)
     if not tensors:
-        raise RuntimeError("torch.cat(): expected a non-empty list of Tensors")
+        raise ValueError("tensorlib.cat(): expected a non-empty list of Tensors")
     nd = max(t.ndim for t in tensors)
     if nd == 0:
         raise RuntimeError("zero-dimensional tensor (at position 0) cannot be concatenated")
