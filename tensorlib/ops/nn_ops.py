@@ -103,6 +103,8 @@ def _rows(t):
 # --- softmax / log_softmax ------------------------------------------------------------------------
 
 def _softmax_k(xp, x, dim):
+    if x.size == 0:         # nothing to normalise (NumPy's max has no identity to reduce over)
+        return x.copy()
     m = x.max(axis=dim, keepdims=True)
     e = xp.exp(x - m)
     e /= e.sum(axis=dim, keepdims=True)
@@ -110,6 +112,8 @@ def _softmax_k(xp, x, dim):
 
 
 def _log_softmax_k(xp, x, dim):
+    if x.size == 0:
+        return x.copy()
     if xp is np:    # the ufuncs' reduce directly: the same sums, without ndarray.max/sum's Python wrappers
         s = x - np.maximum.reduce(x, dim, keepdims=True)
         return s - np.log(np.add.reduce(np.exp(s), dim, keepdims=True))
