@@ -22,6 +22,9 @@ class Tensor:
     _accumulator = None      # AccumulateGrad node of a leaf, made on first use
     _base = None             # the tensor whose memory a view shares (versions are counted there)
     _version = 0
+    _rebase_gen = 0          # of a base: how often an in-place op on one of its views rewrote its history;
+                             # of a view: the count its grad_fn reflects (autograd.graph.record_inplace_view)
+    _detached = False        # a view made by detach() (or .data): no autograd link to its base
     _is_param = False
     _inference = False
     __array_priority__ = 1000  # numpy scalars defer to our reflected operators
@@ -129,6 +132,8 @@ class Tensor:
                                "var_no_grad = var.detach().")
         if requires_grad and self._data.dtype.kind != "f":
             raise RuntimeError("only Tensors of floating point dtype can require gradients")
+        if requires_grad and self._inference and not _inference_mode():
+            raise RuntimeError("Setting requires_grad=True on inference tensor outside InferenceMode is not allowed.")
         self._requires_grad = bool(requires_grad)
         return self
 
@@ -156,9 +161,17 @@ class Tensor:
             if not isinstance(value, Tensor):
                 raise TypeError(f"assigned grad expected to be a Tensor or None but got grad of type {type(value).__name__}")
             if value.shape != self.shape:
-                raise RuntimeError(f"assigned grad has data of a different size: {tuple(value.shape)} vs {tuple(self.shape)}")
+                raise RuntimeError(f"attempting to assign a gradient of size '{list(value.shape)}' to a tensor of size "
+                                   f"'{list(self.shape)}'. Please ensure that the gradient and the tensor are the same "
+                                   f"size")
             if value.dtype is not self.dtype:
-                raise RuntimeError(f"assigned grad has data of a different type: {value.dtype} vs {self.dtype}")
+                from ._dtype import scalar_name
+                raise RuntimeError(
+                    f"attempting to assign a gradient with dtype '{_c_name(value._data.dtype)}' to a tensor with "
+                    f"grad_dtype '{scalar_name(self._data.dtype)}'. The gradient must match the tensor's grad_dtype "
+                    f"(defaults to the tensor's dtype). You can set the tensor's grad_dtype attribute with a specific "
+                    f"dtype, or None to allow any dtype. Set grad_dtype with caution. Diverging the dtypes of a tensor "
+                    f"and its gradient may break downstream systems that assume they match.")
         self._grad = value
 
     @property
@@ -262,6 +275,17 @@ class Tensor:
     @property
     def layout(self):
         return "strided"
+
+
+def _c_name(d):
+    """dtype names as torch prints them in grad-assignment errors (its dtype's short name)."""
+    return {"float32": "float", "float64": "double", "float16": "half", "int64": "long", "int32": "int"}.get(
+        d.name, d.name)
+
+
+def _inference_mode():
+    from .dispatch import STATE
+    return STATE.inference
 
 
 def _no_grad_ctx():

@@ -569,12 +569,13 @@ def _execute_inplace_op(op, args, attrs, seq):
                         y = b
                         rg = a._requires_grad
                     if type(y) is np.ndarray or y is b:
-                        if rg and STATE.grad_enabled:
-                            return _execute_inplace(op, args, [x, y], attrs, np, True, seq)
+                        base = a._base
+                        if (rg or base is not None and base._requires_grad) and STATE.grad_enabled:
+                            return _execute_inplace(op, args, [x, y], attrs, np, rg, seq)
                         # outside autograd (an optimizer's update) _execute_inplace does just this, less its
                         # call and argument list
                         op.kernel(np, x, y, **attrs)
-                        bump_version(a)
+                        (base if base is not None else a)._version += 1
                         return a
         arrays, xp, need_grad = _unwrap_all(op, args)
         if xp is None:
@@ -690,12 +691,13 @@ def _execute_inplace(op, args, arrays, attrs, xp, need_grad, seq):
     if not isinstance(target, Tensor):
         raise TypeError(f"{op.name}(): expected a Tensor as the first argument")
     grad_mode = STATE.grad_enabled
+    b = target._base
+    if grad_mode and b is not None and (need_grad or b._requires_grad) and not target._detached:
+        from .autograd.graph import record_inplace_view     # torch's CopySlices: the base's history changes
+        return record_inplace_view(op, args, attrs)
     if need_grad and grad_mode:
         if target._requires_grad and target._grad_fn is None:
             raise RuntimeError("a leaf Variable that requires grad is being used in an in-place operation.")
-        if target._base is not None and (target._requires_grad or target._base._requires_grad):
-            raise RuntimeError(f"{op.name}(): in-place operations on views of tensors that require grad are not "
-                               "supported by tensorlib; use the out-of-place op (e.g. x = x.add(y)) instead.")
         from .autograd.graph import record_inplace
         base = op.inplace_of
         result = base.kernel(xp, *arrays, **attrs)
@@ -705,7 +707,6 @@ def _execute_inplace(op, args, arrays, attrs, xp, need_grad, seq):
     if target._inference is False and target._requires_grad and target._grad_fn is None and grad_mode:
         raise RuntimeError("a leaf Variable that requires grad is being used in an in-place operation.")
     op.kernel(xp, *arrays, **attrs)
-    b = target._base
     (b if b is not None else target)._version += 1
     return target
 

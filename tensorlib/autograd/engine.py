@@ -42,8 +42,8 @@ def _make_grads(outputs, grad_outputs):
         elif not isinstance(g, Tensor):
             raise TypeError(f"gradient must be a Tensor or None, got {type(g).__name__}")
         elif tuple(g.shape) != tuple(out.shape):
-            raise RuntimeError(f"Mismatch in shape: grad_output[{i}] has a shape of {tuple(g.shape)} and output[{i}] "
-                               f"has a shape of {tuple(out.shape)}.")
+            raise RuntimeError(f"Mismatch in shape: grad_output[{i}] has a shape of {g.shape!r} and output[{i}] "
+                               f"has a shape of {out.shape!r}.")
         grads.append(g)
     return grads
 
@@ -210,8 +210,8 @@ def run_backward(outputs, grad_outputs, retain_graph, create_graph, inputs=None,
     if results is not None:
         for k, r in enumerate(results):
             if r is None and not allow_unused:
-                raise RuntimeError("One of the differentiated Tensors appears to not have been used in the graph. "
-                                   "Set allow_unused=True if this is the desired behavior.")
+                raise RuntimeError(f"The differentiated Tensor at index {k} appears to not have been used in the "
+                                   f"graph. Set allow_unused=True if this is the desired behavior.")
         return tuple(results)
     if post_backward_hooks:
         for fn in list(post_backward_hooks):

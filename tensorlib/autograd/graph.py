@@ -6,6 +6,7 @@ and the metadata of its inputs and outputs. The backward formula itself lives be
 """
 from __future__ import annotations
 
+import re as _re
 import weakref
 
 from .._tensor_base import Tensor
@@ -128,15 +129,18 @@ class Node:
 
 
 def _version_error(t, node, idx, now, expected, as_input=False):
+    """torch's message: a saved input is described by its own history now (none for a tensor outside the
+    graph), a saved output by the node that saved it; node names lose their "Backward0" suffix, as torch's."""
     kind = {"float32": "FloatTensor", "float64": "DoubleTensor", "float16": "HalfTensor", "int64": "LongTensor",
             "int32": "IntTensor", "bool": "BoolTensor"}.get(t.dtype.name, t.dtype.name)
     dev = "" if t.is_cpu else "cuda."
-    where = (f"which is input {idx} of {node.name()}" if as_input else f"which is output {idx} of {node.name()}")
+    fn, nr = (t._grad_fn, t._output_nr) if as_input else (node, idx)
+    where = f", which is output {nr} of {_re.sub(r'Backward[0-9]*$', '', fn.name())}," if fn is not None else ""
     return RuntimeError(
         f"one of the variables needed for gradient computation has been modified by an inplace operation: "
-        f"[tensorlib.{dev}{kind} {list(t.shape)}], {where}, is at version {now}; expected version {expected} "
+        f"[tensorlib.{dev}{kind} {list(t.shape)}]{where} is at version {now}; expected version {expected} "
         f"instead. Hint: enable anomaly detection to find the operation that failed to compute its gradient, "
-        f"with tensorlib.autograd.set_detect_anomaly(True).")
+        f"with tensorlib.autograd.set_detect_anomaly(True, check_nan=False).")
 
 
 class _AccumulateOp:
@@ -193,6 +197,9 @@ def build_node(op, args, attrs, seq):
             d = a._data
             meta.append((d.shape, d.dtype))
             if a._requires_grad:
+                b = a._base
+                if b is not None and b._rebase_gen != a._rebase_gen and not a._detached:
+                    _fresh_view_fn(a)
                 fn = a._grad_fn
                 edges.append((fn if fn is not None else accumulator(a), a._output_nr))
             else:
@@ -234,6 +241,9 @@ def make_node(op, args, attrs, out, seq):
             node.out_refs = (weakref.ref(t),)
         if op.view:
             _mark_view(t, args[0])
+            b = t._base
+            if b is not None and b._rebase_gen:
+                t._rebase_gen = b._rebase_gen
         return t
     multi = type(out) is tuple
     outs = out if multi else (out,)
@@ -256,6 +266,9 @@ def make_node(op, args, attrs, out, seq):
     if op.view:
         for r in results:
             _mark_view(r, args[0])
+            b = r._base
+            if b is not None and b._rebase_gen:
+                r._rebase_gen = b._rebase_gen
     return tuple(results) if multi else results[0]
 
 
@@ -276,10 +289,7 @@ def record_inplace(op, base, args, attrs, result, seq):
     node = build_node(base, args, attrs, seq)
     if type(result) is not type(target._data) and isinstance(result, np.generic):
         result = np.asarray(result)
-    if result.dtype != target._data.dtype and not np.can_cast(result.dtype, target._data.dtype, "same_kind"):
-        from .._dtype import scalar_name
-        raise RuntimeError(f"result type {scalar_name(result.dtype)} can't be cast to the desired output type "
-                           f"{scalar_name(target._data.dtype)}")
+    _check_cast(result.dtype, target._data.dtype)
     target._data[...] = result
     b = target._base
     (b if b is not None else target)._version += 1
@@ -291,6 +301,102 @@ def record_inplace(op, base, args, attrs, result, seq):
         node.out_data = (result,)
         node.out_refs = (None,)
     return target
+
+
+_VIEW_OF_LEAF = "a view of a leaf Variable that requires grad is being used in an in-place operation."
+_NO_GRAD_VIEW = ("A view was created in no_grad mode and is being modified inplace with grad mode enabled. Given "
+                 "that this use case is ambiguous and error-prone, it is forbidden. You can clarify your code by "
+                 "moving both the view and the inplace either both inside the no_grad block (if you don't want the "
+                 "inplace to be tracked) or both outside (if you want the inplace to be tracked).")
+_OVERLAP = ("unsupported operation: more than one element of the written-to tensor refers to a single memory "
+            "location. Please clone() the tensor before performing the operation.")
+
+
+def record_inplace_view(op, args, attrs):
+    """An in-place op on a view while autograd records (torch's CopySlices). The base takes the history
+    `index_put(base_old, pos, op(base_old[pos], *rest))`, where `pos` locates the view's elements in the
+    base, so the gradient reaches the base's earlier history and the op's other inputs; the view becomes
+    `base[pos]`. Other views of the base pick up the new history when next used (see `_fresh_view_fn`)."""
+    from ..dispatch import dispatch
+    from ..ops.index import COPY_SLICES, GETITEM
+    view = args[0]
+    base = view._base
+    if base._requires_grad and not view._requires_grad:
+        raise RuntimeError(_NO_GRAD_VIEW)
+    if view._requires_grad and base._grad_fn is None:
+        raise RuntimeError(_VIEW_OF_LEAF)
+    pos = view_positions(base._data, view._data, check_overlap=True)
+    old = _new_tensor(Tensor)      # the base as it is now; the ops below read its array before it changes
+    old._data = base._data
+    if base._requires_grad:
+        old._requires_grad = True
+        old._grad_fn = base._grad_fn
+        old._output_nr = base._output_nr
+    value = dispatch(op.inplace_of, dispatch(GETITEM, old, idx=pos), *args[1:], **attrs)
+    _check_cast(value._data.dtype, view._data.dtype)
+    new = dispatch(COPY_SLICES, old, value, idx=pos)
+    view._data[...] = value._data
+    base._version += 1
+    base._grad_fn = new._grad_fn
+    base._output_nr = 0
+    base._requires_grad = True
+    base._rebase_gen += 1
+    _fresh_view_fn(view, pos)
+    return view
+
+
+def _fresh_view_fn(view, pos=None):
+    """Attach a view to its base's current history (after an in-place op rewrote that history), as torch
+    replays a view over its base: a gradient then flows through the in-place op into the base's past."""
+    from ..dispatch import dispatch
+    from ..ops.index import GETITEM
+    base = view._base
+    if pos is None:
+        pos = view_positions(base._data, view._data)
+    view._grad_fn = dispatch(GETITEM, base, idx=pos)._grad_fn
+    view._output_nr = 0
+    view._requires_grad = True
+    view._rebase_gen = base._rebase_gen
+
+
+def view_positions(base, view, check_overlap=False):
+    """Index arrays (one per dimension of `base`, each of the view's shape) of where each element of `view`,
+    an array sharing `base`'s memory, lies in `base`: any chain of view ops, from the arrays' layouts.
+    check_overlap: refuse, as torch does, a view of which several elements share one memory location."""
+    xp = _np if type(base) is _np.ndarray else _cupy_of(base)
+    offsets = _byte_offsets(xp, view.shape, view.strides, _ptr(view) - _ptr(base))
+    if base.flags.c_contiguous:
+        flat = offsets // base.itemsize
+    else:
+        all_offsets = _byte_offsets(xp, base.shape, base.strides, 0).reshape(-1)
+        order = xp.argsort(all_offsets)
+        flat = order[xp.searchsorted(all_offsets[order], offsets)]
+    if check_overlap and int(xp.unique(flat).size) != flat.size:
+        raise RuntimeError(_OVERLAP)
+    return tuple(xp.unravel_index(flat, base.shape)) if base.ndim else ()
+
+
+def _byte_offsets(xp, shape, strides, start):
+    o = xp.full((), start, dtype=_np.int64)
+    for n, s in zip(shape, strides):
+        o = o[..., None] + xp.arange(n, dtype=_np.int64) * s
+    return o
+
+
+def _ptr(a):
+    return a.ctypes.data if type(a) is _np.ndarray else a.data.ptr
+
+
+def _cupy_of(a):
+    from .._device import xp_of
+    return xp_of(a)
+
+
+def _check_cast(src, dst):
+    if src != dst and not _np.can_cast(src, dst, "same_kind"):
+        from .._dtype import scalar_name
+        raise RuntimeError(f"result type {scalar_name(src)} can't be cast to the desired output type "
+                           f"{scalar_name(dst)}")
 
 
 import numpy as _np  # noqa: E402

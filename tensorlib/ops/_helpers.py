@@ -48,7 +48,8 @@ def expand(a, *sizes):
     if len(sizes) == 1 and isinstance(sizes[0], (tuple, list)):
         sizes = tuple(sizes[0])
     if len(sizes) < a._data.ndim:
-        raise RuntimeError(f"expand(tensorlib.Tensor{{{list(a.shape)}}}, size=[{', '.join(map(str, sizes))}]): the "
+        from .._dtype import scalar_name
+        raise RuntimeError(f"expand(tensorlib.{scalar_name(a._data.dtype)}Tensor{{{list(a.shape)}}}, size=[{', '.join(map(str, sizes))}]): the "
                            f"number of sizes provided ({len(sizes)}) must be greater or equal to the number of "
                            f"dimensions in the tensor ({a._data.ndim})")
     try:

@@ -45,6 +45,8 @@ def _dt(dtype, default=None):
 
 def _finish(t, requires_grad):
     if requires_grad:
+        if t._data.dtype.kind != "f":     # the factories' wording (requires_grad_() has its own)
+            raise RuntimeError("Only Tensors of floating point and complex dtype can require gradients")
         t.requires_grad_(True)
     return t
 
@@ -131,6 +133,27 @@ def _plain(data):
     return data
 
 
+def _ragged_error(data):
+    """torch's error for nested sequences of unequal lengths (NumPy's speaks of an "inhomogeneous shape"), or
+    None: the lengths the first elements give are expected at every position of each depth."""
+    shape = []
+    x = data
+    while isinstance(x, (list, tuple)) and x:
+        shape.append(len(x))
+        x = x[0]
+
+    def walk(x, d):
+        if d >= len(shape):     # a sequence where the first elements put a number
+            return TypeError(f"'{type(x).__name__}' object cannot be interpreted as an integer") \
+                if isinstance(x, (list, tuple)) else None
+        if not isinstance(x, (list, tuple)):     # a number where the first elements put a sequence
+            return TypeError("not a sequence")
+        if len(x) != shape[d]:
+            return ValueError(f"expected sequence of length {shape[d]} at dim {d} (got {len(x)})")
+        return next((e for e in (walk(y, d + 1) for y in x) if e is not None), None)
+    return walk(data, 0)
+
+
 def tensor(data, *, dtype=None, device=None, requires_grad=False, pin_memory=False):
     dev = to_device(device) if device is not None else (data.device if isinstance(data, Tensor) else CPU)
     dt = D.to_dtype(dtype).np if dtype is not None else _infer_dtype(data)
@@ -138,7 +161,13 @@ def tensor(data, *, dtype=None, device=None, requires_grad=False, pin_memory=Fal
         dev = to_device(device) if device is not None else to_device(f"cuda:{data.device.id}")
         t = dispatch(TENSOR, data=data, dtype=dt, device=dev)
     else:
-        t = dispatch(TENSOR, data=_plain(data), dtype=dt, device=dev)
+        try:
+            t = dispatch(TENSOR, data=_plain(data), dtype=dt, device=dev)
+        except ValueError:
+            err = _ragged_error(data) if isinstance(data, (list, tuple)) else None
+            if err is None:
+                raise
+            raise err from None
     return _finish(t, requires_grad)
 
 

@@ -51,10 +51,19 @@ def _(ctx, g):
             sum_to(g * a, ctx.in_meta[1][0]) if ctx.needs_input_grad[1] else None)
 
 
+def int_zero_division(xp, a, b):
+    """torch's CPU kernels raise on an integer division (floor, trunc, remainder, fmod) by zero; NumPy gives 0.
+    On CUDA torch does not check (that would sync), so neither do we."""
+    if xp is np and getattr(b, "dtype", np.dtype(type(b))).kind in "iub" and getattr(a, "dtype", None) is not None \
+            and a.dtype.kind in "iub" and not np.all(b):
+        raise RuntimeError("ZeroDivisionError")
+
+
 @op("div", promote=True, save="i", node_name="DivBackward0")
 def DIV(xp, a, b, rounding_mode=None):
     if rounding_mode is None:
         return xp.true_divide(a, b)
+    int_zero_division(xp, a, b)
     if rounding_mode == "floor":
         return xp.floor_divide(a, b)
     if rounding_mode == "trunc":
@@ -280,7 +289,7 @@ def _(ctx, g):
 @op("clamp", save="i")
 def CLAMP(xp, a, min=None, max=None):  # noqa: A002 - torch's names
     if min is None and max is None:
-        raise RuntimeError("clamp: At least one of 'min' or 'max' must not be None")
+        raise RuntimeError("tensorlib.clamp: At least one of 'min' or 'max' must not be None")
     r = xp.clip(a, min, max)
     return r.astype(a.dtype, copy=False) if r.dtype != a.dtype and a.dtype.kind == "f" else r
 
@@ -341,11 +350,17 @@ MAXIMUM.def_backward(_minmax_bwd(lambda a, b: gt(a, b)))
 MINIMUM = op("minimum", promote=True, save="i")(lambda xp, a, b: xp.minimum(a, b))
 MINIMUM.def_backward(_minmax_bwd(lambda a, b: lt(a, b)))
 
-FLOOR_DIVIDE = op("floor_divide", promote=True)(lambda xp, a, b: xp.floor_divide(a, b))
+def _floor_divide_k(xp, a, b):
+    int_zero_division(xp, a, b)
+    return xp.floor_divide(a, b)
+
+
+FLOOR_DIVIDE = op("floor_divide", promote=True)(_floor_divide_k)
 
 
 @op("remainder", promote=True, save="i")
 def REMAINDER(xp, a, b):
+    int_zero_division(xp, a, b)
     return xp.remainder(a, b)
 
 
@@ -374,10 +389,23 @@ LOGICAL_NOT = op("logical_not")(lambda xp, a: xp.logical_not(a))
 LOGICAL_AND = op("logical_and")(lambda xp, a, b: xp.logical_and(a, b))
 LOGICAL_OR = op("logical_or")(lambda xp, a, b: xp.logical_or(a, b))
 LOGICAL_XOR = op("logical_xor")(lambda xp, a, b: xp.logical_xor(a, b))
-BITWISE_AND = op("bitwise_and", promote=True)(lambda xp, a, b: a & b)
-BITWISE_OR = op("bitwise_or", promote=True)(lambda xp, a, b: a | b)
-BITWISE_XOR = op("bitwise_xor", promote=True)(lambda xp, a, b: a ^ b)
-BITWISE_NOT = op("bitwise_not")(lambda xp, a: ~a)
+def _bitwise(name, fn):
+    """Integer and bool only, as torch (whose error names its CPU kernel; NumPy's would name a ufunc)."""
+    def kernel(xp, *arrays):
+        for x in arrays:
+            kind = getattr(x, "dtype", np.dtype(type(x))).kind
+            if kind not in "iub":
+                from .._dtype import scalar_name
+                raise NotImplementedError(f'"{name}_cpu" not implemented for \'{scalar_name(x.dtype)}\''
+                                          if hasattr(x, "dtype") else f'"{name}_cpu" not implemented for \'Float\'')
+        return fn(*arrays)
+    return kernel
+
+
+BITWISE_AND = op("bitwise_and", promote=True)(_bitwise("bitwise_and", lambda a, b: a & b))
+BITWISE_OR = op("bitwise_or", promote=True)(_bitwise("bitwise_or", lambda a, b: a | b))
+BITWISE_XOR = op("bitwise_xor", promote=True)(_bitwise("bitwise_xor", lambda a, b: a ^ b))
+BITWISE_NOT = op("bitwise_not")(_bitwise("bitwise_not", lambda a: ~a))
 ISNAN = op("isnan")(lambda xp, a: xp.isnan(a))
 ISINF = op("isinf")(lambda xp, a: xp.isinf(a))
 ISFINITE = op("isfinite")(lambda xp, a: xp.isfinite(a))
@@ -711,6 +739,7 @@ def _(ctx, g):
 
 
 def _fmod_k(xp, a, b):
+    int_zero_division(xp, a, b)
     return xp.fmod(a, b)
 
 

@@ -7,7 +7,8 @@ from ._registry import Tensor, dispatch, method, np, op
 
 
 def _is_basic(idx):
-    return all(isinstance(i, (int, slice)) or i is None or i is Ellipsis for i in idx)
+    """Ints, slices, None and Ellipsis only: the index selects a view. A bool is a mask (a copy), as in torch."""
+    return all((isinstance(i, (int, slice)) and type(i) is not bool) or i is None or i is Ellipsis for i in idx)
 
 
 def _convert_index(t, idx):
@@ -51,12 +52,28 @@ def _backend(a):
     return xp_of(a)
 
 
+def index_error(e, a, idx):
+    """NumPy's IndexError for an index into `a`, in torch's words (never NumPy's: "axis", "boolean index")."""
+    msg = str(e)
+    if msg.startswith("too many indices"):
+        if a.ndim == 0:
+            return IndexError("invalid index of a 0-dim tensor. Use `tensor.item()` in Python or `tensor.item<T>()` "
+                              "in C++ to convert a 0-dim tensor to a number")
+        return IndexError(f"too many indices for tensor of dimension {a.ndim}")
+    if msg.startswith("boolean index did not match"):
+        dim = int(msg.split("along ")[1].split()[1].rstrip(";"))
+        mask = next(i for i in idx if getattr(i, "dtype", None) == np.bool_ or type(i) is bool)
+        return IndexError(f"The shape of the mask {list(getattr(mask, 'shape', ()))} at index {dim} does not match "
+                          f"the shape of the indexed tensor {list(a.shape)} at index {dim}")
+    return IndexError(msg.replace("axis", "dimension").replace("array", "tensor"))
+
+
 @op("index", view=True, node_name="IndexBackward0")
 def GETITEM(xp, a, idx):
     try:
         return a[idx]
     except IndexError as e:
-        raise IndexError(str(e).replace("axis", "dimension").replace("array", "tensor")) from None
+        raise index_error(e, a, idx) from None
 
 
 @GETITEM.def_backward
@@ -77,8 +94,18 @@ def INDEX_BACKWARD(xp, g, shape, idx):
 INDEX_BACKWARD.def_backward(lambda ctx, gg: (dispatch(GETITEM, gg, idx=ctx.attrs["idx"]),))
 
 
+def _select_kernel(xp, a, idx):
+    """Integer indexing (no Ellipsis in idx) as a view. NumPy gives a scalar, a copy, when every dimension
+    is indexed by an int; the trailing Ellipsis makes that a 0-d view, so `x[0, 1].fill_(7)` writes
+    through as in torch. CuPy returns 0-d views either way."""
+    try:
+        return a[idx + (Ellipsis,)]
+    except IndexError as e:
+        raise index_error(e, a, idx) from None
+
+
 # torch names basic indexing by what it does: x[0] is a select, x[1:3] a slice, x[idx] an index
-SELECT = op("select", view=True, node_name="SelectBackward0")(GETITEM.kernel)
+SELECT = op("select", view=True, node_name="SelectBackward0")(_select_kernel)
 SELECT.def_backward(GETITEM.backward)
 SLICE = op("slice", view=True, node_name="SliceBackward0")(GETITEM.kernel)
 SLICE.def_backward(GETITEM.backward)
@@ -104,10 +131,27 @@ def getitem(self, idx):
     return dispatch(_getitem_op(idx), self, idx=idx)
 
 
+def _put(out, idx, v):
+    """out[idx] = v with torch's errors: an index out of range, or a value that does not expand to the target."""
+    try:
+        out[idx] = v
+    except IndexError as e:
+        raise index_error(e, out, idx) from None
+    except ValueError as e:
+        target, shape = out[idx].shape, getattr(v, "shape", ())
+        for k in range(1, max(len(target), len(shape)) + 1):
+            t, g = (target[-k] if k <= len(target) else 1), (shape[-k] if k <= len(shape) else 1)
+            if g not in (1, t):
+                raise RuntimeError(f"The expanded size of the tensor ({t}) must match the existing size ({g}) at "
+                                   f"non-singleton dimension {len(target) - k}.  Target sizes: {list(target)}.  "
+                                   f"Tensor sizes: {list(shape)}") from None
+        raise
+
+
 @op("index_put", save="", node_name="IndexPutBackward0")
 def SETITEM(xp, a, v, idx):
     out = a.copy()
-    out[idx] = v
+    _put(out, idx, v)
     return out
 
 
@@ -121,8 +165,13 @@ def _(ctx, g):
     return ga, gv
 
 
+# the history an in-place op on a view gives the view's base (autograd.graph.record_inplace_view), named as torch
+COPY_SLICES = op("copy_slices", node_name="tensorlib::autograd::CopySlices")(SETITEM.kernel)
+COPY_SLICES.def_backward(SETITEM.backward)
+
+
 def _setitem_inplace(xp, a, v, idx):
-    a[idx] = v
+    _put(a, idx, v)
 
 
 SETITEM_ = op("index_put_", inplace_of=SETITEM)(_setitem_inplace)
@@ -172,8 +221,17 @@ def _scatter_idx(xp, index, dim, src_shape):
     return tuple(idx)
 
 
+def _scatter_bounds(xp, a, index, dim):
+    """torch's CPU message for a scatter index out of range (NumPy's would say "axis")."""
+    n = a.shape[dim] if a.ndim else 1
+    if xp is np and index.size and (int(index.min()) < 0 or int(index.max()) >= n):
+        bad = index[(index < 0) | (index >= n)].reshape(-1)[0]
+        raise RuntimeError(f"index {int(bad)} is out of bounds for dimension {dim} with size {n}")
+
+
 @op("scatter_add", save="i", node_name="ScatterAddBackward0")
 def SCATTER_ADD(xp, a, index, src, dim):
+    _scatter_bounds(xp, a, index, dim)
     out = a.copy()
     s = src[tuple(slice(0, n) for n in index.shape)]
     add_at(xp, out, _scatter_idx(xp, index, dim, s.shape), s)
@@ -199,6 +257,7 @@ def scatter_add(input, dim, index, src):
 
 @op("scatter", save="i", node_name="ScatterBackward0")
 def SCATTER(xp, a, index, src, dim):
+    _scatter_bounds(xp, a, index, dim)
     out = a.copy()
     if hasattr(src, "shape") and hasattr(src, "ndim") and src.ndim:
         s = src[tuple(slice(0, n) for n in index.shape)]
@@ -225,6 +284,9 @@ def scatter(input, dim, index, src=None, value=None):
 def INDEX_SELECT(xp, a, index, dim):
     if index.ndim > 1:
         raise IndexError("index_select(): Index is supposed to be a vector")
+    n = a.shape[dim] if a.ndim else 1
+    if xp is np and index.size and (int(index.min()) < -n or int(index.max()) >= n):
+        raise IndexError("index out of range in self")
     return xp.take(a, index, axis=dim)
 
 
@@ -450,11 +512,13 @@ def index_fill_(self, dim, index, value):
 
 
 def _scatter_ip(xp, a, index, src, dim):
+    _scatter_bounds(xp, a, index, dim)
     s = src[tuple(slice(0, n) for n in index.shape)] if getattr(src, "ndim", 0) else src
     a[_scatter_idx(xp, index, dim, index.shape)] = s
 
 
 def _scatter_add_ip(xp, a, index, src, dim):
+    _scatter_bounds(xp, a, index, dim)
     s = src[tuple(slice(0, n) for n in index.shape)]
     add_at(xp, a, _scatter_idx(xp, index, dim, s.shape), s)
 

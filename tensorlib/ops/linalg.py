@@ -9,13 +9,17 @@ from ..dispatch import dispatch2
 def _matmul_kernel(xp, a, b):
     if a.ndim == 0 or b.ndim == 0:
         raise RuntimeError(f"both arguments to matmul need to be at least 1D, but they are {a.ndim}D and {b.ndim}D")
+    if a.ndim == 1 and b.ndim == 1 and a.shape != b.shape:
+        raise RuntimeError(f"inconsistent tensor size, expected tensor [{a.shape[0]}] and src [{b.shape[0]}] to have "
+                           f"the same number of elements, but got {a.shape[0]} and {b.shape[0]} elements respectively")
     if a.shape[-1] != b.shape[-2 if b.ndim > 1 else 0]:
         sa = "x".join(map(str, a.shape if a.ndim == 2 else (1,) + a.shape if a.ndim == 1 else
                           (int(xp.prod(xp.asarray(a.shape[:-1]))), a.shape[-1])))
         sb = "x".join(map(str, b.shape if b.ndim == 2 else b.shape + (1,) if b.ndim == 1 else b.shape[-2:]))
         raise RuntimeError(f"mat1 and mat2 shapes cannot be multiplied ({sa} and {sb})")
     if a.dtype != b.dtype:
-        raise RuntimeError(f"expected m1 and m2 to have the same dtype, but got: {a.dtype} != {b.dtype}")
+        raise RuntimeError(f"expected m1 and m2 to have the same dtype, but got: {c_type(a.dtype)} != "
+                           f"{c_type(b.dtype)}")
     return xp.matmul(a, b)
 
 
@@ -93,6 +97,16 @@ def OUTER(xp, a, b):
 def _(ctx, g):
     a, b = ctx.saved_inputs
     return (matmul(g, b) if ctx.needs_input_grad[0] else None, matmul(g.mT, a) if ctx.needs_input_grad[1] else None)
+
+
+_C_TYPES = {"float32": "float", "float64": "double", "float16": "c10::Half", "bfloat16": "c10::BFloat16",
+            "int64": "long int", "int32": "int", "int16": "short int", "int8": "signed char", "uint8": "unsigned char",
+            "bool": "bool"}
+
+
+def c_type(d):
+    """The C++ type name torch's matmul dtype-mismatch message prints (float, double, long int...)."""
+    return _C_TYPES.get(d.name, d.name)
 
 
 def matmul(input, other):

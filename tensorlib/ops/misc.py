@@ -94,12 +94,18 @@ def DETACH(xp, a):
 
 
 def detach(input):
-    return dispatch(DETACH, input)
+    out = dispatch(DETACH, input)
+    out._detached = True     # shares the base's memory and versions, not its history
+    return out
 
 
 def detach_(self):
     if self._base is not None:
-        raise RuntimeError("Can't detach views in-place. Use detach() instead.")
+        raise RuntimeError("Can't detach views in-place. Use detach() instead. If you are using "
+                           "DistributedDataParallel (DDP) for training, and gradient_as_bucket_view is set as True, "
+                           "gradients are views of DDP buckets, and hence detach_() cannot be called on these "
+                           "gradients. To fix this error, please refer to the Optimizer.zero_grad() function in "
+                           "tensorlib/optim/optimizer.py as the solution.")
     self._grad_fn = None
     self._requires_grad = False
     return self
@@ -140,6 +146,8 @@ def _div_ip(xp, a, b, rounding_mode=None):
     if a.dtype.kind != "f" and rounding_mode is None:
         raise RuntimeError(f"result type Float can't be cast to the desired output type "
                            f"{D.scalar_name(a.dtype)}")
+    if rounding_mode is not None:
+        E.int_zero_division(xp, a, b)
     if rounding_mode == "floor":
         xp.floor_divide(a, b, out=a, casting="unsafe")
     elif rounding_mode == "trunc":
@@ -300,7 +308,7 @@ def pow_(self, exponent):
 def clamp_(self, min=None, max=None):  # noqa: A002
     from ._registry import unwrap_scalar
     if min is None and max is None:
-        raise RuntimeError("clamp: At least one of 'min' or 'max' must not be None")
+        raise RuntimeError("tensorlib.clamp: At least one of 'min' or 'max' must not be None")
     return dispatch(CLAMP_, self, min=unwrap_scalar(min), max=unwrap_scalar(max))
 
 
@@ -346,8 +354,15 @@ def _bool(self):
 Tensor.item = item
 Tensor.tolist = tolist
 Tensor.__bool__ = _bool
-Tensor.__float__ = lambda self: float(item(self))
-Tensor.__int__ = lambda self: int(item(self))
+def _scalar(self, kind):
+    """float(t) / int(t): torch's ValueError for a tensor of more than one element (item() raises its own)."""
+    if self._data.size != 1:
+        raise ValueError("only one element tensors can be converted to Python scalars")
+    return kind(item(self))
+
+
+Tensor.__float__ = lambda self: _scalar(self, float)
+Tensor.__int__ = lambda self: _scalar(self, int)
 
 
 def _index(self):

@@ -75,6 +75,10 @@ def linear(input, weight, bias=None):
         raise RuntimeError(f"mat1 and mat2 shapes cannot be multiplied ({_rows(input)}x{input.shape[-1]} and "
                            f"{weight.shape[-1]}x{weight.shape[0]})")
     if x.dtype != w.dtype and STATE.autocast is None:
+        if bias is None:    # torch's matmul path says it its way, its addmm path (with a bias) another
+            from .linalg import c_type
+            raise RuntimeError(f"expected m1 and m2 to have the same dtype, but got: {c_type(x.dtype)} != "
+                               f"{c_type(w.dtype)}")
         raise RuntimeError(f"mat1 and mat2 must have the same dtype, but got {type_name(input)} and "
                            f"{type_name(weight)}")
     return dispatch(LINEAR, input, weight, bias)
@@ -99,6 +103,8 @@ def _rows(t):
 # --- softmax / log_softmax ------------------------------------------------------------------------
 
 def _softmax_k(xp, x, dim):
+    if x.size == 0:         # nothing to normalise (NumPy's max has no identity to reduce over)
+        return x.copy()
     m = x.max(axis=dim, keepdims=True)
     e = xp.exp(x - m)
     e /= e.sum(axis=dim, keepdims=True)
@@ -106,6 +112,8 @@ def _softmax_k(xp, x, dim):
 
 
 def _log_softmax_k(xp, x, dim):
+    if x.size == 0:
+        return x.copy()
     if xp is np:    # the ufuncs' reduce directly: the same sums, without ndarray.max/sum's Python wrappers
         s = x - np.maximum.reduce(x, dim, keepdims=True)
         return s - np.log(np.add.reduce(np.exp(s), dim, keepdims=True))
@@ -173,11 +181,25 @@ def _cast(t, dtype):
 
 
 def softmax(input, dim=None, dtype=None):
-    return dispatch(SOFTMAX, _cast(input, dtype), dim=_dim(dim, input, "softmax"))
+    input = _cast(input, dtype)
+    dim = _dim(dim, input, "softmax")
+    return dispatch(SOFTMAX, _floating(input, dim, "softmax"), dim=dim)
 
 
 def log_softmax(input, dim=None, dtype=None):
-    return dispatch(LOG_SOFTMAX, _cast(input, dtype), dim=_dim(dim, input, "log_softmax"))
+    input = _cast(input, dtype)
+    dim = _dim(dim, input, "log_softmax")
+    return dispatch(LOG_SOFTMAX, _floating(input, dim, "log_softmax"), dim=dim)
+
+
+def _floating(input, dim, name):
+    """torch has no integer softmax kernel: its error names the kernel (the last-dim one or the general)."""
+    kind = input._data.dtype.kind
+    if kind != "f":
+        from .._dtype import scalar_name
+        kernel = f"{name}_lastdim_kernel_impl" if dim == input.ndim - 1 or input.ndim == 0 else f"{name}_kernel_impl"
+        raise NotImplementedError(f'"{kernel}" not implemented for \'{scalar_name(input._data.dtype)}\'')
+    return input
 
 
 # --- nll_loss -------------------------------------------------------------------------------------

@@ -58,13 +58,20 @@ def _(ctx, g, gi=None):
     return (reshape(gx, (N, C, H, W)),)
 
 
-def _check_pool(input, kernel_size, padding, name):
+def _check_pool(input, kernel_size, padding, name, stride=None, dilation=(1, 1)):
     if input.ndim not in (3, 4):
         raise RuntimeError(f"{name}: Expected 3D or 4D (batch mode) tensor for input, but got: {list(input.shape)}")
     for k, p in zip(kernel_size, padding):
         if p > k // 2:
             raise RuntimeError(f"pad should be at most half of effective kernel size, but got pad={p}, "
                                f"kernel_size={k}")
+    if stride is not None:     # torch's message for a window larger than the (padded) input
+        C, H, W = input.shape[-3:]
+        out = [(n + 2 * p - d * (k - 1) - 1) // s + 1
+               for n, k, p, s, d in zip((H, W), kernel_size, padding, stride, dilation)]
+        if min(out) < 1:
+            raise RuntimeError(f"Given input size: ({C}x{H}x{W}). Calculated output size: ({C}x{out[0]}x{out[1]}). "
+                               f"Output size is too small")
 
 
 def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False):
@@ -74,7 +81,7 @@ def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
     k = _pair(kernel_size)
     s = _pair(stride) if stride is not None and stride != [] else k
     p = _pair(padding)
-    _check_pool(input, k, p, "max_pool2d")
+    _check_pool(input, k, p, "max_pool2d", s, _pair(dilation))
     out, idx = dispatch(MAX_POOL2D, input, kernel_size=k, stride=s, padding=p, dilation=_pair(dilation),
                         ceil_mode=bool(ceil_mode))
     return (out, idx) if return_indices else out
@@ -152,7 +159,7 @@ def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False, coun
     k = _pair(kernel_size)
     s = _pair(stride) if stride is not None and stride != [] else k
     p = _pair(padding)
-    _check_pool(input, k, p, "avg_pool2d")
+    _check_pool(input, k, p, "avg_pool2d", s)
     return dispatch(AVG_POOL2D, input, kernel_size=k, stride=s, padding=p, ceil_mode=bool(ceil_mode),
                     count_include_pad=bool(count_include_pad), divisor_override=divisor_override)
 

@@ -192,6 +192,10 @@ ARGMIN = op("argmin")(lambda xp, a, dim=None, keepdim=False: _argk(xp, a, "argmi
 
 
 def _argk(xp, a, fn, dim, keepdim):
+    if a.size == 0 and (dim is None or a.shape[dim] == 0):
+        if dim is None:
+            raise IndexError(f"{fn}(): Expected reduction dim to be specified for input.numel() == 0.")
+        raise IndexError(f"{fn}(): Expected reduction dim {dim} to have non-zero size.")
     r = getattr(a, fn)(axis=dim)
     if keepdim:
         r = xp.expand_dims(r, dim) if dim is not None else r.reshape((1,) * a.ndim)
@@ -316,7 +320,7 @@ def prod(input, dim=None, keepdim=False, *, dtype=None):
 
 
 def cumsum(input, dim, *, dtype=None):
-    return dispatch(CUMSUM, input, **_attrs(dim, False, dtype=_np_dt(dtype)))
+    return dispatch(CUMSUM, input, **_attrs(_dim1(dim, input.ndim), False, dtype=_np_dt(dtype)))
 
 
 def cumprod(input, dim, *, dtype=None):

@@ -273,7 +273,7 @@ def _(ctx, g):
 def cat(tensors, dim=0):
     tensors = list(tensors)
     if not tensors:
-        raise RuntimeError("torch.cat(): expected a non-empty list of Tensors")
+        raise ValueError("tensorlib.cat(): expected a non-empty list of Tensors")
     nd = max(t.ndim for t in tensors)
     if nd == 0:
         raise RuntimeError("zero-dimensional tensor (at position 0) cannot be concatenated")
@@ -307,7 +307,7 @@ def stack(tensors, dim=0):
 
 @op("unbind", view=True, node_name="UnbindBackward0")
 def UNBIND(xp, a, dim=0):
-    return tuple(a[(slice(None),) * dim + (i,)] for i in range(a.shape[dim]))
+    return tuple(a[(slice(None),) * dim + (i, Ellipsis)] for i in range(a.shape[dim]))   # 0-d views too
 
 
 @UNBIND.def_backward

@@ -154,6 +154,7 @@ CASES = {
                                [R(2, 3)]),
     "index_put": lambda: (lambda a, v: dispatch(_op("index_put"), a, v, idx=(slice(0, 2),)), [R(3, 4), R(4)]),
     "index_put_": lambda: (lambda a, v: _setitem(a, v), [R(3, 4), R(4)]),
+    "copy_slices": lambda: (lambda a, v: _view_inplace(a, v), [R(3, 4), R(4)]),
     "gather": lambda: _fixed(lambda a, i: a.gather(1, i), [R(3, 4)], I(3, 2, high=4)),
     "scatter_add": lambda: _fixed(lambda a, s, i: a.scatter_add(1, i, s), [R(3, 4), R(3, 2)], I(3, 2, high=4)),
     "scatter": lambda: (lambda a, s: a.scatter(1, tl.tensor([[0, 1], [2, 3], [1, 0]]), s), [R(3, 4), R(3, 2)]),
@@ -281,6 +282,13 @@ def _fixed(fn, inputs, *consts):
 def _setitem(a, v):
     c = a.clone()
     c[0:2] = v
+    return c
+
+
+def _view_inplace(a, v):
+    """An in-place op on a view of a non-leaf: the base's history becomes a CopySlices node."""
+    c = a * 1
+    c[0:2].mul_(v)
     return c
 
 

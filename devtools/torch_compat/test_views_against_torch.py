@@ -1,0 +1,125 @@
+"""Views from basic indexing and in-place ops on them, side by side with torch (issue 21, item 2): the values
+written through, versions, gradients through CopySlices and views of views, and torch's error messages."""
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch", reason="comparison with torch needs torch installed")
+
+import tensorlib as tl  # noqa: E402
+
+
+def _leaf(T, *shape):
+    return T.tensor(np.arange(float(np.prod(shape))).reshape(shape), dtype=T.float32).requires_grad_()
+
+
+def _write_through(T):
+    x = T.zeros(2, 3)
+    x[0, 1].fill_(7)
+    x[1][2].add_(1)
+    x[0, ..., 2].mul_(3)
+    x[None, 1, 0].copy_(T.tensor([5.0]))
+    x[1, 1].clamp_(min=2)
+    v = x[0, 0]
+    v[()] = 4
+    return x, v
+
+
+def _optimizer_like(T):
+    w = T.ones(4, requires_grad=True)
+    with T.no_grad():
+        w[0].zero_()
+        for i in range(1, 4):
+            w[i].sub_(0.5 * i)
+    return w.detach()
+
+
+def _sees_updates(T):
+    x = T.zeros(2, 2)
+    v = x[1, 1]
+    x.add_(1)
+    return v * 1, T.tensor(float(v.item()))
+
+
+def _copy_slices(T):
+    x = _leaf(T, 2, 3)
+    y = x * 2
+    y[0, 1].mul_(3)
+    y.t()[2].add_(x[1, 1])
+    y[1][0:2].clamp_(max=7)
+    y.sum().backward()
+    return y.detach(), x.grad
+
+
+def _base_without_grad(T):
+    x = T.zeros(2, 3)
+    w = _leaf(T, 3)
+    x[1].add_(w)
+    x[0, 0].mul_(w[2])
+    (x * x).sum().backward()
+    return x.detach(), w.grad
+
+
+def _sibling_view(T):
+    x = _leaf(T, 2, 3)
+    y = x * 2
+    h = y[0]
+    y[0][1].mul_(3)
+    (h * T.tensor([1.0, 2.0, 3.0])).sum().backward()
+    return x.grad
+
+
+def _views_of_views(T):
+    x = _leaf(T, 3, 4)
+    v = x[1:][:, ::2][0, 1]
+    (v * 5 + x[..., 1][2] * x[None, 0, 3]).backward()
+    return x.grad
+
+
+@pytest.mark.parametrize("case", [_write_through, _optimizer_like, _sees_updates, _copy_slices, _base_without_grad,
+                                  _sibling_view, _views_of_views])
+def test_same_values_and_gradients(case):
+    ours, theirs = case(tl), case(torch)
+    for o, t in zip(ours if isinstance(ours, tuple) else (ours,), theirs if isinstance(theirs, tuple) else (theirs,)):
+        assert tuple(o.shape) == tuple(t.shape)
+        np.testing.assert_allclose(o.detach().numpy(), t.detach().numpy(), rtol=1e-6)
+
+
+def _view_of_leaf(T):
+    T.ones(2, 2, requires_grad=True)[0, 1].fill_(1.0)
+
+
+def _view_of_leaf_slice(T):
+    T.ones(2, 2, requires_grad=True)[0:1].add_(1.0)
+
+
+def _leaf_that_is_a_view(T):
+    T.arange(6.0).reshape(2, 3).requires_grad_().add_(1)
+
+
+def _no_grad_view(T):
+    y = T.ones(3, requires_grad=True) * 1
+    with T.no_grad():
+        v = y[0]
+    v.mul_(2)
+
+
+def _overlapping_view(T):
+    (T.ones(3, requires_grad=True) * 1).reshape(1, 3).expand(2, 3).add_(1)
+
+
+def _saved_then_modified(T):
+    x = T.ones(3, requires_grad=True)
+    y = x * 1
+    z = y * y
+    y[0].mul_(2)
+    z.sum().backward()
+
+
+@pytest.mark.parametrize("case", [_view_of_leaf, _view_of_leaf_slice, _leaf_that_is_a_view, _no_grad_view,
+                                  _overlapping_view, _saved_then_modified])
+def test_same_errors(case):
+    with pytest.raises(Exception) as theirs:
+        case(torch)
+    with pytest.raises(type(theirs.value)) as ours:
+        case(tl)
+    assert str(ours.value) == str(theirs.value).replace("torch.", "tensorlib.").replace("torch::", "tensorlib::")
