@@ -50,6 +50,7 @@ VERSION = 1
 MAX_DEPTH = 64               # containers inside containers; orjson writes JSON up to 254 levels deep
 _MANIFEST = "manifest.json"
 _MANIFEST_FLOOR = 1 << 20    # a manifest may inflate to the file's size on disk, or to this much
+_DIRECTORY_FLOOR = 64 << 10  # a zip directory may always take this much
 _CHUNK = 16 << 20            # tensor data is read in pieces of this size, never a second full copy
 _SAVEABLE = ("tensors, NumPy arrays, dicts, lists, tuples, str, bytes, int, float, bool, None, tensorlib dtypes and "
              "devices")
@@ -490,7 +491,7 @@ def _stream_size(f, name) -> int:
 
 
 def _load(fh, size, name, map_location):
-    z = _open_zip(fh, name)
+    z = _open_zip(fh, size, name)
     with z:
         try:
             check_zip_entries(z.infolist(), size, name=name, what="tensorlib.save file")
@@ -500,7 +501,23 @@ def _load(fh, size, name, map_location):
         return _Reader(z, name, map_location, manifest["tensors"]).decode(manifest["root"])
 
 
-def _open_zip(fh, name):
+def _check_directory(fh, size, name):
+    """zipfile makes a ZipInfo of ~600 bytes from each ~60-byte central-directory record, so a file that is
+    mostly directory would take ~10x its size before any entry is read. In a tensorlib.save file each
+    entry also holds a local header, an .npy header and a manifest line, so the directory is under a
+    fifth of the file: more than a quarter (beyond a small floor) is refused."""
+    try:
+        end = zipfile._EndRecData(fh)   # private, but it is zipfile's own parser of the end record
+    except _DAMAGE:
+        return                          # zipfile.ZipFile says what is wrong
+    limit = size // 4 + _DIRECTORY_FLOOR
+    if end is not None and end[zipfile._ECD_SIZE] > limit:
+        raise _fail(name, f"its zip directory declares {end[zipfile._ECD_SIZE]} bytes, more than the {limit} a "
+                    f"tensorlib.save file of {size} bytes has; refusing a file made of directory entries")
+
+
+def _open_zip(fh, size, name):
+    _check_directory(fh, size, name)
     try:
         z = zipfile.ZipFile(fh, "r")
     except _DAMAGE as e:

@@ -518,3 +518,22 @@ def test_save_to_an_unseekable_file_object():
     sink = Sink()
     tl.save({"w": tl.ones(2), "n": 5}, sink)
     assert tl.load(io.BytesIO(bytes(sink.data)))["n"] == 5
+
+
+def test_archive_made_of_directory_entries_is_refused_before_parsing():
+    """zipfile makes ~600 bytes of ZipInfo from each ~60-byte directory record: 60k empty entries took ~6x
+    the file's size (57 MB for 100k) before any check could run."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        z.writestr("manifest.json", b"{}")
+        for i in range(60_000):
+            z.writestr(f"e{i}", b"")
+    err, peak = _load_peak(buf)
+    assert "its zip directory declares" in str(err) and peak < 1 << 20
+
+
+def test_many_empty_arrays_still_load():
+    """The directory limit leaves room for the densest directory save() writes (3000 empty bool arrays: 21%)."""
+    obj = [np.zeros(0, bool) for _ in range(3000)] + [tl.zeros(0) for _ in range(100)]
+    got = _roundtrip(obj)
+    assert len(got) == 3100 and got[0].dtype == bool and got[-1].shape == (0,)
