@@ -24,7 +24,6 @@ as torch's open() gives it.
 from __future__ import annotations
 
 import base64
-import binascii
 import collections
 import io
 import math
@@ -244,10 +243,13 @@ class _Reader:
     def fail(self, what, entry=None):
         return _fail(self.name, what, entry)
 
-    def meta(self, idx):
+    def index(self, idx):
         if type(idx) is not int or not 0 <= idx < len(self.metas):
             raise self.fail(f"the manifest refers to tensor {repr(idx)[:40]}, which is not in the file")
-        meta = self.metas[idx]
+        return idx
+
+    def meta(self, idx):
+        meta = self.metas[self.index(idx)]
         ok = (isinstance(meta, dict) and isinstance(meta.get("file"), str) and isinstance(meta.get("dtype"), str)
               and isinstance(meta.get("shape"), list) and all(type(n) is int and n >= 0 for n in meta["shape"]))
         if not ok:
@@ -256,7 +258,7 @@ class _Reader:
 
     def array(self, idx, tensor=False):
         """The array of entry `idx`, read once (a second reference gets the same array back)."""
-        arr = self.arrays.get(idx)
+        arr = self.arrays.get(self.index(idx))
         if arr is None:
             meta = self.meta(idx)
             arr = self.arrays[idx] = self.read(meta, tensor)
@@ -336,7 +338,7 @@ class _Reader:
         return dev
 
     def tensor(self, idx):
-        t = self.tensors.get(idx)
+        t = self.tensors.get(self.index(idx))
         if t is None:
             t = self.tensors[idx] = self.place(self.array(idx, tensor=True), self.meta(idx))
         return t
@@ -420,7 +422,7 @@ class _Reader:
     def raw_bytes(self, v):
         try:
             return base64.b64decode(self.text("B", v), validate=True)
-        except binascii.Error as e:
+        except ValueError as e:              # binascii.Error, or a non-ASCII string
             raise self.fail(f"the manifest's bytes are not valid base64 ({e})") from None
 
     def dtype(self, v):

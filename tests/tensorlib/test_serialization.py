@@ -422,6 +422,8 @@ def test_every_error_names_the_file(tmp_path):
         yield lambda m: m.update(root={"D": [[{"D": []}, 1]]}) or m, "dict key of type dict"
         yield lambda m: m.update(root={"dtype": "complex32"}) or m, "dtype 'complex32', which tensorlib does not"
         yield lambda m: m.update(root={"B": "!!"}) or m, "not valid base64"
+        yield lambda m: m.update(root={"B": "\x80"}) or m, "not valid base64"     # found by the fuzz suite
+        yield lambda m: m.update(root={"T": []}) or m, "refers to tensor [], which is not in the file"   # ditto
         yield lambda m: m.update(root={"I": "12x"}) or m, "integer '12x' is not a number"
         yield lambda m: m.update(root={"L": 3}) or m, "holds a int"
         yield lambda m: m.update(root={"X": [[[[]]]]}) or m, "unexpected entry in the manifest: an object"
