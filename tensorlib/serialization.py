@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import base64
 import collections
+import contextlib
 import io
 import math
 import os
@@ -199,6 +200,15 @@ def _damaged(name, e, entry=None) -> RuntimeError:
     return _fail(name, f"the file is damaged or truncated ({type(e).__name__}: {e})", entry)
 
 
+@contextlib.contextmanager
+def _damage_named(name, entry):
+    """What zipfile, zlib and NumPy raise on damaged data, as one RuntimeError naming file and entry."""
+    try:
+        yield
+    except _DAMAGE as e:
+        raise _damaged(name, e, entry) from None
+
+
 def _describe(node) -> str:
     """A short account of a manifest node for an error message (never str(node): it may be huge or deep)."""
     if isinstance(node, dict):
@@ -257,15 +267,17 @@ class _Reader:
         return meta
 
     def array(self, idx, tensor=False):
-        """The array of entry `idx`, read once (a second reference gets the same array back)."""
+        """The array of entry `idx`, read once (a second reference gets the same array back). A tensor
+        holds big-endian data in native order, swapped in place when freshly read."""
         arr = self.arrays.get(self.index(idx))
         if arr is None:
-            meta = self.meta(idx)
-            arr = self.arrays[idx] = self.read(meta, tensor)
-        elif tensor:
+            arr = self.read(self.meta(idx), tensor)
+            if tensor and not arr.dtype.isnative:
+                arr = arr.byteswap(inplace=True).view(arr.dtype.newbyteorder("="))
+            self.arrays[idx] = arr
+        elif tensor:                              # an entry also referenced as an array: leave that one be
             self.check_dtype(arr.dtype, True, self.meta(idx)["file"])
-        if tensor and not arr.dtype.isnative:     # big-endian data: a tensor holds it in native order
-            arr = self.arrays[idx] = arr.byteswap(inplace=True).view(arr.dtype.newbyteorder("="))
+            arr = arr if arr.dtype.isnative else arr.astype(arr.dtype.newbyteorder("="))
         return arr
 
     def check_dtype(self, dtype, tensor, entry):
@@ -282,22 +294,19 @@ class _Reader:
             info = self.z.getinfo(entry)
         except KeyError:
             raise self.fail("missing from the archive (truncated or damaged file)", entry) from None
-        try:
-            with self.z.open(info) as fh:
+        with _damage_named(self.name, entry):
+            fh = self.z.open(info)
+        with fh:
+            with _damage_named(self.name, entry):
                 shape, fortran, dtype, start = _read_header(fh)
-                self.check_dtype(dtype, tensor, entry)
-                if str(dtype) != meta["dtype"] or list(shape) != meta["shape"]:
-                    raise self.fail(f"holds {dtype}{list(shape)} but the manifest says {meta['dtype']}{meta['shape']}",
-                                    entry)
-                self.check_size(shape, dtype, info.file_size - start, entry)
-                arr = self.allocate(shape, dtype, entry)
+            self.check_dtype(dtype, tensor, entry)
+            if str(dtype) != meta["dtype"] or list(shape) != meta["shape"]:
+                raise self.fail(f"holds {dtype}{list(shape)} but the manifest says {meta['dtype']}{meta['shape']}",
+                                entry)
+            self.check_size(shape, dtype, info.file_size - start, entry)
+            arr = self.allocate(shape, dtype, entry)
+            with _damage_named(self.name, entry):
                 _fill(fh, arr)
-        except RuntimeError as e:
-            if str(e).startswith("tensorlib.load:"):
-                raise
-            raise _damaged(self.name, e, entry) from None
-        except _DAMAGE as e:
-            raise _damaged(self.name, e, entry) from None
         return arr.reshape(shape[::-1]).T if fortran else arr.reshape(shape)
 
     def check_size(self, shape, dtype, held, entry):
