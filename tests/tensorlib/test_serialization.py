@@ -3,7 +3,6 @@ import collections
 import io
 import os
 import zipfile
-import zlib
 
 import numpy as np
 import orjson
