@@ -6,9 +6,12 @@ numbers on every run and machine, so a budget over them cannot flake.
 """
 from __future__ import annotations
 
+import difflib
+import numbers
 import re
 import threading
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -18,21 +21,71 @@ from tensorlib import dispatch as D
 
 _UNITS = {"": 1, "b": 1, "kb": 10 ** 3, "mb": 10 ** 6, "gb": 10 ** 9, "kib": 2 ** 10, "mib": 2 ** 20,
           "gib": 2 ** 30}
+_BYTES_HELP = "a non-negative int or a string like '10 MB' (units B, KB, MB, GB, KiB, MiB, GiB)"
+_COUNT_HELP = "a non-negative int"
 
 
-def parse_bytes(value) -> int:
-    """An int, or a string like "10 MB", "1.5GiB", "512 kb"."""
-    if isinstance(value, bool):
-        raise TypeError(f"byte limit must be an int or a string like '10 MB', got {value!r}")
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
+def parse_bytes(value, name: str = "byte limit") -> int:
+    """An int, or a string like "10 MB", "1.5GiB", "512 kb"; anything else (a bool, NaN, a negative or
+    fractional count, an unknown unit) is a ValueError/TypeError naming `name` and what is accepted."""
+    if isinstance(value, bool) or not isinstance(value, (numbers.Integral, float, str)):
+        raise TypeError(f"{name}={value!r}: expected {_BYTES_HELP}, got {type(value).__name__}")
     if isinstance(value, str):
         m = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([a-zA-Z]*)\s*", value)
-        if m and m.group(2).lower() in _UNITS:
-            return int(float(m.group(1)) * _UNITS[m.group(2).lower()])
-    raise ValueError(f"cannot read {value!r} as a byte count; use an int or a string like '10 MB', '512 KiB'")
+        if not m or m.group(2).lower() not in _UNITS:
+            raise ValueError(f"{name}={value!r}: cannot read it as a byte count; expected {_BYTES_HELP}")
+        return int(float(m.group(1)) * _UNITS[m.group(2).lower()])
+    if isinstance(value, float) and not value.is_integer():
+        raise ValueError(f"{name}={value!r}: expected {_BYTES_HELP}, got a fractional or non-finite float")
+    if value < 0:
+        raise ValueError(f"{name}={value!r}: expected {_BYTES_HELP}, got a negative number")
+    return int(value)
+
+
+def _count(name: str, value) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name}={value!r}: expected {_COUNT_HELP}, got {type(value).__name__}")
+    if value < 0:
+        raise ValueError(f"{name}={value!r}: expected {_COUNT_HELP}, got a negative number")
+    return int(value)
+
+
+def _calls(value, ops) -> dict:
+    if not isinstance(value, Mapping):
+        raise TypeError(f"max_calls must be a dict of op name -> count, e.g. {{'matmul': 3}}, got {value!r}")
+    out = {}
+    for name, limit in value.items():
+        if not isinstance(name, str):
+            raise TypeError(f"max_calls key {name!r}: expected an op name (str), got {type(name).__name__}")
+        if ops is not None and name not in ops:
+            near = difflib.get_close_matches(name, ops, n=1)
+            hint = f"; did you mean {near[0]!r}?" if near else " (register custom ops before the test runs)"
+            raise ValueError(f"max_calls[{name!r}]: no tensorlib op has this name{hint}")
+        out[name] = _count(f"max_calls[{name!r}]", limit)
+    return out
+
+
+LIMITS = ("max_ops", "max_calls", "max_bytes", "max_device_bytes", "max_syncs")
+
+
+def budget_limits(limits: dict, ops=None) -> dict:
+    """The limits of an op budget checked and normalised (byte strings to ints, None left out), so that
+    a wrong argument is an error before the measured code runs, never a nonsense verdict after it.
+    `ops`: the op names max_calls may use (None: any). Raises TypeError/ValueError whose message names
+    the argument and what it accepts."""
+    out = {}
+    for key, value in limits.items():
+        if key not in LIMITS:
+            raise TypeError(f"unknown limit {key!r}; valid: {', '.join(LIMITS)}")
+        if value is None:
+            continue
+        if key == "max_calls":
+            out[key] = _calls(value, ops)
+        elif key in ("max_bytes", "max_device_bytes"):
+            out[key] = parse_bytes(value, key)
+        else:
+            out[key] = _count(key, value)
+    return out
 
 
 @dataclass
@@ -83,34 +136,26 @@ class OpCounter(D.Hook):
                 c.device_bytes_by_op[name] += dev
 
 
-LIMITS = ("max_ops", "max_calls", "max_bytes", "max_device_bytes", "max_syncs")
-
-
 def check_budget(counts: Counts, max_ops=None, max_calls=None, max_bytes=None, max_device_bytes=None,
                  max_syncs=None) -> list[str]:
     """The limits exceeded, each as a line 'limit: measured > allowed' plus the ops that contributed most."""
+    lim = budget_limits({"max_ops": max_ops, "max_calls": max_calls, "max_bytes": max_bytes,
+                         "max_device_bytes": max_device_bytes, "max_syncs": max_syncs})
     out = []
-    if max_ops is not None and counts.ops > max_ops:
-        out.append(f"max_ops: {counts.ops} op calls > {max_ops}; most called: {_top(counts.calls)}")
-    if max_calls:
-        if not isinstance(max_calls, dict):
-            raise TypeError(f"max_calls must be a dict of op name -> count, e.g. {{'matmul': 3}}, got {max_calls!r}")
-        for name, limit in sorted(max_calls.items()):
-            got = counts.calls.get(name, 0)
-            if got > limit:
-                out.append(f"max_calls[{name!r}]: {got} calls > {limit}")
-    if max_bytes is not None:
-        lim = parse_bytes(max_bytes)
-        if counts.bytes > lim:
-            out.append(f"max_bytes: {_fmt_bytes(counts.bytes)} allocated > {_fmt_bytes(lim)}; "
-                       f"largest: {_top(counts.bytes_by_op, _fmt_bytes)}")
-    if max_device_bytes is not None:
-        lim = parse_bytes(max_device_bytes)
-        if counts.device_bytes > lim:
-            out.append(f"max_device_bytes: {_fmt_bytes(counts.device_bytes)} allocated on the GPU > "
-                       f"{_fmt_bytes(lim)}; largest: {_top(counts.device_bytes_by_op, _fmt_bytes)}")
-    if max_syncs is not None and counts.syncs > max_syncs:
-        out.append(f"max_syncs: {counts.syncs} host-device synchronisations > {max_syncs}")
+    if "max_ops" in lim and counts.ops > lim["max_ops"]:
+        out.append(f"max_ops: {counts.ops} op calls > {lim['max_ops']}; most called: {_top(counts.calls)}")
+    for name, limit in sorted(lim.get("max_calls", {}).items()):
+        got = counts.calls.get(name, 0)
+        if got > limit:
+            out.append(f"max_calls[{name!r}]: {got} calls > {limit}")
+    if "max_bytes" in lim and counts.bytes > lim["max_bytes"]:
+        out.append(f"max_bytes: {_fmt_bytes(counts.bytes)} allocated > {_fmt_bytes(lim['max_bytes'])}; "
+                   f"largest: {_top(counts.bytes_by_op, _fmt_bytes)}")
+    if "max_device_bytes" in lim and counts.device_bytes > lim["max_device_bytes"]:
+        out.append(f"max_device_bytes: {_fmt_bytes(counts.device_bytes)} allocated on the GPU > "
+                   f"{_fmt_bytes(lim['max_device_bytes'])}; largest: {_top(counts.device_bytes_by_op, _fmt_bytes)}")
+    if "max_syncs" in lim and counts.syncs > lim["max_syncs"]:
+        out.append(f"max_syncs: {counts.syncs} host-device synchronisations > {lim['max_syncs']}")
     return out
 
 

@@ -2,7 +2,9 @@
 
 - `@pytest.mark.op_budget(max_ops=None, max_calls=None, max_bytes=None, max_device_bytes=None, max_syncs=None)`
   fails a test whose op calls, bytes allocated or host-device syncs exceed the budget — counts, not
-  seconds, so the check is deterministic. Active with or without `--tl-profile`.
+  seconds, so the check is deterministic. Active with or without `--tl-profile`. Its arguments are
+  checked at the test's setup, before fixtures or body run: a wrong one is an ERROR naming the test, the
+  argument and what it accepts.
 - `--tl-profile` profiles every test; `--tl-profile-dir DIR` writes one Chrome trace per test; the run ends
   with a "tensorlib profile" section listing the `--tl-top N` most expensive tests. Results travel in
   each report's user_properties, so under pytest-xdist the controller's summary has every worker's tests.
@@ -100,20 +102,54 @@ def tl_profile(request):
             prof.stop()
 
 
+def _budget(item):
+    """The item's op_budget limits, checked and normalised; None without the marker. A wrong argument
+    raises _BudgetUsage with one line naming the test, the argument and what it accepts."""
+    marker = item.get_closest_marker("op_budget")
+    if marker is None:
+        return None
+    from tensorlib import dispatch
+    from .budget import LIMITS, budget_limits
+    where = f"{item.nodeid}: @pytest.mark.op_budget"
+    if marker.args:
+        raise _BudgetUsage(f"{where} takes keyword arguments only ({', '.join(LIMITS)}), got positional "
+                           f"{', '.join(repr(a)[:40] for a in marker.args)}")
+    try:
+        return budget_limits(marker.kwargs, ops=dispatch.registry())
+    except (TypeError, ValueError) as e:
+        raise _BudgetUsage(f"{where}: {e}") from None
+
+
+class _BudgetUsage(Exception):
+    """A wrong op_budget argument (reported at the test's setup, before its fixtures and body run)."""
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item):
+    """Check the marker's arguments before anything of the test runs. A wrong argument errors this test
+    at setup, as pytest reports its own marker-argument mistakes (a bad skipif condition, an unknown
+    fixture in usefixtures): the test shows as ERROR, not FAILED (it did not run), and the rest of the
+    session still runs, where a session-wide UsageError would hide every other result for one typo."""
+    _checked_budget(item)
+
+
+def _checked_budget(item):
+    """_budget(item), or the test failed with the usage message (outside the except block, so the report
+    is that one line and not a chained traceback)."""
+    try:
+        return _budget(item)
+    except _BudgetUsage as e:
+        problem = str(e)
+    pytest.fail(problem, pytrace=False)
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_call(item):
-    marker = item.get_closest_marker("op_budget")
+    limits = _checked_budget(item)     # checked at setup; again here for a marker added since
     profiling = item.config.getoption("--tl-profile")
-    if marker is None and not profiling:
+    if limits is None and not profiling:
         return (yield)
-    from .budget import LIMITS, check_budget, count_ops
-    if marker is not None:
-        if marker.args:
-            raise pytest.UsageError(f"{item.nodeid}: op_budget takes keyword arguments only ({', '.join(LIMITS)})")
-        unknown = set(marker.kwargs) - set(LIMITS)
-        if unknown:
-            raise pytest.UsageError(f"{item.nodeid}: unknown op_budget limit(s) {sorted(unknown)}; "
-                                    f"valid: {', '.join(LIMITS)}")
+    from .budget import check_budget, count_ops
     if profiling:
         session = _Profiling(item, getattr(item, "_tl_fixture_prof", None))
         counter = session.counter
@@ -129,8 +165,8 @@ def pytest_runtest_call(item):
                 item.user_properties.append((_KEY, session.result(item.config)))
             except Exception as e:   # a report must never break the test run
                 item.user_properties.append((_KEY, {"nodeid": item.nodeid, "error": f"{type(e).__name__}: {e}"}))
-    if marker is not None:
-        over = check_budget(counter.counts, **marker.kwargs)
+    if limits is not None:
+        over = check_budget(counter.counts, **limits)
         if over:
             c = counter.counts
             report = "\n".join(f"  - {line}" for line in over)

@@ -86,3 +86,29 @@ def gunzip_bounded(data: bytes, *, limit: int, what: str = "file", name: str = "
                          f"({limit // max(1, len(data))}x its compressed size); decompress it yourself "
                          f"if it is genuine")
     return out
+
+
+def check_zip_entries(infos, size_on_disk: int, *, name: str = "input", what: str = "archive") -> int:
+    """Refuse a zip archive before any entry is read when its entries declare more than
+    `inflate_budget(size on disk)` bytes in total, or one entry claims more compressed bytes than the
+    whole file holds, or an uncompressed entry declares another size than it stores. zipfile never
+    inflates an entry past its declared `file_size`, so this check bounds everything that reading the
+    entries can produce. `infos`: zipfile.ZipInfo objects (anything
+    with filename, file_size, compress_size, compress_type). Returns the declared total."""
+    limit = inflate_budget(size_on_disk)
+    total = 0
+    for info in infos:
+        if info.compress_size > size_on_disk:
+            raise InputError(f"{name!r}: entry {info.filename!r} of the {what} claims {info.compress_size} "
+                             f"compressed bytes, more than the whole file ({size_on_disk} bytes); the file is "
+                             "truncated or damaged")
+        if info.compress_type == 0 and info.file_size != info.compress_size:   # 0: ZIP_STORED
+            raise InputError(f"{name!r}: entry {info.filename!r} of the {what} is stored uncompressed but "
+                             f"declares {info.file_size} bytes in {info.compress_size}; the file is damaged")
+        total += info.file_size
+        if total > limit:
+            raise InputError(f"{name!r}: the entries of the {what} inflate to more than {limit} bytes "
+                             f"(the limit for {size_on_disk} bytes on disk: {MAX_RATIO}x, at least "
+                             f"{MIN_INFLATE_BUDGET}); refusing a compression bomb, extract it yourself if "
+                             "it is genuine")
+    return total

@@ -1,27 +1,43 @@
 """tensorlib.save / tensorlib.load: state dicts on disk in a format that cannot carry code.
 
 A file is a zip archive (stored, uncompressed) holding `manifest.json` (orjson) that describes the saved
-object tree, and one `tensors/<n>.npy` per tensor written by NumPy with allow_pickle=False. Loading
-parses JSON and NumPy's .npy header only, so a hostile file can at worst fail to load: there is no pickle
+object tree, and one `tensors/<n>.npy` per tensor or array. Loading parses JSON and the .npy header only
+(with our own checks, not numpy.load), so a hostile file can at worst fail to load: there is no pickle
 anywhere, and `weights_only` is always in effect whatever the argument says.
 
-Saveable: tensors (dtype, device, requires_grad and shape are kept; a tensor object that appears several
-times is stored once and comes back as one object), NumPy arrays, dicts (any saveable keys, insertion
-order kept; OrderedDicts come back as OrderedDicts), lists, tuples (namedtuples as plain tuples), str,
-bytes, int (any size), float (inf/nan included), bool, None, tensorlib dtypes and devices.
+Saveable: tensors (dtype, device, requires_grad and shape are kept; a tensor or array object that appears
+several times is stored once and comes back as one object), NumPy arrays of numeric or bool dtype, dicts
+(any saveable keys, insertion order kept; OrderedDicts come back as OrderedDicts), lists, tuples
+(namedtuples as plain tuples), str, bytes, int (any size), float (inf/nan included), bool, None, tensorlib
+dtypes and devices; containers nest up to MAX_DEPTH levels.
+
+Loading is bounded (DESIGN.md, "Bounded reads"): only regular files (or seekable file objects), the zip
+entries together inflate to at most safeio's ratio-capped budget of the size on disk, the manifest to at
+most its own share, every .npy header's shape x itemsize must equal the bytes its entry holds before
+anything is allocated, and tensors come back only in the dtypes tensorlib supports.
+
+Errors: a file that cannot be loaded is a one-line RuntimeError naming the file (and the entry), as
+torch.load raises RuntimeError for a damaged or foreign archive ("PytorchStreamReader failed reading zip
+archive"), so `except RuntimeError` written for torch keeps working; a missing path is FileNotFoundError,
+as torch's open() gives it.
 """
 from __future__ import annotations
 
 import base64
 import collections
+import contextlib
 import io
 import math
 import os
+import stat
 import zipfile
 import zlib
 
 import numpy as np
 import orjson
+
+from safeio import InputError, atomic_open, literal, open_input
+from safeio.read import check_zip_entries
 
 from . import _dtype as D
 from ._device import device as Device
@@ -31,15 +47,27 @@ __all__ = ["save", "load"]
 
 FORMAT = "tensorlib.save"
 VERSION = 1
+MAX_DEPTH = 64               # containers inside containers; orjson writes JSON up to 254 levels deep
 _MANIFEST = "manifest.json"
+_MANIFEST_FLOOR = 1 << 20    # a manifest may inflate to the file's size on disk, or to this much
+_DIRECTORY_FLOOR = 64 << 10  # a zip directory may always take this much
+_CHUNK = 16 << 20            # tensor data is read in pieces of this size, never a second full copy
 _SAVEABLE = ("tensors, NumPy arrays, dicts, lists, tuples, str, bytes, int, float, bool, None, tensorlib dtypes and "
              "devices")
+_ARRAY_KINDS = "biufc"       # NumPy dtype kinds save() writes for arrays (numeric and bool)
+_TENSOR_DTYPES = ", ".join(d.name for d in D.ALL)
+# What zipfile, zlib and NumPy's header parser raise on a damaged archive (zipfile's "File is encrypted"
+# and "zip file version 23.5" are RuntimeErrors; a header nested too deep for ast is a RecursionError).
+_DAMAGE = (ValueError, KeyError, TypeError, IndexError, AttributeError, OSError, EOFError, zipfile.BadZipFile,
+           zlib.error, RuntimeError, OverflowError, SyntaxError, UnicodeDecodeError)
 
 
 def _name(f) -> str:
+    """The file as error messages name it (quoted with repr, so control characters come out escaped)."""
     if isinstance(f, (str, os.PathLike)):
         return os.fspath(f)
-    return getattr(f, "name", None) or f"<{type(f).__name__}>"
+    name = getattr(f, "name", None)
+    return name if isinstance(name, (str, bytes)) else f"<{type(f).__name__}>"
 
 
 def _c_order(a):
@@ -53,7 +81,7 @@ class _Writer:
     def __init__(self):
         self.tensors: list[dict] = []
         self.arrays: list[np.ndarray] = []
-        self.ids: dict[int, int] = {}
+        self.ids: dict[int, dict] = {}
         self._keep = []   # keeps ids stable while encoding
 
     def add_array(self, arr, meta):
@@ -62,31 +90,39 @@ class _Writer:
         self.tensors.append(meta)
         return len(self.tensors) - 1
 
-    def encode(self, obj, where):
+    def shared(self, obj, make):
+        """One entry per object, so an object saved twice loads as one object (as pickle's memo does)."""
+        node = self.ids.get(id(obj))
+        if node is None:
+            node = self.ids[id(obj)] = make()
+            self._keep.append(obj)
+        return node
+
+    def tensor(self, obj):
+        data = obj._data
+        host = data if type(data) is np.ndarray else data.get()
+        meta = {"dtype": str(np.dtype(host.dtype)), "shape": list(host.shape), "device": str(obj.device),
+                "requires_grad": bool(obj._requires_grad)}
+        if type(obj).__name__ == "Parameter":
+            meta["parameter"] = True
+        return {"T": self.add_array(_c_order(host), meta)}
+
+    def encode(self, obj, where, depth=0):
         if obj is None or isinstance(obj, (bool, str)):
             return obj
         if isinstance(obj, Tensor):
-            key = self.ids.get(id(obj))
-            if key is None:
-                data = obj._data
-                host = data if type(data) is np.ndarray else data.get()
-                meta = {"dtype": str(np.dtype(host.dtype)), "shape": list(host.shape), "device": str(obj.device),
-                        "requires_grad": bool(obj._requires_grad)}
-                if type(obj).__name__ == "Parameter":
-                    meta["parameter"] = True
-                key = self.add_array(_c_order(host), meta)
-                self.ids[id(obj)] = key
-                self._keep.append(obj)
-            return {"T": key}
+            return self.shared(obj, lambda: self.tensor(obj))
         if isinstance(obj, np.ndarray):
-            if obj.dtype.kind not in "biufc":
+            if obj.dtype.kind not in _ARRAY_KINDS:
                 raise TypeError(f"tensorlib.save: cannot save a NumPy array of dtype {obj.dtype} at {where} (only "
                                 "numeric and bool arrays)")
-            return {"A": self.add_array(_c_order(obj), {"dtype": str(obj.dtype), "shape": list(obj.shape)})}
+            return self.shared(obj, lambda: {"A": self.add_array(
+                _c_order(obj), {"dtype": str(obj.dtype), "shape": list(obj.shape)})})
         if isinstance(obj, np.generic):
-            return self.encode(obj.item(), where)
+            return self.encode(obj.item(), where, depth)
         if isinstance(obj, int):
-            return obj if -(1 << 63) <= obj < (1 << 63) else {"I": str(obj)}
+            # hex, not decimal: str() refuses ints over 4300 digits and is quadratic below that
+            return obj if -(1 << 63) <= obj < (1 << 63) else {"I": hex(obj)}
         if isinstance(obj, float):
             return obj if math.isfinite(obj) else {"F": repr(obj)}
         if isinstance(obj, bytes):
@@ -95,32 +131,54 @@ class _Writer:
             return {"dtype": obj.name}
         if isinstance(obj, Device):
             return {"device": str(obj)}
-        if isinstance(obj, dict):
-            items = [[self.encode(k, f"{where} (a key)"), self.encode(v, f"{where}[{k!r}]")] for k, v in obj.items()]
-            return {"OD" if isinstance(obj, collections.OrderedDict) else "D": items}
-        if isinstance(obj, tuple):
-            return {"U": [self.encode(v, f"{where}[{i}]") for i, v in enumerate(obj)]}
-        if isinstance(obj, list):
-            return {"L": [self.encode(v, f"{where}[{i}]") for i, v in enumerate(obj)]}
+        if isinstance(obj, (dict, tuple, list)):
+            return self.container(obj, where, depth)
         hint = "; save module.state_dict() instead of the module" if hasattr(obj, "state_dict") else ""
         raise TypeError(f"tensorlib.save: cannot save an object of type {type(obj).__module__}.{type(obj).__qualname__}"
                         f" at {where}; it saves only {_SAVEABLE}{hint}")
 
+    def container(self, obj, where, depth):
+        if depth >= MAX_DEPTH:
+            raise ValueError(f"tensorlib.save: {where} is nested more than {MAX_DEPTH} containers deep (does a "
+                             f"container hold itself?); tensorlib.save stores at most {MAX_DEPTH} levels")
+        d = depth + 1
+        if isinstance(obj, dict):
+            items = [[self.encode(k, f"{where} (a key)", d), self.encode(v, f"{where}[{k!r}]", d)]
+                     for k, v in obj.items()]
+            return {"OD" if isinstance(obj, collections.OrderedDict) else "D": items}
+        tag = "U" if isinstance(obj, tuple) else "L"
+        return {tag: [self.encode(v, f"{where}[{i}]", d) for i, v in enumerate(obj)]}
+
 
 def save(obj, f, pickle_module=None, pickle_protocol=None, _use_new_zipfile_serialization=True):
-    """Save `obj` (typically a state dict) to a path or a writable binary file object."""
+    """Save `obj` (typically a state dict) to a path or a writable binary file object.
+
+    A path is written through safeio.atomic_open: a regular file is replaced only once the whole archive
+    is written (a failure keeps the old file and its mode), a symlink's target is replaced, and a device
+    or FIFO is written through (zipfile writes unseekable streams with data descriptors)."""
     if pickle_module is not None:
         raise ValueError("tensorlib.save never pickles; pickle_module is not supported")
     w = _Writer()
     root = w.encode(obj, "obj")
     manifest = orjson.dumps({"format": FORMAT, "version": VERSION, "root": root, "tensors": w.tensors})
     if isinstance(f, (str, os.PathLike)):
-        with open(f, "wb") as fh:
-            _write_zip(fh, manifest, w.arrays)
+        parent = os.path.dirname(os.fspath(f))
+        if parent and not os.path.isdir(parent):
+            raise RuntimeError(f"Parent directory {parent} does not exist.")   # torch.save's words
+        with atomic_open(f, what="tensorlib.save file") as fh:
+            _write_zip(fh if stat.S_ISREG(os.fstat(fh.fileno()).st_mode) else _Stream(fh), manifest, w.arrays)
     else:
         if not hasattr(f, "write"):
             raise TypeError(f"tensorlib.save: f must be a path or a writable binary file object, not {type(f).__name__}")
         _write_zip(f, manifest, w.arrays)
+
+
+class _Stream:
+    """A device or FIFO seen as what it is, a stream: /dev/null claims to seek but tell() stays 0, which
+    corrupts zipfile's offsets; without tell() zipfile writes sizes after each entry instead."""
+
+    def __init__(self, fh):
+        self.write, self.flush = fh.write, fh.flush
 
 
 def _write_zip(fh, manifest, arrays):
@@ -133,30 +191,137 @@ def _write_zip(fh, manifest, arrays):
 
 # --- load ---------------------------------------------------------------------------------------
 
+def _fail(name, what, entry=None) -> RuntimeError:
+    where = f"{literal(entry)}: " if entry else ""
+    return RuntimeError(f"tensorlib.load: {name!r}: {where}{literal(what)}")
+
+
+def _damaged(name, e, entry=None) -> RuntimeError:
+    return _fail(name, f"the file is damaged or truncated ({type(e).__name__}: {e})", entry)
+
+
+@contextlib.contextmanager
+def _damage_named(name, entry):
+    """What zipfile, zlib and NumPy raise on damaged data, as one RuntimeError naming file and entry."""
+    try:
+        yield
+    except _DAMAGE as e:
+        raise _damaged(name, e, entry) from None
+
+
+def _describe(node) -> str:
+    """A short account of a manifest node for an error message (never str(node): it may be huge or deep)."""
+    if isinstance(node, dict):
+        keys = ", ".join(repr(k)[:20] for k in list(node)[:3])
+        return f"an object with {len(node)} key(s) ({keys})"
+    if isinstance(node, list):
+        return f"a list of {len(node)} item(s)"
+    return f"a {type(node).__name__} ({repr(node)[:40]})"
+
+
+def _read_header(fh):
+    """(shape, fortran_order, dtype, header length) of an .npy stream, read by NumPy's header parser
+    (whose header is capped at 10000 bytes), without reading or allocating any data."""
+    version = np.lib.format.read_magic(fh)
+    if version == (1, 0):
+        shape, fortran, dtype = np.lib.format.read_array_header_1_0(fh)
+    elif version == (2, 0):
+        shape, fortran, dtype = np.lib.format.read_array_header_2_0(fh)
+    else:
+        raise ValueError(f"unsupported .npy format version {version[0]}.{version[1]}")
+    return shape, fortran, dtype, fh.tell()
+
+
+def _fill(fh, arr):
+    """Read the entry's remaining bytes into `arr` in pieces (no second full-size copy)."""
+    view = memoryview(arr.reshape(-1).view(np.uint8))
+    pos = 0
+    while pos < len(view):
+        n = fh.readinto(view[pos:pos + _CHUNK])
+        if not n:
+            raise EOFError(f"the data ends after {pos} of {len(view)} bytes")
+        pos += n
+
+
 class _Reader:
-    def __init__(self, z, name, map_location):
+    def __init__(self, z, name, map_location, metas):
         self.z, self.name, self.map_location = z, name, map_location
-        self.cache: dict = {}
-        self.metas: list = []
+        self.metas = metas
+        self.arrays: dict = {}
+        self.tensors: dict = {}
 
-    def fail(self, what):
-        return RuntimeError(f"tensorlib.load: {self.name}: {what}")
+    def fail(self, what, entry=None):
+        return _fail(self.name, what, entry)
 
-    def array(self, idx):
-        if not isinstance(idx, int) or not 0 <= idx < len(self.metas):
-            raise self.fail(f"manifest refers to tensor {idx!r}, which is not in the file")
-        meta = self.metas[idx]
-        try:
-            with self.z.open(meta["file"]) as fh:
-                arr = np.lib.format.read_array(io.BufferedReader(fh), allow_pickle=False)
-        except KeyError:
-            raise self.fail(f"{meta.get('file')} is missing from the archive (truncated or damaged file)") from None
-        except (ValueError, EOFError, zipfile.BadZipFile, OSError) as e:
-            raise self.fail(f"cannot read {meta.get('file')}: {e} (truncated or damaged file)") from None
-        if list(arr.shape) != list(meta["shape"]) or str(arr.dtype) != meta["dtype"]:
-            raise self.fail(f"{meta['file']} holds {arr.dtype}{list(arr.shape)} but the manifest says "
-                            f"{meta['dtype']}{meta['shape']}")
+    def index(self, idx):
+        if type(idx) is not int or not 0 <= idx < len(self.metas):
+            raise self.fail(f"the manifest refers to tensor {repr(idx)[:40]}, which is not in the file")
+        return idx
+
+    def meta(self, idx):
+        meta = self.metas[self.index(idx)]
+        ok = (isinstance(meta, dict) and isinstance(meta.get("file"), str) and isinstance(meta.get("dtype"), str)
+              and isinstance(meta.get("shape"), list) and all(type(n) is int and n >= 0 for n in meta["shape"]))
+        if not ok:
+            raise self.fail(f"the manifest's entry for tensor {idx} is malformed: {_describe(meta)}")
+        return meta
+
+    def array(self, idx, tensor=False):
+        """The array of entry `idx`, read once (a second reference gets the same array back). A tensor
+        holds big-endian data in native order, swapped in place when freshly read."""
+        arr = self.arrays.get(self.index(idx))
+        if arr is None:
+            arr = self.read(self.meta(idx), tensor)
+            if tensor and not arr.dtype.isnative:
+                arr = arr.byteswap(inplace=True).view(arr.dtype.newbyteorder("="))
+            self.arrays[idx] = arr
+        elif tensor:                              # an entry also referenced as an array: leave that one be
+            self.check_dtype(arr.dtype, True, self.meta(idx)["file"])
+            arr = arr if arr.dtype.isnative else arr.astype(arr.dtype.newbyteorder("="))
         return arr
+
+    def check_dtype(self, dtype, tensor, entry):
+        if tensor:
+            if dtype.newbyteorder("=") not in D._FROM_NP:
+                raise self.fail(f"holds {dtype} data, which tensorlib tensors do not support (supported: "
+                                f"{_TENSOR_DTYPES})", entry)
+        elif dtype.kind not in _ARRAY_KINDS or dtype.hasobject:
+            raise self.fail(f"holds {dtype} data; tensorlib.load reads only numeric and bool arrays", entry)
+
+    def read(self, meta, tensor):
+        entry = meta["file"]
+        try:
+            info = self.z.getinfo(entry)
+        except KeyError:
+            raise self.fail("missing from the archive (truncated or damaged file)", entry) from None
+        with _damage_named(self.name, entry):
+            fh = self.z.open(info)
+        with fh:
+            with _damage_named(self.name, entry):
+                shape, fortran, dtype, start = _read_header(fh)
+            self.check_dtype(dtype, tensor, entry)
+            if str(dtype) != meta["dtype"] or list(shape) != meta["shape"]:
+                raise self.fail(f"holds {dtype}{list(shape)} but the manifest says {meta['dtype']}{meta['shape']}",
+                                entry)
+            self.check_size(shape, dtype, info.file_size - start, entry)
+            arr = self.allocate(shape, dtype, entry)
+            with _damage_named(self.name, entry):
+                _fill(fh, arr)
+        return arr.reshape(shape[::-1]).T if fortran else arr.reshape(shape)
+
+    def check_size(self, shape, dtype, held, entry):
+        """The declared shape must match the bytes the entry holds, before anything is allocated."""
+        need = math.prod(shape) * dtype.itemsize
+        if need != held:
+            raise self.fail(f"its header declares {dtype}{list(shape)} ({need} bytes) but the entry holds {held} "
+                            "bytes of data (truncated or damaged file)", entry)
+
+    def allocate(self, shape, dtype, entry):
+        try:
+            return np.empty(math.prod(shape), dtype)
+        except MemoryError:   # torch's CPU allocator raises RuntimeError too
+            raise self.fail(f"cannot allocate {math.prod(shape) * dtype.itemsize} bytes for {dtype}{list(shape)} "
+                            "(out of memory)", entry) from None
 
     def target_device(self, saved):
         ml = self.map_location
@@ -172,65 +337,120 @@ class _Reader:
         if dev.startswith("cuda"):
             from . import cuda
             if not cuda.is_available():
-                raise RuntimeError("Attempting to deserialize object on a CUDA device but tensorlib.cuda.is_available() "
-                                   "is False. If you are running on a CPU-only machine, please use tensorlib.load with "
-                                   "map_location='cpu' to map your storages to the CPU.")
+                raise self.fail("Attempting to deserialize object on a CUDA device but tensorlib.cuda.is_available() "
+                                "is False. If you are running on a CPU-only machine, please use tensorlib.load with "
+                                "map_location='cpu' to map your storages to the CPU.")
+        try:
+            Device(dev)
+        except (RuntimeError, ValueError, TypeError) as e:
+            raise self.fail(f"cannot place a tensor on {dev[:40]!r}: {e}") from None
         return dev
 
     def tensor(self, idx):
-        if ("T", idx) in self.cache:
-            return self.cache[("T", idx)]
-        arr = self.array(idx)
-        meta = self.metas[idx]
+        t = self.tensors.get(self.index(idx))
+        if t is None:
+            t = self.tensors[idx] = self.place(self.array(idx, tensor=True), self.meta(idx))
+        return t
+
+    def place(self, arr, meta):
         t = object.__new__(Tensor)
         t._data = arr
         saved_dev = meta.get("device", "cpu")
+        if not isinstance(saved_dev, str):
+            raise self.fail(f"the manifest gives {meta['file']} the device {_describe(saved_dev)}")
         dev = self.target_device(saved_dev)
         if dev is None:
             t = self.map_location(t, saved_dev)
         elif dev != "cpu":
             from .ops.misc import to
             t = to(t, device=dev)
+        grad = meta.get("requires_grad", bool(meta.get("parameter")))
+        if grad and not D.from_np(arr.dtype.newbyteorder("=")).is_floating_point:
+            raise self.fail(f"the manifest marks {meta['file']}, a {arr.dtype} tensor, as requiring grad; only "
+                            "floating point tensors can require gradients")
         if meta.get("parameter"):
-            try:
-                from .nn import Parameter  # noqa: PLC0415 - optional, built beside this module
-                t = Parameter(t, requires_grad=meta.get("requires_grad", True))
-            except ImportError:
-                t.requires_grad_(meta.get("requires_grad", True))
-        elif meta.get("requires_grad"):
+            from .nn import Parameter  # noqa: PLC0415 - nn imports this module's package
+            t = Parameter(t, requires_grad=bool(grad))
+        elif grad:
             t.requires_grad_(True)
-        self.cache[("T", idx)] = t
         return t
 
-    def decode(self, node):
+    def decode(self, node, depth=0):
         if node is None or isinstance(node, (bool, int, float, str)):
             return node
         if isinstance(node, dict) and len(node) == 1:
             (tag, v), = node.items()
-            if tag == "T":
-                return self.tensor(v)
-            if tag == "A":
-                return self.array(v)
-            if tag == "L":
-                return [self.decode(x) for x in v]
-            if tag == "U":
-                return tuple(self.decode(x) for x in v)
-            if tag in ("D", "OD"):
-                out = collections.OrderedDict() if tag == "OD" else {}
-                for k, x in v:
-                    out[_hashable(self.decode(k))] = self.decode(x)
-                return out
-            if tag == "I":
-                return int(v)
-            if tag == "F":
-                return float(v)
-            if tag == "B":
-                return base64.b64decode(v)
-            if tag == "dtype":
-                return D.to_dtype(v)
-            if tag == "device":
-                return Device(v)
-        raise self.fail(f"unexpected entry in the manifest: {str(node)[:80]}")
+            if tag in ("L", "U", "D", "OD"):
+                return self.container(tag, v, depth)
+            scalar = _SCALARS.get(tag)
+            if scalar is not None:
+                return scalar(self, v)
+        raise self.fail(f"unexpected entry in the manifest: {_describe(node)}")
+
+    def container(self, tag, v, depth):
+        if depth >= MAX_DEPTH:
+            raise self.fail(f"the manifest nests containers more than {MAX_DEPTH} deep (tensorlib.save writes at "
+                            f"most {MAX_DEPTH})")
+        if not isinstance(v, list):
+            raise self.fail(f"the manifest's {tag!r} entry holds {_describe(v)}, not a list")
+        if tag == "L":
+            return [self.decode(x, depth + 1) for x in v]
+        if tag == "U":
+            return tuple([self.decode(x, depth + 1) for x in v])
+        out = collections.OrderedDict() if tag == "OD" else {}
+        for item in v:
+            if not (isinstance(item, list) and len(item) == 2):
+                raise self.fail(f"a dict item in the manifest is {_describe(item)}, not a [key, value] pair")
+            key = _hashable(self.decode(item[0], depth + 1))
+            try:
+                out[key] = self.decode(item[1], depth + 1)
+            except TypeError:
+                raise self.fail(f"the manifest has a dict key of type {type(key).__name__}, which is not "
+                                "hashable") from None
+        return out
+
+    def text(self, tag, v):
+        if not isinstance(v, str):
+            raise self.fail(f"the manifest's {tag!r} entry holds {_describe(v)}, not a string")
+        return v
+
+    def big_int(self, v):
+        s = self.text("I", v)
+        try:
+            return int(s, 16) if s.lstrip("-")[:2] == "0x" else int(s)   # decimal: version 1 files before hex
+        except ValueError as e:
+            raise self.fail(f"the manifest's integer {s[:40]!r} is not a number ({e})") from None
+
+    def special_float(self, v):
+        s = self.text("F", v)
+        try:
+            return float(s)
+        except ValueError:
+            raise self.fail(f"the manifest's float {s[:40]!r} is not a number") from None
+
+    def raw_bytes(self, v):
+        try:
+            return base64.b64decode(self.text("B", v), validate=True)
+        except ValueError as e:              # binascii.Error, or a non-ASCII string
+            raise self.fail(f"the manifest's bytes are not valid base64 ({e})") from None
+
+    def dtype(self, v):
+        name = self.text("dtype", v)
+        if name not in D._BY_NAME:
+            raise self.fail(f"the manifest names the dtype {name[:40]!r}, which tensorlib does not have "
+                            f"(supported: {_TENSOR_DTYPES})")
+        return D._BY_NAME[name]
+
+    def device(self, v):
+        s = self.text("device", v)
+        try:
+            return Device(s)
+        except (RuntimeError, ValueError, TypeError) as e:
+            raise self.fail(f"the manifest names the device {s[:40]!r}: {e}") from None
+
+
+_SCALARS = {"T": _Reader.tensor, "A": _Reader.array, "I": _Reader.big_int, "F": _Reader.special_float,
+            "B": _Reader.raw_bytes, "dtype": _Reader.dtype, "device": _Reader.device}
 
 
 def _hashable(k):
@@ -238,65 +458,110 @@ def _hashable(k):
 
 
 def load(f, map_location=None, pickle_module=None, *, weights_only=True, mmap=None, **pickle_load_args):
-    """Load what save() wrote, from a path or a readable binary file object.
+    """Load what save() wrote, from a path or a readable, seekable binary file object.
 
     map_location: None (each tensor to the device it was saved from), a device or string ("cpu"), a dict
     mapping saved device strings to new ones ({"cuda:0": "cpu"}), or fn(tensor, saved_device) -> tensor.
-    Never executes code from the file: weights_only is accepted for torch compatibility and always holds."""
+    Never executes code from the file: weights_only is accepted for torch compatibility and always holds.
+    A path must be a regular file (a FIFO or device is refused: read it into io.BytesIO yourself)."""
     if pickle_module is not None:
         raise ValueError("tensorlib.load never unpickles; pickle_module is not supported")
+    if mmap:
+        raise ValueError("tensorlib.load does not memory-map files; mmap=True is not supported (drop it: the "
+                         "tensors are read into memory)")
     name = _name(f)
     if isinstance(f, (str, os.PathLike)):
         if not os.path.exists(f):
             raise FileNotFoundError(f"tensorlib.load: no such file: {name!r}")
-        with open(f, "rb") as fh:
-            return _load(fh, name, map_location)
+        try:
+            fh, size = open_input(f, what="tensorlib.save file")
+        except InputError as e:
+            raise RuntimeError(f"tensorlib.load: {e}") from None
+        with fh:
+            return _load(fh, size, name, map_location)
     if not hasattr(f, "read"):
         raise TypeError(f"tensorlib.load: f must be a path or a readable binary file object, not {type(f).__name__}")
-    return _load(f, name, map_location)
+    return _load(f, _stream_size(f, name), name, map_location)
 
 
-_DAMAGE = (ValueError, KeyError, TypeError, IndexError, AttributeError, OSError, EOFError, zipfile.BadZipFile,
-           zlib.error, NotImplementedError, OverflowError, UnicodeDecodeError)
-
-
-def _load(fh, name, map_location):
-    """Any low-level failure of a damaged archive (zipfile and NumPy raise many kinds) becomes one
-    RuntimeError that names the file."""
+def _stream_size(f, name) -> int:
+    """A file object's length: the budget of what may be read from it. zipfile must seek, so an unseekable
+    stream is refused with torch's advice."""
+    if getattr(f, "closed", False):
+        raise _fail(name, "the file object is closed")
     try:
-        return _load_zip(fh, name, map_location)
-    except RuntimeError as e:
-        if not isinstance(e, NotImplementedError):   # zipfile's "zip file version 23.5" is one
-            raise
-        raise RuntimeError(f"tensorlib.load: {name}: the file is damaged or truncated ({type(e).__name__}: {e})") from e
-    except _DAMAGE as e:
-        raise RuntimeError(f"tensorlib.load: {name}: the file is damaged or truncated ({type(e).__name__}: {e})") from e
+        if hasattr(f, "seekable") and not f.seekable():
+            raise io.UnsupportedOperation
+        pos = f.tell()
+        end = f.seek(0, io.SEEK_END)
+        f.seek(pos)
+    except (OSError, ValueError, AttributeError):
+        raise _fail(name, "the file object is not seekable; tensorlib.load can only load from a seekable file. "
+                    "Pre-load the data into a buffer like io.BytesIO and load from it instead") from None
+    return end
 
 
-def _load_zip(fh, name, map_location):
+def _load(fh, size, name, map_location):
+    z = _open_zip(fh, size, name)
+    with z:
+        try:
+            check_zip_entries(z.infolist(), size, name=name, what="tensorlib.save file")
+        except InputError as e:
+            raise RuntimeError(f"tensorlib.load: {e}") from None
+        manifest = _read_manifest(z, size, name)
+        return _Reader(z, name, map_location, manifest["tensors"]).decode(manifest["root"])
+
+
+def _check_directory(fh, size, name):
+    """zipfile makes a ZipInfo of ~600 bytes from each ~60-byte central-directory record, so a file that is
+    mostly directory would take ~10x its size before any entry is read. In a tensorlib.save file each
+    entry also holds a local header, an .npy header and a manifest line, so the directory is under a
+    fifth of the file: more than a quarter (beyond a small floor) is refused."""
+    try:
+        end = zipfile._EndRecData(fh)   # private, but it is zipfile's own parser of the end record
+    except _DAMAGE:
+        return                          # zipfile.ZipFile says what is wrong
+    limit = size // 4 + _DIRECTORY_FLOOR
+    if end is not None and end[zipfile._ECD_SIZE] > limit:
+        raise _fail(name, f"its zip directory declares {end[zipfile._ECD_SIZE]} bytes, more than the {limit} a "
+                    f"tensorlib.save file of {size} bytes has; refusing a file made of directory entries")
+
+
+def _open_zip(fh, size, name):
+    _check_directory(fh, size, name)
     try:
         z = zipfile.ZipFile(fh, "r")
-    except zipfile.BadZipFile as e:
-        raise RuntimeError(f"tensorlib.load: {name} is not a tensorlib.save file ({e}); it may be truncated or a "
-                           "different format") from None
-    with z:
-        names = set(z.namelist())
-        if _MANIFEST not in names:
-            if any(n.endswith("data.pkl") for n in names):
-                raise RuntimeError(f"tensorlib.load: {name} looks like a PyTorch checkpoint (pickle inside a zip). "
-                                   "tensorlib never unpickles; re-save it from torch as NumPy arrays, e.g. "
-                                   "numpy.savez(path, **{k: v.numpy() for k, v in sd.items()})")
-            raise RuntimeError(f"tensorlib.load: {name} is a zip archive without {_MANIFEST}; it was not written by "
-                               "tensorlib.save")
-        try:
-            manifest = orjson.loads(z.read(_MANIFEST))
-        except (orjson.JSONDecodeError, zipfile.BadZipFile, OSError, EOFError) as e:
-            raise RuntimeError(f"tensorlib.load: {name}: unreadable {_MANIFEST} ({e}); the file is damaged") from None
-        if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
-            raise RuntimeError(f"tensorlib.load: {name}: {_MANIFEST} does not describe a tensorlib.save file")
-        if manifest.get("version") != VERSION:
-            raise RuntimeError(f"tensorlib.load: {name} has format version {manifest.get('version')}; this tensorlib "
-                               f"reads version {VERSION}")
-        r = _Reader(z, name, map_location)
-        r.metas = manifest.get("tensors", [])
-        return r.decode(manifest["root"])
+    except _DAMAGE as e:
+        raise _fail(name, f"not a tensorlib.save file ({type(e).__name__}: {e}); it may be truncated or a "
+                    "different format") from None
+    names = set(z.namelist())
+    if _MANIFEST not in names:
+        z.close()
+        if any(n.endswith("data.pkl") for n in names):
+            raise _fail(name, "a PyTorch checkpoint (pickle inside a zip). tensorlib never unpickles; "
+                        "re-save it from torch as NumPy arrays, e.g. "
+                        "numpy.savez(path, **{k: v.numpy() for k, v in sd.items()})")
+        raise _fail(name, f"a zip archive without {_MANIFEST}; it was not written by tensorlib.save")
+    return z
+
+
+def _read_manifest(z, size, name):
+    """The manifest, bounded by the file's size (a stored manifest is never larger) or 1 MiB."""
+    info = z.getinfo(_MANIFEST)
+    limit = max(_MANIFEST_FLOOR, size)
+    if info.file_size > limit:
+        raise _fail(name, f"inflates to {info.file_size} bytes, more than the {limit} bytes a manifest of a "
+                    f"{size}-byte file may take (a compression bomb?)", _MANIFEST)
+    try:
+        manifest = orjson.loads(z.read(info))
+    except _DAMAGE as e:
+        raise _fail(name, f"unreadable ({type(e).__name__}: {e}); the file is damaged", _MANIFEST) from None
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        raise _fail(name, "does not describe a tensorlib.save file", _MANIFEST)
+    if manifest.get("version") != VERSION:
+        raise _fail(name, f"has format version {repr(manifest.get('version'))[:20]}; this tensorlib reads version "
+                    f"{VERSION}")
+    if "root" not in manifest or not isinstance(manifest.get("tensors", []), list):
+        raise _fail(name, "has no 'root' entry or a malformed 'tensors' list; the file is damaged", _MANIFEST)
+    manifest.setdefault("tensors", [])
+    return manifest

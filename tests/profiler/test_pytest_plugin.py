@@ -77,7 +77,7 @@ def test_counts_are_deterministic():
 
 def test_parse_bytes():
     assert parse_bytes(10) == 10 and parse_bytes("10 MB") == 10_000_000 and parse_bytes("1.5KiB") == 1536
-    with pytest.raises(ValueError, match="cannot read '10 parsecs' as a byte count"):
+    with pytest.raises(ValueError, match="byte limit='10 parsecs': cannot read it as a byte count"):
         parse_bytes("10 parsecs")
 
 
@@ -86,15 +86,51 @@ def test_check_budget_rejects_bad_max_calls():
         check_budget(count_ops().counts, max_calls=3)
 
 
-def test_unknown_limit_is_a_usage_error(pytester):
-    pytester.makepyfile(test_x='''
-import pytest
-@pytest.mark.op_budget(max_time=3)
-def test_t():
-    pass
-''')
-    r = pytester.runpytest_subprocess(*_plugin_args(pytester))
-    assert "unknown op_budget limit(s) ['max_time']" in r.stdout.str() + r.stderr.str()
+BAD_MARKERS = {   # marker arguments -> what the error must say; every one used to run the body first
+    "max_time=3": "unknown limit 'max_time'; valid: max_ops, max_calls, max_bytes, max_device_bytes, max_syncs",
+    "3": "takes keyword arguments only",
+    'max_ops="10"': "max_ops='10': expected a non-negative int, got str",
+    "max_ops=True": "max_ops=True: expected a non-negative int, got bool",
+    "max_ops=-1": "max_ops=-1: expected a non-negative int, got a negative number",
+    "max_ops=2.5": "max_ops=2.5: expected a non-negative int, got float",
+    'max_calls={"add": "3"}': "max_calls['add']='3': expected a non-negative int, got str",
+    'max_calls={"matmull": 3}': "max_calls['matmull']: no tensorlib op has this name; did you mean 'matmul'?",
+    "max_calls=3": "max_calls must be a dict of op name -> count",
+    'max_bytes="10 XB"': "max_bytes='10 XB': cannot read it as a byte count; expected a non-negative int or a string",
+    'max_bytes=float("nan")': "max_bytes=nan: expected a non-negative int or a string like '10 MB'",
+    "max_device_bytes=-5": "max_device_bytes=-5: expected a non-negative int or a string like '10 MB' (units B, KB",
+    "max_syncs=None, max_bytes=True": "max_bytes=True: expected a non-negative int or a string like '10 MB'",
+}
+
+
+def test_wrong_marker_arguments_error_at_setup_before_the_body(pytester, tmp_path, monkeypatch):
+    """Each wrong argument: the test is an ERROR at setup (one line naming the test, the argument and what is
+    accepted), neither its fixture nor its body runs, and the other tests still run."""
+    ran = tmp_path / "ran"
+    src = ["import pytest", "import tensorlib as tl", f"RAN = {str(ran)!r}", "",
+           "@pytest.fixture", "def touched():", "    open(RAN, 'a').write('fixture ')", ""]
+    for i, args in enumerate(BAD_MARKERS):
+        src += [f"@pytest.mark.op_budget({args})", f"def test_bad_{i}(touched):",
+                f"    open(RAN, 'a').write('body{i} ')", ""]
+    src += ["@pytest.mark.op_budget(max_ops=5, max_calls={'add': 1}, max_bytes='1 KiB', max_syncs=0)",
+            "def test_good():", "    tl.ones(2) + 1", ""]
+    pytester.makepyfile(test_bad="\n".join(src))
+    monkeypatch.setenv("COLUMNS", "1000")          # the short summary keeps whole lines
+    r = pytester.runpytest_subprocess(*_plugin_args(pytester), "-rE")
+    r.assert_outcomes(passed=1, errors=len(BAD_MARKERS))
+    assert not ran.exists()
+    out = r.stdout.str()
+    for i, message in enumerate(BAD_MARKERS.values()):
+        line = next(ln for ln in out.splitlines() if ln.startswith(f"ERROR test_bad.py::test_bad_{i} "))
+        assert f"test_bad.py::test_bad_{i}: @pytest.mark.op_budget" in line and message in line, line
+
+
+def test_budget_limits_normalise():
+    from profiler.budget import budget_limits
+    assert budget_limits({"max_ops": 3, "max_bytes": "2 KB", "max_calls": {"add": 0}, "max_syncs": None}) == \
+        {"max_ops": 3, "max_bytes": 2000, "max_calls": {"add": 0}}
+    with pytest.raises(ValueError, match="max_bytes=-1.0"):
+        budget_limits({"max_bytes": -1.0})
 
 
 PROFILED_TESTS = '''
