@@ -8,6 +8,11 @@ every array's buffer is a pool allocation (`cupy.get_default_memory_pool()`, 512
 malloc/free hooks with CuPy's keyword signatures, `cupy.cuda.set_allocator`), freed when the buffer
 is garbage collected; `cupy.cuda.Event`s remember the host clock when recorded.
 
+Names and signatures are the real CuPy's (`cupy._api`: a table generated from the wheels), under
+the rules of the major FAKECUPY_RULES names (13 or 14, default 14): a name CuPy lacks raises
+AttributeError, an argument CuPy's signature lacks raises TypeError, `cupyx.scatter_add` takes that
+major's dtypes only.
+
 Not simulated: kernels, asynchronous execution (everything has completed when a call returns),
 streams beyond the current-stream bookkeeping, more than one device, CUPTI, NVTX, cuBLAS/cuDNN.
 `cupy.__fake__` is True so test setup can tell it apart from the real thing.
@@ -16,11 +21,11 @@ from __future__ import annotations
 
 import numpy
 
-from . import _namespace
+from . import _api, _namespace
 from ._core import ndarray, ufunc
 
 __fake__ = True
-__version__ = "13.6.0"
+__version__ = _api.view()["version"]
 
 from . import cuda, random  # noqa: E402
 from .cuda.memory import get_default_memory_pool, get_default_pinned_memory_pool  # noqa: E402,F401

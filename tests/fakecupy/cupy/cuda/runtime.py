@@ -9,10 +9,7 @@ _tls = threading.local()
 _profiling = [False]
 
 
-class CUDARuntimeError(RuntimeError):
-    def __init__(self, status, msg="invalid device ordinal"):
-        self.status = status
-        super().__init__(f"cudaErrorInvalidDevice: {msg}" if status == 101 else msg)
+from cupy_backends.cuda.api.runtime import CUDARuntimeError  # noqa: E402,F401 - defined there, as in CuPy
 
 
 def _check(device):
