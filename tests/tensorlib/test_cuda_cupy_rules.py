@@ -1,0 +1,73 @@
+"""CUDA paths that only the real CuPy's rules show (issue 12): each test failed against the strict fake
+(tests/fakecupy under FAKECUPY_RULES=13 and 14) before its fix. Run on a GPU by `make test-gpu`, and on
+the CPU against the fake by `make test` (once per CuPy major)."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import tensorlib as tl
+
+pytestmark = pytest.mark.cuda
+
+
+def _grid_ops():
+    idx = tl.tensor([[0, 2, 1], [1, 0, 0]])
+    src = tl.arange(6.0).reshape(2, 3)
+    return {
+        "scatter": lambda x, i, s: x.scatter(1, i, s),
+        "scatter_add": lambda x, i, s: x.scatter_add(1, i, s),
+        "gather_backward": lambda x, i, s: tl.autograd.grad(x.gather(1, i).sum(), x)[0],
+    }, idx, src
+
+
+@pytest.mark.parametrize("name", ["scatter", "scatter_add", "gather_backward"])
+def test_index_grids_need_no_sparse_indices(name):
+    """CuPy's indices() has no sparse=: scatter forward and gather backward built their grid with it."""
+    ops, idx, src = _grid_ops()
+    x = tl.zeros(2, 3, requires_grad=True)
+    want = ops[name](x, idx, src)
+    xc = x.detach().cuda().requires_grad_()
+    got = ops[name](xc, idx.cuda(), src.cuda())
+    np.testing.assert_array_equal(got.cpu().detach().numpy(), want.detach().numpy())
+
+
+@pytest.mark.parametrize("n", [-1, 5])
+def test_one_hot_without_put_along_axis(n):
+    """CuPy 13 has no put_along_axis; one_hot is one comparison kernel and one host sync."""
+    a = tl.tensor([[0, 3], [1, 1]])
+    from profiler.debug import sync_watch
+    with sync_watch("count") as w:
+        got = tl.nn.functional.one_hot(a.cuda(), n)
+    assert w.count == 1
+    np.testing.assert_array_equal(got.cpu().numpy(), tl.nn.functional.one_hot(a, n).numpy())
+    with pytest.raises(RuntimeError, match="Class values must be smaller than num_classes."):
+        tl.nn.functional.one_hot(a.cuda(), 3)
+    with pytest.raises(RuntimeError, match="Can not infer total number of classes from empty tensor."):
+        tl.nn.functional.one_hot(tl.zeros(0, dtype=tl.int64).cuda())
+
+
+@pytest.mark.parametrize("dtype", ["int8", "int16", "uint8", "bool", "int32", "int64", "float16"])
+def test_scatter_add_and_index_add_take_every_dtype(dtype):
+    """cupyx.scatter_add refuses int8/int16/uint8/bool (and int64 on CuPy 13); tensorlib sums those in
+    uint64, exactly and wrapping as the CPU does."""
+    dt = getattr(tl, dtype)
+    big = 100 if dtype in ("int8", "uint8") else 7          # int8/uint8 wrap around, as on the CPU
+    x = tl.ones(4, dtype=dt)
+    idx = tl.tensor([1, 1, 3, 1])
+    src = tl.full((4,), big, dtype=dt) if dtype != "bool" else tl.tensor([True, False, True, True])
+    for f in (lambda x, i, s: x.scatter_add(0, i, s), lambda x, i, s: x.index_add(0, i, s)):
+        want = f(x, idx, src)
+        got = f(x.cuda(), idx.cuda(), src.cuda())
+        assert got.dtype == want.dtype
+        np.testing.assert_array_equal(got.cpu().numpy(), want.numpy())
+
+
+def test_detect_anomaly_sees_nan_in_cuda_gradients():
+    """cupy.ndarray has no __array_namespace__: the NaN test found none on CUDA."""
+    x = tl.tensor([0.0, 1.0]).cuda().requires_grad_()
+    with tl.autograd.detect_anomaly():
+        z = (x.sqrt() * 0).sum()
+        with pytest.warns(RuntimeWarning, match="Error detected in SqrtBackward0"):
+            with pytest.raises(RuntimeError, match=r"Function 'SqrtBackward0' returned nan values in its 0th output."):
+                z.backward()
