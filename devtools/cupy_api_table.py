@@ -115,7 +115,11 @@ class _Repr:
         if isinstance(v, type):
             return v.__name__
         r = repr(v)
-        return r if len(r) < 40 and " at 0x" not in r else "..."
+        try:
+            ast.parse(r, mode="eval")
+        except SyntaxError:       # "<no value>", "<object at 0x...>": a default with no source text
+            return "..."
+        return r if len(r) < 40 else "..."
 
 
 def kind_of(obj) -> str:
@@ -132,12 +136,31 @@ def kind_of(obj) -> str:
 
 def _public(mod, name):
     """Whether mod.name is part of mod's API (not a module it merely imported, nor `annotations`)."""
-    if name.startswith("_") or not hasattr(mod, name):
+    if name.startswith("_"):
         return False
-    obj = getattr(mod, name)
+    try:
+        obj = getattr(mod, name)
+    except ImportError:        # a lazy submodule whose library is not on this machine (cupyx.lapack)
+        return False
+    except AttributeError:
+        return False
     if inspect.ismodule(obj):
         return obj.__name__.split(".")[0] in ("cupy", "cupyx", "cupy_backends")
     return type(obj).__name__ != "_Feature"
+
+
+def _lazy_names(mod) -> set:
+    """Names a module's __getattr__ makes on first use (cupy.random.Generator), which dir() omits: the
+    identifiers it compares its argument with."""
+    fn = getattr(mod, "__getattr__", None)
+    try:
+        tree = ast.parse(inspect.getsource(fn)) if fn is not None else None
+    except (OSError, TypeError):
+        return set()
+    if tree is None:
+        return set()
+    return {c.value for c in ast.walk(tree) if isinstance(c, ast.Constant) and isinstance(c.value, str)
+            and c.value.isidentifier()}
 
 
 def _entry(obj):
@@ -169,7 +192,11 @@ def snapshot() -> dict:
         except Exception as e:          # cupy.cudnn without libcudnn, modules a version lacks
             out["modules"][path] = {"__unavailable__": f"{type(e).__name__}: {e}"[:200]}
             continue
-        out["modules"][path] = {n: _entry(getattr(mod, n)) for n in sorted(dir(mod)) if _public(mod, n)}
+        if getattr(mod, "available", True) is False:     # cupy.cuda.cudnn without libcudnn: a shim
+            out["modules"][path] = {"__unavailable__": "its library does not load (available is False)"}
+            continue
+        names = set(dir(mod)) | _lazy_names(mod)
+        out["modules"][path] = {n: _entry(getattr(mod, n)) for n in sorted(names) if _public(mod, n)}
     for path in CLASSES:
         try:
             cls = _resolve(path)
