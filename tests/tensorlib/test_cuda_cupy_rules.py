@@ -71,3 +71,32 @@ def test_detect_anomaly_sees_nan_in_cuda_gradients():
         with pytest.warns(RuntimeWarning, match="Error detected in SqrtBackward0"):
             with pytest.raises(RuntimeError, match=r"Function 'SqrtBackward0' returned nan values in its 0th output."):
                 z.backward()
+
+
+def test_cudnn_says_why_it_is_off():
+    """cupy.cudnn is CuPy 13's deprecated alias of cupyx.cudnn, which needs cuDNN 8's libcudnn.so.8 (no
+    wheel brings it), and CuPy 14 has none: the cuDNN path was off without a word."""
+    import warnings
+
+    import cupy
+
+    from tensorlib.backends import cudnn
+    cudnn.clear_cache()
+    try:
+        x, w = tl.randn(1, 2, 5, 5).cuda(), tl.randn(3, 2, 3, 3).cuda()
+        with warnings.catch_warnings(record=True) as seen:
+            warnings.simplefilter("always")
+            tl.nn.functional.conv2d(x, w)
+            tl.nn.functional.conv2d(x, w)
+        why = cudnn.why_unavailable()
+        if cudnn.is_available():                     # a GPU machine with CuPy 13 and cuDNN 8
+            assert why is None
+            return
+        assert why
+        mine = [str(m.message) for m in seen if "cuDNN is off" in str(m.message)]
+        if cupy.__version__.startswith("13."):       # bindings that do not load: said once, with the error
+            assert len(mine) == 1 and "libcudnn.so.8" in mine[0] and "libcudnn.so.8" in why
+        else:                                        # CuPy 14 has none: said when asked, no warning
+            assert not mine and "has no cuDNN bindings" in why
+    finally:
+        cudnn.clear_cache()
