@@ -100,3 +100,22 @@ def test_cudnn_says_why_it_is_off():
             assert not mine and "has no cuDNN bindings" in why
     finally:
         cudnn.clear_cache()
+
+
+def test_profiled_cuda_out_of_memory_records_no_block():
+    """CuPy calls malloc_postprocess after a failed allocation too (mem_ptr=0): each OOM was recorded as
+    a block that is never freed, so the profile's CUDA memory drifted up by every failed request."""
+    import cupy
+
+    from profiler import ProfilerActivity, profile
+    pool = cupy.get_default_memory_pool()
+    limit = pool.get_limit()
+    pool.set_limit(size=pool.total_bytes() + (1 << 20))
+    try:
+        with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA], profile_memory=True) as prof:
+            with pytest.raises(MemoryError):
+                tl.zeros(1 << 22, device="cuda")       # 16 MiB over a 1 MiB headroom
+        mem = prof.store.mem_events
+        assert not (mem["bytes"] > (1 << 20)).any() and not (mem["addr"][mem["dev_type"] == 1] == 0).any()
+    finally:
+        pool.set_limit(size=limit)
