@@ -54,6 +54,8 @@ def _backend(a):
 
 @op("index", view=True, node_name="IndexBackward0")
 def GETITEM(xp, a, idx):
+    if xp is not np and any(getattr(i, "dtype", None) == np.bool_ for i in idx):
+        _sync.note(a, "index (boolean mask)")     # CuPy reads the mask's count back to size the result
     try:
         return a[idx]
     except IndexError as e:
@@ -332,6 +334,7 @@ def one_hot(tensor, num_classes=-1):
 
 @op("nonzero")
 def NONZERO(xp, a, as_tuple=False):
+    _sync.note(a, "nonzero")                       # the count of nonzeros comes back to the host
     nz = xp.nonzero(a)
     if as_tuple:
         return tuple(x.astype(np.int64) for x in nz)
@@ -495,7 +498,7 @@ def _scalar(d):
 
 def _masked_scatter_into(xp, out, mask, src):
     m = xp.broadcast_to(mask, out.shape)
-    n = int(m.sum())
+    n = int(_sync.to_host(m.sum(), "masked_scatter"))
     if n > src.size:
         raise RuntimeError("masked_scatter: expected source to have at least as many elements as ones in mask")
     out[m] = src.reshape(-1)[:n]

@@ -119,3 +119,45 @@ def test_profiled_cuda_out_of_memory_records_no_block():
         assert not (mem["bytes"] > (1 << 20)).any() and not (mem["addr"][mem["dev_type"] == 1] == 0).any()
     finally:
         pool.set_limit(size=limit)
+
+
+@pytest.mark.parametrize("name, fn, syncs", [
+    ("boolean mask", lambda x: x[x > 0], 1),
+    ("nonzero", lambda x: x.nonzero(), 1),
+    ("masked_select", lambda x: x.masked_select(x > 0), 1),
+    ("masked_scatter", lambda x: x.masked_scatter(x > 0, tl.zeros(6).cuda()), 1),
+    ("one_hot", lambda x: tl.nn.functional.one_hot((x > 0).long()), 1),
+    ("unique", lambda x: tl.unique(x), 1),
+    ("median", lambda x: x.median(), 0),           # NaN is chosen on the device, as in torch
+])
+def test_sync_watch_counts_the_syncs_inside_ops(name, fn, syncs):
+    """Ops that read a count or a value back from the GPU synchronise; sync_watch (and so the pytest
+    plugin's max_syncs) saw only the tensor's own item/tolist/bool/cpu calls."""
+    from profiler.debug import sync_watch
+    x = tl.tensor([1.0, -2.0, 3.0, -4.0, 5.0, 0.5]).cuda()
+    with sync_watch("count") as w:
+        fn(x)
+    assert w.count == syncs, [e.what for e in w.events]
+
+
+def test_grad_scaler_makes_one_sync_per_step():
+    """torch's GradScaler reads found_inf once per step (in step()); update() read it again, and the
+    growth tracker and the scale: 3-4 syncs per step."""
+    from profiler.debug import sync_watch
+    model = tl.nn.Linear(4, 2).cuda()
+    opt = tl.optim.SGD(model.parameters(), lr=0.1)
+    scaler = tl.amp.GradScaler(growth_interval=2)
+    x = tl.randn(3, 4).cuda()
+    for step in range(3):
+        opt.zero_grad()
+        scaler.scale(model(x).sum()).backward()
+        with sync_watch("count") as w:
+            scaler.step(opt)
+            scaler.update()
+        assert w.count == 1, (step, [e.what for e in w.events])
+    assert scaler.get_scale() == 2.0 ** 17 and scaler._get_growth_tracker() == 1
+    opt.zero_grad()
+    scaler.scale(model(x).sum() * float("inf")).backward()
+    scaler.step(opt)
+    scaler.update()
+    assert scaler.get_scale() == 2.0 ** 16 and scaler._get_growth_tracker() == 0
