@@ -26,7 +26,7 @@ def note(arr, what: str):
 
 def to_host(arr, what: str):
     """`arr` as a NumPy array: for a device array one device-to-host copy, a synchronisation noted as `what`."""
-    if type(arr) is np.ndarray:
+    if isinstance(arr, (np.ndarray, np.generic)):     # NumPy's reductions give scalars
         return arr
     note(arr, what)
     return arr.get()

@@ -110,6 +110,7 @@ def test_profiled_cuda_out_of_memory_records_no_block():
     from profiler import ProfilerActivity, profile
     pool = cupy.get_default_memory_pool()
     limit = pool.get_limit()
+    pool.free_all_blocks()                          # no cached block can serve the request
     pool.set_limit(size=pool.total_bytes() + (1 << 20))
     try:
         with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA], profile_memory=True) as prof:
