@@ -12,11 +12,13 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q -e '.[test]'
 	touch $(STAMP)
 
-# The second run: the `cuda` tests on the CPU against the fake CuPy in tests/fakecupy (CUDA code paths
-# only; no kernels or device timings, so it does not replace `make test-gpu` on a GPU machine).
+# Then the `cuda` tests on the CPU against the fake CuPy in tests/fakecupy, once under CuPy 13's rules and
+# once under 14's (names, signatures and dtypes from the real wheels; CUDA code paths only, no kernels or
+# device timings, so it does not replace `make test-gpu` on a GPU machine).
 test: $(STAMP)
 	$(PY) -m pytest -q -p no:cacheprovider tests
-	PYTHONPATH=tests/fakecupy $(PY) -m pytest -q -p no:cacheprovider -m cuda tests
+	FAKECUPY_RULES=13 PYTHONPATH=tests/fakecupy $(PY) -m pytest -q -p no:cacheprovider -m cuda tests
+	FAKECUPY_RULES=14 PYTHONPATH=tests/fakecupy $(PY) -m pytest -q -p no:cacheprovider -m cuda tests
 
 demo: $(STAMP)
 	$(PY) samples/profile_demo.py

@@ -92,7 +92,8 @@ class MemoryRecorder:
             name = "tensorlib-profiler"
 
             def malloc_postprocess(self, **kw):
-                if rec.active:
+                # CuPy calls this after a failed allocation too, with mem_ptr 0: no block to free later
+                if rec.active and kw["mem_ptr"]:
                     rec.records.append((time.perf_counter_ns(), threading.get_native_id(), CUDA, kw["device_id"],
                                         kw["mem_size"], kw["mem_ptr"]))
 

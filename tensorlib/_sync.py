@@ -1,4 +1,6 @@
-"""Host-device synchronisation points (item, tolist, numpy/cpu, bool, print) reported to listeners.
+"""Host-device synchronisation points reported to listeners: the tensor's own (item, tolist, numpy/cpu,
+bool, print) and those inside ops, where a value or a size must come back from the GPU (a boolean-mask
+index, nonzero, one_hot's range check, masked_scatter, median's NaN test).
 
 The listener list is empty unless a debugging instrument (profiler.debug.sync_watch) is on, so the
 check costs one truthiness test. Only CUDA tensors synchronise; CPU ones are not reported."""
@@ -13,3 +15,18 @@ def note_sync(tensor, what: str):
     if listeners and type(tensor._data) is not np.ndarray:
         for fn in list(listeners):
             fn(tensor, what)
+
+
+def note(arr, what: str):
+    """A synchronisation inside an op on array `arr` (CuPy waits for the GPU to learn a size or a value)."""
+    if listeners and type(arr) is not np.ndarray:
+        for fn in list(listeners):
+            fn(arr, what)
+
+
+def to_host(arr, what: str):
+    """`arr` as a NumPy array: for a device array one device-to-host copy, a synchronisation noted as `what`."""
+    if isinstance(arr, (np.ndarray, np.generic)):     # NumPy's reductions give scalars
+        return arr
+    note(arr, what)
+    return arr.get()

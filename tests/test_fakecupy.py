@@ -42,7 +42,7 @@ def test_numpy_calls_dispatch_and_reductions_give_0d_arrays(cp):
     assert type(np.concatenate([a, a])) is cp.ndarray
     assert cp.asarray(a) is a and a.get().__class__ is np.ndarray
     with pytest.raises(AttributeError):
-        cp.vectorize
+        cp.matrix
 
 
 def test_pool_tracks_every_buffer_and_hooks_see_them(cp):
@@ -81,3 +81,69 @@ def test_events_time_host_intervals(cp):
     e.synchronize()
     assert cp.cuda.get_elapsed_time(s, e) >= 0.0
     assert cp.cuda.runtime.getDeviceProperties(0)["name"].startswith(b"Fake")
+
+
+def _rules():
+    import os
+    return os.environ.get("FAKECUPY_RULES", "14")
+
+
+def test_namespace_and_signatures_are_the_real_cupys(cp):
+    """Names and keyword arguments come from the real CuPy's table, under FAKECUPY_RULES' major."""
+    assert cp.__version__.split(".")[0] == _rules()
+    for name in ("matrix", "char", "frompyfunc", "datetime64"):      # NumPy has them, CuPy does not
+        with pytest.raises(AttributeError):
+            getattr(cp, name)
+    assert hasattr(cp, "put_along_axis") is (_rules() != "13")
+    assert hasattr(cp.ndarray, "mT") is (_rules() != "13")
+    with pytest.raises(TypeError, match="unexpected keyword argument 'sparse'"):
+        cp.indices((2, 3), sparse=True)
+    with pytest.raises(TypeError, match="unexpected keyword argument 'where'"):
+        cp.sum(cp.ones(3), where=True)
+    a = cp.arange(6.0)
+    with pytest.raises(TypeError, match="unexpected keyword argument"):
+        a.sort(kind="stable") if _rules() == "13" else a.reshape(2, 3, bogus=1)
+    assert float(cp.sum(a, axis=0)) == 15.0 and cp.indices((2, 3)).shape == (2, 2, 3)
+
+
+@pytest.mark.parametrize("dtype", ["int8", "int16", "uint8", "uint16", "bool", "int64", "int32", "float32"])
+def test_scatter_add_takes_cupys_dtypes_only(cp, dtype):
+    import cupyx
+    a = cp.zeros(3, dtype)
+    refused = dtype in ("int8", "int16", "uint8", "uint16", "bool") or (dtype == "int64" and _rules() == "13")
+    if refused:
+        with pytest.raises(TypeError, match="scatter_add only supports"):
+            cupyx.scatter_add(a, cp.asarray([1, 1]), cp.ones(2, dtype))
+        with pytest.raises(TypeError, match="scatter_add only supports"):
+            cp.add.at(a, cp.asarray([1, 1]), cp.ones(2, dtype))
+    else:
+        cupyx.scatter_add(a, cp.asarray([1, 1]), cp.ones(2, dtype))
+        assert a.get().tolist() == [0, 2, 0]
+
+
+def test_base_identity_allocator_none_runtime_error_and_hook_names(cp):
+    from cupy.cuda import memory_hook
+    from cupy_backends.cuda.api.runtime import CUDARuntimeError
+    a = cp.arange(6.0)
+    v = a[1:]
+    assert v.base is a and v[1:].base is a and a.reshape(2, 3).base is a and a.base is None
+    assert v.base is v.base
+    assert cp.cuda.runtime.CUDARuntimeError is CUDARuntimeError
+    with pytest.raises(CUDARuntimeError):
+        cp.cuda.runtime.setDevice(99)
+    pool = cp.get_default_memory_pool()
+    before = pool.used_bytes()
+    saved = cp.cuda.get_allocator()
+    cp.cuda.set_allocator(None)               # CuPy: the raw allocator, the pool off
+    try:
+        b = cp.zeros(1000)
+        assert pool.used_bytes() == before and b.data.ptr
+    finally:
+        cp.cuda.set_allocator(saved)
+    del b
+
+    class H(memory_hook.MemoryHook):
+        name = "dup"
+    with H():
+        with pytest.raises(KeyError, match="memory hook dup already exists"):
+            H().__enter__()

@@ -24,6 +24,20 @@ class OptState(Enum):
     STEPPED = 2
 
 
+def _update_scale_(scale, tracker, found_inf, growth_factor, backoff_factor, growth_interval):
+    """torch._amp_update_scale_ on the scale's device, without reading anything back (torch's GradScaler
+    synchronises once per step, in step(); this kept update() from adding 1-3 more): back off after
+    inf/NaN gradients, grow after growth_interval clean steps unless growing overflows."""
+    from ..ops.creation import zeros_like
+    from ..ops.elementwise import isfinite, where
+    bad = found_inf > 0
+    successful = tracker + 1
+    grow = (successful == growth_interval) & ~bad
+    grown = scale * growth_factor
+    scale.copy_(where(bad, scale * backoff_factor, where(grow & isfinite(grown), grown, scale)))
+    tracker.copy_(where(bad | grow, zeros_like(successful), successful))
+
+
 def _refresh_per_optimizer_state():
     return {"stage": OptState.READY, "found_inf_per_device": {}}
 
@@ -166,22 +180,13 @@ class GradScaler:
                         raise AssertionError(reason)
                     scale.copy_(new_scale.reshape(()))
             else:
-                found = [fi.item() for st in self._per_optimizer_states.values()
+                from ..ops.misc import to
+                found = [to(fi, device=scale.device) for st in self._per_optimizer_states.values()
                          for fi in st["found_inf_per_device"].values()]
                 if not found:
                     raise AssertionError("No inf checks were recorded prior to update.")
-                if sum(found):
-                    scale.mul_(self._backoff_factor)
-                    tracker.fill_(0)
-                else:
-                    successful = int(tracker.item()) + 1
-                    if successful == self._growth_interval:
-                        new = scale.item() * self._growth_factor
-                        if new != float("inf"):
-                            scale.mul_(self._growth_factor)
-                        tracker.fill_(0)
-                    else:
-                        tracker.fill_(successful)
+                _update_scale_(scale, tracker, sum(found[1:], found[0]), self._growth_factor,
+                               self._backoff_factor, self._growth_interval)
         self._per_optimizer_states = defaultdict(_refresh_per_optimizer_state)
 
     # --- accessors and state --------------------------------------------------------------------

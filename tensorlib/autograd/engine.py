@@ -14,8 +14,9 @@ from collections import deque
 import numpy as np
 
 from .._tensor_base import Tensor
+from .. import _sync
 from .. import dispatch as _dispatch
-from .._device import device_of
+from .._device import device_of, xp_of
 from ..dispatch import STATE, _backward_passes, dispatch, range_enter, range_exit
 from .graph import AccumulateGrad, Node, accumulator
 
@@ -349,10 +350,12 @@ def _device_like(node, grads):
 
 
 def _has_nan(g):
+    """Whether gradient g holds a NaN (torch's anomaly check: one host sync per gradient on CUDA). The
+    array module comes from tensorlib's device table: cupy.ndarray has no __array_namespace__."""
     d = g._data
     if type(d) is np.ndarray:
         return bool(np.isnan(d).any())
-    return bool(d.__array_namespace__().isnan(d).any()) if hasattr(d, "__array_namespace__") else False
+    return bool(_sync.to_host(xp_of(d).isnan(d).any(), "detect_anomaly"))
 
 
 def _anomaly_warn(node):

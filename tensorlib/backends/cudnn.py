@@ -1,8 +1,9 @@
 """Convolution algorithm selection on CUDA, driven by torch's flags.
 
 tensorlib's CUDA convolutions have more than one algorithm per step (`tensorlib.ops.conv_ops`):
-cuDNN through CuPy (`cupy.cudnn`) where the installed CuPy has it (CuPy 13 with cuDNN; CuPy 14 dropped
-its cuDNN bindings), and CuPy code everywhere: im2col + one GEMM or a sum of per-tap GEMMs for the
+cuDNN through CuPy (`cupyx.cudnn`; `cupy.cudnn` is its deprecated alias) where the installed CuPy has it
+(CuPy 13 with cuDNN 8's libcudnn.so.8, which no CuPy wheel brings; CuPy 14 dropped its cuDNN bindings),
+and CuPy code everywhere: im2col + one GEMM or a sum of per-tap GEMMs for the
 forward pass, a sliced col2im (a fixed order of additions) or an atomic scatter-add for the input
 gradient. cuDNN is the default where present (as in torch). The flags act on the whole choice, and are
 passed on to cuDNN for its own algorithms:
@@ -15,11 +16,13 @@ passed on to cuDNN for its own algorithms:
   backward steps are called with ``deterministic=True`` (its reproducible algorithms).
 - `enabled = False`: cuDNN is not used; the CuPy defaults run and nothing is benchmarked.
 
-On the CPU every algorithm is deterministic and the defaults are used.
+On the CPU every algorithm is deterministic and the defaults are used. `why_unavailable()` says why
+cuDNN is off; where CuPy has cuDNN bindings that fail to load, the first CUDA convolution warns once.
 """
 from __future__ import annotations
 
 import time
+import warnings
 
 benchmark = False
 deterministic = False
@@ -37,26 +40,52 @@ def is_available() -> bool:
 
 
 _cupy_cudnn = False     # not looked up yet; then CuPy's cuDNN module or None
+_why_off: str | None = None
 
 
 def cupy_cudnn():
-    """CuPy's cuDNN convolutions (`cupy.cudnn`) while `enabled`, else None: absent from CuPy 14, and
-    importable from CuPy 13 only where cuDNN itself is installed."""
+    """CuPy's cuDNN convolutions (`cupyx.cudnn`) while `enabled`, else None: absent from CuPy 14, and
+    importable from CuPy 13 only where cuDNN 8 itself is installed."""
     return _lookup() if enabled else None
 
 
+def why_unavailable() -> str | None:
+    """Why cuDNN is not used (None when it is available): no CUDA, a CuPy without cuDNN bindings, or
+    bindings whose library does not load (with the import error). Not in torch, which links cuDNN."""
+    from .. import cuda
+    if not cuda.is_available():
+        return "CUDA is not available"
+    _lookup()
+    return _why_off
+
+
 def _lookup():
-    global _cupy_cudnn
+    global _cupy_cudnn, _why_off
     if _cupy_cudnn is False:
-        try:
-            import cupy.cudnn as m  # noqa: PLC0415 - lazy by design; raises where there is no cuDNN
-            m.convolution_forward   # noqa: B018 - every entry point used must be there
-            m.convolution_backward_data  # noqa: B018
-            m.convolution_backward_filter  # noqa: B018
-        except Exception:   # noqa: BLE001 - ImportError, or a CUDA error loading libcudnn
-            m = None
+        m, _why_off = _import_cudnn()
         _cupy_cudnn = m
+        if _why_off is not None and not _why_off.startswith("the installed CuPy"):
+            warnings.warn(f"tensorlib.backends.cudnn: cuDNN is off, CuPy's convolutions run instead: {_why_off}",
+                          RuntimeWarning, stacklevel=4)
     return _cupy_cudnn
+
+
+def _import_cudnn():
+    """(cupyx.cudnn, None), or (None, the reason it cannot be used)."""
+    try:
+        import cupyx.cudnn as m  # noqa: PLC0415 - lazy by design; raises where there is no cuDNN
+        for name in ("convolution_forward", "convolution_backward_data", "convolution_backward_filter"):
+            getattr(m, name)
+    except ModuleNotFoundError as e:
+        if e.name != "cupyx.cudnn":
+            return None, f"cupyx.cudnn did not import: {e}"
+        import cupy  # noqa: PLC0415
+        return None, (f"the installed CuPy ({cupy.__version__}) has no cuDNN bindings (CuPy 14 removed them; "
+                      f"CuPy 13 with cuDNN 8 has them)")
+    except Exception as e:   # noqa: BLE001 - ImportError for libcudnn.so.8, AttributeError, a CUDA error
+        return None, (f"cupyx.cudnn did not load ({type(e).__name__}: {e}); CuPy 13's cuDNN path needs cuDNN 8 "
+                      f"(pip install 'nvidia-cudnn-cu12<9')")
+    return m, None
 
 
 def version():
@@ -115,7 +144,7 @@ def pick(key, algos, *, nondeterministic=(), default, sync=None, warm=()):
 
 def clear_cache():
     """Forget benchmark choices (and look CuPy's cuDNN up again on next use)."""
-    global _cupy_cudnn
+    global _cupy_cudnn, _why_off
     _chosen.clear()
     timings.clear()
-    _cupy_cudnn = False
+    _cupy_cudnn, _why_off = False, None

@@ -91,9 +91,23 @@ def reduced_grad(g, in_shape, dims, keepdim):
 
 
 def add_at(xp, out, idx, src):
-    """out[idx] += src with repeated indices accumulating (NumPy's add.at, CuPy's scatter_add)."""
+    """out[idx] += src with repeated indices accumulating (NumPy's add.at, CuPy's scatter_add).
+
+    CuPy's scatter_add (an atomicAdd kernel) refuses int8/int16/uint8/uint16/bool, and int64 on CuPy 13:
+    those sum in uint64, whose wrap-around addition is int64's two's-complement addition bit for bit
+    (int64 in place through a view; the narrow types widened and cast back, wrapping as NumPy does)."""
     if xp is np:
         np.add.at(out, idx, src)
-    else:
-        import cupyx  # noqa: PLC0415 - only on the CUDA path
+        return
+    import cupyx  # noqa: PLC0415 - only on the CUDA path
+    dt = out.dtype
+    if dt.kind not in "iub" or dt in _ATOMIC_INTS:
         cupyx.scatter_add(out, idx, src)
+        return
+    wide = out.view(np.uint64) if dt == np.int64 else out.astype(np.int64).view(np.uint64)
+    cupyx.scatter_add(wide, idx, xp.asarray(src).astype(np.int64).view(np.uint64))
+    if dt != np.int64:
+        out[...] = wide.view(np.int64).astype(dt)
+
+
+_ATOMIC_INTS = (np.dtype(np.int32), np.dtype(np.uint32), np.dtype(np.uint64))

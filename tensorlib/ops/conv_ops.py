@@ -129,7 +129,7 @@ def _key(step, *arrays, **params):
     return (step,) + tuple((a.shape, str(a.dtype)) for a in arrays) + tuple(sorted(params.items()))
 
 
-# --- cuDNN (CuPy's cupy.cudnn), where the installed CuPy has it -----------------------------------
+# --- cuDNN (CuPy's cupyx.cudnn), where the installed CuPy has it ----------------------------------
 
 _CUDNN_DTYPES = ("float16", "float32", "float64")
 

@@ -2,6 +2,7 @@
 scatter_add, index_select, masked_fill, one_hot."""
 from __future__ import annotations
 
+from .. import _sync
 from ._helpers import add_at, norm_dims, sum_to
 from ._registry import Tensor, dispatch, method, np, op
 
@@ -70,6 +71,8 @@ def index_error(e, a, idx):
 
 @op("index", view=True, node_name="IndexBackward0")
 def GETITEM(xp, a, idx):
+    if xp is not np and any(getattr(i, "dtype", None) == np.bool_ for i in idx):
+        _sync.note(a, "index (boolean mask)")     # CuPy reads the mask's count back to size the result
     try:
         return a[idx]
     except IndexError as e:
@@ -216,8 +219,12 @@ def gather(input, dim, index, *, sparse_grad=False):
 
 
 def _scatter_idx(xp, index, dim, src_shape):
-    idx = list(xp.indices(index.shape, sparse=True))
-    idx[dim] = index
+    """The index tuple that puts element i of `index` at (i0, .., index[i], .., in): an open grid of
+    aranges, each shaped to broadcast along its own axis, with `index` itself along dim. (What NumPy's
+    indices(shape, sparse=True) gives; CuPy's indices has no sparse= and would build the dense grid.)"""
+    nd = index.ndim
+    idx = [index if d == dim else xp.arange(n).reshape((1,) * d + (n,) + (1,) * (nd - d - 1))
+           for d, n in enumerate(index.shape)]
     return tuple(idx)
 
 
@@ -369,14 +376,18 @@ def masked_fill_(input, mask, value):
 def ONE_HOT(xp, a, num_classes=-1):
     if a.dtype.kind not in "iu":
         raise RuntimeError("one_hot is only applicable to index tensor of type LongTensor.")
-    if a.size and a.min() < 0:
-        raise RuntimeError("Class values must be non-negative.")
-    n = int(a.max()) + 1 if num_classes == -1 else num_classes
-    if a.size and int(a.max()) >= n:
-        raise RuntimeError("Class values must be smaller than num_classes.")
-    out = xp.zeros(a.shape + (n,), dtype=np.int64)
-    xp.put_along_axis(out, a[..., None].astype(np.int64), 1, axis=-1)
-    return out
+    n = num_classes
+    if a.size:
+        lo, hi = (int(v) for v in _sync.to_host(xp.stack([a.min(), a.max()]), "one_hot"))  # one sync on CUDA
+        if lo < 0:
+            raise RuntimeError("Class values must be non-negative.")
+        n = hi + 1 if num_classes == -1 else num_classes
+        if hi >= n:
+            raise RuntimeError("Class values must be smaller than num_classes.")
+    elif num_classes == -1:
+        raise RuntimeError("Can not infer total number of classes from empty tensor.")
+    # a comparison against 0..n-1, not put_along_axis (which CuPy 13 lacks): one elementwise kernel
+    return (a[..., None] == xp.arange(n)).astype(np.int64)
 
 
 def one_hot(tensor, num_classes=-1):
@@ -385,6 +396,7 @@ def one_hot(tensor, num_classes=-1):
 
 @op("nonzero")
 def NONZERO(xp, a, as_tuple=False):
+    _sync.note(a, "nonzero")                       # the count of nonzeros comes back to the host
     nz = xp.nonzero(a)
     if as_tuple:
         return tuple(x.astype(np.int64) for x in nz)
@@ -550,7 +562,7 @@ def _scalar(d):
 
 def _masked_scatter_into(xp, out, mask, src):
     m = xp.broadcast_to(mask, out.shape)
-    n = int(m.sum())
+    n = int(_sync.to_host(m.sum(), "masked_scatter"))
     if n > src.size:
         raise RuntimeError("masked_scatter: expected source to have at least as many elements as ones in mask")
     out[m] = src.reshape(-1)[:n]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections import namedtuple
 
+from .. import _sync
 from ._helpers import norm_dims
 from ._registry import Tensor, dispatch, method, np, op
 
@@ -93,10 +94,11 @@ def _median_k(xp, a, dim=None, keepdim=False):
         flat = a.reshape(-1)
         if flat.size == 0:
             return xp.asarray(xp.nan, dtype=a.dtype) if a.dtype.kind == "f" else xp.zeros((), a.dtype)
-        if a.dtype.kind == "f" and bool(xp.isnan(flat).any()):
-            return xp.asarray(xp.nan, dtype=a.dtype)
-        s = xp.sort(flat)
-        return xp.asarray(s[(flat.size - 1) // 2]).copy()
+        mid = xp.asarray(xp.sort(flat)[(flat.size - 1) // 2]).copy()
+        if a.dtype.kind != "f":
+            return mid
+        # NaN propagates, chosen on the device: no host sync (as torch's median)
+        return xp.where(xp.isnan(flat).any(), xp.asarray(xp.nan, dtype=a.dtype), mid).astype(a.dtype)
     if a.ndim == 0:
         return a.copy(), xp.zeros((), dtype=np.int64)
     n = a.shape[dim]
@@ -140,10 +142,11 @@ def UNIQUE(xp, a, sorted=True, return_inverse=False, return_counts=False):  # no
     if a.dtype.kind == "f":     # every NaN is its own value, as in torch
         new = new | xp.isnan(s)
     group = xp.cumsum(new) - 1
-    vals = s[new]
+    starts = xp.nonzero(new)[0]           # the one host sync: how many distinct values there are
+    _sync.note(a, "unique")
+    vals = s[starts]
     inv = xp.empty(flat.shape, np.int64)
     inv[order] = group
-    starts = xp.nonzero(new)[0]
     counts = xp.diff(xp.concatenate([starts, xp.asarray([flat.size], dtype=starts.dtype)])).astype(np.int64)
     return vals, inv.reshape(a.shape), counts
 

@@ -1,4 +1,4 @@
-"""The cuDNN convolution path (CuPy's `cupy.cudnn`, present in CuPy 13 with cuDNN) and what the
+"""The cuDNN convolution path (CuPy's `cupyx.cudnn`, present in CuPy 13 with cuDNN) and what the
 backends.cudnn flags pass to it. These run under the fake CuPy (tests/fakecupy), whose cuDNN stand-in
 (`cupy._cudnn_fake`) computes the convolutions in NumPy and records each call; on a real GPU the
 `cuda` tests of test_cuda.py / test_init_utils.py cover whichever CuPy is installed."""
@@ -22,13 +22,13 @@ def fake_cudnn(monkeypatch):
     if not getattr(cupy, "__fake__", False):
         pytest.skip("uses the fake CuPy's cuDNN stand-in (PYTHONPATH=tests/fakecupy); a real GPU runs the real one")
     from cupy import _cudnn_fake
-    monkeypatch.setitem(sys.modules, "cupy.cudnn", _cudnn_fake)
+    monkeypatch.setitem(sys.modules, "cupyx.cudnn", _cudnn_fake)
     saved = (cudnn.benchmark, cudnn.deterministic, cudnn.enabled)
     cudnn.clear_cache()
     _cudnn_fake.calls.clear()
     yield _cudnn_fake.calls
     cudnn.benchmark, cudnn.deterministic, cudnn.enabled = saved
-    monkeypatch.delitem(sys.modules, "cupy.cudnn")
+    monkeypatch.delitem(sys.modules, "cupyx.cudnn")
     cudnn.clear_cache()
 
 

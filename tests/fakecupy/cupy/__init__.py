@@ -11,6 +11,11 @@ with a device clock, so events complete only when the host has waited for them; 
 devices (default 1), a current device per thread, arrays on the device that was current when they
 were made, and CuPy's ValueError for an operand on another device.
 
+Names and signatures are the real CuPy's (`cupy._api`: a table generated from the wheels), under
+the rules of the major FAKECUPY_RULES names (13 or 14, default 14): a name CuPy lacks raises
+AttributeError, an argument CuPy's signature lacks raises TypeError, `cupyx.scatter_add` takes that
+major's dtypes only.
+
 Not simulated: the kernels themselves (NumPy computes at once; only their timing is queued), CUPTI,
 NVTX, cuBLAS/cuDNN.
 `cupy.__fake__` is True so test setup can tell it apart from the real thing.
@@ -19,11 +24,11 @@ from __future__ import annotations
 
 import numpy
 
-from . import _namespace
+from . import _api, _namespace
 from ._core import ndarray, ufunc
 
 __fake__ = True
-__version__ = "13.6.0"
+__version__ = _api.view()["version"]
 
 from . import cuda, random  # noqa: E402
 from .cuda.memory import get_default_memory_pool, get_default_pinned_memory_pool  # noqa: E402,F401

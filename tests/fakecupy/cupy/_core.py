@@ -21,6 +21,7 @@ import weakref
 import numpy
 
 from .cuda import _sim
+from . import _api
 
 _NP = numpy.ndarray
 
@@ -80,14 +81,28 @@ def _memptr_for(a):
     return mp
 
 
-def _wrap_np(a):
-    """A cupy array over NumPy array `a` (which must not be reachable by the caller as a host array)."""
+def _wrap_np(a, inputs=()):
+    """A cupy array over NumPy array `a` (which must not be reachable by the caller as a host array).
+    A view's `base` is the cupy array that owns the buffer, as in CuPy: the wrapper among `inputs`
+    (or their bases) over `a`'s root, so `a[1:].base is a` and a view of a view has the same base."""
     if isinstance(a, numpy.generic):
         a = numpy.asarray(a)   # numpy hands back scalars where cupy gives 0-d arrays
     x = ndarray.__new__(ndarray)
     x._a = a
     x._mp = _memptr_for(a)
+    root = _root(a)
+    x._base = None if root is a else _owner_wrapper(root, inputs)
     return x
+
+
+def _owner_wrapper(root, inputs):
+    for w in inputs:
+        if type(w) is ndarray:
+            if w._a is root:
+                return w
+            if w._base is not None and w._base._a is root:
+                return w._base
+    return _wrap_np(root)      # a buffer no cupy array owned yet (a NumPy temporary the view keeps)
 
 
 def _unsupported(x):
@@ -131,7 +146,7 @@ def _wrap(r, inputs=()):
             for w in inputs:
                 if type(w) is ndarray and w._a is r:
                     return w
-        return _wrap_np(r)
+        return _wrap_np(r, inputs)
     if type(r) is tuple or type(r) is list:
         return type(r)(_wrap(v, inputs) for v in r)
     return r
@@ -194,6 +209,9 @@ class ufunc:
     def at(self, a, indices, b=None):
         if type(a) is not ndarray:
             raise TypeError(f"Unsupported type {type(a)}")
+        if self.__name__ == "add":             # CuPy's add.at is scatter_add, with its dtype limits
+            from cupyx import check_scatter_add_dtype
+            check_scatter_add_dtype(a.dtype)
         idx = _index(indices)
         _on_device(a)
         _sim.launch(0)
@@ -262,7 +280,7 @@ def _method(name, wrap=True):
 class ndarray:  # noqa: N801
     """cupy.ndarray (fake): see the module docstring."""
 
-    __slots__ = ("_a", "_mp", "__weakref__")
+    __slots__ = ("_a", "_mp", "_base", "__weakref__")
     __array_priority__ = 100
 
     def __init__(self, shape, dtype=float, memptr=None, strides=None, order="C"):
@@ -271,6 +289,7 @@ class ndarray:  # noqa: N801
         a = numpy.empty(shape, dtype=dtype, order=order)
         self._a = a
         self._mp = _memptr_for(a)
+        self._base = None
 
     # -- no implicit host conversion ------------------------------------------------------------------
     def __array__(self, dtype=None, copy=None):
@@ -300,10 +319,10 @@ class ndarray:  # noqa: N801
     size = property(lambda self: self._a.size)
     itemsize = property(lambda self: self._a.itemsize)
     nbytes = property(lambda self: self._a.nbytes)
-    T = property(lambda self: _wrap_np(self._a.T))
-    mT = property(lambda self: _wrap_np(self._a.mT))
+    T = property(lambda self: _wrap_np(self._a.T, (self,)))
+    mT = property(lambda self: _wrap_np(self._a.mT, (self,)))
     real = property(lambda self: _wrap(self._a.real, (self,)))
-    imag = property(lambda self: _wrap_np(self._a.imag))
+    imag = property(lambda self: _wrap_np(self._a.imag, (self,)))
     flags = property(lambda self: _Flags(self._a.flags))
 
     @shape.setter
@@ -312,12 +331,7 @@ class ndarray:  # noqa: N801
 
     @property
     def base(self):
-        r = _root(self._a)
-        if r is self._a:
-            return None
-        x = ndarray.__new__(ndarray)
-        x._a, x._mp = r, self._mp
-        return x
+        return self._base
 
     @property
     def data(self):
@@ -471,16 +485,16 @@ class ndarray:  # noqa: N801
     def view(self, dtype=None, type=None):
         if type is not None:
             raise NotImplementedError("fake cupy: view(type=) is not supported")
-        return _wrap_np(self._a.view() if dtype is None else self._a.view(dtype))
+        return _wrap_np(self._a.view() if dtype is None else self._a.view(dtype), (self,))
 
     def fill(self, value):
         self[...] = value
 
     def reshape(self, *shape, order="C"):
-        return _wrap_np(self._a.reshape(*shape, order=order))
+        return _wrap_np(self._a.reshape(*shape, order=order), (self,))
 
     def transpose(self, *axes):
-        return _wrap_np(self._a.transpose(*axes))
+        return _wrap_np(self._a.transpose(*axes), (self,))
 
     def toDlpack(self):
         raise NotImplementedError("fake cupy: DLPack capsules are not produced")
@@ -499,6 +513,30 @@ for _name in ("sum", "prod", "mean", "var", "std", "max", "min", "argmax", "argm
               "sort", "partition", "put", "choose", "searchsorted"):
     setattr(ndarray, _name, _method(_name))
 del _name
+
+
+def _checked(name, fn):
+    """ndarray.<name> taking only the arguments CuPy's method takes (NumPy's extras raise TypeError)."""
+    @functools.wraps(fn)
+    def f(self, *args, **kwargs):
+        _api.check_call("cupy.ndarray", name, args, kwargs, method=True)
+        return fn(self, *args, **kwargs)
+    return f
+
+
+def _as_cupy_has_it():
+    """ndarray's public attributes cut to the real CuPy's (under FAKECUPY_RULES' major), its methods'
+    arguments checked against CuPy's signatures."""
+    for name, v in list(vars(ndarray).items()):
+        if name.startswith("_"):
+            continue
+        if not _api.has("cupy.ndarray", name):
+            delattr(ndarray, name)         # e.g. mT, which CuPy 13 lacks
+        elif callable(v) and _api.signature("cupy.ndarray", name) is not None:
+            setattr(ndarray, name, _checked(name, v))
+
+
+_as_cupy_has_it()
 
 
 class _Flags:

@@ -1,9 +1,10 @@
-"""A stand-in for `cupy.cudnn` (CuPy 13 with cuDNN installed; CuPy 14 has none): the three convolution
+"""A stand-in for `cupyx.cudnn` (CuPy 13 with cuDNN installed; CuPy 14 has none): the three convolution
 entry points tensorlib calls, with CuPy's signatures, computed in NumPy by direct per-tap sums (code
 of its own, not tensorlib's) and writing into the output array as cuDNN does. Every call is appended
 to `calls` as (name, keyword arguments), so tests can see which flags reached cuDNN.
 
-Not importable as `cupy.cudnn` by itself: a test puts it in sys.modules (tests/tensorlib/test_cudnn_paths.py),
+Not importable as `cupyx.cudnn` by itself (that is tests/fakecupy/cupyx/cudnn.py, which fails as the real
+one does without libcudnn): a test puts it in sys.modules (tests/tensorlib/test_cudnn_paths.py),
 so the rest of the fake-CUDA run exercises the CuPy-only convolutions that CuPy 14 users get.
 """
 from __future__ import annotations

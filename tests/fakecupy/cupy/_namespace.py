@@ -1,6 +1,7 @@
 """cupy.<name> for NumPy's functions: each forwards to NumPy with cupy arrays unwrapped (host arrays
-refused) and the results wrapped; NumPy's ufuncs become `cupy.ufunc`s. Names CuPy does not provide
-are listed in MISSING and raise AttributeError, as on CuPy."""
+refused) and the results wrapped; NumPy's ufuncs become `cupy.ufunc`s. Only the names the real CuPy
+has (cupy._api: the table generated from its wheels, under FAKECUPY_RULES' major) exist, and each
+call must fit CuPy's signature of that name: NumPy's extra keywords raise TypeError, as on CuPy."""
 from __future__ import annotations
 
 import functools
@@ -8,18 +9,8 @@ import types
 
 import numpy
 
+from . import _api
 from ._core import _unwrap, _wrap, ufunc
-
-# NumPy names that are not part of CuPy's namespace (object/string machinery, host I/O, legacy API)
-MISSING = frozenset({
-    "asmatrix", "matrix", "bmat", "recarray", "record", "rec", "char", "chararray", "ma", "ctypeslib",
-    "frompyfunc", "vectorize", "piecewise", "apply_over_axes", "fromregex", "genfromtxt", "loadtxt",
-    "savetxt", "save", "savez", "savez_compressed", "load", "memmap", "fromfile", "tofile", "nditer",
-    "nested_iters", "busday_count", "busday_offset", "is_busday", "datetime_as_string", "datetime_data",
-    "setbufsize", "getbufsize", "seterrcall", "geterrcall", "set_printoptions", "get_printoptions",
-    "printoptions", "testing", "polynomial", "emath", "object_", "str_", "bytes_", "void", "datetime64",
-    "timedelta64", "strings", "dtypes", "exceptions", "typing", "f2py", "distutils", "test",
-})
 
 # functions that move host data to the device on purpose: NumPy arrays are accepted (and copied)
 EXPLICIT = frozenset({"array", "asarray", "asanyarray"})
@@ -30,11 +21,12 @@ UFUNCS["true_divide"] = UFUNCS["divide"]
 UFUNCS["abs"] = UFUNCS["absolute"]
 
 
-def _forward(fn, name):
+def _forward(fn, name, prefix):
     explicit = name in EXPLICIT
 
     @functools.wraps(fn)
     def f(*args, **kwargs):
+        _api.check_call(prefix, name, args, kwargs)
         a = _unwrap(args, explicit)
         kw = {k: _unwrap(v, explicit) for k, v in kwargs.items()}
         with numpy.errstate(all="ignore"):     # GPU arithmetic never warns about inf/nan
@@ -46,16 +38,20 @@ def _forward(fn, name):
 
 def make(name, source=numpy, prefix="cupy"):
     """The cupy object for NumPy's `source.<name>` (AttributeError where CuPy has none)."""
-    if name in MISSING or name.startswith("_"):
+    if not _api.has(prefix, name):
         raise AttributeError(f"module '{prefix}' has no attribute '{name}'")
-    obj = getattr(source, name)          # AttributeError for names NumPy lacks too
+    try:
+        obj = getattr(source, name)
+    except AttributeError:
+        raise AttributeError(f"fake cupy: {prefix}.{name} (CuPy has it, NumPy does not) is not simulated; "
+                             f"add it to tests/fakecupy") from None
     if isinstance(obj, numpy.ufunc):
         return UFUNCS[name]
     if isinstance(obj, types.ModuleType):
         return submodule(obj, f"{prefix}.{name}")
     if isinstance(obj, type) or not callable(obj):
         return obj                        # dtypes and scalar types are NumPy's own in CuPy; constants
-    return _forward(obj, name)
+    return _forward(obj, name, prefix)
 
 
 class submodule(types.ModuleType):

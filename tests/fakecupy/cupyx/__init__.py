@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy
 
 import cupy
+from cupy import _api
 from cupy._core import _elementwise_arg, _index, ndarray
 from cupy.cuda.memory import alloc_pinned_memory
 
@@ -31,10 +32,20 @@ def empty_like_pinned(a, dtype=None, order="K", subok=None, shape=None):
 
 
 def scatter_add(a, slices, value):
-    """a[slices] += value with repeated indices accumulating (cupyx.scatter_add)."""
+    """a[slices] += value with repeated indices accumulating (cupyx.scatter_add): only the dtypes
+    CuPy's atomicAdd kernel takes under FAKECUPY_RULES' major (no int8/int16/uint8/uint16/bool; no
+    int64 on CuPy 13)."""
     if type(a) is not ndarray:
         raise TypeError(f"Unsupported type {type(a)}")
+    check_scatter_add_dtype(a.dtype)
     numpy.add.at(a._a, _index(slices), _elementwise_arg(value))
+
+
+def check_scatter_add_dtype(dtype):
+    ok = _api.view()["semantics"]["scatter_add_dtypes"]
+    if numpy.dtype(dtype).name not in ok:
+        raise TypeError(f"scatter_add only supports {', '.join(ok)} as data type (CuPy {cupy.__version__}; "
+                        f"got {numpy.dtype(dtype).name})")
 
 
 def scatter_max(a, slices, value):

@@ -247,7 +247,7 @@ class PinnedMemoryPool:
 
 _default_pool = MemoryPool()
 _default_pinned_pool = PinnedMemoryPool()
-_allocator = [None]
+_allocator = [_default_pool.malloc]     # CuPy's import makes the default pool the allocator
 
 
 def get_default_memory_pool():
@@ -259,12 +259,22 @@ def get_default_pinned_memory_pool():
 
 
 def set_allocator(allocator=None):
-    """Device allocations go through `allocator(size) -> MemoryPointer` (None: the default pool)."""
-    _allocator[0] = allocator
+    """Device allocations go through `allocator(size) -> MemoryPointer`. None, as in CuPy, is the raw
+    cudaMalloc allocator: the pool is off (no pool counters move, no memory hooks are called)."""
+    _allocator[0] = _malloc if allocator is None else allocator
 
 
 def get_allocator():
-    return _allocator[0] or _default_pool.malloc
+    return _allocator[0]
+
+
+def _malloc(size):
+    """CuPy's raw allocator: a driver allocation of its own, released when its last pointer goes."""
+    if size == 0:
+        return MemoryPointer(Memory(0, 0, runtime.getDevice()), 0)
+    ptr = _next_ptr[0]
+    _next_ptr[0] += _round(size)
+    return MemoryPointer(Memory(size, ptr, runtime.getDevice()), 0)
 
 
 def alloc(size):

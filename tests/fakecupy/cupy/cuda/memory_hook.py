@@ -22,7 +22,7 @@ class MemoryHook:
     def __enter__(self):
         hooks = get_memory_hooks()
         if self.name in hooks:
-            raise RuntimeError(f"memory hook {self.name} already exists")
+            raise KeyError(f"memory hook {self.name} already exists")      # CuPy's error
         hooks[self.name] = self
         return self
 

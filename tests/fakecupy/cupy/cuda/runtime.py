@@ -5,29 +5,13 @@ from __future__ import annotations
 import os
 import threading
 
+from cupy_backends.cuda.api.runtime import (CUDARuntimeError, errorInvalidDevice,  # noqa: F401 - defined there,
+                                             errorInvalidResourceHandle, errorNotReady)  # as in CuPy
+
 is_hip = False
 _COUNT = int(os.environ.get("FAKECUPY_DEVICES", "1"))
 _tls = threading.local()
 _profiling = [False]
-
-errorInvalidDevice = 101
-errorInvalidResourceHandle = 400
-errorNotReady = 600
-_ERRORS = {errorInvalidDevice: ("cudaErrorInvalidDevice", "invalid device ordinal"),
-           errorInvalidResourceHandle: ("cudaErrorInvalidResourceHandle", "invalid resource handle"),
-           errorNotReady: ("cudaErrorNotReady", "device not ready")}
-
-
-class CUDARuntimeError(RuntimeError):
-    """As cupy_backends.cuda.api.runtime's: built from the status alone, "name: description"."""
-
-    def __init__(self, status):
-        self.status = status
-        name, msg = _ERRORS.get(status, (f"cudaError{status}", "unknown error"))
-        super().__init__(f"{name}: {msg}")
-
-    def __reduce__(self):
-        return (type(self), (self.status,))
 
 
 def _check(device):
