@@ -121,8 +121,8 @@ class Optimizer:
         for p in param_group["params"]:
             if not isinstance(p, Tensor):
                 raise TypeError(f"optimizer can only optimize Tensors, but one of the params is {type(p).__name__}")
-            if p._grad_fn is not None:
-                raise ValueError("can't optimize a non-leaf Tensor")
+            if p._grad_fn is not None and not self.defaults.get("differentiable"):
+                raise ValueError("can't optimize a non-leaf Tensor")   # allowed when the step is differentiable
         for name, default in self.defaults.items():
             if default is required and name not in param_group:
                 raise ValueError(f"parameter group didn't specify a value of required optimization parameter {name}")
