@@ -43,7 +43,7 @@ def get_swa_multi_avg_fn():
     @no_grad()
     def swa_update(averaged_param_list, current_param_list, num_averaged):
         if _is_float(averaged_param_list[0]):
-            weight = float(1 / (num_averaged + 1))
+            weight = float(1 / (num_averaged + 1))      # a float32 value when num_averaged is a tensor, as torch
             for p_avg, p_model in zip(averaged_param_list, current_param_list):
                 p_avg.lerp_(p_model, weight)
         else:
@@ -118,8 +118,15 @@ class AveragedModel(Module):
             if copy_param:
                 p_averaged.detach().copy_(p_model_)
         if self.n_averaged > 0:
-            if self.avg_fn is None:
-                (self.multi_avg_fn or get_swa_multi_avg_fn())(averaged, current, self.n_averaged)
+            if self.multi_avg_fn is not None:
+                self.multi_avg_fn(averaged, current, self.n_averaged)
+            elif self.avg_fn is None and averaged and averaged[0].device.type == "cpu":
+                # torch's default on the CPU (no foreach kernels there): the per-tensor formula, not lerp
+                swa = get_swa_avg_fn()
+                for p_averaged, p_model in zip(averaged, current):
+                    p_averaged.copy_(swa(p_averaged, p_model, self.n_averaged))
+            elif self.avg_fn is None:
+                get_swa_multi_avg_fn()(averaged, current, self.n_averaged)
             else:
                 for p_averaged, p_model in zip(averaged, current):
                     p_averaged.copy_(self.avg_fn(p_averaged, p_model, self.n_averaged))
