@@ -460,3 +460,33 @@ def test_optim_names_are_torchs():
                  "SequentialLR", "CosineAnnealingLR", "ChainedScheduler", "ReduceLROnPlateau", "CyclicLR",
                  "CosineAnnealingWarmRestarts", "OneCycleLR", "PolynomialLR", "LRScheduler"]:
         assert name in L.__all__ and hasattr(L, name)
+
+
+@pytest.mark.cuda
+@pytest.mark.parametrize("cls,kw", [(optim.Adagrad, {}), (optim.Adadelta, {}), (optim.Adamax, {}),
+                                    (optim.NAdam, dict(capturable=True)), (optim.RAdam, {}), (optim.ASGD, {}),
+                                    (optim.Rprop, {}), (optim.Adafactor, {}), (optim.Adam, dict(capturable=True))])
+def test_cuda_parameters_match_cpu(data, cls, kw):
+    """CUDA parameters with the CPU scalar state torch keeps (capturable accepted there): the CPU result."""
+    p0, grads = data
+    cpu, _ = _run(cls, p0, grads)
+    p = tl.tensor(p0.copy(), device="cuda", requires_grad=True)
+    opt = cls([p], **kw)
+    for g in grads:
+        p.grad = tl.tensor(g.copy(), device="cuda")
+        opt.step()
+    np.testing.assert_allclose(p.detach().cpu().numpy(), cpu, rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.cuda
+def test_lbfgs_on_cuda():
+    x = tl.zeros(3, device="cuda", dtype=tl.float64, requires_grad=True)
+    opt = optim.LBFGS([x], line_search_fn="strong_wolfe")
+
+    def closure():
+        opt.zero_grad()
+        loss = ((x - 2) ** 2).sum()
+        loss.backward()
+        return loss
+    opt.step(closure)
+    np.testing.assert_allclose(x.detach().cpu().numpy(), [2.0] * 3, atol=1e-6)
