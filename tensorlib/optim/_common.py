@@ -1,7 +1,25 @@
-"""Checks and small helpers shared by the optimizers (torch's messages for bad hyper-parameters)."""
+"""Checks and small helpers shared by the optimizers: torch's messages for bad hyper-parameters and its
+rules for the implementation flags.
+
+The flags, decided against torch 2.13 on the CPU:
+  foreach      accepted (True/False/None): torch's foreach path is a faster implementation of the same
+               update, so running tensorlib's single-tensor loop gives the results torch documents.
+  fused        accepted where torch has it (SGD, Adam, AdamW, Adagrad) with torch's checks (floating-point
+               params, not with differentiable or foreach=True); torch's fused CPU kernels compute the same
+               update, so the single-tensor loop runs. The optimizer does not claim amp-scaling support
+               (`_step_supports_amp_scaling`), so a GradScaler unscales the gradients itself first: same result.
+  capturable   CUDA graph capture does not exist in tensorlib. On CPU parameters torch raises an
+               AssertionError at step() and so does tensorlib; on CUDA parameters the update is torch's
+               (the flag only decides where torch keeps the step counter).
+  differentiable  honoured: step() runs with autograd enabled, so the update is recorded as in torch
+               (and updating a leaf that requires grad in place fails as in torch).
+"""
 from __future__ import annotations
 
 from .._tensor_base import Tensor
+
+_CAPTURABLE_DEVICES = ["cuda", "xpu", "hpu", "privateuseone", "xla"]
+_FUSED_DEVICES = ["mps", "cuda", "xpu", "hpu", "cpu", "mtia", "privateuseone"]
 
 
 def check_range(name, value, low=0.0, high=None, *, include_high=False):
@@ -12,19 +30,69 @@ def check_range(name, value, low=0.0, high=None, *, include_high=False):
         raise ValueError(f"Invalid {name}: {value}")
 
 
-def check_unsupported(name, fused=None, **_ignored):
-    """foreach / capturable / differentiable are accepted (tensorlib has one implementation, the
-    single-tensor loop torch uses on the CPU); fused kernels do not exist here."""
+def check_lr(lr, message="Invalid learning rate: {}"):
+    """A float or a 1-element tensor, not negative (torch's two messages)."""
+    if isinstance(lr, Tensor) and lr.numel() != 1:
+        raise ValueError("Tensor lr must be 1-element")
+    if not 0.0 <= (lr.item() if isinstance(lr, Tensor) else lr):
+        raise ValueError(message.format(lr))
+
+
+def check_betas(betas):
+    for i in (0, 1):
+        if not 0.0 <= betas[i] < 1.0:
+            raise ValueError(f"Invalid beta parameter at index {i}: {betas[i]}")
+
+
+def check_fused(fused, differentiable=False, foreach=None):
+    """torch's constructor checks for fused=True (the device/dtype check runs at the first step)."""
     if fused:
-        raise RuntimeError(f"{name}: fused=True is not supported by tensorlib (there are no fused kernels); "
-                           "leave fused=None")
+        if differentiable:
+            raise RuntimeError("`fused` does not support `differentiable`")
+        if foreach:
+            raise RuntimeError("`fused` and `foreach` cannot be `True` together.")
 
 
-def scalar_step(state):
-    """The step counter lives in a 0-dim float32 CPU tensor as in torch (so state dicts match)."""
-    from ..ops.creation import tensor
+def check_fused_param(p):
+    """torch's _device_dtype_check_for_fused."""
+    if not (p.device.type in _FUSED_DEVICES and p.is_floating_point()):
+        raise RuntimeError("`fused=True` requires all the params to be floating point Tensors of supported "
+                           f"devices: {_FUSED_DEVICES} but {p.dtype} and {p.device.type}")
+
+
+def check_capturable(group, p, what="params and state_steps", devices=None):
+    """capturable=True needs parameters on a graph-capturing device (torch's AssertionError and words)."""
+    if group.get("capturable"):
+        devices = devices or _CAPTURABLE_DEVICES
+        if p.device.type not in devices:
+            raise AssertionError(f"If capturable=True, {what} must be on supported devices: {devices}.")
+
+
+def is_complex(p) -> bool:
+    return p._data.dtype.kind == "c"
+
+
+def lr_value(lr) -> float:
+    """The group's lr as a Python float (torch's _to_scalar followed by the float use in the update)."""
+    return lr.item() if isinstance(lr, Tensor) else lr
+
+
+def scalar_dtype():
+    """torch's _get_scalar_dtype: float64 when the default dtype is float64, else float32."""
     from .. import _dtype
-    return tensor(0.0, dtype=_dtype.float32)
+    return _dtype.float64 if _dtype.get_default_dtype() == _dtype.float64 else _dtype.float32
+
+
+def scalar_tensor(value=0.0, dtype=None):
+    """A 0-dim CPU tensor for step counters and other scalar state, as torch keeps them (so state dicts
+    match and float32 rounding of the counter-derived values matches)."""
+    from ..ops.creation import tensor
+    return tensor(float(value), dtype=dtype or scalar_dtype())
+
+
+def scalar_step(state=None):
+    """The step counter: a 0-dim tensor of torch's scalar dtype."""
+    return scalar_tensor(0.0)
 
 
 def step_value(step_t) -> float:

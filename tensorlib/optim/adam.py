@@ -1,10 +1,9 @@
 """Adam and AdamW (decoupled weight decay), with AMSGrad, as torch's single-tensor implementation."""
 from __future__ import annotations
 
-from ..autograd.grad_mode import no_grad
 from ..ops.creation import zeros_like
 from ..ops.elementwise import maximum
-from ._common import check_range, check_unsupported, scalar_step, step_value
+from ._common import check_betas, check_fused, check_lr, check_range, lr_value, scalar_step, step_value
 from .optimizer import Optimizer
 
 __all__ = ["Adam", "AdamW"]
@@ -25,18 +24,15 @@ class Adam(Optimizer):
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0, amsgrad=False, *,
                  foreach=None, maximize=False, capturable=False, differentiable=False, fused=None,
                  decoupled_weight_decay=False):
-        check_range("learning rate", lr)
+        check_lr(lr)
         check_range("epsilon value", eps)
-        if not 0.0 <= betas[0] < 1.0:
-            raise ValueError(f"Invalid beta parameter at index 0: {betas[0]}")
-        if not 0.0 <= betas[1] < 1.0:
-            raise ValueError(f"Invalid beta parameter at index 1: {betas[1]}")
+        check_betas(betas)
         check_range("weight_decay value", weight_decay)
-        check_unsupported(type(self).__name__, fused=fused)
         defaults = dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay, amsgrad=amsgrad,
                         maximize=maximize, foreach=foreach, capturable=capturable, differentiable=differentiable,
                         fused=fused, decoupled_weight_decay=decoupled_weight_decay or self._decoupled)
         super().__init__(params, defaults)
+        check_fused(fused, differentiable, foreach)
 
     def _init_state(self, p, amsgrad):
         state = self.state[p]
@@ -50,11 +46,10 @@ class Adam(Optimizer):
 
     def step(self, closure=None):
         loss = self._closure_loss(closure)
-        with no_grad():
+        with self._update_mode():
             for group in self.param_groups:
                 beta1, beta2 = group["betas"]
-                lr = group["lr"]
-                lr = lr.item() if hasattr(lr, "item") else lr
+                lr = lr_value(group["lr"])
                 wd = group["weight_decay"]
                 eps = group["eps"]
                 amsgrad = group["amsgrad"]

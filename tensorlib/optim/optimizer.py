@@ -13,9 +13,10 @@ from copy import deepcopy
 from itertools import chain
 
 from .._tensor_base import Tensor
-from ..autograd.grad_mode import no_grad, zero_grads
+from ..autograd.grad_mode import no_grad, set_grad_enabled, zero_grads
 from ..dispatch import range_enter, range_exit
 from ..ops.elementwise import neg
+from ._common import check_capturable, check_fused_param
 
 __all__ = ["Optimizer", "required"]
 
@@ -120,8 +121,8 @@ class Optimizer:
         for p in param_group["params"]:
             if not isinstance(p, Tensor):
                 raise TypeError(f"optimizer can only optimize Tensors, but one of the params is {type(p).__name__}")
-            if p._grad_fn is not None:
-                raise ValueError("can't optimize a non-leaf Tensor")
+            if p._grad_fn is not None and not self.defaults.get("differentiable"):
+                raise ValueError("can't optimize a non-leaf Tensor")   # allowed when the step is differentiable
         for name, default in self.defaults.items():
             if default is required and name not in param_group:
                 raise ValueError(f"parameter group didn't specify a value of required optimization parameter {name}")
@@ -142,15 +143,28 @@ class Optimizer:
         """Reset every parameter's gradient: to None (the default, frees memory) or to zeros in place."""
         zero_grads((p for group in self.param_groups for p in group["params"]), set_to_none)
 
-    @staticmethod
-    def _grads(group):
+    # what torch's capturable check names, and the devices it lists (Adadelta's list lacks xla)
+    _capturable_what = "params and state_steps"
+    _capturable_devices = None
+
+    def _grads(self, group):
         """(parameter, gradient) for each parameter of the group that has one, the gradient negated when
-        the group maximizes: what every update rule starts from."""
+        the group maximizes: what every update rule starts from. Checks fused/capturable as torch does
+        before the first update."""
         maximize = group.get("maximize", False)
-        for p in group["params"]:
+        with_grad = [p for p in group["params"] if p._grad is not None]
+        for p in with_grad:
+            if group.get("fused"):
+                check_fused_param(p)
+            check_capturable(group, p, self._capturable_what, self._capturable_devices)
+        for p in with_grad:
             grad = p._grad
-            if grad is not None:
-                yield p, (neg(grad) if maximize else grad)
+            yield p, (neg(grad) if maximize else grad)
+
+    def _update_mode(self):
+        """The grad mode of the update: off, or on when the optimizer was built with differentiable=True
+        (torch's _use_grad_for_differentiable), so the step is then recorded by autograd."""
+        return set_grad_enabled(bool(self.defaults.get("differentiable", False)))
 
     def step(self, closure=None):
         raise NotImplementedError(f"{type(self).__name__}.step() is not implemented")
@@ -218,12 +232,13 @@ class Optimizer:
                                  "optimizer's group")
         id_map = dict(zip(chain.from_iterable(g["params"] for g in saved_groups),
                           chain.from_iterable(g["params"] for g in groups)))
+        group_of = {i: sg for sg in saved_groups for i in sg["params"]}
         state: defaultdict = defaultdict(dict)
         for k, v in state_dict["state"].items():
             key = int(k) if isinstance(k, str) and k.isdigit() else k
             if key in id_map:
                 p = id_map[key]
-                state[p] = {name: self._cast_state(p, name, val) for name, val in v.items()}
+                state[p] = {name: self._cast_state(p, name, val, group_of[key]) for name, val in v.items()}
             else:
                 state[k] = v
         new_groups = []
@@ -234,18 +249,24 @@ class Optimizer:
         self.param_groups = new_groups
 
     @staticmethod
-    def _cast_state(param, key, value):
+    def _cast_state(param, key, value, group=None):
+        """torch's _process_value_according_to_param_policy (on a copy): "step" stays as saved unless the
+        group is fused or capturable (then float32 on the parameter's device); other tensors take the
+        parameter's dtype when the parameter is floating point, and its device."""
         if isinstance(value, Tensor):
             with no_grad():
                 if key == "step":
+                    if group is not None and (group.get("fused") or group.get("capturable")):
+                        from .. import _dtype
+                        return value.to(dtype=_dtype.float32, device=param.device, copy=True)
                     return value.clone()
-                if value.is_floating_point():
+                if param.is_floating_point():
                     return value.to(dtype=param.dtype, device=param.device, copy=True)
                 return value.to(device=param.device, copy=True)
         if isinstance(value, dict):
-            return {k: Optimizer._cast_state(param, k, v) for k, v in value.items()}
+            return {k: Optimizer._cast_state(param, k, v, group) for k, v in value.items()}
         if isinstance(value, (list, tuple)):
-            return type(value)(Optimizer._cast_state(param, key, v) for v in value)
+            return type(value)(Optimizer._cast_state(param, key, v, group) for v in value)
         return value
 
 

@@ -1,9 +1,8 @@
 """RMSprop with momentum and the centered variant, as torch's single-tensor implementation."""
 from __future__ import annotations
 
-from ..autograd.grad_mode import no_grad
 from ..ops.creation import zeros_like
-from ._common import check_range, check_unsupported, scalar_step
+from ._common import check_lr, check_range, lr_value, scalar_step
 from .optimizer import Optimizer
 
 __all__ = ["RMSprop"]
@@ -20,12 +19,11 @@ class RMSprop(Optimizer):
 
     def __init__(self, params, lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0, momentum=0, centered=False,
                  capturable=False, foreach=None, maximize=False, differentiable=False):
-        check_range("learning rate", lr)
+        check_lr(lr)
         check_range("epsilon value", eps)
         check_range("momentum value", momentum)
         check_range("weight_decay value", weight_decay)
         check_range("alpha value", alpha)
-        check_unsupported("RMSprop")
         defaults = dict(lr=lr, momentum=momentum, alpha=alpha, eps=eps, centered=centered,
                         weight_decay=weight_decay, capturable=capturable, foreach=foreach, maximize=maximize,
                         differentiable=differentiable)
@@ -33,9 +31,9 @@ class RMSprop(Optimizer):
 
     def step(self, closure=None):
         loss = self._closure_loss(closure)
-        with no_grad():
+        with self._update_mode():
             for group in self.param_groups:
-                lr, alpha, eps = group["lr"], group["alpha"], group["eps"]
+                lr, alpha, eps = lr_value(group["lr"]), group["alpha"], group["eps"]
                 wd, momentum, centered = group["weight_decay"], group["momentum"], group["centered"]
                 for p, grad in self._grads(group):
                     state = self.state[p]

@@ -1,8 +1,7 @@
 """SGD with momentum, dampening, Nesterov momentum and L2 weight decay (torch's update order)."""
 from __future__ import annotations
 
-from ..autograd.grad_mode import no_grad
-from ._common import check_range, check_unsupported
+from ._common import check_fused, check_lr, check_range, lr_value
 from .optimizer import Optimizer, required
 
 __all__ = ["SGD"]
@@ -21,23 +20,22 @@ class SGD(Optimizer):
     def __init__(self, params, lr=1e-3, momentum=0, dampening=0, weight_decay=0, nesterov=False, *,
                  maximize=False, foreach=None, differentiable=False, fused=None):
         if lr is not required:
-            check_range("learning rate", lr)
+            check_lr(lr)
         check_range("momentum value", momentum)
         check_range("weight_decay value", weight_decay)
-        check_unsupported("SGD", fused=fused)
         defaults = dict(lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay,
                         nesterov=nesterov, maximize=maximize, foreach=foreach, differentiable=differentiable,
                         fused=fused)
         if nesterov and (momentum <= 0 or dampening != 0):
             raise ValueError("Nesterov momentum requires a momentum and zero dampening")
         super().__init__(params, defaults)
+        check_fused(fused, differentiable, foreach)
 
     def step(self, closure=None):
         loss = self._closure_loss(closure)
-        with no_grad():
+        with self._update_mode():
             for group in self.param_groups:
-                lr = group["lr"]
-                lr = lr.item() if hasattr(lr, "item") else lr
+                lr = lr_value(group["lr"])
                 momentum = group["momentum"]
                 dampening = group["dampening"]
                 wd = group["weight_decay"]

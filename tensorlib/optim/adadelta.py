@@ -1,0 +1,56 @@
+"""Adadelta, as torch's single-tensor implementation."""
+from __future__ import annotations
+
+from ..ops.creation import zeros_like
+from ._common import check_lr, check_range, lr_value, scalar_tensor
+from .optimizer import Optimizer
+
+__all__ = ["Adadelta"]
+
+
+class Adadelta(Optimizer):
+    """torch.optim.Adadelta. Per parameter (v the square average, u the accumulated update):
+
+        g = g + weight_decay * p
+        v = rho * v + (1 - rho) * g * g
+        delta = sqrt(u + eps) / sqrt(v + eps) * g
+        u = rho * u + (1 - rho) * delta * delta
+        p = p - lr * delta
+    """
+
+    _capturable_devices = ["cuda", "xpu", "hpu", "privateuseone"]
+
+    def __init__(self, params, lr=1.0, rho=0.9, eps=1e-6, weight_decay=0, foreach=None, *, capturable=False,
+                 maximize=False, differentiable=False):
+        check_lr(lr)
+        check_range("rho value", rho, 0.0, 1.0, include_high=True)
+        check_range("epsilon value", eps)
+        check_range("weight_decay value", weight_decay)
+        defaults = dict(lr=lr, rho=rho, eps=eps, weight_decay=weight_decay, maximize=maximize,
+                        capturable=capturable, foreach=foreach, differentiable=differentiable)
+        super().__init__(params, defaults)
+
+    def step(self, closure=None):
+        loss = self._closure_loss(closure)
+        with self._update_mode():
+            for group in self.param_groups:
+                lr, rho, eps, wd = lr_value(group["lr"]), group["rho"], group["eps"], group["weight_decay"]
+                for p, grad in self._grads(group):
+                    state = self.state[p]
+                    if len(state) == 0:
+                        state["step"] = scalar_tensor(0.0)
+                        state["square_avg"] = zeros_like(p)
+                        state["acc_delta"] = zeros_like(p)
+                    state["step"].add_(1)
+                    if wd != 0:
+                        grad = grad.add(p, alpha=wd)
+                    square_avg, acc_delta = state["square_avg"], state["acc_delta"]
+                    square_avg.mul_(rho).addcmul_(grad, grad, value=1 - rho)
+                    std = square_avg.add(eps).sqrt_()
+                    delta = acc_delta.add(eps).sqrt_()
+                    if group["differentiable"]:
+                        delta = delta.clone()
+                    delta.div_(std).mul_(grad)
+                    acc_delta.mul_(rho).addcmul_(delta, delta, value=1 - rho)
+                    p.add_(delta, alpha=-lr)
+        return loss

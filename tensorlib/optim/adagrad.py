@@ -1,0 +1,63 @@
+"""Adagrad, as torch's single-tensor implementation (dense gradients: tensorlib has no sparse tensors)."""
+from __future__ import annotations
+
+from ..ops.creation import full_like
+from ._common import check_fused, check_lr, check_range, lr_value, scalar_tensor, step_value
+from .optimizer import Optimizer
+
+__all__ = ["Adagrad"]
+
+
+class Adagrad(Optimizer):
+    """torch.optim.Adagrad. Per parameter, at step t (s the sum of squares, started at
+    initial_accumulator_value when the optimizer is built, as torch does):
+
+        g = g + weight_decay * p
+        clr = lr / (1 + (t - 1) * lr_decay)
+        s = s + g * g
+        p = p - clr * g / (sqrt(s) + eps)
+    """
+
+    def __init__(self, params, lr=1e-2, lr_decay=0, weight_decay=0, initial_accumulator_value=0, eps=1e-10,
+                 foreach=None, *, maximize=False, differentiable=False, fused=None):
+        check_lr(lr)
+        check_range("lr_decay value", lr_decay)
+        check_range("weight_decay value", weight_decay)
+        check_range("initial_accumulator_value value", initial_accumulator_value)
+        check_range("epsilon value", eps)
+        defaults = dict(lr=lr, lr_decay=lr_decay, eps=eps, weight_decay=weight_decay,
+                        initial_accumulator_value=initial_accumulator_value, foreach=foreach, maximize=maximize,
+                        differentiable=differentiable, fused=fused)
+        super().__init__(params, defaults)
+        check_fused(fused, differentiable, foreach)
+        for group in self.param_groups:
+            for p in group["params"]:
+                self._init_state(p)
+
+    def _init_state(self, p):
+        state = self.state[p]
+        if len(state) == 0:
+            state["step"] = scalar_tensor(0.0)
+            state["sum"] = full_like(p, self.defaults["initial_accumulator_value"])
+        return state
+
+    def share_memory(self):
+        """torch shares the sums for Hogwild training; NumPy arrays live in this process only."""
+        raise NotImplementedError("Adagrad.share_memory(): tensorlib tensors cannot be shared between processes")
+
+    def step(self, closure=None):
+        loss = self._closure_loss(closure)
+        with self._update_mode():
+            for group in self.param_groups:
+                lr, wd, lr_decay, eps = lr_value(group["lr"]), group["weight_decay"], group["lr_decay"], group["eps"]
+                for p, grad in self._grads(group):
+                    state = self._init_state(p)
+                    state["step"].add_(1)
+                    step = step_value(state["step"])
+                    if wd != 0:
+                        grad = grad.add(p, alpha=wd)
+                    clr = lr / (1 + (step - 1) * lr_decay)
+                    state["sum"].addcmul_(grad, grad, value=1)
+                    std = state["sum"].sqrt() + eps if group["differentiable"] else state["sum"].sqrt().add_(eps)
+                    p.addcdiv_(grad, std, value=-clr)
+        return loss

@@ -1,0 +1,58 @@
+"""ASGD (averaged SGD), as torch's single-tensor implementation."""
+from __future__ import annotations
+
+from ..ops.creation import zeros_like
+from ._common import check_lr, check_range, lr_value, scalar_tensor, step_value
+from .optimizer import Optimizer
+
+__all__ = ["ASGD"]
+
+
+class ASGD(Optimizer):
+    """torch.optim.ASGD. Per parameter at step t, with the scalars eta (step size) and mu (averaging
+    weight) kept as 0-dim tensors of torch's scalar dtype (so their rounding is torch's):
+
+        g = g + weight_decay * p
+        p = p * (1 - lambd * eta) - eta * g
+        ax = ax + mu * (p - ax)              (ax = p while mu == 1)
+        eta = lr / (1 + lambd * lr * t)^alpha;  mu = 1 / max(1, t - t0)
+    """
+
+    _capturable_what = "params, mus, etas, and state_steps"
+
+    def __init__(self, params, lr=1e-2, lambd=1e-4, alpha=0.75, t0=1e6, weight_decay=0, foreach=None,
+                 maximize=False, differentiable=False, capturable=False):
+        check_lr(lr)
+        check_range("weight_decay value", weight_decay)
+        defaults = dict(lr=lr, lambd=lambd, alpha=alpha, t0=t0, weight_decay=weight_decay, foreach=foreach,
+                        maximize=maximize, differentiable=differentiable, capturable=capturable)
+        super().__init__(params, defaults)
+
+    def step(self, closure=None):
+        loss = self._closure_loss(closure)
+        with self._update_mode():
+            for group in self.param_groups:
+                lr, lambd, alpha, t0 = lr_value(group["lr"]), group["lambd"], group["alpha"], group["t0"]
+                wd = group["weight_decay"]
+                for p, grad in self._grads(group):
+                    state = self.state[p]
+                    if len(state) == 0:
+                        state["step"] = scalar_tensor(0.0)
+                        state["eta"] = scalar_tensor(lr)
+                        state["mu"] = scalar_tensor(1.0)
+                        state["ax"] = zeros_like(p)
+                    state["step"].add_(1)
+                    if wd != 0:
+                        grad = grad.add(p, alpha=wd)
+                    eta, mu, ax = state["eta"], state["mu"], state["ax"]
+                    eta_value = step_value(eta)
+                    p.mul_(1 - lambd * eta_value)
+                    p.add_(grad, alpha=-eta_value)
+                    if step_value(mu) != 1:
+                        ax.add_(p.sub(ax).mul_(mu))
+                    else:
+                        ax.copy_(p)
+                    step = step_value(state["step"])
+                    eta.fill_(lr / ((1 + lambd * lr * step) ** alpha))
+                    mu.fill_(1 / max(1, step - t0))
+        return loss

@@ -1,0 +1,71 @@
+"""NAdam (Adam with Nesterov momentum), as torch's single-tensor implementation."""
+from __future__ import annotations
+
+from ..ops.creation import zeros_like
+from ._common import check_betas, check_lr, check_range, lr_value, scalar_tensor, step_value
+from .optimizer import Optimizer
+
+__all__ = ["NAdam"]
+
+
+class NAdam(Optimizer):
+    """torch.optim.NAdam. Per parameter at step t, with mu_t = beta1 * (1 - 0.5 * 0.96^(t * momentum_decay))
+    and P the running product of the mu's (kept as a float32 0-dim tensor "mu_product", as torch does, so
+    its rounding is torch's):
+
+        g = g + weight_decay * p           (or p = p * (1 - lr * weight_decay) when decoupled)
+        m = lerp(m, g, 1 - beta1);  v = beta2 * v + (1 - beta2) * g * g
+        d = sqrt(v / (1 - beta2^t)) + eps
+        p = p - lr * (1 - mu_t) / (1 - P_t) * g / d - lr * mu_{t+1} / (1 - P_t * mu_{t+1}) * m / d
+    """
+
+    _capturable_what = "params, mu_products and state_steps"
+
+    def __init__(self, params, lr=2e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0, momentum_decay=4e-3,
+                 decoupled_weight_decay=False, *, foreach=None, maximize=False, capturable=False,
+                 differentiable=False):
+        check_lr(lr)
+        check_range("epsilon value", eps)
+        check_betas(betas)
+        check_range("weight_decay value", weight_decay)
+        check_range("momentum_decay value", momentum_decay)
+        defaults = dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, momentum_decay=momentum_decay,
+                        decoupled_weight_decay=decoupled_weight_decay, maximize=maximize, foreach=foreach,
+                        capturable=capturable, differentiable=differentiable)
+        super().__init__(params, defaults)
+
+    def step(self, closure=None):
+        loss = self._closure_loss(closure)
+        with self._update_mode():
+            for group in self.param_groups:
+                lr, eps, wd = lr_value(group["lr"]), group["eps"], group["weight_decay"]
+                beta1, beta2 = group["betas"]
+                momentum_decay = group["momentum_decay"]
+                for p, grad in self._grads(group):
+                    state = self.state[p]
+                    if len(state) == 0:
+                        state["step"] = scalar_tensor(0.0)
+                        state["mu_product"] = scalar_tensor(1.0)
+                        state["exp_avg"] = zeros_like(p)
+                        state["exp_avg_sq"] = zeros_like(p)
+                    state["step"].add_(1)
+                    step = step_value(state["step"])
+                    bias_correction2 = 1 - beta2 ** step
+                    if wd != 0:
+                        if group["decoupled_weight_decay"]:
+                            p.mul_(1 - lr * wd)
+                        else:
+                            grad = grad.add(p, alpha=wd)
+                    mu = beta1 * (1.0 - 0.5 * (0.96 ** (step * momentum_decay)))
+                    mu_next = beta1 * (1.0 - 0.5 * (0.96 ** ((step + 1) * momentum_decay)))
+                    mu_product = state["mu_product"]
+                    mu_product.mul_(mu)
+                    exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]
+                    exp_avg.lerp_(grad, 1 - beta1)
+                    exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
+                    denom = exp_avg_sq.div(bias_correction2).sqrt().add_(eps)
+                    prod = step_value(mu_product)
+                    prod_next = prod * mu_next
+                    p.addcdiv_(grad, denom, value=-lr * (1.0 - mu) / (1.0 - prod))
+                    p.addcdiv_(exp_avg, denom, value=(-lr * mu_next) / (1.0 - prod_next))
+        return loss
