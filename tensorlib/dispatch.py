@@ -65,6 +65,7 @@ _sink_only = False          # the sink is on and nothing else needs the full pat
 _sink_tls = None            # the sink's per-thread buffers (its `tls`), read by _sunk on every op
 _autocast_users = 0
 _anomaly_users = 0
+_inference_users = 0        # threads inside inference_mode: their ops' outputs are marked inference tensors
 
 
 def _overrides(h, name):
@@ -79,8 +80,9 @@ def _refresh():
     _op_hooks = tuple(h for h in _hooks if _overrides(h, "op_enter") or _overrides(h, "op_exit"))
     _op_pairs = tuple((h.op_enter, h.op_exit) for h in _op_hooks)
     _range_hooks = tuple(h for h in _hooks if _overrides(h, "range_enter") or _overrides(h, "range_exit"))
-    _slow = bool(_op_hooks) or _sink is not None or _autocast_users > 0 or _anomaly_users > 0
-    _sink_only = _sink is not None and not _op_hooks and _autocast_users == 0 and _anomaly_users == 0
+    modes = _autocast_users > 0 or _anomaly_users > 0 or _inference_users > 0
+    _slow = bool(_op_hooks) or _sink is not None or modes
+    _sink_only = _sink is not None and not _op_hooks and not modes
     if _sink is not None:
         _sink_tls = _sink.tls
 
@@ -133,10 +135,12 @@ def refresh_hooks():
 
 
 def _count_user(kind, delta):
-    global _autocast_users, _anomaly_users
+    global _autocast_users, _anomaly_users, _inference_users
     with _lock:
         if kind == "autocast":
             _autocast_users += delta
+        elif kind == "inference":
+            _inference_users += delta
         else:
             _anomaly_users += delta
         _refresh()
@@ -568,7 +572,7 @@ def _execute_inplace_op(op, args, attrs, seq):
                     else:
                         y = b
                         rg = a._requires_grad
-                    if type(y) is np.ndarray or y is b:
+                    if (type(y) is np.ndarray or y is b) and not a._inference:
                         base = a._base
                         if (rg or base is not None and base._requires_grad) and STATE.grad_enabled:
                             return _execute_inplace(op, args, [x, y], attrs, np, rg, seq)
@@ -690,6 +694,8 @@ def _execute_inplace(op, args, arrays, attrs, xp, need_grad, seq):
     target = args[0]
     if not isinstance(target, Tensor):
         raise TypeError(f"{op.name}(): expected a Tensor as the first argument")
+    if target._inference and not STATE.inference:
+        raise RuntimeError(_INFERENCE_INPLACE)
     grad_mode = STATE.grad_enabled
     b = target._base
     if grad_mode and b is not None and (need_grad or b._requires_grad) and not target._detached:
@@ -711,6 +717,11 @@ def _execute_inplace(op, args, arrays, attrs, xp, need_grad, seq):
     return target
 
 
+_INFERENCE_INPLACE = ("Inplace update to inference tensor outside InferenceMode is not allowed.You can make a clone "
+                      "to get a normal tensor before doing inplace update.See https://github.com/pytorch/rfcs/pull/17 "
+                      "for more details.")
+
+
 def bump_version(t: Tensor):
     b = t._base
     (b if b is not None else t)._version += 1
@@ -719,7 +730,24 @@ def bump_version(t: Tensor):
 # --- the full path: hooks, autocast, anomaly ------------------------------------------------------
 
 def _dispatch_full(op, args, attrs):
-    """Hooks (and autocast/anomaly) are on. Kept lean: the profiler's per-op cost starts here."""
+    """Hooks (and autocast/anomaly/inference mode) are on. Kept lean: the profiler's per-op cost starts here."""
+    if _inference_users and STATE.inference:
+        return _mark_inference(_dispatch_modes(op, args, attrs))
+    return _dispatch_modes(op, args, attrs)
+
+
+def _mark_inference(out):
+    """torch's inference tensors: what an op makes inside inference_mode may never join autograd later."""
+    if isinstance(out, Tensor):
+        out._inference = True
+    elif isinstance(out, (tuple, list)):
+        for o in out:
+            if isinstance(o, Tensor):
+                o._inference = True
+    return out
+
+
+def _dispatch_modes(op, args, attrs):
     pairs = _op_pairs
     autocast = _autocast_users and STATE.autocast is not None and op.amp is not None
     if _sink is not None:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import functools
 
-from ..dispatch import STATE
+from ..dispatch import STATE, _count_user
 
 
 class _DecoratorContext:
@@ -65,10 +65,13 @@ class inference_mode(_DecoratorContext):
         if self.mode:
             STATE.grad_enabled = False
             STATE.inference = True
+            _count_user("inference", 1)      # the dispatcher marks outputs made meanwhile (inference tensors)
         return self
 
     def __exit__(self, *exc):
         STATE.grad_enabled, STATE.inference = self._prev
+        if self.mode:
+            _count_user("inference", -1)
         return False
 
 

@@ -185,6 +185,12 @@ def accumulator(t: Tensor) -> AccumulateGrad:
     return node
 
 
+_INFERENCE_SAVED = ("Inference tensors cannot be saved for backward. Please do not use Tensors created in inference "
+                    "mode in computation tracked by autograd. To work around this, you can make a clone to get a "
+                    "normal tensor and use it in autograd, or use `tensorlib.no_grad()` instead of "
+                    "`tensorlib.inference_mode()`.")
+
+
 def build_node(op, args, attrs, seq):
     node = Node(op, seq)
     node.attrs = attrs
@@ -205,6 +211,8 @@ def build_node(op, args, attrs, seq):
             else:
                 edges.append(_NO_EDGE)
             if versions is not None:
+                if a._inference:
+                    raise RuntimeError(_INFERENCE_SAVED)
                 b = a._base
                 versions.append((b if b is not None else a)._version)
         else:
