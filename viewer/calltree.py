@@ -141,7 +141,7 @@ class CallTreeView(Tree):
 
     def _label(self, p: int) -> Text:
         t = self.tree_data
-        label = Text(literal(self.trace.names[int(t.name_id[p])])[:90], style="bold")
+        label = Text(literal(self.trace.names[int(t.name_id[p])][:90])[:90], style="bold")
         label.append(f"  total {fmt_ns(t.total[p])}  self {fmt_ns(t.self[p])}  ×{int(t.count[p])}", style="dim")
         return label
 
@@ -150,7 +150,8 @@ class CallTreeView(Tree):
         for lane_i, paths in sorted(t.roots.items()):
             lane = self.trace.lanes[lane_i]
             tot = int(t.total[paths].sum())
-            node = self.root.add(Text(f"{literal(lane.title)}  total {fmt_ns(tot)}", style="bold cyan"), data=None)
+            node = self.root.add(Text(f"{literal(lane.title[:200])}  total {fmt_ns(tot)}", style="bold cyan"),
+                                 data=None)
             self._add_children(node, paths)
         self.root.expand()
 
