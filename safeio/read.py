@@ -5,13 +5,16 @@
 - `read_bounded` reads at most the size the file had when opened (or `max_bytes`), never more.
 - `gunzip_bounded` inflates at most `inflate_budget(size on disk)` bytes: a gzip bomb is an error, not a
   MemoryError. Real traces compress 5-30x; deflate's ceiling is about 1032x.
+- `gunzip_stream` is the same for a stream read in chunks, yielding bounded pieces as they inflate (a
+  caller can show progress, or stop early), every gzip member in turn; a stream that breaks off raises
+  `TruncatedStream` after the pieces that inflated before the break, so a caller may keep them.
 """
 from __future__ import annotations
 
 import os
 import stat
 import zlib
-from typing import BinaryIO
+from typing import BinaryIO, Iterable, Iterator
 
 MAX_RATIO = 100                  # inflated bytes per compressed byte accepted by default
 MIN_INFLATE_BUDGET = 64 << 20    # small files may always inflate to this much
@@ -19,6 +22,15 @@ MIN_INFLATE_BUDGET = 64 << 20    # small files may always inflate to this much
 
 class InputError(ValueError):
     """An input the project cannot read; the message is one line naming the file and what to do."""
+
+
+class TruncatedStream(InputError):
+    """A compressed stream that is cut short or corrupt after its start; the pieces `gunzip_stream`
+    yielded before it are good. `reason` is the message without the file's name."""
+
+    def __init__(self, name: str, reason: str):
+        super().__init__(f"{name!r}: {reason}")
+        self.reason = reason
 
 
 def _kind(mode: int) -> str:
@@ -78,14 +90,45 @@ def inflate_budget(size_on_disk: int) -> int:
 
 
 def gunzip_bounded(data: bytes, *, limit: int, what: str = "file", name: str = "input") -> bytes:
-    """Inflate a gzip (or zlib with wbits=31 header) stream to at most `limit` bytes."""
+    """Inflate a gzip (or zlib) stream, every member of it, to at most `limit` bytes; a stream cut short
+    is a TruncatedStream, never a silently shorter result."""
+    return b"".join(gunzip_stream((data,), limit=limit, what=what, name=name))
+
+
+# The most a single inflate step produces: pieces stay small whatever one compressed chunk expands to.
+_PIECE = 16 << 20
+
+
+def gunzip_stream(chunks: Iterable[bytes], *, limit: int, what: str = "file",
+                  name: str = "input") -> Iterator[bytes]:
+    """Inflate gzip (or zlib) data arriving in chunks, yielding pieces of at most 16 MiB and at most
+    `limit` bytes in all (InputError beyond). Members follow one another as in `gzip -c a b`."""
     d = zlib.decompressobj(wbits=47)         # 47: gzip or zlib header, detected
-    out = d.decompress(data, limit + 1)
-    if len(out) > limit or d.unconsumed_tail:
-        raise InputError(f"{name!r}: the {what} inflates to more than {limit} bytes "
-                         f"({limit // max(1, len(data))}x its compressed size); decompress it yourself "
-                         f"if it is genuine")
-    return out
+    total = consumed = 0
+    for chunk in chunks:
+        consumed += len(chunk)
+        while chunk:
+            try:
+                out = d.decompress(chunk, min(limit - total + 1, _PIECE))
+            except zlib.error as e:
+                raise TruncatedStream(name, f"the {what} is not a readable gzip stream after "
+                                            f"{total} inflated bytes ({e})") from None
+            total += len(out)
+            if total > limit:
+                raise InputError(f"{name!r}: the {what} inflates to more than {limit} bytes "
+                                 f"({limit // max(1, consumed)}x its compressed size); decompress it "
+                                 f"yourself if it is genuine")
+            if out:
+                yield out
+            if d.eof:                          # another member may follow
+                chunk = d.unused_data
+                if chunk:
+                    d = zlib.decompressobj(wbits=47)
+            else:
+                chunk = d.unconsumed_tail
+    if not d.eof:
+        raise TruncatedStream(name, f"the {what} ends before the end of its gzip stream "
+                                    f"(after {total} inflated bytes)")
 
 
 def check_zip_entries(infos, size_on_disk: int, *, name: str = "input", what: str = "archive") -> int:

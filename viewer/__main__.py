@@ -12,14 +12,15 @@ import sys
 
 from .loader import TraceError
 from .summary import COLUMNS
+from .text import literal
 
 
 def _load(path: str):
     from .model import load_trace
 
     trace = load_trace(path)
-    for w in trace.warnings:
-        print(f"warning: {path}: {w}", file=sys.stderr)
+    for w in trace.warnings:  # warnings quote names, pids and tids from the file
+        print(f"warning: {literal(path)}: {literal(w)}", file=sys.stderr)
     return trace
 
 
@@ -55,18 +56,26 @@ def cmd_diff(args: argparse.Namespace) -> int:
 
 
 def cmd_open(path: str) -> int:
-    import os
+    from safeio import InputError, open_input
 
-    if not os.path.isfile(path):
-        raise TraceError(f"{path}: no such file" if not os.path.exists(path) else f"{path}: not a file")
+    try:  # refused here, before the terminal switches to the TUI: no FIFO, device or directory
+        open_input(path, what="trace file")[0].close()
+    except InputError as exc:
+        raise TraceError(str(exc)) from None
     from .app import ViewerApp
 
     ViewerApp(path).run()
     return 0
 
 
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):
+        """argparse quotes the bad argument: a file name with an escape sequence in it, say."""
+        super().error(literal(message))
+
+
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m viewer", description="Terminal viewer for Chrome trace files.")
+    p = _Parser(prog="python -m viewer", description="Terminal viewer for Chrome trace files.")
     sub = p.add_subparsers(dest="cmd")
     s = sub.add_parser("summary", help="print the ops table")
     s.add_argument("trace")
@@ -102,8 +111,13 @@ def main(argv: list[str] | None = None) -> int:
         _parser().print_help()
         return 2
     except TraceError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {literal(exc)}", file=sys.stderr)
         return 1
+    except MemoryError:
+        print("error: out of memory; the trace is too large for this machine", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
     except BrokenPipeError:
         return 0
 

@@ -17,11 +17,12 @@ from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
 from textual.message import Message
 from textual.screen import ModalScreen
-from textual.widgets import DataTable, Footer, Input, ProgressBar, Static, TabbedContent, TabPane
+from textual.widgets import DataTable, Footer, ProgressBar, Static, TabbedContent, TabPane
 from textual.worker import get_current_worker
 
 from .calltree import CallTreeView
 from .details import Details
+from .inputs import LiteralInput
 from .diff import diff_tables
 from .loader import TraceError
 from .memory import MemoryView
@@ -33,7 +34,7 @@ from .text import fmt_ns, literal
 from .timeline import Timeline
 
 
-class SearchInput(Input):
+class SearchInput(LiteralInput):
     BINDINGS = [
         Binding("enter", "next_match", "Next match"),
         Binding("shift+enter", "prev_match", "Previous match"),
@@ -158,7 +159,8 @@ class ViewerApp(App):
     # ---- loading ----
     def compose(self) -> ComposeResult:
         with Vertical(id="loading"):
-            yield Static(f"Loading {literal(os.path.basename(self.path or ''))} …", id="loading-label")
+            # A Text, not a str: Static parses a str as markup, and "[@click=app.quit]" is a file name too.
+            yield Static(Text(f"Loading {literal(os.path.basename(self.path or ''))} …"), id="loading-label")
             yield ProgressBar(total=1.0, show_eta=False, show_percentage=True, id="progress")
         yield Footer()
 
@@ -203,7 +205,7 @@ class ViewerApp(App):
     def on_progress(self, message: Progress) -> None:
         try:
             self.query_one("#progress", ProgressBar).update(progress=message.fraction)
-            self.query_one("#loading-label", Static).update(f"Loading … {literal(message.what)}")
+            self.query_one("#loading-label", Static).update(Text(f"Loading … {literal(message.what)}"))
         except Exception:  # noqa: BLE001 - the loading view may already be gone
             pass
 
@@ -466,7 +468,7 @@ class DiffView(Vertical):
         for i, r in enumerate(self.rows[:5000]):
             ratio = f"{r.ratio:.2f}x" if r.ratio is not None else "-"
             style = "green" if r.delta_total < 0 else ("red" if r.delta_total > 0 else "")
-            dt.add_row(Text(literal(r.name)[:70]), Text(literal(r.cat)[:16]), str(r.count_a), str(r.count_b),
+            dt.add_row(Text(literal(r.name[:70])[:70]), Text(literal(r.cat[:16])[:16]), str(r.count_a), str(r.count_b),
                        fmt_ns(r.total_a), fmt_ns(r.total_b), Text(_signed(r.delta_total), style=style), ratio,
                        fmt_ns(r.self_a), fmt_ns(r.self_b), Text(_signed(r.delta_self)), r.status, key=str(i))
 

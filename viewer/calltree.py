@@ -17,49 +17,80 @@ from .model import KIND_SPAN, Trace
 from .text import fmt_ns, literal
 
 
+# Tree levels narrower than this are interned in one Python pass: a NumPy pass per level costs more
+# than the level itself once a stack is deep and thin (a million-deep stack has a million levels).
+_NARROW = 64
+
+
 @dataclass
 class CallTree:
-    parent: np.ndarray  # path -> parent path (-1 for lane roots' children)
+    parent: np.ndarray  # path -> parent path (-1 - lane for a lane's top-level paths)
     name_id: np.ndarray
     lane: np.ndarray
     total: np.ndarray
     self: np.ndarray
     count: np.ndarray
-    children: dict[int, np.ndarray]
+    kids: np.ndarray  # paths sorted by (parent, -total): a path's children are one slice of it
+    kids_parent: np.ndarray  # parent[kids], for searchsorted
     roots: dict[int, np.ndarray]  # lane -> top-level paths
+
+    def children_of(self, p: int) -> np.ndarray:
+        lo, hi = np.searchsorted(self.kids_parent, [p, p + 1])
+        return self.kids[lo:hi]
+
+    def has_children(self, p: int) -> bool:
+        lo = int(np.searchsorted(self.kids_parent, p))
+        return lo < len(self.kids_parent) and int(self.kids_parent[lo]) == p
+
+
+def _span_levels(up: np.ndarray) -> np.ndarray:
+    """How many span ancestors each event has, by pointer jumping: log2(depth) vectorised passes."""
+    level = (up >= 0).astype(np.int64)
+    jump = up.copy()
+    has = np.flatnonzero(jump >= 0)
+    while len(has):
+        nxt = jump[has]
+        level[has] += level[nxt]
+        jump[has] = jump[nxt]
+        has = has[jump[has] >= 0]
+    return level
 
 
 def build_call_tree(trace: Trace) -> CallTree:
+    """Intern call paths level by level (a path is (parent path, name)), each level one np.unique; the
+    thin tail of a deep stack in one Python pass. O(n log n) whatever the depth."""
     n = len(trace)
     span = trace.kind == KIND_SPAN
-    path = np.full(n, -1, dtype=np.int64)
     par = trace.parent
-    # Events whose parent is not a span (or none) start a path at their lane.
-    level = np.flatnonzero(span & ((par < 0) | ~span[np.maximum(par, 0)]))
-    p_parent, p_name, p_lane = [], [], []
+    up = np.where(span & (par >= 0) & span[np.maximum(par, 0)], par, -1)  # the parent, if a span
+    idx = np.flatnonzero(span)
+    levels = _span_levels(up)[idx]
+    order = idx[np.argsort(levels, kind="stable")]
+    bounds = np.searchsorted(np.sort(levels), np.arange(int(levels.max(initial=-1)) + 2))
+    path = np.full(n, -1, dtype=np.int64)
+    lane_of = trace.lane.astype(np.int64)
+    p_parent: list[np.ndarray] = []
+    p_name: list[np.ndarray] = []
+    p_lane: list[np.ndarray] = []
     count = 0
-    key_parent = -1 - trace.lane[level].astype(np.int64)
-    done = np.zeros(n, dtype=bool)
-    guard = 0
-    while len(level) and guard < 10_000:
-        guard += 1
-        names = trace.name_id[level].astype(np.int64)
-        keys = np.stack([key_parent, names], axis=1)
+    for lv in range(len(bounds) - 1):
+        level = order[bounds[lv]:bounds[lv + 1]]
+        if len(level) < _NARROW:
+            count = _intern_thin(order[bounds[lv]:], up, path, trace.name_id, lane_of, count,
+                                 p_parent, p_name, p_lane)
+            break
+        u = up[level]
+        key_parent = np.where(u >= 0, path[np.maximum(u, 0)], -1 - lane_of[level])
+        keys = np.stack([key_parent, trace.name_id[level].astype(np.int64)], axis=1)
         uniq, inv = np.unique(keys, axis=0, return_inverse=True)
         inv = inv.reshape(-1)
-        ids = np.arange(count, count + len(uniq))
-        path[level] = ids[inv]
+        path[level] = count + inv
         p_parent.append(uniq[:, 0])
         p_name.append(uniq[:, 1])
         lanes = np.empty(len(uniq), dtype=np.int64)
-        lanes[inv] = trace.lane[level]
+        lanes[inv] = lane_of[level]
         p_lane.append(lanes)
         count += len(uniq)
-        done[level] = True
-        nxt = np.flatnonzero(span & (par >= 0) & ~done)
-        nxt = nxt[done[par[nxt]] & (path[par[nxt]] >= 0)]
-        key_parent = path[par[nxt]]
-        level = nxt
     parent = np.concatenate(p_parent) if p_parent else np.zeros(0, np.int64)
     name_id = np.concatenate(p_name) if p_name else np.zeros(0, np.int64)
     lane = np.concatenate(p_lane) if p_lane else np.zeros(0, np.int64)
@@ -67,17 +98,36 @@ def build_call_tree(trace: Trace) -> CallTree:
     total = np.bincount(path[has], weights=trace.dur[has], minlength=count).astype(np.int64)
     selft = np.bincount(path[has], weights=trace.self_ns[has], minlength=count).astype(np.int64)
     cnt = np.bincount(path[has], minlength=count)
-    children: dict[int, np.ndarray] = {}
-    roots: dict[int, np.ndarray] = {}
-    order = np.argsort(-total, kind="stable")
-    for p in order:
-        q = int(parent[p])
-        if q < 0:
-            roots.setdefault(-1 - q, []).append(int(p))
-        else:
-            children.setdefault(q, []).append(int(p))
-    return CallTree(parent, name_id, lane, total, selft, cnt,
-                    {k: np.array(v) for k, v in children.items()}, {k: np.array(v) for k, v in roots.items()})
+    kids = np.lexsort((np.arange(count), -total, parent))
+    kids_parent = parent[kids]
+    tree = CallTree(parent, name_id, lane, total, selft, cnt, kids, kids_parent, {})
+    for q in np.unique(parent[parent < 0]).tolist():
+        tree.roots[-1 - q] = tree.children_of(q)
+    return tree
+
+
+def _intern_thin(events: np.ndarray, up: np.ndarray, path: np.ndarray, name_id: np.ndarray,
+                 lane_of: np.ndarray, count: int, p_parent: list, p_name: list, p_lane: list) -> int:
+    """The remaining levels (parents before children), one dict lookup per event."""
+    table: dict[tuple[int, int], int] = {}
+    paths = path.tolist()
+    new_parent, new_name, new_lane = [], [], []
+    ev = events.tolist()
+    for i, u, name, ln in zip(ev, up[events].tolist(), name_id[events].tolist(), lane_of[events].tolist()):
+        key = (paths[u] if u >= 0 else -1 - ln, name)
+        p = table.get(key)
+        if p is None:
+            p = table[key] = count
+            count += 1
+            new_parent.append(key[0])
+            new_name.append(name)
+            new_lane.append(ln)
+        paths[i] = p
+    path[events] = np.array(paths, dtype=np.int64)[events]
+    p_parent.append(np.array(new_parent, dtype=np.int64))
+    p_name.append(np.array(new_name, dtype=np.int64))
+    p_lane.append(np.array(new_lane, dtype=np.int64))
+    return count
 
 
 class CallTreeView(Tree):
@@ -91,7 +141,7 @@ class CallTreeView(Tree):
 
     def _label(self, p: int) -> Text:
         t = self.tree_data
-        label = Text(literal(self.trace.names[int(t.name_id[p])])[:90], style="bold")
+        label = Text(literal(self.trace.names[int(t.name_id[p])][:90])[:90], style="bold")
         label.append(f"  total {fmt_ns(t.total[p])}  self {fmt_ns(t.self[p])}  ×{int(t.count[p])}", style="dim")
         return label
 
@@ -100,13 +150,14 @@ class CallTreeView(Tree):
         for lane_i, paths in sorted(t.roots.items()):
             lane = self.trace.lanes[lane_i]
             tot = int(t.total[paths].sum())
-            node = self.root.add(Text(f"{literal(lane.title)}  total {fmt_ns(tot)}", style="bold cyan"), data=None)
+            node = self.root.add(Text(f"{literal(lane.title[:200])}  total {fmt_ns(tot)}", style="bold cyan"),
+                                 data=None)
             self._add_children(node, paths)
         self.root.expand()
 
     def _add_children(self, node, paths) -> None:
         for p in paths[:500]:
-            has_kids = int(p) in self.tree_data.children
+            has_kids = self.tree_data.has_children(int(p))
             node.add(self._label(int(p)), data=int(p), allow_expand=has_kids)
 
     def on_tree_node_expanded(self, event: Tree.NodeExpanded) -> None:
@@ -114,4 +165,4 @@ class CallTreeView(Tree):
         p = node.data
         if p is None or node.children:
             return
-        self._add_children(node, self.tree_data.children.get(p, []))
+        self._add_children(node, self.tree_data.children_of(p))

@@ -10,7 +10,10 @@ from textual.containers import VerticalScroll
 from textual.widgets import Static
 
 from .model import Trace
-from .text import fmt_ns, literal
+from .text import clipped, fmt_ns
+
+# Parents listed at most; the rest are counted.
+MAX_PARENTS = 30
 
 
 def describe(trace: Trace, ev: int) -> Text:
@@ -18,9 +21,10 @@ def describe(trace: Trace, ev: int) -> Text:
         return Text("Nothing selected. Click an event, or press . / , to step through a lane.", style="dim")
     t = Text()
 
-    def line(key: str, value: object, style: str = "") -> None:
-        t.append(f"{key}: ", style="bold")
-        t.append(literal(value), style=style)
+    def line(key: object, value: object, style: str = "", indent: str = "") -> None:
+        # Keys come from the file as much as values do: both are literal, and both are clipped.
+        t.append(f"{indent}{clipped(key, 200)}: ", style="bold")
+        t.append(clipped(value), style=style)
         t.append("\n")
 
     lane = trace.lanes[int(trace.lane[ev])]
@@ -35,17 +39,19 @@ def describe(trace: Trace, ev: int) -> Text:
     if isinstance(raw, dict):
         for k, v in raw.items():
             if k not in ("name", "cat", "ts", "dur", "args", "pid", "tid"):
-                line(str(k), v)
+                line(k, v)
     args = trace.args_of(ev)
     if args:
         t.append("args\n", style="bold underline")
         for k, v in args.items():
-            line(f"  {literal(k)}", v)
+            line(k, v, indent="  ")
     chain = trace.parents(ev)
     if chain:
         t.append("parents\n", style="bold underline")
-        for p in chain:
-            t.append(f"  {literal(trace.name_of(p))}  ({fmt_ns(trace.dur[p])})\n")
+        for p in chain[:MAX_PARENTS]:
+            t.append(f"  {clipped(trace.name_of(p), 200)}  ({fmt_ns(trace.dur[p])})\n")
+        if len(chain) > MAX_PARENTS:  # 20k unclosed B events made every selection render 20k lines
+            t.append(f"  … and {len(chain) - MAX_PARENTS:,} more\n", style="dim")
     out, inn = trace.flows_out(ev), trace.flows_in(ev)
     launched = [x for x in trace.launched(ev) if x not in out]
     for title, items in (("flows out ( ] )", out), ("flows in ( [ )", inn), ("launched by children", launched)):
@@ -53,7 +59,7 @@ def describe(trace: Trace, ev: int) -> Text:
             t.append(f"{title}\n", style="bold underline")
             for x in items[:50]:
                 ln = trace.lanes[int(trace.lane[x])]
-                t.append(f"  {literal(trace.name_of(x))}  on {literal(ln.title)}  ({fmt_ns(trace.dur[x])})\n")
+                t.append(f"  {clipped(trace.name_of(x), 200)}  on {clipped(ln.title, 200)}  ({fmt_ns(trace.dur[x])})\n")
     return t
 
 

@@ -15,15 +15,16 @@ from __future__ import annotations
 
 import codecs
 import json
-import os
 import re
-import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import msgspec
 import orjson
+
+from safeio import InputError, TruncatedStream, gunzip_stream, open_input
+from safeio.read import inflate_budget
 
 from .events import Event, FileSource, decode_events, to_records
 
@@ -61,53 +62,93 @@ def _noop(_f: float, _what: str) -> None:
     pass
 
 
-def read_bytes(path: str, progress: Progress = _noop) -> bytes:
-    """Read (and gunzip) a file in chunks so that the progress bar moves while a 1 GB file loads."""
-    if not os.path.exists(path):
-        raise TraceError(f"{path}: no such file")
-    if os.path.isdir(path):
-        raise TraceError(f"{path}: is a directory, not a trace file")
-    try:
-        size = os.path.getsize(path) or 1
-        with open(path, "rb") as f:
-            head = f.read(2)
-            f.seek(0)
-            if head == b"\x1f\x8b":
-                return _read_gzip(f, size, progress)
-            chunks, done = [], 0
-            while chunk := f.read(1 << 24):
-                chunks.append(chunk)
-                done += len(chunk)
-                progress(0.3 * done / size, "reading")
-            return b"".join(chunks)
-    except OSError as exc:
-        raise TraceError(f"{path}: cannot read: {exc.strerror or exc}") from None
+_CHUNK = 1 << 24
+_BLANK = b" \t\n\r"
 
 
-def _read_gzip(f: Any, size: int, progress: Progress) -> bytes:
-    """Decompress incrementally so that a stream cut short still yields everything before the cut."""
-    out: list[bytes] = []
-    d = zlib.decompressobj(wbits=31)
+def read_bytes(path: str, progress: Progress = _noop) -> bytes | bytearray:
+    """The trace's bytes (gunzipped), read in chunks so that the progress bar moves while a 1 GB file
+    loads, within safeio's budget: a regular file only (a FIFO would block, /dev/zero never ends), at
+    most its size when opened, gzip inflated to at most `inflate_budget(size)`. Leading blanks are
+    skipped without being kept, and a file whose first other byte cannot start a trace is refused
+    before the rest is read (a 2 GiB sparse file of zeros used to take 4.6 GB to be called invalid)."""
     try:
+        f, size = open_input(path, what="trace file")
+    except InputError as exc:
+        raise TraceError(str(exc)) from None
+    with f:
+        try:
+            head = f.read(1 << 20)
+            if head[:2] == b"\x1f\x8b":
+                return _read_gzip(f, head, size or 1, path, progress)
+            return _read_plain(f, head, size, path, progress)
+        except OSError as exc:
+            raise TraceError(f"{path}: cannot read: {exc.strerror or exc}") from None
+
+
+def _skip_blanks(head: bytes, more: Callable[[], bytes]) -> tuple[bytes, int]:
+    """`head` from its first non-blank byte, reading on while it is all blank; and how many were skipped."""
+    skipped = 0
+    while True:
+        body = head.lstrip(_BLANK)
+        skipped += len(head) - len(body)
+        if body or not head:
+            return body, skipped
+        head = more()
+
+
+def _check_start(body: bytes, at: int, path: str) -> None:
+    if body and body[:1] not in (b"[", b"{"):
+        raise TraceError(f"{path}: not a Chrome trace: byte {at} is {body[:1]!r}, and a trace is a JSON "
+                         f"array or object, starting with '[' or '{{'")
+
+
+def _read_plain(f: Any, head: bytes, size: int, path: str, progress: Progress) -> bytearray:
+    body, skipped = _skip_blanks(head, lambda: f.read(_CHUNK))
+    _check_start(body, skipped, path)
+    buf = bytearray(max(size - skipped, len(body)))
+    buf[: len(body)] = body
+    done, view = len(body), memoryview(buf)
+    while done < len(buf):
+        got = f.readinto(view[done : done + _CHUNK])
+        if not got:
+            break  # the file shrank while we read it
+        done += got
+        progress(0.3 * (done + skipped) / max(size, 1), "reading")
+    view.release()
+    del buf[done:]
+    return buf
+
+
+def _read_gzip(f: Any, head: bytes, size: int, path: str, progress: Progress) -> bytearray:
+    """Inflate in bounded pieces so that a stream cut short still yields everything before the cut."""
+
+    def chunks():
+        yield head
         while chunk := f.read(1 << 22):
-            while chunk:
-                out.append(d.decompress(chunk))
-                chunk = d.unused_data  # a second gzip member follows
-                if chunk:
-                    d = zlib.decompressobj(wbits=31)
             progress(0.3 * min(1.0, f.tell() / size), "decompressing")
-        out.append(d.flush())
-    except zlib.error as exc:
-        if not any(out):
-            raise TraceError(f"{getattr(f, 'name', 'file')}: not a readable gzip file ({exc})") from None
-        raise _PartialGzip(b"".join(out), str(exc)) from None
-    if not d.eof:
-        raise _PartialGzip(b"".join(out), "compressed data ends before the end-of-stream marker")
-    return b"".join(out)
+            yield chunk
+
+    out = bytearray()
+    blanks = 0
+    try:
+        for piece in gunzip_stream(chunks(), limit=inflate_budget(size), what="trace file", name=path):
+            if not out:  # blanks before the document are dropped; its first byte is checked
+                piece, skipped = _skip_blanks(piece, lambda: b"")
+                _check_start(piece, blanks + skipped, path)
+                blanks += skipped
+            out += piece
+    except TruncatedStream as exc:
+        if not out:
+            raise TraceError(str(exc)) from None
+        raise _PartialGzip(out, exc.reason) from None
+    except InputError as exc:
+        raise TraceError(str(exc)) from None
+    return out
 
 
 class _PartialGzip(Exception):
-    def __init__(self, data: bytes, why: str):
+    def __init__(self, data: bytearray, why: str):
         super().__init__(why)
         self.data = data
         self.why = why
@@ -128,39 +169,49 @@ def _parse(data: bytes) -> Any:
             raise first from None
 
 
-def _repair_truncated(data: bytes) -> tuple[Any, int] | None:
+def _content_end(data: bytes | bytearray) -> int:
+    """Where the data ends once trailing blanks are dropped (found from the end, without a copy of it)."""
+    end = len(data)
+    while end:
+        tail = bytes(data[max(0, end - 4096) : end]).rstrip(_BLANK)
+        if tail:
+            return end - 4096 + len(tail) if end > 4096 else len(tail)
+        end = max(0, end - 4096)
+    return 0
+
+
+def _repair_truncated(data: bytes | bytearray) -> tuple[Any, int] | None:
     """Catapult's repair for a trace cut off mid-write: drop the partial last event, close the array.
 
     Returns the parsed document and the number of bytes dropped, or None when no cut point works.
     """
-    text = data.rstrip()
-    stripped = text.lstrip()
-    if stripped.startswith(b"["):
+    end = _content_end(data)
+    start = _LEADING_SPACE.match(data).end()
+    first = data[start : start + 1]
+    if first == b"[":
         closers = [b"]"]
-    elif stripped.startswith(b"{"):
+    elif first == b"{":
         closers = [b"]}", b"}"]
     else:
         return None
-    end = len(text)
     for _ in range(_MAX_REPAIR_TRIES):
-        cut = text.rfind(b"}", 0, end)
+        cut = data.rfind(b"}", 0, end)
         if cut < 0:
             break
-        head = text[: cut + 1]
         for closer in closers:
             try:
-                return orjson.loads(head + closer), len(data) - len(head)
+                return orjson.loads(data[: cut + 1] + closer), len(data) - cut - 1
             except orjson.JSONDecodeError:
                 continue
         end = cut
     # "[" alone, or "[{" with nothing complete: an empty trace rather than an error.
-    if stripped.startswith(b"[") and b"}" not in text:
+    if first == b"[" and data.find(b"}") < 0:
         return [], len(data)
     return None
 
 
-def parse_document(data: bytes, warnings: list[str]) -> Any:
-    if not data.strip():
+def parse_document(data: bytes | bytearray, warnings: list[str]) -> Any:
+    if _LEADING_SPACE.match(data).end() == len(data):
         raise TraceError("the file is empty")
     try:
         return _parse(data)
@@ -197,9 +248,10 @@ def load_raw(path: str, progress: Progress = _noop) -> RawTrace:
     try:
         data = read_bytes(path, progress)
     except _PartialGzip as part:
-        warnings.append(f"gzip stream ends early ({part.why}); showing what was decompressed")
+        warnings.append(f"{part.why}; showing what was decompressed")
         data = part.data
     progress(0.3, "parsing JSON")
+    data = _readable_utf8(data, warnings)
     fast = decode_fast(data, warnings)
     if fast is not None:
         progress(0.55, "parsed")
@@ -220,27 +272,48 @@ _LEADING_SPACE = re.compile(rb"[ \t\n\r]*")
 _UTF8_CHUNK = 1 << 24
 
 
-def _valid_utf8(data: bytes) -> bool:
-    """orjson rejects a file with invalid UTF-8 anywhere; msgspec only looks inside the strings it
-    decodes (not in args, kept raw), so check first. Chunked: no copy of the whole file as text."""
+def _first_bad_utf8(data: bytes | bytearray) -> int:
+    """Where the first invalid UTF-8 byte is, or -1. Chunked: no copy of the whole file as text."""
     if data.isascii():
-        return True
+        return -1
     dec = codecs.getincrementaldecoder("utf-8")()
     view = memoryview(data)
+    at = 0
     try:
         for at in range(0, len(data), _UTF8_CHUNK):
             dec.decode(view[at : at + _UTF8_CHUNK])
+        at = len(data)
         dec.decode(b"", final=True)
-    except UnicodeDecodeError:
-        return False
-    return True
+    except UnicodeDecodeError as exc:
+        return at - len(dec.getstate()[0]) + exc.start
+    return -1
 
 
-def decode_fast(data: bytes, warnings: list[str]) -> RawTrace | None:
-    """msgspec straight into records; None for anything it refuses (the slow path then decides)."""
+def _readable_utf8(data: bytes | bytearray, warnings: list[str]) -> bytes | bytearray:
+    """The data with each invalid UTF-8 sequence replaced by U+FFFD, and a warning saying where the
+    first one was: one bad byte late in a file used to lose every event (or all after it) under a
+    misleading "invalid JSON at byte 0". orjson rejects a file with invalid UTF-8 anywhere, and msgspec
+    only looks inside the strings it decodes (not in args, kept raw), so this comes first."""
+    bad = _first_bad_utf8(data)
+    if bad < 0:
+        return data
+    dec = codecs.getincrementaldecoder("utf-8")("replace")
+    out = bytearray()
+    view = memoryview(data)
+    for at in range(0, len(data), _UTF8_CHUNK):
+        out += dec.decode(view[at : at + _UTF8_CHUNK]).encode("utf-8")
+    out += dec.decode(b"", final=True).encode("utf-8")
+    view.release()
+    warnings.append(f"invalid UTF-8 at byte {bad} (and maybe after); each bad byte is read as U+FFFD")
+    return out
+
+
+def decode_fast(data: bytes | bytearray, warnings: list[str]) -> RawTrace | None:
+    """msgspec straight into records; None for anything it refuses (the slow path then decides).
+    The data must be valid UTF-8 (see _readable_utf8)."""
     start = _LEADING_SPACE.match(data).end()
     first = data[start : start + 1]
-    if first not in (b"[", b"{") or not _valid_utf8(data):
+    if first not in (b"[", b"{"):
         return None
     try:
         if first == b"[":

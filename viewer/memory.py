@@ -66,13 +66,15 @@ def memory_series(trace: Trace) -> list[Series]:
         groups: dict[str, list[tuple[int, float, float, int]]] = {}
         for i in idx:
             a = trace.args_of(int(i))
-            alloc, reserved = a.get("Total Allocated"), a.get("Total Reserved")
-            if not isinstance(alloc, (int, float)):
+            alloc, reserved = _number(a.get("Total Allocated")), _number(a.get("Total Reserved"))
+            if np.isnan(alloc):
                 continue
             dt, did = a.get("Device Type"), a.get("Device Id")
-            dev = _DEVICE_TYPES.get(dt, f"device type {dt}") + (f":{did}" if dt != 0 and did is not None else "")
-            res = float(reserved) if isinstance(reserved, (int, float)) else np.nan
-            groups.setdefault(dev, []).append((int(trace.ts[i]), float(alloc), res, int(i)))
+            # Any JSON value may stand here (a list is unhashable): look up only what can be a key.
+            known = _DEVICE_TYPES.get(dt) if type(dt) is int else None
+            dev = (known or f"device type {dt}") + (f":{did}" if dt != 0 and did is not None else "")
+            res = reserved
+            groups.setdefault(dev, []).append((int(trace.ts[i]), alloc, res, int(i)))
         for dev, pts in sorted(groups.items()):
             pts.sort()
             ts = np.array([p[0] for p in pts], dtype=np.int64)
@@ -92,6 +94,17 @@ def memory_series(trace: Trace) -> list[Series]:
             out.append(Series(f"{track.name} · {sname} (counter, pid {track.pid})", ts, vals, is_bytes, k,
                               _op_at(trace, int(ts[k]), pid=track.pid)))
     return out
+
+
+def _number(v) -> float:
+    """A finite number, or NaN for anything else (a string, a bool, inf, 1e400)."""
+    if isinstance(v, (int, float)) and not isinstance(v, bool):
+        try:
+            f = float(v)
+        except OverflowError:
+            return np.nan
+        return f if np.isfinite(f) else np.nan
+    return np.nan
 
 
 def column_max(ts: np.ndarray, vals: np.ndarray, t0: float, t1: float, width: int) -> np.ndarray:
@@ -139,8 +152,8 @@ class MemoryView(Widget, can_focus=True):
         if r == 0:
             pk = s.values[s.peak_index]
             at = fmt_ns(s.ts[s.peak_index] - origin)
-            op = f" in {literal(s.peak_op)}" if s.peak_op else ""
-            text = f"{literal(s.title)} — peak {self._fmt(s, pk)} at +{at}{op}"
+            op = f" in {literal(s.peak_op[:width])}" if s.peak_op else ""
+            text = f"{literal(s.title[:width])} — peak {self._fmt(s, pk)} at +{at}{op}"
             return Strip([Segment(set_cell_size(text, width), Style(bold=True))], width)
         if r == block - 1:
             return Strip([Segment(" " * width)], width)

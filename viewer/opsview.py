@@ -13,6 +13,7 @@ from textual.containers import Vertical
 from textual.message import Message
 from textual.widgets import DataTable, Input, Static
 
+from .inputs import LiteralInput
 from .model import Trace
 from .summary import COLUMNS, OpsTable, ops_table
 from .text import fmt_ns, literal
@@ -47,7 +48,7 @@ class OpsView(Vertical):
         self.shown: list[int] = []
 
     def compose(self) -> ComposeResult:
-        yield Input(placeholder="filter ops by name or category", id="ops-filter")
+        yield LiteralInput(placeholder="filter ops by name or category", id="ops-filter")
         yield Static("", id="ops-status")
         yield DataTable(id="ops-table", cursor_type="row", zebra_stripes=True)
 
@@ -64,9 +65,9 @@ class OpsView(Vertical):
         dt.clear()
         t = self.table
         for i in self.shown[:MAX_ROWS]:
-            name = literal(t.name[i]) + (f" {t.shapes[i]}" if t.shapes[i] else "")
+            name = literal(t.name[i][:80]) + (f" {literal(t.shapes[i][:80])}" if t.shapes[i] else "")
             dt.add_row(
-                Text(name[:80]), Text(literal(t.cat[i])[:20]), Text(str(int(t.count[i])), justify="right"),
+                Text(name[:80]), Text(literal(t.cat[i][:20])[:20]), Text(str(int(t.count[i])), justify="right"),
                 Text(fmt_ns(t.total[i]), justify="right"), Text(fmt_ns(t.self[i]), justify="right"),
                 Text(fmt_ns(t.avg[i]), justify="right"), Text(fmt_ns(t.min[i]), justify="right"),
                 Text(fmt_ns(t.max[i]), justify="right"), Text(f"{t.pct[i]:.2f}", justify="right"),

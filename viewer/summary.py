@@ -158,13 +158,13 @@ def format_table(table: OpsTable, rows: list[int], width_name: int = 48) -> str:
     head = f"{'name':<{width_name}} {'cat':<16} {'count':>8} {'total':>10} {'self':>10} {'avg':>10} {'min':>10} {'max':>10} {'%':>6}"
     lines = [head, "-" * len(head)]
     for i in rows:
-        name = literal(table.name[i])
+        name = literal(table.name[i][: width_name + 1])
         if table.shapes[i]:
-            name = f"{name} {table.shapes[i]}"
+            name = f"{name} {literal(table.shapes[i][: width_name + 1])}"
         if len(name) > width_name:
             name = name[: width_name - 1] + "…"
         lines.append(
-            f"{name:<{width_name}} {literal(table.cat[i])[:16]:<16} {int(table.count[i]):>8} "
+            f"{name:<{width_name}} {literal(table.cat[i][:16])[:16]:<16} {int(table.count[i]):>8} "
             f"{fmt_ns(table.total[i]):>10} {fmt_ns(table.self[i]):>10} {fmt_ns(table.avg[i]):>10} "
             f"{fmt_ns(table.min[i]):>10} {fmt_ns(table.max[i]):>10} {table.pct[i]:>6.2f}"
         )

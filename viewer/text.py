@@ -7,6 +7,8 @@ string goes through `literal` and is then shown as a `rich.text.Text` (never par
 
 from __future__ import annotations
 
+import json
+
 from rich.text import Text
 
 from safeio import literal
@@ -14,6 +16,31 @@ from safeio import literal
 
 def safe_text(value: object, style: str = "") -> Text:
     return Text(literal(value), style=style, no_wrap=True)
+
+
+# What the details pane shows of one value at most: a 50 MB argument took the TUI to 1.5 GB.
+CLIP = 2000
+
+
+def clipped(value: object, limit: int = CLIP) -> str:
+    """The value as literal text, at most `limit` characters of it, saying how much was left out.
+
+    A string is cut before escaping; any other value is serialised only as far as the limit (JSON's
+    iterencode stops early), so a huge value is never written out whole to be cut afterwards."""
+    if isinstance(value, str):
+        if len(value) <= limit:
+            return literal(value)
+        return f"{literal(value[:limit])}… ({len(value):,} characters in all)"
+    out, size = [], 0
+    try:
+        for piece in json.JSONEncoder(default=repr, check_circular=False).iterencode(value):
+            out.append(piece)
+            size += len(piece)
+            if size > limit:
+                return f"{literal(''.join(out)[:limit])}… (cut at {limit:,} characters)"
+    except (ValueError, RecursionError, OverflowError):
+        return literal(repr(value)[:limit])
+    return literal("".join(out))
 
 
 def fmt_ns(ns: float) -> str:

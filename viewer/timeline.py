@@ -78,7 +78,7 @@ def counter_label(track: CounterTrack, series: str, width: int) -> str:
     room = width - cell_len(rng) - 1
     if room < 3:
         return set_cell_size(rng, width)
-    name = literal(name)
+    name = literal(name[:width])
     if cell_len(name) > room:
         name = set_cell_size(name, room - 1) + "…"
     return set_cell_size(name, room) + " " + rng
@@ -89,8 +89,10 @@ def sparkline(ts: np.ndarray, vals: np.ndarray, t0: float, t1: float, width: int
     the series' minimum (▁) and maximum (█); blank before the first sample."""
     cols = column_max(ts, vals, t0, t1, width)
     lo, hi = float(vals.min()), float(vals.max())
-    level = np.rint((cols - lo) / (hi - lo) * 7) + 1 if hi > lo else np.full(width, 4.0)
-    level = np.where(np.isnan(cols), 0, level).astype(np.int64)
+    # Halved first: hi - lo of values near +-1e308 overflows to inf (and inf / inf is NaN).
+    span = hi / 2 - lo / 2
+    level = np.rint((cols / 2 - lo / 2) / span * 7) + 1 if span > 0 else np.full(width, 4.0)
+    level = np.where(np.isnan(cols), 0, np.clip(level, 1, 8)).astype(np.int64)
     return "".join(_BLOCKS[k] for k in level.tolist())
 
 
@@ -264,7 +266,7 @@ class Timeline(Widget, can_focus=True):
             return self._counter_line(-1 - lane_i, width)
         lane = self.trace.lanes[lane_i]
         # Thread / stream name on the lane's first row, its process on the second.
-        label = literal(lane.name if depth == 0 else (lane.process if depth == 1 else ""))
+        label = literal((lane.name if depth == 0 else (lane.process if depth == 1 else ""))[:GUTTER])
         if cell_len(label) > GUTTER - 1:
             label = set_cell_size(label, GUTTER - 2) + "…"
         # Sizes in terminal cells, not characters: CJK and emoji names are two cells wide.
@@ -314,7 +316,7 @@ class Timeline(Widget, can_focus=True):
                 else:
                     segs.append(Segment(" " * n))
                 continue
-            name = literal(tr.names[tr.name_id[ev]])
+            name = literal(tr.names[tr.name_id[ev]][:n])  # cut first: a name can be 50 MB
             if tr.dur[ev] == 0 and n == 1:
                 text = "◆"
             else:

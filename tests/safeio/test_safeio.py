@@ -116,3 +116,20 @@ def test_gzip_bomb_is_refused_within_budget():
     with pytest.raises(InputError, match="inflates to more than"):
         gunzip_bounded(bomb, limit=inflate_budget(len(bomb)) // 2)
     assert gunzip_bounded(gzip.compress(b"abc"), limit=10) == b"abc"
+
+
+def test_gzip_members_follow_one_another_and_a_cut_stream_is_an_error():
+    from safeio import TruncatedStream, gunzip_stream
+
+    two = gzip.compress(b"abc") + gzip.compress(b"def")
+    assert gunzip_bounded(two, limit=10) == b"abcdef"          # the second member used to be dropped
+    cut = gzip.compress(bytes(range(256)) * 64)[:-12]
+    with pytest.raises(TruncatedStream, match="ends before the end of its gzip stream"):
+        gunzip_bounded(cut, limit=1 << 20)
+    pieces = []
+    with pytest.raises(TruncatedStream):
+        for piece in gunzip_stream([cut[i:i + 100] for i in range(0, len(cut), 100)], limit=1 << 20):
+            pieces.append(piece)
+    assert b"".join(pieces) == (bytes(range(256)) * 64)[: len(b"".join(pieces))] and pieces
+    with pytest.raises(InputError, match="inflates to more than 1000 bytes"):
+        list(gunzip_stream([gzip.compress(b" " * 5000)], limit=1000))

@@ -258,4 +258,4 @@ def test_events_far_in_the_future_do_not_squash_the_home_view():
 
 def test_open_missing_file_from_cli_is_one_line(tmp_path, capsys):
     assert main([str(tmp_path / "missing.json")]) == 1
-    assert capsys.readouterr().err.strip() == f"error: {tmp_path / 'missing.json'}: no such file"
+    assert capsys.readouterr().err.strip() == f"error: {str(tmp_path / 'missing.json')!r}: no such file"

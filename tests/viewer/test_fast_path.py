@@ -152,12 +152,19 @@ def test_what_msgspec_refuses_takes_the_slow_path(tmp_path):
     assert t.raw[0]["q"] == 1 and any("truncated" in w for w in t.warnings)
 
 
-def test_invalid_utf8_anywhere_is_still_invalid_json(tmp_path):
-    # msgspec would not look inside args (kept raw); orjson rejects the whole file, and so do we.
+def test_invalid_utf8_is_read_as_replacement_characters_and_located(tmp_path):
+    # msgspec would not look inside args (kept raw) and orjson rejects the whole file: one bad byte
+    # late in a file used to lose the events around it under "invalid JSON at ... (byte 0)".
     good = b'[{"ph":"X","name":"a","ts":1,"dur":1,"args":{"k":"caf\xc3\xa9"}}]'
     assert load_trace(write(tmp_path, good)).args_of(0) == {"k": "café"}
-    with pytest.raises(TraceError, match="invalid JSON"):
-        load_trace(write(tmp_path, good.replace(b"\xc3\xa9", b"\xff")))
+    bad = good[:-1] + b"".join(b',{"ph":"X","name":"e%d","ts":%d,"dur":1}' % (i, i) for i in range(50)) + b"]"
+    bad = bad.replace(b"\xc3\xa9", b"\xff").replace(b'"e40"', b'"e4\xc3"')
+    t = load_trace(write(tmp_path, bad))
+    a = next(i for i in range(len(t)) if t.name_of(i) == "a")
+    assert len(t) == 51 and t.args_of(a) == {"k": "caf\ufffd"} and "e4\ufffd" in t.names
+    at = bad.index(b"\xff")
+    assert [w for w in t.warnings if "UTF-8" in w] == [
+        f"invalid UTF-8 at byte {at} (and maybe after); each bad byte is read as U+FFFD"]
 
 
 # ---- property-based: any events JSON can carry read the same on both paths ----
