@@ -25,6 +25,8 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 import tensorlib as tl
 from safeio.read import MIN_INFLATE_BUDGET
 
+from ._scale import SCALE
+
 pytestmark = pytest.mark.timeout(60)
 
 _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
@@ -94,7 +96,7 @@ _VALID = _valid()
 
 # --- byte-level damage to a real file ------------------------------------------------------------
 
-@settings(_FUZZ, max_examples=150)
+@settings(_FUZZ, max_examples=150 * SCALE)
 @given(edits=st.lists(st.tuples(st.sampled_from(["flip", "cut", "insert", "zero"]), st.integers(0, len(_VALID)),
                                 st.binary(min_size=1, max_size=8)), min_size=1, max_size=4))
 def test_damaged_real_files(edits):
@@ -185,7 +187,7 @@ def _archives(draw):
 
 
 @pytest.mark.filterwarnings("ignore:Duplicate name")
-@settings(_FUZZ, max_examples=250)
+@settings(_FUZZ, max_examples=250 * SCALE)
 @given(data=_archives())
 def test_generated_archives(data):
     _load(io.BytesIO(data), len(data))

@@ -19,6 +19,8 @@ from hypothesis import given, settings, strategies as st
 
 import tensorlib as tl
 
+from ._scale import SCALE
+
 try:
     import torch
 except ImportError:         # the recorded expectations are checked against torch where it is installed
@@ -429,7 +431,7 @@ OPS = {
 }
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=150 * SCALE, deadline=None)
 @given(shape=shapes, dim=dims, name=st.sampled_from(sorted(OPS)))
 def test_dims_agree_with_numpy_or_raise_torch_errors(shape, dim, name):
     ours, ref = OPS[name]
@@ -438,7 +440,7 @@ def test_dims_agree_with_numpy_or_raise_torch_errors(shape, dim, name):
     _check(lambda t: ours(t, dim), lambda a: ref(a, dim), shape)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=200 * SCALE, deadline=None)
 @given(shape=shapes, index=indices)
 def test_indexing_agrees_with_numpy_or_raises_torch_errors(shape, index):
     if isinstance(index, list):
@@ -448,7 +450,7 @@ def test_indexing_agrees_with_numpy_or_raises_torch_errors(shape, index):
     _check(lambda t: t[index], lambda a: a[index_np], shape)
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=100 * SCALE, deadline=None)
 @given(shape=shapes, index=st.one_of(basic, st.lists(basic, max_size=4).map(tuple)), value=st.floats(-5, 5))
 def test_basic_index_views_write_through(shape, index, value):
     """Whatever basic index works gives a view: an in-place fill lands in the base where NumPy's would."""
@@ -471,7 +473,7 @@ def test_basic_index_views_write_through(shape, index, value):
     np.testing.assert_array_equal(t.numpy(), a)
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=60 * SCALE, deadline=None)
 @given(shape_a=shapes, shape_b=shapes, dim=dims)
 def test_cat_and_broadcasting_agree_with_numpy_or_raise_torch_errors(shape_a, shape_b, dim):
     b = np.ones(shape_b)

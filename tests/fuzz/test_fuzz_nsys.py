@@ -25,6 +25,8 @@ from profiler.nsys.convert import COLUMN_TYPES, MalformedRowsWarning, convert_ex
 from profiler.nsys.schema import NsysImportError
 from tests.profiler.test_nsys_import import DDL, make_export
 
+from ._scale import SCALE
+
 NASTY = ['"', "'", '""', "\x1b]2;PWNED\x07", "\x1b[2J", "\u202e", "\u200b", "\x9b", "\U000e0041", "[b]", "\\",
          "\n", "\x00", ";", "--", "NVTX_EVENTS", "StringIds"]
 names = st.lists(st.sampled_from(NASTY) | st.text(max_size=4), min_size=1, max_size=4).map("".join)
@@ -84,7 +86,7 @@ def _safe(text: str) -> bool:
     return all(literal(line) == line for line in text.split("\n"))
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=60 * SCALE, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(mutation, max_size=6))
 def test_hostile_exports_convert_or_fail_in_one_clear_line(mutations):
     with tempfile.TemporaryDirectory() as tmp:

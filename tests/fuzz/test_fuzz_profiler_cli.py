@@ -17,6 +17,8 @@ from safeio import literal
 
 from profiler._cli import main
 
+from ._scale import SCALE
+
 NASTY = ["\x1b]2;PWNED\x07", "\x1b[2J", "\x1b]52;c;aGk=\x07", "\u202e", "\u200f", "\u200b", "\x9b31m",
          "\U000e0041", "[@click=app.quit]", "\ud800", "\udcff", '"', "\\", "\n", "\r", "\t", "%s", "{0}", "-o"]
 text = st.lists(st.sampled_from(NASTY) | st.text(st.characters(blacklist_categories=()), max_size=3),
@@ -51,7 +53,7 @@ def _expected(name: str) -> str:
     return name.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=40 * SCALE, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(script=text, output=text, names=st.lists(text, max_size=3), args=st.lists(text, max_size=3),
        raises=st.booleans(), gz=st.booleans())
 def test_hostile_names_and_arguments(script, output, names, args, raises, gz):

@@ -16,6 +16,8 @@ from hypothesis import HealthCheck, assume, given, settings, strategies as st
 from profiler import pytest_plugin
 from profiler.budget import LIMITS, Counts, check_budget, count_ops
 
+from ._scale import SCALE
+
 pytest_plugins = ["pytester"]
 pytestmark = pytest.mark.timeout(60)
 
@@ -53,7 +55,7 @@ def _usage(args, kwargs):
         return None, str(e)
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=400 * SCALE, deadline=None)
 @given(marker=_markers)
 def test_marker_arguments_are_normalised_or_refused_in_one_line(marker):
     limits, problem = _usage(*marker)

@@ -2,7 +2,7 @@
 TUI headless (every tab and key). Every outcome is either a result or a one-line TraceError / usage
 error: 0 tracebacks, 0 characters a terminal would act on, 0 markup interpreted.
 
-About 15 s by default; FUZZ_SCALE=20 (say) multiplies every example count for a release run.
+About 15 s by default; FUZZ_SCALE=N (tests/fuzz/_scale.py) multiplies every example count for a release run.
 """
 
 import asyncio
@@ -20,7 +20,9 @@ from viewer.app import ViewerApp
 from viewer.loader import TraceError
 from viewer.model import load_trace
 
-SCALE = int(os.environ.get("FUZZ_SCALE", "1"))
+from ._scale import SCALE
+
+
 
 words = st.one_of(st.sampled_from(HOSTILE), st.text(max_size=12),
                   st.text(st.characters(min_codepoint=0, max_codepoint=0x20ff), max_size=6))
