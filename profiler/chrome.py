@@ -22,6 +22,7 @@ from ._nogc import no_gc
 from ._atomic import write_bytes
 from ._jsonrows import format_rows
 from .events import OP_TAGS
+from .torch_names import AUTOGRAD_TAGS
 from .memory import CPU, device_name, timeline
 
 
@@ -63,7 +64,7 @@ def trace_parts(store, prof=None):
     tb = store.t_base
     tags = store.tags
     names = store.names
-    tag_cat = ["cpu_op" if t in OP_TAGS or t == "r:backward" else "user_annotation" for t in tags]
+    tag_cat = ["cpu_op" if t in OP_TAGS or t in AUTOGRAD_TAGS else "user_annotation" for t in tags]
     extra = store.extra
     ev = []
     add = ev.append
