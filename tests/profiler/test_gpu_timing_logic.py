@@ -86,7 +86,8 @@ def test_spans_resolve_into_device_time_columns_table_and_trace(tmp_path):
     prof.export_chrome_trace(str(tmp_path / "t.json"))
     evs = json.loads((tmp_path / "t.json").read_text())["traceEvents"]
     kernels = [e for e in evs if e.get("cat") == "kernel"]
-    assert len(kernels) == len(ops) and all(e["pid"] == 0 and e["tid"] == 7 for e in kernels)
+    # stream pointer 7 is not the default stream (pointer 0, CUPTI's id 7): the first other stream is 8
+    assert len(kernels) == len(ops) and all(e["pid"] == 0 and e["tid"] == e["args"]["stream"] == 8 for e in kernels)
     flows = [e for e in evs if e.get("cat") == "ac2g"]
     assert len(flows) == 2 * len(ops)
     for k in kernels:
