@@ -23,7 +23,9 @@ PASS, FAIL, SKIP, INFO = "PASS", "FAIL", "SKIP", "info"
 
 
 def _ops(store, name):
-    return [i for i in range(len(store)) if store.kind_of(i) == "op" and store.names[store.name_id[i]] == name]
+    """The events of tensorlib op `name` (named in the store as torch's profiler names it)."""
+    from profiler.torch_names import op_name
+    return [i for i in range(len(store)) if store.kind_of(i) == "op" and store.names[store.name_id[i]] == op_name(name)]
 
 
 def check_event_time(tl, fake, quick):

@@ -1,8 +1,9 @@
-"""key_averages: one row per (name, phase or range kind[, input shapes][, stack]), from the event store.
+"""key_averages: one row per (name[, input shapes][, stack]), from the event store, as torch's.
 
 Honest totals: an event nested inside another of the same row (recursion, a range re-entered) adds
 its calls and self time but not its total time again, so "CPU total" never exceeds the time actually
-spent (torch counts such time twice). Forward and backward ops of the same name are separate rows.
+spent (torch counts such time twice). Names are the trace's (torch_names.py), so forward and backward
+ops of the same name share a row, as in torch's table.
 Times are microseconds (floats), as in torch's FunctionEventAvg.
 """
 from __future__ import annotations
@@ -35,8 +36,8 @@ class FunctionEventAvg:
 
     @property
     def display_name(self):
-        """The table's name: backward-phase ops are labelled, as they are separate rows."""
-        return f"{self.key} (backward)" if self.kind == "op" and self.phase == "backward" else self.key
+        """The table's name: the trace's (torch_names.py)."""
+        return self.key
 
     @property
     def cpu_time(self):
@@ -96,7 +97,7 @@ class EventList(list):
 
 def _group_ids(store: EventStore, by_shape: bool, stack_n: int):
     n = len(store)
-    key = store.name_id.astype(np.int64) * max(len(store.tags), 1) + store.tag_id
+    key = store.name_id.astype(np.int64)       # by name, as torch: forward and backward aten::mm are one row
     extra_keys = []
     if by_shape and store.extra is not None:
         idx: dict = {}
@@ -172,8 +173,8 @@ def key_averages(store: EventStore, group_by_input_shape=False, group_by_stack_n
         shapes = ex[0][0] if (group_by_input_shape and ex is not None and ex[0]) else ([] if group_by_input_shape else None)
         stack = list(ex[1][-group_by_stack_n:][::-1]) if (group_by_stack_n and ex is not None and ex[1]) else []
         rows.append(FunctionEventAvg(
-            key=store.names[store.name_id[i]], kind="op" if tag in OP_TAGS else tag[2:],
-            phase=tag if tag in OP_TAGS else ("backward" if tag == "r:backward" else "forward"),
+            key=store.names[store.name_id[i]], kind=store.kind_of(i),
+            phase=store.phase_of(i),
             count=int(count[k]), self_cpu_time_total=int(self_cpu[k]) / 1e3, cpu_time_total=int(cpu_tot[k]) / 1e3,
             self_device_time_total=int(self_dev[k]) / 1e3, device_time_total=int(dev_tot[k]) / 1e3,
             cpu_memory_usage=int(cm[k]), self_cpu_memory_usage=int(self_cm[k]), cuda_memory_usage=int(gm[k]),

@@ -22,6 +22,7 @@ from ._nogc import no_gc
 from ._atomic import write_bytes
 from ._jsonrows import format_rows
 from .events import OP_TAGS
+from .torch_names import AUTOGRAD_TAGS
 from .memory import CPU, device_name, timeline
 
 
@@ -63,7 +64,7 @@ def trace_parts(store, prof=None):
     tb = store.t_base
     tags = store.tags
     names = store.names
-    tag_cat = ["cpu_op" if t in OP_TAGS or t == "r:backward" else "user_annotation" for t in tags]
+    tag_cat = ["cpu_op" if t in OP_TAGS or t in AUTOGRAD_TAGS else "user_annotation" for t in tags]
     extra = store.extra
     ev = []
     add = ev.append
@@ -206,25 +207,56 @@ def _gpu_events(store, ev, pid, ts):
     gts = _us(store.dev_start[idx] - store.t_base).tolist()
     gdur = _us(store.dev_ns[idx]).tolist()
     names, name_id, tid, ts = store.names, store.name_id, store.tid, ts
+    stream_ids = _stream_ids(store.dev_stream[idx])
     lanes = set()
     for k, i in enumerate(idx.tolist()):
         dev = int(store.dev_index[i])
-        stream = int(store.dev_stream[i])
+        stream = stream_ids[k]
         lanes.add((dev, stream))
+        corr = i + 1
         ev.append({"ph": "X", "cat": "kernel", "name": names[int(name_id[i])], "pid": dev, "tid": stream, "ts": gts[k],
-                   "dur": gdur[k], "args": {"External id": i + 1, "device": dev, "stream": stream, "correlation": i + 1}})
-        ev.append({"ph": "s", "id": i + 1, "pid": pid, "tid": int(tid[i]), "ts": float(ts[i]), "cat": "ac2g",
+                   "dur": gdur[k], "args": {"External id": i + 1, "queued": 0, "device": dev, "stream": stream,
+                                            "correlation": corr}})
+        # the launch call, which HTA needs to keep the kernel: where in the op it ran is not measured here
+        # (cuda_timing="cupti" measures it), so it is a zero-length call at the op's start
+        ev.append({"ph": "X", "cat": "cuda_runtime", "name": "cudaLaunchKernel", "pid": pid, "tid": int(tid[i]),
+                   "ts": float(ts[i]), "dur": 0.0, "args": {"External id": i + 1, "cbid": LAUNCH_KERNEL_CBID,
+                                                            "correlation": corr}})
+        ev.append({"ph": "s", "id": corr, "pid": pid, "tid": int(tid[i]), "ts": float(ts[i]), "cat": "ac2g",
                    "name": "ac2g"})
-        ev.append({"ph": "f", "id": i + 1, "pid": dev, "tid": stream, "ts": gts[k], "cat": "ac2g", "name": "ac2g",
+        ev.append({"ph": "f", "id": corr, "pid": dev, "tid": stream, "ts": gts[k], "cat": "ac2g", "name": "ac2g",
                    "bp": "e"})
-    _gpu_lane_names(ev, lanes)
+    _gpu_lane_names(ev, lanes, pid)
 
 
-def _gpu_lane_names(ev, lanes):
+LAUNCH_KERNEL_CBID = 211          # CUPTI's callback id of cudaLaunchKernel (cupti_runtime_cbid.h)
+DEFAULT_STREAM_ID = 7             # the id CUPTI (and so Kineto) gives the legacy default stream
+
+
+def _stream_ids(ptrs):
+    """Kineto's small stream ids for CuPy's stream pointers: the default stream (pointer 0) is 7, as
+    CUPTI numbers it; other streams get 8, 9, ... in order of first use."""
+    ids = {0: DEFAULT_STREAM_ID}
+    out = []
+    for p in np.asarray(ptrs).tolist():
+        if p not in ids:
+            ids[p] = DEFAULT_STREAM_ID + len(ids)
+        out.append(ids[p])
+    return out
+
+
+def _gpu_lane_names(ev, lanes, pid):
+    """Kineto's metadata for GPU lanes: the process named as the CPU's, labelled ``GPU n``, sorted after it."""
+    for dev in sorted({d for d, _ in lanes}):
+        ev.append({"ph": "M", "name": "process_name", "pid": dev, "tid": 0, "ts": 0, "args": {"name": "python"}})
+        ev.append({"ph": "M", "name": "process_labels", "pid": dev, "tid": 0, "ts": 0, "args": {"labels": f"GPU {dev}"}})
+        ev.append({"ph": "M", "name": "process_sort_index", "pid": dev, "tid": 0, "ts": 0,
+                   "args": {"sort_index": 5000000 + dev}})
     for dev, stream in sorted(lanes):
-        ev.append({"ph": "M", "name": "process_name", "pid": dev, "tid": 0, "ts": 0, "args": {"name": f"GPU {dev}"}})
         ev.append({"ph": "M", "name": "thread_name", "pid": dev, "tid": stream, "ts": 0,
                    "args": {"name": f"stream {stream} "}})
+        ev.append({"ph": "M", "name": "thread_sort_index", "pid": dev, "tid": stream, "ts": 0,
+                   "args": {"sort_index": stream}})
 
 
 def _cupti_events(store, ev, pid):
@@ -265,7 +297,7 @@ def _cupti_events(store, ev, pid):
                            "name": "ac2g"})
             ev.append({"ph": "f", "id": corr, "pid": dev, "tid": stream, "ts": gts, "cat": "ac2g", "name": "ac2g",
                        "bp": "e"})
-    _gpu_lane_names(ev, lanes)
+    _gpu_lane_names(ev, lanes, pid)
 
 
 def _memory_events(store, ev, pid):

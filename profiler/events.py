@@ -18,8 +18,7 @@ from operator import itemgetter
 import numpy as np
 
 from ._nogc import no_gc
-
-OP_TAGS = ("forward", "backward")
+from .torch_names import AUTOGRAD_TAGS, ENGINE_TAG, NODE_TAG, OP_TAGS, profiled_name
 
 
 class EventStore:
@@ -92,11 +91,11 @@ class EventStore:
 
     def kind_of(self, i) -> str:
         tag = self.tags[self.tag_id[i]]
-        return "op" if tag in OP_TAGS else tag[2:]
+        return "op" if tag in OP_TAGS else "backward" if tag in AUTOGRAD_TAGS else tag[2:]
 
     def phase_of(self, i) -> str:
         tag = self.tags[self.tag_id[i]]
-        return tag if tag in OP_TAGS else "backward" if tag == "r:backward" else "forward"
+        return tag if tag in OP_TAGS else "backward" if tag in AUTOGRAD_TAGS else "forward"
 
     def flops(self):
         if self.extra is None:
@@ -185,6 +184,10 @@ def build(snapshot, extended: bool, t_base: int = 0, wall_base_ns: int = 0) -> E
         seq = np.fromiter(map(itemgetter(2), recs), np.int64, n)
         t0 = np.fromiter(map(itemgetter(-2), recs), np.int64, n)
         t1 = np.fromiter(map(itemgetter(-1), recs), np.int64, n)
+        nodes = np.flatnonzero(tag_id == tag_index[ENGINE_TAG]) if ENGINE_TAG in tag_index else ()
+        if len(nodes):
+            name_id, tag_id, seq, t0, t1, recs = _split_nodes(nodes, tag_index, name_id, tag_id, seq, t0, t1, recs)
+            n = len(t0)
         order = _preorder(t0, t1)
         if order is not None:
             t0, t1 = t0[order], t1[order]
@@ -202,6 +205,7 @@ def build(snapshot, extended: bool, t_base: int = 0, wall_base_ns: int = 0) -> E
         (store.name_id, store.tag_id, store.seq, store.tid, store.t0, store.t1, store.parent,
          store.depth) = (np.concatenate(c) if len(c) > 1 else c[0] for c in zip(*parts))
     store.extra = extras
+    _rename(store)
     n = len(store.t0)
     dur = store.t1 - store.t0
     has = store.parent >= 0
@@ -211,6 +215,34 @@ def build(snapshot, extended: bool, t_base: int = 0, wall_base_ns: int = 0) -> E
         setattr(store, name, np.zeros(n, np.int64))
     _backward_seq(store)
     return store
+
+
+def _split_nodes(nodes, tag_index, name_id, tag_id, seq, t0, t1, recs):
+    """An autograd node's range becomes two events with the same stamps, as torch's engine writes them:
+    the recorded one is the node itself (NODE_TAG), and a copy appended after every record (so it
+    counts as exited last and encloses its twin, see _preorder) is the engine's evaluate_function
+    (ENGINE_TAG). The columns with the copies appended, and `recs` likewise (for their extras)."""
+    tag_id = tag_id.copy()
+    tag_id[nodes] = tag_index.setdefault(NODE_TAG, len(tag_index))
+    outer = np.full(len(nodes), tag_index[ENGINE_TAG], np.int16)
+    cat = np.concatenate
+    picked = nodes.tolist()
+    return (cat((name_id, name_id[nodes])), cat((tag_id, outer)), cat((seq, seq[nodes])), cat((t0, t0[nodes])),
+            cat((t1, t1[nodes])), list(recs) + [recs[i] for i in picked])
+
+
+def _rename(store):
+    """Every event's name becomes the one torch's profiler gives it (torch_names.py), by (name, tag):
+    one lookup per distinct pair, the columns remapped by NumPy."""
+    if not len(store.t0):
+        return
+    ntag = max(len(store.tags), 1)
+    pairs, inv = np.unique(store.name_id.astype(np.int64) * ntag + store.tag_id, return_inverse=True)
+    index: dict[str, int] = {}
+    lut = np.fromiter((index.setdefault(profiled_name(store.names[p // ntag], store.tags[p % ntag]), len(index))
+                       for p in pairs.tolist()), np.int32, len(pairs))
+    store.names = list(index)
+    store.name_id = lut[inv.reshape(-1)]
 
 
 def _preorder(t0, t1):
@@ -274,14 +306,17 @@ def _tree_by_stack(t0, t1, exit_order):
 
 
 def _backward_seq(store: EventStore):
-    """An autograd node's range takes the sequence number its backward-phase ops carry (the forward
-    op's), as torch's ``evaluate_function`` events do."""
+    """An autograd node and the engine's evaluate_function around it take the sequence number the
+    node's backward-phase ops carry (the forward op's), as torch's events do."""
     try:
-        bw_range = store.tags.index("r:backward")
+        node = store.tags.index(NODE_TAG)
         bw_op = store.tags.index("backward")
     except ValueError:
         return
     kids = np.flatnonzero((store.tag_id == bw_op) & (store.parent >= 0))
     p = store.parent[kids]
-    m = store.tag_id[p] == bw_range
-    store.seq[p[m]] = store.seq[kids[m]]
+    p, kids = p[store.tag_id[p] == node], kids[store.tag_id[p] == node]
+    store.seq[p] = store.seq[kids]
+    engine = store.parent[p]
+    m = engine >= 0
+    store.seq[engine[m]] = store.seq[kids[m]]

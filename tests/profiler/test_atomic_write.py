@@ -73,3 +73,33 @@ def test_writer_error_reaches_the_caller(tmp_path, monkeypatch):
         _atomic.write_bytes(path, chunks(), what="Chrome trace")
     assert not path.exists() and _leftovers(tmp_path) == []
     assert len(produced) < 100          # the producer stops at the writer's error
+
+
+@pytest.fixture
+def umask_022():
+    old = os.umask(0o022)
+    yield
+    os.umask(old)
+
+
+def test_exports_are_readable_by_others_as_torchs(tmp_path, umask_022):
+    """Traces, stacks, memory timelines and tensorboard_trace_handler's files are 0644 under umask 022,
+    as torch's (a TensorBoard or a colleague running as another user can read them); the atomic write's
+    temporary file must not leave its 0600 behind."""
+    import tensorlib as tl
+    from profiler import profile, schedule, tensorboard_trace_handler
+    with profile(profile_memory=True) as prof:
+        (tl.ones(4) + 1).sum()
+    outs = [tmp_path / "t.json", tmp_path / "t.json.gz", tmp_path / "stacks.txt", tmp_path / "mem.json"]
+    prof.export_chrome_trace(str(outs[0]))
+    prof.export_chrome_trace(str(outs[1]))
+    prof.export_stacks(str(outs[2]))
+    prof.export_memory_timeline(str(outs[3]))
+    tb = tmp_path / "tb"
+    with profile(schedule=schedule(wait=0, warmup=0, active=1, repeat=1),
+                 on_trace_ready=tensorboard_trace_handler(str(tb))) as p:
+        tl.ones(2) * 2
+        p.step()
+    outs += list(tb.iterdir())
+    assert len(outs) == 5
+    assert {oct(os.stat(o).st_mode & 0o777) for o in outs} == {"0o644"}

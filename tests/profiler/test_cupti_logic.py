@@ -66,7 +66,7 @@ def test_records_fill_cuda_columns_table_and_trace(fake_cuda, tmp_path):
     assert fake_cuda.thread_id_type == 1                              # SYSTEM: OS thread ids
     store = prof.store
     ops = [i for i in range(len(store)) if store.kind_of(i) == "op"]
-    assert [_names(store)[i] for i in ops] == ["ones", "add", "ones", "mul"]
+    assert [_names(store)[i] for i in ops] == ["aten::ones", "aten::add", "aten::ones", "aten::mul"]
     # each op's own CUDA time is its kernel's duration; the range has none of its own, all in total
     assert [int(store.self_dev_ns[i]) for i in ops] == [1000, 2000, 3000, 4000]
     assert [int(store.dev_ns[i]) for i in ops] == [1000, 2000, 3000, 4000]
@@ -77,7 +77,7 @@ def test_records_fill_cuda_columns_table_and_trace(fake_cuda, tmp_path):
         assert abs(int(store.dev_start[i]) - launch["gpu_host"]) < 2_000
         assert store.dev_stream[i] == 7 and store.dev_index[i] == 0
     rows = {r.key: r for r in prof.key_averages()}
-    assert rows["mul"].self_cuda_time_total == 4.0 and rows["ones"].cuda_time_total == 4.0
+    assert rows["aten::mul"].self_cuda_time_total == 4.0 and rows["aten::ones"].cuda_time_total == 4.0
     assert rows["block"].cuda_time_total == 10.0
     table = prof.key_averages().table(sort_by="self_cuda_time_total")
     assert "Self CUDA" in table.splitlines()[1] and "CUDA total" in table.splitlines()[1]
@@ -208,7 +208,7 @@ def test_nested_ops_self_and_total_and_fallback_attribution():
     tid = threading.get_native_id()
     store = _store(tid)
     names = _names(store)
-    outer, inner, tail, step = (names.index(n) for n in ("outer", "inner", "tail", "step"))
+    outer, inner, tail, step = (names.index(n) for n in ("aten::outer", "aten::inner", "aten::tail", "step"))
     fake = FakeCupti(offset=0)
     timer = CuptiTimer(fake, select=lambda i, a: True, sync=lambda: None)
     timer.clock_start = (0, 0)
@@ -242,7 +242,7 @@ def test_launch_calls_are_clipped_into_their_op():
     lane still nests strictly."""
     tid = threading.get_native_id()
     store = _store(tid)
-    inner = _names(store).index("inner")
+    inner = _names(store).index("aten::inner")
     timer = CuptiTimer(FakeCupti(offset=0), select=lambda i, a: True, sync=lambda: None)
     timer.clock_start = (0, 0)
     timer.ops = [(2, tid, 250)]

@@ -142,5 +142,5 @@ def test_grad_monitor_counters_land_in_the_profilers_trace(tmp_path):
     doc = json.loads(path.read_text())
     counters = [e for e in doc["traceEvents"] if e.get("ph") == "C" and e["name"] == "grad_norm/w"]
     assert len(counters) == 3 and all(c["args"]["norm"] > 0 for c in counters)
-    ops = [e for e in doc["traceEvents"] if e.get("ph") == "X" and e["name"] == "matmul"]
+    ops = [e for e in doc["traceEvents"] if e.get("ph") == "X" and e["name"] == "aten::matmul"]
     assert min(e["ts"] for e in ops) < counters[0]["ts"]        # same time base as the ops

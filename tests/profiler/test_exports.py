@@ -53,7 +53,7 @@ def test_chrome_trace_follows_kineto_schema(tmp_path):
         assert key in doc
     assert doc["displayTimeUnit"] == "ms" and doc["schemaVersion"] == 1
     evs = doc["traceEvents"]
-    ops = [e for e in evs if e.get("cat") == "cpu_op" and e["name"] == "matmul"]
+    ops = [e for e in evs if e.get("cat") == "cpu_op" and e["name"] == "aten::matmul"]
     fwd = [e for e in ops if e["args"]["Input Dims"] == [[8, 6], [6, 3]]][0]
     for k in ("External id", "Sequence number", "Fwd thread id", "Input Dims", "Input type"):
         assert k in fwd["args"]
@@ -155,7 +155,7 @@ def test_export_stacks_folded_lines_sum_to_self_time(tmp_path):
         total = sum(int(line.rsplit(" ", 1)[1]) for line in lines)
         expected = int(np.rint(prof.store.self_ns / 1e3).sum())
         assert total == expected
-        assert any(line.startswith("forward;matmul ") or ";forward;matmul " in line for line in lines)
+        assert any(line.startswith("forward;aten::matmul ") or ";forward;aten::matmul " in line for line in lines)
         if kw:
             # user frames (everything outside tensorlib and profiler) lead each root's path
             assert all("test_exports.py" in line and "_train_step" in line for line in lines)
@@ -177,9 +177,9 @@ def test_memory_per_op_and_timeline(tmp_path):
         del c
     evs = {e.name: e for e in prof.events()}
     kib = 256 * 256 * 4
-    assert evs["add"].self_cpu_memory_usage == kib
-    assert evs["mul"].self_cpu_memory_usage == kib
-    assert evs["add_"].self_cpu_memory_usage == 0
+    assert evs["aten::add"].self_cpu_memory_usage == kib
+    assert evs["aten::mul"].self_cpu_memory_usage == kib
+    assert evs["aten::add_"].self_cpu_memory_usage == 0
     assert evs["block"].self_cpu_memory_usage == -kib              # the free of b happened in block itself
     assert evs["block"].cpu_memory_usage == kib                     # net: c still alive at its end
     t = prof.key_averages().table()

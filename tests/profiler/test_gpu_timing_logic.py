@@ -79,14 +79,15 @@ def test_spans_resolve_into_device_time_columns_table_and_trace(tmp_path):
     assert store.self_dev_ns.sum() == store.dev_ns[block]                            # nothing counted twice
     assert [int(store.dev_start[i]) for i in ops] == [origin + 5000 * k for k in range(len(ops))]
     rows = {r.key: r for r in prof.key_averages()}
-    assert rows["add"].self_device_time_total == 2.0 and rows["add"].cuda_time_total == 2.0   # the 2nd op
+    assert rows["aten::add"].self_device_time_total == 2.0 and rows["aten::add"].cuda_time_total == 2.0   # the 2nd op
     t = prof.key_averages().table(sort_by="self_cuda_time_total")
     assert "Self CUDA" in t.splitlines()[1] and "Self CUDA time total: 10.000us" in t
     assert t.rstrip().splitlines()[-1].startswith("CUDA time: stream time from each op's entry to its exit")
     prof.export_chrome_trace(str(tmp_path / "t.json"))
     evs = json.loads((tmp_path / "t.json").read_text())["traceEvents"]
     kernels = [e for e in evs if e.get("cat") == "kernel"]
-    assert len(kernels) == len(ops) and all(e["pid"] == 0 and e["tid"] == 7 for e in kernels)
+    # stream pointer 7 is not the default stream (pointer 0, CUPTI's id 7): the first other stream is 8
+    assert len(kernels) == len(ops) and all(e["pid"] == 0 and e["tid"] == e["args"]["stream"] == 8 for e in kernels)
     flows = [e for e in evs if e.get("cat") == "ac2g"]
     assert len(flows) == 2 * len(ops)
     for k in kernels:

@@ -22,7 +22,7 @@ def run(prog, t, counts):
     for node in prog:
         if node[0] == "op":
             t = t + 1
-            counts["add"] += 1
+            counts["aten::add"] += 1
         else:
             counts[node[1]] += 1
             with record_function(node[1]):
@@ -42,10 +42,10 @@ def test_numbers_stay_honest(prog, two_threads):
         run(prog, tl.ones(2), counts)
         if two_threads:
             th.join()
-    counts["ones"] += 1
+    counts["aten::ones"] += 1
     if two_threads:
         counts.update(other)
-        counts["ones"] += 1
+        counts["aten::ones"] += 1
     store = prof.store
     assert (store.self_ns >= 0).all()
     assert store.self_ns.sum() == (store.t1 - store.t0)[store.parent < 0].sum()

@@ -19,7 +19,7 @@ def _clean():
     assert profile_module._active is None
     with profile() as p:
         tl.ones(3) + 1
-    assert [e.name for e in p.events()] == ["ones", "add"]
+    assert [e.name for e in p.events()] == ["aten::ones", "aten::add"]
 
 
 @pytest.mark.parametrize("bad", [5, "wait", object()])
@@ -61,7 +61,7 @@ def test_schedule_raising_in_step_stops_keeps_the_record_and_frees_the_slot():
         p.step()
     p.stop()                    # a no-op now, as leaving the `with` block would be
     names = [e.name for e in p.events()]
-    assert "mul" in names and "second" in names and "sub" in names
+    assert "aten::mul" in names and "second" in names and "aten::sub" in names
     _clean()
 
 
@@ -80,7 +80,7 @@ def test_on_trace_ready_raising_in_step_frees_the_slot():
     tl.ones(2) + 1
     with pytest.raises(OSError, match="disk full"):
         p.step()
-    assert [e.name for e in p.events()][-1] == "add"
+    assert [e.name for e in p.events()][-1] == "aten::add"
     _clean()
 
 

@@ -26,9 +26,9 @@ def test_event_timing_fills_device_columns_and_a_gpu_lane(tmp_path):
     store = prof.store
     assert store.has_device_time
     evs = prof.events()
-    gpu_ops = [e for e in evs if e.name in ("matmul", "relu")]
+    gpu_ops = [e for e in evs if e.name in ("aten::matmul", "aten::relu")]
     assert len(gpu_ops) == 6 and all(e.device_time_ns >= 0 for e in gpu_ops)
-    assert all(e.device_time_ns == 0 for e in evs if e.name == "add")
+    assert all(e.device_time_ns == 0 for e in evs if e.name == "aten::add")
     block = [e for e in evs if e.name == "block"][0]
     assert block.device_time_ns == sum(e.device_time_ns for e in gpu_ops)
     table = prof.key_averages().table(sort_by="self_cuda_time_total")
@@ -43,6 +43,16 @@ def test_event_timing_fills_device_columns_and_a_gpu_lane(tmp_path):
     assert doc["deviceProperties"][0]["name"] == tl.cuda.get_device_name(dev)
     flows = [e for e in doc["traceEvents"] if e.get("cat") == "ac2g"]
     assert len(flows) == 2 * len(kernels)
+    # as Kineto writes them (HTA keeps a kernel only when a launch call carries its correlation): one
+    # cudaLaunchKernel per kernel on the launching op's thread, the default stream as CUPTI's id 7
+    launches = {e["args"]["correlation"]: e for e in doc["traceEvents"] if e.get("cat") == "cuda_runtime"}
+    ops = {e["args"]["External id"]: e for e in doc["traceEvents"] if e.get("cat") == "cpu_op"}
+    for k in kernels:
+        call = launches[k["args"]["correlation"]]
+        assert call["name"] == "cudaLaunchKernel" and call["args"]["External id"] == k["args"]["External id"]
+        op = ops[k["args"]["External id"]]
+        assert call["tid"] == op["tid"] and op["ts"] <= call["ts"] <= call["ts"] + call["dur"] <= op["ts"] + op["dur"]
+        assert k["tid"] == k["args"]["stream"] == 7 and k["args"]["device"] == k["pid"]
 
 
 def _fake_sim():
@@ -81,7 +91,7 @@ def test_gpu_spans_never_start_before_their_launch_when_the_queue_is_busy_at_sta
         for _ in range(5):
             a * 2
     store = prof.store
-    ops = [i for i in range(len(store)) if store.names[store.name_id[i]] == "mul"]
+    ops = [i for i in range(len(store)) if store.names[store.name_id[i]] == "aten::mul"]
     assert len(ops) == 5
     for i in ops:
         assert store.dev_start[i] >= store.t0[i], "a GPU span drawn before its op was launched"
@@ -99,7 +109,7 @@ def test_ops_on_cuda1_are_timed_on_device_1():
             for _ in range(3):
                 a + 1
         store = prof.store
-        ops = [i for i in range(len(store)) if store.names[store.name_id[i]] == "add"]
+        ops = [i for i in range(len(store)) if store.names[store.name_id[i]] == "aten::add"]
         assert [int(store.dev_index[i]) for i in ops] == [1, 1, 1]
         assert all(0 < store.dev_ns[i] < 10_000_000 for i in ops)      # not behind device 0's queue
     finally:

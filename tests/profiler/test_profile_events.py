@@ -51,7 +51,7 @@ def test_forward_and_backward_ops_are_recorded_with_tree_and_sequence_numbers():
         by_name.setdefault(e.name, []).append(e)
     fwd = by_name["fwd"][0]
     assert fwd.kind == "user"
-    assert [c.name for c in fwd.children] == ["matmul", "relu", "sum"]
+    assert [c.name for c in fwd.children] == ["aten::matmul", "aten::relu", "aten::sum"]
     mm = fwd.children[0]
     assert mm.kind == "op" and mm.phase == "forward" and mm.sequence_nr >= 0
     node = by_name["MmBackward0"][0]
@@ -59,7 +59,14 @@ def test_forward_and_backward_ops_are_recorded_with_tree_and_sequence_numbers():
     assert node.sequence_nr == mm.sequence_nr            # the node range carries the forward op's number
     bwd_ops = [c for c in node.children if c.kind == "op"]
     assert bwd_ops and all(c.phase == "backward" and c.sequence_nr == mm.sequence_nr for c in bwd_ops)
-    assert "matmul" in [c.name for c in bwd_ops]
+    assert "aten::matmul" in [c.name for c in bwd_ops]
+    # as torch's engine writes it: evaluate_function around the node, both with the forward op's number
+    engine = node.parent
+    assert engine.name == "autograd::engine::evaluate_function: MmBackward0" and engine.kind == "backward"
+    assert engine.sequence_nr == mm.sequence_nr and engine.children == [node]
+    acc = by_name["torch::autograd::AccumulateGrad"]
+    assert len(acc) == 2 and all(a.parent.name == "autograd::engine::evaluate_function: "
+                                 "torch::autograd::AccumulateGrad" for a in acc)
 
 
 def test_nested_ranges_self_time_and_totals():
@@ -73,11 +80,11 @@ def test_nested_ranges_self_time_and_totals():
     _check_invariants(prof)
     rows = {r.key: r for r in prof.key_averages()}
     outer, inner = rows["outer"], rows["inner"]
-    assert outer.count == 1 and inner.count == 3 and rows["add"].count == 3
-    assert outer.cpu_time_total >= inner.cpu_time_total >= rows["add"].cpu_time_total
+    assert outer.count == 1 and inner.count == 3 and rows["aten::add"].count == 3
+    assert outer.cpu_time_total >= inner.cpu_time_total >= rows["aten::add"].cpu_time_total
     assert outer.cpu_time_total == pytest.approx(outer.self_cpu_time_total + inner.cpu_time_total, abs=1e-3)
-    assert inner.cpu_time_total == pytest.approx(inner.self_cpu_time_total + rows["add"].cpu_time_total
-                                                 + rows["mul"].cpu_time_total, abs=1e-3)
+    assert inner.cpu_time_total == pytest.approx(inner.self_cpu_time_total + rows["aten::add"].cpu_time_total
+                                                 + rows["aten::mul"].cpu_time_total, abs=1e-3)
 
 
 def test_recursive_ranges_are_not_counted_twice():
@@ -124,7 +131,7 @@ def test_threads_are_recorded_each_under_its_own_thread_id():
         assert len(rng) == 1 and rng[0].thread == ids[k]
         ops = [c for c in rng[0].children]
         assert len(ops) == 40 and all(c.thread == ids[k] for c in ops)
-    row = {r.key: r for r in prof.key_averages()}["mul"]
+    row = {r.key: r for r in prof.key_averages()}["aten::mul"]
     assert row.count == 60
 
 
@@ -134,7 +141,7 @@ def test_build_from_synthetic_records_handles_deep_nesting_and_equal_stamps():
     recs = [("c", "forward", 1, 0, 10), ("b", "r:user", -1, 0, 10), ("d", "forward", 2, 10, 20),
             ("f", "forward", 3, 30, 30), ("e", "forward", 4, 20, 30), ("a", "r:user", -1, 0, 40)]
     store = pevents.build([(7, "main", recs)], False)
-    names = [store.names[i] for i in store.name_id]
+    names = [store.names[i].removeprefix("aten::") for i in store.name_id]    # ops are named as torch's
     assert names == ["a", "b", "c", "d", "e", "f"]
     parent = [names[p] if p >= 0 else None for p in store.parent]
     assert parent == [None, "a", "b", "a", "a", "e"]
@@ -174,7 +181,7 @@ def test_cuda_activity_without_cuda_warns_and_profiles_cpu():
     assert prof.activities == {ProfilerActivity.CPU}
     with prof:
         tl.ones(3) + 1
-    assert [e.name for e in prof.events()] == ["ones", "add"]
+    assert [e.name for e in prof.events()] == ["aten::ones", "aten::add"]
 
 
 def test_no_warning_for_default_activities():
@@ -192,13 +199,13 @@ def test_record_shapes_dtypes_and_flops():
         tl.matmul(a, b.float())
         tl.cat([a, a])
     evs = {e.name: e for e in prof.events()}
-    assert evs["matmul"].input_shapes == [[4, 5], [5, 6]]
-    assert evs["matmul"].input_dtypes == ["float", "float"]
-    assert evs["matmul"].flops == 2 * 4 * 5 * 6
-    assert evs["to"].input_dtypes == ["double"]
-    assert evs["cat"].input_shapes == [[[4, 5], [4, 5]]]
+    assert evs["aten::matmul"].input_shapes == [[4, 5], [5, 6]]
+    assert evs["aten::matmul"].input_dtypes == ["float", "float"]
+    assert evs["aten::matmul"].flops == 2 * 4 * 5 * 6
+    assert evs["aten::to"].input_dtypes == ["double"]
+    assert evs["aten::cat"].input_shapes == [[[4, 5], [4, 5]]]
     rows = prof.key_averages(group_by_input_shape=True)
-    assert {r.key: r.flops for r in rows}["matmul"] == 240
+    assert {r.key: r.flops for r in rows}["aten::matmul"] == 240
 
 
 def test_results_are_refused_while_recording():
@@ -220,7 +227,7 @@ def test_nvtx_true_registers_the_nvtx_hook_for_the_block():
         assert any(isinstance(h, NvtxHook) for h in dispatch.hooks())
         tl.ones(2) * 2
     assert not any(isinstance(h, NvtxHook) for h in dispatch.hooks())
-    assert [e.name for e in prof.events()] == ["ones", "mul"]
+    assert [e.name for e in prof.events()] == ["aten::ones", "aten::mul"]
 
 
 def test_with_modules_false_drops_module_ranges():
@@ -232,9 +239,9 @@ def test_with_modules_false_drops_module_ranges():
         run()
     with profile(with_modules=False) as p2:
         run()
-    assert [e.name for e in p1.events()] == ["Linear", "ones", "add"]
+    assert [e.name for e in p1.events()] == ["Linear", "aten::ones", "aten::add"]
     assert p1.events()[0].kind == "module"
-    assert [e.name for e in p2.events()] == ["ones", "add"]
+    assert [e.name for e in p2.events()] == ["aten::ones", "aten::add"]
 
 
 @pytest.mark.cuda
@@ -249,11 +256,11 @@ def test_gpu_time_per_op_against_cupyx_benchmark():
         for _ in range(5):
             tl.matmul(a, a)
     rows = {r.key: r for r in prof.key_averages()}
-    per_op_us = rows["matmul"].device_time_total / rows["matmul"].count
+    per_op_us = rows["aten::matmul"].device_time_total / rows["aten::matmul"].count
     bench = cupyx.profiler.benchmark(lambda: a._data @ a._data, n_repeat=5, n_warmup=2)
     ref_us = float(bench.gpu_times.mean()) * 1e6
     assert per_op_us == pytest.approx(ref_us, rel=0.25)
-    assert all(e.device_time_ns > 0 for e in prof.events() if e.name == "matmul")
+    assert all(e.device_time_ns > 0 for e in prof.events() if e.name == "aten::matmul")
     assert "Self CUDA time total" in prof.key_averages().table()
 
 
@@ -287,8 +294,8 @@ def test_phases_stay_per_thread_while_another_thread_runs_backward():
         t.join()
     evs = _check_invariants(prof)
     fwd = next(e for e in evs if e.name == "other thread's forward")
-    adds = [c for c in fwd.children if c.name == "add"]
+    adds = [c for c in fwd.children if c.name == "aten::add"]
     assert len(adds) == 3 and all(c.phase == "forward" and c.sequence_nr >= 0 for c in adds)
     assert len({c.sequence_nr for c in adds}) == 3
-    bw_muls = [e for e in evs if e.name == "mul" and e.phase == "backward"]
+    bw_muls = [e for e in evs if e.name == "aten::mul" and e.phase == "backward"]
     assert bw_muls and all(e.thread != fwd.thread for e in bw_muls)

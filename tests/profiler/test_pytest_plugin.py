@@ -148,7 +148,7 @@ def test_fixture(tl_profile):
     (tl.ones(3, 3) @ tl.ones(3, 3)).sum()
     tl_profile.stop()
     names = [e.key for e in tl_profile.key_averages()]
-    assert "matmul" in names and "sum" in names
+    assert "aten::matmul" in names and "aten::sum" in names
 '''
 
 
@@ -161,13 +161,13 @@ def test_tl_profile_summary_and_traces(pytester, tmp_path):
     text = r.stdout.str()
     assert "tensorlib profile" in text and "3 tests profiled" in text
     lines = [ln for ln in text.splitlines() if "test_prof.py::" in ln]
-    assert len(lines) == 2 and "test_big" in lines[0] and "matmul" in lines[0]   # most expensive first
+    assert len(lines) == 2 and "test_big" in lines[0] and "aten::matmul" in lines[0]   # most expensive first
     traces = sorted(p.name for p in out_dir.iterdir())
     assert traces == ["test_prof.py_test_big.pt.trace.json", "test_prof.py_test_fixture.pt.trace.json",
                       "test_prof.py_test_small.pt.trace.json"]
     import json
     doc = json.loads((out_dir / traces[0]).read_text())
-    assert any(e.get("name") == "matmul" for e in doc["traceEvents"])
+    assert any(e.get("name") == "aten::matmul" for e in doc["traceEvents"])
 
 
 def test_tl_profile_fixture_without_option(pytester):

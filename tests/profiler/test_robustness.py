@@ -20,7 +20,7 @@ def test_exception_in_block_stops_and_keeps_events(tmp_path, exc):
                 tl.ones(3) + 1
                 raise exc()
     assert dispatch.hooks() == hooks
-    assert [e.name for e in prof.events()] == ["work", "ones", "add"]
+    assert [e.name for e in prof.events()] == ["work", "aten::ones", "aten::add"]
     prof.export_chrome_trace(str(tmp_path / "t.json"))
     assert (tmp_path / "t.json").stat().st_size > 0
     with profile():           # the next profiler may start
@@ -31,7 +31,7 @@ def test_exception_inside_an_op_still_records_the_op():
     with pytest.raises(RuntimeError):
         with profile() as prof:
             tl.ones(2, 3) @ tl.ones(2, 3)
-    assert [e.name for e in prof.events()][-1] == "matmul"
+    assert [e.name for e in prof.events()][-1] == "aten::matmul"
 
 
 def test_second_concurrent_profile_is_refused():
@@ -40,7 +40,7 @@ def test_second_concurrent_profile_is_refused():
             with profile():
                 pass
         tl.ones(1)
-    assert [e.name for e in p1.events()] == ["ones"]
+    assert [e.name for e in p1.events()] == ["aten::ones"]
     started = threading.Event()
     release = threading.Event()
     errors = []
@@ -115,4 +115,4 @@ def test_ranges_left_open_after_stop_are_ignored():
     tl.ones(1)
     prof.stop()
     dispatch.range_exit(tok)
-    assert [e.name for e in prof.events()] == ["ones"]
+    assert [e.name for e in prof.events()] == ["aten::ones"]

@@ -39,11 +39,11 @@ def test_run_profiles_script_prints_table_and_writes_trace(tmp_path, capsys):
     text = capsys.readouterr().out
     assert "script argv ['5'] __main__" in text
     assert "Self CPU time total" in text and "Input Shapes" in text
-    mul_row = [line for line in text.splitlines() if line.strip().startswith("mul ")][0]
+    mul_row = [line for line in text.splitlines() if line.strip().startswith("aten::mul ")][0]
     cells = [c.strip() for c in mul_row.split("  ") if c.strip()]
     assert cells[-2] == "5" and cells[-1] == "[[4, 4], []]"       # # of Calls, Input Shapes
     doc = json.loads(out.read_text())
-    assert sum(1 for e in doc["traceEvents"] if e.get("name") == "mul") == 5
+    assert sum(1 for e in doc["traceEvents"] if e.get("name") == "aten::mul") == 5
     assert f"python -m viewer {out}" in text
 
 
@@ -56,7 +56,7 @@ def test_run_options_after_the_scripts_arguments(tmp_path, capsys):
     text = capsys.readouterr().out
     assert rc == 0 and "script argv ['4'] __main__" in text
     assert "Input Shapes" in text and out.exists()
-    assert sum(1 for e in json.loads(out.read_text())["traceEvents"] if e.get("name") == "mul") == 4
+    assert sum(1 for e in json.loads(out.read_text())["traceEvents"] if e.get("name") == "aten::mul") == 4
     # -- ends the scan and is not passed on (the script exits 3 when given a second argument)
     rc = main(["run", "-o", str(tmp_path / "early.json"), str(s), "1", "--memory", "--", ])
     text = capsys.readouterr().out
@@ -112,5 +112,5 @@ def test_profile_demo_trains_and_writes_a_trace(tmp_path):
     evs = json.loads((tmp_path / "trace.json").read_text())["traceEvents"]
     names = {e["name"] for e in evs}
     assert {"MLP", "MLP.fc1", "Optimizer.step#SGD.step", "Optimizer.zero_grad#SGD.zero_grad", "ProfilerStep#3",
-            "linear", "AddmmBackward0", "nll_loss"} <= names
+            "aten::linear", "AddmmBackward0", "aten::nll_loss"} <= names
     assert any(n.startswith("enumerate(DataLoader)#") for n in names)

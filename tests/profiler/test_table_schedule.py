@@ -78,7 +78,7 @@ def test_top_level_only_time_unit_header_and_name_width():
     lines = t.splitlines()
     assert lines[1] == "my header"
     names = [line.split()[0] for line in lines[5:-2]]
-    assert "fwd" in names and "relu" not in names        # relu runs inside fwd
+    assert "fwd" in names and "aten::relu" not in names        # relu runs inside fwd
     assert all(len(n) <= 6 for n in names)
     assert "ms" in lines[5] and "us" not in lines[5]
     with pytest.raises(ValueError, match="time_unit"):
@@ -91,11 +91,14 @@ def test_formats_like_torch():
     assert format_bytes(3 * 1024 ** 2) == "3.00 MB"
 
 
-def test_backward_ops_are_their_own_rows():
-    rows = _run().key_averages()
-    mm = [r for r in rows if r.key == "matmul"]
-    assert sorted(r.phase for r in mm) == ["backward", "forward"]
-    assert "matmul (backward)" in rows.table()
+def test_forward_and_backward_ops_share_their_row_as_torchs():
+    prof = _run()
+    rows = prof.key_averages()
+    mm = [r for r in rows if r.key == "aten::matmul"]
+    phases = [e.phase for e in prof.events() if e.name == "aten::matmul"]
+    assert len(mm) == 1 and mm[0].count == len(phases) and {"forward", "backward"} <= set(phases)
+    table = rows.table()
+    assert "aten::matmul " in table and "(backward)" not in table      # the trace's names, as torch's table
     tot = rows.total_average()
     assert tot.count == sum(r.count for r in rows)
     assert tot.cpu_time_total == pytest.approx(rows.self_cpu_time_total)
@@ -116,7 +119,7 @@ def test_schedule_records_only_active_steps_and_calls_on_trace_ready_per_cycle()
 
     def ready(p):
         seen.append((p.step_num, sorted({e.name for e in p.events() if e.kind == "step"}),
-                     sum(1 for e in p.events() if e.name == "add")))
+                     sum(1 for e in p.events() if e.name == "aten::add")))
 
     with profile(schedule=schedule(wait=1, warmup=1, active=2, repeat=2), on_trace_ready=ready) as prof:
         for _ in range(10):
@@ -124,7 +127,7 @@ def test_schedule_records_only_active_steps_and_calls_on_trace_ready_per_cycle()
             prof.step()
     assert seen == [(4, ["ProfilerStep#2", "ProfilerStep#3"], 2), (8, ["ProfilerStep#6", "ProfilerStep#7"], 2)]
     steps = [e for e in prof.events() if e.kind == "step"]
-    assert all(any(c.name == "add" for c in s.children) for s in steps)
+    assert all(any(c.name == "aten::add" for c in s.children) for s in steps)
 
 
 def test_acc_events_keeps_every_cycle():

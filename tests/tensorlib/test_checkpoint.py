@@ -77,7 +77,7 @@ def test_forward_keeps_no_graph_and_recomputation_is_profiled_in_backward():
     names = [(e.name, e.kind) for e in prof.events()]
     start = names.index(("CheckpointFunctionBackward", "backward"))
     inside = [n for n, _ in names[start:]]
-    assert "linear" in inside and "relu" in inside and "ReluBackward0" in inside
+    assert "aten::linear" in inside and "aten::relu" in inside and "ReluBackward0" in inside
     assert [n for n, _ in names[:start]].count("ReluBackward0") == 0
 
 

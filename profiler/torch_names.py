@@ -1,0 +1,73 @@
+"""The names our events carry in every report: torch's profiled spellings, in one table.
+
+A trace of a model run on tensorlib is meant to be compared op for op with torch's trace of the same
+model, by tools that know nothing of tensorlib (HTA's TraceDiff matches events by name). So the event
+store (`events.build`) renames once, after recording, and the table, the Chrome trace and the folded
+stacks all read the renamed store:
+
+- an op (forward or backward phase) is ``aten::<name>``, tensorlib's op names being aten's, except
+  the few in `OP_NAMES` whose torch counterpart is spelled otherwise;
+- an autograd node is two events, as the autograd engine writes them: the engine's
+  ``autograd::engine::evaluate_function: <node>`` around the node's own ``<node>`` (tensorlib's engine
+  does its bookkeeping inside the node's range, so the outer event's self time is ~0);
+  ``tensorlib::autograd::*`` nodes take torch's ``torch::autograd::*`` names;
+- every other range keeps its name: optimizer (``Optimizer.step#Adam.step``), DataLoader
+  (``enumerate(DataLoader)#_SingleProcessDataLoaderIter.__next__``), profiler steps and user ranges
+  are already torch's, and module ranges (``MLP.fc1``) have no torch counterpart outside
+  ``with_stack``'s python_function events.
+
+The mapping is by op name only: it lives here rather than in tensorlib's op registry so that the
+registry stays free of profiler concerns; should ops one day declare their profiled name, this table
+is what moves. See devtools/trace_names_vs_torch.py for the measured share of torch's names matched.
+"""
+from __future__ import annotations
+
+EVALUATE = "autograd::engine::evaluate_function: "
+ATEN = "aten::"
+
+# tensorlib op name -> the name torch's profiler gives the same work, where it is not "aten::" + name
+OP_NAMES = {
+    "norm": "aten::linalg_vector_norm",                 # torch.norm / clip_grad_norm_ call linalg.vector_norm
+    "_amp_non_finite_check_and_unscale_": "aten::_amp_foreach_non_finite_check_and_unscale_",
+    "adaptive_avg_pool2d_backward": "aten::_adaptive_avg_pool2d_backward",
+    "convolution_backward_weight": "aten::convolution_backward",
+    "index_backward": "aten::index_put_",               # IndexBackward0 scatters into zeros with index_put_
+    "fmod_tensor": "aten::fmod",
+    "median_dim": "aten::median",
+    "unique": "aten::_unique2",
+    "alias_dtype": "aten::view",                        # Tensor.view(dtype)
+    "copy_slices": "aten::copy_",                       # the base's update after an in-place op on a view
+}
+
+# autograd node names tensorlib spells in its own namespace
+NODE_NAMES = {
+    "tensorlib::autograd::AccumulateGrad": "torch::autograd::AccumulateGrad",
+    "tensorlib::autograd::CopySlices": "torch::autograd::CopySlices",
+}
+
+# record tags (recorder.py): the two op phases, the engine's range around a node, and the node itself
+OP_TAGS = ("forward", "backward")
+ENGINE_TAG = "r:backward"
+NODE_TAG = "r:autograd_node"
+AUTOGRAD_TAGS = (ENGINE_TAG, NODE_TAG)      # ranges of the backward phase, written as cpu_op as torch does
+
+
+def op_name(name: str) -> str:
+    """torch's profiled name of tensorlib op `name`."""
+    return OP_NAMES.get(name) or (name if name.startswith(ATEN) else ATEN + name)
+
+
+def node_name(name: str) -> str:
+    """torch's name of autograd node `name` (e.g. ``AddmmBackward0``, ``torch::autograd::AccumulateGrad``)."""
+    return NODE_NAMES.get(name, name)
+
+
+def profiled_name(name: str, tag: str) -> str:
+    """The name an event recorded as (`name`, `tag`) carries in the table, the trace and the stacks."""
+    if tag in OP_TAGS:
+        return op_name(name)
+    if tag == ENGINE_TAG:
+        return EVALUATE + node_name(name)
+    if tag == NODE_TAG:
+        return node_name(name)
+    return name
