@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gc
 import json
+import threading
 
 import numpy as np
 import pytest
@@ -132,6 +133,31 @@ def test_cuda_memory_records_match_tensorlib_counters():
     assert int(total[-1]) == tl.cuda.memory_allocated()
     assert "cuda:0: peak" in prof.memory_summary()
     del keep, z
+
+
+def test_profile_memory_sees_allocations_and_frees_on_other_threads():
+    """CuPy's MemoryHooks are thread-local: a hook entered on the profiling thread never heard of a
+    DataLoader worker's or a user thread's allocations. The allocator tensorlib installs is process-wide."""
+    gc.collect()
+    tl.cuda.reset_peak_memory_stats()
+    base = tl.cuda.memory_allocated()
+    kept, tids = [], []
+
+    def work(fn):
+        t = threading.Thread(target=lambda: (tids.append(threading.get_native_id()), fn()))
+        t.start()
+        t.join()
+
+    with profile(profile_memory=True) as prof:
+        work(lambda: kept.append(tl.zeros(1000, device="cuda")))     # 4000 -> 4096 bytes
+        work(kept.clear)
+    mem = prof.store.mem_events
+    cuda = mem[mem["dev_type"] == CUDA]
+    assert cuda["bytes"].tolist() == [4096, -4096] and cuda["tid"].tolist() == tids
+    assert cuda["addr"][0] == cuda["addr"][1]
+    (t, total), = timeline(cuda, prof.store.cuda_base).values()
+    assert total.tolist() == [base + 4096, base]
+    assert int(total.max()) == tl.cuda.max_memory_allocated() and int(total[-1]) == tl.cuda.memory_allocated()
 
 
 def test_nan_watch_finds_a_nan_made_on_cuda():
