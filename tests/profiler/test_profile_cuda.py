@@ -6,6 +6,7 @@ from __future__ import annotations
 import gc
 import json
 import threading
+import weakref
 
 import numpy as np
 import pytest
@@ -170,6 +171,24 @@ def test_nan_watch_finds_a_nan_made_on_cuda():
         with pytest.warns(RuntimeWarning, match="produced Inf"):
             tl.ones(2, device="cuda") / x
     assert w.hook.findings[0].op == "div"
+
+
+def test_nan_watch_keeps_no_cuda_array_alive_until_its_batch_resolves():
+    """The watch held each op's outputs (and, through the op's record, its inputs) until 64 had queued:
+    a training step's activations lived on. Now an op leaves a 0-d code on the device and its metadata."""
+    from profiler.debug.nan_watch import NanInfError, nan_watch
+    gc.collect()
+    base = tl.cuda.memory_allocated()
+    with pytest.raises(NanInfError, match=r"op 'div' \(forward, seq \d+\) produced NaN in output 0 of shape \(1000,\)"):
+        with nan_watch(batch=64) as w:
+            a = tl.ones(1000, device="cuda")
+            b = (a - 1) / (a - 1)                       # NaN, found when the batch resolves
+            refs = [weakref.ref(a._data), weakref.ref(b._data)]
+            del a, b
+            assert all(r() is None for r in refs), "an output or input array is still alive"
+            assert 0 < len(w.hook._pending) < 64
+            assert tl.cuda.memory_allocated() - base <= len(w.hook._pending) * 512     # only the codes
+    assert w.hook.findings[0].input_shapes == [(1000,), (1000,)]
 
 
 def test_sync_watch_counts_cuda_syncs():
