@@ -102,8 +102,7 @@ def load_cupti():
     return cupti
 
 
-def libcupti_path(maps="/proc/self/maps") -> str:
-    """The file of the libcupti this process loaded (importing cupti-python loads it)."""
+def _mapped_libcupti(maps):
     try:
         with open(maps, encoding="utf-8", errors="replace") as f:
             for line in f:
@@ -111,14 +110,33 @@ def libcupti_path(maps="/proc/self/maps") -> str:
                     return line[line.index("/"):].strip()
     except OSError:
         pass
-    raise CuptiError("libcupti is not loaded in this process (import cupti-python first: profiler.cupti.load_cupti())")
+    return None
 
 
-def route_nvtx_to_cupti(maps="/proc/self/maps") -> str:
-    """Make the loaded libcupti the process's NVTX tool, so NVTX ranges reach CUPTI as MARKER records.
-    NVTX reads NVTX_INJECTION64_PATH once, at the process's first NVTX call: call this before that (a
-    later call changes nothing). Returns the path set (an existing setting is kept and returned)."""
-    return os.environ.setdefault("NVTX_INJECTION64_PATH", libcupti_path(maps))
+def libcupti_path(maps="/proc/self/maps", cu=None) -> str:
+    """The file of the libcupti this process loaded. cupti-python loads it at its first call, not at import:
+    given the bindings `cu`, one harmless call (get_timestamp) loads it if need be."""
+    path = _mapped_libcupti(maps)
+    if path is None and cu is not None:
+        try:
+            cu.get_timestamp()
+        except Exception:       # no driver: reported below as not loaded
+            pass
+        path = _mapped_libcupti(maps)
+    if path is None:
+        raise CuptiError("libcupti is not loaded in this process (it needs cupti-python and a CUDA driver)")
+    return path
+
+
+def route_nvtx_to_cupti(maps="/proc/self/maps", cu=None) -> str:
+    """Make the libcupti of cupti-python (`cu`, default load_cupti()) the process's NVTX tool, so NVTX ranges
+    reach CUPTI as MARKER records. NVTX reads NVTX_INJECTION64_PATH once, at the process's first NVTX call:
+    call this before that (a later call changes nothing). Returns the path set (an existing one is kept)."""
+    if os.environ.get("NVTX_INJECTION64_PATH"):
+        return os.environ["NVTX_INJECTION64_PATH"]
+    path = libcupti_path(maps, cu if cu is not None else load_cupti())
+    os.environ["NVTX_INJECTION64_PATH"] = path
+    return path
 
 
 # -- buffer callbacks: registered once per cupti module, routed to the timer recording now -----------

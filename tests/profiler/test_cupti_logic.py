@@ -9,7 +9,9 @@ CUPTI calls behave as the stand-in does; that is test_cupti_gpu.py's job, on a G
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import json
+import os
 import sys
 import threading
 from pathlib import Path
@@ -454,9 +456,24 @@ def test_route_nvtx_to_cupti_sets_the_injection_path_once(tmp_path, monkeypatch)
     maps.write_text("7f00-7f01 r-xp 0 0:1 5 /usr/lib/libc.so.6\n"
                     "7f02-7f03 r-xp 0 0:1 6 /venv/nvidia/cuda_cupti/lib/libcupti.so.13\n")
     monkeypatch.delenv("NVTX_INJECTION64_PATH", raising=False)
-    assert pcupti.route_nvtx_to_cupti(str(maps)) == "/venv/nvidia/cuda_cupti/lib/libcupti.so.13"
+    assert pcupti.route_nvtx_to_cupti(str(maps), FakeCupti()) == "/venv/nvidia/cuda_cupti/lib/libcupti.so.13"
+    assert os.environ["NVTX_INJECTION64_PATH"] == "/venv/nvidia/cuda_cupti/lib/libcupti.so.13"
     monkeypatch.setenv("NVTX_INJECTION64_PATH", "/mine/libtool.so")
     assert pcupti.route_nvtx_to_cupti(str(maps)) == "/mine/libtool.so"
+
+
+def test_libcupti_is_loaded_by_a_first_call_when_import_did_not(tmp_path):
+    """cupti-python loads libcupti at its first call, not at import."""
+    maps = tmp_path / "maps"
+    maps.write_text("7f00-7f01 r-xp 0 0:1 5 /usr/lib/libc.so.6\n")
+    fake = FakeCupti()
+    real_ts = fake.get_timestamp
+
+    def first_call():
+        maps.write_text(maps.read_text() + "7f02-7f03 r-xp 0 0:1 6 /x/libcupti.so.13\n")
+        return real_ts()
+    fake.get_timestamp = first_call
+    assert pcupti.libcupti_path(str(maps), fake) == "/x/libcupti.so.13"
     maps.write_text("7f00-7f01 r-xp 0 0:1 5 /usr/lib/libc.so.6\n")
     with pytest.raises(CuptiError, match="libcupti is not loaded"):
         pcupti.libcupti_path(str(maps))
