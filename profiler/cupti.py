@@ -103,13 +103,16 @@ def load_cupti():
 
 
 def _mapped_libcupti(maps):
+    """The libcupti file named in a /proc/<pid>/maps listing, or None."""
+    from safeio import InputError, open_input
     try:
-        with open(maps, encoding="utf-8", errors="replace") as f:
-            for line in f:
-                if "libcupti" in line and "/" in line:
-                    return line[line.index("/"):].strip()
-    except OSError:
-        pass
+        f, _ = open_input(maps, what="memory map")
+    except InputError:
+        return None
+    with f:
+        for line in f:
+            if b"libcupti" in line and b"/" in line:
+                return line[line.index(b"/"):].strip().decode(errors="replace")
     return None
 
 
