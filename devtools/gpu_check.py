@@ -116,9 +116,123 @@ def check_cupti(tl, fake):
     ops = {i for n in ("matmul", "add", "relu") for i in _ops(store, n)}
     covered = {r[8] for r in recs if r[8] in ops}
     return [(claim, f"{linked}/{len(recs)} activities linked; {len(covered)}/{len(ops)} ops with a kernel",
-             PASS if recs and len(covered) == len(ops) else FAIL),
-            ("NVTX ranges seen by CUPTI", "not collected: profiler/cupti.py records no MARKER activity; "
-             "devtools/ncu_nvtx_check.py checks the ranges with Nsight Compute", SKIP)]
+             PASS if recs and len(covered) == len(ops) else FAIL)]
+
+
+NVTX_CLAIM = "NVTX ranges seen by CUPTI: every op's, nested as the ops"
+
+
+class OpLog:
+    """A dispatcher hook logging what profiler.emit_nvtx turns into ranges (every op and range), in order,
+    with the index of the entry each ran inside (-1: none) and the thread."""
+
+    def __init__(self):
+        import threading
+        self.entries: list[tuple] = []     # (name, parent index, thread id)
+        self._stack = threading.local()
+        self._tid = threading.get_native_id
+
+    def _enter(self, name):
+        st = self._stack.__dict__.setdefault("s", [])
+        self.entries.append((name, st[-1] if st else -1, self._tid()))
+        st.append(len(self.entries) - 1)
+        return True
+
+    def _exit(self, token):
+        if token:
+            self._stack.s.pop()
+
+    def op_enter(self, op, inputs, attrs, phase, seq):
+        return self._enter(op.name)
+
+    def op_exit(self, token, outputs):
+        self._exit(token)
+
+    def range_enter(self, name, kind):
+        return self._enter(name)
+
+    def range_exit(self, token):
+        self._exit(token)
+
+
+def nesting(intervals):
+    """The index of the interval each (start, end) one lies in (-1: none), for intervals sorted by start
+    (outer first on a tie); None if two cross or one never ended."""
+    parents, stack = [], []
+    for s, e in intervals:
+        if e is None:
+            return None
+        while stack and intervals[stack[-1]][1] <= s and intervals[stack[-1]][0] < s:
+            stack.pop()
+        if stack and e > intervals[stack[-1]][1]:
+            return None
+        parents.append(stack[-1] if stack else -1)
+        stack.append(len(parents) - 1)
+    return parents
+
+
+def judge_nvtx(ranges, entries, domain="tensorlib"):
+    """(measured, verdict) of NVTX_CLAIM: the CUPTI ranges of `domain` (profiler.cupti.NvtxRange) against
+    the OpLog entries, thread by thread: one range per entry, named by it (the message starts with the op
+    or range name), in the same order, each inside the range of the entry it ran inside."""
+    ranges = [r for r in ranges if r.domain == domain]
+    seen = named = nested = 0
+    for tid in sorted({t for _, _, t in entries}):
+        mine = [(n, p) for n, p, t in entries if t == tid]
+        index = {j: i for i, j in enumerate(k for k, (_, _, t) in enumerate(entries) if t == tid)}
+        rs = [r for r in ranges if r.thread_id == tid]
+        seen += len(rs)
+        named += sum(r.name.startswith(n) for r, (n, _) in zip(rs, mine))
+        parents = nesting([(r.start, r.end) for r in rs])
+        want = [index.get(p, -1) for _, p in mine]
+        nested += sum(a == b for a, b in zip(parents, want)) if parents is not None else 0
+    n = len(entries)
+    measured = f"{seen}/{n} ranges seen, {named} named as their op, {nested} nested as the ops"
+    return measured, PASS if n and seen == named == nested == n == len(ranges) else FAIL
+
+
+def nvtx_child():
+    """Run in a fresh process (NVTX picks its tool at the first NVTX call): CUPTI as the NVTX tool, a
+    training step under profiler.emit_nvtx, the CUPTI ranges judged against the ops; prints one JSON row."""
+    import json
+    from profiler.cupti import CuptiTimer, load_cupti, route_nvtx_to_cupti
+    load_cupti()
+    route_nvtx_to_cupti()
+    import tensorlib as tl
+    from profiler.nvtx import emit_nvtx
+    from tensorlib import dispatch
+    model = tl.nn.Linear(64, 32).cuda()
+    x = tl.randn(8, 64, device="cuda")
+    timer = CuptiTimer(markers=True).start()
+    log = OpLog()
+    dispatch.add_hook(log)
+    try:
+        with emit_nvtx():
+            model(x).relu().sum().backward()
+    finally:
+        dispatch.remove_hook(log)
+        timer.stop()
+    print(json.dumps(judge_nvtx(timer.nvtx_ranges(), log.entries)))
+
+
+def check_nvtx_via_cupti(fake):
+    """NVTX_CLAIM, measured in a child process (see nvtx_child)."""
+    import json
+    import subprocess
+    from profiler.cupti import CuptiUnavailable, load_cupti
+    if fake:
+        return [(NVTX_CLAIM, "no CUPTI under the fake CuPy", SKIP)]
+    try:
+        load_cupti()
+    except CuptiUnavailable as e:
+        return [(NVTX_CLAIM, f"cupti-python missing: {e}", SKIP)]
+    r = subprocess.run([sys.executable, __file__, "--nvtx-child"], capture_output=True, text=True, timeout=300)
+    try:
+        measured, verdict = json.loads(r.stdout.strip().splitlines()[-1])
+    except (ValueError, IndexError):
+        why = (r.stderr.strip().splitlines() or ["no output"])[-1][:100]
+        return [(NVTX_CLAIM, f"the child failed: {why}", FAIL)]
+    return [(NVTX_CLAIM, measured, verdict)]
 
 
 def check_peak(tl):
@@ -159,16 +273,23 @@ def _cupy_syncs(cp, fake, fn):
 
 def check_syncs(tl, cp, fake):
     from profiler.debug.sync_watch import sync_watch
-    x = tl.arange(8.0, device="cuda")
+    x = tl.arange(8.0, device="cuda") - 3
     cases = {"item": lambda: x.sum().item(), "tolist": lambda: x.tolist(), "cpu": lambda: x.cpu(),
-             "bool": lambda: bool(x.sum() > 0), "add (no sync)": lambda: x + 1}
+             "bool": lambda: bool(x.sum() > 0), "add (no sync)": lambda: x + 1,
+             "boolean mask": lambda: x[x > 0], "mask assignment": lambda: x.clone().__setitem__(x > 0, 0.0),
+             "nonzero": lambda: x.nonzero(), "masked_scatter": lambda: x.masked_scatter(x > 0, x),
+             "one_hot": lambda: tl.nn.functional.one_hot((x > 0).long()), "unique": lambda: tl.unique(x),
+             "bincount": lambda: tl.bincount((x > 0).long()), "median (no sync)": lambda: x.median()}
     rows = []
     for name, fn in cases.items():
-        theirs = min(_cupy_syncs(cp, fake, fn), 1)
+        # CuPy's detector (cupyx.allow_synchronize) stops the op at its first sync: real counts are 0 or 1;
+        # the fake's counter gives the exact number
+        theirs = _cupy_syncs(cp, fake, fn)
         with sync_watch(mode="count") as w:
             fn()
-        rows.append((f"sync count == CuPy's syncs: {name}", f"{w.count} vs {theirs}",
-                     PASS if w.count == theirs else FAIL))
+        ours = w.count if fake else min(w.count, 1)
+        rows.append((f"sync count == CuPy's syncs: {name}", f"{w.count} vs {theirs}" + ("" if fake else " (0/1)"),
+                     PASS if ours == theirs else FAIL))
     return rows
 
 
@@ -236,7 +357,11 @@ def _time_plain(x, n):
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="small sizes and few repeats (checks the script)")
+    ap.add_argument("--nvtx-child", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
+    if args.nvtx_child:
+        nvtx_child()
+        return 0
     import tensorlib as tl
     if not tl.cuda.is_available():
         print(f"gpu_check: no usable GPU here ({tl._device._cupy_error}); run it on a machine with an NVIDIA GPU "
@@ -252,6 +377,7 @@ def main(argv=None):
     rows += check_event_time(tl, fake, args.quick)
     rows += check_lanes_after_launch(tl, cp, fake, args.quick)
     rows += check_cupti(tl, fake)
+    rows += check_nvtx_via_cupti(fake)
     rows += check_peak(tl)
     rows += check_syncs(tl, cp, fake)
     rows += check_second_device(tl, cp)

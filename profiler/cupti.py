@@ -25,6 +25,14 @@ timestamps onto ``perf_counter_ns`` through the two clock samples and attributes
 event of the store: by its external id (the op that pushed it), else through its launch call's
 thread and time (the innermost event open then), else to nothing (it is still drawn, unattributed).
 
+NVTX ranges seen by CUPTI (``CuptiTimer(markers=True)``): CUPTI's MARKER activity records every NVTX
+range (push/pop, start/end) and mark of the process when CUPTI is its NVTX tool, which NVTX decides at
+the process's first NVTX call from ``NVTX_INJECTION64_PATH`` (`route_nvtx_to_cupti` sets it to the
+libcupti cupti-python loaded). A range comes as two records sharing an id, flagged MARKER_START (with
+domain, name and thread) and MARKER_END; ``nvtx_ranges()`` pairs them into `NvtxRange`s on the
+perf_counter_ns clock, so a check can see that every op's range of the profiler's "tensorlib" domain
+arrived and nests as the ops did.
+
 The cupti-python API used here was checked against the 13.0.1 wheel: ``cupti/cupti.pyi`` (signatures,
 record classes and attribute names), the docstrings of ``cupti.cupti``'s functions, the enum values
 (imported without a GPU), and the samples the wheel ships (``cupti-python-samples/cupti_common.py``,
@@ -33,11 +41,14 @@ record classes and attribute names), the docstrings of ``cupti.cupti``'s functio
 from __future__ import annotations
 
 import itertools
+import os
 import re
 import threading
 import time
 import warnings
 from array import array
+
+from typing import NamedTuple
 
 import numpy as np
 
@@ -54,6 +65,21 @@ BUFFER_BYTES = 8 * 1024 * 1024       # per activity buffer, as the wheel's cupti
 _MIN_FIT_NS = 50_000_000             # below this, a clock-rate fit is mostly sampling noise: offset only
 _API_KEPT = re.compile(r"Launch|Memcpy|Memset|Synchronize")   # the API calls drawn (Kineto's launches/syncs)
 _VERSION_SUFFIX = re.compile(r"_v\d+$")                      # "cudaLaunchKernel_v7000" -> "cudaLaunchKernel"
+
+
+# CUPTI_ACTIVITY_FLAG_MARKER_INSTANTANEOUS / _START / _END in cupti_activity.h: cupti-python 13.0.1's
+# ActivityFlag has MARKER_INSTANTANEOUS (1) and MARKER_START (2) but no MARKER_END
+MARKER_INSTANT, MARKER_START, MARKER_END = 1 << 0, 1 << 1, 1 << 2
+
+
+class NvtxRange(NamedTuple):
+    """An NVTX range (or, with start == end, a mark) as CUPTI saw it; times in perf_counter_ns, end None
+    for a range still open when recording stopped."""
+    domain: str
+    name: str
+    thread_id: int
+    start: int
+    end: int | None
 
 
 class CuptiUnavailable(ImportError):
@@ -74,6 +100,46 @@ def load_cupti():
     except ImportError as e:
         raise CuptiUnavailable(f"{INSTALL_HINT} (importing cupti failed: {e})") from e
     return cupti
+
+
+def _mapped_libcupti(maps):
+    """The libcupti file named in a /proc/<pid>/maps listing, or None."""
+    from safeio import InputError, open_input
+    try:
+        f, _ = open_input(maps, what="memory map")
+    except InputError:
+        return None
+    with f:
+        for line in f:
+            if b"libcupti" in line and b"/" in line:
+                return line[line.index(b"/"):].strip().decode(errors="replace")
+    return None
+
+
+def libcupti_path(maps="/proc/self/maps", cu=None) -> str:
+    """The file of the libcupti this process loaded. cupti-python loads it at its first call, not at import:
+    given the bindings `cu`, one harmless call (get_timestamp) loads it if need be."""
+    path = _mapped_libcupti(maps)
+    if path is None and cu is not None:
+        try:
+            cu.get_timestamp()
+        except Exception:       # no driver: reported below as not loaded
+            pass
+        path = _mapped_libcupti(maps)
+    if path is None:
+        raise CuptiError("libcupti is not loaded in this process (it needs cupti-python and a CUDA driver)")
+    return path
+
+
+def route_nvtx_to_cupti(maps="/proc/self/maps", cu=None) -> str:
+    """Make the libcupti of cupti-python (`cu`, default load_cupti()) the process's NVTX tool, so NVTX ranges
+    reach CUPTI as MARKER records. NVTX reads NVTX_INJECTION64_PATH once, at the process's first NVTX call:
+    call this before that (a later call changes nothing). Returns the path set (an existing one is kept)."""
+    if os.environ.get("NVTX_INJECTION64_PATH"):
+        return os.environ["NVTX_INJECTION64_PATH"]
+    path = libcupti_path(maps, cu if cu is not None else load_cupti())
+    os.environ["NVTX_INJECTION64_PATH"] = path
+    return path
 
 
 # -- buffer callbacks: registered once per cupti module, routed to the timer recording now -----------
@@ -197,9 +263,10 @@ class CuptiTimer:
 
     ``cupti`` is the bindings module (tests pass a stand-in; by default ``load_cupti()``), ``select``
     says which ops get an external id (default: those running on a GPU, `cuda_timing._on_gpu`), ``sync``
-    waits for the device at stop (default: CuPy's deviceSynchronize)."""
+    waits for the device at stop (default: CuPy's deviceSynchronize), ``markers`` also records NVTX
+    ranges (MARKER activity; see `nvtx_ranges`)."""
 
-    def __init__(self, cupti=None, *, select=None, sync=None):
+    def __init__(self, cupti=None, *, select=None, sync=None, markers=False):
         cu = cupti if cupti is not None else load_cupti()
         self._cu = cu
         ak = cu.ActivityKind
@@ -207,6 +274,10 @@ class CuptiTimer:
         # launch calls; EXTERNAL_CORRELATION for the op ids: the ActivityKind members in cupti.pyi,
         # the set cupti_common.py's default_activity_list enables (less what is not used here)
         self.kinds = (ak.CONCURRENT_KERNEL, ak.MEMCPY, ak.MEMSET, ak.RUNTIME, ak.DRIVER, ak.EXTERNAL_CORRELATION)
+        # MARKER: NVTX marks and ranges (ActivityKind.MARKER in cupti.pyi; records are ActivityMarker2)
+        self._k_marker = int(ak.MARKER) if markers else None
+        if markers:
+            self.kinds += (ak.MARKER,)
         self._k_kernel = {int(ak.CONCURRENT_KERNEL), int(ak.KERNEL)}
         self._k_memcpy = int(ak.MEMCPY)
         self._k_memset = int(ak.MEMSET)
@@ -233,6 +304,7 @@ class CuptiTimer:
         self.api: list[tuple] = []      # (cat, name, cbid, thread id, correlation, start, end)
         self.ext_corr = array("q")      # correlation id -> external id, two columns (compact: one per API call)
         self.ext_id = array("q")
+        self.markers: list[tuple] = []  # (flags, id, domain, name, thread id, CUPTI timestamp)
         self.clock_start = None
         self.clock_stop = None
         self.end_host = None            # perf_counter_ns when recording ended (before stop's own sync)
@@ -336,10 +408,10 @@ class CuptiTimer:
 
     def _on_buffer(self, activities):
         """Copy what is needed out of each record (attribute names from cupti.pyi's ActivityKernel10,
-        ActivityMemcpy6, ActivityMemset4, ActivityAPI, ActivityExternalCorrelation)."""
+        ActivityMemcpy6, ActivityMemset4, ActivityAPI, ActivityExternalCorrelation, ActivityMarker2)."""
         try:
-            kk, kc, ks, kr, kd, ke = (self._k_kernel, self._k_memcpy, self._k_memset, self._k_runtime,
-                                      self._k_driver, self._k_ext)
+            kk, kc, ks, kr, kd, ke, km = (self._k_kernel, self._k_memcpy, self._k_memset, self._k_runtime,
+                                          self._k_driver, self._k_ext, self._k_marker)
             gpu, api = self.gpu.append, self.api.append
             for a in activities:
                 k = int(a.kind)
@@ -366,11 +438,33 @@ class CuptiTimer:
                     if a.external_kind == self._ext_kind:
                         self.ext_corr.append(a.correlation_id)
                         self.ext_id.append(a.external_id)
+                elif k == km:
+                    self.markers.append(_marker(a))
         except BaseException as e:      # never raise into CUPTI's thread; stop() reports it
             if self.callback_error is None:
                 self.callback_error = e
 
     # -- after stop -----------------------------------------------------------------------------------
+    def nvtx_ranges(self, domain=None) -> list[NvtxRange]:
+        """The NVTX ranges and marks recorded (markers=True), of one domain if given, by start time: a
+        START record (domain, name, thread) paired with the END record of the same id."""
+        if self.clock_start is None:
+            return []
+        to_host = ClockMap(self.clock_start, self.clock_stop)
+        opened, ends = {}, {}
+        for flags, mid, dom, name, tid, t in self.markers:
+            if flags & MARKER_END:
+                ends[mid] = t
+            elif flags & (MARKER_START | MARKER_INSTANT):
+                opened[mid] = (dom, name, tid, t, t if flags & MARKER_INSTANT else None)
+        out = []
+        for mid, (dom, name, tid, t0, t1) in opened.items():
+            if domain is not None and dom != domain:
+                continue
+            t1 = ends.get(mid, t1)
+            out.append(NvtxRange(dom, name, tid, int(to_host(t0)), None if t1 is None else int(to_host(t1))))
+        return sorted(out, key=lambda r: (r.start, -(r.end or 0)))
+
     def resolve(self, store):
         """Attribute the records to the store's events and fill its device columns (see module docstring)."""
         n = len(store)
@@ -451,6 +545,17 @@ class CuptiTimer:
         store.api_records = (store.api_records or []) + calls
         self.gpu, self.api, self.ops = [], [], []
         self.ext_corr, self.ext_id = array("q"), array("q")
+
+
+def _marker(a):
+    """(flags, id, domain, name, thread id, timestamp) of an ActivityMarker2 (cupti.pyi: flags_, id, domain,
+    name, timestamp, object_kind, object_id.pt.thread_id). An END record carries no name; a range's domain
+    is None/empty for NVTX's default domain."""
+    try:
+        tid = int(a.object_id.pt.thread_id)
+    except Exception:        # an object other than a thread (a device or stream marker): no thread
+        tid = -1
+    return int(a.flags_), int(a.id), a.domain or "", a.name or "", tid, int(a.timestamp)
 
 
 class _ExternalIds:

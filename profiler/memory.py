@@ -2,10 +2,13 @@
 and the perf_counter_ns clock, so `attribute` can give each to the innermost event open at the time.
 
 CPU: the bytes of arrays that an op's outputs own (``array.base is None``, not one of the op's inputs,
-not already counted), freed when a weak reference's callback fires. CUDA: CuPy's pool, through a
-``cupy.cuda.memory_hook.MemoryHook`` installed lazily (exact sizes and addresses of every malloc and
-free); the running total starts from the pool's bytes in use when profiling began, so it reads like
-``torch.cuda.memory_allocated``.
+not already counted), freed when a weak reference's callback fires. CUDA: every malloc and free of
+CuPy's pool with its exact size and address, heard from the allocator tensorlib.cuda installs
+(`tensorlib.cuda.memory.add_listener`). That allocator is process-wide, so the allocations and frees
+of every thread are seen (DataLoader workers, user threads), which CuPy's thread-local MemoryHooks
+would miss, and a failed allocation is never recorded. The running total starts from the bytes in use
+when profiling began, so it reads like ``torch.cuda.memory_allocated`` and peaks at
+``torch.cuda.max_memory_allocated``.
 """
 from __future__ import annotations
 
@@ -33,7 +36,7 @@ class MemoryRecorder:
         self.active = False
         self.cuda_base: dict[int, int] = {}
         self._cuda = cuda
-        self._cupy_hook = None
+        self._listening = False
 
     # -- lifecycle ------------------------------------------------------------------------------------
     def start(self):
@@ -43,9 +46,10 @@ class MemoryRecorder:
 
     def stop(self):
         self.active = False
-        if self._cupy_hook is not None:
-            self._cupy_hook.__exit__(None, None, None)
-            self._cupy_hook = None
+        if self._listening:
+            from tensorlib.cuda.memory import remove_listener
+            remove_listener(self._on_cuda)
+            self._listening = False
 
     # -- CPU --------------------------------------------------------------------------------------------
     def record_outputs(self, outputs, input_ids):
@@ -78,32 +82,15 @@ class MemoryRecorder:
         if self.active:
             self.records.append((time.perf_counter_ns(), threading.get_native_id(), CPU, 0, -n, key))
 
-    # -- CUDA (CuPy imported here only) -------------------------------------------------------------------
+    # -- CUDA ---------------------------------------------------------------------------------------------
     def _start_cuda(self):
-        import cupy
-        from cupy.cuda import memory_hook
+        from tensorlib.cuda.memory import add_listener
+        self.cuda_base = add_listener(self._on_cuda)
+        self._listening = True
 
-        rec = self
-        pool = cupy.get_default_memory_pool()
-        dev = cupy.cuda.runtime.getDevice()
-        self.cuda_base[dev] = int(pool.used_bytes())
-
-        class _PoolHook(memory_hook.MemoryHook):
-            name = "tensorlib-profiler"
-
-            def malloc_postprocess(self, **kw):
-                # CuPy calls this after a failed allocation too, with mem_ptr 0: no block to free later
-                if rec.active and kw["mem_ptr"]:
-                    rec.records.append((time.perf_counter_ns(), threading.get_native_id(), CUDA, kw["device_id"],
-                                        kw["mem_size"], kw["mem_ptr"]))
-
-            def free_postprocess(self, **kw):
-                if rec.active:
-                    rec.records.append((time.perf_counter_ns(), threading.get_native_id(), CUDA, kw["device_id"],
-                                        -kw["mem_size"], kw["mem_ptr"]))
-
-        self._cupy_hook = _PoolHook()
-        self._cupy_hook.__enter__()
+    def _on_cuda(self, dev, nbytes, addr):
+        if self.active:
+            self.records.append((time.perf_counter_ns(), threading.get_native_id(), CUDA, dev, nbytes, addr))
 
     # -- after stop ---------------------------------------------------------------------------------------
     def array(self):

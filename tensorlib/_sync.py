@@ -1,6 +1,7 @@
 """Host-device synchronisation points reported to listeners: the tensor's own (item, tolist, numpy/cpu,
 bool, print) and those inside ops, where a value or a size must come back from the GPU (a boolean-mask
-index, nonzero, one_hot's range check, masked_scatter, median's NaN test).
+index or assignment, nonzero, unique, bincount, one_hot's range check, masked_scatter). One note per
+synchronisation CuPy makes, so a count is the real one (tests/fakecupy models CuPy's and checks it).
 
 The listener list is empty unless a debugging instrument (profiler.debug.sync_watch) is on, so the
 check costs one truthiness test. Only CUDA tensors synchronise; CPU ones are not reported."""
@@ -22,6 +23,16 @@ def note(arr, what: str):
     if listeners and type(arr) is not np.ndarray:
         for fn in list(listeners):
             fn(arr, what)
+
+
+def note_index(arr, idx, what: str):
+    """The synchronisations of indexing (or assigning into) `arr` with the tuple `idx`: CuPy reads the count
+    of True back for each non-empty boolean mask (`_prepare_mask_indexing_single`), to size the result or
+    the values."""
+    if listeners and type(arr) is not np.ndarray:
+        for i in idx:
+            if type(i) is bool or (getattr(i, "dtype", None) == np.bool_ and i.size):
+                note(arr, what)
 
 
 def to_host(arr, what: str):

@@ -115,3 +115,20 @@ def test_each_device_has_its_own_clock_and_pool(two_devices):
         keep = cp.zeros(1024, np.float32)
         assert pool.used_bytes() == used1 + 4096
     assert keep.data.device_id == 1
+
+
+def test_the_fake_waits_where_cupy_waits_inside_a_call(cp):
+    """CuPy reads a count or a value back inside these calls (its source: `int(scan[-1])  # synchronize!`);
+    the fake makes the same waits, so sync counts can be checked against it."""
+    syncs = cp.cuda._sim.syncs
+    a = cp.asarray(np.array([3, 0, 1, 1, 0]))
+    mask = a > 0
+    for call, n in [(lambda: a[mask], 1), (lambda: a[:0][mask[:0]], 0),
+                    (lambda: a.__setitem__(mask, 7), 1), (lambda: cp.nonzero(a), 1), (lambda: a.nonzero(), 1),
+                    (lambda: cp.where(mask), 1), (lambda: cp.where(mask, a, 0), 0), (lambda: cp.flatnonzero(a), 1),
+                    (lambda: cp.unique(a), 1), (lambda: cp.unique(a, return_index=True, return_counts=True), 3),
+                    (lambda: cp.bincount(a), 2), (lambda: a.put(cp.asarray(np.array([0])), 1, mode="raise"), 1),
+                    (lambda: a.sum(), 0), (lambda: a.sum().item(), 1)]:
+        before = syncs[0]
+        call()
+        assert syncs[0] - before == n

@@ -1,9 +1,11 @@
 """nan_watch: find the first op whose output holds NaN or Inf, forward or backward.
 
 On the CPU each float output is checked as the op returns. On CUDA a check would synchronise, so each
-output's "all finite" flag is computed on the device and queued; flags are fetched in batches (one
-synchronisation per `batch` ops) and the first offending op, in execution order, is reported with what
-was captured when it ran: op, phase, backward node, input shapes, the user's source line.
+float output is reduced on the device, right after its op, to one 0-d code (0 finite, 1 Inf, 2 or 3
+NaN), and only the codes and what the report needs (op, phase, backward node, input and output shapes,
+the user's source line) are queued: no output or input array is kept alive by the watch. The codes are
+fetched in batches (one synchronisation per `batch` outputs) and the first offending op, in execution
+order, is reported.
 """
 from __future__ import annotations
 
@@ -60,10 +62,15 @@ def _shapes(inputs):
     return out
 
 
-def _what(d) -> str:
-    xp = np if type(d) is np.ndarray else d.__array_namespace__() if hasattr(d, "__array_namespace__") else np
-    has_nan = bool(xp.isnan(d).any())
-    return "NaN" if has_nan else "Inf"
+def _what(code) -> str:
+    """The name of a code from `_device_code` (NaN wins: a NaN is the harder bug to trace)."""
+    return "NaN" if code >= 2 else "Inf"
+
+
+def _device_code(d):
+    """A 0-d device array: 2 * (any NaN) + (any Inf), computed on the GPU without synchronising."""
+    import cupy
+    return cupy.isnan(d).any() * 2 + cupy.isinf(d).any()
 
 
 class NanWatch(D.Hook):
@@ -73,7 +80,7 @@ class NanWatch(D.Hook):
         self.mode = mode
         self.batch = batch
         self.findings: list[Finding] = []
-        self._pending = []          # CUDA: (flag on device, Finding-without-what, array)
+        self._pending = []          # CUDA: (0-d code on device, op metadata, output index, shape, location)
         self._local = threading.local()
         self._lock = threading.Lock()
 
@@ -96,34 +103,39 @@ class NanWatch(D.Hook):
     def op_enter(self, op, inputs, attrs, phase, seq):
         return op.name, inputs, phase, seq
 
+    def _meta(self, token):
+        """What a report needs from an op, without its arrays: (name, phase, seq, node, input shapes)."""
+        name, inputs, phase, seq = token
+        nodes = self._nodes()
+        return name, phase, seq, nodes[-1] if nodes else None, _shapes(inputs)
+
     def op_exit(self, token, outputs):
         if outputs is None:
             return
         outs = outputs if isinstance(outputs, tuple) else (outputs,)
+        meta = None
         for i, o in enumerate(outs):
             if not isinstance(o, Tensor):
                 continue
             d = o._data
             if d.dtype.kind != "f":
                 continue
+            if meta is None:
+                meta = self._meta(token)
             if type(d) is np.ndarray:
                 if not np.isfinite(d).all():
-                    self._found(token, i, d, user_location(3))
-            else:
-                flag = ~d.__array_namespace__().isfinite(d).all() if hasattr(d, "__array_namespace__") else None
-                if flag is None:
-                    import cupy
-                    flag = ~cupy.isfinite(d).all()
-                with self._lock:
-                    self._pending.append((flag, token, i, d, user_location(3)))
-                    full = len(self._pending) >= self.batch
-                if full:
-                    self.resolve()
+                    self._found(meta, i, 2 if np.isnan(d).any() else 1, tuple(d.shape), user_location(3))
+                continue
+            entry = (_device_code(d), meta, i, tuple(d.shape), user_location(3))
+            with self._lock:
+                self._pending.append(entry)
+                full = len(self._pending) >= self.batch
+            if full:
+                self.resolve()
 
-    def _found(self, token, i, d, loc):
-        name, inputs, phase, seq = token
-        nodes = self._nodes()
-        f = Finding(name, phase, seq, nodes[-1] if nodes else None, i, _what(d), _shapes(inputs), tuple(d.shape), loc)
+    def _found(self, meta, i, code, shape, loc):
+        name, phase, seq, node, input_shapes = meta
+        f = Finding(name, phase, seq, node, i, _what(code), input_shapes, shape, loc)
         first = not self.findings
         self.findings.append(f)
         if not first:
@@ -133,16 +145,16 @@ class NanWatch(D.Hook):
         warnings.warn(f.message(), RuntimeWarning, stacklevel=4)
 
     def resolve(self):
-        """Fetch queued device flags (one synchronisation) and report the first offender in order."""
+        """Fetch the queued device codes (one synchronisation) and report the first offender in order."""
         with self._lock:
             pending, self._pending = self._pending, []
         if not pending:
             return
         import cupy
-        flags = cupy.stack([p[0] for p in pending]).get()
-        for (flag, token, i, d, loc), bad in zip(pending, flags):
-            if bad:
-                self._found(token, i, d, loc)
+        codes = cupy.stack([p[0] for p in pending]).get()
+        for (_, meta, i, shape, loc), code in zip(pending, codes):
+            if code:
+                self._found(meta, i, int(code), shape, loc)
 
 
 class nan_watch(HookContext):

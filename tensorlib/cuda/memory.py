@@ -1,11 +1,17 @@
 """CUDA memory questions (torch.cuda.memory_allocated & co.) answered from CuPy's memory pool.
 
-Current values come straight from the pool (`used_bytes`: held by live arrays, torch's "allocated";
-`total_bytes`: obtained from the driver, torch's "reserved"). Peaks and totals need to see every
-allocation, so when CuPy is first initialised tensorlib installs a thin allocator over the default pool
-(`cupy.cuda.set_allocator`): after each malloc it reads the pool's counters and raises the peaks. That
-costs two counter reads per device allocation and nothing per op. Frees are not observed one by one, so
-freed totals are derived (allocated total - current) and live allocation counts are not reported.
+When CuPy is first initialised tensorlib installs a thin allocator over the default pool
+(`cupy.cuda.set_allocator`). It is process-wide, unlike CuPy's MemoryHooks (thread-local: a hook
+entered on one thread never hears of a DataLoader worker's or a user thread's allocations), so it sees
+every allocation and, through the owner of the pointer it hands back, every free, on any thread. It
+keeps its own count of the bytes in use per device (the pool's rounded block sizes, as the pool counts
+them) instead of asking `MemoryPool.used_bytes()`, which on CuPy 13 sums every live chunk under the
+pool's lock. Peaks and totals come from that count; `listeners` (profile_memory's recorder) hear of
+each allocation and free with its address.
+
+Current values are read from the pool when asked (`used_bytes`: held by live arrays, torch's
+"allocated"; `total_bytes`: obtained from the driver, torch's "reserved"), which also corrects the count
+for blocks allocated before the allocator was installed.
 
 Like torch, the queries return 0 (memory_stats: {}) while CUDA is not initialised or absent;
 reset_peak_memory_stats and memory_summary need CUDA and raise the core's "CUDA is not available" error.
@@ -64,10 +70,11 @@ def _oom_error(base, cause, size, dev, pool):
 
 
 class _DeviceCounters:
-    __slots__ = ("peak_allocated", "peak_reserved", "allocated_total", "reserved_total", "n_allocs", "num_ooms",
-                 "last_reserved")
+    __slots__ = ("current", "peak_allocated", "peak_reserved", "allocated_total", "reserved_total", "n_allocs",
+                 "num_ooms", "last_reserved", "pending", "changes")
 
     def __init__(self, allocated=0, reserved=0):
+        self.current = allocated          # bytes in use by the count (see Tracker.current)
         self.peak_allocated = allocated
         self.peak_reserved = reserved
         self.allocated_total = allocated
@@ -75,20 +82,42 @@ class _DeviceCounters:
         self.last_reserved = reserved
         self.n_allocs = 0
         self.num_ooms = 0
+        self.pending = 0                  # mallocs and frees under way (between the pool and the count)
+        self.changes = 0                  # count updates so far
+
+
+class _Block:
+    """The owner of the memory the tracking allocator hands to CuPy: it holds the pool's pointer and dies
+    when CuPy drops the last array over the block, on whichever thread that happens; then it gives the
+    pointer back to the pool and tells the tracker. (CuPy's MemoryPointer takes no weak reference.)"""
+
+    __slots__ = ("mp", "size", "dev", "tracker")
+
+    def __init__(self, mp, size, dev, tracker):
+        self.mp, self.size, self.dev, self.tracker = mp, size, dev, tracker
+
+    def __del__(self):
+        self.tracker._free(self)
 
 
 class Tracker:
     """The allocator installed over a CuPy MemoryPool: counts and peaks per device.
 
-    pool: an object with malloc(size), used_bytes(), total_bytes(), free_all_blocks();
-    device_id: a function giving the current device index (separate so tests can drive it)."""
+    pool: an object with malloc(size) -> MemoryPointer, used_bytes(), total_bytes(), free_all_blocks();
+    device_id: a function giving the current device index (separate so tests can drive it);
+    wrap(ptr, size, owner, device): a MemoryPointer over the same memory that keeps `owner` alive (CuPy's
+    MemoryPointer(UnownedMemory(...), 0)), so the free is seen; None hands the pool's pointer back and
+    frees go unseen. The pool is never called under the tracker's lock: a block dying inside the pool
+    (garbage collection) takes that lock, and it is an RLock for a block dying on a thread that holds it."""
 
-    def __init__(self, pool, device_id, oom_error=MemoryError):
+    def __init__(self, pool, device_id, oom_error=MemoryError, wrap=None):
         self.pool = pool
         self.device_id = device_id
         self.oom_error = oom_error
+        self.wrap = wrap
         self.counters: dict[int, _DeviceCounters] = {}
-        self._lock = threading.Lock()
+        self.listeners: tuple = ()        # fn(device, +-bytes, address), on the allocating or freeing thread
+        self._lock = threading.RLock()
 
     def counters_for(self, dev):
         c = self.counters.get(dev)
@@ -97,41 +126,88 @@ class Tracker:
         return c
 
     def malloc(self, size):
-        pool = self.pool
         dev = self.device_id()
         with self._lock:
             c = self.counters_for(dev)
-        before = pool.used_bytes()
+            c.pending += 1
         try:
-            mem = pool.malloc(size)
-        except self.oom_error as e:
+            mp = self.pool.malloc(size)
+        except BaseException as e:
+            oom = isinstance(e, self.oom_error)
             with self._lock:
-                c.num_ooms += 1
-            if isinstance(e, OutOfMemoryError):
+                c.pending -= 1
+                c.num_ooms += oom
+            if not oom or isinstance(e, OutOfMemoryError):
                 raise
-            raise _oom_error(type(e), e, size, dev, pool) from None     # the message carries CuPy's
-        used = pool.used_bytes()
-        reserved = pool.total_bytes()
+            raise _oom_error(type(e), e, size, dev, self.pool) from None     # the message carries CuPy's
+        n = mp.mem.size                   # the pool's block: the size rounded as the pool counts it
+        reserved = self.pool.total_bytes() if n else c.last_reserved
         with self._lock:
-            c.n_allocs += 1
-            c.allocated_total += max(used - before, 0)
-            if reserved > c.last_reserved:
-                c.reserved_total += reserved - c.last_reserved
-            c.last_reserved = reserved
-            if used > c.peak_allocated:
-                c.peak_allocated = used
-            if reserved > c.peak_reserved:
-                c.peak_reserved = reserved
-        return mem
+            c.pending -= 1
+            if n:
+                c.changes += 1
+                c.n_allocs += 1
+                c.allocated_total += n
+                c.current += n
+                if c.current > c.peak_allocated:
+                    c.peak_allocated = c.current
+                if reserved > c.last_reserved:
+                    c.reserved_total += reserved - c.last_reserved
+                c.last_reserved = reserved
+                if reserved > c.peak_reserved:
+                    c.peak_reserved = reserved
+        if not n:
+            return mp
+        for fn in self.listeners:
+            fn(dev, n, mp.ptr)
+        return mp if self.wrap is None else self.wrap(mp.ptr, n, _Block(mp, n, dev, self), dev)
+
+    def _free(self, block):
+        c = self.counters[block.dev]
+        with self._lock:
+            c.pending += 1
+        ptr = block.mp.ptr
+        block.mp = None                   # back to the pool
+        with self._lock:
+            c.pending -= 1
+            c.changes += 1
+            c.current -= block.size
+        for fn in self.listeners:
+            fn(block.dev, -block.size, ptr)
+
+    def current(self, dev) -> int:
+        """The bytes in use on `dev`, by the count, after correcting it to the pool's figure when nothing is
+        under way: the count misses the frees of blocks allocated before the allocator was installed."""
+        c = self.counters_for(dev)
+        with self._lock:
+            quiet, changes = c.pending == 0, c.changes
+        if quiet:
+            used = self.pool.used_bytes()
+            with self._lock:
+                if c.pending == 0 and c.changes == changes:
+                    c.current = used
+        return c.current
+
+    def listen(self, fn) -> dict:
+        """Add `fn` to the listeners; returns the bytes in use per device when it started hearing (the
+        current device's counters are made if need be)."""
+        self.current(self.device_id())
+        with self._lock:
+            self.listeners += (fn,)
+            return {d: c.current for d, c in self.counters.items()}
+
+    def unlisten(self, fn):
+        with self._lock:
+            self.listeners = tuple(f for f in self.listeners if f != fn)     # bound methods: equal, not identical
 
     def reset_peaks(self, dev):
         c = self.counters_for(dev)
-        c.peak_allocated = self.pool.used_bytes()
+        c.peak_allocated = self.current(dev)
         c.peak_reserved = c.last_reserved = self.pool.total_bytes()
 
     def stats(self, dev) -> dict:
-        used, reserved = self.pool.used_bytes(), self.pool.total_bytes()
         c = self.counters_for(dev)
+        used, reserved = self.current(dev), self.pool.total_bytes()
         c.peak_allocated = max(c.peak_allocated, used)
         c.peak_reserved = max(c.peak_reserved, reserved)
         if reserved > c.last_reserved:    # grown by an allocation made before tracking started
@@ -160,7 +236,11 @@ def _install(cp):
     if _tracker is not None:
         return
     pool = cp.get_default_memory_pool()
-    _tracker = Tracker(pool, cp.cuda.runtime.getDevice, cp.cuda.memory.OutOfMemoryError)
+    memory = cp.cuda.memory
+
+    def wrap(ptr, size, owner, dev):
+        return memory.MemoryPointer(memory.UnownedMemory(ptr, size, owner, dev), 0)
+    _tracker = Tracker(pool, cp.cuda.runtime.getDevice, memory.OutOfMemoryError, wrap)
     cp.cuda.set_allocator(_tracker.malloc)
 
 
@@ -174,6 +254,20 @@ def _ready():
     if cp is not None and _tracker is None:
         _install(cp)
     return cp
+
+
+def add_listener(fn) -> dict:
+    """Call fn(device, +-bytes, address) at every CUDA allocation and free through the pool, on any thread
+    (profile_memory's recorder); initialises CUDA. Returns the bytes in use per device at that moment."""
+    if _tracker is None:
+        cupy()
+        _ready()
+    return _tracker.listen(fn)
+
+
+def remove_listener(fn):
+    if _tracker is not None:
+        _tracker.unlisten(fn)
 
 
 def _dev_index(cp, device):

@@ -71,8 +71,7 @@ def index_error(e, a, idx):
 
 @op("index", view=True, node_name="IndexBackward0")
 def GETITEM(xp, a, idx):
-    if xp is not np and any(getattr(i, "dtype", None) == np.bool_ for i in idx):
-        _sync.note(a, "index (boolean mask)")     # CuPy reads the mask's count back to size the result
+    _sync.note_index(a, idx, "index (boolean mask)")
     try:
         return a[idx]
     except IndexError as e:
@@ -136,6 +135,7 @@ def getitem(self, idx):
 
 def _put(out, idx, v):
     """out[idx] = v with torch's errors: an index out of range, or a value that does not expand to the target."""
+    _sync.note_index(out, idx, "index_put (boolean mask)")
     try:
         out[idx] = v
     except IndexError as e:
@@ -565,7 +565,10 @@ def _masked_scatter_into(xp, out, mask, src):
     n = int(_sync.to_host(m.sum(), "masked_scatter"))
     if n > src.size:
         raise RuntimeError("masked_scatter: expected source to have at least as many elements as ones in mask")
-    out[m] = src.reshape(-1)[:n]
+    if n:       # each True takes the next source element; no out[m] = ..., whose mask CuPy would count again
+        pos = xp.cumsum(m.reshape(-1)) - 1
+        vals = src.reshape(-1)[xp.clip(pos, 0, src.size - 1)].reshape(out.shape)
+        out[...] = xp.where(m, vals, out)
 
 
 @op("masked_scatter", save="i", node_name="MaskedScatterBackward0")

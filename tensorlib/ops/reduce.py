@@ -4,6 +4,7 @@ from __future__ import annotations
 import math
 from collections import namedtuple
 
+from .. import _sync
 from ._helpers import expand, norm_dims, reduced_grad
 from ._registry import Tensor, dispatch, method, np, op
 
@@ -463,10 +464,12 @@ def BINCOUNT(xp, a, weights=None, minlength=0):
         raise RuntimeError("bincount only supports 1-d non-negative integral inputs.")
     if a.dtype.kind not in "iu":
         raise RuntimeError(f"\"bincount_cpu\" not implemented for '{_tname(a.dtype)}'")
-    if a.size and int(a.min()) < 0:
+    if a.size and int(_sync.to_host(a.min(), "bincount")) < 0:
         raise RuntimeError("bincount only supports 1-d non-negative integral inputs.")
     if weights is not None and weights.shape != a.shape:
         raise RuntimeError("weights should be 1-d and have the same length as input")
+    _sync.note(a, "bincount")             # CuPy's bincount reads back its own negative check
+    _sync.note(a, "bincount")             # and its max, to size the result
     r = xp.bincount(a, weights=weights, minlength=minlength)
     if weights is None:
         return r.astype(np.int64, copy=False)

@@ -3,10 +3,12 @@
 It has the functions profiler/cupti.py calls, with the signatures of cupti-python 13.0.1
 (cupti/cupti.pyi and the functions' docstrings in that wheel), the enum members it uses with the
 wheel's values, and record objects with the wheel's attribute names (ActivityKernel10, ActivityMemcpy6,
-ActivityMemset4, ActivityAPI, ActivityExternalCorrelation). Its behaviour follows CUPTI's as
+ActivityMemset4, ActivityAPI, ActivityExternalCorrelation, ActivityMarker2). Its behaviour follows CUPTI's as
 documented: a per-thread stack of external ids per kind; every API call made while an id is on top
 yields an EXTERNAL_CORRELATION record; the API record and the GPU record of a launch share a
-correlation id; records reach the tool only through the registered callbacks, on a flush.
+correlation id; records reach the tool only through the registered callbacks, on a flush; an NVTX range
+(`nvtx_push`/`nvtx_pop`, as CUPTI does as the NVTX tool) is a MARKER record flagged START with its
+domain, name and thread, and one flagged END with the same id and no name.
 
 What it cannot tell: whether the real library behaves so on a real GPU. The tests that use it check
 the profiler's own logic (alignment, attribution, columns, trace); the `cuda`-marked tests in
@@ -29,6 +31,8 @@ class ActivityKind(enum.IntEnum):
     DRIVER = 4
     RUNTIME = 5
     CONCURRENT_KERNEL = 10
+    MARKER = 12
+    MARKER_DATA = 13
     EXTERNAL_CORRELATION = 39
 
 
@@ -56,8 +60,11 @@ class ActivityThreadIdType(enum.IntEnum):
 
 
 class ActivityFlag(enum.IntEnum):
+    """As 13.0.1's: MARKER_END (1 << 2 in cupti_activity.h) is missing there too."""
     NONE = 0
     FLUSH_FORCED = 1
+    MARKER_INSTANTANEOUS = 1
+    MARKER_START = 2
 
 
 class cuptiError(Exception):  # noqa: N801 - the wheel's name
@@ -114,6 +121,7 @@ class FakeCupti:
         self.pops = 0
         self.flushes = 0
         self._corr = itertools.count(100)
+        self._marker_ids = itertools.count(1)
         self._stacks = threading.local()
 
     # -- the API (signatures of cupti-python 13.0.1) -------------------------------------------------
@@ -181,6 +189,26 @@ class FakeCupti:
                 self._emit(Record(kind=ActivityKind.EXTERNAL_CORRELATION, external_kind=kind, external_id=st[-1],
                                   correlation_id=corr))
         return corr, host, start
+
+    def _marker(self, flags, mid, domain, name):
+        tid = threading.get_native_id()
+        self._emit(Record(kind=ActivityKind.MARKER, flags_=flags, id=mid, domain=domain, name=name, object_kind=2,
+                          object_id=Record(pt=Record(process_id=os.getpid(), thread_id=tid)),
+                          timestamp=time.perf_counter_ns() + self.offset, pad=0))
+
+    def nvtx_push(self, domain, name):
+        """nvtxDomainRangePushEx on this thread: a START marker (returns its id, for nvtx_pop)."""
+        mid = next(self._marker_ids)
+        self._stacks.__dict__.setdefault("nvtx", []).append(mid)
+        self._marker(ActivityFlag.MARKER_START, mid, domain, name)
+        return mid
+
+    def nvtx_pop(self):
+        """nvtxDomainRangePop: the END marker of this thread's innermost range (no domain, no name)."""
+        self._marker(1 << 2, self._stacks.__dict__["nvtx"].pop(), None, None)
+
+    def nvtx_mark(self, domain, name):
+        self._marker(ActivityFlag.MARKER_INSTANTANEOUS, next(self._marker_ids), domain, name)
 
     def launch(self, name="cupy_add", delay=3_000, dur=1_000, what="kernel", stream=7, device=0, api=True,
                domain="runtime", nbytes=4096):

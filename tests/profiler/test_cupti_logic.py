@@ -9,7 +9,9 @@ CUPTI calls behave as the stand-in does; that is test_cupti_gpu.py's job, on a G
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import json
+import os
 import sys
 import threading
 from pathlib import Path
@@ -350,3 +352,128 @@ def test_run_cli_cuda_timing_option(tmp_path, capsys, monkeypatch):
     assert rc == 0 and "Self CUDA time total: 0.500us" in out
     evs = json.loads((tmp_path / "t.json").read_text())["traceEvents"]
     assert sum(e.get("cat") == "kernel" for e in evs) == 2
+
+
+class _CuptiNvtxDomain:
+    """An nvtx.Domain whose ranges go to the stand-in CUPTI as MARKER records (CUPTI as the NVTX tool)."""
+
+    def __init__(self, fake, name="tensorlib"):
+        self.fake, self.name = fake, name
+
+    def get_category_id(self, category):
+        return hash(category) & 0xFFFF
+
+    def get_event_attributes(self, message=None, color=None, category=None, payload=None):
+        import types
+        return types.SimpleNamespace(message=message, color=color, category=category, payload=payload)
+
+    def push_range(self, attrs):
+        self.fake.nvtx_push(self.name, attrs.message)
+
+    def pop_range(self):
+        self.fake.nvtx_pop()
+
+
+def _gpu_check():
+    spec = importlib.util.spec_from_file_location("gpu_check", Path(__file__).resolve().parents[2] / "devtools"
+                                                  / "gpu_check.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_marker_records_pair_into_nvtx_ranges_on_the_host_clock():
+    """MARKER records (ActivityMarker2): START with domain, name and thread, END with only the id, possibly
+    in another buffer; instantaneous marks; a range still open at stop; other domains filtered out."""
+    fake = FakeCupti(chunk=2)
+    timer = CuptiTimer(fake, markers=True, sync=lambda: None)
+    timer.start()
+    assert int(ActivityKind.MARKER) in fake.enabled
+    t0 = __import__("time").perf_counter_ns()
+    fake.nvtx_push("tensorlib", "outer")
+    fake.nvtx_push("tensorlib", "inner")
+    fake.nvtx_pop()
+    fake.nvtx_mark("tensorlib", "here")
+    fake.nvtx_pop()
+    fake.nvtx_push("other", "theirs")
+    fake.nvtx_pop()
+    fake.nvtx_push("tensorlib", "open")
+    timer.stop()
+    t1 = __import__("time").perf_counter_ns()
+    rs = timer.nvtx_ranges("tensorlib")
+    assert [r.name for r in rs] == ["outer", "inner", "here", "open"]
+    outer, inner, here, still = rs
+    assert outer.start <= inner.start <= inner.end <= here.start == here.end <= outer.end and still.end is None
+    assert t0 - 1_000_000 <= outer.start and outer.end <= t1 + 1_000_000          # host clock, not CUPTI's
+    assert {r.thread_id for r in rs} == {threading.get_native_id()}
+    assert [r.domain for r in timer.nvtx_ranges()].count("other") == 1
+    assert int(ActivityKind.MARKER) not in fake.enabled
+
+
+def test_markers_are_not_collected_unless_asked():
+    fake = FakeCupti()
+    timer = CuptiTimer(fake, sync=lambda: None).start()
+    fake.nvtx_push("tensorlib", "x")
+    fake.nvtx_pop()
+    timer.stop()
+    assert fake.delivered == [] and timer.nvtx_ranges() == []
+
+
+def test_gpu_check_judges_every_ops_nvtx_range_and_its_nesting():
+    """devtools/gpu_check.py's claim, on the stand-in: profiler.nvtx's hook pushing into CUPTI while a
+    forward and backward run; then the same ranges with one lost and with two crossing."""
+    from profiler.nvtx import NvtxEmitter, NvtxHook
+    gc = _gpu_check()
+    fake = FakeCupti()
+    timer = CuptiTimer(fake, markers=True, sync=lambda: None).start()
+    log = gc.OpLog()
+    hook = NvtxHook(emitter=NvtxEmitter(domain=_CuptiNvtxDomain(fake)))
+    dispatch.add_hook(log)
+    dispatch.add_hook(hook)
+    try:
+        x = tl.ones(3, requires_grad=True)
+        ((x * 2).exp().sum()).backward()
+    finally:
+        dispatch.remove_hook(hook)
+        dispatch.remove_hook(log)
+        timer.stop()
+    ranges = timer.nvtx_ranges()
+    n = len(log.entries)
+    assert n >= 5 and any(p >= 0 for _, p, _ in log.entries)           # backward ops nest in their node
+    assert gc.judge_nvtx(ranges, log.entries) == (f"{n}/{n} ranges seen, {n} named as their op, "
+                                                  f"{n} nested as the ops", gc.PASS)
+    assert gc.judge_nvtx(ranges[:-1], log.entries)[1] == gc.FAIL
+    child = next(i for i, (_, p, _) in enumerate(log.entries) if p >= 0)
+    crossed = list(ranges)
+    crossed[child] = crossed[child]._replace(end=ranges[log.entries[child][1]].end + 1)
+    assert gc.judge_nvtx(crossed, log.entries)[1] == gc.FAIL
+    assert gc.nesting([(0, 10), (2, 5), (5, 9), (10, 12)]) == [-1, 0, 0, -1]
+    assert gc.nesting([(0, 10), (2, 11)]) is None and gc.nesting([(0, None)]) is None
+
+
+def test_route_nvtx_to_cupti_sets_the_injection_path_once(tmp_path, monkeypatch):
+    maps = tmp_path / "maps"
+    maps.write_text("7f00-7f01 r-xp 0 0:1 5 /usr/lib/libc.so.6\n"
+                    "7f02-7f03 r-xp 0 0:1 6 /venv/nvidia/cuda_cupti/lib/libcupti.so.13\n")
+    monkeypatch.delenv("NVTX_INJECTION64_PATH", raising=False)
+    assert pcupti.route_nvtx_to_cupti(str(maps), FakeCupti()) == "/venv/nvidia/cuda_cupti/lib/libcupti.so.13"
+    assert os.environ["NVTX_INJECTION64_PATH"] == "/venv/nvidia/cuda_cupti/lib/libcupti.so.13"
+    monkeypatch.setenv("NVTX_INJECTION64_PATH", "/mine/libtool.so")
+    assert pcupti.route_nvtx_to_cupti(str(maps)) == "/mine/libtool.so"
+
+
+def test_libcupti_is_loaded_by_a_first_call_when_import_did_not(tmp_path):
+    """cupti-python loads libcupti at its first call, not at import."""
+    maps = tmp_path / "maps"
+    maps.write_text("7f00-7f01 r-xp 0 0:1 5 /usr/lib/libc.so.6\n")
+    fake = FakeCupti()
+    real_ts = fake.get_timestamp
+
+    def first_call():
+        maps.write_text(maps.read_text() + "7f02-7f03 r-xp 0 0:1 6 /x/libcupti.so.13\n")
+        return real_ts()
+    fake.get_timestamp = first_call
+    assert pcupti.libcupti_path(str(maps), fake) == "/x/libcupti.so.13"
+    maps.write_text("7f00-7f01 r-xp 0 0:1 5 /usr/lib/libc.so.6\n")
+    with pytest.raises(CuptiError, match="libcupti is not loaded"):
+        pcupti.libcupti_path(str(maps))

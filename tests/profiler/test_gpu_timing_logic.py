@@ -164,48 +164,44 @@ def test_timer_hook_skips_cpu_ops():
     assert g.spans[0][0] <= time.perf_counter_ns()
 
 
-def test_cuda_pool_hook_records_mallocs_and_frees(monkeypatch):
-    """MemoryRecorder's CuPy pool hook, against a stand-in for cupy.cuda.memory_hook."""
-    import sys
+def test_cuda_pool_allocator_records_mallocs_and_frees(monkeypatch):
+    """MemoryRecorder hears tensorlib's tracking allocator (tensorlib.cuda.memory.Tracker), here over a
+    stand-in pool that already holds 4096 bytes when profiling starts."""
     import numpy as np
     from profiler.memory import CUDA, MemoryRecorder, attribute, timeline
+    from tensorlib.cuda import memory as M
 
-    class MemoryHook:
-        def __enter__(self):
-            FakeMod.installed.append(self)
-            return self
+    class Pool:
+        used = 4096
 
-        def __exit__(self, *a):
-            FakeMod.installed.remove(self)
+        def malloc(self, size):
+            Pool.used += size
+            return types.SimpleNamespace(mem=types.SimpleNamespace(size=size), ptr=0xA0 + Pool.used)
 
-    class FakeMod:
-        installed = []
+        def used_bytes(self):
+            return Pool.used
 
-    hook_mod = types.ModuleType("cupy.cuda.memory_hook")
-    hook_mod.MemoryHook = MemoryHook
-    cupy = types.ModuleType("cupy")
-    cupy.get_default_memory_pool = lambda: types.SimpleNamespace(used_bytes=lambda: 4096)
-    cupy.cuda = types.SimpleNamespace(runtime=types.SimpleNamespace(getDevice=lambda: 0), memory_hook=hook_mod)
-    monkeypatch.setitem(sys.modules, "cupy", cupy)
-    monkeypatch.setitem(sys.modules, "cupy.cuda", cupy.cuda)
-    monkeypatch.setitem(sys.modules, "cupy.cuda.memory_hook", hook_mod)
+        def total_bytes(self):
+            return 1 << 20
+
+    tracker = M.Tracker(Pool(), lambda: 0, wrap=lambda ptr, size, owner, dev: owner)
+    monkeypatch.setattr(M, "_tracker", tracker)
     rec = MemoryRecorder(cuda=True)
     with profile() as prof:
         rec.start()
-        h = FakeMod.installed[0]
         with record_function("alloc"):
-            h.malloc_postprocess(device_id=0, size=1000, mem_size=1024, mem_ptr=0xA0, pmem_id=0)
-            h.malloc_postprocess(device_id=0, size=500, mem_size=512, mem_ptr=0xB0, pmem_id=0)
+            a = tracker.malloc(1024)
+            b = tracker.malloc(512)
         with record_function("free"):
-            h.free_postprocess(device_id=0, mem_size=1024, mem_ptr=0xA0, pmem_id=0)
+            del a
         rec.stop()
-    assert FakeMod.installed == []
+    assert tracker.listeners == ()
     mem = rec.array()
     assert mem["bytes"].tolist() == [1024, 512, -1024] and (mem["dev_type"] == CUDA).all()
     store = prof.store
     attribute(store, mem)
     evs = {store.names[store.name_id[i]]: i for i in range(len(store))}
     assert store.self_cuda_mem[evs["alloc"]] == 1536 and store.self_cuda_mem[evs["free"]] == -1024
-    (t, total), = timeline(mem, {0: 4096}).values()
-    assert total.tolist() == [4096 + 1024, 4096 + 1536, 4096 + 512]      # from the pool's bytes in use
+    (t, total), = timeline(mem, rec.cuda_base).values()
+    assert total.tolist() == [4096 + 1024, 4096 + 1536, 4096 + 512]      # from the bytes in use at start
     assert np.all(np.diff(t) >= 0)

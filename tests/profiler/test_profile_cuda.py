@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import gc
 import json
+import threading
+import weakref
 
 import numpy as np
 import pytest
@@ -144,6 +146,31 @@ def test_cuda_memory_records_match_tensorlib_counters():
     del keep, z
 
 
+def test_profile_memory_sees_allocations_and_frees_on_other_threads():
+    """CuPy's MemoryHooks are thread-local: a hook entered on the profiling thread never heard of a
+    DataLoader worker's or a user thread's allocations. The allocator tensorlib installs is process-wide."""
+    gc.collect()
+    tl.cuda.reset_peak_memory_stats()
+    base = tl.cuda.memory_allocated()
+    kept, tids = [], []
+
+    def work(fn):
+        t = threading.Thread(target=lambda: (tids.append(threading.get_native_id()), fn()))
+        t.start()
+        t.join()
+
+    with profile(profile_memory=True) as prof:
+        work(lambda: kept.append(tl.zeros(1000, device="cuda")))     # 4000 -> 4096 bytes
+        work(kept.clear)
+    mem = prof.store.mem_events
+    cuda = mem[mem["dev_type"] == CUDA]
+    assert cuda["bytes"].tolist() == [4096, -4096] and cuda["tid"].tolist() == tids
+    assert cuda["addr"][0] == cuda["addr"][1]
+    (t, total), = timeline(cuda, prof.store.cuda_base).values()
+    assert total.tolist() == [base + 4096, base]
+    assert int(total.max()) == tl.cuda.max_memory_allocated() and int(total[-1]) == tl.cuda.memory_allocated()
+
+
 def test_nan_watch_finds_a_nan_made_on_cuda():
     from profiler.debug.nan_watch import NanInfError, nan_watch
     x = tl.tensor([1.0, 0.0], device="cuda")
@@ -154,6 +181,24 @@ def test_nan_watch_finds_a_nan_made_on_cuda():
         with pytest.warns(RuntimeWarning, match="produced Inf"):
             tl.ones(2, device="cuda") / x
     assert w.hook.findings[0].op == "div"
+
+
+def test_nan_watch_keeps_no_cuda_array_alive_until_its_batch_resolves():
+    """The watch held each op's outputs (and, through the op's record, its inputs) until 64 had queued:
+    a training step's activations lived on. Now an op leaves a 0-d code on the device and its metadata."""
+    from profiler.debug.nan_watch import NanInfError, nan_watch
+    gc.collect()
+    base = tl.cuda.memory_allocated()
+    with pytest.raises(NanInfError, match=r"op 'div' \(forward, seq \d+\) produced NaN in output 0 of shape \(1000,\)"):
+        with nan_watch(batch=64) as w:
+            a = tl.ones(1000, device="cuda")
+            b = (a - 1) / (a - 1)                       # NaN, found when the batch resolves
+            refs = [weakref.ref(a._data), weakref.ref(b._data)]
+            del a, b
+            assert all(r() is None for r in refs), "an output or input array is still alive"
+            assert 0 < len(w.hook._pending) < 64
+            assert tl.cuda.memory_allocated() - base <= len(w.hook._pending) * 512     # only the codes
+    assert w.hook.findings[0].input_shapes == [(1000,), (1000,)]
 
 
 def test_sync_watch_counts_cuda_syncs():

@@ -122,29 +122,85 @@ def test_profiled_cuda_out_of_memory_records_no_block():
         pool.set_limit(size=limit)
 
 
+def _fake_syncs():
+    """The synchronisations the fake CuPy made so far (None on a real GPU: gpu_check measures those)."""
+    import cupy
+    return cupy.cuda._sim.syncs[0] if getattr(cupy, "__fake__", False) else None
+
+
+def _counted(fn):
+    """(sync_watch's count, the fake's count) of running fn()."""
+    from profiler.debug import sync_watch
+    before = _fake_syncs()
+    with sync_watch("count") as w:
+        fn()
+    after = _fake_syncs()
+    return w, None if before is None else after - before
+
+
+def _view_inplace(x):
+    c = x.detach().requires_grad_() * 1
+    c[0:2].mul_(2.0)                                 # the layout proves no overlap: no unique() on the device
+
+
 @pytest.mark.parametrize("name, fn, syncs", [
     ("boolean mask", lambda x: x[x > 0], 1),
+    ("empty boolean mask", lambda x: x[:0][x[:0] > 0], 0),     # CuPy reads no count for an empty mask
     ("nonzero", lambda x: x.nonzero(), 1),
     ("masked_select", lambda x: x.masked_select(x > 0), 1),
     ("masked_scatter", lambda x: x.masked_scatter(x > 0, tl.zeros(6).cuda()), 1),
+    ("boolean mask assignment", lambda x: x.clone().__setitem__(x > 0, 0.0), 1),
     ("one_hot", lambda x: tl.nn.functional.one_hot((x > 0).long()), 1),
     ("unique", lambda x: tl.unique(x), 1),
+    ("bincount", lambda x: tl.bincount((x > 0).long()), 3),    # its min check, then CuPy's own two
     ("median", lambda x: x.median(), 0),           # NaN is chosen on the device, as in torch
+    ("in-place op on a view", _view_inplace, 0),
 ])
 def test_sync_watch_counts_the_syncs_inside_ops(name, fn, syncs):
     """Ops that read a count or a value back from the GPU synchronise; sync_watch (and so the pytest
-    plugin's max_syncs) saw only the tensor's own item/tolist/bool/cpu calls."""
-    from profiler.debug import sync_watch
+    plugin's max_syncs) saw only the tensor's own item/tolist/bool/cpu calls, and missed those inside
+    index assignment, bincount and the overlap check of an in-place op on a view. The fake CuPy makes a
+    wait wherever CuPy does (cupy.cuda._sim): both counts must agree, op by op."""
     x = tl.tensor([1.0, -2.0, 3.0, -4.0, 5.0, 0.5]).cuda()
-    with sync_watch("count") as w:
-        fn(x)
+    w, made = _counted(lambda: fn(x))
     assert w.count == syncs, [e.what for e in w.events]
+    assert made in (None, syncs), f"the fake CuPy synchronised {made} times, sync_watch counted {w.count}"
+
+
+def test_sync_watch_counts_every_sync_of_every_op_forward_and_backward():
+    """Every op of the shared sample cases, forward and backward, on CUDA: sync_watch's count is the
+    number of synchronisations the (fake) CuPy made."""
+    import cupy
+    if not getattr(cupy, "__fake__", False):
+        pytest.skip("counts CuPy's synchronisations through the fake's counter; devtools/gpu_check.py does it on a GPU")
+    from tests.tensorlib.op_cases import all_cases
+    wrong = []
+    for name, case in sorted(all_cases().items()):
+        if name in ("from_numpy", "alias_dtype", "pin_memory"):
+            continue
+        fn, inputs = case()
+        cu = [t.detach().cuda().requires_grad_(t.requires_grad) if isinstance(t, tl.Tensor) else t for t in inputs]
+        out = []
+        try:
+            w, made = _counted(lambda: out.append(fn(*cu)))
+        except RuntimeError:
+            continue                              # the case mixes a CPU index into the op (test_cuda.py)
+        if w.count != made:
+            wrong.append((name, made, [e.what for e in w.events]))
+        outs = out[0] if isinstance(out[0], tuple) else out
+        o = next((o for o in outs if isinstance(o, tl.Tensor) and o.requires_grad and o.dtype.is_floating_point),
+                 None)
+        if o is not None:
+            loss = o.sum()
+            w, made = _counted(loss.backward)
+            if w.count != made:
+                wrong.append((name + " backward", made, [e.what for e in w.events]))
+    assert not wrong, f"(op, syncs the fake CuPy made, what sync_watch saw): {wrong}"
 
 
 def test_grad_scaler_makes_one_sync_per_step():
     """torch's GradScaler reads found_inf once per step (in step()); update() read it again, and the
-    growth tracker and the scale: 3-4 syncs per step."""
-    from profiler.debug import sync_watch
+    growth tracker and the scale: 3-4 syncs per step. The fake CuPy's count agrees."""
     model = tl.nn.Linear(4, 2).cuda()
     opt = tl.optim.SGD(model.parameters(), lr=0.1)
     scaler = tl.amp.GradScaler(growth_interval=2)
@@ -152,10 +208,8 @@ def test_grad_scaler_makes_one_sync_per_step():
     for step in range(3):
         opt.zero_grad()
         scaler.scale(model(x).sum()).backward()
-        with sync_watch("count") as w:
-            scaler.step(opt)
-            scaler.update()
-        assert w.count == 1, (step, [e.what for e in w.events])
+        w, made = _counted(lambda: (scaler.step(opt), scaler.update()))
+        assert w.count == 1 and made in (None, 1), (step, made, [e.what for e in w.events])
     assert scaler.get_scale() == 2.0 ** 17 and scaler._get_growth_tracker() == 1
     opt.zero_grad()
     scaler.scale(model(x).sum() * float("inf")).backward()

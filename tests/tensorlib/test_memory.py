@@ -1,6 +1,8 @@
 """Memory API: CPU bytes of live tensors (on demand, shared buffers once), the CUDA tracker's counters
 (driven by a fake pool here), and torch's zero answers while CUDA is absent."""
 import gc
+import threading
+import types
 
 import pytest
 
@@ -53,12 +55,23 @@ def test_cuda_queries_are_zero_without_cuda_like_torch():
             fn()
 
 
+class _PoolPointer:
+    """The pool's pointer: its block goes back to the pool when it dies (CuPy's PooledMemory)."""
+
+    def __init__(self, pool, size):
+        self.pool, self.mem, self.ptr = pool, types.SimpleNamespace(size=size), 0x1000 + pool.total
+
+    def __del__(self):
+        self.pool.used -= self.mem.size
+
+
 class FakePool:
-    """CuPy MemoryPool's counters with 512-byte rounding and a cache of freed blocks."""
+    """CuPy MemoryPool's counters with 512-byte rounding; counts the calls of used_bytes()."""
 
     def __init__(self):
         self.used = 0
         self.total = 0
+        self.used_calls = 0
 
     def malloc(self, size):
         size = -(-size // 512) * 512
@@ -66,12 +79,10 @@ class FakePool:
             raise MemoryError("out of memory")
         self.used += size
         self.total = max(self.total, self.used)
-        return size
-
-    def free(self, size):
-        self.used -= size
+        return _PoolPointer(self, size)
 
     def used_bytes(self):
+        self.used_calls += 1
         return self.used
 
     def total_bytes(self):
@@ -81,12 +92,17 @@ class FakePool:
         self.total = self.used
 
 
+def _wrap(ptr, size, owner, dev):
+    """CuPy's MemoryPointer(UnownedMemory(ptr, size, owner, dev), 0), as far as the tracker needs."""
+    return types.SimpleNamespace(ptr=ptr, size=size, owner=owner, device_id=dev)
+
+
 def test_tracker_peaks_totals_and_ooms():
     pool = FakePool()
-    t = Tracker(pool, lambda: 0)
+    t = Tracker(pool, lambda: 0, wrap=_wrap)
     a = t.malloc(1000)     # 1024
     b = t.malloc(3000)     # 3072
-    pool.free(b)
+    del b
     c = t.malloc(100)      # 512
     st = t.stats(0)
     assert st["allocated_bytes.all.current"] == 1536
@@ -102,6 +118,42 @@ def test_tracker_peaks_totals_and_ooms():
     st = t.stats(0)
     assert st["allocated_bytes.all.peak"] == 1536 and st["reserved_bytes.all.peak"] == 1536
     del a, c
+
+
+def test_tracker_hears_frees_on_any_thread_and_reads_no_pool_counter_per_malloc():
+    """The allocator is process-wide (CuPy's memory hooks are per thread), and each block's owner reports
+    its free wherever it dies. The count is the tracker's own: MemoryPool.used_bytes() sums every live
+    chunk under the pool's lock on CuPy 13, and was called twice per allocation."""
+    pool = FakePool()
+    t = Tracker(pool, lambda: 0, wrap=_wrap)
+    heard = []
+    assert t.listen(lambda *a: heard.append(a)) == {0: 0}
+    calls = pool.used_calls
+    blocks = []
+    worker = threading.Thread(target=lambda: blocks.extend(t.malloc(1000) for _ in range(10)))
+    worker.start()
+    worker.join()
+    assert pool.used_calls == calls and pool.used == 10 * 1024
+    worker = threading.Thread(target=blocks.clear)
+    worker.start()
+    worker.join()
+    assert [n for _, n, _ in heard] == [1024] * 10 + [-1024] * 10 and pool.used == 0
+    assert t.stats(0)["allocated_bytes.all.current"] == 0 and t.stats(0)["allocated_bytes.all.peak"] == 10 * 1024
+    assert len({p for _, _, p in heard}) == 10
+
+
+def test_tracker_corrects_its_count_for_blocks_from_before_it():
+    """A block allocated before the tracker (user code on CuPy first) is freed unseen: the count follows
+    the pool's figure again when it is read with nothing under way."""
+    pool = FakePool()
+    early = pool.malloc(2000)                     # 2048, before tracking
+    t = Tracker(pool, lambda: 0, wrap=_wrap)
+    x = t.malloc(512)
+    assert t.current(0) == 2560
+    del early
+    assert t.current(0) == 512 and t.stats(0)["allocated_bytes.all.current"] == 512
+    del x
+    assert t.current(0) == 0
 
 
 def test_summary_formatting_matches_torch_units():
@@ -131,8 +183,6 @@ def test_cuda_memory_follows_tensors():
 
 def test_install_wires_the_tracker_as_cupy_allocator(monkeypatch):
     """_install (run by _device when CuPy first initialises) puts Tracker.malloc in front of the pool."""
-    import types
-
     from tensorlib import _device
     from tensorlib.cuda import memory as M
 
@@ -144,7 +194,8 @@ def test_install_wires_the_tracker_as_cupy_allocator(monkeypatch):
     fake = types.SimpleNamespace(
         get_default_memory_pool=lambda: pool,
         cuda=types.SimpleNamespace(runtime=types.SimpleNamespace(getDevice=lambda: 0),
-                                   memory=types.SimpleNamespace(OutOfMemoryError=OOM),
+                                   memory=types.SimpleNamespace(OutOfMemoryError=OOM, UnownedMemory=_wrap,
+                                                                MemoryPointer=lambda mem, off: mem),
                                    set_allocator=installed.append))
     monkeypatch.setattr(M, "_tracker", None)
     assert M._install in _device.on_cupy_init

@@ -268,6 +268,7 @@ def _ufuncs():
 def _method(name, wrap=True):
     def f(self, *args, **kwargs):
         _on_device(self)
+        _sim.inside_method(name, self, args, kwargs)
         args = _unwrap(args)
         kwargs = {k: _unwrap(v) for k, v in kwargs.items()}
         out = kwargs.get("out")
@@ -430,6 +431,7 @@ class ndarray:  # noqa: N801
         return array, (self.get(),)
 
     def __getitem__(self, key):
+        _sim.inside_index(key)
         return _wrap(self._a[_index(key)], (self,))
 
     def __setitem__(self, key, value):
@@ -441,6 +443,7 @@ class ndarray:  # noqa: N801
         elif not isinstance(value, _SCALARS):
             raise _unsupported(value)
         _on_device(self)
+        _sim.inside_index(key)
         _sim.launch(0)
         self._a[_index(key)] = value
 

@@ -11,6 +11,7 @@ import numpy
 
 from . import _api
 from ._core import _unwrap, _wrap, ufunc
+from .cuda import _sim
 
 # functions that move host data to the device on purpose: NumPy arrays are accepted (and copied)
 EXPLICIT = frozenset({"array", "asarray", "asanyarray"})
@@ -27,6 +28,8 @@ def _forward(fn, name, prefix):
     @functools.wraps(fn)
     def f(*args, **kwargs):
         _api.check_call(prefix, name, args, kwargs)
+        if prefix == "cupy":
+            _sim.inside(name, args, kwargs)      # the waits CuPy makes inside (nonzero, unique, ...)
         a = _unwrap(args, explicit)
         kw = {k: _unwrap(v, explicit) for k, v in kwargs.items()}
         with numpy.errstate(all="ignore"):     # GPU arithmetic never warns about inf/nan

@@ -7,8 +7,8 @@ import threading
 import numpy
 
 from . import _sim, memory, memory_hook, profiler, runtime  # noqa: F401
-from .memory import (MemoryPointer, MemoryPool, PinnedMemoryPointer, alloc_pinned_memory,  # noqa: F401
-                     get_allocator, set_allocator)
+from .memory import (BaseMemory, Memory, MemoryPointer, MemoryPool, PinnedMemoryPointer, UnownedMemory,  # noqa: F401
+                     alloc_pinned_memory, get_allocator, set_allocator)
 from .memory import OutOfMemoryError  # noqa: F401
 from .runtime import CUDARuntimeError  # noqa: F401
 

@@ -12,6 +12,14 @@ until then `Event.done` and `Stream.done` are False and `get_elapsed_time` raise
 however long ago the work was launched. The strict reading: code that needs a result must wait for it.
 A wait also sleeps the host until the device time it waited for, so host stamps taken after a
 synchronisation are never earlier than the work it waited for. `syncs` counts the waits.
+
+CuPy also waits inside some calls, to learn a size or a value before it can go on (`inside`): a
+boolean-mask index or assignment (the count of True, `_prepare_mask_indexing_single`), nonzero and
+what is built on it (argwhere, flatnonzero, one-argument where, compress, extract), unique (the mask
+index, one more for return_index, one more nonzero for return_counts), bincount (its negative check
+and its max), put(mode='raise') and choose(mode='raise') (their error checks). Each is a wait here,
+so `syncs` is every synchronisation CuPy would make. Not modelled: unique(axis=...) (a host sort with
+a wait per comparison).
 """
 from __future__ import annotations
 
@@ -103,6 +111,78 @@ def wait(device, t):
 def wait_stream(stream=None):
     """Synchronise the host with a stream (the current one): what CuPy's blocking reads do."""
     wait(*stream_tail(stream))
+
+
+def _size(x, default=1):
+    return getattr(x, "size", default)
+
+
+def _mask_count(key) -> int:
+    """Boolean index arrays (and bool scalars, which CuPy turns into 0-d masks) that are not empty."""
+    keys = key if type(key) is tuple else (key,)
+    n = 0
+    for k in keys:
+        if isinstance(k, bool) or (getattr(getattr(k, "dtype", None), "kind", None) == "b" and _size(k)):
+            n += 1
+    return n
+
+
+def _unique_syncs(ar, return_index=False, return_inverse=False, return_counts=False, axis=None, **_):
+    if not _size(ar):
+        return 0
+    return 1 + bool(return_index) + bool(return_counts)
+
+
+def _choose_syncs(a, choices, out=None, mode="raise"):
+    """`(a < n).all() and (0 <= a).all()`: one read, two when the first holds."""
+    if mode != "raise":
+        return 0
+    import numpy
+    a = getattr(a, "_a", a)
+    return 1 + bool(numpy.all(numpy.asarray(a) < len(choices)))
+
+
+_INSIDE = {       # CuPy name -> fn(args, kwargs) -> waits it makes (arrays as the caller passed them)
+    "nonzero": lambda a, k: 1 if _size(a[0]) else 0,
+    "argwhere": lambda a, k: 1 if _size(a[0]) else 0,
+    "flatnonzero": lambda a, k: 1 if _size(a[0]) else 0,
+    "where": lambda a, k: (1 if _size(a[0]) else 0) if len(a) + len(k) == 1 else 0,
+    "compress": lambda a, k: 1 if _size(a[0]) else 0,
+    "extract": lambda a, k: 1 if _size(a[0]) else 0,
+    "unique": lambda a, k: _unique_syncs(*a, **k),
+    "bincount": lambda a, k: 2,
+    "put": lambda a, k: 1 if (a[3:4] or [k.get("mode", "wrap")])[0] == "raise" else 0,
+    "choose": lambda a, k: _choose_syncs(*a, **k),
+}
+_METHOD_ARGS = {"nonzero": 0, "compress": 1, "put": 1, "choose": 1}   # ndarray.<name>(self, ...) as cupy.<name>
+
+
+def inside(name, args=(), kwargs=None):
+    """The waits CuPy makes inside cupy.<name>(*args, **kwargs) (see the module docstring); made here."""
+    fn = _INSIDE.get(name)
+    n = fn(args, kwargs or {}) if fn is not None else 0
+    for _ in range(n):
+        wait_stream()
+
+
+def inside_method(name, self, args=(), kwargs=None):
+    """As `inside`, for ndarray.<name>: CuPy's methods call the same code as its functions."""
+    if name not in _METHOD_ARGS:
+        return
+    if name == "nonzero":
+        inside("nonzero", (self,))
+    elif name == "compress":
+        inside("compress", args[:1] + (self,) + args[1:], kwargs)
+    elif name == "put":
+        inside("put", (self,) + tuple(args), kwargs)
+    else:
+        inside("choose", (self,) + tuple(args), kwargs)
+
+
+def inside_index(key):
+    """The waits of a boolean-mask index or assignment: one per non-empty mask."""
+    for _ in range(_mask_count(key)):
+        wait_stream()
 
 
 def check_operand(device_id):

@@ -37,11 +37,24 @@ def _round(size):
     return (size + _ALIGN - 1) // _ALIGN * _ALIGN
 
 
-class Memory:
-    """A driver allocation (what cudaMalloc returned)."""
+class BaseMemory:
+    """Memory on a device: ptr, size, device_id (CuPy's base of Memory, PooledMemory, UnownedMemory)."""
 
     def __init__(self, size, ptr, device_id=0):
         self.size, self.ptr, self.device_id = size, ptr, device_id
+
+
+class Memory(BaseMemory):
+    """A driver allocation (what cudaMalloc returned)."""
+
+
+class UnownedMemory(BaseMemory):
+    """Memory CuPy does not own: kept alive by `owner` as long as this object lives. CuPy looks the
+    device up from the pointer when device_id is omitted; the fake takes the current device."""
+
+    def __init__(self, ptr, size, owner, device_id=-1):
+        super().__init__(size, ptr, runtime.getDevice() if device_id < 0 else device_id)
+        self._owner = owner
 
 
 class PooledMemory(Memory):
