@@ -183,6 +183,7 @@ class TorchReader(_Reader):
             raise self.fail(f"a tensor with storage_offset {repr(offset)[:20]}, size {repr(size)[:60]}, stride "
                             f"{repr(stride)[:60]} that does not describe a view of a {arr.size}-element storage",
                             storage.entry)
+        self.budget.charge(math.prod(size) * arr.itemsize)
         if math.prod(size) == 0:
             return np.empty(size, arr.dtype)
         last = offset + sum((n - 1) * s for n, s in zip(size, stride))

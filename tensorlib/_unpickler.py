@@ -166,10 +166,25 @@ def scan(data: bytes, allowed: dict) -> None:
                 raise _unsupported_global(full_path)
 
 
+class Budget:
+    """Bytes a load may still build: charged by the unpickler per opcode and by rebuild functions per
+    tensor they copy (a torch pickle may rebuild one storage many times)."""
+
+    def __init__(self, limit: int):
+        self.limit = self.left = limit
+
+    def charge(self, n: int) -> None:
+        self.left -= n
+        if self.left < 0:
+            raise DamagedPickle(f"the pickle builds more than the {self.limit} bytes of objects a file of this size "
+                                "may hold (a memory bomb?); if you trust the file, weights_only=False loads it "
+                                "without this limit")
+
+
 class Unpickler:
     """Pass 2: runs a scanned pickle with only allowed globals; `persistent_load(pid)` maps archive ids."""
 
-    def __init__(self, data: bytes, persistent_load, allowed: dict, budget: int):
+    def __init__(self, data: bytes, persistent_load, allowed: dict, budget: Budget):
         self.file = io.BytesIO(data)
         self.data = data
         self.persistent_load = persistent_load
@@ -196,10 +211,7 @@ class Unpickler:
 
     # --- helpers ---------------------------------------------------------------------------------
     def charge(self, n: int) -> None:
-        self.budget -= n
-        if self.budget < 0:
-            raise DamagedPickle("the pickle builds more objects than a file of this size holds (a "
-                                         "memory bomb?)")
+        self.budget.charge(n)
 
     def push(self, obj, cost=_SLOT):
         self.charge(cost)
@@ -236,7 +248,8 @@ class Unpickler:
 
     def dict_target(self, opcode: str):
         target = self.top()
-        if type(target) not in (dict, collections.OrderedDict, collections.Counter):
+        if type(target) not in (dict, collections.OrderedDict, collections.Counter) and not (
+                isinstance(target, dict) and self.is_allowed(type(target))):   # a dict subclass the user allowed
             raise pickle.UnpicklingError(f"Can only {opcode} for dict, collections.OrderedDict, collections.Counter, "
                                          f"but got {type(target)}")
         return target

@@ -70,7 +70,8 @@ VERSION = 1                  # the manifest holds the whole object tree
 PICKLED_VERSION = 2          # the manifest's root is {"P": "data.pkl"}, a pickle whose tensors are .npy entries
 DEFAULT_PROTOCOL = 2         # torch's; protocols 2 and 3 use only the opcodes tensorlib's unpickler runs
 _PICKLE = "data.pkl"
-_PICKLE_FLOOR = 32 << 20     # an unpickled object graph may take 3x the file's size, or this much
+_PICKLE_FLOOR = 4 << 20      # unpickled objects may take _PICKLE_RATIO x the file's size, or this much
+_PICKLE_RATIO = 32           # a module's pickle builds ~6-15 bytes (as charged) per byte of its file
 MAX_DEPTH = 64               # containers inside containers; orjson writes JSON up to 254 levels deep
 _MANIFEST = "manifest.json"
 _MANIFEST_FLOOR = 1 << 20    # a manifest may inflate to the file's size on disk, or to this much
@@ -325,6 +326,7 @@ class _Reader:
         self.z, self.name, self.map_location = z, name, opts.map_location
         self.opts, self.size = opts, size
         self.metas = metas
+        self.budget = _unpickler.Budget(max(_PICKLE_FLOOR, _PICKLE_RATIO * size))
         self.arrays: dict = {}
         self.tensors: dict = {}
 
@@ -475,8 +477,7 @@ class _Reader:
             if not self.opts.weights_only:
                 return _FullUnpickler(self, io.BytesIO(data), allowed).load()
             allowed = {**_unpickler.default_allowed_globals(), **allowed, **_unpickler.user_allowed_globals()}
-            budget = max(_PICKLE_FLOOR, 3 * self.size)
-            return _unpickler.Unpickler(data, self.persistent_load, allowed, budget).load()
+            return _unpickler.Unpickler(data, self.persistent_load, allowed, self.budget).load()
         except RuntimeError:
             raise
         except _unpickler.DamagedPickle as e:
