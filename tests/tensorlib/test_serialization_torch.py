@@ -187,7 +187,6 @@ def test_hand_written_checkpoint_loads():
     (tensor("1", 4, 0, (4,), (1,)), {"0": FOUR}, "archive/data/1: missing from the archive"),
     (tensor("../data.pkl", 4, 0, (4,), (1,)), {"0": FOUR}, "a storage id must be"),
     (tensor("0", 2, 0, (2,), (1,), storage="BFloat16Storage"), {"0": FOUR}, "BFloat16Storage, whose dtype"),
-    (tensor("0", 4, 0, (4,), (1,), location="cuda:0"), {"0": FOUR}, "map_location='cpu'|cuda"),
     (tup(s("storage"), g("torch", "FloatStorage"), s("0"), s("cpu"), i(4)) + b"Q" + b")R", {"0": FOUR},
      "Trying to call reduce for unrecognized function"),
     (tup(s("module"), s("os"), s("system")) + b"Q", {}, "Only persistent_load of storage is allowed"),
@@ -196,11 +195,20 @@ def test_hand_written_checkpoint_loads():
     (g("os", "system") + tup(s("true")) + b"R", {}, "whose module os is blocked"),
 ])
 def test_hostile_torch_checkpoints_are_refused(body, storages, match):
-    if "cuda" in match and tl.cuda.is_available():
-        pytest.skip("CUDA is available here")
     with pytest.raises(RuntimeError, match=match) as e:
         tl.load(torch_zip(body, storages))
     assert str(e.value).startswith("tensorlib.load: '<BytesIO>': ") and "\n" not in str(e.value)
+
+
+def test_cuda_storage_location_follows_map_location():
+    def buf():
+        return torch_zip(tensor("0", 4, 0, (4,), (1,), location="cuda:0"), {"0": FOUR})
+    assert tl.load(buf(), map_location="cpu").device == tl.device("cpu")
+    if tl.cuda.is_available():
+        assert tl.load(buf()).device.type == "cuda"
+    else:
+        with pytest.raises(RuntimeError, match="map_location='cpu'"):
+            tl.load(buf())
 
 
 def test_shared_storage_is_read_once():
