@@ -131,9 +131,8 @@ class TorchReader(_Reader):
             raise self.fail(f"the pickle declares {numel} {dtype} elements ({need} bytes) but the entry holds "
                             f"{info.file_size} bytes (truncated or damaged file)", entry)
         arr = self.allocate((numel,), dtype, entry)
-        with _damage_named(self.name, entry):
-            with self.z.open(info) as fh:
-                _fill(fh, arr)
+        with _damage_named(self.name, entry), self.z.open(info) as fh:
+            _fill(fh, arr)
         if self.big_endian and dtype.itemsize > 1:
             arr.byteswap(inplace=True)
         return arr
@@ -201,5 +200,5 @@ def torch_global_names() -> list[str]:
 
 
 def _parameter_class():
-    from .nn import Parameter  # noqa: PLC0415 - nn imports tensorlib, which imports serialization
+    from .nn import Parameter
     return Parameter

@@ -31,8 +31,14 @@ import pickle
 import pickletools
 import struct
 
-__all__ = ["add_safe_globals", "clear_safe_globals", "get_safe_globals", "safe_globals", "Unpickler",
-           "globals_in_pickle"]
+__all__ = [
+    "Unpickler",
+    "add_safe_globals",
+    "clear_safe_globals",
+    "get_safe_globals",
+    "globals_in_pickle",
+    "safe_globals",
+]
 
 # modules torch never allows, even when a user allowlists a name from them
 BLOCKED_MODULES = ("sys", "os", "posix", "nt")
@@ -76,7 +82,7 @@ def clear_safe_globals() -> None:
     _user_globals = set()
 
 
-class safe_globals:  # noqa: N801 - torch's name
+class safe_globals:
     """Context manager that allows the given globals for weights_only loading inside its block."""
 
     def __init__(self, safe_globals: list):
@@ -124,7 +130,7 @@ def global_name(module: str, name: str) -> str:
 
 def _unsupported_global(full_path: str) -> pickle.UnpicklingError:
     """torch's message, naming tensorlib's functions; a builtin is named without 'builtins.' as torch does."""
-    shown = full_path[len("builtins."):] if full_path.startswith("builtins.") else full_path
+    shown = full_path.removeprefix("builtins.")
     return pickle.UnpicklingError(
         f"Unsupported global: GLOBAL {shown} was not an allowed global by default. Please use "
         f"`tensorlib.serialization.add_safe_globals([{shown}])` or the `tensorlib.serialization.safe_globals("
@@ -144,8 +150,7 @@ def globals_in_pickle(data: bytes) -> list[str]:
 def _ops(data: bytes):
     """pickletools' opcode parser, with its errors as UnpicklingError; a pickle must end with STOP."""
     try:
-        for item in pickletools.genops(data):
-            yield item
+        yield from pickletools.genops(data)
     except (ValueError, struct.error, UnicodeDecodeError) as e:
         raise DamagedPickle(f"the pickle is damaged ({e})") from None
 

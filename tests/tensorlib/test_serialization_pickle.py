@@ -15,8 +15,7 @@ import orjson
 import pytest
 
 import tensorlib as tl
-import tensorlib.nn as nn
-from tensorlib import optim, serialization
+from tensorlib import nn, optim, serialization
 from tensorlib.serialization import WeightsOnlyUnpicklingError, safe_globals
 
 

@@ -14,8 +14,11 @@ import numpy as np
 import pytest
 
 import tensorlib as tl
-import tensorlib.nn as nn
-from tensorlib.serialization import WeightsOnlyUnpicklingError, get_unsafe_globals_in_checkpoint
+from tensorlib import nn
+from tensorlib.serialization import (
+    WeightsOnlyUnpicklingError,
+    get_unsafe_globals_in_checkpoint,
+)
 
 DATA = Path(__file__).parent / "data" / "torch_checkpoints"
 EXPECTED = dict(np.load(DATA / "expected.npz"))
