@@ -1,25 +1,40 @@
-"""tensorlib.save / tensorlib.load: state dicts on disk in a format that cannot carry code.
+"""tensorlib.save / tensorlib.load: state dicts and whole models on disk, loaded without running the file's code.
 
 A file is a zip archive (stored, uncompressed) holding `manifest.json` (orjson) that describes the saved
 object tree, and one `tensors/<n>.npy` per tensor or array. Loading parses JSON and the .npy header only
-(with our own checks, not numpy.load), so a hostile file can at worst fail to load: there is no pickle
-anywhere, and `weights_only` is always in effect whatever the argument says.
+(with our own checks, not numpy.load).
 
-Saveable: tensors (dtype, device, requires_grad and shape are kept; a tensor or array object that appears
-several times is stored once and comes back as one object), NumPy arrays of numeric or bool dtype, dicts
-(any saveable keys, insertion order kept; OrderedDicts come back as OrderedDicts), lists, tuples
-(namedtuples as plain tuples), str, bytes, int (any size), float (inf/nan included), bool, None, tensorlib
-dtypes and devices; containers nest up to MAX_DEPTH levels.
+Saveable as JSON (format version 1, no pickle anywhere): tensors (dtype, device, requires_grad and shape
+are kept; a tensor or array object that appears several times is stored once and comes back as one
+object), NumPy arrays of numeric or bool dtype, dicts (any saveable keys, insertion order kept;
+OrderedDicts come back as OrderedDicts), lists, tuples (namedtuples as plain tuples), str, bytes, int (any
+size), float (inf/nan included), bool, None, tensorlib dtypes and devices; containers nest up to
+MAX_DEPTH levels.
+
+Anything else a torch user saves (a whole Module, a dict holding a model and an optimizer) is pickled as
+torch.save does, into `data.pkl` in the same archive (format version 2), at pickle protocol 2 (torch's);
+tensors and arrays never go through pickle: each is a persistent id ("tensor", n) / ("array", n) naming
+its .npy entry. Loading such a file with the default weights_only=True runs the pickle through
+tensorlib._unpickler, torch's weights-only unpickler: only allowlisted globals (add_safe_globals,
+safe_globals) are built, everything else is refused before anything runs, with torch's message. Only an
+explicit weights_only=False unpickles with pickle itself (torch's semantics: for files you trust).
+
+PyTorch's own files (`torch.save(model.state_dict(), path)`: a zip with `<name>/data.pkl`, raw storages
+`<name>/data/<key>` and `<name>/byteorder`) load without torch, through the same unpickler, with torch's
+rebuild functions mapped to tensorlib tensors (see tensorlib._torch_format).
 
 Loading is bounded (DESIGN.md, "Bounded reads"): only regular files (or seekable file objects), the zip
-entries together inflate to at most safeio's ratio-capped budget of the size on disk, the manifest to at
-most its own share, every .npy header's shape x itemsize must equal the bytes its entry holds before
-anything is allocated, and tensors come back only in the dtypes tensorlib supports.
+entries together inflate to at most safeio's ratio-capped budget of the size on disk, the manifest and
+the pickle to at most their own share, every .npy header's shape x itemsize (and every torch storage's
+declared size) must equal the bytes its entry holds before anything is allocated, an unpickled object
+graph may take only so much memory per byte on disk, and tensors come back only in the dtypes tensorlib
+supports.
 
 Errors: a file that cannot be loaded is a one-line RuntimeError naming the file (and the entry), as
 torch.load raises RuntimeError for a damaged or foreign archive ("PytorchStreamReader failed reading zip
-archive"), so `except RuntimeError` written for torch keeps working; a missing path is FileNotFoundError,
-as torch's open() gives it.
+archive"), so `except RuntimeError` written for torch keeps working; a weights-only refusal is
+WeightsOnlyUnpicklingError, both a pickle.UnpicklingError (what torch raises) and a RuntimeError; a
+missing path is FileNotFoundError, as torch's open() gives it.
 """
 from __future__ import annotations
 
@@ -29,7 +44,9 @@ import contextlib
 import io
 import math
 import os
+import pickle
 import stat
+import warnings
 import zipfile
 import zlib
 
@@ -40,13 +57,21 @@ from safeio import InputError, atomic_open, literal, open_input
 from safeio.read import check_zip_entries
 
 from . import _dtype as D
+from . import _unpickler
 from ._device import device as Device
 from ._tensor_base import Tensor
+from ._unpickler import add_safe_globals, clear_safe_globals, get_safe_globals, safe_globals
 
-__all__ = ["save", "load"]
+__all__ = ["save", "load", "add_safe_globals", "clear_safe_globals", "get_safe_globals", "safe_globals",
+           "get_unsafe_globals_in_checkpoint", "WeightsOnlyUnpicklingError", "DEFAULT_PROTOCOL"]
 
 FORMAT = "tensorlib.save"
-VERSION = 1
+VERSION = 1                  # the manifest holds the whole object tree
+PICKLED_VERSION = 2          # the manifest's root is {"P": "data.pkl"}, a pickle whose tensors are .npy entries
+DEFAULT_PROTOCOL = 2         # torch's; protocols 2 and 3 use only the opcodes tensorlib's unpickler runs
+_PICKLE = "data.pkl"
+_PICKLE_FLOOR = 4 << 20      # unpickled objects may take _PICKLE_RATIO x the file's size, or this much
+_PICKLE_RATIO = 32           # a module's pickle builds ~6-15 bytes (as charged) per byte of its file
 MAX_DEPTH = 64               # containers inside containers; orjson writes JSON up to 254 levels deep
 _MANIFEST = "manifest.json"
 _MANIFEST_FLOOR = 1 << 20    # a manifest may inflate to the file's size on disk, or to this much
@@ -68,6 +93,17 @@ def _name(f) -> str:
         return os.fspath(f)
     name = getattr(f, "name", None)
     return name if isinstance(name, (str, bytes)) else f"<{type(f).__name__}>"
+
+
+class WeightsOnlyUnpicklingError(pickle.UnpicklingError, RuntimeError):
+    """A weights-only load refused the file's pickle: torch raises pickle.UnpicklingError; a RuntimeError
+    too, like every other tensorlib.load failure."""
+
+
+def _check_pickle_module(pickle_module, what):
+    if pickle_module is not None and pickle_module is not pickle:
+        raise ValueError(f"tensorlib.{what}: pickle_module must be None or the pickle module (tensorlib pickles "
+                         f"with pickle and unpickles with its own weights-only unpickler); got {pickle_module!r}"[:300])
 
 
 def _c_order(a):
@@ -114,8 +150,7 @@ class _Writer:
             return self.shared(obj, lambda: self.tensor(obj))
         if isinstance(obj, np.ndarray):
             if obj.dtype.kind not in _ARRAY_KINDS:
-                raise TypeError(f"tensorlib.save: cannot save a NumPy array of dtype {obj.dtype} at {where} (only "
-                                "numeric and bool arrays)")
+                raise _NeedsPickle
             return self.shared(obj, lambda: {"A": self.add_array(
                 _c_order(obj), {"dtype": str(obj.dtype), "shape": list(obj.shape)})})
         if isinstance(obj, np.generic):
@@ -133,9 +168,7 @@ class _Writer:
             return {"device": str(obj)}
         if isinstance(obj, (dict, tuple, list)):
             return self.container(obj, where, depth)
-        hint = "; save module.state_dict() instead of the module" if hasattr(obj, "state_dict") else ""
-        raise TypeError(f"tensorlib.save: cannot save an object of type {type(obj).__module__}.{type(obj).__qualname__}"
-                        f" at {where}; it saves only {_SAVEABLE}{hint}")
+        raise _NeedsPickle
 
     def container(self, obj, where, depth):
         if depth >= MAX_DEPTH:
@@ -149,28 +182,67 @@ class _Writer:
         tag = "U" if isinstance(obj, tuple) else "L"
         return {tag: [self.encode(v, f"{where}[{i}]", d) for i, v in enumerate(obj)]}
 
+    def pickle(self, obj, protocol) -> bytes:
+        """`obj` pickled with every tensor and numeric array as a persistent id naming its .npy entry."""
+        out = io.BytesIO()
+        _Pickler(out, protocol, self).dump(obj)
+        return out.getvalue()
 
-def save(obj, f, pickle_module=None, pickle_protocol=None, _use_new_zipfile_serialization=True):
-    """Save `obj` (typically a state dict) to a path or a writable binary file object.
 
-    A path is written through safeio.atomic_open: a regular file is replaced only once the whole archive
-    is written (a failure keeps the old file and its mode), a symlink's target is replaced, and a device
-    or FIFO is written through (zipfile writes unseekable streams with data descriptors)."""
-    if pickle_module is not None:
-        raise ValueError("tensorlib.save never pickles; pickle_module is not supported")
+class _NeedsPickle(Exception):
+    """The object holds something only pickle can save (a Module, an optimizer, a set...)."""
+
+
+class _Pickler(pickle.Pickler):
+    """pickle.Pickler whose tensors and arrays never reach pickle: Tensor.__reduce_ex__ still refuses a
+    plain pickle.dumps(tensor), which would carry no dtype/device checks and need unrestricted unpickling."""
+
+    def __init__(self, fh, protocol, writer):
+        super().__init__(fh, protocol)
+        self.writer = writer
+
+    def persistent_id(self, obj):
+        w = self.writer
+        if isinstance(obj, Tensor):
+            return "tensor", w.shared(obj, lambda: w.tensor(obj))["T"]
+        if type(obj) is np.ndarray and obj.dtype.kind in _ARRAY_KINDS:
+            return "array", w.shared(obj, lambda: {"A": w.add_array(
+                _c_order(obj), {"dtype": str(obj.dtype), "shape": list(obj.shape)})})["A"]
+        return None
+
+def save(obj, f, pickle_module=None, pickle_protocol=DEFAULT_PROTOCOL, _use_new_zipfile_serialization=True):
+    """Save `obj` (a state dict, or a whole model as torch.save does) to a path or a writable binary file.
+
+    A state dict of tensors, arrays and plain values is written as JSON and .npy entries; anything else
+    (a Module, an optimizer, a set) is pickled at `pickle_protocol` (2 or 3) with its tensors as .npy
+    entries. A path is written through safeio.atomic_open: a regular file is replaced only once the whole
+    archive is written (a failure keeps the old file and its mode), a symlink's target is replaced, and a
+    device or FIFO is written through (zipfile writes unseekable streams with data descriptors)."""
+    _check_pickle_module(pickle_module, "save")
+    protocol = DEFAULT_PROTOCOL if pickle_protocol is None else pickle_protocol
+    if protocol not in (2, 3):
+        raise ValueError(f"tensorlib.save: pickle_protocol must be 2 (torch's default) or 3, the protocols "
+                         f"tensorlib.load reads without running code; got {protocol!r}"[:200])
     w = _Writer()
-    root = w.encode(obj, "obj")
-    manifest = orjson.dumps({"format": FORMAT, "version": VERSION, "root": root, "tensors": w.tensors})
+    try:
+        head = {"version": VERSION, "root": w.encode(obj, "obj")}
+        pickled = None
+    except _NeedsPickle:
+        w = _Writer()
+        pickled = w.pickle(obj, protocol)
+        head = {"version": PICKLED_VERSION, "root": {"P": _PICKLE}}
+    manifest = orjson.dumps({"format": FORMAT, **head, "tensors": w.tensors})
     if isinstance(f, (str, os.PathLike)):
         parent = os.path.dirname(os.fspath(f))
         if parent and not os.path.isdir(parent):
             raise RuntimeError(f"Parent directory {parent} does not exist.")   # torch.save's words
         with atomic_open(f, what="tensorlib.save file") as fh:
-            _write_zip(fh if stat.S_ISREG(os.fstat(fh.fileno()).st_mode) else _Stream(fh), manifest, w.arrays)
+            _write_zip(fh if stat.S_ISREG(os.fstat(fh.fileno()).st_mode) else _Stream(fh), manifest, pickled,
+                       w.arrays)
     else:
         if not hasattr(f, "write"):
             raise TypeError(f"tensorlib.save: f must be a path or a writable binary file object, not {type(f).__name__}")
-        _write_zip(f, manifest, w.arrays)
+        _write_zip(f, manifest, pickled, w.arrays)
 
 
 class _Stream:
@@ -181,9 +253,11 @@ class _Stream:
         self.write, self.flush = fh.write, fh.flush
 
 
-def _write_zip(fh, manifest, arrays):
+def _write_zip(fh, manifest, pickled, arrays):
     with zipfile.ZipFile(fh, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as z:
         z.writestr(_MANIFEST, manifest)
+        if pickled is not None:
+            z.writestr(_PICKLE, pickled)
         for i, arr in enumerate(arrays):
             with z.open(f"tensors/{i}.npy", "w", force_zip64=arr.nbytes > (1 << 31)) as out:
                 np.lib.format.write_array(out, arr, allow_pickle=False)
@@ -243,10 +317,16 @@ def _fill(fh, arr):
         pos += n
 
 
+_Options = collections.namedtuple("_Options", "map_location weights_only pickle_load_args")
+_UNPICKLE_DAMAGE = _DAMAGE + (pickle.UnpicklingError, RecursionError, MemoryError)
+
+
 class _Reader:
-    def __init__(self, z, name, map_location, metas):
-        self.z, self.name, self.map_location = z, name, map_location
+    def __init__(self, z, name, opts, metas, size):
+        self.z, self.name, self.map_location = z, name, opts.map_location
+        self.opts, self.size = opts, size
         self.metas = metas
+        self.budget = _unpickler.Budget(max(_PICKLE_FLOOR, _PICKLE_RATIO * size))
         self.arrays: dict = {}
         self.tensors: dict = {}
 
@@ -375,6 +455,64 @@ class _Reader:
             t.requires_grad_(True)
         return t
 
+    # --- the pickled part ---------------------------------------------------------------------
+    def read_entry(self, entry):
+        """A small entry (a manifest, a pickle, a torch byteorder record), bounded by the file's size."""
+        try:
+            info = self.z.getinfo(entry)
+        except KeyError:
+            raise self.fail("missing from the archive (truncated or damaged file)", entry) from None
+        limit = max(_MANIFEST_FLOOR, self.size)
+        if info.file_size > limit:
+            raise self.fail(f"inflates to {info.file_size} bytes, more than the {limit} bytes it may take in a "
+                            f"{self.size}-byte file (a compression bomb?)", entry)
+        with _damage_named(self.name, entry):
+            return self.z.read(info)
+
+    def unpickle(self, entry, allowed, torch_file=False):
+        """The object pickled in `entry`: through tensorlib._unpickler (weights only), or with pickle
+        itself only when the caller passed weights_only=False."""
+        data = self.read_entry(entry)
+        try:
+            if not self.opts.weights_only:
+                return _FullUnpickler(self, io.BytesIO(data), allowed).load()
+            allowed = {**_unpickler.default_allowed_globals(), **allowed, **_unpickler.user_allowed_globals()}
+            return _unpickler.Unpickler(data, self.persistent_load, allowed, self.budget).load()
+        except RuntimeError:
+            raise
+        except _unpickler.DamagedPickle as e:
+            raise self.fail(str(e), entry) from None
+        except pickle.UnpicklingError as e:
+            if self.opts.weights_only:
+                raise self.refusal(str(e), entry, torch_file) from None
+            raise _damaged(self.name, e, entry) from None
+        except _UNPICKLE_DAMAGE as e:
+            raise _damaged(self.name, e, entry) from None
+
+    def refusal(self, msg, entry, torch_file):
+        """torch's weights-only message, in one line naming the file and tensorlib's functions."""
+        if torch_file and msg.startswith("Unsupported global: GLOBAL torch."):
+            what = msg.split()[3]
+            text = (f"Weights only load failed: the checkpoint holds {what}, a PyTorch object that tensorlib cannot "
+                    "rebuild (weights_only=False would need torch itself). In PyTorch, save model.state_dict() and "
+                    "load that into the tensorlib model with load_state_dict.")
+        elif msg.startswith("Unsupported global"):
+            text = ("Weights only load failed. This file can still be loaded, to do so you have two options, do "
+                    f"those steps only if you trust the source of the checkpoint. (1) {_UNSAFE_MESSAGE} (2) "
+                    "Alternatively, to load with `weights_only=True` please check the recommended steps in the "
+                    f"following error message. WeightsUnpickler error: {msg}")
+        else:
+            text = f"Weights only load failed. {_UNSAFE_MESSAGE} WeightsUnpickler error: {msg}"
+        where = f"{literal(entry)}: " if entry else ""
+        return WeightsOnlyUnpicklingError(f"tensorlib.load: {self.name!r}: {where}{literal(text)}")
+
+    def persistent_load(self, pid):
+        """("tensor", n) / ("array", n): entry n of the manifest; nothing else, nothing outside the archive."""
+        if type(pid) is tuple and len(pid) == 2 and pid[0] in ("tensor", "array") and type(pid[1]) is int:
+            return self.tensor(pid[1]) if pid[0] == "tensor" else self.array(pid[1])
+        raise pickle.UnpicklingError(f"Only persistent_load of tensorlib's tensor and array entries is allowed, but "
+                                     f"got {repr(pid)[:60]}")
+
     def decode(self, node, depth=0):
         if node is None or isinstance(node, (bool, int, float, str)):
             return node
@@ -449,6 +587,32 @@ class _Reader:
             raise self.fail(f"the manifest names the device {s[:40]!r}: {e}") from None
 
 
+_UNSAFE_MESSAGE = ("Re-running `tensorlib.load` with `weights_only` set to `False` will likely succeed, but it can "
+                   "result in arbitrary code execution. Do it only if you got the file from a trusted source.")
+_TENSORLIB_GLOBALS = {"tensorlib._dtype._by_name": D._by_name, "tensorlib._device.device": Device}
+
+
+class _FullUnpickler(pickle.Unpickler):
+    """weights_only=False: pickle itself (any global: the caller trusts the file), with the archive's
+    tensors and torch's rebuild functions resolved as in a weights-only load."""
+
+    def __init__(self, reader, fh, allowed):
+        super().__init__(fh, **reader.opts.pickle_load_args)
+        self.reader, self.allowed = reader, allowed
+
+    def persistent_load(self, pid):
+        return self.reader.persistent_load(pid)
+
+    def find_class(self, module, name):
+        full = _unpickler.global_name(module, name)
+        if full in self.allowed:
+            return self.allowed[full]
+        if full.partition(".")[0] == "torch":
+            raise self.reader.fail(f"the checkpoint holds {full}, a PyTorch object that tensorlib cannot rebuild; in "
+                                   "PyTorch, save model.state_dict() and load that with load_state_dict")
+        return super().find_class(module, name)
+
+
 _SCALARS = {"T": _Reader.tensor, "A": _Reader.array, "I": _Reader.big_int, "F": _Reader.special_float,
             "B": _Reader.raw_bytes, "dtype": _Reader.dtype, "device": _Reader.device}
 
@@ -458,30 +622,45 @@ def _hashable(k):
 
 
 def load(f, map_location=None, pickle_module=None, *, weights_only=True, mmap=None, **pickle_load_args):
-    """Load what save() wrote, from a path or a readable, seekable binary file object.
+    """Load what save() or torch.save wrote, from a path or a readable, seekable binary file object.
 
     map_location: None (each tensor to the device it was saved from), a device or string ("cpu"), a dict
     mapping saved device strings to new ones ({"cuda:0": "cpu"}), or fn(tensor, saved_device) -> tensor.
-    Never executes code from the file: weights_only is accepted for torch compatibility and always holds.
-    A path must be a regular file (a FIFO or device is refused: read it into io.BytesIO yourself)."""
-    if pickle_module is not None:
-        raise ValueError("tensorlib.load never unpickles; pickle_module is not supported")
+    weights_only (default True; None means True): a pickled part is rebuilt only from allowlisted globals
+    (add_safe_globals / safe_globals), as torch >= 2.6 does; False unpickles with pickle itself, which
+    runs any code the file holds: only for files you trust. pickle_module may be None or pickle (the
+    latter only with weights_only=False, as torch requires). A path must be a regular file (a FIFO or
+    device is refused: read it into io.BytesIO yourself)."""
+    _check_pickle_module(pickle_module, "load")
+    weights_only = weights_only is None or bool(weights_only)
+    if weights_only and pickle_module is not None:
+        raise RuntimeError("Can not safely load weights when explicit pickle_module is specified (tensorlib.load: "
+                           "pass weights_only=False to unpickle with it, only for a file you trust)")
+    if pickle_load_args and weights_only:
+        warnings.warn("pickle_load_args only works if `weights_only=False`.", stacklevel=2)
     if mmap:
         raise ValueError("tensorlib.load does not memory-map files; mmap=True is not supported (drop it: the "
                          "tensors are read into memory)")
+    opts = _Options(map_location, weights_only, pickle_load_args if not weights_only else {})
+    ctx, size = _open_for_load(f)
+    with ctx as fh:
+        return _load(fh, size, _name(f), opts)
+
+
+def _open_for_load(f):
+    """(a context manager giving the binary file, its size): a path through safeio.open_input (regular
+    files only), a file object as it is (left open)."""
     name = _name(f)
     if isinstance(f, (str, os.PathLike)):
         if not os.path.exists(f):
             raise FileNotFoundError(f"tensorlib.load: no such file: {name!r}")
         try:
-            fh, size = open_input(f, what="tensorlib.save file")
+            return open_input(f, what="tensorlib.save file")
         except InputError as e:
             raise RuntimeError(f"tensorlib.load: {e}") from None
-        with fh:
-            return _load(fh, size, name, map_location)
     if not hasattr(f, "read"):
         raise TypeError(f"tensorlib.load: f must be a path or a readable binary file object, not {type(f).__name__}")
-    return _load(f, _stream_size(f, name), name, map_location)
+    return contextlib.nullcontext(f), _stream_size(f, name)
 
 
 def _stream_size(f, name) -> int:
@@ -501,15 +680,62 @@ def _stream_size(f, name) -> int:
     return end
 
 
-def _load(fh, size, name, map_location):
+def _load(fh, size, name, opts):
     z = _open_zip(fh, size, name)
     with z:
         try:
             check_zip_entries(z.infolist(), size, name=name, what="tensorlib.save file")
         except InputError as e:
             raise RuntimeError(f"tensorlib.load: {e}") from None
+        prefix = _torch_prefix(z, name)
+        if prefix is not None:
+            from ._torch_format import TorchReader
+            return TorchReader(z, name, opts, size, prefix).load()
         manifest = _read_manifest(z, size, name)
-        return _Reader(z, name, map_location, manifest["tensors"]).decode(manifest["root"])
+        reader = _Reader(z, name, opts, manifest["tensors"], size)
+        if manifest["version"] == PICKLED_VERSION:
+            return reader.unpickle(_PICKLE, _TENSORLIB_GLOBALS)
+        return reader.decode(manifest["root"])
+
+
+def _torch_prefix(z, name):
+    """The folder ("archive/") of a PyTorch zip checkpoint, or None for a tensorlib file; TorchScript
+    archives are refused (their code.py files are programs)."""
+    names = z.namelist()
+    if _MANIFEST in names:
+        return None
+    roots = sorted({n[:-len("data.pkl")] for n in names if n.endswith("/data.pkl") and n.count("/") == 1})
+    if not roots:
+        return None
+    if len(roots) > 1:
+        raise _fail(name, f"a PyTorch checkpoint with {len(roots)} data.pkl records ({', '.join(roots[:3])}); "
+                    "the file is damaged")
+    if roots[0] + "constants.pkl" in names or any(n.startswith(roots[0] + "code/") for n in names):
+        raise _fail(name, "a TorchScript archive (torch.jit.save), which holds code; tensorlib cannot load "
+                    "TorchScript. In PyTorch, torch.save(model.state_dict(), path) and load that instead")
+    return roots[0]
+
+
+def get_unsafe_globals_in_checkpoint(f) -> list[str]:
+    """The globals of a checkpoint's pickle that a weights_only load would refuse, found without running
+    anything (torch.serialization.get_unsafe_globals_in_checkpoint): what add_safe_globals needs."""
+    name, (ctx, size) = _name(f), _open_for_load(f)
+    with ctx as fh:
+        with _open_zip(fh, size, name) as z:
+            prefix = _torch_prefix(z, name)
+            entry = _PICKLE if prefix is None else prefix + "data.pkl"
+            if entry not in z.NameToInfo:
+                return []
+            data = _Reader(z, name, _Options(None, True, {}), [], size).read_entry(entry)
+    allowed = {**_unpickler.default_allowed_globals(), **_TENSORLIB_GLOBALS, **_unpickler.user_allowed_globals()}
+    if prefix is not None:
+        from ._torch_format import torch_global_names
+        allowed.update(dict.fromkeys(torch_global_names()))
+    try:
+        found = _unpickler.globals_in_pickle(data)
+    except pickle.UnpicklingError as e:
+        raise _fail(name, str(e), entry) from None
+    return list(dict.fromkeys(g for g in found if g not in allowed))
 
 
 def _check_directory(fh, size, name):
@@ -527,21 +753,34 @@ def _check_directory(fh, size, name):
                     f"tensorlib.save file of {size} bytes has; refusing a file made of directory entries")
 
 
+_LEGACY_MAGIC = b"\x80\x02\x8a\x0a" + (0x1950A86A20F9469CFC6C).to_bytes(10, "little")   # torch's pickled MAGIC_NUMBER
+
+
+def _is_legacy_torch(fh) -> bool:
+    """torch's pre-1.6 format (a pickled magic number, then pickles) or its older tar format."""
+    try:
+        fh.seek(0)
+        head = fh.read(512)
+    except (OSError, ValueError):
+        return False
+    return head.startswith(_LEGACY_MAGIC) or (head[257:262] == b"ustar" and b"storages" in head[:100])
+
+
 def _open_zip(fh, size, name):
     _check_directory(fh, size, name)
     try:
         z = zipfile.ZipFile(fh, "r")
     except _DAMAGE as e:
+        if _is_legacy_torch(fh):
+            raise _fail(name, "a PyTorch checkpoint in the legacy format (torch < 1.6, or "
+                        "_use_new_zipfile_serialization=False), which tensorlib does not read; in PyTorch, re-save "
+                        "it: torch.save(torch.load(path), path)") from None
         raise _fail(name, f"not a tensorlib.save file ({type(e).__name__}: {e}); it may be truncated or a "
                     "different format") from None
-    names = set(z.namelist())
-    if _MANIFEST not in names:
+    names = z.namelist()
+    if _MANIFEST not in names and not any(n.endswith("/data.pkl") and n.count("/") == 1 for n in names):
         z.close()
-        if any(n.endswith("data.pkl") for n in names):
-            raise _fail(name, "a PyTorch checkpoint (pickle inside a zip). tensorlib never unpickles; "
-                        "re-save it from torch as NumPy arrays, e.g. "
-                        "numpy.savez(path, **{k: v.numpy() for k, v in sd.items()})")
-        raise _fail(name, f"a zip archive without {_MANIFEST}; it was not written by tensorlib.save")
+        raise _fail(name, f"a zip archive without {_MANIFEST}; it was not written by tensorlib.save or torch.save")
     return z
 
 
@@ -558,10 +797,13 @@ def _read_manifest(z, size, name):
         raise _fail(name, f"unreadable ({type(e).__name__}: {e}); the file is damaged", _MANIFEST) from None
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         raise _fail(name, "does not describe a tensorlib.save file", _MANIFEST)
-    if manifest.get("version") != VERSION:
-        raise _fail(name, f"has format version {repr(manifest.get('version'))[:20]}; this tensorlib reads version "
-                    f"{VERSION}")
+    if manifest.get("version") not in (VERSION, PICKLED_VERSION):
+        raise _fail(name, f"has format version {repr(manifest.get('version'))[:20]}; this tensorlib reads versions "
+                    f"{VERSION} and {PICKLED_VERSION}")
     if "root" not in manifest or not isinstance(manifest.get("tensors", []), list):
         raise _fail(name, "has no 'root' entry or a malformed 'tensors' list; the file is damaged", _MANIFEST)
+    if manifest["version"] == PICKLED_VERSION and manifest["root"] != {"P": _PICKLE}:
+        raise _fail(name, f"a version {PICKLED_VERSION} manifest's root must name {_PICKLE}, not "
+                    f"{_describe(manifest['root'])}", _MANIFEST)
     manifest.setdefault("tensors", [])
     return manifest

@@ -106,6 +106,13 @@ class Optimizer:
     def __getstate__(self):
         return {"defaults": self.defaults, "state": self.state, "param_groups": self.param_groups}
 
+    def __setstate__(self, state):
+        """An unpickled optimizer (tensorlib.load of a whole checkpoint) gets fresh hook lists, as torch's
+        __setstate__ restores what __getstate__ leaves out."""
+        self.__dict__.update(state)
+        self._step_pre_hooks, self._step_post_hooks = [], []
+        self._opt_called = False
+
     # --- groups ---------------------------------------------------------------------------------
     def add_param_group(self, param_group: dict):
         if not isinstance(param_group, dict):

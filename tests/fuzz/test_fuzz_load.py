@@ -14,6 +14,7 @@ import io
 import os
 import pickle
 import re
+import struct
 import tracemalloc
 import zipfile
 
@@ -24,6 +25,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 import tensorlib as tl
 from safeio.read import MIN_INFLATE_BUDGET
+from tensorlib.serialization import WeightsOnlyUnpicklingError
 
 from ._scale import SCALE
 
@@ -35,13 +37,18 @@ _FUZZ = settings(deadline=None, suppress_health_check=[HealthCheck.too_slow, Hea
 
 def _check_error(e: BaseException) -> None:
     msg = str(e)
-    assert isinstance(e, RuntimeError) and type(e) is RuntimeError, f"{type(e).__name__}: {msg}"
+    assert type(e) in (RuntimeError, WeightsOnlyUnpicklingError), f"{type(e).__name__}: {msg}"
     assert msg.startswith("tensorlib.load: ") and not _CONTROL.search(msg), msg
 
 
-def _use(obj, depth=0) -> None:
-    """What a user does with a loaded object must work (it raised KeyError for unsupported dtypes)."""
+def _use(obj, depth=0, seen=None) -> None:
+    """What a user does with a loaded object must work (it raised KeyError for unsupported dtypes). A
+    pickle may hold cycles (a list inside itself), as pickle allows: each container is visited once."""
     assert depth <= 70
+    seen = set() if seen is None else seen
+    if id(obj) in seen:
+        return
+    seen.add(id(obj))
     if isinstance(obj, tl.Tensor):
         assert obj.dtype in (tl.bool, tl.uint8, tl.int8, tl.int16, tl.int32, tl.int64, tl.float16, tl.float32,
                              tl.float64)
@@ -49,11 +56,11 @@ def _use(obj, depth=0) -> None:
         (obj.double() + 1).sum()
     elif isinstance(obj, dict):
         for k, v in obj.items():
-            _use(k, depth + 1)
-            _use(v, depth + 1)
+            _use(k, depth + 1, seen)
+            _use(v, depth + 1, seen)
     elif isinstance(obj, (list, tuple)):
         for v in obj:
-            _use(v, depth + 1)
+            _use(v, depth + 1, seen)
     elif isinstance(obj, np.ndarray):
         assert obj.dtype.kind in "biufc"
 
@@ -222,6 +229,54 @@ def test_deep_manifests():
         assert (err is None) == (depth <= 64), (depth, err)
 
 
+# --- pickles: random opcode programs, hostile globals among them, never run ----------------------
+
+def _g(module, name):
+    return b"c" + f"{module}\n{name}\n".encode()
+
+
+def _s(text):
+    return b"X" + struct.pack("<I", len(text.encode())) + text.encode()
+
+
+_MARKER = "/tmp/tensorlib-fuzz-pwned"      # a payload that ran would create this file
+_PAYLOADS = [_g(m, n) + b"(" + _s(c) + b"tR" for m, n, c in (
+    ("os", "system", f"touch {_MARKER}"), ("posix", "system", f"touch {_MARKER}"),
+    ("builtins", "exec", f"open({_MARKER!r}, 'w').close()"), ("__builtin__", "eval", f"open({_MARKER!r}, 'w')"),
+    ("subprocess", "getoutput", f"touch {_MARKER}"), ("pathlib", "Path", _MARKER))]
+_CHUNKS = st.one_of(
+    st.sampled_from(_PAYLOADS),
+    st.sampled_from([b"}", b"]", b")", b"(", b"t", b"\x85", b"\x86", b"\x87", b"N", b"\x88", b"\x89", b"a", b"e", b"s",
+                     b"u", b"R", b"b", b"\x81", b"Q", b"0", b"1", b"2", b"q\x00", b"q\x01", b"h\x00", b"h\x01",
+                     b"K\x00", b"K\x07", b"\x8a\x01\x05", b"G?\xf0\x00\x00\x00\x00\x00\x00", b"C\x02ab",
+                     _s("tensor"), _s("array"), _s("storage"), _s("cpu"), _s("0"),
+                     _g("collections", "OrderedDict"), _g("collections", "Counter"), _g("builtins", "set"),
+                     _g("builtins", "complex"), _g("_codecs", "encode"), _g("tensorlib._dtype", "_by_name"),
+                     _g("tensorlib._device", "device"), _g("torch._utils", "_rebuild_tensor_v2"),
+                     _g("torch", "FloatStorage"), _g("torch", "Size"), _g("torch._utils", "_rebuild_parameter")]),
+    st.binary(min_size=1, max_size=3))
+
+
+@settings(_FUZZ, max_examples=300)
+@given(body=st.lists(_CHUNKS, max_size=30), torch_layout=st.booleans())
+def test_generated_pickles_never_run_code(body, torch_layout):
+    """Random opcode programs in a tensorlib archive (with two .npy entries) or a torch archive (with a
+    storage): each loads into usable objects or is refused with one line, and no payload runs."""
+    data = b"\x80\x02" + b"".join(body) + b"."
+    npy = io.BytesIO()
+    np.save(npy, np.ones(4, np.float32))
+    if torch_layout:
+        entries = [("archive/data.pkl", data), ("archive/byteorder", b"little"), ("archive/data/0", bytes(16))]
+    else:
+        meta = {"file": "tensors/0.npy", "dtype": "float32", "shape": [4]}
+        entries = [("manifest.json", orjson.dumps({"format": "tensorlib.save", "version": 2,
+                                                   "root": {"P": "data.pkl"}, "tensors": [meta, meta]})),
+                   ("data.pkl", data), ("tensors/0.npy", npy.getvalue())]
+    archive = _archive([(n, d, zipfile.ZIP_STORED) for n, d in entries])
+    _load(io.BytesIO(archive), len(archive))
+    assert not os.path.exists(_MARKER)
+
+
 # --- bombs: refused before inflating, memory within 3x the file + 1 MiB --------------------------
 
 def _deflated(entries) -> bytes:
@@ -255,6 +310,8 @@ def _bombs():
         for i in range(20_000):
             z.writestr(f"{i}", b"")
     yield "directory", directory.getvalue()
+    pickled = b'{"format":"tensorlib.save","version":2,"tensors":[],"root":{"P":"data.pkl"}}'
+    yield "pickle", _deflated([("manifest.json", [pickled]), ("data.pkl", [b"\x80\x02"] + [b"}" * (1 << 20)] * 64)])
 
 
 @pytest.mark.parametrize("name,data", list(_bombs()), ids=lambda v: v if isinstance(v, str) else "")
@@ -292,6 +349,14 @@ def _paths(tmp):
     yield "empty zip", tmp / "eocd.tl"
     (tmp / "\x1b]2;PWNED\x07.tl").write_bytes(b"junk")
     yield "hostile name", tmp / "\x1b]2;PWNED\x07.tl"
+
+
+def test_pickled_object_graph_stays_within_its_budget():
+    """1 MiB of EMPTY_DICT opcodes stored (a ~70 MiB object graph) stops at 32x the file's size."""
+    data = _archive([("manifest.json", b'{"format":"tensorlib.save","version":2,"tensors":[],"root":{"P":"data.pkl"}}',
+                      zipfile.ZIP_STORED), ("data.pkl", b"\x80\x02" + b"}" * (1 << 20) + b".", zipfile.ZIP_STORED)])
+    err = _load(io.BytesIO(data), len(data))
+    assert "memory bomb" in str(err)
 
 
 def test_paths_that_are_not_tensorlib_files(tmp_path):

@@ -2,6 +2,7 @@
 import collections
 import io
 import os
+import pickle
 import zipfile
 
 import numpy as np
@@ -107,14 +108,14 @@ def test_cuda_tensor_without_cuda_asks_for_map_location():
     assert tl.load(_rewrite_manifest(buf, to_cuda), map_location="cpu")["w"].tolist() == [1.0, 1.0]
 
 
-def test_unsupported_objects_are_refused_with_their_place():
+def test_objects_pickle_cannot_save_fail_as_in_torch_save():
+    """Anything beyond plain values is pickled as torch.save pickles it, with pickle's errors."""
     class Model:
-        def state_dict(self):
-            return {}
-    with pytest.raises(TypeError, match=r"at obj\['m'\].*state_dict\(\)"):
+        pass
+    with pytest.raises(AttributeError, match="Can't pickle local object"):
         tl.save({"m": Model()}, io.BytesIO())
-    with pytest.raises(TypeError, match="NumPy array of dtype object"):
-        tl.save(np.array([object()]), io.BytesIO())
+    with pytest.raises(ValueError, match="pickle_protocol must be 2 .* or 3"):
+        tl.save({"s": {1}}, io.BytesIO(), pickle_protocol=4)
 
 
 def test_truncated_file_error_names_the_file(tmp_path):
@@ -134,7 +135,8 @@ def test_foreign_files(tmp_path):
     torchlike = tmp_path / "model.pt"
     with zipfile.ZipFile(torchlike, "w") as z:
         z.writestr("archive/data.pkl", b"\x80\x02cos\nsystem\n.")
-    with pytest.raises(RuntimeError, match="model.pt.: a PyTorch checkpoint.*never unpickles"):
+    with pytest.raises(pickle.UnpicklingError, match="model.pt.: archive/data.pkl: Weights only load failed.*"
+                       "unsupported GLOBAL os.system whose module os is blocked"):
         tl.load(torchlike)
     with pytest.raises(FileNotFoundError, match="no such file"):
         tl.load(tmp_path / "missing.tl")
