@@ -1,12 +1,13 @@
 """Run by tests/profiler/test_cupti_gpu.py in a fresh process on a GPU: CUPTI as the NVTX tool, recording
 the MARKER activity of profiler.emit_nvtx's ranges, printed as JSON. A file (not a string in the test) so
 tests/test_cupy_conformance.py checks its cupti calls too."""
-import json, os
+import json
 from cupti import cupti
+from profiler.cupti import route_nvtx_to_cupti
 # NVTX calls go to the tool library NVTX_INJECTION64_PATH names: the very libcupti that cupti-python
-# loaded (read from /proc/self/maps), set before the first NVTX call of the process
-path = next(line.split()[-1] for line in open("/proc/self/maps") if "libcupti" in line)
-os.environ["NVTX_INJECTION64_PATH"] = path
+# loads (lazily, at its first call: route_nvtx_to_cupti makes one, then reads /proc/self/maps), set
+# before the first NVTX call of the process
+path = route_nvtx_to_cupti()
 rec = []
 K = cupti.ActivityKind
 # cupti-python 13.0.1's ActivityFlag has MARKER_START but no MARKER_END: CUPTI_ACTIVITY_FLAG_MARKER_END
