@@ -13,7 +13,6 @@ cannot be a trace (a gzip bomb, a sparse file of zeros, a FIFO, /dev/zero).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import subprocess
 import sys

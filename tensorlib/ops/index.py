@@ -140,7 +140,7 @@ def _put(out, idx, v):
         out[idx] = v
     except IndexError as e:
         raise index_error(e, out, idx) from None
-    except ValueError as e:
+    except ValueError:
         target, shape = out[idx].shape, getattr(v, "shape", ())
         for k in range(1, max(len(target), len(shape)) + 1):
             t, g = (target[-k] if k <= len(target) else 1), (shape[-k] if k <= len(shape) else 1)
@@ -346,7 +346,6 @@ def _(ctx, g):
     ga = sum_to(masked_fill(g, mask, 0.0), ctx.in_meta[0][0]) if ctx.needs_input_grad[0] else None
     gv = None
     if ctx.needs_input_grad[2]:
-        from .creation import zeros_like
         gv = (g * mask).sum()
     return ga, None, gv
 

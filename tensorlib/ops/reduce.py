@@ -5,7 +5,7 @@ import math
 from collections import namedtuple
 
 from .. import _sync
-from ._helpers import expand, norm_dims, reduced_grad
+from ._helpers import norm_dims, reduced_grad
 from ._registry import Tensor, dispatch, method, np, op
 
 values_indices = namedtuple("return_types", ["values", "indices"])

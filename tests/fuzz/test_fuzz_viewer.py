@@ -8,7 +8,6 @@ About 15 s by default; FUZZ_SCALE=N (tests/fuzz/_scale.py) multiplies every exam
 import asyncio
 import gzip
 import json
-import os
 
 import pytest
 from hypothesis import HealthCheck, given, settings

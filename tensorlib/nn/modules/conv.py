@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 
-from ... import ops
 from .. import functional as F, init
 from .linear import weight_and_bias
 from .module import Module
