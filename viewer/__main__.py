@@ -10,9 +10,10 @@ import argparse
 import json
 import sys
 
+from safeio import literal
+
 from .loader import TraceError
 from .summary import COLUMNS
-from .text import literal
 
 
 def _load(path: str):

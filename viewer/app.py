@@ -20,6 +20,8 @@ from textual.screen import ModalScreen
 from textual.widgets import DataTable, Footer, ProgressBar, Static, TabbedContent, TabPane
 from textual.worker import get_current_worker
 
+from safeio import literal
+
 from .calltree import CallTreeView
 from .details import Details
 from .inputs import LiteralInput
@@ -30,7 +32,7 @@ from .model import Trace, load_trace
 from .opsview import OpsView
 from .search import SearchError, search
 from .summary import ops_table
-from .text import fmt_ns, literal
+from .text import fmt_ns
 from .timeline import Timeline
 
 

@@ -13,8 +13,10 @@ import numpy as np
 from rich.text import Text
 from textual.widgets import Tree
 
+from safeio import literal
+
 from .model import KIND_SPAN, Trace
-from .text import fmt_ns, literal
+from .text import fmt_ns
 
 
 # Tree levels narrower than this are interned in one Python pass: a NumPy pass per level costs more

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from safeio import literal
+
 from .summary import OpsTable
-from .text import fmt_ns, literal
+from .text import fmt_ns
 
 
 @dataclass

@@ -10,9 +10,10 @@ import itertools
 from collections import defaultdict
 
 import numpy as np
+from msgspec import UNSET
 
 from .convert import TS_LIMIT, hashable, num_array, pairs, text
-from .events import UNSET, Event
+from .events import Event
 
 
 def bind_flows(trace, flows: list[Event], warnings: list[str]) -> tuple[np.ndarray, np.ndarray, list[str]]:

@@ -16,8 +16,10 @@ from rich.style import Style
 from textual.strip import Strip
 from textual.widget import Widget
 
+from safeio import literal
+
 from .model import KIND_SPAN, Trace
-from .text import fmt_bytes, fmt_ns, literal
+from .text import fmt_bytes, fmt_ns
 
 _DEVICE_TYPES = {0: "CPU", 1: "CUDA"}
 _BLOCKS = " ▁▂▃▄▅▆▇█"

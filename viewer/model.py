@@ -24,9 +24,10 @@ from typing import Any
 
 import msgspec
 import numpy as np
+from msgspec import UNSET
 
 from .convert import TS_LIMIT, hashable, num_array, pairs, text
-from .events import NOT_OBJECT_PH, UNSET, Event, args_dict, args_value, event_id
+from .events import NOT_OBJECT_PH, Event, args_dict, args_value, event_id
 from .flows import bind_flows
 from .loader import Progress, RawTrace, _noop, load_raw, raw_trace
 from .nesting import nest, self_time

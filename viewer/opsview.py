@@ -13,10 +13,12 @@ from textual.containers import Vertical
 from textual.message import Message
 from textual.widgets import DataTable, Input, Static
 
+from safeio import literal
+
 from .inputs import LiteralInput
 from .model import Trace
 from .summary import COLUMNS, OpsTable, ops_table
-from .text import fmt_ns, literal
+from .text import fmt_ns
 
 HEADERS = {"name": "Name", "cat": "Category", "count": "Count", "total": "Total", "self": "Self",
            "avg": "Avg", "min": "Min", "max": "Max", "pct": "% total"}

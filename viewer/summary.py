@@ -15,9 +15,11 @@ from typing import Union
 import msgspec
 import numpy as np
 
+from safeio import literal
+
 from .events import decode_value
 from .model import KIND_SPAN, Trace
-from .text import fmt_ns, literal
+from .text import fmt_ns
 
 COLUMNS = ("name", "cat", "count", "total", "self", "avg", "min", "max", "pct")
 NUMERIC = ("count", "total", "self", "avg", "min", "max", "pct")

@@ -24,9 +24,11 @@ from textual.reactive import reactive
 from textual.strip import Strip
 from textual.widget import Widget
 
+from safeio import literal
+
 from .memory import column_max
 from .model import CounterTrack, Trace
-from .text import fmt_bytes, fmt_ns, literal
+from .text import fmt_bytes, fmt_ns
 
 GUTTER = 22
 _PALETTE = [
