@@ -11,11 +11,12 @@
 """
 from __future__ import annotations
 
+import io
 import os
 import stat
 import zipfile
 import zlib
-from typing import BinaryIO, Iterable, Iterator, TypeAlias
+from typing import Iterable, Iterator, Literal, TypeAlias, overload
 
 # What the callers pass as a file name: a str or a pathlib.Path (anything os.fspath turns into a str).
 StrPath: TypeAlias = str | os.PathLike[str]
@@ -51,7 +52,14 @@ def _kind(mode: int) -> str:
     return "not a regular file"
 
 
-def open_input(path: StrPath, *, what: str = "file", allow_nonregular: bool = False) -> tuple[BinaryIO, int | None]:
+@overload
+def open_input(path: StrPath, *, what: str = ...,
+               allow_nonregular: Literal[False] = ...) -> tuple[io.BufferedReader, int]: ...
+@overload
+def open_input(path: StrPath, *, what: str = ...,
+               allow_nonregular: bool) -> tuple[io.BufferedReader, int | None]: ...
+def open_input(path: StrPath, *, what: str = "file",
+               allow_nonregular: bool = False) -> tuple[io.BufferedReader, int | None]:
     """Open `path` for reading; returns the file and its size (None for a non-regular file)."""
     p = os.fspath(path)
     try:
