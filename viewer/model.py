@@ -29,7 +29,7 @@ from msgspec import UNSET
 
 from .convert import TS_LIMIT, hashable, num_array, pairs, text
 from .events import NOT_OBJECT_PH, Event, EventSource, args_dict, args_value, event_id
-from .flows import bind_flows
+from .flows import Flows, bind_flows
 from .loader import Progress, RawTrace, _noop, load_raw, raw_trace
 from .nesting import nest, self_time
 
@@ -105,7 +105,7 @@ class Trace:
     home: tuple[int, int] = (0, 1)
     # (source event, destination event, category) per flow, replaced in one assignment so that a
     # reader on the UI thread never sees a half-bound state; see bind_pending_flows.
-    flows: tuple[np.ndarray, np.ndarray, list[str]] = field(
+    flows: Flows = field(
         default_factory=lambda: (np.zeros(0, np.int64), np.zeros(0, np.int64), []))
     pending_flows: list[Event] | None = None
 
