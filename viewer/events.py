@@ -70,8 +70,8 @@ FIELDS = frozenset(Event.__struct_fields__)
 NOT_OBJECT_PH = object()
 NOT_OBJECT = Event(ph=NOT_OBJECT_PH)
 
-_events_decoder = msgspec.json.Decoder(list[_Decoded])
-_raw_list_decoder = msgspec.json.Decoder(list[Raw])
+_events_decoder: msgspec.json.Decoder[list[_Decoded]] = msgspec.json.Decoder(list[_Decoded])
+_raw_list_decoder: msgspec.json.Decoder[list[Raw]] = msgspec.json.Decoder(list[Raw])
 
 
 def event_id(e: Event) -> Any:

@@ -326,7 +326,7 @@ def decode_fast(data: bytes | bytearray, warnings: list[str]) -> RawTrace | None
         if first == b"[":
             events = decode_events(data)
             return RawTrace(events, {}, warnings, FileSource(data, len(events)))
-        top = msgspec.json.decode(data, type=dict[str, msgspec.Raw])
+        top: dict[str, msgspec.Raw] = msgspec.json.decode(data, type=dict[str, msgspec.Raw])
         if "traceEvents" not in top:
             return None
         buf = top.pop("traceEvents")

@@ -50,7 +50,7 @@ def _dump(args: Any) -> bytes:
 
 # Args that `not` calls empty are left out of the blob, as they always were.
 _EMPTY = {b"null", b"{}", b"[]", b'""', b"0", b"false", b"0.0", b"-0", b"-0.0"}
-_raw_list = msgspec.json.Decoder(list[Raw])
+_raw_list: msgspec.json.Decoder[list[Raw]] = msgspec.json.Decoder(list[Raw])
 
 
 def _compact(raws: list[Raw]) -> list[Raw] | list[bytes]:

@@ -116,7 +116,8 @@ class _Dims(msgspec.Struct, gc=False):
 
 
 # args can be any JSON value; all but objects have no Input Dims.
-_dims_decoder = msgspec.json.Decoder(list[Union[_Dims, None, bool, int, float, str, list[Any]]])
+_DimsOrValue = Union[_Dims, None, bool, int, float, str, list[Any]]
+_dims_decoder: msgspec.json.Decoder[list[_DimsOrValue]] = msgspec.json.Decoder(list[_DimsOrValue])
 
 
 def _shape_ids(trace: Trace, idx: np.ndarray) -> tuple[np.ndarray, list[str]]:
