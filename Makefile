@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: test demo test-gpu check-torch bench clean fuzz-release
+.PHONY: test demo test-gpu check-torch bench clean fuzz-release typecheck
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -19,6 +19,10 @@ test: $(STAMP)
 	$(PY) -m pytest -q -p no:cacheprovider tests
 	FAKECUPY_RULES=13 PYTHONPATH=tests/fakecupy $(PY) -m pytest -q -p no:cacheprovider -m cuda tests
 	FAKECUPY_RULES=14 PYTHONPATH=tests/fakecupy $(PY) -m pytest -q -p no:cacheprovider -m cuda tests
+
+# Static types: viewer and safeio are fully annotated and checked strictly (settings in pyproject.toml).
+typecheck: $(STAMP)
+	$(PY) -m mypy --strict viewer safeio
 
 # The fuzz suite at 20 times its default examples (tests/fuzz/_scale.py), for a release: about 15 minutes.
 fuzz-release: $(STAMP)

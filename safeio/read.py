@@ -11,10 +11,15 @@
 """
 from __future__ import annotations
 
+import io
 import os
 import stat
+import zipfile
 import zlib
-from typing import BinaryIO, Iterable, Iterator
+from typing import Iterable, Iterator, Literal, TypeAlias, overload
+
+# What the callers pass as a file name: a str or a pathlib.Path (anything os.fspath turns into a str).
+StrPath: TypeAlias = str | os.PathLike[str]
 
 MAX_RATIO = 100                  # inflated bytes per compressed byte accepted by default
 MIN_INFLATE_BUDGET = 64 << 20    # small files may always inflate to this much
@@ -47,7 +52,14 @@ def _kind(mode: int) -> str:
     return "not a regular file"
 
 
-def open_input(path, *, what: str = "file", allow_nonregular: bool = False) -> tuple[BinaryIO, int | None]:
+@overload
+def open_input(path: StrPath, *, what: str = ...,
+               allow_nonregular: Literal[False] = ...) -> tuple[io.BufferedReader, int]: ...
+@overload
+def open_input(path: StrPath, *, what: str = ...,
+               allow_nonregular: bool) -> tuple[io.BufferedReader, int | None]: ...
+def open_input(path: StrPath, *, what: str = "file",
+               allow_nonregular: bool = False) -> tuple[io.BufferedReader, int | None]:
     """Open `path` for reading; returns the file and its size (None for a non-regular file)."""
     p = os.fspath(path)
     try:
@@ -65,15 +77,18 @@ def open_input(path, *, what: str = "file", allow_nonregular: bool = False) -> t
         raise InputError(f"{p!r}: cannot read the {what}: {e.strerror or e}") from None
 
 
-def read_bounded(path, *, what: str = "file", max_bytes: int | None = None,
+def read_bounded(path: StrPath, *, what: str = "file", max_bytes: int | None = None,
                  allow_nonregular: bool = False) -> bytes:
     """The whole file, at most its size when opened; more than `max_bytes` (required for a non-regular
     file) is an InputError."""
     f, size = open_input(path, what=what, allow_nonregular=allow_nonregular)
     with f:
-        if size is None and max_bytes is None:
-            raise InputError(f"{os.fspath(path)!r}: a {what} read from a stream needs a byte limit")
-        limit = size if max_bytes is None else (max_bytes if size is None else min(size, max_bytes))
+        if max_bytes is None:
+            if size is None:
+                raise InputError(f"{os.fspath(path)!r}: a {what} read from a stream needs a byte limit")
+            limit = size
+        else:
+            limit = max_bytes if size is None else min(size, max_bytes)
         if size is not None and max_bytes is not None and size > max_bytes:
             raise InputError(f"{os.fspath(path)!r}: the {what} is {size} bytes, over the {max_bytes}-byte limit")
         data = f.read(limit + 1)
@@ -131,7 +146,7 @@ def gunzip_stream(chunks: Iterable[bytes], *, limit: int, what: str = "file",
                                     f"(after {total} inflated bytes)")
 
 
-def check_zip_entries(infos, size_on_disk: int, *, name: str = "input", what: str = "archive") -> int:
+def check_zip_entries(infos: Iterable[zipfile.ZipInfo], size_on_disk: int, *, name: str = "input", what: str = "archive") -> int:
     """Refuse a zip archive before any entry is read when its entries declare more than
     `inflate_budget(size on disk)` bytes in total, or one entry claims more compressed bytes than the
     whole file holds, or an uncompressed entry declares another size than it stores. zipfile never

@@ -21,7 +21,7 @@ _UNSAFE = re.compile(
     "\ud800-\udfff\U000e0000-\U000e007f]")
 
 
-def _escape(m: re.Match) -> str:
+def _escape(m: re.Match[str]) -> str:
     o = ord(m.group(0))
     if o < 0x100:
         return f"\\x{o:02x}"

@@ -26,6 +26,8 @@ import sys
 from contextlib import contextmanager
 from typing import BinaryIO, Iterable, Iterator
 
+from .read import StrPath
+
 
 def _error(e: OSError, what: str, path: str, hint: str = "") -> OSError:
     err = OSError(e.errno, f"cannot write the {what} to {path!r}: {e.strerror or e}{hint}")
@@ -113,7 +115,7 @@ def _keep_mode(tmp: str, st: os.stat_result) -> None:
 
 
 @contextmanager
-def atomic_open(path, *, what: str = "file") -> Iterator[BinaryIO]:
+def atomic_open(path: StrPath, *, what: str = "file") -> Iterator[BinaryIO]:
     """A binary file to write `path` through (see the module's docstring for what happens to each kind
     of target). The target changes only when the with-block ends without an exception."""
     path = os.fspath(path)
@@ -155,7 +157,7 @@ def atomic_open(path, *, what: str = "file") -> Iterator[BinaryIO]:
         raise
 
 
-def write_bytes(path, data: bytes | Iterable[bytes], *, what: str = "file") -> str:
+def write_bytes(path: StrPath, data: bytes | Iterable[bytes], *, what: str = "file") -> str:
     """Write bytes, or an iterable of bytes-like chunks written as each is produced, through
     `atomic_open`. Returns the path."""
     with atomic_open(path, what=what) as f:

@@ -9,13 +9,18 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from typing import TYPE_CHECKING, NoReturn
+
+from safeio import literal
 
 from .loader import TraceError
 from .summary import COLUMNS
-from .text import literal
+
+if TYPE_CHECKING:
+    from .model import Trace
 
 
-def _load(path: str):
+def _load(path: str) -> Trace:
     from .model import load_trace
 
     trace = load_trace(path)
@@ -69,7 +74,7 @@ def cmd_open(path: str) -> int:
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str):
+    def error(self, message: str) -> NoReturn:
         """argparse quotes the bad argument: a file name with an escape sequence in it, say."""
         super().error(literal(message))
 

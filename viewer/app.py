@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import threading
 import time
+from typing import Any
 
 import numpy as np
 from rich.text import Text
@@ -17,8 +18,11 @@ from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
 from textual.message import Message
 from textual.screen import ModalScreen
+from textual.widget import Widget
 from textual.widgets import DataTable, Footer, ProgressBar, Static, TabbedContent, TabPane
 from textual.worker import get_current_worker
+
+from safeio import literal
 
 from .calltree import CallTreeView
 from .details import Details
@@ -30,7 +34,7 @@ from .model import Trace, load_trace
 from .opsview import OpsView
 from .search import SearchError, search
 from .summary import ops_table
-from .text import fmt_ns, literal
+from .text import fmt_ns
 from .timeline import Timeline
 
 
@@ -41,14 +45,19 @@ class SearchInput(LiteralInput):
         Binding("escape", "close", "Close search"),
     ]
 
+    def _viewer(self) -> ViewerApp:
+        app = self.app
+        assert isinstance(app, ViewerApp)  # the search box is part of ViewerApp's layout only
+        return app
+
     def action_next_match(self) -> None:
-        self.app.run_search(self.value, +1)
+        self._viewer().run_search(self.value, +1)
 
     def action_prev_match(self) -> None:
-        self.app.run_search(self.value, -1)
+        self._viewer().run_search(self.value, -1)
 
     async def action_close(self) -> None:
-        await self.app.close_search()
+        await self._viewer().close_search()
 
 
 MOUSE_HELP = [
@@ -59,7 +68,7 @@ MOUSE_HELP = [
 ]
 
 
-class HelpScreen(ModalScreen):
+class HelpScreen(ModalScreen[None]):
     BINDINGS = [Binding("escape,question_mark,q", "dismiss", "Close help")]
     DEFAULT_CSS = """
     HelpScreen { align: center middle; }
@@ -72,6 +81,8 @@ class HelpScreen(ModalScreen):
                                 ("Ops table", OpsView.BINDINGS), ("Search bar", SearchInput.BINDINGS)):
             t.append(f"{title}\n", style="bold underline")
             for b in bindings:
+                if not isinstance(b, Binding):  # a (key, action[, description]) tuple
+                    b = Binding(*b)
                 keys = ", ".join(_key_name(k) for k in b.key.split(","))
                 t.append(f"  {keys:<28}", style="bold cyan")
                 t.append(f"{b.description}\n")
@@ -102,7 +113,7 @@ class FlowsReady(Message):
 
 
 class SearchDone(Message):
-    def __init__(self, query: str, matches, step: int, error: str | None) -> None:
+    def __init__(self, query: str, matches: np.ndarray | None, step: int, error: str | None) -> None:
         super().__init__()
         self.query, self.matches, self.step, self.error = query, matches, step, error
 
@@ -117,7 +128,7 @@ class Progress(Message):
         self.fraction, self.what = fraction, what
 
 
-class ViewerApp(App):
+class ViewerApp(App[None]):
     TITLE = "tensorlib viewer"
     CSS = """
     #loading { align: center middle; height: 1fr; }
@@ -255,8 +266,16 @@ class ViewerApp(App):
         if self.diff_trace is not None:  # `python -m viewer diff A B` asked for the comparison first
             await self.action_tab("diff")
 
+    @property
+    def shown(self) -> Trace:
+        """The trace on screen. The views, the search box and the status line exist only once it has
+        loaded, so what they call may rely on it."""
+        if self.trace is None:
+            raise RuntimeError("no trace is loaded yet")
+        return self.trace
+
     def _warnings(self) -> list[str]:
-        tr = self.trace
+        tr = self.shown
         return tr.warnings + ([f"B: {w}" for w in self.diff_trace.warnings] if self.diff_trace else [])
 
     @staticmethod
@@ -293,7 +312,7 @@ class ViewerApp(App):
         return Text(msg)
 
     def set_status(self, extra: str = "") -> None:
-        for w in self.query("#status"):
+        for w in self.query("#status").results(Static):
             w.update(self._status_text(extra))
 
     # ---- cross-view wiring ----
@@ -302,7 +321,7 @@ class ViewerApp(App):
             d.show(message.index)
 
     async def on_ops_view_highlighted(self, message: OpsView.Highlighted) -> None:
-        tr = self.trace
+        tr = self.shown
         tl = self.query_one(Timeline)
         mask = (tr.name_id == message.name_id) & (tr.cat_id == message.cat_id)
         tl.match_mask = mask
@@ -321,8 +340,8 @@ class ViewerApp(App):
         if not isinstance(self.screen, HelpScreen):
             self.push_screen(HelpScreen())
 
-    def _build_view(self, tab: str):
-        tr = self.trace
+    def _build_view(self, tab: str) -> Widget | None:
+        tr = self.shown
         if tab == "ops":
             return OpsView(tr, id="ops-view")
         if tab == "calltree":
@@ -333,7 +352,7 @@ class ViewerApp(App):
             return DiffView(tr, self.diff_trace, id="diff-view")
         return None
 
-    async def ensure_view(self, pane: TabPane) -> None:
+    async def ensure_view(self, pane: Widget) -> None:
         if pane.children:
             return
         view = self._build_view(pane.id or "")
@@ -354,7 +373,7 @@ class ViewerApp(App):
         pane = panes.first()
         await self.ensure_view(pane)
         # Focus something inside the new pane first: focus left on a hidden widget would switch back.
-        targets = {"timeline": Timeline, "ops": "#ops-table", "calltree": CallTreeView, "memory": MemoryView,
+        targets: dict[str, str | type[Widget]] = {"timeline": Timeline, "ops": "#ops-table", "calltree": CallTreeView, "memory": MemoryView,
                    "diff": "#diff-table", "warnings": "#warnings-scroll"}
         found = pane.query(targets[tab])
         if found:
@@ -380,20 +399,22 @@ class ViewerApp(App):
         if query == self._query:
             self.goto_match(step)
             return
-        if len(self.trace) >= BACKGROUND_SEARCH_EVENTS:
-            self.set_status(f"searching {len(self.trace):,} events for {literal(query)!r} …")
-            self.run_worker(lambda: self._search_worker(query, step), thread=True, exclusive=True, group="search")
+        trace = self.trace
+        if len(trace) >= BACKGROUND_SEARCH_EVENTS:
+            self.set_status(f"searching {len(trace):,} events for {literal(query)!r} …")
+            self.run_worker(lambda: self._search_worker(trace, query, step), thread=True, exclusive=True,
+                            group="search")
             return
         try:
-            matches = search(self.trace, query)
+            matches = search(trace, query)
         except SearchError as exc:
             self.set_status(literal(str(exc)))
             return
         self._apply_search(query, matches, step)
 
-    def _search_worker(self, query: str, step: int) -> None:
+    def _search_worker(self, trace: Trace, query: str, step: int) -> None:
         try:
-            matches = search(self.trace, query)
+            matches = search(trace, query)
         except SearchError as exc:
             self.post_message(SearchDone(query, None, step, str(exc)))
             return
@@ -403,13 +424,14 @@ class ViewerApp(App):
         if message.error is not None:
             self.set_status(literal(message.error))
             return
+        assert message.matches is not None  # a search without an error has its matches
         self._apply_search(message.query, message.matches, message.step)
 
     def _apply_search(self, query: str, matches: np.ndarray, step: int) -> None:
         tl = self.query_one(Timeline)
         self.matches = matches
         self._query = query
-        mask = np.zeros(len(self.trace), dtype=bool)
+        mask = np.zeros(len(self.shown), dtype=np.bool_)
         mask[matches] = True
         tl.match_mask = mask if len(matches) else None
         self.goto_match(step)
@@ -420,7 +442,7 @@ class ViewerApp(App):
             self.set_status(f"no match for {literal(self._query)!r}" if self._query else "")
             tl.redraw()
             return
-        tr = self.trace
+        tr = self.shown
         if tl.selected >= 0:
             t = tr.ts[tl.selected]
             here = np.flatnonzero(self.matches == tl.selected)
@@ -448,7 +470,7 @@ class DiffView(Vertical):
 
     DEFAULT_CSS = "DiffView DataTable { height: 1fr; }"
 
-    def __init__(self, a: Trace, b: Trace, **kw) -> None:
+    def __init__(self, a: Trace, b: Trace, **kw: Any) -> None:  # kw: Widget's (id, classes, ...)
         super().__init__(**kw)
         self.rows = diff_tables(ops_table(a), ops_table(b))
         self.names = (os.path.basename(a.path), os.path.basename(b.path))

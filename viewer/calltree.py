@@ -8,13 +8,17 @@ widget adds a node's children only when it is expanded.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from rich.text import Text
 from textual.widgets import Tree
+from textual.widgets.tree import TreeNode
+
+from safeio import literal
 
 from .model import KIND_SPAN, Trace
-from .text import fmt_ns, literal
+from .text import fmt_ns
 
 
 # Tree levels narrower than this are interned in one Python pass: a NumPy pass per level costs more
@@ -107,7 +111,8 @@ def build_call_tree(trace: Trace) -> CallTree:
 
 
 def _intern_thin(events: np.ndarray, up: np.ndarray, path: np.ndarray, name_id: np.ndarray,
-                 lane_of: np.ndarray, count: int, p_parent: list, p_name: list, p_lane: list) -> int:
+                 lane_of: np.ndarray, count: int, p_parent: list[np.ndarray], p_name: list[np.ndarray],
+                 p_lane: list[np.ndarray]) -> int:
     """The remaining levels (parents before children), one dict lookup per event."""
     table: dict[tuple[int, int], int] = {}
     paths = path.tolist()
@@ -130,10 +135,11 @@ def _intern_thin(events: np.ndarray, up: np.ndarray, path: np.ndarray, name_id: 
     return count
 
 
-class CallTreeView(Tree):
+class CallTreeView(Tree[int | None]):
+    """A node's data is its call path (None for a lane's node)."""
     DEFAULT_CSS = "CallTreeView { height: 1fr; }"
 
-    def __init__(self, trace: Trace, **kw) -> None:
+    def __init__(self, trace: Trace, **kw: Any) -> None:  # kw: Tree's (id, classes, ...)
         super().__init__(Text(f"{literal(trace.path or 'trace')}"), **kw)
         self.trace = trace
         self.tree_data = build_call_tree(trace)
@@ -152,17 +158,18 @@ class CallTreeView(Tree):
             tot = int(t.total[paths].sum())
             node = self.root.add(Text(f"{literal(lane.title[:200])}  total {fmt_ns(tot)}", style="bold cyan"),
                                  data=None)
-            self._add_children(node, paths)
+            self._add_paths(node, paths)
         self.root.expand()
 
-    def _add_children(self, node, paths) -> None:
+    # Not `_add_children`: that name is textual's (DOMNode._add_children(*widgets)), which this overrode.
+    def _add_paths(self, node: TreeNode[int | None], paths: np.ndarray) -> None:
         for p in paths[:500]:
             has_kids = self.tree_data.has_children(int(p))
             node.add(self._label(int(p)), data=int(p), allow_expand=has_kids)
 
-    def on_tree_node_expanded(self, event: Tree.NodeExpanded) -> None:
+    def on_tree_node_expanded(self, event: Tree.NodeExpanded[int | None]) -> None:
         node = event.node
         p = node.data
         if p is None or node.children:
             return
-        self._add_children(node, self.tree_data.children_of(p))
+        self._add_paths(node, self.tree_data.children_of(p))

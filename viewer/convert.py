@@ -8,12 +8,13 @@ import math
 from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 # Timestamps beyond this (in ns, about 146 years) cannot be meant and would overflow arithmetic.
 TS_LIMIT = float(2**62)
 
 
-def num_array(values: list[Any]) -> np.ndarray:
+def num_array(values: list[Any]) -> NDArray[np.float64]:
     """Numbers as float64; anything that is not a number becomes NaN (and is reported later)."""
     try:
         arr = np.array(values, dtype=np.float64)
@@ -41,7 +42,7 @@ def hashable(v: Any) -> Any:
         return repr(v)
 
 
-def pairs(pids: list, tids: list) -> list[tuple]:
+def pairs(pids: list[Any], tids: list[Any]) -> list[tuple[Any, Any]]:
     keys = list(zip(pids, tids))
     try:
         dict.fromkeys(keys)  # hashability check at C speed

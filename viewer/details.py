@@ -5,7 +5,10 @@ Built as a rich Text from `safe_text` pieces so nothing from the trace is ever p
 
 from __future__ import annotations
 
+from typing import Any
+
 from rich.text import Text
+from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.widgets import Static
 
@@ -68,12 +71,12 @@ class Details(VerticalScroll):
     Details { height: 12; border-top: solid $primary; }
     """
 
-    def __init__(self, trace: Trace, **kw) -> None:
+    def __init__(self, trace: Trace, **kw: Any) -> None:  # kw: Widget's (id, classes, ...)
         super().__init__(**kw)
         self.trace = trace
         self.body = Static(describe(trace, -1), markup=False)
 
-    def compose(self):
+    def compose(self) -> ComposeResult:
         yield self.body
 
     def show(self, ev: int) -> None:

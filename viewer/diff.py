@@ -8,8 +8,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from safeio import literal
+
 from .summary import OpsTable
-from .text import fmt_ns, literal
+from .text import fmt_ns
 
 
 @dataclass
@@ -80,7 +82,7 @@ def format_diff(rows: list[DiffRow], limit: int | None = None, width_name: int =
     return "\n".join(lines)
 
 
-def diff_dicts(rows: list[DiffRow]) -> list[dict]:
+def diff_dicts(rows: list[DiffRow]) -> list[dict[str, str | int | float | None]]:
     return [dict(name=r.name, cat=r.cat, count_a=r.count_a, count_b=r.count_b, total_a_ns=r.total_a,
                  total_b_ns=r.total_b, delta_total_ns=r.delta_total, ratio=r.ratio, self_a_ns=r.self_a,
                  self_b_ns=r.self_b, delta_self_ns=r.delta_self, status=r.status) for r in rows]

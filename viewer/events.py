@@ -19,7 +19,7 @@ bytes on demand (see `FileSource`); otherwise it is the list of parsed objects i
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, Protocol, cast
 
 import msgspec
 import numpy as np
@@ -59,7 +59,9 @@ class Event(msgspec.Struct, gc=False):
 class _Decoded(Event, gc=False):
     """What the fast path decodes into: the same record with `args` kept as the file's bytes."""
 
-    args: Raw = None
+    # None when the event has no args: a default, never decoded (null in the file is Raw(b"null")).
+    # Typed Raw, not Raw | None, because msgspec decodes by this annotation.
+    args: Raw = None  # type: ignore[assignment]
 
 
 FIELDS = frozenset(Event.__struct_fields__)
@@ -68,8 +70,8 @@ FIELDS = frozenset(Event.__struct_fields__)
 NOT_OBJECT_PH = object()
 NOT_OBJECT = Event(ph=NOT_OBJECT_PH)
 
-_events_decoder = msgspec.json.Decoder(list[_Decoded])
-_raw_list_decoder = msgspec.json.Decoder(list[Raw])
+_events_decoder: msgspec.json.Decoder[list[_Decoded]] = msgspec.json.Decoder(list[_Decoded])
+_raw_list_decoder: msgspec.json.Decoder[list[Raw]] = msgspec.json.Decoder(list[Raw])
 
 
 def event_id(e: Event) -> Any:
@@ -94,7 +96,7 @@ def args_value(e: Event) -> Any:
     return decode_value(a) if type(a) is Raw else a
 
 
-def args_dict(e: Event) -> dict:
+def args_dict(e: Event) -> dict[Any, Any]:
     """The event's args as a dict ({} when missing or not an object); decodes raw bytes on demand."""
     a = e.args
     if type(a) is dict:
@@ -126,11 +128,20 @@ def _record(o: Any) -> Event:
 
 def decode_events(buf: Any) -> list[Event]:
     """traceEvents (a JSON array) straight into records; raises msgspec errors on anything odd."""
-    return _events_decoder.decode(buf)
+    # A list of the subclass, used as a list of Event like the slow path's (nothing needs _Decoded).
+    return cast(list[Event], _events_decoder.decode(buf))
 
 
 def _address(buf: Any) -> int:
-    return np.frombuffer(buf, dtype=np.uint8).__array_interface__["data"][0]
+    return int(np.frombuffer(buf, dtype=np.uint8).__array_interface__["data"][0])
+
+
+class EventSource(Protocol):
+    """Where a trace's original events come from: the parsed list itself, or a `FileSource`."""
+
+    def __len__(self) -> int: ...
+
+    def __getitem__(self, i: int, /) -> Any: ...
 
 
 class FileSource:
@@ -176,8 +187,10 @@ class FileSource:
             self._index()
         if self._all is not None:
             return decode_value(self._all[i])
+        offsets = self._offsets
+        assert offsets is not None  # _index() sets either _all or _offsets
         k, j = divmod(i, self.STRIDE)
-        a, b = self._offsets[k], self._offsets[k + 1]
+        a, b = offsets[k], offsets[k + 1]
         chunk = bytes(memoryview(self.buf)[a:b]).rstrip()
         if chunk.endswith(b","):
             chunk = chunk[:-1]

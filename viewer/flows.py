@@ -8,21 +8,29 @@ from __future__ import annotations
 
 import itertools
 from collections import defaultdict
+from typing import TYPE_CHECKING
 
 import numpy as np
+from msgspec import UNSET
 
 from .convert import TS_LIMIT, hashable, num_array, pairs, text
-from .events import UNSET, Event
+from .events import Event
+
+if TYPE_CHECKING:
+    from .model import Trace
+
+# Per flow: the event it leaves, the event it enters, its category.
+Flows = tuple[np.ndarray, np.ndarray, list[str]]
 
 
-def bind_flows(trace, flows: list[Event], warnings: list[str]) -> tuple[np.ndarray, np.ndarray, list[str]]:
+def bind_flows(trace: Trace, flows: list[Event], warnings: list[str]) -> Flows:
     """Bind s/t/f points to slices with catapult's rules and chain them per (cat, id).
 
     s and t bind to the enclosing slice on their thread; f binds to the next slice that begins at or
     after it, unless `bp: "e"`, which binds it to the enclosing slice (what Kineto writes). Vectorised
     per lane: a searchsorted for the candidate, then a few passes up the parent chain.
     """
-    none = (np.zeros(0, np.int64), np.zeros(0, np.int64), [])
+    none: Flows = (np.zeros(0, np.int64), np.zeros(0, np.int64), [])
     if not flows:
         return none
     # One attribute per pass (records have slots: cheaper than tuples transposed by zip).

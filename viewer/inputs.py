@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from textual.widgets import Input
 
-from .text import literal
+from safeio import literal
 
 
 class LiteralInput(Input):

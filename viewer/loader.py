@@ -14,11 +14,11 @@ converted into the same records.
 from __future__ import annotations
 
 import codecs
+import io
 import json
 import re
-from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import msgspec
 import orjson
@@ -26,7 +26,7 @@ import orjson
 from safeio import InputError, TruncatedStream, gunzip_stream, open_input
 from safeio.read import inflate_budget
 
-from .events import Event, FileSource, decode_events, to_records
+from .events import Event, EventSource, FileSource, decode_events, to_records
 
 Progress = Callable[[float, str], None]
 
@@ -46,7 +46,7 @@ class RawTrace:
     events: list[Event]
     meta: dict[str, Any] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
-    source: Sequence[Any] | None = None
+    source: EventSource | None = None
 
     def __post_init__(self) -> None:
         if self.source is None:
@@ -103,7 +103,7 @@ def _check_start(body: bytes, at: int, path: str) -> None:
                          f"array or object, starting with '[' or '{{'")
 
 
-def _read_plain(f: Any, head: bytes, size: int, path: str, progress: Progress) -> bytearray:
+def _read_plain(f: io.BufferedIOBase, head: bytes, size: int, path: str, progress: Progress) -> bytearray:
     body, skipped = _skip_blanks(head, lambda: f.read(_CHUNK))
     _check_start(body, skipped, path)
     buf = bytearray(max(size - skipped, len(body)))
@@ -120,10 +120,10 @@ def _read_plain(f: Any, head: bytes, size: int, path: str, progress: Progress) -
     return buf
 
 
-def _read_gzip(f: Any, head: bytes, size: int, path: str, progress: Progress) -> bytearray:
+def _read_gzip(f: io.BufferedIOBase, head: bytes, size: int, path: str, progress: Progress) -> bytearray:
     """Inflate in bounded pieces so that a stream cut short still yields everything before the cut."""
 
-    def chunks():
+    def chunks() -> Iterator[bytes]:
         yield head
         while chunk := f.read(1 << 22):
             progress(0.3 * min(1.0, f.tell() / size), "decompressing")
@@ -158,7 +158,7 @@ def _where(exc: json.JSONDecodeError) -> str:
     return f"line {exc.lineno} column {exc.colno} (byte {exc.pos})"
 
 
-def _parse(data: bytes) -> Any:
+def _parse(data: bytes | bytearray) -> Any:
     """orjson first (fast); the stdlib as a fallback because it accepts NaN/Infinity and 1e400."""
     try:
         return orjson.loads(data)
@@ -186,7 +186,7 @@ def _repair_truncated(data: bytes | bytearray) -> tuple[Any, int] | None:
     Returns the parsed document and the number of bytes dropped, or None when no cut point works.
     """
     end = _content_end(data)
-    start = _LEADING_SPACE.match(data).end()
+    start = _leading_blanks(data)
     first = data[start : start + 1]
     if first == b"[":
         closers = [b"]"]
@@ -211,7 +211,7 @@ def _repair_truncated(data: bytes | bytearray) -> tuple[Any, int] | None:
 
 
 def parse_document(data: bytes | bytearray, warnings: list[str]) -> Any:
-    if _LEADING_SPACE.match(data).end() == len(data):
+    if _leading_blanks(data) == len(data):
         raise TraceError("the file is empty")
     try:
         return _parse(data)
@@ -269,6 +269,13 @@ def load_raw(path: str, progress: Progress = _noop) -> RawTrace:
 
 
 _LEADING_SPACE = re.compile(rb"[ \t\n\r]*")
+
+
+def _leading_blanks(data: bytes | bytearray) -> int:
+    """How many blanks the data starts with (found without a stripped copy of it)."""
+    m = _LEADING_SPACE.match(data)
+    assert m is not None  # the pattern matches the empty string
+    return m.end()
 _UTF8_CHUNK = 1 << 24
 
 
@@ -311,7 +318,7 @@ def _readable_utf8(data: bytes | bytearray, warnings: list[str]) -> bytes | byte
 def decode_fast(data: bytes | bytearray, warnings: list[str]) -> RawTrace | None:
     """msgspec straight into records; None for anything it refuses (the slow path then decides).
     The data must be valid UTF-8 (see _readable_utf8)."""
-    start = _LEADING_SPACE.match(data).end()
+    start = _leading_blanks(data)
     first = data[start : start + 1]
     if first not in (b"[", b"{"):
         return None
@@ -319,7 +326,7 @@ def decode_fast(data: bytes | bytearray, warnings: list[str]) -> RawTrace | None
         if first == b"[":
             events = decode_events(data)
             return RawTrace(events, {}, warnings, FileSource(data, len(events)))
-        top = msgspec.json.decode(data, type=dict[str, msgspec.Raw])
+        top: dict[str, msgspec.Raw] = msgspec.json.decode(data, type=dict[str, msgspec.Raw])
         if "traceEvents" not in top:
             return None
         buf = top.pop("traceEvents")

@@ -8,16 +8,20 @@ marked and named with the op that was running when it happened.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from rich.cells import set_cell_size
 from rich.segment import Segment
 from rich.style import Style
+from textual.geometry import Size
 from textual.strip import Strip
 from textual.widget import Widget
 
+from safeio import literal
+
 from .model import KIND_SPAN, Trace
-from .text import fmt_bytes, fmt_ns, literal
+from .text import fmt_bytes, fmt_ns
 
 _DEVICE_TYPES = {0: "CPU", 1: "CUDA"}
 _BLOCKS = " ▁▂▃▄▅▆▇█"
@@ -34,7 +38,7 @@ class Series:
     peak_op: str
 
 
-def _op_at(trace: Trace, t: int, pid=None, hint: int = -1) -> str:
+def _op_at(trace: Trace, t: int, pid: Any = None, hint: int = -1) -> str:
     """The innermost span running at t: the parent chain of the hint event, else any lane of pid."""
     if hint >= 0:
         chain = [hint, *trace.parents(hint)]
@@ -96,7 +100,7 @@ def memory_series(trace: Trace) -> list[Series]:
     return out
 
 
-def _number(v) -> float:
+def _number(v: Any) -> float:
     """A finite number, or NaN for anything else (a string, a bool, inf, 1e400)."""
     if isinstance(v, (int, float)) and not isinstance(v, bool):
         try:
@@ -126,7 +130,7 @@ def column_max(ts: np.ndarray, vals: np.ndarray, t0: float, t1: float, width: in
 class MemoryView(Widget, can_focus=True):
     DEFAULT_CSS = "MemoryView { height: 1fr; width: 1fr; }"
 
-    def __init__(self, trace: Trace, **kw) -> None:
+    def __init__(self, trace: Trace, **kw: Any) -> None:  # kw: Widget's (id, classes, ...)
         super().__init__(**kw)
         self.trace = trace
         self.series = memory_series(trace)
@@ -135,7 +139,7 @@ class MemoryView(Widget, can_focus=True):
     def _fmt(self, s: Series, v: float) -> str:
         return fmt_bytes(v) if s.is_bytes else f"{v:.6g}"
 
-    def get_content_height(self, container, viewport, width) -> int:
+    def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
         return max(1, len(self.series) * (PLOT_ROWS + 2))
 
     def render_line(self, y: int) -> Strip:

@@ -15,19 +15,21 @@ import gc
 import itertools
 import math
 from collections import Counter, defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from itertools import compress, repeat
 from operator import eq, ne
-from typing import Any
+from typing import Any, overload
 
 import msgspec
 import numpy as np
+from numpy.typing import NDArray
+from msgspec import UNSET
 
 from .convert import TS_LIMIT, hashable, num_array, pairs, text
-from .events import NOT_OBJECT_PH, UNSET, Event, args_dict, args_value, event_id
-from .flows import bind_flows
+from .events import NOT_OBJECT_PH, Event, EventSource, args_dict, args_value, event_id
+from .flows import Flows, bind_flows
 from .loader import Progress, RawTrace, _noop, load_raw, raw_trace
 from .nesting import nest, self_time
 
@@ -41,6 +43,13 @@ _PHASE_KIND = {"B": "BE", "E": "BE", "i": "i", "I": "i", "R": "i", "M": "M", "s"
                "f": "flow", "C": "C", "b": "async", "e": "async", "n": "async"}
 _SKIPPED_PHASES = {"P", "O", "N", "D", "S", "T", "F", "p", "(", ")", "V", "v", "c"}
 
+# An event's (name, cat, pid, tid) as the file has them: any JSON value (made hashable).
+_Combo = tuple[Any, Any, Any, Any]
+# `_order`'s key: numbers first, by value, then everything else by text.
+_OrderKey = tuple[int, float, str]
+# A lane's place: (process sort index, pid, thread sort index, tid).
+_LaneSortKey = tuple[float, _OrderKey, float, _OrderKey]
+
 
 @dataclass
 class Lane:
@@ -53,7 +62,7 @@ class Lane:
     start: int = 0
     stop: int = 0
     rows: int = 1
-    sort_key: tuple = ()
+    sort_key: tuple[object, ...] = ()  # a _LaneSortKey for the lanes the builder makes
 
     @property
     def title(self) -> str:
@@ -76,27 +85,27 @@ class Trace:
     warnings: list[str]
     names: list[str]
     cats: list[str]
-    ts: np.ndarray
-    dur: np.ndarray
-    name_id: np.ndarray
-    cat_id: np.ndarray
-    lane: np.ndarray
-    depth: np.ndarray
-    parent: np.ndarray
-    self_ns: np.ndarray
-    kind: np.ndarray
+    ts: NDArray[np.int64]
+    dur: NDArray[np.int64]
+    name_id: NDArray[np.int32]
+    cat_id: NDArray[np.int32]
+    lane: NDArray[np.int32]
+    depth: NDArray[np.int32]
+    parent: NDArray[np.int64]
+    self_ns: NDArray[np.int64]
+    kind: NDArray[np.int8]
     # Event i's record is events[src[i]], unless the builder made a new one for it (a B/E or b/e
     # pair merged into one span, an async instant moved to its lane): overrides[src[i]].
     events: list[Event]
-    src: np.ndarray
+    src: NDArray[np.int64]
     overrides: dict[int, Event]
-    source: Sequence[Any]  # source[src[i]]: the original event, every field (details pane)
+    source: EventSource  # source[src[i]]: the original event, every field (details pane)
     lanes: list[Lane]
     counters: list[CounterTrack]
     home: tuple[int, int] = (0, 1)
     # (source event, destination event, category) per flow, replaced in one assignment so that a
     # reader on the UI thread never sees a half-bound state; see bind_pending_flows.
-    flows: tuple[np.ndarray, np.ndarray, list[str]] = field(
+    flows: Flows = field(
         default_factory=lambda: (np.zeros(0, np.int64), np.zeros(0, np.int64), []))
     pending_flows: list[Event] | None = None
 
@@ -137,10 +146,10 @@ class Trace:
         return int((self.ts + self.dur).max()) if len(self.ts) else 1
 
     def name_of(self, i: int) -> str:
-        return self.names[self.name_id[i]]
+        return self.names[int(self.name_id[i])]
 
     def cat_of(self, i: int) -> str:
-        return self.cats[self.cat_id[i]]
+        return self.cats[int(self.cat_id[i])]
 
     def record(self, i: int) -> Event:
         s = int(self.src[i])
@@ -155,7 +164,7 @@ class Trace:
                 recs[pos] = self.overrides[int(self.src[pos])]
         return recs
 
-    def args_of(self, i: int) -> dict:
+    def args_of(self, i: int) -> dict[Any, Any]:
         return args_dict(self.record(i))
 
     def event_dict(self, i: int) -> Any:
@@ -178,7 +187,7 @@ class Trace:
         return RawEvents(self)
 
     def parents(self, i: int) -> list[int]:
-        chain = []
+        chain: list[int] = []
         p = int(self.parent[i])
         while p >= 0 and len(chain) < 10_000:
             chain.append(p)
@@ -193,13 +202,14 @@ class Trace:
         src, dst, _ = self.flows
         return [int(x) for x in src[dst == i]]
 
-    def descendants(self, i: int) -> np.ndarray:
+    def descendants(self, i: int) -> NDArray[np.intp]:
         """Events nested under i: same lane, deeper, starting within it (a range by sort order)."""
         lane = self.lanes[int(self.lane[i])]
         end = self.ts[i] + self.dur[i]
         hi = lane.start + int(np.searchsorted(self.ts[lane.start : lane.stop], end, "right"))
         idx = np.arange(i + 1, hi)
-        return idx[(self.depth[idx] > self.depth[i]) & (self.ts[idx] + self.dur[idx] <= end)]
+        nested: NDArray[np.intp] = idx[(self.depth[idx] > self.depth[i]) & (self.ts[idx] + self.dur[idx] <= end)]
+        return nested
 
     def launched(self, i: int) -> list[int]:
         """What a CPU op started elsewhere: flow targets of it and of everything nested in it."""
@@ -208,7 +218,7 @@ class Trace:
         return sorted({int(x) for x in dst[np.isin(src, srcs)]} - {i})
 
 
-class RawEvents(Sequence):
+class RawEvents(Sequence[Any]):
     """`trace.raw[i]`: event i's original dict, built on access (see Trace.event_dict)."""
 
     def __init__(self, trace: Trace):
@@ -217,7 +227,11 @@ class RawEvents(Sequence):
     def __len__(self) -> int:
         return len(self._trace.src)
 
-    def __getitem__(self, i):
+    @overload
+    def __getitem__(self, i: int) -> Any: ...
+    @overload
+    def __getitem__(self, i: slice) -> list[Any]: ...
+    def __getitem__(self, i: int | slice) -> Any:
         if isinstance(i, slice):
             return [self[j] for j in range(*i.indices(len(self)))]
         n = len(self)
@@ -263,12 +277,12 @@ class _Builder:
         self.counters: list[Event] = []
         self.flows: list[Event] = []
         self.proc_names: dict[Any, str] = {}
-        self.thread_names: dict[tuple, str] = {}
+        self.thread_names: dict[tuple[Any, Any], str] = {}
         self.proc_sort: dict[Any, float] = {}
         self.proc_labels: dict[Any, str] = {}
-        self.thread_sort: dict[tuple, float] = {}
-        self.unknown: Counter = Counter()
-        self.skipped: Counter = Counter()
+        self.thread_sort: dict[tuple[Any, Any], float] = {}
+        self.unknown: Counter[str] = Counter()
+        self.skipped: Counter[str] = Counter()
         self.not_objects = 0
 
     def split(self) -> None:
@@ -346,7 +360,7 @@ class _Builder:
             if isinstance(v, (int, float)) and not isinstance(v, bool):
                 self.thread_sort[(pid, tid)] = v
 
-    def _set(self, table: dict, key: Any, value: str, what: str) -> None:
+    def _set(self, table: dict[Any, str], key: Any, value: str, what: str) -> None:
         old = table.get(key)
         if old is not None and old != value:
             self.warnings.append(f"duplicate {what}: {old!r} then {value!r}; using the last")
@@ -363,7 +377,7 @@ class _Builder:
     def pair_begin_end(self) -> None:
         """B/E per thread on a stack, as catapult does: an E closes the most recent open B."""
         events = self.events
-        stacks: dict[tuple, list[int]] = defaultdict(list)
+        stacks: dict[tuple[Any, Any], list[int]] = defaultdict(list)
         unmatched_e = 0
         valid = [i for i in self.begins_ends if _finite(events[i].ts)]
         if len(valid) < len(self.begins_ends):
@@ -393,7 +407,7 @@ class _Builder:
     def pair_async(self) -> None:
         """Nestable async b/e, paired by (pid, cat, id, name); each name gets its own lane."""
         events = self.events
-        open_: dict[tuple, list[int]] = defaultdict(list)
+        open_: dict[tuple[Any, str, Any, str], list[int]] = defaultdict(list)
         unmatched = 0
         valid = [i for i in self.async_events if _finite(events[i].ts)]
         valid.sort(key=lambda i: float(events[i].ts))
@@ -445,11 +459,13 @@ class _Builder:
         for lane in lanes:
             lane.rows = int(depth[lane.start : lane.stop].max()) + 1 if lane.stop > lane.start else 1
         self_ns = self_time(dur, parent)
+        source = self.raw.source
+        assert source is not None  # RawTrace.__post_init__ sets it
         trace = Trace(
             path=self.path, meta=self.raw.meta, warnings=self.warnings,
             names=list(names), cats=list(cats), ts=ts, dur=dur, name_id=name_id, cat_id=cat_id,
             lane=lane_id, depth=depth, parent=parent, self_ns=self_ns, kind=kind, events=self.events, src=src,
-            overrides=self.overrides, source=self.raw.source, lanes=lanes, counters=[],
+            overrides=self.overrides, source=source, lanes=lanes, counters=[],
         )
         if self.defer_flows:
             trace.pending_flows = self.flows
@@ -463,7 +479,8 @@ class _Builder:
         self.progress(1.0, "done")
         return trace
 
-    def _columns(self):
+    def _columns(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, list[_Combo], np.ndarray]:
+        """ts, dur (ns), file index, combination id and kind of every drawable event; the combinations."""
         spans, instants = self.spans, self.instants
         raw = spans + instants
         src = np.concatenate([self.x_src, np.array(self.span_src + self.inst_src, dtype=np.int64)])
@@ -495,11 +512,11 @@ class _Builder:
         combo_id, combos = self._combos(raw, kind)
         return ts_ns, dur_ns, src, combo_id, combos, kind
 
-    def _combos(self, raw: list[Event], kind: np.ndarray) -> tuple[np.ndarray, list[tuple]]:
+    def _combos(self, raw: list[Event], kind: np.ndarray) -> tuple[np.ndarray, list[_Combo]]:
         """Each event's (name, cat, pid, tid) as an id into the distinct combinations, in order of
         first appearance. A trace has few distinct ones, so names, categories and lanes are then
         worked out once per combination instead of once per event."""
-        keys = [(e.name, e.cat, e.pid, e.tid) for e in raw]
+        keys: list[_Combo] = [(e.name, e.cat, e.pid, e.tid) for e in raw]
         for j in np.flatnonzero(kind == KIND_INSTANT).tolist():
             e = raw[j]
             if e.ph in ("i", "I", "R"):
@@ -516,7 +533,7 @@ class _Builder:
         combo_id = np.fromiter(map(first.__getitem__, keys), dtype=np.int64, count=len(keys))
         return combo_id, list(first)
 
-    def _lanes(self, laneky: list[tuple]) -> tuple[list[Lane], np.ndarray]:
+    def _lanes(self, laneky: list[tuple[Any, Any]]) -> tuple[list[Lane], np.ndarray]:
         index = dict(zip(dict.fromkeys(laneky), itertools.count()))
         ids = np.fromiter(map(index.__getitem__, laneky), dtype=np.int32, count=len(laneky))
         keys = list(index)
@@ -536,14 +553,14 @@ class _Builder:
         lane_id = remap[ids] if len(ids) else np.zeros(0, np.int32)
         return lanes, lane_id.astype(np.int32)
 
-    def _lane_sort(self, key: tuple) -> tuple:
+    def _lane_sort(self, key: tuple[Any, Any]) -> _LaneSortKey:
         pid, tid = key
         return (
             self.proc_sort.get(pid, 0), _order(pid), self.thread_sort.get((pid, tid), 0), _order(tid),
         )
 
     def _counters(self) -> list[CounterTrack]:
-        points: dict[tuple, dict[str, list]] = defaultdict(lambda: defaultdict(list))
+        points: dict[tuple[Any, str], dict[str, list[tuple[float, float]]]] = defaultdict(lambda: defaultdict(list))
         bad = 0
         for e in self.counters:
             args, ts = args_value(e), e.ts
@@ -569,7 +586,7 @@ class _Builder:
         return tracks
 
 
-def _hashable_keys(keys: list[tuple]) -> list[tuple]:
+def _hashable_keys(keys: list[_Combo]) -> list[_Combo]:
     """(name, cat, pid, tid) keys made hashable as the columns were one by one: names and categories
     as text (all of the column, if any value is unhashable), pids and tids through `hashable`."""
     names, cats, pids, tids = (list(c) for c in zip(*keys))
@@ -582,7 +599,7 @@ def _hashable_keys(keys: list[tuple]) -> list[tuple]:
     return list(zip(names, cats, pids, tids))
 
 
-def _order(v: Any) -> tuple:
+def _order(v: Any) -> _OrderKey:
     """Sort ints numerically and everything else after them, by text: pids can be both."""
     if isinstance(v, (int, float)) and not isinstance(v, bool):
         return (0, v, "")
@@ -629,7 +646,7 @@ def build_trace(raw: RawTrace, path: str = "", progress: Progress = _noop, defer
 
 
 @contextmanager
-def _gc_paused(freeze: bool = False):
+def _gc_paused(freeze: bool = False) -> Iterator[None]:
     """The cyclic GC would rescan millions of fresh objects over and over (tripling the load time).
 
     With freeze, everything alive is moved out of the GC's sight before it is enabled again: the
@@ -658,6 +675,6 @@ def load_trace(path: str, progress: Progress = _noop, defer_flows: bool = False)
     return trace
 
 
-def from_events(events: list[Any], meta: dict | None = None) -> Trace:
+def from_events(events: list[Any], meta: dict[str, Any] | None = None) -> Trace:
     """Build from in-memory events (tests, synthetic benchmarks)."""
     return build_trace(raw_trace(list(events), dict(meta or {}), []), "<memory>")

@@ -8,11 +8,17 @@ from __future__ import annotations
 
 import bisect
 import heapq
+from typing import TYPE_CHECKING
 
 import numpy as np
+from numpy.typing import NDArray
+
+if TYPE_CHECKING:
+    from .model import Lane
 
 
-def nest(ts: np.ndarray, dur: np.ndarray, kind: np.ndarray, lanes: list) -> tuple[np.ndarray, np.ndarray]:
+def nest(ts: NDArray[np.int64], dur: NDArray[np.int64], kind: NDArray[np.int8],
+         lanes: list[Lane]) -> tuple[NDArray[np.int32], NDArray[np.int64]]:
     """Depth (the row drawn) and parent of each event.
 
     Vectorised for the common case where events nest properly; a lane where two events at the same
@@ -28,14 +34,16 @@ def nest(ts: np.ndarray, dur: np.ndarray, kind: np.ndarray, lanes: list) -> tupl
         if b <= a:
             continue
         d, p = _nest_lane(ts[a:b], end[a:b], dur[a:b])
-        if d is None:
+        if d is None or p is None:  # both or neither
             d, p = _nest_greedy(ts[a:b], end[a:b])
         depth[a:b] = d
         parent[a:b] = np.where(p >= 0, p + a, -1)
     return depth, parent
 
 
-def _nest_lane(ts: np.ndarray, end: np.ndarray, dur: np.ndarray):
+def _nest_lane(ts: NDArray[np.int64], end: NDArray[np.int64], dur: NDArray[np.int64]
+               ) -> tuple[NDArray[np.int32], NDArray[np.int64]] | tuple[None, None]:
+    """Depth and parent of a properly nested lane; (None, None) where two events partially overlap."""
     is_span = dur > 0
     span_ends = np.sort(end[is_span])
     span_ts = ts[is_span]  # already sorted
@@ -43,7 +51,7 @@ def _nest_lane(ts: np.ndarray, end: np.ndarray, dur: np.ndarray):
     # strictly before, since dur > 0).
     closed_before = np.searchsorted(span_ends, ts, "right")
     # For a span, spans that start at the same ts but sort earlier (longer) also enclose it.
-    span_rank = np.cumsum(is_span) - is_span
+    span_rank: NDArray[np.intp] = np.cumsum(is_span) - is_span
     depth = np.where(is_span, span_rank - closed_before, np.searchsorted(span_ts, ts, "right") - closed_before)
     depth = depth.astype(np.int32)
     if (depth < 0).any():
@@ -59,7 +67,7 @@ def _nest_lane(ts: np.ndarray, end: np.ndarray, dur: np.ndarray):
     return depth, parent
 
 
-def _nested_parents(depth: np.ndarray, end: np.ndarray) -> np.ndarray:
+def _nested_parents(depth: NDArray[np.int32], end: NDArray[np.int64]) -> NDArray[np.int64]:
     """In a properly nested lane, an event's parent is the last event before it one row up (-1 where
     that one ends first: the lane does not nest after all): one searchsorted over (depth, position) keys for all rows at once,
     not a pass over the lane per depth (which made a stack a million deep take a quarter of an hour)."""
@@ -120,7 +128,7 @@ class _TakenRows:
             r = w  # the word turned full or stopped being full: say so one level up
 
 
-def _nest_greedy(ts: np.ndarray, end: np.ndarray):
+def _nest_greedy(ts: NDArray[np.int64], end: NDArray[np.int64]) -> tuple[NDArray[np.int32], NDArray[np.int64]]:
     """Events in (ts, -dur) order; each goes on the first free row below its host, the innermost
     open event that contains it. Hosts are kept on a stack of strictly decreasing ends: an event
     that ends no later than one opened after it can never be a host again, so each is pushed and
@@ -159,7 +167,8 @@ def _nest_greedy(ts: np.ndarray, end: np.ndarray):
     return depth, parent
 
 
-def self_time(dur: np.ndarray, parent: np.ndarray) -> np.ndarray:
+def self_time(dur: NDArray[np.int64], parent: NDArray[np.int64]) -> NDArray[np.int64]:
     has = parent >= 0
     child_sum = np.bincount(parent[has], weights=dur[has].astype(np.float64), minlength=len(dur))
-    return np.maximum(dur - child_sum.astype(np.int64), 0)
+    own: NDArray[np.int64] = np.maximum(dur - child_sum.astype(np.int64), 0)
+    return own

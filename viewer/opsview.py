@@ -6,17 +6,22 @@ tells the app, which marks that op's events in the timeline.
 
 from __future__ import annotations
 
+from typing import Any
+
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.message import Message
 from textual.widgets import DataTable, Input, Static
+from textual.widgets.data_table import RowKey
+
+from safeio import literal
 
 from .inputs import LiteralInput
 from .model import Trace
 from .summary import COLUMNS, OpsTable, ops_table
-from .text import fmt_ns, literal
+from .text import fmt_ns
 
 HEADERS = {"name": "Name", "cat": "Category", "count": "Count", "total": "Total", "self": "Self",
            "avg": "Avg", "min": "Min", "max": "Max", "pct": "% total"}
@@ -39,7 +44,7 @@ class OpsView(Vertical):
             super().__init__()
             self.cat_id, self.name_id, self.jump = cat_id, name_id, jump
 
-    def __init__(self, trace: Trace, **kw) -> None:
+    def __init__(self, trace: Trace, **kw: Any) -> None:  # kw: Widget's (id, classes, ...)
         super().__init__(**kw)
         self.trace = trace
         self.by_shape = False
@@ -101,7 +106,8 @@ class OpsView(Vertical):
         event.stop()
         self.refill()
 
-    def _row(self, key) -> int:
+    def _row(self, key: RowKey) -> int:
+        assert key.value is not None  # refill() gives every row a key: str(i)
         return int(key.value)
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:

@@ -10,6 +10,7 @@ again (orjson), so that non-ASCII text matches as typed.
 from __future__ import annotations
 
 import re
+from typing import Any, Callable
 
 import msgspec
 import numpy as np
@@ -24,7 +25,7 @@ class SearchError(ValueError):
     pass
 
 
-def compile_query(query: str):
+def compile_query(query: str) -> tuple[Callable[[str], object], re.Pattern[bytes] | bytes]:
     """Returns (match function on str, compiled bytes regex or lower-cased bytes needle)."""
     q = query.strip()
     if len(q) >= 2 and q.startswith("/") and q.endswith("/"):
@@ -38,7 +39,7 @@ def compile_query(query: str):
     return (lambda s: low in s.lower()), low.encode("utf-8")
 
 
-def _dump(args) -> bytes:
+def _dump(args: Any) -> bytes:
     if not args:
         return b""
     try:
@@ -49,10 +50,10 @@ def _dump(args) -> bytes:
 
 # Args that `not` calls empty are left out of the blob, as they always were.
 _EMPTY = {b"null", b"{}", b"[]", b'""', b"0", b"false", b"0.0", b"-0", b"-0.0"}
-_raw_list = msgspec.json.Decoder(list[Raw])
+_raw_list: msgspec.json.Decoder[list[Raw]] = msgspec.json.Decoder(list[Raw])
 
 
-def _compact(raws: list[Raw]) -> list:
+def _compact(raws: list[Raw]) -> list[Raw] | list[bytes]:
     """The file's JSON texts of args without whitespace, in one msgspec call for all of them."""
     if not raws:
         return []
@@ -62,18 +63,18 @@ def _compact(raws: list[Raw]) -> list:
         return [_dump(decode_value(r)) for r in raws]
 
 
-def _offsets(pieces: list) -> np.ndarray:
+def _offsets(pieces: list[Raw | bytes]) -> np.ndarray:
     lengths = np.fromiter(map(len, pieces), dtype=np.int64, count=len(pieces)) + 1
     return np.concatenate([[0], np.cumsum(lengths)[:-1]]) if len(pieces) else np.zeros(0, np.int64)
 
 
 def args_blob(trace: Trace) -> tuple[bytes, np.ndarray]:
-    cached = getattr(trace, "_args_blob", None)
+    cached: tuple[bytes, np.ndarray] | None = getattr(trace, "_args_blob", None)
     if cached is not None:
         return cached
     args = [e.args for e in trace.records()]
     raw_at = [k for k, a in enumerate(args) if type(a) is Raw]
-    pieces: list = [b"" if type(a) is Raw else _dump(a) for a in args]
+    pieces: list[Raw | bytes] = [b"" if type(a) is Raw else _dump(a) for a in args]
     raws = [args[k] for k in raw_at]
     del args
     for k, piece in zip(raw_at, _compact(raws)):
@@ -87,11 +88,12 @@ def args_blob(trace: Trace) -> tuple[bytes, np.ndarray]:
         offsets = _offsets(pieces)
         blob = b"\n".join(pieces)
     blob = blob.lower()
+    # Cached on the trace it describes (and freed with it); Trace itself knows nothing of searching.
     trace._args_blob = (blob, offsets)  # type: ignore[attr-defined]
     return blob, offsets
 
 
-def _blob_hits(blob: bytes, offsets: np.ndarray, pattern) -> list[int]:
+def _blob_hits(blob: bytes, offsets: np.ndarray, pattern: re.Pattern[bytes] | bytes) -> list[int]:
     hits: list[int] = []
     if not len(offsets):
         return hits

@@ -10,14 +10,16 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Union
+from typing import Any, Union
 
 import msgspec
 import numpy as np
 
+from safeio import literal
+
 from .events import decode_value
 from .model import KIND_SPAN, Trace
-from .text import fmt_ns, literal
+from .text import fmt_ns
 
 COLUMNS = ("name", "cat", "count", "total", "self", "avg", "min", "max", "pct")
 NUMERIC = ("count", "total", "self", "avg", "min", "max", "pct")
@@ -61,10 +63,10 @@ class OpsTable:
         out = [int(i) for i in order if not needle or needle in self.name[i].lower() or needle in self.cat[i].lower()]
         return out[:limit] if limit else out
 
-    def as_dicts(self, rows: list[int]) -> list[dict]:
+    def as_dicts(self, rows: list[int]) -> list[dict[str, str | int | float]]:
         out = []
         for i in rows:
-            d = {"name": self.name[i], "cat": self.cat[i]}
+            d: dict[str, str | int | float] = {"name": self.name[i], "cat": self.cat[i]}
             if self.shapes[i]:
                 d["input_dims"] = self.shapes[i]
             d.update(count=int(self.count[i]), total_ns=int(self.total[i]), self_ns=int(self.self[i]),
@@ -109,11 +111,13 @@ def ops_table(trace: Trace, by_shape: bool = False, mask: np.ndarray | None = No
 
 
 class _Dims(msgspec.Struct, gc=False):
-    dims: msgspec.Raw = msgspec.field(default=None, name="Input Dims")
+    # None when absent; typed Raw, not Raw | None, because msgspec decodes by this annotation.
+    dims: msgspec.Raw = msgspec.field(default=None, name="Input Dims")  # type: ignore[assignment]
 
 
 # args can be any JSON value; all but objects have no Input Dims.
-_dims_decoder = msgspec.json.Decoder(list[Union[_Dims, None, bool, int, float, str, list]])
+_DimsOrValue = Union[_Dims, None, bool, int, float, str, list[Any]]
+_dims_decoder: msgspec.json.Decoder[list[_DimsOrValue]] = msgspec.json.Decoder(list[_DimsOrValue])
 
 
 def _shape_ids(trace: Trace, idx: np.ndarray) -> tuple[np.ndarray, list[str]]:
@@ -126,7 +130,7 @@ def _shape_ids(trace: Trace, idx: np.ndarray) -> tuple[np.ndarray, list[str]]:
     args = [records[i].args for i in idx.tolist()]
     del records
     # Per event: None (no Input Dims), the raw bytes of its Input Dims (bytes), or its text (str).
-    dims: list = [None if type(a) is msgspec.Raw else _dims_text(a) for a in args]
+    dims: list[bytes | str | None] = [None if type(a) is msgspec.Raw else _dims_text(a) for a in args]
     raw_at = [k for k, a in enumerate(args) if type(a) is msgspec.Raw]
     if raw_at:
         try:
@@ -138,17 +142,17 @@ def _shape_ids(trace: Trace, idx: np.ndarray) -> tuple[np.ndarray, list[str]]:
             for k in raw_at:
                 dims[k] = _dims_text(decode_value(args[k]))
     lookup: dict[str, int] = {"": 0}
-    id_of = {d: lookup.setdefault(_canonical(decode_value(d)) if type(d) is bytes else (d or ""), len(lookup))
+    id_of = {d: lookup.setdefault(_canonical(decode_value(d)) if isinstance(d, bytes) else (d or ""), len(lookup))
              for d in dict.fromkeys(dims)}
     ids = np.fromiter(map(id_of.__getitem__, dims), dtype=np.int64, count=len(dims))
     return ids, list(lookup)
 
 
-def _canonical(dims) -> str:
+def _canonical(dims: Any) -> str:
     return json.dumps(dims, separators=(",", ":"), default=str)
 
 
-def _dims_text(args) -> str | None:
+def _dims_text(args: Any) -> str | None:
     if not isinstance(args, dict) or "Input Dims" not in args:
         return None
     return _canonical(args["Input Dims"])

@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 import zlib
 from collections import defaultdict
+from typing import Any
 
 import numpy as np
 from rich.cells import cell_len, set_cell_size
@@ -24,9 +25,11 @@ from textual.reactive import reactive
 from textual.strip import Strip
 from textual.widget import Widget
 
+from safeio import literal
+
 from .memory import column_max
 from .model import CounterTrack, Trace
-from .text import fmt_bytes, fmt_ns, literal
+from .text import fmt_bytes, fmt_ns
 
 GUTTER = 22
 _PALETTE = [
@@ -100,7 +103,7 @@ def nice_step(span: float, target: int) -> float:
     raw = span / max(target, 1)
     if raw <= 0:
         return 1.0
-    mag = 10 ** math.floor(math.log10(raw))
+    mag: float = 10 ** math.floor(math.log10(raw))  # an int from 10**0 up, a float below
     for m in (1, 2, 5, 10):
         if raw <= m * mag:
             return m * mag
@@ -140,7 +143,7 @@ class Timeline(Widget, can_focus=True):
             super().__init__()
             self.index = index
 
-    def __init__(self, trace: Trace, **kw) -> None:
+    def __init__(self, trace: Trace, **kw: Any) -> None:  # kw: Widget's (id, classes, ...)
         super().__init__(**kw)
         self.trace = trace
         self.t0, self.t1 = (float(x) for x in trace.home)
@@ -162,12 +165,12 @@ class Timeline(Widget, can_focus=True):
     def _layout(self) -> list[tuple[int, int]]:
         """Each lane's rows; a process's counter series right after its last lane (or at the end)."""
         lanes = self.trace.lanes
-        series: dict = defaultdict(list)
+        series: dict[Any, list[tuple[CounterTrack, str]]] = defaultdict(list)
         for track in self.trace.counters:
             series[track.pid].extend((track, s) for s in track.series if len(track.series[s][1]))
         rows: list[tuple[int, int]] = []
 
-        def add_counters(pid) -> None:
+        def add_counters(pid: Any) -> None:
             for item in series.pop(pid, []):
                 rows.append((-1 - len(self.counter_rows), 0))
                 self.counter_rows.append(item)
