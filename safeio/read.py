@@ -146,7 +146,8 @@ def gunzip_stream(chunks: Iterable[bytes], *, limit: int, what: str = "file",
                                     f"(after {total} inflated bytes)")
 
 
-def check_zip_entries(infos: Iterable[zipfile.ZipInfo], size_on_disk: int, *, name: str = "input", what: str = "archive") -> int:
+def check_zip_entries(infos: Iterable[zipfile.ZipInfo], size_on_disk: int, *, name: str = "input",
+                      what: str = "archive") -> int:
     """Refuse a zip archive before any entry is read when its entries declare more than
     `inflate_budget(size on disk)` bytes in total, or one entry claims more compressed bytes than the
     whole file holds, or an uncompressed entry declares another size than it stores. zipfile never

@@ -373,7 +373,8 @@ class ViewerApp(App[None]):
         pane = panes.first()
         await self.ensure_view(pane)
         # Focus something inside the new pane first: focus left on a hidden widget would switch back.
-        targets: dict[str, str | type[Widget]] = {"timeline": Timeline, "ops": "#ops-table", "calltree": CallTreeView, "memory": MemoryView,
+        targets: dict[str, str | type[Widget]] = {"timeline": Timeline, "ops": "#ops-table", "calltree": CallTreeView,
+                                                  "memory": MemoryView,
                    "diff": "#diff-table", "warnings": "#warnings-scroll"}
         found = pane.query(targets[tab])
         if found:

@@ -72,7 +72,8 @@ def format_diff(rows: list[DiffRow], limit: int | None = None, width_name: int =
             name = name[: width_name - 1] + "…"
         ratio = f"{r.ratio:.2f}x" if r.ratio is not None else "-"
         lines.append(
-            f"{name:<{width_name}} {literal(r.cat[:12])[:12]:<12} {r.count_a:>8} {r.count_b:>8} {fmt_ns(r.total_a):>10} "
+            f"{name:<{width_name}} {literal(r.cat[:12])[:12]:<12} {r.count_a:>8} {r.count_b:>8} "
+            f"{fmt_ns(r.total_a):>10} "
             f"{fmt_ns(r.total_b):>10} {_signed(r.delta_total):>10} {ratio:>7} {fmt_ns(r.self_a):>10} "
             f"{fmt_ns(r.self_b):>10} {_signed(r.delta_self):>10}  {r.status}"
         )

@@ -46,7 +46,8 @@ def bind_flows(trace: Trace, flows: list[Event], warnings: list[str]) -> Flows:
     if not good.all():
         warnings.append(f"{int((~good).sum())} flow events without a valid ts; skipped")
         g = good.tolist()
-        cats, ids, pids, tids, phs, bps = ([x for x, k in zip(col, g) if k] for col in (cats, ids, pids, tids, phs, bps))
+        cols = (cats, ids, pids, tids, phs, bps)
+        cats, ids, pids, tids, phs, bps = ([x for x, k in zip(col, g) if k] for col in cols)
         t_us = t_us[good]
     n = len(t_us)
     if not n:

@@ -69,8 +69,9 @@ def _nest_lane(ts: NDArray[np.int64], end: NDArray[np.int64], dur: NDArray[np.in
 
 def _nested_parents(depth: NDArray[np.int32], end: NDArray[np.int64]) -> NDArray[np.int64]:
     """In a properly nested lane, an event's parent is the last event before it one row up (-1 where
-    that one ends first: the lane does not nest after all): one searchsorted over (depth, position) keys for all rows at once,
-    not a pass over the lane per depth (which made a stack a million deep take a quarter of an hour)."""
+    that one ends first: the lane does not nest after all): one searchsorted over (depth, position) keys for
+    all rows at once, not a pass over the lane per depth (which made a stack a million deep take a quarter
+    of an hour)."""
     n = len(depth)
     if not n:
         return np.full(0, -1, dtype=np.int64)

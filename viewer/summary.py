@@ -159,7 +159,8 @@ def _dims_text(args: Any) -> str | None:
 
 
 def format_table(table: OpsTable, rows: list[int], width_name: int = 48) -> str:
-    head = f"{'name':<{width_name}} {'cat':<16} {'count':>8} {'total':>10} {'self':>10} {'avg':>10} {'min':>10} {'max':>10} {'%':>6}"
+    head = (f"{'name':<{width_name}} {'cat':<16} {'count':>8} {'total':>10} {'self':>10} {'avg':>10} "
+            f"{'min':>10} {'max':>10} {'%':>6}")
     lines = [head, "-" * len(head)]
     for i in rows:
         name = literal(table.name[i][: width_name + 1])

@@ -202,7 +202,8 @@ async def test_search_regex_and_args(cpu_path):
     async with app.run_test(size=SIZE) as pilot:
         tl = await start(app, pilot)
         app.run_search("/^aten::(add|mul)_?$/", 1)
-        assert len(app.matches) and all(app.trace.name_of(int(i)) in ("aten::add", "aten::add_", "aten::mul", "aten::mul_")
+        wanted = ("aten::add", "aten::add_", "aten::mul", "aten::mul_")
+        assert len(app.matches) and all(app.trace.name_of(int(i)) in wanted
                                         for i in app.matches)
         app.run_search("Sequence number", 1)  # only in args
         assert len(app.matches) and tl.selected in set(app.matches.tolist())

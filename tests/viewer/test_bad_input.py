@@ -225,7 +225,8 @@ def test_any_events_load(events):
     check_invariants(from_events(events))
 
 
-@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@settings(max_examples=100, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 @given(st.lists(event, max_size=10), st.integers(0, 400), st.booleans())
 def test_any_bytes_load_or_fail_cleanly(tmp_path, events, cut, wrap):
     doc = {"traceEvents": events} if wrap else events
@@ -242,7 +243,8 @@ def test_any_bytes_load_or_fail_cleanly(tmp_path, events, cut, wrap):
 
 
 def test_nan_and_infinity_tokens_are_read(tmp_path):
-    trace = load_trace(write(tmp_path, '[{"ph":"X","name":"a","ts":NaN,"dur":1},{"ph":"X","name":"b","ts":1,"dur":Infinity}]'))
+    trace = load_trace(write(tmp_path, '[{"ph":"X","name":"a","ts":NaN,"dur":1},'
+                                       '{"ph":"X","name":"b","ts":1,"dur":Infinity}]'))
     assert trace.names == ["b"]
     assert math.isfinite(float(trace.dur[0]))
 

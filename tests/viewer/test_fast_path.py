@@ -9,13 +9,11 @@ the details pane's view of every event must agree.
 import json
 
 import numpy as np
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from viewer.details import describe
 from viewer.events import FileSource
-from viewer.loader import TraceError
 from viewer import model
 from viewer.model import from_events, load_trace
 from viewer.search import search
@@ -37,7 +35,9 @@ def assert_same(a, b):
     assert a.warnings == b.warnings
     assert a.meta == b.meta
     assert a.home == b.home
-    assert [(c.pid, c.name, sorted(c.series)) for c in a.counters] == [(c.pid, c.name, sorted(c.series)) for c in b.counters]
+    def counters(t):
+        return [(c.pid, c.name, sorted(c.series)) for c in t.counters]
+    assert counters(a) == counters(b)
     for ca, cb in zip(a.counters, b.counters):
         for k in ca.series:
             np.testing.assert_array_equal(ca.series[k][0], cb.series[k][0])

@@ -2,7 +2,6 @@
 random lanes checked against the plain definition (the innermost open event containing an event is
 its parent; it goes on the first free row below that parent)."""
 
-import heapq
 
 import numpy as np
 from hypothesis import given, settings
@@ -21,7 +20,9 @@ def reference_greedy(ts, end):
     opened: list[int] = []
     for i in range(n):
         t, e = ts[i], end[i]
-        still = lambda j: end[j] > t or end[j] == t == ts[j]
+
+        def still(j, t=t):
+            return end[j] > t or end[j] == t == ts[j]
         opened = [j for j in opened if still(j)]
         for r, j in list(open_rows.items()):
             if not still(j):

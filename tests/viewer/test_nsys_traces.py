@@ -31,7 +31,8 @@ DDL = {
     "ThreadNames": "nameId INTEGER NOT NULL, priority INTEGER, globalTid INTEGER",
     "PROCESSES": "globalPid INTEGER, pid INTEGER, name TEXT",
     "NVTX_EVENTS": ("start INTEGER NOT NULL, end INTEGER, eventType INTEGER NOT NULL, category INTEGER, "
-                    "color INTEGER, text TEXT, globalTid INTEGER, textId INTEGER, domainId INTEGER, int64Value INTEGER"),
+                    "color INTEGER, text TEXT, globalTid INTEGER, textId INTEGER, domainId INTEGER, "
+                    "int64Value INTEGER"),
     "CUPTI_ACTIVITY_KIND_RUNTIME": ("start INTEGER NOT NULL, end INTEGER NOT NULL, globalTid INTEGER, "
                                     "correlationId INTEGER, nameId INTEGER NOT NULL"),
     "CUPTI_ACTIVITY_KIND_KERNEL": (
@@ -96,7 +97,8 @@ def write_export(path, cap: dict) -> None:
     for tid, name in THREADS.items():
         insert("ThreadNames", nameId=3 if name == "main" else 4, priority=0, globalTid=gtid(tid))
         insert("NVTX_EVENTS", start=0, eventType=75, domainId=DOMAIN_ID, text="tensorlib", globalTid=gtid(tid))
-        insert("NVTX_EVENTS", start=0, eventType=33, domainId=DOMAIN_ID, category=OP_CAT, text="op", globalTid=gtid(tid))
+        insert("NVTX_EVENTS", start=0, eventType=33, domainId=DOMAIN_ID, category=OP_CAT, text="op",
+               globalTid=gtid(tid))
         insert("NVTX_EVENTS", start=0, eventType=33, domainId=DOMAIN_ID, category=MODULE_CAT, text="module",
                globalTid=gtid(tid))
     for r in cap["ranges"]:
