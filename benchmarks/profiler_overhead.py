@@ -22,9 +22,9 @@ import tracemalloc
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-import tensorlib as tl  # noqa: E402
+import tensorlib as tl
 
-import profiler  # noqa: E402
+import profiler
 
 
 def tiny_loop(n):

@@ -15,7 +15,7 @@ def cupy_or_none():
     global _cupy, _cupy_error
     if _cupy is None and _cupy_error is None:
         try:
-            import cupy  # noqa: PLC0415 - lazy by design
+            import cupy  # lazy by design
             if cupy.cuda.runtime.getDeviceCount() < 1:
                 raise RuntimeError("no CUDA device is visible")
             _cupy = cupy
@@ -41,7 +41,7 @@ def cupy():
 class device:
     __slots__ = ("type", "index")
 
-    def __init__(self, type, index=None):  # noqa: A002 - torch's name
+    def __init__(self, type, index=None):
         if isinstance(type, device):
             self.type, self.index = type.type, type.index
             return

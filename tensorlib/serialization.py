@@ -449,7 +449,7 @@ class _Reader:
             raise self.fail(f"the manifest marks {meta['file']}, a {arr.dtype} tensor, as requiring grad; only "
                             "floating point tensors can require gradients")
         if meta.get("parameter"):
-            from .nn import Parameter  # noqa: PLC0415 - nn imports this module's package
+            from .nn import Parameter  # nn imports this module's package
             t = Parameter(t, requires_grad=bool(grad))
         elif grad:
             t.requires_grad_(True)

@@ -107,4 +107,4 @@ from .memory import (OutOfMemoryError, empty_cache, max_memory_allocated, max_me
 
 __all__ += ["memory_allocated", "max_memory_allocated", "memory_reserved", "max_memory_reserved",
             "reset_peak_memory_stats", "reset_max_memory_allocated", "empty_cache", "memory_stats", "memory_summary"]
-from . import nvtx  # noqa: E402,F401 - torch.cuda.nvtx (NVTX needs no GPU)
+from . import nvtx  # noqa: E402 - torch.cuda.nvtx (NVTX needs no GPU)

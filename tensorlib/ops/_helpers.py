@@ -99,7 +99,7 @@ def add_at(xp, out, idx, src):
     if xp is np:
         np.add.at(out, idx, src)
         return
-    import cupyx  # noqa: PLC0415 - only on the CUDA path
+    import cupyx  # only on the CUDA path
     dt = out.dtype
     if dt.kind not in "iub" or dt in _ATOMIC_INTS:
         cupyx.scatter_add(out, idx, src)
