@@ -19,7 +19,7 @@ def cupy_or_none():
             if cupy.cuda.runtime.getDeviceCount() < 1:
                 raise RuntimeError("no CUDA device is visible")
             _cupy = cupy
-        except Exception as e:  # ImportError, CUDARuntimeError, driver problems
+        except Exception as e:  # noqa: BLE001 - a probe that never raises: ImportError, CUDARuntimeError, driver
             _cupy_error = e
         else:
             for fn in on_cupy_init:

@@ -158,6 +158,13 @@ def test_to_dtype_and_conversions():
         bool(tl.ones(2))
 
 
+
+@pytest.mark.parametrize("bad", [("f8", "x"), [("a", "i4"), ("a", "i4")], "no_such_dtype", 3.5])
+def test_an_uninterpretable_dtype_is_a_type_error(bad):
+    """NumPy refuses some of these with ValueError, others with TypeError; tensorlib says TypeError for all."""
+    with pytest.raises(TypeError, match="cannot interpret|not understood|Cannot interpret"):
+        tl.zeros(2, dtype=bad)
+
 def test_elementwise_forward_matches_numpy():
     rng = np.random.default_rng(0)
     a = rng.uniform(0.1, 2, (3, 4)).astype(np.float32)
