@@ -49,7 +49,8 @@ class device:
             raise TypeError(f"device() expected a string like 'cpu' or 'cuda:0', got {type!r}")
         if ":" in type:
             if index is not None:
-                raise RuntimeError(f"type (string) must not include an index because index was passed explicitly: {type}")
+                raise RuntimeError("type (string) must not include an index because index was passed explicitly: "
+                                   f"{type}")
             type, _, idx = type.partition(":")
             try:
                 index = int(idx)

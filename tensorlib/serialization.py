@@ -241,7 +241,8 @@ def save(obj, f, pickle_module=None, pickle_protocol=DEFAULT_PROTOCOL, _use_new_
                        w.arrays)
     else:
         if not hasattr(f, "write"):
-            raise TypeError(f"tensorlib.save: f must be a path or a writable binary file object, not {type(f).__name__}")
+            raise TypeError("tensorlib.save: f must be a path or a writable binary file object, not "
+                            f"{type(f).__name__}")
         _write_zip(f, manifest, pickled, w.arrays)
 
 

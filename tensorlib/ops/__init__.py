@@ -26,7 +26,8 @@ from . import sampling as _sa
 _PUBLIC_SKIP = {"np", "op", "dispatch", "Tensor", "method", "math", "annotations", "numbers", "D", "R", "E",
                 "CPU", "cupy", "device_of", "to_device", "move", "namedtuple", "sum_to", "norm_dims",
                 "reduced_grad", "unwrap_scalar", "cpu", "cuda", "item", "tolist", "type_", "pad_slice", "getitem",
-                "setitem", "new_tensor", "type_as", "values_indices", "topk_rt", "sort_rt", "median_rt", "view_dtype", "to", "detach_"}
+                "setitem", "new_tensor", "type_as", "values_indices", "topk_rt", "sort_rt", "median_rt", "view_dtype",
+                "to", "detach_"}
 
 
 def _public(mod):

@@ -49,7 +49,8 @@ def expand(a, *sizes):
         sizes = tuple(sizes[0])
     if len(sizes) < a._data.ndim:
         from .._dtype import scalar_name
-        raise RuntimeError(f"expand(tensorlib.{scalar_name(a._data.dtype)}Tensor{{{list(a.shape)}}}, size=[{', '.join(map(str, sizes))}]): the "
+        raise RuntimeError(f"expand(tensorlib.{scalar_name(a._data.dtype)}Tensor{{{list(a.shape)}}}, "
+                           f"size=[{', '.join(map(str, sizes))}]): the "
                            f"number of sizes provided ({len(sizes)}) must be greater or equal to the number of "
                            f"dimensions in the tensor ({a._data.ndim})")
     try:

@@ -447,8 +447,8 @@ def div(input, other, *, rounding_mode=None, out=None):
 
 def _true_div_operand(a, b):
     """int / int is a float division in torch: lift an integer tensor to the default float first."""
-    if isinstance(a, Tensor) and a._data.dtype.kind in "biu" and not (isinstance(b, Tensor) and b._data.dtype.kind == "f") \
-            and not isinstance(b, float):
+    b_is_float = isinstance(b, float) or (isinstance(b, Tensor) and b._data.dtype.kind == "f")
+    if isinstance(a, Tensor) and a._data.dtype.kind in "biu" and not b_is_float:
         from .. import _dtype as D
         from .misc import to
         return to(a, dtype=D.get_default_dtype())

@@ -151,7 +151,8 @@ def test_retain_grad_and_hooks():
 
 def test_inplace_on_leaf_requiring_grad_is_refused():
     x = tl.ones(2, requires_grad=True)
-    with pytest.raises(RuntimeError, match="a leaf Variable that requires grad is being used in an in-place operation."):
+    with pytest.raises(RuntimeError,
+                       match="a leaf Variable that requires grad is being used in an in-place operation."):
         x.add_(1)
     with tl.no_grad():
         x.add_(1)          # allowed, as in torch (optimizers do this)

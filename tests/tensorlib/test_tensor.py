@@ -242,7 +242,8 @@ def test_indexing_matches_numpy():
     t = tl.tensor(a)
     for idx in [1, -1, (1, 2), slice(1, 3), (Ellipsis, 2), (None, 1), (slice(None), [0, 2, 2]),
                 (a > 10,), ([0, 1], [2, 3])]:
-        ti = tuple(tl.tensor(i) if isinstance(i, np.ndarray) else i for i in (idx if isinstance(idx, tuple) else (idx,)))
+        parts = idx if isinstance(idx, tuple) else (idx,)
+        ti = tuple(tl.tensor(i) if isinstance(i, np.ndarray) else i for i in parts)
         np.testing.assert_array_equal(t[ti].numpy(), a[idx], err_msg=str(idx))
     np.testing.assert_array_equal(t[tl.tensor(a > 10)].numpy(), a[a > 10])
     np.testing.assert_array_equal(t[tl.tensor([3, 0])].numpy(), a[[3, 0]])

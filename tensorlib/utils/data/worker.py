@@ -54,7 +54,8 @@ class ExceptionWrapper:
         self.exc = exc
 
     def reraise(self):
-        msg = f"Caught {self.exc_type.__name__} in DataLoader worker {self.where} {self.worker_id}.\nOriginal {self.msg}"
+        msg = (f"Caught {self.exc_type.__name__} in DataLoader worker {self.where} {self.worker_id}.\n"
+               f"Original {self.msg}")
         try:
             err = self.exc_type(msg)
         except Exception:  # noqa: BLE001 - whatever its constructor does, the worker's error surfaces
