@@ -12,10 +12,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import numpy as np  # noqa: E402
+import numpy as np
 
-import tensorlib as tl  # noqa: E402
-from tensorlib import dispatch  # noqa: E402
+import tensorlib as tl
+from tensorlib import dispatch
 
 
 def per_call_us(fn, n, repeat=7):

@@ -16,7 +16,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import tensorlib as tl  # noqa: E402
+import tensorlib as tl
 
 
 def per_op_us(fn, n, sync):

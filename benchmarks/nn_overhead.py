@@ -17,9 +17,9 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-import tensorlib as tl  # noqa: E402
-from tensorlib import nn  # noqa: E402
-from tensorlib.dispatch import Hook, add_hook, remove_hook  # noqa: E402
+import tensorlib as tl
+from tensorlib import nn
+from tensorlib.dispatch import Hook, add_hook, remove_hook
 
 
 def best(fn, loops, repeat=5):

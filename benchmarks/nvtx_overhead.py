@@ -14,7 +14,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from profiler.nvtx import NvtxHook  # noqa: E402
+from profiler.nvtx import NvtxHook
 
 
 class Op:

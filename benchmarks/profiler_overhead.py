@@ -22,9 +22,9 @@ import tracemalloc
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-import tensorlib as tl  # noqa: E402
+import tensorlib as tl
 
-import profiler  # noqa: E402
+import profiler
 
 
 def tiny_loop(n):
@@ -97,7 +97,8 @@ def postprocess(sizes, repeat):
     parts), as for the in-loop cost: a shared machine only ever adds time. Every export goes to a new
     file, deleted after timing, so that replacing the previous run's file is not counted."""
     print(f"\n## Post-processing per event (stop + key_averages + table + export_chrome_trace), best of {repeat}\n")
-    print("| events | stop (build) | key_averages | table | export | total | µs/event |\n|---:|---:|---:|---:|---:|---:|---:|")
+    print("| events | stop (build) | key_averages | table | export | total | µs/event |\n"
+          "|---:|---:|---:|---:|---:|---:|---:|")
     tmp = tempfile.mkdtemp()
     for n in sizes:
         best_row = None

@@ -26,9 +26,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import tensorlib as tl  # noqa: E402
-from tensorlib import optim  # noqa: E402
-import tensorlib.nn.functional as F  # noqa: E402
+import tensorlib as tl
+from tensorlib import optim
+import tensorlib.nn.functional as F
 
 CONFIGS = {"small": (64, [784, 256, 256, 10]), "large": (512, [784, 4096, 4096, 10])}
 LR = 0.01

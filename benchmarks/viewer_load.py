@@ -58,7 +58,8 @@ def make_trace(n_events: int) -> dict:
             gpu_t = max(gpu_t, cur + 5)
             ev.append({"ph": "X", "cat": "kernel", "name": f"kernel_{op}", "pid": 0, "tid": 7, "ts": gpu_t,
                        "dur": 3.0, "args": {"correlation": corr}})
-            ev.append({"ph": "f", "cat": "ac2g", "name": "ac2g", "id": corr, "pid": 0, "tid": 7, "ts": gpu_t, "bp": "e"})
+            ev.append({"ph": "f", "cat": "ac2g", "name": "ac2g", "id": corr, "pid": 0, "tid": 7, "ts": gpu_t,
+                       "bp": "e"})
             gpu_t += 3.5
             corr += 1
             cur += 10.0

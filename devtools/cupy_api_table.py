@@ -189,7 +189,7 @@ def snapshot() -> dict:
     for path in MODULES:
         try:
             mod = importlib.import_module(path)
-        except Exception as e:          # cupy.cudnn without libcudnn, modules a version lacks
+        except Exception as e:  # noqa: BLE001 - a probe: cupy.cudnn without libcudnn, modules a version lacks
             out["modules"][path] = {"__unavailable__": f"{type(e).__name__}: {e}"[:200]}
             continue
         if getattr(mod, "available", True) is False:     # cupy.cuda.cudnn without libcudnn: a shim

@@ -80,11 +80,13 @@ def main(out: Path) -> None:
     torch.save(m, out / "whole_model.pt")
     torch.save(m.state_dict(), out / "legacy.pt", _use_new_zipfile_serialization=False)
     with torch.no_grad():
-        expected = {"mlp_x": mlp_x.numpy(), "mlp_y": m(mlp_x).numpy(), "cnn_x": cnn_x.numpy(), "cnn_y": c(cnn_x).numpy()}
+        expected = {"mlp_x": mlp_x.numpy(), "mlp_y": m(mlp_x).numpy(),
+                    "cnn_x": cnn_x.numpy(), "cnn_y": c(cnn_x).numpy()}
     expected.update({f"tensors/{k}": v for k, v in flat(t).items()})
     np.savez(out / "expected.npz", **expected)
     print(f"wrote {len(list(out.glob('*')))} files to {out} with torch {torch.__version__}")
 
 
 if __name__ == "__main__":
-    main(Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).resolve().parents[1] / "tests/tensorlib/data/torch_checkpoints")
+    default = Path(__file__).resolve().parents[1] / "tests/tensorlib/data/torch_checkpoints"
+    main(Path(sys.argv[1]) if len(sys.argv) > 1 else default)

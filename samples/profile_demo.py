@@ -12,13 +12,13 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-import tensorlib as tl  # noqa: E402
-import tensorlib.nn as nn  # noqa: E402
-import tensorlib.nn.functional as F  # noqa: E402
-from tensorlib.utils.data import DataLoader, TensorDataset  # noqa: E402
+import tensorlib as tl
+import tensorlib.nn as nn
+import tensorlib.nn.functional as F
+from tensorlib.utils.data import DataLoader, TensorDataset
 
-import profiler  # noqa: E402
-from safeio import literal  # noqa: E402
+import profiler
+from safeio import literal
 
 
 class MLP(nn.Module):

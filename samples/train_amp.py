@@ -18,9 +18,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import tensorlib as tl  # noqa: E402
-from tensorlib import optim  # noqa: E402
-from tensorlib.amp import GradScaler  # noqa: E402
+import tensorlib as tl
+from tensorlib import optim
+from tensorlib.amp import GradScaler
 
 
 def main(argv=None):

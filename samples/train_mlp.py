@@ -9,9 +9,9 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from tensorlib import nn  # noqa: E402
+from tensorlib import nn
 
-from _loop import cli, fit  # noqa: E402
+from _loop import cli, fit
 
 
 class MLP(nn.Module):

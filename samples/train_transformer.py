@@ -9,10 +9,10 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-import tensorlib as tl  # noqa: E402
-from tensorlib import nn  # noqa: E402
+import tensorlib as tl
+from tensorlib import nn
 
-from _loop import cli, fit  # noqa: E402
+from _loop import cli, fit
 
 
 class RowTransformer(nn.Module):

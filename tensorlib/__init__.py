@@ -3,31 +3,31 @@ from __future__ import annotations
 
 from . import _dtype
 from ._device import device
-from ._dtype import (bool_ as bool, dtype, float16, float32, float64, get_default_dtype, int8, int16,  # noqa: A004
+from ._dtype import (bool_ as bool, dtype, float16, float32, float64, get_default_dtype, int8, int16,
                      int32, int64, promote_types, set_default_dtype, uint8)
 from ._tensor_base import Size, Tensor
 from . import ops as _ops  # registers every op, attaches Tensor methods
-from .ops import *  # noqa: F401,F403,E402
-from .ops import (abs, add, all, any, arange, argmax, argmin, as_tensor, bmm, cat, chunk, clamp, clone,  # noqa
+from .ops import *  # noqa: F403
+from .ops import (abs, add, all, any, arange, argmax, argmin, as_tensor, bmm, cat, chunk, clamp, clone,
                   cos, detach, div, dot, empty, empty_like, eq, exp, expand, eye, flatten, from_dlpack, from_numpy,
                   full, full_like, gather, index_select, linspace, log, logsumexp, masked_fill, matmul, max, maximum,
                   mean, min, minimum, mm, mul, norm, one_hot, ones, ones_like, outer, permute, prod, rand, rand_like,
                   randint, randn, randn_like, randperm, relu, reshape, scatter_add, sigmoid, sin, split, sqrt,
                   squeeze, stack, std, sub, sum, tanh, tensor, transpose, unsqueeze, var, where, zeros, zeros_like)
-from . import autograd, cuda, dispatch, random  # noqa: E402,F401
-from .autograd import (enable_grad, inference_mode, is_grad_enabled, no_grad, set_grad_enabled)  # noqa: E402
-from .autograd.anomaly import detect_anomaly, set_detect_anomaly  # noqa: E402,F401
-from .random import Generator, initial_seed, manual_seed, seed, get_rng_state, set_rng_state  # noqa: E402,F401
-from . import amp  # noqa: E402
-from . import accelerator, distributed  # noqa: E402,F401
-from ._threads import get_num_threads, set_num_threads  # noqa: E402,F401
-from .amp import autocast  # noqa: E402,F401
+from . import autograd, cuda, dispatch, random
+from .autograd import (enable_grad, inference_mode, is_grad_enabled, no_grad, set_grad_enabled)
+from .autograd.anomaly import detect_anomaly, set_detect_anomaly
+from .random import Generator, initial_seed, manual_seed, seed, get_rng_state, set_rng_state
+from . import amp
+from . import accelerator, distributed
+from ._threads import get_num_threads, set_num_threads
+from .amp import autocast
 
-float = float32  # noqa: A001 - torch's aliases
+float = float32  # torch's aliases
 double = float64
 half = float16
 long = int64
-int = int32  # noqa: A001
+int = int32
 short = int16
 uint8 = uint8
 bool_ = bool

@@ -15,11 +15,11 @@ def cupy_or_none():
     global _cupy, _cupy_error
     if _cupy is None and _cupy_error is None:
         try:
-            import cupy  # noqa: PLC0415 - lazy by design
+            import cupy  # lazy by design
             if cupy.cuda.runtime.getDeviceCount() < 1:
                 raise RuntimeError("no CUDA device is visible")
             _cupy = cupy
-        except Exception as e:  # ImportError, CUDARuntimeError, driver problems
+        except Exception as e:  # noqa: BLE001 - a probe that never raises: ImportError, CUDARuntimeError, driver
             _cupy_error = e
         else:
             for fn in on_cupy_init:
@@ -41,7 +41,7 @@ def cupy():
 class device:
     __slots__ = ("type", "index")
 
-    def __init__(self, type, index=None):  # noqa: A002 - torch's name
+    def __init__(self, type, index=None):
         if isinstance(type, device):
             self.type, self.index = type.type, type.index
             return
@@ -49,7 +49,8 @@ class device:
             raise TypeError(f"device() expected a string like 'cpu' or 'cuda:0', got {type!r}")
         if ":" in type:
             if index is not None:
-                raise RuntimeError(f"type (string) must not include an index because index was passed explicitly: {type}")
+                raise RuntimeError("type (string) must not include an index because index was passed explicitly: "
+                                   f"{type}")
             type, _, idx = type.partition(":")
             try:
                 index = int(idx)

@@ -91,7 +91,7 @@ def to_dtype(d) -> dtype:
         return from_np(np.dtype(d))
     except TypeError:
         raise
-    except Exception:
+    except ValueError:  # np.dtype's other refusal (bad shapes, offsets, repeated fields)
         raise TypeError(f"cannot interpret {d!r} as a tensorlib dtype") from None
 
 

@@ -11,7 +11,7 @@ import os
 _USER_APIS = ("blas", "openmp")
 
 
-def set_num_threads(int) -> None:  # noqa: A002 - torch's parameter name
+def set_num_threads(int) -> None:
     n = int
     if not hasattr(n, "__index__"):
         raise RuntimeError(f"set_num_threads expects an int, but got {type(n).__name__}")

@@ -622,7 +622,8 @@ def _execute_list(op, args, attrs, seq):
         raise RuntimeError(f"{op.name}(): expected a non-empty list of Tensors")
     for a in tensors:
         if not isinstance(a, Tensor):
-            raise TypeError(f"{op.name}(): expected a sequence of Tensors, but got an element of type {type(a).__name__}")
+            raise TypeError(f"{op.name}(): expected a sequence of Tensors, but got an element of type "
+                            f"{type(a).__name__}")
     arrays, xp, need_grad = _unwrap_all(op, tensors)
     if xp is None:
         return _guarded(_execute_list, op, args, attrs, seq)

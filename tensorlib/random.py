@@ -62,7 +62,8 @@ _cuda_seed: list = []           # the seed manual_seed_all gave last, for CUDA g
 def _gen_for(device, generator):
     if generator is not None:
         if generator.device != device:
-            raise RuntimeError(f"Expected a '{device.type}' device type for generator but found '{generator.device.type}'")
+            raise RuntimeError(f"Expected a '{device.type}' device type for generator but found "
+                               f"'{generator.device.type}'")
         return generator._rng
     if device.type == "cpu":
         return default_generator._rng

@@ -241,7 +241,8 @@ def save(obj, f, pickle_module=None, pickle_protocol=DEFAULT_PROTOCOL, _use_new_
                        w.arrays)
     else:
         if not hasattr(f, "write"):
-            raise TypeError(f"tensorlib.save: f must be a path or a writable binary file object, not {type(f).__name__}")
+            raise TypeError("tensorlib.save: f must be a path or a writable binary file object, not "
+                            f"{type(f).__name__}")
         _write_zip(f, manifest, pickled, w.arrays)
 
 
@@ -449,7 +450,7 @@ class _Reader:
             raise self.fail(f"the manifest marks {meta['file']}, a {arr.dtype} tensor, as requiring grad; only "
                             "floating point tensors can require gradients")
         if meta.get("parameter"):
-            from .nn import Parameter  # noqa: PLC0415 - nn imports this module's package
+            from .nn import Parameter  # nn imports this module's package
             t = Parameter(t, requires_grad=bool(grad))
         elif grad:
             t.requires_grad_(True)

@@ -153,15 +153,19 @@ def test_losses(reduction):
     p, q = 1 / (1 + np.exp(-x)), 1 / (1 + np.exp(-y))
     T = torch.tensor
     cases = [
-        (F.mse_loss(tl.tensor(x), tl.tensor(y), reduction=reduction), torch.nn.functional.mse_loss(T(x), T(y), reduction=reduction)),
-        (F.l1_loss(tl.tensor(x), tl.tensor(y), reduction=reduction), torch.nn.functional.l1_loss(T(x), T(y), reduction=reduction)),
+        (F.mse_loss(tl.tensor(x), tl.tensor(y), reduction=reduction),
+         torch.nn.functional.mse_loss(T(x), T(y), reduction=reduction)),
+        (F.l1_loss(tl.tensor(x), tl.tensor(y), reduction=reduction),
+         torch.nn.functional.l1_loss(T(x), T(y), reduction=reduction)),
         (F.smooth_l1_loss(tl.tensor(x), tl.tensor(y), reduction=reduction, beta=0.7),
          torch.nn.functional.smooth_l1_loss(T(x), T(y), reduction=reduction, beta=0.7)),
         (F.binary_cross_entropy(tl.tensor(p), tl.tensor(q), reduction=reduction),
          torch.nn.functional.binary_cross_entropy(T(p), T(q), reduction=reduction)),
-        (F.binary_cross_entropy_with_logits(tl.tensor(x), tl.tensor(q), reduction=reduction, pos_weight=tl.tensor(p[0])),
+        (F.binary_cross_entropy_with_logits(tl.tensor(x), tl.tensor(q), reduction=reduction,
+                                            pos_weight=tl.tensor(p[0])),
          torch.nn.functional.binary_cross_entropy_with_logits(T(x), T(q), reduction=reduction, pos_weight=T(p[0]))),
-        (F.kl_div(tl.tensor(x), tl.tensor(q), reduction=reduction), torch.nn.functional.kl_div(T(x), T(q), reduction=reduction)),
+        (F.kl_div(tl.tensor(x), tl.tensor(q), reduction=reduction),
+         torch.nn.functional.kl_div(T(x), T(q), reduction=reduction)),
         (F.huber_loss(tl.tensor(x), tl.tensor(y), reduction=reduction, delta=0.5),
          torch.nn.functional.huber_loss(T(x), T(y), reduction=reduction, delta=0.5)),
     ]
@@ -192,12 +196,15 @@ def test_functional_helpers():
 
 
 def test_reprs_match_torch():
-    for ours, theirs in [(nn.Conv2d(3, 5, 3, stride=2, padding=1, bias=False), torch.nn.Conv2d(3, 5, 3, stride=2, padding=1, bias=False)),
+    for ours, theirs in [(nn.Conv2d(3, 5, 3, stride=2, padding=1, bias=False),
+                          torch.nn.Conv2d(3, 5, 3, stride=2, padding=1, bias=False)),
                          (nn.BatchNorm2d(4), torch.nn.BatchNorm2d(4)), (nn.LayerNorm(6), torch.nn.LayerNorm(6)),
-                         (nn.Dropout(0.2), torch.nn.Dropout(0.2)), (nn.Embedding(5, 2, padding_idx=1), torch.nn.Embedding(5, 2, padding_idx=1)),
+                         (nn.Dropout(0.2), torch.nn.Dropout(0.2)),
+                         (nn.Embedding(5, 2, padding_idx=1), torch.nn.Embedding(5, 2, padding_idx=1)),
                          (nn.LSTM(3, 4, 2, batch_first=True), torch.nn.LSTM(3, 4, 2, batch_first=True)),
                          (nn.MaxPool2d(2), torch.nn.MaxPool2d(2)), (nn.GELU(), torch.nn.GELU()),
-                         (nn.Sequential(nn.Linear(2, 3), nn.ReLU()), torch.nn.Sequential(torch.nn.Linear(2, 3), torch.nn.ReLU())),
+                         (nn.Sequential(nn.Linear(2, 3), nn.ReLU()),
+                          torch.nn.Sequential(torch.nn.Linear(2, 3), torch.nn.ReLU())),
                          (nn.Flatten(), torch.nn.Flatten()), (nn.CrossEntropyLoss(), torch.nn.CrossEntropyLoss()),
                          (nn.GroupNorm(2, 4, bias=False), torch.nn.GroupNorm(2, 4, bias=False)),
                          (nn.BatchNorm1d(3, affine=False), torch.nn.BatchNorm1d(3, affine=False)),

@@ -1,14 +1,14 @@
 """Comparisons with PyTorch itself (torch is not a dependency: `make check-torch` runs these where torch is
 installed; `make test` does not collect this folder)."""
 import math  # noqa: F401
-import numpy as np  # noqa: F401
+import numpy as np
 import pytest
 
-import tensorlib as tl  # noqa: F401
-from tensorlib import optim  # noqa: F401
-from tensorlib.optim import lr_scheduler as L  # noqa: F401
-from tests.tensorlib.test_amp_grad_scaler import _backward, _setup  # noqa: E402
-from tests.tensorlib.optim.test_lr_scheduler import _opt  # noqa: E402
+import tensorlib as tl
+from tensorlib import optim
+from tensorlib.optim import lr_scheduler as L
+from tests.tensorlib.test_amp_grad_scaler import _backward, _setup
+from tests.tensorlib.optim.test_lr_scheduler import _opt
 
 
 @pytest.mark.parametrize("name,kw", [("SGD", dict(lr=0.1, momentum=0.9, nesterov=True, weight_decay=0.01)),

@@ -2,12 +2,12 @@
 from __future__ import annotations
 
 from .._tensor_base import Tensor
-from .anomaly import detect_anomaly, is_anomaly_enabled, set_detect_anomaly  # noqa: F401
+from .anomaly import detect_anomaly, is_anomaly_enabled, set_detect_anomaly
 from .engine import run_backward
-from .function import Function, FunctionCtx  # noqa: F401
-from .grad_mode import (enable_grad, inference_mode, is_grad_enabled, no_grad, set_grad_enabled)  # noqa: F401
-from .gradcheck import GradcheckError, gradcheck, gradgradcheck  # noqa: F401
-from .graph import AccumulateGrad, Node  # noqa: F401
+from .function import Function, FunctionCtx
+from .grad_mode import (enable_grad, inference_mode, is_grad_enabled, no_grad, set_grad_enabled)
+from .gradcheck import GradcheckError, gradcheck, gradgradcheck
+from .graph import AccumulateGrad, Node
 
 
 def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, inputs=None):

@@ -1,2 +1,2 @@
 """torch.backends-style switches: `tensorlib.backends.cudnn` selects convolution algorithms on CUDA."""
-from . import cudnn  # noqa: F401
+from . import cudnn

@@ -73,13 +73,13 @@ def _lookup():
 def _import_cudnn():
     """(cupyx.cudnn, None), or (None, the reason it cannot be used)."""
     try:
-        import cupyx.cudnn as m  # noqa: PLC0415 - lazy by design; raises where there is no cuDNN
+        import cupyx.cudnn as m  # lazy by design; raises where there is no cuDNN
         for name in ("convolution_forward", "convolution_backward_data", "convolution_backward_filter"):
             getattr(m, name)
     except ModuleNotFoundError as e:
         if e.name != "cupyx.cudnn":
             return None, f"cupyx.cudnn did not import: {e}"
-        import cupy  # noqa: PLC0415
+        import cupy
         return None, (f"the installed CuPy ({cupy.__version__}) has no cuDNN bindings (CuPy 14 removed them; "
                       f"CuPy 13 with cuDNN 8 has them)")
     except Exception as e:   # noqa: BLE001 - ImportError for libcudnn.so.8, AttributeError, a CUDA error
@@ -93,7 +93,7 @@ def version():
     if cupy_cudnn() is None:
         return None
     try:
-        from cupy.cuda import cudnn as lib  # noqa: PLC0415
+        from cupy.cuda import cudnn as lib
         return int(lib.getVersion())
     except Exception:   # noqa: BLE001
         return None

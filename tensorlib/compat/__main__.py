@@ -11,7 +11,8 @@ from safeio import literal
 
 from . import MissingInTensorlib, install
 
-USAGE = "usage: python -m tensorlib.compat script.py [args...]  (runs a PyTorch script with torch mapped onto tensorlib)"
+USAGE = ("usage: python -m tensorlib.compat script.py [args...]  "
+         "(runs a PyTorch script with torch mapped onto tensorlib)")
 
 
 def _script_line(exc: BaseException, script: str) -> str:

@@ -46,7 +46,8 @@ class _Props:
 
     def __repr__(self):
         return (f"_CudaDeviceProperties(name='{self.name}', major={self.major}, minor={self.minor}, "
-                f"total_memory={self.total_memory // (1024 * 1024)}MB, multi_processor_count={self.multi_processor_count})")
+                f"total_memory={self.total_memory // (1024 * 1024)}MB, "
+                f"multi_processor_count={self.multi_processor_count})")
 
 
 def get_device_properties(device=None):
@@ -107,4 +108,4 @@ from .memory import (OutOfMemoryError, empty_cache, max_memory_allocated, max_me
 
 __all__ += ["memory_allocated", "max_memory_allocated", "memory_reserved", "max_memory_reserved",
             "reset_peak_memory_stats", "reset_max_memory_allocated", "empty_cache", "memory_stats", "memory_summary"]
-from . import nvtx  # noqa: E402,F401 - torch.cuda.nvtx (NVTX needs no GPU)
+from . import nvtx  # noqa: E402 - torch.cuda.nvtx (NVTX needs no GPU)

@@ -61,7 +61,7 @@ def mark(msg) -> None:
 
 
 @contextmanager
-def range(msg, *args, **kwargs):  # noqa: A001 - torch's name
+def range(msg, *args, **kwargs):
     """`with range("step {}", i):` pushes `msg.format(*args, **kwargs)` for the block."""
     range_push(msg.format(*args, **kwargs))
     try:

@@ -49,7 +49,8 @@ def expand(a, *sizes):
         sizes = tuple(sizes[0])
     if len(sizes) < a._data.ndim:
         from .._dtype import scalar_name
-        raise RuntimeError(f"expand(tensorlib.{scalar_name(a._data.dtype)}Tensor{{{list(a.shape)}}}, size=[{', '.join(map(str, sizes))}]): the "
+        raise RuntimeError(f"expand(tensorlib.{scalar_name(a._data.dtype)}Tensor{{{list(a.shape)}}}, "
+                           f"size=[{', '.join(map(str, sizes))}]): the "
                            f"number of sizes provided ({len(sizes)}) must be greater or equal to the number of "
                            f"dimensions in the tensor ({a._data.ndim})")
     try:
@@ -99,7 +100,7 @@ def add_at(xp, out, idx, src):
     if xp is np:
         np.add.at(out, idx, src)
         return
-    import cupyx  # noqa: PLC0415 - only on the CUDA path
+    import cupyx  # only on the CUDA path
     dt = out.dtype
     if dt.kind not in "iub" or dt in _ATOMIC_INTS:
         cupyx.scatter_add(out, idx, src)

@@ -200,7 +200,8 @@ def from_numpy(ndarray):
 
 
 def from_dlpack(ext):
-    if hasattr(ext, "__cuda_array_interface__") or (hasattr(ext, "__dlpack_device__") and ext.__dlpack_device__()[0] == 2):
+    if hasattr(ext, "__cuda_array_interface__") or (hasattr(ext, "__dlpack_device__")
+                                                    and ext.__dlpack_device__()[0] == 2):
         cp = cupy()
         arr = cp.from_dlpack(ext)
     else:

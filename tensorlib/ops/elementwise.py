@@ -193,11 +193,11 @@ RELU = _unary("relu", lambda xp, a: xp.maximum(a, 0).astype(a.dtype, copy=False)
 def _erf(xp, x):
     if xp is np:
         try:
-            from scipy.special import erf  # noqa: PLC0415 - optional, exact
+            from scipy.special import erf  # optional, exact
             return erf(x)
         except ImportError:
             return _np_erf(x).astype(x.dtype, copy=False)
-    import cupyx.scipy.special  # noqa: PLC0415
+    import cupyx.scipy.special
     return cupyx.scipy.special.erf(x)
 
 
@@ -287,7 +287,7 @@ def _(ctx, g):
 
 
 @op("clamp", save="i")
-def CLAMP(xp, a, min=None, max=None):  # noqa: A002 - torch's names
+def CLAMP(xp, a, min=None, max=None):
     if min is None and max is None:
         raise RuntimeError("tensorlib.clamp: At least one of 'min' or 'max' must not be None")
     r = xp.clip(a, min, max)
@@ -447,8 +447,8 @@ def div(input, other, *, rounding_mode=None, out=None):
 
 def _true_div_operand(a, b):
     """int / int is a float division in torch: lift an integer tensor to the default float first."""
-    if isinstance(a, Tensor) and a._data.dtype.kind in "biu" and not (isinstance(b, Tensor) and b._data.dtype.kind == "f") \
-            and not isinstance(b, float):
+    b_is_float = isinstance(b, float) or (isinstance(b, Tensor) and b._data.dtype.kind == "f")
+    if isinstance(a, Tensor) and a._data.dtype.kind in "biu" and not b_is_float:
         from .. import _dtype as D
         from .misc import to
         return to(a, dtype=D.get_default_dtype())
@@ -458,7 +458,7 @@ def _true_div_operand(a, b):
 divide = true_divide = div
 
 
-def pow(input, exponent, *, out=None):  # noqa: A001
+def pow(input, exponent, *, out=None):
     return _out(dispatch(POW, input, exponent), out)
 
 
@@ -485,18 +485,18 @@ def minimum(input, other):
     return dispatch(MINIMUM, input, other)
 
 
-def clamp(input, min=None, max=None):  # noqa: A002
+def clamp(input, min=None, max=None):
     return dispatch(CLAMP, input, min=unwrap_scalar(min), max=unwrap_scalar(max))
 
 
 clip = clamp
 
 
-def clamp_min(input, min):  # noqa: A002
+def clamp_min(input, min):
     return clamp(input, min=min)
 
 
-def clamp_max(input, max):  # noqa: A002
+def clamp_max(input, max):
     return clamp(input, max=max)
 
 
@@ -538,7 +538,7 @@ def _mk1(o):
     return f
 
 
-abs = _mk1(ABS)  # noqa: A001
+abs = _mk1(ABS)
 absolute = abs
 sign = _mk1(SIGN)
 reciprocal = _mk1(RECIPROCAL)
@@ -565,7 +565,7 @@ isinf = _mk1(ISINF)
 isfinite = _mk1(ISFINITE)
 
 
-def round(input, decimals=0):  # noqa: A001
+def round(input, decimals=0):
     if decimals:
         return div(dispatch(ROUND, mul(input, 10 ** decimals)), 10 ** decimals)
     return dispatch(ROUND, input)

@@ -8,7 +8,7 @@ from .._device import CPU, device_of, move, to_device
 from ._helpers import sum_to
 from ._registry import Tensor, dispatch, method, np, op
 from . import elementwise as E
-from .creation import zeros_like  # noqa: F401,E402 - backward formulas of gather/max/index_select import it from here
+from .creation import zeros_like  # noqa: F401 - backward formulas of gather/max/index_select import it from here
 
 
 # --- to / clone / detach --------------------------------------------------------------------------
@@ -166,7 +166,7 @@ def _pow_ip(xp, a, b):
 POW_ = op("pow_", inplace_of=E.POW)(_pow_ip)
 
 
-def _clamp_ip(xp, a, min=None, max=None):  # noqa: A002
+def _clamp_ip(xp, a, min=None, max=None):
     xp.clip(a, min, max, out=a)
 
 
@@ -305,7 +305,7 @@ def pow_(self, exponent):
     return dispatch(POW_, self, exponent)
 
 
-def clamp_(self, min=None, max=None):  # noqa: A002
+def clamp_(self, min=None, max=None):
     from ._registry import unwrap_scalar
     if min is None and max is None:
         raise RuntimeError("tensorlib.clamp: At least one of 'min' or 'max' must not be None")

@@ -308,7 +308,7 @@ def _np_dt(dtype):
     return to_dtype(dtype).np
 
 
-def sum(input, dim=None, keepdim=False, *, dtype=None):  # noqa: A001
+def sum(input, dim=None, keepdim=False, *, dtype=None):
     return dispatch(SUM, input, **_attrs(dim, keepdim, dtype=_np_dt(dtype)))
 
 
@@ -332,7 +332,7 @@ def _dim1(dim, nd):
     return norm_dims(dim, nd)[0]
 
 
-def max(input, dim=None, keepdim=False, *, out=None):  # noqa: A001
+def max(input, dim=None, keepdim=False, *, out=None):
     if isinstance(dim, Tensor):
         from .elementwise import maximum
         return maximum(input, dim)
@@ -342,7 +342,7 @@ def max(input, dim=None, keepdim=False, *, out=None):  # noqa: A001
     return values_indices(v, i)
 
 
-def min(input, dim=None, keepdim=False, *, out=None):  # noqa: A001
+def min(input, dim=None, keepdim=False, *, out=None):
     if isinstance(dim, Tensor):
         from .elementwise import minimum
         return minimum(input, dim)
@@ -404,11 +404,11 @@ def norm(input, p="fro", dim=None, keepdim=False, dtype=None):
     return dispatch(NORM, input, p=p, **_attrs(dim, keepdim))
 
 
-def all(input, dim=None, keepdim=False):  # noqa: A001
+def all(input, dim=None, keepdim=False):
     return dispatch(ALL, input, **_attrs(dim, keepdim))
 
 
-def any(input, dim=None, keepdim=False):  # noqa: A001
+def any(input, dim=None, keepdim=False):
     return dispatch(ANY, input, **_attrs(dim, keepdim))
 
 

@@ -69,7 +69,7 @@ SORT.def_backward(_scatter_bwd)
 
 
 @op("topk", save="o", nondiff_outputs=(1,), node_name="TopkBackward0")
-def TOPK(xp, a, k, dim=-1, largest=True, sorted=True):  # noqa: A002 - torch's name
+def TOPK(xp, a, k, dim=-1, largest=True, sorted=True):
     n = a.shape[dim] if a.ndim else 1
     if not 0 <= k <= n:
         raise RuntimeError("selected index k out of range")
@@ -132,7 +132,7 @@ MEDIAN_DIM.def_backward(_median_bwd)
 
 
 @op("unique")
-def UNIQUE(xp, a, sorted=True, return_inverse=False, return_counts=False):  # noqa: A002
+def UNIQUE(xp, a, sorted=True, return_inverse=False, return_counts=False):
     flat = a.reshape(-1)
     if flat.size == 0:
         return flat.copy(), xp.zeros(a.shape, np.int64), xp.zeros((0,), np.int64)
@@ -184,7 +184,7 @@ def msort(input):
     return sort(input, 0).values
 
 
-def topk(input, k, dim=-1, largest=True, sorted=True, *, out=None):  # noqa: A002
+def topk(input, k, dim=-1, largest=True, sorted=True, *, out=None):
     v, i = dispatch(TOPK, input, int(k), dim=_d(dim, input), largest=bool(largest), sorted=bool(sorted))
     return topk_rt(v, i)
 
@@ -196,7 +196,7 @@ def median(input, dim=None, keepdim=False):
     return median_rt(v, i)
 
 
-def unique(input, sorted=True, return_inverse=False, return_counts=False, dim=None):  # noqa: A002
+def unique(input, sorted=True, return_inverse=False, return_counts=False, dim=None):
     if dim is not None:
         raise NotImplementedError("tensorlib.unique: dim= is not supported (only dim=None)")
     vals, inv, counts = dispatch(UNIQUE, input, sorted=True, return_inverse=bool(return_inverse),

@@ -3,9 +3,9 @@
 The update math runs through dispatched ops (under no_grad unless an optimizer is built with
 differentiable=True), so a profile shows every kernel of an update under its `Optimizer.step#<Name>.step`
 region."""
-from .. import ops as _ops  # noqa: F401
-from ..ops import optim_ops as _optim_ops  # noqa: F401 - registers addcmul_/addcdiv_/lerp_
-from . import lr_scheduler, swa_utils  # noqa: F401
+from .. import ops as _ops
+from ..ops import optim_ops as _optim_ops  # registers addcmul_/addcdiv_/lerp_
+from . import lr_scheduler, swa_utils
 from .adadelta import Adadelta
 from .adafactor import Adafactor
 from .adagrad import Adagrad

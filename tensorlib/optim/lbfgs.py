@@ -199,7 +199,7 @@ class LBFGS(Optimizer):
             return orig_loss
         d, t = state.get("d"), state.get("t")
         old_dirs, old_stps, ro = state.get("old_dirs"), state.get("old_stps"), state.get("ro")
-        H_diag = state.get("H_diag")  # noqa: N806 - torch's name
+        H_diag = state.get("H_diag")
         prev_flat_grad, prev_loss = state.get("prev_flat_grad"), state.get("prev_loss")
         n_iter = 0
         while n_iter < max_iter:
@@ -208,7 +208,7 @@ class LBFGS(Optimizer):
             if state["n_iter"] == 1:
                 d = flat_grad.neg()
                 old_dirs, old_stps, ro = [], [], []
-                H_diag = 1  # noqa: N806
+                H_diag = 1
             else:
                 y = flat_grad.sub(prev_flat_grad)
                 s = d.mul(t)
@@ -221,7 +221,7 @@ class LBFGS(Optimizer):
                     old_dirs.append(y)
                     old_stps.append(s)
                     ro.append(1.0 / ys)
-                    H_diag = ys / y.dot(y)  # noqa: N806
+                    H_diag = ys / y.dot(y)
                 d = self._two_loop(state, flat_grad, old_dirs, old_stps, ro, H_diag, history_size)
             if prev_flat_grad is None:
                 prev_flat_grad = flat_grad.clone()
@@ -263,7 +263,7 @@ class LBFGS(Optimizer):
         return orig_loss
 
     @staticmethod
-    def _two_loop(state, flat_grad, old_dirs, old_stps, ro, H_diag, history_size):  # noqa: N803
+    def _two_loop(state, flat_grad, old_dirs, old_stps, ro, H_diag, history_size):
         """The L-BFGS direction: -H g by the two-loop recursion over the stored (s, y) pairs."""
         num_old = len(old_dirs)
         if "al" not in state:

@@ -1,2 +1,2 @@
 """tensorlib.utils: torch.utils's data loading (utils.data) and activation checkpointing (utils.checkpoint)."""
-from . import checkpoint, data  # noqa: F401
+from . import checkpoint, data

@@ -154,7 +154,8 @@ _json = st.recursive(_json_leaf, lambda kids: st.one_of(
     max_leaves=25)
 _meta = st.fixed_dictionaries(
     {"file": st.sampled_from(["tensors/0.npy", "tensors/1.npy", "nope", "manifest.json"]),
-     "dtype": st.one_of(st.sampled_from([d.str for d in _ALL_DTYPES] + [str(d) for d in _ALL_DTYPES]), st.text(max_size=5)),
+     "dtype": st.one_of(st.sampled_from([d.str for d in _ALL_DTYPES] + [str(d) for d in _ALL_DTYPES]),
+                        st.text(max_size=5)),
      "shape": st.lists(st.integers(-2, 1 << 42), max_size=3)},
     optional={"device": st.sampled_from(["cpu", "cuda:0", "meta", 3]), "requires_grad": st.booleans(),
               "parameter": st.booleans()})
@@ -180,8 +181,8 @@ _method = st.sampled_from([zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED, zipfile.ZIP
 def _archives(draw):
     root = draw(_json)
     metas = draw(st.lists(_meta, max_size=3))
-    manifest = {"format": draw(st.sampled_from(["tensorlib.save", "other"])), "version": draw(st.sampled_from([1, 1, 2])),
-                "root": root, "tensors": metas}
+    manifest = {"format": draw(st.sampled_from(["tensorlib.save", "other"])),
+                "version": draw(st.sampled_from([1, 1, 2])), "root": root, "tensors": metas}
     if draw(st.booleans()):
         manifest = draw(st.sampled_from([[], None, {"format": "tensorlib.save", "version": 1}, manifest]))
     entries = [("manifest.json", orjson.dumps(manifest), draw(_method))]
@@ -214,7 +215,8 @@ def test_every_numpy_dtype(as_tensor):
                                                          "tensors": [meta]}), zipfile.ZIP_STORED),
                          ("tensors/0.npy", npy, zipfile.ZIP_STORED)])
         err = _load(io.BytesIO(data), len(data))
-        ok = dt.newbyteorder("=") in supported if as_tensor else (dt.kind in "biufc" and not dt.fields and not dt.subdtype)
+        plain = dt.kind in "biufc" and not dt.fields and not dt.subdtype
+        ok = dt.newbyteorder("=") in supported if as_tensor else plain
         assert (err is None) == ok, (dt, err)
         if err is not None:
             assert "tensors/0.npy" in str(err) and ("holds" in str(err) or "cannot" in str(err)), str(err)

@@ -248,7 +248,8 @@ CORPUS = [
      'RuntimeError', "can't retain_grad on Tensor that has requires_grad=False"),
     ('register_hook_no_grad', 'T.ones(2).register_hook(lambda g: g)',
      'RuntimeError', "cannot register a hook on a tensor that doesn't require gradient"),
-    ('grad_unused', 'x = T.ones(2, requires_grad=True); w = T.ones(2, requires_grad=True); T.autograd.grad((x * 2).sum(), [x, w])',
+    ('grad_unused', 'x = T.ones(2, requires_grad=True); w = T.ones(2, requires_grad=True); '
+                    'T.autograd.grad((x * 2).sum(), [x, w])',
      'RuntimeError', 'The differentiated Tensor at index 1 appears to not have been used in the graph. Set allow_unuse'
      'd=True if this is the desired behavior.'),
     ('grad_nonscalar', 'x = T.ones(2, requires_grad=True); T.autograd.grad(x * 2, x)',
@@ -262,7 +263,8 @@ CORPUS = [
      'Optimizer.zero_grad() function in tensorlib/optim/optimizer.py as the solution.'),
     ('inference_requires_grad', "exec('with T.inference_mode():\\n    t = T.ones(2)'); t.requires_grad_()",
      'RuntimeError', 'Setting requires_grad=True on inference tensor outside InferenceMode is not allowed.'),
-    ('inference_saved', "exec('with T.inference_mode():\\n    t = T.ones(2)'); w = T.ones(2, requires_grad=True); (w * t).sum()",
+    ('inference_saved', "exec('with T.inference_mode():\\n    t = T.ones(2)'); "
+                        "w = T.ones(2, requires_grad=True); (w * t).sum()",
      'RuntimeError', 'Inference tensors cannot be saved for backward. Please do not use Tensors created in inference m'
      'ode in computation tracked by autograd. To work around this, you can make a clone to get a norma'
      'l tensor and use it in autograd, or use `tensorlib.no_grad()` instead of `tensorlib.inference_mo'

@@ -40,7 +40,8 @@ RECURSIVE = ("WITH RECURSIVE c(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM c) SE
 mutation = st.one_of(
     st.tuples(st.just("table"), names, names),
     st.tuples(st.just("value"), st.sampled_from(EVENT_TABLES), st.data()),
-    st.tuples(st.just("view"), st.sampled_from(EVENT_TABLES), st.sampled_from([RECURSIVE, "SELECT randomblob(50000000) AS start"])),
+    st.tuples(st.just("view"), st.sampled_from(EVENT_TABLES),
+              st.sampled_from([RECURSIVE, "SELECT randomblob(50000000) AS start"])),
     st.tuples(st.just("without_rowid"), st.sampled_from(EVENT_TABLES), st.none()),
     st.tuples(st.just("drop"), st.sampled_from(EVENT_TABLES), st.none()),
 )

@@ -151,7 +151,8 @@ def test_retain_grad_and_hooks():
 
 def test_inplace_on_leaf_requiring_grad_is_refused():
     x = tl.ones(2, requires_grad=True)
-    with pytest.raises(RuntimeError, match="a leaf Variable that requires grad is being used in an in-place operation."):
+    with pytest.raises(RuntimeError,
+                       match="a leaf Variable that requires grad is being used in an in-place operation."):
         x.add_(1)
     with tl.no_grad():
         x.add_(1)          # allowed, as in torch (optimizers do this)
@@ -278,7 +279,7 @@ def test_multithreaded_backward():
             assert w.grad is not None and w.grad.shape == (4, 4)
             with tl.no_grad():
                 assert not (w * 2).requires_grad
-        except Exception as e:  # pragma: no cover - reported below
+        except Exception as e:  # noqa: BLE001 # pragma: no cover - the thread's error is asserted below
             errors.append(e)
     ts = [threading.Thread(target=work, args=(i,)) for i in range(4)]
     for t in ts:

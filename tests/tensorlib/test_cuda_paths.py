@@ -212,7 +212,8 @@ def _run(fn, inputs):
 
 _RANDOM = {"bernoulli_", "exponential_", "normal_", "uniform_", "dropout", "rand", "randn", "randint", "randperm",
            "rand_like", "randn_like", "random_fill", "empty", "empty_like", "rrelu", "alpha_dropout",
-           "feature_alpha_dropout", "dropout2d", "multinomial", "bernoulli", "random_", "pin_memory", "from_numpy", "alias_dtype"}
+           "feature_alpha_dropout", "dropout2d", "multinomial", "bernoulli", "random_", "pin_memory", "from_numpy",
+           "alias_dtype"}
 
 
 @pytest.mark.parametrize("name", sorted(n for n in all_cases() if n not in _RANDOM))

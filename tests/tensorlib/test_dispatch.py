@@ -10,7 +10,8 @@ import tensorlib as tl
 from tensorlib import dispatch as D
 from tests.tensorlib.op_cases import all_cases, backward_only
 
-RANDOM_FILLS = {"uniform_", "normal_", "bernoulli_", "exponential_", "random_fill", "random_"}  # cut the graph by definition
+# cut the graph by definition
+RANDOM_FILLS = {"uniform_", "normal_", "bernoulli_", "exponential_", "random_fill", "random_"}
 
 
 class Recorder(D.Hook):

@@ -158,6 +158,13 @@ def test_to_dtype_and_conversions():
         bool(tl.ones(2))
 
 
+
+@pytest.mark.parametrize("bad", [("f8", "x"), [("a", "i4"), ("a", "i4")], "no_such_dtype", 3.5])
+def test_an_uninterpretable_dtype_is_a_type_error(bad):
+    """NumPy refuses some of these with ValueError, others with TypeError; tensorlib says TypeError for all."""
+    with pytest.raises(TypeError, match="cannot interpret|not understood|Cannot interpret"):
+        tl.zeros(2, dtype=bad)
+
 def test_elementwise_forward_matches_numpy():
     rng = np.random.default_rng(0)
     a = rng.uniform(0.1, 2, (3, 4)).astype(np.float32)
@@ -235,7 +242,8 @@ def test_indexing_matches_numpy():
     t = tl.tensor(a)
     for idx in [1, -1, (1, 2), slice(1, 3), (Ellipsis, 2), (None, 1), (slice(None), [0, 2, 2]),
                 (a > 10,), ([0, 1], [2, 3])]:
-        ti = tuple(tl.tensor(i) if isinstance(i, np.ndarray) else i for i in (idx if isinstance(idx, tuple) else (idx,)))
+        parts = idx if isinstance(idx, tuple) else (idx,)
+        ti = tuple(tl.tensor(i) if isinstance(i, np.ndarray) else i for i in parts)
         np.testing.assert_array_equal(t[ti].numpy(), a[idx], err_msg=str(idx))
     np.testing.assert_array_equal(t[tl.tensor(a > 10)].numpy(), a[a > 10])
     np.testing.assert_array_equal(t[tl.tensor([3, 0])].numpy(), a[[3, 0]])

@@ -343,7 +343,7 @@ class _ThreadedDataLoaderIter(_BaseIter):
     def __del__(self):
         try:
             self._shutdown_if_transient()
-        except Exception:
+        except Exception:  # noqa: BLE001 - __del__ must not raise (at exit globals may be gone)
             pass
 
 

@@ -19,7 +19,7 @@ def PIN_MEMORY(xp, arr):
     it, and its gradient passes through as torch's does)."""
     from ..._device import cupy
     cupy()   # the clear "CUDA is not available" error when there is none
-    import cupyx  # noqa: PLC0415 - lazy by design
+    import cupyx  # lazy by design
     out = cupyx.empty_pinned(arr.shape, arr.dtype)
     np.copyto(out, arr)
     return out

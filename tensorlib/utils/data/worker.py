@@ -54,10 +54,11 @@ class ExceptionWrapper:
         self.exc = exc
 
     def reraise(self):
-        msg = f"Caught {self.exc_type.__name__} in DataLoader worker {self.where} {self.worker_id}.\nOriginal {self.msg}"
+        msg = (f"Caught {self.exc_type.__name__} in DataLoader worker {self.where} {self.worker_id}.\n"
+               f"Original {self.msg}")
         try:
             err = self.exc_type(msg)
-        except Exception:
+        except Exception:  # noqa: BLE001 - whatever its constructor does, the worker's error surfaces
             raise RuntimeError(msg) from self.exc
         raise err from self.exc
 
@@ -76,7 +77,7 @@ class _Pool:
     def __del__(self):
         try:
             self.shutdown()
-        except Exception:
+        except Exception:  # noqa: BLE001 - __del__ must not raise (at exit globals may be gone)
             pass
 
 
@@ -103,7 +104,7 @@ class WorkerPool(_Pool):
         if worker_init_fn is not None:
             try:
                 worker_init_fn(wid)
-            except Exception as e:  # reported with the first task, like torch
+            except Exception as e:  # noqa: BLE001 - forwarded to the main thread with the first task, like torch
                 init_error = ExceptionWrapper(e, wid)
         q = self.task_queues[wid]
         state = {}
@@ -120,7 +121,7 @@ class WorkerPool(_Pool):
                 continue
             try:
                 out = fetch(state, indices)
-            except Exception as e:
+            except Exception as e:  # noqa: BLE001 - any dataset error is forwarded to the main thread
                 out = ExceptionWrapper(e, wid)
             self.results.put((epoch, idx, out))
 

@@ -10,6 +10,7 @@ as torch does. With "spawn"/"forkserver" the dataset, collate_fn and worker_init
 from __future__ import annotations
 
 import multiprocessing as mp
+import pickle
 import queue
 import random
 
@@ -71,7 +72,7 @@ def _process_loop(wid, info, fetch, worker_init_fn, tasks, results):
     if worker_init_fn is not None:
         try:
             worker_init_fn(wid)
-        except Exception as e:
+        except Exception as e:  # noqa: BLE001 - forwarded to the main process with the first task
             init_error = _portable(ExceptionWrapper(e, wid, "process"))
     state = {}
     while True:
@@ -88,7 +89,7 @@ def _process_loop(wid, info, fetch, worker_init_fn, tasks, results):
         try:
             out = fetch(state, what)
             out = _EXHAUSTED_WIRE if out is EXHAUSTED else to_wire(out)
-        except Exception as e:
+        except Exception as e:  # noqa: BLE001 - any dataset error is forwarded to the main process
             out = _portable(ExceptionWrapper(e, wid, "process"))
         results.put((epoch, idx, out))
 
@@ -97,9 +98,8 @@ def _portable(wrapper):
     """An ExceptionWrapper that survives pickling (the original exception object may not)."""
     wrapper.exc = None
     try:
-        import pickle
         pickle.dumps(wrapper.exc_type)
-    except Exception:
+    except (pickle.PicklingError, AttributeError):  # a class that cannot be found by name; a local class
         wrapper.exc_type = RuntimeError
     return wrapper
 
@@ -146,7 +146,7 @@ class ProcessPool(_Pool):
         for q in self.task_queues:
             try:
                 q.put(None)
-            except Exception:
+            except (ValueError, RuntimeError):  # a closed queue; no feeder thread can start
                 pass
         for p in self.procs:
             p.join(timeout=5)

@@ -30,8 +30,8 @@ from ._core import ndarray, ufunc
 __fake__ = True
 __version__ = _api.view()["version"]
 
-from . import cuda, random  # noqa: E402
-from .cuda.memory import get_default_memory_pool, get_default_pinned_memory_pool  # noqa: E402,F401
+from . import cuda, random
+from .cuda.memory import get_default_memory_pool, get_default_pinned_memory_pool
 
 
 def is_available():

@@ -278,7 +278,7 @@ def _method(name, wrap=True):
     return f
 
 
-class ndarray:  # noqa: N801
+class ndarray:
     """cupy.ndarray (fake): see the module docstring."""
 
     __slots__ = ("_a", "_mp", "_base", "__weakref__")

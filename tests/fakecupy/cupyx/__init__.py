@@ -8,7 +8,7 @@ from cupy import _api
 from cupy._core import _elementwise_arg, _index, ndarray
 from cupy.cuda.memory import alloc_pinned_memory
 
-from . import scipy  # noqa: F401
+from . import scipy
 
 
 def empty_pinned(shape, dtype=float, order="C"):

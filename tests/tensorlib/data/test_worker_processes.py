@@ -61,3 +61,20 @@ def test_process_region_name():
     finally:
         tl.dispatch.remove_hook(h)
     assert "enumerate(DataLoader)#_MultiProcessingDataLoaderIter.__next__" in seen
+
+
+class RaisesALocalError(Dataset):
+    """Its error's class is local to a method, so it cannot be pickled back to the main process."""
+    def __len__(self):
+        return 2
+
+    def __getitem__(self, i):
+        class LocalError(Exception):
+            pass
+        raise LocalError(f"sample {i}")
+
+
+def test_an_unpicklable_error_class_arrives_as_runtime_error_with_its_traceback():
+    with pytest.raises(RuntimeError, match="worker process 0") as info:
+        list(DataLoader(RaisesALocalError(), num_workers=1, multiprocessing_context="fork"))
+    assert "LocalError: sample 0" in str(info.value)

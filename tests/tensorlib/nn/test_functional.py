@@ -135,7 +135,8 @@ def test_nll_loss_errors_and_module():
 def test_loss_modules_match_functional():
     x, y = t64(3, 4), t64(3, 4)
     for mod, fn in [(nn.MSELoss(reduction="sum"), lambda a, b: F.mse_loss(a, b, reduction="sum")),
-                    (nn.L1Loss(), F.l1_loss), (nn.SmoothL1Loss(beta=0.5), lambda a, b: F.smooth_l1_loss(a, b, beta=0.5)),
+                    (nn.L1Loss(), F.l1_loss),
+                    (nn.SmoothL1Loss(beta=0.5), lambda a, b: F.smooth_l1_loss(a, b, beta=0.5)),
                     (nn.BCEWithLogitsLoss(), F.binary_cross_entropy_with_logits)]:
         b = y if not isinstance(mod, nn.BCEWithLogitsLoss) else t64(3, 4, low="prob")
         np.testing.assert_allclose(npy(mod(x, b)), npy(fn(x, b)))

@@ -122,7 +122,8 @@ def test_max_pool2d(k, s, p):
     assert gradcheck(lambda x: F.max_pool2d(x, k, s, p), (x,))
     out, idx = nn.MaxPool2d(k, s, p, return_indices=True)(x)
     flat = npy(x).reshape(2, 3, -1)
-    np.testing.assert_array_equal(np.take_along_axis(flat, idx.numpy().reshape(2, 3, -1), 2), npy(out).reshape(2, 3, -1))
+    np.testing.assert_array_equal(np.take_along_axis(flat, idx.numpy().reshape(2, 3, -1), 2),
+                                  npy(out).reshape(2, 3, -1))
 
 
 def test_max_pool2d_ceil_mode_and_dilation():
@@ -198,7 +199,8 @@ def test_layer_norm():
     np.testing.assert_allclose(npy(F.layer_norm(x, (3, 4), w, b)), ref, rtol=1e-10)
     assert gradcheck(lambda x, w, b: F.layer_norm(x, (3, 4), w, b), (x, w, b))
     ln = nn.LayerNorm(4)
-    assert ln(tl.randn(2, 4)).shape == (2, 4) and repr(ln) == "LayerNorm((4,), eps=1e-05, elementwise_affine=True, bias=True)"
+    assert ln(tl.randn(2, 4)).shape == (2, 4)
+    assert repr(ln) == "LayerNorm((4,), eps=1e-05, elementwise_affine=True, bias=True)"
     with pytest.raises(RuntimeError, match="normalized_shape"):
         ln(tl.randn(2, 5))
 

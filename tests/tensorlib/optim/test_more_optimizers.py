@@ -287,7 +287,7 @@ def _quadratic():
 def test_lbfgs_solves_a_quadratic(kw):
     a, b, x_star = _quadratic()
     x = tl.zeros(6, dtype=tl.float64, requires_grad=True)
-    A, B = tl.tensor(a), tl.tensor(b)  # noqa: N806
+    A, B = tl.tensor(a), tl.tensor(b)
     opt = optim.LBFGS([x], max_iter=50, tolerance_grad=1e-12, tolerance_change=1e-15, **kw)
     calls = []
 

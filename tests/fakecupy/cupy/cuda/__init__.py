@@ -6,11 +6,11 @@ import threading
 
 import numpy
 
-from . import _sim, memory, memory_hook, profiler, runtime  # noqa: F401
-from .memory import (BaseMemory, Memory, MemoryPointer, MemoryPool, PinnedMemoryPointer, UnownedMemory,  # noqa: F401
+from . import _sim, memory, memory_hook, profiler, runtime
+from .memory import (BaseMemory, Memory, MemoryPointer, MemoryPool, PinnedMemoryPointer, UnownedMemory,
                      alloc_pinned_memory, get_allocator, set_allocator)
-from .memory import OutOfMemoryError  # noqa: F401
-from .runtime import CUDARuntimeError  # noqa: F401
+from .memory import OutOfMemoryError
+from .runtime import CUDARuntimeError
 
 
 def is_available():

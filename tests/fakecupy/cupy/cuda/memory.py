@@ -26,7 +26,8 @@ class OutOfMemoryError(MemoryError):
             if total != -1:
                 msg += f" (allocated so far: {total:,} bytes)."
         else:
-            msg = f"Out of memory allocating {size:,} bytes (allocated so far: {total:,} bytes, limit set to: {limit:,} bytes)."
+            msg = (f"Out of memory allocating {size:,} bytes (allocated so far: {total:,} bytes, "
+                   f"limit set to: {limit:,} bytes).")
         super().__init__(msg)
 
     def __reduce__(self):
