@@ -3,7 +3,8 @@
 ts/dur are µs with ns precision, counted from ``baseTimeNanoseconds`` (wall clock at start()). Ops are
 ``cpu_op`` with ``External id``, ``Sequence number``, ``Fwd thread id`` and, with record_shapes,
 ``Input Dims``/``Input type``; autograd nodes are ``cpu_op`` too (as torch's evaluate_function events);
-other ranges are ``user_annotation``. ``fwdbwd`` flows join each forward op to the backward node with
+other ranges are ``user_annotation``, except that with with_stack nn.Module ranges and the user's
+Python frames are torch's ``python_function`` events (python_trace.py). ``fwdbwd`` flows join each forward op to the backward node with
 its sequence number; with CUDA activity each op's GPU span is a ``kernel`` event on pid = device,
 tid = stream, joined by an ``ac2g`` flow (with cuda_timing="cupti", CUPTI's kernels, memcpys, memsets
 and their launch calls instead, as Kineto writes them). ``[memory]`` instant events and one counter track per device
@@ -24,6 +25,7 @@ from ._jsonrows import format_rows
 from .events import OP_TAGS
 from .torch_names import AUTOGRAD_TAGS
 from .memory import CPU, device_name, timeline
+from .python_trace import has_python_events, module_event_rows, python_events
 
 
 def _json(obj) -> bytes:
@@ -120,7 +122,11 @@ def trace_parts(store, prof=None):
         dur = dur_f.round(3).tolist()
         tag_id = store.tag_id.tolist()
         name_id = store.name_id.tolist()
+        py = has_python_events(store)
+        as_python = module_event_rows(store) if py else ()     # nn.Module ranges: python_function below
         for i in range(n):
+            if i in as_python:
+                continue
             args = {"External id": i + 1}
             sq = seq[i]
             if sq >= 0:
@@ -136,6 +142,8 @@ def trace_parts(store, prof=None):
                 args["flops"] = ex[2]       # ours: torch computes FLOPs but does not export them
             add({"ph": "X", "cat": tag_cat[tag_id[i]], "name": names[name_id[i]], "pid": pid, "tid": tid[i],
                  "ts": ts[i], "dur": dur[i], "args": args})
+        if py:
+            ev.extend(python_events(store, pid))
     ts = ts_f.round(3)
     # forward -> backward flows: the forward op and the autograd node range with the same sequence number
     if "r:backward" in tags and "forward" in tags:
