@@ -22,7 +22,7 @@ import orjson
 from ._nogc import no_gc
 from ._atomic import write_bytes
 from ._jsonrows import format_rows
-from .events import OP_TAGS
+from .events import CALL_TAGS, OP_TAGS
 from .torch_names import AUTOGRAD_TAGS
 from .memory import CPU, device_name, timeline
 from .python_trace import has_python_events, module_event_rows, python_events
@@ -79,6 +79,8 @@ def trace_parts(store, prof=None):
         add({"ph": "M", "name": "thread_sort_index", "pid": pid, "tid": t, "ts": 0, "args": {"sort_index": t}})
     for src in getattr(prof, "_trace_sources", ()) if prof is not None else ():
         ev.extend(src(pid, tb))
+    # CUDA API calls (cuda_timing="cupti") are events of the store, written by _cupti_events as Kineto does
+    calls = np.isin(store.tag_id, [k for k, t in enumerate(tags) if t in CALL_TAGS])
     ts_f = (store.t0 - tb) / 1000.0
     dur_f = (store.t1 - store.t0) / 1000.0
     text = []
@@ -102,8 +104,9 @@ def trace_parts(store, prof=None):
         ts_ns = store.t0 - tb
         dur_ns = store.t1 - store.t0
         has_seq = store.seq >= 0
-        for sel, tail in ((~has_seq, [b"}}"]),
-                          (has_seq, [b',"Sequence number":', "seq", b',"Fwd thread id":0}}'])):
+        kept = ~calls
+        for sel, tail in ((~has_seq & kept, [b"}}"]),
+                          (has_seq & kept, [b',"Sequence number":', "seq", b',"Fwd thread id":0}}'])):
             idx = np.flatnonzero(sel)
             if not len(idx):
                 continue
@@ -123,7 +126,8 @@ def trace_parts(store, prof=None):
         tag_id = store.tag_id.tolist()
         name_id = store.name_id.tolist()
         py = has_python_events(store)
-        as_python = module_event_rows(store) if py else ()     # nn.Module ranges: python_function below
+        as_python = module_event_rows(store) if py else set()     # nn.Module ranges: python_function below
+        as_python.update(np.flatnonzero(calls).tolist())
         for i in range(n):
             if i in as_python:
                 continue
