@@ -19,11 +19,11 @@ from .recorder import FUNCTION_OF_FRAME
 
 
 class _Node:
-    __slots__ = ("key", "name", "t0", "t1", "pid", "parent", "module_id", "index")
+    __slots__ = ("key", "module_id", "name", "parent", "pid", "t0", "t1")
 
-    def __init__(self, key, name, t0, t1, parent, module_id=None, index=-1):
+    def __init__(self, key, name, t0, t1, parent, module_id=None):
         self.key, self.name, self.t0, self.t1 = key, name, t0, t1
-        self.parent, self.module_id, self.index = parent, module_id, index
+        self.parent, self.module_id = parent, module_id
         self.pid = 0
 
 
@@ -98,7 +98,7 @@ def _nodes(store):
                 cls, ident = extra[mod][3]
                 per_class = module_ids.setdefault(cls, {})
                 mid = per_class.setdefault(ident, len(per_class))
-                node = _Node(key, f"nn.Module: {cls}_{mid}", t0[mod], t1[mod], parent, mid, mod)
+                node = _Node(key, f"nn.Module: {cls}_{mid}", t0[mod], t1[mod], parent, mid)
             out.append((cur, node))
             open_.append(node)
         for node in open_:

@@ -139,7 +139,7 @@ def test_hta_call_stacks_through_python_events(tmp_path):
     ta = pytest.importorskip("hta.trace_analysis")
     tmp = tmp_path / "hta"
     tmp.mkdir()
-    _, path, _ = _profile(tmp, Net(), tl.randn(3, 8), 1, with_stack=True)
+    _profile(tmp, Net(), tl.randn(3, 8), 1, with_stack=True)
     trace = ta.TraceAnalysis(trace_dir=str(tmp)).t
     df = trace.get_trace(0)
     sym = trace.symbol_table.get_sym_table()
