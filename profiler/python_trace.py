@@ -19,12 +19,12 @@ from .recorder import FUNCTION_OF_FRAME
 
 
 class _Node:
-    __slots__ = ("key", "module_id", "name", "parent", "pid", "t0", "t1")
+    __slots__ = ("key", "module_id", "name", "parent", "python_id", "t0", "t1")
 
     def __init__(self, key, name, t0, t1, parent, module_id=None):
         self.key, self.name, self.t0, self.t1 = key, name, t0, t1
         self.parent, self.module_id = parent, module_id
-        self.pid = 0
+        self.python_id = 0
 
 
 def has_python_events(store) -> bool:
@@ -44,8 +44,8 @@ def python_events(store, pid: int) -> list:
     threads = {t: k for k, t in enumerate(sorted({n[0] for n in nodes}))}
     ev = []
     for tid, node in nodes:
-        args = {"Python thread": threads[tid], "Python parent id": node.parent.pid if node.parent else None,
-                "Python id": node.pid}
+        args = {"Python thread": threads[tid], "Python parent id": node.parent.python_id if node.parent else None,
+                "Python id": node.python_id}
         chain = []
         p = node.parent
         while p is not None:
@@ -108,7 +108,7 @@ def _nodes(store):
             modules.append((i, len(st)))
     out.sort(key=lambda tn: (tn[0], tn[1].t0, -tn[1].t1))
     for n, (_, node) in enumerate(out, 1):
-        node.pid = n
+        node.python_id = n
     return out
 
 
