@@ -3,7 +3,8 @@
 ts/dur are µs with ns precision, counted from ``baseTimeNanoseconds`` (wall clock at start()). Ops are
 ``cpu_op`` with ``External id``, ``Sequence number``, ``Fwd thread id`` and, with record_shapes,
 ``Input Dims``/``Input type``; autograd nodes are ``cpu_op`` too (as torch's evaluate_function events);
-other ranges are ``user_annotation``. ``fwdbwd`` flows join each forward op to the backward node with
+other ranges are ``user_annotation``, except that with with_stack nn.Module ranges and the user's
+Python frames are torch's ``python_function`` events (python_trace.py). ``fwdbwd`` flows join each forward op to the backward node with
 its sequence number; with CUDA activity each op's GPU span is a ``kernel`` event on pid = device,
 tid = stream, joined by an ``ac2g`` flow (with cuda_timing="cupti", CUPTI's kernels, memcpys, memsets
 and their launch calls instead, as Kineto writes them). ``[memory]`` instant events and one counter track per device
@@ -21,9 +22,10 @@ import orjson
 from ._nogc import no_gc
 from ._atomic import write_bytes
 from ._jsonrows import format_rows
-from .events import OP_TAGS
+from .events import CALL_TAGS, OP_TAGS
 from .torch_names import AUTOGRAD_TAGS
 from .memory import CPU, device_name, timeline
+from .python_trace import has_python_events, module_event_rows, python_events
 
 
 def _json(obj) -> bytes:
@@ -77,6 +79,8 @@ def trace_parts(store, prof=None):
         add({"ph": "M", "name": "thread_sort_index", "pid": pid, "tid": t, "ts": 0, "args": {"sort_index": t}})
     for src in getattr(prof, "_trace_sources", ()) if prof is not None else ():
         ev.extend(src(pid, tb))
+    # CUDA API calls (cuda_timing="cupti") are events of the store, written by _cupti_events as Kineto does
+    calls = np.isin(store.tag_id, [k for k, t in enumerate(tags) if t in CALL_TAGS])
     ts_f = (store.t0 - tb) / 1000.0
     dur_f = (store.t1 - store.t0) / 1000.0
     text = []
@@ -100,8 +104,9 @@ def trace_parts(store, prof=None):
         ts_ns = store.t0 - tb
         dur_ns = store.t1 - store.t0
         has_seq = store.seq >= 0
-        for sel, tail in ((~has_seq, [b"}}"]),
-                          (has_seq, [b',"Sequence number":', "seq", b',"Fwd thread id":0}}'])):
+        kept = ~calls
+        for sel, tail in ((~has_seq & kept, [b"}}"]),
+                          (has_seq & kept, [b',"Sequence number":', "seq", b',"Fwd thread id":0}}'])):
             idx = np.flatnonzero(sel)
             if not len(idx):
                 continue
@@ -120,7 +125,12 @@ def trace_parts(store, prof=None):
         dur = dur_f.round(3).tolist()
         tag_id = store.tag_id.tolist()
         name_id = store.name_id.tolist()
+        py = has_python_events(store)
+        as_python = module_event_rows(store) if py else set()     # nn.Module ranges: python_function below
+        as_python.update(np.flatnonzero(calls).tolist())
         for i in range(n):
+            if i in as_python:
+                continue
             args = {"External id": i + 1}
             sq = seq[i]
             if sq >= 0:
@@ -136,6 +146,8 @@ def trace_parts(store, prof=None):
                 args["flops"] = ex[2]       # ours: torch computes FLOPs but does not export them
             add({"ph": "X", "cat": tag_cat[tag_id[i]], "name": names[name_id[i]], "pid": pid, "tid": tid[i],
                  "ts": ts[i], "dur": dur[i], "args": args})
+        if py:
+            ev.extend(python_events(store, pid))
     ts = ts_f.round(3)
     # forward -> backward flows: the forward op and the autograd node range with the same sequence number
     if "r:backward" in tags and "forward" in tags:

@@ -53,6 +53,7 @@ from typing import NamedTuple
 import numpy as np
 
 from .cuda_timing import _on_gpu
+from .events import add_calls
 
 # 13.0.x: a CUPTI 13.0 that works with a CUDA 13.0 driver; later cupti-python / CUPTI releases ask for
 # a newer driver (pyproject's `cupti` extra pins the same range)
@@ -543,8 +544,19 @@ class CuptiTimer:
                  for i, r in enumerate(api)]
         store.gpu_records = (store.gpu_records or []) + recs
         store.api_records = (store.api_records or []) + calls
+        _calls_as_events(store, calls)
         self.gpu, self.api, self.ops = [], [], []
         self.ext_corr, self.ext_id = array("q"), array("q")
+
+
+def _calls_as_events(store, calls):
+    """The API calls become events of the store, as torch's ``cudaLaunchKernel`` events (a row of the
+    table; their time leaves the launching op's Self CPU, as in the trace where they nest inside it);
+    every event index the store's records hold is remapped to the new rows."""
+    new = add_calls(store, [(c[0], c[1], c[3], c[5], c[6]) for c in calls])
+    remap = (lambda i: int(new[i]) if i >= 0 else -1)
+    store.gpu_records = [r[:8] + (remap(r[8]), r[9]) for r in store.gpu_records]
+    store.api_records = [r[:7] + (remap(r[7]),) for r in store.api_records]
 
 
 def _marker(a):

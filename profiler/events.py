@@ -320,3 +320,77 @@ def _backward_seq(store: EventStore):
     engine = store.parent[p]
     m = engine >= 0
     store.seq[engine[m]] = store.seq[kids[m]]
+
+
+CALL_TAGS = ("r:cuda_runtime", "r:cuda_driver")     # CUDA API calls CUPTI recorded (cuda_timing="cupti")
+
+
+def add_calls(store: EventStore, calls) -> np.ndarray:
+    """Insert CUDA API calls [(category, name, thread id, t0, t1), ...] as events (leaves: a call runs no
+    op), as torch's profiler has a ``cudaLaunchKernel`` event inside the op that launched: the tree is
+    re-derived so each call's time leaves its op's self time, as in the trace where the calls nest
+    inside ops. Returns the new index of every old event (callers remap indices they hold)."""
+    n, m = len(store), len(calls)
+    if not m:
+        return np.arange(n)
+    tag_of = {t: i for i, t in enumerate(store.tags)}
+    name_of = {nm: i for i, nm in enumerate(store.names)}
+    new_tag = np.fromiter((tag_of.setdefault("r:" + c[0], len(tag_of)) for c in calls), np.int16, m)
+    new_name = np.fromiter((name_of.setdefault(c[1], len(name_of)) for c in calls), np.int32, m)
+    store.tags, store.names = list(tag_of), list(name_of)
+    c_tid = np.fromiter((c[2] for c in calls), np.int64, m)
+    c_t0 = np.fromiter((c[3] for c in calls), np.int64, m)
+    c_t1 = np.maximum(np.fromiter((c[4] for c in calls), np.int64, m), c_t0)
+    for t in np.unique(c_tid).tolist():
+        store.thread_names.setdefault(t, "")
+    cat = np.concatenate
+    tid = cat((store.tid, c_tid))
+    t0, t1 = cat((store.t0, c_t0)), cat((store.t1, c_t1))
+    threads = list(dict.fromkeys(tid.tolist()))       # the store's thread order, new threads last
+    # pre-order per thread; a call after an event with its very stamps (clipped to its op) is inside it
+    order = np.lexsort((np.arange(n + m) >= n, -t1, t0, _thread_rank(tid, threads)))
+    new_index = np.empty(n + m, np.int64)
+    new_index[order] = np.arange(n + m)
+    fill = {"seq": -1}
+    for col in ("name_id", "tag_id", "seq", "tid", "t0", "t1", "self_cpu_mem", "cpu_mem", "self_cuda_mem",
+                "cuda_mem", "dev_ns", "self_dev_ns"):
+        old = getattr(store, col)
+        extra = {"name_id": new_name, "tag_id": new_tag, "tid": c_tid, "t0": c_t0, "t1": c_t1}.get(col)
+        if extra is None:
+            extra = np.full(m, fill.get(col, 0), old.dtype)
+        setattr(store, col, cat((old, extra.astype(old.dtype)))[order])
+    for col, v in list(store._dev_cols.items()):
+        if len(v) == n:
+            store._dev_cols[col] = cat((v, np.full(m, -1, np.int64)))[order]
+    if store.extra is not None:
+        ex = store.extra + [(None, None, 0)] * m
+        store.extra = [ex[i] for i in order.tolist()]
+    if getattr(store, "mem_owner", None) is not None:
+        mo = store.mem_owner
+        store.mem_owner = np.where(mo >= 0, new_index[np.maximum(mo, 0)], -1)
+    _retree(store)
+    return new_index[:n]
+
+
+def _thread_rank(tid, threads):
+    """Each event's thread's position in `threads` (the order threads are laid out in the store)."""
+    pos = {t: k for k, t in enumerate(threads)}
+    return np.fromiter((pos[t] for t in tid.tolist()), np.int64, len(tid))
+
+
+def _retree(store: EventStore):
+    """parent, depth and self_ns again, for a store whose rows are in pre-order per thread (an earlier
+    row with the same stamps encloses a later one)."""
+    n = len(store)
+    parent = np.full(n, -1, np.int64)
+    depth = np.zeros(n, np.int32)
+    bounds = np.flatnonzero(np.diff(store.tid)) + 1
+    for lo, hi in zip(np.concatenate(([0], bounds)).tolist(), np.concatenate((bounds, [n])).tolist()):
+        p, d = _tree(store.t0[lo:hi], store.t1[lo:hi], np.arange(hi - lo)[::-1].copy())
+        parent[lo:hi] = np.where(p >= 0, p + lo, -1)
+        depth[lo:hi] = d
+    store.parent, store.depth = parent, depth
+    dur = store.t1 - store.t0
+    has = parent >= 0
+    child = np.bincount(parent[has], weights=dur[has], minlength=n) if n else np.zeros(0)
+    store.self_ns = dur - np.rint(child).astype(np.int64)

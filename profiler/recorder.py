@@ -6,7 +6,9 @@ the op's phase (``"forward"``/``"backward"``) or ``"r:" + kind`` for a named ran
 the dispatcher writes the op records itself (the recorder is its op-record sink, `dispatch.set_op_sink`)
 and only ranges pass through hook methods. With ``record_shapes``/``profile_memory``/``with_stack``/
 ``with_flops`` the recorder is an op hook too and the record grows one field,
-``(name, tag, seq, extra, t0, t1)``. Records land in exit order; `events.build` turns them into a tree
+``(name, tag, seq, extra, t0, t1)``, extra being ``(shapes_dtypes, stack, flops)``; with_stack adds to
+an nn.Module range's extra its module's ``(class name, id)``, for torch's python_function events
+(python_trace.py), and names each frame's function as torch does (`FUNCTION_OF_FRAME`). Records land in exit order; `events.build` turns them into a tree
 after ``stop()``.
 
 The hook methods are closures bound on the instance (the dispatcher binds them at registration and
@@ -237,14 +239,26 @@ class Recorder:
                 if len(b) >= limit:
                     rec._overflow()
 
-            def range_enter(name, kind):
-                return (name, rtag(kind), -1, stack_of() if stack else None, pc())
+            if stack:
+                module_frames = _module_frames()
+
+                def range_enter(name, kind):
+                    ex = (None, stack_of(), 0)
+                    if kind == "module":        # the nn.Module itself, for torch's python_function events
+                        fr = module_frames.frames
+                        if fr and fr[-1][1] is name:
+                            m = fr[-1][0]
+                            ex = (*ex, (type(m).__name__, id(m)))
+                    return (name, rtag(kind), -1, ex, pc())
+            else:
+                def range_enter(name, kind):
+                    return (name, rtag(kind), -1, _RANGE_EXTRA, pc())
 
             def range_exit(token):
                 t1 = pc()
                 if rec.active:
                     b = tls.buf
-                    b.append((token[0], token[1], token[2], (None, token[3], 0), token[4], t1))
+                    b.append((token[0], token[1], token[2], token[3], token[4], t1))
                     if len(b) >= limit:
                         rec._overflow()
 
@@ -275,12 +289,29 @@ class Recorder:
                 fn = code.co_filename
                 if _internal(fn):
                     continue
-                frames.append(f"{fn}({line}): {code.co_name}")
+                frame = f"{fn}({line}): {code.co_name}"
+                frames.append(frame)
+                FUNCTION_OF_FRAME.setdefault(frame, f"{fn}({code.co_firstlineno}): {code.co_name}")
             st = self._stacks.setdefault(key, tuple(frames))
         return st
 
 
 _INTERNAL_DIRS: tuple = ()
+
+
+# A stack frame as with_stack records it, "file(current line): function", -> the function as torch's
+# python_function events name it, "file(first line): function"; filled as stacks are first seen (one
+# entry per distinct frame in the program, kept for the process: the mapping never changes)
+FUNCTION_OF_FRAME: dict[str, str] = {}
+
+_RANGE_EXTRA = (None, None, 0)        # a range's (shapes_dtypes, stack, flops) without with_stack
+
+
+def _module_frames():
+    """The per-thread list of running nn.Module forwards, (module, qualified name) innermost last: the
+    module whose range is being entered is its last entry (tensorlib.nn.modules.module._call_slow)."""
+    from tensorlib.nn.modules.module import _STACK
+    return _STACK
 
 
 def _internal(filename: str) -> bool:

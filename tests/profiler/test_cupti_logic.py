@@ -209,8 +209,6 @@ def test_nested_ops_self_and_total_and_fallback_attribution():
     innermost event open at the call; a kernel with neither is drawn but counted nowhere."""
     tid = threading.get_native_id()
     store = _store(tid)
-    names = _names(store)
-    outer, inner, tail, step = (names.index(n) for n in ("aten::outer", "aten::inner", "aten::tail", "step"))
     fake = FakeCupti(offset=0)
     timer = CuptiTimer(fake, select=lambda i, a: True, sync=lambda: None)
     timer.clock_start = (0, 0)
@@ -228,6 +226,8 @@ def test_nested_ops_self_and_total_and_fallback_attribution():
         _call(15, tid, 40, cbid=17),                                        # cudaGetDevice: dropped
     ])
     timer.resolve(store)
+    names = _names(store)          # (after resolve: the launch calls are events now, rows have moved)
+    outer, inner, tail, step = (names.index(n) for n in ("aten::outer", "aten::inner", "aten::tail", "step"))
     assert store.has_device_time
     assert (int(store.self_dev_ns[outer]), int(store.self_dev_ns[inner]), int(store.self_dev_ns[step]),
             int(store.self_dev_ns[tail])) == (400, 150, 30, 5)
@@ -244,13 +244,13 @@ def test_launch_calls_are_clipped_into_their_op():
     lane still nests strictly."""
     tid = threading.get_native_id()
     store = _store(tid)
-    inner = _names(store).index("aten::inner")
     timer = CuptiTimer(FakeCupti(offset=0), select=lambda i, a: True, sync=lambda: None)
     timer.clock_start = (0, 0)
     timer.ops = [(2, tid, 250)]
     timer._on_buffer([_ext(20, 2), _call(20, tid, 190, dur=30), _ext(21, 2), _call(21, tid, 290, dur=30),
                       _kernel(20, 500, 10), _kernel(21, 600, 10)])
     timer.resolve(store)
+    inner = _names(store).index("aten::inner")
     spans = sorted((r[5], r[6]) for r in store.api_records)
     assert spans == [(200, 220), (290, 300)]
     assert all(r[7] == inner for r in store.api_records)
@@ -477,3 +477,55 @@ def test_libcupti_is_loaded_by_a_first_call_when_import_did_not(tmp_path):
     maps.write_text("7f00-7f01 r-xp 0 0:1 5 /usr/lib/libc.so.6\n")
     with pytest.raises(CuptiError, match="libcupti is not loaded"):
         pcupti.libcupti_path(str(maps))
+
+
+def _trace_self_us(evs):
+    """Self time per name (µs) from a trace's CPU lanes, as a trace viewer nests them: an X event's
+    duration less its direct children's, cpu_op, user_annotation and cuda_runtime events alike."""
+    out = {}
+    lanes = {}
+    for e in evs:
+        if e.get("ph") == "X" and e.get("cat") in ("cpu_op", "user_annotation", "cuda_runtime"):
+            lanes.setdefault((e["pid"], e["tid"]), []).append(e)
+    for lane in lanes.values():
+        lane.sort(key=lambda e: (e["ts"], -e["dur"]))
+        stack = []
+        for e in lane:
+            while stack and e["ts"] >= stack[-1]["ts"] + stack[-1]["dur"] - 1e-9 and e["dur"] > 0:
+                stack.pop()
+            e["_self"] = e["dur"]
+            if stack:
+                stack[-1]["_self"] -= e["dur"]
+            stack.append(e)
+        for e in lane:
+            out[e["name"]] = out.get(e["name"], 0.0) + e["_self"]
+    return out
+
+
+@pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=pytest.mark.cuda)])
+def test_launch_calls_are_table_rows_and_leave_the_ops_self_cpu(fake_cuda, tmp_path, device):
+    """torch's table has a cudaLaunchKernel row per name and an op's Self CPU excludes its launch calls:
+    ours agree with the trace, where the cuda_runtime calls nest inside their ops."""
+    fake_cuda.on_pop = _plan([1000, 2000])
+    with profile(cuda_timing="cupti") as prof:
+        with record_function("block"):
+            a = tl.ones(64, device=device)
+            b = (a + 1) * 2
+            b.sum()
+    launches = len(fake_cuda.launches)
+    assert launches >= 4
+    rows = {r.key: r for r in prof.key_averages()}
+    assert rows["cudaLaunchKernel"].count == launches
+    path = tmp_path / "t.json"
+    prof.export_chrome_trace(str(path))
+    evs = json.loads(path.read_text())["traceEvents"]
+    calls = [e for e in evs if e.get("cat") == "cuda_runtime"]
+    assert len(calls) == launches                                  # written once, by the CUPTI writer
+    assert not [e for e in evs if e.get("cat") == "user_annotation" and e["name"] == "cudaLaunchKernel"]
+    trace_self = _trace_self_us(evs)
+    assert set(trace_self) == set(rows)
+    for name, r in rows.items():
+        assert r.self_cpu_time_total == pytest.approx(trace_self[name], abs=0.002 * r.count + 0.002), name
+    add = rows["aten::add"]
+    assert add.self_cpu_time_total < add.cpu_time_total             # the call's time is not the op's own
+    assert sum(r.self_cpu_time_total for r in rows.values()) == pytest.approx(rows["block"].cpu_time_total, abs=0.01)
