@@ -397,6 +397,12 @@ class profile:
             raise ValueError("group_by_stack_n needs stacks: profile with with_stack=True")
         return key_averages(self._require_store(), group_by_input_shape, group_by_stack_n)
 
+    def step_breakdown(self):
+        """Per recorded step (ProfilerStep#N), the time in data loading, forward, backward, optimizer and
+        the rest, and GPU busy/idle with CUDA times; ``.table()`` renders it. See profiler/steps.py."""
+        from .steps import step_breakdown
+        return step_breakdown(self._require_store())
+
     def table(self, *args, **kwargs):
         return self.key_averages().table(*args, **kwargs)
 
