@@ -111,6 +111,10 @@ class profile:
         self._trace_sources: list = []     # fn(pid, t_base_ns) -> extra Chrome events (e.g. grad_monitor)
         self._wall_base = 0
         self.dropped_events = 0
+        self._host = None
+        # True on the profiler `python -m profiler run` starts: a profile() started while it runs nests
+        # (records nothing itself and reads its block's events from this one's recording)
+        self.hosts_nested = False
 
     @staticmethod
     def _check_activities(activities, use_cuda):
@@ -143,11 +147,19 @@ class profile:
     def start(self):
         global _active
         with _active_lock:
-            if _active is not None:
+            if _active is not None and _active is not self and _active.hosts_nested:
+                self._host = _active            # nested: a slice of the host's recording (see _Slice)
+            elif _active is not None:
                 raise RuntimeError("a profiler is already running in this process; tensorlib's hooks are process-wide, "
                                    "so a second profile() would record the first one's work. Stop the running one "
-                                   "(leave its `with` block or call .stop()) before starting another.")
-            _active = self
+                                   "(leave its `with` block or call .stop()) before starting another. (Under "
+                                   "`python -m profiler run` a script's own profile() nests: it gets the ops of "
+                                   "its block from the outer recording.)")
+            else:
+                self._host = None
+                _active = self
+        if self._host is not None:
+            self._warn_what_the_host_lacks()
         try:
             self._running = True
             self.step_num = 0
@@ -254,6 +266,14 @@ class profile:
             self._snapshots = []
         self._store = None
         self._tree = None
+        if self._host is not None:
+            if not self._t_base or not self.acc_events:
+                self._t_base = time.perf_counter_ns()
+                self._wall_base = time.time_ns()
+            self._recorder = _Slice(self._host)
+            if self.schedule is not None:
+                self._open_step()
+            return
         if self.profile_memory:
             from .memory import MemoryRecorder
             self._memory = MemoryRecorder(cuda=self.use_cuda)
@@ -336,6 +356,20 @@ class profile:
             warnings.warn(f"profiler: max_events={self.max_events} reached on a thread; recording stopped there and "
                           f"{rec.dropped} later events were dropped (raise max_events, or profile a shorter "
                           f"region / use a schedule)", RuntimeWarning, stacklevel=3)
+
+    def _warn_what_the_host_lacks(self):
+        """A nested profile() gets what the outer profiler records: say which of its options it cannot have."""
+        host = self._host
+        flags = (("record_shapes", "--shapes"), ("with_stack", "--stack"), ("with_flops", "--with-flops"))
+        missing = [f"{name} (give {flag} to `python -m profiler run`)" for name, flag in flags
+                   if getattr(self, name) and not getattr(host, name)]
+        if self.profile_memory:
+            missing.append("profile_memory (the outer profiler's --memory report has it)")
+        if self.use_cuda:
+            missing.append("GPU times (the outer profiler's report has them)")
+        if missing:
+            warnings.warn("profile() nested under `python -m profiler run` gets the outer profiler's events; "
+                          "not available here: " + "; ".join(missing), UserWarning, stacklevel=4)
 
     # -- results ------------------------------------------------------------------------------------------
     def _require_store(self):
@@ -427,6 +461,36 @@ class profile:
     def memory_summary(self) -> str:
         from .memory_report import memory_summary
         return memory_summary(self._require_store(), self.profile_memory)
+
+
+class _Slice:
+    """A nested profile()'s "recorder": at stop, the host recorder's records that lie within
+    [start, stop] (each thread's list read from where it stood at start). It registers no hook: the
+    dispatcher's hooks are process-wide and the host's already record everything."""
+
+    uses_sink = False
+    dropped = 0
+
+    def __init__(self, host):
+        self._rec = host._recorder             # None while the host's schedule is not recording
+        self.extended = bool(self._rec is not None and self._rec.extended)
+        self.active = True
+        self._t0 = time.perf_counter_ns()
+        self._from = {id(b): len(b) for _, _, b in self._rec.buffers} if self._rec is not None else {}
+
+    def stop_watchdog(self):
+        pass
+
+    def snapshot(self):
+        t1 = time.perf_counter_ns()
+        if self._rec is None:
+            return []
+        out = []
+        for tid, name, buf in list(self._rec.buffers):
+            recs = [r for r in buf[self._from.get(id(buf), 0):] if r[-2] >= self._t0 and r[-1] <= t1]
+            if recs:
+                out.append((tid, name, recs))
+        return out
 
 
 def _after_fork_in_child():
