@@ -373,15 +373,17 @@ class profile:
 
     # -- results ------------------------------------------------------------------------------------------
     def _require_store(self):
+        """The event store. While recording: a store of what is recorded so far (events that have
+        ended; no GPU times, which need the stop's synchronisation), built afresh on every call."""
         if self._recorder is not None:
-            raise RuntimeError("the profiler is still recording; leave the `with profile()` block or call .stop() "
-                               "before reading its results")
+            rec = self._recorder
+            return self._build(self._snapshots + [(rec.peek(), rec.extended, self._memory, None)])
         if self._store is None:
             self._store = self._build()
         return self._store
 
-    def _build(self):
-        snaps = self._snapshots
+    def _build(self, snaps=None):
+        snaps = self._snapshots if snaps is None else snaps
         if not snaps:
             return _events.build([], False, self._t_base, self._wall_base)
         extended = any(s[1] for s in snaps)
@@ -418,8 +420,10 @@ class profile:
     def events(self):
         """Every recorded op and range as FunctionEvent (see profiler.function_event), in pre-order per thread."""
         store = self._require_store()
+        from .function_event import EventTree
+        if self._recorder is not None:          # recording: a tree of what is recorded so far
+            return EventTree(store).events()
         if self._tree is None:
-            from .function_event import EventTree
             self._tree = EventTree(store)
         return self._tree.events()
 
@@ -480,6 +484,9 @@ class _Slice:
 
     def stop_watchdog(self):
         pass
+
+    def peek(self):
+        return self.snapshot()
 
     def snapshot(self):
         t1 = time.perf_counter_ns()

@@ -156,6 +156,12 @@ class Recorder:
             self._counting.buf.n = 0
         return out
 
+    def peek(self):
+        """(tid, name, records) as they stand now, cut at max_events, while recording goes on: what
+        results read mid-recording. Unlike snapshot() it changes nothing."""
+        with self._lock:
+            return [(tid, name, buf[:min(len(buf), self.max_events)]) for tid, name, buf in self.buffers]
+
     # -- the op sink's bound ------------------------------------------------------------------------
     # The dispatcher appends op records without checking the length (a check on every op costs a tenth
     # of the profiler's per-op time); the process's watchdog thread looks every 20 ms instead and, once
