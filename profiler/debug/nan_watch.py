@@ -5,10 +5,14 @@ float output is reduced on the device, right after its op, to one 0-d code (0 fi
 NaN), and only the codes and what the report needs (op, phase, backward node, input and output shapes,
 the user's source line) are queued: no output or input array is kept alive by the watch. The codes are
 fetched in batches (one synchronisation per `batch` outputs) and the first offending op, in execution
-order, is reported.
+order, is reported. For a NaN made in backward, the report also names the forward op behind the
+autograd node and the user's line that ran it, as torch's detect_anomaly does: while the watch is on,
+each forward op's file and line are remembered by sequence number (the backward ops carry the
+forward's).
 """
 from __future__ import annotations
 
+import linecache
 import threading
 import warnings
 from dataclasses import dataclass
@@ -21,7 +25,7 @@ from tensorlib import Tensor
 from tensorlib import dispatch as D
 
 from ._hookctx import HookContext
-from ._source import format_location, user_location
+from ._source import format_location, user_frame, user_location
 
 
 class NanInfError(RuntimeError):
@@ -43,11 +47,20 @@ class Finding:
     input_shapes: list
     output_shape: tuple
     location: tuple
+    forward_op: str | None = None         # backward findings: the forward op that made the node...
+    forward_location: tuple | None = None  # ...and the user's line it ran from (as detect_anomaly shows)
 
     def message(self) -> str:
         where = f"backward of {self.node}" if self.phase == "backward" and self.node else self.phase
-        return literal(f"nan_watch: op '{self.op}' ({where}, seq {self.seq}) produced {self.what} in output {self.output} "
+        text = (f"nan_watch: op '{self.op}' ({where}, seq {self.seq}) produced {self.what} in output {self.output} "
                 f"of shape {self.output_shape}; input shapes {self.input_shapes}; at {format_location(self.location)}")
+        if self.phase == "backward":
+            if self.forward_location is not None:
+                text += (f"; the node's forward op '{self.forward_op}' (seq {self.seq}) ran at "
+                         f"{format_location(self.forward_location)}")
+            else:
+                text += "; its forward op ran before nan_watch started (run the forward inside it to see its line)"
+        return literal(text)
 
 
 def _shapes(inputs):
@@ -83,6 +96,7 @@ class NanWatch(D.Hook):
         self._pending = []          # CUDA: (0-d code on device, op metadata, output index, shape, location)
         self._local = threading.local()
         self._lock = threading.Lock()
+        self._forward: dict = {}
 
     def _nodes(self):
         st = getattr(self._local, "nodes", None)
@@ -100,7 +114,18 @@ class NanWatch(D.Hook):
         if token:
             self._nodes().pop()
 
+    # forward ops remembered for backward findings: seq -> (op name, user file, line); the oldest dropped
+    FORWARD_MEMORY = 100_000
+
     def op_enter(self, op, inputs, attrs, phase, seq):
+        if phase == "forward" and seq >= 0:
+            # the user's frame, cheaply (file and line; the source text is read only for a report), so a
+            # NaN in the backward of this op can name the line that ran it
+            f = user_frame(2)
+            fwd = self._forward
+            fwd[seq] = (op.name, f.f_code.co_filename, f.f_lineno) if f is not None else (op.name, "<unknown>", 0)
+            if len(fwd) > self.FORWARD_MEMORY:
+                del fwd[next(iter(fwd))]
         return op.name, inputs, phase, seq
 
     def _meta(self, token):
@@ -135,7 +160,10 @@ class NanWatch(D.Hook):
 
     def _found(self, meta, i, code, shape, loc):
         name, phase, seq, node, input_shapes = meta
-        f = Finding(name, phase, seq, node, i, _what(code), input_shapes, shape, loc)
+        fwd = self._forward.get(seq) if phase == "backward" else None
+        fwd_loc = (fwd[1], fwd[2], linecache.getline(fwd[1], fwd[2]).strip()) if fwd is not None else None
+        f = Finding(name, phase, seq, node, i, _what(code), input_shapes, shape, loc,
+                    fwd[0] if fwd is not None else None, fwd_loc)
         first = not self.findings
         self.findings.append(f)
         if not first:
