@@ -13,6 +13,7 @@ forward's).
 from __future__ import annotations
 
 import linecache
+import sys
 import threading
 import warnings
 from dataclasses import dataclass
@@ -25,7 +26,7 @@ from tensorlib import Tensor
 from tensorlib import dispatch as D
 
 from ._hookctx import HookContext
-from ._source import format_location, user_frame, user_location
+from ._source import INTERNAL_DIRS, format_location, user_location
 
 
 class NanInfError(RuntimeError):
@@ -97,6 +98,7 @@ class NanWatch(D.Hook):
         self._local = threading.local()
         self._lock = threading.Lock()
         self._forward: dict = {}
+        self._internal_code: dict = {}
 
     def _nodes(self):
         st = getattr(self._local, "nodes", None)
@@ -121,12 +123,26 @@ class NanWatch(D.Hook):
         if phase == "forward" and seq >= 0:
             # the user's frame, cheaply (file and line; the source text is read only for a report), so a
             # NaN in the backward of this op can name the line that ran it
-            f = user_frame(2)
             fwd = self._forward
-            fwd[seq] = (op.name, f.f_code.co_filename, f.f_lineno) if f is not None else (op.name, "<unknown>", 0)
+            fwd[seq] = (op.name, *self._user_line())
             if len(fwd) > self.FORWARD_MEMORY:
                 del fwd[next(iter(fwd))]
         return op.name, inputs, phase, seq
+
+    def _user_line(self):
+        """(file, line) of the innermost user frame, with the internal/user verdict cached per code
+        object: a fraction of user_frame's cost, paid on every forward op while the watch is on."""
+        f = sys._getframe(2)
+        internal = self._internal_code
+        while f is not None:
+            c = f.f_code
+            inside = internal.get(c)
+            if inside is None:
+                inside = internal[c] = c.co_filename.startswith(INTERNAL_DIRS)
+            if not inside:
+                return c.co_filename, f.f_lineno
+            f = f.f_back
+        return "<unknown>", 0
 
     def _meta(self, token):
         """What a report needs from an op, without its arrays: (name, phase, seq, node, input shapes)."""
