@@ -80,3 +80,23 @@ def test_no_steps_without_a_schedule_says_how():
     bd = prof.step_breakdown()
     assert list(bd) == [] and bd.average() is None
     assert "schedule" in bd.table()
+
+
+@pytest.mark.cuda
+def test_step_breakdown_on_cuda_has_gpu_busy_and_idle():
+    from profiler import ProfilerActivity
+    a = tl.randn(64, 64, device="cuda")
+    with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA],
+                 schedule=schedule(wait=0, warmup=0, active=2, repeat=1)) as prof:
+        for _ in range(2):
+            tl.matmul(a, a).relu()
+            with record_function("host_only"):
+                time.sleep(0.002)
+            prof.step()
+    bd = prof.step_breakdown()
+    assert bd.has_gpu and len(bd) == 2
+    for s in bd:
+        assert 0 < s.gpu_busy_us < s.duration_us
+        assert s.gpu_busy_us + s.gpu_idle_us == pytest.approx(s.duration_us)
+        assert s.gpu_idle_us >= 2000             # the GPU had nothing to do during the sleep
+    assert "GPU busy" in bd.table() and "GPU idle" in bd.table()
