@@ -72,7 +72,8 @@ def _parser():
     sched = p.add_argument_group("schedule (torch.profiler.schedule; a step is one optimizer.step())")
     for name, help_ in (("wait", "idle steps at the start of each cycle"), ("warmup", "warm-up steps, not kept"),
                         ("active", "recorded steps per cycle (default 1 once any schedule option is given)"),
-                        ("repeat", "cycles (0: until the script ends)"), ("skip_first", "steps skipped before the first cycle")):
+                        ("repeat", "cycles (0: until the script ends)"),
+                        ("skip_first", "steps skipped before the first cycle")):
         sched.add_argument("--" + name.replace("_", "-"), type=int, default=None, metavar="N", help=help_)
     p.add_argument("-m", dest="module", action="store_true", help="run the target as a module (python -m)")
     p.add_argument("target", help="script path (or module name with -m)")

@@ -53,6 +53,10 @@ class StepStats:
         return f"<StepStats step={self.step} duration={self.duration_us:.3f}us {phases}>"
 
 
+_AVERAGED = ("duration_us", "data_us", "forward_us", "backward_us", "optimizer_us", "other_us", "gpu_busy_us",
+             "gpu_idle_us")
+
+
 class StepBreakdown(list):
     """step_breakdown()'s result: a StepStats per recorded step, in step order, with average() and table()."""
 
@@ -65,7 +69,7 @@ class StepBreakdown(list):
         if not self:
             return None
         avg = StepStats(step=-1, start_us=0.0)
-        for k in StepStats.__slots__[2:]:
+        for k in _AVERAGED:
             vals = [getattr(r, k) for r in self]
             setattr(avg, k, None if vals[0] is None else sum(vals) / len(vals))
         return avg

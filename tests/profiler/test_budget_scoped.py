@@ -31,7 +31,7 @@ def test_op_budget_exceeded_names_the_counts():
 
 
 def test_op_budget_checks_its_arguments_first():
-    with pytest.raises(ValueError, match=r"max_calls\['aten::lienar'\]: no tensorlib op .* did you mean 'aten::linear'"):
+    with pytest.raises(ValueError, match=r"max_calls\['aten::lienar'\]: no tensorlib op .* mean 'aten::linear'"):
         profiler.op_budget(max_calls={"aten::lienar": 2})
     with pytest.raises(ValueError, match=r"did you mean 'linear'"):
         profiler.op_budget(max_calls={"lienar": 2})
