@@ -100,3 +100,21 @@ def test_step_breakdown_on_cuda_has_gpu_busy_and_idle():
         assert s.gpu_busy_us + s.gpu_idle_us == pytest.approx(s.duration_us)
         assert s.gpu_idle_us >= 2000             # the GPU had nothing to do during the sleep
     assert "GPU busy" in bd.table() and "GPU idle" in bd.table()
+
+
+def test_flops_are_torchs_estimates():
+    """torch 2.13's with_flops on the same calls gives mm 1024, addmm 1024, bmm 3072, conv2d 13500,
+    mul 128 and add 128 (addmm's reduced dimension is its second input's, not the bias's)."""
+    import tensorlib.nn.functional as F
+    a, b, c = tl.randn(8, 16), tl.randn(16, 4), tl.randn(8, 4)
+    x, w = tl.randn(2, 3, 10, 10), tl.randn(5, 3, 3, 3)
+    with profile(with_flops=True) as prof:
+        tl.mm(a, b)
+        tl.addmm(c, a, b)
+        tl.bmm(tl.randn(3, 8, 16), tl.randn(3, 16, 4))
+        F.conv2d(x, w, stride=2, padding=1)
+        a * 2
+        a + a
+    flops = {r.key: r.flops for r in prof.key_averages() if r.flops}
+    assert flops == {"aten::mm": 1024, "aten::addmm": 1024, "aten::bmm": 3072, "aten::conv2d": 13500,
+                     "aten::mul": 128, "aten::add": 128}
