@@ -1,8 +1,12 @@
 """profiler.profile: torch.profiler.profile's API over tensorlib's dispatcher hooks.
 
 One profiler at a time per process (the dispatcher's hooks are process-wide, so two would record each
-other's work). While recording, only `recorder.Recorder` runs; stop() builds the event store once and
-every report (events, key_averages, table, Chrome trace, stacks, memory) reads it.
+other's work), except that a profiler marked ``hosts_nested`` (the one ``python -m profiler run``
+starts) lets a profile() started under it nest: the nested one registers nothing and, at its stop,
+takes the host's records that lie within its own recording window (`_Slice`). While recording, only
+`recorder.Recorder` runs; stop() builds the event store once and every report (events, key_averages,
+table, step breakdown, Chrome trace, stacks, memory) reads it. A report asked for while recording is
+built from the records so far (events that have ended), afresh each time.
 """
 from __future__ import annotations
 
