@@ -472,16 +472,20 @@ class profile:
 
 
 class _Slice:
-    """A nested profile()'s "recorder": at stop, the host recorder's records that lie within
-    [start, stop] (each thread's list read from where it stood at start). It registers no hook: the
-    dispatcher's hooks are process-wide and the host's already record everything."""
+    """A nested profile()'s "recorder": at stop, the host's records that lie within [start, stop], from
+    the recording live at start (each thread's list read from where it stood then) and any the host's
+    schedule started and stopped since. It registers no hook: the dispatcher's hooks are process-wide and
+    the host's already record everything (what the host does not record, as in its schedule's waits,
+    the nested profile does not get either)."""
 
     uses_sink = False
     dropped = 0
 
     def __init__(self, host):
+        self._host = host
         self._rec = host._recorder             # None while the host's schedule is not recording
-        self.extended = bool(self._rec is not None and self._rec.extended)
+        self._snaps_before = len(host._snapshots)
+        self.extended = bool(host.record_shapes or host.profile_memory or host.with_stack or host.with_flops)
         self.active = True
         self._t0 = time.perf_counter_ns()
         self._from = {id(b): len(b) for _, _, b in self._rec.buffers} if self._rec is not None else {}
@@ -493,14 +497,23 @@ class _Slice:
         return self.snapshot()
 
     def snapshot(self):
-        t1 = time.perf_counter_ns()
-        if self._rec is None:
-            return []
+        t0, t1 = self._t0, time.perf_counter_ns()
         out = []
-        for tid, name, buf in list(self._rec.buffers):
-            recs = [r for r in buf[self._from.get(id(buf), 0):] if r[-2] >= self._t0 and r[-1] <= t1]
+
+        def take(tid, name, recs):
+            recs = [r for r in recs if r[-2] >= t0 and r[-1] <= t1]
             if recs:
                 out.append((tid, name, recs))
+
+        host = self._host
+        for snap, _, _, _ in host._snapshots[self._snaps_before:]:     # recordings the host closed since
+            for tid, name, recs in snap:
+                take(tid, name, recs)
+        live = host._recorder
+        if live is not None:
+            start = self._from if live is self._rec else {}
+            for tid, name, buf in list(live.buffers):
+                take(tid, name, buf[start.get(id(buf), 0):])
         return out
 
 

@@ -110,3 +110,24 @@ def test_a_scripts_own_profile_nests_under_the_runner(in_tmp, capsys):
     evs = json.loads((in_tmp / "outer.json").read_text())["traceEvents"]
     names = {e.get("name") for e in evs}
     assert {"aten::mul", "aten::exp", "inner_block"} <= names                # the outer saw everything
+
+
+NESTED_UNDER_SCHEDULE = """
+import tensorlib as tl
+from tensorlib import nn, optim
+from profiler import profile
+m = nn.Linear(4, 2)
+opt = optim.SGD(m.parameters(), lr=0.1)
+with profile() as inner:                     # starts while the runner's schedule still waits
+    for _ in range(5):
+        m(tl.randn(3, 4)).sum().backward()
+        opt.step()
+print("inner steps", sum(e.name == "Optimizer.step#SGD.step" for e in inner.events()))
+"""
+
+
+def test_a_nested_profile_gets_what_the_runners_schedule_records_while_it_runs(in_tmp, capsys):
+    s = _write(in_tmp, "nested_sched.py", NESTED_UNDER_SCHEDULE)
+    assert main(["run", "--wait", "2", "--active", "10", s]) == 0
+    # the runner records from the third optimizer step on: the nested profile has those three
+    assert "inner steps 3" in capsys.readouterr().out
