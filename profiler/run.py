@@ -13,8 +13,8 @@ script ends the profiler's options as usual.
 With ``--wait/--warmup/--active/--repeat/--skip-first`` the profiler follows torch's schedule, a step
 being one ``optimizer.step()`` (as torch's step tracker counts steps for on-demand tracing: the script
 cannot call the runner's ``prof.step()``); the table and trace cover every active window, and a
-per-step breakdown follows the table. ``--with-flops`` adds torch's FLOPs estimates (matmul, linear,
-conv, bmm, addmm). Every file written is named on stderr. A ``profile()`` the script starts itself
+per-step breakdown follows the table. ``--with-flops`` adds torch's FLOPs estimates (matrix products,
+convolutions, mul and add). Every file written is named on stderr. A ``profile()`` the script starts itself
 nests: it records nothing of its own and gets the ops of its block from this recording.
 
 Only the process that started profiling reports: a child the script forks (os.fork, a fork-started
@@ -65,7 +65,7 @@ def _parser():
     p.add_argument("--shapes", action="store_true", help="record_shapes=True (table grouped by input shape)")
     p.add_argument("--stack", action="store_true", help="with_stack=True; also writes folded stacks beside the trace")
     p.add_argument("--with-flops", action="store_true",
-                   help="with_flops=True: torch's FLOPs estimates for matmul, linear, conv, bmm, addmm")
+                   help="with_flops=True: torch's FLOPs estimates (matrix products, convolutions, mul, add)")
     p.add_argument("--cuda-timing", choices=("events", "cupti"), default="events",
                    help="GPU time per op: CUDA events around each op (default) or CUPTI kernel records "
                         "(needs cupti-python: pip install 'tensorlib-profiler[cupti]')")
@@ -166,10 +166,7 @@ def run_main(argv: list[str]) -> int:
         prof = profile(record_shapes=opts.shapes, profile_memory=opts.memory, with_stack=opts.stack,
                        with_flops=opts.with_flops, cuda_timing=opts.cuda_timing, schedule=sched,
                        acc_events=sched is not None)
-    except ValueError as e:         # a schedule option out of range
-        _error(e)
-        return 2
-    except ImportError as e:        # cupti: not installed (says what to install)
+    except (ValueError, ImportError) as e:     # a schedule option out of range; cupti missing (says what to do)
         _error(e)
         return 2
     prof.hosts_nested = True
