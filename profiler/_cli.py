@@ -43,15 +43,31 @@ SUBCOMMANDS: dict[str, Callable[[list[str]], int]] = {
     "run": _run,
 }
 
+# one line each for `python -m profiler --help`
+SUMMARIES = {
+    "run": "profile a script (run [options] script.py [args]): print the op table, write a Chrome trace",
+    "nsys": "run a command under NVIDIA Nsight Systems and import its report as a Chrome trace",
+    "import-nsys": "convert an `nsys export --type sqlite` database into a Chrome trace",
+}
+
 
 def usage() -> str:
     return f"usage: python -m profiler {{{','.join(sorted(SUBCOMMANDS))}}} ..."
 
 
+def full_help() -> str:
+    """The usage line, a line per subcommand, and where each one's options are explained."""
+    width = max(map(len, SUBCOMMANDS))
+    lines = [usage(), "", "tensorlib's profiler (torch.profiler's API) from the command line.", "", "commands:"]
+    lines += [f"  {name:<{width}}  {SUMMARIES[name]}" for name in sorted(SUBCOMMANDS)]
+    lines += ["", "python -m profiler COMMAND --help shows a command's options."]
+    return "\n".join(lines)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if not args or args[0] in ("-h", "--help"):
-        print(usage(), file=sys.stdout if args else sys.stderr)
+        print(full_help(), file=sys.stdout if args else sys.stderr)
         return 0 if args else 2
     handler = SUBCOMMANDS.get(args[0])
     if handler is None:

@@ -95,9 +95,21 @@ class EventList(list):
         return self.table()
 
 
+STEP_ROW = "ProfilerStep*"
+
+
+def _row_names(store: EventStore) -> list[str]:
+    """The row name of each name id: torch's, where every ProfilerStep#N is one "ProfilerStep*" row."""
+    return [STEP_ROW if n.startswith("ProfilerStep#") else n for n in store.names]
+
+
 def _group_ids(store: EventStore, by_shape: bool, stack_n: int):
     n = len(store)
-    key = store.name_id.astype(np.int64)       # by name, as torch: forward and backward aten::mm are one row
+    # by name, as torch: forward and backward aten::mm are one row, and so are all ProfilerStep#N
+    row_names = _row_names(store)
+    first_id = {}
+    canon = np.fromiter((first_id.setdefault(nm, k) for k, nm in enumerate(row_names)), np.int64, len(row_names))
+    key = canon[store.name_id] if len(row_names) else store.name_id.astype(np.int64)
     extra_keys = []
     if by_shape and store.extra is not None:
         idx: dict = {}
@@ -166,6 +178,7 @@ def key_averages(store: EventStore, group_by_input_shape=False, group_by_stack_n
     first = np.full(g, n, np.int64)
     np.minimum.at(first, gid, np.arange(n))
     rows = []
+    row_names = _row_names(store)
     for k in range(g):
         i = int(first[k])
         tag = store.tags[store.tag_id[i]]
@@ -173,7 +186,7 @@ def key_averages(store: EventStore, group_by_input_shape=False, group_by_stack_n
         shapes = ex[0][0] if (group_by_input_shape and ex is not None and ex[0]) else ([] if group_by_input_shape else None)
         stack = list(ex[1][-group_by_stack_n:][::-1]) if (group_by_stack_n and ex is not None and ex[1]) else []
         rows.append(FunctionEventAvg(
-            key=store.names[store.name_id[i]], kind=store.kind_of(i),
+            key=row_names[store.name_id[i]], kind=store.kind_of(i),
             phase=store.phase_of(i),
             count=int(count[k]), self_cpu_time_total=int(self_cpu[k]) / 1e3, cpu_time_total=int(cpu_tot[k]) / 1e3,
             self_device_time_total=int(self_dev[k]) / 1e3, device_time_total=int(dev_tot[k]) / 1e3,

@@ -19,9 +19,15 @@ import numpy as np
 from tensorlib import Tensor
 from tensorlib import dispatch as D
 
-_UNITS = {"": 1, "b": 1, "kb": 10 ** 3, "mb": 10 ** 6, "gb": 10 ** 9, "kib": 2 ** 10, "mib": 2 ** 20,
+from .memory import format_bytes
+from .torch_names import op_name
+
+# one convention everywhere (tables, the --tl-profile summary, budget limits and messages): torch's
+# table units, KB = 1024 B, MB = 1024 KB, GB = 1024 MB (memory.format_bytes); KiB/MiB/GiB say the same
+_UNITS = {"": 1, "b": 1, "kb": 2 ** 10, "mb": 2 ** 20, "gb": 2 ** 30, "kib": 2 ** 10, "mib": 2 ** 20,
           "gib": 2 ** 30}
-_BYTES_HELP = "a non-negative int or a string like '10 MB' (units B, KB, MB, GB, KiB, MiB, GiB)"
+_BYTES_HELP = ("a non-negative int or a string like '10 MB' (units B, KB, MB, GB, 1024-based as torch's tables; "
+               "KiB, MiB, GiB alike)")
 _COUNT_HELP = "a non-negative int"
 
 
@@ -58,9 +64,13 @@ def _calls(value, ops) -> dict:
         if not isinstance(name, str):
             raise TypeError(f"max_calls key {name!r}: expected an op name (str), got {type(name).__name__}")
         if ops is not None and name not in ops:
-            near = difflib.get_close_matches(name, ops, n=1)
-            hint = f"; did you mean {near[0]!r}?" if near else " (register custom ops before the test runs)"
-            raise ValueError(f"max_calls[{name!r}]: no tensorlib op has this name{hint}")
+            known = sorted(set(ops) | {op_name(o) for o in ops})
+            if name not in known:
+                near = difflib.get_close_matches(name, known, n=3)
+                hint = (f"; did you mean {' or '.join(map(repr, near))}?" if near
+                        else " (register custom ops before the test runs)")
+                raise ValueError(f"max_calls[{name!r}]: no tensorlib op has this name (tensorlib's or torch's "
+                                 f"profiled name, e.g. 'linear' or 'aten::linear'){hint}")
         out[name] = _count(f"max_calls[{name!r}]", limit)
     return out
 
@@ -145,7 +155,7 @@ def check_budget(counts: Counts, max_ops=None, max_calls=None, max_bytes=None, m
     if "max_ops" in lim and counts.ops > lim["max_ops"]:
         out.append(f"max_ops: {counts.ops} op calls > {lim['max_ops']}; most called: {_top(counts.calls)}")
     for name, limit in sorted(lim.get("max_calls", {}).items()):
-        got = counts.calls.get(name, 0)
+        got = calls_of(counts, name)
         if got > limit:
             out.append(f"max_calls[{name!r}]: {got} calls > {limit}")
     if "max_bytes" in lim and counts.bytes > lim["max_bytes"]:
@@ -159,15 +169,27 @@ def check_budget(counts: Counts, max_ops=None, max_calls=None, max_bytes=None, m
     return out
 
 
+def calls_of(counts: Counts, name: str) -> int:
+    """Calls of op `name`, a tensorlib op name ('linear') or torch's profiled one ('aten::linear', which
+    may cover several tensorlib ops)."""
+    if name in counts.calls:
+        return counts.calls[name]
+    return sum(n for op, n in counts.calls.items() if op_name(op) == name)
+
+
 def _top(counter, fmt=str, n=5):
     return ", ".join(f"{k} ({fmt(v)})" for k, v in counter.most_common(n)) or "-"
 
 
 def _fmt_bytes(n: int) -> str:
-    for unit, size in (("GB", 10 ** 9), ("MB", 10 ** 6), ("KB", 10 ** 3)):
-        if n >= size:
-            return f"{n / size:.2f} {unit}"
-    return f"{n} B"
+    return format_bytes(n)
+
+
+def exceeded_message(counts: Counts, over: list[str]) -> str:
+    """The failure text of a budget: what was measured, then a line per limit exceeded."""
+    report = "\n".join(f"  - {line}" for line in over)
+    return (f"op budget exceeded ({counts.ops} op calls, {_fmt_bytes(counts.bytes)} allocated, {counts.syncs} "
+            f"syncs measured):\n{report}")
 
 
 class count_ops:
@@ -190,4 +212,38 @@ class count_ops:
         D.remove_hook(self.hook)
         self._sync.__exit__(*exc)
         self.hook.counts.syncs = self._sync.count
+        return False
+
+
+class BudgetExceeded(AssertionError):
+    """An op_budget block did more than its limits allow (an AssertionError, as a failed check in a test)."""
+
+
+class op_budget:
+    """``with profiler.op_budget(max_ops=..., max_calls={...}, max_bytes=..., max_device_bytes=...,
+    max_syncs=...):`` the pytest marker's budget scoped to a block (the step under test, not the model's
+    construction), usable outside pytest. The limits are checked on entry (TypeError/ValueError naming
+    the argument); leaving the block without an exception raises BudgetExceeded, an AssertionError naming
+    the counts, when a limit is exceeded. ``.counts`` holds what was measured."""
+
+    def __init__(self, *, max_ops=None, max_calls=None, max_bytes=None, max_device_bytes=None, max_syncs=None):
+        self.limits = budget_limits({"max_ops": max_ops, "max_calls": max_calls, "max_bytes": max_bytes,
+                                     "max_device_bytes": max_device_bytes, "max_syncs": max_syncs},
+                                    ops=D.registry())
+        self._counter = None
+
+    @property
+    def counts(self) -> Counts:
+        return self._counter.counts if self._counter is not None else Counts()
+
+    def __enter__(self):
+        self._counter = count_ops().__enter__()
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        self._counter.__exit__(exc_type, exc, tb)
+        if exc_type is None:
+            over = check_budget(self.counts, **self.limits)
+            if over:
+                raise BudgetExceeded(exceeded_message(self.counts, over))
         return False

@@ -19,7 +19,17 @@ class FunctionEvent:
         self.id = i
         self._children = children
 
-    name = property(lambda self: self._s.names[self._s.name_id[self.id]])
+    @property
+    def trace_name(self) -> str:
+        """The name as recorded and written to the trace (``ProfilerStep#3``), torch's trace_name."""
+        return self._s.names[self._s.name_id[self.id]]
+
+    @property
+    def name(self) -> str:
+        """torch's name: the trace name, except every step is ``ProfilerStep*`` (the table's one row)."""
+        n = self.trace_name
+        return "ProfilerStep*" if n.startswith("ProfilerStep#") else n
+
     key = name
     kind = property(lambda self: self._s.kind_of(self.id))
     phase = property(lambda self: self._s.phase_of(self.id))

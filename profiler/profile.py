@@ -1,8 +1,12 @@
 """profiler.profile: torch.profiler.profile's API over tensorlib's dispatcher hooks.
 
 One profiler at a time per process (the dispatcher's hooks are process-wide, so two would record each
-other's work). While recording, only `recorder.Recorder` runs; stop() builds the event store once and
-every report (events, key_averages, table, Chrome trace, stacks, memory) reads it.
+other's work), except that a profiler marked ``hosts_nested`` (the one ``python -m profiler run``
+starts) lets a profile() started under it nest: the nested one registers nothing and, at its stop,
+takes the host's records that lie within its own recording window (`_Slice`). While recording, only
+`recorder.Recorder` runs; stop() builds the event store once and every report (events, key_averages,
+table, step breakdown, Chrome trace, stacks, memory) reads it. A report asked for while recording is
+built from the records so far (events that have ended), afresh each time.
 """
 from __future__ import annotations
 
@@ -111,6 +115,10 @@ class profile:
         self._trace_sources: list = []     # fn(pid, t_base_ns) -> extra Chrome events (e.g. grad_monitor)
         self._wall_base = 0
         self.dropped_events = 0
+        self._host = None
+        # True on the profiler `python -m profiler run` starts: a profile() started while it runs nests
+        # (records nothing itself and reads its block's events from this one's recording)
+        self.hosts_nested = False
 
     @staticmethod
     def _check_activities(activities, use_cuda):
@@ -143,11 +151,19 @@ class profile:
     def start(self):
         global _active
         with _active_lock:
-            if _active is not None:
+            if _active is not None and _active is not self and _active.hosts_nested:
+                self._host = _active            # nested: a slice of the host's recording (see _Slice)
+            elif _active is not None:
                 raise RuntimeError("a profiler is already running in this process; tensorlib's hooks are process-wide, "
                                    "so a second profile() would record the first one's work. Stop the running one "
-                                   "(leave its `with` block or call .stop()) before starting another.")
-            _active = self
+                                   "(leave its `with` block or call .stop()) before starting another. (Under "
+                                   "`python -m profiler run` a script's own profile() nests: it gets the ops of "
+                                   "its block from the outer recording.)")
+            else:
+                self._host = None
+                _active = self
+        if self._host is not None:
+            self._warn_what_the_host_lacks()
         try:
             self._running = True
             self.step_num = 0
@@ -254,6 +270,14 @@ class profile:
             self._snapshots = []
         self._store = None
         self._tree = None
+        if self._host is not None:
+            if not self._t_base or not self.acc_events:
+                self._t_base = time.perf_counter_ns()
+                self._wall_base = time.time_ns()
+            self._recorder = _Slice(self._host)
+            if self.schedule is not None:
+                self._open_step()
+            return
         if self.profile_memory:
             from .memory import MemoryRecorder
             self._memory = MemoryRecorder(cuda=self.use_cuda)
@@ -337,17 +361,33 @@ class profile:
                           f"{rec.dropped} later events were dropped (raise max_events, or profile a shorter "
                           f"region / use a schedule)", RuntimeWarning, stacklevel=3)
 
+    def _warn_what_the_host_lacks(self):
+        """A nested profile() gets what the outer profiler records: say which of its options it cannot have."""
+        host = self._host
+        flags = (("record_shapes", "--shapes"), ("with_stack", "--stack"), ("with_flops", "--with-flops"))
+        missing = [f"{name} (give {flag} to `python -m profiler run`)" for name, flag in flags
+                   if getattr(self, name) and not getattr(host, name)]
+        if self.profile_memory:
+            missing.append("profile_memory (the outer profiler's --memory report has it)")
+        if self.use_cuda:
+            missing.append("GPU times (the outer profiler's report has them)")
+        if missing:
+            warnings.warn("profile() nested under `python -m profiler run` gets the outer profiler's events; "
+                          "not available here: " + "; ".join(missing), UserWarning, stacklevel=4)
+
     # -- results ------------------------------------------------------------------------------------------
     def _require_store(self):
+        """The event store. While recording: a store of what is recorded so far (events that have
+        ended; no GPU times, which need the stop's synchronisation), built afresh on every call."""
         if self._recorder is not None:
-            raise RuntimeError("the profiler is still recording; leave the `with profile()` block or call .stop() "
-                               "before reading its results")
+            rec = self._recorder
+            return self._build(self._snapshots + [(rec.peek(), rec.extended, self._memory, None)])
         if self._store is None:
             self._store = self._build()
         return self._store
 
-    def _build(self):
-        snaps = self._snapshots
+    def _build(self, snaps=None):
+        snaps = self._snapshots if snaps is None else snaps
         if not snaps:
             return _events.build([], False, self._t_base, self._wall_base)
         extended = any(s[1] for s in snaps)
@@ -384,8 +424,10 @@ class profile:
     def events(self):
         """Every recorded op and range as FunctionEvent (see profiler.function_event), in pre-order per thread."""
         store = self._require_store()
+        from .function_event import EventTree
+        if self._recorder is not None:          # recording: a tree of what is recorded so far
+            return EventTree(store).events()
         if self._tree is None:
-            from .function_event import EventTree
             self._tree = EventTree(store)
         return self._tree.events()
 
@@ -396,6 +438,12 @@ class profile:
         if group_by_stack_n and not self.with_stack:
             raise ValueError("group_by_stack_n needs stacks: profile with with_stack=True")
         return key_averages(self._require_store(), group_by_input_shape, group_by_stack_n)
+
+    def step_breakdown(self):
+        """Per recorded step (ProfilerStep#N), the time in data loading, forward, backward, optimizer and
+        the rest, and GPU busy/idle with CUDA times; ``.table()`` renders it. See profiler/steps.py."""
+        from .steps import step_breakdown
+        return step_breakdown(self._require_store())
 
     def table(self, *args, **kwargs):
         return self.key_averages().table(*args, **kwargs)
@@ -421,6 +469,52 @@ class profile:
     def memory_summary(self) -> str:
         from .memory_report import memory_summary
         return memory_summary(self._require_store(), self.profile_memory)
+
+
+class _Slice:
+    """A nested profile()'s "recorder": at stop, the host's records that lie within [start, stop], from
+    the recording live at start (each thread's list read from where it stood then) and any the host's
+    schedule started and stopped since. It registers no hook: the dispatcher's hooks are process-wide and
+    the host's already record everything (what the host does not record, as in its schedule's waits,
+    the nested profile does not get either)."""
+
+    uses_sink = False
+    dropped = 0
+
+    def __init__(self, host):
+        self._host = host
+        self._rec = host._recorder             # None while the host's schedule is not recording
+        self._snaps_before = len(host._snapshots)
+        self.extended = bool(host.record_shapes or host.profile_memory or host.with_stack or host.with_flops)
+        self.active = True
+        self._t0 = time.perf_counter_ns()
+        self._from = {id(b): len(b) for _, _, b in self._rec.buffers} if self._rec is not None else {}
+
+    def stop_watchdog(self):
+        pass
+
+    def peek(self):
+        return self.snapshot()
+
+    def snapshot(self):
+        t0, t1 = self._t0, time.perf_counter_ns()
+        out = []
+
+        def take(tid, name, recs):
+            recs = [r for r in recs if r[-2] >= t0 and r[-1] <= t1]
+            if recs:
+                out.append((tid, name, recs))
+
+        host = self._host
+        for snap, _, _, _ in host._snapshots[self._snaps_before:]:     # recordings the host closed since
+            for tid, name, recs in snap:
+                take(tid, name, recs)
+        live = host._recorder
+        if live is not None:
+            start = self._from if live is self._rec else {}
+            for tid, name, buf in list(live.buffers):
+                take(tid, name, buf[start.get(id(buf), 0):])
+        return out
 
 
 def _after_fork_in_child():

@@ -8,7 +8,9 @@
 - `--tl-profile` profiles every test; `--tl-profile-dir DIR` writes one Chrome trace per test; the run ends
   with a "tensorlib profile" section listing the `--tl-top N` most expensive tests. Results travel in
   each report's user_properties, so under pytest-xdist the controller's summary has every worker's tests.
-- fixture `tl_profile`: an active profiler for the test body (`.events()`, `.key_averages()` after it).
+- fixture `tl_profile`: an active profiler for the test body (`.events()`, `.key_averages()`: what is
+  recorded so far, at any point).
+- `profiler.op_budget(...)` as a context manager scopes the same budget to a block (see budget.py).
 """
 from __future__ import annotations
 
@@ -89,8 +91,8 @@ class _Profiling:
 
 @pytest.fixture
 def tl_profile(request):
-    """An active tensorlib profiler around the test body; read `.events()` / `.key_averages()` afterwards
-    (they are available once the block ends: call `tl_profile.stop()` in the test to read them inside it)."""
+    """An active tensorlib profiler around the test body: `.events()` / `.key_averages()` give what is
+    recorded so far at any point of the test (and everything after `tl_profile.stop()`)."""
     import profiler
     prof = profiler.profile(record_shapes=True, profile_memory=True)
     prof.start()
@@ -149,7 +151,7 @@ def pytest_runtest_call(item):
     profiling = item.config.getoption("--tl-profile")
     if limits is None and not profiling:
         return (yield)
-    from .budget import check_budget, count_ops
+    from .budget import check_budget, count_ops, exceeded_message
     if profiling:
         session = _Profiling(item, getattr(item, "_tl_fixture_prof", None))
         counter = session.counter
@@ -168,10 +170,7 @@ def pytest_runtest_call(item):
     if limits is not None:
         over = check_budget(counter.counts, **limits)
         if over:
-            c = counter.counts
-            report = "\n".join(f"  - {line}" for line in over)
-            pytest.fail(f"op budget exceeded ({c.ops} op calls, {c.bytes} bytes, {c.syncs} syncs measured):\n"
-                        f"{report}", pytrace=False)
+            pytest.fail(exceeded_message(counter.counts, over), pytrace=False)
     return result
 
 
@@ -210,12 +209,15 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
     top = sorted(results, key=lambda r: r["cpu_us"], reverse=True)[:n]
     width = max([len("test")] + [len(r["nodeid"]) for r in top])
     width = min(width, 70)
+    has_cuda = any(r["cuda_us"] for r in results)        # no CUDA column where nothing ran on a GPU
+    cuda_head = f"  {'CUDA ms':>8}" if has_cuda else ""
     if top:
-        tr.write_line(f"{'test':<{width}}  {'ops':>7}  {'CPU ms':>9}  {'CUDA ms':>8}  {'alloc':>10}  top ops (self CPU us)")
+        tr.write_line(f"{'test':<{width}}  {'ops':>7}  {'CPU ms':>9}{cuda_head}  {'alloc':>10}  top ops (self CPU us)")
     for r in top:
         name = r["nodeid"] if len(r["nodeid"]) <= width else "..." + r["nodeid"][-(width - 3):]
         tops = ", ".join(f"{k} {v:g}" for k, v in r["top"])
-        tr.write_line(f"{name:<{width}}  {r['ops']:>7}  {r['cpu_us'] / 1e3:>9.3f}  {r['cuda_us'] / 1e3:>8.3f}  "
+        cuda = f"  {r['cuda_us'] / 1e3:>8.3f}" if has_cuda else ""
+        tr.write_line(f"{name:<{width}}  {r['ops']:>7}  {r['cpu_us'] / 1e3:>9.3f}{cuda}  "
                       f"{_fmt_bytes(r['bytes']):>10}  {tops}")
     tr.write_line(f"{len(results)} tests profiled" + (f"; traces in {config.getoption('--tl-profile-dir')}"
                                                     if config.getoption("--tl-profile-dir") else ""))

@@ -158,6 +158,12 @@ class Recorder:
             self._counting.buf.n = 0
         return out
 
+    def peek(self):
+        """(tid, name, records) as they stand now, cut at max_events, while recording goes on: what
+        results read mid-recording. Unlike snapshot() it changes nothing."""
+        with self._lock:
+            return [(tid, name, buf[:min(len(buf), self.max_events)]) for tid, name, buf in self.buffers]
+
     # -- the op sink's bound ------------------------------------------------------------------------
     # The dispatcher appends op records without checking the length (a check on every op costs a tenth
     # of the profiler's per-op time); the process's watchdog thread looks every 20 ms instead and, once
@@ -363,27 +369,30 @@ def _input_ids(inputs):
 
 _MATMUL_OPS = frozenset({"matmul", "mm", "bmm", "dot", "outer", "linear", "addmm"})
 _CONV_OPS = frozenset({"conv1d", "conv2d", "conv3d", "convolution"})
+_ELEMENTWISE_OPS = frozenset({"mul", "add"})      # torch counts one FLOP per element of the first input
 
 
 def _flops(name, shapes_dtypes, outputs) -> int:
-    """FLOPs of the matrix products and convolutions, torch's formulas (2 per multiply-add)."""
-    if shapes_dtypes is None or (name not in _MATMUL_OPS and name not in _CONV_OPS):
+    """FLOPs as torch's profiler estimates them (torch/csrc/profiler/util.cpp computeFlops): 2 per
+    multiply-add for the matrix products (tensorlib's linear and matmul are single ops, so they carry
+    what torch puts on the mm/addmm they decompose into) and convolutions, and one per element of the
+    first input for mul and add."""
+    if shapes_dtypes is None or not (name in _MATMUL_OPS or name in _CONV_OPS or name in _ELEMENTWISE_OPS):
         return 0
     shapes = shapes_dtypes[0]
     try:
+        if name in _ELEMENTWISE_OPS:
+            first = shapes[0]
+            return int(np.prod(first, dtype=np.int64)) if isinstance(first, list) and first else 0
+        out = outputs._data.shape if isinstance(outputs, Tensor) else None
+        if out is None:
+            return 0
         if name in _MATMUL_OPS:
-            a = shapes[0]
-            out = outputs._data.shape if isinstance(outputs, Tensor) else None
-            if out is None:
-                return 0
-            if name == "linear":        # input [..., in], weight [out, in]
-                k = a[-1]
-            else:
-                k = a[-1] if len(a) else 1
+            # the reduced dimension: the first matrix's last one (addmm's first input is the bias)
+            a = shapes[1] if name == "addmm" else shapes[0]
+            k = a[-1] if len(a) else 1
             return 2 * int(np.prod(out, dtype=np.int64)) * int(k)
         w = shapes[1]                   # conv: weight [out_c, in_c / groups, *kernel]
-        out = outputs._data.shape
         return 2 * int(np.prod(out, dtype=np.int64)) * int(np.prod(w[1:], dtype=np.int64))
     except (IndexError, TypeError, AttributeError):
         return 0
-

@@ -7,13 +7,13 @@ import sys
 
 import tensorlib
 
-_INTERNAL = (os.path.dirname(tensorlib.__file__) + os.sep,
-             os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep)
+INTERNAL_DIRS = (os.path.dirname(tensorlib.__file__) + os.sep,
+                 os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep)
 
 
 def user_frame(depth: int = 1):
     f = sys._getframe(depth)
-    while f is not None and f.f_code.co_filename.startswith(_INTERNAL):
+    while f is not None and f.f_code.co_filename.startswith(INTERNAL_DIRS):
         f = f.f_back
     return f
 

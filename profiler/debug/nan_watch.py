@@ -5,10 +5,15 @@ float output is reduced on the device, right after its op, to one 0-d code (0 fi
 NaN), and only the codes and what the report needs (op, phase, backward node, input and output shapes,
 the user's source line) are queued: no output or input array is kept alive by the watch. The codes are
 fetched in batches (one synchronisation per `batch` outputs) and the first offending op, in execution
-order, is reported.
+order, is reported. For a NaN made in backward, the report also names the forward op behind the
+autograd node and the user's line that ran it, as torch's detect_anomaly does: while the watch is on,
+each forward op's file and line are remembered by sequence number (the backward ops carry the
+forward's).
 """
 from __future__ import annotations
 
+import linecache
+import sys
 import threading
 import warnings
 from dataclasses import dataclass
@@ -21,7 +26,7 @@ from tensorlib import Tensor
 from tensorlib import dispatch as D
 
 from ._hookctx import HookContext
-from ._source import format_location, user_location
+from ._source import INTERNAL_DIRS, format_location, user_location
 
 
 class NanInfError(RuntimeError):
@@ -43,11 +48,20 @@ class Finding:
     input_shapes: list
     output_shape: tuple
     location: tuple
+    forward_op: str | None = None         # backward findings: the forward op that made the node...
+    forward_location: tuple | None = None  # ...and the user's line it ran from (as detect_anomaly shows)
 
     def message(self) -> str:
         where = f"backward of {self.node}" if self.phase == "backward" and self.node else self.phase
-        return literal(f"nan_watch: op '{self.op}' ({where}, seq {self.seq}) produced {self.what} in output {self.output} "
+        text = (f"nan_watch: op '{self.op}' ({where}, seq {self.seq}) produced {self.what} in output {self.output} "
                 f"of shape {self.output_shape}; input shapes {self.input_shapes}; at {format_location(self.location)}")
+        if self.phase == "backward":
+            if self.forward_location is not None:
+                text += (f"; the node's forward op '{self.forward_op}' (seq {self.seq}) ran at "
+                         f"{format_location(self.forward_location)}")
+            else:
+                text += "; its forward op ran before nan_watch started (run the forward inside it to see its line)"
+        return literal(text)
 
 
 def _shapes(inputs):
@@ -83,6 +97,8 @@ class NanWatch(D.Hook):
         self._pending = []          # CUDA: (0-d code on device, op metadata, output index, shape, location)
         self._local = threading.local()
         self._lock = threading.Lock()
+        self._forward: dict = {}
+        self._internal_code: dict = {}
 
     def _nodes(self):
         st = getattr(self._local, "nodes", None)
@@ -100,8 +116,33 @@ class NanWatch(D.Hook):
         if token:
             self._nodes().pop()
 
+    # forward ops remembered for backward findings: seq -> (op name, user file, line); the oldest dropped
+    FORWARD_MEMORY = 100_000
+
     def op_enter(self, op, inputs, attrs, phase, seq):
+        if phase == "forward" and seq >= 0:
+            # the user's frame, cheaply (file and line; the source text is read only for a report), so a
+            # NaN in the backward of this op can name the line that ran it
+            fwd = self._forward
+            fwd[seq] = (op.name, *self._user_line())
+            if len(fwd) > self.FORWARD_MEMORY:
+                del fwd[next(iter(fwd))]
         return op.name, inputs, phase, seq
+
+    def _user_line(self):
+        """(file, line) of the innermost user frame, with the internal/user verdict cached per code
+        object: a fraction of user_frame's cost, paid on every forward op while the watch is on."""
+        f = sys._getframe(2)
+        internal = self._internal_code
+        while f is not None:
+            c = f.f_code
+            inside = internal.get(c)
+            if inside is None:
+                inside = internal[c] = c.co_filename.startswith(INTERNAL_DIRS)
+            if not inside:
+                return c.co_filename, f.f_lineno
+            f = f.f_back
+        return "<unknown>", 0
 
     def _meta(self, token):
         """What a report needs from an op, without its arrays: (name, phase, seq, node, input shapes)."""
@@ -135,7 +176,10 @@ class NanWatch(D.Hook):
 
     def _found(self, meta, i, code, shape, loc):
         name, phase, seq, node, input_shapes = meta
-        f = Finding(name, phase, seq, node, i, _what(code), input_shapes, shape, loc)
+        fwd = self._forward.get(seq) if phase == "backward" else None
+        fwd_loc = (fwd[1], fwd[2], linecache.getline(fwd[1], fwd[2]).strip()) if fwd is not None else None
+        f = Finding(name, phase, seq, node, i, _what(code), input_shapes, shape, loc,
+                    fwd[0] if fwd is not None else None, fwd_loc)
         first = not self.findings
         self.findings.append(f)
         if not first:

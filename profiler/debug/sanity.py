@@ -3,6 +3,8 @@ the evidence that decided it (and a structured report for code)."""
 from __future__ import annotations
 
 import math
+from collections import defaultdict
+from copy import deepcopy
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -69,12 +71,50 @@ def _devices(x, out):
     return out
 
 
+class _Saved:
+    """What the trial steps change, saved so that sanity_check leaves the model as it found it: the
+    parameters and their gradients, the buffers, each module's train/eval mode and, when the optimizer is
+    given, its state and group options. Arrays are copied raw (no op runs, so a profiler or watch around
+    the call sees only the trial steps) and written back into the same arrays (references stay valid)."""
+
+    def __init__(self, model, optimizer):
+        params = list(model.parameters())
+        self.arrays = [(t, t._data, t._data.copy()) for t in params + [b for _, b in model.named_buffers()]
+                       if isinstance(t, Tensor)]
+        self.grads = [(p, p._grad) for p in params]
+        self.arrays += [(g, g._data, g._data.copy()) for _, g in self.grads if g is not None]
+        self.modes = [(m, m.training) for m in model.modules()]
+        self.optimizer = optimizer
+        if optimizer is not None:
+            self.state = {k: dict(v) for k, v in optimizer.state.items()}
+            self.arrays += [(t, t._data, t._data.copy()) for st in self.state.values() for t in st.values()
+                            if isinstance(t, Tensor)]
+            self.groups = [deepcopy({k: v for k, v in g.items() if k != "params"}) for g in optimizer.param_groups]
+
+    def restore(self):
+        for t, arr, copy in self.arrays:
+            arr[...] = copy
+            t._data = arr
+        for p, g in self.grads:
+            p._grad = g
+        for m, training in self.modes:
+            m.training = training
+        opt = self.optimizer
+        if opt is not None:
+            opt.state = defaultdict(dict, {k: dict(v) for k, v in self.state.items()})
+            for g, saved in zip(opt.param_groups, self.groups):
+                g.update(saved)
+
+
 def sanity_check(model, loss_fn, batch, optimizer=None, steps=5, train_step=None, explode=1e3, vanish=1e-7,
                  verbose=True) -> SanityReport:
     """Run `steps` training steps on one batch `(inputs, targets)` and check the usual suspects.
 
     The step is `train_step(model, batch) -> loss` when given (your own loop body: a forgotten zero_grad
     shows up), else `zero_grad; loss_fn(model(inputs), targets).backward(); optimizer.step()`.
+    The model's train/eval mode is the caller's (sanity_check does not call ``train()``: a model left in
+    ``eval()`` is reported), and afterwards parameters, gradients, buffers, modes and (when `optimizer` is
+    given; pass it with a train_step too) the optimizer's state are restored as they were.
     """
     if not (isinstance(batch, (tuple, list)) and len(batch) == 2):
         raise TypeError("sanity_check expects batch=(inputs, targets)")
@@ -88,6 +128,8 @@ def sanity_check(model, loss_fn, batch, optimizer=None, steps=5, train_step=None
     step_no = [0]
 
     def before_backward():
+        # after the step's forward: the modes it ran in (the user's step may call train() itself)
+        eval_modules.extend(n or type(model).__name__ for n, m in model.named_modules() if not m.training)
         # gradients still present (and nonzero) from the previous step: they are being accumulated
         if step_no[0] > 0:
             stale = [n for n, p in named if p._grad is not None and bool((p._grad._data != 0).any())]
@@ -95,17 +137,16 @@ def sanity_check(model, loss_fn, batch, optimizer=None, steps=5, train_step=None
                 accumulated.append((step_no[0], stale))
 
     out_shape = None
+    saved = _Saved(model, optimizer)
     engine.pre_backward_hooks.append(before_backward)
     nan_seen = None
     try:
-        model.train()
         with nan_watch(mode="warn") as nw:
             import warnings
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", RuntimeWarning)
                 for s in range(steps):
                     step_no[0] = s
-                    eval_modules.extend(n for n, m in model.named_modules() if not m.training)
                     if train_step is not None:
                         loss = train_step(model, batch)
                     else:
@@ -129,6 +170,10 @@ def sanity_check(model, loss_fn, batch, optimizer=None, steps=5, train_step=None
                 out_shape = _shape(model(inputs))
     finally:
         engine.pre_backward_hooks.remove(before_backward)
+        bad_grads = [n for n, p in named if p._grad is not None
+                     and not bool(np.isfinite(p._grad.detach().cpu().numpy()).all())]
+        never = [n for n, p in named if p.requires_grad and p._grad is None]
+        saved.restore()
 
     add = report.items.append
     add(CheckItem("shapes", True, f"inputs {_shape(inputs)} -> outputs {out_shape}; targets {_shape(targets)}"))
@@ -155,7 +200,8 @@ def sanity_check(model, loss_fn, batch, optimizer=None, steps=5, train_step=None
     add(CheckItem("gradients not vanishing", not small, ev))
     add(CheckItem("train mode during training", not eval_modules,
                   "all modules in train()" if not eval_modules else
-                  "in eval() while training: " + ", ".join(sorted(set(eval_modules)))))
+                  "in eval() while training: " + ", ".join(sorted(set(eval_modules), key=str)) +
+                  " (call model.train() before training steps)"))
     add(CheckItem("gradients zeroed between steps", not accumulated,
                   "every backward started from zeroed/None gradients" if not accumulated else
                   f"gradients accumulated across steps (no zero_grad?): step {accumulated[0][0]} began with "
@@ -166,11 +212,9 @@ def sanity_check(model, loss_fn, batch, optimizer=None, steps=5, train_step=None
     in_devs = _devices(inputs, set()) | _devices(targets, set())
     ok_dev = len(devs) <= 1 and (not in_devs or in_devs <= devs or not devs)
     add(CheckItem("tensors on one device", ok_dev, f"parameters on {sorted(devs)}, batch on {sorted(in_devs)}"))
-    never = [n for n, p in named if p.requires_grad and p._grad is None]
     add(CheckItem("every parameter receives a gradient", not never,
                   "all trainable parameters got gradients" if not never else
                   "never received a gradient: " + ", ".join(never)))
-    bad_grads = [n for n, p in named if p._grad is not None and not bool(np.isfinite(p._grad.detach().cpu().numpy()).all())]
     add(CheckItem("no NaN/Inf", finite and not bad_grads and nan_seen is None,
                   "loss and gradients finite" if finite and not bad_grads and nan_seen is None else
                   (nan_seen.message() if nan_seen is not None else

@@ -33,6 +33,22 @@ def test_nan_watch_finds_nan_made_in_backward():
         with pytest.warns(RuntimeWarning, match=r"nan_watch: op '.*' \(backward of SqrtBackward0"):
             loss.backward()
     assert w.findings[0].phase == "backward" and w.findings[0].node == "SqrtBackward0"
+    assert w.findings[0].forward_location is None           # its forward ran before the watch
+    assert "forward op ran before nan_watch started" in w.findings[0].message()
+
+
+def test_nan_watch_backward_nan_names_the_forward_line():
+    """As torch's detect_anomaly: the forward op behind the failing node, and the user's line that ran it."""
+    x = tl.tensor([0.0, 4.0], requires_grad=True)
+    with pytest.raises(NanInfError) as ei:
+        with nan_watch():
+            y = x.sqrt()              # <- the forward line to be named
+            (y * tl.tensor([0.0, 1.0])).sum().backward()
+    f = ei.value.finding
+    assert f.phase == "backward" and f.node == "SqrtBackward0" and f.forward_op == "sqrt"
+    assert f.forward_location[0] == __file__ and f.forward_location[2].startswith("y = x.sqrt()")
+    assert "backward()" in f.location[2]
+    assert "the node's forward op 'sqrt'" in str(ei.value) and "y = x.sqrt()" in str(ei.value)
 
 
 def test_nan_watch_warn_mode_reports_first_only():

@@ -120,3 +120,45 @@ def test_device_watch_names_cpu_tensor_in_cuda_model():
     with device_watch() as dw2:
         nn.Linear(2, 2)(tl.ones(2))      # a CPU model: nothing to report
     assert dw2.findings == []
+
+
+def test_sanity_check_leaves_model_and_optimizer_as_it_found_them():
+    tl.manual_seed(0)
+    m = nn.Sequential(nn.Linear(4, 8), nn.BatchNorm1d(8), nn.ReLU(), nn.Linear(8, 3))
+    opt = tl.optim.SGD(m.parameters(), lr=0.5, momentum=0.9)
+    batch = (tl.randn(32, 4), tl.randint(0, 3, (32,)))
+    m[3].eval()                        # a mode of the caller's, to be kept
+    params = {n: p.detach().numpy().copy() for n, p in m.named_parameters()}
+    bufs = {n: b.numpy().copy() for n, b in m.named_buffers()}
+    weight = m[0].weight
+    sanity_check(m, F.cross_entropy, batch, opt, verbose=False)
+    assert m[0].weight is weight
+    for n, p in m.named_parameters():
+        assert (p.detach().numpy() == params[n]).all(), n
+        assert p.grad is None, n
+    for n, b in m.named_buffers():
+        assert (b.numpy() == bufs[n]).all(), n
+    assert len(opt.state) == 0 and opt.param_groups[0]["lr"] == 0.5
+    assert m.training and m[0].training and not m[3].training
+
+
+def test_a_model_left_in_eval_is_reported_when_the_step_does_not_call_train():
+    m, batch, opt = _setup()
+    m.eval()                           # the planted defect: evaluation mode from an earlier validation pass
+
+    def step(model, b):
+        opt.zero_grad()
+        loss = F.cross_entropy(model(b[0]), b[1])
+        loss.backward()
+        opt.step()
+        return loss
+    r = sanity_check(m, None, batch, optimizer=opt, train_step=step, verbose=False)
+    item = r["train mode during training"]
+    assert not item.passed and "Sequential" in item.evidence and "model.train()" in item.evidence
+    assert not m.training                                    # left as it was given
+
+    def step_with_train(model, b):
+        model.train()
+        return step(model, b)
+    assert sanity_check(m, None, batch, optimizer=opt, train_step=step_with_train,
+                        verbose=False)["train mode during training"].passed

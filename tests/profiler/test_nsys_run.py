@@ -181,7 +181,7 @@ def test_usage_errors(capsys):
     assert "unknown command 'frobnicate'" in capsys.readouterr().err
     assert main([]) == 2
     assert main(["--help"]) == 0
-    assert capsys.readouterr().out == "usage: python -m profiler {import-nsys,nsys,run} ...\n"
+    assert capsys.readouterr().out.startswith("usage: python -m profiler {import-nsys,nsys,run} ...\n")
 
 
 def test_module_entry_point(tmp_path):

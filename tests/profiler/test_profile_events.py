@@ -208,10 +208,14 @@ def test_record_shapes_dtypes_and_flops():
     assert {r.key: r.flops for r in rows}["aten::matmul"] == 240
 
 
-def test_results_are_refused_while_recording():
-    with profile() as prof:
-        with pytest.raises(RuntimeError, match="still recording"):
-            prof.key_averages()
+def test_results_while_recording_are_what_is_recorded_so_far():
+    with profile(profile_memory=True) as prof:
+        tl.ones(4) * 2
+        first = {r.key: r.count for r in prof.key_averages()}
+        tl.ones(4) * 2
+        names = [e.name for e in prof.events()]
+    assert first["aten::mul"] == 1 and names.count("aten::mul") == 2
+    assert {r.key: r.count for r in prof.key_averages()}["aten::mul"] == 2
 
 
 def test_hook_is_removed_after_stop():

@@ -58,7 +58,7 @@ def test_budget_pass_and_fail_with_report(pytester):
     r.assert_outcomes(passed=2, failed=2)
     out = r.stdout.str()
     assert "max_calls['matmul']: 2 calls > 1" in out
-    assert "max_bytes: 4.00 KB allocated > 1.00 KB; largest: zeros (4.00 KB)" in out
+    assert "max_bytes: 3.91 KB allocated > 1.00 KB; largest: zeros (3.91 KB)" in out
 
 
 def test_counts_are_deterministic():
@@ -76,7 +76,7 @@ def test_counts_are_deterministic():
 
 
 def test_parse_bytes():
-    assert parse_bytes(10) == 10 and parse_bytes("10 MB") == 10_000_000 and parse_bytes("1.5KiB") == 1536
+    assert parse_bytes(10) == 10 and parse_bytes("10 MB") == 10 * 2 ** 20 == parse_bytes("10MiB") and parse_bytes("1.5KiB") == 1536
     with pytest.raises(ValueError, match="byte limit='10 parsecs': cannot read it as a byte count"):
         parse_bytes("10 parsecs")
 
@@ -94,7 +94,8 @@ BAD_MARKERS = {   # marker arguments -> what the error must say; every one used 
     "max_ops=-1": "max_ops=-1: expected a non-negative int, got a negative number",
     "max_ops=2.5": "max_ops=2.5: expected a non-negative int, got float",
     'max_calls={"add": "3"}': "max_calls['add']='3': expected a non-negative int, got str",
-    'max_calls={"matmull": 3}': "max_calls['matmull']: no tensorlib op has this name; did you mean 'matmul'?",
+    'max_calls={"matmull": 3}': "max_calls['matmull']: no tensorlib op has this name (tensorlib's or torch's profiled name, "
+                                "e.g. 'linear' or 'aten::linear'); did you mean 'matmul'",
     "max_calls=3": "max_calls must be a dict of op name -> count",
     'max_bytes="10 XB"': "max_bytes='10 XB': cannot read it as a byte count; expected a non-negative int or a string",
     'max_bytes=float("nan")': "max_bytes=nan: expected a non-negative int or a string like '10 MB'",
@@ -128,7 +129,7 @@ def test_wrong_marker_arguments_error_at_setup_before_the_body(pytester, tmp_pat
 def test_budget_limits_normalise():
     from profiler.budget import budget_limits
     assert budget_limits({"max_ops": 3, "max_bytes": "2 KB", "max_calls": {"add": 0}, "max_syncs": None}) == \
-        {"max_ops": 3, "max_bytes": 2000, "max_calls": {"add": 0}}
+        {"max_ops": 3, "max_bytes": 2048, "max_calls": {"add": 0}}
     with pytest.raises(ValueError, match="max_bytes=-1.0"):
         budget_limits({"max_bytes": -1.0})
 

@@ -36,7 +36,8 @@ def test_run_profiles_script_prints_table_and_writes_trace(tmp_path, capsys):
     out = tmp_path / "t.json"
     rc = main(["run", "-o", str(out), "--sort", "count", "--shapes", str(s), "5"])
     assert rc == 0
-    text = capsys.readouterr().out
+    captured = capsys.readouterr()
+    text = captured.out
     assert "script argv ['5'] __main__" in text
     assert "Self CPU time total" in text and "Input Shapes" in text
     mul_row = [line for line in text.splitlines() if line.strip().startswith("aten::mul ")][0]
@@ -44,7 +45,7 @@ def test_run_profiles_script_prints_table_and_writes_trace(tmp_path, capsys):
     assert cells[-2] == "5" and cells[-1] == "[[4, 4], []]"       # # of Calls, Input Shapes
     doc = json.loads(out.read_text())
     assert sum(1 for e in doc["traceEvents"] if e.get("name") == "aten::mul") == 5
-    assert f"python -m viewer {out}" in text
+    assert f"python -m viewer {out}" in captured.err      # files written are named on stderr
 
 
 def test_run_options_after_the_scripts_arguments(tmp_path, capsys):

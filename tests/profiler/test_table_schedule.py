@@ -118,7 +118,7 @@ def test_schedule_records_only_active_steps_and_calls_on_trace_ready_per_cycle()
     seen = []
 
     def ready(p):
-        seen.append((p.step_num, sorted({e.name for e in p.events() if e.kind == "step"}),
+        seen.append((p.step_num, sorted({e.trace_name for e in p.events() if e.kind == "step"}),
                      sum(1 for e in p.events() if e.name == "aten::add")))
 
     with profile(schedule=schedule(wait=1, warmup=1, active=2, repeat=2), on_trace_ready=ready) as prof:
@@ -135,7 +135,7 @@ def test_acc_events_keeps_every_cycle():
         for _ in range(3):
             tl.ones(2)
             prof.step()
-    assert sorted(e.name for e in prof.events() if e.kind == "step") == ["ProfilerStep#0", "ProfilerStep#1",
+    assert sorted(e.trace_name for e in prof.events() if e.kind == "step") == ["ProfilerStep#0", "ProfilerStep#1",
                                                                            "ProfilerStep#2"]
 
 
@@ -155,7 +155,7 @@ def test_step_without_schedule_records_profiler_steps():
             tl.ones(1)
             prof.step()
     # as torch: each step() closes step N and opens N+1, the last one closed by stop()
-    assert [e.name for e in prof.events() if e.kind == "step"] == ["ProfilerStep#1", "ProfilerStep#2", "ProfilerStep#3"]
+    assert [e.trace_name for e in prof.events() if e.kind == "step"] == [f"ProfilerStep#{i}" for i in (1, 2, 3)]
     assert prof.step_num == 3
 
 
