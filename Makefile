@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: test demo test-gpu check-torch bench clean fuzz-release typecheck
+.PHONY: test demo test-gpu check-torch bench clean fuzz-release typecheck readme
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -27,6 +27,10 @@ typecheck: $(STAMP)
 # The fuzz suite at 20 times its default examples (tests/fuzz/_scale.py), for a release: about 15 minutes.
 fuzz-release: $(STAMP)
 	FUZZ_SCALE=20 $(PY) -m pytest -q -p no:cacheprovider tests/fuzz
+
+# Regenerate the README's marked output blocks from real runs (devtools/readme.py).
+readme: $(STAMP)
+	$(PY) devtools/readme.py
 
 demo: $(STAMP)
 	$(PY) samples/profile_demo.py

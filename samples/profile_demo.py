@@ -36,7 +36,11 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--steps", type=int, default=20)
     ap.add_argument("-o", "--output", default="trace.json")
+    ap.add_argument("--threads", type=int, default=1,
+                    help="BLAS threads (default 1: these matrices are small, and more threads than free cores "
+                         "make matmul look like the bottleneck)")
     args = ap.parse_args(argv)
+    tl.set_num_threads(args.threads)
     tl.manual_seed(0)
     x = tl.randn(256 * 4, 64)
     y = x[:, :10].argmax(dim=1)                     # a learnable toy task
