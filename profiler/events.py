@@ -64,7 +64,7 @@ class EventStore:
 
     # -- GPU placement columns (-1 where none), allocated only when read or filled: a CPU-only profile
     # of millions of events would otherwise pay for three columns of -1 it never looks at
-    def _dev_col(name):  # noqa: N805 - a descriptor factory, used in the class body only
+    def _dev_col(name):  # not a method: a descriptor factory, used in the class body only
         def get(self):
             col = self._dev_cols.get(name)
             if col is None or len(col) != len(self.t0):

@@ -315,7 +315,7 @@ def _cuda_runtime() -> Any:
         return None
     try:
         count = cupy.cuda.runtime.getDeviceCount()
-    except Exception as exc:  # CUDARuntimeError without a driver
+    except runtime.CUDARuntimeError as exc:  # no driver
         count, reason = 0, f"{type(exc).__name__}: {exc}"
     else:
         reason = "no CUDA device found"

@@ -218,7 +218,8 @@ class _Converter:
         for device in sorted({d for d, _ in self.gpu_streams}):
             meta.append(_meta("process_name", device, 0, f"GPU {device}"))
             if gpu_names.get(device):
-                meta.append({"name": "process_labels", "ph": "M", "pid": device, "tid": 0, "args": {"labels": gpu_names[device]}})
+                meta.append({"name": "process_labels", "ph": "M", "pid": device, "tid": 0,
+                             "args": {"labels": gpu_names[device]}})
         for device, stream in sorted(self.gpu_streams):
             meta.append(_meta("thread_name", device, stream, f"stream {stream}"))
         return meta
@@ -309,7 +310,8 @@ class _Converter:
 
         def emit(r: dict[str, Any], cat: str, name: str, args: dict[str, Any]) -> None:
             device, stream = r["deviceId"], r["streamId"]
-            base_args = {"device": device, "context": r["contextId"], "stream": stream, "correlation": r["correlationId"]}
+            base_args = {"device": device, "context": r["contextId"], "stream": stream,
+                         "correlation": r["correlationId"]}
             event = {
                 "ph": "X", "cat": cat, "name": name, "pid": device, "tid": stream,
                 "ts": us(r["start"]), "dur": us(r["end"] - r["start"]), "args": {**base_args, **args},

@@ -99,7 +99,8 @@ def open_export(path: str | Path) -> Export:
         conn.close()
         if conn.over_budget:
             raise conn.error(exc, "its schema") from exc
-        raise NsysImportError(f"{path}: not an SQLite database ({exc}); export one with `nsys export --type sqlite`") from exc
+        raise NsysImportError(
+            f"{path}: not an SQLite database ({exc}); export one with `nsys export --type sqlite`") from exc
     return conn
 
 
