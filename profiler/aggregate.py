@@ -109,7 +109,7 @@ def _group_ids(store: EventStore, by_shape: bool, stack_n: int):
     n = len(store)
     # by name, as torch: forward and backward aten::mm are one row, and so are all ProfilerStep#N
     row_names = _row_names(store)
-    first_id = {}
+    first_id: dict[str, int] = {}
     canon = np.fromiter((first_id.setdefault(nm, k) for k, nm in enumerate(row_names)), np.int64, len(row_names))
     key = canon[store.name_id] if len(row_names) else store.name_id.astype(np.int64)
     extra_keys = []

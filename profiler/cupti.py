@@ -48,7 +48,7 @@ import time
 import warnings
 from array import array
 
-from typing import NamedTuple
+from typing import Callable, NamedTuple
 
 import numpy as np
 
@@ -228,7 +228,7 @@ def _demangler():
     return demangle
 
 
-_DEMANGLE = []
+_DEMANGLE: list[Callable[[str], str] | None] = []      # the demangler, once looked up
 
 
 def demangle(name: str) -> str:

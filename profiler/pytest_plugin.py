@@ -184,7 +184,7 @@ def pytest_runtest_logreport(report):
                 cfg._tl_results.append(v)
 
 
-_CONFIG = []
+_CONFIG: list[pytest.Config] = []
 
 
 @pytest.hookimpl(trylast=True)

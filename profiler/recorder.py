@@ -68,6 +68,10 @@ class _Watchdog:
     INTERVAL_S = 0.02
 
     def __init__(self):
+        self.reset()
+
+    def reset(self):
+        """A fresh lock and no thread: the state after a fork, in the child."""
         self._cv = threading.Condition()
         self._rec = None
         self._thread = None
@@ -102,7 +106,7 @@ class _Watchdog:
 
 _WATCHDOG = _Watchdog()
 if hasattr(os, "register_at_fork"):     # a child starts without the thread, and its lock may be held
-    os.register_at_fork(after_in_child=_WATCHDOG.__init__)
+    os.register_at_fork(after_in_child=_WATCHDOG.reset)
 
 
 class Recorder:

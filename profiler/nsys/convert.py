@@ -254,7 +254,8 @@ class _Converter:
             pid, tid = split_gtid(r["globalTid"])
             domain = domains.get((pid, r["domainId"] or 0), "")
             category = categories.get((pid, r["domainId"] or 0, r["category"] or 0))
-            name, args = self._text(r), {"domain": domain}
+            name = self._text(r)
+            args: dict[str, Any] = {"domain": domain}
             if category is not None:
                 args["category"] = category
             if r["color"] is not None:

@@ -189,10 +189,11 @@ def test_cuda_pool_allocator_records_mallocs_and_frees(monkeypatch):
         rec.start()
         with record_function("alloc"):
             a = tracker.malloc(1024)
-            tracker.malloc(512)
+            b = tracker.malloc(512)     # held past stop(): its free is not recorded
         with record_function("free"):
             del a
         rec.stop()
+    del b
     assert tracker.listeners == ()
     mem = rec.array()
     assert mem["bytes"].tolist() == [1024, 512, -1024] and (mem["dev_type"] == CUDA).all()
