@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: test demo test-gpu check-torch bench clean fuzz-release typecheck readme
+.PHONY: test demo test-gpu check-torch bench clean fuzz-release typecheck lint readme
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -12,10 +12,10 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q -e '.[test]'
 	touch $(STAMP)
 
-# Then the `cuda` tests on the CPU against the fake CuPy in tests/fakecupy, once under CuPy 13's rules and
+# `make test` lints (below), runs the suite, then the `cuda` tests on the CPU against the fake CuPy in tests/fakecupy, once under CuPy 13's rules and
 # once under 14's (names, signatures and dtypes from the real wheels; CUDA code paths only, no kernels or
 # device timings, so it does not replace `make test-gpu` on a GPU machine).
-test: $(STAMP)
+test: $(STAMP) lint
 	$(PY) -m pytest -q -p no:cacheprovider tests
 	FAKECUPY_RULES=13 PYTHONPATH=tests/fakecupy $(PY) -m pytest -q -p no:cacheprovider -m cuda tests
 	FAKECUPY_RULES=14 PYTHONPATH=tests/fakecupy $(PY) -m pytest -q -p no:cacheprovider -m cuda tests
@@ -23,6 +23,12 @@ test: $(STAMP)
 # Static types: viewer and safeio are fully annotated and checked strictly (settings in pyproject.toml).
 typecheck: $(STAMP)
 	$(PY) -m mypy --strict viewer safeio
+
+# `make test` lints first: ruff over the whole tree (rules in pyproject.toml), the strict types above, and
+# profiler's types without strictness (its own settings in pyproject.toml).
+lint: typecheck
+	$(PY) -m ruff check .
+	$(PY) -m mypy profiler
 
 # The fuzz suite at 20 times its default examples (tests/fuzz/_scale.py), for a release: about 15 minutes.
 fuzz-release: $(STAMP)

@@ -1,1 +1,3 @@
-from profiler._cli import main; raise SystemExit(main())
+from profiler._cli import main
+
+raise SystemExit(main())

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._nogc import no_gc
-from .events import OP_TAGS, EventStore
+from .events import EventStore
 
 SORT_KEYS = ("self_cpu_time_total", "cpu_time_total", "cuda_time_total", "self_cuda_time_total",
              "device_time_total", "self_device_time_total", "cpu_memory_usage", "self_cpu_memory_usage",
@@ -70,7 +70,9 @@ class EventList(list):
     @property
     def self_cpu_time_total(self) -> float:
         """The profiled time (µs): every event's self time, i.e. the root events' durations."""
-        return self._store.self_total_ns() / 1e3 if self._store is not None else sum(r.self_cpu_time_total for r in self)
+        if self._store is not None:
+            return self._store.self_total_ns() / 1e3
+        return sum(r.self_cpu_time_total for r in self)
 
     def table(self, sort_by=None, row_limit=100, max_src_column_width=75, max_name_column_width=55,
               max_shapes_column_width=80, header=None, top_level_events_only=False, time_unit=None):
@@ -107,7 +109,7 @@ def _group_ids(store: EventStore, by_shape: bool, stack_n: int):
     n = len(store)
     # by name, as torch: forward and backward aten::mm are one row, and so are all ProfilerStep#N
     row_names = _row_names(store)
-    first_id = {}
+    first_id: dict[str, int] = {}
     canon = np.fromiter((first_id.setdefault(nm, k) for k, nm in enumerate(row_names)), np.int64, len(row_names))
     key = canon[store.name_id] if len(row_names) else store.name_id.astype(np.int64)
     extra_keys = []
@@ -181,9 +183,8 @@ def key_averages(store: EventStore, group_by_input_shape=False, group_by_stack_n
     row_names = _row_names(store)
     for k in range(g):
         i = int(first[k])
-        tag = store.tags[store.tag_id[i]]
         ex = store.extra[i] if store.extra is not None else None
-        shapes = ex[0][0] if (group_by_input_shape and ex is not None and ex[0]) else ([] if group_by_input_shape else None)
+        shapes = (ex[0][0] if ex is not None and ex[0] else []) if group_by_input_shape else None
         stack = list(ex[1][-group_by_stack_n:][::-1]) if (group_by_stack_n and ex is not None and ex[1]) else []
         rows.append(FunctionEventAvg(
             key=row_names[store.name_id[i]], kind=store.kind_of(i),

@@ -13,6 +13,7 @@ import threading
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -83,7 +84,7 @@ def budget_limits(limits: dict, ops=None) -> dict:
     a wrong argument is an error before the measured code runs, never a nonsense verdict after it.
     `ops`: the op names max_calls may use (None: any). Raises TypeError/ValueError whose message names
     the argument and what it accepts."""
-    out = {}
+    out: dict[str, Any] = {}
     for key, value in limits.items():
         if key not in LIMITS:
             raise TypeError(f"unknown limit {key!r}; valid: {', '.join(LIMITS)}")

@@ -4,11 +4,11 @@ ts/dur are µs with ns precision, counted from ``baseTimeNanoseconds`` (wall clo
 ``cpu_op`` with ``External id``, ``Sequence number``, ``Fwd thread id`` and, with record_shapes,
 ``Input Dims``/``Input type``; autograd nodes are ``cpu_op`` too (as torch's evaluate_function events);
 other ranges are ``user_annotation``, except that with with_stack nn.Module ranges and the user's
-Python frames are torch's ``python_function`` events (python_trace.py). ``fwdbwd`` flows join each forward op to the backward node with
-its sequence number; with CUDA activity each op's GPU span is a ``kernel`` event on pid = device,
-tid = stream, joined by an ``ac2g`` flow (with cuda_timing="cupti", CUPTI's kernels, memcpys, memsets
-and their launch calls instead, as Kineto writes them). ``[memory]`` instant events and one counter track per device
-carry allocations. Written with orjson, atomically.
+Python frames are torch's ``python_function`` events (python_trace.py). ``fwdbwd`` flows join each
+forward op to the backward node with its sequence number; with CUDA activity each op's GPU span is a
+``kernel`` event on pid = device, tid = stream, joined by an ``ac2g`` flow (with cuda_timing="cupti",
+CUPTI's kernels, memcpys, memsets and their launch calls instead, as Kineto writes them). ``[memory]``
+instant events and one counter track per device carry allocations. Written with orjson, atomically.
 """
 from __future__ import annotations
 
@@ -75,7 +75,8 @@ def trace_parts(store, prof=None):
     add({"ph": "M", "name": "process_labels", "pid": pid, "tid": 0, "ts": 0, "args": {"labels": "CPU"}})
     add({"ph": "M", "name": "process_sort_index", "pid": pid, "tid": 0, "ts": 0, "args": {"sort_index": pid}})
     for t, tname in store.thread_names.items():
-        add({"ph": "M", "name": "thread_name", "pid": pid, "tid": t, "ts": 0, "args": {"name": f"thread {t} ({tname})"}})
+        add({"ph": "M", "name": "thread_name", "pid": pid, "tid": t, "ts": 0,
+             "args": {"name": f"thread {t} ({tname})"}})
         add({"ph": "M", "name": "thread_sort_index", "pid": pid, "tid": t, "ts": 0, "args": {"sort_index": t}})
     for src in getattr(prof, "_trace_sources", ()) if prof is not None else ():
         ev.extend(src(pid, tb))
@@ -261,7 +262,8 @@ def _gpu_lane_names(ev, lanes, pid):
     """Kineto's metadata for GPU lanes: the process named as the CPU's, labelled ``GPU n``, sorted after it."""
     for dev in sorted({d for d, _ in lanes}):
         ev.append({"ph": "M", "name": "process_name", "pid": dev, "tid": 0, "ts": 0, "args": {"name": "python"}})
-        ev.append({"ph": "M", "name": "process_labels", "pid": dev, "tid": 0, "ts": 0, "args": {"labels": f"GPU {dev}"}})
+        ev.append({"ph": "M", "name": "process_labels", "pid": dev, "tid": 0, "ts": 0,
+                   "args": {"labels": f"GPU {dev}"}})
         ev.append({"ph": "M", "name": "process_sort_index", "pid": dev, "tid": 0, "ts": 0,
                    "args": {"sort_index": 5000000 + dev}})
     for dev, stream in sorted(lanes):
@@ -334,22 +336,21 @@ def _memory_events(store, ev, pid):
 
 
 def _device_properties(store):
-    if not store.has_device_time:
+    """Kineto's ``deviceProperties``: one entry per GPU, where the profile timed any and CuPy sees a GPU."""
+    from tensorlib._device import cupy_or_none
+    cupy = cupy_or_none() if store.has_device_time else None
+    if cupy is None:
         return []
-    try:
-        import cupy
-        props = []
-        for d in range(cupy.cuda.runtime.getDeviceCount()):
-            p = cupy.cuda.runtime.getDeviceProperties(d)
-            name = p["name"].decode() if isinstance(p["name"], bytes) else p["name"]
-            props.append({"id": d, "name": name, "totalGlobalMem": p["totalGlobalMem"], "computeMajor": p["major"],
-                          "computeMinor": p["minor"], "maxThreadsPerBlock": p["maxThreadsPerBlock"],
-                          "maxThreadsPerMultiprocessor": p["maxThreadsPerMultiProcessor"],
-                          "regsPerBlock": p["regsPerBlock"], "warpSize": p["warpSize"],
-                          "sharedMemPerBlock": p["sharedMemPerBlock"], "numSms": p["multiProcessorCount"]})
-        return props
-    except Exception:
-        return []
+    props = []
+    for d in range(cupy.cuda.runtime.getDeviceCount()):
+        p = cupy.cuda.runtime.getDeviceProperties(d)
+        name = p["name"].decode() if isinstance(p["name"], bytes) else p["name"]
+        props.append({"id": d, "name": name, "totalGlobalMem": p["totalGlobalMem"], "computeMajor": p["major"],
+                      "computeMinor": p["minor"], "maxThreadsPerBlock": p["maxThreadsPerBlock"],
+                      "maxThreadsPerMultiprocessor": p["maxThreadsPerMultiProcessor"],
+                      "regsPerBlock": p["regsPerBlock"], "warpSize": p["warpSize"],
+                      "sharedMemPerBlock": p["sharedMemPerBlock"], "numSms": p["multiProcessorCount"]})
+    return props
 
 
 def export_chrome_trace(store, path, prof=None):

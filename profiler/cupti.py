@@ -48,7 +48,7 @@ import time
 import warnings
 from array import array
 
-from typing import NamedTuple
+from typing import Callable, NamedTuple
 
 import numpy as np
 
@@ -66,6 +66,7 @@ BUFFER_BYTES = 8 * 1024 * 1024       # per activity buffer, as the wheel's cupti
 _MIN_FIT_NS = 50_000_000             # below this, a clock-rate fit is mostly sampling noise: offset only
 _API_KEPT = re.compile(r"Launch|Memcpy|Memset|Synchronize")   # the API calls drawn (Kineto's launches/syncs)
 _VERSION_SUFFIX = re.compile(r"_v\d+$")                      # "cudaLaunchKernel_v7000" -> "cudaLaunchKernel"
+_OBJECT_THREAD = 2          # ActivityObjectKind.THREAD (cupti.pyi; CUPTI_ACTIVITY_OBJECT_THREAD in cupti_activity.h)
 
 
 # CUPTI_ACTIVITY_FLAG_MARKER_INSTANTANEOUS / _START / _END in cupti_activity.h: cupti-python 13.0.1's
@@ -124,7 +125,7 @@ def libcupti_path(maps="/proc/self/maps", cu=None) -> str:
     if path is None and cu is not None:
         try:
             cu.get_timestamp()
-        except Exception:       # no driver: reported below as not loaded
+        except Exception:  # noqa: BLE001 - a probe: whatever it raises (no driver, no library), the maps decide
             pass
         path = _mapped_libcupti(maps)
     if path is None:
@@ -227,7 +228,7 @@ def _demangler():
     return demangle
 
 
-_DEMANGLE = []
+_DEMANGLE: list[Callable[[str], str] | None] = []      # the demangler, once looked up
 
 
 def demangle(name: str) -> str:
@@ -372,7 +373,7 @@ class CuptiTimer:
         for kind in reversed(self._enabled):
             try:
                 self._cu.activity_disable(kind)     # activity_disable(kind: int): cupti.pyi, cupti_activity_disable
-            except Exception:
+            except self._cu.cuptiError:
                 pass
         self._enabled = []
 
@@ -400,7 +401,7 @@ class CuptiTimer:
             dom = cu.CallbackDomain.RUNTIME_API if kind == self._k_runtime else cu.CallbackDomain.DRIVER_API
             try:
                 raw = cu.get_callback_name(dom, cbid)
-            except Exception:
+            except cu.cuptiError:
                 raw = f"cbid {cbid}"
             if isinstance(raw, bytes):
                 raw = raw.decode(errors="replace")
@@ -441,7 +442,7 @@ class CuptiTimer:
                         self.ext_id.append(a.external_id)
                 elif k == km:
                     self.markers.append(_marker(a))
-        except BaseException as e:      # never raise into CUPTI's thread; stop() reports it
+        except BaseException as e:  # noqa: BLE001 - never raise into CUPTI's thread; stop() reports it
             if self.callback_error is None:
                 self.callback_error = e
 
@@ -554,7 +555,10 @@ def _calls_as_events(store, calls):
     table; their time leaves the launching op's Self CPU, as in the trace where they nest inside it);
     every event index the store's records hold is remapped to the new rows."""
     new = add_calls(store, [(c[0], c[1], c[3], c[5], c[6]) for c in calls])
-    remap = (lambda i: int(new[i]) if i >= 0 else -1)
+
+    def remap(i):
+        return int(new[i]) if i >= 0 else -1
+
     store.gpu_records = [r[:8] + (remap(r[8]), r[9]) for r in store.gpu_records]
     store.api_records = [r[:7] + (remap(r[7]),) for r in store.api_records]
 
@@ -562,11 +566,9 @@ def _calls_as_events(store, calls):
 def _marker(a):
     """(flags, id, domain, name, thread id, timestamp) of an ActivityMarker2 (cupti.pyi: flags_, id, domain,
     name, timestamp, object_kind, object_id.pt.thread_id). An END record carries no name; a range's domain
-    is None/empty for NVTX's default domain."""
-    try:
-        tid = int(a.object_id.pt.thread_id)
-    except Exception:        # an object other than a thread (a device or stream marker): no thread
-        tid = -1
+    is None/empty for NVTX's default domain. object_id is a union: its thread is read only when the marker
+    belongs to a thread (a device or stream marker has none)."""
+    tid = int(a.object_id.pt.thread_id) if int(a.object_kind) == _OBJECT_THREAD else -1
     return int(a.flags_), int(a.id), a.domain or "", a.name or "", tid, int(a.timestamp)
 
 

@@ -21,6 +21,19 @@ from ._nogc import no_gc
 from .torch_names import AUTOGRAD_TAGS, ENGINE_TAG, NODE_TAG, OP_TAGS, profiled_name
 
 
+def _dev_col(name: str) -> property:
+    """An EventStore column kept in its ``_dev_cols`` dict, made (all -1) on first read."""
+    def get(self):
+        col = self._dev_cols.get(name)
+        if col is None or len(col) != len(self.t0):
+            col = self._dev_cols[name] = np.full(len(self.t0), -1, np.int64)
+        return col
+
+    def set_(self, value):
+        self._dev_cols[name] = np.asarray(value, np.int64)
+    return property(get, set_, doc=f"{name} per event, -1 where none (see cuda_timing.py)")
+
+
 class EventStore:
     """Columns (one entry per event) plus small lookup tables; see the module docstring for order."""
 
@@ -45,6 +58,7 @@ class EventStore:
         self.self_cuda_mem = np.zeros(n, np.int64)
         self.cuda_mem = np.zeros(n, np.int64)
         self.mem_events = None                         # structured array, see memory.py
+        self.mem_owner: np.ndarray | None = None       # per mem_events row, the event it belongs to (-1: none)
         self.has_memory = False
         # device time (ns) per event, -1 start where unknown; see cuda_timing.py
         self.dev_ns = np.zeros(n, np.int64)
@@ -64,21 +78,9 @@ class EventStore:
 
     # -- GPU placement columns (-1 where none), allocated only when read or filled: a CPU-only profile
     # of millions of events would otherwise pay for three columns of -1 it never looks at
-    def _dev_col(name):  # noqa: N805 - a descriptor factory, used in the class body only
-        def get(self):
-            col = self._dev_cols.get(name)
-            if col is None or len(col) != len(self.t0):
-                col = self._dev_cols[name] = np.full(len(self.t0), -1, np.int64)
-            return col
-
-        def set_(self, value):
-            self._dev_cols[name] = np.asarray(value, np.int64)
-        return property(get, set_, doc=f"{name} per event, -1 where none (see cuda_timing.py)")
-
     dev_start = _dev_col("dev_start")
     dev_stream = _dev_col("dev_stream")
     dev_index = _dev_col("dev_index")
-    del _dev_col
 
     # -- derived columns ---------------------------------------------------------------------------
     @property
@@ -158,7 +160,7 @@ def build(snapshot, extended: bool, t_base: int = 0, wall_base_ns: int = 0) -> E
     name_index: dict[str, int] = {}
     tag_index: dict[str, int] = {}
     parts = []
-    extras = [] if extended else None
+    extras: list | None = [] if extended else None
     offset = 0
     merged: dict[int, tuple[str, list]] = {}
     for tid, tname, recs in snapshot:     # a thread id the OS reused: one lane, as the threads never overlap
@@ -196,7 +198,7 @@ def build(snapshot, extended: bool, t_base: int = 0, wall_base_ns: int = 0) -> E
         if offset:
             parent = np.where(parent >= 0, parent + offset, -1)
         parts.append((name_id, tag_id, seq, np.full(n, tid, np.int64), t0, t1, parent, depth))
-        if extended:
+        if extras is not None:
             extras.extend(map(itemgetter(3), recs if order is None else map(recs.__getitem__, order.tolist())))
         offset += n
     store.names = list(name_index)
@@ -352,10 +354,11 @@ def add_calls(store: EventStore, calls) -> np.ndarray:
     new_index = np.empty(n + m, np.int64)
     new_index[order] = np.arange(n + m)
     fill = {"seq": -1}
+    added: dict[str, np.ndarray] = {"name_id": new_name, "tag_id": new_tag, "tid": c_tid, "t0": c_t0, "t1": c_t1}
     for col in ("name_id", "tag_id", "seq", "tid", "t0", "t1", "self_cpu_mem", "cpu_mem", "self_cuda_mem",
                 "cuda_mem", "dev_ns", "self_dev_ns"):
         old = getattr(store, col)
-        extra = {"name_id": new_name, "tag_id": new_tag, "tid": c_tid, "t0": c_t0, "t1": c_t1}.get(col)
+        extra = added.get(col)
         if extra is None:
             extra = np.full(m, fill.get(col, 0), old.dtype)
         setattr(store, col, cat((old, extra.astype(old.dtype)))[order])
@@ -365,7 +368,7 @@ def add_calls(store: EventStore, calls) -> np.ndarray:
     if store.extra is not None:
         ex = store.extra + [(None, None, 0)] * m
         store.extra = [ex[i] for i in order.tolist()]
-    if getattr(store, "mem_owner", None) is not None:
+    if store.mem_owner is not None:
         mo = store.mem_owner
         store.mem_owner = np.where(mo >= 0, new_index[np.maximum(mo, 0)], -1)
     _retree(store)

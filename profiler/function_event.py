@@ -95,8 +95,9 @@ class FunctionEvent:
     cpu_children = children
 
     def __repr__(self):
-        return (f"<FunctionEvent id={self.id} name={self.name!r} kind={self.kind} phase={self.phase} thread={self.thread} "
-                f"start_ns={self.start_ns} duration_ns={self.duration_ns} self_time_ns={self.self_time_ns} "
+        return (f"<FunctionEvent id={self.id} name={self.name!r} kind={self.kind} phase={self.phase} "
+                f"thread={self.thread} start_ns={self.start_ns} duration_ns={self.duration_ns} "
+                f"self_time_ns={self.self_time_ns} "
                 f"seq={self.sequence_nr}>")
 
 

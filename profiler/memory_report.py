@@ -42,7 +42,8 @@ def memory_summary(store, profile_memory=True) -> str:
     for key, (t, total) in tls.items():
         m = (mem["dev_type"] == key[0]) & (mem["dev_id"] == key[1])
         b = mem["bytes"][m]
-        lines.append(f"  {device_name(key)}: peak {format_bytes(int(total.max()))}, at end {format_bytes(int(total[-1]))}, "
+        lines.append(f"  {device_name(key)}: peak {format_bytes(int(total.max()))}, "
+                     f"at end {format_bytes(int(total[-1]))}, "
                      f"{int((b > 0).sum())} allocations ({format_bytes(int(b[b > 0].sum()))}), "
                      f"{int((b < 0).sum())} frees ({format_bytes(int(-b[b < 0].sum()))})")
     return "\n".join(lines)

@@ -169,11 +169,12 @@ class NvtxHook:
         self._off = not self.emitter.enabled
         if self._off:
             # No tool attached: shadow the methods with no-ops so the dispatcher pays one call each
-            # (the class methods also check _off, for a caller that looks them up on the class).
-            self.op_enter = _noop_enter
-            self.op_exit = _noop_exit
-            self.range_enter = _noop_range_enter
-            self.range_exit = _noop_exit_token
+            # (the class methods also check _off, for a caller that looks them up on the class). mypy
+            # refuses assigning to a method; shadowing on the instance is the point here.
+            self.op_enter = _noop_enter  # type: ignore[method-assign]
+            self.op_exit = _noop_exit  # type: ignore[method-assign]
+            self.range_enter = _noop_range_enter  # type: ignore[method-assign]
+            self.range_exit = _noop_exit_token  # type: ignore[method-assign]
             return
         # Hot path: a dict hit and the domain's push, with no intermediate Python calls.
         self._push = self.emitter.push_range
@@ -183,7 +184,8 @@ class NvtxHook:
         self._local = threading.local()
 
     def _op_cache(self) -> tuple[dict[str, Any], dict[str, Any]]:
-        caches = self._local.caches = ({}, {})  # (forward, backward)
+        caches: tuple[dict[str, Any], dict[str, Any]] = ({}, {})  # (forward, backward)
+        self._local.caches = caches
         return caches
 
     def op_enter(self, op: Any, inputs: Any, attrs: Any, phase: str, seq: int | None) -> bool | None:
@@ -315,7 +317,7 @@ def _cuda_runtime() -> Any:
         return None
     try:
         count = cupy.cuda.runtime.getDeviceCount()
-    except Exception as exc:  # CUDARuntimeError without a driver
+    except runtime.CUDARuntimeError as exc:  # no driver
         count, reason = 0, f"{type(exc).__name__}: {exc}"
     else:
         reason = "no CUDA device found"

@@ -45,11 +45,8 @@ def _capture_runtime():
 
 
 def _cuda_available() -> bool:
-    try:
-        from tensorlib import cuda
-        return cuda.is_available()
-    except Exception:
-        return False
+    from tensorlib import cuda      # is_available() never raises (a CuPy that fails to load counts as none)
+    return cuda.is_available()
 
 
 class profile:
@@ -233,7 +230,7 @@ class profile:
             if self._recorder is not None:
                 try:
                     self._stop_recording()
-                except Exception:
+                except Exception:  # noqa: BLE001 - a failure is already being raised; a second must not hide it
                     self._recorder = self._gpu = None      # _stop_recording unhooks in its `finally`
         finally:
             self._release()
@@ -342,7 +339,7 @@ class profile:
             if gpu_stop is not None:
                 try:
                     gpu_stop()
-                except Exception as e:      # keep the CPU recording; say what is missing
+                except Exception as e:  # noqa: BLE001 - whatever CUPTI raises, keep the CPU recording and say so
                     warnings.warn(f"profiler: stopping CUPTI failed ({type(e).__name__}: {e}); GPU times may be "
                                   f"incomplete", RuntimeWarning, stacklevel=3)
             self._nvtx_hook = None

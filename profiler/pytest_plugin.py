@@ -165,7 +165,7 @@ def pytest_runtest_call(item):
         if session is not None:
             try:
                 item.user_properties.append((_KEY, session.result(item.config)))
-            except Exception as e:   # a report must never break the test run
+            except Exception as e:  # noqa: BLE001 - a report must never break the test run
                 item.user_properties.append((_KEY, {"nodeid": item.nodeid, "error": f"{type(e).__name__}: {e}"}))
     if limits is not None:
         over = check_budget(counter.counts, **limits)
@@ -184,7 +184,7 @@ def pytest_runtest_logreport(report):
                 cfg._tl_results.append(v)
 
 
-_CONFIG = []
+_CONFIG: list[pytest.Config] = []
 
 
 @pytest.hookimpl(trylast=True)

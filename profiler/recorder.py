@@ -8,8 +8,8 @@ and only ranges pass through hook methods. With ``record_shapes``/``profile_memo
 ``with_flops`` the recorder is an op hook too and the record grows one field,
 ``(name, tag, seq, extra, t0, t1)``, extra being ``(shapes_dtypes, stack, flops)``; with_stack adds to
 an nn.Module range's extra its module's ``(class name, id)``, for torch's python_function events
-(python_trace.py), and names each frame's function as torch does (`FUNCTION_OF_FRAME`). Records land in exit order; `events.build` turns them into a tree
-after ``stop()``.
+(python_trace.py), and names each frame's function as torch does (`FUNCTION_OF_FRAME`). Records land
+in exit order; `events.build` turns them into a tree after ``stop()``.
 
 The hook methods are closures bound on the instance (the dispatcher binds them at registration and
 `dispatch.refresh_hooks()` re-reads them), so that switching to "dropping" once ``max_events`` is
@@ -68,6 +68,10 @@ class _Watchdog:
     INTERVAL_S = 0.02
 
     def __init__(self):
+        self.reset()
+
+    def reset(self):
+        """A fresh lock and no thread: the state after a fork, in the child."""
         self._cv = threading.Condition()
         self._rec = None
         self._thread = None
@@ -102,7 +106,7 @@ class _Watchdog:
 
 _WATCHDOG = _Watchdog()
 if hasattr(os, "register_at_fork"):     # a child starts without the thread, and its lock may be held
-    os.register_at_fork(after_in_child=_WATCHDOG.__init__)
+    os.register_at_fork(after_in_child=_WATCHDOG.reset)
 
 
 class Recorder:

@@ -57,7 +57,8 @@ def _parser():
                        epilog="Options may follow the script's arguments. A -- after the script hands every "
                               "word after the script to it (the -- itself removed): run s.py a -- -o y.json "
                               "gives the script ['a', '-o', 'y.json'].")
-    p.add_argument("-o", "--output", default="trace.json", help="Chrome trace to write (.json or .json.gz; default trace.json)")
+    p.add_argument("-o", "--output", default="trace.json",
+                   help="Chrome trace to write (.json or .json.gz; default trace.json)")
     p.add_argument("--sort", default="self_cpu_time_total", choices=SORT_KEYS, metavar="KEY",
                    help="table sort key (default self_cpu_time_total): " + ", ".join(SORT_KEYS))
     p.add_argument("--row-limit", type=int, default=30, help="table rows (default 30; 0 for all)")
@@ -216,7 +217,7 @@ def _run_script(opts, prof, steps) -> int:
     except KeyboardInterrupt:
         print("profiler run: interrupted; reporting what was recorded", file=sys.stderr)
         status = 130
-    except BaseException:
+    except BaseException:  # noqa: BLE001 - the script's own failure: printed, then what was recorded is reported
         for line in traceback.format_exc().splitlines():
             print(literal(line), file=sys.stderr)
         status = 1

@@ -2,8 +2,9 @@
 
 Each event with self time contributes one line: the chain of enclosing ranges and ops down to it, led
 (with_stack=True) by the user's Python frames at the outermost event; the value is its self time in
-µs, so the graph's widths add up to the profiled time. Frames of identical paths are summed. Without with_stack the event tree still gives a flame graph,
-so the file is never empty when anything was recorded (torch #100253 wrote an empty one).
+µs, so the graph's widths add up to the profiled time. Frames of identical paths are summed. Without
+with_stack the event tree still gives a flame graph, so the file is never empty when anything was
+recorded (torch #100253 wrote an empty one).
 """
 from __future__ import annotations
 

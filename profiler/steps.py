@@ -40,6 +40,16 @@ class StepStats:
 
     __slots__ = ("step", "start_us", "duration_us", "data_us", "forward_us", "backward_us", "optimizer_us",
                  "other_us", "gpu_busy_us", "gpu_idle_us")
+    step: int
+    start_us: float
+    duration_us: float
+    data_us: float
+    forward_us: float
+    backward_us: float
+    optimizer_us: float
+    other_us: float
+    gpu_busy_us: float | None       # None without GPU times
+    gpu_idle_us: float | None
 
     def __init__(self, **kw):
         for k in self.__slots__:
@@ -180,7 +190,9 @@ def step_breakdown(store: EventStore) -> StepBreakdown:
             e = np.clip(store.dev_start[mine] + store.self_dev_ns[mine], t0, t1)
             busy = _union_ns(s, e) / 1e3
             idle = (t1 - t0) / 1e3 - busy
-        rows.append(StepStats(step=int(STEP_NAME.match(names[store.name_id[i]]).group(1)),
+        m = STEP_NAME.match(names[store.name_id[i]])
+        assert m is not None        # is_step holds only events whose name matched
+        rows.append(StepStats(step=int(m.group(1)),
                               start_us=(t0 - store.t_base) / 1e3, duration_us=(t1 - t0) / 1e3,
                               gpu_busy_us=busy, gpu_idle_us=idle, **kw))
     rows.sort(key=lambda r: (r.step, r.start_us))

@@ -107,7 +107,8 @@ def build_table(events, sort_by=None, row_limit=100, max_name_column_width=55, m
         return s if len(s) <= width else s[:width - 3] + "..."
 
     for r, name, stack in zip(rows, names, stacks):
-        cells = [trunc(name, name_w), _pct(r.self_cpu_time_total, self_cpu_total), format_time(r.self_cpu_time_total, time_unit),
+        cells = [trunc(name, name_w),
+                 _pct(r.self_cpu_time_total, self_cpu_total), format_time(r.self_cpu_time_total, time_unit),
                  _pct(r.cpu_time_total, self_cpu_total), format_time(r.cpu_time_total, time_unit),
                  format_time(r.cpu_time, time_unit)]
         if has_cuda:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import linecache
 import os
 import sys
+from types import FrameType
 
 import tensorlib
 
@@ -11,8 +12,8 @@ INTERNAL_DIRS = (os.path.dirname(tensorlib.__file__) + os.sep,
                  os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep)
 
 
-def user_frame(depth: int = 1):
-    f = sys._getframe(depth)
+def user_frame(depth: int = 1) -> FrameType | None:
+    f: FrameType | None = sys._getframe(depth)
     while f is not None and f.f_code.co_filename.startswith(INTERNAL_DIRS):
         f = f.f_back
     return f

@@ -25,8 +25,9 @@ class DeviceFinding:
     location: tuple
 
     def message(self):
-        return literal(f"device_watch: op '{self.op}' ran on the CPU inside {self.module}, whose parameters are on CUDA; "
-                f"at {format_location(self.location)} (create tensors with device=..., or move them with .to())")
+        return literal(f"device_watch: op '{self.op}' ran on the CPU inside {self.module}, "
+                       f"whose parameters are on CUDA; at {format_location(self.location)} "
+                       "(create tensors with device=..., or move them with .to())")
 
 
 def _module_frames():

@@ -218,7 +218,8 @@ class _Converter:
         for device in sorted({d for d, _ in self.gpu_streams}):
             meta.append(_meta("process_name", device, 0, f"GPU {device}"))
             if gpu_names.get(device):
-                meta.append({"name": "process_labels", "ph": "M", "pid": device, "tid": 0, "args": {"labels": gpu_names[device]}})
+                meta.append({"name": "process_labels", "ph": "M", "pid": device, "tid": 0,
+                             "args": {"labels": gpu_names[device]}})
         for device, stream in sorted(self.gpu_streams):
             meta.append(_meta("thread_name", device, stream, f"stream {stream}"))
         return meta
@@ -253,7 +254,8 @@ class _Converter:
             pid, tid = split_gtid(r["globalTid"])
             domain = domains.get((pid, r["domainId"] or 0), "")
             category = categories.get((pid, r["domainId"] or 0, r["category"] or 0))
-            name, args = self._text(r), {"domain": domain}
+            name = self._text(r)
+            args: dict[str, Any] = {"domain": domain}
             if category is not None:
                 args["category"] = category
             if r["color"] is not None:
@@ -309,7 +311,8 @@ class _Converter:
 
         def emit(r: dict[str, Any], cat: str, name: str, args: dict[str, Any]) -> None:
             device, stream = r["deviceId"], r["streamId"]
-            base_args = {"device": device, "context": r["contextId"], "stream": stream, "correlation": r["correlationId"]}
+            base_args = {"device": device, "context": r["contextId"], "stream": stream,
+                         "correlation": r["correlationId"]}
             event = {
                 "ph": "X", "cat": cat, "name": name, "pid": device, "tid": stream,
                 "ts": us(r["start"]), "dur": us(r["end"] - r["start"]), "args": {**base_args, **args},

@@ -141,7 +141,8 @@ def run_nsys(
     if exported.returncode != 0 or not sqlite_path.is_file():
         detail = (exported.stderr or exported.stdout).strip().splitlines()
         raise NsysError(
-            f"nsys export of {report} failed (exit status {exported.returncode})" + (f": {detail[-1]}" if detail else "")
+            f"nsys export of {report} failed (exit status {exported.returncode})"
+            + (f": {detail[-1]}" if detail else "")
         )
     trace_path = Path(name + ".pt.trace.json")
     trace = import_nsys(sqlite_path, trace_path)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import sys
 from pathlib import Path
 
 from safeio import InputError, open_input
@@ -90,7 +91,8 @@ def open_export(path: str | Path) -> Export:
     conn = sqlite3.connect(_uri(os.fspath(path)), uri=True, factory=Export)
     conn.source = str(path)
     conn.text_factory = lambda b: b.decode("utf-8", "replace")
-    conn.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, max(size, 1 << 20))
+    if sys.version_info >= (3, 11):     # Connection.setlimit is new in 3.11; 3.10 keeps SQLite's own cap
+        conn.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, max(size, 1 << 20))
     conn.budget_calls = max(MIN_STEPS, STEPS_PER_BYTE * size) // _STEPS_PER_CALL
     conn.set_progress_handler(conn._tick, _STEPS_PER_CALL)
     try:
@@ -99,7 +101,8 @@ def open_export(path: str | Path) -> Export:
         conn.close()
         if conn.over_budget:
             raise conn.error(exc, "its schema") from exc
-        raise NsysImportError(f"{path}: not an SQLite database ({exc}); export one with `nsys export --type sqlite`") from exc
+        raise NsysImportError(
+            f"{path}: not an SQLite database ({exc}); export one with `nsys export --type sqlite`") from exc
     return conn
 
 

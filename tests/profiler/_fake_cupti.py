@@ -67,7 +67,7 @@ class ActivityFlag(enum.IntEnum):
     MARKER_START = 2
 
 
-class cuptiError(Exception):  # noqa: N801 - the wheel's name
+class cuptiError(Exception):  # lower-case: the wheel's name
     def __init__(self, status):
         super().__init__(status)
         self.status = status
@@ -136,7 +136,7 @@ class FakeCupti:
     def activity_register_callbacks(self, func_buffer_requested, func_buffer_completed):
         self.callbacks = (func_buffer_requested, func_buffer_completed)
 
-    def set_thread_id_type(self, type):  # noqa: A002 - the wheel's parameter name
+    def set_thread_id_type(self, type):  # shadows a builtin: the wheel's parameter name
         self.thread_id_type = int(type)
 
     def get_timestamp(self):
@@ -149,7 +149,7 @@ class FakeCupti:
         st = self._stacks.__dict__.setdefault("by_kind", {})
         return st.setdefault(int(kind), [])
 
-    def activity_push_external_correlation_id(self, kind, id):  # noqa: A002 - the wheel's parameter name
+    def activity_push_external_correlation_id(self, kind, id):  # shadows a builtin: the wheel's parameter name
         self.pushes += 1
         self._stack(kind).append(int(id))
 

@@ -419,6 +419,15 @@ def test_markers_are_not_collected_unless_asked():
     assert fake.delivered == [] and timer.nvtx_ranges() == []
 
 
+def test_a_marker_of_a_device_has_no_thread():
+    """object_id is a union: on a device marker (object_kind DEVICE) its ``pt`` view reads the device's
+    fields, which are no thread id."""
+    union = Record(pt=Record(process_id=0, thread_id=123), dcs=Record(device_id=0, context_id=1, stream_id=7))
+    common = dict(flags_=2, id=5, domain=None, name="sync", object_id=union, timestamp=10)
+    assert pcupti._marker(Record(object_kind=3, **common)) == (2, 5, "", "sync", -1, 10)
+    assert pcupti._marker(Record(object_kind=2, **common)) == (2, 5, "", "sync", 123, 10)
+
+
 def test_gpu_check_judges_every_ops_nvtx_range_and_its_nesting():
     """devtools/gpu_check.py's claim, on the stand-in: profiler.nvtx's hook pushing into CUPTI while a
     forward and backward run; then the same ranges with one lost and with two crossing."""

@@ -32,7 +32,8 @@ def _check_nesting(events):
     lanes = {}
     for e in events:
         if e.get("ph") == "X":
-            lanes.setdefault((e["pid"], e["tid"]), []).append((round(e["ts"] * 1000), round((e["ts"] + e["dur"]) * 1000)))
+            span = (round(e["ts"] * 1000), round((e["ts"] + e["dur"]) * 1000))
+            lanes.setdefault((e["pid"], e["tid"]), []).append(span)
     for spans in lanes.values():
         spans.sort(key=lambda s: (s[0], -s[1]))
         stack = []

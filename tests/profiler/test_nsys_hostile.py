@@ -35,8 +35,9 @@ def _events(trace, cat):
 
 
 def test_quotes_and_odd_characters_in_table_names_are_harmless(tmp_path):
-    db = _sql(make_export(tmp_path / "r.sqlite"), 'CREATE TABLE "a""b" (x)', "CREATE TABLE \"x'); DROP TABLE y; --\" (z)",
-              'CREATE TABLE "\x1b]2;t\x07" ("c""d")', 'CREATE TABLE "NVTX_EVENTS""" (start)')
+    db = _sql(make_export(tmp_path / "r.sqlite"), 'CREATE TABLE "a""b" (x)',
+              "CREATE TABLE \"x'); DROP TABLE y; --\" (z)", 'CREATE TABLE "\x1b]2;t\x07" ("c""d")',
+              'CREATE TABLE "NVTX_EVENTS""" (start)')
     assert convert_export(db, "t.json") == expected_trace("t.json")
 
 

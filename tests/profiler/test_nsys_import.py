@@ -210,7 +210,8 @@ def test_cli_writes_the_trace_and_a_summary(nsys_db, tmp_path, capsys):
     assert main(["import-nsys", str(nsys_db), "-o", str(out)]) == 0
     assert orjson.loads(out.read_bytes()) == expected_trace(str(out))
     assert capsys.readouterr().out == (
-        f"wrote {out}: 2 cpu_op, 3 cuda_runtime, 1 gpu_memcpy, 1 gpu_memset, 1 kernel, 3 user_annotation, 3 ac2g flows\n"
+        f"wrote {out}: 2 cpu_op, 3 cuda_runtime, 1 gpu_memcpy, 1 gpu_memset, 1 kernel, 3 user_annotation, "
+        "3 ac2g flows\n"
     )
 
 
@@ -272,13 +273,15 @@ def test_no_event_tables(tmp_path):
                                                   "CUPTI_ACTIVITY_KIND_RUNTIME"))
     assert error_of(db) == (
         f"{db}: none of the tables NVTX_EVENTS, CUPTI_ACTIVITY_KIND_KERNEL, CUPTI_ACTIVITY_KIND_MEMCPY, "
-        "CUPTI_ACTIVITY_KIND_MEMSET, CUPTI_ACTIVITY_KIND_RUNTIME is present; was anything traced (nsys --trace=cuda,nvtx)?"
+        "CUPTI_ACTIVITY_KIND_MEMSET, CUPTI_ACTIVITY_KIND_RUNTIME is present; "
+        "was anything traced (nsys --trace=cuda,nvtx)?"
     )
 
 
 def test_missing_columns(tmp_path):
     db = make_export(tmp_path / "r.sqlite", drop=("CUPTI_ACTIVITY_KIND_KERNEL",))
-    columns = DDL["CUPTI_ACTIVITY_KIND_KERNEL"].replace("gridY INTEGER NOT NULL, ", "").replace("correlationId INTEGER, ", "")
+    columns = (DDL["CUPTI_ACTIVITY_KIND_KERNEL"].replace("gridY INTEGER NOT NULL, ", "")
+               .replace("correlationId INTEGER, ", ""))
     conn = sqlite3.connect(db)
     conn.execute(f"CREATE TABLE CUPTI_ACTIVITY_KIND_KERNEL ({columns})")
     conn.commit()
@@ -302,7 +305,8 @@ def test_cli_error_is_one_line_with_status_1(tmp_path, capsys):
 
 
 def test_parse_op_message():
-    assert parse_op_message("add, seq = 12, sizes = [[8], [8]]") == ("add", {"Sequence number": 12, "Input Dims": [[8], [8]]})
+    assert parse_op_message("add, seq = 12, sizes = [[8], [8]]") == (
+        "add", {"Sequence number": 12, "Input Dims": [[8], [8]]})
     assert parse_op_message("add, seq = 3") == ("add", {"Sequence number": 3})
     assert parse_op_message("sum, sizes = [[]]") == ("sum", {"Input Dims": [[]]})
     assert parse_op_message("relu") == ("relu", {})

@@ -40,7 +40,8 @@ export)
 esac
 """
 
-PROGRAM = "import os, sys; open(sys.argv[1], 'w').write(os.environ.get('TENSORLIB_NVTX', 'unset')); sys.exit(int(sys.argv[2]))"
+PROGRAM = ("import os, sys; open(sys.argv[1], 'w').write(os.environ.get('TENSORLIB_NVTX', 'unset')); "
+           "sys.exit(int(sys.argv[2]))")
 
 
 def executable(path: Path, text: str) -> Path:

@@ -76,7 +76,8 @@ def test_counts_are_deterministic():
 
 
 def test_parse_bytes():
-    assert parse_bytes(10) == 10 and parse_bytes("10 MB") == 10 * 2 ** 20 == parse_bytes("10MiB") and parse_bytes("1.5KiB") == 1536
+    assert parse_bytes(10) == 10 and parse_bytes("1.5KiB") == 1536
+    assert parse_bytes("10 MB") == 10 * 2 ** 20 == parse_bytes("10MiB")
     with pytest.raises(ValueError, match="byte limit='10 parsecs': cannot read it as a byte count"):
         parse_bytes("10 parsecs")
 
@@ -94,8 +95,9 @@ BAD_MARKERS = {   # marker arguments -> what the error must say; every one used 
     "max_ops=-1": "max_ops=-1: expected a non-negative int, got a negative number",
     "max_ops=2.5": "max_ops=2.5: expected a non-negative int, got float",
     'max_calls={"add": "3"}': "max_calls['add']='3': expected a non-negative int, got str",
-    'max_calls={"matmull": 3}': "max_calls['matmull']: no tensorlib op has this name (tensorlib's or torch's profiled name, "
-                                "e.g. 'linear' or 'aten::linear'); did you mean 'matmul'",
+    'max_calls={"matmull": 3}': "max_calls['matmull']: no tensorlib op has this name "
+                                "(tensorlib's or torch's profiled name, e.g. 'linear' or 'aten::linear'); "
+                                "did you mean 'matmul'",
     "max_calls=3": "max_calls must be a dict of op name -> count",
     'max_bytes="10 XB"': "max_bytes='10 XB': cannot read it as a byte count; expected a non-negative int or a string",
     'max_bytes=float("nan")': "max_bytes=nan: expected a non-negative int or a string like '10 MB'",

@@ -9,7 +9,8 @@ import tensorlib as tl
 from devtools import trace_names_vs_torch as tnt
 from profiler import ProfilerActivity, profile
 
-hta = pytest.importorskip("hta.trace_analysis", reason="HolisticTraceAnalysis is in the test extra: pip install -e '.[test]'")
+hta = pytest.importorskip("hta.trace_analysis",
+                          reason="HolisticTraceAnalysis is in the test extra: pip install -e '.[test]'")
 tbdata = pytest.importorskip("torch_tb_profiler.profiler.data", reason="torch-tb-profiler is in the test extra")
 
 

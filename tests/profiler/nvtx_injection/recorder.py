@@ -20,7 +20,8 @@ def run_under_recorder(library: Path, args: Sequence[str], out: Path, env: dict[
     """
     child_env = dict(os.environ if env is None else env, NVTX_INJECTION64_PATH=str(library), NVTX_RECORDER_OUT=str(out))
     child_env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), child_env.get("PYTHONPATH")]))
-    result = subprocess.run([sys.executable, *args], cwd=ROOT, env=child_env, capture_output=True, text=True, timeout=300)
+    result = subprocess.run([sys.executable, *args], cwd=ROOT, env=child_env, capture_output=True, text=True,
+                            timeout=300)
     assert result.returncode == 0, f"python {' '.join(args)} failed under the NVTX recorder:\n{result.stderr}"
     return [json.loads(line) for line in out.read_text().splitlines()] if out.exists() else []
 
