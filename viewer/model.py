@@ -465,7 +465,8 @@ class _Builder:
         end[self.x_src[x_ok]] += self.x_dur[x_ok]
         last: dict[tuple[Any, Any], int] = {}
         for i, e in enumerate(self.events):
-            if type(e.ph) is str and e.ph in _THREAD_PHASES and self.ts_ok[i] and not (e.ph in ("i", "I") and e.s in ("g", "p")):
+            on_thread = type(e.ph) is str and e.ph in _THREAD_PHASES and not (e.ph in ("i", "I") and e.s in ("g", "p"))
+            if on_thread and self.ts_ok[i]:
                 key = (hashable(e.pid), hashable(e.tid))
                 if key in keys:
                     last[key] = max(last.get(key, int(end[i])), int(end[i]))
