@@ -364,14 +364,13 @@ class _Builder:
 
     def _exact_if_needed(self) -> list[Event]:
         """Every event's ts in ns; where float timestamps are epoch-scale (beyond EXACT_US) and the
-        events were decoded from the file's bytes, decode them again with exact decimals first."""
-        self.ts_ns, self.ts_ok = ns_array([e.ts for e in self.events])
-        big = bool(self.ts_ok.any()) and int(np.abs(self.ts_ns[self.ts_ok]).max()) >= EXACT_US * 1000
+        events were decoded from the file's bytes, they are decoded again with exact decimals first."""
+        ts = [e.ts for e in self.events]
         source = self.raw.source
-        if big and isinstance(source, FileSource) and any(
-                type(e.ts) is float and abs(e.ts) >= EXACT_US for e in self.events):
+        if isinstance(source, FileSource) and _epoch_floats(ts):
             self.events = self.raw.events = decode_events_exact(source.buf)
-            self.ts_ns, self.ts_ok = ns_array([e.ts for e in self.events])
+            ts = [e.ts for e in self.events]
+        self.ts_ns, self.ts_ok = ns_array(ts)
         return self.events
 
     def _tid_from_pid(self) -> None:
@@ -676,6 +675,16 @@ def _order(v: Any) -> _OrderKey:
     if isinstance(v, (int, float)) and not isinstance(v, bool):
         return (0, v, "")
     return (1, 0, text(v))
+
+
+def _epoch_floats(ts: list[Any]) -> bool:
+    """Whether some ts is a float too large for float64 to hold its nanoseconds (cheap when none is)."""
+    try:
+        with np.errstate(invalid="ignore"):
+            big = bool((np.abs(np.array(ts, dtype=np.float64)) >= EXACT_US).any())
+    except (TypeError, ValueError, OverflowError):
+        big = True
+    return big and any(type(t) is float and abs(t) >= EXACT_US for t in ts)
 
 
 def _merge(b: Event, e: Event | None, dur_us: float) -> Event:
