@@ -47,8 +47,6 @@ _SKIPPED_PHASES = {"P", "O", "N", "D", "p", "(", ")", "V", "v", "c"}
 # instant on the slice's lane). Legacy and nestable ones with the same id are not paired together.
 _ASYNC_ROLE = {"b": ("b", False), "e": ("e", False), "n": ("n", False),
                "S": ("b", True), "F": ("e", True), "T": ("n", True)}
-# Phases that catapult counts in a thread's extent (closing an unended B at its thread's last time).
-_THREAD_PHASES = frozenset({"X", "B", "E", "i", "I"})
 
 # An event's (name, cat, pid, tid) as the file has them: any JSON value (made hashable).
 _Combo = tuple[Any, Any, Any, Any]
@@ -452,23 +450,26 @@ class _Builder:
             n_open = sum(map(len, open_b.values()))
             self.warnings.append(f"{n_open} B events never ended; each closed at its thread's last timestamp")
             for key, s in open_b.items():
-                for b in sorted(s):  # file order, as they were opened: the outer one first
-                    self._add_span(b, None, max(int(last.get(key, ts[b]) - ts[b]), 0))
+                s.sort()  # file order, as they were opened: the outer one first
+                durs = np.maximum(last.get(key, 0) - ts[s], 0).tolist()
+                for b, d in zip(s, durs):
+                    self._add_span(b, None, d)
 
     def _thread_ends(self, keys: set[tuple[Any, Any]]) -> dict[tuple[Any, Any], int]:
         """The last timestamp (ns) of each of these threads: the latest end of its X events and time of
-        its B, E and thread instants, as catapult closes a B that never ended (a slow pass over all
-        events, for the rare trace that has one)."""
-        end = self.ts_ns.copy()
-        x_ok = self.x_dur_ok & self.ts_ok[self.x_src]
-        end[self.x_src[x_ok]] += self.x_dur[x_ok]
+        its B, E and thread instants, as catapult closes a B that never ended (a pass over those events,
+        for the rare trace that has one)."""
+        events, ok = self.events, self.ts_ok
+        x_ok = self.x_dur_ok & ok[self.x_src]
+        x = self.x_src[x_ok]
+        idx = x.tolist() + [i for i in self.begins_ends if ok[i]] + [
+            i for i in self.inst_src if ok[i] and events[i].s not in ("g", "p") and events[i].ph in ("i", "I")]
+        end = np.concatenate([self.ts_ns[x] + self.x_dur[x_ok], self.ts_ns[idx[len(x):]]]).tolist()
+        thread = pairs([events[i].pid for i in idx], [events[i].tid for i in idx])
         last: dict[tuple[Any, Any], int] = {}
-        for i, e in enumerate(self.events):
-            on_thread = type(e.ph) is str and e.ph in _THREAD_PHASES and not (e.ph in ("i", "I") and e.s in ("g", "p"))
-            if on_thread and self.ts_ok[i]:
-                key = (hashable(e.pid), hashable(e.tid))
-                if key in keys:
-                    last[key] = max(last.get(key, int(end[i])), int(end[i]))
+        for key, t in zip(thread, end):
+            if key in keys and t > last.get(key, t - 1):
+                last[key] = t
         return last
 
     def pair_async(self) -> None:
