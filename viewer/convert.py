@@ -20,6 +20,17 @@ TS_LIMIT = float(2**62)
 EXACT_US = 2.0**50 / 1000
 
 
+def epoch_floats(ts: list[Any]) -> bool:
+    """Whether some ts is a float too large for float64 to hold its nanoseconds (cheap when none is):
+    the loader then decodes the file again with exact decimals."""
+    try:
+        with np.errstate(invalid="ignore"):
+            big = bool((np.abs(np.array(ts, dtype=np.float64)) >= EXACT_US).any())
+    except (TypeError, ValueError, OverflowError):
+        big = True
+    return big and any(type(t) is float and abs(t) >= EXACT_US for t in ts)
+
+
 def ns_array(values: list[Any]) -> tuple[NDArray[np.int64], NDArray[np.bool_]]:
     """Microsecond values as exact int64 nanoseconds, and which were usable: numbers, Decimals (what
     the loader decodes epoch-scale floats into) and numeric strings (Perfetto reads them), each on its

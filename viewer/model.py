@@ -26,7 +26,7 @@ import numpy as np
 from numpy.typing import NDArray
 from msgspec import UNSET
 
-from .convert import EXACT_US, hashable, ns_array, number, pairs, text
+from .convert import epoch_floats, hashable, ns_array, number, pairs, text
 from .events import (NOT_OBJECT_PH, Event, EventSource, FileSource, args_dict, args_value, decode_events_exact,
                      event_id)
 from .flows import Flows, bind_flows, bind_flows_v2, join_flows
@@ -365,7 +365,7 @@ class _Builder:
         events were decoded from the file's bytes, they are decoded again with exact decimals first."""
         ts = [e.ts for e in self.events]
         source = self.raw.source
-        if isinstance(source, FileSource) and _epoch_floats(ts):
+        if isinstance(source, FileSource) and epoch_floats(ts):
             self.events = self.raw.events = decode_events_exact(source.buf)
             ts = [e.ts for e in self.events]
         self.ts_ns, self.ts_ok = ns_array(ts)
@@ -676,16 +676,6 @@ def _order(v: Any) -> _OrderKey:
     if isinstance(v, (int, float)) and not isinstance(v, bool):
         return (0, v, "")
     return (1, 0, text(v))
-
-
-def _epoch_floats(ts: list[Any]) -> bool:
-    """Whether some ts is a float too large for float64 to hold its nanoseconds (cheap when none is)."""
-    try:
-        with np.errstate(invalid="ignore"):
-            big = bool((np.abs(np.array(ts, dtype=np.float64)) >= EXACT_US).any())
-    except (TypeError, ValueError, OverflowError):
-        big = True
-    return big and any(type(t) is float and abs(t) >= EXACT_US for t in ts)
 
 
 def _merge(b: Event, e: Event | None, dur_us: float) -> Event:

@@ -267,3 +267,20 @@ def test_a_real_viztracer_trace_summarises_as_the_reference(tmp_path: Path) -> N
     calls = {name.split(" ")[0]: row[0] for name, row in got.items()}  # viztracer names: "f (path:line)"
     assert (calls["middle"], calls["leaf"], calls["builtins.sum"]) == (5, 15, 15)
     assert np.all(trace.self_ns >= 0)
+
+
+@pytest.mark.parametrize("damage", ["truncated", "nan_token"])
+def test_epoch_scale_nanoseconds_kept_on_the_slow_path_too(tmp_path: Path, damage: str) -> None:
+    """A file msgspec refuses (cut off mid-event, or a NaN token) goes through orjson / the stdlib."""
+    text = (DATA / "producers" / "epoch_ns.json").read_text().rstrip()
+    if damage == "truncated":
+        text = text[: text.rindex('{"ph":"i"')] + '{"ph":"i","na'
+    else:
+        text = text.replace('"s":"t"}', '"s":"t","args":{"v":NaN}}')
+    path = tmp_path / "t.json"
+    path.write_text(text)
+    tr = load_trace(str(path))
+    for parent, child in (("parent", "child"), ("outer_be", "inner_be")):
+        p, c = _by_name(tr, parent)[0], _by_name(tr, child)[0]
+        assert int(tr.ts[p]) + int(tr.dur[p]) - (int(tr.ts[c]) + int(tr.dur[c])) == 24
+        assert int(tr.parent[c]) == p
