@@ -6,7 +6,8 @@ one Python object per event is too slow to sort, bucket and aggregate. The event
 asked for) and, through the trace's `source`, every original field of the one event selected.
 
 Times are int64 nanoseconds. Events of a lane are contiguous (`lane_start[l]:lane_start[l+1]`) and
-sorted by (ts, -dur), which makes nesting depth, parents and self time computable with searchsorted.
+sorted by (ts, -dur, file order), which makes nesting depth, parents and self time computable with
+searchsorted.
 """
 
 from __future__ import annotations
@@ -282,7 +283,7 @@ class _Builder:
         self.counters: list[Event] = []
         self.counter_src: list[int] = []
         self.flows: list[Event] = []
-        self.flow_v2: list[int] = []  # file indices of events with flow_in / flow_out
+        self.flow_v2: list[int] = []  # file indices of the X and B events with a bind_id (flow v2)
         self.ts_ns = np.zeros(0, np.int64)  # every event's ts in ns, file order (valid where ts_ok)
         self.ts_ok = np.zeros(0, bool)
         self.x_dur = np.zeros(0, np.int64)  # the X events' dur in ns (valid where x_dur_ok)
@@ -301,9 +302,8 @@ class _Builder:
         instants, inst_src, be, asy, ctr, flows = (
             self.instants, self.inst_src, self.begins_ends, self.async_events, self.counters, self.flows
         )
-        events = self.events
-        n = len(events)
         events = self._exact_if_needed()
+        n = len(events)
         self._tid_from_pid()
         phs = [e.ph for e in events]
         # X dominates real traces: C-speed filters for it, a Python dispatch for the rest.
