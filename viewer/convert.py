@@ -5,6 +5,7 @@ to a hashable key or a display string. Shared by the model and the flow binder.
 from __future__ import annotations
 
 import math
+from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 from typing import Any
 
 import numpy as np
@@ -12,6 +13,105 @@ from numpy.typing import NDArray
 
 # Timestamps beyond this (in ns, about 146 years) cannot be meant and would overflow arithmetic.
 TS_LIMIT = float(2**62)
+
+# Below this many µs, a float64 of a decimal with at most 3 decimals, times 1000, rounds to its exact
+# nanoseconds (each of the two roundings is off by under 1/8 ns). Above it (epoch-scale timestamps:
+# 1.7e15 µs) float64 cannot hold the nanoseconds, and the decimal text must be read exactly.
+EXACT_US = 2.0**50 / 1000
+
+
+def epoch_floats(ts: list[Any]) -> bool:
+    """Whether some ts is a float too large for float64 to hold its nanoseconds (cheap when none is):
+    the loader then decodes the file again with exact decimals."""
+    try:
+        with np.errstate(invalid="ignore"):
+            big = bool((np.abs(np.array(ts, dtype=np.float64)) >= EXACT_US).any())
+    except (TypeError, ValueError, OverflowError):
+        big = True
+    return big and any(type(t) is float and abs(t) >= EXACT_US for t in ts)
+
+
+def ns_array(values: list[Any]) -> tuple[NDArray[np.int64], NDArray[np.bool_]]:
+    """Microsecond values as exact int64 nanoseconds, and which were usable: numbers, Decimals (what
+    the loader decodes epoch-scale floats into) and numeric strings (Perfetto reads them), each on its
+    own, so one bad value does not spoil the rest. Vectorised when everything is a number or a
+    numeric string below EXACT_US; exact per value otherwise."""
+    types = set(map(type, values))
+    if Decimal in types:  # epoch-scale floats decoded exactly: read every one exactly
+        if types <= {Decimal, int}:
+            return _exact_ns(values)
+    else:
+        try:
+            us = np.array(values, dtype=np.float64)
+            if us.ndim == 1:
+                ok = np.isfinite(us)  # NaN: a missing ts (None), "nan", or NaN itself, all unusable
+                if (np.abs(us[ok]) < EXACT_US).all():
+                    return np.where(ok, np.rint(us * 1000.0), 0).astype(np.int64), ok
+        except (TypeError, ValueError, OverflowError):
+            pass
+    ns = list(map(value_ns, values))
+    ok = np.fromiter((v is not None for v in ns), dtype=bool, count=len(ns))
+    out = np.fromiter((0 if v is None else v for v in ns), dtype=np.int64, count=len(ns))
+    return out, ok
+
+
+def _exact_ns(values: list[Any]) -> tuple[NDArray[np.int64], NDArray[np.bool_]]:
+    """Decimals and ints (all finite) as exact ns, in one tight loop: an epoch-scale trace has a million."""
+    try:
+        out = np.array([int((v * 1000).to_integral_value(ROUND_HALF_EVEN)) if type(v) is Decimal else v * 1000
+                        for v in values], dtype=np.int64)
+    except (OverflowError, ValueError, InvalidOperation):  # beyond int64, or a NaN Decimal: one at a time
+        ns = list(map(value_ns, values))
+        ok = np.fromiter((v is not None for v in ns), dtype=bool, count=len(ns))
+        return np.fromiter((0 if v is None else v for v in ns), dtype=np.int64, count=len(ns)), ok
+    ok = np.abs(out) < 2**62
+    return np.where(ok, out, 0), ok
+
+
+def value_ns(v: Any) -> int | None:
+    """One µs value as exact integer ns (half to even), or None: not a number, or beyond TS_LIMIT."""
+    t = type(v)
+    if t is int:
+        ns = v * 1000
+    elif t is float:
+        if not math.isfinite(v):
+            return None
+        ns = round(v * 1000.0) if abs(v) < EXACT_US else _decimal_ns(Decimal(repr(v)))
+    elif t is Decimal:
+        ns = _decimal_ns(v)
+    elif t is str:
+        ns = _decimal_ns(_decimal(v))
+    else:
+        return None
+    return ns if ns is not None and abs(ns) < TS_LIMIT else None
+
+
+def number(v: Any) -> float | None:
+    """A number, Decimal or numeric string as a finite float (a counter's value), else None."""
+    t = type(v)
+    if t is int or t is float or t is Decimal:
+        f = float(v)
+    elif t is str:
+        d = _decimal(v)
+        if d is None:
+            return None
+        f = float(d)
+    else:
+        return None
+    return f if math.isfinite(f) else None
+
+
+def _decimal(s: str) -> Decimal | None:
+    try:
+        return Decimal(s.strip())
+    except (InvalidOperation, ValueError):
+        return None
+
+
+def _decimal_ns(d: Decimal | None) -> int | None:
+    if d is None or not d.is_finite() or abs(d) >= 2**62:
+        return None
+    return int((d * 1000).to_integral_value(ROUND_HALF_EVEN))
 
 
 def num_array(values: list[Any]) -> NDArray[np.float64]:

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from msgspec import UNSET
 
-from .convert import TS_LIMIT, hashable, num_array, pairs, text
+from .convert import hashable, ns_array, pairs, text
 from .events import Event
 
 if TYPE_CHECKING:
@@ -41,15 +41,14 @@ def bind_flows(trace: Trace, flows: list[Event], warnings: list[str]) -> Flows:
     tids = [e.tid for e in flows]
     phs = [e.ph for e in flows]
     bps = [e.bp for e in flows]
-    t_us = num_array(c_ts)
-    good = np.isfinite(t_us) & (np.abs(t_us) < TS_LIMIT / 1000.0)
+    t_ns, good = ns_array(c_ts)
     if not good.all():
         warnings.append(f"{int((~good).sum())} flow events without a valid ts; skipped")
         g = good.tolist()
         cols = (cats, ids, pids, tids, phs, bps)
         cats, ids, pids, tids, phs, bps = ([x for x, k in zip(col, g) if k] for col in cols)
-        t_us = t_us[good]
-    n = len(t_us)
+        t_ns = t_ns[good]
+    n = len(t_ns)
     if not n:
         return none
     lane_index = {(ln.pid, ln.tid): i for i, ln in enumerate(trace.lanes)}
@@ -64,7 +63,6 @@ def bind_flows(trace: Trace, flows: list[Event], warnings: list[str]) -> Flows:
     lane_of = defaultdict(lambda: -1, lane_index)
     lane = np.fromiter(map(lane_of.__getitem__, pairs(pids, tids)), dtype=np.int64, count=n)
     ph = np.fromiter(map({"s": 0, "t": 1, "f": 2}.__getitem__, phs), dtype=np.int8, count=n)
-    t_ns = np.rint(t_us * 1000.0).astype(np.int64)
     next_slice = (ph == 2) & (np.array(bps, dtype=object) != "e")
     ev = np.full(n, -1, dtype=np.int64)
     end = trace.ts + trace.dur
@@ -113,3 +111,48 @@ def bind_flows(trace: Trace, flows: list[Event], warnings: list[str]) -> Flows:
     cat_of_point = np.fromiter(map(cat_ids.__getitem__, cats), dtype=np.int64, count=n)[order]
     cat_names = [text(c) for c in cat_ids]
     return src.astype(np.int64), dst.astype(np.int64), [cat_names[c] for c in cat_of_point[:-1][pair].tolist()]
+
+
+def bind_flows_v2(trace: Trace, file_idx: list[int], warnings: list[str]) -> Flows:
+    """Flow events v2 (catapult, Perfetto): a slice with `bind_id` and `flow_out: true` is the source of a
+    flow that enters the next slice, in time, with the same `bind_id` and `flow_in: true`. The flows
+    join the slices themselves, so no binding to an enclosing slice is needed. `file_idx` lists the
+    (few) X and B events that carry a bind_id."""
+    none: Flows = (np.zeros(0, np.int64), np.zeros(0, np.int64), [])
+    if not file_idx:
+        return none
+    pos = np.full(len(trace.events), -1, dtype=np.int64)
+    pos[trace.src] = np.arange(len(trace.src), dtype=np.int64)
+    chains: dict[object, list[tuple[int, int]]] = defaultdict(list)
+    for f in file_idx:
+        i = int(pos[f])
+        if i >= 0:  # not dropped for a bad ts
+            chains[hashable(trace.events[f].bind_id)].append((int(trace.ts[i]), i))
+    src: list[int] = []
+    dst: list[int] = []
+    cats: list[str] = []
+    loose = 0
+    for points in chains.values():
+        points.sort()
+        waiting = -1  # the slice whose flow_out waits for the next flow_in
+        for _, i in points:
+            rec = trace.record(i)
+            if rec.flow_in is True:
+                if waiting >= 0:
+                    src.append(waiting)
+                    dst.append(i)
+                    cats.append(text(trace.record(waiting).cat))
+                    waiting = -1
+                else:
+                    loose += 1
+            if rec.flow_out is True:
+                loose += waiting >= 0
+                waiting = i
+        loose += waiting >= 0
+    if loose:
+        warnings.append(f"{loose} flow v2 ends (flow_in / flow_out with a bind_id) without a partner; not drawn")
+    return np.array(src, dtype=np.int64), np.array(dst, dtype=np.int64), cats
+
+
+def join_flows(a: Flows, b: Flows) -> Flows:
+    return np.concatenate([a[0], b[0]]), np.concatenate([a[1], b[1]]), a[2] + b[2]

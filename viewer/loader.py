@@ -17,6 +17,7 @@ import codecs
 import io
 import json
 import re
+from decimal import Decimal
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
 
@@ -26,6 +27,7 @@ import orjson
 from safeio import InputError, TruncatedStream, gunzip_stream, open_input
 from safeio.read import inflate_budget
 
+from .convert import epoch_floats
 from .events import Event, EventSource, FileSource, decode_events, to_records
 
 Progress = Callable[[float, str], None]
@@ -158,10 +160,18 @@ def _where(exc: json.JSONDecodeError) -> str:
     return f"line {exc.lineno} column {exc.colno} (byte {exc.pos})"
 
 
-def _parse(data: bytes | bytearray) -> Any:
+Loads = Callable[[Any], Any]
+
+
+def _exact_loads(data: Any) -> Any:
+    """The stdlib with every float as the exact Decimal of its text (epoch-scale timestamps)."""
+    return json.loads(data, parse_float=Decimal)
+
+
+def _parse(data: bytes | bytearray, loads: Loads = orjson.loads) -> Any:
     """orjson first (fast); the stdlib as a fallback because it accepts NaN/Infinity and 1e400."""
     try:
-        return orjson.loads(data)
+        return loads(data)
     except orjson.JSONDecodeError as first:
         try:
             return json.loads(data)
@@ -180,7 +190,7 @@ def _content_end(data: bytes | bytearray) -> int:
     return 0
 
 
-def _repair_truncated(data: bytes | bytearray) -> tuple[Any, int] | None:
+def _repair_truncated(data: bytes | bytearray, loads: Loads = orjson.loads) -> tuple[Any, int] | None:
     """Catapult's repair for a trace cut off mid-write: drop the partial last event, close the array.
 
     Returns the parsed document and the number of bytes dropped, or None when no cut point works.
@@ -200,8 +210,8 @@ def _repair_truncated(data: bytes | bytearray) -> tuple[Any, int] | None:
             break
         for closer in closers:
             try:
-                return orjson.loads(data[: cut + 1] + closer), len(data) - cut - 1
-            except orjson.JSONDecodeError:
+                return loads(data[: cut + 1] + closer), len(data) - cut - 1
+            except json.JSONDecodeError:  # orjson's is a subclass
                 continue
         end = cut
     # "[" alone, or "[{" with nothing complete: an empty trace rather than an error.
@@ -210,13 +220,13 @@ def _repair_truncated(data: bytes | bytearray) -> tuple[Any, int] | None:
     return None
 
 
-def parse_document(data: bytes | bytearray, warnings: list[str]) -> Any:
+def parse_document(data: bytes | bytearray, warnings: list[str], loads: Loads = orjson.loads) -> Any:
     if _leading_blanks(data) == len(data):
         raise TraceError("the file is empty")
     try:
-        return _parse(data)
-    except orjson.JSONDecodeError as exc:
-        repaired = _repair_truncated(data)
+        return _parse(data, loads)
+    except json.JSONDecodeError as exc:
+        repaired = _repair_truncated(data, loads)
         if repaired is None:
             raise TraceError(f"invalid JSON at {_where(exc)}: {exc.msg}") from None
         doc, dropped = repaired
@@ -258,6 +268,8 @@ def load_raw(path: str, progress: Progress = _noop) -> RawTrace:
         return fast
     try:
         doc = parse_document(data, warnings)
+        if epoch_floats(_ts_values(doc)):
+            doc = _exact_document(data, doc)
     except TraceError as exc:
         raise TraceError(f"{path}: {exc}") from None
     del data
@@ -266,6 +278,20 @@ def load_raw(path: str, progress: Progress = _noop) -> RawTrace:
         return split_document(doc, warnings)
     except TraceError as exc:
         raise TraceError(f"{path}: {exc}") from None
+
+
+def _exact_document(data: bytes | bytearray, doc: Any) -> Any:
+    """The document parsed again with exact decimals, for epoch-scale float timestamps (see
+    convert.EXACT_US); the float64 one where the stdlib refuses what orjson read (nesting too deep)."""
+    try:
+        return parse_document(data, [], _exact_loads)
+    except (TraceError, ValueError, RecursionError):
+        return doc
+
+
+def _ts_values(doc: Any) -> list[Any]:
+    events = doc.get("traceEvents") if isinstance(doc, dict) else doc
+    return [e.get("ts") for e in events if type(e) is dict] if isinstance(events, list) else []
 
 
 _LEADING_SPACE = re.compile(rb"[ \t\n\r]*")

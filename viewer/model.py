@@ -6,20 +6,20 @@ one Python object per event is too slow to sort, bucket and aggregate. The event
 asked for) and, through the trace's `source`, every original field of the one event selected.
 
 Times are int64 nanoseconds. Events of a lane are contiguous (`lane_start[l]:lane_start[l+1]`) and
-sorted by (ts, -dur), which makes nesting depth, parents and self time computable with searchsorted.
+sorted by (ts, -dur, file order), which makes nesting depth, parents and self time computable with
+searchsorted.
 """
 
 from __future__ import annotations
 
 import gc
 import itertools
-import math
 from collections import Counter, defaultdict
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from itertools import compress, repeat
-from operator import eq, ne
+from operator import attrgetter, eq, is_, is_not, ne
 from typing import Any, overload
 
 import msgspec
@@ -27,9 +27,10 @@ import numpy as np
 from numpy.typing import NDArray
 from msgspec import UNSET
 
-from .convert import TS_LIMIT, hashable, num_array, pairs, text
-from .events import NOT_OBJECT_PH, Event, EventSource, args_dict, args_value, event_id
-from .flows import Flows, bind_flows
+from .convert import epoch_floats, hashable, ns_array, number, pairs, text
+from .events import (NOT_OBJECT_PH, Event, EventSource, FileSource, args_dict, args_value, decode_events_exact,
+                     event_id)
+from .flows import Flows, bind_flows, bind_flows_v2, join_flows
 from .loader import Progress, RawTrace, _noop, load_raw, raw_trace
 from .nesting import nest, self_time
 
@@ -40,8 +41,13 @@ KIND_INSTANT = 1
 # Below this many non-X events a Python dispatch per event is as quick as one pass per distinct phase.
 _GROUP_MIN = 64
 _PHASE_KIND = {"B": "BE", "E": "BE", "i": "i", "I": "i", "R": "i", "M": "M", "s": "flow", "t": "flow",
-               "f": "flow", "C": "C", "b": "async", "e": "async", "n": "async"}
-_SKIPPED_PHASES = {"P", "O", "N", "D", "S", "T", "F", "p", "(", ")", "V", "v", "c"}
+               "f": "flow", "C": "C", "b": "async", "e": "async", "n": "async", "S": "async", "T": "async",
+               "F": "async"}
+_SKIPPED_PHASES = {"P", "O", "N", "D", "p", "(", ")", "V", "v", "c"}
+# Async phases as begin / end / instant: nestable b/e/n, and the legacy S/F with T (a step, drawn as an
+# instant on the slice's lane). Legacy and nestable ones with the same id are not paired together.
+_ASYNC_ROLE = {"b": ("b", False), "e": ("e", False), "n": ("n", False),
+               "S": ("b", True), "F": ("e", True), "T": ("n", True)}
 
 # An event's (name, cat, pid, tid) as the file has them: any JSON value (made hashable).
 _Combo = tuple[Any, Any, Any, Any]
@@ -127,7 +133,7 @@ class Trace:
         if pending is None:
             return False
         with _gc_paused():
-            self.flows = bind_flows(self, pending, self.warnings)
+            self.flows = join_flows(self.flows, bind_flows(self, pending, self.warnings))
         return True
 
     @property
@@ -275,7 +281,14 @@ class _Builder:
         self.begins_ends: list[int] = []  # file indices
         self.async_events: list[int] = []
         self.counters: list[Event] = []
+        self.counter_src: list[int] = []
         self.flows: list[Event] = []
+        self.flow_v2: list[int] = []  # file indices of the X and B events with a bind_id (flow v2)
+        self.ts_ns = np.zeros(0, np.int64)  # every event's ts in ns, file order (valid where ts_ok)
+        self.ts_ok = np.zeros(0, bool)
+        self.x_dur = np.zeros(0, np.int64)  # the X events' dur in ns (valid where x_dur_ok)
+        self.x_dur_ok = np.zeros(0, bool)
+        self.span_dur: list[int] = []  # ns, per merged span
         self.proc_names: dict[Any, str] = {}
         self.thread_names: dict[tuple[Any, Any], str] = {}
         self.proc_sort: dict[Any, float] = {}
@@ -289,8 +302,9 @@ class _Builder:
         instants, inst_src, be, asy, ctr, flows = (
             self.instants, self.inst_src, self.begins_ends, self.async_events, self.counters, self.flows
         )
-        events = self.events
+        events = self._exact_if_needed()
         n = len(events)
+        self._tid_from_pid()
         phs = [e.ph for e in events]
         # X dominates real traces: C-speed filters for it, a Python dispatch for the rest.
         others = list(compress(range(n), map(ne, phs, repeat("X"))))
@@ -298,6 +312,9 @@ class _Builder:
         is_x[others] = False
         self.x_src = np.flatnonzero(is_x)
         self.spans.extend(map(events.__getitem__, self.x_src.tolist()))
+        self.x_dur, self.x_dur_ok = ns_array([e.dur for e in self.spans])
+        self.flow_v2 = list(compress(self.x_src.tolist(), map(is_not, map(attrgetter("bind_id"), self.spans),
+                                                              repeat(UNSET))))
         other_phs = list(map(phs.__getitem__, others))
         del phs
         try:
@@ -329,10 +346,12 @@ class _Builder:
         for i in sorted(by_kind["M"]):
             self._metadata(events[i])
         be.extend(sorted(by_kind["BE"]))
+        self.flow_v2 = sorted(self.flow_v2 + [i for i in be if events[i].bind_id is not UNSET])
         inst_src.extend(sorted(by_kind["i"]))
         instants.extend(map(get, inst_src))
         flows.extend(map(get, sorted(by_kind["flow"])))
-        ctr.extend(map(get, sorted(by_kind["C"])))
+        self.counter_src = sorted(by_kind["C"])
+        ctr.extend(map(get, self.counter_src))
         asy.extend(sorted(by_kind["async"]))
         if self.not_objects:
             self.warnings.append(f"{self.not_objects} entries of traceEvents are not objects; skipped")
@@ -340,6 +359,27 @@ class _Builder:
             self.warnings.append(f"{n} events with unknown phase {ph!r}; skipped")
         for ph, n in sorted(self.skipped.items()):
             self.warnings.append(f"{n} events of phase {ph!r} (not drawn by this viewer); skipped")
+
+    def _exact_if_needed(self) -> list[Event]:
+        """Every event's ts in ns; where float timestamps are epoch-scale (beyond EXACT_US) and the
+        events were decoded from the file's bytes, they are decoded again with exact decimals first."""
+        ts = [e.ts for e in self.events]
+        source = self.raw.source
+        if isinstance(source, FileSource) and epoch_floats(ts):
+            self.events = self.raw.events = decode_events_exact(source.buf)
+            ts = [e.ts for e in self.events]
+        self.ts_ns, self.ts_ok = ns_array(ts)
+        return self.events
+
+    def _tid_from_pid(self) -> None:
+        """An event without a tid is on the thread whose tid is its pid, as Perfetto reads it (so its
+        B/E pair up and it shares a lane with the pid's main thread). The record changes, not the
+        original event the details pane shows."""
+        events = self.events
+        for i in compress(range(len(events)), map(is_, map(attrgetter("tid"), events), repeat(None))):
+            e = events[i]
+            if e.pid is not None and e.ph is not NOT_OBJECT_PH:
+                e.tid = e.pid
 
     def _metadata(self, e: Event) -> None:
         name = e.name
@@ -366,23 +406,30 @@ class _Builder:
             self.warnings.append(f"duplicate {what}: {old!r} then {value!r}; using the last")
         table[key] = value
 
-    def _add_span(self, b: int, e: Event | None, dur_us: float, tid: Any = None) -> None:
-        rec = _merge(self.events[b], e, dur_us)
+    def _add_span(self, b: int, e: Event | None, dur_ns: int, tid: Any = None) -> None:
+        rec = _merge(self.events[b], e, dur_ns / 1000.0)
         if tid is not None:
             rec.tid = tid
         self.spans.append(rec)
         self.span_src.append(b)
+        self.span_dur.append(dur_ns)
         self.overrides[b] = rec
+
+    def _valid_by_time(self, idx: list[int]) -> list[int]:
+        """The events among `idx` with a usable ts, by time (file order among equal times)."""
+        ts, ok = self.ts_ns, self.ts_ok
+        valid = [i for i in idx if ok[i]]
+        valid.sort(key=ts.__getitem__)
+        return valid
 
     def pair_begin_end(self) -> None:
         """B/E per thread on a stack, as catapult does: an E closes the most recent open B."""
-        events = self.events
+        events, ts = self.events, self.ts_ns
         stacks: dict[tuple[Any, Any], list[int]] = defaultdict(list)
         unmatched_e = 0
-        valid = [i for i in self.begins_ends if _finite(events[i].ts)]
+        valid = self._valid_by_time(self.begins_ends)
         if len(valid) < len(self.begins_ends):
             self.warnings.append(f"{len(self.begins_ends) - len(valid)} B/E events without a valid ts; skipped")
-        valid.sort(key=lambda i: float(events[i].ts))
         for i in valid:
             e = events[i]
             key = (hashable(e.pid), hashable(e.tid))
@@ -394,44 +441,64 @@ class _Builder:
                 unmatched_e += 1
                 continue
             b = stack.pop()
-            self._add_span(b, e, float(e.ts) - float(events[b].ts))
-        open_b = [b for s in stacks.values() for b in s]
+            self._add_span(b, e, int(ts[i] - ts[b]))
         if unmatched_e:
             self.warnings.append(f"{unmatched_e} E events without a matching B; skipped")
+        open_b = {key: s for key, s in stacks.items() if s}
         if open_b:
-            last = max((float(events[i].ts) for i in valid), default=0.0)
-            self.warnings.append(f"{len(open_b)} B events never ended; drawn up to the end of the trace")
-            for b in open_b:
-                self._add_span(b, None, last - float(events[b].ts))
+            last = self._thread_ends(set(open_b))
+            n_open = sum(map(len, open_b.values()))
+            self.warnings.append(f"{n_open} B events never ended; each closed at its thread's last timestamp")
+            for key, s in open_b.items():
+                s.sort()  # file order, as they were opened: the outer one first
+                durs = np.maximum(last.get(key, 0) - ts[s], 0).tolist()
+                for b, d in zip(s, durs):
+                    self._add_span(b, None, d)
+
+    def _thread_ends(self, keys: set[tuple[Any, Any]]) -> dict[tuple[Any, Any], int]:
+        """The last timestamp (ns) of each of these threads: the latest end of its X events and time of
+        its B, E and thread instants, as catapult closes a B that never ended (a pass over those events,
+        for the rare trace that has one)."""
+        events, ok = self.events, self.ts_ok
+        x_ok = self.x_dur_ok & ok[self.x_src]
+        x = self.x_src[x_ok]
+        idx = x.tolist() + [i for i in self.begins_ends if ok[i]] + [
+            i for i in self.inst_src if ok[i] and events[i].s not in ("g", "p") and events[i].ph in ("i", "I")]
+        end = np.concatenate([self.ts_ns[x] + self.x_dur[x_ok], self.ts_ns[idx[len(x):]]]).tolist()
+        thread = pairs([events[i].pid for i in idx], [events[i].tid for i in idx])
+        last: dict[tuple[Any, Any], int] = {}
+        for key, t in zip(thread, end):
+            if key in keys and t > last.get(key, t - 1):
+                last[key] = t
+        return last
 
     def pair_async(self) -> None:
         """Nestable async b/e, paired by (pid, cat, id, name); each name gets its own lane."""
-        events = self.events
-        open_: dict[tuple[Any, str, Any, str], list[int]] = defaultdict(list)
+        events, ts = self.events, self.ts_ns
+        open_: dict[tuple[Any, str, Any, str, bool], list[int]] = defaultdict(list)
         unmatched = 0
-        valid = [i for i in self.async_events if _finite(events[i].ts)]
-        valid.sort(key=lambda i: float(events[i].ts))
-        for i in valid:
+        for i in self._valid_by_time(self.async_events):
             e = events[i]
             ident = hashable(event_id(e))
             name = text(e.name)
-            key = (hashable(e.pid), text(e.cat), ident, name)
+            role, legacy = _ASYNC_ROLE[e.ph]
+            key = (hashable(e.pid), text(e.cat), ident, name, legacy)
             tid = f"async: {name}"
-            if e.ph == "n":
+            if role == "n":
                 inst = msgspec.structs.replace(e, tid=tid)
                 self.instants.append(inst)
                 self.inst_src.append(i)
                 self.overrides[i] = inst
-            elif e.ph == "b":
+            elif role == "b":
                 open_[key].append(i)
             elif open_[key]:
                 b = open_[key].pop()
-                self._add_span(b, e, float(e.ts) - float(events[b].ts), tid)
+                self._add_span(b, e, int(ts[i] - ts[b]), tid)
             else:
                 unmatched += 1
         left = sum(len(v) for v in open_.values())
         if unmatched or left:
-            self.warnings.append(f"{unmatched + left} async b/e events without a partner; skipped")
+            self.warnings.append(f"{unmatched + left} async b/e (or S/F) events without a partner; skipped")
 
     def build(self) -> Trace:
         self.split()
@@ -448,7 +515,9 @@ class _Builder:
         lanes, lane_of_combo = self._lanes([(c[2], c[3]) for c in combos])
         lane_id = lane_of_combo[combo_id]
         del combo_id, combos
-        order = np.lexsort((kind, -dur, ts, lane_id))  # lexsort is stable: file order breaks ties
+        # File order breaks ties (catapult's rule): of slices with the same start and end the first in
+        # the file is the parent, even where B/E pairs were merged in the order they closed.
+        order = np.lexsort((src, kind, -dur, ts, lane_id))
         ts, dur, name_id, cat_id, lane_id, kind, src = (
             a[order] for a in (ts, dur, name_id, cat_id, lane_id, kind, src))
         bounds = np.searchsorted(lane_id, np.arange(len(lanes) + 1))
@@ -467,11 +536,12 @@ class _Builder:
             lane=lane_id, depth=depth, parent=parent, self_ns=self_ns, kind=kind, events=self.events, src=src,
             overrides=self.overrides, source=source, lanes=lanes, counters=[],
         )
+        trace.flows = bind_flows_v2(trace, self.flow_v2, self.warnings)
         if self.defer_flows:
             trace.pending_flows = self.flows
         else:
             self.progress(0.92, "binding flows")
-            trace.flows = bind_flows(trace, self.flows, self.warnings)
+            trace.flows = join_flows(trace.flows, bind_flows(trace, self.flows, self.warnings))
         trace.counters = self._counters()
         trace.home = _home(trace, self.warnings)
         if not len(trace) and not trace.counters:
@@ -484,24 +554,24 @@ class _Builder:
         spans, instants = self.spans, self.instants
         raw = spans + instants
         src = np.concatenate([self.x_src, np.array(self.span_src + self.inst_src, dtype=np.int64)])
-        with np.errstate(over="ignore", invalid="ignore"):  # 1e308 µs becomes inf, then a warning
-            ts = num_array([e.ts for e in raw]) * 1000.0
-            dur = num_array([e.dur for e in spans]) * 1000.0
-        dur = np.concatenate([dur, np.zeros(len(instants))])
-        kind = np.concatenate([np.full(len(spans), KIND_SPAN, np.int8), np.full(len(instants), KIND_INSTANT, np.int8)])
-        bad_ts = ~np.isfinite(ts) | (np.abs(ts) >= TS_LIMIT)
+        n_inst = len(instants)
+        ts = self.ts_ns[src]
+        dur = np.concatenate([self.x_dur, np.array(self.span_dur, dtype=np.int64), np.zeros(n_inst, np.int64)])
+        dur_ok = np.concatenate([self.x_dur_ok, np.ones(len(self.span_dur) + n_inst, bool)])
+        kind = np.concatenate([np.full(len(spans), KIND_SPAN, np.int8), np.full(n_inst, KIND_INSTANT, np.int8)])
+        bad_ts = ~self.ts_ok[src]
         if bad_ts.any():
             self.warnings.append(f"{int(bad_ts.sum())} events with a missing, non-numeric or out-of-range ts; skipped")
-        bad_dur = ~np.isfinite(dur) | (dur < 0) | (dur >= TS_LIMIT)
+        bad_dur = ~dur_ok | (dur < 0)
         bad_dur &= ~bad_ts
         if bad_dur.any():
             self.warnings.append(
                 f"{int(bad_dur.sum())} X events with a missing, negative, NaN or huge dur; drawn as instants"
             )
-            dur[bad_dur] = 0.0
+            dur[bad_dur] = 0
         keep = ~bad_ts
-        ts_ns = np.rint(ts[keep]).astype(np.int64)
-        dur_ns = np.rint(dur[keep]).astype(np.int64)
+        ts_ns = ts[keep]
+        dur_ns = dur[keep]
         end_over = ts_ns + dur_ns
         if (np.abs(end_over) >= 2**62).any():
             dur_ns = np.where(np.abs(end_over) >= 2**62, 0, dur_ns)
@@ -562,15 +632,17 @@ class _Builder:
     def _counters(self) -> list[CounterTrack]:
         points: dict[tuple[Any, str], dict[str, list[tuple[float, float]]]] = defaultdict(lambda: defaultdict(list))
         bad = 0
-        for e in self.counters:
-            args, ts = args_value(e), e.ts
-            if not isinstance(args, dict) or not _finite(ts):
+        for i, e in zip(self.counter_src, self.counters):
+            args = args_value(e)
+            if not isinstance(args, dict) or not self.ts_ok[i]:
                 bad += 1
                 continue
+            ts = float(self.ts_ns[i])
             key = (hashable(e.pid), text(e.name) + (f" {e.id}" if e.id is not UNSET else ""))
             for series, v in args.items():
-                if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v):
-                    points[key][text(series)].append((float(ts) * 1000.0, float(v)))
+                value = number(v)  # numbers and numeric strings, as Perfetto reads them
+                if value is not None:
+                    points[key][text(series)].append((ts, value))
                 else:
                     bad += 1
         if bad:
@@ -604,10 +676,6 @@ def _order(v: Any) -> _OrderKey:
     if isinstance(v, (int, float)) and not isinstance(v, bool):
         return (0, v, "")
     return (1, 0, text(v))
-
-
-def _finite(v: Any) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and abs(v) < TS_LIMIT / 1000.0
 
 
 def _merge(b: Event, e: Event | None, dur_us: float) -> Event:

@@ -28,14 +28,19 @@ words = st.one_of(st.sampled_from(HOSTILE), st.text(max_size=12),
 scalars = st.one_of(st.none(), st.booleans(), st.integers(-2**70, 2**70), st.floats(), words)
 values = st.recursive(scalars, lambda c: st.lists(c, max_size=3) | st.dictionaries(words, c, max_size=3),
                       max_leaves=8)
-numbers = st.one_of(st.integers(-5, 200), st.floats(-1e308, 1e308), st.sampled_from([0, 0, 1, 1e18, -1]))
+numbers = st.one_of(st.integers(-5, 200), st.floats(-1e308, 1e308), st.sampled_from([0, 0, 1, 1e18, -1]),
+                    st.sampled_from(["12.5", " 3 ", "1e3", "nan", "x", "1700000000000000.024", "-0", ""]),
+                    st.sampled_from([1700000000000000.024, 1.7e15]))
 event = st.fixed_dictionaries(
-    {"ph": st.sampled_from(["X", "X", "X", "B", "E", "i", "C", "M", "s", "f", "b", "e", "n", "?"])},
+    {"ph": st.sampled_from(["X", "X", "X", "B", "E", "i", "C", "M", "s", "f", "b", "e", "n", "S", "T", "F",
+                            "?"])},
     optional={
         "name": st.one_of(words, st.sampled_from(["process_name", "thread_name", "[memory]"]), values),
         "cat": words, "ts": numbers, "dur": numbers, "pid": st.one_of(st.integers(0, 2), words, values),
         "tid": st.one_of(st.integers(0, 2), words), "id": st.one_of(st.integers(0, 3), words),
         "bp": st.just("e"), "s": st.sampled_from(["g", "p", "t"]),
+        "bind_id": st.one_of(st.integers(0, 2), words, values), "flow_in": st.one_of(st.booleans(), values),
+        "flow_out": st.one_of(st.booleans(), values),
         "args": st.one_of(st.dictionaries(st.one_of(words, st.sampled_from(
             ["name", "Total Allocated", "Device Type", "Input Dims"])), values, max_size=4), values),
     },
@@ -110,3 +115,48 @@ def test_tui_every_tab_and_key_on_hostile_traces(tmp_path, events, keys, word):
 
     app = asyncio.run(drive())
     assert app.return_code in (None, 0)
+
+
+def _nested(draw_slices):
+    """Slices (start ns, dur ns) that nest: each inside the previous one or after it."""
+    out, stack = [], []
+    for start_gap, dur, inside in draw_slices:
+        while stack and not inside:
+            stack.pop()
+            inside = True
+        lo, hi = (stack[-1][0], stack[-1][0] + stack[-1][1]) if stack else (out[-1][0] + out[-1][1] if out else 0,
+                                                                           None)
+        start = lo + start_gap
+        if hi is not None:
+            if start >= hi:
+                continue
+            dur = min(dur, hi - start)
+        out.append((start, dur))
+        stack.append((start, dur))
+    return out
+
+
+@settings(max_examples=30 * SCALE, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.tuples(st.integers(0, 3000), st.integers(0, 5000), st.booleans()), max_size=12),
+       st.sampled_from([0, 1700000000000000000, 5459582292303000]))
+def test_times_are_exact_ns_at_any_offset_as_numbers_or_strings(tmp_path, slices, offset_ns):
+    """The same nested slices summarise the same at 0 and at an epoch-scale offset, with ts/dur written as
+    JSON numbers with 3 decimals or as numeric strings (exact ns from the decimal text, no float64 loss)."""
+    rows = _nested(slices)
+
+    def us(ns: int) -> str:
+        return f"{ns // 1000}.{ns % 1000:03d}"
+
+    def doc(base: int, quote: str) -> str:
+        evs = [f'{{"ph":"X","name":"n{k}","pid":1,"tid":1,"ts":{quote}{us(base + s)}{quote},'
+               f'"dur":{quote}{us(d)}{quote}}}' for k, (s, d) in enumerate(rows)]
+        return "[" + ",".join(evs) + "]"
+
+    results = []
+    for base, quote in ((0, ""), (offset_ns, ""), (offset_ns, '"')):
+        path = tmp_path / "t.json"
+        path.write_text(doc(base, quote))
+        tr = load_trace(str(path))
+        results.append(sorted((tr.name_of(i), int(tr.dur[i]), int(tr.self_ns[i]), int(tr.depth[i]),
+                               int(tr.ts[i]) - base) for i in range(len(tr))))
+    assert results[0] == results[1] == results[2]
