@@ -22,7 +22,9 @@ def _on(device, fn):
         return fn(cp)
 
 
-def _size(size):
+def _size(size, negative=None):
+    """The shape a factory was given; `negative`: the factory's own message for a negative size (torch's
+    zeros has one; the others say what empty says)."""
     if len(size) == 1 and isinstance(size[0], (tuple, list)):
         size = tuple(size[0])
     out = []
@@ -32,7 +34,7 @@ def _size(size):
         if not isinstance(s, (int, np.integer)):
             raise TypeError(f"expected a sequence of integers for size, but got an element of type {type(s).__name__}")
         if s < 0:
-            raise RuntimeError(f"Trying to create tensor with negative dimension {s}: {list(size)}")
+            raise RuntimeError(negative or f"Trying to create tensor with negative dimension {s}: {list(size)}")
         out.append(int(s))
     return tuple(out)
 
@@ -216,7 +218,8 @@ def _dev(device):
 
 
 def zeros(*size, dtype=None, device=None, requires_grad=False, out=None, layout=None):
-    return _finish(dispatch(ZEROS, shape=_size(size), dtype=_dt(dtype), device=_dev(device)), requires_grad)
+    shape = _size(size, "zeros: Dimension size must be non-negative.")
+    return _finish(dispatch(ZEROS, shape=shape, dtype=_dt(dtype), device=_dev(device)), requires_grad)
 
 
 def ones(*size, dtype=None, device=None, requires_grad=False, out=None, layout=None):
