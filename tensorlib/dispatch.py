@@ -56,17 +56,6 @@ class Hook:
 
 
 _lock = threading.Lock()
-
-
-def _fresh_lock_in_child():
-    """A fork while another thread held the registry's lock would leave the child's copy locked forever
-    (the profiler unregisters its hooks in a forked child): the child starts with a lock of its own."""
-    global _lock
-    _lock = threading.Lock()
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_fresh_lock_in_child)
 _hooks: tuple = ()          # every registered hook, in registration order
 _op_hooks: tuple = ()       # those that observe ops
 _op_pairs: tuple = ()       # their bound (op_enter, op_exit), read once per op
@@ -78,6 +67,17 @@ _sink_tls = None            # the sink's per-thread buffers (its `tls`), read by
 _autocast_users = 0
 _anomaly_users = 0
 _inference_users = 0        # threads inside inference_mode: their ops' outputs are marked inference tensors
+
+
+def _fresh_lock_in_child():
+    """A fork while another thread held the registry's lock would leave the child's copy locked forever
+    (the profiler unregisters its hooks in a forked child): the child starts with a lock of its own."""
+    global _lock
+    _lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_fresh_lock_in_child)
 
 
 def _overrides(h, name):

@@ -13,17 +13,14 @@ from viewer.model import from_events
 from viewer.opsview import OpsView
 from viewer.timeline import GUTTER, Timeline
 
+from .hostile import wait_loaded
+
 SIZE = (120, 40)
 
 
 async def start(app, pilot):
     """Wait until the worker's result is on screen (the status bar or the error line is mounted)."""
-    await app.workers.wait_for_complete()
-    for _ in range(100):
-        await pilot.pause()
-        if app.query("#status") or app.query("#error"):
-            break
-    await pilot.pause()
+    await wait_loaded(app, pilot)
     return app.query_one(Timeline) if app.trace is not None else None
 
 
