@@ -8,12 +8,6 @@ from ._dtype import (bool_ as bool, dtype, float16, float32, float64, get_defaul
 from ._tensor_base import Size, Tensor
 from . import ops as _ops  # registers every op, attaches Tensor methods
 from .ops import *  # noqa: F403
-from .ops import (abs, add, all, any, arange, argmax, argmin, as_tensor, bmm, cat, chunk, clamp, clone,
-                  cos, detach, div, dot, empty, empty_like, eq, exp, expand, eye, flatten, from_dlpack, from_numpy,
-                  full, full_like, gather, index_select, linspace, log, logsumexp, masked_fill, matmul, max, maximum,
-                  mean, min, minimum, mm, mul, norm, one_hot, ones, ones_like, outer, permute, prod, rand, rand_like,
-                  randint, randn, randn_like, randperm, relu, reshape, scatter_add, sigmoid, sin, split, sqrt,
-                  squeeze, stack, std, sub, sum, tanh, tensor, transpose, unsqueeze, var, where, zeros, zeros_like)
 from . import autograd, cuda, dispatch, random
 from .autograd import (enable_grad, inference_mode, is_grad_enabled, no_grad, set_grad_enabled)
 from .autograd.anomaly import detect_anomaly, set_detect_anomaly

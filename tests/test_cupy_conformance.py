@@ -207,7 +207,7 @@ def test_the_reader_finds_the_uses_it_must(uses):
     seen = {(u.file, u.target.path) for u in uses}
     for want in [("tensorlib/cuda/memory.py", "cupy.cuda.set_allocator"),          # a callback's `cp`
                  ("tensorlib/cuda/memory.py", "cupy.cuda.Device"),                  # cupy() via _ready()
-                 ("tensorlib/ops/_helpers.py", "cupyx.scatter_add"),
+                 ("tensorlib/ops/broadcast.py", "cupyx.scatter_add"),
                  ("profiler/cuda_timing.py", "cupy.cuda.get_elapsed_time"),         # self._cp = cupy
                  ("profiler/cupti.py", "cupti.cupti.activity_enable"),              # self._cu = load_cupti()
                  ("profiler/nvtx.py", "nvtx.Domain.push_range"),                    # nvtx.get_domain(...)

@@ -29,7 +29,7 @@ def _update_scale_(scale, tracker, found_inf, growth_factor, backoff_factor, gro
     synchronises once per step, in step(); this kept update() from adding 1-3 more): back off after
     inf/NaN gradients, grow after growth_interval clean steps unless growing overflows."""
     from ..ops.creation import zeros_like
-    from ..ops.elementwise import isfinite, where
+    from ..ops.comparison import isfinite, where
     bad = found_inf > 0
     successful = tracker + 1
     grow = (successful == growth_interval) & ~bad

@@ -307,7 +307,6 @@ def _run_node(node: Node, grads, create_graph, capture, accumulate):
 
 def _fix_grads(node, out):
     """Check each gradient's shape against its input's, cast its dtype, and (anomaly mode) look for NaNs."""
-    ops = _ops()
     fixed = []
     check_nan = STATE.anomaly and STATE.anomaly_check_nan
     in_meta = node.in_meta
@@ -321,7 +320,7 @@ def _fix_grads(node, out):
             raise RuntimeError(f"Function {node.name()} returned an invalid gradient at index {i} - got "
                                f"{list(g.shape)} but expected shape compatible with {list(meta[0])}")
         if d.dtype != meta[1]:
-            g = ops.to(g, dtype=meta[1])
+            g = g.to(dtype=meta[1])
         if check_nan and _has_nan(g):
             if node.trace is not None:
                 _anomaly_warn(node)
@@ -400,7 +399,7 @@ def _accumulate(node: AccumulateGrad, g, create_graph, handed):
         elif create_graph:
             t._grad = ops.add(t._grad, g)
         else:
-            ops.add_(t._grad, g)
+            t._grad.add_(g)
     finally:
         if token is not None:
             range_exit(token)

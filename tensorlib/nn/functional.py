@@ -10,7 +10,7 @@ import numpy as np
 from .. import ops as _ops
 from .._tensor_base import Tensor
 from ..dispatch import dispatch
-from ..ops import elementwise as _E
+from .. import ops as _E
 from ..ops.conv_ops import conv1d, conv2d, conv_transpose2d  # noqa: F401
 from ..ops.index import one_hot  # noqa: F401
 from ..ops.nn_ops import (binary_cross_entropy, binary_cross_entropy_with_logits, check_reduction,  # noqa: F401

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from ..backends import cudnn
 from ..dispatch import STATE
-from ._helpers import add_at
-from ._registry import dispatch, np, op
+from .broadcast import add_at
+from ._define import dispatch, np, op
 from .reduce import sum as _sum
 
 

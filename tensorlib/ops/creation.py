@@ -7,7 +7,7 @@ import numbers
 from .. import _dtype as D
 from .. import random as R
 from .._device import CPU, cupy, device_of, to_device
-from ._registry import Tensor, dispatch, np, op
+from ._define import Tensor, dispatch, np, op, public
 
 
 def _backend(device):
@@ -156,6 +156,7 @@ def _ragged_error(data):
     return walk(data, 0)
 
 
+@public
 def tensor(data, *, dtype=None, device=None, requires_grad=False, pin_memory=False):
     dev = to_device(device) if device is not None else (data.device if isinstance(data, Tensor) else CPU)
     dt = D.to_dtype(dtype).np if dtype is not None else _infer_dtype(data)
@@ -173,6 +174,7 @@ def tensor(data, *, dtype=None, device=None, requires_grad=False, pin_memory=Fal
     return _finish(t, requires_grad)
 
 
+@public(aliases=("asarray",))
 def as_tensor(data, dtype=None, device=None):
     """Shares memory when it can (a NumPy array of the right dtype on the CPU), as torch's does."""
     if isinstance(data, Tensor):
@@ -192,6 +194,7 @@ def FROM_NUMPY(xp, array):
     return array
 
 
+@public
 def from_numpy(ndarray):
     if not isinstance(ndarray, np.ndarray):
         raise TypeError(f"expected np.ndarray (got {type(ndarray).__name__})")
@@ -201,6 +204,7 @@ def from_numpy(ndarray):
     return dispatch(FROM_NUMPY, array=ndarray)
 
 
+@public
 def from_dlpack(ext):
     if hasattr(ext, "__cuda_array_interface__") or (hasattr(ext, "__dlpack_device__")
                                                     and ext.__dlpack_device__()[0] == 2):
@@ -217,20 +221,24 @@ def _dev(device):
     return to_device(device) if device is not None else CPU
 
 
+@public
 def zeros(*size, dtype=None, device=None, requires_grad=False, out=None, layout=None):
     shape = _size(size, "zeros: Dimension size must be non-negative.")
     return _finish(dispatch(ZEROS, shape=shape, dtype=_dt(dtype), device=_dev(device)), requires_grad)
 
 
+@public
 def ones(*size, dtype=None, device=None, requires_grad=False, out=None, layout=None):
     return _finish(dispatch(ONES, shape=_size(size), dtype=_dt(dtype), device=_dev(device)), requires_grad)
 
 
+@public
 def empty(*size, dtype=None, device=None, requires_grad=False, out=None, layout=None, pin_memory=False,
           memory_format=None):
     return _finish(dispatch(EMPTY, shape=_size(size), dtype=_dt(dtype), device=_dev(device)), requires_grad)
 
 
+@public
 def full(size, fill_value, *, dtype=None, device=None, requires_grad=False, out=None):
     if dtype is None:
         if isinstance(fill_value, bool):
@@ -241,11 +249,13 @@ def full(size, fill_value, *, dtype=None, device=None, requires_grad=False, out=
                             fill_value=fill_value, dtype=_dt(dtype), device=_dev(device)), requires_grad)
 
 
+@public
 def eye(n, m=None, *, dtype=None, device=None, requires_grad=False):
     return _finish(dispatch(EYE, n=n, m=m if m is not None else n, dtype=_dt(dtype), device=_dev(device)),
                    requires_grad)
 
 
+@public
 def arange(start, end=None, step=1, *, dtype=None, device=None, requires_grad=False):
     if end is None:
         start, end = 0, start
@@ -260,21 +270,25 @@ def arange(start, end=None, step=1, *, dtype=None, device=None, requires_grad=Fa
                    requires_grad)
 
 
+@public
 def linspace(start, end, steps, *, dtype=None, device=None, requires_grad=False):
     return _finish(dispatch(LINSPACE, start=start, end=end, steps=steps, dtype=_dt(dtype), device=_dev(device)),
                    requires_grad)
 
 
+@public
 def rand(*size, generator=None, dtype=None, device=None, requires_grad=False):
     return _finish(dispatch(RAND, shape=_size(size), dtype=_dt(dtype), device=_dev(device), generator=generator),
                    requires_grad)
 
 
+@public
 def randn(*size, generator=None, dtype=None, device=None, requires_grad=False):
     return _finish(dispatch(RANDN, shape=_size(size), dtype=_dt(dtype), device=_dev(device), generator=generator),
                    requires_grad)
 
 
+@public
 def randint(low, high=None, size=None, *, generator=None, dtype=None, device=None, requires_grad=False):
     if size is None:
         if isinstance(high, (tuple, list)):
@@ -289,6 +303,7 @@ def randint(low, high=None, size=None, *, generator=None, dtype=None, device=Non
                             device=_dev(device), generator=generator), requires_grad)
 
 
+@public
 def randperm(n, *, generator=None, dtype=None, device=None, requires_grad=False):
     return dispatch(RANDPERM, n=n, dtype=_dt(dtype, D.int64), device=_dev(device), generator=generator)
 
@@ -299,7 +314,8 @@ def _like(fn):
         dev = device if device is not None else device_of(input._data)
         return fn(*args, tuple(input.shape), dtype=d, device=dev, requires_grad=requires_grad, **kw) \
             if fn is full else fn(tuple(input.shape), *args, dtype=d, device=dev, requires_grad=requires_grad, **kw)
-    return f
+    f.__name__ = f.__qualname__ = fn.__name__ + "_like"
+    return public(f)
 
 
 zeros_like = _like(zeros)
@@ -309,17 +325,20 @@ rand_like = _like(rand)
 randn_like = _like(randn)
 
 
+@public
 def full_like(input, fill_value, *, dtype=None, device=None, requires_grad=False, memory_format=None):
     return full(tuple(input.shape), fill_value, dtype=dtype if dtype is not None else input.dtype,
                 device=device if device is not None else input.device, requires_grad=requires_grad)
 
 
+@public
 def randint_like(input, low=0, high=None, *, dtype=None, device=None, requires_grad=False):
     if high is None:
         low, high = 0, low
     return randint(low, high, tuple(input.shape), dtype=dtype or input.dtype, device=device or input.device)
 
 
+@public(function=False, method=True)
 def new_tensor(self, data, dtype=None, device=None, requires_grad=False):
     return tensor(data, dtype=dtype or self.dtype, device=device or self.device, requires_grad=requires_grad)
 
@@ -327,12 +346,13 @@ def new_tensor(self, data, dtype=None, device=None, requires_grad=False):
 def _new(fn):
     def f(self, *size, dtype=None, device=None, requires_grad=False):
         return fn(*size, dtype=dtype or self.dtype, device=device or self.device, requires_grad=requires_grad)
-    return f
+    f.__name__ = f.__qualname__ = "new_" + fn.__name__
+    return public(f, function=False, method=True)
 
 
-Tensor.new_tensor = new_tensor
-Tensor.new_zeros = _new(zeros)
-Tensor.new_ones = _new(ones)
-Tensor.new_empty = _new(empty)
-Tensor.new_full = lambda self, size, fill_value, dtype=None, device=None, requires_grad=False: full(
-    size, fill_value, dtype=dtype or self.dtype, device=device or self.device, requires_grad=requires_grad)
+new_zeros, new_ones, new_empty = _new(zeros), _new(ones), _new(empty)
+
+
+@public(function=False, method=True)
+def new_full(self, size, fill_value, dtype=None, device=None, requires_grad=False):
+    return full(size, fill_value, dtype=dtype or self.dtype, device=device or self.device, requires_grad=requires_grad)

@@ -3,8 +3,8 @@ scatter_add, index_select, masked_fill, one_hot."""
 from __future__ import annotations
 
 from .. import _sync
-from ._helpers import add_at, norm_dims, sum_to
-from ._registry import Tensor, dispatch, method, np, op
+from .broadcast import add_at, norm_dims, sum_to
+from ._define import Tensor, dispatch, np, op, public
 
 
 def _is_basic(idx):
@@ -53,6 +53,7 @@ def _backend(a):
     return xp_of(a)
 
 
+@public
 def index_error(e, a, idx):
     """NumPy's IndexError for an index into `a`, in torch's words (never NumPy's: "axis", "boolean index")."""
     msg = str(e)
@@ -126,6 +127,7 @@ def pad_slice(g, shape, dim, start):
     return dispatch(INDEX_BACKWARD, g, shape=tuple(shape), idx=idx)
 
 
+@public(name="__getitem__", function=False, method=True)
 def getitem(self, idx):
     if isinstance(idx, Tensor) and idx._data.dtype == np.bool_ and idx.ndim == self.ndim and idx.ndim > 0:
         return dispatch(GETITEM, self, idx=(idx._data,))
@@ -180,6 +182,7 @@ def _setitem_inplace(xp, a, v, idx):
 SETITEM_ = op("index_put_", inplace_of=SETITEM)(_setitem_inplace)
 
 
+@public(name="__setitem__", function=False, method=True)
 def setitem(self, idx, value):
     idx = _convert_index(self, idx) if not (isinstance(idx, Tensor) and idx._data.dtype == np.bool_
                                              and idx.ndim == self.ndim) else (idx._data,)
@@ -191,8 +194,8 @@ def setitem(self, idx, value):
     dispatch(SETITEM_, self, value, idx=idx)
 
 
-Tensor.__getitem__ = getitem
-Tensor.__setitem__ = setitem
+public(getitem, name="__getitem__", function=False, method=True)
+public(setitem, name="__setitem__", function=False, method=True)
 
 
 @op("gather", save="i", node_name="GatherBackward0")
@@ -214,6 +217,7 @@ def _(ctx, g):
     return (scatter_add(zeros_like(x), ctx.attrs["dim"], index, g), None)
 
 
+@public(method=True)
 def gather(input, dim, index, *, sparse_grad=False):
     return dispatch(GATHER, input, index, dim=norm_dims(dim, input.ndim)[0])
 
@@ -258,6 +262,7 @@ def _(ctx, g):
     return g, None, gs
 
 
+@public(method=True)
 def scatter_add(input, dim, index, src):
     return dispatch(SCATTER_ADD, input, index, src, dim=norm_dims(dim, input.ndim)[0])
 
@@ -283,6 +288,7 @@ def _(ctx, g):
     return ga, None, gs
 
 
+@public(method=True)
 def scatter(input, dim, index, src=None, value=None):
     return dispatch(SCATTER, input, index, src if src is not None else value, dim=norm_dims(dim, input.ndim)[0])
 
@@ -304,6 +310,7 @@ def _(ctx, g):
     return (index_add(zeros_like(x), ctx.attrs["dim"], index, g), None)
 
 
+@public(method=True)
 def index_select(input, dim, index):
     return dispatch(INDEX_SELECT, input, index, dim=norm_dims(dim, input.ndim)[0])
 
@@ -326,6 +333,7 @@ def _(ctx, g):
     return g, None, gs
 
 
+@public(method=True)
 def index_add(input, dim, index, source, *, alpha=1):
     kw = {"alpha": alpha} if alpha != 1 else {}
     return dispatch(INDEX_ADD, input, index, source, dim=norm_dims(dim, input.ndim)[0], **kw)
@@ -350,6 +358,7 @@ def _(ctx, g):
     return ga, None, gv
 
 
+@public(method=True)
 def masked_fill(input, mask, value):
     if isinstance(value, Tensor) and value.ndim == 0 and not value._requires_grad:
         value = value.item()
@@ -365,6 +374,7 @@ def _masked_fill_inplace(xp, a, mask, value):
 MASKED_FILL_ = op("masked_fill_", inplace_of=MASKED_FILL)(_masked_fill_inplace)
 
 
+@public(method=True)
 def masked_fill_(input, mask, value):
     if isinstance(value, Tensor) and value.ndim == 0:
         value = value.item()
@@ -389,6 +399,7 @@ def ONE_HOT(xp, a, num_classes=-1):
     return (a[..., None] == xp.arange(n)).astype(np.int64)
 
 
+@public
 def one_hot(tensor, num_classes=-1):
     return dispatch(ONE_HOT, tensor, num_classes=num_classes)
 
@@ -402,19 +413,15 @@ def NONZERO(xp, a, as_tuple=False):
     return xp.stack(nz, axis=1).astype(np.int64) if nz else xp.zeros((0, 0), dtype=np.int64)
 
 
+@public(method=True)
 def nonzero(input, *, as_tuple=False):
     r = dispatch(NONZERO, input, as_tuple=as_tuple)
     return r
 
 
+@public(method=True)
 def masked_select(input, mask):
     return getitem(input, mask)
-
-
-for _n, _f in dict(gather=gather, scatter_add=scatter_add, scatter=scatter, index_select=index_select,
-                   index_add=index_add, masked_fill=masked_fill, masked_fill_=masked_fill_, nonzero=nonzero,
-                   masked_select=masked_select).items():
-    method(_n, _f)
 
 
 # --- in-place index updates: index_add_, index_copy(_), index_fill(_), scatter_, scatter_add_, masked_scatter(_)
@@ -430,6 +437,7 @@ def _index_add_ip(xp, a, index, src, dim, alpha=1):
 INDEX_ADD_ = op("index_add_", inplace_of=INDEX_ADD)(_index_add_ip)
 
 
+@public(method=True)
 def index_add_(self, dim, index, source, *, alpha=1):
     kw = {"alpha": alpha} if alpha != 1 else {}
     return dispatch(INDEX_ADD_, self, index, source, dim=norm_dims(dim, self.ndim)[0], **kw)
@@ -481,10 +489,12 @@ def _index_copy_ip(xp, a, index, src, dim):
 INDEX_COPY_ = op("index_copy_", inplace_of=INDEX_COPY)(_index_copy_ip)
 
 
+@public(method=True)
 def index_copy(input, dim, index, source):
     return dispatch(INDEX_COPY, input, index, source, dim=norm_dims(dim, input.ndim)[0])
 
 
+@public(method=True)
 def index_copy_(self, dim, index, source):
     return dispatch(INDEX_COPY_, self, index, source, dim=norm_dims(dim, self.ndim)[0])
 
@@ -514,10 +524,12 @@ def _fill_value(value):
     return value.item() if isinstance(value, Tensor) else value
 
 
+@public(method=True)
 def index_fill(input, dim, index, value):
     return dispatch(INDEX_FILL, input, index, dim=norm_dims(dim, input.ndim)[0], value=_fill_value(value))
 
 
+@public(method=True)
 def index_fill_(self, dim, index, value):
     return dispatch(INDEX_FILL_, self, index, dim=norm_dims(dim, self.ndim)[0], value=_fill_value(value))
 
@@ -538,10 +550,12 @@ SCATTER_ = op("scatter_", inplace_of=SCATTER)(_scatter_ip)
 SCATTER_ADD_ = op("scatter_add_", inplace_of=SCATTER_ADD)(_scatter_add_ip)
 
 
+@public(method=True)
 def scatter_(self, dim, index, src=None, value=None):
     return dispatch(SCATTER_, self, index, src if src is not None else value, dim=norm_dims(dim, self.ndim)[0])
 
 
+@public(method=True)
 def scatter_add_(self, dim, index, src):
     return dispatch(SCATTER_ADD_, self, index, src, dim=norm_dims(dim, self.ndim)[0])
 
@@ -584,7 +598,7 @@ def _(ctx, g):
     ga = sum_to(masked_fill(g, mask, 0.0), ctx.in_meta[0][0]) if ctx.needs_input_grad[0] else None
     gs = None
     if ctx.needs_input_grad[2]:
-        from ._helpers import expand
+        from .broadcast import expand
         from .creation import zeros
         from .shape import cat, reshape
         sel = getitem(g, expand(mask, tuple(g.shape)))
@@ -602,15 +616,13 @@ def _masked_scatter_ip(xp, a, mask, src):
 MASKED_SCATTER_ = op("masked_scatter_", inplace_of=MASKED_SCATTER)(_masked_scatter_ip)
 
 
+@public(method=True)
 def masked_scatter(input, mask, source):
     return dispatch(MASKED_SCATTER, input, mask, source)
 
 
+@public(method=True)
 def masked_scatter_(self, mask, source):
     return dispatch(MASKED_SCATTER_, self, mask, source)
 
 
-for _n, _f in dict(index_add_=index_add_, index_copy=index_copy, index_copy_=index_copy_, index_fill=index_fill,
-                   index_fill_=index_fill_, scatter_=scatter_, scatter_add_=scatter_add_,
-                   masked_scatter=masked_scatter, masked_scatter_=masked_scatter_).items():
-    method(_n, _f)

@@ -1,8 +1,8 @@
 """Matrix products: matmul (batched, broadcast, 1-D cases as torch), mm, bmm, dot, outer."""
 from __future__ import annotations
 
-from ._helpers import sum_to
-from ._registry import Tensor, dispatch, method, op
+from .broadcast import sum_to
+from ._define import dispatch, op, public
 from ..dispatch import dispatch2
 
 
@@ -104,36 +104,40 @@ _C_TYPES = {"float32": "float", "float64": "double", "float16": "c10::Half", "bf
             "bool": "bool"}
 
 
+@public
 def c_type(d):
     """The C++ type name torch's matmul dtype-mismatch message prints (float, double, long int...)."""
     return _C_TYPES.get(d.name, d.name)
 
 
+@public(method=True)
 def matmul(input, other):
     return dispatch2(MATMUL, input, other)
 
 
+@public(method=True)
 def mm(input, mat2):
     return dispatch(MM, input, mat2)
 
 
+@public(method=True)
 def bmm(input, mat2):
     return dispatch(BMM, input, mat2)
 
 
+@public(method=True)
 def dot(input, other):
     return dispatch(DOT, input, other)
 
 
+@public(method=True, aliases=("ger",))
 def outer(input, vec2):
     return dispatch(OUTER, input, vec2)
 
 
 ger = outer
-Tensor.__matmul__ = lambda self, other: dispatch(MATMUL, self, other)
-Tensor.__rmatmul__ = lambda self, other: dispatch(MATMUL, other, self)
-for _n, _f in dict(matmul=matmul, mm=mm, bmm=bmm, dot=dot, outer=outer, ger=outer).items():
-    method(_n, _f)
+public(lambda self, other: dispatch(MATMUL, self, other), name="__matmul__", function=False, method=True)
+public(lambda self, other: dispatch(MATMUL, other, self), name="__rmatmul__", function=False, method=True)
 
 
 # --- einsum ------------------------------------------------------------------------------------------
@@ -217,12 +221,13 @@ def _(ctx, g):
             for i, c in enumerate(s):
                 if c not in avail:
                     gk = gk.unsqueeze(i)
-            from ._helpers import expand
+            from .broadcast import expand
             gk = expand(gk, tuple(n if c not in avail else gk.shape[i] for i, (c, n) in enumerate(zip(s, shape))))
         grads.append(sum_to(gk, shape))
     return tuple(grads)
 
 
+@public
 def einsum(equation, *operands):
     if len(operands) == 1 and isinstance(operands[0], (list, tuple)):
         operands = tuple(operands[0])
@@ -267,7 +272,7 @@ BADDBMM.def_backward(_scaled_product_bwd)
 
 
 def _expand_input(input, shape):
-    from ._helpers import expand
+    from .broadcast import expand
     try:
         return expand(input, shape) if tuple(input.shape) != tuple(shape) else input
     except RuntimeError:
@@ -276,12 +281,14 @@ def _expand_input(input, shape):
                            f"{list(shape)}.  Tensor sizes: {list(input.shape)}") from None
 
 
+@public(method=True)
 def addmm(input, mat1, mat2, *, beta=1, alpha=1, out=None):
     if mat1.ndim == 2 and mat2.ndim == 2 and mat1.shape[1] == mat2.shape[0]:
         input = _expand_input(input, (mat1.shape[0], mat2.shape[1]))
     return dispatch(ADDMM, input, mat1, mat2, beta=beta, alpha=alpha)
 
 
+@public(method=True)
 def baddbmm(input, batch1, batch2, *, beta=1, alpha=1, out=None):
     if batch1.ndim == 3 and batch2.ndim == 3:
         input = _expand_input(input, (batch1.shape[0], batch1.shape[1], batch2.shape[2]))
@@ -303,8 +310,9 @@ def _(ctx, g):
             sum_to(cross(g, a, dim=d), ctx.in_meta[1][0]) if ctx.needs_input_grad[1] else None)
 
 
+@public(method=True)
 def cross(input, other, dim=None, *, out=None):
-    from ._helpers import norm_dims
+    from .broadcast import norm_dims
     nd = max(input.ndim, other.ndim)
     if dim is None:
         import warnings
@@ -325,5 +333,3 @@ def cross(input, other, dim=None, *, out=None):
     return dispatch(CROSS, input, other, dim=d)
 
 
-for _n, _f in dict(addmm=addmm, baddbmm=baddbmm, cross=cross).items():
-    method(_n, _f)

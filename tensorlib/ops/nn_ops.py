@@ -9,9 +9,12 @@ from __future__ import annotations
 from .. import random as R
 from ..dispatch import STATE
 from .._device import device_of
-from ._helpers import sum_to
-from ._registry import Tensor, dispatch, np, op
-from .elementwise import abs as _abs, clamp, exp, gt, log, lt, sigmoid, sign, softplus, where
+from .broadcast import sum_to
+from ._define import Tensor, dispatch, np, op
+from .activation import sigmoid, softplus
+from .arithmetic import clamp
+from .comparison import gt, lt, where
+from .unary_math import abs as _abs, exp, log, sign
 from .index import index_add
 from .linalg import matmul
 from .reduce import SUM, sum as _sum

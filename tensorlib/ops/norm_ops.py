@@ -6,8 +6,8 @@ backward, which is written with tensorlib ops through one shared formula (`_norm
 from __future__ import annotations
 
 from ..dispatch import STATE
-from ._registry import dispatch, np, op
-from .elementwise import rsqrt
+from ._define import dispatch, np, op
+from .unary_math import rsqrt
 from .reduce import mean as _mean, sum as _sum
 from .shape import reshape
 

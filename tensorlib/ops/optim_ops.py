@@ -8,8 +8,8 @@ float32 results agree with torch's to a few ulps rather than bit for bit.
 """
 from __future__ import annotations
 
-from ._helpers import sum_to
-from ._registry import Tensor, dispatch, method, op
+from .broadcast import sum_to
+from ._define import Tensor, dispatch, op, public
 
 
 def _lerp_k(xp, a, end, weight):
@@ -88,11 +88,13 @@ def _check(name, *ts):
             raise TypeError(f"{name}(): argument 'tensor1' and 'tensor2' must be Tensors, not {type(t).__name__}")
 
 
+@public(function=False, method=True)
 def addcmul(input, tensor1, tensor2, *, value=1):
     _check("addcmul", tensor1, tensor2)
     return _dispatch_value(ADDCMUL, (input, tensor1, tensor2), value)
 
 
+@public(function=False, method=True)
 def addcdiv(input, tensor1, tensor2, *, value=1):
     _check("addcdiv", tensor1, tensor2)
     if tensor1._data.dtype.kind in "biu" and tensor2._data.dtype.kind in "biu":
@@ -105,27 +107,27 @@ def addcdiv(input, tensor1, tensor2, *, value=1):
     return _dispatch_value(ADDCDIV, (input, tensor1, tensor2), value)
 
 
+@public(function=False, method=True)
 def lerp(input, end, weight):
     return dispatch(LERP, input, end, weight)
 
 
+@public(function=False, method=True)
 def addcmul_(self, tensor1, tensor2, *, value=1):
     _check("addcmul_", tensor1, tensor2)
     return _dispatch_value(ADDCMUL_, (self, tensor1, tensor2), value)
 
 
+@public(function=False, method=True)
 def addcdiv_(self, tensor1, tensor2, *, value=1):
     _check("addcdiv_", tensor1, tensor2)
     return _dispatch_value(ADDCDIV_, (self, tensor1, tensor2), value)
 
 
+@public(function=False, method=True)
 def lerp_(self, end, weight):
     return dispatch(LERP_, self, end, weight)
 
-
-for _n, _f in dict(addcmul=addcmul, addcdiv=addcdiv, lerp=lerp, addcmul_=addcmul_, addcdiv_=addcdiv_,
-                   lerp_=lerp_).items():
-    method(_n, _f)
 
 __all__ = ["addcmul", "addcdiv", "lerp"]
 

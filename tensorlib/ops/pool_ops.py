@@ -6,7 +6,7 @@ kernel, so both backward passes are dispatched ops.
 """
 from __future__ import annotations
 
-from ._registry import dispatch, np, op
+from ._define import dispatch, np, op
 from .conv_ops import CONV_T2D, _pad, windows
 from .creation import ones, zeros
 from .index import scatter_add

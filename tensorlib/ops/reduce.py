@@ -5,8 +5,10 @@ import math
 from collections import namedtuple
 
 from .. import _sync
-from ._helpers import norm_dims, reduced_grad
-from ._registry import Tensor, dispatch, method, np, op
+from .arithmetic import maximum, minimum
+from .broadcast import norm_dims, reduced_grad
+from .comparison import eq, isnan, ne, where
+from ._define import Tensor, dispatch, np, op, public
 
 values_indices = namedtuple("return_types", ["values", "indices"])
 
@@ -276,7 +278,6 @@ def _(ctx, g):
     gb = reduced_grad(g, shape, dims, keep)
     ob = reduced_grad(out, shape, dims, keep)
     if p == 2:
-        from .elementwise import where, eq
         return (gb * where(eq(ob, 0), 0.0, x / ob),)
     if p == 1:
         return (gb * x.sign(),)
@@ -308,22 +309,27 @@ def _np_dt(dtype):
     return to_dtype(dtype).np
 
 
+@public(method=True)
 def sum(input, dim=None, keepdim=False, *, dtype=None):
     return dispatch(SUM, input, **_attrs(dim, keepdim, dtype=_np_dt(dtype)))
 
 
+@public(method=True)
 def mean(input, dim=None, keepdim=False, *, dtype=None):
     return dispatch(MEAN, input, **_attrs(dim, keepdim, dtype=_np_dt(dtype)))
 
 
+@public(method=True)
 def prod(input, dim=None, keepdim=False, *, dtype=None):
     return dispatch(PROD, input, **_attrs(dim, keepdim, dtype=_np_dt(dtype)))
 
 
+@public(method=True)
 def cumsum(input, dim, *, dtype=None):
     return dispatch(CUMSUM, input, **_attrs(_dim1(dim, input.ndim), False, dtype=_np_dt(dtype)))
 
 
+@public(method=True)
 def cumprod(input, dim, *, dtype=None):
     return dispatch(CUMPROD, input, **_attrs(dim, False, dtype=_np_dt(dtype)))
 
@@ -332,9 +338,9 @@ def _dim1(dim, nd):
     return norm_dims(dim, nd)[0]
 
 
+@public(method=True)
 def max(input, dim=None, keepdim=False, *, out=None):
     if isinstance(dim, Tensor):
-        from .elementwise import maximum
         return maximum(input, dim)
     if dim is None:
         return dispatch(MAX, input)
@@ -342,9 +348,9 @@ def max(input, dim=None, keepdim=False, *, out=None):
     return values_indices(v, i)
 
 
+@public(method=True)
 def min(input, dim=None, keepdim=False, *, out=None):
     if isinstance(dim, Tensor):
-        from .elementwise import minimum
         return minimum(input, dim)
     if dim is None:
         return dispatch(MIN, input)
@@ -352,18 +358,22 @@ def min(input, dim=None, keepdim=False, *, out=None):
     return values_indices(v, i)
 
 
+@public(method=True)
 def amax(input, dim=(), keepdim=False):
     return dispatch(AMAX, input, **_attrs(dim if dim != () else None, keepdim))
 
 
+@public(method=True)
 def amin(input, dim=(), keepdim=False):
     return dispatch(AMIN, input, **_attrs(dim if dim != () else None, keepdim))
 
 
+@public(method=True)
 def argmax(input, dim=None, keepdim=False):
     return dispatch(ARGMAX, input, **_attrs(None if dim is None else _dim1(dim, input.ndim), keepdim))
 
 
+@public(method=True)
 def argmin(input, dim=None, keepdim=False):
     return dispatch(ARGMIN, input, **_attrs(None if dim is None else _dim1(dim, input.ndim), keepdim))
 
@@ -376,46 +386,48 @@ def _correction(unbiased, correction):
     return 1 if unbiased else 0
 
 
+@public(method=True)
 def var(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
     if isinstance(unbiased, bool) and dim is None:
         pass
     return dispatch(VAR, input, correction=_correction(unbiased, correction), **_attrs(dim, keepdim))
 
 
+@public(method=True)
 def std(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
     return dispatch(STD, input, correction=_correction(unbiased, correction), **_attrs(dim, keepdim))
 
 
+@public
 def var_mean(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
     return var(input, dim, unbiased, keepdim, correction=correction), mean(input, dim, keepdim)
 
 
+@public
 def std_mean(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
     return std(input, dim, unbiased, keepdim, correction=correction), mean(input, dim, keepdim)
 
 
+@public(method=True)
 def logsumexp(input, dim, keepdim=False):
     return dispatch(LOGSUMEXP, input, dim=tuple(dim) if isinstance(dim, list) else dim, keepdim=keepdim)
 
 
+@public(method=True)
 def norm(input, p="fro", dim=None, keepdim=False, dtype=None):
     if p == "fro" or p is None:
         p = 2
     return dispatch(NORM, input, p=p, **_attrs(dim, keepdim))
 
 
+@public(method=True)
 def all(input, dim=None, keepdim=False):
     return dispatch(ALL, input, **_attrs(dim, keepdim))
 
 
+@public(method=True)
 def any(input, dim=None, keepdim=False):
     return dispatch(ANY, input, **_attrs(dim, keepdim))
-
-
-for _n, _f in dict(sum=sum, mean=mean, prod=prod, cumsum=cumsum, cumprod=cumprod, max=max, min=min, amax=amax,
-                   amin=amin, argmax=argmax, argmin=argmin, var=var, std=std, logsumexp=logsumexp, norm=norm,
-                   all=all, any=any).items():
-    method(_n, _f)
 
 
 # --- NaN-ignoring reductions, counts ------------------------------------------------------------------
@@ -434,27 +446,27 @@ def NANSUM(xp, a, dim=None, keepdim=False, dtype=None):
 
 @NANSUM.def_backward
 def _(ctx, g):
-    from .elementwise import isnan
     shape, dims = _red_dims(ctx)
     x = ctx.saved_inputs[0]
     return (reduced_grad(g, shape, dims, ctx.attrs.get("keepdim", False)) * isnan(x).logical_not(),)
 
 
+@public(method=True)
 def nansum(input, dim=None, keepdim=False, *, dtype=None):
     return dispatch(NANSUM, input, **_attrs(dim, keepdim, dtype=_np_dt(dtype)))
 
 
+@public(method=True)
 def nanmean(input, dim=None, keepdim=False, *, dtype=None):
     if input._data.dtype.kind != "f" and dtype is None:
         raise RuntimeError(f"nanmean(): expected input to have floating point or complex dtype but got "
                            f"{_tname(input._data.dtype)}")
-    from .elementwise import isnan
     cnt = isnan(input).logical_not().sum(dim, keepdim)
     return nansum(input, dim, keepdim, dtype=dtype) / cnt
 
 
+@public(method=True)
 def count_nonzero(input, dim=None):
-    from .elementwise import ne
     return ne(input, 0).sum(dim)
 
 
@@ -476,16 +488,13 @@ def BINCOUNT(xp, a, weights=None, minlength=0):
     return r.astype(weights.dtype if weights.dtype.kind == "f" else np.float64, copy=False)
 
 
+@public(method=True)
 def bincount(input, weights=None, minlength=0):
     if minlength < 0:
         raise RuntimeError("minlength should be >= 0")
     if weights is None:
         return dispatch(BINCOUNT, input, minlength=int(minlength))
     return dispatch(BINCOUNT, input, weights, minlength=int(minlength))
-
-
-for _n, _f in dict(nansum=nansum, nanmean=nanmean, count_nonzero=count_nonzero, bincount=bincount).items():
-    method(_n, _f)
 
 
 _NODIM = object()
@@ -496,6 +505,7 @@ def _need_dim(name, dim):
         raise TypeError(f'{name}() missing 1 required positional arguments: "dim"')
 
 
+@public(method=True)
 def softmax(input, dim=_NODIM, dtype=None):
     """torch.softmax / Tensor.softmax: nn.functional's op, with dim required."""
     _need_dim("softmax", dim)
@@ -503,11 +513,10 @@ def softmax(input, dim=_NODIM, dtype=None):
     return _sm(input, dim, dtype)
 
 
+@public(method=True)
 def log_softmax(input, dim=_NODIM, dtype=None):
     _need_dim("log_softmax", dim)
     from .nn_ops import log_softmax as _lsm
     return _lsm(input, dim, dtype)
 
 
-method("softmax", softmax)
-method("log_softmax", log_softmax)

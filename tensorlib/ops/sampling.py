@@ -11,7 +11,7 @@ from __future__ import annotations
 from .. import _dtype as D
 from .. import random as R
 from .._device import device_of
-from ._registry import Tensor, dispatch, method, np, op
+from ._define import Tensor, dispatch, np, op, public
 from .misc import RANDOM_FILL
 
 
@@ -43,6 +43,7 @@ def MULTINOMIAL(xp, p, num_samples, replacement=False, generator=None):
     return idx.astype(np.int64).reshape(p.shape[:-1] + (num_samples,))
 
 
+@public(method=True)
 def multinomial(input, num_samples, replacement=False, *, generator=None, out=None):
     if input.ndim not in (1, 2):
         raise RuntimeError("prob_dist must be 1 or 2 dim")
@@ -66,6 +67,7 @@ def BERNOULLI(xp, p, generator=None):
 BERNOULLI.def_backward(lambda ctx, g: (g * 0,))
 
 
+@public(method=True)
 def bernoulli(input, p=None, *, generator=None, out=None):
     if p is not None:
         from .creation import empty_like
@@ -73,10 +75,11 @@ def bernoulli(input, p=None, *, generator=None, out=None):
     return dispatch(BERNOULLI, input, generator=generator)
 
 
+@public(method=True)
 def bernoulli_(self, p=0.5, *, generator=None):
     from .misc import BERNOULLI_, copy_
     if isinstance(p, Tensor):
-        from ._helpers import expand
+        from .broadcast import expand
         return copy_(self, bernoulli(expand(p.to(self.device), tuple(self.shape)), generator=generator))
     return dispatch(BERNOULLI_, self, p=p, generator=generator)
 
@@ -91,6 +94,7 @@ def _random_k(xp, a, low, high, generator=None):
 RANDOM_ = op("random_", inplace_of=RANDOM_FILL)(_random_k)
 
 
+@public(method=True)
 def random_(self, from_=0, to=None, *, generator=None, **kw):
     named_from = "from" in kw
     if named_from:
@@ -114,5 +118,3 @@ def random_(self, from_=0, to=None, *, generator=None, **kw):
     return dispatch(RANDOM_, self, low=int(from_), high=int(to), generator=generator)
 
 
-for _n, _f in dict(multinomial=multinomial, bernoulli=bernoulli, bernoulli_=bernoulli_, random_=random_).items():
-    method(_n, _f)

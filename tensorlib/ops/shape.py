@@ -2,8 +2,8 @@
 memory with their input and count versions with it, as torch's do."""
 from __future__ import annotations
 
-from ._helpers import EXPAND, expand, norm_dims, sum_to  # noqa: F401 - expand is re-exported
-from ._registry import Tensor, dispatch, method, np, op
+from .broadcast import EXPAND, expand, norm_dims, sum_to  # noqa: F401 - expand is re-exported
+from ._define import Tensor, dispatch, np, op, public
 
 
 def _shape_arg(shape):
@@ -58,10 +58,12 @@ def VIEW(xp, a, shape):
 VIEW.def_backward(_reshape_bwd)
 
 
+@public(method=True)
 def reshape(input, *shape):
     return dispatch(RESHAPE, input, shape=_shape_arg(shape))
 
 
+@public(method=True)
 def view(input, *shape):
     if len(shape) == 1 and not isinstance(shape[0], (tuple, list, int)):
         from .misc import view_dtype
@@ -69,14 +71,17 @@ def view(input, *shape):
     return dispatch(VIEW, input, shape=_shape_arg(shape))
 
 
+@public(method=True)
 def view_as(input, other):
     return view(input, tuple(other.shape))
 
 
+@public(method=True)
 def reshape_as(input, other):
     return reshape(input, tuple(other.shape))
 
 
+@public(method=True)
 def flatten(input, start_dim=0, end_dim=-1):
     nd = input.ndim
     if nd == 0:
@@ -91,6 +96,7 @@ def flatten(input, start_dim=0, end_dim=-1):
     return reshape(input, tuple(shp[:s]) + (n,) + tuple(shp[e + 1:]))
 
 
+@public(method=True)
 def unflatten(input, dim, sizes):
     d = norm_dims(dim, input.ndim)[0]
     shp = tuple(input.shape)
@@ -109,6 +115,7 @@ def SQUEEZE(xp, a, dim=None):
 SQUEEZE.def_backward(_reshape_bwd)
 
 
+@public(method=True)
 def squeeze(input, dim=None):
     if dim is None:
         return dispatch(SQUEEZE, input)
@@ -123,6 +130,7 @@ def UNSQUEEZE(xp, a, dim):
 UNSQUEEZE.def_backward(_reshape_bwd)
 
 
+@public(method=True)
 def unsqueeze(input, dim):
     n = input.ndim + 1
     if not -n <= dim < n:
@@ -144,6 +152,7 @@ def _(ctx, g):
     return (dispatch(PERMUTE, g, dims=tuple(inv)),)
 
 
+@public(method=True)
 def permute(input, *dims):
     dims = _shape_arg(dims)
     if len(dims) != input.ndim:
@@ -166,6 +175,7 @@ def _(ctx, g):
     return (dispatch(TRANSPOSE, g, dim0=ctx.attrs["dim0"], dim1=ctx.attrs["dim1"]),)
 
 
+@public(method=True, aliases=("swapaxes", "swapdims"))
 def transpose(input, dim0, dim1):
     if input.ndim == 0:
         return view(input, ())   # torch: transposing a 0-d tensor is a no-op view
@@ -176,12 +186,14 @@ def transpose(input, dim0, dim1):
 swapaxes = swapdims = transpose
 
 
+@public(method=True)
 def t(input):
     if input.ndim > 2:
         raise RuntimeError(f"t() expects a tensor with <= 2 dimensions, but self is {input.ndim}D")
     return transpose(input, 0, 1) if input.ndim == 2 else input
 
 
+@public(method=True, aliases=("moveaxis",))
 def movedim(input, source, destination):
     src = norm_dims(source, input.ndim)
     dst = norm_dims(destination, input.ndim)
@@ -214,10 +226,12 @@ def _(ctx, g):
     return (reshape(gr, ctx.in_meta[0][0]),)
 
 
+@public(method=True)
 def repeat(input, *repeats):
     return dispatch(REPEAT, input, repeats=_shape_arg(repeats))
 
 
+@public(method=True)
 def tile(input, dims):
     dims = tuple(dims)
     if len(dims) < input.ndim:
@@ -233,6 +247,7 @@ def CONTIGUOUS(xp, a):
 CONTIGUOUS.def_backward(lambda ctx, g: (g,))
 
 
+@public(method=True)
 def contiguous(input, memory_format=None):
     if input._data.flags.c_contiguous:
         return input
@@ -270,6 +285,7 @@ def _(ctx, g):
     return tuple(out)
 
 
+@public(aliases=("concat", "concatenate"))
 def cat(tensors, dim=0):
     tensors = list(tensors)
     if not tensors:
@@ -298,6 +314,7 @@ def _(ctx, g):
     return unbind(g, ctx.attrs.get("dim", 0))
 
 
+@public
 def stack(tensors, dim=0):
     tensors = list(tensors)
     if not tensors:
@@ -315,6 +332,7 @@ def _(ctx, g0, *gs):
     return (stack((g0,) + gs, ctx.attrs.get("dim", 0)),)
 
 
+@public(method=True)
 def unbind(input, dim=0):
     d = norm_dims(dim, input.ndim)[0]
     r = dispatch(UNBIND, input, dim=d)
@@ -336,6 +354,7 @@ def _(ctx, *gs):
     return (cat(gs, ctx.attrs.get("dim", 0)),)
 
 
+@public(method=True)
 def split(tensor, split_size_or_sections, dim=0):
     d = norm_dims(dim, tensor.ndim)[0]
     n = tensor.shape[d]
@@ -353,6 +372,7 @@ def split(tensor, split_size_or_sections, dim=0):
     return r if isinstance(r, tuple) else (r,)
 
 
+@public(method=True)
 def chunk(input, chunks, dim=0):
     if chunks <= 0:
         raise RuntimeError(f"chunk expects `chunks` to be greater than 0, got: {chunks}")
@@ -362,6 +382,7 @@ def chunk(input, chunks, dim=0):
     return split(input, size if size else 1, d) if n else (input,)
 
 
+@public(method=True)
 def tensor_split(input, sections, dim=0):
     d = norm_dims(dim, input.ndim)[0]
     n = input.shape[d]
@@ -385,6 +406,7 @@ def _(ctx, g):
     return (pad_slice(g, ctx.in_meta[0][0], ctx.attrs["dim"], ctx.attrs["start"]),)
 
 
+@public(method=True)
 def narrow(input, dim, start, length):
     d = norm_dims(dim, input.ndim)[0]
     if start < 0:
@@ -402,10 +424,12 @@ def FLIP(xp, a, dims):
 FLIP.def_backward(lambda ctx, g: (dispatch(FLIP, g, dims=ctx.attrs["dims"]),))
 
 
+@public(method=True)
 def flip(input, *dims):
     return dispatch(FLIP, input, dims=norm_dims(_shape_arg(dims), input.ndim))
 
 
+@public(method=True)
 def fliplr(input):
     """flip(input, 1): torch's FlipBackward0, for tensors of 2 or more dims."""
     if input.ndim < 2:
@@ -413,12 +437,14 @@ def fliplr(input):
     return dispatch(FLIP, input, dims=(1,))
 
 
+@public(method=True)
 def flipud(input):
     if input.ndim < 1:
         raise RuntimeError("Input must be >= 1-d.")
     return dispatch(FLIP, input, dims=(0,))
 
 
+@public(method=True)
 def ravel(input):
     """reshape(-1), a view where the layout allows it (torch's ravel)."""
     return reshape(input, -1)
@@ -432,6 +458,7 @@ def ROT90(xp, a, k=1, dims=(0, 1)):
 ROT90.def_backward(lambda ctx, g: (dispatch(ROT90, g, k=-ctx.attrs["k"], dims=ctx.attrs["dims"]),))
 
 
+@public(method=True)
 def rot90(input, k=1, dims=(0, 1)):
     dims = tuple(dims)
     if len(dims) != 2:
@@ -456,29 +483,25 @@ ROLL.def_backward(lambda ctx, g: (dispatch(ROLL, g, shifts=tuple(-s for s in ctx
     ctx.attrs["shifts"], tuple) else -ctx.attrs["shifts"], dims=ctx.attrs.get("dims")),))
 
 
+@public(method=True)
 def roll(input, shifts, dims=None):
     return dispatch(ROLL, input, shifts=tuple(shifts) if isinstance(shifts, list) else shifts,
                     dims=tuple(dims) if isinstance(dims, list) else dims)
 
 
+@public(name="expand", function=False, method=True)
 def _expand_method(self, *sizes):
     return expand(self, *sizes)
 
 
+@public(name="expand_as", function=False, method=True)
 def _expand_as(self, other):
     return expand(self, tuple(other.shape))
 
 
-Tensor.T = property(lambda self: permute(self, *reversed(range(self.ndim))) if self.ndim >= 2 else self)
-Tensor.mT = property(lambda self: transpose(self, -2, -1))
-Tensor.H = Tensor.T
-for _n, _f in dict(reshape=reshape, view=view, view_as=view_as, reshape_as=reshape_as, flatten=flatten,
-                   unflatten=unflatten, squeeze=squeeze, unsqueeze=unsqueeze, permute=permute, transpose=transpose,
-                   swapaxes=transpose, swapdims=transpose, t=t, movedim=movedim, moveaxis=movedim, repeat=repeat,
-                   tile=tile, contiguous=contiguous, split=split, chunk=chunk, unbind=unbind, narrow=narrow,
-                   flip=flip, roll=roll, expand=_expand_method, expand_as=_expand_as, tensor_split=tensor_split,
-                   fliplr=fliplr, flipud=flipud, ravel=ravel, rot90=rot90).items():
-    method(_n, _f)
+public(lambda self: permute(self, *reversed(range(self.ndim))) if self.ndim >= 2 else self, name="T",
+       function=False, method=True, method_aliases=("H",), prop=True)
+public(lambda self: transpose(self, -2, -1), name="mT", function=False, method=True, prop=True)
 
 
 # --- triangles and diagonals --------------------------------------------------------------------
@@ -497,19 +520,23 @@ TRIL.def_backward(lambda ctx, g: (dispatch(TRIL, g, diagonal=ctx.attrs.get("diag
 TRIU.def_backward(lambda ctx, g: (dispatch(TRIU, g, diagonal=ctx.attrs.get("diagonal", 0)),))
 
 
+@public(method=True)
 def tril(input, diagonal=0):
     return dispatch(TRIL, input, diagonal=int(diagonal))
 
 
+@public(method=True)
 def triu(input, diagonal=0):
     return dispatch(TRIU, input, diagonal=int(diagonal))
 
 
+@public(name="tril_", function=False, method=True)
 def _tril_(self, diagonal=0):
     from .misc import copy_
     return copy_(self, tril(self, diagonal))
 
 
+@public(name="triu_", function=False, method=True)
 def _triu_(self, diagonal=0):
     from .misc import copy_
     return copy_(self, triu(self, diagonal))
@@ -566,6 +593,7 @@ def DIAG_EMBED(xp, a, offset=0, dim1=-2, dim2=-1):
 DIAG_EMBED.def_backward(lambda ctx, g: (dispatch(DIAGONAL, g, **ctx.attrs),))
 
 
+@public(method=True)
 def diagonal(input, offset=0, dim1=0, dim2=1):
     d1, d2 = norm_dims((dim1, dim2), input.ndim)
     if d1 == d2:
@@ -573,6 +601,7 @@ def diagonal(input, offset=0, dim1=0, dim2=1):
     return dispatch(DIAGONAL, input, offset=int(offset), dim1=d1, dim2=d2)
 
 
+@public(method=True)
 def diag_embed(input, offset=0, dim1=-2, dim2=-1):
     nd = input.ndim + 1
     d1, d2 = norm_dims((dim1, dim2), nd)
@@ -581,6 +610,7 @@ def diag_embed(input, offset=0, dim1=-2, dim2=-1):
     return dispatch(DIAG_EMBED, input, offset=int(offset), dim1=d1, dim2=d2)
 
 
+@public(method=True)
 def diag(input, diagonal=0):
     if input.ndim == 1:
         return diag_embed(input, diagonal)
@@ -591,10 +621,12 @@ def diag(input, diagonal=0):
 
 # --- broadcasting, stacking, repeating ----------------------------------------------------------
 
+@public(method=True)
 def broadcast_to(input, size):
     return expand(input, tuple(size))
 
 
+@public
 def broadcast_tensors(*tensors):
     if len(tensors) == 1 and isinstance(tensors[0], (list, tuple)):
         tensors = tuple(tensors[0])
@@ -619,6 +651,7 @@ def _broadcast_shape(tensors):
     return tuple(shape)
 
 
+@public
 def meshgrid(*tensors, indexing=None):
     if len(tensors) == 1 and isinstance(tensors[0], (list, tuple)):
         tensors = tuple(tensors[0])
@@ -650,11 +683,13 @@ def _atleast(t, n):
     return t
 
 
+@public
 def hstack(tensors):
     tensors = [_atleast(t, 1) for t in tensors]
     return cat(tensors, 0 if tensors and tensors[0].ndim == 1 else 1)
 
 
+@public(aliases=("row_stack",))
 def vstack(tensors):
     return cat([_atleast(t, 2) for t in tensors], 0)
 
@@ -662,6 +697,7 @@ def vstack(tensors):
 row_stack = vstack
 
 
+@public
 def dstack(tensors):
     ts = []
     for t in tensors:
@@ -670,10 +706,12 @@ def dstack(tensors):
     return cat(ts, 2)
 
 
+@public
 def column_stack(tensors):
     return cat([t.reshape(-1, 1) if t.ndim <= 1 else t for t in tensors], 1)
 
 
+@public(method=True)
 def repeat_interleave(input, repeats=None, dim=None, *, output_size=None):
     from .index import index_select
     from .creation import arange, tensor as _tensor
@@ -707,6 +745,7 @@ def repeat_interleave(input, repeats=None, dim=None, *, output_size=None):
     return index_select(input, d, _tensor(idx, dtype=np.int64, device=input.device))
 
 
+@public(method=True)
 def select(input, dim, index):
     nd = input.ndim
     if nd == 0:
@@ -720,6 +759,7 @@ def select(input, dim, index):
     return dispatch(SELECT, input, idx=(slice(None),) * d + (int(index),))
 
 
+@public(method=True)
 def take_along_dim(input, indices, dim=None):
     from .index import gather
     if dim is None:
@@ -738,6 +778,7 @@ def take_along_dim(input, indices, dim=None):
     return gather(expand(input, tuple(bi)), d, expand(indices, tuple(bx)))
 
 
+@public(method=True)
 def diff(input, n=1, dim=-1, prepend=None, append=None):
     if input.ndim == 0:
         raise RuntimeError("diff expects input to be at least one-dimensional")
@@ -753,7 +794,3 @@ def diff(input, n=1, dim=-1, prepend=None, append=None):
     return x
 
 
-for _n, _f in dict(tril=tril, triu=triu, tril_=_tril_, triu_=_triu_, diagonal=diagonal, diag=diag,
-                   diag_embed=diag_embed, broadcast_to=broadcast_to, repeat_interleave=repeat_interleave,
-                   select=select, take_along_dim=take_along_dim, diff=diff).items():
-    method(_n, _f)

@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections import namedtuple
 
 from .. import _sync
-from ._helpers import norm_dims
-from ._registry import Tensor, dispatch, method, np, op
+from .broadcast import norm_dims
+from ._define import Tensor, dispatch, np, op, public
 
 
 def _return_type(name):
@@ -171,24 +171,29 @@ def _d(dim, t):
     return norm_dims(dim, t.ndim)[0]
 
 
+@public(method=True)
 def sort(input, dim=-1, descending=False, stable=False, *, out=None):
     v, i = dispatch(SORT, input, dim=_d(dim, input), descending=bool(descending), stable=bool(stable))
     return sort_rt(v, i)
 
 
+@public(method=True)
 def argsort(input, dim=-1, descending=False, stable=False):
     return dispatch(ARGSORT, input, dim=_d(dim, input), descending=bool(descending), stable=bool(stable))
 
 
+@public(method=True)
 def msort(input):
     return sort(input, 0).values
 
 
+@public(method=True)
 def topk(input, k, dim=-1, largest=True, sorted=True, *, out=None):
     v, i = dispatch(TOPK, input, int(k), dim=_d(dim, input), largest=bool(largest), sorted=bool(sorted))
     return topk_rt(v, i)
 
 
+@public(method=True)
 def median(input, dim=None, keepdim=False):
     if dim is None:
         return dispatch(MEDIAN, input)
@@ -196,6 +201,7 @@ def median(input, dim=None, keepdim=False):
     return median_rt(v, i)
 
 
+@public(method=True)
 def unique(input, sorted=True, return_inverse=False, return_counts=False, dim=None):
     if dim is not None:
         raise NotImplementedError("tensorlib.unique: dim= is not supported (only dim=None)")
@@ -217,6 +223,7 @@ def _as_values(v, like):
     return tensor(v, device=like.device)
 
 
+@public
 def searchsorted(sorted_sequence, input, *, out_int32=False, right=False, side=None, sorter=None, out=None):
     if side is not None:
         if side not in ("left", "right"):
@@ -237,6 +244,7 @@ def searchsorted(sorted_sequence, input, *, out_int32=False, right=False, side=N
     return dispatch(SEARCHSORTED, sorted_sequence, v, right=bool(right), out_int32=bool(out_int32))
 
 
+@public
 def bucketize(input, boundaries, *, out_int32=False, right=False, out=None):
     if boundaries.ndim != 1:
         raise RuntimeError(f"boundaries tensor must be 1 dimension, but got dim({boundaries.ndim})")
@@ -244,5 +252,3 @@ def bucketize(input, boundaries, *, out_int32=False, right=False, out=None):
                     out_int32=bool(out_int32))
 
 
-for _n, _f in dict(sort=sort, argsort=argsort, msort=msort, topk=topk, median=median, unique=unique).items():
-    method(_n, _f)

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from ..ops.creation import zeros_like
-from ..ops.elementwise import maximum
+from ..ops.arithmetic import maximum
 from ._common import check_betas, check_fused, check_lr, check_range, lr_value, scalar_step, step_value
 from .optimizer import Optimizer
 

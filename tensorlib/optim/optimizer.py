@@ -15,7 +15,7 @@ from itertools import chain
 from .._tensor_base import Tensor
 from ..autograd.grad_mode import no_grad, set_grad_enabled, zero_grads
 from ..dispatch import range_enter, range_exit
-from ..ops.elementwise import neg
+from ..ops.unary_math import neg
 from ._common import check_capturable, check_fused_param
 
 __all__ = ["Optimizer", "required"]

@@ -8,7 +8,7 @@ import collections.abc as cabc
 import numpy as np
 
 from ..._tensor_base import Tensor
-from ...ops._registry import dispatch, op
+from ...ops._define import dispatch, op
 
 __all__ = ["pin_memory", "is_pinned"]
 

@@ -1,7 +1,7 @@
 """Small backward helpers shared by the op families (each is itself a dispatched op)."""
 from __future__ import annotations
 
-from ._registry import Tensor, dispatch, np, op  # noqa: F401
+from ._define import Tensor, dispatch, np, op  # noqa: F401
 
 
 def _sum_to_kernel(xp, a, shape):

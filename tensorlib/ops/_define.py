@@ -1,0 +1,233 @@
+"""How an op is declared: one definition, in one place, gives the kernel, its backward, the public function,
+the Tensor method, the operator dunders and the in-place variant.
+
+Two forms.
+
+The decorator, for any op::
+
+    @op("add", promote=True, node_name="AddBackward0", operators=("__add__", "__radd__"))
+    def ADD(xp, a, b, alpha=1):                 # the kernel, on NumPy or CuPy arrays
+        return a + b if alpha == 1 else a + alpha * b
+
+    @ADD.def_backward                           # the backward, beside it, written with tensorlib ops
+    def _(ctx, g):
+        ...
+
+    @public(method=True, aliases=("plus",))     # tensorlib.add and Tensor.add, when the public function
+    def add(input, other, *, alpha=1, out=None):  # does more than dispatch (argument checks, defaults, out=)
+        ...
+
+When the public function is only `dispatch(OP, *args, **kwargs)`, `op(..., function=True, method=True)` makes
+it (its signature is the kernel's without `xp`). A function that is not an op of its own (a composite such as
+`clamp_min`) is exported with `@public` alone.
+
+The table line, for simple unary ops (function, method and, with `inplace=True`, the in-place method `name_`)::
+
+    EXP = unary("exp", lambda xp, a: xp.exp(a), lambda ctx, g: (g * ctx.saved_output,), save="o", inplace=True)
+
+Nothing is attached while the core op modules import: `tensorlib.ops` calls `attach()` once, at the end, which
+sets every Tensor method from this table and returns the public functions (the package's `__all__`); what a
+layer above declares later (nn's and optim's ops) is attached as it is declared. A name declared twice is an
+error naming both places.
+"""
+from __future__ import annotations
+
+import inspect
+
+import numpy as np
+
+from .. import _dtype as D
+from ..dispatch import OpDef, dispatch, dispatch2, register_op
+from .._tensor_base import Tensor
+
+__all__ = ["op", "unary", "public", "attach", "dispatch", "Tensor", "np", "unwrap_scalar", "write_out", "functions",
+           "methods"]
+
+_FUNCTIONS: dict[str, object] = {}      # public name -> function (tensorlib.<name>)
+_METHODS: dict[str, object] = {}        # Tensor attribute -> function or property
+_WHERE: dict[tuple[str, str], str] = {}  # (kind, name) -> "module.qualname" of its definition, for errors
+_attached = False
+
+
+def _origin(fn) -> str:
+    return f"{getattr(fn, '__module__', '?')}.{getattr(fn, '__qualname__', getattr(fn, '__name__', '?'))}"
+
+
+def _declare(table: dict, kind: str, name: str, fn) -> None:
+    if name in table and table[name] is not fn:
+        raise RuntimeError(f"{kind} {name!r} is declared twice: by {_WHERE[kind, name]} and by {_origin(fn)}")
+    table[name] = fn
+    _WHERE[kind, name] = _origin(fn)
+    if _attached:            # declared after tensorlib.ops finished importing (tests, plugins): attach now
+        if kind == "method":
+            setattr(Tensor, name, fn)
+        else:
+            import sys
+            ops = sys.modules["tensorlib.ops"]
+            ops.__all__ = sorted({*ops.__all__, name})
+            for module in (ops, sys.modules["tensorlib"]):
+                setattr(module, name, fn)
+
+
+def public(fn=None, *, name: str | None = None, function: bool = True, method: bool | str = False,
+           aliases: tuple[str, ...] = (), method_aliases: tuple[str, ...] | None = None, prop: bool = False):
+    """Declare a public name: `tensorlib.<name>` (unless function=False) and, with method=True (or a
+    method name), `Tensor.<name>`; each alias is declared the same way (as a method too, unless
+    `method_aliases` names the method aliases). prop=True makes the method a read-only property.
+    Returns the function unchanged."""
+    def deco(f):
+        n = name or f.__name__
+        if function:
+            for a in (n, *aliases):
+                _declare(_FUNCTIONS, "function", a, f)
+        if method:
+            m = n if method is True else method
+            attr = property(f) if prop else f
+            for a in (m, *(aliases if method_aliases is None else method_aliases)):
+                _declare(_METHODS, "method", a, attr)
+        return f
+    return deco if fn is None else deco(fn)
+
+
+def _dispatching(o: OpDef, name: str, kernel, self_first: bool):
+    """The public function (or method) of an op that is nothing but its dispatch. The kernel's parameters
+    without a default are the op's inputs (positional); those with one are its attributes, which the
+    dispatcher takes by keyword (hooks, traces and the backward read them there): an attribute given by
+    position is passed on by name."""
+    try:
+        params = list(inspect.signature(kernel).parameters.values())[1:]      # without xp
+    except (TypeError, ValueError):
+        params = None
+    P = inspect.Parameter
+    if params is None or any(p.kind is P.VAR_POSITIONAL for p in params):
+        n_inputs, attr_names = 1 << 30, ()
+    else:
+        n_inputs = sum(1 for p in params if p.default is P.empty and p.kind is not P.KEYWORD_ONLY
+                       and p.kind is not P.VAR_KEYWORD)
+        attr_names = tuple(p.name for p in params if p.default is not P.empty and p.kind is P.POSITIONAL_OR_KEYWORD)
+
+    def f(*args, **kwargs):
+        if len(args) > n_inputs:
+            if len(args) > n_inputs + len(attr_names):
+                raise TypeError(f"{name}() takes {n_inputs + len(attr_names)} positional arguments but {len(args)} "
+                                f"were given")
+            kwargs.update(zip(attr_names, args[n_inputs:]))
+            args = args[:n_inputs]
+        return dispatch(o, *args, **kwargs)
+    f.__name__ = f.__qualname__ = name
+    f.__module__ = kernel.__module__
+    f.__doc__ = kernel.__doc__
+    if params is not None:
+        if self_first and params:
+            params[0] = params[0].replace(name="self")
+        elif params and params[0].name in ("a", "x"):
+            params[0] = params[0].replace(name="input")
+        f.__signature__ = inspect.Signature(params)
+    return f
+
+
+_OPERAND = (Tensor, bool, int, float, np.generic)
+
+
+def binary_operator(o: OpDef, reflected: bool = False):
+    """Tensor's `__add__`-style operator for op `o`: NotImplemented for operands that are not tensors or
+    numbers (so Python tries the other side), the two-argument dispatch entry otherwise."""
+    if reflected:
+        def f(self, other):
+            if type(other) is not Tensor and not isinstance(other, _OPERAND):
+                return NotImplemented
+            return dispatch2(o, other, self)
+    else:
+        def f(self, other):
+            if type(other) is not Tensor and not isinstance(other, _OPERAND):
+                return NotImplemented
+            return dispatch2(o, self, other)
+    f.__name__ = f.__qualname__ = f"{o.name}_{'r' if reflected else ''}operator"
+    return f
+
+
+def _inplace_unary_kernel(base: OpDef):
+    """`exp_` from `exp`: the out-of-place kernel, written back into the input, refusing a result dtype the
+    input cannot hold (torch's "result type Float can't be cast to the desired output type Long")."""
+    def kernel(xp, a):
+        r = base.kernel(xp, a)
+        if r.dtype != a.dtype and not np.can_cast(r.dtype, a.dtype, "same_kind"):
+            raise RuntimeError(f"result type {D.scalar_name(r.dtype)} can't be cast to the desired output type "
+                               f"{D.scalar_name(a.dtype)}")
+        a[...] = r
+    kernel.__module__ = base.kernel.__module__
+    return kernel
+
+
+def op(name: str, *, function: bool | str = False, method: bool | str = False, aliases: tuple[str, ...] = (),
+       operators: tuple[str, ...] = (), inplace: bool = False, **opdef):
+    """Decorator: register `kernel(xp, *arrays, **attrs)` as op `name` (OpDef's options: save, promote, amp,
+    node_name, view, inplace_of, ...) and return its OpDef.
+
+    function / method: also declare the public function `tensorlib.<name>` / the method `Tensor.<name>` (or the
+      name given) as plain dispatches of this op; aliases are declared the same way.
+    operators: Tensor dunders bound to this op's two-argument dispatch (`"__radd__"`: the reflected one).
+    inplace: also register `<name>_`, the kernel written back into its one input (unary ops), with the
+      method `Tensor.<name>_` (and the function, when this op has one); its backward is this op's."""
+    def deco(kernel) -> OpDef:
+        o = register_op(name, kernel, **opdef)
+        if function or method:
+            fname = name if function is True else (function or name)
+            f = _dispatching(o, fname, kernel, self_first=not function)
+            public(f, name=fname, function=bool(function), method=method, aliases=aliases)
+            o.function = f
+        for dunder in operators:
+            reflected = dunder.startswith("__r") and dunder not in ("__rshift__",)
+            _declare(_METHODS, "method", dunder, binary_operator(o, reflected))
+        if inplace:
+            ip = register_op(name + "_", _inplace_unary_kernel(o), inplace_of=o)
+            public(_dispatching(ip, name + "_", kernel, self_first=True), function=bool(function), method=True)
+            o.inplace = ip
+        return o
+    return deco
+
+
+def unary(name: str, kernel, backward=None, *, save: str = "i", amp=None, node_name=None, inplace: bool = False,
+          method: bool = True, aliases: tuple[str, ...] = ()) -> OpDef:
+    """The one-line form: a unary op with its backward, `tensorlib.<name>`, `Tensor.<name>` and, with
+    inplace=True, `Tensor.<name>_`."""
+    o = op(name, function=True, method=method, aliases=aliases, inplace=inplace, save=save, amp=amp,
+           node_name=node_name)(kernel)
+    if backward is not None:
+        o.def_backward(backward)
+    return o
+
+
+def unwrap_scalar(x):
+    """A 0-dim tensor used where a Python number is expected (e.g. clamp(min=t))."""
+    if isinstance(x, Tensor):
+        return x.item()
+    return x
+
+
+def functions() -> dict:
+    """Every public function by name (what `tensorlib.ops` exports)."""
+    return dict(_FUNCTIONS)
+
+
+def methods() -> dict:
+    """Every Tensor attribute declared by the ops, by name."""
+    return dict(_METHODS)
+
+
+def attach() -> dict:
+    """Set every declared Tensor method; return the public functions. Called once by `tensorlib.ops`."""
+    global _attached
+    for n, f in _METHODS.items():
+        setattr(Tensor, n, f)
+    _attached = True
+    return dict(_FUNCTIONS)
+
+
+def write_out(result, out):
+    """The `out=` argument of public functions: copy the result into `out` (torch resizes an empty `out`;
+    tensorlib requires the result's shape) and return it."""
+    if out is None:
+        return result
+    out.copy_(result)
+    return out

@@ -1,0 +1,133 @@
+"""Activations: sigmoid, relu (with torch's threshold_backward), gelu, silu, leaky_relu, elu, softplus."""
+from __future__ import annotations
+
+import math
+
+from .comparison import gt, where
+from .unary_math import _f, erf, erf_kernel, exp, tanh
+from ._define import dispatch, op, public, unary
+
+
+def _sigmoid_k(xp, a):
+    a = _f(xp, a)
+    # numerically stable both ways
+    e = xp.exp(-xp.abs(a))
+    return xp.where(a >= 0, 1 / (1 + e), e / (1 + e)).astype(a.dtype, copy=False)
+
+
+SIGMOID = unary("sigmoid", _sigmoid_k, lambda ctx, g: (g * ctx.saved_output * (1 - ctx.saved_output),), save="o",
+                inplace=True)
+sigmoid = SIGMOID.function
+
+
+@op("threshold_backward", save="i", node_name="ThresholdBackwardBackward0")
+def THRESHOLD_BACKWARD(xp, g, y, threshold=0):
+    """torch's threshold_backward: the gradient where y > threshold, 0 elsewhere (ReLU's backward, one op).
+    A product with the mask, three times faster than NumPy's where() on a 64x256 batch; unlike torch's
+    select it turns an inf or NaN gradient into NaN where y <= threshold (as the product did before).
+    The mask is cast first: a float x bool product takes NumPy's buffered mixed-type loop, 1.7x slower
+    at 512x4096 (1.75 vs 1.02 ms)."""
+    m = y > threshold
+    return g * (m.astype(g.dtype) if g.dtype.kind == "f" else m)
+
+
+@THRESHOLD_BACKWARD.def_backward
+def _(ctx, gg):
+    y = ctx.saved_inputs[1]
+    return (dispatch(THRESHOLD_BACKWARD, gg, y, **ctx.attrs) if ctx.needs_input_grad[0] else None, None)
+
+
+def threshold_backward(grad_output, input, threshold):
+    return dispatch(THRESHOLD_BACKWARD, grad_output, input, threshold=threshold)
+
+
+RELU = unary("relu", lambda xp, a: xp.maximum(a, 0).astype(a.dtype, copy=False),
+             lambda ctx, g: (dispatch(THRESHOLD_BACKWARD, g, ctx.saved_output, threshold=0),), save="o")
+relu = RELU.function
+
+
+@op("relu_", inplace_of=RELU, function=True, method=True)
+def RELU_(xp, a):
+    xp.maximum(a, 0, out=a)
+
+
+_SQRT2 = math.sqrt(2.0)
+_SQRT_2_PI = math.sqrt(2.0 / math.pi)
+
+
+@op("gelu", save="i")
+def GELU(xp, a, approximate="none"):
+    if approximate == "tanh":
+        return (0.5 * a * (1 + xp.tanh(_SQRT_2_PI * (a + 0.044715 * a ** 3)))).astype(a.dtype, copy=False)
+    if approximate != "none":
+        raise RuntimeError(f"approximate argument must be either none or tanh, got {approximate!r}")
+    return (a * 0.5 * (1 + erf_kernel(xp, a / _SQRT2))).astype(a.dtype, copy=False)
+
+
+@GELU.def_backward
+def _(ctx, g):
+    x = ctx.saved_inputs[0]
+    if ctx.attrs.get("approximate", "none") == "tanh":
+        inner = (x + x * x * x * 0.044715) * _SQRT_2_PI
+        t = tanh(inner)
+        d = (1 + t) * 0.5 + x * 0.5 * (1 - t * t) * _SQRT_2_PI * (1 + x * x * (3 * 0.044715))
+        return (g * d,)
+    cdf = (1 + erf(x / _SQRT2)) * 0.5
+    pdf = exp(x * x * -0.5) * (1 / math.sqrt(2 * math.pi))
+    return (g * (cdf + x * pdf),)
+
+
+@public(method=True)
+def gelu(input, approximate="none"):
+    return dispatch(GELU, input) if approximate == "none" else dispatch(GELU, input, approximate=approximate)
+
+
+SILU = unary("silu", lambda xp, a: a * _sigmoid_k(xp, a))
+silu = SILU.function
+
+
+@SILU.def_backward
+def _(ctx, g):
+    x = ctx.saved_inputs[0]
+    s = sigmoid(x)
+    return (g * s * (1 + x * (1 - s)),)
+
+
+@op("leaky_relu", save="i", function=True, method=True)
+def LEAKY_RELU(xp, a, negative_slope=0.01):
+    return xp.where(a > 0, a, a * negative_slope).astype(a.dtype, copy=False)
+
+
+@LEAKY_RELU.def_backward
+def _(ctx, g):
+    x = ctx.saved_inputs[0]
+    return (where(gt(x, 0), g, g * ctx.attrs.get("negative_slope", 0.01)),)
+
+
+@op("elu", save="io", function=True, method=True)
+def ELU(xp, a, alpha=1.0):
+    return xp.where(a > 0, a, alpha * (xp.exp(xp.minimum(a, 0)) - 1)).astype(a.dtype, copy=False)
+
+
+@ELU.def_backward
+def _(ctx, g):
+    x = ctx.saved_inputs[0]
+    return (where(gt(x, 0), g, g * (ctx.saved_output + ctx.attrs.get("alpha", 1.0))),)
+
+
+@op("softplus", save="i", amp="fp32", function=True, method=True)
+def SOFTPLUS(xp, a, beta=1.0, threshold=20.0):
+    z = a * beta
+    return xp.where(z > threshold, a, xp.logaddexp(0, z) / beta).astype(a.dtype, copy=False)
+
+
+@SOFTPLUS.def_backward
+def _(ctx, g):
+    x = ctx.saved_inputs[0]
+    beta = ctx.attrs.get("beta", 1.0)
+    th = ctx.attrs.get("threshold", 20.0)
+    z = x * beta
+    return (where(gt(z, th), g, g * sigmoid(z)),)
+
+
+leaky_relu, elu, softplus = LEAKY_RELU.function, ELU.function, SOFTPLUS.function

@@ -1,0 +1,504 @@
+"""Binary arithmetic with broadcasting and torch's type promotion: add, sub, mul, div, pow, the integer
+divisions, maximum/minimum, clamp, atan2, hypot, logaddexp, xlogy; their in-place variants and operators."""
+from __future__ import annotations
+
+import math
+
+from .. import _dtype as D
+from .broadcast import sum_to
+from .comparison import eq, ge, gt, isnan, le, lt, where
+from .unary_math import exp, log, neg, trunc
+from ._define import Tensor, dispatch, np, op, public, unwrap_scalar, write_out
+
+
+def _needs(ctx, i):
+    return ctx.needs_input_grad[i]
+
+
+def _scalar_or_tensor(x, name):
+    if isinstance(x, Tensor) or isinstance(x, (bool, int, float, np.generic)):
+        return x
+    raise TypeError(f"{name}(): argument 'other' must be Tensor or Number, not {type(x).__name__}")
+
+
+def _ip_binary(xp_fn):
+    """The kernel of `add_`-style ops: the NumPy/CuPy ufunc written into the first input."""
+    np_fn = getattr(np, xp_fn)
+
+    def kernel(xp, a, b, alpha=1):
+        if alpha != 1:
+            b = b * alpha
+        if a.dtype.kind != "f":   # torch refuses to write a float result into an integer tensor
+            bd = getattr(b, "dtype", None)
+            if isinstance(b, float) or (bd is not None and getattr(bd, "kind", "") == "f"):
+                raise RuntimeError(f"result type Float can't be cast to the desired output type "
+                                   f"{D.scalar_name(a.dtype)}")
+        (np_fn if xp is np else getattr(xp, xp_fn))(a, b, out=a, casting="unsafe")
+    return kernel
+
+
+# --- add, sub, mul ----------------------------------------------------------------------------------------
+
+@op("add", promote=True, node_name="AddBackward0", operators=("__add__", "__radd__"))
+def ADD(xp, a, b, alpha=1):
+    return a + b if alpha == 1 else a + alpha * b
+
+
+@ADD.def_backward
+def _(ctx, g):
+    alpha = ctx.attrs.get("alpha", 1)
+    sa, sb = ctx.in_meta[0], ctx.in_meta[1]
+    return (sum_to(g, sa[0]) if ctx.needs_input_grad[0] else None,
+            sum_to(g if alpha == 1 else g * alpha, sb[0]) if ctx.needs_input_grad[1] else None)
+
+
+@public(method=True)
+def add(input, other, *, alpha=1, out=None):
+    r = dispatch(ADD, input, other) if alpha == 1 else dispatch(ADD, input, other, alpha=alpha)
+    return write_out(r, out)
+
+
+ADD_ = op("add_", inplace_of=ADD)(_ip_binary("add"))
+
+
+@public(function=False, method=True)
+def add_(self, other, *, alpha=1):
+    return dispatch(ADD_, self, other) if alpha == 1 else dispatch(ADD_, self, other, alpha=alpha)
+
+
+@op("sub", promote=True, node_name="SubBackward0", operators=("__sub__", "__rsub__"))
+def SUB(xp, a, b, alpha=1):
+    return a - b if alpha == 1 else a - alpha * b
+
+
+@SUB.def_backward
+def _(ctx, g):
+    alpha = ctx.attrs.get("alpha", 1)
+    return (sum_to(g, ctx.in_meta[0][0]) if ctx.needs_input_grad[0] else None,
+            sum_to(neg(g) if alpha == 1 else g * (-alpha), ctx.in_meta[1][0]) if ctx.needs_input_grad[1] else None)
+
+
+@public(method=True, aliases=("subtract",))
+def sub(input, other, *, alpha=1, out=None):
+    r = dispatch(SUB, input, other) if alpha == 1 else dispatch(SUB, input, other, alpha=alpha)
+    return write_out(r, out)
+
+
+subtract = sub
+SUB_ = op("sub_", inplace_of=SUB)(_ip_binary("subtract"))
+
+
+@public(function=False, method=True)
+def sub_(self, other, *, alpha=1):
+    return dispatch(SUB_, self, other) if alpha == 1 else dispatch(SUB_, self, other, alpha=alpha)
+
+
+@op("mul", promote=True, save="i", node_name="MulBackward0", operators=("__mul__", "__rmul__"))
+def MUL(xp, a, b):
+    return a * b
+
+
+@MUL.def_backward
+def _(ctx, g):
+    a, b = ctx.saved_inputs
+    return (sum_to(g * b, ctx.in_meta[0][0]) if ctx.needs_input_grad[0] else None,
+            sum_to(g * a, ctx.in_meta[1][0]) if ctx.needs_input_grad[1] else None)
+
+
+@public(method=True, aliases=("multiply",))
+def mul(input, other, *, out=None):
+    return write_out(dispatch(MUL, input, other), out)
+
+
+multiply = mul
+MUL_ = op("mul_", inplace_of=MUL, method=True)(_ip_binary("multiply"))
+
+# --- division ---------------------------------------------------------------------------------------------
+
+
+def int_zero_division(xp, a, b):
+    """torch's CPU kernels raise on an integer division (floor, trunc, remainder, fmod) by zero; NumPy gives 0.
+    On CUDA torch does not check (that would sync), so neither do we."""
+    if xp is np and getattr(b, "dtype", np.dtype(type(b))).kind in "iub" and getattr(a, "dtype", None) is not None \
+            and a.dtype.kind in "iub" and not np.all(b):
+        raise RuntimeError("ZeroDivisionError")
+
+
+def _arr_dtype(a, b):
+    for x in (a, b):
+        if hasattr(x, "dtype") and hasattr(x, "ndim"):
+            return x.dtype
+    return None
+
+
+@op("div", promote=True, save="i", node_name="DivBackward0")
+def DIV(xp, a, b, rounding_mode=None):
+    if rounding_mode is None:
+        return xp.true_divide(a, b)
+    int_zero_division(xp, a, b)
+    if rounding_mode == "floor":
+        return xp.floor_divide(a, b)
+    if rounding_mode == "trunc":
+        r = xp.true_divide(a, b)
+        r = xp.trunc(r)
+        dt = _arr_dtype(a, b)
+        return r.astype(dt) if dt is not None and dt.kind in "iu" else r
+    raise RuntimeError(f"div expected rounding_mode to be one of None, 'trunc', or 'floor' but found '{rounding_mode}'")
+
+
+@DIV.def_backward
+def _(ctx, g):
+    if ctx.attrs.get("rounding_mode") is not None:
+        return None, None
+    a, b = ctx.saved_inputs
+    ga = sum_to(g / b, ctx.in_meta[0][0]) if ctx.needs_input_grad[0] else None
+    gb = sum_to(neg(g) * a / (b * b), ctx.in_meta[1][0]) if ctx.needs_input_grad[1] else None
+    return ga, gb
+
+
+def _true_div_operand(a, b):
+    """int / int is a float division in torch: lift an integer tensor to the default float first."""
+    b_is_float = isinstance(b, float) or (isinstance(b, Tensor) and b._data.dtype.kind == "f")
+    if isinstance(a, Tensor) and a._data.dtype.kind in "biu" and not b_is_float:
+        return a.to(dtype=D.get_default_dtype())
+    return a
+
+
+@public(method=True, aliases=("divide", "true_divide"))
+def div(input, other, *, rounding_mode=None, out=None):
+    if rounding_mode is None:
+        return write_out(dispatch(DIV, _true_div_operand(input, other), other), out)
+    return write_out(dispatch(DIV, input, other, rounding_mode=rounding_mode), out)
+
+
+divide = true_divide = div
+
+
+@public(name="__truediv__", function=False, method=True)
+def _truediv(self, other):
+    return div(self, other)
+
+
+@public(name="__rtruediv__", function=False, method=True)
+def _rtruediv(self, other):
+    if isinstance(other, Tensor):
+        return div(other, self)
+    return dispatch(DIV, other, _true_div_operand(self, other))
+
+
+@op("div_", inplace_of=DIV)
+def DIV_(xp, a, b, rounding_mode=None):
+    if a.dtype.kind != "f" and rounding_mode is None:
+        raise RuntimeError(f"result type Float can't be cast to the desired output type "
+                           f"{D.scalar_name(a.dtype)}")
+    if rounding_mode is not None:
+        int_zero_division(xp, a, b)
+    if rounding_mode == "floor":
+        xp.floor_divide(a, b, out=a, casting="unsafe")
+    elif rounding_mode == "trunc":
+        a[...] = xp.trunc(a / b)
+    else:
+        xp.true_divide(a, b, out=a, casting="unsafe")
+
+
+@public(function=False, method=True)
+def div_(self, other, *, rounding_mode=None):
+    if rounding_mode is None:
+        return dispatch(DIV_, self, other)
+    return dispatch(DIV_, self, other, rounding_mode=rounding_mode)
+
+
+@op("floor_divide", promote=True, function=True, method=True, operators=("__floordiv__", "__rfloordiv__"))
+def FLOOR_DIVIDE(xp, a, b):
+    int_zero_division(xp, a, b)
+    return xp.floor_divide(a, b)
+
+
+floor_divide = FLOOR_DIVIDE.function
+
+
+@op("remainder", promote=True, save="i", function=True, method=True, operators=("__mod__", "__rmod__"))
+def REMAINDER(xp, a, b):
+    int_zero_division(xp, a, b)
+    return xp.remainder(a, b)
+
+
+@REMAINDER.def_backward
+def _(ctx, g):
+    a, b = ctx.saved_inputs
+    ga = sum_to(g, ctx.in_meta[0][0]) if ctx.needs_input_grad[0] else None
+    gb = sum_to(neg(g) * floor_divide(a, b), ctx.in_meta[1][0]) if ctx.needs_input_grad[1] else None
+    return ga, gb
+
+
+remainder = REMAINDER.function
+
+
+def _fmod_k(xp, a, b):
+    int_zero_division(xp, a, b)
+    return xp.fmod(a, b)
+
+
+# torch's two overloads: fmod(Tensor, Scalar) -> FmodBackward0, fmod(Tensor, Tensor) -> FmodBackward1
+FMOD = op("fmod", promote=True, node_name="FmodBackward0")(_fmod_k)
+FMOD.def_backward(lambda ctx, g: (g,))
+FMOD_T = op("fmod_tensor", promote=True, save="i", node_name="FmodBackward1")(_fmod_k)
+
+
+@FMOD_T.def_backward
+def _(ctx, g):
+    a, b = ctx.saved_inputs
+    return (sum_to(g, ctx.in_meta[0][0]) if _needs(ctx, 0) else None,
+            sum_to(neg(g) * trunc(a / b), ctx.in_meta[1][0]) if _needs(ctx, 1) else None)
+
+
+@public(method=True)
+def fmod(input, other, *, out=None):
+    return write_out(dispatch(FMOD_T if isinstance(other, Tensor) else FMOD, input, other), out)
+
+
+# --- pow --------------------------------------------------------------------------------------------------
+
+@op("pow", promote=True, save="io", amp="fp32", node_name="PowBackward0", operators=("__pow__", "__rpow__"))
+def POW(xp, a, b):
+    if hasattr(a, "dtype") and a.dtype.kind in "iu" and isinstance(b, int) and b < 0:
+        raise RuntimeError("Integers to negative integer powers are not allowed.")
+    return a ** b
+
+
+@POW.def_backward
+def _(ctx, g):
+    a, b = ctx.saved_inputs
+    ga = gb = None
+    if ctx.needs_input_grad[0]:
+        if isinstance(b, Tensor):
+            ga = sum_to(g * b * a ** (b - 1), ctx.in_meta[0][0])
+        elif b == 0:
+            ga = g * 0
+        else:
+            ga = g * b * a ** (b - 1)
+    if ctx.needs_input_grad[1]:
+        out = ctx.saved_output
+        lg = log(a) if isinstance(a, Tensor) else math.log(a)
+        # torch: where base == 0 and exponent >= 0, the gradient w.r.t. the exponent is 0
+        gb = g * out * lg
+        if isinstance(a, Tensor):
+            gb = where(eq(a, 0) & ge(b, 0), 0.0, gb)
+        gb = sum_to(gb, ctx.in_meta[1][0])
+    return ga, gb
+
+
+@public(method=True)
+def pow(input, exponent, *, out=None):
+    return write_out(dispatch(POW, input, exponent), out)
+
+
+@op("pow_", inplace_of=POW, method=True)
+def POW_(xp, a, b):
+    xp.power(a, b, out=a, casting="unsafe")
+
+
+# --- maximum, minimum, fmax, fmin, clamp ------------------------------------------------------------------
+
+def _minmax_bwd(pick_a):
+    def bwd(ctx, g):
+        a, b = ctx.saved_inputs
+        half = g * 0.5
+        ga = gb = None
+        if ctx.needs_input_grad[0]:
+            ga = sum_to(where(eq(a, b), half, where(pick_a(a, b), g, 0.0)), ctx.in_meta[0][0])
+        if ctx.needs_input_grad[1]:
+            gb = sum_to(where(eq(a, b), half, where(pick_a(a, b), 0.0, g)), ctx.in_meta[1][0])
+        return ga, gb
+    return bwd
+
+
+MAXIMUM = op("maximum", promote=True, save="i", function=True, method=True)(lambda xp, a, b: xp.maximum(a, b))
+MAXIMUM.def_backward(_minmax_bwd(lambda a, b: gt(a, b)))
+MINIMUM = op("minimum", promote=True, save="i", function=True, method=True)(lambda xp, a, b: xp.minimum(a, b))
+MINIMUM.def_backward(_minmax_bwd(lambda a, b: lt(a, b)))
+maximum, minimum = MAXIMUM.function, MINIMUM.function
+
+
+def _fminmax_bwd(pick_a_fn):
+    def bwd(ctx, g):
+        a, b = ctx.saved_inputs
+        pa = pick_a_fn(a, b)
+        ga = sum_to(where(pa, g, 0.0), ctx.in_meta[0][0]) if _needs(ctx, 0) else None
+        gb = sum_to(where(pa, 0.0, g), ctx.in_meta[1][0]) if _needs(ctx, 1) else None
+        return ga, gb
+    return bwd
+
+
+FMAX = op("fmax", promote=True, save="i", node_name="FmaxBackward0")(lambda xp, a, b: xp.fmax(a, b))
+FMAX.def_backward(_fminmax_bwd(lambda a, b: ge(a, b) | isnan(b)))
+FMIN = op("fmin", promote=True, save="i", node_name="FminBackward0")(lambda xp, a, b: xp.fmin(a, b))
+FMIN.def_backward(_fminmax_bwd(lambda a, b: le(a, b) | isnan(b)))
+
+
+@public(method=True)
+def fmax(input, other, *, out=None):
+    return write_out(dispatch(FMAX, input, other), out)
+
+
+@public(method=True)
+def fmin(input, other, *, out=None):
+    return write_out(dispatch(FMIN, input, other), out)
+
+
+@op("clamp", save="i")
+def CLAMP(xp, a, min=None, max=None):
+    if min is None and max is None:
+        raise RuntimeError("tensorlib.clamp: At least one of 'min' or 'max' must not be None")
+    r = xp.clip(a, min, max)
+    return r.astype(a.dtype, copy=False) if r.dtype != a.dtype and a.dtype.kind == "f" else r
+
+
+@CLAMP.def_backward
+def _(ctx, g):
+    x = ctx.saved_inputs[0]
+    lo, hi = ctx.attrs.get("min"), ctx.attrs.get("max")
+    mask = None
+    if lo is not None:
+        mask = ge(x, lo)
+    if hi is not None:
+        m2 = le(x, hi)
+        mask = m2 if mask is None else mask & m2
+    return (g * mask,)
+
+
+@public(method=True, aliases=("clip",))
+def clamp(input, min=None, max=None):
+    return dispatch(CLAMP, input, min=unwrap_scalar(min), max=unwrap_scalar(max))
+
+
+clip = clamp
+
+
+@public(method=True)
+def clamp_min(input, min):
+    return clamp(input, min=min)
+
+
+@public(method=True)
+def clamp_max(input, max):
+    return clamp(input, max=max)
+
+
+@op("clamp_", inplace_of=CLAMP)
+def CLAMP_(xp, a, min=None, max=None):
+    xp.clip(a, min, max, out=a)
+
+
+@public(method=True, aliases=("clip_",), method_aliases=("clip_",))
+def clamp_(self, min=None, max=None):
+    if min is None and max is None:
+        raise RuntimeError("tensorlib.clamp: At least one of 'min' or 'max' must not be None")
+    return dispatch(CLAMP_, self, min=unwrap_scalar(min), max=unwrap_scalar(max))
+
+
+# --- atan2, hypot, logaddexp, xlogy -----------------------------------------------------------------------
+
+def _float_pair(a, b):
+    """Integer operands of a float function (atan2, hypot) compute in the default float dtype."""
+    ints = [x for x in (a, b) if hasattr(x, "dtype") and hasattr(x, "ndim")]
+    if ints and all(x.dtype.kind in "biu" for x in ints):
+        dt = D.get_default_dtype().np
+        return tuple(x.astype(dt) if hasattr(x, "ndim") else x for x in (a, b))
+    return a, b
+
+
+@op("atan2", promote=True, save="i", node_name="Atan2Backward0")
+def ATAN2(xp, a, b):
+    a, b = _float_pair(a, b)
+    return xp.arctan2(a, b)
+
+
+@ATAN2.def_backward
+def _(ctx, g):
+    a, b = ctx.saved_inputs
+    den = a * a + b * b
+    return (sum_to(g * b / den, ctx.in_meta[0][0]) if _needs(ctx, 0) else None,
+            sum_to(neg(g) * a / den, ctx.in_meta[1][0]) if _needs(ctx, 1) else None)
+
+
+@public(method=True, aliases=("arctan2",))
+def atan2(input, other, *, out=None):
+    return write_out(dispatch(ATAN2, input, other), out)
+
+
+arctan2 = atan2
+
+
+@op("hypot", promote=True, save="io", node_name="HypotBackward0")
+def HYPOT(xp, a, b):
+    for x in (a, b):
+        if hasattr(x, "dtype") and x.dtype.kind in "biu":
+            raise NotImplementedError(f"\"hypot_cpu\" not implemented for '{D.scalar_name(x.dtype)}'")
+    return xp.hypot(a, b)
+
+
+@HYPOT.def_backward
+def _(ctx, g):
+    a, b = ctx.saved_inputs
+    out = ctx.saved_output
+    return (sum_to(g * a / out, ctx.in_meta[0][0]) if _needs(ctx, 0) else None,
+            sum_to(g * b / out, ctx.in_meta[1][0]) if _needs(ctx, 1) else None)
+
+
+@public(method=True)
+def hypot(input, other, *, out=None):
+    return write_out(dispatch(HYPOT, input, other), out)
+
+
+@op("logaddexp", promote=True, save="io", node_name="LogaddexpBackward0")
+def LOGADDEXP(xp, a, b):
+    dt = getattr(a, "dtype", None)
+    if dt is not None and dt.kind in "biu" and getattr(b, "dtype", dt).kind in "biu":    # torch has no integer kernel
+        raise NotImplementedError(f'"logaddexp_{"cpu" if xp is np else "cuda"}" not implemented for '
+                                  f"'{D.scalar_name(dt)}'")
+    a, b = _float_pair(a, b)
+    return xp.logaddexp(a, b)
+
+
+@LOGADDEXP.def_backward
+def _(ctx, g):
+    a, b = ctx.saved_inputs
+    out = ctx.saved_output
+    ga = sum_to(g * exp(a - out), ctx.in_meta[0][0]) if _needs(ctx, 0) else None
+    gb = sum_to(g * exp(b - out), ctx.in_meta[1][0]) if _needs(ctx, 1) else None
+    return ga, gb
+
+
+@public(method=True)
+def logaddexp(input, other, *, out=None):
+    return write_out(dispatch(LOGADDEXP, input, other), out)
+
+
+@op("xlogy", promote=True, save="i", node_name="XlogyBackward0")
+def XLOGY(xp, a, b):
+    a, b = _float_pair(a, b)
+    r = a * xp.log(b)
+    return xp.where(a == 0, xp.where(xp.isnan(b), b, 0), r).astype(r.dtype, copy=False)
+
+
+@XLOGY.def_backward
+def _(ctx, g):
+    a, b = ctx.saved_inputs
+    # torch 2.13's: log(other), except 0 where input == 0 and other <= 0 (checked against torch)
+    ga = sum_to(where(eq(a, 0) & (b <= 0), 0.0, g * log(b)), ctx.in_meta[0][0]) if _needs(ctx, 0) else None
+    gb = sum_to(g * a / b, ctx.in_meta[1][0]) if _needs(ctx, 1) else None
+    return ga, gb
+
+
+@public(method=True)
+def xlogy(input, other, *, out=None):
+    return write_out(dispatch(XLOGY, input, other), out)
+
+
+# --- augmented assignment: the in-place ops --------------------------------------------------------------
+
+public(lambda self, o: add_(self, o), name="__iadd__", function=False, method=True)
+public(lambda self, o: sub_(self, o), name="__isub__", function=False, method=True)
+public(lambda self, o: dispatch(MUL_, self, o), name="__imul__", function=False, method=True)
+public(lambda self, o: div_(self, o), name="__itruediv__", function=False, method=True)
