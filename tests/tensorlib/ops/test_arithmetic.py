@@ -1,0 +1,27 @@
+"""tensorlib/ops/arithmetic.py against NumPy references."""
+from __future__ import annotations
+
+import numpy as np
+
+import tensorlib as tl
+from tensorlib.autograd import gradcheck
+from tests.tensorlib.ops._util import T, eq, rng
+
+
+def test_binary_math_and_nan_to_num():
+    a = rng.standard_normal((3, 4))
+    b = rng.uniform(0.5, 2.0, 4)
+    eq(tl.atan2(T(a), T(b)), np.arctan2(a, b))
+    eq(tl.arctan2(T(a), T(b)), np.arctan2(a, b))
+    eq(tl.hypot(T(a), T(b)), np.hypot(a, b))
+    eq(tl.fmod(T(a), T(b)), np.fmod(a, b))
+    eq(tl.fmod(T(a), 0.5), np.fmod(a, 0.5))
+    eq(tl.fmod(T([5, -5]), 3), [2, -2], tl.int64)
+    assert tl.atan2(T([1, 2]), T([1, 1])).dtype == tl.float32
+    for fn in (tl.atan2, tl.hypot, tl.fmod):
+        assert gradcheck(fn, [T(a, grad=True), T(b, grad=True)])
+    z = T([1.0, np.nan, np.inf, -np.inf])
+    big = np.finfo(np.float64).max
+    eq(tl.nan_to_num(z), [1.0, 0.0, big, -big])
+    eq(z.nan_to_num(2.0, 3.0, -3.0), [1.0, 2.0, 3.0, -3.0])
+    eq(tl.nan_to_num(z.float()), np.nan_to_num(z.numpy().astype(np.float32)))

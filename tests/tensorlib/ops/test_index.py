@@ -1,0 +1,55 @@
+"""tensorlib/ops/index.py against NumPy references."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import tensorlib as tl
+from tensorlib.autograd import gradcheck
+from tests.tensorlib.ops._util import T, eq, rng
+
+
+def test_gather_out_of_range_is_torch_runtime_error():
+    with pytest.raises(RuntimeError, match="^index 5 is out of bounds for dimension 1 with size 3$"):
+        tl.gather(tl.ones(2, 3), 1, T([[0, 5]]))
+    with pytest.raises(RuntimeError, match="^index -1 is out of bounds for dimension 0 with size 2$"):
+        tl.ones(2, 3).gather(0, T([[-1, 0, 0]]))
+
+
+def test_index_copy_fill_add_inplace():
+    a = rng.standard_normal((3, 4))
+    s = rng.standard_normal((3, 2))
+    ref = a.copy()
+    ref[:, [3, 0]] = s
+    eq(T(a).index_copy(1, T([3, 0]), T(s)), ref)
+    x = T(a.copy())
+    assert x.index_copy_(1, T([3, 0]), T(s)) is x
+    eq(x, ref)
+    ref = a.copy()
+    ref[[2, 0]] = 7.0
+    eq(T(a).index_fill(0, T([2, 0]), 7.0), ref)
+    eq(T(a.copy()).index_fill_(0, T([2, 0]), T(7.0)), ref)
+    ref = a.copy()
+    np.add.at(ref, ([1, 1, 0],), 2 * rng.standard_normal((3, 4)) * 0 + 2.0)
+    eq(T(a.copy()).index_add_(0, T([1, 1, 0]), T(np.ones((3, 4))), alpha=2), ref)
+
+
+def test_scatter_inplace_and_masked_scatter():
+    a = np.zeros((2, 3))
+    idx = np.array([[0, 2], [1, 1]])
+    eq(T(a.copy()).scatter_(1, T(idx), T(np.ones((2, 2)))), [[1, 0, 1], [0, 1, 0]])
+    eq(T(a.copy()).scatter_add_(1, T(idx), T(np.ones((2, 2)))), [[1, 0, 1], [0, 2, 0]])
+    m = np.array([[True, False, True], [False, True, True]])
+    src = np.arange(10.0)
+    ref = a.copy()
+    ref[m] = src[:4]
+    eq(T(a).masked_scatter(T(m), T(src)), ref)
+    x = T(a.copy())
+    eq(x.masked_scatter_(T(m), T(src)), ref)
+    g = T(src, grad=True)
+    y = T(a, grad=True)
+    y.masked_scatter(T(m), g).sum().backward()
+    eq(g.grad, [1, 1, 1, 1, 0, 0, 0, 0, 0, 0])
+    eq(y.grad, ~m * 1.0)
+    assert gradcheck(lambda u, v: u.masked_scatter(T(m[0]), v), [T(rng.standard_normal((2, 3)), True),
+                                                                   T(rng.standard_normal(5), True)])
