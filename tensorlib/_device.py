@@ -38,6 +38,11 @@ def cupy():
     return cp
 
 
+# torch's list, in its order (tensorlib runs on cpu and cuda; the message is torch's, so code matching it works)
+_TORCH_DEVICE_TYPES = ("cpu, cuda, ipu, xpu, mkldnn, opengl, opencl, ideep, hip, ve, fpga, maia, xla, lazy, vulkan, "
+                       "mps, meta, hpu, mtia, privateuseone")
+
+
 class device:
     __slots__ = ("type", "index")
 
@@ -57,7 +62,7 @@ class device:
             except ValueError:
                 raise RuntimeError(f"Invalid device string: '{type}:{idx}'") from None
         if type not in ("cpu", "cuda"):
-            raise RuntimeError(f"Expected one of cpu, cuda device type at start of device string: {type}")
+            raise RuntimeError(f"Expected one of {_TORCH_DEVICE_TYPES} device type at start of device string: {type}")
         if index is not None and index < 0:
             raise RuntimeError(f"Device index must not be negative, got {index}")
         self.type = type

@@ -108,9 +108,7 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
     C = shape[cdim]
     logp = dispatch(LOG_SOFTMAX, input, dim=cdim)    # log_softmax's dim check and cast are not needed here
     wshape = (C,) + (1,) * (len(shape) - cdim - 1)
-    if target._data.dtype.kind == "f":
-        if tuple(target.shape) != tuple(input.shape):
-            raise RuntimeError(f"Expected target size {list(input.shape)}, got {list(target.shape)}")
+    if target._data.dtype.kind == "f" and tuple(target.shape) == tuple(input.shape):
         if label_smoothing > 0:
             target = target * (1 - label_smoothing) + label_smoothing / C
         prod = logp * target

@@ -391,9 +391,12 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
                            f"{list(input.shape)}")
     if input.ndim == 3:
         return conv2d(input.unsqueeze(0), weight, bias, stride, padding, dilation, groups).squeeze(0)
+    if weight.ndim < 3:
+        raise RuntimeError("weight should have at least three dimensions")
+    if weight.ndim != 4:      # torch checks the stride's length against the weight's spatial dims first
+        raise RuntimeError(f"expected stride to be a single integer value or a list of {weight.ndim - 2} values to "
+                           f"match the convolution dimensions, but got stride={list(_pair(stride))}")
     stride, dilation = _pair(stride), _pair(dilation, "dilation")
-    if weight.ndim != 4:
-        raise RuntimeError(f"weight should have at least three dimensions; got {list(weight.shape)}")
     pad = _padding4(padding, weight.shape[2:], dilation, stride)
     _check_conv(tuple(input.shape), tuple(weight.shape), groups, pad, stride, dilation)
     check_types(input, weight, bias)
@@ -424,8 +427,11 @@ def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
         return conv1d(input.unsqueeze(0), weight, bias, stride, padding, dilation, groups).squeeze(0)
     s = stride if isinstance(stride, int) else stride[0]
     d = dilation if isinstance(dilation, int) else dilation[0]
+    if weight.ndim < 3:
+        raise RuntimeError("weight should have at least three dimensions")
     if weight.ndim != 3:
-        raise RuntimeError(f"weight should have at least three dimensions; got {list(weight.shape)}")
+        raise RuntimeError(f"expected stride to be a single integer value or a list of {weight.ndim - 2} values to "
+                           f"match the convolution dimensions, but got stride={[s]}")
     p = padding if isinstance(padding, str) else (0, padding if isinstance(padding, int) else padding[0])
     k = weight.shape[2]
     pad = _padding4(p, (1, k), (1, d), (1, s))

@@ -39,9 +39,11 @@ def _size(size, negative=None):
     return tuple(out)
 
 
-def _dt(dtype, default=None):
+def _dt(dtype, default=None, fn=None):
     if dtype is None:
         return (default or D.get_default_dtype()).np
+    if isinstance(dtype, str) and fn is not None:     # torch takes no dtype by name in its factories
+        raise TypeError(f"{fn}(): argument 'dtype' must be tensorlib.dtype, not str")
     return D.to_dtype(dtype).np
 
 
@@ -224,18 +226,18 @@ def _dev(device):
 @public
 def zeros(*size, dtype=None, device=None, requires_grad=False, out=None, layout=None):
     shape = _size(size, "zeros: Dimension size must be non-negative.")
-    return _finish(dispatch(ZEROS, shape=shape, dtype=_dt(dtype), device=_dev(device)), requires_grad)
+    return _finish(dispatch(ZEROS, shape=shape, dtype=_dt(dtype, fn="zeros"), device=_dev(device)), requires_grad)
 
 
 @public
 def ones(*size, dtype=None, device=None, requires_grad=False, out=None, layout=None):
-    return _finish(dispatch(ONES, shape=_size(size), dtype=_dt(dtype), device=_dev(device)), requires_grad)
+    return _finish(dispatch(ONES, shape=_size(size), dtype=_dt(dtype, fn="ones"), device=_dev(device)), requires_grad)
 
 
 @public
 def empty(*size, dtype=None, device=None, requires_grad=False, out=None, layout=None, pin_memory=False,
           memory_format=None):
-    return _finish(dispatch(EMPTY, shape=_size(size), dtype=_dt(dtype), device=_dev(device)), requires_grad)
+    return _finish(dispatch(EMPTY, shape=_size(size), dtype=_dt(dtype, fn="empty"), device=_dev(device)), requires_grad)
 
 
 @public
@@ -246,12 +248,12 @@ def full(size, fill_value, *, dtype=None, device=None, requires_grad=False, out=
         elif isinstance(fill_value, int):
             dtype = D.int64
     return _finish(dispatch(FULL, shape=_size((size,) if isinstance(size, int) else (tuple(size),)),
-                            fill_value=fill_value, dtype=_dt(dtype), device=_dev(device)), requires_grad)
+                            fill_value=fill_value, dtype=_dt(dtype, fn="full"), device=_dev(device)), requires_grad)
 
 
 @public
 def eye(n, m=None, *, dtype=None, device=None, requires_grad=False):
-    return _finish(dispatch(EYE, n=n, m=m if m is not None else n, dtype=_dt(dtype), device=_dev(device)),
+    return _finish(dispatch(EYE, n=n, m=m if m is not None else n, dtype=_dt(dtype, fn="eye"), device=_dev(device)),
                    requires_grad)
 
 
@@ -266,26 +268,26 @@ def arange(start, end=None, step=1, *, dtype=None, device=None, requires_grad=Fa
         raise RuntimeError("upper bound and lower bound inconsistent with step sign")
     if dtype is None:
         dtype = D.int64 if all(isinstance(v, (int, np.integer)) for v in vals) else D.get_default_dtype()
-    return _finish(dispatch(ARANGE, start=vals[0], end=vals[1], step=vals[2], dtype=_dt(dtype), device=_dev(device)),
-                   requires_grad)
+    return _finish(dispatch(ARANGE, start=vals[0], end=vals[1], step=vals[2], dtype=_dt(dtype, fn="arange"),
+                            device=_dev(device)), requires_grad)
 
 
 @public
 def linspace(start, end, steps, *, dtype=None, device=None, requires_grad=False):
-    return _finish(dispatch(LINSPACE, start=start, end=end, steps=steps, dtype=_dt(dtype), device=_dev(device)),
-                   requires_grad)
+    return _finish(dispatch(LINSPACE, start=start, end=end, steps=steps, dtype=_dt(dtype, fn="linspace"),
+                            device=_dev(device)), requires_grad)
 
 
 @public
 def rand(*size, generator=None, dtype=None, device=None, requires_grad=False):
-    return _finish(dispatch(RAND, shape=_size(size), dtype=_dt(dtype), device=_dev(device), generator=generator),
-                   requires_grad)
+    return _finish(dispatch(RAND, shape=_size(size), dtype=_dt(dtype, fn="rand"), device=_dev(device),
+                            generator=generator), requires_grad)
 
 
 @public
 def randn(*size, generator=None, dtype=None, device=None, requires_grad=False):
-    return _finish(dispatch(RANDN, shape=_size(size), dtype=_dt(dtype), device=_dev(device), generator=generator),
-                   requires_grad)
+    return _finish(dispatch(RANDN, shape=_size(size), dtype=_dt(dtype, fn="randn"), device=_dev(device),
+                            generator=generator), requires_grad)
 
 
 @public
@@ -299,13 +301,14 @@ def randint(low, high=None, size=None, *, generator=None, dtype=None, device=Non
         low, high = 0, low
     if low >= high:
         raise RuntimeError(f"random_ expects 'from' to be less than 'to', but got from={low} >= to={high}")
-    return _finish(dispatch(RANDINT, low=low, high=high, shape=_size((tuple(size),)), dtype=_dt(dtype, D.int64),
-                            device=_dev(device), generator=generator), requires_grad)
+    return _finish(dispatch(RANDINT, low=low, high=high, shape=_size((tuple(size),)),
+                            dtype=_dt(dtype, D.int64, fn="randint"), device=_dev(device), generator=generator),
+                   requires_grad)
 
 
 @public
 def randperm(n, *, generator=None, dtype=None, device=None, requires_grad=False):
-    return dispatch(RANDPERM, n=n, dtype=_dt(dtype, D.int64), device=_dev(device), generator=generator)
+    return dispatch(RANDPERM, n=n, dtype=_dt(dtype, D.int64, fn="randperm"), device=_dev(device), generator=generator)
 
 
 def _like(fn):

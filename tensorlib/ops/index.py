@@ -358,8 +358,22 @@ def _(ctx, g):
     return ga, None, gv
 
 
+def _check_mask_shape(input, mask):
+    """torch broadcasts the mask against the input: its message names the mask tensor a."""
+    ms, xs = tuple(mask.shape), tuple(input.shape)
+    nd = max(len(ms), len(xs))
+    for k in range(1, nd + 1):
+        a = ms[-k] if k <= len(ms) else 1
+        b = xs[-k] if k <= len(xs) else 1
+        if a != b and a != 1 and b != 1:
+            raise RuntimeError(f"The size of tensor a ({a}) must match the size of tensor b ({b}) at non-singleton "
+                               f"dimension {nd - k}")
+
+
 @public(method=True)
 def masked_fill(input, mask, value):
+    if isinstance(mask, Tensor):
+        _check_mask_shape(input, mask)
     if isinstance(value, Tensor) and value.ndim == 0 and not value._requires_grad:
         value = value.item()
     return dispatch(MASKED_FILL, input, mask, value)
@@ -376,6 +390,8 @@ MASKED_FILL_ = op("masked_fill_", inplace_of=MASKED_FILL)(_masked_fill_inplace)
 
 @public(method=True)
 def masked_fill_(input, mask, value):
+    if isinstance(mask, Tensor):
+        _check_mask_shape(input, mask)
     if isinstance(value, Tensor) and value.ndim == 0:
         value = value.item()
     return dispatch(MASKED_FILL_, input, mask, value)

@@ -314,13 +314,19 @@ def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, r
     reduction = legacy_reduction(size_average, reduce, reduction)
     check_reduction(reduction)
     x, t = input._data, target._data
-    if t.dtype.kind not in "iu":
-        raise RuntimeError(f"expected scalar type Long but found {target.dtype}")
-    if x.ndim >= 2 and x.shape[0] != t.shape[0]:
+    # torch's checks, in torch's order: batch size, target rank, target shape, target dtype
+    if x.ndim >= 2 and t.ndim >= 1 and x.shape[0] != t.shape[0]:
         raise ValueError(f"Expected input batch_size ({input.shape[0]}) to match target batch_size "
                          f"({target.shape[0]}).")
-    if x.ndim == 1 and t.ndim != 0:
+    if x.ndim == 1 and t.ndim == 1 and t.shape[0] != 1:
+        raise ValueError(f"For 1D input, 1D target must have size 1, but got target size: {t.shape[0]}")
+    if x.ndim <= 2 and t.ndim > 1:
         raise RuntimeError("0D or 1D target tensor expected, multi-target not supported")
+    if x.ndim > 2 and tuple(t.shape) != (x.shape[0],) + tuple(x.shape[2:]):
+        raise RuntimeError(f"Expected target size {[x.shape[0], *x.shape[2:]]}, got {list(t.shape)}")
+    if t.dtype not in (np.int64, np.uint8):
+        from .._dtype import scalar_name
+        raise RuntimeError(f"expected target dtype to be Long or Byte, but got {scalar_name(t.dtype)}")
     return dispatch(NLL_LOSS, input, target, weight, reduction=reduction, ignore_index=ignore_index)
 
 

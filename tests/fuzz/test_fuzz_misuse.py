@@ -340,12 +340,7 @@ CORPUS = [
 ]
 
 KNOWN_DIFFERENCES = {
-    'conv2d_3d_weight': "torch's message speaks of a stride list; ours says what is wrong with the weight",
-    'masked_fill_shape': 'tensor a and b are swapped in the broadcast message',
-    'cross_entropy_float_target_shape': 'float targets of another shape: torch falls back to class indices',
     'index_str': 'torch reports a str index as new(): invalid data type; ours is an IndexError naming valid indices',
-    'device_mismatch_str': "the message lists the device types tensorlib has (cpu, cuda), not torch's twenty",
-    'dtype_bad': "tensorlib accepts a dtype given by name ('float32')",
     'squeeze_arg_type': "a str dim: TypeError, not torch's list of accepted signatures",
 }
 

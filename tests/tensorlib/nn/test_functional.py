@@ -121,7 +121,7 @@ def test_nll_loss_errors_and_module():
     lp = F.log_softmax(tl.randn(3, 4), 1)
     with pytest.raises(IndexError, match="Target 7 is out of bounds"):
         F.nll_loss(lp, tl.tensor([0, 7, 1]))
-    with pytest.raises(RuntimeError, match="expected scalar type Long"):
+    with pytest.raises(RuntimeError, match="expected target dtype to be Long or Byte, but got Float"):
         F.nll_loss(lp, tl.tensor([0.0, 1.0, 1.0]))
     with pytest.raises(ValueError, match="Expected input batch_size"):
         F.nll_loss(lp, tl.tensor([0, 1]))
