@@ -1,8 +1,9 @@
 """Memory recording (``profile_memory=True``): every allocation and free, stamped with the thread
 and the perf_counter_ns clock, so `attribute` can give each to the innermost event open at the time.
 
-CPU: the bytes of arrays that an op's outputs own (``array.base is None``, not one of the op's inputs,
-not already counted), freed when a weak reference's callback fires. CUDA: every malloc and free of
+CPU: the bytes of the arrays an op's outputs live in (an output that is a view of a fresh temporary
+counts the temporary; not an array one of the op's inputs lives in, not already counted), freed when a
+weak reference's callback fires. CUDA: every malloc and free of
 CuPy's pool with its exact size and address, heard from the allocator tensorlib.cuda installs
 (`tensorlib.cuda.memory.add_listener`). That allocator is process-wide, so the allocations and frees
 of every thread are seen (DataLoader workers, user threads), which CuPy's thread-local MemoryHooks
@@ -24,6 +25,14 @@ from tensorlib._tensor_base import Tensor
 CPU, CUDA = 0, 1          # Kineto's "Device Type" values
 MEM_DTYPE = np.dtype([("t", np.int64), ("tid", np.int64), ("dev_type", np.int8), ("dev_id", np.int16),
                       ("bytes", np.int64), ("addr", np.int64)])
+
+
+def root_array(d):
+    """The ndarray whose memory `d` is a view of (d itself when it owns its memory)."""
+    b = d.base
+    while type(b) is np.ndarray:
+        d, b = b, b.base
+    return d
 
 
 class MemoryRecorder:
@@ -58,7 +67,10 @@ class MemoryRecorder:
             if not isinstance(o, Tensor):
                 continue
             d = o._data
-            if type(d) is not np.ndarray or d.base is not None:
+            if type(d) is not np.ndarray:
+                continue
+            d = root_array(d)           # conv2d's output is a view of the temporary it was computed in
+            if d.base is not None:      # memory NumPy did not allocate (a memmap, a buffer): not the op's
                 continue
             key = id(d)
             if key in input_ids or key in self.live:

@@ -25,6 +25,7 @@ import time
 import numpy as np
 
 from tensorlib._tensor_base import Tensor
+from .memory import root_array
 
 _RANGE_TAGS: dict[str, str] = {}
 
@@ -368,7 +369,9 @@ def _dtype_name(dt) -> str:
 
 
 def _input_ids(inputs):
-    return tuple(id(a._data) for a in inputs if isinstance(a, Tensor))
+    """The arrays the inputs live in (their roots: an output that is a view of an input allocates nothing)."""
+    return tuple(id(root_array(a._data) if type(a._data) is np.ndarray else a._data)
+                 for a in inputs if isinstance(a, Tensor))
 
 
 _MATMUL_OPS = frozenset({"matmul", "mm", "bmm", "dot", "outer", "linear", "addmm"})

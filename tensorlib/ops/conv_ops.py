@@ -194,6 +194,7 @@ def CONV2D(xp, x, w, b=None, stride=(1, 1), padding=(0, 0, 0, 0), dilation=(1, 1
     y = _pick(xp, key, {"gemm": lambda: _fwd_gemm(xp, _pad(xp, x, padding), w, stride, dilation, groups),
                         "taps": lambda: _fwd_taps(xp, _pad(xp, x, padding), w, stride, dilation, groups)},
               "gemm", m, lambda: _cudnn_fwd(m, xp, x, w, stride, padding, dilation, groups))
+    y = xp.ascontiguousarray(y)     # torch's output is contiguous NCHW: y.view(N, -1) must work
     if b is not None:
         y += b.reshape(1, -1, 1, 1)
     return y

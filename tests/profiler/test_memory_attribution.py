@@ -1,0 +1,31 @@
+"""profile_memory=True attributes to each op the bytes its output lives in, also when that output is a view of
+a temporary the op allocated; a view of an input allocates nothing."""
+import tensorlib as tl
+import tensorlib.nn.functional as F
+from profiler import profile
+
+
+def _self_mem(prof):
+    return {e.key: e.self_cpu_memory_usage for e in prof.key_averages()}
+
+
+def test_an_output_that_views_a_fresh_temporary_counts_the_temporary():
+    x, w = tl.randn(1, 3, 16, 16), tl.randn(16, 3, 3, 3)
+    with profile(profile_memory=True) as prof:
+        y = F.conv2d(x, w, padding=1)
+        z = F.relu(y)
+        t = z.permute(0, 2, 3, 1)
+        u = tl.ops.matmul(tl.randn(4, 8), tl.randn(8, 2)).t()     # t() of a fresh product: a view, no bytes
+    mem = _self_mem(prof)
+    assert mem["aten::conv2d"] == 16 * 16 * 16 * 4         # not 0 B: conv2d's output is a fresh array
+    assert mem["aten::relu"] == 16 * 16 * 16 * 4
+    assert mem["aten::permute"] == 0 and mem["aten::transpose"] == 0   # views of their inputs
+    assert mem["aten::matmul"] == 4 * 2 * 4
+    assert y.is_contiguous() and t.shape == (1, 16, 16, 16) and u.shape == (2, 4)
+
+
+def test_conv_outputs_are_contiguous_as_torchs_so_view_works():
+    y = F.conv2d(tl.randn(2, 3, 8, 8), tl.randn(4, 3, 3, 3), tl.randn(4))
+    assert y.is_contiguous()
+    assert y.view(2, -1).shape == (2, 4 * 6 * 6)
+    assert F.conv1d(tl.randn(2, 3, 10), tl.randn(4, 3, 3)).view(-1).shape == (2 * 4 * 8,)
