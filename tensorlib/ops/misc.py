@@ -22,7 +22,9 @@ def TO(xp, a, dtype=None, device=None, copy=False):
         copied = False
     if dtype is not None and a.dtype != dtype:
         return a.astype(dtype)
-    return a.copy() if copy and not copied else a
+    # a dispatched `to` that changes nothing still returns new memory (the public `to` returns the tensor
+    # itself before dispatching): an output that aliased its input would not share its versions
+    return a if copied else a.copy()
 
 
 @TO.def_backward

@@ -418,7 +418,7 @@ def narrow(input, dim, start, length):
 
 @op("flip", node_name="FlipBackward0")
 def FLIP(xp, a, dims):
-    return xp.flip(a, axis=dims)
+    return xp.flip(a, axis=dims).copy()    # torch's flip copies; NumPy's is a view that would alias the input
 
 
 FLIP.def_backward(lambda ctx, g: (dispatch(FLIP, g, dims=ctx.attrs["dims"]),))

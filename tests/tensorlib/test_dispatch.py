@@ -201,3 +201,43 @@ def test_device_mismatch_error_names_op(monkeypatch):
     with pytest.raises(RuntimeError, match=r"Expected all tensors to be on the same device, but found at least two "
                                            r"devices, cuda:0 and cpu! \(when checking arguments for add\)"):
         a + b
+
+
+def test_no_op_output_aliases_an_input_unless_the_op_is_a_view():
+    """Every sample op: an output that shares memory with an input must come from a view op (which shares
+    the input's version counter) or an in-place op; anything else is a silent aliasing bug (flip was one)."""
+    import numpy as np
+
+    from tensorlib import dispatch as D
+
+    found = {}
+
+    class Aliases(D.Hook):
+        def op_enter(self, op, inputs, attrs, phase, seq):
+            arrs = []
+            for x in inputs:
+                for y in (x if isinstance(x, (list, tuple)) else (x,)):
+                    if isinstance(y, tl.Tensor) and type(y._data) is np.ndarray:
+                        arrs.append(y._data)
+            return op, arrs
+
+        def op_exit(self, token, outputs):
+            op, arrs = token
+            if op.view or op.inplace_of is not None or op.name.endswith("_"):
+                return
+            for o in outputs if isinstance(outputs, tuple) else (outputs,):
+                if isinstance(o, tl.Tensor) and type(o._data) is np.ndarray and o._data.size:
+                    if any(np.shares_memory(o._data, a) for a in arrs):
+                        found[op.name] = found.get(op.name, 0) + 1
+
+    hook = D.add_hook(Aliases())
+    try:
+        for name, build in all_cases().items():
+            fn, inputs = build()
+            try:
+                fn(*inputs)
+            except RuntimeError:        # ops that need CUDA raise torch's error here; their dispatch still ran
+                pass
+    finally:
+        D.remove_hook(hook)
+    assert not found, f"non-view ops whose output aliases an input: {found}"

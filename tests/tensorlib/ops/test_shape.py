@@ -88,3 +88,17 @@ def test_rot90_fliplr_flipud_ravel_against_numpy():
                    (lambda: tl.rot90(tl.ones(2, 3), 1, (0, 0)), "expected rotation dims to be different")):
         with pytest.raises(RuntimeError, match=msg):
             f()
+
+
+def test_ops_that_are_not_views_never_alias_their_inputs():
+    """flip copies in torch; NumPy's flip is a view: writing into the result must not change the input."""
+    a = tl.tensor([1.0, 2.0, 3.0])
+    b = tl.flip(a, [0])
+    b[0] = 100.0
+    b.add_(1)
+    eq(a, [1.0, 2.0, 3.0])
+    assert b.is_contiguous()
+    m = tl.tensor([[1.0, 2.0], [3.0, 4.0]])
+    m.fliplr().zero_()
+    m.flipud().zero_()
+    eq(m, [[1.0, 2.0], [3.0, 4.0]])
