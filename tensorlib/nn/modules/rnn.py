@@ -3,14 +3,16 @@ their cells.
 
 Parameters are named and shaped as torch's (weight_ih_l0, weight_hh_l0_reverse, ...; gates stacked as
 i,f,g,o for LSTM and r,z,n for GRU) so state_dicts carry over. The input projection of a whole sequence
-is one `linear` op; each step then adds a `linear` of the hidden state, so a profile shows one
-linear per step and layer, as torch's non-cuDNN path does.
+is one `linear` op. An LSTM layer's recurrence is then one `lstm_layer` op forward and one
+`lstm_layer_backward` backward (tensorlib/ops/recurrent.py); GRU, RNN and projected LSTMs add a `linear`
+of the hidden state per step and their gates' ops.
 """
 from __future__ import annotations
 
 import math
 
 from ... import ops
+from ...ops.recurrent import lstm_layer
 from .. import functional as F, init
 from ..parameter import Parameter
 from .module import Module
@@ -160,6 +162,12 @@ class RNNBase(Module):
                 h = h0[idx]
                 c = c0[idx] if lstm else None
                 xg = F.linear(x, w_ih, b_ih)            # the whole sequence's input projection at once
+                if lstm and w_hr is None:               # the recurrence in one op forward, one backward
+                    o, h, c = lstm_layer(xg, h, c, w_hh, b_hh, reverse=bool(d))
+                    outs_dir.append(o)
+                    hs.append(h)
+                    cs.append(c)
+                    continue
                 steps = range(L - 1, -1, -1) if d else range(L)
                 outs = [None] * L
                 for t in steps:
