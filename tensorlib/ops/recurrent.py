@@ -90,3 +90,81 @@ def lstm_layer(xg, h0, c0, w_hh, b_hh=None, reverse=False):
     """(outputs, h_n, c_n) of one LSTM layer and direction over the sequence's input projection `xg`."""
     out, h, c, _acts, _cs = dispatch(LSTM_LAYER, xg, h0, c0, w_hh, b_hh, reverse=reverse)
     return out, h, c
+
+
+# --- GRU: r, z, n gates (torch's order), n = tanh(x_n + r * (W_hn h + b_hn)) -------------------------------
+
+@op("gru_layer", save="io", nondiff_outputs=(2, 3), node_name="GruLayerBackward0")
+def GRU_LAYER(xp, xg, h0, w_hh, b_hh=None, reverse=False):
+    L, N, G = xg.shape
+    H = G // 3
+    dt = xg.dtype
+    out = xp.empty((L, N, H), dtype=dt)
+    acts = xp.empty((L, N, G), dtype=dt)      # r, z, n per step
+    hns = xp.empty((L, N, H), dtype=dt)       # W_hn h + b_hn per step (what r multiplies)
+    whT = w_hh.T
+    h = h0.astype(dt, copy=False)
+    for t in (range(L - 1, -1, -1) if reverse else range(L)):
+        hg = h @ whT
+        if b_hh is not None:
+            hg += b_hh
+        a = acts[t]
+        rz = xg[t, :, :2 * H] + hg[:, :2 * H]
+        rz *= 0.5
+        xp.tanh(rz, out=a[:, :2 * H])           # sigmoid(x) = (1 + tanh(x / 2)) / 2
+        a[:, :2 * H] += 1
+        a[:, :2 * H] *= 0.5
+        r, z = a[:, :H], a[:, H:2 * H]
+        hns[t] = hg[:, 2 * H:]
+        xp.tanh(xg[t, :, 2 * H:] + r * hg[:, 2 * H:], out=a[:, 2 * H:])
+        n = a[:, 2 * H:]
+        h = n + z * (h - n)
+        out[t] = h
+    return out, h, acts, hns
+
+
+@op("gru_layer_backward", node_name="GruLayerBackwardBackward0")
+def GRU_LAYER_BACKWARD(xp, g_out, g_h, h0, w_hh, out, acts, hns, reverse=False):
+    L, N, H = out.shape
+    dt = acts.dtype
+    dxg = xp.empty(acts.shape, dtype=dt)
+    dhg = xp.empty(acts.shape, dtype=dt)
+    dh = g_h.astype(dt, copy=True) if g_h is not None else xp.zeros((N, H), dtype=dt)
+    for t in (range(L) if reverse else range(L - 1, -1, -1)):
+        prev = t + 1 if reverse else t - 1
+        h_prev = h0 if not 0 <= prev < L else out[prev]
+        if g_out is not None:
+            dh = dh + g_out[t]
+        a = acts[t]
+        r, z, n = a[:, :H], a[:, H:2 * H], a[:, 2 * H:]
+        dn = dh * (1 - z) * (1 - n * n)
+        dr = dn * hns[t] * r * (1 - r)
+        dz = dh * (h_prev - n) * z * (1 - z)
+        d = dxg[t]
+        d[:, :H], d[:, H:2 * H], d[:, 2 * H:] = dr, dz, dn
+        e = dhg[t]
+        e[:, :2 * H] = d[:, :2 * H]
+        e[:, 2 * H:] = dn * r
+        dh = dh * z + e @ w_hh
+    h_prev = xp.empty(out.shape, dtype=dt)
+    if reverse:
+        h_prev[:-1], h_prev[-1] = out[1:], h0
+    else:
+        h_prev[1:], h_prev[0] = out[:-1], h0
+    dw_hh = dhg.reshape(L * N, -1).T @ h_prev.reshape(L * N, H)
+    return dxg, dh, dw_hh, dhg.sum(axis=(0, 1))
+
+
+@GRU_LAYER.def_backward
+def _(ctx, g_out, g_h, *_):
+    xg, h0, w_hh, b_hh = ctx.saved_inputs
+    out, _h, acts, hns = ctx.saved_output
+    grads = dispatch(GRU_LAYER_BACKWARD, g_out, g_h, h0, w_hh, out, acts, hns, reverse=ctx.attrs.get("reverse", False))
+    need = ctx.needs_input_grad
+    return tuple(gr if need[k] and (k < 3 or b_hh is not None) else None for k, gr in enumerate(grads))
+
+
+def gru_layer(xg, h0, w_hh, b_hh=None, reverse=False):
+    """(outputs, h_n) of one GRU layer and direction over the sequence's input projection `xg`."""
+    out, h, _acts, _hns = dispatch(GRU_LAYER, xg, h0, w_hh, b_hh, reverse=reverse)
+    return out, h

@@ -3,16 +3,16 @@ their cells.
 
 Parameters are named and shaped as torch's (weight_ih_l0, weight_hh_l0_reverse, ...; gates stacked as
 i,f,g,o for LSTM and r,z,n for GRU) so state_dicts carry over. The input projection of a whole sequence
-is one `linear` op. An LSTM layer's recurrence is then one `lstm_layer` op forward and one
-`lstm_layer_backward` backward (tensorlib/ops/recurrent.py); GRU, RNN and projected LSTMs add a `linear`
-of the hidden state per step and their gates' ops.
+is one `linear` op. An LSTM or GRU layer's recurrence is then one op forward (`lstm_layer`,
+`gru_layer`) and one backward (tensorlib/ops/recurrent.py); RNN and projected LSTMs add a `linear` of the
+hidden state per step and their gates' ops.
 """
 from __future__ import annotations
 
 import math
 
 from ... import ops
-from ...ops.recurrent import lstm_layer
+from ...ops.recurrent import gru_layer, lstm_layer
 from .. import functional as F, init
 from ..parameter import Parameter
 from .module import Module
@@ -167,6 +167,11 @@ class RNNBase(Module):
                     outs_dir.append(o)
                     hs.append(h)
                     cs.append(c)
+                    continue
+                if self.mode == "GRU":
+                    o, h = gru_layer(xg, h, w_hh, b_hh, reverse=bool(d))
+                    outs_dir.append(o)
+                    hs.append(h)
                     continue
                 steps = range(L - 1, -1, -1) if d else range(L)
                 outs = [None] * L

@@ -347,3 +347,40 @@ def test_lstm_layer_op_matches_the_step_by_step_cells_forward_and_backward():
         want = [x.grad.numpy()] + [p.grad.numpy() for p in m.parameters()]
         for a, b in zip(got, want):
             np.testing.assert_allclose(a, b, atol=1e-10)
+
+
+def test_gru_layer_op_matches_the_step_by_step_cells_forward_and_backward():
+    import numpy as np
+
+    tl.manual_seed(4)
+    L, N, I, H = 5, 3, 4, 6
+    for bidirectional in (False, True):
+        m = tl.nn.GRU(I, H, num_layers=2, bidirectional=bidirectional).double()
+        x = tl.randn(L, N, I, dtype=tl.float64, requires_grad=True)
+        out, h = m(x)
+        (out.pow(2).sum() + h.sum() * 0.3).backward()
+        got = [x.grad.numpy().copy()] + [p.grad.numpy().copy() for p in m.parameters()]
+        x.grad = None
+        m.zero_grad()
+        dirs = 2 if bidirectional else 1
+        inp, hs = x, []
+        for layer in range(2):
+            outs_d = []
+            for d in range(dirs):
+                sfx = f"_l{layer}" + ("_reverse" if d else "")
+                cell = tl.nn.GRUCell(inp.shape[-1], H).double()
+                for k in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
+                    setattr(cell, k, getattr(m, k + sfx))
+                hh = tl.zeros(N, H, dtype=tl.float64)
+                outs = [None] * L
+                for t in (range(L - 1, -1, -1) if d else range(L)):
+                    hh = cell(inp[t], hh)
+                    outs[t] = hh
+                outs_d.append(tl.stack(outs))
+                hs.append(hh)
+            inp = tl.cat(outs_d, -1)
+        np.testing.assert_allclose(out.detach().numpy(), inp.detach().numpy(), atol=1e-12)
+        (inp.pow(2).sum() + tl.stack(hs).sum() * 0.3).backward()
+        want = [x.grad.numpy()] + [p.grad.numpy() for p in m.parameters()]
+        for a, b in zip(got, want):
+            np.testing.assert_allclose(a, b, atol=1e-10)
