@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 
 from .. import ops as _ops
 from .._tensor_base import Tensor
 from ..dispatch import dispatch
 from .. import ops as _E
+from ..ops.attention import scaled_dot_product_attention as _sdpa
 from ..ops.conv_ops import conv1d, conv2d, conv_transpose2d  # noqa: F401
 from ..ops.index import one_hot  # noqa: F401
 from ..ops.nn_ops import (binary_cross_entropy, binary_cross_entropy_with_logits, check_reduction,  # noqa: F401
@@ -143,30 +143,24 @@ def huber_loss(input, target, reduction="mean", delta=1.0):
 
 # --- attention ------------------------------------------------------------------------------------
 
-def _bool_mask(np_mask, like):
-    return _ops.tensor(np_mask, device=like.device)
-
-
 def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.0, is_causal=False, scale=None,
                                  enable_gqa=False):
-    """softmax(Q K^T * scale + mask) V, torch's math path (masks: bool = keep where True, float = added)."""
-    L, S = query.shape[-2], key.shape[-2]
+    """softmax(Q K^T * scale + mask) V, torch's math path (masks: bool = keep where True, float = added), as one
+    op forward and one backward (tensorlib/ops/attention.py). enable_gqa: key and value may have fewer heads
+    (dim -3) than query, which must be a multiple of theirs; each is repeated for its group of query heads."""
+    if is_causal and attn_mask is not None:
+        raise RuntimeError("_scaled_dot_product_attention: Explicit attn_mask should not be set when is_causal=True")
+    if query.ndim < 2 or key.ndim < 2 or value.ndim < 2:
+        raise RuntimeError("scaled_dot_product_attention: query, key and value must have at least 2 dimensions")
+    if enable_gqa and query.ndim >= 3 and key.shape[-3] != query.shape[-3]:
+        hq, hk = query.shape[-3], key.shape[-3]
+        if hk == 0 or hq % hk or value.shape[-3] != hk:
+            raise RuntimeError(f"scaled_dot_product_attention: number of heads in key/value ({hk}) must divide "
+                               f"the number of heads in query ({hq})")
+        key = key.repeat_interleave(hq // hk, dim=-3)
+        value = value.repeat_interleave(hq // hk, dim=-3)
     scale = 1 / math.sqrt(query.shape[-1]) if scale is None else scale
-    scores = _ops.matmul(query, key.transpose(-2, -1)) * scale
-    if is_causal:
-        if attn_mask is not None:
-            raise RuntimeError("_scaled_dot_product_attention: Explicit attn_mask should not be set when "
-                               "is_causal=True")
-        attn_mask = _bool_mask(np.tril(np.ones((L, S), dtype=bool)), query)
-    if attn_mask is not None:
-        if attn_mask._data.dtype == np.bool_:
-            scores = scores.masked_fill(~attn_mask, -math.inf)
-        else:
-            scores = scores + attn_mask
-    attn = softmax(scores, -1)
-    if dropout_p > 0:
-        attn = dropout(attn, dropout_p, True)
-    return _ops.matmul(attn, value)
+    return _sdpa(query, key, value, attn_mask, dropout_p, is_causal, scale)
 
 
 # --- misc -----------------------------------------------------------------------------------------

@@ -143,23 +143,27 @@ class MultiheadAttention(Module):
             z = ops.zeros(N * H, 1, D, dtype=k.dtype, device=k.device)
             k, v = ops.cat([k, z], 1), ops.cat([v, z], 1)
             S, m, kp = S + 1, _pad_last(m), _pad_last(kp)
-        scores = ops.bmm(q * (1.0 / math.sqrt(D)), k.transpose(1, 2))   # (N*H, L, S)
-        if m is not None:
-            if m.ndim == 2:
+        if m is not None and m.ndim != 2 and tuple(m.shape) != (N * H, L, S):
+            raise RuntimeError(f"The shape of the 3D attn_mask is {list(m.shape)}, but should be "
+                               f"{[N * H, L, S]}.")
+        if kp is not None and tuple(kp.shape) != (N, S):
+            raise AssertionError(f"expecting key_padding_mask shape of {(N, S)}, but got {tuple(kp.shape)}")
+        p_drop = self.dropout if self.training else 0.0
+        if not need_weights:        # the fused attention op: one op forward, one backward
+            if kp is not None:
+                kp = kp.reshape(N, 1, 1, S).expand(N, H, 1, S).reshape(N * H, 1, S)
+                m = kp if m is None else m + kp
+            out = F.scaled_dot_product_attention(q, k, v, m, p_drop, scale=1.0 / math.sqrt(D))
+        else:                       # the weights are returned: the probabilities as their own tensor
+            scores = ops.bmm(q * (1.0 / math.sqrt(D)), k.transpose(1, 2))   # (N*H, L, S)
+            if m is not None:
                 scores = scores + m
-            elif tuple(m.shape) == (N * H, L, S):
-                scores = scores + m
-            else:
-                raise RuntimeError(f"The shape of the 3D attn_mask is {list(m.shape)}, but should be "
-                                   f"{[N * H, L, S]}.")
-        if kp is not None:
-            if tuple(kp.shape) != (N, S):
-                raise AssertionError(f"expecting key_padding_mask shape of {(N, S)}, but got {tuple(kp.shape)}")
-            scores = (scores.reshape(N, H, L, S) + kp.reshape(N, 1, 1, S)).reshape(N * H, L, S)
-        attn = F.softmax(scores, -1)
-        if self.dropout > 0 and self.training:
-            attn = F.dropout(attn, self.dropout, True)
-        out = ops.bmm(attn, v)                                # (N*H, L, D)
+            if kp is not None:
+                scores = (scores.reshape(N, H, L, S) + kp.reshape(N, 1, 1, S)).reshape(N * H, L, S)
+            attn = F.softmax(scores, -1)
+            if p_drop > 0:
+                attn = F.dropout(attn, p_drop, True)
+            out = ops.bmm(attn, v)                                # (N*H, L, D)
         out = out.transpose(0, 1).reshape(L, N, E)
         out = self.out_proj(out)
         weights = None
