@@ -201,8 +201,8 @@ def init_process_group(backend=None, init_method=None, timeout=None, world_size=
         v = os.environ.get(env)
         if v is not None and v.strip().lstrip("-").isdigit() and int(v) != mine and "PMI_RANK" not in os.environ:
             raise ValueError(f"{env}={v} in the environment, but MPI sees {what} {mine} (rank {r} of {n}): the ranks "
-                             f"were not started by MPI. Launch them with `mpiexec -n {os.environ.get('WORLD_SIZE', 'N')} "
-                             f"python script.py`")
+                             f"were not started by MPI. Launch them with "
+                             f"`mpiexec -n {os.environ.get('WORLD_SIZE', 'N')} python script.py`")
     dup = comm.Dup()
     _W.pg = ProcessGroup(dup, "mpi", "0", "default_pg", range(n), timeout or DEFAULT_TIMEOUT)
     _W.groups = [_W.pg]

@@ -1,17 +1,17 @@
 """torch.nn.parallel.DistributedDataParallel on tensorlib.distributed.
 
-At construction the module's parameters and buffers are broadcast from rank 0, and the parameters that
-require grad are assigned to buckets in reverse registration order (roughly the order backward produces
-their gradients): with bucket_cap_mb unset the first bucket holds up to 1 MiB and the others up to 25 MiB,
-as torch's; a given bucket_cap_mb caps them all, one dtype per bucket. During backward a hook on each parameter copies its accumulated gradient
-into its bucket's flat buffer; when a bucket is full it is divided by the world size and all-reduced
-asynchronously, buckets launched strictly in index order so that every rank issues the same collectives
-in the same order. The all-reduces run on the process group's worker thread while backward goes on (a
-trace shows ``mpi:all_reduce`` on that thread beside the backward ops). When backward ends, the works are
-waited for and each parameter's ``.grad`` is overwritten with its averaged slice.
+At construction the module's parameters and buffers are broadcast from rank 0, and the parameters that require
+grad are assigned to buckets in reverse registration order (roughly the order backward produces their
+gradients): with bucket_cap_mb unset the first bucket holds up to 1 MiB and the others up to 25 MiB, as
+torch's; a given bucket_cap_mb caps them all, one dtype per bucket. During backward a hook on each parameter
+copies its accumulated gradient into its bucket's flat buffer; when a bucket is full it is divided by the
+world size and all-reduced asynchronously, buckets launched strictly in index order so that every rank issues
+the same collectives in the same order. The all-reduces run on the process group's worker thread while
+backward goes on (a trace shows ``mpi:all_reduce`` on that thread beside the backward ops). When backward
+ends, the works are waited for and each parameter's ``.grad`` is overwritten with its averaged slice.
 
 `no_sync()` skips the reduction (gradients accumulate locally; the next synchronised backward reduces the
-accumulated sums). `find_unused_parameters=True` all-reduces a used-parameter map with the last bucket, so
+accumulated sums). `find_unused_parameters=True` all-reduces a used-parameter map after the last bucket, so
 a parameter used on some rank only still gets the average, and one used on none keeps its gradient; with
 False, a parameter that gets no gradient leaves the reduction unfinished and the next forward raises
 torch's error.
@@ -57,8 +57,9 @@ class _Bucket:
 class DistributedDataParallel(Module):
     def __init__(self, module, device_ids=None, output_device=None, dim=0, broadcast_buffers=True,
                  init_sync=True, process_group=None, bucket_cap_mb=None, find_unused_parameters=False,
-                 check_reduction=False, gradient_as_bucket_view=False, static_graph=False, delay_all_reduce_named_params=None,
-                 param_to_hook_all_reduce=None, mixed_precision=None, device_mesh=None, skip_all_reduce_unused_params=False):
+                 check_reduction=False, gradient_as_bucket_view=False, static_graph=False,
+                 delay_all_reduce_named_params=None, param_to_hook_all_reduce=None, mixed_precision=None,
+                 device_mesh=None, skip_all_reduce_unused_params=False):
         super().__init__()
         pg = dist._group(process_group)       # torch's ValueError before init_process_group
         for flag, value, why in (

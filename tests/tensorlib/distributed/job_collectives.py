@@ -75,7 +75,8 @@ print("OK gather scatter")
 inp = np.arange(2 * n, dtype=np.float64) + 100 * r
 out = T(np.zeros(2 * n))
 dist.all_to_all_single(out, T(inp))
-np.testing.assert_array_equal(out.numpy(), np.concatenate([np.arange(2 * n)[2 * r:2 * r + 2] + 100 * k for k in range(n)]))
+expect = np.concatenate([np.arange(2 * n)[2 * r:2 * r + 2] + 100 * k for k in range(n)])
+np.testing.assert_array_equal(out.numpy(), expect)
 ins = [r + 1 + j for j in range(n)]
 outs_ = [k + 1 + r for k in range(n)]
 src = np.arange(sum(ins), dtype=np.float32) + 1000 * r
