@@ -354,10 +354,11 @@ _OPS = {name: _D.register_op(name, _start_kernel) for name in (
     "c10d::alltoall_base_", "c10d::barrier", "c10d::send", "c10d::recv_")}
 
 
-def _run(opname, pg, title, fn, args, tensors, result=None):
-    """Dispatch the c10d op (the profiler sees it), whose kernel queues `fn` on the group's worker."""
+def _run(opname, pg, title, fn, args, tensors, result=None, inline=False):
+    """Dispatch the c10d op (the profiler sees it), whose kernel queues `fn` on the group's worker (or runs
+    it at once, for a synchronous call with nothing queued: see ProcessGroup.enqueue)."""
     box = []
-    _D.dispatch(_OPS[opname], *tensors, start=lambda: box.append(pg.enqueue(title, fn, args, result)))
+    _D.dispatch(_OPS[opname], *tensors, start=lambda: box.append(pg.enqueue(title, fn, args, result, inline)))
     return box[0]
 
 
@@ -386,7 +387,7 @@ def all_reduce(tensor, op=ReduceOp.SUM, group=None, async_op=False):
         pg.comm.Allreduce(MPI.IN_PLACE, w.reshape(-1), op=mop)
         _pg.back(a, w, pg.size() if avg else 0)
     work = _run("c10d::allreduce_", pg, "mpi:all_reduce", fn, _comm_args("allreduce", a.size, a.size, a.dtype),
-                (tensor,), [tensor])
+                (tensor,), [tensor], inline=not async_op)
     _D.bump_version(tensor)
     return _done(work, async_op)
 
@@ -402,7 +403,7 @@ def broadcast(tensor, src=None, group=None, async_op=False, group_src=None):
         pg.check("broadcast", a.dtype, a.size, root)
         pg.comm.Bcast(_pg.raw(a), root=root)
     work = _run("c10d::broadcast_", pg, "mpi:broadcast", fn, _comm_args("broadcast", a.size, a.size, a.dtype),
-                (tensor,), [tensor])
+                (tensor,), [tensor], inline=not async_op)
     _D.bump_version(tensor)
     return _done(work, async_op)
 
@@ -425,7 +426,7 @@ def reduce(tensor, dst=None, op=ReduceOp.SUM, group=None, async_op=False, group_
         else:
             pg.comm.Reduce(w.reshape(-1), None, op=mop, root=root)
     work = _run("c10d::reduce_", pg, "mpi:reduce", fn, _comm_args("reduce", a.size, a.size, a.dtype),
-                (tensor,), [tensor])
+                (tensor,), [tensor], inline=not async_op)
     _D.bump_version(tensor)
     return _done(work, async_op)
 
@@ -453,7 +454,8 @@ def all_gather(tensor_list, tensor, group=None, async_op=False):
         for o, row in zip(outs, flat):
             _pg.raw(o)[...] = row
     work = _run("c10d::allgather_", pg, "mpi:all_gather", fn,
-                _comm_args("allgather", a.size, a.size * pg.size(), a.dtype), (tensor,), list(tensor_list))
+                _comm_args("allgather", a.size, a.size * pg.size(), a.dtype), (tensor,), list(tensor_list),
+                inline=not async_op)
     for t in tensor_list:
         _D.bump_version(t)
     return _done(work, async_op)
@@ -475,7 +477,7 @@ def all_gather_into_tensor(output_tensor, input_tensor, group=None, async_op=Fal
         pg.comm.Allgather(_pg.raw(a), _pg.raw(o))
     work = _run("c10d::_allgather_base_", pg, "mpi:all_gather", fn,
                 _comm_args("_allgather_base", a.size, o.size, a.dtype), (output_tensor, input_tensor),
-                [output_tensor])
+                [output_tensor], inline=not async_op)
     _D.bump_version(output_tensor)
     return _done(work, async_op)
 
@@ -507,7 +509,7 @@ def reduce_scatter(output, input_list, op=ReduceOp.SUM, group=None, async_op=Fal
     _same(ins, o, "reduce_scatter")
     flat = np.concatenate([x.reshape(-1) for x in ins])
     work = _run("c10d::reduce_scatter_", pg, "mpi:reduce_scatter", _reduce_scatter_into(pg, o, flat, op),
-                _comm_args("reduce_scatter", flat.size, o.size, o.dtype), (output,), [output])
+                _comm_args("reduce_scatter", flat.size, o.size, o.dtype), (output,), [output], inline=not async_op)
     _D.bump_version(output)
     return _done(work, async_op)
 
@@ -523,7 +525,8 @@ def reduce_scatter_tensor(output, input, op=ReduceOp.SUM, group=None, async_op=F
     if a.size != o.size * pg.size():
         raise ValueError("input tensor must be the same size as output size times world size")
     work = _run("c10d::_reduce_scatter_base_", pg, "mpi:reduce_scatter", _reduce_scatter_into(pg, o, a, op),
-                _comm_args("_reduce_scatter_base", a.size, o.size, a.dtype), (output, input), [output])
+                _comm_args("_reduce_scatter_base", a.size, o.size, a.dtype), (output, input), [output],
+                inline=not async_op)
     _D.bump_version(output)
     return _done(work, async_op)
 
@@ -553,7 +556,8 @@ def gather(tensor, gather_list=None, dst=None, group=None, async_op=False, group
             for o, row in zip(outs, flat):
                 _pg.raw(o)[...] = row
     work = _run("c10d::gather_", pg, "mpi:gather", fn,
-                _comm_args("gather", a.size, a.size * pg.size(), a.dtype), (tensor,), list(gather_list or []))
+                _comm_args("gather", a.size, a.size * pg.size(), a.dtype), (tensor,), list(gather_list or []),
+                inline=not async_op)
     for t in gather_list or []:
         _D.bump_version(t)
     return _done(work, async_op)
@@ -583,7 +587,7 @@ def scatter(tensor, scatter_list=None, src=None, group=None, async_op=False, gro
         pg.check("scatter", a.dtype, a.size, root)
         pg.comm.Scatter(flat, _pg.raw(a), root=root)
     work = _run("c10d::scatter_", pg, "mpi:scatter", fn,
-                _comm_args("scatter", a.size * pg.size(), a.size, a.dtype), (tensor,), [tensor])
+                _comm_args("scatter", a.size * pg.size(), a.size, a.dtype), (tensor,), [tensor], inline=not async_op)
     _D.bump_version(tensor)
     return _done(work, async_op)
 
@@ -622,7 +626,7 @@ def all_to_all_single(output, input, output_split_sizes=None, input_split_sizes=
                           [_pg.raw(o), (rb, np.cumsum([0] + rb[:-1]).tolist())])
     work = _run("c10d::alltoall_base_", pg, "mpi:all_to_all", fn,
                 _comm_args("all_to_allv", a.size, o.size, a.dtype, str(list(input_split_sizes or [])),
-                           str(list(output_split_sizes or []))), (output, input), [output])
+                           str(list(output_split_sizes or []))), (output, input), [output], inline=not async_op)
     _D.bump_version(output)
     return _done(work, async_op)
 
@@ -635,7 +639,7 @@ def barrier(group=None, async_op=False, device_ids=None):
     def fn():
         pg.check("barrier", np.uint8, 0)
         pg.comm.Barrier()
-    work = _run("c10d::barrier", pg, "mpi:barrier", fn, _comm_args("barrier", 0, 0, np.uint8), ())
+    work = _run("c10d::barrier", pg, "mpi:barrier", fn, _comm_args("barrier", 0, 0, np.uint8), (), inline=not async_op)
     return _done(work, async_op)
 
 

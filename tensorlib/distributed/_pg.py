@@ -126,6 +126,9 @@ class ProcessGroup:
         self._size = comm.Get_size()
         self._seq = 0
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        self._lock = threading.Lock()      # held while a collective runs, on the worker or inline
+        self._count_lock = threading.Lock()
+        self._pending = 0                  # queued, not yet finished
         self._thread = threading.Thread(target=self._loop, name=f"mpi pg {name}", daemon=True)
         self._thread.start()
 
@@ -143,25 +146,40 @@ class ProcessGroup:
             item = self._queue.get()
             if item is None:
                 return
-            work, title, fn, args = item
-            t0 = time.perf_counter_ns()
-            tok = _D.range_enter(title, "user")
-            try:
-                fn()
-                exc = None
-            except BaseException as e:  # noqa: BLE001 - handed to the waiting caller
-                exc = e
-            finally:
-                _D.range_exit(tok)
-            RECORDS.append((threading.get_native_id(), t0, time.perf_counter_ns(), title, args))
-            work._finish(exc)
+            with self._lock:
+                self._execute(*item)
+            with self._count_lock:
+                self._pending -= 1
 
-    def enqueue(self, title, fn, args, result=None) -> Work:
+    def _execute(self, work, title, fn, args):
+        t0 = time.perf_counter_ns()
+        tok = _D.range_enter(title, "user")
+        try:
+            fn()
+            exc = None
+        except BaseException as e:  # noqa: BLE001 - handed to the waiting caller
+            exc = e
+        finally:
+            _D.range_exit(tok)
+        RECORDS.append((threading.get_native_id(), t0, time.perf_counter_ns(), title, args))
+        work._finish(exc)
+
+    def enqueue(self, title, fn, args, result=None, inline=False) -> Work:
+        """Queue `fn` for the worker; or, with inline=True (a synchronous call) and nothing queued, run it
+        on the caller's thread at once: waking the worker and waiting for it costs milliseconds on a
+        loaded machine, more than a megabyte's all-reduce."""
         work = Work(title, self.timeout, result, self.ranks)
         self._seq += 1
         args = {"Rank": self.ranks[self._rank], **args, "Group size": self._size,
                 "Process Group Name": self.group_name, "Process Group Description": self.group_desc,
                 "Process Group Ranks": str(self.ranks), "Seq": self._seq}
+        if inline:
+            with self._lock:
+                if not self._pending:
+                    self._execute(work, title, fn, args)
+                    return work
+        with self._count_lock:
+            self._pending += 1
         self._queue.put((work, title, fn, args))
         return work
 
