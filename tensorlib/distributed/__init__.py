@@ -29,7 +29,7 @@ import numpy as np
 from .. import dispatch as _D
 from .._tensor_base import Tensor
 from . import _pg
-from ._pg import DEFAULT_TIMEOUT, ProcessGroup, Work
+from ._pg import DEFAULT_TIMEOUT, ProcessGroup, ReduceOp, Work
 
 __all__ = ["is_available", "is_initialized", "is_mpi_available", "is_nccl_available", "is_gloo_available",
            "is_torchelastic_launched", "init_process_group", "destroy_process_group", "get_rank", "get_world_size",
@@ -61,40 +61,6 @@ def is_gloo_available() -> bool:
 
 def is_torchelastic_launched() -> bool:
     return os.environ.get("TORCHELASTIC_RUN_ID") is not None
-
-
-class ReduceOp:
-    """torch.distributed.ReduceOp: ``ReduceOp.SUM`` etc. are members of ``ReduceOp.RedOpType``."""
-
-    class RedOpType(enum.IntEnum):
-        SUM = 0
-        AVG = 1
-        PRODUCT = 2
-        MIN = 3
-        MAX = 4
-        BAND = 5
-        BOR = 6
-        BXOR = 7
-        PREMUL_SUM = 8
-        UNUSED = 9
-
-    SUM = RedOpType.SUM
-    AVG = RedOpType.AVG
-    PRODUCT = RedOpType.PRODUCT
-    MIN = RedOpType.MIN
-    MAX = RedOpType.MAX
-    BAND = RedOpType.BAND
-    BOR = RedOpType.BOR
-    BXOR = RedOpType.BXOR
-    PREMUL_SUM = RedOpType.PREMUL_SUM
-
-    @staticmethod
-    def _coerce(op):
-        if isinstance(op, ReduceOp.RedOpType):
-            return op
-        if isinstance(op, str) and op.upper() in ReduceOp.RedOpType.__members__:
-            return ReduceOp.RedOpType[op.upper()]
-        raise TypeError(f"op must be a torch.distributed.ReduceOp (e.g. ReduceOp.SUM), got {op!r}")
 
 
 class Backend(str):

@@ -18,6 +18,7 @@ record with Kineto's communication arguments lands in `RECORDS`, which the profi
 from __future__ import annotations
 
 import collections
+import enum
 import queue
 import threading
 import time
@@ -36,6 +37,40 @@ RECORDS: collections.deque = collections.deque(maxlen=1 << 16)
 _DTYPES = [np.dtype(d) for d in ("?", "u1", "i1", "i2", "i4", "i8", "f2", "f4", "f8")]
 _COLLECTIVES = ["all_reduce", "broadcast", "reduce", "all_gather", "reduce_scatter", "gather", "scatter",
                 "all_to_all", "barrier"]
+
+
+class ReduceOp:
+    """torch.distributed.ReduceOp: ``ReduceOp.SUM`` etc. are members of ``ReduceOp.RedOpType``."""
+
+    class RedOpType(enum.IntEnum):
+        SUM = 0
+        AVG = 1
+        PRODUCT = 2
+        MIN = 3
+        MAX = 4
+        BAND = 5
+        BOR = 6
+        BXOR = 7
+        PREMUL_SUM = 8
+        UNUSED = 9
+
+    SUM = RedOpType.SUM
+    AVG = RedOpType.AVG
+    PRODUCT = RedOpType.PRODUCT
+    MIN = RedOpType.MIN
+    MAX = RedOpType.MAX
+    BAND = RedOpType.BAND
+    BOR = RedOpType.BOR
+    BXOR = RedOpType.BXOR
+    PREMUL_SUM = RedOpType.PREMUL_SUM
+
+    @staticmethod
+    def _coerce(op):
+        if isinstance(op, ReduceOp.RedOpType):
+            return op
+        if isinstance(op, str) and op.upper() in ReduceOp.RedOpType.__members__:
+            return ReduceOp.RedOpType[op.upper()]
+        raise TypeError(f"op must be a torch.distributed.ReduceOp (e.g. ReduceOp.SUM), got {op!r}")
 
 
 def dtype_code(dt) -> int:
@@ -221,7 +256,6 @@ def mpi_op(op, dt):
     """(MPI op, working dtype) for ReduceOp `op` on arrays of dtype `dt`. bool reduces as uint8 with the
     logical ops torch applies to bools; float16 reduces in float32 (MPI has no half type)."""
     from mpi4py import MPI
-    from . import ReduceOp
     dt = np.dtype(dt)
     op = ReduceOp._coerce(op)
     if dt == np.bool_:

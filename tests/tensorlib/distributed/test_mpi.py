@@ -51,7 +51,7 @@ def test_ddp_equals_single_process_training_on_two_ranks():
     p = run_job("job_ddp.py")
     assert p.returncode == 0, p.stdout + p.stderr
     for check in ("ddp equals single process", "no_sync", "find_unused_parameters", "unfinished reduction",
-                  "buffers"):
+                  "buffers", "sync batchnorm"):
         assert count_ok(p.stdout, check) == 2, (check, p.stdout, p.stderr)
 
 
