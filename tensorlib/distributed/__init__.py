@@ -169,10 +169,32 @@ def init_process_group(backend=None, init_method=None, timeout=None, world_size=
             raise ValueError(f"{env}={v} in the environment, but MPI sees {what} {mine} (rank {r} of {n}): the ranks "
                              f"were not started by MPI. Launch them with "
                              f"`mpiexec -n {os.environ.get('WORLD_SIZE', 'N')} python script.py`")
+    _abort_on_uncaught_exception()
     dup = comm.Dup()
     _W.pg = ProcessGroup(dup, "mpi", "0", "default_pg", range(n), timeout or DEFAULT_TIMEOUT)
     _W.groups = [_W.pg]
     _W.group_count = 1
+
+
+def _abort_on_uncaught_exception():
+    """An exception that ends a rank's script aborts the MPI job (after its traceback is printed), as
+    ``python -m mpi4py`` does: otherwise the rank would wait in MPI_Finalize at exit for ranks that wait for
+    it in a collective, and the job would hang instead of ending."""
+    import sys
+    prev = sys.excepthook
+    if getattr(prev, "_tensorlib_abort", False):
+        return
+
+    def hook(tp, value, tb):
+        prev(tp, value, tb)
+        if _W.pg is not None and not issubclass(tp, (SystemExit,)):
+            try:
+                sys.stderr.flush()
+            finally:
+                from mpi4py import MPI
+                MPI.COMM_WORLD.Abort(1)
+    hook._tensorlib_abort = True
+    sys.excepthook = hook
 
 
 def destroy_process_group(group=None):
