@@ -200,15 +200,16 @@ class ProcessGroup:
         work._finish(exc)
 
     def enqueue(self, title, fn, args, result=None, inline=False) -> Work:
-        """Queue `fn` for the worker; or, with inline=True (a synchronous call) and nothing queued, run it
-        on the caller's thread at once: waking the worker and waiting for it costs milliseconds on a
-        loaded machine, more than a megabyte's all-reduce."""
+        """Queue `fn` for the worker; or, with inline=True (a synchronous call), nothing queued and the
+        default timeout, run it on the caller's thread at once: waking the worker and waiting for it costs
+        milliseconds on a loaded machine, more than a megabyte's all-reduce. A group given its own timeout
+        always goes through the worker, so that `Work.wait` can give up after it (an MPI call cannot)."""
         work = Work(title, self.timeout, result, self.ranks)
         self._seq += 1
         args = {"Rank": self.ranks[self._rank], **args, "Group size": self._size,
                 "Process Group Name": self.group_name, "Process Group Description": self.group_desc,
                 "Process Group Ranks": str(self.ranks), "Seq": self._seq}
-        if inline:
+        if inline and self.timeout == DEFAULT_TIMEOUT:
             with self._lock:
                 if not self._pending:
                     self._execute(work, title, fn, args)

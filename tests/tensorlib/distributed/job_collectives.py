@@ -129,6 +129,24 @@ if n > 1:
         print("OK mismatch")
     else:
         sys.exit("no error on mismatched sizes")
+# a group with its own timeout: a collective that a rank joins too late ends in an error naming it
+if n > 1:
+    import time
+    from datetime import timedelta
+    quick = dist.new_group(list(range(n)), timeout=timedelta(seconds=0.3))
+    if r == 0:
+        try:
+            dist.all_reduce(T(np.ones(2)), group=quick)
+        except RuntimeError as e:
+            assert "mpi:all_reduce: timed out after 0.3 s" in str(e), e
+            print("OK timeout")
+        else:
+            sys.exit("no timeout")
+    else:
+        time.sleep(0.8)                 # late: rank 0 has given up waiting, its MPI call completes now
+        dist.all_reduce(T(np.ones(2)), group=quick)
+        print("OK timeout")
+    dist.barrier()
 dist.destroy_process_group()
 assert not dist.is_initialized()
 print("DONE")
