@@ -42,7 +42,7 @@ def _self_send(d, t):
     goes through the same dispatched path (`_p2p`) as isend's, and irecv receives it."""
     from tensorlib.distributed import _pg
     pg = d._default()
-    a = t._data.copy()
+    a = d._tensor(t).copy()         # the checks isend makes: a CUDA tensor gets torch's CUDA-aware MPI error
     w = d._p2p("c10d::send", "mpi:send", pg, t, lambda: pg.comm.Isend(_pg.raw(a), dest=0), {})
     out = tl.zeros(4)
     d.irecv(out, src=0).wait()
