@@ -6,7 +6,8 @@ backend=None) joins MPI's world. torchrun's variables (RANK, WORLD_SIZE) are che
 set; MASTER_ADDR/MASTER_PORT play no part, since MPI wires the ranks itself.
 
 Every collective is a dispatched op named as torch's profiler names it (``c10d::allreduce_``, ...), so the
-profiler sees the call; its execution on the group's worker thread is a ``mpi:all_reduce``-style range
+profiler sees the call; its execution (on the group's worker thread; a synchronous call with nothing queued
+on the caller's) is a ``mpi:all_reduce``-style range
 with Kineto's communication arguments (see _pg.py). CPU tensors only: the NCCL backend for CUDA tensors
 is refused at `init_process_group` with a clear message, never emulated.
 

@@ -6,6 +6,7 @@ progress while the caller goes on computing. MPICH progresses nonblocking collec
 calls, so a nonblocking `Iallreduce` would sit idle until `wait()`; a blocking `Allreduce` on a thread
 of its own (mpi4py releases the GIL inside MPI calls) overlaps with the caller's work for real. One
 thread per group also keeps every rank's collectives on a communicator in one order, which MPI requires.
+A synchronous call finding nothing queued runs on the caller's thread instead (see `ProcessGroup.enqueue`).
 
 Before its data moves, every collective exchanges a small descriptor (which collective, dtype, element
 count, root) with the rest of the group: a rank that calls another collective, or passes another size or
