@@ -106,6 +106,13 @@ assert objs == [{"rank": k, "s": "x" * k} for k in range(n)], objs
 lst = [r, "a"] if r == 0 else [None, None]
 dist.broadcast_object_list(lst, src=0)
 assert lst == [0, "a"]
+got = [None] * n if r == 0 else None
+dist.gather_object(("g", r), got, dst=0)
+if r == 0:
+    assert got == [("g", k) for k in range(n)], got
+mine = [None]
+dist.scatter_object_list(mine, [{"to": k} for k in range(n)] if r == 0 else None, src=0)
+assert mine == [{"to": r}], mine
 print("OK objects")
 
 dist.barrier()
