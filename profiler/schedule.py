@@ -49,13 +49,20 @@ def schedule(*, wait: int, warmup: int, active: int, repeat: int = 0, skip_first
 
 
 def trace_handler(dir_name, worker_name: str | None = None, use_gzip: bool = False):
-    """on_trace_ready callback writing ``{dir_name}/{worker_name}.{step}.pt.trace.json[.gz]``."""
+    """on_trace_ready callback writing ``{dir_name}/{worker_name}.{step}.pt.trace.json[.gz]``. The default
+    worker name is torch's ``{host}_{pid}``, with ``_rank{r}`` after it in a tensorlib.distributed job, so a
+    job's directory names each rank's file (and `python -m viewer DIR` opens them side by side)."""
     def handler(prof):
         os.makedirs(dir_name, exist_ok=True)
-        worker = worker_name or f"{socket.gethostname()}_{os.getpid()}"
+        worker = worker_name or f"{socket.gethostname()}_{os.getpid()}" + _rank_suffix()
         name = f"{worker}.{prof.step_num}.pt.trace.json" + (".gz" if use_gzip else "")
         prof.export_chrome_trace(os.path.join(dir_name, name))
     return handler
+
+
+def _rank_suffix() -> str:
+    from tensorlib import distributed as dist
+    return f"_rank{dist.get_rank()}" if dist.is_initialized() else ""
 
 
 tensorboard_trace_handler = trace_handler

@@ -6,7 +6,8 @@ store (`events.build`) renames once, after recording, and the table, the Chrome 
 stacks all read the renamed store:
 
 - an op (forward or backward phase) is ``aten::<name>``, tensorlib's op names being aten's, except
-  the few in `OP_NAMES` whose torch counterpart is spelled otherwise;
+  the few in `OP_NAMES` whose torch counterpart is spelled otherwise, and ops registered under a
+  namespace of their own (tensorlib.distributed's ``c10d::allreduce_``), which keep it;
 - an autograd node is two events, as the autograd engine writes them: the engine's
   ``autograd::engine::evaluate_function: <node>`` around the node's own ``<node>`` (tensorlib's engine
   does its bookkeeping inside the node's range, so the outer event's self time is ~0);
@@ -54,7 +55,7 @@ AUTOGRAD_TAGS = (ENGINE_TAG, NODE_TAG)      # ranges of the backward phase, writ
 
 def op_name(name: str) -> str:
     """torch's profiled name of tensorlib op `name`."""
-    return OP_NAMES.get(name) or (name if name.startswith(ATEN) else ATEN + name)
+    return OP_NAMES.get(name) or (name if "::" in name else ATEN + name)
 
 
 def node_name(name: str) -> str:

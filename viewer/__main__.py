@@ -1,5 +1,9 @@
 """Command line: `python -m viewer TRACE` opens the TUI; `summary` and `diff` print text for logs/CI.
 
+A distributed job (a directory of rank traces, or several files) opens as one trace with the ranks side
+by side (viewer/job.py); `summary --rank R` / `--per-rank` split its table by rank, and `ranks` prints
+each step's compute and collective time per rank with the slowest rank marked.
+
 Every failure a user can cause (missing file, not a trace, bad arguments) ends in one line on stderr
 and exit status 1 or 2, never a traceback.
 """
@@ -20,25 +24,70 @@ if TYPE_CHECKING:
     from .model import Trace
 
 
-def _load(path: str) -> Trace:
+def _load(path: str | list[str]) -> Trace:
     from .model import load_trace
 
     trace = load_trace(path)
+    where = path if isinstance(path, str) else path[0] if len(path) == 1 else "job"
     for w in trace.warnings:  # warnings quote names, pids and tids from the file
-        print(f"warning: {literal(path)}: {literal(w)}", file=sys.stderr)
+        print(f"warning: {literal(where)}: {literal(w)}", file=sys.stderr)
     return trace
 
 
+def _is_job(paths: list[str]) -> bool:
+    import os
+
+    return len(paths) > 1 or os.path.isdir(paths[0])
+
+
 def cmd_summary(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from .job import rank_of_pid
     from .summary import format_table, ops_table
 
-    trace = _load(args.trace)
-    table = ops_table(trace, by_shape=args.by_shape)
-    rows = table.rows(args.sort, not args.ascending, args.limit, args.filter or "")
+    paths: list[str] = args.trace
+    if (args.rank is not None or args.per_rank) and not _is_job(paths):
+        raise TraceError("--rank and --per-rank need a job: a directory of rank traces, or several trace files")
+    trace = _load(paths if len(paths) > 1 else paths[0])
+    lane_rank = np.array([rank_of_pid(ln.pid) for ln in trace.lanes] or [-1], np.int64)
+    ranks = sorted(set(lane_rank.tolist()) - {-1})
+    if args.rank is not None and args.rank not in ranks:
+        raise TraceError(f"--rank {args.rank}: the job has ranks {ranks}")
+    chosen = ranks if args.per_rank else [args.rank] if args.rank is not None else [None]
+    out: dict[str, object] = {}
+    for r in chosen:
+        mask = None if r is None or not len(trace.lane) else lane_rank[trace.lane] == r
+        table = ops_table(trace, by_shape=args.by_shape, mask=mask)
+        rows = table.rows(args.sort, not args.ascending, args.limit, args.filter or "")
+        if args.json:
+            out["all" if r is None else f"rank {r}"] = table.as_dicts(rows)
+        else:
+            if r is not None:
+                print(f"rank {r}")
+            print(format_table(table, rows))
     if args.json:
-        print(json.dumps(table.as_dicts(rows), indent=1, ensure_ascii=True))
-    else:
-        print(format_table(table, rows))
+        print(json.dumps(out["all"] if chosen == [None] else out, indent=1, ensure_ascii=True))
+    return 0
+
+
+def cmd_ranks(args: argparse.Namespace) -> int:
+    from .job import per_rank_steps
+
+    if not _is_job(args.trace):
+        raise TraceError("ranks needs a job: a directory of rank traces, or several trace files")
+    rows = per_rank_steps(_load(args.trace if len(args.trace) > 1 else args.trace[0]))
+    if args.json:
+        print(json.dumps(rows, indent=1, ensure_ascii=True))
+        return 0
+    if not rows:
+        print("no ProfilerStep#N ranges: profile with a schedule and call prof.step() each step")
+        return 0
+    print(f"{'step':<18} {'rank':>5} {'step ms':>10} {'compute ms':>11} {'comm ms':>10}")
+    for row in rows:
+        mark = "  <- slowest" if row["slowest"] else ""
+        print(f"{literal(row['step']):<18} {row['rank']:>5} {row['step_ns'] / 1e6:>10.3f} "
+              f"{row['compute_ns'] / 1e6:>11.3f} {row['comm_ns'] / 1e6:>10.3f}{mark}")
     return 0
 
 
@@ -60,16 +109,20 @@ def cmd_diff(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_open(path: str) -> int:
+def cmd_open(paths: list[str]) -> int:
     from safeio import InputError, open_input
 
-    try:  # refused here, before the terminal switches to the TUI: no FIFO, device or directory
-        open_input(path, what="trace file")[0].close()
+    from .job import job_files
+
+    files = job_files(paths[0]) if _is_job(paths) and len(paths) == 1 else paths
+    try:  # refused here, before the terminal switches to the TUI: no FIFO or device
+        for path in files:
+            open_input(path, what="trace file")[0].close()
     except InputError as exc:
         raise TraceError(str(exc)) from None
     from .app import ViewerApp
 
-    ViewerApp(path).run()
+    ViewerApp(paths[0] if len(paths) == 1 else None, job=None if len(paths) == 1 else paths).run()
     return 0
 
 
@@ -83,7 +136,9 @@ def _parser() -> argparse.ArgumentParser:
     p = _Parser(prog="python -m viewer", description="Terminal viewer for Chrome trace files.")
     sub = p.add_subparsers(dest="cmd")
     s = sub.add_parser("summary", help="print the ops table")
-    s.add_argument("trace")
+    s.add_argument("trace", nargs="+", help="a trace file; or a job: a directory of rank traces, or several files")
+    s.add_argument("--rank", type=int, default=None, help="a job's rank r only")
+    s.add_argument("--per-rank", action="store_true", help="one table per rank of a job")
     s.add_argument("--sort", default="total", choices=COLUMNS)
     s.add_argument("--ascending", action="store_true")
     s.add_argument("--limit", type=int, default=None)
@@ -96,14 +151,17 @@ def _parser() -> argparse.ArgumentParser:
     d.add_argument("--text", action="store_true", help="print instead of opening the TUI")
     d.add_argument("--json", action="store_true")
     d.add_argument("--limit", type=int, default=None)
+    r = sub.add_parser("ranks", help="a job's steps per rank: compute and collective time, the slowest rank")
+    r.add_argument("trace", nargs="+", help="a directory of rank traces, or several trace files")
+    r.add_argument("--json", action="store_true")
     o = sub.add_parser("open", help="open the TUI (the default)")
-    o.add_argument("trace")
+    o.add_argument("trace", nargs="+", help="a trace file; or a job: a directory of rank traces, or several files")
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv and argv[0] not in ("summary", "diff", "open", "-h", "--help"):
+    if argv and argv[0] not in ("summary", "diff", "ranks", "open", "-h", "--help"):
         argv = ["open"] + argv
     args = _parser().parse_args(argv)
     try:
@@ -111,6 +169,8 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_summary(args)
         if args.cmd == "diff":
             return cmd_diff(args)
+        if args.cmd == "ranks":
+            return cmd_ranks(args)
         if args.cmd == "open":
             return cmd_open(args.trace)
         _parser().print_help()

@@ -154,9 +154,10 @@ class ViewerApp(App[None]):
     ]
 
     def __init__(self, path: str | None = None, diff_path: str | None = None, *,
-                 trace: Trace | None = None, diff_trace: Trace | None = None) -> None:
+                 trace: Trace | None = None, diff_trace: Trace | None = None, job: list[str] | None = None) -> None:
         super().__init__()
         self.path, self.diff_path = path, diff_path
+        self.job = job  # several rank traces of one job, opened side by side (viewer/job.py)
         self.trace: Trace | None = trace
         self.diff_trace: Trace | None = diff_trace
         self.matches = np.zeros(0, dtype=np.int64)
@@ -171,7 +172,8 @@ class ViewerApp(App[None]):
     def compose(self) -> ComposeResult:
         with Vertical(id="loading"):
             # A Text, not a str: Static parses a str as markup, and "[@click=app.quit]" is a file name too.
-            yield Static(Text(f"Loading {literal(os.path.basename(self.path or ''))} …"), id="loading-label")
+            what = f"{len(self.job)} rank traces" if self.job else os.path.basename(self.path or "")
+            yield Static(Text(f"Loading {literal(what)} …"), id="loading-label")
             yield ProgressBar(total=1.0, show_eta=False, show_percentage=True, id="progress")
         yield Footer()
 
@@ -192,7 +194,7 @@ class ViewerApp(App[None]):
 
         try:
             # Flows are bound after the first paint: the timeline does not need them to draw.
-            trace = load_trace(self.path or "", progress, defer_flows=True)
+            trace = load_trace(self.job or self.path or "", progress, defer_flows=True)
             diff = load_trace(self.diff_path, progress) if self.diff_path else None
         except TraceError as exc:
             self.post_message(Loaded(None, None, str(exc)))

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import gc
 import itertools
+import os
 from collections import Counter, defaultdict
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -732,14 +733,21 @@ def _gc_paused(freeze: bool = False) -> Iterator[None]:
             gc.enable()
 
 
-def load_trace(path: str, progress: Progress = _noop, defer_flows: bool = False) -> Trace:
+def load_trace(path: str | list[str], progress: Progress = _noop, defer_flows: bool = False) -> Trace:
     """Open a trace file; raises loader.TraceError (one-line message) only when nothing is readable.
 
-    The result is frozen out of the GC's sight afterwards. With defer_flows, flows are bound later by
-    `trace.bind_pending_flows()` (the app does it after the first paint).
+    A directory, or a list of several files, is a distributed job: its ranks' traces merged on one clock
+    (viewer/job.py). The result is frozen out of the GC's sight afterwards. With defer_flows, flows are
+    bound later by `trace.bind_pending_flows()` (the app does it after the first paint).
     """
+    paths = [path] if isinstance(path, str) else list(path)
+    if len(paths) == 1 and not os.path.isdir(paths[0]):
+        with _gc_paused(freeze=True):
+            return build_trace(load_raw(paths[0], progress), paths[0], progress, defer_flows)
+    from .job import load_job
+
     with _gc_paused(freeze=True):
-        trace = build_trace(load_raw(path, progress), path, progress, defer_flows)
+        trace = build_trace(load_job(paths, progress), os.pathsep.join(paths), progress, defer_flows)
     return trace
 
 

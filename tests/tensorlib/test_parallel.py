@@ -42,5 +42,5 @@ def test_distributed_outside_a_group_answers_as_torch():
             call()
     with pytest.raises(ValueError, match=NOT_INIT):
         DistributedDataParallel(nn.Linear(2, 3))
-    with pytest.raises(RuntimeError, match="no communication backend yet"):
+    with pytest.raises(RuntimeError, match="has no NCCL backend"):
         dist.init_process_group("nccl")

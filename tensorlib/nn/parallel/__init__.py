@@ -3,8 +3,8 @@
 `DataParallel` is torch's on a CPU or a single CUDA device: it runs the wrapped module (moving inputs to
 `device_ids[0]`), with the module under `.module` so state-dict keys carry torch's `module.` prefix.
 Replicas over several devices are not built yet and are refused at construction, never run on one device
-while claiming several. `DistributedDataParallel` needs a process group, which tensorlib.distributed
-cannot make yet: it raises torch's error for a process without one.
+while claiming several. `DistributedDataParallel` (distributed.py) averages gradients over a process group
+of tensorlib.distributed in buckets, as torch's.
 """
 from __future__ import annotations
 
@@ -49,9 +49,4 @@ class DataParallel(Module):
         return self.module(*map(move, inputs), **{k: move(v) for k, v in kwargs.items()})
 
 
-class DistributedDataParallel(Module):
-    def __init__(self, module, device_ids=None, output_device=None, dim=0, broadcast_buffers=True,
-                 process_group=None, bucket_cap_mb=None, find_unused_parameters=False, check_reduction=False,
-                 gradient_as_bucket_view=False, static_graph=False, **kwargs):
-        raise ValueError("Default process group has not been initialized, please make sure to call "
-                         "init_process_group.")
+from .distributed import DistributedDataParallel  # noqa: E402

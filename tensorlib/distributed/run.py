@@ -1,0 +1,127 @@
+"""A launcher like torchrun, on MPI's: ``python -m tensorlib.distributed.run --nproc-per-node N script.py [args]``.
+
+It starts ``mpiexec -n N`` (the mpich wheel's, or the first on PATH) with this module as each rank's agent.
+An agent runs the script as its child, with torchrun's variables set (RANK, WORLD_SIZE, LOCAL_RANK,
+LOCAL_WORLD_SIZE, GROUP_RANK, MASTER_ADDR, MASTER_PORT) and MPI's connection passed down, so the child joins
+the job when it calls ``init_process_group``. The agent prefixes every line the child writes with
+``[rank<r>]:`` (as torchrun's ``--log-line-prefix``), and when the child fails it says which rank died and how
+(exit code, or the signal that killed it) and exits with that status: mpiexec then ends every other rank
+and the launcher exits non-zero. The child dies with its agent (PR_SET_PDEATHSIG), so no rank outlives the
+job. Ctrl-C reaches every process of the terminal's process group, ranks included.
+
+Across hosts, start the agents with mpiexec directly: ``mpiexec -hosts a,b -n 8 python -m
+tensorlib.distributed.run script.py`` (a process started by mpiexec is an agent; --nnodes > 1 without it
+is refused, since MPI forms the job, not a rendezvous at MASTER_ADDR).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+
+
+def _parser():
+    p = argparse.ArgumentParser(prog="python -m tensorlib.distributed.run",
+                                description="Run a training script on N ranks (mpiexec underneath).")
+    p.add_argument("--nproc-per-node", "--nproc_per_node", type=int, default=1, help="ranks on this host")
+    p.add_argument("--nnodes", type=int, default=1, help="hosts (>1: start this module with mpiexec -hosts)")
+    p.add_argument("--node-rank", "--node_rank", type=int, default=0, help="this host's index (GROUP_RANK)")
+    p.add_argument("--master-addr", "--master_addr", default="127.0.0.1", help="set as MASTER_ADDR for the script")
+    p.add_argument("--master-port", "--master_port", type=int, default=29500, help="set as MASTER_PORT")
+    p.add_argument("script", help="the training script")
+    p.add_argument("args", nargs=argparse.REMAINDER, help="the script's arguments")
+    return p
+
+
+def _mpiexec():
+    exe = os.path.join(os.path.dirname(sys.executable), "mpiexec")
+    return exe if os.path.exists(exe) else shutil.which("mpiexec")
+
+
+def _die_with_parent():
+    """In the child, before exec: SIGKILL when the agent dies (Linux's PR_SET_PDEATHSIG)."""
+    try:
+        import ctypes
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)      # PR_SET_PDEATHSIG = 1
+    except (OSError, AttributeError):
+        pass
+
+
+def _pump(src, dst, prefix):
+    for line in iter(src.readline, b""):
+        dst.write(prefix + line)
+        dst.flush()
+    src.close()
+
+
+def _how(code: int) -> str:
+    if code < 0:
+        try:
+            return f"was killed by signal {signal.Signals(-code).name}"
+        except ValueError:
+            return f"was killed by signal {-code}"
+    return f"exited with code {code}"
+
+
+def agent(args) -> int:
+    """One rank: run the script as a child with torchrun's variables and MPI's connection."""
+    rank = int(os.environ["PMI_RANK"])
+    world = int(os.environ.get("PMI_SIZE", "1"))
+    local = int(os.environ.get("MPI_LOCALRANKID", rank))
+    env = dict(os.environ, RANK=str(rank), WORLD_SIZE=str(world), LOCAL_RANK=str(local),
+               LOCAL_WORLD_SIZE=os.environ.get("MPI_LOCALNRANKS", str(args.nproc_per_node)),
+               GROUP_RANK=str(args.node_rank), MASTER_ADDR=args.master_addr, MASTER_PORT=str(args.master_port))
+    fds = tuple(int(os.environ[k]) for k in ("PMI_FD",) if os.environ.get(k, "").isdigit())
+    child = subprocess.Popen([sys.executable, "-u", args.script, *args.args], env=env, pass_fds=fds,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, preexec_fn=_die_with_parent)
+    prefix = f"[rank{rank}]:".encode()
+    pumps = [threading.Thread(target=_pump, args=(child.stdout, sys.stdout.buffer, prefix), daemon=True),
+             threading.Thread(target=_pump, args=(child.stderr, sys.stderr.buffer, prefix), daemon=True)]
+    for t in pumps:
+        t.start()
+    forward = lambda signum, frame: child.send_signal(signum)  # noqa: E731
+    for s in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(s, forward)
+    code = child.wait()
+    for t in pumps:
+        t.join(timeout=5)
+    if code != 0:
+        sys.stderr.write(f"tensorlib.distributed.run: rank {rank} (pid {child.pid}) {_how(code)}; ending the job\n")
+        sys.stderr.flush()
+        return 128 - code if code < 0 else code
+    return 0
+
+
+def main(argv=None) -> int:
+    args = _parser().parse_args(argv)
+    if args.nproc_per_node < 1:
+        print("tensorlib.distributed.run: --nproc-per-node must be at least 1", file=sys.stderr)
+        return 2
+    if not os.path.isfile(args.script):
+        print(f"tensorlib.distributed.run: no such script: {args.script!r}", file=sys.stderr)
+        return 2
+    if "PMI_RANK" in os.environ:        # started by mpiexec: this process is one rank's agent
+        return agent(args)
+    if args.nnodes != 1:
+        print(f"tensorlib.distributed.run: --nnodes {args.nnodes}: MPI forms a multi-host job; start the agents with "
+              f"`mpiexec -hosts HOST1,HOST2 -n TOTAL python -m tensorlib.distributed.run script.py`", file=sys.stderr)
+        return 2
+    exe = _mpiexec()
+    if exe is None:
+        print("tensorlib.distributed.run: mpiexec not found; pip install mpich (or install an MPI)", file=sys.stderr)
+        return 2
+    cmd = [exe, "-n", str(args.nproc_per_node), sys.executable, "-m", "tensorlib.distributed.run",
+           "--nproc-per-node", str(args.nproc_per_node), "--node-rank", str(args.node_rank),
+           "--master-addr", args.master_addr, "--master-port", str(args.master_port), args.script, *args.args]
+    try:
+        return subprocess.call(cmd)
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,303 @@
+"""torch.nn.parallel.DistributedDataParallel on tensorlib.distributed.
+
+At construction the module's parameters and buffers are broadcast from rank 0, and the parameters that require
+grad are assigned to buckets in reverse registration order (roughly the order backward produces their
+gradients): with bucket_cap_mb unset the first bucket holds up to 1 MiB and the others up to 25 MiB, as
+torch's; a given bucket_cap_mb caps them all, one dtype per bucket. During backward a hook on each parameter
+copies its accumulated gradient into its bucket's flat buffer; when a bucket is full it is divided by the
+world size and all-reduced asynchronously, buckets launched strictly in index order so that every rank issues
+the same collectives in the same order. The all-reduces run on the process group's worker thread while
+backward goes on (a trace shows ``mpi:all_reduce`` on that thread beside the backward ops). When backward
+ends, the works are waited for and each parameter's ``.grad`` is overwritten with its averaged slice.
+
+`no_sync()` skips the reduction (gradients accumulate locally; the next synchronised backward reduces the
+accumulated sums). `find_unused_parameters=True` all-reduces a used-parameter map after the last bucket, so
+a parameter used on some rank only still gets the average, and one used on none keeps its gradient; with
+False, a parameter that gets no gradient leaves the reduction unfinished and the next forward raises
+torch's error.
+"""
+from __future__ import annotations
+
+import contextlib
+import weakref
+
+import numpy as np
+
+from ... import distributed as dist
+from ...autograd import engine as _engine
+from ...autograd.grad_mode import is_grad_enabled
+from ...dispatch import bump_version, record_range
+from ..._tensor_base import Tensor
+from ..modules.module import Module
+
+__all__ = ["DistributedDataParallel"]
+
+_FIRST_BUCKET_BYTES = 1024 * 1024        # torch's dist._DEFAULT_FIRST_BUCKET_BYTES
+_DEFAULT_BUCKET_MB = 25
+
+
+def _wrap(a):
+    t = object.__new__(Tensor)
+    t._data = a
+    return t
+
+
+class _Bucket:
+    __slots__ = ("params", "offsets", "flat", "pending", "work", "index")
+
+    def __init__(self, index, params, dtype):
+        self.index = index
+        self.params = params
+        self.offsets = np.cumsum([0] + [p.numel() for p in params]).tolist()
+        self.flat = np.zeros(self.offsets[-1], dtype)
+        self.pending = len(params)
+        self.work = None
+
+
+class DistributedDataParallel(Module):
+    def __init__(self, module, device_ids=None, output_device=None, dim=0, broadcast_buffers=True,
+                 init_sync=True, process_group=None, bucket_cap_mb=None, find_unused_parameters=False,
+                 check_reduction=False, gradient_as_bucket_view=False, static_graph=False,
+                 delay_all_reduce_named_params=None, param_to_hook_all_reduce=None, mixed_precision=None,
+                 device_mesh=None, skip_all_reduce_unused_params=False):
+        super().__init__()
+        pg = dist._group(process_group)       # torch's ValueError before init_process_group
+        for flag, value, why in (
+                ("check_reduction", check_reduction, "is deprecated in torch and has no effect"),
+                ("gradient_as_bucket_view", gradient_as_bucket_view, "(gradients as views of the buckets) is not "
+                 "built; gradients are copied out of the buckets"),
+                ("static_graph", static_graph, "is not built; the graph is handled as dynamic"),
+                ("delay_all_reduce_named_params", delay_all_reduce_named_params, "is not built"),
+                ("param_to_hook_all_reduce", param_to_hook_all_reduce, "is not built"),
+                ("mixed_precision", mixed_precision, "is not built"),
+                ("device_mesh", device_mesh, "is not built; pass process_group"),
+                ("skip_all_reduce_unused_params", skip_all_reduce_unused_params, "is not built")):
+            if value not in (False, None):
+                raise ValueError(f"DistributedDataParallel({flag}={value!r}): {flag} {why}; leave it unset")
+        params = [p for _, p in module.named_parameters()]
+        if not any(p.requires_grad for p in params):
+            raise RuntimeError("DistributedDataParallel is not needed when a module doesn't have any parameter that "
+                               "requires a gradient.")
+        if device_ids is not None and len(device_ids) > 1:
+            raise ValueError("device_ids can only be None or contain a single element.")
+        types = {p.device.type for p in params}
+        if len(types) != 1:
+            raise ValueError(f"DistributedDataParallel's input module must be on the same type of devices, but input "
+                             f"module parameters locate in {types}.")
+        self.device_type = next(iter(types))
+        if self.device_type == "cpu" and (device_ids or output_device):
+            raise ValueError(f"DistributedDataParallel device_ids and output_device arguments only work with "
+                             f"single-device/multiple-device GPU modules or CPU modules, but got device_ids "
+                             f"{device_ids}, output_device {output_device}, and module parameters "
+                             f"{ {p.device for p in params} }.")
+        if self.device_type != "cpu":
+            raise RuntimeError("CUDA tensor detected and the MPI used doesn't have CUDA-aware MPI support")
+        self.module = module
+        self.device_ids = None
+        self.output_device = None
+        self.dim = dim
+        self.broadcast_buffers = broadcast_buffers
+        self.find_unused_parameters = find_unused_parameters
+        self.process_group = process_group
+        self.require_backward_grad_sync = True
+        self.require_forward_param_sync = True
+        cap = _DEFAULT_BUCKET_MB if bucket_cap_mb is None else bucket_cap_mb
+        self.bucket_bytes_cap = int(cap * 1024 * 1024)
+        self.gradient_as_bucket_view = False
+        self.static_graph = False
+        # the reducer's state (not submodules, not parameters: plain attributes Module does not register)
+        object.__setattr__(self, "_pg", pg)
+        object.__setattr__(self, "_params", [p for p in params if p.requires_grad])
+        if init_sync:
+            self._sync_module_states()
+        object.__setattr__(self, "_buckets", self._assign_buckets(_FIRST_BUCKET_BYTES if bucket_cap_mb is None
+                                                                  else self.bucket_bytes_cap))
+        index = {id(p): i for i, p in enumerate(self._params)}
+        object.__setattr__(self, "_where", {id(p): (b, k, index[id(p)]) for b in self._buckets
+                                            for k, p in enumerate(b.params)})
+        object.__setattr__(self, "_expect", False)
+        object.__setattr__(self, "_next", 0)
+        object.__setattr__(self, "_used", np.zeros(len(self._params), np.int32))
+        object.__setattr__(self, "_unfinished", None)
+        object.__setattr__(self, "_handles", [])
+        me = weakref.ref(self)
+        for i, p in enumerate(self._params):
+            self._handles.append(p.register_hook(_GradHook(me, i, p)))
+        object.__setattr__(self, "_post", _PostBackward(me))
+        _engine.post_backward_hooks.append(self._post)
+
+    def __del__(self):
+        post = self.__dict__.get("_post")
+        if post is not None and post in _engine.post_backward_hooks:
+            _engine.post_backward_hooks.remove(post)
+
+    # -- construction -------------------------------------------------------------------------------
+    def _sync_module_states(self):
+        """Parameters and buffers from rank 0, one broadcast per dtype of the flattened tensors."""
+        if self._pg.size() == 1:
+            return
+        tensors = [*self.module.parameters(), *self.module.buffers()]
+        by_dtype: dict = {}
+        for t in tensors:
+            by_dtype.setdefault(t._data.dtype, []).append(t)
+        for dt, ts in by_dtype.items():
+            flat = np.concatenate([t._data.reshape(-1) for t in ts]) if ts else np.empty(0, dt)
+            dist.broadcast(_wrap(flat), src=self._pg.ranks[0], group=self.process_group)
+            off = 0
+            for t in ts:
+                n = t._data.size
+                t._data[...] = flat[off:off + n].reshape(t._data.shape)
+                bump_version(t)
+                off += n
+
+    def _assign_buckets(self, first_cap):
+        buckets, cur, size, cap = [], [], 0, first_cap
+        dtype = None
+        for p in reversed(self._params):
+            nbytes = p._data.nbytes
+            if cur and (p._data.dtype != dtype or size + nbytes > cap):
+                buckets.append(_Bucket(len(buckets), cur, dtype))
+                cur, size, cap = [], 0, self.bucket_bytes_cap
+            cur.append(p)
+            dtype = p._data.dtype
+            size += nbytes
+        if cur:
+            buckets.append(_Bucket(len(buckets), cur, dtype))
+        return buckets
+
+    # -- forward ------------------------------------------------------------------------------------
+    def forward(self, *inputs, **kwargs):
+        with record_range("DistributedDataParallel.forward"):
+            if self._unfinished is not None:
+                missing, self._unfinished = self._unfinished, None
+                raise RuntimeError(_unfinished_message(missing, self._pg.ranks[self._pg.rank()]))
+            if self.broadcast_buffers and self.require_forward_param_sync and self._pg.size() > 1:
+                for b in self.module.buffers():
+                    dist.broadcast(b, src=self._pg.ranks[0], group=self.process_group)
+            if is_grad_enabled() and self.require_backward_grad_sync:
+                self._prepare()
+            else:
+                object.__setattr__(self, "_expect", False)
+            return self.module(*inputs, **kwargs)
+
+    def _prepare(self):
+        for b in self._buckets:
+            b.pending = len(b.params)
+            b.work = None
+        self._used[:] = 0
+        object.__setattr__(self, "_next", 0)
+        object.__setattr__(self, "_expect", True)
+
+    @contextlib.contextmanager
+    def no_sync(self):
+        """Gradients accumulate locally inside; the first backward after it reduces the sums."""
+        old = self.require_backward_grad_sync
+        self.require_backward_grad_sync = False
+        try:
+            yield
+        finally:
+            self.require_backward_grad_sync = old
+
+    # -- backward -----------------------------------------------------------------------------------
+    def _ready(self, i, p, g):
+        """Parameter i's gradient contribution `g` is ready: its accumulated gradient goes to its slot."""
+        if not self._expect:
+            return
+        b, k, _ = self._where[id(p)]
+        if b.work is not None:
+            return
+        slot = b.flat[b.offsets[k]:b.offsets[k + 1]]
+        acc = g._data.reshape(-1)
+        if p._grad is not None:
+            acc = p._grad._data.reshape(-1) + acc
+        slot[...] = acc
+        if not self._used[i]:
+            self._used[i] = 1
+            b.pending -= 1
+        self._launch_ready()
+
+    def _launch_ready(self, force=False):
+        bs = self._buckets
+        while self._next < len(bs) and (bs[self._next].pending == 0 or force):
+            b = bs[self._next]
+            if force:
+                for k, p in enumerate(b.params):
+                    if not self._used[self._where[id(p)][2]]:
+                        b.flat[b.offsets[k]:b.offsets[k + 1]] = 0
+            b.flat /= self._pg.size()
+            b.work = dist.all_reduce(_wrap(b.flat), group=self.process_group, async_op=True)
+            object.__setattr__(self, "_next", self._next + 1)
+
+    def _finalize(self):
+        """After backward: launch what is left (find_unused_parameters), wait, write the averages back."""
+        if not self._expect:
+            return
+        object.__setattr__(self, "_expect", False)
+        used = None
+        if self._next < len(self._buckets):
+            if not self.find_unused_parameters:
+                missing = [i for i in range(len(self._params)) if not self._used[i]]
+                for b in self._buckets[:self._next]:
+                    b.work.wait()
+                object.__setattr__(self, "_unfinished", missing)
+                return
+            self._launch_ready(force=True)
+        if self.find_unused_parameters:
+            used = _wrap(self._used.copy())
+            dist.all_reduce(used, group=self.process_group)
+        for b in self._buckets:
+            b.work.wait()
+            for k, p in enumerate(b.params):
+                if used is not None and not used._data[self._where[id(p)][2]]:
+                    continue            # no rank used it: its gradient stays as it was
+                avg = b.flat[b.offsets[k]:b.offsets[k + 1]].reshape(p._data.shape)
+                if p._grad is None:
+                    p.grad = _wrap(avg.copy())
+                else:
+                    p._grad._data[...] = avg
+                    bump_version(p._grad)
+
+    def register_comm_hook(self, state, hook):
+        raise NotImplementedError("DistributedDataParallel.register_comm_hook: communication hooks are not built; "
+                                  "gradients are averaged with all_reduce")
+
+    def extra_repr(self):
+        return ""
+
+
+class _GradHook:
+    """Tensor hook of parameter i (holds the DDP module weakly: the module owns its parameters)."""
+    __slots__ = ("ddp", "i", "p")
+
+    def __init__(self, ddp, i, p):
+        self.ddp = ddp
+        self.i = i
+        self.p = weakref.ref(p)
+
+    def __call__(self, g):
+        ddp = self.ddp()
+        p = self.p()
+        if ddp is not None and p is not None:
+            ddp._ready(self.i, p, g)
+        return None
+
+
+class _PostBackward:
+    __slots__ = ("ddp",)
+
+    def __init__(self, ddp):
+        self.ddp = ddp
+
+    def __call__(self):
+        ddp = self.ddp()
+        if ddp is not None:
+            ddp._finalize()
+
+
+def _unfinished_message(missing, rank):
+    return ("Expected to have finished reduction in the prior iteration before starting a new one. This error "
+            "indicates that your module has parameters that were not used in producing loss. You can enable unused "
+            "parameter detection by passing the keyword argument `find_unused_parameters=True` to "
+            "`torch.nn.parallel.DistributedDataParallel`, and by \nmaking sure all `forward` function outputs "
+            "participate in calculating loss. \nParameter indices which did not receive grad for rank "
+            f"{rank}: {' '.join(map(str, missing))}")

@@ -1,0 +1,65 @@
+"""python -m tensorlib.distributed.run: ranks' output prefixed, and a rank that dies (exception, os._exit,
+signal) ends the job within seconds with a non-zero status that says which rank and how. Each case starts
+a 2-rank job (several seconds on a loaded 2-core machine): marked slow."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("mpi4py", reason="the launcher runs mpiexec (pip install mpi4py mpich)")
+
+ROOT = Path(__file__).resolve().parents[3]
+SCRIPT = '''
+import os, sys
+import tensorlib as tl, tensorlib.distributed as dist
+dist.init_process_group()
+t = tl.ones(2) * (dist.get_rank() + 1)
+dist.all_reduce(t)
+print("rank", os.environ["RANK"], "of", os.environ["WORLD_SIZE"], t.tolist())
+mode = sys.argv[1]
+if dist.get_rank() == 1 and mode == "raise":
+    raise ValueError("boom")
+if dist.get_rank() == 1 and mode == "exit":
+    os._exit(3)
+if dist.get_rank() == 0 and mode == "kill":
+    os.kill(os.getpid(), 9)
+dist.barrier()
+'''
+
+
+def launch(tmp_path, mode):
+    script = tmp_path / "train.py"
+    script.write_text(SCRIPT)
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    return subprocess.run([sys.executable, "-m", "tensorlib.distributed.run", "--nproc-per-node", "2", str(script),
+                           mode], capture_output=True, text=True, timeout=60, env=env, cwd=tmp_path)
+
+
+@pytest.mark.slow
+def test_ranks_run_with_torchruns_variables_and_prefixed_output(tmp_path):
+    p = launch(tmp_path, "ok")
+    assert p.returncode == 0, p.stderr
+    assert "[rank0]:rank 0 of 2 [3.0, 3.0]" in p.stdout and "[rank1]:rank 1 of 2 [3.0, 3.0]" in p.stdout
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("mode, code, says", [
+    ("exit", 3, "rank 1 (pid"), ("kill", 137, "was killed by signal SIGKILL"),
+    ("raise", 1, "[rank1]:ValueError: boom")])
+def test_a_dying_rank_ends_the_job(tmp_path, mode, code, says):
+    p = launch(tmp_path, mode)
+    assert p.returncode == code, (p.stdout, p.stderr)
+    assert says in p.stderr
+
+
+def test_bad_launcher_arguments_are_one_line(tmp_path):
+    p = subprocess.run([sys.executable, "-m", "tensorlib.distributed.run", "--nnodes", "2", __file__],
+                       capture_output=True, text=True, timeout=60, env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    assert p.returncode == 2 and "mpiexec -hosts" in p.stderr and p.stderr.count("\n") == 1
+    p = subprocess.run([sys.executable, "-m", "tensorlib.distributed.run", str(tmp_path / "absent.py")],
+                       capture_output=True, text=True, timeout=60, env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    assert p.returncode == 2 and "no such script" in p.stderr
