@@ -333,11 +333,18 @@ def _done(work, async_op):
 # -- the dispatched ops --------------------------------------------------------------------------------
 
 def _start_kernel(xp, *arrays, start):
+    """An in-place collective (allreduce_, ...) returns the tensor it works on, as torch's c10d ops do."""
     start()
     return arrays[0] if arrays else np.empty(0)
 
 
-_OPS = {name: _D.register_op(name, _start_kernel) for name in (
+def _start_only_kernel(xp, *arrays, start):
+    """send and barrier produce nothing: an empty result, never an alias of the tensor being sent."""
+    start()
+    return np.empty(0)
+
+
+_OPS = {name: _D.register_op(name, _start_kernel if name.endswith("_") else _start_only_kernel) for name in (
     "c10d::allreduce_", "c10d::broadcast_", "c10d::reduce_", "c10d::allgather_", "c10d::_allgather_base_",
     "c10d::reduce_scatter_", "c10d::_reduce_scatter_base_", "c10d::gather_", "c10d::scatter_",
     "c10d::alltoall_base_", "c10d::barrier", "c10d::send", "c10d::recv_")}
