@@ -168,3 +168,61 @@ def gru_layer(xg, h0, w_hh, b_hh=None, reverse=False):
     """(outputs, h_n) of one GRU layer and direction over the sequence's input projection `xg`."""
     out, h, _acts, _hns = dispatch(GRU_LAYER, xg, h0, w_hh, b_hh, reverse=reverse)
     return out, h
+
+
+# --- Elman RNN: h = tanh(x_t + W_hh h + b_hh) (or relu) ----------------------------------------------------
+
+@op("rnn_layer", save="io", node_name="RnnLayerBackward0")
+def RNN_LAYER(xp, xg, h0, w_hh, b_hh=None, relu=False, reverse=False):
+    L, N, H = xg.shape
+    out = xp.empty((L, N, H), dtype=xg.dtype)
+    whT = w_hh.T
+    h = h0.astype(xg.dtype, copy=False)
+    for t in (range(L - 1, -1, -1) if reverse else range(L)):
+        pre = xg[t] + h @ whT
+        if b_hh is not None:
+            pre += b_hh
+        h = xp.maximum(pre, 0, out=pre) if relu else xp.tanh(pre, out=pre)
+        out[t] = h
+    return out, h
+
+
+@op("rnn_layer_backward", node_name="RnnLayerBackwardBackward0")
+def RNN_LAYER_BACKWARD(xp, g_out, g_h, h0, w_hh, out, relu=False, reverse=False):
+    L, N, H = out.shape
+    dt = out.dtype
+    dxg = xp.empty(out.shape, dtype=dt)
+    dh = g_h.astype(dt, copy=True) if g_h is not None else xp.zeros((N, H), dtype=dt)
+    for t in (range(L) if reverse else range(L - 1, -1, -1)):
+        if g_out is not None:
+            dh = dh + g_out[t]
+        y = out[t]
+        d = dxg[t]
+        if relu:
+            xp.multiply(dh, y > 0, out=d)
+        else:
+            xp.multiply(dh, 1 - y * y, out=d)
+        dh = d @ w_hh
+    h_prev = xp.empty(out.shape, dtype=dt)
+    if reverse:
+        h_prev[:-1], h_prev[-1] = out[1:], h0
+    else:
+        h_prev[1:], h_prev[0] = out[:-1], h0
+    dw_hh = dxg.reshape(L * N, -1).T @ h_prev.reshape(L * N, H)
+    return dxg, dh, dw_hh, dxg.sum(axis=(0, 1))
+
+
+@RNN_LAYER.def_backward
+def _(ctx, g_out, g_h):
+    xg, h0, w_hh, b_hh = ctx.saved_inputs
+    out, _h = ctx.saved_output
+    grads = dispatch(RNN_LAYER_BACKWARD, g_out, g_h, h0, w_hh, out, relu=ctx.attrs.get("relu", False),
+                     reverse=ctx.attrs.get("reverse", False))
+    need = ctx.needs_input_grad
+    return tuple(gr if need[k] and (k < 3 or b_hh is not None) else None for k, gr in enumerate(grads))
+
+
+def rnn_layer(xg, h0, w_hh, b_hh=None, relu=False, reverse=False):
+    """(outputs, h_n) of one Elman RNN layer and direction over the sequence's input projection `xg`."""
+    attrs = {k: True for k, v in (("relu", relu), ("reverse", reverse)) if v}
+    return dispatch(RNN_LAYER, xg, h0, w_hh, b_hh, **attrs)

@@ -1,13 +1,14 @@
 """Sample calls for the ops tensorlib.nn adds (see op_cases.py)."""
 import tensorlib as tl
 import tensorlib.nn.functional as F
-from tensorlib.ops.recurrent import gru_layer as _gru, lstm_layer as _lstm
+from tensorlib.ops.recurrent import gru_layer as _gru, lstm_layer as _lstm, rnn_layer as _rnn
 from tests.tensorlib.op_cases import I, R, _fixed
 
 # ops dispatched only inside backward formulas: their sample call runs a backward pass
 BACKWARD_ONLY = {"convolution_backward_weight", "adaptive_avg_pool2d_backward", "avg_pool2d_divisor",
                  "nll_loss_backward", "_log_softmax_backward_data", "threshold_backward", "lstm_layer_backward",
-                 "gru_layer_backward", "scaled_dot_product_attention_backward"}
+                 "gru_layer_backward", "scaled_dot_product_attention_backward",
+                 "rnn_layer_backward"}
 # gradcheck differentiates the squared gradients of these, which runs the backward-only op's own backward
 SECOND_ORDER_CHECKED = {"_log_softmax_backward_data", "threshold_backward"}
 NO_GRADCHECK = {"dropout"} | (BACKWARD_ONLY - SECOND_ORDER_CHECKED)
@@ -75,6 +76,9 @@ CASES = {
     "gru_layer": lambda: (lambda xg, h, w, b: _gru(xg, h, w, b)[0], [R(3, 2, 6), R(2, 2), R(6, 2), R(6)]),
     "gru_layer_backward": lambda: (_bwd(lambda xg, h, w, b: _gru(xg, h, w, b, reverse=True)[1]),
                                    [R(3, 2, 6), R(2, 2), R(6, 2), R(6)]),
+    "rnn_layer": lambda: (lambda xg, h, w, b: _rnn(xg, h, w, b)[0], [R(3, 2, 2), R(2, 2), R(2, 2), R(2)]),
+    "rnn_layer_backward": lambda: (_bwd(lambda xg, h, w, b: _rnn(xg, h, w, b, relu=True, reverse=True)[1]),
+                                   [R(3, 2, 2), R(2, 2), R(2, 2), R(2)]),
     "scaled_dot_product_attention": lambda: (lambda q, k, v, m: F.scaled_dot_product_attention(q, k, v, m),
                                              [R(2, 3, 4), R(2, 5, 4), R(2, 5, 4), R(3, 5)]),
     "scaled_dot_product_attention_backward": lambda: (

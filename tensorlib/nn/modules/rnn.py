@@ -3,16 +3,16 @@ their cells.
 
 Parameters are named and shaped as torch's (weight_ih_l0, weight_hh_l0_reverse, ...; gates stacked as
 i,f,g,o for LSTM and r,z,n for GRU) so state_dicts carry over. The input projection of a whole sequence
-is one `linear` op. An LSTM or GRU layer's recurrence is then one op forward (`lstm_layer`,
-`gru_layer`) and one backward (tensorlib/ops/recurrent.py); RNN and projected LSTMs add a `linear` of the
-hidden state per step and their gates' ops.
+is one `linear` op. A layer's recurrence is then one op forward (`lstm_layer`, `gru_layer`,
+`rnn_layer`) and one backward (tensorlib/ops/recurrent.py); only an LSTM with projections (proj_size) runs
+step by step, a `linear` of the hidden state and the gates' ops per step.
 """
 from __future__ import annotations
 
 import math
 
 from ... import ops
-from ...ops.recurrent import gru_layer, lstm_layer
+from ...ops.recurrent import gru_layer, lstm_layer, rnn_layer
 from .. import functional as F, init
 from ..parameter import Parameter
 from .module import Module
@@ -168,20 +168,18 @@ class RNNBase(Module):
                     hs.append(h)
                     cs.append(c)
                     continue
-                if self.mode == "GRU":
-                    o, h = gru_layer(xg, h, w_hh, b_hh, reverse=bool(d))
+                if not lstm:
+                    if self.mode == "GRU":
+                        o, h = gru_layer(xg, h, w_hh, b_hh, reverse=bool(d))
+                    else:
+                        o, h = rnn_layer(xg, h, w_hh, b_hh, relu=self.mode == "RNN_RELU", reverse=bool(d))
                     outs_dir.append(o)
                     hs.append(h)
                     continue
-                steps = range(L - 1, -1, -1) if d else range(L)
+                steps = range(L - 1, -1, -1) if d else range(L)     # an LSTM with projections, step by step
                 outs = [None] * L
                 for t in steps:
-                    if lstm:
-                        h, c = _lstm_step(xg[t], h, c, w_hh, b_hh, w_hr)
-                    elif self.mode == "GRU":
-                        h = _gru_step(xg[t], h, w_hh, b_hh)
-                    else:
-                        h = _rnn_step(xg[t], h, w_hh, b_hh, self.mode == "RNN_RELU")
+                    h, c = _lstm_step(xg[t], h, c, w_hh, b_hh, w_hr)
                     outs[t] = h
                 outs_dir.append(ops.stack(outs, 0))
                 hs.append(h)

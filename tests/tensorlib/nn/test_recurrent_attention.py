@@ -349,13 +349,19 @@ def test_lstm_layer_op_matches_the_step_by_step_cells_forward_and_backward():
             np.testing.assert_allclose(a, b, atol=1e-10)
 
 
-def test_gru_layer_op_matches_the_step_by_step_cells_forward_and_backward():
+@pytest.mark.parametrize("kind", ["GRU", "RNN_TANH", "RNN_RELU"])
+def test_gru_and_rnn_layer_ops_match_the_step_by_step_cells_forward_and_backward(kind):
     import numpy as np
 
     tl.manual_seed(4)
     L, N, I, H = 5, 3, 4, 6
+    make = {"GRU": lambda i: tl.nn.GRU(I, H, num_layers=2, bidirectional=i),
+            "RNN_TANH": lambda i: tl.nn.RNN(I, H, num_layers=2, bidirectional=i),
+            "RNN_RELU": lambda i: tl.nn.RNN(I, H, num_layers=2, bidirectional=i, nonlinearity="relu")}[kind]
+    make_cell = {"GRU": lambda i: tl.nn.GRUCell(i, H), "RNN_TANH": lambda i: tl.nn.RNNCell(i, H),
+                 "RNN_RELU": lambda i: tl.nn.RNNCell(i, H, nonlinearity="relu")}[kind]
     for bidirectional in (False, True):
-        m = tl.nn.GRU(I, H, num_layers=2, bidirectional=bidirectional).double()
+        m = make(bidirectional).double()
         x = tl.randn(L, N, I, dtype=tl.float64, requires_grad=True)
         out, h = m(x)
         (out.pow(2).sum() + h.sum() * 0.3).backward()
@@ -368,7 +374,7 @@ def test_gru_layer_op_matches_the_step_by_step_cells_forward_and_backward():
             outs_d = []
             for d in range(dirs):
                 sfx = f"_l{layer}" + ("_reverse" if d else "")
-                cell = tl.nn.GRUCell(inp.shape[-1], H).double()
+                cell = make_cell(inp.shape[-1]).double()
                 for k in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
                     setattr(cell, k, getattr(m, k + sfx))
                 hh = tl.zeros(N, H, dtype=tl.float64)
