@@ -555,14 +555,14 @@ def resolve(a, env, shapes):
     return a
 
 
-def replay(g, inputs, ops=None, ranges=True):
+def replay(g, inputs, ops=None, ranges=True, params=None):
     """Run the recorded ops again, each through the dispatcher (hooks and the profiler see them as eager
     ops), on `inputs` (the tensor inputs in order). Returns the output structure."""
     ops = ops if ops is not None else _d.registry()
     env = {}
     for i, t in enumerate(inputs):
         env[("in", i)] = t
-    for k, t in g.params.items():
+    for k, t in (g.params if params is None else params).items():
         env[("p", k)] = t
     for k, c in enumerate(g.const_tensors()):
         env[("c", k)] = c
