@@ -90,7 +90,10 @@ class Sym:
         return hash((self.coef, self.dims, self.offset))
 
     def __repr__(self):
-        terms = [f"input{i}.size({a})" for i, a in self.dims]
+        return self.text()
+
+    def text(self, names=None):
+        terms = [f"{names[i] if names else f'input{i}'}.size({a})" for i, a in self.dims]
         s = "*".join(([str(self.coef)] if self.coef != 1 or not terms else []) + terms)
         if self.offset:
             s += f"{self.offset:+d}"
@@ -126,6 +129,7 @@ class Graph:
         self.consts: list = []    # numpy arrays
         self.output = None        # the forward's return value, tensors as V
         self.warnings: list[str] = []   # TracerWarnings raised while tracing (data-dependent Python values)
+        self.input_names: list[str] = []  # for printing (the forward's parameter names where known)
 
     def __repr__(self):
         return self.pretty()
@@ -138,21 +142,22 @@ class Graph:
         return ct
 
     def pretty(self, input_names=None):
-        names = input_names or [f"input{i}" for i in range(len(self.inputs))]
-        head = ", ".join(f"%{n} : {_fmt_meta(s, d)}" for n, (s, d, _) in zip(names, self.inputs))
+        names = input_names or self.input_names or [f"input{i}" for i in range(len(self.inputs))]
+        head = ", ".join(f"%{n} : {_fmt_meta(s, d, names)}" for n, (s, d, _) in zip(names, self.inputs))
         head += "".join(f",\n      %{k} : {_fmt_meta(tuple(t.shape), t._data.dtype)}" for k, t in self.params.items())
         lines = [f"graph({head}):"]
         for i, n in enumerate(self.nodes):
             outs = ", ".join(f"%{i}" if j == 0 else f"%{i}.{j}" for j in range(n.n_out))
-            metas = ", ".join(_fmt_meta(s, d) for s, d in n.out_meta)
+            metas = ", ".join(_fmt_meta(s, d, names) for s, d in n.out_meta)
             args = ", ".join([_fmt(a, names) for a in n.args] + [f"{k}={_fmt(v, names)}" for k, v in n.attrs.items()])
             lines.append(f"  {outs} : {metas} = aten::{n.op}({args})")
         lines.append(f"  return ({_fmt(self.output, names)})")
         return "\n".join(lines) + "\n"
 
 
-def _fmt_meta(shape, dtype):
-    return f"{np.dtype(dtype).name}({', '.join(str(s) for s in shape)})"
+def _fmt_meta(shape, dtype, names=None):
+    dt = "None" if dtype is None else np.dtype(dtype).name
+    return f"{dt}({', '.join(_fmt(s, names) for s in shape)})"
 
 
 def _fmt(a, names):
@@ -166,6 +171,8 @@ def _fmt(a, names):
         return "{" + ", ".join(f"{k!r}: {_fmt(v, names)}" for k, v in a.items()) + "}"
     if isinstance(a, np.ndarray):
         return f"<array {_fmt_meta(a.shape, a.dtype)}>"
+    if isinstance(a, Sym) and names:
+        return a.text(names)
     return repr(a)
 
 

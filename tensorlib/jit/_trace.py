@@ -70,24 +70,26 @@ class _Snapshot:
 
 
 def _probe_batch(fn, args, g, params, buffers):
-    """Generalise `g` over dim 0 of each tensor input (one probe per input); returns the inputs whose dim 0
-    may vary. A probe whose ops differ leaves that input's shape fixed."""
+    """Generalise `g` over dimension 0 of the tensor inputs: inputs whose first dimensions are equal grow
+    together (one probe per group, the forward run once more with one more row). Returns the groups (lists of
+    input indices) whose dimension 0 may vary; a probe whose ops differ leaves that group's shapes fixed."""
     tensors: list = []
-    _graph._flatten(tuple(args), tensors)
-    free = []
+    spec = _graph._flatten(tuple(args), tensors)
+    groups: dict = {}
     for i, t in enumerate(tensors):
-        if t.ndim == 0:
-            continue
-        grown = _graph.grown(t, 0)
-        probe_args = _graph.unflatten(_graph._flatten(tuple(args), []), [grown if j == i else x
-                                                                      for j, x in enumerate(tensors)])
+        if t.ndim:
+            groups.setdefault(t.shape[0], []).append(i)
+    free = []
+    for members in groups.values():
+        probe = [_graph.grown(t, 0) if j in members else t for j, t in enumerate(tensors)]
+        probe_args = _graph.unflatten(spec, probe)
         snap = _Snapshot(buffers)
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 g2, _ = _graph.record(fn, probe_args, {**params, **buffers})
-            _graph.generalize(g, [([(i, 0)], g2)])
-            free.append(i)
+            _graph.generalize(g, [([(i, 0) for i in members], g2)])
+            free.append(members)
         except (GraphMismatch, ValueError, RuntimeError, TypeError, IndexError):
             continue
         finally:
@@ -98,9 +100,10 @@ def _probe_batch(fn, args, g, params, buffers):
 class _Traced:
     """What TracedModule and TracedFunction share: the graph, the guards, the replay."""
 
-    def _setup(self, graph, free_dims, name):
+    def _setup(self, graph, free_groups, name):
         self._graph = graph
-        self._free_dims = frozenset(free_dims)
+        self._free_groups = [list(m) for m in free_groups]      # inputs whose dim 0 varies together
+        self._group_of = {i: k for k, m in enumerate(self._free_groups) for i in m}
         self._traced_name = name
 
     @property
@@ -124,7 +127,11 @@ class _Traced:
             if not isinstance(t, Tensor):
                 raise TypeError(f"{self._traced_name}: input {i} must be a Tensor, got {type(t).__name__}")
             s = tuple(t.shape)
-            if len(s) != len(shape) or any(a != b and not (k == 0 and i in self._free_dims)
+            grp = self._group_of.get(i)
+            if grp is not None and s and s[0] != tensors[self._free_groups[grp][0]].shape[0]:
+                raise RuntimeError(f"{self._traced_name}: inputs {self._free_groups[grp]} were traced with one first "
+                                   f"dimension and must keep sharing it (input {i} has {s[0]})")
+            if len(s) != len(shape) or any(a != b and not (k == 0 and grp is not None)
                                            for k, (a, b) in enumerate(zip(s, shape))):
                 raise RuntimeError(f"{self._traced_name}: input {i} was traced with shape {list(shape)} and the "
                                    f"trace does not generalise to shape {list(s)} (only a dimension 0 that the "
@@ -250,6 +257,7 @@ def trace(func, example_inputs=None, optimize=None, check_trace=True, check_inpu
     else:
         raise TypeError(f"tensorlib.jit.trace expects an nn.Module or a function, got {type(func).__name__}")
     g, out = _graph.record(func, args, {**params, **buffers})
+    g.input_names = _input_names(func, args, len(g.inputs))
     _check_outputs_are_tensors(g.output)
     snap_out = _snapshot(out)
     free = _probe_batch(func, args, g, params, buffers)
@@ -263,6 +271,20 @@ def trace(func, example_inputs=None, optimize=None, check_trace=True, check_inpu
                 got = _snapshot(_run_no_grad(traced, inputs))
             _compare(expected, got, check_tolerance)
     return traced
+
+
+def _input_names(func, args, n):
+    """The forward's parameter names for printing, where each argument is one tensor."""
+    import inspect
+    names = []
+    if len(args) == n and all(isinstance(a, Tensor) for a in args):
+        try:
+            sig = inspect.signature(func.forward if isinstance(func, Module) else func)
+            names = [p.name for p in sig.parameters.values()
+                     if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)][:n]
+        except (TypeError, ValueError):
+            names = []
+    return names if len(names) == n else [f"input{i}" for i in range(n)]
 
 
 def _run_no_grad(fn, inputs):
@@ -413,7 +435,8 @@ def _graph_to_json(g, kinds):
     doc = {"inputs": [[list(s), np.dtype(d).name, rg] for s, d, rg in g.inputs],
            "args_spec": e.enc(g.args_spec, "the arguments"), "nodes": nodes,
            "steps": [s if type(s) is int else list(s) for s in g.steps],
-           "params": kinds, "n_consts": len(g.consts), "output": e.enc(g.output, "the output")}
+           "params": kinds, "n_consts": len(g.consts), "output": e.enc(g.output, "the output"),
+           "input_names": list(g.input_names)}
     return doc, e.arrays
 
 
@@ -434,7 +457,7 @@ def save(m, f, _extra_files=None):
         params, kinds = g.params, {k: "buffer" for k in g.params}
     doc, arrays = _graph_to_json(g, kinds)
     doc["name"] = m._traced_name
-    doc["free_dims"] = sorted(m._free_dims)
+    doc["free_dims"] = m._free_groups
     doc["module"] = isinstance(m, TracedModule)
     tensors = {f"p.{k}": (t.detach() if t is not None else t) for k, t in params.items()}
     tensors.update({f"c.{i}": from_numpy(np.array(c)) for i, c in enumerate(g.consts)})
@@ -476,11 +499,12 @@ def load(f, map_location=None, _extra_files=None):
                 raise RuntimeError("malformed step list")
         g.consts = [_graph._host(tensors[f"c.{i}"]._data) for i in range(int(doc["n_consts"]))]
         g.output = _dec(doc["output"], arrays)
+        g.input_names = [str(x) for x in doc.get("input_names", [])][:len(g.inputs)]
         kinds = doc["params"]
         params = {k: tensors[f"p.{k}"] for k, kind in kinds.items() if kind == "param"}
         buffers = {k: tensors[f"p.{k}"] for k, kind in kinds.items() if kind != "param"}
         g.params = {**params, **buffers}
-        free = [int(i) for i in doc["free_dims"]]
+        free = [[int(i) for i in grp] for grp in doc["free_dims"]]
         label = str(doc["name"])
     except (KeyError, ValueError, TypeError, IndexError, orjson.JSONDecodeError) as e:
         raise RuntimeError(f"{name}: damaged tensorlib.jit file ({type(e).__name__}: {e})") from None
