@@ -243,8 +243,8 @@ class _Runner:
         self.warned = set()
 
     def _eager(self, reason, kind, args, kwargs):
-        if kind not in self.warned:
-            self.warned.add(kind)
+        if reason not in self.warned:
+            self.warned.add(reason)
             warnings.warn(f"tensorlib.compile: running {self.name} eagerly: {reason}", UserWarning, stacklevel=4)
         return self.fn(*args, **kwargs)
 
@@ -296,7 +296,7 @@ class _Runner:
                                    f"{flow[0].message}")
             self.eager_only = reason
             warnings.warn(f"tensorlib.compile: running {self.name} eagerly: {reason}", UserWarning, stacklevel=3)
-            self.warned.add("flow")
+            self.warned.add(reason)
             return out
         try:
             code = _codegen(g, {**params, **buffers}, _d.registry(), self.name)
