@@ -54,7 +54,7 @@ AUTOGRAD_TAGS = (ENGINE_TAG, NODE_TAG)      # ranges of the backward phase, writ
 
 def op_name(name: str) -> str:
     """torch's profiled name of tensorlib op `name`."""
-    return OP_NAMES.get(name) or (name if name.startswith(ATEN) else ATEN + name)
+    return OP_NAMES.get(name) or (name if "::" in name else ATEN + name)     # quantized::linear_dynamic keeps its own
 
 
 def node_name(name: str) -> str:
