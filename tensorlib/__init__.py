@@ -80,7 +80,7 @@ from . import nn  # noqa: E402
 from . import backends  # noqa: E402
 from . import jit, onnx  # noqa: E402 - torch.jit.trace, torch.onnx.export (issue 19)
 from ._compile import compile  # noqa: E402
-from . import ao, quantization  # noqa: E402 - torch.quantization.quantize_dynamic
+from . import ao, nested, quantization  # noqa: E402 - torch.quantization.quantize_dynamic; nested: refused
 from .quantization import qint8, quint8  # noqa: E402
 
 _submodules: dict | None = None

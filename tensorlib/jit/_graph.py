@@ -231,39 +231,50 @@ def _warn_py(what, msg=None):
         warnings.warn(text, TracerWarning, stacklevel=3)
 
 
+_WATCHED = {"item": "number", "__bool__": "boolean", "__int__": "number", "__float__": "number",
+            "__index__": "index", "tolist": "list", "numpy": None}
+_watch_lock = threading.Lock()
+_watch_users = 0            # traces running, over all threads: the conversions are wrapped while any runs
+_watch_saved: dict = {}
+
+
+def _watch_wrap(name, orig, what):
+    def f(self, *a, **k):
+        _warn_py(what, _NUMPY if what is None else None)
+        return orig(self, *a, **k)
+    f.__name__ = name
+    f.__wrapped__ = orig
+    return f
+
+
 @contextlib.contextmanager
 def _python_value_watch():
     """torch's tracer warns when a tensor becomes a Python value (a branch on `bool(t)`, `t.item()`): the
     trace keeps the value as a constant. The conversions are Tensor methods without an op, so they are
-    wrapped for the duration of the trace (and only warn on the tracing thread)."""
-    names = {"item": "number", "__bool__": "boolean", "__int__": "number", "__float__": "number",
-             "__index__": "index", "tolist": "list", "numpy": None}
-    saved = {n: Tensor.__dict__.get(n) for n in names}
-
-    def wrap(name, orig, what):
-        def f(self, *a, **k):
-            _warn_py(what, _NUMPY if what is None else None)
-            return orig(self, *a, **k)
-        f.__name__ = name
-        f.__wrapped__ = orig
-        return f
-
-    first = not _tracing()
-    if first:
-        for n, what in names.items():
-            if saved[n] is not None:
-                setattr(Tensor, n, wrap(n, saved[n], what))
+    wrapped while some trace runs (one wrapping for all threads; only the tracing thread is warned)."""
+    global _watch_users
+    with _watch_lock:
+        if _watch_users == 0:
+            for n, what in _WATCHED.items():
+                orig = Tensor.__dict__.get(n)
+                if orig is not None:
+                    _watch_saved[n] = orig
+                    setattr(Tensor, n, _watch_wrap(n, orig, what))
+        _watch_users += 1
+    outer = not _tracing()
     _trace_state.active = _tracing() + 1
-    if first:
+    if outer:
         _trace_state.warned = []
     try:
         yield _trace_state.warned
     finally:
         _trace_state.active -= 1
-        if first:
-            for n, orig in saved.items():
-                if orig is not None:
+        with _watch_lock:
+            _watch_users -= 1
+            if _watch_users == 0:
+                for n, orig in _watch_saved.items():
                     setattr(Tensor, n, orig)
+                _watch_saved.clear()
 
 
 def _flatten(obj, out, path=()):

@@ -180,3 +180,30 @@ def test_inputs_the_trace_cannot_generalise_to_are_refused():
         traced(tl.randn(5, 3))
     with pytest.raises(RuntimeError, match="was traced as float32 and got float64"):
         traced(tl.randn(2, 3, dtype=tl.float64))
+
+
+def test_concurrent_traces_leave_the_tensor_methods_as_they_were():
+    import threading
+    originals = {n: tl.Tensor.__dict__[n] for n in ("item", "__bool__", "numpy")}
+    errors = []
+
+    def work():
+        try:
+            for _ in range(5):
+                jit.trace(_Branchy(), tl.ones(2, 3), check_trace=False)
+        except Exception as e:  # noqa: BLE001 - reported below
+            errors.append(e)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", jit.TracerWarning)
+        threads = [threading.Thread(target=work) for _ in range(3)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    assert not errors
+    assert {n: tl.Tensor.__dict__[n] for n in originals} == originals
+
+
+def test_nested_is_refused_with_what_to_use_instead():
+    with pytest.raises(NotImplementedError, match="Pad the sequences to one length"):
+        tl.nested.nested_tensor([tl.ones(2), tl.ones(3)])
