@@ -14,6 +14,7 @@ import pytest
 import tensorlib as tl
 import tensorlib.onnx
 from tensorlib import nn
+import tensorlib.nn.functional as F
 
 
 class MLP(nn.Module):
@@ -220,3 +221,44 @@ def test_export_is_seen_as_tracing():
     tensorlib.onnx.export(Probe(), tl.randn(2), io.BytesIO())
     assert seen == [(True, True)]
     assert not tensorlib.onnx.is_in_onnx_export() and not tl.jit.is_tracing()
+
+
+class _ManyOps(nn.Module):
+    """One model through most translations (each checked against tensorlib in ONNX Runtime)."""
+
+    def __init__(self):
+        super().__init__()
+        self.emb = nn.Embedding(10, 4)
+        self.conv1 = nn.Conv1d(4, 6, 3, padding=1)
+        self.gn = nn.GroupNorm(2, 6)
+        self.ln = nn.LayerNorm(6)
+
+    def forward(self, tokens, x):
+        e = self.emb(tokens).permute(0, 2, 1)                       # (N, 4, L)
+        c = self.gn(self.conv1(e))                                  # (N, 6, L)
+        c = F.leaky_relu(c, 0.1) + F.elu(c) - F.softplus(c) * F.silu(c)
+        c = self.ln(c.transpose(1, 2))                               # (N, L, 6)
+        c = F.gelu(c, approximate="tanh") + F.gelu(c)
+        c = tl.cat([c, c[:, ::2].mean(dim=1, keepdim=True).expand(-1, c.shape[1], -1)], dim=-1)
+        c = c.unsqueeze(1).squeeze(1).clamp(-2.0, 3.0)
+        y = tl.where(x > 0, x, x * 0.5).pow(2).sub(x, alpha=2) / 3
+        y = F.pad(y, (1, 2)).log_softmax(-1)[..., 1:-1]
+        m = c.sum(dim=(1, 2)) + c.amax(dim=-1).amin(dim=1) + c.max(dim=2)[0].argmax(dim=1).float()
+        return m, y.reshape(y.shape[0], -1).to(tl.float64), tl.div(x, 0.7, rounding_mode="floor")
+
+
+def test_many_ops_match_in_onnxruntime():
+    tl.manual_seed(3)
+    model = _ManyOps().eval()
+    tokens = tl.randint(0, 10, (3, 5))
+    x = tl.randn(3, 7)
+    buf = io.BytesIO()
+    tensorlib.onnx.export(model, (tokens, x), buf, input_names=["tokens", "x"], output_names=["m", "y", "q"],
+                          dynamic_axes={"tokens": {0: "n"}, "x": {0: "n"}})
+    tokens2, x2 = tl.randint(0, 10, (5, 5)), tl.randn(5, 7)
+    with tl.no_grad():
+        want = _outputs(model(tokens2, x2))
+    got = _run(buf.getvalue(), {"tokens": tokens2.numpy(), "x": x2.numpy()})
+    for g, w in zip(got, want):
+        assert g.dtype == w.dtype
+        np.testing.assert_allclose(g, w, rtol=1e-5, atol=1e-5)
