@@ -30,10 +30,7 @@ __all__ = ["compile", "OptimizedModule"]
 BACKENDS = ("inductor", "eager")
 MODES = (None, "default")
 
-# ops whose output may share memory with an input (views, or the input itself returned)
-_VIEWS = {"view", "reshape", "transpose", "permute", "select", "slice", "squeeze", "unsqueeze", "expand", "narrow",
-          "diagonal", "unbind", "split_with_sizes", "detach", "alias", "contiguous", "to", "alias_dtype", "flatten",
-          "unflatten", "as_strided", "movedim", "t", "real", "imag", "view_as", "expand_as"}
+_VIEWS = _graph.VIEW_OPS
 # ops that always return a new buffer for output 0
 _FRESH = {"linear", "conv1d", "conv2d", "matmul", "mm", "bmm", "addmm", "add", "sub", "mul", "div", "relu", "sigmoid",
           "tanh", "gelu", "silu", "exp", "log", "sqrt", "neg", "softmax", "log_softmax", "layer_norm", "batch_norm",

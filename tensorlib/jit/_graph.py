@@ -32,6 +32,13 @@ from ..ops.creation import from_numpy
 __all__ = ["TracerWarning", "V", "Sym", "Node", "Graph", "record", "generalize", "GraphMismatch"]
 
 
+# ops whose output may share memory with their first input (views, or the input itself returned)
+VIEW_OPS = frozenset({"view", "reshape", "transpose", "permute", "select", "slice", "squeeze", "unsqueeze", "expand",
+                      "narrow", "diagonal", "unbind", "split_with_sizes", "detach", "alias", "contiguous", "to",
+                      "alias_dtype", "flatten", "unflatten", "as_strided", "movedim", "t", "real", "imag", "view_as",
+                      "expand_as"})
+
+
 class TracerWarning(Warning):
     """torch.jit.TracerWarning: the trace may not generalise (a value became a Python constant)."""
 

@@ -458,7 +458,56 @@ def _dynamic_axes(dynamic_axes, in_names, out_names, g):
     return dyn
 
 
+def _check_inplace(g, opset):
+    """An in-place op becomes a new ONNX value; that is right unless another tensor shares the target's
+    memory (a view of it, or what it views) and is read after the update: refused, naming the op."""
+    parent: dict = {}
+
+    def find(k):
+        while parent.get(k, k) != k:
+            k = parent[k]
+        return k
+
+    def keys(a, out):
+        if isinstance(a, V):
+            out.append(a.key)
+        elif isinstance(a, (list, tuple)):
+            for x in a:
+                keys(x, out)
+        return out
+    last_use: dict = {}
+    for i, n in enumerate(g.nodes):
+        for k in keys(n.args, []) + keys(list(n.attrs.values()), []):
+            last_use[k] = i
+    for k in keys(_out_list(g.output), []):
+        last_use[k] = len(g.nodes)
+    for i, n in enumerate(g.nodes):
+        first = n.args[0] if n.args else None
+        if n.op in _graph.VIEW_OPS and isinstance(first, V):
+            for j in range(n.n_out):
+                parent[find(("n", i, j))] = find(first.key)
+        elif n.op.endswith("_") and isinstance(first, V):
+            root = find(first.key)
+            shared = [k for k in list(parent) + list({find(k) for k in parent}) if k != first.key and find(k) == root]
+            if any(last_use.get(k, -1) > i for k in shared):
+                raise UnsupportedOperatorError(n.op, opset, "it updates in place a tensor that shares memory with "
+                                                            "another one read later (a view); use the out-of-place op")
+            parent[("n", i, 0)] = root
+
+
+def _out_list(o):
+    out: list = []
+    if isinstance(o, V):
+        out.append(o)
+    elif isinstance(o, dict):
+        out.extend(o.values())
+    elif isinstance(o, (list, tuple)):
+        out.extend(o)
+    return out
+
+
 def _emit(g, opset, onnx, helper, numpy_helper, export_params, fold, in_names, out_names, dyn, keep_inits):
+    _check_inplace(g, opset)
     ctx = _Ctx(g, opset, helper, numpy_helper, export_params, fold, in_names)
     ops = _d.registry()
     for i, n in enumerate(in_names):

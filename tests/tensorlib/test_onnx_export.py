@@ -262,3 +262,25 @@ def test_many_ops_match_in_onnxruntime():
     for g, w in zip(got, want):
         assert g.dtype == w.dtype
         np.testing.assert_allclose(g, w, rtol=1e-5, atol=1e-5)
+
+
+class _InplaceOnView(nn.Module):
+    def forward(self, x):
+        y = x * 1.0
+        v = y.view(-1)
+        y.relu_()                     # v sees the update in tensorlib; an ONNX value could not
+        return v + 1
+
+
+class _InplaceAfterReshape(nn.Module):
+    def forward(self, x):
+        return (x * 2).reshape(-1).relu_() + 1       # nothing else reads the base: fine
+
+
+def test_in_place_updates_of_shared_memory_are_refused():
+    with pytest.raises(tensorlib.onnx.errors.UnsupportedOperatorError, match=r"'aten::relu_'.*shares memory"):
+        tensorlib.onnx.export(_InplaceOnView(), tl.randn(2, 3), io.BytesIO())
+    buf = io.BytesIO()
+    tensorlib.onnx.export(_InplaceAfterReshape(), tl.randn(2, 3), buf, input_names=["x"])
+    x = tl.randn(2, 3)
+    np.testing.assert_allclose(_run(buf.getvalue(), {"x": x.numpy()})[0], _InplaceAfterReshape()(x).numpy())
