@@ -1,11 +1,12 @@
 """tensorlib.compile against eager inference on the samples' models, as ratios measured in the same run.
 
 For each of the samples' models (MLP, CNN, LSTM, Transformer) in eval mode, at a small batch (where
-per-op overhead dominates, as in serving) and a training-size batch: the best of several timed loops of
-eager `model(x)` and of the compiled module, under no_grad and under inference_mode, interleaved so
+per-op overhead dominates, as in serving) and a training-size batch: the best of many short timed loops
+of eager `model(x)` and of the compiled module, under no_grad and under inference_mode, interleaved so
 that both see the same machine. ratio = eager / compiled (> 1: compiled is faster). The outputs are
-checked equal first.
-Usage: python benchmarks/compile.py [--loops N] [--repeat R]
+checked equal first. Timing is this thread's CPU time (time.thread_time_ns) with one BLAS thread, so a
+machine shared with other jobs (preemption) does not distort the ratio; --wall times wall-clock instead.
+Usage: python benchmarks/compile.py [--loops N] [--repeat R] [--wall]
 """
 from __future__ import annotations
 
@@ -31,18 +32,22 @@ MODELS = [("MLP", MLP, (64,)), ("CNN", CNN, (1, 8, 8)), ("LSTM", RowLSTM, (8, 8)
           ("Transformer", RowTransformer, (8, 8))]
 
 
-def timed(fn, x, loops):
-    t0 = time.perf_counter_ns()
+def timed(fn, x, loops, clock):
+    t0 = clock()
     for _ in range(loops):
         fn(x)
-    return (time.perf_counter_ns() - t0) / loops / 1e3
+    return (clock() - t0) / loops / 1e3
 
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--loops", type=int, default=20)
-    ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--loops", type=int, default=5)
+    ap.add_argument("--repeat", type=int, default=15)
+    ap.add_argument("--wall", action="store_true", help="time wall-clock (perf_counter) instead of thread CPU time")
     args = ap.parse_args(argv)
+    clock = time.perf_counter_ns if args.wall else time.thread_time_ns
+    if not args.wall:
+        tl.set_num_threads(1)
     tl.manual_seed(0)
     print(f"{'model':<12} {'batch':>5} {'mode':<15} {'eager us':>9} {'compiled us':>12} {'ratio':>6}")
     for name, cls, shape in MODELS:
@@ -57,8 +62,8 @@ def main(argv=None):
                     np.testing.assert_array_equal(c(x).numpy(), model(x).numpy())
                     e_best = c_best = float("inf")
                     for _ in range(args.repeat):
-                        e_best = min(e_best, timed(model, x, args.loops))
-                        c_best = min(c_best, timed(c, x, args.loops))
+                        e_best = min(e_best, timed(model, x, args.loops, clock))
+                        c_best = min(c_best, timed(c, x, args.loops, clock))
                 print(f"{name:<12} {batch:>5} {ctx_name:<15} {e_best:>9.1f} {c_best:>12.1f} {e_best / c_best:>6.2f}")
 
 
