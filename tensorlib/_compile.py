@@ -280,7 +280,7 @@ class _Runner:
         self.eager_only = None       # the reason this callable always runs eagerly (e.g. data-dependent flow)
         self.warned = set()
 
-    def _eager(self, reason, kind, args, kwargs):
+    def _eager(self, reason, args, kwargs):
         if reason not in self.warned:
             self.warned.add(reason)
             warnings.warn(f"tensorlib.compile: running {self.name} eagerly: {reason}", UserWarning, stacklevel=4)
@@ -291,12 +291,12 @@ class _Runner:
             return self.fn(*args, **kwargs)
         if is_grad_enabled():
             return self._eager("gradients are enabled (training); the compiled graph runs under no_grad() or "
-                               "inference_mode()", "grad", args, kwargs)
+                               "inference_mode()", args, kwargs)
         if self.eager_only is not None:
-            return self._eager(self.eager_only, "flow", args, kwargs)
+            return self._eager(self.eager_only, args, kwargs)
         if kwargs or not all(isinstance(a, Tensor) for a in args):
             return self._eager("the call passes keyword or non-tensor arguments; the compiled graph takes "
-                               "tensors positionally", "args", args, kwargs)
+                               "tensors positionally", args, kwargs)
         training = getattr(self.fn, "training", None)
         key = _guard_key(args, training)
         c = self.compiled
@@ -305,7 +305,7 @@ class _Runner:
                 return c.fn(*args)
         if c is not None and c.key != key:
             return self._eager(f"a guard failed: {_describe(c.key, key)} (compiled once, for the first call's "
-                               f"inputs)", "guard", args, kwargs)
+                               f"inputs)", args, kwargs)
         return self._compile(args, key)
 
     def _compile(self, args, key):

@@ -63,13 +63,11 @@ class _Ctx:
         self.helper = helper
         self.nh = numpy_helper
         self.export_params = export_params
-        self.fold = fold
         self.input_names = input_names
         self.nodes = []
         self.inits = {}                    # name -> TensorProto
         self.names = {}                    # V.key -> ONNX name
         self.folded = {}                   # V.key -> numpy array (constant values)
-        self.used = set()
         self.counter = 0
         self.shape_cache = {}
         self.vec_cache = {}
@@ -107,7 +105,7 @@ class _Ctx:
                                                 **attrs))
         return outs[0] if n_out == 1 else outs
 
-    def cast_to(self, name, dtype, force=False):
+    def cast_to(self, name, dtype):
         if dtype is None:
             return name
         to = self.helper.np_dtype_to_tensor_dtype(_np_dtype(dtype))
@@ -223,6 +221,9 @@ class _Ctx:
         if compare:
             metas = [self.dtype(x) for x in node.args[:2] if isinstance(x, V)]
             dt = np.result_type(*metas) if len(metas) == 2 else metas[0]
+            scalars = [x for x in node.args[:2] if not isinstance(x, V)]
+            if scalars and isinstance(scalars[0], float) and np.dtype(dt).kind in "biu":
+                dt = np.float32        # an integer tensor against a float: compared as floats, as torch does
         out = []
         for raw, name in ((node.args[0], a), (node.args[1], b)):
             if isinstance(raw, V):

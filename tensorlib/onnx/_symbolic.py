@@ -75,12 +75,11 @@ def _binary(onnx_op, name):
         if name.startswith("div") and attrs.get("rounding_mode") is not None:
             mode = attrs["rounding_mode"]
             q = ctx.op("Div", [a, b])
-            if node.out_meta[0][1] is not None and np.dtype(node.out_meta[0][1]).kind in "iu":
+            if np.dtype(node.out_meta[0][1]).kind in "iu":      # ONNX's integer Div truncates
                 if mode == "trunc":
                     return [q]
                 raise Unsupported(f"div with rounding_mode={mode!r} on integers")
-            return [ctx.op("Floor" if mode == "floor" else "Round" if mode == "round" else "Floor", [q])] \
-                if mode == "floor" else [_trunc(ctx, q)]
+            return [ctx.op("Floor", [q]) if mode == "floor" else _trunc(ctx, q)]
         if name.rstrip("_") in ("add", "sub") and attrs.get("alpha", 1) != 1:
             b = ctx.op("Mul", [b, ctx.scalar(attrs["alpha"], node.out_meta[0][1])])
         return [ctx.op(onnx_op, [a, b])]
@@ -186,7 +185,7 @@ def _identity(ctx, node, args, attrs):
 @symbolic("to")
 def _to(ctx, node, args, attrs):
     dt = node.out_meta[0][1]
-    return [ctx.cast_to(args[0], dt, force=True)]
+    return [ctx.cast_to(args[0], dt, )]
 
 
 # --- linear algebra, convolution, pooling, normalisation -------------------------------------------------
@@ -324,9 +323,9 @@ def _reduction(onnx_op):
         x = args[0]
         dt = node.out_meta[0][1]
         if attrs.get("dtype") is not None:
-            x = ctx.cast_to(x, dt, force=True)
+            x = ctx.cast_to(x, dt, )
         elif onnx_op == "ReduceSum" and np.dtype(ctx.dtype(node.args[0])).kind in "bui":
-            x = ctx.cast_to(x, dt, force=True)
+            x = ctx.cast_to(x, dt, )
         y = ctx.reduce(onnx_op, x, _dims(attrs.get("dim"), nd), bool(attrs.get("keepdim", False)))
         return [y]
     return f
