@@ -25,7 +25,7 @@ def trained_mlp():
     model = MLP()
     opt = tl.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
     rng = np.random.default_rng(0)
-    for _ in range(2):
+    for _ in range(2):          # two epochs (the sample trains 20): enough to compare float and int8
         for xb, yb in batches(xtr, ytr, 64, rng):
             loss = F.cross_entropy(model(tl.tensor(xb)), tl.tensor(yb))
             opt.zero_grad()
