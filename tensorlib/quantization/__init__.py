@@ -1,4 +1,4 @@
-"""tensorlib.quantization (torch.quantization / torch.ao.quantization): dynamic quantization of Linear layers.
+"""tensorlib.quantization (torch.quantization / torch.ao.quantization): dynamic quantization of Linear and LSTM.
 
 `quantize_dynamic(model, {nn.Linear}, dtype=qint8)` replaces each selected Linear by a DynamicQuantizedLinear:
 int8 weights, symmetric, with one scale per tensor (default_dynamic_qconfig) or per output channel
@@ -6,8 +6,10 @@ int8 weights, symmetric, with one scale per tensor (default_dynamic_qconfig) or 
 point from that batch's range, multiplied in int32 and rescaled to float32. The work is one dispatched op,
 `quantized::linear_dynamic`, the name torch's profiler shows for it.
 
-LSTM/GRU dynamic quantization is not implemented: naming them in qconfig_spec is an error that says so,
-and with the default qconfig_spec they stay in float32 (a warning names them).
+nn.LSTM (without projections) becomes a DynamicQuantizedLSTM: its input and hidden projections are the same
+quantized op, the gates stay float32, as torch's dynamic LSTM. GRU/RNN and the cells are not implemented:
+naming them in qconfig_spec is an error that says so, and with the default qconfig_spec (which takes Linear
+and LSTM, as torch's) they stay float32 with a warning naming them.
 """
 from __future__ import annotations
 
@@ -17,6 +19,7 @@ import warnings
 import numpy as np
 
 from .. import dispatch as _d
+from .. import ops
 from .._tensor_base import Tensor
 from ..nn.modules.linear import Linear
 from ..nn.modules.module import Module
@@ -24,7 +27,7 @@ from ..nn.modules.rnn import GRU, LSTM, GRUCell, LSTMCell, RNNCell
 from ..ops.creation import from_numpy
 
 __all__ = ["quantize_dynamic", "qint8", "quint8", "default_dynamic_qconfig", "per_channel_dynamic_qconfig",
-           "DynamicQuantizedLinear", "QConfig"]
+           "DynamicQuantizedLinear", "DynamicQuantizedLSTM", "QConfig"]
 
 
 class _QDtype:
@@ -151,13 +154,90 @@ def _host(t):
     return d if isinstance(d, np.ndarray) else d.get()
 
 
-_NOT_YET = (LSTM, GRU, LSTMCell, GRUCell, RNNCell)
+class DynamicQuantizedLSTM(Module):
+    """torch.ao.nn.quantized.dynamic.LSTM: each layer's weight_ih and weight_hh as int8 (buffers
+    `weight_ih_l0_packed` / `..._scale`), biases float; every projection is one quantized::linear_dynamic."""
+
+    def __init__(self, mod, qconfig=default_dynamic_qconfig):
+        super().__init__()
+        if not isinstance(mod, LSTM):
+            raise TypeError(f"DynamicQuantizedLSTM expects an nn.LSTM, got {type(mod).__name__}")
+        if mod.proj_size:
+            raise NotImplementedError("dynamic quantization of an LSTM with proj_size is not supported by tensorlib")
+        for k in ("input_size", "hidden_size", "num_layers", "bias", "batch_first", "dropout", "bidirectional"):
+            setattr(self, k, getattr(mod, k))
+        self.qscheme = qconfig.qscheme
+        self._names = []
+        dirs = 2 if self.bidirectional else 1
+        for layer in range(self.num_layers):
+            for d in range(dirs):
+                sfx = f"_l{layer}" + ("_reverse" if d else "")
+                for kind in ("ih", "hh"):
+                    wq, scale = _quantize_weight(_host(getattr(mod, f"weight_{kind}{sfx}")), qconfig.qscheme)
+                    self.register_buffer(f"weight_{kind}{sfx}_packed", from_numpy(wq))
+                    self.register_buffer(f"weight_{kind}{sfx}_scale", from_numpy(scale))
+                    b = getattr(mod, f"bias_{kind}{sfx}", None) if self.bias else None
+                    self.register_buffer(f"bias_{kind}{sfx}", None if b is None else
+                                         from_numpy(_host(b).astype(np.float32).copy()))
+                self._names.append(sfx)
+
+    def _lin(self, x, kind, sfx):
+        return _d.dispatch(LINEAR_DYNAMIC, x, getattr(self, f"weight_{kind}{sfx}_packed"),
+                           getattr(self, f"weight_{kind}{sfx}_scale"), getattr(self, f"bias_{kind}{sfx}"))
+
+    def forward(self, input, hx=None):
+        batched = input.ndim == 3
+        if input.ndim not in (2, 3):
+            raise ValueError(f"LSTM: Expected input to be 2D or 3D, got {input.ndim}D instead")
+        if not batched:
+            input = input.unsqueeze(1)
+        elif self.batch_first:
+            input = input.transpose(0, 1)
+        L, N = input.shape[0], input.shape[1]
+        dirs = 2 if self.bidirectional else 1
+        if hx is None:
+            h0 = ops.zeros(self.num_layers * dirs, N, self.hidden_size, dtype=input.dtype)
+            c0 = ops.zeros(self.num_layers * dirs, N, self.hidden_size, dtype=input.dtype)
+        else:
+            h0, c0 = hx
+            if not batched:
+                h0, c0 = h0.unsqueeze(1), c0.unsqueeze(1)
+        hs, cs, x = [], [], input
+        for layer in range(self.num_layers):
+            outs_dir = []
+            for d in range(dirs):
+                sfx = self._names[layer * dirs + d]
+                h, c = h0[layer * dirs + d], c0[layer * dirs + d]
+                xg = self._lin(x, "ih", sfx)
+                outs = [None] * L
+                for t in (range(L - 1, -1, -1) if d else range(L)):
+                    i, f, g, o = (xg[t] + self._lin(h, "hh", sfx)).chunk(4, -1)
+                    c = ops.sigmoid(f) * c + ops.sigmoid(i) * ops.tanh(g)
+                    h = ops.sigmoid(o) * ops.tanh(c)
+                    outs[t] = h
+                outs_dir.append(ops.stack(outs, 0))
+                hs.append(h)
+                cs.append(c)
+            x = outs_dir[0] if dirs == 1 else ops.cat(outs_dir, -1)
+        h_n, c_n = ops.stack(hs, 0), ops.stack(cs, 0)
+        if not batched:
+            return x.squeeze(1), (h_n.squeeze(1), c_n.squeeze(1))
+        return (x.transpose(0, 1) if self.batch_first else x), (h_n, c_n)
+
+    def _get_name(self):
+        return "DynamicQuantizedLSTM"
+
+    def extra_repr(self):
+        return f"{self.input_size}, {self.hidden_size}, num_layers={self.num_layers}, dtype=torch.qint8"
+
+
+_NOT_YET = (GRU, LSTMCell, GRUCell, RNNCell)
 
 
 def _spec(qconfig_spec):
     """{type or qualified name: QConfig}."""
     if qconfig_spec is None:
-        return {Linear: default_dynamic_qconfig}, True
+        return {Linear: default_dynamic_qconfig, LSTM: default_dynamic_qconfig}, True
     if isinstance(qconfig_spec, (set, frozenset, list, tuple)):
         spec = {k: default_dynamic_qconfig for k in qconfig_spec}
     elif isinstance(qconfig_spec, dict):
@@ -167,10 +247,10 @@ def _spec(qconfig_spec):
     for k, v in spec.items():
         if isinstance(k, type) and issubclass(k, _NOT_YET):
             raise NotImplementedError(f"dynamic quantization of {k.__name__} is not supported by tensorlib; quantize "
-                                      f"{{nn.Linear}} (the recurrent layers stay float32)")
-        if not (isinstance(k, str) or isinstance(k, type) and issubclass(k, Linear)):
-            raise ValueError(f"qconfig_spec key {k!r}: tensorlib quantizes nn.Linear layers (by type or by "
-                             f"qualified name)")
+                                      f"{{nn.Linear, nn.LSTM}} (the other recurrent layers stay float32)")
+        if not (isinstance(k, str) or isinstance(k, type) and issubclass(k, (Linear, LSTM))):
+            raise ValueError(f"qconfig_spec key {k!r}: tensorlib quantizes nn.Linear and nn.LSTM layers (by type "
+                             f"or by qualified name)")
         if v is None:
             continue
         if not isinstance(v, QConfig):
@@ -196,7 +276,7 @@ def quantize_dynamic(model, qconfig_spec=None, dtype=qint8, mapping=None, inplac
     left = sorted({type(m).__name__ for m in model.modules() if isinstance(m, _NOT_YET)})
     if default and left:
         warnings.warn(f"quantize_dynamic: {', '.join(left)} layers stay float32 (tensorlib quantizes nn.Linear "
-                      f"only)", UserWarning, stacklevel=2)
+                      f"and nn.LSTM only)", UserWarning, stacklevel=2)
     _swap(model, spec, "")
     return model
 
@@ -224,5 +304,7 @@ def _swap(module, spec, prefix):
         qc = _qconfig_for(spec, child, full)
         if type(child) is Linear and qc is not None:
             setattr(module, name, DynamicQuantizedLinear.from_float(child, qc))
+        elif type(child) is LSTM and qc is not None:
+            setattr(module, name, DynamicQuantizedLSTM(child, qc))
         else:
             _swap(child, spec, full)

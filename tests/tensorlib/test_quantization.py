@@ -79,14 +79,35 @@ def test_profiled_under_torchs_name():
     assert "quantized::linear_dynamic" in [e.key for e in prof.key_averages()]
 
 
+@pytest.mark.parametrize("kw", [dict(batch_first=True), dict(num_layers=2, bidirectional=True)])
+def test_lstm_is_quantized_dynamically(kw):
+    tl.manual_seed(1)
+    lstm = nn.LSTM(6, 8, **kw).eval()
+    q = tl.quantization.quantize_dynamic(nn.Sequential(lstm), {nn.LSTM})[0]
+    assert type(q).__name__ == "DynamicQuantizedLSTM"
+    x = tl.randn(3, 5, 6)
+    with tl.no_grad():
+        (y, (h, c)), (qy, (qh, qc)) = lstm(x), q(x)
+    for a, b in ((y, qy), (h, qh), (c, qc)):
+        assert a.shape == b.shape
+        np.testing.assert_allclose(b.numpy(), a.numpy(), atol=0.03)
+    with tl.profiler.profile() as prof:
+        q(x)
+    ops = {e.key: e.count for e in prof.key_averages()}
+    steps = 5 if kw.get("batch_first") else 3
+    layers = kw.get("num_layers", 1) * (2 if kw.get("bidirectional") else 1)
+    assert ops["quantized::linear_dynamic"] == layers * (1 + steps)      # input projection + one per step
+    assert "aten::linear" not in ops
+
+
 def test_torch_ao_spelling_and_bad_arguments():
     assert tl.ao.quantization.quantize_dynamic is tl.quantization.quantize_dynamic
-    m = nn.Sequential(nn.Linear(4, 4), nn.LSTM(4, 4))
-    with pytest.raises(NotImplementedError, match="dynamic quantization of LSTM is not supported"):
-        tl.quantization.quantize_dynamic(m, {nn.Linear, nn.LSTM})
-    with pytest.warns(UserWarning, match="LSTM layers stay float32"):
+    m = nn.Sequential(nn.Linear(4, 4), nn.GRU(4, 4))
+    with pytest.raises(NotImplementedError, match="dynamic quantization of GRU is not supported"):
+        tl.quantization.quantize_dynamic(m, {nn.Linear, nn.GRU})
+    with pytest.warns(UserWarning, match="GRU layers stay float32"):
         q = tl.quantization.quantize_dynamic(m)
-    assert type(q[0]).__name__ == "DynamicQuantizedLinear" and type(q[1]) is nn.LSTM
+    assert type(q[0]).__name__ == "DynamicQuantizedLinear" and type(q[1]) is nn.GRU
     with pytest.raises(ValueError, match="supports dtype=qint8 only"):
         tl.quantization.quantize_dynamic(m, {nn.Linear}, dtype=tl.float16)
     inplace = nn.Sequential(nn.Linear(2, 2))
