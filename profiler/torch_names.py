@@ -55,7 +55,7 @@ AUTOGRAD_TAGS = (ENGINE_TAG, NODE_TAG)      # ranges of the backward phase, writ
 
 def op_name(name: str) -> str:
     """torch's profiled name of tensorlib op `name`."""
-    return OP_NAMES.get(name) or (name if "::" in name else ATEN + name)
+    return OP_NAMES.get(name) or (name if "::" in name else ATEN + name)   # c10d::, quantized:: keep theirs
 
 
 def node_name(name: str) -> str:

@@ -72,6 +72,10 @@ from .memory import (max_memory_allocated, max_memory_reserved, memory_allocated
                      memory_stats, reset_peak_memory_stats)
 from . import nn  # noqa: E402
 from . import backends  # noqa: E402
+from . import jit, onnx  # noqa: E402 - torch.jit.trace, torch.onnx.export (issue 19)
+from ._compile import compile  # noqa: E402
+from . import ao, nested, quantization  # noqa: E402 - torch.quantization.quantize_dynamic; nested: refused
+from .quantization import qint8, quint8  # noqa: E402
 
 _submodules: dict | None = None
 

@@ -1,4 +1,4 @@
-"""nn.utils: gradient clipping and parameter <-> vector conversion."""
-from . import clip_grad
+"""nn.utils: gradient clipping, parameter <-> vector conversion, pruning (nn.utils.prune)."""
+from . import clip_grad, prune
 from .clip_grad import clip_grad_norm_, clip_grad_value_, get_total_norm
 from .convert_parameters import parameters_to_vector, vector_to_parameters

@@ -1,0 +1,4 @@
+"""tensorlib.ao: torch.ao's namespace (quantization)."""
+from . import quantization
+
+__all__ = ["quantization"]

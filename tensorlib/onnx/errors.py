@@ -1,0 +1,4 @@
+"""torch.onnx.errors."""
+from ._export import OnnxExporterError, UnsupportedOperatorError
+
+__all__ = ["OnnxExporterError", "UnsupportedOperatorError"]
