@@ -526,3 +526,75 @@ def _fill(ctx, node, args, attrs):
         raise Unsupported("full without a recorded fill value")
     return [ctx.op("ConstantOfShape", [ctx.ivec(list(node.out_meta[0][0]))],
                    value=ctx.tensor_attr(np.array([v], dtype=dt)))]
+
+
+# --- attention and the whole-layer recurrent ops -------------------------------------------------------------
+
+@symbolic("scaled_dot_product_attention")
+def _sdpa(ctx, node, args, attrs):
+    """softmax(Q K^T * scale + mask) V in MatMul/Softmax (ONNX's Attention op needs opset 23); dropout is
+    training only and not exported."""
+    q, k, v, mask = args[0], args[1], args[2], args[3] if len(args) > 3 else None
+    dt = node.out_meta[0][1]
+    nd = ctx.rank(node.args[1])
+    perm = list(range(nd - 2)) + [nd - 1, nd - 2]
+    s = ctx.op("Mul", [ctx.op("MatMul", [q, ctx.op("Transpose", [k], perm=perm)]),
+                       ctx.scalar(float(attrs.get("scale", 1.0)), dt)])
+    neg_inf = ctx.scalar(-np.inf, dt)
+    if attrs.get("is_causal"):
+        L, S = node.out_meta[1][0][-2:]
+        s = ctx.op("Where", [ctx.const(np.tril(np.ones((L, S), dtype=bool))), s, neg_inf])
+    if mask is not None:
+        if ctx.dtype(node.args[3]) == np.bool_:
+            s = ctx.op("Where", [mask, s, neg_inf])
+        else:
+            s = ctx.op("Add", [s, mask])
+    p = ctx.op("Softmax", [s], axis=-1)
+    return [ctx.op("MatMul", [p, v]), None, None]
+
+
+def _rnn_common(ctx, node, args, attrs, gates, order, onnx_op, **onnx_attrs):
+    """ONNX's LSTM/GRU/RNN from a layer op that takes the input projection xg (L, N, gates*H) already made:
+    X = xg with W a permutation of the gates into ONNX's order (exact), R = w_hh in ONNX's order,
+    B = [0, b_hh]. Returns (Y (L, N, H), Y_h (N, H)[, Y_c])."""
+    xg = args[0]
+    n_state = 2 if onnx_op == "LSTM" else 1
+    w_hh = args[1 + n_state]
+    b_hh = args[2 + n_state] if len(args) > 2 + n_state else None
+    H = node.out_meta[0][0][-1]
+    G = gates * H
+    dt = _np_dtype_of(ctx, node.args[0])
+    idx = np.concatenate([np.arange(g * H, (g + 1) * H) for g in order])     # ONNX gate k = torch gate order[k]
+    W = np.eye(G, dtype=dt)[idx][None]                                      # (1, G, G): X @ W^T permutes
+    zero = ctx.const(np.array([0], dtype=np.int64))
+    R = ctx.op("Unsqueeze", [ctx.op("Gather", [w_hh, ctx.const(idx)], axis=0), zero])
+    rb = ctx.op("Gather", [b_hh, ctx.const(idx)], axis=0) if b_hh is not None else ctx.const(np.zeros(G, dtype=dt))
+    B = ctx.op("Unsqueeze", [ctx.op("Concat", [ctx.const(np.zeros(G, dtype=dt)), rb], axis=0), zero])
+    states = [ctx.op("Unsqueeze", [a, zero]) for a in args[1:1 + n_state]]
+    ins = [xg, ctx.const(W), R, B, ""] + states
+    outs = ctx.op(onnx_op, ins, n_out=1 + n_state, hidden_size=H,
+                  direction="reverse" if attrs.get("reverse") else "forward", **onnx_attrs)
+    y = ctx.op("Squeeze", [outs[0], ctx.const(np.array([1], dtype=np.int64))])
+    return [y] + [ctx.op("Squeeze", [o, zero]) for o in outs[1:]]
+
+
+def _np_dtype_of(ctx, v):
+    return np.dtype(ctx.dtype(v))
+
+
+@symbolic("lstm_layer")
+def _lstm_layer(ctx, node, args, attrs):
+    # torch's gates i, f, g, o; ONNX's i, o, f, c
+    return _rnn_common(ctx, node, args, attrs, 4, (0, 3, 1, 2), "LSTM") + [None, None]
+
+
+@symbolic("gru_layer")
+def _gru_layer(ctx, node, args, attrs):
+    # torch's gates r, z, n; ONNX's z, r, h; torch applies r after the recurrent projection
+    return _rnn_common(ctx, node, args, attrs, 3, (1, 0, 2), "GRU", linear_before_reset=1) + [None, None]
+
+
+@symbolic("rnn_layer")
+def _rnn_layer(ctx, node, args, attrs):
+    act = "Relu" if attrs.get("relu") else "Tanh"
+    return _rnn_common(ctx, node, args, attrs, 1, (0,), "RNN", activations=[act])

@@ -51,6 +51,32 @@ class LSTMNet(nn.Module):
         return self.head(out[:, -1]), h
 
 
+class GRUNet(nn.Module):
+    """A bidirectional GRU into a relu RNN: each layer and direction is one op, exported as ONNX's GRU/RNN."""
+    def __init__(self):
+        super().__init__()
+        self.gru = nn.GRU(6, 8, batch_first=True, bidirectional=True)
+        self.rnn = nn.RNN(16, 5, nonlinearity="relu", batch_first=True)
+
+    def forward(self, x):
+        y, _ = self.gru(x)
+        out, h = self.rnn(y)
+        return out.sum(1), h
+
+
+class CellLoop(nn.Module):
+    """An LSTMCell stepped in Python over the sequence: the sequence length sets the recorded ops."""
+    def __init__(self):
+        super().__init__()
+        self.cell = nn.LSTMCell(6, 4)
+
+    def forward(self, x):
+        h = c = tl.zeros(x.shape[0], 4)
+        for t in range(x.shape[1]):
+            h, c = self.cell(x[:, t], (h, c))
+        return h
+
+
 class Encoder(nn.Module):
     def __init__(self):
         super().__init__()
@@ -83,7 +109,8 @@ def _run(model_bytes, feeds):
 CASES = [
     (MLP, (4, 12), {"x": {0: "batch"}, "probs": {0: "batch"}}, ["probs"]),
     (CNN, (2, 3, 8, 8), {"x": {0: "batch"}}, ["logits"]),
-    (LSTMNet, (3, 5, 6), {"x": {0: "batch"}, "h": {1: "batch"}}, ["logits", "h"]),
+    (LSTMNet, (3, 5, 6), {"x": {0: "batch", 1: "seq"}, "h": {1: "batch"}}, ["logits", "h"]),
+    (GRUNet, (3, 5, 6), {"x": {0: "batch", 1: "seq"}, "h": {1: "batch"}}, ["y", "h"]),
     (Encoder, (2, 7, 16), {"x": {0: "batch", 1: "seq"}}, ["logits"]),
 ]
 
@@ -108,8 +135,8 @@ def test_exported_model_matches_tensorlib_in_onnxruntime(cls, shape, dyn, outs):
     for batch in (shape[0], shape[0] + 3):
         other = list(shape)
         other[0] = batch
-        if cls is Encoder:
-            other[1] = shape[1] - 2          # the sequence axis is dynamic too
+        if cls in (Encoder, LSTMNet, GRUNet):
+            other[1] = shape[1] - 2          # the sequence axis is dynamic too (a recurrent layer is one op)
         x = tl.randn(*other)
         with tl.no_grad():
             want = _outputs(model(x))
@@ -193,9 +220,9 @@ def test_data_dependent_control_flow_warns_as_torch():
 
 
 def test_an_axis_the_ops_depend_on_cannot_be_dynamic():
-    # the LSTM is unrolled over time: its sequence axis changes the recorded ops
+    # the cell is stepped in Python: the sequence axis changes the recorded ops
     with pytest.raises(tensorlib.onnx.OnnxExporterError, match=r"dynamic axes \['seq'\].*cannot be dynamic"):
-        tensorlib.onnx.export(LSTMNet().eval(), tl.randn(2, 4, 6), io.BytesIO(), input_names=["x"],
+        tensorlib.onnx.export(CellLoop().eval(), tl.randn(2, 4, 6), io.BytesIO(), input_names=["x"],
                               dynamic_axes={"x": {1: "seq"}})
 
 
