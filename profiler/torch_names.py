@@ -7,6 +7,9 @@ stacks all read the renamed store:
 
 - an op (forward or backward phase) is ``aten::<name>``, tensorlib's op names being aten's, except
   the few in `OP_NAMES` whose torch counterpart is spelled otherwise;
+- a composite op (a range of kind ``"op"``: a function such as ``linear`` or ``cross_entropy_loss``
+  whose work is the ops it dispatches, as torch's CompositeImplicitAutograd ops are) is an op too,
+  ``aten::<name>`` around the ops it ran;
 - an autograd node is two events, as the autograd engine writes them: the engine's
   ``autograd::engine::evaluate_function: <node>`` around the node's own ``<node>`` (tensorlib's engine
   does its bookkeeping inside the node's range, so the outer event's self time is ~0);
@@ -37,6 +40,10 @@ OP_NAMES = {
     "unique": "aten::_unique2",
     "alias_dtype": "aten::view",                        # Tensor.view(dtype)
     "copy_slices": "aten::copy_",                       # the base's update after an in-place op on a view
+    # the kernel under a composite of the torch name (log_softmax -> _log_softmax, softmax -> _softmax)
+    "log_softmax": "aten::_log_softmax",
+    "to": "aten::_to_copy",                             # under the composite aten::to
+    "softmax": "aten::_softmax",
 }
 
 # autograd node names tensorlib spells in its own namespace
@@ -47,6 +54,7 @@ NODE_NAMES = {
 
 # record tags (recorder.py): the two op phases, the engine's range around a node, and the node itself
 OP_TAGS = ("forward", "backward")
+COMPOSITE_TAG = "r:op"                      # a composite op's range (kind "op"), written as a cpu_op
 ENGINE_TAG = "r:backward"
 NODE_TAG = "r:autograd_node"
 AUTOGRAD_TAGS = (ENGINE_TAG, NODE_TAG)      # ranges of the backward phase, written as cpu_op as torch does
@@ -66,6 +74,8 @@ def profiled_name(name: str, tag: str) -> str:
     """The name an event recorded as (`name`, `tag`) carries in the table, the trace and the stacks."""
     if tag in OP_TAGS:
         return op_name(name)
+    if tag == COMPOSITE_TAG:
+        return name if name.startswith(ATEN) else ATEN + name
     if tag == ENGINE_TAG:
         return EVALUATE + node_name(name)
     if tag == NODE_TAG:

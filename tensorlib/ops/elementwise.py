@@ -620,7 +620,7 @@ Tensor.__mul__ = _bin(MUL)
 Tensor.__rmul__ = _bin(MUL, True)
 Tensor.__truediv__ = lambda self, other: div(self, other)
 Tensor.__rtruediv__ = lambda self, other: div(other, self) if isinstance(other, Tensor) else \
-    dispatch(DIV, other, _true_div_operand(self, other))
+    reciprocal(self) * other      # torch's Tensor.__rdiv__: the same rounding, the same ops in a profile
 Tensor.__floordiv__ = _bin(FLOOR_DIVIDE)
 Tensor.__rfloordiv__ = _bin(FLOOR_DIVIDE, True)
 Tensor.__mod__ = _bin(REMAINDER)

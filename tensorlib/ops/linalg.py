@@ -251,8 +251,23 @@ def _scaled_product_bwd(ctx, g):
     need = ctx.needs_input_grad
     gc = ga = gb = None
     if need[0]:
-        gc = sum_to(g * beta if beta != 1 else g, ctx.in_meta[0][0])
+        gc = g * beta if beta != 1 else g
+        shape = tuple(ctx.in_meta[0][0])
+        if g.ndim == 2 and shape == (g._data.shape[1],):     # a bias row, summed over the batch as torch's engine does
+            from .reduce import SUM
+            gc = dispatch(SUM, gc, dim=0)
+        else:
+            gc = sum_to(gc, shape)
     ga_ = g * alpha if alpha != 1 else g
+    if a.ndim == 2:     # addmm: torch's mm_mat1/mm_mat2_backward, with t and mm (a transposed mat2 keeps its layout)
+        from .shape import t
+        if need[1]:
+            ga = dispatch(MM, ga_, t(b))
+        if need[2]:
+            bd = b._data
+            f_order = bd.ndim == 2 and not bd.flags.c_contiguous and bd.flags.f_contiguous
+            gb = t(dispatch(MM, t(ga_), a)) if f_order else dispatch(MM, t(a), ga_)
+        return gc, ga, gb
     if need[1]:
         ga = matmul(ga_, b.mT)
     if need[2]:

@@ -176,10 +176,21 @@ def transpose(input, dim0, dim1):
 swapaxes = swapdims = transpose
 
 
+@op("t", view=True, node_name="TBackward0")
+def T(xp, a):
+    return a.T
+
+
+@T.def_backward
+def _(ctx, g):
+    return (dispatch(T, g),)
+
+
 def t(input):
+    """torch's aten::t, an op of its own (its node is TBackward0): linear and addmm's backward use it."""
     if input.ndim > 2:
         raise RuntimeError(f"t() expects a tensor with <= 2 dimensions, but self is {input.ndim}D")
-    return transpose(input, 0, 1) if input.ndim == 2 else input
+    return dispatch(T, input)
 
 
 def movedim(input, source, destination):
