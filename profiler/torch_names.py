@@ -46,6 +46,11 @@ OP_NAMES = {
     "softmax": "aten::_softmax",
 }
 
+# tensorlib's composite ops (ranges of kind "op" around the ops they dispatch, as torch's
+# CompositeImplicitAutograd ops): the names op budgets accept besides the op registry's
+COMPOSITES = ("linear", "cross_entropy_loss", "log_softmax", "softmax", "nll_loss_nd", "to", "item", "ones_like",
+              "zeros_like", "empty_like", "rand_like", "randn_like", "_foreach_norm", "_foreach_mul_")
+
 # autograd node names tensorlib spells in its own namespace
 NODE_NAMES = {
     "tensorlib::autograd::AccumulateGrad": "torch::autograd::AccumulateGrad",
@@ -65,6 +70,11 @@ def op_name(name: str) -> str:
     return OP_NAMES.get(name) or (name if name.startswith(ATEN) else ATEN + name)
 
 
+def composite_name(name: str) -> str:
+    """torch's profiled name of tensorlib composite op `name` (a range of kind "op")."""
+    return name if name.startswith(ATEN) else ATEN + name
+
+
 def node_name(name: str) -> str:
     """torch's name of autograd node `name` (e.g. ``AddmmBackward0``, ``torch::autograd::AccumulateGrad``)."""
     return NODE_NAMES.get(name, name)
@@ -75,7 +85,7 @@ def profiled_name(name: str, tag: str) -> str:
     if tag in OP_TAGS:
         return op_name(name)
     if tag == COMPOSITE_TAG:
-        return name if name.startswith(ATEN) else ATEN + name
+        return composite_name(name)
     if tag == ENGINE_TAG:
         return EVALUATE + node_name(name)
     if tag == NODE_TAG:
