@@ -1,7 +1,8 @@
 """Name match between torch's trace and ours of the same training step: distinct names and event counts.
 
 The same program (devtools/trace_names_vs_torch.py's MLP, CNN and Transformer encoder: one DataLoader
-batch, forward, cross_entropy, backward, clip_grad_norm_, Adam step, zero_grad, inside a profiler step)
+batch, forward, cross_entropy, backward, clip_grad_norm_, Adam step, zero_grad, as the one active
+profiler step of a schedule, so that both traces have a ``ProfilerStep#0`` iteration for HTA's TraceDiff)
 is profiled with torch.profiler on torch 2.13 and with this project's profiler on tensorlib. For every
 model it reports
 
@@ -25,6 +26,7 @@ import json
 import os
 import sys
 import tempfile
+import warnings
 
 from devtools import trace_names_vs_torch as tnt
 
@@ -48,14 +50,15 @@ def profile_step(lib, kind, path):
     tnt.train_step(lib, model, batches, opt)       # warm up: optimizer state, lazy imports
     if lib.__name__ == "torch":
         import torch.profiler as prof
-        ctx = prof.profile(activities=[prof.ProfilerActivity.CPU])
     else:
         import profiler as prof
-        ctx = prof.profile()
-    with ctx as p:
-        tnt.train_step(lib, model, batches, opt)
-        p.step()
-    p.export_chrome_trace(str(path))
+    with warnings.catch_warnings():     # "won't be using warmup": the step before the profile warmed up
+        warnings.simplefilter("ignore", UserWarning)
+        sched = prof.schedule(wait=0, warmup=0, active=1, repeat=1)
+        with prof.profile(activities=[prof.ProfilerActivity.CPU], schedule=sched,
+                          on_trace_ready=lambda p: p.export_chrome_trace(str(path))) as p:
+            tnt.train_step(lib, model, batches, opt)
+            p.step()
 
 
 def match(theirs: collections.Counter, ours: collections.Counter) -> dict:

@@ -43,13 +43,19 @@ OP_NAMES = {
     # the kernel under a composite of the torch name (log_softmax -> _log_softmax, softmax -> _softmax)
     "log_softmax": "aten::_log_softmax",
     "to": "aten::_to_copy",                             # under the composite aten::to
+    "conv2d": "aten::convolution",                      # under the composite aten::conv2d
+    "batch_norm": "aten::native_batch_norm",            # under the composite aten::batch_norm
+    "layer_norm": "aten::native_layer_norm",            # under the composite aten::layer_norm
+    "max_pool2d": "aten::max_pool2d_with_indices",      # under the composite aten::max_pool2d
     "softmax": "aten::_softmax",
 }
 
 # tensorlib's composite ops (ranges of kind "op" around the ops they dispatch, as torch's
 # CompositeImplicitAutograd ops): the names op budgets accept besides the op registry's
 COMPOSITES = ("linear", "cross_entropy_loss", "log_softmax", "softmax", "nll_loss_nd", "to", "item", "ones_like",
-              "zeros_like", "empty_like", "rand_like", "randn_like", "_foreach_norm", "_foreach_mul_")
+              "zeros_like", "empty_like", "rand_like", "randn_like", "_foreach_norm", "_foreach_mul_", "conv2d",
+              "batch_norm", "layer_norm", "max_pool2d", "flatten", "native_layer_norm_backward",
+              "native_batch_norm_backward", "max_pool2d_with_indices_backward")
 
 # autograd node names tensorlib spells in its own namespace
 NODE_NAMES = {

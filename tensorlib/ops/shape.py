@@ -3,6 +3,7 @@ memory with their input and count versions with it, as torch's do."""
 from __future__ import annotations
 
 from ._helpers import EXPAND, expand, norm_dims, sum_to  # noqa: F401 - expand is re-exported
+from ..dispatch import record_range
 from ._registry import Tensor, dispatch, method, np, op
 
 
@@ -77,6 +78,7 @@ def reshape_as(input, other):
     return reshape(input, tuple(other.shape))
 
 
+@record_range("flatten", "op")          # torch's composite around view/reshape
 def flatten(input, start_dim=0, end_dim=-1):
     nd = input.ndim
     if nd == 0:
