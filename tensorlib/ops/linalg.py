@@ -253,9 +253,10 @@ def _scaled_product_bwd(ctx, g):
     if need[0]:
         gc = g * beta if beta != 1 else g
         shape = tuple(ctx.in_meta[0][0])
-        if g.ndim == 2 and shape == (g._data.shape[1],):     # a bias row, summed over the batch as torch's engine does
+        if g.ndim == 2 and shape == (g._data.shape[1],):     # a bias row: torch's engine sums it to size (sum, view)
             from .reduce import SUM
-            gc = dispatch(SUM, gc, dim=0)
+            from .shape import view
+            gc = view(dispatch(SUM, gc, dim=0, keepdim=True), shape)
         else:
             gc = sum_to(gc, shape)
     ga_ = g * alpha if alpha != 1 else g
