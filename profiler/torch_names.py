@@ -57,6 +57,9 @@ COMPOSITES = ("linear", "cross_entropy_loss", "log_softmax", "softmax", "nll_los
               "batch_norm", "layer_norm", "max_pool2d", "flatten", "native_layer_norm_backward",
               "native_batch_norm_backward", "max_pool2d_with_indices_backward")
 
+# an op whose FLOPs torch counts on the composite that called it instead (its own count is 0)
+FLOPS_ON_COMPOSITE = {"aten::convolution": "aten::conv2d"}
+
 # autograd node names tensorlib spells in its own namespace
 NODE_NAMES = {
     "tensorlib::autograd::AccumulateGrad": "torch::autograd::AccumulateGrad",
