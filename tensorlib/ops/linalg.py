@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from ._helpers import sum_to
 from ._registry import Tensor, dispatch, method, op
+from .reduce import SUM
+from .shape import t, view
 from ..dispatch import dispatch2
 
 
@@ -254,14 +256,11 @@ def _scaled_product_bwd(ctx, g):
         gc = g * beta if beta != 1 else g
         shape = tuple(ctx.in_meta[0][0])
         if g.ndim == 2 and shape == (g._data.shape[1],):     # a bias row: torch's engine sums it to size (sum, view)
-            from .reduce import SUM
-            from .shape import view
             gc = view(dispatch(SUM, gc, dim=0, keepdim=True), shape)
         else:
             gc = sum_to(gc, shape)
     ga_ = g * alpha if alpha != 1 else g
     if a.ndim == 2:     # addmm: torch's mm_mat1/mm_mat2_backward, with t and mm (a transposed mat2 keeps its layout)
-        from .shape import t
         if need[1]:
             ga = dispatch(MM, ga_, t(b))
         if need[2]:
