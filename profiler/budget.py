@@ -21,7 +21,7 @@ from tensorlib import Tensor
 from tensorlib import dispatch as D
 
 from .memory import format_bytes
-from .torch_names import op_name
+from .torch_names import COMPOSITES, composite_name, op_name
 
 # one convention everywhere (tables, the --tl-profile summary, budget limits and messages): torch's
 # table units, KB = 1024 B, MB = 1024 KB, GB = 1024 MB (memory.format_bytes); KiB/MiB/GiB say the same
@@ -65,7 +65,8 @@ def _calls(value, ops) -> dict:
         if not isinstance(name, str):
             raise TypeError(f"max_calls key {name!r}: expected an op name (str), got {type(name).__name__}")
         if ops is not None and name not in ops:
-            known = sorted(set(ops) | {op_name(o) for o in ops})
+            every = set(ops) | set(COMPOSITES)
+            known = sorted(every | {op_name(o) for o in ops} | {composite_name(o) for o in COMPOSITES})
             if name not in known:
                 near = difflib.get_close_matches(name, known, n=3)
                 hint = (f"; did you mean {' or '.join(map(repr, near))}?" if near
@@ -102,6 +103,7 @@ def budget_limits(limits: dict, ops=None) -> dict:
 @dataclass
 class Counts:
     calls: Counter = field(default_factory=Counter)
+    composite_calls: Counter = field(default_factory=Counter)   # composite ops (linear...): not in `ops`
     bytes_by_op: Counter = field(default_factory=Counter)
     device_bytes_by_op: Counter = field(default_factory=Counter)
     syncs: int = 0
@@ -126,6 +128,14 @@ class OpCounter(D.Hook):
 
     def op_enter(self, op, inputs, attrs, phase, seq):
         return op.name
+
+    def range_enter(self, name, kind):
+        return name if kind == "op" else None
+
+    def range_exit(self, name):
+        if name is not None:
+            with self._lock:
+                self.counts.composite_calls[name] += 1
 
     def op_exit(self, name, outputs):
         c = self.counts
@@ -175,7 +185,10 @@ def calls_of(counts: Counts, name: str) -> int:
     may cover several tensorlib ops)."""
     if name in counts.calls:
         return counts.calls[name]
-    return sum(n for op, n in counts.calls.items() if op_name(op) == name)
+    if name in counts.composite_calls:
+        return counts.composite_calls[name]
+    return (sum(n for op, n in counts.calls.items() if op_name(op) == name)
+            + sum(n for op, n in counts.composite_calls.items() if composite_name(op) == name))
 
 
 def _top(counter, fmt=str, n=5):

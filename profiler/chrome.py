@@ -24,7 +24,7 @@ from ._nogc import no_gc
 from ._atomic import write_bytes
 from ._jsonrows import format_rows
 from .events import CALL_TAGS, OP_TAGS
-from .torch_names import AUTOGRAD_TAGS
+from .torch_names import AUTOGRAD_TAGS, COMPOSITE_TAG
 from .memory import CPU, device_name, timeline
 from .python_trace import has_python_events, module_event_rows, python_events
 
@@ -67,7 +67,8 @@ def trace_parts(store, prof=None):
     tb = store.t_base
     tags = store.tags
     names = store.names
-    tag_cat = ["cpu_op" if t in OP_TAGS or t in AUTOGRAD_TAGS else "user_annotation" for t in tags]
+    tag_cat = ["cpu_op" if t in OP_TAGS or t in AUTOGRAD_TAGS or t == COMPOSITE_TAG else "user_annotation"
+               for t in tags]
     extra = store.extra
     ev = []
     add = ev.append

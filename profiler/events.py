@@ -18,7 +18,7 @@ from operator import itemgetter
 import numpy as np
 
 from ._nogc import no_gc
-from .torch_names import AUTOGRAD_TAGS, ENGINE_TAG, NODE_TAG, OP_TAGS, profiled_name
+from .torch_names import AUTOGRAD_TAGS, ENGINE_TAG, FLOPS_ON_COMPOSITE, NODE_TAG, OP_TAGS, profiled_name
 
 
 def _dev_col(name: str) -> property:
@@ -208,6 +208,7 @@ def build(snapshot, extended: bool, t_base: int = 0, wall_base_ns: int = 0) -> E
          store.depth) = (np.concatenate(c) if len(c) > 1 else c[0] for c in zip(*parts))
     store.extra = extras
     _rename(store)
+    _flops_to_composites(store)
     n = len(store.t0)
     dur = store.t1 - store.t0
     has = store.parent >= 0
@@ -245,6 +246,24 @@ def _rename(store):
                        for p in pairs.tolist()), np.int32, len(pairs))
     store.names = list(index)
     store.name_id = lut[inv.reshape(-1)]
+
+
+def _flops_to_composites(store):
+    """torch counts a convolution's FLOPs on the composite that called it (aten::conv2d), not on the op
+    doing the work (aten::convolution: 0): the same here, for the pairs in torch_names.FLOPS_ON_COMPOSITE."""
+    extra = store.extra
+    if extra is None or not len(store.t0):
+        return
+    index = {n: k for k, n in enumerate(store.names)}
+    for op, composite in FLOPS_ON_COMPOSITE.items():
+        if op not in index or composite not in index:
+            continue
+        for i in np.flatnonzero(store.name_id == index[op]).tolist():
+            p = int(store.parent[i])
+            ex = extra[i]
+            if p >= 0 and store.name_id[p] == index[composite] and ex is not None and ex[2]:
+                extra[p] = (*extra[p][:2], extra[p][2] + ex[2], *extra[p][3:])
+                extra[i] = (*ex[:2], 0, *ex[3:])
 
 
 def _preorder(t0, t1):

@@ -47,6 +47,7 @@ KIND_TO_CATEGORY: dict[str, str] = {
     "data": "data",
     "user": "user",
     "step": "step",
+    "op": "op",  # a composite op (linear, cross_entropy_loss...): an op around the ops it dispatches
 }
 
 ENV_VAR = "TENSORLIB_NVTX"

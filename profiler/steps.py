@@ -27,7 +27,7 @@ import numpy as np
 from safeio import literal
 
 from .events import EventStore
-from .torch_names import AUTOGRAD_TAGS
+from .torch_names import AUTOGRAD_TAGS, COMPOSITE_TAG
 
 PHASES = ("data", "forward", "backward", "optimizer", "other")
 _OTHER, _DATA, _FWD, _BWD, _OPT = 0, 1, 2, 3, 4
@@ -121,7 +121,7 @@ def _own_phase(store: EventStore) -> np.ndarray:
     """Each event's own phase code from its tag (range kind or op phase)."""
     code = np.zeros(len(store.tags), np.int8)
     for k, tag in enumerate(store.tags):
-        if tag == "forward" or tag == "r:module":
+        if tag == "forward" or tag == "r:module" or tag == COMPOSITE_TAG:
             code[k] = _FWD
         elif tag == "backward" or tag in AUTOGRAD_TAGS:
             code[k] = _BWD

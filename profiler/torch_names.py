@@ -8,6 +8,9 @@ stacks all read the renamed store:
 - an op (forward or backward phase) is ``aten::<name>``, tensorlib's op names being aten's, except
   the few in `OP_NAMES` whose torch counterpart is spelled otherwise, and ops registered under a
   namespace of their own (tensorlib.distributed's ``c10d::allreduce_``), which keep it;
+- a composite op (a range of kind ``"op"``: a function such as ``linear`` or ``cross_entropy_loss``
+  whose work is the ops it dispatches, as torch's CompositeImplicitAutograd ops are) is an op too,
+  ``aten::<name>`` around the ops it ran;
 - an autograd node is two events, as the autograd engine writes them: the engine's
   ``autograd::engine::evaluate_function: <node>`` around the node's own ``<node>`` (tensorlib's engine
   does its bookkeeping inside the node's range, so the outer event's self time is ~0);
@@ -38,7 +41,25 @@ OP_NAMES = {
     "unique": "aten::_unique2",
     "alias_dtype": "aten::view",                        # Tensor.view(dtype)
     "copy_slices": "aten::copy_",                       # the base's update after an in-place op on a view
+    # the kernel under a composite of the torch name (log_softmax -> _log_softmax, softmax -> _softmax)
+    "log_softmax": "aten::_log_softmax",
+    "to": "aten::_to_copy",                             # under the composite aten::to
+    "conv2d": "aten::convolution",                      # under the composite aten::conv2d
+    "batch_norm": "aten::native_batch_norm",            # under the composite aten::batch_norm
+    "layer_norm": "aten::native_layer_norm",            # under the composite aten::layer_norm
+    "max_pool2d": "aten::max_pool2d_with_indices",      # under the composite aten::max_pool2d
+    "softmax": "aten::_softmax",
 }
+
+# tensorlib's composite ops (ranges of kind "op" around the ops they dispatch, as torch's
+# CompositeImplicitAutograd ops): the names op budgets accept besides the op registry's
+COMPOSITES = ("linear", "cross_entropy_loss", "log_softmax", "softmax", "nll_loss_nd", "to", "item", "ones_like",
+              "zeros_like", "empty_like", "rand_like", "randn_like", "_foreach_norm", "_foreach_mul_", "conv2d",
+              "batch_norm", "layer_norm", "max_pool2d", "flatten", "native_layer_norm_backward",
+              "native_batch_norm_backward", "max_pool2d_with_indices_backward")
+
+# an op whose FLOPs torch counts on the composite that called it instead (its own count is 0)
+FLOPS_ON_COMPOSITE = {"aten::convolution": "aten::conv2d"}
 
 # autograd node names tensorlib spells in its own namespace
 NODE_NAMES = {
@@ -48,6 +69,7 @@ NODE_NAMES = {
 
 # record tags (recorder.py): the two op phases, the engine's range around a node, and the node itself
 OP_TAGS = ("forward", "backward")
+COMPOSITE_TAG = "r:op"                      # a composite op's range (kind "op"), written as a cpu_op
 ENGINE_TAG = "r:backward"
 NODE_TAG = "r:autograd_node"
 AUTOGRAD_TAGS = (ENGINE_TAG, NODE_TAG)      # ranges of the backward phase, written as cpu_op as torch does
@@ -56,6 +78,11 @@ AUTOGRAD_TAGS = (ENGINE_TAG, NODE_TAG)      # ranges of the backward phase, writ
 def op_name(name: str) -> str:
     """torch's profiled name of tensorlib op `name`."""
     return OP_NAMES.get(name) or (name if "::" in name else ATEN + name)   # c10d::, quantized:: keep theirs
+
+
+def composite_name(name: str) -> str:
+    """torch's profiled name of tensorlib composite op `name` (a range of kind "op")."""
+    return name if name.startswith(ATEN) else ATEN + name
 
 
 def node_name(name: str) -> str:
@@ -67,6 +94,8 @@ def profiled_name(name: str, tag: str) -> str:
     """The name an event recorded as (`name`, `tag`) carries in the table, the trace and the stacks."""
     if tag in OP_TAGS:
         return op_name(name)
+    if tag == COMPOSITE_TAG:
+        return composite_name(name)
     if tag == ENGINE_TAG:
         return EVALUATE + node_name(name)
     if tag == NODE_TAG:

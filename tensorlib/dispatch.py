@@ -38,7 +38,8 @@ class Hook:
       the forward op whose gradient it computes).
     op_exit(token, outputs): after the kernel; `outputs` is a tensor or a tuple of tensors.
     range_enter(name, kind) -> token / range_exit(token): named regions. kind is one of "module",
-      "backward", "optimizer", "data", "user", "step".
+      "backward", "optimizer", "data", "user", "step", "sync", or "op": a composite op (linear,
+      cross_entropy_loss...) around the ops it dispatches, as torch's CompositeImplicitAutograd ops.
     Calls happen on the thread that runs the op; exits come in reverse order of enters.
     """
 

@@ -631,14 +631,14 @@ class _Builder:
         )
 
     def _counters(self) -> list[CounterTrack]:
-        points: dict[tuple[Any, str], dict[str, list[tuple[float, float]]]] = defaultdict(lambda: defaultdict(list))
+        points: dict[tuple[Any, str], dict[str, list[tuple[int, float]]]] = defaultdict(lambda: defaultdict(list))
         bad = 0
         for i, e in zip(self.counter_src, self.counters):
             args = args_value(e)
             if not isinstance(args, dict) or not self.ts_ok[i]:
                 bad += 1
                 continue
-            ts = float(self.ts_ns[i])
+            ts = int(self.ts_ns[i])  # exact ns: a float64 loses them at epoch scale, as for every other event
             key = (hashable(e.pid), text(e.name) + (f" {e.id}" if e.id is not UNSET else ""))
             for series, v in args.items():
                 value = number(v)  # numbers and numeric strings, as Perfetto reads them
@@ -653,8 +653,8 @@ class _Builder:
             track = CounterTrack(pid=pid, name=name)
             for sname, pts in series.items():
                 pts.sort()
-                arr = np.array(pts, dtype=np.float64)
-                track.series[sname] = (np.rint(arr[:, 0]).astype(np.int64), arr[:, 1])
+                track.series[sname] = (np.fromiter((p[0] for p in pts), np.int64, len(pts)),
+                                       np.fromiter((p[1] for p in pts), np.float64, len(pts)))
             tracks.append(track)
         return tracks
 

@@ -16,8 +16,8 @@ import numpy as np
 from .._tensor_base import Tensor
 from .. import _sync
 from .. import dispatch as _dispatch
-from .._device import device_of, xp_of
-from ..dispatch import STATE, _backward_passes, dispatch, range_enter, range_exit
+from .._device import xp_of
+from ..dispatch import STATE, _backward_passes, range_enter, range_exit, record_range
 from .graph import AccumulateGrad, Node, accumulator
 
 
@@ -38,8 +38,9 @@ def _make_grads(outputs, grad_outputs):
                 raise RuntimeError("grad can be implicitly created only for scalar outputs")
             if out._data.dtype.kind != "f":
                 raise RuntimeError(f"grad can be implicitly created only for real scalar outputs but got {out.dtype}")
-            d = out._data        # ones_like(out), dispatched with the attrs ones_like gives it
-            g = dispatch(_ops().creation.ONES, shape=tuple(d.shape), dtype=d.dtype, device=device_of(d))
+            with record_range("ones_like", "op"):     # torch's seed, its ones_like: empty_like, then fill_
+                g = _ops().creation.empty_like(out)
+                _ops().misc.fill_(g, 1)
         elif not isinstance(g, Tensor):
             raise TypeError(f"gradient must be a Tensor or None, got {type(g).__name__}")
         elif tuple(g.shape) != tuple(out.shape):

@@ -8,7 +8,7 @@ import math
 
 from .. import ops as _ops
 from .._tensor_base import Tensor
-from ..dispatch import dispatch
+from ..dispatch import dispatch, record_range
 from .. import ops as _E
 from ..ops.attention import scaled_dot_product_attention as _sdpa
 from ..ops.conv_ops import conv1d, conv2d, conv_transpose2d  # noqa: F401
@@ -99,14 +99,21 @@ def dropout2d(input, p=0.5, training=True, inplace=False):
 def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None,
                   reduction="mean", label_smoothing=0.0):
     """log_softmax + nll_loss for class indices; -sum(target * log_softmax) for probabilities; with
-    label smoothing mixed in as torch does (the smoothing term ignores `ignore_index` targets)."""
+    label smoothing mixed in as torch does (the smoothing term ignores `ignore_index` targets).
+    Profiled as torch's composite aten::cross_entropy_loss around the ops it runs."""
+    with record_range("cross_entropy_loss", "op"):
+        return _cross_entropy(input, target, weight, size_average, ignore_index, reduce, reduction, label_smoothing)
+
+
+def _cross_entropy(input, target, weight, size_average, ignore_index, reduce, reduction, label_smoothing):
     reduction = check_reduction(legacy_reduction(size_average, reduce, reduction))
     if not 0.0 <= label_smoothing <= 1.0:
         raise ValueError(f"label_smoothing must be between 0.0 and 1.0. Got: {label_smoothing}")
     shape = input._data.shape
     cdim = 0 if len(shape) == 1 else 1
     C = shape[cdim]
-    logp = dispatch(LOG_SOFTMAX, input, dim=cdim)    # log_softmax's dim check and cast are not needed here
+    with record_range("log_softmax", "op"):     # log_softmax's dim check and cast are not needed here
+        logp = dispatch(LOG_SOFTMAX, input, dim=cdim)
     wshape = (C,) + (1,) * (len(shape) - cdim - 1)
     if target._data.dtype.kind == "f" and tuple(target.shape) == tuple(input.shape):
         if label_smoothing > 0:

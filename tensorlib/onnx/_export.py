@@ -256,6 +256,15 @@ def _const_value(ctx, a):
     return from_numpy(ctx.folded[k].copy())
 
 
+_PARAM_VIEWS = frozenset({"t", "transpose", "permute"})
+
+
+def _views_a_parameter(node):
+    """linear's t(weight): kept as a Transpose of the named initializer, not folded into an anonymous copy of
+    the weight (the exported file names every parameter, as torch's does)."""
+    return node.op in _PARAM_VIEWS and isinstance(node.args[0], V) and node.args[0].key[0] == "p"
+
+
 def _fold(ctx, node, ops):
     """Evaluate a node whose inputs are all constants (torch's do_constant_folding)."""
 
@@ -518,7 +527,8 @@ def _emit(g, opset, onnx, helper, numpy_helper, export_params, fold, in_names, o
             ctx.names[("p", k)] = k
     for i, node in enumerate(g.nodes):
         if fold and node.op not in _RANDOM and not has_sym(node.args) and not has_sym(node.attrs) \
-                and ctx.is_const(node.args) and ctx.is_const(tuple(node.attrs.values())):
+                and ctx.is_const(node.args) and ctx.is_const(tuple(node.attrs.values())) \
+                and not _views_a_parameter(node):
             outs = _fold(ctx, node, ops)
             for j, o in enumerate(outs):
                 if isinstance(o, Tensor):

@@ -393,6 +393,13 @@ def _transpose(ctx, node, args, attrs):
     return [ctx.op("Transpose", [args[0]], perm=perm)]
 
 
+@symbolic("t")
+def _t(ctx, node, args, attrs):
+    if ctx.rank(node.args[0]) < 2:
+        return [ctx.op("Identity", [args[0]])]
+    return [ctx.op("Transpose", [args[0]], perm=[1, 0])]
+
+
 @symbolic("permute")
 def _permute(ctx, node, args, attrs):
     nd = ctx.rank(node.args[0])

@@ -7,7 +7,7 @@ import math
 from .. import _dtype as D
 from .broadcast import sum_to
 from .comparison import eq, ge, gt, isnan, le, lt, where
-from .unary_math import exp, log, neg, trunc
+from .unary_math import exp, log, neg, reciprocal, trunc
 from ._define import Tensor, dispatch, np, op, public, unwrap_scalar, write_out
 
 
@@ -183,7 +183,7 @@ def _truediv(self, other):
 def _rtruediv(self, other):
     if isinstance(other, Tensor):
         return div(other, self)
-    return dispatch(DIV, other, _true_div_operand(self, other))
+    return reciprocal(self) * other      # torch's Tensor.__rdiv__: the same rounding, the same ops in a profile
 
 
 @op("div_", inplace_of=DIV)

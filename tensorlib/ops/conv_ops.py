@@ -12,7 +12,7 @@ does (the extra row/column at the end).
 from __future__ import annotations
 
 from ..backends import cudnn
-from ..dispatch import STATE
+from ..dispatch import STATE, record_range
 from .broadcast import add_at
 from ._define import dispatch, np, op
 from .reduce import sum as _sum
@@ -386,6 +386,7 @@ def _padding4(padding, ksize, dilation, stride):
     return (ph, ph, pw, pw)
 
 
+@record_range("conv2d", "op")           # torch's composite around convolution (the CONV2D op)
 def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     if input.ndim not in (3, 4):
         raise RuntimeError(f"Expected 3D (unbatched) or 4D (batched) input to conv2d, but got input of size: "

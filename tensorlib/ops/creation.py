@@ -8,6 +8,7 @@ from .. import _dtype as D
 from .. import random as R
 from .._device import CPU, cupy, device_of, to_device
 from ._define import Tensor, dispatch, np, op, public
+from ..dispatch import record_range
 
 
 def _backend(device):
@@ -312,12 +313,16 @@ def randperm(n, *, generator=None, dtype=None, device=None, requires_grad=False)
 
 
 def _like(fn):
+    name = fn.__name__ + "_like"        # torch's aten::empty_like & co. around the factory they call
+
     def f(input, *args, dtype=None, device=None, requires_grad=False, memory_format=None, **kw):
         d = dtype if dtype is not None else input.dtype
         dev = device if device is not None else device_of(input._data)
-        return fn(*args, tuple(input.shape), dtype=d, device=dev, requires_grad=requires_grad, **kw) \
-            if fn is full else fn(tuple(input.shape), *args, dtype=d, device=dev, requires_grad=requires_grad, **kw)
-    f.__name__ = f.__qualname__ = fn.__name__ + "_like"
+        with record_range(name, "op"):
+            return fn(*args, tuple(input.shape), dtype=d, device=dev, requires_grad=requires_grad, **kw) \
+                if fn is full else fn(tuple(input.shape), *args, dtype=d, device=dev, requires_grad=requires_grad,
+                                      **kw)
+    f.__name__ = f.__qualname__ = name
     return public(f)
 
 

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from .broadcast import sum_to
 from ._define import dispatch, op, public
+from .reduce import SUM
+from .shape import t, view
 from ..dispatch import dispatch2
 
 
@@ -256,8 +258,21 @@ def _scaled_product_bwd(ctx, g):
     need = ctx.needs_input_grad
     gc = ga = gb = None
     if need[0]:
-        gc = sum_to(g * beta if beta != 1 else g, ctx.in_meta[0][0])
+        gc = g * beta if beta != 1 else g
+        shape = tuple(ctx.in_meta[0][0])
+        if g.ndim == 2 and shape == (g._data.shape[1],):     # a bias row: torch's engine sums it to size (sum, view)
+            gc = view(dispatch(SUM, gc, dim=0, keepdim=True), shape)
+        else:
+            gc = sum_to(gc, shape)
     ga_ = g * alpha if alpha != 1 else g
+    if a.ndim == 2:     # addmm: torch's mm_mat1/mm_mat2_backward, with t and mm (a transposed mat2 keeps its layout)
+        if need[1]:
+            ga = dispatch(MM, ga_, t(b))
+        if need[2]:
+            bd = b._data
+            f_order = bd.ndim == 2 and not bd.flags.c_contiguous and bd.flags.f_contiguous
+            gb = t(dispatch(MM, t(ga_), a)) if f_order else dispatch(MM, t(a), ga_)
+        return gc, ga, gb
     if need[1]:
         ga = matmul(ga_, b.mT)
     if need[2]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from .. import _dtype as D
 from .. import _sync
+from .. import dispatch as _dispatch
 from .._device import CPU, device_of, move, to_device
 from .broadcast import sum_to
 from ._define import Tensor, dispatch, np, op, public
@@ -35,7 +36,17 @@ def _(ctx, g):
 
 
 @public(function=False, method=True)
-def to(input, *args, dtype=None, device=None, non_blocking=False, copy=False, memory_format=None):
+def to(input, *args, **kw):
+    """torch's composite aten::to: recorded even when it returns `input` itself; a conversion runs the
+    TO op, torch's aten::_to_copy (its node is ToCopyBackward0)."""
+    tok = _dispatch.range_enter("to", "op") if _dispatch._range_hooks else None
+    try:
+        return _to(input, *args, **kw)
+    finally:
+        _dispatch.range_exit(tok)
+
+
+def _to(input, *args, dtype=None, device=None, non_blocking=False, copy=False, memory_format=None):
     for a in args:
         if isinstance(a, Tensor):
             dtype, device = a.dtype, a.device
@@ -240,6 +251,14 @@ def zero_(self):
 
 @public(function=False, method=True)
 def item(self, _what="item"):
+    tok = _dispatch.range_enter("item", "op") if _dispatch._range_hooks else None     # torch's aten::item
+    try:
+        return _item(self, _what)
+    finally:
+        _dispatch.range_exit(tok)
+
+
+def _item(self, _what):
     d = self._data
     if d.size != 1:
         raise RuntimeError(f"a Tensor with {d.size} elements cannot be converted to Scalar")

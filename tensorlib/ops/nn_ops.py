@@ -1,4 +1,4 @@
-"""Neural-network ops that torch fuses into one kernel (linear, softmax, log_softmax, nll_loss, the
+"""Neural-network ops that torch fuses into one kernel (softmax, log_softmax, nll_loss, the
 pointwise losses, dropout, embedding): each is one registered op so that a profile shows torch's names,
 with its backward beside it written with tensorlib ops (so backward work is dispatched and profiled).
 
@@ -16,9 +16,10 @@ from .arithmetic import clamp
 from .comparison import gt, lt, where
 from .unary_math import abs as _abs, exp, log, sign
 from .index import index_add
-from .linalg import matmul
-from .reduce import SUM, sum as _sum
-from .shape import TRANSPOSE, reshape
+from .linalg import ADDMM, matmul
+from ..dispatch import record_range
+from .reduce import sum as _sum
+from .shape import reshape, t, view
 from .creation import zeros
 
 _REDUCTIONS = ("none", "mean", "sum")
@@ -44,35 +45,10 @@ def check_reduction(reduction):
 
 # --- linear ---------------------------------------------------------------------------------------
 
-@op("linear", save="i", amp="lower", node_name="AddmmBackward0")
-def LINEAR(xp, x, w, b=None):
-    y = x @ w.T
-    if b is not None:
-        y += b
-    return y
-
-
-@LINEAR.def_backward
-def _(ctx, g):
-    x, w, b = ctx.saved_inputs
-    edges = ctx.edges                       # an edge (None, 0): that input needs no gradient
-    gx = matmul(g, w) if edges[0][0] is not None else None
-    gw = gb = None
-    need_w = edges[1][0] is not None
-    need_b = b is not None and edges[2][0] is not None
-    if need_w or need_b:
-        # a batch of rows (N, out) is already the matrix: no reshape for the usual 2-D case
-        g2 = g if g._data.ndim == 2 else reshape(g, (-1, g._data.shape[-1]))
-        if need_w:
-            x2 = x if x._data.ndim == 2 else reshape(x, (-1, x._data.shape[-1]))
-            gw = matmul(dispatch(TRANSPOSE, g2, dim0=0, dim1=1), x2)
-        if need_b:
-            gb = dispatch(SUM, g2, dim=0)
-    return gx, gw, gb
-
-
 def linear(input, weight, bias=None):
-    """y = x W^T + b, one op (torch's aten::linear; its backward node is AddmmBackward0 as in torch)."""
+    """y = x W^T + b as torch's composite aten::linear runs it: t(W) and addmm for a batch of rows (a
+    contiguous batch of more dims viewed as rows and back), matmul (and add_) otherwise; so the trace
+    and the autograd graph (AddmmBackward0, TBackward0) are torch's."""
     x, w = input._data, weight._data
     if x.shape[-1] != w.shape[-1]:
         raise RuntimeError(f"mat1 and mat2 shapes cannot be multiplied ({_rows(input)}x{input.shape[-1]} and "
@@ -84,7 +60,17 @@ def linear(input, weight, bias=None):
                                f"{c_type(w.dtype)}")
         raise RuntimeError(f"mat1 and mat2 must have the same dtype, but got {type_name(input)} and "
                            f"{type_name(weight)}")
-    return dispatch(LINEAR, input, weight, bias)
+    with record_range("linear", "op"):
+        wt = t(weight)
+        if bias is None or x.ndim < 2:
+            y = matmul(input, wt)
+            return y if bias is None else y.add_(bias)
+        if x.ndim == 2:
+            return dispatch(ADDMM, bias, input, wt)
+        if input.is_contiguous():
+            rows = dispatch(ADDMM, bias, view(input, -1, x.shape[-1]), wt)
+            return view(rows, *x.shape[:-1], w.shape[0])
+        return matmul(input, wt).add_(bias)
 
 
 _TYPE_NAMES = {"float64": "Double", "float32": "Float", "float16": "Half", "bfloat16": "BFloat16", "int64": "Long",
@@ -186,13 +172,15 @@ def _cast(t, dtype):
 def softmax(input, dim=None, dtype=None):
     input = _cast(input, dtype)
     dim = _dim(dim, input, "softmax")
-    return dispatch(SOFTMAX, _floating(input, dim, "softmax"), dim=dim)
+    with record_range("softmax", "op"):       # torch's composite softmax around its _softmax kernel
+        return dispatch(SOFTMAX, _floating(input, dim, "softmax"), dim=dim)
 
 
 def log_softmax(input, dim=None, dtype=None):
     input = _cast(input, dtype)
     dim = _dim(dim, input, "log_softmax")
-    return dispatch(LOG_SOFTMAX, _floating(input, dim, "log_softmax"), dim=dim)
+    with record_range("log_softmax", "op"):   # torch's composite log_softmax around its _log_softmax kernel
+        return dispatch(LOG_SOFTMAX, _floating(input, dim, "log_softmax"), dim=dim)
 
 
 def _floating(input, dim, name):
@@ -327,7 +315,8 @@ def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, r
     if t.dtype not in (np.int64, np.uint8):
         from .._dtype import scalar_name
         raise RuntimeError(f"expected target dtype to be Long or Byte, but got {scalar_name(t.dtype)}")
-    return dispatch(NLL_LOSS, input, target, weight, reduction=reduction, ignore_index=ignore_index)
+    with record_range("nll_loss_nd", "op"):   # torch's entry for any number of dims (the kernel reshapes)
+        return dispatch(NLL_LOSS, input, target, weight, reduction=reduction, ignore_index=ignore_index)
 
 
 # --- pointwise losses -----------------------------------------------------------------------------

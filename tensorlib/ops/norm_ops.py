@@ -5,7 +5,7 @@ backward, which is written with tensorlib ops through one shared formula (`_norm
 """
 from __future__ import annotations
 
-from ..dispatch import STATE
+from ..dispatch import STATE, record_range
 from ._define import dispatch, np, op
 from .unary_math import rsqrt
 from .reduce import mean as _mean, sum as _sum
@@ -56,6 +56,7 @@ def LAYER_NORM(xp, x, w=None, b=None, normalized_shape=(), eps=1e-5):
 
 
 @LAYER_NORM.def_backward
+@record_range("native_layer_norm_backward", "op")    # torch's kernel, here in tensorlib ops
 def _(ctx, g, *_):
     x, w, b = ctx.saved_inputs
     _, mu, rstd = ctx.saved_output
@@ -71,6 +72,7 @@ def _(ctx, g, *_):
     return gx, gw, gb
 
 
+@record_range("layer_norm", "op")       # torch's composite around native_layer_norm (the LAYER_NORM op)
 def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
     if isinstance(normalized_shape, int):
         normalized_shape = (normalized_shape,)
@@ -111,6 +113,7 @@ def BATCH_NORM(xp, x, running_mean=None, running_var=None, w=None, b=None, train
 
 
 @BATCH_NORM.def_backward
+@record_range("native_batch_norm_backward", "op")    # torch's kernel, here in tensorlib ops
 def _(ctx, g, *_):
     x, rm, rv, w, b = ctx.saved_inputs
     _, mu, rstd = ctx.saved_output
@@ -130,6 +133,7 @@ def _(ctx, g, *_):
     return gx, None, None, gw, gb
 
 
+@record_range("batch_norm", "op")       # torch's composite around native_batch_norm (the BATCH_NORM op)
 def batch_norm(input, running_mean, running_var, weight=None, bias=None, training=False, momentum=0.1, eps=1e-5):
     if input.ndim < 2:
         raise ValueError(f"expected 2D or more input (got {input.ndim}D input)")

@@ -6,6 +6,7 @@ kernel, so both backward passes are dispatched ops.
 """
 from __future__ import annotations
 
+from ..dispatch import record_range
 from ._define import dispatch, np, op
 from .conv_ops import CONV_T2D, _pad, windows
 from .creation import ones, zeros
@@ -50,6 +51,7 @@ def MAX_POOL2D(xp, x, kernel_size=(1, 1), stride=(1, 1), padding=(0, 0), dilatio
 
 
 @MAX_POOL2D.def_backward
+@record_range("max_pool2d_with_indices_backward", "op")     # torch's kernel, here in tensorlib ops
 def _(ctx, g, gi=None):
     _, idx = ctx.saved_output
     N, C, H, W = ctx.in_meta[0][0]
@@ -74,6 +76,7 @@ def _check_pool(input, kernel_size, padding, name, stride=None, dilation=(1, 1))
                                f"Output size is too small")
 
 
+@record_range("max_pool2d", "op")       # torch's composite around max_pool2d_with_indices (the MAX_POOL2D op)
 def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False):
     if input.ndim == 3:
         out = max_pool2d(input.unsqueeze(0), kernel_size, stride, padding, dilation, ceil_mode, return_indices)

@@ -3,6 +3,7 @@ memory with their input and count versions with it, as torch's do."""
 from __future__ import annotations
 
 from .broadcast import EXPAND, expand, norm_dims, sum_to  # noqa: F401 - expand is re-exported
+from ..dispatch import record_range
 from ._define import Tensor, dispatch, np, op, public
 
 
@@ -82,6 +83,7 @@ def reshape_as(input, other):
 
 
 @public(method=True)
+@record_range("flatten", "op")          # torch's composite around view/reshape
 def flatten(input, start_dim=0, end_dim=-1):
     nd = input.ndim
     if nd == 0:
@@ -186,11 +188,22 @@ def transpose(input, dim0, dim1):
 swapaxes = swapdims = transpose
 
 
+@op("t", view=True, node_name="TBackward0")
+def T(xp, a):
+    return a.T
+
+
+@T.def_backward
+def _(ctx, g):
+    return (dispatch(T, g),)
+
+
 @public(method=True)
 def t(input):
+    """torch's aten::t, an op of its own (its node is TBackward0): linear and addmm's backward use it."""
     if input.ndim > 2:
         raise RuntimeError(f"t() expects a tensor with <= 2 dimensions, but self is {input.ndim}D")
-    return transpose(input, 0, 1) if input.ndim == 2 else input
+    return dispatch(T, input)
 
 
 @public(method=True, aliases=("moveaxis",))

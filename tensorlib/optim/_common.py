@@ -96,4 +96,4 @@ def scalar_step(state=None):
 
 
 def step_value(step_t) -> float:
-    return float(step_t._data)
+    return float(step_t.item())         # torch's _get_value: step_t.item()

@@ -17,9 +17,9 @@ def test_an_output_that_views_a_fresh_temporary_counts_the_temporary():
         t = z.permute(0, 2, 3, 1)
         u = tl.ops.matmul(tl.randn(4, 8), tl.randn(8, 2)).t()     # t() of a fresh product: a view, no bytes
     mem = _self_mem(prof)
-    assert mem["aten::conv2d"] == 16 * 16 * 16 * 4         # not 0 B: conv2d's output is a fresh array
+    assert mem["aten::convolution"] == 16 * 16 * 16 * 4    # not 0 B: conv2d's output is a fresh array
     assert mem["aten::relu"] == 16 * 16 * 16 * 4
-    assert mem["aten::permute"] == 0 and mem["aten::transpose"] == 0   # views of their inputs
+    assert mem["aten::permute"] == 0 and mem["aten::t"] == 0   # views of their inputs
     assert mem["aten::matmul"] == 4 * 2 * 4
     assert y.is_contiguous() and t.shape == (1, 16, 16, 16) and u.shape == (2, 4)
 

@@ -122,7 +122,12 @@ def test_real_tensorlib_step_under_tensorlib_nvtx(nvtx_recorder_lib, tmp_path):
         push(2, "matmul", "op", 2), ("pop", 2),
         ("pop", 1),
         push(1, "sum", "op", 3), ("pop", 1),
-        push(1, "ones", "op", 4), ("pop", 1),                 # the implicit gradient of the scalar loss
+        push(1, "ones_like", "op"),                            # the implicit gradient of the scalar loss,
+        push(2, "empty_like", "op"),                           # as torch's: empty_like, then fill_
+        push(3, "empty", "op", 4), ("pop", 3),
+        ("pop", 2),
+        push(2, "fill_", "op", 5), ("pop", 2),
+        ("pop", 1),
         push(1, "SumBackward0", "backward"),
         push(2, "reshape", "backward", 3), ("pop", 2),        # seq 3: the forward sum's
         push(2, "expand", "backward", 3), ("pop", 2),
@@ -135,7 +140,7 @@ def test_real_tensorlib_step_under_tensorlib_nvtx(nvtx_recorder_lib, tmp_path):
         push(2, "detach", "backward"), ("pop", 2),
         ("pop", 1),
         push(1, "Optimizer.step#SGD.step", "optimizer"),
-        push(2, "mul", "op", 5), ("pop", 2),
-        push(2, "sub_", "op", 6), ("pop", 2),
+        push(2, "mul", "op", 6), ("pop", 2),
+        push(2, "sub_", "op", 7), ("pop", 2),
         ("pop", 1),
     ]

@@ -134,6 +134,7 @@ CASES = {
     "unsqueeze": lambda: (lambda a: a.unsqueeze(0), [R(3, 4)]),
     "permute": lambda: (lambda a: a.permute(2, 0, 1), [R(2, 3, 4)]),
     "transpose": lambda: (lambda a: a.transpose(0, 1), [R(3, 4)]),
+    "t": lambda: (lambda a: a.t(), [R(3, 4)]),
     "expand": lambda: (lambda a: a.expand(2, 3, 4), [R(3, 1)]),
     "sum_to_size": lambda: (lambda a: dispatch(_op("sum_to_size"), a, shape=(1, 4)), [R(3, 4)]),
     "repeat": lambda: (lambda a: a.repeat(2, 1, 3), [R(3, 2)]),

@@ -43,7 +43,7 @@ def test_temporaries_are_freed_after_last_use_and_large_ones_reused_in_place():
     assert small._runner.compiled.fn.inplace == 0               # (2, 32): an allocation is cheaper
     assert big._runner.compiled.fn.inplace == 1                 # the ReLU on the (1024, 32) Linear output
     src = big.compiled_source
-    assert "del v0" in src and src.count("_D(") == 6     # linear relu linear gelu linear softmax
+    assert "del v0" in src and src.count("_D(") == 9     # (t addmm) relu (t addmm) gelu (t addmm) softmax
 
 
 class _Count(Hook):
@@ -69,7 +69,7 @@ def test_compiled_ops_are_profiled_without_module_regions():
             compiled(x)
         finally:
             remove_hook(h)
-    assert h.ops.count("linear") == 3
+    assert h.ops.count("addmm") == 3 and h.ops.count("t") == 3       # the three linears' ops
     assert "relu" in h.ops
     assert h.ranges == [("user", "Torch-Compiled Region: 0/0")]
 

@@ -63,6 +63,9 @@ def _first_float(out):
 def test_op_reaches_hook_forward_and_backward(name, rec):
     fn, inputs = all_cases()[name]()
     out = fn(*inputs)
+    if name not in D.registry():    # a composite (linear): a range of kind "op" around the ops it dispatches
+        assert any(e[0] == "range" and e[1] == name and e[2] == "op" for e in rec.events), rec.events[:10]
+        return
     if name in backward_only():
         assert any(e[0] == "enter" and e[1] == name and e[2] == "backward" for e in rec.events), \
             f"backward-only op {name!r} never reached op_enter in a backward pass"

@@ -6,6 +6,7 @@ import math
 from ... import ops
 from ..._tensor_base import Tensor
 from ...autograd.grad_mode import no_grad
+from ...dispatch import record_range
 
 
 def _grads(parameters):
@@ -25,8 +26,11 @@ def get_total_norm(tensors, norm_type=2.0, error_if_nonfinite=False, foreach=Non
         if norm_type == math.inf:
             norms = [ops.amax(ops.abs(g)) for g in tensors]
             total = ops.amax(ops.stack([n.to(device=tensors[0].device) for n in norms]))
-        else:
+        elif foreach is False:
             norms = [ops.norm(g, norm_type) for g in tensors]
+        else:                           # torch's _foreach_norm, which on the CPU runs one norm per tensor
+            with record_range("_foreach_norm", "op"):
+                norms = [ops.norm(g, norm_type) for g in tensors]
             total = ops.norm(ops.stack([n.to(device=tensors[0].device) for n in norms]), norm_type)
     if error_if_nonfinite and not bool(ops.isfinite(total)):
         raise RuntimeError(f"The total norm of order {norm_type} for gradients from `parameters` is non-finite, so "
@@ -41,11 +45,16 @@ def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=Fals
     grads = _grads(parameters)
     if not grads:
         return ops.tensor(0.0)
-    total = get_total_norm(grads, norm_type, error_if_nonfinite)
+    total = get_total_norm(grads, norm_type, error_if_nonfinite, foreach)
     with no_grad():
         coef = ops.clamp(float(max_norm) / (total + 1e-6), max=1.0)
-        for g in grads:
-            g.mul_(coef.to(device=g.device, dtype=g.dtype))
+        if foreach is False:
+            for g in grads:
+                g.mul_(coef.to(device=g.device, dtype=g.dtype))
+        else:                           # torch's _foreach_mul_, one mul_ per gradient on the CPU
+            with record_range("_foreach_mul_", "op"):
+                for g in grads:
+                    g.mul_(coef.to(device=g.device, dtype=g.dtype))
     return total
 
 

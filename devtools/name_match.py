@@ -1,0 +1,120 @@
+"""Name match between torch's trace and ours of the same training step: distinct names and event counts.
+
+The same program (devtools/trace_names_vs_torch.py's MLP, CNN and Transformer encoder: one DataLoader
+batch, forward, cross_entropy, backward, clip_grad_norm_, Adam step, zero_grad, as the one active
+profiler step of a schedule, so that both traces have a ``ProfilerStep#0`` iteration for HTA's TraceDiff)
+is profiled with torch.profiler on torch 2.13 and with this project's profiler on tensorlib. For every
+model it reports
+
+- names: the share of torch's distinct ``cpu_op``/``user_annotation`` names that our trace also has
+  (what HTA's TraceDiff and `viewer diff` can pair by name);
+- events: the share of torch's events that ours pairs by name, sum over names of min(ours, torch's)
+  over torch's event count (a name we write once where torch writes it 40 times counts once);
+
+and lists torch's names we lack, most frequent first.
+
+    python -m devtools.name_match                      # needs torch
+    python -m devtools.name_match --save after.json    # also keep the scores
+    python -m devtools.name_match --before before.json # print before -> after
+    python -m devtools.name_match --traces DIR         # keep both traces (DIR/<model>_{torch,tensorlib}.json)
+"""
+from __future__ import annotations
+
+import argparse
+import collections
+import json
+import os
+import sys
+import tempfile
+import warnings
+
+from devtools import trace_names_vs_torch as tnt
+
+MODELS = tnt.MODELS
+
+
+def name_counts(path) -> collections.Counter:
+    """Events per name (cpu_op and user_annotation, complete events) in the Chrome trace at `path`."""
+    with open(path, "rb") as f:
+        doc = json.load(f)
+    return collections.Counter(e["name"] for e in doc["traceEvents"]
+                               if e.get("ph") == "X" and e.get("cat") in tnt.NAME_CATS)
+
+
+def profile_step(lib, kind, path):
+    """Profile one training step of model `kind` on `lib` (torch or tensorlib) inside a profiler step,
+    after one warm-up step; write the Chrome trace to `path`."""
+    model, shape = tnt.build(lib, kind)
+    opt = lib.optim.Adam(model.parameters(), lr=1e-3)
+    batches = iter(tnt.data(lib, shape))
+    tnt.train_step(lib, model, batches, opt)       # warm up: optimizer state, lazy imports
+    if lib.__name__ == "torch":
+        import torch.profiler as prof
+    else:
+        import profiler as prof
+    with warnings.catch_warnings():     # "won't be using warmup": the step before the profile warmed up
+        warnings.simplefilter("ignore", UserWarning)
+        sched = prof.schedule(wait=0, warmup=0, active=1, repeat=1)
+        with prof.profile(activities=[prof.ProfilerActivity.CPU], schedule=sched,
+                          on_trace_ready=lambda p: p.export_chrome_trace(str(path))) as p:
+            tnt.train_step(lib, model, batches, opt)
+            p.step()
+
+
+def match(theirs: collections.Counter, ours: collections.Counter) -> dict:
+    """The two shares (in %) and torch's names we lack with their counts."""
+    names = sum(1 for n in theirs if n in ours)
+    events = sum(min(c, ours.get(n, 0)) for n, c in theirs.items())
+    return {"names": 100.0 * names / max(len(theirs), 1),
+            "events": 100.0 * events / max(sum(theirs.values()), 1),
+            "torch_names": len(theirs), "our_names": len(ours),
+            "torch_events": sum(theirs.values()), "our_events": sum(ours.values()),
+            "missing": {n: c for n, c in theirs.most_common() if n not in ours}}
+
+
+def measure(kind, trace_dir=None) -> dict:
+    import tensorlib
+    import torch
+    with tempfile.TemporaryDirectory() as tmp:
+        d = trace_dir or tmp
+        paths = {lib.__name__: os.path.join(d, f"{kind}_{lib.__name__}.json") for lib in (torch, tensorlib)}
+        profile_step(torch, kind, paths["torch"])
+        profile_step(tensorlib, kind, paths["tensorlib"])
+        return match(name_counts(paths["torch"]), name_counts(paths["tensorlib"]))
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--models", nargs="*", default=list(MODELS), choices=MODELS)
+    ap.add_argument("--save", metavar="FILE", help="write the scores as JSON")
+    ap.add_argument("--before", metavar="FILE", help="scores saved earlier with --save: print before -> after")
+    ap.add_argument("--traces", metavar="DIR", help="keep both traces of each model in DIR")
+    ap.add_argument("-q", "--quiet", action="store_true", help="do not list the missing names")
+    args = ap.parse_args(argv)
+    before = {}
+    if args.before:
+        with open(args.before, "rb") as f:
+            before = json.load(f)
+    if args.traces:
+        os.makedirs(args.traces, exist_ok=True)
+    results = {}
+    print(f"{'model':<12} {'names matched':>22} {'events matched':>22}")
+    for kind in args.models:
+        r = results[kind] = measure(kind, args.traces)
+        b = before.get(kind)
+        cols = []
+        for key, total in (("names", "torch_names"), ("events", "torch_events")):
+            now = f"{r[key]:5.1f} % of {r[total]}"
+            cols.append(f"{b[key]:5.1f} -> {now}" if b else now)
+        print(f"{kind:<12} {cols[0]:>22} {cols[1]:>22}")
+        if not args.quiet:
+            for n, c in r["missing"].items():
+                print(f"    missing {c:4d} x {n}")
+    if args.save:
+        from safeio import write_bytes
+        write_bytes(args.save, (json.dumps(results, indent=1) + "\n").encode())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
