@@ -33,6 +33,15 @@ def cmd_summary(args: argparse.Namespace) -> int:
     from .summary import format_table, ops_table
 
     trace = _load(args.trace)
+    if args.steps:
+        from .steps import format_steps, step_breakdown
+
+        bd = step_breakdown(trace)
+        if args.json:
+            print(json.dumps(bd.as_dicts(), indent=1, ensure_ascii=True))
+        else:
+            print(format_steps(bd, args.limit))
+        return 0
     table = ops_table(trace, by_shape=args.by_shape)
     rows = table.rows(args.sort, not args.ascending, args.limit, args.filter or "")
     if args.json:
@@ -43,16 +52,22 @@ def cmd_summary(args: argparse.Namespace) -> int:
 
 
 def cmd_diff(args: argparse.Namespace) -> int:
-    from .diff import diff_dicts, diff_tables, format_diff
+    from .diff import diff_dicts, diff_tables, format_diff, per_step
     from .summary import ops_table
 
+    from .steps import step_events
+
     a, b = _load(args.a), _load(args.b)
-    rows = diff_tables(ops_table(a), ops_table(b))
+    steps = (len(step_events(a)), len(step_events(b)))
+    rows = diff_tables(ops_table(a), ops_table(b), *steps)
     if args.text or args.json or not sys.stdout.isatty():
         if args.json:
-            print(json.dumps(diff_dicts(rows[: args.limit] if args.limit else rows), indent=1, ensure_ascii=True))
+            out = diff_dicts(rows[: args.limit] if args.limit else rows)
+            for d in out:  # the list stays a list; each row says whether its numbers are per step
+                d["per_step"] = per_step(*steps)
+            print(json.dumps(out, indent=1, ensure_ascii=True))
         else:
-            print(format_diff(rows, args.limit))
+            print(format_diff(rows, args.limit, steps=steps))
         return 0
     from .app import ViewerApp
 
@@ -89,6 +104,9 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--limit", type=int, default=None)
     s.add_argument("--filter", default=None, help="keep ops whose name or category contains this")
     s.add_argument("--by-shape", action="store_true", help="one row per (name, Input Dims)")
+    s.add_argument("--steps", action="store_true",
+                   help="one row per ProfilerStep#N: data loading, forward, backward, optimizer, other "
+                        "(and GPU busy/idle), with the average step")
     s.add_argument("--json", action="store_true")
     d = sub.add_parser("diff", help="compare two traces op by op")
     d.add_argument("a")
