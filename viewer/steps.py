@@ -92,8 +92,11 @@ class StepBreakdown:
             return sum(float(getattr(r, k)) for r in self.rows) / n
 
         gpu = self.has_gpu
-        return StepRow(-1, -1, 0, mean("duration_ns"), *(mean(p + "_ns") for p in PHASES),
-                       mean("gpu_busy_ns") if gpu else None, mean("gpu_idle_ns") if gpu else None)
+        return StepRow(step=-1, event=-1, start_ns=0, duration_ns=mean("duration_ns"), data_ns=mean("data_ns"),
+                       forward_ns=mean("forward_ns"), backward_ns=mean("backward_ns"),
+                       optimizer_ns=mean("optimizer_ns"), other_ns=mean("other_ns"),
+                       gpu_busy_ns=mean("gpu_busy_ns") if gpu else None,
+                       gpu_idle_ns=mean("gpu_idle_ns") if gpu else None)
 
     def as_dicts(self) -> dict[str, object]:
         avg = self.average()
@@ -147,7 +150,7 @@ def _phases_and_steps(trace: Trace, steps: np.ndarray) -> tuple[np.ndarray, np.n
     return phase, step_of
 
 
-def _union(starts: np.ndarray, ends: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def union_intervals(starts: np.ndarray, ends: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Disjoint, sorted intervals covering the union of [start, end)."""
     if not len(starts):
         return starts, ends
@@ -180,14 +183,17 @@ def step_breakdown(trace: Trace) -> StepBreakdown:
     slot = np.searchsorted(np.sort(steps), step_of[inside])
     per = np.zeros((len(steps), len(PHASES)), dtype=np.int64)
     np.add.at(per, (slot, phase[inside].astype(np.int64)), trace.self_ns[inside])
-    lo, hi = _union(trace.ts[gpu], trace.ts[gpu] + trace.dur[gpu])
+    lo, hi = union_intervals(trace.ts[gpu], trace.ts[gpu] + trace.dur[gpu])
     rows = []
     for k, i in enumerate(np.sort(steps).tolist()):
         t0, t1 = int(trace.ts[i]), int(trace.ts[i] + trace.dur[i])
         busy = covered(lo, hi, t0, t1) if has_gpu else None
-        rows.append(StepRow(step_number(trace, i), i, t0, float(t1 - t0), *(float(v) for v in per[k]),
-                            None if busy is None else float(busy),
-                            None if busy is None else float(t1 - t0 - busy)))
+        ph = [float(v) for v in per[k].tolist()]
+        rows.append(StepRow(step=step_number(trace, i), event=i, start_ns=t0, duration_ns=float(t1 - t0),
+                            data_ns=ph[_DATA], forward_ns=ph[_FWD], backward_ns=ph[_BWD],
+                            optimizer_ns=ph[_OPT], other_ns=ph[_OTHER],
+                            gpu_busy_ns=None if busy is None else float(busy),
+                            gpu_idle_ns=None if busy is None else float(t1 - t0 - busy)))
     rows.sort(key=lambda r: (r.start_ns, r.step))
     return StepBreakdown(rows, has_gpu)
 

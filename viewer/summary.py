@@ -72,10 +72,10 @@ class OpsTable:
         out = [int(i) for i in order if not needle or needle in self.name[i].lower() or needle in self.cat[i].lower()]
         return out[:limit] if limit else out
 
-    def as_dicts(self, rows: list[int]) -> list[dict[str, str | int | float]]:
+    def as_dicts(self, rows: list[int]) -> list[dict[str, str | int | float | None]]:
         out = []
         for i in rows:
-            d: dict[str, str | int | float] = {"name": self.name[i], "cat": self.cat[i]}
+            d: dict[str, str | int | float | None] = {"name": self.name[i], "cat": self.cat[i]}
             if self.shapes[i]:
                 d["input_dims"] = self.shapes[i]
             d.update(count=int(self.count[i]), total_ns=int(self.total[i]), self_ns=int(self.self[i]),
@@ -88,7 +88,8 @@ class OpsTable:
     def event_mask(self, trace: Trace, i: int) -> np.ndarray:
         """Which events row i aggregates (every step for ProfilerStep*)."""
         ids = self.step_ids if self.name_id[i] < 0 else np.array([self.name_id[i]])
-        return np.isin(trace.name_id, ids) & (trace.cat_id == self.cat_id[i]) & (trace.kind == KIND_SPAN)
+        mask: np.ndarray = np.isin(trace.name_id, ids) & (trace.cat_id == self.cat_id[i]) & (trace.kind == KIND_SPAN)
+        return mask
 
     @property
     def has_device(self) -> bool:
