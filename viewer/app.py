@@ -180,7 +180,7 @@ class ViewerApp(App[None]):
     #loading { align: center middle; height: 1fr; }
     #loading Static { width: auto; }
     #tabs { height: 1fr; }
-    #status { height: 1; background: $boost; }
+    #status { height: auto; max-height: 2; background: $boost; }
     #search, #export { dock: bottom; display: none; }
     #search.open, #export.open { display: block; }
     #details { height: 1fr; min-height: 4; }
@@ -362,8 +362,8 @@ class ViewerApp(App[None]):
             msg += f" · {n_steps} steps (p)"
         if tr.warnings:
             msg += f" · {len(tr.warnings)} warnings (e)"
-        if extra:
-            msg += " · " + extra
+        if extra:  # what just happened comes first: a narrow terminal cuts the end of the line
+            msg = " " + extra + " ·" + msg
         else:
             msg += " · ◆ instant ▌ narrow, yellow match, green launched · ? keys and legend"
         return Text(msg)
@@ -453,9 +453,11 @@ class ViewerApp(App[None]):
         await self.ensure_view(pane)
         # Focus something inside the new pane first: focus left on a hidden widget would switch back.
         targets: dict[str, str | type[Widget]] = {"timeline": Timeline, "ops": "#ops-table", "calltree": CallTreeView,
-                                                  "memory": MemoryView, "steps": "#steps-table",
+                                                  "memory": MemoryView, "steps": StepsView,
                    "diff": "#diff-table", "warnings": "#warnings-scroll"}
         found = pane.query(targets[tab])
+        if tab == "steps" and pane.query("#steps-table"):
+            found = pane.query("#steps-table")
         if found:
             found.first().focus()
         tc.active = tab

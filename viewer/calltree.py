@@ -204,6 +204,12 @@ class CallTreeView(Tree[Node | None]):
             node = self.root.add(Text(f"{literal(lane.title[:200])}  total {fmt_ns(tot)}", style="bold cyan"),
                                  data=None)
             self._add_paths(node, t, paths, 1)
+            if len(t.roots) <= 8:  # a few threads: open them, and the average step in each
+                node.expand()
+                for child in node.children:
+                    d = child.data
+                    if d is not None and d.kind == "path" and int(t.name_id[d.path]) >= len(self.trace.names):
+                        child.expand()
         self.root.expand()
 
     # Not `_add_children`: that name is textual's (DOMNode._add_children(*widgets)), which this overrode.

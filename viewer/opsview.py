@@ -32,8 +32,9 @@ HEADERS = {"name": "Name", "cat": "Category", "count": "Calls", "total": "Total"
 # Shown in this order; Device only when the trace has device time.
 SHOWN = ("name", "count", "total", "self", "device", "pct", "avg", "min", "max", "cat")
 MAX_ROWS = 5000
-# Cells each numeric column takes (its widest text, plus the table's padding).
-_NUM_WIDTH = 10
+# Cells each column takes (its widest text, plus the table's padding of 2); names get at least NAME_MIN.
+_WIDTH = {"count": 8, "total": 10, "self": 10, "device": 10, "pct": 8, "avg": 10, "min": 10, "max": 10, "cat": 18}
+NAME_MIN = 24
 
 
 class OpsFilter(LiteralInput):
@@ -76,7 +77,16 @@ class OpsView(Vertical):
 
     @property
     def columns(self) -> list[str]:
-        return [c for c in SHOWN if c != "device" or self.table.has_device]
+        """The columns that fit the width, in order of importance; Name, Calls, Total, Self always."""
+        width = (self.size.width or self.app.size.width) - 2  # the vertical scrollbar
+        out, used = ["name"], NAME_MIN + 2
+        for c in SHOWN[1:]:
+            if c == "device" and not self.table.has_device:
+                continue
+            if c in ("count", "total", "self") or used + _WIDTH[c] <= width:
+                out.append(c)
+                used += _WIDTH[c]
+        return out
 
     def compose(self) -> ComposeResult:
         yield OpsFilter(placeholder="filter ops by name or category (Esc: back to the table)", id="ops-filter")
@@ -88,11 +98,10 @@ class OpsView(Vertical):
         self.refill()
 
     def name_width(self) -> int:
-        """What the terminal leaves for names after Calls, Total, Self (and Device, %) and the row padding."""
-        width = self.size.width or self.app.size.width
-        fixed = (len(self.columns) - 2) * _NUM_WIDTH + 18  # a Category column of 16 and the name's padding
-        first_four = 3 * _NUM_WIDTH + 2  # Calls, Total, Self always fit
-        return max(12, min(80, width - fixed, width - first_four - 2))
+        """What the other columns leave for names (at least NAME_MIN cells, at most 80)."""
+        width = (self.size.width or self.app.size.width) - 2
+        others = sum(_WIDTH[c] for c in self.columns[1:])
+        return max(NAME_MIN, min(80, width - others - 2))
 
     def _setup_columns(self) -> None:
         dt = self.query_one(DataTable)
@@ -102,7 +111,7 @@ class OpsView(Vertical):
         self._name_width = self.name_width()
 
     def on_resize(self) -> None:
-        if self.name_width() != self._name_width:
+        if self.name_width() != self._name_width or len(self.columns) != len(self.query_one(DataTable).columns):
             self._setup_columns()
             self.refill()
 
@@ -135,10 +144,9 @@ class OpsView(Vertical):
         shapes = ", grouped by input shapes" if self.by_shape else ""
         dev = " Device: kernel time of the op and what it encloses." if t.has_device else ""
         self.query_one("#ops-status", Static).update(
-            Text(f"{len(self.shown)} of {len(t)} ops{more}; sorted by {self.sort_col} {arrow}{shapes}. "
-                 f"% busy: share of the busy time of CPU threads or GPU streams (the op's kind).{dev} "
-                 f"Keys 1-9, 0 or a header click sort, g groups by shapes, f filters, E exports, "
-                 f"Enter shows in timeline.")
+            Text(f"{len(self.shown)} of {len(t)} ops{more} · sorted by {self.sort_col} {arrow}{shapes} · "
+                 f"% busy: of the CPU threads' or GPU streams' busy time.{dev} Keys: 1-9, 0 sort · g shapes · "
+                 f"f filter · E export · Enter timeline")
         )
 
     def action_filter(self) -> None:

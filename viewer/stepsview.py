@@ -17,7 +17,7 @@ from .model import Trace
 from .steps import NO_STEPS, StepBreakdown, cells, columns, row_label, step_breakdown
 
 
-class StepsView(Vertical):
+class StepsView(Vertical, can_focus=True):
     DEFAULT_CSS = """
     StepsView DataTable { height: 1fr; }
     StepsView #steps-status { height: auto; color: $text-muted; }
@@ -39,7 +39,7 @@ class StepsView(Vertical):
             yield Static(Text(NO_STEPS), id="steps-status")
             return
         gpu = "; GPU busy: some kernel, memcpy or memset running during the step" if bd.has_gpu else ""
-        yield Static(Text(f"{len(bd)} steps, the average last. Each phase with its share of the step{gpu}. "
+        yield Static(Text(f"{len(bd)} steps, the average first. Each phase with its share of the step{gpu}. "
                           f"Enter shows the step on the timeline."), id="steps-status")
         yield DataTable(id="steps-table", cursor_type="row", zebra_stripes=True)
 
