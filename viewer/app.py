@@ -26,6 +26,7 @@ from safeio import literal
 
 from .calltree import CallTreeView
 from .details import Details
+from .flame import FlameView
 from .inputs import LiteralInput
 from .diff import diff_tables, fmt_count, heading
 from .loader import TraceError
@@ -119,7 +120,8 @@ class HelpScreen(ModalScreen[None]):
     def compose(self) -> ComposeResult:
         t = Text()
         for title, bindings in (("Anywhere", ViewerApp.BINDINGS), ("Timeline", Timeline.BINDINGS),
-                                ("Ops table", OpsView.BINDINGS), ("Search bar", SearchInput.BINDINGS),
+                                ("Ops table", OpsView.BINDINGS), ("Flame graph", FlameView.BINDINGS),
+                                ("Search bar", SearchInput.BINDINGS),
                                 ("Export box", ExportInput.BINDINGS)):
             t.append(f"{title}\n", style="bold underline")
             for b in bindings:
@@ -197,6 +199,7 @@ class ViewerApp(App[None]):
         Binding("c", "tab('calltree')", "Call tree"),
         Binding("m", "tab('memory')", "Memory"),
         Binding("p", "tab('steps')", "Steps"),
+        Binding("i", "tab('flame')", "Flame (icicle)"),
         Binding("x", "tab('diff')", "Diff", show=False),
         Binding("e", "tab('warnings')", "Warnings", show=False),
         Binding("E", "export('range')", "Export the marked range (timeline)", show=False),
@@ -298,6 +301,7 @@ class ViewerApp(App[None]):
             TabPane("Call tree", id="calltree"),
             TabPane("Memory", id="memory"),
             TabPane("Steps", id="steps"),
+            TabPane("Flame", id="flame"),
         ]
         if self.diff_trace is not None:
             panes.append(TabPane("Diff", id="diff"))
@@ -424,6 +428,8 @@ class ViewerApp(App[None]):
             return MemoryView(tr, id="memory-view")
         if tab == "steps":
             return StepsView(tr, id="steps-view")
+        if tab == "flame":
+            return FlameView(tr, id="flame-view")
         if tab == "diff" and self.diff_trace is not None:
             return DiffView(tr, self.diff_trace, id="diff-view")
         return None
@@ -453,7 +459,7 @@ class ViewerApp(App[None]):
         await self.ensure_view(pane)
         # Focus something inside the new pane first: focus left on a hidden widget would switch back.
         targets: dict[str, str | type[Widget]] = {"timeline": Timeline, "ops": "#ops-table", "calltree": CallTreeView,
-                                                  "memory": MemoryView, "steps": StepsView,
+                                                  "memory": MemoryView, "steps": StepsView, "flame": FlameView,
                    "diff": "#diff-table", "warnings": "#warnings-scroll"}
         found = pane.query(targets[tab])
         if tab == "steps" and pane.query("#steps-table"):

@@ -12,7 +12,7 @@ from rich.cells import cell_len
 
 from viewer.__main__ import main
 from viewer.app import ViewerApp
-from viewer.calltree import CallTreeView, build_call_tree
+from viewer.calltree import build_call_tree
 from viewer.device import busy_ns, device_time
 from viewer.diff import diff_tables, format_diff
 from viewer.model import from_events
@@ -262,7 +262,8 @@ async def test_range_and_exports(tmp_path, monkeypatch):
         written = [p for p in tmp_path.iterdir() if p.suffix == ".csv"]
         assert len(written) == 1
         lines = written[0].read_text().splitlines()
-        assert lines[0].startswith("name,cat,count,total_ns") and any(line.startswith("ProfilerStep*") for line in lines)
+        assert lines[0].startswith("name,cat,count,total_ns")
+        assert any(line.startswith("ProfilerStep*") for line in lines)
         await pilot.press("E")
         app.query_one("#export").value = "ops.txt"
         await pilot.press("enter")
@@ -273,3 +274,85 @@ def test_merged_rows_names_fit_cells():
     assert cell_len("ProfilerStep*") == 13
     assert np.isnan(ops_table(from_events([{"ph": "X", "cat": "Trace", "name": "env", "pid": 1, "tid": 1,
                                             "ts": 0, "dur": 5}])).pct[0])
+
+
+def test_same_numbers_as_the_profilers_step_breakdown(tmp_path):
+    """The trace-side breakdown agrees with prof.step_breakdown() on a real loop: data loading, a
+    module, a user range (other), backward and the optimizer, to the nanosecond."""
+    import profiler
+    import tensorlib as tl
+    import tensorlib.nn as nn
+    import tensorlib.nn.functional as F
+    from tensorlib.utils.data import DataLoader, TensorDataset
+
+    from viewer.model import load_trace
+
+    tl.manual_seed(0)
+    x = tl.randn(64, 8)
+    loader = DataLoader(TensorDataset(x, x[:, :3].argmax(dim=1)), batch_size=16)
+    model = nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 3))
+    opt = tl.optim.SGD(model.parameters(), lr=0.1)
+    it = iter(loader)
+    with profiler.profile(schedule=profiler.schedule(wait=0, warmup=1, active=3)) as prof:
+        for _ in range(4):
+            xb, yb = next(it)
+            with profiler.record_function("my_range"):
+                loss = F.cross_entropy(model(xb), yb)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            prof.step()
+    path = str(tmp_path / "loop.json")
+    prof.export_chrome_trace(path)
+    want = prof.step_breakdown()
+    got = step_breakdown(load_trace(path))
+    assert len(want) == len(got) == 3
+    for w, g in zip(want, got.rows):
+        assert g.step == w.step
+        assert g.duration_ns == pytest.approx(w.duration_us * 1000, abs=1)
+        for p in ("data", "forward", "backward", "optimizer", "other"):
+            assert g.phase(p) == pytest.approx(getattr(w, p + "_us") * 1000, abs=len(got) + 2), p
+        assert g.forward_ns > 0 and g.backward_ns > 0 and g.optimizer_ns > 0 and g.data_ns > 0
+
+
+def test_icicle_layout_nests_callees_under_callers(cuda_path):
+    from viewer.flame import icicle_layout
+    from viewer.model import load_trace
+
+    for tr in (load_trace(cuda_path), from_events(loop_events(3, gpu=True))):
+        t = build_call_tree(tr)
+        start, level, lane_off = icicle_layout(t, len(tr.lanes))
+        end = start + t.total
+        has = np.flatnonzero(t.parent >= 0)
+        par = t.parent[has]
+        assert (start[has] >= start[par]).all() and (end[has] <= end[par]).all()
+        assert (level[has] == level[par] + 1).all()
+        for p in range(len(t.parent)):  # siblings side by side, biggest first, no overlap
+            kids = t.children_of(p)
+            assert (start[kids[1:]] == end[kids[:-1]]).all()
+        assert int(lane_off[-1]) == int(t.total[t.parent < 0].sum())
+
+
+async def test_flame_tab_navigates_and_zooms(tmp_path):
+    from viewer.flame import FlameView
+
+    path = write(tmp_path, "loop.json", loop_events(4))
+    app = ViewerApp(path)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_loaded(app, pilot)
+        await pilot.press("i")
+        assert app.query_one("#tabs").active == "flame"
+        fv = app.query_one(FlameView)
+        text = screen_text(app)[0]
+        assert "ProfilerStep*" in text and "ProfilerStep#" not in text
+        assert "ProfilerStep*" in fv.render_line(fv.size.height - 1).text  # the info line
+        await pilot.press("down")
+        child = fv.selected
+        assert fv._path_name(child) == "MLP"  # the biggest callee of the average step
+        await pilot.press("right")
+        assert fv.selected != child and fv.paths.parent[fv.selected] == fv.paths.parent[child]
+        await pilot.press("left", "enter")
+        assert (fv.v0, fv.v1) == (float(fv.start[child]), float(fv.end[child]))
+        assert "MLP" in fv.render_line(2).text and "aten::linear" in fv.render_line(3).text
+        await pilot.press("escape")
+        assert (fv.v0, fv.v1) == fv.all
