@@ -119,6 +119,10 @@ class HelpScreen(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         t = Text()
+        t.append("Legend (timeline)\n", style="bold underline")
+        for k, what in LEGEND:
+            t.append(f"  {k:<14}", style="bold cyan")
+            t.append(f"{what}\n")
         for title, bindings in (("Anywhere", ViewerApp.BINDINGS), ("Timeline", Timeline.BINDINGS),
                                 ("Ops table", OpsView.BINDINGS), ("Flame graph", FlameView.BINDINGS),
                                 ("Search bar", SearchInput.BINDINGS),
@@ -133,10 +137,6 @@ class HelpScreen(ModalScreen[None]):
         t.append("Mouse (timeline)\n", style="bold underline")
         for k, what in MOUSE_HELP:
             t.append(f"  {k:<28}", style="bold cyan")
-            t.append(f"{what}\n")
-        t.append("Legend (timeline)\n", style="bold underline")
-        for k, what in LEGEND:
-            t.append(f"  {k:<14}", style="bold cyan")
             t.append(f"{what}\n")
         with VerticalScroll():
             yield Static(t, id="help-text")
@@ -363,7 +363,7 @@ class ViewerApp(App[None]):
                f"span {fmt_ns(tr.home[1] - tr.home[0])}")
         n_steps = len(step_events(tr))
         if n_steps:
-            msg += f" · {n_steps} steps (p)"
+            msg += f" · {n_steps} step{'s' if n_steps > 1 else ''} (p)"
         if tr.warnings:
             msg += f" · {len(tr.warnings)} warnings (e)"
         if extra:  # what just happened comes first: a narrow terminal cuts the end of the line

@@ -407,6 +407,8 @@ class Timeline(Widget, can_focus=True):
         head = f" {fmt_ns(per_cell)}/cell"[: GUTTER - 1].ljust(GUTTER - 1) + "│"
         chars = [" "] * W
         for x, label in ruler_ticks(self.t0, self.t1, W, self.trace.home[0]):
+            if x + len(label) + 1 > W:  # a label cut at the edge would lose its unit
+                continue
             for j, c in enumerate("▏" + label):
                 if 0 <= x + j < W:
                     chars[x + j] = c
