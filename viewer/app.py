@@ -218,6 +218,7 @@ class ViewerApp(App[None]):
         self.first_paint_cpu: float | None = None
         self._first_paint = threading.Event()
         self.started_at = time.perf_counter()
+        self._n_steps: int | None = None  # the shown trace's ProfilerStep#N count, once known
 
     # ---- loading ----
     def compose(self) -> ComposeResult:
@@ -361,7 +362,9 @@ class ViewerApp(App[None]):
         name = os.path.basename(tr.path) if tr.path else "trace"
         msg = (f" {literal(name)} · {len(tr):,} events · {len(tr.lanes)} lanes · {len(tr.flow_src)} flows · "
                f"span {fmt_ns(tr.home[1] - tr.home[0])}")
-        n_steps = len(step_events(tr))
+        if self._n_steps is None:
+            self._n_steps = len(step_events(tr))
+        n_steps = self._n_steps
         if n_steps:
             msg += f" · {n_steps} step{'s' if n_steps > 1 else ''} (p)"
         if tr.warnings:

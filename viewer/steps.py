@@ -40,7 +40,8 @@ NO_STEPS = ("no steps in this trace: steps are ProfilerStep#N ranges, written by
 
 def step_name_ids(trace: Trace) -> np.ndarray:
     """The name ids that are `ProfilerStep#N`."""
-    return np.array([k for k, n in enumerate(trace.names) if STEP_NAME.match(n)], dtype=np.int64)
+    return np.array([k for k, n in enumerate(trace.names) if n.startswith("ProfilerStep#") and STEP_NAME.match(n)],
+                    dtype=np.int64)
 
 
 def step_events(trace: Trace) -> np.ndarray:
