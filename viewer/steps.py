@@ -128,26 +128,33 @@ def _own_phase(trace: Trace) -> np.ndarray:
 
 
 def _phases_and_steps(trace: Trace, steps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(phase, enclosing step or -1) per event, by pointer jumping up the nesting (log2(depth) passes).
+
+    The profiler's rule, level by level (a child takes its parent's phase when that is data,
+    backward or optimizer, or when it has none of its own), comes to: the outermost data/backward/
+    optimizer range around an event (itself included) decides; without one, forward if the event or
+    an ancestor is forward; else other."""
     own = _own_phase(trace)
-    phase = own.copy()
-    step_of = np.full(len(trace), -1, dtype=np.int64)
+    n = len(trace)
+    dominant = (own == _DATA) | (own == _BWD) | (own == _OPT)
+    dom = np.where(dominant, own, -1).astype(np.int8)
+    fwd = own == _FWD
+    step_of = np.full(n, -1, dtype=np.int64)
     step_of[steps] = steps
-    # Only the lanes holding steps matter; their events, shallowest first.
+    jump = trace.parent.astype(np.int64).copy()
     lanes = np.unique(trace.lane[steps])
-    idx = np.flatnonzero(np.isin(trace.lane, lanes) & (trace.parent >= 0))
-    idx = idx[np.argsort(trace.depth[idx], kind="stable")]
-    d = trace.depth[idx]
-    bounds = np.searchsorted(d, np.arange(int(d.max(initial=0)) + 2))
-    for lv in range(len(bounds) - 1):
-        level = idx[bounds[lv]:bounds[lv + 1]]
-        if not len(level):
-            continue
-        par = trace.parent[level]
-        pp = phase[par]
-        dominant = (pp == _DATA) | (pp == _BWD) | (pp == _OPT)
-        phase[level] = np.where(dominant | (own[level] == _OTHER), pp, own[level])
-        inherited = step_of[par]
-        step_of[level] = np.where(inherited >= 0, inherited, step_of[level])
+    on = np.isin(trace.lane, lanes)  # only the lanes holding steps matter
+    has = np.flatnonzero(on & (jump >= 0))
+    while len(has):
+        nxt = jump[has]
+        up_dom = dom[nxt]
+        dom[has] = np.where(up_dom >= 0, up_dom, dom[has])  # the outer one wins
+        fwd[has] |= fwd[nxt]
+        up_step = step_of[nxt]
+        step_of[has] = np.where(up_step >= 0, up_step, step_of[has])
+        jump[has] = jump[nxt]
+        has = has[jump[has] >= 0]
+    phase = np.where(dom >= 0, dom, np.where(fwd, _FWD, _OTHER)).astype(np.int8)
     return phase, step_of
 
 

@@ -356,3 +356,23 @@ async def test_flame_tab_navigates_and_zooms(tmp_path):
         assert "MLP" in fv.render_line(2).text and "aten::linear" in fv.render_line(3).text
         await pilot.press("escape")
         assert (fv.v0, fv.v1) == fv.all
+
+
+def test_a_step_around_a_deep_stack_is_quick():
+    n = 20_000  # pointer jumping: log2(depth) passes, not one per level
+    ev = [{"ph": "X", "name": "ProfilerStep#1", "cat": "user_annotation", "ts": 0, "dur": 10, "pid": 1, "tid": 1}]
+    ev += [{"ph": "X", "name": "Optimizer.step#SGD.step" if i == 5 else "op", "cat": "cpu_op", "ts": 0, "dur": 1,
+            "pid": 1, "tid": 1} for i in range(n)]
+    bd = step_breakdown(from_events(ev))
+    (row,) = bd.rows
+    assert row.optimizer_ns == 1000 and row.other_ns == 9000 and row.forward_ns == 0
+
+
+async def test_diff_tab_compares_per_step():
+    app = ViewerApp(trace=from_events(loop_events(2)), diff_trace=from_events(loop_events(4, first=7)))
+    async with app.run_test(size=(140, 30)) as pilot:
+        await wait_loaded(app, pilot)
+        assert app.query_one("#tabs").active == "diff"
+        text = screen_text(app)[0]
+        assert "0 new in B, 0 vanished" in text and "per step" in text
+        assert "ProfilerStep*" in text and "ProfilerStep#" not in text
