@@ -318,10 +318,13 @@ class ViewerApp(App[None]):
         await self.mount(ExportInput(placeholder="file name ending in .csv or .json; Enter writes, Esc closes",
                                      id="export"), before=self.query_one(Footer))
         await self.mount(Static(self._status_text(), id="status"), before=self.query_one(Footer))
-        tabs.active = "timeline"
-        self.query_one(Timeline).focus()
         if self.diff_trace is not None:  # `python -m viewer diff A B` asked for the comparison first
+            # Straight there: focusing the timeline first raced with the diff table's focus on a busy
+            # machine (the tab of the focused widget wins), and the app opened on the timeline.
             await self.action_tab("diff")
+        else:
+            tabs.active = "timeline"
+            self.query_one(Timeline).focus()
 
     @property
     def shown(self) -> Trace:
