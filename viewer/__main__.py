@@ -50,6 +50,15 @@ def cmd_summary(args: argparse.Namespace) -> int:
     if (args.rank is not None or args.per_rank) and not _is_job(paths):
         raise TraceError("--rank and --per-rank need a job: a directory of rank traces, or several trace files")
     trace = _load(paths if len(paths) > 1 else paths[0])
+    if args.steps:
+        from .steps import format_steps, step_breakdown
+
+        bd = step_breakdown(trace)
+        if args.json:
+            print(json.dumps(bd.as_dicts(), indent=1, ensure_ascii=True))
+        else:
+            print(format_steps(bd, args.limit))
+        return 0
     lane_rank = np.array([rank_of_pid(ln.pid) for ln in trace.lanes] or [-1], np.int64)
     ranks = sorted(set(lane_rank.tolist()) - {-1})
     if args.rank is not None and args.rank not in ranks:
@@ -92,16 +101,22 @@ def cmd_ranks(args: argparse.Namespace) -> int:
 
 
 def cmd_diff(args: argparse.Namespace) -> int:
-    from .diff import diff_dicts, diff_tables, format_diff
+    from .diff import diff_dicts, diff_tables, format_diff, per_step
     from .summary import ops_table
 
+    from .steps import step_events
+
     a, b = _load(args.a), _load(args.b)
-    rows = diff_tables(ops_table(a), ops_table(b))
+    steps = (len(step_events(a)), len(step_events(b)))
+    rows = diff_tables(ops_table(a), ops_table(b), *steps)
     if args.text or args.json or not sys.stdout.isatty():
         if args.json:
-            print(json.dumps(diff_dicts(rows[: args.limit] if args.limit else rows), indent=1, ensure_ascii=True))
+            out = diff_dicts(rows[: args.limit] if args.limit else rows)
+            for d in out:  # the list stays a list; each row says whether its numbers are per step
+                d["per_step"] = per_step(*steps)
+            print(json.dumps(out, indent=1, ensure_ascii=True))
         else:
-            print(format_diff(rows, args.limit))
+            print(format_diff(rows, args.limit, steps=steps))
         return 0
     from .app import ViewerApp
 
@@ -144,6 +159,9 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--limit", type=int, default=None)
     s.add_argument("--filter", default=None, help="keep ops whose name or category contains this")
     s.add_argument("--by-shape", action="store_true", help="one row per (name, Input Dims)")
+    s.add_argument("--steps", action="store_true",
+                   help="one row per ProfilerStep#N: data loading, forward, backward, optimizer, other "
+                        "(and GPU busy/idle), with the average step")
     s.add_argument("--json", action="store_true")
     d = sub.add_parser("diff", help="compare two traces op by op")
     d.add_argument("a")

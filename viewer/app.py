@@ -26,13 +26,17 @@ from safeio import literal
 
 from .calltree import CallTreeView
 from .details import Details
+from .flame import FlameView
 from .inputs import LiteralInput
-from .diff import diff_tables
+from .diff import diff_tables, fmt_count, heading
 from .loader import TraceError
 from .memory import MemoryView
 from .model import Trace, load_trace
 from .opsview import OpsView
 from .search import SearchError, search
+from .selection import format_of, range_summary, write_rows
+from .steps import step_events
+from .stepsview import StepsView
 from .summary import ops_table
 from .text import fmt_ns
 from .timeline import Timeline
@@ -60,11 +64,49 @@ class SearchInput(LiteralInput):
         await self._viewer().close_search()
 
 
+class ExportInput(LiteralInput):
+    """The file name to export to; Enter writes, Esc gives up (and hands focus back)."""
+
+    BINDINGS = [
+        Binding("enter", "write", "Write the file"),
+        Binding("escape", "close", "Close without writing"),
+    ]
+
+    def __init__(self, **kw: Any) -> None:
+        super().__init__(**kw)
+        self.what = "ops"
+
+    def _viewer(self) -> ViewerApp:
+        app = self.app
+        assert isinstance(app, ViewerApp)  # the export box is part of ViewerApp's layout only
+        return app
+
+    async def action_write(self) -> None:
+        await self._viewer().finish_export(self.value)
+
+    async def action_close(self) -> None:
+        await self._viewer().close_export()
+
+
 MOUSE_HELP = [
     ("wheel", "zoom around the pointer (over the events)"),
     ("shift+wheel / wheel on names", "scroll lanes up and down"),
     ("drag", "pan"),
-    ("click", "select the event under the pointer"),
+    ("shift+drag", "mark a time range: the details pane sums what is in it"),
+    ("click", "select the event under the pointer (on the steps row: the step)"),
+]
+
+LEGEND = [
+    ("name…", "an event; a name cut short ends in …"),
+    ("▌", "an event too narrow for its name"),
+    ("◆", "an instant event"),
+    ("white", "the selected event"),
+    ("yellow", "a search match, or the op highlighted in the Ops tab"),
+    ("green", "what the selected event launched or flows from (kernels, backward)"),
+    ("▎#N", "the steps row: ProfilerStep#N, shaded step by step"),
+    ("░ ┃", "the marked time range (v, shift+drag) and its edges on the ruler"),
+    ("▁▂▃▄▅▆▇█", "a counter series (memory), scaled between its minimum and maximum"),
+    ("1.00ms/cell", "the time one column stands for; ruler ticks from the trace's start"),
 ]
 
 
@@ -77,8 +119,14 @@ class HelpScreen(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         t = Text()
+        t.append("Legend (timeline)\n", style="bold underline")
+        for k, what in LEGEND:
+            t.append(f"  {k:<14}", style="bold cyan")
+            t.append(f"{what}\n")
         for title, bindings in (("Anywhere", ViewerApp.BINDINGS), ("Timeline", Timeline.BINDINGS),
-                                ("Ops table", OpsView.BINDINGS), ("Search bar", SearchInput.BINDINGS)):
+                                ("Ops table", OpsView.BINDINGS), ("Flame graph", FlameView.BINDINGS),
+                                ("Search bar", SearchInput.BINDINGS),
+                                ("Export box", ExportInput.BINDINGS)):
             t.append(f"{title}\n", style="bold underline")
             for b in bindings:
                 if not isinstance(b, Binding):  # a (key, action[, description]) tuple
@@ -134,9 +182,10 @@ class ViewerApp(App[None]):
     #loading { align: center middle; height: 1fr; }
     #loading Static { width: auto; }
     #tabs { height: 1fr; }
-    #status { height: 1; background: $boost; }
-    #search { dock: bottom; display: none; }
-    #search.open { display: block; }
+    #status { height: auto; max-height: 2; background: $boost; }
+    #search, #export { dock: bottom; display: none; }
+    #search.open, #export.open { display: block; }
+    #details { height: 1fr; min-height: 4; }
     #error { padding: 1 2; }
     """
     BINDINGS = [
@@ -149,8 +198,11 @@ class ViewerApp(App[None]):
         Binding("o", "tab('ops')", "Ops"),
         Binding("c", "tab('calltree')", "Call tree"),
         Binding("m", "tab('memory')", "Memory"),
+        Binding("p", "tab('steps')", "Steps"),
+        Binding("i", "tab('flame')", "Flame (icicle)"),
         Binding("x", "tab('diff')", "Diff", show=False),
         Binding("e", "tab('warnings')", "Warnings", show=False),
+        Binding("E", "export('range')", "Export the marked range (timeline)", show=False),
     ]
 
     def __init__(self, path: str | None = None, diff_path: str | None = None, *,
@@ -167,6 +219,7 @@ class ViewerApp(App[None]):
         self.first_paint_cpu: float | None = None
         self._first_paint = threading.Event()
         self.started_at = time.perf_counter()
+        self._n_steps: int | None = None  # the shown trace's ProfilerStep#N count, once known
 
     # ---- loading ----
     def compose(self) -> ComposeResult:
@@ -250,6 +303,8 @@ class ViewerApp(App[None]):
             TabPane("Ops", id="ops"),
             TabPane("Call tree", id="calltree"),
             TabPane("Memory", id="memory"),
+            TabPane("Steps", id="steps"),
+            TabPane("Flame", id="flame"),
         ]
         if self.diff_trace is not None:
             panes.append(TabPane("Diff", id="diff"))
@@ -262,11 +317,16 @@ class ViewerApp(App[None]):
             await tabs.add_pane(p)
         await self.mount(SearchInput(placeholder="search names, categories, args (/regex/); Enter next, "
                                      "Shift+Enter previous, Esc close", id="search"), before=self.query_one(Footer))
+        await self.mount(ExportInput(placeholder="file name ending in .csv or .json; Enter writes, Esc closes",
+                                     id="export"), before=self.query_one(Footer))
         await self.mount(Static(self._status_text(), id="status"), before=self.query_one(Footer))
-        tabs.active = "timeline"
-        self.query_one(Timeline).focus()
         if self.diff_trace is not None:  # `python -m viewer diff A B` asked for the comparison first
+            # Straight there: focusing the timeline first raced with the diff table's focus on a busy
+            # machine (the tab of the focused widget wins), and the app opened on the timeline.
             await self.action_tab("diff")
+        else:
+            tabs.active = "timeline"
+            self.query_one(Timeline).focus()
 
     @property
     def shown(self) -> Trace:
@@ -307,10 +367,17 @@ class ViewerApp(App[None]):
         name = os.path.basename(tr.path) if tr.path else "trace"
         msg = (f" {literal(name)} · {len(tr):,} events · {len(tr.lanes)} lanes · {len(tr.flow_src)} flows · "
                f"span {fmt_ns(tr.home[1] - tr.home[0])}")
+        if self._n_steps is None:
+            self._n_steps = len(step_events(tr))
+        n_steps = self._n_steps
+        if n_steps:
+            msg += f" · {n_steps} step{'s' if n_steps > 1 else ''} (p)"
         if tr.warnings:
             msg += f" · {len(tr.warnings)} warnings (e)"
-        if extra:
-            msg += " · " + extra
+        if extra:  # what just happened comes first: a narrow terminal cuts the end of the line
+            msg = " " + extra + " ·" + msg
+        else:
+            msg += " · ◆ instant ▌ narrow, yellow match, green launched · ? keys and legend"
         return Text(msg)
 
     def set_status(self, extra: str = "") -> None:
@@ -322,10 +389,27 @@ class ViewerApp(App[None]):
         for d in self.query(Details):
             d.show(message.index)
 
+    def on_timeline_range_changed(self, message: Timeline.RangeChanged) -> None:
+        for d in self.query(Details):
+            if message.t0 is None or message.t1 is None:
+                d.show(self.query_one(Timeline).selected)
+            else:
+                d.show_range(range_summary(self.shown, message.t0, message.t1))
+        if message.t0 is not None and message.t1 is not None:
+            self.set_status(f"range {fmt_ns(message.t1 - message.t0)} marked: sums in the details pane; "
+                            f"E exports it, V clears")
+
+    async def on_steps_view_chosen(self, message: StepsView.Chosen) -> None:
+        await self.action_tab("timeline")
+        tl = self.query_one(Timeline)
+        tl.select(message.event)
+        tl.action_fit()
+        tl.focus()
+
     async def on_ops_view_highlighted(self, message: OpsView.Highlighted) -> None:
         tr = self.shown
         tl = self.query_one(Timeline)
-        mask = (tr.name_id == message.name_id) & (tr.cat_id == message.cat_id)
+        mask = message.mask
         tl.match_mask = mask
         tl.redraw()
         if message.jump:
@@ -350,6 +434,10 @@ class ViewerApp(App[None]):
             return CallTreeView(tr, id="calltree-view")
         if tab == "memory":
             return MemoryView(tr, id="memory-view")
+        if tab == "steps":
+            return StepsView(tr, id="steps-view")
+        if tab == "flame":
+            return FlameView(tr, id="flame-view")
         if tab == "diff" and self.diff_trace is not None:
             return DiffView(tr, self.diff_trace, id="diff-view")
         return None
@@ -371,17 +459,65 @@ class ViewerApp(App[None]):
         tc = tabs.first(TabbedContent)
         panes = tc.query(f"TabPane#{tab}")
         if not panes:
+            why = {"diff": "no diff: compare two traces with `python -m viewer diff A.json B.json`",
+                   "warnings": "no warnings: the trace was read without a problem"}
+            self.set_status(why.get(tab, f"no {tab} tab"))
             return
         pane = panes.first()
         await self.ensure_view(pane)
         # Focus something inside the new pane first: focus left on a hidden widget would switch back.
         targets: dict[str, str | type[Widget]] = {"timeline": Timeline, "ops": "#ops-table", "calltree": CallTreeView,
-                                                  "memory": MemoryView,
+                                                  "memory": MemoryView, "steps": StepsView, "flame": FlameView,
                    "diff": "#diff-table", "warnings": "#warnings-scroll"}
         found = pane.query(targets[tab])
+        if tab == "steps" and pane.query("#steps-table"):
+            found = pane.query("#steps-table")
         if found:
             found.first().focus()
         tc.active = tab
+
+    def action_export(self, what: str) -> None:
+        """Open the file-name box: `ops` (the Ops table as shown) or `range` (the marked range)."""
+        if self.trace is None:
+            return
+        if what == "range" and self.query_one(Timeline).time_range is None:
+            self.set_status("no range marked: press v at both ends (or shift+drag) on the timeline first")
+            return
+        box = self.query_one("#export", ExportInput)
+        box.what = what
+        base = os.path.splitext(os.path.basename(self.shown.path or "trace"))[0] or "trace"
+        box.value = f"{base}.{what}.csv"
+        box.add_class("open")
+        box.focus()
+
+    async def close_export(self) -> None:
+        box = self.query_one("#export", ExportInput)
+        box.remove_class("open")
+        await self.action_tab("ops" if box.what == "ops" else "timeline")
+
+    async def finish_export(self, path: str) -> None:
+        """Write the export; the file name as typed (literal) and the row count on the status line."""
+        box = self.query_one("#export", ExportInput)
+        tr = self.shown
+        try:
+            format_of(path)
+            if box.what == "ops":
+                rows = self.query_one(OpsView).export_rows()
+                n = write_rows(path, rows)
+            else:
+                r = self.query_one(Timeline).time_range
+                assert r is not None  # action_export checked it
+                summary = range_summary(tr, *r)
+                meta: dict[str, object] = {
+                    "trace": tr.path, "t0_ns": summary.t0, "t1_ns": summary.t1,
+                    "cpu_busy_ns": summary.cpu_busy, "kernels": summary.kernels,
+                    "kernel_ns": summary.kernel_ns, "gpu_busy_ns": summary.gpu_busy}
+                n = write_rows(path, summary.rows, meta)
+        except (OSError, ValueError) as exc:
+            self.set_status(f"not written: {literal(str(exc))}")
+            return
+        await self.close_export()
+        self.set_status(f"wrote {n} rows to {literal(path)}")
 
     def action_open_search(self) -> None:
         if self.trace is None:
@@ -471,18 +607,20 @@ class ViewerApp(App[None]):
 class DiffView(Vertical):
     """Op-by-op comparison of the two traces; sorted by the largest change of total time."""
 
-    DEFAULT_CSS = "DiffView DataTable { height: 1fr; }"
+    DEFAULT_CSS = "DiffView DataTable { height: 1fr; } DiffView Static { height: auto; }"
 
     def __init__(self, a: Trace, b: Trace, **kw: Any) -> None:  # kw: Widget's (id, classes, ...)
         super().__init__(**kw)
-        self.rows = diff_tables(ops_table(a), ops_table(b))
+        self.steps = (len(step_events(a)), len(step_events(b)))
+        self.rows = diff_tables(ops_table(a), ops_table(b), *self.steps)
         self.names = (os.path.basename(a.path), os.path.basename(b.path))
 
     def compose(self) -> ComposeResult:
         new = sum(r.status == "new" for r in self.rows)
         gone = sum(r.status == "vanished" for r in self.rows)
+        note = heading(*self.steps)
         yield Static(Text(f"A = {literal(self.names[0])}, B = {literal(self.names[1])}: {len(self.rows)} ops, "
-                          f"{new} new in B, {gone} vanished from A; ratio = B / A"))
+                          f"{new} new in B, {gone} vanished from A; ratio = B / A" + (f"\n{note}" if note else "")))
         yield DataTable(id="diff-table", cursor_type="row", zebra_stripes=True)
 
     def on_mount(self) -> None:
@@ -493,10 +631,11 @@ class DiffView(Vertical):
         for i, r in enumerate(self.rows[:5000]):
             ratio = f"{r.ratio:.2f}x" if r.ratio is not None else "-"
             style = "green" if r.delta_total < 0 else ("red" if r.delta_total > 0 else "")
-            dt.add_row(Text(literal(r.name[:70])[:70]), Text(literal(r.cat[:16])[:16]), str(r.count_a), str(r.count_b),
+            dt.add_row(Text(literal(r.name[:70])[:70]), Text(literal(r.cat[:16])[:16]), fmt_count(r.count_a),
+                       fmt_count(r.count_b),
                        fmt_ns(r.total_a), fmt_ns(r.total_b), Text(_signed(r.delta_total), style=style), ratio,
                        fmt_ns(r.self_a), fmt_ns(r.self_b), Text(_signed(r.delta_self)), r.status, key=str(i))
 
 
-def _signed(ns: int) -> str:
+def _signed(ns: float) -> str:
     return ("+" if ns > 0 else "") + fmt_ns(ns) if ns else "0"

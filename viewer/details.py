@@ -13,7 +13,11 @@ from textual.containers import VerticalScroll
 from textual.widgets import Static
 
 from .model import Trace
+from .selection import RangeSummary
 from .text import clipped, fmt_ns
+
+# Rows of a range summary listed at most.
+MAX_RANGE_ROWS = 40
 
 # Parents listed at most; the rest are counted.
 MAX_PARENTS = 30
@@ -66,9 +70,29 @@ def describe(trace: Trace, ev: int) -> Text:
     return t
 
 
+def describe_range(r: RangeSummary, origin: int) -> Text:
+    t = Text()
+    t.append(f"range +{fmt_ns(r.t0 - origin)} to +{fmt_ns(r.t1 - origin)} ({fmt_ns(r.t1 - r.t0)})\n",
+             style="bold cyan")
+    t.append(f"CPU busy {fmt_ns(r.cpu_busy)}", style="bold")
+    if r.kernels:
+        t.append(f" · {r.kernels} kernels, {fmt_ns(r.kernel_ns)} · GPU busy {fmt_ns(r.gpu_busy)} "
+                 f"({100 * r.gpu_busy / max(r.t1 - r.t0, 1):.0f}% of the range)", style="bold")
+    t.append(f" · {len(r.rows)} ops (time and self time inside the range)\n")
+    for row in r.rows[:MAX_RANGE_ROWS]:
+        t.append(f"  {fmt_ns(float(row['time_in_range_ns'] or 0)):>9} {fmt_ns(float(row['self_in_range_ns'] or 0)):>9} "
+                 f"×{row['count']:<5} ")
+        t.append(clipped(row["name"], 200))
+        t.append(f"  {clipped(row['cat'], 40)}\n", style="dim")
+    if len(r.rows) > MAX_RANGE_ROWS:
+        t.append(f"  … and {len(r.rows) - MAX_RANGE_ROWS} more (E exports them all)\n", style="dim")
+    return t
+
+
 class Details(VerticalScroll):
+    # Its height is the app's (#details: what the timeline leaves).
     DEFAULT_CSS = """
-    Details { height: 12; border-top: solid $primary; }
+    Details { border-top: solid $primary; }
     """
 
     def __init__(self, trace: Trace, **kw: Any) -> None:  # kw: Widget's (id, classes, ...)
@@ -81,4 +105,8 @@ class Details(VerticalScroll):
 
     def show(self, ev: int) -> None:
         self.body.update(describe(self.trace, ev))
+        self.scroll_home(animate=False)
+
+    def show_range(self, summary: RangeSummary) -> None:
+        self.body.update(describe_range(summary, self.trace.home[0]))
         self.scroll_home(animate=False)

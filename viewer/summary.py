@@ -2,8 +2,12 @@
 
 Shared by the TUI's Ops tab, `python -m viewer summary` and the diff, so all three agree on what
 "total" and "self" mean: total is the sum of durations, self subtracts time spent in nested children
-(computed from nesting in model.py), % is a row's total as a share of all self time in the table,
-so it reads like torch's "CPU total %".
+(computed from nesting in model.py), % is a row's total as a share of the busy time of its kind of
+lane (CPU threads or GPU streams, envelopes left out: see device.py), so a CPU op never reads as a
+share of GPU time. Device is the time of the kernels an op launched, itself or through what it
+encloses (torch's "CUDA total"); self device, those it launched itself.
+
+`ProfilerStep#N` rows are one `ProfilerStep*` row, as torch's tables have them.
 """
 
 from __future__ import annotations
@@ -18,11 +22,13 @@ import numpy as np
 from safeio import literal
 
 from .events import decode_value
+from .device import ENVELOPE_CATS, busy_ns, cat_mask, device_time, gpu_lanes
 from .model import KIND_SPAN, Trace
+from .steps import STEPS_STAR, step_name_ids
 from .text import fmt_ns
 
-COLUMNS = ("name", "cat", "count", "total", "self", "avg", "min", "max", "pct")
-NUMERIC = ("count", "total", "self", "avg", "min", "max", "pct")
+COLUMNS = ("name", "cat", "count", "total", "self", "avg", "min", "max", "pct", "device")
+NUMERIC = ("count", "total", "self", "avg", "min", "max", "pct", "device")
 
 
 @dataclass
@@ -37,8 +43,11 @@ class OpsTable:
     min: np.ndarray
     max: np.ndarray
     pct: np.ndarray
-    name_id: np.ndarray
+    name_id: np.ndarray  # -1 for the merged ProfilerStep* row
     cat_id: np.ndarray
+    device: np.ndarray
+    self_device: np.ndarray
+    step_ids: np.ndarray  # the name ids merged into ProfilerStep*
 
     def __len__(self) -> int:
         return len(self.count)
@@ -63,17 +72,28 @@ class OpsTable:
         out = [int(i) for i in order if not needle or needle in self.name[i].lower() or needle in self.cat[i].lower()]
         return out[:limit] if limit else out
 
-    def as_dicts(self, rows: list[int]) -> list[dict[str, str | int | float]]:
+    def as_dicts(self, rows: list[int]) -> list[dict[str, str | int | float | None]]:
         out = []
         for i in rows:
-            d: dict[str, str | int | float] = {"name": self.name[i], "cat": self.cat[i]}
+            d: dict[str, str | int | float | None] = {"name": self.name[i], "cat": self.cat[i]}
             if self.shapes[i]:
                 d["input_dims"] = self.shapes[i]
             d.update(count=int(self.count[i]), total_ns=int(self.total[i]), self_ns=int(self.self[i]),
                      avg_ns=float(self.avg[i]), min_ns=int(self.min[i]), max_ns=int(self.max[i]),
-                     pct=round(float(self.pct[i]), 4))
+                     pct=round(float(self.pct[i]), 4) if np.isfinite(self.pct[i]) else None,
+                     device_ns=int(self.device[i]), self_device_ns=int(self.self_device[i]))
             out.append(d)
         return out
+
+    def event_mask(self, trace: Trace, i: int) -> np.ndarray:
+        """Which events row i aggregates (every step for ProfilerStep*)."""
+        ids = self.step_ids if self.name_id[i] < 0 else np.array([self.name_id[i]])
+        mask: np.ndarray = np.isin(trace.name_id, ids) & (trace.cat_id == self.cat_id[i]) & (trace.kind == KIND_SPAN)
+        return mask
+
+    @property
+    def has_device(self) -> bool:
+        return bool(len(self) and self.device.any())
 
 
 def ops_table(trace: Trace, by_shape: bool = False, mask: np.ndarray | None = None) -> OpsTable:
@@ -81,8 +101,12 @@ def ops_table(trace: Trace, by_shape: bool = False, mask: np.ndarray | None = No
     if mask is not None:
         sel &= mask
     idx = np.flatnonzero(sel)
-    n_names = max(len(trace.names), 1)
-    key = trace.cat_id[idx].astype(np.int64) * n_names + trace.name_id[idx]
+    n_names = len(trace.names) + 1  # + ProfilerStep*
+    step_ids = step_name_ids(trace)
+    nid = trace.name_id[idx].astype(np.int64)
+    if len(step_ids):
+        nid = np.where(np.isin(nid, step_ids), len(trace.names), nid)
+    key = trace.cat_id[idx].astype(np.int64) * n_names + nid
     shape_ids = np.zeros(len(idx), dtype=np.int64)
     shape_table: list[str] = [""]
     if by_shape:
@@ -99,14 +123,24 @@ def ops_table(trace: Trace, by_shape: bool = False, mask: np.ndarray | None = No
     mn = np.minimum.reduceat(dur[o], starts) if len(uniq) else np.zeros(0, np.int64)
     mx = np.maximum.reduceat(dur[o], starts) if len(uniq) else np.zeros(0, np.int64)
     first = idx[o[starts]] if len(uniq) else np.zeros(0, np.int64)
-    all_self = max(int(self_ns.sum()), 1)
+    merged = nid[o[starts]] == len(trace.names) if len(uniq) else np.zeros(0, bool)
+    dev_total, dev_self = device_time(trace)
+    dev = np.bincount(inv, weights=dev_total[idx], minlength=len(uniq)).astype(np.int64)
+    dev_s = np.bincount(inv, weights=dev_self[idx], minlength=len(uniq)).astype(np.int64)
+    cpu_busy, gpu_busy = busy_ns(trace)
+    on_gpu = gpu_lanes(trace)[trace.lane[first]] if len(uniq) else np.zeros(0, bool)
+    busy = np.where(on_gpu, gpu_busy, cpu_busy).astype(np.float64)
+    envelope = cat_mask(trace, ENVELOPE_CATS)[first] if len(uniq) else np.zeros(0, bool)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        pct = np.where(envelope | (busy <= 0), np.nan, 100.0 * total / np.maximum(busy, 1))
     shapes = [shape_table[int(shape_ids[o[s]])] for s in starts] if by_shape else [""] * len(uniq)
     return OpsTable(
-        name=[trace.names[trace.name_id[i]] for i in first],
+        name=[STEPS_STAR if m else trace.names[trace.name_id[i]] for i, m in zip(first.tolist(), merged.tolist())],
         cat=[trace.cats[trace.cat_id[i]] for i in first],
         shapes=shapes, count=count, total=total, self=selft,
-        avg=total / np.maximum(count, 1), min=mn, max=mx, pct=100.0 * total / all_self,
-        name_id=trace.name_id[first].astype(np.int64), cat_id=trace.cat_id[first].astype(np.int64),
+        avg=total / np.maximum(count, 1), min=mn, max=mx, pct=pct,
+        name_id=np.where(merged, -1, trace.name_id[first]).astype(np.int64),
+        cat_id=trace.cat_id[first].astype(np.int64), device=dev, self_device=dev_s, step_ids=step_ids,
     )
 
 
@@ -158,9 +192,14 @@ def _dims_text(args: Any) -> str | None:
     return _canonical(args["Input Dims"])
 
 
+def fmt_pct(v: float) -> str:
+    return f"{v:.2f}" if np.isfinite(v) else "-"
+
+
 def format_table(table: OpsTable, rows: list[int], width_name: int = 48) -> str:
+    dev = table.has_device
     head = (f"{'name':<{width_name}} {'cat':<16} {'count':>8} {'total':>10} {'self':>10} {'avg':>10} "
-            f"{'min':>10} {'max':>10} {'%':>6}")
+            f"{'min':>10} {'max':>10} {'%':>6}" + (f" {'device':>10} {'self dev':>10}" if dev else ""))
     lines = [head, "-" * len(head)]
     for i in rows:
         name = literal(table.name[i][: width_name + 1])
@@ -171,6 +210,7 @@ def format_table(table: OpsTable, rows: list[int], width_name: int = 48) -> str:
         lines.append(
             f"{name:<{width_name}} {literal(table.cat[i][:16])[:16]:<16} {int(table.count[i]):>8} "
             f"{fmt_ns(table.total[i]):>10} {fmt_ns(table.self[i]):>10} {fmt_ns(table.avg[i]):>10} "
-            f"{fmt_ns(table.min[i]):>10} {fmt_ns(table.max[i]):>10} {table.pct[i]:>6.2f}"
+            f"{fmt_ns(table.min[i]):>10} {fmt_ns(table.max[i]):>10} {fmt_pct(table.pct[i]):>6}"
+            + (f" {fmt_ns(table.device[i]):>10} {fmt_ns(table.self_device[i]):>10}" if dev else "")
         )
     return "\n".join(lines)

@@ -29,6 +29,7 @@ from safeio import literal
 
 from .memory import column_max
 from .model import CounterTrack, Trace
+from .steps import step_events, step_number
 from .text import fmt_bytes, fmt_ns
 
 GUTTER = 22
@@ -46,6 +47,9 @@ _GUTTER_FIRST = Style(color="#ffffff", bgcolor="#202020", bold=True)
 _RULER = Style(color="#a0a0a0", bgcolor="#101010")
 _CURSOR = Style(bgcolor="#303030")
 _SPARK = Style(color="#4fa3ff")
+_STEP_STYLES = [Style(color="#ffffff", bgcolor="#2b3d55", bold=True),
+                Style(color="#ffffff", bgcolor="#3c5474", bold=True)]
+_RANGE = Style(color="#000000", bgcolor="#9ad0ff")
 _BLOCKS = " ▁▂▃▄▅▆▇█"
 
 ZOOM_STEP = 1.5
@@ -110,6 +114,37 @@ def nice_step(span: float, target: int) -> float:
     return 10 * mag
 
 
+_UNITS = ((1e9, "s"), (1e6, "ms"), (1e3, "µs"), (1.0, "ns"))
+
+
+def fmt_tick(t: float, step: float, scale: float) -> str:
+    """t (ns) in the unit of `scale` with as many decimals as the tick step needs to tell ticks apart."""
+    unit = next(u for sc, u in _UNITS if sc == scale)
+    decimals = max(0, math.ceil(-math.log10(step / scale) - 1e-9)) if step < scale else 0
+    return f"{t / scale:.{decimals}f}{unit}"
+
+
+def ruler_ticks(t0: float, t1: float, width: int, origin: float) -> list[tuple[int, str]]:
+    """(cell, label) of the ruler's ticks: a round step, labels in one unit, each label distinct and
+    clear of the next one (the step grows until they fit)."""
+    span = max(t1 - t0, 1e-9)
+    per_cell = span / max(width, 1)
+    target = max(width // 12, 1)
+    while True:
+        step = nice_step(span, target)
+        first = math.ceil((t0 - origin) / step)
+        last = math.floor((t1 - origin) / step)
+        ks = range(first, last + 1) if last - first < 10_000 else range(0)
+        top = max([abs(k * step) for k in (first, last)] + [step])
+        scale = next(sc for sc, _ in _UNITS if top >= sc or sc == 1.0)
+        ticks = [(int((origin + k * step - t0) / per_cell), fmt_tick(k * step, step, scale)) for k in ks]
+        room = step / per_cell
+        labels = [lb for _, lb in ticks]
+        if target == 1 or (len(set(labels)) == len(labels) and all(len(lb) + 2 <= room for lb in labels)):
+            return ticks
+        target = max(target // 2, 1)
+
+
 class Timeline(Widget, can_focus=True):
     """Keys follow Perfetto's (w/s/a/d, f, 0, [ ], arrows); `?` lists them all."""
 
@@ -129,11 +164,19 @@ class Timeline(Widget, can_focus=True):
         Binding("escape", "deselect", "Deselect", show=False),
         Binding("pagedown,shift+down", "scroll_rows(1)", "Scroll down", show=False),
         Binding("pageup,shift+up", "scroll_rows(-1)", "Scroll up", show=False),
+        Binding("v", "mark", "Mark range start / end (sums what is in it)"),
+        Binding("V", "clear_range", "Clear the range", show=False),
     ]
 
+    # As tall as the lanes need (the details pane below gets the rest), at most 3/4 of the room.
     DEFAULT_CSS = """
-    Timeline { height: 1fr; }
+    Timeline { height: auto; max-height: 75%; min-height: 3; }
     """
+
+    class RangeChanged(Message):
+        def __init__(self, t0: float | None, t1: float | None) -> None:
+            super().__init__()
+            self.t0, self.t1 = t0, t1
 
     top: reactive[int] = reactive(0)
     selected: reactive[int] = reactive(-1)
@@ -160,7 +203,24 @@ class Timeline(Widget, can_focus=True):
         self.mouse_x: int | None = None
         self._drag_from: tuple[int, float, float] | None = None
         self._dragged = False
+        self._range_drag = False
         self._end = trace.ts + trace.dur
+        # Steps: a row of markers under the ruler (click or . , on it to pick a step).
+        self.steps = step_events(trace)
+        self._step_end = trace.ts[self.steps] + trace.dur[self.steps]
+        self.header = 2 if len(self.steps) else 1
+        self.range_marks: list[float] = []
+
+    def get_content_height(self, container: Any, viewport: Any, width: int) -> int:
+        return self.header + max(len(self.rows), 1)
+
+    @property
+    def time_range(self) -> tuple[float, float] | None:
+        """The marked range (v twice), if both ends are set."""
+        if len(self.range_marks) == 2:
+            a, b = sorted(self.range_marks)
+            return a, b
+        return None
 
     def _layout(self) -> list[tuple[int, int]]:
         """Each lane's rows; a process's counter series right after its last lane (or at the end)."""
@@ -194,7 +254,7 @@ class Timeline(Widget, can_focus=True):
 
     @property
     def visible_rows(self) -> int:
-        return max(self.size.height - 1, 1)
+        return max(self.size.height - self.header, 1)
 
     def time_at(self, x: int) -> float:
         return self.t0 + (x - GUTTER + 0.5) * (self.t1 - self.t0) / self.track_width
@@ -259,8 +319,10 @@ class Timeline(Widget, can_focus=True):
         width = self.size.width
         if y == 0:
             return self._ruler(width)
-        row_i = self.top + y - 1
-        if not self.rows and y == 1:
+        if y == 1 and self.header == 2:
+            return self._steps_line(width)
+        row_i = self.top + y - self.header
+        if not self.rows and y == self.header:
             return Strip([Segment(" No events to show; the Warnings tab (e) says why.".ljust(width)[:width])], width)
         if row_i >= len(self.rows):
             return Strip([Segment(" " * GUTTER, _GUTTER), Segment(" " * max(width - GUTTER, 0))], width)
@@ -310,10 +372,16 @@ class Timeline(Widget, can_focus=True):
         bounds = [0, *change.tolist(), W]
         tr = self.trace
         cursor = None if self.mouse_x is None else self.mouse_x - GUTTER
+        rng = self._range_cells(W)
+        if rng is not None:  # the marked range: split runs at its edges, blank cells shaded
+            bounds = sorted(set(bounds) | {c for c in rng if 0 < c < W})
         for a, b in zip(bounds[:-1], bounds[1:]):
             ev = int(owner[a])
             n = b - a
             if ev < 0:
+                if rng is not None and rng[0] <= a < rng[1]:
+                    segs.append(Segment("░" * n, _RANGE))
+                    continue
                 if cursor is not None and a <= cursor < b:
                     segs += [Segment(" " * (cursor - a)), Segment("│", _CURSOR), Segment(" " * (b - cursor - 1))]
                 else:
@@ -322,9 +390,13 @@ class Timeline(Widget, can_focus=True):
             name = literal(tr.names[tr.name_id[ev]][:n])  # cut first: a name can be 50 MB
             if tr.dur[ev] == 0 and n == 1:
                 text = "◆"
+            elif n > 2:
+                # The last cell stays blank so that back-to-back events read as two names; a name cut
+                # short ends in an ellipsis.
+                cut = cell_len(name) > n - 1
+                text = (set_cell_size(name, n - 2) + "…" if cut else set_cell_size(name, n - 1)) + " "
             else:
-                # The last cell stays blank so that back-to-back events read as two names.
-                text = (set_cell_size(name, n - 1) + " ") if n > 2 else ("▌" + " " * (n - 1))
+                text = "▌" + " " * (n - 1)
             segs.append(Segment(text, self._style_for(ev)))
         return segs
 
@@ -333,20 +405,65 @@ class Timeline(Widget, can_focus=True):
         span = max(self.t1 - self.t0, 1e-9)
         per_cell = span / W
         head = f" {fmt_ns(per_cell)}/cell"[: GUTTER - 1].ljust(GUTTER - 1) + "│"
-        step = nice_step(span, max(W // 14, 1))
-        origin = self.trace.home[0]
         chars = [" "] * W
-        first = math.ceil((self.t0 - origin) / step) * step + origin
-        t = first
-        while t <= self.t1 and step > 0:
-            x = int((t - self.t0) / per_cell)
-            if 0 <= x < W:
-                label = "▏" + fmt_ns(t - origin).replace(" ", "")
-                for j, c in enumerate(label):
-                    if x + j < W:
-                        chars[x + j] = c
-            t += step
+        for x, label in ruler_ticks(self.t0, self.t1, W, self.trace.home[0]):
+            if x + len(label) + 1 > W:  # a label cut at the edge would lose its unit
+                continue
+            for j, c in enumerate("▏" + label):
+                if 0 <= x + j < W:
+                    chars[x + j] = c
+        rng = self._range_cells(W)
+        if rng is not None:
+            for x in (rng[0], rng[1] - 1):
+                if 0 <= x < W:
+                    chars[x] = "┃"
         return Strip([Segment(head, _RULER), Segment("".join(chars), _RULER)], width)
+
+    def _range_cells(self, W: int) -> tuple[int, int] | None:
+        """The marked range's first and past-the-last cell (clipped to the view), if it is in view."""
+        r = self.time_range
+        if r is None:
+            return None
+        per_cell = max(self.t1 - self.t0, 1e-9) / W
+        a = int(math.floor((r[0] - self.t0) / per_cell))
+        b = int(math.ceil((r[1] - self.t0) / per_cell))
+        if b <= 0 or a >= W:
+            return None
+        return max(a, 0), min(max(b, a + 1), W)
+
+    def step_owners(self, W: int) -> np.ndarray:
+        """Per cell of the steps row, the step event covering the cell's middle, or -1."""
+        if not len(self.steps):
+            return np.full(W, -1, dtype=np.int64)
+        per_cell = max(self.t1 - self.t0, 1e-9) / W
+        mid = self.t0 + (np.arange(W) + 0.5) * per_cell
+        ts = self.trace.ts[self.steps]
+        k = np.searchsorted(ts, mid, "right") - 1
+        kk = np.maximum(k, 0)
+        hit = (k >= 0) & (mid < self._step_end[kk])
+        return np.where(hit, self.steps[kk], -1)
+
+    def _steps_line(self, width: int) -> Strip:
+        label = f" steps ({len(self.steps)})"[: GUTTER - 1].ljust(GUTTER - 1) + "│"
+        segs = [Segment(label, _GUTTER_FIRST)]
+        W = max(width - GUTTER, 0)
+        if not W:
+            return Strip(segs, width)
+        owner = self.step_owners(W)
+        self._owners[1] = owner
+        change = np.flatnonzero(np.diff(owner)) + 1
+        bounds = [0, *change.tolist(), W]
+        for a, b in zip(bounds[:-1], bounds[1:]):
+            ev = int(owner[a])
+            n = b - a
+            if ev < 0:
+                segs.append(Segment(" " * n))
+                continue
+            num = step_number(self.trace, ev)
+            text = f"▎#{num}" if n > len(str(num)) + 2 else "▎"
+            style = _SELECTED if ev == self.selected else _STEP_STYLES[num % 2]
+            segs.append(Segment(set_cell_size(text, n), style))
+        return Strip(segs, width)
 
     # ---- view changes ----
     def _changed(self) -> None:
@@ -431,6 +548,34 @@ class Timeline(Widget, can_focus=True):
     def action_deselect(self) -> None:
         self.select(-1, reveal=False)
 
+    def mark_time(self) -> float:
+        """Where `v` marks: the pointer if it is over the lanes, else the selected event's start (its
+        end when the start is marked already), else the middle of the view."""
+        if self.mouse_x is not None and self.mouse_x >= GUTTER:
+            return self.time_at(self.mouse_x)
+        if self.selected >= 0:
+            ts = float(self.trace.ts[self.selected])
+            if len(self.range_marks) == 1 and self.range_marks[0] == ts:
+                return ts + float(self.trace.dur[self.selected])
+            return ts
+        return (self.t0 + self.t1) / 2
+
+    def set_range(self, t0: float | None, t1: float | None = None) -> None:
+        self.range_marks = [x for x in (t0, t1) if x is not None]
+        self._changed()
+        r = self.time_range
+        self.post_message(self.RangeChanged(*(r if r else (None, None))))
+
+    def action_mark(self) -> None:
+        t = self.mark_time()
+        if len(self.range_marks) == 1:
+            self.set_range(self.range_marks[0], t)
+        else:
+            self.set_range(t)
+
+    def action_clear_range(self) -> None:
+        self.set_range(None)
+
     def _neighbour(self, step: int) -> int:
         ev = self.selected
         if ev < 0:
@@ -490,17 +635,24 @@ class Timeline(Widget, can_focus=True):
             return -1
         owner = self._owners.get(y)
         if owner is None:
-            row_i = self.top + y - 1
-            if row_i >= len(self.rows) or self.rows[row_i][0] < 0:
-                return -1
-            owner = self.owners(*self.rows[row_i])
+            if y == 1 and self.header == 2:
+                owner = self.step_owners(self.track_width)
+            else:
+                row_i = self.top + y - self.header
+                if row_i >= len(self.rows) or self.rows[row_i][0] < 0:
+                    return -1
+                owner = self.owners(*self.rows[row_i])
         c = x - GUTTER
         return int(owner[c]) if 0 <= c < len(owner) else -1
 
     def on_mouse_move(self, event: events.MouseMove) -> None:
         moved = event.x != self.mouse_x
         self.mouse_x = event.x
-        if self._drag_from is not None and event.button:
+        if self._drag_from is not None and event.button and self._range_drag:
+            if event.x != self._drag_from[0] and self.range_marks:
+                self._dragged = True
+                self.set_range(self.range_marks[0], self.time_at(event.x))
+        elif self._drag_from is not None and event.button:
             x0, t0, t1 = self._drag_from
             dt = (event.x - x0) * (t1 - t0) / self.track_width
             if event.x != x0:
@@ -516,6 +668,9 @@ class Timeline(Widget, can_focus=True):
     def on_mouse_down(self, event: events.MouseDown) -> None:
         self._drag_from = (event.x, self.t0, self.t1)
         self._dragged = False
+        self._range_drag = event.shift and event.x >= GUTTER
+        if self._range_drag:  # shift+drag marks a range (Perfetto's area selection), not a pan
+            self.set_range(self.time_at(event.x))
         self.capture_mouse()
 
     def on_mouse_up(self, event: events.MouseUp) -> None:
@@ -523,6 +678,9 @@ class Timeline(Widget, can_focus=True):
         was_drag = self._dragged
         self._drag_from = None
         self._dragged = False
+        if self._range_drag:
+            self._range_drag = False
+            return
         if not was_drag:
             ev = self.event_at(event.x, event.y)
             self.select(ev, reveal=False)

@@ -136,7 +136,7 @@ async def every_screen(app: ViewerApp, pilot: Pilot, searches: list[str], max_se
         for child in list(node.children):
             child.expand()
     await sc.snap("call tree expanded")
-    for key in ("m", "e", "x"):
+    for key in ("m", "p", "i", "down", "enter", "e", "x"):
         await pilot.press(key)
         await sc.snap(f"tab {key}")
     await pilot.press("t", "slash")

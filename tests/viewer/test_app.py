@@ -223,9 +223,9 @@ async def test_tabs_calltree_memory_help_quit(cuda_path):
         first.expand()
         await pilot.pause()
         assert first.children
-        totals = [tree.tree_data.total[c.data] for c in first.children]
+        totals = [tree.tree_data.total[c.data.path] for c in first.children]
         assert totals == sorted(totals, reverse=True)
-        assert sum(totals) <= tree.tree_data.total[first.data]
+        assert sum(totals) <= tree.tree_data.total[first.data.path]
         await pilot.press("t", "question_mark")
         assert isinstance(app.screen, HelpScreen)
         help_text = str(app.screen.query_one("#help-text").render())

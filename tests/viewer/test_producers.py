@@ -16,6 +16,7 @@ containment search for each slice's parent), so that it shares no code or shortc
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import textwrap
@@ -116,7 +117,8 @@ def reference(path: Path) -> dict[str, tuple[int, int, int]]:
     for s in slices:
         lane, start, end, name, k = s
         children = [c for c in slices if c is not s and _parent(c, slices) is s]
-        row = out[name]
+        # Steps are one row, as in torch's tables: ProfilerStep#1, #2, ... are ProfilerStep*.
+        row = out["ProfilerStep*" if re.fullmatch(r"ProfilerStep#\d+", name) else name]
         row[0] += 1
         row[1] += end - start
         row[2] += max(end - start - sum(c[2] - c[1] for c in children), 0)

@@ -67,8 +67,24 @@ def test_ops_table_matches_independent_computation(path):
         assert g[0] == count, key
         assert g[1] == total, key
         assert g[2] == selft, key
-    assert pytest.approx(float(table.pct[[i for i in range(len(table))]].sum()), rel=1e-9) == float(
-        100.0 * table.total.sum() / table.self.sum())
+    # % is a share of the busy time of the row's kind of lane: GPU streams (kernels, memcpys, memsets)
+    # or everything else; envelopes (Kineto's Trace span, gpu_user_annotation) are neither busy nor a row.
+    gpu_lanes = {(e["pid"], e["tid"]) for e in events if e.get("cat") in ("kernel", "gpu_memcpy", "gpu_memset")}
+    envelope = ("Trace", "gpu_user_annotation")
+    gpu_ops = {(e.get("cat", ""), e["name"]) for e in events
+               if e.get("ph") == "X" and (e["pid"], e["tid"]) in gpu_lanes}
+    busy = {kind: sum(v[2] for k, v in exp.items() if k[0] not in envelope and (k in gpu_ops) == kind)
+            for kind in (False, True)}
+    for i in range(len(table)):
+        key = (table.cat[i], table.name[i])
+        if key[0] in envelope:
+            assert np.isnan(table.pct[i]), key
+        else:
+            assert table.pct[i] == pytest.approx(100.0 * exp[key][1] / busy[key in gpu_ops], rel=1e-9), key
+    if path == CUDA:  # the kernel rows are a share of GPU time: they add up to 100 %
+        kernels = [i for i in range(len(table)) if (table.cat[i], table.name[i]) in gpu_ops
+                   and table.cat[i] not in envelope]
+        assert sum(table.pct[kernels]) == pytest.approx(100.0)
 
 
 @pytest.mark.parametrize("path", [CPU, CUDA], ids=["cpu", "cuda"])
