@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from . import _dtype
 from ._device import device
-from ._dtype import (bool_ as bool, dtype, float16, float32, float64, get_default_dtype, int8, int16,
+from ._dtype import (bfloat16, bool_ as bool, dtype, float16, float32, float64, get_default_dtype, int8, int16,
                      int32, int64, promote_types, set_default_dtype, uint8)
 from ._tensor_base import Size, Tensor
 from . import ops as _ops  # registers every op, attaches Tensor methods
@@ -78,6 +78,7 @@ from .memory import (max_memory_allocated, max_memory_reserved, memory_allocated
                      memory_stats, reset_peak_memory_stats)
 from . import nn  # noqa: E402
 from . import backends  # noqa: E402
+from .backends.cuda import get_float32_matmul_precision, set_float32_matmul_precision  # noqa: E402,F401
 
 _submodules: dict | None = None
 
