@@ -18,7 +18,7 @@ class dtype:
         self.np = np.dtype(np_dtype)
         self.is_floating_point = category == 2
         self.is_complex = False
-        self.is_signed = self.np.kind in "if"
+        self.is_signed = self.np.kind in "if" or category == 2
         self.itemsize = self.np.itemsize
         self._category = category  # 0 bool, 1 integer, 2 floating
 
@@ -42,6 +42,7 @@ float16 = dtype("float16", np.float16, 2)
 float32 = dtype("float32", np.float32, 2)
 float64 = dtype("float64", np.float64, 2)
 bfloat16 = dtype("bfloat16", ml_dtypes.bfloat16, 2)    # NumPy's bfloat16 from ml_dtypes (CPU only)
+BF16 = bfloat16.np      # its NumPy dtype, whose kind is "V": floating-point checks test `kind == "f" or == BF16`
 
 ALL = (bool_, uint8, int8, int16, int32, int64, float16, float32, float64, bfloat16)
 _FROM_NP = {d.np: d for d in ALL}

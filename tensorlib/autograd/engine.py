@@ -13,6 +13,7 @@ from collections import deque
 
 import numpy as np
 
+from .._dtype import BF16
 from .._tensor_base import Tensor
 from .. import _sync
 from .. import dispatch as _dispatch
@@ -36,7 +37,7 @@ def _make_grads(outputs, grad_outputs):
         if g is None:
             if out._data.size != 1:
                 raise RuntimeError("grad can be implicitly created only for scalar outputs")
-            if out._data.dtype.kind != "f":
+            if out._data.dtype.kind != "f" and out._data.dtype != BF16:
                 raise RuntimeError(f"grad can be implicitly created only for real scalar outputs but got {out.dtype}")
             d = out._data        # ones_like(out), dispatched with the attrs ones_like gives it
             g = dispatch(_ops().creation.ONES, shape=tuple(d.shape), dtype=d.dtype, device=device_of(d))

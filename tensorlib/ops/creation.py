@@ -47,7 +47,7 @@ def _dt(dtype, default=None):
 
 def _finish(t, requires_grad):
     if requires_grad:
-        if t._data.dtype.kind != "f":     # the factories' wording (requires_grad_() has its own)
+        if t._data.dtype.kind != "f" and t._data.dtype != D.BF16:   # the factories' wording
             raise RuntimeError("Only Tensors of floating point and complex dtype can require gradients")
         t.requires_grad_(True)
     return t

@@ -384,6 +384,7 @@ for _n, _f in dict(to=to, cpu=cpu, cuda=cuda, type=type_, clone=clone, detach=de
                    add_=add_, sub_=sub_, mul_=mul_, div_=div_, pow_=pow_, clamp_=clamp_, clip_=clamp_, relu_=relu_,
                    fill_=fill_, zero_=zero_, copy_=copy_, uniform_=uniform_, normal_=normal_, bernoulli_=bernoulli_,
                    exponential_=exponential_, float=_cast(D.float32), double=_cast(D.float64), half=_cast(D.float16),
+                   bfloat16=_cast(D.bfloat16),
                    long=_cast(D.int64), int=_cast(D.int32), short=_cast(D.int16), bool=_cast(D.bool_),
                    byte=_cast(D.uint8), char=_cast(D.int8)).items():
     method(_n, _f)
