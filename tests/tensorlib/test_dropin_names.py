@@ -169,3 +169,13 @@ def test_cudnn_allow_tf32_switches_the_compute_type_around_convolutions(precisio
     tl.nn.functional.conv2d(x, w)
     assert seen == []                                                         # matmul's IEEE setting holds
     assert core.get_compute_type(np.float32) == core.COMPUTE_TYPE_DEFAULT
+
+
+def test_bfloat16_saves_and_loads_exactly(tmp_path):
+    x = tl.tensor([1.5, 2.25, -3.0, 1e-3]).bfloat16()
+    sd = nn.Linear(2, 2).bfloat16().state_dict()
+    tl.save({"x": x, "sd": sd}, tmp_path / "bf.pt")
+    got = tl.load(tmp_path / "bf.pt")
+    assert got["x"].dtype is tl.bfloat16 and got["x"].float().tolist() == x.float().tolist()
+    assert all(got["sd"][k].dtype is tl.bfloat16 and got["sd"][k].float().tolist() == v.float().tolist()
+               for k, v in sd.items())
