@@ -15,3 +15,4 @@ from .sparse import Embedding
 from .rnn import GRU, GRUCell, LSTM, LSTMCell, RNN, RNNBase, RNNCell
 from .transformer import (MultiheadAttention, Transformer, TransformerDecoder, TransformerDecoderLayer,
                           TransformerEncoder, TransformerEncoderLayer)
+from .extra import *  # noqa: F403  (activations, dropouts, losses, padding, pooling, norms, resampling)
