@@ -22,6 +22,7 @@ from .shape import (cat, chunk, concat, concatenate, contiguous, expand, flatten
 from . import creation as _c, elementwise as _e, index as _i, linalg as _l, misc as _m, reduce as _r, shape as _s
 from . import sorting as _so
 from . import sampling as _sa
+from . import extra_methods as _extra_methods  # noqa: F401  (Tensor methods composed of the ops above)
 
 _PUBLIC_SKIP = {"np", "op", "dispatch", "Tensor", "method", "math", "annotations", "numbers", "D", "R", "E",
                 "CPU", "cupy", "device_of", "to_device", "move", "namedtuple", "sum_to", "norm_dims",
