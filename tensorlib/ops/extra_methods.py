@@ -12,6 +12,9 @@ import math
 from collections import namedtuple
 
 from .. import _dtype as D
+from ..dispatch import STATE
+from .creation import arange, eye, ones_like
+from .elementwise import maximum, where
 from ._registry import Tensor, method, np
 
 __all__ = ["INPLACE_OF", "COMPOSED"]
@@ -30,7 +33,9 @@ def _check_cast(self, out):
 
 def _inplace(base):
     def inplace(self, *args, **kwargs):
-        out = getattr(self, base)(*args, **kwargs)
+        # under autograd the op reads a copy: what it saves for backward is not the tensor written over
+        src = self.clone() if self.requires_grad and STATE.grad_enabled else self
+        out = getattr(src, base)(*args, **kwargs)
         if tuple(out.shape) != tuple(self.shape):
             raise RuntimeError(f"output with shape {list(self.shape)} doesn't match the broadcast shape "
                                f"{list(out.shape)}")
@@ -98,7 +103,6 @@ def trace(self):
     if self.ndim != 2:
         raise RuntimeError("trace: expected a matrix, but got tensor with dim " + str(self.ndim))
     n = min(self.shape)
-    from .creation import arange
     i = arange(n, device=self.device)
     return self[i, i].sum()
 
@@ -109,7 +113,6 @@ def logit(self, eps=None):
 
 
 def xlogy(self, other):
-    from .elementwise import where
     other = other if isinstance(other, Tensor) else self.new_tensor(other)
     return where(self == 0, self * 0, self * other.log())
 
@@ -119,14 +122,12 @@ def erfc(self):
 
 
 def sinc(self):
-    from .elementwise import where
     px = self * math.pi
     safe = where(self == 0, self * 0 + 1, px)
     return where(self == 0, self * 0 + 1, safe.sin() / safe)
 
 
 def heaviside(self, values):
-    from .elementwise import where
     return where(self == 0, values.to(self.dtype), (self > 0).to(self.dtype))
 
 
@@ -139,12 +140,10 @@ def isneginf(self):
 
 
 def isreal(self):
-    from .creation import ones_like
     return ones_like(self, dtype=D.bool_)
 
 
 def logaddexp2(self, other):
-    from .elementwise import maximum
     m = maximum(self, other).detach()
     return m + ((self - m).exp2() + (other - m).exp2()).log2()
 
@@ -209,7 +208,6 @@ def matrix_power(self, n):
                            f"{self.shape[-2]} by {self.shape[-1]} matrices")
     if n < 0:
         raise NotImplementedError("tensorlib's matrix_power has no inverse yet (n < 0)")
-    from .creation import eye
     out = eye(self.shape[-1], dtype=self.dtype, device=self.device).expand(*self.shape)
     base = self
     while n:
@@ -221,13 +219,21 @@ def matrix_power(self, n):
 
 
 def hardshrink(self, lambd=0.5):
-    from ..nn import functional as F
-    return F.hardshrink(self, lambd)
+    return where((self > lambd) | (self < -lambd), self, self * 0)
 
 
 def prelu(self, weight):
-    from ..nn import functional as F
-    return F.prelu(self, weight)
+    """nn.functional.prelu's rule (weight per channel, dim 1), without reaching up into nn."""
+    if weight.ndim != 1:
+        raise RuntimeError(f"prelu: Expected `weight` to be a scalar or 1D tensor, but got: ndim = {weight.ndim}")
+    c = weight.shape[0]
+    if c != 1:
+        channels = self.shape[1] if self.ndim >= 2 else 1
+        if c != channels:
+            raise RuntimeError(f"Mismatch of parameter numbers and input channel size. Found parameter numbers = "
+                               f"{c} and channel size = {channels}.")
+        weight = weight.reshape((1, c) + (1,) * (self.ndim - 2)) if self.ndim >= 2 else weight
+    return where(self > 0, self, self * weight)
 
 
 COMPOSED = dict(asinh=asinh, acosh=acosh, atanh=atanh, arcsinh=asinh, arccosh=acosh, arctanh=atanh,
