@@ -43,6 +43,8 @@ float32 = dtype("float32", np.float32, 2)
 float64 = dtype("float64", np.float64, 2)
 bfloat16 = dtype("bfloat16", ml_dtypes.bfloat16, 2)    # NumPy's bfloat16 from ml_dtypes (CPU only)
 BF16 = bfloat16.np      # its NumPy dtype, whose kind is "V": floating-point checks test `kind == "f" or == BF16`
+BF16_ON_CUDA = ("tensorlib.bfloat16 tensors are CPU-only: CuPy has no bfloat16 dtype. On CUDA use float16 "
+                "(autocast(device_type='cuda', dtype=tensorlib.float16)) or float32")
 
 ALL = (bool_, uint8, int8, int16, int32, int64, float16, float32, float64, bfloat16)
 _FROM_NP = {d.np: d for d in ALL}

@@ -44,6 +44,8 @@ def to(input, *args, dtype=None, device=None, non_blocking=False, copy=False, me
     np_dt = D.to_dtype(dtype).np if dtype is not None else None
     dev = to_device(device) if device is not None else None
     data = input._data
+    if (np_dt if np_dt is not None else data.dtype) == D.BF16 and (dev or device_of(data)).type == "cuda":
+        raise TypeError(D.BF16_ON_CUDA)
     same_dev = dev is None or device_of(data) == dev
     if same_dev and (np_dt is None or np_dt == data.dtype) and not copy:
         return input

@@ -179,3 +179,13 @@ def test_bfloat16_saves_and_loads_exactly(tmp_path):
     assert got["x"].dtype is tl.bfloat16 and got["x"].float().tolist() == x.float().tolist()
     assert all(got["sd"][k].dtype is tl.bfloat16 and got["sd"][k].float().tolist() == v.float().tolist()
                for k, v in sd.items())
+
+
+@pytest.mark.cuda
+def test_bfloat16_on_cuda_is_refused_plainly():
+    if not tl.cuda.is_available():
+        pytest.skip("no CUDA device")
+    with pytest.raises(TypeError, match="tensorlib.bfloat16 tensors are CPU-only: CuPy has no bfloat16 dtype"):
+        tl.ones(2).bfloat16().to("cuda")
+    with pytest.raises(TypeError, match="CPU-only"):
+        tl.ones(2, device="cuda").to(tl.bfloat16)
