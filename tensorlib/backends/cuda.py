@@ -19,6 +19,11 @@ import warnings
 __all__ = ["matmul", "is_built", "get_float32_matmul_precision", "set_float32_matmul_precision"]
 
 _PRECISIONS = ("highest", "high", "medium")
+# CuPy's compute types (cupy/_core/_routines_linalg.pyx, the same in CuPy 13 and 14; CuPy exports the names
+# only from that private module, so the values are spelled here and checked against the installed CuPy in
+# tests/tensorlib/test_dropin_names.py)
+_COMPUTE_TYPE_DEFAULT = 1
+_COMPUTE_TYPE_TF32 = 7
 _precision = "highest"
 _warned = False
 
@@ -55,8 +60,7 @@ def _set_compute_type(cp, tf32: bool) -> bool:
     """Set CuPy's float32 GEMM compute type; False where this CuPy cannot."""
     import numpy as np
     try:
-        core = cp._core
-        core.set_compute_type(np.float32, core.COMPUTE_TYPE_TF32 if tf32 else core.COMPUTE_TYPE_DEFAULT)
+        cp._core.set_compute_type(np.float32, _COMPUTE_TYPE_TF32 if tf32 else _COMPUTE_TYPE_DEFAULT)
     except AttributeError:
         return False
     return True

@@ -189,3 +189,10 @@ def test_bfloat16_on_cuda_is_refused_plainly():
         tl.ones(2).bfloat16().to("cuda")
     with pytest.raises(TypeError, match="CPU-only"):
         tl.ones(2, device="cuda").to(tl.bfloat16)
+
+
+def test_compute_type_values_are_the_installed_cupys():
+    linalg = pytest.importorskip("cupy._core._routines_linalg")     # importing CuPy needs no GPU
+    from tensorlib.backends import cuda
+    assert (cuda._COMPUTE_TYPE_DEFAULT, cuda._COMPUTE_TYPE_TF32) == (linalg.COMPUTE_TYPE_DEFAULT,
+                                                                    linalg.COMPUTE_TYPE_TF32)
