@@ -30,7 +30,8 @@ import sys
 MODULES = ("cupy", "cupy.linalg", "cupy.fft", "cupy.random", "cupy.lib", "cupy.lib.stride_tricks", "cupyx",
            "cupyx.scipy.special", "cupyx.profiler", "cupy.cuda", "cupy.cuda.runtime", "cupy.cuda.memory",
            "cupy.cuda.memory_hook", "cupy.cuda.profiler", "cupy.cuda.nvtx", "cupy.cuda.stream",
-           "cupy.cuda.device", "cupy_backends.cuda.api.runtime", "cupyx.cudnn", "cupy.cudnn", "cupy.cuda.cudnn")
+           "cupy.cuda.device", "cupy_backends.cuda.api.runtime", "cupyx.cudnn", "cupy.cudnn", "cupy.cuda.cudnn",
+           "cupy._core")
 CLASSES = ("cupy.ndarray", "cupy.ufunc", "cupy.cuda.Device", "cupy.cuda.Stream", "cupy.cuda.ExternalStream",
            "cupy.cuda.Event", "cupy.cuda.MemoryPool", "cupy.cuda.MemoryPointer", "cupy.cuda.PinnedMemoryPool",
            "cupy.cuda.memory.Memory", "cupy.cuda.memory.PooledMemory", "cupy.cuda.memory.SingleDeviceMemoryPool",

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from . import _dtype
 from ._device import device
-from ._dtype import (bool_ as bool, dtype, float16, float32, float64, get_default_dtype, int8, int16,
+from ._dtype import (bfloat16, bool_ as bool, dtype, float16, float32, float64, get_default_dtype, int8, int16,
                      int32, int64, promote_types, set_default_dtype, uint8)
 from ._tensor_base import Size, Tensor
 from . import ops as _ops  # registers every op, attaches Tensor methods
@@ -76,6 +76,7 @@ from . import jit, onnx  # noqa: E402 - torch.jit.trace, torch.onnx.export (issu
 from ._compile import compile  # noqa: E402
 from . import ao, nested, quantization  # noqa: E402 - torch.quantization.quantize_dynamic; nested: refused
 from .quantization import qint8, quint8  # noqa: E402
+from .backends.cuda import get_float32_matmul_precision, set_float32_matmul_precision  # noqa: E402,F401
 
 _submodules: dict | None = None
 

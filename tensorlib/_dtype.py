@@ -6,6 +6,7 @@ kernels only ever see operands that already agree.
 """
 from __future__ import annotations
 
+import ml_dtypes
 import numpy as np
 
 
@@ -17,7 +18,7 @@ class dtype:
         self.np = np.dtype(np_dtype)
         self.is_floating_point = category == 2
         self.is_complex = False
-        self.is_signed = self.np.kind in "if"
+        self.is_signed = self.np.kind in "if" or category == 2
         self.itemsize = self.np.itemsize
         self._category = category  # 0 bool, 1 integer, 2 floating
 
@@ -40,8 +41,12 @@ int64 = dtype("int64", np.int64, 1)
 float16 = dtype("float16", np.float16, 2)
 float32 = dtype("float32", np.float32, 2)
 float64 = dtype("float64", np.float64, 2)
+bfloat16 = dtype("bfloat16", ml_dtypes.bfloat16, 2)    # NumPy's bfloat16 from ml_dtypes (CPU only)
+BF16 = bfloat16.np      # its NumPy dtype, whose kind is "V": floating-point checks test `kind == "f" or == BF16`
+BF16_ON_CUDA = ("tensorlib.bfloat16 tensors are CPU-only: CuPy has no bfloat16 dtype. On CUDA use float16 "
+                "(autocast(device_type='cuda', dtype=tensorlib.float16)) or float32")
 
-ALL = (bool_, uint8, int8, int16, int32, int64, float16, float32, float64)
+ALL = (bool_, uint8, int8, int16, int32, int64, float16, float32, float64, bfloat16)
 _FROM_NP = {d.np: d for d in ALL}
 _BY_NAME = {d.name: d for d in ALL}
 _ALIASES = {"half": float16, "float": float32, "double": float64, "short": int16, "int": int32,
@@ -55,7 +60,7 @@ def _by_name(name):
 
 
 _SCALAR_NAMES = {"bool": "Bool", "uint8": "Byte", "int8": "Char", "int16": "Short", "int32": "Int", "int64": "Long",
-                 "float16": "Half", "float32": "Float", "float64": "Double"}
+                 "float16": "Half", "float32": "Float", "float64": "Double", "bfloat16": "BFloat16"}
 
 
 def scalar_name(d) -> str:
@@ -116,6 +121,9 @@ def _lattice(a: dtype, b: dtype) -> dtype:
     if a._category != b._category:
         hi, lo = (a, b) if a._category > b._category else (b, a)
         return hi
+    if a is bfloat16 or b is bfloat16:          # torch: bfloat16 with float16 is float32
+        other = b if a is bfloat16 else a
+        return float32 if other is float16 else other
     return from_np(np.promote_types(a.np, b.np))
 
 

@@ -7,6 +7,8 @@ from . import _dtype as D
 
 
 def _fmt_array(a: np.ndarray) -> str:
+    if a.dtype == D.BF16:
+        a = a.astype(np.float32)        # printed from its float32 value, as torch prints bfloat16
     if a.dtype.kind == "f":
         finite = a[np.isfinite(a)]
         ints = finite.size == 0 or bool(np.all(finite == np.round(finite)))

@@ -8,6 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import _dtype
+from ._dtype import BF16 as _BF16
 from ._device import CPU, device_of
 
 
@@ -104,7 +105,7 @@ class Tensor:
         return bool(self._data.flags.c_contiguous)
 
     def is_floating_point(self):
-        return self._data.dtype.kind == "f"
+        return self._data.dtype.kind == "f" or self._data.dtype == _BF16
 
     def data_ptr(self):
         d = self._data
@@ -130,7 +131,7 @@ class Tensor:
             raise RuntimeError("you can only change requires_grad flags of leaf variables. If you want to use a "
                                "computed variable in a subgraph that doesn't require differentiation use "
                                "var_no_grad = var.detach().")
-        if requires_grad and self._data.dtype.kind != "f":
+        if requires_grad and self._data.dtype.kind != "f" and self._data.dtype != _BF16:
             raise RuntimeError("only Tensors of floating point dtype can require gradients")
         if requires_grad and self._inference and not _inference_mode():
             raise RuntimeError("Setting requires_grad=True on inference tensor outside InferenceMode is not allowed.")

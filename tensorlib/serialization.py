@@ -137,7 +137,12 @@ class _Writer:
     def tensor(self, obj):
         data = obj._data
         host = data if type(data) is np.ndarray else data.get()
-        meta = {"dtype": str(np.dtype(host.dtype)), "shape": list(host.shape), "device": str(obj.device),
+        if host.dtype == D.BF16:        # .npy has no bfloat16: its bits as little-endian uint16, named in meta
+            host = host.view(np.uint16).astype("<u2", copy=False)
+            dtype_name = "bfloat16"
+        else:
+            dtype_name = str(np.dtype(host.dtype))
+        meta = {"dtype": dtype_name, "shape": list(host.shape), "device": str(obj.device),
                 "requires_grad": bool(obj._requires_grad)}
         if type(obj).__name__ == "Parameter":
             meta["parameter"] = True
@@ -380,14 +385,18 @@ class _Reader:
         with fh:
             with _damage_named(self.name, entry):
                 shape, fortran, dtype, start = _read_header(fh)
-            self.check_dtype(dtype, tensor, entry)
-            if str(dtype) != meta["dtype"] or list(shape) != meta["shape"]:
+            bf16 = tensor and meta["dtype"] == "bfloat16" and dtype == np.dtype("<u2")
+            if not bf16:
+                self.check_dtype(dtype, tensor, entry)
+            if (str(dtype) != meta["dtype"] and not bf16) or list(shape) != meta["shape"]:
                 raise self.fail(f"holds {dtype}{list(shape)} but the manifest says {meta['dtype']}{meta['shape']}",
                                 entry)
             self.check_size(shape, dtype, info.file_size - start, entry)
             arr = self.allocate(shape, dtype, entry)
             with _damage_named(self.name, entry):
                 _fill(fh, arr)
+        if bf16:
+            arr = arr.view(D.BF16)
         return arr.reshape(shape[::-1]).T if fortran else arr.reshape(shape)
 
     def check_size(self, shape, dtype, held, entry):

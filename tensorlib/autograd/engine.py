@@ -13,6 +13,7 @@ from collections import deque
 
 import numpy as np
 
+from .._dtype import BF16
 from .._tensor_base import Tensor
 from .. import _sync
 from .. import dispatch as _dispatch
@@ -36,7 +37,7 @@ def _make_grads(outputs, grad_outputs):
         if g is None:
             if out._data.size != 1:
                 raise RuntimeError("grad can be implicitly created only for scalar outputs")
-            if out._data.dtype.kind != "f":
+            if out._data.dtype.kind != "f" and out._data.dtype != BF16:
                 raise RuntimeError(f"grad can be implicitly created only for real scalar outputs but got {out.dtype}")
             with record_range("ones_like", "op"):     # torch's seed, its ones_like: empty_like, then fill_
                 g = _ops().creation.empty_like(out)

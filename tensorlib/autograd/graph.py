@@ -9,6 +9,7 @@ from __future__ import annotations
 import re as _re
 import weakref
 
+from .._dtype import BF16
 from .._tensor_base import Tensor
 from ..dispatch import STATE
 
@@ -240,7 +241,7 @@ def make_node(op, args, attrs, out, seq):
     if type(out) is _np_ndarray:
         t = _new_tensor(Tensor)
         t._data = out
-        if out.dtype.kind == "f":
+        if out.dtype.kind == "f" or out.dtype == BF16:
             t._grad_fn = node
             t._requires_grad = True
         node.out_meta = ((out.shape, out.dtype),)
@@ -262,7 +263,7 @@ def make_node(op, args, attrs, out, seq):
             o = _as_array(o)
         t = _new_tensor(Tensor)
         t._data = o
-        if i not in nondiff and o.dtype.kind == "f":
+        if i not in nondiff and (o.dtype.kind == "f" or o.dtype == BF16):
             t._grad_fn = node
             t._output_nr = i
             t._requires_grad = True

@@ -1,2 +1,3 @@
-"""torch.backends-style switches: `tensorlib.backends.cudnn` selects convolution algorithms on CUDA."""
-from . import cudnn
+"""torch.backends-style switches: `cudnn` selects convolution algorithms on CUDA, `cuda.matmul.allow_tf32`
+and `cudnn.allow_tf32` the TF32 math of float32 GEMMs there, `mps` says there is no Metal backend."""
+from . import cuda, cudnn, mps

@@ -15,6 +15,9 @@ passed on to cuDNN for its own algorithms:
   scatter-add is excluded: the order of float atomics on a GPU varies from run to run), and cuDNN's
   backward steps are called with ``deterministic=True`` (its reproducible algorithms).
 - `enabled = False`: cuDNN is not used; the CuPy defaults run and nothing is benchmarked.
+- `allow_tf32 = True` (torch's default): the float32 GEMMs of CUDA convolutions may use TF32 (CuPy's
+  compute type, switched around each convolution by `backends.cuda.conv_math`); cuDNN's own calls
+  follow its default math, which allows TF32 on Ampere and later whatever the flag.
 
 On the CPU every algorithm is deterministic and the defaults are used. `why_unavailable()` says why
 cuDNN is off; where CuPy has cuDNN bindings that fail to load, the first CUDA convolution warns once.
@@ -24,9 +27,12 @@ from __future__ import annotations
 import time
 import warnings
 
+from . import cuda as _cuda
+
 benchmark = False
 deterministic = False
 enabled = True
+allow_tf32 = True       # torch's default: CUDA convolutions may use TF32 (see backends.cuda)
 
 _chosen: dict = {}      # key -> algorithm name (benchmark results)
 timings: dict = {}      # key -> {algorithm: seconds}, what benchmark measured (for inspection)
@@ -46,7 +52,22 @@ _why_off: str | None = None
 def cupy_cudnn():
     """CuPy's cuDNN convolutions (`cupyx.cudnn`) while `enabled`, else None: absent from CuPy 14, and
     importable from CuPy 13 only where cuDNN 8 itself is installed."""
-    return _lookup() if enabled else None
+    m = _lookup() if enabled else None
+    if m is not None and not allow_tf32:
+        _warn_tf32()
+    return m
+
+
+_tf32_warned = False
+
+
+def _warn_tf32():
+    global _tf32_warned
+    if not _tf32_warned:
+        _tf32_warned = True
+        warnings.warn("tensorlib.backends.cudnn.allow_tf32 = False: CuPy's cuDNN calls cannot be kept from TF32 "
+                      "(they use cuDNN's default math); set tensorlib.backends.cudnn.enabled = False for IEEE "
+                      "float32 convolutions", RuntimeWarning, stacklevel=4)
 
 
 def why_unavailable() -> str | None:
@@ -118,7 +139,14 @@ def pick(key, algos, *, nondeterministic=(), default, sync=None, warm=()):
     first time runs every allowed algorithm, timed, and keeps the fastest's result; the algorithms in
     `warm` run once untimed first (cuDNN's own search would otherwise be counted as its time)."""
     names = allowed(algos, nondeterministic)
-    if sync is None or not enabled:
+    if sync is None:
+        return algos[default if default in names else names[0]]()
+    with _cuda.conv_math(allow_tf32):
+        return _pick_cuda(key, algos, names, default, sync, warm)
+
+
+def _pick_cuda(key, algos, names, default, sync, warm):
+    if not enabled:
         return algos[default if default in names else names[0]]()
     full_key = (key, deterministic)
     if benchmark:

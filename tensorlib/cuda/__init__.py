@@ -109,3 +109,11 @@ from .memory import (OutOfMemoryError, empty_cache, max_memory_allocated, max_me
 __all__ += ["memory_allocated", "max_memory_allocated", "memory_reserved", "max_memory_reserved",
             "reset_peak_memory_stats", "reset_max_memory_allocated", "empty_cache", "memory_stats", "memory_summary"]
 from . import nvtx  # noqa: E402 - torch.cuda.nvtx (NVTX needs no GPU)
+
+
+def __getattr__(name):
+    """`torch.cuda.amp` after a plain `import torch` (nanoGPT): the deprecated aliases, loaded on first use."""
+    if name == "amp":
+        import importlib
+        return importlib.import_module(".amp", __name__)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

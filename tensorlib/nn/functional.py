@@ -192,3 +192,6 @@ def flatten(input, start_dim=0, end_dim=-1):
 
 __all__ = [n for n in dir() if not n.startswith("_") and n not in ("annotations", "math", "np", "Tensor")]
 _ = Tensor
+
+
+from ._functional_extra import *  # noqa: E402,F401,F403  (activations, losses, pools, interpolate, ...)

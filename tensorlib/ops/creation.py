@@ -50,7 +50,7 @@ def _dt(dtype, default=None, fn=None):
 
 def _finish(t, requires_grad):
     if requires_grad:
-        if t._data.dtype.kind != "f":     # the factories' wording (requires_grad_() has its own)
+        if t._data.dtype.kind != "f" and t._data.dtype != D.BF16:   # the factories' wording
             raise RuntimeError("Only Tensors of floating point and complex dtype can require gradients")
         t.requires_grad_(True)
     return t
@@ -135,6 +135,8 @@ def _plain(data):
         return d if type(d) is np.ndarray else d.get()
     if isinstance(data, (list, tuple)):
         return [_plain(x) for x in data]
+    if isinstance(data, np.ndarray) and type(data) is not np.ndarray:
+        return data.view(np.ndarray)           # np.memmap, np.matrix...: plain NumPy, never taken for CuPy
     return data
 
 
@@ -204,6 +206,8 @@ def from_numpy(ndarray):
     if ndarray.dtype not in D._FROM_NP:
         raise TypeError(f"can't convert np.ndarray of type {ndarray.dtype}. The only supported types are: float64, "
                         "float32, float16, int64, int32, int16, int8, uint8, and bool.")
+    if type(ndarray) is not np.ndarray:
+        ndarray = ndarray.view(np.ndarray)      # a subclass (np.memmap): the same memory as a plain ndarray
     return dispatch(FROM_NUMPY, array=ndarray)
 
 

@@ -22,7 +22,8 @@ def _matmul_kernel(xp, a, b):
     if a.dtype != b.dtype:
         raise RuntimeError(f"expected m1 and m2 to have the same dtype, but got: {c_type(a.dtype)} != "
                            f"{c_type(b.dtype)}")
-    return xp.matmul(a, b)
+    out = xp.matmul(a, b)
+    return out.astype(a.dtype) if out.dtype != a.dtype else out  # bfloat16: accumulated in float32, rounded
 
 
 def _matmul_bwd(ctx, g):

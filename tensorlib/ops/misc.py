@@ -57,6 +57,8 @@ def _to(input, *args, dtype=None, device=None, non_blocking=False, copy=False, m
     np_dt = D.to_dtype(dtype).np if dtype is not None else None
     dev = to_device(device) if device is not None else None
     data = input._data
+    if (np_dt if np_dt is not None else data.dtype) == D.BF16 and (dev or device_of(data)).type == "cuda":
+        raise TypeError(D.BF16_ON_CUDA)
     same_dev = dev is None or device_of(data) == dev
     if same_dev and (np_dt is None or np_dt == data.dtype) and not copy:
         return input
@@ -309,7 +311,8 @@ def _cast(dt):
     return f
 
 
-for _name, _dt in dict(float=D.float32, double=D.float64, half=D.float16, long=D.int64, int=D.int32, short=D.int16,
+for _name, _dt in dict(float=D.float32, double=D.float64, half=D.float16, bfloat16=D.bfloat16,
+                       long=D.int64, int=D.int32, short=D.int16,
                        bool=D.bool_, byte=D.uint8, char=D.int8).items():
     public(_cast(_dt), name=_name, function=False, method=True)
 

@@ -185,8 +185,7 @@ def log_softmax(input, dim=None, dtype=None):
 
 def _floating(input, dim, name):
     """torch has no integer softmax kernel: its error names the kernel (the last-dim one or the general)."""
-    kind = input._data.dtype.kind
-    if kind != "f":
+    if not input.is_floating_point():
         from .._dtype import scalar_name
         kernel = f"{name}_lastdim_kernel_impl" if dim == input.ndim - 1 or input.ndim == 0 else f"{name}_kernel_impl"
         raise NotImplementedError(f'"{kernel}" not implemented for \'{scalar_name(input._data.dtype)}\'')

@@ -4,7 +4,7 @@ from __future__ import annotations
 import math
 from collections import namedtuple
 
-from .. import _sync
+from .. import _dtype as D, _sync
 from .arithmetic import maximum, minimum
 from .broadcast import norm_dims, reduced_grad
 from .comparison import eq, isnan, ne, where
@@ -19,6 +19,8 @@ def _axes(a, dim):
 
 @op("sum", amp="fp32", node_name="SumBackward0")
 def SUM(xp, a, dim=None, keepdim=False, dtype=None):
+    if a.dtype == D.BF16 and dtype is None:      # accumulated in float32 and rounded, as torch does
+        return SUM.kernel(xp, a.astype(np.float32), dim, keepdim).astype(D.BF16)
     if dtype is None and a.dtype.kind in "bui":
         dtype = np.int64
     if type(dim) is int and 0 <= dim < a.ndim:
@@ -46,6 +48,8 @@ def _(ctx, g):
 
 @op("mean", amp="fp32", node_name="MeanBackward0")
 def MEAN(xp, a, dim=None, keepdim=False, dtype=None):
+    if a.dtype == D.BF16 and dtype is None:
+        return a.mean(axis=_axes(a, dim), keepdims=keepdim, dtype=np.float32).astype(D.BF16)
     if a.dtype.kind != "f" and dtype is None:
         raise RuntimeError(f"mean(): could not infer output dtype. Input dtype must be either a floating point or "
                            f"complex dtype. Got: {_tname(a.dtype)}")

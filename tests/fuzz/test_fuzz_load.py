@@ -130,6 +130,8 @@ def _all_dtypes():
     structured, subarray, object and empty-void dtypes."""
     out = []
     for t in sorted(set(np.sctypeDict.values()), key=str):
+        if getattr(t, "__module__", "") == "ml_dtypes":     # ml_dtypes' extension types (bfloat16, float8...),
+            continue                                        # registered by tensorlib's import; NumPy's own here
         dt = np.dtype(t)
         if dt.kind in "Mm":
             dt = np.dtype(f"{dt.str}[s]")

@@ -44,3 +44,52 @@ def test_distributed_outside_a_group_answers_as_torch():
         DistributedDataParallel(nn.Linear(2, 3))
     with pytest.raises(RuntimeError, match="has no NCCL backend"):
         dist.init_process_group("nccl")
+
+
+@pytest.fixture
+def two_devices():
+    cp = tl._device.cupy()
+    if cp.cuda.runtime.getDeviceCount() >= 2:
+        yield cp
+        return
+    if not getattr(cp, "__fake__", False):
+        pytest.skip("needs two GPUs (this machine has one)")
+    cp.cuda.runtime._COUNT = 2
+    try:
+        yield cp
+    finally:
+        cp.cuda.runtime._COUNT = 1
+        tl.random._cuda_generators.pop(1, None)
+
+
+@pytest.mark.cuda
+def test_data_parallel_over_two_devices_scatters_replicates_and_gathers(two_devices):
+    tl.manual_seed(0)
+    net = nn.Sequential(nn.Linear(3, 5), nn.BatchNorm1d(5), nn.ReLU(), nn.Linear(5, 2))
+    ref = nn.Sequential(nn.Linear(3, 5), nn.BatchNorm1d(5), nn.ReLU(), nn.Linear(5, 2))
+    ref.load_state_dict(net.state_dict())
+    net = net.to("cuda:0")
+    dp = nn.DataParallel(net)
+    assert dp.device_ids == [0, 1] and dp.output_device == 0
+    x = tl.randn(6, 3)
+    seen = []
+    hook = net[0].register_forward_hook(lambda m, i, o: seen.append((i[0].device, i[0].shape[0])))
+    out = dp(x.to("cuda:0"))
+    hook.remove()
+    assert seen == [(tl.device("cuda:0"), 3), (tl.device("cuda:1"), 3)]          # one chunk per device
+    assert out.device == tl.device("cuda:0") and out.shape == (6, 2)
+    want = tl.cat([ref(x[:3]), ref(x[3:])])          # BatchNorm's statistics per replica, as in torch
+    np.testing.assert_allclose(out.detach().cpu().numpy(), want.detach().numpy(), rtol=1e-5, atol=1e-6)
+    out.pow(2).sum().backward()
+    tl.cat([ref(x[:3]), ref(x[3:])]).pow(2).sum().backward()
+    for p, q in zip(net.parameters(), ref.parameters()):
+        assert p.grad.device == tl.device("cuda:0")       # gradients of both replicas summed on the module
+        np.testing.assert_allclose(p.grad.cpu().numpy(), q.grad.numpy(), rtol=1e-5, atol=1e-6)
+    scalars = nn.DataParallel(_Mean())
+    with pytest.warns(UserWarning, match="Was asked to gather along dimension 0, but all input tensors were scalars"):
+        assert scalars(tl.ones(4, 2, device="cuda:0")).shape == (2,)
+
+
+class _Mean(nn.Module):
+    def forward(self, x):
+        return x.mean()

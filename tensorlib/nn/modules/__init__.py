@@ -16,3 +16,4 @@ from .sync_batchnorm import SyncBatchNorm
 from .rnn import GRU, GRUCell, LSTM, LSTMCell, RNN, RNNBase, RNNCell
 from .transformer import (MultiheadAttention, Transformer, TransformerDecoder, TransformerDecoderLayer,
                           TransformerEncoder, TransformerEncoderLayer)
+from .extra import *  # noqa: F403  (activations, dropouts, losses, padding, pooling, norms, resampling)

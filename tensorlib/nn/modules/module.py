@@ -442,12 +442,12 @@ class Module:
                 device = a
         if dtype is not None:
             dtype = D.to_dtype(dtype)
-            if dtype.np.kind not in "fc":
+            if not dtype.is_floating_point:
                 raise TypeError(f"nn.Module.to only accepts floating point or complex dtypes, but got desired "
                                 f"dtype={dtype}")
 
         def convert(t):
-            if dtype is not None and t._data.dtype.kind == "f":
+            if dtype is not None and t.is_floating_point():
                 return t.to(device=device, dtype=dtype)
             return t.to(device=device) if device is not None else t
         return self._apply(convert)
@@ -459,7 +459,7 @@ class Module:
         return self._apply(lambda t: t.cpu())
 
     def _cast(self, dtype):
-        return self._apply(lambda t: t.to(dtype=dtype) if t._data.dtype.kind == "f" else t)
+        return self._apply(lambda t: t.to(dtype=dtype) if t.is_floating_point() else t)
 
     def half(self):
         from ... import _dtype as D
@@ -468,6 +468,10 @@ class Module:
     def float(self):
         from ... import _dtype as D
         return self._cast(D.float32)
+
+    def bfloat16(self):
+        from ... import _dtype as D
+        return self._cast(D.bfloat16)
 
     def double(self):
         from ... import _dtype as D

@@ -104,6 +104,12 @@ class RNNBase(Module):
         return (p[f"weight_ih{sfx}"], p[f"weight_hh{sfx}"], p.get(f"bias_ih{sfx}"), p.get(f"bias_hh{sfx}"),
                 p.get(f"weight_hr{sfx}"))
 
+    def flatten_parameters(self):
+        """torch packs the weights into one cuDNN buffer here; tensorlib's recurrent kernels read the
+        parameters as they are on every device (there is no packed-weight path), so there is nothing to
+        repack and the parameters stay as they are (torch does the same where cuDNN is not used)."""
+        return None
+
     def extra_repr(self):
         s = f"{self.input_size}, {self.hidden_size}"
         if self.proj_size != 0:

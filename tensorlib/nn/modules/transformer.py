@@ -15,6 +15,7 @@ import numpy as np
 from ... import ops
 from .. import functional as F, init
 from ..parameter import Parameter
+from . import activation as _activation_module
 from .activation import ReLU  # noqa: F401
 from .container import ModuleList
 from .dropout import Dropout
@@ -191,6 +192,11 @@ def _activation(act):
     if act == "gelu":
         return F.gelu
     raise RuntimeError(f"activation should be relu/gelu, not {act}")
+
+
+# torch defines MultiheadAttention in nn.modules.activation; whole-model pickles and safe_globals lists name
+# it there
+_activation_module.MultiheadAttention = MultiheadAttention
 
 
 class TransformerEncoderLayer(Module):

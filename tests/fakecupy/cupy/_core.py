@@ -558,3 +558,23 @@ class _Flags:
 
 ndarray.__module__ = "cupy"
 ufunc.__module__ = "cupy"
+
+
+# ------------------------------------------------------------------------------------------------
+# cuBLAS compute types (CuPy's `cupy._core.set_compute_type`): recorded per dtype, as CuPy keeps them;
+# the fake's GEMMs are NumPy's whatever the setting (no TF32 rounding is simulated)
+# ------------------------------------------------------------------------------------------------
+
+COMPUTE_TYPE_TBD, COMPUTE_TYPE_DEFAULT, COMPUTE_TYPE_PEDANTIC, COMPUTE_TYPE_FP16 = 0, 1, 2, 3
+COMPUTE_TYPE_FP32, COMPUTE_TYPE_FP64, COMPUTE_TYPE_BF16, COMPUTE_TYPE_TF32 = 4, 5, 6, 7
+_compute_types: dict = {}
+
+
+def set_compute_type(dtype, compute_type):
+    if compute_type not in range(8):
+        raise ValueError(f"Unknown compute type: {compute_type}")
+    _compute_types[numpy.dtype(dtype).char] = compute_type
+
+
+def get_compute_type(dtype):
+    return _compute_types.get(numpy.dtype(dtype).char, COMPUTE_TYPE_DEFAULT)

@@ -1,0 +1,128 @@
+"""torch.backends.cuda: `matmul.allow_tf32`, and the float32 matmul precision behind it.
+
+One setting, as in torch: `tensorlib.set_float32_matmul_precision("highest" | "high" | "medium")`, read back
+by `get_float32_matmul_precision()`; `matmul.allow_tf32 = True` is "high", `False` is "highest". On CUDA it
+is CuPy's compute type for float32 GEMMs (`cupy._core.set_compute_type(float32, COMPUTE_TYPE_TF32)`, the
+cuBLAS math mode behind `cupy.matmul`): "high" and "medium" let cuBLAS use TF32 tensor cores, "highest"
+keeps IEEE float32 (CuPy has no bfloat16-based float32 GEMM, so "medium" is TF32, as torch does where it has
+none). It is applied when CuPy is first used and on every change. Convolutions follow
+`backends.cudnn.allow_tf32` instead (tensorlib's CUDA convolutions are GEMMs; that flag switches the same
+compute type around them). NumPy has no reduced-precision GEMM, so on the CPU the setting is only kept and
+read back, as torch's is on its CPU builds. Where CuPy lacks `set_compute_type`, asking for TF32 on CUDA
+warns once, saying the GEMMs stay IEEE float32.
+"""
+from __future__ import annotations
+
+import contextlib
+import warnings
+
+__all__ = ["matmul", "is_built", "get_float32_matmul_precision", "set_float32_matmul_precision"]
+
+_PRECISIONS = ("highest", "high", "medium")
+# CuPy's compute types (cupy/_core/_routines_linalg.pyx, the same in CuPy 13 and 14; CuPy exports the names
+# only from that private module, so the values are spelled here and checked against the installed CuPy in
+# tests/tensorlib/test_dropin_names.py)
+_COMPUTE_TYPE_DEFAULT = 1
+_COMPUTE_TYPE_TF32 = 7
+_precision = "highest"
+_warned = False
+
+
+def is_built() -> bool:
+    """Whether tensorlib can run CUDA code at all: True when CuPy is importable (torch: built with CUDA)."""
+    import importlib.util
+    return importlib.util.find_spec("cupy") is not None
+
+
+def get_float32_matmul_precision() -> str:
+    return _precision
+
+
+def set_float32_matmul_precision(precision: str) -> None:
+    """torch.set_float32_matmul_precision: "highest" (IEEE float32), "high" or "medium" (TF32 on CUDA)."""
+    global _precision
+    if precision not in _PRECISIONS:
+        raise RuntimeError(f"Invalid precision {precision!r}: expected one of \"highest\", \"high\", \"medium\"")
+    _precision = precision
+    _apply_to_loaded_cupy()
+
+
+def _tf32(flag: bool) -> None:
+    set_float32_matmul_precision("high" if flag else "highest")
+
+
+def _cupy_loaded():
+    from .. import _device
+    return _device._cupy
+
+
+def _set_compute_type(cp, tf32: bool) -> bool:
+    """Set CuPy's float32 GEMM compute type; False where this CuPy cannot."""
+    import numpy as np
+    try:
+        cp._core.set_compute_type(np.float32, _COMPUTE_TYPE_TF32 if tf32 else _COMPUTE_TYPE_DEFAULT)
+    except AttributeError:
+        return False
+    return True
+
+
+def _apply(cp, tf32: bool | None = None) -> None:
+    global _warned
+    tf32 = (_precision != "highest") if tf32 is None else tf32
+    if not _set_compute_type(cp, tf32) and tf32 and not _warned:
+        _warned = True
+        warnings.warn("tensorlib.backends.cuda: TF32 was asked for, but this CuPy has no "
+                      "cupy._core.set_compute_type; float32 matmuls and convolutions stay IEEE float32",
+                      RuntimeWarning, stacklevel=3)
+
+
+def _apply_to_loaded_cupy() -> None:
+    cp = _cupy_loaded()
+    if cp is not None:
+        _apply(cp)
+
+
+@contextlib.contextmanager
+def conv_math(allow_tf32: bool):
+    """CuPy's float32 compute type for the GEMMs of a CUDA convolution: TF32 when `allow_tf32`
+    (backends.cudnn.allow_tf32), then back to the matmul setting."""
+    cp = _cupy_loaded()
+    if cp is None or bool(allow_tf32) == (_precision != "highest"):
+        yield
+        return
+    _apply(cp, bool(allow_tf32))
+    try:
+        yield
+    finally:
+        _apply(cp)
+
+
+class cuBLASModule:
+    """torch.backends.cuda.matmul: `allow_tf32` reads and writes the float32 matmul precision."""
+
+    def __getattr__(self, name):
+        if name == "allow_tf32":
+            return _precision != "highest"
+        raise AttributeError("Unknown attribute " + name)
+
+    def __setattr__(self, name, value):
+        if name == "allow_tf32":
+            return _tf32(bool(value))
+        raise AttributeError("Unknown attribute " + name)
+
+
+matmul = cuBLASModule()
+
+
+def _on_cupy_init(cp) -> None:
+    if _precision != "highest":
+        _apply(cp)
+
+
+def _register() -> None:
+    from .. import _device
+    if _on_cupy_init not in _device.on_cupy_init:
+        _device.on_cupy_init.append(_on_cupy_init)
+
+
+_register()

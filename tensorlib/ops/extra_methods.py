@@ -1,0 +1,277 @@
+"""More of torch.Tensor's methods (issue 13's coverage target), composed of existing ops so autograd, devices
+and the profiler come with them: torch's in-place variants (`x.cos_()`: the op, then `copy_` into `x`, with
+torch's refusal to write a floating-point result into an integer tensor), inverse hyperbolics and their
+aliases, and small compositions (mv, trace, logit, xlogy, heaviside, ...). Values are checked against torch in
+devtools/torch_compat/test_ops_extra_against_torch.py.
+
+For issue 18's one-place-per-op form: none of these registers a new op kernel; each is a method over the ops
+that exist (an in-place variant is `self.copy_(self.<op>(...))`)."""
+from __future__ import annotations
+
+import math
+from collections import namedtuple
+
+from .. import _dtype as D
+from ..dispatch import STATE
+from .creation import arange, eye, ones_like
+from .arithmetic import maximum
+from .comparison import where
+from ._define import Tensor, methods, np, public
+
+__all__ = ["INPLACE_OF", "COMPOSED"]
+
+
+def _check_cast(self, out):
+    src, dst = out.dtype, self.dtype
+    if src.is_floating_point and not dst.is_floating_point:
+        raise RuntimeError(f"result type {D.scalar_name(src)} can't be cast to the desired output type "
+                           f"{D.scalar_name(dst)}")
+    if src is D.bool_ or dst is D.bool_ or src._category <= dst._category:
+        return
+    raise RuntimeError(f"result type {D.scalar_name(src)} can't be cast to the desired output type "
+                       f"{D.scalar_name(dst)}")
+
+
+def _inplace(base):
+    def inplace(self, *args, **kwargs):
+        # under autograd the op reads a copy: what it saves for backward is not the tensor written over
+        src = self.clone() if self.requires_grad and STATE.grad_enabled else self
+        out = getattr(src, base)(*args, **kwargs)
+        if tuple(out.shape) != tuple(self.shape):
+            raise RuntimeError(f"output with shape {list(self.shape)} doesn't match the broadcast shape "
+                               f"{list(out.shape)}")
+        _check_cast(self, out)
+        return self.copy_(out)
+    inplace.__name__ = base + "_"
+    inplace.__doc__ = f"In-place {base}: the result of `{base}` written into this tensor (torch's `{base}_`)."
+    return inplace
+
+
+# --- composed methods -------------------------------------------------------------------------------
+
+def asinh(self):
+    return (self + (self * self + 1).sqrt()).log()
+
+
+def acosh(self):
+    return (self + (self * self - 1).sqrt()).log()
+
+
+def atanh(self):
+    return ((1 + self) / (1 - self)).log() * 0.5
+
+
+def positive(self):
+    if self.dtype is D.bool_:
+        raise RuntimeError("The `+` operator, on a bool tensor is not supported.")
+    return self
+
+
+def is_signed(self):
+    return self.dtype.is_signed
+
+
+def is_same_size(self, other):
+    return tuple(self.shape) == tuple(other.shape)
+
+
+def is_nonzero(self):
+    n = self.numel()
+    if n == 0:
+        raise RuntimeError("Boolean value of Tensor with no values is ambiguous")
+    if n > 1:
+        raise RuntimeError("Boolean value of Tensor with more than one value is ambiguous")
+    return bool(self.item() != 0)
+
+
+def rad2deg(self):
+    return self * (180.0 / math.pi)
+
+
+def mv(self, vec):
+    if self.ndim != 2 or vec.ndim != 1:
+        raise RuntimeError(f"vector + matrix @ vector expected, got {self.ndim}, {vec.ndim}, 1")
+    return self @ vec
+
+
+def vdot(self, other):
+    if self.ndim != 1 or other.ndim != 1:
+        raise RuntimeError(f"1D tensors expected, but got {self.ndim}D and {other.ndim}D tensors")
+    return (self * other).sum()
+
+
+def trace(self):
+    if self.ndim != 2:
+        raise RuntimeError("trace: expected a matrix, but got tensor with dim " + str(self.ndim))
+    n = min(self.shape)
+    i = arange(n, device=self.device)
+    return self[i, i].sum()
+
+
+def logit(self, eps=None):
+    x = self if eps is None else self.clamp(eps, 1 - eps)
+    return (x / (1 - x)).log()
+
+
+def xlogy(self, other):
+    other = other if isinstance(other, Tensor) else self.new_tensor(other)
+    return where(self == 0, self * 0, self * other.log())
+
+
+def erfc(self):
+    return 1 - self.erf()
+
+
+def sinc(self):
+    px = self * math.pi
+    safe = where(self == 0, self * 0 + 1, px)
+    return where(self == 0, self * 0 + 1, safe.sin() / safe)
+
+
+def heaviside(self, values):
+    return where(self == 0, values.to(self.dtype), (self > 0).to(self.dtype))
+
+
+def isposinf(self):
+    return self.isinf() & (self > 0)
+
+
+def isneginf(self):
+    return self.isinf() & (self < 0)
+
+
+def isreal(self):
+    return ones_like(self, dtype=D.bool_)
+
+
+def logaddexp2(self, other):
+    m = maximum(self, other).detach()
+    return m + ((self - m).exp2() + (other - m).exp2()).log2()
+
+
+def dist(self, other, p=2):
+    return (self - other).norm(p)
+
+
+def take(self, index):
+    return self.reshape(-1)[index]
+
+
+def float_power(self, exponent):
+    base = self.to(D.float64)
+    return base ** (exponent.to(D.float64) if isinstance(exponent, Tensor) else exponent)
+
+
+def split_with_sizes(self, split_sizes, dim=0):
+    if sum(split_sizes) != self.shape[dim]:
+        raise RuntimeError(f"split_with_sizes expects split_sizes to sum exactly to {self.shape[dim]} (input tensor's "
+                           f"size at dimension {dim}), but got split_sizes={list(split_sizes)}")
+    return self.split(list(split_sizes), dim)
+
+
+def _nsplit(name, dim, min_dim):
+    def fn(self, indices_or_sections):
+        if self.ndim < min_dim:
+            raise RuntimeError(f"torch.{name} requires a tensor with at least {min_dim} dimension, but got a tensor "
+                               f"with {self.ndim} dimensions!")
+        d = dim(self)
+        if isinstance(indices_or_sections, int) and self.shape[d] % indices_or_sections:
+            raise RuntimeError(f"torch.{name} attempted to split along dimension {d}, but the size of the dimension "
+                               f"{self.shape[d]} is not divisible by the split_size {indices_or_sections}!")
+        return self.tensor_split(indices_or_sections, d)
+    fn.__name__ = name
+    return fn
+
+
+hsplit = _nsplit("hsplit", lambda t: 1 if t.ndim > 1 else 0, 1)
+vsplit = _nsplit("vsplit", lambda t: 0, 2)
+dsplit = _nsplit("dsplit", lambda t: 2, 3)
+
+_aminmax = namedtuple("aminmax", ["min", "max"])
+
+
+def aminmax(self, *, dim=None, keepdim=False):
+    return _aminmax(self.amin(dim, keepdim) if dim is not None else self.amin(),
+                    self.amax(dim, keepdim) if dim is not None else self.amax())
+
+
+def narrow_copy(self, dim, start, length):
+    return self.narrow(dim, start, length).clone()
+
+
+def adjoint(self):
+    return self.transpose(-2, -1)
+
+
+def matrix_power(self, n):
+    if self.ndim < 2 or self.shape[-1] != self.shape[-2]:
+        raise RuntimeError(f"linalg.matrix_power: A must be batches of square matrices, but they are "
+                           f"{self.shape[-2]} by {self.shape[-1]} matrices")
+    if n < 0:
+        raise NotImplementedError("tensorlib's matrix_power has no inverse yet (n < 0)")
+    out = eye(self.shape[-1], dtype=self.dtype, device=self.device).expand(*self.shape)
+    base = self
+    while n:
+        if n & 1:
+            out = out @ base
+        base = base @ base
+        n >>= 1
+    return out
+
+
+def hardshrink(self, lambd=0.5):
+    return where((self > lambd) | (self < -lambd), self, self * 0)
+
+
+def prelu(self, weight):
+    """nn.functional.prelu's rule (weight per channel, dim 1), without reaching up into nn."""
+    if weight.ndim != 1:
+        raise RuntimeError(f"prelu: Expected `weight` to be a scalar or 1D tensor, but got: ndim = {weight.ndim}")
+    c = weight.shape[0]
+    if c != 1:
+        channels = self.shape[1] if self.ndim >= 2 else 1
+        if c != channels:
+            raise RuntimeError(f"Mismatch of parameter numbers and input channel size. Found parameter numbers = "
+                               f"{c} and channel size = {channels}.")
+        weight = weight.reshape((1, c) + (1,) * (self.ndim - 2)) if self.ndim >= 2 else weight
+    return where(self > 0, self, self * weight)
+
+
+COMPOSED = dict(asinh=asinh, acosh=acosh, atanh=atanh, arcsinh=asinh, arccosh=acosh, arctanh=atanh,
+                positive=positive, is_signed=is_signed, is_same_size=is_same_size, is_nonzero=is_nonzero,
+                rad2deg=rad2deg, mv=mv, vdot=vdot, trace=trace, logit=logit, xlogy=xlogy, erfc=erfc, sinc=sinc,
+                heaviside=heaviside, isposinf=isposinf, isneginf=isneginf, isreal=isreal, logaddexp2=logaddexp2,
+                dist=dist, take=take, float_power=float_power, split_with_sizes=split_with_sizes, hsplit=hsplit,
+                vsplit=vsplit, dsplit=dsplit, aminmax=aminmax, narrow_copy=narrow_copy, adjoint=adjoint,
+                matrix_power=matrix_power, hardshrink=hardshrink, prelu=prelu, unsafe_chunk=None,
+                unsafe_split=None)
+
+_DECLARED = methods()        # what the op families declared before this module (they are imported first)
+for _n, _f in list(COMPOSED.items()):
+    if _f is None:                          # torch's unsafe_* are the safe ones without the view check
+        _f = COMPOSED[_n] = _DECLARED[_n[len("unsafe_"):]]
+    if _n not in _DECLARED and not hasattr(Tensor, _n):
+        public(_f, name=_n, function=False, method=True)
+
+# shape-changing in-place methods (squeeze_, t_, ...) are not `copy_`s; they are left out here
+_VIEW_INPLACE = {"squeeze_", "unsqueeze_", "transpose_", "t_", "swapaxes_", "swapdims_", "resize_", "set_",
+                 "as_strided_"}
+INPLACE_OF = {}
+_DECLARED = methods()
+for _base in sorted(n for n in set(_DECLARED) | set(dir(Tensor)) if not n.startswith("_") and not n.endswith("_")):
+    _name = _base + "_"
+    if _name in _VIEW_INPLACE or _name in _DECLARED or hasattr(Tensor, _name):
+        continue
+    if _base in ("abs", "absolute", "acos", "addmm", "arccos", "arcsin", "arctan2", "arctan", "asin", "atan2", "atan",
+                 "baddbmm", "bitwise_and", "bitwise_not", "bitwise_or", "bitwise_xor", "ceil", "clamp_max",
+                 "clamp_min", "cos", "cosh", "cumprod", "cumsum", "deg2rad", "divide", "erf", "exp2", "expm1", "fix",
+                 "floor", "floor_divide", "fmod", "frac", "ge", "greater", "greater_equal", "gt", "hypot", "le",
+                 "less", "less_equal", "log10", "log1p", "log2", "logical_and", "logical_not", "logical_or",
+                 "logical_xor", "lt", "multiply", "nan_to_num", "ne", "neg", "negative", "not_equal", "reciprocal",
+                 "remainder", "round", "rsqrt", "sgn", "sign", "sin", "sinh", "square", "subtract", "tan",
+                 "true_divide", "trunc", "xlogy", "asinh", "acosh", "atanh", "arcsinh", "arccosh", "arctanh",
+                 "rad2deg", "logit", "erfc", "sinc", "heaviside", "float_power"):
+        INPLACE_OF[_name] = _base
+        public(_inplace(_base), name=_name, function=False, method=True)
+
+del np

@@ -1,0 +1,158 @@
+"""Five public PyTorch programs (tests/programs/vendor/, see README.md) run unchanged on tensorlib or torch.
+
+`prepare(name, workdir, steps)` copies a program into `workdir` with synthetic data of the real data's shapes
+and returns its command line; `run(...)` runs it in a child process (tests/programs/runner.py) with `torch`
+being tensorlib (backend="tensorlib", through tensorlib.compat) or torch itself, and returns the loss of every
+`backward()` call, in order, and the wall time of each step. Nothing in the programs is edited: the runner
+only observes (`Tensor.backward`, the outermost `Module.__call__`) and, when asked, draws the programs' random
+numbers from one shared NumPy stream (rng="shared") and starts the model from a saved initial state
+(init="dump"/"load"), so that tensorlib and torch can be compared step by step.
+
+Used by tests/programs/test_programs.py (they train), devtools/torch_compat/test_programs_against_torch.py
+(same losses as torch) and benchmarks (steps per second).
+"""
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+import pickle
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+
+from safeio import read_bounded, write_bytes
+
+HERE = pathlib.Path(__file__).resolve().parent
+ROOT = HERE.parents[1]
+VENDOR = HERE / "vendor"
+
+
+def _markov_tokens(vocab, n, seed):
+    """A learnable token stream: each token mostly follows one fixed successor."""
+    rng = np.random.default_rng(seed)
+    nxt = np.random.default_rng(0).permutation(vocab)
+    out = np.empty(n, np.int64)
+    out[0] = 0
+    for i in range(1, n):
+        out[i] = nxt[out[i - 1]] if rng.random() < 0.8 else rng.integers(vocab)
+    return out
+
+
+def _words(n, seed):
+    rng = np.random.default_rng(seed)
+    syll = ["an", "el", "ma", "ri", "to", "ka", "li", "ne", "so", "ju"]
+    return ["".join(syll[j] for j in rng.integers(0, len(syll), rng.integers(1, 4))) for _ in range(n)]
+
+
+def _mnist(work, steps, variant):
+    return {"mnist": {"train": 8 * steps, "test": 16}}, [
+        "main.py", "--batch-size", "8", "--test-batch-size", "16", "--epochs", "1", "--no-accel",
+        "--log-interval", "1", "--save-model"]
+
+
+def _vae(work, steps, variant):
+    (work / "results").mkdir()
+    return {"mnist": {"train": 16 * steps, "test": 16}}, [
+        "main.py", "--batch-size", "16", "--epochs", "1", "--no-accel", "--log-interval", "1"]
+
+
+def _word_lm(work, steps, variant):
+    vocab = [f"w{i}" for i in range(24)]
+    d = work / "data" / "synth"
+    d.mkdir(parents=True)
+    for split, n, seed in (("train", 4 * (8 * steps + 1), 1), ("valid", 90, 2), ("test", 90, 3)):
+        toks = _markov_tokens(len(vocab), n, seed)
+        lines = [" ".join(vocab[t] for t in toks[i:i + 9]) for i in range(0, n, 10)]  # + <eos> = 10 tokens
+        write_bytes(d / f"{split}.txt", ("\n".join(lines) + "\n").encode())
+    args = ["main.py", "--data", str(d), "--model", variant, "--emsize", "16", "--nhid", "16", "--nlayers", "2",
+            "--epochs", "1", "--bptt", "8", "--batch_size", "4", "--dropout", "0.0", "--log-interval", "2",
+            "--save", "model.pt"]
+    if variant == "Transformer":
+        args += ["--use-optimizer", "--lr", "0.003"]
+    else:
+        args += ["--lr", "2"]
+    return {}, args
+
+
+def _nanogpt(work, steps, variant):
+    """`steps` optimizer steps of 2 micro-batches each (gradient accumulation), a checkpoint after the last
+    but one; variant "resume" then trains 2 more steps from that checkpoint in a second run."""
+    d = work / "data" / "synth"
+    d.mkdir(parents=True)
+    for split, seed in (("train", 1), ("val", 2)):
+        write_bytes(d / f"{split}.bin", _markov_tokens(32, 2000, seed).astype(np.uint16).tobytes())
+    write_bytes(d / "meta.pkl", pickle.dumps({"vocab_size": 32}))
+    last = steps - 1
+    return {}, ["train.py", "--device=cpu", "--compile=False", "--dtype=float32", "--dataset=synth",
+                "--n_layer=2", "--n_head=2", "--n_embd=32", "--block_size=16", "--batch_size=4",
+                "--gradient_accumulation_steps=2", f"--max_iters={last}", f"--eval_interval={max(last, 1)}",
+                "--eval_iters=2", "--warmup_iters=1", f"--lr_decay_iters={last + 10}", "--learning_rate=3e-3",
+                "--min_lr=3e-4", "--out_dir=out"]
+
+
+def _makemore(work, steps, variant):
+    write_bytes(work / "names.txt", ("\n".join(_words(300, 1)) + "\n").encode())
+    return {}, ["makemore.py", "-i", "names.txt", "-o", "out", "--type", variant, "--max-steps", str(steps),
+                "--num-workers", "0", "--batch-size", "16", "--n-layer", "2", "--n-head", "2", "--n-embd", "16",
+                "--n-embd2", "16", "--learning-rate", "0.01", "--device", "cpu"]
+
+
+# name -> (vendored folder, data and arguments, variant)
+PROGRAMS = {
+    "mnist": ("mnist", _mnist, None),
+    "vae": ("vae", _vae, None),
+    "word_lm_lstm": ("word_language_model", _word_lm, "LSTM"),
+    "word_lm_gru": ("word_language_model", _word_lm, "GRU"),
+    "word_lm_rnn_tanh": ("word_language_model", _word_lm, "RNN_TANH"),
+    "word_lm_transformer": ("word_language_model", _word_lm, "Transformer"),
+    "nanogpt": ("nanogpt", _nanogpt, None),
+    "makemore_transformer": ("makemore", _makemore, "transformer"),
+    "makemore_gru": ("makemore", _makemore, "gru"),
+    "makemore_rnn": ("makemore", _makemore, "rnn"),
+    "makemore_mlp": ("makemore", _makemore, "mlp"),
+    "makemore_bow": ("makemore", _makemore, "bow"),
+    "makemore_bigram": ("makemore", _makemore, "bigram"),
+}
+
+
+def prepare(name, workdir, steps):
+    """Copy program `name` into `workdir` (created) with its synthetic data; return (data sizes, argv)."""
+    folder, make, variant = PROGRAMS[name]
+    work = pathlib.Path(workdir)
+    shutil.copytree(VENDOR / folder, work, ignore=shutil.ignore_patterns("__pycache__"))
+    return make(work, steps, variant)
+
+
+def run(name, backend, workdir, steps, *, rng="native", init=None, init_file=None, extra_args=(), fresh=True,
+        timeout=600):
+    """Run program `name` for about `steps` steps on `backend` ("tensorlib" or "torch") in `workdir`.
+
+    rng="shared": the programs' random draws (randint, randperm, randn(_like), rand, dropout masks) come
+    from one NumPy stream seeded alike in both backends. init="dump" writes the model's state at its first
+    call to `init_file` (default workdir/init.npz); init="load" loads that file into the model there.
+    fresh=False reruns a prepared folder (a resume). Returns {"losses": [...], "step_s": [...], "wall_s": ...,
+    "stdout": ...}; raises RuntimeError with the child's output when it fails."""
+    work = pathlib.Path(workdir)
+    if fresh:
+        sizes, argv = prepare(name, work, steps)
+        write_bytes(work / "program.json", json.dumps({"sizes": sizes, "argv": argv}).encode())
+    else:
+        saved = json.loads(read_bounded(work / "program.json"))
+        sizes, argv = saved["sizes"], saved["argv"]
+    spec = {"backend": backend, "workdir": str(work), "argv": [*argv, *extra_args], "sizes": sizes, "rng": rng,
+            "init": init,
+            "init_file": str(init_file or work / "init.npz"), "out": str(work / f"result-{backend}.json")}
+    spec_path = work / f"spec-{backend}.json"
+    write_bytes(spec_path, json.dumps(spec).encode())
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TENSORLIB_")}
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])])
+    r = subprocess.run([sys.executable, "-m", "tests.programs.runner", str(spec_path)], cwd=work, env=env,
+                       capture_output=True, text=True, timeout=timeout)
+    if r.returncode != 0:
+        raise RuntimeError(f"{name} on {backend} exited with {r.returncode}:\n{r.stdout[-3000:]}\n{r.stderr[-6000:]}")
+    result = json.loads(read_bounded(spec["out"]))
+    result["stdout"] = r.stdout
+    return result

@@ -1,0 +1,185 @@
+"""Child process of tests/programs/harness.py: `python -m tests.programs.runner spec.json`.
+
+Runs one vendored program as `__main__` with `torch` being tensorlib (through tensorlib.compat) or torch,
+observing it without editing it: every `backward()` of a 0-d tensor records the loss and the time since the
+previous one; the model's first outermost call can dump or load its initial state; with rng="shared" the
+random draws the programs make come from one NumPy stream, identical in both backends.
+"""
+from __future__ import annotations
+
+import io
+import json
+import os
+import pathlib
+import runpy
+import sys
+import time
+
+import numpy as np
+
+from safeio import read_bounded, write_bytes
+
+STUBS = pathlib.Path(__file__).resolve().parent / "stubs"
+
+
+class Observer:
+    def __init__(self, torch, spec):
+        self.torch, self.spec = torch, spec
+        self.losses, self.step_s = [], []
+        self.depth, self.seen_model = 0, False
+        self.t_last = time.perf_counter()
+        self._patch_backward()
+        if spec["init"]:
+            self._patch_call()
+
+    def _patch_backward(self):
+        cls = self.torch.Tensor
+        orig = cls.backward
+        obs = self
+
+        def backward(self, *args, **kwargs):
+            if self.dim() == 0:
+                obs.losses.append(float(self.detach().item()))
+            out = orig(self, *args, **kwargs)
+            now = time.perf_counter()
+            obs.step_s.append(now - obs.t_last)
+            obs.t_last = now
+            return out
+        cls.backward = backward
+
+    def _patch_call(self):
+        cls = self.torch.nn.Module
+        orig = cls.__call__
+        obs = self
+
+        def call(self, *args, **kwargs):
+            if obs.depth == 0 and not obs.seen_model:
+                obs.seen_model = True
+                obs.initial_state(self)
+            obs.depth += 1
+            try:
+                return orig(self, *args, **kwargs)
+            finally:
+                obs.depth -= 1
+        cls.__call__ = call
+
+    def initial_state(self, model):
+        path = pathlib.Path(self.spec["init_file"])
+        if self.spec["init"] == "dump":
+            buf = io.BytesIO()
+            np.savez(buf, **{k: v.detach().cpu().numpy() for k, v in model.state_dict().items()})
+            write_bytes(path, buf.getvalue())
+        else:
+            with np.load(io.BytesIO(read_bounded(path))) as z:
+                state = {k: self.torch.from_numpy(z[k].copy()) for k in z.files}
+            model.load_state_dict(state)
+
+
+class SharedRandom:
+    """randint, randperm, randn, randn_like, rand, rand_like and dropout drawn from one NumPy stream, for the
+    functions the programs and the DataLoader's samplers call; generators passed in are ignored."""
+
+    def __init__(self, torch, modules, seed=0):
+        self.torch, self.rng = torch, np.random.default_rng(seed)
+        self.F = torch.nn.functional
+        repl = {"randint": self.randint, "randperm": self.randperm, "randn": self.randn, "rand": self.rand,
+                "randn_like": self.randn_like, "rand_like": self.rand_like}
+        originals = {getattr(torch, k): v for k, v in repl.items()}
+        originals[self.F.dropout] = self.dropout
+        if torch.__name__ == "torch":       # its attention dropout is inside a C++ kernel: the math path here
+            originals[self.F.scaled_dot_product_attention] = self.sdpa
+        for mod in modules:
+            for attr, value in list(vars(mod).items()):
+                try:
+                    new = originals.get(value)
+                except TypeError:               # unhashable
+                    continue
+                if new is not None:
+                    setattr(mod, attr, new)
+
+    def _t(self, arr, dtype=None, device=None):
+        t = self.torch.from_numpy(arr)
+        return t.to(dtype=dtype or t.dtype, device=device or "cpu")
+
+    @staticmethod
+    def _size(size):
+        return tuple(size[0]) if len(size) == 1 and isinstance(size[0], (tuple, list)) else tuple(size)
+
+    def randint(self, *args, size=None, low=0, high=None, generator=None, dtype=None, device=None, **kw):
+        if len(args) == 3:
+            low, high, size = args
+        elif len(args) == 2:
+            high, size = args
+        elif len(args) == 1:
+            high = args[0]
+        return self._t(self.rng.integers(low, high, tuple(size)).astype(np.int64), dtype or self.torch.int64, device)
+
+    def randperm(self, n, *, generator=None, dtype=None, device=None, **kw):
+        return self._t(self.rng.permutation(n).astype(np.int64), dtype or self.torch.int64, device)
+
+    def randn(self, *size, generator=None, dtype=None, device=None, **kw):
+        return self._t(self.rng.standard_normal(self._size(size)).astype(np.float32), dtype, device)
+
+    def rand(self, *size, generator=None, dtype=None, device=None, **kw):
+        return self._t(self.rng.random(self._size(size), dtype=np.float32), dtype, device)
+
+    def randn_like(self, t, *, dtype=None, **kw):
+        return self._t(self.rng.standard_normal(tuple(t.shape)).astype(np.float32), dtype or t.dtype, t.device)
+
+    def rand_like(self, t, *, dtype=None, **kw):
+        return self._t(self.rng.random(tuple(t.shape), dtype=np.float32), dtype or t.dtype, t.device)
+
+    def sdpa(self, query, key, value, attn_mask=None, dropout_p=0.0, is_causal=False, scale=None, enable_gqa=False):
+        """torch's math path of scaled_dot_product_attention, with the shared dropout."""
+        import math
+        torch = self.torch
+        L, S = query.size(-2), key.size(-2)
+        scale = 1 / math.sqrt(query.size(-1)) if scale is None else scale
+        scores = query @ key.transpose(-2, -1) * scale
+        if is_causal:
+            attn_mask = torch.ones(L, S, dtype=torch.bool).tril()
+        if attn_mask is not None:
+            scores = scores.masked_fill(~attn_mask, -math.inf) if attn_mask.dtype == torch.bool else scores + attn_mask
+        attn = self.dropout(scores.softmax(-1), dropout_p, True)
+        return attn @ value
+
+    def dropout(self, input, p=0.5, training=True, inplace=False):
+        if not training or p == 0:
+            return input
+        keep = (self.rng.random(tuple(input.shape), dtype=np.float32) >= p).astype(np.float32) / np.float32(1 - p)
+        mask = self._t(keep, input.dtype, input.device)
+        return input.mul_(mask) if inplace else input * mask
+
+
+def main(spec_path):
+    spec = json.loads(read_bounded(spec_path))
+    work = spec["workdir"]
+    os.chdir(work)
+    sys.path[:0] = [work, str(STUBS)]
+    if spec["backend"] == "tensorlib":
+        from tensorlib.compat import install
+        install()
+    import torch
+    import torchvision
+    torchvision.datasets.MNIST.sizes = spec["sizes"].get("mnist", torchvision.datasets.MNIST.sizes)
+    obs = Observer(torch, spec)
+    if spec["rng"] == "shared":
+        prefix = "tensorlib" if spec["backend"] == "tensorlib" else None
+        mods = [m for n, m in list(sys.modules.items()) if prefix and (n == prefix or n.startswith(prefix + "."))] \
+            or [torch, torch.nn.functional]
+        SharedRandom(torch, mods)
+    argv = spec["argv"]
+    sys.argv = list(argv)
+    t0 = time.perf_counter()
+    try:
+        runpy.run_path(os.path.join(work, argv[0]), run_name="__main__")
+    except SystemExit as e:
+        if e.code not in (None, 0):
+            raise
+    wall = time.perf_counter() - t0
+    write_bytes(spec["out"], json.dumps({"losses": obs.losses, "step_s": obs.step_s, "wall_s": wall,
+                                         "torch": torch.__name__}).encode())
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])

@@ -1,0 +1,55 @@
+"""Five public PyTorch programs (tests/programs/vendor/, README.md there) train on tensorlib with nothing
+changed but `import torch` (tensorlib.compat): their loss falls over a few steps on synthetic data of the
+real data's shapes. The default suite runs one configuration of each (about a second each); the other model
+types of the same programs are marked slow. devtools/torch_compat/test_programs_against_torch.py checks the
+same runs step by step against torch itself."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from tests.programs import harness
+
+FAST = {"mnist": 6, "vae": 4, "word_lm_lstm": 8, "nanogpt": 3, "makemore_transformer": 8}
+SLOW = {n: 8 for n in harness.PROGRAMS if n not in FAST}
+
+
+def _trains(name, steps, tmp_path):
+    r = harness.run(name, "tensorlib", tmp_path / "w", steps)
+    losses = np.array(r["losses"])
+    assert r["torch"] == "tensorlib"
+    assert len(losses) >= steps and np.isfinite(losses).all()
+    assert losses[-2:].mean() < losses[0], losses
+    return r
+
+
+@pytest.mark.parametrize("name", sorted(FAST))
+def test_program_trains(name, tmp_path):
+    _trains(name, FAST[name], tmp_path)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(SLOW))
+def test_program_trains_slow(name, tmp_path):
+    _trains(name, SLOW[name], tmp_path)
+
+
+def test_nanogpt_resumes_from_its_checkpoint(tmp_path):
+    """nanoGPT's checkpoint (model, AdamW state, iteration) is written by torch.save and read back by
+    torch.load with weights_only's default; training carries on from the saved iteration."""
+    work = tmp_path / "w"
+    first = harness.run("nanogpt", "tensorlib", work, 3)
+    assert (work / "out" / "ckpt.pt").is_file()
+    again = harness.run("nanogpt", "tensorlib", work, 3, fresh=False,
+                        extra_args=["--init_from=resume", "--max_iters=4"])
+    assert "Resuming training from out" in again["stdout"]
+    assert "step 2:" in again["stdout"] and len(again["losses"]) == 2 * 3     # iterations 2, 3, 4
+    assert np.isfinite(again["losses"]).all() and again["losses"][-1] < first["losses"][0]
+
+
+def test_word_lm_saves_and_reloads_the_whole_model(tmp_path):
+    """word_language_model saves the whole module with torch.save(model) and loads it under
+    torch.serialization.safe_globals (weights_only=True), then calls flatten_parameters() and tests."""
+    r = harness.run("word_lm_gru", "tensorlib", tmp_path / "w", 3)
+    assert "End of training | test loss" in r["stdout"]
+    assert (tmp_path / "w" / "model.pt").is_file()
