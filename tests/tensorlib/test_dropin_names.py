@@ -68,11 +68,11 @@ def test_flatten_parameters_keeps_the_parameters():
             np.testing.assert_array_equal(v.numpy(), before[k])
 
 
-def test_onnx_imports_and_refuses_export():
+def test_import_torch_onnx_works_as_the_word_language_model_does(tmp_path):
     import tensorlib.onnx as onnx
     assert onnx.is_in_onnx_export() is False
-    with pytest.raises(onnx.OnnxExporterError, match="tensorlib cannot export ONNX"):
-        onnx.export(nn.Linear(2, 2), (tl.zeros(1, 2),), "m.onnx")
+    onnx.export(nn.Linear(2, 2), (tl.zeros(1, 2),), str(tmp_path / "m.onnx"))      # tests/tensorlib/test_onnx_export
+    assert (tmp_path / "m.onnx").stat().st_size > 0
 
 
 def test_multihead_attention_is_where_torch_defines_it():
