@@ -1,8 +1,11 @@
 """Custom autograd functions (torch.autograd.Function): user forward/backward, dispatched as one op."""
 from __future__ import annotations
 
+from .._graph import build_node
+from .._state import STATE, next_seq
 from .._tensor_base import Tensor
 from ..dispatch import OpDef, dispatch
+from .grad_mode import no_grad
 
 
 class FunctionCtx:
@@ -64,9 +67,6 @@ class Function(metaclass=_FunctionMeta):
 
 
 def _run_function(op, args, attrs, seq):
-    from ..dispatch import STATE, next_seq
-    from .grad_mode import no_grad
-    from .graph import build_node
     fn = attrs["_fn"]
     ctx = FunctionCtx()
     ctx.needs_input_grad = tuple(isinstance(a, Tensor) and a._requires_grad for a in args)
