@@ -15,7 +15,7 @@ import numpy as np
 from . import _device, _dtype
 from ._device import device_of
 from ._graph import as_array, make_node, mark_view, record_inplace, record_inplace_view
-from ._state import STATE, next_seq
+from ._state import STATE, seq_counter
 from ._tensor_base import Tensor
 
 __all__ = ["execute", "execute_list", "execute_inplace_op", "shape_error", "bump_version"]
@@ -137,7 +137,7 @@ def execute(op, args, attrs, seq):
     else:
         return _execute_general(op, args, attrs, seq)
     if rg and STATE.grad_enabled and op.differentiable:
-        return make_node(op, args, attrs, out, seq if seq >= 0 else next_seq())
+        return make_node(op, args, attrs, out, seq if seq >= 0 else next(seq_counter))
     if type(out) is not np.ndarray:
         return _wrap_result(op, args, out)
     t = object.__new__(Tensor)          # the usual result, wrapped inline
@@ -214,7 +214,7 @@ def _execute_general(op, args, attrs, seq):
     except ValueError as e:
         raise shape_error(e, arrays) from None
     if need_grad and STATE.grad_enabled and op.differentiable:
-        return make_node(op, args, attrs, out, seq if seq >= 0 else next_seq())
+        return make_node(op, args, attrs, out, seq if seq >= 0 else next(seq_counter))
     return _wrap_result(op, args, out)
 
 
@@ -298,7 +298,7 @@ def execute_list(op, args, attrs, seq):
         arrays = [a.astype(rt.np, copy=False) for a in arrays]
     out = op.kernel(xp, arrays, *args[1:], **attrs)
     if need_grad and STATE.grad_enabled and op.differentiable:
-        return make_node(op, tuple(tensors), attrs, out, seq if seq >= 0 else next_seq())
+        return make_node(op, tuple(tensors), attrs, out, seq if seq >= 0 else next(seq_counter))
     return _wrap(out)
 
 
@@ -362,7 +362,7 @@ def _execute_inplace(op, args, arrays, attrs, xp, need_grad, seq):
         base = op.inplace_of
         result = base.kernel(xp, *arrays, **attrs)
         if seq < 0:
-            seq = next_seq()
+            seq = next(seq_counter)
         return record_inplace(op, base, args, attrs, result, seq)
     if target._inference is False and target._requires_grad and target._grad_fn is None and grad_mode:
         raise RuntimeError("a leaf Variable that requires grad is being used in an in-place operation.")

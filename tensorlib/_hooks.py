@@ -93,6 +93,7 @@ sync_hooks: tuple = ()      # hooks that observe host-device synchronisations
 autocast_users = 0          # autocast regions open, over all threads
 anomaly_users = 0           # threads with anomaly detection on
 inference_users = 0         # threads inside inference_mode: their ops' outputs are marked inference tensors
+_subscribers: list = []     # fn() called after every refresh (see subscribe)
 
 
 def _fresh_lock_in_child():
@@ -129,6 +130,17 @@ def _refresh():
     sink_only = sink is not None and not op_hooks and not modes
     if sink is not None:
         sink_tls = sink.tls
+    for fn in _subscribers:
+        fn()
+
+
+def subscribe(fn):
+    """Call fn() now and after every change to the registry, the sink or the modes (under the registry's
+    lock). For a layer above that keeps its own copies of the names above: the dispatcher reads several
+    on every op, and a module global of its own reads faster than an attribute of this module."""
+    with _lock:
+        _subscribers.append(fn)
+        fn()
 
 
 def add_hook(hook):

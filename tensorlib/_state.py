@@ -8,7 +8,7 @@ from __future__ import annotations
 import itertools
 import threading
 
-__all__ = ["STATE", "next_seq", "current_phase", "current_seq", "phase_seq", "backward_passes"]
+__all__ = ["STATE", "seq_counter", "next_seq", "current_phase", "current_seq", "phase_seq", "backward_passes"]
 
 
 class _State(threading.local):
@@ -22,8 +22,8 @@ class _State(threading.local):
 
 
 STATE = _State()
-_seq = itertools.count()
-next_seq = _seq.__next__     # a fresh forward sequence number (itertools.count: atomic under the GIL)
+seq_counter = itertools.count()     # forward sequence numbers: next(seq_counter) (atomic under the GIL; the hot
+next_seq = seq_counter.__next__     # paths call next() on it, which is quicker than calling this method)
 
 backward_passes: list = []   # one entry per backward pass running now, over all threads (the engine
                              # appends and pops: atomic list operations, no lock); see phase_seq
@@ -48,5 +48,5 @@ def phase_seq():
         st = STATE
         if st.phase != "forward":
             return "backward", st.seq, -1
-    seq = next_seq()
+    seq = next(seq_counter)
     return "forward", seq, seq

@@ -12,8 +12,10 @@ The layers, each importing only those before it (ARCHITECTURE.md):
     dispatch   the entry points: the fast path, the recorded path (op sink), the hooked and autocast paths
 
 With no hook, op sink, autocast, anomaly or inference mode anywhere in the process, `dispatch` pays one
-truthiness check (`_hooks.full_path`) before the executor; everything the hooks need (sequence numbers,
-phases) is computed only on the full path.
+truthiness check (`_full_path`) before the executor; everything the hooks need (sequence numbers,
+phases) is computed only on the full path. The flags read per op are this module's own globals, copied
+from the hook registry whenever it changes (`_hooks.subscribe`): a global reads faster than a module's
+attribute, and the recorded path reads three of them per op.
 """
 from __future__ import annotations
 
@@ -25,7 +27,7 @@ from ._execute import bump_version, execute, shape_error
 from ._hooks import (Hook, OpRecord, add_hook, full_path_active, hooks, op_sink, range_enter, range_exit,
                      record_range, refresh_hooks, remove_hook, set_op_sink)
 from ._opdef import OpDef, op_named, register_op, registry, unregister_op
-from ._state import STATE, backward_passes, current_phase, current_seq, next_seq, phase_seq
+from ._state import STATE, backward_passes, current_phase, current_seq, next_seq, phase_seq, seq_counter
 from ._tensor_base import Tensor
 
 __all__ = ["Hook", "OpRecord", "OpDef", "register_op", "unregister_op", "registry", "op_named", "dispatch",
@@ -36,10 +38,33 @@ __all__ = ["Hook", "OpRecord", "OpDef", "register_op", "unregister_op", "registr
 _pc = time.perf_counter_ns
 _NO_ATTRS: dict = {}
 
+# copies of the hook registry's flags (tensorlib._hooks, which documents them), refreshed by _copy_flags
+_full_path = False
+_sink = None
+_sink_only = False
+_sink_tls = None
+_op_pairs: tuple = ()
+_autocast_users = 0
+_inference_users = 0
+
+
+def _copy_flags():
+    global _full_path, _sink, _sink_only, _sink_tls, _op_pairs, _autocast_users, _inference_users
+    _full_path = _H.full_path
+    _sink = _H.sink
+    _sink_only = _H.sink_only
+    _sink_tls = _H.sink_tls
+    _op_pairs = _H.op_pairs
+    _autocast_users = _H.autocast_users
+    _inference_users = _H.inference_users
+
+
+_H.subscribe(_copy_flags)
+
 
 def dispatch(op: OpDef, *args, **attrs):
-    if _H.full_path:
-        if _H.sink_only:
+    if _full_path:
+        if _sink_only:
             return _dispatch_recorded(op, args, attrs, (), False)
         return _dispatch_full(op, args, attrs)
     return execute(op, args, attrs, -1)
@@ -51,19 +76,19 @@ def dispatch_binary(op: OpDef, a, b):
     included: binary operators are the commonest ops, and the two calls saved are a tenth of what that
     recording costs per op (0.04 of 0.44 µs, measured A/B). The only copy of the recording; keep the two
     alike."""
-    if _H.full_path:
-        if _H.sink_only:
+    if _full_path:
+        if _sink_only:
             if backward_passes:
                 phase, seq, run_seq = phase_seq()
             else:
-                seq = run_seq = next_seq()
+                seq = run_seq = next(seq_counter)
                 phase = "forward"
             t0 = _pc()
             try:
                 return execute(op, (a, b), _NO_ATTRS, run_seq)
             finally:
                 t1 = _pc()
-                _H.sink_tls.buf.append((op.name, phase, seq, t0, t1))     # an OpRecord, as a plain tuple
+                _sink_tls.buf.append((op.name, phase, seq, t0, t1))     # an OpRecord, as a plain tuple
         return _dispatch_full(op, (a, b), {})
     return execute(op, (a, b), _NO_ATTRS, -1)
 
@@ -78,7 +103,7 @@ def _dispatch_recorded(op, args, attrs, pairs, autocast):
     if backward_passes:
         phase, seq, run_seq = phase_seq()
     else:
-        seq = run_seq = next_seq()
+        seq = run_seq = next(seq_counter)
         phase = "forward"
     t0 = _pc()
     try:
@@ -89,14 +114,14 @@ def _dispatch_recorded(op, args, attrs, pairs, autocast):
         return execute(op, args, attrs, run_seq)
     finally:
         t1 = _pc()
-        _H.sink_tls.buf.append((op.name, phase, seq, t0, t1))
+        _sink_tls.buf.append((op.name, phase, seq, t0, t1))
 
 
 # --- the full path: hooks, autocast, anomaly, inference ------------------------------------------
 
 def _dispatch_full(op, args, attrs):
     """Hooks (and autocast/anomaly/inference mode) are on. Kept lean: the profiler's per-op cost starts here."""
-    if _H.inference_users and STATE.inference:
+    if _inference_users and STATE.inference:
         return _mark_inference(_dispatch_modes(op, args, attrs))
     return _dispatch_modes(op, args, attrs)
 
@@ -113,9 +138,9 @@ def _mark_inference(out):
 
 
 def _dispatch_modes(op, args, attrs):
-    pairs = _H.op_pairs
-    autocast = _H.autocast_users and STATE.autocast is not None and op.amp is not None
-    if _H.sink is not None:
+    pairs = _op_pairs
+    autocast = _autocast_users and STATE.autocast is not None and op.amp is not None
+    if _sink is not None:
         return _dispatch_recorded(op, args, attrs, pairs, autocast)
     if autocast:
         return _dispatch_autocast(op, args, attrs, pairs, *phase_seq()[:2])
