@@ -25,7 +25,7 @@ class OpDef:
     amp: autocast policy: "lower" (run in the autocast dtype), "fp32", "promote" or None.
     inplace_of: for `add_` etc., the out-of-place op whose backward applies.
     view: the output shares the input's memory (versions are shared with the base).
-    nondiff_outputs: indices of outputs that never carry a gradient (argmax of max(dim), ...).
+    nondiff_outputs: indices of outputs that never carry a gradient (the indices output of sort, max(dim), ...).
     listarg: the first argument is a sequence of tensors (cat, stack).
     creation: no tensor inputs; device and dtype come from attrs.
     any_device: the op moves data between devices itself (to, copy_).
