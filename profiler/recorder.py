@@ -5,10 +5,9 @@ per record); a record is laid out as the op sink's ``tensorlib.dispatch.OpRecord
 t1)`` with ``perf_counter_ns`` stamps, where ``tag`` is the op's phase (``"forward"``/``"backward"``) or
 ``"r:" + kind`` for a named range (the field positions below, NAME ... T1, are derived from OpRecord). With
 default options the dispatcher writes the op records itself (the recorder is its op-record sink,
-`dispatch.set_op_sink`)
-and only ranges pass through hook methods. With ``record_shapes``/``profile_memory``/``with_stack``/
-``with_flops`` the recorder is an op hook too and the record grows one field,
-``(name, tag, seq, extra, t0, t1)``, extra being ``(shapes_dtypes, stack, flops)``; with_stack adds to
+`dispatch.set_op_sink`) and only ranges pass through hook methods. With ``record_shapes``/
+``profile_memory``/``with_stack``/``with_flops`` the recorder is an op hook too and the record grows one
+field, ``(name, tag, seq, extra, t0, t1)``, extra being ``(shapes_dtypes, stack, flops)``; with_stack adds to
 an nn.Module range's extra its module's ``(class name, id)``, for torch's python_function events
 (python_trace.py), and names each frame's function as torch does (`FUNCTION_OF_FRAME`). Records land
 in exit order; `events.build` turns them into a tree after ``stop()``.
@@ -327,8 +326,6 @@ _INTERNAL_DIRS: tuple = ()
 FUNCTION_OF_FRAME: dict[str, str] = {}
 
 _RANGE_EXTRA = (None, None, 0)        # a range's (shapes_dtypes, stack, flops) without with_stack
-
-
 
 
 def _internal(filename: str) -> bool:
