@@ -80,7 +80,7 @@ def trace_parts(store, prof=None):
         add({"ph": "M", "name": "thread_name", "pid": pid, "tid": t, "ts": 0,
              "args": {"name": f"thread {t} ({tname})"}})
         add({"ph": "M", "name": "thread_sort_index", "pid": pid, "tid": t, "ts": 0, "args": {"sort_index": t}})
-    for src in getattr(prof, "_trace_sources", ()) if prof is not None else ():
+    for src in prof.trace_sources() if prof is not None else ():
         ev.extend(src(pid, tb))
     # CUDA API calls (cuda_timing="cupti") are events of the store, written by _cupti_events as Kineto does
     calls = np.isin(store.tag_id, [k for k, t in enumerate(tags) if t in CALL_TAGS])
@@ -386,7 +386,7 @@ def _comm_events(store, ev, pid):
 
 def _device_properties(store):
     """Kineto's ``deviceProperties``: one entry per GPU, where the profile timed any and CuPy sees a GPU."""
-    from tensorlib._device import cupy_or_none
+    from tensorlib.cuda import cupy_or_none
     cupy = cupy_or_none() if store.has_device_time else None
     if cupy is None:
         return []

@@ -254,7 +254,7 @@ def _memset_name(memory_kind) -> str:
 
 def _default_sync():
     """Wait for the current device, so every launched activity has completed and has its record."""
-    from tensorlib._device import cupy_or_none
+    from tensorlib.cuda import cupy_or_none
     cp = cupy_or_none()
     if cp is not None:
         cp.cuda.runtime.deviceSynchronize()

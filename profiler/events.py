@@ -18,6 +18,7 @@ from operator import itemgetter
 import numpy as np
 
 from ._nogc import no_gc
+from .recorder import EXTRA, NAME, SEQ, T0, T1, TAG
 from .torch_names import AUTOGRAD_TAGS, ENGINE_TAG, FLOPS_ON_COMPOSITE, NODE_TAG, OP_TAGS, profiled_name
 
 
@@ -174,8 +175,8 @@ def build(snapshot, extended: bool, t_base: int = 0, wall_base_ns: int = 0) -> E
             continue
         store.thread_names.setdefault(tid, tname)
         # one column at a time through C-level itemgetters: transposing with zip(*recs) costs twice as much
-        c_name = list(map(itemgetter(0), recs))
-        c_tag = list(map(itemgetter(1), recs))
+        c_name = list(map(itemgetter(NAME), recs))
+        c_tag = list(map(itemgetter(TAG), recs))
         for nm in dict.fromkeys(c_name):
             name_index.setdefault(nm, len(name_index))
         for tg in dict.fromkeys(c_tag):
@@ -183,9 +184,9 @@ def build(snapshot, extended: bool, t_base: int = 0, wall_base_ns: int = 0) -> E
         name_id = np.fromiter(map(name_index.__getitem__, c_name), np.int32, n)
         tag_id = np.fromiter(map(tag_index.__getitem__, c_tag), np.int16, n)
         del c_name, c_tag
-        seq = np.fromiter(map(itemgetter(2), recs), np.int64, n)
-        t0 = np.fromiter(map(itemgetter(-2), recs), np.int64, n)
-        t1 = np.fromiter(map(itemgetter(-1), recs), np.int64, n)
+        seq = np.fromiter(map(itemgetter(SEQ), recs), np.int64, n)
+        t0 = np.fromiter(map(itemgetter(T0), recs), np.int64, n)
+        t1 = np.fromiter(map(itemgetter(T1), recs), np.int64, n)
         nodes = np.flatnonzero(tag_id == tag_index[ENGINE_TAG]) if ENGINE_TAG in tag_index else ()
         if len(nodes):
             name_id, tag_id, seq, t0, t1, recs = _split_nodes(nodes, tag_index, name_id, tag_id, seq, t0, t1, recs)
@@ -199,7 +200,7 @@ def build(snapshot, extended: bool, t_base: int = 0, wall_base_ns: int = 0) -> E
             parent = np.where(parent >= 0, parent + offset, -1)
         parts.append((name_id, tag_id, seq, np.full(n, tid, np.int64), t0, t1, parent, depth))
         if extras is not None:
-            extras.extend(map(itemgetter(3), recs if order is None else map(recs.__getitem__, order.tolist())))
+            extras.extend(map(itemgetter(EXTRA), recs if order is None else map(recs.__getitem__, order.tolist())))
         offset += n
     store.names = list(name_index)
     store.tags = list(tag_index)

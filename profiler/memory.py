@@ -19,7 +19,7 @@ import weakref
 
 import numpy as np
 
-from tensorlib._tensor_base import Tensor
+from tensorlib import Tensor
 
 
 CPU, CUDA = 0, 1          # Kineto's "Device Type" values

@@ -26,6 +26,12 @@ _active_lock = threading.Lock()
 _active = None
 
 
+def current_profile():
+    """The profile() recording in this process now (started and not yet stopped), or None: the one an
+    instrument registers its trace source with (profile.add_trace_source)."""
+    return _active
+
+
 class record_function(record_range):
     """A user range (torch.profiler.record_function): ``with record_function("name"):`` or as a decorator."""
 
@@ -39,7 +45,7 @@ class record_function(record_range):
 
 def _capture_runtime():
     """CuPy's CUDA runtime where a GPU is usable (for cudaProfilerStart/Stop), else None."""
-    from tensorlib._device import cupy_or_none
+    from tensorlib.cuda import cupy_or_none
     cp = cupy_or_none()
     return None if cp is None else cp.cuda.runtime
 
@@ -450,6 +456,10 @@ class profile:
         (instruments such as profiler.debug.grad_monitor add their counter tracks this way)."""
         if fn not in self._trace_sources:
             self._trace_sources.append(fn)
+
+    def trace_sources(self) -> tuple:
+        """The functions registered with add_trace_source, in registration order."""
+        return tuple(self._trace_sources)
 
     def export_chrome_trace(self, path):
         from .chrome import export_chrome_trace

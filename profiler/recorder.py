@@ -1,12 +1,13 @@
 """The hot path: a compact tuple per op and per range, appended to the recording thread's own list.
 
 Nothing is derived while the program runs. Each thread appends to its own list (no lock, no thread id
-per record); a record is ``(name, tag, seq, t0, t1)`` with ``perf_counter_ns`` stamps, where ``tag`` is
-the op's phase (``"forward"``/``"backward"``) or ``"r:" + kind`` for a named range. With default options
-the dispatcher writes the op records itself (the recorder is its op-record sink, `dispatch.set_op_sink`)
-and only ranges pass through hook methods. With ``record_shapes``/``profile_memory``/``with_stack``/
-``with_flops`` the recorder is an op hook too and the record grows one field,
-``(name, tag, seq, extra, t0, t1)``, extra being ``(shapes_dtypes, stack, flops)``; with_stack adds to
+per record); a record is laid out as the op sink's ``tensorlib.dispatch.OpRecord``, ``(name, tag, seq, t0,
+t1)`` with ``perf_counter_ns`` stamps, where ``tag`` is the op's phase (``"forward"``/``"backward"``) or
+``"r:" + kind`` for a named range (the field positions below, NAME ... T1, are derived from OpRecord). With
+default options the dispatcher writes the op records itself (the recorder is its op-record sink,
+`dispatch.set_op_sink`) and only ranges pass through hook methods. With ``record_shapes``/
+``profile_memory``/``with_stack``/``with_flops`` the recorder is an op hook too and the record grows one
+field, ``(name, tag, seq, extra, t0, t1)``, extra being ``(shapes_dtypes, stack, flops)``; with_stack adds to
 an nn.Module range's extra its module's ``(class name, id)``, for torch's python_function events
 (python_trace.py), and names each frame's function as torch does (`FUNCTION_OF_FRAME`). Records land
 in exit order; `events.build` turns them into a tree after ``stop()``.
@@ -24,8 +25,19 @@ import time
 
 import numpy as np
 
-from tensorlib._tensor_base import Tensor
+from tensorlib import Tensor
+from tensorlib.dispatch import OpRecord
+
 from .memory import root_array
+
+# Where a record's fields are, op or range, plain or extended: OpRecord's layout, a range's tag in the
+# phase's place, and an extended record's `extra` inserted before the times (so these count from the end).
+NAME = OpRecord._fields.index("name")
+TAG = OpRecord._fields.index("phase")
+SEQ = OpRecord._fields.index("seq")
+EXTRA = SEQ + 1
+T0 = OpRecord._fields.index("t0_ns") - len(OpRecord._fields)
+T1 = OpRecord._fields.index("t1_ns") - len(OpRecord._fields)
 
 _RANGE_TAGS: dict[str, str] = {}
 
@@ -251,12 +263,12 @@ class Recorder:
                     rec._overflow()
 
             if stack:
-                module_frames = _module_frames()
+                from tensorlib.nn.modules.module import module_stack
 
                 def range_enter(name, kind):
                     ex = (None, stack_of(), 0)
                     if kind == "module":        # the nn.Module itself, for torch's python_function events
-                        fr = module_frames.frames
+                        fr = module_stack()
                         if fr and fr[-1][1] is name:
                             m = fr[-1][0]
                             ex = (*ex, (type(m).__name__, id(m)))
@@ -316,13 +328,6 @@ _INTERNAL_DIRS: tuple = ()
 FUNCTION_OF_FRAME: dict[str, str] = {}
 
 _RANGE_EXTRA = (None, None, 0)        # a range's (shapes_dtypes, stack, flops) without with_stack
-
-
-def _module_frames():
-    """The per-thread list of running nn.Module forwards, (module, qualified name) innermost last: the
-    module whose range is being entered is its last entry (tensorlib.nn.modules.module._call_slow)."""
-    from tensorlib.nn.modules.module import _STACK
-    return _STACK
 
 
 def _internal(filename: str) -> bool:

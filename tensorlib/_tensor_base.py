@@ -10,6 +10,7 @@ import numpy as np
 from . import _dtype
 from ._dtype import BF16 as _BF16
 from ._device import CPU, device_of
+from ._state import STATE
 
 
 class Tensor:
@@ -286,13 +287,20 @@ def _c_name(d):
 
 
 def _inference_mode():
-    from .dispatch import STATE
     return STATE.inference
 
 
-def _no_grad_ctx():
-    from .autograd.grad_mode import no_grad
-    return no_grad()
+class _no_grad_ctx:
+    """autograd.no_grad for this module, which sits below autograd: grad mode off for the block."""
+    __slots__ = ("_prev",)
+
+    def __enter__(self):
+        self._prev = STATE.grad_enabled
+        STATE.grad_enabled = False
+
+    def __exit__(self, *exc):
+        STATE.grad_enabled = self._prev
+        return False
 
 
 class Size(tuple):

@@ -1,4 +1,4 @@
-"""Debugging instruments, each a hook on tensorlib's dispatcher (or its sync/backward callbacks):
+"""Debugging instruments, each a `tensorlib.dispatch.Hook` (ops, syncs, backward passes):
 nan_watch, sync_watch, device_watch, grad_monitor, sanity_check."""
 from .device_watch import DeviceFinding, device_watch
 from .grad_monitor import GradRecord, grad_monitor

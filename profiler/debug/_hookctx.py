@@ -20,3 +20,14 @@ class HookContext:
     def __exit__(self, exc_type, exc, tb):
         D.remove_hook(self.hook)
         return False
+
+
+class BackwardCallbacks(D.Hook):
+    """A hook that calls `begin()` / `end()` (no arguments) at each backward pass's begin and end
+    (`Hook.backward_begin` / `Hook.backward_end`); only the given ones are observed."""
+
+    def __init__(self, *, begin=None, end=None):
+        if begin is not None:
+            self.backward_begin = begin
+        if end is not None:
+            self.backward_end = end

@@ -31,8 +31,8 @@ class DeviceFinding:
 
 
 def _module_frames():
-    from tensorlib.nn.modules.module import _STACK
-    return _STACK.frames
+    from tensorlib.nn.modules.module import module_stack
+    return module_stack()
 
 
 class DeviceWatch(D.Hook):

@@ -1,6 +1,6 @@
 """grad_monitor: per-parameter gradient norms after each backward, flagged exploding or vanishing.
 
-Norms are computed after every `.backward()` (through the engine's post-backward callbacks) on the
+Norms are computed after every `.backward()` (a dispatcher hook's `backward_end`) on the
 gradients as they then stand. History is kept per step for a table, and as Chrome-trace counter events
 (`ph: "C"`) that the profiler merges into its trace when both are active.
 """
@@ -12,7 +12,9 @@ from dataclasses import dataclass
 
 from safeio import literal
 
-from tensorlib.autograd import engine
+from tensorlib import dispatch as D
+
+from ._hookctx import BackwardCallbacks
 
 
 @dataclass
@@ -39,8 +41,8 @@ class grad_monitor:
         return [(f"param{i}", p) for i, p in enumerate(self.model)]
 
     def _after_backward(self):
-        import importlib
-        prof = importlib.import_module("profiler.profile")._active   # the module, not the class it exports
+        from ..profile import current_profile
+        prof = current_profile()
         if prof is not None:
             prof.add_trace_source(self.chrome_events)   # counter tracks in that profiler's trace
         self.step += 1
@@ -59,11 +61,12 @@ class grad_monitor:
                 self.records.append(GradRecord(self.step, name, n, flag, now))
 
     def __enter__(self):
-        engine.post_backward_hooks.append(self._after_backward)
+        self._hook = BackwardCallbacks(end=self._after_backward)
+        D.add_hook(self._hook)
         return self
 
     def __exit__(self, *exc):
-        engine.post_backward_hooks.remove(self._after_backward)
+        D.remove_hook(self._hook)
         return False
 
     def flagged(self):

@@ -12,8 +12,9 @@ import numpy as np
 from safeio import literal
 
 from tensorlib import Tensor
-from tensorlib.autograd import engine
+from tensorlib import dispatch as D
 
+from ._hookctx import BackwardCallbacks
 from .nan_watch import nan_watch
 
 
@@ -138,7 +139,8 @@ def sanity_check(model, loss_fn, batch, optimizer=None, steps=5, train_step=None
 
     out_shape = None
     saved = _Saved(model, optimizer)
-    engine.pre_backward_hooks.append(before_backward)
+    hook = BackwardCallbacks(begin=before_backward)
+    D.add_hook(hook)
     nan_seen = None
     try:
         with nan_watch(mode="warn") as nw:
@@ -169,7 +171,7 @@ def sanity_check(model, loss_fn, batch, optimizer=None, steps=5, train_step=None
             with no_grad():
                 out_shape = _shape(model(inputs))
     finally:
-        engine.pre_backward_hooks.remove(before_backward)
+        D.remove_hook(hook)
         bad_grads = [n for n, p in named if p._grad is not None
                      and not bool(np.isfinite(p._grad.detach().cpu().numpy()).all())]
         never = [n for n, p in named if p.requires_grad and p._grad is None]

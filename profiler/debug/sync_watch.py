@@ -8,7 +8,7 @@ import warnings
 from dataclasses import dataclass
 
 from safeio import literal
-from tensorlib import _sync
+from tensorlib import dispatch as D
 
 from ._source import format_location, user_location
 
@@ -28,7 +28,9 @@ class SyncEvent:
                 f"synchronisation at {format_location(self.location)}")
 
 
-class sync_watch:
+class sync_watch(D.Hook):
+    """A dispatcher hook observing host-device synchronisations (`Hook.sync`) while its block runs."""
+
     def __init__(self, mode="warn"):
         if mode not in ("warn", "error", "count"):
             raise ValueError(f"sync_watch mode must be 'warn', 'error' or 'count', got {mode!r}")
@@ -40,8 +42,8 @@ class sync_watch:
     def count(self) -> int:
         return len(self.events)
 
-    def _on_sync(self, tensor, what):
-        ev = SyncEvent(what, tuple(tensor.shape), user_location(3))
+    def sync(self, data, what):
+        ev = SyncEvent(what, tuple(data.shape), user_location(3))
         with self._lock:
             self.events.append(ev)
         if self.mode == "error":
@@ -50,9 +52,9 @@ class sync_watch:
             warnings.warn(ev.message(), RuntimeWarning, stacklevel=4)
 
     def __enter__(self):
-        _sync.listeners.append(self._on_sync)
+        D.add_hook(self)
         return self
 
     def __exit__(self, *exc):
-        _sync.listeners.remove(self._on_sync)
+        D.remove_hook(self)
         return False

@@ -1,14 +1,14 @@
 """autocast: ops tagged "lower" (matmul, linear, conv, bmm) run in the autocast dtype; ops tagged "fp32"
 (softmax, log_softmax, losses, norms, reductions, exp/log) run in float32; "promote" ops run in the widest
-input dtype. The casts are dispatched `to` ops, so the profiler shows them under the op that needed them."""
+input dtype. The casts are dispatched `to` ops, so the profiler shows them under the op that needed them
+(the dispatcher casts: tensorlib.dispatch.autocast_args); this module switches the thread's mode."""
 from __future__ import annotations
 
 import functools
 
 from .. import _dtype as D
-from .. import dispatch as _d
-from .._tensor_base import Tensor
-from ..dispatch import STATE
+from .._hooks import count_user
+from .._state import STATE
 
 
 class autocast:
@@ -25,12 +25,12 @@ class autocast:
     def __enter__(self):
         self._prev = STATE.autocast
         STATE.autocast = (self.device_type, self.fast_dtype) if self.enabled else None
-        _d._count_user("autocast", +1)
+        count_user("autocast", +1)
         return self
 
     def __exit__(self, *exc):
         STATE.autocast = self._prev
-        _d._count_user("autocast", -1)
+        count_user("autocast", -1)
         return False
 
     def __call__(self, fn):
@@ -49,36 +49,3 @@ def is_autocast_enabled(device_type=None) -> bool:
 def get_autocast_dtype(device_type="cuda"):
     st = STATE.autocast
     return st[1] if st is not None else (D.float16 if device_type == "cuda" else D.float16)
-
-
-def _eligible(t, device_type):
-    return isinstance(t, Tensor) and t._data.dtype.kind == "f" and (t.is_cuda == (device_type == "cuda"))
-
-
-def autocast_args(op, args):
-    """Cast the floating tensors among args per the op's policy; other args pass through."""
-    device_type, fast = STATE.autocast
-    from ..ops.misc import to
-    policy = op.amp
-    if policy == "lower":
-        target = fast.np
-    elif policy == "fp32":
-        target = D.float32.np
-    elif policy == "promote":
-        dts = [a._data.dtype for a in args if _eligible(a, device_type)]
-        if not dts:
-            return args
-        target = max(dts, key=lambda d: d.itemsize)
-    else:
-        return args
-    if op.listarg:
-        return (type(args[0])(to(a, dtype=D.from_np(target)) if _eligible(a, device_type) else a
-                              for a in args[0]),) + tuple(args[1:])
-    # casts run with autocast off, so they are not themselves autocast
-    prev = STATE.autocast
-    STATE.autocast = None
-    try:
-        return tuple(to(a, dtype=D.from_np(target)) if _eligible(a, device_type) and a._data.dtype != target else a
-                     for a in args)
-    finally:
-        STATE.autocast = prev

@@ -1,8 +1,8 @@
 """Anomaly detection: forward tracebacks on nodes, NaN checks on every backward output."""
 from __future__ import annotations
 
-from .. import dispatch as _d
-from ..dispatch import STATE
+from .._hooks import count_user
+from .._state import STATE
 
 
 def set_detect_anomaly(mode: bool, check_nan: bool = True):
@@ -20,9 +20,9 @@ def is_anomaly_check_nan_enabled() -> bool:
 
 def _switch(mode, check_nan):
     if mode and not STATE.anomaly:
-        _d._count_user("anomaly", +1)
+        count_user("anomaly", +1)
     elif not mode and STATE.anomaly:
-        _d._count_user("anomaly", -1)
+        count_user("anomaly", -1)
     STATE.anomaly = mode
     STATE.anomaly_check_nan = check_nan
 

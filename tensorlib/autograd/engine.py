@@ -13,13 +13,14 @@ from collections import deque
 
 import numpy as np
 
-from .._dtype import BF16
-from .._tensor_base import Tensor
+from .. import _hooks as _H
 from .. import _sync
-from .. import dispatch as _dispatch
 from .._device import xp_of
-from ..dispatch import STATE, _backward_passes, range_enter, range_exit, record_range
-from .graph import AccumulateGrad, Node, accumulator
+from .._dtype import BF16
+from .._graph import AccumulateGrad, Node, accumulator
+from .._hooks import range_enter, range_exit, record_range
+from .._state import STATE, backward_passes
+from .._tensor_base import Tensor
 
 
 def _as_tuple(x):
@@ -51,10 +52,6 @@ def _make_grads(outputs, grad_outputs):
     return grads
 
 
-post_backward_hooks: list = []   # called as fn() after each .backward() (instruments like grad_monitor)
-pre_backward_hooks: list = []    # called as fn() before each .backward() (sanity_check's accumulation check)
-
-
 def run_backward(outputs, grad_outputs, retain_graph, create_graph, inputs=None, accumulate=True,
                  allow_unused=False):
     """The engine. With `inputs` and accumulate=False it returns their gradients (autograd.grad)."""
@@ -69,9 +66,8 @@ def run_backward(outputs, grad_outputs, retain_graph, create_graph, inputs=None,
         if not o._requires_grad:
             raise RuntimeError("element 0 of tensors does not require grad and does not have a grad_fn")
     grads = _make_grads(outputs, grad_outputs)
-    if pre_backward_hooks and inputs is None:
-        for fn in list(pre_backward_hooks):
-            fn()
+    if _H.backward_hooks and inputs is None:       # Hook.backward_begin: a pass that accumulates into .grad
+        _H.backward_begin()
     # arrays handed out already (user-given grads, grads stored in a .grad): a leaf never shares one
     handed = {id(g._data) for g in grad_outputs if isinstance(g, Tensor)}
 
@@ -143,7 +139,7 @@ def run_backward(outputs, grad_outputs, retain_graph, create_graph, inputs=None,
     prev_grad = st.grad_enabled
     prev_phase, prev_seq = st.phase, st.seq
     st.grad_enabled = bool(create_graph)
-    _backward_passes.append(None)    # the dispatcher reads phases only while some thread is in here
+    backward_passes.append(None)    # the dispatcher reads phases only while some thread is in here
     try:
         while True:
             if acc_ready:           # a leaf's sink: no edges, nothing saved to release
@@ -208,7 +204,7 @@ def run_backward(outputs, grad_outputs, retain_graph, create_graph, inputs=None,
     finally:
         st.grad_enabled = prev_grad
         st.phase, st.seq = prev_phase, prev_seq
-        _backward_passes.pop()
+        backward_passes.pop()
 
     if results is not None:
         for k, r in enumerate(results):
@@ -216,9 +212,8 @@ def run_backward(outputs, grad_outputs, retain_graph, create_graph, inputs=None,
                 raise RuntimeError(f"The differentiated Tensor at index {k} appears to not have been used in the "
                                    f"graph. Set allow_unused=True if this is the desired behavior.")
         return tuple(results)
-    if post_backward_hooks:
-        for fn in list(post_backward_hooks):
-            fn()
+    if _H.backward_hooks:
+        _H.backward_end()
     return None
 
 
@@ -261,8 +256,8 @@ def _run_node(node: Node, grads, create_graph, capture, accumulate):
     op = node.op
     st = STATE
     st.phase = "backward"
-    st.seq = node.seq        # set first, so range hooks can read it (dispatch.current_seq())
-    token = range_enter(op.node_name, "backward") if _dispatch._range_hooks else None
+    st.seq = node.seq        # set first, so range hooks can read it (tensorlib.dispatch.current_seq())
+    token = range_enter(op.node_name, "backward") if _H.range_hooks else None
     try:
         if node.freed and op.save:
             node._check_alive()
@@ -387,7 +382,7 @@ def _accumulate(node: AccumulateGrad, g, create_graph, handed):
                 g = r
     st = STATE
     st.phase, st.seq = "backward", -1     # backward work, linked to no forward op (as torch's)
-    token = range_enter("tensorlib::autograd::AccumulateGrad", "backward") if _dispatch._range_hooks else None
+    token = range_enter("tensorlib::autograd::AccumulateGrad", "backward") if _H.range_hooks else None
     try:
         ops = _OPS      # run_backward imported it
         if t._grad is None:

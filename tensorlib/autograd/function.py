@@ -2,8 +2,11 @@
 from __future__ import annotations
 
 from .._dtype import BF16
+from .._graph import build_node
+from .._state import STATE, next_seq
 from .._tensor_base import Tensor
 from ..dispatch import OpDef, dispatch
+from .grad_mode import no_grad
 
 
 class FunctionCtx:
@@ -65,9 +68,6 @@ class Function(metaclass=_FunctionMeta):
 
 
 def _run_function(op, args, attrs, seq):
-    from ..dispatch import STATE, next_seq
-    from .grad_mode import no_grad
-    from .graph import build_node
     fn = attrs["_fn"]
     ctx = FunctionCtx()
     ctx.needs_input_grad = tuple(isinstance(a, Tensor) and a._requires_grad for a in args)

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import functools
 
-from ..dispatch import STATE, _count_user
+from .._hooks import count_user
+from .._state import STATE
 
 
 class _DecoratorContext:
@@ -65,13 +66,13 @@ class inference_mode(_DecoratorContext):
         if self.mode:
             STATE.grad_enabled = False
             STATE.inference = True
-            _count_user("inference", 1)      # the dispatcher marks outputs made meanwhile (inference tensors)
+            count_user("inference", 1)      # the dispatcher marks outputs made meanwhile (inference tensors)
         return self
 
     def __exit__(self, *exc):
         STATE.grad_enabled, STATE.inference = self._prev
         if self.mode:
-            _count_user("inference", -1)
+            count_user("inference", -1)
         return False
 
 

@@ -3,6 +3,7 @@ is_available() is False and the rest raise a clear error."""
 from __future__ import annotations
 
 from .._device import CUDA_INSTALL_HINT, cupy, cupy_or_none
+from .._hooks import range_enter, range_exit
 
 
 def is_available() -> bool:
@@ -72,13 +73,12 @@ def _index(device):
 
 def synchronize(device=None):
     cp = _cp()
-    from .. import dispatch
-    tok = dispatch.range_enter("cudaDeviceSynchronize", "sync")
+    tok = range_enter("cudaDeviceSynchronize", "sync")
     try:
         with cp.cuda.Device(_index(device)):
             cp.cuda.runtime.deviceSynchronize()
     finally:
-        dispatch.range_exit(tok)
+        range_exit(tok)
 
 
 def manual_seed(seed):

@@ -37,7 +37,7 @@ import inspect
 import numpy as np
 
 from .. import _dtype as D
-from ..dispatch import OpDef, dispatch, dispatch2, register_op
+from ..dispatch import OpDef, dispatch, dispatch_binary, register_op
 from .._tensor_base import Tensor
 
 __all__ = ["op", "unary", "public", "attach", "dispatch", "Tensor", "np", "unwrap_scalar", "write_out", "functions",
@@ -136,12 +136,12 @@ def binary_operator(o: OpDef, reflected: bool = False):
         def f(self, other):
             if type(other) is not Tensor and not isinstance(other, _OPERAND):
                 return NotImplemented
-            return dispatch2(o, other, self)
+            return dispatch_binary(o, other, self)
     else:
         def f(self, other):
             if type(other) is not Tensor and not isinstance(other, _OPERAND):
                 return NotImplemented
-            return dispatch2(o, self, other)
+            return dispatch_binary(o, self, other)
     f.__name__ = f.__qualname__ = f"{o.name}_{'r' if reflected else ''}operator"
     return f
 

@@ -39,7 +39,7 @@ def _(ctx, g):
 def to(input, *args, **kw):
     """torch's composite aten::to: recorded even when it returns `input` itself; a conversion runs the
     TO op, torch's aten::_to_copy (its node is ToCopyBackward0)."""
-    tok = _dispatch.range_enter("to", "op") if _dispatch._range_hooks else None
+    tok = _dispatch.range_enter("to", "op")
     try:
         return _to(input, *args, **kw)
     finally:
@@ -253,7 +253,7 @@ def zero_(self):
 
 @public(function=False, method=True)
 def item(self, _what="item"):
-    tok = _dispatch.range_enter("item", "op") if _dispatch._range_hooks else None     # torch's aten::item
+    tok = _dispatch.range_enter("item", "op")     # torch's aten::item
     try:
         return _item(self, _what)
     finally:

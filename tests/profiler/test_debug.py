@@ -22,7 +22,7 @@ def test_nan_watch_names_forward_op_shapes_and_line():
     assert f.input_shapes == [(3,)]
     assert f.location[0] == __file__ and "log()" in f.location[2]
     assert "op 'log' (forward" in str(ei.value) and "test_debug.py:" in str(ei.value)
-    assert not tl.dispatch._slow      # the hook is gone after the exception
+    assert not tl.dispatch.full_path_active()      # the hook is gone after the exception
 
 
 def test_nan_watch_finds_nan_made_in_backward():

@@ -15,7 +15,7 @@ profile_module = importlib.import_module("profiler.profile")     # the module (t
 def _clean():
     """No profiler hook, no op sink, no slot taken, and a fresh profiler records what it should."""
     assert dispatch.hooks() == ()
-    assert dispatch._sink is None
+    assert dispatch.op_sink() is None
     assert profile_module._active is None
     with profile() as p:
         tl.ones(3) + 1

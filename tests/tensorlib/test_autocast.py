@@ -21,7 +21,7 @@ def test_lower_precision_and_fp32_lists():
             assert (a @ b).dtype == tl.float64      # nested region with another dtype
         assert (a @ b).dtype == tl.float16
     assert (a @ b).dtype == tl.float32
-    assert not D._slow
+    assert not D.full_path_active()
 
 
 def test_autocast_leaves_other_devices_alone():

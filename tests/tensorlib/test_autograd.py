@@ -242,7 +242,7 @@ def test_detect_anomaly_names_the_node_and_forward_trace():
         with pytest.warns(RuntimeWarning, match=r"Error detected in SqrtBackward0. Traceback of forward call"):
             with pytest.raises(RuntimeError, match=r"Function 'SqrtBackward0' returned nan values in its 0th output."):
                 z.backward()
-    assert not tl.dispatch._slow
+    assert not tl.dispatch.full_path_active()
 
 
 def test_gradients_flow_through_views_and_indexing():

@@ -14,7 +14,7 @@ import itertools
 import threading
 from collections import OrderedDict, namedtuple
 
-from ... import dispatch as _d
+from ... import _hooks as _H
 from ..._tensor_base import Tensor
 from ..parameter import Buffer, Parameter
 
@@ -29,6 +29,13 @@ class _CallStack(threading.local):
 
 
 _STACK = _CallStack()
+
+
+def module_stack() -> list:
+    """This thread's running forwards as (module, qualified name), innermost last: while a hook's
+    range_enter(name, "module") runs, the module entered is the last entry. Kept only while some hook
+    observes ranges (otherwise modules are not tracked and the list stays empty); read it, do not change it."""
+    return _STACK.frames
 _hook_ids = itertools.count()
 
 
@@ -89,7 +96,7 @@ class Module:
 
     # --- calling ------------------------------------------------------------------------------
     def __call__(self, *args, **kwargs):
-        if _d._range_hooks or self._forward_pre_hooks or self._forward_hooks:
+        if _H.range_hooks or self._forward_pre_hooks or self._forward_hooks:
             return self._call_slow(args, kwargs)
         return self.forward(*args, **kwargs) if kwargs else self.forward(*args)
 
@@ -123,11 +130,11 @@ class Module:
         frames = _STACK.frames
         token = None
         pushed = False
-        if _d._range_hooks:
+        if _H.range_hooks:
             name = self._qualname_under(frames)
             frames.append((self, name))
             pushed = True
-            token = _d.range_enter(name, "module")
+            token = _H.range_enter(name, "module")
         called = set()
         try:
             for hid, hook in list(self._forward_pre_hooks.items()):
@@ -155,7 +162,7 @@ class Module:
             raise
         finally:
             if pushed:
-                _d.range_exit(token)
+                _H.range_exit(token)
                 frames.pop()
 
     def _run_forward_hook(self, hid, hook, args, kwargs, out):

@@ -24,7 +24,7 @@ import weakref
 import numpy as np
 
 from ... import distributed as dist
-from ...autograd import engine as _engine
+from ... import dispatch as _dispatch
 from ...autograd.grad_mode import is_grad_enabled
 from ...dispatch import bump_version, record_range
 from ..._tensor_base import Tensor
@@ -123,13 +123,12 @@ class DistributedDataParallel(Module):
         me = weakref.ref(self)
         for i, p in enumerate(self._params):
             self._handles.append(p.register_hook(_GradHook(me, i, p)))
-        object.__setattr__(self, "_post", _PostBackward(me))
-        _engine.post_backward_hooks.append(self._post)
+        object.__setattr__(self, "_post", _dispatch.add_hook(_PostBackward(me)))
 
     def __del__(self):
         post = self.__dict__.get("_post")
-        if post is not None and post in _engine.post_backward_hooks:
-            _engine.post_backward_hooks.remove(post)
+        if post is not None and post in _dispatch.hooks():
+            _dispatch.remove_hook(post)
 
     # -- construction -------------------------------------------------------------------------------
     def _sync_module_states(self):
@@ -282,13 +281,14 @@ class _GradHook:
         return None
 
 
-class _PostBackward:
-    __slots__ = ("ddp",)
+class _PostBackward(_dispatch.Hook):
+    """At the end of each backward pass, the DDP module waits for its last buckets (a backward-only hook: ops
+    stay on the dispatcher's fast path)."""
 
     def __init__(self, ddp):
         self.ddp = ddp
 
-    def __call__(self):
+    def backward_end(self):
         ddp = self.ddp()
         if ddp is not None:
             ddp._finalize()

@@ -236,9 +236,9 @@ def test_range_names_follow_renames_and_standalone_calls():
 
 
 def test_no_range_hooks_no_stack_growth():
-    from tensorlib.nn.modules.module import _STACK
+    from tensorlib.nn.modules.module import module_stack
     Net()(tl.randn(1, 4))
-    assert _STACK.frames == []
+    assert module_stack() == []
 
 
 def test_repr_matches_torch_layout():

@@ -1,0 +1,381 @@
+"""Layer 4 of the dispatcher: kernel execution. `execute(op, args, attrs, seq)` runs one op: unwraps the
+tensor arguments, checks that they share a device, applies type promotion, runs the kernel, wraps the
+outputs, and records the autograd node (through the graph layer below) when an input requires grad.
+
+It knows nothing of hooks, autocast or the op registry: `op` is anything with OpDef's attributes, and
+`seq` is the sequence number the entry layer (tensorlib.dispatch) gave the op (-1: take one if a node is
+recorded). The entry layer calls `execute` directly on its fast path, so this is the hot loop of every
+training step: one-, two- and three-argument ops (nearly all of them) take a specialised path that
+avoids building lists and re-checking what it already knows.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from . import _device, _dtype
+from ._device import device_of
+from ._graph import as_array, make_node, mark_view, record_inplace, record_inplace_view
+from ._state import STATE, seq_counter
+from ._tensor_base import Tensor
+
+__all__ = ["execute", "execute_list", "execute_inplace_op", "shape_error", "bump_version"]
+
+
+def _device_error(op, args):
+    devs = []
+    for a in _flat_tensors(args):
+        d = str(device_of(a._data))
+        if d not in devs:
+            devs.append(d)
+    devs = [d for d in devs if d != "cpu"] + (["cpu"] if "cpu" in devs else [])
+    return RuntimeError(f"Expected all tensors to be on the same device, but found at least two devices, "
+                        f"{devs[0]} and {devs[1]}! (when checking arguments for {op.name})")
+
+
+def _flat_tensors(args):
+    for a in args:
+        if isinstance(a, Tensor):
+            yield a
+        elif isinstance(a, (list, tuple)):
+            yield from (x for x in a if isinstance(x, Tensor))
+
+
+def execute(op, args, attrs, seq):
+    """Run one op: unwrap, check devices, promote, kernel, wrap, record autograd.
+
+    One-, two- and three-argument ops (nearly all of them) take a specialised path: this is the hot loop of
+    every training step, so it avoids building lists and re-checking what it already knows."""
+    if op.special is not None:
+        return op.special(op, args, attrs, seq)
+    n = len(args)
+    if n == 2:
+        a, b = args
+        if isinstance(a, Tensor):
+            x = a._data
+            rg = a._requires_grad
+            if isinstance(b, Tensor):
+                y = b._data
+                if b._requires_grad:
+                    rg = True
+                if type(x) is not type(y) and not op.any_device:
+                    raise _device_error(op, args)
+                if type(x) is np.ndarray:       # the backend before promotion: a cast is a kernel too
+                    xp = np
+                else:
+                    xp = _xp_of(x, y)
+                    if xp is None:
+                        return _guarded(execute, op, args, attrs, seq)
+                if op.promote and x.dtype is not y.dtype:
+                    x, y = _promote([x, y])
+            else:
+                y = b
+                if type(x) is np.ndarray:
+                    xp = np
+                else:
+                    xp = _xp_of(x, y)
+                    if xp is None:
+                        return _guarded(execute, op, args, attrs, seq)
+                if op.promote and (x.dtype.kind != "f" or (type(y) is not float and type(y) is not int)):
+                    x, y = _promote([x, y])
+        elif isinstance(b, Tensor):
+            x = a
+            y = b._data
+            rg = b._requires_grad
+            if type(y) is np.ndarray:
+                xp = np
+            else:
+                xp = _xp_of(x, y)
+                if xp is None:
+                    return _guarded(execute, op, args, attrs, seq)
+            if op.promote:
+                x, y = _promote([x, y])
+        else:
+            return _execute_general(op, args, attrs, seq)
+        try:
+            out = op.kernel(xp, x, y, **attrs) if attrs else op.kernel(xp, x, y)
+        except ValueError as e:     # NumPy's "could not be broadcast": torch's RuntimeError and message
+            raise shape_error(e, (x, y)) from None
+    elif n == 1:
+        a = args[0]
+        if not isinstance(a, Tensor):
+            return _execute_general(op, args, attrs, seq)
+        x = a._data
+        rg = a._requires_grad
+        if type(x) is np.ndarray:
+            xp = np
+        else:
+            xp = _xp_of(x)
+            if xp is None:
+                return _guarded(execute, op, args, attrs, seq)
+        out = op.kernel(xp, x, **attrs) if attrs else op.kernel(xp, x)
+    elif n == 3 and not op.promote:
+        # three arguments, the last a tensor or None (linear's bias, nll_loss's weight), all on the CPU
+        a, b, c = args
+        if not (isinstance(a, Tensor) and isinstance(b, Tensor)):
+            return _execute_general(op, args, attrs, seq)
+        x = a._data
+        y = b._data
+        if type(x) is not np.ndarray or type(y) is not np.ndarray:
+            return _execute_general(op, args, attrs, seq)
+        rg = a._requires_grad or b._requires_grad
+        if c is None:
+            z = None
+        elif isinstance(c, Tensor) and type(c._data) is np.ndarray:
+            z = c._data
+            if c._requires_grad:
+                rg = True
+        else:
+            return _execute_general(op, args, attrs, seq)
+        try:
+            out = op.kernel(np, x, y, z, **attrs) if attrs else op.kernel(np, x, y, z)
+        except ValueError as e:
+            raise shape_error(e, (x, y, z)) from None
+    elif n == 0:
+        # factories (the engine's implicit ones gradient every backward): nothing to unwrap, check or record
+        out = op.kernel(np, **attrs)
+        rg = False
+    else:
+        return _execute_general(op, args, attrs, seq)
+    if rg and STATE.grad_enabled and op.differentiable:
+        return make_node(op, args, attrs, out, seq if seq >= 0 else next(seq_counter))
+    if type(out) is not np.ndarray:
+        return _wrap_result(op, args, out)
+    t = object.__new__(Tensor)          # the usual result, wrapped inline
+    t._data = out
+    if op.view:
+        mark_view(t, args[0])
+    return t
+
+
+def shape_error(e: ValueError, arrays, out=None) -> Exception:
+    """What to raise for a kernel's ValueError: NumPy's broadcasting failure as torch's RuntimeError (the
+    first mismatch from the right, numbered as a dimension of the broadcast result; with `out`, an in-place
+    target's shape, a broadcast result larger than it), anything else unchanged. The dispatcher calls it
+    for every op, so no kernel or wrapper translates these itself."""
+    if "broadcast" not in str(e):
+        return e
+    shapes = [a.shape for a in arrays if hasattr(a, "shape")]
+    nd = max(map(len, shapes), default=0)
+    full = []
+    for k in range(1, nd + 1):
+        big = [s[-k] for s in shapes if k <= len(s) and s[-k] != 1]
+        if any(d != big[0] for d in big):
+            other = next(d for d in big if d != big[0])
+            return RuntimeError(f"The size of tensor a ({big[0]}) must match the size of tensor b ({other}) at "
+                                f"non-singleton dimension {nd - k}")
+        full.insert(0, big[0] if big else 1)
+    if out is not None and tuple(full) != tuple(out):
+        return RuntimeError(f"output with shape {list(out)} doesn't match the broadcast shape {full}")
+    return e
+
+
+def _wrap_result(op, args, out):
+    """A kernel's result (array or tuple of arrays) as tensors outside autograd; a view op's outputs
+    share versions with its first argument."""
+    t = _wrap(out)
+    if op.view:
+        for o in (t if type(t) is tuple else (t,)):
+            mark_view(o, args[0])
+    return t
+
+
+def _xp_of(*arrays):
+    """The backend of CUDA arrays: CuPy, or None when their device is not the current one (the caller
+    then runs the op again under `_guarded`). Only the CUDA path calls this, so CPU ops pay nothing."""
+    dev = None
+    for a in arrays:
+        if type(a) is not np.ndarray and hasattr(a, "device") and hasattr(a, "ndim"):
+            if dev is None:
+                dev = a.device.id
+            elif a.device.id != dev:
+                raise RuntimeError(f"Expected all tensors to be on the same device, but found at least two devices, "
+                                   f"cuda:{dev} and cuda:{a.device.id}!")
+    if dev is None:
+        return np
+    cp = _device._cupy
+    return cp if dev == cp.cuda.runtime.getDevice() else None
+
+
+def _guarded(run, op, args, attrs, seq):
+    """torch's device guard: run the op with its tensors' device current (CuPy launches kernels on the
+    current device and refuses operands from another). Taken only when that device is not current
+    already, so a single-GPU program never pays for the switch."""
+    idx = next(t._data.device.id for t in _flat_tensors(args) if type(t._data) is not np.ndarray)
+    with _device._cupy.cuda.Device(idx):
+        return run(op, args, attrs, seq)
+
+
+def _execute_general(op, args, attrs, seq):
+    arrays, xp, need_grad = _unwrap_all(op, args)
+    if xp is None:
+        return _guarded(_execute_general, op, args, attrs, seq)
+    try:
+        out = op.kernel(xp, *arrays, **attrs)
+    except ValueError as e:
+        raise shape_error(e, arrays) from None
+    if need_grad and STATE.grad_enabled and op.differentiable:
+        return make_node(op, args, attrs, out, seq if seq >= 0 else next(seq_counter))
+    return _wrap_result(op, args, out)
+
+
+def _unwrap_all(op, args):
+    """Arrays of the tensor arguments (device-checked), the backend (None: their device is not the current
+    one, see _guarded), and whether any requires grad."""
+    arrays = []
+    atype = None
+    need_grad = False
+    for a in args:
+        if isinstance(a, Tensor):
+            d = a._data
+            if atype is None:
+                atype = type(d)
+            elif type(d) is not atype and not op.any_device:
+                raise _device_error(op, args)
+            need_grad = need_grad or a._requires_grad
+            arrays.append(d)
+        else:
+            arrays.append(a)
+    if atype is np.ndarray or atype is None:
+        xp = np
+    else:
+        xp = _xp_of(*arrays) if not op.any_device else _device_xp()
+        if xp is None:
+            return arrays, None, need_grad
+    if op.promote:
+        arrays = _promote(arrays)
+    return arrays, xp, need_grad
+
+
+def execute_inplace_op(op, args, attrs, seq):
+    """Every in-place op (its `special`): the CPU two-argument fast path, else the general one; NumPy's
+    broadcasting failures become torch's errors against the target's shape."""
+    try:
+        if len(args) == 2 and not op.promote:     # x.add_(y), x.mul_(2.0) on the CPU: no general unwrapping
+            a, b = args
+            if isinstance(a, Tensor):
+                x = a._data
+                if type(x) is np.ndarray:
+                    if isinstance(b, Tensor):
+                        y = b._data
+                        rg = a._requires_grad or b._requires_grad
+                    else:
+                        y = b
+                        rg = a._requires_grad
+                    if (type(y) is np.ndarray or y is b) and not a._inference:
+                        base = a._base
+                        if (rg or base is not None and base._requires_grad) and STATE.grad_enabled:
+                            return _execute_inplace(op, args, [x, y], attrs, np, rg, seq)
+                        # outside autograd (an optimizer's update) _execute_inplace does just this, less its
+                        # call and argument list
+                        op.kernel(np, x, y, **attrs)
+                        (base if base is not None else a)._version += 1
+                        return a
+        arrays, xp, need_grad = _unwrap_all(op, args)
+        if xp is None:
+            return _guarded(execute_inplace_op, op, args, attrs, seq)
+        return _execute_inplace(op, args, arrays, attrs, xp, need_grad, seq)
+    except ValueError as e:
+        raise shape_error(e, [a._data if isinstance(a, Tensor) else a for a in args],
+                          out=args[0].shape if isinstance(args[0], Tensor) else None) from None
+
+
+def execute_list(op, args, attrs, seq):
+    """cat/stack: a sequence of tensors, promoted together to one dtype."""
+    tensors = list(args[0])
+    if not tensors:
+        raise RuntimeError(f"{op.name}(): expected a non-empty list of Tensors")
+    for a in tensors:
+        if not isinstance(a, Tensor):
+            raise TypeError(f"{op.name}(): expected a sequence of Tensors, but got an element of type "
+                            f"{type(a).__name__}")
+    arrays, xp, need_grad = _unwrap_all(op, tensors)
+    if xp is None:
+        return _guarded(execute_list, op, args, attrs, seq)
+    if len({a.dtype for a in arrays}) > 1:
+        rt = _dtype.from_np(arrays[0].dtype)
+        for a in arrays[1:]:
+            rt = _dtype.promote_types(rt, _dtype.from_np(a.dtype))
+        arrays = [a.astype(rt.np, copy=False) for a in arrays]
+    out = op.kernel(xp, arrays, *args[1:], **attrs)
+    if need_grad and STATE.grad_enabled and op.differentiable:
+        return make_node(op, tuple(tensors), attrs, out, seq if seq >= 0 else next(seq_counter))
+    return _wrap(out)
+
+
+def _device_xp():
+    return _device._cupy
+
+
+def _wrap(out):
+    if type(out) is tuple:
+        return tuple(_wrap(o) for o in out)
+    if type(out) is not np.ndarray:
+        out = as_array(out)
+    t = object.__new__(Tensor)
+    t._data = out
+    return t
+
+
+def _promote(arrays):
+    """torch's result dtype for a binary op: casts the operand(s) that differ."""
+    a, b = arrays[0], arrays[1]
+    ta = type(a)
+    tb = type(b)
+    a_arr = ta is np.ndarray or hasattr(a, "dtype") and not isinstance(a, np.generic)
+    b_arr = tb is np.ndarray or hasattr(b, "dtype") and not isinstance(b, np.generic)
+    if a_arr and b_arr:
+        if a.dtype == b.dtype:
+            return arrays
+        rt = _dtype.result_type(_dtype.from_np(a.dtype), a.ndim == 0, _dtype.from_np(b.dtype), b.ndim == 0).np
+        return [a.astype(rt, copy=False), b.astype(rt, copy=False)] + arrays[2:]
+    if a_arr:
+        rt = _dtype.scalar_result(_dtype.from_np(a.dtype), b).np
+        if rt != a.dtype:
+            a = a.astype(rt)
+        return [a, _scalar_as(b, rt)] + arrays[2:]
+    if b_arr:
+        rt = _dtype.scalar_result(_dtype.from_np(b.dtype), a).np
+        if rt != b.dtype:
+            b = b.astype(rt)
+        return [_scalar_as(a, rt), b] + arrays[2:]
+    return arrays
+
+
+def _scalar_as(s, rt):
+    # NumPy >= 2 treats Python scalars as weak, as torch does; NumPy scalars are made Python ones.
+    return s.item() if isinstance(s, np.generic) else s
+
+
+def _execute_inplace(op, args, arrays, attrs, xp, need_grad, seq):
+    target = args[0]
+    if not isinstance(target, Tensor):
+        raise TypeError(f"{op.name}(): expected a Tensor as the first argument")
+    if target._inference and not STATE.inference:
+        raise RuntimeError(_INFERENCE_INPLACE)
+    grad_mode = STATE.grad_enabled
+    b = target._base
+    if grad_mode and b is not None and (need_grad or b._requires_grad) and not target._detached:
+        return record_inplace_view(op, args, attrs)     # torch's CopySlices: the base's history changes
+    if need_grad and grad_mode:
+        if target._requires_grad and target._grad_fn is None:
+            raise RuntimeError("a leaf Variable that requires grad is being used in an in-place operation.")
+        base = op.inplace_of
+        result = base.kernel(xp, *arrays, **attrs)
+        if seq < 0:
+            seq = next(seq_counter)
+        return record_inplace(op, base, args, attrs, result, seq)
+    if target._inference is False and target._requires_grad and target._grad_fn is None and grad_mode:
+        raise RuntimeError("a leaf Variable that requires grad is being used in an in-place operation.")
+    op.kernel(xp, *arrays, **attrs)
+    (b if b is not None else target)._version += 1
+    return target
+
+
+_INFERENCE_INPLACE = ("Inplace update to inference tensor outside InferenceMode is not allowed.You can make a clone "
+                      "to get a normal tensor before doing inplace update.See https://github.com/pytorch/rfcs/pull/17 "
+                      "for more details.")
+
+
+def bump_version(t: Tensor):
+    b = t._base
+    (b if b is not None else t)._version += 1

@@ -1,0 +1,463 @@
+"""Layer 3 of the dispatcher: autograd graph recording, what a forward op leaves behind so that its
+backward can run later (public as `tensorlib.autograd.graph`). The execution layer above calls
+`make_node` / `record_inplace` / `record_inplace_view` when an op's inputs require grad.
+
+A node keeps the edges to the nodes of its inputs (torch's `next_functions`), the tensors its backward
+needs with their versions at save time (so an in-place change is caught at backward, as in torch),
+and the metadata of its inputs and outputs. The backward formula itself lives beside the op's kernel.
+"""
+from __future__ import annotations
+
+import re as _re
+import weakref
+
+import numpy as _np
+
+from . import _sync
+from ._device import xp_of
+from ._dtype import BF16, scalar_name
+from ._state import STATE
+from ._tensor_base import Tensor
+
+_np_ndarray = _np.ndarray
+_new_tensor = object.__new__
+
+
+def as_array(x):
+    """Kernels on 0-d operands give NumPy scalars; tensors always hold arrays."""
+    if isinstance(x, _np.generic):
+        return _np.asarray(x)
+    if isinstance(x, (bool, int, float)):
+        return _np.asarray(x)
+    return x  # a CuPy array
+
+
+def mark_view(out: Tensor, src):
+    """A view shares memory, and so version counts, with its base."""
+    d = out._data
+    base = d.base
+    if base is None:
+        return
+    s = src._data
+    # the usual case (a view of the source's array or of what that array views) needs no memory-bounds test
+    if base is s or base is s.base or type(d) is not _np_ndarray or _np.may_share_memory(d, s):
+        b = src._base
+        out._base = b if b is not None else src
+
+
+def _version(t):
+    b = t._base
+    return (b if b is not None else t)._version
+
+
+class Node:
+    __slots__ = ("op", "seq", "edges", "inputs", "versions", "out_data", "out_refs", "attrs", "in_meta",
+                 "out_meta", "freed", "tensor_hooks", "retained", "trace", "_metadata",
+                 "ctx_data", "__weakref__")
+
+    def __init__(self, op, seq):
+        self.op = op
+        self.seq = seq
+        self.inputs = self.versions = self.out_data = self.out_refs = self.tensor_hooks = self.retained = None
+        self.trace = self.ctx_data = self._metadata = None
+        self.freed = False
+
+    @property
+    def metadata(self):
+        if self._metadata is None:
+            self._metadata = {}
+        return self._metadata
+
+    # --- torch's public surface ------------------------------------------------------------
+    def name(self):
+        return self.op.node_name
+
+    @property
+    def next_functions(self):
+        return tuple((fn, nr) for (fn, nr), m in zip(self.edges, self.in_meta) if m is not None)
+
+    def __repr__(self):
+        return f"<{self.name()} object at {hex(id(self))}>"
+
+    def register_hook(self, fn):
+        raise NotImplementedError("Node.register_hook is not supported; use Tensor.register_hook")
+
+    # --- what backward formulas read -------------------------------------------------------
+    @property
+    def needs_input_grad(self):
+        return tuple([e[0] is not None for e in self.edges])
+
+    @property
+    def shapes(self):
+        return tuple(m[0] if m is not None else None for m in self.in_meta)
+
+    def _check_alive(self):
+        if self.freed:
+            raise RuntimeError(
+                "Trying to backward through the graph a second time (or directly access saved tensors after they "
+                "have already been freed). Saved intermediate values of the graph are freed when you call "
+                ".backward() or autograd.grad(). Specify retain_graph=True if you need to backward through the "
+                "graph a second time or if you need to access saved tensors after calling backward.")
+
+    @property
+    def saved_inputs(self):
+        if self.freed:
+            self._check_alive()
+        if self.inputs is None:
+            raise RuntimeError(f"{self.name()}: inputs were not saved for backward (op {self.op.name!r} declares save="
+                               f"{self.op.save!r})")
+        return self.inputs
+
+    inputs_ = saved_inputs
+
+    @property
+    def saved_output(self):
+        if self.freed:
+            self._check_alive()
+        if len(self.out_data) == 1:       # the usual case: the live output tensor itself
+            ref = self.out_refs[0]
+            t = ref() if ref is not None else None
+            if t is None:    # the output is gone (so are its views, which hold it): a tensor over the array
+                return self._over(0)
+            if t._grad_fn is self:
+                b = t._base
+                if (b if b is not None else t)._version == 0:
+                    return t
+        outs = []
+        for i in range(len(self.out_data)):
+            ref = self.out_refs[i]
+            t = ref() if ref is not None else None
+            if t is not None and _version(t) != 0:
+                raise _version_error(t, self, i, _version(t), 0)
+            if t is None or t._grad_fn is not self:
+                t = self._over(i)
+            outs.append(t)
+        return outs[0] if len(outs) == 1 else tuple(outs)
+
+    def _over(self, i):
+        """A tensor over output i's saved array, as this node's output (for when its own is gone)."""
+        t = object.__new__(Tensor)
+        t._data = self.out_data[i]
+        t._grad_fn = self
+        t._output_nr = i
+        t._requires_grad = True
+        return t
+
+    def check_versions(self):
+        if self.versions is None:
+            return
+        for i, (t, v) in enumerate(zip(self.inputs, self.versions)):
+            if v is not None and _version(t) != v:
+                raise _version_error(t, self, i, _version(t), v, as_input=True)
+
+    def release(self):
+        """Free what backward needed (after a backward without retain_graph)."""
+        if self.inputs is not None or self.out_data is not None:
+            self.inputs = None
+            self.out_data = None
+            self.out_refs = None
+            self.ctx_data = None
+            self.freed = True
+
+
+def _version_error(t, node, idx, now, expected, as_input=False):
+    """torch's message: a saved input is described by its own history now (none for a tensor outside the
+    graph), a saved output by the node that saved it; node names lose their "Backward0" suffix, as torch's."""
+    kind = {"float32": "FloatTensor", "float64": "DoubleTensor", "float16": "HalfTensor", "int64": "LongTensor",
+            "int32": "IntTensor", "bool": "BoolTensor"}.get(t.dtype.name, t.dtype.name)
+    dev = "" if t.is_cpu else "cuda."
+    fn, nr = (t._grad_fn, t._output_nr) if as_input else (node, idx)
+    where = f", which is output {nr} of {_re.sub(r'Backward[0-9]*$', '', fn.name())}," if fn is not None else ""
+    return RuntimeError(
+        f"one of the variables needed for gradient computation has been modified by an inplace operation: "
+        f"[tensorlib.{dev}{kind} {list(t.shape)}]{where} is at version {now}; expected version {expected} "
+        f"instead. Hint: enable anomaly detection to find the operation that failed to compute its gradient, "
+        f"with tensorlib.autograd.set_detect_anomaly(True, check_nan=False).")
+
+
+class _AccumulateOp:
+    name = "AccumulateGrad"
+    node_name = "tensorlib::autograd::AccumulateGrad"
+    save = ""
+
+
+class AccumulateGrad(Node):
+    """Sink node of a leaf: adds the incoming gradient into `variable.grad`."""
+    __slots__ = ("variable",)
+
+    def __init__(self, variable):
+        # Node.__init__ written out (one is made per leaf per graph)
+        self.op = _AccumulateOp
+        self.seq = 1 << 62
+        self.inputs = self.versions = self.out_data = self.out_refs = self.tensor_hooks = self.retained = None
+        self.trace = self.ctx_data = self._metadata = None
+        self.freed = False
+        self.variable = variable
+        self.edges = ()
+        self.in_meta = ()
+        self.out_meta = ((tuple(variable._data.shape), variable._data.dtype),)
+
+    @property
+    def next_functions(self):
+        return ()
+
+    def __repr__(self):
+        return f"<AccumulateGrad object at {hex(id(self))}>"
+
+
+def accumulator(t: Tensor) -> AccumulateGrad:
+    ref = t._accumulator
+    if ref is not None:
+        node = ref()
+        if node is not None:
+            return node
+    node = AccumulateGrad(t)
+    t._accumulator = weakref.ref(node)
+    # the leaf keeps its accumulator alive only through graphs that use it
+    return node
+
+
+_INFERENCE_SAVED = ("Inference tensors cannot be saved for backward. Please do not use Tensors created in inference "
+                    "mode in computation tracked by autograd. To work around this, you can make a clone to get a "
+                    "normal tensor and use it in autograd, or use `tensorlib.no_grad()` instead of "
+                    "`tensorlib.inference_mode()`.")
+
+
+def build_node(op, args, attrs, seq):
+    node = Node(op, seq)
+    node.attrs = attrs
+    edges = []
+    meta = []
+    save = op.save
+    versions = [] if save and "i" in save else None     # saved inputs: their versions at save time
+    for a in args:
+        if isinstance(a, Tensor):
+            d = a._data
+            meta.append((d.shape, d.dtype))
+            if a._requires_grad:
+                b = a._base
+                if b is not None and b._rebase_gen != a._rebase_gen and not a._detached:
+                    _fresh_view_fn(a)
+                fn = a._grad_fn
+                edges.append((fn if fn is not None else accumulator(a), a._output_nr))
+            else:
+                edges.append(_NO_EDGE)
+            if versions is not None:
+                if a._inference:
+                    raise RuntimeError(_INFERENCE_SAVED)
+                b = a._base
+                versions.append((b if b is not None else a)._version)
+        else:
+            meta.append(None)
+            edges.append(_NO_EDGE)
+            if versions is not None:
+                versions.append(None)
+    if versions is not None:
+        node.inputs = args
+        node.versions = versions
+    node.edges = edges
+    node.in_meta = meta
+    if STATE.anomaly:
+        import traceback
+        node.trace = traceback.format_stack()[:-3]
+    return node
+
+
+_NO_EDGE = (None, 0)
+
+
+def make_node(op, args, attrs, out, seq):
+    """Record a node for a forward op and return its output tensor(s) attached to it."""
+    node = build_node(op, args, attrs, seq)
+    if type(out) is _np_ndarray:
+        t = _new_tensor(Tensor)
+        t._data = out
+        if out.dtype.kind == "f" or out.dtype == BF16:
+            t._grad_fn = node
+            t._requires_grad = True
+        node.out_meta = ((out.shape, out.dtype),)
+        if op.save and "o" in op.save:
+            node.out_data = (out,)
+            node.out_refs = (weakref.ref(t),)
+        if op.view:
+            mark_view(t, args[0])
+            b = t._base
+            if b is not None and b._rebase_gen:
+                t._rebase_gen = b._rebase_gen
+        return t
+    multi = type(out) is tuple
+    outs = out if multi else (out,)
+    results = []
+    nondiff = op.nondiff_outputs
+    for i, o in enumerate(outs):
+        if type(o) is not _np_ndarray:
+            o = as_array(o)
+        t = _new_tensor(Tensor)
+        t._data = o
+        if i not in nondiff and (o.dtype.kind == "f" or o.dtype == BF16):
+            t._grad_fn = node
+            t._output_nr = i
+            t._requires_grad = True
+        results.append(t)
+    node.out_meta = tuple((r._data.shape, r._data.dtype) for r in results)
+    if "o" in op.save:
+        node.out_data = tuple(r._data for r in results)
+        node.out_refs = tuple(weakref.ref(r) for r in results)
+    if op.view:
+        for r in results:
+            mark_view(r, args[0])
+            b = r._base
+            if b is not None and b._rebase_gen:
+                r._rebase_gen = b._rebase_gen
+    return tuple(results) if multi else results[0]
+
+
+def record_inplace(op, base, args, attrs, result, seq):
+    """An in-place op on a tensor in the graph: the target takes the node of the out-of-place op."""
+    np = _np
+    target = args[0]
+    if "i" in base.save:
+        snap = object.__new__(Tensor)
+        snap._data = target._data.copy()
+        if target._requires_grad:
+            snap._requires_grad = True
+            snap._grad_fn = target._grad_fn
+            snap._output_nr = target._output_nr
+            if target._grad_fn is None:
+                snap._accumulator = target._accumulator
+        args = (snap,) + tuple(args[1:])
+    node = build_node(base, args, attrs, seq)
+    if type(result) is not type(target._data) and isinstance(result, np.generic):
+        result = np.asarray(result)
+    _check_cast(result.dtype, target._data.dtype)
+    target._data[...] = result
+    b = target._base
+    (b if b is not None else target)._version += 1
+    target._grad_fn = node
+    target._output_nr = 0
+    target._requires_grad = True
+    node.out_meta = ((target._data.shape, target._data.dtype),)
+    if "o" in base.save:
+        node.out_data = (result,)
+        node.out_refs = (None,)
+    return target
+
+
+_VIEW_OF_LEAF = "a view of a leaf Variable that requires grad is being used in an in-place operation."
+_NO_GRAD_VIEW = ("A view was created in no_grad mode and is being modified inplace with grad mode enabled. Given "
+                 "that this use case is ambiguous and error-prone, it is forbidden. You can clarify your code by "
+                 "moving both the view and the inplace either both inside the no_grad block (if you don't want the "
+                 "inplace to be tracked) or both outside (if you want the inplace to be tracked).")
+_OVERLAP = ("unsupported operation: more than one element of the written-to tensor refers to a single memory "
+            "location. Please clone() the tensor before performing the operation.")
+
+
+def record_inplace_view(op, args, attrs):
+    """An in-place op on a view while autograd records (torch's CopySlices). The base takes the history
+    `index_put(base_old, pos, op(base_old[pos], *rest))`, where `pos` locates the view's elements in the
+    base, so the gradient reaches the base's earlier history and the op's other inputs; the view becomes
+    `base[pos]`. Other views of the base pick up the new history when next used (see `_fresh_view_fn`)."""
+    dispatch, op_named = _dispatcher()
+    COPY_SLICES, GETITEM = op_named("copy_slices"), op_named("index")
+    view = args[0]
+    base = view._base
+    if base._requires_grad and not view._requires_grad:
+        raise RuntimeError(_NO_GRAD_VIEW)
+    if view._requires_grad and base._grad_fn is None:
+        raise RuntimeError(_VIEW_OF_LEAF)
+    pos = view_positions(base._data, view._data, check_overlap=True)
+    old = _new_tensor(Tensor)      # the base as it is now; the ops below read its array before it changes
+    old._data = base._data
+    if base._requires_grad:
+        old._requires_grad = True
+        old._grad_fn = base._grad_fn
+        old._output_nr = base._output_nr
+    value = dispatch(op.inplace_of, dispatch(GETITEM, old, idx=pos), *args[1:], **attrs)
+    _check_cast(value._data.dtype, view._data.dtype)
+    new = dispatch(COPY_SLICES, old, value, idx=pos)
+    view._data[...] = value._data
+    base._version += 1
+    base._grad_fn = new._grad_fn
+    base._output_nr = 0
+    base._requires_grad = True
+    base._rebase_gen += 1
+    _fresh_view_fn(view, pos)
+    return view
+
+
+def _fresh_view_fn(view, pos=None):
+    """Attach a view to its base's current history (after an in-place op rewrote that history), as torch
+    replays a view over its base: a gradient then flows through the in-place op into the base's past."""
+    dispatch, op_named = _dispatcher()
+    GETITEM = op_named("index")
+    base = view._base
+    if pos is None:
+        pos = view_positions(base._data, view._data)
+    view._grad_fn = dispatch(GETITEM, base, idx=pos)._grad_fn
+    view._output_nr = 0
+    view._requires_grad = True
+    view._rebase_gen = base._rebase_gen
+
+
+def view_positions(base, view, check_overlap=False):
+    """Index arrays (one per dimension of `base`, each of the view's shape) of where each element of `view`,
+    an array sharing `base`'s memory, lies in `base`: any chain of view ops, from the arrays' layouts.
+    check_overlap: refuse, as torch does, a view of which several elements share one memory location."""
+    xp = _np if type(base) is _np.ndarray else _cupy_of(base)
+    offsets = _byte_offsets(xp, view.shape, view.strides, _ptr(view) - _ptr(base))
+    if base.flags.c_contiguous:
+        flat = offsets // base.itemsize
+    else:
+        all_offsets = _byte_offsets(xp, base.shape, base.strides, 0).reshape(-1)
+        order = xp.argsort(all_offsets)
+        flat = order[xp.searchsorted(all_offsets[order], offsets)]
+    if check_overlap and not _overlap_free(view) and _distinct(xp, view, flat) != flat.size:
+        raise RuntimeError(_OVERLAP)
+    return tuple(xp.unravel_index(flat, base.shape)) if base.ndim else ()
+
+
+def _overlap_free(a) -> bool:
+    """Whether `a`'s layout proves that no two elements share memory, decided on the host: with the
+    dimensions sorted by stride, each stride steps past the whole extent of the smaller ones (every
+    view made by slicing, permuting or selecting passes; an expand or an odd as_strided does not)."""
+    extent = a.itemsize
+    for st, n in sorted((abs(st), n) for n, st in zip(a.shape, a.strides) if n > 1):
+        if st < extent:
+            return False
+        extent += st * (n - 1)
+    return True
+
+
+def _distinct(xp, view, flat) -> int:
+    """How many distinct positions `flat` holds: on CUDA a synchronisation (CuPy's unique reads its size)."""
+    _sync.note(view, "in-place op on a view (overlap check)")
+    return int(xp.unique(flat).size)
+
+
+def _byte_offsets(xp, shape, strides, start):
+    o = xp.full((), start, dtype=_np.int64)
+    for n, s in zip(shape, strides):
+        o = o[..., None] + xp.arange(n, dtype=_np.int64) * s
+    return o
+
+
+def _ptr(a):
+    return a.ctypes.data if type(a) is _np.ndarray else a.data.ptr
+
+
+def _cupy_of(a):
+    return xp_of(a)
+
+
+def _check_cast(src, dst):
+    if src != dst and not _np.can_cast(src, dst, "same_kind"):
+        raise RuntimeError(f"result type {scalar_name(src)} can't be cast to the desired output type "
+                           f"{scalar_name(dst)}")
+
+
+def _dispatcher():
+    """(dispatch, op_named) for the two places where recording history runs ops (torch's CopySlices, and a
+    view re-attached to its rebased base): those ops pass the dispatcher like any other, hooks included.
+    The one deliberate upward edge of this layer (tests/test_import_graph.py)."""
+    from .dispatch import dispatch, op_named
+    return dispatch, op_named

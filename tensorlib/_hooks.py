@@ -1,0 +1,276 @@
+"""Layer 2 of the dispatcher: the one surface instruments observe tensorlib through.
+
+`Hook` is the observer: ops (enter/exit around every kernel), named regions (modules, backward nodes,
+optimizer steps, data loading, user ranges), backward passes and host-device synchronisations. The op
+sink (`set_op_sink`) is the profiler's cheapest channel: the dispatcher appends one `OpRecord`-shaped
+tuple per op itself. Nothing here dispatches or knows an op's kernel: this module imports only the
+thread state below it.
+
+The registry keeps, per event, the tuple of hooks that override its method, recomputed on every
+registration (`refresh`); a caller tests that tuple's truth before building anything, so an event no hook
+observes costs one truthiness check. The module-level names below are that precomputed state; they are
+rebound (never mutated) under the lock, so readers need none.
+"""
+from __future__ import annotations
+
+import functools
+import os
+import threading
+from typing import NamedTuple
+
+__all__ = ["Hook", "OpRecord", "add_hook", "remove_hook", "hooks", "set_op_sink", "op_sink", "refresh_hooks",
+           "full_path_active", "range_enter", "range_exit", "record_range", "backward_begin", "backward_end"]
+
+
+class Hook:
+    """Observer of tensorlib. Every method is optional (override what you need); an event no registered
+    hook overrides costs its emitter one truthiness check.
+
+    op_enter(op, inputs, attrs, phase, seq) -> token: before an op's kernel. `op.name` names it,
+      `inputs` are the positional arguments (tensors and scalars), `phase` is "forward" or
+      "backward", `seq` is the forward op's sequence number (a backward step carries the number of
+      the forward op whose gradient it computes).
+    op_exit(token, outputs): after the kernel; `outputs` is a tensor or a tuple of tensors (None when
+      the kernel raised).
+    range_enter(name, kind) -> token / range_exit(token): named regions. kind is one of "module",
+      "backward", "optimizer", "data", "user", "step", "sync", or "op": a composite op (linear,
+      cross_entropy_loss...) around the ops it dispatches, as torch's CompositeImplicitAutograd ops.
+      An nn.Module's region is entered with the module on top of
+      `tensorlib.nn.modules.module.module_stack()`.
+    backward_begin() / backward_end(): around each backward pass that accumulates into `.grad`
+      (`Tensor.backward`, `autograd.backward`; not `autograd.grad`), on the thread that runs it;
+      backward_end only when the pass completed.
+    sync(data, what): a host-device synchronisation a CUDA tensor or array forces (`what`: "item",
+      "tolist", "cpu", a boolean-mask index, ...); `data` is that tensor or array. CPU data never
+      synchronises and is not reported. Called from inside the synchronising call, so a hook may
+      raise to stop it or walk the stack to find the user's line.
+    Calls happen on the thread that runs the op; exits come in reverse order of enters.
+    """
+
+    def op_enter(self, op, inputs, attrs, phase, seq):
+        return None
+
+    def op_exit(self, token, outputs):
+        return None
+
+    def range_enter(self, name, kind):
+        return None
+
+    def range_exit(self, token):
+        return None
+
+    def backward_begin(self):
+        return None
+
+    def backward_end(self):
+        return None
+
+    def sync(self, data, what):
+        return None
+
+
+class OpRecord(NamedTuple):
+    """What the op sink receives per op: the dispatcher appends a plain tuple in this field order (building
+    the NamedTuple would double the sink's cost per op); readers index it with these names' positions."""
+    name: str           # the op's name (OpDef.name)
+    phase: str          # "forward" or "backward"
+    seq: int            # the forward op's sequence number (a backward op carries its forward op's)
+    t0_ns: int          # time.perf_counter_ns() before the kernel (and before any op hook)
+    t1_ns: int          # time.perf_counter_ns() after it (after every op hook's op_exit)
+
+
+_lock = threading.Lock()
+_hooks: tuple = ()          # every registered hook, in registration order
+
+# what the emitters read (rebound by refresh(), under _lock)
+full_path = False           # some hook, the op sink, autocast, anomaly or inference mode is on: dispatch
+                            # leaves its fast path
+sink = None                 # the op sink (set_op_sink), or None
+sink_only = False           # the sink is on and nothing else needs the full path
+sink_tls = None             # the sink's per-thread buffers (its `tls`), read by the dispatcher on every op
+op_pairs: tuple = ()        # bound (op_enter, op_exit) of the hooks that observe ops, read once per op
+range_hooks: tuple = ()     # hooks that observe named regions
+backward_hooks: tuple = ()  # hooks that observe backward passes
+sync_hooks: tuple = ()      # hooks that observe host-device synchronisations
+autocast_users = 0          # autocast regions open, over all threads
+anomaly_users = 0           # threads with anomaly detection on
+inference_users = 0         # threads inside inference_mode: their ops' outputs are marked inference tensors
+_subscribers: list = []     # fn() called after every refresh (see subscribe)
+
+
+def _fresh_lock_in_child():
+    """A fork while another thread held the registry's lock would leave the child's copy locked forever
+    (the profiler unregisters its hooks in a forked child): the child starts with a lock of its own."""
+    global _lock
+    _lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_fresh_lock_in_child)
+
+
+def _overrides(h, name):
+    if name in getattr(h, "__dict__", ()):
+        return True
+    m = getattr(type(h), name, None)
+    return m is not None and m is not getattr(Hook, name)
+
+
+def _observers(*methods):
+    return tuple(h for h in _hooks if any(_overrides(h, m) for m in methods))
+
+
+def _refresh():
+    global full_path, sink_only, sink_tls, op_pairs, range_hooks, backward_hooks, sync_hooks
+    op_hooks = _observers("op_enter", "op_exit")
+    op_pairs = tuple((h.op_enter, h.op_exit) for h in op_hooks)
+    range_hooks = _observers("range_enter", "range_exit")
+    backward_hooks = _observers("backward_begin", "backward_end")
+    sync_hooks = _observers("sync")
+    modes = autocast_users > 0 or anomaly_users > 0 or inference_users > 0
+    full_path = bool(op_hooks) or sink is not None or modes
+    sink_only = sink is not None and not op_hooks and not modes
+    if sink is not None:
+        sink_tls = sink.tls
+    for fn in _subscribers:
+        fn()
+
+
+def subscribe(fn):
+    """Call fn() now and after every change to the registry, the sink or the modes (under the registry's
+    lock). For a layer above that keeps its own copies of the names above: the dispatcher reads several
+    on every op, and a module global of its own reads faster than an attribute of this module."""
+    with _lock:
+        _subscribers.append(fn)
+        fn()
+
+
+def add_hook(hook):
+    """Register a hook process-wide. Registering the same hook twice is an error."""
+    global _hooks
+    with _lock:
+        if any(h is hook for h in _hooks):
+            raise RuntimeError(f"hook {hook!r} is already registered")
+        _hooks = _hooks + (hook,)
+        _refresh()
+    return hook
+
+
+def remove_hook(hook):
+    global _hooks
+    with _lock:
+        if not any(h is hook for h in _hooks):
+            raise RuntimeError(f"hook {hook!r} is not registered")
+        _hooks = tuple(h for h in _hooks if h is not hook)
+        _refresh()
+
+
+def hooks() -> tuple:
+    return _hooks
+
+
+def set_op_sink(new_sink):
+    """Let the dispatcher write one compact record per op itself, the cheapest way to time every op.
+
+    `new_sink` has `tls` (a threading.local whose `buf` is that thread's list; anything with a `buf` that
+    has `append`) — or is None to stop. Records are plain tuples in `OpRecord`'s field order, appended when
+    the op returns, around every other hook. The dispatcher does not bound the lists: the sink does (the
+    profiler's recorder watches their length and swaps `tls` for a counter, then calls `refresh_hooks()`).
+    One sink at a time: the profiler allows one recording at a time."""
+    global sink
+    with _lock:
+        if new_sink is not None and sink is not None and new_sink is not sink:
+            raise RuntimeError("another op-record sink is active (one profiler records at a time)")
+        sink = new_sink
+        _refresh()
+
+
+def op_sink():
+    """The op sink set by `set_op_sink`, or None."""
+    return sink
+
+
+def refresh_hooks():
+    """Re-read the registered hooks' methods. The dispatcher binds op_enter/op_exit once at registration;
+    a hook that swaps its methods (e.g. a recorder switching to dropping mode) calls this."""
+    with _lock:
+        _refresh()
+
+
+def full_path_active() -> bool:
+    """Whether ops leave the dispatcher's fast path: some op hook, the op sink, autocast, anomaly or
+    inference mode is on somewhere in the process."""
+    return full_path
+
+
+def count_user(kind, delta):
+    """A mode that sends ops down the full path is switched on (+1) or off (-1): "autocast", "anomaly"
+    or "inference"."""
+    global autocast_users, anomaly_users, inference_users
+    with _lock:
+        if kind == "autocast":
+            autocast_users += delta
+        elif kind == "inference":
+            inference_users += delta
+        elif kind == "anomaly":
+            anomaly_users += delta
+        else:
+            raise ValueError(f"unknown mode {kind!r}")
+        _refresh()
+
+
+# ------------------------------------------------------------------------------------------------
+# named regions, backward passes (synchronisations: tensorlib._sync calls Hook.sync itself)
+# ------------------------------------------------------------------------------------------------
+
+def range_enter(name: str, kind: str):
+    """Open a named region; returns a token for range_exit (None when no hook listens)."""
+    hs = range_hooks
+    if not hs:
+        return None
+    return hs, [h.range_enter(name, kind) for h in hs]
+
+
+def range_exit(token):
+    if token is None:
+        return
+    hs, tokens = token
+    for i in range(len(hs) - 1, -1, -1):
+        hs[i].range_exit(tokens[i])
+
+
+class record_range:
+    """Context manager / decorator for a named region of a given kind."""
+    __slots__ = ("name", "kind", "_token")
+
+    def __init__(self, name, kind="user"):
+        self.name = name
+        self.kind = kind
+        self._token = None
+
+    def __enter__(self):
+        self._token = range_enter(self.name, self.kind)
+        return self
+
+    def __exit__(self, *exc):
+        range_exit(self._token)
+        self._token = None
+        return False
+
+    def __call__(self, fn):
+        @functools.wraps(fn)
+        def wrapper(*a, **k):
+            with record_range(self.name, self.kind):
+                return fn(*a, **k)
+        return wrapper
+
+
+def backward_begin():
+    """The engine starts a backward pass (callers test `backward_hooks` first)."""
+    for h in backward_hooks:
+        h.backward_begin()
+
+
+def backward_end():
+    for h in backward_hooks:
+        h.backward_end()

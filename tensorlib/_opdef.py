@@ -1,0 +1,99 @@
+"""Layer 5 of the dispatcher: what an op is (`OpDef`: its kernel, its backward formula and the flags the
+executor reads) and the registry of ops by name. Imports the executor below only to pick, per op, the
+executor of the ops that need one of their own (lists of tensors, in-place ops)."""
+from __future__ import annotations
+
+from ._execute import execute_inplace_op, execute_list
+
+__all__ = ["OpDef", "register_op", "unregister_op", "registry", "op_named"]
+
+
+class OpDef:
+    """An op: its kernel and, beside it, its backward formula (written with tensorlib ops).
+
+    kernel(xp, *arrays, **attrs) -> array | tuple of arrays; xp is numpy or cupy. Tensor arguments come
+      as arrays, everything else as given; attrs are the op's keyword arguments.
+    backward(ctx, *grads) -> a gradient per positional input (tensor or None). `ctx` is the autograd node
+      (tensorlib._graph.Node); what a formula reads:
+        ctx.saved_inputs      the op's positional inputs (save="i"), checked against in-place changes
+        ctx.saved_output      its output tensor, or tuple of them (save="o"), checked likewise
+        ctx.in_meta[i]        (shape, numpy dtype) of input i, None for a non-tensor input
+        ctx.attrs             the op's keyword attrs, as the kernel got them
+        ctx.needs_input_grad  per input, whether a gradient flows to it (compute only those)
+    save: "i" to save the inputs, "o" to save the output, both or neither.
+    promote: binary arithmetic; operands are brought to torch's result dtype before the kernel.
+    amp: autocast policy: "lower" (run in the autocast dtype), "fp32", "promote" or None.
+    inplace_of: for `add_` etc., the out-of-place op whose backward applies.
+    view: the output shares the input's memory (versions are shared with the base).
+    nondiff_outputs: indices of outputs that never carry a gradient (the indices output of sort, max(dim), ...).
+    listarg: the first argument is a sequence of tensors (cat, stack).
+    creation: no tensor inputs; device and dtype come from attrs.
+    any_device: the op moves data between devices itself (to, copy_).
+    special: an executor of the op's own, `fn(op, args, attrs, seq)`, in place of the common one (set for
+      list and in-place ops; autograd.Function sets its own).
+    """
+
+    __slots__ = ("name", "kernel", "backward", "node_name", "save", "promote", "amp", "inplace_of",
+                 "view", "nondiff_outputs", "listarg", "creation", "differentiable", "any_device", "special",
+                 "__dict__")
+
+    def __init__(self, name, kernel, backward=None, *, node_name=None, save="", promote=False, amp=None,
+                 inplace_of=None, view=False, nondiff_outputs=(), listarg=False, creation=False, any_device=False):
+        self.name = name
+        self.kernel = kernel
+        self.backward = backward
+        self.node_name = node_name or (_camel(name) + "Backward0")
+        self.save = save
+        self.promote = promote
+        self.amp = amp
+        self.inplace_of = inplace_of
+        self.view = view
+        self.nondiff_outputs = nondiff_outputs
+        self.listarg = listarg
+        self.creation = creation
+        self.any_device = any_device
+        self.special = execute_list if listarg else execute_inplace_op if inplace_of is not None else None
+        self.differentiable = backward is not None or (inplace_of is not None and inplace_of.backward is not None)
+
+    def __repr__(self):
+        return f"<op {self.name}>"
+
+    def def_backward(self, fn):
+        self.backward = fn
+        self.differentiable = True
+        return fn
+
+
+def _camel(name):
+    return "".join(p[:1].upper() + p[1:] for p in name.strip("_").split("_"))
+
+
+_REGISTRY: dict[str, OpDef] = {}
+
+
+def register_op(name, kernel, backward=None, **kw) -> OpDef:
+    if name in _REGISTRY:
+        raise RuntimeError(f"op {name!r} is already registered")
+    op = OpDef(name, kernel, backward, **kw)
+    _REGISTRY[name] = op
+    return op
+
+
+def unregister_op(name):
+    """Remove an op from the registry (ops defined by tests or plugins, when they are done)."""
+    try:
+        del _REGISTRY[name]
+    except KeyError:
+        raise KeyError(f"no op named {name!r} is registered") from None
+
+
+def registry() -> dict:
+    return dict(_REGISTRY)
+
+
+def op_named(name) -> OpDef:
+    """The registered op `name` (how layers below the ops reach one, e.g. autocast's `to`)."""
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise KeyError(f"no op named {name!r} is registered") from None

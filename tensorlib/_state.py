@@ -1,0 +1,52 @@
+"""Layer 1 of the dispatcher: per-thread state (grad mode, inference mode, phase, autocast, anomaly) and
+the sequence numbers that tie a forward op to its backward steps. Imports nothing of tensorlib.
+
+torch keeps these thread-local too. Everything above (hooks, execution, dispatch, autograd, amp) reads
+`STATE`; only the engine writes the phase."""
+from __future__ import annotations
+
+import itertools
+import threading
+
+__all__ = ["STATE", "seq_counter", "next_seq", "current_phase", "current_seq", "phase_seq", "backward_passes"]
+
+
+class _State(threading.local):
+    grad_enabled = True
+    inference = False
+    phase = "forward"
+    seq = -1                  # sequence number of the backward node being run
+    autocast = None           # None or a tuple of (device_type, dtype)
+    anomaly = False
+    anomaly_check_nan = True
+
+
+STATE = _State()
+seq_counter = itertools.count()     # forward sequence numbers: next(seq_counter) (atomic under the GIL; the hot
+next_seq = seq_counter.__next__     # paths call next() on it, which is quicker than calling this method)
+
+backward_passes: list = []   # one entry per backward pass running now, over all threads (the engine
+                             # appends and pops: atomic list operations, no lock); see phase_seq
+
+
+def current_phase():
+    return STATE.phase
+
+
+def current_seq():
+    """Inside a backward node (its range and its ops): the sequence number of the forward op."""
+    return STATE.seq if STATE.phase == "backward" else -1
+
+
+def phase_seq():
+    """(phase, seq, run_seq) of an op about to run on this thread. A forward op takes a fresh sequence
+    number, which its autograd node will carry (run_seq); a backward op carries the number of the
+    forward op whose gradient it computes and gives none to the nodes it may record (create_graph).
+    The thread-local phase is read only while some thread runs a backward pass (`backward_passes`):
+    a thread's phase is "backward" only inside the engine's run_backward."""
+    if backward_passes:
+        st = STATE
+        if st.phase != "forward":
+            return "backward", st.seq, -1
+    seq = next(seq_counter)
+    return "forward", seq, seq
