@@ -31,7 +31,7 @@ from ._state import STATE, backward_passes, current_phase, current_seq, next_seq
 from ._tensor_base import Tensor
 
 __all__ = ["Hook", "OpRecord", "OpDef", "register_op", "unregister_op", "registry", "op_named", "dispatch",
-           "dispatch_binary", "dispatch2", "add_hook", "remove_hook", "hooks", "set_op_sink", "op_sink",
+           "dispatch_binary", "add_hook", "remove_hook", "hooks", "set_op_sink", "op_sink",
            "refresh_hooks", "full_path_active", "range_enter", "range_exit", "record_range", "current_phase",
            "current_seq", "next_seq", "STATE", "bump_version", "shape_error"]
 
@@ -93,7 +93,6 @@ def dispatch_binary(op: OpDef, a, b):
     return execute(op, (a, b), _NO_ATTRS, -1)
 
 
-dispatch2 = dispatch_binary     # the name the op modules import
 
 
 def _dispatch_recorded(op, args, attrs, pairs, autocast):

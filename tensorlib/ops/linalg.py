@@ -5,7 +5,7 @@ from .broadcast import sum_to
 from ._define import dispatch, op, public
 from .reduce import SUM
 from .shape import t, view
-from ..dispatch import dispatch2
+from ..dispatch import dispatch_binary
 
 
 def _matmul_kernel(xp, a, b):
@@ -115,7 +115,7 @@ def c_type(d):
 
 @public(method=True)
 def matmul(input, other):
-    return dispatch2(MATMUL, input, other)
+    return dispatch_binary(MATMUL, input, other)
 
 
 @public(method=True)
