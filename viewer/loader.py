@@ -19,7 +19,7 @@ import json
 import re
 from decimal import Decimal
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, Sequence
 
 import msgspec
 import orjson
@@ -28,7 +28,8 @@ from safeio import InputError, TruncatedStream, gunzip_stream, open_input
 from safeio.read import inflate_budget
 
 from .convert import epoch_floats
-from .events import Event, EventSource, FileSource, decode_events, to_records
+from .events import Event, EventSource, FileSource, to_records
+from .stream import Columns, LazyEvents, decode_columns
 
 Progress = Callable[[float, str], None]
 
@@ -45,10 +46,12 @@ class TraceError(Exception):
 class RawTrace:
     """Records in file order; `source[i]` is the original event i (every field, for the details pane)."""
 
-    events: list[Event]
+    events: Sequence[Event]
     meta: dict[str, Any] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     source: EventSource | None = None
+    # The fast path's events as columns (then `events` decodes an X event's record only when asked).
+    columns: Columns | None = None
 
     def __post_init__(self) -> None:
         if self.source is None:
@@ -349,17 +352,18 @@ def decode_fast(data: bytes | bytearray, warnings: list[str]) -> RawTrace | None
     if first not in (b"[", b"{"):
         return None
     try:
-        if first == b"[":
-            events = decode_events(data)
-            return RawTrace(events, {}, warnings, FileSource(data, len(events)))
-        top: dict[str, msgspec.Raw] = msgspec.json.decode(data, type=dict[str, msgspec.Raw])
-        if "traceEvents" not in top:
-            return None
-        buf = top.pop("traceEvents")
-        events = decode_events(buf)
         meta = {}
-        for k, v in top.items():
-            meta[k] = msgspec.json.decode(v)
-        return RawTrace(events, meta, warnings, FileSource(buf, len(events)))
+        if first == b"[":
+            buf: Any = data
+        else:
+            top: dict[str, msgspec.Raw] = msgspec.json.decode(data, type=dict[str, msgspec.Raw])
+            if "traceEvents" not in top:
+                return None
+            buf = top.pop("traceEvents")
+            for k, v in top.items():
+                meta[k] = msgspec.json.decode(v)
+        cols = decode_columns(buf)
+        source = FileSource(buf, cols.count)
+        return RawTrace(LazyEvents(cols, source), meta, warnings, source, cols)
     except (msgspec.MsgspecError, RecursionError, ValueError, OverflowError, UnicodeDecodeError):
         return None

@@ -19,7 +19,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from itertools import compress, repeat
-from operator import attrgetter, eq, is_, is_not, ne
+from operator import eq
 from typing import Any, overload
 
 import msgspec
@@ -27,11 +27,12 @@ import numpy as np
 from numpy.typing import NDArray
 from msgspec import UNSET
 
-from .convert import epoch_floats, hashable, ns_array, number, pairs, text
+from .convert import epoch_floats, hashable, number, pairs, text
 from .events import (NOT_OBJECT_PH, Event, EventSource, FileSource, args_dict, args_value, decode_events_exact,
                      event_id)
 from .flows import Flows, bind_flows, bind_flows_v2, join_flows
 from .loader import Progress, RawTrace, _noop, load_raw, raw_trace
+from .stream import Columns, LazyEvents, columns_of_records, fill_tid_from_pid, intern_keys
 from .nesting import nest, self_time
 
 
@@ -102,7 +103,7 @@ class Trace:
     kind: NDArray[np.int8]
     # Event i's record is events[src[i]], unless the builder made a new one for it (a B/E or b/e
     # pair merged into one span, an async instant moved to its lane): overrides[src[i]].
-    events: list[Event]
+    events: Sequence[Event]
     src: NDArray[np.int64]
     overrides: dict[int, Event]
     source: EventSource  # source[src[i]]: the original event, every field (details pane)
@@ -164,7 +165,9 @@ class Trace:
 
     def records(self) -> list[Event]:
         """Every event's record in the trace's (sorted) order; one pass, for whole-trace scans."""
-        recs = list(map(self.events.__getitem__, self.src.tolist()))
+        events = self.events.all() if isinstance(self.events, LazyEvents) else self.events
+        recs = list(map(events.__getitem__, self.src.tolist()))
+        del events
         if self.overrides:
             for pos in np.flatnonzero(np.isin(self.src, list(self.overrides))).tolist():
                 recs[pos] = self.overrides[int(self.src[pos])]
@@ -272,9 +275,11 @@ class _Builder:
         self.progress = progress
         self.warnings = raw.warnings
         self.events = raw.events
-        self.spans: list[Event] = []  # X events, then B/E and b/e pairs merged into one record each
+        self.spans: list[Event] = []  # B/E and b/e pairs merged into one record each (X events: x_*)
         self.span_src: list[int] = []  # file index of each merged span (the X events' are x_src)
         self.x_src = np.zeros(0, np.int64)
+        self.x_combo = np.zeros(0, np.int64)  # each X event's (name, cat, pid, tid), into x_combos
+        self.x_combos: list[_Combo] = []
         self.instants: list[Event] = []
         self.inst_src: list[int] = []
         self.overrides: dict[int, Event] = {}
@@ -302,21 +307,16 @@ class _Builder:
         instants, inst_src, be, asy, ctr, flows = (
             self.instants, self.inst_src, self.begins_ends, self.async_events, self.counters, self.flows
         )
-        events = self._exact_if_needed()
-        n = len(events)
-        self._tid_from_pid()
-        phs = [e.ph for e in events]
-        # X dominates real traces: C-speed filters for it, a Python dispatch for the rest.
-        others = list(compress(range(n), map(ne, phs, repeat("X"))))
-        is_x = np.ones(n, dtype=bool)
-        is_x[others] = False
-        self.x_src = np.flatnonzero(is_x)
-        self.spans.extend(map(events.__getitem__, self.x_src.tolist()))
-        self.x_dur, self.x_dur_ok = ns_array([e.dur for e in self.spans])
-        self.flow_v2 = list(compress(self.x_src.tolist(), map(is_not, map(attrgetter("bind_id"), self.spans),
-                                                              repeat(UNSET))))
-        other_phs = list(map(phs.__getitem__, others))
-        del phs
+        cols = self.raw.columns
+        if cols is None:  # records in memory (the slow path, from_events): their columns, in one batch
+            cols = self._columns_of_records()
+        events = self.events
+        self.ts_ns, self.ts_ok = cols.ts_ns, cols.ts_ok
+        self.x_src, self.x_dur, self.x_dur_ok = cols.x_src, cols.x_dur, cols.x_dur_ok
+        self.x_combo, self.x_combos = cols.x_combo, cols.x_combos
+        self.flow_v2 = list(cols.x_bind)
+        others = cols.others
+        other_phs = [events[i].ph for i in others]
         try:
             groups = list(dict.fromkeys(other_phs)) if len(others) > _GROUP_MIN else None
         except TypeError:  # a list or an object as ph: take them one at a time
@@ -360,26 +360,17 @@ class _Builder:
         for ph, n in sorted(self.skipped.items()):
             self.warnings.append(f"{n} events of phase {ph!r} (not drawn by this viewer); skipped")
 
-    def _exact_if_needed(self) -> list[Event]:
-        """Every event's ts in ns; where float timestamps are epoch-scale (beyond EXACT_US) and the
-        events were decoded from the file's bytes, they are decoded again with exact decimals first."""
-        ts = [e.ts for e in self.events]
-        source = self.raw.source
-        if isinstance(source, FileSource) and epoch_floats(ts):
-            self.events = self.raw.events = decode_events_exact(source.buf)
-            ts = [e.ts for e in self.events]
-        self.ts_ns, self.ts_ok = ns_array(ts)
-        return self.events
-
-    def _tid_from_pid(self) -> None:
-        """An event without a tid is on the thread whose tid is its pid, as Perfetto reads it (so its
-        B/E pair up and it shares a lane with the pid's main thread). The record changes, not the
-        original event the details pane shows."""
+    def _columns_of_records(self) -> Columns:
+        """Records in memory as columns. Where float timestamps are epoch-scale (beyond EXACT_US) and the
+        records were decoded from the file's bytes, they are decoded again with exact decimals first."""
         events = self.events
-        for i in compress(range(len(events)), map(is_, map(attrgetter("tid"), events), repeat(None))):
-            e = events[i]
-            if e.pid is not None and e.ph is not NOT_OBJECT_PH:
-                e.tid = e.pid
+        source = self.raw.source
+        exact = False
+        if isinstance(source, FileSource) and epoch_floats([e.ts for e in events]):
+            self.events = self.raw.events = events = decode_events_exact(source.buf)
+            exact = True
+        fill_tid_from_pid(events)
+        return columns_of_records(events, exact)
 
     def _metadata(self, e: Event) -> None:
         name = e.name
@@ -462,11 +453,22 @@ class _Builder:
         events, ok = self.events, self.ts_ok
         x_ok = self.x_dur_ok & ok[self.x_src]
         x = self.x_src[x_ok]
-        idx = x.tolist() + [i for i in self.begins_ends if ok[i]] + [
-            i for i in self.inst_src if ok[i] and events[i].s not in ("g", "p") and events[i].ph in ("i", "I")]
-        end = np.concatenate([self.ts_ns[x] + self.x_dur[x_ok], self.ts_ns[idx[len(x):]]]).tolist()
-        thread = pairs([events[i].pid for i in idx], [events[i].tid for i in idx])
         last: dict[tuple[Any, Any], int] = {}
+        if len(x):  # the X events' latest end per (name, cat, pid, tid), then per thread
+            combo = self.x_combo[x_ok]
+            ends = np.full(len(self.x_combos), np.iinfo(np.int64).min, np.int64)
+            np.maximum.at(ends, combo, self.ts_ns[x] + self.x_dur[x_ok])
+            present = np.zeros(len(self.x_combos), bool)
+            present[combo] = True
+            used = np.flatnonzero(present).tolist()
+            thread = pairs([self.x_combos[c][2] for c in used], [self.x_combos[c][3] for c in used])
+            for key, t in zip(thread, ends[used].tolist()):
+                if key in keys and t > last.get(key, t - 1):
+                    last[key] = t
+        idx = [i for i in self.begins_ends if ok[i]] + [
+            i for i in self.inst_src if ok[i] and events[i].s not in ("g", "p") and events[i].ph in ("i", "I")]
+        end = self.ts_ns[idx].tolist()
+        thread = pairs([events[i].pid for i in idx], [events[i].tid for i in idx])
         for key, t in zip(thread, end):
             if key in keys and t > last.get(key, t - 1):
                 last[key] = t
@@ -552,13 +554,14 @@ class _Builder:
     def _columns(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, list[_Combo], np.ndarray]:
         """ts, dur (ns), file index, combination id and kind of every drawable event; the combinations."""
         spans, instants = self.spans, self.instants
-        raw = spans + instants
+        raw = spans + instants  # records of everything but the X events
+        n_x = len(self.x_src)
         src = np.concatenate([self.x_src, np.array(self.span_src + self.inst_src, dtype=np.int64)])
         n_inst = len(instants)
         ts = self.ts_ns[src]
         dur = np.concatenate([self.x_dur, np.array(self.span_dur, dtype=np.int64), np.zeros(n_inst, np.int64)])
         dur_ok = np.concatenate([self.x_dur_ok, np.ones(len(self.span_dur) + n_inst, bool)])
-        kind = np.concatenate([np.full(len(spans), KIND_SPAN, np.int8), np.full(n_inst, KIND_INSTANT, np.int8)])
+        kind = np.concatenate([np.full(n_x + len(spans), KIND_SPAN, np.int8), np.full(n_inst, KIND_INSTANT, np.int8)])
         bad_ts = ~self.ts_ok[src]
         if bad_ts.any():
             self.warnings.append(f"{int(bad_ts.sum())} events with a missing, non-numeric or out-of-range ts; skipped")
@@ -570,19 +573,24 @@ class _Builder:
             )
             dur[bad_dur] = 0
         keep = ~bad_ts
-        ts_ns = ts[keep]
-        dur_ns = dur[keep]
+        del bad_ts, bad_dur, dur_ok
+        x_combo = self.x_combo
+        if keep.all():
+            ts_ns, dur_ns = ts, dur
+        else:
+            ts_ns, dur_ns = ts[keep], dur[keep]
+            raw = list(compress(raw, keep[n_x:].tolist()))
+            x_combo = x_combo[keep[:n_x]]
+            src, kind = src[keep], kind[keep]
+        del ts, dur, keep
         end_over = ts_ns + dur_ns
         if (np.abs(end_over) >= 2**62).any():
             dur_ns = np.where(np.abs(end_over) >= 2**62, 0, dur_ns)
-        if not keep.all():
-            raw = list(compress(raw, keep.tolist()))
-            src = src[keep]
-        kind = kind[keep]
-        combo_id, combos = self._combos(raw, kind)
+        del end_over
+        combo_id, combos = self._combos(x_combo, raw, kind[len(x_combo):])
         return ts_ns, dur_ns, src, combo_id, combos, kind
 
-    def _combos(self, raw: list[Event], kind: np.ndarray) -> tuple[np.ndarray, list[_Combo]]:
+    def _combos(self, x_combo: np.ndarray, raw: list[Event], kind: np.ndarray) -> tuple[np.ndarray, list[_Combo]]:
         """Each event's (name, cat, pid, tid) as an id into the distinct combinations, in order of
         first appearance. A trace has few distinct ones, so names, categories and lanes are then
         worked out once per combination instead of once per event."""
@@ -595,13 +603,18 @@ class _Builder:
                     keys[j] = (e.name, e.cat, "", "global instants")
                 elif scope == "p":
                     keys[j] = (e.name, e.cat, e.pid, "process instants")
-        try:
-            first = dict(zip(dict.fromkeys(keys), itertools.count()))
-        except TypeError:
-            keys = _hashable_keys(keys)
-            first = dict(zip(dict.fromkeys(keys), itertools.count()))
-        combo_id = np.fromiter(map(first.__getitem__, keys), dtype=np.int64, count=len(keys))
-        return combo_id, list(first)
+        # The X events' combinations first, numbered in order of first appearance among them.
+        x_ids = np.zeros(0, np.int64)
+        table: dict[_Combo, int] = {}
+        if len(x_combo):
+            uniq, first = np.unique(x_combo, return_index=True)
+            used = uniq[np.argsort(first, kind="stable")]
+            renum = np.zeros(len(self.x_combos), np.int64)
+            renum[used] = np.arange(len(used), dtype=np.int64)
+            x_ids = renum[x_combo]
+            table = {self.x_combos[c]: k for k, c in enumerate(used.tolist())}
+        rest = intern_keys(keys, table)
+        return (np.concatenate([x_ids, rest]) if len(rest) else x_ids), list(table)
 
     def _lanes(self, laneky: list[tuple[Any, Any]]) -> tuple[list[Lane], np.ndarray]:
         index = dict(zip(dict.fromkeys(laneky), itertools.count()))
@@ -656,19 +669,6 @@ class _Builder:
                 track.series[sname] = (np.rint(arr[:, 0]).astype(np.int64), arr[:, 1])
             tracks.append(track)
         return tracks
-
-
-def _hashable_keys(keys: list[_Combo]) -> list[_Combo]:
-    """(name, cat, pid, tid) keys made hashable as the columns were one by one: names and categories
-    as text (all of the column, if any value is unhashable), pids and tids through `hashable`."""
-    names, cats, pids, tids = (list(c) for c in zip(*keys))
-    for col in (names, cats):
-        try:
-            dict.fromkeys(col)
-        except TypeError:
-            col[:] = [v if type(v) is str else text(v) for v in col]
-    pids, tids = (list(c) for c in zip(*pairs(pids, tids)))
-    return list(zip(names, cats, pids, tids))
 
 
 def _order(v: Any) -> _OrderKey:
