@@ -287,6 +287,8 @@ class _Builder:
         self.async_events: list[int] = []
         self.counters: list[Event] = []
         self.counter_src: list[int] = []
+        self.counter_ts: list[int] = []  # ns, per counter event (valid where counter_ok)
+        self.counter_ok: list[bool] = []
         self.flows: list[Event] = []
         self.flow_v2: list[int] = []  # file indices of the X and B events with a bind_id (flow v2)
         self.ts_ns = np.zeros(0, np.int64)  # every event's ts in ns, file order (valid where ts_ok)
@@ -509,6 +511,14 @@ class _Builder:
         self.pair_async()
         self.progress(0.65, "building columns")
         ts, dur, src, combo_id, combos, kind = self._columns()
+        # The X events' columns are in the ones above now: free them before sorting and nesting
+        # (and every event's ts, once the counters' own are taken).
+        self.raw.columns = None
+        self.counter_ts = self.ts_ns[self.counter_src].tolist()
+        self.counter_ok = self.ts_ok[self.counter_src].tolist()
+        self.ts_ns, self.ts_ok = np.zeros(0, np.int64), np.zeros(0, bool)
+        self.x_src = self.x_dur = self.x_combo = np.zeros(0, np.int64)
+        self.x_dur_ok = np.zeros(0, bool)
         self.progress(0.8, "sorting lanes")
         names: dict[str, int] = {}
         cats: dict[str, int] = {}
@@ -519,9 +529,18 @@ class _Builder:
         del combo_id, combos
         # File order breaks ties (catapult's rule): of slices with the same start and end the first in
         # the file is the parent, even where B/E pairs were merged in the order they closed.
-        order = np.lexsort((src, kind, -dur, ts, lane_id))
-        ts, dur, name_id, cat_id, lane_id, kind, src = (
-            a[order] for a in (ts, dur, name_id, cat_id, lane_id, kind, src))
+        neg_dur = -dur
+        order = np.lexsort((src, kind, neg_dur, ts, lane_id))
+        del neg_dur
+        # One column at a time, each old one freed as its sorted copy replaces it.
+        ts = ts[order]
+        dur = dur[order]
+        name_id = name_id[order]
+        cat_id = cat_id[order]
+        lane_id = lane_id[order]
+        kind = kind[order]
+        src = src[order]
+        del order
         bounds = np.searchsorted(lane_id, np.arange(len(lanes) + 1))
         for li, lane in enumerate(lanes):
             lane.start, lane.stop = int(bounds[li]), int(bounds[li + 1])
@@ -556,11 +575,14 @@ class _Builder:
         spans, instants = self.spans, self.instants
         raw = spans + instants  # records of everything but the X events
         n_x = len(self.x_src)
-        src = np.concatenate([self.x_src, np.array(self.span_src + self.inst_src, dtype=np.int64)])
         n_inst = len(instants)
+        if raw:
+            src = np.concatenate([self.x_src, np.array(self.span_src + self.inst_src, dtype=np.int64)])
+            dur = np.concatenate([self.x_dur, np.array(self.span_dur, dtype=np.int64), np.zeros(n_inst, np.int64)])
+            dur_ok = np.concatenate([self.x_dur_ok, np.ones(len(self.span_dur) + n_inst, bool)])
+        else:  # X events only: their columns as they are (no second copy of each)
+            src, dur, dur_ok = self.x_src, self.x_dur, self.x_dur_ok
         ts = self.ts_ns[src]
-        dur = np.concatenate([self.x_dur, np.array(self.span_dur, dtype=np.int64), np.zeros(n_inst, np.int64)])
-        dur_ok = np.concatenate([self.x_dur_ok, np.ones(len(self.span_dur) + n_inst, bool)])
         kind = np.concatenate([np.full(n_x + len(spans), KIND_SPAN, np.int8), np.full(n_inst, KIND_INSTANT, np.int8)])
         bad_ts = ~self.ts_ok[src]
         if bad_ts.any():
@@ -604,17 +626,20 @@ class _Builder:
                 elif scope == "p":
                     keys[j] = (e.name, e.cat, e.pid, "process instants")
         # The X events' combinations first, numbered in order of first appearance among them.
-        x_ids = np.zeros(0, np.int64)
+        x_ids = np.zeros(0, np.int32)
         table: dict[_Combo, int] = {}
-        if len(x_combo):
+        if len(x_combo) == len(self.x_src):  # none left out: x_combos is in order of first appearance
+            x_ids = x_combo
+            table = dict(zip(self.x_combos, itertools.count()))
+        elif len(x_combo):
             uniq, first = np.unique(x_combo, return_index=True)
             used = uniq[np.argsort(first, kind="stable")]
-            renum = np.zeros(len(self.x_combos), np.int64)
-            renum[used] = np.arange(len(used), dtype=np.int64)
+            renum = np.zeros(len(self.x_combos), np.int32)
+            renum[used] = np.arange(len(used), dtype=np.int32)
             x_ids = renum[x_combo]
             table = {self.x_combos[c]: k for k, c in enumerate(used.tolist())}
         rest = intern_keys(keys, table)
-        return (np.concatenate([x_ids, rest]) if len(rest) else x_ids), list(table)
+        return (np.concatenate([x_ids, rest.astype(np.int32)]) if len(rest) else x_ids), list(table)
 
     def _lanes(self, laneky: list[tuple[Any, Any]]) -> tuple[list[Lane], np.ndarray]:
         index = dict(zip(dict.fromkeys(laneky), itertools.count()))
@@ -645,12 +670,12 @@ class _Builder:
     def _counters(self) -> list[CounterTrack]:
         points: dict[tuple[Any, str], dict[str, list[tuple[float, float]]]] = defaultdict(lambda: defaultdict(list))
         bad = 0
-        for i, e in zip(self.counter_src, self.counters):
+        for t_ns, t_ok, e in zip(self.counter_ts, self.counter_ok, self.counters):
             args = args_value(e)
-            if not isinstance(args, dict) or not self.ts_ok[i]:
+            if not isinstance(args, dict) or not t_ok:
                 bad += 1
                 continue
-            ts = float(self.ts_ns[i])
+            ts = float(t_ns)
             key = (hashable(e.pid), text(e.name) + (f" {e.id}" if e.id is not UNSET else ""))
             for series, v in args.items():
                 value = number(v)  # numbers and numeric strings, as Perfetto reads them

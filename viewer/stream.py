@@ -34,7 +34,7 @@ from numpy.typing import NDArray
 from .convert import epoch_floats, hashable, ns_array, text
 from .events import Event, FileSource, _Decoded, _events_decoder, _exact_events_decoder
 
-CHUNK_BYTES = 1 << 22
+CHUNK_BYTES = 1 << 20
 # Candidate cut points tried per piece before the rest of the array is decoded in one go.
 _MAX_CUT_TRIES = 8
 _SEP = re.compile(rb"\}[ \t\n\r]*,[ \t\n\r]*\{")
@@ -88,7 +88,7 @@ class Columns:
     x_src: NDArray[np.int64]              # file index of each X event
     x_dur: NDArray[np.int64]              # its dur in ns (valid where x_dur_ok)
     x_dur_ok: NDArray[np.bool_]
-    x_combo: NDArray[np.int64]            # its (name, cat, pid, tid) as an index into x_combos
+    x_combo: NDArray[np.int32]            # its (name, cat, pid, tid) as an index into x_combos
     x_combos: list[Combo]
     x_bind: list[int]                     # file indices of the X events with a bind_id (flow v2)
     others: list[int]                     # file indices of the events that are not X, in order
@@ -96,18 +96,44 @@ class Columns:
     exact: bool = False                   # floats were decoded as exact Decimals (epoch-scale ts)
 
 
-class _Accumulator:
-    """Builds `Columns` from batches of records in file order (the pieces of a file, or all at once)."""
+class _Column:
+    """An array filled a batch at a time, its capacity doubled when full: a few large blocks that go
+    back to the system when replaced, rather than a piece per batch scattered among the short-lived
+    objects of decoding (which kept tens of MB of freed heap resident)."""
 
-    def __init__(self, exact: bool) -> None:
+    def __init__(self, dtype: Any, capacity: int) -> None:
+        self.data = np.empty(max(capacity, 1024), dtype)
+        self.n = 0
+
+    def extend(self, values: NDArray[Any]) -> None:
+        end = self.n + len(values)
+        if end > len(self.data):
+            grown = np.empty(max(end, 2 * len(self.data)), self.data.dtype)
+            grown[: self.n] = self.data[: self.n]
+            self.data = grown
+        self.data[self.n : end] = values
+        self.n = end
+
+    def array(self) -> Any:
+        """The filled part, shrunk in place (realloc: no second copy alive at once)."""
+        data, self.data = self.data, np.empty(0, self.data.dtype)
+        data.resize(self.n, refcheck=False)
+        return data
+
+
+class _Accumulator:
+    """Builds `Columns` from batches of records in file order (the pieces of a file, or all at once).
+    `capacity`: a guess at the number of events, for the first allocation."""
+
+    def __init__(self, exact: bool, capacity: int = 0) -> None:
         self.exact = exact
         self.count = 0
-        self.ts_ns: list[NDArray[np.int64]] = []
-        self.ts_ok: list[NDArray[np.bool_]] = []
-        self.x_src: list[NDArray[np.int64]] = []
-        self.x_dur: list[NDArray[np.int64]] = []
-        self.x_dur_ok: list[NDArray[np.bool_]] = []
-        self.x_combo: list[NDArray[np.int64]] = []
+        self.ts_ns = _Column(np.int64, capacity)
+        self.ts_ok = _Column(np.bool_, capacity)
+        self.x_src = _Column(np.int64, capacity)
+        self.x_dur = _Column(np.int64, capacity)
+        self.x_dur_ok = _Column(np.bool_, capacity)
+        self.x_combo = _Column(np.int32, capacity)
         self.table: dict[Combo, int] = {}
         self.x_bind: list[int] = []
         self.others: list[int] = []
@@ -116,8 +142,8 @@ class _Accumulator:
     def add(self, recs: Sequence[Event], ts_ns: NDArray[np.int64], ts_ok: NDArray[np.bool_]) -> None:
         """A batch of records whose tids are already filled from pids where missing."""
         base, m = self.count, len(recs)
-        self.ts_ns.append(ts_ns)
-        self.ts_ok.append(ts_ok)
+        self.ts_ns.extend(ts_ns)
+        self.ts_ok.extend(ts_ok)
         phs = [e.ph for e in recs]
         xk = list(compress(range(m), map(eq, phs, repeat("X"))))
         if len(xk) < m:
@@ -126,11 +152,11 @@ class _Accumulator:
                 self.kept[base + k] = recs[k]
         del phs
         xs = list(map(recs.__getitem__, xk))
-        self.x_src.append(np.array(xk, dtype=np.int64) + base)
+        self.x_src.extend(np.array(xk, dtype=np.int64) + base)
         d_ns, d_ok = ns_array([e.dur for e in xs])
-        self.x_dur.append(d_ns)
-        self.x_dur_ok.append(d_ok)
-        self.x_combo.append(intern_keys([(e.name, e.cat, e.pid, e.tid) for e in xs], self.table))
+        self.x_dur.extend(d_ns)
+        self.x_dur_ok.extend(d_ok)
+        self.x_combo.extend(intern_keys([(e.name, e.cat, e.pid, e.tid) for e in xs], self.table))
         for k, e in zip(xk, xs):
             if e.bind_id is not UNSET:
                 self.x_bind.append(base + k)
@@ -138,14 +164,10 @@ class _Accumulator:
         self.count += m
 
     def columns(self) -> Columns:
-        def cat(parts: list[Any], dtype: Any) -> Any:
-            return np.concatenate(parts) if parts else np.zeros(0, dtype)
-
         return Columns(
-            count=self.count, ts_ns=cat(self.ts_ns, np.int64), ts_ok=cat(self.ts_ok, bool),
-            x_src=cat(self.x_src, np.int64), x_dur=cat(self.x_dur, np.int64), x_dur_ok=cat(self.x_dur_ok, bool),
-            x_combo=cat(self.x_combo, np.int64), x_combos=list(self.table), x_bind=self.x_bind,
-            others=self.others, kept=self.kept, exact=self.exact)
+            count=self.count, ts_ns=self.ts_ns.array(), ts_ok=self.ts_ok.array(), x_src=self.x_src.array(),
+            x_dur=self.x_dur.array(), x_dur_ok=self.x_dur_ok.array(), x_combo=self.x_combo.array(),
+            x_combos=list(self.table), x_bind=self.x_bind, others=self.others, kept=self.kept, exact=self.exact)
 
 
 def fill_tid_from_pid(recs: Sequence[Event]) -> None:
@@ -158,7 +180,7 @@ def fill_tid_from_pid(recs: Sequence[Event]) -> None:
 
 def columns_of_records(events: Sequence[Event], exact: bool = False) -> Columns:
     """The columns of records already in memory (the slow path's, and from_events')."""
-    acc = _Accumulator(exact)
+    acc = _Accumulator(exact, len(events))
     ts_ns, ts_ok = ns_array([e.ts for e in events])
     acc.add(events, ts_ns, ts_ok)
     return acc.columns()
@@ -179,7 +201,7 @@ def decode_columns(buf: Any) -> Columns:
 
 
 def _decode_columns(buf: Any, exact: bool) -> Columns:
-    acc = _Accumulator(exact)
+    acc = _Accumulator(exact, memoryview(buf).nbytes // 64)
     decoder = _exact_events_decoder if exact else _events_decoder
     for recs in _pieces(memoryview(buf), decoder):
         ts = [e.ts for e in recs]
