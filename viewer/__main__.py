@@ -101,8 +101,23 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+def _keep_large_blocks_mapped() -> None:
+    """glibc raises its mmap threshold to the size of the largest block freed so far, so after the first
+    few lane-sized arrays of a large load every later one comes from the heap, and freed heap stays
+    resident: a fixed threshold (1 MiB) hands each freed array back at once (about 10 MB less peak per
+    million events). The CLI's own process only; elsewhere (musl, macOS) this does nothing."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        try:
+            ctypes.CDLL(None).mallopt(-3, 1 << 20)  # M_MMAP_THRESHOLD
+        except (OSError, AttributeError):
+            pass
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    _keep_large_blocks_mapped()
     if argv and argv[0] not in ("summary", "diff", "open", "-h", "--help"):
         argv = ["open"] + argv
     args = _parser().parse_args(argv)

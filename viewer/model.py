@@ -312,7 +312,10 @@ class _Builder:
         cols = self.raw.columns
         if cols is None:  # records in memory (the slow path, from_events): their columns, in one batch
             cols = self._columns_of_records()
-        events = self.events
+            self.kept: Any = self.events  # a list, or a dict of the kept records (below)
+        else:  # every record the builder reads is a kept one: looked up at C speed, not through LazyEvents
+            self.kept = cols.kept
+        events = self.kept
         self.ts_ns, self.ts_ok = cols.ts_ns, cols.ts_ok
         self.x_src, self.x_dur, self.x_dur_ok = cols.x_src, cols.x_dur, cols.x_dur_ok
         self.x_combo, self.x_combos = cols.x_combo, cols.x_combos
@@ -400,7 +403,7 @@ class _Builder:
         table[key] = value
 
     def _add_span(self, b: int, e: Event | None, dur_ns: int, tid: Any = None) -> None:
-        rec = _merge(self.events[b], e, dur_ns / 1000.0)
+        rec = _merge(self.kept[b], e, dur_ns / 1000.0)
         if tid is not None:
             rec.tid = tid
         self.spans.append(rec)
@@ -417,7 +420,7 @@ class _Builder:
 
     def pair_begin_end(self) -> None:
         """B/E per thread on a stack, as catapult does: an E closes the most recent open B."""
-        events, ts = self.events, self.ts_ns
+        events, ts = self.kept, self.ts_ns
         stacks: dict[tuple[Any, Any], list[int]] = defaultdict(list)
         unmatched_e = 0
         valid = self._valid_by_time(self.begins_ends)
@@ -452,7 +455,7 @@ class _Builder:
         """The last timestamp (ns) of each of these threads: the latest end of its X events and time of
         its B, E and thread instants, as catapult closes a B that never ended (a pass over those events,
         for the rare trace that has one)."""
-        events, ok = self.events, self.ts_ok
+        events, ok = self.kept, self.ts_ok
         x_ok = self.x_dur_ok & ok[self.x_src]
         x = self.x_src[x_ok]
         last: dict[tuple[Any, Any], int] = {}
@@ -478,7 +481,7 @@ class _Builder:
 
     def pair_async(self) -> None:
         """Nestable async b/e, paired by (pid, cat, id, name); each name gets its own lane."""
-        events, ts = self.events, self.ts_ns
+        events, ts = self.kept, self.ts_ns
         open_: dict[tuple[Any, str, Any, str, bool], list[int]] = defaultdict(list)
         unmatched = 0
         for i in self._valid_by_time(self.async_events):

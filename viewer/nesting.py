@@ -70,55 +70,60 @@ def _nest_lane(ts: NDArray[np.int64], end: NDArray[np.int64], dur: NDArray[np.in
     del depth64
     # Same-row overlap check, rows in turn (a stable sort by depth keeps each row in ts order).
     o = np.argsort(depth, kind="stable")
-    row_o = depth[o]
-    same = row_o[1:] == row_o[:-1]
-    del row_o
-    ts_o = ts[o]
-    overlap = ts_o[1:] < end[o][:-1]
-    del ts_o
-    overlap &= same
-    del same
-    if overlap.any():
-        return None, None
-    del overlap
-    parent = _nested_parents(depth, end, o)
+    for a in range(0, len(o) - 1, _BLOCK):  # in blocks: small temporaries
+        here, nxt = o[a : a + _BLOCK], o[a + 1 : a + _BLOCK + 1]
+        if ((depth[here[: len(nxt)]] == depth[nxt]) & (ts[nxt] < end[here[: len(nxt)]])).any():
+            return None, None
+    key = _row_keys(depth, o)
+    del o
+    parent = _nested_parents(depth, end, key)
     if ((parent < 0) & (depth > 0)).any():  # a row below one it is not inside: a partial overlap
         return None, None
     return depth, parent
 
 
+def _row_keys(depth: NDArray[np.int32], by_row: NDArray[np.intp]) -> NDArray[np.int64]:
+    """depth * n + position, in (depth, position) order: sorted. `by_row`: the positions in that order."""
+    key = depth[by_row].astype(np.int64)
+    key *= len(depth)
+    key += by_row
+    return key
+
+
 def _nested_parents(depth: NDArray[np.int32], end: NDArray[np.int64],
-                    by_row: NDArray[np.intp] | None = None) -> NDArray[np.int64]:
+                    key: NDArray[np.int64] | None = None) -> NDArray[np.int64]:
     """In a properly nested lane, an event's parent is the last event before it one row up (-1 where
     that one ends first: the lane does not nest after all): one searchsorted over (depth, position) keys for
     all rows at once, not a pass over the lane per depth (which made a stack a million deep take a quarter
-    of an hour). `by_row`: the positions sorted by (depth, position), if already known."""
+    of an hour). `key`: `_row_keys`, if already known."""
     n = len(depth)
     if not n:
         return np.full(0, -1, dtype=np.int64)
-    if by_row is None:
-        by_row = np.argsort(depth, kind="stable")
-    # key = depth * n + position, in (depth, position) order: sorted.
-    key = depth[by_row].astype(np.int64)
-    key *= n
-    key += by_row
-    # query = (depth - 1) * n + position, per event in lane order.
-    query = depth.astype(np.int64)
-    query -= 1
-    query *= n
-    query += np.arange(n, dtype=np.int64)
-    j = np.searchsorted(key, query)
-    j -= 1
-    found = (query >= 0) & (j >= 0)
-    del query
-    np.maximum(j, 0, out=j)
-    cand = key[j]
-    del key, j
-    found &= cand // n == depth.astype(np.int64) - 1
-    cand %= n
-    found &= end[cand] >= end
-    cand[~found] = -1
-    return cand
+    if key is None:
+        key = _row_keys(depth, np.argsort(depth, kind="stable"))
+    # Per event (in blocks, to keep the temporaries small): query = (depth - 1) * n + position; its
+    # candidate is the key just before the query's place.
+    out = np.empty(n, dtype=np.int64)
+    for a in range(0, n, _BLOCK):
+        b = min(n, a + _BLOCK)
+        d = depth[a:b].astype(np.int64)
+        d -= 1
+        query = d * n
+        query += np.arange(a, b, dtype=np.int64)
+        j = np.searchsorted(key, query)
+        j -= 1
+        found = (d >= 0) & (j >= 0)
+        np.maximum(j, 0, out=j)
+        cand = key[j]
+        found &= cand // n == d
+        cand %= n
+        found &= end[cand] >= end[a:b]
+        cand[~found] = -1
+        out[a:b] = cand
+    return out
+
+
+_BLOCK = 1 << 16
 
 
 class _TakenRows:
