@@ -19,7 +19,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from itertools import compress, repeat
-from operator import eq
+from operator import attrgetter, eq
 from typing import Any, overload
 
 import msgspec
@@ -413,43 +413,80 @@ class _Builder:
 
     def _valid_by_time(self, idx: list[int]) -> list[int]:
         """The events among `idx` with a usable ts, by time (file order among equal times)."""
-        ts, ok = self.ts_ns, self.ts_ok
-        valid = [i for i in idx if ok[i]]
-        valid.sort(key=ts.__getitem__)
-        return valid
+        v = np.asarray(idx, dtype=np.int64)
+        v = v[self.ts_ok[v]]
+        return v[np.argsort(self.ts_ns[v], kind="stable")].tolist()
 
     def pair_begin_end(self) -> None:
-        """B/E per thread on a stack, as catapult does: an E closes the most recent open B."""
+        """B/E per thread on a stack, as catapult does: an E closes the most recent open B.
+
+        Vectorised (a million B/E took 15 s one by one): per thread, in time order, the stack's depth is
+        the running sum of +1 per B and -1 per E floored at 0 (an E on an empty stack is skipped), which
+        is that sum less its running minimum (when negative). A B pushed to depth L is then closed by the
+        next E that pops from depth L on its thread: in each (thread, depth) group, in time order, B and
+        E alternate, and each B pairs with the E right after it, if any."""
         events, ts = self.kept, self.ts_ns
-        stacks: dict[tuple[Any, Any], list[int]] = defaultdict(list)
-        unmatched_e = 0
         valid = self._valid_by_time(self.begins_ends)
         if len(valid) < len(self.begins_ends):
             self.warnings.append(f"{len(self.begins_ends) - len(valid)} B/E events without a valid ts; skipped")
-        for i in valid:
-            e = events[i]
-            key = (hashable(e.pid), hashable(e.tid))
-            if e.ph == "B":
-                stacks[key].append(i)
-                continue
-            stack = stacks[key]
-            if not stack:
-                unmatched_e += 1
-                continue
-            b = stack.pop()
-            self._add_span(b, e, int(ts[i] - ts[b]))
-        if unmatched_e:
-            self.warnings.append(f"{unmatched_e} E events without a matching B; skipped")
-        open_b = {key: s for key, s in stacks.items() if s}
-        if open_b:
-            last = self._thread_ends(set(open_b))
-            n_open = sum(map(len, open_b.values()))
-            self.warnings.append(f"{n_open} B events never ended; each closed at its thread's last timestamp")
-            for key, s in open_b.items():
-                s.sort()  # file order, as they were opened: the outer one first
-                durs = np.maximum(last.get(key, 0) - ts[s], 0).tolist()
-                for b, d in zip(s, durs):
-                    self._add_span(b, None, d)
+        n = len(valid)
+        if not n:
+            return
+        recs = list(map(events.__getitem__, valid))
+        is_b = np.fromiter(map(eq, map(attrgetter("ph"), recs), repeat("B")), dtype=bool, count=n)
+        keys = pairs(list(map(attrgetter("pid"), recs)), list(map(attrgetter("tid"), recs)))
+        del recs
+        key_index = dict(zip(dict.fromkeys(keys), itertools.count()))  # threads in order of first appearance
+        thread = np.fromiter(map(key_index.__getitem__, keys), dtype=np.int64, count=n)
+        del keys
+        o = np.argsort(thread, kind="stable")  # by thread, then time
+        t_o = thread[o]
+        starts = np.flatnonzero(np.r_[True, t_o[1:] != t_o[:-1]])
+        seg = np.cumsum(np.r_[False, t_o[1:] != t_o[:-1]])  # segment number per position
+        step = np.where(is_b[o], 1, -1).astype(np.int64)
+        total = np.cumsum(step)
+        before = np.repeat(total[starts] - step[starts], np.diff(np.r_[starts, n]))
+        walk = total - before  # the running sum within the thread
+        big = 2 * n + 2
+        low = np.minimum.accumulate(walk + (len(starts) - seg) * big) - (len(starts) - seg) * big
+        depth = walk - np.minimum(low, 0)  # after each event
+        prev = np.empty_like(depth)  # before each event: the one before it on its thread, 0 at the first
+        prev[1:] = depth[:-1]
+        prev[starts] = 0
+        e_pos = ~is_b[o]
+        unmatched = e_pos & (prev <= 0)
+        level = np.where(e_pos, prev, depth)
+        keep = ~unmatched
+        pos = np.flatnonzero(keep)
+        g = np.lexsort((pos, level[pos], seg[pos]))  # (thread, level), time order
+        grp_pos = pos[g]
+        same = (seg[grp_pos][1:] == seg[grp_pos][:-1]) & (level[grp_pos][1:] == level[grp_pos][:-1])
+        pair_at = np.flatnonzero(same & ~e_pos[grp_pos][:-1] & e_pos[grp_pos][1:])
+        b_o, e_o = grp_pos[pair_at], grp_pos[pair_at + 1]
+        closed = np.zeros(n, bool)
+        closed[b_o] = True
+        by_e = np.argsort(o[e_o], kind="stable")  # in the order the E events come (time order)
+        v = np.asarray(valid, dtype=np.int64)
+        b_file, e_file = v[o[b_o[by_e]]], v[o[e_o[by_e]]]
+        for b, e, d in zip(b_file.tolist(), e_file.tolist(), (ts[e_file] - ts[b_file]).tolist()):
+            self._add_span(b, events[e], d)
+        n_unmatched = int(unmatched.sum())
+        if n_unmatched:
+            self.warnings.append(f"{n_unmatched} E events without a matching B; skipped")
+        open_pos = np.flatnonzero(is_b[o] & ~closed)
+        if len(open_pos):
+            threads = list(key_index)
+            open_threads = np.unique(t_o[open_pos])
+            last = self._thread_ends({threads[t] for t in open_threads.tolist()})
+            self.warnings.append(f"{len(open_pos)} B events never ended; each closed at its thread's last timestamp")
+            # Per thread in order of first appearance, each in file order (the outer one first).
+            b_all = v[o[open_pos]]
+            order = np.lexsort((b_all, t_o[open_pos]))
+            b_all, t_all = b_all[order], t_o[open_pos][order]
+            end = np.array([last.get(threads[t], 0) for t in t_all.tolist()], dtype=np.int64)
+            durs = np.maximum(end - ts[b_all], 0)
+            for b, d in zip(b_all.tolist(), durs.tolist()):
+                self._add_span(b, None, d)
 
     def _thread_ends(self, keys: set[tuple[Any, Any]]) -> dict[tuple[Any, Any], int]:
         """The last timestamp (ns) of each of these threads: the latest end of its X events and time of
