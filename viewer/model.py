@@ -278,7 +278,7 @@ class _Builder:
         self.spans: list[Event] = []  # B/E and b/e pairs merged into one record each (X events: x_*)
         self.span_src: list[int] = []  # file index of each merged span (the X events' are x_src)
         self.x_src = np.zeros(0, np.int64)
-        self.x_combo = np.zeros(0, np.int64)  # each X event's (name, cat, pid, tid), into x_combos
+        self.x_combo: NDArray[np.int32] = np.zeros(0, np.int32)  # each X event's (name, cat, pid, tid), into x_combos
         self.x_combos: list[_Combo] = []
         self.instants: list[Event] = []
         self.inst_src: list[int] = []
@@ -415,7 +415,8 @@ class _Builder:
         """The events among `idx` with a usable ts, by time (file order among equal times)."""
         v = np.asarray(idx, dtype=np.int64)
         v = v[self.ts_ok[v]]
-        return v[np.argsort(self.ts_ns[v], kind="stable")].tolist()
+        valid: list[int] = v[np.argsort(self.ts_ns[v], kind="stable")].tolist()
+        return valid
 
     def pair_begin_end(self) -> None:
         """B/E per thread on a stack, as catapult does: an E closes the most recent open B.
@@ -557,7 +558,8 @@ class _Builder:
         self.counter_ts = self.ts_ns[self.counter_src].tolist()
         self.counter_ok = self.ts_ok[self.counter_src].tolist()
         self.ts_ns, self.ts_ok = np.zeros(0, np.int64), np.zeros(0, bool)
-        self.x_src = self.x_dur = self.x_combo = np.zeros(0, np.int64)
+        self.x_src = self.x_dur = np.zeros(0, np.int64)
+        self.x_combo = np.zeros(0, np.int32)
         self.x_dur_ok = np.zeros(0, bool)
         self.progress(0.8, "sorting lanes")
         names: dict[str, int] = {}

@@ -257,10 +257,10 @@ class LazyEvents(Sequence[Event]):
         self.kept = cols.kept
         self.source = source
         self.exact = cols.exact
-        self.count = cols.count
+        self._n = cols.count
 
     def __len__(self) -> int:
-        return self.count
+        return self._n
 
     @overload
     def __getitem__(self, i: int) -> Event: ...
@@ -268,13 +268,13 @@ class LazyEvents(Sequence[Event]):
     def __getitem__(self, i: slice) -> list[Event]: ...
     def __getitem__(self, i: int | slice) -> Event | list[Event]:
         if isinstance(i, slice):
-            return [self[j] for j in range(*i.indices(self.count))]
+            return [self[j] for j in range(*i.indices(self._n))]
         if i < 0:
-            i += self.count
+            i += self._n
         rec = self.kept.get(i)
         if rec is not None:
             return rec
-        if not 0 <= i < self.count:
+        if not 0 <= i < self._n:
             raise IndexError(i)
         rec = (_exact_item_decoder if self.exact else _item_decoder).decode(self.source.raw_item(i))
         fill_tid_from_pid((rec,))
