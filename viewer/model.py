@@ -259,6 +259,9 @@ def _intern(values: list[Any], table: dict[str, int]) -> np.ndarray:
         values = [v if type(v) is str else text(v) for v in values]
         first = dict(zip(dict.fromkeys(values), itertools.count()))
     ids = np.fromiter(map(first.__getitem__, values), dtype=np.int32, count=len(values))
+    if not table and set(map(type, first)) <= {str}:  # all text already, a fresh table: it is `first`
+        table.update(first)
+        return ids
     # Distinct raw values can share a text (5 and "5"): remap onto one table entry per text.
     remap = np.array([table.setdefault(v if type(v) is str else text(v), len(table)) for v in first],
                      dtype=np.int32)
@@ -478,7 +481,11 @@ class _Builder:
         if len(open_pos):
             threads = list(key_index)
             open_threads = np.unique(t_o[open_pos])
-            last = self._thread_ends({threads[t] for t in open_threads.tolist()})
+            # The B/E events' own latest ts per thread, at C speed; the X events and instants in _thread_ends.
+            be_last = np.full(len(threads), np.iinfo(np.int64).min, np.int64)
+            np.maximum.at(be_last, thread, ts[v])
+            last = self._thread_ends({threads[t] for t in open_threads.tolist()},
+                                     {threads[t]: int(be_last[t]) for t in open_threads.tolist()})
             self.warnings.append(f"{len(open_pos)} B events never ended; each closed at its thread's last timestamp")
             # Per thread in order of first appearance, each in file order (the outer one first).
             b_all = v[o[open_pos]]
@@ -486,10 +493,19 @@ class _Builder:
             b_all, t_all = b_all[order], t_o[open_pos][order]
             end = np.array([last.get(threads[t], 0) for t in t_all.tolist()], dtype=np.int64)
             durs = np.maximum(end - ts[b_all], 0)
-            for b, d in zip(b_all.tolist(), durs.tolist()):
-                self._add_span(b, None, d)
+            self._add_open_spans(b_all.tolist(), durs.tolist())
 
-    def _thread_ends(self, keys: set[tuple[Any, Any]]) -> dict[tuple[Any, Any], int]:
+    def _add_open_spans(self, bs: list[int], durs_ns: list[int]) -> None:
+        """`_add_span(b, None, d)` for many B events at once (a million unclosed B is a real trace)."""
+        replace, kept = msgspec.structs.replace, self.kept
+        recs = [replace(kept[b], ph="X", dur=d / 1000.0) for b, d in zip(bs, durs_ns)]
+        self.spans.extend(recs)
+        self.span_src.extend(bs)
+        self.span_dur.extend(durs_ns)
+        self.overrides.update(zip(bs, recs))
+
+    def _thread_ends(self, keys: set[tuple[Any, Any]],
+                     be_last: dict[tuple[Any, Any], int] | None = None) -> dict[tuple[Any, Any], int]:
         """The last timestamp (ns) of each of these threads: the latest end of its X events and time of
         its B, E and thread instants, as catapult closes a B that never ended (a pass over those events,
         for the rare trace that has one)."""
@@ -508,7 +524,11 @@ class _Builder:
             for key, t in zip(thread, ends[used].tolist()):
                 if key in keys and t > last.get(key, t - 1):
                     last[key] = t
-        idx = [i for i in self.begins_ends if ok[i]] + [
+        if be_last is not None:  # the B/E events' part, already known
+            for key, t in be_last.items():
+                if key in keys and t > last.get(key, t - 1):
+                    last[key] = t
+        idx = ([i for i in self.begins_ends if ok[i]] if be_last is None else []) + [
             i for i in self.inst_src if ok[i] and events[i].s not in ("g", "p") and events[i].ph in ("i", "I")]
         end = self.ts_ns[idx].tolist()
         thread = pairs([events[i].pid for i in idx], [events[i].tid for i in idx])
