@@ -13,17 +13,23 @@ from typing import TYPE_CHECKING, NoReturn
 
 from safeio import literal
 
-from .loader import TraceError
+from .loader import STDIN, STREAM_LIMIT, InputOptions, TraceError
 from .summary import COLUMNS
 
 if TYPE_CHECKING:
     from .model import Trace
 
 
-def _load(path: str) -> Trace:
+def _options(args: argparse.Namespace) -> InputOptions:
+    if args.max_input_bytes < 1:
+        raise TraceError(f"--max-input-bytes must be at least 1, not {args.max_input_bytes}")
+    return InputOptions(allow_special=args.allow_special_files, max_bytes=args.max_input_bytes)
+
+
+def _load(path: str, options: InputOptions = InputOptions()) -> Trace:
     from .model import load_trace
 
-    trace = load_trace(path)
+    trace = load_trace(path, options=options)
     for w in trace.warnings:  # warnings quote names, pids and tids from the file
         print(f"warning: {literal(path)}: {literal(w)}", file=sys.stderr)
     return trace
@@ -32,7 +38,7 @@ def _load(path: str) -> Trace:
 def cmd_summary(args: argparse.Namespace) -> int:
     from .summary import format_table, ops_table
 
-    trace = _load(args.trace)
+    trace = _load(args.trace, _options(args))
     table = ops_table(trace, by_shape=args.by_shape)
     rows = table.rows(args.sort, not args.ascending, args.limit, args.filter or "")
     if args.json:
@@ -46,7 +52,10 @@ def cmd_diff(args: argparse.Namespace) -> int:
     from .diff import diff_dicts, diff_tables, format_diff
     from .summary import ops_table
 
-    a, b = _load(args.a), _load(args.b)
+    if args.a == args.b == STDIN:
+        raise TraceError("standard input (-) can be only one of the two traces")
+    options = _options(args)
+    a, b = _load(args.a, options), _load(args.b, options)
     rows = diff_tables(ops_table(a), ops_table(b))
     if args.text or args.json or not sys.stdout.isatty():
         if args.json:
@@ -56,6 +65,9 @@ def cmd_diff(args: argparse.Namespace) -> int:
         return 0
     from .app import ViewerApp
 
+    if STDIN in (args.a, args.b):
+        raise TraceError("the TUI reads keys from the terminal, not a trace from standard input: pass "
+                         "--text or --json, or save the trace to a file")
     ViewerApp(args.a, diff_path=args.b).run()
     return 0
 
@@ -63,6 +75,9 @@ def cmd_diff(args: argparse.Namespace) -> int:
 def cmd_open(path: str) -> int:
     from safeio import InputError, open_input
 
+    if path == STDIN:
+        raise TraceError("the TUI reads keys from the terminal, not a trace from standard input: use "
+                         "`summary -` or `diff A - --text`, or save the trace to a file")
     try:  # refused here, before the terminal switches to the TUI: no FIFO, device or directory
         open_input(path, what="trace file")[0].close()
     except InputError as exc:
@@ -83,7 +98,7 @@ def _parser() -> argparse.ArgumentParser:
     p = _Parser(prog="python -m viewer", description="Terminal viewer for Chrome trace files.")
     sub = p.add_subparsers(dest="cmd")
     s = sub.add_parser("summary", help="print the ops table")
-    s.add_argument("trace")
+    s.add_argument("trace", help="a trace file (.json or .json.gz), or - for standard input")
     s.add_argument("--sort", default="total", choices=COLUMNS)
     s.add_argument("--ascending", action="store_true")
     s.add_argument("--limit", type=int, default=None)
@@ -91,11 +106,18 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--by-shape", action="store_true", help="one row per (name, Input Dims)")
     s.add_argument("--json", action="store_true")
     d = sub.add_parser("diff", help="compare two traces op by op")
-    d.add_argument("a")
-    d.add_argument("b")
+    d.add_argument("a", help="a trace file, or - for standard input")
+    d.add_argument("b", help="a trace file, or - for standard input")
     d.add_argument("--text", action="store_true", help="print instead of opening the TUI")
     d.add_argument("--json", action="store_true")
     d.add_argument("--limit", type=int, default=None)
+    for sp in (s, d):
+        sp.add_argument("--allow-special-files", action="store_true",
+                        help="read a named pipe (FIFO) or device as a trace, like standard input "
+                             "(refused by default: a FIFO may never end, /dev/zero never does)")
+        sp.add_argument("--max-input-bytes", type=int, default=STREAM_LIMIT, metavar="N",
+                        help=f"the most bytes read from standard input, a FIFO or a device before it "
+                             f"is refused (default {STREAM_LIMIT}); regular files are read to their size")
     o = sub.add_parser("open", help="open the TUI (the default)")
     o.add_argument("trace")
     return p

@@ -31,7 +31,7 @@ from .convert import epoch_floats, hashable, number, pairs, text
 from .events import (NOT_OBJECT_PH, Event, EventSource, FileSource, args_dict, args_value, decode_events_exact,
                      event_id)
 from .flows import Flows, bind_flows, bind_flows_v2, join_flows
-from .loader import Progress, RawTrace, _noop, load_raw, raw_trace
+from .loader import InputOptions, Progress, RawTrace, _noop, load_raw, raw_trace
 from .stream import Columns, LazyEvents, columns_of_records, fill_tid_from_pid, intern_keys
 from .nesting import nest, self_time
 
@@ -819,14 +819,15 @@ def _gc_paused(freeze: bool = False) -> Iterator[None]:
             gc.enable()
 
 
-def load_trace(path: str, progress: Progress = _noop, defer_flows: bool = False) -> Trace:
+def load_trace(path: str, progress: Progress = _noop, defer_flows: bool = False,
+               options: InputOptions = InputOptions()) -> Trace:
     """Open a trace file; raises loader.TraceError (one-line message) only when nothing is readable.
 
     The result is frozen out of the GC's sight afterwards. With defer_flows, flows are bound later by
     `trace.bind_pending_flows()` (the app does it after the first paint).
     """
     with _gc_paused(freeze=True):
-        trace = build_trace(load_raw(path, progress), path, progress, defer_flows)
+        trace = build_trace(load_raw(path, progress, options), path, progress, defer_flows)
     return trace
 
 
