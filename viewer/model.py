@@ -1,9 +1,11 @@
 """A trace as columnar NumPy arrays, sorted by (lane, start), so every view is a vectorised query.
 
 Why columns rather than objects: a 1M-event trace must load in seconds and redraw in milliseconds;
-one Python object per event is too slow to sort, bucket and aggregate. The event records
-(`events.Event`, in file order) are kept for what columns do not hold: args (left as raw bytes until
-asked for) and, through the trace's `source`, every original field of the one event selected.
+one Python object per event is too slow to sort, bucket and aggregate, and too large to hold. The
+event records (`events.Event`, in file order: `trace.events`) serve what columns do not hold: args
+(left as raw bytes until asked for) and, through the trace's `source`, every original field of the one
+event selected. Read from a file, only the records the builder needs are kept (every event but the X
+ones); an X event's record is decoded again from its bytes when asked for (`stream.LazyEvents`).
 
 Times are int64 nanoseconds. Events of a lane are contiguous (`lane_start[l]:lane_start[l+1]`) and
 sorted by (ts, -dur, file order), which makes nesting depth, parents and self time computable with

@@ -123,10 +123,12 @@ class _Column:
 
 class _Accumulator:
     """Builds `Columns` from batches of records in file order (the pieces of a file, or all at once).
-    `capacity`: a guess at the number of events, for the first allocation."""
+    `capacity`: a guess at the number of events, for the first allocation. `keep`: whether to keep the
+    records the model reads (not when the caller holds every record anyway)."""
 
-    def __init__(self, exact: bool, capacity: int = 0) -> None:
+    def __init__(self, exact: bool, capacity: int = 0, keep: bool = True) -> None:
         self.exact = exact
+        self.keep = keep
         self.count = 0
         self.ts_ns = _Column(np.int64, capacity)
         self.ts_ok = _Column(np.bool_, capacity)
@@ -149,7 +151,8 @@ class _Accumulator:
         if len(xk) < m:
             for k in compress(range(m), map(ne, phs, repeat("X"))):
                 self.others.append(base + k)
-                self.kept[base + k] = recs[k]
+                if self.keep:
+                    self.kept[base + k] = recs[k]
         del phs
         xs = list(map(recs.__getitem__, xk))
         self.x_src.extend(np.array(xk, dtype=np.int64) + base)
@@ -160,7 +163,8 @@ class _Accumulator:
         for k, e in zip(xk, xs):
             if e.bind_id is not UNSET:
                 self.x_bind.append(base + k)
-                self.kept[base + k] = e
+                if self.keep:
+                    self.kept[base + k] = e
         self.count += m
 
     def columns(self) -> Columns:
@@ -179,8 +183,9 @@ def fill_tid_from_pid(recs: Sequence[Event]) -> None:
 
 
 def columns_of_records(events: Sequence[Event], exact: bool = False) -> Columns:
-    """The columns of records already in memory (the slow path's, and from_events')."""
-    acc = _Accumulator(exact, len(events))
+    """The columns of records already in memory (the slow path's, and from_events'); `kept` stays
+    empty, the caller reading the records from `events` itself."""
+    acc = _Accumulator(exact, len(events), keep=False)
     ts_ns, ts_ok = ns_array([e.ts for e in events])
     acc.add(events, ts_ns, ts_ok)
     return acc.columns()
