@@ -17,17 +17,23 @@ from typing import TYPE_CHECKING, NoReturn
 
 from safeio import literal
 
-from .loader import TraceError
+from .loader import STDIN, STREAM_LIMIT, InputOptions, TraceError
 from .summary import COLUMNS
 
 if TYPE_CHECKING:
     from .model import Trace
 
 
-def _load(path: str | list[str]) -> Trace:
+def _options(args: argparse.Namespace) -> InputOptions:
+    if args.max_input_bytes < 1:
+        raise TraceError(f"--max-input-bytes must be at least 1, not {args.max_input_bytes}")
+    return InputOptions(allow_special=args.allow_special_files, max_bytes=args.max_input_bytes)
+
+
+def _load(path: str | list[str], options: InputOptions = InputOptions()) -> Trace:
     from .model import load_trace
 
-    trace = load_trace(path)
+    trace = load_trace(path, options=options)
     where = path if isinstance(path, str) else path[0] if len(path) == 1 else "job"
     for w in trace.warnings:  # warnings quote names, pids and tids from the file
         print(f"warning: {literal(where)}: {literal(w)}", file=sys.stderr)
@@ -49,7 +55,9 @@ def cmd_summary(args: argparse.Namespace) -> int:
     paths: list[str] = args.trace
     if (args.rank is not None or args.per_rank) and not _is_job(paths):
         raise TraceError("--rank and --per-rank need a job: a directory of rank traces, or several trace files")
-    trace = _load(paths if len(paths) > 1 else paths[0])
+    if STDIN in paths and len(paths) > 1:
+        raise TraceError("standard input (-) is one trace: it cannot be part of a job")
+    trace = _load(paths if len(paths) > 1 else paths[0], _options(args))
     if args.steps:
         from .steps import format_steps, step_breakdown
 
@@ -106,7 +114,10 @@ def cmd_diff(args: argparse.Namespace) -> int:
 
     from .steps import step_events
 
-    a, b = _load(args.a), _load(args.b)
+    if args.a == args.b == STDIN:
+        raise TraceError("standard input (-) can be only one of the two traces")
+    options = _options(args)
+    a, b = _load(args.a, options), _load(args.b, options)
     steps = (len(step_events(a)), len(step_events(b)))
     rows = diff_tables(ops_table(a), ops_table(b), *steps)
     if args.text or args.json or not sys.stdout.isatty():
@@ -120,6 +131,9 @@ def cmd_diff(args: argparse.Namespace) -> int:
         return 0
     from .app import ViewerApp
 
+    if STDIN in (args.a, args.b):
+        raise TraceError("the TUI reads keys from the terminal, not a trace from standard input: pass "
+                         "--text or --json, or save the trace to a file")
     ViewerApp(args.a, diff_path=args.b).run()
     return 0
 
@@ -127,6 +141,9 @@ def cmd_diff(args: argparse.Namespace) -> int:
 def cmd_open(paths: list[str]) -> int:
     from safeio import InputError, open_input
 
+    if STDIN in paths:
+        raise TraceError("the TUI reads keys from the terminal, not a trace from standard input: use "
+                         "`summary -` or `diff A - --text`, or save the trace to a file")
     from .job import job_files
 
     files = job_files(paths[0]) if _is_job(paths) and len(paths) == 1 else paths
@@ -151,7 +168,8 @@ def _parser() -> argparse.ArgumentParser:
     p = _Parser(prog="python -m viewer", description="Terminal viewer for Chrome trace files.")
     sub = p.add_subparsers(dest="cmd")
     s = sub.add_parser("summary", help="print the ops table")
-    s.add_argument("trace", nargs="+", help="a trace file; or a job: a directory of rank traces, or several files")
+    s.add_argument("trace", nargs="+", help="a trace file (.json or .json.gz), or - for standard input; or a job: "
+                                            "a directory of rank traces, or several files")
     s.add_argument("--rank", type=int, default=None, help="a job's rank r only")
     s.add_argument("--per-rank", action="store_true", help="one table per rank of a job")
     s.add_argument("--sort", default="total", choices=COLUMNS)
@@ -164,21 +182,43 @@ def _parser() -> argparse.ArgumentParser:
                         "(and GPU busy/idle), with the average step")
     s.add_argument("--json", action="store_true")
     d = sub.add_parser("diff", help="compare two traces op by op")
-    d.add_argument("a")
-    d.add_argument("b")
+    d.add_argument("a", help="a trace file, or - for standard input")
+    d.add_argument("b", help="a trace file, or - for standard input")
     d.add_argument("--text", action="store_true", help="print instead of opening the TUI")
     d.add_argument("--json", action="store_true")
     d.add_argument("--limit", type=int, default=None)
     r = sub.add_parser("ranks", help="a job's steps per rank: compute and collective time, the slowest rank")
     r.add_argument("trace", nargs="+", help="a directory of rank traces, or several trace files")
     r.add_argument("--json", action="store_true")
+    for sp in (s, d):
+        sp.add_argument("--allow-special-files", action="store_true",
+                        help="read a named pipe (FIFO) or device as a trace, like standard input "
+                             "(refused by default: a FIFO may never end, /dev/zero never does)")
+        sp.add_argument("--max-input-bytes", type=int, default=STREAM_LIMIT, metavar="N",
+                        help=f"the most bytes read from standard input, a FIFO or a device before it "
+                             f"is refused (default {STREAM_LIMIT}); regular files are read to their size")
     o = sub.add_parser("open", help="open the TUI (the default)")
     o.add_argument("trace", nargs="+", help="a trace file; or a job: a directory of rank traces, or several files")
     return p
 
 
+def _keep_large_blocks_mapped() -> None:
+    """glibc raises its mmap threshold to the size of the largest block freed so far, so after the first
+    few lane-sized arrays of a large load every later one comes from the heap, and freed heap stays
+    resident: a fixed threshold (1 MiB) hands each freed array back at once (about 10 MB less peak per
+    million events). The CLI's own process only; elsewhere (musl, macOS) this does nothing."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        try:
+            ctypes.CDLL(None).mallopt(-3, 1 << 20)  # M_MMAP_THRESHOLD
+        except (OSError, AttributeError):
+            pass
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    _keep_large_blocks_mapped()
     if argv and argv[0] not in ("summary", "diff", "ranks", "open", "-h", "--help"):
         argv = ["open"] + argv
     args = _parser().parse_args(argv)

@@ -193,12 +193,16 @@ class FileSource:
         self._offsets = offsets + [end]
 
     def __getitem__(self, i: int) -> Any:
+        return decode_value(self.raw_item(i))
+
+    def raw_item(self, i: int) -> Raw:
+        """The text of event i, as it is in the file."""
         if not 0 <= i < self.count:
             raise IndexError(i)
         if self._offsets is None and self._all is None:
             self._index()
         if self._all is not None:
-            return decode_value(self._all[i])
+            return self._all[i]
         offsets = self._offsets
         assert offsets is not None  # _index() sets either _all or _offsets
         k, j = divmod(i, self.STRIDE)
@@ -206,5 +210,4 @@ class FileSource:
         chunk = bytes(memoryview(self.buf)[a:b]).rstrip()
         if chunk.endswith(b","):
             chunk = chunk[:-1]
-        items = _raw_list_decoder.decode(b"[" + chunk + b"]")
-        return decode_value(items[j])
+        return _raw_list_decoder.decode(b"[" + chunk + b"]")[j]

@@ -17,9 +17,10 @@ import codecs
 import io
 import json
 import re
+import sys
 from decimal import Decimal
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, Sequence
 
 import msgspec
 import orjson
@@ -28,7 +29,8 @@ from safeio import InputError, TruncatedStream, gunzip_stream, open_input
 from safeio.read import inflate_budget
 
 from .convert import epoch_floats
-from .events import Event, EventSource, FileSource, decode_events, to_records
+from .events import Event, EventSource, FileSource, to_records
+from .stream import Columns, LazyEvents, decode_columns
 
 Progress = Callable[[float, str], None]
 
@@ -45,10 +47,12 @@ class TraceError(Exception):
 class RawTrace:
     """Records in file order; `source[i]` is the original event i (every field, for the details pane)."""
 
-    events: list[Event]
+    events: Sequence[Event]
     meta: dict[str, Any] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     source: EventSource | None = None
+    # The fast path's events as columns (then `events` decodes an X event's record only when asked).
+    columns: Columns | None = None
 
     def __post_init__(self) -> None:
         if self.source is None:
@@ -68,24 +72,72 @@ _CHUNK = 1 << 24
 _BLANK = b" \t\n\r"
 
 
-def read_bytes(path: str, progress: Progress = _noop) -> bytes | bytearray:
+# The most a stream (stdin, a FIFO, a device) may give when the caller sets no other limit.
+STREAM_LIMIT = 1 << 30
+STDIN = "-"
+
+
+@dataclass(frozen=True)
+class InputOptions:
+    """What the user allowed beyond regular files: FIFOs and devices (`allow_special`), and how many
+    bytes any stream (those, or stdin as `-`) may give before it is refused (`max_bytes`)."""
+
+    allow_special: bool = False
+    max_bytes: int = STREAM_LIMIT
+
+
+def read_bytes(path: str, progress: Progress = _noop, options: InputOptions = InputOptions()) -> bytes | bytearray:
     """The trace's bytes (gunzipped), read in chunks so that the progress bar moves while a 1 GB file
-    loads, within safeio's budget: a regular file only (a FIFO would block, /dev/zero never ends), at
-    most its size when opened, gzip inflated to at most `inflate_budget(size)`. Leading blanks are
-    skipped without being kept, and a file whose first other byte cannot start a trace is refused
-    before the rest is read (a 2 GiB sparse file of zeros used to take 4.6 GB to be called invalid)."""
+    loads, within safeio's budget: a regular file only (a FIFO would block, /dev/zero never ends) unless
+    `options` allow FIFOs and devices, at most its size when opened, gzip inflated to at most
+    `inflate_budget(size)`. `-` is standard input. A stream (stdin, or a FIFO or device when allowed)
+    is read to at most `options.max_bytes`, and refused beyond. Leading blanks are skipped without being
+    kept, and a file whose first other byte cannot start a trace is refused before the rest is read (a
+    2 GiB sparse file of zeros used to take 4.6 GB to be called invalid)."""
+    if path == STDIN:
+        try:
+            return _read_stream(sys.stdin.buffer, "standard input", options.max_bytes, progress)
+        except OSError as exc:
+            raise TraceError(f"standard input: cannot read: {exc.strerror or exc}") from None
     try:
-        f, size = open_input(path, what="trace file")
+        f, size = open_input(path, what="trace file", allow_nonregular=options.allow_special)
     except InputError as exc:
-        raise TraceError(str(exc)) from None
+        msg = str(exc)
+        if "not a trace file" in msg:
+            msg += " (or pass --allow-special-files, or `-` to read standard input)"
+        raise TraceError(msg) from None
     with f:
         try:
+            if size is None:
+                return _read_stream(f, path, options.max_bytes, progress)
             head = f.read(1 << 20)
             if head[:2] == b"\x1f\x8b":
                 return _read_gzip(f, head, size or 1, path, progress)
             return _read_plain(f, head, size, path, progress)
         except OSError as exc:
             raise TraceError(f"{path}: cannot read: {exc.strerror or exc}") from None
+
+
+def _read_stream(f: Any, path: str, limit: int, progress: Progress) -> bytes | bytearray:
+    """A stream of unknown length: at most `limit` bytes kept (one more read to tell that it is longer),
+    then read as a file of that size would be."""
+    data = bytearray()
+    while len(data) <= limit:
+        chunk = f.read(min(_CHUNK, limit + 1 - len(data)))
+        if not chunk:
+            break
+        data += chunk
+        progress(0.15 * min(1.0, len(data) / max(limit, 1)), "reading")
+    if len(data) > limit:
+        raise TraceError(f"{path}: gives more than {limit} bytes, the limit for a stream; pass a larger "
+                         f"--max-input-bytes, or save it to a regular file first")
+    size = len(data)
+    bio = io.BytesIO(data)
+    del data
+    head = bio.read(1 << 20)
+    if head[:2] == b"\x1f\x8b":
+        return _read_gzip(bio, head, size or 1, path, progress)
+    return _read_plain(bio, head, size, path, progress)
 
 
 def _skip_blanks(head: bytes, more: Callable[[], bytes]) -> tuple[bytes, int]:
@@ -253,10 +305,10 @@ def split_document(doc: Any, warnings: list[str]) -> RawTrace:
     raise TraceError(f"not a Chrome trace: the JSON document is a {type(doc).__name__}")
 
 
-def load_raw(path: str, progress: Progress = _noop) -> RawTrace:
+def load_raw(path: str, progress: Progress = _noop, options: InputOptions = InputOptions()) -> RawTrace:
     warnings: list[str] = []
     try:
-        data = read_bytes(path, progress)
+        data = read_bytes(path, progress, options)
     except _PartialGzip as part:
         warnings.append(f"{part.why}; showing what was decompressed")
         data = part.data
@@ -349,17 +401,18 @@ def decode_fast(data: bytes | bytearray, warnings: list[str]) -> RawTrace | None
     if first not in (b"[", b"{"):
         return None
     try:
-        if first == b"[":
-            events = decode_events(data)
-            return RawTrace(events, {}, warnings, FileSource(data, len(events)))
-        top: dict[str, msgspec.Raw] = msgspec.json.decode(data, type=dict[str, msgspec.Raw])
-        if "traceEvents" not in top:
-            return None
-        buf = top.pop("traceEvents")
-        events = decode_events(buf)
         meta = {}
-        for k, v in top.items():
-            meta[k] = msgspec.json.decode(v)
-        return RawTrace(events, meta, warnings, FileSource(buf, len(events)))
+        if first == b"[":
+            buf: Any = data
+        else:
+            top: dict[str, msgspec.Raw] = msgspec.json.decode(data, type=dict[str, msgspec.Raw])
+            if "traceEvents" not in top:
+                return None
+            buf = top.pop("traceEvents")
+            for k, v in top.items():
+                meta[k] = msgspec.json.decode(v)
+        cols = decode_columns(buf)
+        source = FileSource(buf, cols.count)
+        return RawTrace(LazyEvents(cols, source), meta, warnings, source, cols)
     except (msgspec.MsgspecError, RecursionError, ValueError, OverflowError, UnicodeDecodeError):
         return None

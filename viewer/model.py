@@ -1,9 +1,11 @@
 """A trace as columnar NumPy arrays, sorted by (lane, start), so every view is a vectorised query.
 
 Why columns rather than objects: a 1M-event trace must load in seconds and redraw in milliseconds;
-one Python object per event is too slow to sort, bucket and aggregate. The event records
-(`events.Event`, in file order) are kept for what columns do not hold: args (left as raw bytes until
-asked for) and, through the trace's `source`, every original field of the one event selected.
+one Python object per event is too slow to sort, bucket and aggregate, and too large to hold. The
+event records (`events.Event`, in file order: `trace.events`) serve what columns do not hold: args
+(left as raw bytes until asked for) and, through the trace's `source`, every original field of the one
+event selected. Read from a file, only the records the builder needs are kept (every event but the X
+ones); an X event's record is decoded again from its bytes when asked for (`stream.LazyEvents`).
 
 Times are int64 nanoseconds. Events of a lane are contiguous (`lane_start[l]:lane_start[l+1]`) and
 sorted by (ts, -dur, file order), which makes nesting depth, parents and self time computable with
@@ -20,7 +22,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from itertools import compress, repeat
-from operator import attrgetter, eq, is_, is_not, ne
+from operator import attrgetter, eq
 from typing import Any, overload
 
 import msgspec
@@ -28,11 +30,12 @@ import numpy as np
 from numpy.typing import NDArray
 from msgspec import UNSET
 
-from .convert import epoch_floats, hashable, ns_array, number, pairs, text
+from .convert import epoch_floats, hashable, number, pairs, text
 from .events import (NOT_OBJECT_PH, Event, EventSource, FileSource, args_dict, args_value, decode_events_exact,
                      event_id)
 from .flows import Flows, bind_flows, bind_flows_v2, join_flows
-from .loader import Progress, RawTrace, _noop, load_raw, raw_trace
+from .loader import InputOptions, Progress, RawTrace, _noop, load_raw, raw_trace
+from .stream import Columns, LazyEvents, columns_of_records, fill_tid_from_pid, intern_keys
 from .nesting import nest, self_time
 
 
@@ -103,7 +106,7 @@ class Trace:
     kind: NDArray[np.int8]
     # Event i's record is events[src[i]], unless the builder made a new one for it (a B/E or b/e
     # pair merged into one span, an async instant moved to its lane): overrides[src[i]].
-    events: list[Event]
+    events: Sequence[Event]
     src: NDArray[np.int64]
     overrides: dict[int, Event]
     source: EventSource  # source[src[i]]: the original event, every field (details pane)
@@ -165,7 +168,9 @@ class Trace:
 
     def records(self) -> list[Event]:
         """Every event's record in the trace's (sorted) order; one pass, for whole-trace scans."""
-        recs = list(map(self.events.__getitem__, self.src.tolist()))
+        events = self.events.all() if isinstance(self.events, LazyEvents) else self.events
+        recs = list(map(events.__getitem__, self.src.tolist()))
+        del events
         if self.overrides:
             for pos in np.flatnonzero(np.isin(self.src, list(self.overrides))).tolist():
                 recs[pos] = self.overrides[int(self.src[pos])]
@@ -257,6 +262,9 @@ def _intern(values: list[Any], table: dict[str, int]) -> np.ndarray:
         values = [v if type(v) is str else text(v) for v in values]
         first = dict(zip(dict.fromkeys(values), itertools.count()))
     ids = np.fromiter(map(first.__getitem__, values), dtype=np.int32, count=len(values))
+    if not table and set(map(type, first)) <= {str}:  # all text already, a fresh table: it is `first`
+        table.update(first)
+        return ids
     # Distinct raw values can share a text (5 and "5"): remap onto one table entry per text.
     remap = np.array([table.setdefault(v if type(v) is str else text(v), len(table)) for v in first],
                      dtype=np.int32)
@@ -273,9 +281,11 @@ class _Builder:
         self.progress = progress
         self.warnings = raw.warnings
         self.events = raw.events
-        self.spans: list[Event] = []  # X events, then B/E and b/e pairs merged into one record each
+        self.spans: list[Event] = []  # B/E and b/e pairs merged into one record each (X events: x_*)
         self.span_src: list[int] = []  # file index of each merged span (the X events' are x_src)
         self.x_src = np.zeros(0, np.int64)
+        self.x_combo: NDArray[np.int32] = np.zeros(0, np.int32)  # each X event's (name, cat, pid, tid), into x_combos
+        self.x_combos: list[_Combo] = []
         self.instants: list[Event] = []
         self.inst_src: list[int] = []
         self.overrides: dict[int, Event] = {}
@@ -283,6 +293,8 @@ class _Builder:
         self.async_events: list[int] = []
         self.counters: list[Event] = []
         self.counter_src: list[int] = []
+        self.counter_ts: list[int] = []  # ns, per counter event (valid where counter_ok)
+        self.counter_ok: list[bool] = []
         self.flows: list[Event] = []
         self.flow_v2: list[int] = []  # file indices of the X and B events with a bind_id (flow v2)
         self.ts_ns = np.zeros(0, np.int64)  # every event's ts in ns, file order (valid where ts_ok)
@@ -303,21 +315,19 @@ class _Builder:
         instants, inst_src, be, asy, ctr, flows = (
             self.instants, self.inst_src, self.begins_ends, self.async_events, self.counters, self.flows
         )
-        events = self._exact_if_needed()
-        n = len(events)
-        self._tid_from_pid()
-        phs = [e.ph for e in events]
-        # X dominates real traces: C-speed filters for it, a Python dispatch for the rest.
-        others = list(compress(range(n), map(ne, phs, repeat("X"))))
-        is_x = np.ones(n, dtype=bool)
-        is_x[others] = False
-        self.x_src = np.flatnonzero(is_x)
-        self.spans.extend(map(events.__getitem__, self.x_src.tolist()))
-        self.x_dur, self.x_dur_ok = ns_array([e.dur for e in self.spans])
-        self.flow_v2 = list(compress(self.x_src.tolist(), map(is_not, map(attrgetter("bind_id"), self.spans),
-                                                              repeat(UNSET))))
-        other_phs = list(map(phs.__getitem__, others))
-        del phs
+        cols = self.raw.columns
+        if cols is None:  # records in memory (the slow path, from_events): their columns, in one batch
+            cols = self._columns_of_records()
+            self.kept: Any = self.events  # a list, or a dict of the kept records (below)
+        else:  # every record the builder reads is a kept one: looked up at C speed, not through LazyEvents
+            self.kept = cols.kept
+        events = self.kept
+        self.ts_ns, self.ts_ok = cols.ts_ns, cols.ts_ok
+        self.x_src, self.x_dur, self.x_dur_ok = cols.x_src, cols.x_dur, cols.x_dur_ok
+        self.x_combo, self.x_combos = cols.x_combo, cols.x_combos
+        self.flow_v2 = list(cols.x_bind)
+        others = cols.others
+        other_phs = [events[i].ph for i in others]
         try:
             groups = list(dict.fromkeys(other_phs)) if len(others) > _GROUP_MIN else None
         except TypeError:  # a list or an object as ph: take them one at a time
@@ -361,26 +371,17 @@ class _Builder:
         for ph, n in sorted(self.skipped.items()):
             self.warnings.append(f"{n} events of phase {ph!r} (not drawn by this viewer); skipped")
 
-    def _exact_if_needed(self) -> list[Event]:
-        """Every event's ts in ns; where float timestamps are epoch-scale (beyond EXACT_US) and the
-        events were decoded from the file's bytes, they are decoded again with exact decimals first."""
-        ts = [e.ts for e in self.events]
-        source = self.raw.source
-        if isinstance(source, FileSource) and epoch_floats(ts):
-            self.events = self.raw.events = decode_events_exact(source.buf)
-            ts = [e.ts for e in self.events]
-        self.ts_ns, self.ts_ok = ns_array(ts)
-        return self.events
-
-    def _tid_from_pid(self) -> None:
-        """An event without a tid is on the thread whose tid is its pid, as Perfetto reads it (so its
-        B/E pair up and it shares a lane with the pid's main thread). The record changes, not the
-        original event the details pane shows."""
+    def _columns_of_records(self) -> Columns:
+        """Records in memory as columns. Where float timestamps are epoch-scale (beyond EXACT_US) and the
+        records were decoded from the file's bytes, they are decoded again with exact decimals first."""
         events = self.events
-        for i in compress(range(len(events)), map(is_, map(attrgetter("tid"), events), repeat(None))):
-            e = events[i]
-            if e.pid is not None and e.ph is not NOT_OBJECT_PH:
-                e.tid = e.pid
+        source = self.raw.source
+        exact = False
+        if isinstance(source, FileSource) and epoch_floats([e.ts for e in events]):
+            self.events = self.raw.events = events = decode_events_exact(source.buf)
+            exact = True
+        fill_tid_from_pid(events)
+        return columns_of_records(events, exact)
 
     def _metadata(self, e: Event) -> None:
         name = e.name
@@ -408,7 +409,7 @@ class _Builder:
         table[key] = value
 
     def _add_span(self, b: int, e: Event | None, dur_ns: int, tid: Any = None) -> None:
-        rec = _merge(self.events[b], e, dur_ns / 1000.0)
+        rec = _merge(self.kept[b], e, dur_ns / 1000.0)
         if tid is not None:
             rec.tid = tid
         self.spans.append(rec)
@@ -418,56 +419,122 @@ class _Builder:
 
     def _valid_by_time(self, idx: list[int]) -> list[int]:
         """The events among `idx` with a usable ts, by time (file order among equal times)."""
-        ts, ok = self.ts_ns, self.ts_ok
-        valid = [i for i in idx if ok[i]]
-        valid.sort(key=ts.__getitem__)
+        v = np.asarray(idx, dtype=np.int64)
+        v = v[self.ts_ok[v]]
+        valid: list[int] = v[np.argsort(self.ts_ns[v], kind="stable")].tolist()
         return valid
 
     def pair_begin_end(self) -> None:
-        """B/E per thread on a stack, as catapult does: an E closes the most recent open B."""
-        events, ts = self.events, self.ts_ns
-        stacks: dict[tuple[Any, Any], list[int]] = defaultdict(list)
-        unmatched_e = 0
+        """B/E per thread on a stack, as catapult does: an E closes the most recent open B.
+
+        Vectorised (a million B/E took 15 s one by one): per thread, in time order, the stack's depth is
+        the running sum of +1 per B and -1 per E floored at 0 (an E on an empty stack is skipped), which
+        is that sum less its running minimum (when negative). A B pushed to depth L is then closed by the
+        next E that pops from depth L on its thread: in each (thread, depth) group, in time order, B and
+        E alternate, and each B pairs with the E right after it, if any."""
+        events, ts = self.kept, self.ts_ns
         valid = self._valid_by_time(self.begins_ends)
         if len(valid) < len(self.begins_ends):
             self.warnings.append(f"{len(self.begins_ends) - len(valid)} B/E events without a valid ts; skipped")
-        for i in valid:
-            e = events[i]
-            key = (hashable(e.pid), hashable(e.tid))
-            if e.ph == "B":
-                stacks[key].append(i)
-                continue
-            stack = stacks[key]
-            if not stack:
-                unmatched_e += 1
-                continue
-            b = stack.pop()
-            self._add_span(b, e, int(ts[i] - ts[b]))
-        if unmatched_e:
-            self.warnings.append(f"{unmatched_e} E events without a matching B; skipped")
-        open_b = {key: s for key, s in stacks.items() if s}
-        if open_b:
-            last = self._thread_ends(set(open_b))
-            n_open = sum(map(len, open_b.values()))
-            self.warnings.append(f"{n_open} B events never ended; each closed at its thread's last timestamp")
-            for key, s in open_b.items():
-                s.sort()  # file order, as they were opened: the outer one first
-                durs = np.maximum(last.get(key, 0) - ts[s], 0).tolist()
-                for b, d in zip(s, durs):
-                    self._add_span(b, None, d)
+        n = len(valid)
+        if not n:
+            return
+        recs = list(map(events.__getitem__, valid))
+        is_b = np.fromiter(map(eq, map(attrgetter("ph"), recs), repeat("B")), dtype=bool, count=n)
+        keys = pairs(list(map(attrgetter("pid"), recs)), list(map(attrgetter("tid"), recs)))
+        del recs
+        key_index = dict(zip(dict.fromkeys(keys), itertools.count()))  # threads in order of first appearance
+        thread = np.fromiter(map(key_index.__getitem__, keys), dtype=np.int64, count=n)
+        del keys
+        o = np.argsort(thread, kind="stable")  # by thread, then time
+        t_o = thread[o]
+        starts = np.flatnonzero(np.r_[True, t_o[1:] != t_o[:-1]])
+        seg = np.cumsum(np.r_[False, t_o[1:] != t_o[:-1]])  # segment number per position
+        step = np.where(is_b[o], 1, -1).astype(np.int64)
+        total = np.cumsum(step)
+        before = np.repeat(total[starts] - step[starts], np.diff(np.r_[starts, n]))
+        walk = total - before  # the running sum within the thread
+        big = 2 * n + 2
+        low = np.minimum.accumulate(walk + (len(starts) - seg) * big) - (len(starts) - seg) * big
+        depth = walk - np.minimum(low, 0)  # after each event
+        prev = np.empty_like(depth)  # before each event: the one before it on its thread, 0 at the first
+        prev[1:] = depth[:-1]
+        prev[starts] = 0
+        e_pos = ~is_b[o]
+        unmatched = e_pos & (prev <= 0)
+        level = np.where(e_pos, prev, depth)
+        keep = ~unmatched
+        pos = np.flatnonzero(keep)
+        g = np.lexsort((pos, level[pos], seg[pos]))  # (thread, level), time order
+        grp_pos = pos[g]
+        same = (seg[grp_pos][1:] == seg[grp_pos][:-1]) & (level[grp_pos][1:] == level[grp_pos][:-1])
+        pair_at = np.flatnonzero(same & ~e_pos[grp_pos][:-1] & e_pos[grp_pos][1:])
+        b_o, e_o = grp_pos[pair_at], grp_pos[pair_at + 1]
+        closed = np.zeros(n, bool)
+        closed[b_o] = True
+        by_e = np.argsort(o[e_o], kind="stable")  # in the order the E events come (time order)
+        v = np.asarray(valid, dtype=np.int64)
+        b_file, e_file = v[o[b_o[by_e]]], v[o[e_o[by_e]]]
+        for b, e, d in zip(b_file.tolist(), e_file.tolist(), (ts[e_file] - ts[b_file]).tolist()):
+            self._add_span(b, events[e], d)
+        n_unmatched = int(unmatched.sum())
+        if n_unmatched:
+            self.warnings.append(f"{n_unmatched} E events without a matching B; skipped")
+        open_pos = np.flatnonzero(is_b[o] & ~closed)
+        if len(open_pos):
+            threads = list(key_index)
+            open_threads = np.unique(t_o[open_pos])
+            # The B/E events' own latest ts per thread, at C speed; the X events and instants in _thread_ends.
+            be_last = np.full(len(threads), np.iinfo(np.int64).min, np.int64)
+            np.maximum.at(be_last, thread, ts[v])
+            last = self._thread_ends({threads[t] for t in open_threads.tolist()},
+                                     {threads[t]: int(be_last[t]) for t in open_threads.tolist()})
+            self.warnings.append(f"{len(open_pos)} B events never ended; each closed at its thread's last timestamp")
+            # Per thread in order of first appearance, each in file order (the outer one first).
+            b_all = v[o[open_pos]]
+            order = np.lexsort((b_all, t_o[open_pos]))
+            b_all, t_all = b_all[order], t_o[open_pos][order]
+            end = np.array([last.get(threads[t], 0) for t in t_all.tolist()], dtype=np.int64)
+            durs = np.maximum(end - ts[b_all], 0)
+            self._add_open_spans(b_all.tolist(), durs.tolist())
 
-    def _thread_ends(self, keys: set[tuple[Any, Any]]) -> dict[tuple[Any, Any], int]:
+    def _add_open_spans(self, bs: list[int], durs_ns: list[int]) -> None:
+        """`_add_span(b, None, d)` for many B events at once (a million unclosed B is a real trace)."""
+        replace, kept = msgspec.structs.replace, self.kept
+        recs = [replace(kept[b], ph="X", dur=d / 1000.0) for b, d in zip(bs, durs_ns)]
+        self.spans.extend(recs)
+        self.span_src.extend(bs)
+        self.span_dur.extend(durs_ns)
+        self.overrides.update(zip(bs, recs))
+
+    def _thread_ends(self, keys: set[tuple[Any, Any]],
+                     be_last: dict[tuple[Any, Any], int] | None = None) -> dict[tuple[Any, Any], int]:
         """The last timestamp (ns) of each of these threads: the latest end of its X events and time of
         its B, E and thread instants, as catapult closes a B that never ended (a pass over those events,
         for the rare trace that has one)."""
-        events, ok = self.events, self.ts_ok
+        events, ok = self.kept, self.ts_ok
         x_ok = self.x_dur_ok & ok[self.x_src]
         x = self.x_src[x_ok]
-        idx = x.tolist() + [i for i in self.begins_ends if ok[i]] + [
-            i for i in self.inst_src if ok[i] and events[i].s not in ("g", "p") and events[i].ph in ("i", "I")]
-        end = np.concatenate([self.ts_ns[x] + self.x_dur[x_ok], self.ts_ns[idx[len(x):]]]).tolist()
-        thread = pairs([events[i].pid for i in idx], [events[i].tid for i in idx])
         last: dict[tuple[Any, Any], int] = {}
+        if len(x):  # the X events' latest end per (name, cat, pid, tid), then per thread
+            combo = self.x_combo[x_ok]
+            ends = np.full(len(self.x_combos), np.iinfo(np.int64).min, np.int64)
+            np.maximum.at(ends, combo, self.ts_ns[x] + self.x_dur[x_ok])
+            present = np.zeros(len(self.x_combos), bool)
+            present[combo] = True
+            used = np.flatnonzero(present).tolist()
+            thread = pairs([self.x_combos[c][2] for c in used], [self.x_combos[c][3] for c in used])
+            for key, t in zip(thread, ends[used].tolist()):
+                if key in keys and t > last.get(key, t - 1):
+                    last[key] = t
+        if be_last is not None:  # the B/E events' part, already known
+            for key, t in be_last.items():
+                if key in keys and t > last.get(key, t - 1):
+                    last[key] = t
+        idx = ([i for i in self.begins_ends if ok[i]] if be_last is None else []) + [
+            i for i in self.inst_src if ok[i] and events[i].s not in ("g", "p") and events[i].ph in ("i", "I")]
+        end = self.ts_ns[idx].tolist()
+        thread = pairs([events[i].pid for i in idx], [events[i].tid for i in idx])
         for key, t in zip(thread, end):
             if key in keys and t > last.get(key, t - 1):
                 last[key] = t
@@ -475,7 +542,7 @@ class _Builder:
 
     def pair_async(self) -> None:
         """Nestable async b/e, paired by (pid, cat, id, name); each name gets its own lane."""
-        events, ts = self.events, self.ts_ns
+        events, ts = self.kept, self.ts_ns
         open_: dict[tuple[Any, str, Any, str, bool], list[int]] = defaultdict(list)
         unmatched = 0
         for i in self._valid_by_time(self.async_events):
@@ -508,6 +575,15 @@ class _Builder:
         self.pair_async()
         self.progress(0.65, "building columns")
         ts, dur, src, combo_id, combos, kind = self._columns()
+        # The X events' columns are in the ones above now: free them before sorting and nesting
+        # (and every event's ts, once the counters' own are taken).
+        self.raw.columns = None
+        self.counter_ts = self.ts_ns[self.counter_src].tolist()
+        self.counter_ok = self.ts_ok[self.counter_src].tolist()
+        self.ts_ns, self.ts_ok = np.zeros(0, np.int64), np.zeros(0, bool)
+        self.x_src = self.x_dur = np.zeros(0, np.int64)
+        self.x_combo = np.zeros(0, np.int32)
+        self.x_dur_ok = np.zeros(0, bool)
         self.progress(0.8, "sorting lanes")
         names: dict[str, int] = {}
         cats: dict[str, int] = {}
@@ -518,9 +594,18 @@ class _Builder:
         del combo_id, combos
         # File order breaks ties (catapult's rule): of slices with the same start and end the first in
         # the file is the parent, even where B/E pairs were merged in the order they closed.
-        order = np.lexsort((src, kind, -dur, ts, lane_id))
-        ts, dur, name_id, cat_id, lane_id, kind, src = (
-            a[order] for a in (ts, dur, name_id, cat_id, lane_id, kind, src))
+        neg_dur = -dur
+        order = np.lexsort((src, kind, neg_dur, ts, lane_id))
+        del neg_dur
+        # One column at a time, each old one freed as its sorted copy replaces it.
+        ts = ts[order]
+        dur = dur[order]
+        name_id = name_id[order]
+        cat_id = cat_id[order]
+        lane_id = lane_id[order]
+        kind = kind[order]
+        src = src[order]
+        del order
         bounds = np.searchsorted(lane_id, np.arange(len(lanes) + 1))
         for li, lane in enumerate(lanes):
             lane.start, lane.stop = int(bounds[li]), int(bounds[li + 1])
@@ -553,13 +638,17 @@ class _Builder:
     def _columns(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, list[_Combo], np.ndarray]:
         """ts, dur (ns), file index, combination id and kind of every drawable event; the combinations."""
         spans, instants = self.spans, self.instants
-        raw = spans + instants
-        src = np.concatenate([self.x_src, np.array(self.span_src + self.inst_src, dtype=np.int64)])
+        raw = spans + instants  # records of everything but the X events
+        n_x = len(self.x_src)
         n_inst = len(instants)
+        if raw:
+            src = np.concatenate([self.x_src, np.array(self.span_src + self.inst_src, dtype=np.int64)])
+            dur = np.concatenate([self.x_dur, np.array(self.span_dur, dtype=np.int64), np.zeros(n_inst, np.int64)])
+            dur_ok = np.concatenate([self.x_dur_ok, np.ones(len(self.span_dur) + n_inst, bool)])
+        else:  # X events only: their columns as they are (no second copy of each)
+            src, dur, dur_ok = self.x_src, self.x_dur, self.x_dur_ok
         ts = self.ts_ns[src]
-        dur = np.concatenate([self.x_dur, np.array(self.span_dur, dtype=np.int64), np.zeros(n_inst, np.int64)])
-        dur_ok = np.concatenate([self.x_dur_ok, np.ones(len(self.span_dur) + n_inst, bool)])
-        kind = np.concatenate([np.full(len(spans), KIND_SPAN, np.int8), np.full(n_inst, KIND_INSTANT, np.int8)])
+        kind = np.concatenate([np.full(n_x + len(spans), KIND_SPAN, np.int8), np.full(n_inst, KIND_INSTANT, np.int8)])
         bad_ts = ~self.ts_ok[src]
         if bad_ts.any():
             self.warnings.append(f"{int(bad_ts.sum())} events with a missing, non-numeric or out-of-range ts; skipped")
@@ -571,19 +660,24 @@ class _Builder:
             )
             dur[bad_dur] = 0
         keep = ~bad_ts
-        ts_ns = ts[keep]
-        dur_ns = dur[keep]
+        del bad_ts, bad_dur, dur_ok
+        x_combo = self.x_combo
+        if keep.all():
+            ts_ns, dur_ns = ts, dur
+        else:
+            ts_ns, dur_ns = ts[keep], dur[keep]
+            raw = list(compress(raw, keep[n_x:].tolist()))
+            x_combo = x_combo[keep[:n_x]]
+            src, kind = src[keep], kind[keep]
+        del ts, dur, keep
         end_over = ts_ns + dur_ns
         if (np.abs(end_over) >= 2**62).any():
             dur_ns = np.where(np.abs(end_over) >= 2**62, 0, dur_ns)
-        if not keep.all():
-            raw = list(compress(raw, keep.tolist()))
-            src = src[keep]
-        kind = kind[keep]
-        combo_id, combos = self._combos(raw, kind)
+        del end_over
+        combo_id, combos = self._combos(x_combo, raw, kind[len(x_combo):])
         return ts_ns, dur_ns, src, combo_id, combos, kind
 
-    def _combos(self, raw: list[Event], kind: np.ndarray) -> tuple[np.ndarray, list[_Combo]]:
+    def _combos(self, x_combo: np.ndarray, raw: list[Event], kind: np.ndarray) -> tuple[np.ndarray, list[_Combo]]:
         """Each event's (name, cat, pid, tid) as an id into the distinct combinations, in order of
         first appearance. A trace has few distinct ones, so names, categories and lanes are then
         worked out once per combination instead of once per event."""
@@ -596,13 +690,21 @@ class _Builder:
                     keys[j] = (e.name, e.cat, "", "global instants")
                 elif scope == "p":
                     keys[j] = (e.name, e.cat, e.pid, "process instants")
-        try:
-            first = dict(zip(dict.fromkeys(keys), itertools.count()))
-        except TypeError:
-            keys = _hashable_keys(keys)
-            first = dict(zip(dict.fromkeys(keys), itertools.count()))
-        combo_id = np.fromiter(map(first.__getitem__, keys), dtype=np.int64, count=len(keys))
-        return combo_id, list(first)
+        # The X events' combinations first, numbered in order of first appearance among them.
+        x_ids = np.zeros(0, np.int32)
+        table: dict[_Combo, int] = {}
+        if len(x_combo) == len(self.x_src):  # none left out: x_combos is in order of first appearance
+            x_ids = x_combo
+            table = dict(zip(self.x_combos, itertools.count()))
+        elif len(x_combo):
+            uniq, first = np.unique(x_combo, return_index=True)
+            used = uniq[np.argsort(first, kind="stable")]
+            renum = np.zeros(len(self.x_combos), np.int32)
+            renum[used] = np.arange(len(used), dtype=np.int32)
+            x_ids = renum[x_combo]
+            table = {self.x_combos[c]: k for k, c in enumerate(used.tolist())}
+        rest = intern_keys(keys, table)
+        return (np.concatenate([x_ids, rest.astype(np.int32)]) if len(rest) else x_ids), list(table)
 
     def _lanes(self, laneky: list[tuple[Any, Any]]) -> tuple[list[Lane], np.ndarray]:
         index = dict(zip(dict.fromkeys(laneky), itertools.count()))
@@ -633,12 +735,12 @@ class _Builder:
     def _counters(self) -> list[CounterTrack]:
         points: dict[tuple[Any, str], dict[str, list[tuple[int, float]]]] = defaultdict(lambda: defaultdict(list))
         bad = 0
-        for i, e in zip(self.counter_src, self.counters):
+        for t_ns, t_ok, e in zip(self.counter_ts, self.counter_ok, self.counters):
             args = args_value(e)
-            if not isinstance(args, dict) or not self.ts_ok[i]:
+            if not isinstance(args, dict) or not t_ok:
                 bad += 1
                 continue
-            ts = int(self.ts_ns[i])  # exact ns: a float64 loses them at epoch scale, as for every other event
+            ts = t_ns  # exact ns (an int): a float64 loses them at epoch scale, as for every other event
             key = (hashable(e.pid), text(e.name) + (f" {e.id}" if e.id is not UNSET else ""))
             for series, v in args.items():
                 value = number(v)  # numbers and numeric strings, as Perfetto reads them
@@ -657,19 +759,6 @@ class _Builder:
                                        np.fromiter((p[1] for p in pts), np.float64, len(pts)))
             tracks.append(track)
         return tracks
-
-
-def _hashable_keys(keys: list[_Combo]) -> list[_Combo]:
-    """(name, cat, pid, tid) keys made hashable as the columns were one by one: names and categories
-    as text (all of the column, if any value is unhashable), pids and tids through `hashable`."""
-    names, cats, pids, tids = (list(c) for c in zip(*keys))
-    for col in (names, cats):
-        try:
-            dict.fromkeys(col)
-        except TypeError:
-            col[:] = [v if type(v) is str else text(v) for v in col]
-    pids, tids = (list(c) for c in zip(*pairs(pids, tids)))
-    return list(zip(names, cats, pids, tids))
 
 
 def _order(v: Any) -> _OrderKey:
@@ -733,7 +822,8 @@ def _gc_paused(freeze: bool = False) -> Iterator[None]:
             gc.enable()
 
 
-def load_trace(path: str | list[str], progress: Progress = _noop, defer_flows: bool = False) -> Trace:
+def load_trace(path: str | list[str], progress: Progress = _noop, defer_flows: bool = False,
+               options: InputOptions = InputOptions()) -> Trace:
     """Open a trace file; raises loader.TraceError (one-line message) only when nothing is readable.
 
     A directory, or a list of several files, is a distributed job: its ranks' traces merged on one clock
@@ -743,7 +833,7 @@ def load_trace(path: str | list[str], progress: Progress = _noop, defer_flows: b
     paths = [path] if isinstance(path, str) else list(path)
     if len(paths) == 1 and not os.path.isdir(paths[0]):
         with _gc_paused(freeze=True):
-            return build_trace(load_raw(paths[0], progress), paths[0], progress, defer_flows)
+            return build_trace(load_raw(paths[0], progress, options), paths[0], progress, defer_flows)
     from .job import load_job
 
     with _gc_paused(freeze=True):

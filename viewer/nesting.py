@@ -37,53 +37,93 @@ def nest(ts: NDArray[np.int64], dur: NDArray[np.int64], kind: NDArray[np.int8],
         if d is None or p is None:  # both or neither
             d, p = _nest_greedy(ts[a:b], end[a:b])
         depth[a:b] = d
-        parent[a:b] = np.where(p >= 0, p + a, -1)
+        if a:
+            p[p >= 0] += a
+        parent[a:b] = p
     return depth, parent
 
 
 def _nest_lane(ts: NDArray[np.int64], end: NDArray[np.int64], dur: NDArray[np.int64]
                ) -> tuple[NDArray[np.int32], NDArray[np.int64]] | tuple[None, None]:
-    """Depth and parent of a properly nested lane; (None, None) where two events partially overlap."""
+    """Depth and parent of a properly nested lane; (None, None) where two events partially overlap.
+
+    Written to keep few lane-sized temporaries alive at once (each is 8 MB per million events)."""
     is_span = dur > 0
-    span_ends = np.sort(end[is_span])
-    span_ts = ts[is_span]  # already sorted
     # Spans: open intervals started earlier (their ends are > ts, and all earlier-ending spans began
     # strictly before, since dur > 0).
+    span_ends = np.sort(end[is_span])
     closed_before = np.searchsorted(span_ends, ts, "right")
-    # For a span, spans that start at the same ts but sort earlier (longer) also enclose it.
-    span_rank: NDArray[np.intp] = np.cumsum(is_span) - is_span
-    depth = np.where(is_span, span_rank - closed_before, np.searchsorted(span_ts, ts, "right") - closed_before)
-    depth = depth.astype(np.int32)
-    if (depth < 0).any():
+    del span_ends
+    # For a span, spans that start at the same ts but sort earlier (longer) also enclose it; an
+    # instant is inside every span that starts at or before it.
+    depth64 = np.cumsum(is_span, dtype=np.int64)
+    depth64 -= is_span
+    inst = np.flatnonzero(~is_span)
+    if len(inst):
+        depth64[inst] = np.searchsorted(ts[is_span], ts[inst], "right")
+    del inst, is_span
+    depth64 -= closed_before
+    del closed_before
+    if len(depth64) and depth64.min() < 0:
         return None, None
-    # Same-row overlap check (sorted by depth then ts).
-    o = np.lexsort((ts, depth))
-    same = depth[o][1:] == depth[o][:-1]
-    if (same & (ts[o][1:] < end[o][:-1])).any():
-        return None, None
-    parent = _nested_parents(depth, end)
+    depth = depth64.astype(np.int32)
+    del depth64
+    # Same-row overlap check, rows in turn (a stable sort by depth keeps each row in ts order).
+    o = np.argsort(depth, kind="stable")
+    for a in range(0, len(o) - 1, _BLOCK):  # in blocks: small temporaries
+        here, nxt = o[a : a + _BLOCK], o[a + 1 : a + _BLOCK + 1]
+        if ((depth[here[: len(nxt)]] == depth[nxt]) & (ts[nxt] < end[here[: len(nxt)]])).any():
+            return None, None
+    key = _row_keys(depth, o)
+    del o
+    parent = _nested_parents(depth, end, key)
     if ((parent < 0) & (depth > 0)).any():  # a row below one it is not inside: a partial overlap
         return None, None
     return depth, parent
 
 
-def _nested_parents(depth: NDArray[np.int32], end: NDArray[np.int64]) -> NDArray[np.int64]:
+def _row_keys(depth: NDArray[np.int32], by_row: NDArray[np.intp]) -> NDArray[np.int64]:
+    """depth * n + position, in (depth, position) order: sorted. `by_row`: the positions in that order."""
+    key = depth[by_row].astype(np.int64)
+    key *= len(depth)
+    key += by_row
+    return key
+
+
+def _nested_parents(depth: NDArray[np.int32], end: NDArray[np.int64],
+                    key: NDArray[np.int64] | None = None) -> NDArray[np.int64]:
     """In a properly nested lane, an event's parent is the last event before it one row up (-1 where
     that one ends first: the lane does not nest after all): one searchsorted over (depth, position) keys for
     all rows at once, not a pass over the lane per depth (which made a stack a million deep take a quarter
-    of an hour)."""
+    of an hour). `key`: `_row_keys`, if already known."""
     n = len(depth)
     if not n:
         return np.full(0, -1, dtype=np.int64)
-    pos = np.arange(n, dtype=np.int64)
-    key = np.sort(depth.astype(np.int64) * n + pos)
-    up = depth.astype(np.int64) - 1
-    j = np.searchsorted(key, up * n + pos) - 1
-    cand = key[np.maximum(j, 0)]
-    found = (up >= 0) & (j >= 0) & (cand // n == up)
-    cand = cand % n
-    found &= end[cand] >= end
-    return np.where(found, cand, -1)
+    if key is None:
+        key = _row_keys(depth, np.argsort(depth, kind="stable"))
+    # Per event (in blocks, to keep the temporaries small): query = (depth - 1) * n + position; its
+    # candidate is the key just before the query's place.
+    out = np.empty(n, dtype=np.int64)
+    for a in range(0, n, _BLOCK):
+        b = min(n, a + _BLOCK)
+        d = depth[a:b].astype(np.int64)
+        d -= 1
+        query = d * n
+        query += np.arange(a, b, dtype=np.int64)
+        j = np.searchsorted(key, query)
+        j -= 1
+        found = (d >= 0) & (j >= 0)
+        np.maximum(j, 0, out=j)
+        cand = key[j]
+        found &= cand // n == d
+        cand %= n
+        found &= end[cand] >= end[a:b]
+        cand[~found] = -1
+        out[a:b] = cand
+    return out
+
+
+_BLOCK = 1 << 16
 
 
 class _TakenRows:

@@ -101,29 +101,46 @@ def ops_table(trace: Trace, by_shape: bool = False, mask: np.ndarray | None = No
     if mask is not None:
         sel &= mask
     idx = np.flatnonzero(sel)
+    del sel
     n_names = len(trace.names) + 1  # + ProfilerStep*
     step_ids = step_name_ids(trace)
     nid = trace.name_id[idx].astype(np.int64)
     if len(step_ids):
         nid = np.where(np.isin(nid, step_ids), len(trace.names), nid)
-    key = trace.cat_id[idx].astype(np.int64) * n_names + nid
-    shape_ids = np.zeros(len(idx), dtype=np.int64)
+    key = trace.cat_id[idx].astype(np.int64)
+    key *= n_names
+    key += nid
+    shape_ids = np.zeros(0, dtype=np.int64)
     shape_table: list[str] = [""]
     if by_shape:
         shape_ids, shape_table = _shape_ids(trace, idx)
         key = key * len(shape_table) + shape_ids
-    uniq, inv = np.unique(key, return_inverse=True)
-    dur = trace.dur[idx]
-    self_ns = trace.self_ns[idx]
-    count = np.bincount(inv, minlength=len(uniq))
+    space = max(len(trace.cats), 1) * n_names * len(shape_table)
+    if space <= max(4 * len(key), 1 << 20):  # few distinct keys (the usual): counted, not sorted
+        count = np.bincount(key, minlength=space)
+        uniq = np.flatnonzero(count)
+        count = count[uniq]
+        lookup = np.zeros(space, np.intp)
+        lookup[uniq] = np.arange(len(uniq))
+        inv = lookup[key]
+        del lookup
+    else:
+        uniq, inv = np.unique(key, return_inverse=True)
+        count = np.bincount(inv, minlength=len(uniq))
+    del key
+    whole = len(idx) == len(trace)  # every event is a span: the columns themselves, not copies
+    dur = trace.dur if whole else trace.dur[idx]
+    self_ns = trace.self_ns if whole else trace.self_ns[idx]
     total = np.bincount(inv, weights=dur, minlength=len(uniq)).astype(np.int64)
     selft = np.bincount(inv, weights=self_ns, minlength=len(uniq)).astype(np.int64)
-    o = np.argsort(inv, kind="stable")
-    starts = np.searchsorted(inv[o], np.arange(len(uniq)))
-    mn = np.minimum.reduceat(dur[o], starts) if len(uniq) else np.zeros(0, np.int64)
-    mx = np.maximum.reduceat(dur[o], starts) if len(uniq) else np.zeros(0, np.int64)
-    first = idx[o[starts]] if len(uniq) else np.zeros(0, np.int64)
-    merged = nid[o[starts]] == len(trace.names) if len(uniq) else np.zeros(0, bool)
+    mn = np.full(len(uniq), np.iinfo(np.int64).max, np.int64)
+    mx = np.full(len(uniq), np.iinfo(np.int64).min, np.int64)
+    np.minimum.at(mn, inv, dur)
+    np.maximum.at(mx, inv, dur)
+    first_at = np.full(len(uniq), len(idx), np.int64)
+    np.minimum.at(first_at, inv, np.arange(len(idx)))
+    first = idx[first_at]
+    merged = nid[first_at] == len(trace.names)
     dev_total, dev_self = device_time(trace)
     dev = np.bincount(inv, weights=dev_total[idx], minlength=len(uniq)).astype(np.int64)
     dev_s = np.bincount(inv, weights=dev_self[idx], minlength=len(uniq)).astype(np.int64)
@@ -133,7 +150,7 @@ def ops_table(trace: Trace, by_shape: bool = False, mask: np.ndarray | None = No
     envelope = cat_mask(trace, ENVELOPE_CATS)[first] if len(uniq) else np.zeros(0, bool)
     with np.errstate(divide="ignore", invalid="ignore"):
         pct = np.where(envelope | (busy <= 0), np.nan, 100.0 * total / np.maximum(busy, 1))
-    shapes = [shape_table[int(shape_ids[o[s]])] for s in starts] if by_shape else [""] * len(uniq)
+    shapes = [shape_table[int(shape_ids[k])] for k in first_at] if by_shape else [""] * len(uniq)
     return OpsTable(
         name=[STEPS_STAR if m else trace.names[trace.name_id[i]] for i, m in zip(first.tolist(), merged.tolist())],
         cat=[trace.cats[trace.cat_id[i]] for i in first],

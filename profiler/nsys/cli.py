@@ -18,8 +18,12 @@ from profiler.nsys.schema import NsysImportError
 
 
 def summary(trace: dict[str, Any], path: Path | str) -> str:
-    counts = Counter(e.get("cat", "") for e in trace["traceEvents"] if e.get("ph") not in ("M", "s", "f"))
-    flows = sum(1 for e in trace["traceEvents"] if e.get("ph") == "s")
+    """The line import-nsys prints: from a whole trace, or from what import_nsys returns (its counts)."""
+    if "traceEvents" in trace:
+        counts = Counter(e.get("cat", "") for e in trace["traceEvents"] if e.get("ph") not in ("M", "s", "f"))
+        flows = sum(1 for e in trace["traceEvents"] if e.get("ph") == "s")
+    else:
+        counts, flows = Counter(trace["eventsByCategory"]), trace["flowCount"]
     parts = [f"{n} {cat}" for cat, n in sorted(counts.items())] + [f"{flows} ac2g flows"]
     return f"wrote {literal(path)}: {', '.join(literal(p) for p in parts)}"
 

@@ -16,7 +16,7 @@ import sqlite3
 import warnings
 from collections import Counter
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from safeio import literal
 
@@ -126,7 +126,9 @@ class _Converter:
         self.trace_name = trace_name
         self.skipped: Counter[str] = Counter()
         self.strings = {r["id"]: r["value"] or "" for r in self.read("StringIds", ("id", "value"))}
-        self.events: list[dict[str, Any]] = []
+        # Where events go as they are made: a list (convert_export), or an _EventBytes that serializes
+        # each at once (import_nsys: memory bounded by the output, not a dict per event).
+        self.events: Any = []
         self.cpu_threads: set[tuple[int, int]] = set()
         self.gpu_streams: set[tuple[int, int]] = set()
         self.trace_end = 0
@@ -138,12 +140,7 @@ class _Converter:
         """The rows of `table` whose values have the types COLUMN_TYPES allows, as dicts of the given
         columns (all that COLUMN_TYPES lists and the table has, by default); other rows are counted in
         `skipped`. Rows whose end precedes their start are skipped too (a negative duration)."""
-        types = COLUMN_TYPES[table]
-        if names is None:
-            names = tuple(c for c in types if c in self.columns[table])
-        valid = [f"typeof({quote(c)}) IN {types.get(c, INT_OR_NULL)}" for c in names]
-        if "start" in names and "end" in names:
-            valid.append('("end" IS NULL OR "end" >= "start")')
+        names, valid = self._valid(table, names)
         try:
             rows = self.conn.execute(f"SELECT {', '.join(quote(c) for c in names)} FROM {quote(table)} "
                                      f"WHERE {' AND '.join(valid)}").fetchall()
@@ -154,10 +151,46 @@ class _Converter:
             self.skipped[table] += total - len(rows)
         return [dict(zip(names, row)) for row in rows]
 
+    def _valid(self, table: str, names: tuple[str, ...] | None) -> tuple[tuple[str, ...], list[str]]:
+        types = COLUMN_TYPES[table]
+        if names is None:
+            names = tuple(c for c in types if c in self.columns[table])
+        valid = [f"typeof({quote(c)}) IN {types.get(c, INT_OR_NULL)}" for c in names]
+        if "start" in names and "end" in names:
+            valid.append('("end" IS NULL OR "end" >= "start")')
+        return names, valid
+
     def read_events(self, table: str) -> list[dict[str, Any]]:
         """As `read`, in time order (ties in the table's own order, as ORDER BY start, rowid gave)."""
         rows = self.read(table)
         rows.sort(key=lambda r: r["start"])
+        return rows
+
+    def iter_events(self, table: str) -> Iterator[dict[str, Any]]:
+        """`read_events`, a row at a time: SQLite sorts (by start, then rowid: the table's own order)
+        and one dict lives at a time. A table without a rowid is read and sorted whole, as before."""
+        names, valid = self._valid(table, None)
+        query = (f"SELECT {', '.join(quote(c) for c in names)} FROM {quote(table)} "
+                 f"WHERE {' AND '.join(valid)} ORDER BY \"start\", rowid")
+        try:
+            cursor = self.conn.execute(query)
+        except sqlite3.Error:  # WITHOUT ROWID (or a view): no rowid to break ties with
+            yield from self._read_events_uncounted(table)
+            return
+        try:
+            for row in cursor:
+                yield dict(zip(names, row))
+        except sqlite3.Error as exc:
+            raise self.conn.error(exc, f"table {table}") from exc
+
+    def _read_events_uncounted(self, table: str) -> list[dict[str, Any]]:
+        """read_events, without counting the skipped rows again (read_event_tables counted them)."""
+        before = self.skipped[table]
+        rows = self.read_events(table)
+        if before:
+            self.skipped[table] = before
+        else:
+            self.skipped.pop(table, None)
         return rows
 
     # ---- metadata -------------------------------------------------------------------------
@@ -238,17 +271,16 @@ class _Converter:
             return
         types = self.nvtx_types()
         payload = self.has("NVTX_EVENTS", "int64Value")
-        rows = self.tables["NVTX_EVENTS"]
         domains: dict[tuple[int, int], str] = {}
         categories: dict[tuple[int, int, int], str] = {}
-        for r in rows:
+        for r in self.iter_events("NVTX_EVENTS"):
             pid = split_gtid(r["globalTid"])[0]
             if r["eventType"] == types["NvtxDomainCreate"]:
                 domains[(pid, r["domainId"] or 0)] = self._text(r)
             elif r["eventType"] == types["NvtxCategory"]:
                 categories[(pid, r["domainId"] or 0, r["category"] or 0)] = self._text(r)
         ranges = (types["NvtxPushPopRange"], types["NvtxStartEndRange"])
-        for r in rows:
+        for r in self.iter_events("NVTX_EVENTS"):
             if r["eventType"] not in ranges and r["eventType"] != types["NvtxMark"]:
                 continue
             pid, tid = split_gtid(r["globalTid"])
@@ -286,12 +318,12 @@ class _Converter:
         return self.strings.get(row["textId"], "") if row["textId"] is not None else ""
 
     # ---- CUDA ------------------------------------------------------------------------------
-    def runtime(self) -> dict[tuple[int | None, int], dict[str, Any]]:
-        """Emits cuda_runtime events; returns them by (pid, correlation id) for the flows."""
-        launches: dict[tuple[int | None, int], dict[str, Any]] = {}
+    def runtime(self) -> dict[tuple[int | None, int], tuple[Any, Any, Any]]:
+        """Emits cuda_runtime events; returns their (pid, tid, ts) by (pid, correlation id) for the flows."""
+        launches: dict[tuple[int | None, int], tuple[Any, Any, Any]] = {}
         if "CUPTI_ACTIVITY_KIND_RUNTIME" not in self.columns:
             return launches
-        for r in self.tables["CUPTI_ACTIVITY_KIND_RUNTIME"]:
+        for r in self.iter_events("CUPTI_ACTIVITY_KIND_RUNTIME"):
             pid, tid = split_gtid(r["globalTid"])
             name = RUNTIME_VERSION_SUFFIX.sub("", self.strings.get(r["nameId"], f"<string {r['nameId']}>"))
             event = {
@@ -302,12 +334,13 @@ class _Converter:
             self.cpu_threads.add((pid, tid))
             self.events.append(event)
             if r["correlationId"] is not None:
-                launches[(pid, r["correlationId"])] = event
-                launches.setdefault((None, r["correlationId"]), event)
+                launch = (pid, tid, event["ts"])
+                launches[(pid, r["correlationId"])] = launch
+                launches.setdefault((None, r["correlationId"]), launch)
         return launches
 
-    def gpu(self, launches: dict[tuple[int | None, int], dict[str, Any]]) -> None:
-        flows: list[dict[str, Any]] = []
+    def gpu(self, launches: dict[tuple[int | None, int], tuple[Any, Any, Any]]) -> None:
+        flows: Any = self.events.new()
 
         def emit(r: dict[str, Any], cat: str, name: str, args: dict[str, Any]) -> None:
             device, stream = r["deviceId"], r["streamId"]
@@ -323,11 +356,11 @@ class _Converter:
             launch = launches.get((pid, r["correlationId"])) if r["correlationId"] is not None else None
             if launch is not None:
                 flow = {"id": r["correlationId"], "cat": "ac2g", "name": "ac2g"}
-                flows.append({"ph": "s", **flow, "pid": launch["pid"], "tid": launch["tid"], "ts": launch["ts"]})
+                flows.append({"ph": "s", **flow, "pid": launch[0], "tid": launch[1], "ts": launch[2]})
                 flows.append({"ph": "f", **flow, "pid": device, "tid": stream, "ts": event["ts"], "bp": "e"})
 
         if "CUPTI_ACTIVITY_KIND_KERNEL" in self.columns:
-            for r in self.tables["CUPTI_ACTIVITY_KIND_KERNEL"]:
+            for r in self.iter_events("CUPTI_ACTIVITY_KIND_KERNEL"):
                 emit(r, "kernel", self.strings.get(r["demangledName"], f"<string {r['demangledName']}>"), {
                     "registers per thread": r["registersPerThread"],
                     "shared memory": (r["staticSharedMemory"] or 0) + (r["dynamicSharedMemory"] or 0),
@@ -335,24 +368,39 @@ class _Converter:
                     "block": [r["blockX"], r["blockY"], r["blockZ"]],
                 })
         if "CUPTI_ACTIVITY_KIND_MEMCPY" in self.columns:
-            for r in self.tables["CUPTI_ACTIVITY_KIND_MEMCPY"]:
+            for r in self.iter_events("CUPTI_ACTIVITY_KIND_MEMCPY"):
                 kind = _kind_name(MEMCPY_KINDS, r["copyKind"])
                 src, dst = _kind_name(MEMORY_KINDS, r["srcKind"]), _kind_name(MEMORY_KINDS, r["dstKind"])
                 emit(r, "gpu_memcpy", f"Memcpy {kind} ({src} -> {dst})", {
                     "bytes": r["bytes"], "memory bandwidth (GB/s)": _bandwidth(r["bytes"], r["start"], r["end"]),
                 })
         if "CUPTI_ACTIVITY_KIND_MEMSET" in self.columns:
-            for r in self.tables["CUPTI_ACTIVITY_KIND_MEMSET"]:
+            for r in self.iter_events("CUPTI_ACTIVITY_KIND_MEMSET"):
                 emit(r, "gpu_memset", f"Memset ({_kind_name(MEMORY_KINDS, r['memKind'])})", {
                     "bytes": r["bytes"], "memory bandwidth (GB/s)": _bandwidth(r["bytes"], r["start"], r["end"]),
                 })
         self.events.extend(flows)
 
     def read_event_tables(self) -> None:
-        """Every event table's valid rows in time order, and the capture's end (the last start or end)."""
-        self.tables = {t: self.read_events(t) for t in EVENT_TABLES if t in self.columns}
-        self.trace_end = max((r["start"] if r["end"] is None else r["end"] for rows in self.tables.values()
-                              for r in rows), default=0)
+        """Count each event table's invalid rows (skipped), and find the capture's end (the last start or
+        end of a valid row), in SQL: the rows themselves are read later, one at a time."""
+        ends = []
+        for table in EVENT_TABLES:
+            if table not in self.columns:
+                continue
+            _, valid = self._valid(table, None)
+            try:
+                good, end = self.conn.execute(
+                    f"SELECT count(*), max(CASE WHEN \"end\" IS NULL THEN \"start\" ELSE \"end\" END) "
+                    f"FROM {quote(table)} WHERE {' AND '.join(valid)}").fetchone()
+                total = self.conn.execute(f"SELECT count(*) FROM {quote(table)}").fetchone()[0]
+            except sqlite3.Error as exc:
+                raise self.conn.error(exc, f"table {table}") from exc
+            if total > good:
+                self.skipped[table] += total - good
+            if end is not None:
+                ends.append(end)
+        self.trace_end = max(ends, default=0)
 
     def convert(self) -> dict[str, Any]:
         self.read_event_tables()
@@ -365,8 +413,63 @@ class _Converter:
             "displayTimeUnit": "ms",
             "baseTimeNanoseconds": self.base_time_ns(),
             "traceName": self.trace_name,
-            "traceEvents": self.metadata_events(devices) + self.events,
+            "traceEvents": self.events.before(self.metadata_events(devices)),
         }
+
+
+class _EventList(list):  # type: ignore[type-arg]
+    """convert_export's events: dicts in a list."""
+
+    def new(self) -> _EventList:
+        return _EventList()
+
+    def before(self, meta: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return meta + self
+
+
+class _EventBytes:
+    """import_nsys's events: each serialized as it is made, into one buffer (about the output's size),
+    with the counts the CLI's summary line gives."""
+
+    def __init__(self) -> None:
+        import orjson
+
+        self.dumps = orjson.dumps
+        self.buf = bytearray()
+        self.count = 0
+        self.cats: Counter[str] = Counter()
+        self.flows = 0
+
+    def append(self, event: dict[str, Any]) -> None:
+        if self.count:
+            self.buf += b","
+        self.buf += self.dumps(event)
+        self.count += 1
+        ph = event.get("ph")
+        if ph == "s":
+            self.flows += 1
+        elif ph not in ("M", "f"):
+            self.cats[event.get("cat", "")] += 1
+
+    def new(self) -> _EventBytes:
+        return _EventBytes()
+
+    def extend(self, other: _EventBytes) -> None:
+        if other.count:
+            if self.count:
+                self.buf += b","
+            self.buf += other.buf
+            self.count += other.count
+            self.cats.update(other.cats)
+            self.flows += other.flows
+        other.buf = bytearray()
+
+    def before(self, meta: list[dict[str, Any]]) -> _EventBytes:
+        head = _EventBytes()
+        for m in meta:
+            head.append(m)
+        head.extend(self)
+        return head
 
 
 def _meta(kind: str, pid: int, tid: int, name: str) -> dict[str, Any]:
@@ -380,10 +483,17 @@ class MalformedRowsWarning(UserWarning):
 def convert_export(sqlite_path: str | Path, trace_name: str | None = None) -> dict[str, Any]:
     """Reads an nsys SQLite export into a Chrome trace dict; NsysImportError on unusable input. Rows with
     values of the wrong type are skipped, and one MalformedRowsWarning says how many, per table."""
+    head, events = _convert(sqlite_path, trace_name or str(sqlite_path), _EventList())
+    return {**head, "traceEvents": events}
+
+
+def _convert(sqlite_path: str | Path, trace_name: str, sink: Any) -> tuple[dict[str, Any], Any]:
+    """The trace's header fields and its events, made into `sink` (an _EventList or an _EventBytes)."""
     conn = open_export(sqlite_path)
     try:
         columns = check_schema(conn, str(sqlite_path))
-        converter = _Converter(conn, columns, trace_name or str(sqlite_path))
+        converter = _Converter(conn, columns, trace_name)
+        converter.events = sink
         trace = converter.convert()
     finally:
         conn.close()
@@ -391,15 +501,22 @@ def convert_export(sqlite_path: str | Path, trace_name: str | None = None) -> di
         counts = ", ".join(f"{n} in {t}" for t, n in sorted(converter.skipped.items()))
         warnings.warn(literal(f"{sqlite_path}: skipped {sum(converter.skipped.values())} malformed row(s) "
                               f"({counts}): NULL, text, float or BLOB where nsys writes a number, or an end "
-                              f"before the start"), MalformedRowsWarning, stacklevel=2)
-    return trace
+                              f"before the start"), MalformedRowsWarning, stacklevel=3)
+    events = trace.pop("traceEvents")
+    return trace, events
 
 
 def import_nsys(sqlite_path: str | Path, out_path: str | Path) -> dict[str, Any]:
     """``python -m profiler import-nsys``: converts and writes the trace (through safeio: atomically,
-    so a full disk keeps the old output; gzipped when the name ends in .gz); returns it."""
+    so a full disk keeps the old output; gzipped when the name ends in .gz). Rows are read one at a time
+    and each event is serialized as it is made, so memory is bounded by the size of the output rather
+    than a dict per row and per event. Returns the trace's header fields (everything but traceEvents)
+    with `eventCount`, `eventsByCategory` (flows and metadata left out) and `flowCount`."""
     import orjson
 
-    trace = convert_export(sqlite_path, trace_name=str(out_path))
-    write_bytes(out_path, orjson.dumps(trace), what="Chrome trace")
-    return trace
+    head, events = _convert(sqlite_path, str(out_path), _EventBytes())
+    assert isinstance(events, _EventBytes)
+    prefix = orjson.dumps({**head, "traceEvents": []})
+    assert prefix.endswith(b"[]}")
+    write_bytes(out_path, (prefix[:-2], events.buf, b"]}"), what="Chrome trace")
+    return {**head, "eventCount": events.count, "eventsByCategory": dict(events.cats), "flowCount": events.flows}

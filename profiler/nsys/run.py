@@ -146,4 +146,4 @@ def run_nsys(
         )
     trace_path = Path(name + ".pt.trace.json")
     trace = import_nsys(sqlite_path, trace_path)
-    return NsysRun(report, sqlite_path, trace_path, profiled.returncode, len(trace["traceEvents"]))
+    return NsysRun(report, sqlite_path, trace_path, profiled.returncode, trace["eventCount"])

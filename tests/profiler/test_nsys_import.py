@@ -316,3 +316,21 @@ def test_parse_op_message():
 def test_split_gtid():
     assert split_gtid(GTID) == (PID, TID)
     assert split_gtid(GPID) == (PID, 0)
+
+
+def test_import_streams_what_convert_export_returns(nsys_db, tmp_path):
+    """import_nsys serializes each event as it is made (memory bounded by the output): the file it
+    writes, plain or gzipped, is the trace convert_export returns, and its counts describe that trace."""
+    import gzip
+
+    from profiler.nsys.convert import import_nsys
+
+    for name in ("t.json", "t.json.gz"):
+        out = tmp_path / name
+        head = import_nsys(nsys_db, out)
+        data = out.read_bytes()
+        trace = orjson.loads(gzip.decompress(data) if name.endswith(".gz") else data)
+        assert trace == expected_trace(str(out)) == convert_export(nsys_db, str(out))
+        assert head["eventCount"] == len(trace["traceEvents"])
+        assert head["flowCount"] == 3 and head["eventsByCategory"]["kernel"] == 1
+        assert {k: v for k, v in head.items() if k in trace} == {k: v for k, v in trace.items() if k != "traceEvents"}

@@ -1,0 +1,79 @@
+"""The piecewise decode (viewer/stream.py) reads a file exactly as one decode of it would, wherever the
+pieces are cut: cut points inside strings and inside events are refused, epoch-scale timestamps late in
+the file turn the whole decode exact, and X events keep no record yet still give theirs on demand."""
+
+import json
+
+import numpy as np
+import pytest
+
+from viewer import stream
+from viewer.model import load_trace
+from viewer.stream import LazyEvents
+
+from .test_fast_path import assert_same, load_both
+
+
+@pytest.fixture(autouse=True)
+def tiny_pieces(monkeypatch):
+    monkeypatch.setattr(stream, "CHUNK_BYTES", 48)
+
+
+def mixed_events(n=60):
+    ev = []
+    for i in range(n):
+        ev.append({"ph": "X", "name": f"op{i % 4}", "cat": "c", "pid": 1, "tid": i % 3, "ts": i, "dur": 3,
+                   "args": {"s": '},{"ph":"X"}, {', "objs": [{"a": 1}, {"b": [{"c": 2}]}]}})
+        if i % 7 == 0:
+            ev.append({"ph": "B", "name": "b", "pid": 1, "ts": i + 0.5})  # no tid: the pid's thread
+        if i % 11 == 0:
+            ev.append({"ph": "X", "name": "bound", "pid": 1, "tid": 1, "ts": i, "dur": 1, "bind_id": i,
+                       "flow_out": True})
+            ev.append({"ph": "X", "name": "dest", "pid": 1, "tid": 2, "ts": i + 2, "dur": 1, "bind_id": i,
+                       "flow_in": True})
+        if i % 13 == 0:
+            ev.append({"ph": "X", "name": "bad_ts", "pid": 1, "tid": 1, "ts": "soon", "dur": 1})
+            ev.append({"ph": "X", "name": "str_ts", "pid": 1, "tid": 1, "ts": "12.5", "dur": "2"})
+    ev.append({"ph": "M", "name": "thread_name", "pid": 1, "tid": 1, "args": {"name": "main"}})
+    return ev
+
+
+@pytest.mark.parametrize("indent", [None, 1])
+def test_pieces_read_as_one_decode(tmp_path, indent):
+    fast, slow = load_both(tmp_path, mixed_events(), indent=indent)
+    assert isinstance(fast.events, LazyEvents)
+    assert_same(fast, slow)
+    assert len(fast.flow_src) > 0
+    by_name = {fast.name_of(i): i for i in range(len(fast))}
+    rec = fast.record(by_name["op1"])  # an X event's record, decoded again from its bytes
+    assert rec.name == "op1" and fast.args_of(by_name["op1"])["objs"][1] == {"b": [{"c": 2}]}
+
+
+def test_epoch_timestamps_late_in_the_file_make_every_piece_exact(tmp_path):
+    base = 1.7e15
+    ev = [{"ph": "X", "name": f"e{i}", "pid": 1, "tid": 1, "ts": i + 0.001, "dur": 0.0015} for i in range(40)]
+    ev += [{"ph": "X", "name": "outer", "pid": 1, "tid": 2, "ts": base + 0.001, "dur": 0.05},
+           {"ph": "X", "name": "inner", "pid": 1, "tid": 2, "ts": base + 0.026, "dur": 0.024}]
+    fast, slow = load_both(tmp_path, ev)
+    assert_same(fast, slow)
+    assert fast.events.exact
+    inner = [i for i in range(len(fast)) if fast.name_of(i) == "inner"][0]
+    assert fast.depth[inner] == 1
+
+
+def test_a_bad_entry_late_in_the_file_takes_the_slow_path(tmp_path):
+    ev = mixed_events(30)
+    text = json.dumps({"traceEvents": ev})[:-2] + ', 5, {"ph": "X", "name": "z", "ts": NaN, "pid": 1}]}'
+    p = tmp_path / "t.json"
+    p.write_text(text)
+    t = load_trace(str(p))
+    assert not isinstance(t.events, LazyEvents)
+    assert any("not objects" in w for w in t.warnings)
+    assert len(t) > 30
+
+
+def test_records_of_every_event_match_the_slow_path(tmp_path):
+    fast, slow = load_both(tmp_path, mixed_events(25))
+    assert [r.name for r in fast.records()] == [r.name for r in slow.records()]
+    assert [r.tid for r in fast.records()] == [r.tid for r in slow.records()]
+    np.testing.assert_array_equal(fast.src, slow.src)
