@@ -86,8 +86,7 @@ def reduced_grad(g, in_shape, dims, keepdim):
         shape = list(in_shape)
         for d in dims:
             shape[d] = 1
-        from .shape import reshape
-        g = reshape(g, tuple(shape))
+        g = g.reshape(tuple(shape))      # the method: shape.py sits above this module
     return expand(g, in_shape)
 
 

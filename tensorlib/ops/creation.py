@@ -183,8 +183,7 @@ def tensor(data, *, dtype=None, device=None, requires_grad=False, pin_memory=Fal
 def as_tensor(data, dtype=None, device=None):
     """Shares memory when it can (a NumPy array of the right dtype on the CPU), as torch's does."""
     if isinstance(data, Tensor):
-        from .misc import to
-        return to(data, dtype=dtype, device=device)
+        return data.to(dtype=dtype, device=device)
     dev = to_device(device) if device is not None else CPU
     if isinstance(data, np.ndarray) and dev.type == "cpu" and (dtype is None or D.to_dtype(dtype).np == data.dtype):
         return from_numpy(data)

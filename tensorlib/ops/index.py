@@ -5,6 +5,9 @@ from __future__ import annotations
 from .. import _sync
 from .broadcast import add_at, norm_dims, sum_to
 from ._define import Tensor, dispatch, np, op, public
+from .broadcast import expand
+from .creation import tensor, zeros_like, zeros
+from .shape import cat, reshape
 
 
 def _is_basic(idx):
@@ -189,7 +192,6 @@ def setitem(self, idx, value):
     if isinstance(value, Tensor) and type(value._data) is not type(self._data) and value.ndim == 0:
         value = value.item()
     if isinstance(value, (list, tuple)):
-        from .creation import tensor
         value = tensor(value, dtype=self.dtype, device=self.device)
     dispatch(SETITEM_, self, value, idx=idx)
 
@@ -213,7 +215,6 @@ def GATHER(xp, a, index, dim):
 @GATHER.def_backward
 def _(ctx, g):
     x, index = ctx.saved_inputs
-    from .creation import zeros_like
     return (scatter_add(zeros_like(x), ctx.attrs["dim"], index, g), None)
 
 
@@ -256,7 +257,6 @@ def _(ctx, g):
     if ctx.needs_input_grad[2]:
         gs = gather(g, ctx.attrs["dim"], index)
         if tuple(gs.shape) != tuple(src.shape):
-            from .creation import zeros_like
             z = zeros_like(src)
             gs = dispatch(SETITEM, z, gs, idx=tuple(slice(0, n) for n in index.shape))
     return g, None, gs
@@ -306,7 +306,6 @@ def INDEX_SELECT(xp, a, index, dim):
 @INDEX_SELECT.def_backward
 def _(ctx, g):
     x, index = ctx.saved_inputs
-    from .creation import zeros_like
     return (index_add(zeros_like(x), ctx.attrs["dim"], index, g), None)
 
 
@@ -614,9 +613,6 @@ def _(ctx, g):
     ga = sum_to(masked_fill(g, mask, 0.0), ctx.in_meta[0][0]) if ctx.needs_input_grad[0] else None
     gs = None
     if ctx.needs_input_grad[2]:
-        from .broadcast import expand
-        from .creation import zeros
-        from .shape import cat, reshape
         sel = getitem(g, expand(mask, tuple(g.shape)))
         n = src.numel()
         pad = zeros(n - sel.numel(), dtype=g.dtype, device=g.device)

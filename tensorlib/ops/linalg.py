@@ -6,6 +6,7 @@ from ._define import dispatch, op, public
 from .reduce import SUM
 from .shape import t, view
 from ..dispatch import dispatch_binary
+from .broadcast import expand, norm_dims
 
 
 def _matmul_kernel(xp, a, b):
@@ -224,7 +225,6 @@ def _(ctx, g):
             for i, c in enumerate(s):
                 if c not in avail:
                     gk = gk.unsqueeze(i)
-            from .broadcast import expand
             gk = expand(gk, tuple(n if c not in avail else gk.shape[i] for i, (c, n) in enumerate(zip(s, shape))))
         grads.append(sum_to(gk, shape))
     return tuple(grads)
@@ -288,7 +288,6 @@ BADDBMM.def_backward(_scaled_product_bwd)
 
 
 def _expand_input(input, shape):
-    from .broadcast import expand
     try:
         return expand(input, shape) if tuple(input.shape) != tuple(shape) else input
     except RuntimeError:
@@ -328,7 +327,6 @@ def _(ctx, g):
 
 @public(method=True)
 def cross(input, other, dim=None, *, out=None):
-    from .broadcast import norm_dims
     nd = max(input.ndim, other.ndim)
     if dim is None:
         import warnings

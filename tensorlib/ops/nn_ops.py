@@ -21,6 +21,10 @@ from ..dispatch import record_range
 from .reduce import sum as _sum
 from .shape import reshape, t, view
 from .creation import zeros
+from .creation import as_tensor, tensor
+from .index import getitem
+from .linalg import c_type
+from .misc import to, copy_
 
 _REDUCTIONS = ("none", "mean", "sum")
 
@@ -55,7 +59,6 @@ def linear(input, weight, bias=None):
                            f"{weight.shape[-1]}x{weight.shape[0]})")
     if x.dtype != w.dtype and STATE.autocast is None:
         if bias is None:    # torch's matmul path says it its way, its addmm path (with a bias) another
-            from .linalg import c_type
             raise RuntimeError(f"expected m1 and m2 to have the same dtype, but got: {c_type(x.dtype)} != "
                                f"{c_type(w.dtype)}")
         raise RuntimeError(f"mat1 and mat2 must have the same dtype, but got {type_name(input)} and "
@@ -165,7 +168,6 @@ def _dim(dim, t, name):
 def _cast(t, dtype):
     if dtype is None:
         return t
-    from .misc import to
     return to(t, dtype=dtype)
 
 
@@ -419,7 +421,6 @@ def _kl_d(x, t, attrs):
 
 
 def _pw(attrs, like):
-    from .creation import as_tensor
     return as_tensor(attrs["pos_weight"], device=like.device)
 
 
@@ -548,7 +549,6 @@ def dropout(input, p=0.5, training=True, inplace=False, *, channels=False):
         return input
     out, _ = dispatch(DROPOUT, input, p=float(p), channels=channels)
     if inplace:
-        from .misc import copy_
         from ..autograd.grad_mode import no_grad
         if not input.requires_grad:
             with no_grad():
@@ -577,7 +577,6 @@ def _(ctx, g):
     if pad is not None:
         keep = np.ones((num, 1), dtype=g._data.dtype)
         keep[pad] = 0
-        from .creation import tensor
         gw = gw * tensor(keep, device=g.device)
     return gw, None
 
@@ -643,7 +642,6 @@ def _(ctx, g):
     mode = a.get("mode", "constant")
     widths = _pad_widths(len(shape), a["pad"])
     if mode == "constant" and all(p >= 0 for w in widths for p in w):
-        from .index import getitem
         return (getitem(g, tuple(slice(lo, lo + n) for (lo, _), n in zip(widths, shape))),)
     # general: pad the index map of the input the same way, then sum gradients back by index
     n = 1
@@ -651,12 +649,10 @@ def _(ctx, g):
         n *= s
     idx = np.arange(n, dtype=np.int64).reshape(shape)
     pidx = PAD.kernel(np, idx, pad=a["pad"], mode=mode, value=-1)
-    from .creation import tensor
     flat_idx = pidx.reshape(-1)
     keep = flat_idx >= 0
     gi = reshape(g, (-1,))
     if not keep.all():
-        from .index import getitem
         gi = getitem(gi, tensor(np.nonzero(keep)[0], device=g.device))
         flat_idx = flat_idx[keep]
     out = index_add(zeros(n, dtype=g.dtype, device=g.device), 0, tensor(flat_idx, device=g.device), gi)

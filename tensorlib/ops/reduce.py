@@ -9,6 +9,8 @@ from .arithmetic import maximum, minimum
 from .broadcast import norm_dims, reduced_grad
 from .comparison import eq, isnan, ne, where
 from ._define import Tensor, dispatch, np, op, public
+from .creation import ones_like, zeros_like
+from .shape import cat
 
 values_indices = namedtuple("return_types", ["values", "indices"])
 
@@ -84,15 +86,11 @@ def _(ctx, g):
     if dim is None:
         # product of all other elements, exact also where x has zeros
         flat = x.reshape(-1)
-        from .shape import cat
-        from .creation import ones_like
         one = ones_like(flat[:1])
         left = cumprod(cat([one, flat[:-1]]), 0)
         right = cumprod(cat([one, flat.flip(0)[:-1]]), 0).flip(0)
         return ((left * right).reshape(shape) * g,)
     xt = x.movedim(dims[0], -1)
-    from .shape import cat
-    from .creation import ones_like
     one = ones_like(xt[..., :1])
     left = cumprod(cat([one, xt[..., :-1]], -1), -1)
     right = cumprod(cat([one, xt.flip(-1)[..., :-1]], -1), -1).flip(-1)
@@ -161,9 +159,7 @@ def _select_bwd(ctx, g, gi=None):
     if not keep and len(shape):
         g = g.unsqueeze(dim)
         idx = idx.unsqueeze(dim)
-    from .index import scatter_add
-    from .creation import zeros_like
-    return (scatter_add(zeros_like(x), dim, idx, g),)
+    return (zeros_like(x).scatter_add(dim, idx, g),)
 
 
 MAX = op("max", save="io", nondiff_outputs=(1,))(_select_kernel("max"))

@@ -13,6 +13,9 @@ from .. import random as R
 from .._device import device_of
 from ._define import Tensor, dispatch, np, op, public
 from .misc import RANDOM_FILL
+from .broadcast import expand
+from .creation import empty_like
+from .misc import BERNOULLI_, copy_
 
 
 @op("multinomial")
@@ -70,16 +73,13 @@ BERNOULLI.def_backward(lambda ctx, g: (g * 0,))
 @public(method=True)
 def bernoulli(input, p=None, *, generator=None, out=None):
     if p is not None:
-        from .creation import empty_like
         return bernoulli_(empty_like(input), p, generator=generator)
     return dispatch(BERNOULLI, input, generator=generator)
 
 
 @public(method=True)
 def bernoulli_(self, p=0.5, *, generator=None):
-    from .misc import BERNOULLI_, copy_
     if isinstance(p, Tensor):
-        from .broadcast import expand
         return copy_(self, bernoulli(expand(p.to(self.device), tuple(self.shape)), generator=generator))
     return dispatch(BERNOULLI_, self, p=p, generator=generator)
 

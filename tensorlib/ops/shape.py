@@ -5,6 +5,8 @@ from __future__ import annotations
 from .broadcast import EXPAND, expand, norm_dims, sum_to  # noqa: F401 - expand is re-exported
 from ..dispatch import record_range
 from ._define import Tensor, dispatch, np, op, public
+from .creation import arange, tensor as _tensor
+from .misc import view_dtype, copy_
 
 
 def _shape_arg(shape):
@@ -67,7 +69,6 @@ def reshape(input, *shape):
 @public(method=True)
 def view(input, *shape):
     if len(shape) == 1 and not isinstance(shape[0], (tuple, list, int)):
-        from .misc import view_dtype
         return view_dtype(input, shape[0])
     return dispatch(VIEW, input, shape=_shape_arg(shape))
 
@@ -545,13 +546,11 @@ def triu(input, diagonal=0):
 
 @public(name="tril_", function=False, method=True)
 def _tril_(self, diagonal=0):
-    from .misc import copy_
     return copy_(self, tril(self, diagonal))
 
 
 @public(name="triu_", function=False, method=True)
 def _triu_(self, diagonal=0):
-    from .misc import copy_
     return copy_(self, triu(self, diagonal))
 
 
@@ -726,8 +725,6 @@ def column_stack(tensors):
 
 @public(method=True)
 def repeat_interleave(input, repeats=None, dim=None, *, output_size=None):
-    from .index import index_select
-    from .creation import arange, tensor as _tensor
     if repeats is None:     # torch.repeat_interleave(repeats): arange(len) repeated
         r = input
         return repeat_interleave(arange(r.shape[0], device=r.device), r)
@@ -749,13 +746,13 @@ def repeat_interleave(input, repeats=None, dim=None, *, output_size=None):
             if any(v < 0 for v in reps):
                 raise RuntimeError("repeats can not be negative")
             idx = [i for i, v in enumerate(reps) for _ in range(v)]
-            return index_select(input, d, _tensor(idx, dtype=np.int64, device=input.device))
+            return input.index_select(d, _tensor(idx, dtype=np.int64, device=input.device))
     if repeats < 0:
         raise RuntimeError("repeats can not be negative")
     if input.ndim == 0:
         input = input.reshape(1)
     idx = [i for i in range(n) for _ in range(repeats)]
-    return index_select(input, d, _tensor(idx, dtype=np.int64, device=input.device))
+    return input.index_select(d, _tensor(idx, dtype=np.int64, device=input.device))
 
 
 @public(method=True)
@@ -774,9 +771,8 @@ def select(input, dim, index):
 
 @public(method=True)
 def take_along_dim(input, indices, dim=None):
-    from .index import gather
     if dim is None:
-        return gather(input.reshape(-1), 0, indices.reshape(-1))
+        return input.reshape(-1).gather(0, indices.reshape(-1))
     d = norm_dims(dim, input.ndim)[0]
     if input.ndim != indices.ndim:
         raise RuntimeError(f"torch.take_along_dim(): input and indices should have the same number of dimensions, "
@@ -788,7 +784,7 @@ def take_along_dim(input, indices, dim=None):
     bi, bx = list(b), list(b)
     bi[d] = input.shape[d]
     bx[d] = indices.shape[d]
-    return gather(expand(input, tuple(bi)), d, expand(indices, tuple(bx)))
+    return expand(input, tuple(bi)).gather(d, expand(indices, tuple(bx)))
 
 
 @public(method=True)

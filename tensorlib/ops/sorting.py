@@ -11,6 +11,9 @@ from collections import namedtuple
 from .. import _sync
 from .broadcast import norm_dims
 from ._define import Tensor, dispatch, np, op, public
+from .creation import tensor
+from .index import scatter_add, gather
+from .reduce import _select_bwd
 
 
 def _return_type(name):
@@ -53,7 +56,6 @@ def _scatter_bwd(ctx, g, _gi=None):
     shape = ctx.in_meta[0][0]
     if len(shape) == 0:
         return (g.reshape(()),)
-    from .index import scatter_add
     return (scatter_add(g.new_zeros(shape), ctx.attrs["dim"], idx, g),)
 
 
@@ -119,7 +121,6 @@ def _median_k(xp, a, dim=None, keepdim=False):
 
 
 def _median_bwd(ctx, g, _gi=None):
-    from .reduce import _select_bwd
     return _select_bwd(ctx, g)
 
 
@@ -219,7 +220,6 @@ def unique(input, sorted=True, return_inverse=False, return_counts=False, dim=No
 def _as_values(v, like):
     if isinstance(v, Tensor):
         return v
-    from .creation import tensor
     return tensor(v, device=like.device)
 
 
@@ -233,7 +233,6 @@ def searchsorted(sorted_sequence, input, *, out_int32=False, right=False, side=N
                                "while right was True")
         right = side == "right"
     if sorter is not None:
-        from .index import gather
         sorted_sequence = gather(sorted_sequence, -1, sorter)
     v = _as_values(input, sorted_sequence)
     s, vs = tuple(sorted_sequence.shape), tuple(v.shape)
