@@ -64,8 +64,11 @@ per_channel_dynamic_qconfig = QConfig("per_channel_symmetric")
 def _linear_dynamic(xp, x, w_q, w_scale, bias=None, reduce_range=False):
     """y = dequant(quant_u8(x) @ w_q.T) + bias, accumulated in int32 (fbgemm's dynamic linear)."""
     qmax = 127 if reduce_range else 255
-    lo = min(float(x.min()), 0.0) if x.size else 0.0
-    hi = max(float(x.max()), 0.0) if x.size else 0.0
+    lo = hi = 0.0
+    if x.size:      # the range on the host: one synchronisation on CUDA, counted as sync_watch counts them
+        from .. import _sync
+        lo, hi = (float(v) for v in _sync.to_host(xp.stack([x.min(), x.max()]), "quantized::linear_dynamic"))
+        lo, hi = min(lo, 0.0), max(hi, 0.0)
     scale = (hi - lo) / qmax if hi > lo else 1.0
     zp = int(min(max(round(-lo / scale), 0), qmax))
     xq = xp.clip(xp.rint(x / scale) + zp, 0, qmax).astype(xp.int32)
