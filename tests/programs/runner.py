@@ -170,12 +170,29 @@ def main(spec_path):
         SharedRandom(torch, mods)
     argv = spec["argv"]
     sys.argv = list(argv)
+    limits = None
+    if spec.get("threads"):
+        from threadpoolctl import threadpool_limits
+        limits = threadpool_limits(spec["threads"])
+        torch.set_num_threads(spec["threads"])
+    prof = None
+    if spec.get("profile"):
+        detailed = spec["profile"] == "detailed"
+        prof = torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU], record_shapes=detailed,
+                                      profile_memory=detailed)
+        prof.__enter__()
+        obs.t_last = time.perf_counter()
     t0 = time.perf_counter()
     try:
         runpy.run_path(os.path.join(work, argv[0]), run_name="__main__")
     except SystemExit as e:
         if e.code not in (None, 0):
             raise
+    finally:
+        if prof is not None:
+            prof.__exit__(None, None, None)
+        if limits is not None:
+            limits.unregister()
     wall = time.perf_counter() - t0
     write_bytes(spec["out"], json.dumps({"losses": obs.losses, "step_s": obs.step_s, "wall_s": wall,
                                          "torch": torch.__name__}).encode())
