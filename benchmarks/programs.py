@@ -6,8 +6,10 @@ backend and mode; a run's time per step is the best of its steps after the first
 configuration's figure is the best over its runs. Printed per program: tensorlib/torch per step, and for each
 library the profiled/unprofiled step ratio under torch.profiler.profile with default options and with
 detailed ones (record_shapes=True, profile_memory=True). Without torch installed only tensorlib's columns are
-filled.
+filled. Steps are timed with the child's CPU time (process_time), so a shared machine's other load does not
+count; --wall-clock times them with perf_counter instead.
 Usage: python benchmarks/programs.py [--programs a,b] [--steps N] [--repeat N] [--threads N] [--no-profile]
+       [--wall-clock]
 """
 from __future__ import annotations
 
@@ -34,14 +36,14 @@ def per_step(result):
     return min(steps)
 
 
-def measure(name, backends, steps, repeat, threads, modes, tmp):
+def measure(name, backends, steps, repeat, threads, modes, tmp, clock):
     best = {(b, m): float("inf") for b in backends for m in modes}
     for r in range(repeat):
         for m in modes:
             order = backends if r % 2 == 0 else backends[::-1]
             for b in order:
                 work = os.path.join(tmp, f"{name}-{b}-{m}-{r}")
-                res = harness.run(name, b, work, steps, threads=threads, profile=m)
+                res = harness.run(name, b, work, steps, threads=threads, profile=m, clock=clock)
                 best[b, m] = min(best[b, m], per_step(res))
     return best
 
@@ -54,6 +56,7 @@ def main(argv=None):
     ap.add_argument("--repeat", type=int, default=2, help="runs per backend and mode (default 2)")
     ap.add_argument("--threads", type=int, default=1, help="BLAS/OpenMP/torch threads per run (default 1)")
     ap.add_argument("--no-profile", action="store_true", help="time unprofiled steps only")
+    ap.add_argument("--wall-clock", action="store_true", help="time steps by the wall clock, not CPU time")
     args = ap.parse_args(argv)
     names = [n for n in args.programs.split(",") if n]
     unknown = [n for n in names if n not in harness.PROGRAMS]
@@ -63,7 +66,8 @@ def main(argv=None):
         ap.error("--steps must be >= 3, --repeat and --threads >= 1")
     backends = ["tensorlib"] + (["torch"] if importlib.util.find_spec("torch") else [])
     modes = MODES[:1] if args.no_profile else MODES
-    print(f"{args.threads} thread(s), {args.steps} steps per run, best step of {args.repeat} run(s) per cell; "
+    print(f"{args.threads} thread(s), {'wall' if args.wall_clock else 'CPU'} time, {args.steps} steps per run, "
+          f"best step of {args.repeat} run(s) per cell; "
           "prof = profiled step / unprofiled step")
     head = f"{'program':24} {'tl ms':>8} {'torch ms':>9} {'ratio':>6}"
     if len(modes) > 1:
@@ -72,7 +76,8 @@ def main(argv=None):
     ratios = []
     with tempfile.TemporaryDirectory(prefix="tl-programs-") as tmp:
         for name in names:
-            best = measure(name, backends, args.steps, args.repeat, args.threads, modes, tmp)
+            best = measure(name, backends, args.steps, args.repeat, args.threads, modes, tmp,
+                           "wall" if args.wall_clock else "cpu")
             tl = best["tensorlib", None]
             th = best.get(("torch", None))
             line = f"{name:24} {tl * 1e3:8.2f} " + (f"{th * 1e3:9.2f} {tl / th:5.2f}x" if th else f"{'-':>9} {'-':>6}")
