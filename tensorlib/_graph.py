@@ -301,8 +301,12 @@ def make_node2(op, a, b, attrs, out, seq):
             if a._base is not None and a._base._rebase_gen != a._rebase_gen and not a._detached:
                 _fresh_view_fn(a)
             fn = a._grad_fn
-            if fn is None:
-                fn = accumulator(a)
+            if fn is None:          # a leaf: its live accumulator (accumulator() inlined), else a new one
+                fn = a._accumulator
+                if fn is not None:
+                    fn = fn()
+                if fn is None:
+                    fn = accumulator(a)
             ea = (fn, a._output_nr)
         else:
             ea = _NO_EDGE
@@ -316,8 +320,12 @@ def make_node2(op, a, b, attrs, out, seq):
             if b._base is not None and b._base._rebase_gen != b._rebase_gen and not b._detached:
                 _fresh_view_fn(b)
             fn = b._grad_fn
-            if fn is None:
-                fn = accumulator(b)
+            if fn is None:          # a leaf: its live accumulator (accumulator() inlined), else a new one
+                fn = b._accumulator
+                if fn is not None:
+                    fn = fn()
+                if fn is None:
+                    fn = accumulator(b)
             eb = (fn, b._output_nr)
         else:
             eb = _NO_EDGE
@@ -333,8 +341,8 @@ def make_node2(op, a, b, attrs, out, seq):
         node.versions = [(x if x is not None else a)._version, (y if y is not None else b)._version]
     else:
         node.inputs = None
-    node.edges = [ea, eb]
-    node.in_meta = [ma, mb]
+    node.edges = (ea, eb)       # tuples: nothing changes a node's edges or input metadata once recorded
+    node.in_meta = (ma, mb)
     t = _new_tensor(Tensor)
     t._data = out
     if out.dtype.kind == "f" or out.dtype == BF16:
