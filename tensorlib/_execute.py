@@ -14,7 +14,7 @@ import numpy as np
 
 from . import _device, _dtype
 from ._device import device_of
-from ._graph import as_array, make_node, mark_view, record_inplace, record_inplace_view
+from ._graph import as_array, make_node, make_node2, mark_view, record_inplace, record_inplace_view
 from ._state import STATE, seq_counter
 from ._tensor_base import Tensor
 
@@ -95,6 +95,8 @@ def execute(op, args, attrs, seq):
             out = op.kernel(xp, x, y, **attrs) if attrs else op.kernel(xp, x, y)
         except ValueError as e:     # NumPy's "could not be broadcast": torch's RuntimeError and message
             raise shape_error(e, (x, y)) from None
+        if rg and STATE.grad_enabled and op.differentiable:
+            return make_node2(op, a, b, attrs, out, seq if seq >= 0 else next(seq_counter))
     elif n == 1:
         a = args[0]
         if not isinstance(a, Tensor):

@@ -20,7 +20,8 @@ from ._state import STATE
 from ._tensor_base import Tensor
 
 _np_ndarray = _np.ndarray
-_new_tensor = object.__new__
+_new_tensor = _new_node = object.__new__
+_weakref = weakref.ref
 
 
 def as_array(x):
@@ -186,7 +187,7 @@ class AccumulateGrad(Node):
     __slots__ = ("variable",)
 
     def __init__(self, variable):
-        # Node.__init__ written out (one is made per leaf per graph)
+        # Node.__init__ written out (one is made per leaf per graph: per op when a graph dies at once)
         self.op = _AccumulateOp
         self.seq = 1 << 62
         self.inputs = self.versions = self.out_data = self.out_refs = self.tensor_hooks = self.retained = None
@@ -195,7 +196,12 @@ class AccumulateGrad(Node):
         self.variable = variable
         self.edges = ()
         self.in_meta = ()
-        self.out_meta = ((tuple(variable._data.shape), variable._data.dtype),)
+
+    @property
+    def out_meta(self):
+        """The leaf's shape and dtype now (computed when read: nothing reads it on the hot path)."""
+        d = self.variable._data
+        return ((tuple(d.shape), d.dtype),)
 
     @property
     def next_functions(self):
@@ -211,8 +217,15 @@ def accumulator(t: Tensor) -> AccumulateGrad:
         node = ref()
         if node is not None:
             return node
-    node = AccumulateGrad(t)
-    t._accumulator = weakref.ref(node)
+    node = _new_node(AccumulateGrad)     # AccumulateGrad.__init__ written out: a call less per new leaf graph
+    node.op = _AccumulateOp
+    node.seq = 1 << 62
+    node.inputs = node.versions = node.out_data = node.out_refs = node.tensor_hooks = node.retained = None
+    node.trace = node.ctx_data = node._metadata = None
+    node.freed = False
+    node.variable = t
+    node.edges = node.in_meta = ()
+    t._accumulator = _weakref(node)
     # the leaf keeps its accumulator alive only through graphs that use it
     return node
 
@@ -264,6 +277,84 @@ def build_node(op, args, attrs, seq):
 
 
 _NO_EDGE = (None, 0)
+
+
+def make_node2(op, a, b, attrs, out, seq):
+    """make_node for the commonest case, written out: two arguments (tensors or numbers), one array
+    output, no anomaly mode. build_node and Node.__init__ inlined; the same node, attribute for attribute."""
+    if type(out) is not _np_ndarray or STATE.anomaly:
+        return make_node(op, (a, b), attrs, out, seq)
+    save = op.save
+    if save and ("i" in save and (type(a) is not Tensor or type(b) is not Tensor) or "o" in save):
+        return make_node(op, (a, b), attrs, out, seq)
+    node = _new_node(Node)
+    node.op = op
+    node.seq = seq
+    node.versions = node.out_data = node.out_refs = node.tensor_hooks = node.retained = None
+    node.trace = node.ctx_data = node._metadata = None
+    node.freed = False
+    node.attrs = attrs
+    if isinstance(a, Tensor):
+        d = a._data
+        ma = (d.shape, d.dtype)
+        if a._requires_grad:
+            if a._base is not None and a._base._rebase_gen != a._rebase_gen and not a._detached:
+                _fresh_view_fn(a)
+            fn = a._grad_fn
+            if fn is None:          # a leaf: its live accumulator (accumulator() inlined), else a new one
+                fn = a._accumulator
+                if fn is not None:
+                    fn = fn()
+                if fn is None:
+                    fn = accumulator(a)
+            ea = (fn, a._output_nr)
+        else:
+            ea = _NO_EDGE
+    else:
+        ma = None
+        ea = _NO_EDGE
+    if isinstance(b, Tensor):
+        d = b._data
+        mb = (d.shape, d.dtype)
+        if b._requires_grad:
+            if b._base is not None and b._base._rebase_gen != b._rebase_gen and not b._detached:
+                _fresh_view_fn(b)
+            fn = b._grad_fn
+            if fn is None:          # a leaf: its live accumulator (accumulator() inlined), else a new one
+                fn = b._accumulator
+                if fn is not None:
+                    fn = fn()
+                if fn is None:
+                    fn = accumulator(b)
+            eb = (fn, b._output_nr)
+        else:
+            eb = _NO_EDGE
+    else:
+        mb = None
+        eb = _NO_EDGE
+    if save:        # "i" only, both tensors (checked above)
+        if a._inference or b._inference:
+            raise RuntimeError(_INFERENCE_SAVED)
+        node.inputs = (a, b)
+        x = a._base
+        y = b._base
+        node.versions = [(x if x is not None else a)._version, (y if y is not None else b)._version]
+    else:
+        node.inputs = None
+    node.edges = (ea, eb)       # tuples: nothing changes a node's edges or input metadata once recorded
+    node.in_meta = (ma, mb)
+    t = _new_tensor(Tensor)
+    t._data = out
+    if out.dtype.kind == "f" or out.dtype == BF16:
+        t._grad_fn = node
+        t._requires_grad = True
+    node.out_meta = ((out.shape, out.dtype),)
+    if op.view:
+        mark_view(t, a)
+        v = t._base
+        if v is not None and v._rebase_gen:
+            t._rebase_gen = v._rebase_gen
+    return t
 
 
 def make_node(op, args, attrs, out, seq):

@@ -127,14 +127,17 @@ def prepare(name, workdir, steps):
 
 
 def run(name, backend, workdir, steps, *, rng="native", init=None, init_file=None, extra_args=(), fresh=True,
-        timeout=600):
+        timeout=600, threads=None, profile=None, clock="wall"):
     """Run program `name` for about `steps` steps on `backend` ("tensorlib" or "torch") in `workdir`.
 
     rng="shared": the programs' random draws (randint, randperm, randn(_like), rand, dropout masks) come
     from one NumPy stream seeded alike in both backends. init="dump" writes the model's state at its first
     call to `init_file` (default workdir/init.npz); init="load" loads that file into the model there.
     fresh=False reruns a prepared folder (a resume). Returns {"losses": [...], "step_s": [...], "wall_s": ...,
-    "stdout": ...}; raises RuntimeError with the child's output when it fails."""
+    "stdout": ...}; raises RuntimeError with the child's output when it fails. threads=N limits the child's
+    BLAS/OpenMP pools (threadpoolctl) and torch's intra-op threads to N; profile="default" or "detailed"
+    (record_shapes, profile_memory) runs the program under torch.profiler.profile (CPU activity); clock="cpu"
+    times steps with the process's CPU time instead of the wall clock (robust on a shared machine)."""
     work = pathlib.Path(workdir)
     if fresh:
         sizes, argv = prepare(name, work, steps)
@@ -143,7 +146,7 @@ def run(name, backend, workdir, steps, *, rng="native", init=None, init_file=Non
         saved = json.loads(read_bounded(work / "program.json"))
         sizes, argv = saved["sizes"], saved["argv"]
     spec = {"backend": backend, "workdir": str(work), "argv": [*argv, *extra_args], "sizes": sizes, "rng": rng,
-            "init": init,
+            "init": init, "threads": threads, "profile": profile, "clock": clock,
             "init_file": str(init_file or work / "init.npz"), "out": str(work / f"result-{backend}.json")}
     spec_path = work / f"spec-{backend}.json"
     write_bytes(spec_path, json.dumps(spec).encode())

@@ -27,7 +27,9 @@ class Observer:
         self.torch, self.spec = torch, spec
         self.losses, self.step_s = [], []
         self.depth, self.seen_model = 0, False
-        self.t_last = time.perf_counter()
+        # clock "cpu": the process's CPU time, so a shared machine's other load does not count (benchmarks)
+        self.clock = time.process_time if spec.get("clock") == "cpu" else time.perf_counter
+        self.t_last = self.clock()
         self._patch_backward()
         if spec["init"]:
             self._patch_call()
@@ -41,7 +43,7 @@ class Observer:
             if self.dim() == 0:
                 obs.losses.append(float(self.detach().item()))
             out = orig(self, *args, **kwargs)
-            now = time.perf_counter()
+            now = obs.clock()
             obs.step_s.append(now - obs.t_last)
             obs.t_last = now
             return out
@@ -170,12 +172,29 @@ def main(spec_path):
         SharedRandom(torch, mods)
     argv = spec["argv"]
     sys.argv = list(argv)
+    limits = None
+    if spec.get("threads"):
+        from threadpoolctl import threadpool_limits
+        limits = threadpool_limits(spec["threads"])
+        torch.set_num_threads(spec["threads"])
+    prof = None
+    if spec.get("profile"):
+        detailed = spec["profile"] == "detailed"
+        prof = torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU], record_shapes=detailed,
+                                      profile_memory=detailed)
+        prof.__enter__()
+        obs.t_last = obs.clock()
     t0 = time.perf_counter()
     try:
         runpy.run_path(os.path.join(work, argv[0]), run_name="__main__")
     except SystemExit as e:
         if e.code not in (None, 0):
             raise
+    finally:
+        if prof is not None:
+            prof.__exit__(None, None, None)
+        if limits is not None:
+            limits.unregister()
     wall = time.perf_counter() - t0
     write_bytes(spec["out"], json.dumps({"losses": obs.losses, "step_s": obs.step_s, "wall_s": wall,
                                          "torch": torch.__name__}).encode())
