@@ -5,6 +5,9 @@ dispatcher writes the instance attributes only when they differ (requires_grad, 
 """
 from __future__ import annotations
 
+import weakref
+from typing import Any
+
 import numpy as np
 
 from . import _dtype
@@ -21,7 +24,7 @@ class Tensor:
     _grad = None
     _retains_grad = False
     _hooks = None            # tensor hooks (register_hook), a list
-    _accumulator = None      # AccumulateGrad node of a leaf, made on first use
+    _accumulator: weakref.ref[Any] | None = None  # AccumulateGrad node of a leaf, made on first use
     _base = None             # the tensor whose memory a view shares (versions are counted there)
     _version = 0
     _rebase_gen = 0          # of a base: how often an in-place op on one of its views rewrote its history;

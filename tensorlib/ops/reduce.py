@@ -10,7 +10,8 @@ from .broadcast import norm_dims, reduced_grad
 from .comparison import eq, isnan, ne, where
 from ._define import Tensor, dispatch, np, op, public
 
-values_indices = namedtuple("return_types", ["values", "indices"])
+return_types = namedtuple("return_types", ["values", "indices"])
+values_indices = return_types
 
 
 def _axes(a, dim):
