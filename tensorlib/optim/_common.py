@@ -74,7 +74,7 @@ def is_complex(p) -> bool:
 
 def lr_value(lr) -> float:
     """The group's lr as a Python float (torch's _to_scalar followed by the float use in the update)."""
-    return lr.item() if isinstance(lr, Tensor) else lr  # type: ignore[attr-defined]  # attached by ops._define
+    return lr.item() if isinstance(lr, Tensor) else lr
 
 
 def scalar_dtype():
