@@ -25,10 +25,11 @@ typecheck: $(STAMP)
 	$(PY) -m mypy --strict viewer safeio
 
 # `make test` lints first: ruff over the whole tree (rules in pyproject.toml), the strict types above, and
-# profiler's types without strictness (its own settings in pyproject.toml).
+# profiler's and tensorlib's types without strictness (their settings in pyproject.toml).
 lint: typecheck
 	$(PY) -m ruff check .
 	$(PY) -m mypy profiler
+	$(PY) -m mypy tensorlib
 
 # The fuzz suite at 20 times its default examples (tests/fuzz/_scale.py), for a release: about 15 minutes.
 fuzz-release: $(STAMP)

@@ -1,6 +1,8 @@
 """tensorlib: PyTorch's tensor API on NumPy (CPU) and CuPy (CUDA), every op through one dispatcher."""
 from __future__ import annotations
 
+import builtins as _builtins
+
 from . import _dtype
 from ._device import device
 from ._dtype import (bfloat16, bool_ as bool, dtype, float16, float32, float64, get_default_dtype, int8, int16,
@@ -29,15 +31,15 @@ bool_ = bool
 __version__ = "0.1.0"
 
 
-def is_tensor(obj) -> bool:
+def is_tensor(obj) -> _builtins.bool:     # `bool` and `int` here are tensorlib's dtypes
     return isinstance(obj, Tensor)
 
 
-def numel(input) -> int:
+def numel(input) -> _builtins.int:
     return input.numel()
 
 
-def is_floating_point(input) -> bool:
+def is_floating_point(input) -> _builtins.bool:
     return input.is_floating_point()
 
 

@@ -158,7 +158,7 @@ def shape_error(e: ValueError, arrays, out=None) -> Exception:
         return e
     shapes = [a.shape for a in arrays if hasattr(a, "shape")]
     nd = max(map(len, shapes), default=0)
-    full = []
+    full: list[int] = []
     for k in range(1, nd + 1):
         big = [s[-k] for s in shapes if k <= len(s) and s[-k] != 1]
         if any(d != big[0] for d in big):

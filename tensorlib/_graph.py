@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import re as _re
 import weakref
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as _np
 
@@ -55,6 +57,9 @@ class Node:
     __slots__ = ("op", "seq", "edges", "inputs", "versions", "out_data", "out_refs", "attrs", "in_meta",
                  "out_meta", "freed", "tensor_hooks", "retained", "trace", "_metadata",
                  "ctx_data", "__weakref__")
+    edges: Sequence[Any]       # set by record()/AccumulateGrad, not __init__
+    in_meta: Sequence[Any]
+    out_meta: Sequence[Any]
 
     def __init__(self, op, seq):
         self.op = op

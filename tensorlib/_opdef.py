@@ -3,6 +3,8 @@ executor reads) and the registry of ops by name. Imports the executor below only
 executor of the ops that need one of their own (lists of tensors, in-place ops)."""
 from __future__ import annotations
 
+from typing import Any, Callable
+
 from ._execute import execute_inplace_op, execute_list
 
 __all__ = ["OpDef", "register_op", "unregister_op", "registry", "op_named"]
@@ -36,6 +38,8 @@ class OpDef:
     __slots__ = ("name", "kernel", "backward", "node_name", "save", "promote", "amp", "inplace_of",
                  "view", "nondiff_outputs", "listarg", "creation", "differentiable", "any_device", "special",
                  "__dict__")
+    function: Callable[..., Any]   # the public function, set by ops._define.op for ops that have one
+    inplace: OpDef                 # the `<name>_` op, set by ops._define.op(inplace=True)
 
     def __init__(self, name, kernel, backward=None, *, node_name=None, save="", promote=False, amp=None,
                  inplace_of=None, view=False, nondiff_outputs=(), listarg=False, creation=False, any_device=False):

@@ -15,12 +15,13 @@ def _fmt_array(a: np.ndarray) -> str:
         big = finite.size and (np.abs(finite).max() >= 1e8 or (np.abs(finite[finite != 0]).min() < 1e-4
                                                                if np.any(finite != 0) else False))
         if big:
-            fmt = {"float_kind": lambda x: f"{x:.4e}"}
+            spec = "{:.4e}"
         elif ints:
-            fmt = {"float_kind": lambda x: f"{x:.0f}." if np.isfinite(x) else str(x)}
+            spec = "{:.0f}."
         else:
-            fmt = {"float_kind": lambda x: f"{x:.4f}" if np.isfinite(x) else str(x)}
-        return np.array2string(a, separator=", ", prefix="tensor(", formatter=fmt, threshold=1000, edgeitems=3,
+            spec = "{:.4f}"
+        return np.array2string(a, separator=", ", prefix="tensor(", threshold=1000, edgeitems=3,
+                               formatter={"float_kind": lambda x: spec.format(x) if big or np.isfinite(x) else str(x)},
                                max_line_width=80)
     if a.dtype == np.bool_:
         return np.array2string(a, separator=", ", prefix="tensor(", threshold=1000, edgeitems=3, max_line_width=80)

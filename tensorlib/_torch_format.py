@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 import pickle
 import re
+from typing import Any
 
 import numpy as np
 
@@ -86,7 +87,7 @@ class TorchReader(_Reader):
 
     def globals(self) -> dict:
         """The torch names a state dict or a saved tensor uses, mapped to tensorlib's rebuilders."""
-        g = {f"torch.{n}": StorageType(n, d) for n, d in _STORAGES.items()}
+        g: dict[str, Any] = {f"torch.{n}": StorageType(n, d) for n, d in _STORAGES.items()}
         g["torch.UntypedStorage"] = g["torch.storage.UntypedStorage"] = StorageType("UntypedStorage", "uint8")
         g.update({f"torch.{d.name}": d for d in D.ALL})
         g.update({"torch._utils._rebuild_tensor_v2": self.rebuild_tensor_v2,

@@ -469,5 +469,4 @@ _OPS = {
     "BINGET": _get("<B"), "LONG_BINGET": _get("<I"), "BINPUT": _put("<B"), "LONG_BINPUT": _put("<I"),
 }
 assert set(_OPS) == SUPPORTED
-_DISPATCH = {pickletools.code2op[code].code.encode("latin-1")[0]: _OPS[op.name]
-             for code, op in pickletools.code2op.items() if op.name in _OPS}
+_DISPATCH = {op.code.encode("latin-1")[0]: _OPS[op.name] for op in pickletools.opcodes if op.name in _OPS}

@@ -20,6 +20,7 @@ attribute, and the recorded path reads three of them per op.
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from . import _dtype
 from . import _hooks as _H
@@ -42,7 +43,7 @@ _NO_ATTRS: dict = {}
 _full_path = False
 _sink = None
 _sink_only = False
-_sink_tls = None
+_sink_tls: Any = None    # the sink's threading.local when _sink_only (checked before every read)
 _op_pairs: tuple = ()
 _autocast_users = 0
 _inference_users = 0

@@ -87,7 +87,7 @@ _DAMAGE = (ValueError, KeyError, TypeError, IndexError, AttributeError, OSError,
            zlib.error, RuntimeError, OverflowError, SyntaxError, UnicodeDecodeError)
 
 
-def _name(f) -> str:
+def _name(f) -> str | bytes:
     """The file as error messages name it (quoted with repr, so control characters come out escaped)."""
     if isinstance(f, (str, os.PathLike)):
         return os.fspath(f)

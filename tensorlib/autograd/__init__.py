@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from .._tensor_base import Tensor
+from ..ops._define import public
 from .anomaly import detect_anomaly, is_anomaly_enabled, set_detect_anomaly
 from .engine import run_backward
 from .function import Function, FunctionCtx
@@ -45,11 +46,9 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
     return res
 
 
+@public(name="backward", function=False, method=True)
 def _tensor_backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None):
     backward(self, gradient, retain_graph, create_graph, inputs)
-
-
-Tensor.backward = _tensor_backward
 
 
 class graph:  # torch.autograd.graph namespace stand-in

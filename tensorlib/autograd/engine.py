@@ -10,6 +10,7 @@ import heapq
 import sys
 import warnings
 from collections import deque
+from typing import Any
 
 import numpy as np
 
@@ -326,7 +327,7 @@ def _fix_grads(node, out):
     return fixed
 
 
-_OPS = None
+_OPS: Any = None     # tensorlib.ops once _ops() ran (run_backward calls it before any node runs)
 
 
 def _ops():

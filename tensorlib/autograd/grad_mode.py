@@ -15,7 +15,7 @@ class _DecoratorContext:
                 return fn(*args, **kwargs)
         return wrapper
 
-    _args = ()
+    _args: tuple = ()
 
 
 class no_grad(_DecoratorContext):

@@ -27,8 +27,9 @@ def _script_line(exc: BaseException, script: str) -> str:
 def _missing_name(exc: BaseException) -> str | None:
     if isinstance(exc, MissingInTensorlib):
         return exc.name
-    if isinstance(exc, AttributeError) and isinstance(getattr(exc, "obj", None), types.ModuleType):
-        mod = exc.obj.__name__
+    obj = getattr(exc, "obj", None)
+    if isinstance(exc, AttributeError) and isinstance(obj, types.ModuleType):
+        mod = obj.__name__
         if mod == "tensorlib" or mod.startswith("tensorlib."):
             return "torch" + mod[len("tensorlib"):] + "." + str(exc.name)
     if isinstance(exc, ImportError) and not isinstance(exc, ModuleNotFoundError) and exc.name \

@@ -40,9 +40,10 @@ def _size_words(n: int) -> str:
     """Bytes as torch's allocator messages write them: 512 bytes, 2.00 KiB, 16.00 MiB, 1.50 GiB."""
     if n <= 1024:
         return f"{n} bytes"
-    for unit, scale in (("KiB", 1 << 10), ("MiB", 1 << 20), ("GiB", 1 << 30)):
-        if n <= scale * 1024 or unit == "GiB":
+    for unit, scale in (("KiB", 1 << 10), ("MiB", 1 << 20)):
+        if n <= scale * 1024:
             return f"{n / scale:.2f} {unit}"
+    return f"{n / (1 << 30):.2f} GiB"
 
 
 def _oom_error(base, cause, size, dev, pool):
@@ -262,6 +263,7 @@ def add_listener(fn) -> dict:
     if _tracker is None:
         cupy()
         _ready()
+    assert _tracker is not None, "_ready() installs the tracker once CUDA is initialised"
     return _tracker.listen(fn)
 
 
@@ -289,6 +291,7 @@ def memory_stats(device=None) -> dict:
     if cp is None:
         return {}
     idx = _dev_index(cp, device)
+    assert _tracker is not None, "_ready() installs the tracker when it returns CuPy"
     with cp.cuda.Device(idx):
         return _tracker.stats(idx)
 

@@ -710,6 +710,7 @@ def recv(tensor, src=None, group=None, tag=0, group_src=None) -> int:
         return -1
     w.wait()
     pg = _group(group)
+    assert pg is not None, "irecv returned a work, so this rank is in the group"
     return pg.ranks[w.source_rank()]
 
 

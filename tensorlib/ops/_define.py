@@ -33,6 +33,7 @@ error naming both places.
 from __future__ import annotations
 
 import inspect
+from typing import Any
 
 import numpy as np
 
@@ -63,7 +64,7 @@ def _declare(table: dict, kind: str, name: str, fn) -> None:
             setattr(Tensor, name, fn)
         else:
             import sys
-            ops = sys.modules["tensorlib.ops"]
+            ops: Any = sys.modules["tensorlib.ops"]     # a package with __all__ (ModuleType declares none)
             ops.__all__ = sorted({*ops.__all__, name})
             for module in (ops, sys.modules["tensorlib"]):
                 setattr(module, name, fn)
@@ -99,6 +100,7 @@ def _dispatching(o: OpDef, name: str, kernel, self_first: bool):
     except (TypeError, ValueError):
         params = None
     P = inspect.Parameter
+    attr_names: tuple[str, ...]
     if params is None or any(p.kind is P.VAR_POSITIONAL for p in params):
         n_inputs, attr_names = 1 << 30, ()
     else:
@@ -122,7 +124,7 @@ def _dispatching(o: OpDef, name: str, kernel, self_first: bool):
             params[0] = params[0].replace(name="self")
         elif params and params[0].name in ("a", "x"):
             params[0] = params[0].replace(name="input")
-        f.__signature__ = inspect.Signature(params)
+        f.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]  # inspect.signature reads it
     return f
 
 

@@ -187,7 +187,8 @@ hsplit = _nsplit("hsplit", lambda t: 1 if t.ndim > 1 else 0, 1)
 vsplit = _nsplit("vsplit", lambda t: 0, 2)
 dsplit = _nsplit("dsplit", lambda t: 2, 3)
 
-_aminmax = namedtuple("aminmax", ["min", "max"])
+# printed as torch names it; the name `aminmax` is the function below
+_aminmax = namedtuple("aminmax", ["min", "max"])  # type: ignore[name-match]
 
 
 def aminmax(self, *, dim=None, keepdim=False):

@@ -12,7 +12,8 @@ from ._define import Tensor, dispatch, np, op, public
 from .creation import ones_like, zeros_like
 from .shape import cat
 
-values_indices = namedtuple("return_types", ["values", "indices"])
+return_types = namedtuple("return_types", ["values", "indices"])
+values_indices = return_types
 
 
 def _axes(a, dim):

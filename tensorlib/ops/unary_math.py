@@ -6,10 +6,19 @@ follow from the op's name. Integer inputs of float functions compute in the defa
 from __future__ import annotations
 
 import math
+from typing import Any, Callable
 
 from .. import _dtype as D
 from .comparison import isfinite
 from ._define import dispatch, np, op, public, unary, write_out
+
+# The backward formulas below call functions the declarations further down make (read at call time).
+neg: Callable[..., Any]
+sign: Callable[..., Any]
+sin: Callable[..., Any]
+cos: Callable[..., Any]
+sinh: Callable[..., Any]
+cosh: Callable[..., Any]
 
 
 def _f(xp, a):

@@ -152,7 +152,7 @@ class Optimizer:
 
     # what torch's capturable check names, and the devices it lists (Adadelta's list lacks xla)
     _capturable_what = "params and state_steps"
-    _capturable_devices = None
+    _capturable_devices: list[str] | None = None
 
     def _grads(self, group):
         """(parameter, gradient) for each parameter of the group that has one, the gradient negated when

@@ -338,7 +338,8 @@ def _pad_class(name, mode, n, zero=False):
             return f"{self.padding}"
         body = {"__init__": __init__, "extra_repr": extra_repr}
     elif mode == "constant":
-        def __init__(self, padding, value):
+        # each branch makes a different class's __init__: the signatures need not agree
+        def __init__(self, padding, value):  # type: ignore[misc]
             _PadNd.__init__(self, padding, value)
         body = {"__init__": __init__}
     else:

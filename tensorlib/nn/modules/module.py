@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import itertools
 import threading
+from typing import Any, Callable
 from collections import OrderedDict, namedtuple
 
 from ... import _hooks as _H
@@ -20,7 +21,8 @@ from ..parameter import Buffer, Parameter
 
 __all__ = ["Module", "RemovableHandle"]
 
-_IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
+IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
+_IncompatibleKeys = IncompatibleKeys
 
 
 class _CallStack(threading.local):
@@ -89,7 +91,7 @@ class Module:
         sa(self, "_forward_hooks_always_called", {})
         sa(self, "_child_names", None)      # {id(child): (qualname prefix, {id(child): qualified name})}
 
-    forward: callable
+    forward: Callable[..., Any]
 
     def _forward_unimplemented(self, *input):
         raise NotImplementedError(f'Module [{type(self).__name__}] is missing the required "forward" function')

@@ -16,7 +16,7 @@ def _affine_params(m, affine, use_bias, n, kw):
 
 
 class _BatchNorm(Module):
-    _dims = (2, 3)
+    _dims: tuple[int, ...] = (2, 3)
 
     def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=True, track_running_stats=True, device=None,
                  dtype=None, *, bias=True):
@@ -72,7 +72,7 @@ class _BatchNorm(Module):
 
 
 class BatchNorm1d(_BatchNorm):
-    _dims = (2, 3)
+    _dims: tuple[int, ...] = (2, 3)
 
 
 class BatchNorm2d(_BatchNorm):

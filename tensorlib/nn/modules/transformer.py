@@ -196,7 +196,7 @@ def _activation(act):
 
 # torch defines MultiheadAttention in nn.modules.activation; whole-model pickles and safe_globals lists name
 # it there
-_activation_module.MultiheadAttention = MultiheadAttention
+_activation_module.MultiheadAttention = MultiheadAttention  # type: ignore[attr-defined]  # attached here, not defined there
 
 
 class TransformerEncoderLayer(Module):

@@ -8,7 +8,7 @@ import collections.abc as cabc
 import numpy as np
 
 from ..._tensor_base import Tensor
-from ...ops._define import dispatch, op
+from ...ops._define import dispatch, op, public
 
 __all__ = ["pin_memory", "is_pinned"]
 
@@ -62,11 +62,11 @@ def pin_memory(data):
     return data
 
 
+@public(name="pin_memory", function=False, method=True)
 def _tensor_pin_memory(self, device=None):
     return pin_memory(self)
 
 
-if not hasattr(Tensor, "pin_memory"):
-    Tensor.pin_memory = _tensor_pin_memory
-if not hasattr(Tensor, "is_pinned"):
-    Tensor.is_pinned = lambda self, device=None: is_pinned(self)
+@public(name="is_pinned", function=False, method=True)
+def _tensor_is_pinned(self, device=None):
+    return is_pinned(self)
