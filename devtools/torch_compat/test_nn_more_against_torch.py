@@ -134,7 +134,8 @@ def test_modules_match_torch():
     assert repr(conv) == repr(tconv)
     np.testing.assert_allclose(conv(tl.tensor(x)).detach().numpy(), tconv(torch.tensor(x)).detach().numpy(),
                                rtol=1e-9, atol=1e-12)
-    for ours, theirs in [(tl.nn.MaxPool3d(2), torch.nn.MaxPool3d(2)), (tl.nn.AvgPool3d(3, 2, 1), torch.nn.AvgPool3d(3, 2, 1)),
+    for ours, theirs in [(tl.nn.MaxPool3d(2), torch.nn.MaxPool3d(2)),
+                         (tl.nn.AvgPool3d(3, 2, 1), torch.nn.AvgPool3d(3, 2, 1)),
                          (tl.nn.AdaptiveAvgPool3d(2), torch.nn.AdaptiveAvgPool3d(2)),
                          (tl.nn.AdaptiveMaxPool3d((1, 2, 3)), torch.nn.AdaptiveMaxPool3d((1, 2, 3))),
                          (tl.nn.LPPool3d(2, 2), torch.nn.LPPool3d(2, 2))]:

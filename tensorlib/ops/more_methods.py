@@ -318,14 +318,18 @@ def index_put(self, indices, values, accumulate=False):
         out = self.clone()
         out[indices] = values
         return out
-    if len(indices) != self.ndim or any(t.dtype is D.bool_ for t in indices):
-        out = self.clone()
-        out[indices] = out[indices] + values
-        return out
-    lin = _flat_index(self, indices)
-    vals = values.to(self.dtype).expand(*lin.shape) if isinstance(values, Tensor) else \
-        self.new_full(tuple(lin.shape), values)
-    return self.reshape(-1).index_add(0, lin.reshape(-1), vals.reshape(-1)).reshape(tuple(self.shape))
+    flat_idx = []
+    for t in indices:                        # a bool mask stands for the index tensors of its nonzeros
+        flat_idx += list(t.nonzero(as_tuple=True)) if t.dtype is D.bool_ else [t]
+    if len(flat_idx) > self.ndim:
+        raise IndexError(f"too many indices for tensor of dimension {self.ndim} (got {len(flat_idx)})")
+    k = len(flat_idx)
+    rest = tuple(self.shape[k:])
+    lin = _flat_index(self, flat_idx)
+    vals = values.to(self.dtype) if isinstance(values, Tensor) else self.new_full((), values)
+    vals = vals.expand(*(tuple(lin.shape) + rest))
+    out = self.reshape((-1,) + rest).index_add(0, lin.reshape(-1), vals.reshape((-1,) + rest))
+    return out.reshape(tuple(self.shape))
 
 
 def index_put_(self, indices, values, accumulate=False):
