@@ -12,7 +12,10 @@ import numpy as np
 from .. import ops as _ops
 from .._tensor_base import Tensor
 from .. import ops as _E
-from ..ops.conv_ops import conv_transpose2d
+from .. import _dtype as _D
+from ..ops.comparison import where as _where
+from ..ops.conv_ops import conv1d, conv2d, conv_transpose2d
+from ..ops.shape import stack
 from ..ops.nn_ops import check_reduction, dropout as _dropout, embedding, legacy_reduction, pad, softmax
 from ..ops.pool_ops import adaptive_avg_pool2d, avg_pool2d, max_pool2d
 
@@ -803,7 +806,6 @@ def max_unpool3d(input, indices, kernel_size, stride=None, padding=0, output_siz
 
 def conv3d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     """One conv2d per depth tap of the kernel, on the depth slices that tap meets (batched), summed."""
-    from ..ops.conv_ops import conv2d
     if input.ndim not in (4, 5):
         raise RuntimeError(f"Expected 4D (unbatched) or 5D (batched) input to conv3d, but got input of size: "
                            f"{list(input.shape)}")
@@ -889,7 +891,6 @@ def _taps(x, k, s, d, outs):
 
 def max_pool3d_with_indices(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
                             return_indices=True):
-    from ..ops.shape import stack
     k, s, p, d, outs, extra = _pool3d_setup(input, kernel_size, stride, padding, dilation, ceil_mode,
                                             "max_pool3d")
     neg = float("-inf") if input.dtype.is_floating_point else int(np.iinfo(np.dtype(str(input.numpy().dtype))).min)
@@ -914,8 +915,7 @@ def max_pool3d_with_indices(input, kernel_size, stride=None, padding=0, dilation
 
 
 def _dtype_long():
-    from .. import int64
-    return int64
+    return _D.int64
 
 
 def max_pool3d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False):
@@ -1057,7 +1057,6 @@ def pdist(input, p=2):
 
 def conv_tbc(input, weight, bias, pad=0):
     """Time-batch-channel convolution: input (T, B, C_in), weight (K, C_in, C_out), bias (C_out)."""
-    from ..ops.conv_ops import conv1d
     if input.ndim != 3:
         raise RuntimeError("Input must have 3 dims: time, batch, in_channel")
     if weight.ndim != 3:
@@ -1106,3 +1105,79 @@ def affine_grid(theta, size, align_corners=None):
 __all__ += ["max_unpool1d", "max_unpool2d", "max_unpool3d", "conv3d", "max_pool3d", "max_pool3d_with_indices",
             "avg_pool3d", "adaptive_avg_pool3d", "adaptive_max_pool3d", "lp_pool3d", "fold",
             "multilabel_margin_loss", "pdist", "conv_tbc", "affine_grid"]
+
+
+def _gs_unnormalize(coord, size, align_corners):
+    return (coord + 1) / 2 * (size - 1) if align_corners else ((coord + 1) * size - 1) / 2
+
+
+def _gs_reflect(coord, lo2, hi2):
+    """torch's reflect_coordinates, on twice the bounds (so half-pixel bounds stay integers)."""
+    if lo2 == hi2:
+        return coord * 0
+    mn = lo2 / 2
+    span = (hi2 - lo2) / 2
+    c = (coord - mn).abs()
+    flips = (c / span).detach().floor()
+    extra = c - flips * span
+    even = (flips % 2) == 0
+    return _gs_where(even, extra + mn, span - extra + mn)
+
+
+def _gs_where(cond, a, b):
+    return _where(cond, a, b)
+
+
+def _gs_source(coord, size, padding_mode, align_corners):
+    c = _gs_unnormalize(coord, size, align_corners)
+    if padding_mode == "border":
+        c = c.clamp(0, size - 1)
+    elif padding_mode == "reflection":
+        c = _gs_reflect(c, 0, 2 * (size - 1)) if align_corners else _gs_reflect(c, -1, 2 * size - 1)
+        c = c.clamp(0, size - 1)
+    return c
+
+
+def grid_sample(input, grid, mode="bilinear", padding_mode="zeros", align_corners=None):
+    """2-d sampling (bilinear or nearest) composed of gathers: gradients reach both input and grid."""
+    if mode not in ("bilinear", "nearest", "bicubic"):
+        raise ValueError(f"nn.functional.grid_sample(): expected mode to be 'bilinear', 'nearest' or 'bicubic', "
+                         f"but got: '{mode}'")
+    if padding_mode not in ("zeros", "border", "reflection"):
+        raise ValueError(f"nn.functional.grid_sample(): expected padding_mode to be 'zeros', 'border', or "
+                         f"'reflection', but got: '{padding_mode}'")
+    if mode == "bicubic" or input.ndim == 5:
+        raise NotImplementedError("tensorlib's grid_sample has the 2-d bilinear and nearest modes; bicubic and "
+                                  "5-d (volumetric) input are not implemented yet")
+    if align_corners is None:
+        align_corners = False
+    if input.ndim != 4 or grid.ndim != 4 or grid.shape[-1] != 2:
+        raise RuntimeError(f"grid_sampler(): expected 4D input and grid with same number of dimensions, but got "
+                           f"input with sizes {list(input.shape)} and grid with sizes {list(grid.shape)}")
+    if input.shape[0] != grid.shape[0]:
+        raise RuntimeError(f"grid_sampler(): expected grid and input to have same batch size, but got input with "
+                           f"sizes {list(input.shape)} and grid with sizes {list(grid.shape)}")
+    N, C, H, W = input.shape
+    Ho, Wo = grid.shape[1:3]
+    ix = _gs_source(grid[..., 0], W, padding_mode, align_corners)
+    iy = _gs_source(grid[..., 1], H, padding_mode, align_corners)
+    flat = input.reshape(N, C, H * W)
+
+    def tap(yy, xx):                       # integer coords (N, Ho, Wo) -> (N, C, Ho, Wo), zero outside
+        inside = (xx >= 0) & (xx <= W - 1) & (yy >= 0) & (yy <= H - 1)
+        idx = (yy.clamp(0, H - 1) * W + xx.clamp(0, W - 1)).to(_dtype_long()).reshape(N, 1, Ho * Wo)
+        v = flat.gather(2, idx.expand(N, C, Ho * Wo)).reshape(N, C, Ho, Wo)
+        return v * inside.unsqueeze(1).to(v.dtype)
+
+    if mode == "nearest":
+        # round half to even, as torch's nearbyint
+        return tap(iy.detach().round(), ix.detach().round())
+    x0, y0 = ix.detach().floor(), iy.detach().floor()
+    wx1, wy1 = ix - x0, iy - y0
+    wx0, wy0 = 1 - wx1, 1 - wy1
+    out = (tap(y0, x0) * (wy0 * wx0).unsqueeze(1) + tap(y0, x0 + 1) * (wy0 * wx1).unsqueeze(1)
+           + tap(y0 + 1, x0) * (wy1 * wx0).unsqueeze(1) + tap(y0 + 1, x0 + 1) * (wy1 * wx1).unsqueeze(1))
+    return out
+
+
+__all__ += ["grid_sample"]

@@ -9,7 +9,8 @@ from collections import namedtuple
 
 from .. import _dtype as D
 from .comparison import _bitwise, where
-from .creation import arange
+from .creation import arange, tensor
+from .shape import broadcast_tensors, cat, stack
 from .extra_methods import _inplace
 from ._define import Tensor, methods, np, op, public
 
@@ -133,7 +134,6 @@ def _cum_ext(name, better):
                 best = np.where(take, v, best)
                 idx[..., i] = np.where(take, i, idx[..., i - 1])
         idx = np.moveaxis(idx, -1, d).reshape(tuple(self.shape))
-        from .creation import tensor
         it = tensor(idx, device=self.device)
         return _vi(self.gather(d, it) if self.ndim else self.clone(), it)
     fn.__name__ = name
@@ -213,7 +213,6 @@ def _quantile(self, q, dim, keepdim, interpolation, nan):
         outs.append(r)
     if scalar_q:
         return outs[0]
-    from .shape import stack
     return stack(outs).reshape(tuple(q.shape) + tuple(outs[0].shape))
 
 
@@ -294,7 +293,6 @@ def select_scatter(self, src, dim, index):
 def slice_scatter(self, src, dim=0, start=None, end=None, step=1):
     d = dim % self.ndim
     idx = list(range(self.shape[d]))[slice(start, end, step)]
-    from .creation import tensor
     shape = [1] * self.ndim
     shape[d] = len(idx)
     it = tensor(idx, dtype=D.int64, device=self.device).reshape(shape).expand(*src.shape)
@@ -302,7 +300,6 @@ def slice_scatter(self, src, dim=0, start=None, end=None, step=1):
 
 
 def _flat_index(self, indices):
-    from .shape import broadcast_tensors
     idx = broadcast_tensors(*indices)
     lin = None
     for i, t in enumerate(idx):
@@ -410,7 +407,6 @@ def nonzero_static(self, *, size, fill_value=-1):
     if k >= size:
         return nz[:size].clone()
     pad = nz.new_full((size - k, nz.shape[1]), fill_value)
-    from .shape import cat
     return cat([nz, pad], 0)
 
 

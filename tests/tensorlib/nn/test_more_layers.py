@@ -28,6 +28,8 @@ def T(*shape):
     (lambda x: F.pdist(x), [(4, 3)]),
     (lambda x, w, b: F.conv_tbc(x, w, b, 1), [(5, 2, 3), (2, 3, 4), (4,)]),
     (lambda t: F.affine_grid(t, [1, 1, 3, 4], align_corners=False), [(1, 2, 3)]),
+    (lambda x, g: F.grid_sample(x, g * 1.3, padding_mode="reflection"), [(1, 2, 3, 4), (1, 2, 3, 2)]),
+    (lambda x, g: F.grid_sample(x, g * 1.3, align_corners=True), [(1, 2, 3, 4), (1, 2, 3, 2)]),
 ])
 def test_gradcheck(fn, shapes):
     assert gradcheck(fn, [T(*s) for s in shapes])
@@ -92,3 +94,17 @@ def test_losses_and_small_functions():
         bn(tl.randn(3, 2, 2))
     cell = tl.nn.RNNCellBase(3, 4, True, 2)
     assert tuple(cell.weight_ih.shape) == (8, 3) and isinstance(tl.nn.GRUCell(2, 2), tl.nn.RNNCellBase)
+
+
+def test_grid_sample_identity():
+    x = tl.randn(2, 3, 4, 5, dtype=tl.float64)
+    theta = tl.tensor([[[1.0, 0, 0], [0, 1.0, 0]]] * 2, dtype=tl.float64)
+    for align in (False, True):
+        g = F.affine_grid(theta, [2, 3, 4, 5], align_corners=align)
+        for mode in ("bilinear", "nearest"):
+            np.testing.assert_allclose(F.grid_sample(x, g, mode=mode, align_corners=align).numpy(), x.numpy(),
+                                       atol=1e-12)
+    with pytest.raises(NotImplementedError, match="bicubic"):
+        F.grid_sample(x, g, mode="bicubic")
+    with pytest.raises(ValueError, match="expected padding_mode"):
+        F.grid_sample(x, g, padding_mode="wrap")
