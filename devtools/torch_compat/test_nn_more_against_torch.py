@@ -182,3 +182,28 @@ def test_grid_sample(mode, padding_mode, align):
     grid = R.uniform(-1.4, 1.4, (2, 3, 5, 2))
     _check("grid_sample", [R.standard_normal((2, 3, 4, 6)), grid], mode=mode, padding_mode=padding_mode,
            align_corners=align)
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("concat", [False, True])
+def test_ctc_loss(reduction, concat):
+    T, N, C = 8, 3, 5
+    lp = np.log(R.dirichlet(np.ones(C), (T, N)))
+    tgt = np.array([[1, 2, 2, 0], [3, 1, 0, 0], [4, 4, 4, 0]])       # repeats need a blank between
+    tl_len, il = [3, 2, 3], [8, 6, 7]
+    targets = np.concatenate([tgt[i, :tl_len[i]] for i in range(N)]) if concat else tgt
+    ours, theirs = _both(lp)
+    out = F.ctc_loss(ours[0].log_softmax(2), tl.tensor(targets), tl.tensor(il), tl.tensor(tl_len),
+                     reduction=reduction)
+    tout = TF.ctc_loss(theirs[0].log_softmax(2), torch.tensor(targets), torch.tensor(il), torch.tensor(tl_len),
+                       reduction=reduction)
+    np.testing.assert_allclose(out.detach().numpy(), tout.detach().numpy(), rtol=1e-9)
+    g = R.uniform(0.5, 1, tuple(tout.shape))
+    out.backward(tl.tensor(g))
+    tout.backward(torch.tensor(g))
+    np.testing.assert_allclose(ours[0].grad.numpy(), theirs[0].grad.numpy(), rtol=1e-7, atol=1e-10)
+    mod, tmod = tl.nn.CTCLoss(blank=0, zero_infinity=True), torch.nn.CTCLoss(blank=0, zero_infinity=True)
+    short = [2, 1, 7]                  # too short for their targets: inf, zeroed
+    np.testing.assert_allclose(
+        mod(tl.tensor(lp), tl.tensor(targets), tl.tensor(short), tl.tensor(tl_len)).item(),
+        tmod(torch.tensor(lp), torch.tensor(targets), torch.tensor(short), torch.tensor(tl_len)).item(), rtol=1e-9)

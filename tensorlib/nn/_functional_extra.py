@@ -1181,3 +1181,95 @@ def grid_sample(input, grid, mode="bilinear", padding_mode="zeros", align_corner
 
 
 __all__ += ["grid_sample"]
+
+
+def _full(like, value):
+    return like.new_full(tuple(like.shape), value)
+
+
+def _lse(parts):
+    """log(sum(exp)) over the first dim, -inf (and zero gradient, not NaN) where every term is -inf."""
+    x = stack(parts, 0)
+    m = x.detach().amax(0)
+    m = _gs_where(m.isinf(), _full(m, 0.0), m).detach()
+    s = (x - m).exp().sum(0)
+    ok = s > 0
+    out = _gs_where(ok, s, _full(s, 1)).log() + m
+    return _gs_where(ok, out, _full(out, float("-inf")))
+
+
+def ctc_loss(log_probs, targets, input_lengths, target_lengths, blank=0, reduction="mean", zero_infinity=False):
+    """Connectionist temporal classification (torch's alpha recursion in log space, batched over the
+    samples; the gradient is autograd's through the recursion)."""
+    check_reduction(reduction)
+    unbatched = log_probs.ndim == 2
+    if unbatched:
+        log_probs = log_probs.unsqueeze(1)
+        targets = targets.unsqueeze(0) if targets.ndim == 1 and not isinstance(target_lengths, (list, tuple)) \
+            and getattr(target_lengths, "ndim", 0) == 0 else targets
+    if log_probs.ndim != 3:
+        raise RuntimeError(f"ctc_loss: expected log_probs to be 2-D or 3-D, got {log_probs.ndim}-D")
+    T, N, C = log_probs.shape
+    il = [int(v) for v in (input_lengths.reshape(-1).tolist() if isinstance(input_lengths, Tensor)
+                           else np.atleast_1d(input_lengths))]
+    tlen = [int(v) for v in (target_lengths.reshape(-1).tolist() if isinstance(target_lengths, Tensor)
+                             else np.atleast_1d(target_lengths))]
+    if len(il) != N:
+        raise RuntimeError(f"input_lengths must be of size batch_size, but got {len(il)} for batch size {N}")
+    if len(tlen) != N:
+        raise RuntimeError(f"target_lengths must be of size batch_size, but got {len(tlen)} for batch size {N}")
+    if not 0 <= blank < C:
+        raise RuntimeError("blank must be in label range")
+    tg = targets.detach().cpu().numpy()
+    if tg.ndim == 1:           # concatenated targets
+        offs = np.concatenate([[0], np.cumsum(tlen)])
+        rows = [tg[offs[i]:offs[i + 1]] for i in range(N)]
+    else:
+        rows = [tg[i, :tlen[i]] for i in range(N)]
+    for i in range(N):
+        if il[i] > T:
+            raise RuntimeError(f"Expected input_lengths to have value at most {T}, but got value {il[i]} "
+                               f"(while checking arguments for ctc_loss_cpu)")
+    S = max(tlen) if tlen else 0
+    L = 2 * S + 1
+    ext = np.full((N, L), blank, dtype=np.int64)
+    skip = np.zeros((N, L), dtype=bool)
+    for i, r in enumerate(rows):
+        ext[i, 1:2 * len(r):2] = r
+        for s in range(3, 2 * len(r), 2):
+            skip[i, s] = ext[i, s] != ext[i, s - 2]
+    ext_t = log_probs.new_tensor(ext, dtype=_D.int64)
+    emit = log_probs.gather(2, ext_t.unsqueeze(0).expand(T, N, L))          # (T, N, L)
+    ninf = float("-inf")
+    init = np.full((N, L), ninf)
+    init[:, :2] = 0.0
+    alpha = emit[0] + log_probs.new_tensor(init)
+    skip_t = log_probs.new_tensor(skip, dtype=_D.bool_)
+    ninf_col = alpha.new_full((N, 1), ninf)
+    ninf_col2 = alpha.new_full((N, 2), ninf)
+    lens = log_probs.new_tensor(np.array(il), dtype=_D.int64).reshape(N, 1)
+    for t in range(1, T):
+        a1 = _E.cat([ninf_col, alpha[:, :-1]], 1)
+        a2 = _E.cat([ninf_col2, alpha[:, :-2]], 1) if L > 2 else _full(alpha, ninf)
+        a2 = _gs_where(skip_t, a2, _full(a2, ninf)) if L > 2 else a2
+        new = _lse([alpha, a1, a2]) + emit[t]
+        alpha = _gs_where(lens > t, new, alpha)
+    last = log_probs.new_tensor(np.array([2 * n for n in tlen]), dtype=_D.int64).reshape(N, 1)
+    prev = (last - 1).clamp(min=0)
+    end = alpha.gather(1, last).squeeze(1)
+    end2 = alpha.gather(1, prev).squeeze(1)
+    has = log_probs.new_tensor(np.array(tlen) > 0, dtype=_D.bool_)
+    end2 = _gs_where(has, end2, _full(end2, ninf))
+    nll = -_lse([end, end2])
+    nll = _gs_where(log_probs.new_tensor(np.array(il) == 0, dtype=_D.bool_) & ~has, _full(nll, 0.0), nll)
+    if zero_infinity:
+        nll = _gs_where(nll.isinf(), _full(nll, 0.0), nll)
+    if reduction == "mean":
+        div = log_probs.new_tensor(np.maximum(np.array(tlen), 1).astype(np.float64)).to(nll.dtype)
+        return (nll / div).mean()
+    if reduction == "sum":
+        return nll.sum()
+    return nll.squeeze(0) if unbatched else nll
+
+
+__all__ += ["ctc_loss"]

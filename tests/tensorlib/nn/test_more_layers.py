@@ -108,3 +108,16 @@ def test_grid_sample_identity():
         F.grid_sample(x, g, mode="bicubic")
     with pytest.raises(ValueError, match="expected padding_mode"):
         F.grid_sample(x, g, padding_mode="wrap")
+
+
+def test_ctc_loss_gradcheck_and_single_path():
+    lp = T(4, 2, 3)
+    targets, il, tlen = tl.tensor([[1, 2], [1, 1]]), tl.tensor([4, 3]), tl.tensor([2, 2])
+    assert gradcheck(lambda x: F.ctc_loss(x.log_softmax(2), targets, il, tlen, reduction="sum"), [lp])
+    # one frame per label and no room for blanks: the only path is the targets themselves
+    p = np.full((2, 1, 3), 0.25)
+    p[0, 0, 1], p[1, 0, 2] = 0.5, 0.5
+    loss = tl.nn.CTCLoss(reduction="none")(tl.tensor(np.log(p)), tl.tensor([[1, 2]]), tl.tensor([2]), tl.tensor([2]))
+    np.testing.assert_allclose(loss.numpy(), [-2 * np.log(0.5)])
+    inf = F.ctc_loss(tl.tensor(np.log(p)), tl.tensor([[1, 1]]), tl.tensor([2]), tl.tensor([2]), reduction="sum")
+    assert float(inf) == float("inf")      # a repeat needs a blank between: no path in 2 frames
