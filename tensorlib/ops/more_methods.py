@@ -8,7 +8,7 @@ import math
 from collections import namedtuple
 
 from .. import _dtype as D
-from .comparison import _bitwise, where
+from .comparison import where
 from .creation import arange, tensor
 from .shape import broadcast_tensors, cat, stack
 from .extra_methods import _inplace
@@ -18,26 +18,24 @@ __all__ = ["COMPOSED_MORE"]
 
 # --- integer kernels (no gradient in torch either) ---------------------------------------------------------
 
-GCD = op("gcd", promote=True, method=True)(_bitwise("gcd", lambda a, b: np.gcd(a, b) if isinstance(a, np.ndarray)
-                                                      else __import__("cupy").gcd(a, b)))
-LCM = op("lcm", promote=True, method=True)(_bitwise("lcm", lambda a, b: np.lcm(a, b) if isinstance(a, np.ndarray)
-                                                      else __import__("cupy").lcm(a, b)))
-
-
-def _shift(name, left):
+def _integer(name, fn):
+    """Integer tensors only, as torch (whose error names its CPU kernel)."""
     def kernel(xp, a, b):
         for x in (a, b):
             kind = getattr(x, "dtype", np.dtype(type(x))).kind
             if kind not in "iu":
-                raise NotImplementedError(f'"{name}_cpu" not implemented for \'Float\'')
-        return xp.left_shift(a, b) if left else xp.right_shift(a, b)
+                raise NotImplementedError(f'"{name}_cpu" not implemented for '
+                                          f'\'{D.scalar_name(x.dtype) if hasattr(x, "dtype") else "Float"}\'')
+        return fn(xp, a, b)
     return kernel
 
 
+GCD = op("gcd", promote=True, method=True)(_integer("gcd", lambda xp, a, b: xp.gcd(a, b)))
+LCM = op("lcm", promote=True, method=True)(_integer("lcm", lambda xp, a, b: xp.lcm(a, b)))
 LSHIFT = op("bitwise_left_shift", promote=True, method=True, operators=("__lshift__",))(
-    _shift("lshift", True))
+    _integer("lshift", lambda xp, a, b: xp.left_shift(a, b)))
 RSHIFT = op("bitwise_right_shift", promote=True, method=True, operators=("__rshift__",))(
-    _shift("rshift", False))
+    _integer("rshift", lambda xp, a, b: xp.right_shift(a, b)))
 
 
 @op("nextafter", promote=True, method=True)
