@@ -12,7 +12,10 @@ import numpy as np
 from .. import ops as _ops
 from .._tensor_base import Tensor
 from .. import ops as _E
-from ..ops.conv_ops import conv_transpose2d
+from .. import _dtype as _D
+from ..ops.comparison import where as _where
+from ..ops.conv_ops import conv1d, conv2d, conv_transpose2d
+from ..ops.shape import stack
 from ..ops.nn_ops import check_reduction, dropout as _dropout, embedding, legacy_reduction, pad, softmax
 from ..ops.pool_ops import adaptive_avg_pool2d, avg_pool2d, max_pool2d
 
@@ -741,3 +744,532 @@ def gumbel_softmax(logits, tau=1.0, hard=False, eps=1e-10, dim=-1):
         y_hard = _ops.zeros_like(logits).scatter(dim, index, 1.0)
         return y_hard - y.detach() + y
     return y
+
+
+# --- issue 13, second pass: unpooling, 3-d conv/pools (composed of the 2-d ops and strided slices), fold,
+# multilabel margin, pdist, conv_tbc, affine_grid ---------------------------------------------------------
+
+def _ntuple(v, n, fname, what):
+    if isinstance(v, (tuple, list)):
+        if len(v) == 1:
+            return (int(v[0]),) * n
+        if len(v) != n:
+            raise RuntimeError(f"{fname}: {what} must either be a single int, or a tuple of {n} ints")
+        return tuple(int(x) for x in v)
+    return (int(v),) * n
+
+
+def _max_unpool(input, indices, kernel_size, stride, padding, output_size, n, fname):
+    k = _ntuple(kernel_size, n, fname, "kernel_size")
+    s = k if stride is None else _ntuple(stride, n, fname, "stride")
+    p = _ntuple(padding, n, fname, "padding")
+    if input.ndim not in (n + 1, n + 2):
+        raise RuntimeError(f"{fname}: Expected {n + 1}D or {n + 2}D input, but got {input.ndim}D")
+    if tuple(indices.shape) != tuple(input.shape):
+        raise RuntimeError(f"Expected shape of indices to be same as that of the input tensor "
+                           f"({list(input.shape)}) but got indices tensor with shape: {list(indices.shape)}")
+    spatial_in = tuple(input.shape[-n:])
+    default = tuple((spatial_in[i] - 1) * s[i] - 2 * p[i] + k[i] for i in range(n))
+    if output_size is None:
+        out = default
+    else:
+        out = tuple(int(v) for v in output_size)[-n:]
+        if len(out) != n:
+            raise ValueError(f"output_size should be a sequence containing {n} or {n + 2} elements, but it has a "
+                             f"length of '{len(tuple(output_size))}'")
+        for i in range(n):
+            lo, hi = default[i] - s[i], default[i] + s[i]
+            if not lo < out[i] < hi:
+                raise ValueError(f'invalid output_size "{list(out)}" (dim {i} must be between {lo} and {hi})')
+    lead = tuple(input.shape[:-n])
+    flat_in = input.reshape(lead + (-1,))
+    flat_idx = indices.reshape(lead + (-1,))
+    total = math.prod(out)
+    if flat_idx.numel() and (int(flat_idx.max()) >= total or int(flat_idx.min()) < 0):
+        raise RuntimeError(f"Found an invalid max index: {int(flat_idx.max())} (output volumes are of size "
+                           f"{'x'.join(map(str, out))}")
+    zeros = input.new_zeros(lead + (total,))
+    return zeros.scatter(-1, flat_idx, flat_in).reshape(lead + out)
+
+
+def max_unpool1d(input, indices, kernel_size, stride=None, padding=0, output_size=None):
+    return _max_unpool(input, indices, kernel_size, stride, padding, output_size, 1, "max_unpool1d")
+
+
+def max_unpool2d(input, indices, kernel_size, stride=None, padding=0, output_size=None):
+    return _max_unpool(input, indices, kernel_size, stride, padding, output_size, 2, "max_unpool2d")
+
+
+def max_unpool3d(input, indices, kernel_size, stride=None, padding=0, output_size=None):
+    return _max_unpool(input, indices, kernel_size, stride, padding, output_size, 3, "max_unpool3d")
+
+
+def conv3d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    """One conv2d per depth tap of the kernel, on the depth slices that tap meets (batched), summed."""
+    if input.ndim not in (4, 5):
+        raise RuntimeError(f"Expected 4D (unbatched) or 5D (batched) input to conv3d, but got input of size: "
+                           f"{list(input.shape)}")
+    if input.ndim == 4:
+        return conv3d(input.unsqueeze(0), weight, bias, stride, padding, dilation, groups).squeeze(0)
+    s = _ntuple(stride, 3, "conv3d", "stride")
+    d = _ntuple(dilation, 3, "conv3d", "dilation")
+    kD, kH, kW = weight.shape[2:]
+    if isinstance(padding, str):
+        if padding not in ("same", "valid"):
+            raise ValueError(f"Invalid padding string '{padding}', should be one of ['valid', 'same']")
+        if padding == "same" and any(v != 1 for v in s):
+            raise ValueError("padding='same' is not supported for strided convolutions")
+        if padding == "valid":
+            pads = [(0, 0)] * 3
+        else:
+            tot = [d[i] * (k - 1) for i, k in enumerate((kD, kH, kW))]
+            pads = [(t // 2, t - t // 2) for t in tot]
+    else:
+        p = _ntuple(padding, 3, "conv3d", "padding")
+        pads = [(v, v) for v in p]
+    if weight.shape[0] % groups:
+        raise RuntimeError(f"Given groups={groups}, expected weight to be divisible by {groups} at dimension 0, but "
+                           f"got weight of size {list(weight.shape)} instead")
+    if weight.shape[1] * groups != input.shape[1]:
+        raise RuntimeError(f"Given groups={groups}, weight of size {list(weight.shape)}, expected input"
+                           f"{list(input.shape)} to have {weight.shape[1] * groups} channels, but got "
+                           f"{input.shape[1]} channels instead")
+    x = pad(input, (pads[2][0], pads[2][1], pads[1][0], pads[1][1], pads[0][0], pads[0][1]))
+    N, C, D = x.shape[:3]
+    oD = (D - d[0] * (kD - 1) - 1) // s[0] + 1
+    if oD <= 0:
+        raise RuntimeError("Calculated output size is too small for conv3d (input smaller than the kernel)")
+    out = None
+    for t in range(kD):
+        sl = x[:, :, t * d[0]: t * d[0] + s[0] * (oD - 1) + 1: s[0]]          # (N, C, oD, H, W)
+        sl = sl.transpose(1, 2).reshape(N * oD, C, x.shape[3], x.shape[4])
+        y = conv2d(sl, weight[:, :, t], None, s[1:], 0, d[1:], groups)
+        out = y if out is None else out + y
+    out = out.reshape(N, oD, out.shape[1], out.shape[2], out.shape[3]).transpose(1, 2)
+    if bias is not None:
+        out = out + bias.reshape(1, -1, 1, 1, 1)
+    return out
+
+
+def _pool3d_setup(input, kernel_size, stride, padding, dilation, ceil_mode, fname):
+    if input.ndim not in (4, 5):
+        raise RuntimeError(f"{fname}: Expected 4D or 5D tensor for input, but got: {list(input.shape)}")
+    k = _ntuple(kernel_size, 3, fname, "kernel_size")
+    s = k if stride is None or (isinstance(stride, (list, tuple)) and not stride) else \
+        _ntuple(stride, 3, fname, "stride")
+    p = _ntuple(padding, 3, fname, "padding")
+    d = _ntuple(dilation, 3, fname, "dilation")
+    if any(p[i] > k[i] // 2 for i in range(3)):
+        raise RuntimeError("pad should be at most half of effective kernel size, but got pad="
+                           f"{p[0]}, kernel_size={k[0]} and dilation={d[0]}" if p[0] > k[0] // 2 else
+                           f"pad should be smaller than or equal to half of kernel size, but got padW = {p[2]}, "
+                           f"padH = {p[1]}, kT = {k[0]}, kW = {k[2]}, kH = {k[1]}")
+    size = tuple(input.shape[-3:])
+    outs, extra = [], []
+    for i in range(3):
+        eff = d[i] * (k[i] - 1) + 1
+        num = size[i] + 2 * p[i] - eff
+        o = (-(-num // s[i]) if ceil_mode else num // s[i]) + 1
+        if ceil_mode and (o - 1) * s[i] >= size[i] + p[i]:
+            o -= 1
+        if o <= 0:
+            raise RuntimeError(f"Given input size: ({'x'.join(map(str, input.shape[-4:]))}). Calculated output "
+                               f"size is too small")
+        outs.append(o)
+        extra.append(max(0, (o - 1) * s[i] + eff - (size[i] + 2 * p[i])))
+    return k, s, p, d, tuple(outs), extra
+
+
+def _taps(x, k, s, d, outs):
+    for a in range(k[0]):
+        for b in range(k[1]):
+            for c in range(k[2]):
+                yield (a, b, c), x[..., a * d[0]: a * d[0] + s[0] * (outs[0] - 1) + 1: s[0],
+                                   b * d[1]: b * d[1] + s[1] * (outs[1] - 1) + 1: s[1],
+                                   c * d[2]: c * d[2] + s[2] * (outs[2] - 1) + 1: s[2]]
+
+
+def max_pool3d_with_indices(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
+                            return_indices=True):
+    k, s, p, d, outs, extra = _pool3d_setup(input, kernel_size, stride, padding, dilation, ceil_mode,
+                                            "max_pool3d")
+    neg = float("-inf") if input.dtype.is_floating_point else int(np.iinfo(np.dtype(str(input.numpy().dtype))).min)
+    x = pad(input, (p[2], p[2] + extra[2], p[1], p[1] + extra[1], p[0], p[0] + extra[0]), value=neg)
+    taps = list(_taps(x, k, s, d, outs))
+    vals, which = stack([t for _, t in taps], -1).max(-1)
+    # flat index into the unpadded input of the tap that won, per output cell
+    D, H, W = input.shape[-3:]
+    pos = []
+    for i in range(3):
+        base = input.new_tensor(np.arange(outs[i]) * s[i] - p[i], dtype=_dtype_long())
+        pos.append(base)
+    offs = np.array([[a * d[0], b * d[1], c * d[2]] for (a, b, c), _ in taps], dtype=np.int64)
+    od = input.new_tensor(offs[:, 0], dtype=_dtype_long())[which]
+    oh = input.new_tensor(offs[:, 1], dtype=_dtype_long())[which]
+    ow = input.new_tensor(offs[:, 2], dtype=_dtype_long())[which]
+    zi = pos[0].reshape(-1, 1, 1) + od
+    yi = pos[1].reshape(1, -1, 1) + oh
+    xi = pos[2].reshape(1, 1, -1) + ow
+    idx = (zi * H + yi) * W + xi
+    return (vals, idx) if return_indices else vals
+
+
+def _dtype_long():
+    return _D.int64
+
+
+def max_pool3d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False):
+    return max_pool3d_with_indices(input, kernel_size, stride, padding, dilation, ceil_mode, return_indices)
+
+
+def avg_pool3d(input, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
+               divisor_override=None):
+    k, s, p, d, outs, extra = _pool3d_setup(input, kernel_size, stride, padding, 1, ceil_mode, "avg_pool3d")
+    if divisor_override is not None and divisor_override == 0:
+        raise RuntimeError("divisor must be not zero")
+    cfg = (p[2], p[2] + extra[2], p[1], p[1] + extra[1], p[0], p[0] + extra[0])
+    x = pad(input, cfg)
+    total = None
+    for _, t in _taps(x, k, s, d, outs):
+        total = t if total is None else total + t
+    if divisor_override is not None:
+        return total / divisor_override
+    ones = input.new_ones(tuple(input.shape[-3:]))
+    if count_include_pad:        # the padding counts, the ceil-mode overhang does not
+        cnt = pad(pad(ones, (p[2], p[2], p[1], p[1], p[0], p[0]), value=1.0)[None], (0, extra[2], 0, extra[1],
+                                                                                   0, extra[0]))[0]
+    else:
+        cnt = pad(ones, cfg)
+    n = None
+    for _, t in _taps(cnt, k, s, d, outs):
+        n = t if n is None else n + t
+    return total / n
+
+
+def adaptive_avg_pool3d(input, output_size):
+    if input.ndim not in (4, 5):
+        raise RuntimeError(f"adaptive_avg_pool3d(): Expected 4D or 5D tensor, but got {list(input.shape)}")
+    o = list(output_size) if isinstance(output_size, (tuple, list)) else [output_size] * 3
+    o = [input.shape[-3 + i] if v is None else int(v) for i, v in enumerate(o)]
+    x = input
+    for i in range(3):         # a box mean is a mean along each axis in turn
+        ax = x.ndim - 3 + i
+        x = adaptive_avg_pool1d(x.movedim(ax, -1).reshape(-1, 1, x.shape[ax]), o[i]).reshape(
+            tuple(x.movedim(ax, -1).shape[:-1]) + (o[i],)).movedim(-1, ax)
+    return x
+
+
+def adaptive_max_pool3d(input, output_size, return_indices=False):
+    if return_indices:
+        raise NotImplementedError("adaptive_max_pool3d(return_indices=True) is not in tensorlib yet; "
+                                  "use return_indices=False")
+    if input.ndim not in (4, 5):
+        raise RuntimeError(f"adaptive_max_pool3d(): Expected 4D or 5D tensor, but got {list(input.shape)}")
+    o = list(output_size) if isinstance(output_size, (tuple, list)) else [output_size] * 3
+    o = [input.shape[-3 + i] if v is None else int(v) for i, v in enumerate(o)]
+    x = input
+    for i in range(3):         # a box max is a max along each axis in turn
+        ax = x.ndim - 3 + i
+        x = adaptive_max_pool1d(x.movedim(ax, -1).reshape(-1, 1, x.shape[ax]), o[i]).reshape(
+            tuple(x.movedim(ax, -1).shape[:-1]) + (o[i],)).movedim(-1, ax)
+    return x
+
+
+def lp_pool3d(input, norm_type, kernel_size, stride=None, ceil_mode=False):
+    kd, kw, kh = _ntuple(kernel_size, 3, "lp_pool3d", "kernel_size")
+    out = avg_pool3d(input.pow(norm_type), kernel_size, stride, 0, ceil_mode)
+    return (out.sign() * out.abs().relu()).mul(kd * kw * kh).pow(1.0 / norm_type)
+
+
+def fold(input, output_size, kernel_size, dilation=1, padding=0, stride=1):
+    """col2im: the blocks of `unfold` summed back into place (an index_add over the padded image)."""
+    o = _ntuple(output_size, 2, "fold", "output_size")
+    k = _ntuple(kernel_size, 2, "fold", "kernel_size")
+    d = _ntuple(dilation, 2, "fold", "dilation")
+    p = _ntuple(padding, 2, "fold", "padding")
+    s = _ntuple(stride, 2, "fold", "stride")
+    if input.ndim not in (2, 3):
+        raise RuntimeError(f"Input Error: Only unbatched (2D) or batched (3D) input Tensors are supported "
+                           f"(got {input.ndim}D)")
+    if input.ndim == 2:
+        return fold(input.unsqueeze(0), o, k, d, p, s).squeeze(0)
+    N, CK, L = input.shape
+    if CK % (k[0] * k[1]):
+        raise RuntimeError(f"Expected size of input's dimension 1 to be divisible by the product of kernel_size, "
+                           f"but got input.size(1)={CK} and kernel_size=({k[0]}, {k[1]})")
+    C = CK // (k[0] * k[1])
+    Hp, Wp = o[0] + 2 * p[0], o[1] + 2 * p[1]
+    bh = (Hp - (d[0] * (k[0] - 1) + 1)) // s[0] + 1
+    bw = (Wp - (d[1] * (k[1] - 1) + 1)) // s[1] + 1
+    if bh * bw != L:
+        raise RuntimeError(f"Given output_size=({o[0]}, {o[1]}), kernel_size=({k[0]}, {k[1]}), dilation=({d[0]}, "
+                           f"{d[1]}), padding=({p[0]}, {p[1]}), stride=({s[0]}, {s[1]}), expected size of input's "
+                           f"dimension 2 to match the calculated number of sliding blocks {bh} * {bw} = {bh * bw}, "
+                           f"but got input.size(2)={L}.")
+    ki, kj = np.meshgrid(np.arange(k[0]), np.arange(k[1]), indexing="ij")
+    li, lj = np.meshgrid(np.arange(bh), np.arange(bw), indexing="ij")
+    rows = ki.reshape(-1, 1) * d[0] + li.reshape(1, -1) * s[0]
+    cols = kj.reshape(-1, 1) * d[1] + lj.reshape(1, -1) * s[1]
+    flat = input.new_tensor((rows * Wp + cols).reshape(-1), dtype=_dtype_long())
+    img = input.new_zeros((N, C, Hp * Wp)).index_add(2, flat, input.reshape(N, C, k[0] * k[1] * L))
+    img = img.reshape(N, C, Hp, Wp)
+    return img[:, :, p[0]: p[0] + o[0], p[1]: p[1] + o[1]]
+
+
+def multilabel_margin_loss(input, target, size_average=None, reduce=None, reduction="mean"):
+    reduction = _reduction(size_average, reduce, reduction)
+    if input.ndim not in (1, 2) or tuple(target.shape) != tuple(input.shape):
+        raise RuntimeError(f"inconsistent target size: {list(target.shape)} for input of size: "
+                           f"{list(input.shape)}")
+    x = input if input.ndim == 2 else input.unsqueeze(0)
+    t = target.detach().cpu().numpy().reshape(x.shape)
+    C = x.shape[1]
+    is_t = np.zeros(t.shape, dtype=bool)
+    for n in range(t.shape[0]):
+        for j in t[n]:
+            if j < 0:
+                break
+            if j >= C:
+                raise RuntimeError(f"multilabel_margin_loss: target index {j} is out of range for {C} classes")
+            is_t[n, j] = True
+    mask = x.new_tensor(is_t[:, :, None] & ~is_t[:, None, :])          # (N, j in targets, i not)
+    margin = (1 - (x.unsqueeze(2) - x.unsqueeze(1))).relu()
+    loss = (margin * mask).sum((1, 2)) / C
+    if input.ndim == 1:
+        loss = loss.squeeze(0)
+    return _reduce(loss, reduction)
+
+
+def pdist(input, p=2):
+    if input.ndim != 2:
+        raise RuntimeError(f"pdist only supports 2D tensors, got: {input.ndim}D")
+    n = input.shape[0]
+    i, j = np.triu_indices(n, 1)
+    ii = input.new_tensor(i, dtype=_dtype_long())
+    jj = input.new_tensor(j, dtype=_dtype_long())
+    diff = input[ii] - input[jj]
+    if p == 0:
+        return (diff != 0).sum(1).to(input.dtype)
+    if p == float("inf"):
+        return diff.abs().amax(1)
+    return diff.abs().pow(p).sum(1).pow(1.0 / p) if p != 2 else (diff * diff).sum(1).sqrt()
+
+
+def conv_tbc(input, weight, bias, pad=0):
+    """Time-batch-channel convolution: input (T, B, C_in), weight (K, C_in, C_out), bias (C_out)."""
+    if input.ndim != 3:
+        raise RuntimeError("Input must have 3 dims: time, batch, in_channel")
+    if weight.ndim != 3:
+        raise RuntimeError("Weight tensor must have 3 dims: kernel_width, in_channels, out_channels.")
+    if bias.ndim != 1:
+        raise RuntimeError("Bias must be 1-D")
+    out = conv1d(input.permute(1, 2, 0), weight.permute(2, 1, 0), bias, 1, pad)
+    return out.permute(2, 0, 1)
+
+
+def affine_grid(theta, size, align_corners=None):
+    if align_corners is None:
+        align_corners = False
+    if not theta.dtype.is_floating_point:
+        raise ValueError(f"Expected theta to have floating point type, but got {theta.dtype}")
+    size = list(size)
+    if len(size) == 4:
+        if theta.ndim != 3 or tuple(theta.shape[-2:]) != (2, 3):
+            raise ValueError(f"Expected a batch of 2D affine matrices of shape Nx2x3 for size {size}. Got "
+                             f"{list(theta.shape)}.")
+        spatial = size[-2:]
+    elif len(size) == 5:
+        if theta.ndim != 3 or tuple(theta.shape[-2:]) != (3, 4):
+            raise ValueError(f"Expected a batch of 3D affine matrices of shape Nx3x4 for size {size}. Got "
+                             f"{list(theta.shape)}.")
+        spatial = size[-3:]
+    else:
+        raise NotImplementedError(f"affine_grid only supports 4D and 5D sizes, for 2D and 3D affine transforms, "
+                                  f"respectively. Got size {size}.")
+    if min(size) <= 0:
+        raise ValueError(f"Expected non-zero, positive output size. Got {size}")
+
+    def lin(n):
+        if n <= 1:
+            return np.zeros(max(n, 1))
+        v = np.linspace(-1, 1, n)
+        return v if align_corners else v * (n - 1) / n
+    axes = [lin(n) for n in spatial]                    # (D,) H, W
+    mesh = np.meshgrid(*axes, indexing="ij")
+    coords = list(reversed(mesh)) + [np.ones_like(mesh[0])]    # x, y, (z), 1
+    base = theta.new_tensor(np.stack(coords, -1).reshape(-1, len(coords)))
+    grid = base.unsqueeze(0) @ theta.transpose(1, 2)            # (N, prod, nd)
+    return grid.reshape([size[0]] + list(spatial) + [len(spatial)])
+
+
+__all__ += ["max_unpool1d", "max_unpool2d", "max_unpool3d", "conv3d", "max_pool3d", "max_pool3d_with_indices",
+            "avg_pool3d", "adaptive_avg_pool3d", "adaptive_max_pool3d", "lp_pool3d", "fold",
+            "multilabel_margin_loss", "pdist", "conv_tbc", "affine_grid"]
+
+
+def _gs_unnormalize(coord, size, align_corners):
+    return (coord + 1) / 2 * (size - 1) if align_corners else ((coord + 1) * size - 1) / 2
+
+
+def _gs_reflect(coord, lo2, hi2):
+    """torch's reflect_coordinates, on twice the bounds (so half-pixel bounds stay integers)."""
+    if lo2 == hi2:
+        return coord * 0
+    mn = lo2 / 2
+    span = (hi2 - lo2) / 2
+    c = (coord - mn).abs()
+    flips = (c / span).detach().floor()
+    extra = c - flips * span
+    even = (flips % 2) == 0
+    return _gs_where(even, extra + mn, span - extra + mn)
+
+
+def _gs_where(cond, a, b):
+    return _where(cond, a, b)
+
+
+def _gs_source(coord, size, padding_mode, align_corners):
+    c = _gs_unnormalize(coord, size, align_corners)
+    if padding_mode == "border":
+        c = c.clamp(0, size - 1)
+    elif padding_mode == "reflection":
+        c = _gs_reflect(c, 0, 2 * (size - 1)) if align_corners else _gs_reflect(c, -1, 2 * size - 1)
+        c = c.clamp(0, size - 1)
+    return c
+
+
+def grid_sample(input, grid, mode="bilinear", padding_mode="zeros", align_corners=None):
+    """2-d sampling (bilinear or nearest) composed of gathers: gradients reach both input and grid."""
+    if mode not in ("bilinear", "nearest", "bicubic"):
+        raise ValueError(f"nn.functional.grid_sample(): expected mode to be 'bilinear', 'nearest' or 'bicubic', "
+                         f"but got: '{mode}'")
+    if padding_mode not in ("zeros", "border", "reflection"):
+        raise ValueError(f"nn.functional.grid_sample(): expected padding_mode to be 'zeros', 'border', or "
+                         f"'reflection', but got: '{padding_mode}'")
+    if mode == "bicubic" or input.ndim == 5:
+        raise NotImplementedError("tensorlib's grid_sample has the 2-d bilinear and nearest modes; bicubic and "
+                                  "5-d (volumetric) input are not implemented yet")
+    if align_corners is None:
+        align_corners = False
+    if input.ndim != 4 or grid.ndim != 4 or grid.shape[-1] != 2:
+        raise RuntimeError(f"grid_sampler(): expected 4D input and grid with same number of dimensions, but got "
+                           f"input with sizes {list(input.shape)} and grid with sizes {list(grid.shape)}")
+    if input.shape[0] != grid.shape[0]:
+        raise RuntimeError(f"grid_sampler(): expected grid and input to have same batch size, but got input with "
+                           f"sizes {list(input.shape)} and grid with sizes {list(grid.shape)}")
+    N, C, H, W = input.shape
+    Ho, Wo = grid.shape[1:3]
+    ix = _gs_source(grid[..., 0], W, padding_mode, align_corners)
+    iy = _gs_source(grid[..., 1], H, padding_mode, align_corners)
+    flat = input.reshape(N, C, H * W)
+
+    def tap(yy, xx):                       # integer coords (N, Ho, Wo) -> (N, C, Ho, Wo), zero outside
+        inside = (xx >= 0) & (xx <= W - 1) & (yy >= 0) & (yy <= H - 1)
+        idx = (yy.clamp(0, H - 1) * W + xx.clamp(0, W - 1)).to(_dtype_long()).reshape(N, 1, Ho * Wo)
+        v = flat.gather(2, idx.expand(N, C, Ho * Wo)).reshape(N, C, Ho, Wo)
+        return v * inside.unsqueeze(1).to(v.dtype)
+
+    if mode == "nearest":
+        # round half to even, as torch's nearbyint
+        return tap(iy.detach().round(), ix.detach().round())
+    x0, y0 = ix.detach().floor(), iy.detach().floor()
+    wx1, wy1 = ix - x0, iy - y0
+    wx0, wy0 = 1 - wx1, 1 - wy1
+    out = (tap(y0, x0) * (wy0 * wx0).unsqueeze(1) + tap(y0, x0 + 1) * (wy0 * wx1).unsqueeze(1)
+           + tap(y0 + 1, x0) * (wy1 * wx0).unsqueeze(1) + tap(y0 + 1, x0 + 1) * (wy1 * wx1).unsqueeze(1))
+    return out
+
+
+__all__ += ["grid_sample"]
+
+
+def _full(like, value):
+    return like.new_full(tuple(like.shape), value)
+
+
+def _lse(parts):
+    """log(sum(exp)) over the first dim, -inf (and zero gradient, not NaN) where every term is -inf."""
+    x = stack(parts, 0)
+    m = x.detach().amax(0)
+    m = _gs_where(m.isinf(), _full(m, 0.0), m).detach()
+    s = (x - m).exp().sum(0)
+    ok = s > 0
+    out = _gs_where(ok, s, _full(s, 1)).log() + m
+    return _gs_where(ok, out, _full(out, float("-inf")))
+
+
+def ctc_loss(log_probs, targets, input_lengths, target_lengths, blank=0, reduction="mean", zero_infinity=False):
+    """Connectionist temporal classification (torch's alpha recursion in log space, batched over the
+    samples; the gradient is autograd's through the recursion)."""
+    check_reduction(reduction)
+    unbatched = log_probs.ndim == 2
+    if unbatched:
+        log_probs = log_probs.unsqueeze(1)
+        targets = targets.unsqueeze(0) if targets.ndim == 1 and not isinstance(target_lengths, (list, tuple)) \
+            and getattr(target_lengths, "ndim", 0) == 0 else targets
+    if log_probs.ndim != 3:
+        raise RuntimeError(f"ctc_loss: expected log_probs to be 2-D or 3-D, got {log_probs.ndim}-D")
+    T, N, C = log_probs.shape
+    il = [int(v) for v in (input_lengths.reshape(-1).tolist() if isinstance(input_lengths, Tensor)
+                           else np.atleast_1d(input_lengths))]
+    tlen = [int(v) for v in (target_lengths.reshape(-1).tolist() if isinstance(target_lengths, Tensor)
+                             else np.atleast_1d(target_lengths))]
+    if len(il) != N:
+        raise RuntimeError(f"input_lengths must be of size batch_size, but got {len(il)} for batch size {N}")
+    if len(tlen) != N:
+        raise RuntimeError(f"target_lengths must be of size batch_size, but got {len(tlen)} for batch size {N}")
+    if not 0 <= blank < C:
+        raise RuntimeError("blank must be in label range")
+    tg = targets.detach().cpu().numpy()
+    if tg.ndim == 1:           # concatenated targets
+        offs = np.concatenate([[0], np.cumsum(tlen)])
+        rows = [tg[offs[i]:offs[i + 1]] for i in range(N)]
+    else:
+        rows = [tg[i, :tlen[i]] for i in range(N)]
+    for i in range(N):
+        if il[i] > T:
+            raise RuntimeError(f"Expected input_lengths to have value at most {T}, but got value {il[i]} "
+                               f"(while checking arguments for ctc_loss_cpu)")
+    S = max(tlen) if tlen else 0
+    L = 2 * S + 1
+    ext = np.full((N, L), blank, dtype=np.int64)
+    skip = np.zeros((N, L), dtype=bool)
+    for i, r in enumerate(rows):
+        ext[i, 1:2 * len(r):2] = r
+        for s in range(3, 2 * len(r), 2):
+            skip[i, s] = ext[i, s] != ext[i, s - 2]
+    ext_t = log_probs.new_tensor(ext, dtype=_D.int64)
+    emit = log_probs.gather(2, ext_t.unsqueeze(0).expand(T, N, L))          # (T, N, L)
+    ninf = float("-inf")
+    init = np.full((N, L), ninf)
+    init[:, :2] = 0.0
+    alpha = emit[0] + log_probs.new_tensor(init)
+    skip_t = log_probs.new_tensor(skip, dtype=_D.bool_)
+    ninf_col = alpha.new_full((N, 1), ninf)
+    ninf_col2 = alpha.new_full((N, 2), ninf)
+    lens = log_probs.new_tensor(np.array(il), dtype=_D.int64).reshape(N, 1)
+    for t in range(1, T):
+        a1 = _E.cat([ninf_col, alpha[:, :-1]], 1)
+        a2 = _E.cat([ninf_col2, alpha[:, :-2]], 1) if L > 2 else _full(alpha, ninf)
+        a2 = _gs_where(skip_t, a2, _full(a2, ninf)) if L > 2 else a2
+        new = _lse([alpha, a1, a2]) + emit[t]
+        alpha = _gs_where(lens > t, new, alpha)
+    last = log_probs.new_tensor(np.array([2 * n for n in tlen]), dtype=_D.int64).reshape(N, 1)
+    prev = (last - 1).clamp(min=0)
+    end = alpha.gather(1, last).squeeze(1)
+    end2 = alpha.gather(1, prev).squeeze(1)
+    has = log_probs.new_tensor(np.array(tlen) > 0, dtype=_D.bool_)
+    end2 = _gs_where(has, end2, _full(end2, ninf))
+    nll = -_lse([end, end2])
+    nll = _gs_where(log_probs.new_tensor(np.array(il) == 0, dtype=_D.bool_) & ~has, _full(nll, 0.0), nll)
+    if zero_infinity:
+        nll = _gs_where(nll.isinf(), _full(nll, 0.0), nll)
+    if reduction == "mean":
+        div = log_probs.new_tensor(np.maximum(np.array(tlen), 1).astype(np.float64)).to(nll.dtype)
+        return (nll / div).mean()
+    if reduction == "sum":
+        return nll.sum()
+    return nll.squeeze(0) if unbatched else nll
+
+
+__all__ += ["ctc_loss"]

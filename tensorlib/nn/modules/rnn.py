@@ -229,14 +229,15 @@ class GRU(RNNBase):
                          device=device, dtype=dtype)
 
 
-class _CellBase(Module):
-    _gates = 1
+class RNNCellBase(Module):
+    """torch's base of RNNCell, LSTMCell and GRUCell: the two weight matrices (and biases) of `num_chunks`
+    gates, initialised uniform in +-1/sqrt(hidden_size)."""
 
-    def __init__(self, input_size, hidden_size, bias=True, device=None, dtype=None):
+    def __init__(self, input_size, hidden_size, bias, num_chunks, device=None, dtype=None):
         super().__init__()
         self.input_size, self.hidden_size, self.bias = input_size, hidden_size, bias
         kw = {"device": device, "dtype": dtype}
-        g = self._gates * hidden_size
+        g = num_chunks * hidden_size
         self.weight_ih = Parameter(ops.empty(g, input_size, **kw))
         self.weight_hh = Parameter(ops.empty(g, hidden_size, **kw))
         if bias:
@@ -245,7 +246,10 @@ class _CellBase(Module):
         else:
             self.register_parameter("bias_ih", None)
             self.register_parameter("bias_hh", None)
-        stdv = 1.0 / math.sqrt(hidden_size)
+        self.reset_parameters()
+
+    def reset_parameters(self):
+        stdv = 1.0 / math.sqrt(self.hidden_size) if self.hidden_size > 0 else 0
         for w in self.parameters():
             init.uniform_(w, -stdv, stdv)
 
@@ -254,6 +258,13 @@ class _CellBase(Module):
 
     def extra_repr(self):
         return f"{self.input_size}, {self.hidden_size}" + ("" if self.bias else ", bias=False")
+
+
+class _CellBase(RNNCellBase):
+    _gates = 1
+
+    def __init__(self, input_size, hidden_size, bias=True, device=None, dtype=None):
+        super().__init__(input_size, hidden_size, bias, self._gates, device, dtype)
 
 
 class RNNCell(_CellBase):
