@@ -19,6 +19,7 @@ import numpy as np
 
 from tensorlib import Tensor
 from tensorlib import dispatch as D
+from tensorlib.dispatch import array_of
 
 from .memory import format_bytes
 from .torch_names import COMPOSITES, composite_name, op_name
@@ -143,7 +144,7 @@ class OpCounter(D.Hook):
         if outputs is not None:
             for o in (outputs if isinstance(outputs, tuple) else (outputs,)):
                 if isinstance(o, Tensor):
-                    d = o._data
+                    d = array_of(o)
                     if d.base is None:
                         if type(d) is np.ndarray:
                             host += d.nbytes

@@ -347,8 +347,8 @@ def _memory_events(store, ev, pid):
 
 
 def _distributed_info():
-    from tensorlib.distributed import _distributed_info
-    return _distributed_info()
+    from tensorlib.distributed import trace_info
+    return trace_info()
 
 
 def _comm_events(store, ev, pid):
@@ -356,7 +356,8 @@ def _comm_events(store, ev, pid):
     ``Out msg nelems``, ``Group size``, ``dtype``, split sizes and the process group's name and ranks),
     one around each recorded ``mpi:*`` range that tensorlib.distributed ran on a group's worker thread.
     A record counts when the store holds its range: same thread and title, starting inside the record."""
-    from tensorlib.distributed._pg import RECORDS
+    from tensorlib.distributed import collective_records
+    RECORDS = collective_records()
     if not RECORDS or not len(store):
         return
     names = store.names

@@ -20,6 +20,7 @@ import weakref
 import numpy as np
 
 from tensorlib import Tensor
+from tensorlib.dispatch import array_of
 
 
 CPU, CUDA = 0, 1          # Kineto's "Device Type" values
@@ -66,7 +67,7 @@ class MemoryRecorder:
         for o in outs:
             if not isinstance(o, Tensor):
                 continue
-            d = o._data
+            d = array_of(o)
             if type(d) is not np.ndarray:
                 continue
             d = root_array(d)           # conv2d's output is a view of the temporary it was computed in

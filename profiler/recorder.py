@@ -26,7 +26,7 @@ import time
 import numpy as np
 
 from tensorlib import Tensor
-from tensorlib.dispatch import OpRecord
+from tensorlib.dispatch import OpRecord, array_of
 
 from .memory import root_array
 
@@ -349,11 +349,11 @@ def _shapes_dtypes(inputs):
     dtypes = []
     for a in inputs:
         if isinstance(a, Tensor):
-            d = a._data
+            d = array_of(a)
             shapes.append(list(d.shape))
             dtypes.append(_dtype_name(d.dtype))
         elif isinstance(a, (list, tuple)) and a and isinstance(a[0], Tensor):
-            shapes.append([list(x._data.shape) for x in a if isinstance(x, Tensor)])
+            shapes.append([list(array_of(x).shape) for x in a if isinstance(x, Tensor)])
             dtypes.append("TensorList")
         else:
             shapes.append([])
@@ -375,7 +375,7 @@ def _dtype_name(dt) -> str:
 
 def _input_ids(inputs):
     """The arrays the inputs live in (their roots: an output that is a view of an input allocates nothing)."""
-    return tuple(id(root_array(a._data) if type(a._data) is np.ndarray else a._data)
+    return tuple(id(root_array(array_of(a)) if type(array_of(a)) is np.ndarray else array_of(a))
                  for a in inputs if isinstance(a, Tensor))
 
 
@@ -396,7 +396,7 @@ def _flops(name, shapes_dtypes, outputs) -> int:
         if name in _ELEMENTWISE_OPS:
             first = shapes[0]
             return int(np.prod(first, dtype=np.int64)) if isinstance(first, list) and first else 0
-        out = outputs._data.shape if isinstance(outputs, Tensor) else None
+        out = array_of(outputs).shape if isinstance(outputs, Tensor) else None
         if out is None:
             return 0
         if name in _MATMUL_OPS:

@@ -34,7 +34,7 @@ from ._tensor_base import Tensor
 __all__ = ["Hook", "OpRecord", "OpDef", "register_op", "unregister_op", "registry", "op_named", "dispatch",
            "dispatch_binary", "add_hook", "remove_hook", "hooks", "set_op_sink", "op_sink",
            "refresh_hooks", "full_path_active", "range_enter", "range_exit", "record_range", "current_phase",
-           "current_seq", "next_seq", "STATE", "bump_version", "shape_error"]
+           "current_seq", "next_seq", "STATE", "bump_version", "shape_error", "array_of", "swap_array"]
 
 _pc = time.perf_counter_ns
 _NO_ATTRS: dict = {}
@@ -224,3 +224,18 @@ def autocast_args(op, args):
         return tuple(cast(a) for a in args)
     finally:
         STATE.autocast = prev
+
+
+def array_of(t):
+    """The NumPy or CuPy array a tensor's values live in, without a copy: what instruments read (the
+    profiler's memory and shape records, nan_watch, device_watch). Writing into it bypasses autograd's
+    version counters, so instruments only read it."""
+    return t._data
+
+
+def swap_array(t, array):
+    """Make `t` live in `array` and return the array it lived in (sanity_check puts a model's own arrays
+    back after its trial steps)."""
+    old = t._data
+    t._data = array
+    return old

@@ -91,3 +91,26 @@ def test_layers_import_one_way(pkg, forbidden):
     bad = [f"{_where(path, node)}: {pkg} imports {name}" for path, tree in _sources([pkg])
            for node, name in _imports(tree) if name in forbidden]
     assert not bad, "\n".join(bad)
+
+
+_TENSOR_PRIVATE = {"_data", "_grad", "_grad_fn", "_requires_grad", "_base", "_version", "_output_nr", "_retains_grad"}
+
+
+def test_the_profiler_uses_tensorlibs_public_surface_only():
+    """The instrument surface (ARCHITECTURE.md): the profiler imports no private module or name of tensorlib
+    and reads no private attribute of a tensor (tensorlib.dispatch.array_of gives the array a tensor lives in)."""
+    bad = []
+    for path in sorted((ROOT / "profiler").rglob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            where = f"{path.relative_to(ROOT)}:{getattr(node, 'lineno', 0)}"
+            if isinstance(node, ast.ImportFrom) and node.level == 0 and (node.module or "").startswith("tensorlib"):
+                parts = node.module.split(".") + [a.name for a in node.names]
+                if any(p.startswith("_") for p in parts):
+                    bad.append(f"{where} from {node.module} import {', '.join(a.name for a in node.names)}")
+            elif isinstance(node, ast.Import):
+                bad += [f"{where} import {a.name}" for a in node.names
+                        if a.name.startswith("tensorlib") and any(p.startswith("_") for p in a.name.split("."))]
+            elif isinstance(node, ast.Attribute) and node.attr in _TENSOR_PRIVATE:
+                bad.append(f"{where} .{node.attr}")
+    assert not bad, "the profiler reaches into tensorlib's private parts:\n" + "\n".join(bad)

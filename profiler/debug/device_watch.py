@@ -13,6 +13,7 @@ from safeio import literal
 
 from tensorlib import Tensor
 from tensorlib import dispatch as D
+from tensorlib.dispatch import array_of
 
 from ._hookctx import HookContext
 from ._source import format_location, user_location
@@ -64,7 +65,7 @@ class DeviceWatch(D.Hook):
             return
         module, qual = frames[-1]
         outs = outputs if isinstance(outputs, tuple) else (outputs,)
-        if not any(isinstance(o, Tensor) and type(o._data) is np.ndarray for o in outs):
+        if not any(isinstance(o, Tensor) and type(array_of(o)) is np.ndarray for o in outs):
             return
         if not self._module_on_cuda(module):
             return

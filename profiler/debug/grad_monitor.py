@@ -52,7 +52,7 @@ class grad_monitor:
         from tensorlib.autograd.grad_mode import no_grad
         with no_grad():
             for name, p in self._named():
-                g = p._grad
+                g = p.grad
                 if g is None:
                     continue
                 n = float(g.norm().item())

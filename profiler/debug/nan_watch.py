@@ -24,6 +24,7 @@ from safeio import literal
 
 from tensorlib import Tensor
 from tensorlib import dispatch as D
+from tensorlib.dispatch import array_of
 
 from ._hookctx import HookContext
 from ._source import INTERNAL_DIRS, format_location, user_location
@@ -158,7 +159,7 @@ class NanWatch(D.Hook):
         for i, o in enumerate(outs):
             if not isinstance(o, Tensor):
                 continue
-            d = o._data
+            d = array_of(o)
             if d.dtype.kind != "f":
                 continue
             if meta is None:

@@ -13,6 +13,7 @@ from safeio import literal
 
 from tensorlib import Tensor
 from tensorlib import dispatch as D
+from tensorlib.dispatch import array_of, swap_array
 
 from ._hookctx import BackwardCallbacks
 from .nan_watch import nan_watch
@@ -80,24 +81,24 @@ class _Saved:
 
     def __init__(self, model, optimizer):
         params = list(model.parameters())
-        self.arrays = [(t, t._data, t._data.copy()) for t in params + [b for _, b in model.named_buffers()]
+        self.arrays = [(t, array_of(t), array_of(t).copy()) for t in params + [b for _, b in model.named_buffers()]
                        if isinstance(t, Tensor)]
-        self.grads = [(p, p._grad) for p in params]
-        self.arrays += [(g, g._data, g._data.copy()) for _, g in self.grads if g is not None]
+        self.grads = [(p, p.grad) for p in params]
+        self.arrays += [(g, array_of(g), array_of(g).copy()) for _, g in self.grads if g is not None]
         self.modes = [(m, m.training) for m in model.modules()]
         self.optimizer = optimizer
         if optimizer is not None:
             self.state = {k: dict(v) for k, v in optimizer.state.items()}
-            self.arrays += [(t, t._data, t._data.copy()) for st in self.state.values() for t in st.values()
+            self.arrays += [(t, array_of(t), array_of(t).copy()) for st in self.state.values() for t in st.values()
                             if isinstance(t, Tensor)]
             self.groups = [deepcopy({k: v for k, v in g.items() if k != "params"}) for g in optimizer.param_groups]
 
     def restore(self):
         for t, arr, copy in self.arrays:
             arr[...] = copy
-            t._data = arr
+            swap_array(t, arr)
         for p, g in self.grads:
-            p._grad = g
+            p.grad = g
         for m, training in self.modes:
             m.training = training
         opt = self.optimizer
@@ -133,7 +134,7 @@ def sanity_check(model, loss_fn, batch, optimizer=None, steps=5, train_step=None
         eval_modules.extend(n or type(model).__name__ for n, m in model.named_modules() if not m.training)
         # gradients still present (and nonzero) from the previous step: they are being accumulated
         if step_no[0] > 0:
-            stale = [n for n, p in named if p._grad is not None and bool((p._grad._data != 0).any())]
+            stale = [n for n, p in named if p.grad is not None and bool((array_of(p.grad) != 0).any())]
             if stale:
                 accumulated.append((step_no[0], stale))
 
@@ -161,8 +162,8 @@ def sanity_check(model, loss_fn, batch, optimizer=None, steps=5, train_step=None
                     report.losses.append(float(loss.detach().item()))
                     norms = {}
                     for n, p in named:
-                        if p._grad is not None:
-                            norms[n] = float(p._grad.detach().norm().item())
+                        if p.grad is not None:
+                            norms[n] = float(p.grad.detach().norm().item())
                     report.grad_norms.append(norms)
         if nw.findings:
             nan_seen = nw.findings[0]
@@ -172,9 +173,9 @@ def sanity_check(model, loss_fn, batch, optimizer=None, steps=5, train_step=None
                 out_shape = _shape(model(inputs))
     finally:
         D.remove_hook(hook)
-        bad_grads = [n for n, p in named if p._grad is not None
-                     and not bool(np.isfinite(p._grad.detach().cpu().numpy()).all())]
-        never = [n for n, p in named if p.requires_grad and p._grad is None]
+        bad_grads = [n for n, p in named if p.grad is not None
+                     and not bool(np.isfinite(p.grad.detach().cpu().numpy()).all())]
+        never = [n for n, p in named if p.requires_grad and p.grad is None]
         saved.restore()
 
     add = report.items.append

@@ -38,7 +38,7 @@ __all__ = ["is_available", "is_initialized", "is_mpi_available", "is_nccl_availa
            "broadcast", "reduce", "all_gather", "all_gather_into_tensor", "reduce_scatter", "reduce_scatter_tensor",
            "gather", "scatter", "send", "recv", "isend", "irecv", "all_to_all_single", "broadcast_object_list",
            "all_gather_object", "gather_object", "scatter_object_list", "new_group", "ReduceOp", "Backend", "Work",
-           "ProcessGroup", "GroupMember", "group", "default_pg_timeout"]
+           "ProcessGroup", "GroupMember", "group", "default_pg_timeout", "trace_info", "collective_records"]
 
 default_pg_timeout = DEFAULT_TIMEOUT
 _NOT_INITIALIZED = "Default process group has not been initialized, please make sure to call init_process_group."
@@ -802,11 +802,18 @@ def scatter_object_list(scatter_object_output_list, scatter_object_input_list=No
     scatter_object_output_list[0] = objs[pg.rank()]
 
 
-def _distributed_info():
-    """Kineto's top-level ``distributedInfo`` for this process, or None outside a job (profiler/chrome.py)."""
+def trace_info():
+    """For instruments (the profiler's Chrome trace): Kineto's top-level ``distributedInfo`` for this
+    process, or None outside a job."""
     pg = _W.pg
     if pg is None:
         return None
     return {"backend": pg.backend, "rank": pg.ranks[pg.rank()], "world_size": pg.size(), "pg_count": len(_W.groups),
             "pg_config": [{"pg_name": g.group_name, "pg_desc": g.group_desc, "backend_config": "cpu:mpi",
                            "pg_size": g.size(), "ranks": list(g.ranks)} for g in _W.groups]}
+
+
+def collective_records():
+    """For instruments: the collectives run on the groups' workers, newest last (at most 65,536), each with
+    Kineto's communication args (profiler/chrome.py writes them as ``record_param_comms`` events)."""
+    return _pg.RECORDS
