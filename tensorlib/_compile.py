@@ -22,7 +22,7 @@ import warnings
 import numpy as np
 
 from . import dispatch as _d
-from ._tensor_base import Tensor
+from ._tensor import Tensor
 from .autograd.grad_mode import is_grad_enabled
 from .jit import _graph
 from .jit._graph import V

@@ -16,7 +16,7 @@ from . import _device, _dtype
 from ._device import device_of
 from ._graph import as_array, make_node, make_node2, mark_view, record_inplace, record_inplace_view
 from ._state import STATE, seq_counter
-from ._tensor_base import Tensor
+from ._tensor import Tensor
 
 __all__ = ["execute", "execute_list", "execute_inplace_op", "shape_error", "bump_version"]
 

@@ -19,7 +19,7 @@ from . import _sync
 from ._device import xp_of
 from ._dtype import BF16, scalar_name
 from ._state import STATE
-from ._tensor_base import Tensor
+from ._tensor import Tensor
 
 _np_ndarray = _np.ndarray
 _new_tensor = _new_node = object.__new__

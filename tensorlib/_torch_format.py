@@ -20,7 +20,7 @@ import numpy as np
 
 from . import _dtype as D
 from ._device import device as Device
-from ._tensor_base import Tensor
+from ._tensor import Tensor
 from .serialization import _TENSOR_DTYPES, _damage_named, _fill, _Reader
 
 MAX_DIMS = 64

@@ -29,7 +29,7 @@ from ._hooks import (Hook, OpRecord, add_hook, full_path_active, hooks, op_sink,
                      record_range, refresh_hooks, remove_hook, set_op_sink)
 from ._opdef import OpDef, op_named, register_op, registry, unregister_op
 from ._state import STATE, backward_passes, current_phase, current_seq, next_seq, phase_seq, seq_counter
-from ._tensor_base import Tensor
+from ._tensor import Tensor
 
 __all__ = ["Hook", "OpRecord", "OpDef", "register_op", "unregister_op", "registry", "op_named", "dispatch",
            "dispatch_binary", "add_hook", "remove_hook", "hooks", "set_op_sink", "op_sink",

@@ -17,7 +17,7 @@ import gc
 import numpy as np
 
 from ._device import device as Device, to_device
-from ._tensor_base import Tensor
+from ._tensor import Tensor
 
 __all__ = ["memory_allocated", "max_memory_allocated", "memory_reserved", "max_memory_reserved", "memory_stats",
            "reset_peak_memory_stats", "record_peak", "empty_cache"]

@@ -59,7 +59,7 @@ from safeio.read import check_zip_entries
 from . import _dtype as D
 from . import _unpickler
 from ._device import device as Device
-from ._tensor_base import Tensor
+from ._tensor import Tensor
 from ._unpickler import add_safe_globals, clear_safe_globals, get_safe_globals, safe_globals
 
 __all__ = ["save", "load", "add_safe_globals", "clear_safe_globals", "get_safe_globals", "safe_globals",

@@ -90,7 +90,7 @@ LAZY_CYCLE_EDGES: set[tuple[str, str]] = {
     # deliberate: recording an in-place op on a view (torch's CopySlices) runs ops through the dispatcher, so
     # the graph layer (below the executor) reaches the entry layer at call time (tensorlib._graph._dispatcher)
     ("tensorlib._graph", "tensorlib.dispatch"),
-    ("tensorlib._tensor_base", "tensorlib.ops"),
+    ("tensorlib._tensor", "tensorlib.ops"),
     ("tensorlib.ops.misc", "tensorlib.random"),
     ("tensorlib.ops.reduce", "tensorlib.ops.nn_ops"),
     ("tensorlib.ops.shape", "tensorlib.ops.index"),

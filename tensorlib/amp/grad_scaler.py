@@ -12,7 +12,7 @@ from collections import defaultdict
 from enum import Enum
 
 from .. import _dtype as D
-from .._tensor_base import Tensor
+from .._tensor import Tensor
 from ..autograd.grad_mode import no_grad
 
 __all__ = ["GradScaler", "OptState"]

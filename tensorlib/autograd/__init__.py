@@ -1,7 +1,7 @@
 """Autograd: the engine, grad modes, custom functions, anomaly detection, gradcheck."""
 from __future__ import annotations
 
-from .._tensor_base import Tensor
+from .._tensor import Tensor
 from ..ops._define import public
 from .anomaly import detect_anomaly, is_anomaly_enabled, set_detect_anomaly
 from .engine import run_backward

@@ -21,7 +21,7 @@ from .._dtype import BF16
 from .._graph import AccumulateGrad, Node, accumulator
 from .._hooks import range_enter, range_exit, record_range
 from .._state import STATE, backward_passes
-from .._tensor_base import Tensor
+from .._tensor import Tensor
 
 
 def _as_tuple(x):

@@ -4,7 +4,7 @@ from __future__ import annotations
 from .._dtype import BF16
 from .._graph import build_node
 from .._state import STATE, next_seq
-from .._tensor_base import Tensor
+from .._tensor import Tensor
 from ..dispatch import OpDef, dispatch
 from .grad_mode import no_grad
 

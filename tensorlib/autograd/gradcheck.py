@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._tensor_base import Tensor
+from .._tensor import Tensor
 
 
 class GradcheckError(RuntimeError):

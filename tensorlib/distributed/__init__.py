@@ -28,7 +28,7 @@ from datetime import timedelta
 import numpy as np
 
 from .. import dispatch as _D
-from .._tensor_base import Tensor
+from .._tensor import Tensor
 from . import _pg
 from ._pg import DEFAULT_TIMEOUT, ProcessGroup, ReduceOp, Work
 

@@ -25,7 +25,7 @@ import warnings
 import numpy as np
 
 from .. import dispatch as _d
-from .._tensor_base import Tensor
+from .._tensor import Tensor
 from ..autograd.grad_mode import no_grad
 from ..ops.creation import from_numpy
 

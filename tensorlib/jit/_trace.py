@@ -21,7 +21,7 @@ import numpy as np
 from .. import _dtype
 from .. import dispatch as _d
 from .._device import device as _device_cls
-from .._tensor_base import Tensor
+from .._tensor import Tensor
 from ..nn.modules.module import Module
 from ..nn.parameter import Parameter
 from ..ops.creation import from_numpy

@@ -10,7 +10,7 @@ import warnings
 import numpy as np
 
 from .. import ops as _ops
-from .._tensor_base import Tensor
+from .._tensor import Tensor
 from .. import ops as _E
 from .. import _dtype as _D
 from ..ops.comparison import where as _where

@@ -7,7 +7,7 @@ import math
 
 
 from .. import ops as _ops
-from .._tensor_base import Tensor
+from .._tensor import Tensor
 from ..dispatch import dispatch, record_range
 from .. import ops as _E
 from ..ops.attention import scaled_dot_product_attention as _sdpa

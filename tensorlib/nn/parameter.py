@@ -1,7 +1,7 @@
 """nn.Parameter: a Tensor subclass that a Module registers as one of its parameters when assigned."""
 from __future__ import annotations
 
-from .._tensor_base import Tensor
+from .._tensor import Tensor
 
 
 class Parameter(Tensor):

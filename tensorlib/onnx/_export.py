@@ -9,7 +9,7 @@ import warnings
 import numpy as np
 
 from .. import dispatch as _d
-from .._tensor_base import Tensor
+from .._tensor import Tensor
 from ..ops.creation import from_numpy
 from ..jit import _graph
 from ..jit._graph import V, Sym, has_sym

@@ -39,7 +39,7 @@ import numpy as np
 
 from .. import _dtype as D
 from ..dispatch import OpDef, dispatch, dispatch_binary, register_op
-from .._tensor_base import Tensor
+from .._tensor import Tensor
 
 __all__ = ["op", "unary", "public", "attach", "dispatch", "Tensor", "np", "unwrap_scalar", "write_out", "functions",
            "methods"]

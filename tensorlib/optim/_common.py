@@ -16,7 +16,7 @@ The flags, decided against torch 2.13 on the CPU:
 """
 from __future__ import annotations
 
-from .._tensor_base import Tensor
+from .._tensor import Tensor
 
 _CAPTURABLE_DEVICES = ["cuda", "xpu", "hpu", "privateuseone", "xla"]
 _FUSED_DEVICES = ["mps", "cuda", "xpu", "hpu", "cpu", "mtia", "privateuseone"]

@@ -17,7 +17,7 @@ from functools import partial, wraps
 from math import inf
 from weakref import ref
 
-from .._tensor_base import Tensor
+from .._tensor import Tensor
 from .optimizer import Optimizer
 
 

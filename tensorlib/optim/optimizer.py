@@ -12,7 +12,7 @@ from collections import defaultdict
 from copy import deepcopy
 from itertools import chain
 
-from .._tensor_base import Tensor
+from .._tensor import Tensor
 from ..autograd.grad_mode import no_grad, set_grad_enabled, zero_grads
 from ..dispatch import range_enter, range_exit
 from ..ops.unary_math import neg

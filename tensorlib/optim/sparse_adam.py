@@ -4,7 +4,7 @@ tensorlib has no sparse tensors, so no gradient reaching this optimizer can be s
 validated as in torch, and step() with a (dense) gradient raises torch's own error for dense gradients."""
 from __future__ import annotations
 
-from .._tensor_base import Tensor
+from .._tensor import Tensor
 from ._common import check_betas, is_complex, lr_value
 from .optimizer import Optimizer
 

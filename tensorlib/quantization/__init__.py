@@ -20,7 +20,7 @@ import numpy as np
 
 from .. import dispatch as _d
 from .. import ops
-from .._tensor_base import Tensor
+from .._tensor import Tensor
 from ..nn.modules.linear import Linear
 from ..nn.modules.module import Module
 from ..nn.modules.rnn import GRU, LSTM, GRUCell, LSTMCell, RNNCell

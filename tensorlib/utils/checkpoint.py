@@ -18,7 +18,7 @@ import warnings
 from contextlib import contextmanager, nullcontext
 
 from .. import random as _random
-from .._tensor_base import Tensor
+from .._tensor import Tensor
 from ..autograd import backward as _backward
 from ..autograd.function import Function
 from ..autograd.grad_mode import enable_grad, is_grad_enabled

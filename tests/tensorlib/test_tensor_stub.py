@@ -1,5 +1,5 @@
 """The type checkers' declarations of Tensor's attached methods (the generated block in
-tensorlib/_tensor_base.py) match the ops registry: devtools/tensor_stub.py regenerates them."""
+tensorlib/_tensor.py) match the ops registry: devtools/tensor_stub.py regenerates them."""
 from __future__ import annotations
 
 import os

@@ -16,7 +16,7 @@ from typing import Any, Callable
 from collections import OrderedDict, namedtuple
 
 from ... import _hooks as _H
-from ..._tensor_base import Tensor
+from ..._tensor import Tensor
 from ..parameter import Buffer, Parameter
 
 __all__ = ["Module", "RemovableHandle"]

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from ... import cuda as _cuda
 from ..._device import device as _device
-from ..._tensor_base import Tensor
+from ..._tensor import Tensor
 from ..modules.module import Module
 
 __all__ = ["DataParallel", "DistributedDataParallel"]

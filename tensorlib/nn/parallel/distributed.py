@@ -27,7 +27,7 @@ from ... import distributed as dist
 from ... import dispatch as _dispatch
 from ...autograd.grad_mode import is_grad_enabled
 from ...dispatch import bump_version, record_range
-from ..._tensor_base import Tensor
+from ..._tensor import Tensor
 from ..modules.module import Module
 
 __all__ = ["DistributedDataParallel"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 import math
 
 from ... import ops
-from ..._tensor_base import Tensor
+from ..._tensor import Tensor
 from ...autograd.grad_mode import no_grad
 from ...dispatch import record_range
 

@@ -11,7 +11,7 @@ import numbers
 
 import numpy as np
 
-from ..._tensor_base import Tensor
+from ..._tensor import Tensor
 
 __all__ = ["default_collate", "default_convert"]
 

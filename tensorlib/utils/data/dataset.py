@@ -6,7 +6,7 @@ import bisect
 import math
 import warnings
 
-from ..._tensor_base import Tensor
+from ..._tensor import Tensor
 
 __all__ = ["Dataset", "IterableDataset", "TensorDataset", "Subset", "ConcatDataset", "random_split"]
 

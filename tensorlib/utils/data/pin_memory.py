@@ -7,7 +7,7 @@ import collections.abc as cabc
 
 import numpy as np
 
-from ..._tensor_base import Tensor
+from ..._tensor import Tensor
 from ...ops._define import dispatch, op, public
 
 __all__ = ["pin_memory", "is_pinned"]

@@ -4,7 +4,7 @@ Shuffling draws from a tensorlib Generator: one passed in, or one seeded from th
 each epoch, so `tensorlib.manual_seed(s)` makes a DataLoader's shuffles reproducible, as in torch."""
 from __future__ import annotations
 
-from ..._tensor_base import Tensor
+from ..._tensor import Tensor
 
 __all__ = ["Sampler", "SequentialSampler", "RandomSampler", "SubsetRandomSampler", "WeightedRandomSampler",
            "BatchSampler"]

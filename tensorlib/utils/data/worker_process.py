@@ -16,7 +16,7 @@ import random
 
 import numpy as np
 
-from ..._tensor_base import Tensor
+from ..._tensor import Tensor
 from .worker import EXHAUSTED, ExceptionWrapper, WorkerInfo, _local, _Pool
 
 __all__ = ["ProcessPool", "to_wire", "from_wire"]

@@ -14,7 +14,7 @@ except ImportError as e:                       # the extra is not installed
     raise ImportError("tensorlib.utils.tensorboard needs tensorboardX: pip install 'tensorlib-profiler[tensorboard]' "
                       "(or pip install tensorboardX)") from e
 
-from ..._tensor_base import Tensor
+from ..._tensor import Tensor
 
 __all__ = ["SummaryWriter"]
 
