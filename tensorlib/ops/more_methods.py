@@ -5,11 +5,11 @@ devtools/torch_compat/test_ops_more_against_torch.py."""
 from __future__ import annotations
 
 import math
-from collections import namedtuple
 
 from .. import _dtype as D
 from .comparison import where
 from .creation import arange, tensor
+from .reduce import return_types
 from .shape import broadcast_tensors, cat, stack
 from .extra_methods import _inplace
 from ._define import Tensor, methods, np, op, public
@@ -114,7 +114,7 @@ def kron(self, other):
     return out.reshape([a.shape[i] * b.shape[i] for i in range(n)])
 
 
-_vi = namedtuple("values_indices", ["values", "indices"])
+_vi = return_types       # torch.return_types: (values, indices), as max(dim) and sort give
 
 
 def _cum_ext(name, better):
