@@ -237,7 +237,7 @@ def check_nvtx_via_cupti(fake):
 
 def check_peak(tl):
     from profiler import profile
-    from profiler.memory import CUDA, timeline
+    from profiler.memory_record import CUDA, timeline
     gc.collect()
     tl.cuda.reset_peak_memory_stats()
     with profile(profile_memory=True) as prof:

@@ -21,7 +21,7 @@ from tensorlib import Tensor
 from tensorlib import dispatch as D
 from tensorlib.dispatch import array_of
 
-from .memory import format_bytes
+from .memory_record import format_bytes
 from .torch_names import COMPOSITES, composite_name, op_name
 
 # one convention everywhere (tables, the --tl-profile summary, budget limits and messages): torch's

@@ -25,7 +25,7 @@ from ._atomic import write_bytes
 from ._jsonrows import format_rows
 from .events import CALL_TAGS, OP_TAGS
 from .torch_names import AUTOGRAD_TAGS, COMPOSITE_TAG
-from .memory import CPU, device_name, timeline
+from .memory_record import CPU, device_name, timeline
 from .python_trace import has_python_events, module_event_rows, python_events
 
 

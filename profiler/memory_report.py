@@ -4,7 +4,7 @@ from __future__ import annotations
 import orjson
 
 from ._atomic import write_bytes
-from .memory import device_name, format_bytes, timeline
+from .memory_record import device_name, format_bytes, timeline
 
 
 def _need(store, profile_memory):

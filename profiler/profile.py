@@ -282,7 +282,7 @@ class profile:
                 self._open_step()
             return
         if self.profile_memory:
-            from .memory import MemoryRecorder
+            from .memory_record import MemoryRecorder
             self._memory = MemoryRecorder(cuda=self.use_cuda)
         self._recorder = Recorder(record_shapes=self.record_shapes, profile_memory=self.profile_memory,
                                   with_stack=self.with_stack, with_flops=self.with_flops,
@@ -406,7 +406,7 @@ class profile:
         mems = [m for _, _, m, _ in snaps if m is not None]
         if mems:
             import numpy as np
-            from .memory import attribute
+            from .memory_record import attribute
             arr = np.concatenate([m.array() for m in mems])
             arr = arr[np.argsort(arr["t"], kind="stable")]
             attribute(store, arr)

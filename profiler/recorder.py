@@ -28,7 +28,7 @@ import numpy as np
 from tensorlib import Tensor
 from tensorlib.dispatch import OpRecord, array_of
 
-from .memory import root_array
+from .memory_record import root_array
 
 # Where a record's fields are, op or range, plain or extended: OpRecord's layout, a range's tag in the
 # phase's place, and an extended record's `extra` inserted before the times (so these count from the end).

@@ -42,7 +42,7 @@ from .aggregate import SORT_KEYS
 
 # what reporting imports lazily, imported before the script runs (its imports cannot shadow them then)
 _REPORT_MODULES = ("profiler.chrome", "profiler.stacks", "profiler.memory_report", "profiler.table",
-                   "profiler.function_event", "profiler.memory", "profiler._atomic", "profiler._jsonrows",
+                   "profiler.function_event", "profiler.memory_record", "profiler._atomic", "profiler._jsonrows",
                    "concurrent.futures.thread", "orjson", "uuid", "socket", "zlib")
 
 

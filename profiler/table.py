@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from safeio import literal
 
-from .memory import format_bytes
+from .memory_record import format_bytes
 
 from .aggregate import SORT_KEYS
 

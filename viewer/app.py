@@ -30,7 +30,7 @@ from .flame import FlameView
 from .inputs import LiteralInput
 from .diff import diff_tables, fmt_count, heading
 from .loader import TraceError
-from .memory import MemoryView
+from .memory_tab import MemoryView
 from .model import Trace, load_trace
 from .opsview import OpsView
 from .search import SearchError, search

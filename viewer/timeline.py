@@ -27,7 +27,7 @@ from textual.widget import Widget
 
 from safeio import literal
 
-from .memory import column_max
+from .memory_tab import column_max
 from .model import CounterTrack, Trace
 from .steps import step_events, step_number
 from .text import fmt_bytes, fmt_ns

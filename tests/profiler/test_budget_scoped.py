@@ -4,7 +4,7 @@ import pytest
 import profiler
 import tensorlib as tl
 from profiler.budget import BudgetExceeded, parse_bytes
-from profiler.memory import format_bytes
+from profiler.memory_record import format_bytes
 
 from .test_pytest_plugin import _importable, _plugin_args  # noqa: F401  (the fixture and helper)
 

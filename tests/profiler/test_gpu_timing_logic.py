@@ -166,7 +166,7 @@ def test_cuda_pool_allocator_records_mallocs_and_frees(monkeypatch):
     """MemoryRecorder hears tensorlib's tracking allocator (tensorlib.cuda.memory.Tracker), here over a
     stand-in pool that already holds 4096 bytes when profiling starts."""
     import numpy as np
-    from profiler.memory import CUDA, MemoryRecorder, attribute, timeline
+    from profiler.memory_record import CUDA, MemoryRecorder, attribute, timeline
     from tensorlib.cuda import memory as M
 
     class Pool:

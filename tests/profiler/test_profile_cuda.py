@@ -13,7 +13,7 @@ import pytest
 
 import tensorlib as tl
 from profiler import ProfilerActivity, profile, record_function
-from profiler.memory import CUDA, timeline
+from profiler.memory_record import CUDA, timeline
 
 pytestmark = pytest.mark.cuda
 

@@ -9,7 +9,7 @@ import tensorlib as tl
 from tests.profiler._workloads import profiled_step
 from profiler import ProfilerAction, profile, schedule, tensorboard_trace_handler, trace_handler
 from profiler.table import format_time
-from profiler.memory import format_bytes
+from profiler.memory_record import format_bytes
 
 
 def _run(**kw):

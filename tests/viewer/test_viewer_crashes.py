@@ -3,7 +3,7 @@
 import numpy as np
 
 from viewer.details import MAX_PARENTS, describe
-from viewer.memory import MemoryView, memory_series
+from viewer.memory_tab import MemoryView, memory_series
 from viewer.model import from_events
 from viewer.text import CLIP, clipped
 from viewer.timeline import sparkline
