@@ -47,6 +47,13 @@ def test_conv3d(kw):
     _check("conv3d", [X5, w, R.standard_normal(6)], **kw)
 
 
+@pytest.mark.parametrize("kw", [dict(), dict(stride=2, padding=1, output_padding=1),
+                                dict(stride=(2, 1, 2), padding=(1, 0, 1), dilation=(1, 2, 1), groups=2)])
+def test_conv_transpose3d(kw):
+    w = R.standard_normal((4, 6 // kw.get("groups", 1), 2, 3, 2))
+    _check("conv_transpose3d", [X5, w, R.standard_normal(6)], **kw)
+
+
 @pytest.mark.parametrize("kw", [dict(kernel_size=2), dict(kernel_size=3, stride=2, padding=1),
                                 dict(kernel_size=(2, 3, 2), stride=2, ceil_mode=True),
                                 dict(kernel_size=3, stride=1, dilation=2)])

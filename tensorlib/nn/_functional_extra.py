@@ -1273,3 +1273,51 @@ def ctc_loss(log_probs, targets, input_lengths, target_lengths, blank=0, reducti
 
 
 __all__ += ["ctc_loss"]
+
+
+def conv_transpose3d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1):
+    """One conv_transpose2d per depth tap of the kernel over every depth slice (batched), each added into the
+    output depths it reaches (index_add), then cropped by the depth padding: conv3d's adjoint, as torch's."""
+    if input.ndim not in (4, 5):
+        raise RuntimeError(f"Expected 4D (unbatched) or 5D (batched) input to conv_transpose3d, but got input of "
+                           f"size: {list(input.shape)}")
+    if input.ndim == 4:
+        return conv_transpose3d(input.unsqueeze(0), weight, bias, stride, padding, output_padding, groups,
+                                dilation).squeeze(0)
+    s = _ntuple(stride, 3, "conv_transpose3d", "stride")
+    p = _ntuple(padding, 3, "conv_transpose3d", "padding")
+    op = _ntuple(output_padding, 3, "conv_transpose3d", "output_padding")
+    d = _ntuple(dilation, 3, "conv_transpose3d", "dilation")
+    if weight.ndim != 5:
+        raise RuntimeError(f"expected weight to be 5-dimensional for conv_transpose3d, but got "
+                           f"{weight.ndim}-dimensional weight of size {list(weight.shape)}")
+    if weight.shape[0] != input.shape[1]:
+        raise RuntimeError(f"Given transposed=1, weight of size {list(weight.shape)}, expected input"
+                           f"{list(input.shape)} to have {weight.shape[0]} channels, but got {input.shape[1]} "
+                           f"channels instead")
+    for o, st, dl in zip(op, s, d):
+        if o >= st and o >= dl:
+            raise RuntimeError("output padding must be smaller than either stride or dilation, but got "
+                               f"output_padding: {list(op)}, stride: {list(s)}, dilation: {list(d)}")
+    N, C, D, H, W = input.shape
+    kD = weight.shape[2]
+    full = (D - 1) * s[0] + d[0] * (kD - 1) + 1 + op[0]
+    oD = full - 2 * p[0]
+    if oD <= 0:
+        raise RuntimeError(f"Calculated output size is too small for conv_transpose3d (depth {oD})")
+    slices = input.transpose(1, 2).reshape(N * D, C, H, W)
+    out = None
+    for t in range(kD):
+        y = conv_transpose2d(slices, weight[:, :, t], None, s[1:], p[1:], op[1:], groups, d[1:])
+        y = y.reshape(N, D, y.shape[1], y.shape[2], y.shape[3])
+        if out is None:
+            out = _ops.zeros(N, full, y.shape[2], y.shape[3], y.shape[4], dtype=y.dtype, device=y.device)
+        at = _ops.arange(D, device=y.device) * s[0] + t * d[0]
+        out = out.index_add(1, at, y)
+    out = out[:, p[0]:p[0] + oD].transpose(1, 2)
+    if bias is not None:
+        out = out + bias.reshape(1, -1, 1, 1, 1)
+    return out
+
+
+__all__ += ["conv_transpose3d"]

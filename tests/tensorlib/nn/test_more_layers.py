@@ -121,3 +121,22 @@ def test_ctc_loss_gradcheck_and_single_path():
     np.testing.assert_allclose(loss.numpy(), [-2 * np.log(0.5)])
     inf = F.ctc_loss(tl.tensor(np.log(p)), tl.tensor([[1, 1]]), tl.tensor([2]), tl.tensor([2]), reduction="sum")
     assert float(inf) == float("inf")      # a repeat needs a blank between: no path in 2 frames
+
+
+def test_conv_transpose3d_is_conv3ds_adjoint_and_gradchecks():
+    """<conv3d(x, w), y> == <x, conv_transpose3d(y, w)> (the definition of the transposed convolution), and
+    gradcheck through it; devtools/torch_compat checks the values against torch."""
+    rng = np.random.default_rng(2)
+    x = tl.tensor(rng.standard_normal((2, 4, 5, 6, 5)))
+    w = tl.tensor(rng.standard_normal((3, 4, 2, 3, 2)))
+    y = F.conv3d(x, w, stride=(2, 1, 2), padding=(1, 0, 1))
+    g = tl.tensor(rng.standard_normal(tuple(y.shape)))
+    xt = F.conv_transpose3d(g, w, stride=(2, 1, 2), padding=(1, 0, 1), output_padding=(1, 0, 1))
+    assert tuple(xt.shape) == tuple(x.shape)
+    np.testing.assert_allclose(float((y * g).sum()), float((x * xt).sum()), rtol=1e-10)
+    a = tl.tensor(rng.standard_normal((1, 2, 2, 2, 2)), requires_grad=True)
+    k = tl.tensor(rng.standard_normal((2, 1, 2, 2, 2)), requires_grad=True)
+    assert gradcheck(lambda a, k: F.conv_transpose3d(a, k, stride=2), (a, k))
+    m = tl.nn.ConvTranspose3d(2, 3, 2)
+    assert repr(m) == "ConvTranspose3d(2, 3, kernel_size=(2, 2, 2), stride=(1, 1, 1))"
+    assert sorted(m.state_dict()) == ["bias", "weight"] and tuple(m.weight.shape) == (2, 3, 2, 2, 2)
