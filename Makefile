@@ -3,6 +3,8 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+# pytest-xdist workers for `make test` (the suite is ~2,900 tests: one per core keeps it near 10 minutes on 2)
+WORKERS ?= 2
 
 .PHONY: test demo test-gpu check-torch bench clean fuzz-release typecheck lint readme
 
@@ -16,9 +18,9 @@ $(STAMP): pyproject.toml
 # once under 14's (names, signatures and dtypes from the real wheels; CUDA code paths only, no kernels or
 # device timings, so it does not replace `make test-gpu` on a GPU machine).
 test: $(STAMP) lint
-	$(PY) -m pytest -q -p no:cacheprovider tests
-	FAKECUPY_RULES=13 PYTHONPATH=tests/fakecupy $(PY) -m pytest -q -p no:cacheprovider -m cuda tests
-	FAKECUPY_RULES=14 PYTHONPATH=tests/fakecupy $(PY) -m pytest -q -p no:cacheprovider -m cuda tests
+	$(PY) -m pytest -q -p no:cacheprovider -n $(WORKERS) tests
+	FAKECUPY_RULES=13 PYTHONPATH=tests/fakecupy $(PY) -m pytest -q -p no:cacheprovider -n $(WORKERS) -m cuda tests
+	FAKECUPY_RULES=14 PYTHONPATH=tests/fakecupy $(PY) -m pytest -q -p no:cacheprovider -n $(WORKERS) -m cuda tests
 
 # Static types: viewer and safeio are fully annotated and checked strictly (settings in pyproject.toml).
 typecheck: $(STAMP)
