@@ -21,7 +21,8 @@ def feed(monkeypatch, data):
     monkeypatch.setattr(sys, "stdin", types.SimpleNamespace(buffer=io.BytesIO(data)))
 
 
-@pytest.mark.parametrize("data", [DOC, gzip.compress(DOC), b"  \n" + DOC])
+@pytest.mark.parametrize("data", [DOC, gzip.compress(DOC, mtime=0), b"  \n" + DOC],
+                         ids=["plain", "gzip", "leading-blanks"])     # ids: xdist workers must collect alike
 def test_summary_reads_standard_input(monkeypatch, capsys, data):
     feed(monkeypatch, data)
     assert main(["summary", "-", "--json"]) == 0
