@@ -12,6 +12,18 @@ from __future__ import annotations
 from ._define import dispatch, op
 
 
+def _recurrent_weight_grad(xp, dgates, out, h0, reverse):
+    """W_hh's gradient: the gates' gradients (L, N, G) against the hidden state each step read, h0 at the
+    forward's first step and the previous step's output after it."""
+    L, N, H = out.shape
+    h_prev = xp.empty(out.shape, dtype=dgates.dtype)
+    if reverse:
+        h_prev[:-1], h_prev[-1] = out[1:], h0
+    else:
+        h_prev[1:], h_prev[0] = out[:-1], h0
+    return dgates.reshape(L * N, -1).T @ h_prev.reshape(L * N, H)
+
+
 @op("lstm_layer", save="io", nondiff_outputs=(3, 4), node_name="LstmLayerBackward0")
 def LSTM_LAYER(xp, xg, h0, c0, w_hh, b_hh=None, reverse=False):
     L, N, G = xg.shape
@@ -67,12 +79,7 @@ def LSTM_LAYER_BACKWARD(xp, g_out, g_h, g_c, h0, c0, w_hh, out, acts, cs, revers
         dc = dc * f
         dh = d @ w_hh
     # h_{t-1} for every step: h0 at the first step of the forward's order, the outputs shifted by one otherwise
-    h_prev = xp.empty(out.shape, dtype=dt)
-    if reverse:
-        h_prev[:-1], h_prev[-1] = out[1:], h0
-    else:
-        h_prev[1:], h_prev[0] = out[:-1], h0
-    dw_hh = dxg.reshape(L * N, -1).T @ h_prev.reshape(L * N, H)
+    dw_hh = _recurrent_weight_grad(xp, dxg, out, h0, reverse)
     return dxg, dh, dc, dw_hh, dxg.sum(axis=(0, 1))
 
 
@@ -146,12 +153,7 @@ def GRU_LAYER_BACKWARD(xp, g_out, g_h, h0, w_hh, out, acts, hns, reverse=False):
         e[:, :2 * H] = d[:, :2 * H]
         e[:, 2 * H:] = dn * r
         dh = dh * z + e @ w_hh
-    h_prev = xp.empty(out.shape, dtype=dt)
-    if reverse:
-        h_prev[:-1], h_prev[-1] = out[1:], h0
-    else:
-        h_prev[1:], h_prev[0] = out[:-1], h0
-    dw_hh = dhg.reshape(L * N, -1).T @ h_prev.reshape(L * N, H)
+    dw_hh = _recurrent_weight_grad(xp, dhg, out, h0, reverse)
     return dxg, dh, dw_hh, dhg.sum(axis=(0, 1))
 
 
@@ -203,12 +205,7 @@ def RNN_LAYER_BACKWARD(xp, g_out, g_h, h0, w_hh, out, relu=False, reverse=False)
         else:
             xp.multiply(dh, 1 - y * y, out=d)
         dh = d @ w_hh
-    h_prev = xp.empty(out.shape, dtype=dt)
-    if reverse:
-        h_prev[:-1], h_prev[-1] = out[1:], h0
-    else:
-        h_prev[1:], h_prev[0] = out[:-1], h0
-    dw_hh = dxg.reshape(L * N, -1).T @ h_prev.reshape(L * N, H)
+    dw_hh = _recurrent_weight_grad(xp, dxg, out, h0, reverse)
     return dxg, dh, dw_hh, dxg.sum(axis=(0, 1))
 
 
