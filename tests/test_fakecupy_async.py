@@ -32,8 +32,8 @@ def test_an_event_is_not_complete_until_the_host_waits_for_it(cp):
     s, e = cp.cuda.Event(), cp.cuda.Event()
     assert e.done                                       # never recorded: done, as cudaEventQuery says
     s.record()
-    cp.cuda._sim.launch(duration_ns=3_000_000)          # a 3 ms kernel
-    e.record()
+    cp.cuda._sim.launch(duration_ns=300_000_000)        # a 300 ms kernel: longer than the asserts below take
+    e.record()                                          # on a loaded machine (2 xdist workers on 2 cores)
     assert not e.done and not cp.cuda.get_current_stream().done
     with pytest.raises(cp.cuda.runtime.CUDARuntimeError, match="^cudaErrorNotReady: device not ready$") as ei:
         cp.cuda.get_elapsed_time(s, e)
@@ -42,7 +42,7 @@ def test_an_event_is_not_complete_until_the_host_waits_for_it(cp):
     e.synchronize()
     assert time.perf_counter_ns() - t0 >= 1_000_000     # the host waited for the kernel
     assert e.done and s.done
-    assert cp.cuda.get_elapsed_time(s, e) >= 3.0
+    assert cp.cuda.get_elapsed_time(s, e) >= 300.0
 
 
 def test_kernels_queue_behind_each_other_and_never_start_before_their_launch(cp):
