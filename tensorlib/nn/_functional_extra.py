@@ -28,7 +28,10 @@ __all__ = [
     "multi_margin_loss", "pairwise_distance", "cosine_similarity", "pixel_shuffle", "pixel_unshuffle",
     "channel_shuffle", "instance_norm", "local_response_norm", "rms_norm", "max_pool1d", "max_pool1d_with_indices",
     "max_pool2d_with_indices", "avg_pool1d", "adaptive_avg_pool1d", "adaptive_max_pool1d", "adaptive_max_pool2d",
-    "adaptive_max_pool1d_with_indices", "adaptive_max_pool2d_with_indices", "lp_pool1d", "lp_pool2d",
+    "adaptive_max_pool1d_with_indices", "adaptive_max_pool2d_with_indices",
+    "adaptive_max_pool3d_with_indices", "fractional_max_pool2d",
+    "fractional_max_pool2d_with_indices", "fractional_max_pool3d", "fractional_max_pool3d_with_indices",
+    "lp_pool1d", "lp_pool2d",
     "interpolate", "upsample", "upsample_nearest", "upsample_bilinear", "unfold", "embedding_bag",
     "conv_transpose1d", "gumbel_softmax",
 ]
@@ -508,19 +511,8 @@ def adaptive_max_pool2d_with_indices(input, output_size, return_indices=True):
     h, w = input.shape[-2:]
     oh, ow = (output_size, output_size) if isinstance(output_size, int) else output_size
     oh, ow = h if oh is None else oh, w if ow is None else ow
-    rows, cols, vals, idxs = _bounds(h, oh), _bounds(w, ow), [], []
-    lead = tuple(input.shape[:-2])
-    for (h0, h1) in rows:
-        rv, ri = [], []
-        for (w0, w1) in cols:
-            win = input[..., h0:h1, w0:w1].reshape(lead + (-1,))
-            v, i = win.max(dim=-1)
-            ww = w1 - w0
-            ri.append((i // ww + h0) * w + (i % ww + w0))
-            rv.append(v)
-        vals.append(_ops.stack(rv, -1))
-        idxs.append(_ops.stack(ri, -1))
-    return _ops.stack(vals, -2), _ops.stack(idxs, -2)
+    (sh, kh), (sw, kw) = _adaptive_starts(h, oh), _adaptive_starts(w, ow)
+    return _window_max(input, [sh, sw], [kh, kw], "adaptive_max_pool2d")
 
 
 def adaptive_max_pool2d(input, output_size, return_indices=False):
@@ -554,7 +546,7 @@ def lp_pool1d(input, norm_type, kernel_size, stride=None, ceil_mode=False):
 
 # --- resampling -----------------------------------------------------------------------------------
 
-_MODES = ("nearest", "linear", "bilinear", "bicubic", "trilinear", "area", "nearest-exact")
+_MODES = ("nearest", "linear", "bilinear", "bicubic", "trilinear", "lanczos", "area", "nearest-exact")
 
 
 def _out_sizes(input, size, scale_factor, nd):
@@ -575,6 +567,13 @@ def _out_sizes(input, size, scale_factor, nd):
     return tuple(int(math.floor(n * s)) for n, s in zip(in_sizes, scales)), scales
 
 
+def _ratio(n_in, n_out, scale, align_corners):
+    """torch's area_pixel_compute_scale: input pixels per output pixel."""
+    if align_corners:
+        return (n_in - 1) / (n_out - 1) if n_out > 1 else 0.0
+    return 1.0 / scale if scale is not None and scale > 0 else n_in / n_out
+
+
 def _src_index(n_in, n_out, scale, align_corners, linear):
     """Source coordinates of each output position, as torch's upsample kernels compute them (float64)."""
     dst = np.arange(n_out, dtype=np.float64)
@@ -583,7 +582,64 @@ def _src_index(n_in, n_out, scale, align_corners, linear):
     ratio = 1.0 / scale if scale is not None else n_in / n_out
     if linear:
         return np.maximum((dst + 0.5) * ratio - 0.5, 0.0)
-    return np.minimum(np.floor(dst * np.float32(ratio)), n_in - 1)
+    if n_out == n_in:                   # torch's nearest_idx special cases
+        return dst
+    if n_out == 2 * n_in:
+        return np.floor(dst / 2)
+    return np.minimum(np.floor(dst.astype(np.float32) * np.float32(ratio)), n_in - 1)
+
+
+def _cubic_weights(t, a=-0.75):
+    """The four cubic-convolution coefficients for taps -1, 0, 1, 2 at fraction t (torch's
+    get_cubic_upsample_coefficients, A = -0.75)."""
+    def near(x):
+        return ((a + 2) * x - (a + 3)) * x * x + 1
+
+    def far(x):
+        return ((a * x - 5 * a) * x + 8 * a) * x - 4 * a
+    return [far(t + 1), near(t), near(1 - t), far(2 - t)]
+
+
+def _aa_matrix(n_in, n_out, scale, align_corners, mode):
+    """The (n_out, n_in) weights of torch's separable antialiased resampling (_upsample_*_aa): a filter
+    stretched by the downsampling ratio, normalised per output pixel."""
+    ratio = _ratio(n_in, n_out, scale, align_corners)
+    if mode == "bilinear":
+        size = 2.0
+
+        def filt(x):
+            return np.maximum(0.0, 1.0 - np.abs(x))
+    elif mode == "bicubic":
+        size = 4.0
+
+        def filt(x):
+            x = np.abs(x)
+            a = -0.5
+            return np.where(x < 1, ((a + 2) * x - (a + 3)) * x * x + 1,
+                            np.where(x < 2, (((x - 5) * x + 8) * x - 4) * a, 0.0))
+    else:                                   # lanczos, a = 3
+        size = 6.0
+
+        def filt(x):
+            return np.where(np.abs(x) < 3, np.sinc(x) * np.sinc(x / 3), 0.0)
+    support = size * 0.5 * ratio if ratio >= 1.0 else size * 0.5
+    inv = 1.0 / ratio if ratio >= 1.0 else 1.0
+    m = np.zeros((n_out, n_in))
+    for i in range(n_out):
+        center = ratio * (i + 0.5)
+        lo = max(int(center - support + 0.5), 0)
+        hi = min(int(center + support + 0.5), n_in)
+        w = filt((np.arange(lo, hi) - center + 0.5) * inv)
+        total = w.sum()
+        m[i, lo:hi] = w / total if total != 0 else w
+    return m
+
+
+def _weights_tensor(values, dim, ndim, like):
+    shape = [1] * ndim
+    shape[dim] = values.shape[-1]
+    dt = like.dtype.np if like.dtype.name != "bfloat16" else np.float32
+    return _ops.tensor(values.astype(dt).reshape(shape), device=like.device).to(like.dtype)
 
 
 def _gather(x, dim, idx):
@@ -592,23 +648,38 @@ def _gather(x, dim, idx):
 
 def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corners=None, recompute_scale_factor=None,
                 antialias=False):
-    if mode not in _MODES:
+    nd = input.ndim - 2
+    if mode not in _MODES or nd not in (1, 2, 3):
         raise NotImplementedError(f"Input Error: Only 3D, 4D and 5D input Tensors supported (got {input.ndim}D) for "
-                                  f"the modes: nearest | linear | bilinear | bicubic | trilinear | area | "
+                                  f"the modes: nearest | linear | bilinear | bicubic | trilinear | lanczos | area | "
                                   f"nearest-exact (got {mode})")
     if mode in ("nearest", "area", "nearest-exact") and align_corners is not None:
         raise ValueError("align_corners option can only be set with the interpolating modes: linear | bilinear | "
                          "bicubic | trilinear")
-    nd = input.ndim - 2
-    want = {"linear": 1, "bilinear": 2, "trilinear": 3}.get(mode)
+    if recompute_scale_factor and size is not None:
+        raise ValueError("recompute_scale_factor is not meaningful with an explicit size.")
+    if antialias and not (mode in ("bilinear", "bicubic", "lanczos") and input.ndim == 4):
+        raise ValueError("Anti-alias option is restricted to bilinear, bicubic, and lanczos modes and requires a 4-D "
+                         "tensor as input")
+    want = {"linear": 1, "bilinear": 2, "trilinear": 3, "bicubic": 2, "lanczos": 2}.get(mode)
     if want is not None and want != nd:
+        if mode in ("bicubic", "lanczos"):
+            raise NotImplementedError(f"Input Error: Only 3D, 4D and 5D input Tensors supported (got {input.ndim}D) "
+                                      f"for the modes: nearest | linear | bilinear | bicubic | trilinear | lanczos | "
+                                      f"area | nearest-exact (got {mode})")
         raise NotImplementedError(f"Got {input.ndim}D input, but {mode} mode needs {want + 2}D input")
-    if mode in ("bicubic", "area", "nearest-exact") or antialias:
-        raise NotImplementedError(f"tensorlib's interpolate has modes nearest, linear, bilinear and trilinear; "
-                                  f"{mode}{' with antialias' if antialias else ''} is not implemented yet")
+    if mode == "lanczos":
+        if align_corners:
+            raise ValueError("Lanczos mode does not support align_corners=True")
+        if not antialias:
+            raise ValueError("Lanczos mode requires antialias=True")
     sizes, scales = _out_sizes(input, size, scale_factor, nd)
-    if recompute_scale_factor:
+    if recompute_scale_factor or mode == "area":
         scales = None
+    if mode == "area":
+        pool = {1: adaptive_avg_pool1d, 2: adaptive_avg_pool2d, 3: adaptive_avg_pool3d}[nd]
+        return pool(input, sizes)
+    ac = bool(align_corners)
     out = input
     for k in range(nd):
         dim = 2 + k
@@ -616,15 +687,32 @@ def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corne
         scale = scales[k] if scales is not None else None
         if mode == "nearest":
             out = _gather(out, dim, _src_index(n_in, n_out, scale, False, False))
-            continue
-        src = _src_index(n_in, n_out, scale, bool(align_corners), True)
-        i0 = np.minimum(np.floor(src).astype(np.int64), n_in - 1)
-        i1 = np.minimum(i0 + 1, n_in - 1)
-        lam = (src - i0).astype(input.dtype.np if input.dtype.name != "bfloat16" else np.float32)
-        shape = [1] * out.ndim
-        shape[dim] = n_out
-        w1 = _ops.tensor(lam.reshape(shape), device=input.device).to(input.dtype)
-        out = _gather(out, dim, i0) * (1 - w1) + _gather(out, dim, i1) * w1
+        elif mode == "nearest-exact":
+            r = np.float32(1.0 / scale if scale is not None else n_in / n_out)
+            src = np.floor((np.arange(n_out, dtype=np.float32) + np.float32(0.5)) * r)
+            out = _gather(out, dim, np.minimum(src, n_in - 1))
+        elif antialias:
+            m = _aa_matrix(n_in, n_out, scale, ac, mode)            # out_dim = m @ in_dim
+            w = _ops.tensor(m.T.astype(np.float64), device=input.device).to(input.dtype)
+            out = (out.movedim(dim, -1) @ w).movedim(-1, dim)
+        elif mode == "bicubic":
+            ratio = _ratio(n_in, n_out, scale, ac)
+            dst = np.arange(n_out, dtype=np.float64)
+            real = ratio * dst if ac else ratio * (dst + 0.5) - 0.5
+            base = np.minimum(np.floor(real), n_in - 1)
+            t = np.clip(real - base, 0.0, 1.0)
+            total = None
+            for j, wj in enumerate(_cubic_weights(t)):
+                idx = np.clip(base - 1 + j, 0, n_in - 1)
+                term = _gather(out, dim, idx) * _weights_tensor(wj, dim, out.ndim, input)
+                total = term if total is None else total + term
+            out = total
+        else:
+            src = _src_index(n_in, n_out, scale, ac, True)
+            i0 = np.minimum(np.floor(src).astype(np.int64), n_in - 1)
+            i1 = np.minimum(i0 + 1, n_in - 1)
+            w1 = _weights_tensor(src - i0, dim, out.ndim, input)
+            out = _gather(out, dim, i0) * (1 - w1) + _gather(out, dim, i1) * w1
     return out
 
 
@@ -959,20 +1047,140 @@ def adaptive_avg_pool3d(input, output_size):
     return x
 
 
-def adaptive_max_pool3d(input, output_size, return_indices=False):
-    if return_indices:
-        raise NotImplementedError("adaptive_max_pool3d(return_indices=True) is not in tensorlib yet; "
-                                  "use return_indices=False")
+def _window_max(input, starts, k, name):
+    """Max over windows of the last len(k) dims: window o of plane p starts at starts[d][p, o] along dim d and
+    spans k[d][p, o] elements (arrays broadcast over the planes (N*C or C) and the output positions of that dim).
+    Returns (values, flat indices into each plane) as torch's max pools do: the first maximum in (d, h, w)
+    order wins; a NaN is a maximum and the last NaN wins (torch's `val > max || isnan(val)`)."""
+    nd = len(starts)
+    sp = tuple(input.shape[-nd:])
+    lead = tuple(input.shape[:-nd])
+    planes = int(np.prod(lead)) if lead else 1
+    outs = [st.shape[-1] for st in starts]
+    kmax = [int(np.max(kk)) if np.size(kk) else 1 for kk in k]
+    idx = np.zeros((planes,) + tuple(outs) + tuple(kmax), dtype=np.int64)
+    ok = np.ones(idx.shape, dtype=bool)
+    for d in range(nd):
+        st = np.broadcast_to(starts[d], (planes, outs[d]))
+        kk = np.broadcast_to(k[d], (planes, outs[d]))
+        off = np.arange(kmax[d])
+        pos = st[:, :, None] + off                                       # (planes, out_d, kmax_d)
+        valid = off < kk[:, :, None]
+        shape = [planes] + [1] * (2 * nd)
+        shape[1 + d] = outs[d]
+        shape[1 + nd + d] = kmax[d]
+        idx = idx * sp[d] + np.minimum(pos, sp[d] - 1).reshape(shape)
+        ok = ok & valid.reshape(shape)
+    n_out, n_k = int(np.prod(outs)), int(np.prod(kmax))
+    idx = idx.reshape(planes, n_out * n_k)
+    x = input.reshape(planes, int(np.prod(sp)))
+    vals = x.gather(1, _ops.tensor(idx, device=input.device)).reshape(planes, n_out, n_k)
+    mask = _ops.tensor(~ok.reshape(planes, n_out, n_k), device=input.device)
+    vals = vals.masked_fill(mask, float("-inf"))
+    nan = vals.detach().isnan()
+    i = vals.detach().argmax(-1)
+    if bool(nan.any()):
+        last_nan = (n_k - 1) - nan.flip(-1).to(_D.int64).argmax(-1)
+        i = _where(nan.any(-1), last_nan, i)
+    v = vals.gather(2, i.unsqueeze(-1)).squeeze(-1)
+    flat = _ops.tensor(idx.reshape(planes, n_out, n_k), device=input.device).gather(2, i.unsqueeze(-1)).squeeze(-1)
+    return v.reshape(lead + tuple(outs)), flat.reshape(lead + tuple(outs))
+
+
+def _adaptive_starts(n_in, n_out):
+    o = np.arange(n_out)
+    lo = (o * n_in) // n_out
+    hi = -((-(o + 1) * n_in) // n_out)
+    return lo, hi - lo
+
+
+def adaptive_max_pool3d_with_indices(input, output_size, return_indices=True):
     if input.ndim not in (4, 5):
         raise RuntimeError(f"adaptive_max_pool3d(): Expected 4D or 5D tensor, but got {list(input.shape)}")
     o = list(output_size) if isinstance(output_size, (tuple, list)) else [output_size] * 3
     o = [input.shape[-3 + i] if v is None else int(v) for i, v in enumerate(o)]
-    x = input
-    for i in range(3):         # a box max is a max along each axis in turn
-        ax = x.ndim - 3 + i
-        x = adaptive_max_pool1d(x.movedim(ax, -1).reshape(-1, 1, x.shape[ax]), o[i]).reshape(
-            tuple(x.movedim(ax, -1).shape[:-1]) + (o[i],)).movedim(-1, ax)
-    return x
+    st, kk = zip(*(_adaptive_starts(input.shape[-3 + d], o[d]) for d in range(3)))
+    return _window_max(input, list(st), list(kk), "adaptive_max_pool3d")
+
+
+def adaptive_max_pool3d(input, output_size, return_indices=False):
+    out, idx = adaptive_max_pool3d_with_indices(input, output_size)
+    return (out, idx) if return_indices else out
+
+
+def _fractional_intervals(samples, n_in, n_out, k):
+    """torch's generate_intervals: the start of each of n_out windows of size k, per plane, from one uniform
+    sample per plane (computed in the input's dtype, as torch's kernel does)."""
+    seq = np.empty((samples.shape[0], n_out), dtype=np.int64)
+    if n_out > 1:
+        alpha = samples.dtype.type(n_in - k) / samples.dtype.type(n_out - 1)
+        i = np.arange(n_out - 1, dtype=samples.dtype)
+        seq[:, :-1] = ((i[None, :] + samples[:, None]) * alpha).astype(np.int64) - \
+            (samples * alpha).astype(np.int64)[:, None]
+    if n_out > 0:
+        seq[:, -1] = n_in - k
+    return seq
+
+
+def _fractional_max_pool(input, kernel_size, output_size, output_ratio, return_indices, _random_samples, nd):
+    name = f"fractional_max_pool{nd}d"
+    if output_size is None and output_ratio is None:
+        raise ValueError(f"{name} requires specifying either an output_size or an output_ratio")
+    if input.ndim not in (nd + 1, nd + 2):
+        raise RuntimeError(f"{name}(): Expected {nd + 1}D or {nd + 2}D tensor, but got: {list(input.shape)}")
+    sp = tuple(input.shape[-nd:])
+    if output_size is None:
+        if isinstance(output_ratio, (tuple, list)) and len(output_ratio) > nd:
+            raise ValueError(f"{name} requires output_ratio to either be a single Int or tuple of Ints.")
+        ratio = tuple(output_ratio) if isinstance(output_ratio, (tuple, list)) else (output_ratio,) * nd
+        ratio = ratio * nd if len(ratio) == 1 else ratio
+        output_size = [int(n * r) for n, r in zip(sp, ratio)]
+    out = [int(v) for v in _ntuple(output_size, nd, name, "output_size")]
+    k = [int(v) for v in _ntuple(kernel_size, nd, name, "kernel_size")]
+    what = ["height", "width"] if nd == 2 else ["time", "height", "width"]
+    where = name + "()" if nd == 2 else name + "_out()"
+    for d in range(nd):
+        if out[d] + k[d] - 1 > sp[d]:
+            raise RuntimeError(f"{where}: pool {what[d]} {k[d]} too large relative to input {what[d]} {sp[d]}")
+    n_batch = 1 if input.ndim == nd + 1 else input.shape[0]
+    channels = input.shape[-nd - 1]
+    if _random_samples is None:
+        _random_samples = _ops.rand(n_batch, channels, nd, dtype=input.dtype, device=input.device)
+    if _random_samples.ndim != 3 or _random_samples.shape[2] != nd:
+        raise RuntimeError(f"Expect _random_samples to have shape (N, C, {nd}), got {list(_random_samples.shape)}")
+    if _random_samples.shape[1] != channels:
+        raise RuntimeError("Expect _random_samples.size(1) equals to input channel size.")
+    if _random_samples.shape[0] != n_batch:
+        raise RuntimeError("Expect _random_samples.size(0) no less then input batch size.")
+    u = _random_samples.detach().cpu().numpy().reshape(n_batch * channels, nd)
+    if u.dtype.kind != "f" or u.dtype.itemsize < 4:
+        u = u.astype(np.float32)
+    # sample 0 places the width windows, 1 the height ones (2-d); 0 time, 1 height, 2 width (3-d): torch's order
+    order = [1, 0] if nd == 2 else [0, 1, 2]
+    starts = [_fractional_intervals(u[:, order[d]], sp[d], out[d], k[d]) for d in range(nd)]
+    sizes = [np.full((1, out[d]), k[d]) for d in range(nd)]
+    vals, idx = _window_max(input, starts, sizes, name)
+    return (vals, idx) if return_indices else vals
+
+
+def fractional_max_pool2d_with_indices(input, kernel_size, output_size=None, output_ratio=None,
+                                       return_indices=False, _random_samples=None):
+    return _fractional_max_pool(input, kernel_size, output_size, output_ratio, True, _random_samples, 2)
+
+
+def fractional_max_pool2d(input, kernel_size, output_size=None, output_ratio=None, return_indices=False,
+                          _random_samples=None):
+    return _fractional_max_pool(input, kernel_size, output_size, output_ratio, return_indices, _random_samples, 2)
+
+
+def fractional_max_pool3d_with_indices(input, kernel_size, output_size=None, output_ratio=None,
+                                       return_indices=False, _random_samples=None):
+    return _fractional_max_pool(input, kernel_size, output_size, output_ratio, True, _random_samples, 3)
+
+
+def fractional_max_pool3d(input, kernel_size, output_size=None, output_ratio=None, return_indices=False,
+                          _random_samples=None):
+    return _fractional_max_pool(input, kernel_size, output_size, output_ratio, return_indices, _random_samples, 3)
 
 
 def lp_pool3d(input, norm_type, kernel_size, stride=None, ceil_mode=False):
@@ -1138,45 +1346,88 @@ def _gs_source(coord, size, padding_mode, align_corners):
     return c
 
 
+def _gs_bounded(c, size, padding_mode, align_corners):
+    """A bicubic tap's coordinate after padding (torch's compute_coordinates for get_value_bounded)."""
+    if padding_mode == "border":
+        return c.clamp(0, size - 1)
+    if padding_mode == "reflection":
+        c = _gs_reflect(c, 0, 2 * (size - 1)) if align_corners else _gs_reflect(c, -1, 2 * size - 1)
+        return c.clamp(0, size - 1)
+    return c
+
+
 def grid_sample(input, grid, mode="bilinear", padding_mode="zeros", align_corners=None):
-    """2-d sampling (bilinear or nearest) composed of gathers: gradients reach both input and grid."""
+    """Sampling at grid points (2-d: bilinear, nearest, bicubic; 3-d volumes: bilinear, i.e. trilinear, and
+    nearest), composed of gathers: gradients reach both input and grid."""
     if mode not in ("bilinear", "nearest", "bicubic"):
         raise ValueError(f"nn.functional.grid_sample(): expected mode to be 'bilinear', 'nearest' or 'bicubic', "
                          f"but got: '{mode}'")
     if padding_mode not in ("zeros", "border", "reflection"):
         raise ValueError(f"nn.functional.grid_sample(): expected padding_mode to be 'zeros', 'border', or "
                          f"'reflection', but got: '{padding_mode}'")
-    if mode == "bicubic" or input.ndim == 5:
-        raise NotImplementedError("tensorlib's grid_sample has the 2-d bilinear and nearest modes; bicubic and "
-                                  "5-d (volumetric) input are not implemented yet")
     if align_corners is None:
         align_corners = False
-    if input.ndim != 4 or grid.ndim != 4 or grid.shape[-1] != 2:
-        raise RuntimeError(f"grid_sampler(): expected 4D input and grid with same number of dimensions, but got "
-                           f"input with sizes {list(input.shape)} and grid with sizes {list(grid.shape)}")
+    if input.ndim not in (4, 5) or grid.ndim != input.ndim:
+        raise RuntimeError(f"grid_sampler(): expected 4D or 5D input and grid with same number of dimensions, but "
+                           f"got input with sizes {list(input.shape)} and grid with sizes {list(grid.shape)}")
+    nd = input.ndim - 2
     if input.shape[0] != grid.shape[0]:
         raise RuntimeError(f"grid_sampler(): expected grid and input to have same batch size, but got input with "
                            f"sizes {list(input.shape)} and grid with sizes {list(grid.shape)}")
-    N, C, H, W = input.shape
-    Ho, Wo = grid.shape[1:3]
-    ix = _gs_source(grid[..., 0], W, padding_mode, align_corners)
-    iy = _gs_source(grid[..., 1], H, padding_mode, align_corners)
-    flat = input.reshape(N, C, H * W)
+    if grid.shape[-1] != nd:
+        raise RuntimeError(f"grid_sampler(): expected grid to have size {nd} in last dimension, but got grid with "
+                           f"sizes {list(grid.shape)}")
+    if mode == "bicubic" and nd == 3:
+        raise RuntimeError("grid_sampler(): bicubic interpolation only supports 4D input")
+    N, C = input.shape[:2]
+    sizes = tuple(input.shape[2:])                    # (D,) H, W
+    out_sp = tuple(grid.shape[1:-1])
+    n_out = int(np.prod(out_sp))
+    flat = input.reshape(N, C, int(np.prod(sizes)))
+    # grid's last dim holds x, y(, z): coordinate k of the grid indexes spatial dim nd-1-k
+    coords = [grid[..., nd - 1 - d] for d in range(nd)]           # per spatial dim, outermost first
 
-    def tap(yy, xx):                       # integer coords (N, Ho, Wo) -> (N, C, Ho, Wo), zero outside
-        inside = (xx >= 0) & (xx <= W - 1) & (yy >= 0) & (yy <= H - 1)
-        idx = (yy.clamp(0, H - 1) * W + xx.clamp(0, W - 1)).to(_dtype_long()).reshape(N, 1, Ho * Wo)
-        v = flat.gather(2, idx.expand(N, C, Ho * Wo)).reshape(N, C, Ho, Wo)
+    def tap(idx):                  # integer coords per spatial dim (N, *out) -> (N, C, *out), zero outside
+        inside = None
+        lin = None
+        for d, (c, n) in enumerate(zip(idx, sizes)):
+            ok = (c >= 0) & (c <= n - 1)
+            inside = ok if inside is None else inside & ok
+            cc = c.clamp(0, n - 1)
+            lin = cc if lin is None else lin * n + cc
+        lin = lin.to(_dtype_long()).reshape(N, 1, n_out)
+        v = flat.gather(2, lin.expand(N, C, n_out)).reshape((N, C) + out_sp)
         return v * inside.unsqueeze(1).to(v.dtype)
 
+    if mode == "bicubic":
+        src = [_gs_unnormalize(c, n, align_corners) for c, n in zip(coords, sizes)]
+        base = [c.detach().floor() for c in src]
+        ws = [_cubic_weights(c - b) for c, b in zip(src, base)]
+        out = None
+        for i in range(4):
+            for j in range(4):
+                yy = _gs_bounded(base[0] + (i - 1), sizes[0], padding_mode, align_corners)
+                xx = _gs_bounded(base[1] + (j - 1), sizes[1], padding_mode, align_corners)
+                if padding_mode != "zeros":       # reflected taps stay real-valued: round as torch's cast
+                    yy, xx = yy.detach().round(), xx.detach().round()
+                term = tap([yy, xx]) * (ws[0][i] * ws[1][j]).unsqueeze(1)
+                out = term if out is None else out + term
+        return out
+    src = [_gs_source(c, n, padding_mode, align_corners) for c, n in zip(coords, sizes)]
     if mode == "nearest":
         # round half to even, as torch's nearbyint
-        return tap(iy.detach().round(), ix.detach().round())
-    x0, y0 = ix.detach().floor(), iy.detach().floor()
-    wx1, wy1 = ix - x0, iy - y0
-    wx0, wy0 = 1 - wx1, 1 - wy1
-    out = (tap(y0, x0) * (wy0 * wx0).unsqueeze(1) + tap(y0, x0 + 1) * (wy0 * wx1).unsqueeze(1)
-           + tap(y0 + 1, x0) * (wy1 * wx0).unsqueeze(1) + tap(y0 + 1, x0 + 1) * (wy1 * wx1).unsqueeze(1))
+        return tap([c.detach().round() for c in src])
+    lo = [c.detach().floor() for c in src]
+    hi_w = [c - f for c, f in zip(src, lo)]
+    out = None
+    for corner in range(2 ** nd):
+        bits = [(corner >> (nd - 1 - d)) & 1 for d in range(nd)]
+        w = None
+        for d, b in enumerate(bits):
+            wd = hi_w[d] if b else 1 - hi_w[d]
+            w = wd if w is None else w * wd
+        term = tap([f + b for f, b in zip(lo, bits)]) * w.unsqueeze(1)
+        out = term if out is None else out + term
     return out
 
 

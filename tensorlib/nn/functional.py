@@ -194,4 +194,5 @@ __all__ = [n for n in dir() if not n.startswith("_") and n not in ("annotations"
 _ = Tensor
 
 
+from ._functional_attention import *  # noqa: E402,F401,F403  (multi_head_attention_forward)
 from ._functional_extra import *  # noqa: E402,F401,F403  (activations, losses, pools, interpolate, ...)

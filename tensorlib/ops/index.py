@@ -300,12 +300,14 @@ def INDEX_SELECT(xp, a, index, dim):
     n = a.shape[dim] if a.ndim else 1
     if xp is np and index.size and (int(index.min()) < -n or int(index.max()) >= n):
         raise IndexError("index out of range in self")
-    return xp.take(a, index, axis=dim)
+    return xp.take(a, index.reshape(1) if index.ndim == 0 and a.ndim else index, axis=dim)
 
 
 @INDEX_SELECT.def_backward
 def _(ctx, g):
     x, index = ctx.saved_inputs
+    if index.ndim == 0 and x.ndim:          # a 0-d index selected a size-1 slice
+        index = index.reshape(1)
     return (index_add(zeros_like(x), ctx.attrs["dim"], index, g), None)
 
 
@@ -442,7 +444,8 @@ def masked_select(input, mask):
 # --- in-place index updates: index_add_, index_copy(_), index_fill(_), scatter_, scatter_add_, masked_scatter(_)
 
 def _dim_idx(dim, index):
-    return (slice(None),) * dim + (index,)
+    """The NumPy index of `index` along `dim`; a 0-d index keeps the dim (as torch's index_* ops do)."""
+    return (slice(None),) * dim + (index.reshape(1) if index.ndim == 0 else index,)
 
 
 def _index_add_ip(xp, a, index, src, dim, alpha=1):

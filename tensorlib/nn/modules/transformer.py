@@ -8,9 +8,7 @@ may NOT be attended (True = masked); a float mask is added to the attention scor
 from __future__ import annotations
 
 import copy
-import math
 
-import numpy as np
 
 from ... import ops
 from .. import functional as F, init
@@ -22,22 +20,6 @@ from .dropout import Dropout
 from .linear import Linear, NonDynamicallyQuantizableLinear
 from .module import Module
 from .normalization import LayerNorm
-
-
-def _pad_last(mask):
-    """An additive mask with one more (unmasked) column, for an appended key (bias_k, zero attention)."""
-    if mask is None:
-        return None
-    return ops.cat([mask, ops.zeros(*mask.shape[:-1], 1, dtype=mask.dtype, device=mask.device)], -1)
-
-
-def _additive(mask, dtype_like):
-    """A boolean 'masked' mask as 0 / -inf, a float mask as it is."""
-    if mask is None:
-        return None
-    if mask._data.dtype == np.bool_:
-        return ops.zeros(*mask.shape, dtype=dtype_like.dtype, device=dtype_like.device).masked_fill(mask, -math.inf)
-    return mask.to(dtype=dtype_like.dtype)
 
 
 class MultiheadAttention(Module):
@@ -92,91 +74,22 @@ class MultiheadAttention(Module):
             init.xavier_normal_(self.bias_k)
             init.xavier_normal_(self.bias_v)
 
-    def _proj(self, query, key, value):
-        E = self.embed_dim
-        b = self.in_proj_bias
-        bq, bk, bv = (None, None, None) if b is None else (b[:E], b[E:2 * E], b[2 * E:])
-        if self._qkv_same_embed_dim:
-            w = self.in_proj_weight
-            if query is key and key is value:      # self-attention: one projection, then split
-                return F.linear(query, w, b).chunk(3, -1)
-            return F.linear(query, w[:E], bq), F.linear(key, w[E:2 * E], bk), F.linear(value, w[2 * E:], bv)
-        return (F.linear(query, self.q_proj_weight, bq), F.linear(key, self.k_proj_weight, bk),
-                F.linear(value, self.v_proj_weight, bv))
-
     def forward(self, query, key, value, key_padding_mask=None, need_weights=True, attn_mask=None,
                 average_attn_weights=True, is_causal=False):
         """Returns (attn_output, attn_weights averaged over heads or None), as torch's."""
-        batched = query.ndim == 3
-        if not batched:
-            query, key, value = query.unsqueeze(1), key.unsqueeze(1), value.unsqueeze(1)
-            if key_padding_mask is not None:
-                key_padding_mask = key_padding_mask.unsqueeze(0)
-        elif self.batch_first:
+        if self.batch_first and query.ndim == 3:
             if query is key and key is value:
                 query = key = value = query.transpose(0, 1)
             else:
                 query, key, value = query.transpose(0, 1), key.transpose(0, 1), value.transpose(0, 1)
-        return self._attend(query, key, value, key_padding_mask, need_weights, attn_mask, average_attn_weights,
-                            is_causal, batched)
-
-    def _attend(self, query, key, value, key_padding_mask, need_weights, attn_mask, average_attn_weights,
-                is_causal, batched):
-        """query (L, N, E), key/value (S, N, E)."""
-        L, N, E = query.shape
-        S = key.shape[0]
-        H, D = self.num_heads, self.head_dim
-        if E != self.embed_dim:
-            raise AssertionError(f"was expecting embedding dimension of {self.embed_dim}, but got {E}")
-        q, k, v = self._proj(query, key, value)
-        if is_causal and attn_mask is None:
-            attn_mask = ops.tensor(np.triu(np.ones((L, S), dtype=bool), 1), device=query.device)
-        m = _additive(attn_mask, q)
-        kp = _additive(key_padding_mask, q)
-        if self.bias_k is not None:             # as torch: after the projections, before the heads split
-            k = ops.cat([k, self.bias_k.expand(1, N, E)], 0)
-            v = ops.cat([v, self.bias_v.expand(1, N, E)], 0)
-            S, m, kp = S + 1, _pad_last(m), _pad_last(kp)
-        q = q.reshape(L, N * H, D).transpose(0, 1)          # (N*H, L, D)
-        k = k.reshape(S, N * H, D).transpose(0, 1)
-        v = v.reshape(S, N * H, D).transpose(0, 1)
-        if self.add_zero_attn:                  # a zero key and value per head: attention may go nowhere
-            z = ops.zeros(N * H, 1, D, dtype=k.dtype, device=k.device)
-            k, v = ops.cat([k, z], 1), ops.cat([v, z], 1)
-            S, m, kp = S + 1, _pad_last(m), _pad_last(kp)
-        if m is not None and m.ndim != 2 and tuple(m.shape) != (N * H, L, S):
-            raise RuntimeError(f"The shape of the 3D attn_mask is {list(m.shape)}, but should be "
-                               f"{[N * H, L, S]}.")
-        if kp is not None and tuple(kp.shape) != (N, S):
-            raise AssertionError(f"expecting key_padding_mask shape of {(N, S)}, but got {tuple(kp.shape)}")
-        p_drop = self.dropout if self.training else 0.0
-        if not need_weights:        # the fused attention op: one op forward, one backward
-            if kp is not None:
-                kp = kp.reshape(N, 1, 1, S).expand(N, H, 1, S).reshape(N * H, 1, S)
-                m = kp if m is None else m + kp
-            out = F.scaled_dot_product_attention(q, k, v, m, p_drop, scale=1.0 / math.sqrt(D))
-        else:                       # the weights are returned: the probabilities as their own tensor
-            scores = ops.bmm(q * (1.0 / math.sqrt(D)), k.transpose(1, 2))   # (N*H, L, S)
-            if m is not None:
-                scores = scores + m
-            if kp is not None:
-                scores = (scores.reshape(N, H, L, S) + kp.reshape(N, 1, 1, S)).reshape(N * H, L, S)
-            attn = F.softmax(scores, -1)
-            if p_drop > 0:
-                attn = F.dropout(attn, p_drop, True)
-            out = ops.bmm(attn, v)                                # (N*H, L, D)
-        out = out.transpose(0, 1).reshape(L, N, E)
-        out = self.out_proj(out)
-        weights = None
-        if need_weights:
-            weights = attn.reshape(N, H, L, S)
-            if average_attn_weights:
-                weights = weights.mean(1)
-            if not batched:
-                weights = weights.squeeze(0)
-        if not batched:
-            out = out.squeeze(1)
-        elif self.batch_first:
+        out, weights = F.multi_head_attention_forward(
+            query, key, value, self.embed_dim, self.num_heads, self.in_proj_weight, self.in_proj_bias,
+            self.bias_k, self.bias_v, self.add_zero_attn, self.dropout, self.out_proj.weight, self.out_proj.bias,
+            training=self.training, key_padding_mask=key_padding_mask, need_weights=need_weights,
+            attn_mask=attn_mask, use_separate_proj_weight=not self._qkv_same_embed_dim,
+            q_proj_weight=self.q_proj_weight, k_proj_weight=self.k_proj_weight, v_proj_weight=self.v_proj_weight,
+            average_attn_weights=average_attn_weights, is_causal=is_causal)
+        if self.batch_first and query.ndim == 3:
             out = out.transpose(0, 1)
         return out, weights
 

@@ -79,8 +79,12 @@ def test_torch_errors():
         F.interpolate(tl.zeros(1, 1, 2, 2), size=3, scale_factor=2)
     with pytest.raises(ValueError, match="align_corners option can only be set with the interpolating modes"):
         F.interpolate(tl.zeros(1, 1, 2, 2), size=3, align_corners=True)
-    with pytest.raises(NotImplementedError, match="bicubic is not implemented yet"):
-        F.interpolate(tl.zeros(1, 1, 2, 2), size=3, mode="bicubic")
+    with pytest.raises(ValueError, match="Anti-alias option is restricted to bilinear, bicubic, and lanczos"):
+        F.interpolate(tl.zeros(1, 1, 2), size=3, mode="linear", antialias=True)
+    with pytest.raises(ValueError, match="Lanczos mode requires antialias=True"):
+        F.interpolate(tl.zeros(1, 1, 2, 2), size=3, mode="lanczos")
+    with pytest.raises(NotImplementedError, match="got 3D\\) for the modes"):
+        F.interpolate(tl.zeros(1, 1, 2), size=3, mode="bicubic")
     with pytest.raises(ValueError, match="dropout probability has to be between 0 and 1, but got 1.5"):
         F.dropout1d(tl.zeros(2, 3), 1.5)
     with pytest.raises(ValueError, match="TripletMarginLoss: expected margin to be greater than 0"):

@@ -101,11 +101,18 @@ def test_grid_sample_identity():
     theta = tl.tensor([[[1.0, 0, 0], [0, 1.0, 0]]] * 2, dtype=tl.float64)
     for align in (False, True):
         g = F.affine_grid(theta, [2, 3, 4, 5], align_corners=align)
-        for mode in ("bilinear", "nearest"):
+        for mode in ("bilinear", "nearest", "bicubic"):
             np.testing.assert_allclose(F.grid_sample(x, g, mode=mode, align_corners=align).numpy(), x.numpy(),
                                        atol=1e-12)
-    with pytest.raises(NotImplementedError, match="bicubic"):
-        F.grid_sample(x, g, mode="bicubic")
+    x5 = tl.randn(2, 2, 3, 4, 5, dtype=tl.float64)
+    theta5 = tl.tensor([[[1.0, 0, 0, 0], [0, 1.0, 0, 0], [0, 0, 1.0, 0]]] * 2, dtype=tl.float64)
+    for align in (False, True):
+        g5 = F.affine_grid(theta5, [2, 2, 3, 4, 5], align_corners=align)
+        for mode in ("bilinear", "nearest"):
+            np.testing.assert_allclose(F.grid_sample(x5, g5, mode=mode, align_corners=align).numpy(), x5.numpy(),
+                                       atol=1e-12)
+    with pytest.raises(RuntimeError, match="bicubic interpolation only supports 4D input"):
+        F.grid_sample(x5, g5, mode="bicubic")
     with pytest.raises(ValueError, match="expected padding_mode"):
         F.grid_sample(x, g, padding_mode="wrap")
 
