@@ -16,5 +16,5 @@ from .sync_batchnorm import SyncBatchNorm
 from .rnn import GRU, GRUCell, LSTM, LSTMCell, RNN, RNNBase, RNNCell, RNNCellBase
 from .transformer import (MultiheadAttention, Transformer, TransformerDecoder, TransformerDecoderLayer,
                           TransformerEncoder, TransformerEncoderLayer)
-from .adaptive import AdaptiveLogSoftmaxWithLoss
+from .adaptive import AdaptiveLogSoftmaxWithLoss, LinearCrossEntropyLoss
 from .extra import *  # noqa: F403  (activations, dropouts, losses, padding, pooling, norms, resampling)
