@@ -365,3 +365,82 @@ def test_lce():
         lambda lib, f: lib.nn.LinearCrossEntropyLoss(4, 5, label_smoothing=2.0),
     ]:
         _same_error(call)
+
+
+@pytest.mark.parametrize(
+    "kw",
+    [
+        dict(scale_grad_by_freq=True),
+        dict(scale_grad_by_freq=True, padding_idx=2),
+        dict(max_norm=1.0),
+        dict(max_norm=0.5, norm_type=1.0, scale_grad_by_freq=True),
+    ],
+)
+def test_embedding_scale_grad_by_freq_and_max_norm(kw):
+    rng = np.random.default_rng(4)
+    w, idx, g = rng.standard_normal((10, 4)), rng.integers(0, 10, (3, 5)), rng.standard_normal((3, 5, 4))
+    tw, lw = torch.tensor(w, requires_grad=True), tl.tensor(w, requires_grad=True)
+    TF.embedding(torch.tensor(idx), tw, **kw).backward(torch.tensor(g))
+    F.embedding(tl.tensor(idx), lw, **kw).backward(tl.tensor(g))
+    np.testing.assert_allclose(lw.grad.numpy(), tw.grad.numpy(), rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(lw.detach().numpy(), tw.detach().numpy(), rtol=1e-12)  # max_norm renormalised rows
+    m = tl.nn.Embedding(5, 3, scale_grad_by_freq=True, norm_type=1.0)
+    assert repr(m) == repr(torch.nn.Embedding(5, 3, scale_grad_by_freq=True, norm_type=1.0))
+
+
+def test_embedding_bag_max_norm_and_per_sample_weights():
+    # (embedding_bag's scale_grad_by_freq is left out: torch 2.13's CPU kernel divides every row's gradient by
+    # the count of the smallest index in the batch, checked by hand; tensorlib divides each row by its own count,
+    # as the documentation and F.embedding do)
+    rng = np.random.default_rng(4)
+    w, flat, offs, psw = (
+        rng.standard_normal((10, 4)),
+        rng.integers(0, 10, 9),
+        np.array([0, 2, 2, 6]),
+        rng.standard_normal(9),
+    )
+    for kw in [dict(mode="max", max_norm=1.0), dict(mode="sum", max_norm=1.2, per_sample_weights=True)]:
+        tw, lw = torch.tensor(w, requires_grad=True), tl.tensor(w, requires_grad=True)
+        kk = dict(kw)
+        p = kk.pop("per_sample_weights", None)
+        to = TF.embedding_bag(
+            torch.tensor(flat), tw, torch.tensor(offs), per_sample_weights=torch.tensor(psw) if p else None, **kk
+        )
+        lo = F.embedding_bag(
+            tl.tensor(flat), lw, tl.tensor(offs), per_sample_weights=tl.tensor(psw) if p else None, **kk
+        )
+        gg = rng.standard_normal(tuple(to.shape))
+        to.backward(torch.tensor(gg))
+        lo.backward(tl.tensor(gg))
+        np.testing.assert_allclose(lo.detach().numpy(), to.detach().numpy(), rtol=1e-12)
+        np.testing.assert_allclose(lw.grad.numpy(), tw.grad.numpy(), rtol=1e-12, atol=1e-15)
+        np.testing.assert_allclose(lw.detach().numpy(), tw.detach().numpy(), rtol=1e-12)
+
+
+@pytest.mark.parametrize(
+    "nd,shape,size",
+    [
+        (1, (2, 3, 5), [10]),
+        (1, (3, 5), [3, 9]),
+        (1, (2, 3, 5), [12]),
+        (1, (3, 5), [2, 3, 11]),
+        (2, (2, 3, 5, 4), (10, 7)),
+        (2, (2, 3, 5, 4), (12, 10)),
+        (2, (2, 3, 5, 4), (1, 2, 3)),
+        (3, (1, 3, 4, 3, 5), [1, 2, 8, 6, 9]),
+        (3, (1, 3, 4, 3, 5), [9, 8, 11]),
+    ],
+)
+def test_conv_transpose_output_size(nd, shape, size):
+    t = getattr(torch.nn, f"ConvTranspose{nd}d")(3, 2, 3, stride=2, padding=1).double()
+    m = getattr(tl.nn, f"ConvTranspose{nd}d")(3, 2, 3, stride=2, padding=1, dtype=tl.float64)
+    m.load_state_dict({k: tl.tensor(v.detach().numpy()) for k, v in t.state_dict().items()})
+    x = np.random.default_rng(2).standard_normal(shape)
+    try:
+        want = t(torch.tensor(x), output_size=size).detach().numpy()
+    except ValueError as e:
+        with pytest.raises(ValueError) as info:
+            m(tl.tensor(x), output_size=size)
+        assert str(info.value).replace("tensorlib.Size", "torch.Size") == str(e)
+        return
+    np.testing.assert_allclose(m(tl.tensor(x), output_size=size).detach().numpy(), want, rtol=1e-12, atol=1e-14)

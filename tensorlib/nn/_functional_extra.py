@@ -767,9 +767,9 @@ def embedding_bag(input, weight, offsets=None, max_norm=None, norm_type=2, scale
         raise NotImplementedError(f"embedding_bag: per_sample_weights was not None. per_sample_weights is only "
                                   f"supported for mode='sum' (got mode='{mode}'). Please open a feature request "
                                   f"on GitHub.")
-    if sparse or max_norm is not None or scale_grad_by_freq:
-        raise NotImplementedError("tensorlib's embedding_bag has no sparse gradients, max_norm or "
-                                  "scale_grad_by_freq yet")
+    if sparse:
+        raise NotImplementedError("embedding_bag: sparse gradients are not supported by tensorlib (dense "
+                                  "gradients only); leave sparse=False")
     if input.ndim == 2:
         if offsets is not None:
             raise ValueError("if input is 2D, then offsets has to be None, as input is treated is a mini-batch of "
@@ -788,7 +788,7 @@ def embedding_bag(input, weight, offsets=None, max_norm=None, norm_type=2, scale
     total = input.shape[0]
     ends = offsets[1:] + ([] if include_last_offset else [total])
     starts = offsets[:-1] if include_last_offset else offsets
-    emb = embedding(input, weight)
+    emb = embedding(input, weight, max_norm=max_norm, norm_type=norm_type, scale_grad_by_freq=scale_grad_by_freq)
     if per_sample_weights is not None:
         emb = emb * per_sample_weights.unsqueeze(1)
     keep = None

@@ -582,9 +582,9 @@ def _(ctx, g):
 
 
 def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0, scale_grad_by_freq=False, sparse=False):
-    if scale_grad_by_freq or sparse:
-        raise NotImplementedError("embedding: scale_grad_by_freq and sparse gradients are not supported by tensorlib "
-                                  "(dense gradients only); leave them False")
+    if sparse:
+        raise NotImplementedError("embedding: sparse gradients are not supported by tensorlib (dense gradients "
+                                  "only); leave sparse=False")
     if input._data.dtype.kind not in "iu":
         raise RuntimeError(f"Expected tensor for argument #1 'indices' to have one of the following scalar types: "
                            f"Long, Int; but got tensorlib.{type_name(input)}Tensor instead (while checking arguments "
@@ -602,7 +602,25 @@ def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0, sca
         norms = (xp.abs(w[rows]) ** norm_type).sum(axis=1) ** (1.0 / norm_type)
         scale = xp.where(norms > max_norm, max_norm / (norms + 1e-7), 1.0).astype(w.dtype)
         w[rows] *= scale[:, None]
-    return dispatch(EMBEDDING, weight, input, padding_idx=padding_idx)
+    out = dispatch(EMBEDDING, weight, input, padding_idx=padding_idx)
+    if scale_grad_by_freq and out.requires_grad:
+        scale_by_inverse_frequency(out, input, weight.shape[0])
+    return out
+
+
+def scale_by_inverse_frequency(out, indices, num):
+    """torch's scale_grad_by_freq: the gradient reaching each looked-up row is divided by how often its
+    index occurs in `indices` (a hook on the output, so the lookup op itself is unchanged)."""
+    idx = indices._data.reshape(-1)
+    if type(idx) is np.ndarray:
+        xp = np
+    else:
+        from .._device import cupy
+        xp = cupy()
+    counts = xp.bincount(xp.where(idx < 0, idx + num, idx), minlength=num)
+    inv = (1.0 / counts[idx]).reshape(tuple(indices.shape) + (1,) * (out.ndim - indices.ndim))
+    inv_t = tensor(inv.astype(out._data.dtype), device=out.device)
+    out.register_hook(lambda g: g * inv_t)
 
 
 __all__ = ["linear", "softmax", "log_softmax", "nll_loss", "mse_loss", "l1_loss", "smooth_l1_loss",

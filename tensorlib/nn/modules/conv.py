@@ -112,11 +112,28 @@ class ConvTranspose2d(_ConvNd):
                          padding_mode, output_padding, device, dtype)
 
     def forward(self, input, output_size=None):
-        op_ = self.output_padding
-        if output_size is not None:
-            size = tuple(output_size)[-2:]
-            H, W = input.shape[-2:]
-            op_ = tuple(size[i] - ((d - 1) * s - 2 * p + dl * (k - 1) + 1) for i, (d, s, p, dl, k) in
-                        enumerate(zip((H, W), self.stride, self.padding, self.dilation, self.kernel_size)))
+        op_ = transposed_output_padding(self, input, output_size, 2)
         return F.conv_transpose2d(input, self.weight, self.bias, self.stride, self.padding, op_, self.groups,
                                   self.dilation)
+
+
+def transposed_output_padding(module, input, output_size, nd):
+    """The output_padding that makes a transposed convolution produce `output_size` (torch's
+    _ConvTransposeNd._output_padding, with its checks and messages)."""
+    if output_size is None:
+        return tuple(module.output_padding)
+    has_batch = input.ndim == nd + 2
+    lead = 2 if has_batch else 1
+    if len(output_size) == lead + nd:
+        output_size = output_size[lead:]
+    if len(output_size) != nd:
+        raise ValueError(f"ConvTranspose{nd}D: for {input.ndim}D input, output_size must have {nd} or {lead + nd} "
+                         f"elements (got {len(output_size)})")
+    st, pad, dil, k = module.stride, module.padding, module.dilation, module.kernel_size
+    mins = [(input.shape[d + lead] - 1) * st[d] - 2 * pad[d] + dil[d] * (k[d] - 1) + 1 for d in range(nd)]
+    maxs = [mins[d] + st[d] - 1 for d in range(nd)]
+    for size, lo, hi in zip(output_size, mins, maxs):
+        if size < lo or size > hi:
+            raise ValueError(f"requested an output size of {output_size}, but valid sizes range from {mins} to {maxs} "
+                             f"(for an input of {input.size()[2:]})")
+    return tuple(output_size[d] - mins[d] for d in range(nd))

@@ -11,6 +11,7 @@ from .. import functional as F, init
 from ..parameter import Parameter
 from .dropout import _DropoutNd
 from .loss import _Loss, _WeightedLoss
+from .conv import transposed_output_padding
 from .module import Module
 
 
@@ -644,11 +645,9 @@ class ConvTranspose1d(Module):
             init.uniform_(self.bias, -bound, bound)
 
     def forward(self, input, output_size=None):
-        if output_size is not None:
-            raise NotImplementedError("ConvTranspose1d(output_size=...) is not implemented in tensorlib yet; "
-                                      "pass output_padding instead")
-        return F.conv_transpose1d(input, self.weight, self.bias, self.stride, self.padding, self.output_padding,
-                                  self.groups, self.dilation)
+        op_ = transposed_output_padding(self, input, output_size, 1)
+        return F.conv_transpose1d(input, self.weight, self.bias, self.stride, self.padding, op_, self.groups,
+                                  self.dilation)
 
     def extra_repr(self):
         return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}"
@@ -718,11 +717,9 @@ class ConvTranspose3d(Module):
         return s
 
     def forward(self, input, output_size=None):
-        if output_size is not None:
-            raise NotImplementedError("ConvTranspose3d(output_size=...) is not implemented in tensorlib yet; "
-                                      "pass output_padding instead")
-        return F.conv_transpose3d(input, self.weight, self.bias, self.stride, self.padding, self.output_padding,
-                                  self.groups, self.dilation)
+        op_ = transposed_output_padding(self, input, output_size, 3)
+        return F.conv_transpose3d(input, self.weight, self.bias, self.stride, self.padding, op_, self.groups,
+                                  self.dilation)
 
 
 class BatchNorm3d(_BatchNorm):

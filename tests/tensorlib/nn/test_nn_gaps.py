@@ -134,3 +134,29 @@ def test_cross_map_lrn2d_legacy_formula():
     np.testing.assert_allclose(out, x * (k + alpha / size * scale) ** -beta, rtol=1e-12)
     with pytest.raises(ValueError, match="CrossMapLRN2d: Expected input to be 4D, got 3D instead."):
         tl.nn.CrossMapLRN2d(3)(tl.zeros(2, 3, 4))
+
+
+def test_embedding_scale_grad_by_freq_divides_by_each_rows_count():
+    w = tl.ones(4, 2, requires_grad=True)
+    idx = tl.tensor([[0, 0, 1], [2, 0, 1]])
+    F.embedding(idx, w, scale_grad_by_freq=True).sum().backward()
+    np.testing.assert_allclose(w.grad.numpy(), [[1, 1], [1, 1], [1, 1], [0, 0]])
+    m = tl.nn.Embedding(4, 2, scale_grad_by_freq=True)
+    m(idx).sum().backward()
+    np.testing.assert_allclose(m.weight.grad.numpy(), [[1, 1], [1, 1], [1, 1], [0, 0]])
+    bag = tl.nn.EmbeddingBag(4, 2, mode="sum", scale_grad_by_freq=True)
+    bag(idx).sum().backward()
+    np.testing.assert_allclose(bag.weight.grad.numpy(), [[1, 1], [1, 1], [1, 1], [0, 0]])
+    with pytest.raises(NotImplementedError, match="leave sparse=False"):
+        tl.nn.Embedding(4, 2, sparse=True)
+
+
+@pytest.mark.parametrize("nd", [1, 2, 3])
+def test_conv_transpose_output_size_picks_the_output_padding(nd):
+    m = getattr(tl.nn, f"ConvTranspose{nd}d")(2, 3, 3, stride=2, padding=1)
+    x = tl.randn(1, 2, *([4] * nd))
+    assert tuple(m(x).shape[2:]) == (7,) * nd
+    assert tuple(m(x, output_size=[8] * nd).shape[2:]) == (8,) * nd
+    assert tuple(m(x, output_size=[1, 3] + [8] * nd).shape[2:]) == (8,) * nd
+    with pytest.raises(ValueError, match=r"valid sizes range from \[7(, 7)*\] to \[8(, 8)*\]"):
+        m(x, output_size=[9] * nd)
