@@ -45,6 +45,17 @@ def _in_projection(query, key, value, E, in_proj_weight, in_proj_bias, separate,
     return linear(query, q_w, bq), linear(key, k_w, bk), linear(value, v_w, bv)
 
 
+def _heads(x, static, name, nh, d):
+    """(S, N, E) -> (N*H, S, D), or the given static keys/values (N*H, S, D) after torch's checks."""
+    if static is None:
+        return x.reshape(x.shape[0], nh, d).transpose(0, 1)
+    if static.shape[0] != nh:
+        raise AssertionError(f"expecting {name}.size(0) of {nh}, but got {static.shape[0]}")
+    if static.shape[2] != d:
+        raise AssertionError(f"expecting {name}.size(2) of {d}, but got {static.shape[2]}")
+    return static
+
+
 def multi_head_attention_forward(query, key, value, embed_dim_to_check, num_heads, in_proj_weight, in_proj_bias,
                                  bias_k, bias_v, add_zero_attn, dropout_p, out_proj_weight, out_proj_bias,
                                  training=True, key_padding_mask=None, need_weights=True, attn_mask=None,
@@ -74,8 +85,6 @@ def multi_head_attention_forward(query, key, value, embed_dim_to_check, num_head
     D = E // H
     if D * H != E:
         raise AssertionError(f"embed_dim {E} not divisible by num_heads {H}")
-    if is_causal and attn_mask is None and not need_weights:
-        pass                                   # causal handled below (a mask built once)
     q, k, v = _in_projection(query, key, value, E, in_proj_weight, in_proj_bias, use_separate_proj_weight,
                              q_proj_weight, k_proj_weight, v_proj_weight)
     if is_causal and attn_mask is None:
@@ -99,22 +108,8 @@ def multi_head_attention_forward(query, key, value, embed_dim_to_check, num_head
     elif (bias_k is None) != (bias_v is None):
         raise AssertionError("bias_k and bias_v should both be given or both be None")
     q = q.reshape(L, N * H, D).transpose(0, 1)          # (N*H, L, D)
-    if static_k is None:
-        k = k.reshape(k.shape[0], N * H, D).transpose(0, 1)
-    else:
-        if tuple(static_k.shape[::2]) != (N * H, D):
-            raise AssertionError(f"expecting static_k.size(0) of {N * H}, but got {static_k.shape[0]}"
-                                 if static_k.shape[0] != N * H else
-                                 f"expecting static_k.size(2) of {D}, but got {static_k.shape[2]}")
-        k = static_k
-    if static_v is None:
-        v = v.reshape(v.shape[0], N * H, D).transpose(0, 1)
-    else:
-        if tuple(static_v.shape[::2]) != (N * H, D):
-            raise AssertionError(f"expecting static_v.size(0) of {N * H}, but got {static_v.shape[0]}"
-                                 if static_v.shape[0] != N * H else
-                                 f"expecting static_v.size(2) of {D}, but got {static_v.shape[2]}")
-        v = static_v
+    k = _heads(k, static_k, "static_k", N * H, D)
+    v = _heads(v, static_v, "static_v", N * H, D)
     if add_zero_attn:                  # a zero key and value per head: attention may go nowhere
         z = ops.zeros(N * H, 1, D, dtype=k.dtype, device=k.device)
         k, v = ops.cat([k, z], 1), ops.cat([v, z], 1)
