@@ -3,6 +3,7 @@ random fills. In-place ops name the out-of-place op whose backward applies (`inp
 from __future__ import annotations
 
 from .. import _dtype as D
+from .. import _hooks as _H
 from .. import _sync
 from .. import dispatch as _dispatch
 from .._device import CPU, device_of, move, to_device
@@ -265,6 +266,12 @@ def _item(self, _what):
     if d.size != 1:
         raise RuntimeError(f"a Tensor with {d.size} elements cannot be converted to Scalar")
     _sync.note_sync(self, _what)
+    if _H.range_hooks:      # the value's read (from the device), torch's _local_scalar_dense
+        return _H.op_step("_local_scalar_dense", _read_scalar, d)
+    return _read_scalar(d)
+
+
+def _read_scalar(d):
     if type(d) is not np.ndarray:
         d = d.get()
     return d.reshape(()).item()

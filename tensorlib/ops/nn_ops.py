@@ -6,6 +6,7 @@ Normalisation ops live in `norm_ops.py`, convolution and pooling in `conv_ops.py
 """
 from __future__ import annotations
 
+from .. import _hooks as _H
 from .. import random as R
 from ..dispatch import STATE
 from .._device import device_of
@@ -259,7 +260,9 @@ def NLL_LOSS(xp, logp, target, weight=None, reduction="mean", ignore_index=-100)
 def NLL_LOSS_BACKWARD(xp, g, logp, target, weight=None, reduction="mean", ignore_index=-100):
     rows = _nll_plain(xp, logp, target, weight, ignore_index)
     if rows is not None:
-        grad = np.zeros(logp.shape, logp.dtype)
+        # the gradient's zeroed buffer (torch's grad_input.zero_(), in a profile), then the picked entries
+        grad = _H.op_step("zero_", np.zeros, logp.shape, logp.dtype) if _H.range_hooks else \
+            np.zeros(logp.shape, logp.dtype)
         if reduction == "none":
             grad[rows, target] = -g.reshape(-1)
         elif reduction == "sum":
@@ -275,7 +278,7 @@ def NLL_LOSS_BACKWARD(xp, g, logp, target, weight=None, reduction="mean", ignore
         coef = g * w
     else:
         coef = g * w / w.sum()
-    grad = xp.zeros_like(lp)
+    grad = _H.op_step("zero_", xp.zeros_like, lp) if _H.range_hooks else xp.zeros_like(lp)
     grad[xp.arange(lp.shape[0]), safe] = -coef
     if logp.ndim <= 2:
         return grad.reshape(logp.shape)
@@ -317,7 +320,8 @@ def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, r
         from .._dtype import scalar_name
         raise RuntimeError(f"expected target dtype to be Long or Byte, but got {scalar_name(t.dtype)}")
     with record_range("nll_loss_nd", "op"):   # torch's entry for any number of dims (the kernel reshapes)
-        return dispatch(NLL_LOSS, input, target, weight, reduction=reduction, ignore_index=ignore_index)
+        with record_range("nll_loss", "op"):  # torch's composite around its kernel, nll_loss_forward (NLL_LOSS)
+            return dispatch(NLL_LOSS, input, target, weight, reduction=reduction, ignore_index=ignore_index)
 
 
 # --- pointwise losses -----------------------------------------------------------------------------
