@@ -59,7 +59,8 @@ COMPOSITES = ("linear", "cross_entropy_loss", "log_softmax", "softmax", "nll_los
               "batch_norm", "layer_norm", "max_pool2d", "flatten", "native_layer_norm_backward",
               "native_batch_norm_backward", "max_pool2d_with_indices_backward", "nll_loss",
               # steps of an op's kernel that torch dispatches as ops of their own (tensorlib._hooks.op_step)
-              "as_strided", "_local_scalar_dense", "clamp_min", "zero_", "transpose", "unsqueeze", "cat")
+              "as_strided", "_local_scalar_dense", "clamp_min", "zero_", "transpose", "unsqueeze", "cat",
+              "empty_strided", "copy_", "bernoulli_", "div_", "mul")
 
 # an op whose FLOPs torch counts on the composite that called it instead (its own count is 0)
 FLOPS_ON_COMPOSITE = {"aten::convolution": "aten::conv2d"}

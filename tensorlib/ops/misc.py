@@ -23,6 +23,8 @@ def TO(xp, a, dtype=None, device=None, copy=False):
     else:
         copied = False
     if dtype is not None and a.dtype != dtype:
+        if _H.range_hooks and not copied:   # torch's _to_copy: a buffer (empty_strided), then copy_ into it
+            return _alloc_and_copy(xp, a, dtype)
         return a.astype(dtype)
     # a dispatched `to` that changes nothing still returns new memory (the public `to` returns the tensor
     # itself before dispatching): an output that aliased its input would not share its versions
@@ -95,8 +97,25 @@ def type_(self, dtype=None, non_blocking=False):
     return to(self, dtype=dtype)
 
 
+def _alloc_and_copy(xp, a, dtype):
+    """a.astype(dtype) in its two steps, each in the range of torch's op for it: the output buffer laid out
+    as `a` (empty_strided) and the converting copy into it (copy_)."""
+    out = _H.op_step("empty_strided", xp.empty_like, a, dtype)
+    _H.op_step("copy_", _copy_into, xp, out, a)
+    return out
+
+
+def _copy_into(xp, out, a):
+    xp.copyto(out, a, casting="unsafe")
+
+
 @op("clone", node_name="CloneBackward0")
 def CLONE(xp, a, memory_format=None):
+    if _H.range_hooks and a.flags.c_contiguous:
+        # torch's clone of a contiguous tensor: empty_like (an empty_strided of its strides), then copy_
+        out = _H.op_step("empty_like", _H.op_step, "empty_strided", xp.empty_like, a)
+        _H.op_step("copy_", _copy_into, xp, out, a)
+        return out
     return a.copy()
 
 

@@ -529,15 +529,34 @@ def kl_div(input, target, size_average=None, reduce=None, reduction="mean", log_
 
 # --- dropout --------------------------------------------------------------------------------------
 
-@op("dropout", save="o", nondiff_outputs=(1,), node_name="NativeDropoutBackward0")
+@op("dropout", save="o", nondiff_outputs=(1,), node_name="MulBackward0")
 def DROPOUT(xp, x, p=0.5, channels=False, generator=None):
-    """Returns (output, scaled mask); the mask is kept for backward (torch's native_dropout)."""
+    """Returns (output, scaled mask); the mask is kept for backward. torch's dropout on the CPU: the input times
+    a scaled keep-mask, so its graph node is the product's, MulBackward0; while a profiler listens, the three
+    steps are in the ranges of the ops torch's CPU dropout runs for them: the keep-mask draw (bernoulli_), its
+    scaling by 1 / (1 - p) (div_) and the product (mul). On CUDA torch runs the fused native_dropout
+    (NATIVE_DROPOUT below, node NativeDropoutBackward0)."""
     shape = x.shape[:2] + (1,) * (x.ndim - 2) if channels else x.shape
-    keep = R.sample("uniform", shape, x.dtype if x.dtype.kind == "f" else np.float32, device_of(x),
-                    generator=generator) >= p
-    mask = keep.astype(x.dtype) * (1.0 / (1.0 - p) if p < 1 else 0.0)
-    mask = mask.astype(x.dtype, copy=False)
+    if _H.range_hooks:
+        keep = _H.op_step("bernoulli_", _dropout_keep, x, p, shape, generator)
+        mask = _H.op_step("div_", _dropout_scale, x, p, keep)
+        return _H.op_step("mul", _mul, x, mask), mask
+    mask = _dropout_scale(x, p, _dropout_keep(x, p, shape, generator))
     return x * mask, mask
+
+
+def _dropout_keep(x, p, shape, generator):
+    return R.sample("uniform", shape, x.dtype if x.dtype.kind == "f" else np.float32, device_of(x),
+                    generator=generator) >= p
+
+
+def _dropout_scale(x, p, keep):
+    mask = keep.astype(x.dtype) * (1.0 / (1.0 - p) if p < 1 else 0.0)
+    return mask.astype(x.dtype, copy=False)
+
+
+def _mul(a, b):
+    return a * b
 
 
 @DROPOUT.def_backward
@@ -546,12 +565,27 @@ def _(ctx, g, gmask=None):
     return (g * mask,)
 
 
+@op("native_dropout", save="o", nondiff_outputs=(1,), node_name="NativeDropoutBackward0")
+def NATIVE_DROPOUT(xp, x, p=0.5, channels=False, generator=None):
+    """torch's fused CUDA dropout (one kernel, so no steps of its own in a profile): (output, scaled mask)."""
+    shape = x.shape[:2] + (1,) * (x.ndim - 2) if channels else x.shape
+    mask = _dropout_scale(x, p, _dropout_keep(x, p, shape, generator))
+    return x * mask, mask
+
+
+NATIVE_DROPOUT.def_backward(DROPOUT.backward)
+
+
 def dropout(input, p=0.5, training=True, inplace=False, *, channels=False):
     if p < 0 or p > 1:
         raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
     if not training or p == 0:
         return input
-    out, _ = dispatch(DROPOUT, input, p=float(p), channels=channels)
+    if input.is_cuda:       # torch's aten::dropout around the fused native_dropout
+        with record_range("dropout", "op"):
+            out, _ = dispatch(NATIVE_DROPOUT, input, p=float(p), channels=channels)
+    else:
+        out, _ = dispatch(DROPOUT, input, p=float(p), channels=channels)
     if inplace:
         from ..autograd.grad_mode import no_grad
         if not input.requires_grad:
