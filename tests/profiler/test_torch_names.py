@@ -52,3 +52,57 @@ def test_table_shows_the_traces_names(tmp_path):
     assert rows == in_trace | module_ranges
     table = prof.key_averages().table(row_limit=-1, max_name_column_width=200)
     assert all(name in table for name in in_trace)
+
+
+def _paths(prof):
+    """Each event's name with its ancestors', innermost last: ('aten::t', 'aten::transpose', ...)."""
+    out = set()
+    for e in prof.events():
+        path, p = [e.name], e.parent
+        while p is not None:
+            path.insert(0, p.name)
+            p = p.parent
+        out.add(tuple(path))
+    return out
+
+
+def test_kernel_steps_nest_inside_their_op_as_torchs_do():
+    """The steps of a kernel that torch dispatches as ops of their own are events inside the op."""
+    import profiler
+    a, s = tensorlib.randn(4, 5), tensorlib.randn(3)
+    with profiler.profile() as prof:
+        a.t()
+        tensorlib.stack([s, s])
+        a[1, 2].item()
+        tensorlib.relu(a).clone()
+    paths = _paths(prof)
+    assert ("aten::t", "aten::transpose", "aten::as_strided") in paths
+    assert ("aten::stack", "aten::unsqueeze", "aten::as_strided") in paths and ("aten::stack", "aten::cat") in paths
+    assert ("aten::select", "aten::as_strided") in paths
+    assert ("aten::item", "aten::_local_scalar_dense") in paths
+    assert ("aten::relu", "aten::clamp_min") in paths
+    assert ("aten::clone", "aten::empty_like", "aten::empty_strided") in paths
+    assert ("aten::clone", "aten::copy_") in paths
+
+
+def test_kernel_steps_cost_nothing_without_a_profiler(monkeypatch):
+    """With no profiler the kernels never open a step (one module-attribute test each), and their values
+    are the same either way."""
+    from tensorlib import _hooks
+    import profiler
+
+    def refuse(*a):
+        raise AssertionError("a kernel step ran with no profiler")
+    a, s = tensorlib.randn(4, 5), tensorlib.randn(3)
+
+    def run():
+        return [a.t(), tensorlib.stack([s, s]), tensorlib.relu(a).clone(), a.to(tensorlib.float64), s.expand(2, 3),
+                a.unsqueeze(0).squeeze(0), a.permute(1, 0), a[1:3]]
+    with profiler.profile():
+        profiled = run()
+    with monkeypatch.context() as m:
+        m.setattr(_hooks, "op_step", refuse)
+        plain = run()
+        assert a[1, 2].item() == float(a._data[1, 2])
+    for p, q in zip(profiled, plain):
+        assert p.shape == q.shape and p.dtype == q.dtype and bool((p == q).all())
