@@ -276,6 +276,10 @@ def _repair_truncated(data: bytes | bytearray, loads: Loads = orjson.loads) -> t
 _TRAILING_COMMA = re.compile(rb'"(?:[^"\\]|\\.)*"|,([ \t\n\r]*[\]}])')
 
 
+# orjson's words for what _lenient forgives
+_FORGIVEN = re.compile(r"trailing comma|control character")
+
+
 def _drop_trailing_comma(m: re.Match[bytes]) -> bytes:
     closer = m.group(1)
     return m.group(0) if closer is None else closer
@@ -304,7 +308,8 @@ def parse_document(data: bytes | bytearray, warnings: list[str], loads: Loads = 
     try:
         return _parse(data, loads)
     except json.JSONDecodeError as exc:
-        lenient = _lenient(data, loads)
+        # a truncated file goes straight to the repair: the stdlib's slower reading would fail on it too
+        lenient = _lenient(data, loads) if loads is not orjson.loads or _FORGIVEN.search(exc.msg) else None
         if lenient is not None:
             doc, forgiven = lenient
             warnings.append(f"invalid JSON at {_where(exc)} ({exc.msg}); read as Perfetto does: {'; '.join(forgiven)}")
