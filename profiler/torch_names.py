@@ -11,6 +11,10 @@ stacks all read the renamed store:
 - a composite op (a range of kind ``"op"``: a function such as ``linear`` or ``cross_entropy_loss``
   whose work is the ops it dispatches, as torch's CompositeImplicitAutograd ops are) is an op too,
   ``aten::<name>`` around the ops it ran;
+- a step of an op's kernel that torch dispatches as an op of its own (a view's ``as_strided``, stack's
+  ``unsqueeze`` + ``cat``, clone's ``empty_strided`` + ``copy_``, item's ``_local_scalar_dense``, relu's
+  ``clamp_min``, dropout's ``bernoulli_``/``div_``/``mul``) is a range of kind ``"op"`` the kernel opens
+  while a profiler listens (`tensorlib._hooks.op_step`), so it is ``aten::<name>`` inside the op, as torch's;
 - an autograd node is two events, as the autograd engine writes them: the engine's
   ``autograd::engine::evaluate_function: <node>`` around the node's own ``<node>`` (tensorlib's engine
   does its bookkeeping inside the node's range, so the outer event's self time is ~0);
@@ -49,6 +53,7 @@ OP_NAMES = {
     "layer_norm": "aten::native_layer_norm",            # under the composite aten::layer_norm
     "max_pool2d": "aten::max_pool2d_with_indices",      # under the composite aten::max_pool2d
     "softmax": "aten::_softmax",
+    "nll_loss": "aten::nll_loss_forward",               # under the composite aten::nll_loss
 }
 
 # tensorlib's composite ops (ranges of kind "op" around the ops they dispatch, as torch's
@@ -56,7 +61,10 @@ OP_NAMES = {
 COMPOSITES = ("linear", "cross_entropy_loss", "log_softmax", "softmax", "nll_loss_nd", "to", "item", "ones_like",
               "zeros_like", "empty_like", "rand_like", "randn_like", "_foreach_norm", "_foreach_mul_", "conv2d",
               "batch_norm", "layer_norm", "max_pool2d", "flatten", "native_layer_norm_backward",
-              "native_batch_norm_backward", "max_pool2d_with_indices_backward")
+              "native_batch_norm_backward", "max_pool2d_with_indices_backward", "nll_loss",
+              # steps of an op's kernel that torch dispatches as ops of their own (tensorlib._hooks.op_step)
+              "as_strided", "_local_scalar_dense", "clamp_min", "zero_", "transpose", "unsqueeze", "cat",
+              "empty_strided", "copy_", "bernoulli_", "div_", "mul")
 
 # an op whose FLOPs torch counts on the composite that called it instead (its own count is 0)
 FLOPS_ON_COMPOSITE = {"aten::convolution": "aten::conv2d"}

@@ -239,6 +239,18 @@ def range_exit(token):
         hs[i].range_exit(tokens[i])
 
 
+def op_step(name: str, fn, *args):
+    """`fn(*args)` inside a range of kind "op" named `name`: a step of a running op's kernel that torch's
+    profiler shows as an op of its own (a view made as a strided view: ``as_strided``; ``item``'s read of
+    the value: ``_local_scalar_dense``). For kernels that have already tested `range_hooks`, so that the
+    step costs nothing unless a profiler listens: ``if _H.range_hooks: return _H.op_step(...)``."""
+    tok = range_enter(name, "op")
+    try:
+        return fn(*args)
+    finally:
+        range_exit(tok)
+
+
 class record_range:
     """Context manager / decorator for a named region of a given kind."""
     __slots__ = ("name", "kind", "_token")

@@ -272,12 +272,48 @@ def _repair_truncated(data: bytes | bytearray, loads: Loads = orjson.loads) -> t
     return None
 
 
+# a string (kept as it is) or a comma before a closing bracket or brace (dropped): one pass in C
+_TRAILING_COMMA = re.compile(rb'"(?:[^"\\]|\\.)*"|,([ \t\n\r]*[\]}])')
+
+
+# orjson's words for what _lenient forgives
+_FORGIVEN = re.compile(r"trailing comma|control character")
+
+
+def _drop_trailing_comma(m: re.Match[bytes]) -> bytes:
+    closer = m.group(1)
+    return m.group(0) if closer is None else closer
+
+
+def _lenient(data: bytes | bytearray, loads: Loads) -> tuple[Any, list[str]] | None:
+    """What Perfetto's JSON reader also accepts and strict JSON does not: commas before a closing bracket
+    or brace, and raw control characters inside strings. The document and what was forgiven, or None."""
+    text = _TRAILING_COMMA.sub(_drop_trailing_comma, bytes(data))
+    forgiven = ["trailing commas ignored"] if len(text) != len(data) else []
+    parse_float: Callable[[str], Any] = Decimal if loads is _exact_loads else float
+    try:
+        return json.loads(text, parse_float=parse_float), forgiven
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
+        pass
+    try:
+        doc = json.loads(text, parse_float=parse_float, strict=False)
+        return doc, forgiven + ["control characters inside strings read as such"]
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
+        return None
+
+
 def parse_document(data: bytes | bytearray, warnings: list[str], loads: Loads = orjson.loads) -> Any:
     if _leading_blanks(data) == len(data):
         raise TraceError("the file is empty")
     try:
         return _parse(data, loads)
     except json.JSONDecodeError as exc:
+        # a truncated file goes straight to the repair: the stdlib's slower reading would fail on it too
+        lenient = _lenient(data, loads) if loads is not orjson.loads or _FORGIVEN.search(exc.msg) else None
+        if lenient is not None:
+            doc, forgiven = lenient
+            warnings.append(f"invalid JSON at {_where(exc)} ({exc.msg}); read as Perfetto does: {'; '.join(forgiven)}")
+            return doc
         repaired = _repair_truncated(data, loads)
         if repaired is None:
             raise TraceError(f"invalid JSON at {_where(exc)}: {exc.msg}") from None

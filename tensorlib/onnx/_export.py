@@ -49,7 +49,7 @@ class OperatorExportTypes(enum.IntEnum):
 
 # ops whose result is not a function of their inputs: never folded into constants
 _RANDOM = {"rand", "randn", "randint", "randperm", "bernoulli", "bernoulli_", "normal_", "uniform_", "random_",
-           "exponential_", "multinomial", "dropout", "empty"}
+           "exponential_", "multinomial", "dropout", "native_dropout", "empty"}
 
 
 def _np_dtype(dt):

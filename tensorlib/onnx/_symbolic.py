@@ -172,7 +172,7 @@ def _softmax(ctx, node, args, attrs):
     return [ctx.op("Softmax" if node.op == "softmax" else "LogSoftmax", [args[0]], axis=int(attrs.get("dim", -1)))]
 
 
-@symbolic("dropout")
+@symbolic("dropout", "native_dropout")
 def _dropout(ctx, node, args, attrs):
     raise Unsupported("dropout in training mode (export the model in eval mode: training=TrainingMode.EVAL)")
 

@@ -2,6 +2,7 @@
 scatter_add, index_select, masked_fill, one_hot."""
 from __future__ import annotations
 
+from .. import _hooks as _H
 from .. import _sync
 from .broadcast import add_at, norm_dims, sum_to
 from ._define import Tensor, dispatch, np, op, public
@@ -103,7 +104,15 @@ INDEX_BACKWARD.def_backward(lambda ctx, gg: (dispatch(GETITEM, gg, idx=ctx.attrs
 def _select_kernel(xp, a, idx):
     """Integer indexing (no Ellipsis in idx) as a view. NumPy gives a scalar, a copy, when every dimension
     is indexed by an int; the trailing Ellipsis makes that a 0-d view, so `x[0, 1].fill_(7)` writes
-    through as in torch. CuPy returns 0-d views either way."""
+    through as in torch. CuPy returns 0-d views either way.
+    The view is a strided view of a's memory, torch's as_strided, which a profile shows inside the op as
+    torch's does."""
+    if _H.range_hooks:
+        return _H.op_step("as_strided", _select_view, a, idx)
+    return _select_view(a, idx)
+
+
+def _select_view(a, idx):
     try:
         return a[idx + (Ellipsis,)]
     except IndexError as e:
@@ -113,7 +122,16 @@ def _select_kernel(xp, a, idx):
 # torch names basic indexing by what it does: x[0] is a select, x[1:3] a slice, x[idx] an index
 SELECT = op("select", view=True, node_name="SelectBackward0")(_select_kernel)
 SELECT.def_backward(GETITEM.backward)
-SLICE = op("slice", view=True, node_name="SliceBackward0")(GETITEM.kernel)
+
+
+def _slice_kernel(xp, a, idx):
+    """Basic slicing: a strided view (torch's as_strided inside its slice, in a profile)."""
+    if _H.range_hooks:
+        return _H.op_step("as_strided", GETITEM.kernel, xp, a, idx)
+    return GETITEM.kernel(xp, a, idx)
+
+
+SLICE = op("slice", view=True, node_name="SliceBackward0")(_slice_kernel)
 SLICE.def_backward(GETITEM.backward)
 
 

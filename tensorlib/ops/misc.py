@@ -3,6 +3,7 @@ random fills. In-place ops name the out-of-place op whose backward applies (`inp
 from __future__ import annotations
 
 from .. import _dtype as D
+from .. import _hooks as _H
 from .. import _sync
 from .. import dispatch as _dispatch
 from .._device import CPU, device_of, move, to_device
@@ -22,6 +23,8 @@ def TO(xp, a, dtype=None, device=None, copy=False):
     else:
         copied = False
     if dtype is not None and a.dtype != dtype:
+        if _H.range_hooks and not copied:   # torch's _to_copy: a buffer (empty_strided), then copy_ into it
+            return _alloc_and_copy(xp, a, dtype)
         return a.astype(dtype)
     # a dispatched `to` that changes nothing still returns new memory (the public `to` returns the tensor
     # itself before dispatching): an output that aliased its input would not share its versions
@@ -94,8 +97,25 @@ def type_(self, dtype=None, non_blocking=False):
     return to(self, dtype=dtype)
 
 
+def _alloc_and_copy(xp, a, dtype):
+    """a.astype(dtype) in its two steps, each in the range of torch's op for it: the output buffer laid out
+    as `a` (empty_strided) and the converting copy into it (copy_)."""
+    out = _H.op_step("empty_strided", xp.empty_like, a, dtype)
+    _H.op_step("copy_", _copy_into, xp, out, a)
+    return out
+
+
+def _copy_into(xp, out, a):
+    xp.copyto(out, a, casting="unsafe")
+
+
 @op("clone", node_name="CloneBackward0")
 def CLONE(xp, a, memory_format=None):
+    if _H.range_hooks and a.flags.c_contiguous:
+        # torch's clone of a contiguous tensor: empty_like (an empty_strided of its strides), then copy_
+        out = _H.op_step("empty_like", _H.op_step, "empty_strided", xp.empty_like, a)
+        _H.op_step("copy_", _copy_into, xp, out, a)
+        return out
     return a.copy()
 
 
@@ -265,6 +285,12 @@ def _item(self, _what):
     if d.size != 1:
         raise RuntimeError(f"a Tensor with {d.size} elements cannot be converted to Scalar")
     _sync.note_sync(self, _what)
+    if _H.range_hooks:      # the value's read (from the device), torch's _local_scalar_dense
+        return _H.op_step("_local_scalar_dense", _read_scalar, d)
+    return _read_scalar(d)
+
+
+def _read_scalar(d):
     if type(d) is not np.ndarray:
         d = d.get()
     return d.reshape(()).item()

@@ -6,6 +6,7 @@ Normalisation ops live in `norm_ops.py`, convolution and pooling in `conv_ops.py
 """
 from __future__ import annotations
 
+from .. import _hooks as _H
 from .. import random as R
 from ..dispatch import STATE
 from .._device import device_of
@@ -259,7 +260,9 @@ def NLL_LOSS(xp, logp, target, weight=None, reduction="mean", ignore_index=-100)
 def NLL_LOSS_BACKWARD(xp, g, logp, target, weight=None, reduction="mean", ignore_index=-100):
     rows = _nll_plain(xp, logp, target, weight, ignore_index)
     if rows is not None:
-        grad = np.zeros(logp.shape, logp.dtype)
+        # the gradient's zeroed buffer (torch's grad_input.zero_(), in a profile), then the picked entries
+        grad = _H.op_step("zero_", np.zeros, logp.shape, logp.dtype) if _H.range_hooks else \
+            np.zeros(logp.shape, logp.dtype)
         if reduction == "none":
             grad[rows, target] = -g.reshape(-1)
         elif reduction == "sum":
@@ -275,7 +278,7 @@ def NLL_LOSS_BACKWARD(xp, g, logp, target, weight=None, reduction="mean", ignore
         coef = g * w
     else:
         coef = g * w / w.sum()
-    grad = xp.zeros_like(lp)
+    grad = _H.op_step("zero_", xp.zeros_like, lp) if _H.range_hooks else xp.zeros_like(lp)
     grad[xp.arange(lp.shape[0]), safe] = -coef
     if logp.ndim <= 2:
         return grad.reshape(logp.shape)
@@ -317,7 +320,8 @@ def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, r
         from .._dtype import scalar_name
         raise RuntimeError(f"expected target dtype to be Long or Byte, but got {scalar_name(t.dtype)}")
     with record_range("nll_loss_nd", "op"):   # torch's entry for any number of dims (the kernel reshapes)
-        return dispatch(NLL_LOSS, input, target, weight, reduction=reduction, ignore_index=ignore_index)
+        with record_range("nll_loss", "op"):  # torch's composite around its kernel, nll_loss_forward (NLL_LOSS)
+            return dispatch(NLL_LOSS, input, target, weight, reduction=reduction, ignore_index=ignore_index)
 
 
 # --- pointwise losses -----------------------------------------------------------------------------
@@ -525,15 +529,34 @@ def kl_div(input, target, size_average=None, reduce=None, reduction="mean", log_
 
 # --- dropout --------------------------------------------------------------------------------------
 
-@op("dropout", save="o", nondiff_outputs=(1,), node_name="NativeDropoutBackward0")
+@op("dropout", save="o", nondiff_outputs=(1,), node_name="MulBackward0")
 def DROPOUT(xp, x, p=0.5, channels=False, generator=None):
-    """Returns (output, scaled mask); the mask is kept for backward (torch's native_dropout)."""
+    """Returns (output, scaled mask); the mask is kept for backward. torch's dropout on the CPU: the input times
+    a scaled keep-mask, so its graph node is the product's, MulBackward0; while a profiler listens, the three
+    steps are in the ranges of the ops torch's CPU dropout runs for them: the keep-mask draw (bernoulli_), its
+    scaling by 1 / (1 - p) (div_) and the product (mul). On CUDA torch runs the fused native_dropout
+    (NATIVE_DROPOUT below, node NativeDropoutBackward0)."""
     shape = x.shape[:2] + (1,) * (x.ndim - 2) if channels else x.shape
-    keep = R.sample("uniform", shape, x.dtype if x.dtype.kind == "f" else np.float32, device_of(x),
-                    generator=generator) >= p
-    mask = keep.astype(x.dtype) * (1.0 / (1.0 - p) if p < 1 else 0.0)
-    mask = mask.astype(x.dtype, copy=False)
+    if _H.range_hooks:
+        keep = _H.op_step("bernoulli_", _dropout_keep, x, p, shape, generator)
+        mask = _H.op_step("div_", _dropout_scale, x, p, keep)
+        return _H.op_step("mul", _mul, x, mask), mask
+    mask = _dropout_scale(x, p, _dropout_keep(x, p, shape, generator))
     return x * mask, mask
+
+
+def _dropout_keep(x, p, shape, generator):
+    return R.sample("uniform", shape, x.dtype if x.dtype.kind == "f" else np.float32, device_of(x),
+                    generator=generator) >= p
+
+
+def _dropout_scale(x, p, keep):
+    mask = keep.astype(x.dtype) * (1.0 / (1.0 - p) if p < 1 else 0.0)
+    return mask.astype(x.dtype, copy=False)
+
+
+def _mul(a, b):
+    return a * b
 
 
 @DROPOUT.def_backward
@@ -542,12 +565,27 @@ def _(ctx, g, gmask=None):
     return (g * mask,)
 
 
+@op("native_dropout", save="o", nondiff_outputs=(1,), node_name="NativeDropoutBackward0")
+def NATIVE_DROPOUT(xp, x, p=0.5, channels=False, generator=None):
+    """torch's fused CUDA dropout (one kernel, so no steps of its own in a profile): (output, scaled mask)."""
+    shape = x.shape[:2] + (1,) * (x.ndim - 2) if channels else x.shape
+    mask = _dropout_scale(x, p, _dropout_keep(x, p, shape, generator))
+    return x * mask, mask
+
+
+NATIVE_DROPOUT.def_backward(DROPOUT.backward)
+
+
 def dropout(input, p=0.5, training=True, inplace=False, *, channels=False):
     if p < 0 or p > 1:
         raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
     if not training or p == 0:
         return input
-    out, _ = dispatch(DROPOUT, input, p=float(p), channels=channels)
+    if input.is_cuda:       # torch's aten::dropout around the fused native_dropout
+        with record_range("dropout", "op"):
+            out, _ = dispatch(NATIVE_DROPOUT, input, p=float(p), channels=channels)
+    else:
+        out, _ = dispatch(DROPOUT, input, p=float(p), channels=channels)
     if inplace:
         from ..autograd.grad_mode import no_grad
         if not input.requires_grad:

@@ -2,6 +2,7 @@
 memory with their input and count versions with it, as torch's do."""
 from __future__ import annotations
 
+from .. import _hooks as _H
 from .broadcast import EXPAND, expand, norm_dims, sum_to  # noqa: F401 - expand is re-exported
 from ..dispatch import record_range
 from ._define import Tensor, dispatch, np, op, public
@@ -112,6 +113,8 @@ def SQUEEZE(xp, a, dim=None):
     if dim is None:
         return a.reshape(tuple(s for s in a.shape if s != 1))
     dims = tuple(d for d in dim if a.shape[d] == 1) if a.ndim else ()
+    if dims and _H.range_hooks:     # a strided view: torch's as_strided, in a profile
+        return _H.op_step("as_strided", xp.squeeze, a, dims)
     return xp.squeeze(a, axis=dims) if dims else a.view()
 
 
@@ -127,6 +130,8 @@ def squeeze(input, dim=None):
 
 @op("unsqueeze", view=True, node_name="UnsqueezeBackward0")
 def UNSQUEEZE(xp, a, dim):
+    if _H.range_hooks:      # a strided view: torch's as_strided, in a profile
+        return _H.op_step("as_strided", xp.expand_dims, a, dim)
     return xp.expand_dims(a, dim)
 
 
@@ -143,6 +148,8 @@ def unsqueeze(input, dim):
 
 @op("permute", view=True, node_name="PermuteBackward0")
 def PERMUTE(xp, a, dims):
+    if _H.range_hooks:      # a strided view: torch's as_strided, in a profile
+        return _H.op_step("as_strided", a.transpose, dims)
     return a.transpose(dims)
 
 
@@ -170,6 +177,8 @@ def permute(input, *dims):
 
 @op("transpose", view=True, node_name="TransposeBackward0")
 def TRANSPOSE(xp, a, dim0, dim1):
+    if _H.range_hooks:      # a strided view: torch's as_strided, in a profile
+        return _H.op_step("as_strided", a.swapaxes, dim0, dim1)
     return a.swapaxes(dim0, dim1)     # the method: no trip through numpy's Python-level swapaxes
 
 
@@ -191,6 +200,12 @@ swapaxes = swapdims = transpose
 
 @op("t", view=True, node_name="TBackward0")
 def T(xp, a):
+    if _H.range_hooks:      # torch's t is transpose(0, 1), a strided view (as_strided), in a profile
+        return _H.op_step("transpose", _H.op_step, "as_strided", _transposed, a)
+    return a.T
+
+
+def _transposed(a):
     return a.T
 
 
@@ -320,7 +335,17 @@ def STACK(xp, arrays, dim=0):
         if a.shape != s:
             raise RuntimeError(f"stack expects each tensor to be equal size, but got {list(s)} at entry 0 and "
                                f"{list(a.shape)} at entry {i}")
+    if _H.range_hooks:
+        return _stack_steps(xp, arrays, dim)
     return xp.stack(arrays, axis=dim)
+
+
+def _stack_steps(xp, arrays, dim):
+    """xp.stack's own steps (each array viewed with a new axis, then one concatenation), each in the range of
+    torch's op for it, as torch's stack writes them: an unsqueeze (a strided view) per input, then cat."""
+    dim = dim + arrays[0].ndim + 1 if dim < 0 else dim
+    views = [_H.op_step("unsqueeze", _H.op_step, "as_strided", xp.expand_dims, a, dim) for a in arrays]
+    return _H.op_step("cat", xp.concatenate, views, dim)
 
 
 @STACK.def_backward

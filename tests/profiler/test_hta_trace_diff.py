@@ -14,9 +14,10 @@ from devtools import name_match
 trace_diff = pytest.importorskip("hta.trace_diff", reason="HolisticTraceAnalysis is in the test extra")
 
 DATA = Path(__file__).parent / "data"
-# share of torch's distinct CPU op/annotation names that TraceDiff finds in ours (measured: 77.6 % and 75.3 %;
-# what stays unmatched is torch's dispatcher-internal work: as_strided, resolve_conj, empty_strided, ...)
-FLOOR = {"mlp": 75.0, "cnn": 72.0}
+# share of torch's distinct CPU op/annotation names that TraceDiff finds in ours (measured: 77.6 % and 75.3 %,
+# then 94.0 % and 90.7 % with the kernels' steps torch dispatches as ops, issue 15; what stays unmatched and why:
+# devtools/name_match.py's docstring)
+FLOOR = {"mlp": 90.0, "cnn": 90.0}
 
 
 @pytest.mark.parametrize("kind", sorted(FLOOR))

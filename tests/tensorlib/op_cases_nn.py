@@ -2,6 +2,8 @@
 import tensorlib as tl
 import tensorlib.nn.functional as F
 from tensorlib.ops.recurrent import gru_layer as _gru, lstm_layer as _lstm, rnn_layer as _rnn
+from tensorlib.dispatch import dispatch
+from tensorlib.ops.nn_ops import NATIVE_DROPOUT
 from tests.tensorlib.op_cases import I, R, _fixed
 
 # ops dispatched only inside backward formulas: their sample call runs a backward pass
@@ -11,7 +13,7 @@ BACKWARD_ONLY = {"convolution_backward_weight", "adaptive_avg_pool2d_backward", 
                  "rnn_layer_backward"}
 # gradcheck differentiates the squared gradients of these, which runs the backward-only op's own backward
 SECOND_ORDER_CHECKED = {"_log_softmax_backward_data", "threshold_backward"}
-NO_GRADCHECK = {"dropout"} | (BACKWARD_ONLY - SECOND_ORDER_CHECKED)
+NO_GRADCHECK = {"dropout", "native_dropout"} | (BACKWARD_ONLY - SECOND_ORDER_CHECKED)
 
 
 def _bwd(fn):
@@ -51,6 +53,8 @@ CASES = {
     "group_norm": lambda: (lambda x, w, b: F.group_norm(x, 2, w, b), [R(2, 4, 3), R(4), R(4)]),
     "layer_norm": lambda: (lambda x, w, b: F.layer_norm(x, (4,), w, b), [R(3, 4), R(4), R(4)]),
     "dropout": lambda: (lambda x: F.dropout(x, p=0.5, training=True), [R(3, 4)]),
+    # F.dropout's CUDA path; dispatched directly to reach it on the CPU
+    "native_dropout": lambda: (lambda x: dispatch(NATIVE_DROPOUT, x, p=0.5)[0], [R(3, 4)]),
     "embedding": lambda: _fixed(lambda w, i: F.embedding(i, w), [R(5, 3)], I(4, high=5)),
     "softmax": lambda: (lambda x: F.softmax(x, dim=1), [R(3, 4)]),
     "log_softmax": lambda: (lambda x: F.log_softmax(x, dim=1), [R(3, 4)]),

@@ -50,8 +50,52 @@ def _ns(v: Any) -> int | None:
     return int((d * 1000).to_integral_value()) if d.is_finite() else None
 
 
+def _without_trailing_commas(text: str) -> str:
+    """The text less every comma that only whitespace separates from a closing bracket or brace (outside
+    strings), read one character at a time."""
+    out: list[str] = []
+    in_string = escaped = False
+    for ch in text:
+        if in_string:
+            in_string = escaped or ch != '"'
+            escaped = not escaped and ch == "\\"
+        elif ch == '"':
+            in_string = True
+        elif ch in "]}":
+            k = len(out)
+            while k and out[k - 1] in " \t\r\n":
+                k -= 1
+            if k and out[k - 1] == ",":
+                del out[k - 1]
+        out.append(ch)
+    return "".join(out)
+
+
+def _document(text: str) -> Any:
+    """Strict JSON; else as Perfetto reads it (trailing commas, raw control characters in strings); else a
+    trace cut off mid-write, as catapult repairs it (everything up to the last complete event, closed)."""
+    try:
+        return json.loads(text, parse_float=Decimal)
+    except json.JSONDecodeError:
+        pass
+    lenient = _without_trailing_commas(text)
+    try:
+        return json.loads(lenient, parse_float=Decimal, strict=False)
+    except json.JSONDecodeError:
+        pass
+    cut = lenient.rstrip().rstrip(",").rfind("}")
+    while cut >= 0:
+        for closer in ("]", "]}", "}"):
+            try:
+                return json.loads(lenient[: cut + 1] + closer, parse_float=Decimal, strict=False)
+            except json.JSONDecodeError:
+                continue
+        cut = lenient.rfind("}", 0, cut)
+    raise ValueError("not JSON, however read")
+
+
 def _events(path: Path) -> list[dict[str, Any]]:
-    doc = json.loads(path.read_text(), parse_float=Decimal)
+    doc = _document(path.read_text())
     events = doc["traceEvents"] if isinstance(doc, dict) else doc
     out = []
     for e in events:
