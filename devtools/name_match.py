@@ -50,8 +50,6 @@ torch's names still unmatched, and why (work tensorlib does not do, so no event 
   and ``permute`` (``PermuteBackward0``), and its ``matmul`` folds batch dims with ``_reshape_alias`` /
   ``_unsafe_view``: tensorlib's MHA and matmul take other (fewer) ops. Matching these means decomposing
   tensorlib's attention as torch does, not renaming.
-- ``MeanBackward1`` (transformer): torch names ``mean(dim)``'s node MeanBackward1, tensorlib MeanBackward0
-  for both overloads (a naming defect of tensorlib's, not fixed here).
 
     python -m devtools.name_match                      # needs torch
     python -m devtools.name_match --save after.json    # also keep the scores

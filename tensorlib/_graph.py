@@ -76,7 +76,13 @@ class Node:
 
     # --- torch's public surface ------------------------------------------------------------
     def name(self):
-        return self.op.node_name
+        """torch's node name; ops whose overload with `dim` torch names apart (sum, mean, prod) carry that
+        name as `node_name_dim`."""
+        op = self.op
+        alt = op.__dict__.get("node_name_dim")
+        if alt is not None and self.attrs and self.attrs.get("dim") is not None:
+            return alt
+        return op.node_name
 
     @property
     def next_functions(self):

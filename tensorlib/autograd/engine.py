@@ -258,7 +258,7 @@ def _run_node(node: Node, grads, create_graph, capture, accumulate):
     st = STATE
     st.phase = "backward"
     st.seq = node.seq        # set first, so range hooks can read it (tensorlib.dispatch.current_seq())
-    token = range_enter(op.node_name, "backward") if _H.range_hooks else None
+    token = range_enter(node.name(), "backward") if _H.range_hooks else None
     try:
         if node.freed and op.save:
             node._check_alive()

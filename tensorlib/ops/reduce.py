@@ -43,6 +43,9 @@ def _red_dims(ctx):
     return shape, norm_dims(dim, len(shape)) if dim is not None else tuple(range(len(shape)))
 
 
+SUM.node_name_dim = "SumBackward1"      # torch: sum() -> SumBackward0, sum(dim) -> SumBackward1
+
+
 @SUM.def_backward
 def _(ctx, g):
     shape, dims = _red_dims(ctx)
@@ -64,6 +67,9 @@ def _tname(d):
         str(d), str(d))
 
 
+MEAN.node_name_dim = "MeanBackward1"
+
+
 @MEAN.def_backward
 def _(ctx, g):
     shape, dims = _red_dims(ctx)
@@ -76,6 +82,9 @@ def PROD(xp, a, dim=None, keepdim=False, dtype=None):
     if dtype is None and a.dtype.kind in "bui":
         dtype = np.int64
     return a.prod(axis=None if dim is None else dim, keepdims=keepdim, dtype=dtype)
+
+
+PROD.node_name_dim = "ProdBackward1"
 
 
 @PROD.def_backward

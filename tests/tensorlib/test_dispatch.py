@@ -80,8 +80,10 @@ def test_op_reaches_hook_forward_and_backward(name, rec):
     seqs = {e[3] for e in fwd}
     rec.events.clear()
     target.sum().backward()
-    node_name = op.node_name if op.inplace_of is None else op.inplace_of.node_name
-    ranges = [e for e in rec.events if e[0] == "range" and e[2] == "backward" and e[1] == node_name]
+    base = op if op.inplace_of is None else op.inplace_of
+    node_name = base.node_name
+    names = {node_name, getattr(base, "node_name_dim", node_name)}     # sum(dim) is SumBackward1, as torch's
+    ranges = [e for e in rec.events if e[0] == "range" and e[2] == "backward" and e[1] in names]
     assert ranges, f"backward node {node_name} of {name!r} never reached range_enter"
     assert any(r[3] in seqs for r in ranges), "the backward node does not carry its forward op's sequence number"
     # every op dispatched inside a backward node is a backward-phase op carrying that node's sequence number
