@@ -348,7 +348,10 @@ class MemoryPlots(Widget):
         return max(1, len(self.series) * BLOCK)
 
     def render_line(self, y: int) -> Strip:
-        width = self.size.width
+        return self.line(y, self.size.width)
+
+    def line(self, y: int, width: int) -> Strip:
+        """Row y of the plots at this width."""
         if not self.series:
             text = "No memory data: the trace has no [memory] events and no counter tracks." if y == 0 else ""
             return Strip([Segment(set_cell_size(text, width))], width)
@@ -378,8 +381,9 @@ class MemoryPlots(Widget):
     def _legend(self, s: Series, width: int) -> Strip:
         segs = [Segment(" " * (AXIS + 1))]
         if s.alive_at_start is not None:
+            more = self._fmt(s, s.peak_value - s.alive_at_start)
             segs += [Segment(_BAND, _BASE), Segment(f" alive at start: {self._fmt(s, s.alive_at_start)}  "),
-                     Segment("█", _BAR), Segment(" allocated while profiling")]
+                     Segment("█", _BAR), Segment(f" allocated while profiling (peak +{more})")]
         else:
             segs += [Segment("█", _BAR), Segment(f" {s.kind if s.kind != 'counter' else 'value'}")]
         if s.notes:
