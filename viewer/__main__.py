@@ -70,11 +70,11 @@ def cmd_summary(args: argparse.Namespace) -> int:
     if args.memory:
         from .memory_tab import format_report, memory_report
 
-        rows = memory_report(trace)
+        report = memory_report(trace)
         if args.json:
-            print(json.dumps(rows, indent=1, ensure_ascii=True))
+            print(json.dumps(report, indent=1, ensure_ascii=True))
         else:
-            print(format_report(rows))
+            print(format_report(report))
         return 0
     lane_rank = np.array([rank_of_pid(ln.pid) for ln in trace.lanes] or [-1], np.int64)
     ranks = sorted(set(lane_rank.tolist()) - {-1})

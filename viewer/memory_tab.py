@@ -61,7 +61,7 @@ class Peak:
 
     event: int = -1  # the [memory] event at the peak (-1: a counter sample, no event)
     op: int = -1  # the innermost span enclosing it on its thread
-    path: list[str] = field(default_factory=list)  # the op's enclosing spans, outermost first (python_function left out)
+    path: list[str] = field(default_factory=list)  # the op and the spans around it, outermost first
     stack: list[str] = field(default_factory=list)  # its Python stack, innermost frame first
     stack_from: str = ""  # "Call stack" or "python_function"
 
