@@ -262,6 +262,7 @@ def memory_report(trace: Trace, series: list[Series] | None = None) -> list[dict
             "alive_at_start": s.alive_at_start,
             "allocated_during_profile_at_peak": (s.peak_value - s.alive_at_start
                                                  if s.alive_at_start is not None else None),
+            "event_at_peak_bytes": _event_bytes(trace, pk.event),
             "op_at_peak": s.peak_op or None,
             "op_category": trace.cat_of(pk.op) if pk.op >= 0 else None,
             "op_duration_ns": int(trace.dur[pk.op]) if pk.op >= 0 else None,
@@ -270,6 +271,14 @@ def memory_report(trace: Trace, series: list[Series] | None = None) -> list[dict
         }
         rows.append(row)
     return rows
+
+
+def _event_bytes(trace: Trace, event: int) -> float | None:
+    """The Bytes of the [memory] event at a peak (what that allocation or free was)."""
+    if event < 0:
+        return None
+    b = _number(trace.args_of(event).get("Bytes"))
+    return None if np.isnan(b) else b
 
 
 def _val(row: dict[str, Any], v: float) -> str:
@@ -287,7 +296,11 @@ def _start_note(row: dict[str, Any]) -> str:
 
 def report_lines(row: dict[str, Any]) -> list[tuple[str, str]]:
     """(label, text) pairs for one series, the text already literal."""
-    out = [("peak", f"{_val(row, row['peak'])} at +{fmt_ns(row['peak_at_ns'])}")]
+    peak = f"{_val(row, row['peak'])} at +{fmt_ns(row['peak_at_ns'])}"
+    if row["event_at_peak_bytes"] is not None:
+        b = row["event_at_peak_bytes"]
+        peak += f", when {'+' if b >= 0 else '-'}{fmt_bytes(abs(b))} was {'allocated' if b >= 0 else 'freed'}"
+    out = [("peak", peak)]
     if row["kind"] == "allocated":
         out.append(("alive at start", _start_note(row)))
         if row["allocated_during_profile_at_peak"] is not None:

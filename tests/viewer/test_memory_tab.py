@@ -148,7 +148,7 @@ async def _memory_screen(path, size, *keys):
         return screen_text(app)[0]
 
 
-@pytest.mark.parametrize("size", [(80, 24), (120, 40), (200, 60)])
+@pytest.mark.parametrize("size", [(80, 24), (120, 40), pytest.param((200, 60), marks=pytest.mark.slow)])
 async def test_memory_tab_on_screen(size):
     text = await _memory_screen(CUDA, size)
     assert "CUDA:0 allocated — peak 65.1 MiB" in text and "in aten::sum" in text[:2000]
@@ -195,7 +195,7 @@ def test_memory_tree_sums_the_bytes_of_each_path(ours):
     assert list(tree.total[kids]) == sorted(tree.total[kids], reverse=True)
 
 
-@pytest.mark.parametrize("size", [(80, 24), (140, 40)])
+@pytest.mark.parametrize("size", [(80, 24), pytest.param((140, 40), marks=pytest.mark.slow)])
 async def test_flame_memory_mode_key(ours, size):
     app = ViewerApp(ours)
     async with app.run_test(size=size) as pilot:
@@ -248,12 +248,14 @@ def test_flame_memory_mode_two_devices():
 def test_summary_memory_text_and_json(capsys):
     assert main(["summary", "--memory", str(CUDA)]) == 0
     out = capsys.readouterr().out
-    assert "CUDA:0 allocated\n  peak: 65.1 MiB at +6.92 ms\n  alive at start: 65.1 MiB (allocated before" in out
+    assert ("CUDA:0 allocated\n  peak: 65.1 MiB at +6.92 ms, when +512 B was allocated\n"
+            "  alive at start: 65.1 MiB (allocated before") in out
     assert "op at peak: aten::sum  (cpu_op, 22.5 µs)" in out and "CUDA:0 reserved" in out
     assert main(["summary", "--memory", "--json", str(CUDA)]) == 0
     rows = json.loads(capsys.readouterr().out)
     assert [r["series"] for r in rows] == ["CUDA:0 allocated", "CUDA:0 reserved"]
     assert rows[0]["alive_at_start"] == 68243968 and rows[0]["op_at_peak"] == "aten::sum"
+    assert rows[0]["event_at_peak_bytes"] == 512
     assert rows[0]["peak"] == memory_report(load_trace(str(CUDA)))[0]["peak"]
 
 
