@@ -84,7 +84,7 @@ def memory_trees(trace: Trace, tree: CallTree) -> dict[str, tuple[CallTree, floa
         par = trace.parent[e]
         path = np.where(par >= 0, event_path[np.maximum(par, 0)], -1)
         got = path >= 0
-        selfb = np.bincount(path[got], weights=b[got], minlength=n)[:n]
+        selfb = np.rint(np.bincount(path[got], weights=b[got], minlength=n)[:n]).astype(np.int64)
         count = np.bincount(path[got], minlength=n)[:n]
         total = selfb.copy()
         for lv in range(int(level.max(initial=0)), 0, -1):  # children into parents, deepest level first
@@ -138,9 +138,9 @@ class FlameView(Widget, can_focus=True):
         bounds = np.searchsorted(self.level[order], np.arange(self.depth + 1))
         self.rows = [order[bounds[d]:bounds[d + 1]] for d in range(self.depth)]
         self._owners: dict[int, np.ndarray] = {}
-        self.top = 0
+        self.set_reactive(FlameView.top, 0)
         self.set_reactive(FlameView.selected, -1)
-        if len(self.paths.total) and self.paths.total[self.paths.parent < 0].max() > 0:
+        if self.paths.total[self.paths.parent < 0].max(initial=0) > 0:
             self.set_reactive(FlameView.selected, int(np.argmax(np.where(self.paths.parent < 0, self.paths.total, -1))))
 
     # ---- drawing ----

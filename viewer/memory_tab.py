@@ -353,6 +353,7 @@ class MemoryPlots(Widget):
         self.trace = trace
         self.series = series
         self.t0, self.t1 = (float(x) for x in trace.home)
+        self._levels: dict[tuple[int, int], np.ndarray] = {}  # (series, width) -> each column's level
 
     def _fmt(self, s: Series, v: float) -> str:
         return fmt_bytes(v) if s.is_bytes else f"{v:.6g}"
@@ -378,7 +379,7 @@ class MemoryPlots(Widget):
         if r == 1:
             return self._legend(s, width)
         if r < 2 + PLOT_ROWS:
-            return self._plot_row(s, r - 2, W, width)
+            return self._plot_row(s, self._level(si, W), r - 2, W, width)
         if r == 2 + PLOT_ROWS:
             return self._zero_axis(s, W, width)
         if r == 3 + PLOT_ROWS:
@@ -410,12 +411,24 @@ class MemoryPlots(Widget):
             return lo, (hi if hi > lo else lo + 1.0)
         return lo, hi
 
-    def _plot_row(self, s: Series, k: int, W: int, width: int) -> Strip:
+    def _level(self, si: int, W: int) -> np.ndarray:
+        """Each column's height in eighths of a row (the plot's rows draw from it; computed once per width)."""
+        got = self._levels.get((si, W))
+        if got is None:
+            s = self.series[si]
+            lo, hi = self._scale(s)
+            span = hi / 2 - lo / 2  # halves: hi - lo overflows for ±1e308
+            cols = column_max(s.ts, s.values, self.t0, self.t1, W)
+            got = np.nan_to_num((cols / 2 - lo / 2) / span * PLOT_ROWS * 8, nan=0.0, posinf=0.0, neginf=0.0)
+            if len(self._levels) > 64:
+                self._levels.clear()
+            self._levels[(si, W)] = got
+        return got
+
+    def _plot_row(self, s: Series, level: np.ndarray, k: int, W: int, width: int) -> Strip:
         """Row k of the plot, 0 at the top."""
         lo, hi = self._scale(s)
-        span = hi / 2 - lo / 2  # halves: hi - lo overflows for ±1e308
-        cols = column_max(s.ts, s.values, self.t0, self.t1, W)
-        level = np.nan_to_num((cols / 2 - lo / 2) / span * PLOT_ROWS * 8, nan=0.0, posinf=0.0, neginf=0.0)
+        span = hi / 2 - lo / 2
         row_from_bottom = PLOT_ROWS - 1 - k
         fill = np.clip(level - row_from_bottom * 8, 0, 8).astype(int)
         base = -1.0
