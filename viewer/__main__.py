@@ -67,6 +67,15 @@ def cmd_summary(args: argparse.Namespace) -> int:
         else:
             print(format_steps(bd, args.limit))
         return 0
+    if args.memory:
+        from .memory_tab import format_report, memory_report
+
+        report = memory_report(trace)
+        if args.json:
+            print(json.dumps(report, indent=1, ensure_ascii=True))
+        else:
+            print(format_report(report))
+        return 0
     lane_rank = np.array([rank_of_pid(ln.pid) for ln in trace.lanes] or [-1], np.int64)
     ranks = sorted(set(lane_rank.tolist()) - {-1})
     if args.rank is not None and args.rank not in ranks:
@@ -180,6 +189,9 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--steps", action="store_true",
                    help="one row per ProfilerStep#N: data loading, forward, backward, optimizer, other "
                         "(and GPU busy/idle), with the average step")
+    s.add_argument("--memory", action="store_true",
+                   help="memory instead of ops: per device the peak, when, what was alive when profiling "
+                        "began, and the op at the peak with its call path and stack")
     s.add_argument("--json", action="store_true")
     d = sub.add_parser("diff", help="compare two traces op by op")
     d.add_argument("a", help="a trace file, or - for standard input")

@@ -107,6 +107,7 @@ LEGEND = [
     ("░ ┃", "the marked time range (v, shift+drag) and its edges on the ruler"),
     ("▁▂▃▄▅▆▇█", "a counter series (memory), scaled between its minimum and maximum"),
     ("1.00ms/cell", "the time one column stands for; ruler ticks from the trace's start"),
+    ("░ ▼", "Memory tab: memory alive when profiling began; the peak (its op and stack below the plots)"),
 ]
 
 

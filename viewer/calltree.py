@@ -43,6 +43,7 @@ class CallTree:
     kids_parent: np.ndarray  # parent[kids], for searchsorted
     roots: dict[int, np.ndarray]  # lane -> top-level paths
     steps: int = 0  # how many ProfilerStep#N events the ProfilerStep* paths merge (name id len(names))
+    event_path: np.ndarray | None = None  # per event: its path (-1 for an event in none)
 
     def children_of(self, p: int) -> np.ndarray:
         lo, hi = np.searchsorted(self.kids_parent, [p, p + 1])
@@ -123,7 +124,7 @@ def build_call_tree(trace: Trace, mask: np.ndarray | None = None, merge_steps: b
     cnt = np.bincount(path[has], minlength=count)
     kids = np.lexsort((np.arange(count), -total, parent))
     kids_parent = parent[kids]
-    tree = CallTree(parent, name_id, lane, total, selft, cnt, kids, kids_parent, {}, steps)
+    tree = CallTree(parent, name_id, lane, total, selft, cnt, kids, kids_parent, {}, steps, path)
     for q in np.unique(parent[parent < 0]).tolist():
         tree.roots[-1 - q] = tree.children_of(q)
     return tree

@@ -1,6 +1,10 @@
 """The Flame tab: an icicle graph of the aggregated call paths (the call tree's, steps merged), the
 width of each path its total time; lanes on top, callees below their callers.
 
+`b` switches to memory: the same paths, each as wide as the bytes allocated under it (the `Bytes` of
+the `[memory]` events with a positive amount, each given to the op enclosing it on its thread), one
+device at a time; `b` again goes on to the next device, then back to time.
+
 Each path's horizontal place is the sum of its ancestors' offsets among their siblings, computed by
 pointer jumping (log2(depth) vectorised passes), and a row draws only the paths of its level that the
 view overlaps (two searchsorted per row), as the timeline does.
@@ -23,9 +27,10 @@ from textual.widget import Widget
 from safeio import literal
 
 from .calltree import CallTree, _span_levels, build_call_tree
+from .memory_tab import memory_samples
 from .model import Trace
 from .steps import STEPS_STAR
-from .text import fmt_ns
+from .text import fmt_bytes, fmt_ns
 from .timeline import _SELECTED, _color
 
 _LANE = Style(color="#ffffff", bgcolor="#202020", bold=True)
@@ -60,8 +65,43 @@ def icicle_layout(tree: CallTree, n_lanes: int) -> tuple[np.ndarray, np.ndarray,
     return acc, _span_levels(up), lane_off
 
 
+def memory_trees(trace: Trace, tree: CallTree) -> dict[str, tuple[CallTree, float]]:
+    """Per device: the call tree's paths weighted by the bytes allocated in them (total: under them;
+    count: allocations), and the bytes allocated outside any op. A path's children stay sorted by
+    (parent, -total), so the icicle draws the biggest allocator first."""
+    out: dict[str, tuple[CallTree, float]] = {}
+    n = len(tree.parent)
+    event_path = tree.event_path
+    if event_path is None:
+        return out
+    level = _span_levels(np.where(tree.parent >= 0, tree.parent, -1))
+    by_level = np.argsort(-level, kind="stable")
+    for dev, (_ts, _alloc, _res, nbytes, ev) in sorted(memory_samples(trace).items()):
+        pos = ~np.isnan(nbytes) & (nbytes > 0)
+        if not pos.any():
+            continue
+        b, e = nbytes[pos], ev[pos]
+        par = trace.parent[e]
+        path = np.where(par >= 0, event_path[np.maximum(par, 0)], -1)
+        got = path >= 0
+        selfb = np.rint(np.bincount(path[got], weights=b[got], minlength=n)[:n]).astype(np.int64)
+        count = np.bincount(path[got], minlength=n)[:n]
+        total = selfb.copy()
+        for lv in range(int(level.max(initial=0)), 0, -1):  # children into parents, deepest level first
+            at = by_level[level[by_level] == lv]
+            np.add.at(total, tree.parent[at], total[at])
+        kids = np.lexsort((np.arange(n), -total, tree.parent))
+        t = CallTree(tree.parent, tree.name_id, tree.lane, total, selfb, count, kids, tree.parent[kids], {},
+                     tree.steps, event_path)
+        for q in np.unique(tree.parent[tree.parent < 0]).tolist():
+            t.roots[-1 - q] = t.children_of(q)
+        out[dev] = (t, float(b[~got].sum()))
+    return out
+
+
 class FlameView(Widget, can_focus=True):
     BINDINGS = [
+        Binding("b", "switch_mode", "Bytes allocated by call path ⇄ time (per device)"),
         Binding("enter", "zoom_selected", "Zoom to the selected path"),
         Binding("escape,backspace", "zoom_out", "Show every path"),
         Binding("up", "parent", "Caller", show=False),
@@ -79,7 +119,16 @@ class FlameView(Widget, can_focus=True):
     def __init__(self, trace: Trace, **kw: Any) -> None:  # kw: Widget's (id, classes, ...)
         super().__init__(**kw)
         self.trace = trace
-        self.paths = build_call_tree(trace)
+        self.time_paths = build_call_tree(trace)
+        self._memory: dict[str, tuple[CallTree, float]] | None = None  # built the first time b is pressed
+        self.mode = "time"  # or a device's name: memory mode
+        self.note = ""
+        self.outside = 0.0  # memory mode: bytes allocated outside any op
+        self._use(self.time_paths)
+
+    def _use(self, paths: CallTree) -> None:
+        trace = self.trace
+        self.paths = paths
         self.start, self.level, self.lane_off = icicle_layout(self.paths, len(trace.lanes))
         self.end = self.start + self.paths.total
         self.all = (0.0, float(max(int(self.lane_off[-1]), 1)))
@@ -89,7 +138,9 @@ class FlameView(Widget, can_focus=True):
         bounds = np.searchsorted(self.level[order], np.arange(self.depth + 1))
         self.rows = [order[bounds[d]:bounds[d + 1]] for d in range(self.depth)]
         self._owners: dict[int, np.ndarray] = {}
-        if len(self.paths.total):
+        self.set_reactive(FlameView.top, 0)
+        self.set_reactive(FlameView.selected, -1)
+        if self.paths.total[self.paths.parent < 0].max(initial=0) > 0:
             self.set_reactive(FlameView.selected, int(np.argmax(np.where(self.paths.parent < 0, self.paths.total, -1))))
 
     # ---- drawing ----
@@ -154,8 +205,12 @@ class FlameView(Widget, can_focus=True):
 
     def _info(self) -> str:
         p = self.selected
+        mode = "time" if self.mode == "time" else f"memory {literal(self.mode)}"
+        keys = "b memory/time, Enter zoom, Esc all, arrows move"
+        if self.note:
+            return f" [{mode}] {self.note} · {keys}"
         if p < 0:
-            return " no call paths in this trace"
+            return f" [{mode}] no call paths in this trace · {keys}"
         t = self.paths
         share = 100.0 * float(t.total[p]) / max(self.all[1], 1.0)
         chain: list[str] = []
@@ -164,8 +219,32 @@ class FlameView(Widget, can_focus=True):
             chain.append(literal(self._path_name(q)[:40]))
             q = int(t.parent[q])
         where = " ← ".join(chain) + (" ← …" if q >= 0 else "")
-        return (f" {where} · total {fmt_ns(t.total[p])} ({share:.1f}% of all) · self {fmt_ns(t.self[p])} · "
-                f"×{int(t.count[p])} · Enter zoom, Esc all, arrows move")
+        if self.mode == "time":
+            return (f" [{mode}] {where} · total {fmt_ns(t.total[p])} ({share:.1f}% of all) · self "
+                    f"{fmt_ns(t.self[p])} · ×{int(t.count[p])} · {keys}")
+        outside = f" · {fmt_bytes(self.outside)} outside any op" if self.outside else ""
+        return (f" [{mode}] {where} · allocated {fmt_bytes(t.total[p])} ({share:.1f}% of all) · self "
+                f"{fmt_bytes(t.self[p])} in {int(t.count[p])} allocations{outside} · {keys}")
+
+    def action_switch_mode(self) -> None:
+        """time → memory of the first device → … → the last device → time."""
+        if self._memory is None:
+            self._memory = memory_trees(self.trace, self.time_paths)
+        devices = list(self._memory)
+        self.note = ""
+        if not devices:
+            self.note = "no memory to show: no [memory] events with Bytes (profile with profile_memory=True)"
+            self._changed()
+            return
+        k = devices.index(self.mode) + 1 if self.mode in devices else 0
+        if k < len(devices):
+            self.mode = devices[k]
+            tree, self.outside = self._memory[self.mode]
+            self._use(tree)
+        else:
+            self.mode = "time"
+            self._use(self.time_paths)
+        self._changed()
 
     # ---- navigation ----
     def _changed(self) -> None:

@@ -42,14 +42,15 @@ def hostile_events(words: list[str] = HOSTILE) -> list[dict]:
             {"ph": "M", "name": "process_name", "pid": h, "tid": 0, "args": {"name": h + "2"}},  # duplicate
             {"ph": "M", "name": "thread_name", "pid": h, "tid": h, "args": {"name": h}},
             {"ph": "X", "name": h, "cat": h, "pid": h, "tid": h, "ts": t, "dur": 50, h: h,
-             "args": {h: h, "Input Dims": [[k, 2]], "nested": {h: [h]}}},
+             "args": {h: h, "Input Dims": [[k, 2]], "nested": {h: [h]}, "Call stack": f"{h};{h}(1): {h}"}},
             {"ph": "X", "name": h + "child", "cat": h, "pid": h, "tid": h, "ts": t + 1, "dur": 10,
              "args": {"External id": k}},
             {"ph": "B", "name": h, "cat": h, "pid": h, "tid": h, "ts": t + 20},
             {"ph": "E", "pid": h, "tid": h, "ts": t + 30, "args": {h: h}},
             {"ph": "i", "name": h, "cat": h, "pid": h, "tid": h, "ts": t + 40, "s": "t"},
             {"ph": "i", "name": "[memory]", "pid": h, "tid": h, "ts": t + 41,
-             "args": {"Total Allocated": 1000 + k, "Total Reserved": 2000, "Device Type": [k, h], "Device Id": h}},
+             "args": {"Total Allocated": 1000 + k, "Total Reserved": 2000, "Bytes": 10 + k, "Device Type": [k, h],
+                      "Device Id": h}},
             {"ph": "C", "name": h, "pid": h, "ts": t, "args": {h: 1e308}},
             {"ph": "C", "name": h, "pid": h, "ts": t + 5, "args": {h: -1e308}},
             {"ph": "s", "name": h, "cat": h, "id": k, "pid": h, "tid": h, "ts": t + 2},
@@ -136,7 +137,14 @@ async def every_screen(app: ViewerApp, pilot: Pilot, searches: list[str], max_se
         for child in list(node.children):
             child.expand()
     await sc.snap("call tree expanded")
-    for key in ("m", "p", "i", "down", "enter", "e", "x"):
+    # The Memory tab's plots, then its details (the op at each peak and its stack).
+    await pilot.press("m")
+    await sc.snap("tab m")
+    for details in app.query("#memory-details"):
+        details.scroll_visible(top=True, animate=False)
+        await sc.snap("memory details")
+    # i then b: the Flame tab in time, then in memory mode (b again: the next device).
+    for key in ("p", "i", "b", "down", "enter", "b", "e", "x"):
         await pilot.press(key)
         await sc.snap(f"tab {key}")
     await pilot.press("t", "slash")

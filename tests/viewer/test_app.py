@@ -243,11 +243,11 @@ async def test_memory_view_names_the_peak(cuda_path):
         await start(app, pilot)
         await pilot.press("m")
         await pilot.pause()
-        mv = app.query_one("#memory-view")
+        mv = app.query_one("#memory-plots")
         head = mv.render_line(0).text
         assert "CUDA:0 allocated" in head and "peak 65.1 MiB" in head and "aten::" in head
-        plot = "".join(mv.render_line(y).text for y in range(1, 7))
-        assert "▼" in plot and "█" in plot
+        plot = "".join(mv.render_line(y).text for y in range(2, 8))
+        assert "▼" in plot and "░" in plot  # the peak, and the 65 MiB alive at start as a band
 
 
 async def test_bad_file_shows_one_line_error(tmp_path):

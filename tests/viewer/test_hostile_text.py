@@ -39,6 +39,8 @@ async def test_every_screen_of_the_tui_shows_hostile_text_literally(hostile_path
     assert sc.shown("\\x1b]2;PWNED\\x1b\\\\") and sc.shown("\\u202eevil") and sc.shown("lone\\ud800")
     assert sc.shown("\\U000e0041")  # tag characters are spelled out
     assert sc.shown("peak")  # the memory tab drew (a list-valued Device Type used to raise TypeError)
+    assert sc.shown("op at peak: ") and sc.shown("stack (Call stack, innermost first)")  # its details
+    assert sc.shown("[memory device type [")  # the Flame tab in memory mode
 
 
 async def test_file_name_on_the_loading_and_error_screens(tmp_path, monkeypatch):
@@ -79,11 +81,13 @@ def test_every_cli_output_shows_hostile_text_literally(hostile_path, tmp_path):
     runs = [cli("summary", hostile_path), cli("summary", "--by-shape", "--filter", "[", hostile_path),
             cli("summary", "--json", hostile_path), cli("diff", "--text", hostile_path, other),
             cli("diff", "--json", other, hostile_path), cli("summary", "--sort", HOSTILE[4], hostile_path),
-            cli("summary", hostile_path + "\x1b[2J-missing")]
+            cli("summary", hostile_path + "\x1b[2J-missing"), cli("summary", "--memory", hostile_path),
+            cli("summary", "--memory", "--json", hostile_path)]
     for r in runs:
         assert "Traceback" not in r.stderr, r.stderr
         assert not unsafe(r.stdout) and not unsafe(r.stderr), (unsafe(r.stdout), unsafe(r.stderr))
-    assert [r.returncode for r in runs] == [0, 0, 0, 0, 0, 2, 1]
+    assert [r.returncode for r in runs] == [0, 0, 0, 0, 0, 2, 1, 0, 0]
     assert MARKUP[:16] in runs[0].stdout and "lone\\ud800" in runs[0].stdout
     assert "duplicate process_name of pid \\x1b]2;PWNED" in runs[0].stderr  # pids were printed raw
     assert "invalid choice: '\\x1b]2;PWNED" in runs[5].stderr
+    assert "op at peak: " in runs[7].stdout and "\\u202eevil" in runs[7].stdout
