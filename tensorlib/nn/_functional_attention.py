@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
-
 from .. import _dtype as _D, ops
 from ..ops.attention import scaled_dot_product_attention
 from ..ops.nn_ops import dropout, linear, softmax
@@ -31,24 +29,35 @@ def _additive(mask, like):
     return mask.to(dtype=like.dtype)
 
 
-def _in_projection(query, key, value, E, in_proj_weight, in_proj_bias, separate, q_w, k_w, v_w):
-    b = in_proj_bias
-    bq, bk, bv = (None, None, None) if b is None else (b[:E], b[E:2 * E], b[2 * E:])
-    if not separate:
-        w = in_proj_weight
-        if query is key and key is value:      # self-attention: one projection, then split
-            return linear(query, w, b).chunk(3, -1)
-        return linear(query, w[:E], bq), linear(key, w[E:2 * E], bk), linear(value, w[2 * E:], bv)
-    if q_w is None or k_w is None or v_w is None:
-        raise AssertionError("use_separate_proj_weight is True but q_proj_weight, k_proj_weight or "
-                             "v_proj_weight is None")
-    return linear(query, q_w, bq), linear(key, k_w, bk), linear(value, v_w, bv)
+def _in_projection(query, key, value, E, w, b, separate, q_w, k_w, v_w):
+    """torch's _in_projection_packed / _in_projection, op for op (so a profile shows torch's steps: the packed
+    projection split with unflatten, unsqueeze, transpose, squeeze, contiguous and select)."""
+    if separate:
+        if q_w is None or k_w is None or v_w is None:
+            raise AssertionError("use_separate_proj_weight is True but q_proj_weight, k_proj_weight or "
+                                 "v_proj_weight is None")
+        bq, bk, bv = (None, None, None) if b is None else b.chunk(3)
+        return linear(query, q_w, bq), linear(key, k_w, bk), linear(value, v_w, bv)
+    if w is None:
+        raise AssertionError("use_separate_proj_weight is False but in_proj_weight is None")
+    if key is value:
+        if query is key:                        # self-attention: one projection, then split
+            proj = linear(query, w, b)
+            proj = proj.unflatten(-1, (3, E)).unsqueeze(0).transpose(0, -2).squeeze(-2).contiguous()
+            return proj[0], proj[1], proj[2]
+        w_q, w_kv = w.split([E, E * 2])
+        b_q, b_kv = (None, None) if b is None else b.split([E, E * 2])
+        kv = linear(key, w_kv, b_kv).unflatten(-1, (2, E)).unsqueeze(0).transpose(0, -2).squeeze(-2).contiguous()
+        return linear(query, w_q, b_q), kv[0], kv[1]
+    w_q, w_k, w_v = w.chunk(3)
+    b_q, b_k, b_v = (None, None, None) if b is None else b.chunk(3)
+    return linear(query, w_q, b_q), linear(key, w_k, b_k), linear(value, w_v, b_v)
 
 
 def _heads(x, static, name, nh, d):
     """(S, N, E) -> (N*H, S, D), or the given static keys/values (N*H, S, D) after torch's checks."""
     if static is None:
-        return x.reshape(x.shape[0], nh, d).transpose(0, 1)
+        return x.view(x.shape[0], nh, d).transpose(0, 1)
     if static.shape[0] != nh:
         raise AssertionError(f"expecting {name}.size(0) of {nh}, but got {static.shape[0]}")
     if static.shape[2] != d:
@@ -62,7 +71,9 @@ def multi_head_attention_forward(query, key, value, embed_dim_to_check, num_head
                                  use_separate_proj_weight=False, q_proj_weight=None, k_proj_weight=None,
                                  v_proj_weight=None, static_k=None, static_v=None, average_attn_weights=True,
                                  is_causal=False):
-    """query (L, N, E) or (L, E), key/value (S, N, E) or (S, E). Returns (attn_output, attn_weights or None)."""
+    """query (L, N, E) or (L, E), key/value (S, N, E) or (S, E). Returns (attn_output, attn_weights or None).
+    The same ops in the same order as torch 2.13's function, so profiles of the two compare op for op; the
+    attention itself is the fused scaled_dot_product_attention op when no weights are asked for."""
     batched = query.ndim == 3
     if query.ndim not in (2, 3):
         raise AssertionError(f"query should be unbatched 2D or batched 3D tensor but received {query.ndim}-D "
@@ -72,14 +83,26 @@ def multi_head_attention_forward(query, key, value, embed_dim_to_check, num_head
                              f"and `value` to be {query.ndim}-D but found {key.ndim}-D and {value.ndim}-D tensors "
                              f"respectively")
     if not batched:
-        same = query is key and key is value
+        same_kv = key is value
+        same_qk = query is key
         query = query.unsqueeze(1)
-        key, value = (query, query) if same else (key.unsqueeze(1), value.unsqueeze(1))
+        key = query if same_qk else key.unsqueeze(1)
+        value = key if same_kv else value.unsqueeze(1)
         if key_padding_mask is not None:
             key_padding_mask = key_padding_mask.unsqueeze(0)
     L, N, E = query.shape
     S = key.shape[0]
     H = num_heads
+    kp = _additive(key_padding_mask, query)
+    if is_causal and attn_mask is None:
+        raise RuntimeError("Need attn_mask if specifying the is_causal hint. You may use the Transformer module "
+                           "method `generate_square_subsequent_mask` to create this mask.")
+    if is_causal and kp is None and not need_weights:
+        m = None                               # the hint goes to the fused attention as is_causal
+    else:
+        m = _additive(attn_mask, query)
+        if kp is not None:
+            is_causal = False
     if E != embed_dim_to_check:
         raise AssertionError(f"was expecting embedding dimension of {embed_dim_to_check}, but got {E}")
     D = E // H
@@ -87,68 +110,72 @@ def multi_head_attention_forward(query, key, value, embed_dim_to_check, num_head
         raise AssertionError(f"embed_dim {E} not divisible by num_heads {H}")
     q, k, v = _in_projection(query, key, value, E, in_proj_weight, in_proj_bias, use_separate_proj_weight,
                              q_proj_weight, k_proj_weight, v_proj_weight)
-    if is_causal and attn_mask is None:
-        attn_mask = ops.tensor(np.triu(np.ones((L, S), dtype=bool), 1), device=query.device)
-    m = _additive(attn_mask, q)
-    kp = _additive(key_padding_mask, q)
     if m is not None:
-        want = [(L, S), (N * H, L, S)][m.ndim - 2] if m.ndim in (2, 3) else None
-        if want is None:
-            raise AssertionError(f"attn_mask's dimension {m.ndim} is not supported")
-        if tuple(m.shape) != want:
-            raise RuntimeError(f"The shape of the {m.ndim}D attn_mask is {list(m.shape)}, but should be "
-                               f"{list(want)}.")
+        if m.ndim == 2:
+            if tuple(m.shape) != (L, S):
+                raise RuntimeError(f"The shape of the 2D attn_mask is {m.shape}, but should be {(L, S)}.")
+            m = m.unsqueeze(0)
+        elif m.ndim == 3:
+            if tuple(m.shape) != (N * H, L, S):
+                raise RuntimeError(f"The shape of the 3D attn_mask is {m.shape}, but should be {(N * H, L, S)}.")
+        else:
+            raise RuntimeError(f"attn_mask's dimension {m.ndim} is not supported")
     if bias_k is not None and bias_v is not None:   # after the projections, before the heads split
-        if static_k is not None or static_v is not None:
-            raise AssertionError("bias cannot be added to static key." if static_k is not None
-                                 else "bias cannot be added to static value.")
-        k = ops.cat([k, bias_k.expand(1, N, E)], 0)
-        v = ops.cat([v, bias_v.expand(1, N, E)], 0)
+        if static_k is not None:
+            raise AssertionError("bias cannot be added to static key.")
+        if static_v is not None:
+            raise AssertionError("bias cannot be added to static value.")
+        k = ops.cat([k, bias_k.repeat(1, N, 1)])
+        v = ops.cat([v, bias_v.repeat(1, N, 1)])
         m, kp = _pad_last(m), _pad_last(kp)
-    elif (bias_k is None) != (bias_v is None):
-        raise AssertionError("bias_k and bias_v should both be given or both be None")
-    q = q.reshape(L, N * H, D).transpose(0, 1)          # (N*H, L, D)
+    elif bias_k is not None:
+        raise AssertionError("bias_k is set but bias_v is None")
+    elif bias_v is not None:
+        raise AssertionError("bias_v is set but bias_k is None")
+    q = q.view(L, N * H, D).transpose(0, 1)          # (N*H, L, D)
     k = _heads(k, static_k, "static_k", N * H, D)
     v = _heads(v, static_v, "static_v", N * H, D)
     if add_zero_attn:                  # a zero key and value per head: attention may go nowhere
-        z = ops.zeros(N * H, 1, D, dtype=k.dtype, device=k.device)
-        k, v = ops.cat([k, z], 1), ops.cat([v, z], 1)
+        z = ops.zeros((N * H, 1, D), dtype=k.dtype, device=k.device)
+        k, v = ops.cat([k, z], dim=1), ops.cat([v, z], dim=1)
         m, kp = _pad_last(m), _pad_last(kp)
     S = k.shape[1]
-    if kp is not None and tuple(kp.shape) != (N, S):
-        raise AssertionError(f"expecting key_padding_mask shape of {(N, S)}, but got {tuple(kp.shape)}")
-    p_drop = dropout_p if training else 0.0
-    attn = None
-    if not need_weights:        # the fused attention op: one op forward, one backward
-        if kp is not None:
-            kp = kp.reshape(N, 1, 1, S).expand(N, H, 1, S).reshape(N * H, 1, S)
-            m = kp if m is None else m + kp
-        out = scaled_dot_product_attention(q, k, v, m, p_drop, scale=1.0 / math.sqrt(D))
-    else:                       # the weights are returned: the probabilities as their own tensor
-        scores = ops.bmm(q * (1.0 / math.sqrt(D)), k.transpose(1, 2))   # (N*H, L, S)
+    if kp is not None:
+        if tuple(kp.shape) != (N, S):
+            raise AssertionError(f"expecting key_padding_mask shape of {(N, S)}, but got {tuple(kp.shape)}")
+        kp = kp.view(N, 1, 1, S).expand(-1, H, -1, -1).reshape(N * H, 1, S)
+        m = kp if m is None else m + kp
+    if not training:
+        dropout_p = 0.0
+    if need_weights:            # the weights are returned: the probabilities as their own tensor
+        q_scaled = q * math.sqrt(1.0 / float(D))
         if m is not None:
-            scores = scores + m
-        if kp is not None:
-            scores = (scores.reshape(N, H, L, S) + kp.reshape(N, 1, 1, S)).reshape(N * H, L, S)
-        attn = softmax(scores, -1)
-        if p_drop > 0:
-            attn = dropout(attn, p_drop, True)
-        out = ops.bmm(attn, v)                                # (N*H, L, D)
-    out = out.transpose(0, 1).reshape(L, N, E)
-    out = linear(out, out_proj_weight, out_proj_bias)
-    weights = None
-    if attn is not None:
-        weights = attn.reshape(N, H, L, S)
+            w = ops.baddbmm(m, q_scaled, k.transpose(-2, -1))
+        else:
+            w = ops.bmm(q_scaled, k.transpose(-2, -1))
+        w = softmax(w, -1)
+        if dropout_p > 0.0:
+            w = dropout(w, dropout_p)
+        out = ops.bmm(w, v)
+        out = out.transpose(0, 1).reshape(L * N, E)
+        out = linear(out, out_proj_weight, out_proj_bias).view(L, N, out_proj_weight.shape[0])
+        w = w.view(N, H, L, S)
         if average_attn_weights:
-            weights = weights.mean(1)
+            w = w.mean(dim=1)
         if not batched:
-            weights = weights.squeeze(0)
+            out, w = out.squeeze(1), w.squeeze(0)
+        return out, w
+    if m is not None:           # (1, L, S) or (N*H, L, S) -> broadcastable to SDPA's (N, H, L, S)
+        m = m.unsqueeze(0) if m.shape[0] == 1 and m.ndim == 3 else m.view(N, H, -1, S)
+    q = q.view(N, H, L, D)
+    k = k.view(N, H, S, D)
+    v = v.view(N, H, S, D)
+    out = scaled_dot_product_attention(q, k, v, m, dropout_p, is_causal, scale=1.0 / math.sqrt(D))
+    out = out.permute(2, 0, 1, 3).reshape(N * L, E)
+    out = linear(out, out_proj_weight, out_proj_bias).view(L, N, out_proj_weight.shape[0])
     if not batched:
         out = out.squeeze(1)
-    return out, weights
-
-
-__all__ = ["multi_head_attention_forward"]
+    return out, None
 
 
 def linear_cross_entropy(input, linear_weight, target, *, linear_bias=None, weight=None, reduction="mean",
@@ -192,4 +219,4 @@ def linear_cross_entropy(input, linear_weight, target, *, linear_bias=None, weig
                          label_smoothing=label_smoothing)
 
 
-__all__ += ["linear_cross_entropy"]
+__all__ = ["multi_head_attention_forward", "linear_cross_entropy"]

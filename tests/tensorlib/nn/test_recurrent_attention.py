@@ -159,8 +159,13 @@ def test_multihead_attention_gradcheck_and_causal():
     m = nn.MultiheadAttention(4, 2).double()
     x = tl.randn(3, 2, 4, dtype=tl.float64, requires_grad=True)
     assert gradcheck(lambda x: m(x, x, x, need_weights=False)[0], (x,))
-    _, w = m(x, x, x, is_causal=True, attn_mask=None)
+    mask = nn.Transformer.generate_square_subsequent_mask(3, dtype=tl.float64)
+    _, w = m(x, x, x, is_causal=True, attn_mask=mask)
     assert np.all(np.triu(npy(w)[0], 1) == 0)
+    causal, _ = m(x, x, x, is_causal=True, attn_mask=mask, need_weights=False)     # the hint: SDPA's is_causal
+    np.testing.assert_allclose(npy(causal), npy(m(x, x, x, attn_mask=mask, need_weights=False)[0]), rtol=1e-12)
+    with pytest.raises(RuntimeError, match="Need attn_mask if specifying the is_causal hint"):   # as torch's
+        m(x, x, x, is_causal=True, attn_mask=None)
     with pytest.raises(AssertionError, match="divisible"):
         nn.MultiheadAttention(6, 4)
 
