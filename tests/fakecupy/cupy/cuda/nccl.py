@@ -169,13 +169,13 @@ class _Root:
                     reply = self._collective(rank, *msg[1:])
             except NcclError as e:
                 reply = e
-            try:
-                conn.send(reply)
-            except (OSError, EOFError):
-                return
             if kind == "bye":
                 with self.cond:
                     self.joined.pop(rank, None)
+                return
+            try:
+                conn.send(reply)
+            except (OSError, EOFError):
                 return
 
     def _wait(self, ready):
@@ -458,8 +458,7 @@ class NcclCommunicator:
     def destroy(self):
         if self._conn is not None:
             try:
-                self._conn.send(("bye",))
-                self._conn.recv()
+                self._conn.send(("bye",))      # no reply awaited: the root's process may be finalizing MPI
             except (OSError, EOFError):
                 pass
             self._conn.close()
