@@ -402,10 +402,10 @@ def all_reduce(tensor, op=ReduceOp.SUM, group=None, async_op=False):
 
     def fn():
         pg.check("all_reduce", a.dtype, a.size)
-        from mpi4py import MPI
-        w = _pg.as_work(a, wdt)
-        pg.comm.Allreduce(MPI.IN_PLACE, w.reshape(-1), op=mop)
-        _pg.back(a, w, pg.size() if avg else 0)
+        w = a if a.dtype == wdt else _pg.as_work(a, wdt)
+        pg.comm.Allreduce(_pg.IN_PLACE(), w.reshape(-1), op=mop)
+        if w is not a or avg:
+            _pg.back(a, w, pg.size() if avg else 0)
     work = _run("c10d::allreduce_", pg, "mpi:all_reduce", fn, _comm_args("allreduce", a.size, a.size, a.dtype),
                 (tensor,), [tensor], inline=not async_op)
     _D.bump_version(tensor)

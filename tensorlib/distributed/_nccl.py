@@ -146,9 +146,7 @@ def run(opname_op, pg: NcclProcessGroup, title, device, fn, args, tensors, resul
             comm = pg.nccl_comm(device)
             stream = cp.cuda.get_current_stream()
             pg._seq += 1
-            full = {"Rank": pg.ranks[pg.rank()], **args, "Group size": pg.size(),
-                    "Process Group Name": pg.group_name, "Process Group Description": pg.group_desc,
-                    "Process Group Ranks": str(pg.ranks), "Seq": pg._seq}
+            full = pg._comm_args(args)
             t0 = time.perf_counter_ns()
             tok = _D.range_enter(title, "user")
             try:

@@ -74,26 +74,58 @@ class ReduceOp:
         raise TypeError(f"op must be a torch.distributed.ReduceOp (e.g. ReduceOp.SUM), got {op!r}")
 
 
+_CODES: dict = {}
+_NAMES: dict = {}
+
+
 def dtype_code(dt) -> int:
-    try:
-        return _DTYPES.index(np.dtype(dt))
-    except ValueError:
-        return len(_DTYPES)
+    c = _CODES.get(dt)
+    if c is None:
+        try:
+            c = _DTYPES.index(np.dtype(dt))
+        except ValueError:
+            c = len(_DTYPES)
+        _CODES[dt] = c
+    return c
 
 
 def scalar_name(dt) -> str:
     """Kineto's ``dtype`` argument: the ScalarType name (Float, Long, ...)."""
-    return _dtype.scalar_name(_dtype.from_np(np.dtype(dt)))
+    n = _NAMES.get(dt)
+    if n is None:
+        n = _NAMES[dt] = _dtype.scalar_name(_dtype.from_np(np.dtype(dt)))
+    return n
+
+
+class _Completed:
+    """The `_done` of a Work that finished before anyone could wait for it (a synchronous call run on the
+    caller's thread): a threading.Event's interface without building one (a Condition and a lock per call)."""
+    __slots__ = ()
+
+    @staticmethod
+    def is_set():
+        return True
+
+    @staticmethod
+    def wait(timeout=None):
+        return True
+
+    @staticmethod
+    def set():
+        return None
+
+
+_COMPLETED = _Completed()
 
 
 class Work:
     """torch.distributed.Work: what an `async_op=True` call returns; `wait()` blocks until the collective
     has run (raising its error, if it failed), `is_completed()` asks without blocking."""
 
-    def __init__(self, title, timeout, result=None, ranks=()):
+    def __init__(self, title, timeout, result=None, ranks=(), done=False):
         self._title = title
         self._timeout = timeout
-        self._done = threading.Event()
+        self._done = _COMPLETED if done else threading.Event()
         self._exc = None
         self._result = result if result is not None else []
         self._ranks = ranks
@@ -125,6 +157,10 @@ class Work:
         return self._result
 
     def wait(self, timeout=None) -> bool:
+        if self._done is _COMPLETED:          # ran on the caller's thread: nothing to wait for
+            if self._exc is not None:
+                raise self._exc
+            return True
         if self._request is not None and not self._done.is_set():
             from mpi4py import MPI
             st = MPI.Status()
@@ -161,6 +197,9 @@ class ProcessGroup:
         self._rank = comm.Get_rank()
         self._size = comm.Get_size()
         self._seq = 0
+        self._args_head = {"Rank": self.ranks[self._rank]}       # Kineto's comm args: per group, built once
+        self._args_tail = {"Group size": self._size, "Process Group Name": name, "Process Group Description": desc,
+                           "Process Group Ranks": str(self.ranks)}
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
         self._lock = threading.Lock()      # held while a collective runs, on the worker or inline
         self._count_lock = threading.Lock()
@@ -200,21 +239,27 @@ class ProcessGroup:
         RECORDS.append((threading.get_native_id(), t0, time.perf_counter_ns(), title, args))
         work._finish(exc)
 
+    def _comm_args(self, args):
+        d = self._args_head.copy()
+        d.update(args)
+        d.update(self._args_tail)
+        d["Seq"] = self._seq
+        return d
+
     def enqueue(self, title, fn, args, result=None, inline=False) -> Work:
         """Queue `fn` for the worker; or, with inline=True (a synchronous call), nothing queued and the
         default timeout, run it on the caller's thread at once: waking the worker and waiting for it costs
         milliseconds on a loaded machine, more than a megabyte's all-reduce. A group given its own timeout
         always goes through the worker, so that `Work.wait` can give up after it (an MPI call cannot)."""
-        work = Work(title, self.timeout, result, self.ranks)
         self._seq += 1
-        args = {"Rank": self.ranks[self._rank], **args, "Group size": self._size,
-                "Process Group Name": self.group_name, "Process Group Description": self.group_desc,
-                "Process Group Ranks": str(self.ranks), "Seq": self._seq}
+        args = self._comm_args(args)
         if inline and self.timeout == DEFAULT_TIMEOUT:
             with self._lock:
                 if not self._pending:
+                    work = Work(title, self.timeout, result, self.ranks, done=True)
                     self._execute(work, title, fn, args)
                     return work
+        work = Work(title, self.timeout, result, self.ranks)
         with self._count_lock:
             self._pending += 1
         self._queue.put((work, title, fn, args))
@@ -254,7 +299,19 @@ def _says(row) -> str:
 
 # -- reductions ----------------------------------------------------------------------------------------
 
+_MPI_OPS: dict = {}
+
+
 def mpi_op(op, dt):
+    """(MPI op, working dtype, average?) for ReduceOp `op` on arrays of dtype `dt` (cached per pair)."""
+    key = (op, dt)
+    r = _MPI_OPS.get(key)
+    if r is None:
+        r = _MPI_OPS[key] = _mpi_op(op, dt)
+    return r
+
+
+def _mpi_op(op, dt):
     """(MPI op, working dtype) for ReduceOp `op` on arrays of dtype `dt`. bool reduces as uint8 with the
     logical ops torch applies to bools; float16 reduces in float32 (MPI has no half type)."""
     from mpi4py import MPI
@@ -276,6 +333,17 @@ def mpi_op(op, dt):
     if op not in table:
         raise RuntimeError(f"ReduceOp.{op.name} is not supported for {scalar_name(dt)} tensors on the MPI backend")
     return table[op], work, op == ReduceOp.AVG
+
+
+_IN_PLACE: list = []
+
+
+def IN_PLACE():  # noqa: N802 - MPI's name
+    """mpi4py's MPI.IN_PLACE (the import looked up once, not per call)."""
+    if not _IN_PLACE:
+        from mpi4py import MPI
+        _IN_PLACE.append(MPI.IN_PLACE)
+    return _IN_PLACE[0]
 
 
 def as_work(a, work):
