@@ -39,6 +39,10 @@ CLASSES = ("cupy.ndarray", "cupy.ufunc", "cupy.cuda.Device", "cupy.cuda.Stream",
            "cupy_backends.cuda.api.runtime.CUDARuntimeError", "cupy.random.RandomState", "cupy.random.Generator",
            "cupy.cuda.nccl.NcclCommunicator", "cupy.cuda.nccl.NcclError")
 
+# Instance attributes that dir() on the class cannot show (set in __init__), read from CuPy's source
+# (cupy/cuda/stream.pyx: _BaseStream.__init__ sets ptr and device_id): recorded as values of the class.
+INSTANCE_ATTRIBUTES = {"cupy.cuda.Stream": ("ptr", "device_id"), "cupy.cuda.ExternalStream": ("ptr", "device_id")}
+
 # What signatures cannot show. Sources: CuPy's _scatter_op ("cupy.add.at only supports int32, float16,
 # float32, float64, uint32, uint64" in 13.6's binary; 14 adds int64) and the wheels themselves (13's
 # cupy.cudnn / cupyx.cudnn need libcudnn.so.8, which no wheel brings; 14 has neither).
@@ -211,6 +215,8 @@ def snapshot() -> dict:
         names = {n: _entry(getattr(cls, n)) for n in sorted(dir(cls))
                  if (not n.startswith("_") or n in ("__init__", "__enter__", "__exit__", "__call__"))
                  and hasattr(cls, n)}
+        for n in INSTANCE_ATTRIBUTES.get(path, ()):
+            names.setdefault(n, {"kind": "value"})
         out["classes"][path] = names
     return out
 

@@ -381,8 +381,9 @@ def _run(opname, pg, title, fn, args, tensors, result=None, inline=False):
 
 
 def _comm_args(name, in_n, out_n, dt, in_split="[]", out_split="[]"):
-    return {"Collective name": name, "In msg nelems": int(in_n), "Out msg nelems": int(out_n),
-            "dtype": _pg.scalar_name(dt), "In split size": in_split, "Out split size": out_split}
+    """Kineto's per-call communication args, as a tuple: the dict is built when the records are read
+    (ProcessGroup._comm_args), not on every call."""
+    return (name, in_n, out_n, dt, in_split, out_split)
 
 
 def _warn_non_member(name):
@@ -1079,4 +1080,4 @@ def trace_info():
 def collective_records():
     """For instruments: the collectives run on the groups' workers, newest last (at most 65,536), each with
     Kineto's communication args (profiler/chrome.py writes them as ``record_param_comms`` events)."""
-    return _pg.RECORDS
+    return _pg.records()

@@ -21,6 +21,7 @@ from __future__ import annotations
 import collections
 import enum
 import queue
+import struct
 import threading
 import time
 from datetime import timedelta
@@ -32,12 +33,20 @@ from .. import _dtype
 
 DEFAULT_TIMEOUT = timedelta(minutes=30)          # torch's default_pg_timeout
 
-# (thread id, t0_ns, t1_ns, profiling title, Kineto's comm args): read by profiler/chrome.py
+# (thread id, t0_ns, t1_ns, profiling title, (group, seq, per-call args)): Kineto's comm args are built from the
+# last item only when read (`records`, for profiler/chrome.py), not on every collective
 RECORDS: collections.deque = collections.deque(maxlen=1 << 16)
+
+
+def records() -> list:
+    """RECORDS as (thread id, t0_ns, t1_ns, title, Kineto's communication args dict), oldest first."""
+    return [(tid, t0, t1, title, pg._comm_args(seq, args)) for tid, t0, t1, title, (pg, seq, args) in list(RECORDS)]
 
 _DTYPES = [np.dtype(d) for d in ("?", "u1", "i1", "i2", "i4", "i8", "f2", "f4", "f8")]
 _COLLECTIVES = ["all_reduce", "broadcast", "reduce", "all_gather", "reduce_scatter", "gather", "scatter",
                 "all_to_all", "barrier"]
+_COLL_INDEX = {c: i for i, c in enumerate(_COLLECTIVES)}
+_DESC = struct.Struct("=4q")          # a collective's descriptor: collective, dtype code, element count, root
 
 
 class ReduceOp:
@@ -239,11 +248,17 @@ class ProcessGroup:
         RECORDS.append((threading.get_native_id(), t0, time.perf_counter_ns(), title, args))
         work._finish(exc)
 
-    def _comm_args(self, args):
+    def _comm_args(self, seq, args):
+        """Kineto's communication args of call number `seq`, whose own args are `args`: a dict, or the tuple
+        (collective name, in nelems, out nelems, dtype, in split, out split) that __init__'s _comm_args makes."""
         d = self._args_head.copy()
+        if isinstance(args, tuple):
+            name, in_n, out_n, dt, in_split, out_split = args
+            args = {"Collective name": name, "In msg nelems": int(in_n), "Out msg nelems": int(out_n),
+                    "dtype": scalar_name(dt), "In split size": in_split, "Out split size": out_split}
         d.update(args)
         d.update(self._args_tail)
-        d["Seq"] = self._seq
+        d["Seq"] = seq
         return d
 
     def enqueue(self, title, fn, args, result=None, inline=False) -> Work:
@@ -252,7 +267,7 @@ class ProcessGroup:
         milliseconds on a loaded machine, more than a megabyte's all-reduce. A group given its own timeout
         always goes through the worker, so that `Work.wait` can give up after it (an MPI call cannot)."""
         self._seq += 1
-        args = self._comm_args(args)
+        args = (self, self._seq, args)
         if inline and self.timeout == DEFAULT_TIMEOUT:
             with self._lock:
                 if not self._pending:
@@ -276,9 +291,12 @@ class ProcessGroup:
         differs, raised on every rank alike (they all see the whole table). count -1: not compared."""
         if self._size == 1:
             return
-        mine = np.array([_COLLECTIVES.index(collective), dtype_code(dt), count, root], np.int64)
-        table = np.empty((self._size, 4), np.int64)
-        self.comm.Allgather(mine, table)
+        mine = _DESC.pack(_COLL_INDEX[collective], dtype_code(dt), count, root)
+        got = bytearray(32 * self._size)
+        self.comm.Allgather(mine, got)
+        if got == mine * self._size:         # the common case: every rank made the same call
+            return
+        table = np.frombuffer(bytes(got), np.int64).reshape(self._size, 4)
         ref = table[0]
         for r in range(1, self._size):
             row = table[r]
