@@ -1073,7 +1073,8 @@ def trace_info():
     if pg is None:
         return None
     return {"backend": pg.backend, "rank": pg.ranks[pg.rank()], "world_size": pg.size(), "pg_count": len(_W.groups),
-            "pg_config": [{"pg_name": g.group_name, "pg_desc": g.group_desc, "backend_config": "cpu:mpi",
+            "pg_config": [{"pg_name": g.group_name, "pg_desc": g.group_desc,
+                           "backend_config": "cuda:nccl" if g.backend == "nccl" else "cpu:mpi",
                            "pg_size": g.size(), "ranks": list(g.ranks)} for g in _W.groups]}
 
 

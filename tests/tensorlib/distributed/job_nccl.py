@@ -160,4 +160,26 @@ for p, q in zip(ddp.module.parameters(), ref.parameters()):
     np.testing.assert_allclose(host(p.grad), host(q.grad), rtol=1e-6, atol=1e-12)
 print("OK ddp on nccl")
 
+# profiled: the collective's range, its record_param_comms with Kineto's args, and its work on the GPU lane
+import json  # noqa: E402
+import tempfile  # noqa: E402
+
+import profiler  # noqa: E402
+
+with tempfile.TemporaryDirectory() as tmp:
+    t = T(base(r))
+    with profiler.profile(activities=[profiler.ProfilerActivity.CPU, profiler.ProfilerActivity.CUDA]) as p:
+        dist.all_reduce(t)
+    p.export_chrome_trace(f"{tmp}/t.json")
+    with open(f"{tmp}/t.json") as f:
+        doc = json.load(f)
+ev = doc["traceEvents"]
+assert doc["distributedInfo"]["backend"] == "nccl" and doc["distributedInfo"]["rank"] == r
+comm = [e for e in ev if e.get("name") == "record_param_comms"]
+assert len(comm) == 1 and comm[0]["args"]["Collective name"] == "allreduce", comm
+assert comm[0]["args"]["In msg nelems"] == 6 and comm[0]["args"]["Group size"] == n
+assert any(e.get("name") == "nccl:all_reduce" for e in ev)
+assert any(e.get("cat") == "kernel" and e.get("name") == "c10d::allreduce_" for e in ev), "no GPU work of the call"
+print("OK profiled")
+
 dist.destroy_process_group()

@@ -33,7 +33,7 @@ def test_nccl_collectives_and_ddp_on_two_ranks():
                        text=True, timeout=180, env=_env(), cwd=ROOT)
     assert p.returncode == 0, p.stdout + p.stderr
     for check in ("all_reduce", "broadcast reduce", "all_gather", "reduce_scatter", "gather scatter",
-                  "all_to_all_single", "send recv", "objects", "errors", "ddp on nccl"):
+                  "all_to_all_single", "send recv", "objects", "errors", "ddp on nccl", "profiled"):
         assert count_ok(p.stdout, check) == 2, (check, p.stdout, p.stderr)
 
 
