@@ -266,7 +266,7 @@ class DistributedDataParallel(Module):
             self._launch_ready(force=True)
         if self.find_unused_parameters:
             xp = _xp(self._buckets[0].flat) if self._buckets else np
-            used = _wrap(xp.asarray(self._used))
+            used = _wrap(xp.array(self._used))     # a copy: the reduction writes into it
             dist.all_reduce(used, group=self.process_group)
             if xp is not np:
                 used = _wrap(used._data.get())
