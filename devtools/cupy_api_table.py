@@ -31,12 +31,17 @@ MODULES = ("cupy", "cupy.linalg", "cupy.fft", "cupy.random", "cupy.lib", "cupy.l
            "cupyx.scipy.special", "cupyx.profiler", "cupy.cuda", "cupy.cuda.runtime", "cupy.cuda.memory",
            "cupy.cuda.memory_hook", "cupy.cuda.profiler", "cupy.cuda.nvtx", "cupy.cuda.stream",
            "cupy.cuda.device", "cupy_backends.cuda.api.runtime", "cupyx.cudnn", "cupy.cudnn", "cupy.cuda.cudnn",
-           "cupy._core")
+           "cupy._core", "cupy.cuda.nccl")
 CLASSES = ("cupy.ndarray", "cupy.ufunc", "cupy.cuda.Device", "cupy.cuda.Stream", "cupy.cuda.ExternalStream",
            "cupy.cuda.Event", "cupy.cuda.MemoryPool", "cupy.cuda.MemoryPointer", "cupy.cuda.PinnedMemoryPool",
            "cupy.cuda.memory.Memory", "cupy.cuda.memory.PooledMemory", "cupy.cuda.memory.SingleDeviceMemoryPool",
            "cupy.cuda.memory_hook.MemoryHook", "cupy.cuda.memory.OutOfMemoryError",
-           "cupy_backends.cuda.api.runtime.CUDARuntimeError", "cupy.random.RandomState", "cupy.random.Generator")
+           "cupy_backends.cuda.api.runtime.CUDARuntimeError", "cupy.random.RandomState", "cupy.random.Generator",
+           "cupy.cuda.nccl.NcclCommunicator", "cupy.cuda.nccl.NcclError")
+
+# Instance attributes that dir() on the class cannot show (set in __init__), read from CuPy's source
+# (cupy/cuda/stream.pyx: _BaseStream.__init__ sets ptr and device_id): recorded as values of the class.
+INSTANCE_ATTRIBUTES = {"cupy.cuda.Stream": ("ptr", "device_id"), "cupy.cuda.ExternalStream": ("ptr", "device_id")}
 
 # What signatures cannot show. Sources: CuPy's _scatter_op ("cupy.add.at only supports int32, float16,
 # float32, float64, uint32, uint64" in 13.6's binary; 14 adds int64) and the wheels themselves (13's
@@ -45,6 +50,10 @@ SEMANTICS = {
     "scatter_add_dtypes": {
         "13": ["int32", "uint32", "uint64", "float16", "float32", "float64", "complex64", "complex128"],
         "14": ["int32", "int64", "uint32", "uint64", "float16", "float32", "float64", "complex64", "complex128"],
+    },
+    "nccl_unique_id": {
+        "13": "tuple: get_unique_id() returns a tuple of 128 ints, NcclCommunicator takes a tuple commId",
+        "14": "bytes: get_unique_id() returns 128 bytes, NcclCommunicator takes bytes commId (changed in 14.0)",
     },
     "cudnn": {
         "13": "cupyx.cudnn (cupy.cudnn is its deprecated alias); importing needs cuDNN 8's libcudnn.so.8",
@@ -206,6 +215,8 @@ def snapshot() -> dict:
         names = {n: _entry(getattr(cls, n)) for n in sorted(dir(cls))
                  if (not n.startswith("_") or n in ("__init__", "__enter__", "__exit__", "__call__"))
                  and hasattr(cls, n)}
+        for n in INSTANCE_ATTRIBUTES.get(path, ()):
+            names.setdefault(n, {"kind": "value"})
         out["classes"][path] = names
     return out
 

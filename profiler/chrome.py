@@ -354,14 +354,15 @@ def _distributed_info():
 def _comm_events(store, ev, pid):
     """Kineto's ``record_param_comms`` events (cat cpu_op, with ``Collective name``, ``In msg nelems``,
     ``Out msg nelems``, ``Group size``, ``dtype``, split sizes and the process group's name and ranks),
-    one around each recorded ``mpi:*`` range that tensorlib.distributed ran on a group's worker thread.
+    one around each recorded ``mpi:*`` or ``nccl:*`` range that tensorlib.distributed ran (on a group's worker
+    thread or the caller's).
     A record counts when the store holds its range: same thread and title, starting inside the record."""
     from tensorlib.distributed import collective_records
     RECORDS = collective_records()
     if not RECORDS or not len(store):
         return
     names = store.names
-    titles = {k: nm for k, nm in enumerate(names) if nm.startswith("mpi:")}
+    titles = {k: nm for k, nm in enumerate(names) if nm.startswith(("mpi:", "nccl:"))}
     if not titles:
         return
     sel = np.flatnonzero(np.isin(store.name_id, list(titles)))

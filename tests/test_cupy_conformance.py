@@ -148,6 +148,21 @@ def _table_path(use):
     return (parent, name) if any(API.names(parent, m) is not None for m in API.majors()) else None
 
 
+def _recorded_signature(use, real_cupy):
+    """What the API table, generated from this very CuPy's wheel, records for a use the installed package
+    does not show here: a module whose library this machine lacks (cupy.cuda.nccl without libnccl: its
+    `available` is False and its names absent) or an instance attribute of a compiled class (Stream.ptr).
+    The recorded signature (None: a value), or _MISSING when the table has no record either."""
+    tp = _table_path(use)
+    major = real_cupy.__version__.split(".")[0]
+    if tp is None or major not in API.majors() or API.view(major)["version"] != real_cupy.__version__:
+        return _MISSING
+    names = API.names(tp[0], major)
+    if names is None or tp[1] not in names:
+        return _MISSING
+    return API.signature(tp[0], tp[1], major) if use.call is not None else None
+
+
 def _other_majors(real_cupy):
     return [m for m in API.majors() if m != real_cupy.__version__.split(".")[0]]
 
@@ -157,7 +172,14 @@ def check(use, real_cupy) -> list[str]:
     problems, found = [], 0
     for label, obj in _where_installed(use, real_cupy):
         if obj is _MISSING:
-            problems.append(f"{label} does not exist")
+            sig = _recorded_signature(use, real_cupy)
+            if sig is _MISSING:
+                problems.append(f"{label} does not exist")
+                continue
+            found += 1
+            why = _bind(sig, use.call, use.instance_method) if sig is not None and use.call is not None else None
+            if why:
+                problems.append(f"{label}{sig} (tests/fakecupy/_api_table.json): {why}")
             continue
         found += 1
         sig = _signature(obj) if use.call is not None and callable(obj) else None

@@ -33,6 +33,7 @@ from .loader import TraceError
 from .memory_tab import MemoryView
 from .model import Trace, load_trace
 from .opsview import OpsView
+from .ranksview import RanksView, is_job
 from .search import SearchError, search
 from .selection import format_of, range_summary, write_rows
 from .steps import step_events
@@ -201,6 +202,7 @@ class ViewerApp(App[None]):
         Binding("m", "tab('memory')", "Memory"),
         Binding("p", "tab('steps')", "Steps"),
         Binding("i", "tab('flame')", "Flame (icicle)"),
+        Binding("r", "tab('ranks')", "Ranks (a job's ranks per step)", show=False),
         Binding("x", "tab('diff')", "Diff", show=False),
         Binding("e", "tab('warnings')", "Warnings", show=False),
         Binding("E", "export('range')", "Export the marked range (timeline)", show=False),
@@ -307,6 +309,8 @@ class ViewerApp(App[None]):
             TabPane("Steps", id="steps"),
             TabPane("Flame", id="flame"),
         ]
+        if is_job(tr):  # a job's rank traces: each rank's compute and collective wait per step
+            panes.append(TabPane("Ranks", id="ranks"))
         if self.diff_trace is not None:
             panes.append(TabPane("Diff", id="diff"))
         warn = self._warnings()
@@ -400,6 +404,9 @@ class ViewerApp(App[None]):
             self.set_status(f"range {fmt_ns(message.t1 - message.t0)} marked: sums in the details pane; "
                             f"E exports it, V clears")
 
+    async def on_ranks_view_chosen(self, message: RanksView.Chosen) -> None:
+        await self.on_steps_view_chosen(StepsView.Chosen(message.event))
+
     async def on_steps_view_chosen(self, message: StepsView.Chosen) -> None:
         await self.action_tab("timeline")
         tl = self.query_one(Timeline)
@@ -439,6 +446,8 @@ class ViewerApp(App[None]):
             return StepsView(tr, id="steps-view")
         if tab == "flame":
             return FlameView(tr, id="flame-view")
+        if tab == "ranks":
+            return RanksView(tr, id="ranks-view")
         if tab == "diff" and self.diff_trace is not None:
             return DiffView(tr, self.diff_trace, id="diff-view")
         return None
@@ -461,6 +470,7 @@ class ViewerApp(App[None]):
         panes = tc.query(f"TabPane#{tab}")
         if not panes:
             why = {"diff": "no diff: compare two traces with `python -m viewer diff A.json B.json`",
+                   "ranks": "no ranks: open a job's rank traces (python -m viewer DIR, or several files)",
                    "warnings": "no warnings: the trace was read without a problem"}
             self.set_status(why.get(tab, f"no {tab} tab"))
             return
@@ -469,10 +479,12 @@ class ViewerApp(App[None]):
         # Focus something inside the new pane first: focus left on a hidden widget would switch back.
         targets: dict[str, str | type[Widget]] = {"timeline": Timeline, "ops": "#ops-table", "calltree": CallTreeView,
                                                   "memory": MemoryView, "steps": StepsView, "flame": FlameView,
-                   "diff": "#diff-table", "warnings": "#warnings-scroll"}
+                   "diff": "#diff-table", "warnings": "#warnings-scroll", "ranks": RanksView}
         found = pane.query(targets[tab])
         if tab == "steps" and pane.query("#steps-table"):
             found = pane.query("#steps-table")
+        if tab == "ranks" and pane.query("#ranks-table"):
+            found = pane.query("#ranks-table")
         if found:
             found.first().focus()
         tc.active = tab

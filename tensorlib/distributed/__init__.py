@@ -8,8 +8,10 @@ set; MASTER_ADDR/MASTER_PORT play no part, since MPI wires the ranks itself.
 Every collective is a dispatched op named as torch's profiler names it (``c10d::allreduce_``, ...), so the
 profiler sees the call; its execution (on the group's worker thread; a synchronous call with nothing queued
 on the caller's) is a ``mpi:all_reduce``-style range
-with Kineto's communication arguments (see _pg.py). CPU tensors only: the NCCL backend for CUDA tensors
-is refused at `init_process_group` with a clear message, never emulated.
+with Kineto's communication arguments (see _pg.py). The MPI backend holds CPU tensors; the NCCL backend
+(``init_process_group("nccl")``, CuPy's cupy.cuda.nccl) holds CUDA tensors and runs each collective on the
+tensor's current stream (see _nccl.py: the job is still launched by MPI, whose world carries NCCL's unique
+id). Object collectives of an NCCL group travel through its MPI communicator (they are host data).
 
 `broadcast_object_list`, `all_gather_object`, `gather_object`, `scatter_object_list` pickle their
 objects, as torch's do: unpickling runs code chosen by the sending rank. The ranks of one job trust each
@@ -29,7 +31,8 @@ import numpy as np
 
 from .. import dispatch as _D
 from .._tensor import Tensor
-from . import _pg
+from . import _nccl, _pg
+from ._nccl import NcclProcessGroup
 from ._pg import DEFAULT_TIMEOUT, ProcessGroup, ReduceOp, Work
 
 __all__ = ["is_available", "is_initialized", "is_mpi_available", "is_nccl_available", "is_gloo_available",
@@ -53,7 +56,7 @@ def is_mpi_available() -> bool:
 
 
 def is_nccl_available() -> bool:
-    return False
+    return _nccl.nccl_module() is not None
 
 
 def is_gloo_available() -> bool:
@@ -131,25 +134,30 @@ def _group(g) -> ProcessGroup | None:
 
 def init_process_group(backend=None, init_method=None, timeout=None, world_size=-1, rank=-1, store=None,
                        group_name="", pg_options=None, device_id=None):
-    """Join MPI's world as the default group. backend: "mpi" or None (the same); "nccl" and "gloo" are
-    refused, saying what to use."""
+    """Join MPI's world as the default group. backend: "mpi" or None (the same): CPU tensors; "nccl": CUDA
+    tensors on NCCL (the unique id travels through MPI's world); "gloo" is refused, saying what to use."""
     if _W.pg is not None:
         raise ValueError("trying to initialize the default process group twice!")
     name = "mpi" if backend is None else Backend(backend)
-    if name in ("nccl", "gloo"):
+    if name == "gloo":
         raise RuntimeError(
-            f"tensorlib.distributed has no {name.upper()} backend (its NCCL backend for CUDA tensors is not built "
-            f"yet); use init_process_group('mpi') with CPU tensors, launched with `mpiexec -n N python script.py`")
-    if name != "mpi":
+            "tensorlib.distributed has no GLOO backend; use init_process_group('mpi') with CPU tensors or "
+            "init_process_group('nccl') with CUDA tensors, launched with `mpiexec -n N python script.py`")
+    if name == "nccl" and not is_nccl_available():
+        raise RuntimeError("Distributed package doesn't have NCCL built in. For tensorlib: install CuPy with its "
+                           "NCCL library (pip install cupy-cuda12x nvidia-nccl-cu12); or use init_process_group('mpi') "
+                           "with CPU tensors")
+    if name not in ("mpi", "nccl"):
         raise ValueError(f"Invalid backend: '{backend}'")
     if init_method not in (None, "env://"):
         raise ValueError(f"init_method={init_method!r}: the MPI backend forms its group through MPI's launcher; pass "
                          f"init_method=None or 'env://' and launch with `mpiexec -n N`")
     if store is not None:
-        raise ValueError("store: the MPI backend does not use a rendezvous store; pass store=None")
+        raise ValueError(f"store: the {name.upper()} backend does not use a rendezvous store (MPI's launcher wires the "
+                         f"ranks); pass store=None")
     if pg_options is not None:
-        raise ValueError("pg_options: the MPI backend has no options; pass pg_options=None")
-    if device_id is not None:
+        raise ValueError(f"pg_options: the {name.upper()} backend has no options; pass pg_options=None")
+    if device_id is not None and name == "mpi":
         raise ValueError("device_id: the MPI backend holds CPU tensors only; pass device_id=None")
     if timeout is not None and not isinstance(timeout, timedelta):
         raise TypeError(f"Expected timeout argument to be of typedatetime.timedelta, got {type(timeout)}")
@@ -172,9 +180,18 @@ def init_process_group(backend=None, init_method=None, timeout=None, world_size=
                              f"`mpiexec -n {os.environ.get('WORLD_SIZE', 'N')} python script.py`")
     _abort_on_uncaught_exception()
     dup = comm.Dup()
-    _W.pg = ProcessGroup(dup, "mpi", "0", "default_pg", range(n), timeout or DEFAULT_TIMEOUT)
+    if name == "nccl":
+        _W.pg = NcclProcessGroup(dup, "0", "default_pg", range(n), timeout or DEFAULT_TIMEOUT)
+    else:
+        _W.pg = ProcessGroup(dup, "mpi", "0", "default_pg", range(n), timeout or DEFAULT_TIMEOUT)
     _W.groups = [_W.pg]
     _W.group_count = 1
+    if device_id is not None:
+        from .._device import to_device
+        d = to_device(device_id) if not isinstance(device_id, int) else None
+        if d is not None and d.type != "cuda":
+            raise ValueError(f"device_id={device_id!r}: the NCCL backend needs a CUDA device")
+        _W.pg.nccl_comm(device_id if d is None else (d.index or 0))
 
 
 def _abort_on_uncaught_exception():
@@ -220,8 +237,8 @@ def new_group(ranks=None, timeout=None, backend=None, pg_options=None, use_local
     """A group of the given global ranks (every rank of the world must call it, as in torch); on a rank
     outside it, GroupMember.NON_GROUP_MEMBER."""
     world = _default()
-    if backend not in (None, "mpi", Backend.MPI):
-        raise ValueError(f"new_group(backend={backend!r}): this job's backend is 'mpi'")
+    if backend is not None and Backend(backend) != world.backend:
+        raise ValueError(f"new_group(backend={backend!r}): this job's backend is {world.backend!r}")
     if use_local_synchronization:
         raise ValueError("use_local_synchronization=True: MPI creates a communicator collectively over the whole "
                          "world; call new_group on every rank with use_local_synchronization=False")
@@ -246,8 +263,9 @@ def new_group(ranks=None, timeout=None, backend=None, pg_options=None, use_local
     if comm == MPI.COMM_NULL:
         return GroupMember.NON_GROUP_MEMBER
     _W.group_count = getattr(_W, "group_count", 1) + 1
-    pg = ProcessGroup(comm, "mpi", str(_W.group_count - 1), group_desc or "undefined", ranks,
-                      timeout or world.timeout)
+    cls = NcclProcessGroup if world.backend == "nccl" else None
+    args = (str(_W.group_count - 1), group_desc or "undefined", ranks, timeout or world.timeout)
+    pg = cls(comm, *args) if cls is not None else ProcessGroup(comm, "mpi", *args)
     _W.groups.append(pg)
     return pg
 
@@ -290,22 +308,26 @@ def get_global_rank(group, group_rank: int) -> int:
 
 # -- argument checks -----------------------------------------------------------------------------------
 
-def _tensor(t, what="tensor"):
+def _tensor(t, what="tensor", pg=None):
     if not isinstance(t, Tensor):
         raise TypeError(f"Invalid function argument. Expected parameter `{what}` of type torch.Tensor\n"
                         f"             but got {type(t)} instead.")
-    if t.is_cuda:
+    nccl = pg is not None and pg.backend == "nccl"
+    if not t.is_cuda:
+        if nccl:
+            raise RuntimeError("No backend type associated with device type cpu")
+    elif not nccl:
         raise RuntimeError("CUDA tensor detected and the MPI used doesn't have CUDA-aware MPI support")
     if not t.is_contiguous():
         raise RuntimeError("Tensors must be contiguous")
     return t._data
 
 
-def _tensor_list(ts, what):
+def _tensor_list(ts, what, pg=None):
     if not isinstance(ts, (list, tuple)) or not all(isinstance(t, Tensor) for t in ts):
         raise TypeError(f"Invalid function argument. Expected parameter `{what}` of type List[torch.Tensor]\n"
                         f"             but got {type(ts)} instead.")
-    return [_tensor(t, what) for t in ts]
+    return [_tensor(t, what, pg) for t in ts]
 
 
 def _root(pg, src, group_src, name):
@@ -359,8 +381,9 @@ def _run(opname, pg, title, fn, args, tensors, result=None, inline=False):
 
 
 def _comm_args(name, in_n, out_n, dt, in_split="[]", out_split="[]"):
-    return {"Collective name": name, "In msg nelems": int(in_n), "Out msg nelems": int(out_n),
-            "dtype": _pg.scalar_name(dt), "In split size": in_split, "Out split size": out_split}
+    """Kineto's per-call communication args, as a tuple: the dict is built when the records are read
+    (ProcessGroup._comm_args), not on every call."""
+    return (name, in_n, out_n, dt, in_split, out_split)
 
 
 def _warn_non_member(name):
@@ -371,17 +394,19 @@ def _warn_non_member(name):
 
 def all_reduce(tensor, op=ReduceOp.SUM, group=None, async_op=False):
     pg = _group(group)
-    a = _tensor(tensor)
+    a = _tensor(tensor, "tensor", pg)
     if pg is None:
         return _warn_non_member("all_reduce")
+    if pg.backend == "nccl":
+        return _nc_all_reduce(pg, tensor, a, op, async_op)
     mop, wdt, avg = _pg.mpi_op(op, a.dtype)
 
     def fn():
         pg.check("all_reduce", a.dtype, a.size)
-        from mpi4py import MPI
-        w = _pg.as_work(a, wdt)
-        pg.comm.Allreduce(MPI.IN_PLACE, w.reshape(-1), op=mop)
-        _pg.back(a, w, pg.size() if avg else 0)
+        w = a if a.dtype == wdt else _pg.as_work(a, wdt)
+        pg.comm.Allreduce(_pg.IN_PLACE(), w.reshape(-1), op=mop)
+        if w is not a or avg:
+            _pg.back(a, w, pg.size() if avg else 0)
     work = _run("c10d::allreduce_", pg, "mpi:all_reduce", fn, _comm_args("allreduce", a.size, a.size, a.dtype),
                 (tensor,), [tensor], inline=not async_op)
     _D.bump_version(tensor)
@@ -390,10 +415,12 @@ def all_reduce(tensor, op=ReduceOp.SUM, group=None, async_op=False):
 
 def broadcast(tensor, src=None, group=None, async_op=False, group_src=None):
     pg = _group(group)
-    a = _tensor(tensor)
+    a = _tensor(tensor, "tensor", pg)
     if pg is None:
         return _warn_non_member("broadcast")
     root = _root(pg, src, group_src, "src")
+    if pg.backend == "nccl":
+        return _nc_broadcast(pg, tensor, a, root, async_op)
 
     def fn():
         pg.check("broadcast", a.dtype, a.size, root)
@@ -406,10 +433,12 @@ def broadcast(tensor, src=None, group=None, async_op=False, group_src=None):
 
 def reduce(tensor, dst=None, op=ReduceOp.SUM, group=None, async_op=False, group_dst=None):
     pg = _group(group)
-    a = _tensor(tensor)
+    a = _tensor(tensor, "tensor", pg)
     if pg is None:
         return _warn_non_member("reduce")
     root = _root(pg, dst, group_dst, "dst")
+    if pg.backend == "nccl":
+        return _nc_reduce(pg, tensor, a, root, op, async_op)
     mop, wdt, avg = _pg.mpi_op(op, a.dtype)
 
     def fn():
@@ -435,13 +464,15 @@ def _same(arrays, a, name):
 
 def all_gather(tensor_list, tensor, group=None, async_op=False):
     pg = _group(group)
-    outs = _tensor_list(tensor_list, "tensor_list")
-    a = _tensor(tensor)
+    outs = _tensor_list(tensor_list, "tensor_list", pg)
+    a = _tensor(tensor, "tensor", pg)
     if pg is None:
         return _warn_non_member("all_gather")
     if len(outs) != pg.size():
         raise RuntimeError("All gather: number of output tensors should equal to the world size")
     _same(outs, a, "all_gather")
+    if pg.backend == "nccl":
+        return _nc_all_gather(pg, tensor_list, outs, tensor, a, async_op)
 
     def fn():
         pg.check("all_gather", a.dtype, a.size)
@@ -459,14 +490,16 @@ def all_gather(tensor_list, tensor, group=None, async_op=False):
 
 def all_gather_into_tensor(output_tensor, input_tensor, group=None, async_op=False):
     pg = _group(group)
-    o = _tensor(output_tensor, "output_tensor")
-    a = _tensor(input_tensor, "input_tensor")
+    o = _tensor(output_tensor, "output_tensor", pg)
+    a = _tensor(input_tensor, "input_tensor", pg)
     if pg is None:
         return _warn_non_member("all_gather_into_tensor")
     if o.dtype != a.dtype:
         raise TypeError("output tensor must have the same type as input tensor")
     if o.size != a.size * pg.size():
         raise ValueError("output tensor size must be equal to world_size times input tensor size")
+    if pg.backend == "nccl":
+        return _nc_all_gather_base(pg, output_tensor, o, input_tensor, a, async_op)
 
     def fn():
         pg.check("all_gather", a.dtype, a.size)
@@ -495,14 +528,19 @@ def _reduce_scatter_into(pg, out, inp, op):
 
 def reduce_scatter(output, input_list, op=ReduceOp.SUM, group=None, async_op=False):
     pg = _group(group)
-    o = _tensor(output, "output")
-    ins = _tensor_list(input_list, "input_list")
+    o = _tensor(output, "output", pg)
+    ins = _tensor_list(input_list, "input_list", pg)
     if pg is None:
         return _warn_non_member("reduce_scatter")
     if len(ins) != pg.size():
         raise ValueError(f"reduce_scatter: input_list holds {len(ins)} tensors; it needs one per rank of the group "
                          f"({pg.size()})")
     _same(ins, o, "reduce_scatter")
+    if pg.backend == "nccl":
+        with _cp().cuda.Device(_dev(o)):
+            flat = _cp().concatenate([x.reshape(-1) for x in ins])
+        return _nc_reduce_scatter(pg, "c10d::reduce_scatter_", "reduce_scatter", output, o, (output,), flat, op,
+                                  async_op)
     flat = np.concatenate([x.reshape(-1) for x in ins])
     work = _run("c10d::reduce_scatter_", pg, "mpi:reduce_scatter", _reduce_scatter_into(pg, o, flat, op),
                 _comm_args("reduce_scatter", flat.size, o.size, o.dtype), (output,), [output], inline=not async_op)
@@ -512,14 +550,17 @@ def reduce_scatter(output, input_list, op=ReduceOp.SUM, group=None, async_op=Fal
 
 def reduce_scatter_tensor(output, input, op=ReduceOp.SUM, group=None, async_op=False):
     pg = _group(group)
-    o = _tensor(output, "output")
-    a = _tensor(input, "input")
+    o = _tensor(output, "output", pg)
+    a = _tensor(input, "input", pg)
     if pg is None:
         return _warn_non_member("reduce_scatter_tensor")
     if o.dtype != a.dtype:
         raise TypeError("input tensor must be the same type as the output tensor.")
     if a.size != o.size * pg.size():
         raise ValueError("input tensor must be the same size as output size times world size")
+    if pg.backend == "nccl":
+        return _nc_reduce_scatter(pg, "c10d::_reduce_scatter_base_", "_reduce_scatter_base", output, o,
+                                  (output, input), a, op, async_op)
     work = _run("c10d::_reduce_scatter_base_", pg, "mpi:reduce_scatter", _reduce_scatter_into(pg, o, a, op),
                 _comm_args("_reduce_scatter_base", a.size, o.size, a.dtype), (output, input), [output],
                 inline=not async_op)
@@ -529,7 +570,7 @@ def reduce_scatter_tensor(output, input, op=ReduceOp.SUM, group=None, async_op=F
 
 def gather(tensor, gather_list=None, dst=None, group=None, async_op=False, group_dst=None):
     pg = _group(group)
-    a = _tensor(tensor)
+    a = _tensor(tensor, "tensor", pg)
     if pg is None:
         return _warn_non_member("gather")
     root = _root(pg, dst, group_dst, "dst")
@@ -537,12 +578,14 @@ def gather(tensor, gather_list=None, dst=None, group=None, async_op=False, group
     if me:
         if gather_list is None:
             raise ValueError("Argument ``gather_list`` must be specified on destination rank.")
-        outs = _tensor_list(gather_list, "gather_list")
+        outs = _tensor_list(gather_list, "gather_list", pg)
         if len(outs) != pg.size():
             raise RuntimeError("Gather: number of output tensors should equal to the world size")
         _same(outs, a, "gather")
     elif gather_list:
         raise ValueError("Argument ``gather_list`` must NOT be specified on non-destination ranks.")
+    if pg.backend == "nccl":
+        return _nc_gather(pg, tensor, a, gather_list, outs if me else None, root, async_op)
 
     def fn():
         pg.check("gather", a.dtype, a.size, root)
@@ -561,7 +604,7 @@ def gather(tensor, gather_list=None, dst=None, group=None, async_op=False, group
 
 def scatter(tensor, scatter_list=None, src=None, group=None, async_op=False, group_src=None):
     pg = _group(group)
-    a = _tensor(tensor)
+    a = _tensor(tensor, "tensor", pg)
     if pg is None:
         return _warn_non_member("scatter")
     root = _root(pg, src, group_src, "src")
@@ -569,13 +612,17 @@ def scatter(tensor, scatter_list=None, src=None, group=None, async_op=False, gro
     if me:
         if scatter_list is None:
             raise ValueError("Argument ``scatter_list`` must be specified on source rank.")
-        ins = _tensor_list(scatter_list, "scatter_list")
+        ins = _tensor_list(scatter_list, "scatter_list", pg)
         if len(ins) != pg.size():
             raise RuntimeError("Scatter: number of input tensors should equal to the world size")
         _same(ins, a, "scatter")
+        if pg.backend == "nccl":
+            return _nc_scatter(pg, tensor, a, ins, root, async_op)
         flat = np.concatenate([_pg.raw(x) for x in ins])
     elif scatter_list:
         raise ValueError("Argument ``scatter_list`` must NOT be specified on non-source ranks.")
+    elif pg.backend == "nccl":
+        return _nc_scatter(pg, tensor, a, None, root, async_op)
     else:
         flat = None
 
@@ -590,8 +637,8 @@ def scatter(tensor, scatter_list=None, src=None, group=None, async_op=False, gro
 
 def all_to_all_single(output, input, output_split_sizes=None, input_split_sizes=None, group=None, async_op=False):
     pg = _group(group)
-    o = _tensor(output, "output")
-    a = _tensor(input, "input")
+    o = _tensor(output, "output", pg)
+    a = _tensor(input, "input", pg)
     if pg is None:
         return _warn_non_member("all_to_all_single")
     if o.dtype != a.dtype:
@@ -613,6 +660,8 @@ def all_to_all_single(output, input, output_split_sizes=None, input_split_sizes=
     sc = counts(input_split_sizes, a, row_a, "input")
     rc = counts(output_split_sizes, o, row_o, "output")
     isz = a.itemsize
+    if pg.backend == "nccl":
+        return _nc_all_to_all(pg, output, o, input, a, sc, rc, input_split_sizes, output_split_sizes, async_op)
 
     def fn():
         pg.check("all_to_all", a.dtype, -1)
@@ -631,12 +680,211 @@ def barrier(group=None, async_op=False, device_ids=None):
     pg = _group(group)
     if pg is None:
         return _warn_non_member("barrier")
+    if pg.backend == "nccl":
+        cp = _cp()
+        one = _u8(cp.ones(1, cp.float32))
+        w = _nc_all_reduce(pg, one, one._data, ReduceOp.SUM, True, "c10d::barrier", "nccl:barrier")
+        if not async_op:
+            w.synchronize()       # torch's NCCL barrier blocks the host until the device has run it
+            return None
+        return w
 
     def fn():
         pg.check("barrier", np.uint8, 0)
         pg.comm.Barrier()
     work = _run("c10d::barrier", pg, "mpi:barrier", fn, _comm_args("barrier", 0, 0, np.uint8), (), inline=not async_op)
     return _done(work, async_op)
+
+
+# -- the NCCL backend (CUDA tensors; see _nccl.py) ------------------------------------------------------
+
+def _cp():
+    from .._device import cupy
+    return cupy()
+
+
+def _dev(a) -> int:
+    return int(a.device.id)
+
+
+def _nc_all_reduce(pg, tensor, a, op, async_op, opname="c10d::allreduce_", title="nccl:all_reduce"):
+    nccl = _nccl.nccl_module()
+    code, _ = _nccl.nccl_dtype(nccl, a.dtype)
+    rop = _nccl.nccl_op(nccl, op, a.dtype)
+    coll = "barrier" if opname == "c10d::barrier" else "all_reduce"
+
+    def fn(comm, stream):
+        pg.check(coll, a.dtype, a.size)
+        comm.allReduce(a.data.ptr, a.data.ptr, a.size, code, rop, stream)
+    work = _nccl.run(_OPS[opname], pg, title, _dev(a), fn, _comm_args(coll.replace("_", ""), a.size, a.size,
+                                                                        a.dtype),
+                     (tensor,) if opname != "c10d::barrier" else (), [tensor])
+    _D.bump_version(tensor)
+    return _done(work, async_op)
+
+
+def _nc_broadcast(pg, tensor, a, root, async_op):
+    code, _ = _nccl.nccl_dtype(_nccl.nccl_module(), a.dtype)
+
+    def fn(comm, stream):
+        pg.check("broadcast", a.dtype, a.size, root)
+        comm.broadcast(a.data.ptr, a.data.ptr, a.size, code, root, stream)
+    work = _nccl.run(_OPS["c10d::broadcast_"], pg, "nccl:broadcast", _dev(a), fn,
+                     _comm_args("broadcast", a.size, a.size, a.dtype), (tensor,), [tensor])
+    _D.bump_version(tensor)
+    return _done(work, async_op)
+
+
+def _nc_reduce(pg, tensor, a, root, op, async_op):
+    nccl = _nccl.nccl_module()
+    code, _ = _nccl.nccl_dtype(nccl, a.dtype)
+    rop = _nccl.nccl_op(nccl, op, a.dtype)
+
+    def fn(comm, stream):
+        pg.check("reduce", a.dtype, a.size, root)
+        comm.reduce(a.data.ptr, a.data.ptr, a.size, code, rop, root, stream)
+    work = _nccl.run(_OPS["c10d::reduce_"], pg, "nccl:reduce", _dev(a), fn, _comm_args("reduce", a.size, a.size,
+                                                                                     a.dtype), (tensor,), [tensor])
+    _D.bump_version(tensor)
+    return _done(work, async_op)
+
+
+def _nc_all_gather(pg, tensor_list, outs, tensor, a, async_op):
+    code, _ = _nccl.nccl_dtype(_nccl.nccl_module(), a.dtype)
+    n = pg.size()
+
+    def fn(comm, stream):
+        pg.check("all_gather", a.dtype, a.size)
+        flat = _cp().empty((n, a.size), a.dtype)
+        comm.allGather(a.data.ptr, flat.data.ptr, a.size, code, stream)
+        for o, row in zip(outs, flat):
+            o.reshape(-1)[...] = row
+    work = _nccl.run(_OPS["c10d::allgather_"], pg, "nccl:all_gather", _dev(a), fn,
+                     _comm_args("allgather", a.size, a.size * n, a.dtype), (tensor,), list(tensor_list))
+    for t in tensor_list:
+        _D.bump_version(t)
+    return _done(work, async_op)
+
+
+def _nc_all_gather_base(pg, output_tensor, o, input_tensor, a, async_op):
+    code, _ = _nccl.nccl_dtype(_nccl.nccl_module(), a.dtype)
+
+    def fn(comm, stream):
+        pg.check("all_gather", a.dtype, a.size)
+        comm.allGather(a.data.ptr, o.data.ptr, a.size, code, stream)
+    work = _nccl.run(_OPS["c10d::_allgather_base_"], pg, "nccl:_allgather_base", _dev(a), fn,
+                     _comm_args("_allgather_base", a.size, o.size, a.dtype), (output_tensor, input_tensor),
+                     [output_tensor])
+    _D.bump_version(output_tensor)
+    return _done(work, async_op)
+
+
+def _nc_reduce_scatter(pg, opname, name, output, o, tensors, flat, op, async_op):
+    nccl = _nccl.nccl_module()
+    code, _ = _nccl.nccl_dtype(nccl, o.dtype)
+    rop = _nccl.nccl_op(nccl, op, o.dtype)
+
+    def fn(comm, stream):
+        pg.check("reduce_scatter", o.dtype, o.size)
+        comm.reduceScatter(flat.data.ptr, o.data.ptr, o.size, code, rop, stream)
+    work = _nccl.run(_OPS[opname], pg, f"nccl:{name}", _dev(o), fn, _comm_args(name, flat.size, o.size, o.dtype),
+                     tensors, [output])
+    _D.bump_version(output)
+    return _done(work, async_op)
+
+
+def _nc_gather(pg, tensor, a, gather_list, outs, root, async_op):
+    """torch's NCCL gather: the root receives from every rank in one NCCL group."""
+    code, _ = _nccl.nccl_dtype(_nccl.nccl_module(), a.dtype)
+    me = pg.rank() == root
+
+    def fn(comm, stream):
+        pg.check("gather", a.dtype, a.size, root)
+
+        def exchange():
+            if not me:
+                comm.send(a.data.ptr, a.size, code, root, stream)
+                return
+            for r, o in enumerate(outs):
+                if r != root:
+                    comm.recv(o.data.ptr, a.size, code, r, stream)
+        _nccl.group(exchange)
+        if me:
+            outs[root].reshape(-1)[...] = a.reshape(-1)
+    work = _nccl.run(_OPS["c10d::gather_"], pg, "nccl:gather", _dev(a), fn,
+                     _comm_args("gather", a.size, a.size * pg.size(), a.dtype), (tensor,), list(gather_list or []))
+    for t in gather_list or []:
+        _D.bump_version(t)
+    return _done(work, async_op)
+
+
+def _nc_scatter(pg, tensor, a, ins, root, async_op):
+    """torch's NCCL scatter: the root sends every rank its block in one NCCL group."""
+    code, _ = _nccl.nccl_dtype(_nccl.nccl_module(), a.dtype)
+    me = pg.rank() == root
+
+    def fn(comm, stream):
+        pg.check("scatter", a.dtype, a.size, root)
+
+        def exchange():
+            if not me:
+                comm.recv(a.data.ptr, a.size, code, root, stream)
+                return
+            for r, x in enumerate(ins):
+                if r != root:
+                    comm.send(x.data.ptr, a.size, code, r, stream)
+        _nccl.group(exchange)
+        if me:
+            a.reshape(-1)[...] = ins[root].reshape(-1)
+    work = _nccl.run(_OPS["c10d::scatter_"], pg, "nccl:scatter", _dev(a), fn,
+                     _comm_args("scatter", a.size * pg.size(), a.size, a.dtype), (tensor,), [tensor])
+    _D.bump_version(tensor)
+    return _done(work, async_op)
+
+
+def _nc_all_to_all(pg, output, o, input, a, sc, rc, input_split_sizes, output_split_sizes, async_op):
+    """torch's NCCL all_to_all: a send and a receive per peer in one NCCL group."""
+    code, _ = _nccl.nccl_dtype(_nccl.nccl_module(), a.dtype)
+    isz = a.itemsize
+    s_off = np.cumsum([0] + sc[:-1]).tolist()
+    r_off = np.cumsum([0] + rc[:-1]).tolist()
+    me = pg.rank()
+
+    def fn(comm, stream):
+        pg.check("all_to_all", a.dtype, -1)
+
+        def exchange():
+            for r in range(pg.size()):
+                if r == me:
+                    continue
+                if sc[r]:
+                    comm.send(a.data.ptr + s_off[r] * isz, sc[r], code, r, stream)
+                if rc[r]:
+                    comm.recv(o.data.ptr + r_off[r] * isz, rc[r], code, r, stream)
+        _nccl.group(exchange)
+        if rc[me] != sc[me]:
+            raise RuntimeError(f"all_to_all_single: rank {pg.ranks[me]} sends itself {sc[me]} elements but expects "
+                               f"{rc[me]}")
+        o.reshape(-1)[r_off[me]:r_off[me] + rc[me]] = a.reshape(-1)[s_off[me]:s_off[me] + sc[me]]
+    work = _nccl.run(_OPS["c10d::alltoall_base_"], pg, "nccl:all_to_all", _dev(a), fn,
+                     _comm_args("all_to_allv", a.size, o.size, a.dtype, str(list(input_split_sizes or [])),
+                                str(list(output_split_sizes or []))), (output, input), [output])
+    _D.bump_version(output)
+    return _done(work, async_op)
+
+
+def _nc_p2p(pg, opname, title, tensor, a, peer, kind):
+    code, _ = _nccl.nccl_dtype(_nccl.nccl_module(), a.dtype)
+
+    def fn(comm, stream):
+        if kind == "send":
+            comm.send(a.data.ptr, a.size, code, peer, stream)
+        else:
+            comm.recv(a.data.ptr, a.size, code, peer, stream)
+    work = _nccl.run(_OPS[opname], pg, title, _dev(a), fn, _comm_args(kind, a.size, a.size, a.dtype), (tensor,),
+                     [tensor])
+    work._source = peer
+    return work
 
 
 # -- point to point ------------------------------------------------------------------------------------
@@ -673,22 +921,30 @@ def _p2p(opname, title, pg, tensor, post, args):
 
 def isend(tensor, dst=None, group=None, tag=0, group_dst=None):
     pg = _group(group)
-    a = _tensor(tensor)
+    a = _tensor(tensor, "tensor", pg)
     if pg is None:
         return _warn_non_member("isend")
     peer = _peer(pg, dst, group_dst, "dst")
     if peer == pg.rank():
         raise ValueError("Invalid destination rank: destination rank should not be the same as the rank of the "
                          "current process.")
+    if pg.backend == "nccl":
+        return _nc_p2p(pg, "c10d::send", "nccl:send", tensor, a, peer, "send")
     return _p2p("c10d::send", "mpi:send", pg, tensor, lambda: pg.comm.Isend(_pg.raw(a), dest=peer, tag=tag),
                 _comm_args("send", a.size, a.size, a.dtype))
 
 
 def irecv(tensor, src=None, group=None, tag=0, group_src=None):
     pg = _group(group)
-    a = _tensor(tensor)
+    a = _tensor(tensor, "tensor", pg)
     if pg is None:
         return _warn_non_member("irecv")
+    if pg.backend == "nccl":
+        if src is None and group_src is None:
+            raise RuntimeError("ProcessGroupNCCL does not support recvAnysource")
+        work = _nc_p2p(pg, "c10d::recv_", "nccl:recv", tensor, a, _peer(pg, src, group_src, "src"), "recv")
+        _D.bump_version(tensor)
+        return work
     from mpi4py import MPI
     peer = MPI.ANY_SOURCE if src is None and group_src is None else _peer(pg, src, group_src, "src")
     work = _p2p("c10d::recv_", "mpi:recv", pg, tensor, lambda: pg.comm.Irecv(_pg.raw(a), source=peer, tag=tag),
@@ -739,6 +995,9 @@ def all_gather_object(object_list, obj, group=None):
     if len(object_list) != pg.size():
         raise ValueError(f"all_gather_object: object_list holds {len(object_list)} entries; it needs one per rank "
                          f"of the group ({pg.size()})")
+    if pg.backend == "nccl":
+        object_list[:] = pg.comm.allgather(obj)
+        return None
     data = _to_bytes(obj)
     n = pg.size()
     size = _u8(np.array([data.size], np.int64))
@@ -771,10 +1030,15 @@ def broadcast_object_list(object_list, src=None, group=None, device=None, group_
     pg = _group(group)
     if pg is None:
         return _warn_non_member("broadcast_object_list")
-    if device is not None and str(device) != "cpu":
+    if device is not None and str(device) != "cpu" and pg.backend != "nccl":
         raise RuntimeError("CUDA tensor detected and the MPI used doesn't have CUDA-aware MPI support")
     root = _root(pg, src, group_src, "src")
     me = pg.rank() == root
+    if pg.backend == "nccl":
+        got = pg.comm.bcast(list(object_list) if me else None, root=root)
+        if not me:
+            object_list[:] = got
+        return None
     blobs = [_to_bytes(o) for o in object_list] if me else []
     sizes = _u8(np.array([b.size for b in blobs] if me else [0] * len(object_list), np.int64))
     broadcast(sizes, group=group, group_src=root)
@@ -809,11 +1073,12 @@ def trace_info():
     if pg is None:
         return None
     return {"backend": pg.backend, "rank": pg.ranks[pg.rank()], "world_size": pg.size(), "pg_count": len(_W.groups),
-            "pg_config": [{"pg_name": g.group_name, "pg_desc": g.group_desc, "backend_config": "cpu:mpi",
+            "pg_config": [{"pg_name": g.group_name, "pg_desc": g.group_desc,
+                           "backend_config": "cuda:nccl" if g.backend == "nccl" else "cpu:mpi",
                            "pg_size": g.size(), "ranks": list(g.ranks)} for g in _W.groups]}
 
 
 def collective_records():
     """For instruments: the collectives run on the groups' workers, newest last (at most 65,536), each with
     Kineto's communication args (profiler/chrome.py writes them as ``record_param_comms`` events)."""
-    return _pg.RECORDS
+    return _pg.records()

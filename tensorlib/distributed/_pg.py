@@ -21,6 +21,7 @@ from __future__ import annotations
 import collections
 import enum
 import queue
+import struct
 import threading
 import time
 from datetime import timedelta
@@ -32,12 +33,20 @@ from .. import _dtype
 
 DEFAULT_TIMEOUT = timedelta(minutes=30)          # torch's default_pg_timeout
 
-# (thread id, t0_ns, t1_ns, profiling title, Kineto's comm args): read by profiler/chrome.py
+# (thread id, t0_ns, t1_ns, profiling title, (group, seq, per-call args)): Kineto's comm args are built from the
+# last item only when read (`records`, for profiler/chrome.py), not on every collective
 RECORDS: collections.deque = collections.deque(maxlen=1 << 16)
+
+
+def records() -> list:
+    """RECORDS as (thread id, t0_ns, t1_ns, title, Kineto's communication args dict), oldest first."""
+    return [(tid, t0, t1, title, pg._comm_args(seq, args)) for tid, t0, t1, title, (pg, seq, args) in list(RECORDS)]
 
 _DTYPES = [np.dtype(d) for d in ("?", "u1", "i1", "i2", "i4", "i8", "f2", "f4", "f8")]
 _COLLECTIVES = ["all_reduce", "broadcast", "reduce", "all_gather", "reduce_scatter", "gather", "scatter",
                 "all_to_all", "barrier"]
+_COLL_INDEX = {c: i for i, c in enumerate(_COLLECTIVES)}
+_DESC = struct.Struct("=4q")          # a collective's descriptor: collective, dtype code, element count, root
 
 
 class ReduceOp:
@@ -74,26 +83,58 @@ class ReduceOp:
         raise TypeError(f"op must be a torch.distributed.ReduceOp (e.g. ReduceOp.SUM), got {op!r}")
 
 
+_CODES: dict = {}
+_NAMES: dict = {}
+
+
 def dtype_code(dt) -> int:
-    try:
-        return _DTYPES.index(np.dtype(dt))
-    except ValueError:
-        return len(_DTYPES)
+    c = _CODES.get(dt)
+    if c is None:
+        try:
+            c = _DTYPES.index(np.dtype(dt))
+        except ValueError:
+            c = len(_DTYPES)
+        _CODES[dt] = c
+    return c
 
 
 def scalar_name(dt) -> str:
     """Kineto's ``dtype`` argument: the ScalarType name (Float, Long, ...)."""
-    return _dtype.scalar_name(_dtype.from_np(np.dtype(dt)))
+    n = _NAMES.get(dt)
+    if n is None:
+        n = _NAMES[dt] = _dtype.scalar_name(_dtype.from_np(np.dtype(dt)))
+    return n
+
+
+class _Completed:
+    """The `_done` of a Work that finished before anyone could wait for it (a synchronous call run on the
+    caller's thread): a threading.Event's interface without building one (a Condition and a lock per call)."""
+    __slots__ = ()
+
+    @staticmethod
+    def is_set():
+        return True
+
+    @staticmethod
+    def wait(timeout=None):
+        return True
+
+    @staticmethod
+    def set():
+        return None
+
+
+_COMPLETED = _Completed()
 
 
 class Work:
     """torch.distributed.Work: what an `async_op=True` call returns; `wait()` blocks until the collective
     has run (raising its error, if it failed), `is_completed()` asks without blocking."""
 
-    def __init__(self, title, timeout, result=None, ranks=()):
+    def __init__(self, title, timeout, result=None, ranks=(), done=False):
         self._title = title
         self._timeout = timeout
-        self._done = threading.Event()
+        self._done = _COMPLETED if done else threading.Event()
         self._exc = None
         self._result = result if result is not None else []
         self._ranks = ranks
@@ -125,6 +166,10 @@ class Work:
         return self._result
 
     def wait(self, timeout=None) -> bool:
+        if self._done is _COMPLETED:          # ran on the caller's thread: nothing to wait for
+            if self._exc is not None:
+                raise self._exc
+            return True
         if self._request is not None and not self._done.is_set():
             from mpi4py import MPI
             st = MPI.Status()
@@ -161,6 +206,9 @@ class ProcessGroup:
         self._rank = comm.Get_rank()
         self._size = comm.Get_size()
         self._seq = 0
+        self._args_head = {"Rank": self.ranks[self._rank]}       # Kineto's comm args: per group, built once
+        self._args_tail = {"Group size": self._size, "Process Group Name": name, "Process Group Description": desc,
+                           "Process Group Ranks": str(self.ranks)}
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
         self._lock = threading.Lock()      # held while a collective runs, on the worker or inline
         self._count_lock = threading.Lock()
@@ -200,21 +248,33 @@ class ProcessGroup:
         RECORDS.append((threading.get_native_id(), t0, time.perf_counter_ns(), title, args))
         work._finish(exc)
 
+    def _comm_args(self, seq, args):
+        """Kineto's communication args of call number `seq`, whose own args are `args`: a dict, or the tuple
+        (collective name, in nelems, out nelems, dtype, in split, out split) that __init__'s _comm_args makes."""
+        d = self._args_head.copy()
+        if isinstance(args, tuple):
+            name, in_n, out_n, dt, in_split, out_split = args
+            args = {"Collective name": name, "In msg nelems": int(in_n), "Out msg nelems": int(out_n),
+                    "dtype": scalar_name(dt), "In split size": in_split, "Out split size": out_split}
+        d.update(args)
+        d.update(self._args_tail)
+        d["Seq"] = seq
+        return d
+
     def enqueue(self, title, fn, args, result=None, inline=False) -> Work:
         """Queue `fn` for the worker; or, with inline=True (a synchronous call), nothing queued and the
         default timeout, run it on the caller's thread at once: waking the worker and waiting for it costs
         milliseconds on a loaded machine, more than a megabyte's all-reduce. A group given its own timeout
         always goes through the worker, so that `Work.wait` can give up after it (an MPI call cannot)."""
-        work = Work(title, self.timeout, result, self.ranks)
         self._seq += 1
-        args = {"Rank": self.ranks[self._rank], **args, "Group size": self._size,
-                "Process Group Name": self.group_name, "Process Group Description": self.group_desc,
-                "Process Group Ranks": str(self.ranks), "Seq": self._seq}
+        args = (self, self._seq, args)
         if inline and self.timeout == DEFAULT_TIMEOUT:
             with self._lock:
                 if not self._pending:
+                    work = Work(title, self.timeout, result, self.ranks, done=True)
                     self._execute(work, title, fn, args)
                     return work
+        work = Work(title, self.timeout, result, self.ranks)
         with self._count_lock:
             self._pending += 1
         self._queue.put((work, title, fn, args))
@@ -231,9 +291,12 @@ class ProcessGroup:
         differs, raised on every rank alike (they all see the whole table). count -1: not compared."""
         if self._size == 1:
             return
-        mine = np.array([_COLLECTIVES.index(collective), dtype_code(dt), count, root], np.int64)
-        table = np.empty((self._size, 4), np.int64)
-        self.comm.Allgather(mine, table)
+        mine = _DESC.pack(_COLL_INDEX[collective], dtype_code(dt), count, root)
+        got = bytearray(32 * self._size)
+        self.comm.Allgather(mine, got)
+        if got == mine * self._size:         # the common case: every rank made the same call
+            return
+        table = np.frombuffer(bytes(got), np.int64).reshape(self._size, 4)
         ref = table[0]
         for r in range(1, self._size):
             row = table[r]
@@ -254,7 +317,19 @@ def _says(row) -> str:
 
 # -- reductions ----------------------------------------------------------------------------------------
 
+_MPI_OPS: dict = {}
+
+
 def mpi_op(op, dt):
+    """(MPI op, working dtype, average?) for ReduceOp `op` on arrays of dtype `dt` (cached per pair)."""
+    key = (op, dt)
+    r = _MPI_OPS.get(key)
+    if r is None:
+        r = _MPI_OPS[key] = _mpi_op(op, dt)
+    return r
+
+
+def _mpi_op(op, dt):
     """(MPI op, working dtype) for ReduceOp `op` on arrays of dtype `dt`. bool reduces as uint8 with the
     logical ops torch applies to bools; float16 reduces in float32 (MPI has no half type)."""
     from mpi4py import MPI
@@ -276,6 +351,17 @@ def mpi_op(op, dt):
     if op not in table:
         raise RuntimeError(f"ReduceOp.{op.name} is not supported for {scalar_name(dt)} tensors on the MPI backend")
     return table[op], work, op == ReduceOp.AVG
+
+
+_IN_PLACE: list = []
+
+
+def IN_PLACE():  # noqa: N802 - MPI's name
+    """mpi4py's MPI.IN_PLACE (the import looked up once, not per call)."""
+    if not _IN_PLACE:
+        from mpi4py import MPI
+        _IN_PLACE.append(MPI.IN_PLACE)
+    return _IN_PLACE[0]
 
 
 def as_work(a, work):

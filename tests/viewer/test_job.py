@@ -109,3 +109,54 @@ async def test_the_tui_opens_several_rank_traces(job):
         await wait_loaded(app, pilot)
         assert app.trace is not None and app.error is None
         assert {rank_of_pid(ln.pid) for ln in app.trace.lanes if isinstance(ln.pid, int)} == {0, 1}
+
+
+async def test_the_ranks_tab_shows_compute_and_wait_per_rank_and_the_straggler_at_80x24(job):
+    from textual.widgets import DataTable
+
+    from viewer.ranksview import RanksView
+
+    app = ViewerApp(str(job))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_loaded(app, pilot)
+        await pilot.press("r")
+        await pilot.pause()
+        view = app.query_one(RanksView)
+        table = app.query_one("#ranks-table", DataTable)
+        assert table.row_count == 4
+        rows = [[str(c) for c in table.get_row_at(k)] for k in range(4)]
+        # step, rank, step ms, compute ms, wait ms, bar, mark: rank 0 computed 600 µs and is the straggler
+        assert rows[0][:5] == ["ProfilerStep#0", "0", "1.000", "0.600", "0.398"] and rows[0][6] == "◀ slowest"
+        assert rows[1][:5] == ["ProfilerStep#0", "1", "1.000", "0.200", "0.798"] and rows[1][6] == ""
+        assert rows[0][5].count("█") == 10 and rows[1][5].count("░") == 13
+        assert "bold yellow" in str(table.get_row_at(0)[0].style) and not str(table.get_row_at(1)[0].style)
+        status = str(app.query_one("#ranks-status").render())
+        assert "2 ranks, 2 steps" in status and "rank 0 in 2 of 2 steps" in status
+        # usable at 80x24: every column fits on screen
+        assert sum(c.get_render_width(table) for c in table.columns.values()) <= 80
+        assert view.region.height > 4
+        # Enter: the chosen rank's step on the timeline
+        table.focus()
+        await pilot.press("down", "enter")
+        await pilot.pause()
+        tl = app.query_one("Timeline")
+        tr = app.trace
+        assert tr is not None and tr.names[tr.name_id[tl.selected]] == "ProfilerStep#0"
+        assert rank_of_pid(tr.lanes[int(tr.lane[tl.selected])].pid) == 1
+
+
+async def test_one_trace_has_no_ranks_tab_and_hostile_step_names_are_literal(tmp_path):
+    from viewer.ranksview import row_cells
+
+    one = tmp_path / "one.json"
+    one.write_text(json.dumps(_rank_trace(0, 10**18, 300.0)))
+    app = ViewerApp(str(one))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_loaded(app, pilot)
+        await pilot.press("r")
+        await pilot.pause()
+        assert not app.query("TabPane#ranks")
+        assert "no ranks" in str(app.query_one("#status").render())
+    cells = row_cells({"step": "ProfilerStep#\x1b[2J1", "rank": 0, "step_ns": 10, "compute_ns": 5, "comm_ns": 5,
+                       "slowest": False})
+    assert "\x1b" not in cells[0]

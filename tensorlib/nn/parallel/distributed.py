@@ -42,6 +42,16 @@ def _wrap(a):
     return t
 
 
+def _xp(a):
+    """NumPy for host arrays, CuPy (on the array's device) for CUDA ones."""
+    return np if type(a) is np.ndarray else _dispatch_cupy()
+
+
+def _dispatch_cupy():
+    from ..._device import cupy
+    return cupy()
+
+
 class _Bucket:
     __slots__ = ("params", "offsets", "flat", "pending", "work", "index")
 
@@ -49,7 +59,12 @@ class _Bucket:
         self.index = index
         self.params = params
         self.offsets = np.cumsum([0] + [p.numel() for p in params]).tolist()
-        self.flat = np.zeros(self.offsets[-1], dtype)
+        xp = _xp(params[0]._data)
+        if xp is np:
+            self.flat = np.zeros(self.offsets[-1], dtype)
+        else:
+            with xp.cuda.Device(params[0]._data.device.id):
+                self.flat = xp.zeros(self.offsets[-1], dtype)
         self.pending = len(params)
         self.work = None
 
@@ -90,11 +105,19 @@ class DistributedDataParallel(Module):
                              f"single-device/multiple-device GPU modules or CPU modules, but got device_ids "
                              f"{device_ids}, output_device {output_device}, and module parameters "
                              f"{ {p.device for p in params} }.")
-        if self.device_type != "cpu":
+        if self.device_type != "cpu" and pg.backend != "nccl":
             raise RuntimeError("CUDA tensor detected and the MPI used doesn't have CUDA-aware MPI support")
+        if self.device_type == "cpu" and pg.backend == "nccl":
+            raise RuntimeError("No backend type associated with device type cpu")
         self.module = module
-        self.device_ids = None
-        self.output_device = None
+        if self.device_type == "cuda":
+            dev = next(iter(params)).device
+            self.device_ids = [dev.index or 0] if device_ids is None else [int(getattr(d, "index", d) or 0)
+                                                                          for d in device_ids]
+            self.output_device = self.device_ids[0] if output_device is None else output_device
+        else:
+            self.device_ids = None
+            self.output_device = None
         self.dim = dim
         self.broadcast_buffers = broadcast_buffers
         self.find_unused_parameters = find_unused_parameters
@@ -140,7 +163,7 @@ class DistributedDataParallel(Module):
         for t in tensors:
             by_dtype.setdefault(t._data.dtype, []).append(t)
         for dt, ts in by_dtype.items():
-            flat = np.concatenate([t._data.reshape(-1) for t in ts]) if ts else np.empty(0, dt)
+            flat = _xp(ts[0]._data).concatenate([t._data.reshape(-1) for t in ts])
             dist.broadcast(_wrap(flat), src=self._pg.ranks[0], group=self.process_group)
             off = 0
             for t in ts:
@@ -242,8 +265,11 @@ class DistributedDataParallel(Module):
                 return
             self._launch_ready(force=True)
         if self.find_unused_parameters:
-            used = _wrap(self._used.copy())
+            xp = _xp(self._buckets[0].flat) if self._buckets else np
+            used = _wrap(xp.array(self._used))     # a copy: the reduction writes into it
             dist.all_reduce(used, group=self.process_group)
+            if xp is not np:
+                used = _wrap(used._data.get())
         for b in self._buckets:
             b.work.wait()
             for k, p in enumerate(b.params):

@@ -54,10 +54,28 @@ def _host_read(x):
 # ------------------------------------------------------------------------------------------------
 
 _owner_mem: dict = {}      # id(numpy buffer owner) -> cupy.cuda.MemoryPointer held while it lives
+_ptr_roots: dict = {}      # device address -> (weakref to the NumPy buffer owner, its MemoryPointer): what
+                           # a raw pointer (cupy.cuda.nccl's intptr_t buffers) stands for
 
 
-def _release(key):
+def _release(key, ptr=None):
     _owner_mem.pop(key, None)     # the MemoryPointer goes; its PooledMemory frees itself into the pool
+    _ptr_roots.pop(ptr, None)
+
+
+def buffer_at(ptr, nbytes):
+    """(NumPy byte view of [ptr, ptr + nbytes), device id) of the live allocation holding that range, or
+    None: what a library handed a raw device pointer (NCCL) reads and writes."""
+    for base, (ref, mp) in list(_ptr_roots.items()):
+        if base <= ptr and ptr + nbytes <= base + mp.mem.size:
+            root = ref()
+            if root is None:
+                continue
+            flat = root.reshape(-1, order="A") if root.flags.forc else None
+            if flat is None or ptr + nbytes > base + root.nbytes:
+                return None
+            return flat.view(numpy.uint8)[ptr - base:ptr - base + nbytes], mp.device_id
+    return None
 
 
 def _root(a):
@@ -77,7 +95,9 @@ def _memptr_for(a):
         mp = memory.alloc(root.nbytes)
         _sim.launch(root.nbytes)          # the kernel that wrote the new buffer
         _owner_mem[key] = mp
-        weakref.finalize(root, _release, key)
+        if mp.ptr:
+            _ptr_roots[mp.ptr] = (weakref.ref(root), mp)
+        weakref.finalize(root, _release, key, mp.ptr or None)
     return mp
 
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import itertools
 import threading
+import weakref
 
 import numpy
 
@@ -65,6 +66,7 @@ class Device:
 
 
 _stream_ptrs = itertools.count(0x5000_0000, 0x100)
+_streams: weakref.WeakValueDictionary = weakref.WeakValueDictionary()   # ptr -> live Stream (for nccl's intptr_t)
 _tls = threading.local()
 
 
@@ -77,6 +79,8 @@ class Stream:
     def __init__(self, null=False, non_blocking=False, ptr=None):
         self.ptr = 0 if null else next(_stream_ptrs)
         self.device_id = runtime.getDevice()
+        if self.ptr:
+            _streams[self.ptr] = self
 
     def __enter__(self):
         st = getattr(_tls, "stack", None)
