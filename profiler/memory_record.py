@@ -36,6 +36,14 @@ def root_array(d):
     return d
 
 
+def _is_input_memory(d, inputs):
+    """Whether the root array `d` is the memory one of `inputs` (arrays) lives in."""
+    for x in inputs:
+        if x is d or (type(x) is np.ndarray and x.base is not None and root_array(x) is d):
+            return True
+    return False
+
+
 class MemoryRecorder:
     """Collects (t, tid, device type, device id, ±bytes, address) records while active."""
 
@@ -62,27 +70,31 @@ class MemoryRecorder:
             self._listening = False
 
     # -- CPU --------------------------------------------------------------------------------------------
-    def record_outputs(self, outputs, input_ids):
+    def record_outputs(self, outputs, inputs, t):
+        """The op's outputs' new memory, at time `t` (ns, inside the op). `inputs`: the arrays of the op's
+        tensor inputs (an output living in one's memory is not new)."""
         outs = outputs if type(outputs) is tuple else (outputs,)
+        live = self.live
         for o in outs:
             if not isinstance(o, Tensor):
                 continue
             d = array_of(o)
             if type(d) is not np.ndarray:
                 continue
-            d = root_array(d)           # conv2d's output is a view of the temporary it was computed in
-            if d.base is not None:      # memory NumPy did not allocate (a memmap, a buffer): not the op's
-                continue
+            if d.base is not None:
+                d = root_array(d)           # conv2d's output is a view of the temporary it was computed in
+                if d.base is not None:      # memory NumPy did not allocate (a memmap, a buffer): not the op's
+                    continue
             key = id(d)
-            if key in input_ids or key in self.live:
+            if key in live or _is_input_memory(d, inputs):
                 continue
             n = d.nbytes
             if not n:
                 continue
             ref = weakref.ref(d, self._on_free)
-            self.live[key] = n
+            live[key] = n
             self._refs[id(ref)] = (ref, key, n)
-            self.records.append((time.perf_counter_ns(), threading.get_native_id(), CPU, 0, n, key))
+            self.records.append((t, threading.get_native_id(), CPU, 0, n, key))
 
     def _on_free(self, ref):
         """weakref callback when an array dies: a weakref.finalize would do the same at several times
