@@ -96,7 +96,7 @@ def in_loop(n, repeat):
             print(f"| {name}({label}) | {t:.3f} | +{t - base:.3f} | {t / base:.2f} |")
 
 
-def postprocess(sizes, repeat):
+def postprocess(sizes, repeat, torch_row=True):
     """Each size is recorded and post-processed `repeat` times and the fastest total is kept (with its
     parts), as for the in-loop cost: a shared machine only ever adds time. Every export goes to a new
     file, deleted after timing, so that replacing the previous run's file is not counted."""
@@ -132,6 +132,8 @@ def postprocess(sizes, repeat):
             gc.collect()
         total, ne, (a, b, c, d) = best_row
         print(f"| {ne} | {a:.3f}s | {b:.3f}s | {c:.3f}s | {d:.3f}s | {total:.3f}s | {total / ne * 1e6:.3f} |")
+    if not torch_row:
+        return
     try:
         import torch
     except ImportError:
@@ -189,7 +191,7 @@ def after_detailed(n_detailed, n_loop, repeat, post_size, post_repeat):
             best_t[k] = min(best_t[k], time.perf_counter() - t0)
     base, prof_t = best_t["none"] / n_loop * 1e6, best_t["default"] / n_loop * 1e6
     print(f"in-loop, default options: {base:.3f} -> {prof_t:.3f} µs/op, **+{prof_t - base:.3f} µs/op**")
-    postprocess([post_size], post_repeat)
+    postprocess([post_size], post_repeat, torch_row=False)
     del det
 
 

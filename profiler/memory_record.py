@@ -36,12 +36,10 @@ def root_array(d):
     return d
 
 
-def _is_input_memory(d, inputs):
-    """Whether the root array `d` is the memory one of `inputs` (arrays) lives in."""
-    for x in inputs:
-        if x is d or (type(x) is np.ndarray and x.base is not None and root_array(x) is d):
-            return True
-    return False
+ndarray = np.ndarray
+_wref = weakref.ref
+_pc = time.perf_counter_ns
+_native_id = threading.get_native_id
 
 
 class MemoryRecorder:
@@ -79,22 +77,29 @@ class MemoryRecorder:
             if not isinstance(o, Tensor):
                 continue
             d = array_of(o)
-            if type(d) is not np.ndarray:
+            if type(d) is not ndarray:
                 continue
             if d.base is not None:
                 d = root_array(d)           # conv2d's output is a view of the temporary it was computed in
                 if d.base is not None:      # memory NumPy did not allocate (a memmap, a buffer): not the op's
                     continue
             key = id(d)
-            if key in live or _is_input_memory(d, inputs):
+            if key in live:
+                continue
+            mine = False
+            for x in inputs:                # the root of one of the op's inputs: not new memory
+                if x is d or (x.base is not None and type(x) is ndarray and root_array(x) is d):
+                    mine = True
+                    break
+            if mine:
                 continue
             n = d.nbytes
             if not n:
                 continue
-            ref = weakref.ref(d, self._on_free)
+            ref = _wref(d, self._on_free)
             live[key] = n
             self._refs[id(ref)] = (ref, key, n)
-            self.records.append((t, threading.get_native_id(), CPU, 0, n, key))
+            self.records.append((t, _native_id(), CPU, 0, n, key))
 
     def _on_free(self, ref):
         """weakref callback when an array dies: a weakref.finalize would do the same at several times
@@ -105,7 +110,7 @@ class MemoryRecorder:
         _, key, n = ent
         self.live.pop(key, None)
         if self.active:
-            self.records.append((time.perf_counter_ns(), threading.get_native_id(), CPU, 0, -n, key))
+            self.records.append((_pc(), _native_id(), CPU, 0, -n, key))
 
     # -- CUDA ---------------------------------------------------------------------------------------------
     def _start_cuda(self):
