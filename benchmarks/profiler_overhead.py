@@ -6,6 +6,10 @@
 2. Post-processing per event (stop + key_averages + table + export_chrome_trace) at 20k, 200k and 2M
    events, to see that it stays linear; torch.profiler's at 20k events when torch is installed.
 3. Memory per recorded op event (tracemalloc, default options).
+4. The same in a process that has already run a detailed profile (record_shapes=True, profile_memory=True,
+   post-processed, its profile object kept as a script would keep it): first that detailed profile, then
+   the default options' in-loop cost per op (against the unprofiled loop, interleaved) and post-processing
+   per event at 200k events measured again.
 
 Usage: python benchmarks/profiler_overhead.py [--quick] [--repeat N] [--post-repeat N] [--sizes 20000,200000,2000000]
 (--quick leaves out the 2M-event run.)
@@ -92,7 +96,7 @@ def in_loop(n, repeat):
             print(f"| {name}({label}) | {t:.3f} | +{t - base:.3f} | {t / base:.2f} |")
 
 
-def postprocess(sizes, repeat):
+def postprocess(sizes, repeat, torch_row=True):
     """Each size is recorded and post-processed `repeat` times and the fastest total is kept (with its
     parts), as for the in-loop cost: a shared machine only ever adds time. Every export goes to a new
     file, deleted after timing, so that replacing the previous run's file is not counted."""
@@ -128,6 +132,8 @@ def postprocess(sizes, repeat):
             gc.collect()
         total, ne, (a, b, c, d) = best_row
         print(f"| {ne} | {a:.3f}s | {b:.3f}s | {c:.3f}s | {d:.3f}s | {total:.3f}s | {total / ne * 1e6:.3f} |")
+    if not torch_row:
+        return
     try:
         import torch
     except ImportError:
@@ -164,6 +170,31 @@ def memory_per_event(n):
     print(f"{(after - before) / n:.1f} bytes per event (records held until the store is built)")
 
 
+def after_detailed(n_detailed, n_loop, repeat, post_size, post_repeat):
+    print(f"\n## After a detailed profile of {n_detailed} ops (kept alive): default options again\n")
+    tmp = tempfile.mkdtemp()
+    with profiler.profile(record_shapes=True, profile_memory=True) as det:
+        tiny_loop(n_detailed)
+    det.key_averages().table(sort_by="self_cpu_time_total")
+    det.export_chrome_trace(os.path.join(tmp, "detailed.json"))
+    os.unlink(os.path.join(tmp, "detailed.json"))
+
+    def prof_loop():
+        with profiler.profile():
+            tiny_loop(n_loop)
+    best_t = {"none": float("inf"), "default": float("inf")}
+    for _ in range(repeat):
+        for k, fn in (("none", lambda: tiny_loop(n_loop)), ("default", prof_loop)):
+            gc.collect()
+            t0 = time.perf_counter()
+            fn()
+            best_t[k] = min(best_t[k], time.perf_counter() - t0)
+    base, prof_t = best_t["none"] / n_loop * 1e6, best_t["default"] / n_loop * 1e6
+    print(f"in-loop, default options: {base:.3f} -> {prof_t:.3f} µs/op, **+{prof_t - base:.3f} µs/op**")
+    postprocess([post_size], post_repeat, torch_row=False)
+    del det
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true")
@@ -179,6 +210,7 @@ def main():
     in_loop(n, a.repeat)
     memory_per_event(100000)
     postprocess(sizes, a.post_repeat)
+    after_detailed(200000, n, a.repeat, 200000, a.post_repeat)
 
 
 if __name__ == "__main__":

@@ -3,13 +3,31 @@
 Each program runs unchanged (only `import torch` answered by tensorlib) in a child process, 1 BLAS/OpenMP
 thread each (threadpoolctl + torch.set_num_threads), tensorlib and torch runs alternating, `--repeat` runs per
 backend and mode; a run's time per step is the best of its steps after the first two (warm-up), and a
-configuration's figure is the best over its runs. Printed per program: tensorlib/torch per step, and for each
-library the profiled/unprofiled step ratio under torch.profiler.profile with default options and with
-detailed ones (record_shapes=True, profile_memory=True). Without torch installed only tensorlib's columns are
-filled. Steps are timed with the child's CPU time (process_time), so a shared machine's other load does not
-count; --wall-clock times them with perf_counter instead.
-Usage: python benchmarks/programs.py [--programs a,b] [--steps N] [--repeat N] [--threads N] [--no-profile]
-       [--wall-clock]
+configuration's figure is the best over its runs. Steps are timed with the child's CPU time (process_time),
+so a shared machine's other load does not count; --wall-clock times them with perf_counter instead.
+Without torch installed only tensorlib's columns are filled.
+
+Table 1, per program: tensorlib's and torch's time per step and their ratio, and where tensorlib's step
+goes, measured with our own profiler in one more run (profile="share": default options, and every
+registered op's kernel wrapped in a timer, tests/programs/runner.py `time_kernels`), over the timed steps'
+wall-clock window W (from the third step's end to the last one's, marked in the trace):
+  kernel%    time inside op kernels (the NumPy/BLAS calls an op makes on arrays; a kernel calling another
+             op's kernel counts once) / W;
+  dispatch%  the ops' self time (profiler: op events' durations minus their child ops') minus the kernel
+             time and minus the kernel timer's own cost (calibrated in the child), / W: the dispatcher's
+             unwrap, promotion, wrap, autograd node creation, and the profiler's record per op;
+  python%    the rest, 1 - op self time / W: everything outside ops (the autograd engine, nn.Module calls,
+             the optimizer's loops, the program's own Python, the data loader), the Python overhead
+             that is not per-op. "Python overhead" in all = dispatch% + python% = 100 - kernel%.
+Table 2, per program and library (torch.profiler on torch): the profiled/unprofiled step ratio with default
+options (`prof def`) and detailed ones (`prof det`: record_shapes=True, profile_memory=True, with_stack
+off), events recorded per step (ops and ranges, not memory records; counted in the same window), and the
+added cost per recorded event, (profiled step - unprofiled step) / events per step, in µs, for default and
+detailed options; `µs/op def` is the default options' added cost per op ("aten::" event).
+Targets (issue 17): prof def <= 1.2x, µs/op def <= 0.5, tensorlib's µs/event det <= torch's.
+Usage: python benchmarks/programs.py [--quick] [--programs a,b] [--steps N] [--repeat N] [--threads N]
+       [--no-profile] [--wall-clock]
+(--quick: word_lm_lstm, word_lm_transformer, makemore_gru, 6 steps, 1 run per cell: a few minutes.)
 """
 from __future__ import annotations
 
@@ -26,6 +44,7 @@ from tests.programs import harness  # noqa: E402
 
 DEFAULT = ["mnist", "vae", "word_lm_lstm", "word_lm_gru", "word_lm_transformer", "nanogpt", "makemore_gru",
            "makemore_transformer", "makemore_mlp"]
+QUICK = ["word_lm_lstm", "word_lm_transformer", "makemore_gru"]
 MODES = (None, "default", "detailed")
 
 
@@ -36,8 +55,10 @@ def per_step(result):
     return min(steps)
 
 
-def measure(name, backends, steps, repeat, threads, modes, tmp, clock):
+def measure(name, backends, steps, repeat, threads, modes, tmp, clock, share):
+    """{(backend, mode): best step s}, {(backend, mode): the run's result (counts)}, the share run's result."""
     best = {(b, m): float("inf") for b in backends for m in modes}
+    counts = {}
     for r in range(repeat):
         for m in modes:
             order = backends if r % 2 == 0 else backends[::-1]
@@ -45,55 +66,89 @@ def measure(name, backends, steps, repeat, threads, modes, tmp, clock):
                 work = os.path.join(tmp, f"{name}-{b}-{m}-{r}")
                 res = harness.run(name, b, work, steps, threads=threads, profile=m, clock=clock)
                 best[b, m] = min(best[b, m], per_step(res))
-    return best
+                if m and "events_per_step" in res:
+                    counts[b, m] = res
+    share_res = None
+    if share:
+        share_res = harness.run(name, "tensorlib", os.path.join(tmp, f"{name}-share"), steps, threads=threads,
+                                profile="share", clock=clock)
+    return best, counts, share_res
+
+
+def shares(res):
+    """(kernel%, dispatch%, python%) from a share run (see the module docstring)."""
+    if not res or "kernel_ns_per_step" not in res:
+        return None
+    w = res["window_ns_per_step"]
+    k = res["kernel_ns_per_step"]
+    op = res["op_self_ns_per_step"] - res["timing_ns_per_step"]
+    return 100 * k / w, 100 * max(op - k, 0) / w, 100 * max(w - op, 0) / w
 
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--programs", default=",".join(DEFAULT),
+    ap.add_argument("--programs", default=None,
                     help=f"comma-separated names out of: {', '.join(harness.PROGRAMS)}")
-    ap.add_argument("--steps", type=int, default=8, help="training steps per run (default 8)")
-    ap.add_argument("--repeat", type=int, default=2, help="runs per backend and mode (default 2)")
+    ap.add_argument("--quick", action="store_true", help=f"{', '.join(QUICK)}; 6 steps, 1 run per cell")
+    ap.add_argument("--steps", type=int, default=None, help="training steps per run (default 8, --quick 6)")
+    ap.add_argument("--repeat", type=int, default=None, help="runs per backend and mode (default 2, --quick 1)")
     ap.add_argument("--threads", type=int, default=1, help="BLAS/OpenMP/torch threads per run (default 1)")
     ap.add_argument("--no-profile", action="store_true", help="time unprofiled steps only")
     ap.add_argument("--wall-clock", action="store_true", help="time steps by the wall clock, not CPU time")
     args = ap.parse_args(argv)
-    names = [n for n in args.programs.split(",") if n]
+    names = [n for n in (args.programs or ",".join(QUICK if args.quick else DEFAULT)).split(",") if n]
+    steps = args.steps or (6 if args.quick else 8)
+    repeat = args.repeat or (1 if args.quick else 2)
     unknown = [n for n in names if n not in harness.PROGRAMS]
     if unknown:
         ap.error(f"unknown program {', '.join(unknown)}; choose from {', '.join(harness.PROGRAMS)}")
-    if args.steps < 3 or args.repeat < 1 or args.threads < 1:
-        ap.error("--steps must be >= 3, --repeat and --threads >= 1")
+    if steps < 4 or repeat < 1 or args.threads < 1:
+        ap.error("--steps must be >= 4, --repeat and --threads >= 1")
     backends = ["tensorlib"] + (["torch"] if importlib.util.find_spec("torch") else [])
     modes = MODES[:1] if args.no_profile else MODES
-    print(f"{args.threads} thread(s), {'wall' if args.wall_clock else 'CPU'} time, {args.steps} steps per run, "
-          f"best step of {args.repeat} run(s) per cell; "
-          "prof = profiled step / unprofiled step")
-    head = f"{'program':24} {'tl ms':>8} {'torch ms':>9} {'ratio':>6}"
-    if len(modes) > 1:
-        head += f" {'tl def':>7} {'tl det':>7} {'th def':>7} {'th det':>7}"
-    print(head)
+    print(f"{args.threads} thread(s), {'wall' if args.wall_clock else 'CPU'} time, {steps} steps per run, "
+          f"best step of {repeat} run(s) per cell")
     ratios = []
+    rows2 = []
+    print(f"\n{'program':22} {'tl ms':>8} {'torch ms':>9} {'ratio':>6} {'kernel%':>8} {'dispatch%':>9} {'python%':>8}")
     with tempfile.TemporaryDirectory(prefix="tl-programs-") as tmp:
         for name in names:
-            best = measure(name, backends, args.steps, args.repeat, args.threads, modes, tmp,
-                           "wall" if args.wall_clock else "cpu")
+            best, counts, share_res = measure(name, backends, steps, repeat, args.threads, modes, tmp,
+                                              "wall" if args.wall_clock else "cpu", not args.no_profile)
             tl = best["tensorlib", None]
             th = best.get(("torch", None))
-            line = f"{name:24} {tl * 1e3:8.2f} " + (f"{th * 1e3:9.2f} {tl / th:5.2f}x" if th else f"{'-':>9} {'-':>6}")
+            line = f"{name:22} {tl * 1e3:8.2f} " + (f"{th * 1e3:9.2f} {tl / th:5.2f}x" if th else f"{'-':>9} {'-':>6}")
             if th:
                 ratios.append(tl / th)
-            if len(modes) > 1:
-                for b in ("tensorlib", "torch"):
-                    for m in modes[1:]:
-                        v = best.get((b, m))
-                        line += f" {v / best[b, None]:6.2f}x" if v else f" {'-':>7}"
+            sh = shares(share_res)
+            line += f" {sh[0]:7.1f}% {sh[1]:8.1f}% {sh[2]:7.1f}%" if sh else f" {'-':>8} {'-':>9} {'-':>8}"
             print(line, flush=True)
+            if len(modes) > 1:
+                rows2.append((name, best, counts))
     if ratios:
         ratios.sort()
         mid = len(ratios) // 2
         median = ratios[mid] if len(ratios) % 2 else (ratios[mid - 1] + ratios[mid]) / 2
         print(f"median tensorlib/torch {median:.2f}x, max {ratios[-1]:.2f}x (targets <= 1.3x, <= 2x)")
+    if not rows2:
+        return
+    print("\nprofiled / unprofiled step, events per step, added µs per recorded event (and per op, default)")
+    print(f"{'program':22} {'library':9} {'prof def':>8} {'prof det':>8} {'events':>7} {'µs/ev def':>9} "
+          f"{'µs/ev det':>9} {'µs/op def':>9}")
+    for name, best, counts in rows2:
+        for b in backends:
+            base = best[b, None]
+            line = f"{name:22} {b:9}"
+            for m in modes[1:]:
+                line += f" {best[b, m] / base:7.2f}x"
+            ev = counts.get((b, "default"), {})
+            n_ev, n_op = ev.get("events_per_step"), ev.get("ops_per_step")
+            line += f" {n_ev:7.0f}" if n_ev else f" {'-':>7}"
+            for m in modes[1:]:
+                c = counts.get((b, m), {}).get("events_per_step")
+                line += f" {(best[b, m] - base) / c * 1e6:+9.2f}" if c else f" {'-':>9}"
+            line += f" {(best[b, 'default'] - base) / n_op * 1e6:+9.2f}" if n_op else f" {'-':>9}"
+            print(line, flush=True)
 
 
 if __name__ == "__main__":

@@ -18,7 +18,7 @@ from operator import itemgetter
 import numpy as np
 
 from ._nogc import no_gc
-from .recorder import EXTRA, NAME, SEQ, T0, T1, TAG
+from .recorder import EXTRA, NAME, SEQ, T0, T1, TAG, format_extras
 from .torch_names import AUTOGRAD_TAGS, ENGINE_TAG, FLOPS_ON_COMPOSITE, NODE_TAG, OP_TAGS, profiled_name
 
 
@@ -207,7 +207,7 @@ def build(snapshot, extended: bool, t_base: int = 0, wall_base_ns: int = 0) -> E
     if parts:
         (store.name_id, store.tag_id, store.seq, store.tid, store.t0, store.t1, store.parent,
          store.depth) = (np.concatenate(c) if len(c) > 1 else c[0] for c in zip(*parts))
-    store.extra = extras
+    store.extra = format_extras(extras) if extras is not None else None
     _rename(store)
     _flops_to_composites(store)
     n = len(store.t0)

@@ -36,6 +36,12 @@ def root_array(d):
     return d
 
 
+ndarray = np.ndarray
+_wref = weakref.ref
+_pc = time.perf_counter_ns
+_native_id = threading.get_native_id
+
+
 class MemoryRecorder:
     """Collects (t, tid, device type, device id, ±bytes, address) records while active."""
 
@@ -62,27 +68,38 @@ class MemoryRecorder:
             self._listening = False
 
     # -- CPU --------------------------------------------------------------------------------------------
-    def record_outputs(self, outputs, input_ids):
+    def record_outputs(self, outputs, inputs, t):
+        """The op's outputs' new memory, at time `t` (ns, inside the op). `inputs`: the arrays of the op's
+        tensor inputs (an output living in one's memory is not new)."""
         outs = outputs if type(outputs) is tuple else (outputs,)
+        live = self.live
         for o in outs:
             if not isinstance(o, Tensor):
                 continue
             d = array_of(o)
-            if type(d) is not np.ndarray:
+            if type(d) is not ndarray:
                 continue
-            d = root_array(d)           # conv2d's output is a view of the temporary it was computed in
-            if d.base is not None:      # memory NumPy did not allocate (a memmap, a buffer): not the op's
-                continue
+            if d.base is not None:
+                d = root_array(d)           # conv2d's output is a view of the temporary it was computed in
+                if d.base is not None:      # memory NumPy did not allocate (a memmap, a buffer): not the op's
+                    continue
             key = id(d)
-            if key in input_ids or key in self.live:
+            if key in live:
+                continue
+            mine = False
+            for x in inputs:                # the root of one of the op's inputs: not new memory
+                if x is d or (x.base is not None and type(x) is ndarray and root_array(x) is d):
+                    mine = True
+                    break
+            if mine:
                 continue
             n = d.nbytes
             if not n:
                 continue
-            ref = weakref.ref(d, self._on_free)
-            self.live[key] = n
+            ref = _wref(d, self._on_free)
+            live[key] = n
             self._refs[id(ref)] = (ref, key, n)
-            self.records.append((time.perf_counter_ns(), threading.get_native_id(), CPU, 0, n, key))
+            self.records.append((t, _native_id(), CPU, 0, n, key))
 
     def _on_free(self, ref):
         """weakref callback when an array dies: a weakref.finalize would do the same at several times
@@ -93,7 +110,7 @@ class MemoryRecorder:
         _, key, n = ent
         self.live.pop(key, None)
         if self.active:
-            self.records.append((time.perf_counter_ns(), threading.get_native_id(), CPU, 0, -n, key))
+            self.records.append((_pc(), _native_id(), CPU, 0, -n, key))
 
     # -- CUDA ---------------------------------------------------------------------------------------------
     def _start_cuda(self):

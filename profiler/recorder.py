@@ -28,8 +28,6 @@ import numpy as np
 from tensorlib import Tensor
 from tensorlib.dispatch import OpRecord, array_of
 
-from .memory_record import root_array
-
 # Where a record's fields are, op or range, plain or extended: OpRecord's layout, a range's tag in the
 # phase's place, and an extended record's `extra` inserted before the times (so these count from the end).
 NAME = OpRecord._fields.index("name")
@@ -246,21 +244,38 @@ class Recorder:
             mem = self.memory if self.profile_memory else None
             stack_of = self._stack
 
-            def op_enter(op, inputs, attrs, phase, seq):
-                sh = _shapes_dtypes(inputs) if shapes else None
-                st = stack_of() if stack else None
-                ids = _input_ids(inputs) if mem is not None else None
-                return [op.name, phase, seq, sh, st, ids, pc()]
+            if mem is not None:
+                record_outputs = mem.record_outputs
 
-            def op_exit(token, outputs):
-                if mem is not None:
-                    mem.record_outputs(outputs, token[5])
-                flops = _flops(token[0], token[3], outputs) if flops_on else 0
-                t1 = pc()
-                b = tls.buf
-                b.append((token[0], token[1], token[2], (token[3], token[4], flops), token[6], t1))
-                if len(b) >= limit:
-                    rec._overflow()
+            def op_enter(op, inputs, attrs, phase, seq):
+                # shapes are kept raw (shape tuples, dtypes: `_raw_inputs`) and formatted once per distinct
+                # signature at build time (`format_extras`); the input arrays ride in the token, for the
+                # memory record's "not an input's memory" test
+                if shapes or mem is not None:
+                    sig, arrs = _raw_inputs(inputs)
+                    if not shapes:
+                        sig = None
+                else:
+                    sig = arrs = None
+                return (op.name, phase, seq, sig, stack_of() if stack else None, arrs, pc())
+
+            if flops_on or mem is not None:
+                def op_exit(token, outputs):
+                    flops = _flops(token[0], _format_sig(token[3]), outputs) if flops_on else 0
+                    t1 = pc()
+                    if mem is not None:     # stamped a nanosecond before the op's end: one clock read less
+                        record_outputs(outputs, token[5], t1 - 1)
+                    b = tls.buf
+                    b.append((token[0], token[1], token[2], (token[3], token[4], flops), token[6], t1))
+                    if len(b) >= limit:
+                        rec._overflow()
+            else:
+                def op_exit(token, outputs):
+                    t1 = pc()
+                    b = tls.buf
+                    b.append((token[0], token[1], token[2], (token[3], token[4], 0), token[6], t1))
+                    if len(b) >= limit:
+                        rec._overflow()
 
             if stack:
                 from tensorlib.nn.modules.module import module_stack
@@ -342,23 +357,69 @@ def _internal(filename: str) -> bool:
     return filename.startswith(_INTERNAL_DIRS) or filename.startswith("<frozen")
 
 
-def _shapes_dtypes(inputs):
-    """torch's "Input Dims" / "Input type": a shape list per tensor input, [] for a scalar; a tensor
-    list (cat, stack) is a list of shapes."""
-    shapes = []
-    dtypes = []
+def _raw_inputs(inputs):
+    """What record_shapes needs of an op's inputs, unformatted (cheap while the program runs): per input a
+    (shape, dtype) pair for a tensor, ("TensorList", shapes) for a tensor list, the type otherwise; and the
+    tensor inputs' arrays. `_format_sig` turns the first into torch's "Input Dims" / "Input type"."""
+    sig = []
+    arrs = []
     for a in inputs:
         if isinstance(a, Tensor):
             d = array_of(a)
-            shapes.append(list(d.shape))
-            dtypes.append(_dtype_name(d.dtype))
+            arrs.append(d)
+            sig.append((d.shape, d.dtype))
         elif isinstance(a, (list, tuple)) and a and isinstance(a[0], Tensor):
-            shapes.append([list(array_of(x).shape) for x in a if isinstance(x, Tensor)])
-            dtypes.append("TensorList")
+            sig.append(("TensorList", tuple([array_of(x).shape for x in a if isinstance(x, Tensor)])))
+        else:
+            sig.append(type(a))
+    return tuple(sig), arrs
+
+
+_SCALARS = (int, float, bool, complex)
+
+
+def _format_sig(sig):
+    """torch's "Input Dims" / "Input type" from `_raw_inputs`'s signature: a shape list per tensor input,
+    [] for a scalar; a tensor list (cat, stack) is a list of shapes. None stays None."""
+    if sig is None:
+        return None
+    shapes = []
+    dtypes = []
+    for it in sig:
+        if type(it) is tuple:
+            if it[0] == "TensorList":
+                shapes.append([list(s) for s in it[1]])
+                dtypes.append("TensorList")
+            else:
+                shapes.append(list(it[0]))
+                dtypes.append(_dtype_name(it[1]))
         else:
             shapes.append([])
-            dtypes.append("Scalar" if isinstance(a, (int, float, bool, complex)) else type(a).__name__)
+            dtypes.append("Scalar" if issubclass(it, _SCALARS) else it.__name__)
     return shapes, dtypes
+
+
+def _shapes_dtypes(inputs):
+    """torch's "Input Dims" / "Input type" of `inputs` (formatted at once; the recorder formats lazily)."""
+    return _format_sig(_raw_inputs(inputs)[0])
+
+
+def format_extras(extras):
+    """A store's per-event extras with each raw shape signature (as op_enter keeps it) formatted, once per
+    distinct signature: the events that share one share its (shapes, dtypes) lists. Already formatted
+    entries (a pair of lists) and ranges' pass through."""
+    cache: dict = {}
+    out = []
+    for e in extras:
+        sig = e[0] if e is not None else None
+        if sig is None or (len(sig) == 2 and type(sig[0]) is list):
+            out.append(e)
+            continue
+        f = cache.get(sig)
+        if f is None:
+            f = cache[sig] = _format_sig(sig)
+        out.append((f, *e[1:]))
+    return out
 
 
 _DTYPE_NAMES = {np.dtype("float32"): "float", np.dtype("float64"): "double", np.dtype("float16"): "c10::Half",
@@ -371,12 +432,6 @@ def _dtype_name(dt) -> str:
     """torch's C++ type names in traces (float, long int, ...), so trace tools read ours alike."""
     name = _DTYPE_NAMES.get(dt)
     return name if name is not None else str(dt)
-
-
-def _input_ids(inputs):
-    """The arrays the inputs live in (their roots: an output that is a view of an input allocates nothing)."""
-    return tuple(id(root_array(array_of(a)) if type(array_of(a)) is np.ndarray else array_of(a))
-                 for a in inputs if isinstance(a, Tensor))
 
 
 _MATMUL_OPS = frozenset({"matmul", "mm", "bmm", "dot", "outer", "linear", "addmm"})

@@ -136,7 +136,9 @@ def run(name, backend, workdir, steps, *, rng="native", init=None, init_file=Non
     fresh=False reruns a prepared folder (a resume). Returns {"losses": [...], "step_s": [...], "wall_s": ...,
     "stdout": ...}; raises RuntimeError with the child's output when it fails. threads=N limits the child's
     BLAS/OpenMP pools (threadpoolctl) and torch's intra-op threads to N; profile="default" or "detailed"
-    (record_shapes, profile_memory) runs the program under torch.profiler.profile (CPU activity); clock="cpu"
+    (record_shapes, profile_memory) runs the program under torch.profiler.profile (CPU activity), and "share"
+    (tensorlib only) under default options with every op kernel timed (runner.time_kernels); a profiled run
+    also returns events and ops per step (runner.step_events); clock="cpu"
     times steps with the process's CPU time instead of the wall clock (robust on a shared machine)."""
     work = pathlib.Path(workdir)
     if fresh:

@@ -20,6 +20,86 @@ import numpy as np
 from safeio import read_bounded, write_bytes
 
 STUBS = pathlib.Path(__file__).resolve().parent / "stubs"
+STEP_MARK = "__runner_step_end__"
+
+
+def time_kernels(acc):
+    """tensorlib only: every registered op's kernel timed; acc = [ns inside kernels, kernel calls, depth]
+    (a kernel calling another op's kernel counts once). Returns the timing's own cost per call in ns
+    (a timed no-op against the bare no-op, best of several tries), for the caller to take out of op times."""
+    from tensorlib.dispatch import registry
+    pc = time.perf_counter_ns
+
+    def wrap(kernel):
+        def timed(*args, **kwargs):
+            if acc[2]:
+                return kernel(*args, **kwargs)
+            acc[2] = 1
+            t0 = pc()
+            try:
+                return kernel(*args, **kwargs)
+            finally:
+                acc[0] += pc() - t0
+                acc[1] += 1
+                acc[2] = 0
+        return timed
+    for op in registry().values():
+        if op.kernel is not None:
+            op.kernel = wrap(op.kernel)
+
+    def noop(xp, x):
+        return x
+    probe, saved = wrap(noop), acc[:]
+    bare = timed_ = float("inf")
+    for _ in range(30):
+        t0 = pc()
+        for _ in range(1000):
+            noop(None, None)
+        t1 = pc()
+        for _ in range(1000):
+            probe(None, None)
+        t2 = pc()
+        bare, timed_ = min(bare, t1 - t0), min(timed_, t2 - t1)
+    acc[:] = saved
+    return max(0.0, (timed_ - bare) / 1000)
+
+
+def step_events(torch, prof, spec, obs):
+    """Events (ops and ranges; not memory records, not the step markers) and ops ("aten::" names) per step,
+    counted from the third step's end marker to the last one (the steps the benchmarks time, their first
+    two being warm-up); for tensorlib also the window's wall ns per step and the ops' self ns per step,
+    and with profile="share" the ns inside kernels, the kernel calls, and the kernel timing's own cost."""
+    if torch.__name__ == "torch":
+        evs = [(e.name, e.time_range.start, e.time_range.end) for e in prof.events()]
+        marks = sorted(s for n, s, _ in evs if n == STEP_MARK)
+        if len(marks) < 4:
+            return {}
+        lo, hi = marks[2], marks[-1]
+        sel = [n for n, s, _ in evs if lo < s <= hi and n != STEP_MARK and n != "[memory]"]
+        nsteps = len(marks) - 3
+        return {"events_per_step": len(sel) / nsteps,
+                "ops_per_step": sum(n.startswith("aten::") for n in sel) / nsteps}
+    import numpy as np
+    st = prof.store
+    names = np.array(st.names, dtype=object)[st.name_id] if len(st) else np.zeros(0, object)
+    mark = names == STEP_MARK
+    marks = np.sort(st.t0[mark])
+    if len(marks) < 4:
+        return {}
+    lo, hi = marks[2], marks[-1]
+    win = (st.t0 > lo) & (st.t0 <= hi) & ~mark
+    ops = win & st.is_op()
+    nsteps = len(marks) - 3
+    out = {"events_per_step": int(win.sum()) / nsteps, "ops_per_step": int(ops.sum()) / nsteps,
+           "window_ns_per_step": int(hi - lo) / nsteps,
+           "op_self_ns_per_step": int(st.self_ns[ops].sum()) / nsteps}
+    if obs.kernel_ns is not None:
+        ks = obs.kernel_at_step
+        calls = (ks[-1][1] - ks[2][1]) / nsteps
+        out["kernel_ns_per_step"] = (ks[-1][0] - ks[2][0]) / nsteps
+        out["kernel_calls_per_step"] = calls
+        out["timing_ns_per_step"] = calls * obs.kernel_timing_ns
+    return out
 
 
 class Observer:
@@ -27,6 +107,9 @@ class Observer:
         self.torch, self.spec = torch, spec
         self.losses, self.step_s = [], []
         self.depth, self.seen_model = 0, False
+        self.marker = None              # record_function while profiled (step ends, for events per step)
+        self.kernel_ns = None           # profile="share": [ns inside op kernels so far]
+        self.kernel_at_step: list = []
         # clock "cpu": the process's CPU time, so a shared machine's other load does not count (benchmarks)
         self.clock = time.process_time if spec.get("clock") == "cpu" else time.perf_counter
         self.t_last = self.clock()
@@ -46,6 +129,11 @@ class Observer:
             now = obs.clock()
             obs.step_s.append(now - obs.t_last)
             obs.t_last = now
+            if obs.marker is not None:      # profiled: a zero-length range marks the step's end in the trace
+                with obs.marker(STEP_MARK):
+                    pass
+                if obs.kernel_ns is not None:
+                    obs.kernel_at_step.append(tuple(obs.kernel_ns[:2]))
             return out
         cls.backward = backward
 
@@ -180,6 +268,10 @@ def main(spec_path):
     prof = None
     if spec.get("profile"):
         detailed = spec["profile"] == "detailed"
+        if spec["profile"] == "share":
+            obs.kernel_ns = [0, 0, 0]
+            obs.kernel_timing_ns = time_kernels(obs.kernel_ns)
+        obs.marker = torch.profiler.record_function
         prof = torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU], record_shapes=detailed,
                                       profile_memory=detailed)
         prof.__enter__()
@@ -196,8 +288,9 @@ def main(spec_path):
         if limits is not None:
             limits.unregister()
     wall = time.perf_counter() - t0
+    counts = step_events(torch, prof, spec, obs) if prof is not None else {}
     write_bytes(spec["out"], json.dumps({"losses": obs.losses, "step_s": obs.step_s, "wall_s": wall,
-                                         "torch": torch.__name__}).encode())
+                                         "torch": torch.__name__, **counts}).encode())
 
 
 if __name__ == "__main__":
