@@ -29,6 +29,7 @@ from .details import Details
 from .flame import FlameView
 from .inputs import LiteralInput
 from .diff import diff_tables, fmt_count, heading
+from .difftimeline import AlignedTimeline, DiffTimelines
 from .loader import TraceError
 from .memory_tab import MemoryView
 from .model import Trace, load_trace
@@ -201,6 +202,7 @@ class ViewerApp(App[None]):
         Binding("p", "tab('steps')", "Steps"),
         Binding("i", "tab('flame')", "Flame (icicle)"),
         Binding("x", "tab('diff')", "Diff", show=False),
+        Binding("X", "tab('sidebyside')", "Diff: A above B on one time axis", show=False),
         Binding("e", "tab('warnings')", "Warnings", show=False),
         Binding("E", "export('range')", "Export the marked range (timeline)", show=False),
     ]
@@ -220,6 +222,7 @@ class ViewerApp(App[None]):
         self._first_paint = threading.Event()
         self.started_at = time.perf_counter()
         self._n_steps: int | None = None  # the shown trace's ProfilerStep#N count, once known
+        self._diff_pick: tuple[str, str] | None = None  # the Diff table's op under the cursor
 
     # ---- loading ----
     def compose(self) -> ComposeResult:
@@ -308,6 +311,7 @@ class ViewerApp(App[None]):
         ]
         if self.diff_trace is not None:
             panes.append(TabPane("Diff", id="diff"))
+            panes.append(TabPane("A|B", id="sidebyside"))
         warn = self._warnings()
         if warn:
             panes.append(TabPane(f"Warnings ({len(warn)})", VerticalScroll(
@@ -406,6 +410,17 @@ class ViewerApp(App[None]):
         tl.action_fit()
         tl.focus()
 
+    async def on_diff_view_picked(self, message: DiffView.Picked) -> None:
+        """A Diff table row: its op is the one highlighted in the side-by-side timelines; Enter goes there."""
+        self._diff_pick = message.key
+        if message.jump:
+            await self.action_tab("sidebyside")
+        for view in self.query(DiffTimelines).results(DiffTimelines):
+            if message.jump:
+                view.show_op(message.key)
+            else:
+                view.highlight(message.key)
+
     async def on_ops_view_highlighted(self, message: OpsView.Highlighted) -> None:
         tr = self.shown
         tl = self.query_one(Timeline)
@@ -440,6 +455,16 @@ class ViewerApp(App[None]):
             return FlameView(tr, id="flame-view")
         if tab == "diff" and self.diff_trace is not None:
             return DiffView(tr, self.diff_trace, id="diff-view")
+        if tab == "sidebyside" and self.diff_trace is not None:
+            dv = self.query(DiffView)
+            rows, steps = ((dv.first().rows, dv.first().steps) if dv else
+                           (None, (len(step_events(tr)), len(step_events(self.diff_trace)))))
+            if rows is None:
+                rows = diff_tables(ops_table(tr), ops_table(self.diff_trace), *steps)
+            view = DiffTimelines(tr, self.diff_trace, rows, steps, id="sidebyside-view")
+            if self._diff_pick is not None:
+                view.highlight(self._diff_pick)
+            return view
         return None
 
     async def ensure_view(self, pane: Widget) -> None:
@@ -460,6 +485,7 @@ class ViewerApp(App[None]):
         panes = tc.query(f"TabPane#{tab}")
         if not panes:
             why = {"diff": "no diff: compare two traces with `python -m viewer diff A.json B.json`",
+                   "sidebyside": "no diff: compare two traces with `python -m viewer diff A.json B.json`",
                    "warnings": "no warnings: the trace was read without a problem"}
             self.set_status(why.get(tab, f"no {tab} tab"))
             return
@@ -468,7 +494,7 @@ class ViewerApp(App[None]):
         # Focus something inside the new pane first: focus left on a hidden widget would switch back.
         targets: dict[str, str | type[Widget]] = {"timeline": Timeline, "ops": "#ops-table", "calltree": CallTreeView,
                                                   "memory": MemoryView, "steps": StepsView, "flame": FlameView,
-                   "diff": "#diff-table", "warnings": "#warnings-scroll"}
+                   "diff": "#diff-table", "warnings": "#warnings-scroll", "sidebyside": AlignedTimeline}
         found = pane.query(targets[tab])
         if tab == "steps" and pane.query("#steps-table"):
             found = pane.query("#steps-table")
@@ -605,7 +631,13 @@ class ViewerApp(App[None]):
 
 
 class DiffView(Vertical):
-    """Op-by-op comparison of the two traces; sorted by the largest change of total time."""
+    """Op-by-op comparison of the two traces; sorted by the largest change of total time. The row under
+    the cursor is the op highlighted in the A|B tab (X); Enter shows it there."""
+
+    class Picked(Message):
+        def __init__(self, key: tuple[str, str], jump: bool) -> None:
+            super().__init__()
+            self.key, self.jump = key, jump
 
     DEFAULT_CSS = "DiffView DataTable { height: 1fr; } DiffView Static { height: auto; }"
 
@@ -620,8 +652,20 @@ class DiffView(Vertical):
         gone = sum(r.status == "vanished" for r in self.rows)
         note = heading(*self.steps)
         yield Static(Text(f"A = {literal(self.names[0])}, B = {literal(self.names[1])}: {len(self.rows)} ops, "
-                          f"{new} new in B, {gone} vanished from A; ratio = B / A" + (f"\n{note}" if note else "")))
+                          f"{new} new in B, {gone} vanished from A; ratio = B / A; Enter or X: A above B on one time axis"
+                          + (f"\n{note}" if note else "")))
         yield DataTable(id="diff-table", cursor_type="row", zebra_stripes=True)
+
+    def _pick(self, key: Any, jump: bool) -> None:
+        if key is not None and key.value is not None:
+            r = self.rows[int(key.value)]
+            self.post_message(self.Picked((r.name, r.cat), jump))
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        self._pick(event.row_key, False)
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        self._pick(event.row_key, True)
 
     def on_mount(self) -> None:
         dt = self.query_one(DataTable)
