@@ -121,7 +121,8 @@ def nsys_events():
         _nsys_db(d)
         _run(["-m", "profiler", "import-nsys", "report.sqlite", "-o", "trace.json"], d)
         events = json.loads((pathlib.Path(d) / "trace.json").read_text(encoding="utf-8"))["traceEvents"]
-    keep = [e for e in events if (e.get("cat"), e.get("name")) in (("cpu_op", "add"), ("cuda_runtime", "cudaLaunchKernel"))
+    named = (("cpu_op", "add"), ("cuda_runtime", "cudaLaunchKernel"))
+    keep = [e for e in events if (e.get("cat"), e.get("name")) in named
             or e.get("cat") == "kernel" or (e.get("cat") == "ac2g" and e.get("id") == 7)]
     return "\n".join(json.dumps(e, separators=(",", ":"), ensure_ascii=False) for e in keep)
 
@@ -145,18 +146,26 @@ GENERATORS = {"demo": demo, "profiler-example": profiler_example, "dispatch": di
               "nsys-events": nsys_events, "nsys-errors": nsys_errors}
 
 
-def main() -> int:
+def main(argv=None) -> int:
+    """Every marked block, or only the ones named on the command line (`python devtools/readme.py demo`)."""
+    only = set(sys.argv[1:] if argv is None else argv)
+    if only - set(GENERATORS):
+        raise SystemExit(f"make readme: no generator for {sorted(only - set(GENERATORS))}; "
+                         f"there are {sorted(GENERATORS)}")
     text = README.read_text(encoding="utf-8")
 
     def replace(m):
         name = m.group(1)
+        if only and name not in only:
+            return m.group(0)
         fence = m.group(0).split("\n", 2)[1]
         return f"<!-- make readme: {name} -->\n{fence}\n{GENERATORS[name]()}\n```\n"
 
     new = MARKER.sub(replace, text)
     from safeio import write_bytes
     write_bytes(README, new.encode(), what="README")
-    print(f"make readme: regenerated {len(MARKER.findall(text))} blocks in README.md", file=sys.stderr)
+    n = len(only) if only else len(MARKER.findall(text))
+    print(f"make readme: regenerated {n} blocks in README.md", file=sys.stderr)
     return 0
 
 

@@ -652,7 +652,8 @@ class DiffView(Vertical):
         gone = sum(r.status == "vanished" for r in self.rows)
         note = heading(*self.steps)
         yield Static(Text(f"A = {literal(self.names[0])}, B = {literal(self.names[1])}: {len(self.rows)} ops, "
-                          f"{new} new in B, {gone} vanished from A; ratio = B / A; Enter or X: A above B on one time axis"
+                          f"{new} new in B, {gone} vanished from A; ratio = B / A; "
+                          f"Enter or X: A above B on one time axis"
                           + (f"\n{note}" if note else "")))
         yield DataTable(id="diff-table", cursor_type="row", zebra_stripes=True)
 

@@ -137,7 +137,8 @@ class DiffTimelines(Vertical):
         for label, tr, what, tl in (("A", self.traces[0], self.what[0], self.tl_a),
                                     ("B", self.traces[1], self.what[1], self.tl_b)):
             name = os.path.basename(tr.path) if tr.path else "trace"
-            yield Static(Text(f" {label} = {literal(name)} · 0 at {literal(what)}", style="bold"), id=f"sbs-{label}-label")
+            yield Static(Text(f" {label} = {literal(name)} · 0 at {literal(what)}", style="bold"),
+                         id=f"sbs-{label}-label")
             yield tl
         yield Static(self._info(), id="sbs-info")
 
