@@ -60,12 +60,16 @@ def fit(make_model, shape, epochs, batch_size, lr, seed, device, verbose, moment
 
 
 def cli(train, default_epochs, doc, argv=None):
-    """The samples' command line: --epochs, --device, --seed; prints the wall time."""
+    """The samples' command line: --epochs, --device, --seed, --threads; prints the wall time."""
     ap = argparse.ArgumentParser(description=doc)
     ap.add_argument("--epochs", type=int, default=default_epochs)
     ap.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--threads", type=int, default=1,
+                    help="BLAS threads (default 1: these matrices are small, and more threads than free cores "
+                         "fight for them)")
     args = ap.parse_args(argv)
+    tl.set_num_threads(args.threads)
     t0 = time.perf_counter()
     train(args.epochs, device=args.device, seed=args.seed)
     print(f"time {time.perf_counter() - t0:.2f}s")

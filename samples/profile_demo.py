@@ -66,7 +66,9 @@ def main(argv=None):
     print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=15))
     prof.export_chrome_trace(args.output)
     out = literal(args.output)          # a name from the command line, shown as text
-    print(f"wrote {out} ({len(prof.events())} events). Open it with:  python -m viewer {out}")
+    # What the count is: the ops and ranges; the file also holds memory records, counters and flows.
+    print(f"wrote {out}: {len(prof.events())} ops and ranges, with memory records, counters and flows. "
+          f"Open it with:  python -m viewer {out}")
 
 
 if __name__ == "__main__":

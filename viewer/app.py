@@ -29,6 +29,7 @@ from .details import Details
 from .flame import FlameView
 from .inputs import LiteralInput
 from .diff import diff_tables, fmt_count, heading
+from .difftimeline import AlignedTimeline, DiffTimelines
 from .loader import TraceError
 from .memory_tab import MemoryView
 from .model import Trace, load_trace
@@ -204,6 +205,7 @@ class ViewerApp(App[None]):
         Binding("i", "tab('flame')", "Flame (icicle)"),
         Binding("r", "tab('ranks')", "Ranks (a job's ranks per step)", show=False),
         Binding("x", "tab('diff')", "Diff", show=False),
+        Binding("X", "tab('sidebyside')", "Diff: A above B on one time axis", show=False),
         Binding("e", "tab('warnings')", "Warnings", show=False),
         Binding("E", "export('range')", "Export the marked range (timeline)", show=False),
     ]
@@ -223,6 +225,7 @@ class ViewerApp(App[None]):
         self._first_paint = threading.Event()
         self.started_at = time.perf_counter()
         self._n_steps: int | None = None  # the shown trace's ProfilerStep#N count, once known
+        self._diff_pick: tuple[str, str] | None = None  # the Diff table's op under the cursor
 
     # ---- loading ----
     def compose(self) -> ComposeResult:
@@ -313,6 +316,7 @@ class ViewerApp(App[None]):
             panes.append(TabPane("Ranks", id="ranks"))
         if self.diff_trace is not None:
             panes.append(TabPane("Diff", id="diff"))
+            panes.append(TabPane("A|B", id="sidebyside"))
         warn = self._warnings()
         if warn:
             panes.append(TabPane(f"Warnings ({len(warn)})", VerticalScroll(
@@ -414,6 +418,17 @@ class ViewerApp(App[None]):
         tl.action_fit()
         tl.focus()
 
+    async def on_diff_view_picked(self, message: DiffView.Picked) -> None:
+        """A Diff table row: its op is the one highlighted in the side-by-side timelines; Enter goes there."""
+        self._diff_pick = message.key
+        if message.jump:
+            await self.action_tab("sidebyside")
+        for view in self.query(DiffTimelines).results(DiffTimelines):
+            if message.jump:
+                view.show_op(message.key)
+            else:
+                view.highlight(message.key)
+
     async def on_ops_view_highlighted(self, message: OpsView.Highlighted) -> None:
         tr = self.shown
         tl = self.query_one(Timeline)
@@ -450,6 +465,16 @@ class ViewerApp(App[None]):
             return RanksView(tr, id="ranks-view")
         if tab == "diff" and self.diff_trace is not None:
             return DiffView(tr, self.diff_trace, id="diff-view")
+        if tab == "sidebyside" and self.diff_trace is not None:
+            dv = self.query(DiffView)
+            rows, steps = ((dv.first().rows, dv.first().steps) if dv else
+                           (None, (len(step_events(tr)), len(step_events(self.diff_trace)))))
+            if rows is None:
+                rows = diff_tables(ops_table(tr), ops_table(self.diff_trace), *steps)
+            view = DiffTimelines(tr, self.diff_trace, rows, steps, id="sidebyside-view")
+            if self._diff_pick is not None:
+                view.highlight(self._diff_pick)
+            return view
         return None
 
     async def ensure_view(self, pane: Widget) -> None:
@@ -471,6 +496,7 @@ class ViewerApp(App[None]):
         if not panes:
             why = {"diff": "no diff: compare two traces with `python -m viewer diff A.json B.json`",
                    "ranks": "no ranks: open a job's rank traces (python -m viewer DIR, or several files)",
+                   "sidebyside": "no diff: compare two traces with `python -m viewer diff A.json B.json`",
                    "warnings": "no warnings: the trace was read without a problem"}
             self.set_status(why.get(tab, f"no {tab} tab"))
             return
@@ -479,7 +505,8 @@ class ViewerApp(App[None]):
         # Focus something inside the new pane first: focus left on a hidden widget would switch back.
         targets: dict[str, str | type[Widget]] = {"timeline": Timeline, "ops": "#ops-table", "calltree": CallTreeView,
                                                   "memory": MemoryView, "steps": StepsView, "flame": FlameView,
-                   "diff": "#diff-table", "warnings": "#warnings-scroll", "ranks": RanksView}
+                   "diff": "#diff-table", "warnings": "#warnings-scroll", "ranks": RanksView,
+                   "sidebyside": AlignedTimeline}
         found = pane.query(targets[tab])
         if tab == "steps" and pane.query("#steps-table"):
             found = pane.query("#steps-table")
@@ -618,7 +645,13 @@ class ViewerApp(App[None]):
 
 
 class DiffView(Vertical):
-    """Op-by-op comparison of the two traces; sorted by the largest change of total time."""
+    """Op-by-op comparison of the two traces; sorted by the largest change of total time. The row under
+    the cursor is the op highlighted in the A|B tab (X); Enter shows it there."""
+
+    class Picked(Message):
+        def __init__(self, key: tuple[str, str], jump: bool) -> None:
+            super().__init__()
+            self.key, self.jump = key, jump
 
     DEFAULT_CSS = "DiffView DataTable { height: 1fr; } DiffView Static { height: auto; }"
 
@@ -633,8 +666,21 @@ class DiffView(Vertical):
         gone = sum(r.status == "vanished" for r in self.rows)
         note = heading(*self.steps)
         yield Static(Text(f"A = {literal(self.names[0])}, B = {literal(self.names[1])}: {len(self.rows)} ops, "
-                          f"{new} new in B, {gone} vanished from A; ratio = B / A" + (f"\n{note}" if note else "")))
+                          f"{new} new in B, {gone} vanished from A; ratio = B / A; "
+                          f"Enter or X: A above B on one time axis"
+                          + (f"\n{note}" if note else "")))
         yield DataTable(id="diff-table", cursor_type="row", zebra_stripes=True)
+
+    def _pick(self, key: Any, jump: bool) -> None:
+        if key is not None and key.value is not None:
+            r = self.rows[int(key.value)]
+            self.post_message(self.Picked((r.name, r.cat), jump))
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        self._pick(event.row_key, False)
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        self._pick(event.row_key, True)
 
     def on_mount(self) -> None:
         dt = self.query_one(DataTable)

@@ -191,6 +191,7 @@ class Timeline(Widget, can_focus=True):
         self.trace = trace
         self.t0, self.t1 = (float(x) for x in trace.home)
         self._pad_home()
+        self.origin = float(trace.home[0])  # the ruler's zero (the side-by-side diff moves it)
         # (lane, depth) per row; a counter series is (-1 - k, 0) for counter_rows[k].
         self.counter_rows: list[tuple[CounterTrack, str]] = []
         self._counter_labels: dict[int, str] = {}
@@ -406,7 +407,7 @@ class Timeline(Widget, can_focus=True):
         per_cell = span / W
         head = f" {fmt_ns(per_cell)}/cell"[: GUTTER - 1].ljust(GUTTER - 1) + "│"
         chars = [" "] * W
-        for x, label in ruler_ticks(self.t0, self.t1, W, self.trace.home[0]):
+        for x, label in ruler_ticks(self.t0, self.t1, W, self.origin):
             if x + len(label) + 1 > W:  # a label cut at the edge would lose its unit
                 continue
             for j, c in enumerate("▏" + label):

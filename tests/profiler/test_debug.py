@@ -160,3 +160,19 @@ def test_grad_monitor_counters_land_in_the_profilers_trace(tmp_path):
     assert len(counters) == 3 and all(c["args"]["norm"] > 0 for c in counters)
     ops = [e for e in doc["traceEvents"] if e.get("ph") == "X" and e["name"] == "aten::matmul"]
     assert min(e["ts"] for e in ops) < counters[0]["ts"]        # same time base as the ops
+
+
+def test_import_profiler_gives_its_subpackages():
+    """`import profiler` alone, then profiler.debug.* and profiler.nvtx.* (a fresh interpreter: the suite
+    has imported the submodules already)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = ("import profiler; print(profiler.debug.nan_watch.__name__, profiler.debug.sanity_check.__name__, "
+            "profiler.nvtx.emit_nvtx.__name__)")
+    root = Path(__file__).resolve().parents[2]
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=root,
+                       env={"PYTHONPATH": str(root), "PATH": "/usr/bin:/bin"})
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split() == ["nan_watch", "sanity_check", "emit_nvtx"]

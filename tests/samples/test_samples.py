@@ -41,3 +41,19 @@ def test_transformer_sample_learns():
     assert losses == sorted(losses, reverse=True)
     assert losses[-1] < losses[0] / 2
     assert acc >= 0.7
+
+
+def test_the_samples_set_their_blas_threads():
+    """The training samples' command line sets the BLAS threads (one by default), as `make demo` does."""
+    import _loop
+
+    import tensorlib as tl
+
+    seen = []
+    before = tl.get_num_threads()
+    try:
+        _loop.cli(lambda epochs, device, seed: seen.append(tl.get_num_threads()), 1, "doc", [])
+        _loop.cli(lambda epochs, device, seed: seen.append(tl.get_num_threads()), 1, "doc", ["--threads", "2"])
+    finally:
+        tl.set_num_threads(before)
+    assert seen == [1, 2]

@@ -147,6 +147,10 @@ async def every_screen(app: ViewerApp, pilot: Pilot, searches: list[str], max_se
     for key in ("p", "i", "b", "down", "enter", "b", "e", "x"):
         await pilot.press(key)
         await sc.snap(f"tab {key}")
+    await pilot.press("X", "full_stop")  # the diff's A|B timelines: an event picked in A, then in B
+    await sc.snap("A|B, A's event picked")
+    await pilot.press("tab", "full_stop", "w", "0")
+    await sc.snap("A|B, B's event picked")
     await pilot.press("t", "slash")
     box = app.query_one("#search")
     for q in searches:
