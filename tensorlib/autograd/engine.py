@@ -199,9 +199,9 @@ def run_backward(outputs, grad_outputs, retain_graph, create_graph, inputs=None,
                             nxt = None
                         heappush(ready, (-fn.seq, counter, fn))
                         counter += 1
-            # drop this step's references before the next one, so a gradient whose only holder is the
-            # next node can be handed to .grad without a copy
-            buf = in_grads = g = None
+            # drop this step's references before the next one (the buffer list `b` included), so a
+            # gradient whose only holder is the next node can be handed to .grad without a copy
+            buf = in_grads = g = b = None
     finally:
         st.grad_enabled = prev_grad
         st.phase, st.seq = prev_phase, prev_seq
