@@ -14,7 +14,8 @@ import numpy as np
 
 from . import _device, _dtype
 from ._device import device_of
-from ._graph import as_array, make_node, make_node1, make_node2, make_node3, mark_view, record_inplace, record_inplace_view
+from ._graph import (as_array, make_node, make_node1, make_node2, make_node3, mark_view, record_inplace,
+                     record_inplace_view)
 from ._state import STATE, seq_counter
 from ._tensor import Tensor
 
