@@ -20,7 +20,7 @@ from .._device import xp_of
 from .._dtype import BF16
 from .._graph import AccumulateGrad, Node, accumulator
 from .._hooks import range_enter, range_exit, record_range
-from .._state import STATE, backward_passes
+from .._state import STATE, backward_passes, set_grad_mode
 from .._tensor import Tensor
 
 
@@ -137,9 +137,8 @@ def run_backward(outputs, grad_outputs, retain_graph, create_graph, inputs=None,
 
     st = STATE
     heappop, heappush = heapq.heappop, heapq.heappush
-    prev_grad = st.grad_enabled
     prev_phase, prev_seq = st.phase, st.seq
-    st.grad_enabled = bool(create_graph)
+    prev_grad = set_grad_mode(bool(create_graph))
     backward_passes.append(None)    # the dispatcher reads phases only while some thread is in here
     try:
         while True:
@@ -203,7 +202,7 @@ def run_backward(outputs, grad_outputs, retain_graph, create_graph, inputs=None,
             # gradient whose only holder is the next node can be handed to .grad without a copy
             buf = in_grads = g = b = None
     finally:
-        st.grad_enabled = prev_grad
+        set_grad_mode(prev_grad)
         st.phase, st.seq = prev_phase, prev_seq
         backward_passes.pop()
 
