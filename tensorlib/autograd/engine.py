@@ -41,9 +41,14 @@ def _make_grads(outputs, grad_outputs):
                 raise RuntimeError("grad can be implicitly created only for scalar outputs")
             if out._data.dtype.kind != "f" and out._data.dtype != BF16:
                 raise RuntimeError(f"grad can be implicitly created only for real scalar outputs but got {out.dtype}")
-            with record_range("ones_like", "op"):     # torch's seed, its ones_like: empty_like, then fill_
-                g = _ops().creation.empty_like(out)
-                _ops().misc.fill_(g, 1)
+            d = out._data
+            if not _H.full_path and type(d) is np.ndarray:   # nothing observes: the seed made directly
+                g = Tensor.__new__(Tensor)
+                g._data = np.ones_like(d)
+            else:
+                with record_range("ones_like", "op"):     # torch's seed, its ones_like: empty_like, then fill_
+                    g = _ops().creation.empty_like(out)
+                    _ops().misc.fill_(g, 1)
         elif not isinstance(g, Tensor):
             raise TypeError(f"gradient must be a Tensor or None, got {type(g).__name__}")
         elif tuple(g.shape) != tuple(out.shape):
@@ -297,7 +302,7 @@ def _run_node(node: Node, grads, create_graph, capture, accumulate):
             dt = d.dtype
             if (dt is not meta[1] and dt != meta[1]) or d.shape != meta[0]:
                 return _fix_grads(node, out)
-    if st.anomaly and st.anomaly_check_nan:
+    if _H.anomaly_users and st.anomaly and st.anomaly_check_nan:     # the thread-local read only when on
         return _fix_grads(node, out)
     return out
 
