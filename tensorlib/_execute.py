@@ -14,8 +14,9 @@ import numpy as np
 
 from . import _device, _dtype
 from ._device import device_of
-from ._graph import as_array, make_node, make_node2, mark_view, record_inplace, record_inplace_view
-from ._state import STATE, seq_counter
+from ._graph import (as_array, make_node, make_node1, make_node2, make_node3, mark_view, record_inplace,
+                     record_inplace_view)
+from ._state import STATE, grad_off, seq_counter
 from ._tensor import Tensor
 
 __all__ = ["execute", "execute_list", "execute_inplace_op", "shape_error", "bump_version"]
@@ -95,7 +96,7 @@ def execute(op, args, attrs, seq):
             out = op.kernel(xp, x, y, **attrs) if attrs else op.kernel(xp, x, y)
         except ValueError as e:     # NumPy's "could not be broadcast": torch's RuntimeError and message
             raise shape_error(e, (x, y)) from None
-        if rg and STATE.grad_enabled and op.differentiable:
+        if rg and (not grad_off or STATE.grad_enabled) and op.differentiable:
             return make_node2(op, a, b, attrs, out, seq if seq >= 0 else next(seq_counter))
     elif n == 1:
         a = args[0]
@@ -110,6 +111,8 @@ def execute(op, args, attrs, seq):
             if xp is None:
                 return _guarded(execute, op, args, attrs, seq)
         out = op.kernel(xp, x, **attrs) if attrs else op.kernel(xp, x)
+        if rg and (not grad_off or STATE.grad_enabled) and op.differentiable:
+            return make_node1(op, a, attrs, out, seq if seq >= 0 else next(seq_counter))
     elif n == 3 and not op.promote:
         # three arguments, the last a tensor or None (linear's bias, nll_loss's weight), all on the CPU
         a, b, c = args
@@ -132,14 +135,13 @@ def execute(op, args, attrs, seq):
             out = op.kernel(np, x, y, z, **attrs) if attrs else op.kernel(np, x, y, z)
         except ValueError as e:
             raise shape_error(e, (x, y, z)) from None
+        if rg and (not grad_off or STATE.grad_enabled) and op.differentiable:
+            return make_node3(op, a, b, c, attrs, out, seq if seq >= 0 else next(seq_counter))
     elif n == 0:
         # factories (the engine's implicit ones gradient every backward): nothing to unwrap, check or record
         out = op.kernel(np, **attrs)
-        rg = False
     else:
         return _execute_general(op, args, attrs, seq)
-    if rg and STATE.grad_enabled and op.differentiable:
-        return make_node(op, args, attrs, out, seq if seq >= 0 else next(seq_counter))
     if type(out) is not np.ndarray:
         return _wrap_result(op, args, out)
     t = object.__new__(Tensor)          # the usual result, wrapped inline
@@ -265,7 +267,7 @@ def execute_inplace_op(op, args, attrs, seq):
                         rg = a._requires_grad
                     if (type(y) is np.ndarray or y is b) and not a._inference:
                         base = a._base
-                        if (rg or base is not None and base._requires_grad) and STATE.grad_enabled:
+                        if (rg or base is not None and base._requires_grad) and (not grad_off or STATE.grad_enabled):
                             return _execute_inplace(op, args, [x, y], attrs, np, rg, seq)
                         # outside autograd (an optimizer's update) _execute_inplace does just this, less its
                         # call and argument list

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as _np
 
+from . import _hooks as _H
 from . import _sync
 from ._device import xp_of
 from ._dtype import BF16, scalar_name
@@ -24,6 +25,16 @@ from ._tensor import Tensor
 _np_ndarray = _np.ndarray
 _new_tensor = _new_node = object.__new__
 _weakref = weakref.ref
+_anomaly_any = 0     # _hooks.anomaly_users, copied on every registry change: STATE.anomaly (a thread-local
+                     # read) is read only while some thread has anomaly detection on
+
+
+def _copy_flags():
+    global _anomaly_any
+    _anomaly_any = _H.anomaly_users
+
+
+_H.subscribe(_copy_flags)
 
 
 def as_array(x):
@@ -281,7 +292,7 @@ def build_node(op, args, attrs, seq):
         node.versions = versions
     node.edges = edges
     node.in_meta = meta
-    if STATE.anomaly:
+    if _anomaly_any and STATE.anomaly:
         import traceback
         node.trace = traceback.format_stack()[:-3]
     return node
@@ -290,35 +301,83 @@ def build_node(op, args, attrs, seq):
 _NO_EDGE = (None, 0)
 
 
+def _leaf_edge(a):
+    """The edge to a leaf that requires grad: its live accumulator, else a new one."""
+    fn = a._accumulator
+    if fn is not None:
+        fn = fn()
+    return (fn if fn is not None else accumulator(a), 0)
+
+
+def make_node1(op, a, attrs, out, seq):
+    """make_node for one tensor argument that requires grad and one array output (unary ops, views,
+    reductions), written out: the same node, attribute for attribute, at about half the cost."""
+    if type(out) is not _np_ndarray or _anomaly_any and STATE.anomaly:
+        return make_node(op, (a,), attrs, out, seq)
+    node = _new_node(Node)
+    node.op = op
+    node.seq = seq
+    node.attrs = attrs
+    node.tensor_hooks = node.retained = node.trace = node.ctx_data = node._metadata = None
+    node.freed = False
+    d = a._data
+    node.in_meta = ((d.shape, d.dtype),)
+    b = a._base
+    if b is not None and b._rebase_gen != a._rebase_gen and not a._detached:
+        _fresh_view_fn(a)
+    fn = a._grad_fn
+    node.edges = ((fn, a._output_nr),) if fn is not None else (_leaf_edge(a),)
+    t = _new_tensor(Tensor)
+    t._data = out
+    dt = out.dtype
+    if dt.kind == "f" or dt == BF16:
+        t._grad_fn = node
+        t._requires_grad = True
+    node.out_meta = ((out.shape, dt),)
+    save = op.save
+    if save:
+        if "i" in save:
+            if a._inference:
+                raise RuntimeError(_INFERENCE_SAVED)
+            node.inputs = (a,)
+            node.versions = [(b if b is not None else a)._version]
+        else:
+            node.inputs = node.versions = None
+        if "o" in save:
+            node.out_data = (out,)
+            node.out_refs = (_weakref(t),)
+        else:
+            node.out_data = node.out_refs = None
+    else:
+        node.inputs = node.versions = node.out_data = node.out_refs = None
+    if op.view:
+        mark_view(t, a)
+        v = t._base
+        if v is not None and v._rebase_gen:
+            t._rebase_gen = v._rebase_gen
+    return t
+
+
 def make_node2(op, a, b, attrs, out, seq):
     """make_node for the commonest case, written out: two arguments (tensors or numbers), one array
     output, no anomaly mode. build_node and Node.__init__ inlined; the same node, attribute for attribute."""
-    if type(out) is not _np_ndarray or STATE.anomaly:
-        return make_node(op, (a, b), attrs, out, seq)
-    save = op.save
-    if save and ("i" in save and (type(a) is not Tensor or type(b) is not Tensor) or "o" in save):
+    if type(out) is not _np_ndarray or _anomaly_any and STATE.anomaly:
         return make_node(op, (a, b), attrs, out, seq)
     node = _new_node(Node)
     node.op = op
     node.seq = seq
-    node.versions = node.out_data = node.out_refs = node.tensor_hooks = node.retained = None
-    node.trace = node.ctx_data = node._metadata = None
-    node.freed = False
     node.attrs = attrs
+    node.tensor_hooks = node.retained = node.trace = node.ctx_data = node._metadata = None
+    node.freed = False
     if isinstance(a, Tensor):
         d = a._data
         ma = (d.shape, d.dtype)
         if a._requires_grad:
-            if a._base is not None and a._base._rebase_gen != a._rebase_gen and not a._detached:
+            x = a._base
+            if x is not None and x._rebase_gen != a._rebase_gen and not a._detached:
                 _fresh_view_fn(a)
             fn = a._grad_fn
-            if fn is None:          # a leaf: its live accumulator (accumulator() inlined), else a new one
-                fn = a._accumulator
-                if fn is not None:
-                    fn = fn()
-                if fn is None:
-                    fn = accumulator(a)
-            ea = (fn, a._output_nr)
+            ea = (fn, a._output_nr) if fn is not None else _leaf_edge(a)
         else:
             ea = _NO_EDGE
     else:
@@ -328,44 +387,130 @@ def make_node2(op, a, b, attrs, out, seq):
         d = b._data
         mb = (d.shape, d.dtype)
         if b._requires_grad:
-            if b._base is not None and b._base._rebase_gen != b._rebase_gen and not b._detached:
+            y = b._base
+            if y is not None and y._rebase_gen != b._rebase_gen and not b._detached:
                 _fresh_view_fn(b)
             fn = b._grad_fn
-            if fn is None:          # a leaf: its live accumulator (accumulator() inlined), else a new one
-                fn = b._accumulator
-                if fn is not None:
-                    fn = fn()
-                if fn is None:
-                    fn = accumulator(b)
-            eb = (fn, b._output_nr)
+            eb = (fn, b._output_nr) if fn is not None else _leaf_edge(b)
         else:
             eb = _NO_EDGE
     else:
         mb = None
         eb = _NO_EDGE
-    if save:        # "i" only, both tensors (checked above)
-        if a._inference or b._inference:
-            raise RuntimeError(_INFERENCE_SAVED)
-        node.inputs = (a, b)
-        x = a._base
-        y = b._base
-        node.versions = [(x if x is not None else a)._version, (y if y is not None else b)._version]
-    else:
-        node.inputs = None
     node.edges = (ea, eb)       # tuples: nothing changes a node's edges or input metadata once recorded
     node.in_meta = (ma, mb)
     t = _new_tensor(Tensor)
     t._data = out
-    if out.dtype.kind == "f" or out.dtype == BF16:
+    dt = out.dtype
+    if dt.kind == "f" or dt == BF16:
         t._grad_fn = node
         t._requires_grad = True
-    node.out_meta = ((out.shape, out.dtype),)
+    node.out_meta = ((out.shape, dt),)
+    save = op.save
+    if save:
+        if "i" in save:
+            node.inputs = (a, b)
+            node.versions = [_saved_version(a) if ma is not None else None,
+                             _saved_version(b) if mb is not None else None]
+        else:
+            node.inputs = node.versions = None
+        if "o" in save:
+            node.out_data = (out,)
+            node.out_refs = (_weakref(t),)
+        else:
+            node.out_data = node.out_refs = None
+    else:
+        node.inputs = node.versions = node.out_data = node.out_refs = None
     if op.view:
         mark_view(t, a)
         v = t._base
         if v is not None and v._rebase_gen:
             t._rebase_gen = v._rebase_gen
     return t
+
+
+def make_node3(op, a, b, c, attrs, out, seq):
+    """make_node for three arguments, the first two tensors and the last a tensor or None (addmm's bias
+    first, linear's and nll_loss's optional last), one array output, written out as make_node2."""
+    if type(out) is not _np_ndarray or _anomaly_any and STATE.anomaly:
+        return make_node(op, (a, b, c), attrs, out, seq)
+    node = _new_node(Node)
+    node.op = op
+    node.seq = seq
+    node.attrs = attrs
+    node.tensor_hooks = node.retained = node.trace = node.ctx_data = node._metadata = None
+    node.freed = False
+    d = a._data
+    ma = (d.shape, d.dtype)
+    if a._requires_grad:
+        x = a._base
+        if x is not None and x._rebase_gen != a._rebase_gen and not a._detached:
+            _fresh_view_fn(a)
+        fn = a._grad_fn
+        ea = (fn, a._output_nr) if fn is not None else _leaf_edge(a)
+    else:
+        ea = _NO_EDGE
+    d = b._data
+    mb = (d.shape, d.dtype)
+    if b._requires_grad:
+        x = b._base
+        if x is not None and x._rebase_gen != b._rebase_gen and not b._detached:
+            _fresh_view_fn(b)
+        fn = b._grad_fn
+        eb = (fn, b._output_nr) if fn is not None else _leaf_edge(b)
+    else:
+        eb = _NO_EDGE
+    if c is not None:
+        d = c._data
+        mc = (d.shape, d.dtype)
+        if c._requires_grad:
+            x = c._base
+            if x is not None and x._rebase_gen != c._rebase_gen and not c._detached:
+                _fresh_view_fn(c)
+            fn = c._grad_fn
+            ec = (fn, c._output_nr) if fn is not None else _leaf_edge(c)
+        else:
+            ec = _NO_EDGE
+    else:
+        mc = None
+        ec = _NO_EDGE
+    node.edges = (ea, eb, ec)
+    node.in_meta = (ma, mb, mc)
+    t = _new_tensor(Tensor)
+    t._data = out
+    dt = out.dtype
+    if dt.kind == "f" or dt == BF16:
+        t._grad_fn = node
+        t._requires_grad = True
+    node.out_meta = ((out.shape, dt),)
+    save = op.save
+    if save:
+        if "i" in save:
+            node.inputs = (a, b, c)
+            node.versions = [_saved_version(a), _saved_version(b), _saved_version(c) if c is not None else None]
+        else:
+            node.inputs = node.versions = None
+        if "o" in save:
+            node.out_data = (out,)
+            node.out_refs = (_weakref(t),)
+        else:
+            node.out_data = node.out_refs = None
+    else:
+        node.inputs = node.versions = node.out_data = node.out_refs = None
+    if op.view:
+        mark_view(t, a)
+        v = t._base
+        if v is not None and v._rebase_gen:
+            t._rebase_gen = v._rebase_gen
+    return t
+
+
+def _saved_version(t):
+    """A saved input's version now (build_node's check: an inference tensor cannot be saved)."""
+    if t._inference:
+        raise RuntimeError(_INFERENCE_SAVED)
+    b = t._base
+    return (b if b is not None else t)._version
 
 
 def make_node(op, args, attrs, out, seq):

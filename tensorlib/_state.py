@@ -8,7 +8,8 @@ from __future__ import annotations
 import itertools
 import threading
 
-__all__ = ["STATE", "seq_counter", "next_seq", "current_phase", "current_seq", "phase_seq", "backward_passes"]
+__all__ = ["STATE", "seq_counter", "next_seq", "current_phase", "current_seq", "phase_seq", "backward_passes",
+           "grad_off", "set_grad_mode"]
 
 
 class _State(threading.local):
@@ -27,6 +28,25 @@ next_seq = seq_counter.__next__     # paths call next() on it, which is quicker 
 
 backward_passes: list = []   # one entry per backward pass running now, over all threads (the engine
                              # appends and pops: atomic list operations, no lock); see phase_seq
+
+
+grad_off: list = []     # one entry per thread whose grad mode is off now (appended and popped by
+                        # set_grad_mode: atomic list operations): while it is empty, an op that records
+                        # autograd needs no read of the thread-local STATE.grad_enabled
+
+
+def set_grad_mode(mode: bool) -> bool:
+    """Set this thread's grad mode (the one writer of STATE.grad_enabled, which keeps `grad_off` true to
+    it); returns the previous mode."""
+    st = STATE
+    prev = st.grad_enabled
+    if mode != prev:
+        st.grad_enabled = mode
+        if mode:
+            grad_off.pop()
+        else:
+            grad_off.append(None)
+    return prev
 
 
 def current_phase():

@@ -13,7 +13,7 @@ import numpy as np
 from . import _dtype
 from ._dtype import BF16 as _BF16
 from ._device import CPU, device_of
-from ._state import STATE
+from ._state import STATE, set_grad_mode
 
 
 class Tensor:
@@ -770,11 +770,10 @@ class _no_grad_ctx:
     __slots__ = ("_prev",)
 
     def __enter__(self):
-        self._prev = STATE.grad_enabled
-        STATE.grad_enabled = False
+        self._prev = set_grad_mode(False)
 
     def __exit__(self, *exc):
-        STATE.grad_enabled = self._prev
+        set_grad_mode(self._prev)
         return False
 
 

@@ -96,6 +96,27 @@ def dispatch_binary(op: OpDef, a, b):
 
 
 
+def binary_operator(op: OpDef, reflected: bool, operand_types: tuple):
+    """Tensor's `__add__`-style operator for `op`: NotImplemented for operands that are not tensors or
+    numbers (`operand_types`), else dispatch_binary's work with its fast path inline (a call less per
+    operator, the commonest op of a training step); the other paths go through dispatch_binary."""
+    if reflected:
+        def f(self, other):
+            if type(other) is not Tensor and not isinstance(other, operand_types):
+                return NotImplemented
+            if _full_path:
+                return dispatch_binary(op, other, self)
+            return execute(op, (other, self), _NO_ATTRS, -1)
+    else:
+        def f(self, other):
+            if type(other) is not Tensor and not isinstance(other, operand_types):
+                return NotImplemented
+            if _full_path:
+                return dispatch_binary(op, self, other)
+            return execute(op, (self, other), _NO_ATTRS, -1)
+    return f
+
+
 def _dispatch_recorded(op, args, attrs, pairs, autocast):
     """The op sink's path: one OpRecord tuple per op (see set_op_sink), around whatever else runs (op hooks,
     autocast, anomaly mode); with nothing else, the leanest recorded path (dispatch_binary has that case

@@ -20,7 +20,7 @@ from .._device import xp_of
 from .._dtype import BF16
 from .._graph import AccumulateGrad, Node, accumulator
 from .._hooks import range_enter, range_exit, record_range
-from .._state import STATE, backward_passes
+from .._state import STATE, backward_passes, set_grad_mode
 from .._tensor import Tensor
 
 
@@ -41,9 +41,14 @@ def _make_grads(outputs, grad_outputs):
                 raise RuntimeError("grad can be implicitly created only for scalar outputs")
             if out._data.dtype.kind != "f" and out._data.dtype != BF16:
                 raise RuntimeError(f"grad can be implicitly created only for real scalar outputs but got {out.dtype}")
-            with record_range("ones_like", "op"):     # torch's seed, its ones_like: empty_like, then fill_
-                g = _ops().creation.empty_like(out)
-                _ops().misc.fill_(g, 1)
+            d = out._data
+            if not _H.full_path and type(d) is np.ndarray:   # nothing observes: the seed made directly
+                g = Tensor.__new__(Tensor)
+                g._data = np.ones_like(d)
+            else:
+                with record_range("ones_like", "op"):     # torch's seed, its ones_like: empty_like, then fill_
+                    g = _ops().creation.empty_like(out)
+                    _ops().misc.fill_(g, 1)
         elif not isinstance(g, Tensor):
             raise TypeError(f"gradient must be a Tensor or None, got {type(g).__name__}")
         elif tuple(g.shape) != tuple(out.shape):
@@ -137,9 +142,8 @@ def run_backward(outputs, grad_outputs, retain_graph, create_graph, inputs=None,
 
     st = STATE
     heappop, heappush = heapq.heappop, heapq.heappush
-    prev_grad = st.grad_enabled
     prev_phase, prev_seq = st.phase, st.seq
-    st.grad_enabled = bool(create_graph)
+    prev_grad = set_grad_mode(bool(create_graph))
     backward_passes.append(None)    # the dispatcher reads phases only while some thread is in here
     try:
         while True:
@@ -199,11 +203,11 @@ def run_backward(outputs, grad_outputs, retain_graph, create_graph, inputs=None,
                             nxt = None
                         heappush(ready, (-fn.seq, counter, fn))
                         counter += 1
-            # drop this step's references before the next one, so a gradient whose only holder is the
-            # next node can be handed to .grad without a copy
-            buf = in_grads = g = None
+            # drop this step's references before the next one (the buffer list `b` included), so a
+            # gradient whose only holder is the next node can be handed to .grad without a copy
+            buf = in_grads = g = b = None
     finally:
-        st.grad_enabled = prev_grad
+        set_grad_mode(prev_grad)
         st.phase, st.seq = prev_phase, prev_seq
         backward_passes.pop()
 
@@ -298,7 +302,7 @@ def _run_node(node: Node, grads, create_graph, capture, accumulate):
             dt = d.dtype
             if (dt is not meta[1] and dt != meta[1]) or d.shape != meta[0]:
                 return _fix_grads(node, out)
-    if st.anomaly and st.anomaly_check_nan:
+    if _H.anomaly_users and st.anomaly and st.anomaly_check_nan:     # the thread-local read only when on
         return _fix_grads(node, out)
     return out
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import functools
 
 from .._hooks import count_user
-from .._state import STATE
+from .._state import STATE, set_grad_mode
 
 
 class _DecoratorContext:
@@ -20,23 +20,21 @@ class _DecoratorContext:
 
 class no_grad(_DecoratorContext):
     def __enter__(self):
-        self._prev = STATE.grad_enabled
-        STATE.grad_enabled = False
+        self._prev = set_grad_mode(False)
         return self
 
     def __exit__(self, *exc):
-        STATE.grad_enabled = self._prev
+        set_grad_mode(self._prev)
         return False
 
 
 class enable_grad(_DecoratorContext):
     def __enter__(self):
-        self._prev = STATE.grad_enabled
-        STATE.grad_enabled = True
+        self._prev = set_grad_mode(True)
         return self
 
     def __exit__(self, *exc):
-        STATE.grad_enabled = self._prev
+        set_grad_mode(self._prev)
         return False
 
 
@@ -45,14 +43,13 @@ class set_grad_enabled(_DecoratorContext):
 
     def __init__(self, mode: bool):
         self._args = (mode,)
-        self._prev = STATE.grad_enabled
-        STATE.grad_enabled = bool(mode)
+        self._prev = set_grad_mode(bool(mode))
 
     def __enter__(self):
         return self
 
     def __exit__(self, *exc):
-        STATE.grad_enabled = self._prev
+        set_grad_mode(self._prev)
         return False
 
 
@@ -64,13 +61,14 @@ class inference_mode(_DecoratorContext):
     def __enter__(self):
         self._prev = (STATE.grad_enabled, STATE.inference)
         if self.mode:
-            STATE.grad_enabled = False
+            set_grad_mode(False)
             STATE.inference = True
             count_user("inference", 1)      # the dispatcher marks outputs made meanwhile (inference tensors)
         return self
 
     def __exit__(self, *exc):
-        STATE.grad_enabled, STATE.inference = self._prev
+        set_grad_mode(self._prev[0])
+        STATE.inference = self._prev[1]
         if self.mode:
             count_user("inference", -1)
         return False

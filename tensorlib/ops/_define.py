@@ -38,7 +38,8 @@ from typing import Any
 import numpy as np
 
 from .. import _dtype as D
-from ..dispatch import OpDef, dispatch, dispatch_binary, register_op
+from .. import dispatch as _dispatch
+from ..dispatch import OpDef, dispatch, register_op
 from .._tensor import Tensor
 
 __all__ = ["op", "unary", "public", "attach", "dispatch", "Tensor", "np", "unwrap_scalar", "write_out", "functions",
@@ -134,16 +135,7 @@ _OPERAND = (Tensor, bool, int, float, np.generic)
 def binary_operator(o: OpDef, reflected: bool = False):
     """Tensor's `__add__`-style operator for op `o`: NotImplemented for operands that are not tensors or
     numbers (so Python tries the other side), the two-argument dispatch entry otherwise."""
-    if reflected:
-        def f(self, other):
-            if type(other) is not Tensor and not isinstance(other, _OPERAND):
-                return NotImplemented
-            return dispatch_binary(o, other, self)
-    else:
-        def f(self, other):
-            if type(other) is not Tensor and not isinstance(other, _OPERAND):
-                return NotImplemented
-            return dispatch_binary(o, self, other)
+    f = _dispatch.binary_operator(o, reflected, _OPERAND)
     f.__name__ = f.__qualname__ = f"{o.name}_{'r' if reflected else ''}operator"
     return f
 
