@@ -28,12 +28,12 @@ _CHILD = """
 import sys, time
 sys.argv = ["viewer", *sys.argv[1:]]
 from viewer.__main__ import main
-t = time.perf_counter()
+t, c = time.perf_counter(), time.process_time()
 rc = main(sys.argv[1:])
 sys.stdout.flush()
 # VmHWM, not ru_maxrss: Linux carries ru_maxrss over from the parent across fork and exec.
 hwm = next(int(ln.split()[1]) for ln in open("/proc/self/status") if ln.startswith("VmHWM:"))
-print("@@", rc, time.perf_counter() - t, hwm / 1024, file=sys.stderr)
+print("@@", rc, time.perf_counter() - t, hwm / 1024, time.process_time() - c, file=sys.stderr)
 """
 
 
@@ -120,7 +120,7 @@ import viewer.__main__, viewer.model, viewer.summary
 from viewer.__main__ import _keep_large_blocks_mapped
 _keep_large_blocks_mapped()
 hwm = next(int(ln.split()[1]) for ln in open("/proc/self/status") if ln.startswith("VmHWM:"))
-print("@@", 0, 0.0, hwm / 1024, file=sys.stderr)
+print("@@", 0, 0.0, hwm / 1024, 0.0, file=sys.stderr)
 """
 
 
@@ -131,19 +131,19 @@ def run_case(path: str, timeout: float, *extra: str, root: str = ROOT, code: str
         res = subprocess.run([sys.executable, "-c", code, "summary", path, *extra], capture_output=True,
                              text=True, timeout=timeout, env=env, cwd=tempfile.gettempdir())
     except subprocess.TimeoutExpired:
-        return {"wall_s": time.perf_counter() - t, "secs": None, "result": f"over {timeout:.0f} s (killed)",
-                "rss_mb": None}
+        return {"wall_s": time.perf_counter() - t, "secs": None, "cpu": None,
+                "result": f"over {timeout:.0f} s (killed)", "rss_mb": None}
     wall = time.perf_counter() - t
     tail = [ln for ln in res.stderr.splitlines() if ln.startswith("@@")]
     err = [ln for ln in res.stderr.splitlines() if not ln.startswith("@@")]
     if not tail:
-        return {"wall_s": wall, "secs": None, "result": (err[-1] if err else f"rc {res.returncode}")[:100],
-                "rss_mb": None}
-    _, rc, secs, rss = tail[-1].split()
+        return {"wall_s": wall, "secs": None, "cpu": None,
+                "result": (err[-1] if err else f"rc {res.returncode}")[:100], "rss_mb": None}
+    _, rc, secs, rss, cpu = tail[-1].split()
     out = res.stdout.splitlines()
     first = (err[0] if err else out[2] if len(out) > 2 else "")
-    return {"wall_s": wall, "secs": float(secs), "result": f"rc {rc}, {len(out)} lines: {first[:70]}",
-            "rss_mb": float(rss)}
+    return {"wall_s": wall, "secs": float(secs), "cpu": float(cpu),
+            "result": f"rc {rc}, {len(out)} lines: {first[:70]}", "rss_mb": float(rss)}
 
 
 def main() -> None:
@@ -154,17 +154,20 @@ def main() -> None:
     ap.add_argument("--root", default=ROOT, help="the checkout whose viewer is measured (say /work/main: before)")
     args = ap.parse_args()
     base = run_case("-", 60.0, root=args.root, code=_IMPORTS)["rss_mb"] or 0.0
-    print(f"{os.cpu_count()} CPUs, Python {sys.version.split()[0]}; `python -m viewer summary` per case, "
+    print(f"{os.cpu_count()} CPUs, Python {sys.version.split()[0]}; `python -m viewer summary` per case "
+          f"(summary s: its wall time in the child, CPU s: its CPU time), "
           f"viewer of {os.path.abspath(args.root)}; the constant (interpreter + viewer imported): {base:.0f} MB")
-    print(f"{'case':<14} {'disk MB':>8} {'wall s':>8} {'summary s':>10} {'peak MB':>8} {'x disk':>7} "
+    print(f"{'case':<14} {'disk MB':>8} {'wall s':>8} {'summary s':>10} {'CPU s':>6} {'peak MB':>8} {'x disk':>7} "
           f"{'x disk less const':>18}  result")
     with tempfile.TemporaryDirectory() as tmp:
         def show(name: str, disk: float, r: dict) -> None:
             rss, secs = r["rss_mb"], r["secs"]
             cols = (f"{rss:>8.0f} {rss / disk:>7.2f} {(rss - base) / disk:>18.2f}" if rss is not None and disk
                     else f"{rss if rss is not None else '-':>8} {'-':>7} {'-':>18}")
-            print(f"{name:<14} {disk:>8.1f} {r['wall_s']:>8.2f} {f'{secs:.2f}' if secs is not None else '-':>10} {cols}  "
-                  f"{r['result']}", flush=True)
+            secs_s = f"{secs:.2f}" if secs is not None else "-"
+            cpu_s = f"{r['cpu']:.2f}" if r["cpu"] is not None else "-"
+            print(f"{name:<14} {disk:>8.1f} {r['wall_s']:>8.2f} {secs_s:>10} {cpu_s:>6} {cols}  {r['result']}",
+                  flush=True)
 
         for name in [c for c in args.cases if c in CASES]:
             path = os.path.join(tmp, name + (".json.gz" if name == "gzip_bomb" else ".json"))

@@ -23,8 +23,8 @@ import re
 from decimal import Decimal
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from itertools import compress, repeat
-from operator import eq
+from itertools import compress, count, filterfalse, repeat
+from operator import attrgetter, eq
 from typing import Any, overload
 
 import msgspec
@@ -43,6 +43,8 @@ _BLANKS = b" \t\n\r"
 
 # An event's (cat, pid, tid) as the file has them (made hashable where they are not).
 LaneKey = tuple[Any, Any, Any]
+
+_PH, _NAME, _CAT, _PID, _TID, _DUR = map(attrgetter, ("ph", "name", "cat", "pid", "tid", "dur"))
 
 _item_decoder: msgspec.json.Decoder[_Decoded] = msgspec.json.Decoder(_Decoded)
 _exact_item_decoder: msgspec.json.Decoder[_Decoded] = msgspec.json.Decoder(_Decoded, float_hook=Decimal)
@@ -70,13 +72,13 @@ def intern_values(values: list[Any], table: dict[Any, int], fix: Any = _hashable
     that are not hashable are made so by `fix` first (names as their text; pids and tids as the model's
     lanes read them)."""
     try:
-        local = dict.fromkeys(values)
+        new = list(filterfalse(table.__contains__, dict.fromkeys(values)))
     except TypeError:
         values = list(map(fix, values))
-        local = dict.fromkeys(values)
-    for k in local:
-        local[k] = table.setdefault(k, len(table))
-    return np.fromiter(map(local.__getitem__, values), dtype=np.int32, count=len(values))
+        new = list(filterfalse(table.__contains__, dict.fromkeys(values)))
+    if new:
+        table.update(zip(new, count(len(table))))
+    return np.fromiter(map(table.__getitem__, values), dtype=np.int32, count=len(values))
 
 
 def intern_lane_keys(keys: list[LaneKey], table: dict[LaneKey, int]) -> NDArray[np.int32]:
@@ -167,7 +169,7 @@ class _Accumulator:
         base, m = self.count, len(recs)
         self.ts_ns.extend(ts_ns)
         self.ts_ok.extend(ts_ok)
-        phs = [e.ph for e in recs]
+        phs = list(map(_PH, recs))
         is_x = np.fromiter(map(eq, phs, repeat("X")), dtype=bool, count=m)
         if is_x.all():
             at: NDArray[np.intp] = np.arange(m)
@@ -185,8 +187,8 @@ class _Accumulator:
             x_in = is_x[at]
         del phs
         # The X and B/E events in file order: names and keys interned in the order they come.
-        name = intern_values([e.name for e in rs], self.names)
-        key = intern_lane_keys([(e.cat, e.pid, e.tid) for e in rs], self.lane_keys)
+        name = intern_values(list(map(_NAME, rs)), self.names)
+        key = intern_lane_keys(list(zip(map(_CAT, rs), map(_PID, rs), map(_TID, rs))), self.lane_keys)
         for k, e in zip(at.tolist(), rs):
             if e.bind_id is not UNSET:  # flow v2: listed, and the record kept
                 self.bind.append(base + k)
@@ -208,7 +210,7 @@ class _Accumulator:
             self.x_key.extend(key[x_in])
             self.x_src.extend(at[x_in] + base)
         del rs
-        d_ns, d_ok = ns_array([e.dur for e in xs])
+        d_ns, d_ok = ns_array(list(map(_DUR, xs)))
         self.x_dur.extend(d_ns)
         self.x_dur_ok.extend(d_ok)
         self.count += m
