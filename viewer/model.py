@@ -297,14 +297,8 @@ class RawEvents(Sequence[Any]):
         return self._trace.event_dict(i)
 
 
-def _intern(values: list[Any], table: dict[str, int], distinct: bool = False) -> np.ndarray:
-    """Strings to ids with dict/map built-ins (C speed); odd values (None, numbers, lists) as text.
-    `distinct`: the values are known to differ from one another (the keys of a table), so where they
-    are all strings and the table is fresh, each is its own id without a dict built to find out (a
-    million distinct names would cost two dicts of a million entries)."""
-    if distinct and not table and set(map(type, values)) <= {str}:
-        table.update(zip(values, itertools.count()))
-        return np.arange(len(values), dtype=np.int32)
+def _intern(values: list[Any], table: dict[str, int]) -> np.ndarray:
+    """Strings to ids with dict/map built-ins (C speed); odd values (None, numbers, lists) as text."""
     try:
         first = dict(zip(dict.fromkeys(values), itertools.count()))
     except TypeError:
@@ -666,7 +660,14 @@ class _Builder:
         # Only the names and keys of events drawn (not those of E events, or of events with a bad ts).
         raw_names, name_raw = _used(self.names_raw, name_raw)
         self.names_raw = []
-        name_id = _intern(raw_names, names, distinct=self.names_distinct)[name_raw]
+        if self.names_distinct and set(map(type, raw_names)) <= {str}:
+            # Distinct strings already (a table's keys): the names as they are, without a dict of a
+            # million entries built to find that out.
+            name_list, name_id = raw_names, name_raw
+        else:
+            name_id = _intern(raw_names, names)[name_raw]
+            name_list = list(names)
+            names.clear()
         del raw_names, name_raw
         lane_keys, key_raw = _used(self.lane_keys, key_raw)
         cat_id = _intern([k[0] for k in lane_keys], cats)[key_raw]
@@ -699,7 +700,7 @@ class _Builder:
         assert source is not None  # RawTrace.__post_init__ sets it
         trace = Trace(
             path=self.path, meta=self.raw.meta, warnings=self.warnings,
-            names=list(names), cats=list(cats), ts=ts, dur=dur, name_id=name_id, cat_id=cat_id,
+            names=name_list, cats=list(cats), ts=ts, dur=dur, name_id=name_id, cat_id=cat_id,
             lane=lane_id, depth=depth, parent=parent, self_ns=self_ns, kind=kind, events=self.events, src=src,
             overrides=overrides, source=source, lanes=lanes, counters=[],
         )

@@ -175,8 +175,12 @@ def ops_table(trace: Trace, by_shape: bool = False, mask: np.ndarray | None = No
     first = idx[first_at]
     merged = nid[first_at] == len(trace.names)
     dev_total, dev_self = device_time(trace)
-    dev = np.bincount(inv, weights=dev_total[idx], minlength=len(uniq)).astype(np.int64)
-    dev_s = np.bincount(inv, weights=dev_self[idx], minlength=len(uniq)).astype(np.int64)
+    if dev_total.any():
+        dev = np.bincount(inv, weights=dev_total[idx], minlength=len(uniq)).astype(np.int64)
+        dev_s = np.bincount(inv, weights=dev_self[idx], minlength=len(uniq)).astype(np.int64)
+    else:  # no launches (a CPU trace): no per-row temporaries
+        dev = dev_s = np.zeros(len(uniq), np.int64)
+    del dev_total, dev_self
     cpu_busy, gpu_busy = busy_ns(trace)
     on_gpu = gpu_lanes(trace)[trace.lane[first]] if len(uniq) else np.zeros(0, bool)
     busy = np.where(on_gpu, gpu_busy, cpu_busy).astype(np.float64)
