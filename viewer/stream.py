@@ -187,8 +187,7 @@ class _Accumulator:
             x_in = is_x[at]
         del phs
         # The X and B/E events in file order: names and keys interned in the order they come.
-        name = intern_values(list(map(_NAME, rs)), self.names)
-        key = intern_lane_keys(list(zip(map(_CAT, rs), map(_PID, rs), map(_TID, rs))), self.lane_keys)
+        name, key = self._intern(rs)
         for k, e in zip(at.tolist(), rs):
             if e.bind_id is not UNSET:  # flow v2: listed, and the record kept
                 self.bind.append(base + k)
@@ -214,6 +213,25 @@ class _Accumulator:
         self.x_dur.extend(d_ns)
         self.x_dur_ok.extend(d_ok)
         self.count += m
+
+    def _intern(self, rs: list[Event]) -> tuple[NDArray[np.int32], NDArray[np.int32]]:
+        """Each record's name and (cat, pid, tid) ids: through the batch's distinct (name, cat, pid, tid)
+        combinations where they are few (the usual trace: one dict pass per event), else interned apart
+        (a million distinct names)."""
+        combos = list(zip(map(_NAME, rs), map(_CAT, rs), map(_PID, rs), map(_TID, rs)))
+        try:
+            local: dict[Any, Any] | None = dict.fromkeys(combos)
+        except TypeError:
+            local = None
+        if local is not None and 4 * len(local) <= len(combos):
+            names = intern_values([c[0] for c in local], self.names)
+            keys = intern_lane_keys([c[1:] for c in local], self.lane_keys)
+            local = dict(zip(local, count()))
+            idx = np.fromiter(map(local.__getitem__, combos), dtype=np.int32, count=len(combos))
+            return names[idx], keys[idx]
+        del local
+        return (intern_values([c[0] for c in combos], self.names),
+                intern_lane_keys([c[1:] for c in combos], self.lane_keys))
 
     def columns(self) -> Columns:
         return Columns(
