@@ -513,21 +513,31 @@ class _Builder:
         # Each (cat, pid, tid) key's thread (pid, tid), numbered in order of first appearance.
         key_threads = pairs([k[1] for k in self.lane_keys], [k[2] for k in self.lane_keys])
         key_index = dict(zip(dict.fromkeys(key_threads), itertools.count()))
-        thread_of_key = np.fromiter(map(key_index.__getitem__, key_threads), dtype=np.int64, count=len(key_threads))
+        thread_of_key = np.fromiter(map(key_index.__getitem__, key_threads), dtype=np.int32, count=len(key_threads))
         thread = thread_of_key[self.be_key[vpos]]
         del key_threads, thread_of_key
         o = np.argsort(thread, kind="stable")  # by thread, then time
         t_o = thread[o]
-        starts = np.flatnonzero(np.r_[True, t_o[1:] != t_o[:-1]])
-        seg = np.cumsum(np.r_[False, t_o[1:] != t_o[:-1]])  # segment number per position
-        step = np.where(is_b[o], 1, -1).astype(np.int64)
-        total = np.cumsum(step)
+        del thread
+        # Depths and segment numbers are below n: int32 halves the pairing's peak memory.
+        new_seg = np.r_[False, t_o[1:] != t_o[:-1]]
+        starts = np.flatnonzero(np.r_[True, new_seg[1:]])
+        seg = np.cumsum(new_seg, dtype=np.int32)  # segment number per position
+        del new_seg
+        step = np.where(is_b[o], 1, -1).astype(np.int32)
+        total = np.cumsum(step, dtype=np.int32)
         before = np.repeat(total[starts] - step[starts], np.diff(np.r_[starts, n]))
         walk = total - before  # the running sum within the thread
-        del total, before
+        del total, before, step
         big = 2 * n + 2
-        low = np.minimum.accumulate(walk + (len(starts) - seg) * big) - (len(starts) - seg) * big
-        depth = walk - np.minimum(low, 0)  # after each event
+        shift = (len(starts) - seg).astype(np.int64)
+        shift *= big
+        low64 = np.minimum.accumulate(walk + shift)
+        low64 -= shift
+        del shift
+        low = np.minimum(low64, 0).astype(np.int32)
+        del low64
+        depth = walk - low  # after each event
         del walk, low
         prev = np.empty_like(depth)  # before each event: the one before it on its thread, 0 at the first
         prev[1:] = depth[:-1]
@@ -536,9 +546,15 @@ class _Builder:
         unmatched = e_pos & (prev <= 0)
         level = np.where(e_pos, prev, depth)
         del depth, prev
-        keep = ~unmatched
-        pos = np.flatnonzero(keep)
-        g = np.lexsort((pos, level[pos], seg[pos]))  # (thread, level), time order
+        n_unmatched = int(unmatched.sum())
+        pos = np.flatnonzero(~unmatched)
+        del unmatched
+        # By (thread, level), in time order: one stable sort of a combined key (pos is in time order).
+        grp_key = seg[pos].astype(np.int64)
+        grp_key *= n + 1
+        grp_key += level[pos]
+        g = np.argsort(grp_key, kind="stable")
+        del grp_key
         grp_pos = pos[g]
         del pos, g
         same = (seg[grp_pos][1:] == seg[grp_pos][:-1]) & (level[grp_pos][1:] == level[grp_pos][:-1])
@@ -555,7 +571,6 @@ class _Builder:
         if len(b_file):
             self._add_spans(vpos[b_at], b_file, e_file, ts[e_file] - ts[b_file])
         del b_at, e_at, b_file, e_file
-        n_unmatched = int(unmatched.sum())
         if n_unmatched:
             self.warnings.append(f"{n_unmatched} E events without a matching B; skipped")
         open_pos = np.flatnonzero(is_b[o] & ~closed)
@@ -564,7 +579,7 @@ class _Builder:
             open_threads = np.unique(t_o[open_pos])
             # The B/E events' own latest ts per thread, at C speed; the X events and instants in _thread_ends.
             be_last = np.full(len(threads), np.iinfo(np.int64).min, np.int64)
-            np.maximum.at(be_last, thread, ts[v])
+            np.maximum.at(be_last, t_o, ts[v[o]])
             last = self._thread_ends({threads[t] for t in open_threads.tolist()},
                                      {threads[t]: int(be_last[t]) for t in open_threads.tolist()})
             self.warnings.append(f"{len(open_pos)} B events never ended; each closed at its thread's last timestamp")
