@@ -11,6 +11,7 @@ and exit status 1 or 2, never a traceback.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import sys
 from typing import TYPE_CHECKING, NoReturn
@@ -22,6 +23,7 @@ from .summary import COLUMNS
 
 if TYPE_CHECKING:
     from .model import Trace
+    from .summary import OpsTable
 
 
 def _options(args: argparse.Namespace) -> InputOptions:
@@ -50,13 +52,20 @@ def cmd_summary(args: argparse.Namespace) -> int:
     import numpy as np
 
     from .job import rank_of_pid
-    from .summary import format_table, ops_table
+    from .summary import ops_table, table_lines
 
     paths: list[str] = args.trace
     if (args.rank is not None or args.per_rank) and not _is_job(paths):
         raise TraceError("--rank and --per-rank need a job: a directory of rank traces, or several trace files")
     if STDIN in paths and len(paths) > 1:
         raise TraceError("standard input (-) is one trace: it cannot be part of a job")
+    if args.limit is not None and args.limit < 0:
+        raise TraceError(f"--limit must be at least 0 (0: every row), not {args.limit}")
+    if args.all and args.limit is not None:
+        raise TraceError("--all and --limit cannot be used together")
+    # torch's table prints 100 rows unless told otherwise (row_limit); so do we (a trace of a million
+    # distinct names would otherwise print a million lines).
+    limit = None if args.all or args.limit == 0 else args.limit if args.limit is not None else DEFAULT_ROWS
     trace = _load(paths if len(paths) > 1 else paths[0], _options(args))
     if args.steps:
         from .steps import format_steps, step_breakdown
@@ -85,16 +94,37 @@ def cmd_summary(args: argparse.Namespace) -> int:
     for r in chosen:
         mask = None if r is None or not len(trace.lane) else lane_rank[trace.lane] == r
         table = ops_table(trace, by_shape=args.by_shape, mask=mask)
-        rows = table.rows(args.sort, not args.ascending, args.limit, args.filter or "")
+        rows = table.rows(args.sort, not args.ascending, limit, args.filter or "")
+        left = _rows_left(table, rows, limit, args.filter)
         if args.json:
             out["all" if r is None else f"rank {r}"] = table.as_dicts(rows)
+            if left:
+                print(f"note: {len(rows)} of {len(rows) + left} rows{'' if r is None else f' of rank {r}'}; "
+                      f"pass --all (or --limit N) for more", file=sys.stderr)
         else:
             if r is not None:
                 print(f"rank {r}")
-            print(format_table(table, rows))
+            lines = table_lines(table, rows)
+            while chunk := list(itertools.islice(lines, 4096)):
+                print("\n".join(chunk))
+            if left:
+                print(f"... {left} more rows (--all or --limit N to show them)")
     if args.json:
         print(json.dumps(out["all"] if chosen == [None] else out, indent=1, ensure_ascii=True))
     return 0
+
+
+DEFAULT_ROWS = 100
+
+
+def _rows_left(table: OpsTable, rows: list[int], limit: int | None, needle: str | None) -> int:
+    """How many rows the limit left out."""
+    if limit is None or len(rows) < limit:
+        return 0
+    if not needle:
+        return len(table) - len(rows)
+    n = needle.lower()
+    return sum(1 for a, b in zip(table.name, table.cat) if n in a.lower() or n in b.lower()) - len(rows)
 
 
 def cmd_ranks(args: argparse.Namespace) -> int:
@@ -183,7 +213,9 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--per-rank", action="store_true", help="one table per rank of a job")
     s.add_argument("--sort", default="total", choices=COLUMNS)
     s.add_argument("--ascending", action="store_true")
-    s.add_argument("--limit", type=int, default=None)
+    s.add_argument("--limit", type=int, default=None,
+                   help=f"print the first N rows (default {DEFAULT_ROWS}, as torch's table; 0: every row)")
+    s.add_argument("--all", action="store_true", help="print every row (the default is the first 100)")
     s.add_argument("--filter", default=None, help="keep ops whose name or category contains this")
     s.add_argument("--by-shape", action="store_true", help="one row per (name, Input Dims)")
     s.add_argument("--steps", action="store_true",

@@ -22,7 +22,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from itertools import compress, repeat
-from operator import attrgetter, eq
+from operator import eq
 from typing import Any, overload
 
 import msgspec
@@ -35,7 +35,7 @@ from .events import (NOT_OBJECT_PH, Event, EventSource, FileSource, args_dict, a
                      event_id)
 from .flows import Flows, bind_flows, bind_flows_v2, join_flows
 from .loader import InputOptions, Progress, RawTrace, _noop, load_raw, raw_trace
-from .stream import Columns, LazyEvents, columns_of_records, fill_tid_from_pid, intern_keys
+from .stream import Columns, LaneKey, LazyEvents, columns_of_records, fill_tid_from_pid, intern_lane_keys, intern_values
 from .nesting import nest, self_time
 
 
@@ -44,7 +44,8 @@ KIND_INSTANT = 1
 
 # Below this many non-X events a Python dispatch per event is as quick as one pass per distinct phase.
 _GROUP_MIN = 64
-_PHASE_KIND = {"B": "BE", "E": "BE", "i": "i", "I": "i", "R": "i", "M": "M", "s": "flow", "t": "flow",
+# (B and E events never reach it: they are columns, see stream.Columns.)
+_PHASE_KIND = {"i": "i", "I": "i", "R": "i", "M": "M", "s": "flow", "t": "flow",
                "f": "flow", "C": "C", "b": "async", "e": "async", "n": "async", "S": "async", "T": "async",
                "F": "async"}
 _SKIPPED_PHASES = {"P", "O", "N", "D", "p", "(", ")", "V", "v", "c"}
@@ -53,8 +54,6 @@ _SKIPPED_PHASES = {"P", "O", "N", "D", "p", "(", ")", "V", "v", "c"}
 _ASYNC_ROLE = {"b": ("b", False), "e": ("e", False), "n": ("n", False),
                "S": ("b", True), "F": ("e", True), "T": ("n", True)}
 
-# An event's (name, cat, pid, tid) as the file has them: any JSON value (made hashable).
-_Combo = tuple[Any, Any, Any, Any]
 # `_order`'s key: numbers first, by value, then everything else by text.
 _OrderKey = tuple[int, float, str]
 # A lane's place: (process sort index, pid, thread sort index, tid).
@@ -105,10 +104,10 @@ class Trace:
     self_ns: NDArray[np.int64]
     kind: NDArray[np.int8]
     # Event i's record is events[src[i]], unless the builder made a new one for it (a B/E or b/e
-    # pair merged into one span, an async instant moved to its lane): overrides[src[i]].
+    # pair merged into one span, an async instant moved to its lane): overrides.get(src[i]).
     events: Sequence[Event]
     src: NDArray[np.int64]
-    overrides: dict[int, Event]
+    overrides: Overrides
     source: EventSource  # source[src[i]]: the original event, every field (details pane)
     lanes: list[Lane]
     counters: list[CounterTrack]
@@ -170,10 +169,12 @@ class Trace:
         """Every event's record in the trace's (sorted) order; one pass, for whole-trace scans."""
         events = self.events.all() if isinstance(self.events, LazyEvents) else self.events
         recs = list(map(events.__getitem__, self.src.tolist()))
-        del events
         if self.overrides:
-            for pos in np.flatnonzero(np.isin(self.src, list(self.overrides))).tolist():
-                recs[pos] = self.overrides[int(self.src[pos])]
+            get = self.overrides.get
+            for pos in np.flatnonzero(np.isin(self.src, self.overrides.keys_array())).tolist():
+                r = get(int(self.src[pos]), events)
+                assert r is not None  # a key of overrides
+                recs[pos] = r
         return recs
 
     def args_of(self, i: int) -> dict[Any, Any]:
@@ -230,6 +231,48 @@ class Trace:
         return sorted({int(x) for x in dst[np.isin(src, srcs)]} - {i})
 
 
+class Overrides:
+    """The records the builder made, by the file index of the event each stands for: B/E pairs merged
+    into one span, async b/e pairs and instants moved to their lanes (`extra`). A B/E span's record is
+    made only when asked for, from its B and E records and its duration (`span_*` columns): a million
+    unclosed B used to be a million records held for the life of the trace."""
+
+    def __init__(self, events: Sequence[Event], b: NDArray[np.int64], e: NDArray[np.int64],
+                 dur_ns: NDArray[np.int64], extra: dict[int, Event]) -> None:
+        order = np.argsort(b, kind="stable")
+        self.events = events
+        self.b, self.e, self.dur_ns = b[order], e[order], dur_ns[order]
+        self.extra = extra
+
+    def __len__(self) -> int:
+        return len(self.b) + len(self.extra)
+
+    def __contains__(self, s: object) -> bool:
+        return isinstance(s, (int, np.integer)) and (s in self.extra or self._at(int(s)) >= 0)
+
+    def _at(self, s: int) -> int:
+        j = int(np.searchsorted(self.b, s))
+        return j if j < len(self.b) and int(self.b[j]) == s else -1
+
+    def get(self, s: int, events: Sequence[Event] | None = None) -> Event | None:
+        """The record that stands for file event s, or None; `events`: every record in file order, when
+        the caller has them all at hand (a whole-trace scan), else they are looked up one by one."""
+        r = self.extra.get(s)
+        if r is not None:
+            return r
+        j = self._at(s)
+        if j < 0:
+            return None
+        ev = self.events if events is None else events
+        e = int(self.e[j])
+        return _merge(ev[s], ev[e] if e >= 0 else None, int(self.dur_ns[j]) / 1000.0)
+
+    def keys_array(self) -> NDArray[np.int64]:
+        if not self.extra:
+            return self.b
+        return np.concatenate([self.b, np.fromiter(self.extra, np.int64, len(self.extra))])
+
+
 class RawEvents(Sequence[Any]):
     """`trace.raw[i]`: event i's original dict, built on access (see Trace.event_dict)."""
 
@@ -281,15 +324,30 @@ class _Builder:
         self.progress = progress
         self.warnings = raw.warnings
         self.events = raw.events
-        self.spans: list[Event] = []  # B/E and b/e pairs merged into one record each (X events: x_*)
-        self.span_src: list[int] = []  # file index of each merged span (the X events' are x_src)
+        # B/E pairs merged into one span each, as columns (a list of arrays per column, one per batch):
+        # the B's file index, the E's (-1: never ended), dur (ns), name and (cat, pid, tid) ids.
+        self.span_b: list[NDArray[np.int64]] = []
+        self.span_e: list[NDArray[np.int64]] = []
+        self.span_dur: list[NDArray[np.int64]] = []
+        self.span_name: list[NDArray[np.int32]] = []
+        self.span_key: list[NDArray[np.int32]] = []
+        # Async b/e pairs merged into one record each.
+        self.async_spans: list[Event] = []
+        self.async_src: list[int] = []
+        self.async_dur: list[int] = []
         self.x_src = np.zeros(0, np.int64)
-        self.x_combo: NDArray[np.int32] = np.zeros(0, np.int32)  # each X event's (name, cat, pid, tid), into x_combos
-        self.x_combos: list[_Combo] = []
+        self.x_name: NDArray[np.int32] = np.zeros(0, np.int32)  # each X event's name, into names_raw
+        self.x_key: NDArray[np.int32] = np.zeros(0, np.int32)  # its (cat, pid, tid), into lane_keys
+        self.be_src = np.zeros(0, np.int64)  # the B and E events, as columns (see stream.Columns)
+        self.be_is_b = np.zeros(0, bool)
+        self.be_name: NDArray[np.int32] = np.zeros(0, np.int32)
+        self.be_key: NDArray[np.int32] = np.zeros(0, np.int32)
+        self.names_raw: list[Any] = []
+        self.names_distinct = True  # names_raw: the keys of one table
+        self.lane_keys: list[LaneKey] = []
         self.instants: list[Event] = []
         self.inst_src: list[int] = []
         self.overrides: dict[int, Event] = {}
-        self.begins_ends: list[int] = []  # file indices
         self.async_events: list[int] = []
         self.counters: list[Event] = []
         self.counter_src: list[int] = []
@@ -301,7 +359,6 @@ class _Builder:
         self.ts_ok = np.zeros(0, bool)
         self.x_dur = np.zeros(0, np.int64)  # the X events' dur in ns (valid where x_dur_ok)
         self.x_dur_ok = np.zeros(0, bool)
-        self.span_dur: list[int] = []  # ns, per merged span
         self.proc_names: dict[Any, str] = {}
         self.thread_names: dict[tuple[Any, Any], str] = {}
         self.proc_sort: dict[Any, float] = {}
@@ -312,8 +369,8 @@ class _Builder:
         self.not_objects = 0
 
     def split(self) -> None:
-        instants, inst_src, be, asy, ctr, flows = (
-            self.instants, self.inst_src, self.begins_ends, self.async_events, self.counters, self.flows
+        instants, inst_src, asy, ctr, flows = (
+            self.instants, self.inst_src, self.async_events, self.counters, self.flows
         )
         cols = self.raw.columns
         if cols is None:  # records in memory (the slow path, from_events): their columns, in one batch
@@ -324,8 +381,10 @@ class _Builder:
         events = self.kept
         self.ts_ns, self.ts_ok = cols.ts_ns, cols.ts_ok
         self.x_src, self.x_dur, self.x_dur_ok = cols.x_src, cols.x_dur, cols.x_dur_ok
-        self.x_combo, self.x_combos = cols.x_combo, cols.x_combos
-        self.flow_v2 = list(cols.x_bind)
+        self.x_name, self.x_key = cols.x_name, cols.x_key
+        self.be_src, self.be_is_b, self.be_name, self.be_key = cols.be_src, cols.be_is_b, cols.be_name, cols.be_key
+        self.names_raw, self.lane_keys = cols.names, cols.lane_keys
+        self.flow_v2 = list(cols.bind)
         others = cols.others
         other_phs = [events[i].ph for i in others]
         try:
@@ -356,8 +415,6 @@ class _Builder:
         get = events.__getitem__
         for i in sorted(by_kind["M"]):
             self._metadata(events[i])
-        be.extend(sorted(by_kind["BE"]))
-        self.flow_v2 = sorted(self.flow_v2 + [i for i in be if events[i].bind_id is not UNSET])
         inst_src.extend(sorted(by_kind["i"]))
         instants.extend(map(get, inst_src))
         flows.extend(map(get, sorted(by_kind["flow"])))
@@ -408,14 +465,22 @@ class _Builder:
             self.warnings.append(f"duplicate {what}: {old!r} then {value!r}; using the last")
         table[key] = value
 
-    def _add_span(self, b: int, e: Event | None, dur_ns: int, tid: Any = None) -> None:
+    def _add_async_span(self, b: int, e: Event, dur_ns: int, tid: str) -> None:
         rec = _merge(self.kept[b], e, dur_ns / 1000.0)
-        if tid is not None:
-            rec.tid = tid
-        self.spans.append(rec)
-        self.span_src.append(b)
-        self.span_dur.append(dur_ns)
+        rec.tid = tid
+        self.async_spans.append(rec)
+        self.async_src.append(b)
+        self.async_dur.append(dur_ns)
         self.overrides[b] = rec
+
+    def _add_spans(self, at: NDArray[np.intp], b: NDArray[np.int64], e: NDArray[np.int64],
+                   dur_ns: NDArray[np.int64]) -> None:
+        """B/E spans: `at`, the B's place in the be_* columns; b and e, the B's and E's file indices."""
+        self.span_b.append(b)
+        self.span_e.append(e)
+        self.span_dur.append(dur_ns)
+        self.span_name.append(self.be_name[at])
+        self.span_key.append(self.be_key[at])
 
     def _valid_by_time(self, idx: list[int]) -> list[int]:
         """The events among `idx` with a usable ts, by time (file order among equal times)."""
@@ -427,57 +492,85 @@ class _Builder:
     def pair_begin_end(self) -> None:
         """B/E per thread on a stack, as catapult does: an E closes the most recent open B.
 
-        Vectorised (a million B/E took 15 s one by one): per thread, in time order, the stack's depth is
+        Vectorised on the B/E columns (a million B/E took 15 s one by one, and a million merged records
+        1.4 GB): per thread, in time order, the stack's depth is
         the running sum of +1 per B and -1 per E floored at 0 (an E on an empty stack is skipped), which
         is that sum less its running minimum (when negative). A B pushed to depth L is then closed by the
         next E that pops from depth L on its thread: in each (thread, depth) group, in time order, B and
         E alternate, and each B pairs with the E right after it, if any."""
-        events, ts = self.kept, self.ts_ns
-        valid = self._valid_by_time(self.begins_ends)
-        if len(valid) < len(self.begins_ends):
-            self.warnings.append(f"{len(self.begins_ends) - len(valid)} B/E events without a valid ts; skipped")
-        n = len(valid)
+        ts = self.ts_ns
+        ok = self.ts_ok[self.be_src]
+        vpos = np.flatnonzero(ok)
+        if len(vpos) < len(ok):
+            self.warnings.append(f"{len(ok) - len(vpos)} B/E events without a valid ts; skipped")
+        del ok
+        vpos = vpos[np.argsort(ts[self.be_src[vpos]], kind="stable")]  # by time, file order among equal ones
+        n = len(vpos)
         if not n:
             return
-        recs = list(map(events.__getitem__, valid))
-        is_b = np.fromiter(map(eq, map(attrgetter("ph"), recs), repeat("B")), dtype=bool, count=n)
-        keys = pairs(list(map(attrgetter("pid"), recs)), list(map(attrgetter("tid"), recs)))
-        del recs
-        key_index = dict(zip(dict.fromkeys(keys), itertools.count()))  # threads in order of first appearance
-        thread = np.fromiter(map(key_index.__getitem__, keys), dtype=np.int64, count=n)
-        del keys
+        v = self.be_src[vpos]
+        is_b = self.be_is_b[vpos]
+        # Each (cat, pid, tid) key's thread (pid, tid), numbered in order of first appearance.
+        key_threads = pairs([k[1] for k in self.lane_keys], [k[2] for k in self.lane_keys])
+        key_index = dict(zip(dict.fromkeys(key_threads), itertools.count()))
+        thread_of_key = np.fromiter(map(key_index.__getitem__, key_threads), dtype=np.int32, count=len(key_threads))
+        thread = thread_of_key[self.be_key[vpos]]
+        del key_threads, thread_of_key
         o = np.argsort(thread, kind="stable")  # by thread, then time
         t_o = thread[o]
-        starts = np.flatnonzero(np.r_[True, t_o[1:] != t_o[:-1]])
-        seg = np.cumsum(np.r_[False, t_o[1:] != t_o[:-1]])  # segment number per position
-        step = np.where(is_b[o], 1, -1).astype(np.int64)
-        total = np.cumsum(step)
+        del thread
+        # Depths and segment numbers are below n: int32 halves the pairing's peak memory.
+        new_seg = np.r_[False, t_o[1:] != t_o[:-1]]
+        starts = np.flatnonzero(np.r_[True, new_seg[1:]])
+        seg = np.cumsum(new_seg, dtype=np.int32)  # segment number per position
+        del new_seg
+        step = np.where(is_b[o], 1, -1).astype(np.int32)
+        total = np.cumsum(step, dtype=np.int32)
         before = np.repeat(total[starts] - step[starts], np.diff(np.r_[starts, n]))
         walk = total - before  # the running sum within the thread
+        del total, before, step
         big = 2 * n + 2
-        low = np.minimum.accumulate(walk + (len(starts) - seg) * big) - (len(starts) - seg) * big
-        depth = walk - np.minimum(low, 0)  # after each event
+        shift = (len(starts) - seg).astype(np.int64)
+        shift *= big
+        low64 = np.minimum.accumulate(walk + shift)
+        low64 -= shift
+        del shift
+        low = np.minimum(low64, 0).astype(np.int32)
+        del low64
+        depth = walk - low  # after each event
+        del walk, low
         prev = np.empty_like(depth)  # before each event: the one before it on its thread, 0 at the first
         prev[1:] = depth[:-1]
         prev[starts] = 0
         e_pos = ~is_b[o]
         unmatched = e_pos & (prev <= 0)
         level = np.where(e_pos, prev, depth)
-        keep = ~unmatched
-        pos = np.flatnonzero(keep)
-        g = np.lexsort((pos, level[pos], seg[pos]))  # (thread, level), time order
+        del depth, prev
+        n_unmatched = int(unmatched.sum())
+        pos = np.flatnonzero(~unmatched)
+        del unmatched
+        # By (thread, level), in time order: one stable sort of a combined key (pos is in time order).
+        grp_key = seg[pos].astype(np.int64)
+        grp_key *= n + 1
+        grp_key += level[pos]
+        g = np.argsort(grp_key, kind="stable")
+        del grp_key
         grp_pos = pos[g]
+        del pos, g
         same = (seg[grp_pos][1:] == seg[grp_pos][:-1]) & (level[grp_pos][1:] == level[grp_pos][:-1])
         pair_at = np.flatnonzero(same & ~e_pos[grp_pos][:-1] & e_pos[grp_pos][1:])
+        del same, level
         b_o, e_o = grp_pos[pair_at], grp_pos[pair_at + 1]
+        del grp_pos, pair_at
         closed = np.zeros(n, bool)
         closed[b_o] = True
         by_e = np.argsort(o[e_o], kind="stable")  # in the order the E events come (time order)
-        v = np.asarray(valid, dtype=np.int64)
-        b_file, e_file = v[o[b_o[by_e]]], v[o[e_o[by_e]]]
-        for b, e, d in zip(b_file.tolist(), e_file.tolist(), (ts[e_file] - ts[b_file]).tolist()):
-            self._add_span(b, events[e], d)
-        n_unmatched = int(unmatched.sum())
+        b_at, e_at = o[b_o[by_e]], o[e_o[by_e]]
+        del b_o, e_o, by_e
+        b_file, e_file = v[b_at], v[e_at]
+        if len(b_file):
+            self._add_spans(vpos[b_at], b_file, e_file, ts[e_file] - ts[b_file])
+        del b_at, e_at, b_file, e_file
         if n_unmatched:
             self.warnings.append(f"{n_unmatched} E events without a matching B; skipped")
         open_pos = np.flatnonzero(is_b[o] & ~closed)
@@ -486,58 +579,47 @@ class _Builder:
             open_threads = np.unique(t_o[open_pos])
             # The B/E events' own latest ts per thread, at C speed; the X events and instants in _thread_ends.
             be_last = np.full(len(threads), np.iinfo(np.int64).min, np.int64)
-            np.maximum.at(be_last, thread, ts[v])
+            np.maximum.at(be_last, t_o, ts[v[o]])
             last = self._thread_ends({threads[t] for t in open_threads.tolist()},
                                      {threads[t]: int(be_last[t]) for t in open_threads.tolist()})
             self.warnings.append(f"{len(open_pos)} B events never ended; each closed at its thread's last timestamp")
             # Per thread in order of first appearance, each in file order (the outer one first).
-            b_all = v[o[open_pos]]
+            at = o[open_pos]
+            b_all = v[at]
             order = np.lexsort((b_all, t_o[open_pos]))
-            b_all, t_all = b_all[order], t_o[open_pos][order]
-            end = np.array([last.get(threads[t], 0) for t in t_all.tolist()], dtype=np.int64)
-            durs = np.maximum(end - ts[b_all], 0)
-            self._add_open_spans(b_all.tolist(), durs.tolist())
-
-    def _add_open_spans(self, bs: list[int], durs_ns: list[int]) -> None:
-        """`_add_span(b, None, d)` for many B events at once (a million unclosed B is a real trace)."""
-        replace, kept = msgspec.structs.replace, self.kept
-        recs = [replace(kept[b], ph="X", dur=d / 1000.0) for b, d in zip(bs, durs_ns)]
-        self.spans.extend(recs)
-        self.span_src.extend(bs)
-        self.span_dur.extend(durs_ns)
-        self.overrides.update(zip(bs, recs))
+            at, b_all, t_all = at[order], b_all[order], t_o[open_pos][order]
+            last_of = np.array([last.get(t, 0) for t in threads], dtype=np.int64)
+            durs = np.maximum(last_of[t_all] - ts[b_all], 0)
+            self._add_spans(vpos[at], b_all, np.full(len(b_all), -1, np.int64), durs)
 
     def _thread_ends(self, keys: set[tuple[Any, Any]],
-                     be_last: dict[tuple[Any, Any], int] | None = None) -> dict[tuple[Any, Any], int]:
+                     be_last: dict[tuple[Any, Any], int]) -> dict[tuple[Any, Any], int]:
         """The last timestamp (ns) of each of these threads: the latest end of its X events and time of
-        its B, E and thread instants, as catapult closes a B that never ended (a pass over those events,
-        for the rare trace that has one)."""
+        its B, E (`be_last`, already known) and thread instants, as catapult closes a B that never ended."""
         events, ok = self.kept, self.ts_ok
         x_ok = self.x_dur_ok & ok[self.x_src]
         x = self.x_src[x_ok]
         last: dict[tuple[Any, Any], int] = {}
-        if len(x):  # the X events' latest end per (name, cat, pid, tid), then per thread
-            combo = self.x_combo[x_ok]
-            ends = np.full(len(self.x_combos), np.iinfo(np.int64).min, np.int64)
-            np.maximum.at(ends, combo, self.ts_ns[x] + self.x_dur[x_ok])
-            present = np.zeros(len(self.x_combos), bool)
-            present[combo] = True
+        if len(x):  # the X events' latest end per (cat, pid, tid), then per thread
+            key = self.x_key[x_ok]
+            ends = np.full(len(self.lane_keys), np.iinfo(np.int64).min, np.int64)
+            np.maximum.at(ends, key, self.ts_ns[x] + self.x_dur[x_ok])
+            present = np.zeros(len(self.lane_keys), bool)
+            present[key] = True
             used = np.flatnonzero(present).tolist()
-            thread = pairs([self.x_combos[c][2] for c in used], [self.x_combos[c][3] for c in used])
-            for key, t in zip(thread, ends[used].tolist()):
-                if key in keys and t > last.get(key, t - 1):
-                    last[key] = t
-        if be_last is not None:  # the B/E events' part, already known
-            for key, t in be_last.items():
-                if key in keys and t > last.get(key, t - 1):
-                    last[key] = t
-        idx = ([i for i in self.begins_ends if ok[i]] if be_last is None else []) + [
-            i for i in self.inst_src if ok[i] and events[i].s not in ("g", "p") and events[i].ph in ("i", "I")]
+            thread = pairs([self.lane_keys[c][1] for c in used], [self.lane_keys[c][2] for c in used])
+            for k, t in zip(thread, ends[used].tolist()):
+                if k in keys and t > last.get(k, t - 1):
+                    last[k] = t
+        for k, t in be_last.items():
+            if k in keys and t > last.get(k, t - 1):
+                last[k] = t
+        idx = [i for i in self.inst_src if ok[i] and events[i].s not in ("g", "p") and events[i].ph in ("i", "I")]
         end = self.ts_ns[idx].tolist()
         thread = pairs([events[i].pid for i in idx], [events[i].tid for i in idx])
-        for key, t in zip(thread, end):
-            if key in keys and t > last.get(key, t - 1):
-                last[key] = t
+        for k, t in zip(thread, end):
+            if k in keys and t > last.get(k, t - 1):
+                last[k] = t
         return last
 
     def pair_async(self) -> None:
@@ -561,7 +643,7 @@ class _Builder:
                 open_[key].append(i)
             elif open_[key]:
                 b = open_[key].pop()
-                self._add_span(b, e, int(ts[i] - ts[b]), tid)
+                self._add_async_span(b, e, int(ts[i] - ts[b]), tid)
             else:
                 unmatched += 1
         left = sum(len(v) for v in open_.values())
@@ -574,24 +656,39 @@ class _Builder:
         self.pair_begin_end()
         self.pair_async()
         self.progress(0.65, "building columns")
-        ts, dur, src, combo_id, combos, kind = self._columns()
-        # The X events' columns are in the ones above now: free them before sorting and nesting
+        ts, dur, src, name_raw, key_raw, kind = self._columns()
+        overrides = Overrides(self.events, _cat(self.span_b, np.int64), _cat(self.span_e, np.int64),
+                              _cat(self.span_dur, np.int64), self.overrides)
+        self.span_b, self.span_e, self.span_dur = [], [], []
+        # The X and B/E events' columns are in the ones above now: free them before sorting and nesting
         # (and every event's ts, once the counters' own are taken).
         self.raw.columns = None
         self.counter_ts = self.ts_ns[self.counter_src].tolist()
         self.counter_ok = self.ts_ok[self.counter_src].tolist()
         self.ts_ns, self.ts_ok = np.zeros(0, np.int64), np.zeros(0, bool)
-        self.x_src = self.x_dur = np.zeros(0, np.int64)
-        self.x_combo = np.zeros(0, np.int32)
-        self.x_dur_ok = np.zeros(0, bool)
+        self.x_src = self.x_dur = self.be_src = np.zeros(0, np.int64)
+        self.x_name = self.x_key = self.be_name = self.be_key = np.zeros(0, np.int32)
+        self.x_dur_ok = self.be_is_b = np.zeros(0, bool)
         self.progress(0.8, "sorting lanes")
         names: dict[str, int] = {}
         cats: dict[str, int] = {}
-        name_id = _intern([c[0] for c in combos], names)[combo_id]
-        cat_id = _intern([c[1] for c in combos], cats)[combo_id]
-        lanes, lane_of_combo = self._lanes([(c[2], c[3]) for c in combos])
-        lane_id = lane_of_combo[combo_id]
-        del combo_id, combos
+        # Only the names and keys of events drawn (not those of E events, or of events with a bad ts).
+        raw_names, name_raw = _used(self.names_raw, name_raw)
+        self.names_raw = []
+        if self.names_distinct and set(map(type, raw_names)) <= {str}:
+            # Distinct strings already (a table's keys): the names as they are, without a dict of a
+            # million entries built to find that out.
+            name_list, name_id = raw_names, name_raw
+        else:
+            name_id = _intern(raw_names, names)[name_raw]
+            name_list = list(names)
+            names.clear()
+        del raw_names, name_raw
+        lane_keys, key_raw = _used(self.lane_keys, key_raw)
+        cat_id = _intern([k[0] for k in lane_keys], cats)[key_raw]
+        lanes, lane_of_key = self._lanes([(k[1], k[2]) for k in lane_keys])
+        lane_id = lane_of_key[key_raw]
+        del key_raw, lane_keys
         # File order breaks ties (catapult's rule): of slices with the same start and end the first in
         # the file is the parent, even where B/E pairs were merged in the order they closed.
         neg_dur = -dur
@@ -618,9 +715,9 @@ class _Builder:
         assert source is not None  # RawTrace.__post_init__ sets it
         trace = Trace(
             path=self.path, meta=self.raw.meta, warnings=self.warnings,
-            names=list(names), cats=list(cats), ts=ts, dur=dur, name_id=name_id, cat_id=cat_id,
+            names=name_list, cats=list(cats), ts=ts, dur=dur, name_id=name_id, cat_id=cat_id,
             lane=lane_id, depth=depth, parent=parent, self_ns=self_ns, kind=kind, events=self.events, src=src,
-            overrides=self.overrides, source=source, lanes=lanes, counters=[],
+            overrides=overrides, source=source, lanes=lanes, counters=[],
         )
         trace.flows = bind_flows_v2(trace, self.flow_v2, self.warnings)
         if self.defer_flows:
@@ -635,20 +732,22 @@ class _Builder:
         self.progress(1.0, "done")
         return trace
 
-    def _columns(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, list[_Combo], np.ndarray]:
-        """ts, dur (ns), file index, combination id and kind of every drawable event; the combinations."""
-        spans, instants = self.spans, self.instants
-        raw = spans + instants  # records of everything but the X events
-        n_x = len(self.x_src)
-        n_inst = len(instants)
-        if raw:
-            src = np.concatenate([self.x_src, np.array(self.span_src + self.inst_src, dtype=np.int64)])
-            dur = np.concatenate([self.x_dur, np.array(self.span_dur, dtype=np.int64), np.zeros(n_inst, np.int64)])
-            dur_ok = np.concatenate([self.x_dur_ok, np.ones(len(self.span_dur) + n_inst, bool)])
+    def _columns(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """ts, dur (ns), file index, name id (into names_raw), (cat, pid, tid) id (into lane_keys) and
+        kind of every drawable event: the X events, the B/E spans, then the async spans and instants
+        (records, whose names and keys are added to names_raw and lane_keys here)."""
+        asyncs, instants = self.async_spans, self.instants
+        recs = asyncs + instants  # records of everything but the X events and B/E spans
+        n_x, n_sp, n_as, n_inst = len(self.x_src), sum(map(len, self.span_b)), len(asyncs), len(instants)
+        if n_sp or recs:
+            src = np.concatenate([self.x_src, *self.span_b, np.array(self.async_src + self.inst_src, dtype=np.int64)])
+            dur = np.concatenate([self.x_dur, *self.span_dur, np.array(self.async_dur, dtype=np.int64),
+                                  np.zeros(n_inst, np.int64)])
+            dur_ok = np.concatenate([self.x_dur_ok, np.ones(n_sp + n_as + n_inst, bool)])
         else:  # X events only: their columns as they are (no second copy of each)
             src, dur, dur_ok = self.x_src, self.x_dur, self.x_dur_ok
         ts = self.ts_ns[src]
-        kind = np.concatenate([np.full(n_x + len(spans), KIND_SPAN, np.int8), np.full(n_inst, KIND_INSTANT, np.int8)])
+        kind = np.concatenate([np.full(n_x + n_sp + n_as, KIND_SPAN, np.int8), np.full(n_inst, KIND_INSTANT, np.int8)])
         bad_ts = ~self.ts_ok[src]
         if bad_ts.any():
             self.warnings.append(f"{int(bad_ts.sum())} events with a missing, non-numeric or out-of-range ts; skipped")
@@ -661,50 +760,50 @@ class _Builder:
             dur[bad_dur] = 0
         keep = ~bad_ts
         del bad_ts, bad_dur, dur_ok
-        x_combo = self.x_combo
+        name_raw, key_raw = self._record_ids(recs, n_as)
+        if n_sp or recs:
+            name_raw = np.concatenate([self.x_name, *self.span_name, name_raw])
+            key_raw = np.concatenate([self.x_key, *self.span_key, key_raw])
+        else:
+            name_raw, key_raw = self.x_name, self.x_key
+        self.span_name, self.span_key = [], []
         if keep.all():
             ts_ns, dur_ns = ts, dur
         else:
             ts_ns, dur_ns = ts[keep], dur[keep]
-            raw = list(compress(raw, keep[n_x:].tolist()))
-            x_combo = x_combo[keep[:n_x]]
+            name_raw, key_raw = name_raw[keep], key_raw[keep]
             src, kind = src[keep], kind[keep]
         del ts, dur, keep
         end_over = ts_ns + dur_ns
         if (np.abs(end_over) >= 2**62).any():
             dur_ns = np.where(np.abs(end_over) >= 2**62, 0, dur_ns)
         del end_over
-        combo_id, combos = self._combos(x_combo, raw, kind[len(x_combo):])
-        return ts_ns, dur_ns, src, combo_id, combos, kind
+        return ts_ns, dur_ns, src, name_raw, key_raw, kind
 
-    def _combos(self, x_combo: np.ndarray, raw: list[Event], kind: np.ndarray) -> tuple[np.ndarray, list[_Combo]]:
-        """Each event's (name, cat, pid, tid) as an id into the distinct combinations, in order of
-        first appearance. A trace has few distinct ones, so names, categories and lanes are then
-        worked out once per combination instead of once per event."""
-        keys: list[_Combo] = [(e.name, e.cat, e.pid, e.tid) for e in raw]
-        for j in np.flatnonzero(kind == KIND_INSTANT).tolist():
-            e = raw[j]
+    def _record_ids(self, recs: list[Event], n_async: int) -> tuple[NDArray[np.int32], NDArray[np.int32]]:
+        """Each record's name and (cat, pid, tid) as ids into names_raw and lane_keys, which grow by
+        the new ones: instants of global or process scope go on their own lanes."""
+        keys: list[LaneKey] = [(e.cat, e.pid, e.tid) for e in recs]
+        for j in range(n_async, len(recs)):
+            e = recs[j]
             if e.ph in ("i", "I", "R"):
                 scope = e.s
                 if scope == "g" or e.ph == "R":
-                    keys[j] = (e.name, e.cat, "", "global instants")
+                    keys[j] = (e.cat, "", "global instants")
                 elif scope == "p":
-                    keys[j] = (e.name, e.cat, e.pid, "process instants")
-        # The X events' combinations first, numbered in order of first appearance among them.
-        x_ids = np.zeros(0, np.int32)
-        table: dict[_Combo, int] = {}
-        if len(x_combo) == len(self.x_src):  # none left out: x_combos is in order of first appearance
-            x_ids = x_combo
-            table = dict(zip(self.x_combos, itertools.count()))
-        elif len(x_combo):
-            uniq, first = np.unique(x_combo, return_index=True)
-            used = uniq[np.argsort(first, kind="stable")]
-            renum = np.zeros(len(self.x_combos), np.int32)
-            renum[used] = np.arange(len(used), dtype=np.int32)
-            x_ids = renum[x_combo]
-            table = {self.x_combos[c]: k for k, c in enumerate(used.tolist())}
-        rest = intern_keys(keys, table)
-        return (np.concatenate([x_ids, rest.astype(np.int32)]) if len(rest) else x_ids), list(table)
+                    keys[j] = (e.cat, e.pid, "process instants")
+        # Tables of their own, numbered after the columns' ones (a name both in a column and here gets
+        # two ids, which _intern maps onto one text).
+        name_table: dict[Any, int] = {}
+        name_ids = intern_values([e.name for e in recs], name_table)
+        name_ids += len(self.names_raw)
+        if name_table:  # (no longer distinct from one another: see _intern)
+            self.names_distinct = False
+            self.names_raw = self.names_raw + list(name_table)
+        key_table = dict(zip(self.lane_keys, itertools.count()))
+        key_ids = intern_lane_keys(keys, key_table)
+        self.lane_keys = list(key_table)
+        return name_ids, key_ids
 
     def _lanes(self, laneky: list[tuple[Any, Any]]) -> tuple[list[Lane], np.ndarray]:
         index = dict(zip(dict.fromkeys(laneky), itertools.count()))
@@ -759,6 +858,21 @@ class _Builder:
                                        np.fromiter((p[1] for p in pts), np.float64, len(pts)))
             tracks.append(track)
         return tracks
+
+
+def _used(table: list[Any], ids: NDArray[np.int32]) -> tuple[list[Any], NDArray[np.int32]]:
+    """The entries of `table` that `ids` refer to, in table order, and the ids renumbered into them."""
+    present = np.bincount(ids, minlength=len(table)) > 0
+    if present.all():
+        return table, ids
+    used = np.flatnonzero(present)
+    renum = np.zeros(len(table), np.int32)
+    renum[used] = np.arange(len(used), dtype=np.int32)
+    return [table[k] for k in used.tolist()], renum[ids]
+
+
+def _cat(parts: list[NDArray[Any]], dtype: Any) -> NDArray[Any]:
+    return np.concatenate(parts) if parts else np.zeros(0, dtype)
 
 
 def _order(v: Any) -> _OrderKey:

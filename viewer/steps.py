@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import asdict, dataclass
+from itertools import compress, repeat
 
 import numpy as np
 
@@ -40,8 +41,9 @@ NO_STEPS = ("no steps in this trace: steps are ProfilerStep#N ranges, written by
 
 def step_name_ids(trace: Trace) -> np.ndarray:
     """The name ids that are `ProfilerStep#N`."""
-    return np.array([k for k, n in enumerate(trace.names) if n.startswith("ProfilerStep#") and STEP_NAME.match(n)],
-                    dtype=np.int64)
+    names = trace.names
+    maybe = compress(range(len(names)), map(str.startswith, names, repeat("ProfilerStep#")))  # at C speed
+    return np.array([k for k in maybe if STEP_NAME.match(names[k])], dtype=np.int64)
 
 
 def step_events(trace: Trace) -> np.ndarray:

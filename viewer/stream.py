@@ -3,16 +3,17 @@
 Why: a record per event (even a compact msgspec Struct) costs about 400 bytes for a 69-byte event, so a
 file of a million tiny X events took 10x its size in memory. Here the array is cut into pieces of about
 `CHUNK_BYTES` at element boundaries, each piece is decoded into records, and the records are turned into
-columns at once and dropped: only the columns of the X events (ts, dur, which (name, cat, pid, tid)
-combination) are kept, plus the records of the other events (B/E, instants, flows, metadata, counters,
-async), which the model pairs and binds one by one, and of the X events that carry a `bind_id`.
+columns at once and dropped: only the columns of the X events (ts, dur, name, (cat, pid, tid)) and of the
+B/E events (ts, B or E, name, (cat, pid, tid)) are kept, which the model pairs and nests vectorised, plus
+the records of the other events (instants, flows, metadata, counters, async), which it binds one by one,
+and of the X and B/E events that carry a `bind_id`.
 
 A cut point is found by searching for `}` `,` `{` (with blanks) and confirmed by decoding the piece: a
 cut inside a string leaves the string unterminated and a cut inside an event leaves a brace open, so a
 piece that decodes as a list of objects ends at a real element boundary. Whatever does not decode
 (NaN, a non-object entry, a truncated file) is left to the loader's slow path, as before.
 
-The records of the X events are still there for whoever asks for one (`LazyEvents`): decoded again from
+The records of the X and B/E events are still there for whoever asks for one (`LazyEvents`): decoded again from
 the event's own bytes in the file (`FileSource`), on demand.
 """
 
@@ -22,8 +23,8 @@ import re
 from decimal import Decimal
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from itertools import compress, repeat
-from operator import eq, ne
+from itertools import compress, count, filterfalse, repeat
+from operator import attrgetter, eq
 from typing import Any, overload
 
 import msgspec
@@ -40,22 +41,13 @@ _MAX_CUT_TRIES = 8
 _SEP = re.compile(rb"\}[ \t\n\r]*,[ \t\n\r]*\{")
 _BLANKS = b" \t\n\r"
 
-# An event's (name, cat, pid, tid) as the file has them (made hashable where they are not).
-Combo = tuple[Any, Any, Any, Any]
+# An event's (cat, pid, tid) as the file has them (made hashable where they are not).
+LaneKey = tuple[Any, Any, Any]
+
+_PH, _NAME, _CAT, _PID, _TID, _DUR = map(attrgetter, ("ph", "name", "cat", "pid", "tid", "dur"))
 
 _item_decoder: msgspec.json.Decoder[_Decoded] = msgspec.json.Decoder(_Decoded)
 _exact_item_decoder: msgspec.json.Decoder[_Decoded] = msgspec.json.Decoder(_Decoded, float_hook=Decimal)
-
-
-def hashable_key(k: Combo) -> Combo:
-    """A (name, cat, pid, tid) key usable in a dict: names and categories that are not hashable as
-    their text, pids and tids through `hashable` (as the model's lanes read them)."""
-    try:
-        hash(k)
-        return k
-    except TypeError:
-        n, c, p, t = k
-        return (n if _is_hashable(n) else text(n), c if _is_hashable(c) else text(c), hashable(p), hashable(t))
 
 
 def _is_hashable(v: Any) -> bool:
@@ -66,21 +58,40 @@ def _is_hashable(v: Any) -> bool:
         return False
 
 
-def intern_keys(keys: list[Combo], table: dict[Combo, int]) -> NDArray[np.int64]:
-    """Each key's id in `table` (new keys appended, in order of first appearance), at C speed."""
+def _hashable_name(v: Any) -> Any:
+    return v if _is_hashable(v) else text(v)
+
+
+def _hashable_lane_key(k: LaneKey) -> LaneKey:
+    c, p, t = k
+    return (c if _is_hashable(c) else text(c), hashable(p), hashable(t))
+
+
+def intern_values(values: list[Any], table: dict[Any, int], fix: Any = _hashable_name) -> NDArray[np.int32]:
+    """Each value's id in `table` (new ones appended, in order of first appearance), at C speed; values
+    that are not hashable are made so by `fix` first (names as their text; pids and tids as the model's
+    lanes read them)."""
     try:
-        local = dict.fromkeys(keys)
+        new = list(filterfalse(table.__contains__, dict.fromkeys(values)))
     except TypeError:
-        keys = list(map(hashable_key, keys))
-        local = dict.fromkeys(keys)
-    for k in local:
-        local[k] = table.setdefault(k, len(table))
-    return np.fromiter(map(local.__getitem__, keys), dtype=np.int64, count=len(keys))
+        values = list(map(fix, values))
+        new = list(filterfalse(table.__contains__, dict.fromkeys(values)))
+    if new:
+        table.update(zip(new, count(len(table))))
+    return np.fromiter(map(table.__getitem__, values), dtype=np.int32, count=len(values))
+
+
+def intern_lane_keys(keys: list[LaneKey], table: dict[LaneKey, int]) -> NDArray[np.int32]:
+    """`intern_values` for (cat, pid, tid) keys."""
+    return intern_values(keys, table, _hashable_lane_key)
 
 
 @dataclass
 class Columns:
-    """What the model needs of every event, in file order, with records only where it needs them."""
+    """What the model needs of every event, in file order, with records only where it needs them.
+
+    An event's name and its (cat, pid, tid) are interned separately (`names`, `lane_keys`): a trace of
+    a million distinct names then holds one string per name, not a tuple per (name, cat, pid, tid) too."""
 
     count: int
     ts_ns: NDArray[np.int64]              # every event's ts in ns (valid where ts_ok)
@@ -88,11 +99,17 @@ class Columns:
     x_src: NDArray[np.int64]              # file index of each X event
     x_dur: NDArray[np.int64]              # its dur in ns (valid where x_dur_ok)
     x_dur_ok: NDArray[np.bool_]
-    x_combo: NDArray[np.int32]            # its (name, cat, pid, tid) as an index into x_combos
-    x_combos: list[Combo]
-    x_bind: list[int]                     # file indices of the X events with a bind_id (flow v2)
-    others: list[int]                     # file indices of the events that are not X, in order
-    kept: dict[int, Event] = field(default_factory=dict)  # their records (and the x_bind ones')
+    x_name: NDArray[np.int32]             # its name, as an index into names
+    x_key: NDArray[np.int32]              # its (cat, pid, tid), as an index into lane_keys
+    be_src: NDArray[np.int64]             # file index of each B or E event
+    be_is_b: NDArray[np.bool_]            # B (else E)
+    be_name: NDArray[np.int32]
+    be_key: NDArray[np.int32]
+    names: list[Any]                      # distinct names as the file has them (made hashable)
+    lane_keys: list[LaneKey]              # distinct (cat, pid, tid)
+    bind: list[int]                       # file indices of the X, B and E events with a bind_id (flow v2)
+    others: list[int]                     # file indices of the events that are neither X nor B/E, in order
+    kept: dict[int, Event] = field(default_factory=dict)  # their records (and the bind ones')
     exact: bool = False                   # floats were decoded as exact Decimals (epoch-scale ts)
 
 
@@ -135,9 +152,15 @@ class _Accumulator:
         self.x_src = _Column(np.int64, capacity)
         self.x_dur = _Column(np.int64, capacity)
         self.x_dur_ok = _Column(np.bool_, capacity)
-        self.x_combo = _Column(np.int32, capacity)
-        self.table: dict[Combo, int] = {}
-        self.x_bind: list[int] = []
+        self.x_name = _Column(np.int32, capacity)
+        self.x_key = _Column(np.int32, capacity)
+        self.be_src = _Column(np.int64, 0)
+        self.be_is_b = _Column(np.bool_, 0)
+        self.be_name = _Column(np.int32, 0)
+        self.be_key = _Column(np.int32, 0)
+        self.names: dict[Any, int] = {}
+        self.lane_keys: dict[LaneKey, int] = {}
+        self.bind: list[int] = []
         self.others: list[int] = []
         self.kept: dict[int, Event] = {}
 
@@ -146,32 +169,77 @@ class _Accumulator:
         base, m = self.count, len(recs)
         self.ts_ns.extend(ts_ns)
         self.ts_ok.extend(ts_ok)
-        phs = [e.ph for e in recs]
-        xk = list(compress(range(m), map(eq, phs, repeat("X"))))
-        if len(xk) < m:
-            for k in compress(range(m), map(ne, phs, repeat("X"))):
+        phs = list(map(_PH, recs))
+        is_x = np.fromiter(map(eq, phs, repeat("X")), dtype=bool, count=m)
+        if is_x.all():
+            at: NDArray[np.intp] = np.arange(m)
+            rs = list(recs)
+            x_in = is_x
+        else:
+            is_b = np.fromiter(map(eq, phs, repeat("B")), dtype=bool, count=m)
+            drawn = is_x | is_b | np.fromiter(map(eq, phs, repeat("E")), dtype=bool, count=m)
+            for k in np.flatnonzero(~drawn).tolist():
                 self.others.append(base + k)
                 if self.keep:
                     self.kept[base + k] = recs[k]
+            at = np.flatnonzero(drawn)
+            rs = list(map(recs.__getitem__, at.tolist()))
+            x_in = is_x[at]
         del phs
-        xs = list(map(recs.__getitem__, xk))
-        self.x_src.extend(np.array(xk, dtype=np.int64) + base)
-        d_ns, d_ok = ns_array([e.dur for e in xs])
-        self.x_dur.extend(d_ns)
-        self.x_dur_ok.extend(d_ok)
-        self.x_combo.extend(intern_keys([(e.name, e.cat, e.pid, e.tid) for e in xs], self.table))
-        for k, e in zip(xk, xs):
-            if e.bind_id is not UNSET:
-                self.x_bind.append(base + k)
+        # The X and B/E events in file order: names and keys interned in the order they come.
+        name, key = self._intern(rs)
+        for k, e in zip(at.tolist(), rs):
+            if e.bind_id is not UNSET:  # flow v2: listed, and the record kept
+                self.bind.append(base + k)
                 if self.keep:
                     self.kept[base + k] = e
+        if x_in.all():
+            xs = rs
+            self.x_name.extend(name)
+            self.x_key.extend(key)
+            self.x_src.extend(at + base)
+        else:
+            be_in = ~x_in
+            self.be_src.extend(at[be_in] + base)
+            self.be_is_b.extend(is_b[at[be_in]])
+            self.be_name.extend(name[be_in])
+            self.be_key.extend(key[be_in])
+            xs = list(compress(rs, x_in.tolist()))
+            self.x_name.extend(name[x_in])
+            self.x_key.extend(key[x_in])
+            self.x_src.extend(at[x_in] + base)
+        del rs
+        d_ns, d_ok = ns_array(list(map(_DUR, xs)))
+        self.x_dur.extend(d_ns)
+        self.x_dur_ok.extend(d_ok)
         self.count += m
+
+    def _intern(self, rs: list[Event]) -> tuple[NDArray[np.int32], NDArray[np.int32]]:
+        """Each record's name and (cat, pid, tid) ids: through the batch's distinct (name, cat, pid, tid)
+        combinations where they are few (the usual trace: one dict pass per event), else interned apart
+        (a million distinct names)."""
+        combos = list(zip(map(_NAME, rs), map(_CAT, rs), map(_PID, rs), map(_TID, rs)))
+        try:
+            local: dict[Any, Any] | None = dict.fromkeys(combos)
+        except TypeError:
+            local = None
+        if local is not None and 4 * len(local) <= len(combos):
+            names = intern_values([c[0] for c in local], self.names)
+            keys = intern_lane_keys([c[1:] for c in local], self.lane_keys)
+            local = dict(zip(local, count()))
+            idx = np.fromiter(map(local.__getitem__, combos), dtype=np.int32, count=len(combos))
+            return names[idx], keys[idx]
+        del local
+        return (intern_values([c[0] for c in combos], self.names),
+                intern_lane_keys([c[1:] for c in combos], self.lane_keys))
 
     def columns(self) -> Columns:
         return Columns(
             count=self.count, ts_ns=self.ts_ns.array(), ts_ok=self.ts_ok.array(), x_src=self.x_src.array(),
-            x_dur=self.x_dur.array(), x_dur_ok=self.x_dur_ok.array(), x_combo=self.x_combo.array(),
-            x_combos=list(self.table), x_bind=self.x_bind, others=self.others, kept=self.kept, exact=self.exact)
+            x_dur=self.x_dur.array(), x_dur_ok=self.x_dur_ok.array(), x_name=self.x_name.array(),
+            x_key=self.x_key.array(), be_src=self.be_src.array(), be_is_b=self.be_is_b.array(),
+            be_name=self.be_name.array(), be_key=self.be_key.array(), names=list(self.names),
+            lane_keys=list(self.lane_keys), bind=self.bind, others=self.others, kept=self.kept, exact=self.exact)
 
 
 def fill_tid_from_pid(recs: Sequence[Event]) -> None:
@@ -256,7 +324,7 @@ def _pieces(mv: memoryview, decoder: msgspec.json.Decoder[list[_Decoded]]) -> It
 
 class LazyEvents(Sequence[Event]):
     """Every event's record, in file order, for a trace decoded into `Columns`: the kept ones as they
-    are, the others (X events) decoded again from their bytes in the file when asked for."""
+    are, the others (X and B/E events) decoded again from their bytes in the file when asked for."""
 
     def __init__(self, cols: Columns, source: FileSource):
         self.kept = cols.kept

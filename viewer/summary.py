@@ -12,7 +12,9 @@ encloses (torch's "CUDA total"); self device, those it launched itself.
 
 from __future__ import annotations
 
+import heapq
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Union
 
@@ -52,24 +54,55 @@ class OpsTable:
     def __len__(self) -> int:
         return len(self.count)
 
-    def order(self, column: str = "total", descending: bool = True) -> np.ndarray:
+    def order(self, column: str = "total", descending: bool = True, limit: int | None = None) -> np.ndarray:
+        """Rows by `column`, ties by name (lowercase); with `limit`, the first `limit` only (found
+        without sorting every name: the names are compared only among rows tied on the column)."""
         if column not in COLUMNS:
             raise ValueError(f"unknown column {column!r}; choose from {', '.join(COLUMNS)}")
+        n = len(self)
         if column in ("name", "cat"):
             keys = getattr(self, column)
-            idx = sorted(range(len(self)), key=lambda i: (keys[i].lower(), self.shapes[i]), reverse=descending)
-            return np.array(idx, dtype=np.int64)
+
+            def key(i: int) -> tuple[str, str]:
+                return (keys[i].lower(), self.shapes[i])
+
+            if limit and limit < n:
+                pick = heapq.nlargest if descending else heapq.nsmallest  # = sorted(...)[:limit]
+                return np.array(pick(limit, range(n), key=key), dtype=np.int64)
+            return np.array(sorted(range(n), key=key, reverse=descending), dtype=np.int64)
         values = getattr(self, column)
-        # Stable tie-break by name so the output is deterministic.
-        names = np.array([n.lower() for n in self.name]) if len(self) else np.zeros(0)
-        o = np.lexsort((names, -values if descending else values))
-        return o
+        v = -values if descending else values
+        o = np.argsort(v, kind="stable")  # NaN last either way
+        sv = v[o]
+        if limit and limit < n:
+            kth = sv[limit - 1]
+            cut = n if kth != kth else int(np.searchsorted(sv, kth, "right"))  # every row tied with the last
+            o, sv = o[:cut], sv[:cut]
+        tie = sv[1:] == sv[:-1]
+        if sv.dtype.kind == "f":
+            tie |= np.isnan(sv[1:]) & np.isnan(sv[:-1])
+        if tie.any():  # rows of equal value by name: names ranked among the tied rows only
+            member = np.zeros(len(o), bool)
+            at = np.flatnonzero(tie)
+            member[at] = True
+            member[at + 1] = True
+            sub = o[member].tolist()
+            lower = [self.name[i].lower() for i in sub]
+            rank = np.empty(len(sub), np.int64)
+            rank[sorted(range(len(sub)), key=lower.__getitem__)] = np.arange(len(sub))
+            name_rank = np.zeros(len(o), np.int64)
+            name_rank[member] = rank
+            o = o[np.lexsort((name_rank, sv))]
+        return o[:limit] if limit else o
 
     def rows(self, column: str = "total", descending: bool = True, limit: int | None = None,
              contains: str = "") -> list[int]:
-        order = self.order(column, descending)
         needle = contains.lower()
-        out = [int(i) for i in order if not needle or needle in self.name[i].lower() or needle in self.cat[i].lower()]
+        if not needle:
+            out: list[int] = self.order(column, descending, limit).tolist()
+            return out
+        order = self.order(column, descending)
+        out = [i for i in order.tolist() if needle in self.name[i].lower() or needle in self.cat[i].lower()]
         return out[:limit] if limit else out
 
     def as_dicts(self, rows: list[int]) -> list[dict[str, str | int | float | None]]:
@@ -142,18 +175,26 @@ def ops_table(trace: Trace, by_shape: bool = False, mask: np.ndarray | None = No
     first = idx[first_at]
     merged = nid[first_at] == len(trace.names)
     dev_total, dev_self = device_time(trace)
-    dev = np.bincount(inv, weights=dev_total[idx], minlength=len(uniq)).astype(np.int64)
-    dev_s = np.bincount(inv, weights=dev_self[idx], minlength=len(uniq)).astype(np.int64)
+    if dev_total.any():
+        dev = np.bincount(inv, weights=dev_total[idx], minlength=len(uniq)).astype(np.int64)
+        dev_s = np.bincount(inv, weights=dev_self[idx], minlength=len(uniq)).astype(np.int64)
+    else:  # no launches (a CPU trace): no per-row temporaries
+        dev = dev_s = np.zeros(len(uniq), np.int64)
+    del dev_total, dev_self
     cpu_busy, gpu_busy = busy_ns(trace)
     on_gpu = gpu_lanes(trace)[trace.lane[first]] if len(uniq) else np.zeros(0, bool)
     busy = np.where(on_gpu, gpu_busy, cpu_busy).astype(np.float64)
     envelope = cat_mask(trace, ENVELOPE_CATS)[first] if len(uniq) else np.zeros(0, bool)
     with np.errstate(divide="ignore", invalid="ignore"):
         pct = np.where(envelope | (busy <= 0), np.nan, 100.0 * total / np.maximum(busy, 1))
-    shapes = [shape_table[int(shape_ids[k])] for k in first_at] if by_shape else [""] * len(uniq)
+    shapes = [shape_table[k] for k in shape_ids[first_at].tolist()] if by_shape else [""] * len(uniq)
+    all_names, all_cats = trace.names, trace.cats
+    names = [all_names[k] for k in trace.name_id[first].tolist()]
+    for k in np.flatnonzero(merged).tolist():
+        names[k] = STEPS_STAR
     return OpsTable(
-        name=[STEPS_STAR if m else trace.names[trace.name_id[i]] for i, m in zip(first.tolist(), merged.tolist())],
-        cat=[trace.cats[trace.cat_id[i]] for i in first],
+        name=names,
+        cat=[all_cats[k] for k in trace.cat_id[first].tolist()],
         shapes=shapes, count=count, total=total, self=selft,
         avg=total / np.maximum(count, 1), min=mn, max=mx, pct=pct,
         name_id=np.where(merged, -1, trace.name_id[first]).astype(np.int64),
@@ -214,20 +255,25 @@ def fmt_pct(v: float) -> str:
 
 
 def format_table(table: OpsTable, rows: list[int], width_name: int = 48) -> str:
+    return "\n".join(table_lines(table, rows, width_name))
+
+
+def table_lines(table: OpsTable, rows: list[int], width_name: int = 48) -> Iterator[str]:
+    """format_table's lines one at a time (a million rows need not be one string)."""
     dev = table.has_device
     head = (f"{'name':<{width_name}} {'cat':<16} {'count':>8} {'total':>10} {'self':>10} {'avg':>10} "
             f"{'min':>10} {'max':>10} {'%':>6}" + (f" {'device':>10} {'self dev':>10}" if dev else ""))
-    lines = [head, "-" * len(head)]
+    yield head
+    yield "-" * len(head)
     for i in rows:
         name = literal(table.name[i][: width_name + 1])
         if table.shapes[i]:
             name = f"{name} {literal(table.shapes[i][: width_name + 1])}"
         if len(name) > width_name:
             name = name[: width_name - 1] + "…"
-        lines.append(
+        yield (
             f"{name:<{width_name}} {literal(table.cat[i][:16])[:16]:<16} {int(table.count[i]):>8} "
             f"{fmt_ns(table.total[i]):>10} {fmt_ns(table.self[i]):>10} {fmt_ns(table.avg[i]):>10} "
             f"{fmt_ns(table.min[i]):>10} {fmt_ns(table.max[i]):>10} {fmt_pct(table.pct[i]):>6}"
             + (f" {fmt_ns(table.device[i]):>10} {fmt_ns(table.self_device[i]):>10}" if dev else "")
         )
-    return "\n".join(lines)

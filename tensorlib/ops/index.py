@@ -37,6 +37,8 @@ def _convert_index(t, idx):
             out.append(a if a.ndim else (bool(a) if a.dtype == np.bool_ else int(a)))
         elif isinstance(i, (list,)):
             arr = np.asarray(i)
+            if arr.dtype.kind in "SU":      # torch builds a tensor of the list, and has no str dtype
+                raise TypeError(f"new(): invalid data type '{'str' if arr.dtype.kind == 'U' else 'bytes'}'")
             if arr.dtype.kind == "f":
                 raise IndexError("tensors used as indices must be long, int, byte or bool tensors")
             out.append(arr if type(data) is np.ndarray else _backend(data).asarray(arr))
@@ -46,6 +48,8 @@ def _convert_index(t, idx):
             out.append(i)
         elif hasattr(i, "__index__"):
             out.append(i.__index__())
+        elif isinstance(i, (str, bytes)):   # torch reads it as data for a tensor index, of no dtype it has
+            raise TypeError(f"new(): invalid data type '{type(i).__name__}'")
         else:
             raise IndexError(f"only integers, slices (`:`), ellipsis (`...`), None and long or byte Variables are "
                              f"valid indices (got {type(i).__name__})")

@@ -319,14 +319,78 @@ def _np_dt(dtype):
     return to_dtype(dtype).np
 
 
-@public(method=True)
-def sum(input, dim=None, keepdim=False, *, dtype=None):
+# torch's overloads of sum and mean, as its argument parser lists them when none matches.
+_REDUCE_OVERLOADS = {
+    (name, False): f" * (Tensor input, *, tensorlib.dtype dtype = None{out})\n * (Tensor input, tuple of ints dim, "
+                   f"bool keepdim = False, *, tensorlib.dtype dtype = None, Tensor out = None)\n"
+    for name, out in (("sum", ""), ("mean", ", Tensor out = None"))
+} | {
+    (name, True): " * (*, tensorlib.dtype dtype = None)\n * (tuple of ints dim, bool keepdim = False, *, "
+                  "tensorlib.dtype dtype = None)\n" for name in ("sum", "mean")
+}
+
+
+def _dim_like(dim):
+    return dim is None or isinstance(dim, (int, tuple, list)) or hasattr(dim, "__index__")
+
+
+def _type_name(v):
+    return "Tensor" if isinstance(v, Tensor) else type(v).__name__
+
+
+def _reduce_args(name, method, args, kwargs):
+    """(dim, keepdim, dtype) of sum/mean, given as torch takes them (dim and keepdim by position or by
+    name, dtype by name); a dim that is not an int, a sequence of ints or None raises torch's TypeError,
+    worded as torch words it for a method or a function call and for a dim by position or by name."""
+    n = len(args)
+    if n > 2:
+        raise TypeError(f"{name}() takes from 1 to 2 positional arguments but {n + (not method)} were given")
+    dim = args[0] if n else kwargs.get("dim")
+    if not _dim_like(dim) or not set(kwargs) <= {"dim", "keepdim", "dtype"}:
+        if (n > 1 or "keepdim" in kwargs) and not _dim_like(dim):  # the second overload failed on dim's type
+            where = f" (position {1 + (not method)})" if n else ""
+            raise TypeError(f"{name}(): argument 'dim'{where} must be tuple of ints, not {_type_name(dim)}")
+        pos = [_type_name(a) for a in args]
+        kw = [f"{k}={_type_name(v)}" for k, v in kwargs.items()]
+        if method:
+            got = ", ".join(pos) + "".join(f", {k}" if pos else f"{k}, " for k in kw)
+        else:
+            got = ", ".join(["Tensor", *pos, *kw])
+        raise TypeError(f"{name}() received an invalid combination of arguments - got ({got}), but expected "
+                        f"one of:\n{_REDUCE_OVERLOADS[name, method]}")
+    keepdim = args[1] if n > 1 else kwargs.get("keepdim", False)
+    twice = {"dim", "keepdim"}.intersection(kwargs) if n == 2 else {"dim"}.intersection(kwargs) if n else set()
+    if twice:
+        raise TypeError(f"{name}() got multiple values for argument '{sorted(twice)[0]}'")
+    return dim, keepdim, kwargs.get("dtype")
+
+
+@public
+def sum(input, *args, **kwargs):
+    """sum(input, dim=None, keepdim=False, *, dtype=None)"""
+    dim, keepdim, dtype = _reduce_args("sum", False, args, kwargs) if args or kwargs else (None, False, None)
     return dispatch(SUM, input, **_attrs(dim, keepdim, dtype=_np_dt(dtype)))
 
 
-@public(method=True)
-def mean(input, dim=None, keepdim=False, *, dtype=None):
+@public(name="sum", function=False, method=True)
+def _sum_method(self, *args, **kwargs):
+    """Tensor.sum(dim=None, keepdim=False, *, dtype=None)"""
+    dim, keepdim, dtype = _reduce_args("sum", True, args, kwargs) if args or kwargs else (None, False, None)
+    return dispatch(SUM, self, **_attrs(dim, keepdim, dtype=_np_dt(dtype)))
+
+
+@public
+def mean(input, *args, **kwargs):
+    """mean(input, dim=None, keepdim=False, *, dtype=None)"""
+    dim, keepdim, dtype = _reduce_args("mean", False, args, kwargs) if args or kwargs else (None, False, None)
     return dispatch(MEAN, input, **_attrs(dim, keepdim, dtype=_np_dt(dtype)))
+
+
+@public(name="mean", function=False, method=True)
+def _mean_method(self, *args, **kwargs):
+    """Tensor.mean(dim=None, keepdim=False, *, dtype=None)"""
+    dim, keepdim, dtype = _reduce_args("mean", True, args, kwargs) if args or kwargs else (None, False, None)
+    return dispatch(MEAN, self, **_attrs(dim, keepdim, dtype=_np_dt(dtype)))
 
 
 @public(method=True)

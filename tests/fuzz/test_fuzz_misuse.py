@@ -200,6 +200,14 @@ CORPUS = [
      'IndexError', 'index 5 is out of bounds for dimension 0 with size 3'),
     ('index_str', "T.ones(3)['a']",
      'TypeError', "new(): invalid data type 'str'"),
+    ('index_str_in_tuple', "T.ones(2, 3)[0, 'a']",
+     'TypeError', "new(): invalid data type 'str'"),
+    ('index_str_list', "T.ones(3)[['a']]",
+     'TypeError', "new(): invalid data type 'str'"),
+    ('index_bytes', "T.ones(3)[b'a']",
+     'TypeError', "new(): invalid data type 'bytes'"),
+    ('setitem_str', "T.ones(3).__setitem__('a', 1.0)",
+     'TypeError', "new(): invalid data type 'str'"),
     ('setitem_oob', 'T.ones(3).__setitem__(4, 1.0)',
      'IndexError', 'index 4 is out of bounds for dimension 0 with size 3'),
     ('setitem_shape', 'T.ones(2, 3).__setitem__(0, T.ones(4))',
@@ -333,16 +341,31 @@ CORPUS = [
      'TypeError', 'sum() received an invalid combination of arguments - got (dim=str, ), but expected one of:\n * (*'
      ', tensorlib.dtype dtype = None)\n * (tuple of ints dim, bool keepdim = False, *, tensorlib.dtype '
      'dtype = None)\n'),
+    ('sum_str_dim_positional', "T.ones(2).sum('a')",
+     'TypeError', 'sum() received an invalid combination of arguments - got (str), but expected one of:\n * (*'
+     ', tensorlib.dtype dtype = None)\n * (tuple of ints dim, bool keepdim = False, *, tensorlib.dtype '
+     'dtype = None)\n'),
+    ('sum_str_dim_function', "T.sum(T.ones(2), 'a')",
+     'TypeError', 'sum() received an invalid combination of arguments - got (Tensor, str), but expected one of:\n'
+     ' * (Tensor input, *, tensorlib.dtype dtype = None)\n * (Tensor input, tuple of ints dim, bool keepdim = '
+     'False, *, tensorlib.dtype dtype = None, Tensor out = None)\n'),
+    ('sum_str_dim_keepdim', "T.ones(2).sum('a', keepdim=True)",
+     'TypeError', "sum(): argument 'dim' (position 1) must be tuple of ints, not str"),
+    ('mean_str_dim', "T.mean(T.ones(2), dim='a')",
+     'TypeError', 'mean() received an invalid combination of arguments - got (Tensor, dim=str), but expected one '
+     'of:\n * (Tensor input, *, tensorlib.dtype dtype = None, Tensor out = None)\n * (Tensor input, tuple of ints '
+     'dim, bool keepdim = False, *, tensorlib.dtype dtype = None, Tensor out = None)\n'),
+    ('sum_float_dim', "T.ones(2).sum(1.5)",
+     'TypeError', 'sum() received an invalid combination of arguments - got (float), but expected one of:\n * (*'
+     ', tensorlib.dtype dtype = None)\n * (tuple of ints dim, bool keepdim = False, *, tensorlib.dtype '
+     'dtype = None)\n'),
     ('mse_loss_reduction', "F.mse_loss(T.ones(2), T.ones(2), reduction='bogus')",
      'ValueError', 'bogus is not a valid value for reduction'),
     ('clamp_no_bounds', 'T.ones(2).clamp()',
      'RuntimeError', "tensorlib.clamp: At least one of 'min' or 'max' must not be None"),
 ]
 
-KNOWN_DIFFERENCES = {
-    'index_str': 'torch reports a str index as new(): invalid data type; ours is an IndexError naming valid indices',
-    'squeeze_arg_type': "a str dim: TypeError, not torch's list of accepted signatures",
-}
+KNOWN_DIFFERENCES: dict[str, str] = {}
 
 
 def _raised(T, code):
