@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..dispatch import record_range
+from ..dispatch import full_path_active
 from ..ops.creation import zeros_like
 from ..ops.arithmetic import maximum
 from ._common import check_betas, check_fused, check_lr, check_range, lr_value, scalar_step, step_value
@@ -89,62 +89,56 @@ class Adam(Optimizer):
 
     def _multi_tensor_step(self, pairs, amsgrad, lr, beta1, beta2, wd, eps, decoupled):
         """The same update as the loop above, formula for formula and in the same float order (so the
-        results are the same to the bit), on the NumPy arrays of all the group's parameters at once:
-        torch's foreach implementation, with one profiler region per stage named as torch's foreach
-        kernels, instead of ten dispatched ops per parameter (the Python cost of those dominated the
-        step of a small model)."""
+        results are the same to the bit), on the NumPy arrays of the group's parameters, stage by stage
+        over all of them as torch's foreach implementation: ten dispatched ops per parameter cost more
+        than the arithmetic in a small model's step. Only when nothing observes ops (see
+        _multi_tensor_ok): under a profiler or an op hook the loop runs, op by op as torch's CPU default."""
         states = [self._init_state(p, amsgrad) for p, _ in pairs]
-        with record_range("_foreach_add_", "op"):
-            for st in states:
-                st["step"]._data += 1
-                st["step"]._version += 1
+        for st in states:                                   # _foreach_add_(state_steps, 1)
+            st["step"]._data += 1
+            st["step"]._version += 1
         params = [p._data for p, _ in pairs]
         grads = [g._data for _, g in pairs]
         if wd != 0:
             if decoupled:
-                with record_range("_foreach_mul_", "op"):
-                    for x in params:
-                        x *= 1 - lr * wd
+                for x in params:
+                    x *= 1 - lr * wd
             else:
-                with record_range("_foreach_add", "op"):
-                    grads = [g + wd * x for g, x in zip(grads, params)]
-        m = [st["exp_avg"]._data for st in states]
-        v = [st["exp_avg_sq"]._data for st in states]
+                grads = [g + wd * x for g, x in zip(grads, params)]
         w = 1 - beta1
-        with record_range("_foreach_lerp_", "op"):
-            for a, g in zip(m, grads):
-                if abs(w) < 0.5:
-                    a += w * (g - a)
-                else:
-                    np.copyto(a, g - (g - a) * (1 - w))
-        with record_range("_foreach_mul_", "op"):
-            for a in v:
-                a *= beta2
-        with record_range("_foreach_addcmul_", "op"):
-            for a, g in zip(v, grads):
-                a += (1 - beta2) * g * g
-        with record_range("_foreach_addcdiv_", "op"):
-            for (p, _), st, x, a, b in zip(pairs, states, params, m, v):
-                step = float(st["step"]._data)
-                step_size = lr / (1 - beta1 ** step)
-                bias_correction2_sqrt = (1 - beta2 ** step) ** 0.5
-                if amsgrad:
-                    mx = st["max_exp_avg_sq"]._data
-                    np.maximum(mx, b, out=mx)
-                    st["max_exp_avg_sq"]._version += 1
-                    b = mx
-                denom = np.sqrt(b) / bias_correction2_sqrt
-                denom += eps
-                x += -step_size * a / denom
-                p._version += 1
-                st["exp_avg"]._version += 1
-                st["exp_avg_sq"]._version += 1
+        for st, g in zip(states, grads):
+            m = st["exp_avg"]._data
+            if abs(w) < 0.5:                                # lerp_, torch's two-sided form
+                m += w * (g - m)
+            else:
+                np.copyto(m, g - (g - m) * (1 - w))
+        for st, g in zip(states, grads):
+            v = st["exp_avg_sq"]._data
+            v *= beta2
+            v += (1 - beta2) * g * g                        # addcmul_
+        for (p, _), st, x in zip(pairs, states, params):
+            step = float(st["step"]._data)
+            step_size = lr / (1 - beta1 ** step)
+            bias_correction2_sqrt = (1 - beta2 ** step) ** 0.5
+            v = st["exp_avg_sq"]._data
+            if amsgrad:
+                mx = st["max_exp_avg_sq"]._data
+                np.maximum(mx, v, out=mx)
+                st["max_exp_avg_sq"]._version += 1
+                v = mx
+            denom = np.sqrt(v) / bias_correction2_sqrt
+            denom += eps
+            x += -step_size * st["exp_avg"]._data / denom   # addcdiv_
+            p._version += 1
+            st["exp_avg"]._version += 1
+            st["exp_avg_sq"]._version += 1
 
 
 def _multi_tensor_ok(group, pairs):
-    """The multi-tensor update applies: not recorded by autograd (differentiable), foreach not refused,
-    CPU float32/float64 parameters with gradients of their dtype, none a view or in inference mode."""
-    if group.get("differentiable") or group.get("foreach") is False:
+    """The multi-tensor update applies: no profiler, op hook or special mode watching ops, not recorded by
+    autograd (differentiable), foreach not refused, CPU float32/float64 parameters (not views) with
+    gradients of their dtype and shape."""
+    if full_path_active() or group.get("differentiable") or group.get("foreach") is False:
         return False
     for p, g in pairs:
         x, y = p._data, g._data
