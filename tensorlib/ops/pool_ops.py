@@ -37,9 +37,9 @@ def _ceil_extra(n, k, s, p, d, ceil_mode):
 
 @op("max_pool2d", save="o", nondiff_outputs=(1,), node_name="MaxPool2DWithIndicesBackward0")
 def MAX_POOL2D(xp, x, kernel_size=(1, 1), stride=(1, 1), padding=(0, 0), dilation=(1, 1), ceil_mode=False):
-    """The maximum over each window and its flat index in the input plane: one pass per tap over the
-    strided window view, keeping the first maximum (a NaN wins and the first NaN stays, as NumPy's
-    argmax picks) - no copy of the windows and no argmax along a short last axis."""
+    """The maximum over each window and its flat index in the input plane: the windows copied tap-major
+    (one gather), then one contiguous pass per tap keeping the first maximum (a NaN wins and the first NaN
+    stays, as NumPy's argmax picks) - no argmax along a short last axis, no strided short-row passes."""
     N, C, H, W = x.shape
     (kh, kw), (sh, sw), (ph, pw), (dh, dw) = kernel_size, stride, padding, dilation
     eh, OH = _ceil_extra(H, kh, sh, ph, dh, ceil_mode)
@@ -47,12 +47,13 @@ def MAX_POOL2D(xp, x, kernel_size=(1, 1), stride=(1, 1), padding=(0, 0), dilatio
     fill = -np.inf if x.dtype.kind == "f" else np.iinfo(x.dtype).min
     xpad = _pad(xp, x, (ph, ph + eh, pw, pw + ew), fill)
     win = windows(xp, xpad, kh, kw, (sh, sw), (dh, dw))[:, :, :OH, :OW]
-    out = xp.ascontiguousarray(win[..., 0, 0])
+    taps = xp.ascontiguousarray(win.transpose(4, 5, 0, 1, 2, 3)).reshape(kh * kw, N, C, OH, OW)
+    out = taps[0].copy()
     k = xp.zeros(out.shape, dtype=np.int64)
     floating = x.dtype.kind in "fc"
     upd = xp.empty(out.shape, dtype=bool)
     for t in range(1, kh * kw):
-        v = win[..., t // kw, t % kw]
+        v = taps[t]
         if floating:                        # v > out, or v NaN while out is not: not (v <= out), out == out
             xp.less_equal(v, out, out=upd)
             xp.logical_not(upd, out=upd)
@@ -60,12 +61,9 @@ def MAX_POOL2D(xp, x, kernel_size=(1, 1), stride=(1, 1), padding=(0, 0), dilatio
         else:
             xp.greater(v, out, out=upd)
         xp.copyto(out, v, where=upd)
-        xp.copyto(k, t, where=upd)
-    rows = xp.arange(OH)[:, None] * sh + (k // kw) * dh - ph
-    cols = xp.arange(OW)[None, :] * sw + (k % kw) * dw - pw
-    rows *= W
-    rows += cols
-    return out, rows
+        xp.copyto(k, (t // kw) * dh * W + (t % kw) * dw, where=upd)     # the tap's offset in the plane
+    k += (xp.arange(OH)[:, None] * sh - ph) * W + xp.arange(OW)[None, :] * sw - pw    # + the window's origin
+    return out, k
 
 
 @op("max_pool2d_with_indices_backward", save="i", node_name="MaxPool2DWithIndicesBackwardBackward0")
