@@ -6,6 +6,7 @@ import math
 from .. import _hooks as _H
 from .comparison import gt, where
 from .unary_math import _f, erf, erf_kernel, exp, tanh
+from ..dispatch import STATE
 from ._define import dispatch, op, public, unary
 
 
@@ -76,9 +77,41 @@ def GELU(xp, a, approximate="none"):
     return (a * 0.5 * (1 + erf_kernel(xp, a / _SQRT2))).astype(a.dtype, copy=False)
 
 
+@op("gelu_backward", save="i", node_name="GeluBackwardBackward0")
+def GELU_BACKWARD(xp, g, x, approximate="none"):
+    """torch's kernel as one op, for a backward that is not itself differentiated: the composite's
+    formulas below, operation for operation, on the arrays."""
+    if approximate == "tanh":
+        inner = (x + x * x * x * 0.044715) * _SQRT_2_PI
+        t = xp.tanh(inner)
+        d = (1 + t) * 0.5 + x * 0.5 * (1 - t * t) * _SQRT_2_PI * (1 + x * x * (3 * 0.044715))
+        return (g * d).astype(g.dtype, copy=False)
+    cdf = erf_kernel(xp, x / _SQRT2).astype(x.dtype, copy=False)
+    cdf += 1
+    cdf *= 0.5
+    pdf = x * x
+    pdf *= -0.5
+    xp.exp(pdf, out=pdf)
+    pdf *= 1 / math.sqrt(2 * math.pi)
+    pdf *= x
+    pdf += cdf
+    pdf *= g
+    return pdf
+
+
+@GELU_BACKWARD.def_backward
+def _(ctx, gg):
+    # differentiated only through the composite (create_graph records that one instead)
+    raise RuntimeError("gelu_backward: double backward runs through the differentiable composite")
+
+
 @GELU.def_backward
 def _(ctx, g):
     x = ctx.saved_inputs[0]
+    if not STATE.grad_enabled and x._data.dtype.kind == "f":
+        approximate = ctx.attrs.get("approximate", "none")
+        return (dispatch(GELU_BACKWARD, g, x) if approximate == "none" else
+                dispatch(GELU_BACKWARD, g, x, approximate=approximate),)
     if ctx.attrs.get("approximate", "none") == "tanh":
         inner = (x + x * x * x * 0.044715) * _SQRT_2_PI
         t = tanh(inner)

@@ -53,15 +53,16 @@ def _sync_for(xp):
 # --- forward algorithms ---------------------------------------------------------------------------
 
 def _fwd_gemm(xp, xpad, w, stride, dilation, groups):
-    """im2col (one copy) + one batched GEMM over the groups."""
+    """im2col (one copy) + one GEMM per image and group, laid out so that the result is NCHW already: the
+    columns are (N, G, Cg*kh*kw, OH*OW), copied row by row of the input (its contiguous runs), and the
+    product W (O/G, Cg*kh*kw) @ columns lands in (N, O, OH*OW) without a transposing copy."""
     O, Cg, kh, kw = w.shape
     win = windows(xp, xpad, kh, kw, stride, dilation)
     N, C, OH, OW = win.shape[:4]
     G = groups
-    cols = win.reshape(N, G, Cg, OH, OW, kh, kw).transpose(1, 0, 3, 4, 2, 5, 6).reshape(G, N * OH * OW, Cg * kh * kw)
-    wf = w.reshape(G, O // G, Cg * kh * kw)
-    y = xp.matmul(cols, wf.transpose(0, 2, 1))                       # (G, N*OH*OW, O/G)
-    return y.reshape(G, N, OH, OW, O // G).transpose(1, 0, 4, 2, 3).reshape(N, O, OH, OW)
+    cols = win.reshape(N, G, Cg, OH, OW, kh, kw).transpose(0, 1, 2, 5, 6, 3, 4).reshape(N, G, Cg * kh * kw, OH * OW)
+    y = xp.matmul(w.reshape(G, O // G, Cg * kh * kw), cols)            # (N, G, O/G, OH*OW)
+    return y.reshape(N, O, OH, OW)
 
 
 def _fwd_taps(xp, xpad, w, stride, dilation, groups):
@@ -104,6 +105,30 @@ def _col2im_slices(xp, gc, full_hw, stride, dilation):
         for j in range(kw):
             out[:, :, i * dh: i * dh + sh * (OH - 1) + 1: sh, j * dw: j * dw + sw * (OW - 1) + 1: sw] += gc[:, :, i, j]
     return out
+
+
+def _col2im_rows(xp, g, w, groups, full_hw, dilation):
+    """Stride 1: the output gradient padded on the right to the full width Wf, so that each tap's window
+    gradients, flattened over (OH, Wf), land on one contiguous run of the flattened padded input (offset
+    i*dh*Wf + j*dw): kh*kw long additions instead of kh*kw strided slices of short rows. The padded
+    columns carry zeros (what they add past a row's end is +0), and the taps are added in the order of
+    _col2im_slices: the same sums, the same results."""
+    N, O, OH, OW = g.shape
+    Hf, Wf = full_hw
+    kh, kw = w.shape[2:]
+    dh, dw = dilation
+    gp = xp.zeros((N, O, OH, Wf), dtype=g.dtype)
+    gp[:, :, :, :OW] = g
+    gc = _gcols(xp, gp, w, groups)                                     # (N, C, kh, kw, OH, Wf)
+    C = gc.shape[1]
+    L = OH * Wf
+    flat = xp.zeros((N, C, Hf * Wf + dw * (kw - 1)), dtype=gc.dtype)
+    gcf = gc.reshape(N, C, kh, kw, L)
+    for i in range(kh):
+        for j in range(kw):
+            o = i * dh * Wf + j * dw
+            flat[:, :, o: o + L] += gcf[:, :, i, j]
+    return flat[:, :, :Hf * Wf].reshape(N, C, Hf, Wf)
 
 
 def _col2im_scatter(xp, gc, full_hw, stride, dilation):
@@ -223,8 +248,11 @@ def CONV_T2D(xp, x, w, b=None, stride=(1, 1), padding=(0, 0, 0, 0), output_paddi
     if m is not None and (out_size(Ho, kh, stride[0], pt, pb, dilation[0]), out_size(Wo, kw, stride[1], pl, pr,
                                                                                     dilation[1])) != (H, W):
         m = None                            # cuDNN needs the forward conv of the result to give x's size
-    out = _pick(xp, key, {"slices": lambda: _col2im_slices(xp, gc(), full, stride, dilation)[:, :, pt: pt + Ho,
-                                                                                              pl: pl + Wo],
+    if xp is np and tuple(stride) == (1, 1):
+        slices = lambda: _col2im_rows(xp, x, w, groups, full, dilation)[:, :, pt: pt + Ho, pl: pl + Wo]  # noqa: E731
+    else:
+        slices = lambda: _col2im_slices(xp, gc(), full, stride, dilation)[:, :, pt: pt + Ho, pl: pl + Wo]  # noqa: E731
+    out = _pick(xp, key, {"slices": slices,
                           "scatter": lambda: _col2im_scatter(xp, gc(), full, stride, dilation)[:, :, pt: pt + Ho,
                                                                                                pl: pl + Wo]},
                 "slices", m, lambda: _cudnn_bwd_data(m, xp, x, w, (N, Cg * groups, Ho, Wo), stride, padding, dilation,
@@ -250,15 +278,17 @@ def CONV_WEIGHT(xp, x, g, weight_shape=(), stride=(1, 1), padding=(0, 0, 0, 0), 
 
 
 def _weight_gemm(xp, x, g, weight_shape, stride, padding, dilation, groups):
+    """One GEMM per group: g as (O/G, N*OH*OW) times the columns (Cg*kh*kw, N*OH*OW) transposed (BLAS
+    reads the transpose in place); the columns are copied in the input's row order (contiguous runs)."""
     O, Cg, kh, kw = weight_shape
     G = groups
     win = windows(xp, _pad(xp, x, padding), kh, kw, stride, dilation)
     N, C, OH, OW = win.shape[:4]
     OH, OW = min(OH, g.shape[2]), min(OW, g.shape[3])
     win = win[:, :, :OH, :OW]
-    cols = win.reshape(N, G, Cg, OH, OW, kh, kw).transpose(1, 0, 3, 4, 2, 5, 6).reshape(G, N * OH * OW, Cg * kh * kw)
+    cols = win.reshape(N, G, Cg, OH, OW, kh, kw).transpose(1, 2, 5, 6, 0, 3, 4).reshape(G, Cg * kh * kw, N * OH * OW)
     gg = g[:, :, :OH, :OW].reshape(N, G, O // G, OH * OW).transpose(1, 2, 0, 3).reshape(G, O // G, N * OH * OW)
-    return xp.matmul(gg, cols).reshape(O, Cg, kh, kw)
+    return xp.matmul(gg, cols.transpose(0, 2, 1)).reshape(O, Cg, kh, kw)
 
 
 @CONV_WEIGHT.def_backward

@@ -55,9 +55,46 @@ def LAYER_NORM(xp, x, w=None, b=None, normalized_shape=(), eps=1e-5):
     return _affine((x - mu) * rstd, w, b).astype(x.dtype, copy=False), mu, rstd
 
 
+@op("native_layer_norm_backward", node_name="NativeLayerNormBackwardBackward0")
+def LAYER_NORM_BACKWARD(xp, g, x, mu, rstd, w=None, k=1, need=(True, True, True)):
+    """torch's kernel as one op, for a backward that is not itself differentiated (create_graph=False):
+    the formulas of the composite below, operation for operation, on the arrays (fewer temporaries);
+    a gradient not needed comes back as a 0-d zero."""
+    dims = tuple(range(x.ndim - k, x.ndim))
+    lead = tuple(range(x.ndim - k))
+    xhat = x - mu
+    xhat *= rstd
+    none = xp.zeros((), dtype=g.dtype)
+    gx = gw = gb = none
+    if need[0]:
+        gxhat = g * w if w is not None else g
+        m1 = gxhat.mean(axis=dims, keepdims=True)
+        m2 = (gxhat * xhat).mean(axis=dims, keepdims=True)
+        gx = gxhat - m1
+        gx -= xhat * m2
+        gx *= rstd
+    if need[1]:
+        gw = (g * xhat).sum(axis=lead)
+    if need[2]:
+        gb = g.sum(axis=lead)
+    return gx, gw, gb
+
+
 @LAYER_NORM.def_backward
-@record_range("native_layer_norm_backward", "op")    # torch's kernel, here in tensorlib ops
 def _(ctx, g, *_):
+    if STATE.grad_enabled:
+        return _layer_norm_backward(ctx, g)
+    x, w, b = ctx.saved_inputs
+    _, mu, rstd = ctx.saved_output
+    need = ctx.needs_input_grad
+    need = (bool(need[0]), w is not None and bool(need[1]), b is not None and bool(need[2]))
+    gx, gw, gb = dispatch(LAYER_NORM_BACKWARD, g, x, mu, rstd, w, k=len(ctx.attrs["normalized_shape"]), need=need)
+    return gx if need[0] else None, gw if need[1] else None, gb if need[2] else None
+
+
+@record_range("native_layer_norm_backward", "op")    # torch's kernel, here in tensorlib ops
+def _layer_norm_backward(ctx, g):
+    """The backward in tensorlib ops, differentiable (a create_graph backward records it)."""
     x, w, b = ctx.saved_inputs
     _, mu, rstd = ctx.saved_output
     k = len(ctx.attrs["normalized_shape"])

@@ -72,9 +72,44 @@ def _store(xp, a, r):
     xp.copyto(a, r, casting="same_kind")
 
 
-ADDCMUL_ = op("addcmul_", inplace_of=ADDCMUL)(lambda xp, a, t1, t2, value=1: _store(xp, a, a + value * t1 * t2))
-ADDCDIV_ = op("addcdiv_", inplace_of=ADDCDIV)(lambda xp, a, t1, t2, value=1: _store(xp, a, a + value * t1 / t2))
-LERP_ = op("lerp_", inplace_of=LERP)(lambda xp, a, end, weight: _store(xp, a, _lerp_k(xp, a, end, weight)))
+def _same(a, *others):
+    """Operands of the target's shape, dtype and array type: the in-place kernels then write through one
+    temporary (the values, rounding included, are those of the out-of-place formula: same operations,
+    same order)."""
+    return all(type(o) is type(a) and o.shape == a.shape and o.dtype == a.dtype for o in others)
+
+
+def _addcmul_(xp, a, t1, t2, value=1):
+    if not _same(a, t1, t2):
+        return _store(xp, a, a + value * t1 * t2)
+    r = xp.multiply(t1, value)
+    xp.multiply(r, t2, out=r)
+    xp.add(a, r, out=a)
+
+
+def _addcdiv_(xp, a, t1, t2, value=1):
+    if not _same(a, t1, t2):
+        return _store(xp, a, a + value * t1 / t2)
+    r = xp.multiply(t1, value)
+    xp.divide(r, t2, out=r)
+    xp.add(a, r, out=a)
+
+
+def _lerp_(xp, a, end, weight):
+    if not (isinstance(weight, (int, float)) and _same(a, end)):
+        return _store(xp, a, _lerp_k(xp, a, end, weight))
+    diff = xp.subtract(end, a)
+    if abs(weight) < 0.5:
+        diff *= weight
+        xp.add(a, diff, out=a)
+    else:
+        diff *= 1 - weight
+        xp.subtract(end, diff, out=a)
+
+
+ADDCMUL_ = op("addcmul_", inplace_of=ADDCMUL)(_addcmul_)
+ADDCDIV_ = op("addcdiv_", inplace_of=ADDCDIV)(_addcdiv_)
+LERP_ = op("lerp_", inplace_of=LERP)(_lerp_)
 
 
 def _dispatch_value(op_, args, value):

@@ -9,8 +9,9 @@ from __future__ import annotations
 from ..dispatch import record_range
 from ._define import dispatch, np, op
 from .conv_ops import CONV_T2D, _pad, windows
-from .creation import ones, zeros
-from .index import scatter_add
+from .broadcast import add_at
+from .creation import ones
+from .index import gather
 from .shape import reshape
 
 
@@ -36,28 +37,65 @@ def _ceil_extra(n, k, s, p, d, ceil_mode):
 
 @op("max_pool2d", save="o", nondiff_outputs=(1,), node_name="MaxPool2DWithIndicesBackward0")
 def MAX_POOL2D(xp, x, kernel_size=(1, 1), stride=(1, 1), padding=(0, 0), dilation=(1, 1), ceil_mode=False):
+    """The maximum over each window and its flat index in the input plane: the windows copied tap-major
+    (one gather), then one contiguous pass per tap keeping the first maximum (a NaN wins and the first NaN
+    stays, as NumPy's argmax picks) - no argmax along a short last axis, no strided short-row passes."""
     N, C, H, W = x.shape
     (kh, kw), (sh, sw), (ph, pw), (dh, dw) = kernel_size, stride, padding, dilation
     eh, OH = _ceil_extra(H, kh, sh, ph, dh, ceil_mode)
     ew, OW = _ceil_extra(W, kw, sw, pw, dw, ceil_mode)
     fill = -np.inf if x.dtype.kind == "f" else np.iinfo(x.dtype).min
     xpad = _pad(xp, x, (ph, ph + eh, pw, pw + ew), fill)
-    win = windows(xp, xpad, kh, kw, (sh, sw), (dh, dw))[:, :, :OH, :OW].reshape(N, C, OH, OW, kh * kw)
-    k = win.argmax(axis=-1)
-    out = xp.take_along_axis(win, k[..., None], axis=-1)[..., 0]
-    rows = xp.arange(OH)[:, None] * sh + (k // kw) * dh - ph
-    cols = xp.arange(OW)[None, :] * sw + (k % kw) * dw - pw
-    return xp.ascontiguousarray(out), (rows * W + cols).astype(xp.int64)
+    win = windows(xp, xpad, kh, kw, (sh, sw), (dh, dw))[:, :, :OH, :OW]
+    taps = xp.ascontiguousarray(win.transpose(4, 5, 0, 1, 2, 3)).reshape(kh * kw, N, C, OH, OW)
+    out = taps[0].copy()
+    k = xp.zeros(out.shape, dtype=np.int64)
+    floating = x.dtype.kind in "fc"
+    upd = xp.empty(out.shape, dtype=bool)
+    for t in range(1, kh * kw):
+        v = taps[t]
+        if floating:                        # v > out, or v NaN while out is not: not (v <= out), out == out
+            xp.less_equal(v, out, out=upd)
+            xp.logical_not(upd, out=upd)
+            upd &= out == out
+        else:
+            xp.greater(v, out, out=upd)
+        xp.copyto(out, v, where=upd)
+        xp.copyto(k, (t // kw) * dh * W + (t % kw) * dw, where=upd)     # the tap's offset in the plane
+    k += (xp.arange(OH)[:, None] * sh - ph) * W + xp.arange(OW)[None, :] * sw - pw    # + the window's origin
+    return out, k
+
+
+@op("max_pool2d_with_indices_backward", save="i", node_name="MaxPool2DWithIndicesBackwardBackward0")
+def MAX_POOL2D_BACKWARD(xp, g, idx, shape=(), unique=False):
+    """torch's kernel: each output gradient added at its window's argmax in the input plane. Windows that
+    do not overlap (stride >= kernel extent) have distinct argmaxes: a plain scatter, no accumulation."""
+    N, C, H, W = shape
+    out = xp.zeros((N, C, H * W), dtype=g.dtype)
+    gi = idx.reshape(N, C, -1)
+    gg = g.reshape(N, C, -1)
+    if unique and xp is np:
+        np.put_along_axis(out, gi, gg, axis=2)
+    else:
+        flat = gi + (xp.arange(N * C, dtype=gi.dtype) * (H * W)).reshape(N, C, 1)
+        add_at(xp, out.reshape(-1), flat.reshape(-1), gg.reshape(-1))
+    return out.reshape(N, C, H, W)
+
+
+@MAX_POOL2D_BACKWARD.def_backward
+def _(ctx, gg):
+    g, idx = ctx.saved_inputs
+    N, C = g.shape[:2]
+    return (reshape(gather(reshape(gg, (N, C, -1)), 2, reshape(idx, (N, C, -1))), tuple(g.shape)), None)
 
 
 @MAX_POOL2D.def_backward
-@record_range("max_pool2d_with_indices_backward", "op")     # torch's kernel, here in tensorlib ops
 def _(ctx, g, gi=None):
     _, idx = ctx.saved_output
-    N, C, H, W = ctx.in_meta[0][0]
-    gx = scatter_add(zeros(N, C, H * W, dtype=g.dtype, device=g.device), 2, reshape(idx, (N, C, -1)),
-                     reshape(g, (N, C, -1)))
-    return (reshape(gx, (N, C, H, W)),)
+    a = ctx.attrs
+    (kh, kw), (sh, sw), (dh, dw) = a.get("kernel_size", (1, 1)), a.get("stride", (1, 1)), a.get("dilation", (1, 1))
+    unique = sh >= dh * (kh - 1) + 1 and sw >= dw * (kw - 1) + 1
+    return (dispatch(MAX_POOL2D_BACKWARD, g, idx, shape=tuple(ctx.in_meta[0][0]), unique=unique),)
 
 
 def _check_pool(input, kernel_size, padding, name, stride=None, dilation=(1, 1)):

@@ -1,6 +1,9 @@
 """Adadelta, as torch's single-tensor implementation."""
 from __future__ import annotations
 
+import numpy as np
+
+from ..dispatch import full_path_active
 from ..ops.creation import zeros_like
 from ._common import check_lr, check_range, lr_value, scalar_tensor
 from .optimizer import Optimizer
@@ -35,7 +38,11 @@ class Adadelta(Optimizer):
         with self._update_mode():
             for group in self.param_groups:
                 lr, rho, eps, wd = lr_value(group["lr"]), group["rho"], group["eps"], group["weight_decay"]
-                for p, grad in self._grads(group):
+                pairs = list(self._grads(group))
+                if _multi_tensor_ok(group, pairs):
+                    self._multi_tensor_step(pairs, lr, rho, eps, wd)
+                    continue
+                for p, grad in pairs:
                     state = self.state[p]
                     if len(state) == 0:
                         state["step"] = scalar_tensor(0.0)
@@ -54,3 +61,54 @@ class Adadelta(Optimizer):
                     acc_delta.mul_(rho).addcmul_(delta, delta, value=1 - rho)
                     p.add_(delta, alpha=-lr)
         return loss
+
+    def _init_state(self, p):
+        state = self.state[p]
+        if len(state) == 0:
+            state["step"] = scalar_tensor(0.0)
+            state["square_avg"] = zeros_like(p)
+            state["acc_delta"] = zeros_like(p)
+        return state
+
+    def _multi_tensor_step(self, pairs, lr, rho, eps, wd):
+        """The loop's update on the NumPy arrays, formula for formula in the same float order (the same
+        results to the bit) with in-place writes: when nothing observes ops (as Adam's, see there)."""
+        c = 1 - rho
+        for p, g in pairs:
+            state = self._init_state(p)
+            state["step"]._data += 1
+            x, g = p._data, g._data
+            if wd != 0:
+                g = g + wd * x
+            v, u = state["square_avg"]._data, state["acc_delta"]._data
+            v *= rho
+            t = np.multiply(g, c)
+            t *= g
+            v += t
+            std = v + eps
+            np.sqrt(std, out=std)
+            delta = u + eps
+            np.sqrt(delta, out=delta)
+            delta /= std
+            delta *= g
+            u *= rho
+            np.multiply(delta, c, out=t)
+            t *= delta
+            u += t
+            delta *= -lr
+            x += delta
+            for t_ in (p, state["step"], state["square_avg"], state["acc_delta"]):
+                t_._version += 1
+
+
+def _multi_tensor_ok(group, pairs):
+    """As Adam's: nothing watches ops, not differentiable, foreach not refused, CPU float parameters
+    (not views) with gradients of their dtype and shape."""
+    if full_path_active() or group.get("differentiable") or group.get("foreach") is False:
+        return False
+    for p, g in pairs:
+        x, y = p._data, g._data
+        if type(x) is not np.ndarray or type(y) is not np.ndarray or x.dtype != y.dtype or \
+                x.dtype.char not in "fd" or p._base is not None or x.shape != y.shape:
+            return False
+    return True

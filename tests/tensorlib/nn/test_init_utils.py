@@ -168,3 +168,22 @@ def test_cuda_conv_benchmark_and_deterministic(flags):
         tl.nn.functional.conv2d(x, w, padding=1).sum().backward()
         outs.append(x.grad.cpu().numpy())
     np.testing.assert_array_equal(outs[0], outs[1])
+
+
+@pytest.mark.parametrize("norm_type", [2.0, 1.0, 3.0, math.inf])
+def test_clip_grad_norm_paths_agree(norm_type):
+    """The array path (default), the op-by-op path (foreach=False, which used to leave the total unset)
+    and the path a profiler sees give the same total and the same clipped gradients."""
+    def run(**kw):
+        tl.manual_seed(0)
+        ps = [nn.Parameter(tl.randn(5, 3)), nn.Parameter(tl.randn(3))]
+        for p in ps:
+            p.grad = tl.randn(*p.shape) * 3
+        total = nn.utils.clip_grad_norm_(ps, 0.5, norm_type=norm_type, **kw)
+        return total.numpy(), [p.grad.numpy() for p in ps]
+    t0, g0 = run()
+    t1, g1 = run(foreach=False)
+    assert t0 == t1 and t0 > 0.5
+    assert all(np.array_equal(a, b) for a, b in zip(g0, g1))
+    clipped = float(np.linalg.norm(np.concatenate([g.ravel() for g in g0]).astype(np.float64), ord=norm_type))
+    assert abs(clipped - 0.5) < 1e-4

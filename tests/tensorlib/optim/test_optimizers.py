@@ -267,3 +267,25 @@ def test_step_hooks():
     h.remove()
     opt.step()
     assert calls == ["pre", "post", "post"]
+
+
+@pytest.mark.parametrize("cls,kw", [(optim.Adam, {}), (optim.AdamW, {"amsgrad": True}),
+                                    (optim.Adam, {"weight_decay": 0.1, "maximize": True}),
+                                    (optim.AdamW, {"betas": (0.3, 0.9)}), (optim.Adadelta, {"weight_decay": 0.1})])
+def test_array_update_is_the_op_by_op_update(cls, kw):
+    """The multi-tensor NumPy update (no hook watching) gives the per-op loop's (foreach=False) values to
+    the bit, state included."""
+    def run(**extra):
+        tl.manual_seed(0)
+        ps = [tl.nn.Parameter(tl.randn(5, 3)), tl.nn.Parameter(tl.randn(3))]
+        opt = cls(ps, lr=0.01, **kw, **extra)
+        for i in range(4):
+            for p in ps:
+                p.grad = tl.sin(p.detach() * (i + 1))
+            opt.step()
+        return [p.detach().numpy() for p in ps], opt.state_dict()["state"]
+    (a, sa), (b, sb) = run(), run(foreach=False)
+    assert all(np.array_equal(x, y) for x, y in zip(a, b))
+    for i in sa:
+        for k, v in sa[i].items():
+            assert np.array_equal(v.numpy(), sb[i][k].numpy()), k
