@@ -13,8 +13,11 @@ model it reports
 
 and lists torch's names we lack, most frequent first.
 
-Measured (torch 2.13, names / events): mlp 94.0 % of 67 / 74.2 % of 357, cnn 90.7 % of 97 / 63.1 % of 417,
-transformer 66.4 % of 134 / 47.7 % of 2205 (before issue 15's kernel steps: 79.1 / 76.3 / 57.5 % of names).
+Measured (torch 2.13, names / events): mlp 91.0 % of 67 / 73.7 % of 357, cnn 88.7 % of 97 / 62.6 % of 417,
+transformer 74.6 % of 134 / 50.1 % of 2205 (before issue 15's kernel steps: 79.1 / 76.3 / 57.5 % of names; mlp and
+cnn were 94.0 / 90.7 % while tensorlib's engine still cloned weight gradients into .grad, a real copy whose
+``empty_strided`` + ``copy_`` paired with those of torch's ``_to_copy``; the Transformer went 66.4 -> 74.6 % when
+F.multi_head_attention_forward took torch's op sequence).
 Where a tensorlib kernel does a step that torch dispatches as an op of its own, the kernel runs that step
 inside a range of kind "op" with torch's name (`tensorlib._hooks.op_step`, only while a range hook listens:
 one module-attribute test otherwise): ``as_strided`` in the strided views (select, slice, transpose, t (inside

@@ -16,8 +16,9 @@ trace_diff = pytest.importorskip("hta.trace_diff", reason="HolisticTraceAnalysis
 DATA = Path(__file__).parent / "data"
 # share of torch's distinct CPU op/annotation names that TraceDiff finds in ours (measured: 77.6 % and 75.3 %,
 # then 94.0 % and 90.7 % with the kernels' steps torch dispatches as ops, issue 15; what stays unmatched and why:
-# devtools/name_match.py's docstring)
-FLOOR = {"mlp": 90.0, "cnn": 90.0}
+# devtools/name_match.py's docstring; 91.0 / 88.7 % after the engine stopped cloning weight gradients, whose
+# empty_strided + copy_ had paired with those of torch's Adam scalar conversions)
+FLOOR = {"mlp": 90.0, "cnn": 88.0}
 
 
 @pytest.mark.parametrize("kind", sorted(FLOOR))

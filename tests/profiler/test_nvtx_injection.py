@@ -130,10 +130,14 @@ def test_real_tensorlib_step_under_tensorlib_nvtx(nvtx_recorder_lib, tmp_path):
         ("pop", 1),
         push(1, "SumBackward0", "backward"),
         push(2, "reshape", "backward", 3), ("pop", 2),        # seq 3: the forward sum's
-        push(2, "expand", "backward", 3), ("pop", 2),
+        push(2, "expand", "backward", 3),
+        push(3, "as_strided", "op"), ("pop", 3),              # the strided view, as torch's (issue 15)
+        ("pop", 2),
         ("pop", 1),
         push(1, "MmBackward0", "backward"),
-        push(2, "transpose", "backward", 2), ("pop", 2),      # seq 2: the forward matmul's
+        push(2, "transpose", "backward", 2),                  # seq 2: the forward matmul's
+        push(3, "as_strided", "op"), ("pop", 3),
+        ("pop", 2),
         push(2, "matmul", "backward", 2), ("pop", 2),
         ("pop", 1),
         push(1, "tensorlib::autograd::AccumulateGrad", "backward"),

@@ -17,8 +17,10 @@ DATA = pathlib.Path(__file__).parent / "data"
 # the steps of kernels that torch dispatches as ops (as_strided in views, unsqueeze + cat in stack, empty_strided +
 # copy_ in clone, _local_scalar_dense in item, clamp_min in relu, dropout's bernoulli_/div_/mul: issue 15)
 # the Transformer's attention is one fused op each way (aten::scaled_dot_product_attention, issue 17), where
-# torch 2.13's CPU math path runs _scaled_dot_product_attention_math with bmm and _safe_softmax inside it
-FLOOR = {"mlp": 93.5, "cnn": 90.0, "transformer": 66.0}
+# torch 2.13's CPU math path runs _scaled_dot_product_attention_math with bmm and _safe_softmax inside it;
+# 90.9 / 88.5 / 74.6 once MultiheadAttention ran torch's op sequence and the engine stopped cloning the weight
+# gradients into .grad (a real copy whose empty_strided + copy_ had matched those of torch's Adam scalars)
+FLOOR = {"mlp": 90.0, "cnn": 88.0, "transformer": 72.0}
 # the names every training step has, in torch's spelling: backward nodes, AccumulateGrad, optimizer, DataLoader
 ALWAYS = {"aten::linear", "aten::log_softmax", "aten::nll_loss", "aten::add_", "aten::linalg_vector_norm",
           "autograd::engine::evaluate_function: AddmmBackward0", "AddmmBackward0",
