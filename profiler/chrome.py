@@ -330,7 +330,7 @@ def _memory_events(store, ev, pid):
     if mem is None or not len(mem):
         return
     base = getattr(store, "cuda_base", {})
-    for key, (t, total) in timeline(mem, base).items():
+    for key, (t, total) in timeline(mem, base, getattr(store, "cpu_base", 0)).items():
         m = np.flatnonzero((mem["dev_type"] == key[0]) & (mem["dev_id"] == key[1]))
         tsl = _us(t - store.t_base).tolist()
         tot = total.tolist()

@@ -9,7 +9,8 @@ CuPy's pool with its exact size and address, heard from the allocator tensorlib.
 of every thread are seen (DataLoader workers, user threads), which CuPy's thread-local MemoryHooks
 would miss, and a failed allocation is never recorded. The running total starts from the bytes in use
 when profiling began, so it reads like ``torch.cuda.memory_allocated`` and peaks at
-``torch.cuda.max_memory_allocated``.
+``torch.cuda.max_memory_allocated``; on the CPU likewise from ``tensorlib.memory_allocated("cpu")`` (torch's
+CPU traces start at 0 and cannot show the parameters alive at start).
 """
 from __future__ import annotations
 
@@ -51,11 +52,14 @@ class MemoryRecorder:
         self._refs: dict[int, tuple] = {}              # id(weakref) -> (weakref, id(array), bytes)
         self.active = False
         self.cuda_base: dict[int, int] = {}
+        self.cpu_base = 0                              # bytes of live CPU tensors when recording began
         self._cuda = cuda
         self._listening = False
 
     # -- lifecycle ------------------------------------------------------------------------------------
     def start(self):
+        import tensorlib
+        self.cpu_base = tensorlib.memory_allocated("cpu")     # parameters, optimizer state, data: alive at start
         self.active = True
         if self._cuda:
             self._start_cuda()
@@ -148,13 +152,15 @@ def attribute(store, mem):
         setattr(store, tot_col, store.subtree_sum(own))
 
 
-def timeline(mem, cuda_base=None):
-    """{(device type, device id): (times ns, allocated bytes after each record)}; the peak is the max."""
+def timeline(mem, cuda_base=None, cpu_base=0):
+    """{(device type, device id): (times ns, allocated bytes after each record)}; the peak is the max. Each
+    device's total starts from the bytes alive when recording began (CUDA: the allocator's count; CPU: the
+    live tensors' buffers, tensorlib.memory_allocated("cpu")), so the memory alive at start shows as such."""
     out = {}
     cuda_base = cuda_base or {}
     for key in sorted({(int(a), int(b)) for a, b in zip(mem["dev_type"], mem["dev_id"])}):
         m = (mem["dev_type"] == key[0]) & (mem["dev_id"] == key[1])
-        base = cuda_base.get(key[1], 0) if key[0] == CUDA else 0
+        base = cuda_base.get(key[1], 0) if key[0] == CUDA else cpu_base
         out[key] = (mem["t"][m], base + np.cumsum(mem["bytes"][m]))
     return out
 

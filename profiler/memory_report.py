@@ -15,7 +15,7 @@ def _need(store, profile_memory):
 def timelines(store):
     if store.mem_events is None:
         return {}
-    return timeline(store.mem_events, getattr(store, "cuda_base", {}))
+    return timeline(store.mem_events, getattr(store, "cuda_base", {}), getattr(store, "cpu_base", 0))
 
 
 def export_memory_timeline(store, path, profile_memory=True):

@@ -414,6 +414,7 @@ class profile:
             for m in mems:
                 for k, v in m.cuda_base.items():
                     store.cuda_base.setdefault(k, v)
+            store.cpu_base = mems[0].cpu_base
         gpus = [g for _, _, _, g in snaps if g is not None]
         for g in gpus:
             g.resolve(store)

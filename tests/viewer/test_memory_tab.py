@@ -20,6 +20,8 @@ from .conftest import CUDA, DATA
 from .hostile import screen_text, wait_loaded
 
 TORCH_CPU = DATA / "torch_cpu_memory.json"
+# the `ours` fixture's parameters, and Adam's two moments of each, alive before profiling began
+ALIVE_AT_LEAST = 3 * (64 * 128 + 128 + 128 * 10 + 10) * 4
 
 
 @pytest.fixture(scope="module")
@@ -59,7 +61,7 @@ def test_ours_one_plot_for_allocated_reserved_and_the_counter(ours):
     s = series[0]
     assert "reserved: the same" in s.notes and any(n.startswith("counter Memory (cpu)") for n in s.notes)
     _, alloc, _, nbytes, _ = memory_samples(tr)["CPU"]
-    assert s.peak_value == alloc.max() and s.alive_at_start == alloc[0] - nbytes[0] == 0
+    assert s.peak_value == alloc.max() and s.alive_at_start == alloc[0] - nbytes[0] >= ALIVE_AT_LEAST
     # The op at the peak, its path and the Call stack our profiler writes with with_stack=True.
     assert s.peak_op.startswith("aten::") and s.peak.path[-1] == s.peak_op
     assert s.peak.stack_from == "Call stack" and any("test_memory_tab.py" in f for f in s.peak.stack)
@@ -166,7 +168,7 @@ async def test_memory_tab_80x24_scrolls_to_the_details():
 
 async def test_memory_tab_ours(ours):
     text = await _memory_screen(ours, (120, 40))
-    assert "CPU allocated — peak" in text and "alive at start: 0 B" in text
+    assert "CPU allocated — peak" in text and re.search(r"alive at start: 1\d\d\.\d KiB", text)
     assert "reserved: the same" in text and text.count("— peak") == 1  # one plot, not three
     assert "stack (Call stack, innermost first)" in text and "test_memory_tab.py(" in text
 
@@ -265,7 +267,7 @@ def test_summary_memory_with_stack(capsys, ours):
     assert "stack (python_function, innermost first):\n      torch/optim/adam.py(347): _single_tensor_adam" in out
     assert main(["summary", "--memory", "--json", ours]) == 0
     row = json.loads(capsys.readouterr().out)[0]
-    assert row["stack_from"] == "Call stack" and row["alive_at_start"] == 0
+    assert row["stack_from"] == "Call stack" and row["alive_at_start"] >= ALIVE_AT_LEAST
     assert main(["summary", "--memory", str(DATA / "torch_cpu_mlp.json")]) == 0
     assert "no memory data" in capsys.readouterr().out
 
