@@ -10,7 +10,8 @@ from tests.tensorlib.op_cases import I, R, _fixed
 BACKWARD_ONLY = {"convolution_backward_weight", "adaptive_avg_pool2d_backward", "avg_pool2d_divisor",
                  "nll_loss_backward", "_log_softmax_backward_data", "threshold_backward", "lstm_layer_backward",
                  "gru_layer_backward", "scaled_dot_product_attention_backward",
-                 "rnn_layer_backward"}
+                 "rnn_layer_backward", "gelu_backward", "native_layer_norm_backward",
+                 "max_pool2d_with_indices_backward"}
 # gradcheck differentiates the squared gradients of these, which runs the backward-only op's own backward
 SECOND_ORDER_CHECKED = {"_log_softmax_backward_data", "threshold_backward"}
 NO_GRADCHECK = {"dropout", "native_dropout"} | (BACKWARD_ONLY - SECOND_ORDER_CHECKED)
@@ -21,6 +22,17 @@ def _bwd(fn):
     def run(*xs):
         out = fn(*xs)
         gs = tl.autograd.grad(out.sum(), [x for x in xs if x.requires_grad], create_graph=True)
+        return sum(g.sum() for g in gs)
+    return run
+
+
+def _bwd_once(fn):
+    """Run fn's output through a plain backward (no create_graph): the fused backward ops (gelu_backward,
+    native_layer_norm_backward, max_pool2d_with_indices_backward) run only when the backward is not itself
+    differentiated; under create_graph their composite formulas run instead."""
+    def run(*xs):
+        out = fn(*xs)
+        gs = tl.autograd.grad(out.sum(), [x for x in xs if x.requires_grad])
         return sum(g.sum() for g in gs)
     return run
 
@@ -85,6 +97,10 @@ CASES = {
                                    [R(3, 2, 2), R(2, 2), R(2, 2), R(2)]),
     "scaled_dot_product_attention": lambda: (lambda q, k, v, m: F.scaled_dot_product_attention(q, k, v, m),
                                              [R(2, 3, 4), R(2, 5, 4), R(2, 5, 4), R(3, 5)]),
+    "gelu_backward": lambda: (_bwd_once(lambda x: F.gelu(x)), [R(3, 4)]),
+    "native_layer_norm_backward": lambda: (_bwd_once(lambda x, w, b: F.layer_norm(x, (4,), w, b)),
+                                           [R(3, 4), R(4), R(4)]),
+    "max_pool2d_with_indices_backward": lambda: (_bwd_once(lambda x: F.max_pool2d(x, 2)), [R(1, 2, 4, 4)]),
     "scaled_dot_product_attention_backward": lambda: (
         _bwd(lambda q, k, v: F.scaled_dot_product_attention(q, k, v, is_causal=True)),
         [R(2, 4, 4), R(2, 4, 4), R(2, 4, 4)]),

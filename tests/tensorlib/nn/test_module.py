@@ -305,7 +305,9 @@ def test_profile_sees_torch_op_names_inside_module_ranges():
         loss.backward()
     finally:
         remove_hook(log)
-    ev = log.events
+    steps = {"transpose", "as_strided", "clamp_min"}      # kernel steps torch dispatches as ops (issue 15)
+    ev = [e for e in log.events if not (e[0] in ("enter", "exit") and e[1] in steps)]
+    assert ("enter", "as_strided", "op") in log.events and ("enter", "clamp_min", "op") in log.events
     i_fc1 = ev.index(("enter", "Block.fc1", "module"))
     # linear is torch's composite: t and addmm inside its own range (kind "op")
     assert ev[i_fc1 + 1:i_fc1 + 6] == [("enter", "linear", "op"), ("op", "t", "forward"), ("op", "addmm", "forward"),
