@@ -4,6 +4,7 @@ to a hashable key or a display string. Shared by the model and the flow binder.
 
 from __future__ import annotations
 
+
 import math
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 from typing import Any
@@ -152,4 +153,10 @@ def pairs(pids: list[Any], tids: list[Any]) -> list[tuple[Any, Any]]:
 
 
 def text(v: Any) -> str:
-    return v if type(v) is str else ("" if v is None else str(v))
+    """A field as text; a number read exactly (Decimal, in an epoch-scale trace) reads as the float it is, so
+    a label does not depend on which reader decoded the file ('1e+16', never '1E+16')."""
+    if type(v) is str:
+        return v
+    if v is None:
+        return ""
+    return str(float(v)) if type(v) is Decimal else str(v)
