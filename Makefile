@@ -17,6 +17,8 @@ $(STAMP): pyproject.toml
 # `make test` lints (below), runs the suite, then the `cuda` tests on the CPU against the fake CuPy in tests/fakecupy, once under CuPy 13's rules and
 # once under 14's (names, signatures and dtypes from the real wheels; CUDA code paths only, no kernels or
 # device timings, so it does not replace `make test-gpu` on a GPU machine).
+# CI=1: hypothesis draws the same examples every run (tests/conftest.py), so a red suite means a real failure
+test: export CI ?= 1
 test: $(STAMP) lint
 	$(PY) -m pytest -q -p no:cacheprovider -n $(WORKERS) tests
 	FAKECUPY_RULES=13 PYTHONPATH=tests/fakecupy $(PY) -m pytest -q -p no:cacheprovider -n $(WORKERS) -m cuda tests
