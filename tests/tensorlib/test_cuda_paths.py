@@ -210,7 +210,8 @@ def _run(fn, inputs):
             [t.grad.cpu().numpy() if isinstance(t, tl.Tensor) and t.grad is not None else None for t in inputs])
 
 
-_RANDOM = {"bernoulli_", "exponential_", "normal_", "uniform_", "dropout", "native_dropout", "rand", "randn", "randint", "randperm",
+_RANDOM = {"bernoulli_", "exponential_", "normal_", "uniform_", "dropout", "native_dropout", "rand", "randn",
+           "randint", "randperm",
            "rand_like", "randn_like", "random_fill", "empty", "empty_like", "rrelu", "alpha_dropout",
            "feature_alpha_dropout", "dropout2d", "multinomial", "bernoulli", "random_", "pin_memory", "from_numpy",
            "alias_dtype"}
