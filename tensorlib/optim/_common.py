@@ -16,7 +16,10 @@ The flags, decided against torch 2.13 on the CPU:
 """
 from __future__ import annotations
 
+import numpy as np
+
 from .._tensor import Tensor
+from ..dispatch import full_path_active
 
 _CAPTURABLE_DEVICES = ["cuda", "xpu", "hpu", "privateuseone", "xla"]
 _FUSED_DEVICES = ["mps", "cuda", "xpu", "hpu", "cpu", "mtia", "privateuseone"]
@@ -97,3 +100,17 @@ def scalar_step(state=None):
 
 def step_value(step_t) -> float:
     return float(step_t.item())         # torch's _get_value: step_t.item()
+
+
+def multi_tensor_ok(group, pairs):
+    """The multi-tensor (array) update applies: no profiler, op hook or special mode watching ops, not recorded
+    by autograd (differentiable), foreach not refused, CPU float32/float64 parameters (not views) with
+    gradients of their dtype and shape. Adam/AdamW and Adadelta share it."""
+    if full_path_active() or group.get("differentiable") or group.get("foreach") is False:
+        return False
+    for p, g in pairs:
+        x, y = p._data, g._data
+        if type(x) is not np.ndarray or type(y) is not np.ndarray or x.dtype != y.dtype or \
+                x.dtype.char not in "fd" or p._base is not None or x.shape != y.shape:
+            return False
+    return True

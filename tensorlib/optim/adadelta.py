@@ -3,9 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..dispatch import full_path_active
 from ..ops.creation import zeros_like
-from ._common import check_lr, check_range, lr_value, scalar_tensor
+from ._common import check_lr, check_range, lr_value, multi_tensor_ok, scalar_tensor
 from .optimizer import Optimizer
 
 __all__ = ["Adadelta"]
@@ -39,7 +38,7 @@ class Adadelta(Optimizer):
             for group in self.param_groups:
                 lr, rho, eps, wd = lr_value(group["lr"]), group["rho"], group["eps"], group["weight_decay"]
                 pairs = list(self._grads(group))
-                if _multi_tensor_ok(group, pairs):
+                if multi_tensor_ok(group, pairs):
                     self._multi_tensor_step(pairs, lr, rho, eps, wd)
                     continue
                 for p, grad in pairs:
@@ -100,15 +99,3 @@ class Adadelta(Optimizer):
             for t_ in (p, state["step"], state["square_avg"], state["acc_delta"]):
                 t_._version += 1
 
-
-def _multi_tensor_ok(group, pairs):
-    """As Adam's: nothing watches ops, not differentiable, foreach not refused, CPU float parameters
-    (not views) with gradients of their dtype and shape."""
-    if full_path_active() or group.get("differentiable") or group.get("foreach") is False:
-        return False
-    for p, g in pairs:
-        x, y = p._data, g._data
-        if type(x) is not np.ndarray or type(y) is not np.ndarray or x.dtype != y.dtype or \
-                x.dtype.char not in "fd" or p._base is not None or x.shape != y.shape:
-            return False
-    return True

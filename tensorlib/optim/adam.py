@@ -3,10 +3,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..dispatch import full_path_active
 from ..ops.creation import zeros_like
 from ..ops.arithmetic import maximum
-from ._common import check_betas, check_fused, check_lr, check_range, lr_value, scalar_step, step_value
+from ._common import check_betas, check_fused, check_lr, check_range, lr_value, multi_tensor_ok, scalar_step, step_value
 from .optimizer import Optimizer
 
 __all__ = ["Adam", "AdamW"]
@@ -58,7 +57,7 @@ class Adam(Optimizer):
                 amsgrad = group["amsgrad"]
                 decoupled = group.get("decoupled_weight_decay", self._decoupled)
                 pairs = list(self._grads(group))
-                if _multi_tensor_ok(group, pairs):
+                if multi_tensor_ok(group, pairs):
                     self._multi_tensor_step(pairs, amsgrad, lr, beta1, beta2, wd, eps, decoupled)
                     continue
                 for p, grad in pairs:
@@ -92,7 +91,7 @@ class Adam(Optimizer):
         results are the same to the bit), on the NumPy arrays of the group's parameters, stage by stage
         over all of them as torch's foreach implementation: ten dispatched ops per parameter cost more
         than the arithmetic in a small model's step. Only when nothing observes ops (see
-        _multi_tensor_ok): under a profiler or an op hook the loop runs, op by op as torch's CPU default."""
+        multi_tensor_ok): under a profiler or an op hook the loop runs, op by op as torch's CPU default."""
         states = [self._init_state(p, amsgrad) for p, _ in pairs]
         for st in states:                                   # _foreach_add_(state_steps, 1)
             st["step"]._data += 1
@@ -133,19 +132,6 @@ class Adam(Optimizer):
             st["exp_avg"]._version += 1
             st["exp_avg_sq"]._version += 1
 
-
-def _multi_tensor_ok(group, pairs):
-    """The multi-tensor update applies: no profiler, op hook or special mode watching ops, not recorded by
-    autograd (differentiable), foreach not refused, CPU float32/float64 parameters (not views) with
-    gradients of their dtype and shape."""
-    if full_path_active() or group.get("differentiable") or group.get("foreach") is False:
-        return False
-    for p, g in pairs:
-        x, y = p._data, g._data
-        if type(x) is not np.ndarray or type(y) is not np.ndarray or x.dtype != y.dtype or \
-                x.dtype.char not in "fd" or p._base is not None or x.shape != y.shape:
-            return False
-    return True
 
 
 class AdamW(Adam):
