@@ -129,6 +129,7 @@ def test_state_dict_round_trip():
     assert not np.allclose(a(x).detach().numpy(), b(x).detach().numpy())
     result = b.load_state_dict(sd)
     assert result.missing_keys == [] and result.unexpected_keys == []
+    assert repr(result) == str(result) == "<All keys matched successfully>"      # what torch prints
     np.testing.assert_array_equal(a(x).detach().numpy(), b(x).detach().numpy())
     sd["head.weight"]._data[...] = 7
     assert float(a.head.weight[0, 0]) == 7.0     # state_dict entries alias the parameters, as torch's do
@@ -151,6 +152,7 @@ def test_load_state_dict_errors_in_torch_words():
     sd["head.weight"] = tl.zeros(2, 4)
     r = Net().load_state_dict(sd, strict=False)
     assert r.missing_keys == ["head.bias"] and r.unexpected_keys == ["extra"]
+    assert repr(r) == "_IncompatibleKeys(missing_keys=['head.bias'], unexpected_keys=['extra'])"
 
 
 def test_forward_hooks_modify_and_remove():
