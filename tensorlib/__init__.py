@@ -83,20 +83,72 @@ from .backends.cuda import get_float32_matmul_precision, set_float32_matmul_prec
 _submodules: dict | None = None
 
 
-def __getattr__(name: str):
-    """`tensorlib.profiler` (as `torch.profiler` after `import torch`): a package that declares a
-    `tensorlib.submodules` entry point under that name is imported on first use, so `import tensorlib` loads
-    no profiler and tensorlib names none (the profiler declares itself)."""
+def _declared_submodules() -> dict:
+    """{dotted name under tensorlib: entry point} of the packages that declare a `tensorlib.submodules`
+    entry point (the profiler declares `profiler` and `autograd.profiler`); read once, on first use."""
     global _submodules
     if _submodules is None:
         from importlib.metadata import entry_points
         _submodules = {ep.name: ep for ep in entry_points(group="tensorlib.submodules")}
-    ep = _submodules.get(name)
-    if ep is None:
-        raise AttributeError(f"module 'tensorlib' has no attribute '{name}'")
+    return _submodules
+
+
+class _DeclaredSubmodules:
+    """Import hook for `tensorlib.profiler` (`from torch.profiler import profile` after `import tensorlib as
+    torch`): a declared name, and every module below it (`tensorlib.profiler.debug`), is the declaring
+    package's own module filed under tensorlib's name as well (one module, two names: no second copy), so
+    `import tensorlib` loads no profiler and tensorlib names none (the profiler declares itself)."""
+
+    @staticmethod
+    def find_spec(fullname, path=None, target=None):
+        if not fullname.startswith("tensorlib."):
+            return None
+        rel = fullname[len("tensorlib."):]
+        import os
+        own = os.path.join(os.path.dirname(__file__), *rel.split("."))
+        if os.path.isdir(own) or os.path.isfile(own + ".py"):     # tensorlib's own module: the path finder's
+            return None
+        for name, ep in _declared_submodules().items():
+            if rel == name or rel.startswith(name + "."):
+                from importlib.util import spec_from_loader
+                real = ep.value + rel[len(name):]
+                loader = _DeclaredSubmodules._Loader(real)
+                return spec_from_loader(fullname, loader, is_package=hasattr(loader.module(), "__path__"))
+        return None
+
+    class _Loader:
+        def __init__(self, real):
+            self.real = real
+
+        def module(self):
+            import importlib
+            return importlib.import_module(self.real)
+
+        def create_module(self, spec):
+            return self.module()
+
+        def exec_module(self, module):
+            pass                         # the declaring package's module, already executed
+
+
+def _import_declared(parent: str, name: str):
+    """`tensorlib.profiler` as an attribute (as `torch.profiler` after `import torch`)."""
+    import importlib
+    key = f"{parent[len('tensorlib.'):]}.{name}" if parent != "tensorlib" else name
+    if key not in _declared_submodules():
+        raise AttributeError(f"module '{parent}' has no attribute '{name}'")
+    return importlib.import_module(f"{parent}.{name}")
+
+
+def __getattr__(name: str):
+    return _import_declared(__name__, name)
+
+
+def _install_import_hook():
     import sys
-    module = globals()[name] = sys.modules[f"{__name__}.{name}"] = ep.load()
-    return module
+    if _DeclaredSubmodules not in sys.meta_path:      # first: before the path finder copies profiler.debug
+        sys.meta_path.insert(0, _DeclaredSubmodules)
 
 
+_install_import_hook()
 _enable_env()   # last: the NVTX hook may import any part of tensorlib

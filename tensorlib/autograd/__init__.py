@@ -53,3 +53,10 @@ def _tensor_backward(self, gradient=None, retain_graph=None, create_graph=False,
 
 class graph:  # torch.autograd.graph namespace stand-in
     Node = Node
+
+
+def __getattr__(name: str):
+    """`tensorlib.autograd.profiler` (torch.autograd.profiler: profile, record_function, emit_nvtx), declared
+    by the profiler package (see tensorlib._import_declared)."""
+    from .. import _import_declared
+    return _import_declared(__name__, name)

@@ -37,24 +37,13 @@ class _Alias(importlib.abc.Loader):
         pass                                    # tensorlib's module is already executed
 
 
-def _declared(real: str):
-    """The spec of a package declared as tensorlib.X by a `tensorlib.submodules` entry point (the profiler)."""
-    parent, _, name = real.rpartition(".")
-    if parent != "tensorlib":
-        return None
-    try:
-        return getattr(importlib.import_module(parent), name).__spec__
-    except AttributeError:
-        return None
-
-
 class TorchAsTensorlib(importlib.abc.MetaPathFinder):
     def find_spec(self, fullname, path, target=None):
         real = _real(fullname)
         if real is None:
             return None
         try:
-            found = importlib.util.find_spec(real) or _declared(real)
+            found = importlib.util.find_spec(real)     # tensorlib.profiler too (tensorlib's hook)
         except ModuleNotFoundError:
             found = None
         if found is None:

@@ -77,3 +77,32 @@ def test_torch_profiler_is_the_profiler_and_loaded_only_on_use(tmp_path):
         """)
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == "['aten::sum', 'step'] True"
+
+
+def test_tensorlib_profiler_imports_directly_as_one_module():
+    """`import tensorlib as torch` users write `from tensorlib.profiler import profile` (torch.profiler) and
+    `tensorlib.autograd.profiler.record_function` (torch.autograd.profiler): both are the profiler package
+    itself, submodules included (no second copy of its state), and an undeclared name still fails."""
+    code = textwrap.dedent("""
+        import sys
+        import tensorlib as torch
+        assert "profiler" not in sys.modules
+        from tensorlib.profiler import profile, record_function
+        import tensorlib.profiler.debug, profiler.debug
+        assert sys.modules["tensorlib.profiler.debug"] is profiler.debug
+        from tensorlib.autograd.profiler import record_function as rf
+        assert rf is record_function and torch.autograd.profiler is torch.profiler is sys.modules["profiler"]
+        with torch.autograd.profiler.profile() as p:
+            with rf("block"):
+                torch.ones(2).sum()
+        print(sorted(e.key for e in p.key_averages()))
+        for bad in ("import tensorlib.nothing", "torch.nothing", "torch.autograd.nothing"):
+            try:
+                exec(bad)
+            except (ImportError, AttributeError) as e:
+                print(type(e).__name__)
+        """)
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split("\n")[:4] == ["['aten::ones', 'aten::sum', 'block']", "ModuleNotFoundError",
+                                        "AttributeError", "AttributeError"]
