@@ -12,6 +12,7 @@ import numpy as np
 
 from ._nogc import no_gc
 from .events import EventStore
+from .function_event import TorchEventFields
 
 SORT_KEYS = ("self_cpu_time_total", "cpu_time_total", "cuda_time_total", "self_cuda_time_total",
              "device_time_total", "self_device_time_total", "cpu_memory_usage", "self_cpu_memory_usage",
@@ -19,7 +20,7 @@ SORT_KEYS = ("self_cpu_time_total", "cpu_time_total", "cuda_time_total", "self_c
              "count", "flops", "cpu_time", "cuda_time")
 
 
-class FunctionEventAvg:
+class FunctionEventAvg(TorchEventFields):
     """One row of key_averages(); attribute names follow torch's FunctionEventAvg."""
 
     __slots__ = ("key", "kind", "phase", "count", "self_cpu_time_total", "cpu_time_total", "self_device_time_total",
@@ -48,10 +49,22 @@ class FunctionEventAvg:
         return self.device_time_total / self.count if self.count else 0.0
 
     cuda_time = device_time
+    cpu_parent = None
+    cpu_children: list = []
     cuda_time_total = property(lambda self: self.device_time_total)
     self_cuda_time_total = property(lambda self: self.self_device_time_total)
     device_memory_usage = property(lambda self: self.cuda_memory_usage)
     self_device_memory_usage = property(lambda self: self.self_cuda_memory_usage)
+
+    def add(self, other):
+        """torch's FunctionEventAvg.add: `other` (an event or a row of the same key) summed into this row."""
+        if other.key != self.key:
+            raise AssertionError(f"Expected keys to match, but got {other.key} vs {self.key}")
+        for f in ("cpu_time_total", "device_time_total", "self_cpu_time_total", "self_device_time_total",
+                  "cpu_memory_usage", "self_cpu_memory_usage", "cuda_memory_usage", "self_cuda_memory_usage", "count",
+                  "flops"):
+            setattr(self, f, getattr(self, f) + getattr(other, f))
+        return self
 
     def __repr__(self):
         return (f"<FunctionEventAvg key={self.key!r} kind={self.kind} phase={self.phase} count={self.count} "
@@ -59,13 +72,37 @@ class FunctionEventAvg:
 
 
 class EventList(list):
-    """key_averages()'s result: a list of FunctionEventAvg with table() and total_average()."""
+    """torch's EventList: key_averages()'s rows (FunctionEventAvg), or prof.events() (FunctionEvent), with
+    table(), total_average(), key_averages(), self_cpu_time_total and the profile's exports."""
 
-    def __init__(self, rows=(), *, store: EventStore | None = None, group_by_input_shape=False, group_by_stack_n=0):
+    def __init__(self, rows=(), *, store: EventStore | None = None, group_by_input_shape=False, group_by_stack_n=0,
+                 profile=None):
         super().__init__(rows)
         self._store = store
         self._by_shape = group_by_input_shape
         self._stack_n = group_by_stack_n
+        self._profile = profile
+
+    def _source(self, what):
+        if self._profile is None:
+            raise RuntimeError(f"{what} needs the profile this list came from (prof.events() or prof.key_averages())")
+        return self._profile
+
+    def key_averages(self, group_by_input_shapes=False, group_by_stack_n=0, group_by_overload_name=False):
+        """The profile's rows (torch's EventList.key_averages; tensorlib's ops have no overloads, so grouping
+        by overload name changes nothing)."""
+        return self._source("key_averages()").key_averages(group_by_input_shapes, group_by_stack_n)
+
+    def export_chrome_trace(self, path):
+        return self._source("export_chrome_trace()").export_chrome_trace(path)
+
+    def export_stacks(self, path, metric="self_cpu_time_total"):
+        return self._source("export_stacks()").export_stacks(path, metric)
+
+    @staticmethod
+    def supported_export_stacks_metrics():
+        from .stacks import METRICS
+        return list(METRICS)
 
     @property
     def self_cpu_time_total(self) -> float:
@@ -147,10 +184,11 @@ def _nested_in_same_group(store: EventStore, gid):
 
 
 @no_gc
-def key_averages(store: EventStore, group_by_input_shape=False, group_by_stack_n=0) -> EventList:
+def key_averages(store: EventStore, group_by_input_shape=False, group_by_stack_n=0, profile=None) -> EventList:
     n = len(store)
     if n == 0:
-        return EventList([], store=store, group_by_input_shape=group_by_input_shape, group_by_stack_n=group_by_stack_n)
+        return EventList([], store=store, group_by_input_shape=group_by_input_shape, group_by_stack_n=group_by_stack_n,
+                         profile=profile)
     gid, g = _group_ids(store, group_by_input_shape, group_by_stack_n)
     outer = ~_nested_in_same_group(store, gid)
     dur = store.t1 - store.t0
@@ -194,4 +232,5 @@ def key_averages(store: EventStore, group_by_input_shape=False, group_by_stack_n
             cpu_memory_usage=int(cm[k]), self_cpu_memory_usage=int(self_cm[k]), cuda_memory_usage=int(gm[k]),
             self_cuda_memory_usage=int(self_gm[k]), input_shapes=shapes, stack=stack, flops=int(flops[k]),
             is_top_level=bool(top[k])))
-    return EventList(rows, store=store, group_by_input_shape=group_by_input_shape, group_by_stack_n=group_by_stack_n)
+    return EventList(rows, store=store, group_by_input_shape=group_by_input_shape, group_by_stack_n=group_by_stack_n,
+                     profile=profile)

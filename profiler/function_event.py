@@ -7,8 +7,58 @@ check invariants, e.g. a pytest budget plugin counting ops and bytes.
 """
 from __future__ import annotations
 
+from tensorlib.autograd import DeviceType
 
-class FunctionEvent:
+
+def format_time(time_us: float) -> str:
+    """torch's FunctionEvent time format: 12.345us, 1.234ms, 1.234s."""
+    if time_us >= 1e6:
+        return f"{time_us / 1e6:.3f}s"
+    if time_us >= 1e3:
+        return f"{time_us / 1e3:.3f}ms"
+    return f"{time_us:.3f}us"
+
+
+class Interval:
+    """torch's FunctionEvent.time_range: start and end in µs since the profile began."""
+
+    __slots__ = ("start", "end")
+
+    def __init__(self, start, end):
+        self.start = start
+        self.end = end
+
+    def elapsed_us(self):
+        return self.end - self.start
+
+    def __repr__(self):
+        return f"Interval(start={self.start}, end={self.end})"
+
+
+class TorchEventFields:
+    """The fields torch's FunctionEvent and FunctionEventAvg share that tensorlib answers with constants:
+    its ops have no overloads, no remote or async events, and a profiled op is a CPU event (its GPU time is
+    in the device columns, as torch's CPU op with its kernels). Also torch's ``*_str`` time formats."""
+
+    __slots__ = ()
+    overload_name = ""
+    node_id = -1
+    scope = 0
+    is_async = False
+    is_remote = False
+    is_legacy = False
+    use_device = None
+    device_type = DeviceType.CPU
+    cpu_time_str = property(lambda self: format_time(self.cpu_time))
+    cpu_time_total_str = property(lambda self: format_time(self.cpu_time_total))
+    self_cpu_time_total_str = property(lambda self: format_time(self.self_cpu_time_total))
+    device_time_str = property(lambda self: format_time(self.device_time))
+    device_time_total_str = property(lambda self: format_time(self.device_time_total))
+    self_device_time_total_str = property(lambda self: format_time(self.self_device_time_total))
+    is_user_annotation = property(lambda self: self.kind == "user")
+
+
+class FunctionEvent(TorchEventFields):
     """One op or range. ``kind`` is "op" or the range kind ("module", "backward", "optimizer", "data",
     "user", "step", "sync"); ``phase`` is "forward" or "backward"."""
 
@@ -31,6 +81,7 @@ class FunctionEvent:
         return "ProfilerStep*" if n.startswith("ProfilerStep#") else n
 
     key = name
+    display_name = name
     kind = property(lambda self: self._s.kind_of(self.id))
     phase = property(lambda self: self._s.phase_of(self.id))
     thread = property(lambda self: int(self._s.tid[self.id]))
@@ -51,6 +102,13 @@ class FunctionEvent:
     cuda_memory_usage = property(lambda self: int(self._s.cuda_mem[self.id]))
     self_cuda_memory_usage = property(lambda self: int(self._s.self_cuda_mem[self.id]))
     depth = property(lambda self: int(self._s.depth[self.id]))
+    device_memory_usage = cuda_memory_usage
+    self_device_memory_usage = self_cuda_memory_usage
+    count = 1
+    cpu_time = cpu_time_total
+    device_time = device_time_total
+    cuda_time = device_time_total
+    time_range = property(lambda self: Interval(self.start_ns / 1e3, self.end_ns / 1e3))
 
     @property
     def sequence_nr(self) -> int:
@@ -87,6 +145,7 @@ class FunctionEvent:
         return None if p < 0 else self._children.event(p)
 
     cpu_parent = parent
+    is_top_level = property(lambda self: int(self._s.parent[self.id]) < 0)
 
     @property
     def children(self):

@@ -426,22 +426,28 @@ class profile:
         return self._require_store()
 
     def events(self):
-        """Every recorded op and range as FunctionEvent (see profiler.function_event), in pre-order per thread."""
+        """Every recorded op and range as FunctionEvent (see profiler.function_event), in pre-order per thread,
+        in torch's EventList (table(), key_averages(), total_average(), exports)."""
         store = self._require_store()
+        from .aggregate import EventList
         from .function_event import EventTree
         if self._recorder is not None:          # recording: a tree of what is recorded so far
-            return EventTree(store).events()
-        if self._tree is None:
-            self._tree = EventTree(store)
-        return self._tree.events()
+            evs = EventTree(store).events()
+        else:
+            if self._tree is None:
+                self._tree = EventTree(store)
+            evs = self._tree.events()
+        return EventList(evs, store=store, group_by_input_shape=self.record_shapes, profile=self)
 
     def key_averages(self, group_by_input_shape=False, group_by_stack_n=0, group_by_overload_name=False):
+        """One row per name (torch's); tensorlib's ops have no overloads, so group_by_overload_name groups
+        as by name."""
         from .aggregate import key_averages
         if group_by_input_shape and not (self.record_shapes or self.with_flops):
             raise ValueError("group_by_input_shape=True needs shapes: profile with record_shapes=True")
         if group_by_stack_n and not self.with_stack:
             raise ValueError("group_by_stack_n needs stacks: profile with with_stack=True")
-        return key_averages(self._require_store(), group_by_input_shape, group_by_stack_n)
+        return key_averages(self._require_store(), group_by_input_shape, group_by_stack_n, profile=self)
 
     def step_breakdown(self):
         """Per recorded step (ProfilerStep#N), the time in data loading, forward, backward, optimizer and

@@ -1,6 +1,8 @@
 """Autograd: the engine, grad modes, custom functions, anomaly detection, gradcheck."""
 from __future__ import annotations
 
+from enum import IntEnum
+
 from .._tensor import Tensor
 from ..ops._define import public
 from .anomaly import detect_anomaly, is_anomaly_enabled, set_detect_anomaly
@@ -9,6 +11,12 @@ from .function import Function, FunctionCtx
 from .grad_mode import (enable_grad, inference_mode, is_grad_enabled, no_grad, set_grad_enabled)
 from .gradcheck import GradcheckError, gradcheck, gradgradcheck
 from .graph import AccumulateGrad, Node
+
+
+class DeviceType(IntEnum):
+    """torch.autograd.DeviceType: where a profiled event ran (FunctionEvent.device_type)."""
+    CPU = 0
+    CUDA = 1
 
 
 def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, inputs=None):

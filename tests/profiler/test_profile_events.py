@@ -304,3 +304,36 @@ def test_phases_stay_per_thread_while_another_thread_runs_backward():
     assert len({c.sequence_nr for c in adds}) == 3
     bw_muls = [e for e in evs if e.name == "aten::mul" and e.phase == "backward"]
     assert bw_muls and all(e.thread != fwd.thread for e in bw_muls)
+
+
+def test_events_is_torchs_event_list_with_torchs_fields(tmp_path):
+    """prof.events() is torch's EventList (table, key_averages, total_average, self_cpu_time_total, exports)
+    of FunctionEvents with torch's fields: time_range, *_str formats, device_type, count, overload_name."""
+    from tensorlib.autograd import DeviceType
+    with profile(record_shapes=True) as prof:
+        with record_function("block"):
+            tl.ones(2, 3).sum()
+    evs = prof.events()
+    block = evs[0]
+    assert [e.name for e in evs] == ["block", "aten::ones", "aten::sum"]
+    assert block.time_range.start == pytest.approx(block.start_ns / 1e3)
+    assert block.time_range.elapsed_us() == pytest.approx(block.cpu_time_total)
+    assert block.cpu_time_total_str.endswith(("us", "ms", "s")) and block.count == 1
+    assert block.cpu_time_total_str == f"{block.cpu_time_total:.3f}us" or block.cpu_time_total >= 1000
+    assert block.device_type == DeviceType.CPU and block.is_user_annotation and not evs[1].is_user_annotation
+    assert (block.overload_name, block.is_async, block.is_remote, block.node_id) == ("", False, False, -1)
+    assert block.is_top_level and not evs[2].is_top_level
+    assert evs.self_cpu_time_total == pytest.approx(block.cpu_time_total)
+    table = evs.table()
+    assert "Input Shapes" in table and "[[2, 3]]" in table and table.count("aten::sum") == 1
+    assert [r.key for r in evs.key_averages()] == [r.key for r in prof.key_averages()]
+    assert evs.total_average().count == 3
+    evs.export_chrome_trace(str(tmp_path / "t.json"))
+    prof.key_averages().export_stacks(str(tmp_path / "s.txt"), "self_cpu_time_total")
+    assert (tmp_path / "t.json").stat().st_size > 0 and "block" in (tmp_path / "s.txt").read_text()
+    row = prof.key_averages()[0]
+    assert row.self_cpu_time_total_str.endswith("s") and row.device_type == DeviceType.CPU
+    count, total = row.count, row.self_cpu_time_total
+    assert row.add(row) is row and row.count == 2 * count and row.self_cpu_time_total == 2 * total
+    with pytest.raises(AssertionError, match="Expected keys to match"):
+        row.add(prof.key_averages()[1])
