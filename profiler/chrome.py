@@ -178,6 +178,7 @@ def trace_parts(store, prof=None):
         doc["record_shapes"] = int(prof.record_shapes)
         doc["profile_memory"] = int(prof.profile_memory)
         doc["with_stack"] = int(prof.with_stack)
+        doc.update(prof._metadata)            # add_metadata(_json): the user's keys (none of RESERVED_KEYS)
     return doc, ev, text
 
 
@@ -402,6 +403,12 @@ def _device_properties(store):
                       "regsPerBlock": p["regsPerBlock"], "warpSize": p["warpSize"],
                       "sharedMemPerBlock": p["sharedMemPerBlock"], "numSms": p["multiProcessorCount"]})
     return props
+
+
+# the top-level keys a trace writes itself (add_metadata refuses them)
+RESERVED_KEYS = frozenset({"schemaVersion", "deviceProperties", "trace_id", "host_name", "displayTimeUnit",
+                           "baseTimeNanoseconds", "distributedInfo", "record_shapes", "profile_memory", "with_stack",
+                           "traceName", "traceEvents"})
 
 
 def export_chrome_trace(store, path, prof=None):

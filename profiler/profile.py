@@ -116,6 +116,7 @@ class profile:
         self._running = False
         self._t_base = 0
         self._trace_sources: list = []     # fn(pid, t_base_ns) -> extra Chrome events (e.g. grad_monitor)
+        self._metadata: dict = {}          # add_metadata(_json): top-level keys of every exported trace
         self._wall_base = 0
         self.dropped_events = 0
         self._host = None
@@ -463,6 +464,32 @@ class profile:
         (instruments such as profiler.debug.grad_monitor add their counter tracks this way)."""
         if fn not in self._trace_sources:
             self._trace_sources.append(fn)
+
+    def add_metadata(self, key: str, value: str):
+        """torch's add_metadata: a string written at the top level of every trace this profile exports."""
+        if not isinstance(value, str):
+            raise TypeError(f"add_metadata: value must be a str, got {type(value).__name__} (use add_metadata_json "
+                            f"for other JSON values)")
+        self._put_metadata("add_metadata", key, value)
+
+    def add_metadata_json(self, key: str, value: str):
+        """torch's add_metadata_json: `value` is JSON text, written parsed at the trace's top level."""
+        import orjson
+        try:
+            parsed = orjson.loads(value)
+        except (orjson.JSONDecodeError, TypeError) as e:
+            raise ValueError(f"add_metadata_json: the value for {key!r} is not JSON text ({e})") from None
+        self._put_metadata("add_metadata_json", key, parsed)
+
+    preset_metadata_json = add_metadata_json      # torch's: set before start (here, whenever: kept until export)
+
+    def _put_metadata(self, fn, key, value):
+        from .chrome import RESERVED_KEYS
+        if not isinstance(key, str) or not key:
+            raise TypeError(f"{fn}: key must be a non-empty str, got {key!r:.60}")
+        if key in RESERVED_KEYS:
+            raise ValueError(f"{fn}: {key!r} is a key the trace itself writes; choose another name")
+        self._metadata[key] = value
 
     def trace_sources(self) -> tuple:
         """The functions registered with add_trace_source, in registration order."""

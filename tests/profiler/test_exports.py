@@ -251,3 +251,22 @@ def test_trace_threads_each_on_their_own_lane_in_both_paths():
     assert len({t for t, _, _ in fast}) == 2
     assert sorted(fast) == sorted((int(store.tid[i]), round((int(store.t0[i]) - store.t_base) / 1000, 3),
                                    store.names[store.name_id[i]]) for i in range(len(store)))
+
+
+def test_add_metadata_lands_at_the_traces_top_level(tmp_path):
+    """torch's add_metadata (a string) and add_metadata_json (JSON text, written parsed); keys the trace writes
+    itself and values that are not JSON are refused with a one-line error."""
+    with profile() as prof:
+        tl.ones(2).sum()
+        prof.add_metadata("run", 'exp "7"\n')
+        prof.add_metadata_json("config", '{"lr": 0.1, "layers": [1, 2]}')
+    prof.export_chrome_trace(str(tmp_path / "t.json"))
+    doc = _load(tmp_path / "t.json")
+    assert doc["run"] == 'exp "7"\n' and doc["config"] == {"lr": 0.1, "layers": [1, 2]}
+    assert any(e.get("name") == "aten::sum" for e in doc["traceEvents"])
+    with pytest.raises(ValueError, match="not JSON text"):
+        prof.add_metadata_json("bad", "{oops")
+    with pytest.raises(ValueError, match="a key the trace itself writes"):
+        prof.add_metadata("traceEvents", "x")
+    with pytest.raises(TypeError, match="must be a str"):
+        prof.add_metadata("n", 3)
