@@ -505,7 +505,7 @@ class profile:
 
     def export_memory_timeline(self, path, device=None):
         from .memory_report import export_memory_timeline
-        return export_memory_timeline(self._require_store(), path, self.profile_memory)
+        return export_memory_timeline(self._require_store(), path, device, self.profile_memory)
 
     def memory_summary(self) -> str:
         from .memory_report import memory_summary

@@ -187,12 +187,12 @@ def test_memory_per_op_and_timeline(tmp_path):
     assert evs["block"].cpu_memory_usage == kib                     # net: c still alive at its end
     t = prof.key_averages().table()
     assert "CPU Mem" in t and "256.00 KB" in t
-    prof.export_memory_timeline(str(tmp_path / "mem.json"))
-    doc = json.loads((tmp_path / "mem.json").read_text())
-    cpu = doc["devices"]["cpu"]
-    assert cpu["peak_bytes"] == base + 2 * kib       # the totals start from the memory alive at start
-    assert cpu["allocated_bytes"][-1] == base
-    assert cpu["times_us"] == sorted(cpu["times_us"])
+    prof.export_memory_timeline(str(tmp_path / "mem.json"), device="cpu")
+    times, sizes = json.loads((tmp_path / "mem.json").read_text())      # torch's [times, sizes by category]
+    totals = [sum(row) for row in sizes]
+    assert all(len(row) == 9 and row[0] == 0 for row in sizes)
+    assert totals[0] == base and max(totals) == base + 2 * kib       # from the memory alive at start
+    assert totals[-1] == base and times == sorted(times) and len(set(times)) == len(times)
     s = prof.memory_summary()
     from profiler.memory_record import format_bytes
     assert f"cpu: peak {format_bytes(base + 2 * kib)}" in s
@@ -270,3 +270,27 @@ def test_add_metadata_lands_at_the_traces_top_level(tmp_path):
         prof.add_metadata("traceEvents", "x")
     with pytest.raises(TypeError, match="must be a str"):
         prof.add_metadata("n", 3)
+
+
+def test_export_memory_timeline_writes_torchs_file_kinds(tmp_path):
+    """The suffix picks the kind, as torch's: .json / .json.gz plot points, .raw.json.gz raw events (bytes add
+    up to the plot's), .html a page with the plot; `device` picks the device and a bad one is refused."""
+    with profile(profile_memory=True) as prof:
+        a = tl.ones(1000)
+        b = a * 2
+        del a
+        c = b + 1
+    del b, c
+    prof.export_memory_timeline(str(tmp_path / "m.json.gz"), device="cpu")
+    times, sizes = json.loads(gzip.decompress((tmp_path / "m.json.gz").read_bytes()))
+    prof.export_memory_timeline(str(tmp_path / "m.raw.json.gz"), "cpu")
+    raw = json.loads(gzip.decompress((tmp_path / "m.raw.json.gz").read_bytes()))
+    assert {r[1] for r in raw} <= {1, 2, 4} and [r[2] > 0 for r in raw if r[1] != 1] == [True, True, False, True]
+    assert sum(r[2] for r in raw) == sum(sizes[-1]) and len(times) == len(sizes)
+    prof.export_memory_timeline(str(tmp_path / "m.html"), "cpu")
+    page = (tmp_path / "m.html").read_text()
+    assert page.startswith("<html>") and "<svg" in page and "Memory timeline (cpu)" in page
+    prof.export_memory_timeline(str(tmp_path / "gpu.json"), "cuda:0")       # nothing recorded there
+    assert json.loads((tmp_path / "gpu.json").read_text()) == [[0], [[0] * 9]]
+    with pytest.raises(ValueError, match="device must be 'cpu' or 'cuda:N'"):
+        prof.export_memory_timeline(str(tmp_path / "x.json"), "tpu:3")
