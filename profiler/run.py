@@ -35,7 +35,7 @@ import sys
 import traceback
 
 from safeio import literal
-from tensorlib import dispatch
+from tensorlib import compat, dispatch
 
 from ._cli import ArgumentParser
 from .aggregate import SORT_KEYS
@@ -76,6 +76,9 @@ def _parser():
                         ("repeat", "cycles (0: until the script ends)"),
                         ("skip_first", "steps skipped before the first cycle")):
         sched.add_argument("--" + name.replace("_", "-"), type=int, default=None, metavar="N", help=help_)
+    p.add_argument("--torch", action="store_true",
+                   help="run a PyTorch script unchanged: its `import torch` imports tensorlib (as python -m "
+                        "tensorlib.compat), so its ops are profiled")
     p.add_argument("-m", dest="module", action="store_true", help="run the target as a module (python -m)")
     p.add_argument("target", help="script path (or module name with -m)")
     p.add_argument("args", nargs=argparse.REMAINDER, help="arguments passed to the script")
@@ -200,6 +203,8 @@ def _run_script(opts, prof, steps) -> int:
     if not opts.module:
         sys.path.insert(0, os.path.dirname(os.path.abspath(opts.target)))
     status = 0
+    if opts.torch:
+        compat.install()
     try:
         try:
             if opts.module:
@@ -217,14 +222,26 @@ def _run_script(opts, prof, steps) -> int:
     except KeyboardInterrupt:
         print("profiler run: interrupted; reporting what was recorded", file=sys.stderr)
         status = 130
-    except BaseException:  # noqa: BLE001 - the script's own failure: printed, then what was recorded is reported
-        for line in traceback.format_exc().splitlines():
-            print(literal(line), file=sys.stderr)
+    except BaseException as e:  # noqa: BLE001 - the script's own failure: printed, then what was recorded is reported
+        missing = compat.missing_message(e, opts.target) if opts.torch and not opts.module else None
+        if missing is not None:          # tensorlib's gap, not the script's bug: one line, as tensorlib.compat
+            print(f"profiler run: {literal(missing)}", file=sys.stderr)
+        else:
+            for line in traceback.format_exc().splitlines():
+                print(literal(line), file=sys.stderr)
         status = 1
     finally:
         sys.argv = saved_argv
         sys.path[:] = saved_path
+        if opts.torch:
+            compat.uninstall()
     return status
+
+
+def _ran_real_torch() -> bool:
+    """The script imported PyTorch itself (not tensorlib under torch's name)."""
+    torch = sys.modules.get("torch")
+    return torch is not None and getattr(torch, "__name__", "") == "torch"
 
 
 def _report(opts, prof, status: int) -> int:
@@ -234,6 +251,9 @@ def _report(opts, prof, status: int) -> int:
         print(f"profiler run: the script exited with status {status} before any tensorlib op ran: no table, "
               f"nothing written", file=sys.stderr)
         return status
+    if not len(prof.store) and _ran_real_torch():
+        print("profiler run: the script ran PyTorch's own ops, which this profiler does not see (it profiles "
+              "tensorlib); run it on tensorlib unchanged with --torch", file=sys.stderr)
     rows = prof.key_averages(group_by_input_shape=opts.shapes)
     print(rows.table(sort_by=opts.sort, row_limit=opts.row_limit))
     steps = prof.step_breakdown()

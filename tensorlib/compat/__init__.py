@@ -11,9 +11,12 @@ from __future__ import annotations
 import importlib
 import importlib.abc
 import importlib.util
+import os
 import sys
+import traceback
+import types
 
-__all__ = ["install", "uninstall", "MissingInTensorlib"]
+__all__ = ["install", "uninstall", "MissingInTensorlib", "missing_message"]
 
 
 class MissingInTensorlib(ModuleNotFoundError):
@@ -68,3 +71,36 @@ def uninstall() -> None:
     for name in [n for n in sys.modules if n == "torch" or n.startswith("torch.")]:
         if getattr(sys.modules[name], "__name__", "").startswith("tensorlib"):
             del sys.modules[name]
+
+
+def _script_line(exc: BaseException, script: str) -> str:
+    """Where in the user's script the missing name was used (the innermost frame in that file)."""
+    where = ""
+    for frame in traceback.extract_tb(exc.__traceback__):
+        if os.path.abspath(frame.filename) == script:
+            where = f"{os.path.basename(script)}:{frame.lineno}"
+    return where or os.path.basename(script)
+
+
+def _missing_name(exc: BaseException) -> str | None:
+    if isinstance(exc, MissingInTensorlib):
+        return exc.name
+    obj = getattr(exc, "obj", None)
+    if isinstance(exc, AttributeError) and isinstance(obj, types.ModuleType):
+        mod = obj.__name__
+        if mod == "tensorlib" or mod.startswith("tensorlib."):
+            return "torch" + mod[len("tensorlib"):] + "." + str(exc.name)
+    if isinstance(exc, ImportError) and not isinstance(exc, ModuleNotFoundError) and exc.name \
+            and (exc.name == "tensorlib" or exc.name.startswith("tensorlib.")):
+        what = str(exc).split("'")[1] if str(exc).count("'") >= 2 else "?"
+        return "torch" + exc.name[len("tensorlib"):] + "." + what
+    return None
+
+
+def missing_message(exc: BaseException, script: str) -> str | None:
+    """``prog.py:3 uses torch.frobnicate, which tensorlib does not have yet`` when `exc` (raised while the
+    script at path `script` ran under install()) is tensorlib lacking a name; None when it is another error."""
+    name = _missing_name(exc)
+    if name is None:
+        return None
+    return f"{_script_line(exc, os.path.abspath(script))} uses {name}, which tensorlib does not have yet"

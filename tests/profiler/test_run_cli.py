@@ -115,3 +115,44 @@ def test_profile_demo_trains_and_writes_a_trace(tmp_path):
     assert {"MLP", "MLP.fc1", "Optimizer.step#SGD.step", "Optimizer.zero_grad#SGD.zero_grad", "ProfilerStep#3",
             "aten::linear", "AddmmBackward0", "aten::nll_loss"} <= names
     assert any(n.startswith("enumerate(DataLoader)#") for n in names)
+
+
+TORCH_SCRIPT = """
+import torch
+import torch.nn.functional as F
+from torch.profiler import record_function
+x = torch.randn(8, 4)
+w = torch.randn(3, 4, requires_grad=True)
+with record_function("my_block"):
+    loss = F.cross_entropy(F.linear(x, w), torch.tensor([0, 1, 2, 0, 1, 2, 0, 1]))
+loss.backward()
+print("ran on", torch.__name__)
+"""
+
+
+def test_run_torch_profiles_a_pytorch_script_unchanged(tmp_path):
+    """--torch answers the script's `import torch` with tensorlib (tensorlib.compat), so its ops are recorded;
+    a name tensorlib lacks is reported in one line; without --torch a script that ran a real (here: stand-in)
+    `torch` and recorded nothing is told about --torch."""
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    s = tmp_path / "train.py"
+    s.write_text(TORCH_SCRIPT)
+    out = tmp_path / "t.json"
+    r = subprocess.run([sys.executable, "-m", "profiler", "run", "--torch", "-o", str(out), str(s)],
+                       capture_output=True, text=True, cwd=tmp_path, env=env, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert "ran on tensorlib" in r.stdout and "aten::linear" in r.stdout and "my_block" in r.stdout
+    names = {e.get("name") for e in json.loads(out.read_text())["traceEvents"]}
+    assert {"aten::linear", "my_block", "autograd::engine::evaluate_function: MmBackward0"} <= names
+    s.write_text("import torch\ntorch.frobnicate(1)\n")
+    r = subprocess.run([sys.executable, "-m", "profiler", "run", "--torch", "-o", str(out), str(s)],
+                       capture_output=True, text=True, cwd=tmp_path, env=env, timeout=120)
+    assert r.returncode == 1
+    assert "profiler run: train.py:2 uses torch.frobnicate, which tensorlib does not have yet" in r.stderr
+    assert "Traceback" not in r.stderr
+    (tmp_path / "torch.py").write_text("def ones(n):\n    return [1.0] * n\n")       # a framework of its own
+    s.write_text("import torch\nprint(sum(torch.ones(3)))\n")
+    r = subprocess.run([sys.executable, "-m", "profiler", "run", "-o", str(out), str(s)],
+                       capture_output=True, text=True, cwd=tmp_path, env=env, timeout=120)
+    assert r.returncode == 0 and "3.0" in r.stdout
+    assert "ran PyTorch's own ops, which this profiler does not see" in r.stderr and "--torch" in r.stderr
