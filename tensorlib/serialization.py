@@ -224,6 +224,9 @@ def save(obj, f, pickle_module=None, pickle_protocol=DEFAULT_PROTOCOL, _use_new_
     archive is written (a failure keeps the old file and its mode), a symlink's target is replaced, and a
     device or FIFO is written through (zipfile writes unseekable streams with data descriptors)."""
     _check_pickle_module(pickle_module, "save")
+    if _use_new_zipfile_serialization is not True:
+        raise ValueError("tensorlib.save writes the zip format only; _use_new_zipfile_serialization=False (torch's "
+                         "pre-1.6 format) is not supported: leave it at its default")
     protocol = DEFAULT_PROTOCOL if pickle_protocol is None else pickle_protocol
     if protocol not in (2, 3):
         raise ValueError(f"tensorlib.save: pickle_protocol must be 2 (torch's default) or 3, the protocols "

@@ -116,6 +116,8 @@ def test_objects_pickle_cannot_save_fail_as_in_torch_save():
         tl.save({"m": Model()}, io.BytesIO())
     with pytest.raises(ValueError, match="pickle_protocol must be 2 .* or 3"):
         tl.save({"s": {1}}, io.BytesIO(), pickle_protocol=4)
+    with pytest.raises(ValueError, match="writes the zip format only; _use_new_zipfile_serialization=False"):
+        tl.save({"w": tl.ones(2)}, io.BytesIO(), _use_new_zipfile_serialization=False)
 
 
 def test_truncated_file_error_names_the_file(tmp_path):

@@ -181,6 +181,13 @@ def test_hand_written_checkpoint_loads():
     assert t.tolist() == [1.0, 3.0]
 
 
+def test_bfloat16_storage_loads_as_bfloat16():
+    """torch.BFloat16Storage (most LLM checkpoints): raw bfloat16 bytes, the upper half of float32's."""
+    halves = (np.array([1.0, -2.5, 3.0], np.float32).view(np.uint32) >> 16).astype(np.uint16).tobytes()
+    t = tl.load(torch_zip(tensor("0", 3, 0, (3,), (1,), storage="BFloat16Storage"), {"0": halves}))
+    assert t.dtype == tl.bfloat16 and t.float().tolist() == [1.0, -2.5, 3.0]
+
+
 @pytest.mark.parametrize("body,storages,match", [
     (tensor("0", 8, 0, (4,), (1,)), {"0": FOUR}, "declares 8 float32 elements .32 bytes. but the entry holds 16"),
     (tensor("0", 4, 0, (3,), (2,)), {"0": FOUR}, "reaches element 4 of a 4-element storage"),
@@ -189,7 +196,7 @@ def test_hand_written_checkpoint_loads():
     (tensor("0", 4, 0, (1 << 30, 1 << 30), (0, 0)), {"0": FOUR}, "builds more than"),
     (tensor("1", 4, 0, (4,), (1,)), {"0": FOUR}, "archive/data/1: missing from the archive"),
     (tensor("../data.pkl", 4, 0, (4,), (1,)), {"0": FOUR}, "a storage id must be"),
-    (tensor("0", 2, 0, (2,), (1,), storage="BFloat16Storage"), {"0": FOUR}, "BFloat16Storage, whose dtype"),
+    (tensor("0", 2, 0, (2,), (1,), storage="ComplexFloatStorage"), {"0": FOUR}, "ComplexFloatStorage, whose dtype"),
     (tup(s("storage"), g("torch", "FloatStorage"), s("0"), s("cpu"), i(4)) + b"Q" + b")R", {"0": FOUR},
      "Trying to call reduce for unrecognized function"),
     (tup(s("module"), s("os"), s("system")) + b"Q", {}, "Only persistent_load of storage is allowed"),
