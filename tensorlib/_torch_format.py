@@ -11,9 +11,11 @@ memory and a transposed view loads as the values it showed).
 """
 from __future__ import annotations
 
+import collections
 import math
 import pickle
 import re
+import sys
 from typing import Any
 
 import numpy as np
@@ -203,3 +205,162 @@ def torch_global_names() -> list[str]:
 def _parameter_class():
     from .nn import Parameter
     return Parameter
+
+
+# --- writing: what torch.save writes for a state dict, so torch.load (weights_only) reads tensorlib's files --------
+
+_STORAGE_OF = {d: n for n, d in _STORAGES.items() if d is not None}
+_MAX_WRITE_DEPTH = 64
+
+
+class _NotTorchSaveable(Exception):
+    """The object holds something a weights-only torch.load could not read back (tensorlib's own format then)."""
+
+
+class TorchWriter:
+    """Pickles a state-dict-like object (dicts, OrderedDicts, lists, tuples, str, int, float, bool, None,
+    tensors and Parameters) opcode by opcode as torch.save does, at pickle protocol 2: each tensor a
+    ``torch._utils._rebuild_tensor_v2`` call on a persistent storage id naming its raw bytes ``data/<key>``
+    (little-endian, C order), a Parameter ``_rebuild_parameter`` around it; a tensor object met twice is
+    pickled once (memo), so it loads as one object, as torch's. No torch needed: the GLOBALs are text."""
+
+    def __init__(self):
+        self.out = bytearray(b"\x80\x02")
+        self.storages: list[np.ndarray] = []
+        self.memo: dict[int, int] = {}
+        self.keep: list = []                  # the memoised objects stay alive (their ids stay unique)
+
+    def dumps(self, obj) -> bytes:
+        self.save(obj, 0)
+        self.out += b"."
+        return bytes(self.out)
+
+    # opcodes
+    def _global(self, module, name):
+        self.out += b"c" + module.encode() + b"\n" + name.encode() + b"\n"
+
+    def _str(self, v):
+        b = v.encode("utf-8", "surrogatepass")
+        self.out += b"X" + len(b).to_bytes(4, "little") + b
+
+    def _int(self, v):
+        if 0 <= v < 256:
+            self.out += b"K" + bytes([v])
+        elif 0 <= v < 65536:
+            self.out += b"M" + v.to_bytes(2, "little")
+        elif -(1 << 31) <= v < (1 << 31):
+            self.out += b"J" + v.to_bytes(4, "little", signed=True)
+        else:
+            b = v.to_bytes((v.bit_length() + 8) // 8, "little", signed=True)
+            self.out += (b"\x8a" + bytes([len(b)]) if len(b) < 256 else b"\x8b" + len(b).to_bytes(4, "little")) + b
+
+    def _tuple(self, items, depth):
+        self.out += b"("
+        for v in items:
+            self.save(v, depth + 1)
+        self.out += b"t"
+
+    def _put(self, obj):
+        i = self.memo[id(obj)] = len(self.memo)
+        self.keep.append(obj)
+        self.out += b"r" + i.to_bytes(4, "little")
+
+    def save(self, obj, depth):
+        if depth > _MAX_WRITE_DEPTH:
+            raise _NotTorchSaveable
+        t = type(obj)
+        if obj is None:
+            self.out += b"N"
+        elif t is bool:
+            self.out += b"\x88" if obj else b"\x89"
+        elif t is int:
+            self._int(obj)
+        elif t is float:
+            self.out += b"G" + np.array(obj, ">f8").tobytes()
+        elif t is str:
+            self._str(obj)
+        elif t in (list, tuple):
+            if t is tuple:
+                self._tuple(obj, depth)
+            else:
+                self.out += b"]("
+                for v in obj:
+                    self.save(v, depth + 1)
+                self.out += b"e"
+        elif t is dict or t is collections.OrderedDict:
+            if t is dict:
+                self.out += b"}"
+            else:
+                self._global("collections", "OrderedDict")
+                self.out += b")R"
+            self.out += b"("
+            for k, v in obj.items():
+                if type(k) not in (str, int):
+                    raise _NotTorchSaveable
+                self.save(k, depth + 1)
+                self.save(v, depth + 1)
+            self.out += b"u"
+        elif isinstance(obj, Tensor):
+            self.tensor(obj, depth)
+        else:
+            raise _NotTorchSaveable
+
+    def tensor(self, t, depth):
+        if id(t) in self.memo:
+            self.out += b"j" + self.memo[id(t)].to_bytes(4, "little")
+            return
+        from .nn.parameter import Parameter
+        if type(t) not in (Tensor, Parameter):
+            raise _NotTorchSaveable
+        storage = _STORAGE_OF.get(t.dtype.name)
+        if storage is None:
+            raise _NotTorchSaveable
+        from .dispatch import array_of
+        arr = array_of(t)
+        if not isinstance(arr, np.ndarray):
+            arr = arr.get()                     # a CUDA tensor: its bytes, saved with its device as location
+        data = np.ascontiguousarray(arr).reshape(-1)
+        if sys.byteorder == "big" and data.dtype.itemsize > 1:
+            data = data.byteswap()              # torch's archives here say "little"
+        key = str(len(self.storages))
+        self.storages.append(data)
+        shape = tuple(arr.shape)
+        strides, step = [], 1
+        for n in reversed(shape):
+            strides.append(step)
+            step *= max(n, 1)
+        if type(t) is Parameter:
+            self._global("torch._utils", "_rebuild_parameter")
+            self.out += b"("
+        self._global("torch._utils", "_rebuild_tensor_v2")
+        self.out += b"(("
+        self._str("storage")
+        self._global("torch", storage)
+        self._str(key)
+        self._str(str(t.device))
+        self._int(int(data.size))
+        self.out += b"tQ"
+        self._int(0)
+        self._tuple(shape, depth)
+        self._tuple(tuple(reversed(strides)), depth)
+        self.out += b"\x88" if (t.requires_grad and type(t) is not Parameter) else b"\x89"
+        self._global("collections", "OrderedDict")
+        self.out += b")Rt" + b"R"
+        if type(t) is Parameter:
+            self.out += b"\x88" if t.requires_grad else b"\x89"
+            self._global("collections", "OrderedDict")
+            self.out += b")RtR"
+        self._put(t)
+
+
+def torch_entries(obj, archive: str = "archive"):
+    """[(entry name, bytes or array)] of torch.save's zip for `obj`, or None when `obj` holds something a
+    weights-only torch.load could not read (then tensorlib's own format is written)."""
+    w = TorchWriter()
+    try:
+        pkl = w.dumps(obj)
+    except _NotTorchSaveable:
+        return None
+    return ([(f"{archive}/data.pkl", pkl), (f"{archive}/byteorder", b"little")]
+            + [(f"{archive}/data/{i}", a) for i, a in enumerate(w.storages)]
+            + [(f"{archive}/version", b"3\n"), (f"{archive}/.data/version", b"3\n")])

@@ -1,6 +1,10 @@
 """tensorlib.save / tensorlib.load: state dicts and whole models on disk, loaded without running the file's code.
 
-A file is a zip archive (stored, uncompressed) holding `manifest.json` (orjson) that describes the saved
+A state dict (tensors, Parameters, dicts/OrderedDicts with str or int keys, lists, tuples, str, int, float,
+bool, None) is written as torch.save writes it, so torch.load reads it (tensorlib._torch_format.TorchWriter).
+Anything else is written in tensorlib's own archive, below.
+
+A tensorlib archive is a zip (stored, uncompressed) holding `manifest.json` (orjson) that describes the saved
 object tree, and one `tensors/<n>.npy` per tensor or array. Loading parses JSON and the .npy header only
 (with our own checks, not numpy.load).
 
@@ -231,6 +235,17 @@ def save(obj, f, pickle_module=None, pickle_protocol=DEFAULT_PROTOCOL, _use_new_
     if protocol not in (2, 3):
         raise ValueError(f"tensorlib.save: pickle_protocol must be 2 (torch's default) or 3, the protocols "
                          f"tensorlib.load reads without running code; got {protocol!r}"[:200])
+    from ._torch_format import torch_entries
+    entries = torch_entries(obj)
+    if entries is not None:                  # a state dict: torch's own format, which torch.load reads too
+        _save_entries(f, entries)
+        return
+    _save_tensorlib_format(obj, f, protocol)
+
+
+def _save_tensorlib_format(obj, f, protocol=DEFAULT_PROTOCOL):
+    """tensorlib's archive (manifest.json, .npy payloads, data.pkl when needed): for what a weights-only
+    torch.load could not read back (NumPy arrays, bytes, dtypes, devices, sets, Modules...)."""
     w = _Writer()
     try:
         head = {"version": VERSION, "root": w.encode(obj, "obj")}
@@ -240,18 +255,24 @@ def save(obj, f, pickle_module=None, pickle_protocol=DEFAULT_PROTOCOL, _use_new_
         pickled = w.pickle(obj, protocol)
         head = {"version": PICKLED_VERSION, "root": {"P": _PICKLE}}
     manifest = orjson.dumps({"format": FORMAT, **head, "tensors": w.tensors})
+    entries = [(_MANIFEST, manifest)] + ([(_PICKLE, pickled)] if pickled is not None else [])
+    _save_entries(f, entries + [(f"tensors/{i}.npy", arr) for i, arr in enumerate(w.arrays)])
+
+
+def _save_entries(f, entries):
+    """The zip of `entries` ([(name, bytes, or an array written as .npy / as raw bytes under data/)]) to a path
+    (through safeio.atomic_open) or a writable binary file object."""
     if isinstance(f, (str, os.PathLike)):
         parent = os.path.dirname(os.fspath(f))
         if parent and not os.path.isdir(parent):
             raise RuntimeError(f"Parent directory {parent} does not exist.")   # torch.save's words
         with atomic_open(f, what="tensorlib.save file") as fh:
-            _write_zip(fh if stat.S_ISREG(os.fstat(fh.fileno()).st_mode) else _Stream(fh), manifest, pickled,
-                       w.arrays)
+            _write_zip(fh if stat.S_ISREG(os.fstat(fh.fileno()).st_mode) else _Stream(fh), entries)
     else:
         if not hasattr(f, "write"):
             raise TypeError("tensorlib.save: f must be a path or a writable binary file object, not "
                             f"{type(f).__name__}")
-        _write_zip(f, manifest, pickled, w.arrays)
+        _write_zip(f, entries)
 
 
 class _Stream:
@@ -262,14 +283,17 @@ class _Stream:
         self.write, self.flush = fh.write, fh.flush
 
 
-def _write_zip(fh, manifest, pickled, arrays):
+def _write_zip(fh, entries):
     with zipfile.ZipFile(fh, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as z:
-        z.writestr(_MANIFEST, manifest)
-        if pickled is not None:
-            z.writestr(_PICKLE, pickled)
-        for i, arr in enumerate(arrays):
-            with z.open(f"tensors/{i}.npy", "w", force_zip64=arr.nbytes > (1 << 31)) as out:
-                np.lib.format.write_array(out, arr, allow_pickle=False)
+        for name, data in entries:
+            if isinstance(data, bytes):
+                z.writestr(name, data)
+                continue
+            with z.open(name, "w", force_zip64=data.nbytes > (1 << 31)) as out:
+                if name.endswith(".npy"):
+                    np.lib.format.write_array(out, data, allow_pickle=False)
+                else:                                   # a torch storage: the raw bytes
+                    out.write(data.view(np.uint8).data)
 
 
 # --- load ---------------------------------------------------------------------------------------

@@ -448,7 +448,7 @@ def save(m, f, _extra_files=None):
     if _extra_files:
         raise ValueError("tensorlib.jit.save: _extra_files is not supported")
     import orjson
-    from ..serialization import save as tl_save
+    from ..serialization import _save_tensorlib_format
     g = m._graph
     if isinstance(m, TracedModule):
         params = m._live_params()
@@ -463,7 +463,7 @@ def save(m, f, _extra_files=None):
     tensors.update({f"c.{i}": from_numpy(np.array(c)) for i, c in enumerate(g.consts)})
     tensors.update({f"a.{i}": from_numpy(np.array(a)) for i, a in enumerate(arrays)})
     obj = {"format": FORMAT, "version": VERSION, "graph": orjson.dumps(doc).decode(), "tensors": tensors}
-    tl_save(obj, f)
+    _save_tensorlib_format(obj, f)       # tensorlib's archive: JSON + .npy (torch.jit.load could not read it anyway)
 
 
 def load(f, map_location=None, _extra_files=None):

@@ -182,9 +182,10 @@ def test_tensors_are_npy_entries_never_pickled():
         pickle.dumps(w)                              # plain pickle of a tensor stays refused
 
 
-def test_plain_state_dicts_stay_json_without_pickle():
-    buf = _saved(MyNet().state_dict())
-    z = zipfile.ZipFile(buf)
+def test_plain_state_dicts_are_torchs_format_and_other_plain_values_json_without_pickle():
+    z = zipfile.ZipFile(_saved(MyNet().state_dict()))
+    assert "archive/data.pkl" in z.namelist() and "manifest.json" not in z.namelist()     # torch.load reads it
+    z = zipfile.ZipFile(_saved({"w": tl.ones(2), "raw": b"bytes", "dtype": tl.float16}))
     assert "data.pkl" not in z.namelist() and orjson.loads(z.read("manifest.json"))["version"] == 1
 
 

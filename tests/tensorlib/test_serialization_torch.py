@@ -233,3 +233,37 @@ def test_shared_storage_is_read_once():
 def test_torch_load_weights_only_false_still_maps_tensors():
     sd = tl.load(DATA / "mlp.pt", weights_only=False)
     assert sd["0.weight"].shape == (16, 8) and isinstance(sd, collections.OrderedDict)
+
+
+def test_state_dicts_are_saved_in_torchs_own_format():
+    """tl.save of a state dict writes what torch.save writes (data.pkl + raw little-endian storages +
+    byteorder + version under one folder), so torch.load reads it, and it round-trips here: every dtype,
+    Parameters, requires_grad, views saved as their values, a tensor met twice loaded as one object."""
+    w = tl.randn(3, 5)
+    obj = collections.OrderedDict(
+        lin=tl.nn.Linear(3, 2).state_dict(), p=tl.nn.Parameter(tl.ones(2)), w=w, w_again=w, wt=w.t(),
+        g=tl.ones(2, requires_grad=True), bf=tl.ones(3, dtype=tl.bfloat16), b=tl.tensor([True, False]),
+        i8=tl.tensor([-3], dtype=tl.int8), empty=tl.zeros(0, 3), scalar=tl.tensor(3.5),
+        plain=[1, 2.5, None, True, "é", 10 ** 40, -(2 ** 70), (1, (2, 3))], step=7)
+    buf = io.BytesIO()
+    tl.save(obj, buf)
+    names = zipfile.ZipFile(io.BytesIO(buf.getvalue())).namelist()
+    assert names[:2] == ["archive/data.pkl", "archive/byteorder"] and "archive/version" in names
+    assert "archive/data/0" in names and not any(n.endswith(".npy") or n == "manifest.json" for n in names)
+    buf.seek(0)
+    back = tl.load(buf)
+    assert isinstance(back, collections.OrderedDict) and list(back) == list(obj)
+    assert back["w"] is back["w_again"] and back["wt"].tolist() == w.t().tolist()
+    assert type(back["p"]) is tl.nn.Parameter and back["p"].requires_grad and back["g"].requires_grad
+    assert not back["w"].requires_grad and back["bf"].dtype == tl.bfloat16 and back["i8"].tolist() == [-3]
+    assert back["b"].tolist() == [True, False] and back["empty"].shape == (0, 3) and back["scalar"].item() == 3.5
+    assert back["plain"] == obj["plain"] and back["step"] == 7
+    assert set(back["lin"]) == {"weight", "bias"}
+
+
+def test_what_torch_cannot_read_weights_only_keeps_tensorlibs_format():
+    """NumPy arrays, bytes, sets or a Module: tensorlib's archive (manifest.json), as before."""
+    for obj in ({"a": np.zeros(2)}, {"b": b"raw"}, {"s": {1, 2}}, {"k": {(1, 2): tl.ones(1)}}):
+        buf = io.BytesIO()
+        tl.save(obj, buf)
+        assert "manifest.json" in zipfile.ZipFile(io.BytesIO(buf.getvalue())).namelist(), obj
