@@ -80,9 +80,10 @@ def test_torch_profiler_is_the_profiler_and_loaded_only_on_use(tmp_path):
 
 
 def test_tensorlib_profiler_imports_directly_as_one_module():
-    """`import tensorlib as torch` users write `from tensorlib.profiler import profile` (torch.profiler) and
-    `tensorlib.autograd.profiler.record_function` (torch.autograd.profiler): both are the profiler package
-    itself, submodules included (no second copy of its state), and an undeclared name still fails."""
+    """`import tensorlib as torch` users write `from tensorlib.profiler import profile` (torch.profiler: the
+    profiler package itself, submodules included, no second copy of its state) and
+    `tensorlib.autograd.profiler.profile(enabled=..., use_cuda=...)` (torch's legacy API, profiler.legacy);
+    an undeclared name still fails."""
     code = textwrap.dedent("""
         import sys
         import tensorlib as torch
@@ -91,11 +92,18 @@ def test_tensorlib_profiler_imports_directly_as_one_module():
         import tensorlib.profiler.debug, profiler.debug
         assert sys.modules["tensorlib.profiler.debug"] is profiler.debug
         from tensorlib.autograd.profiler import record_function as rf
-        assert rf is record_function and torch.autograd.profiler is torch.profiler is sys.modules["profiler"]
-        with torch.autograd.profiler.profile() as p:
+        assert rf is record_function and torch.profiler is sys.modules["profiler"]
+        assert torch.autograd.profiler is sys.modules["profiler.legacy"]       # torch's legacy profile()
+        with torch.autograd.profiler.profile(use_cuda=False, record_shapes=True) as p:
             with rf("block"):
                 torch.ones(2).sum()
         print(sorted(e.key for e in p.key_averages()))
+        with torch.autograd.profiler.profile(enabled=False) as off:
+            torch.ones(2)
+        try:
+            off.key_averages()
+        except RuntimeError as e:
+            assert str(e) == "Profiler didn't finish running"
         for bad in ("import tensorlib.nothing", "torch.nothing", "torch.autograd.nothing"):
             try:
                 exec(bad)
