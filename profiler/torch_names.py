@@ -64,7 +64,9 @@ COMPOSITES = ("linear", "cross_entropy_loss", "log_softmax", "softmax", "nll_los
               "native_batch_norm_backward", "max_pool2d_with_indices_backward", "nll_loss",
               # steps of an op's kernel that torch dispatches as ops of their own (tensorlib._hooks.op_step)
               "as_strided", "_local_scalar_dense", "clamp_min", "zero_", "transpose", "unsqueeze", "cat",
-              "empty_strided", "copy_", "bernoulli_", "div_", "mul")
+              "empty_strided", "copy_", "bernoulli_", "div_", "mul", "detach", "_convolution",
+              "unflatten", "_scaled_dot_product_attention_math", "_safe_softmax", "_softmax", "isneginf", "all",
+              "scalar_tensor", "where", "bmm", "dropout", "_softmax_backward_data")
 
 # an op whose FLOPs torch counts on the composite that called it instead (its own count is 0)
 FLOPS_ON_COMPOSITE = {"aten::convolution": "aten::conv2d"}
@@ -88,9 +90,14 @@ def op_name(name: str) -> str:
     return OP_NAMES.get(name) or (name if "::" in name else ATEN + name)   # c10d::, quantized:: keep theirs
 
 
+# kernel steps that torch records without a namespace: the alias that aten::detach's autograd kernel makes below
+# autograd (VariableType's RECORD_FUNCTION("detach"))
+BARE_STEPS = frozenset({"detach"})
+
+
 def composite_name(name: str) -> str:
     """torch's profiled name of tensorlib composite op `name` (a range of kind "op")."""
-    return name if name.startswith(ATEN) else ATEN + name
+    return name if name.startswith(ATEN) or name in BARE_STEPS else ATEN + name
 
 
 def node_name(name: str) -> str:

@@ -101,11 +101,12 @@ def flatten(input, start_dim=0, end_dim=-1):
 
 
 @public(method=True)
+@record_range("unflatten", "op")        # torch's composite around view (splitting one dimension is always a view)
 def unflatten(input, dim, sizes):
     d = norm_dims(dim, input.ndim)[0]
     shp = tuple(input.shape)
     sizes = _infer(tuple(sizes), shp[d], shp)
-    return reshape(input, shp[:d] + sizes + shp[d + 1:])
+    return view(input, shp[:d] + sizes + shp[d + 1:])
 
 
 @op("squeeze", view=True, node_name="SqueezeBackward0")
@@ -119,6 +120,7 @@ def SQUEEZE(xp, a, dim=None):
 
 
 SQUEEZE.def_backward(_reshape_bwd)
+SQUEEZE.node_name_dim = "SqueezeBackward1"  # torch: squeeze() -> SqueezeBackward0, squeeze(dim) -> SqueezeBackward1
 
 
 @public(method=True)
@@ -136,6 +138,7 @@ def UNSQUEEZE(xp, a, dim):
 
 
 UNSQUEEZE.def_backward(_reshape_bwd)
+SQUEEZE.node_name_dim = "SqueezeBackward1"  # torch: squeeze() -> SqueezeBackward0, squeeze(dim) -> SqueezeBackward1
 
 
 @public(method=True)
