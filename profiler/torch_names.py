@@ -67,7 +67,8 @@ COMPOSITES = ("linear", "cross_entropy_loss", "log_softmax", "softmax", "nll_los
               "empty_strided", "copy_", "bernoulli_", "div_", "mul", "detach", "_convolution",
               "unflatten", "_scaled_dot_product_attention_math", "_safe_softmax", "_softmax", "isneginf", "all",
               "scalar_tensor", "where", "bmm", "dropout", "_softmax_backward_data",
-              "view", "clone", "empty_like", "empty", "reshape")
+              "view", "clone", "empty_like", "empty", "reshape",
+              "zeros", "select", "slice")
 
 # an op whose FLOPs torch counts on the composite that called it instead (its own count is 0)
 FLOPS_ON_COMPOSITE = {"aten::convolution": "aten::conv2d"}
