@@ -55,7 +55,7 @@ def _math(xp, step, q, k, v, mask, scale, is_causal, dropout_p, generator):
         s = xp.where(xp.tril(xp.ones((L, S), dtype=bool)), s, -np.inf)
     if mask is not None:
         s = xp.where(mask, s, -np.inf) if mask.dtype == np.bool_ else s + mask
-    p = step("_safe_softmax", _safe_softmax, xp, step, s).astype(q.dtype, copy=False)
+    p = step("_safe_softmax", _safe_softmax, xp, step, s, is_causal or mask is not None).astype(q.dtype, copy=False)
     if dropout_p > 0:
         pd, drop = step("dropout", DROPOUT.kernel, xp, p, dropout_p, False, generator)
         out = step("bmm", xp.matmul, pd, v)
@@ -69,17 +69,29 @@ def _mul(a, b):
     return a * b
 
 
-def _safe_softmax(xp, step, s):
+def _safe_softmax(xp, step, s, masking):
     """torch's _safe_softmax: softmax over the last dimension, 0 (not NaN) in rows that are all -inf
-    (fully masked queries)."""
-    with np.errstate(invalid="ignore"):     # -inf - -inf in a fully masked row: NaN, replaced below
+    (fully masked queries; the zeros are written into the softmax's fresh result)."""
+    if masking:
+        with np.errstate(invalid="ignore"):     # -inf - -inf in a fully masked row: NaN, replaced below
+            p = step("softmax", step, "_softmax", _softmax_k, xp, s, -1)
+    else:
         p = step("softmax", step, "_softmax", _softmax_k, xp, s, -1)
-    masked = step("all", _all_last, step("isneginf", xp.isneginf, s))
-    return step("where", xp.where, masked, step("scalar_tensor", xp.zeros, (), p.dtype), p)
+    masked = step("all", _all_last, step("isneginf", _isneginf, s))
+    step("where", _where_into, xp, p, masked, step("scalar_tensor", xp.zeros, (), p.dtype))
+    return p
+
+
+def _isneginf(a):
+    return a == -np.inf
 
 
 def _all_last(a):
     return a.all(axis=-1, keepdims=True)
+
+
+def _where_into(xp, p, masked, zero):
+    xp.copyto(p, zero, where=masked)
 
 
 @op("scaled_dot_product_attention_backward", node_name="ScaledDotProductAttentionBackwardBackward0")
