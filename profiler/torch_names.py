@@ -13,8 +13,10 @@ stacks all read the renamed store:
   ``aten::<name>`` around the ops it ran;
 - a step of an op's kernel that torch dispatches as an op of its own (a view's ``as_strided``, stack's
   ``unsqueeze`` + ``cat``, clone's ``empty_strided`` + ``copy_``, item's ``_local_scalar_dense``, relu's
-  ``clamp_min``, dropout's ``bernoulli_``/``div_``/``mul``) is a range of kind ``"op"`` the kernel opens
-  while a profiler listens (`tensorlib._hooks.op_step`), so it is ``aten::<name>`` inside the op, as torch's;
+  ``clamp_min``, dropout's ``bernoulli_``/``div_``/``mul``, the attention kernel's math-backend ops, ...: the
+  full list is in devtools/name_match.py's docstring) is a range of kind ``"op"`` the kernel opens while a
+  profiler listens (`tensorlib._hooks.op_step`), so it is ``aten::<name>`` inside the op, as torch's (the few
+  in `BARE_STEPS` keep their bare name, as torch records them);
 - an autograd node is two events, as the autograd engine writes them: the engine's
   ``autograd::engine::evaluate_function: <node>`` around the node's own ``<node>`` (tensorlib's engine
   does its bookkeeping inside the node's range, so the outer event's self time is ~0);
