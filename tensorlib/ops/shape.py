@@ -60,10 +60,10 @@ def RESHAPE_ALIAS(xp, a, shape):
 RESHAPE_ALIAS.def_backward(_reshape_bwd)
 
 
-@op("_unsafe_view", node_name="UnsafeViewBackward0")
+@op("_unsafe_view", view=True, node_name="UnsafeViewBackward0")
 def UNSAFE_VIEW(xp, a, shape):
-    """The view of reshape's contiguous copy (torch's reshape: clone, then _unsafe_view of the clone). Not
-    marked as a view, as torch's is not: nothing else holds the copy, so the result is a tensor of its own."""
+    """The view of reshape's contiguous copy (torch's reshape: clone, then _unsafe_view of the clone). Nothing
+    else holds the copy, so the result is the input's copy of its own."""
     return a.reshape(shape)
 
 
