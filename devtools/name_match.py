@@ -13,46 +13,53 @@ model it reports
 
 and lists torch's names we lack, most frequent first.
 
-Measured (torch 2.13, names / events): mlp 91.0 % of 67 / 73.7 % of 357, cnn 88.7 % of 97 / 62.6 % of 417,
-transformer 74.6 % of 134 / 50.1 % of 2205 (before issue 15's kernel steps: 79.1 / 76.3 / 57.5 % of names; mlp and
-cnn were 94.0 / 90.7 % while tensorlib's engine still cloned weight gradients into .grad, a real copy whose
-``empty_strided`` + ``copy_`` paired with those of torch's ``_to_copy``; the Transformer went 66.4 -> 74.6 % when
-F.multi_head_attention_forward took torch's op sequence).
+Measured (torch 2.13, names / events): mlp 92.5 % of 67 / 74.8 % of 357, cnn 91.8 % of 97 / 65.5 % of 417,
+transformer 90.3 % of 134 / 59.9 % of 2205. Before: 91.0 / 73.7, 88.7 / 62.6, 74.6 / 50.1 (and 79.1 / 76.3 / 57.5 % of
+names before issue 15's kernel steps; the Transformer went 66.4 -> 74.6 % when F.multi_head_attention_forward took
+torch's op sequence, then -> 90.3 % when the attention kernel became torch's math backend step for step and reshape
+took torch's three paths).
 Where a tensorlib kernel does a step that torch dispatches as an op of its own, the kernel runs that step
 inside a range of kind "op" with torch's name (`tensorlib._hooks.op_step`, only while a range hook listens:
 one module-attribute test otherwise): ``as_strided`` in the strided views (select, slice, transpose, t (inside
 ``transpose``), permute, unsqueeze, squeeze, expand); ``unsqueeze`` + ``cat`` in stack (NumPy's stack does
-exactly that); ``empty_like`` > ``empty_strided`` + ``copy_`` in clone, ``empty_strided`` + ``copy_`` in a dtype
-conversion (aten::_to_copy); ``_local_scalar_dense`` in item; ``clamp_min`` in relu; ``zero_`` in
-nll_loss_backward's zeroed buffer; dropout's ``bernoulli_``, ``div_`` and ``mul``. ``nll_loss`` is a composite
-around its kernel, torch's ``nll_loss_forward``; CPU dropout's node is ``MulBackward0`` as torch's (CUDA runs
-the fused ``native_dropout``, ``NativeDropoutBackward0``).
+exactly that); ``empty_like`` > ``empty_strided`` (``empty`` for a strided input, copied contiguous) + ``copy_``
+in clone, ``clone`` in contiguous; ``empty_strided`` + ``copy_`` in a dtype conversion (aten::_to_copy);
+``_local_scalar_dense`` in item; ``clamp_min`` in relu; ``zero_`` in nll_loss_backward's zeroed buffer; CPU dropout's
+noise buffer ``empty_like`` > ``empty_strided``, its draw ``bernoulli_``, ``div_`` and ``mul``; ``view`` in the
+reshape of a contiguous tensor; the alias that detach makes below autograd (``detach``, torch's autograd kernel's
+own record); ``_convolution`` around conv2d's choice of backend and its run; ``zeros``, ``select``/``slice`` and
+``copy_`` in select_backward / slice_backward (SelectBackward0 / SliceBackward0 run those ops, as torch's);
+the attention kernel's ``_scaled_dot_product_attention_math`` > ``mul`` (Q and K^T scaled by sqrt(scale), as
+torch's), ``transpose``, ``bmm``, ``_safe_softmax`` > ``softmax`` > ``_softmax``, ``isneginf``, ``all``,
+``scalar_tensor``, ``where`` (a fully masked row gives zeros, as torch's), ``dropout`` (dropout's own kernel) and
+``bmm``; its backward's ``bmm``, ``mul`` and ``_softmax_backward_data``. reshape dispatches torch's op for its
+path: a view of a contiguous tensor (ViewBackward0), ``_reshape_alias`` where the strides allow the shape
+(ReshapeAliasBackward0), else ``clone`` + ``_unsafe_view`` (CloneBackward0, UnsafeViewBackward0: a copy, no longer
+a view of its input); unflatten is torch's composite around ``view``; squeeze(dim)'s node is ``SqueezeBackward1``.
+``nll_loss`` is a composite around its kernel, torch's ``nll_loss_forward``; CPU dropout's node is ``MulBackward0``
+as torch's (CUDA runs the fused ``native_dropout``, ``NativeDropoutBackward0``).
 
 torch's names still unmatched, and why (work tensorlib does not do, so no event claims it):
 
 - ``aten::_to_copy`` (all three; with its ``empty_strided`` + ``copy_``, most of the unmatched events): torch
-  wraps the Python scalars of Adam's ``add_``/``mul_``/``div``/``mul`` in 0-d tensors and converts them;
-  tensorlib hands the scalar to the NumPy kernel as it is. A real tensorlib dtype conversion is matched.
+  wraps the Python scalars of Adam's ``add_``/``mul_``/``div``/``add_`` (and dropout's ``div_``, the attention's
+  scaling) in 0-d tensors and converts them; tensorlib hands the scalar to the NumPy kernel as it is (NumPy takes
+  it as a weak scalar). A real tensorlib dtype conversion is matched. In the MLP, ``copy_`` and
+  ``empty_strided`` occur only there and in addmm (below), so they stay unmatched too.
 - ``aten::resolve_conj`` (all three): torch's check for lazily conjugated inputs before a BLAS call;
   tensorlib has no lazy conjugation.
-- ``detach`` (all three): the inner (ADInplaceOrView) kernel of torch's ``aten::detach``, a dispatcher layer;
-  tensorlib's detach is one op, written ``aten::detach``.
 - ``aten::expand`` under ``aten::addmm`` (mlp, cnn): torch's addmm copies the bias, expanded, into the output
   before the GEMM accumulates into it; tensorlib's adds the bias to the product (a broadcast, no view, no copy).
-- ``aten::_convolution``, ``aten::mkldnn_convolution``, and their ``aten::as_strided_`` / ``aten::resize_``
-  (cnn): torch's backend selection and oneDNN's output buffers; tensorlib's convolution is one kernel.
-  ``aten::_batch_norm_impl_index`` (cnn): torch's layer between batch_norm and native_batch_norm.
-  ``aten::resize_`` in native_layer_norm_backward (transformer): its output buffers, likewise.
-- the Transformer's attention: tensorlib runs one fused ``aten::scaled_dot_product_attention`` op (issue 17)
-  where torch 2.13's CPU math path runs ``_scaled_dot_product_attention_math`` with ``bmm``, ``_safe_softmax``
-  (``softmax``, ``_softmax``, ``isneginf``, ``all``, ``scalar_tensor``, ``where``), ``_softmax_backward_data``
-  and their nodes (``BmmBackward0``, ``SafeSoftmaxBackward0``, ``MulBackward1``, ``ExpandBackward0``,
-  ``UnsafeViewBackward0``, ``ReshapeAliasBackward0``); torch's ``multi_head_attention_forward`` splits the
-  packed projection with ``unflatten``/``unsqueeze``/``transpose``/``squeeze``/``contiguous`` then ``select``
-  (``SelectBackward0``, ``select_backward``, ``SqueezeBackward1``, ``UnsqueezeBackward0``, ``CloneBackward0``)
-  and ``permute`` (``PermuteBackward0``), and its ``matmul`` folds batch dims with ``_reshape_alias`` /
-  ``_unsafe_view``: tensorlib's MHA and matmul take other (fewer) ops. Matching these means decomposing
-  tensorlib's attention as torch does, not renaming.
+- ``aten::mkldnn_convolution`` and its ``aten::as_strided_`` / ``aten::resize_`` (cnn): oneDNN, torch's CPU
+  backend, and its output buffers; tensorlib's CPU backend is im2col + GEMM (torch's would be
+  ``_slow_conv2d_forward``), so only the ``_convolution`` layer above it is written.
+  ``aten::_batch_norm_impl_index`` (cnn): torch's choice among cuDNN, MIOpen and native batch norm; tensorlib
+  has one kernel, so no layer. ``aten::resize_`` in native_layer_norm_backward (transformer): its output buffers.
+- the Transformer's attention nodes: tensorlib's attention is one op forward and one backward (issue 17's speed),
+  node ``ScaledDotProductAttentionBackward0``, where torch 2.13's math path is a composite whose ops each make a
+  node: ``BmmBackward0``, ``SafeSoftmaxBackward0``, ``MulBackward1`` (the scaling), ``ExpandBackward0`` and
+  ``ReshapeAliasBackward0`` (its matmul's batch folding). The forward ops are all matched as the kernel's steps;
+  the backward's steps (``bmm``, ``_softmax_backward_data``) too, inside the one node.
 
     python -m devtools.name_match                      # needs torch
     python -m devtools.name_match --save after.json    # also keep the scores

@@ -13,8 +13,10 @@ stacks all read the renamed store:
   ``aten::<name>`` around the ops it ran;
 - a step of an op's kernel that torch dispatches as an op of its own (a view's ``as_strided``, stack's
   ``unsqueeze`` + ``cat``, clone's ``empty_strided`` + ``copy_``, item's ``_local_scalar_dense``, relu's
-  ``clamp_min``, dropout's ``bernoulli_``/``div_``/``mul``) is a range of kind ``"op"`` the kernel opens
-  while a profiler listens (`tensorlib._hooks.op_step`), so it is ``aten::<name>`` inside the op, as torch's;
+  ``clamp_min``, dropout's ``bernoulli_``/``div_``/``mul``, the attention kernel's math-backend ops, ...: the
+  full list is in devtools/name_match.py's docstring) is a range of kind ``"op"`` the kernel opens while a
+  profiler listens (`tensorlib._hooks.op_step`), so it is ``aten::<name>`` inside the op, as torch's (the few
+  in `BARE_STEPS` keep their bare name, as torch records them);
 - an autograd node is two events, as the autograd engine writes them: the engine's
   ``autograd::engine::evaluate_function: <node>`` around the node's own ``<node>`` (tensorlib's engine
   does its bookkeeping inside the node's range, so the outer event's self time is ~0);
@@ -64,7 +66,11 @@ COMPOSITES = ("linear", "cross_entropy_loss", "log_softmax", "softmax", "nll_los
               "native_batch_norm_backward", "max_pool2d_with_indices_backward", "nll_loss",
               # steps of an op's kernel that torch dispatches as ops of their own (tensorlib._hooks.op_step)
               "as_strided", "_local_scalar_dense", "clamp_min", "zero_", "transpose", "unsqueeze", "cat",
-              "empty_strided", "copy_", "bernoulli_", "div_", "mul")
+              "empty_strided", "copy_", "bernoulli_", "div_", "mul", "detach", "_convolution",
+              "unflatten", "_scaled_dot_product_attention_math", "_safe_softmax", "_softmax", "isneginf", "all",
+              "scalar_tensor", "where", "bmm", "dropout", "_softmax_backward_data",
+              "view", "clone", "empty_like", "empty", "reshape",
+              "zeros", "select", "slice")
 
 # an op whose FLOPs torch counts on the composite that called it instead (its own count is 0)
 FLOPS_ON_COMPOSITE = {"aten::convolution": "aten::conv2d"}
@@ -88,9 +94,14 @@ def op_name(name: str) -> str:
     return OP_NAMES.get(name) or (name if "::" in name else ATEN + name)   # c10d::, quantized:: keep theirs
 
 
+# kernel steps that torch records without a namespace: the alias that aten::detach's autograd kernel makes below
+# autograd (VariableType's RECORD_FUNCTION("detach"))
+BARE_STEPS = frozenset({"detach"})
+
+
 def composite_name(name: str) -> str:
     """torch's profiled name of tensorlib composite op `name` (a range of kind "op")."""
-    return name if name.startswith(ATEN) else ATEN + name
+    return name if name.startswith(ATEN) or name in BARE_STEPS else ATEN + name
 
 
 def node_name(name: str) -> str:

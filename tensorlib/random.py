@@ -70,6 +70,15 @@ def _gen_for(device, generator):
     return cuda_generator(device.index)._rng
 
 
+def keep_into(out, p, generator=None):
+    """Dropout's keep-mask drawn into the CPU float array `out` (1 where a uniform draw is >= p, else 0): the
+    same draw as sample("uniform", out.shape, out.dtype, cpu) >= p, without its temporaries."""
+    from ._device import CPU
+    _gen_for(CPU, generator).random(out=out, dtype=out.dtype)
+    np.greater_equal(out, p, out=out)
+    return out
+
+
 def cuda_generator(index):
     """Device `index`'s default generator, made (seeded as torch seeds it: the last manual_seed_all's
     seed, else the CPU generator's initial seed) the first time that device draws."""

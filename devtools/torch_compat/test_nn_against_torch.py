@@ -195,6 +195,26 @@ def test_functional_helpers():
           torch.nn.functional.scaled_dot_product_attention(T(q), T(k), T(v), is_causal=True, scale=0.3))
 
 
+def test_sdpa_fully_masked_rows_and_negative_scale():
+    """torch's math path: a query with every key masked gets zeros (_safe_softmax), not NaN, and so do its
+    gradients; a negative scale goes on Q's side."""
+    q, k, v = arr(2, 3, 4, 5), arr(2, 3, 6, 5), arr(2, 3, 6, 5)
+    m = rng.random((4, 6)) > 0.3
+    m[1] = False                                            # query 1 attends to nothing
+    for mask in (m, np.where(m, 0.0, -np.inf)):
+        for scale in (None, -0.4):
+            ours = [tl.tensor(a, requires_grad=True) for a in (q, k, v)]
+            theirs = [torch.tensor(a, requires_grad=True) for a in (q, k, v)]
+            o = F.scaled_dot_product_attention(*ours, attn_mask=tl.tensor(mask), scale=scale)
+            t = torch.nn.functional.scaled_dot_product_attention(*theirs, attn_mask=torch.tensor(mask), scale=scale)
+            assert not np.isnan(o.detach().numpy()).any()
+            close(o, t)
+            (o * o).sum().backward()
+            (t * t).sum().backward()
+            for a, b in zip(ours, theirs):
+                close(a.grad, b.grad)
+
+
 def test_reprs_match_torch():
     for ours, theirs in [(nn.Conv2d(3, 5, 3, stride=2, padding=1, bias=False),
                           torch.nn.Conv2d(3, 5, 3, stride=2, padding=1, bias=False)),

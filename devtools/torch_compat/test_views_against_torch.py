@@ -123,3 +123,26 @@ def test_same_errors(case):
     with pytest.raises(type(theirs.value)) as ours:
         case(tl)
     assert str(ours.value) == str(theirs.value).replace("torch.", "tensorlib.").replace("torch::", "tensorlib::")
+
+
+def _reshapes(T):
+    """reshape's three paths with grad: a contiguous tensor, strides that allow the shape, a copy."""
+    x = _leaf(T, 2, 3, 4)
+    return [x.reshape(6, 4), x.transpose(0, 1).reshape(3, 2, 2, 2), x.transpose(1, 2).reshape(2, 12)]
+
+
+def test_reshape_paths_as_torchs():
+    """The node of each path (ViewBackward0, ReshapeAliasBackward0, UnsafeViewBackward0), whether the result
+    shares the input's memory (a copy is a tensor of its own: writing into it leaves the input and its version
+    alone), the same gradients."""
+    ours, theirs = _reshapes(tl), _reshapes(torch)
+    assert [o.grad_fn.name() for o in ours] == [t.grad_fn.name() for t in theirs]
+    assert [t.grad_fn.name() for t in theirs] == ["ViewBackward0", "ReshapeAliasBackward0", "UnsafeViewBackward0"]
+    for T, (a, b, c) in ((tl, ours), (torch, theirs)):
+        x = a.grad_fn.next_functions[0][0].variable
+        version = x._version
+        with T.no_grad():
+            x.transpose(1, 2).reshape(2, 12).mul_(2)    # a copy: the input and its version stay
+        assert x._version == version and float(x[0, 0, 1]) == 1.0
+        (a.sum() + (b * 2).sum() + (c * 3).sum()).backward()
+        np.testing.assert_allclose(x.grad.numpy(), np.full((2, 3, 4), 6.0))

@@ -33,7 +33,8 @@ __all__ = ["TracerWarning", "V", "Sym", "Node", "Graph", "record", "generalize",
 
 
 # ops whose output may share memory with their first input (views, or the input itself returned)
-VIEW_OPS = frozenset({"view", "reshape", "transpose", "permute", "select", "slice", "squeeze", "unsqueeze", "expand",
+VIEW_OPS = frozenset({"view", "reshape", "_reshape_alias", "_unsafe_view", "transpose", "permute", "select", "slice",
+                      "squeeze", "unsqueeze", "expand",
                       "narrow", "diagonal", "unbind", "split_with_sizes", "detach", "alias", "contiguous", "to",
                       "alias_dtype", "flatten", "unflatten", "as_strided", "movedim", "t", "real", "imag", "view_as",
                       "expand_as"})

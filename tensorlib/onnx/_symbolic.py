@@ -364,7 +364,7 @@ def _argmax(ctx, node, args, attrs):
 
 # --- shapes -------------------------------------------------------------------------------------------
 
-@symbolic("reshape", "view")
+@symbolic("reshape", "view", "_reshape_alias", "_unsafe_view")
 def _reshape(ctx, node, args, attrs):
     return [ctx.op("Reshape", [args[0], ctx.ivec(list(attrs["shape"]))])]
 

@@ -1,15 +1,21 @@
 """Scaled dot-product attention as one op forward and one op backward (torch's fused CPU attention is one
 op too), instead of matmul, scale, mask, softmax, dropout and matmul with their backward nodes.
 
-softmax(Q K^T * scale + mask) V with torch's math-path semantics: a bool mask keeps where True, a float
-mask is added, is_causal masks above the diagonal (top-left aligned), dropout is drawn from tensorlib's
-generator as `dropout` draws it. The probabilities (and the dropout mask) are kept for the backward.
+softmax(Q K^T * scale + mask) V with torch's math-path semantics: Q and K^T are each scaled by sqrt(scale), a
+bool mask keeps where True, a float mask is added, is_causal masks above the diagonal (top-left aligned), a
+fully masked row gives zeros (torch's _safe_softmax), dropout is `dropout`'s kernel (the same draw). The
+probabilities (and the dropout mask) are kept for the backward. The kernel is torch 2.13's CPU math backend
+step for step, so while a profiler listens each step is in the range of the op torch runs for it
+(``_scaled_dot_product_attention_math`` > ``mul``, ``bmm``, ``_safe_softmax`` > ``softmax`` / ``isneginf`` /
+``all`` / ``scalar_tensor`` / ``where``, ``dropout``; the backward's ``bmm`` and ``_softmax_backward_data``).
 """
 from __future__ import annotations
 
-from .. import random as R
-from .._device import device_of
+import math
+
+from .. import _hooks as _H
 from ._define import dispatch, np, op
+from .nn_ops import DROPOUT, _softmax_k
 
 
 def _sum_to(xp, a, shape):
@@ -23,41 +29,89 @@ def _sum_to(xp, a, shape):
     return a.sum(axis=axes, keepdims=True) if axes else a
 
 
+def _call(name, fn, *args):
+    """A kernel step outside a profile: just the call (`_H.op_step` runs it inside a range of torch's op name)."""
+    return fn(*args)
+
+
 @op("scaled_dot_product_attention", save="io", amp="lower", nondiff_outputs=(1, 2),
     node_name="ScaledDotProductAttentionBackward0")
 def SDPA(xp, q, k, v, mask=None, scale=1.0, is_causal=False, dropout_p=0.0, generator=None):
-    s = xp.matmul(q, xp.swapaxes(k, -1, -2))
-    s *= scale
+    if _H.range_hooks:      # torch's CPU backend for it, each step in the range of the op torch runs for it
+        return _H.op_step("_scaled_dot_product_attention_math", _math, xp, _H.op_step, q, k, v, mask, scale,
+                          is_causal, dropout_p, generator)
+    return _math(xp, _call, q, k, v, mask, scale, is_causal, dropout_p, generator)
+
+
+def _math(xp, step, q, k, v, mask, scale, is_causal, dropout_p, generator):
+    """torch's _scaled_dot_product_attention_math: Q and K^T each scaled by sqrt(|scale|) (the sign on Q),
+    their batched product, the mask, the safe softmax, dropout, and the product with V."""
+    sf = math.sqrt(abs(scale))
+    qs = step("mul", _mul, q, -sf if scale < 0 else sf)
+    kt = step("transpose", step, "as_strided", xp.swapaxes, k, -1, -2)
+    s = step("bmm", xp.matmul, qs, step("mul", _mul, kt, sf))
     L, S = s.shape[-2:]
     if is_causal:
         s = xp.where(xp.tril(xp.ones((L, S), dtype=bool)), s, -np.inf)
     if mask is not None:
         s = xp.where(mask, s, -np.inf) if mask.dtype == np.bool_ else s + mask
-    p = xp.exp(s - s.max(axis=-1, keepdims=True))
-    p /= p.sum(axis=-1, keepdims=True)
-    p = p.astype(q.dtype, copy=False)
+    p = step("_safe_softmax", _safe_softmax, xp, step, s, is_causal or mask is not None).astype(q.dtype, copy=False)
     if dropout_p > 0:
-        keep = R.sample("uniform", p.shape, p.dtype, device_of(p), generator=generator) >= dropout_p
-        drop = (keep.astype(p.dtype) * (1.0 / (1.0 - dropout_p) if dropout_p < 1 else 0.0)).astype(p.dtype)
-        out = xp.matmul(p * drop, v)
+        pd, drop = step("dropout", DROPOUT.kernel, xp, p, dropout_p, False, generator)
+        out = step("bmm", xp.matmul, pd, v)
     else:
         drop = xp.ones((), dtype=p.dtype)
-        out = xp.matmul(p, v)
+        out = step("bmm", xp.matmul, p, v)
     return out.astype(q.dtype, copy=False), p, drop
+
+
+def _mul(a, b):
+    return a * b
+
+
+def _safe_softmax(xp, step, s, masking):
+    """torch's _safe_softmax: softmax over the last dimension, 0 (not NaN) in rows that are all -inf
+    (fully masked queries; the zeros are written into the softmax's fresh result)."""
+    if masking:
+        with np.errstate(invalid="ignore"):     # -inf - -inf in a fully masked row: NaN, replaced below
+            p = step("softmax", step, "_softmax", _softmax_k, xp, s, -1)
+    else:
+        p = step("softmax", step, "_softmax", _softmax_k, xp, s, -1)
+    masked = step("all", _all_last, step("isneginf", _isneginf, s))
+    step("where", _where_into, xp, p, masked, step("scalar_tensor", xp.zeros, (), p.dtype))
+    return p
+
+
+def _isneginf(a):
+    return a == -np.inf
+
+
+def _all_last(a):
+    return a.all(axis=-1, keepdims=True)
+
+
+def _where_into(xp, p, masked, zero):
+    xp.copyto(p, zero, where=masked)
 
 
 @op("scaled_dot_product_attention_backward", node_name="ScaledDotProductAttentionBackwardBackward0")
 def SDPA_BACKWARD(xp, g, q, k, v, p, drop, scale=1.0, mask_shape=None):
-    pd = p * drop if drop.ndim else p
-    dv = _sum_to(xp, xp.matmul(xp.swapaxes(pd, -1, -2), g), v.shape)
-    dp = xp.matmul(g, xp.swapaxes(v, -1, -2))
+    step = _H.op_step if _H.range_hooks else _call
+    pd = step("mul", _mul, p, drop) if drop.ndim else p
+    dv = _sum_to(xp, step("bmm", xp.matmul, xp.swapaxes(pd, -1, -2), g), v.shape)
+    dp = step("bmm", xp.matmul, g, xp.swapaxes(v, -1, -2))
     if drop.ndim:
-        dp *= drop
-    ds = p * (dp - (dp * p).sum(axis=-1, keepdims=True))
-    dq = _sum_to(xp, xp.matmul(ds, k) * scale, q.shape)
-    dk = _sum_to(xp, xp.matmul(xp.swapaxes(ds, -1, -2), q) * scale, k.shape)
+        dp = step("mul", _mul, dp, drop)
+    ds = step("_softmax_backward_data", _softmax_backward, p, dp)
+    dq = _sum_to(xp, step("bmm", xp.matmul, ds, k) * scale, q.shape)
+    dk = _sum_to(xp, step("bmm", xp.matmul, xp.swapaxes(ds, -1, -2), q) * scale, k.shape)
     dmask = _sum_to(xp, ds, mask_shape) if mask_shape is not None else xp.zeros((), dtype=ds.dtype)
     return dq, dk, dv, dmask
+
+
+def _softmax_backward(p, dp):
+    """torch's _softmax_backward_data over the last dimension: p * (dp - sum(dp * p))."""
+    return p * (dp - (dp * p).sum(axis=-1, keepdims=True))
 
 
 @SDPA.def_backward

@@ -11,6 +11,7 @@ does (the extra row/column at the end).
 """
 from __future__ import annotations
 
+from .. import _hooks as _H
 from ..backends import cudnn
 from ..dispatch import STATE, record_range
 from .broadcast import add_at
@@ -214,6 +215,12 @@ def _pick(xp, key, algos, default, m, cudnn_step, nondeterministic=()):
 
 @op("conv2d", save="i", amp="lower", node_name="ConvolutionBackward0")
 def CONV2D(xp, x, w, b=None, stride=(1, 1), padding=(0, 0, 0, 0), dilation=(1, 1), groups=1):
+    if _H.range_hooks:      # the backend's choice and run: torch's _convolution under aten::convolution
+        return _H.op_step("_convolution", _conv2d, xp, x, w, b, stride, padding, dilation, groups)
+    return _conv2d(xp, x, w, b, stride, padding, dilation, groups)
+
+
+def _conv2d(xp, x, w, b, stride, padding, dilation, groups):
     key = ("conv2d", (x, w), dict(stride=stride, padding=padding, dilation=dilation, groups=groups))
     m = _cudnn_for(xp, x, w, padding)
     y = _pick(xp, key, {"gemm": lambda: _fwd_gemm(xp, _pad(xp, x, padding), w, stride, dilation, groups),

@@ -125,7 +125,36 @@ def _select_view(a, idx):
 
 # torch names basic indexing by what it does: x[0] is a select, x[1:3] a slice, x[idx] an index
 SELECT = op("select", view=True, node_name="SelectBackward0")(_select_kernel)
-SELECT.def_backward(GETITEM.backward)
+
+
+def _view_backward(view_name):
+    """The kernel of torch's select_backward / slice_backward: zeros of the input's shape, the gradient copied
+    into the view that the forward took (each step in the range of torch's op for it, while a profiler
+    listens)."""
+    def kernel(xp, g, shape, idx):
+        if _H.range_hooks:
+            z = _H.op_step("zeros", xp.zeros, shape, g.dtype)
+            v = _H.op_step(view_name, _H.op_step, "as_strided", _view_of, z, idx)
+            _H.op_step("copy_", _copy_into, v, g)
+            return z
+        z = xp.zeros(shape, dtype=g.dtype)
+        z[idx] = g
+        return z
+    return kernel
+
+
+def _view_of(z, idx):
+    return z[idx] if any(i is Ellipsis for i in idx) else z[idx + (Ellipsis,)]
+
+
+def _copy_into(v, g):
+    v[...] = g
+
+
+SELECT_BACKWARD = op("select_backward", node_name="SelectBackwardBackward0")(_view_backward("select"))
+SELECT_BACKWARD.def_backward(lambda ctx, gg: (dispatch(SELECT, gg, idx=ctx.attrs["idx"]),))
+SELECT.def_backward(lambda ctx, g: (dispatch(SELECT_BACKWARD, g, shape=tuple(ctx.in_meta[0][0]),
+                                              idx=ctx.attrs["idx"]),))
 
 
 def _slice_kernel(xp, a, idx):
@@ -136,7 +165,10 @@ def _slice_kernel(xp, a, idx):
 
 
 SLICE = op("slice", view=True, node_name="SliceBackward0")(_slice_kernel)
-SLICE.def_backward(GETITEM.backward)
+SLICE_BACKWARD = op("slice_backward", node_name="SliceBackwardBackward0")(_view_backward("slice"))
+SLICE_BACKWARD.def_backward(lambda ctx, gg: (dispatch(SLICE, gg, idx=ctx.attrs["idx"]),))
+SLICE.def_backward(lambda ctx, g: (dispatch(SLICE_BACKWARD, g, shape=tuple(ctx.in_meta[0][0]),
+                                            idx=ctx.attrs["idx"]),))
 
 
 def _getitem_op(idx):

@@ -111,9 +111,12 @@ def _copy_into(xp, out, a):
 
 @op("clone", node_name="CloneBackward0")
 def CLONE(xp, a, memory_format=None):
-    if _H.range_hooks and a.flags.c_contiguous:
-        # torch's clone of a contiguous tensor: empty_like (an empty_strided of its strides), then copy_
-        out = _H.op_step("empty_like", _H.op_step, "empty_strided", xp.empty_like, a)
+    if _H.range_hooks:
+        # torch's clone: empty_like, then copy_; the buffer of a contiguous tensor is an empty_strided of its
+        # strides, that of a strided one a contiguous (empty) one, as tensorlib's copy is (torch's reshape and
+        # contiguous clone in the contiguous format)
+        alloc = "empty_strided" if a.flags.c_contiguous else "empty"
+        out = _H.op_step("empty_like", _H.op_step, alloc, xp.empty, a.shape, a.dtype)
         _H.op_step("copy_", _copy_into, xp, out, a)
         return out
     return a.copy()
@@ -129,6 +132,8 @@ def clone(input, *, memory_format=None):
 
 @op("detach", view=True)
 def DETACH(xp, a):
+    if _H.range_hooks:      # the alias made below autograd: torch's autograd kernel records it as "detach"
+        return _H.op_step("detach", a.view)
     return a.view()
 
 

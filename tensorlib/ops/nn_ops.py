@@ -537,6 +537,16 @@ def DROPOUT(xp, x, p=0.5, channels=False, generator=None):
     scaling by 1 / (1 - p) (div_) and the product (mul). On CUDA torch runs the fused native_dropout
     (NATIVE_DROPOUT below, node NativeDropoutBackward0)."""
     shape = x.shape[:2] + (1,) * (x.ndim - 2) if channels else x.shape
+    if xp is np and (x.dtype == np.float32 or x.dtype == np.float64):
+        # torch's CPU steps on one buffer: the noise like the input (empty_like), the keep draw into it
+        # (bernoulli_), its scaling in place (div_), the product (mul)
+        if _H.range_hooks:
+            noise = _H.op_step("empty_like", _H.op_step, "empty_strided", np.empty, shape, x.dtype)
+            _H.op_step("bernoulli_", R.keep_into, noise, p, generator)
+            _H.op_step("div_", _scale_into, noise, p)
+            return _H.op_step("mul", _mul, x, noise), noise
+        noise = _scale_into(R.keep_into(np.empty(shape, x.dtype), p, generator), p)
+        return x * noise, noise
     if _H.range_hooks:
         keep = _H.op_step("bernoulli_", _dropout_keep, x, p, shape, generator)
         mask = _H.op_step("div_", _dropout_scale, x, p, keep)
@@ -553,6 +563,11 @@ def _dropout_keep(x, p, shape, generator):
 def _dropout_scale(x, p, keep):
     mask = keep.astype(x.dtype) * (1.0 / (1.0 - p) if p < 1 else 0.0)
     return mask.astype(x.dtype, copy=False)
+
+
+def _scale_into(noise, p):
+    noise *= 1.0 / (1.0 - p) if p < 1 else 0.0
+    return noise
 
 
 def _mul(a, b):

@@ -7,7 +7,7 @@ from .broadcast import EXPAND, expand, norm_dims, sum_to  # noqa: F401 - expand 
 from ..dispatch import record_range
 from ._define import Tensor, dispatch, np, op, public
 from .creation import arange, tensor as _tensor
-from .misc import view_dtype, copy_
+from .misc import CLONE, clone, view_dtype, copy_
 
 
 def _shape_arg(shape):
@@ -41,10 +41,43 @@ def _reshape_bwd(ctx, g):
 
 @op("reshape", view=True, node_name="ViewBackward0")
 def RESHAPE(xp, a, shape):
-    return a.reshape(_infer(shape, a.size, a.shape))
+    """reshape of a contiguous tensor: a view (torch's aten::reshape > aten::view, ViewBackward0)."""
+    shape = _infer(shape, a.size, a.shape)
+    if _H.range_hooks:
+        return _H.op_step("view", a.reshape, shape)
+    return a.reshape(shape)
 
 
 RESHAPE.def_backward(_reshape_bwd)
+
+
+@op("_reshape_alias", view=True, node_name="ReshapeAliasBackward0")
+def RESHAPE_ALIAS(xp, a, shape):
+    """reshape of a non-contiguous tensor whose strides allow the shape: a strided view, as torch's."""
+    return a.reshape(shape)
+
+
+RESHAPE_ALIAS.def_backward(_reshape_bwd)
+
+
+@op("_unsafe_view", view=True, node_name="UnsafeViewBackward0")
+def UNSAFE_VIEW(xp, a, shape):
+    """The view of reshape's contiguous copy (torch's reshape: clone, then _unsafe_view of the clone). Nothing
+    else holds the copy, so the result is the input's copy of its own."""
+    return a.reshape(shape)
+
+
+UNSAFE_VIEW.def_backward(_reshape_bwd)
+
+
+def _viewable(a, shape) -> bool:
+    """Whether array `a` can take `shape` as a view (its strides allow it)."""
+    v = a.view()
+    try:
+        v.shape = shape
+    except AttributeError:
+        return False
+    return True
 
 
 @op("view", view=True, node_name="ViewBackward0")
@@ -64,7 +97,23 @@ VIEW.def_backward(_reshape_bwd)
 
 @public(method=True)
 def reshape(input, *shape):
-    return dispatch(RESHAPE, input, shape=_shape_arg(shape))
+    """torch's reshape: a view of a contiguous tensor (view), a strided view where the strides allow it
+    (_reshape_alias), else a contiguous copy viewed in the shape (clone + _unsafe_view)."""
+    shape = _shape_arg(shape)
+    d = input._data
+    if d.flags.c_contiguous:
+        return dispatch(RESHAPE, input, shape=shape)
+    if _H.range_hooks:      # torch's composite around the two paths
+        with record_range("reshape", "op"):
+            return _reshape_strided(input, d, shape)
+    return _reshape_strided(input, d, shape)
+
+
+def _reshape_strided(input, d, shape):
+    shape = _infer(shape, d.size, d.shape)
+    if _viewable(d, shape):
+        return dispatch(RESHAPE_ALIAS, input, shape=shape)
+    return dispatch(UNSAFE_VIEW, clone(input), shape=shape)
 
 
 @public(method=True)
@@ -101,11 +150,12 @@ def flatten(input, start_dim=0, end_dim=-1):
 
 
 @public(method=True)
+@record_range("unflatten", "op")        # torch's composite around view (splitting one dimension is always a view)
 def unflatten(input, dim, sizes):
     d = norm_dims(dim, input.ndim)[0]
     shp = tuple(input.shape)
     sizes = _infer(tuple(sizes), shp[d], shp)
-    return reshape(input, shp[:d] + sizes + shp[d + 1:])
+    return view(input, shp[:d] + sizes + shp[d + 1:])
 
 
 @op("squeeze", view=True, node_name="SqueezeBackward0")
@@ -119,6 +169,7 @@ def SQUEEZE(xp, a, dim=None):
 
 
 SQUEEZE.def_backward(_reshape_bwd)
+SQUEEZE.node_name_dim = "SqueezeBackward1"  # torch: squeeze() -> SqueezeBackward0, squeeze(dim) -> SqueezeBackward1
 
 
 @public(method=True)
@@ -136,6 +187,7 @@ def UNSQUEEZE(xp, a, dim):
 
 
 UNSQUEEZE.def_backward(_reshape_bwd)
+SQUEEZE.node_name_dim = "SqueezeBackward1"  # torch: squeeze() -> SqueezeBackward0, squeeze(dim) -> SqueezeBackward1
 
 
 @public(method=True)
@@ -270,6 +322,8 @@ def tile(input, dims):
 
 @op("contiguous", node_name="CloneBackward0")
 def CONTIGUOUS(xp, a):
+    if _H.range_hooks:      # torch's contiguous is a clone in the contiguous format
+        return _H.op_step("clone", CLONE.kernel, xp, a)
     return xp.ascontiguousarray(a)
 
 

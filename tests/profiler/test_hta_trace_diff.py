@@ -17,8 +17,10 @@ DATA = Path(__file__).parent / "data"
 # share of torch's distinct CPU op/annotation names that TraceDiff finds in ours (measured: 77.6 % and 75.3 %,
 # then 94.0 % and 90.7 % with the kernels' steps torch dispatches as ops, issue 15; what stays unmatched and why:
 # devtools/name_match.py's docstring; 91.0 / 88.7 % after the engine stopped cloning weight gradients, whose
-# empty_strided + copy_ had paired with those of torch's Adam scalar conversions)
-FLOOR = {"mlp": 90.0, "cnn": 88.0}
+# empty_strided + copy_ had paired with those of torch's Adam scalar conversions); 92.5 / 91.8 / 90.3 % with the
+# Transformer's attention as torch's math backend step for step, reshape's three paths, select_backward, detach's
+# alias, conv's _convolution and dropout's noise buffer (the Transformer's torch trace was recorded then)
+FLOOR = {"mlp": 90.0, "cnn": 90.0, "transformer": 90.0}
 
 
 @pytest.mark.parametrize("kind", sorted(FLOOR))
@@ -40,5 +42,5 @@ def test_hta_trace_diff_matches_most_of_torchs_ops(kind, tmp_path):
     assert 100.0 * len(matched) / len(theirs) >= FLOOR[kind], f"unmatched: {sorted(diff['deleted'])}"
     # the op names we write that torch's trace lacks (module ranges aside: torch writes them only with
     # with_modules/with_stack, as python_function events) are few: our own structure, not misspellings
-    added = [n for n in diff["added"] if not n.startswith("Sequential")]
+    added = [n for n in diff["added"] if not n.startswith(("Sequential", "Encoder"))]
     assert len(added) <= 8, added

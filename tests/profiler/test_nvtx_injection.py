@@ -129,7 +129,9 @@ def test_real_tensorlib_step_under_tensorlib_nvtx(nvtx_recorder_lib, tmp_path):
         push(2, "fill_", "op", 5), ("pop", 2),
         ("pop", 1),
         push(1, "SumBackward0", "backward"),
-        push(2, "reshape", "backward", 3), ("pop", 2),        # seq 3: the forward sum's
+        push(2, "reshape", "backward", 3),                    # seq 3: the forward sum's
+        push(3, "view", "op"), ("pop", 3),                    # a contiguous tensor's reshape is a view, as torch's
+        ("pop", 2),
         push(2, "expand", "backward", 3),
         push(3, "as_strided", "op"), ("pop", 3),              # the strided view, as torch's (issue 15)
         ("pop", 2),
@@ -141,7 +143,9 @@ def test_real_tensorlib_step_under_tensorlib_nvtx(nvtx_recorder_lib, tmp_path):
         push(2, "matmul", "backward", 2), ("pop", 2),
         ("pop", 1),
         push(1, "tensorlib::autograd::AccumulateGrad", "backward"),
-        push(2, "detach", "backward"), ("pop", 2),
+        push(2, "detach", "backward"),
+        push(3, "detach", "op"), ("pop", 3),                  # the alias made below autograd, torch's "detach"
+        ("pop", 2),
         ("pop", 1),
         push(1, "Optimizer.step#SGD.step", "optimizer"),
         push(2, "mul", "op", 6), ("pop", 2),

@@ -134,6 +134,8 @@ CASES = {
     "outer": lambda: (tl.outer, [R(3), R(4)]),
     # shape
     "reshape": lambda: (lambda a: a.reshape(4, 3), [R(3, 4)]),
+    "_reshape_alias": lambda: (lambda a: a.transpose(0, 1).reshape(2, 2, 3), [R(3, 4)]),   # strides allow it
+    "_unsafe_view": lambda: (lambda a: a.t().reshape(12), [R(3, 4)]),                       # the copy's view
     "view": lambda: (lambda a: a.view(-1), [R(3, 4)]),
     "squeeze": lambda: (lambda a: a.squeeze(1), [R(3, 1, 4)]),
     "unsqueeze": lambda: (lambda a: a.unsqueeze(0), [R(3, 4)]),
@@ -157,6 +159,9 @@ CASES = {
     "select": lambda: (lambda a: a[1, 2], [R(3, 4)]),
     "slice": lambda: (lambda a: a[1:, ::2], [R(3, 4)]),
     "index_backward": lambda: (lambda g: dispatch(_op("index_backward"), g, shape=(4, 3), idx=(slice(1, 3),)),
+                               [R(2, 3)]),
+    "select_backward": lambda: (lambda g: dispatch(_op("select_backward"), g, shape=(4, 3), idx=(1,)), [R(3)]),
+    "slice_backward": lambda: (lambda g: dispatch(_op("slice_backward"), g, shape=(4, 3), idx=(slice(1, 3),)),
                                [R(2, 3)]),
     "index_put": lambda: (lambda a, v: dispatch(_op("index_put"), a, v, idx=(slice(0, 2),)), [R(3, 4), R(4)]),
     "index_put_": lambda: (lambda a, v: _setitem(a, v), [R(3, 4), R(4)]),
