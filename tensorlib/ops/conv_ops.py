@@ -375,7 +375,8 @@ def CONV_T2D(xp, x, w, b=None, stride=(1, 1), padding=(0, 0, 0, 0), output_paddi
 
 @op("convolution_backward_weight", save="i", node_name="ConvolutionBackwardWeightBackward0")
 def CONV_WEIGHT(xp, x, g, weight_shape=(), stride=(1, 1), padding=(0, 0, 0, 0), dilation=(1, 1), groups=1):
-    """d conv2d(x, w) / d w contracted with g: (O/G, N*OH*OW) @ im2col(x) per group (or cuDNN's)."""
+    """d conv2d(x, w) / d w contracted with g: (O/G, N*OH*OW) @ im2col(x) per group (or cuDNN's; on the CPU
+    a chunk of images at a time, _weight_cpu)."""
     if xp is np:
         return _weight_cpu(x, g, weight_shape, stride, padding, dilation, groups)
     O, Cg, kh, kw = weight_shape
