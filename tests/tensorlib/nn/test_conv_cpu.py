@@ -43,11 +43,11 @@ def test_cpu_conv_kernels_match_whole_batch_algorithms(shape, chunks):
     g = r.standard_normal(ref.shape)
     np.testing.assert_allclose(C._weight_cpu(x, g, w.shape, stride, pad, dil, G),
                                C._weight_gemm(np, x, g, w.shape, stride, pad, dil, G), rtol=1e-12, atol=1e-12)
+    full = xpad.shape[2:]
+    ref = C._col2im_slices(np, C._gcols(np, g, w, G), full, stride, dil)
+    np.testing.assert_allclose(C._col2im_strided_cpu(g, w, G, full, stride, dil), ref, rtol=1e-12, atol=1e-12)
     if stride == (1, 1):
-        full = xpad.shape[2:]
-        np.testing.assert_allclose(C._col2im_cpu(g, w, G, full, dil),
-                                   C._col2im_slices(np, C._gcols(np, g, w, G), full, stride, dil), rtol=1e-12,
-                                   atol=1e-12)
+        np.testing.assert_allclose(C._col2im_cpu(g, w, G, full, dil), ref, rtol=1e-12, atol=1e-12)
 
 
 def test_cpu_kernels_keep_float32(chunks):
