@@ -4,7 +4,12 @@ The input is padded and viewed as windows (N, C, OH, OW, kh, kw) without a copy 
 sliding_window_view on the CPU, as_strided on CuPy); the contraction with the weight is one batched
 matmul per group. conv2d's input gradient is conv_transpose2d and conv_transpose2d's is conv2d, so both
 backward passes are dispatched ops. On CUDA `tensorlib.backends.cudnn` picks among the algorithms
-below (benchmark / deterministic); on the CPU the defaults run.
+below (benchmark / deterministic).
+
+On the CPU the three steps (forward, input gradient, weight gradient) run a few images at a time (the
+`_cpu` functions): each chunk's columns are copied into a buffer that stays in the core's cache and fed
+to one BLAS GEMM per image and group, float32 throughout for float32 inputs. The whole batch's im2col
+(tens of MB for a mid-size layer) would go through main memory twice.
 
 Padding is kept as (top, bottom, left, right) so that padding="same" with an even kernel pads as torch
 does (the extra row/column at the end).
@@ -49,6 +54,121 @@ def _sync_for(xp):
     if xp is np:
         return None
     return xp.cuda.get_current_stream().synchronize
+
+
+# --- CPU kernels: a chunk of images at a time -----------------------------------------------------
+
+_CHUNK_BYTES = 1 << 20      # columns per chunk: about half a core's L2 cache, so that GEMM reads them from it
+
+
+def _chunk(n, per_image_bytes):
+    """Images per chunk: as many as fit in _CHUNK_BYTES of columns, at least one."""
+    return max(1, min(n, _CHUNK_BYTES // max(1, per_image_bytes)))
+
+
+def _fwd_cpu(xpad, w, b, stride, dilation, groups):
+    """conv2d on NumPy arrays: per chunk of images the windows are copied into a (K, OH*OW) column buffer
+    per image and group (K = Cg*kh*kw) and multiplied by the weight (O/G, K) straight into the NCHW
+    output. The bias rides in the GEMM: a row of ones under the columns and a bias column beside the
+    weight, so that no pass over the output adds it."""
+    O, Cg, kh, kw = w.shape
+    win = windows(np, xpad, kh, kw, stride, dilation)
+    N, C, OH, OW = win.shape[:4]
+    G, K, P = groups, Cg * kh * kw, OH * OW
+    cols = win.reshape(N, G, Cg, OH, OW, kh, kw).transpose(0, 1, 2, 5, 6, 3, 4)     # (N, G, Cg, kh, kw, OH, OW)
+    dtype = np.result_type(xpad, w)
+    Kb = K + (b is not None)
+    wb = np.empty((G, O // G, Kb), dtype=dtype)
+    wb[..., :K] = w.reshape(G, O // G, K)
+    nb = _chunk(N, G * Kb * P * xpad.itemsize)
+    buf = np.empty((nb, G, Kb, P), dtype=xpad.dtype)
+    if b is not None:
+        wb[..., K] = b.reshape(G, O // G)
+        buf[:, :, K] = 1
+    y = np.empty((N, G, O // G, P), dtype=dtype)
+    for n0 in range(0, N, nb):
+        m = min(nb, N - n0)
+        np.copyto(buf[:m, :, :K].reshape(m, G, Cg, kh, kw, OH, OW), cols[n0:n0 + m])
+        np.matmul(wb, buf[:m], out=y[n0:n0 + m])
+    return y.reshape(N, O, OH, OW)
+
+
+def _col2im_cpu(g, w, groups, full_hw, dilation):
+    """Stride-1 input gradient on NumPy arrays, per chunk of images: one GEMM gives every tap's window
+    gradients, laid out tap-major as (kh*kw, Cg, Hf*Wf) planes of the padded input (an output pixel
+    (oh, ow) at oh*Wf + ow, the columns past each output row zero); tap (i, j) then adds into the flat
+    padded input from offset i*dh*Wf + j*dw, one contiguous run of Cg*Hf*Wf elements per image and group
+    (what runs past a plane's end is zeros, into the next image's block, which its own tap (0, 0) then
+    sets). kh*kw long additions per image, in tap order: contiguous, where NumPy's add runs at full speed
+    (on rows of a strided 2-d view it runs several times slower)."""
+    N, O, OH, OW = g.shape
+    _, Cg, kh, kw = w.shape
+    G, Og = groups, O // groups
+    Hf, Wf = full_hw
+    HW, T = Hf * Wf, kh * kw
+    dh, dw = dilation
+    L = (OH - 1) * Wf + OW                  # the columns a GEMM computes: up to the last output pixel
+    dtype = np.result_type(g, w)
+    wt = w.reshape(G, Og, Cg, kh, kw).transpose(0, 3, 4, 2, 1).reshape(G, T * Cg, Og)     # rows (i, j, cg)
+    nb = _chunk(N, G * T * Cg * HW * np.dtype(dtype).itemsize)
+    gp = np.zeros((nb, G, Og, HW), dtype=g.dtype)
+    gpv = gp.reshape(nb, O, Hf, Wf)[:, :, :OH, :OW]
+    gc = np.zeros((nb, G, T, Cg * HW), dtype=dtype)
+    gcm = gc.reshape(nb, G, T * Cg, HW)[..., :L]
+    offs = [i * dh * Wf + j * dw for i in range(kh) for j in range(kw)]
+    out = np.empty(N * G * Cg * HW + max(offs), dtype=dtype)     # the tail takes the last image's overrun
+    for n0 in range(0, N, nb):
+        m = min(nb, N - n0)
+        np.copyto(gpv[:m], g[n0:n0 + m])
+        np.matmul(wt, gp[:m, :, :, :L], out=gcm[:m])
+        for n in range(m):
+            base = (n0 + n) * G * Cg * HW
+            for t, o in enumerate(offs):
+                dst = out[base + o: base + o + G * Cg * HW].reshape(G, Cg * HW)
+                if t == 0:      # tap (0, 0) covers the image's whole block: it sets it (zeros included)
+                    np.copyto(dst, gc[n, :, 0])
+                else:
+                    dst += gc[n, :, t]
+    return out[:N * G * Cg * HW].reshape(N, G * Cg, Hf, Wf)
+
+
+def _col2im_strided_cpu(g, w, groups, full_hw, stride, dilation):
+    """Strided input gradient on NumPy arrays: the window gradients (one GEMM) and their strided slice
+    additions a chunk of images at a time, so that they stay in cache (1.6x faster than the whole batch
+    for 64x64 3x3 stride 2 at 32x32)."""
+    N, O, OH, OW = g.shape
+    _, Cg, kh, kw = w.shape
+    dtype = np.result_type(g, w)
+    out = np.zeros((N, groups * Cg) + tuple(full_hw), dtype=dtype)
+    nb = _chunk(N, groups * Cg * kh * kw * OH * OW * np.dtype(dtype).itemsize)
+    for n0 in range(0, N, nb):
+        _col2im_slices(np, _gcols(np, g[n0:n0 + nb], w, groups), full_hw, stride, dilation, out=out[n0:n0 + nb])
+    return out
+
+
+def _weight_cpu(x, g, weight_shape, stride, padding, dilation, groups):
+    """The weight gradient on NumPy arrays: per chunk of images the windows copied into (K, OH*OW) column
+    buffers, and per image and group the columns times g (O/G, OH*OW) transposed (BLAS reads the transpose
+    in place; this orientation, a (K, O/G) result, runs faster in OpenBLAS than g @ columns.T), summed over
+    the images."""
+    O, Cg, kh, kw = weight_shape
+    G, Og, K = groups, O // groups, Cg * kh * kw
+    win = windows(np, _pad(np, x, padding), kh, kw, stride, dilation)
+    N, C, OH, OW = win.shape[:4]
+    OH, OW = min(OH, g.shape[2]), min(OW, g.shape[3])        # g may be cut (conv_transpose2d's backward)
+    P = OH * OW
+    cols = win[:, :, :OH, :OW].reshape(N, G, Cg, OH, OW, kh, kw).transpose(0, 1, 2, 5, 6, 3, 4)
+    gg = g[:, :, :OH, :OW].reshape(N, G, Og, P)
+    dtype = np.result_type(x, g)
+    nb = _chunk(N, G * K * P * x.itemsize)
+    buf = np.empty((nb, G, K, P), dtype=x.dtype)
+    acc = np.zeros((G, K, Og), dtype=dtype)
+    for n0 in range(0, N, nb):
+        m = min(nb, N - n0)
+        np.copyto(buf[:m].reshape(m, G, Cg, kh, kw, OH, OW), cols[n0:n0 + m])
+        prod = np.matmul(buf[:m], gg[n0:n0 + m].transpose(0, 1, 3, 2))      # (m, G, K, O/G)
+        acc += prod[0] if m == 1 else prod.sum(0)
+    return np.ascontiguousarray(acc.transpose(0, 2, 1)).reshape(O, Cg, kh, kw)
 
 
 # --- forward algorithms ---------------------------------------------------------------------------
@@ -96,12 +216,14 @@ def _gcols(xp, g, w, groups):
     return gc.reshape(N, G * Cg, kh, kw, OH, OW)
 
 
-def _col2im_slices(xp, gc, full_hw, stride, dilation):
-    """Adds each tap's slice into the padded input: a fixed order of additions (deterministic)."""
+def _col2im_slices(xp, gc, full_hw, stride, dilation, out=None):
+    """Adds each tap's slice into the padded input (a zeroed `out`, or a new one): a fixed order of
+    additions (deterministic)."""
     N, C, kh, kw, OH, OW = gc.shape
     sh, sw = stride
     dh, dw = dilation
-    out = xp.zeros((N, C) + tuple(full_hw), dtype=gc.dtype)
+    if out is None:
+        out = xp.zeros((N, C) + tuple(full_hw), dtype=gc.dtype)
     for i in range(kh):
         for j in range(kw):
             out[:, :, i * dh: i * dh + sh * (OH - 1) + 1: sh, j * dw: j * dw + sw * (OW - 1) + 1: sw] += gc[:, :, i, j]
@@ -221,6 +343,8 @@ def CONV2D(xp, x, w, b=None, stride=(1, 1), padding=(0, 0, 0, 0), dilation=(1, 1
 
 
 def _conv2d(xp, x, w, b, stride, padding, dilation, groups):
+    if xp is np:
+        return _fwd_cpu(_pad(np, x, padding), w, b, stride, dilation, groups)
     key = ("conv2d", (x, w), dict(stride=stride, padding=padding, dilation=dilation, groups=groups))
     m = _cudnn_for(xp, x, w, padding)
     y = _pick(xp, key, {"gemm": lambda: _fwd_gemm(xp, _pad(xp, x, padding), w, stride, dilation, groups),
@@ -256,6 +380,11 @@ def CONV_T2D(xp, x, w, b=None, stride=(1, 1), padding=(0, 0, 0, 0), output_paddi
                                                                                     dilation[1])) != (H, W):
         m = None                            # cuDNN needs the forward conv of the result to give x's size
     if xp is np and tuple(stride) == (1, 1):
+        slices = lambda: _col2im_cpu(x, w, groups, full, dilation)[:, :, pt: pt + Ho, pl: pl + Wo]  # noqa: E731
+    elif xp is np:
+        slices = lambda: _col2im_strided_cpu(x, w, groups, full, stride, dilation)[:, :, pt: pt + Ho,  # noqa: E731
+                                                                                   pl: pl + Wo]
+    elif tuple(stride) == (1, 1):
         slices = lambda: _col2im_rows(xp, x, w, groups, full, dilation)[:, :, pt: pt + Ho, pl: pl + Wo]  # noqa: E731
     else:
         slices = lambda: _col2im_slices(xp, gc(), full, stride, dilation)[:, :, pt: pt + Ho, pl: pl + Wo]  # noqa: E731
@@ -272,7 +401,10 @@ def CONV_T2D(xp, x, w, b=None, stride=(1, 1), padding=(0, 0, 0, 0), output_paddi
 
 @op("convolution_backward_weight", save="i", node_name="ConvolutionBackwardWeightBackward0")
 def CONV_WEIGHT(xp, x, g, weight_shape=(), stride=(1, 1), padding=(0, 0, 0, 0), dilation=(1, 1), groups=1):
-    """d conv2d(x, w) / d w contracted with g: (O/G, N*OH*OW) @ im2col(x) per group (or cuDNN's)."""
+    """d conv2d(x, w) / d w contracted with g: (O/G, N*OH*OW) @ im2col(x) per group (or cuDNN's; on the CPU
+    a chunk of images at a time, _weight_cpu)."""
+    if xp is np:
+        return _weight_cpu(x, g, weight_shape, stride, padding, dilation, groups)
     O, Cg, kh, kw = weight_shape
     m = _cudnn_for(xp, x, g, padding)
     if m is not None and (out_size(x.shape[2], kh, stride[0], padding[0], padding[1], dilation[0]),

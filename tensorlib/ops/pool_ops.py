@@ -37,9 +37,10 @@ def _ceil_extra(n, k, s, p, d, ceil_mode):
 
 @op("max_pool2d", save="o", nondiff_outputs=(1,), node_name="MaxPool2DWithIndicesBackward0")
 def MAX_POOL2D(xp, x, kernel_size=(1, 1), stride=(1, 1), padding=(0, 0), dilation=(1, 1), ceil_mode=False):
-    """The maximum over each window and its flat index in the input plane: the windows copied tap-major
-    (one gather), then one contiguous pass per tap keeping the first maximum (a NaN wins and the first NaN
-    stays, as NumPy's argmax picks) - no argmax along a short last axis, no strided short-row passes."""
+    """The maximum over each window and its flat index in the input plane (the first maximum; a NaN wins
+    and the first NaN stays, as NumPy's argmax picks). Each tap is a strided view of the (padded) input,
+    no copy: the maxima are kh*kw - 1 passes of `maximum`, then the first tap equal to its window's
+    maximum is found with a small-integer pass per tap, and its offset in the plane taken from a table."""
     N, C, H, W = x.shape
     (kh, kw), (sh, sw), (ph, pw), (dh, dw) = kernel_size, stride, padding, dilation
     eh, OH = _ceil_extra(H, kh, sh, ph, dh, ceil_mode)
@@ -47,21 +48,23 @@ def MAX_POOL2D(xp, x, kernel_size=(1, 1), stride=(1, 1), padding=(0, 0), dilatio
     fill = -np.inf if x.dtype.kind == "f" else np.iinfo(x.dtype).min
     xpad = _pad(xp, x, (ph, ph + eh, pw, pw + ew), fill)
     win = windows(xp, xpad, kh, kw, (sh, sw), (dh, dw))[:, :, :OH, :OW]
-    taps = xp.ascontiguousarray(win.transpose(4, 5, 0, 1, 2, 3)).reshape(kh * kw, N, C, OH, OW)
-    out = taps[0].copy()
-    k = xp.zeros(out.shape, dtype=np.int64)
-    floating = x.dtype.kind in "fc"
-    upd = xp.empty(out.shape, dtype=bool)
-    for t in range(1, kh * kw):
-        v = taps[t]
-        if floating:                        # v > out, or v NaN while out is not: not (v <= out), out == out
-            xp.less_equal(v, out, out=upd)
-            xp.logical_not(upd, out=upd)
-            upd &= out == out
-        else:
-            xp.greater(v, out, out=upd)
-        xp.copyto(out, v, where=upd)
-        xp.copyto(k, (t // kw) * dh * W + (t % kw) * dw, where=upd)     # the tap's offset in the plane
+    taps = [win[..., i, j] for i in range(kh) for j in range(kw)]
+    out = xp.array(taps[0], order="C")
+    for v in taps[1:]:
+        xp.maximum(out, v, out=out)
+    # NaN-aware matching only where a NaN is (or may be, on a GPU: no host sync) among the maxima
+    nan = x.dtype.kind in "fc" and out.size > 0 and (xp is not np or bool(np.isnan(out.max())))
+    T = len(taps)
+    kt = xp.zeros(out.shape, dtype=np.uint8 if T < 256 else np.int32)    # the first matching tap
+    miss = xp.empty(out.shape, dtype=bool)
+    for t in range(T - 2, -1, -1):          # kt = miss_0 * (1 + miss_1 * (1 + ... miss_{T-2}))
+        xp.not_equal(taps[t], out, out=miss)
+        if nan:
+            miss &= taps[t] == taps[t]
+        kt += 1
+        kt *= miss
+    offs = xp.asarray([(t // kw) * dh * W + (t % kw) * dw for t in range(T)], dtype=np.int64)
+    k = offs.take(kt)
     k += (xp.arange(OH)[:, None] * sh - ph) * W + xp.arange(OW)[None, :] * sw - pw    # + the window's origin
     return out, k
 
@@ -69,16 +72,15 @@ def MAX_POOL2D(xp, x, kernel_size=(1, 1), stride=(1, 1), padding=(0, 0), dilatio
 @op("max_pool2d_with_indices_backward", save="i", node_name="MaxPool2DWithIndicesBackwardBackward0")
 def MAX_POOL2D_BACKWARD(xp, g, idx, shape=(), unique=False):
     """torch's kernel: each output gradient added at its window's argmax in the input plane. Windows that
-    do not overlap (stride >= kernel extent) have distinct argmaxes: a plain scatter, no accumulation."""
+    do not overlap (stride >= kernel extent) have distinct argmaxes: a plain scatter (one flat fancy-index
+    assignment), no accumulation."""
     N, C, H, W = shape
-    out = xp.zeros((N, C, H * W), dtype=g.dtype)
-    gi = idx.reshape(N, C, -1)
-    gg = g.reshape(N, C, -1)
+    out = xp.zeros(N * C * H * W, dtype=g.dtype)
+    flat = (idx.reshape(N, C, -1) + (xp.arange(N * C, dtype=idx.dtype) * (H * W)).reshape(N, C, 1)).reshape(-1)
     if unique and xp is np:
-        np.put_along_axis(out, gi, gg, axis=2)
+        out[flat] = g.reshape(-1)
     else:
-        flat = gi + (xp.arange(N * C, dtype=gi.dtype) * (H * W)).reshape(N, C, 1)
-        add_at(xp, out.reshape(-1), flat.reshape(-1), gg.reshape(-1))
+        add_at(xp, out, flat, g.reshape(-1))
     return out.reshape(N, C, H, W)
 
 
