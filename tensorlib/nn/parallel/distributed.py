@@ -150,7 +150,8 @@ class DistributedDataParallel(Module):
 
     def __del__(self):
         post = self.__dict__.get("_post")
-        if post is not None and post in _dispatch.hooks():
+        hooks = getattr(_dispatch, "hooks", None)      # None at interpreter exit, once modules are torn down
+        if post is not None and hooks is not None and post in hooks():
             _dispatch.remove_hook(post)
 
     # -- construction -------------------------------------------------------------------------------
