@@ -314,7 +314,8 @@ class ProcessGroup:
             if row != rows[0]:
                 raise RuntimeError(f"{collective}: ranks disagree on the call: rank {self.ranks[0]} {_says(rows[0])} "
                                    f"while rank {self.ranks[r]} {_says(row)}; every rank of the group must call the "
-                                   f"same collective with tensors of the same size and dtype")
+                                   f"same collective with tensors of the same size and dtype (and the same root "
+                                   f"and op)")
         raise RuntimeError(f"{collective}: the ranks' call signatures differ although their calls agree "
                            f"({_says(rows[0])}): run every rank on the same Python build")
 
@@ -325,8 +326,8 @@ def _says(row) -> str:
     s = f"called {coll} with {row[2]} elements of {dt}" if row[2] >= 0 else f"called {coll} with {dt}"
     extra = [f"root {row[3]}"] if row[3] >= 0 else []
     if row[4] >= 0:
-        extra.append(f"op {ReduceOp.RedOpType(row[4]).name}" if row[4] in ReduceOp.RedOpType._value2member_map_
-                     else f"op {row[4]}")
+        names = {int(m): m.name for m in ReduceOp.RedOpType}
+        extra.append(f"op {names.get(row[4], row[4])}")
     return s + (f" ({', '.join(extra)})" if extra else "")
 
 
