@@ -1,20 +1,30 @@
-"""tensorlib.distributed against raw MPI, and DDP at 2 ranks against 1 process, measured in the same job.
+"""tensorlib.distributed against raw MPI, and DDP at N ranks against 1 process, measured in the same job.
 
-    mpiexec -n 2 python benchmarks/distributed.py [--quick]
+    mpiexec -n 2 python benchmarks/distributed.py [--quick] [--threads T]
 
-1. all_reduce throughput: `dist.all_reduce(t)` (the dispatched c10d op, the descriptor exchange that turns
-   mismatched calls into errors, the hand-off to the group's worker thread and back) against mpi4py's raw
-   `comm.Allreduce(MPI.IN_PLACE, buf)` on the same buffers, per size; ratio = ours / raw throughput. The two
-   are timed alternately, in batches, so that a machine's changing load weighs on both alike.
-2. DDP step time: a compute-bound MLP, the global batch on one process (the other ranks wait) against DDP
-   with half the batch per rank; ratio = DDP step / single-process step (0.5 is perfect scaling on 2 free
-   cores; on a loaded machine, or with fewer cores than ranks, expect more).
+1. all_reduce: `dist.all_reduce(t)` against mpi4py's raw `comm.Allreduce(MPI.IN_PLACE, buf)` on the same
+   buffers, per size; ratio = raw time / ours (1.0: no overhead). Ours is measured twice: on the default
+   group, whose collectives first check that every rank makes the same call (one 8-byte-per-rank allgather
+   of a signature), and on a group made with TORCH_DISTRIBUTED_DEBUG=OFF, which skips the check (torch's own
+   default: it checks only at DETAIL). The three are timed alternately, in batches, so that a machine's
+   changing load weighs on all alike. The floors printed first: the check's allgather alone, and a raw
+   16-byte Allreduce; with them, the best ratio a checked call could reach at each size (raw / (raw +
+   check)), before any Python.
+2. DDP step time: a compute-bound MLP, the global batch on one process (the other ranks wait without
+   spinning) against DDP with 1/N of the batch per rank, every process with the same BLAS thread count
+   (--threads, default 1, as torchrun's OMP_NUM_THREADS default for several ranks a host: N ranks each
+   running a pool as wide as the machine oversubscribe its cores). Single and DDP steps alternate; ratio =
+   DDP step / single step per pair (1/N is perfect scaling on N free cores). Also: DDP with one bucket
+   (launched when backward ends, so no communication overlaps backward) against the default buckets, and
+   the bucket copies (gradients in, averages out) as a share of the step.
 """
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
+from array import array
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -27,86 +37,155 @@ from tensorlib import nn
 from tensorlib.nn.parallel import DistributedDataParallel as DDP
 
 
-def timed(fn, reps):
-    """Median seconds per call over `reps` calls, every rank starting each call together."""
+def timed_alternately(fns, reps, inner):
+    """Seconds per call of each of `fns`, measured in turn (each a batch of `inner` calls after a barrier),
+    `reps` times: a list of per-batch times per function."""
     comm = dist._default().comm
-    out = []
+    out: list[list[float]] = [[] for _ in fns]
     for _ in range(reps):
-        comm.Barrier()
-        t = time.perf_counter()
-        fn()
-        out.append(time.perf_counter() - t)
-    return float(np.median(out))
-
-
-def timed_pair(f, g, reps, inner=20):
-    """Median seconds per call of f and of g, measured alternately (f's batch, then g's, `reps` times): on
-    a machine whose load drifts, both see the same conditions. Each batch is `inner` calls after a barrier."""
-    comm = dist._default().comm
-    a, b = [], []
-    for _ in range(reps):
-        for fn, out in ((f, a), (g, b)):
+        for fn, times in zip(fns, out):
             comm.Barrier()
             t = time.perf_counter()
             for _ in range(inner):
                 fn()
-            out.append((time.perf_counter() - t) / inner)
-    return float(np.median(a)), float(np.median(b))
+            times.append((time.perf_counter() - t) / inner)
+    return out
 
 
-def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true", help="fewer repetitions (smoke run)")
-    ap.add_argument("--allreduce-only", action="store_true", help="part 1 only (no DDP step)")
-    args = ap.parse_args(argv)
-    reps = 5 if args.quick else 30
+def idle_barrier(comm):
+    """A barrier that waits without spinning (MPI's blocking one polls a core, which the single-process step
+    on another rank may need)."""
+    req = comm.Ibarrier()
+    while not req.Test():
+        time.sleep(0.0005)
+
+
+def spread(ratios) -> str:
+    """Median and range of a list of ratios."""
+    r = sorted(ratios)
+    return f"{np.median(r):.2f} ({r[0]:.2f}-{r[-1]:.2f})"
+
+
+def best(a, b) -> str:
+    """min(a) / min(b): the ratio of the least-disturbed batches, steadier than any one pair on a loaded
+    machine."""
+    return f"{min(a) / min(b):.2f}"
+
+
+def part_allreduce(args, say):
     from mpi4py import MPI
-    dist.init_process_group("mpi")
     comm = dist._default().comm
-    r, n = dist.get_rank(), dist.get_world_size()
-    say = print if r == 0 else (lambda *a, **k: None)
-    say(f"world size {n}\n\n1. all_reduce throughput (float32), ours vs mpi4py Allreduce on the same buffer")
-    say(f"{'bytes':>12} {'raw GB/s':>10} {'ours GB/s':>10} {'ratio':>7}")
+    n = comm.Get_size()
+    os.environ["TORCH_DISTRIBUTED_DEBUG"] = "OFF"
+    unchecked = dist.new_group(list(range(n)))
+    del os.environ["TORCH_DISTRIBUTED_DEBUG"]
+    reps = 5 if args.quick else 30
+    sig, sigs = array("q", [0]), array("q", [0]) * n
+    tiny = np.zeros(2, np.int64)
+    check, tiny_ar = timed_alternately([lambda: comm.Allgather(sig, sigs),
+                                        lambda: comm.Allreduce(MPI.IN_PLACE, tiny, op=MPI.MAX)], reps, 200)
+    c = min(check)
+    say(f"floors (best / median of {reps} batches): the check's 8-byte allgather {c * 1e6:.1f} / "
+        f"{np.median(check) * 1e6:.1f} us, a raw 16-byte Allreduce {min(tiny_ar) * 1e6:.1f} / "
+        f"{np.median(tiny_ar) * 1e6:.1f} us\n")
+    say("times: medians of the batches; ratio = raw / ours, median (range) over the batches, and best: the ratio "
+        "of the best batches;\nbound: raw / (raw + the check's allgather), best batches, the most a checked call "
+        "could reach")
+    say(f"{'bytes':>9} {'raw us':>8} {'ours us':>8} {'unchecked':>9}   {'ratio (range)':>17} {'best':>5}   "
+        f"{'unchecked (range)':>17} {'best':>5}  {'bound':>5}")
     for nbytes in (1 << 12, 1 << 16, 1 << 20, 1 << 24) if not args.quick else (1 << 16, 1 << 20):
         a = np.ones(nbytes // 4, np.float32)
         t = tl.from_numpy(a)
-        inner = max(1, min(50, (1 << 22) // nbytes))
-        raw, ours = timed_pair(lambda: comm.Allreduce(MPI.IN_PLACE, a), lambda: dist.all_reduce(t), reps, inner)
-        say(f"{nbytes:>12} {nbytes / raw / 1e9:>10.3f} {nbytes / ours / 1e9:>10.3f} {raw / ours:>7.2f}")
+        inner = max(1, min(100, (1 << 23) // nbytes))
+        raw, ours, off = timed_alternately([lambda: comm.Allreduce(MPI.IN_PLACE, a), lambda: dist.all_reduce(t),
+                                            lambda: dist.all_reduce(t, group=unchecked)], reps, inner)
+        say(f"{nbytes:>9} {np.median(raw) * 1e6:>8.1f} {np.median(ours) * 1e6:>8.1f} {np.median(off) * 1e6:>9.1f}   "
+            f"{spread([x / y for x, y in zip(raw, ours)]):>17} {best(raw, ours):>5}   "
+            f"{spread([x / y for x, y in zip(raw, off)]):>17} {best(raw, off):>5}  {min(raw) / (min(raw) + c):>5.2f}")
+    dist.destroy_process_group(unchecked)
 
-    if args.allreduce_only:
-        dist.destroy_process_group()
-        return 0
-    say("\n2. DDP step (MLP 512-2048-2048-10, global batch 256, SGD) vs one process on the whole batch")
+
+def mlp():
+    return nn.Sequential(nn.Linear(512, 2048), nn.ReLU(), nn.Linear(2048, 2048), nn.ReLU(), nn.Linear(2048, 10))
+
+
+def part_ddp(args, say):
+    comm = dist._default().comm
+    r, n = dist.get_rank(), dist.get_world_size()
+    say(f"\n2. DDP step (MLP 512-2048-2048-10, global batch 256, SGD), {tl.get_num_threads()} BLAS thread(s) in "
+        f"every process, vs one process on the whole batch")
     tl.manual_seed(0)
-
-    def mlp():
-        return nn.Sequential(nn.Linear(512, 2048), nn.ReLU(), nn.Linear(2048, 2048), nn.ReLU(), nn.Linear(2048, 10))
     x = tl.randn(256, 512)
     y = tl.randint(0, 10, (256,))
     single = mlp()
     opt1 = tl.optim.SGD(single.parameters(), lr=0.01)
+    lo, hi = r * 256 // n, (r + 1) * 256 // n
+    xs, ys = x[lo:hi], y[lo:hi]
 
     def step_single():
         if r == 0:
             opt1.zero_grad()
             nn.functional.cross_entropy(single(x), y).backward()
             opt1.step()
-    ddp = DDP(mlp())
-    opt2 = tl.optim.SGD(ddp.parameters(), lr=0.01)
-    lo, hi = r * 256 // n, (r + 1) * 256 // n
-    xs, ys = x[lo:hi], y[lo:hi]
 
-    def step_ddp():
-        opt2.zero_grad()
-        nn.functional.cross_entropy(ddp(xs), ys).backward()
-        opt2.step()
-    steps = 3 if args.quick else 10
-    step_single()
-    step_ddp()
-    t1 = timed(step_single, steps)
-    t2 = timed(step_ddp, steps)
-    say(f"one process: {t1 * 1e3:.1f} ms/step   DDP on {n} ranks: {t2 * 1e3:.1f} ms/step   ratio {t2 / t1:.2f}")
+    def ddp_step(model, opt):
+        def step():
+            opt.zero_grad()
+            nn.functional.cross_entropy(model(xs), ys).backward()
+            opt.step()
+        return step
+    ddp = DDP(mlp())
+    one = DDP(mlp(), bucket_cap_mb=1024)
+    steps = {"single": step_single, "ddp": ddp_step(ddp, tl.optim.SGD(ddp.parameters(), lr=0.01)),
+             "one bucket": ddp_step(one, tl.optim.SGD(one.parameters(), lr=0.01))}
+    times: dict[str, list[float]] = {k: [] for k in steps}
+    for rep in range(-1, 3 if args.quick else 10):          # rep -1: warm-up, not kept
+        for name, fn in steps.items():
+            if name == "single":
+                idle_barrier(comm)
+            else:
+                comm.Barrier()
+            t = time.perf_counter()
+            fn()
+            if name == "single":
+                idle_barrier(comm)       # the others wait for rank 0 without taking a core from it
+            if rep >= 0:
+                times[name].append(time.perf_counter() - t)
+    t1, t2, t3 = (float(np.median(times[k])) for k in ("single", "ddp", "one bucket"))
+    say(f"one process: {t1 * 1e3:.1f} ms/step   DDP on {n} ranks: {t2 * 1e3:.1f} ms/step   ratio "
+        f"{spread([b / a for a, b in zip(times['single'], times['ddp'])])} (median (range) over "
+        f"{len(times['ddp'])} alternating pairs), best {best(times['ddp'], times['single'])}")
+    say(f"DDP with one bucket (no overlap with backward): {t3 * 1e3:.1f} ms/step, ratio to the default buckets "
+        f"{spread([c / b for b, c in zip(times['ddp'], times['one bucket'])])}, best "
+        f"{best(times['one bucket'], times['ddp'])}")
+    # the bucket copies alone: every gradient divided into its slot, every average copied out
+    grads = [p._data.copy() for p in ddp.parameters()]
+    flat = np.empty(sum(g.size for g in grads), grads[0].dtype)
+    offs = np.cumsum([0] + [g.size for g in grads]).tolist()
+
+    def copies():
+        for g, a, b in zip(grads, offs, offs[1:]):
+            np.divide(g.reshape(-1), n, out=flat[a:b])
+        for g, a, b in zip(grads, offs, offs[1:]):
+            g.reshape(-1)[...] = flat[a:b]
+    cp = float(np.median(timed_alternately([copies], 5, 1)[0]))
+    say(f"bucket copies (in, divided, and out): {cp * 1e3:.1f} ms/step, {cp / t2:.0%} of the DDP step")
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="fewer repetitions (smoke run)")
+    ap.add_argument("--allreduce-only", action="store_true", help="part 1 only (no DDP step)")
+    ap.add_argument("--threads", type=int, default=1, help="BLAS threads in every process (default 1)")
+    args = ap.parse_args(argv)
+    tl.set_num_threads(args.threads)
+    dist.init_process_group("mpi")
+    say = print if dist.get_rank() == 0 else (lambda *a, **k: None)
+    say(f"world size {dist.get_world_size()}\n\n1. all_reduce (float32): ours (checked; unchecked: a group made "
+        f"with TORCH_DISTRIBUTED_DEBUG=OFF) vs mpi4py Allreduce on the same buffer; ratio = raw / ours")
+    part_allreduce(args, say)
+    if not args.allreduce_only:
+        part_ddp(args, say)
     dist.destroy_process_group()
     return 0
 

@@ -178,12 +178,13 @@ def init_process_group(backend=None, init_method=None, timeout=None, world_size=
             raise ValueError(f"{env}={v} in the environment, but MPI sees {what} {mine} (rank {r} of {n}): the ranks "
                              f"were not started by MPI. Launch them with "
                              f"`mpiexec -n {os.environ.get('WORLD_SIZE', 'N')} python script.py`")
+    check = _pg.check_enabled()
     _abort_on_uncaught_exception()
     dup = comm.Dup()
     if name == "nccl":
-        _W.pg = NcclProcessGroup(dup, "0", "default_pg", range(n), timeout or DEFAULT_TIMEOUT)
+        _W.pg = NcclProcessGroup(dup, "0", "default_pg", range(n), timeout or DEFAULT_TIMEOUT, check)
     else:
-        _W.pg = ProcessGroup(dup, "mpi", "0", "default_pg", range(n), timeout or DEFAULT_TIMEOUT)
+        _W.pg = ProcessGroup(dup, "mpi", "0", "default_pg", range(n), timeout or DEFAULT_TIMEOUT, check)
     _W.groups = [_W.pg]
     _W.group_count = 1
     if device_id is not None:
@@ -249,6 +250,7 @@ def new_group(ranks=None, timeout=None, backend=None, pg_options=None, use_local
             raise ValueError(f"new_group: rank {x} is not in the world of {n} ranks")
     if len(set(ranks)) != len(ranks):
         raise ValueError(f"new_group: ranks {ranks} holds duplicates")
+    check = _pg.check_enabled()
     box = []
 
     def make():
@@ -257,14 +259,14 @@ def new_group(ranks=None, timeout=None, backend=None, pg_options=None, use_local
         box.append(world.comm.Create(sub))
         sub.Free()
         g.Free()
-    world.enqueue("mpi:new_group", make, {}).wait()
+    _done(world.run("mpi:new_group", make, {}), False)
     comm = box[0]
     from mpi4py import MPI
     if comm == MPI.COMM_NULL:
         return GroupMember.NON_GROUP_MEMBER
     _W.group_count = getattr(_W, "group_count", 1) + 1
     cls = NcclProcessGroup if world.backend == "nccl" else None
-    args = (str(_W.group_count - 1), group_desc or "undefined", ranks, timeout or world.timeout)
+    args = (str(_W.group_count - 1), group_desc or "undefined", ranks, timeout or world.timeout, check)
     pg = cls(comm, *args) if cls is not None else ProcessGroup(comm, "mpi", *args)
     _W.groups.append(pg)
     return pg
@@ -346,9 +348,12 @@ def _root(pg, src, group_src, name):
 
 
 def _done(work, async_op):
+    """What a collective returns: its Work for async_op=True; else None, once it has run (a Work from a
+    synchronous call: it was queued behind others, or its group has a timeout of its own)."""
     if async_op:
         return work
-    work.wait()
+    if work is not None:
+        work.wait()
     return None
 
 
@@ -372,11 +377,16 @@ _OPS = {name: _D.register_op(name, _start_kernel if name.endswith("_") else _sta
     "c10d::alltoall_base_", "c10d::barrier", "c10d::send", "c10d::recv_")}
 
 
-def _run(opname, pg, title, fn, args, tensors, result=None, inline=False):
-    """Dispatch the c10d op (the profiler sees it), whose kernel queues `fn` on the group's worker (or runs
-    it at once, for a synchronous call with nothing queued: see ProcessGroup.enqueue)."""
+def _run(opname, pg, title, fn, args, tensors, result=None, async_op=False):
+    """Dispatch the c10d op (the profiler sees it), whose kernel runs `fn` through the group: at once for a
+    synchronous call with nothing queued (None), else on the group's worker (a Work); see ProcessGroup.run.
+    While no hook, op sink or mode observes ops, the kernel's work is done without the dispatcher (as the
+    optimizers' fused paths do): the c10d ops have no autograd and return their input, so nothing else
+    would differ, and a microsecond less per call is a few percent of a small all-reduce."""
+    if not _D.full_path_active():
+        return pg.run(title, fn, args, result, async_op)
     box = []
-    _D.dispatch(_OPS[opname], *tensors, start=lambda: box.append(pg.enqueue(title, fn, args, result, inline)))
+    _D.dispatch(_OPS[opname], *tensors, start=lambda: box.append(pg.run(title, fn, args, result, async_op)))
     return box[0]
 
 
@@ -399,16 +409,18 @@ def all_reduce(tensor, op=ReduceOp.SUM, group=None, async_op=False):
         return _warn_non_member("all_reduce")
     if pg.backend == "nccl":
         return _nc_all_reduce(pg, tensor, a, op, async_op)
-    mop, wdt, avg = _pg.mpi_op(op, a.dtype)
+    mop, wdt, avg, code = _pg.mpi_op(op, a.dtype)
 
     def fn():
-        pg.check("all_reduce", a.dtype, a.size)
-        w = a if a.dtype == wdt else _pg.as_work(a, wdt)
-        pg.comm.Allreduce(_pg.IN_PLACE(), w.reshape(-1), op=mop)
-        if w is not a or avg:
-            _pg.back(a, w, pg.size() if avg else 0)
+        pg.check("all_reduce", a.dtype, a.size, -1, code)
+        if a.dtype is wdt and not avg:          # the common case: the tensor's own buffer, in place
+            pg.comm.Allreduce(pg.in_place, a, op=mop)
+            return
+        w = _pg.as_work(a, wdt)
+        pg.comm.Allreduce(pg.in_place, w.reshape(-1), op=mop)
+        _pg.back(a, w, pg.size() if avg else 0)
     work = _run("c10d::allreduce_", pg, "mpi:all_reduce", fn, _comm_args("allreduce", a.size, a.size, a.dtype),
-                (tensor,), [tensor], inline=not async_op)
+                (tensor,), [tensor], async_op=async_op)
     _D.bump_version(tensor)
     return _done(work, async_op)
 
@@ -426,7 +438,7 @@ def broadcast(tensor, src=None, group=None, async_op=False, group_src=None):
         pg.check("broadcast", a.dtype, a.size, root)
         pg.comm.Bcast(_pg.raw(a), root=root)
     work = _run("c10d::broadcast_", pg, "mpi:broadcast", fn, _comm_args("broadcast", a.size, a.size, a.dtype),
-                (tensor,), [tensor], inline=not async_op)
+                (tensor,), [tensor], async_op=async_op)
     _D.bump_version(tensor)
     return _done(work, async_op)
 
@@ -439,19 +451,18 @@ def reduce(tensor, dst=None, op=ReduceOp.SUM, group=None, async_op=False, group_
     root = _root(pg, dst, group_dst, "dst")
     if pg.backend == "nccl":
         return _nc_reduce(pg, tensor, a, root, op, async_op)
-    mop, wdt, avg = _pg.mpi_op(op, a.dtype)
+    mop, wdt, avg, code = _pg.mpi_op(op, a.dtype)
 
     def fn():
-        pg.check("reduce", a.dtype, a.size, root)
-        from mpi4py import MPI
+        pg.check("reduce", a.dtype, a.size, root, code)
         w = _pg.as_work(a, wdt)
         if pg.rank() == root:
-            pg.comm.Reduce(MPI.IN_PLACE, w.reshape(-1), op=mop, root=root)
+            pg.comm.Reduce(pg.in_place, w.reshape(-1), op=mop, root=root)
             _pg.back(a, w, pg.size() if avg else 0)
         else:
             pg.comm.Reduce(w.reshape(-1), None, op=mop, root=root)
     work = _run("c10d::reduce_", pg, "mpi:reduce", fn, _comm_args("reduce", a.size, a.size, a.dtype),
-                (tensor,), [tensor], inline=not async_op)
+                (tensor,), [tensor], async_op=async_op)
     _D.bump_version(tensor)
     return _done(work, async_op)
 
@@ -482,7 +493,7 @@ def all_gather(tensor_list, tensor, group=None, async_op=False):
             _pg.raw(o)[...] = row
     work = _run("c10d::allgather_", pg, "mpi:all_gather", fn,
                 _comm_args("allgather", a.size, a.size * pg.size(), a.dtype), (tensor,), list(tensor_list),
-                inline=not async_op)
+                async_op=async_op)
     for t in tensor_list:
         _D.bump_version(t)
     return _done(work, async_op)
@@ -506,17 +517,17 @@ def all_gather_into_tensor(output_tensor, input_tensor, group=None, async_op=Fal
         pg.comm.Allgather(_pg.raw(a), _pg.raw(o))
     work = _run("c10d::_allgather_base_", pg, "mpi:all_gather", fn,
                 _comm_args("_allgather_base", a.size, o.size, a.dtype), (output_tensor, input_tensor),
-                [output_tensor], inline=not async_op)
+                [output_tensor], async_op=async_op)
     _D.bump_version(output_tensor)
     return _done(work, async_op)
 
 
 def _reduce_scatter_into(pg, out, inp, op):
     """Reduce `inp` (size x out.size elements, contiguous) over the group and keep this rank's block in `out`."""
-    mop, wdt, avg = _pg.mpi_op(op, out.dtype)
+    mop, wdt, avg, code = _pg.mpi_op(op, out.dtype)
 
     def fn():
-        pg.check("reduce_scatter", out.dtype, out.size)
+        pg.check("reduce_scatter", out.dtype, out.size, -1, code)
         w_in = _pg.as_work(inp, wdt).reshape(-1)
         w_out = np.empty(out.size, wdt)
         pg.comm.Reduce_scatter_block(w_in, w_out, op=mop)
@@ -543,7 +554,7 @@ def reduce_scatter(output, input_list, op=ReduceOp.SUM, group=None, async_op=Fal
                                   async_op)
     flat = np.concatenate([x.reshape(-1) for x in ins])
     work = _run("c10d::reduce_scatter_", pg, "mpi:reduce_scatter", _reduce_scatter_into(pg, o, flat, op),
-                _comm_args("reduce_scatter", flat.size, o.size, o.dtype), (output,), [output], inline=not async_op)
+                _comm_args("reduce_scatter", flat.size, o.size, o.dtype), (output,), [output], async_op=async_op)
     _D.bump_version(output)
     return _done(work, async_op)
 
@@ -563,7 +574,7 @@ def reduce_scatter_tensor(output, input, op=ReduceOp.SUM, group=None, async_op=F
                                   (output, input), a, op, async_op)
     work = _run("c10d::_reduce_scatter_base_", pg, "mpi:reduce_scatter", _reduce_scatter_into(pg, o, a, op),
                 _comm_args("_reduce_scatter_base", a.size, o.size, a.dtype), (output, input), [output],
-                inline=not async_op)
+                async_op=async_op)
     _D.bump_version(output)
     return _done(work, async_op)
 
@@ -596,7 +607,7 @@ def gather(tensor, gather_list=None, dst=None, group=None, async_op=False, group
                 _pg.raw(o)[...] = row
     work = _run("c10d::gather_", pg, "mpi:gather", fn,
                 _comm_args("gather", a.size, a.size * pg.size(), a.dtype), (tensor,), list(gather_list or []),
-                inline=not async_op)
+                async_op=async_op)
     for t in gather_list or []:
         _D.bump_version(t)
     return _done(work, async_op)
@@ -630,7 +641,7 @@ def scatter(tensor, scatter_list=None, src=None, group=None, async_op=False, gro
         pg.check("scatter", a.dtype, a.size, root)
         pg.comm.Scatter(flat, _pg.raw(a), root=root)
     work = _run("c10d::scatter_", pg, "mpi:scatter", fn,
-                _comm_args("scatter", a.size * pg.size(), a.size, a.dtype), (tensor,), [tensor], inline=not async_op)
+                _comm_args("scatter", a.size * pg.size(), a.size, a.dtype), (tensor,), [tensor], async_op=async_op)
     _D.bump_version(tensor)
     return _done(work, async_op)
 
@@ -671,7 +682,7 @@ def all_to_all_single(output, input, output_split_sizes=None, input_split_sizes=
                           [_pg.raw(o), (rb, np.cumsum([0] + rb[:-1]).tolist())])
     work = _run("c10d::alltoall_base_", pg, "mpi:all_to_all", fn,
                 _comm_args("all_to_allv", a.size, o.size, a.dtype, str(list(input_split_sizes or [])),
-                           str(list(output_split_sizes or []))), (output, input), [output], inline=not async_op)
+                           str(list(output_split_sizes or []))), (output, input), [output], async_op=async_op)
     _D.bump_version(output)
     return _done(work, async_op)
 
@@ -692,7 +703,7 @@ def barrier(group=None, async_op=False, device_ids=None):
     def fn():
         pg.check("barrier", np.uint8, 0)
         pg.comm.Barrier()
-    work = _run("c10d::barrier", pg, "mpi:barrier", fn, _comm_args("barrier", 0, 0, np.uint8), (), inline=not async_op)
+    work = _run("c10d::barrier", pg, "mpi:barrier", fn, _comm_args("barrier", 0, 0, np.uint8), (), async_op=async_op)
     return _done(work, async_op)
 
 
@@ -712,9 +723,10 @@ def _nc_all_reduce(pg, tensor, a, op, async_op, opname="c10d::allreduce_", title
     code, _ = _nccl.nccl_dtype(nccl, a.dtype)
     rop = _nccl.nccl_op(nccl, op, a.dtype)
     coll = "barrier" if opname == "c10d::barrier" else "all_reduce"
+    op_code = int(ReduceOp._coerce(op))
 
     def fn(comm, stream):
-        pg.check(coll, a.dtype, a.size)
+        pg.check(coll, a.dtype, a.size, -1, op_code)
         comm.allReduce(a.data.ptr, a.data.ptr, a.size, code, rop, stream)
     work = _nccl.run(_OPS[opname], pg, title, _dev(a), fn, _comm_args(coll.replace("_", ""), a.size, a.size,
                                                                         a.dtype),
@@ -739,9 +751,10 @@ def _nc_reduce(pg, tensor, a, root, op, async_op):
     nccl = _nccl.nccl_module()
     code, _ = _nccl.nccl_dtype(nccl, a.dtype)
     rop = _nccl.nccl_op(nccl, op, a.dtype)
+    op_code = int(ReduceOp._coerce(op))
 
     def fn(comm, stream):
-        pg.check("reduce", a.dtype, a.size, root)
+        pg.check("reduce", a.dtype, a.size, root, op_code)
         comm.reduce(a.data.ptr, a.data.ptr, a.size, code, rop, root, stream)
     work = _nccl.run(_OPS["c10d::reduce_"], pg, "nccl:reduce", _dev(a), fn, _comm_args("reduce", a.size, a.size,
                                                                                      a.dtype), (tensor,), [tensor])
@@ -783,9 +796,10 @@ def _nc_reduce_scatter(pg, opname, name, output, o, tensors, flat, op, async_op)
     nccl = _nccl.nccl_module()
     code, _ = _nccl.nccl_dtype(nccl, o.dtype)
     rop = _nccl.nccl_op(nccl, op, o.dtype)
+    op_code = int(ReduceOp._coerce(op))
 
     def fn(comm, stream):
-        pg.check("reduce_scatter", o.dtype, o.size)
+        pg.check("reduce_scatter", o.dtype, o.size, -1, op_code)
         comm.reduceScatter(flat.data.ptr, o.data.ptr, o.size, code, rop, stream)
     work = _nccl.run(_OPS[opname], pg, f"nccl:{name}", _dev(o), fn, _comm_args(name, flat.size, o.size, o.dtype),
                      tensors, [output])

@@ -1,29 +1,34 @@
-"""The MPI process group: one worker thread per group runs that group's collectives, in the order they were
-issued, as torch's ProcessGroupMPI does.
+"""The MPI process group: one worker thread per group runs that group's asynchronous collectives, in the order
+they were issued, as torch's ProcessGroupMPI does.
 
 Why a worker thread: an asynchronous collective (`async_op=True`, DDP's bucket all-reduces) must make
 progress while the caller goes on computing. MPICH progresses nonblocking collectives only inside MPI
 calls, so a nonblocking `Iallreduce` would sit idle until `wait()`; a blocking `Allreduce` on a thread
 of its own (mpi4py releases the GIL inside MPI calls) overlaps with the caller's work for real. One
 thread per group also keeps every rank's collectives on a communicator in one order, which MPI requires.
-A synchronous call finding nothing queued runs on the caller's thread instead (see `ProcessGroup.enqueue`).
+A synchronous call runs on the caller's thread when nothing is queued before it (see `ProcessGroup.run`).
 
-Before its data moves, every collective exchanges a small descriptor (which collective, dtype, element
-count, root) with the rest of the group: a rank that calls another collective, or passes another size or
-dtype, gets one clear error naming the rank and the collective on every rank, instead of a hang or MPI
-reading past a buffer. It costs one 32-byte allgather per collective (see benchmarks/distributed.py).
+Before its data moves, every collective checks that the whole group makes the same call: each rank hashes
+its call's descriptor (which collective, dtype, element count, root, reduction op) to a 64-bit signature,
+and one 8-byte-per-rank allgather tells every rank whether all signatures agree. When they do not, the
+ranks exchange the descriptors themselves and raise one error, the same on every rank, naming the first
+rank that differs and the collective, instead of a hang or MPI reading past a buffer. The check costs
+about one barrier's latency per collective (see benchmarks/distributed.py); torch checks only under
+TORCH_DISTRIBUTED_DEBUG=DETAIL, tensorlib by default, and not at all when TORCH_DISTRIBUTED_DEBUG=OFF is set
+explicitly (`check_enabled`).
 
-Each collective's run on the worker is a ``mpi:<name>`` range (torch's profiling titles for MPI), and a
-record with Kineto's communication arguments lands in `RECORDS`, which the profiler's trace export reads.
+Each collective's run is a ``mpi:<name>`` range (torch's profiling titles for MPI), and a record with
+Kineto's communication arguments lands in `RECORDS`, which the profiler's trace export reads.
 """
 from __future__ import annotations
 
 import collections
 import enum
+import os
 import queue
-import struct
 import threading
 import time
+from array import array
 from datetime import timedelta
 
 import numpy as np
@@ -46,7 +51,19 @@ _DTYPES = [np.dtype(d) for d in ("?", "u1", "i1", "i2", "i4", "i8", "f2", "f4", 
 _COLLECTIVES = ["all_reduce", "broadcast", "reduce", "all_gather", "reduce_scatter", "gather", "scatter",
                 "all_to_all", "barrier"]
 _COLL_INDEX = {c: i for i, c in enumerate(_COLLECTIVES)}
-_DESC = struct.Struct("=4q")          # a collective's descriptor: collective, dtype code, element count, root
+_DESC_LEN = 5           # a call's descriptor: collective, dtype code, element count, root, reduction op (-1: none)
+
+
+def check_enabled() -> bool:
+    """Whether new groups check every collective's call across ranks: yes unless TORCH_DISTRIBUTED_DEBUG is OFF
+    (torch's values, any case: OFF, INFO, DETAIL; torch checks at DETAIL only, and its default is OFF)."""
+    level = os.environ.get("TORCH_DISTRIBUTED_DEBUG")
+    if level is None:
+        return True
+    level = level.upper()
+    if level not in ("OFF", "INFO", "DETAIL"):
+        raise ValueError("The value of TORCH_DISTRIBUTED_DEBUG must be OFF, INFO, or DETAIL.")
+    return level != "OFF"
 
 
 class ReduceOp:
@@ -106,35 +123,14 @@ def scalar_name(dt) -> str:
     return n
 
 
-class _Completed:
-    """The `_done` of a Work that finished before anyone could wait for it (a synchronous call run on the
-    caller's thread): a threading.Event's interface without building one (a Condition and a lock per call)."""
-    __slots__ = ()
-
-    @staticmethod
-    def is_set():
-        return True
-
-    @staticmethod
-    def wait(timeout=None):
-        return True
-
-    @staticmethod
-    def set():
-        return None
-
-
-_COMPLETED = _Completed()
-
-
 class Work:
     """torch.distributed.Work: what an `async_op=True` call returns; `wait()` blocks until the collective
     has run (raising its error, if it failed), `is_completed()` asks without blocking."""
 
-    def __init__(self, title, timeout, result=None, ranks=(), done=False):
+    def __init__(self, title, timeout, result=None, ranks=()):
         self._title = title
         self._timeout = timeout
-        self._done = _COMPLETED if done else threading.Event()
+        self._done = threading.Event()
         self._exc = None
         self._result = result if result is not None else []
         self._ranks = ranks
@@ -166,10 +162,6 @@ class Work:
         return self._result
 
     def wait(self, timeout=None) -> bool:
-        if self._done is _COMPLETED:          # ran on the caller's thread: nothing to wait for
-            if self._exc is not None:
-                raise self._exc
-            return True
         if self._request is not None and not self._done.is_set():
             from mpi4py import MPI
             st = MPI.Status()
@@ -194,9 +186,11 @@ class Work:
 
 class ProcessGroup:
     """A communicator and its worker thread. `rank()`/`size()` are this process's rank in the group and
-    the group's size; `ranks` are the group's members as global ranks."""
+    the group's size; `ranks` are the group's members as global ranks. `check`: whether collectives check
+    that every rank makes the same call (see the module's docstring)."""
 
-    def __init__(self, comm, backend, name, desc, ranks, timeout):
+    def __init__(self, comm, backend, name, desc, ranks, timeout, check=True):
+        from mpi4py import MPI
         self.comm = comm
         self.backend = backend
         self.group_name = name
@@ -209,6 +203,14 @@ class ProcessGroup:
         self._args_head = {"Rank": self.ranks[self._rank]}       # Kineto's comm args: per group, built once
         self._args_tail = {"Group size": self._size, "Process Group Name": name, "Process Group Description": desc,
                            "Process Group Ranks": str(self.ranks)}
+        # the check's buffers, reused by every call (a call runs under _lock, or on the group's one worker)
+        self._checking = check and self._size > 1
+        self._sig = array("q", [0])
+        self._sigs = array("q", [0]) * self._size
+        self.in_place = MPI.IN_PLACE
+        # a group given its own timeout runs every call on the worker, so that `Work.wait` can give up after
+        # it (an MPI call cannot be interrupted)
+        self._inline = timeout == DEFAULT_TIMEOUT
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
         self._lock = threading.Lock()      # held while a collective runs, on the worker or inline
         self._count_lock = threading.Lock()
@@ -230,23 +232,28 @@ class ProcessGroup:
             item = self._queue.get()
             if item is None:
                 return
+            work, title, fn, rec = item
+            exc = None
             with self._lock:
-                self._execute(*item)
+                try:
+                    self._execute(title, fn, rec)
+                except BaseException as e:  # noqa: BLE001 - handed to the waiting caller
+                    exc = e
             with self._count_lock:
                 self._pending -= 1
+            work._finish(exc)
 
-    def _execute(self, work, title, fn, args):
+    @staticmethod
+    def _execute(title, fn, rec):
+        """Run collective `fn` as a `title` range; its record (with `rec`: group, seq, per-call args) goes to
+        RECORDS whether it succeeds or not."""
         t0 = time.perf_counter_ns()
         tok = _D.range_enter(title, "user")
         try:
             fn()
-            exc = None
-        except BaseException as e:  # noqa: BLE001 - handed to the waiting caller
-            exc = e
         finally:
             _D.range_exit(tok)
-        RECORDS.append((threading.get_native_id(), t0, time.perf_counter_ns(), title, args))
-        work._finish(exc)
+            RECORDS.append((threading.get_native_id(), t0, time.perf_counter_ns(), title, rec))
 
     def _comm_args(self, seq, args):
         """Kineto's communication args of call number `seq`, whose own args are `args`: a dict, or the tuple
@@ -261,23 +268,23 @@ class ProcessGroup:
         d["Seq"] = seq
         return d
 
-    def enqueue(self, title, fn, args, result=None, inline=False) -> Work:
-        """Queue `fn` for the worker; or, with inline=True (a synchronous call), nothing queued and the
-        default timeout, run it on the caller's thread at once: waking the worker and waiting for it costs
-        milliseconds on a loaded machine, more than a megabyte's all-reduce. A group given its own timeout
-        always goes through the worker, so that `Work.wait` can give up after it (an MPI call cannot)."""
+    def run(self, title, fn, args, result=None, async_op=False):
+        """Run collective `fn` (from its c10d op's kernel). A synchronous call on a group with the default
+        timeout and nothing queued runs at once on the caller's thread: no Work, its error raised here
+        (waking the worker and waiting for it costs milliseconds on a loaded machine, more than a megabyte's
+        all-reduce). Otherwise `fn` is queued for the worker, and the Work returned (the caller waits on it
+        after the op, as torch's c10d ops return a Work that Python waits on)."""
         self._seq += 1
-        args = (self, self._seq, args)
-        if inline and self.timeout == DEFAULT_TIMEOUT:
+        rec = (self, self._seq, args)
+        if self._inline and not async_op:
             with self._lock:
                 if not self._pending:
-                    work = Work(title, self.timeout, result, self.ranks, done=True)
-                    self._execute(work, title, fn, args)
-                    return work
+                    self._execute(title, fn, rec)
+                    return None
         work = Work(title, self.timeout, result, self.ranks)
         with self._count_lock:
             self._pending += 1
-        self._queue.put((work, title, fn, args))
+        self._queue.put((work, title, fn, rec))
         return work
 
     def shutdown(self):
@@ -285,34 +292,43 @@ class ProcessGroup:
         self._queue.put(None)
         self._thread.join()
 
-    # -- run on the worker -------------------------------------------------------------------------------
-    def check(self, collective, dt, count, root=-1):
-        """Every rank's (collective, dtype, count, root) must match: one error naming the first rank that
-        differs, raised on every rank alike (they all see the whole table). count -1: not compared."""
-        if self._size == 1:
+    # -- run where the collective runs (worker or caller, under _lock) --------------------------------
+    def check(self, collective, dt, count, root=-1, op=-1):
+        """Every rank's (collective, dtype, count, root, op) must match, or every rank raises the same error
+        naming the first rank that differs. count -1: a collective whose sizes may differ per rank. One
+        allgather of a 64-bit signature per call; the descriptors themselves travel only on a mismatch."""
+        if not self._checking:
             return
-        mine = _DESC.pack(_COLL_INDEX[collective], dtype_code(dt), count, root)
-        got = bytearray(32 * self._size)
-        self.comm.Allgather(mine, got)
-        if got == mine * self._size:         # the common case: every rank made the same call
-            return
-        table = np.frombuffer(bytes(got), np.int64).reshape(self._size, 4)
-        ref = table[0]
-        for r in range(1, self._size):
-            row = table[r]
-            if (row == ref).all() or (row[0] == ref[0] and row[1] == ref[1] and row[3] == ref[3]
-                                      and (row[2] == -1 or ref[2] == -1)):
-                continue
-            raise RuntimeError(f"{collective}: ranks disagree on the call: rank {self.ranks[0]} {_says(ref)} while "
-                               f"rank {self.ranks[r]} {_says(row)}; every rank of the group must call the same "
-                               f"collective with tensors of the same size and dtype")
+        desc = (_COLL_INDEX[collective], dtype_code(dt), count, root, op)
+        sig = hash(desc)            # ints only: the same on every rank (no hash randomisation for ints)
+        self._sig[0] = sig
+        self.comm.Allgather(self._sig, self._sigs)
+        if self._sigs.count(sig) != self._size:
+            self._mismatch(collective, desc)
+
+    def _mismatch(self, collective, desc):
+        table = array("q", [0]) * (_DESC_LEN * self._size)
+        self.comm.Allgather(array("q", desc), table)
+        rows = [tuple(table[i:i + _DESC_LEN]) for i in range(0, len(table), _DESC_LEN)]
+        for r, row in enumerate(rows):
+            if row != rows[0]:
+                raise RuntimeError(f"{collective}: ranks disagree on the call: rank {self.ranks[0]} {_says(rows[0])} "
+                                   f"while rank {self.ranks[r]} {_says(row)}; every rank of the group must call the "
+                                   f"same collective with tensors of the same size and dtype (and the same root "
+                                   f"and op)")
+        raise RuntimeError(f"{collective}: the ranks' call signatures differ although their calls agree "
+                           f"({_says(rows[0])}): run every rank on the same Python build")
 
 
 def _says(row) -> str:
     coll = _COLLECTIVES[row[0]] if 0 <= row[0] < len(_COLLECTIVES) else "?"
     dt = str(_DTYPES[row[1]]) if row[1] < len(_DTYPES) else "?"
     s = f"called {coll} with {row[2]} elements of {dt}" if row[2] >= 0 else f"called {coll} with {dt}"
-    return s + (f" (root {row[3]})" if row[3] >= 0 else "")
+    extra = [f"root {row[3]}"] if row[3] >= 0 else []
+    if row[4] >= 0:
+        names = {int(m): m.name for m in ReduceOp.RedOpType}
+        extra.append(f"op {names.get(row[4], row[4])}")
+    return s + (f" ({', '.join(extra)})" if extra else "")
 
 
 # -- reductions ----------------------------------------------------------------------------------------
@@ -321,7 +337,8 @@ _MPI_OPS: dict = {}
 
 
 def mpi_op(op, dt):
-    """(MPI op, working dtype, average?) for ReduceOp `op` on arrays of dtype `dt` (cached per pair)."""
+    """(MPI op, working dtype, average?, the ReduceOp's code) for ReduceOp `op` on arrays of dtype `dt`
+    (cached per pair)."""
     key = (op, dt)
     r = _MPI_OPS.get(key)
     if r is None:
@@ -350,18 +367,7 @@ def _mpi_op(op, dt):
                            f"{scalar_name(dt)}")
     if op not in table:
         raise RuntimeError(f"ReduceOp.{op.name} is not supported for {scalar_name(dt)} tensors on the MPI backend")
-    return table[op], work, op == ReduceOp.AVG
-
-
-_IN_PLACE: list = []
-
-
-def IN_PLACE():  # noqa: N802 - MPI's name
-    """mpi4py's MPI.IN_PLACE (the import looked up once, not per call)."""
-    if not _IN_PLACE:
-        from mpi4py import MPI
-        _IN_PLACE.append(MPI.IN_PLACE)
-    return _IN_PLACE[0]
+    return table[op], work, op == ReduceOp.AVG, int(op)
 
 
 def as_work(a, work):

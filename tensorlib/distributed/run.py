@@ -9,6 +9,10 @@ the job when it calls ``init_process_group``. The agent prefixes every line the 
 and the launcher exits non-zero. The child dies with its agent (PR_SET_PDEATHSIG), so no rank outlives the
 job. Ctrl-C reaches every process of the terminal's process group, ranks included.
 
+With more than one rank per host and OMP_NUM_THREADS unset, every rank gets OMP_NUM_THREADS=1, with
+torchrun's warning: N ranks each running a BLAS or OpenMP pool as wide as the machine would ask for N times
+its cores (NumPy's OpenBLAS reads OMP_NUM_THREADS too). Set OMP_NUM_THREADS to choose another count.
+
 Across hosts, start the agents with mpiexec directly: ``mpiexec -hosts a,b -n 8 python -m
 tensorlib.distributed.run script.py`` (a process started by mpiexec is an agent; --nnodes > 1 without it
 is refused, since MPI forms the job, not a rendezvous at MASTER_ADDR).
@@ -58,6 +62,21 @@ def _pump(src, dst, prefix):
     src.close()
 
 
+_OMP_WARNING = ("\n*****************************************\n"
+                "Setting OMP_NUM_THREADS environment variable for each process to be {} in default, to avoid your "
+                "system being overloaded, please further tune the variable for optimal performance in your "
+                "application as needed. \n"
+                "*****************************************")
+
+
+def _default_threads(local_ranks: int, warn: bool = True):
+    """torchrun's default: OMP_NUM_THREADS=1 for every rank when a host runs several and it is unset."""
+    if "OMP_NUM_THREADS" not in os.environ and local_ranks > 1:
+        if warn:
+            print(_OMP_WARNING.format(1), file=sys.stderr, flush=True)
+        os.environ["OMP_NUM_THREADS"] = "1"
+
+
 def _how(code: int) -> str:
     if code < 0:
         try:
@@ -72,6 +91,8 @@ def agent(args) -> int:
     rank = int(os.environ["PMI_RANK"])
     world = int(os.environ.get("PMI_SIZE", "1"))
     local = int(os.environ.get("MPI_LOCALRANKID", rank))
+    local_world = os.environ.get("MPI_LOCALNRANKS", str(args.nproc_per_node))
+    _default_threads(int(local_world), warn=local == 0)     # agents started by mpiexec itself; one warning a host
     env = dict(os.environ, RANK=str(rank), WORLD_SIZE=str(world), LOCAL_RANK=str(local),
                LOCAL_WORLD_SIZE=os.environ.get("MPI_LOCALNRANKS", str(args.nproc_per_node)),
                GROUP_RANK=str(args.node_rank), MASTER_ADDR=args.master_addr, MASTER_PORT=str(args.master_port))
@@ -110,6 +131,7 @@ def main(argv=None) -> int:
         print(f"tensorlib.distributed.run: --nnodes {args.nnodes}: MPI forms a multi-host job; start the agents with "
               f"`mpiexec -hosts HOST1,HOST2 -n TOTAL python -m tensorlib.distributed.run script.py`", file=sys.stderr)
         return 2
+    _default_threads(args.nproc_per_node)
     exe = _mpiexec()
     if exe is None:
         print("tensorlib.distributed.run: mpiexec not found; pip install mpich (or install an MPI)", file=sys.stderr)

@@ -4,9 +4,9 @@ At construction the module's parameters and buffers are broadcast from rank 0, a
 grad are assigned to buckets in reverse registration order (roughly the order backward produces their
 gradients): with bucket_cap_mb unset the first bucket holds up to 1 MiB and the others up to 25 MiB, as
 torch's; a given bucket_cap_mb caps them all, one dtype per bucket. During backward a hook on each parameter
-copies its accumulated gradient into its bucket's flat buffer; when a bucket is full it is divided by the
-world size and all-reduced asynchronously, buckets launched strictly in index order so that every rank issues
-the same collectives in the same order. The all-reduces run on the process group's worker thread while
+writes its accumulated gradient, divided by the world size, into its bucket's flat buffer (one pass); when a
+bucket is full it is all-reduced asynchronously, buckets launched strictly in index order so that every rank
+issues the same collectives in the same order. The all-reduces run on the process group's worker thread while
 backward goes on (a trace shows ``mpi:all_reduce`` on that thread beside the backward ops). When backward
 ends, the works are waited for and each parameter's ``.grad`` is overwritten with its averaged slice.
 
@@ -53,13 +53,13 @@ def _dispatch_cupy():
 
 
 class _Bucket:
-    __slots__ = ("params", "offsets", "flat", "pending", "work", "index")
+    __slots__ = ("params", "offsets", "flat", "pending", "work", "index", "xp")
 
     def __init__(self, index, params, dtype):
         self.index = index
         self.params = params
         self.offsets = np.cumsum([0] + [p.numel() for p in params]).tolist()
-        xp = _xp(params[0]._data)
+        xp = self.xp = _xp(params[0]._data)
         if xp is np:
             self.flat = np.zeros(self.offsets[-1], dtype)
         else:
@@ -150,7 +150,8 @@ class DistributedDataParallel(Module):
 
     def __del__(self):
         post = self.__dict__.get("_post")
-        if post is not None and post in _dispatch.hooks():
+        hooks = getattr(_dispatch, "hooks", None)      # None at interpreter exit, once modules are torn down
+        if post is not None and hooks is not None and post in hooks():
             _dispatch.remove_hook(post)
 
     # -- construction -------------------------------------------------------------------------------
@@ -228,11 +229,15 @@ class DistributedDataParallel(Module):
         b, k, _ = self._where[id(p)]
         if b.work is not None:
             return
+        # the slot gets the gradient already divided by the world size: one pass over it, not a copy and then
+        # a division of the whole bucket (the same values: each element is divided once either way)
         slot = b.flat[b.offsets[k]:b.offsets[k + 1]]
-        acc = g._data.reshape(-1)
-        if p._grad is not None:
-            acc = p._grad._data.reshape(-1) + acc
-        slot[...] = acc
+        n = self._pg.size()
+        if p._grad is None:
+            b.xp.divide(g._data.reshape(-1), n, out=slot)
+        else:
+            b.xp.add(p._grad._data.reshape(-1), g._data.reshape(-1), out=slot)
+            slot /= n
         if not self._used[i]:
             self._used[i] = 1
             b.pending -= 1
@@ -246,7 +251,6 @@ class DistributedDataParallel(Module):
                 for k, p in enumerate(b.params):
                     if not self._used[self._where[id(p)][2]]:
                         b.flat[b.offsets[k]:b.offsets[k + 1]] = 0
-            b.flat /= self._pg.size()
             b.work = dist.all_reduce(_wrap(b.flat), group=self.process_group, async_op=True)
             object.__setattr__(self, "_next", self._next + 1)
 

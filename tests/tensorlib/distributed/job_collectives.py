@@ -136,6 +136,52 @@ if n > 1:
         print("OK mismatch")
     else:
         sys.exit("no error on mismatched sizes")
+# ... and so does one that passes another reduction op
+if n > 1:
+    try:
+        dist.all_reduce(T(np.ones(3)), op=dist.ReduceOp.MAX if r == 1 else dist.ReduceOp.SUM)
+    except RuntimeError as e:
+        assert "rank 0 called all_reduce with 3 elements of float64 (op SUM) while rank 1 called all_reduce " \
+               "with 3 elements of float64 (op MAX)" in str(e), e
+        print("OK op mismatch")
+    else:
+        sys.exit("no error on mismatched ops")
+
+
+class CountingComm:
+    """A group's communicator that counts the MPI calls made on it."""
+
+    def __init__(self, comm):
+        self.comm = comm
+        self.calls = []
+
+    def __getattr__(self, name):
+        f = getattr(self.comm, name)
+        if not name[0].isupper() or not callable(f):
+            return f
+
+        def counted(*a, **k):
+            self.calls.append(name)
+            return f(*a, **k)
+        return counted
+
+
+# TORCH_DISTRIBUTED_DEBUG=OFF, set when a group is made: its collectives skip the check (one MPI call, not two)
+if n > 1:
+    import os
+    os.environ["TORCH_DISTRIBUTED_DEBUG"] = "OFF"
+    unchecked = dist.new_group(list(range(n)))
+    del os.environ["TORCH_DISTRIBUTED_DEBUG"]
+    checked = dist.new_group(list(range(n)))
+    for g in (unchecked, checked):
+        g.comm = CountingComm(g.comm)
+        t = T(base(r))
+        dist.all_reduce(t, group=g)
+        np.testing.assert_array_equal(t.numpy(), allv.sum(0))
+        dist.broadcast(t, src=0, group=g)
+    assert unchecked.comm.calls == ["Allreduce", "Bcast"], unchecked.comm.calls
+    assert checked.comm.calls == ["Allgather", "Allreduce", "Allgather", "Bcast"], checked.comm.calls
+    print("OK debug off")
 # a group with its own timeout: a collective that a rank joins too late ends in an error naming it
 if n > 1:
     import time

@@ -20,6 +20,7 @@ dist.init_process_group()
 t = tl.ones(2) * (dist.get_rank() + 1)
 dist.all_reduce(t)
 print("rank", os.environ["RANK"], "of", os.environ["WORLD_SIZE"], t.tolist())
+print("threads", os.environ.get("OMP_NUM_THREADS"), tl.get_num_threads())
 mode = sys.argv[1]
 if dist.get_rank() == 1 and mode == "raise":
     raise ValueError("boom")
@@ -31,10 +32,13 @@ dist.barrier()
 '''
 
 
-def launch(tmp_path, mode):
+def launch(tmp_path, mode, threads=None):
     script = tmp_path / "train.py"
     script.write_text(SCRIPT)
     env = dict(os.environ, PYTHONPATH=str(ROOT))
+    env.pop("OMP_NUM_THREADS", None)
+    if threads is not None:
+        env["OMP_NUM_THREADS"] = threads
     return subprocess.run([sys.executable, "-m", "tensorlib.distributed.run", "--nproc-per-node", "2", str(script),
                            mode], capture_output=True, text=True, timeout=60, env=env, cwd=tmp_path)
 
@@ -44,6 +48,17 @@ def test_ranks_run_with_torchruns_variables_and_prefixed_output(tmp_path):
     p = launch(tmp_path, "ok")
     assert p.returncode == 0, p.stderr
     assert "[rank0]:rank 0 of 2 [3.0, 3.0]" in p.stdout and "[rank1]:rank 1 of 2 [3.0, 3.0]" in p.stdout
+    # as torchrun: one BLAS/OpenMP thread per rank by default, and a warning saying so, once
+    assert "[rank0]:threads 1 1" in p.stdout and "[rank1]:threads 1 1" in p.stdout, p.stdout
+    assert p.stderr.count("Setting OMP_NUM_THREADS environment variable for each process to be 1") == 1, p.stderr
+
+
+@pytest.mark.slow
+def test_a_thread_count_the_user_set_is_kept(tmp_path):
+    p = launch(tmp_path, "ok", threads="2")
+    assert p.returncode == 0, p.stderr
+    assert "[rank0]:threads 2 2" in p.stdout and "[rank1]:threads 2 2" in p.stdout, p.stdout
+    assert "Setting OMP_NUM_THREADS" not in p.stderr
 
 
 @pytest.mark.slow

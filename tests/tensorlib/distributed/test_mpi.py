@@ -43,7 +43,8 @@ def test_collectives_match_numpy_on_two_ranks():
     p = run_job("job_collectives.py")
     assert p.returncode == 0, p.stdout + p.stderr
     for check in ("all_reduce", "broadcast reduce", "all_gather", "reduce_scatter", "gather scatter",
-                  "all_to_all_single", "send recv", "objects", "new_group", "mismatch", "timeout"):
+                  "all_to_all_single", "send recv", "objects", "new_group", "mismatch", "op mismatch",
+                  "debug off", "timeout"):
         assert count_ok(p.stdout, check) == 2, (check, p.stdout, p.stderr)
 
 

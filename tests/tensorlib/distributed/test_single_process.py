@@ -51,6 +51,16 @@ def test_init_checks_its_arguments(monkeypatch):
     assert not dist.is_initialized()
 
 
+def test_a_bad_torch_distributed_debug_value_is_refused_with_torchs_message(monkeypatch):
+    monkeypatch.setenv("TORCH_DISTRIBUTED_DEBUG", "verbose")
+    with pytest.raises(ValueError, match="^The value of TORCH_DISTRIBUTED_DEBUG must be OFF, INFO, or DETAIL.$"):
+        dist.init_process_group("mpi")
+    assert not dist.is_initialized()
+    monkeypatch.setenv("TORCH_DISTRIBUTED_DEBUG", "detail")       # any case, as torch
+    dist.init_process_group("mpi")
+    dist.destroy_process_group()
+
+
 def test_environment_that_mpi_did_not_make_is_refused(monkeypatch):
     monkeypatch.setenv("WORLD_SIZE", "2")
     monkeypatch.delenv("PMI_RANK", raising=False)
