@@ -379,7 +379,9 @@ def _shared_view(t) -> bool:
 
 
 def _accumulate(node: AccumulateGrad, g, create_graph, handed):
-    t = node.variable
+    t = node._ref()
+    if t is None:       # the leaf is gone (it had no hooks): no one can read its gradient
+        return
     if t._hooks:
         for h in list(t._hooks):
             r = h(g)
