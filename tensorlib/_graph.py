@@ -69,10 +69,10 @@ class Node:
     anomaly traces, a custom Function's ctx, metadata, freed) are class-level defaults that an instance
     overrides in its `__dict__` only when set, so recording a node stores six fields, not twelve."""
     __slots__ = ("op", "seq", "edges", "inputs", "versions", "out_data", "out_refs", "attrs", "in_meta",
-                 "out_meta", "__dict__", "__weakref__")
+                 "_out_meta", "__dict__", "__weakref__")
     edges: Sequence[Any]       # set by record()/AccumulateGrad, not __init__
     in_meta: Sequence[Any]
-    out_meta: Sequence[Any]
+    _out_meta: Any             # see out_meta
     tensor_hooks: Any = None   # {output_nr: hooks} of register_hook on an output
     retained: Any = None       # {output_nr: weakref} of retain_grad on an output
     trace: Any = None          # anomaly mode: the forward's stack
@@ -84,6 +84,21 @@ class Node:
         self.op = op
         self.seq = seq
         self.inputs = self.versions = self.out_data = self.out_refs = None
+
+    @property
+    def out_meta(self):
+        """(shape, dtype) per output. An elementwise binary op (`OpDef.promote`) records only its output's
+        dtype, as reading the output's shape costs a tenth of recording the node; the shape, its inputs'
+        broadcast, is computed here when read. The engine needs only the count (`n_outputs`)."""
+        m = self._out_meta
+        if type(m) is tuple:
+            return m
+        m = self._out_meta = ((tuple(_np.broadcast_shapes(*[x[0] for x in self.in_meta if x is not None])), m),)
+        return m
+
+    @out_meta.setter
+    def out_meta(self, value):
+        self._out_meta = value
 
     @property
     def metadata(self):
@@ -260,6 +275,7 @@ def accumulator(t: Tensor) -> AccumulateGrad:
         node.keep = t       # see AccumulateGrad
     node._ref = _weakref(t)
     node.edges = node.in_meta = ()
+    node._out_meta = None    # one output (AccumulateGrad.out_meta reads the leaf)
     t._acc_edge = (node, 0)
     return node
 
@@ -315,6 +331,12 @@ _GRAD_DTYPES = frozenset(_np.dtype(t) for t in (_np.float32, _np.float64, _np.fl
 """dtypes whose outputs require grad (with any other of kind "f"): a set test is quicker than `.kind`"""
 
 
+def n_outputs(node) -> int:
+    """len(node.out_meta), without computing an elementwise op's output shape (see Node.out_meta)."""
+    m = node._out_meta
+    return len(m) if type(m) is tuple else 1
+
+
 def _leaf_edge(a):
     """The edge to a leaf that requires grad: (its accumulator, 0), made once per leaf."""
     edge = a._acc_edge
@@ -346,7 +368,7 @@ def make_node1(op, a, attrs, out, seq):
     if dt in _GRAD_DTYPES or dt.kind == "f":
         t._grad_fn = node
         t._requires_grad = True
-    node.out_meta = ((out.shape, dt),)
+    node._out_meta = ((out.shape, dt),)
     save = op.save
     if save:
         if "i" in save:
@@ -416,7 +438,7 @@ def make_node2(op, a, b, attrs, out, seq):
     if dt in _GRAD_DTYPES or dt.kind == "f":
         t._grad_fn = node
         t._requires_grad = True
-    node.out_meta = ((out.shape, dt),)
+    node._out_meta = dt if op.promote else ((out.shape, dt),)    # see Node.out_meta
     save = op.save
     if save:
         if "i" in save:
@@ -491,7 +513,7 @@ def make_node3(op, a, b, c, attrs, out, seq):
     if dt in _GRAD_DTYPES or dt.kind == "f":
         t._grad_fn = node
         t._requires_grad = True
-    node.out_meta = ((out.shape, dt),)
+    node._out_meta = ((out.shape, dt),)
     save = op.save
     if save:
         if "i" in save:
