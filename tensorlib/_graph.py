@@ -65,19 +65,40 @@ def _version(t):
 
 
 class Node:
+    """One recorded op. The fields every node sets are slots; the rare ones (tensor hooks, retain_grad,
+    anomaly traces, a custom Function's ctx, metadata, freed) are class-level defaults that an instance
+    overrides in its `__dict__` only when set, so recording a node stores six fields, not twelve."""
     __slots__ = ("op", "seq", "edges", "inputs", "versions", "out_data", "out_refs", "attrs", "in_meta",
-                 "out_meta", "freed", "tensor_hooks", "retained", "trace", "_metadata",
-                 "ctx_data", "__weakref__")
+                 "_out_meta", "__dict__", "__weakref__")
     edges: Sequence[Any]       # set by record()/AccumulateGrad, not __init__
     in_meta: Sequence[Any]
-    out_meta: Sequence[Any]
+    _out_meta: Any             # see out_meta
+    tensor_hooks: Any = None   # {output_nr: hooks} of register_hook on an output
+    retained: Any = None       # {output_nr: weakref} of retain_grad on an output
+    trace: Any = None          # anomaly mode: the forward's stack
+    ctx_data: Any = None       # a custom Function's ctx
+    _metadata: Any = None
+    freed = False              # released after a backward without retain_graph
 
     def __init__(self, op, seq):
         self.op = op
         self.seq = seq
-        self.inputs = self.versions = self.out_data = self.out_refs = self.tensor_hooks = self.retained = None
-        self.trace = self.ctx_data = self._metadata = None
-        self.freed = False
+        self.inputs = self.versions = self.out_data = self.out_refs = None
+
+    @property
+    def out_meta(self):
+        """(shape, dtype) per output. An elementwise binary op (`OpDef.promote`) records only its output's
+        dtype, as reading the output's shape costs a tenth of recording the node; the shape, its inputs'
+        broadcast, is computed here when read. The engine needs only the count (`n_outputs`)."""
+        m = self._out_meta
+        if type(m) is tuple:
+            return m
+        m = self._out_meta = ((tuple(_np.broadcast_shapes(*[x[0] for x in self.in_meta if x is not None])), m),)
+        return m
+
+    @out_meta.setter
+    def out_meta(self, value):
+        self._out_meta = value
 
     @property
     def metadata(self):
@@ -205,24 +226,32 @@ class _AccumulateOp:
 
 
 class AccumulateGrad(Node):
-    """Sink node of a leaf: adds the incoming gradient into `variable.grad`."""
-    __slots__ = ("variable",)
+    """Sink node of a leaf: adds the incoming gradient into `variable.grad`.
+
+    A leaf keeps its accumulator for its whole life and the edge to it ready made (`Tensor._acc_edge`):
+    every op on a leaf (a parameter, an input that requires grad) reuses them instead of making a node per
+    graph. The node holds its leaf weakly, so no cycle keeps a leaf's memory alive; a leaf with tensor
+    hooks is held strongly as well (`keep`), so that its hooks run, as in torch, when the graph outlives
+    every other reference to it."""
+    __slots__ = ("_ref",)
+    _ref: Any                  # weakref.ref to the leaf
+    keep: Any = None
 
     def __init__(self, variable):
-        # Node.__init__ written out (one is made per leaf per graph: per op when a graph dies at once)
-        self.op = _AccumulateOp
-        self.seq = 1 << 62
-        self.inputs = self.versions = self.out_data = self.out_refs = self.tensor_hooks = self.retained = None
-        self.trace = self.ctx_data = self._metadata = None
-        self.freed = False
-        self.variable = variable
-        self.edges = ()
-        self.in_meta = ()
+        raise TypeError("AccumulateGrad nodes are made by autograd (tensorlib.autograd.graph.accumulator)")
+
+    @property
+    def variable(self):
+        """The leaf (None once it is gone and had no hooks: nothing could read its gradient)."""
+        return self._ref()
 
     @property
     def out_meta(self):
         """The leaf's shape and dtype now (computed when read: nothing reads it on the hot path)."""
-        d = self.variable._data
+        t = self._ref()
+        if t is None:
+            return ((None, None),)
+        d = t._data
         return ((tuple(d.shape), d.dtype),)
 
     @property
@@ -234,21 +263,20 @@ class AccumulateGrad(Node):
 
 
 def accumulator(t: Tensor) -> AccumulateGrad:
-    ref = t._accumulator
-    if ref is not None:
-        node = ref()
-        if node is not None:
-            return node
-    node = _new_node(AccumulateGrad)     # AccumulateGrad.__init__ written out: a call less per new leaf graph
+    """The AccumulateGrad node of leaf `t` (made on first use, then kept by the leaf)."""
+    edge = t._acc_edge
+    if edge is not None:
+        return edge[0]
+    node = _new_node(AccumulateGrad)
     node.op = _AccumulateOp
     node.seq = 1 << 62
-    node.inputs = node.versions = node.out_data = node.out_refs = node.tensor_hooks = node.retained = None
-    node.trace = node.ctx_data = node._metadata = None
-    node.freed = False
-    node.variable = t
+    node.inputs = node.versions = node.out_data = node.out_refs = None
+    if t._hooks:
+        node.keep = t       # see AccumulateGrad
+    node._ref = _weakref(t)
     node.edges = node.in_meta = ()
-    t._accumulator = _weakref(node)
-    # the leaf keeps its accumulator alive only through graphs that use it
+    node._out_meta = None    # one output (AccumulateGrad.out_meta reads the leaf)
+    t._acc_edge = (node, 0)
     return node
 
 
@@ -274,7 +302,7 @@ def build_node(op, args, attrs, seq):
                 if b is not None and b._rebase_gen != a._rebase_gen and not a._detached:
                     _fresh_view_fn(a)
                 fn = a._grad_fn
-                edges.append((fn if fn is not None else accumulator(a), a._output_nr))
+                edges.append((fn, a._output_nr) if fn is not None else _leaf_edge(a))
             else:
                 edges.append(_NO_EDGE)
             if versions is not None:
@@ -299,14 +327,23 @@ def build_node(op, args, attrs, seq):
 
 
 _NO_EDGE = (None, 0)
+_GRAD_DTYPES = frozenset(_np.dtype(t) for t in (_np.float32, _np.float64, _np.float16)) | {BF16}
+"""dtypes whose outputs require grad (with any other of kind "f"): a set test is quicker than `.kind`"""
+
+
+def n_outputs(node) -> int:
+    """len(node.out_meta), without computing an elementwise op's output shape (see Node.out_meta)."""
+    m = node._out_meta
+    return len(m) if type(m) is tuple else 1
 
 
 def _leaf_edge(a):
-    """The edge to a leaf that requires grad: its live accumulator, else a new one."""
-    fn = a._accumulator
-    if fn is not None:
-        fn = fn()
-    return (fn if fn is not None else accumulator(a), 0)
+    """The edge to a leaf that requires grad: (its accumulator, 0), made once per leaf."""
+    edge = a._acc_edge
+    if edge is None:
+        accumulator(a)
+        edge = a._acc_edge
+    return edge
 
 
 def make_node1(op, a, attrs, out, seq):
@@ -318,22 +355,20 @@ def make_node1(op, a, attrs, out, seq):
     node.op = op
     node.seq = seq
     node.attrs = attrs
-    node.tensor_hooks = node.retained = node.trace = node.ctx_data = node._metadata = None
-    node.freed = False
     d = a._data
     node.in_meta = ((d.shape, d.dtype),)
     b = a._base
     if b is not None and b._rebase_gen != a._rebase_gen and not a._detached:
         _fresh_view_fn(a)
     fn = a._grad_fn
-    node.edges = ((fn, a._output_nr),) if fn is not None else (_leaf_edge(a),)
+    node.edges = ((fn, a._output_nr),) if fn is not None else (a._acc_edge or _leaf_edge(a),)
     t = _new_tensor(Tensor)
     t._data = out
     dt = out.dtype
-    if dt.kind == "f" or dt == BF16:
+    if dt in _GRAD_DTYPES or dt.kind == "f":
         t._grad_fn = node
         t._requires_grad = True
-    node.out_meta = ((out.shape, dt),)
+    node._out_meta = ((out.shape, dt),)
     save = op.save
     if save:
         if "i" in save:
@@ -367,8 +402,6 @@ def make_node2(op, a, b, attrs, out, seq):
     node.op = op
     node.seq = seq
     node.attrs = attrs
-    node.tensor_hooks = node.retained = node.trace = node.ctx_data = node._metadata = None
-    node.freed = False
     if isinstance(a, Tensor):
         d = a._data
         ma = (d.shape, d.dtype)
@@ -377,7 +410,7 @@ def make_node2(op, a, b, attrs, out, seq):
             if x is not None and x._rebase_gen != a._rebase_gen and not a._detached:
                 _fresh_view_fn(a)
             fn = a._grad_fn
-            ea = (fn, a._output_nr) if fn is not None else _leaf_edge(a)
+            ea = (fn, a._output_nr) if fn is not None else a._acc_edge or _leaf_edge(a)
         else:
             ea = _NO_EDGE
     else:
@@ -391,7 +424,7 @@ def make_node2(op, a, b, attrs, out, seq):
             if y is not None and y._rebase_gen != b._rebase_gen and not b._detached:
                 _fresh_view_fn(b)
             fn = b._grad_fn
-            eb = (fn, b._output_nr) if fn is not None else _leaf_edge(b)
+            eb = (fn, b._output_nr) if fn is not None else b._acc_edge or _leaf_edge(b)
         else:
             eb = _NO_EDGE
     else:
@@ -402,10 +435,10 @@ def make_node2(op, a, b, attrs, out, seq):
     t = _new_tensor(Tensor)
     t._data = out
     dt = out.dtype
-    if dt.kind == "f" or dt == BF16:
+    if dt in _GRAD_DTYPES or dt.kind == "f":
         t._grad_fn = node
         t._requires_grad = True
-    node.out_meta = ((out.shape, dt),)
+    node._out_meta = dt if op.promote else ((out.shape, dt),)    # see Node.out_meta
     save = op.save
     if save:
         if "i" in save:
@@ -438,8 +471,6 @@ def make_node3(op, a, b, c, attrs, out, seq):
     node.op = op
     node.seq = seq
     node.attrs = attrs
-    node.tensor_hooks = node.retained = node.trace = node.ctx_data = node._metadata = None
-    node.freed = False
     d = a._data
     ma = (d.shape, d.dtype)
     if a._requires_grad:
@@ -447,7 +478,7 @@ def make_node3(op, a, b, c, attrs, out, seq):
         if x is not None and x._rebase_gen != a._rebase_gen and not a._detached:
             _fresh_view_fn(a)
         fn = a._grad_fn
-        ea = (fn, a._output_nr) if fn is not None else _leaf_edge(a)
+        ea = (fn, a._output_nr) if fn is not None else a._acc_edge or _leaf_edge(a)
     else:
         ea = _NO_EDGE
     d = b._data
@@ -457,7 +488,7 @@ def make_node3(op, a, b, c, attrs, out, seq):
         if x is not None and x._rebase_gen != b._rebase_gen and not b._detached:
             _fresh_view_fn(b)
         fn = b._grad_fn
-        eb = (fn, b._output_nr) if fn is not None else _leaf_edge(b)
+        eb = (fn, b._output_nr) if fn is not None else b._acc_edge or _leaf_edge(b)
     else:
         eb = _NO_EDGE
     if c is not None:
@@ -468,7 +499,7 @@ def make_node3(op, a, b, c, attrs, out, seq):
             if x is not None and x._rebase_gen != c._rebase_gen and not c._detached:
                 _fresh_view_fn(c)
             fn = c._grad_fn
-            ec = (fn, c._output_nr) if fn is not None else _leaf_edge(c)
+            ec = (fn, c._output_nr) if fn is not None else c._acc_edge or _leaf_edge(c)
         else:
             ec = _NO_EDGE
     else:
@@ -479,10 +510,10 @@ def make_node3(op, a, b, c, attrs, out, seq):
     t = _new_tensor(Tensor)
     t._data = out
     dt = out.dtype
-    if dt.kind == "f" or dt == BF16:
+    if dt in _GRAD_DTYPES or dt.kind == "f":
         t._grad_fn = node
         t._requires_grad = True
-    node.out_meta = ((out.shape, dt),)
+    node._out_meta = ((out.shape, dt),)
     save = op.save
     if save:
         if "i" in save:
@@ -571,7 +602,7 @@ def record_inplace(op, base, args, attrs, result, seq):
             snap._grad_fn = target._grad_fn
             snap._output_nr = target._output_nr
             if target._grad_fn is None:
-                snap._accumulator = target._accumulator
+                snap._acc_edge = target._acc_edge
         args = (snap,) + tuple(args[1:])
     node = build_node(base, args, attrs, seq)
     if type(result) is not type(target._data) and isinstance(result, np.generic):

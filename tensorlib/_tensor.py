@@ -5,7 +5,6 @@ dispatcher writes the instance attributes only when they differ (requires_grad, 
 """
 from __future__ import annotations
 
-import weakref
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -24,7 +23,7 @@ class Tensor:
     _grad = None
     _retains_grad = False
     _hooks = None            # tensor hooks (register_hook), a list
-    _accumulator: weakref.ref[Any] | None = None  # AccumulateGrad node of a leaf, made on first use
+    _acc_edge: tuple[Any, int] | None = None  # of a leaf: (its AccumulateGrad node, 0), made on first use
     _base = None             # the tensor whose memory a view shares (versions are counted there)
     _version = 0
     _rebase_gen = 0          # of a base: how often an in-place op on one of its views rewrote its history;
@@ -206,6 +205,8 @@ class Tensor:
             if node.tensor_hooks is None:
                 node.tensor_hooks = {}
             node.tensor_hooks[self._output_nr] = self._hooks
+        elif self._acc_edge is not None:    # a leaf: its accumulator runs the hooks, so it holds the leaf
+            self._acc_edge[0].keep = self    # (autograd.graph.accumulator does so for one made later)
         return _RemovableHandle(self._hooks, hook)
 
     @property

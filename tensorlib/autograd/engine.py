@@ -18,7 +18,7 @@ from .. import _hooks as _H
 from .. import _sync
 from .._device import xp_of
 from .._dtype import BF16
-from .._graph import AccumulateGrad, Node, accumulator
+from .._graph import AccumulateGrad, Node, accumulator, n_outputs
 from .._hooks import range_enter, range_exit, record_range
 from .._state import STATE, backward_passes, set_grad_mode
 from .._tensor import Tensor
@@ -99,7 +99,7 @@ def run_backward(outputs, grad_outputs, retain_graph, create_graph, inputs=None,
         nr = o._output_nr if o._grad_fn is not None else 0
         buf = buffers.get(fn)
         if buf is None:
-            buf = buffers[fn] = [None] * len(fn.out_meta)
+            buf = buffers[fn] = [None] * n_outputs(fn)
             roots.append(fn)
         buf[nr] = g if buf[nr] is None else ops.add(buf[nr], g)
 
@@ -165,7 +165,7 @@ def run_backward(outputs, grad_outputs, retain_graph, create_graph, inputs=None,
                 node = heappop(ready)[2]
             else:
                 break
-            buf = buffers.pop(node, None) or [None] * len(node.out_meta)
+            buf = buffers.pop(node, None) or [None] * n_outputs(node)
             if node.tensor_hooks or node.retained or capture is not None:
                 _hooks_and_captures(node, buf, create_graph, capture, results, handed)
             in_grads = _run_node(node, buf, create_graph, capture, accumulate)
@@ -182,7 +182,7 @@ def run_backward(outputs, grad_outputs, retain_graph, create_graph, inputs=None,
                 if g is not None:
                     b = buffers.get(fn)
                     if b is None:
-                        b = buffers[fn] = [None] * len(fn.out_meta)
+                        b = buffers[fn] = [None] * n_outputs(fn)
                     if b[nr] is None:
                         b[nr] = g
                     else:   # summing gradients is backward work of the node that produced them
@@ -379,7 +379,9 @@ def _shared_view(t) -> bool:
 
 
 def _accumulate(node: AccumulateGrad, g, create_graph, handed):
-    t = node.variable
+    t = node._ref()
+    if t is None:       # the leaf is gone (it had no hooks): no one can read its gradient
+        return
     if t._hooks:
         for h in list(t._hooks):
             r = h(g)

@@ -4,7 +4,7 @@ from __future__ import annotations
 from .broadcast import sum_to
 from ._define import Tensor, dispatch, op, public
 from .reduce import SUM
-from .shape import t, view
+from .shape import VIEW, t, view
 from ..dispatch import dispatch_binary, record_range
 from .broadcast import expand, norm_dims
 
@@ -272,7 +272,7 @@ def _scaled_product_bwd(ctx, g):
         gc = g * beta if beta != 1 else g
         shape = tuple(ctx.in_meta[0][0])
         if g.ndim == 2 and shape == (g._data.shape[1],):     # a bias row: torch's engine sums it to size (sum, view)
-            gc = view(dispatch(SUM, gc, dim=0, keepdim=True), shape)
+            gc = dispatch(VIEW, dispatch(SUM, gc, dim=0, keepdim=True), shape=shape)
         else:
             gc = sum_to(gc, shape)
     ga_ = g * alpha if alpha != 1 else g

@@ -160,10 +160,11 @@ class Optimizer:
         before the first update."""
         maximize = group.get("maximize", False)
         with_grad = [p for p in group["params"] if p._grad is not None]
-        for p in with_grad:
-            if group.get("fused"):
-                check_fused_param(p)
-            check_capturable(group, p, self._capturable_what, self._capturable_devices)
+        if group.get("fused") or group.get("capturable"):      # the checks, for the groups they concern
+            for p in with_grad:
+                if group.get("fused"):
+                    check_fused_param(p)
+                check_capturable(group, p, self._capturable_what, self._capturable_devices)
         for p in with_grad:
             grad = p._grad
             yield p, (neg(grad) if maximize else grad)

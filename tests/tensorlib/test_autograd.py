@@ -290,3 +290,39 @@ def test_multithreaded_backward():
     for t in ts:
         t.join()
     assert not errors
+
+
+def test_leaf_keeps_one_accumulator_and_is_freed_without_gc():
+    """A leaf reuses its AccumulateGrad across graphs (no node per op); the node holds the leaf weakly, so a
+    dropped leaf and its memory go at once, with no cycle for the garbage collector."""
+    import weakref
+    x = tl.ones(3, requires_grad=True)
+    acc1 = (x * 2).grad_fn.next_functions[0][0]
+    acc2 = (x + 1).grad_fn.next_functions[0][0]
+    assert acc1 is acc2 and acc1.variable is x
+    gc.disable()
+    try:
+        ref = weakref.ref(x)
+        loss = (x + 1).sum()            # add saves no input: only the accumulator refers to x
+        del x
+        assert ref() is None and acc1.variable is None
+        loss.backward()                 # a leaf that is gone: nothing to accumulate into, no error
+    finally:
+        gc.enable()
+
+
+def test_leaf_hook_runs_when_the_graph_outlives_the_leaf():
+    """As torch: a leaf's tensor hooks run at backward even when only the graph still holds the leaf, and
+    its .grad is accumulated (the accumulator keeps a hooked leaf alive)."""
+    seen = []
+    x = tl.ones(2, requires_grad=True)
+    (x * 2).sum()                       # its accumulator exists before the hook
+    x.register_hook(lambda g: seen.append(g.tolist()))
+    y = tl.ones(2, requires_grad=True)
+    y.register_hook(lambda g: seen.append(g.tolist()))   # and before its accumulator
+    loss = (x * 2).sum() + (y * 3).sum()
+    acc = loss.grad_fn.next_functions[0][0].next_functions[0][0].next_functions[0][0]
+    del x, y
+    loss.backward()
+    assert sorted(seen) == [[2.0, 2.0], [3.0, 3.0]]
+    assert acc.variable.grad.tolist() == [2.0, 2.0]
