@@ -176,6 +176,8 @@ class SharedRandom:
                 "randn_like": self.randn_like, "rand_like": self.rand_like}
         originals = {getattr(torch, k): v for k, v in repl.items()}
         originals[self.F.dropout] = self.dropout
+        for n, batched in (("dropout1d", 3), ("dropout2d", None), ("dropout3d", 5)):
+            originals[getattr(self.F, n)] = self._feature_dropout(batched)
         if torch.__name__ == "torch":       # its attention dropout is inside a C++ kernel: the math path here
             originals[self.F.scaled_dot_product_attention] = self.sdpa
         for mod in modules:
@@ -233,12 +235,24 @@ class SharedRandom:
         attn = self.dropout(scores.softmax(-1), dropout_p, True)
         return attn @ value
 
-    def dropout(self, input, p=0.5, training=True, inplace=False):
+    def dropout(self, input, p=0.5, training=True, inplace=False, mask_shape=None):
         if not training or p == 0:
             return input
-        keep = (self.rng.random(tuple(input.shape), dtype=np.float32) >= p).astype(np.float32) / np.float32(1 - p)
+        shape = tuple(input.shape) if mask_shape is None else mask_shape
+        keep = (self.rng.random(shape, dtype=np.float32) >= p).astype(np.float32) / np.float32(1 - p)
         mask = self._t(keep, input.dtype, input.device)
         return input.mul_(mask) if inplace else input * mask
+
+    def _feature_dropout(self, batched_ndim):
+        """dropout1d/2d/3d as torch shapes their masks: one draw per (N, C), input of another rank than
+        `batched_ndim` taken as unbatched (dropout2d: every rank as batched)."""
+        def feature_dropout(input, p=0.5, training=True, inplace=False):
+            shape = tuple(input.shape)
+            if batched_ndim is not None and len(shape) != batched_ndim:
+                shape = (1, *shape)
+            mask = shape[:2] + (1,) * (len(shape) - 2)
+            return self.dropout(input, p, training, inplace, mask_shape=mask[len(mask) - input.dim():])
+        return feature_dropout
 
 
 def main(spec_path):
