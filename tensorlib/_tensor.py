@@ -278,6 +278,19 @@ class Tensor:
     def is_sparse(self):
         return False
 
+    # torch's flags for devices, layouts and kinds tensorlib has none of (`input.is_cuda or input.is_xpu`)
+    is_xpu = is_mps = is_xla = is_ipu = is_maia = is_mtia = is_vulkan = is_meta = is_mkldnn = is_nested = \
+        is_sparse_csr = is_quantized = property(lambda self: False)
+
+    def is_complex(self):
+        return self.dtype.is_complex
+
+    def is_conj(self):
+        return False
+
+    def is_neg(self):
+        return False
+
     @property
     def layout(self):
         return "strided"

@@ -106,7 +106,7 @@ class Observer:
     def __init__(self, torch, spec):
         self.torch, self.spec = torch, spec
         self.losses, self.step_s = [], []
-        self.depth, self.seen_model = 0, False
+        self.depth, self.models = 0, []    # models: every outermost module called so far, in order
         self.marker = None              # record_function while profiled (step ends, for events per step)
         self.kernel_ns = None           # profile="share": [ns inside op kernels so far]
         self.kernel_at_step: list = []
@@ -143,9 +143,9 @@ class Observer:
         obs = self
 
         def call(self, *args, **kwargs):
-            if obs.depth == 0 and not obs.seen_model:
-                obs.seen_model = True
-                obs.initial_state(self)
+            if obs.depth == 0 and not any(m is self for m in obs.models):
+                obs.models.append(self)
+                obs.initial_state(self, len(obs.models) - 1)
             obs.depth += 1
             try:
                 return orig(self, *args, **kwargs)
@@ -153,8 +153,12 @@ class Observer:
                 obs.depth -= 1
         cls.__call__ = call
 
-    def initial_state(self, model):
+    def initial_state(self, model, index):
+        """Dump or load the state of the index-th model called (a GAN has two): the first in
+        `init_file`, the others in init_file with `.{index}` before the suffix."""
         path = pathlib.Path(self.spec["init_file"])
+        if index:
+            path = path.with_suffix(f".{index}{path.suffix}")
         if self.spec["init"] == "dump":
             buf = io.BytesIO()
             np.savez(buf, **{k: v.detach().cpu().numpy() for k, v in model.state_dict().items()})
@@ -266,6 +270,7 @@ def main(spec_path):
     import torch
     import torchvision
     torchvision.datasets.MNIST.sizes = spec["sizes"].get("mnist", torchvision.datasets.MNIST.sizes)
+    torchvision.datasets.FakeData.sizes = spec["sizes"].get("fake", {})
     obs = Observer(torch, spec)
     if spec["rng"] == "shared":
         prefix = "tensorlib" if spec["backend"] == "tensorlib" else None
