@@ -259,6 +259,20 @@ class SharedRandom:
         return feature_dropout
 
 
+def sine_waves(torch):
+    """time_sequence_prediction's generate_sine_wave.py with fewer, shorter waves (its N=100, L=1000 are
+    constants in the file): traindata.pt, a float64 NumPy array written by torch.save."""
+    np.random.seed(2)
+    T, L, N = 20, 40, 8
+    x = np.empty((N, L), 'int64')
+    x[:] = np.array(range(L)) + np.random.randint(-4 * T, 4 * T, N).reshape(N, 1)
+    with open('traindata.pt', 'wb') as f:
+        torch.save(np.sin(x / 1.0 / T).astype('float64'), f)
+
+
+SETUPS = {"sine_waves": sine_waves}
+
+
 def main(spec_path):
     spec = json.loads(read_bounded(spec_path))
     work = spec["workdir"]
@@ -271,6 +285,9 @@ def main(spec_path):
     import torchvision
     torchvision.datasets.MNIST.sizes = spec["sizes"].get("mnist", torchvision.datasets.MNIST.sizes)
     torchvision.datasets.FakeData.sizes = spec["sizes"].get("fake", {})
+    os.environ.update(spec["sizes"].get("env", {}))
+    if "setup" in spec["sizes"]:        # data the program reads, written by this backend's torch.save
+        SETUPS[spec["sizes"]["setup"]](torch)
     obs = Observer(torch, spec)
     if spec["rng"] == "shared":
         prefix = "tensorlib" if spec["backend"] == "tensorlib" else None
