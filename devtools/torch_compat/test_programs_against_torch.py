@@ -1,8 +1,9 @@
 """The vendored programs (tests/programs/) step by step against torch 2.13: the same program, unchanged, run
-once on torch and once on tensorlib (tensorlib.compat), from torch's initial weights (dumped at the model's
-first call and loaded into tensorlib's model there), with the random draws (batch sampling, shuffling,
-dropout masks, the VAE's noise) taken from one shared NumPy stream in both. Every training loss, 10 steps
-(nanoGPT: 5 steps of 2 micro-batches), agrees within 1e-5 relative (measured: at most 3e-7)."""
+once on torch and once on tensorlib (tensorlib.compat), from torch's initial weights (dumped at each model's
+first call and loaded into tensorlib's model there; DCGAN has two), with the random draws (batch sampling,
+shuffling, dropout masks, the VAE's and the GAN's noise) taken from one shared NumPy stream in both. Every
+training loss, 10 steps (nanoGPT: 5 steps of 2 micro-batches; time_sequence_prediction: one LBFGS step of 20
+evaluations), agrees within 1e-5 relative (measured: at most 4e-7)."""
 from __future__ import annotations
 
 import numpy as np
@@ -23,4 +24,4 @@ def test_same_losses_as_torch(name, tmp_path):
     assert ref["torch"] == "torch" and ours["torch"] == "tensorlib"
     assert len(ours["losses"]) == len(ref["losses"]) >= STEPS[name]
     np.testing.assert_allclose(ours["losses"], ref["losses"], rtol=1e-5)
-    assert ours["losses"][-1] < ours["losses"][0]
+    assert name in harness.ADVERSARIAL or ours["losses"][-1] < ours["losses"][0]

@@ -141,6 +141,8 @@ PROGRAMS = {
     "time_sequence_prediction": ("time_sequence_prediction", _time_sequence, None),
 }
 
+ADVERSARIAL = {"dcgan"}         # a GAN: its losses need not fall over a few steps
+
 
 def prepare(name, workdir, steps):
     """Copy program `name` into `workdir` (created) with its synthetic data; return (data sizes, argv)."""

@@ -12,7 +12,7 @@ from tests.programs import harness
 
 FAST = {"mnist": 6, "vae": 4, "word_lm_lstm": 8, "nanogpt": 3, "makemore_transformer": 8, "mnist_rnn": 10,
         "time_sequence_prediction": 20}
-SLOW = {n: 8 for n in harness.PROGRAMS if n not in FAST and n != "dcgan"}     # a GAN's losses need not fall
+SLOW = {n: 8 for n in harness.PROGRAMS if n not in FAST and n not in harness.ADVERSARIAL}
 
 
 def _trains(name, steps, tmp_path):
