@@ -114,9 +114,10 @@ def _dcgan(work, steps, variant):
 
 
 def _time_sequence(work, steps, variant):
-    """LBFGS steps of up to 20 loss evaluations (backward calls) each: enough of them for `steps` calls. torch.load reads the NumPy array
-    that torch.save wrote only with weights_only=False, which torch >= 2.6 makes no longer the default:
-    the environment's TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1 gives it back, as a user of torch 2.13 does."""
+    """LBFGS steps of up to 20 loss evaluations (backward calls) each: enough of them for `steps` calls.
+    torch.load reads the NumPy array that torch.save wrote only with weights_only=False, no longer the
+    default in torch >= 2.6: the environment's TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1 gives it back, as a
+    user of torch 2.13 does."""
     return {"setup": "sine_waves", "env": {"TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD": "1"}}, [
         "train.py", "--steps", str(-(-steps // 20))]
 
