@@ -1,4 +1,4 @@
-"""Five public PyTorch programs (tests/programs/vendor/, see README.md) run unchanged on tensorlib or torch.
+"""Eight public PyTorch programs (tests/programs/vendor/, see README.md) run unchanged on tensorlib or torch.
 
 `prepare(name, workdir, steps)` copies a program into `workdir` with synthetic data of the real data's shapes
 and returns its command line; `run(...)` runs it in a child process (tests/programs/runner.py) with `torch`
