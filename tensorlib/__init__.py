@@ -8,6 +8,7 @@ from ._device import device
 from ._dtype import (bfloat16, bool_ as bool, dtype, float16, float32, float64, get_default_dtype, int8, int16,
                      int32, int64, promote_types, set_default_dtype, uint8)
 from ._tensor import Size, Tensor
+from ._dtype import finfo, iinfo
 from . import ops as _ops  # registers every op, attaches Tensor methods
 from .ops import *  # noqa: F403
 from . import autograd, cuda, dispatch, random
