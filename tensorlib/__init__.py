@@ -78,6 +78,7 @@ from . import backends  # noqa: E402
 from . import jit, onnx  # noqa: E402 - torch.jit.trace, torch.onnx.export (issue 19)
 from ._compile import compile  # noqa: E402
 from . import ao, nested, quantization  # noqa: E402 - torch.quantization.quantize_dynamic; nested: refused
+from . import distributions  # noqa: E402 - torch.distributions (Categorical, Normal, ...), after nn
 from .quantization import qint8, quint8  # noqa: E402
 from .backends.cuda import get_float32_matmul_precision, set_float32_matmul_precision  # noqa: E402,F401
 
