@@ -2,6 +2,7 @@
 allocations are visible to the profiler like any other op."""
 from __future__ import annotations
 
+import collections.abc
 import numbers
 
 from .. import _dtype as D
@@ -103,7 +104,7 @@ def _infer_dtype(data):
     def walk(x):
         if isinstance(x, Tensor):
             kinds.add(x._data.dtype.kind if x._data.dtype.kind != "f" else "F" + str(x._data.dtype))
-        elif isinstance(x, (list, tuple)):
+        elif isinstance(x, (list, tuple)) or _other_sequence(x):
             for y in x:
                 walk(y)
         elif isinstance(x, bool) or isinstance(x, np.bool_):
@@ -129,11 +130,16 @@ def _infer_dtype(data):
     return D.get_default_dtype().np
 
 
+def _other_sequence(x):
+    """A sequence torch.tensor reads as one but NumPy does not: a deque, a range (not a str or bytes)."""
+    return isinstance(x, collections.abc.Sequence) and not isinstance(x, (str, bytes, list, tuple))
+
+
 def _plain(data):
     if isinstance(data, Tensor):
         d = data._data
         return d if type(d) is np.ndarray else d.get()
-    if isinstance(data, (list, tuple)):
+    if isinstance(data, (list, tuple)) or _other_sequence(data):
         return [_plain(x) for x in data]
     if isinstance(data, np.ndarray) and type(data) is not np.ndarray:
         return data.view(np.ndarray)           # np.memmap, np.matrix...: plain NumPy, never taken for CuPy

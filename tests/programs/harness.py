@@ -122,6 +122,13 @@ def _time_sequence(work, steps, variant):
         "train.py", "--steps", str(-(-steps // 20))]
 
 
+def _cartpole(work, steps, variant):
+    """Episodes of at most 30 steps on the CartPole stand-in (stubs/gymnasium), the program "solved" at a
+    running reward of 10 + steps / 2 (gymnasium: 500 steps, 475): one loss per episode, about `steps` of them."""
+    return {"cartpole": {"max_episode_steps": 30, "reward_threshold": 10 + steps / 2}}, [
+        f"{variant}.py", "--log-interval", "1"]
+
+
 # name -> (vendored folder, data and arguments, variant)
 PROGRAMS = {
     "mnist": ("mnist", _mnist, None),
@@ -140,9 +147,12 @@ PROGRAMS = {
     "mnist_rnn": ("mnist_rnn", _mnist_rnn, None),
     "dcgan": ("dcgan", _dcgan, None),
     "time_sequence_prediction": ("time_sequence_prediction", _time_sequence, None),
+    "reinforce": ("reinforcement_learning", _cartpole, "reinforce"),
+    "actor_critic": ("reinforcement_learning", _cartpole, "actor_critic"),
 }
 
-ADVERSARIAL = {"dcgan"}         # a GAN: its losses need not fall over a few steps
+# losses that need not fall over a few steps: a GAN's, and policy gradients' (normalized returns)
+LOSS_NEED_NOT_FALL = {"dcgan", "reinforce", "actor_critic"}
 
 
 def prepare(name, workdir, steps):

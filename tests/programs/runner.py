@@ -170,14 +170,15 @@ class Observer:
 
 
 class SharedRandom:
-    """randint, randperm, randn, randn_like, rand, rand_like and dropout drawn from one NumPy stream, for the
-    functions the programs and the DataLoader's samplers call; generators passed in are ignored."""
+    """randint, randperm, randn, randn_like, rand, rand_like, multinomial and dropout drawn from one NumPy
+    stream, for the functions the programs and the DataLoader's samplers call; generators passed in are
+    ignored."""
 
     def __init__(self, torch, modules, seed=0):
         self.torch, self.rng = torch, np.random.default_rng(seed)
         self.F = torch.nn.functional
         repl = {"randint": self.randint, "randperm": self.randperm, "randn": self.randn, "rand": self.rand,
-                "randn_like": self.randn_like, "rand_like": self.rand_like}
+                "randn_like": self.randn_like, "rand_like": self.rand_like, "multinomial": self.multinomial}
         originals = {getattr(torch, k): v for k, v in repl.items()}
         originals[self.F.dropout] = self.dropout
         for n, batched in (("dropout1d", 3), ("dropout2d", None), ("dropout3d", 5)):
@@ -218,6 +219,17 @@ class SharedRandom:
 
     def rand(self, *size, generator=None, dtype=None, device=None, **kw):
         return self._t(self.rng.random(self._size(size), dtype=np.float32), dtype, device)
+
+    def multinomial(self, input, num_samples, replacement=False, *, generator=None, out=None):
+        """With replacement only (Categorical.sample's draws): one uniform per sample, found in the
+        row's cumulative probabilities."""
+        if not replacement:
+            raise NotImplementedError("runner.SharedRandom.multinomial draws with replacement only")
+        p = input.detach().cpu().numpy().astype(np.float64).reshape(-1, input.shape[-1])
+        cum = np.cumsum(p / p.sum(-1, keepdims=True), -1)
+        u = self.rng.random((p.shape[0], int(num_samples)))
+        idx = np.stack([np.minimum(np.searchsorted(c, r, side="right"), len(c) - 1) for c, r in zip(cum, u)])
+        return self._t(idx.reshape(*input.shape[:-1], int(num_samples)).astype(np.int64), None, input.device)
 
     def randn_like(self, t, *, dtype=None, **kw):
         return self._t(self.rng.standard_normal(tuple(t.shape)).astype(np.float32), dtype or t.dtype, t.device)
@@ -285,6 +297,9 @@ def main(spec_path):
     import torchvision
     torchvision.datasets.MNIST.sizes = spec["sizes"].get("mnist", torchvision.datasets.MNIST.sizes)
     torchvision.datasets.FakeData.sizes = spec["sizes"].get("fake", {})
+    if "cartpole" in spec["sizes"]:
+        import gymnasium
+        gymnasium.CartPole.limits = spec["sizes"]["cartpole"]
     os.environ.update(spec["sizes"].get("env", {}))
     if "setup" in spec["sizes"]:        # data the program reads, written by this backend's torch.save
         SETUPS[spec["sizes"]["setup"]](torch)
