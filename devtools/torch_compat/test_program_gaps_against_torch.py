@@ -109,3 +109,120 @@ def test_load_weights_only_default_and_environment(env, kw, monkeypatch):
         got = _load_outcome(tl, io.BytesIO(buf.getvalue()), monkeypatch, env, **kw)
         want = _load_outcome(torch, buf, monkeypatch, env, **kw)
         assert got[0][0] == want[0][0] and got[1] == want[1], (got, want)
+
+
+# --- torch.distributions (REINFORCE, actor-critic), finfo/iinfo, normal, tensor of a deque -----------------
+
+def _distribution_outputs(lib):
+    """Values, shapes, reprs and float64 gradients of the four distributions and their KL divergences."""
+    D = lib.distributions
+    f64 = lib.float64
+    P = lib.tensor([[0.1, 0.2, 0.7], [0.5, 0.25, 0.25]], dtype=f64, requires_grad=True)
+    L = lib.tensor([[0.3, -1.0, 2.0], [0.0, 0.5, -0.5]], dtype=f64, requires_grad=True)
+    loc = lib.tensor([0.5, -1.0], dtype=f64, requires_grad=True)
+    sc = lib.tensor([1.5, 0.3], dtype=f64, requires_grad=True)
+    out = []
+    c, c2 = D.Categorical(probs=P), D.Categorical(logits=L)
+    for d in (c, c2):
+        out += [d.log_prob(lib.tensor([2, 0])), d.entropy(), d.probs, d.logits, d.mode, tuple(d.batch_shape),
+                repr(d), tuple(d.sample((5,)).shape), tuple(d.enumerate_support().shape), d.sample().dtype]
+    n, x = D.Normal(loc, sc), lib.tensor([0.2, 0.1], dtype=f64)
+    out += [n.log_prob(x), n.entropy(), n.cdf(x), n.mean, n.stddev, n.variance, tuple(n.rsample((4,)).shape),
+            n.rsample().requires_grad, n.sample().requires_grad, repr(n), repr(D.Normal(0.0, 1.0)),
+            tuple(D.Normal(0.0, 1.0).batch_shape)]
+    b = D.Bernoulli(logits=L)
+    out += [b.log_prob(lib.ones(2, 3, dtype=f64)), b.entropy(), b.mean, b.variance, tuple(b.sample().shape),
+            b.sample().dtype, repr(D.Bernoulli(lib.tensor([0.3])))]
+    u = D.Uniform(lib.tensor([0.0, 1.0], dtype=f64), lib.tensor([2.0, 3.0], dtype=f64))
+    out += [u.log_prob(lib.tensor([1.0, 2.5], dtype=f64)), u.entropy(), u.mean, u.variance, u.cdf(lib.tensor([1.0, 2.0], dtype=f64))]
+    kls = [D.kl_divergence(c, c2), D.kl_divergence(n, D.Normal(0.0, 1.0)),
+           D.kl_divergence(b, D.Bernoulli(probs=lib.full((2, 3), 0.3, dtype=f64))),
+           D.kl_divergence(u, D.Uniform(-1.0, 4.0)), D.kl_divergence(D.Uniform(-1.0, 4.0), D.Uniform(0.0, 1.0))]
+    out += kls
+    total = sum(t.sum() for t in out if hasattr(t, "requires_grad") and t.requires_grad)
+    total.backward()
+    out += [P.grad, L.grad, loc.grad, sc.grad]
+    return [np.round(o.detach().numpy(), 12).tolist() if hasattr(o, "detach") else str(o).replace("tensorlib", "torch")
+            for o in out]
+
+
+def test_distributions_values_gradients_and_reprs():
+    assert _distribution_outputs(tl) == _distribution_outputs(torch)
+
+
+DISTRIBUTION_ERRORS = [
+    lambda lib: lib.distributions.Categorical(probs=lib.tensor([0.2, 0.8]), logits=lib.tensor([0.0, 1.0])),
+    lambda lib: lib.distributions.Categorical(probs=lib.tensor(0.5)),
+    lambda lib: lib.distributions.Normal(0.0, -1.0),
+    lambda lib: lib.distributions.Normal(0.0, lib.tensor([1.0, 0.0])),
+    lambda lib: lib.distributions.Bernoulli(lib.tensor([1.5])),
+    lambda lib: lib.distributions.Categorical(logits=lib.tensor([0.0, 1.0])).log_prob(lib.tensor(2)),
+    lambda lib: lib.distributions.Normal(0.0, 1.0).log_prob(lib.tensor([float("nan")])),
+    lambda lib: lib.distributions.Bernoulli(0.3).log_prob(lib.tensor([0.5])),
+    lambda lib: lib.distributions.Uniform(1.0, 0.0),
+    lambda lib: lib.distributions.kl_divergence(lib.distributions.Normal(0.0, 1.0),
+                                                lib.distributions.Categorical(logits=lib.zeros(2))),
+]
+
+
+@pytest.mark.parametrize("i", range(len(DISTRIBUTION_ERRORS)))
+def test_distribution_errors(i):
+    got = []
+    for lib in (torch, tl):
+        with pytest.raises((ValueError, NotImplementedError)) as info:
+            DISTRIBUTION_ERRORS[i](lib)
+        got.append((type(info.value).__name__, str(info.value).replace("tensorlib", "torch").replace("  ", " ")))
+    assert got[0] == got[1]
+
+
+def test_validate_args_false_skips_the_checks():
+    for lib in (torch, tl):
+        d = lib.distributions.Normal(0.0, -1.0, validate_args=False)
+        assert float(d.scale) == -1.0
+
+
+@pytest.mark.parametrize("name", ["float16", "bfloat16", "float32", "float64"])
+def test_finfo(name):
+    a, b = tl.finfo(getattr(tl, name)), torch.finfo(getattr(torch, name))
+    for attr in ("bits", "eps", "max", "min", "tiny", "smallest_normal", "resolution", "dtype"):
+        assert getattr(a, attr) == getattr(b, attr), attr
+    assert repr(a) == repr(b)
+
+
+@pytest.mark.parametrize("name", ["uint8", "int8", "int16", "int32", "int64"])
+def test_iinfo(name):
+    a, b = tl.iinfo(getattr(tl, name)), torch.iinfo(getattr(torch, name))
+    assert (a.bits, a.max, a.min, a.dtype, repr(a)) == (b.bits, b.max, b.min, b.dtype, repr(b))
+
+
+def test_finfo_iinfo_refuse_the_other_kind():
+    for lib in (torch, tl):
+        with pytest.raises(TypeError, match="requires a floating point input type"):
+            lib.finfo(lib.int32)
+        with pytest.raises(TypeError, match="requires an integer input type"):
+            lib.iinfo(lib.float32)
+    assert tl.finfo().dtype == torch.finfo().dtype == "float32"
+
+
+@pytest.mark.parametrize("args", [
+    lambda lib: (lib.zeros(2, 3), 1.0), lambda lib: (0.0, 2.0, (4,)), lambda lib: (lib.zeros(3), lib.ones(2, 1)),
+    lambda lib: (1.0, lib.ones(2, dtype=lib.float64)),
+])
+def test_normal_shapes_and_dtypes(args):
+    a, b = tl.normal(*args(tl)), torch.normal(*args(torch))
+    assert (tuple(a.shape), str(a.dtype).split(".")[1]) == (tuple(b.shape), str(b.dtype).split(".")[1])
+
+
+def test_normal_errors():
+    for lib in (torch, tl):
+        with pytest.raises(RuntimeError, match="normal expects std >= 0.0, but found std -1"):
+            lib.normal(lib.zeros(2), -1.0)
+        with pytest.raises(RuntimeError, match="normal expects all elements of std >= 0.0"):
+            lib.normal(lib.zeros(2), -lib.ones(2))
+
+
+def test_tensor_of_other_sequences():
+    from collections import deque
+    for data in (deque([1.0, 2.5]), deque([np.float32(1.0), 2.5]), range(3), [deque([1, 2]), deque([3, 4])]):
+        a, b = tl.tensor(data), torch.tensor(data)
+        assert a.tolist() == b.tolist() and str(a.dtype).split(".")[1] == str(b.dtype).split(".")[1]
