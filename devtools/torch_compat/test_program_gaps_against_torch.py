@@ -134,7 +134,8 @@ def _distribution_outputs(lib):
     out += [b.log_prob(lib.ones(2, 3, dtype=f64)), b.entropy(), b.mean, b.variance, tuple(b.sample().shape),
             b.sample().dtype, repr(D.Bernoulli(lib.tensor([0.3])))]
     u = D.Uniform(lib.tensor([0.0, 1.0], dtype=f64), lib.tensor([2.0, 3.0], dtype=f64))
-    out += [u.log_prob(lib.tensor([1.0, 2.5], dtype=f64)), u.entropy(), u.mean, u.variance, u.cdf(lib.tensor([1.0, 2.0], dtype=f64))]
+    out += [u.log_prob(lib.tensor([1.0, 2.5], dtype=f64)), u.entropy(), u.mean, u.variance,
+            u.cdf(lib.tensor([1.0, 2.0], dtype=f64))]
     kls = [D.kl_divergence(c, c2), D.kl_divergence(n, D.Normal(0.0, 1.0)),
            D.kl_divergence(b, D.Bernoulli(probs=lib.full((2, 3), 0.3, dtype=f64))),
            D.kl_divergence(u, D.Uniform(-1.0, 4.0)), D.kl_divergence(D.Uniform(-1.0, 4.0), D.Uniform(0.0, 1.0))]

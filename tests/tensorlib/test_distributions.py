@@ -53,12 +53,12 @@ def test_categorical_sampling_frequencies():
 def test_normal_log_prob_entropy_cdf_and_reparameterization():
     loc, scale = f64([0.5, -1.0], grad=True), f64([1.5, 0.3], grad=True)
     n = Normal(loc, scale)
-    x = np.array([0.2, 0.1])
-    want = -((x - [0.5, -1.0]) ** 2) / (2 * np.array([1.5, 0.3]) ** 2) - np.log([1.5, 0.3]) - 0.5 * math.log(2 * math.pi)
+    x, m, s = np.array([0.2, 0.1]), np.array([0.5, -1.0]), np.array([1.5, 0.3])
+    want = -((x - m) ** 2) / (2 * s ** 2) - np.log(s) - 0.5 * math.log(2 * math.pi)
     np.testing.assert_allclose(n.log_prob(f64(x)).detach().numpy(), want)
-    np.testing.assert_allclose(n.entropy().detach().numpy(), 0.5 + 0.5 * math.log(2 * math.pi) + np.log([1.5, 0.3]))
+    np.testing.assert_allclose(n.entropy().detach().numpy(), 0.5 + 0.5 * math.log(2 * math.pi) + np.log(s))
     erf = np.vectorize(math.erf)
-    np.testing.assert_allclose(n.cdf(f64(x)).detach().numpy(), 0.5 * (1 + erf((x - [0.5, -1.0]) / [1.5, 0.3] / 2 ** 0.5)))
+    np.testing.assert_allclose(n.cdf(f64(x)).detach().numpy(), 0.5 * (1 + erf((x - m) / s / 2 ** 0.5)))
     tl.manual_seed(1)
     y = n.rsample((3,))
     assert y.requires_grad and not n.sample().requires_grad
