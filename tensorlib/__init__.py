@@ -79,6 +79,9 @@ from . import jit, onnx  # noqa: E402 - torch.jit.trace, torch.onnx.export (issu
 from ._compile import compile  # noqa: E402
 from . import ao, nested, quantization  # noqa: E402 - torch.quantization.quantize_dynamic; nested: refused
 from . import distributions  # noqa: E402 - torch.distributions (Categorical, Normal, ...), after nn
+from .ops.creation import legacy_types as _legacy_types  # noqa: E402
+globals().update(_legacy_types(False))       # torch.FloatTensor, torch.LongTensor... (legacy constructors)
+cuda.__dict__.update(_legacy_types(True))    # torch.cuda.FloatTensor...
 from .quantization import qint8, quint8  # noqa: E402
 from .backends.cuda import get_float32_matmul_precision, set_float32_matmul_precision  # noqa: E402,F401
 

@@ -36,8 +36,11 @@ class Tensor:
 
     __slots__ = ("_data", "__dict__", "__weakref__")
 
-    def __init__(self, *args, **kwargs):
-        raise TypeError("create tensors with tensorlib.tensor(...), tensorlib.zeros(...), etc.")
+    def __init__(self, *args, device=None):
+        """torch.Tensor(...), the legacy constructor (`nn.Parameter(torch.Tensor(out, in))`): no argument,
+        sizes, a Size, data (converted to the default dtype) or a tensor (its data shared)."""
+        from .ops.creation import legacy_new
+        self._data = legacy_new(None, args, device)._data
 
     # --- metadata ---------------------------------------------------------------------------
     @property

@@ -183,8 +183,14 @@ class SharedRandom:
         originals[self.F.dropout] = self.dropout
         for n, batched in (("dropout1d", 3), ("dropout2d", None), ("dropout3d", 5)):
             originals[getattr(self.F, n)] = self._feature_dropout(batched)
-        if torch.__name__ == "torch":       # its attention dropout is inside a C++ kernel: the math path here
-            originals[self.F.scaled_dot_product_attention] = self.sdpa
+        # attention dropout is inside a fused kernel (torch's C++ one, tensorlib's op): with dropout, the
+        # math path here and the shared stream's mask; without, the library's own attention
+        attentions = [self.F.scaled_dot_product_attention]
+        if torch.__name__ != "torch":
+            from tensorlib.ops import attention
+            attentions.append(attention.scaled_dot_product_attention)
+        for fused in attentions:
+            originals[fused] = self._shared_sdpa(fused)
         for mod in modules:
             for attr, value in list(vars(mod).items()):
                 try:
@@ -236,6 +242,13 @@ class SharedRandom:
 
     def rand_like(self, t, *, dtype=None, **kw):
         return self._t(self.rng.random(tuple(t.shape), dtype=np.float32), dtype or t.dtype, t.device)
+
+    def _shared_sdpa(self, fused):
+        def sdpa(query, key, value, attn_mask=None, dropout_p=0.0, is_causal=False, scale=None, **kw):
+            if dropout_p == 0:
+                return fused(query, key, value, attn_mask, 0.0, is_causal, scale=scale, **kw)
+            return self.sdpa(query, key, value, attn_mask, dropout_p, is_causal, scale)
+        return sdpa
 
     def sdpa(self, query, key, value, attn_mask=None, dropout_p=0.0, is_causal=False, scale=None, enable_gqa=False):
         """torch's math path of scaled_dot_product_attention, with the shared dropout."""
