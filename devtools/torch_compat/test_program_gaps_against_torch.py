@@ -227,3 +227,45 @@ def test_tensor_of_other_sequences():
     for data in (deque([1.0, 2.5]), deque([np.float32(1.0), 2.5]), range(3), [deque([1, 2]), deque([3, 4])]):
         a, b = tl.tensor(data), torch.tensor(data)
         assert a.tolist() == b.tolist() and str(a.dtype).split(".")[1] == str(b.dtype).split(".")[1]
+
+
+# --- the legacy constructors: torch.Tensor(...), torch.FloatTensor, torch.cuda.LongTensor... ----------------
+
+LEGACY = [
+    lambda lib: lib.Tensor(), lambda lib: lib.Tensor(2, 3), lambda lib: lib.Tensor(lib.Size([2])),
+    lambda lib: lib.Tensor([[1]]), lambda lib: lib.Tensor(np.arange(3)), lambda lib: lib.Tensor((1, 2)),
+    lambda lib: lib.Tensor([[lib.tensor(3)]]).long(), lambda lib: lib.LongTensor([1.7, 2]),
+    lambda lib: lib.FloatTensor(2, 2), lambda lib: lib.BoolTensor([1, 0]), lambda lib: lib.DoubleTensor([1]),
+    lambda lib: lib.ones(2).type(lib.LongTensor), lambda lib: lib.Tensor(lib.ones(2, dtype=lib.int64)),
+]
+
+
+@pytest.mark.parametrize("i", range(len(LEGACY)))
+def test_legacy_constructors(i):
+    a, b = LEGACY[i](tl), LEGACY[i](torch)
+    assert (tuple(a.shape), str(a.dtype).split(".")[1]) == (tuple(b.shape), str(b.dtype).split(".")[1])
+    if a.numel() and i not in (1, 2, 8):         # those are uninitialized in torch
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+
+
+def test_legacy_types_isinstance_and_parameters():
+    for lib in (tl, torch):
+        assert isinstance(lib.ones(1), lib.FloatTensor) and not isinstance(lib.ones(1), lib.LongTensor)
+        assert not isinstance(lib.ones(1), lib.cuda.FloatTensor)
+        p = lib.nn.Parameter(lib.Tensor(3, 4))
+        assert tuple(p.shape) == (3, 4) and p.requires_grad
+        x = lib.ones(2)
+        y = lib.Tensor(x)
+        y[0] = 5.0
+        assert float(x[0]) == 5.0       # shares x's data
+
+
+@pytest.mark.parametrize("call", [lambda lib: lib.Tensor(2.5), lambda lib: lib.Tensor("a"),
+                                  lambda lib: lib.Tensor(-1)])
+def test_legacy_constructor_errors(call):
+    got = []
+    for lib in (torch, tl):
+        with pytest.raises((TypeError, RuntimeError)) as info:
+            call(lib)
+        got.append((type(info.value).__name__, str(info.value)))
+    assert got[0] == got[1]

@@ -118,3 +118,29 @@ def test_load_environment_overrides(monkeypatch):
     monkeypatch.delenv("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD")
     with pytest.raises(pickle.UnpicklingError):             # and this one wins over the argument
         tl.load(_pickled(), weights_only=False)
+
+
+def test_legacy_tensor_constructor():
+    assert tuple(tl.Tensor().shape) == (0,) and tl.Tensor().dtype == tl.float32
+    assert tuple(tl.Tensor(2, 3).shape) == (2, 3) and tuple(tl.Tensor(tl.Size([4])).shape) == (4,)
+    assert tl.Tensor([[1, 2]]).dtype == tl.float32 and tl.Tensor([[1, 2]]).tolist() == [[1.0, 2.0]]
+    x = tl.ones(2)
+    tl.Tensor(x)[1] = 3.0
+    assert x.tolist() == [1.0, 3.0]
+    p = tl.nn.Parameter(tl.Tensor(3, 4))
+    assert p.requires_grad and tuple(p.shape) == (3, 4)
+    with pytest.raises(TypeError, match="new\\(\\): data must be a sequence \\(got float\\)"):
+        tl.Tensor(2.5)
+    with pytest.raises(RuntimeError, match="Trying to create tensor with negative dimension -1"):
+        tl.Tensor(2, -1)
+    with pytest.raises(TypeError, match="new\\(\\) received an invalid combination of arguments"):
+        tl.Tensor([1], [2])
+
+
+def test_legacy_tensor_types():
+    assert tl.LongTensor([1.7, 2.0]).tolist() == [1, 2] and tl.LongTensor([1]).dtype == tl.int64
+    assert tl.BoolTensor([1, 0]).dtype == tl.bool and tl.HalfTensor(2).dtype == tl.float16
+    assert isinstance(tl.ones(1), tl.FloatTensor) and not isinstance(tl.ones(1), tl.DoubleTensor)
+    assert not isinstance(tl.ones(1), tl.cuda.FloatTensor) and not isinstance(3, tl.FloatTensor)
+    assert tl.ones(2).type(tl.LongTensor).dtype == tl.int64
+    assert repr(tl.cuda.LongTensor) == "<class 'tensorlib.cuda.LongTensor'>"
