@@ -8,6 +8,7 @@ from ._device import device
 from ._dtype import (bfloat16, bool_ as bool, dtype, float16, float32, float64, get_default_dtype, int8, int16,
                      int32, int64, promote_types, set_default_dtype, uint8)
 from ._tensor import Size, Tensor
+from ._dtype import finfo, iinfo
 from . import ops as _ops  # registers every op, attaches Tensor methods
 from .ops import *  # noqa: F403
 from . import autograd, cuda, dispatch, random
@@ -77,6 +78,10 @@ from . import backends  # noqa: E402
 from . import jit, onnx  # noqa: E402 - torch.jit.trace, torch.onnx.export (issue 19)
 from ._compile import compile  # noqa: E402
 from . import ao, nested, quantization  # noqa: E402 - torch.quantization.quantize_dynamic; nested: refused
+from . import distributions  # noqa: E402 - torch.distributions (Categorical, Normal, ...), after nn
+from .ops.creation import legacy_types as _legacy_types  # noqa: E402
+globals().update(_legacy_types(False))       # torch.FloatTensor, torch.LongTensor... (legacy constructors)
+cuda.__dict__.update(_legacy_types(True))    # torch.cuda.FloatTensor...
 from .quantization import qint8, quint8  # noqa: E402
 from .backends.cuda import get_float32_matmul_precision, set_float32_matmul_precision  # noqa: E402,F401
 

@@ -158,3 +158,37 @@ def scalar_result(t: dtype, s) -> dtype:
     if isinstance(s, (float, np.floating)):
         return t if t._category == 2 else _default_float
     raise TypeError(f"unsupported scalar type {type(s).__name__}")
+
+
+class finfo:
+    """torch.finfo: the limits of a floating dtype (default: the default dtype): bits, eps, max, min, tiny
+    (= smallest_normal), resolution, dtype (its name)."""
+
+    def __init__(self, type=None):
+        d = _default_float if type is None else type
+        if not isinstance(d, dtype) or not d.is_floating_point:
+            raise TypeError("torch.finfo() requires a floating point input type. Use torch.iinfo to handle "
+                            "'torch.finfo'")
+        f = ml_dtypes.finfo(d.np)
+        self.bits, self.dtype = int(f.bits), d.name
+        self.eps, self.max, self.min = float(f.eps), float(f.max), float(f.min)
+        self.tiny = self.smallest_normal = float(f.smallest_normal)
+        self.resolution = 10.0 ** -int(f.precision)
+
+    def __repr__(self):
+        return (f"finfo(resolution={self.resolution}, min={self.min:g}, max={self.max:g}, eps={self.eps:g}, "
+                f"smallest_normal={self.smallest_normal:g}, tiny={self.tiny:g}, dtype={self.dtype})")
+
+
+class iinfo:
+    """torch.iinfo: bits, max, min and dtype (its name) of an integer dtype."""
+
+    def __init__(self, type):
+        if not isinstance(type, dtype) or type.is_floating_point or type is bool_:
+            raise TypeError("torch.iinfo() requires an integer input type. Use torch.finfo to handle "
+                            "'torch.iinfo'")
+        i = np.iinfo(type.np)
+        self.bits, self.max, self.min, self.dtype = int(i.bits), int(i.max), int(i.min), type.name
+
+    def __repr__(self):
+        return f"iinfo(min={self.min:g}, max={self.max:g}, dtype={self.dtype})"

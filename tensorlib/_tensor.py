@@ -35,8 +35,11 @@ class Tensor:
 
     __slots__ = ("_data", "__dict__", "__weakref__")
 
-    def __init__(self, *args, **kwargs):
-        raise TypeError("create tensors with tensorlib.tensor(...), tensorlib.zeros(...), etc.")
+    def __init__(self, *args, device=None):
+        """torch.Tensor(...), the legacy constructor (`nn.Parameter(torch.Tensor(out, in))`): no argument,
+        sizes, a Size, data (converted to the default dtype) or a tensor (its data shared)."""
+        from .ops.creation import legacy_new
+        self._data = legacy_new(None, args, device)._data
 
     # --- metadata ---------------------------------------------------------------------------
     @property
@@ -277,6 +280,19 @@ class Tensor:
 
     @property
     def is_sparse(self):
+        return False
+
+    # torch's flags for devices, layouts and kinds tensorlib has none of (`input.is_cuda or input.is_xpu`)
+    is_xpu = is_mps = is_xla = is_ipu = is_maia = is_mtia = is_vulkan = is_meta = is_mkldnn = is_nested = \
+        is_sparse_csr = is_quantized = property(lambda self: False)
+
+    def is_complex(self):
+        return self.dtype.is_complex
+
+    def is_conj(self):
+        return False
+
+    def is_neg(self):
         return False
 
     @property

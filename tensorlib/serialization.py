@@ -658,18 +658,19 @@ def _hashable(k):
     return tuple(_hashable(x) for x in k) if isinstance(k, list) else k
 
 
-def load(f, map_location=None, pickle_module=None, *, weights_only=True, mmap=None, **pickle_load_args):
+def load(f, map_location=None, pickle_module=None, *, weights_only=None, mmap=None, **pickle_load_args):
     """Load what save() or torch.save wrote, from a path or a readable, seekable binary file object.
 
     map_location: None (each tensor to the device it was saved from), a device or string ("cpu"), a dict
     mapping saved device strings to new ones ({"cuda:0": "cpu"}), or fn(tensor, saved_device) -> tensor.
-    weights_only (default True; None means True): a pickled part is rebuilt only from allowlisted globals
-    (add_safe_globals / safe_globals), as torch >= 2.6 does; False unpickles with pickle itself, which
-    runs any code the file holds: only for files you trust. pickle_module may be None or pickle (the
-    latter only with weights_only=False, as torch requires). A path must be a regular file (a FIFO or
-    device is refused: read it into io.BytesIO yourself)."""
+    weights_only (default True, or False when pickle_module is given, as in torch >= 2.6): a pickled part
+    is rebuilt only from allowlisted globals (add_safe_globals / safe_globals); False unpickles with pickle
+    itself, which runs any code the file holds: only for files you trust. As torch, the environment
+    variable TORCH_FORCE_WEIGHTS_ONLY_LOAD=1 forces True, TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1 makes the
+    default False (with a warning). pickle_module may be None or pickle (not with weights_only=True).
+    A path must be a regular file (a FIFO or device is refused: read it into io.BytesIO yourself)."""
     _check_pickle_module(pickle_module, "load")
-    weights_only = weights_only is None or bool(weights_only)
+    weights_only = _weights_only_setting(weights_only, pickle_module)
     if weights_only and pickle_module is not None:
         raise RuntimeError("Can not safely load weights when explicit pickle_module is specified (tensorlib.load: "
                            "pass weights_only=False to unpickle with it, only for a file you trust)")
@@ -682,6 +683,27 @@ def load(f, map_location=None, pickle_module=None, *, weights_only=True, mmap=No
     ctx, size = _open_for_load(f)
     with ctx as fh:
         return _load(fh, size, _name(f), opts)
+
+
+def _weights_only_setting(weights_only, pickle_module):
+    """torch.load's choice: the argument, else True unless a pickle_module is given; the environment's
+    TORCH_FORCE_WEIGHTS_ONLY_LOAD overrides both, TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD the default only."""
+    yes = ("1", "y", "yes", "true")
+    force = os.getenv("TORCH_FORCE_WEIGHTS_ONLY_LOAD", "0").lower() in yes
+    force_no = os.getenv("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD", "0").lower() in yes
+    if force and force_no:
+        raise RuntimeError("Only one of `TORCH_FORCE_WEIGHTS_ONLY_LOAD` or `TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD` "
+                           "should be set, but both were set.")
+    if force:
+        return True
+    if weights_only is not None:
+        return bool(weights_only)
+    if force_no:
+        warnings.warn("Environment variable TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD detected, since the `weights_only` "
+                      "argument was not explicitly passed to `tensorlib.load`, forcing weights_only=False.",
+                      UserWarning, stacklevel=3)
+        return False
+    return pickle_module is None
 
 
 def _open_for_load(f):

@@ -186,8 +186,11 @@ def dropout3d(input, p=0.5, training=True, inplace=False):
     _check_p(p)
     if input.ndim not in (4, 5):
         warnings.warn(f"dropout3d: Received a {input.ndim}-D input to dropout3d, which is deprecated and will "
-                      "result in an error in a future release.", UserWarning, stacklevel=2)
-    if input.ndim == 4:
+                      "result in an error in a future release. To retain the behavior and silence this warning, "
+                      "please use dropout instead. Note that dropout3d exists to provide channel-wise dropout on "
+                      "inputs with 3 spatial dimensions, a channel dimension, and an optional batch dimension "
+                      "(i.e. 4D or 5D inputs).", stacklevel=2)
+    if input.ndim != 5:         # as torch: anything but (N, C, D, H, W) is taken as unbatched
         return _dropout(input.unsqueeze(0), p, training, inplace, channels=True).squeeze(0)
     return _dropout(input, p, training, inplace, channels=True)
 

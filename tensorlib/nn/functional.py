@@ -84,13 +84,23 @@ def dropout(input, p=0.5, training=True, inplace=False):
 
 
 def dropout2d(input, p=0.5, training=True, inplace=False):
-    """Zeroes whole channels of (N, C, H, W) (or unbatched (C, H, W)) input."""
+    """Zeroes whole channels of (N, C, H, W) input. As torch does (pytorch/pytorch#77081), 3-d input is taken
+    as (N, C, L), not as unbatched (C, H, W), with a warning; other ranks warn and drop per (N, C) entry."""
+    if p < 0.0 or p > 1.0:
+        raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
+    import warnings
     if input.ndim not in (3, 4):
-        import warnings
         warnings.warn(f"dropout2d: Received a {input.ndim}-D input to dropout2d, which is deprecated and will "
-                      "result in an error in a future release.", UserWarning, stacklevel=2)
+                      "result in an error in a future release. To retain the behavior and silence this warning, "
+                      "please use dropout instead. Note that dropout2d exists to provide channel-wise dropout on "
+                      "inputs with 2 spatial dimensions, a channel dimension, and an optional batch dimension "
+                      "(i.e. 3D or 4D inputs).", stacklevel=2)
     if input.ndim == 3:
-        return _dropout(input.unsqueeze(0), p, training, inplace, channels=True).squeeze(0)
+        warnings.warn("dropout2d: Received a 3D input to dropout2d and assuming that channel-wise 1D dropout "
+                      "behavior is desired - input is interpreted as shape (N, C, L), where C is the channel dim. "
+                      "This behavior will change in a future release to interpret the input as one without a "
+                      "batch dimension, i.e. shape (C, H, W). To maintain the 1D channel-wise dropout behavior, "
+                      "please switch to using dropout1d instead.", stacklevel=2)
     return _dropout(input, p, training, inplace, channels=True)
 
 

@@ -2,12 +2,14 @@
 allocations are visible to the profiler like any other op."""
 from __future__ import annotations
 
+import collections.abc
 import numbers
 
 from .. import _dtype as D
 from .. import random as R
 from .._device import CPU, cupy, device_of, to_device
 from ._define import Tensor, dispatch, np, op, public
+from .._tensor import Size
 from ..dispatch import record_range
 
 
@@ -103,7 +105,7 @@ def _infer_dtype(data):
     def walk(x):
         if isinstance(x, Tensor):
             kinds.add(x._data.dtype.kind if x._data.dtype.kind != "f" else "F" + str(x._data.dtype))
-        elif isinstance(x, (list, tuple)):
+        elif isinstance(x, (list, tuple)) or _other_sequence(x):
             for y in x:
                 walk(y)
         elif isinstance(x, bool) or isinstance(x, np.bool_):
@@ -129,11 +131,16 @@ def _infer_dtype(data):
     return D.get_default_dtype().np
 
 
+def _other_sequence(x):
+    """A sequence torch.tensor reads as one but NumPy does not: a deque, a range (not a str or bytes)."""
+    return isinstance(x, collections.abc.Sequence) and not isinstance(x, (str, bytes, list, tuple))
+
+
 def _plain(data):
     if isinstance(data, Tensor):
         d = data._data
         return d if type(d) is np.ndarray else d.get()
-    if isinstance(data, (list, tuple)):
+    if isinstance(data, (list, tuple)) or _other_sequence(data):
         return [_plain(x) for x in data]
     if isinstance(data, np.ndarray) and type(data) is not np.ndarray:
         return data.view(np.ndarray)           # np.memmap, np.matrix...: plain NumPy, never taken for CuPy
@@ -367,3 +374,60 @@ new_zeros, new_ones, new_empty = _new(zeros), _new(ones), _new(empty)
 @public(function=False, method=True)
 def new_full(self, size, fill_value, dtype=None, device=None, requires_grad=False):
     return full(size, fill_value, dtype=dtype or self.dtype, device=device or self.device, requires_grad=requires_grad)
+
+
+def legacy_new(dtype, args, device=None):
+    """torch.Tensor(...) / torch.FloatTensor(...) and the other legacy constructors: () -> empty, sizes or a
+    Size -> uninitialized (here: zeros) of that shape, a sequence or array -> its data converted to `dtype`
+    (None: the default dtype), a tensor -> a tensor sharing its data (whatever its dtype, as torch)."""
+    dt = D.get_default_dtype() if dtype is None else dtype
+    if not args:
+        return zeros(0, dtype=dt, device=device)
+    if len(args) == 1 and isinstance(args[0], Tensor):
+        from .misc import detach
+        return detach(args[0])
+    sizes = tuple(args[0]) if len(args) == 1 and isinstance(args[0], Size) else args
+    if all(isinstance(n, int) and not isinstance(n, bool) for n in sizes):
+        if any(n < 0 for n in sizes):
+            raise RuntimeError(f"Trying to create tensor with negative dimension {min(sizes)}: {list(sizes)}")
+        return zeros(*sizes, dtype=dt, device=device)
+    if len(args) == 1:
+        data = args[0]
+        if isinstance(data, (str, bytes)):
+            raise TypeError(f"new(): invalid data type '{type(data).__name__}'")
+        if isinstance(data, numbers.Number):
+            raise TypeError(f"new(): data must be a sequence (got {type(data).__name__})")
+        return tensor(data, dtype=dt, device=device)
+    raise TypeError(f"new() received an invalid combination of arguments - got "
+                    f"({', '.join(type(a).__name__ for a in args)}), but expected one of: (*, device), "
+                    f"(Tensor other), (tuple of ints size, *, device), (object data, *, device)")
+
+
+class LegacyTensorType(type):
+    """The class of torch.FloatTensor, torch.cuda.LongTensor...: calling one is the legacy constructor for
+    its dtype and device (`Tensor = torch.cuda.FloatTensor if cuda else torch.FloatTensor; Tensor(n, 3)`),
+    isinstance() tests a tensor's dtype and device, and `x.type(torch.LongTensor)` converts."""
+    dtype: D.dtype
+    is_cuda: bool
+
+    def __call__(cls, *args, device=None):
+        if cls.is_cuda:
+            device = device if device is not None else "cuda"
+        return legacy_new(cls.dtype, args, device)
+
+    def __instancecheck__(cls, obj):
+        return isinstance(obj, Tensor) and obj.dtype == cls.dtype and obj.is_cuda == cls.is_cuda
+
+    def __repr__(cls):
+        return f"<class 'tensorlib.{'cuda.' if cls.is_cuda else ''}{cls.__name__}'>"
+
+
+LEGACY_TYPES = {"FloatTensor": D.float32, "DoubleTensor": D.float64, "HalfTensor": D.float16,
+                "BFloat16Tensor": D.bfloat16, "ByteTensor": D.uint8, "CharTensor": D.int8, "ShortTensor": D.int16,
+                "IntTensor": D.int32, "LongTensor": D.int64, "BoolTensor": D.bool_}
+
+
+def legacy_types(is_cuda):
+    """{name: class} of the legacy tensor types on the CPU (tensorlib.FloatTensor...) or CUDA
+    (tensorlib.cuda.FloatTensor...)."""
+    return {name: LegacyTensorType(name, (), {"dtype": dt, "is_cuda": is_cuda}) for name, dt in LEGACY_TYPES.items()}

@@ -35,8 +35,13 @@ def _convert_index(t, idx):
             if a.dtype.kind == "f":
                 raise IndexError("tensors used as indices must be long, int, byte or bool tensors")
             out.append(a if a.ndim else (bool(a) if a.dtype == np.bool_ else int(a)))
-        elif isinstance(i, (list,)):
+        elif isinstance(i, (list, tuple, range, np.ndarray)):     # a sequence inside the index, as torch reads it
             arr = np.asarray(i)
+            if arr.size == 0 and arr.dtype.kind == "f":     # [] and range(0): no elements, torch's long dtype
+                arr = arr.astype(np.int64)
+            if arr.ndim == 0 and arr.dtype.kind in "biu":
+                out.append(bool(arr) if arr.dtype == np.bool_ else int(arr))
+                continue
             if arr.dtype.kind in "SU":      # torch builds a tensor of the list, and has no str dtype
                 raise TypeError(f"new(): invalid data type '{'str' if arr.dtype.kind == 'U' else 'bytes'}'")
             if arr.dtype.kind == "f":

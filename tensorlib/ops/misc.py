@@ -94,6 +94,8 @@ def cuda(self, device=None, non_blocking=False, memory_format=None):
 def type_(self, dtype=None, non_blocking=False):
     if dtype is None:
         return f"tensorlib.{'cuda.' if self.is_cuda else ''}{self.dtype.name}"
+    if isinstance(getattr(dtype, "is_cuda", None), bool):     # a legacy type: tensorlib(.cuda).LongTensor
+        return to(self, dtype=dtype.dtype, device="cuda" if dtype.is_cuda else "cpu")
     return to(self, dtype=dtype)
 
 

@@ -118,3 +118,37 @@ def random_(self, from_=0, to=None, *, generator=None, **kw):
     return dispatch(RANDOM_, self, low=int(from_), high=int(to), generator=generator)
 
 
+
+
+@public
+def normal(mean, std=1.0, size=None, *, generator=None, dtype=None, device=None, out=None, requires_grad=False):
+    """torch.normal: one draw per element of broadcast(mean, std) when either is a tensor, else `size`
+    draws of N(mean, std). No gradient reaches mean or std (torch's is zero); use mean + std * randn_like
+    for a reparameterized sample."""
+    from .creation import empty
+    from ..autograd.grad_mode import no_grad
+    if out is not None:
+        raise NotImplementedError("tensorlib.normal: out= is not supported; assign the result instead")
+    tensors = [x for x in (mean, std) if isinstance(x, Tensor)]
+    if not tensors:
+        if size is None:
+            raise TypeError("normal() received an invalid combination of arguments: with float mean and std, "
+                            "size is required")
+        shape = tuple(size)
+        ref = None
+    else:
+        if size is not None:
+            raise TypeError("normal() received an invalid combination of arguments: size is only taken with "
+                            "float mean and std")
+        shape = tuple(np.broadcast_shapes(*(tuple(x.shape) for x in tensors)))
+        ref = tensors[0]
+        if isinstance(std, Tensor) and bool((std < 0).any()):
+            raise RuntimeError("normal expects all elements of std >= 0.0")
+    if not isinstance(std, Tensor) and std < 0:
+        raise RuntimeError(f"normal expects std >= 0.0, but found std {std:g}")
+    with no_grad():
+        z = empty(shape, dtype=dtype or (ref.dtype if ref is not None else None),
+                  device=device or (ref.device if ref is not None else None))
+        z.normal_(0.0, 1.0, generator=generator)
+        z = z * std + mean
+    return z.requires_grad_(requires_grad)

@@ -1,4 +1,4 @@
-"""Five public PyTorch programs (tests/programs/vendor/, see README.md) run unchanged on tensorlib or torch.
+"""Eight public PyTorch programs (tests/programs/vendor/, see README.md) run unchanged on tensorlib or torch.
 
 `prepare(name, workdir, steps)` copies a program into `workdir` with synthetic data of the real data's shapes
 and returns its command line; `run(...)` runs it in a child process (tests/programs/runner.py) with `torch`
@@ -100,6 +100,35 @@ def _makemore(work, steps, variant):
                 "--n-embd2", "16", "--learning-rate", "0.01", "--device", "cpu"]
 
 
+def _mnist_rnn(work, steps, variant):
+    return {"mnist": {"train": 8 * steps, "test": 16}}, [
+        "main.py", "--batch-size", "8", "--test-batch-size", "16", "--epochs", "1", "--log-interval", "1",
+        "--lr", "1.0", "--save-model"]
+
+
+def _dcgan(work, steps, variant):
+    """64x64 images (the architecture's size) from FakeData, tiny filters: `steps` batches, 3 losses each."""
+    return {"fake": {"train": 4 * steps}}, [
+        "main.py", "--dataset", "fake", "--workers", "0", "--batchSize", "4", "--nz", "8", "--ngf", "4", "--ndf",
+        "4", "--niter", "1", "--outf", "out", "--manualSeed", "1"]
+
+
+def _time_sequence(work, steps, variant):
+    """LBFGS steps of up to 20 loss evaluations (backward calls) each: enough of them for `steps` calls.
+    torch.load reads the NumPy array that torch.save wrote only with weights_only=False, no longer the
+    default in torch >= 2.6: the environment's TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1 gives it back, as a
+    user of torch 2.13 does."""
+    return {"setup": "sine_waves", "env": {"TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD": "1"}}, [
+        "train.py", "--steps", str(-(-steps // 20))]
+
+
+def _cartpole(work, steps, variant):
+    """Episodes of at most 30 steps on the CartPole stand-in (stubs/gymnasium), the program "solved" at a
+    running reward of 10 + steps / 2 (gymnasium: 500 steps, 475): one loss per episode, about `steps` of them."""
+    return {"cartpole": {"max_episode_steps": 30, "reward_threshold": 10 + steps / 2}}, [
+        f"{variant}.py", "--log-interval", "1"]
+
+
 # name -> (vendored folder, data and arguments, variant)
 PROGRAMS = {
     "mnist": ("mnist", _mnist, None),
@@ -115,7 +144,15 @@ PROGRAMS = {
     "makemore_mlp": ("makemore", _makemore, "mlp"),
     "makemore_bow": ("makemore", _makemore, "bow"),
     "makemore_bigram": ("makemore", _makemore, "bigram"),
+    "mnist_rnn": ("mnist_rnn", _mnist_rnn, None),
+    "dcgan": ("dcgan", _dcgan, None),
+    "time_sequence_prediction": ("time_sequence_prediction", _time_sequence, None),
+    "reinforce": ("reinforcement_learning", _cartpole, "reinforce"),
+    "actor_critic": ("reinforcement_learning", _cartpole, "actor_critic"),
 }
+
+# losses that need not fall over a few steps: a GAN's, and policy gradients' (normalized returns)
+LOSS_NEED_NOT_FALL = {"dcgan", "reinforce", "actor_critic"}
 
 
 def prepare(name, workdir, steps):

@@ -106,7 +106,7 @@ class Observer:
     def __init__(self, torch, spec):
         self.torch, self.spec = torch, spec
         self.losses, self.step_s = [], []
-        self.depth, self.seen_model = 0, False
+        self.depth, self.models = 0, []    # models: every outermost module called so far, in order
         self.marker = None              # record_function while profiled (step ends, for events per step)
         self.kernel_ns = None           # profile="share": [ns inside op kernels so far]
         self.kernel_at_step: list = []
@@ -143,9 +143,9 @@ class Observer:
         obs = self
 
         def call(self, *args, **kwargs):
-            if obs.depth == 0 and not obs.seen_model:
-                obs.seen_model = True
-                obs.initial_state(self)
+            if obs.depth == 0 and not any(m is self for m in obs.models):
+                obs.models.append(self)
+                obs.initial_state(self, len(obs.models) - 1)
             obs.depth += 1
             try:
                 return orig(self, *args, **kwargs)
@@ -153,8 +153,12 @@ class Observer:
                 obs.depth -= 1
         cls.__call__ = call
 
-    def initial_state(self, model):
+    def initial_state(self, model, index):
+        """Dump or load the state of the index-th model called (a GAN has two): the first in
+        `init_file`, the others in init_file with `.{index}` before the suffix."""
         path = pathlib.Path(self.spec["init_file"])
+        if index:
+            path = path.with_suffix(f".{index}{path.suffix}")
         if self.spec["init"] == "dump":
             buf = io.BytesIO()
             np.savez(buf, **{k: v.detach().cpu().numpy() for k, v in model.state_dict().items()})
@@ -166,18 +170,27 @@ class Observer:
 
 
 class SharedRandom:
-    """randint, randperm, randn, randn_like, rand, rand_like and dropout drawn from one NumPy stream, for the
-    functions the programs and the DataLoader's samplers call; generators passed in are ignored."""
+    """randint, randperm, randn, randn_like, rand, rand_like, multinomial and dropout drawn from one NumPy
+    stream, for the functions the programs and the DataLoader's samplers call; generators passed in are
+    ignored."""
 
     def __init__(self, torch, modules, seed=0):
         self.torch, self.rng = torch, np.random.default_rng(seed)
         self.F = torch.nn.functional
         repl = {"randint": self.randint, "randperm": self.randperm, "randn": self.randn, "rand": self.rand,
-                "randn_like": self.randn_like, "rand_like": self.rand_like}
+                "randn_like": self.randn_like, "rand_like": self.rand_like, "multinomial": self.multinomial}
         originals = {getattr(torch, k): v for k, v in repl.items()}
         originals[self.F.dropout] = self.dropout
-        if torch.__name__ == "torch":       # its attention dropout is inside a C++ kernel: the math path here
-            originals[self.F.scaled_dot_product_attention] = self.sdpa
+        for n, batched in (("dropout1d", 3), ("dropout2d", None), ("dropout3d", 5)):
+            originals[getattr(self.F, n)] = self._feature_dropout(batched)
+        # attention dropout is inside a fused kernel (torch's C++ one, tensorlib's op): with dropout, the
+        # math path here and the shared stream's mask; without, the library's own attention
+        attentions = [self.F.scaled_dot_product_attention]
+        if torch.__name__ != "torch":
+            from tensorlib.ops import attention
+            attentions.append(attention.scaled_dot_product_attention)
+        for fused in attentions:
+            originals[fused] = self._shared_sdpa(fused)
         for mod in modules:
             for attr, value in list(vars(mod).items()):
                 try:
@@ -213,11 +226,29 @@ class SharedRandom:
     def rand(self, *size, generator=None, dtype=None, device=None, **kw):
         return self._t(self.rng.random(self._size(size), dtype=np.float32), dtype, device)
 
+    def multinomial(self, input, num_samples, replacement=False, *, generator=None, out=None):
+        """With replacement only (Categorical.sample's draws): one uniform per sample, found in the
+        row's cumulative probabilities."""
+        if not replacement:
+            raise NotImplementedError("runner.SharedRandom.multinomial draws with replacement only")
+        p = input.detach().cpu().numpy().astype(np.float64).reshape(-1, input.shape[-1])
+        cum = np.cumsum(p / p.sum(-1, keepdims=True), -1)
+        u = self.rng.random((p.shape[0], int(num_samples)))
+        idx = np.stack([np.minimum(np.searchsorted(c, r, side="right"), len(c) - 1) for c, r in zip(cum, u)])
+        return self._t(idx.reshape(*input.shape[:-1], int(num_samples)).astype(np.int64), None, input.device)
+
     def randn_like(self, t, *, dtype=None, **kw):
         return self._t(self.rng.standard_normal(tuple(t.shape)).astype(np.float32), dtype or t.dtype, t.device)
 
     def rand_like(self, t, *, dtype=None, **kw):
         return self._t(self.rng.random(tuple(t.shape), dtype=np.float32), dtype or t.dtype, t.device)
+
+    def _shared_sdpa(self, fused):
+        def sdpa(query, key, value, attn_mask=None, dropout_p=0.0, is_causal=False, scale=None, **kw):
+            if dropout_p == 0:
+                return fused(query, key, value, attn_mask, 0.0, is_causal, scale=scale, **kw)
+            return self.sdpa(query, key, value, attn_mask, dropout_p, is_causal, scale)
+        return sdpa
 
     def sdpa(self, query, key, value, attn_mask=None, dropout_p=0.0, is_causal=False, scale=None, enable_gqa=False):
         """torch's math path of scaled_dot_product_attention, with the shared dropout."""
@@ -233,12 +264,38 @@ class SharedRandom:
         attn = self.dropout(scores.softmax(-1), dropout_p, True)
         return attn @ value
 
-    def dropout(self, input, p=0.5, training=True, inplace=False):
+    def dropout(self, input, p=0.5, training=True, inplace=False, mask_shape=None):
         if not training or p == 0:
             return input
-        keep = (self.rng.random(tuple(input.shape), dtype=np.float32) >= p).astype(np.float32) / np.float32(1 - p)
+        shape = tuple(input.shape) if mask_shape is None else mask_shape
+        keep = (self.rng.random(shape, dtype=np.float32) >= p).astype(np.float32) / np.float32(1 - p)
         mask = self._t(keep, input.dtype, input.device)
         return input.mul_(mask) if inplace else input * mask
+
+    def _feature_dropout(self, batched_ndim):
+        """dropout1d/2d/3d as torch shapes their masks: one draw per (N, C), input of another rank than
+        `batched_ndim` taken as unbatched (dropout2d: every rank as batched)."""
+        def feature_dropout(input, p=0.5, training=True, inplace=False):
+            shape = tuple(input.shape)
+            if batched_ndim is not None and len(shape) != batched_ndim:
+                shape = (1, *shape)
+            mask = shape[:2] + (1,) * (len(shape) - 2)
+            return self.dropout(input, p, training, inplace, mask_shape=mask[len(mask) - input.dim():])
+        return feature_dropout
+
+
+def sine_waves(torch):
+    """time_sequence_prediction's generate_sine_wave.py with fewer, shorter waves (its N=100, L=1000 are
+    constants in the file): traindata.pt, a float64 NumPy array written by torch.save."""
+    np.random.seed(2)
+    T, L, N = 20, 40, 8
+    x = np.empty((N, L), 'int64')
+    x[:] = np.array(range(L)) + np.random.randint(-4 * T, 4 * T, N).reshape(N, 1)
+    with open('traindata.pt', 'wb') as f:
+        torch.save(np.sin(x / 1.0 / T).astype('float64'), f)
+
+
+SETUPS = {"sine_waves": sine_waves}
 
 
 def main(spec_path):
@@ -252,6 +309,13 @@ def main(spec_path):
     import torch
     import torchvision
     torchvision.datasets.MNIST.sizes = spec["sizes"].get("mnist", torchvision.datasets.MNIST.sizes)
+    torchvision.datasets.FakeData.sizes = spec["sizes"].get("fake", {})
+    if "cartpole" in spec["sizes"]:
+        import gymnasium
+        gymnasium.CartPole.limits = spec["sizes"]["cartpole"]
+    os.environ.update(spec["sizes"].get("env", {}))
+    if "setup" in spec["sizes"]:        # data the program reads, written by this backend's torch.save
+        SETUPS[spec["sizes"]["setup"]](torch)
     obs = Observer(torch, spec)
     if spec["rng"] == "shared":
         prefix = "tensorlib" if spec["backend"] == "tensorlib" else None

@@ -1,4 +1,4 @@
-"""Five public PyTorch programs (tests/programs/vendor/, README.md there) train on tensorlib with nothing
+"""Nine public PyTorch programs (tests/programs/vendor/, README.md there) train on tensorlib with nothing
 changed but `import torch` (tensorlib.compat): their loss falls over a few steps on synthetic data of the
 real data's shapes. The default suite runs one configuration of each (about a second each); the other model
 types of the same programs are marked slow. devtools/torch_compat/test_programs_against_torch.py checks the
@@ -10,8 +10,9 @@ import pytest
 
 from tests.programs import harness
 
-FAST = {"mnist": 6, "vae": 4, "word_lm_lstm": 8, "nanogpt": 3, "makemore_transformer": 8}
-SLOW = {n: 8 for n in harness.PROGRAMS if n not in FAST}
+FAST = {"mnist": 6, "vae": 4, "word_lm_lstm": 8, "nanogpt": 3, "makemore_transformer": 8, "mnist_rnn": 10,
+        "time_sequence_prediction": 20}
+SLOW = {n: 8 for n in harness.PROGRAMS if n not in FAST and n not in harness.LOSS_NEED_NOT_FALL}
 
 
 def _trains(name, steps, tmp_path):
@@ -53,3 +54,28 @@ def test_word_lm_saves_and_reloads_the_whole_model(tmp_path):
     r = harness.run("word_lm_gru", "tensorlib", tmp_path / "w", 3)
     assert "End of training | test loss" in r["stdout"]
     assert (tmp_path / "w" / "model.pt").is_file()
+
+
+def test_dcgan_trains_and_continues_from_its_checkpoints(tmp_path):
+    """DCGAN (two models, two Adam optimizers, BCELoss on detached fakes): three losses a batch, the
+    discriminator's weights change, and a second run starts from the saved state dicts (--netG, --netD,
+    read by torch.load with weights_only's default) where the first one ended."""
+    work = tmp_path / "w"
+    first = harness.run("dcgan", "tensorlib", work, 3)
+    assert len(first["losses"]) == 3 * 3 and np.isfinite(first["losses"]).all()
+    saved = [work / "out" / f"net{m}_epoch_0.pth" for m in "GD"]
+    assert all(p.is_file() for p in saved)
+    again = harness.run("dcgan", "tensorlib", work, 3, fresh=False,
+                        extra_args=["--netG", str(saved[0]), "--netD", str(saved[1])])
+    # same batches, same noise (--manualSeed), different starting weights: a different first loss
+    assert np.isfinite(again["losses"]).all() and again["losses"][0] != first["losses"][0]
+
+
+@pytest.mark.parametrize("name", ["reinforce", "actor_critic"])
+def test_policy_gradients_solve_the_small_cartpole(name, tmp_path):
+    """REINFORCE and actor-critic (torch.distributions.Categorical, torch.tensor of a deque) on the CartPole
+    stand-in with 30-step episodes: one loss per episode, until the running reward passes the threshold."""
+    r = harness.run(name, "tensorlib", tmp_path / "w", 6)
+    episodes = r["stdout"].count("Episode ")
+    assert "Solved!" in r["stdout"] and episodes == len(r["losses"]) >= 2
+    assert np.isfinite(r["losses"]).all()

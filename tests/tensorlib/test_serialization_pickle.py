@@ -192,7 +192,9 @@ def test_plain_state_dicts_are_torchs_format_and_other_plain_values_json_without
 def test_pickle_module_argument():
     buf = _saved({"w": tl.ones(2)})
     with pytest.raises(RuntimeError, match="Can not safely load weights when explicit pickle_module is specified"):
-        tl.load(buf, pickle_module=pickle)
+        tl.load(buf, pickle_module=pickle, weights_only=True)
+    # as torch: with a pickle_module and no weights_only, weights_only is False
+    assert tl.load(buf, pickle_module=pickle)["w"].tolist() == [1.0, 1.0]
     with pytest.raises(ValueError, match="pickle_module must be None or the pickle module"):
         tl.load(buf, pickle_module=orjson, weights_only=False)
     with pytest.raises(ValueError, match="pickle_module must be None or the pickle module"):

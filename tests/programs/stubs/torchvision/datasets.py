@@ -1,5 +1,6 @@
-"""datasets.MNIST with synthetic 28x28 uint8 digits: each class a fixed random template plus noise, so a
-model can learn it. Sizes come from `MNIST.sizes` (set by tests/programs/runner.py)."""
+"""datasets.MNIST with synthetic 28x28 uint8 digits: each class a fixed random template plus noise, so a model
+can learn it, and FakeData's random images. Sizes come from `MNIST.sizes`, `FakeData.sizes` (set by
+tests/programs/runner.py)."""
 from __future__ import annotations
 
 import numpy as np
@@ -24,6 +25,34 @@ class MNIST:
 
     def __getitem__(self, index):
         img, target = self.data[index], int(self.targets[index])
+        if self.transform is not None:
+            img = self.transform(img)
+        if self.target_transform is not None:
+            target = self.target_transform(target)
+        return img, target
+
+
+class FakeData:
+    """Random uint8 images (H x W x C, as the PIL images torchvision's FakeData gives ToTensor) and class
+    indices; each item is the same on every call. Its length is `sizes["train"]` when that is set (runner.py)."""
+    sizes: dict = {}
+
+    def __init__(self, size=1000, image_size=(3, 224, 224), num_classes=10, transform=None, target_transform=None,
+                 random_offset=0):
+        self.size = self.sizes.get("train", size)
+        self.image_size, self.num_classes, self.random_offset = tuple(image_size), num_classes, random_offset
+        self.transform, self.target_transform = transform, target_transform
+
+    def __len__(self):
+        return self.size
+
+    def __getitem__(self, index):
+        if index >= len(self):
+            raise IndexError(f"{type(self).__name__} index out of range")
+        rng = np.random.default_rng(index + self.random_offset)
+        c, h, w = self.image_size
+        img = rng.integers(0, 256, (h, w, c), dtype=np.uint8)
+        target = int(rng.integers(0, self.num_classes))
         if self.transform is not None:
             img = self.transform(img)
         if self.target_transform is not None:

@@ -1,4 +1,4 @@
-"""ToTensor (HxW uint8 -> 1xHxW float in [0, 1]), Normalize and Compose, as torchvision computes them."""
+"""ToTensor (HxW uint8 -> 1xHxW float in [0, 1]), Normalize, Compose and Lambda, as torchvision computes them."""
 from __future__ import annotations
 
 import numpy as np
@@ -32,3 +32,13 @@ class Normalize:
         mean = torch.as_tensor(self.mean, dtype=tensor.dtype).view(-1, 1, 1)
         std = torch.as_tensor(self.std, dtype=tensor.dtype).view(-1, 1, 1)
         return (tensor - mean) / std
+
+
+class Lambda:
+    def __init__(self, lambd):
+        if not callable(lambd):
+            raise TypeError(f"Argument lambd should be callable, got {type(lambd).__name__!r}")
+        self.lambd = lambd
+
+    def __call__(self, img):
+        return self.lambd(img)
