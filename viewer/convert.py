@@ -152,6 +152,23 @@ def pairs(pids: list[Any], tids: list[Any]) -> list[tuple[Any, Any]]:
         return [(hashable(p), hashable(t)) for p, t in keys]
 
 
+def floats_in_place(doc: Any) -> None:
+    """Every Decimal inside lists and dicts replaced by its float, in place, without recursion (a document
+    may nest deeper than Python's stack). The slow path reads an epoch-scale trace with exact decimals for its
+    timestamps' nanoseconds; its records keep them, as the fast path's do, while the originals (details
+    pane, args, metadata) then hold the floats the fast path's originals hold."""
+    todo = [doc]
+    while todo:
+        c = todo.pop()
+        items = c.items() if type(c) is dict else enumerate(c) if type(c) is list else ()
+        for k, v in items:
+            t = type(v)
+            if t is Decimal:
+                c[k] = float(v)
+            elif t is dict or t is list:
+                todo.append(v)
+
+
 def text(v: Any) -> str:
     """A field as text; a number read exactly (Decimal, in an epoch-scale trace) reads as the float it is, so
     a label does not depend on which reader decoded the file ('1e+16', never '1E+16')."""
