@@ -23,6 +23,7 @@ import numpy as np
 
 from safeio import literal
 
+from .convert import unique_inverse
 from .events import decode_value
 from .device import ENVELOPE_CATS, busy_ns, cat_mask, device_time, gpu_lanes
 from .model import KIND_SPAN, Trace
@@ -158,7 +159,7 @@ def ops_table(trace: Trace, by_shape: bool = False, mask: np.ndarray | None = No
         inv = lookup[key]
         del lookup
     else:
-        uniq, inv = np.unique(key, return_inverse=True)
+        uniq, inv = unique_inverse(key)
         count = np.bincount(inv, minlength=len(uniq))
     del key
     whole = len(idx) == len(trace)  # every event is a span: the columns themselves, not copies
