@@ -36,29 +36,36 @@ def bind_flows(trace: Trace, flows: list[Event], warnings: list[str]) -> Flows:
     none: Flows = (np.zeros(0, np.int64), np.zeros(0, np.int64), [])
     if not flows:
         return none
-    # One attribute per pass (records have slots: cheaper than tuples transposed by zip, and than attrgetter).
+    # Three passes over the records (records have slots: cheaper than a tuple per field, and than attrgetter);
+    # what decides a point's lane, category and kind is one (cat, pid, tid, ph, bp) of a few distinct ones.
     c_ts = [e.ts for e in flows]
-    cats = [e.cat for e in flows]
     ids = [e.id2 if e.id is UNSET else e.id for e in flows]  # event_id, inlined
-    pids = [e.pid for e in flows]
-    tids = [e.tid for e in flows]
-    phs = [e.ph for e in flows]
-    bps = [e.bp for e in flows]
+    combos = [(e.cat, e.pid, e.tid, e.ph, e.bp) for e in flows]
     t_ns, good = ns_array(c_ts)
+    del c_ts
     if not good.all():
         warnings.append(f"{int((~good).sum())} flow events without a valid ts; skipped")
         g = good.tolist()
-        cols = (cats, ids, pids, tids, phs, bps)
-        cats, ids, pids, tids, phs, bps = ([x for x, k in zip(col, g) if k] for col in cols)
+        ids, combos = [x for x, k in zip(ids, g) if k], [x for x, k in zip(combos, g) if k]
         t_ns = t_ns[good]
     n = len(t_ns)
     if not n:
         return none
-    cat_key, cat_names = _intern_cats(cats)
+    try:
+        table = dict(zip(dict.fromkeys(combos), itertools.count()))
+        distinct = list(table)
+        at = np.fromiter(map(table.__getitem__, combos), dtype=np.intp, count=n)
+    except TypeError:  # a list or an object among them: each point on its own
+        distinct, at = combos, np.arange(n)
+    del combos
+    cats, pids, tids, phs, bps = (list(col) for col in zip(*distinct))
+    cat_id, cat_names = _intern_cats(cats)
+    cat_key = cat_id[at]
     key_id = _flow_keys(cat_key, ids)
-    lane = _lanes_of(trace, pids, tids)
-    ph = np.fromiter(map({"s": 0, "t": 1, "f": 2}.__getitem__, phs), dtype=np.int8, count=n)
-    next_slice = (ph == 2) & ~np.fromiter(map(eq, bps, repeat("e")), dtype=bool, count=n)
+    lane = _lanes_of(trace, pids, tids)[at]
+    ph = np.fromiter(map({"s": 0, "t": 1, "f": 2}.__getitem__, phs), dtype=np.int8, count=len(phs))[at]
+    next_slice = (ph == 2) & ~np.fromiter(map(eq, bps, repeat("e")), dtype=bool, count=len(bps))[at]
+    del at, distinct, cats, pids, tids, phs, bps
     ev = np.full(n, -1, dtype=np.int64)
     end = trace.ts + trace.dur
     for li in unique(lane[lane >= 0]).tolist():
