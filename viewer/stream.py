@@ -46,6 +46,8 @@ LaneKey = tuple[Any, Any, Any]
 
 # Below EXACT_US in ns, with room for rounding.
 _NEAR_EXACT_NS = int(EXACT_US * 1000) // 2
+# The most (ph, name, cat, pid, tid) combinations the accumulator keeps a table of.
+_MAX_COMBOS = 1 << 16
 # What the accumulator tells apart by phase.
 _X, _B, _E, _OTHER = 0, 1, 2, 3
 _PHASE_CLASS = {"X": _X, "B": _B, "E": _E}
@@ -165,6 +167,11 @@ class _Accumulator:
         self.be_key = _Column(np.int32, 0)
         self.names: dict[Any, int] = {}
         self.lane_keys: dict[LaneKey, int] = {}
+        # Every (ph, name, cat, pid, tid) seen, with its class, name id and lane key id (see _classify).
+        self.combos: dict[Any, int] | None = {}
+        self.combo_cls = np.zeros(0, np.int8)
+        self.combo_name = np.zeros(0, np.int32)
+        self.combo_key = np.zeros(0, np.int32)
         self.bind: list[int] = []
         self.others: list[int] = []
         self.other_phs: list[Any] = []
@@ -218,28 +225,41 @@ class _Accumulator:
     def _classify(self, combos: list[tuple[Any, Any, Any, Any, Any]]
                   ) -> tuple[NDArray[np.int8], NDArray[np.int32], NDArray[np.int32]]:
         """Per (ph, name, cat, pid, tid): X, B, E or other; and for the X, B and E events their name and
-        (cat, pid, tid) ids, interned in the order they come. Through the batch's distinct combinations
-        where they are few (the usual trace: one dict pass per event), else per event (a million distinct
-        names)."""
+        (cat, pid, tid) ids, interned in the order they come. Through a table of the combinations seen so
+        far while they are few (the usual trace: one dict lookup per event), else per event (a million
+        distinct names; a combination that cannot be hashed)."""
         m = len(combos)
-        try:
-            local: dict[Any, Any] | None = dict.fromkeys(combos)
-        except TypeError:
-            local = None
-        if local is not None and 4 * len(local) <= m:
-            distinct = list(local)
-            cls_d = np.array([_PHASE_CLASS.get(c[0], _OTHER) if type(c[0]) is str else _OTHER for c in distinct],
-                             dtype=np.int8)
-            name_d, key_d = self._ids(distinct, cls_d)
-            local = dict(zip(distinct, count()))
-            idx = np.fromiter(map(local.__getitem__, combos), dtype=np.intp, count=m)
-            return cls_d[idx], name_d[idx], key_d[idx]
-        del local
+        table = self.combos
+        if table is not None:
+            try:
+                at = np.fromiter(map(table.get, combos, repeat(-1)), dtype=np.intp, count=m)
+            except TypeError:
+                at = None
+            if at is not None:
+                new = np.flatnonzero(at < 0)
+                fresh = dict.fromkeys([combos[k] for k in new.tolist()]) if len(new) else {}
+                if len(table) + len(fresh) <= _MAX_COMBOS:
+                    if fresh:
+                        self._add_combos(list(fresh))
+                        at[new] = np.fromiter(map(table.__getitem__, [combos[k] for k in new.tolist()]),
+                                              dtype=np.intp, count=len(new))
+                    return self.combo_cls[at], self.combo_name[at], self.combo_key[at]
+                self.combos = None  # too many: per event from now on (the table would cost more than it saves)
         phs = [c[0] for c in combos]
         cls = np.full(m, _OTHER, np.int8)
         for ph, c in _PHASE_CLASS.items():
             cls[np.fromiter(map(eq, phs, repeat(ph)), dtype=bool, count=m)] = c
         return (cls, *self._ids(combos, cls))
+
+    def _add_combos(self, distinct: list[tuple[Any, Any, Any, Any, Any]]) -> None:
+        assert self.combos is not None
+        cls = np.array([_PHASE_CLASS.get(c[0], _OTHER) if type(c[0]) is str else _OTHER for c in distinct],
+                       dtype=np.int8)
+        name, key = self._ids(distinct, cls)
+        self.combos.update(zip(distinct, count(len(self.combos))))
+        self.combo_cls = np.concatenate([self.combo_cls, cls])
+        self.combo_name = np.concatenate([self.combo_name, name])
+        self.combo_key = np.concatenate([self.combo_key, key])
 
     def _ids(self, combos: list[tuple[Any, Any, Any, Any, Any]], cls: NDArray[np.int8]
              ) -> tuple[NDArray[np.int32], NDArray[np.int32]]:
