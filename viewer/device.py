@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .convert import unique, unique_inverse
 from .model import KIND_SPAN, Trace
 
 GPU_CATS = frozenset({"kernel", "gpu_memcpy", "gpu_memset"})
@@ -31,7 +32,7 @@ def gpu_lanes(trace: Trace) -> np.ndarray:
     """Per lane: it holds device activity (kernels, memcpys, memsets)."""
     out = np.zeros(len(trace.lanes), dtype=bool)
     gpu = cat_mask(trace, GPU_CATS)
-    out[np.unique(trace.lane[gpu])] = True
+    out[trace.lane[gpu]] = True
     return out
 
 
@@ -68,7 +69,7 @@ def device_time(trace: Trace) -> tuple[np.ndarray, np.ndarray]:
     if not len(s):
         return total, selfd
     # One kernel, one launch: a kernel bound by two flows counts once.
-    d, first = np.unique(d, return_index=True)
+    d, first = unique_inverse(d, first=True)
     s = s[first]
     dur = trace.dur[d]
     # The op that launched: the launch event (cudaLaunchKernel) is a runtime call nested in the op.
@@ -90,15 +91,15 @@ def device_time(trace: Trace) -> tuple[np.ndarray, np.ndarray]:
     for lv in range(order_depth, -1, -1):
         here = frontier[depth[frontier] == lv]
         if lv in levels:
-            here = np.unique(np.concatenate([here, *levels.pop(lv)]))
+            here = unique(np.concatenate([here, *levels.pop(lv)]))
         if not len(here):
             continue
         par = trace.parent[here]
         ok = par >= 0
         np.add.at(total, par[ok], total[here[ok]])
-        up = np.unique(par[ok])
+        up = unique(par[ok])
         up = up[~seen[up]]
         seen[up] = True
-        for d_ in np.unique(depth[up]).tolist():
+        for d_ in unique(depth[up]).tolist():
             levels.setdefault(int(d_), []).append(up[depth[up] == d_])
     return total, selfd

@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import itertools
 from collections import defaultdict
-from typing import TYPE_CHECKING
+from itertools import repeat
+from operator import eq
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from msgspec import UNSET
+from numpy.typing import NDArray
 
-from .convert import hashable, ns_array, pairs, text
+from .convert import first_seen_ids, hashable, ns_array, pairs, text, unique
 from .events import Event
 
 if TYPE_CHECKING:
@@ -33,40 +36,39 @@ def bind_flows(trace: Trace, flows: list[Event], warnings: list[str]) -> Flows:
     none: Flows = (np.zeros(0, np.int64), np.zeros(0, np.int64), [])
     if not flows:
         return none
-    # One attribute per pass (records have slots: cheaper than tuples transposed by zip).
+    # Three passes over the records (records have slots: cheaper than a tuple per field, and than attrgetter);
+    # what decides a point's lane, category and kind is one (cat, pid, tid, ph, bp) of a few distinct ones.
     c_ts = [e.ts for e in flows]
-    cats = [e.cat for e in flows]
     ids = [e.id2 if e.id is UNSET else e.id for e in flows]  # event_id, inlined
-    pids = [e.pid for e in flows]
-    tids = [e.tid for e in flows]
-    phs = [e.ph for e in flows]
-    bps = [e.bp for e in flows]
+    combos = [(e.cat, e.pid, e.tid, e.ph, e.bp) for e in flows]
     t_ns, good = ns_array(c_ts)
+    del c_ts
     if not good.all():
         warnings.append(f"{int((~good).sum())} flow events without a valid ts; skipped")
         g = good.tolist()
-        cols = (cats, ids, pids, tids, phs, bps)
-        cats, ids, pids, tids, phs, bps = ([x for x, k in zip(col, g) if k] for col in cols)
+        ids, combos = [x for x, k in zip(ids, g) if k], [x for x, k in zip(combos, g) if k]
         t_ns = t_ns[good]
     n = len(t_ns)
     if not n:
         return none
-    lane_index = {(ln.pid, ln.tid): i for i, ln in enumerate(trace.lanes)}
-    keyed = list(zip(cats, ids))
-    # map()/dict built-ins rather than comprehensions: this runs once per flow event.
     try:
-        keys = dict(zip(dict.fromkeys(keyed), itertools.count()))
-    except TypeError:
-        keyed = [(text(c), repr(i) if isinstance(i, (dict, list)) else hashable(i)) for c, i in keyed]
-        keys = dict(zip(dict.fromkeys(keyed), itertools.count()))
-    key_id = np.fromiter(map(keys.__getitem__, keyed), dtype=np.int64, count=n)
-    lane_of = defaultdict(lambda: -1, lane_index)
-    lane = np.fromiter(map(lane_of.__getitem__, pairs(pids, tids)), dtype=np.int64, count=n)
-    ph = np.fromiter(map({"s": 0, "t": 1, "f": 2}.__getitem__, phs), dtype=np.int8, count=n)
-    next_slice = (ph == 2) & (np.array(bps, dtype=object) != "e")
+        table = dict(zip(dict.fromkeys(combos), itertools.count()))
+        distinct = list(table)
+        at = np.fromiter(map(table.__getitem__, combos), dtype=np.intp, count=n)
+    except TypeError:  # a list or an object among them: each point on its own
+        distinct, at = combos, np.arange(n)
+    del combos
+    cats, pids, tids, phs, bps = (list(col) for col in zip(*distinct))
+    cat_id, cat_names = _intern_cats(cats)
+    cat_key = cat_id[at]
+    key_id = _flow_keys(cat_key, ids)
+    lane = _lanes_of(trace, pids, tids)[at]
+    ph = np.fromiter(map({"s": 0, "t": 1, "f": 2}.__getitem__, phs), dtype=np.int8, count=len(phs))[at]
+    next_slice = (ph == 2) & ~np.fromiter(map(eq, bps, repeat("e")), dtype=bool, count=len(bps))[at]
+    del at, distinct, cats, pids, tids, phs, bps
     ev = np.full(n, -1, dtype=np.int64)
     end = trace.ts + trace.dur
-    for li in np.unique(lane[lane >= 0]).tolist():
+    for li in unique(lane[lane >= 0]).tolist():
         ln = trace.lanes[li]
         at = np.flatnonzero(lane == li)
         lts = trace.ts[ln.start:ln.stop]
@@ -102,15 +104,58 @@ def bind_flows(trace: Trace, flows: list[Event], warnings: list[str]) -> Flows:
         warnings.append(f"{unbound} flow events are not on any slice; skipped")
     if unmatched > 0:
         warnings.append(f"{unmatched} flows have only one end; not drawn")
-    # Category per flow: map the few distinct category strings, not every key.
+    cat_of_point = cat_key[order]
+    return src.astype(np.int64), dst.astype(np.int64), [cat_names[c] for c in cat_of_point[:-1][pair].tolist()]
+
+
+def _intern_cats(cats: list[Any]) -> tuple[NDArray[np.int64], list[str]]:
+    """Each flow's category as an id (the few distinct ones), and their texts."""
     try:
-        cat_ids = dict(zip(dict.fromkeys(cats), itertools.count()))
+        table = dict(zip(dict.fromkeys(cats), itertools.count()))
     except TypeError:
         cats = [text(c) for c in cats]
-        cat_ids = dict(zip(dict.fromkeys(cats), itertools.count()))
-    cat_of_point = np.fromiter(map(cat_ids.__getitem__, cats), dtype=np.int64, count=n)[order]
-    cat_names = [text(c) for c in cat_ids]
-    return src.astype(np.int64), dst.astype(np.int64), [cat_names[c] for c in cat_of_point[:-1][pair].tolist()]
+        table = dict(zip(dict.fromkeys(cats), itertools.count()))
+    ids = np.fromiter(map(table.__getitem__, cats), dtype=np.int64, count=len(cats))
+    return ids, [text(c) for c in table]
+
+
+def _flow_keys(cat_key: NDArray[np.int64], ids: list[Any]) -> NDArray[np.int64]:
+    """Per flow point, a number equal for equal (cat, id), larger for a pair first seen later: by a sort
+    of the ids where they are all int64 integers (Kineto's correlation ids: no tuple per point), else by
+    interning (cat, id) pairs."""
+    if set(map(type, ids)) <= {int}:
+        try:
+            num = np.array(ids, dtype=np.int64)
+        except OverflowError:
+            pass
+        else:
+            return cat_key * len(ids) + first_seen_ids(num)
+    keyed = list(zip(cat_key.tolist(), ids))
+    try:
+        keys = dict(zip(dict.fromkeys(keyed), itertools.count()))
+    except TypeError:
+        keyed = [(c, repr(i) if isinstance(i, (dict, list)) else hashable(i)) for c, i in keyed]
+        keys = dict(zip(dict.fromkeys(keyed), itertools.count()))
+    return np.fromiter(map(keys.__getitem__, keyed), dtype=np.int64, count=len(keyed))
+
+
+def _lanes_of(trace: Trace, pids: list[Any], tids: list[Any]) -> NDArray[np.int64]:
+    """Each point's lane (-1: none), through its pid and tid interned apart (a few distinct values each)."""
+    try:
+        pid_ix = dict(zip(dict.fromkeys(pids), itertools.count()))
+        tid_ix = dict(zip(dict.fromkeys(tids), itertools.count()))
+    except TypeError:
+        lane_of = defaultdict(lambda: -1, {(ln.pid, ln.tid): i for i, ln in enumerate(trace.lanes)})
+        return np.fromiter(map(lane_of.__getitem__, pairs(pids, tids)), dtype=np.int64, count=len(pids))
+    table = np.full((len(pid_ix), len(tid_ix)), -1, np.int64)
+    for i, ln in enumerate(trace.lanes):
+        p, t = pid_ix.get(ln.pid), tid_ix.get(ln.tid)
+        if p is not None and t is not None:
+            table[p, t] = i
+    p_at = np.fromiter(map(pid_ix.__getitem__, pids), dtype=np.int64, count=len(pids))
+    t_at = np.fromiter(map(tid_ix.__getitem__, tids), dtype=np.int64, count=len(tids))
+    lane: NDArray[np.int64] = table[p_at, t_at]
+    return lane
 
 
 def bind_flows_v2(trace: Trace, file_idx: list[int], warnings: list[str]) -> Flows:

@@ -28,7 +28,7 @@ import orjson
 from safeio import InputError, TruncatedStream, gunzip_stream, open_input
 from safeio.read import inflate_budget
 
-from .convert import epoch_floats
+from .convert import epoch_floats, floats_in_place
 from .events import Event, EventSource, FileSource, to_records
 from .stream import Columns, LazyEvents, decode_columns
 
@@ -354,18 +354,23 @@ def load_raw(path: str, progress: Progress = _noop, options: InputOptions = Inpu
     if fast is not None:
         progress(0.55, "parsed")
         return fast
+    exact = False
     try:
         doc = parse_document(data, warnings)
         if epoch_floats(_ts_values(doc)):
-            doc = _exact_document(data, doc)
+            doc, exact = _exact_document(data, doc), True
     except TraceError as exc:
         raise TraceError(f"{path}: {exc}") from None
     del data
     progress(0.55, "parsed")
     try:
-        return split_document(doc, warnings)
+        raw = split_document(doc, warnings)
     except TraceError as exc:
         raise TraceError(f"{path}: {exc}") from None
+    if exact:  # the records keep the exact decimals; the originals read as the fast path's do
+        floats_in_place(raw.source)
+        floats_in_place(raw.meta)
+    return raw
 
 
 def _exact_document(data: bytes | bytearray, doc: Any) -> Any:

@@ -30,7 +30,7 @@ import numpy as np
 from numpy.typing import NDArray
 from msgspec import UNSET
 
-from .convert import epoch_floats, hashable, number, pairs, text
+from .convert import epoch_floats, hashable, number, pairs, text, unique
 from .events import (NOT_OBJECT_PH, Event, EventSource, FileSource, args_dict, args_value, decode_events_exact,
                      event_id)
 from .flows import Flows, bind_flows, bind_flows_v2, join_flows
@@ -385,8 +385,7 @@ class _Builder:
         self.be_src, self.be_is_b, self.be_name, self.be_key = cols.be_src, cols.be_is_b, cols.be_name, cols.be_key
         self.names_raw, self.lane_keys = cols.names, cols.lane_keys
         self.flow_v2 = list(cols.bind)
-        others = cols.others
-        other_phs = [events[i].ph for i in others]
+        others, other_phs = cols.others, cols.other_phs
         try:
             groups = list(dict.fromkeys(other_phs)) if len(others) > _GROUP_MIN else None
         except TypeError:  # a list or an object as ph: take them one at a time
@@ -576,7 +575,7 @@ class _Builder:
         open_pos = np.flatnonzero(is_b[o] & ~closed)
         if len(open_pos):
             threads = list(key_index)
-            open_threads = np.unique(t_o[open_pos])
+            open_threads = unique(t_o[open_pos])
             # The B/E events' own latest ts per thread, at C speed; the X events and instants in _thread_ends.
             be_last = np.full(len(threads), np.iinfo(np.int64).min, np.int64)
             np.maximum.at(be_last, t_o, ts[v[o]])

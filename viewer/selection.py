@@ -57,7 +57,7 @@ def range_summary(trace: Trace, t0: float, t1: float) -> RangeSummary:
     lo, hi = union_intervals(trace.ts[k], trace.ts[k] + trace.dur[k])
     out.gpu_busy = covered(lo, hi, a, b)
     lane_gpu = np.zeros(len(trace.lanes), dtype=bool)
-    lane_gpu[np.unique(trace.lane[gpu])] = True
+    lane_gpu[trace.lane[gpu]] = True
     cpu = hit[~lane_gpu[trace.lane[hit]] & ~envelope[hit]]
     out.cpu_busy = int(self_in[cpu].sum())
     nid = trace.name_id[hit].astype(np.int64)

@@ -26,6 +26,7 @@ import numpy as np
 
 from safeio import literal
 
+from .convert import unique
 from .device import gpu_activity
 from .model import KIND_SPAN, Trace
 from .text import fmt_ns
@@ -144,7 +145,7 @@ def _phases_and_steps(trace: Trace, steps: np.ndarray) -> tuple[np.ndarray, np.n
     step_of = np.full(n, -1, dtype=np.int64)
     step_of[steps] = steps
     jump = trace.parent.astype(np.int64).copy()
-    lanes = np.unique(trace.lane[steps])
+    lanes = unique(trace.lane[steps])
     on = np.isin(trace.lane, lanes)  # only the lanes holding steps matter
     has = np.flatnonzero(on & (jump >= 0))
     while len(has):

@@ -23,6 +23,7 @@ import numpy as np
 
 from safeio import literal
 
+from .convert import unique_inverse
 from .events import decode_value
 from .device import ENVELOPE_CATS, busy_ns, cat_mask, device_time, gpu_lanes
 from .model import KIND_SPAN, Trace
@@ -158,7 +159,7 @@ def ops_table(trace: Trace, by_shape: bool = False, mask: np.ndarray | None = No
         inv = lookup[key]
         del lookup
     else:
-        uniq, inv = np.unique(key, return_inverse=True)
+        uniq, inv = unique_inverse(key)
         count = np.bincount(inv, minlength=len(uniq))
     del key
     whole = len(idx) == len(trace)  # every event is a span: the columns themselves, not copies
@@ -180,26 +181,37 @@ def ops_table(trace: Trace, by_shape: bool = False, mask: np.ndarray | None = No
         dev_s = np.bincount(inv, weights=dev_self[idx], minlength=len(uniq)).astype(np.int64)
     else:  # no launches (a CPU trace): no per-row temporaries
         dev = dev_s = np.zeros(len(uniq), np.int64)
-    del dev_total, dev_self
+    # Every per-event temporary freed before the per-row ones (a million rows: tens of MB less at the peak).
+    del dev_total, dev_self, inv, idx, nid, dur, self_ns
+    shapes = [shape_table[k] for k in shape_ids[first_at].tolist()] if by_shape else [""] * len(uniq)
+    del first_at, shape_ids
     cpu_busy, gpu_busy = busy_ns(trace)
     on_gpu = gpu_lanes(trace)[trace.lane[first]] if len(uniq) else np.zeros(0, bool)
     busy = np.where(on_gpu, gpu_busy, cpu_busy).astype(np.float64)
+    del on_gpu
     envelope = cat_mask(trace, ENVELOPE_CATS)[first] if len(uniq) else np.zeros(0, bool)
     with np.errstate(divide="ignore", invalid="ignore"):
         pct = np.where(envelope | (busy <= 0), np.nan, 100.0 * total / np.maximum(busy, 1))
-    shapes = [shape_table[k] for k in shape_ids[first_at].tolist()] if by_shape else [""] * len(uniq)
-    all_names, all_cats = trace.names, trace.cats
-    names = [all_names[k] for k in trace.name_id[first].tolist()]
+    del busy, envelope
+    names = _pick(trace.names, trace.name_id[first])
     for k in np.flatnonzero(merged).tolist():
         names[k] = STEPS_STAR
     return OpsTable(
         name=names,
-        cat=[all_cats[k] for k in trace.cat_id[first].tolist()],
+        cat=_pick(trace.cats, trace.cat_id[first]),
         shapes=shapes, count=count, total=total, self=selft,
         avg=total / np.maximum(count, 1), min=mn, max=mx, pct=pct,
         name_id=np.where(merged, -1, trace.name_id[first]).astype(np.int64),
         cat_id=trace.cat_id[first].astype(np.int64), device=dev, self_device=dev_s, step_ids=step_ids,
     )
+
+
+def _pick(texts: list[str], ids: np.ndarray) -> list[str]:
+    """texts[k] for each k of ids, without a Python int per id (a million rows: 30 MB less at the peak)."""
+    table = np.empty(len(texts), dtype=object)
+    table[:] = texts
+    picked: list[str] = table[ids].tolist()
+    return picked
 
 
 class _Dims(msgspec.Struct, gc=False):

@@ -242,3 +242,43 @@ def test_one_pass_per_phase_splits_as_one_event_at_a_time(events):
     finally:
         model._GROUP_MIN = saved
     assert_same(grouped, single)
+
+
+def typed(v):
+    """A value with the type of every number in it spelled out (Decimal('2.5') == 2.5 in Python)."""
+    if isinstance(v, dict):
+        return {k: typed(x) for k, x in v.items()}
+    if isinstance(v, list):
+        return [typed(x) for x in v]
+    return (type(v).__name__, v)
+
+
+def test_epoch_scale_traces_give_the_same_values_on_both_paths(tmp_path):
+    # Epoch-scale float timestamps are read with exact decimals on both paths (for their nanoseconds); the
+    # originals, args and metadata must still hold what the JSON says, a float, on both: the slow path (here
+    # a trailing comma that msgspec refuses) used to hand out Decimals, and to ignore a float sort_index.
+    t0 = 1700000000000000.0
+    events = [
+        {"ph": "M", "name": "thread_sort_index", "pid": 1, "tid": 2, "args": {"sort_index": -1.5}},
+        {"ph": "X", "name": "x", "pid": 1, "tid": 1, "ts": t0, "dur": 10.5, "args": {"v": 1.5e16, "w": [0.1]}},
+        {"ph": "B", "name": "b", "pid": 1, "tid": 2, "ts": t0 + 1, "args": {"a": 0.25}},
+        {"ph": "E", "pid": 1, "tid": 2, "ts": t0 + 2, "args": {"e": 2.5}},
+        {"ph": "i", "name": "i", "pid": 1, "tid": 1, "ts": t0 + 3, "s": "t", "args": {"z": 3.75}},
+        {"ph": "C", "name": "c", "pid": 1, "ts": t0 + 4, "args": {"v": 0.5}},
+    ]
+    doc = {"traceEvents": events, "otherData": {"f": 0.5}}
+    text = json.dumps(doc).replace("1700000000000000.0,", "1700000000000000.024,", 1)  # x's ts
+    fast = load_trace(write(tmp_path, text, "fast.json"))
+    end = text.rindex("]")  # traceEvents' own
+    slow = load_trace(write(tmp_path, text[:end] + "," + text[end:], "slow.json"))
+    assert isinstance(fast.source, FileSource) and not isinstance(slow.source, FileSource)
+    assert [ln.title for ln in fast.lanes] == [ln.title for ln in slow.lanes] == ["pid 1 / tid 2", "pid 1 / tid 1"]
+    assert typed(fast.meta) == typed(slow.meta) == {"otherData": {"f": ("float", 0.5)}}
+    assert len(fast) == len(slow) == 3
+    for i in range(len(fast)):
+        assert typed(fast.raw[i]) == typed(slow.raw[i])
+        assert typed(fast.args_of(i)) == typed(slow.args_of(i))
+        assert type(fast.record(i).ts) is type(slow.record(i).ts)
+    np.testing.assert_array_equal(fast.ts, slow.ts)
+    x = next(i for i in range(len(fast)) if fast.name_of(i) == "x")
+    assert int(fast.ts[x]) == 1700000000000000024
