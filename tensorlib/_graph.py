@@ -245,14 +245,18 @@ class AccumulateGrad(Node):
         """The leaf (None once it is gone and had no hooks: nothing could read its gradient)."""
         return self._ref()
 
-    @property
-    def out_meta(self):
+    def _leaf_meta(self):
         """The leaf's shape and dtype now (computed when read: nothing reads it on the hot path)."""
         t = self._ref()
         if t is None:
             return ((None, None),)
         d = t._data
         return ((tuple(d.shape), d.dtype),)
+
+    def _no_set(self, value):
+        raise AttributeError("an AccumulateGrad's out_meta is its leaf's shape and dtype")
+
+    out_meta = property(_leaf_meta, _no_set)
 
     @property
     def next_functions(self):

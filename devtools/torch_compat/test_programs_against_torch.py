@@ -1,10 +1,10 @@
 """The vendored programs (tests/programs/) step by step against torch 2.13: the same program, unchanged, run
 once on torch and once on tensorlib (tensorlib.compat), from torch's initial weights (dumped at each model's
 first call and loaded into tensorlib's model there; DCGAN has two), with the random draws (batch sampling,
-shuffling, dropout masks, the VAE's and the GAN's noise, Categorical's samples) taken from one shared NumPy stream in both. Every
-training loss, 10 steps (nanoGPT: 5 steps of 2 micro-batches; time_sequence_prediction: one LBFGS step of 20
-evaluations; REINFORCE and actor-critic: CartPole episodes), agrees within 1e-5 relative (measured: at most 6e-6;
-REINFORCE 2e-5, within 1e-4, see RTOL)."""
+shuffling, dropout masks, the VAE's and the GAN's noise, Categorical's samples) taken from one shared NumPy
+stream in both. Every training loss, 10 steps (nanoGPT: 5 steps of 2 micro-batches; time_sequence_prediction:
+one LBFGS step of 20 evaluations; REINFORCE and actor-critic: CartPole episodes), agrees within 1e-5 relative
+(measured: at most 6e-6; REINFORCE 2e-5, within 1e-4, see RTOL)."""
 from __future__ import annotations
 
 import numpy as np
