@@ -309,7 +309,7 @@ class TorchWriter:
         if id(t) in self.memo:
             self.out += b"j" + self.memo[id(t)].to_bytes(4, "little")
             return
-        from .nn.parameter import Parameter
+        Parameter = _parameter_class()
         if type(t) not in (Tensor, Parameter):
             raise _NotTorchSaveable
         storage = _STORAGE_OF.get(t.dtype.name)

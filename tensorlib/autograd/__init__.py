@@ -66,5 +66,5 @@ class graph:  # torch.autograd.graph namespace stand-in
 def __getattr__(name: str):
     """`tensorlib.autograd.profiler` (torch.autograd.profiler: profile, record_function, emit_nvtx), declared
     by the profiler package (see tensorlib._import_declared)."""
-    from .. import _import_declared
-    return _import_declared(__name__, name)
+    import sys
+    return sys.modules["tensorlib"]._import_declared(__name__, name)     # (no import edge up to the package)
