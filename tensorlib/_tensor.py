@@ -38,8 +38,8 @@ class Tensor:
     def __init__(self, *args, device=None):
         """torch.Tensor(...), the legacy constructor (`nn.Parameter(torch.Tensor(out, in))`): no argument,
         sizes, a Size, data (converted to the default dtype) or a tensor (its data shared)."""
-        from .ops.creation import legacy_new
-        self._data = legacy_new(None, args, device)._data
+        from . import ops               # (the listed _tensor -> ops edge; legacy_new is ops.creation's)
+        self._data = ops.creation.legacy_new(None, args, device)._data
 
     # --- metadata ---------------------------------------------------------------------------
     @property

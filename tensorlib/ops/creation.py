@@ -384,8 +384,7 @@ def legacy_new(dtype, args, device=None):
     if not args:
         return zeros(0, dtype=dt, device=device)
     if len(args) == 1 and isinstance(args[0], Tensor):
-        from .misc import detach
-        return detach(args[0])
+        return args[0].detach()
     sizes = tuple(args[0]) if len(args) == 1 and isinstance(args[0], Size) else args
     if all(isinstance(n, int) and not isinstance(n, bool) for n in sizes):
         if any(n < 0 for n in sizes):

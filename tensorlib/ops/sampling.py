@@ -14,7 +14,7 @@ from .._device import device_of
 from ._define import Tensor, dispatch, np, op, public
 from .misc import RANDOM_FILL
 from .broadcast import expand
-from .creation import empty_like
+from .creation import empty, empty_like
 from .misc import BERNOULLI_, copy_
 
 
@@ -125,7 +125,6 @@ def normal(mean, std=1.0, size=None, *, generator=None, dtype=None, device=None,
     """torch.normal: one draw per element of broadcast(mean, std) when either is a tensor, else `size`
     draws of N(mean, std). No gradient reaches mean or std (torch's is zero); use mean + std * randn_like
     for a reparameterized sample."""
-    from .creation import empty
     from ..autograd.grad_mode import no_grad
     if out is not None:
         raise NotImplementedError("tensorlib.normal: out= is not supported; assign the result instead")
