@@ -92,6 +92,7 @@ sink = None                 # the op sink (set_op_sink), or None
 sink_only = False           # the sink is on and nothing else needs the full path
 sink_tls = None             # the sink's per-thread buffers (its `tls`), read by the dispatcher on every op
 op_pairs: tuple = ()        # bound (op_enter, op_exit) of the hooks that observe ops, read once per op
+pair_only = None            # op_pairs[0] when it is the only thing on the full path (no sink, no mode)
 range_hooks: tuple = ()     # hooks that observe named regions
 _range_one = None           # (range_enter, range_exit) of the only hook observing regions, else None
 backward_hooks: tuple = ()  # hooks that observe backward passes
@@ -125,7 +126,8 @@ def _observers(*methods):
 
 
 def _refresh():
-    global full_path, sink_only, sink_tls, op_pairs, range_hooks, backward_hooks, sync_hooks, _range_one, op_step
+    global full_path, sink_only, sink_tls, op_pairs, pair_only, range_hooks, backward_hooks, sync_hooks, _range_one, \
+        op_step
     op_hooks = _observers("op_enter", "op_exit")
     op_pairs = tuple((h.op_enter, h.op_exit) for h in op_hooks)
     range_hooks = _observers("range_enter", "range_exit")
@@ -136,6 +138,7 @@ def _refresh():
     modes = autocast_users > 0 or anomaly_users > 0 or inference_users > 0
     full_path = bool(op_hooks) or sink is not None or modes
     sink_only = sink is not None and not op_hooks and not modes
+    pair_only = op_pairs[0] if len(op_pairs) == 1 and sink is None and not modes else None
     if sink is not None:
         sink_tls = sink.tls
     for fn in _subscribers:
