@@ -93,8 +93,8 @@ class MemoryRecorder:
                 records.append((_pc(), native_id(), CPU, 0, -ent[2], key))
 
         def record_outputs(outputs, inputs, t):
-            """The op's outputs' new memory, at time `t` (ns, inside the op). `inputs`: the arrays of the
-            op's tensor inputs (an output living in one's memory is not new)."""
+            """The op's outputs' new memory, at time `t` (ns, inside the op). `inputs`: the op's arguments
+            (an output living in a tensor input's memory is not new)."""
             if type(outputs) is tuple:
                 for o in outputs:
                     record_outputs(o, inputs, t)
@@ -113,7 +113,10 @@ class MemoryRecorder:
             key = id(d)
             if key in live:
                 return
-            for x in inputs:            # the root of one of the op's inputs: not new memory
+            for x in inputs:            # the root of one of the op's tensor inputs: not new memory
+                if not isinstance(x, Tensor):
+                    continue
+                x = x._data
                 if x is d:
                     return
                 b = x.base

@@ -262,21 +262,23 @@ class Recorder:
             stack = self.with_stack
             mem = self.memory if self.profile_memory else None
             stack_of = self._stack
-            raw = _raw_inputs if shapes else _input_arrays if mem is not None else None
             no_extra = _RANGE_EXTRA
 
             if mem is not None:
                 record_outputs = mem.record_outputs
 
-            def op_enter(op, inputs, attrs, phase, seq):
-                # shapes are kept raw (shape tuples, dtypes: `_raw_inputs`) and formatted once per distinct
-                # signature at build time (`format_extras`); the input arrays ride in the token, for the
-                # memory record's "not an input's memory" test
-                if raw is not None:
-                    sig, arrs = raw(inputs)
-                else:
-                    sig = arrs = None
-                return (op.name, phase, seq, sig, stack_of() if stack else None, arrs, pc())
+            # The token carries the op's inputs (the dispatcher's own tuple) for the memory record's "not an
+            # input's memory" test at exit; shapes are kept raw (shape tuples, dtypes: `_raw_inputs`) and
+            # formatted once per distinct signature at build time (`format_extras`).
+            if shapes and not stack:
+                def op_enter(op, inputs, attrs, phase, seq):
+                    return (op.name, phase, seq, _raw_inputs(inputs), None, inputs, pc())
+            elif not shapes and not stack:
+                def op_enter(op, inputs, attrs, phase, seq):
+                    return (op.name, phase, seq, None, None, inputs, pc())
+            else:
+                def op_enter(op, inputs, attrs, phase, seq):
+                    return (op.name, phase, seq, _raw_inputs(inputs) if shapes else None, stack_of(), inputs, pc())
 
             if flops_on:
                 def op_exit(token, outputs):
@@ -382,27 +384,20 @@ def _internal(filename: str) -> bool:
 
 
 def _raw_inputs(inputs):
-    """What record_shapes needs of an op's inputs, unformatted (cheap while the program runs): per input a
-    (shape, dtype) pair for a tensor, ("TensorList", shapes) for a tensor list, the type otherwise; and the
-    tensor inputs' arrays. `_format_sig` turns the first into torch's "Input Dims" / "Input type".
-    (`t._data` is `dispatch.array_of(t)` inlined: this runs for every input of every op.)"""
+    """What record_shapes needs of an op's inputs, unformatted (cheap while the program runs): a list with,
+    per input, a (shape, dtype) pair for a tensor, ("TensorList", shapes) for a tensor list, the type
+    otherwise. `_format_sig` turns it into torch's "Input Dims" / "Input type". (`t._data` is
+    `dispatch.array_of(t)` inlined: this runs for every input of every op.)"""
     sig = []
-    arrs = []
     for a in inputs:
         if isinstance(a, Tensor):
             d = a._data
-            arrs.append(d)
             sig.append((d.shape, d.dtype))
         elif isinstance(a, (list, tuple)) and a and isinstance(a[0], Tensor):
             sig.append(("TensorList", tuple([x._data.shape for x in a if isinstance(x, Tensor)])))
         else:
             sig.append(type(a))
-    return tuple(sig), arrs
-
-
-def _input_arrays(inputs):
-    """(None, the tensor inputs' arrays): `_raw_inputs` for profile_memory without record_shapes."""
-    return None, [a._data for a in inputs if isinstance(a, Tensor)]
+    return sig
 
 
 _SCALARS = (int, float, bool, complex)
@@ -431,7 +426,7 @@ def _format_sig(sig):
 
 def _shapes_dtypes(inputs):
     """torch's "Input Dims" / "Input type" of `inputs` (formatted at once; the recorder formats lazily)."""
-    return _format_sig(_raw_inputs(inputs)[0])
+    return _format_sig(_raw_inputs(inputs))
 
 
 def format_extras(extras):
@@ -445,9 +440,10 @@ def format_extras(extras):
         if sig is None or (len(sig) == 2 and type(sig[0]) is list):
             out.append(e)
             continue
-        f = cache.get(sig)
+        key = tuple(sig)        # recorded as a list (cheaper to build), made hashable here
+        f = cache.get(key)
         if f is None:
-            f = cache[sig] = _format_sig(sig)
+            f = cache[key] = _format_sig(sig)
         out.append((f, *e[1:]))
     return out
 
