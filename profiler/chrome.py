@@ -167,7 +167,7 @@ def trace_parts(store, prof=None):
             add({"ph": "s", "id": sq, "pid": pid, "tid": tf, "ts": ts_s, "cat": "fwdbwd", "name": "fwdbwd"})
             add({"ph": "f", "id": sq, "pid": pid, "tid": ti, "ts": ts_i, "cat": "fwdbwd", "name": "fwdbwd", "bp": "e"})
     _gpu_events(store, ev, pid, ts)
-    _memory_events(store, ev, pid)
+    _memory_events(store, text, pid)
     _comm_events(store, ev, pid)
     doc = {"schemaVersion": 1, "deviceProperties": _device_properties(store), "trace_id": uuid.uuid4().hex.upper(),
            "host_name": socket.gethostname(), "displayTimeUnit": "ms", "baseTimeNanoseconds": store.wall_base_ns}
@@ -325,25 +325,25 @@ def _cupti_events(store, ev, pid):
     _gpu_lane_names(ev, lanes, pid)
 
 
-def _memory_events(store, ev, pid):
+def _memory_events(store, text, pid):
+    """``[memory]`` instant events and the device's ``Memory (device)`` counter, two rows per memory record,
+    formatted from the columns (`_jsonrows`): a detailed profile has one record per allocation and per
+    free, more than its ops."""
     mem = store.mem_events
     if mem is None or not len(mem):
         return
     base = getattr(store, "cuda_base", {})
     for key, (t, total) in timeline(mem, base, getattr(store, "cpu_base", 0)).items():
         m = np.flatnonzero((mem["dev_type"] == key[0]) & (mem["dev_id"] == key[1]))
-        tsl = _us(t - store.t_base).tolist()
-        tot = total.tolist()
-        b = mem["bytes"][m].tolist()
-        addr = mem["addr"][m].tolist()
-        tids = mem["tid"][m].tolist()
-        name = f"Memory ({device_name(key)})"
-        for k in range(len(m)):
-            ev.append({"ph": "i", "cat": "cpu_instant_event", "s": "t", "name": "[memory]", "pid": pid, "tid": tids[k],
-                       "ts": tsl[k], "args": {"Total Reserved": tot[k], "Total Allocated": tot[k], "Bytes": b[k],
-                                              "Device Id": int(key[1]) if key[0] != CPU else -1,
-                                              "Device Type": int(key[0]), "Addr": addr[k]}})
-            ev.append({"ph": "C", "name": name, "pid": pid, "ts": tsl[k], "args": {"Allocated": tot[k]}})
+        ts = np.asarray(t, np.int64) - store.t_base
+        dev = b'"Device Id":%d,"Device Type":%d' % (int(key[1]) if key[0] != CPU else -1, int(key[0]))
+        text.append(format_rows([b'{"ph":"i","cat":"cpu_instant_event","s":"t","name":"[memory]","pid":%d,"tid":' % pid,
+                                 ("int", mem["tid"][m]), b',"ts":', ("us", ts), b',"args":{"Total Reserved":',
+                                 ("int", total), b',"Total Allocated":', ("int", total), b',"Bytes":',
+                                 ("int", mem["bytes"][m]), b"," + dev + b',"Addr":', ("int", mem["addr"][m]), b"}}"],
+                                len(m)))
+        counter = b'{"ph":"C","name":' + _json(f"Memory ({device_name(key)})") + b',"pid":%d,"ts":' % pid
+        text.append(format_rows([counter, ("us", ts), b',"args":{"Allocated":', ("int", total), b"}}"], len(m)))
 
 
 def _distributed_info():

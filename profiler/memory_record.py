@@ -178,7 +178,8 @@ def timeline(mem, cuda_base=None, cpu_base=0):
     live tensors' buffers, tensorlib.memory_allocated("cpu")), so the memory alive at start shows as such."""
     out = {}
     cuda_base = cuda_base or {}
-    for key in sorted({(int(a), int(b)) for a, b in zip(mem["dev_type"], mem["dev_id"])}):
+    pairs = np.unique(mem["dev_type"].astype(np.int64) * 65536 + mem["dev_id"]) if len(mem) else ()
+    for key in [divmod(int(k), 65536) for k in pairs]:
         m = (mem["dev_type"] == key[0]) & (mem["dev_id"] == key[1])
         base = cuda_base.get(key[1], 0) if key[0] == CUDA else cpu_base
         out[key] = (mem["t"][m], base + np.cumsum(mem["bytes"][m]))
