@@ -384,10 +384,11 @@ def _internal(filename: str) -> bool:
 
 
 def _raw_inputs(inputs):
-    """What record_shapes needs of an op's inputs, unformatted (cheap while the program runs): a list with,
-    per input, a (shape, dtype) pair for a tensor, ("TensorList", shapes) for a tensor list, the type
-    otherwise. `_format_sig` turns it into torch's "Input Dims" / "Input type". (`t._data` is
-    `dispatch.array_of(t)` inlined: this runs for every input of every op.)"""
+    """What record_shapes needs of an op's inputs, unformatted (cheap while the program runs): per input a
+    (shape, dtype) pair for a tensor, ("TensorList", shapes) for a tensor list, the type otherwise.
+    `_format_sig` turns it into torch's "Input Dims" / "Input type". (`t._data` is `dispatch.array_of(t)`
+    inlined: this runs for every input of every op.) A tuple, not the list it is built in: a list would keep
+    every record tracked by the cyclic GC for the life of the profile."""
     sig = []
     for a in inputs:
         if isinstance(a, Tensor):
@@ -397,7 +398,7 @@ def _raw_inputs(inputs):
             sig.append(("TensorList", tuple([x._data.shape for x in a if isinstance(x, Tensor)])))
         else:
             sig.append(type(a))
-    return sig
+    return tuple(sig)
 
 
 _SCALARS = (int, float, bool, complex)
@@ -440,10 +441,9 @@ def format_extras(extras):
         if sig is None or (len(sig) == 2 and type(sig[0]) is list):
             out.append(e)
             continue
-        key = tuple(sig)        # recorded as a list (cheaper to build), made hashable here
-        f = cache.get(key)
+        f = cache.get(sig)
         if f is None:
-            f = cache[key] = _format_sig(sig)
+            f = cache[sig] = _format_sig(sig)
         out.append((f, *e[1:]))
     return out
 
