@@ -7,9 +7,10 @@
    events, to see that it stays linear; torch.profiler's at 20k events when torch is installed.
 3. Memory per recorded op event (tracemalloc, default options).
 4. The same in a process that has already run a detailed profile (record_shapes=True, profile_memory=True,
-   post-processed, its profile object kept as a script would keep it): first that detailed profile, then
-   the default options' in-loop cost per op (against the unprofiled loop, interleaved) and post-processing
-   per event at 200k events measured again.
+   post-processed, its profile object kept as a script would keep it): first that detailed profile and its
+   own post-processing per event (each op event also has an allocation and a free record), then the
+   default options' in-loop cost per op (against the unprofiled loop, interleaved) and post-processing per
+   event at 200k events measured again.
 
 Usage: python benchmarks/profiler_overhead.py [--quick] [--repeat N] [--post-repeat N] [--sizes 20000,200000,2000000]
 (--quick leaves out the 2M-event run.)
@@ -175,9 +176,15 @@ def after_detailed(n_detailed, n_loop, repeat, post_size, post_repeat):
     tmp = tempfile.mkdtemp()
     with profiler.profile(record_shapes=True, profile_memory=True) as det:
         tiny_loop(n_detailed)
+    gc.collect()
+    t0 = time.perf_counter()
+    ne = len(det.store)
     det.key_averages().table(sort_by="self_cpu_time_total")
     det.export_chrome_trace(os.path.join(tmp, "detailed.json"))
+    t1 = time.perf_counter()
     os.unlink(os.path.join(tmp, "detailed.json"))
+    print(f"post-processing of that detailed profile (its {ne} events and their allocation and free records): "
+          f"{t1 - t0:.3f}s, {(t1 - t0) / ne * 1e6:.3f} µs/event")
 
     def prof_loop():
         with profiler.profile():

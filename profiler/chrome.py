@@ -59,11 +59,10 @@ def _us(ns):
 def trace_parts(store, prof=None):
     """(document without traceEvents, event dicts, pre-encoded JSON text of further events).
 
-    Ops and ranges without per-event extras (the default options) are formatted straight from the
-    columns with one %-template per kind of event, which is several times faster than building a dict
-    per event; with record_shapes / with_stack / with_flops they are dicts for orjson."""
+    Ops and ranges are formatted straight from the columns by NumPy (`_x_rows`), which is many times
+    faster than building a dict per event; those with a call stack or FLOPs (with_stack, with_flops) are
+    dicts for orjson."""
     pid = os.getpid()
-    n = len(store)
     tb = store.t_base
     tags = store.tags
     names = store.names
@@ -86,42 +85,37 @@ def trace_parts(store, prof=None):
     calls = np.isin(store.tag_id, [k for k, t in enumerate(tags) if t in CALL_TAGS])
     ts_f = (store.t0 - tb) / 1000.0
     dur_f = (store.t1 - store.t0) / 1000.0
-    text = []
-    if extra is None:
-        # The default options: every op/range differs only in numbers and in a prefix taken from a small
-        # table (one per name, tag and thread), so the rows are formatted by NumPy (_jsonrows).
-        ntag = max(len(tags), 1)
-        threads = np.array(sorted(store.thread_names), np.int64)     # every thread that recorded
-        tix = np.searchsorted(threads, store.tid)
-        if len(store.tid) and not (threads[np.minimum(tix, len(threads) - 1)] == store.tid).all():
-            threads = np.unique(store.tid)                              # a store built some other way
-            tix = np.searchsorted(threads, store.tid)
-        key = (store.name_id.astype(np.int64) * ntag + store.tag_id) * len(threads) + tix
-        uk, inv = _dense_unique(key, len(names) * ntag * len(threads))
-        prefix = []
-        for k in uk.tolist():
-            nt, th = divmod(k, len(threads))
-            nm, tg = divmod(nt, ntag)
-            prefix.append(b'{"ph":"X","cat":"%s","name":%s,"pid":%d,"tid":%d' % (
-                tag_cat[tg].encode(), _json(names[nm]), pid, int(threads[th])))
-        ts_ns = store.t0 - tb
-        dur_ns = store.t1 - store.t0
-        has_seq = store.seq >= 0
-        kept = ~calls
-        for sel, tail in ((~has_seq & kept, [b"}}"]),
-                          (has_seq & kept, [b',"Sequence number":', "seq", b',"Fwd thread id":0}}'])):
-            idx = np.flatnonzero(sel)
-            if not len(idx):
+    text: list = []
+    kept = ~calls
+    slow: list = []
+    sig = None
+    if extra is not None:
+        # with record_shapes / profile_memory an op's args differ from the default options' only by its
+        # "Input Dims"/"Input type", one of a few signatures (format_extras shares each among its events):
+        # those rows are formatted from the columns too, the signature's JSON taken from a table. Rows with
+        # a call stack or FLOPs, and nn.Module ranges written as python_function events, are dicts below.
+        frag_of: dict = {}
+        frags = [b""]
+        ids = []
+        for i, ex in enumerate(extra):
+            if ex[1] or ex[2] or len(ex) > 3:
+                slow.append(i)
+                ids.append(0)
                 continue
-            if len(idx) == n:       # every event (nothing to select: spare millions of copies)
-                cols = (inv, ts_ns, dur_ns, np.arange(1, n + 1), store.seq)
-            else:
-                cols = (inv[idx], ts_ns[idx], dur_ns[idx], idx + 1, store.seq[idx])
-            parts = [("table", prefix, cols[0]), b',"ts":', ("us", cols[1]), b',"dur":', ("us", cols[2]),
-                     b',"args":{"External id":', ("int", cols[3])]
-            parts += [("int", cols[4]) if p == "seq" else p for p in tail]
-            text.append(format_rows(parts, len(idx)))
-    else:
+            sd = ex[0]
+            if not sd:
+                ids.append(0)
+                continue
+            k = frag_of.get(id(sd))
+            if k is None:
+                k = frag_of[id(sd)] = len(frags)
+                frags.append(b',"Input Dims":' + _json(sd[0]) + b',"Input type":' + _json(sd[1]))
+            ids.append(k)
+        sig = (frags, np.array(ids, np.int64))
+        if slow:
+            kept[slow] = False
+    text.extend(_x_rows(store, kept, pid, tag_cat, sig))
+    if slow:
         tid = store.tid.tolist()
         seq = store.seq.tolist()
         ts = ts_f.round(3).tolist()
@@ -131,7 +125,7 @@ def trace_parts(store, prof=None):
         py = has_python_events(store)
         as_python = module_event_rows(store) if py else set()     # nn.Module ranges: python_function below
         as_python.update(np.flatnonzero(calls).tolist())
-        for i in range(n):
+        for i in slow:
             if i in as_python:
                 continue
             args = {"External id": i + 1}
@@ -167,7 +161,7 @@ def trace_parts(store, prof=None):
             add({"ph": "s", "id": sq, "pid": pid, "tid": tf, "ts": ts_s, "cat": "fwdbwd", "name": "fwdbwd"})
             add({"ph": "f", "id": sq, "pid": pid, "tid": ti, "ts": ts_i, "cat": "fwdbwd", "name": "fwdbwd", "bp": "e"})
     _gpu_events(store, ev, pid, ts)
-    _memory_events(store, ev, pid)
+    _memory_events(store, text, pid)
     _comm_events(store, ev, pid)
     doc = {"schemaVersion": 1, "deviceProperties": _device_properties(store), "trace_id": uuid.uuid4().hex.upper(),
            "host_name": socket.gethostname(), "displayTimeUnit": "ms", "baseTimeNanoseconds": store.wall_base_ns}
@@ -180,6 +174,52 @@ def trace_parts(store, prof=None):
         doc["with_stack"] = int(prof.with_stack)
         doc.update(prof._metadata)            # add_metadata(_json): the user's keys (none of RESERVED_KEYS)
     return doc, ev, text
+
+
+def _x_rows(store, kept, pid, tag_cat, sig=None):
+    """The ops and ranges selected by `kept` as JSON rows formatted by NumPy (_jsonrows): every one differs
+    only in numbers, in a prefix taken from a small table (one per name, tag and thread) and, with `sig`
+    ((entries, id per event)), in the args' tail taken from a second one. Generators for trace_chunks."""
+    names, tags, tb, n = store.names, store.tags, store.t_base, len(store)
+    ntag = max(len(tags), 1)
+    threads = np.array(sorted(store.thread_names), np.int64)     # every thread that recorded
+    tix = np.searchsorted(threads, store.tid)
+    if len(store.tid) and not (threads[np.minimum(tix, len(threads) - 1)] == store.tid).all():
+        threads = np.unique(store.tid)                              # a store built some other way
+        tix = np.searchsorted(threads, store.tid)
+    key = (store.name_id.astype(np.int64) * ntag + store.tag_id) * len(threads) + tix
+    uk, inv = _dense_unique(key, len(names) * ntag * len(threads))
+    prefix = []
+    for k in uk.tolist():
+        nt, th = divmod(k, len(threads))
+        nm, tg = divmod(nt, ntag)
+        prefix.append(b'{"ph":"X","cat":"%s","name":%s,"pid":%d,"tid":%d' % (
+            tag_cat[tg].encode(), _json(names[nm]), pid, int(threads[th])))
+    ts_ns = store.t0 - tb
+    dur_ns = store.t1 - store.t0
+    has_seq = store.seq >= 0
+    out = []
+    for sel, tail in ((~has_seq & kept, ["sig", b"}}"]),
+                      (has_seq & kept, [b',"Sequence number":', "seq", b',"Fwd thread id":0', "sig", b"}}"])):
+        idx = np.flatnonzero(sel)
+        if not len(idx):
+            continue
+        if len(idx) == n:       # every event (nothing to select: spare millions of copies)
+            cols = (inv, ts_ns, dur_ns, np.arange(1, n + 1), store.seq, sig[1] if sig else None)
+        else:
+            cols = (inv[idx], ts_ns[idx], dur_ns[idx], idx + 1, store.seq[idx], sig[1][idx] if sig else None)
+        parts = [("table", prefix, cols[0]), b',"ts":', ("us", cols[1]), b',"dur":', ("us", cols[2]),
+                 b',"args":{"External id":', ("int", cols[3])]
+        for p in tail:
+            if p == "seq":
+                parts.append(("int", cols[4]))
+            elif p == "sig":
+                if sig is not None:
+                    parts.append(("table", sig[0], cols[5]))
+            else:
+                parts.append(p)
+        out.append(format_rows(parts, len(idx)))
+    return out
 
 
 def _dense_unique(key, bound):
@@ -326,25 +366,25 @@ def _cupti_events(store, ev, pid):
     _gpu_lane_names(ev, lanes, pid)
 
 
-def _memory_events(store, ev, pid):
+def _memory_events(store, text, pid):
+    """``[memory]`` instant events and the device's ``Memory (device)`` counter, two rows per memory record,
+    formatted from the columns (`_jsonrows`): a detailed profile has one record per allocation and per
+    free, more than its ops."""
     mem = store.mem_events
     if mem is None or not len(mem):
         return
     base = getattr(store, "cuda_base", {})
     for key, (t, total) in timeline(mem, base, getattr(store, "cpu_base", 0)).items():
         m = np.flatnonzero((mem["dev_type"] == key[0]) & (mem["dev_id"] == key[1]))
-        tsl = _us(t - store.t_base).tolist()
-        tot = total.tolist()
-        b = mem["bytes"][m].tolist()
-        addr = mem["addr"][m].tolist()
-        tids = mem["tid"][m].tolist()
-        name = f"Memory ({device_name(key)})"
-        for k in range(len(m)):
-            ev.append({"ph": "i", "cat": "cpu_instant_event", "s": "t", "name": "[memory]", "pid": pid, "tid": tids[k],
-                       "ts": tsl[k], "args": {"Total Reserved": tot[k], "Total Allocated": tot[k], "Bytes": b[k],
-                                              "Device Id": int(key[1]) if key[0] != CPU else -1,
-                                              "Device Type": int(key[0]), "Addr": addr[k]}})
-            ev.append({"ph": "C", "name": name, "pid": pid, "ts": tsl[k], "args": {"Allocated": tot[k]}})
+        ts = np.asarray(t, np.int64) - store.t_base
+        dev = b'"Device Id":%d,"Device Type":%d' % (int(key[1]) if key[0] != CPU else -1, int(key[0]))
+        text.append(format_rows([b'{"ph":"i","cat":"cpu_instant_event","s":"t","name":"[memory]","pid":%d,"tid":' % pid,
+                                 ("int", mem["tid"][m]), b',"ts":', ("us", ts), b',"args":{"Total Reserved":',
+                                 ("int", total), b',"Total Allocated":', ("int", total), b',"Bytes":',
+                                 ("int", mem["bytes"][m]), b"," + dev + b',"Addr":', ("int", mem["addr"][m]), b"}}"],
+                                len(m)))
+        counter = b'{"ph":"C","name":' + _json(f"Memory ({device_name(key)})") + b',"pid":%d,"ts":' % pid
+        text.append(format_rows([counter, ("us", ts), b',"args":{"Allocated":', ("int", total), b"}}"], len(m)))
 
 
 def _distributed_info():

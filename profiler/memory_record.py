@@ -21,7 +21,6 @@ import weakref
 import numpy as np
 
 from tensorlib import Tensor
-from tensorlib.dispatch import array_of
 
 
 CPU, CUDA = 0, 1          # Kineto's "Device Type" values
@@ -55,6 +54,7 @@ class MemoryRecorder:
         self.cpu_base = 0                              # bytes of live CPU tensors when recording began
         self._cuda = cuda
         self._listening = False
+        self._bind_cpu()
 
     # -- lifecycle ------------------------------------------------------------------------------------
     def start(self):
@@ -72,49 +72,69 @@ class MemoryRecorder:
             self._listening = False
 
     # -- CPU --------------------------------------------------------------------------------------------
-    def record_outputs(self, outputs, inputs, t):
-        """The op's outputs' new memory, at time `t` (ns, inside the op). `inputs`: the arrays of the op's
-        tensor inputs (an output living in one's memory is not new)."""
-        outs = outputs if type(outputs) is tuple else (outputs,)
+    # Called for every op while recording (the profiler's op_exit): written for the common cases, a single
+    # output that is a fresh array or a view of an input's, with the lookups bound once (`_bind_cpu`).
+    def _bind_cpu(self):
         live = self.live
-        for o in outs:
-            if not isinstance(o, Tensor):
-                continue
-            d = array_of(o)
+        refs = self._refs
+        records = self.records
+        wref = _wref
+        native_id = _native_id
+
+        def on_free(ref):
+            """weakref callback when an array dies: a weakref.finalize would do the same at several times
+            the cost per array (it keeps a registry and atexit bookkeeping per object)."""
+            ent = refs.pop(id(ref), None)
+            if ent is None:
+                return
+            key = ent[1]
+            live.pop(key, None)
+            if self.active:
+                records.append((_pc(), native_id(), CPU, 0, -ent[2], key))
+
+        def record_outputs(outputs, inputs, t):
+            """The op's outputs' new memory, at time `t` (ns, inside the op). `inputs`: the op's arguments
+            (an output living in a tensor input's memory is not new)."""
+            if type(outputs) is tuple:
+                for o in outputs:
+                    record_outputs(o, inputs, t)
+                return
+            if not isinstance(outputs, Tensor):
+                return
+            d = outputs._data           # dispatch.array_of, inlined
             if type(d) is not ndarray:
-                continue
-            if d.base is not None:
-                d = root_array(d)           # conv2d's output is a view of the temporary it was computed in
-                if d.base is not None:      # memory NumPy did not allocate (a memmap, a buffer): not the op's
-                    continue
+                return
+            b = d.base
+            if b is not None:           # conv2d's output is a view of the temporary it was computed in
+                while type(b) is ndarray:
+                    d, b = b, b.base
+                if b is not None:       # memory NumPy did not allocate (a memmap, a buffer): not the op's
+                    return
             key = id(d)
             if key in live:
-                continue
-            mine = False
-            for x in inputs:                # the root of one of the op's inputs: not new memory
-                if x is d or (x.base is not None and type(x) is ndarray and root_array(x) is d):
-                    mine = True
-                    break
-            if mine:
-                continue
+                return
+            for x in inputs:            # the root of one of the op's tensor inputs: not new memory
+                if not isinstance(x, Tensor):
+                    continue
+                x = x._data
+                if x is d:
+                    return
+                b = x.base
+                if b is not None and type(x) is ndarray:
+                    while type(b) is ndarray:
+                        x, b = b, b.base
+                    if x is d:
+                        return
             n = d.nbytes
             if not n:
-                continue
-            ref = _wref(d, self._on_free)
+                return
+            ref = wref(d, on_free)
             live[key] = n
-            self._refs[id(ref)] = (ref, key, n)
-            self.records.append((t, _native_id(), CPU, 0, n, key))
+            refs[id(ref)] = (ref, key, n)
+            records.append((t, native_id(), CPU, 0, n, key))
 
-    def _on_free(self, ref):
-        """weakref callback when an array dies: a weakref.finalize would do the same at several times
-        the cost per array (it keeps a registry and atexit bookkeeping per object)."""
-        ent = self._refs.pop(id(ref), None)
-        if ent is None:
-            return
-        _, key, n = ent
-        self.live.pop(key, None)
-        if self.active:
-            self.records.append((_pc(), _native_id(), CPU, 0, -n, key))
+        self.record_outputs = record_outputs
+        self._on_free = on_free
 
     # -- CUDA ---------------------------------------------------------------------------------------------
     def _start_cuda(self):
@@ -158,7 +178,8 @@ def timeline(mem, cuda_base=None, cpu_base=0):
     live tensors' buffers, tensorlib.memory_allocated("cpu")), so the memory alive at start shows as such."""
     out = {}
     cuda_base = cuda_base or {}
-    for key in sorted({(int(a), int(b)) for a, b in zip(mem["dev_type"], mem["dev_id"])}):
+    pairs = np.unique(mem["dev_type"].astype(np.int64) * 65536 + mem["dev_id"]) if len(mem) else ()
+    for key in [divmod(int(k), 65536) for k in pairs]:
         m = (mem["dev_type"] == key[0]) & (mem["dev_id"] == key[1])
         base = cuda_base.get(key[1], 0) if key[0] == CUDA else cpu_base
         out[key] = (mem["t"][m], base + np.cumsum(mem["bytes"][m]))

@@ -303,7 +303,7 @@ class profile:
         dispatch.add_hook(self._recorder)
         if self._recorder.uses_sink:
             dispatch.set_op_sink(self._recorder)
-            self._recorder.start_watchdog()
+        self._recorder.start_watchdog()        # bounds the lists (nothing on the hot path checks their length)
         if self._gpu is not None:        # after the recorder: its enter stamp falls inside the op's
             dispatch.add_hook(self._gpu)
         if self.nvtx:
@@ -332,8 +332,8 @@ class profile:
             self._close_step()
         finally:
             # unhook first: nothing below (a failing cudaProfilerStop included) may leave hooks registered
+            rec.stop_watchdog()
             if rec.uses_sink:
-                rec.stop_watchdog()
                 dispatch.set_op_sink(None)
             for h in (self._nvtx_hook, rec, self._gpu):
                 if h is not None and h in dispatch.hooks():

@@ -47,6 +47,10 @@ def range_tag(kind: str) -> str:
     return tag
 
 
+for _kind in ("module", "backward", "optimizer", "data", "user", "step", "sync", "op"):     # see tensorlib.Hook
+    range_tag(_kind)
+
+
 class _ThreadBuffer(threading.local):
     """One list per thread; registered with the recorder on the thread's first record."""
 
@@ -179,11 +183,12 @@ class Recorder:
         with self._lock:
             return [(tid, name, buf[:min(len(buf), self.max_events)]) for tid, name, buf in self.buffers]
 
-    # -- the op sink's bound ------------------------------------------------------------------------
-    # The dispatcher appends op records without checking the length (a check on every op costs a tenth
-    # of the profiler's per-op time); the process's watchdog thread looks every 20 ms instead and, once
-    # a thread's list holds max_events records, points the dispatcher at a counter. A 20 ms overshoot is
-    # a few thousand records, cut off (and counted as dropped) by snapshot().
+    # -- the lists' bound ---------------------------------------------------------------------------
+    # Nothing on the hot path checks a list's length (a check on every record costs a tenth of the
+    # profiler's per-op time); the process's watchdog thread looks every 20 ms instead and, once a thread's
+    # list holds max_events records, switches recording to counting (the dispatcher's op sink to a counter,
+    # the hook methods to dropping ones). A 20 ms overshoot is a few thousand records, cut off (and counted
+    # as dropped) by snapshot().
     def start_watchdog(self):
         _WATCHDOG.watch(self)
 
@@ -206,6 +211,8 @@ class Recorder:
             self._counting = _Counting()
             self.tls = self._counting       # the dispatcher's op sink now counts instead of keeping
         self.range_exit = self._drop_range_exit
+        if self.op_step is not None:
+            self.op_step = self._drop_op_step
         from tensorlib import dispatch
         dispatch.refresh_hooks()      # the dispatcher binds hook methods (and the sink's tls) once
 
@@ -216,66 +223,79 @@ class Recorder:
         if self.active:
             self.dropped += 1
 
+    def _drop_op_step(self, name, fn, *args):
+        try:
+            return fn(*args)
+        finally:
+            self._drop_range_exit(None)
+
     # -- the hook methods ---------------------------------------------------------------------------
+    # Records are appended after stop() too by a range that was open then (its exit comes later): they
+    # land in lists that snapshot() has already cut, which costs less than testing `active` on every exit.
     def _bind(self):
         pc = time.perf_counter_ns
         tls = self._tls
-        limit = self.max_events
-        rec = self
+        tags = _RANGE_TAGS
         rtag = range_tag
+        op_tag = range_tag("op")
 
         if not self.extended:
             # ops: the dispatcher writes (name, phase, seq, t0, t1) itself (dispatch.set_op_sink), which
             # costs half of an op_enter/op_exit pair; only ranges come through the hook methods
             def range_enter(name, kind):
-                return (name, rtag(kind), -1, pc())
+                return (name, tags.get(kind) or rtag(kind), -1, pc())
 
             def range_exit(token):
                 t1 = pc()
-                if rec.active:
-                    b = tls.buf
-                    b.append((*token, t1))
-                    if len(b) >= limit:
-                        rec._overflow()
+                tls.buf.append((*token, t1))
+
+            def op_step(name, fn, *args):
+                t0 = pc()
+                try:
+                    return fn(*args)
+                finally:
+                    t1 = pc()
+                    tls.buf.append((name, op_tag, -1, t0, t1))
         else:
             shapes = self.record_shapes or self.with_flops
             flops_on = self.with_flops
             stack = self.with_stack
             mem = self.memory if self.profile_memory else None
             stack_of = self._stack
+            no_extra = _RANGE_EXTRA
 
             if mem is not None:
                 record_outputs = mem.record_outputs
 
-            def op_enter(op, inputs, attrs, phase, seq):
-                # shapes are kept raw (shape tuples, dtypes: `_raw_inputs`) and formatted once per distinct
-                # signature at build time (`format_extras`); the input arrays ride in the token, for the
-                # memory record's "not an input's memory" test
-                if shapes or mem is not None:
-                    sig, arrs = _raw_inputs(inputs)
-                    if not shapes:
-                        sig = None
-                else:
-                    sig = arrs = None
-                return (op.name, phase, seq, sig, stack_of() if stack else None, arrs, pc())
+            # The token carries the op's inputs (the dispatcher's own tuple) for the memory record's "not an
+            # input's memory" test at exit; shapes are kept raw (shape tuples, dtypes: `_raw_inputs`) and
+            # formatted once per distinct signature at build time (`format_extras`).
+            if shapes and not stack:
+                def op_enter(op, inputs, attrs, phase, seq):
+                    return (op.name, phase, seq, _raw_inputs(inputs), None, inputs, pc())
+            elif not shapes and not stack:
+                def op_enter(op, inputs, attrs, phase, seq):
+                    return (op.name, phase, seq, None, None, inputs, pc())
+            else:
+                def op_enter(op, inputs, attrs, phase, seq):
+                    return (op.name, phase, seq, _raw_inputs(inputs) if shapes else None, stack_of(), inputs, pc())
 
-            if flops_on or mem is not None:
+            if flops_on:
                 def op_exit(token, outputs):
-                    flops = _flops(token[0], _format_sig(token[3]), outputs) if flops_on else 0
+                    flops = _flops(token[0], _format_sig(token[3]), outputs)
                     t1 = pc()
                     if mem is not None:     # stamped a nanosecond before the op's end: one clock read less
                         record_outputs(outputs, token[5], t1 - 1)
-                    b = tls.buf
-                    b.append((token[0], token[1], token[2], (token[3], token[4], flops), token[6], t1))
-                    if len(b) >= limit:
-                        rec._overflow()
+                    tls.buf.append((token[0], token[1], token[2], (token[3], token[4], flops), token[6], t1))
+            elif mem is not None:
+                def op_exit(token, outputs):
+                    t1 = pc()
+                    record_outputs(outputs, token[5], t1 - 1)
+                    tls.buf.append((token[0], token[1], token[2], (token[3], token[4], 0), token[6], t1))
             else:
                 def op_exit(token, outputs):
                     t1 = pc()
-                    b = tls.buf
-                    b.append((token[0], token[1], token[2], (token[3], token[4], 0), token[6], t1))
-                    if len(b) >= limit:
-                        rec._overflow()
+                    tls.buf.append((token[0], token[1], token[2], (token[3], token[4], 0), token[6], t1))
 
             if stack:
                 from tensorlib.nn.modules.module import module_stack
@@ -288,23 +308,29 @@ class Recorder:
                             m = fr[-1][0]
                             ex = (*ex, (type(m).__name__, id(m)))
                     return (name, rtag(kind), -1, ex, pc())
+                op_step = None      # a step's stack is its range's: the generic path (range_enter above)
             else:
                 def range_enter(name, kind):
-                    return (name, rtag(kind), -1, _RANGE_EXTRA, pc())
+                    return (name, tags.get(kind) or rtag(kind), -1, no_extra, pc())
+
+                def op_step(name, fn, *args):
+                    t0 = pc()
+                    try:
+                        return fn(*args)
+                    finally:
+                        t1 = pc()
+                        tls.buf.append((name, op_tag, -1, no_extra, t0, t1))
 
             def range_exit(token):
                 t1 = pc()
-                if rec.active:
-                    b = tls.buf
-                    b.append((token[0], token[1], token[2], token[3], token[4], t1))
-                    if len(b) >= limit:
-                        rec._overflow()
+                tls.buf.append((*token, t1))
 
-        if self.extended:
             self.op_enter = op_enter
             self.op_exit = op_exit
         self.range_enter = range_enter
         self.range_exit = range_exit
+        # the registry calls it for kernel steps (tensorlib._hooks.op_step) while this is the only region hook
+        self.op_step = op_step
 
     # -- with_stack ---------------------------------------------------------------------------------
     def _stack(self):
@@ -359,20 +385,20 @@ def _internal(filename: str) -> bool:
 
 def _raw_inputs(inputs):
     """What record_shapes needs of an op's inputs, unformatted (cheap while the program runs): per input a
-    (shape, dtype) pair for a tensor, ("TensorList", shapes) for a tensor list, the type otherwise; and the
-    tensor inputs' arrays. `_format_sig` turns the first into torch's "Input Dims" / "Input type"."""
+    (shape, dtype) pair for a tensor, ("TensorList", shapes) for a tensor list, the type otherwise.
+    `_format_sig` turns it into torch's "Input Dims" / "Input type". (`t._data` is `dispatch.array_of(t)`
+    inlined: this runs for every input of every op.) A tuple, not the list it is built in: a list would keep
+    every record tracked by the cyclic GC for the life of the profile."""
     sig = []
-    arrs = []
     for a in inputs:
         if isinstance(a, Tensor):
-            d = array_of(a)
-            arrs.append(d)
+            d = a._data
             sig.append((d.shape, d.dtype))
         elif isinstance(a, (list, tuple)) and a and isinstance(a[0], Tensor):
-            sig.append(("TensorList", tuple([array_of(x).shape for x in a if isinstance(x, Tensor)])))
+            sig.append(("TensorList", tuple([x._data.shape for x in a if isinstance(x, Tensor)])))
         else:
             sig.append(type(a))
-    return tuple(sig), arrs
+    return tuple(sig)
 
 
 _SCALARS = (int, float, bool, complex)
@@ -401,7 +427,7 @@ def _format_sig(sig):
 
 def _shapes_dtypes(inputs):
     """torch's "Input Dims" / "Input type" of `inputs` (formatted at once; the recorder formats lazily)."""
-    return _format_sig(_raw_inputs(inputs)[0])
+    return _format_sig(_raw_inputs(inputs))
 
 
 def format_extras(extras):

@@ -40,6 +40,9 @@ class Hook:
     backward_begin() / backward_end(): around each backward pass that accumulates into `.grad`
       (`Tensor.backward`, `autograd.backward`; not `autograd.grad`), on the thread that runs it;
       backward_end only when the pass completed.
+    op_step(name, fn, *args) -> fn(*args): optional, not on this class. A hook that is the only one
+      observing regions may run a kernel step itself (`op_step` below): the same as
+      range_enter(name, "op"), fn(*args), range_exit(token), in one call instead of four.
     sync(data, what): a host-device synchronisation a CUDA tensor or array forces (`what`: "item",
       "tolist", "cpu", a boolean-mask index, ...); `data` is that tensor or array. CPU data never
       synchronises and is not reported. Called from inside the synchronising call, so a hook may
@@ -89,7 +92,9 @@ sink = None                 # the op sink (set_op_sink), or None
 sink_only = False           # the sink is on and nothing else needs the full path
 sink_tls = None             # the sink's per-thread buffers (its `tls`), read by the dispatcher on every op
 op_pairs: tuple = ()        # bound (op_enter, op_exit) of the hooks that observe ops, read once per op
+pair_only = None            # op_pairs[0] when it is the only thing on the full path (no sink, no mode)
 range_hooks: tuple = ()     # hooks that observe named regions
+_range_one = None           # (range_enter, range_exit) of the only hook observing regions, else None
 backward_hooks: tuple = ()  # hooks that observe backward passes
 sync_hooks: tuple = ()      # hooks that observe host-device synchronisations
 autocast_users = 0          # autocast regions open, over all threads
@@ -121,15 +126,19 @@ def _observers(*methods):
 
 
 def _refresh():
-    global full_path, sink_only, sink_tls, op_pairs, range_hooks, backward_hooks, sync_hooks
+    global full_path, sink_only, sink_tls, op_pairs, pair_only, range_hooks, backward_hooks, sync_hooks, _range_one, \
+        op_step
     op_hooks = _observers("op_enter", "op_exit")
     op_pairs = tuple((h.op_enter, h.op_exit) for h in op_hooks)
     range_hooks = _observers("range_enter", "range_exit")
+    _range_one = (range_hooks[0].range_enter, range_hooks[0].range_exit) if len(range_hooks) == 1 else None
+    op_step = (getattr(range_hooks[0], "op_step", None) if len(range_hooks) == 1 else None) or _op_step
     backward_hooks = _observers("backward_begin", "backward_end")
     sync_hooks = _observers("sync")
     modes = autocast_users > 0 or anomaly_users > 0 or inference_users > 0
     full_path = bool(op_hooks) or sink is not None or modes
     sink_only = sink is not None and not op_hooks and not modes
+    pair_only = op_pairs[0] if len(op_pairs) == 1 and sink is None and not modes else None
     if sink is not None:
         sink_tls = sink.tls
     for fn in _subscribers:
@@ -224,31 +233,44 @@ def count_user(kind, delta):
 # ------------------------------------------------------------------------------------------------
 
 def range_enter(name: str, kind: str):
-    """Open a named region; returns a token for range_exit (None when no hook listens)."""
+    """Open a named region; returns a token for range_exit (None when no hook listens): (the exit to call,
+    its argument), so that a region whose hooks change before it closes still closes with the hooks that
+    opened it. One observing hook (a profiler's recorder, the common case) is called directly."""
+    one = _range_one
+    if one is not None:
+        return one[1], one[0](name, kind)
     hs = range_hooks
     if not hs:
         return None
-    return hs, [h.range_enter(name, kind) for h in hs]
+    return _exit_all, (hs, [h.range_enter(name, kind) for h in hs])
 
 
-def range_exit(token):
-    if token is None:
-        return
+def _exit_all(token):
     hs, tokens = token
     for i in range(len(hs) - 1, -1, -1):
         hs[i].range_exit(tokens[i])
 
 
-def op_step(name: str, fn, *args):
+def range_exit(token):
+    if token is not None:
+        token[0](token[1])
+
+
+def _op_step(name: str, fn, *args):
     """`fn(*args)` inside a range of kind "op" named `name`: a step of a running op's kernel that torch's
     profiler shows as an op of its own (a view made as a strided view: ``as_strided``; ``item``'s read of
     the value: ``_local_scalar_dense``). For kernels that have already tested `range_hooks`, so that the
-    step costs nothing unless a profiler listens: ``if _H.range_hooks: return _H.op_step(...)``."""
+    step costs nothing unless a profiler listens: ``if _H.range_hooks: return _H.op_step(...)``. Kernels
+    call it as ``_H.op_step``: the registry rebinds that name to the only region hook's own ``op_step``
+    when it has one (see Hook), the cheapest way to record the step."""
     tok = range_enter(name, "op")
     try:
         return fn(*args)
     finally:
         range_exit(tok)
+
+
+op_step = _op_step
 
 
 class record_range:

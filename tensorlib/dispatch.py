@@ -45,17 +45,19 @@ _sink = None
 _sink_only = False
 _sink_tls: Any = None    # the sink's threading.local when _sink_only (checked before every read)
 _op_pairs: tuple = ()
+_pair_only: Any = None   # (op_enter, op_exit) of the only op hook when nothing else is on (a detailed profile)
 _autocast_users = 0
 _inference_users = 0
 
 
 def _copy_flags():
-    global _full_path, _sink, _sink_only, _sink_tls, _op_pairs, _autocast_users, _inference_users
+    global _full_path, _sink, _sink_only, _sink_tls, _op_pairs, _pair_only, _autocast_users, _inference_users
     _full_path = _H.full_path
     _sink = _H.sink
     _sink_only = _H.sink_only
     _sink_tls = _H.sink_tls
     _op_pairs = _H.op_pairs
+    _pair_only = _H.pair_only
     _autocast_users = _H.autocast_users
     _inference_users = _H.inference_users
 
@@ -67,6 +69,9 @@ def dispatch(op: OpDef, *args, **attrs):
     if _full_path:
         if _sink_only:
             return _dispatch_recorded(op, args, attrs, (), False)
+        pair = _pair_only
+        if pair is not None:
+            return _dispatch_one_pair(op, args, attrs, pair)
         return _dispatch_full(op, args, attrs)
     return execute(op, args, attrs, -1)
 
@@ -90,6 +95,9 @@ def dispatch_binary(op: OpDef, a, b):
             finally:
                 t1 = _pc()
                 _sink_tls.buf.append((op.name, phase, seq, t0, t1))     # an OpRecord, as a plain tuple
+        pair = _pair_only
+        if pair is not None:
+            return _dispatch_one_pair(op, (a, b), _NO_ATTRS, pair)
         return _dispatch_full(op, (a, b), {})
     return execute(op, (a, b), _NO_ATTRS, -1)
 
@@ -136,6 +144,24 @@ def _dispatch_recorded(op, args, attrs, pairs, autocast):
     finally:
         t1 = _pc()
         _sink_tls.buf.append((op.name, phase, seq, t0, t1))
+
+
+def _dispatch_one_pair(op, args, attrs, pair):
+    """One op hook and nothing else on the full path (the profiler's detailed options): `_dispatch_modes`'
+    one-pair case without its tests, `phase_seq`'s forward case inlined."""
+    if backward_passes:
+        phase, seq, run_seq = phase_seq()
+    else:
+        seq = run_seq = next(seq_counter)
+        phase = "forward"
+    enter, exit_ = pair
+    tok = enter(op, args, attrs, phase, seq)
+    out = None
+    try:
+        out = execute(op, args, attrs, run_seq)
+    finally:
+        exit_(tok, out)
+    return out
 
 
 # --- the full path: hooks, autocast, anomaly, inference ------------------------------------------
