@@ -325,6 +325,11 @@ class Recorder:
                 t1 = pc()
                 tls.buf.append((*token, t1))
 
+            if shapes:
+                def op_range_enter(name, args):     # a composite op (aten::conv2d...): its Input Shapes too
+                    return (name, op_tag, -1, (_raw_inputs(args), stack_of() if stack else None, 0), pc())
+                self.op_range_enter = op_range_enter
+
             self.op_enter = op_enter
             self.op_exit = op_exit
         self.range_enter = range_enter

@@ -40,6 +40,9 @@ class Hook:
     backward_begin() / backward_end(): around each backward pass that accumulates into `.grad`
       (`Tensor.backward`, `autograd.backward`; not `autograd.grad`), on the thread that runs it;
       backward_end only when the pass completed.
+    op_range_enter(name, args) -> token: optional, not on this class. A composite op's region (kind "op")
+      with the positional arguments it was called with (for record_shapes' Input Shapes, as torch records
+      them on aten::conv2d or aten::linear); closed by range_exit. Without it, range_enter(name, "op").
     op_step(name, fn, *args) -> fn(*args): optional, not on this class. A hook that is the only one
       observing regions may run a kernel step itself (`op_step` below): the same as
       range_enter(name, "op"), fn(*args), range_exit(token), in one call instead of four.
@@ -256,6 +259,23 @@ def range_exit(token):
         token[0](token[1])
 
 
+def op_range_enter(name: str, args: tuple):
+    """A composite op's region with its positional arguments (Hook.op_range_enter where a hook has it, else
+    its range_enter(name, "op")); a token for range_exit, None when no hook listens."""
+    hs = range_hooks
+    if not hs:
+        return None
+    if len(hs) == 1:
+        h = hs[0]
+        enter = getattr(h, "op_range_enter", None)
+        return h.range_exit, (enter(name, args) if enter is not None else h.range_enter(name, "op"))
+    toks = []
+    for h in hs:
+        enter = getattr(h, "op_range_enter", None)
+        toks.append(enter(name, args) if enter is not None else h.range_enter(name, "op"))
+    return _exit_all, (hs, toks)
+
+
 def _op_step(name: str, fn, *args):
     """`fn(*args)` inside a range of kind "op" named `name`: a step of a running op's kernel that torch's
     profiler shows as an op of its own (a view made as a strided view: ``as_strided``; ``item``'s read of
@@ -274,17 +294,21 @@ op_step = _op_step
 
 
 class record_range:
-    """Context manager / decorator for a named region of a given kind."""
-    __slots__ = ("name", "kind", "_token")
+    """Context manager / decorator for a named region of a given kind. A composite op's region (kind "op")
+    passes its positional arguments to hooks that take them (Hook.op_range_enter): the decorator its call's,
+    the context manager those given as `args`."""
+    __slots__ = ("name", "kind", "_token", "args")
 
-    def __init__(self, name, kind="user"):
+    def __init__(self, name, kind="user", args=None):
         self.name = name
         self.kind = kind
         self._token = None
+        self.args = args
 
     def __enter__(self):
         if range_hooks:         # range_enter's own test, without its call when nothing listens
-            self._token = range_enter(self.name, self.kind)
+            self._token = (range_enter(self.name, self.kind) if self.args is None
+                           else op_range_enter(self.name, self.args))
         return self
 
     def __exit__(self, *exc):
@@ -295,9 +319,22 @@ class record_range:
         return False
 
     def __call__(self, fn):
+        name, kind = self.name, self.kind
+        if kind == "op":                # a composite op: its arguments reach hooks that take them
+            @functools.wraps(fn)
+            def op_wrapper(*a, **k):
+                if not range_hooks:
+                    return fn(*a, **k)
+                tok = op_range_enter(name, a)
+                try:
+                    return fn(*a, **k)
+                finally:
+                    range_exit(tok)
+            return op_wrapper
+
         @functools.wraps(fn)
         def wrapper(*a, **k):
-            with record_range(self.name, self.kind):
+            with record_range(name, kind):
                 return fn(*a, **k)
         return wrapper
 

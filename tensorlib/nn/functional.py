@@ -111,7 +111,7 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
     """log_softmax + nll_loss for class indices; -sum(target * log_softmax) for probabilities; with
     label smoothing mixed in as torch does (the smoothing term ignores `ignore_index` targets).
     Profiled as torch's composite aten::cross_entropy_loss around the ops it runs."""
-    with record_range("cross_entropy_loss", "op"):
+    with record_range("cross_entropy_loss", "op", (input, target, weight)):
         return _cross_entropy(input, target, weight, size_average, ignore_index, reduce, reduction, label_smoothing)
 
 

@@ -123,7 +123,7 @@ def matmul(input, other):
         x = input._data
         w = other._data
         if x.ndim >= 3 and w.ndim == 2 and x.flags.c_contiguous and x.shape[-1] == w.shape[0] and x.size:
-            with record_range("matmul", "op"):
+            with record_range("matmul", "op", (input, other)):
                 rows = dispatch(MM, view(input, -1, x.shape[-1]), other)
                 return view(rows, *x.shape[:-1], w.shape[1])
     return dispatch_binary(MATMUL, input, other)

@@ -64,7 +64,7 @@ def linear(input, weight, bias=None):
                                f"{c_type(w.dtype)}")
         raise RuntimeError(f"mat1 and mat2 must have the same dtype, but got {type_name(input)} and "
                            f"{type_name(weight)}")
-    with record_range("linear", "op"):
+    with record_range("linear", "op", (input, weight, bias)):
         wt = t(weight)
         if bias is None or x.ndim < 2:
             y = matmul(input, wt)
@@ -175,14 +175,14 @@ def _cast(t, dtype):
 def softmax(input, dim=None, dtype=None):
     input = _cast(input, dtype)
     dim = _dim(dim, input, "softmax")
-    with record_range("softmax", "op"):       # torch's composite softmax around its _softmax kernel
+    with record_range("softmax", "op", (input, dim, dtype)):   # torch's composite around its _softmax kernel
         return dispatch(SOFTMAX, _floating(input, dim, "softmax"), dim=dim)
 
 
 def log_softmax(input, dim=None, dtype=None):
     input = _cast(input, dtype)
     dim = _dim(dim, input, "log_softmax")
-    with record_range("log_softmax", "op"):   # torch's composite log_softmax around its _log_softmax kernel
+    with record_range("log_softmax", "op", (input, dim, dtype)):   # torch's composite around _log_softmax
         return dispatch(LOG_SOFTMAX, _floating(input, dim, "log_softmax"), dim=dim)
 
 
@@ -319,8 +319,9 @@ def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, r
     if t.dtype not in (np.int64, np.uint8):
         from .._dtype import scalar_name
         raise RuntimeError(f"expected target dtype to be Long or Byte, but got {scalar_name(t.dtype)}")
-    with record_range("nll_loss_nd", "op"):   # torch's entry for any number of dims (the kernel reshapes)
-        with record_range("nll_loss", "op"):  # torch's composite around its kernel, nll_loss_forward (NLL_LOSS)
+    # torch's entry for any number of dims (the kernel reshapes), then its composite around nll_loss_forward
+    with record_range("nll_loss_nd", "op", (input, target, weight)):
+        with record_range("nll_loss", "op", (input, target, weight)):
             return dispatch(NLL_LOSS, input, target, weight, reduction=reduction, ignore_index=ignore_index)
 
 

@@ -337,3 +337,21 @@ def test_events_is_torchs_event_list_with_torchs_fields(tmp_path):
     assert row.add(row) is row and row.count == 2 * count and row.self_cpu_time_total == 2 * total
     with pytest.raises(AssertionError, match="Expected keys to match"):
         row.add(prof.key_averages()[1])
+
+
+def test_composite_ops_record_their_input_shapes_as_torch():
+    """record_shapes gives composite ops (aten::conv2d, aten::linear, aten::softmax...) their arguments' shapes,
+    [] for a scalar, as torch's profiler records them (here as torch 2.13 printed them for the same calls)."""
+    conv = tl.nn.Conv2d(3, 8, 3)
+    x = tl.randn(5, 3, 32, 32)
+    with profile(record_shapes=True) as prof:
+        y = conv(x)
+        tl.nn.functional.linear(tl.randn(4, 6), tl.randn(2, 6), tl.randn(2))
+        y.view(5, -1).softmax(-1)
+    shapes = {r.key: r.input_shapes for r in prof.key_averages(group_by_input_shape=True)}
+    assert shapes["aten::conv2d"] == [[5, 3, 32, 32], [8, 3, 3, 3], [8], [], [], [], []]
+    assert shapes["aten::linear"] == [[4, 6], [2, 6], [2]]
+    assert shapes["aten::softmax"] == [[5, 7200], [], []]
+    with profile() as plain:                 # without record_shapes, nothing is kept
+        conv(x)
+    assert all(not e.input_shapes for e in plain.events())
