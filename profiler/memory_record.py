@@ -21,6 +21,7 @@ import weakref
 import numpy as np
 
 from tensorlib import Tensor
+from tensorlib.dispatch import array_of
 
 
 CPU, CUDA = 0, 1          # Kineto's "Device Type" values
@@ -101,7 +102,7 @@ class MemoryRecorder:
                 return
             if not isinstance(outputs, Tensor):
                 return
-            d = outputs._data           # dispatch.array_of, inlined
+            d = array_of(outputs)
             if type(d) is not ndarray:
                 return
             b = d.base
@@ -116,7 +117,7 @@ class MemoryRecorder:
             for x in inputs:            # the root of one of the op's tensor inputs: not new memory
                 if not isinstance(x, Tensor):
                     continue
-                x = x._data
+                x = array_of(x)
                 if x is d:
                     return
                 b = x.base

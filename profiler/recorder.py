@@ -391,16 +391,16 @@ def _internal(filename: str) -> bool:
 def _raw_inputs(inputs):
     """What record_shapes needs of an op's inputs, unformatted (cheap while the program runs): per input a
     (shape, dtype) pair for a tensor, ("TensorList", shapes) for a tensor list, the type otherwise.
-    `_format_sig` turns it into torch's "Input Dims" / "Input type". (`t._data` is `dispatch.array_of(t)`
-    inlined: this runs for every input of every op.) A tuple, not the list it is built in: a list would keep
+    `_format_sig` turns it into torch's "Input Dims" / "Input type". (dispatch.array_of is an attrgetter: a
+    C call, as this runs for every input of every op.) A tuple, not the list it is built in: a list would keep
     every record tracked by the cyclic GC for the life of the profile."""
     sig = []
     for a in inputs:
         if isinstance(a, Tensor):
-            d = a._data
+            d = array_of(a)
             sig.append((d.shape, d.dtype))
         elif isinstance(a, (list, tuple)) and a and isinstance(a[0], Tensor):
-            sig.append(("TensorList", tuple([x._data.shape for x in a if isinstance(x, Tensor)])))
+            sig.append(("TensorList", tuple([array_of(x).shape for x in a if isinstance(x, Tensor)])))
         else:
             sig.append(type(a))
     return tuple(sig)
