@@ -195,17 +195,9 @@ def _dispatch_modes(op, args, attrs):
         return _dispatch_autocast(op, args, attrs, pairs, *phase_seq()[:2])
     if not pairs:
         return execute(op, args, attrs, -1)
-    phase, seq, run_seq = phase_seq()
     if len(pairs) == 1:
-        enter, exit_ = pairs[0]
-        tok = enter(op, args, attrs, phase, seq)
-        out = None
-        try:
-            out = execute(op, args, attrs, run_seq)
-        finally:
-            exit_(tok, out)
-        return out
-    return _dispatch_pairs(op, args, attrs, pairs, phase, seq, run_seq)
+        return _dispatch_one_pair(op, args, attrs, pairs[0])
+    return _dispatch_pairs(op, args, attrs, pairs, *phase_seq())
 
 
 def _dispatch_pairs(op, args, attrs, pairs, phase, seq, run_seq):
