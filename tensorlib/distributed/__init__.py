@@ -208,8 +208,13 @@ def _abort_on_uncaught_exception():
         prev(tp, value, tb)
         if _W.pg is not None and not issubclass(tp, (SystemExit,)):
             try:
+                sys.stdout.flush()
                 sys.stderr.flush()
             finally:
+                if os.environ.get("TENSORLIB_RUN_AGENT"):
+                    # under tensorlib.distributed.run: exit, and let this rank's agent report it and end the
+                    # job; an MPI abort would have mpiexec kill the agent before it passed the traceback on
+                    os._exit(1)
                 from mpi4py import MPI
                 MPI.COMM_WORLD.Abort(1)
     hook._tensorlib_abort = True

@@ -95,7 +95,8 @@ def agent(args) -> int:
     _default_threads(int(local_world), warn=local == 0)     # agents started by mpiexec itself; one warning a host
     env = dict(os.environ, RANK=str(rank), WORLD_SIZE=str(world), LOCAL_RANK=str(local),
                LOCAL_WORLD_SIZE=os.environ.get("MPI_LOCALNRANKS", str(args.nproc_per_node)),
-               GROUP_RANK=str(args.node_rank), MASTER_ADDR=args.master_addr, MASTER_PORT=str(args.master_port))
+               GROUP_RANK=str(args.node_rank), MASTER_ADDR=args.master_addr, MASTER_PORT=str(args.master_port),
+               TENSORLIB_RUN_AGENT="1")
     fds = tuple(int(os.environ[k]) for k in ("PMI_FD",) if os.environ.get(k, "").isdigit())
     child = subprocess.Popen([sys.executable, "-u", args.script, *args.args], env=env, pass_fds=fds,
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, preexec_fn=_die_with_parent)
