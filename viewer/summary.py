@@ -351,7 +351,7 @@ def table_lines(table: OpsTable, rows: list[int], width_name: int = 48) -> Itera
             name = name[: width_name - 1] + "…"
         yield (
             f"{name:<{width_name}} {literal(table.cat[i][:16])[:16]:<16} {int(table.count[i]):>8} "
-            f"{fmt_ns(table.total[i]):>10} {fmt_ns(table.self[i]):>10} {fmt_ns(table.avg[i]):>10} "
+            f"{fmt_ns(table.total[i]):>10} {fmt_ns(table.self[i]):>10} {fmt_ns(table.avg_of(i)):>10} "
             f"{fmt_ns(table.min[i]):>10} {fmt_ns(table.max[i]):>10} {fmt_pct(table.pct[i]):>6}"
             + (f" {fmt_ns(table.device[i]):>10} {fmt_ns(table.self_device[i]):>10}" if dev else "")
         )
