@@ -85,6 +85,8 @@ def cmd_summary(args: argparse.Namespace) -> int:
         else:
             print(format_report(report))
         return 0
+    if not args.by_shape:  # the ops table reads no event's text again: as many bytes as the file, let go
+        trace.release_text()
     lane_rank = np.array([rank_of_pid(ln.pid) for ln in trace.lanes] or [-1], np.int64)
     ranks = sorted(set(lane_rank.tolist()) - {-1})
     if args.rank is not None and args.rank not in ranks:

@@ -195,10 +195,18 @@ class FileSource:
     def __getitem__(self, i: int) -> Any:
         return decode_value(self.raw_item(i))
 
+    def release(self) -> None:
+        """Let go of the file's text, for a caller that reads no event again (`summary`'s ops table: the
+        text is as large as the file); reading one afterwards is an error."""
+        self.buf = None
+        self._offsets = self._all = None
+
     def raw_item(self, i: int) -> Raw:
         """The text of event i, as it is in the file."""
         if not 0 <= i < self.count:
             raise IndexError(i)
+        if self.buf is None:
+            raise RuntimeError("the trace's text was released (FileSource.release): its events cannot be read")
         if self._offsets is None and self._all is None:
             self._index()
         if self._all is not None:

@@ -165,6 +165,12 @@ class Trace:
         r = self.overrides.get(s)
         return self.events[s] if r is None else r
 
+    def release_text(self) -> None:
+        """Let go of the file's text where the events are read from it (see FileSource.release): for a
+        caller done with every event's own fields (records, details, raw dicts)."""
+        if isinstance(self.source, FileSource):
+            self.source.release()
+
     def records(self) -> list[Event]:
         """Every event's record in the trace's (sorted) order; one pass, for whole-trace scans."""
         events = self.events.all() if isinstance(self.events, LazyEvents) else self.events
@@ -237,11 +243,18 @@ class Overrides:
     made only when asked for, from its B and E records and its duration (`span_*` columns): a million
     unclosed B used to be a million records held for the life of the trace."""
 
-    def __init__(self, events: Sequence[Event], b: NDArray[np.int64], e: NDArray[np.int64],
-                 dur_ns: NDArray[np.int64], extra: dict[int, Event]) -> None:
-        order = np.argsort(b, kind="stable")
+    def __init__(self, events: Sequence[Event], b: list[NDArray[np.int64]], e: list[NDArray[np.int64]],
+                 dur_ns: list[NDArray[np.int64]], extra: dict[int, Event]) -> None:
+        """b, e, dur_ns: the span columns in pieces, emptied here as each is joined and sorted by b (one
+        column at a time: a million spans hold no second copy of every column at once)."""
         self.events = events
-        self.b, self.e, self.dur_ns = b[order], e[order], dur_ns[order]
+        self.b = _cat(b, np.int64)
+        b.clear()
+        order = None if bool((self.b[1:] >= self.b[:-1]).all()) else np.argsort(self.b, kind="stable")
+        if order is not None:
+            self.b = self.b[order]
+        self.e = _sorted_cat(e, order)
+        self.dur_ns = _sorted_cat(dur_ns, order)
         self.extra = extra
 
     def __len__(self) -> int:
@@ -656,9 +669,7 @@ class _Builder:
         self.pair_async()
         self.progress(0.65, "building columns")
         ts, dur, src, name_raw, key_raw, kind = self._columns()
-        overrides = Overrides(self.events, _cat(self.span_b, np.int64), _cat(self.span_e, np.int64),
-                              _cat(self.span_dur, np.int64), self.overrides)
-        self.span_b, self.span_e, self.span_dur = [], [], []
+        overrides = Overrides(self.events, self.span_b, self.span_e, self.span_dur, self.overrides)
         # The X and B/E events' columns are in the ones above now: free them before sorting and nesting
         # (and every event's ts, once the counters' own are taken).
         self.raw.columns = None
@@ -872,6 +883,13 @@ def _used(table: list[Any], ids: NDArray[np.int32]) -> tuple[list[Any], NDArray[
 
 def _cat(parts: list[NDArray[Any]], dtype: Any) -> NDArray[Any]:
     return np.concatenate(parts) if parts else np.zeros(0, dtype)
+
+
+def _sorted_cat(parts: list[NDArray[np.int64]], order: NDArray[np.intp] | None) -> NDArray[np.int64]:
+    """The pieces joined and put in `order` (None: as they are); `parts` is emptied."""
+    joined = _cat(parts, np.int64)
+    parts.clear()
+    return joined if order is None else joined[order]
 
 
 def _order(v: Any) -> _OrderKey:

@@ -210,6 +210,12 @@ def _nest_greedy(ts: NDArray[np.int64], end: NDArray[np.int64]) -> tuple[NDArray
 
 def self_time(dur: NDArray[np.int64], parent: NDArray[np.int64]) -> NDArray[np.int64]:
     has = parent >= 0
-    child_sum = np.bincount(parent[has], weights=dur[has].astype(np.float64), minlength=len(dur))
-    own: NDArray[np.int64] = np.maximum(dur - child_sum.astype(np.int64), 0)
+    at, weights = parent[has], dur[has]  # (bincount takes the weights as doubles itself)
+    del has
+    child_sum = np.bincount(at, weights=weights, minlength=len(dur))
+    del at, weights
+    own: NDArray[np.int64] = child_sum.astype(np.int64)
+    del child_sum  # one temporary of every event's size at a time (a million-deep stack: tens of MB)
+    np.subtract(dur, own, out=own)
+    np.maximum(own, 0, out=own)
     return own

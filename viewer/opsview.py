@@ -128,7 +128,7 @@ class OpsView(Vertical):
             return Text(str(int(t.count[i])), justify="right")
         if c == "pct":
             return Text(fmt_pct(t.pct[i]), justify="right")
-        return Text(fmt_ns(getattr(t, c)[i]), justify="right")
+        return Text(fmt_ns(t.avg_of(i) if c == "avg" else getattr(t, c)[i]), justify="right")  # (avg: a row's own)
 
     def refill(self) -> None:
         dt = self.query_one(DataTable)

@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import heapq
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, Union
+from typing import Any, Union, overload
 
 import msgspec
 import numpy as np
@@ -34,19 +34,65 @@ COLUMNS = ("name", "cat", "count", "total", "self", "avg", "min", "max", "pct", 
 NUMERIC = ("count", "total", "self", "avg", "min", "max", "pct", "device")
 
 
+class Texts(Sequence[str]):
+    """texts[ids[i]] per row i (`other` where ids[i] is -1), read when asked for: a million rows hold no
+    list of a million references per text column, only the ids the table has anyway."""
+
+    _CHUNK = 1 << 16
+
+    def __init__(self, texts: list[str], ids: np.ndarray, other: str = ""):
+        self.texts, self.ids, self.other = texts, ids, other
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    @overload
+    def __getitem__(self, i: int) -> str: ...
+    @overload
+    def __getitem__(self, i: slice) -> list[str]: ...
+    def __getitem__(self, i: int | slice) -> str | list[str]:
+        if isinstance(i, slice):
+            return self._texts(self.ids[i])
+        k = int(self.ids[i])
+        return self.other if k < 0 else self.texts[k]
+
+    def __iter__(self) -> Iterator[str]:
+        table = _table(self.texts)
+        for lo in range(0, len(self.ids), self._CHUNK):
+            yield from self._texts(self.ids[lo : lo + self._CHUNK], table)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, (Texts, list)):
+            return len(self) == len(other) and all(a == b for a, b in zip(self, other))
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"Texts({list(self)!r})"
+
+    def _texts(self, ids: np.ndarray, table: np.ndarray | None = None) -> list[str]:
+        if not len(self.texts):  # (every id is -1)
+            return [self.other] * len(ids)
+        picked: list[str] = (_table(self.texts) if table is None else table)[np.maximum(ids, 0)].tolist()
+        out = picked
+        for k in np.flatnonzero(ids < 0).tolist():
+            out[k] = self.other
+        return out
+
+
 @dataclass
 class OpsTable:
-    name: list[str]
-    cat: list[str]
-    shapes: list[str]
+    name: Texts
+    cat: Texts
+    shapes: Texts
     count: np.ndarray
     total: np.ndarray
     self: np.ndarray
-    avg: np.ndarray
     min: np.ndarray
     max: np.ndarray
     pct: np.ndarray
-    name_id: np.ndarray  # -1 for the merged ProfilerStep* row
+    name_id: np.ndarray  # -1 for the merged ProfilerStep* row (int32, as the trace's)
     cat_id: np.ndarray
     device: np.ndarray
     self_device: np.ndarray
@@ -54,6 +100,15 @@ class OpsTable:
 
     def __len__(self) -> int:
         return len(self.count)
+
+    @property
+    def avg(self) -> np.ndarray:
+        """Every row's average (a column made when sorted by; a row's own: `avg_of`)."""
+        avg: np.ndarray = self.total / np.maximum(self.count, 1)
+        return avg
+
+    def avg_of(self, i: int) -> float:
+        return float(self.total[i] / max(self.count[i], 1))
 
     def order(self, column: str = "total", descending: bool = True, limit: int | None = None) -> np.ndarray:
         """Rows by `column`, ties by name (lowercase); with `limit`, the first `limit` only (found
@@ -73,12 +128,18 @@ class OpsTable:
             return np.array(sorted(range(n), key=key, reverse=descending), dtype=np.int64)
         values = getattr(self, column)
         v = -values if descending else values
-        o = np.argsort(v, kind="stable")  # NaN last either way
+        del values
+        if limit and limit < n:  # the rows up to the limit-th value and every row tied with it, sorted
+            kth = np.partition(v, limit - 1)[limit - 1]  # NaN last either way, as in a sort
+            if kth == kth:
+                o = np.flatnonzero(v <= kth)
+                o = o[np.argsort(v[o], kind="stable")]
+            else:
+                o = np.argsort(v, kind="stable")
+        else:
+            o = np.argsort(v, kind="stable")  # NaN last either way
         sv = v[o]
-        if limit and limit < n:
-            kth = sv[limit - 1]
-            cut = n if kth != kth else int(np.searchsorted(sv, kth, "right"))  # every row tied with the last
-            o, sv = o[:cut], sv[:cut]
+        del v
         tie = sv[1:] == sv[:-1]
         if sv.dtype.kind == "f":
             tie |= np.isnan(sv[1:]) & np.isnan(sv[:-1])
@@ -113,7 +174,7 @@ class OpsTable:
             if self.shapes[i]:
                 d["input_dims"] = self.shapes[i]
             d.update(count=int(self.count[i]), total_ns=int(self.total[i]), self_ns=int(self.self[i]),
-                     avg_ns=float(self.avg[i]), min_ns=int(self.min[i]), max_ns=int(self.max[i]),
+                     avg_ns=self.avg_of(i), min_ns=int(self.min[i]), max_ns=int(self.max[i]),
                      pct=round(float(self.pct[i]), 4) if np.isfinite(self.pct[i]) else None,
                      device_ns=int(self.device[i]), self_device_ns=int(self.self_device[i]))
             out.append(d)
@@ -134,20 +195,25 @@ def ops_table(trace: Trace, by_shape: bool = False, mask: np.ndarray | None = No
     sel = trace.kind == KIND_SPAN
     if mask is not None:
         sel &= mask
-    idx = np.flatnonzero(sel)
+    # Every event a span (the usual): the columns themselves, not copies, and no index of every event.
+    idx = None if sel.all() else np.flatnonzero(sel)
     del sel
+
+    def of(column: np.ndarray) -> np.ndarray:
+        return column if idx is None else column[idx]
+
+    n = len(trace) if idx is None else len(idx)
     n_names = len(trace.names) + 1  # + ProfilerStep*
     step_ids = step_name_ids(trace)
-    nid = trace.name_id[idx].astype(np.int64)
-    if len(step_ids):
-        nid = np.where(np.isin(nid, step_ids), len(trace.names), nid)
-    key = trace.cat_id[idx].astype(np.int64)
+    key = of(trace.cat_id).astype(np.int64)
     key *= n_names
-    key += nid
+    nid = of(trace.name_id)
+    key += np.where(np.isin(nid, step_ids), len(trace.names), nid) if len(step_ids) else nid
+    del nid
     shape_ids = np.zeros(0, dtype=np.int64)
     shape_table: list[str] = [""]
     if by_shape:
-        shape_ids, shape_table = _shape_ids(trace, idx)
+        shape_ids, shape_table = _shape_ids(trace, np.arange(n) if idx is None else idx)
         key = key * len(shape_table) + shape_ids
     space = max(len(trace.cats), 1) * n_names * len(shape_table)
     if space <= max(4 * len(key), 1 << 20):  # few distinct keys (the usual): counted, not sorted
@@ -162,56 +228,56 @@ def ops_table(trace: Trace, by_shape: bool = False, mask: np.ndarray | None = No
         uniq, inv = unique_inverse(key)
         count = np.bincount(inv, minlength=len(uniq))
     del key
-    whole = len(idx) == len(trace)  # every event is a span: the columns themselves, not copies
-    dur = trace.dur if whole else trace.dur[idx]
-    self_ns = trace.self_ns if whole else trace.self_ns[idx]
-    total = np.bincount(inv, weights=dur, minlength=len(uniq)).astype(np.int64)
-    selft = np.bincount(inv, weights=self_ns, minlength=len(uniq)).astype(np.int64)
-    mn = np.full(len(uniq), np.iinfo(np.int64).max, np.int64)
-    mx = np.full(len(uniq), np.iinfo(np.int64).min, np.int64)
+    n_rows = len(uniq)
+    del uniq
+    dur, self_ns = of(trace.dur), of(trace.self_ns)
+    total = np.bincount(inv, weights=dur, minlength=n_rows).astype(np.int64)
+    selft = np.bincount(inv, weights=self_ns, minlength=n_rows).astype(np.int64)
+    mn = np.full(n_rows, np.iinfo(np.int64).max, np.int64)
+    mx = np.full(n_rows, np.iinfo(np.int64).min, np.int64)
     np.minimum.at(mn, inv, dur)
     np.maximum.at(mx, inv, dur)
-    first_at = np.full(len(uniq), len(idx), np.int64)
-    np.minimum.at(first_at, inv, np.arange(len(idx)))
-    first = idx[first_at]
-    merged = nid[first_at] == len(trace.names)
+    first_at = np.full(n_rows, n, np.int64)
+    np.minimum.at(first_at, inv, np.arange(n))
+    first = first_at if idx is None else idx[first_at]
+    merged = np.isin(trace.name_id[first], step_ids)
     dev_total, dev_self = device_time(trace)
     if dev_total.any():
-        dev = np.bincount(inv, weights=dev_total[idx], minlength=len(uniq)).astype(np.int64)
-        dev_s = np.bincount(inv, weights=dev_self[idx], minlength=len(uniq)).astype(np.int64)
+        dev = np.bincount(inv, weights=of(dev_total), minlength=n_rows).astype(np.int64)
+        dev_s = np.bincount(inv, weights=of(dev_self), minlength=n_rows).astype(np.int64)
     else:  # no launches (a CPU trace): no per-row temporaries
-        dev = dev_s = np.zeros(len(uniq), np.int64)
+        dev = dev_s = np.zeros(n_rows, np.int64)
     # Every per-event temporary freed before the per-row ones (a million rows: tens of MB less at the peak).
-    del dev_total, dev_self, inv, idx, nid, dur, self_ns
-    shapes = [shape_table[k] for k in shape_ids[first_at].tolist()] if by_shape else [""] * len(uniq)
+    del dev_total, dev_self, inv, dur, self_ns
+    if by_shape:
+        shapes = Texts(shape_table, shape_ids[first_at])
+    else:  # no shape per row: one id for every row, not a column of them
+        shapes = Texts(shape_table, np.broadcast_to(np.intp(0), (n_rows,)))
     del first_at, shape_ids
     cpu_busy, gpu_busy = busy_ns(trace)
-    on_gpu = gpu_lanes(trace)[trace.lane[first]] if len(uniq) else np.zeros(0, bool)
+    on_gpu = gpu_lanes(trace)[trace.lane[first]] if n_rows else np.zeros(0, bool)
     busy = np.where(on_gpu, gpu_busy, cpu_busy).astype(np.float64)
     del on_gpu
-    envelope = cat_mask(trace, ENVELOPE_CATS)[first] if len(uniq) else np.zeros(0, bool)
+    envelope = cat_mask(trace, ENVELOPE_CATS)[first] if n_rows else np.zeros(0, bool)
     with np.errstate(divide="ignore", invalid="ignore"):
         pct = np.where(envelope | (busy <= 0), np.nan, 100.0 * total / np.maximum(busy, 1))
     del busy, envelope
-    names = _pick(trace.names, trace.name_id[first])
-    for k in np.flatnonzero(merged).tolist():
-        names[k] = STEPS_STAR
+    name_id = trace.name_id[first].astype(np.int32)
+    name_id[merged] = -1
+    cat_id = trace.cat_id[first].astype(np.int32)
+    del first, merged
     return OpsTable(
-        name=names,
-        cat=_pick(trace.cats, trace.cat_id[first]),
-        shapes=shapes, count=count, total=total, self=selft,
-        avg=total / np.maximum(count, 1), min=mn, max=mx, pct=pct,
-        name_id=np.where(merged, -1, trace.name_id[first]).astype(np.int64),
-        cat_id=trace.cat_id[first].astype(np.int64), device=dev, self_device=dev_s, step_ids=step_ids,
+        name=Texts(trace.names, name_id, STEPS_STAR), cat=Texts(trace.cats, cat_id),
+        shapes=shapes, count=count, total=total, self=selft, min=mn, max=mx, pct=pct,
+        name_id=name_id, cat_id=cat_id, device=dev, self_device=dev_s, step_ids=step_ids,
     )
 
 
-def _pick(texts: list[str], ids: np.ndarray) -> list[str]:
-    """texts[k] for each k of ids, without a Python int per id (a million rows: 30 MB less at the peak)."""
+def _table(texts: list[str]) -> np.ndarray:
+    """texts as an object array, to pick many by id without a Python int per id."""
     table = np.empty(len(texts), dtype=object)
     table[:] = texts
-    picked: list[str] = table[ids].tolist()
-    return picked
+    return table
 
 
 class _Dims(msgspec.Struct, gc=False):
@@ -285,7 +351,7 @@ def table_lines(table: OpsTable, rows: list[int], width_name: int = 48) -> Itera
             name = name[: width_name - 1] + "…"
         yield (
             f"{name:<{width_name}} {literal(table.cat[i][:16])[:16]:<16} {int(table.count[i]):>8} "
-            f"{fmt_ns(table.total[i]):>10} {fmt_ns(table.self[i]):>10} {fmt_ns(table.avg[i]):>10} "
+            f"{fmt_ns(table.total[i]):>10} {fmt_ns(table.self[i]):>10} {fmt_ns(table.avg_of(i)):>10} "
             f"{fmt_ns(table.min[i]):>10} {fmt_ns(table.max[i]):>10} {fmt_pct(table.pct[i]):>6}"
             + (f" {fmt_ns(table.device[i]):>10} {fmt_ns(table.self_device[i]):>10}" if dev else "")
         )

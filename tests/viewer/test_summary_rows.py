@@ -78,3 +78,39 @@ def test_limited_order_is_the_prefix_of_the_full_one(rows, column, descending, l
     full = _reference(table, column, descending)
     assert table.order(column, descending).tolist() == full
     assert table.rows(column, descending, limit) == full[:limit]
+
+
+def test_text_columns_read_the_trace_names_by_id():
+    """The name and cat columns are views over the trace's tables (no list per column): every way of
+    reading them agrees with the names of the events, and the merged steps read ProfilerStep*."""
+    evs = [{"ph": "X", "name": n, "cat": c, "pid": 1, "tid": 1, "ts": 10 * k, "dur": 1}
+           for k, (n, c) in enumerate([("a", "x"), ("ProfilerStep#1", "user_annotation"), ("b", "y"),
+                                       ("ProfilerStep#2", "user_annotation"), ("a", "x")])]
+    table = ops_table(from_events(evs))
+    names = [table.name[i] for i in range(len(table))]
+    assert sorted(names) == ["ProfilerStep*", "a", "b"]
+    assert list(table.name) == names and table.name == names and table.name[:2] == names[:2]
+    assert [table.cat[i] for i in range(len(table))] == [dict(a="x", b="y").get(n, "user_annotation")
+                                                        for n in names]
+    assert list(table.shapes) == [""] * len(table) and not any(table.shapes)
+    assert table.name != names[::-1]
+
+
+def test_summary_lets_go_of_the_file_text(tmp_path, capsys):
+    """`summary` releases the file's text before its table (as many bytes as the file): the table is
+    the same, and reading an event afterwards is a clear error, not a wrong record."""
+    from viewer.model import load_trace
+
+    evs = [{"ph": "X", "name": f"op{k % 4}", "cat": "c", "pid": 1, "tid": 1, "ts": 10 * k, "dur": 2, "args": {"k": k}}
+           for k in range(50)]
+    path = tmp_path / "t.json"
+    path.write_text(json.dumps(evs))
+    trace = load_trace(str(path))
+    before = ops_table(trace).as_dicts(list(range(4)))
+    assert trace.record(3).args is not None
+    trace.release_text()
+    assert ops_table(trace).as_dicts(list(range(4))) == before
+    with pytest.raises(RuntimeError, match="released"):
+        trace.record(7)
+    assert main(["summary", str(path)]) == 0
+    assert _body(capsys.readouterr().out)[0].startswith("op")
