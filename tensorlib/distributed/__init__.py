@@ -29,6 +29,7 @@ from datetime import timedelta
 
 import numpy as np
 
+from .. import _hooks
 from .. import dispatch as _D
 from .._tensor import Tensor
 from . import _nccl, _pg
@@ -120,7 +121,10 @@ def _default() -> ProcessGroup:
 def _group(g) -> ProcessGroup | None:
     """The ProcessGroup a call names: the default group for None; None on a rank outside `g`."""
     if g is None or g is GroupMember.WORLD:
-        return _default()
+        pg = _W.pg
+        if pg is None:
+            raise ValueError(_NOT_INITIALIZED)
+        return pg
     _default()
     if g is GroupMember.NON_GROUP_MEMBER:
         return None
@@ -316,7 +320,11 @@ def get_global_rank(group, group_rank: int) -> int:
 # -- argument checks -----------------------------------------------------------------------------------
 
 def _tensor(t, what="tensor", pg=None):
-    if not isinstance(t, Tensor):
+    if isinstance(t, Tensor):
+        a = t._data
+        if type(a) is np.ndarray and a.flags.c_contiguous and (pg is None or pg.backend != "nccl"):
+            return a            # the common case, checked first; the errors below otherwise
+    else:
         raise TypeError(f"Invalid function argument. Expected parameter `{what}` of type torch.Tensor\n"
                         f"             but got {type(t)} instead.")
     nccl = pg is not None and pg.backend == "nccl"
@@ -388,7 +396,7 @@ def _run(opname, pg, title, fn, args, tensors, result=None, async_op=False):
     While no hook, op sink or mode observes ops, the kernel's work is done without the dispatcher (as the
     optimizers' fused paths do): the c10d ops have no autograd and return their input, so nothing else
     would differ, and a microsecond less per call is a few percent of a small all-reduce."""
-    if not _D.full_path_active():
+    if not _hooks.full_path:             # _D.full_path_active(), without the call
         return pg.run(title, fn, args, result, async_op)
     box = []
     _D.dispatch(_OPS[opname], *tensors, start=lambda: box.append(pg.run(title, fn, args, result, async_op)))
@@ -427,7 +435,7 @@ def all_reduce(tensor, op=ReduceOp.SUM, group=None, async_op=False):
     work = _run("c10d::allreduce_", pg, "mpi:all_reduce", fn, _comm_args("allreduce", a.size, a.size, a.dtype),
                 (tensor,), [tensor], async_op=async_op)
     _D.bump_version(tensor)
-    return _done(work, async_op)
+    return work if async_op or work is None else _done(work, False)
 
 
 def broadcast(tensor, src=None, group=None, async_op=False, group_src=None):

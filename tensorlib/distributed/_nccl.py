@@ -147,7 +147,7 @@ def run(opname_op, pg: NcclProcessGroup, title, device, fn, args, tensors, resul
             comm = pg.nccl_comm(device)
             stream = cp.cuda.get_current_stream()
             pg._seq += 1
-            full = (pg, pg._seq, args)
+            full = (pg._index, pg._seq, args)
             t0 = time.perf_counter_ns()
             tok = _D.range_enter(title, "user")
             try:
