@@ -44,6 +44,8 @@ DEFAULT_TIMEOUT = timedelta(minutes=30)          # torch's default_pg_timeout
 # 65536 records that each held the group were 65536 tracked tuples for every full collection to walk, which
 # made a small all-reduce's Python path 1.6x as slow.
 RECORDS: collections.deque = collections.deque(maxlen=1 << 16)
+_TLS = threading.local()    # .tid: the thread's native id, as records carry it
+_ns = time.perf_counter_ns
 GROUPS: list = []           # every ProcessGroup made, in order (a record's group outlives its destruction)
 
 
@@ -260,13 +262,17 @@ class ProcessGroup:
     def _execute(title, fn, rec):
         """Run collective `fn` as a `title` range; its record (with `rec`: group, seq, per-call args) goes to
         RECORDS whether it succeeds or not."""
-        t0 = time.perf_counter_ns()
+        t0 = _ns()
         tok = _D.range_enter(title, "user")
         try:
             fn()
         finally:
             _D.range_exit(tok)
-            RECORDS.append((threading.get_native_id(), t0, time.perf_counter_ns(), title, rec))
+            try:
+                tid = _TLS.tid
+            except AttributeError:
+                tid = _TLS.tid = threading.get_native_id()     # a system call: once per thread
+            RECORDS.append((tid, t0, _ns(), title, rec))
 
     def _comm_args(self, seq, args):
         """Kineto's communication args of call number `seq`, whose own args are `args`: a dict, or the tuple
@@ -290,10 +296,14 @@ class ProcessGroup:
         self._seq += 1
         rec = (self._index, self._seq, args)
         if self._inline and not async_op:
-            with self._lock:
+            lock = self._lock
+            lock.acquire()
+            try:
                 if not self._pending:
                     self._execute(title, fn, rec)
                     return None
+            finally:
+                lock.release()
         work = Work(title, self.timeout, result, self.ranks)
         with self._count_lock:
             self._pending += 1
@@ -317,11 +327,12 @@ class ProcessGroup:
         allgather of a 64-bit signature per call; the descriptors themselves travel only on a mismatch."""
         if not self._checking:
             return
-        desc = (_COLL_INDEX[collective], dtype_code(dt), count, root, op)
+        code = _CODES.get(dt)
+        desc = (_COLL_INDEX[collective], code if code is not None else dtype_code(dt), count, root, op)
         sig = hash(desc)            # ints only: the same on every rank (no hash randomisation for ints)
+        self._calls = k = self._calls + 1
         slots = self._slots
         if slots is not None:
-            self._calls = k = self._calls + 1
             tag = k & _TAG_MASK
             word = ((sig & _SIG_MASK) << _TAG_BITS) | tag
             parity = k & 1

@@ -179,8 +179,23 @@ if n > 1:
         dist.all_reduce(t, group=g)
         np.testing.assert_array_equal(t.numpy(), allv.sum(0))
         dist.broadcast(t, src=0, group=g)
-    assert unchecked.comm.calls == ["Allreduce", "Bcast"], unchecked.comm.calls
-    assert checked.comm.calls == ["Allgather", "Allreduce", "Allgather", "Bcast"], checked.comm.calls
+    assert unchecked.comm.calls == ["Allreduce", "Bcast"] and unchecked._calls == 0, unchecked.comm.calls
+    # every rank on this host: the check goes through shared memory, with no MPI call of its own
+    assert checked._slots is not None and checked._calls == 2, checked._calls
+    assert checked.comm.calls == ["Allreduce", "Bcast"], checked.comm.calls
+    # a group on several hosts has no shared slots: one allgather per check, and a mismatch still named
+    spread = dist.new_group(list(range(n)))
+    spread._slots = None
+    spread.comm = CountingComm(spread.comm)
+    dist.all_reduce(T(np.ones(3)), group=spread)
+    assert spread.comm.calls == ["Allgather", "Allreduce"], spread.comm.calls
+    try:
+        dist.broadcast(T(np.ones(2 + r)), src=0, group=spread)
+    except RuntimeError as e:
+        assert "rank 0 called broadcast with 2 elements of float64 (root 0) while rank 1 called broadcast with 3 " \
+               "elements of float64 (root 0)" in str(e), e
+    else:
+        sys.exit("no error on mismatched sizes in a group without shared slots")
     print("OK debug off")
 # a group with its own timeout: a collective that a rank joins too late ends in an error naming it
 if n > 1:
