@@ -322,7 +322,7 @@ def get_global_rank(group, group_rank: int) -> int:
 def _tensor(t, what="tensor", pg=None):
     if isinstance(t, Tensor):
         a = t._data
-        if type(a) is np.ndarray and a.flags.c_contiguous and (pg is None or pg.backend != "nccl"):
+        if not t.is_cuda and a.flags.c_contiguous and (pg is None or pg.backend != "nccl"):
             return a            # the common case, checked first; the errors below otherwise
     else:
         raise TypeError(f"Invalid function argument. Expected parameter `{what}` of type torch.Tensor\n"
@@ -422,18 +422,20 @@ def all_reduce(tensor, op=ReduceOp.SUM, group=None, async_op=False):
         return _warn_non_member("all_reduce")
     if pg.backend == "nccl":
         return _nc_all_reduce(pg, tensor, a, op, async_op)
-    mop, wdt, avg, code = _pg.mpi_op(op, a.dtype)
+    dt, n = a.dtype, a.size
+    mop, wdt, avg, code = _pg._MPI_OPS.get((op, dt)) or _pg.mpi_op(op, dt)
 
     def fn():
-        pg.check("all_reduce", a.dtype, a.size, -1, code)
-        if a.dtype is wdt and not avg:          # the common case: the tensor's own buffer, in place
+        pg.check("all_reduce", dt, n, -1, code)
+        if dt is wdt and not avg:          # the common case: the tensor's own buffer, in place
             pg.comm.Allreduce(pg.in_place, a, op=mop)
             return
         w = _pg.as_work(a, wdt)
         pg.comm.Allreduce(pg.in_place, w.reshape(-1), op=mop)
         _pg.back(a, w, pg.size() if avg else 0)
-    work = _run("c10d::allreduce_", pg, "mpi:all_reduce", fn, _comm_args("allreduce", a.size, a.size, a.dtype),
-                (tensor,), [tensor], async_op=async_op)
+    # _comm_args("allreduce", n, n, dt), without the call (this is the hot collective: DDP's buckets)
+    work = _run("c10d::allreduce_", pg, "mpi:all_reduce", fn, ("allreduce", n, n, dt, "[]", "[]"), (tensor,),
+                [tensor], async_op=async_op)
     _D.bump_version(tensor)
     return work if async_op or work is None else _done(work, False)
 
