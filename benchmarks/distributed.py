@@ -1,15 +1,19 @@
 """tensorlib.distributed against raw MPI, and DDP at N ranks against 1 process, measured in the same job.
 
-    mpiexec -n 2 python benchmarks/distributed.py [--quick] [--threads T]
+    mpiexec -n 2 python benchmarks/distributed.py [--quick] [--allreduce-only] [--threads T] [--clock cpu|wall]
 
 1. all_reduce: `dist.all_reduce(t)` against mpi4py's raw `comm.Allreduce(MPI.IN_PLACE, buf)` on the same
    buffers, per size; ratio = raw time / ours (1.0: no overhead). Ours is measured twice: on the default
-   group, whose collectives first check that every rank makes the same call (one 8-byte-per-rank allgather
-   of a signature), and on a group made with TORCH_DISTRIBUTED_DEBUG=OFF, which skips the check (torch's own
-   default: it checks only at DETAIL). The three are timed alternately, in batches, so that a machine's
-   changing load weighs on all alike. The floors printed first: the check's allgather alone, and a raw
-   16-byte Allreduce; with them, the best ratio a checked call could reach at each size (raw / (raw +
-   check)), before any Python.
+   group, whose collectives first check that every rank makes the same call (on one host: each rank's
+   64-bit signature in a shared-memory slot, read by the others; across hosts an 8-byte-per-rank allgather),
+   and on a group made with TORCH_DISTRIBUTED_DEBUG=OFF, which skips the check (torch's own default: it
+   checks only at DETAIL). The three are timed in batches, in an order shuffled per round (the same on
+   every rank), so that a machine's changing load and the order weigh on all alike; each batch is timed
+   with the thread's CPU clock (--clock cpu, the default: time a loaded machine gives other processes does
+   not count; MPI's waiting spins, so it is CPU time too) or the wall clock (--clock wall). The floors
+   printed first: the check alone (a lockstep round between the ranks, as the group makes it), the 8-byte
+   allgather that the check used before and still uses across hosts, and a raw 16-byte Allreduce; with
+   them, the best ratio a checked call could reach at each size (raw / (raw + check)), before any Python.
 2. DDP step time: a compute-bound MLP, the global batch on one process (the other ranks wait without
    spinning) against DDP with 1/N of the batch per rank, every process with the same BLAS thread count
    (--threads, default 1, as torchrun's OMP_NUM_THREADS default for several ranks a host: N ranks each
@@ -37,18 +41,25 @@ from tensorlib import nn
 from tensorlib.nn.parallel import DistributedDataParallel as DDP
 
 
+CLOCK = time.perf_counter
+
+
 def timed_alternately(fns, reps, inner):
-    """Seconds per call of each of `fns`, measured in turn (each a batch of `inner` calls after a barrier),
-    `reps` times: a list of per-batch times per function."""
+    """Seconds per call of each of `fns` (each a batch of `inner` calls after a barrier, on CLOCK), `reps`
+    rounds, the functions in a shuffled order each round (the same on every rank: each rank must make the
+    same collectives): a list of per-batch times per function."""
     comm = dist._default().comm
     out: list[list[float]] = [[] for _ in fns]
+    order = np.random.default_rng(0)
+    clock = CLOCK
     for _ in range(reps):
-        for fn, times in zip(fns, out):
+        for k in order.permutation(len(fns)):
+            fn = fns[k]
             comm.Barrier()
-            t = time.perf_counter()
+            t = clock()
             for _ in range(inner):
                 fn()
-            times.append((time.perf_counter() - t) / inner)
+            out[k].append((clock() - t) / inner)
     return out
 
 
@@ -82,15 +93,19 @@ def part_allreduce(args, say):
     reps = 5 if args.quick else 30
     sig, sigs = array("q", [0]), array("q", [0]) * n
     tiny = np.zeros(2, np.int64)
-    check, tiny_ar = timed_alternately([lambda: comm.Allgather(sig, sigs),
-                                        lambda: comm.Allreduce(MPI.IN_PLACE, tiny, op=MPI.MAX)], reps, 200)
+    pg = dist._default()
+    check, gather, tiny_ar = timed_alternately([lambda: pg.check("all_reduce", np.float32, 16384, -1, 0),
+                                                lambda: comm.Allgather(sig, sigs),
+                                                lambda: comm.Allreduce(MPI.IN_PLACE, tiny, op=MPI.MAX)], reps, 200)
     c = min(check)
-    say(f"floors (best / median of {reps} batches): the check's 8-byte allgather {c * 1e6:.1f} / "
-        f"{np.median(check) * 1e6:.1f} us, a raw 16-byte Allreduce {min(tiny_ar) * 1e6:.1f} / "
+    how = "shared-memory slots" if pg._slots is not None else "an 8-byte allgather"
+    say(f"floors (best / median of {reps} batches): the check ({how}) {c * 1e6:.1f} / "
+        f"{np.median(check) * 1e6:.1f} us, an 8-byte allgather {min(gather) * 1e6:.1f} / "
+        f"{np.median(gather) * 1e6:.1f} us, a raw 16-byte Allreduce {min(tiny_ar) * 1e6:.1f} / "
         f"{np.median(tiny_ar) * 1e6:.1f} us\n")
-    say("times: medians of the batches; ratio = raw / ours, median (range) over the batches, and best: the ratio "
-        "of the best batches;\nbound: raw / (raw + the check's allgather), best batches, the most a checked call "
-        "could reach")
+    say(f"times ({args.clock} clock): medians of the batches; ratio = raw / ours, median (range) over the rounds, "
+        f"and best: the ratio of the best batches;\nbound: raw / (raw + the check), best batches, the most a checked "
+        f"call could reach")
     say(f"{'bytes':>9} {'raw us':>8} {'ours us':>8} {'unchecked':>9}   {'ratio (range)':>17} {'best':>5}   "
         f"{'unchecked (range)':>17} {'best':>5}  {'bound':>5}")
     for nbytes in (1 << 12, 1 << 16, 1 << 20, 1 << 24) if not args.quick else (1 << 16, 1 << 20):
@@ -177,7 +192,11 @@ def main(argv=None):
     ap.add_argument("--quick", action="store_true", help="fewer repetitions (smoke run)")
     ap.add_argument("--allreduce-only", action="store_true", help="part 1 only (no DDP step)")
     ap.add_argument("--threads", type=int, default=1, help="BLAS threads in every process (default 1)")
+    ap.add_argument("--clock", choices=("cpu", "wall"), default="cpu",
+                    help="part 1's clock: the thread's CPU time (default) or the wall clock")
     args = ap.parse_args(argv)
+    global CLOCK
+    CLOCK = time.thread_time if args.clock == "cpu" else time.perf_counter
     tl.set_num_threads(args.threads)
     dist.init_process_group("mpi")
     say = print if dist.get_rank() == 0 else (lambda *a, **k: None)
