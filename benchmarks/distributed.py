@@ -98,7 +98,7 @@ def part_allreduce(args, say):
                                                 lambda: comm.Allgather(sig, sigs),
                                                 lambda: comm.Allreduce(MPI.IN_PLACE, tiny, op=MPI.MAX)], reps, 200)
     c = min(check)
-    how = "shared-memory slots" if pg._slots is not None else "an 8-byte allgather"
+    how = "shared-memory slots" if getattr(pg, "_slots", None) is not None else "an 8-byte allgather"
     say(f"floors (best / median of {reps} batches): the check ({how}) {c * 1e6:.1f} / "
         f"{np.median(check) * 1e6:.1f} us, an 8-byte allgather {min(gather) * 1e6:.1f} / "
         f"{np.median(gather) * 1e6:.1f} us, a raw 16-byte Allreduce {min(tiny_ar) * 1e6:.1f} / "
