@@ -398,9 +398,14 @@ def _shared_slots(comm):
     if not whole:
         return None, None
     nbytes = 8 * _SLOT_STRIDE * comm.Get_size()
-    win = MPI.Win.Allocate_shared(nbytes if comm.Get_rank() == 0 else 0, 8, comm=comm)
-    buf, _ = win.Shared_query(0)
-    slots = memoryview(buf).cast("B").cast("q")
+    try:
+        win = MPI.Win.Allocate_shared(nbytes if comm.Get_rank() == 0 else 0, 8, comm=comm)
+        buf, _ = win.Shared_query(0)
+        slots = memoryview(buf).cast("B").cast("q")
+    except MPI.Exception:
+        win = slots = None
+    if not comm.allreduce(slots is not None, op=MPI.LAND):
+        return None, None       # no shared memory on some rank (a full /dev/shm): all use the allgather
     if comm.Get_rank() == 0:
         slots[:] = array("q", [0]) * len(slots)
     comm.Barrier()
