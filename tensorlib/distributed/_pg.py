@@ -298,20 +298,20 @@ class ProcessGroup:
         (waking the worker and waiting for it costs milliseconds on a loaded machine, more than a megabyte's
         all-reduce). Otherwise `fn` is queued for the worker, and the Work returned (the caller waits on it
         after the op, as torch's c10d ops return a Work that Python waits on)."""
-        self._seq += 1
-        rec = (self._index, self._seq, args)
+        self._seq = seq = self._seq + 1
         if self._inline and not async_op:
             lock = self._lock
             lock.acquire()
             try:
                 if not self._pending:
                     if _hooks.range_hooks:
-                        self._execute(title, fn, rec)
+                        self._execute(title, fn, (self._index, seq, args))
                     else:
                         fn()            # _execute's whole work while nothing observes ranges
                     return None
             finally:
                 lock.release()
+        rec = (self._index, seq, args)
         work = Work(title, self.timeout, result, self.ranks)
         with self._count_lock:
             self._pending += 1
@@ -343,14 +343,15 @@ class ProcessGroup:
         if slots is not None:
             tag = k & _TAG_MASK
             word = ((sig & _SIG_MASK) << _TAG_BITS) | tag
-            parity = k & 1
-            slots[self._mine + parity] = word
+            i = k & 1
+            slots[self._mine + i] = word
             for j in self._peers:
-                w = slots[j + parity]
-                if w & _TAG_MASK != tag:
-                    w = _wait_tag(slots, j + parity, tag)
+                w = slots[j + i]
                 if w != word:
-                    self._mismatch(collective, desc)
+                    if w & _TAG_MASK != tag:
+                        w = _wait_tag(slots, j + i, tag)
+                    if w != word:
+                        self._mismatch(collective, desc)
             return
         self._sig[0] = sig
         self.comm.Allgather(self._sig, self._sigs)
