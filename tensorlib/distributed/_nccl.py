@@ -9,9 +9,9 @@ part). The NCCL communicator of a group is made on first use, on the device of t
 (torch's lazy init), or at once for ``init_process_group(device_id=...)``; one communicator per device.
 
 Every collective first makes the MPI backend's check over the group's MPI communicator (a 64-bit signature
-of which collective, dtype, count, root and op, allgathered; see _pg.py): ranks that disagree get one clear
-error naming the rank, where NCCL itself would hang or read past a buffer. Then the NCCL call is enqueued
-on the current stream of the tensor's device; the data moves when the stream reaches it, as in torch (whose
+of which collective, dtype, count, root and op, compared through shared memory or an allgather; see _pg.py):
+ranks that disagree get one clear error naming the rank, where NCCL itself would hang or read past a buffer.
+Then the NCCL call is enqueued on the current stream of the tensor's device; the data moves when the stream reaches it, as in torch (whose
 NCCL stream waits for the current stream, and which the current stream waits for after `Work.wait()`).
 `Work.wait()` makes the current stream wait for the collective's event (the host does not block);
 `is_completed()` asks the event.

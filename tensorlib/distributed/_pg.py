@@ -10,10 +10,11 @@ A synchronous call runs on the caller's thread when nothing is queued before it 
 
 Before its data moves, every collective checks that the whole group makes the same call: each rank hashes
 its call's descriptor (which collective, dtype, element count, root, reduction op) to a 64-bit signature,
-and one 8-byte-per-rank allgather tells every rank whether all signatures agree. When they do not, the
-ranks exchange the descriptors themselves and raise one error, the same on every rank, naming the first
-rank that differs and the collective, instead of a hang or MPI reading past a buffer. The check costs
-about one barrier's latency per collective (see benchmarks/distributed.py); torch checks only under
+and every rank learns whether all signatures agree: through a shared-memory slot per rank when the whole
+group is on one host (`_shared_slots`, no MPI call), else one 8-byte-per-rank allgather. When they do not,
+the ranks exchange the descriptors themselves and raise one error, the same on every rank, naming the first
+rank that differs and the collective, instead of a hang or MPI reading past a buffer. The check costs about
+a microsecond on one host, a barrier's latency across hosts (see benchmarks/distributed.py); torch checks only under
 TORCH_DISTRIBUTED_DEBUG=DETAIL, tensorlib by default, and not at all when TORCH_DISTRIBUTED_DEBUG=OFF is set
 explicitly (`check_enabled`).
 
