@@ -8,13 +8,13 @@ MASTER_ADDR:MASTER_PORT instead; MPI's wiring makes a store unnecessary, and MAS
 part). The NCCL communicator of a group is made on first use, on the device of the first tensor given to it
 (torch's lazy init), or at once for ``init_process_group(device_id=...)``; one communicator per device.
 
-Every collective first makes the MPI backend's check over the group's MPI communicator (a 64-bit signature
-of which collective, dtype, count, root and op, compared through shared memory or an allgather; see _pg.py):
-ranks that disagree get one clear error naming the rank, where NCCL itself would hang or read past a buffer.
-Then the NCCL call is enqueued on the current stream of the tensor's device; the data moves when the stream reaches it, as in torch (whose
-NCCL stream waits for the current stream, and which the current stream waits for after `Work.wait()`).
-`Work.wait()` makes the current stream wait for the collective's event (the host does not block);
-`is_completed()` asks the event.
+Every collective first makes the MPI backend's check over the group's MPI communicator (a 64-bit signature of
+which collective, dtype, count, root and op, compared through shared memory or an allgather; see _pg.py): ranks
+that disagree get one clear error naming the rank, where NCCL itself would hang or read past a buffer. Then the
+NCCL call is enqueued on the current stream of the tensor's device; the data moves when the stream reaches it,
+as in torch (whose NCCL stream waits for the current stream, and which the current stream waits for after
+`Work.wait()`). `Work.wait()` makes the current stream wait for the collective's event (the host does not
+block); `is_completed()` asks the event.
 
 Each call is a ``nccl:<collective>`` range on the caller's thread (torch's profiling titles for NCCL), with
 a record carrying Kineto's communication arguments in `_pg.RECORDS`, as the MPI backend's.
