@@ -319,6 +319,27 @@ class ProcessGroup:
         self._queue.put((work, title, fn, rec))
         return work
 
+    def all_reduce_now(self, a, how) -> bool:
+        """The common all-reduce (synchronous, in place in the tensor's own dtype, not AVG; `how` from
+        `mpi_op`) done at once on the caller's thread when `run` would run it there and nothing observes
+        ranges: True. Else False, with nothing done: the caller takes the general path. The frames of the
+        general path (the c10d op's closure, run, the work function) cost as much as the rest of the call;
+        this is `run` and the work function in one, for the collective small enough for that to matter."""
+        mop, wdt, avg, code = how
+        if a.dtype is not wdt or avg or not self._inline or _hooks.range_hooks:
+            return False
+        lock = self._lock
+        lock.acquire()
+        try:
+            if self._pending:
+                return False
+            self._seq += 1
+            self.check("all_reduce", wdt, a.size, -1, code)
+            self.comm.Allreduce(self.in_place, a, op=mop)
+            return True
+        finally:
+            lock.release()
+
     def shutdown(self):
         """Runs what is queued, then stops the worker (and frees the check's shared window: collective, as
         the communicator's own free that follows)."""
