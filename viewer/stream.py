@@ -34,6 +34,7 @@ from numpy.typing import NDArray
 
 from .convert import EXACT_US, epoch_floats, hashable, ns_array, text
 from .events import Event, FileSource, _Decoded, _events_decoder, _exact_events_decoder
+from .names import NameInterner, Names
 
 CHUNK_BYTES = 1 << 18  # the records of a piece stay in the CPU caches while they are read (4% less time than 1 MiB)
 # Candidate cut points tried per piece before the rest of the array is decoded in one go.
@@ -111,7 +112,7 @@ class Columns:
     be_is_b: NDArray[np.bool_]            # B (else E)
     be_name: NDArray[np.int32]
     be_key: NDArray[np.int32]
-    names: list[Any]                      # distinct names as the file has them (made hashable)
+    names: list[Any] | Names              # distinct names as the file has them (made hashable), or their texts
     lane_keys: list[LaneKey]              # distinct (cat, pid, tid)
     bind: list[int]                       # file indices of the X, B and E events with a bind_id (flow v2)
     others: list[int]                     # file indices of the events that are neither X nor B/E, in order
@@ -165,7 +166,7 @@ class _Accumulator:
         self.be_is_b = _Column(np.bool_, 0)
         self.be_name = _Column(np.int32, 0)
         self.be_key = _Column(np.int32, 0)
-        self.names: dict[Any, int] = {}
+        self.names = NameInterner(_hashable_name)
         self.lane_keys: dict[LaneKey, int] = {}
         # Every (ph, name, cat, pid, tid) seen, with its class, name id and lane key id (see _classify).
         self.combos: dict[Any, int] | None = {}
@@ -268,17 +269,21 @@ class _Accumulator:
         at = np.flatnonzero(cls != _OTHER)
         if len(at):
             drawn = combos if len(at) == len(combos) else [combos[k] for k in at.tolist()]
-            name[at] = intern_values([c[1] for c in drawn], self.names)
+            name[at] = self.names.ids([c[1] for c in drawn])
             key[at] = intern_lane_keys([(c[2], c[3], c[3] if c[4] is None and c[3] is not None else c[4])
                                         for c in drawn], self.lane_keys)
         return name, key
 
     def columns(self) -> Columns:
+        names, remap = self.names.result()
+        x_name, be_name = self.x_name.array(), self.be_name.array()
+        if remap is not None:
+            x_name, be_name = remap[x_name], remap[be_name]
         return Columns(
             count=self.count, ts_ns=self.ts_ns.array(), ts_ok=self.ts_ok.array(), x_src=self.x_src.array(),
-            x_dur=self.x_dur.array(), x_dur_ok=self.x_dur_ok.array(), x_name=self.x_name.array(),
+            x_dur=self.x_dur.array(), x_dur_ok=self.x_dur_ok.array(), x_name=x_name,
             x_key=self.x_key.array(), be_src=self.be_src.array(), be_is_b=self.be_is_b.array(),
-            be_name=self.be_name.array(), be_key=self.be_key.array(), names=list(self.names),
+            be_name=be_name, be_key=self.be_key.array(), names=names,
             lane_keys=list(self.lane_keys), bind=self.bind, others=self.others, other_phs=self.other_phs,
             kept=self.kept, exact=self.exact)
 
