@@ -19,6 +19,8 @@ from numpy.typing import NDArray
 
 from .convert import text
 
+# The most distinct names a NameInterner keeps a dict of.
+DICT_LIMIT = 1 << 16
 # UTF-8 with lone surrogates kept (a JSON "\ud800" decodes to one), so every str goes in and comes back.
 _ERRORS = "surrogatepass"
 
@@ -55,6 +57,13 @@ class Names(Sequence[str]):
     def __repr__(self) -> str:
         return f"Names({len(self)} names)"
 
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, (Names, list)):
+            return len(self) == len(other) and all(a == b for a, b in zip(self, other))
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
     def take(self, ids: NDArray[Any]) -> Names:
         """The names `ids` refer to, in that order (the blob shared, not copied)."""
         return Names(self.blob, self.starts[ids], self.ends[ids])
@@ -73,16 +82,16 @@ class Names(Sequence[str]):
 
 class NameInterner:
     """Ids for names as they come, in order of first appearance, equal names one id: a dict of the names
-    while they are few, then (past `limit` distinct names) a blob of names each batch adds only its new
-    distinct ones to, with their hashes, interned by hash once at the end (`result`). The ids handed out
-    in the blob mode are provisional: `result` gives the map to the final ones.
+    while they are few, then (past `limit` distinct names, DICT_LIMIT by default) a blob of names each
+    batch adds only its new distinct ones to, with their hashes, interned by hash once at the end
+    (`result`). The ids handed out in the blob mode are provisional: `result` maps them to the final ones.
 
     The dict keeps the names as they are (made hashable); the blob, as text (`convert.text`): the model
     reads every name as its text in the end, merging names of equal text then (5 and "5")."""
 
-    def __init__(self, fix: Any, limit: int = 1 << 16):
+    def __init__(self, fix: Any, limit: int | None = None):
         self.fix = fix
-        self.limit = limit
+        self.limit = DICT_LIMIT if limit is None else limit
         self.table: dict[Any, int] | None = {}
         self.blob = bytearray()
         self.ends: list[NDArray[np.int64]] = []
