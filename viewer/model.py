@@ -35,7 +35,8 @@ from .events import (NOT_OBJECT_PH, Event, EventSource, FileSource, args_dict, a
                      event_id)
 from .flows import Flows, bind_flows, bind_flows_v2, join_flows
 from .loader import InputOptions, Progress, RawTrace, _noop, load_raw, raw_trace
-from .stream import Columns, LaneKey, LazyEvents, columns_of_records, fill_tid_from_pid, intern_lane_keys, intern_values
+from .stream import (Columns, FlowPoints, LaneKey, LazyEvents, columns_of_records, fill_tid_from_pid, intern_lane_keys,
+                     intern_values)
 from .names import Names
 from .nesting import nest, self_time
 
@@ -46,6 +47,7 @@ KIND_INSTANT = 1
 # Below this many non-X events a Python dispatch per event is as quick as one pass per distinct phase.
 _GROUP_MIN = 64
 # (B and E events never reach it: they are columns, see stream.Columns.)
+# (A flow's point is read from the columns, stream.FlowPoints: "flow" only marks its phases as known.)
 _PHASE_KIND = {"i": "i", "I": "i", "R": "i", "M": "M", "s": "flow", "t": "flow",
                "f": "flow", "C": "C", "b": "async", "e": "async", "n": "async", "S": "async", "T": "async",
                "F": "async"}
@@ -119,7 +121,7 @@ class Trace:
     # reader on the UI thread never sees a half-bound state; see bind_pending_flows.
     flows: Flows = field(
         default_factory=lambda: (np.zeros(0, np.int64), np.zeros(0, np.int64), []))
-    pending_flows: list[Event] | None = None
+    pending_flows: FlowPoints | None = None
 
     @property
     def flow_src(self) -> np.ndarray:
@@ -371,7 +373,8 @@ class _Builder:
         self.counter_src: list[int] = []
         self.counter_ts: list[int] = []  # ns, per counter event (valid where counter_ok)
         self.counter_ok: list[bool] = []
-        self.flows: list[Event] = []
+        self.flows = FlowPoints(np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, bool), [],
+                                np.zeros(0, np.int32), [])
         self.flow_v2: list[int] = []  # file indices of the X and B events with a bind_id (flow v2)
         self.ts_ns = np.zeros(0, np.int64)  # every event's ts in ns, file order (valid where ts_ok)
         self.ts_ok = np.zeros(0, bool)
@@ -387,9 +390,7 @@ class _Builder:
         self.not_objects = 0
 
     def split(self) -> None:
-        instants, inst_src, asy, ctr, flows = (
-            self.instants, self.inst_src, self.async_events, self.counters, self.flows
-        )
+        instants, inst_src, asy, ctr = self.instants, self.inst_src, self.async_events, self.counters
         cols = self.raw.columns
         if cols is None:  # records in memory (the slow path, from_events): their columns, in one batch
             cols = self._columns_of_records()
@@ -403,6 +404,7 @@ class _Builder:
         self.be_src, self.be_is_b, self.be_name, self.be_key = cols.be_src, cols.be_is_b, cols.be_name, cols.be_key
         self.names_raw, self.lane_keys = cols.names, cols.lane_keys
         self.flow_v2 = list(cols.bind)
+        self.flows = cols.flows
         others, other_phs = cols.others, cols.other_phs
         try:
             groups = list(dict.fromkeys(other_phs)) if len(others) > _GROUP_MIN else None
@@ -434,7 +436,6 @@ class _Builder:
             self._metadata(events[i])
         inst_src.extend(sorted(by_kind["i"]))
         instants.extend(map(get, inst_src))
-        flows.extend(map(get, sorted(by_kind["flow"])))
         self.counter_src = sorted(by_kind["C"])
         ctr.extend(map(get, self.counter_src))
         asy.extend(sorted(by_kind["async"]))

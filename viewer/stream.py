@@ -49,9 +49,9 @@ LaneKey = tuple[Any, Any, Any]
 _NEAR_EXACT_NS = int(EXACT_US * 1000) // 2
 # The most (ph, name, cat, pid, tid) combinations the accumulator keeps a table of.
 _MAX_COMBOS = 1 << 16
-# What the accumulator tells apart by phase.
-_X, _B, _E, _OTHER = 0, 1, 2, 3
-_PHASE_CLASS = {"X": _X, "B": _B, "E": _E}
+# What the accumulator tells apart by phase: X, B and E (drawn), flow points, and the rest (records kept).
+_X, _B, _E, _OTHER, _FLOW = 0, 1, 2, 3, 4
+_PHASE_CLASS = {"X": _X, "B": _B, "E": _E, "s": _FLOW, "t": _FLOW, "f": _FLOW}
 
 _item_decoder: msgspec.json.Decoder[_Decoded] = msgspec.json.Decoder(_Decoded)
 _exact_item_decoder: msgspec.json.Decoder[_Decoded] = msgspec.json.Decoder(_Decoded, float_hook=Decimal)
@@ -94,6 +94,57 @@ def intern_lane_keys(keys: list[LaneKey], table: dict[LaneKey, int]) -> NDArray[
 
 
 @dataclass
+class FlowPoints:
+    """The flow events (s/t/f) as what binding them reads (flows.bind_flows), taken from their records
+    while these are fresh from decoding (read later from a dict of records, a third of a Kineto trace,
+    each field was a cache miss: 1 s for 333k points), no record kept.
+
+    Per point: file index, ts in ns (valid where ts_ok), id (`id`, else `id2`), and its (cat, pid, tid,
+    ph, bp) as an index into `combos` (the distinct ones; an unhashable one is an entry of its own)."""
+
+    src: NDArray[np.int64]
+    ts_ns: NDArray[np.int64]
+    ts_ok: NDArray[np.bool_]
+    ids: list[Any]
+    combo: NDArray[np.int32]
+    combos: list[tuple[Any, Any, Any, Any, Any]]
+
+
+class _FlowAccumulator:
+    def __init__(self) -> None:
+        self.src = _Column(np.int64, 0)
+        self.ts_ns = _Column(np.int64, 0)
+        self.ts_ok = _Column(np.bool_, 0)
+        self.combo = _Column(np.int32, 0)
+        self.ids: list[Any] = []
+        self.table: dict[Any, int] = {}
+        self.combos: list[tuple[Any, Any, Any, Any, Any]] = []
+
+    def add(self, src: NDArray[np.int64], recs: list[Event], ts_ns: NDArray[np.int64],
+            ts_ok: NDArray[np.bool_]) -> None:
+        """Flow records whose tid is filled (fill_tid_from_pid), at file indices src."""
+        self.src.extend(src)
+        self.ts_ns.extend(ts_ns)
+        self.ts_ok.extend(ts_ok)
+        self.ids.extend([e.id2 if e.id is UNSET else e.id for e in recs])  # event_id, inlined
+        combos = [(e.cat, e.pid, e.tid, e.ph, e.bp) for e in recs]
+        table = self.table
+        try:
+            new = [c for c in dict.fromkeys(combos) if c not in table]
+            table.update(zip(new, count(len(self.combos))))
+            self.combos.extend(new)
+            at = np.fromiter(map(table.__getitem__, combos), dtype=np.int32, count=len(combos))
+        except TypeError:  # a list or an object among them: each point on its own
+            at = np.arange(len(self.combos), len(self.combos) + len(combos), dtype=np.int32)
+            self.combos.extend(combos)
+        self.combo.extend(at)
+
+    def points(self) -> FlowPoints:
+        return FlowPoints(src=self.src.array(), ts_ns=self.ts_ns.array(), ts_ok=self.ts_ok.array(),
+                          ids=self.ids, combo=self.combo.array(), combos=self.combos)
+
+
+@dataclass
 class Columns:
     """What the model needs of every event, in file order, with records only where it needs them.
 
@@ -115,6 +166,7 @@ class Columns:
     names: list[Any] | Names              # distinct names as the file has them (made hashable), or their texts
     lane_keys: list[LaneKey]              # distinct (cat, pid, tid)
     bind: list[int]                       # file indices of the X, B and E events with a bind_id (flow v2)
+    flows: FlowPoints                     # the flow events (s/t/f), no record kept
     others: list[int]                     # file indices of the events that are neither X nor B/E, in order
     other_phs: list[Any]                  # their ph
     kept: dict[int, Event] = field(default_factory=dict)  # their records (and the bind ones')
@@ -174,6 +226,7 @@ class _Accumulator:
         self.combo_name = np.zeros(0, np.int32)
         self.combo_key = np.zeros(0, np.int32)
         self.bind: list[int] = []
+        self.flows = _FlowAccumulator()
         self.others: list[int] = []
         self.other_phs: list[Any] = []
         self.kept: dict[int, Event] = {}
@@ -189,19 +242,26 @@ class _Accumulator:
         combos = [(e.ph, e.name, e.cat, e.pid, e.tid) for e in recs]
         cls, name, key = self._classify(combos)
         del combos
-        other = np.flatnonzero(cls == _OTHER)
+        other = np.flatnonzero(cls >= _OTHER)
         if len(other):
             at_o = other.tolist()
             self.others.extend([base + k for k in at_o])
             rs = [recs[k] for k in at_o]
             self.other_phs.extend([e.ph for e in rs])
+            fill_tid_from_pid(rs)
+            flow = cls[other] == _FLOW
+            if flow.any():
+                fl = other[flow]
+                self.flows.add(fl + base, [recs[k] for k in fl.tolist()], ts_ns[fl], ts_ok[fl])
+                if self.keep:  # the others' records, not the flows'
+                    at_o = other[~flow].tolist()
+                    rs = [recs[k] for k in at_o]
             if self.keep:
-                fill_tid_from_pid(rs)
                 self.kept.update(zip([base + k for k in at_o], rs))
             del rs
         bids = [e.bind_id for e in recs]
         if bids.count(UNSET) != m:  # flow v2: listed, and the record kept
-            for k in np.flatnonzero(cls != _OTHER).tolist():
+            for k in np.flatnonzero(cls < _OTHER).tolist():
                 if bids[k] is not UNSET:
                     self.bind.append(base + k)
                     if self.keep:
@@ -247,9 +307,12 @@ class _Accumulator:
                     return self.combo_cls[at], self.combo_name[at], self.combo_key[at]
                 self.combos = None  # too many: per event from now on (the table would cost more than it saves)
         phs = [c[0] for c in combos]
-        cls = np.full(m, _OTHER, np.int8)
-        for ph, c in _PHASE_CLASS.items():
-            cls[np.fromiter(map(eq, phs, repeat(ph)), dtype=bool, count=m)] = c
+        try:
+            cls = np.fromiter(map(_PHASE_CLASS.get, phs, repeat(_OTHER)), dtype=np.int8, count=m)
+        except TypeError:  # an unhashable ph (a list): compared one phase at a time
+            cls = np.full(m, _OTHER, np.int8)
+            for ph, c in _PHASE_CLASS.items():
+                cls[np.fromiter(map(eq, phs, repeat(ph)), dtype=bool, count=m)] = c
         return (cls, *self._ids(combos, cls))
 
     def _add_combos(self, distinct: list[tuple[Any, Any, Any, Any, Any]]) -> None:
@@ -266,7 +329,7 @@ class _Accumulator:
              ) -> tuple[NDArray[np.int32], NDArray[np.int32]]:
         """The name and lane key ids of the combinations that are X, B or E (0 for the others)."""
         name, key = np.zeros(len(combos), np.int32), np.zeros(len(combos), np.int32)
-        at = np.flatnonzero(cls != _OTHER)
+        at = np.flatnonzero(cls < _OTHER)
         if len(at):
             drawn = combos if len(at) == len(combos) else [combos[k] for k in at.tolist()]
             name[at] = self.names.ids([c[1] for c in drawn])
@@ -284,7 +347,8 @@ class _Accumulator:
             x_dur=self.x_dur.array(), x_dur_ok=self.x_dur_ok.array(), x_name=x_name,
             x_key=self.x_key.array(), be_src=self.be_src.array(), be_is_b=self.be_is_b.array(),
             be_name=be_name, be_key=self.be_key.array(), names=names,
-            lane_keys=list(self.lane_keys), bind=self.bind, others=self.others, other_phs=self.other_phs,
+            lane_keys=list(self.lane_keys), bind=self.bind, flows=self.flows.points(), others=self.others,
+            other_phs=self.other_phs,
             kept=self.kept, exact=self.exact)
 
 
