@@ -47,10 +47,9 @@ KIND_INSTANT = 1
 # Below this many non-X events a Python dispatch per event is as quick as one pass per distinct phase.
 _GROUP_MIN = 64
 # (B and E events never reach it: they are columns, see stream.Columns.)
-# (A flow's point is read from the columns, stream.FlowPoints: "flow" only marks its phases as known.)
-_PHASE_KIND = {"i": "i", "I": "i", "R": "i", "M": "M", "s": "flow", "t": "flow",
-               "f": "flow", "C": "C", "b": "async", "e": "async", "n": "async", "S": "async", "T": "async",
-               "F": "async"}
+# (Flow points, s/t/f, are columns of their own: stream.FlowPoints.)
+_PHASE_KIND = {"i": "i", "I": "i", "R": "i", "M": "M", "C": "C", "b": "async", "e": "async", "n": "async",
+               "S": "async", "T": "async", "F": "async"}
 _SKIPPED_PHASES = {"P", "O", "N", "D", "p", "(", ")", "V", "v", "c"}
 # Async phases as begin / end / instant: nestable b/e/n, and the legacy S/F with T (a step, drawn as an
 # instant on the slice's lane). Legacy and nestable ones with the same id are not paired together.

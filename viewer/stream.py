@@ -167,7 +167,7 @@ class Columns:
     lane_keys: list[LaneKey]              # distinct (cat, pid, tid)
     bind: list[int]                       # file indices of the X, B and E events with a bind_id (flow v2)
     flows: FlowPoints                     # the flow events (s/t/f), no record kept
-    others: list[int]                     # file indices of the events that are neither X nor B/E, in order
+    others: list[int]                     # file indices of the events that are neither X, B/E nor flows, in order
     other_phs: list[Any]                  # their ph
     kept: dict[int, Event] = field(default_factory=dict)  # their records (and the bind ones')
     exact: bool = False                   # floats were decoded as exact Decimals (epoch-scale ts)
@@ -242,21 +242,20 @@ class _Accumulator:
         combos = [(e.ph, e.name, e.cat, e.pid, e.tid) for e in recs]
         cls, name, key = self._classify(combos)
         del combos
-        other = np.flatnonzero(cls >= _OTHER)
+        flow = np.flatnonzero(cls == _FLOW)
+        if len(flow):
+            rs = [recs[k] for k in flow.tolist()]
+            fill_tid_from_pid(rs)
+            self.flows.add(flow + base, rs, ts_ns[flow], ts_ok[flow])
+            del rs
+        other = np.flatnonzero(cls == _OTHER)
         if len(other):
             at_o = other.tolist()
             self.others.extend([base + k for k in at_o])
             rs = [recs[k] for k in at_o]
             self.other_phs.extend([e.ph for e in rs])
-            fill_tid_from_pid(rs)
-            flow = cls[other] == _FLOW
-            if flow.any():
-                fl = other[flow]
-                self.flows.add(fl + base, [recs[k] for k in fl.tolist()], ts_ns[fl], ts_ok[fl])
-                if self.keep:  # the others' records, not the flows'
-                    at_o = other[~flow].tolist()
-                    rs = [recs[k] for k in at_o]
             if self.keep:
+                fill_tid_from_pid(rs)
                 self.kept.update(zip([base + k for k in at_o], rs))
             del rs
         bids = [e.bind_id for e in recs]
@@ -275,7 +274,7 @@ class _Accumulator:
         d_ns, d_ok = ns_array([recs[k].dur for k in x_at.tolist()])
         self.x_dur.extend(d_ns)
         self.x_dur_ok.extend(d_ok)
-        if len(x_at) + len(other) < m:
+        if len(x_at) + len(flow) + len(other) < m:
             be_at = np.flatnonzero((cls == _B) | (cls == _E))
             self.be_src.extend(be_at + base)
             self.be_is_b.extend(cls[be_at] == _B)
@@ -434,7 +433,7 @@ def _pieces(mv: memoryview, decoder: msgspec.json.Decoder[list[_Decoded]]) -> It
 
 class LazyEvents(Sequence[Event]):
     """Every event's record, in file order, for a trace decoded into `Columns`: the kept ones as they
-    are, the others (X and B/E events) decoded again from their bytes in the file when asked for."""
+    are, the others (X, B/E and flow events) decoded again from their bytes in the file when asked for."""
 
     def __init__(self, cols: Columns, source: FileSource):
         self.kept = cols.kept
