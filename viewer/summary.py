@@ -271,12 +271,18 @@ def ops_table(trace: Trace, by_shape: bool = False, mask: np.ndarray | None = No
     del first_at, shape_ids
     cpu_busy, gpu_busy = busy_ns(trace)
     on_gpu = gpu_lanes(trace)[trace.lane[first]] if n_rows else np.zeros(0, bool)
-    busy = np.where(on_gpu, gpu_busy, cpu_busy).astype(np.float64)
+    busy = np.where(on_gpu, float(gpu_busy), float(cpu_busy))
     del on_gpu
     envelope = cat_mask(trace, ENVELOPE_CATS)[first] if n_rows else np.zeros(0, bool)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        pct = np.where(envelope | (busy <= 0), np.nan, 100.0 * total / np.maximum(busy, 1))
-    del busy, envelope
+    no_pct = envelope | (busy <= 0)
+    del envelope
+    # 100 * total / max(busy, 1), in place: one per-row column at a time (a million rows: 40 MB less at the peak).
+    np.maximum(busy, 1.0, out=busy)
+    pct = total.astype(np.float64)
+    pct *= 100.0
+    pct /= busy
+    pct[no_pct] = np.nan
+    del busy, no_pct
     name_id = trace.name_id[first].astype(np.int32)
     name_id[merged] = -1
     cat_id = trace.cat_id[first].astype(np.int32)
