@@ -372,8 +372,8 @@ class _Builder:
         self.counter_src: list[int] = []
         self.counter_ts: list[int] = []  # ns, per counter event (valid where counter_ok)
         self.counter_ok: list[bool] = []
-        self.flows = FlowPoints(np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, bool), [],
-                                np.zeros(0, np.int32), [])
+        self.flows = FlowPoints(src=np.zeros(0, np.int64), ts_ns=np.zeros(0, np.int64), ts_ok=np.zeros(0, bool),
+                                ids=[], combo=np.zeros(0, np.int32), combos=[])  # the flow points (s/t/f)
         self.flow_v2: list[int] = []  # file indices of the X and B events with a bind_id (flow v2)
         self.ts_ns = np.zeros(0, np.int64)  # every event's ts in ns, file order (valid where ts_ok)
         self.ts_ok = np.zeros(0, bool)

@@ -4,9 +4,10 @@ Why: a record per event (even a compact msgspec Struct) costs about 400 bytes fo
 file of a million tiny X events took 10x its size in memory. Here the array is cut into pieces of about
 `CHUNK_BYTES` at element boundaries, each piece is decoded into records, and the records are turned into
 columns at once and dropped: only the columns of the X events (ts, dur, name, (cat, pid, tid)) and of the
-B/E events (ts, B or E, name, (cat, pid, tid)) are kept, which the model pairs and nests vectorised, plus
-the records of the other events (instants, flows, metadata, counters, async), which it binds one by one,
-and of the X and B/E events that carry a `bind_id`.
+B/E events (ts, B or E, name, (cat, pid, tid)) are kept, which the model pairs and nests vectorised, and
+of the flow points (`FlowPoints`), plus the records of the other events (instants, metadata, counters,
+async), which it binds one by one, and of the X and B/E events that carry a `bind_id`. Names past a few
+thousand distinct ones are kept as one blob of text (viewer/names.py), not a str each.
 
 A cut point is found by searching for `}` `,` `{` (with blanks) and confirmed by decoding the piece: a
 cut inside a string leaves the string unterminated and a cut inside an event leaves a brace open, so a
