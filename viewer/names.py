@@ -28,7 +28,7 @@ _ERRORS = "surrogatepass"
 class Names(Sequence[str]):
     """Name i is blob[starts[i]:ends[i]] decoded."""
 
-    def __init__(self, blob: bytes | bytearray, starts: NDArray[np.int64], ends: NDArray[np.int64]):
+    def __init__(self, blob: bytes | bytearray, starts: NDArray[np.integer[Any]], ends: NDArray[np.integer[Any]]):
         self.blob, self.starts, self.ends = blob, starts, ends
 
     @classmethod
@@ -134,9 +134,10 @@ class NameInterner:
             return list(self.table), None
         hashes = np.concatenate(self.hashes)
         self.hashes = []
-        ends = np.concatenate(self.ends)
+        # Offsets as int32 where the blob allows (8 bytes less per name than int64).
+        ends = np.concatenate(self.ends).astype(np.int32 if len(self.blob) < 1 << 31 else np.int64)
         self.ends = []
-        starts = np.concatenate([np.zeros(1, np.int64), ends[:-1]])
+        starts = np.concatenate([np.zeros(1, ends.dtype), ends[:-1]])
         names = Names(bytes(self.blob), starts, ends)
         self.blob = bytearray()
         # Each entry's first entry of equal hash (a stable sort keeps the first seen first in a run).
