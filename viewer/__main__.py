@@ -32,10 +32,10 @@ def _options(args: argparse.Namespace) -> InputOptions:
     return InputOptions(allow_special=args.allow_special_files, max_bytes=args.max_input_bytes)
 
 
-def _load(path: str | list[str], options: InputOptions = InputOptions()) -> Trace:
+def _load(path: str | list[str], options: InputOptions = InputOptions(), keep_text: bool = True) -> Trace:
     from .model import load_trace
 
-    trace = load_trace(path, options=options)
+    trace = load_trace(path, options=options, keep_text=keep_text)
     where = path if isinstance(path, str) else path[0] if len(path) == 1 else "job"
     for w in trace.warnings:  # warnings quote names, pids and tids from the file
         print(f"warning: {literal(where)}: {literal(w)}", file=sys.stderr)
@@ -66,7 +66,9 @@ def cmd_summary(args: argparse.Namespace) -> int:
     # torch's table prints 100 rows unless told otherwise (row_limit); so do we (a trace of a million
     # distinct names would otherwise print a million lines).
     limit = None if args.all or args.limit == 0 else args.limit if args.limit is not None else DEFAULT_ROWS
-    trace = _load(paths if len(paths) > 1 else paths[0], _options(args))
+    # The ops table reads no event's text again (it is as many bytes as the file): let go while loading.
+    keep_text = bool(args.by_shape or args.steps or args.memory)
+    trace = _load(paths if len(paths) > 1 else paths[0], _options(args), keep_text)
     if args.steps:
         from .steps import format_steps, step_breakdown
 
@@ -85,8 +87,6 @@ def cmd_summary(args: argparse.Namespace) -> int:
         else:
             print(format_report(report))
         return 0
-    if not args.by_shape:  # the ops table reads no event's text again: as many bytes as the file, let go
-        trace.release_text()
     lane_rank = np.array([rank_of_pid(ln.pid) for ln in trace.lanes] or [-1], np.int64)
     ranks = sorted(set(lane_rank.tolist()) - {-1})
     if args.rank is not None and args.rank not in ranks:

@@ -8,25 +8,24 @@ from __future__ import annotations
 
 import itertools
 from collections import defaultdict
-from itertools import repeat
+from itertools import compress, repeat
 from operator import eq
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from msgspec import UNSET
 from numpy.typing import NDArray
 
-from .convert import first_seen_ids, hashable, ns_array, pairs, text, unique
-from .events import Event
+from .convert import first_seen_ids, hashable, pairs, text, unique
 
 if TYPE_CHECKING:
     from .model import Trace
+    from .stream import FlowPoints
 
 # Per flow: the event it leaves, the event it enters, its category.
 Flows = tuple[np.ndarray, np.ndarray, list[str]]
 
 
-def bind_flows(trace: Trace, flows: list[Event], warnings: list[str]) -> Flows:
+def bind_flows(trace: Trace, flows: FlowPoints, warnings: list[str]) -> Flows:
     """Bind s/t/f points to slices with catapult's rules and chain them per (cat, id).
 
     s and t bind to the enclosing slice on their thread; f binds to the next slice that begins at or
@@ -34,30 +33,17 @@ def bind_flows(trace: Trace, flows: list[Event], warnings: list[str]) -> Flows:
     per lane: a searchsorted for the candidate, then a few passes up the parent chain.
     """
     none: Flows = (np.zeros(0, np.int64), np.zeros(0, np.int64), [])
-    if not flows:
-        return none
-    # Three passes over the records (records have slots: cheaper than a tuple per field, and than attrgetter);
-    # what decides a point's lane, category and kind is one (cat, pid, tid, ph, bp) of a few distinct ones.
-    c_ts = [e.ts for e in flows]
-    ids = [e.id2 if e.id is UNSET else e.id for e in flows]  # event_id, inlined
-    combos = [(e.cat, e.pid, e.tid, e.ph, e.bp) for e in flows]
-    t_ns, good = ns_array(c_ts)
-    del c_ts
+    # What decides a point's lane, category and kind is one (cat, pid, tid, ph, bp) of a few distinct ones.
+    t_ns, good, ids = flows.ts_ns, flows.ts_ok, flows.ids
+    at: NDArray[np.integer[Any]] = flows.combo
     if not good.all():
         warnings.append(f"{int((~good).sum())} flow events without a valid ts; skipped")
-        g = good.tolist()
-        ids, combos = [x for x, k in zip(ids, g) if k], [x for x, k in zip(combos, g) if k]
-        t_ns = t_ns[good]
+        ids = list(compress(ids, good.tolist()))
+        t_ns, at = t_ns[good], at[good]
     n = len(t_ns)
     if not n:
         return none
-    try:
-        table = dict(zip(dict.fromkeys(combos), itertools.count()))
-        distinct = list(table)
-        at = np.fromiter(map(table.__getitem__, combos), dtype=np.intp, count=n)
-    except TypeError:  # a list or an object among them: each point on its own
-        distinct, at = combos, np.arange(n)
-    del combos
+    distinct = flows.combos
     cats, pids, tids, phs, bps = (list(col) for col in zip(*distinct))
     cat_id, cat_names = _intern_cats(cats)
     cat_key = cat_id[at]

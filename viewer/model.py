@@ -35,7 +35,9 @@ from .events import (NOT_OBJECT_PH, Event, EventSource, FileSource, args_dict, a
                      event_id)
 from .flows import Flows, bind_flows, bind_flows_v2, join_flows
 from .loader import InputOptions, Progress, RawTrace, _noop, load_raw, raw_trace
-from .stream import Columns, LaneKey, LazyEvents, columns_of_records, fill_tid_from_pid, intern_lane_keys, intern_values
+from .stream import (Columns, FlowPoints, LaneKey, LazyEvents, columns_of_records, fill_tid_from_pid, intern_lane_keys,
+                     intern_values)
+from .names import Names
 from .nesting import nest, self_time
 
 
@@ -45,9 +47,9 @@ KIND_INSTANT = 1
 # Below this many non-X events a Python dispatch per event is as quick as one pass per distinct phase.
 _GROUP_MIN = 64
 # (B and E events never reach it: they are columns, see stream.Columns.)
-_PHASE_KIND = {"i": "i", "I": "i", "R": "i", "M": "M", "s": "flow", "t": "flow",
-               "f": "flow", "C": "C", "b": "async", "e": "async", "n": "async", "S": "async", "T": "async",
-               "F": "async"}
+# (Flow points, s/t/f, are columns of their own: stream.FlowPoints.)
+_PHASE_KIND = {"i": "i", "I": "i", "R": "i", "M": "M", "C": "C", "b": "async", "e": "async", "n": "async",
+               "S": "async", "T": "async", "F": "async"}
 _SKIPPED_PHASES = {"P", "O", "N", "D", "p", "(", ")", "V", "v", "c"}
 # Async phases as begin / end / instant: nestable b/e/n, and the legacy S/F with T (a step, drawn as an
 # instant on the slice's lane). Legacy and nestable ones with the same id are not paired together.
@@ -56,6 +58,8 @@ _ASYNC_ROLE = {"b": ("b", False), "e": ("e", False), "n": ("n", False),
 
 # `_order`'s key: numbers first, by value, then everything else by text.
 _OrderKey = tuple[int, float, str]
+# A table of distinct names: raw values, or texts in a blob.
+_Table = list[Any] | Names
 # A lane's place: (process sort index, pid, thread sort index, tid).
 _LaneSortKey = tuple[float, _OrderKey, float, _OrderKey]
 
@@ -92,7 +96,7 @@ class Trace:
     path: str
     meta: dict[str, Any]
     warnings: list[str]
-    names: list[str]
+    names: Sequence[str]  # a list, or Names (a blob: a trace of very many distinct names)
     cats: list[str]
     ts: NDArray[np.int64]
     dur: NDArray[np.int64]
@@ -116,7 +120,7 @@ class Trace:
     # reader on the UI thread never sees a half-bound state; see bind_pending_flows.
     flows: Flows = field(
         default_factory=lambda: (np.zeros(0, np.int64), np.zeros(0, np.int64), []))
-    pending_flows: list[Event] | None = None
+    pending_flows: FlowPoints | None = None
 
     @property
     def flow_src(self) -> np.ndarray:
@@ -310,7 +314,7 @@ class RawEvents(Sequence[Any]):
         return self._trace.event_dict(i)
 
 
-def _intern(values: list[Any], table: dict[str, int]) -> np.ndarray:
+def _intern(values: Sequence[Any], table: dict[str, int]) -> np.ndarray:
     """Strings to ids with dict/map built-ins (C speed); odd values (None, numbers, lists) as text."""
     try:
         first = dict(zip(dict.fromkeys(values), itertools.count()))
@@ -330,8 +334,10 @@ def _intern(values: list[Any], table: dict[str, int]) -> np.ndarray:
 class _Builder:
     """One pass over the raw events, splitting them by phase; then vectorised assembly."""
 
-    def __init__(self, raw: RawTrace, path: str, progress: Progress, defer_flows: bool = False):
+    def __init__(self, raw: RawTrace, path: str, progress: Progress, defer_flows: bool = False,
+                 keep_text: bool = True):
         self.defer_flows = defer_flows
+        self.keep_text = keep_text
         self.raw = raw
         self.path = path
         self.progress = progress
@@ -355,7 +361,7 @@ class _Builder:
         self.be_is_b = np.zeros(0, bool)
         self.be_name: NDArray[np.int32] = np.zeros(0, np.int32)
         self.be_key: NDArray[np.int32] = np.zeros(0, np.int32)
-        self.names_raw: list[Any] = []
+        self.names_raw: list[Any] | Names = []
         self.names_distinct = True  # names_raw: the keys of one table
         self.lane_keys: list[LaneKey] = []
         self.instants: list[Event] = []
@@ -366,7 +372,8 @@ class _Builder:
         self.counter_src: list[int] = []
         self.counter_ts: list[int] = []  # ns, per counter event (valid where counter_ok)
         self.counter_ok: list[bool] = []
-        self.flows: list[Event] = []
+        self.flows = FlowPoints(src=np.zeros(0, np.int64), ts_ns=np.zeros(0, np.int64), ts_ok=np.zeros(0, bool),
+                                ids=[], combo=np.zeros(0, np.int32), combos=[])  # the flow points (s/t/f)
         self.flow_v2: list[int] = []  # file indices of the X and B events with a bind_id (flow v2)
         self.ts_ns = np.zeros(0, np.int64)  # every event's ts in ns, file order (valid where ts_ok)
         self.ts_ok = np.zeros(0, bool)
@@ -382,9 +389,7 @@ class _Builder:
         self.not_objects = 0
 
     def split(self) -> None:
-        instants, inst_src, asy, ctr, flows = (
-            self.instants, self.inst_src, self.async_events, self.counters, self.flows
-        )
+        instants, inst_src, asy, ctr = self.instants, self.inst_src, self.async_events, self.counters
         cols = self.raw.columns
         if cols is None:  # records in memory (the slow path, from_events): their columns, in one batch
             cols = self._columns_of_records()
@@ -398,6 +403,7 @@ class _Builder:
         self.be_src, self.be_is_b, self.be_name, self.be_key = cols.be_src, cols.be_is_b, cols.be_name, cols.be_key
         self.names_raw, self.lane_keys = cols.names, cols.lane_keys
         self.flow_v2 = list(cols.bind)
+        self.flows = cols.flows
         others, other_phs = cols.others, cols.other_phs
         try:
             groups = list(dict.fromkeys(other_phs)) if len(others) > _GROUP_MIN else None
@@ -429,7 +435,6 @@ class _Builder:
             self._metadata(events[i])
         inst_src.extend(sorted(by_kind["i"]))
         instants.extend(map(get, inst_src))
-        flows.extend(map(get, sorted(by_kind["flow"])))
         self.counter_src = sorted(by_kind["C"])
         ctr.extend(map(get, self.counter_src))
         asy.extend(sorted(by_kind["async"]))
@@ -662,8 +667,15 @@ class _Builder:
         if unmatched or left:
             self.warnings.append(f"{unmatched + left} async b/e (or S/F) events without a partner; skipped")
 
+    def _release_text(self) -> None:
+        """Without keep_text, the file's text goes (Trace.release_text) once no record is read from it."""
+        if not self.keep_text and isinstance(self.raw.source, FileSource):
+            self.raw.source.release()
+
     def build(self) -> Trace:
         self.split()
+        if not self.flow_v2:  # (the rest reads kept records only; flow v2 reads spans' merged records)
+            self._release_text()
         self.progress(0.6, "pairing B/E")
         self.pair_begin_end()
         self.pair_async()
@@ -685,7 +697,7 @@ class _Builder:
         # Only the names and keys of events drawn (not those of E events, or of events with a bad ts).
         raw_names, name_raw = _used(self.names_raw, name_raw)
         self.names_raw = []
-        if self.names_distinct and set(map(type, raw_names)) <= {str}:
+        if self.names_distinct and (isinstance(raw_names, Names) or set(map(type, raw_names)) <= {str}):
             # Distinct strings already (a table's keys): the names as they are, without a dict of a
             # million entries built to find that out.
             name_list, name_id = raw_names, name_raw
@@ -730,6 +742,7 @@ class _Builder:
             overrides=overrides, source=source, lanes=lanes, counters=[],
         )
         trace.flows = bind_flows_v2(trace, self.flow_v2, self.warnings)
+        self._release_text()
         if self.defer_flows:
             trace.pending_flows = self.flows
         else:
@@ -809,7 +822,7 @@ class _Builder:
         name_ids += len(self.names_raw)
         if name_table:  # (no longer distinct from one another: see _intern)
             self.names_distinct = False
-            self.names_raw = self.names_raw + list(name_table)
+            self.names_raw = [*self.names_raw, *name_table]
         key_table = dict(zip(self.lane_keys, itertools.count()))
         key_ids = intern_lane_keys(keys, key_table)
         self.lane_keys = list(key_table)
@@ -870,7 +883,7 @@ class _Builder:
         return tracks
 
 
-def _used(table: list[Any], ids: NDArray[np.int32]) -> tuple[list[Any], NDArray[np.int32]]:
+def _used(table: _Table, ids: NDArray[np.int32]) -> tuple[_Table, NDArray[np.int32]]:
     """The entries of `table` that `ids` refer to, in table order, and the ids renumbered into them."""
     present = np.bincount(ids, minlength=len(table)) > 0
     if present.all():
@@ -878,7 +891,7 @@ def _used(table: list[Any], ids: NDArray[np.int32]) -> tuple[list[Any], NDArray[
     used = np.flatnonzero(present)
     renum = np.zeros(len(table), np.int32)
     renum[used] = np.arange(len(used), dtype=np.int32)
-    return [table[k] for k in used.tolist()], renum[ids]
+    return (table.take(used) if isinstance(table, Names) else [table[k] for k in used.tolist()]), renum[ids]
 
 
 def _cat(parts: list[NDArray[Any]], dtype: Any) -> NDArray[Any]:
@@ -930,8 +943,9 @@ def _home(trace: Trace, warnings: list[str]) -> tuple[int, int]:
     return (lo, max(hi, lo + 1))
 
 
-def build_trace(raw: RawTrace, path: str = "", progress: Progress = _noop, defer_flows: bool = False) -> Trace:
-    return _Builder(raw, path, progress, defer_flows).build()
+def build_trace(raw: RawTrace, path: str = "", progress: Progress = _noop, defer_flows: bool = False,
+                keep_text: bool = True) -> Trace:
+    return _Builder(raw, path, progress, defer_flows, keep_text).build()
 
 
 @contextmanager
@@ -954,21 +968,23 @@ def _gc_paused(freeze: bool = False) -> Iterator[None]:
 
 
 def load_trace(path: str | list[str], progress: Progress = _noop, defer_flows: bool = False,
-               options: InputOptions = InputOptions()) -> Trace:
+               options: InputOptions = InputOptions(), keep_text: bool = True) -> Trace:
     """Open a trace file; raises loader.TraceError (one-line message) only when nothing is readable.
 
     A directory, or a list of several files, is a distributed job: its ranks' traces merged on one clock
     (viewer/job.py). The result is frozen out of the GC's sight afterwards. With defer_flows, flows are
-    bound later by `trace.bind_pending_flows()` (the app does it after the first paint).
+    bound later by `trace.bind_pending_flows()` (the app does it after the first paint). Without keep_text,
+    the file's text is let go as soon as the build is done reading records from it (see Trace.release_text:
+    for a caller that reads no event's own fields; a third less memory at the peak of a large file).
     """
     paths = [path] if isinstance(path, str) else list(path)
     if len(paths) == 1 and not os.path.isdir(paths[0]):
         with _gc_paused(freeze=True):
-            return build_trace(load_raw(paths[0], progress, options), paths[0], progress, defer_flows)
+            return build_trace(load_raw(paths[0], progress, options), paths[0], progress, defer_flows, keep_text)
     from .job import load_job
 
     with _gc_paused(freeze=True):
-        trace = build_trace(load_job(paths, progress), os.pathsep.join(paths), progress, defer_flows)
+        trace = build_trace(load_job(paths, progress), os.pathsep.join(paths), progress, defer_flows, keep_text)
     return trace
 
 

@@ -29,6 +29,7 @@ from safeio import literal
 from .convert import unique
 from .device import gpu_activity
 from .model import KIND_SPAN, Trace
+from .names import Names
 from .text import fmt_ns
 
 PHASES = ("data", "forward", "backward", "optimizer", "other")
@@ -43,7 +44,8 @@ NO_STEPS = ("no steps in this trace: steps are ProfilerStep#N ranges, written by
 def step_name_ids(trace: Trace) -> np.ndarray:
     """The name ids that are `ProfilerStep#N`."""
     names = trace.names
-    maybe = compress(range(len(names)), map(str.startswith, names, repeat("ProfilerStep#")))  # at C speed
+    maybe = (names.ids_starting_with("ProfilerStep#").tolist() if isinstance(names, Names)  # no str per name
+             else compress(range(len(names)), map(str.startswith, names, repeat("ProfilerStep#"))))  # at C speed
     return np.array([k for k in maybe if STEP_NAME.match(names[k])], dtype=np.int64)
 
 

@@ -4,9 +4,10 @@ Why: a record per event (even a compact msgspec Struct) costs about 400 bytes fo
 file of a million tiny X events took 10x its size in memory. Here the array is cut into pieces of about
 `CHUNK_BYTES` at element boundaries, each piece is decoded into records, and the records are turned into
 columns at once and dropped: only the columns of the X events (ts, dur, name, (cat, pid, tid)) and of the
-B/E events (ts, B or E, name, (cat, pid, tid)) are kept, which the model pairs and nests vectorised, plus
-the records of the other events (instants, flows, metadata, counters, async), which it binds one by one,
-and of the X and B/E events that carry a `bind_id`.
+B/E events (ts, B or E, name, (cat, pid, tid)) are kept, which the model pairs and nests vectorised, and
+of the flow points (`FlowPoints`), plus the records of the other events (instants, metadata, counters,
+async), which it binds one by one, and of the X and B/E events that carry a `bind_id`. Names past a few
+thousand distinct ones are kept as one blob of text (viewer/names.py), not a str each.
 
 A cut point is found by searching for `}` `,` `{` (with blanks) and confirmed by decoding the piece: a
 cut inside a string leaves the string unterminated and a cut inside an event leaves a brace open, so a
@@ -34,6 +35,7 @@ from numpy.typing import NDArray
 
 from .convert import EXACT_US, epoch_floats, hashable, ns_array, text
 from .events import Event, FileSource, _Decoded, _events_decoder, _exact_events_decoder
+from .names import NameInterner, Names
 
 CHUNK_BYTES = 1 << 18  # the records of a piece stay in the CPU caches while they are read (4% less time than 1 MiB)
 # Candidate cut points tried per piece before the rest of the array is decoded in one go.
@@ -48,9 +50,9 @@ LaneKey = tuple[Any, Any, Any]
 _NEAR_EXACT_NS = int(EXACT_US * 1000) // 2
 # The most (ph, name, cat, pid, tid) combinations the accumulator keeps a table of.
 _MAX_COMBOS = 1 << 16
-# What the accumulator tells apart by phase.
-_X, _B, _E, _OTHER = 0, 1, 2, 3
-_PHASE_CLASS = {"X": _X, "B": _B, "E": _E}
+# What the accumulator tells apart by phase: X, B and E (drawn), flow points, and the rest (records kept).
+_X, _B, _E, _OTHER, _FLOW = 0, 1, 2, 3, 4
+_PHASE_CLASS = {"X": _X, "B": _B, "E": _E, "s": _FLOW, "t": _FLOW, "f": _FLOW}
 
 _item_decoder: msgspec.json.Decoder[_Decoded] = msgspec.json.Decoder(_Decoded)
 _exact_item_decoder: msgspec.json.Decoder[_Decoded] = msgspec.json.Decoder(_Decoded, float_hook=Decimal)
@@ -93,6 +95,57 @@ def intern_lane_keys(keys: list[LaneKey], table: dict[LaneKey, int]) -> NDArray[
 
 
 @dataclass
+class FlowPoints:
+    """The flow events (s/t/f) as what binding them reads (flows.bind_flows), taken from their records
+    while these are fresh from decoding (read later from a dict of records, a third of a Kineto trace,
+    each field was a cache miss: 1 s for 333k points), no record kept.
+
+    Per point: file index, ts in ns (valid where ts_ok), id (`id`, else `id2`), and its (cat, pid, tid,
+    ph, bp) as an index into `combos` (the distinct ones; an unhashable one is an entry of its own)."""
+
+    src: NDArray[np.int64]
+    ts_ns: NDArray[np.int64]
+    ts_ok: NDArray[np.bool_]
+    ids: list[Any]
+    combo: NDArray[np.int32]
+    combos: list[tuple[Any, Any, Any, Any, Any]]
+
+
+class _FlowAccumulator:
+    def __init__(self) -> None:
+        self.src = _Column(np.int64, 0)
+        self.ts_ns = _Column(np.int64, 0)
+        self.ts_ok = _Column(np.bool_, 0)
+        self.combo = _Column(np.int32, 0)
+        self.ids: list[Any] = []
+        self.table: dict[Any, int] = {}
+        self.combos: list[tuple[Any, Any, Any, Any, Any]] = []
+
+    def add(self, src: NDArray[np.int64], recs: list[Event], ts_ns: NDArray[np.int64],
+            ts_ok: NDArray[np.bool_]) -> None:
+        """Flow records whose tid is filled (fill_tid_from_pid), at file indices src."""
+        self.src.extend(src)
+        self.ts_ns.extend(ts_ns)
+        self.ts_ok.extend(ts_ok)
+        self.ids.extend([e.id2 if e.id is UNSET else e.id for e in recs])  # event_id, inlined
+        combos = [(e.cat, e.pid, e.tid, e.ph, e.bp) for e in recs]
+        table = self.table
+        try:
+            new = [c for c in dict.fromkeys(combos) if c not in table]
+            table.update(zip(new, count(len(self.combos))))
+            self.combos.extend(new)
+            at = np.fromiter(map(table.__getitem__, combos), dtype=np.int32, count=len(combos))
+        except TypeError:  # a list or an object among them: each point on its own
+            at = np.arange(len(self.combos), len(self.combos) + len(combos), dtype=np.int32)
+            self.combos.extend(combos)
+        self.combo.extend(at)
+
+    def points(self) -> FlowPoints:
+        return FlowPoints(src=self.src.array(), ts_ns=self.ts_ns.array(), ts_ok=self.ts_ok.array(),
+                          ids=self.ids, combo=self.combo.array(), combos=self.combos)
+
+
+@dataclass
 class Columns:
     """What the model needs of every event, in file order, with records only where it needs them.
 
@@ -111,10 +164,11 @@ class Columns:
     be_is_b: NDArray[np.bool_]            # B (else E)
     be_name: NDArray[np.int32]
     be_key: NDArray[np.int32]
-    names: list[Any]                      # distinct names as the file has them (made hashable)
+    names: list[Any] | Names              # distinct names as the file has them (made hashable), or their texts
     lane_keys: list[LaneKey]              # distinct (cat, pid, tid)
     bind: list[int]                       # file indices of the X, B and E events with a bind_id (flow v2)
-    others: list[int]                     # file indices of the events that are neither X nor B/E, in order
+    flows: FlowPoints                     # the flow events (s/t/f), no record kept
+    others: list[int]                     # file indices of the events that are neither X, B/E nor flows, in order
     other_phs: list[Any]                  # their ph
     kept: dict[int, Event] = field(default_factory=dict)  # their records (and the bind ones')
     exact: bool = False                   # floats were decoded as exact Decimals (epoch-scale ts)
@@ -165,7 +219,7 @@ class _Accumulator:
         self.be_is_b = _Column(np.bool_, 0)
         self.be_name = _Column(np.int32, 0)
         self.be_key = _Column(np.int32, 0)
-        self.names: dict[Any, int] = {}
+        self.names = NameInterner(_hashable_name)
         self.lane_keys: dict[LaneKey, int] = {}
         # Every (ph, name, cat, pid, tid) seen, with its class, name id and lane key id (see _classify).
         self.combos: dict[Any, int] | None = {}
@@ -173,6 +227,7 @@ class _Accumulator:
         self.combo_name = np.zeros(0, np.int32)
         self.combo_key = np.zeros(0, np.int32)
         self.bind: list[int] = []
+        self.flows = _FlowAccumulator()
         self.others: list[int] = []
         self.other_phs: list[Any] = []
         self.kept: dict[int, Event] = {}
@@ -188,6 +243,12 @@ class _Accumulator:
         combos = [(e.ph, e.name, e.cat, e.pid, e.tid) for e in recs]
         cls, name, key = self._classify(combos)
         del combos
+        flow = np.flatnonzero(cls == _FLOW)
+        if len(flow):
+            rs = [recs[k] for k in flow.tolist()]
+            fill_tid_from_pid(rs)
+            self.flows.add(flow + base, rs, ts_ns[flow], ts_ok[flow])
+            del rs
         other = np.flatnonzero(cls == _OTHER)
         if len(other):
             at_o = other.tolist()
@@ -200,7 +261,7 @@ class _Accumulator:
             del rs
         bids = [e.bind_id for e in recs]
         if bids.count(UNSET) != m:  # flow v2: listed, and the record kept
-            for k in np.flatnonzero(cls != _OTHER).tolist():
+            for k in np.flatnonzero(cls < _OTHER).tolist():
                 if bids[k] is not UNSET:
                     self.bind.append(base + k)
                     if self.keep:
@@ -214,7 +275,7 @@ class _Accumulator:
         d_ns, d_ok = ns_array([recs[k].dur for k in x_at.tolist()])
         self.x_dur.extend(d_ns)
         self.x_dur_ok.extend(d_ok)
-        if len(x_at) + len(other) < m:
+        if len(x_at) + len(flow) + len(other) < m:
             be_at = np.flatnonzero((cls == _B) | (cls == _E))
             self.be_src.extend(be_at + base)
             self.be_is_b.extend(cls[be_at] == _B)
@@ -246,9 +307,12 @@ class _Accumulator:
                     return self.combo_cls[at], self.combo_name[at], self.combo_key[at]
                 self.combos = None  # too many: per event from now on (the table would cost more than it saves)
         phs = [c[0] for c in combos]
-        cls = np.full(m, _OTHER, np.int8)
-        for ph, c in _PHASE_CLASS.items():
-            cls[np.fromiter(map(eq, phs, repeat(ph)), dtype=bool, count=m)] = c
+        try:
+            cls = np.fromiter(map(_PHASE_CLASS.get, phs, repeat(_OTHER)), dtype=np.int8, count=m)
+        except TypeError:  # an unhashable ph (a list): compared one phase at a time
+            cls = np.full(m, _OTHER, np.int8)
+            for ph, c in _PHASE_CLASS.items():
+                cls[np.fromiter(map(eq, phs, repeat(ph)), dtype=bool, count=m)] = c
         return (cls, *self._ids(combos, cls))
 
     def _add_combos(self, distinct: list[tuple[Any, Any, Any, Any, Any]]) -> None:
@@ -265,21 +329,26 @@ class _Accumulator:
              ) -> tuple[NDArray[np.int32], NDArray[np.int32]]:
         """The name and lane key ids of the combinations that are X, B or E (0 for the others)."""
         name, key = np.zeros(len(combos), np.int32), np.zeros(len(combos), np.int32)
-        at = np.flatnonzero(cls != _OTHER)
+        at = np.flatnonzero(cls < _OTHER)
         if len(at):
             drawn = combos if len(at) == len(combos) else [combos[k] for k in at.tolist()]
-            name[at] = intern_values([c[1] for c in drawn], self.names)
+            name[at] = self.names.ids([c[1] for c in drawn])
             key[at] = intern_lane_keys([(c[2], c[3], c[3] if c[4] is None and c[3] is not None else c[4])
                                         for c in drawn], self.lane_keys)
         return name, key
 
     def columns(self) -> Columns:
+        names, remap = self.names.result()
+        x_name, be_name = self.x_name.array(), self.be_name.array()
+        if remap is not None:
+            x_name, be_name = remap[x_name], remap[be_name]
         return Columns(
             count=self.count, ts_ns=self.ts_ns.array(), ts_ok=self.ts_ok.array(), x_src=self.x_src.array(),
-            x_dur=self.x_dur.array(), x_dur_ok=self.x_dur_ok.array(), x_name=self.x_name.array(),
+            x_dur=self.x_dur.array(), x_dur_ok=self.x_dur_ok.array(), x_name=x_name,
             x_key=self.x_key.array(), be_src=self.be_src.array(), be_is_b=self.be_is_b.array(),
-            be_name=self.be_name.array(), be_key=self.be_key.array(), names=list(self.names),
-            lane_keys=list(self.lane_keys), bind=self.bind, others=self.others, other_phs=self.other_phs,
+            be_name=be_name, be_key=self.be_key.array(), names=names,
+            lane_keys=list(self.lane_keys), bind=self.bind, flows=self.flows.points(), others=self.others,
+            other_phs=self.other_phs,
             kept=self.kept, exact=self.exact)
 
 
@@ -365,7 +434,7 @@ def _pieces(mv: memoryview, decoder: msgspec.json.Decoder[list[_Decoded]]) -> It
 
 class LazyEvents(Sequence[Event]):
     """Every event's record, in file order, for a trace decoded into `Columns`: the kept ones as they
-    are, the others (X and B/E events) decoded again from their bytes in the file when asked for."""
+    are, the others (X, B/E and flow events) decoded again from their bytes in the file when asked for."""
 
     def __init__(self, cols: Columns, source: FileSource):
         self.kept = cols.kept

@@ -27,6 +27,7 @@ from .convert import unique_inverse
 from .events import decode_value
 from .device import ENVELOPE_CATS, busy_ns, cat_mask, device_time, gpu_lanes
 from .model import KIND_SPAN, Trace
+from .names import Names
 from .steps import STEPS_STAR, step_name_ids
 from .text import fmt_ns
 
@@ -40,7 +41,7 @@ class Texts(Sequence[str]):
 
     _CHUNK = 1 << 16
 
-    def __init__(self, texts: list[str], ids: np.ndarray, other: str = ""):
+    def __init__(self, texts: Sequence[str], ids: np.ndarray, other: str = ""):
         self.texts, self.ids, self.other = texts, ids, other
 
     def __len__(self) -> int:
@@ -57,7 +58,7 @@ class Texts(Sequence[str]):
         return self.other if k < 0 else self.texts[k]
 
     def __iter__(self) -> Iterator[str]:
-        table = _table(self.texts)
+        table = None if isinstance(self.texts, Names) else _table(self.texts)
         for lo in range(0, len(self.ids), self._CHUNK):
             yield from self._texts(self.ids[lo : lo + self._CHUNK], table)
 
@@ -74,7 +75,10 @@ class Texts(Sequence[str]):
     def _texts(self, ids: np.ndarray, table: np.ndarray | None = None) -> list[str]:
         if not len(self.texts):  # (every id is -1)
             return [self.other] * len(ids)
-        picked: list[str] = (_table(self.texts) if table is None else table)[np.maximum(ids, 0)].tolist()
+        if isinstance(self.texts, Names):  # only the names asked for made str
+            picked = list(map(self.texts.__getitem__, np.maximum(ids, 0).tolist()))
+        else:
+            picked = (_table(self.texts) if table is None else table)[np.maximum(ids, 0)].tolist()
         out = picked
         for k in np.flatnonzero(ids < 0).tolist():
             out[k] = self.other
@@ -216,12 +220,13 @@ def ops_table(trace: Trace, by_shape: bool = False, mask: np.ndarray | None = No
         shape_ids, shape_table = _shape_ids(trace, np.arange(n) if idx is None else idx)
         key = key * len(shape_table) + shape_ids
     space = max(len(trace.cats), 1) * n_names * len(shape_table)
+    inv: np.ndarray  # each event's row
     if space <= max(4 * len(key), 1 << 20):  # few distinct keys (the usual): counted, not sorted
         count = np.bincount(key, minlength=space)
         uniq = np.flatnonzero(count)
         count = count[uniq]
-        lookup = np.zeros(space, np.intp)
-        lookup[uniq] = np.arange(len(uniq))
+        lookup = np.zeros(space, np.int32)  # (row numbers are below n: half of intp's bytes per event)
+        lookup[uniq] = np.arange(len(uniq), dtype=np.int32)
         inv = lookup[key]
         del lookup
     else:
@@ -230,21 +235,31 @@ def ops_table(trace: Trace, by_shape: bool = False, mask: np.ndarray | None = No
     del key
     n_rows = len(uniq)
     del uniq
+    # Each row's first event first: its every-event temporary (an arange) gone before the other row columns.
+    one_each = n_rows == n  # every event its own row (as many distinct names as events): the rows are the events
+    if one_each:
+        first_at = np.empty(n, np.int64)
+        first_at[inv] = np.arange(n)
+        count = np.broadcast_to(np.int64(1), (n,))
+    else:
+        first_at = np.full(n_rows, n, np.int64)
+        np.minimum.at(first_at, inv, np.arange(n))
     dur, self_ns = of(trace.dur), of(trace.self_ns)
-    total = np.bincount(inv, weights=dur, minlength=n_rows).astype(np.int64)
-    selft = np.bincount(inv, weights=self_ns, minlength=n_rows).astype(np.int64)
-    mn = np.full(n_rows, np.iinfo(np.int64).max, np.int64)
-    mx = np.full(n_rows, np.iinfo(np.int64).min, np.int64)
-    np.minimum.at(mn, inv, dur)
-    np.maximum.at(mx, inv, dur)
-    first_at = np.full(n_rows, n, np.int64)
-    np.minimum.at(first_at, inv, np.arange(n))
+    total = _row_sums(dur, inv, first_at)
+    selft = _row_sums(self_ns, inv, first_at)
+    if one_each:  # a row's min and max are its one event's dur: its total (one column, three names)
+        mn = mx = total
+    else:
+        mn = np.full(n_rows, np.iinfo(np.int64).max, np.int64)
+        mx = np.full(n_rows, np.iinfo(np.int64).min, np.int64)
+        np.minimum.at(mn, inv, dur)
+        np.maximum.at(mx, inv, dur)
     first = first_at if idx is None else idx[first_at]
     merged = np.isin(trace.name_id[first], step_ids)
     dev_total, dev_self = device_time(trace)
     if dev_total.any():
-        dev = np.bincount(inv, weights=of(dev_total), minlength=n_rows).astype(np.int64)
-        dev_s = np.bincount(inv, weights=of(dev_self), minlength=n_rows).astype(np.int64)
+        dev = _row_sums(of(dev_total), inv, first_at)
+        dev_s = _row_sums(of(dev_self), inv, first_at)
     else:  # no launches (a CPU trace): no per-row temporaries
         dev = dev_s = np.zeros(n_rows, np.int64)
     # Every per-event temporary freed before the per-row ones (a million rows: tens of MB less at the peak).
@@ -256,12 +271,18 @@ def ops_table(trace: Trace, by_shape: bool = False, mask: np.ndarray | None = No
     del first_at, shape_ids
     cpu_busy, gpu_busy = busy_ns(trace)
     on_gpu = gpu_lanes(trace)[trace.lane[first]] if n_rows else np.zeros(0, bool)
-    busy = np.where(on_gpu, gpu_busy, cpu_busy).astype(np.float64)
+    busy = np.where(on_gpu, float(gpu_busy), float(cpu_busy))
     del on_gpu
     envelope = cat_mask(trace, ENVELOPE_CATS)[first] if n_rows else np.zeros(0, bool)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        pct = np.where(envelope | (busy <= 0), np.nan, 100.0 * total / np.maximum(busy, 1))
-    del busy, envelope
+    no_pct = envelope | (busy <= 0)
+    del envelope
+    # 100 * total / max(busy, 1), in place: one per-row column at a time (a million rows: 40 MB less at the peak).
+    np.maximum(busy, 1.0, out=busy)
+    pct = total.astype(np.float64)
+    pct *= 100.0
+    pct /= busy
+    pct[no_pct] = np.nan
+    del busy, no_pct
     name_id = trace.name_id[first].astype(np.int32)
     name_id[merged] = -1
     cat_id = trace.cat_id[first].astype(np.int32)
@@ -273,10 +294,18 @@ def ops_table(trace: Trace, by_shape: bool = False, mask: np.ndarray | None = No
     )
 
 
-def _table(texts: list[str]) -> np.ndarray:
+def _row_sums(values: np.ndarray, inv: np.ndarray, first_at: np.ndarray) -> np.ndarray:
+    """Each row's sum of `values` (one per event; `inv`: each event's row, `first_at`: each row's first
+    event): with as many rows as events, each row's one event's value."""
+    out: np.ndarray = (values[first_at] if len(first_at) == len(values)
+                       else np.bincount(inv, weights=values, minlength=len(first_at)))
+    return out.astype(np.int64, copy=False)
+
+
+def _table(texts: Sequence[str]) -> np.ndarray:
     """texts as an object array, to pick many by id without a Python int per id."""
     table = np.empty(len(texts), dtype=object)
-    table[:] = texts
+    table[:] = list(texts)
     return table
 
 
