@@ -413,6 +413,15 @@ def extra_id(ex) -> int:
     return eid
 
 
+def _extras_lock_after_fork():
+    global _EXTRAS_LOCK
+    _EXTRAS_LOCK = threading.Lock()     # another thread of the parent may have held it at the fork
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_extras_lock_after_fork)
+
+
 def _internal(filename: str) -> bool:
     global _INTERNAL_DIRS
     if not _INTERNAL_DIRS:
