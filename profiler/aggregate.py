@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._nogc import no_gc
-from .events import EventStore
+from .events import EventStore, extra_table
 from .function_event import TorchEventFields
 
 SORT_KEYS = ("self_cpu_time_total", "cpu_time_total", "cuda_time_total", "self_cuda_time_total",
@@ -143,21 +143,22 @@ def _row_names(store: EventStore) -> list[str]:
 
 
 def _group_ids(store: EventStore, by_shape: bool, stack_n: int):
-    n = len(store)
     # by name, as torch: forward and backward aten::mm are one row, and so are all ProfilerStep#N
     row_names = _row_names(store)
     first_id: dict[str, int] = {}
     canon = np.fromiter((first_id.setdefault(nm, k) for k, nm in enumerate(row_names)), np.int64, len(row_names))
     key = canon[store.name_id] if len(row_names) else store.name_id.astype(np.int64)
     extra_keys = []
-    if by_shape and store.extra is not None:
-        idx: dict = {}
-        extra_keys.append(np.fromiter((idx.setdefault(_freeze(e[0][0]) if e[0] else (), len(idx)) for e in store.extra),
-                                      np.int64, n))
-    if stack_n > 0 and store.extra is not None:
-        idx2: dict = {}
-        extra_keys.append(np.fromiter((idx2.setdefault(tuple(e[1][-stack_n:]) if e[1] else (), len(idx2))
-                                       for e in store.extra), np.int64, n))
+    if (by_shape or stack_n > 0) and store.extra is not None:
+        table, eid = extra_table(store)         # per distinct extra, then per event by its index
+        if by_shape:
+            idx: dict = {}
+            extra_keys.append(np.fromiter((idx.setdefault(_freeze(e[0][0]) if e[0] else (), len(idx))
+                                           for e in table), np.int64, len(table))[eid])
+        if stack_n > 0:
+            idx2: dict = {}
+            extra_keys.append(np.fromiter((idx2.setdefault(tuple(e[1][-stack_n:]) if e[1] else (), len(idx2))
+                                           for e in table), np.int64, len(table))[eid])
     for k in extra_keys:
         _, key = np.unique(np.stack([key, k]), axis=1, return_inverse=True)
         key = key.reshape(-1)

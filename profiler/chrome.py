@@ -23,7 +23,7 @@ import orjson
 from ._nogc import no_gc
 from ._atomic import write_bytes
 from ._jsonrows import format_rows
-from .events import CALL_TAGS, OP_TAGS
+from .events import CALL_TAGS, OP_TAGS, extra_table
 from .torch_names import AUTOGRAD_TAGS, COMPOSITE_TAG
 from .memory_record import CPU, device_name, timeline
 from .python_trace import has_python_events, module_event_rows, python_events
@@ -94,24 +94,25 @@ def trace_parts(store, prof=None):
         # "Input Dims"/"Input type", one of a few signatures (format_extras shares each among its events):
         # those rows are formatted from the columns too, the signature's JSON taken from a table. Rows with
         # a call stack or FLOPs, and nn.Module ranges written as python_function events, are dicts below.
+        table, eid = extra_table(store)
         frag_of: dict = {}
         frags = [b""]
-        ids = []
-        for i, ex in enumerate(extra):
+        is_slow = np.zeros(len(table), bool)
+        frag = np.zeros(len(table), np.int64)
+        for k, ex in enumerate(table):
             if ex[1] or ex[2] or len(ex) > 3:
-                slow.append(i)
-                ids.append(0)
+                is_slow[k] = True
                 continue
             sd = ex[0]
             if not sd:
-                ids.append(0)
                 continue
-            k = frag_of.get(id(sd))
-            if k is None:
-                k = frag_of[id(sd)] = len(frags)
+            f = frag_of.get(id(sd))
+            if f is None:
+                f = frag_of[id(sd)] = len(frags)
                 frags.append(b',"Input Dims":' + _json(sd[0]) + b',"Input type":' + _json(sd[1]))
-            ids.append(k)
-        sig = (frags, np.array(ids, np.int64))
+            frag[k] = f
+        sig = (frags, frag[eid])
+        slow = np.flatnonzero(is_slow[eid]).tolist()
         if slow:
             kept[slow] = False
     text.extend(_x_rows(store, kept, pid, tag_cat, sig))

@@ -161,7 +161,6 @@ def build(snapshot, extended: bool, t_base: int = 0, wall_base_ns: int = 0) -> E
     name_index: dict[str, int] = {}
     tag_index: dict[str, int] = {}
     parts = []
-    extras: list | None = [] if extended else None
     offset = 0
     merged: dict[int, tuple[str, list]] = {}
     for tid, tname, recs in snapshot:     # a thread id the OS reused: one lane, as the threads never overlap
@@ -187,27 +186,28 @@ def build(snapshot, extended: bool, t_base: int = 0, wall_base_ns: int = 0) -> E
         seq = np.fromiter(map(itemgetter(SEQ), recs), np.int64, n)
         t0 = np.fromiter(map(itemgetter(T0), recs), np.int64, n)
         t1 = np.fromiter(map(itemgetter(T1), recs), np.int64, n)
+        # with extended records, each one's extra's id (recorder.EXTRAS)
+        eid = np.fromiter(map(itemgetter(EXTRA), recs), np.int64, n) if extended else np.zeros(n, np.int64)
         nodes = np.flatnonzero(tag_id == tag_index[ENGINE_TAG]) if ENGINE_TAG in tag_index else ()
         if len(nodes):
-            name_id, tag_id, seq, t0, t1, recs = _split_nodes(nodes, tag_index, name_id, tag_id, seq, t0, t1, recs)
+            name_id, tag_id, seq, t0, t1, eid = _split_nodes(nodes, tag_index, name_id, tag_id, seq, t0, t1, eid)
             n = len(t0)
         order = _preorder(t0, t1)
         if order is not None:
             t0, t1 = t0[order], t1[order]
-            name_id, tag_id, seq = name_id[order], tag_id[order], seq[order]
+            name_id, tag_id, seq, eid = name_id[order], tag_id[order], seq[order], eid[order]
         parent, depth = _tree(t0, t1, order)
         if offset:
             parent = np.where(parent >= 0, parent + offset, -1)
-        parts.append((name_id, tag_id, seq, np.full(n, tid, np.int64), t0, t1, parent, depth))
-        if extras is not None:
-            extras.extend(map(itemgetter(EXTRA), recs if order is None else map(recs.__getitem__, order.tolist())))
+        parts.append((name_id, tag_id, seq, np.full(n, tid, np.int64), t0, t1, parent, depth, eid))
         offset += n
     store.names = list(name_index)
     store.tags = list(tag_index)
+    eids = np.zeros(0, np.int64)
     if parts:
         (store.name_id, store.tag_id, store.seq, store.tid, store.t0, store.t1, store.parent,
-         store.depth) = (np.concatenate(c) if len(c) > 1 else c[0] for c in zip(*parts))
-    store.extra = format_extras(extras) if extras is not None else None
+         store.depth, eids) = (np.concatenate(c) if len(c) > 1 else c[0] for c in zip(*parts))
+    store.extra = format_extras(eids) if extended else None
     _rename(store)
     _flops_to_composites(store)
     n = len(store.t0)
@@ -221,18 +221,28 @@ def build(snapshot, extended: bool, t_base: int = 0, wall_base_ns: int = 0) -> E
     return store
 
 
-def _split_nodes(nodes, tag_index, name_id, tag_id, seq, t0, t1, recs):
+def extra_table(store: EventStore):
+    """(the distinct entries of ``store.extra``, the index of each event's among them), by identity: `build`
+    gives events with equal extras one shared tuple, so the exports and the grouping work per distinct
+    extra (a few hundred in a long profile) and index the result by the events' ids with NumPy."""
+    extra = store.extra or []
+    ids = list(map(id, extra))
+    first = dict(zip(ids, extra))
+    pos = dict(zip(first, range(len(first))))
+    return list(first.values()), np.fromiter(map(pos.__getitem__, ids), np.int64, len(ids))
+
+
+def _split_nodes(nodes, tag_index, name_id, tag_id, seq, t0, t1, eid):
     """An autograd node's range becomes two events with the same stamps, as torch's engine writes them:
     the recorded one is the node itself (NODE_TAG), and a copy appended after every record (so it
     counts as exited last and encloses its twin, see _preorder) is the engine's evaluate_function
-    (ENGINE_TAG). The columns with the copies appended, and `recs` likewise (for their extras)."""
+    (ENGINE_TAG). The columns with the copies appended (the extra ids too)."""
     tag_id = tag_id.copy()
     tag_id[nodes] = tag_index.setdefault(NODE_TAG, len(tag_index))
     outer = np.full(len(nodes), tag_index[ENGINE_TAG], np.int16)
     cat = np.concatenate
-    picked = nodes.tolist()
     return (cat((name_id, name_id[nodes])), cat((tag_id, outer)), cat((seq, seq[nodes])), cat((t0, t0[nodes])),
-            cat((t1, t1[nodes])), list(recs) + [recs[i] for i in picked])
+            cat((t1, t1[nodes])), cat((eid, eid[nodes])))
 
 
 def _rename(store):

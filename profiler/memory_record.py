@@ -44,10 +44,15 @@ _native_id = threading.get_native_id
 
 
 class MemoryRecorder:
-    """Collects (t, tid, device type, device id, ±bytes, address) records while active."""
+    """Collects (t, tid, device type, device id, ±bytes, address) records while active, flat: six ints
+    per record, one after the other, in one list (`list.extend` of the six is one step under the GIL, so
+    threads' records never interleave). Nothing per record is a container the cyclic GC would track,
+    and the array is one conversion of that list after stop()."""
+
+    FIELDS = 6          # MEM_DTYPE's fields
 
     def __init__(self, cuda=False):
-        self.records: list[tuple] = []
+        self.records: list[int] = []
         self.live: dict[int, int] = {}                 # id(array) -> bytes, arrays counted and alive
         self._refs: dict[int, tuple] = {}              # id(weakref) -> (weakref, id(array), bytes)
         self.active = False
@@ -78,7 +83,7 @@ class MemoryRecorder:
     def _bind_cpu(self):
         live = self.live
         refs = self._refs
-        records = self.records
+        add = self.records.extend
         wref = _wref
         native_id = _native_id
 
@@ -91,7 +96,7 @@ class MemoryRecorder:
             key = ent[1]
             live.pop(key, None)
             if self.active:
-                records.append((_pc(), native_id(), CPU, 0, -ent[2], key))
+                add((_pc(), native_id(), CPU, 0, -ent[2], key))
 
         def record_outputs(outputs, inputs, t):
             """The op's outputs' new memory, at time `t` (ns, inside the op). `inputs`: the op's arguments
@@ -132,7 +137,7 @@ class MemoryRecorder:
             ref = wref(d, on_free)
             live[key] = n
             refs[id(ref)] = (ref, key, n)
-            records.append((t, native_id(), CPU, 0, n, key))
+            add((t, native_id(), CPU, 0, n, key))
 
         self.record_outputs = record_outputs
         self._on_free = on_free
@@ -145,12 +150,16 @@ class MemoryRecorder:
 
     def _on_cuda(self, dev, nbytes, addr):
         if self.active:
-            self.records.append((time.perf_counter_ns(), threading.get_native_id(), CUDA, dev, nbytes, addr))
+            self.records.extend((time.perf_counter_ns(), threading.get_native_id(), CUDA, dev, nbytes, addr))
 
     # -- after stop ---------------------------------------------------------------------------------------
     def array(self):
-        recs = self.records[:len(self.records)]
-        a = np.array(recs, dtype=MEM_DTYPE) if recs else np.zeros(0, MEM_DTYPE)
+        recs = self.records
+        n = len(recs) // self.FIELDS            # records a straggling thread adds meanwhile are not read
+        flat = np.fromiter(recs[:n * self.FIELDS], np.int64, n * self.FIELDS).reshape(n, self.FIELDS)
+        a = np.empty(n, MEM_DTYPE)
+        for k, f in enumerate(MEM_DTYPE.names or ()):
+            a[f] = flat[:, k]
         return a[np.argsort(a["t"], kind="stable")]
 
 

@@ -399,11 +399,9 @@ class profile:
         for snap, ext, _, _ in snaps:
             for tid, nm, recs in snap:
                 if extended and not ext:
-                    recs = [(r[0], r[1], r[2], None, r[3], r[4]) for r in recs]
+                    recs = [(r[0], r[1], r[2], 0, r[3], r[4]) for r in recs]     # 0: no extra
                 merged.append((tid, nm, recs))
         store = _events.build(merged, extended, self._t_base, self._wall_base)
-        if extended and store.extra is not None:
-            store.extra = [e if e is not None else (None, None, 0) for e in store.extra]
         mems = [m for _, _, m, _ in snaps if m is not None]
         if mems:
             import numpy as np

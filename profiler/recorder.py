@@ -7,7 +7,10 @@ t1)`` with ``perf_counter_ns`` stamps, where ``tag`` is the op's phase (``"forwa
 default options the dispatcher writes the op records itself (the recorder is its op-record sink,
 `dispatch.set_op_sink`) and only ranges pass through hook methods. With ``record_shapes``/
 ``profile_memory``/``with_stack``/``with_flops`` the recorder is an op hook too and the record grows one
-field, ``(name, tag, seq, extra, t0, t1)``, extra being ``(shapes_dtypes, stack, flops)``; with_stack adds to
+field, ``(name, tag, seq, extra id, t0, t1)``, the id of an extra ``(shapes_dtypes, stack, flops)`` in the
+process's table of distinct extras (`EXTRAS`, `extra_id`), so that every record is a tuple of strings and
+ints, which the cyclic GC untracks the first time it sees it (a record holding nested tuples stays tracked
+through several full collections, each walking every record kept so far); with_stack adds to
 an nn.Module range's extra its module's ``(class name, id)``, for torch's python_function events
 (python_trace.py), and names each frame's function as torch does (`FUNCTION_OF_FRAME`). Records land
 in exit order; `events.build` turns them into a tree after ``stop()``.
@@ -262,14 +265,15 @@ class Recorder:
             stack = self.with_stack
             mem = self.memory if self.profile_memory else None
             stack_of = self._stack
-            no_extra = _RANGE_EXTRA
 
             if mem is not None:
                 record_outputs = mem.record_outputs
+            ids = _EXTRA_IDS.get
 
             # The token carries the op's inputs (the dispatcher's own tuple) for the memory record's "not an
-            # input's memory" test at exit; shapes are kept raw (shape tuples, dtypes: `_raw_inputs`) and
-            # formatted once per distinct signature at build time (`format_extras`).
+            # input's memory" test at exit; shapes are kept raw (shape tuples, dtype names: `_raw_inputs`) and
+            # formatted once per distinct extra at build time (`format_extras`). The record holds its extra's
+            # id (`extra_id`), not the extra: a record of atoms only, which the cyclic GC untracks at once.
             if shapes and not stack:
                 def op_enter(op, inputs, attrs, phase, seq):
                     return (op.name, phase, seq, _raw_inputs(inputs), None, inputs, pc())
@@ -286,16 +290,27 @@ class Recorder:
                     t1 = pc()
                     if mem is not None:     # stamped a nanosecond before the op's end: one clock read less
                         record_outputs(outputs, token[5], t1 - 1)
-                    tls.buf.append((token[0], token[1], token[2], (token[3], token[4], flops), token[6], t1))
+                    ex = (token[3], token[4], flops)
+                    eid = ids(ex)
+                    tls.buf.append((token[0], token[1], token[2], extra_id(ex) if eid is None else eid, token[6], t1))
+            elif not shapes and not stack:       # profile_memory alone: every extra is a range's
+                def op_exit(token, outputs):
+                    t1 = pc()
+                    record_outputs(outputs, token[5], t1 - 1)
+                    tls.buf.append((token[0], token[1], token[2], 0, token[6], t1))
             elif mem is not None:
                 def op_exit(token, outputs):
                     t1 = pc()
                     record_outputs(outputs, token[5], t1 - 1)
-                    tls.buf.append((token[0], token[1], token[2], (token[3], token[4], 0), token[6], t1))
+                    ex = (token[3], token[4], 0)
+                    eid = ids(ex)
+                    tls.buf.append((token[0], token[1], token[2], extra_id(ex) if eid is None else eid, token[6], t1))
             else:
                 def op_exit(token, outputs):
                     t1 = pc()
-                    tls.buf.append((token[0], token[1], token[2], (token[3], token[4], 0), token[6], t1))
+                    ex = (token[3], token[4], 0)
+                    eid = ids(ex)
+                    tls.buf.append((token[0], token[1], token[2], extra_id(ex) if eid is None else eid, token[6], t1))
 
             if stack:
                 from tensorlib.nn.modules.module import module_stack
@@ -307,11 +322,12 @@ class Recorder:
                         if fr and fr[-1][1] is name:
                             m = fr[-1][0]
                             ex = (*ex, (type(m).__name__, id(m)))
-                    return (name, rtag(kind), -1, ex, pc())
+                    eid = ids(ex)
+                    return (name, rtag(kind), -1, extra_id(ex) if eid is None else eid, pc())
                 op_step = None      # a step's stack is its range's: the generic path (range_enter above)
             else:
                 def range_enter(name, kind):
-                    return (name, tags.get(kind) or rtag(kind), -1, no_extra, pc())
+                    return (name, tags.get(kind) or rtag(kind), -1, 0, pc())
 
                 def op_step(name, fn, *args):
                     t0 = pc()
@@ -319,7 +335,7 @@ class Recorder:
                         return fn(*args)
                     finally:
                         t1 = pc()
-                        tls.buf.append((name, op_tag, -1, no_extra, t0, t1))
+                        tls.buf.append((name, op_tag, -1, 0, t0, t1))
 
             def range_exit(token):
                 t1 = pc()
@@ -327,7 +343,7 @@ class Recorder:
 
             if shapes:
                 def op_range_enter(name, args):     # a composite op (aten::conv2d...): its Input Shapes too
-                    return (name, op_tag, -1, (_raw_inputs(args), stack_of() if stack else None, 0), pc())
+                    return (name, op_tag, -1, extra_id((_raw_inputs(args), stack_of() if stack else None, 0)), pc())
                 self.op_range_enter = op_range_enter
 
             self.op_enter = op_enter
@@ -375,6 +391,36 @@ FUNCTION_OF_FRAME: dict[str, str] = {}
 
 _RANGE_EXTRA = (None, None, 0)        # a range's (shapes_dtypes, stack, flops) without with_stack
 
+# Every distinct extra an extended record has had, and its id (its index in EXTRAS): records hold the id.
+# Kept for the process, as FUNCTION_OF_FRAME (one entry per distinct signature, stack and FLOPs count
+# profiled), so that the records of every recorder, snapshot and nested profile read alike. Id 0 is a
+# range's extra, which is also an op's without record_shapes and with_stack.
+EXTRAS: list = [_RANGE_EXTRA]
+_EXTRA_IDS: dict = {_RANGE_EXTRA: 0}
+_EXTRAS_LOCK = threading.Lock()
+
+
+def extra_id(ex) -> int:
+    """The id of extra `ex` (shapes signature, stack, flops[, module]), a new one the first time."""
+    eid = _EXTRA_IDS.get(ex)
+    if eid is None:
+        with _EXTRAS_LOCK:          # threads: one id per extra, and EXTRAS[id] written before the id is seen
+            eid = _EXTRA_IDS.get(ex)
+            if eid is None:
+                eid = len(EXTRAS)
+                EXTRAS.append(ex)
+                _EXTRA_IDS[ex] = eid
+    return eid
+
+
+def _extras_lock_after_fork():
+    global _EXTRAS_LOCK
+    _EXTRAS_LOCK = threading.Lock()     # another thread of the parent may have held it at the fork
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_extras_lock_after_fork)
+
 
 def _internal(filename: str) -> bool:
     global _INTERNAL_DIRS
@@ -389,24 +435,34 @@ def _internal(filename: str) -> bool:
 
 
 def _raw_inputs(inputs):
-    """What record_shapes needs of an op's inputs, unformatted (cheap while the program runs): per input a
-    (shape, dtype) pair for a tensor, ("TensorList", shapes) for a tensor list, the type otherwise.
-    `_format_sig` turns it into torch's "Input Dims" / "Input type". (dispatch.array_of is an attrgetter: a
-    C call, as this runs for every input of every op.) A tuple, not the list it is built in: a list would keep
-    every record tracked by the cyclic GC for the life of the profile."""
+    """What record_shapes needs of an op's inputs, cheap while the program runs: per input a (shape, dtype
+    name) pair for a tensor, ("TensorList", shapes) for a tensor list, the type's name as torch writes it
+    ("Scalar", ...) otherwise; `_format_sig` turns it into torch's "Input Dims" / "Input type". Only tuples,
+    ints and strings: the cyclic GC untracks such a record the first time it sees it, where a dtype or a
+    class (GC objects, even if untracked themselves) would keep the record tracked, and walked by every
+    full collection, for the life of the profile. (dispatch.array_of is an attrgetter: a C call, as this
+    runs for every input of every op.)"""
     sig = []
     for a in inputs:
         if isinstance(a, Tensor):
             d = array_of(a)
-            sig.append((d.shape, d.dtype))
+            dt = d.dtype
+            sig.append((d.shape, _DTYPE_NAMES.get(dt) or _dtype_name(dt)))
         elif isinstance(a, (list, tuple)) and a and isinstance(a[0], Tensor):
             sig.append(("TensorList", tuple([array_of(x).shape for x in a if isinstance(x, Tensor)])))
         else:
-            sig.append(type(a))
+            t = type(a)
+            sig.append(_TYPE_NAMES.get(t) or _type_name(t))
     return tuple(sig)
 
 
 _SCALARS = (int, float, bool, complex)
+_TYPE_NAMES: dict[type, str] = {}
+
+
+def _type_name(t: type) -> str:
+    """torch's "Input type" of a non-tensor argument: "Scalar" for a number, the class's name otherwise."""
+    return _TYPE_NAMES.setdefault(t, "Scalar" if issubclass(t, _SCALARS) else t.__name__)
 
 
 def _format_sig(sig):
@@ -423,10 +479,10 @@ def _format_sig(sig):
                 dtypes.append("TensorList")
             else:
                 shapes.append(list(it[0]))
-                dtypes.append(_dtype_name(it[1]))
+                dtypes.append(it[1])
         else:
             shapes.append([])
-            dtypes.append("Scalar" if issubclass(it, _SCALARS) else it.__name__)
+            dtypes.append(it)
     return shapes, dtypes
 
 
@@ -435,22 +491,22 @@ def _shapes_dtypes(inputs):
     return _format_sig(_raw_inputs(inputs))
 
 
-def format_extras(extras):
-    """A store's per-event extras with each raw shape signature (as op_enter keeps it) formatted, once per
-    distinct signature: the events that share one share its (shapes, dtypes) lists. Already formatted
-    entries (a pair of lists) and ranges' pass through."""
-    cache: dict = {}
-    out = []
-    for e in extras:
-        sig = e[0] if e is not None else None
-        if sig is None or (len(sig) == 2 and type(sig[0]) is list):
-            out.append(e)
-            continue
-        f = cache.get(sig)
-        if f is None:
-            f = cache[sig] = _format_sig(sig)
-        out.append((f, *e[1:]))
-    return out
+def format_extras(ids) -> list:
+    """The extras of records with ids `ids` (an int array), each raw shape signature formatted (once per
+    distinct signature): the events with one extra share one tuple (and a signature's (shapes, dtypes)
+    lists), which lets the exports work per distinct extra (`events.extra_table`)."""
+    table: dict = {}
+    formatted: dict = {}
+    for k in np.unique(ids).tolist():
+        ex = EXTRAS[k]
+        sig = ex[0]
+        if sig is not None:
+            f = formatted.get(sig)
+            if f is None:
+                f = formatted[sig] = _format_sig(sig)
+            ex = (f, *ex[1:])
+        table[k] = ex
+    return list(map(table.__getitem__, ids.tolist()))
 
 
 _DTYPE_NAMES = {np.dtype("float32"): "float", np.dtype("float64"): "double", np.dtype("float16"): "c10::Half",
@@ -462,7 +518,7 @@ _DTYPE_NAMES = {np.dtype("float32"): "float", np.dtype("float64"): "double", np.
 def _dtype_name(dt) -> str:
     """torch's C++ type names in traces (float, long int, ...), so trace tools read ours alike."""
     name = _DTYPE_NAMES.get(dt)
-    return name if name is not None else str(dt)
+    return name if name is not None else _DTYPE_NAMES.setdefault(dt, str(dt))
 
 
 _MATMUL_OPS = frozenset({"matmul", "mm", "bmm", "dot", "outer", "linear", "addmm"})

@@ -355,3 +355,26 @@ def test_composite_ops_record_their_input_shapes_as_torch():
     with profile() as plain:                 # without record_shapes, nothing is kept
         conv(x)
     assert all(not e.input_shapes for e in plain.events())
+
+
+@pytest.mark.parametrize("kw", [{}, {"record_shapes": True, "profile_memory": True},
+                                {"record_shapes": True, "with_stack": True, "with_flops": True}])
+def test_records_are_left_to_the_gc_untracked(kw):
+    """Every kept record is a tuple of atoms, so one collection untracks it: a long profile's records are
+    not walked again by each full collection (a record holding nested tuples, dtypes or classes stays
+    tracked). Memory records are ints in a flat list."""
+    import gc
+    x = tl.ones(3, requires_grad=True)
+    with profile(**kw) as prof:
+        for _ in range(20):
+            y = (x * 2 + 1).sum()
+            y.backward()
+        tl.cat([x, x]).mean()
+        gc.collect()
+        bufs = [b for _, _, b in prof._recorder.buffers]
+        mem = prof._memory.records if prof._memory is not None else []
+        assert sum(len(b) for b in bufs) > 100
+        tracked = [r for b in bufs for r in b if gc.is_tracked(r)]
+        assert not tracked, tracked[:3]
+        assert all(type(v) is int for v in mem)
+    assert len(prof.store) > 100
