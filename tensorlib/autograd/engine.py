@@ -18,7 +18,7 @@ from .. import _hooks as _H
 from .. import _sync
 from .._device import xp_of
 from .._dtype import BF16
-from .._graph import AccumulateGrad, Node, accumulator, n_outputs
+from .._graph import AccumulateGrad, Node, accumulator, mark_view, n_outputs
 from .._hooks import range_enter, range_exit, record_range
 from .._state import STATE, backward_passes, set_grad_mode
 from .._tensor import Tensor
@@ -140,6 +140,9 @@ def run_backward(outputs, grad_outputs, retain_graph, create_graph, inputs=None,
                 heapq.heappush(ready, (-r.seq, counter, r))
                 counter += 1
 
+    # nothing observes the ops a backward formula runs (no hook, profiler, mode) and no graph is recorded
+    # through them: a node whose op has a `quiet_backward` runs it, its formula on arrays (see OpDef)
+    quiet = not create_graph and not _H.full_path and not _H.range_hooks
     st = STATE
     heappop, heappush = heapq.heappop, heapq.heappush
     prev_phase, prev_seq = st.phase, st.seq
@@ -155,7 +158,7 @@ def run_backward(outputs, grad_outputs, retain_graph, create_graph, inputs=None,
                     g = buf[0]
                     buf = None
                 if accumulate and g is not None and (capture is None or (node, 0) in capture):
-                    _accumulate(node, g, create_graph, handed)
+                    _accumulate(node, g, create_graph, handed, quiet)
                 g = None
                 continue
             if nxt is not None:
@@ -168,7 +171,7 @@ def run_backward(outputs, grad_outputs, retain_graph, create_graph, inputs=None,
             buf = buffers.pop(node, None) or [None] * n_outputs(node)
             if node.tensor_hooks or node.retained or capture is not None:
                 _hooks_and_captures(node, buf, create_graph, capture, results, handed)
-            in_grads = _run_node(node, buf, create_graph, capture, accumulate)
+            in_grads = _run_node(node, buf, capture, accumulate, quiet)
             if not retain_graph and (node.inputs is not None or node.out_data is not None):
                 node.release()
             for (fn, nr), g in zip(node.edges, in_grads):
@@ -247,8 +250,9 @@ def _hooks_and_captures(node, grads, create_graph, capture, results, handed):
                     results[k] = grads[nr] if results[k] is None else ops.add(results[k], grads[nr])
 
 
-def _run_node(node: Node, grads, create_graph, capture, accumulate):
-    """Run one (non-leaf) node's backward formula; returns a gradient per edge (None where there is none)."""
+def _run_node(node: Node, grads, capture, accumulate, quiet):
+    """Run one (non-leaf) node's backward formula (its op's `quiet_backward` when `quiet` and it has one and
+    it takes the case); returns a gradient per edge (None where there is none)."""
     edges = node.edges
     if capture is not None and not accumulate and not edges:
         return ()
@@ -280,7 +284,13 @@ def _run_node(node: Node, grads, create_graph, capture, accumulate):
                     shape, dt = node.out_meta[i]
                     grads[i] = ops.zeros(shape, dtype=dt, device=_device_like(node, grads))
         try:
-            out = op.backward(node, *grads)
+            out = None
+            if quiet:
+                qb = op.quiet_backward
+                if qb is not None:
+                    out = qb(node, *grads)
+            if out is None:
+                out = op.backward(node, *grads)
         except Exception:
             if node.trace is not None:
                 _anomaly_warn(node)
@@ -378,7 +388,7 @@ def _shared_view(t) -> bool:
     return holders > 0
 
 
-def _accumulate(node: AccumulateGrad, g, create_graph, handed):
+def _accumulate(node: AccumulateGrad, g, create_graph, handed, quiet=False):
     t = node._ref()
     if t is None:       # the leaf is gone (it had no hooks): no one can read its gradient
         return
@@ -397,6 +407,11 @@ def _accumulate(node: AccumulateGrad, g, create_graph, handed):
                 t._grad = g
             elif id(g._data) in handed or _shared_view(g):
                 t._grad = ops.clone(g)   # never alias another .grad or live memory (clip_grad_ works in place)
+            elif quiet:                  # detach's work, without its dispatch (nothing observes it)
+                t._grad = d = Tensor.__new__(Tensor)
+                d._data = g._data.view()
+                mark_view(d, g)
+                d._detached = True
             else:
                 t._grad = ops.detach(g)  # steal the buffer, as torch does when nothing else holds it
             handed.add(id(t._grad._data))
