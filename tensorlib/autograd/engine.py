@@ -188,6 +188,8 @@ def run_backward(outputs, grad_outputs, retain_graph, create_graph, inputs=None,
                         b = buffers[fn] = [None] * n_outputs(fn)
                     if b[nr] is None:
                         b[nr] = g
+                    elif quiet:
+                        b[nr] = ops.add(b[nr], g)
                     else:   # summing gradients is backward work of the node that produced them
                         st.phase, st.seq = "backward", node.seq
                         try:
@@ -263,42 +265,18 @@ def _run_node(node: Node, grads, capture, accumulate, quiet):
     if missing == len(grads):
         return [None] * len(edges)
     op = node.op
-    st = STATE
-    st.phase = "backward"
-    st.seq = node.seq        # set first, so range hooks can read it (tensorlib.dispatch.current_seq())
-    token = range_enter(node.name(), "backward") if _H.range_hooks else None
-    try:
-        if node.freed and op.save:
-            node._check_alive()
-        versions = node.versions
-        if versions is not None:
-            for t, v in zip(node.inputs, versions):
-                if v is not None:
-                    b = t._base
-                    if (b if b is not None else t)._version != v:
-                        node.check_versions()        # raises, with torch's message
-        if missing:
-            ops = _ops()
-            for i, g in enumerate(grads):
-                if g is None:
-                    shape, dt = node.out_meta[i]
-                    grads[i] = ops.zeros(shape, dtype=dt, device=_device_like(node, grads))
+    out = None
+    qb = op.quiet_backward if quiet and not missing else None
+    if qb is not None:          # no phase or range to set: nothing it runs is dispatched
+        _check_saved(node, op)
         try:
-            out = None
-            if quiet:
-                qb = op.quiet_backward
-                if qb is not None:
-                    out = qb(node, *grads)
-            if out is None:
-                out = op.backward(node, *grads)
+            out = qb(node, *grads)
         except Exception:
             if node.trace is not None:
                 _anomaly_warn(node)
             raise
-    finally:
-        st.phase = "forward"
-        if token is not None:
-            range_exit(token)
+    if out is None:
+        out = _run_formula(node, op, grads, missing)
     if type(out) is not tuple:
         out = tuple(out) if isinstance(out, (tuple, list)) else (out,)
     n = len(edges)
@@ -312,9 +290,50 @@ def _run_node(node: Node, grads, capture, accumulate, quiet):
             dt = d.dtype
             if (dt is not meta[1] and dt != meta[1]) or d.shape != meta[0]:
                 return _fix_grads(node, out)
-    if _H.anomaly_users and st.anomaly and st.anomaly_check_nan:     # the thread-local read only when on
+    if _H.anomaly_users and STATE.anomaly and STATE.anomaly_check_nan:    # the thread-local read only when on
         return _fix_grads(node, out)
     return out
+
+
+def _check_saved(node, op):
+    """What a node saved is still there (no backward freed it) and unchanged (no in-place op since)."""
+    if node.freed and op.save:
+        node._check_alive()
+    versions = node.versions
+    if versions is not None:
+        for t, v in zip(node.inputs, versions):
+            if v is not None:
+                b = t._base
+                if (b if b is not None else t)._version != v:
+                    node.check_versions()        # raises, with torch's message
+
+
+def _run_formula(node, op, grads, missing):
+    """The node's backward formula as a backward step of its forward op: phase and sequence number set for
+    the dispatcher, inside the node's named region when range hooks listen; missing gradients as zeros."""
+    st = STATE
+    st.phase = "backward"
+    st.seq = node.seq        # set first, so range hooks can read it (tensorlib.dispatch.current_seq())
+    token = range_enter(node.name(), "backward") if _H.range_hooks else None
+    try:
+        _check_saved(node, op)
+        if missing:
+            ops = _ops()
+            for i, g in enumerate(grads):
+                if g is None:
+                    shape, dt = node.out_meta[i]
+                    grads[i] = ops.zeros(shape, dtype=dt, device=_device_like(node, grads))
+        try:
+            return op.backward(node, *grads)
+        except Exception:
+            if node.trace is not None:
+                _anomaly_warn(node)
+            raise
+    finally:
+        st.phase = "forward"
+        if token is not None:
+            range_exit(token)
+
 
 
 def _fix_grads(node, out):
@@ -397,29 +416,38 @@ def _accumulate(node: AccumulateGrad, g, create_graph, handed, quiet=False):
             r = h(g)
             if r is not None:
                 g = r
+    if quiet:      # nothing observes the ops below: no phase or region to set
+        _store_grad(t, g, create_graph, handed, True)
+        return
     st = STATE
     st.phase, st.seq = "backward", -1     # backward work, linked to no forward op (as torch's)
     token = range_enter("tensorlib::autograd::AccumulateGrad", "backward") if _H.range_hooks else None
     try:
-        ops = _OPS      # run_backward imported it
-        if t._grad is None:
-            if create_graph:
-                t._grad = g
-            elif id(g._data) in handed or _shared_view(g):
-                t._grad = ops.clone(g)   # never alias another .grad or live memory (clip_grad_ works in place)
-            elif quiet:                  # detach's work, without its dispatch (nothing observes it)
-                t._grad = d = Tensor.__new__(Tensor)
-                d._data = g._data.view()
-                mark_view(d, g)
-                d._detached = True
-            else:
-                t._grad = ops.detach(g)  # steal the buffer, as torch does when nothing else holds it
-            handed.add(id(t._grad._data))
-        elif create_graph:
-            t._grad = ops.add(t._grad, g)
-        else:
-            t._grad.add_(g)
+        _store_grad(t, g, create_graph, handed, False)
     finally:
         if token is not None:
             range_exit(token)
         st.phase = "forward"
+
+
+def _store_grad(t, g, create_graph, handed, quiet):
+    """AccumulateGrad's work: g becomes t.grad (its buffer stolen where nothing else holds it), or is added
+    to it."""
+    ops = _OPS      # run_backward imported it
+    if t._grad is None:
+        if create_graph:
+            t._grad = g
+        elif id(g._data) in handed or _shared_view(g):
+            t._grad = ops.clone(g)   # never alias another .grad or live memory (clip_grad_ works in place)
+        elif quiet:                  # detach's work, without its dispatch (nothing observes it)
+            t._grad = d = Tensor.__new__(Tensor)
+            d._data = g._data.view()
+            mark_view(d, g)
+            d._detached = True
+        else:
+            t._grad = ops.detach(g)  # steal the buffer, as torch does when nothing else holds it
+        handed.add(id(t._grad._data))
+    elif create_graph:
+        t._grad = ops.add(t._grad, g)
+    else:
+        t._grad.add_(g)
