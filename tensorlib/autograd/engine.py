@@ -335,7 +335,6 @@ def _run_formula(node, op, grads, missing):
             range_exit(token)
 
 
-
 def _fix_grads(node, out):
     """Check each gradient's shape against its input's, cast its dtype, and (anomaly mode) look for NaNs."""
     fixed = []
