@@ -75,7 +75,7 @@ def run_backward(outputs, grad_outputs, retain_graph, create_graph, inputs=None,
     if _H.backward_hooks and inputs is None:       # Hook.backward_begin: a pass that accumulates into .grad
         _H.backward_begin()
     # arrays handed out already (user-given grads, grads stored in a .grad): a leaf never shares one
-    handed = {id(g._data) for g in grad_outputs if isinstance(g, Tensor)}
+    handed = {id(g._data) for g in grad_outputs if isinstance(g, Tensor)} if grad_outputs else set()
 
     # where to capture gradients: {(node, output_nr): index into inputs}
     capture = None
