@@ -392,6 +392,15 @@ def _anomaly_warn(node):
                   + "".join(node.trace), RuntimeWarning, stacklevel=4)
 
 
+def _expanded(d) -> bool:
+    """Whether array d repeats memory (an expanded gradient, mean's or sum's: zero strides; NumPy marks it
+    read-only). torch's AccumulateGrad clones a gradient that does not have the leaf's layout; a .grad
+    that repeats memory could not be accumulated into in place."""
+    if type(d) is np.ndarray:
+        return not d.flags.writeable
+    return d.size > 1 and 0 in d.strides
+
+
 def _shared_view(t) -> bool:
     """True when t's memory is a view of a buffer that something besides t still holds. A view of a
     temporary (the transpose of a weight's gradient) holds the only references: its array's .base, and the
@@ -436,7 +445,7 @@ def _store_grad(t, g, create_graph, handed, quiet):
     if t._grad is None:
         if create_graph:
             t._grad = g
-        elif id(g._data) in handed or _shared_view(g):
+        elif id(g._data) in handed or _shared_view(g) or _expanded(g._data):
             t._grad = ops.clone(g)   # never alias another .grad or live memory (clip_grad_ works in place)
         elif quiet:                  # detach's work, without its dispatch (nothing observes it)
             t._grad = d = Tensor.__new__(Tensor)

@@ -40,6 +40,13 @@ def _reshape_bwd(ctx, g):
     return (reshape(g, ctx.in_meta[0][0]),)
 
 
+def _reshape_bwd_quiet(ctx, g):
+    """_reshape_bwd on a NumPy array (a view, or a copy where the gradient's layout allows none, as
+    reshape's): the engine's quiet path (see OpDef.quiet_backward)."""
+    d = g._data
+    return (tensor_of(d.reshape(ctx.in_meta[0][0])),) if type(d) is np.ndarray else None
+
+
 @op("reshape", view=True, node_name="ViewBackward0")
 def RESHAPE(xp, a, shape):
     """reshape of a contiguous tensor: a view (torch's aten::reshape > aten::view, ViewBackward0)."""
@@ -188,6 +195,8 @@ def UNSQUEEZE(xp, a, dim):
 
 
 UNSQUEEZE.def_backward(_reshape_bwd)
+for _op in (RESHAPE, RESHAPE_ALIAS, UNSAFE_VIEW, VIEW, SQUEEZE, UNSQUEEZE):
+    _op.quiet_backward = _reshape_bwd_quiet
 SQUEEZE.node_name_dim = "SqueezeBackward1"  # torch: squeeze() -> SqueezeBackward0, squeeze(dim) -> SqueezeBackward1
 
 
