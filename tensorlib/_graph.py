@@ -46,6 +46,26 @@ def as_array(x):
     return x  # a CuPy array
 
 
+def tensor_of(d) -> Tensor:
+    """A plain tensor over array d (a quiet backward formula's gradient: see OpDef.quiet_backward)."""
+    t = _new_tensor(Tensor)
+    t._data = d
+    return t
+
+
+def quiet_op(op, *args, **attrs):
+    """(op's kernel on the arrays of args, as a tensor,): a quiet backward formula that is one op (see
+    OpDef.quiet_backward); None when an argument is not a NumPy array (the formula's own path runs)."""
+    arrays = []
+    for a in args:
+        if isinstance(a, Tensor):
+            a = a._data
+            if type(a) is not _np_ndarray:
+                return None
+        arrays.append(a)
+    return (tensor_of(as_array(op.kernel(_np, *arrays, **attrs))),)
+
+
 def mark_view(out: Tensor, src):
     """A view shares memory, and so version counts, with its base."""
     d = out._data

@@ -33,12 +33,17 @@ class OpDef:
     any_device: the op moves data between devices itself (to, copy_).
     special: an executor of the op's own, `fn(op, args, attrs, seq)`, in place of the common one (set for
       list and in-place ops; autograd.Function sets its own).
+    quiet_backward: optional, `fn(ctx, *grads)`: the backward formula on the arrays, calling kernels directly
+      (the same kernels, so the same values) where `backward` dispatches ops; the engine runs it when
+      nothing can see those ops (no hook, profiler or mode; no create_graph). It returns None for a case
+      it does not take (then `backward` runs). For the hottest nodes of a training step only.
     """
 
     __slots__ = ("name", "kernel", "backward", "node_name", "save", "promote", "amp", "inplace_of",
                  "view", "nondiff_outputs", "listarg", "creation", "differentiable", "any_device", "special",
                  "__dict__")
     function: Callable[..., Any]   # the public function, set by ops._define.op for ops that have one
+    quiet_backward: Callable[..., Any] | None = None     # see above; set in the instance's __dict__
     inplace: OpDef                 # the `<name>_` op, set by ops._define.op(inplace=True)
 
     def __init__(self, name, kernel, backward=None, *, node_name=None, save="", promote=False, amp=None,

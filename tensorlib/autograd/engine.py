@@ -18,7 +18,7 @@ from .. import _hooks as _H
 from .. import _sync
 from .._device import xp_of
 from .._dtype import BF16
-from .._graph import AccumulateGrad, Node, accumulator, n_outputs
+from .._graph import AccumulateGrad, Node, accumulator, mark_view, n_outputs
 from .._hooks import range_enter, range_exit, record_range
 from .._state import STATE, backward_passes, set_grad_mode
 from .._tensor import Tensor
@@ -75,7 +75,7 @@ def run_backward(outputs, grad_outputs, retain_graph, create_graph, inputs=None,
     if _H.backward_hooks and inputs is None:       # Hook.backward_begin: a pass that accumulates into .grad
         _H.backward_begin()
     # arrays handed out already (user-given grads, grads stored in a .grad): a leaf never shares one
-    handed = {id(g._data) for g in grad_outputs if isinstance(g, Tensor)}
+    handed = {id(g._data) for g in grad_outputs if isinstance(g, Tensor)} if grad_outputs else set()
 
     # where to capture gradients: {(node, output_nr): index into inputs}
     capture = None
@@ -140,6 +140,9 @@ def run_backward(outputs, grad_outputs, retain_graph, create_graph, inputs=None,
                 heapq.heappush(ready, (-r.seq, counter, r))
                 counter += 1
 
+    # nothing observes the ops a backward formula runs (no hook, profiler, mode) and no graph is recorded
+    # through them: a node whose op has a `quiet_backward` runs it, its formula on arrays (see OpDef)
+    quiet = not create_graph and not _H.full_path and not _H.range_hooks
     st = STATE
     heappop, heappush = heapq.heappop, heapq.heappush
     prev_phase, prev_seq = st.phase, st.seq
@@ -155,7 +158,7 @@ def run_backward(outputs, grad_outputs, retain_graph, create_graph, inputs=None,
                     g = buf[0]
                     buf = None
                 if accumulate and g is not None and (capture is None or (node, 0) in capture):
-                    _accumulate(node, g, create_graph, handed)
+                    _accumulate(node, g, create_graph, handed, quiet)
                 g = None
                 continue
             if nxt is not None:
@@ -168,7 +171,7 @@ def run_backward(outputs, grad_outputs, retain_graph, create_graph, inputs=None,
             buf = buffers.pop(node, None) or [None] * n_outputs(node)
             if node.tensor_hooks or node.retained or capture is not None:
                 _hooks_and_captures(node, buf, create_graph, capture, results, handed)
-            in_grads = _run_node(node, buf, create_graph, capture, accumulate)
+            in_grads = _run_node(node, buf, capture, accumulate, quiet)
             if not retain_graph and (node.inputs is not None or node.out_data is not None):
                 node.release()
             for (fn, nr), g in zip(node.edges, in_grads):
@@ -185,6 +188,8 @@ def run_backward(outputs, grad_outputs, retain_graph, create_graph, inputs=None,
                         b = buffers[fn] = [None] * n_outputs(fn)
                     if b[nr] is None:
                         b[nr] = g
+                    elif quiet:
+                        b[nr] = ops.add(b[nr], g)
                     else:   # summing gradients is backward work of the node that produced them
                         st.phase, st.seq = "backward", node.seq
                         try:
@@ -247,8 +252,9 @@ def _hooks_and_captures(node, grads, create_graph, capture, results, handed):
                     results[k] = grads[nr] if results[k] is None else ops.add(results[k], grads[nr])
 
 
-def _run_node(node: Node, grads, create_graph, capture, accumulate):
-    """Run one (non-leaf) node's backward formula; returns a gradient per edge (None where there is none)."""
+def _run_node(node: Node, grads, capture, accumulate, quiet):
+    """Run one (non-leaf) node's backward formula (its op's `quiet_backward` when `quiet` and it has one and
+    it takes the case); returns a gradient per edge (None where there is none)."""
     edges = node.edges
     if capture is not None and not accumulate and not edges:
         return ()
@@ -259,36 +265,18 @@ def _run_node(node: Node, grads, create_graph, capture, accumulate):
     if missing == len(grads):
         return [None] * len(edges)
     op = node.op
-    st = STATE
-    st.phase = "backward"
-    st.seq = node.seq        # set first, so range hooks can read it (tensorlib.dispatch.current_seq())
-    token = range_enter(node.name(), "backward") if _H.range_hooks else None
-    try:
-        if node.freed and op.save:
-            node._check_alive()
-        versions = node.versions
-        if versions is not None:
-            for t, v in zip(node.inputs, versions):
-                if v is not None:
-                    b = t._base
-                    if (b if b is not None else t)._version != v:
-                        node.check_versions()        # raises, with torch's message
-        if missing:
-            ops = _ops()
-            for i, g in enumerate(grads):
-                if g is None:
-                    shape, dt = node.out_meta[i]
-                    grads[i] = ops.zeros(shape, dtype=dt, device=_device_like(node, grads))
+    out = None
+    qb = op.quiet_backward if quiet and not missing else None
+    if qb is not None:          # no phase or range to set: nothing it runs is dispatched
+        _check_saved(node, op)
         try:
-            out = op.backward(node, *grads)
+            out = qb(node, *grads)
         except Exception:
             if node.trace is not None:
                 _anomaly_warn(node)
             raise
-    finally:
-        st.phase = "forward"
-        if token is not None:
-            range_exit(token)
+    if out is None:
+        out = _run_formula(node, op, grads, missing)
     if type(out) is not tuple:
         out = tuple(out) if isinstance(out, (tuple, list)) else (out,)
     n = len(edges)
@@ -302,9 +290,49 @@ def _run_node(node: Node, grads, create_graph, capture, accumulate):
             dt = d.dtype
             if (dt is not meta[1] and dt != meta[1]) or d.shape != meta[0]:
                 return _fix_grads(node, out)
-    if _H.anomaly_users and st.anomaly and st.anomaly_check_nan:     # the thread-local read only when on
+    if _H.anomaly_users and STATE.anomaly and STATE.anomaly_check_nan:    # the thread-local read only when on
         return _fix_grads(node, out)
     return out
+
+
+def _check_saved(node, op):
+    """What a node saved is still there (no backward freed it) and unchanged (no in-place op since)."""
+    if node.freed and op.save:
+        node._check_alive()
+    versions = node.versions
+    if versions is not None:
+        for t, v in zip(node.inputs, versions):
+            if v is not None:
+                b = t._base
+                if (b if b is not None else t)._version != v:
+                    node.check_versions()        # raises, with torch's message
+
+
+def _run_formula(node, op, grads, missing):
+    """The node's backward formula as a backward step of its forward op: phase and sequence number set for
+    the dispatcher, inside the node's named region when range hooks listen; missing gradients as zeros."""
+    st = STATE
+    st.phase = "backward"
+    st.seq = node.seq        # set first, so range hooks can read it (tensorlib.dispatch.current_seq())
+    token = range_enter(node.name(), "backward") if _H.range_hooks else None
+    try:
+        _check_saved(node, op)
+        if missing:
+            ops = _ops()
+            for i, g in enumerate(grads):
+                if g is None:
+                    shape, dt = node.out_meta[i]
+                    grads[i] = ops.zeros(shape, dtype=dt, device=_device_like(node, grads))
+        try:
+            return op.backward(node, *grads)
+        except Exception:
+            if node.trace is not None:
+                _anomaly_warn(node)
+            raise
+    finally:
+        st.phase = "forward"
+        if token is not None:
+            range_exit(token)
 
 
 def _fix_grads(node, out):
@@ -364,6 +392,15 @@ def _anomaly_warn(node):
                   + "".join(node.trace), RuntimeWarning, stacklevel=4)
 
 
+def _expanded(d) -> bool:
+    """Whether array d repeats memory (an expanded gradient, mean's or sum's: zero strides; NumPy marks it
+    read-only). torch's AccumulateGrad clones a gradient that does not have the leaf's layout; a .grad
+    that repeats memory could not be accumulated into in place."""
+    if type(d) is np.ndarray:
+        return not d.flags.writeable
+    return d.size > 1 and 0 in d.strides
+
+
 def _shared_view(t) -> bool:
     """True when t's memory is a view of a buffer that something besides t still holds. A view of a
     temporary (the transpose of a weight's gradient) holds the only references: its array's .base, and the
@@ -378,7 +415,7 @@ def _shared_view(t) -> bool:
     return holders > 0
 
 
-def _accumulate(node: AccumulateGrad, g, create_graph, handed):
+def _accumulate(node: AccumulateGrad, g, create_graph, handed, quiet=False):
     t = node._ref()
     if t is None:       # the leaf is gone (it had no hooks): no one can read its gradient
         return
@@ -387,24 +424,38 @@ def _accumulate(node: AccumulateGrad, g, create_graph, handed):
             r = h(g)
             if r is not None:
                 g = r
+    if quiet:      # nothing observes the ops below: no phase or region to set
+        _store_grad(t, g, create_graph, handed, True)
+        return
     st = STATE
     st.phase, st.seq = "backward", -1     # backward work, linked to no forward op (as torch's)
     token = range_enter("tensorlib::autograd::AccumulateGrad", "backward") if _H.range_hooks else None
     try:
-        ops = _OPS      # run_backward imported it
-        if t._grad is None:
-            if create_graph:
-                t._grad = g
-            elif id(g._data) in handed or _shared_view(g):
-                t._grad = ops.clone(g)   # never alias another .grad or live memory (clip_grad_ works in place)
-            else:
-                t._grad = ops.detach(g)  # steal the buffer, as torch does when nothing else holds it
-            handed.add(id(t._grad._data))
-        elif create_graph:
-            t._grad = ops.add(t._grad, g)
-        else:
-            t._grad.add_(g)
+        _store_grad(t, g, create_graph, handed, False)
     finally:
         if token is not None:
             range_exit(token)
         st.phase = "forward"
+
+
+def _store_grad(t, g, create_graph, handed, quiet):
+    """AccumulateGrad's work: g becomes t.grad (its buffer stolen where nothing else holds it), or is added
+    to it."""
+    ops = _OPS      # run_backward imported it
+    if t._grad is None:
+        if create_graph:
+            t._grad = g
+        elif id(g._data) in handed or _shared_view(g) or _expanded(g._data):
+            t._grad = ops.clone(g)   # never alias another .grad or live memory (clip_grad_ works in place)
+        elif quiet:                  # detach's work, without its dispatch (nothing observes it)
+            t._grad = d = Tensor.__new__(Tensor)
+            d._data = g._data.view()
+            mark_view(d, g)
+            d._detached = True
+        else:
+            t._grad = ops.detach(g)  # steal the buffer, as torch does when nothing else holds it
+        handed.add(id(t._grad._data))
+    elif create_graph:
+        t._grad = ops.add(t._grad, g)
+    else:
+        t._grad.add_(g)

@@ -10,6 +10,7 @@ from .. import _hooks as _H
 from .. import random as R
 from ..dispatch import STATE
 from .._device import device_of
+from .._graph import quiet_op
 from .broadcast import sum_to
 from ._define import Tensor, dispatch, np, op
 from .activation import sigmoid, softplus
@@ -147,6 +148,9 @@ def _(ctx, gg):
 @LOG_SOFTMAX.def_backward
 def _(ctx, g):
     return (dispatch(LOG_SOFTMAX_BACKWARD, g, ctx.saved_output, dim=ctx.attrs["dim"]),)
+
+
+LOG_SOFTMAX.quiet_backward = lambda ctx, g: quiet_op(LOG_SOFTMAX_BACKWARD, g, ctx.saved_output, dim=ctx.attrs["dim"])
 
 
 def _softmax_dim(ndim):
@@ -300,6 +304,9 @@ def _(ctx, gg):
 def _(ctx, g):
     logp, target, weight = ctx.saved_inputs
     return (dispatch(NLL_LOSS_BACKWARD, g, logp, target, weight, **ctx.attrs), None, None)
+
+
+NLL_LOSS.quiet_backward = lambda ctx, g: quiet_op(NLL_LOSS_BACKWARD, g, *ctx.saved_inputs, **ctx.attrs)
 
 
 def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None, reduction="mean"):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from .. import _hooks as _H
 from .broadcast import EXPAND, expand, norm_dims, sum_to  # noqa: F401 - expand is re-exported
 from ..dispatch import record_range
+from .._graph import tensor_of
 from ._define import Tensor, dispatch, np, op, public
 from .creation import arange, tensor as _tensor
 from .misc import CLONE, clone, view_dtype, copy_
@@ -37,6 +38,13 @@ def _infer(shape, numel, orig):
 
 def _reshape_bwd(ctx, g):
     return (reshape(g, ctx.in_meta[0][0]),)
+
+
+def _reshape_bwd_quiet(ctx, g):
+    """_reshape_bwd on a NumPy array (a view, or a copy where the gradient's layout allows none, as
+    reshape's): the engine's quiet path (see OpDef.quiet_backward)."""
+    d = g._data
+    return (tensor_of(d.reshape(ctx.in_meta[0][0])),) if type(d) is np.ndarray else None
 
 
 @op("reshape", view=True, node_name="ViewBackward0")
@@ -187,6 +195,8 @@ def UNSQUEEZE(xp, a, dim):
 
 
 UNSQUEEZE.def_backward(_reshape_bwd)
+for _op in (RESHAPE, RESHAPE_ALIAS, UNSAFE_VIEW, VIEW, SQUEEZE, UNSQUEEZE):
+    _op.quiet_backward = _reshape_bwd_quiet
 SQUEEZE.node_name_dim = "SqueezeBackward1"  # torch: squeeze() -> SqueezeBackward0, squeeze(dim) -> SqueezeBackward1
 
 
@@ -264,6 +274,9 @@ def _transposed(a):
 @T.def_backward
 def _(ctx, g):
     return (dispatch(T, g),)
+
+
+T.quiet_backward = lambda ctx, g: (tensor_of(g._data.T),)     # the engine's quiet path (see OpDef)
 
 
 @public(method=True)

@@ -100,8 +100,9 @@ class Adam(Optimizer):
         grads = [g._data for _, g in pairs]
         if wd != 0:
             if decoupled:
-                for x in params:
-                    x *= 1 - lr * wd
+                for (p, _), x in zip(pairs, params):
+                    x *= 1 - lr * wd                        # p.mul_(1 - lr * wd)
+                    p._version += 1
             else:
                 grads = [g + wd * x for g, x in zip(grads, params)]
         w = 1 - beta1
@@ -130,7 +131,7 @@ class Adam(Optimizer):
             x += -step_size * st["exp_avg"]._data / denom   # addcdiv_
             p._version += 1
             st["exp_avg"]._version += 1
-            st["exp_avg_sq"]._version += 1
+            st["exp_avg_sq"]._version += 2                 # mul_, addcmul_
 
 
 

@@ -1,7 +1,8 @@
 """SGD with momentum, dampening, Nesterov momentum and L2 weight decay (torch's update order)."""
 from __future__ import annotations
 
-from ._common import check_fused, check_lr, check_range, lr_value
+from .._graph import tensor_of
+from ._common import check_fused, check_lr, check_range, lr_value, multi_tensor_ok
 from .optimizer import Optimizer, required
 
 __all__ = ["SGD"]
@@ -40,7 +41,11 @@ class SGD(Optimizer):
                 dampening = group["dampening"]
                 wd = group["weight_decay"]
                 nesterov = group["nesterov"]
-                for p, grad in self._grads(group):
+                pairs = list(self._grads(group))
+                if multi_tensor_ok(group, pairs):
+                    self._multi_tensor_step(pairs, lr, momentum, dampening, wd, nesterov)
+                    continue
+                for p, grad in pairs:
                     if wd != 0:
                         grad = grad.add(p, alpha=wd)
                     if momentum != 0:
@@ -54,3 +59,28 @@ class SGD(Optimizer):
                         grad = grad.add(buf, alpha=momentum) if nesterov else buf
                     p.add_(grad, alpha=-lr)
         return loss
+
+    def _multi_tensor_step(self, pairs, lr, momentum, dampening, wd, nesterov):
+        """The same update as the loop in `step`, formula for formula and in the same float order (so the
+        results are the same to the bit, versions counted alike), on the NumPy arrays: the loop's three
+        dispatched ops per parameter cost more than a small model's arithmetic. Only when nothing
+        observes ops (see multi_tensor_ok); under a profiler or an op hook the loop runs, as torch's CPU
+        default (foreach=None) does."""
+        state = self.state
+        for p, grad in pairs:
+            x, g = p._data, grad._data
+            if wd != 0:
+                g = g + wd * x                                  # grad.add(p, alpha=wd)
+            if momentum != 0:
+                st = state[p]
+                buf = st.get("momentum_buffer")
+                if buf is None:                                 # grad.detach().clone()
+                    buf = st["momentum_buffer"] = tensor_of(g.copy())
+                else:                                           # buf.mul_(momentum).add_(grad, alpha=1 - dampening)
+                    b = buf._data
+                    b *= momentum
+                    b += g if 1 - dampening == 1 else g * (1 - dampening)
+                    buf._version += 2
+                g = g + momentum * buf._data if nesterov else buf._data
+            x += g * -lr                                        # p.add_(grad, alpha=-lr)
+            p._version += 1

@@ -326,3 +326,51 @@ def test_leaf_hook_runs_when_the_graph_outlives_the_leaf():
     loss.backward()
     assert sorted(seen) == [[2.0, 2.0], [3.0, 3.0]]
     assert acc.variable.grad.tolist() == [2.0, 2.0]
+
+
+def _mlp_grads(observed):
+    """Gradients of a small MLP step (linear, relu, view, cross_entropy) with and without an op hook
+    watching: the engine runs the quiet formulas (OpDef.quiet_backward) only when nothing observes."""
+    from tensorlib import dispatch as D
+
+    class Ops(D.Hook):
+        def __init__(self):
+            self.backward_ops = []
+
+        def op_enter(self, op, inputs, attrs, phase, seq):
+            if phase == "backward":
+                self.backward_ops.append(op.name)
+
+    hook = Ops()
+    if observed:
+        D.add_hook(hook)
+    try:
+        tl.manual_seed(0)
+        w1, b1 = tl.randn(6, 4, requires_grad=True), tl.randn(6, requires_grad=True)
+        w2, b2 = tl.randn(3, 6, requires_grad=True), tl.randn(3, requires_grad=True)
+        x = tl.randn(5, 2, 2)
+        h = tl.nn.functional.linear(x.view(5, 4), w1, b1).relu()
+        loss = tl.nn.functional.cross_entropy(tl.nn.functional.linear(h, w2, b2), tl.tensor([0, 1, 2, 0, 1]))
+        loss.backward()
+    finally:
+        if observed:
+            D.remove_hook(hook)
+    return [p.grad for p in (w1, b1, w2, b2)], hook.backward_ops
+
+
+def test_quiet_backward_formulas_give_the_dispatched_formulas_values():
+    (quiet, ops_q), (seen, ops_s) = _mlp_grads(False), _mlp_grads(True)
+    assert ops_q == [] and {"mm", "t", "sum", "threshold_backward", "nll_loss_backward"} <= set(ops_s)
+    for a, b in zip(quiet, seen):
+        assert a.shape == b.shape and a._data.flags.c_contiguous == b._data.flags.c_contiguous
+        assert np.array_equal(a.numpy(), b.numpy())
+
+
+def test_expanded_gradient_is_copied_into_grad():
+    """mean's gradient is expanded (zero strides, read-only in NumPy): .grad gets a copy, as torch's
+    AccumulateGrad clones a gradient without the leaf's layout, so a second backward accumulates."""
+    x = tl.randn(2, 2, requires_grad=True)
+    x.view(4).mean().backward()
+    assert x.grad._data.flags.writeable
+    x.view(4).mean().backward()
+    assert np.allclose(x.grad.numpy(), 0.5)

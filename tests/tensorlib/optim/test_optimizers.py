@@ -271,7 +271,10 @@ def test_step_hooks():
 
 @pytest.mark.parametrize("cls,kw", [(optim.Adam, {}), (optim.AdamW, {"amsgrad": True}),
                                     (optim.Adam, {"weight_decay": 0.1, "maximize": True}),
-                                    (optim.AdamW, {"betas": (0.3, 0.9)}), (optim.Adadelta, {"weight_decay": 0.1})])
+                                    (optim.AdamW, {"betas": (0.3, 0.9)}), (optim.Adadelta, {"weight_decay": 0.1}),
+                                    (optim.SGD, {}), (optim.SGD, {"momentum": 0.9}),
+                                    (optim.SGD, {"momentum": 0.5, "dampening": 0.3, "weight_decay": 0.1}),
+                                    (optim.SGD, {"momentum": 0.9, "nesterov": True, "maximize": True})])
 def test_array_update_is_the_op_by_op_update(cls, kw):
     """The multi-tensor NumPy update (no hook watching) gives the per-op loop's (foreach=False) values to
     the bit, state included."""
@@ -283,9 +286,11 @@ def test_array_update_is_the_op_by_op_update(cls, kw):
             for p in ps:
                 p.grad = tl.sin(p.detach() * (i + 1))
             opt.step()
-        return [p.detach().numpy() for p in ps], opt.state_dict()["state"]
-    (a, sa), (b, sb) = run(), run(foreach=False)
+        return ps, opt.state_dict()["state"]
+    (pa, sa), (pb, sb) = run(), run(foreach=False)
+    a, b = [p.detach().numpy() for p in pa], [p.detach().numpy() for p in pb]
     assert all(np.array_equal(x, y) for x, y in zip(a, b))
+    assert [p._version for p in pa] == [p._version for p in pb]
     for i in sa:
         for k, v in sa[i].items():
             assert np.array_equal(v.numpy(), sb[i][k].numpy()), k
