@@ -42,6 +42,11 @@ def _mean_k(xp, x, axes):
     return np.true_divide(s, n, out=s)
 
 
+def _sum_k(xp, a, axes):
+    """a.sum(axis=axes): the same reduction, without ndarray.sum's Python wrapper on NumPy."""
+    return np.add.reduce(a, axis=axes) if xp is np else a.sum(axis=axes)
+
+
 def _centered_stats(xp, x, axes, eps):
     """(x - mean, mean, rstd) over `axes`: the variance is the mean of the squared centered input."""
     mu = _mean_k(xp, x, axes)
@@ -72,6 +77,12 @@ def LAYER_NORM(xp, x, w=None, b=None, normalized_shape=(), eps=1e-5):
     axes = tuple(range(x.ndim - len(normalized_shape), x.ndim))
     d, mu, rstd = _centered_stats(xp, x, axes, eps)
     d *= rstd
+    if (w is None or w.dtype == d.dtype) and (b is None or b.dtype == d.dtype):    # in place, same values
+        if w is not None:
+            d *= w
+        if b is not None:
+            d += b
+        return d, mu, rstd
     return _affine(d, w, b).astype(x.dtype, copy=False), mu, rstd
 
 
@@ -84,8 +95,7 @@ def LAYER_NORM_BACKWARD(xp, g, x, mu, rstd, w=None, k=1, need=(True, True, True)
     lead = tuple(range(x.ndim - k))
     xhat = x - mu
     xhat *= rstd
-    none = xp.zeros((), dtype=g.dtype)
-    gx = gw = gb = none
+    gx = gw = gb = xp.zeros((), dtype=g.dtype)
     if need[0]:
         gxhat = g * w if w is not None else g
         m1 = _mean_k(xp, gxhat, dims)
@@ -94,9 +104,9 @@ def LAYER_NORM_BACKWARD(xp, g, x, mu, rstd, w=None, k=1, need=(True, True, True)
         gx -= xhat * m2
         gx *= rstd
     if need[1]:
-        gw = (g * xhat).sum(axis=lead)
+        gw = _sum_k(xp, g * xhat, lead)
     if need[2]:
-        gb = g.sum(axis=lead)
+        gb = _sum_k(xp, g, lead)
     return gx, gw, gb
 
 
