@@ -30,6 +30,11 @@ def _size(size, negative=None):
     zeros has one; the others say what empty says)."""
     if len(size) == 1 and isinstance(size[0], (tuple, list)):
         size = tuple(size[0])
+    for s in size:
+        if type(s) is not int or s < 0:
+            break
+    else:
+        return tuple(size)      # the common case: Python ints, none negative (the loop below checks the rest)
     out = []
     for s in size:
         if isinstance(s, Tensor):

@@ -5,7 +5,7 @@ from .broadcast import sum_to
 from ._define import Tensor, dispatch, np, op, public
 from .._graph import tensor_of
 from .reduce import SUM
-from .shape import VIEW, t, view
+from .shape import VIEW, t, transpose, view
 from ..dispatch import dispatch_binary, record_range
 from .broadcast import expand, norm_dims
 
@@ -63,8 +63,27 @@ def _mm_kernel(xp, a, b):
     return _matmul_kernel(xp, a, b)
 
 
+def _mm_grads(g, a, b, need_a, need_b):
+    """torch's mm_mat1_backward / mm_mat2_backward of a 2-D product a @ b: t and mm (a column-major b, as a
+    transposed weight is, gets its gradient in its own layout: t(mm(t(g), a)))."""
+    ga = gb = None
+    if need_a:
+        ga = dispatch(MM, g, t(b))
+    if need_b:
+        bd = b._data
+        f_order = bd.ndim == 2 and not bd.flags.c_contiguous and bd.flags.f_contiguous
+        gb = t(dispatch(MM, t(g), a)) if f_order else dispatch(MM, t(a), g)
+    return ga, gb
+
+
+def _mm_bwd(ctx, g):
+    a, b = ctx.saved_inputs
+    need = ctx.needs_input_grad
+    return _mm_grads(g, a, b, need[0], need[1])
+
+
 MM = op("mm", save="i", amp="lower", node_name="MmBackward0")(_mm_kernel)
-MM.def_backward(_matmul_bwd)
+MM.def_backward(_mm_bwd)
 
 
 def _bmm_kernel(xp, a, b):
@@ -76,8 +95,16 @@ def _bmm_kernel(xp, a, b):
     return _matmul_kernel(xp, a, b)
 
 
+def _bmm_bwd(ctx, g):
+    """torch's BmmBackward0: bmm with the other operand transposed."""
+    a, b = ctx.saved_inputs
+    need = ctx.needs_input_grad
+    return (dispatch(BMM, g, transpose(b, 1, 2)) if need[0] else None,
+            dispatch(BMM, transpose(a, 1, 2), g) if need[1] else None)
+
+
 BMM = op("bmm", save="i", amp="lower", node_name="BmmBackward0")(_bmm_kernel)
-BMM.def_backward(_matmul_bwd)
+BMM.def_backward(_bmm_bwd)
 
 
 def _dot_kernel(xp, a, b):
@@ -278,12 +305,7 @@ def _scaled_product_bwd(ctx, g):
             gc = sum_to(gc, shape)
     ga_ = g * alpha if alpha != 1 else g
     if a.ndim == 2:     # addmm: torch's mm_mat1/mm_mat2_backward, with t and mm (a transposed mat2 keeps its layout)
-        if need[1]:
-            ga = dispatch(MM, ga_, t(b))
-        if need[2]:
-            bd = b._data
-            f_order = bd.ndim == 2 and not bd.flags.c_contiguous and bd.flags.f_contiguous
-            gb = t(dispatch(MM, t(ga_), a)) if f_order else dispatch(MM, t(a), ga_)
+        ga, gb = _mm_grads(ga_, a, b, need[1], need[2])
         return gc, ga, gb
     if need[1]:
         ga = matmul(ga_, b.mT)

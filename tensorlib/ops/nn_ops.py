@@ -11,7 +11,7 @@ from .. import random as R
 from ..dispatch import STATE
 from .._device import device_of
 from .._graph import quiet_op
-from .broadcast import sum_to
+from .broadcast import add_at, sum_to
 from ._define import Tensor, dispatch, np, op
 from .activation import sigmoid, softplus
 from .arithmetic import clamp
@@ -628,10 +628,30 @@ def EMBEDDING(xp, weight, indices, padding_idx=None):
     return weight[indices]
 
 
+@op("embedding_dense_backward", node_name="EmbeddingDenseBackwardBackward0")
+def EMBEDDING_DENSE_BACKWARD(xp, g, indices, num_weights=0, padding_idx=None):
+    """torch's kernel as one op, for a backward that is not itself differentiated (create_graph=False): the
+    rows of `g` summed into a zero (num_weights, dim) gradient at their indices, in order (add_at: the same
+    sums as the composite's index_add); rows looked up at padding_idx add nothing."""
+    dim = g.shape[-1]
+    gw = xp.zeros((num_weights, dim), dtype=g.dtype)
+    flat = indices.reshape(-1)
+    src = g.reshape(-1, dim)
+    if padding_idx is not None:
+        keep = flat != padding_idx
+        flat, src = flat[keep], src[keep]
+    add_at(xp, gw, flat, src)
+    return gw
+
+
 @EMBEDDING.def_backward
 def _(ctx, g):
     weight, indices = ctx.saved_inputs
     num, dim = ctx.in_meta[0][0]
+    if not STATE.grad_enabled:
+        with record_range("embedding_backward", "op", (g, indices)):     # torch's composite around its kernel
+            pad = ctx.attrs.get("padding_idx")
+            return dispatch(EMBEDDING_DENSE_BACKWARD, g, indices, num_weights=num, padding_idx=pad), None
     flat = reshape(indices, (-1,))
     gw = index_add(zeros(num, dim, dtype=g.dtype, device=g.device), 0, flat, reshape(g, (-1, dim)))
     pad = ctx.attrs.get("padding_idx")

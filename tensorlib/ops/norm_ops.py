@@ -30,10 +30,34 @@ def _live_stats(x, mu, rstd, dims, eps):
     return mu, rsqrt(_mean(d * d, dims, keepdim=True) + eps)
 
 
+def _mean_k(xp, x, axes):
+    """x.mean(axis=axes, keepdims=True) of a float32/float64 array, the same sum and division, without
+    ndarray.mean's Python wrapper (a few µs per call on the small arrays of a step)."""
+    if xp is not np or x.dtype.itemsize < 4:
+        return x.mean(axis=axes, keepdims=True)
+    n = 1
+    for a in axes:
+        n *= x.shape[a]
+    s = np.add.reduce(x, axis=axes, keepdims=True)
+    return np.true_divide(s, n, out=s)
+
+
+def _sum_k(xp, a, axes):
+    """a.sum(axis=axes): the same reduction, without ndarray.sum's Python wrapper on NumPy."""
+    return np.add.reduce(a, axis=axes) if xp is np else a.sum(axis=axes)
+
+
+def _centered_stats(xp, x, axes, eps):
+    """(x - mean, mean, rstd) over `axes`: the variance is the mean of the squared centered input."""
+    mu = _mean_k(xp, x, axes)
+    d = x - mu
+    var = _mean_k(xp, d * d, axes)
+    return d, mu, (1.0 / xp.sqrt(var + eps)).astype(x.dtype, copy=False)
+
+
 def _stats(xp, x, axes, eps):
-    mu = x.mean(axis=axes, keepdims=True)
-    var = ((x - mu) ** 2).mean(axis=axes, keepdims=True)
-    return mu, (1.0 / xp.sqrt(var + eps)).astype(x.dtype, copy=False)
+    _, mu, rstd = _centered_stats(xp, x, axes, eps)
+    return mu, rstd
 
 
 def _affine(y, w, b, shape=None):
@@ -51,8 +75,15 @@ def _affine(y, w, b, shape=None):
 @op("layer_norm", save="io", amp="fp32", nondiff_outputs=(1, 2), node_name="NativeLayerNormBackward0")
 def LAYER_NORM(xp, x, w=None, b=None, normalized_shape=(), eps=1e-5):
     axes = tuple(range(x.ndim - len(normalized_shape), x.ndim))
-    mu, rstd = _stats(xp, x, axes, eps)
-    return _affine((x - mu) * rstd, w, b).astype(x.dtype, copy=False), mu, rstd
+    d, mu, rstd = _centered_stats(xp, x, axes, eps)
+    d *= rstd
+    if (w is None or w.dtype == d.dtype) and (b is None or b.dtype == d.dtype):    # in place, same values
+        if w is not None:
+            d *= w
+        if b is not None:
+            d += b
+        return d, mu, rstd
+    return _affine(d, w, b).astype(x.dtype, copy=False), mu, rstd
 
 
 @op("native_layer_norm_backward", node_name="NativeLayerNormBackwardBackward0")
@@ -64,19 +95,18 @@ def LAYER_NORM_BACKWARD(xp, g, x, mu, rstd, w=None, k=1, need=(True, True, True)
     lead = tuple(range(x.ndim - k))
     xhat = x - mu
     xhat *= rstd
-    none = xp.zeros((), dtype=g.dtype)
-    gx = gw = gb = none
+    gx = gw = gb = xp.zeros((), dtype=g.dtype)
     if need[0]:
         gxhat = g * w if w is not None else g
-        m1 = gxhat.mean(axis=dims, keepdims=True)
-        m2 = (gxhat * xhat).mean(axis=dims, keepdims=True)
+        m1 = _mean_k(xp, gxhat, dims)
+        m2 = _mean_k(xp, gxhat * xhat, dims)
         gx = gxhat - m1
         gx -= xhat * m2
         gx *= rstd
     if need[1]:
-        gw = (g * xhat).sum(axis=lead)
+        gw = _sum_k(xp, g * xhat, lead)
     if need[2]:
-        gb = g.sum(axis=lead)
+        gb = _sum_k(xp, g, lead)
     return gx, gw, gb
 
 

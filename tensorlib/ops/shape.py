@@ -2,6 +2,8 @@
 memory with their input and count versions with it, as torch's do."""
 from __future__ import annotations
 
+from math import prod
+
 from .. import _hooks as _H
 from .broadcast import EXPAND, expand, norm_dims, sum_to  # noqa: F401 - expand is re-exported
 from ..dispatch import record_range
@@ -14,10 +16,15 @@ from .misc import CLONE, clone, view_dtype, copy_
 def _shape_arg(shape):
     if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
         shape = tuple(shape[0])
-    return tuple(int(s) for s in shape)
+    for s in shape:
+        if type(s) is not int:      # NumPy integers, 0-d tensors, bools: each through int()
+            return tuple(int(s) for s in shape)
+    return tuple(shape)
 
 
 def _infer(shape, numel, orig):
+    if -1 not in shape and min(shape, default=0) >= 0 and prod(shape) == numel:
+        return tuple(shape)         # the common case, every size given and right (else checked below)
     shape = list(shape)
     if shape.count(-1) > 1:
         raise RuntimeError("only one dimension can be inferred")

@@ -156,8 +156,14 @@ _ERFC_S = (2.26052863220117276590E0, 9.39603524938001434673E0, 1.204895398080966
 
 def _polevl(x, coef, leading_one=False):
     """coef[0] x^n + ... + coef[n] (with leading_one: x^(n+1) + coef[0] x^n + ...), Horner's rule."""
-    y = x + coef[0] if leading_one else np.full_like(x, coef[0])
-    for c in coef[1:]:
+    if leading_one:
+        y = x + coef[0]
+        rest = coef[1:]
+    else:                   # coef[0] x + coef[1]: the first step of Horner's rule on a fresh array
+        y = x * coef[0]
+        y += coef[1]
+        rest = coef[2:]
+    for c in rest:
         y *= x
         y += c
     return y
@@ -193,17 +199,13 @@ def _np_erf(x):
     boolean mask's gather and scatter cost several times more)."""
     wd = np.float32 if x.dtype in (np.float16, np.float32) else np.float64
     flat = np.asarray(x, wd).ravel()
-    small = np.abs(flat) <= 1.0
-    n_small = int(np.count_nonzero(small))
-    if n_small == len(flat):
+    i_big = np.flatnonzero(np.abs(flat) > 1.0)    # NaN is not (the small form keeps it NaN)
+    if len(i_big) == 0:
         out = _erf_small(flat)
-    elif n_small == 0:
+    elif len(i_big) == len(flat):
         out = _erf_big(flat)
-    else:
-        out = np.empty_like(flat)
-        i_small = np.flatnonzero(small)
-        i_big = np.flatnonzero(~small)            # NaN lands here (NaN <= 1 is False) and stays NaN
-        out[i_small] = _erf_small(flat.take(i_small))
+    else:       # the small form on every element (clipped to its range), the big one's values written over it
+        out = _erf_small(np.clip(flat, -1.0, 1.0))
         out[i_big] = _erf_big(flat.take(i_big))
     out = out.reshape(np.shape(x))
     return out.astype(x.dtype, copy=False) if x.dtype.kind == "f" else out
