@@ -4,7 +4,7 @@ from __future__ import annotations
 import builtins as _builtins
 
 from . import _dtype
-from ._device import device
+from ._device import device, get_default_device, set_default_device
 from ._dtype import (bfloat16, bool_ as bool, dtype, float16, float32, float64, get_default_dtype, int8, int16,
                      int32, int64, promote_types, set_default_dtype, uint8)
 from ._tensor import Size, Tensor

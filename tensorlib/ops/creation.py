@@ -7,7 +7,7 @@ import numbers
 
 from .. import _dtype as D
 from .. import random as R
-from .._device import CPU, cupy, device_of, to_device
+from .._device import cupy, default_device, device_of, to_device
 from ._define import Tensor, dispatch, np, op, public
 from .._tensor import Size
 from ..dispatch import record_range
@@ -170,7 +170,8 @@ def _ragged_error(data):
 
 @public
 def tensor(data, *, dtype=None, device=None, requires_grad=False, pin_memory=False):
-    dev = to_device(device) if device is not None else (data.device if isinstance(data, Tensor) else CPU)
+    dev = to_device(device) if device is not None else (data.device if isinstance(data, Tensor) else
+                                                        default_device())
     dt = D.to_dtype(dtype).np if dtype is not None else _infer_dtype(data)
     if hasattr(data, "__cuda_array_interface__") and not isinstance(data, Tensor):
         dev = to_device(device) if device is not None else to_device(f"cuda:{data.device.id}")
@@ -191,7 +192,7 @@ def as_tensor(data, dtype=None, device=None):
     """Shares memory when it can (a NumPy array of the right dtype on the CPU), as torch's does."""
     if isinstance(data, Tensor):
         return data.to(dtype=dtype, device=device)
-    dev = to_device(device) if device is not None else CPU
+    dev = to_device(device) if device is not None else default_device()
     if isinstance(data, np.ndarray) and dev.type == "cpu" and (dtype is None or D.to_dtype(dtype).np == data.dtype):
         return from_numpy(data)
     return tensor(data, dtype=dtype, device=dev)
@@ -231,7 +232,7 @@ def from_dlpack(ext):
 
 
 def _dev(device):
-    return to_device(device) if device is not None else CPU
+    return to_device(device) if device is not None else default_device()
 
 
 @public

@@ -1,0 +1,92 @@
+"""What PyTorch's own recipes (pytorch/tutorials, recipes_source/recipes) use, on tensorlib: the default
+device (`with torch.device(...)`, set_default_device), torch's device types tensorlib cannot hold tensors on
+refused in one line, and the compat runner reporting such a gap in one line."""
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+import threading
+
+import pytest
+
+import tensorlib as tl
+
+
+def test_device_context_sets_where_factories_put_tensors():
+    with tl.device("cpu") as d:
+        assert d == tl.device("cpu")
+        m = tl.nn.Linear(2, 3)
+        assert m.weight.device == tl.device("cpu") and tl.get_default_device() == tl.device("cpu")
+    assert tl.zeros(1).device.type == "cpu"
+
+
+@pytest.mark.cuda
+def test_device_context_and_set_default_device_reach_cuda():
+    if not tl.cuda.is_available():
+        pytest.skip("needs an NVIDIA GPU with CuPy")
+    with tl.device("cuda"):
+        m = tl.nn.Linear(2, 3)
+        x = tl.randn(4, 2)
+        assert m.weight.is_cuda and x.is_cuda and m(x).is_cuda and tl.tensor([1.0]).is_cuda
+        assert tl.zeros(1, device="cpu").device.type == "cpu"        # an explicit device= wins
+        assert tl.get_default_device().type == "cuda"
+    assert not tl.ones(1).is_cuda
+    tl.set_default_device("cuda")
+    try:
+        assert tl.arange(3).is_cuda and tl.as_tensor([1, 2]).is_cuda
+        seen = []
+        with tl.device("cpu"):                                      # a context inside the global default
+            seen.append(tl.ones(1).device.type)
+        t = threading.Thread(target=lambda: seen.append(tl.ones(1).device.type))
+        t.start()
+        t.join()
+        assert seen == ["cpu", "cuda"]
+    finally:
+        tl.set_default_device(None)
+    assert tl.get_default_device() == tl.device("cpu") and not tl.ones(1).is_cuda
+
+
+def test_a_context_is_per_thread():
+    seen = []
+    with tl.device("cpu"):
+        t = threading.Thread(target=lambda: seen.append(tl.get_default_device()))
+        t.start()
+        t.join()
+    assert seen == [tl.device("cpu")]
+
+
+@pytest.mark.parametrize("kind", ["meta", "mps", "xpu"])
+def test_torch_device_types_tensorlib_lacks_are_refused_in_one_line(kind):
+    d = tl.device(kind)                      # torch builds these (a script may compare device.type with them)
+    assert d.type == kind and str(tl.device(f"{kind}:1")) == f"{kind}:1"
+    for use in (lambda: tl.zeros(2, device=kind), lambda: tl.ones(1).to(kind), lambda: d.__enter__(),
+                lambda: tl.set_default_device(kind)):
+        with pytest.raises(RuntimeError, match=f"^tensorlib has no '{kind}' device: .*; use 'cpu' or 'cuda'$"):
+            use()
+    assert tl.get_default_device() == tl.device("cpu")
+    with pytest.raises(RuntimeError, match="device type at start of device string: nosuch"):
+        tl.device("nosuch")
+
+
+def test_compat_reports_a_device_tensorlib_lacks_in_one_line(tmp_path):
+    script = tmp_path / "shapes.py"
+    script.write_text(textwrap.dedent("""
+        import torch
+        print("start")
+        t = torch.rand(2, 3, device="meta")
+    """))
+    r = subprocess.run([sys.executable, "-m", "tensorlib.compat", str(script)], capture_output=True, text=True,
+                       timeout=120, cwd=tmp_path)
+    assert r.returncode == 1 and r.stdout == "start\n"
+    assert r.stderr.strip().splitlines() == [
+        "tensorlib.compat: shapes.py:4: RuntimeError: tensorlib has no 'meta' device: tensors with a shape but no "
+        "data (shape inference without computing) are not supported; use 'cpu' or 'cuda'"]
+
+
+def test_compat_keeps_the_traceback_of_the_scripts_own_errors(tmp_path):
+    script = tmp_path / "own.py"
+    script.write_text("import torch\nraise NotImplementedError('mine')\n")
+    r = subprocess.run([sys.executable, "-m", "tensorlib.compat", str(script)], capture_output=True, text=True,
+                       timeout=120, cwd=tmp_path)
+    assert r.returncode == 1 and "Traceback" in r.stderr and "NotImplementedError: mine" in r.stderr
