@@ -16,7 +16,7 @@ from .autograd import (enable_grad, inference_mode, is_grad_enabled, no_grad, se
 from .autograd.anomaly import detect_anomaly, set_detect_anomaly
 from .random import Generator, initial_seed, manual_seed, seed, get_rng_state, set_rng_state
 from . import amp
-from . import accelerator, distributed
+from . import accelerator, distributed, xpu
 from ._threads import get_num_threads, set_num_threads
 from .amp import autocast
 

@@ -90,3 +90,8 @@ def test_compat_keeps_the_traceback_of_the_scripts_own_errors(tmp_path):
     r = subprocess.run([sys.executable, "-m", "tensorlib.compat", str(script)], capture_output=True, text=True,
                        timeout=120, cwd=tmp_path)
     assert r.returncode == 1 and "Traceback" in r.stderr and "NotImplementedError: mine" in r.stderr
+
+
+def test_xpu_is_absent_as_on_a_machine_without_one():
+    # the profiler recipe picks its device with `elif torch.xpu.is_available()`
+    assert tl.xpu.is_available() is False and tl.xpu.device_count() == 0 and tl.xpu.is_initialized() is False
