@@ -95,3 +95,34 @@ def test_compat_keeps_the_traceback_of_the_scripts_own_errors(tmp_path):
 def test_xpu_is_absent_as_on_a_machine_without_one():
     # the profiler recipe picks its device with `elif torch.xpu.is_available()`
     assert tl.xpu.is_available() is False and tl.xpu.device_count() == 0 and tl.xpu.is_initialized() is False
+
+
+def test_swap_tensors_exchanges_contents_under_every_reference():
+    t1, t2 = tl.arange(2), tl.arange(3).float()
+    t2.note = "mine"
+    alias1, alias2 = t1, t2
+    tl.utils.swap_tensors(t1, t2)
+    assert alias1.tolist() == [0.0, 1.0, 2.0] and alias1.dtype == tl.float32 and alias1.note == "mine"
+    assert alias2.tolist() == [0, 1] and not hasattr(alias2, "note")
+    p, plain = tl.nn.Parameter(tl.ones(2)), tl.zeros(2)
+    tl.utils.swap_tensors(p, plain)
+    assert type(p) is tl.Tensor and not p.requires_grad and p.tolist() == [0.0, 0.0]
+    assert type(plain) is tl.nn.Parameter and plain.requires_grad and plain.tolist() == [1.0, 1.0]
+
+
+def test_swap_tensors_as_torch_refuses_foreign_weakrefs_and_poisons_an_old_accumulator():
+    import weakref
+    a, b = tl.ones(2), tl.zeros(2)
+    keep = weakref.ref(a)
+    with pytest.raises(RuntimeError, match="^Cannot swap t1 because it has weakref associated with it$"):
+        tl.utils.swap_tensors(a, b)
+    del keep
+    w = tl.ones(2, requires_grad=True)
+    loss = (w * 3).sum()                        # the graph holds w's AccumulateGrad
+    tl.utils.swap_tensors(w, tl.full((2,), 2.0, requires_grad=True))
+    with pytest.raises(RuntimeError, match="poisoned by swap_tensors"):
+        loss.backward()
+    (w * w).sum().backward()                    # a graph made after the swap accumulates into w
+    assert w.grad.tolist() == [4.0, 4.0]
+    with pytest.raises(TypeError, match="t2 must be a Tensor"):
+        tl.utils.swap_tensors(w, [1.0])
