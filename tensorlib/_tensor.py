@@ -799,7 +799,7 @@ class Size(tuple):
     __slots__ = ()
 
     def __repr__(self):
-        return f"tensorlib.Size({list(self)})"
+        return f"{_dtype.namespace()}.Size({list(self)})"
 
     def numel(self):
         n = 1

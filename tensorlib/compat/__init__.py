@@ -63,11 +63,15 @@ def install() -> None:
     this process is left as it is."""
     if _FINDER not in sys.meta_path:
         sys.meta_path.insert(0, _FINDER)
+    from .._dtype import set_namespace
+    set_namespace("torch")                      # the script calls tensorlib torch: reprs say torch.float32
 
 
 def uninstall() -> None:
     if _FINDER in sys.meta_path:
         sys.meta_path.remove(_FINDER)
+    from .._dtype import set_namespace
+    set_namespace("tensorlib")
     for name in [n for n in sys.modules if n == "torch" or n.startswith("torch.")]:
         if getattr(sys.modules[name], "__name__", "").startswith("tensorlib"):
             del sys.modules[name]

@@ -126,3 +126,32 @@ def test_swap_tensors_as_torch_refuses_foreign_weakrefs_and_poisons_an_old_accum
     assert w.grad.tolist() == [4.0, 4.0]
     with pytest.raises(TypeError, match="t2 must be a Tensor"):
         tl.utils.swap_tensors(w, [1.0])
+
+
+def test_type_names_the_legacy_tensor_type_as_torch():
+    assert tl.ones(2).type() == "tensorlib.FloatTensor" and tl.ones(2, dtype=tl.int64).type() == "tensorlib.LongTensor"
+    assert tl.ones(1, dtype=tl.bool).type() == "tensorlib.BoolTensor"
+
+
+def test_matmul_mm_bmm_write_into_out():
+    a = tl.arange(6.0).reshape(2, 3)
+    for fn, args, shape in ((tl.matmul, (a, a.T), (2, 2)), (tl.mm, (a, a.T), (2, 2)),
+                            (tl.bmm, (a[None], a.T[None]), (1, 2, 2)), (tl.matmul, (a[None, None], a.T), (1, 1, 2, 2))):
+        out = tl.zeros(shape)
+        assert fn(*args, out=out) is out and out.tolist() == fn(*args).tolist() == (a @ a.T).reshape(shape).tolist()
+
+
+def test_compat_prints_torch_names_for_dtypes_sizes_and_types(tmp_path):
+    script = tmp_path / "names.py"
+    script.write_text(textwrap.dedent("""
+        import torch
+        x = torch.ones(2, 3, dtype=torch.float64)
+        print(x.dtype, x.shape, x.type(), repr(x.max(dim=0)).splitlines()[0])
+        print(x)
+    """))
+    r = subprocess.run([sys.executable, "-m", "tensorlib.compat", str(script)], capture_output=True, text=True,
+                       timeout=120, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines() == ["torch.float64 torch.Size([2, 3]) torch.DoubleTensor torch.return_types.max(",
+                                     "tensor([[1., 1., 1.],", "        [1., 1., 1.]], dtype=torch.float64)"]
+    assert repr(tl.float64) == "tensorlib.float64" and repr(tl.Size([2])) == "tensorlib.Size([2])"   # in-process
