@@ -70,8 +70,24 @@ FULL = _creation("full", lambda xp, shape, fill_value, dtype, device: _on(device
 EYE = _creation("eye", lambda xp, n, m, dtype, device: _on(device, lambda b: b.eye(n, m, dtype=dtype)))
 ARANGE = _creation("arange", lambda xp, start, end, step, dtype, device: _on(
     device, lambda m: m.arange(start, end, step, dtype=dtype)))
+def _linspace(m, start, end, steps, dtype):
+    """torch's CPU linspace for floats: in the op's math type (float32 for half types, else the dtype),
+    step = (end - start) / (steps - 1), the first half of the points start + step * i and the rest
+    end - step * (steps - 1 - i), each a fused multiply-add (one rounding: computed exactly in a wider type)."""
+    dt = np.dtype(dtype)
+    if not np.issubdtype(dt, np.floating) or steps < 2:
+        return m.linspace(start, end, steps, dtype=dtype)
+    op = np.dtype(np.float32) if dt.itemsize <= 4 else dt
+    wide = np.float64 if op.itemsize == 4 else (np.longdouble if m is np else op)
+    lo, hi = m.asarray(start, dtype=op), m.asarray(end, dtype=op)
+    step = ((hi - lo) / op.type(steps - 1)).astype(wide)
+    idx = m.arange(steps, dtype=wide)
+    out = m.where(idx < steps // 2, lo.astype(wide) + step * idx, hi.astype(wide) - step * (steps - 1 - idx))
+    return out.astype(op).astype(dt)
+
+
 LINSPACE = _creation("linspace", lambda xp, start, end, steps, dtype, device: _on(
-    device, lambda m: m.linspace(start, end, steps, dtype=dtype)))
+    device, lambda m: _linspace(m, start, end, steps, dtype)))
 RAND = _creation("rand", lambda xp, shape, dtype, device, generator=None: R.sample("uniform", shape, dtype, device,
                                                                                     generator))
 RANDN = _creation("randn", lambda xp, shape, dtype, device, generator=None: R.sample("normal", shape, dtype, device,

@@ -8,6 +8,7 @@ import sys
 import textwrap
 import threading
 
+import numpy as np
 import pytest
 
 import tensorlib as tl
@@ -155,3 +156,29 @@ def test_compat_prints_torch_names_for_dtypes_sizes_and_types(tmp_path):
     assert r.stdout.splitlines() == ["torch.float64 torch.Size([2, 3]) torch.DoubleTensor torch.return_types.max(",
                                      "tensor([[1., 1., 1.],", "        [1., 1., 1.]], dtype=torch.float64)"]
     assert repr(tl.float64) == "tensorlib.float64" and repr(tl.Size([2])) == "tensorlib.Size([2])"   # in-process
+
+
+@pytest.mark.parametrize("values, text", [
+    ([256.0, -512.0, 1024.0], "tensor([ 256., -512., 1024.])"),                     # aligned to the widest
+    ([51.2, 512.0, 0.0512], "tensor([5.1200e+01, 5.1200e+02, 5.1200e-02])"),       # > 1000x apart: scientific
+    ([0.5, -1.25, float("nan")], "tensor([ 0.5000, -1.2500,     nan])"),
+    ([1.0, float("-inf")], "tensor([1., -inf])"),
+    ([1e9, 1.0], "tensor([1.0000e+09, 1.0000e+00])"),
+    ([0.0, 0.0], "tensor([0., 0.])"),
+])
+def test_floats_print_as_torch_formats_them(values, text):
+    assert repr(tl.tensor(values)) == text
+
+
+def test_large_and_empty_tensors_print_as_torch():
+    assert repr(tl.arange(2000.0)).startswith("tensor([0.0000e+00, 1.0000e+00, 2.0000e+00,  ..., 1.9970e+03,")
+    assert repr(tl.empty(0)) == "tensor([])" and repr(tl.empty(2, 0)) == "tensor([], size=(2, 0))"
+
+
+def test_linspace_is_torchs_two_ended_fused_multiply_add():
+    # torch's CPU kernel: the second half counted back from `end`, one rounding per point (values torch 2.13 gives)
+    x = tl.linspace(-1, 1, 13)
+    assert x[6].item() == np.float32(-2.9802322387695312e-08) and x[0].item() == -1.0 and x[12].item() == 1.0
+    assert (tl.linspace(-3, 5, 10) * 1000).tolist()[3] == np.float32(-333.33331298828125)
+    assert tl.linspace(0, 10, 4, dtype=tl.int64).tolist() == [0, 3, 6, 10]
+    assert tl.linspace(2.0, 2.0, 1).tolist() == [2.0] and tl.linspace(0, 1, 0).shape == (0,)
