@@ -182,3 +182,15 @@ def test_linspace_is_torchs_two_ended_fused_multiply_add():
     assert (tl.linspace(-3, 5, 10) * 1000).tolist()[3] == np.float32(-333.33331298828125)
     assert tl.linspace(0, 10, 4, dtype=tl.int64).tolist() == [0, 3, 6, 10]
     assert tl.linspace(2.0, 2.0, 1).tolist() == [2.0] and tl.linspace(0, 1, 0).shape == (0,)
+
+
+def test_pointwise_losses_promote_an_integer_target_as_torch():
+    # the "Neural Networks" blitz: nn.MSELoss()(float32 output, torch.arange(1, 11).view(1, -1))
+    out = tl.ones(1, 10, requires_grad=True)
+    target = tl.arange(1, 11).view(1, -1)
+    for fn in (tl.nn.functional.mse_loss, tl.nn.functional.l1_loss, tl.nn.functional.smooth_l1_loss):
+        assert fn(out, target).dtype == tl.float32
+    loss = tl.nn.MSELoss()(out, target)
+    loss.backward()
+    assert loss.item() == 28.5 and out.grad.dtype == tl.float32
+    assert tl.nn.functional.mse_loss(out.double(), target.float()).dtype == tl.float64
