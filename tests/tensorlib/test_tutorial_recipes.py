@@ -194,3 +194,14 @@ def test_pointwise_losses_promote_an_integer_target_as_torch():
     loss.backward()
     assert loss.item() == 28.5 and out.grad.dtype == tl.float32
     assert tl.nn.functional.mse_loss(out.double(), target.float()).dtype == tl.float64
+
+
+def test_compat_reports_a_refused_feature_in_one_line(tmp_path):
+    # the tuning guide's @torch.jit.script: tensorlib has no TorchScript compiler, and says so in one line
+    script = tmp_path / "tuning.py"
+    script.write_text("import torch\n\n@torch.jit.script\ndef gelu(x):\n    return x * 0.5\n")
+    r = subprocess.run([sys.executable, "-m", "tensorlib.compat", str(script)], capture_output=True, text=True,
+                       timeout=120, cwd=tmp_path)
+    lines = r.stderr.strip().splitlines()
+    assert r.returncode == 1 and len(lines) == 1, r.stderr
+    assert lines[0].startswith("tensorlib.compat: tuning.py:3: RuntimeError: tensorlib.jit.script is not supported")
