@@ -205,3 +205,31 @@ def test_compat_reports_a_refused_feature_in_one_line(tmp_path):
     lines = r.stderr.strip().splitlines()
     assert r.returncode == 1 and len(lines) == 1, r.stderr
     assert lines[0].startswith("tensorlib.compat: tuning.py:3: RuntimeError: tensorlib.jit.script is not supported")
+
+
+def test_inplace_ops_in_inference_mode_leave_a_normal_tensor_normal():
+    # the tuning guide: `with torch.inference_mode(): model(x)` with a BatchNorm in train mode, then train on
+    bn = tl.nn.BatchNorm2d(3)
+    count = tl.zeros((), dtype=tl.int64)
+    with tl.inference_mode():
+        bn(tl.randn(2, 3, 4, 4))
+        count.add_(1)
+        made = count + 1
+    assert not bn.num_batches_tracked.is_inference() and not count.is_inference() and made.is_inference()
+    bn(tl.randn(2, 3, 4, 4)).sum().backward()
+    assert bn.num_batches_tracked.item() == 2 and bn.weight.grad is not None
+
+
+def test_memory_formats_exist_and_is_contiguous_answers_for_the_actual_strides():
+    x = tl.ones(2, 3, 4, 5)
+    assert repr(tl.channels_last) == "tensorlib.channels_last" and isinstance(tl.channels_last, tl.memory_format)
+    assert x.is_contiguous() and x.is_contiguous(memory_format=tl.contiguous_format)
+    assert not x.is_contiguous(memory_format=tl.channels_last)        # tensorlib keeps row-major layouts
+    assert x.permute(0, 2, 3, 1).contiguous().permute(0, 3, 1, 2).is_contiguous(memory_format=tl.channels_last)
+    assert tl.ones(2, 1, 1, 1).is_contiguous(memory_format=tl.channels_last)
+    y = x.to(memory_format=tl.channels_last)
+    assert y.tolist() == x.tolist()
+    m = tl.nn.Conv2d(3, 4, 1).to(memory_format=tl.channels_last)
+    assert m(y).shape == (2, 4, 4, 5)
+    with pytest.raises(TypeError, match="must be tensorlib.memory_format, not int"):
+        x.is_contiguous(memory_format=3)
