@@ -115,17 +115,17 @@ _TENSORLIB_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 def gap_message(exc: BaseException, script: str) -> str | None:
     """``prog.py:7: NotImplementedError: tensorlib.nested is not supported ...`` when `exc` is tensorlib
-    refusing a feature it lacks (a NotImplementedError, or a RuntimeError saying "tensorlib has no ..." or
-    "tensorlib.X ... is not supported", raised inside tensorlib); None for every other error, which keeps
-    its traceback."""
-    if not isinstance(exc, (NotImplementedError, RuntimeError)):
+    refusing a feature it lacks (a NotImplementedError, or a RuntimeError or ValueError saying "tensorlib has
+    no ..." or "tensorlib.X ... not supported", raised inside tensorlib); None for every other error, which
+    keeps its traceback."""
+    if not isinstance(exc, (NotImplementedError, RuntimeError, ValueError)):
         return None
     tb = traceback.extract_tb(exc.__traceback__)
     if not tb or not os.path.abspath(tb[-1].filename).startswith(_TENSORLIB_DIR + os.sep):
         return None
     text = str(exc)
     first = text.splitlines()[0] if text else ""
-    refused = first.startswith("tensorlib has no ") or (first.startswith("tensorlib.") and " is not supported" in first)
+    refused = first.startswith("tensorlib has no ") or (first.startswith("tensorlib.") and " not supported" in first)
     if not (isinstance(exc, NotImplementedError) or refused):
         return None
     return f"{_script_line(exc, os.path.abspath(script))}: {type(exc).__name__}: {first}"

@@ -35,7 +35,7 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"tensorlib.compat: {literal(message)}", file=sys.stderr)
         return 1
-    except (NotImplementedError, RuntimeError) as e:
+    except (NotImplementedError, RuntimeError, ValueError) as e:
         message = gap_message(e, script)
         if message is None:
             raise

@@ -196,15 +196,22 @@ def test_pointwise_losses_promote_an_integer_target_as_torch():
     assert tl.nn.functional.mse_loss(out.double(), target.float()).dtype == tl.float64
 
 
-def test_compat_reports_a_refused_feature_in_one_line(tmp_path):
-    # the tuning guide's @torch.jit.script: tensorlib has no TorchScript compiler, and says so in one line
-    script = tmp_path / "tuning.py"
-    script.write_text("import torch\n\n@torch.jit.script\ndef gelu(x):\n    return x * 0.5\n")
+@pytest.mark.parametrize("source, line", [
+    # the tuning guide's @torch.jit.script: tensorlib has no TorchScript compiler
+    ("import torch\n\n@torch.jit.script\ndef gelu(x):\n    return x * 0.5\n",
+     "prog.py:3: RuntimeError: tensorlib.jit.script is not supported"),
+    # module_load_state_dict_tips: torch.load(mmap=True)
+    ("import torch\ntorch.save({'a': torch.ones(1)}, 'c.pt')\nsd = torch.load('c.pt', mmap=True)\n",
+     "prog.py:3: ValueError: tensorlib.load does not memory-map files; mmap=True is not supported"),
+])
+def test_compat_reports_a_refused_feature_in_one_line(tmp_path, source, line):
+    script = tmp_path / "prog.py"
+    script.write_text(source)
     r = subprocess.run([sys.executable, "-m", "tensorlib.compat", str(script)], capture_output=True, text=True,
                        timeout=120, cwd=tmp_path)
     lines = r.stderr.strip().splitlines()
     assert r.returncode == 1 and len(lines) == 1, r.stderr
-    assert lines[0].startswith("tensorlib.compat: tuning.py:3: RuntimeError: tensorlib.jit.script is not supported")
+    assert lines[0].startswith("tensorlib.compat: " + line)
 
 
 def test_inplace_ops_in_inference_mode_leave_a_normal_tensor_normal():
