@@ -254,8 +254,12 @@ def _dispatch() -> Any:
 
 
 @contextlib.contextmanager
-def emit_nvtx(record_shapes: bool = False) -> Iterator[NvtxHook]:
-    """Like ``torch.autograd.profiler.emit_nvtx``: every op and range inside the block is an NVTX range."""
+def emit_nvtx(enabled: bool = True, record_shapes: bool = False) -> Iterator[NvtxHook | None]:
+    """Like ``torch.autograd.profiler.emit_nvtx`` (same arguments, `enabled` first): every op and range
+    inside the block is an NVTX range; ``enabled=False`` makes it a no-op (the tuning guide's idiom)."""
+    if not enabled:
+        yield None
+        return
     dispatch = _dispatch()
     hook = NvtxHook(record_shapes=record_shapes)
     dispatch.add_hook(hook)

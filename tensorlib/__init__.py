@@ -4,7 +4,9 @@ from __future__ import annotations
 import builtins as _builtins
 
 from . import _dtype
-from ._device import device
+from ._device import device, get_default_device, set_default_device
+from ._memory_format import (channels_last, channels_last_3d, contiguous_format, memory_format,  # noqa: F401
+                             preserve_format)
 from ._dtype import (bfloat16, bool_ as bool, dtype, float16, float32, float64, get_default_dtype, int8, int16,
                      int32, int64, promote_types, set_default_dtype, uint8)
 from ._tensor import Size, Tensor
@@ -16,7 +18,7 @@ from .autograd import (enable_grad, inference_mode, is_grad_enabled, no_grad, se
 from .autograd.anomaly import detect_anomaly, set_detect_anomaly
 from .random import Generator, initial_seed, manual_seed, seed, get_rng_state, set_rng_state
 from . import amp
-from . import accelerator, distributed
+from . import accelerator, distributed, xpu
 from ._threads import get_num_threads, set_num_threads
 from .amp import autocast
 

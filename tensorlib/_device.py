@@ -1,6 +1,8 @@
 """Devices and backends: NumPy for "cpu", CuPy for "cuda" (imported the first time CUDA is used)."""
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 
 _cupy = None
@@ -41,6 +43,14 @@ def cupy():
 # torch's list, in its order (tensorlib runs on cpu and cuda; the message is torch's, so code matching it works)
 _TORCH_DEVICE_TYPES = ("cpu, cuda, ipu, xpu, mkldnn, opengl, opencl, ideep, hip, ve, fpga, maia, xla, lazy, vulkan, "
                        "mps, meta, hpu, mtia, privateuseone")
+_KNOWN_TYPES = frozenset(_TORCH_DEVICE_TYPES.split(", "))
+
+
+def unsupported_device(type: str) -> RuntimeError:
+    """The one-line error for a device type torch knows and tensorlib cannot hold tensors on."""
+    what = ("tensors with a shape but no data (shape inference without computing) are not supported"
+            if type == "meta" else "it runs on NumPy (cpu) and CuPy (cuda) only")
+    return RuntimeError(f"tensorlib has no '{type}' device: {what}; use 'cpu' or 'cuda'")
 
 
 class device:
@@ -61,7 +71,7 @@ class device:
                 index = int(idx)
             except ValueError:
                 raise RuntimeError(f"Invalid device string: '{type}:{idx}'") from None
-        if type not in ("cpu", "cuda"):
+        if type not in _KNOWN_TYPES:
             raise RuntimeError(f"Expected one of {_TORCH_DEVICE_TYPES} device type at start of device string: {type}")
         if index is not None and index < 0:
             raise RuntimeError(f"Device index must not be negative, got {index}")
@@ -82,6 +92,14 @@ class device:
     def __hash__(self):
         return hash((self.type, self.index))
 
+    def __enter__(self):
+        """`with torch.device("cuda"):` factory calls without a device= make their tensors here."""
+        _stack().append(to_device(self) if self.type == "cpu" else _supported(self))
+        return self
+
+    def __exit__(self, *exc):
+        _stack().pop()
+
 
 CPU = device("cpu")
 _cuda_devices: dict[int, device] = {}
@@ -92,6 +110,44 @@ def cuda_device(i: int) -> device:
     if d is None:
         d = _cuda_devices[i] = device("cuda", i)
     return d
+
+
+_local = threading.local()
+_global_default: list[device | None] = [None]
+
+
+def _stack() -> list[device]:
+    st = getattr(_local, "stack", None)
+    if st is None:
+        st = _local.stack = []
+    return st
+
+
+def _supported(d: device) -> device:
+    if d.type not in ("cpu", "cuda"):
+        raise unsupported_device(d.type)
+    return d
+
+
+def default_device() -> device:
+    """Where a factory call without device= puts its tensor: the innermost `with torch.device(...)` of
+    this thread, else set_default_device's, else cpu (resolved to cuda:N when the tensor is made)."""
+    st = getattr(_local, "stack", None)
+    if st:
+        return to_device(st[-1])
+    d = _global_default[0]
+    return CPU if d is None else to_device(d)
+
+
+def set_default_device(d) -> None:
+    """torch.set_default_device: None (back to cpu), a device, a string or a CUDA index."""
+    _global_default[0] = None if d is None else _supported(d if isinstance(d, device) else
+                                                            device("cuda", d) if isinstance(d, int) else device(d))
+
+
+def get_default_device() -> device:
+    """torch.get_default_device: `device(type='cpu')`, or the CUDA device factory calls now use."""
+    return default_device()
 
 
 def to_device(d) -> device:
@@ -105,6 +161,8 @@ def to_device(d) -> device:
         dev = device(d)
     if dev.type == "cpu":
         return CPU
+    if dev.type != "cuda":
+        raise unsupported_device(dev.type)
     cp = cupy()
     idx = dev.index if dev.index is not None else cp.cuda.runtime.getDevice()
     n = cp.cuda.runtime.getDeviceCount()

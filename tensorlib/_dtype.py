@@ -23,13 +23,26 @@ class dtype:
         self._category = category  # 0 bool, 1 integer, 2 floating
 
     def __repr__(self):
-        return f"tensorlib.{self.name}"
+        return f"{_NAMESPACE[0]}.{self.name}"
 
     def to_real(self):
         return self
 
     def __reduce__(self):
         return (_by_name, (self.name,))
+
+
+_NAMESPACE = ["tensorlib"]
+
+
+def namespace() -> str:
+    """The module name reprs use ("tensorlib.float32", "tensorlib.Size([2])"): "torch" while tensorlib.compat
+    runs a PyTorch program (which calls tensorlib `torch`), so its output reads as under torch."""
+    return _NAMESPACE[0]
+
+
+def set_namespace(name: str) -> None:
+    _NAMESPACE[0] = name
 
 
 bool_ = dtype("bool", np.bool_, 0)

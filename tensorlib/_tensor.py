@@ -108,7 +108,8 @@ class Tensor:
         return st if dim is None else st[_wrap_dim(dim, self._data.ndim)]
 
     def is_contiguous(self, memory_format=None):
-        return bool(self._data.flags.c_contiguous)
+        from ._memory_format import is_contiguous_as
+        return is_contiguous_as(self._data, memory_format)
 
     def is_floating_point(self):
         return self._data.dtype.kind == "f" or self._data.dtype == _BF16
@@ -799,7 +800,7 @@ class Size(tuple):
     __slots__ = ()
 
     def __repr__(self):
-        return f"tensorlib.Size({list(self)})"
+        return f"{_dtype.namespace()}.Size({list(self)})"
 
     def numel(self):
         n = 1

@@ -171,18 +171,16 @@ def _dispatch_one_pair(op, args, attrs, pair):
 def _dispatch_full(op, args, attrs):
     """Hooks (and autocast/anomaly/inference mode) are on. Kept lean: the profiler's per-op cost starts here."""
     if _inference_users and STATE.inference:
-        return _mark_inference(_dispatch_modes(op, args, attrs))
+        return _mark_inference(_dispatch_modes(op, args, attrs), args)
     return _dispatch_modes(op, args, attrs)
 
 
-def _mark_inference(out):
-    """torch's inference tensors: what an op makes inside inference_mode may never join autograd later."""
-    if isinstance(out, Tensor):
-        out._inference = True
-    elif isinstance(out, (tuple, list)):
-        for o in out:
-            if isinstance(o, Tensor):
-                o._inference = True
+def _mark_inference(out, args):
+    """torch's inference tensors: what an op makes inside inference_mode may never join autograd later. An
+    in-place op's result is its input, which stays what it was (BatchNorm's running stats in eval loops)."""
+    for o in (out,) if isinstance(out, Tensor) else out if isinstance(out, (tuple, list)) else ():
+        if isinstance(o, Tensor) and not any(o is a for a in args):
+            o._inference = True
     return out
 
 

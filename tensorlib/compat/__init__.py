@@ -16,7 +16,7 @@ import sys
 import traceback
 import types
 
-__all__ = ["install", "uninstall", "MissingInTensorlib", "missing_message"]
+__all__ = ["install", "uninstall", "MissingInTensorlib", "missing_message", "gap_message"]
 
 
 class MissingInTensorlib(ModuleNotFoundError):
@@ -63,11 +63,15 @@ def install() -> None:
     this process is left as it is."""
     if _FINDER not in sys.meta_path:
         sys.meta_path.insert(0, _FINDER)
+    from .._dtype import set_namespace
+    set_namespace("torch")                      # the script calls tensorlib torch: reprs say torch.float32
 
 
 def uninstall() -> None:
     if _FINDER in sys.meta_path:
         sys.meta_path.remove(_FINDER)
+    from .._dtype import set_namespace
+    set_namespace("tensorlib")
     for name in [n for n in sys.modules if n == "torch" or n.startswith("torch.")]:
         if getattr(sys.modules[name], "__name__", "").startswith("tensorlib"):
             del sys.modules[name]
@@ -104,3 +108,24 @@ def missing_message(exc: BaseException, script: str) -> str | None:
     if name is None:
         return None
     return f"{_script_line(exc, os.path.abspath(script))} uses {name}, which tensorlib does not have yet"
+
+
+_TENSORLIB_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def gap_message(exc: BaseException, script: str) -> str | None:
+    """``prog.py:7: NotImplementedError: tensorlib.nested is not supported ...`` when `exc` is tensorlib
+    refusing a feature it lacks (a NotImplementedError, or a RuntimeError or ValueError saying "tensorlib has
+    no ..." or "tensorlib.X ... not supported", raised inside tensorlib); None for every other error, which
+    keeps its traceback."""
+    if not isinstance(exc, (NotImplementedError, RuntimeError, ValueError)):
+        return None
+    tb = traceback.extract_tb(exc.__traceback__)
+    if not tb or not os.path.abspath(tb[-1].filename).startswith(_TENSORLIB_DIR + os.sep):
+        return None
+    text = str(exc)
+    first = text.splitlines()[0] if text else ""
+    refused = first.startswith("tensorlib has no ") or (first.startswith("tensorlib.") and " not supported" in first)
+    if not (isinstance(exc, NotImplementedError) or refused):
+        return None
+    return f"{_script_line(exc, os.path.abspath(script))}: {type(exc).__name__}: {first}"

@@ -7,7 +7,7 @@ import sys
 
 from safeio import literal
 
-from . import install, missing_message
+from . import gap_message, install, missing_message
 
 USAGE = ("usage: python -m tensorlib.compat script.py [args...]  "
          "(runs a PyTorch script with torch mapped onto tensorlib)")
@@ -31,6 +31,12 @@ def main(argv: list[str] | None = None) -> int:
         return e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
     except (AttributeError, ImportError) as e:
         message = missing_message(e, script)
+        if message is None:
+            raise
+        print(f"tensorlib.compat: {literal(message)}", file=sys.stderr)
+        return 1
+    except (NotImplementedError, RuntimeError, ValueError) as e:
+        message = gap_message(e, script)
         if message is None:
             raise
         print(f"tensorlib.compat: {literal(message)}", file=sys.stderr)

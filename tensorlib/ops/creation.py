@@ -7,7 +7,7 @@ import numbers
 
 from .. import _dtype as D
 from .. import random as R
-from .._device import CPU, cupy, device_of, to_device
+from .._device import cupy, default_device, device_of, to_device
 from ._define import Tensor, dispatch, np, op, public
 from .._tensor import Size
 from ..dispatch import record_range
@@ -75,8 +75,24 @@ FULL = _creation("full", lambda xp, shape, fill_value, dtype, device: _on(device
 EYE = _creation("eye", lambda xp, n, m, dtype, device: _on(device, lambda b: b.eye(n, m, dtype=dtype)))
 ARANGE = _creation("arange", lambda xp, start, end, step, dtype, device: _on(
     device, lambda m: m.arange(start, end, step, dtype=dtype)))
+def _linspace(m, start, end, steps, dtype):
+    """torch's CPU linspace for floats: in the op's math type (float32 for half types, else the dtype),
+    step = (end - start) / (steps - 1), the first half of the points start + step * i and the rest
+    end - step * (steps - 1 - i), each a fused multiply-add (one rounding: computed exactly in a wider type)."""
+    dt = np.dtype(dtype)
+    if not np.issubdtype(dt, np.floating) or steps < 2:
+        return m.linspace(start, end, steps, dtype=dtype)
+    op = np.dtype(np.float32) if dt.itemsize <= 4 else dt
+    wide = np.float64 if op.itemsize == 4 else (np.longdouble if m is np else op)
+    lo, hi = m.asarray(start, dtype=op), m.asarray(end, dtype=op)
+    step = ((hi - lo) / op.type(steps - 1)).astype(wide)
+    idx = m.arange(steps, dtype=wide)
+    out = m.where(idx < steps // 2, lo.astype(wide) + step * idx, hi.astype(wide) - step * (steps - 1 - idx))
+    return out.astype(op).astype(dt)
+
+
 LINSPACE = _creation("linspace", lambda xp, start, end, steps, dtype, device: _on(
-    device, lambda m: m.linspace(start, end, steps, dtype=dtype)))
+    device, lambda m: _linspace(m, start, end, steps, dtype)))
 RAND = _creation("rand", lambda xp, shape, dtype, device, generator=None: R.sample("uniform", shape, dtype, device,
                                                                                     generator))
 RANDN = _creation("randn", lambda xp, shape, dtype, device, generator=None: R.sample("normal", shape, dtype, device,
@@ -175,7 +191,8 @@ def _ragged_error(data):
 
 @public
 def tensor(data, *, dtype=None, device=None, requires_grad=False, pin_memory=False):
-    dev = to_device(device) if device is not None else (data.device if isinstance(data, Tensor) else CPU)
+    dev = to_device(device) if device is not None else (data.device if isinstance(data, Tensor) else
+                                                        default_device())
     dt = D.to_dtype(dtype).np if dtype is not None else _infer_dtype(data)
     if hasattr(data, "__cuda_array_interface__") and not isinstance(data, Tensor):
         dev = to_device(device) if device is not None else to_device(f"cuda:{data.device.id}")
@@ -196,7 +213,7 @@ def as_tensor(data, dtype=None, device=None):
     """Shares memory when it can (a NumPy array of the right dtype on the CPU), as torch's does."""
     if isinstance(data, Tensor):
         return data.to(dtype=dtype, device=device)
-    dev = to_device(device) if device is not None else CPU
+    dev = to_device(device) if device is not None else default_device()
     if isinstance(data, np.ndarray) and dev.type == "cpu" and (dtype is None or D.to_dtype(dtype).np == data.dtype):
         return from_numpy(data)
     return tensor(data, dtype=dtype, device=dev)
@@ -236,7 +253,7 @@ def from_dlpack(ext):
 
 
 def _dev(device):
-    return to_device(device) if device is not None else CPU
+    return to_device(device) if device is not None else default_device()
 
 
 @public

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from .broadcast import sum_to
-from ._define import Tensor, dispatch, np, op, public
+from ._define import Tensor, dispatch, np, op, public, write_out
 from .._graph import tensor_of
 from .reduce import SUM
 from .shape import VIEW, t, transpose, view
@@ -143,28 +143,28 @@ def c_type(d):
 
 
 @public(method=True)
-def matmul(input, other):
+def matmul(input, other, *, out=None):
     """torch's matmul; a contiguous batch of 3 or more dims times a matrix runs as torch folds it: the
     batch viewed as rows, one mm, viewed back (one BLAS call, and a 2-D MmBackward0 whose weight gradient
-    is one product instead of a batched product summed over the batch)."""
+    is one product instead of a batched product summed over the batch). out=: copied into `out`."""
     if type(input) is Tensor and type(other) is Tensor:
         x = input._data
         w = other._data
         if x.ndim >= 3 and w.ndim == 2 and x.flags.c_contiguous and x.shape[-1] == w.shape[0] and x.size:
             with record_range("matmul", "op", (input, other)):
                 rows = dispatch(MM, view(input, -1, x.shape[-1]), other)
-                return view(rows, *x.shape[:-1], w.shape[1])
-    return dispatch_binary(MATMUL, input, other)
+                return write_out(view(rows, *x.shape[:-1], w.shape[1]), out)
+    return write_out(dispatch_binary(MATMUL, input, other), out)
 
 
 @public(method=True)
-def mm(input, mat2):
-    return dispatch(MM, input, mat2)
+def mm(input, mat2, *, out=None):
+    return write_out(dispatch(MM, input, mat2), out)
 
 
 @public(method=True)
-def bmm(input, mat2):
-    return dispatch(BMM, input, mat2)
+def bmm(input, mat2, *, out=None):
+    return write_out(dispatch(BMM, input, mat2), out)
 
 
 @public(method=True)

@@ -93,7 +93,8 @@ def cuda(self, device=None, non_blocking=False, memory_format=None):
 @public(name="type", function=False, method=True)
 def type_(self, dtype=None, non_blocking=False):
     if dtype is None:
-        return f"tensorlib.{'cuda.' if self.is_cuda else ''}{self.dtype.name}"
+        from .nn_ops import type_name
+        return f"{D.namespace()}.{'cuda.' if self.is_cuda else ''}{type_name(self)}Tensor"
     if isinstance(getattr(dtype, "is_cuda", None), bool):     # a legacy type: tensorlib(.cuda).LongTensor
         return to(self, dtype=dtype.dtype, device="cuda" if dtype.is_cuda else "cpu")
     return to(self, dtype=dtype)

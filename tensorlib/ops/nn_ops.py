@@ -357,7 +357,7 @@ def _pointwise_loss(name, node_name, loss_k, dinput, dtarget):
     """An op `name(input, target, reduction=..., **kw)`; `dinput`/`dtarget(x, t, attrs)` are the derivatives
     of the elementwise loss, written with tensorlib ops."""
     o = op(name, save="i", amp="fp32", node_name=node_name)(
-        lambda xp, x, t, reduction="mean", **kw: _reduce_k(xp, loss_k(xp, x, t, **kw), reduction))
+        lambda xp, x, t, reduction="mean", **kw: _reduce_k(xp, loss_k(xp, *_float_pair(x, t), **kw), reduction))
 
     @o.def_backward
     def _(ctx, g):
@@ -367,6 +367,16 @@ def _pointwise_loss(name, node_name, loss_k, dinput, dtarget):
         gt = sum_to(gl * dtarget(x, t, ctx.attrs), ctx.in_meta[1][0]) if ctx.needs_input_grad[1] else None
         return gx, gt
     return o
+
+
+def _float_pair(x, t):
+    """An integer or bool target (or input) takes the other's float dtype, as torch's type promotion gives
+    (mse_loss(float32, int64) is float32; NumPy alone would compute in float64)."""
+    if x.dtype.kind == "f" and t.dtype.kind in "biu":
+        return x, t.astype(x.dtype)
+    if t.dtype.kind == "f" and x.dtype.kind in "biu":
+        return x.astype(t.dtype), t
+    return x, t
 
 
 def _bshape(ctx):

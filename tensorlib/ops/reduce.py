@@ -16,6 +16,18 @@ return_types = namedtuple("return_types", ["values", "indices"])
 values_indices = return_types
 
 
+def named_return_type(name):
+    """torch.return_types.<name>: a (values, indices) namedtuple that prints as torch's."""
+    cls = namedtuple(name, ["values", "indices"])
+    cls.__module__ = "tensorlib.return_types"
+    cls.__repr__ = lambda self: (f"{D.namespace()}.return_types.{name}(\nvalues={self.values!r},\n"
+                                 f"indices={self.indices!r})")
+    return cls
+
+
+max_rt, min_rt = named_return_type("max"), named_return_type("min")
+
+
 def _axes(a, dim):
     return None if dim is None else norm_dims(dim, a.ndim)
 
@@ -419,7 +431,7 @@ def max(input, dim=None, keepdim=False, *, out=None):
     if dim is None:
         return dispatch(MAX, input)
     v, i = dispatch(MAX, input, dim=_dim1(dim, input.ndim), keepdim=keepdim)
-    return values_indices(v, i)
+    return max_rt(v, i)
 
 
 @public(method=True)
@@ -429,7 +441,7 @@ def min(input, dim=None, keepdim=False, *, out=None):
     if dim is None:
         return dispatch(MIN, input)
     v, i = dispatch(MIN, input, dim=_dim1(dim, input.ndim), keepdim=keepdim)
-    return values_indices(v, i)
+    return min_rt(v, i)
 
 
 @public(method=True)

@@ -6,27 +6,18 @@ largest value, as in torch.
 """
 from __future__ import annotations
 
-from collections import namedtuple
 
 from .. import _sync
 from .broadcast import norm_dims
 from ._define import Tensor, dispatch, np, op, public
 from .creation import tensor
 from .index import scatter_add, gather
-from .reduce import _select_bwd
+from .reduce import _select_bwd, named_return_type
 
 
-def _return_type(name):
-    cls = namedtuple(name, ["values", "indices"])
-    cls.__module__ = "tensorlib.return_types"
-    cls.__repr__ = lambda self: (f"tensorlib.return_types.{name}(\nvalues={self.values!r},\n"
-                                 f"indices={self.indices!r})")
-    return cls
-
-
-topk_rt = _return_type("topk")
-sort_rt = _return_type("sort")
-median_rt = _return_type("median")
+topk_rt = named_return_type("topk")
+sort_rt = named_return_type("sort")
+median_rt = named_return_type("median")
 
 
 def _asc(xp, a, axis):

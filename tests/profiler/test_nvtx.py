@@ -208,6 +208,16 @@ def test_emit_nvtx_registers_and_removes_hook(nvtx_fake_dispatch):
     assert nvtx_fake_dispatch.hooks == []
 
 
+def test_emit_nvtx_takes_torchs_arguments(nvtx_fake_dispatch):
+    # torch's signature is emit_nvtx(enabled=True, record_shapes=False): the tuning guide's
+    # `emit_nvtx(enabled=False)` is a no-op, and a positional True means enabled, not record_shapes
+    with pnvtx.emit_nvtx(enabled=False) as hook:
+        assert hook is None and nvtx_fake_dispatch.hooks == []
+    with pnvtx.emit_nvtx(True) as hook:
+        assert nvtx_fake_dispatch.hooks == [hook] and not hook.record_shapes
+    assert nvtx_fake_dispatch.hooks == []
+
+
 def test_emit_nvtx_removes_hook_on_error(nvtx_fake_dispatch):
     with pytest.raises(KeyError):
         with pnvtx.emit_nvtx():

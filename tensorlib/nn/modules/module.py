@@ -16,6 +16,7 @@ from typing import Any, Callable
 from collections import OrderedDict, namedtuple
 
 from ... import _hooks as _H
+from ..._dtype import namespace
 from ..._tensor import Tensor
 from ..parameter import Buffer, Parameter
 
@@ -604,7 +605,7 @@ def _typename(v):
     """How torch names a value's type in its assignment errors ('torch.FloatTensor', 'int', ...)."""
     if isinstance(v, Tensor):
         from ...ops.nn_ops import type_name
-        return f"tensorlib.{type_name(v)}Tensor"
+        return f"{namespace()}.{type_name(v)}Tensor"
     mod = type(v).__module__
     return type(v).__name__ if mod == "builtins" else f"{mod}.{type(v).__name__}"
 
