@@ -6,8 +6,10 @@ LOCAL_WORLD_SIZE, GROUP_RANK, MASTER_ADDR, MASTER_PORT) and MPI's connection pas
 the job when it calls ``init_process_group``. The agent prefixes every line the child writes with
 ``[rank<r>]:`` (as torchrun's ``--log-line-prefix``), and when the child fails it says which rank died and how
 (exit code, or the signal that killed it) and exits with that status: mpiexec then ends every other rank
-and the launcher exits non-zero. The child dies with its agent (PR_SET_PDEATHSIG), so no rank outlives the
-job. Ctrl-C reaches every process of the terminal's process group, ranks included.
+and the launcher exits with the first failing rank's status (which the agents write to a file the launcher
+names, since mpiexec's own code can be that of an agent it killed). The child dies with its agent
+(PR_SET_PDEATHSIG), so no rank outlives the job. Ctrl-C reaches every process of the terminal's process
+group, ranks included.
 
 With more than one rank per host and OMP_NUM_THREADS unset, every rank gets OMP_NUM_THREADS=1, with
 torchrun's warning: N ranks each running a BLAS or OpenMP pool as wide as the machine would ask for N times
@@ -25,7 +27,10 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
+
+_STATUS_FILE = "TENSORLIB_RUN_STATUS_FILE"     # where agents write a failing rank's exit status
 
 
 def _parser():
@@ -112,10 +117,36 @@ def agent(args) -> int:
     for t in pumps:
         t.join(timeout=5)
     if code != 0:
+        status = 128 - code if code < 0 else code
         sys.stderr.write(f"tensorlib.distributed.run: rank {rank} (pid {child.pid}) {_how(code)}; ending the job\n")
         sys.stderr.flush()
-        return 128 - code if code < 0 else code
+        _report_failure(status)
+        return status
     return 0
+
+
+def _report_failure(status: int) -> None:
+    """Tell the launcher this rank's status: mpiexec's own exit code is not always the first failing rank's
+    (it can be that of an agent it killed while ending the job)."""
+    path = os.environ.get(_STATUS_FILE)
+    if path:
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_APPEND)
+        except OSError:
+            return
+        try:
+            os.write(fd, f"{status}\n".encode())
+        finally:
+            os.close(fd)
+
+
+def _first_failure(path: str):
+    try:
+        with open(path, encoding="ascii") as f:
+            first = f.readline().strip()
+    except OSError:
+        return None
+    return int(first) if first.isdigit() else None
 
 
 def main(argv=None) -> int:
@@ -140,10 +171,17 @@ def main(argv=None) -> int:
     cmd = [exe, "-n", str(args.nproc_per_node), sys.executable, "-m", "tensorlib.distributed.run",
            "--nproc-per-node", str(args.nproc_per_node), "--node-rank", str(args.node_rank),
            "--master-addr", args.master_addr, "--master-port", str(args.master_port), args.script, *args.args]
+    fd, status_file = tempfile.mkstemp(prefix="tensorlib-run-", suffix=".status")
+    os.close(fd)
+    os.environ[_STATUS_FILE] = status_file
     try:
-        return subprocess.call(cmd)
+        code = subprocess.call(cmd)
+        first = _first_failure(status_file) if code != 0 else None
+        return code if first is None else first
     except KeyboardInterrupt:
         return 130
+    finally:
+        os.unlink(status_file)
 
 
 if __name__ == "__main__":
