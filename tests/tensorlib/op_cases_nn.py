@@ -11,7 +11,7 @@ BACKWARD_ONLY = {"convolution_backward_weight", "adaptive_avg_pool2d_backward", 
                  "nll_loss_backward", "_log_softmax_backward_data", "threshold_backward", "lstm_layer_backward",
                  "gru_layer_backward", "scaled_dot_product_attention_backward",
                  "rnn_layer_backward", "gelu_backward", "native_layer_norm_backward",
-                 "max_pool2d_with_indices_backward"}
+                 "max_pool2d_with_indices_backward", "embedding_dense_backward"}
 # gradcheck differentiates the squared gradients of these, which runs the backward-only op's own backward
 SECOND_ORDER_CHECKED = {"_log_softmax_backward_data", "threshold_backward"}
 NO_GRADCHECK = {"dropout", "native_dropout"} | (BACKWARD_ONLY - SECOND_ORDER_CHECKED)
@@ -28,8 +28,8 @@ def _bwd(fn):
 
 def _bwd_once(fn):
     """Run fn's output through a plain backward (no create_graph): the fused backward ops (gelu_backward,
-    native_layer_norm_backward, max_pool2d_with_indices_backward) run only when the backward is not itself
-    differentiated; under create_graph their composite formulas run instead."""
+    embedding_dense_backward, native_layer_norm_backward, max_pool2d_with_indices_backward)
+    run only when the backward is not itself differentiated; under create_graph their composite formulas run instead."""
     def run(*xs):
         out = fn(*xs)
         gs = tl.autograd.grad(out.sum(), [x for x in xs if x.requires_grad])
@@ -98,6 +98,7 @@ CASES = {
     "scaled_dot_product_attention": lambda: (lambda q, k, v, m: F.scaled_dot_product_attention(q, k, v, m),
                                              [R(2, 3, 4), R(2, 5, 4), R(2, 5, 4), R(3, 5)]),
     "gelu_backward": lambda: (_bwd_once(lambda x: F.gelu(x)), [R(3, 4)]),
+    "embedding_dense_backward": lambda: (_bwd_once(lambda w: F.embedding(tl.tensor([[0, 2], [2, 4]]), w)), [R(5, 3)]),
     "native_layer_norm_backward": lambda: (_bwd_once(lambda x, w, b: F.layer_norm(x, (4,), w, b)),
                                            [R(3, 4), R(4), R(4)]),
     "max_pool2d_with_indices_backward": lambda: (_bwd_once(lambda x: F.max_pool2d(x, 2)), [R(1, 2, 4, 4)]),
