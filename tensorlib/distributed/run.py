@@ -6,8 +6,8 @@ LOCAL_WORLD_SIZE, GROUP_RANK, MASTER_ADDR, MASTER_PORT) and MPI's connection pas
 the job when it calls ``init_process_group``. The agent prefixes every line the child writes with
 ``[rank<r>]:`` (as torchrun's ``--log-line-prefix``), and when the child fails it says which rank died and how
 (exit code, or the signal that killed it) and exits with that status: mpiexec then ends every other rank
-and the launcher exits with the first failing rank's status (which the agents write to a file the launcher
-names, since mpiexec's own code can be that of an agent it killed). The child dies with its agent
+and the launcher exits with the first failing rank's status (which the agents write to a file in a folder the
+launcher names, since mpiexec's own code can be that of an agent it killed). The child dies with its agent
 (PR_SET_PDEATHSIG), so no rank outlives the job. Ctrl-C reaches every process of the terminal's process
 group, ranks included.
 
@@ -30,7 +30,7 @@ import sys
 import tempfile
 import threading
 
-_STATUS_FILE = "TENSORLIB_RUN_STATUS_FILE"     # where agents write a failing rank's exit status
+_STATUS_DIR = "TENSORLIB_RUN_STATUS_DIR"     # where agents write a failing rank's exit status
 
 
 def _parser():
@@ -128,24 +128,25 @@ def agent(args) -> int:
 def _report_failure(status: int) -> None:
     """Tell the launcher this rank's status: mpiexec's own exit code is not always the first failing rank's
     (it can be that of an agent it killed while ending the job)."""
-    path = os.environ.get(_STATUS_FILE)
-    if path:
+    folder = os.environ.get(_STATUS_DIR)
+    if folder:
         try:
-            fd = os.open(path, os.O_WRONLY | os.O_APPEND)
+            fd = os.open(os.path.join(folder, "status"), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
         except OSError:
             return
         try:
-            os.write(fd, f"{status}\n".encode())
+            os.write(fd, f"{status}\n".encode())      # one short write: O_APPEND keeps ranks' lines whole
         finally:
             os.close(fd)
 
 
-def _first_failure(path: str):
+def _first_failure(folder: str, ranks: int):
+    from safeio import InputError, read_bounded
     try:
-        with open(path, encoding="ascii") as f:
-            first = f.readline().strip()
-    except OSError:
+        data = read_bounded(os.path.join(folder, "status"), what="rank status file", max_bytes=8 * ranks + 8)
+    except (OSError, InputError):
         return None
+    first = data.split(b"\n", 1)[0]
     return int(first) if first.isdigit() else None
 
 
@@ -171,17 +172,14 @@ def main(argv=None) -> int:
     cmd = [exe, "-n", str(args.nproc_per_node), sys.executable, "-m", "tensorlib.distributed.run",
            "--nproc-per-node", str(args.nproc_per_node), "--node-rank", str(args.node_rank),
            "--master-addr", args.master_addr, "--master-port", str(args.master_port), args.script, *args.args]
-    fd, status_file = tempfile.mkstemp(prefix="tensorlib-run-", suffix=".status")
-    os.close(fd)
-    os.environ[_STATUS_FILE] = status_file
-    try:
-        code = subprocess.call(cmd)
-        first = _first_failure(status_file) if code != 0 else None
+    with tempfile.TemporaryDirectory(prefix="tensorlib-run-") as folder:
+        os.environ[_STATUS_DIR] = folder
+        try:
+            code = subprocess.call(cmd)
+        except KeyboardInterrupt:
+            return 130
+        first = _first_failure(folder, args.nproc_per_node) if code != 0 else None
         return code if first is None else first
-    except KeyboardInterrupt:
-        return 130
-    finally:
-        os.unlink(status_file)
 
 
 if __name__ == "__main__":

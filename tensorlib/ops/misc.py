@@ -85,6 +85,15 @@ def cpu(self, memory_format=None):
     return to(self, device=CPU)
 
 
+_TYPE_NAMES = {"float64": "Double", "float32": "Float", "float16": "Half", "bfloat16": "BFloat16", "int64": "Long",
+               "int32": "Int", "int16": "Short", "int8": "Char", "uint8": "Byte", "bool": "Bool"}
+
+
+def type_name(t):
+    """torch's scalar type names, as its dtype-mismatch messages print them."""
+    return _TYPE_NAMES.get(t._data.dtype.name, t._data.dtype.name)
+
+
 @public(function=False, method=True)
 def cuda(self, device=None, non_blocking=False, memory_format=None):
     return to(self, device="cuda" if device is None else (device if not isinstance(device, int) else f"cuda:{device}"))
@@ -93,7 +102,6 @@ def cuda(self, device=None, non_blocking=False, memory_format=None):
 @public(name="type", function=False, method=True)
 def type_(self, dtype=None, non_blocking=False):
     if dtype is None:
-        from .nn_ops import type_name
         return f"{D.namespace()}.{'cuda.' if self.is_cuda else ''}{type_name(self)}Tensor"
     if isinstance(getattr(dtype, "is_cuda", None), bool):     # a legacy type: tensorlib(.cuda).LongTensor
         return to(self, dtype=dtype.dtype, device="cuda" if dtype.is_cuda else "cpu")

@@ -26,7 +26,7 @@ from .creation import zeros
 from .creation import as_tensor, tensor
 from .index import getitem
 from .linalg import c_type
-from .misc import to, copy_
+from .misc import to, copy_, type_name
 
 _REDUCTIONS = ("none", "mean", "sum")
 
@@ -76,15 +76,6 @@ def linear(input, weight, bias=None):
             rows = dispatch(ADDMM, bias, view(input, -1, x.shape[-1]), wt)
             return view(rows, *x.shape[:-1], w.shape[0])
         return matmul(input, wt).add_(bias)
-
-
-_TYPE_NAMES = {"float64": "Double", "float32": "Float", "float16": "Half", "bfloat16": "BFloat16", "int64": "Long",
-               "int32": "Int", "int16": "Short", "int8": "Char", "uint8": "Byte", "bool": "Bool"}
-
-
-def type_name(t):
-    """torch's scalar type names, as its dtype-mismatch messages print them."""
-    return _TYPE_NAMES.get(t._data.dtype.name, t._data.dtype.name)
 
 
 def _rows(t):
