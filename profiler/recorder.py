@@ -242,15 +242,15 @@ class Recorder:
         rtag = range_tag
         op_tag = range_tag("op")
 
+        def range_exit(token):      # every record is its enter token and the exit time
+            t1 = pc()
+            tls.buf.append((*token, t1))
+
         if not self.extended:
             # ops: the dispatcher writes (name, phase, seq, t0, t1) itself (dispatch.set_op_sink), which
             # costs half of an op_enter/op_exit pair; only ranges come through the hook methods
             def range_enter(name, kind):
                 return (name, tags.get(kind) or rtag(kind), -1, pc())
-
-            def range_exit(token):
-                t1 = pc()
-                tls.buf.append((*token, t1))
 
             def op_step(name, fn, *args):
                 t0 = pc()
@@ -336,10 +336,6 @@ class Recorder:
                     finally:
                         t1 = pc()
                         tls.buf.append((name, op_tag, -1, 0, t0, t1))
-
-            def range_exit(token):
-                t1 = pc()
-                tls.buf.append((*token, t1))
 
             if shapes:
                 def op_range_enter(name, args):     # a composite op (aten::conv2d...): its Input Shapes too
