@@ -429,6 +429,9 @@ def _mpi_all_reduce(pg, a, how):
 
 
 def all_reduce(tensor, op=ReduceOp.SUM, group=None, async_op=False):
+    pg = _W.pg if group is None else group
+    if type(pg) is ProcessGroup and not async_op and isinstance(tensor, Tensor) and pg.all_reduce_now(tensor, op):
+        return None                 # the common call, done at once (see ProcessGroup.all_reduce_now)
     pg = _group(group)
     a = _tensor(tensor, "tensor", pg)
     if pg is None:
@@ -437,9 +440,6 @@ def all_reduce(tensor, op=ReduceOp.SUM, group=None, async_op=False):
         return _nc_all_reduce(pg, tensor, a, op, async_op)
     dt, n = a.dtype, a.size
     how = _pg._MPI_OPS.get((op, dt)) or _pg.mpi_op(op, dt)
-    if not async_op and not _hooks.full_path and pg.all_reduce_now(a, how):
-        _D.bump_version(tensor)
-        return None
     # _comm_args("allreduce", n, n, dt), without the call; a partial, not a closure (this is the hot
     # collective, DDP's buckets: every saving counts at 64 KiB)
     work = _run("c10d::allreduce_", pg, "mpi:all_reduce", partial(_mpi_all_reduce, pg, a, how),

@@ -228,6 +228,8 @@ class ProcessGroup:
         # a group given its own timeout runs every call on the worker, so that `Work.wait` can give up after
         # it (an MPI call cannot be interrupted)
         self._inline = timeout == DEFAULT_TIMEOUT
+        self._live = True                  # until shutdown
+        self._fast: dict = {}              # all_reduce_now's entries, per (op, dtype, size)
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
         self._lock = threading.Lock()      # held while a collective runs, on the worker or inline
         self._count_lock = threading.Lock()
@@ -319,14 +321,24 @@ class ProcessGroup:
         self._queue.put((work, title, fn, rec))
         return work
 
-    def all_reduce_now(self, a, how) -> bool:
-        """The common all-reduce (synchronous, in place in the tensor's own dtype, not AVG; `how` from
-        `mpi_op`) done at once on the caller's thread when `run` would run it there and nothing observes
-        ranges: True. Else False, with nothing done: the caller takes the general path. The frames of the
-        general path (the c10d op's closure, run, the work function) cost as much as the rest of the call;
-        this is `run` and the work function in one, for the collective small enough for that to matter."""
-        mop, wdt, avg, code = how
-        if a.dtype is not wdt or avg or not self._inline or _hooks.range_hooks:
+    def all_reduce_now(self, tensor, op) -> bool:
+        """The common all-reduce done at once on the caller's thread, in one frame: synchronous (the caller
+        asks only then), a contiguous CPU tensor reduced in place in its own dtype, not AVG, on a live group
+        that runs calls inline with nothing queued, while nothing observes ops or ranges: True. Else False,
+        with nothing done: the caller takes the general path, which raises any error. Between collectives
+        a 64 KiB all-reduce evicts the interpreter's working set from the first-level cache, so every frame
+        and lookup costs several times what it costs in a tight loop: the general path's frames (_group,
+        _tensor, the op lookup, the check) cost 4-6 us of a 50 us all-reduce there, this path about 2
+        (benchmarks/distributed.py). What a call needs is made once per (op, dtype, size): the MPI op and the
+        check's signature."""
+        a = tensor._data
+        if type(a) is not np.ndarray or _hooks.full_path or _hooks.range_hooks or not self._live:
+            return False
+        key = (op, a.dtype, a.size)
+        how = self._fast.get(key)
+        if how is None:
+            how = self._fast_entry(key)
+        if not how or not a.flags.c_contiguous:
             return False
         lock = self._lock
         lock.acquire()
@@ -334,15 +346,36 @@ class ProcessGroup:
             if self._pending:
                 return False
             self._seq += 1
-            self.check("all_reduce", wdt, a.size, -1, code)
-            self.comm.Allreduce(self.in_place, a, op=mop)
-            return True
+            if self._checking:
+                self._agree(how[1], "all_reduce", how[2])
+            self.comm.Allreduce(self.in_place, a, op=how[0])
         finally:
             lock.release()
+        base = tensor._base                 # dispatch.bump_version, without the call
+        (base if base is not None else tensor)._version += 1
+        return True
+
+    def _fast_entry(self, key):
+        """all_reduce_now's entry for (op, dtype, size): (MPI op, the check's signature, the call's
+        descriptor), or () where the general path must run (AVG, a working dtype of its own, a group with
+        a timeout of its own, an op it rejects)."""
+        op, dt, count = key
+        if len(self._fast) >= 256:          # a job reducing many sizes: the entries are cheap to remake
+            self._fast.clear()
+        try:
+            mop, wdt, avg, code = mpi_op(op, dt)
+        except (TypeError, RuntimeError):
+            how = ()
+        else:
+            desc = self._desc("all_reduce", dt, count, -1, code)
+            how = (mop, hash(desc), desc) if wdt is dt and not avg and self._inline else ()
+        self._fast[key] = how
+        return how
 
     def shutdown(self):
         """Runs what is queued, then stops the worker (and frees the check's shared window: collective, as
         the communicator's own free that follows)."""
+        self._live = False
         self._queue.put(None)
         self._thread.join()
         if self._win is not None:
@@ -353,13 +386,22 @@ class ProcessGroup:
     # -- run where the collective runs (worker or caller, under _lock) --------------------------------
     def check(self, collective, dt, count, root=-1, op=-1):
         """Every rank's (collective, dtype, count, root, op) must match, or every rank raises the same error
-        naming the first rank that differs. count -1: a collective whose sizes may differ per rank. One
-        allgather of a 64-bit signature per call; the descriptors themselves travel only on a mismatch."""
-        if not self._checking:
-            return
+        naming the first rank that differs. count -1: a collective whose sizes may differ per rank."""
+        if self._checking:
+            desc = self._desc(collective, dt, count, root, op)
+            self._agree(hash(desc), collective, desc)
+
+    @staticmethod
+    def _desc(collective, dt, count, root, op):
+        """A call's descriptor: ints only, so that its hash is the same on every rank (no hash randomisation
+        for ints)."""
         code = _CODES.get(dt)
-        desc = (_COLL_INDEX[collective], code if code is not None else dtype_code(dt), count, root, op)
-        sig = hash(desc)            # ints only: the same on every rank (no hash randomisation for ints)
+        return (_COLL_INDEX[collective], code if code is not None else dtype_code(dt), count, root, op)
+
+    def _agree(self, sig, collective, desc):
+        """Whether every rank's call has signature `sig` (the hash of its descriptor `desc`): through the
+        shared slots, else one allgather of the 64-bit signatures; the descriptors themselves travel only on
+        a mismatch (`_mismatch` raises)."""
         self._calls = k = self._calls + 1
         slots = self._slots
         if slots is not None:

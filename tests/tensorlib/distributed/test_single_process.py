@@ -103,9 +103,15 @@ def test_a_wait_that_times_out_names_the_collective():
     assert not w.is_completed()
 
 
-def test_cuda_tensor_on_mpi_gives_torchs_message(group, monkeypatch):
+class _NotHostArray(np.ndarray):
+    """Data that is not a host ndarray: what makes a tensor a CUDA tensor for tensorlib (Tensor.is_cuda), here
+    without CuPy (tests/tensorlib/distributed/test_nccl.py runs the same call on the fake CuPy's arrays)."""
+
+
+def test_cuda_tensor_on_mpi_gives_torchs_message(group):
     t = tl.ones(2)
-    monkeypatch.setattr(type(t), "is_cuda", property(lambda self: True))
+    t._data = t._data.view(_NotHostArray)
+    assert t.is_cuda
     with pytest.raises(RuntimeError, match="CUDA tensor detected and the MPI used doesn't have CUDA-aware MPI"):
         dist.all_reduce(t)
 
