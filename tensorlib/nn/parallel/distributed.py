@@ -8,7 +8,10 @@ writes its accumulated gradient, divided by the world size, into its bucket's fl
 bucket is full it is all-reduced asynchronously, buckets launched strictly in index order so that every rank
 issues the same collectives in the same order. The all-reduces run on the process group's worker thread while
 backward goes on (a trace shows ``mpi:all_reduce`` on that thread beside the backward ops). When backward
-ends, the works are waited for and each parameter's ``.grad`` is overwritten with its averaged slice.
+ends, the works are waited for and each parameter's ``.grad`` is overwritten with its averaged slice; with
+`gradient_as_bucket_view=True` (torch's option) each ``.grad`` becomes a view of its slice instead, which saves
+that copy (a tenth of a compute-bound step's non-compute time at 2 ranks, benchmarks/distributed.py): as in
+torch, the gradients then share the buckets' memory from step to step.
 
 `no_sync()` skips the reduction (gradients accumulate locally; the next synchronised backward reduces the
 accumulated sums). `find_unused_parameters=True` all-reduces a used-parameter map after the last bucket, so
@@ -53,7 +56,7 @@ def _dispatch_cupy():
 
 
 class _Bucket:
-    __slots__ = ("params", "offsets", "flat", "pending", "work", "index", "xp")
+    __slots__ = ("params", "offsets", "flat", "tensor", "views", "pending", "work", "index", "xp")
 
     def __init__(self, index, params, dtype):
         self.index = index
@@ -65,6 +68,8 @@ class _Bucket:
         else:
             with xp.cuda.Device(params[0]._data.device.id):
                 self.flat = xp.zeros(self.offsets[-1], dtype)
+        self.tensor = _wrap(self.flat)
+        self.views = None           # gradient_as_bucket_view: each parameter's slice, a view of `tensor`
         self.pending = len(params)
         self.work = None
 
@@ -79,8 +84,6 @@ class DistributedDataParallel(Module):
         pg = dist._group(process_group)       # torch's ValueError before init_process_group
         for flag, value, why in (
                 ("check_reduction", check_reduction, "is deprecated in torch and has no effect"),
-                ("gradient_as_bucket_view", gradient_as_bucket_view, "(gradients as views of the buckets) is not "
-                 "built; gradients are copied out of the buckets"),
                 ("static_graph", static_graph, "is not built; the graph is handled as dynamic"),
                 ("delay_all_reduce_named_params", delay_all_reduce_named_params, "is not built"),
                 ("param_to_hook_all_reduce", param_to_hook_all_reduce, "is not built"),
@@ -126,7 +129,7 @@ class DistributedDataParallel(Module):
         self.require_forward_param_sync = True
         cap = _DEFAULT_BUCKET_MB if bucket_cap_mb is None else bucket_cap_mb
         self.bucket_bytes_cap = int(cap * 1024 * 1024)
-        self.gradient_as_bucket_view = False
+        self.gradient_as_bucket_view = bool(gradient_as_bucket_view)
         self.static_graph = False
         # the reducer's state (not submodules, not parameters: plain attributes Module does not register)
         object.__setattr__(self, "_pg", pg)
@@ -135,6 +138,9 @@ class DistributedDataParallel(Module):
             self._sync_module_states()
         object.__setattr__(self, "_buckets", self._assign_buckets(_FIRST_BUCKET_BYTES if bucket_cap_mb is None
                                                                   else self.bucket_bytes_cap))
+        if self.gradient_as_bucket_view:
+            for b in self._buckets:
+                b.views = [b.tensor[b.offsets[k]:b.offsets[k + 1]].view(p.shape) for k, p in enumerate(b.params)]
         index = {id(p): i for i, p in enumerate(self._params)}
         object.__setattr__(self, "_where", {id(p): (b, k, index[id(p)]) for b in self._buckets
                                             for k, p in enumerate(b.params)})
@@ -233,11 +239,16 @@ class DistributedDataParallel(Module):
         # a division of the whole bucket (the same values: each element is divided once either way)
         slot = b.flat[b.offsets[k]:b.offsets[k + 1]]
         n = self._pg.size()
-        if p._grad is None:
+        cur = p._grad
+        if cur is None:
             b.xp.divide(g._data.reshape(-1), n, out=slot)
         else:
-            b.xp.add(p._grad._data.reshape(-1), g._data.reshape(-1), out=slot)
+            b.xp.add(cur._data.reshape(-1), g._data.reshape(-1), out=slot)
             slot /= n
+            if b.views is not None and cur is b.views[k]:
+                # the gradient is this slot (a view of the bucket), which holds the sum now: accumulation
+                # would add g to it again, so it keeps g instead, and _finalize puts the view back
+                p._grad = None
         if not self._used[i]:
             self._used[i] = 1
             b.pending -= 1
@@ -250,8 +261,10 @@ class DistributedDataParallel(Module):
             if force:
                 for k, p in enumerate(b.params):
                     if not self._used[self._where[id(p)][2]]:
+                        if b.views is not None and p._grad is b.views[k]:
+                            p._grad = _wrap(p._grad._data.copy())   # kept if no rank used it: its slot is zeroed
                         b.flat[b.offsets[k]:b.offsets[k + 1]] = 0
-            b.work = dist.all_reduce(_wrap(b.flat), group=self.process_group, async_op=True)
+            b.work = dist.all_reduce(b.tensor, group=self.process_group, async_op=True)
             object.__setattr__(self, "_next", self._next + 1)
 
     def _finalize(self):
@@ -279,6 +292,9 @@ class DistributedDataParallel(Module):
             for k, p in enumerate(b.params):
                 if used is not None and not used._data[self._where[id(p)][2]]:
                     continue            # no rank used it: its gradient stays as it was
+                if b.views is not None:
+                    p._grad = b.views[k]            # the average, where the all-reduce left it: no copy
+                    continue
                 avg = b.flat[b.offsets[k]:b.offsets[k + 1]].reshape(p._data.shape)
                 if p._grad is None:
                     p.grad = _wrap(avg.copy())

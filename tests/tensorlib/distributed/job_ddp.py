@@ -73,6 +73,40 @@ for p, q in zip(ddp.module.parameters(), ref.parameters()):
     close(p, q, "parameters after 3 steps")
 print("OK ddp equals single process")
 
+# gradient_as_bucket_view=True: the same training, each .grad a view of its bucket (no copy out); zero_grad
+# both ways (to None: the hook divides the new gradient into the slot; in place: it adds to the view), and
+# no_sync accumulating into the views
+vref = make(3)
+vref.bn = nn.Identity()
+vmodel = make(3 + r)
+vmodel.bn = nn.Identity()
+vddp = DDP(vmodel, bucket_cap_mb=0.0002, gradient_as_bucket_view=True)
+assert vddp.gradient_as_bucket_view and len(vddp._buckets) > 1
+o_vref = tl.optim.SGD(vref.parameters(), lr=0.1)
+o_v = tl.optim.SGD(vddp.parameters(), lr=0.1)
+for step in range(4):
+    o_vref.zero_grad(set_to_none=step < 2)
+    nn.functional.mse_loss(vref(X), Y).backward()
+    o_vref.step()
+    o_v.zero_grad(set_to_none=step < 2)
+    nn.functional.mse_loss(vddp(X[mine]), Y[mine]).backward()
+    for p, q in zip(vddp.module.parameters(), vref.parameters()):
+        close(p.grad, q.grad, f"bucket view step {step} grad")
+        assert any(np.shares_memory(p.grad.numpy(), b.flat) for b in vddp._buckets), "grad is a bucket view"
+    o_v.step()
+for p, q in zip(vddp.module.parameters(), vref.parameters()):
+    close(p, q, "bucket view parameters after 4 steps")
+vref.zero_grad()
+nn.functional.mse_loss(vref(X), Y).backward()
+vddp.zero_grad(set_to_none=False)
+half = len(mine) // 2
+with vddp.no_sync():
+    (nn.functional.mse_loss(vddp(X[mine[:half]]), Y[mine[:half]]) / 2).backward()
+(nn.functional.mse_loss(vddp(X[mine[half:]]), Y[mine[half:]]) / 2).backward()
+for p, q in zip(vddp.module.parameters(), vref.parameters()):
+    close(p.grad, q.grad, "bucket view no_sync accumulation")
+print("OK gradient_as_bucket_view")
+
 # no_sync: two half-batches accumulated locally, then one synchronised backward = the whole batch
 ref.zero_grad()
 nn.functional.mse_loss(ref(X), Y).backward()

@@ -51,8 +51,8 @@ def test_collectives_match_numpy_on_two_ranks():
 def test_ddp_equals_single_process_training_on_two_ranks():
     p = run_job("job_ddp.py")
     assert p.returncode == 0, p.stdout + p.stderr
-    for check in ("ddp equals single process", "no_sync", "find_unused_parameters", "unfinished reduction",
-                  "buffers", "sync batchnorm"):
+    for check in ("ddp equals single process", "gradient_as_bucket_view", "no_sync", "find_unused_parameters",
+                  "unfinished reduction", "buffers", "sync batchnorm"):
         assert count_ok(p.stdout, check) == 2, (check, p.stdout, p.stderr)
 
 
