@@ -331,10 +331,11 @@ class ProcessGroup:
         several times what it costs in a tight loop (0.2-0.9 us a frame, measured around the MPI call at 2
         ranks): in one frame, with what a call needs made once per (op, dtype, size) (the MPI op, the check's
         signature), the Python outside MPI fell from 3.0-3.4 to 1.7-1.8 us a call unchecked, 6.0-6.4 to
-        4.3-4.6 checked (on a loaded host; the check also absorbs the ranks' skew there). No lock (half a microsecond there): with nothing queued the worker is idle, and
-        only a thread issuing on this group could give it work, while this call runs on the one thread that
-        issues: a group's collectives must come in one order on every rank, so from one thread at a time
-        (MPI's rule for a communicator), as every caller in tensorlib (DDP, SyncBatchNorm) makes them."""
+        4.3-4.6 checked (on a loaded host; the check also absorbs the ranks' skew there). No lock (0.45 us
+        there): with nothing queued the worker is idle, and only a thread issuing on this group could give it
+        work, while this call runs on the one thread that issues: a group's collectives must come in one order
+        on every rank, so from one thread at a time (MPI's rule for a communicator), as every caller in
+        tensorlib (DDP, SyncBatchNorm) makes them."""
         a = tensor._data
         if type(a) is not np.ndarray or _hooks.full_path or _hooks.range_hooks or not self._live:
             return False
