@@ -18,9 +18,14 @@
    spinning) against DDP with 1/N of the batch per rank, every process with the same BLAS thread count
    (--threads, default 1, as torchrun's OMP_NUM_THREADS default for several ranks a host: N ranks each
    running a pool as wide as the machine oversubscribe its cores). Single and DDP steps alternate; ratio =
-   DDP step / single step per pair (1/N is perfect scaling on N free cores). Also: DDP with one bucket
-   (launched when backward ends, so no communication overlaps backward) against the default buckets, and
-   the bucket copies (gradients in, averages out) as a share of the step.
+   DDP step / single step per pair (1/N is perfect scaling on N free cores). Also: DDP with
+   gradient_as_bucket_view=True (each .grad a view of its bucket: no copy out) and DDP with one bucket
+   (launched when backward ends, so no communication overlaps backward) against the default buckets, the
+   bucket copies (gradients in, averages out) as a share of the step, and where a DDP step's CPU goes on
+   each rank (the thread's CPU clock per phase: forward, backward's own work, DDP's gradient hooks that
+   copy each gradient into its bucket, the end of backward that waits for the all-reduces and copies the
+   averages out, the optimizer, and the group's worker thread, which runs the all-reduces) against the
+   same model's forward, backward and optimizer on the rank's share of the batch without DDP.
 """
 from __future__ import annotations
 
@@ -124,6 +129,62 @@ def mlp():
     return nn.Sequential(nn.Linear(512, 2048), nn.ReLU(), nn.Linear(2048, 2048), nn.ReLU(), nn.Linear(2048, 10))
 
 
+class TimedDDP(DDP):
+    """DDP whose gradient hooks and end-of-backward work add their thread CPU time to `spent`."""
+
+    def __init__(self, *a, **k):
+        super().__init__(*a, **k)
+        object.__setattr__(self, "spent", {"hooks": 0.0, "end": 0.0})
+
+    def _ready(self, *a):
+        t = time.thread_time()
+        super()._ready(*a)
+        self.spent["hooks"] += time.thread_time() - t
+
+    def _finalize(self):
+        t = time.thread_time()
+        super()._finalize()
+        self.spent["end"] += time.thread_time() - t
+
+
+def phases(args, say, xs, ys):
+    """Median thread CPU ms per phase of a DDP step (gradient_as_bucket_view=False and True) and of the
+    same step without DDP, on every rank, steps alternating."""
+    comm = dist._default().comm
+    pg = dist._default()
+    worker = time.pthread_getcpuclockid(pg._thread.ident)
+    models = {"no DDP": mlp(), "DDP": TimedDDP(mlp()), "DDP views": TimedDDP(mlp(), gradient_as_bucket_view=True)}
+    opts = {k: tl.optim.SGD(m.parameters(), lr=0.01) for k, m in models.items()}
+    cols = ("forward", "backward", "hooks", "end", "optimizer", "worker", "total")
+    got: dict = {k: {c: [] for c in cols} for k in models}
+    for rep in range(-1, 3 if args.quick else 8):
+        for name, m in models.items():
+            idle_barrier(comm)
+            opt, spent = opts[name], getattr(m, "spent", None)
+            if spent:
+                spent.update(hooks=0.0, end=0.0)
+            w0, c0 = time.clock_gettime(worker), time.thread_time()
+            opt.zero_grad()
+            out = m(xs)
+            c1 = time.thread_time()
+            nn.functional.cross_entropy(out, ys).backward()
+            c2 = time.thread_time()
+            opt.step()
+            c3 = time.thread_time()
+            w = time.clock_gettime(worker) - w0 if spent else 0.0
+            if rep >= 0:
+                hooks, end = (spent["hooks"], spent["end"]) if spent else (0.0, 0.0)
+                for c, v in zip(cols, (c1 - c0, c2 - c1 - hooks - end, hooks, end, c3 - c2, w, c3 - c0 + w)):
+                    got[name][c].append(v)
+    rows = comm.gather({k: {c: float(np.median(v)) * 1e3 for c, v in d.items()} for k, d in got.items()}, root=0)
+    say("where a step's CPU goes, per rank (thread CPU ms, medians; hooks: DDP's gradient copies into the "
+        "buckets; end: waiting for the all-reduces and copying out; worker: the thread running the all-reduces)")
+    say(f"{'':>6} {'':>10} " + " ".join(f"{c:>9}" for c in cols))
+    for r, row in enumerate(rows or []):
+        for name, d in row.items():
+            say(f"rank {r} {name:>10} " + " ".join(f"{d[c]:>9.1f}" for c in cols))
+
+
 def part_ddp(args, say):
     comm = dist._default().comm
     r, n = dist.get_rank(), dist.get_world_size()
@@ -150,8 +211,10 @@ def part_ddp(args, say):
             opt.step()
         return step
     ddp = DDP(mlp())
+    views = DDP(mlp(), gradient_as_bucket_view=True)
     one = DDP(mlp(), bucket_cap_mb=1024)
     steps = {"single": step_single, "ddp": ddp_step(ddp, tl.optim.SGD(ddp.parameters(), lr=0.01)),
+             "views": ddp_step(views, tl.optim.SGD(views.parameters(), lr=0.01)),
              "one bucket": ddp_step(one, tl.optim.SGD(one.parameters(), lr=0.01))}
     times: dict[str, list[float]] = {k: [] for k in steps}
     for rep in range(-1, 3 if args.quick else 10):          # rep -1: warm-up, not kept
@@ -166,10 +229,14 @@ def part_ddp(args, say):
                 idle_barrier(comm)       # the others wait for rank 0 without taking a core from it
             if rep >= 0:
                 times[name].append(time.perf_counter() - t)
-    t1, t2, t3 = (float(np.median(times[k])) for k in ("single", "ddp", "one bucket"))
+    t1, t2, t3, tv = (float(np.median(times[k])) for k in ("single", "ddp", "one bucket", "views"))
     say(f"one process: {t1 * 1e3:.1f} ms/step   DDP on {n} ranks: {t2 * 1e3:.1f} ms/step   ratio "
         f"{spread([b / a for a, b in zip(times['single'], times['ddp'])])} (median (range) over "
         f"{len(times['ddp'])} alternating pairs), best {best(times['ddp'], times['single'])}")
+    say(f"DDP with gradient_as_bucket_view=True: {tv * 1e3:.1f} ms/step, ratio to one process "
+        f"{spread([b / a for a, b in zip(times['single'], times['views'])])}, best "
+        f"{best(times['views'], times['single'])}; to the default DDP "
+        f"{spread([c / b for b, c in zip(times['ddp'], times['views'])])}")
     say(f"DDP with one bucket (no overlap with backward): {t3 * 1e3:.1f} ms/step, ratio to the default buckets "
         f"{spread([c / b for b, c in zip(times['ddp'], times['one bucket'])])}, best "
         f"{best(times['one bucket'], times['ddp'])}")
@@ -185,6 +252,7 @@ def part_ddp(args, say):
             g.reshape(-1)[...] = flat[a:b]
     cp = float(np.median(timed_alternately([copies], 5, 1)[0]))
     say(f"bucket copies (in, divided, and out): {cp * 1e3:.1f} ms/step, {cp / t2:.0%} of the DDP step")
+    phases(args, say, xs, ys)
 
 
 def main(argv=None):
