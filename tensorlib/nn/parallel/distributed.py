@@ -9,9 +9,9 @@ bucket is full it is all-reduced asynchronously, buckets launched strictly in in
 issues the same collectives in the same order. The all-reduces run on the process group's worker thread while
 backward goes on (a trace shows ``mpi:all_reduce`` on that thread beside the backward ops). When backward
 ends, the works are waited for and each parameter's ``.grad`` is overwritten with its averaged slice; with
-`gradient_as_bucket_view=True` (torch's option) each ``.grad`` becomes a view of its slice instead, which saves
-that copy (a tenth of a compute-bound step's non-compute time at 2 ranks, benchmarks/distributed.py): as in
-torch, the gradients then share the buckets' memory from step to step.
+`gradient_as_bucket_view=True` (torch's option) each ``.grad`` becomes a view of its slice instead: no copy out
+and no second set of gradient buffers (7-10 ms of CPU less per rank and step on benchmarks/distributed.py's
+MLP, of 30-40 over its compute); as in torch, the gradients then share the buckets' memory from step to step.
 
 `no_sync()` skips the reduction (gradients accumulate locally; the next synchronised backward reduces the
 accumulated sums). `find_unused_parameters=True` all-reduces a used-parameter map after the last bucket, so
