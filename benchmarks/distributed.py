@@ -14,6 +14,9 @@
    printed first: the check alone (a lockstep round between the ranks, as the group makes it), the 8-byte
    allgather that the check used before and still uses across hosts, and a raw 16-byte Allreduce; with
    them, the best ratio a checked call could reach at each size (raw / (raw + check)), before any Python.
+   Last, at 64 KiB, the time each call spends outside the MPI call itself (wall clock around it, medians of
+   single calls): our Python and the check, which a loaded host's scheduling disturbs far less than the
+   batches (whose raw time varies 2x from run to run there).
 2. DDP step time: a compute-bound MLP, the global batch on one process (the other ranks wait without
    spinning) against DDP with 1/N of the batch per rank, every process with the same BLAS thread count
    (--threads, default 1, as torchrun's OMP_NUM_THREADS default for several ranks a host: N ranks each
@@ -122,7 +125,58 @@ def part_allreduce(args, say):
         say(f"{nbytes:>9} {np.median(raw) * 1e6:>8.1f} {np.median(ours) * 1e6:>8.1f} {np.median(off) * 1e6:>9.1f}   "
             f"{spread([x / y for x, y in zip(raw, ours)]):>17} {best(raw, ours):>5}   "
             f"{spread([x / y for x, y in zip(raw, off)]):>17} {best(raw, off):>5}  {min(raw) / (min(raw) + c):>5.2f}")
+    outside_mpi(say, pg, unchecked, reps)
     dist.destroy_process_group(unchecked)
+
+
+class TimedComm:
+    """A communicator whose Allreduce records the wall-clock ns it spent inside MPI (`inside`)."""
+
+    def __init__(self, comm):
+        from mpi4py import MPI
+        self.comm = comm
+        self.inside = 0
+        self.sum = MPI.SUM
+
+    def Allreduce(self, send, recv, op=None):  # noqa: N802 - mpi4py's name
+        t = time.perf_counter_ns()
+        self.comm.Allreduce(send, recv, op=self.sum if op is None else op)
+        self.inside = time.perf_counter_ns() - t
+
+    def __getattr__(self, name):
+        return getattr(self.comm, name)
+
+
+def outside_mpi(say, pg, unchecked, reps):
+    """Per-call wall time outside MPI's Allreduce at 64 KiB: raw (a call through the same wrapper), ours
+    checked and unchecked; the three in a shuffled order per round."""
+    from mpi4py import MPI
+    a = np.ones(1 << 14, np.float32)
+    t = tl.from_numpy(a)
+    groups = (pg, unchecked)
+    saved = [g.comm for g in groups]
+    timed = [TimedComm(c) for c in saved]
+    for g, c in zip(groups, timed):
+        g.comm = c
+    fns = [(lambda: timed[0].Allreduce(MPI.IN_PLACE, a), timed[0]), (lambda: dist.all_reduce(t), timed[0]),
+           (lambda: dist.all_reduce(t, group=unchecked), timed[1])]
+    out: list[list[int]] = [[] for _ in fns]
+    order = np.random.default_rng(1)
+    try:
+        for _ in range(reps * 4):
+            for k in order.permutation(len(fns)):
+                fn, c = fns[k]
+                saved[0].Barrier()
+                for _ in range(100):
+                    t0 = time.perf_counter_ns()
+                    fn()
+                    out[k].append(time.perf_counter_ns() - t0 - c.inside)
+    finally:
+        for g, c in zip(groups, saved):
+            g.comm = c
+    raw, ours, off = (float(np.median(v)) / 1e3 for v in out)
+    say(f"outside the MPI call, 64 KiB (wall us per call, medians of {len(out[0])}): raw {raw:.2f}, ours {ours:.2f} "
+        f"(+{ours - raw:.2f}), unchecked {off:.2f} (+{off - raw:.2f})")
 
 
 def mlp():
