@@ -52,6 +52,8 @@ class EventStore:
         self.depth = np.zeros(n, np.int32)
         self.self_ns = np.zeros(n, np.int64)
         self.extra: list | None = None                 # per event (shapes_dtypes, stack, flops) or None
+        # (the `extra` list it describes, its distinct entries, each event's index among them): extra_table
+        self._extra_table: tuple | None = None
         self.thread_names: dict[int, str] = {}
         # memory (bytes), per event: allocated by the event itself / by it and its descendants
         self.self_cpu_mem = np.zeros(n, np.int64)
@@ -103,7 +105,8 @@ class EventStore:
     def flops(self):
         if self.extra is None:
             return np.zeros(len(self), np.int64)
-        return np.fromiter((e[2] for e in self.extra), np.int64, len(self))
+        table, eid = extra_table(self)
+        return np.fromiter((e[2] for e in table), np.int64, len(table))[eid] if len(table) else eid
 
     def self_total_ns(self) -> int:
         return int(self.self_ns.sum())
@@ -207,7 +210,10 @@ def build(snapshot, extended: bool, t_base: int = 0, wall_base_ns: int = 0) -> E
     if parts:
         (store.name_id, store.tag_id, store.seq, store.tid, store.t0, store.t1, store.parent,
          store.depth, eids) = (np.concatenate(c) if len(c) > 1 else c[0] for c in zip(*parts))
-    store.extra = format_extras(eids) if extended else None
+    if extended:
+        table, index = format_extras(eids)
+        store.extra = list(map(table.__getitem__, index.tolist()))
+        store._extra_table = (store.extra, table, index)
     _rename(store)
     _flops_to_composites(store)
     n = len(store.t0)
@@ -224,12 +230,19 @@ def build(snapshot, extended: bool, t_base: int = 0, wall_base_ns: int = 0) -> E
 def extra_table(store: EventStore):
     """(the distinct entries of ``store.extra``, the index of each event's among them), by identity: `build`
     gives events with equal extras one shared tuple, so the exports and the grouping work per distinct
-    extra (a few hundred in a long profile) and index the result by the events' ids with NumPy."""
+    extra (a few hundred in a long profile) and index the result by the events' ids with NumPy. `build`
+    leaves the answer for its list; a list set or changed afterwards (whoever changes one in place drops
+    ``store._extra_table``) is read again."""
+    cached = store._extra_table
+    if cached is not None and cached[0] is store.extra:
+        return cached[1], cached[2]
     extra = store.extra or []
     ids = list(map(id, extra))
     first = dict(zip(ids, extra))
     pos = dict(zip(first, range(len(first))))
-    return list(first.values()), np.fromiter(map(pos.__getitem__, ids), np.int64, len(ids))
+    table, index = list(first.values()), np.fromiter(map(pos.__getitem__, ids), np.int64, len(ids))
+    store._extra_table = (store.extra, table, index)
+    return table, index
 
 
 def _split_nodes(nodes, tag_index, name_id, tag_id, seq, t0, t1, eid):
@@ -275,6 +288,7 @@ def _flops_to_composites(store):
             if p >= 0 and store.name_id[p] == index[composite] and ex is not None and ex[2]:
                 extra[p] = (*extra[p][:2], extra[p][2] + ex[2], *extra[p][3:])
                 extra[i] = (*ex[:2], 0, *ex[3:])
+                store._extra_table = None         # changed in place: extra_table reads it again
 
 
 def _preorder(t0, t1):
