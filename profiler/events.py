@@ -264,12 +264,23 @@ def _rename(store):
     if not len(store.t0):
         return
     ntag = max(len(store.tags), 1)
-    pairs, inv = np.unique(store.name_id.astype(np.int64) * ntag + store.tag_id, return_inverse=True)
+    pairs, inv = dense_unique(store.name_id.astype(np.int64) * ntag + store.tag_id, len(store.names) * ntag)
     index: dict[str, int] = {}
     lut = np.fromiter((index.setdefault(profiled_name(store.names[p // ntag], store.tags[p % ntag]), len(index))
                        for p in pairs.tolist()), np.int32, len(pairs))
     store.names = list(index)
     store.name_id = lut[inv.reshape(-1)]
+
+
+def dense_unique(key, bound):
+    """np.unique(key, return_inverse=True) for non-negative keys below `bound`, by counting rather than
+    sorting when the key space is small (names x tags x threads nearly always is)."""
+    if bound > 4 * len(key) + 1_000_000:
+        uk, inv = np.unique(key, return_inverse=True)
+        return uk, inv.reshape(-1)
+    present = np.bincount(key, minlength=bound) > 0
+    lut = np.cumsum(present) - 1
+    return np.flatnonzero(present), lut[key]
 
 
 def _flops_to_composites(store):
