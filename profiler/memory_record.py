@@ -168,6 +168,17 @@ class MemoryRecorder:
         return a
 
 
+def _distinct(col) -> list[int]:
+    """The distinct values of a column, sorted; without sorting it when every row has the first row's value
+    (one thread, one device: the common case)."""
+    if not len(col):
+        return []
+    first = col[0]
+    if (col == first).all():
+        return [int(first)]
+    return np.unique(col).tolist()
+
+
 def attribute(store, mem):
     """Per event self and total (self + descendants) allocated bytes, from the memory records; the
     running total per device goes into ``mem['total']`` order (see `timeline`)."""
@@ -175,8 +186,9 @@ def attribute(store, mem):
     store.has_memory = True
     n = len(store)
     owner = np.full(len(mem), -1, np.int64)
-    for tid in np.unique(mem["tid"]):
-        m = np.flatnonzero(mem["tid"] == tid)
+    tids = _distinct(mem["tid"])
+    for tid in tids:
+        m = np.flatnonzero(mem["tid"] == tid) if len(tids) > 1 else slice(None)
         owner[m] = store.innermost_at(int(tid), mem["t"][m])
     store.mem_owner = owner
     for dev_type, self_col, tot_col in ((CPU, "self_cpu_mem", "cpu_mem"), (CUDA, "self_cuda_mem", "cuda_mem")):
@@ -193,7 +205,7 @@ def timeline(mem, cuda_base=None, cpu_base=0):
     live tensors' buffers, tensorlib.memory_allocated("cpu")), so the memory alive at start shows as such."""
     out = {}
     cuda_base = cuda_base or {}
-    pairs = np.unique(mem["dev_type"].astype(np.int64) * 65536 + mem["dev_id"]) if len(mem) else ()
+    pairs = _distinct(mem["dev_type"].astype(np.int64) * 65536 + mem["dev_id"])
     for key in [divmod(int(k), 65536) for k in pairs]:
         m = (mem["dev_type"] == key[0]) & (mem["dev_id"] == key[1])
         base = cuda_base.get(key[1], 0) if key[0] == CUDA else cpu_base
