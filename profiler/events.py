@@ -155,14 +155,23 @@ class EventStore:
         return idx
 
 
+class _FirstSeen(dict):
+    """key -> its index in order of first lookup: ``index[key]`` assigns the next one to a key not seen yet
+    (a hit is a plain dict lookup, in C, as ``map(index.__getitem__, column)`` makes it)."""
+
+    def __missing__(self, key):
+        v = self[key] = len(self)
+        return v
+
+
 @no_gc
 def build(snapshot, extended: bool, t_base: int = 0, wall_base_ns: int = 0) -> EventStore:
     """EventStore from the recorder's snapshot: [(thread id, thread name, [records...]), ...]."""
     store = EventStore()
     store.t_base = t_base
     store.wall_base_ns = wall_base_ns
-    name_index: dict[str, int] = {}
-    tag_index: dict[str, int] = {}
+    name_index: dict[str, int] = _FirstSeen()
+    tag_index: dict[str, int] = _FirstSeen()
     parts = []
     offset = 0
     merged: dict[int, tuple[str, list]] = {}
@@ -176,16 +185,10 @@ def build(snapshot, extended: bool, t_base: int = 0, wall_base_ns: int = 0) -> E
         if not n:
             continue
         store.thread_names.setdefault(tid, tname)
-        # one column at a time through C-level itemgetters: transposing with zip(*recs) costs twice as much
-        c_name = list(map(itemgetter(NAME), recs))
-        c_tag = list(map(itemgetter(TAG), recs))
-        for nm in dict.fromkeys(c_name):
-            name_index.setdefault(nm, len(name_index))
-        for tg in dict.fromkeys(c_tag):
-            tag_index.setdefault(tg, len(tag_index))
-        name_id = np.fromiter(map(name_index.__getitem__, c_name), np.int32, n)
-        tag_id = np.fromiter(map(tag_index.__getitem__, c_tag), np.int16, n)
-        del c_name, c_tag
+        # one column at a time through C-level itemgetters: transposing with zip(*recs) costs twice as much;
+        # a name's or tag's index is assigned on its first lookup (_FirstSeen), so one pass makes each column
+        name_id = np.fromiter(map(name_index.__getitem__, map(itemgetter(NAME), recs)), np.int32, n)
+        tag_id = np.fromiter(map(tag_index.__getitem__, map(itemgetter(TAG), recs)), np.int16, n)
         seq = np.fromiter(map(itemgetter(SEQ), recs), np.int64, n)
         t0 = np.fromiter(map(itemgetter(T0), recs), np.int64, n)
         t1 = np.fromiter(map(itemgetter(T1), recs), np.int64, n)
