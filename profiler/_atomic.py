@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 import zlib
-from concurrent.futures import ThreadPoolExecutor
 
 from safeio import atomic_open
 
@@ -39,6 +38,8 @@ def _write_all(f, data, gz: bool):
     else:
         # one writer thread, one chunk in flight: chunk k is compressed and written while k+1 is produced,
         # and is done before k+1 is handed over (so before k+2, which may reuse k's buffer, is produced)
+        from concurrent.futures import ThreadPoolExecutor     # here: a plain export need not import it (14 ms)
+
         with ThreadPoolExecutor(1, thread_name_prefix="tensorlib-profiler-writer") as writer:
             pending = None
             for c in data:          # a producer's error leaves the with-block after the write in flight

@@ -27,59 +27,83 @@ from __future__ import annotations
 
 import numpy as np
 
-_CHUNK = 1 << 17    # rows formatted at a time: bounds the temporary matrix to ~20 MB
+_CHUNK = 1 << 14    # rows formatted at a time: a few MB, so that each column's pass over them stays in cache
 _MAX_PAD = 24       # table entries whose lengths differ by at most this are padded, keeping row order
+
+
+_P10 = [10 ** k for k in range(20)]
+_LIMB = 1_000_000_000      # 9 decimal digits: a limb fits in uint32
 
 
 def _digits(v: np.ndarray) -> np.ndarray:
     """Decimal digits of int64 values as a (width, n) uint8 array, one row per position: right-aligned,
-    leading spaces, '-' just before the first digit of a negative value."""
+    leading spaces, '-' just before the first digit of a negative value. The digits are taken from
+    9-digit uint32 limbs, whose division by 10 NumPy vectorises (int64's it does not)."""
     n = len(v)
     neg = v < 0
-    a = np.abs(v).astype(np.uint64)
+    a = np.abs(v)
     nd_max = len(str(int(a.max()))) if n else 1
     has_neg = bool(neg.any())
     width = nd_max + has_neg
     out = np.empty((width, n), np.uint8)
-    x = a
-    p = 1
-    for j in range(nd_max):                 # j-th digit from the right
-        q = x // 10
-        d = (x - q * 10).astype(np.uint8)
-        d += 48
-        out[width - 1 - j] = d if j == 0 else np.where(a >= p, d, np.uint8(32))
-        x = q
-        p *= 10
+    if nd_max <= 9:
+        limbs = [a.astype(np.uint32)]
+    else:
+        limbs = []
+        x = a.astype(np.uint64)
+        for _ in range(0, nd_max, 9):
+            q = x // _LIMB
+            limbs.append((x - q * _LIMB).astype(np.uint32))
+            x = q
+    ten = np.uint32(10)
+    space = np.uint8(32)
+    j = 0                                   # j-th digit from the right
+    for x in limbs:
+        for _ in range(min(9, nd_max - j)):
+            q = x // ten
+            d = (x - q * ten).astype(np.uint8)
+            d += 48
+            if j:
+                np.copyto(d, space, where=a < _P10[j])
+            out[width - 1 - j] = d
+            x = q
+            j += 1
     if has_neg:
         out[0] = 32
         rows = np.flatnonzero(neg)
+        ar = a[rows]
         nd = np.ones(len(rows), np.int64)
-        p = 10
-        for _ in range(nd_max - 1):
-            nd += a[rows] >= p
-            p *= 10
+        for k in range(1, nd_max):
+            nd += ar >= _P10[k]
         out[width - 1 - nd, rows] = 45
     return out
 
 
-def _us(ns: np.ndarray) -> np.ndarray:
-    """ns as µs with exactly 3 decimals, (width, n): integer part (with sign), '.', three digits."""
+def _us(ns: np.ndarray) -> list[np.ndarray]:
+    """ns as µs with exactly 3 decimals: [(width, n) integer part (with sign), (4, n) '.' and three digits]."""
     ns = np.asarray(ns, np.int64)
-    a = np.abs(ns)
+    a = np.abs(ns).astype(np.uint64)
     ip = a // 1000
-    frac = a - ip * 1000
-    ipd = _digits(np.where(ns < 0, -ip, ip))
-    neg0 = (ns < 0) & (ip == 0)              # -0.5 µs: the sign goes before the 0
-    if neg0.any():
-        if not (ns < 0)[ip != 0].any():     # no other negatives: _digits left no room for a sign
-            ipd = np.concatenate([np.full((1, len(ns)), 32, np.uint8), ipd], axis=0)
-        ipd[ipd.shape[0] - 2, np.flatnonzero(neg0)] = 45
+    frac = (a - ip * 1000).astype(np.uint16)
+    ip = ip.astype(np.int64)
+    negative = ns < 0
+    has_neg = bool(negative.any())
+    ipd = _digits(np.where(negative, -ip, ip) if has_neg else ip)
+    if has_neg:
+        neg0 = negative & (ip == 0)              # -0.5 µs: the sign goes before the 0
+        if neg0.any():
+            if not negative[ip != 0].any():     # no other negatives: _digits left no room for a sign
+                ipd = np.concatenate([np.full((1, len(ns)), 32, np.uint8), ipd], axis=0)
+            ipd[ipd.shape[0] - 2, np.flatnonzero(neg0)] = 45
     fd = np.empty((4, len(ns)), np.uint8)
     fd[0] = 46
-    fd[1] = frac // 100 + 48
-    fd[2] = frac // 10 % 10 + 48
-    fd[3] = frac % 10 + 48
-    return np.concatenate([ipd, fd], axis=0)
+    hundreds = frac // 100
+    fd[1] = hundreds + 48
+    rest = frac - hundreds * 100
+    tens = rest // 10
+    fd[2] = tens + 48
+    fd[3] = rest - tens * 10 + 48
+    return [ipd, fd]
 
 
 def _used(ids: np.ndarray, n_entries: int) -> np.ndarray:
@@ -99,9 +123,11 @@ def _table(entries: list[bytes], ids: np.ndarray) -> np.ndarray:
 
 
 def _format(parts: list, sel: np.ndarray, buf: list) -> memoryview:
-    """The rows of `sel`, each starting with a comma, laid out in buf[0] (replaced when too small)."""
+    """The rows of `sel`, each starting with a comma, laid out in buf[0] (replaced when too small). A
+    column given in several parts (the same array object, same kind) is turned into digits once."""
     n = len(sel)
     pieces: list = [(b",", 1)]              # (literal bytes | (n, w) rows | (w, n) digit columns, width)
+    done: dict = {}
     for p in parts:
         if isinstance(p, bytes):
             pieces.append((p, len(p)))
@@ -109,8 +135,12 @@ def _format(parts: list, sel: np.ndarray, buf: list) -> memoryview:
             x = _table(p[1], np.asarray(p[2])[sel])
             pieces.append((x, x.shape[1]))
         else:
-            x = (_digits if p[0] == "int" else _us)(np.asarray(p[1], np.int64)[sel])
-            pieces.append((x.T, x.shape[0]))
+            key = (p[0], id(p[1]))
+            xs = done.get(key)
+            if xs is None:
+                col = np.asarray(p[1], np.int64)[sel]
+                xs = done[key] = [_digits(col)] if p[0] == "int" else _us(col)
+            pieces.extend((x.T, x.shape[0]) for x in xs)
     row = sum(w for _, w in pieces)
     if buf[0].size < n * row:
         buf[0] = np.empty(n * row, np.uint8)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._nogc import no_gc
-from .events import EventStore, extra_table
+from .events import EventStore, dense_unique, extra_table
 from .function_event import TorchEventFields
 
 SORT_KEYS = ("self_cpu_time_total", "cpu_time_total", "cuda_time_total", "self_cuda_time_total",
@@ -162,8 +162,8 @@ def _group_ids(store: EventStore, by_shape: bool, stack_n: int):
     for k in extra_keys:
         _, key = np.unique(np.stack([key, k]), axis=1, return_inverse=True)
         key = key.reshape(-1)
-    uniq, gid = np.unique(key, return_inverse=True)
-    return gid.reshape(-1), len(uniq)
+    uniq, gid = dense_unique(key, int(key.max()) + 1 if len(key) else 0)
+    return gid, len(uniq)
 
 
 def _freeze(x):

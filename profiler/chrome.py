@@ -23,7 +23,7 @@ import orjson
 from ._nogc import no_gc
 from ._atomic import write_bytes
 from ._jsonrows import format_rows
-from .events import CALL_TAGS, OP_TAGS, extra_table
+from .events import CALL_TAGS, OP_TAGS, dense_unique, extra_table
 from .torch_names import AUTOGRAD_TAGS, COMPOSITE_TAG
 from .memory_record import CPU, device_name, timeline
 from .python_trace import has_python_events, module_event_rows, python_events
@@ -189,7 +189,7 @@ def _x_rows(store, kept, pid, tag_cat, sig=None):
         threads = np.unique(store.tid)                              # a store built some other way
         tix = np.searchsorted(threads, store.tid)
     key = (store.name_id.astype(np.int64) * ntag + store.tag_id) * len(threads) + tix
-    uk, inv = _dense_unique(key, len(names) * ntag * len(threads))
+    uk, inv = dense_unique(key, len(names) * ntag * len(threads))
     prefix = []
     for k in uk.tolist():
         nt, th = divmod(k, len(threads))
@@ -221,17 +221,6 @@ def _x_rows(store, kept, pid, tag_cat, sig=None):
                 parts.append(p)
         out.append(format_rows(parts, len(idx)))
     return out
-
-
-def _dense_unique(key, bound):
-    """np.unique(key, return_inverse=True) for non-negative keys below `bound`, by counting rather than
-    sorting when the key space is small (names x tags x threads nearly always is)."""
-    if bound > 4 * len(key) + 1_000_000:
-        uk, inv = np.unique(key, return_inverse=True)
-        return uk, inv.reshape(-1)
-    present = np.bincount(key, minlength=bound) > 0
-    lut = np.cumsum(present) - 1
-    return np.flatnonzero(present), lut[key]
 
 
 def trace_chunks(doc, ev, text):

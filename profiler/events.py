@@ -52,6 +52,8 @@ class EventStore:
         self.depth = np.zeros(n, np.int32)
         self.self_ns = np.zeros(n, np.int64)
         self.extra: list | None = None                 # per event (shapes_dtypes, stack, flops) or None
+        # (the `extra` list it describes, its distinct entries, each event's index among them): extra_table
+        self._extra_table: tuple | None = None
         self.thread_names: dict[int, str] = {}
         # memory (bytes), per event: allocated by the event itself / by it and its descendants
         self.self_cpu_mem = np.zeros(n, np.int64)
@@ -103,7 +105,8 @@ class EventStore:
     def flops(self):
         if self.extra is None:
             return np.zeros(len(self), np.int64)
-        return np.fromiter((e[2] for e in self.extra), np.int64, len(self))
+        table, eid = extra_table(self)
+        return np.fromiter((e[2] for e in table), np.int64, len(table))[eid] if len(table) else eid
 
     def self_total_ns(self) -> int:
         return int(self.self_ns.sum())
@@ -152,14 +155,23 @@ class EventStore:
         return idx
 
 
+class _FirstSeen(dict):
+    """key -> its index in order of first lookup: ``index[key]`` assigns the next one to a key not seen yet
+    (a hit is a plain dict lookup, in C, as ``map(index.__getitem__, column)`` makes it)."""
+
+    def __missing__(self, key):
+        v = self[key] = len(self)
+        return v
+
+
 @no_gc
 def build(snapshot, extended: bool, t_base: int = 0, wall_base_ns: int = 0) -> EventStore:
     """EventStore from the recorder's snapshot: [(thread id, thread name, [records...]), ...]."""
     store = EventStore()
     store.t_base = t_base
     store.wall_base_ns = wall_base_ns
-    name_index: dict[str, int] = {}
-    tag_index: dict[str, int] = {}
+    name_index: dict[str, int] = _FirstSeen()
+    tag_index: dict[str, int] = _FirstSeen()
     parts = []
     offset = 0
     merged: dict[int, tuple[str, list]] = {}
@@ -173,16 +185,10 @@ def build(snapshot, extended: bool, t_base: int = 0, wall_base_ns: int = 0) -> E
         if not n:
             continue
         store.thread_names.setdefault(tid, tname)
-        # one column at a time through C-level itemgetters: transposing with zip(*recs) costs twice as much
-        c_name = list(map(itemgetter(NAME), recs))
-        c_tag = list(map(itemgetter(TAG), recs))
-        for nm in dict.fromkeys(c_name):
-            name_index.setdefault(nm, len(name_index))
-        for tg in dict.fromkeys(c_tag):
-            tag_index.setdefault(tg, len(tag_index))
-        name_id = np.fromiter(map(name_index.__getitem__, c_name), np.int32, n)
-        tag_id = np.fromiter(map(tag_index.__getitem__, c_tag), np.int16, n)
-        del c_name, c_tag
+        # one column at a time through C-level itemgetters: transposing with zip(*recs) costs twice as much;
+        # a name's or tag's index is assigned on its first lookup (_FirstSeen), so one pass makes each column
+        name_id = np.fromiter(map(name_index.__getitem__, map(itemgetter(NAME), recs)), np.int32, n)
+        tag_id = np.fromiter(map(tag_index.__getitem__, map(itemgetter(TAG), recs)), np.int16, n)
         seq = np.fromiter(map(itemgetter(SEQ), recs), np.int64, n)
         t0 = np.fromiter(map(itemgetter(T0), recs), np.int64, n)
         t1 = np.fromiter(map(itemgetter(T1), recs), np.int64, n)
@@ -207,7 +213,10 @@ def build(snapshot, extended: bool, t_base: int = 0, wall_base_ns: int = 0) -> E
     if parts:
         (store.name_id, store.tag_id, store.seq, store.tid, store.t0, store.t1, store.parent,
          store.depth, eids) = (np.concatenate(c) if len(c) > 1 else c[0] for c in zip(*parts))
-    store.extra = format_extras(eids) if extended else None
+    if extended:
+        table, index = format_extras(eids)
+        store.extra = list(map(table.__getitem__, index.tolist()))
+        store._extra_table = (store.extra, table, index)
     _rename(store)
     _flops_to_composites(store)
     n = len(store.t0)
@@ -224,12 +233,19 @@ def build(snapshot, extended: bool, t_base: int = 0, wall_base_ns: int = 0) -> E
 def extra_table(store: EventStore):
     """(the distinct entries of ``store.extra``, the index of each event's among them), by identity: `build`
     gives events with equal extras one shared tuple, so the exports and the grouping work per distinct
-    extra (a few hundred in a long profile) and index the result by the events' ids with NumPy."""
+    extra (a few hundred in a long profile) and index the result by the events' ids with NumPy. `build`
+    leaves the answer for its list; a list set or changed afterwards (whoever changes one in place drops
+    ``store._extra_table``) is read again."""
+    cached = store._extra_table
+    if cached is not None and cached[0] is store.extra:
+        return cached[1], cached[2]
     extra = store.extra or []
     ids = list(map(id, extra))
     first = dict(zip(ids, extra))
     pos = dict(zip(first, range(len(first))))
-    return list(first.values()), np.fromiter(map(pos.__getitem__, ids), np.int64, len(ids))
+    table, index = list(first.values()), np.fromiter(map(pos.__getitem__, ids), np.int64, len(ids))
+    store._extra_table = (store.extra, table, index)
+    return table, index
 
 
 def _split_nodes(nodes, tag_index, name_id, tag_id, seq, t0, t1, eid):
@@ -251,12 +267,23 @@ def _rename(store):
     if not len(store.t0):
         return
     ntag = max(len(store.tags), 1)
-    pairs, inv = np.unique(store.name_id.astype(np.int64) * ntag + store.tag_id, return_inverse=True)
+    pairs, inv = dense_unique(store.name_id.astype(np.int64) * ntag + store.tag_id, len(store.names) * ntag)
     index: dict[str, int] = {}
     lut = np.fromiter((index.setdefault(profiled_name(store.names[p // ntag], store.tags[p % ntag]), len(index))
                        for p in pairs.tolist()), np.int32, len(pairs))
     store.names = list(index)
     store.name_id = lut[inv.reshape(-1)]
+
+
+def dense_unique(key, bound):
+    """np.unique(key, return_inverse=True) for non-negative keys below `bound`, by counting rather than
+    sorting when the key space is small (names x tags x threads nearly always is)."""
+    if bound > 4 * len(key) + 1_000_000:
+        uk, inv = np.unique(key, return_inverse=True)
+        return uk, inv.reshape(-1)
+    present = np.bincount(key, minlength=bound) > 0
+    lut = np.cumsum(present) - 1
+    return np.flatnonzero(present), lut[key]
 
 
 def _flops_to_composites(store):
@@ -275,6 +302,7 @@ def _flops_to_composites(store):
             if p >= 0 and store.name_id[p] == index[composite] and ex is not None and ex[2]:
                 extra[p] = (*extra[p][:2], extra[p][2] + ex[2], *extra[p][3:])
                 extra[i] = (*ex[:2], 0, *ex[3:])
+                store._extra_table = None         # changed in place: extra_table reads it again
 
 
 def _preorder(t0, t1):

@@ -154,13 +154,29 @@ class MemoryRecorder:
 
     # -- after stop ---------------------------------------------------------------------------------------
     def array(self):
+        """The records as a MEM_DTYPE array in time order (stable: equal stamps keep their order)."""
         recs = self.records
         n = len(recs) // self.FIELDS            # records a straggling thread adds meanwhile are not read
-        flat = np.fromiter(recs[:n * self.FIELDS], np.int64, n * self.FIELDS).reshape(n, self.FIELDS)
+        # fromiter's count reads the first n records in place (a slice would copy millions of references)
+        flat = np.fromiter(recs, np.int64, n * self.FIELDS).reshape(n, self.FIELDS)
+        t = flat[:, 0]
+        if n > 1 and (t[1:] < t[:-1]).any():        # threads (and CUDA listeners) append out of order
+            flat = flat[np.argsort(t, kind="stable")]
         a = np.empty(n, MEM_DTYPE)
         for k, f in enumerate(MEM_DTYPE.names or ()):
             a[f] = flat[:, k]
-        return a[np.argsort(a["t"], kind="stable")]
+        return a
+
+
+def _distinct(col) -> list[int]:
+    """The distinct values of a column, sorted; without sorting it when every row has the first row's value
+    (one thread, one device: the common case)."""
+    if not len(col):
+        return []
+    first = col[0]
+    if (col == first).all():
+        return [int(first)]
+    return np.unique(col).tolist()
 
 
 def attribute(store, mem):
@@ -170,8 +186,9 @@ def attribute(store, mem):
     store.has_memory = True
     n = len(store)
     owner = np.full(len(mem), -1, np.int64)
-    for tid in np.unique(mem["tid"]):
-        m = np.flatnonzero(mem["tid"] == tid)
+    tids = _distinct(mem["tid"])
+    for tid in tids:
+        m = np.flatnonzero(mem["tid"] == tid) if len(tids) > 1 else slice(None)
         owner[m] = store.innermost_at(int(tid), mem["t"][m])
     store.mem_owner = owner
     for dev_type, self_col, tot_col in ((CPU, "self_cpu_mem", "cpu_mem"), (CUDA, "self_cuda_mem", "cuda_mem")):
@@ -188,7 +205,7 @@ def timeline(mem, cuda_base=None, cpu_base=0):
     live tensors' buffers, tensorlib.memory_allocated("cpu")), so the memory alive at start shows as such."""
     out = {}
     cuda_base = cuda_base or {}
-    pairs = np.unique(mem["dev_type"].astype(np.int64) * 65536 + mem["dev_id"]) if len(mem) else ()
+    pairs = _distinct(mem["dev_type"].astype(np.int64) * 65536 + mem["dev_id"])
     for key in [divmod(int(k), 65536) for k in pairs]:
         m = (mem["dev_type"] == key[0]) & (mem["dev_id"] == key[1])
         base = cuda_base.get(key[1], 0) if key[0] == CUDA else cpu_base

@@ -406,8 +406,11 @@ class profile:
         if mems:
             import numpy as np
             from .memory_record import attribute
-            arr = np.concatenate([m.array() for m in mems])
-            arr = arr[np.argsort(arr["t"], kind="stable")]
+            if len(mems) == 1:
+                arr = mems[0].array()                   # in time order already
+            else:
+                arr = np.concatenate([m.array() for m in mems])
+                arr = arr[np.argsort(arr["t"], kind="stable")]
             attribute(store, arr)
             store.cuda_base = {}
             for m in mems:

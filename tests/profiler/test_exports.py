@@ -228,6 +228,69 @@ def test_fast_template_path_writes_the_same_events_as_the_dict_path():
     assert len(x) == len(store) and any("Sequence number" in e["args"] for e in x)
 
 
+def _expected_rows(store, pid):
+    """The op/range and memory rows of a detailed trace, written one event at a time from the store's
+    columns: the reference the column formatter (profiler._jsonrows) must match field for field."""
+    from profiler.torch_names import AUTOGRAD_TAGS, COMPOSITE_TAG, OP_TAGS
+    rows = []
+    for i in range(len(store)):
+        tag = store.tags[store.tag_id[i]]
+        args = {"External id": i + 1}
+        if store.seq[i] >= 0:
+            args.update({"Sequence number": int(store.seq[i]), "Fwd thread id": 0})
+        ex = store.extra[i]
+        if ex[0]:
+            args.update({"Input Dims": ex[0][0], "Input type": ex[0][1]})
+        rows.append({"ph": "X", "cat": "cpu_op" if tag in OP_TAGS + AUTOGRAD_TAGS or tag == COMPOSITE_TAG
+                     else "user_annotation", "name": store.names[store.name_id[i]], "pid": pid,
+                     "tid": int(store.tid[i]), "ts": round((int(store.t0[i]) - store.t_base) / 1000, 3),
+                     "dur": round((int(store.t1[i]) - int(store.t0[i])) / 1000, 3), "args": args})
+    total = store.cpu_base
+    for m in store.mem_events:
+        assert m["dev_type"] == 0                          # these workloads run on the CPU
+        total += int(m["bytes"])
+        ts = round((int(m["t"]) - store.t_base) / 1000, 3)
+        rows.append({"ph": "i", "cat": "cpu_instant_event", "s": "t", "name": "[memory]", "pid": pid,
+                     "tid": int(m["tid"]), "ts": ts, "args": {"Total Reserved": total, "Total Allocated": total,
+                                                              "Bytes": int(m["bytes"]), "Device Id": -1,
+                                                              "Device Type": 0, "Addr": int(m["addr"])}})
+        rows.append({"ph": "C", "name": "Memory (cpu)", "pid": pid, "ts": ts, "args": {"Allocated": total}})
+    return rows
+
+
+def _mlp():
+    m = tl.nn.Sequential(tl.nn.Linear(6, 16), tl.nn.ReLU(), tl.nn.Linear(16, 3))
+    return lambda: m(tl.randn(4, 6)).sum().backward()
+
+
+def _gru():
+    m = tl.nn.GRU(5, 7, batch_first=True)
+    return lambda: m(tl.randn(2, 4, 5))[0].sum().backward()
+
+
+def _transformer():
+    m = tl.nn.TransformerEncoderLayer(8, 2, 16, dropout=0.0, batch_first=True)
+    return lambda: m(tl.randn(2, 3, 8)).sum().backward()
+
+
+@pytest.mark.parametrize("model", [_mlp, _gru, _transformer])
+def test_detailed_trace_rows_are_the_events_one_by_one(model):
+    """record_shapes + profile_memory: every op, range and memory row the column formatter writes is the
+    event the store holds (names, ids, sequence numbers, shapes, times to the nanosecond, addresses)."""
+    import orjson
+    from profiler.chrome import trace_dict
+    step = model()
+    with profile(record_shapes=True, profile_memory=True) as prof:
+        for _ in range(2):
+            step()
+    store = prof.store
+    got = [e for e in trace_dict(store, prof)["traceEvents"] if e["ph"] in ("X", "i", "C")]
+    want = _expected_rows(store, os.getpid())
+    assert len(store.mem_events) > len(store) // 4 and any("Input Dims" in e["args"] for e in want)
+    canon = lambda rows: sorted(orjson.dumps(e, option=orjson.OPT_SORT_KEYS) for e in rows)  # noqa: E731
+    assert canon(got) == canon(want)
+
+
 def test_trace_threads_each_on_their_own_lane_in_both_paths():
     import threading
     from profiler.chrome import trace_dict
