@@ -258,17 +258,21 @@ def _run_node(node: Node, grads, capture, accumulate, quiet):
     edges = node.edges
     if capture is not None and not accumulate and not edges:
         return ()
-    missing = 0                 # not grads.count(None): that would call Tensor.__eq__ on every gradient
-    for g in grads:
-        if g is None:
-            missing += 1
+    if len(grads) == 1:         # one output (nearly every node)
+        missing = 0 if grads[0] is not None else 1
+    else:
+        missing = 0             # not grads.count(None): that would call Tensor.__eq__ on every gradient
+        for g in grads:
+            if g is None:
+                missing += 1
     if missing == len(grads):
         return [None] * len(edges)
     op = node.op
     out = None
     qb = op.quiet_backward if quiet and not missing else None
     if qb is not None:          # no phase or range to set: nothing it runs is dispatched
-        _check_saved(node, op)
+        if node.versions is not None or node.freed:
+            _check_saved(node, op)
         try:
             out = qb(node, *grads)
         except Exception:
