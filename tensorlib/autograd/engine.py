@@ -44,7 +44,7 @@ def _make_grads(outputs, grad_outputs):
             d = out._data
             if not _H.full_path and type(d) is np.ndarray:   # nothing observes: the seed made directly
                 g = Tensor.__new__(Tensor)
-                g._data = np.ones_like(d)
+                g._data = np.ones(d.shape, d.dtype)     # ones_like's result, without its Python wrapper
             else:
                 with record_range("ones_like", "op"):     # torch's seed, its ones_like: empty_like, then fill_
                     g = _ops().creation.empty_like(out)
@@ -113,7 +113,8 @@ def run_backward(outputs, grad_outputs, retain_graph, create_graph, inputs=None,
                     c = deps.get(fn)
                     if c is None:
                         deps[fn] = 1
-                        stack.append(fn)
+                        if type(fn) is not AccumulateGrad:     # a leaf's sink has no edges to walk
+                            stack.append(fn)
                     else:
                         deps[fn] = c + 1
     else:

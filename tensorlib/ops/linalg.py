@@ -287,7 +287,8 @@ def _scaled_product(kernel):
             p = p * alpha
         if beta == 0:        # torch: input is ignored (its NaNs do not propagate)
             return p.astype(p.dtype, copy=False)
-        return (p + (c if beta == 1 else c * beta)).astype(p.dtype, copy=False)
+        out = p + (c if beta == 1 else c * beta)
+        return out if out.dtype == p.dtype else out.astype(p.dtype)
     return k
 
 
