@@ -238,9 +238,10 @@ def NLL_LOSS(xp, logp, target, weight=None, reduction="mean", ignore_index=-100)
         picked = -logp[rows, target]
         if reduction == "none":
             return picked
+        total = np.add.reduce(picked)     # picked.sum(), without ndarray.sum's Python wrapper
         if reduction == "sum":
-            return picked.sum()
-        return picked.sum() / logp.dtype.type(rows.shape[0])
+            return total
+        return total / logp.dtype.type(rows.shape[0])
     lp, safe, valid = _nll_prepare(xp, logp, target, ignore_index)
     C = lp.shape[1]
     if xp is np:   # on a GPU this check would synchronise every step (torch asserts on the device instead)
