@@ -2,6 +2,7 @@
 NumPy (CuPy on the GPU) and against torch when it is installed, all measured in this run.
 
     python benchmarks/training_step.py [--device cpu|cuda] [--steps N] [--threads N] [--cpu-time] [--profile]
+                                      [--mirror]
 
 Configurations: batch 64, 784-256-256-10 ("small") and batch 512, 784-4096-4096-10 ("large"); float32;
 loss = cross-entropy (log-softmax + NLL composed from core ops); plain SGD (lr 0.01).
@@ -12,7 +13,8 @@ sizes the BLAS/OpenMP pools (threadpoolctl) and torch's intra-op pool alike; --c
 this thread's CPU clock (time.thread_time), so time spent descheduled on a shared machine does not count
 (CPU only, and only meaningful with --threads 1).
 --profile prints cProfile's top functions for the tensorlib step of each configuration (where the
-framework's own time goes).
+framework's own time goes). --mirror (CPU) also times tensorlib's own NumPy calls without the framework
+(make_mirror), which splits tensorlib's time into array work and framework cost.
 """
 from __future__ import annotations
 
@@ -88,6 +90,48 @@ def make_handwritten(xp, params, x, y):
                 g = (g @ w) * (pre[li - 1] > 0)
             w -= LR * gw
             ps[2 * li + 1] -= LR * gb
+        return loss
+    return step
+
+
+def make_mirror(params, x, y):
+    """--mirror: the NumPy calls tensorlib's step makes (its kernels' and quiet backward formulas'), in its
+    order, without the framework: log_softmax and nll_loss's kernels, the seed, nll_loss_backward's zeroed
+    buffer, log_softmax's backward, per layer the bias sum and the products, threshold_backward, then the
+    optimizer's loop. Its time against the handwritten step is the array work's; tensorlib's against it,
+    the framework's own (Python) cost."""
+    ps = [p.copy() for p in params]
+    n = x.shape[0]
+    grads = [None] * len(ps)
+
+    def step():
+        grads[:] = [None] * len(ps)                               # zero_grad(set_to_none=True)
+        saved = []
+        h = x
+        for i in range(0, len(ps), 2):
+            wt = ps[i].T
+            saved.append((h, wt))
+            z = np.matmul(h, wt) + ps[i + 1]
+            h = np.maximum(z, 0) if i + 2 < len(ps) else z
+        s = h - np.maximum.reduce(h, 1, keepdims=True)            # log_softmax
+        lp = s - np.log(np.add.reduce(np.exp(s), 1, keepdims=True))
+        int(np.maximum.reduce(y.view(np.uint64)))                 # nll_loss: the target check, rows
+        loss = np.add.reduce(-lp[np.arange(n), y]) / np.float32(n)
+        g = np.ones(loss.shape, loss.dtype)                       # backward: the seed
+        int(np.maximum.reduce(y.view(np.uint64)))
+        gz = np.zeros(lp.shape, lp.dtype)
+        gz[np.arange(n), y] = -(g / np.float32(n))
+        g = gz - np.exp(lp) * np.add.reduce(gz, 1, keepdims=True)
+        for li in range(len(ps) // 2 - 1, -1, -1):
+            hin, wt = saved[li]
+            grads[2 * li + 1] = np.add.reduce(g, 0)
+            grads[2 * li] = np.matmul(g.T, hin)
+            if li > 0:
+                out = np.empty_like(hin)
+                np.greater(hin, 0, out=out)
+                g = np.multiply(out, np.matmul(g, wt.T), out=out)
+        for p, gr in zip(ps, grads):                              # SGD's multi-tensor update
+            p += gr * -LR
         return loss
     return step
 
@@ -170,6 +214,8 @@ def main(argv=None):
     ap.add_argument("--threads", type=int, default=1, help="BLAS/OpenMP/torch threads (default 1)")
     ap.add_argument("--cpu-time", action="store_true", help="time with the thread's CPU clock (CPU, 1 thread)")
     ap.add_argument("--profile", action="store_true")
+    ap.add_argument("--mirror", action="store_true",
+                    help="also time tensorlib's NumPy calls without the framework (CPU)")
     args = ap.parse_args(argv)
     global THREADS, CLOCK
     THREADS = args.threads
@@ -204,6 +250,9 @@ def main(argv=None):
             print(f"warning: first-step losses differ: handwritten {l_hand} vs tensorlib {l_ours}")
         variants = {"hand": hand, "ours": ours}
         syncs = {"hand": sync, "ours": sync}
+        if args.mirror and args.device == "cpu":
+            variants["mirror"] = make_mirror(params, x, y)
+            syncs["mirror"] = sync
         th = make_torch(params, x, y, args.device)
         if th is not None and THREADS == 1:   # interleaved: one thread, so no OpenMP pool spins after an op
             variants["torch"] = th
@@ -214,6 +263,10 @@ def main(argv=None):
             tsync = sync if args.device == "cpu" else __import__("torch").cuda.synchronize
             t_torch = timeit_interleaved({"torch": th}, steps, {"torch": tsync})["torch"]
         rows.append((name, n, sizes, t_hand, t_ours, t_torch))
+        if "mirror" in t:
+            tm = t["mirror"][0]
+            print(f"{name}: mirror (tensorlib's NumPy calls alone) {tm * 1e3:.2f} ms = {tm / t_hand[0]:.2f}x hand; "
+                  f"tensorlib = {t_ours[0] / tm:.2f}x mirror (framework: {(t_ours[0] - tm) * 1e6:.0f} us per step)")
         if args.profile:
             pr = cProfile.Profile()
             pr.enable()

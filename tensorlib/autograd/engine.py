@@ -44,7 +44,7 @@ def _make_grads(outputs, grad_outputs):
             d = out._data
             if not _H.full_path and type(d) is np.ndarray:   # nothing observes: the seed made directly
                 g = Tensor.__new__(Tensor)
-                g._data = np.ones_like(d)
+                g._data = np.ones(d.shape, d.dtype)     # ones_like's result, without its Python wrapper
             else:
                 with record_range("ones_like", "op"):     # torch's seed, its ones_like: empty_like, then fill_
                     g = _ops().creation.empty_like(out)
@@ -113,7 +113,8 @@ def run_backward(outputs, grad_outputs, retain_graph, create_graph, inputs=None,
                     c = deps.get(fn)
                     if c is None:
                         deps[fn] = 1
-                        stack.append(fn)
+                        if type(fn) is not AccumulateGrad:     # a leaf's sink has no edges to walk
+                            stack.append(fn)
                     else:
                         deps[fn] = c + 1
     else:
@@ -258,17 +259,21 @@ def _run_node(node: Node, grads, capture, accumulate, quiet):
     edges = node.edges
     if capture is not None and not accumulate and not edges:
         return ()
-    missing = 0                 # not grads.count(None): that would call Tensor.__eq__ on every gradient
-    for g in grads:
-        if g is None:
-            missing += 1
+    if len(grads) == 1:         # one output (nearly every node)
+        missing = 0 if grads[0] is not None else 1
+    else:
+        missing = 0             # not grads.count(None): that would call Tensor.__eq__ on every gradient
+        for g in grads:
+            if g is None:
+                missing += 1
     if missing == len(grads):
         return [None] * len(edges)
     op = node.op
     out = None
     qb = op.quiet_backward if quiet and not missing else None
     if qb is not None:          # no phase or range to set: nothing it runs is dispatched
-        _check_saved(node, op)
+        if node.versions is not None or node.freed:
+            _check_saved(node, op)
         try:
             out = qb(node, *grads)
         except Exception:

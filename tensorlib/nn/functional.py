@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 
 
+from .. import _hooks as _H
 from .. import ops as _ops
 from .._tensor import Tensor
 from ..dispatch import dispatch, record_range
@@ -111,6 +112,8 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
     """log_softmax + nll_loss for class indices; -sum(target * log_softmax) for probabilities; with
     label smoothing mixed in as torch does (the smoothing term ignores `ignore_index` targets).
     Profiled as torch's composite aten::cross_entropy_loss around the ops it runs."""
+    if not _H.range_hooks:      # nothing listens: no region to open
+        return _cross_entropy(input, target, weight, size_average, ignore_index, reduce, reduction, label_smoothing)
     with record_range("cross_entropy_loss", "op", (input, target, weight)):
         return _cross_entropy(input, target, weight, size_average, ignore_index, reduce, reduction, label_smoothing)
 
@@ -162,8 +165,11 @@ def _cross_entropy(input, target, weight, size_average, ignore_index, reduce, re
     shape = input._data.shape
     cdim = 0 if len(shape) == 1 else 1
     C = shape[cdim]
-    with record_range("log_softmax", "op"):     # log_softmax's dim check and cast are not needed here
+    if not _H.range_hooks:
         logp = dispatch(LOG_SOFTMAX, input, dim=cdim)
+    else:
+        with record_range("log_softmax", "op"):     # log_softmax's dim check and cast are not needed here
+            logp = dispatch(LOG_SOFTMAX, input, dim=cdim)
     wshape = (C,) + (1,) * (len(shape) - cdim - 1)
     if target._data.dtype.kind == "f" and tuple(target.shape) == tuple(input.shape):
         if label_smoothing > 0:

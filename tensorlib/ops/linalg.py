@@ -287,7 +287,8 @@ def _scaled_product(kernel):
             p = p * alpha
         if beta == 0:        # torch: input is ignored (its NaNs do not propagate)
             return p.astype(p.dtype, copy=False)
-        return (p + (c if beta == 1 else c * beta)).astype(p.dtype, copy=False)
+        out = p + (c if beta == 1 else c * beta)
+        return out if out.dtype == p.dtype else out.astype(p.dtype)
     return k
 
 
@@ -321,25 +322,30 @@ def _addmm_bwd_quiet(ctx, g):
     attrs = ctx.attrs
     if type(gd) is not np.ndarray or attrs and (attrs.get("beta", 1) != 1 or attrs.get("alpha", 1) != 1):
         return None
+    _, a, b = ctx.inputs
+    bd = b._data
+    dt = gd.dtype
+    if dt != bd.dtype or dt.char not in "efd":   # a dtype error, or bfloat16's rounding: the dispatched path
+        return None
     (fc, _), (fa, _), (fb, _) = ctx.edges
     gc = ga = gb = None
     if fc is not None:
         shape = ctx.in_meta[0][0]
         if gd.ndim == 2 and shape == (gd.shape[1],):
-            gc = tensor_of(VIEW.kernel(np, SUM.kernel(np, gd, dim=0, keepdim=True), shape=shape))
+            gc = tensor_of(np.add.reduce(gd, 0))     # SUM's kernel (dim=0) and the view to the bias's shape
         elif shape == gd.shape:
             gc = g
         else:
             return None
-    _, a, b = ctx.inputs
-    bd = b._data
+    # the products by np.matmul: the forward checked the operands' ranks, shapes and dtypes (_mm_kernel's
+    # checks), and the gradient has the output's shape and dtype
     if fa is not None:
-        ga = tensor_of(_mm_kernel(np, gd, bd.T))
+        ga = tensor_of(np.matmul(gd, bd.T))
     if fb is not None:
-        if bd.ndim == 2 and not bd.flags.c_contiguous and bd.flags.f_contiguous:
-            gb = tensor_of(_mm_kernel(np, gd.T, a._data).T)
+        if not bd.flags.c_contiguous and bd.flags.f_contiguous:
+            gb = tensor_of(np.matmul(gd.T, a._data).T)
         else:
-            gb = tensor_of(_mm_kernel(np, a._data.T, gd))
+            gb = tensor_of(np.matmul(a._data.T, gd))
     return gc, ga, gb
 
 

@@ -65,17 +65,23 @@ def linear(input, weight, bias=None):
                                f"{c_type(w.dtype)}")
         raise RuntimeError(f"mat1 and mat2 must have the same dtype, but got {type_name(input)} and "
                            f"{type_name(weight)}")
+    if not _H.range_hooks:      # nothing listens: no region to open (a training step's commonest composite)
+        return _linear(input, weight, bias, x, w)
     with record_range("linear", "op", (input, weight, bias)):
-        wt = t(weight)
-        if bias is None or x.ndim < 2:
-            y = matmul(input, wt)
-            return y if bias is None else y.add_(bias)
-        if x.ndim == 2:
-            return dispatch(ADDMM, bias, input, wt)
-        if input.is_contiguous():
-            rows = dispatch(ADDMM, bias, view(input, -1, x.shape[-1]), wt)
-            return view(rows, *x.shape[:-1], w.shape[0])
-        return matmul(input, wt).add_(bias)
+        return _linear(input, weight, bias, x, w)
+
+
+def _linear(input, weight, bias, x, w):
+    wt = t(weight)
+    if bias is None or x.ndim < 2:
+        y = matmul(input, wt)
+        return y if bias is None else y.add_(bias)
+    if x.ndim == 2:
+        return dispatch(ADDMM, bias, input, wt)
+    if input.is_contiguous():
+        rows = dispatch(ADDMM, bias, view(input, -1, x.shape[-1]), wt)
+        return view(rows, *x.shape[:-1], w.shape[0])
+    return matmul(input, wt).add_(bias)
 
 
 def _rows(t):
@@ -232,9 +238,10 @@ def NLL_LOSS(xp, logp, target, weight=None, reduction="mean", ignore_index=-100)
         picked = -logp[rows, target]
         if reduction == "none":
             return picked
+        total = np.add.reduce(picked)     # picked.sum(), without ndarray.sum's Python wrapper
         if reduction == "sum":
-            return picked.sum()
-        return picked.sum() / logp.dtype.type(rows.shape[0])
+            return total
+        return total / logp.dtype.type(rows.shape[0])
     lp, safe, valid = _nll_prepare(xp, logp, target, ignore_index)
     C = lp.shape[1]
     if xp is np:   # on a GPU this check would synchronise every step (torch asserts on the device instead)
@@ -318,6 +325,8 @@ def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, r
         from .._dtype import scalar_name
         raise RuntimeError(f"expected target dtype to be Long or Byte, but got {scalar_name(t.dtype)}")
     # torch's entry for any number of dims (the kernel reshapes), then its composite around nll_loss_forward
+    if not _H.range_hooks:      # nothing listens: no regions to open
+        return dispatch(NLL_LOSS, input, target, weight, reduction=reduction, ignore_index=ignore_index)
     with record_range("nll_loss_nd", "op", (input, target, weight)):
         with record_range("nll_loss", "op", (input, target, weight)):
             return dispatch(NLL_LOSS, input, target, weight, reduction=reduction, ignore_index=ignore_index)
