@@ -22,11 +22,12 @@ from __future__ import annotations
 
 import re
 from decimal import Decimal
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from itertools import count, filterfalse, repeat
 from operator import eq
-from typing import Any, overload
+from typing import Any, cast, overload
 
 import msgspec
 import numpy as np
@@ -34,7 +35,8 @@ from msgspec import UNSET
 from numpy.typing import NDArray
 
 from .convert import EXACT_US, epoch_floats, hashable, ns_array, text
-from .events import Event, FileSource, _Decoded, _events_decoder, _exact_events_decoder
+from .events import (Drawn, Event, FileSource, _Decoded, _drawn_decoder, _events_decoder, _exact_drawn_decoder,
+                     _exact_events_decoder)
 from .names import NameInterner, Names
 
 CHUNK_BYTES = 1 << 18  # the records of a piece stay in the CPU caches while they are read (4% less time than 1 MiB)
@@ -121,7 +123,7 @@ class _FlowAccumulator:
         self.table: dict[Any, int] = {}
         self.combos: list[tuple[Any, Any, Any, Any, Any]] = []
 
-    def add(self, src: NDArray[np.int64], recs: list[Event], ts_ns: NDArray[np.int64],
+    def add(self, src: NDArray[np.int64], recs: Sequence[Event | Drawn], ts_ns: NDArray[np.int64],
             ts_ok: NDArray[np.bool_]) -> None:
         """Flow records whose tid is filled (fill_tid_from_pid), at file indices src."""
         self.src.extend(src)
@@ -232,10 +234,14 @@ class _Accumulator:
         self.other_phs: list[Any] = []
         self.kept: dict[int, Event] = {}
 
-    def add(self, recs: Sequence[Event], ts_ns: NDArray[np.int64], ts_ok: NDArray[np.bool_]) -> None:
+    def add(self, recs: Sequence[Event] | Sequence[Drawn], ts_ns: NDArray[np.int64], ts_ok: NDArray[np.bool_],
+            whole: Callable[[], Sequence[Event]] | None = None) -> bool:
         """A batch of records. A missing tid is read as the pid (see fill_tid_from_pid) in the lane keys and
-        in the records kept; the others are not changed (LazyEvents fills those it decodes)."""
+        in the records kept; the others are not changed (LazyEvents fills those it decodes). `whole`: where
+        `recs` are `Drawn` records, the same batch as full records, decoded when some are to be kept (the
+        answer: whether it was called)."""
         base, m = self.count, len(recs)
+        full: Sequence[Event] | None = None
         self.ts_ns.extend(ts_ns)
         self.ts_ok.extend(ts_ok)
         # One pass over the records (attribute reads specialised by the interpreter; attrgetter per field
@@ -253,20 +259,22 @@ class _Accumulator:
         if len(other):
             at_o = other.tolist()
             self.others.extend([base + k for k in at_o])
-            rs = [recs[k] for k in at_o]
-            self.other_phs.extend([e.ph for e in rs])
+            self.other_phs.extend([recs[k].ph for k in at_o])
             if self.keep:
+                full = self._whole(recs, whole)
+                rs = [full[k] for k in at_o]
                 fill_tid_from_pid(rs)
                 self.kept.update(zip([base + k for k in at_o], rs))
-            del rs
+                del rs
         bids = [e.bind_id for e in recs]
         if bids.count(UNSET) != m:  # flow v2: listed, and the record kept
             for k in np.flatnonzero(cls < _OTHER).tolist():
                 if bids[k] is not UNSET:
                     self.bind.append(base + k)
                     if self.keep:
-                        fill_tid_from_pid((recs[k],))
-                        self.kept[base + k] = recs[k]
+                        full = full or self._whole(recs, whole)
+                        fill_tid_from_pid((full[k],))
+                        self.kept[base + k] = full[k]
         del bids
         x_at = np.flatnonzero(cls == _X)
         self.x_src.extend(x_at + base)
@@ -282,6 +290,17 @@ class _Accumulator:
             self.be_name.extend(name[be_at])
             self.be_key.extend(key[be_at])
         self.count += m
+        return full is not None and whole is not None
+
+    @staticmethod
+    def _whole(recs: Sequence[Event] | Sequence[Drawn], whole: Callable[[], Sequence[Event]] | None
+               ) -> Sequence[Event]:
+        if whole is None:
+            return cast(Sequence[Event], recs)
+        full = whole()
+        if len(full) != len(recs):  # the same bytes decoded twice: cannot happen
+            raise ValueError("a piece of the trace decoded differently twice")
+        return full
 
     def _classify(self, combos: list[tuple[Any, Any, Any, Any, Any]]
                   ) -> tuple[NDArray[np.int8], NDArray[np.int32], NDArray[np.int32]]:
@@ -352,7 +371,7 @@ class _Accumulator:
             kept=self.kept, exact=self.exact)
 
 
-def fill_tid_from_pid(recs: Sequence[Event]) -> None:
+def fill_tid_from_pid(recs: Sequence[Event | Drawn]) -> None:
     """An event without a tid is on the thread whose tid is its pid, as Perfetto reads it (so its B/E
     pair up and it shares a lane with the pid's main thread). The record changes, not the original."""
     for e in recs:
@@ -384,21 +403,29 @@ def decode_columns(buf: Any) -> Columns:
 
 
 def _decode_columns(buf: Any, exact: bool) -> Columns:
+    """Each piece decoded into `Drawn` records, and again into full ones where it holds events whose records
+    are kept (metadata, instants, counters...); after such a piece the next is decoded whole at once (a
+    trace of kept events throughout is decoded once, as before)."""
     acc = _Accumulator(exact, memoryview(buf).nbytes // 64)
-    decoder = _exact_events_decoder if exact else _events_decoder
-    for recs in _pieces(memoryview(buf), decoder):
+    drawn = _exact_drawn_decoder if exact else _drawn_decoder
+    full = _exact_events_decoder if exact else _events_decoder
+    decoder: list[msgspec.json.Decoder[Any]] = [drawn]  # what decodes the next piece
+
+    for recs, piece in _pieces(memoryview(buf), lambda b: decoder[0].decode(b)):
         ts = [e.ts for e in recs]
         ts_ns, ts_ok = ns_array(ts)
         # An epoch-scale float reads as a large ns or as unusable: only then is every ts looked at again.
         if not exact and (not ts_ok.all() or (np.abs(ts_ns) >= _NEAR_EXACT_NS).any()) and epoch_floats(ts):
             raise _NeedExact
         del ts
-        acc.add(recs, ts_ns, ts_ok)
+        whole = None if decoder[0] is full else partial(full.decode, piece)
+        decoder[0] = full if acc.add(recs, ts_ns, ts_ok, whole) else drawn
     return acc.columns()
 
 
-def _pieces(mv: memoryview, decoder: msgspec.json.Decoder[list[_Decoded]]) -> Iterator[list[_Decoded]]:
-    """The elements of the JSON array in `mv`, as lists of records of about CHUNK_BYTES of text each."""
+def _pieces(mv: memoryview, decode: Callable[[bytes], list[Any]]) -> Iterator[tuple[list[Any], bytes]]:
+    """The elements of the JSON array in `mv`, as lists of records of about CHUNK_BYTES of text each, with
+    that text (itself a JSON array)."""
     lo, hi = 0, len(mv)
     while lo < hi and mv[lo] in _BLANKS:
         lo += 1
@@ -417,19 +444,21 @@ def _pieces(mv: memoryview, decoder: msgspec.json.Decoder[list[_Decoded]]) -> It
             if m is None:
                 break
             cut = m.start() + 1
+            piece = b"[" + body[pos:cut] + b"]"
             try:
-                recs = decoder.decode(b"[" + body[pos:cut] + b"]")
+                recs = decode(piece)
             except msgspec.DecodeError:  # a cut inside a string or an event: try the next one
                 at = m.end()
                 continue
-            yield recs
+            yield recs, piece
             pos = m.end() - 1
             break
         else:
             break  # no cut confirmed: the rest in one go
         if m is None:
             break
-    yield decoder.decode(b"[" + body[pos:] + b"]")
+    piece = b"[" + body[pos:] + b"]"
+    yield decode(piece), piece
 
 
 class LazyEvents(Sequence[Event]):
@@ -467,7 +496,7 @@ class LazyEvents(Sequence[Event]):
         """Every record at once (a whole-trace scan), decoded again a piece at a time."""
         decoder = _exact_events_decoder if self.exact else _events_decoder
         out: list[Event] = []
-        for recs in _pieces(memoryview(self.source.buf), decoder):
+        for recs, _ in _pieces(memoryview(self.source.buf), decoder.decode):
             fill_tid_from_pid(recs)
             out.extend(recs)
         for i, rec in self.kept.items():

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from viewer import stream
+from viewer.events import args_dict
 from viewer.model import load_trace
 from viewer.stream import LazyEvents
 
@@ -77,3 +78,30 @@ def test_records_of_every_event_match_the_slow_path(tmp_path):
     assert [r.name for r in fast.records()] == [r.name for r in slow.records()]
     assert [r.tid for r in fast.records()] == [r.tid for r in slow.records()]
     np.testing.assert_array_equal(fast.src, slow.src)
+
+
+def test_kept_records_have_every_field_though_pieces_are_decoded_lean(tmp_path):
+    # Pieces of X events only (decoded into the lean Drawn records) between pieces holding events whose
+    # records are kept: those must come out whole (every field, args), as the slow path reads them.
+    ev = []
+    for i in range(120):
+        ev.append({"ph": "X", "name": "op", "pid": 1, "tid": 1, "ts": 10 * i, "dur": 2, "tts": i,
+                   "args": {"k": i}})
+        if i % 17 == 5:
+            ev.append({"ph": "i", "name": "mark", "pid": 1, "tid": 1, "ts": 10 * i + 1, "s": "g", "cname": "red",
+                       "tts": 7, "args": {"why": i}})
+            ev.append({"ph": "C", "name": "mem", "pid": 1, "ts": 10 * i + 1, "args": {"bytes": i}})
+        if i % 23 == 3:
+            ev.append({"ph": "X", "name": "bound", "pid": 1, "tid": 1, "ts": 10 * i + 3, "dur": 1, "bind_id": i,
+                       "flow_out": True, "sf": 4, "args": {"b": i}})
+    ev.append({"ph": "M", "name": "thread_name", "pid": 1, "tid": 1, "args": {"name": "main"}})
+    fast, slow = load_both(tmp_path, ev)
+    assert_same(fast, slow)
+    kept = fast.events.kept  # by file index, as the slow path's records are listed
+    assert {rec.ph for rec in kept.values()} == {"i", "C", "X", "M"}
+    for i, rec in kept.items():
+        want = slow.events[i]
+        for f in rec.__struct_fields__:
+            if f != "args":
+                assert getattr(rec, f) == getattr(want, f), (i, f)
+        assert args_dict(rec) == args_dict(want) != {}
