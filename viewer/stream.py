@@ -132,11 +132,14 @@ class _FlowAccumulator:
         self.ids.extend([e.id2 if e.id is UNSET else e.id for e in recs])  # event_id, inlined
         combos = [(e.cat, e.pid, e.tid, e.ph, e.bp) for e in recs]
         table = self.table
-        try:
-            new = [c for c in dict.fromkeys(combos) if c not in table]
-            table.update(zip(new, count(len(self.combos))))
-            self.combos.extend(new)
-            at = np.fromiter(map(table.__getitem__, combos), dtype=np.int32, count=len(combos))
+        try:  # one lookup per point; the few new combinations added, then looked up again
+            at = np.fromiter(map(table.get, combos, repeat(-1)), dtype=np.int32, count=len(combos))
+            miss = np.flatnonzero(at < 0).tolist()
+            if miss:
+                new = list(dict.fromkeys([combos[k] for k in miss]))
+                table.update(zip(new, count(len(self.combos))))
+                self.combos.extend(new)
+                at[miss] = [table[combos[k]] for k in miss]
         except TypeError:  # a list or an object among them: each point on its own
             at = np.arange(len(self.combos), len(self.combos) + len(combos), dtype=np.int32)
             self.combos.extend(combos)
