@@ -31,12 +31,12 @@ from typing import Any, cast, overload
 
 import msgspec
 import numpy as np
-from msgspec import UNSET
+from msgspec import UNSET, Raw
 from numpy.typing import NDArray
 
 from .convert import EXACT_US, epoch_floats, hashable, ns_array, text
-from .events import (Drawn, Event, FileSource, _Decoded, _drawn_decoder, _events_decoder, _exact_drawn_decoder,
-                     _exact_events_decoder)
+from .events import (Drawn, Event, FileSource, _address, _Decoded, _drawn_decoder, _events_decoder,
+                     _exact_drawn_decoder, _exact_events_decoder)
 from .names import NameInterner, Names
 
 CHUNK_BYTES = 1 << 18  # the records of a piece stay in the CPU caches while they are read (4% less time than 1 MiB)
@@ -395,17 +395,32 @@ class _NeedExact(Exception):
     pass
 
 
-def decode_columns(buf: Any) -> Columns:
-    """traceEvents (the bytes of a JSON array) into columns, a piece at a time; raises msgspec errors
-    (or ValueError) on anything the fast path does not take. Where some float ts is epoch-scale, the
-    whole array is decoded again with exact decimals (see convert.EXACT_US), as one decode would."""
+@dataclass
+class Members:
+    """For `decode_columns` of a JSON object whose first member is the array (`{"traceEvents": [...], ...}`,
+    given from the array's `[` on): where the array ends in that text, and the object's other members.
+    The array is then found while it is decoded, not by a pass over the whole text first."""
+
+    end: int = -1
+    rest: dict[str, Raw] = field(default_factory=dict)
+
+
+_members_decoder: msgspec.json.Decoder[dict[str, Raw]] = msgspec.json.Decoder(dict[str, Raw])
+_LEAD = b'{"traceEvents":'
+
+
+def decode_columns(buf: Any, members: Members | None = None) -> Columns:
+    """traceEvents (the bytes of a JSON array, or of an object from its leading array on: see `Members`)
+    into columns, a piece at a time; raises msgspec errors (or ValueError) on anything the fast path does
+    not take. Where some float ts is epoch-scale, the whole array is decoded again with exact decimals (see
+    convert.EXACT_US), as one decode would."""
     try:
-        return _decode_columns(buf, exact=False)
+        return _decode_columns(buf, False, members)
     except _NeedExact:
-        return _decode_columns(buf, exact=True)
+        return _decode_columns(buf, True, members)
 
 
-def _decode_columns(buf: Any, exact: bool) -> Columns:
+def _decode_columns(buf: Any, exact: bool, members: Members | None) -> Columns:
     """Each piece decoded into `Drawn` records, and again into full ones where it holds events whose records
     are kept (metadata, instants, counters...); after such a piece the next is decoded whole at once (a
     trace of kept events throughout is decoded once, as before)."""
@@ -414,7 +429,7 @@ def _decode_columns(buf: Any, exact: bool) -> Columns:
     full = _exact_events_decoder if exact else _events_decoder
     decoder: list[msgspec.json.Decoder[Any]] = [drawn]  # what decodes the next piece
 
-    for recs, piece in _pieces(memoryview(buf), lambda b: decoder[0].decode(b)):
+    for recs, piece in _pieces(memoryview(buf), lambda b: decoder[0].decode(b), members):
         ts = [e.ts for e in recs]
         ts_ns, ts_ok = ns_array(ts)
         # An epoch-scale float reads as a large ns or as unusable: only then is every ts looked at again.
@@ -426,17 +441,21 @@ def _decode_columns(buf: Any, exact: bool) -> Columns:
     return acc.columns()
 
 
-def _pieces(mv: memoryview, decode: Callable[[bytes], list[Any]]) -> Iterator[tuple[list[Any], bytes]]:
+def _pieces(mv: memoryview, decode: Callable[[Any], list[Any]], members: Members | None = None
+            ) -> Iterator[tuple[list[Any], Any]]:
     """The elements of the JSON array in `mv`, as lists of records of about CHUNK_BYTES of text each, with
-    that text (itself a JSON array)."""
+    that text (itself a JSON array). With `members`, `mv` is an object from its leading array on (a cut
+    past the array's end never decodes: the array's `]` would close the piece early); the last piece is
+    decoded with the object's other members, which go in `members`."""
     lo, hi = 0, len(mv)
     while lo < hi and mv[lo] in _BLANKS:
         lo += 1
     while hi > lo and mv[hi - 1] in _BLANKS:
         hi -= 1
-    if hi - lo < 2 or mv[lo] != ord("[") or mv[hi - 1] != ord("]"):
-        raise ValueError("not a JSON array")
-    body = mv[lo + 1 : hi - 1]
+    close = b"]" if members is None else b"}"
+    if hi - lo < 2 or mv[lo] != ord("[") or mv[hi - 1] != close[0]:
+        raise ValueError("not a JSON array" if members is None else "not an object led by an array")
+    body = mv[lo + 1 : hi - 1] if members is None else mv[lo + 1 : hi]
     pos, end = 0, len(body)
     while pos < end:
         if end - pos <= CHUNK_BYTES + CHUNK_BYTES // 2:
@@ -460,8 +479,17 @@ def _pieces(mv: memoryview, decode: Callable[[bytes], list[Any]]) -> Iterator[tu
             break  # no cut confirmed: the rest in one go
         if m is None:
             break
-    piece = b"[" + body[pos:] + b"]"
-    yield decode(piece), piece
+    if members is None:
+        piece = b"[" + body[pos:] + b"]"
+        yield decode(piece), piece
+        return
+    doc = _LEAD + b"[" + body[pos:]
+    rest = _members_decoder.decode(doc)
+    last = rest.pop("traceEvents")
+    if _address(last) != _address(doc) + len(_LEAD):  # a second traceEvents (the last counts): not this way
+        raise ValueError("traceEvents twice")
+    members.end, members.rest = lo + pos + memoryview(last).nbytes, rest
+    yield decode(last), last
 
 
 class LazyEvents(Sequence[Event]):

@@ -9,7 +9,7 @@ import pytest
 
 from viewer import stream
 from viewer.events import args_dict
-from viewer.model import load_trace
+from viewer.model import from_events, load_trace
 from viewer.stream import LazyEvents
 
 from .test_fast_path import assert_same, load_both
@@ -105,3 +105,28 @@ def test_kept_records_have_every_field_though_pieces_are_decoded_lean(tmp_path):
             if f != "args":
                 assert getattr(rec, f) == getattr(want, f), (i, f)
         assert args_dict(rec) == args_dict(want) != {}
+
+
+@pytest.mark.parametrize("indent", [None, 1])
+def test_an_object_led_by_its_events_is_split_while_they_are_decoded(tmp_path, indent):
+    # Members after the array that look like more events (objects in a list, "]},{" in a string): cut
+    # points among them never decode, and they come out as the trace's metadata.
+    doc = {"traceEvents": mixed_events(30), "deviceProperties": [{"a": 1}, {"b": [{"c": "]},{"}]}],
+           "displayTimeUnit": "ms"}
+    p = tmp_path / "t.json"
+    p.write_text(json.dumps(doc, indent=indent))
+    fast = load_trace(str(p))
+    assert isinstance(fast.events, LazyEvents)
+    assert fast.meta == {k: v for k, v in doc.items() if k != "traceEvents"}
+    slow = from_events(doc["traceEvents"], fast.meta)
+    slow.path = fast.path
+    assert_same(fast, slow)
+
+
+def test_a_second_trace_events_member_counts_as_one_decode_reads_it(tmp_path):
+    first = [{"ph": "X", "name": "first", "pid": 1, "tid": 1, "ts": i, "dur": 1} for i in range(20)]
+    last = [{"ph": "X", "name": "last", "pid": 1, "tid": 1, "ts": 0, "dur": 1}]
+    p = tmp_path / "t.json"
+    p.write_text('{"traceEvents": %s, "x": 1, "traceEvents": %s}' % (json.dumps(first), json.dumps(last)))
+    t = load_trace(str(p))
+    assert t.names == ["last"] and len(t) == 1 and t.meta == {"x": 1}
