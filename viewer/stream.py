@@ -113,6 +113,21 @@ class FlowPoints:
     combos: list[tuple[Any, Any, Any, Any, Any]]
 
 
+# (ph, name, cat, pid, tid) as an event has them
+LaneCombo = tuple[Any, Any, Any, Any, Any]
+
+
+def _same(c: Any) -> Any:
+    return c
+
+
+def _flow_combo(main: list[LaneCombo], key: tuple[int, Any]) -> tuple[Any, Any, Any, Any, Any]:
+    """A flow point's (cat, pid, tid, ph, bp), tid filled as fill_tid_from_pid does, from its (ph, name, cat,
+    pid, tid) in `main` and its bp."""
+    ph, _, cat, pid, tid = main[key[0]]
+    return cat, pid, pid if tid is None and pid is not None else tid, ph, key[1]
+
+
 class _FlowAccumulator:
     def __init__(self) -> None:
         self.src = _Column(np.int64, 0)
@@ -120,29 +135,37 @@ class _FlowAccumulator:
         self.ts_ok = _Column(np.bool_, 0)
         self.combo = _Column(np.int32, 0)
         self.ids: list[Any] = []
-        self.table: dict[Any, int] = {}
+        self.table: dict[Any, int] = {}  # (cat, pid, tid, ph, bp) -> its index in combos
+        self.by_main: dict[tuple[int, Any], int] = {}  # (index in `main`'s table, bp) -> the same
         self.combos: list[tuple[Any, Any, Any, Any, Any]] = []
 
     def add(self, src: NDArray[np.int64], recs: Sequence[Event | Drawn], ts_ns: NDArray[np.int64],
-            ts_ok: NDArray[np.bool_]) -> None:
-        """Flow records whose tid is filled (fill_tid_from_pid), at file indices src."""
+            ts_ok: NDArray[np.bool_], main: tuple[NDArray[np.intp], list[LaneCombo]] | None = None) -> None:
+        """Flow records at file indices src. With `main`: each one's (ph, name, cat, pid, tid) as an index into
+        the accumulator's table of them (`_Accumulator.combo_list`), which with its bp says all that binding
+        reads of it (no tuple per point, no tid filled in the record); else their tids must be filled
+        (fill_tid_from_pid)."""
         self.src.extend(src)
         self.ts_ns.extend(ts_ns)
         self.ts_ok.extend(ts_ok)
         self.ids.extend([e.id2 if e.id is UNSET else e.id for e in recs])  # event_id, inlined
-        combos = [(e.cat, e.pid, e.tid, e.ph, e.bp) for e in recs]
-        table = self.table
+        keys: list[Any]
+        if main is None:
+            keys, table, make = [(e.cat, e.pid, e.tid, e.ph, e.bp) for e in recs], self.table, _same
+        else:
+            keys, table = list(zip(main[0].tolist(), [e.bp for e in recs])), self.by_main
+            make = partial(_flow_combo, main[1])
         try:  # one lookup per point; the few new combinations added, then looked up again
-            at = np.fromiter(map(table.get, combos, repeat(-1)), dtype=np.int32, count=len(combos))
+            at = np.fromiter(map(table.get, keys, repeat(-1)), dtype=np.int32, count=len(keys))
             miss = np.flatnonzero(at < 0).tolist()
             if miss:
-                new = list(dict.fromkeys([combos[k] for k in miss]))
+                new = list(dict.fromkeys([keys[k] for k in miss]))
                 table.update(zip(new, count(len(self.combos))))
-                self.combos.extend(new)
-                at[miss] = [table[combos[k]] for k in miss]
+                self.combos.extend(map(make, new))
+                at[miss] = [table[keys[k]] for k in miss]
         except TypeError:  # a list or an object among them: each point on its own
-            at = np.arange(len(self.combos), len(self.combos) + len(combos), dtype=np.int32)
-            self.combos.extend(combos)
+            at = np.arange(len(self.combos), len(self.combos) + len(keys), dtype=np.int32)
+            self.combos.extend(map(make, keys))
         self.combo.extend(at)
 
     def points(self) -> FlowPoints:
@@ -228,6 +251,7 @@ class _Accumulator:
         self.lane_keys: dict[LaneKey, int] = {}
         # Every (ph, name, cat, pid, tid) seen, with its class, name id and lane key id (see _classify).
         self.combos: dict[Any, int] | None = {}
+        self.combo_list: list[LaneCombo] = []  # its keys, by index
         self.combo_cls = np.zeros(0, np.int8)
         self.combo_name = np.zeros(0, np.int32)
         self.combo_key = np.zeros(0, np.int32)
@@ -250,13 +274,15 @@ class _Accumulator:
         # One pass over the records (attribute reads specialised by the interpreter; attrgetter per field
         # was a pass per field, each a cache miss per record).
         combos = [(e.ph, e.name, e.cat, e.pid, e.tid) for e in recs]
-        cls, name, key = self._classify(combos)
+        cls, name, key, at = self._classify(combos)
         del combos
         flow = np.flatnonzero(cls == _FLOW)
         if len(flow):
             rs = [recs[k] for k in flow.tolist()]
-            fill_tid_from_pid(rs)
-            self.flows.add(flow + base, rs, ts_ns[flow], ts_ok[flow])
+            if at is None:
+                fill_tid_from_pid(rs)
+            self.flows.add(flow + base, rs, ts_ns[flow], ts_ok[flow],
+                           None if at is None else (at[flow], self.combo_list))
             del rs
         other = np.flatnonzero(cls == _OTHER)
         if len(other):
@@ -305,12 +331,13 @@ class _Accumulator:
             raise ValueError("a piece of the trace decoded differently twice")
         return full
 
-    def _classify(self, combos: list[tuple[Any, Any, Any, Any, Any]]
-                  ) -> tuple[NDArray[np.int8], NDArray[np.int32], NDArray[np.int32]]:
+    def _classify(self, combos: list[LaneCombo]) -> tuple[NDArray[np.int8], NDArray[np.int32], NDArray[np.int32],
+                                                          NDArray[np.intp] | None]:
         """Per (ph, name, cat, pid, tid): X, B, E or other; and for the X, B and E events their name and
         (cat, pid, tid) ids, interned in the order they come. Through a table of the combinations seen so
-        far while they are few (the usual trace: one dict lookup per event), else per event (a million
-        distinct names; a combination that cannot be hashed)."""
+        far while they are few (the usual trace: one dict lookup per event; each one's index in the table,
+        `combo_list`, is the last answer), else per event (a million distinct names; a combination that
+        cannot be hashed; the last answer None)."""
         m = len(combos)
         table = self.combos
         if table is not None:
@@ -326,7 +353,7 @@ class _Accumulator:
                         self._add_combos(list(fresh))
                         at[new] = np.fromiter(map(table.__getitem__, [combos[k] for k in new.tolist()]),
                                               dtype=np.intp, count=len(new))
-                    return self.combo_cls[at], self.combo_name[at], self.combo_key[at]
+                    return self.combo_cls[at], self.combo_name[at], self.combo_key[at], at
                 self.combos = None  # too many: per event from now on (the table would cost more than it saves)
         phs = [c[0] for c in combos]
         try:
@@ -335,7 +362,7 @@ class _Accumulator:
             cls = np.full(m, _OTHER, np.int8)
             for ph, c in _PHASE_CLASS.items():
                 cls[np.fromiter(map(eq, phs, repeat(ph)), dtype=bool, count=m)] = c
-        return (cls, *self._ids(combos, cls))
+        return (cls, *self._ids(combos, cls), None)
 
     def _add_combos(self, distinct: list[tuple[Any, Any, Any, Any, Any]]) -> None:
         assert self.combos is not None
@@ -343,6 +370,7 @@ class _Accumulator:
                        dtype=np.int8)
         name, key = self._ids(distinct, cls)
         self.combos.update(zip(distinct, count(len(self.combos))))
+        self.combo_list.extend(distinct)
         self.combo_cls = np.concatenate([self.combo_cls, cls])
         self.combo_name = np.concatenate([self.combo_name, name])
         self.combo_key = np.concatenate([self.combo_key, key])

@@ -130,3 +130,22 @@ def test_a_second_trace_events_member_counts_as_one_decode_reads_it(tmp_path):
     p.write_text('{"traceEvents": %s, "x": 1, "traceEvents": %s}' % (json.dumps(first), json.dumps(last)))
     t = load_trace(str(p))
     assert t.names == ["last"] and len(t) == 1 and t.meta == {"x": 1}
+
+
+def test_flow_points_without_a_tid_bind_on_their_pids_thread(tmp_path):
+    # Flow points are read through their (ph, name, cat, pid, tid) combination: one without a tid is on
+    # the thread whose tid is its pid, bp "e" binds to the enclosing slice, an unhashable bp stands alone.
+    ev = []
+    for i in range(40):
+        ev.append({"ph": "X", "name": "op", "cat": "c", "pid": 7, "tid": 7, "ts": 10 * i, "dur": 5})
+        ev.append({"ph": "X", "name": "k", "cat": "c", "pid": 7, "tid": 9, "ts": 10 * i + 6, "dur": 2})
+        ev.append({"ph": "s", "name": f"f{i % 3}", "cat": "ac2g", "id": i, "pid": 7, "ts": 10 * i + 1})
+        end = {"ph": "f", "name": f"f{i % 3}", "cat": "ac2g", "id": i, "pid": 7, "tid": 9, "ts": 10 * i + 6}
+        if i % 2:
+            end["bp"] = "e"
+        if i == 5:
+            end["bp"] = ["e"]
+        ev.append(end)
+    fast, slow = load_both(tmp_path, ev)
+    assert_same(fast, slow)
+    assert len(fast.flow_src) >= 30
