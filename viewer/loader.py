@@ -445,24 +445,24 @@ def decode_fast(data: bytes | bytearray, warnings: list[str]) -> RawTrace | None
         return None
     try:
         meta = {}
-        lead = _EVENTS_FIRST.match(data, start) if first == b"{" else None
         cols = None
         if first == b"[":
             buf: Any = data
-        elif lead is not None:  # the usual layout: the array found while it is decoded
-            members = Members()
-            try:
-                cols = decode_columns(memoryview(data)[lead.end() :], members)
-            except (msgspec.MsgspecError, ValueError):
-                pass  # (a second traceEvents, a stray byte...): as any other object
-            else:
-                buf, top = memoryview(data)[lead.end() : lead.end() + members.end], members.rest
-        if first == b"{" and cols is None:
-            top = msgspec.json.decode(data, type=dict[str, msgspec.Raw])
-            if "traceEvents" not in top:
-                return None
-            buf = top.pop("traceEvents")
-        if first == b"{":
+        else:
+            lead = _EVENTS_FIRST.match(data, start)
+            if lead is not None:  # the usual layout: the array found while it is decoded
+                members = Members()
+                try:
+                    cols = decode_columns(memoryview(data)[lead.end() :], members)
+                except (msgspec.MsgspecError, ValueError):
+                    pass  # (a second traceEvents, a stray byte...): read as any other object
+                else:
+                    buf, top = memoryview(data)[lead.end() : lead.end() + members.end], members.rest
+            if cols is None:
+                top = msgspec.json.decode(data, type=dict[str, msgspec.Raw])
+                if "traceEvents" not in top:
+                    return None
+                buf = top.pop("traceEvents")
             for k, v in top.items():
                 meta[k] = msgspec.json.decode(v)
         if cols is None:
