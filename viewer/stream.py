@@ -355,6 +355,7 @@ class _Accumulator:
                                               dtype=np.intp, count=len(new))
                     return self.combo_cls[at], self.combo_name[at], self.combo_key[at], at
                 self.combos = None  # too many: per event from now on (the table would cost more than it saves)
+                self.combo_list = []
         phs = [c[0] for c in combos]
         try:
             cls = np.fromiter(map(_PHASE_CLASS.get, phs, repeat(_OTHER)), dtype=np.int8, count=m)
