@@ -30,7 +30,7 @@ from safeio.read import inflate_budget
 
 from .convert import epoch_floats, floats_in_place
 from .events import Event, EventSource, FileSource, to_records
-from .stream import Columns, LazyEvents, decode_columns
+from .stream import Columns, LazyEvents, Members, decode_columns
 
 Progress = Callable[[float, str], None]
 
@@ -388,6 +388,8 @@ def _ts_values(doc: Any) -> list[Any]:
 
 
 _LEADING_SPACE = re.compile(rb"[ \t\n\r]*")
+# An object whose first member is traceEvents (what the profiler writes), up to the value.
+_EVENTS_FIRST = re.compile(rb'\{[ \t\n\r]*"traceEvents"[ \t\n\r]*:[ \t\n\r]*')
 
 
 def _leading_blanks(data: bytes | bytearray) -> int:
@@ -443,16 +445,28 @@ def decode_fast(data: bytes | bytearray, warnings: list[str]) -> RawTrace | None
         return None
     try:
         meta = {}
+        cols = None
         if first == b"[":
             buf: Any = data
         else:
-            top: dict[str, msgspec.Raw] = msgspec.json.decode(data, type=dict[str, msgspec.Raw])
-            if "traceEvents" not in top:
-                return None
-            buf = top.pop("traceEvents")
+            lead = _EVENTS_FIRST.match(data, start)
+            if lead is not None:  # the usual layout: the array found while it is decoded
+                members = Members()
+                try:
+                    cols = decode_columns(memoryview(data)[lead.end() :], members)
+                except (msgspec.MsgspecError, ValueError):
+                    pass  # (a second traceEvents, a stray byte...): read as any other object
+                else:
+                    buf, top = memoryview(data)[lead.end() : lead.end() + members.end], members.rest
+            if cols is None:
+                top = msgspec.json.decode(data, type=dict[str, msgspec.Raw])
+                if "traceEvents" not in top:
+                    return None
+                buf = top.pop("traceEvents")
             for k, v in top.items():
                 meta[k] = msgspec.json.decode(v)
-        cols = decode_columns(buf)
+        if cols is None:
+            cols = decode_columns(buf)
         source = FileSource(buf, cols.count)
         return RawTrace(LazyEvents(cols, source), meta, warnings, source, cols)
     except (msgspec.MsgspecError, RecursionError, ValueError, OverflowError, UnicodeDecodeError):

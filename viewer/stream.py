@@ -22,19 +22,21 @@ from __future__ import annotations
 
 import re
 from decimal import Decimal
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from itertools import count, filterfalse, repeat
 from operator import eq
-from typing import Any, overload
+from typing import Any, cast, overload
 
 import msgspec
 import numpy as np
-from msgspec import UNSET
+from msgspec import UNSET, Raw
 from numpy.typing import NDArray
 
 from .convert import EXACT_US, epoch_floats, hashable, ns_array, text
-from .events import Event, FileSource, _Decoded, _events_decoder, _exact_events_decoder
+from .events import (Drawn, Event, FileSource, _address, _Decoded, _drawn_decoder, _events_decoder,
+                     _exact_drawn_decoder, _exact_events_decoder)
 from .names import NameInterner, Names
 
 CHUNK_BYTES = 1 << 18  # the records of a piece stay in the CPU caches while they are read (4% less time than 1 MiB)
@@ -111,6 +113,21 @@ class FlowPoints:
     combos: list[tuple[Any, Any, Any, Any, Any]]
 
 
+# (ph, name, cat, pid, tid) as an event has them
+LaneCombo = tuple[Any, Any, Any, Any, Any]
+
+
+def _same(c: Any) -> Any:
+    return c
+
+
+def _flow_combo(main: list[LaneCombo], key: tuple[int, Any]) -> tuple[Any, Any, Any, Any, Any]:
+    """A flow point's (cat, pid, tid, ph, bp), tid filled as fill_tid_from_pid does, from its (ph, name, cat,
+    pid, tid) in `main` and its bp."""
+    ph, _, cat, pid, tid = main[key[0]]
+    return cat, pid, pid if tid is None and pid is not None else tid, ph, key[1]
+
+
 class _FlowAccumulator:
     def __init__(self) -> None:
         self.src = _Column(np.int64, 0)
@@ -118,26 +135,37 @@ class _FlowAccumulator:
         self.ts_ok = _Column(np.bool_, 0)
         self.combo = _Column(np.int32, 0)
         self.ids: list[Any] = []
-        self.table: dict[Any, int] = {}
+        self.table: dict[Any, int] = {}  # (cat, pid, tid, ph, bp) -> its index in combos
+        self.by_main: dict[tuple[int, Any], int] = {}  # (index in `main`'s table, bp) -> the same
         self.combos: list[tuple[Any, Any, Any, Any, Any]] = []
 
-    def add(self, src: NDArray[np.int64], recs: list[Event], ts_ns: NDArray[np.int64],
-            ts_ok: NDArray[np.bool_]) -> None:
-        """Flow records whose tid is filled (fill_tid_from_pid), at file indices src."""
+    def add(self, src: NDArray[np.int64], recs: Sequence[Event | Drawn], ts_ns: NDArray[np.int64],
+            ts_ok: NDArray[np.bool_], main: tuple[NDArray[np.intp], list[LaneCombo]] | None = None) -> None:
+        """Flow records at file indices src. With `main`: each one's (ph, name, cat, pid, tid) as an index into
+        the accumulator's table of them (`_Accumulator.combo_list`), which with its bp says all that binding
+        reads of it (no tuple per point, no tid filled in the record); else their tids must be filled
+        (fill_tid_from_pid)."""
         self.src.extend(src)
         self.ts_ns.extend(ts_ns)
         self.ts_ok.extend(ts_ok)
         self.ids.extend([e.id2 if e.id is UNSET else e.id for e in recs])  # event_id, inlined
-        combos = [(e.cat, e.pid, e.tid, e.ph, e.bp) for e in recs]
-        table = self.table
-        try:
-            new = [c for c in dict.fromkeys(combos) if c not in table]
-            table.update(zip(new, count(len(self.combos))))
-            self.combos.extend(new)
-            at = np.fromiter(map(table.__getitem__, combos), dtype=np.int32, count=len(combos))
+        keys: list[Any]
+        if main is None:
+            keys, table, make = [(e.cat, e.pid, e.tid, e.ph, e.bp) for e in recs], self.table, _same
+        else:
+            keys, table = list(zip(main[0].tolist(), [e.bp for e in recs])), self.by_main
+            make = partial(_flow_combo, main[1])
+        try:  # one lookup per point; the few new combinations added, then looked up again
+            at = np.fromiter(map(table.get, keys, repeat(-1)), dtype=np.int32, count=len(keys))
+            miss = np.flatnonzero(at < 0).tolist()
+            if miss:
+                new = list(dict.fromkeys([keys[k] for k in miss]))
+                table.update(zip(new, count(len(self.combos))))
+                self.combos.extend(map(make, new))
+                at[miss] = [table[keys[k]] for k in miss]
         except TypeError:  # a list or an object among them: each point on its own
-            at = np.arange(len(self.combos), len(self.combos) + len(combos), dtype=np.int32)
-            self.combos.extend(combos)
+            at = np.arange(len(self.combos), len(self.combos) + len(keys), dtype=np.int32)
+            self.combos.extend(map(make, keys))
         self.combo.extend(at)
 
     def points(self) -> FlowPoints:
@@ -223,6 +251,7 @@ class _Accumulator:
         self.lane_keys: dict[LaneKey, int] = {}
         # Every (ph, name, cat, pid, tid) seen, with its class, name id and lane key id (see _classify).
         self.combos: dict[Any, int] | None = {}
+        self.combo_list: list[LaneCombo] = []  # its keys, by index
         self.combo_cls = np.zeros(0, np.int8)
         self.combo_name = np.zeros(0, np.int32)
         self.combo_key = np.zeros(0, np.int32)
@@ -232,41 +261,49 @@ class _Accumulator:
         self.other_phs: list[Any] = []
         self.kept: dict[int, Event] = {}
 
-    def add(self, recs: Sequence[Event], ts_ns: NDArray[np.int64], ts_ok: NDArray[np.bool_]) -> None:
+    def add(self, recs: Sequence[Event] | Sequence[Drawn], ts_ns: NDArray[np.int64], ts_ok: NDArray[np.bool_],
+            whole: Callable[[], Sequence[Event]] | None = None) -> bool:
         """A batch of records. A missing tid is read as the pid (see fill_tid_from_pid) in the lane keys and
-        in the records kept; the others are not changed (LazyEvents fills those it decodes)."""
+        in the records kept; the others are not changed (LazyEvents fills those it decodes). `whole`: where
+        `recs` are `Drawn` records, the same batch as full records, decoded when some are to be kept (the
+        answer: whether it was called)."""
         base, m = self.count, len(recs)
+        full: Sequence[Event] | None = None
         self.ts_ns.extend(ts_ns)
         self.ts_ok.extend(ts_ok)
         # One pass over the records (attribute reads specialised by the interpreter; attrgetter per field
         # was a pass per field, each a cache miss per record).
         combos = [(e.ph, e.name, e.cat, e.pid, e.tid) for e in recs]
-        cls, name, key = self._classify(combos)
+        cls, name, key, at = self._classify(combos)
         del combos
         flow = np.flatnonzero(cls == _FLOW)
         if len(flow):
             rs = [recs[k] for k in flow.tolist()]
-            fill_tid_from_pid(rs)
-            self.flows.add(flow + base, rs, ts_ns[flow], ts_ok[flow])
+            if at is None:
+                fill_tid_from_pid(rs)
+            self.flows.add(flow + base, rs, ts_ns[flow], ts_ok[flow],
+                           None if at is None else (at[flow], self.combo_list))
             del rs
         other = np.flatnonzero(cls == _OTHER)
         if len(other):
             at_o = other.tolist()
             self.others.extend([base + k for k in at_o])
-            rs = [recs[k] for k in at_o]
-            self.other_phs.extend([e.ph for e in rs])
+            self.other_phs.extend([recs[k].ph for k in at_o])
             if self.keep:
+                full = self._whole(recs, whole)
+                rs = [full[k] for k in at_o]
                 fill_tid_from_pid(rs)
                 self.kept.update(zip([base + k for k in at_o], rs))
-            del rs
+                del rs
         bids = [e.bind_id for e in recs]
         if bids.count(UNSET) != m:  # flow v2: listed, and the record kept
             for k in np.flatnonzero(cls < _OTHER).tolist():
                 if bids[k] is not UNSET:
                     self.bind.append(base + k)
                     if self.keep:
-                        fill_tid_from_pid((recs[k],))
-                        self.kept[base + k] = recs[k]
+                        full = full or self._whole(recs, whole)
+                        fill_tid_from_pid((full[k],))
+                        self.kept[base + k] = full[k]
         del bids
         x_at = np.flatnonzero(cls == _X)
         self.x_src.extend(x_at + base)
@@ -282,13 +319,25 @@ class _Accumulator:
             self.be_name.extend(name[be_at])
             self.be_key.extend(key[be_at])
         self.count += m
+        return full is not None and whole is not None
 
-    def _classify(self, combos: list[tuple[Any, Any, Any, Any, Any]]
-                  ) -> tuple[NDArray[np.int8], NDArray[np.int32], NDArray[np.int32]]:
+    @staticmethod
+    def _whole(recs: Sequence[Event] | Sequence[Drawn], whole: Callable[[], Sequence[Event]] | None
+               ) -> Sequence[Event]:
+        if whole is None:
+            return cast(Sequence[Event], recs)
+        full = whole()
+        if len(full) != len(recs):  # the same bytes decoded twice: cannot happen
+            raise ValueError("a piece of the trace decoded differently twice")
+        return full
+
+    def _classify(self, combos: list[LaneCombo]) -> tuple[NDArray[np.int8], NDArray[np.int32], NDArray[np.int32],
+                                                          NDArray[np.intp] | None]:
         """Per (ph, name, cat, pid, tid): X, B, E or other; and for the X, B and E events their name and
         (cat, pid, tid) ids, interned in the order they come. Through a table of the combinations seen so
-        far while they are few (the usual trace: one dict lookup per event), else per event (a million
-        distinct names; a combination that cannot be hashed)."""
+        far while they are few (the usual trace: one dict lookup per event; each one's index in the table,
+        `combo_list`, is the last answer), else per event (a million distinct names; a combination that
+        cannot be hashed; the last answer None)."""
         m = len(combos)
         table = self.combos
         if table is not None:
@@ -304,8 +353,9 @@ class _Accumulator:
                         self._add_combos(list(fresh))
                         at[new] = np.fromiter(map(table.__getitem__, [combos[k] for k in new.tolist()]),
                                               dtype=np.intp, count=len(new))
-                    return self.combo_cls[at], self.combo_name[at], self.combo_key[at]
+                    return self.combo_cls[at], self.combo_name[at], self.combo_key[at], at
                 self.combos = None  # too many: per event from now on (the table would cost more than it saves)
+                self.combo_list = []
         phs = [c[0] for c in combos]
         try:
             cls = np.fromiter(map(_PHASE_CLASS.get, phs, repeat(_OTHER)), dtype=np.int8, count=m)
@@ -313,7 +363,7 @@ class _Accumulator:
             cls = np.full(m, _OTHER, np.int8)
             for ph, c in _PHASE_CLASS.items():
                 cls[np.fromiter(map(eq, phs, repeat(ph)), dtype=bool, count=m)] = c
-        return (cls, *self._ids(combos, cls))
+        return (cls, *self._ids(combos, cls), None)
 
     def _add_combos(self, distinct: list[tuple[Any, Any, Any, Any, Any]]) -> None:
         assert self.combos is not None
@@ -321,6 +371,7 @@ class _Accumulator:
                        dtype=np.int8)
         name, key = self._ids(distinct, cls)
         self.combos.update(zip(distinct, count(len(self.combos))))
+        self.combo_list.extend(distinct)
         self.combo_cls = np.concatenate([self.combo_cls, cls])
         self.combo_name = np.concatenate([self.combo_name, name])
         self.combo_key = np.concatenate([self.combo_key, key])
@@ -352,7 +403,7 @@ class _Accumulator:
             kept=self.kept, exact=self.exact)
 
 
-def fill_tid_from_pid(recs: Sequence[Event]) -> None:
+def fill_tid_from_pid(recs: Sequence[Event | Drawn]) -> None:
     """An event without a tid is on the thread whose tid is its pid, as Perfetto reads it (so its B/E
     pair up and it shares a lane with the pid's main thread). The record changes, not the original."""
     for e in recs:
@@ -373,40 +424,67 @@ class _NeedExact(Exception):
     pass
 
 
-def decode_columns(buf: Any) -> Columns:
-    """traceEvents (the bytes of a JSON array) into columns, a piece at a time; raises msgspec errors
-    (or ValueError) on anything the fast path does not take. Where some float ts is epoch-scale, the
-    whole array is decoded again with exact decimals (see convert.EXACT_US), as one decode would."""
+@dataclass
+class Members:
+    """For `decode_columns` of a JSON object whose first member is the array (`{"traceEvents": [...], ...}`,
+    given from the array's `[` on): where the array ends in that text, and the object's other members.
+    The array is then found while it is decoded, not by a pass over the whole text first."""
+
+    end: int = -1
+    rest: dict[str, Raw] = field(default_factory=dict)
+
+
+_members_decoder: msgspec.json.Decoder[dict[str, Raw]] = msgspec.json.Decoder(dict[str, Raw])
+_LEAD = b'{"traceEvents":'
+
+
+def decode_columns(buf: Any, members: Members | None = None) -> Columns:
+    """traceEvents (the bytes of a JSON array, or of an object from its leading array on: see `Members`)
+    into columns, a piece at a time; raises msgspec errors (or ValueError) on anything the fast path does
+    not take. Where some float ts is epoch-scale, the whole array is decoded again with exact decimals (see
+    convert.EXACT_US), as one decode would."""
     try:
-        return _decode_columns(buf, exact=False)
+        return _decode_columns(buf, False, members)
     except _NeedExact:
-        return _decode_columns(buf, exact=True)
+        return _decode_columns(buf, True, members)
 
 
-def _decode_columns(buf: Any, exact: bool) -> Columns:
+def _decode_columns(buf: Any, exact: bool, members: Members | None) -> Columns:
+    """Each piece decoded into `Drawn` records, and again into full ones where it holds events whose records
+    are kept (metadata, instants, counters...); after such a piece the next is decoded whole at once (a
+    trace of kept events throughout is decoded once, as before)."""
     acc = _Accumulator(exact, memoryview(buf).nbytes // 64)
-    decoder = _exact_events_decoder if exact else _events_decoder
-    for recs in _pieces(memoryview(buf), decoder):
+    drawn = _exact_drawn_decoder if exact else _drawn_decoder
+    full = _exact_events_decoder if exact else _events_decoder
+    decoder: list[msgspec.json.Decoder[Any]] = [drawn]  # what decodes the next piece
+
+    for recs, piece in _pieces(memoryview(buf), lambda b: decoder[0].decode(b), members):
         ts = [e.ts for e in recs]
         ts_ns, ts_ok = ns_array(ts)
         # An epoch-scale float reads as a large ns or as unusable: only then is every ts looked at again.
         if not exact and (not ts_ok.all() or (np.abs(ts_ns) >= _NEAR_EXACT_NS).any()) and epoch_floats(ts):
             raise _NeedExact
         del ts
-        acc.add(recs, ts_ns, ts_ok)
+        whole = None if decoder[0] is full else partial(full.decode, piece)
+        decoder[0] = full if acc.add(recs, ts_ns, ts_ok, whole) else drawn
     return acc.columns()
 
 
-def _pieces(mv: memoryview, decoder: msgspec.json.Decoder[list[_Decoded]]) -> Iterator[list[_Decoded]]:
-    """The elements of the JSON array in `mv`, as lists of records of about CHUNK_BYTES of text each."""
+def _pieces(mv: memoryview, decode: Callable[[Any], list[Any]], members: Members | None = None
+            ) -> Iterator[tuple[list[Any], Any]]:
+    """The elements of the JSON array in `mv`, as lists of records of about CHUNK_BYTES of text each, with
+    that text (itself a JSON array). With `members`, `mv` is an object from its leading array on (a cut
+    past the array's end never decodes: the array's `]` would close the piece early); the last piece is
+    decoded with the object's other members, which go in `members`."""
     lo, hi = 0, len(mv)
     while lo < hi and mv[lo] in _BLANKS:
         lo += 1
     while hi > lo and mv[hi - 1] in _BLANKS:
         hi -= 1
-    if hi - lo < 2 or mv[lo] != ord("[") or mv[hi - 1] != ord("]"):
-        raise ValueError("not a JSON array")
-    body = mv[lo + 1 : hi - 1]
+    close = b"]" if members is None else b"}"
+    if hi - lo < 2 or mv[lo] != ord("[") or mv[hi - 1] != close[0]:
+        raise ValueError("not a JSON array" if members is None else "not an object led by an array")
+    body = mv[lo + 1 : hi - 1] if members is None else mv[lo + 1 : hi]
     pos, end = 0, len(body)
     while pos < end:
         if end - pos <= CHUNK_BYTES + CHUNK_BYTES // 2:
@@ -417,19 +495,30 @@ def _pieces(mv: memoryview, decoder: msgspec.json.Decoder[list[_Decoded]]) -> It
             if m is None:
                 break
             cut = m.start() + 1
+            piece = b"[" + body[pos:cut] + b"]"
             try:
-                recs = decoder.decode(b"[" + body[pos:cut] + b"]")
+                recs = decode(piece)
             except msgspec.DecodeError:  # a cut inside a string or an event: try the next one
                 at = m.end()
                 continue
-            yield recs
+            yield recs, piece
             pos = m.end() - 1
             break
         else:
             break  # no cut confirmed: the rest in one go
         if m is None:
             break
-    yield decoder.decode(b"[" + body[pos:] + b"]")
+    if members is None:
+        piece = b"[" + body[pos:] + b"]"
+        yield decode(piece), piece
+        return
+    doc = _LEAD + b"[" + body[pos:]
+    rest = _members_decoder.decode(doc)
+    last = rest.pop("traceEvents")
+    if _address(last) != _address(doc) + len(_LEAD):  # a second traceEvents (the last counts): not this way
+        raise ValueError("traceEvents twice")
+    members.end, members.rest = lo + pos + memoryview(last).nbytes, rest
+    yield decode(last), last
 
 
 class LazyEvents(Sequence[Event]):
@@ -467,7 +556,7 @@ class LazyEvents(Sequence[Event]):
         """Every record at once (a whole-trace scan), decoded again a piece at a time."""
         decoder = _exact_events_decoder if self.exact else _events_decoder
         out: list[Event] = []
-        for recs in _pieces(memoryview(self.source.buf), decoder):
+        for recs, _ in _pieces(memoryview(self.source.buf), decoder.decode):
             fill_tid_from_pid(recs)
             out.extend(recs)
         for i, rec in self.kept.items():

@@ -67,18 +67,28 @@ def test_vectorised_nesting_agrees_with_the_definition_where_spans_nest(pairs):
 
 
 def test_taken_rows_find_the_first_free_row_across_levels():
-    rows = _TakenRows(70_000)  # three levels of 64-bit words
-    taken = set()
+    top = (1 << 20) + 5000  # past a million rows: a level-1 word full, so the search climbs to level 2
+    rows = _TakenRows(top + 70_000)  # three levels of 1024-bit words
+    assert len(rows.levels) == 3
+    for r in range(top):
+        rows.take(r)
+    taken = set(range(top))
     rng = np.random.default_rng(0)
-    for r in range(5000):
-        rows.set(r, True)
-        taken.add(r)
-    for r in rng.integers(0, 5000, 2000).tolist():
+    for r in [*rng.integers(0, 5000, 2000).tolist(), *rng.integers(top - 3000, top, 500).tolist()]:
         if r in taken:
-            rows.set(r, False)
+            rows.free(r)
             taken.discard(r)
-    for lo in [0, 63, 64, 4095, 4096, 4999, 5000, 69_999, *rng.integers(0, 5100, 200).tolist()]:
-        want = next(r for r in range(lo, 80_000) if r not in taken)
+    free_low = min(set(range(top)) - taken)
+    for r in range(free_low, top):  # every row below `top` taken again, then a few freed
+        if r not in taken:
+            rows.take(r)
+            taken.add(r)
+    for r in [0, 1023, 1024, 777_777, top - 1]:
+        rows.free(r)
+        taken.discard(r)
+    for lo in [0, 1, 63, 64, 1023, 1024, 1025, 4095, 4096, 777_000, 777_778, 1 << 20, top - 1, top,
+               top + 69_999, *rng.integers(0, top + 100, 200).tolist()]:
+        want = next(r for r in range(lo, top + 80_000) if r not in taken)
         assert rows.first_free(lo) == want
 
 
