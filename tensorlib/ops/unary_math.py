@@ -226,8 +226,8 @@ def _erf_big(a):
 
 
 def _np_erf(x):
-    """erf of a NumPy array in float64 (the op's float16/32 arrays take `_erf32`). The two ranges are gathered with index arrays (a
-    boolean mask's gather and scatter cost several times more)."""
+    """erf of a NumPy array in float64 (the op's float16/32 arrays take `_erf32`). The two ranges are gathered
+    with index arrays (a boolean mask's gather and scatter cost several times more)."""
     flat = np.asarray(x, np.float64).ravel()
     i_big = np.flatnonzero(np.abs(flat) > 1.0)    # NaN is not (the small form keeps it NaN)
     if len(i_big) == 0:
