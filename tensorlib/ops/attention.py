@@ -8,6 +8,7 @@ probabilities (and the dropout mask) are kept for the backward. The kernel is to
 step for step, so while a profiler listens each step is in the range of the op torch runs for it
 (``_scaled_dot_product_attention_math`` > ``mul``, ``bmm``, ``_safe_softmax`` > ``softmax`` / ``isneginf`` /
 ``all`` / ``scalar_tensor`` / ``where``, ``dropout``; the backward's ``bmm`` and ``_softmax_backward_data``).
+Outside a profile the forward is `_fused`: the same values up to float rounding in fewer passes.
 """
 from __future__ import annotations
 
