@@ -8,7 +8,7 @@ probabilities (and the dropout mask) are kept for the backward. The kernel is to
 step for step, so while a profiler listens each step is in the range of the op torch runs for it
 (``_scaled_dot_product_attention_math`` > ``mul``, ``bmm``, ``_safe_softmax`` > ``softmax`` / ``isneginf`` /
 ``all`` / ``scalar_tensor`` / ``where``, ``dropout``; the backward's ``bmm`` and ``_softmax_backward_data``).
-Outside a profile the forward is `_fused`: the same values up to float rounding in fewer passes.
+Outside a profile the forward is `_fused`: the same values in fewer passes.
 """
 from __future__ import annotations
 
@@ -60,11 +60,11 @@ def _above_diagonal(xp, L, S):
 
 
 def _fused(xp, q, k, v, mask, scale, is_causal, dropout_p, generator):
-    """`_math` outside a profile, with fewer passes over the scores (the same values up to rounding: Q is
-    scaled by `scale` instead of Q and K^T by its root): the causal mask written into the product from a cached
-    triangle, the softmax in place, and the fully masked rows (zeros, as torch's _safe_softmax gives) found
-    from the row maxima: a row is all -inf exactly when its maximum is."""
-    s = xp.matmul(q * scale, xp.swapaxes(k, -1, -2))
+    """`_math` outside a profile, the same values in fewer passes over the scores: the causal mask written
+    into the product from a cached triangle, the softmax in place, and the fully masked rows (zeros, as
+    torch's _safe_softmax gives) found from the row maxima: a row is all -inf exactly when its maximum is."""
+    sf = math.sqrt(abs(scale))
+    s = xp.matmul(q * (-sf if scale < 0 else sf), xp.swapaxes(k, -1, -2) * sf)
     if is_causal:
         xp.copyto(s, -np.inf, where=_above_diagonal(xp, *s.shape[-2:]))
     if mask is not None:
