@@ -1,5 +1,6 @@
-"""erf (and GELU through it) on NumPy without SciPy: Cephes' rational forms on whole arrays, checked against
-libm's erf (math.erf) element by element, in float64 and float32, with the special values."""
+"""erf (and GELU through it) on NumPy without SciPy: Cephes' rational forms in float64, a tanh of a polynomial
+in float16/32, on whole arrays, checked against libm's erf (math.erf) element by element, with the special
+values."""
 from __future__ import annotations
 
 import math
