@@ -81,7 +81,17 @@ def GELU(xp, a, approximate="none"):
         return (0.5 * a * (1 + xp.tanh(_SQRT_2_PI * (a + 0.044715 * a ** 3)))).astype(a.dtype, copy=False)
     if approximate != "none":
         raise RuntimeError(f"approximate argument must be either none or tanh, got {approximate!r}")
-    return (a * 0.5 * (1 + erf_kernel(xp, a / _SQRT2))).astype(a.dtype, copy=False)
+    y = _cdf(xp, a)       # torch's x * 0.5 * (1 + erf(x / √2)), in float32 for float16/32 (its opmath)
+    y *= a
+    return y.astype(a.dtype, copy=False)
+
+
+def _cdf(xp, x):
+    """The normal CDF 0.5 (1 + erf(x / √2)) as a fresh array (float32 for float16 input), in place from erf on."""
+    y = erf_kernel(xp, x, 1 / _SQRT2)
+    y += 1
+    y *= 0.5
+    return y
 
 
 @op("gelu_backward", save="i", node_name="GeluBackwardBackward0")
@@ -93,17 +103,15 @@ def GELU_BACKWARD(xp, g, x, approximate="none"):
         t = xp.tanh(inner)
         d = (1 + t) * 0.5 + x * 0.5 * (1 - t * t) * _SQRT_2_PI * (1 + x * x * (3 * 0.044715))
         return (g * d).astype(g.dtype, copy=False)
-    cdf = erf_kernel(xp, x / _SQRT2).astype(x.dtype, copy=False)
-    cdf += 1
-    cdf *= 0.5
-    pdf = x * x
+    cdf = _cdf(xp, x)
+    pdf = xp.multiply(x, x, dtype=cdf.dtype)
     pdf *= -0.5
     xp.exp(pdf, out=pdf)
-    pdf *= 1 / math.sqrt(2 * math.pi)
     pdf *= x
+    pdf *= 1 / math.sqrt(2 * math.pi)
     pdf += cdf
     pdf *= g
-    return pdf
+    return pdf.astype(g.dtype, copy=False)
 
 
 @GELU_BACKWARD.def_backward

@@ -8,6 +8,7 @@ probabilities (and the dropout mask) are kept for the backward. The kernel is to
 step for step, so while a profiler listens each step is in the range of the op torch runs for it
 (``_scaled_dot_product_attention_math`` > ``mul``, ``bmm``, ``_safe_softmax`` > ``softmax`` / ``isneginf`` /
 ``all`` / ``scalar_tensor`` / ``where``, ``dropout``; the backward's ``bmm`` and ``_softmax_backward_data``).
+Outside a profile the forward is `_fused`: the same values in fewer passes.
 """
 from __future__ import annotations
 
@@ -40,7 +41,50 @@ def SDPA(xp, q, k, v, mask=None, scale=1.0, is_causal=False, dropout_p=0.0, gene
     if _H.range_hooks:      # torch's CPU backend for it, each step in the range of the op torch runs for it
         return _H.op_step("_scaled_dot_product_attention_math", _math, xp, _H.op_step, q, k, v, mask, scale,
                           is_causal, dropout_p, generator)
-    return _math(xp, _call, q, k, v, mask, scale, is_causal, dropout_p, generator)
+    if q.size == 0 or k.shape[-2] == 0:
+        return _math(xp, _call, q, k, v, mask, scale, is_causal, dropout_p, generator)
+    return _fused(xp, q, k, v, mask, scale, is_causal, dropout_p, generator)
+
+
+_CAUSAL: dict = {}      # (xp, L, S) -> the (L, S) bool mask above the diagonal, what is_causal masks out
+
+
+def _above_diagonal(xp, L, S):
+    key = (xp, L, S)
+    m = _CAUSAL.get(key)
+    if m is None:
+        if len(_CAUSAL) >= 64:
+            _CAUSAL.clear()
+        m = _CAUSAL[key] = xp.triu(xp.ones((L, S), dtype=bool), 1)
+    return m
+
+
+def _fused(xp, q, k, v, mask, scale, is_causal, dropout_p, generator):
+    """`_math` outside a profile, the same values in fewer passes over the scores: the causal mask written
+    into the product from a cached triangle, the softmax in place, and the fully masked rows (zeros, as
+    torch's _safe_softmax gives) found from the row maxima: a row is all -inf exactly when its maximum is."""
+    sf = math.sqrt(abs(scale))
+    s = xp.matmul(q * (-sf if scale < 0 else sf), xp.swapaxes(k, -1, -2) * sf)
+    if is_causal:
+        xp.copyto(s, -np.inf, where=_above_diagonal(xp, *s.shape[-2:]))
+    if mask is not None:
+        s = xp.where(mask, s, -np.inf) if mask.dtype == np.bool_ else s + mask
+    m = s.max(axis=-1, keepdims=True)
+    with np.errstate(invalid="ignore"):     # -inf - -inf in a fully masked row: NaN, replaced below
+        s -= m
+    xp.exp(s, out=s)
+    s /= s.sum(axis=-1, keepdims=True)
+    dead = m == -np.inf
+    if xp is not np or dead.any():          # (no host check on a GPU: that would synchronise)
+        xp.copyto(s, 0, where=dead)
+    p = s.astype(q.dtype, copy=False)
+    if dropout_p > 0:
+        pd, drop = DROPOUT.kernel(xp, p, dropout_p, False, generator)
+        out = xp.matmul(pd, v)
+    else:
+        drop = xp.ones((), dtype=p.dtype)
+        out = xp.matmul(p, v)
+    return out.astype(q.dtype, copy=False), p, drop
 
 
 def _math(xp, step, q, k, v, mask, scale, is_causal, dropout_p, generator):
@@ -103,15 +147,22 @@ def SDPA_BACKWARD(xp, g, q, k, v, p, drop, scale=1.0, mask_shape=None):
     if drop.ndim:
         dp = step("mul", _mul, dp, drop)
     ds = step("_softmax_backward_data", _softmax_backward, p, dp)
-    dq = _sum_to(xp, step("bmm", xp.matmul, ds, k) * scale, q.shape)
-    dk = _sum_to(xp, step("bmm", xp.matmul, xp.swapaxes(ds, -1, -2), q) * scale, k.shape)
     dmask = _sum_to(xp, ds, mask_shape) if mask_shape is not None else xp.zeros((), dtype=ds.dtype)
+    if mask_shape is not None:
+        ds = ds * scale
+    else:
+        ds *= scale
+    dq = _sum_to(xp, step("bmm", xp.matmul, ds, k), q.shape)
+    dk = _sum_to(xp, step("bmm", xp.matmul, xp.swapaxes(ds, -1, -2), q), k.shape)
     return dq, dk, dv, dmask
 
 
 def _softmax_backward(p, dp):
-    """torch's _softmax_backward_data over the last dimension: p * (dp - sum(dp * p))."""
-    return p * (dp - (dp * p).sum(axis=-1, keepdims=True))
+    """torch's _softmax_backward_data over the last dimension: p * (dp - sum(dp * p)), in place in dp (a fresh
+    product here)."""
+    dp -= (dp * p).sum(axis=-1, keepdims=True)
+    dp *= p
+    return dp
 
 
 @SDPA.def_backward

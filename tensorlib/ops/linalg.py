@@ -24,8 +24,21 @@ def _matmul_kernel(xp, a, b):
     if a.dtype != b.dtype:
         raise RuntimeError(f"expected m1 and m2 to have the same dtype, but got: {c_type(a.dtype)} != "
                            f"{c_type(b.dtype)}")
+    if xp is np and _rows_times_transposed(a, b):
+        return np.ascontiguousarray(np.matmul(b.T, a.T).T)
     out = xp.matmul(a, b)
     return out.astype(a.dtype) if out.dtype != a.dtype else out  # bfloat16: accumulated in float32, rounded
+
+
+def _rows_times_transposed(a, b):
+    """Whether a @ b is a few rows (<= 64, C order) times a large transposed matrix (F order, >= 64K entries),
+    as a small batch through a Linear layer is (x @ W.t()): OpenBLAS computes that product about twice as slowly
+    as the same product the other way round, (W @ x.T).T (measured on this machine's SkylakeX build, 1 thread:
+    16x784x400 334 µs against 171 µs, 8x9216x128 1085 against 580, with the copy to C order that keeps the
+    result contiguous; from 64 rows on, or with a smaller matrix, the direct call is faster)."""
+    return (a.ndim == 2 and b.ndim == 2 and a.shape[0] <= 64 and b.size >= 65536 and a.dtype == b.dtype
+            and a.dtype in (np.float32, np.float64) and a.flags.c_contiguous and b.flags.f_contiguous
+            and not b.flags.c_contiguous)
 
 
 def _matmul_bwd(ctx, g):

@@ -128,11 +128,43 @@ frac = FRAC.function
 # --- erf, nan_to_num --------------------------------------------------------------------------------------
 
 
-def erf_kernel(xp, x):
-    if xp is np:
-        return _np_erf(x)
-    import cupyx.scipy.special
-    return cupyx.scipy.special.erf(x)
+def erf_kernel(xp, x, scale=1.0):
+    """erf(scale * x): float16/32 NumPy arrays by `_erf32`'s short form (in float32, float16's too), float64
+    ones by Cephes' forms below; CuPy's own erf on a GPU."""
+    if xp is not np:
+        import cupyx.scipy.special
+        return cupyx.scipy.special.erf(x * scale if scale != 1.0 else x)
+    if x.dtype in (np.float16, np.float32):
+        return _erf32(x, scale)
+    return _np_erf(x * scale if scale != 1.0 else x)
+
+
+# float32 erf as tanh(x g(x²)): g(s) = atanh(erf √s) / √s is smooth and even, a degree-7 polynomial in s holds it
+# on x in [0, 4] (fitted by weighted least squares with Lawson's reweighting toward the minimax error of erf
+# itself, g(0) = 2/√π exactly), and from x = 4 on, where float32's erf is 1, x g(16) > 10 keeps tanh at 1.
+# One array and 18 NumPy passes, no branch or gather; 2.7 ulp at most against libm's erf (torch's float32 erf
+# and GELU are within 1 ulp of it; Cephes' forms in float32 were 2.3 ulp, in 40-60 passes with gathers).
+_ERF32_G = (1.1283791670955126, 0.1027706740028317, -0.00019730107146208634, -0.0006128789221507605,
+            8.371152439755049e-05, -4.598966777273653e-06, 7.296805333627077e-09, 6.200578466134677e-09)
+_ERF32_SCALED: dict = {}
+
+
+def _erf32(x, scale=1.0):
+    """erf(scale * x) of a float16/32 NumPy array, in float32: tanh(z g(z²)), z = scale x, with the scale
+    folded into the coefficients (g's argument is clipped to 16, the fitted range; NaN stays NaN)."""
+    c = _ERF32_SCALED.get(scale)
+    if c is None:      # coefficients of x^(2k) in scale g((scale x)²): g_k scale^(2k+1)
+        c = _ERF32_SCALED[scale] = tuple(g * scale ** (2 * k + 1) for k, g in enumerate(_ERF32_G))[::-1]
+    with np.errstate(over="ignore"):      # |x| near float32's max: x² is inf (clipped), x g(16) too (tanh 1)
+        s = np.multiply(x, x, dtype=np.float32)
+        np.minimum(s, 16.0 / (scale * scale), out=s)
+        y = s * c[0]
+        y += c[1]
+        for ck in c[2:]:
+            y *= s
+            y += ck
+        y *= x
+    return np.tanh(y, out=y)
 
 
 # Cephes' erf/erfc (S. L. Moshier, ndtr.c): rational approximations, ~1e-16 relative in float64, evaluated
@@ -194,11 +226,9 @@ def _erf_big(a):
 
 
 def _np_erf(x):
-    """erf of a NumPy array, in float32 for float16/32 input (the rational forms hold to float32's
-    precision there: ~2e-7 relative), else float64. The two ranges are gathered with index arrays (a
-    boolean mask's gather and scatter cost several times more)."""
-    wd = np.float32 if x.dtype in (np.float16, np.float32) else np.float64
-    flat = np.asarray(x, wd).ravel()
+    """erf of a NumPy array in float64 (the op's float16/32 arrays take `_erf32`). The two ranges are gathered
+    with index arrays (a boolean mask's gather and scatter cost several times more)."""
+    flat = np.asarray(x, np.float64).ravel()
     i_big = np.flatnonzero(np.abs(flat) > 1.0)    # NaN is not (the small form keeps it NaN)
     if len(i_big) == 0:
         out = _erf_small(flat)
@@ -211,7 +241,12 @@ def _np_erf(x):
     return out.astype(x.dtype, copy=False) if x.dtype.kind == "f" else out
 
 
-ERF = unary("erf", lambda xp, a: erf_kernel(xp, _f(xp, a)),
+def _erf_op_kernel(xp, a):
+    x = _f(xp, a)
+    return erf_kernel(xp, x).astype(x.dtype, copy=False)
+
+
+ERF = unary("erf", _erf_op_kernel,
             lambda ctx, g: (g * exp(neg(ctx.saved_inputs[0] * ctx.saved_inputs[0])) * (2 / math.sqrt(math.pi)),))
 erf = ERF.function
 

@@ -106,17 +106,24 @@ class Adam(Optimizer):
             else:
                 grads = [g + wd * x for g, x in zip(grads, params)]
         w = 1 - beta1
-        for st, g in zip(states, grads):
+        # one scratch array per parameter (the first stage's temporary, reused by the later ones: the same
+        # operations in the same order as the expressions in the comments, without their allocations)
+        tmps = [np.subtract(g, st["exp_avg"]._data) for st, g in zip(states, grads)]
+        for st, g, t in zip(states, grads, tmps):
             m = st["exp_avg"]._data
-            if abs(w) < 0.5:                                # lerp_, torch's two-sided form
-                m += w * (g - m)
-            else:
-                np.copyto(m, g - (g - m) * (1 - w))
-        for st, g in zip(states, grads):
+            if abs(w) < 0.5:                                # lerp_, torch's two-sided form: m += w * (g - m)
+                t *= w
+                m += t
+            else:                                           # m = g - (g - m) * (1 - w)
+                t *= 1 - w
+                np.subtract(g, t, out=m)
+        for st, g, t in zip(states, grads, tmps):
             v = st["exp_avg_sq"]._data
             v *= beta2
-            v += (1 - beta2) * g * g                        # addcmul_
-        for (p, _), st, x in zip(pairs, states, params):
+            np.multiply(g, 1 - beta2, out=t)                # addcmul_: v += (1 - beta2) * g * g
+            t *= g
+            v += t
+        for (p, _), st, x, t in zip(pairs, states, params, tmps):
             step = float(st["step"]._data)
             step_size = lr / (1 - beta1 ** step)
             bias_correction2_sqrt = (1 - beta2 ** step) ** 0.5
@@ -126,9 +133,12 @@ class Adam(Optimizer):
                 np.maximum(mx, v, out=mx)
                 st["max_exp_avg_sq"]._version += 1
                 v = mx
-            denom = np.sqrt(v) / bias_correction2_sqrt
+            denom = np.sqrt(v)
+            denom /= bias_correction2_sqrt
             denom += eps
-            x += -step_size * st["exp_avg"]._data / denom   # addcdiv_
+            np.multiply(st["exp_avg"]._data, -step_size, out=t)     # addcdiv_: x += -step_size * m / denom
+            t /= denom
+            x += t
             p._version += 1
             st["exp_avg"]._version += 1
             st["exp_avg_sq"]._version += 2                 # mul_, addcmul_

@@ -1,5 +1,6 @@
-"""erf (and GELU through it) on NumPy without SciPy: Cephes' rational forms on whole arrays, checked against
-libm's erf (math.erf) element by element, in float64 and float32, with the special values."""
+"""erf (and GELU through it) on NumPy without SciPy: Cephes' rational forms in float64, a tanh of a polynomial
+in float16/32, on whole arrays, checked against libm's erf (math.erf) element by element, with the special
+values."""
 from __future__ import annotations
 
 import math
@@ -39,3 +40,28 @@ def test_erf_does_not_import_scipy():
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == "False"
+
+
+def test_float32_gelu_and_its_backward_match_the_definition():
+    """The float32 short form (tanh of a polynomial) through GELU and its backward kernel, against the float64
+    definition: within a few float32 ulps of max(1, |value|) everywhere, NaN kept, saturated at both ends."""
+    from tensorlib.ops._define import dispatch
+    from tensorlib.ops.activation import GELU_BACKWARD
+    x = np.concatenate([np.linspace(-12, 12, 24001), [0.0, -0.0, 1e-30, -1e-30, 1e30, -1e30]]).astype(np.float32)
+    xd = x.astype(np.float64)
+    cdf = 0.5 * (1 + np.array([math.erf(v / math.sqrt(2)) for v in xd]))
+    pdf = np.exp(-0.5 * np.minimum(xd * xd, 1e4)) / math.sqrt(2 * math.pi)
+    got = tl.nn.functional.gelu(tl.tensor(x)).numpy()
+    assert got.dtype == np.float32
+    np.testing.assert_allclose(got, xd * cdf, rtol=4e-7, atol=4e-7)
+    g = np.linspace(-2, 2, x.size).astype(np.float32)
+    got_b = dispatch(GELU_BACKWARD, tl.tensor(g), tl.tensor(x)).numpy()
+    np.testing.assert_allclose(got_b, g * (cdf + xd * pdf), rtol=4e-7, atol=4e-7)
+    assert np.isnan(tl.nn.functional.gelu(tl.tensor([np.nan], dtype=tl.float32)).numpy()[0])
+
+
+def test_float16_erf_keeps_its_dtype():
+    x = np.linspace(-3, 3, 61).astype(np.float16)
+    got = tl.erf(tl.tensor(x)).numpy()
+    assert got.dtype == np.float16
+    np.testing.assert_allclose(got.astype(np.float64), [math.erf(v) for v in x.astype(np.float64)], atol=1e-3)

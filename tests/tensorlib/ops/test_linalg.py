@@ -43,3 +43,19 @@ def test_addmm_baddbmm_cross():
     assert gradcheck(lambda p, q: tl.cross(p, q, dim=1), [T(u, grad=True), T(v, grad=True)])
     with pytest.raises(RuntimeError, match="linalg.cross: inputs dimension 1 must have length 3. Got 4 and 4"):
         tl.cross(tl.ones(3, 4), tl.ones(3, 4), dim=1)
+
+
+@pytest.mark.parametrize("rows, k, n", [(16, 784, 400), (64, 300, 256), (65, 300, 256), (16, 20, 400)])
+def test_linear_of_a_few_rows_is_the_product_and_contiguous(rows, k, n):
+    """x @ W.t() with few rows and a large W is computed the other way round on NumPy ((W @ x.T).T, which
+    OpenBLAS runs faster): the same product, C-contiguous (view works), gradients included."""
+    x = rng.standard_normal((rows, k)).astype(np.float32)
+    w = rng.standard_normal((n, k)).astype(np.float32)
+    xt, wt = tl.tensor(x, requires_grad=True), tl.tensor(w, requires_grad=True)
+    y = tl.nn.functional.linear(xt, wt)
+    want = x.astype(np.float64) @ w.T.astype(np.float64)
+    np.testing.assert_allclose(y.detach().numpy(), want, rtol=1e-4, atol=1e-4 * np.abs(want).max())
+    assert y.is_contiguous() and y.detach().numpy().flags.c_contiguous
+    y.view(-1).sum().backward()
+    np.testing.assert_allclose(xt.grad.numpy(), np.broadcast_to(w.sum(0), x.shape), rtol=1e-4, atol=1e-3)
+    np.testing.assert_allclose(wt.grad.numpy(), np.broadcast_to(x.sum(0), w.shape), rtol=1e-4, atol=1e-3)
