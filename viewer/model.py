@@ -200,8 +200,11 @@ class Trace:
         base = self.events[s]
         out = dict(orig) if isinstance(orig, dict) else {}
         for f in ("ph", "dur", "args", "tid"):
-            v = getattr(merged, f)
-            if v is not getattr(base, f):
+            v, was = getattr(merged, f), getattr(base, f)
+            # A tid equal to the one decoded is unchanged (a file-backed trace decodes `base` afresh, so a
+            # list-valued tid, filled from a list pid, is never the same object); ph, dur and args written by
+            # the merge are new objects, to be shown even where equal (a B's default dur)
+            if v is not was and not (f == "tid" and type(v) is type(was) and v == was):
                 out[f] = args_value(merged) if f == "args" else v
         return out
 

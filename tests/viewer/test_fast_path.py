@@ -204,6 +204,16 @@ def test_both_paths_agree_on_any_events(tmp_path, events, wrap):
         np.testing.assert_array_equal(search(fast, q), search(slow, q))
 
 
+def test_an_unclosed_b_with_a_list_pid_shows_the_same_original_on_both_paths(tmp_path):
+    # Found by the property test above: the file-backed path decodes the B afresh for its original, and its
+    # tid (filled from the list pid) was a new list, so "changed by merging" added a tid the file lacks.
+    for events in ([{"ph": "B", "ts": 0, "pid": []}],
+                   [{"ph": "B", "ts": 0, "pid": [1], "tid": [2]}, {"ph": "X", "ts": 0, "dur": 1, "name": "a"}]):
+        fast, slow = load_both(tmp_path, events)
+        assert_same(fast, slow)
+        assert {**events[0], "ph": "X", "dur": 0.0} in [fast.raw[i] for i in range(len(fast))]
+
+
 def test_integers_beyond_64_bits_are_read_exactly(tmp_path):
     # As the stdlib reads them (orjson, the slow path, would round them to floats).
     events = [{"ph": "X", "name": "a", "ts": 1, "dur": 1, "pid": 123456789012345678901234567890, "tid": 1,
