@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from viewer import stream
-from viewer.events import args_dict
+from viewer.events import Drawn, Event, args_dict
 from viewer.model import from_events, load_trace
 from viewer.stream import LazyEvents
 
@@ -149,3 +149,12 @@ def test_flow_points_without_a_tid_bind_on_their_pids_thread(tmp_path):
     fast, slow = load_both(tmp_path, ev)
     assert_same(fast, slow)
     assert len(fast.flow_src) >= 30
+
+
+def test_the_lean_record_has_the_full_records_fields_and_defaults():
+    # Drawn repeats 11 of Event's fields so that msgspec decodes them alone; a default that drifted
+    # would make a lean piece read differently from a whole one.
+    full = dict(zip(Event.__struct_fields__, Event.__struct_defaults__))
+    lean = dict(zip(Drawn.__struct_fields__, Drawn.__struct_defaults__))
+    assert set(lean) <= set(full)
+    assert all(lean[f] is full[f] or lean[f] == full[f] for f in lean)
