@@ -247,10 +247,10 @@ def _nll_plain(xp, logp, target, weight, ignore_index):
 def NLL_LOSS(xp, logp, target, weight=None, reduction="mean", ignore_index=-100):
     rows = _nll_plain(xp, logp, target, weight, ignore_index)
     if rows is not None:          # the same values as the general path below, with all weights 1
-        picked = -logp[rows, target]
+        picked = logp[rows, target]
         if reduction == "none":
-            return picked
-        total = np.add.reduce(picked)     # picked.sum(), without ndarray.sum's Python wrapper
+            return np.negative(picked, out=picked)
+        total = -np.add.reduce(picked)     # -(picked.sum()) = (-picked).sum() exactly, one pass fewer
         if reduction == "sum":
             return total
         return total / logp.dtype.type(rows.shape[0])

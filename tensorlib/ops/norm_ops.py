@@ -6,6 +6,7 @@ backward, which is written with tensorlib ops through one shared formula (`_norm
 from __future__ import annotations
 
 from ..dispatch import STATE, record_range
+from .._graph import tensor_of
 from ._define import dispatch, np, op
 from .unary_math import rsqrt
 from .reduce import mean as _mean, sum as _sum
@@ -149,6 +150,24 @@ def _(ctx, g, *_):
     need = (bool(need[0]), w is not None and bool(need[1]), b is not None and bool(need[2]))
     gx, gw, gb = dispatch(LAYER_NORM_BACKWARD, g, x, mu, rstd, w, k=len(ctx.attrs["normalized_shape"]), need=need)
     return gx if need[0] else None, gw if need[1] else None, gb if need[2] else None
+
+
+def _layer_norm_bwd_quiet(ctx, g, *_):
+    """LAYER_NORM_BACKWARD's kernel called directly on NumPy arrays: the engine's quiet path
+    (OpDef.quiet_backward). None for the other cases (then the dispatched backward runs)."""
+    if g is None or type(g._data) is not np.ndarray:
+        return None
+    x, w, b = ctx.saved_inputs
+    _, mu, rstd = ctx.saved_output
+    need = ctx.needs_input_grad
+    need = (bool(need[0]), w is not None and bool(need[1]), b is not None and bool(need[2]))
+    grads = LAYER_NORM_BACKWARD.kernel(np, g._data, x._data, mu._data, rstd._data,
+                                       None if w is None else w._data, k=len(ctx.attrs["normalized_shape"]),
+                                       need=need)
+    return tuple(tensor_of(gr) if n else None for gr, n in zip(grads, need))
+
+
+LAYER_NORM.quiet_backward = _layer_norm_bwd_quiet
 
 
 @record_range("native_layer_norm_backward", "op")    # torch's kernel, here in tensorlib ops
