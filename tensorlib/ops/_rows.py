@@ -1,4 +1,4 @@
-"""Sums and maxima over the trailing (or leading) dims of a NumPy array, for the short rows of a training
+"""Sums and maxima over the trailing dims of a NumPy array, for the short rows of a training
 step's kernels (layer_norm, log_softmax, softmax and their backwards).
 
 NumPy's ufunc reduce over a contiguous last axis pays per row: 64 rows of 32 floats take 5-6 µs to sum
@@ -12,13 +12,11 @@ from __future__ import annotations
 import numpy as np
 
 _BLAS = frozenset((np.dtype(np.float32), np.dtype(np.float64)))
-_SHORT_ROW = 64     # rows up to this length reduce faster transposed (measured: 64x32 3 µs vs 9 µs; 64x128 even)
-
-
+_SHORT_ROW = 64     # rows up to this length reduce faster transposed (measured: 64x32 3 µs vs 9; 64x128 even)
 _ONES: dict = {}
 
 
-def _ones(n: int, dtype: np.dtype) -> np.ndarray:
+def ones_vector(n: int, dtype: np.dtype) -> np.ndarray:
     """A read-only vector of n ones (cached: a step asks for the same few)."""
     o = _ONES.get((n, dtype))
     if o is None:
@@ -42,7 +40,7 @@ def as_rows(x, k=1):
     if type(x) is not np.ndarray or x.dtype not in _BLAS or x.size == 0:
         return None
     m = _size(x.shape[x.ndim - k:])
-    return x.reshape(-1, m), _ones(m, x.dtype)
+    return x.reshape(-1, m), ones_vector(m, x.dtype)
 
 
 def row_sum(x, k=1):
@@ -52,16 +50,6 @@ def row_sum(x, k=1):
     if r is None:
         return x.sum(axis=tuple(range(cut, x.ndim)), keepdims=True)
     return np.dot(*r).reshape(x.shape[:cut] + (1,) * k)
-
-
-def lead_sum(x, k=1):
-    """x summed over all but its last k dims (np.add.reduce(x, those dims))."""
-    cut = x.ndim - k
-    if type(x) is not np.ndarray or x.dtype not in _BLAS or x.size == 0:
-        return x.sum(axis=tuple(range(cut)))
-    tail = x.shape[cut:]
-    r = x.size // _size(tail)
-    return np.dot(_ones(r, x.dtype), x.reshape(r, -1)).reshape(tail)
 
 
 def row_max(x):

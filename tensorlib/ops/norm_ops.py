@@ -11,7 +11,7 @@ from ._define import dispatch, np, op
 from .unary_math import rsqrt
 from .reduce import mean as _mean, sum as _sum
 from .shape import reshape
-from ._rows import as_rows, lead_sum, row_sum
+from ._rows import as_rows, ones_vector
 
 
 def _normalized_grad(gxhat, xhat, rstd, dims):
@@ -39,27 +39,20 @@ def _trailing(x, axes):
 
 
 def _mean_k(xp, x, axes):
-    """x.mean(axis=axes, keepdims=True) of a float32/float64 array: over trailing dims, the sums of
-    `_rows.row_sum` (one BLAS call); otherwise the same sum and division without ndarray.mean's Python
-    wrapper (a few µs per call on the small arrays of a step)."""
+    """x.mean(axis=axes, keepdims=True) of a float32/float64 array, the same sum and division, without
+    ndarray.mean's Python wrapper (a few µs per call on the small arrays of a step)."""
     if xp is not np or x.dtype.itemsize < 4:
         return x.mean(axis=axes, keepdims=True)
     n = 1
     for a in axes:
         n *= x.shape[a]
-    k = _trailing(x, axes)
-    s = row_sum(x, k) if k else np.add.reduce(x, axis=axes, keepdims=True)
+    s = np.add.reduce(x, axis=axes, keepdims=True)
     return np.true_divide(s, n, out=s)
 
 
 def _sum_k(xp, a, axes):
-    """a.sum(axis=axes): over leading dims, the sums of `_rows.lead_sum`; otherwise the same reduction,
-    without ndarray.sum's Python wrapper on NumPy."""
-    if xp is not np:
-        return a.sum(axis=axes)
-    if axes == tuple(range(len(axes))) and axes:
-        return lead_sum(a, a.ndim - len(axes))
-    return np.add.reduce(a, axis=axes)
+    """a.sum(axis=axes): the same reduction, without ndarray.sum's Python wrapper on NumPy."""
+    return np.add.reduce(a, axis=axes) if xp is np else a.sum(axis=axes)
 
 
 def _centered_stats(xp, x, axes, eps):
@@ -120,6 +113,9 @@ def LAYER_NORM_BACKWARD(xp, g, x, mu, rstd, w=None, k=1, need=(True, True, True)
     """torch's kernel as one op, for a backward that is not itself differentiated (create_graph=False):
     the formulas of the composite below, operation for operation, on the arrays (fewer temporaries);
     a gradient not needed comes back as a 0-d zero."""
+    r = as_rows(x, k) if xp is np and g.dtype == x.dtype else None
+    if r is not None:
+        return _layer_norm_backward_rows(g, x, mu, rstd, w, r, k, need)
     dims = tuple(range(x.ndim - k, x.ndim))
     lead = tuple(range(x.ndim - k))
     xhat = x - mu
@@ -137,6 +133,37 @@ def LAYER_NORM_BACKWARD(xp, g, x, mu, rstd, w=None, k=1, need=(True, True, True)
         gw = _sum_k(xp, g * xhat, lead)
     if need[2]:
         gb = _sum_k(xp, g, lead)
+    return gx, gw, gb
+
+
+def _layer_norm_backward_rows(g, x, mu, rstd, w, r, k, need):
+    """LAYER_NORM_BACKWARD's formulas on the rows of NumPy arrays (`_rows.as_rows`), the sums by BLAS."""
+    rows, ones = r
+    n = ones.shape[0]
+    m = rows.shape[0]
+    g2 = g.reshape(m, n)
+    rstd2 = rstd.reshape(m, 1)
+    xhat = rows - mu.reshape(m, 1)
+    xhat *= rstd2
+    gx = gw = gb = np.zeros((), dtype=g.dtype)
+    if need[0]:
+        gxhat = g2 * w.reshape(n) if w is not None else g2
+        m1 = np.dot(gxhat, ones)
+        m1 /= n
+        p = gxhat * xhat
+        m2 = np.dot(p, ones)
+        m2 /= n
+        gx = gxhat - m1[:, None]
+        gx -= np.multiply(xhat, m2[:, None], out=p)
+        gx *= rstd2
+        gx = gx.reshape(x.shape)
+    if need[1] or need[2]:
+        ones_m = ones_vector(m, x.dtype)
+        tail = x.shape[x.ndim - k:]
+        if need[1]:
+            gw = np.dot(ones_m, g2 * xhat).reshape(tail)
+        if need[2]:
+            gb = np.dot(ones_m, g2).reshape(tail)
     return gx, gw, gb
 
 
