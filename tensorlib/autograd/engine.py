@@ -270,7 +270,9 @@ def _run_node(node: Node, grads, capture, accumulate, quiet):
         return [None] * len(edges)
     op = node.op
     out = None
-    qb = op.quiet_backward if quiet and not missing else None
+    # a quiet formula takes every gradient, or (an op with outputs that never carry one: layer_norm's
+    # statistics) None for those and checks its own
+    qb = op.quiet_backward if quiet and (not missing or op.nondiff_outputs) else None
     if qb is not None:          # no phase or range to set: nothing it runs is dispatched
         if node.versions is not None or node.freed:
             _check_saved(node, op)

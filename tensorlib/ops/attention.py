@@ -17,6 +17,7 @@ import math
 from .. import _hooks as _H
 from ._define import dispatch, np, op
 from .nn_ops import DROPOUT, _softmax_k
+from ._rows import row_max, row_sum
 
 
 def _sum_to(xp, a, shape):
@@ -69,11 +70,11 @@ def _fused(xp, q, k, v, mask, scale, is_causal, dropout_p, generator):
         xp.copyto(s, -np.inf, where=_above_diagonal(xp, *s.shape[-2:]))
     if mask is not None:
         s = xp.where(mask, s, -np.inf) if mask.dtype == np.bool_ else s + mask
-    m = s.max(axis=-1, keepdims=True)
+    m = row_max(s)      # the sums and maxima over short rows: see _rows
     with np.errstate(invalid="ignore"):     # -inf - -inf in a fully masked row: NaN, replaced below
         s -= m
     xp.exp(s, out=s)
-    s /= s.sum(axis=-1, keepdims=True)
+    s /= row_sum(s)
     dead = m == -np.inf
     if xp is not np or dead.any():          # (no host check on a GPU: that would synchronise)
         xp.copyto(s, 0, where=dead)
@@ -160,7 +161,7 @@ def SDPA_BACKWARD(xp, g, q, k, v, p, drop, scale=1.0, mask_shape=None):
 def _softmax_backward(p, dp):
     """torch's _softmax_backward_data over the last dimension: p * (dp - sum(dp * p)), in place in dp (a fresh
     product here)."""
-    dp -= (dp * p).sum(axis=-1, keepdims=True)
+    dp -= row_sum(dp * p)
     dp *= p
     return dp
 

@@ -13,6 +13,7 @@ from .._device import device_of
 from .._graph import quiet_op
 from .broadcast import add_at, sum_to
 from ._define import Tensor, dispatch, np, op
+from ._rows import row_max, row_sum
 from .activation import sigmoid, softplus
 from .arithmetic import clamp
 from .comparison import gt, lt, where
@@ -96,6 +97,10 @@ def _rows(t):
 def _softmax_k(xp, x, dim):
     if x.size == 0:         # nothing to normalise (NumPy's max has no identity to reduce over)
         return x.copy()
+    if xp is np and (dim == x.ndim - 1 or dim == -1):      # short rows: see _rows
+        e = np.exp(x - row_max(x))
+        e /= row_sum(e)
+        return e
     m = x.max(axis=dim, keepdims=True)
     e = xp.exp(x - m)
     e /= e.sum(axis=dim, keepdims=True)
@@ -105,6 +110,11 @@ def _softmax_k(xp, x, dim):
 def _log_softmax_k(xp, x, dim):
     if x.size == 0:
         return x.copy()
+    if xp is np and (dim == x.ndim - 1 or dim == -1):      # short rows: see _rows
+        s = x - row_max(x)
+        lse = row_sum(np.exp(s))
+        s -= np.log(lse, out=lse)
+        return s
     if xp is np:    # the ufuncs' reduce directly: the same sums, without ndarray.max/sum's Python wrappers
         s = x - np.maximum.reduce(x, dim, keepdims=True)
         return s - np.log(np.add.reduce(np.exp(s), dim, keepdims=True))
@@ -128,7 +138,9 @@ def _(ctx, g):
 def LOG_SOFTMAX_BACKWARD(xp, g, y, dim):
     """torch's _log_softmax_backward_data, one op: g - exp(y) * sum(g, dim)."""
     if xp is np:
-        return g - np.exp(y) * np.add.reduce(g, dim, keepdims=True)
+        e = np.exp(y)
+        e *= row_sum(g) if dim == g.ndim - 1 and g.ndim else np.add.reduce(g, dim, keepdims=True)
+        return np.subtract(g, e, out=e)
     return g - xp.exp(y) * g.sum(axis=dim, keepdims=True)
 
 
@@ -235,10 +247,10 @@ def _nll_plain(xp, logp, target, weight, ignore_index):
 def NLL_LOSS(xp, logp, target, weight=None, reduction="mean", ignore_index=-100):
     rows = _nll_plain(xp, logp, target, weight, ignore_index)
     if rows is not None:          # the same values as the general path below, with all weights 1
-        picked = -logp[rows, target]
+        picked = logp[rows, target]
         if reduction == "none":
-            return picked
-        total = np.add.reduce(picked)     # picked.sum(), without ndarray.sum's Python wrapper
+            return np.negative(picked, out=picked)
+        total = -np.add.reduce(picked)     # -(picked.sum()) = (-picked).sum() exactly, one pass fewer
         if reduction == "sum":
             return total
         return total / logp.dtype.type(rows.shape[0])

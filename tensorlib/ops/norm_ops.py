@@ -6,10 +6,12 @@ backward, which is written with tensorlib ops through one shared formula (`_norm
 from __future__ import annotations
 
 from ..dispatch import STATE, record_range
+from .._graph import tensor_of
 from ._define import dispatch, np, op
 from .unary_math import rsqrt
 from .reduce import mean as _mean, sum as _sum
 from .shape import reshape
+from ._rows import as_rows, ones_vector
 
 
 def _normalized_grad(gxhat, xhat, rstd, dims):
@@ -28,6 +30,12 @@ def _live_stats(x, mu, rstd, dims, eps):
     mu = _mean(x, dims, keepdim=True)
     d = x - mu
     return mu, rsqrt(_mean(d * d, dims, keepdim=True) + eps)
+
+
+def _trailing(x, axes):
+    """How many trailing dims `axes` (ascending) are, or 0 when they are not x's last dims."""
+    k = len(axes)
+    return k if k and axes[0] == x.ndim - k and axes[-1] == x.ndim - 1 else 0
 
 
 def _mean_k(xp, x, axes):
@@ -49,6 +57,20 @@ def _sum_k(xp, a, axes):
 
 def _centered_stats(xp, x, axes, eps):
     """(x - mean, mean, rstd) over `axes`: the variance is the mean of the squared centered input."""
+    k = _trailing(x, axes) if xp is np else 0
+    r = as_rows(x, k) if k else None
+    if r is not None:       # over trailing dims: the same formulas on rows, the sums by BLAS (see _rows)
+        rows, ones = r
+        n = ones.shape[0]
+        mu = np.dot(rows, ones)
+        mu /= n
+        d = rows - mu[:, None]
+        var = np.dot(d * d, ones)
+        var /= n
+        var += eps
+        np.sqrt(var, out=var)
+        stat = x.shape[:x.ndim - k] + (1,) * k
+        return d.reshape(x.shape), mu.reshape(stat), np.reciprocal(var, out=var).reshape(stat)
     mu = _mean_k(xp, x, axes)
     d = x - mu
     var = _mean_k(xp, d * d, axes)
@@ -91,6 +113,9 @@ def LAYER_NORM_BACKWARD(xp, g, x, mu, rstd, w=None, k=1, need=(True, True, True)
     """torch's kernel as one op, for a backward that is not itself differentiated (create_graph=False):
     the formulas of the composite below, operation for operation, on the arrays (fewer temporaries);
     a gradient not needed comes back as a 0-d zero."""
+    r = as_rows(x, k) if xp is np and g.dtype == x.dtype else None
+    if r is not None:
+        return _layer_norm_backward_rows(g, x, mu, rstd, w, r, k, need)
     dims = tuple(range(x.ndim - k, x.ndim))
     lead = tuple(range(x.ndim - k))
     xhat = x - mu
@@ -99,14 +124,46 @@ def LAYER_NORM_BACKWARD(xp, g, x, mu, rstd, w=None, k=1, need=(True, True, True)
     if need[0]:
         gxhat = g * w if w is not None else g
         m1 = _mean_k(xp, gxhat, dims)
-        m2 = _mean_k(xp, gxhat * xhat, dims)
+        p = gxhat * xhat
+        m2 = _mean_k(xp, p, dims)
         gx = gxhat - m1
-        gx -= xhat * m2
+        gx -= xp.multiply(xhat, m2, out=p)
         gx *= rstd
     if need[1]:
         gw = _sum_k(xp, g * xhat, lead)
     if need[2]:
         gb = _sum_k(xp, g, lead)
+    return gx, gw, gb
+
+
+def _layer_norm_backward_rows(g, x, mu, rstd, w, r, k, need):
+    """LAYER_NORM_BACKWARD's formulas on the rows of NumPy arrays (`_rows.as_rows`), the sums by BLAS."""
+    rows, ones = r
+    n = ones.shape[0]
+    m = rows.shape[0]
+    g2 = g.reshape(m, n)
+    rstd2 = rstd.reshape(m, 1)
+    xhat = rows - mu.reshape(m, 1)
+    xhat *= rstd2
+    gx = gw = gb = np.zeros((), dtype=g.dtype)
+    if need[0]:
+        gxhat = g2 * w.reshape(n) if w is not None else g2
+        m1 = np.dot(gxhat, ones)
+        m1 /= n
+        p = gxhat * xhat
+        m2 = np.dot(p, ones)
+        m2 /= n
+        gx = gxhat - m1[:, None]
+        gx -= np.multiply(xhat, m2[:, None], out=p)
+        gx *= rstd2
+        gx = gx.reshape(x.shape)
+    if need[1] or need[2]:
+        ones_m = ones_vector(m, x.dtype)
+        tail = x.shape[x.ndim - k:]
+        if need[1]:
+            gw = np.dot(ones_m, g2 * xhat).reshape(tail)
+        if need[2]:
+            gb = np.dot(ones_m, g2).reshape(tail)
     return gx, gw, gb
 
 
@@ -120,6 +177,24 @@ def _(ctx, g, *_):
     need = (bool(need[0]), w is not None and bool(need[1]), b is not None and bool(need[2]))
     gx, gw, gb = dispatch(LAYER_NORM_BACKWARD, g, x, mu, rstd, w, k=len(ctx.attrs["normalized_shape"]), need=need)
     return gx if need[0] else None, gw if need[1] else None, gb if need[2] else None
+
+
+def _layer_norm_bwd_quiet(ctx, g, *_):
+    """LAYER_NORM_BACKWARD's kernel called directly on NumPy arrays: the engine's quiet path
+    (OpDef.quiet_backward). None for the other cases (then the dispatched backward runs)."""
+    if g is None or type(g._data) is not np.ndarray:
+        return None
+    x, w, b = ctx.saved_inputs
+    _, mu, rstd = ctx.saved_output
+    need = ctx.needs_input_grad
+    need = (bool(need[0]), w is not None and bool(need[1]), b is not None and bool(need[2]))
+    grads = LAYER_NORM_BACKWARD.kernel(np, g._data, x._data, mu._data, rstd._data,
+                                       None if w is None else w._data, k=len(ctx.attrs["normalized_shape"]),
+                                       need=need)
+    return tuple(tensor_of(gr) if n else None for gr, n in zip(grads, need))
+
+
+LAYER_NORM.quiet_backward = _layer_norm_bwd_quiet
 
 
 @record_range("native_layer_norm_backward", "op")    # torch's kernel, here in tensorlib ops

@@ -1,0 +1,61 @@
+"""Sums and maxima over the trailing dims of a NumPy array, for the short rows of a training
+step's kernels (layer_norm, log_softmax, softmax and their backwards).
+
+NumPy's ufunc reduce over a contiguous last axis pays per row: 64 rows of 32 floats take 5-6 µs to sum
+and 9-16 µs to max. The same sums as one BLAS matrix-vector product with a vector of ones take about 1 µs
+(float accumulation, as torch's CPU kernels accumulate float32: at::opmath_type<float> is float), and
+the max of short rows is cheaper over the transposed copy (the same values: a max is exact). Other
+dtypes, empty arrays and CuPy arrays take the plain reductions.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+_BLAS = frozenset((np.dtype(np.float32), np.dtype(np.float64)))
+_SHORT_ROW = 64     # rows up to this length reduce faster transposed (measured: 64x32 3 µs vs 9; 64x128 even)
+_ONES: dict = {}
+
+
+def ones_vector(n: int, dtype: np.dtype) -> np.ndarray:
+    """A read-only vector of n ones (cached: a step asks for the same few)."""
+    o = _ONES.get((n, dtype))
+    if o is None:
+        if len(_ONES) > 64:
+            _ONES.clear()
+        o = _ONES[n, dtype] = np.ones(n, dtype)
+        o.flags.writeable = False
+    return o
+
+
+def _size(shape) -> int:
+    n = 1
+    for s in shape:
+        n *= s
+    return n
+
+
+def as_rows(x, k=1):
+    """(x as a 2-d array of rows over its last k dims, a vector of ones as long as a row) for the BLAS
+    sums (`rows @ ones`), or None when x is not a non-empty float32/float64 NumPy array."""
+    if type(x) is not np.ndarray or x.dtype not in _BLAS or x.size == 0:
+        return None
+    m = _size(x.shape[x.ndim - k:])
+    return x.reshape(-1, m), ones_vector(m, x.dtype)
+
+
+def row_sum(x, k=1):
+    """x summed over its last k dims, kept as size-1 dims (np.add.reduce(x, those dims, keepdims=True))."""
+    cut = x.ndim - k
+    r = as_rows(x, k)
+    if r is None:
+        return x.sum(axis=tuple(range(cut, x.ndim)), keepdims=True)
+    return np.dot(*r).reshape(x.shape[:cut] + (1,) * k)
+
+
+def row_max(x):
+    """x's max over its last dim, kept as a size-1 dim (a non-empty array)."""
+    c = x.shape[-1]
+    if type(x) is not np.ndarray or c > _SHORT_ROW or x.ndim < 2:
+        return x.max(axis=-1, keepdims=True)
+    m = np.maximum.reduce(x.reshape(-1, c).T.copy(), 0)
+    return m.reshape(x.shape[:-1] + (1,))
