@@ -81,6 +81,8 @@ class PooledMemory(Memory):
                 h.free_postprocess(**kw)
 
     def __del__(self):
+        if memory_hook is None:     # interpreter shutdown has cleared the modules: nothing left to tell
+            return
         self.free()
 
 
