@@ -217,10 +217,9 @@ class Node:
     def release(self):
         """Free what backward needed (after a backward without retain_graph)."""
         if self.inputs is not None or self.out_data is not None:
-            self.inputs = None
-            self.out_data = None
-            self.out_refs = None
-            self.ctx_data = None
+            self.inputs = self.out_data = self.out_refs = None
+            if self.ctx_data is not None:   # (an instance value only where a custom Function set one)
+                self.ctx_data = None
             self.freed = True
 
 

@@ -44,7 +44,8 @@ def _make_grads(outputs, grad_outputs):
             d = out._data
             if not _H.full_path and type(d) is np.ndarray:   # nothing observes: the seed made directly
                 g = Tensor.__new__(Tensor)
-                g._data = np.ones(d.shape, d.dtype)     # ones_like's result, without its Python wrapper
+                # ones_like's result, without its Python wrapper (nor np.ones's, for the usual 0-d loss)
+                g._data = np.array(1, d.dtype) if not d.shape else np.ones(d.shape, d.dtype)
             else:
                 with record_range("ones_like", "op"):     # torch's seed, its ones_like: empty_like, then fill_
                     g = _ops().creation.empty_like(out)
