@@ -488,6 +488,8 @@ def make_node2(op, a, b, attrs, out, seq):
 def make_node3(op, a, b, c, attrs, out, seq):
     """make_node for three arguments, the first two tensors and the last a tensor or None (addmm's bias
     first, linear's and nll_loss's optional last), one array output, written out as make_node2."""
+    if type(out) is not _np_ndarray and isinstance(out, _np.generic):
+        out = _np.asarray(out)      # a 0-d result (nll_loss's mean) as the array its tensor holds
     if type(out) is not _np_ndarray or _anomaly_any and STATE.anomaly:
         return make_node(op, (a, b, c), attrs, out, seq)
     node = _new_node(Node)
