@@ -132,7 +132,7 @@ def run_backward(outputs, grad_outputs, retain_graph, create_graph, inputs=None,
 
     ready = []              # the heap: (-seq, counter, node, its gradients)
     acc_ready = deque()     # (AccumulateGrad, its summed gradient): they outrank every other node
-    nxt = None              # the one node made ready while the heap was empty: run next, without the heap
+    nxt = None              # the ready node that runs next, kept out of the heap (see below)
     nxt_buf = None          # its gradients
     counter = 0
     for r in roots:
@@ -214,13 +214,15 @@ def run_backward(outputs, grad_outputs, retain_graph, create_graph, inputs=None,
                     if type(fn) is AccumulateGrad:
                         acc_ready.append((fn, b[0]))
                         continue
+                # `nxt` outranks every node in the heap: it is set when the heap is empty (a chain, as the MLP
+                # step's: no heap push and pop, no tuple per node) or to a node that outranks it
                 if nxt is None and not ready:
-                    nxt, nxt_buf = fn, b    # a chain (the MLP step): no heap push and pop, no tuple per node
+                    nxt, nxt_buf = fn, b
+                elif nxt is not None and fn.seq > nxt.seq:      # (linear's weight.t() over its input)
+                    heappush(ready, (-nxt.seq, counter, nxt, nxt_buf))
+                    counter += 1
+                    nxt, nxt_buf = fn, b
                 else:
-                    if nxt is not None:     # a second ready node: both go through the heap, in order
-                        heappush(ready, (-nxt.seq, counter, nxt, nxt_buf))
-                        counter += 1
-                        nxt = nxt_buf = None
                     heappush(ready, (-fn.seq, counter, fn, b))
                     counter += 1
             # drop this step's references before the next one (the gradient lists included), so a
