@@ -276,14 +276,16 @@ def _run_node(node: Node, grads, capture, accumulate, quiet):
     if capture is not None and not accumulate and not edges:
         return ()
     if len(grads) == 1:         # one output (nearly every node)
-        missing = 0 if grads[0] is not None else 1
+        if grads[0] is None:
+            return [None] * len(edges)
+        missing = 0
     else:
         missing = 0             # not grads.count(None): that would call Tensor.__eq__ on every gradient
         for g in grads:
             if g is None:
                 missing += 1
-    if missing == len(grads):
-        return [None] * len(edges)
+        if missing == len(grads):
+            return [None] * len(edges)
     op = node.op
     out = None
     qb = op.quiet_backward if quiet and not missing else None
