@@ -63,7 +63,10 @@ def quiet_op(op, *args, **attrs):
             if type(a) is not _np_ndarray:
                 return None
         arrays.append(a)
-    return (tensor_of(as_array(op.kernel(_np, *arrays, **attrs))),)
+    out = op.kernel(_np, *arrays, **attrs)
+    t = _new_tensor(Tensor)        # tensor_of(as_array(out)), without the two calls
+    t._data = out if type(out) is _np_ndarray else as_array(out)
+    return (t,)
 
 
 def mark_view(out: Tensor, src):
@@ -217,10 +220,9 @@ class Node:
     def release(self):
         """Free what backward needed (after a backward without retain_graph)."""
         if self.inputs is not None or self.out_data is not None:
-            self.inputs = None
-            self.out_data = None
-            self.out_refs = None
-            self.ctx_data = None
+            self.inputs = self.out_data = self.out_refs = None
+            if self.ctx_data is not None:   # (an instance value only where a custom Function set one)
+                self.ctx_data = None
             self.freed = True
 
 
@@ -489,6 +491,8 @@ def make_node2(op, a, b, attrs, out, seq):
 def make_node3(op, a, b, c, attrs, out, seq):
     """make_node for three arguments, the first two tensors and the last a tensor or None (addmm's bias
     first, linear's and nll_loss's optional last), one array output, written out as make_node2."""
+    if type(out) is not _np_ndarray and isinstance(out, _np.generic):
+        out = _np.asarray(out)      # a 0-d result (nll_loss's mean) as the array its tensor holds
     if type(out) is not _np_ndarray or _anomaly_any and STATE.anomaly:
         return make_node(op, (a, b, c), attrs, out, seq)
     node = _new_node(Node)

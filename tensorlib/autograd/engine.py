@@ -44,7 +44,8 @@ def _make_grads(outputs, grad_outputs):
             d = out._data
             if not _H.full_path and type(d) is np.ndarray:   # nothing observes: the seed made directly
                 g = Tensor.__new__(Tensor)
-                g._data = np.ones(d.shape, d.dtype)     # ones_like's result, without its Python wrapper
+                # ones_like's result, without its Python wrapper (nor np.ones's, for the usual 0-d loss)
+                g._data = np.array(1, d.dtype) if not d.shape else np.ones(d.shape, d.dtype)
             else:
                 with record_range("ones_like", "op"):     # torch's seed, its ones_like: empty_like, then fill_
                     g = _ops().creation.empty_like(out)
@@ -129,16 +130,17 @@ def run_backward(outputs, grad_outputs, retain_graph, create_graph, inputs=None,
                     seen.add(fn)
                     stack.append(fn)
 
-    ready = []
+    ready = []              # the heap: (-seq, counter, node, its gradients)
     acc_ready = deque()     # (AccumulateGrad, its summed gradient): they outrank every other node
-    nxt = None              # the one node made ready while the heap was empty: run next, without the heap
+    nxt = None              # the ready node that runs next, kept out of the heap (see below)
+    nxt_buf = None          # its gradients
     counter = 0
     for r in roots:
         if deps.get(r, 0) == 0:
             if type(r) is AccumulateGrad:
                 acc_ready.append((r, buffers.pop(r)[0]))
             else:
-                heapq.heappush(ready, (-r.seq, counter, r))
+                heapq.heappush(ready, (-r.seq, counter, r, buffers.pop(r)))
                 counter += 1
 
     # nothing observes the ops a backward formula runs (no hook, profiler, mode) and no graph is recorded
@@ -151,26 +153,27 @@ def run_backward(outputs, grad_outputs, retain_graph, create_graph, inputs=None,
     backward_passes.append(None)    # the dispatcher reads phases only while some thread is in here
     try:
         while True:
-            if acc_ready:           # a leaf's sink: no edges, nothing saved to release
-                node, g = acc_ready.popleft()
-                if node.tensor_hooks or node.retained or capture is not None:
+            if acc_ready:           # a leaf's sink: no edges, nothing saved to release, no hooks of its own
+                node, g = acc_ready.popleft()      # (a leaf's hooks are its tensor's: _accumulate runs them)
+                if capture is not None:
                     buf = [g]
                     _hooks_and_captures(node, buf, create_graph, capture, results, handed)
                     g = buf[0]
                     buf = None
-                if accumulate and g is not None and (capture is None or (node, 0) in capture):
+                    if (node, 0) not in capture:
+                        g = None
+                if accumulate and g is not None:
                     _accumulate(node, g, create_graph, handed, quiet)
                 g = None
                 continue
             if nxt is not None:
-                node = nxt
-                nxt = None
+                node, buf = nxt, nxt_buf
+                nxt = nxt_buf = None
             elif ready:
-                node = heappop(ready)[2]
+                _, _, node, buf = heappop(ready)
             else:
                 break
-            buf = buffers.pop(node, None) or [None] * n_outputs(node)
-            if node.tensor_hooks or node.retained or capture is not None:
+            if capture is not None or node.tensor_hooks or node.retained:
                 _hooks_and_captures(node, buf, create_graph, capture, results, handed)
             in_grads = _run_node(node, buf, capture, accumulate, quiet)
             if not retain_graph and (node.inputs is not None or node.out_data is not None):
@@ -180,36 +183,49 @@ def run_backward(outputs, grad_outputs, retain_graph, create_graph, inputs=None,
                     continue
                 d = deps[fn] - 1
                 deps[fn] = d
-                if d == 0 and type(fn) is AccumulateGrad and fn not in buffers:
-                    acc_ready.append((fn, g))   # its only gradient: no buffer (a chain's usual leaf)
-                    continue
-                if g is not None:
-                    b = buffers.get(fn)
-                    if b is None:
-                        b = buffers[fn] = [None] * n_outputs(fn)
-                    if b[nr] is None:
-                        b[nr] = g
-                    elif quiet:
-                        b[nr] = ops.add(b[nr], g)
-                    else:   # summing gradients is backward work of the node that produced them
-                        st.phase, st.seq = "backward", node.seq
-                        try:
-                            b[nr] = ops.add(b[nr], g)
-                        finally:
-                            st.phase = "forward"
-                if d == 0:
+                if d == 0 and fn not in buffers:    # its only gradient (a chain's usual case): no buffer kept
                     if type(fn) is AccumulateGrad:
-                        acc_ready.append((fn, buffers.pop(fn)[0]))
-                    elif nxt is None and not ready:
-                        nxt = fn        # a chain (the MLP step): no heap push and pop, no tuple per node
+                        acc_ready.append((fn, g))
+                        continue
+                    m = fn._out_meta                # n_outputs(fn), inline
+                    if type(m) is not tuple or len(m) == 1:
+                        b = [g]
                     else:
-                        if nxt is not None:     # a second ready node: both go through the heap, in order
-                            heappush(ready, (-nxt.seq, counter, nxt))
-                            counter += 1
-                            nxt = None
-                        heappush(ready, (-fn.seq, counter, fn))
-                        counter += 1
-            # drop this step's references before the next one (the buffer list `b` included), so a
+                        b = [None] * len(m)
+                        b[nr] = g
+                else:
+                    if g is not None:
+                        b = buffers.get(fn)
+                        if b is None:
+                            b = buffers[fn] = [None] * n_outputs(fn)
+                        if b[nr] is None:
+                            b[nr] = g
+                        elif quiet:
+                            b[nr] = ops.add(b[nr], g)
+                        else:   # summing gradients is backward work of the node that produced them
+                            st.phase, st.seq = "backward", node.seq
+                            try:
+                                b[nr] = ops.add(b[nr], g)
+                            finally:
+                                st.phase = "forward"
+                    if d:
+                        continue
+                    b = buffers.pop(fn)
+                    if type(fn) is AccumulateGrad:
+                        acc_ready.append((fn, b[0]))
+                        continue
+                # `nxt` outranks every node in the heap: it is set when the heap is empty (a chain, as the MLP
+                # step's: no heap push and pop, no tuple per node) or to a node that outranks it
+                if nxt is None and not ready:
+                    nxt, nxt_buf = fn, b
+                elif nxt is not None and fn.seq > nxt.seq:      # (linear's weight.t() over its input)
+                    heappush(ready, (-nxt.seq, counter, nxt, nxt_buf))
+                    counter += 1
+                    nxt, nxt_buf = fn, b
+                else:
+                    heappush(ready, (-fn.seq, counter, fn, b))
+                    counter += 1
+            # drop this step's references before the next one (the gradient lists included), so a
             # gradient whose only holder is the next node can be handed to .grad without a copy
             buf = in_grads = g = b = None
     finally:
@@ -260,14 +276,16 @@ def _run_node(node: Node, grads, capture, accumulate, quiet):
     if capture is not None and not accumulate and not edges:
         return ()
     if len(grads) == 1:         # one output (nearly every node)
-        missing = 0 if grads[0] is not None else 1
+        if grads[0] is None:
+            return [None] * len(edges)
+        missing = 0
     else:
         missing = 0             # not grads.count(None): that would call Tensor.__eq__ on every gradient
         for g in grads:
             if g is None:
                 missing += 1
-    if missing == len(grads):
-        return [None] * len(edges)
+        if missing == len(grads):
+            return [None] * len(edges)
     op = node.op
     out = None
     # a quiet formula takes every gradient, or (an op with outputs that never carry one: layer_norm's
@@ -445,20 +463,30 @@ def _accumulate(node: AccumulateGrad, g, create_graph, handed, quiet=False):
         st.phase = "forward"
 
 
+# the references to a gradient that _store_grad sees when the engine alone holds it: run_backward's local,
+# _accumulate's and _store_grad's arguments, and getrefcount's own
+_ENGINE_REFS = 4
+
+
 def _store_grad(t, g, create_graph, handed, quiet):
     """AccumulateGrad's work: g becomes t.grad (its buffer stolen where nothing else holds it), or is added
     to it."""
     ops = _OPS      # run_backward imported it
     if t._grad is None:
+        d = g._data
         if create_graph:
             t._grad = g
-        elif id(g._data) in handed or _shared_view(g) or _expanded(g._data):
+        elif id(d) in handed or (d.base is not None and _shared_view(g)) or _expanded(d):
             t._grad = ops.clone(g)   # never alias another .grad or live memory (clip_grad_ works in place)
+        elif quiet and g._base is None and g._grad_fn is None and not g._requires_grad and \
+                sys.getrefcount(g) <= _ENGINE_REFS:
+            t._grad = g              # the engine's own tensor (a formula's result that nothing else holds):
+                                     # what detach would give, a tensor over the same memory, without the copy
         elif quiet:                  # detach's work, without its dispatch (nothing observes it)
-            t._grad = d = Tensor.__new__(Tensor)
-            d._data = g._data.view()
-            mark_view(d, g)
-            d._detached = True
+            t._grad = v = Tensor.__new__(Tensor)
+            v._data = d.view()
+            mark_view(v, g)
+            v._detached = True
         else:
             t._grad = ops.detach(g)  # steal the buffer, as torch does when nothing else holds it
         handed.add(id(t._grad._data))

@@ -110,7 +110,12 @@ def multi_tensor_ok(group, pairs):
         return False
     for p, g in pairs:
         x, y = p._data, g._data
-        if type(x) is not np.ndarray or type(y) is not np.ndarray or x.dtype != y.dtype or \
-                x.dtype.char not in "fd" or p._base is not None or x.shape != y.shape:
+        if type(x) is not np.ndarray or type(y) is not np.ndarray or p._base is not None:
+            return False
+        dt = x.dtype
+        if dt not in _FD or (y.dtype is not dt and y.dtype != dt) or x.shape != y.shape:
             return False
     return True
+
+
+_FD = (np.dtype(np.float32), np.dtype(np.float64))

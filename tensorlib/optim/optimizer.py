@@ -12,6 +12,7 @@ from collections import defaultdict
 from copy import deepcopy
 from itertools import chain
 
+from .. import _hooks as _H
 from .._tensor import Tensor
 from ..autograd.grad_mode import no_grad, set_grad_enabled, zero_grads
 from ..dispatch import range_enter, range_exit
@@ -37,6 +38,11 @@ def _wrap_step(cls, fn, what):
 
     @functools.wraps(fn)
     def wrapper(self, *args, **kwargs):
+        if not _H.range_hooks and not (step and (self._step_pre_hooks or self._step_post_hooks)):
+            out = fn(self, *args, **kwargs)     # nothing observes regions, no step hook: the call alone
+            if step:
+                self._opt_called = True
+            return out
         tok = range_enter(name, "optimizer")
         try:
             if step and self._step_pre_hooks:
@@ -155,19 +161,18 @@ class Optimizer:
     _capturable_devices: list[str] | None = None
 
     def _grads(self, group):
-        """(parameter, gradient) for each parameter of the group that has one, the gradient negated when
-        the group maximizes: what every update rule starts from. Checks fused/capturable as torch does
+        """A list of (parameter, gradient) for each parameter of the group that has one, the gradient negated
+        when the group maximizes: what every update rule starts from. Checks fused/capturable as torch does
         before the first update."""
-        maximize = group.get("maximize", False)
-        with_grad = [p for p in group["params"] if p._grad is not None]
+        pairs = [(p, p._grad) for p in group["params"] if p._grad is not None]
         if group.get("fused") or group.get("capturable"):      # the checks, for the groups they concern
-            for p in with_grad:
+            for p, _ in pairs:
                 if group.get("fused"):
                     check_fused_param(p)
                 check_capturable(group, p, self._capturable_what, self._capturable_devices)
-        for p in with_grad:
-            grad = p._grad
-            yield p, (neg(grad) if maximize else grad)
+        if group.get("maximize", False):
+            return [(p, neg(g)) for p, g in pairs]
+        return pairs
 
     def _update_mode(self):
         """The grad mode of the update: off, or on when the optimizer was built with differentiable=True

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from .._graph import tensor_of
+from .._state import set_grad_mode
 from ._common import check_fused, check_lr, check_range, lr_value, multi_tensor_ok
 from .optimizer import Optimizer, required
 
@@ -33,15 +34,17 @@ class SGD(Optimizer):
         check_fused(fused, differentiable, foreach)
 
     def step(self, closure=None):
-        loss = self._closure_loss(closure)
-        with self._update_mode():
+        loss = self._closure_loss(closure) if closure is not None else None
+        # the update's grad mode (_update_mode's, set without its context-manager object)
+        prev = set_grad_mode(bool(self.defaults.get("differentiable", False)))
+        try:
             for group in self.param_groups:
                 lr = lr_value(group["lr"])
                 momentum = group["momentum"]
                 dampening = group["dampening"]
                 wd = group["weight_decay"]
                 nesterov = group["nesterov"]
-                pairs = list(self._grads(group))
+                pairs = self._grads(group)
                 if multi_tensor_ok(group, pairs):
                     self._multi_tensor_step(pairs, lr, momentum, dampening, wd, nesterov)
                     continue
@@ -58,6 +61,8 @@ class SGD(Optimizer):
                             buf.mul_(momentum).add_(grad, alpha=1 - dampening)
                         grad = grad.add(buf, alpha=momentum) if nesterov else buf
                     p.add_(grad, alpha=-lr)
+        finally:
+            set_grad_mode(prev)
         return loss
 
     def _multi_tensor_step(self, pairs, lr, momentum, dampening, wd, nesterov):

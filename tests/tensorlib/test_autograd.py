@@ -374,3 +374,14 @@ def test_expanded_gradient_is_copied_into_grad():
     assert x.grad._data.flags.writeable
     x.view(4).mean().backward()
     assert np.allclose(x.grad.numpy(), 0.5)
+
+
+def test_leaf_takes_the_gradient_nothing_else_holds():
+    """A formula's gradient that only the engine holds becomes .grad itself, as torch's AccumulateGrad steals
+    it: no view of it, no grad, no history. One that a hook kept is not handed over as is."""
+    w, b = tl.randn(3, 4, requires_grad=True), tl.randn(3, requires_grad=True)
+    kept = []
+    b.register_hook(kept.append)
+    tl.nn.functional.linear(tl.randn(2, 4), w, b).relu().sum().backward()
+    assert w.grad._base is None and not w.grad.requires_grad and w.grad.grad_fn is None
+    assert b.grad is not kept[0] and np.array_equal(b.grad.numpy(), kept[0].numpy())
