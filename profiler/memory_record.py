@@ -14,6 +14,7 @@ CPU traces start at 0 and cannot show the parameters alive at start).
 """
 from __future__ import annotations
 
+import os
 import threading
 import time
 import weakref
@@ -21,7 +22,6 @@ import weakref
 import numpy as np
 
 from tensorlib import Tensor
-from tensorlib.dispatch import array_of
 
 
 CPU, CUDA = 0, 1          # Kineto's "Device Type" values
@@ -40,7 +40,26 @@ def root_array(d):
 ndarray = np.ndarray
 _wref = weakref.ref
 _pc = time.perf_counter_ns
-_native_id = threading.get_native_id
+
+
+class _NativeId(threading.local):
+    """This thread's native id, asked of the system once per thread: threading.get_native_id() is a system
+    call (gettid) on Linux, about three times a thread-local's read, and every memory record needs it."""
+
+    def __init__(self):
+        self.id = threading.get_native_id()
+
+
+_THREAD = _NativeId()
+
+
+def _fresh_ids_in_child():
+    global _THREAD
+    _THREAD = _NativeId()       # the forking thread has a new native id in the child
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_fresh_ids_in_child)
 
 
 class MemoryRecorder:
@@ -85,7 +104,6 @@ class MemoryRecorder:
         refs = self._refs
         add = self.records.extend
         wref = _wref
-        native_id = _native_id
 
         def on_free(ref):
             """weakref callback when an array dies: a weakref.finalize would do the same at several times
@@ -96,7 +114,7 @@ class MemoryRecorder:
             key = ent[1]
             live.pop(key, None)
             if self.active:
-                add((_pc(), native_id(), CPU, 0, -ent[2], key))
+                add((_pc(), _THREAD.id, CPU, 0, -ent[2], key))
 
         def record_outputs(outputs, inputs, t):
             """The op's outputs' new memory, at time `t` (ns, inside the op). `inputs`: the op's arguments
@@ -107,7 +125,7 @@ class MemoryRecorder:
                 return
             if not isinstance(outputs, Tensor):
                 return
-            d = array_of(outputs)
+            d = outputs._data          # array_of's attribute, read without its call
             if type(d) is not ndarray:
                 return
             b = d.base
@@ -122,7 +140,7 @@ class MemoryRecorder:
             for x in inputs:            # the root of one of the op's tensor inputs: not new memory
                 if not isinstance(x, Tensor):
                     continue
-                x = array_of(x)
+                x = x._data
                 if x is d:
                     return
                 b = x.base
@@ -137,7 +155,7 @@ class MemoryRecorder:
             ref = wref(d, on_free)
             live[key] = n
             refs[id(ref)] = (ref, key, n)
-            add((t, native_id(), CPU, 0, n, key))
+            add((t, _THREAD.id, CPU, 0, n, key))
 
         self.record_outputs = record_outputs
         self._on_free = on_free
@@ -150,7 +168,7 @@ class MemoryRecorder:
 
     def _on_cuda(self, dev, nbytes, addr):
         if self.active:
-            self.records.extend((time.perf_counter_ns(), threading.get_native_id(), CUDA, dev, nbytes, addr))
+            self.records.extend((time.perf_counter_ns(), _THREAD.id, CUDA, dev, nbytes, addr))
 
     # -- after stop ---------------------------------------------------------------------------------------
     def array(self):
