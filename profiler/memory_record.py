@@ -22,6 +22,7 @@ import weakref
 import numpy as np
 
 from tensorlib import Tensor
+from tensorlib.dispatch import array_of
 
 
 CPU, CUDA = 0, 1          # Kineto's "Device Type" values
@@ -125,7 +126,7 @@ class MemoryRecorder:
                 return
             if not isinstance(outputs, Tensor):
                 return
-            d = outputs._data          # array_of's attribute, read without its call
+            d = array_of(outputs)
             if type(d) is not ndarray:
                 return
             b = d.base
@@ -140,7 +141,7 @@ class MemoryRecorder:
             for x in inputs:            # the root of one of the op's tensor inputs: not new memory
                 if not isinstance(x, Tensor):
                     continue
-                x = x._data
+                x = array_of(x)
                 if x is d:
                     return
                 b = x.base

@@ -436,16 +436,15 @@ def _raw_inputs(inputs):
     ("Scalar", ...) otherwise; `_format_sig` turns it into torch's "Input Dims" / "Input type". Only tuples,
     ints and strings: the cyclic GC untracks such a record the first time it sees it, where a dtype or a
     class (GC objects, even if untracked themselves) would keep the record tracked, and walked by every
-    full collection, for the life of the profile. (A tensor's array is read as dispatch.array_of reads it,
-    `._data`, without that call: this runs for every input of every op.)"""
+    full collection, for the life of the profile."""
     sig = []
     for a in inputs:
         if isinstance(a, Tensor):
-            d = a._data
+            d = array_of(a)
             dt = d.dtype
             sig.append((d.shape, _DTYPE_NAMES.get(dt) or _dtype_name(dt)))
         elif isinstance(a, (list, tuple)) and a and isinstance(a[0], Tensor):
-            sig.append(("TensorList", tuple([x._data.shape for x in a if isinstance(x, Tensor)])))
+            sig.append(("TensorList", tuple([array_of(x).shape for x in a if isinstance(x, Tensor)])))
         else:
             t = type(a)
             sig.append(_TYPE_NAMES.get(t) or _type_name(t))
