@@ -104,8 +104,6 @@ def binary_operator(op: OpDef, reflected: bool, operand_types: tuple):
             if type(other) is not Tensor and not isinstance(other, operand_types):
                 return NotImplemented
             if _full_path:
-                if _sink_only:
-                    return _dispatch_recorded(op, (other, self), _NO_ATTRS, (), False)
                 return dispatch_binary(op, other, self)
             return execute(op, (other, self), _NO_ATTRS, -1)
     else:
@@ -115,9 +113,6 @@ def binary_operator(op: OpDef, reflected: bool, operand_types: tuple):
             if not _full_path:
                 return execute(op, (self, other), _NO_ATTRS, -1)
             if not _sink_only:
-                pair = _pair_only       # a detailed profile's op hook: dispatch_binary's case, a call less
-                if pair is not None:
-                    return _dispatch_one_pair(op, (self, other), _NO_ATTRS, pair)
                 return dispatch_binary(op, self, other)
             if backward_passes:
                 phase, seq, run_seq = phase_seq()
