@@ -152,8 +152,8 @@ def test_flow_points_without_a_tid_bind_on_their_pids_thread(tmp_path):
 
 
 def test_the_lean_record_has_the_full_records_fields_and_defaults():
-    # Drawn repeats 11 of Event's fields so that msgspec decodes them alone; a default that drifted
-    # would make a lean piece read differently from a whole one.
+    # Drawn's 11 fields are decoded alone; Event derives from it, and a field redefined there with another
+    # default would make a lean piece read differently from a whole one.
     full = dict(zip(Event.__struct_fields__, Event.__struct_defaults__))
     lean = dict(zip(Drawn.__struct_fields__, Drawn.__struct_defaults__))
     assert set(lean) <= set(full)
