@@ -59,6 +59,14 @@ def _make_grads(outputs, grad_outputs):
     return grads
 
 
+_CREATE_GRAPH_WARNING = (
+    "Using backward() with create_graph=True will create a reference cycle between the parameter and its gradient "
+    "which can cause a memory leak. We recommend using autograd.grad when creating the graph to avoid this. If you "
+    "have to use this function, make sure to reset the .grad fields of your parameters to None after use to break "
+    "the cycle and avoid the leak.")
+_warned = {"create_graph": False}
+
+
 def run_backward(outputs, grad_outputs, retain_graph, create_graph, inputs=None, accumulate=True,
                  allow_unused=False):
     """The engine. With `inputs` and accumulate=False it returns their gradients (autograd.grad)."""
@@ -67,6 +75,9 @@ def run_backward(outputs, grad_outputs, retain_graph, create_graph, inputs=None,
     grad_outputs = _as_tuple(grad_outputs) if grad_outputs is not None else ()
     if retain_graph is None:
         retain_graph = create_graph
+    if create_graph and accumulate and not _warned["create_graph"]:
+        _warned["create_graph"] = True      # once per process, as torch's TORCH_WARN_ONCE
+        warnings.warn(_CREATE_GRAPH_WARNING, UserWarning, stacklevel=3)
     for o in outputs:
         if not isinstance(o, Tensor):
             raise TypeError(f"backward() expects Tensors, got {type(o).__name__}")
@@ -449,6 +460,7 @@ def _accumulate(node: AccumulateGrad, g, create_graph, handed, quiet=False):
             r = h(g)
             if r is not None:
                 g = r
+        r = None        # the hook's result is now only `g` (see _ENGINE_REFS)
     if quiet:      # nothing observes the ops below: no phase or region to set
         _store_grad(t, g, create_graph, handed, True)
         return
@@ -463,25 +475,41 @@ def _accumulate(node: AccumulateGrad, g, create_graph, handed, quiet=False):
         st.phase = "forward"
 
 
+def _refs_through_two_calls() -> int:
+    """What sys.getrefcount reports for an object held by one local and passed down two calls, as run_backward
+    hands a gradient to _accumulate and on to _store_grad (4 on CPython 3.11-3.13, 6 on 3.10): measured,
+    not assumed, since each interpreter counts a frame's arguments its own way."""
+    def inner(x):
+        return sys.getrefcount(x)
+
+    def middle(x):
+        return inner(x)
+
+    local = object()
+    return middle(local)
+
+
 # the references to a gradient that _store_grad sees when the engine alone holds it: run_backward's local,
-# _accumulate's and _store_grad's arguments, and getrefcount's own
-_ENGINE_REFS = 4
+# _accumulate's and _store_grad's arguments, and getrefcount's own. More means someone else holds it (a hook
+# that kept it, a custom Function that returned a tensor of its own, the user's `gradient=`)
+_ENGINE_REFS = _refs_through_two_calls()
 
 
 def _store_grad(t, g, create_graph, handed, quiet):
-    """AccumulateGrad's work: g becomes t.grad (its buffer stolen where nothing else holds it), or is added
-    to it."""
+    """AccumulateGrad's work: g becomes t.grad (its buffer stolen where nothing else holds it, as torch's
+    AccumulateGrad steals a gradient whose use count says the engine alone has it), or is added to it."""
     ops = _OPS      # run_backward imported it
     if t._grad is None:
         d = g._data
-        if create_graph:
-            t._grad = g
-        elif id(d) in handed or (d.base is not None and _shared_view(g)) or _expanded(d):
-            t._grad = ops.clone(g)   # never alias another .grad or live memory (clip_grad_ works in place)
-        elif quiet and g._base is None and g._grad_fn is None and not g._requires_grad and \
-                sys.getrefcount(g) <= _ENGINE_REFS:
-            t._grad = g              # the engine's own tensor (a formula's result that nothing else holds):
-                                     # what detach would give, a tensor over the same memory, without the copy
+        if create_graph:    # a differentiable copy, never g itself (torch: grad_fn CopyBackwards)
+            t._grad = ops.empty_like(g).copy_(g)
+        elif id(d) in handed or (d.base is not None and _shared_view(g)) or _expanded(d) or \
+                sys.getrefcount(g) > _ENGINE_REFS:
+            # never alias another .grad, a tensor something else holds, or live memory (clip_grad_ and
+            # optimizers work on .grad in place): a copy, as torch's clone_obey_contract
+            t._grad = ops.clone(g)
+        elif quiet and g._base is None and g._grad_fn is None and not g._requires_grad:
+            t._grad = g              # the engine's own tensor: what detach would give, without the copy
         elif quiet:                  # detach's work, without its dispatch (nothing observes it)
             t._grad = v = Tensor.__new__(Tensor)
             v._data = d.view()

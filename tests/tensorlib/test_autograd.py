@@ -1,6 +1,7 @@
 """Autograd semantics and torch's errors for misuse."""
 from __future__ import annotations
 
+import contextlib
 import gc
 import warnings
 
@@ -385,3 +386,57 @@ def test_leaf_takes_the_gradient_nothing_else_holds():
     tl.nn.functional.linear(tl.randn(2, 4), w, b).relu().sum().backward()
     assert w.grad._base is None and not w.grad.requires_grad and w.grad.grad_fn is None
     assert b.grad is not kept[0] and np.array_equal(b.grad.numpy(), kept[0].numpy())
+    kept[0].add_(1)                 # torch clones a gradient someone else holds: .grad is its own memory
+    assert not np.array_equal(b.grad.numpy(), kept[0].numpy())
+
+
+class _Cached(tl.autograd.Function):
+    """A custom Function whose backward returns a tensor it keeps (a cached gradient)."""
+    grad = None
+
+    @staticmethod
+    def forward(ctx, x):
+        return x * 2
+
+    @staticmethod
+    def backward(ctx, g):
+        return _Cached.grad
+
+
+@pytest.mark.parametrize("observed", [False, True], ids=["quiet", "profiled"])
+def test_grad_never_aliases_a_tensor_something_else_holds(observed):
+    """A gradient held outside the engine (a Function's cached tensor, a hook's list, the `gradient=` the
+    user passed) becomes .grad as a copy, quiet or observed: changing the held tensor later leaves .grad
+    alone (torch's AccumulateGrad clones when the gradient's use count says others hold it)."""
+    import profiler
+    with profiler.profile() if observed else contextlib.nullcontext():
+        _Cached.grad = tl.ones(3)
+        x = tl.zeros(3, requires_grad=True)
+        _Cached.apply(x).sum().backward()
+        y = tl.zeros(3, requires_grad=True)
+        seen = tl.full((3,), 2.0)
+        y.backward(gradient=seen)
+        z = tl.zeros(3, requires_grad=True)
+        (z * 2).sum().backward()            # nothing else holds this one: stolen, still a correct value
+    _Cached.grad.add_(5)
+    seen.add_(1)
+    assert x.grad.tolist() == [1.0] * 3 and y.grad.tolist() == [2.0] * 3 and z.grad.tolist() == [2.0] * 3
+
+
+def test_backward_with_create_graph_stores_a_differentiable_copy(monkeypatch):
+    """backward(create_graph=True): .grad is a copy with history (torch's clone_obey_contract: grad_fn
+    CopyBackwards), not the formula's tensor itself, and a second backward through it accumulates. It warns
+    of the reference cycle once per process, with torch's message (programs filter on its text)."""
+    from tensorlib.autograd import engine
+    monkeypatch.setitem(engine._warned, "create_graph", False)
+    x = tl.full((2,), 2.0, requires_grad=True)
+    with pytest.warns(UserWarning, match="Using backward\\(\\) with create_graph=True will create a reference cycle"):
+        (x ** 3).sum().backward(create_graph=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        (x ** 3).sum().backward(create_graph=True)      # once only
+    x.grad = None
+    (x ** 3).sum().backward(create_graph=True)
+    assert x.grad.grad_fn.name() == "CopyBackwards" and x.grad.tolist() == [12.0, 12.0]
+    x.grad.sum().backward()
+    assert x.grad.tolist() == [24.0, 24.0]          # 3x² + 6x at x = 2
