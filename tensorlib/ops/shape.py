@@ -85,25 +85,34 @@ def UNSAFE_VIEW(xp, a, shape):
 UNSAFE_VIEW.def_backward(_reshape_bwd)
 
 
-def _viewable(a, shape) -> bool:
-    """Whether array `a` can take `shape` as a view (its strides allow it)."""
+def _shaped_view(a, shape):
+    """Array `a` viewed in `shape` where its strides allow it, else None. A NumPy array by reshape, kept when
+    it made no copy (its base is `a`, or `a`'s base: NumPy's views point at the owner); NumPy 2.5 deprecates
+    setting `.shape`, the no-copy reshape of older NumPy, and `reshape(copy=False)` (NumPy >= 2.1) costs
+    twice as much. CuPy's arrays by their `.shape` setter, which raises where a copy would be needed."""
+    if type(a) is np.ndarray:
+        r = a.reshape(shape)
+        b = r.base
+        return r if b is a or (b is not None and b is a.base) else None
     v = a.view()
     try:
         v.shape = shape
     except AttributeError:
-        return False
-    return True
+        return None
+    return v
+
+
+def _viewable(a, shape) -> bool:
+    """Whether array `a` can take `shape` as a view (its strides allow it)."""
+    return _shaped_view(a, shape) is not None
 
 
 @op("view", view=True, node_name="ViewBackward0")
 def VIEW(xp, a, shape):
-    shape = _infer(shape, a.size, a.shape)
-    v = a.view()
-    try:
-        v.shape = shape
-    except AttributeError:
+    v = _shaped_view(a, _infer(shape, a.size, a.shape))
+    if v is None:
         raise RuntimeError("view size is not compatible with input tensor's size and stride (at least one dimension "
-                           "spans across two contiguous subspaces). Use .reshape(...) instead.") from None
+                           "spans across two contiguous subspaces). Use .reshape(...) instead.")
     return v
 
 
