@@ -113,7 +113,7 @@ def test_objects_pickle_cannot_save_fail_as_in_torch_save():
     """Anything beyond plain values is pickled as torch.save pickles it, with pickle's errors."""
     class Model:
         pass
-    with pytest.raises(AttributeError, match="Can't pickle local object"):
+    with pytest.raises(AttributeError, match="Can't (pickle|get) local object"):    # pickle's words: 3.13 says "get"
         tl.save({"m": Model()}, io.BytesIO())
     with pytest.raises(ValueError, match="pickle_protocol must be 2 .* or 3"):
         tl.save({"s": {1}}, io.BytesIO(), pickle_protocol=4)
