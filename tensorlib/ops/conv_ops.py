@@ -66,6 +66,15 @@ def _chunk(n, per_image_bytes):
     return max(1, min(n, _CHUNK_BYTES // max(1, per_image_bytes)))
 
 
+def _row(n, itemsize):
+    """The row length of a column buffer whose rows hold n elements: n, or one cache line more where n
+    elements span a multiple of 512 bytes. Rows a multiple of 4 KiB apart map to the same L1 sets (4K
+    aliasing): the net's conv1 forward (32x32 outputs: rows of 1024 floats) took 3.4 ms with them and
+    2.7 with rows 1040 floats apart (best of 11, alternating). The weight gradient and the input
+    gradient's buffers measured no difference."""
+    return n + 64 // itemsize if (n * itemsize) % 512 == 0 else n
+
+
 def _fwd_cpu(xpad, w, b, stride, dilation, groups):
     """conv2d on NumPy arrays: per chunk of images the windows are copied into a (K, OH*OW) column buffer
     per image and group (K = Cg*kh*kw) and multiplied by the weight (O/G, K) straight into the NCHW
@@ -81,7 +90,7 @@ def _fwd_cpu(xpad, w, b, stride, dilation, groups):
     wb = np.empty((G, O // G, Kb), dtype=dtype)
     wb[..., :K] = w.reshape(G, O // G, K)
     nb = _chunk(N, G * Kb * P * xpad.itemsize)
-    buf = np.empty((nb, G, Kb, P), dtype=xpad.dtype)
+    buf = np.empty((nb, G, Kb, _row(P, xpad.itemsize)), dtype=xpad.dtype)[..., :P]
     if b is not None:
         wb[..., K] = b.reshape(G, O // G)
         buf[:, :, K] = 1
