@@ -25,10 +25,16 @@ from .reduce import sum as _sum
 
 
 def _pad(xp, x, padding, value=0.0):
+    """x (N, C, H, W) padded by (top, bottom, left, right) with `value`: a filled array and one slice
+    assignment (np.pad's generic path took 3.0 ms against 1.9 for a 64x32x32x32 float32 input)."""
     pt, pb, pl, pr = padding
     if not (pt or pb or pl or pr):
         return x
-    return xp.pad(x, ((0, 0), (0, 0), (pt, pb), (pl, pr)), constant_values=value)
+    N, C, H, W = x.shape
+    shape = (N, C, H + pt + pb, W + pl + pr)
+    out = xp.zeros(shape, dtype=x.dtype) if value == 0 else xp.full(shape, value, dtype=x.dtype)
+    out[:, :, pt:pt + H, pl:pl + W] = x
+    return out
 
 
 def out_size(n, k, s, p0, p1, d):
@@ -66,6 +72,15 @@ def _chunk(n, per_image_bytes):
     return max(1, min(n, _CHUNK_BYTES // max(1, per_image_bytes)))
 
 
+def _row(n, itemsize):
+    """The row length of a column buffer whose rows hold n elements: n, or one cache line more where n
+    elements span a multiple of 512 bytes. Rows a multiple of 4 KiB apart map to the same L1 sets (4K
+    aliasing): the net's conv1 forward (32x32 outputs: rows of 1024 floats) took 3.4 ms with them and
+    2.7 with rows 1040 floats apart (best of 11, alternating). The weight gradient and the input
+    gradient's buffers measured no difference."""
+    return n + 64 // itemsize if (n * itemsize) % 512 == 0 else n
+
+
 def _fwd_cpu(xpad, w, b, stride, dilation, groups):
     """conv2d on NumPy arrays: per chunk of images the windows are copied into a (K, OH*OW) column buffer
     per image and group (K = Cg*kh*kw) and multiplied by the weight (O/G, K) straight into the NCHW
@@ -81,7 +96,7 @@ def _fwd_cpu(xpad, w, b, stride, dilation, groups):
     wb = np.empty((G, O // G, Kb), dtype=dtype)
     wb[..., :K] = w.reshape(G, O // G, K)
     nb = _chunk(N, G * Kb * P * xpad.itemsize)
-    buf = np.empty((nb, G, Kb, P), dtype=xpad.dtype)
+    buf = np.empty((nb, G, Kb, _row(P, xpad.itemsize)), dtype=xpad.dtype)[..., :P]
     if b is not None:
         wb[..., K] = b.reshape(G, O // G)
         buf[:, :, K] = 1

@@ -294,13 +294,20 @@ def einsum(equation, *operands):
 # --- addmm, baddbmm, cross ---------------------------------------------------------------------------
 
 def _scaled_product(kernel):
+    """addmm / baddbmm: beta * c + alpha * (a @ b). The product is a fresh array that nothing else holds, so
+    alpha and c are applied to it in place where c broadcasts to it and their result type is its dtype (a
+    Linear layer's bias: no second output array and one pass less over it)."""
     def k(xp, c, a, b, beta=1, alpha=1):
         p = kernel(xp, a, b)
         if alpha != 1:
             p = p * alpha
         if beta == 0:        # torch: input is ignored (its NaNs do not propagate)
             return p.astype(p.dtype, copy=False)
-        out = p + (c if beta == 1 else c * beta)
+        c = c if beta == 1 else c * beta
+        if c.ndim <= p.ndim and xp.result_type(p, c) == p.dtype and \
+                all(n == 1 or n == m for n, m in zip(c.shape[::-1], p.shape[::-1])):
+            return xp.add(p, c, out=p)
+        out = p + c
         return out if out.dtype == p.dtype else out.astype(p.dtype)
     return k
 

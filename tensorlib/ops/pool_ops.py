@@ -76,12 +76,29 @@ def MAX_POOL2D_BACKWARD(xp, g, idx, shape=(), unique=False):
     assignment), no accumulation."""
     N, C, H, W = shape
     out = xp.zeros(N * C * H * W, dtype=g.dtype)
-    flat = (idx.reshape(N, C, -1) + (xp.arange(N * C, dtype=idx.dtype) * (H * W)).reshape(N, C, 1)).reshape(-1)
     if unique and xp is np:
-        out[flat] = g.reshape(-1)
+        _scatter_planes(out, idx.reshape(N * C, -1), g.reshape(N * C, -1), H * W)
     else:
+        flat = (idx.reshape(N, C, -1) + (xp.arange(N * C, dtype=idx.dtype) * (H * W)).reshape(N, C, 1)).reshape(-1)
         add_at(xp, out, flat, g.reshape(-1))
     return out.reshape(N, C, H, W)
+
+
+_SCATTER_CHUNK = 1 << 14        # indices per chunk: 128 KiB of int64, which stay in cache
+
+
+def _scatter_planes(out, idx, g, plane):
+    """out[p * plane + idx[p, k]] = g[p, k] for every plane p (distinct targets), a few planes at a time:
+    each chunk's flat indices go to one small reused buffer instead of a whole-batch int64 array (the
+    net's 2x2 pool backward, best of 21: 6.5-7.1 against 7.7-7.8 ms over two runs, torch 5.1)."""
+    P, K = idx.shape
+    rows = max(1, _SCATTER_CHUNK // max(1, K))
+    buf = np.empty((min(rows, P), K), dtype=idx.dtype)
+    base = np.arange(P, dtype=idx.dtype)[:, None] * plane
+    for r0 in range(0, P, rows):
+        b = buf[:min(rows, P - r0)]
+        np.add(idx[r0:r0 + rows], base[r0:r0 + rows], out=b)
+        out[b.reshape(-1)] = g[r0:r0 + rows].reshape(-1)
 
 
 @MAX_POOL2D_BACKWARD.def_backward

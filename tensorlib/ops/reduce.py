@@ -45,8 +45,31 @@ def SUM(xp, a, dim=None, keepdim=False, dtype=None):
         if ax == ():
             ax = None if dim is None else ()
     if type(a) is np.ndarray:   # ndarray.sum without its Python wrapper (numpy/_core/_methods.py)
+        if dtype is None and ax is not None and _per_channel(a, ax):
+            return _sum_per_channel(a, keepdim)
         return np.add.reduce(a, ax, dtype, None, keepdim)
     return a.sum(axis=ax, keepdims=keepdim, dtype=dtype)
+
+
+_PLANE_MAX = 1 << 12        # the longest run one BLAS dot product sums (its float32 rounding stays small)
+
+
+def _per_channel(a, ax):
+    """Whether a sum over `ax` is a per-channel sum of an NCHW-like array: axis 0 and every axis from 2 on,
+    C-contiguous float32/float64, planes of at most _PLANE_MAX elements (a convolution's bias gradient,
+    batch norm's statistics)."""
+    return (a.ndim >= 3 and a.dtype.char in "fd" and tuple(sorted(ax)) == (0,) + tuple(range(2, a.ndim))
+            and a.flags.c_contiguous and a.size > 0 and a.size // (a.shape[0] * a.shape[1]) <= _PLANE_MAX)
+
+
+def _sum_per_channel(a, keepdim):
+    """The per-channel sum as one matrix-vector product of the (N*C, H*W) rows with ones (BLAS, SIMD over
+    contiguous rows) and a sum over N: about half the time of NumPy's add.reduce over axes (0, 2, 3) of a
+    (64, 64, 30, 30) float32 gradient (0.9-1.2 ms against 2.0-2.1; torch 1.0-1.2)."""
+    N, C = a.shape[:2]
+    rows = np.matmul(a.reshape(N, C, -1), np.ones(a.size // (N * C), dtype=a.dtype))
+    out = np.add.reduce(rows, 0)
+    return out.reshape((1, C) + (1,) * (a.ndim - 2)) if keepdim else out
 
 
 def _red_dims(ctx):

@@ -107,3 +107,25 @@ def test_max_pool_integer_input_and_backward_scatter():
     expect = np.zeros(x.shape, np.float32).reshape(2, 2, -1)
     np.put_along_axis(expect, ref_idx.reshape(2, 2, -1), 1.0, axis=2)
     np.testing.assert_array_equal(xf.grad.numpy(), expect.reshape(x.shape))
+
+
+def test_max_pool_backward_scatter_over_several_chunks():
+    """Non-overlapping windows scatter a few planes at a time (pool_ops._SCATTER_CHUNK): planes past the first
+    chunk, and a last chunk shorter than the others, land where a whole-batch reference puts them."""
+    r = np.random.default_rng(4)
+    x = r.standard_normal((5, 61, 8, 10)).astype(np.float32)     # 305 planes of 20 windows: 819 planes a chunk
+    from tensorlib.ops import pool_ops
+    rows = pool_ops._SCATTER_CHUNK // 20
+    assert 5 * 61 < rows     # one chunk at the default size; a smaller size below makes several
+    g = r.standard_normal((5, 61, 4, 5)).astype(np.float32)
+    _, ref_idx = _max_pool_reference(x, (2, 2), (2, 2), (0, 0), (1, 1), 4, 5)
+    expect = np.zeros(x.shape, np.float32).reshape(5 * 61, -1)
+    np.put_along_axis(expect, ref_idx.reshape(5 * 61, -1), g.reshape(5 * 61, -1), axis=1)
+    old = pool_ops._SCATTER_CHUNK
+    try:
+        pool_ops._SCATTER_CHUNK = 20 * 7            # 7 planes a chunk: 43 full chunks and one of 4
+        xt = tl.tensor(x, requires_grad=True)
+        tl.nn.functional.max_pool2d(xt, 2).backward(tl.tensor(g))
+    finally:
+        pool_ops._SCATTER_CHUNK = old
+    np.testing.assert_array_equal(xt.grad.numpy(), expect.reshape(x.shape))

@@ -35,3 +35,23 @@ def test_softmax_top_level():
     eq(T(a).log_softmax(-1), np.log(e / e.sum(1, keepdims=True)))
     with pytest.raises(TypeError, match='missing 1 required positional arguments: "dim"'):
         tl.softmax(T(a))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_per_channel_sum_matches_numpy(dtype):
+    """A sum over (0, 2, 3) of a contiguous float array (a conv bias gradient) takes a matrix-vector path
+    (reduce._sum_per_channel): the same values as NumPy's within rounding, keepdim and negative dims
+    included, NaN and inf propagated; planes past reduce._PLANE_MAX, and other dims, take add.reduce."""
+    from tensorlib.ops import reduce as R
+    a = rng.standard_normal((6, 5, 7, 9)).astype(dtype)
+    a[1, 2, 3, 4], a[4, 3, 0, 0] = np.nan, np.inf
+    tol = dict(rtol=1e-5, atol=1e-5) if dtype == np.float32 else dict(rtol=1e-12, atol=1e-12)
+    assert R._per_channel(a, (0, 2, 3)) and not R._per_channel(a[:, :, ::2], (0, 2, 3))
+    np.testing.assert_allclose(T(a).sum((0, 2, 3)).numpy(), a.sum((0, 2, 3)), **tol)
+    np.testing.assert_allclose(T(a).sum((0, -1, -2), keepdim=True).numpy(), a.sum((0, 2, 3), keepdims=True), **tol)
+    assert T(a).sum((0, 2, 3)).dtype == T(a).dtype
+    b = rng.standard_normal((2, 3, 4, 5, 6)).astype(dtype)
+    np.testing.assert_allclose(T(b).sum((0, 2, 3, 4)).numpy(), b.sum((0, 2, 3, 4)), **tol)
+    big = rng.standard_normal((2, 2, 1, R._PLANE_MAX + 1)).astype(dtype)
+    assert not R._per_channel(big, (0, 2, 3))
+    np.testing.assert_allclose(T(big).sum((0, 2, 3)).numpy(), big.sum((0, 2, 3)), **tol)
