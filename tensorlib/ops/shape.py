@@ -270,11 +270,8 @@ swapaxes = swapdims = transpose
 @op("t", view=True, node_name="TBackward0")
 def T(xp, a):
     if _H.range_hooks:      # torch's t is transpose(0, 1), a strided view (as_strided), in a profile
-        return _H.op_step("transpose", _H.op_step, "as_strided", _transposed, a)
-    return a.T
-
-
-def _transposed(a):
+        # (a.transpose(): a.T for the <= 2 dims t takes, as a bound method: no Python function to call)
+        return _H.op_step("transpose", _H.op_step, "as_strided", a.transpose)
     return a.T
 
 
@@ -289,7 +286,7 @@ T.quiet_backward = lambda ctx, g: (tensor_of(g._data.T),)     # the engine's qui
 @public(method=True)
 def t(input):
     """torch's aten::t, an op of its own (its node is TBackward0): linear and addmm's backward use it."""
-    if input.ndim > 2:
+    if input._data.ndim > 2:
         raise RuntimeError(f"t() expects a tensor with <= 2 dimensions, but self is {input.ndim}D")
     return dispatch(T, input)
 
