@@ -2,7 +2,6 @@
 memory with their input and count versions with it, as torch's do."""
 from __future__ import annotations
 
-from math import prod
 
 from .. import _hooks as _H
 from .broadcast import EXPAND, expand, norm_dims, sum_to  # noqa: F401 - expand is re-exported
@@ -23,8 +22,14 @@ def _shape_arg(shape):
 
 
 def _infer(shape, numel, orig):
-    if -1 not in shape and min(shape, default=0) >= 0 and prod(shape) == numel:
-        return tuple(shape)         # the common case, every size given and right (else checked below)
+    n = 1
+    for s in shape:     # the common case, every size given and right (else checked below): one loop, no
+        if s < 0:       # min/prod calls (a view's kernel runs this on every call)
+            break
+        n *= s
+    else:
+        if n == numel:
+            return shape if type(shape) is tuple else tuple(shape)
     shape = list(shape)
     if shape.count(-1) > 1:
         raise RuntimeError("only one dimension can be inferred")
