@@ -199,11 +199,18 @@ def squeeze(input, dim=None):
     return dispatch(SQUEEZE, input, dim=norm_dims(dim, input.ndim) if input.ndim else ())
 
 
+def _new_axis(dim):
+    """The index that views an array with a new axis of size 1 at (non-negative) `dim`: expand_dims' result,
+    made by the array's own indexing, without NumPy's Python-level expand_dims (its axis checks cost more
+    than the view)."""
+    return (slice(None),) * dim + (None,)
+
+
 @op("unsqueeze", view=True, node_name="UnsqueezeBackward0")
 def UNSQUEEZE(xp, a, dim):
     if _H.range_hooks:      # a strided view: torch's as_strided, in a profile
-        return _H.op_step("as_strided", xp.expand_dims, a, dim)
-    return xp.expand_dims(a, dim)
+        return _H.op_step("as_strided", a.__getitem__, _new_axis(dim))
+    return a[_new_axis(dim)]
 
 
 UNSQUEEZE.def_backward(_reshape_bwd)
@@ -420,8 +427,10 @@ def _stack_steps(xp, arrays, dim):
     """xp.stack's own steps (each array viewed with a new axis, then one concatenation), each in the range of
     torch's op for it, as torch's stack writes them: an unsqueeze (a strided view) per input, then cat."""
     dim = dim + arrays[0].ndim + 1 if dim < 0 else dim
-    views = [_H.op_step("unsqueeze", _H.op_step, "as_strided", xp.expand_dims, a, dim) for a in arrays]
-    return _H.op_step("cat", xp.concatenate, views, dim)
+    idx = _new_axis(dim)
+    step = _H.op_step
+    views = [step("unsqueeze", step, "as_strided", a.__getitem__, idx) for a in arrays]
+    return step("cat", xp.concatenate, views, dim)
 
 
 @STACK.def_backward
