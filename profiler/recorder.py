@@ -252,6 +252,10 @@ class Recorder:
             def range_enter(name, kind):
                 return (name, tags.get(kind) or rtag(kind), -1, pc())
 
+            def op_range_enter(name, args):     # a composite op's region: range_enter(name, "op"), one call
+                return (name, op_tag, -1, pc())
+            self.op_range_enter = op_range_enter
+
             def op_step(name, fn, *args):
                 t0 = pc()
                 try:

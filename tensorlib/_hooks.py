@@ -97,7 +97,8 @@ sink_tls = None             # the sink's per-thread buffers (its `tls`), read by
 op_pairs: tuple = ()        # bound (op_enter, op_exit) of the hooks that observe ops, read once per op
 pair_only = None            # op_pairs[0] when it is the only thing on the full path (no sink, no mode)
 range_hooks: tuple = ()     # hooks that observe named regions
-_range_one = None           # (range_enter, range_exit) of the only hook observing regions, else None
+range_pair = None           # (enter(name, kind) -> token, exit(token)) over every region hook, None when none
+op_range_pair = None        # (enter(name, args) -> token, exit(token)) for a composite op's region, None when none
 backward_hooks: tuple = ()  # hooks that observe backward passes
 sync_hooks: tuple = ()      # hooks that observe host-device synchronisations
 autocast_users = 0          # autocast regions open, over all threads
@@ -129,12 +130,12 @@ def _observers(*methods):
 
 
 def _refresh():
-    global full_path, sink_only, sink_tls, op_pairs, pair_only, range_hooks, backward_hooks, sync_hooks, _range_one, \
-        op_step
+    global full_path, sink_only, sink_tls, op_pairs, pair_only, range_hooks, backward_hooks, sync_hooks, op_step, \
+        range_pair, op_range_pair
     op_hooks = _observers("op_enter", "op_exit")
     op_pairs = tuple((h.op_enter, h.op_exit) for h in op_hooks)
     range_hooks = _observers("range_enter", "range_exit")
-    _range_one = (range_hooks[0].range_enter, range_hooks[0].range_exit) if len(range_hooks) == 1 else None
+    range_pair, op_range_pair = _range_pairs(range_hooks)
     op_step = (getattr(range_hooks[0], "op_step", None) if len(range_hooks) == 1 else None) or _op_step
     backward_hooks = _observers("backward_begin", "backward_end")
     sync_hooks = _observers("sync")
@@ -146,6 +147,37 @@ def _refresh():
         sink_tls = sink.tls
     for fn in _subscribers:
         fn()
+
+
+def _range_pairs(hs):
+    """(range_pair, op_range_pair) for region hooks `hs` (see the module globals): the only hook's own bound
+    methods when there is one (a region then costs its hook's two calls and nothing else), else functions
+    that call every hook in turn, exits in reverse order."""
+    if not hs:
+        return None, None
+    if len(hs) == 1:
+        h = hs[0]
+        enter = h.range_enter
+        op_enter = getattr(h, "op_range_enter", None)
+        if op_enter is None:
+            def op_enter(name, args):
+                return enter(name, "op")
+        return (enter, h.range_exit), (op_enter, h.range_exit)
+
+    def enter_all(name, kind):
+        return [h.range_enter(name, kind) for h in hs]
+
+    def op_enter_all(name, args):
+        toks = []
+        for h in hs:
+            e = getattr(h, "op_range_enter", None)
+            toks.append(e(name, args) if e is not None else h.range_enter(name, "op"))
+        return toks
+
+    def exit_all(tokens):
+        for i in range(len(hs) - 1, -1, -1):
+            hs[i].range_exit(tokens[i])
+    return (enter_all, exit_all), (op_enter_all, exit_all)
 
 
 def subscribe(fn):
@@ -238,20 +270,12 @@ def count_user(kind, delta):
 def range_enter(name: str, kind: str):
     """Open a named region; returns a token for range_exit (None when no hook listens): (the exit to call,
     its argument), so that a region whose hooks change before it closes still closes with the hooks that
-    opened it. One observing hook (a profiler's recorder, the common case) is called directly."""
-    one = _range_one
-    if one is not None:
-        return one[1], one[0](name, kind)
-    hs = range_hooks
-    if not hs:
+    opened it. Hot callers take `range_pair` themselves: (enter, exit), the one hook's own methods when one
+    observes regions (a profiler's recorder, the common case), which saves this call and range_exit's."""
+    rp = range_pair
+    if rp is None:
         return None
-    return _exit_all, (hs, [h.range_enter(name, kind) for h in hs])
-
-
-def _exit_all(token):
-    hs, tokens = token
-    for i in range(len(hs) - 1, -1, -1):
-        hs[i].range_exit(tokens[i])
+    return rp[1], rp[0](name, kind)
 
 
 def range_exit(token):
@@ -262,18 +286,24 @@ def range_exit(token):
 def op_range_enter(name: str, args: tuple):
     """A composite op's region with its positional arguments (Hook.op_range_enter where a hook has it, else
     its range_enter(name, "op")); a token for range_exit, None when no hook listens."""
-    hs = range_hooks
-    if not hs:
+    rp = op_range_pair
+    if rp is None:
         return None
-    if len(hs) == 1:
-        h = hs[0]
-        enter = getattr(h, "op_range_enter", None)
-        return h.range_exit, (enter(name, args) if enter is not None else h.range_enter(name, "op"))
-    toks = []
-    for h in hs:
-        enter = getattr(h, "op_range_enter", None)
-        toks.append(enter(name, args) if enter is not None else h.range_enter(name, "op"))
-    return _exit_all, (hs, toks)
+    return rp[1], rp[0](name, args)
+
+
+def op_region(name: str, args: tuple, fn, *fargs):
+    """`fn(*fargs)` inside a composite op's region (kind "op") given `args` (see op_range_enter): what
+    `with record_range(name, "op", args): return fn(*fargs)` does, in one call instead of that form's three,
+    for the hottest composites (linear, cross_entropy)."""
+    rp = op_range_pair
+    if rp is None:
+        return fn(*fargs)
+    tok = rp[0](name, args)
+    try:
+        return fn(*fargs)
+    finally:
+        rp[1](tok)
 
 
 def _op_step(name: str, fn, *args):
@@ -283,11 +313,14 @@ def _op_step(name: str, fn, *args):
     step costs nothing unless a profiler listens: ``if _H.range_hooks: return _H.op_step(...)``. Kernels
     call it as ``_H.op_step``: the registry rebinds that name to the only region hook's own ``op_step``
     when it has one (see Hook), the cheapest way to record the step."""
-    tok = range_enter(name, "op")
+    rp = range_pair
+    if rp is None:
+        return fn(*args)
+    tok = rp[0](name, "op")
     try:
         return fn(*args)
     finally:
-        range_exit(tok)
+        rp[1](tok)
 
 
 op_step = _op_step
@@ -297,25 +330,35 @@ class record_range:
     """Context manager / decorator for a named region of a given kind. A composite op's region (kind "op")
     passes its positional arguments to hooks that take them (Hook.op_range_enter): the decorator its call's,
     the context manager those given as `args`."""
-    __slots__ = ("name", "kind", "_token", "args")
+    __slots__ = ("name", "kind", "_token", "args", "_exit")
 
     def __init__(self, name, kind="user", args=None):
         self.name = name
         self.kind = kind
         self._token = None
         self.args = args
+        self._exit = None       # the exit of the hooks that opened the region (see range_enter)
 
     def __enter__(self):
-        if range_hooks:         # range_enter's own test, without its call when nothing listens
-            self._token = (range_enter(self.name, self.kind) if self.args is None
-                           else op_range_enter(self.name, self.args))
+        args = self.args
+        if args is None:
+            rp = range_pair
+            if rp is not None:
+                self._token = rp[0](self.name, self.kind)
+                self._exit = rp[1]
+        else:
+            rp = op_range_pair
+            if rp is not None:
+                self._token = rp[0](self.name, args)
+                self._exit = rp[1]
         return self
 
     def __exit__(self, *exc):
-        tok = self._token
-        if tok is not None:
-            self._token = None
-            range_exit(tok)
+        ex = self._exit
+        if ex is not None:
+            self._exit = None
+            tok, self._token = self._token, None
+            ex(tok)
         return False
 
     def __call__(self, fn):
@@ -323,13 +366,14 @@ class record_range:
         if kind == "op":                # a composite op: its arguments reach hooks that take them
             @functools.wraps(fn)
             def op_wrapper(*a, **k):
-                if not range_hooks:
+                rp = op_range_pair
+                if rp is None:
                     return fn(*a, **k)
-                tok = op_range_enter(name, a)
+                tok = rp[0](name, a)
                 try:
                     return fn(*a, **k)
                 finally:
-                    range_exit(tok)
+                    rp[1](tok)
             return op_wrapper
 
         @functools.wraps(fn)

@@ -19,7 +19,7 @@ from .. import _sync
 from .._device import xp_of
 from .._dtype import BF16
 from .._graph import AccumulateGrad, Node, accumulator, mark_view, n_outputs
-from .._hooks import range_enter, range_exit, record_range
+from .._hooks import record_range
 from .._state import STATE, backward_passes, set_grad_mode
 from .._tensor import Tensor
 
@@ -350,9 +350,11 @@ def _run_formula(node, op, grads, missing):
     st = STATE
     st.phase = "backward"
     st.seq = node.seq        # set first, so range hooks can read it (tensorlib.dispatch.current_seq())
-    token = range_enter(node.name(), "backward") if _H.range_hooks else None
+    rp = _H.range_pair       # the region hooks' own (enter, exit): range_enter's work without its call
+    token = rp[0](node.name(), "backward") if rp is not None else None
     try:
-        _check_saved(node, op)
+        if node.versions is not None or node.freed:
+            _check_saved(node, op)
         if missing:
             ops = _ops()
             for i, g in enumerate(grads):
@@ -367,8 +369,8 @@ def _run_formula(node, op, grads, missing):
             raise
     finally:
         st.phase = "forward"
-        if token is not None:
-            range_exit(token)
+        if rp is not None:
+            rp[1](token)
 
 
 def _fix_grads(node, out):
@@ -466,12 +468,13 @@ def _accumulate(node: AccumulateGrad, g, create_graph, handed, quiet=False):
         return
     st = STATE
     st.phase, st.seq = "backward", -1     # backward work, linked to no forward op (as torch's)
-    token = range_enter("tensorlib::autograd::AccumulateGrad", "backward") if _H.range_hooks else None
+    rp = _H.range_pair
+    token = rp[0]("tensorlib::autograd::AccumulateGrad", "backward") if rp is not None else None
     try:
         _store_grad(t, g, create_graph, handed, False)
     finally:
-        if token is not None:
-            range_exit(token)
+        if rp is not None:
+            rp[1](token)
         st.phase = "forward"
 
 

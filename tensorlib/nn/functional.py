@@ -114,8 +114,8 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
     Profiled as torch's composite aten::cross_entropy_loss around the ops it runs."""
     if not _H.range_hooks:      # nothing listens: no region to open
         return _cross_entropy(input, target, weight, size_average, ignore_index, reduce, reduction, label_smoothing)
-    with record_range("cross_entropy_loss", "op", (input, target, weight)):
-        return _cross_entropy(input, target, weight, size_average, ignore_index, reduce, reduction, label_smoothing)
+    return _H.op_region("cross_entropy_loss", (input, target, weight), _cross_entropy, input, target, weight,
+                        size_average, ignore_index, reduce, reduction, label_smoothing)
 
 
 def linear_cross_entropy(input, linear_weight, target, *, linear_bias=None, weight=None, reduction="mean",

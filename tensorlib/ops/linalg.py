@@ -5,7 +5,7 @@ from .broadcast import sum_to
 from ._define import Tensor, dispatch, np, op, public, write_out
 from .._graph import tensor_of
 from .reduce import SUM
-from .shape import VIEW, t, transpose, view
+from .shape import T, VIEW, transpose, view
 from ..dispatch import dispatch_binary, record_range
 from .broadcast import expand, norm_dims
 
@@ -79,13 +79,13 @@ def _mm_kernel(xp, a, b):
 def _mm_grads(g, a, b, need_a, need_b):
     """torch's mm_mat1_backward / mm_mat2_backward of a 2-D product a @ b: t and mm (a column-major b, as a
     transposed weight is, gets its gradient in its own layout: t(mm(t(g), a)))."""
-    ga = gb = None
+    ga = gb = None      # (T dispatched directly: t()'s rank check is mm's own)
     if need_a:
-        ga = dispatch(MM, g, t(b))
+        ga = dispatch(MM, g, dispatch(T, b))
     if need_b:
         bd = b._data
         f_order = bd.ndim == 2 and not bd.flags.c_contiguous and bd.flags.f_contiguous
-        gb = t(dispatch(MM, t(g), a)) if f_order else dispatch(MM, t(a), g)
+        gb = dispatch(T, dispatch(MM, dispatch(T, g), a)) if f_order else dispatch(MM, dispatch(T, a), g)
     return ga, gb
 
 
@@ -320,12 +320,13 @@ def _scaled_product_bwd(ctx, g):
     if need[0]:
         gc = g * beta if beta != 1 else g
         shape = tuple(ctx.in_meta[0][0])
-        if g.ndim == 2 and shape == (g._data.shape[1],):     # a bias row: torch's engine sums it to size (sum, view)
+        gd = g._data
+        if gd.ndim == 2 and shape == (gd.shape[1],):     # a bias row: torch's engine sums it to size (sum, view)
             gc = dispatch(VIEW, dispatch(SUM, gc, dim=0, keepdim=True), shape=shape)
         else:
             gc = sum_to(gc, shape)
     ga_ = g * alpha if alpha != 1 else g
-    if a.ndim == 2:     # addmm: torch's mm_mat1/mm_mat2_backward, with t and mm (a transposed mat2 keeps its layout)
+    if a._data.ndim == 2:     # addmm: torch's mm_mat1/mm_mat2_backward, t and mm (a transposed mat2 keeps its layout)
         ga, gb = _mm_grads(ga_, a, b, need[1], need[2])
         return gc, ga, gb
     if need[1]:

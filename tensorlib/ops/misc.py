@@ -5,7 +5,6 @@ from __future__ import annotations
 from .. import _dtype as D
 from .. import _hooks as _H
 from .. import _sync
-from .. import dispatch as _dispatch
 from .._device import CPU, device_of, move, to_device
 from .broadcast import sum_to
 from ._define import Tensor, dispatch, np, op, public
@@ -42,11 +41,14 @@ def _(ctx, g):
 def to(input, *args, **kw):
     """torch's composite aten::to: recorded even when it returns `input` itself; a conversion runs the
     TO op, torch's aten::_to_copy (its node is ToCopyBackward0)."""
-    tok = _dispatch.range_enter("to", "op")
+    rp = _H.range_pair      # the region hooks' (enter, exit), None when none listens (see _hooks.range_enter)
+    if rp is None:
+        return _to(input, *args, **kw)
+    tok = rp[0]("to", "op")
     try:
         return _to(input, *args, **kw)
     finally:
-        _dispatch.range_exit(tok)
+        rp[1](tok)
 
 
 def _to(input, *args, dtype=None, device=None, non_blocking=False, copy=False, memory_format=None):
@@ -289,11 +291,14 @@ def zero_(self):
 
 @public(function=False, method=True)
 def item(self, _what="item"):
-    tok = _dispatch.range_enter("item", "op")     # torch's aten::item
+    rp = _H.range_pair
+    if rp is None:
+        return _item(self, _what)
+    tok = rp[0]("item", "op")     # torch's aten::item
     try:
         return _item(self, _what)
     finally:
-        _dispatch.range_exit(tok)
+        rp[1](tok)
 
 
 def _item(self, _what):

@@ -68,8 +68,7 @@ def linear(input, weight, bias=None):
                            f"{type_name(weight)}")
     if not _H.range_hooks:      # nothing listens: no region to open (a training step's commonest composite)
         return _linear(input, weight, bias, x, w)
-    with record_range("linear", "op", (input, weight, bias)):
-        return _linear(input, weight, bias, x, w)
+    return _H.op_region("linear", (input, weight, bias), _linear, input, weight, bias, x, w)
 
 
 def _linear(input, weight, bias, x, w):

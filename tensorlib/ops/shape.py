@@ -2,7 +2,6 @@
 memory with their input and count versions with it, as torch's do."""
 from __future__ import annotations
 
-from math import prod
 
 from .. import _hooks as _H
 from .broadcast import EXPAND, expand, norm_dims, sum_to  # noqa: F401 - expand is re-exported
@@ -23,8 +22,14 @@ def _shape_arg(shape):
 
 
 def _infer(shape, numel, orig):
-    if -1 not in shape and min(shape, default=0) >= 0 and prod(shape) == numel:
-        return tuple(shape)         # the common case, every size given and right (else checked below)
+    n = 1
+    for s in shape:     # the common case, every size given and right (else checked below): one loop, no
+        if s < 0:       # min/prod calls (a view's kernel runs this on every call)
+            break
+        n *= s
+    else:
+        if n == numel:
+            return shape if type(shape) is tuple else tuple(shape)
     shape = list(shape)
     if shape.count(-1) > 1:
         raise RuntimeError("only one dimension can be inferred")
@@ -203,11 +208,18 @@ def squeeze(input, dim=None):
     return dispatch(SQUEEZE, input, dim=norm_dims(dim, input.ndim) if input.ndim else ())
 
 
+def _new_axis(dim):
+    """The index that views an array with a new axis of size 1 at (non-negative) `dim`: expand_dims' result,
+    made by the array's own indexing, without NumPy's Python-level expand_dims (its axis checks cost more
+    than the view)."""
+    return (slice(None),) * dim + (None,)
+
+
 @op("unsqueeze", view=True, node_name="UnsqueezeBackward0")
 def UNSQUEEZE(xp, a, dim):
     if _H.range_hooks:      # a strided view: torch's as_strided, in a profile
-        return _H.op_step("as_strided", xp.expand_dims, a, dim)
-    return xp.expand_dims(a, dim)
+        return _H.op_step("as_strided", a.__getitem__, _new_axis(dim))
+    return a[_new_axis(dim)]
 
 
 UNSQUEEZE.def_backward(_reshape_bwd)
@@ -279,11 +291,8 @@ swapaxes = swapdims = transpose
 @op("t", view=True, node_name="TBackward0")
 def T(xp, a):
     if _H.range_hooks:      # torch's t is transpose(0, 1), a strided view (as_strided), in a profile
-        return _H.op_step("transpose", _H.op_step, "as_strided", _transposed, a)
-    return a.T
-
-
-def _transposed(a):
+        # (a.transpose(): a.T for the <= 2 dims t takes, as a bound method: no Python function to call)
+        return _H.op_step("transpose", _H.op_step, "as_strided", a.transpose)
     return a.T
 
 
@@ -298,7 +307,7 @@ T.quiet_backward = lambda ctx, g: (tensor_of(g._data.T),)     # the engine's qui
 @public(method=True)
 def t(input):
     """torch's aten::t, an op of its own (its node is TBackward0): linear and addmm's backward use it."""
-    if input.ndim > 2:
+    if input._data.ndim > 2:
         raise RuntimeError(f"t() expects a tensor with <= 2 dimensions, but self is {input.ndim}D")
     return dispatch(T, input)
 
@@ -427,8 +436,10 @@ def _stack_steps(xp, arrays, dim):
     """xp.stack's own steps (each array viewed with a new axis, then one concatenation), each in the range of
     torch's op for it, as torch's stack writes them: an unsqueeze (a strided view) per input, then cat."""
     dim = dim + arrays[0].ndim + 1 if dim < 0 else dim
-    views = [_H.op_step("unsqueeze", _H.op_step, "as_strided", xp.expand_dims, a, dim) for a in arrays]
-    return _H.op_step("cat", xp.concatenate, views, dim)
+    idx = _new_axis(dim)
+    step = _H.op_step
+    views = [step("unsqueeze", step, "as_strided", a.__getitem__, idx) for a in arrays]
+    return step("cat", xp.concatenate, views, dim)
 
 
 @STACK.def_backward

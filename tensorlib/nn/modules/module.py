@@ -111,9 +111,31 @@ class Module:
 
     # --- calling ------------------------------------------------------------------------------
     def __call__(self, *args, **kwargs):
-        if _H.range_hooks or self._forward_pre_hooks or self._forward_hooks:
+        if self._forward_pre_hooks or self._forward_hooks:
             return self._call_slow(args, kwargs)
-        return self.forward(*args, **kwargs) if kwargs else self.forward(*args)
+        rp = _H.range_pair
+        if rp is None:
+            return self.forward(*args, **kwargs) if kwargs else self.forward(*args)
+        # observed, no forward hooks (a profiled model's usual case): _call_slow's region, without its
+        # hook loops; the name from the parent's cache when it has it (_qualname_under's first case)
+        frames = _STACK.frames
+        name = None
+        if frames:
+            parent, pname = frames[-1]
+            cache = parent._child_names
+            if cache is not None and cache[0] == pname:
+                name = cache[1].get(id(self))
+        if name is None:
+            name = self._qualname_under(frames)
+        frames.append((self, name))
+        try:
+            token = rp[0](name, "module")
+            try:
+                return self.forward(*args, **kwargs) if kwargs else self.forward(*args)
+            finally:
+                rp[1](token)
+        finally:
+            frames.pop()
 
     def _qualname_under(self, frames):
         if not frames:
@@ -144,12 +166,11 @@ class Module:
     def _call_slow(self, args, kwargs):
         frames = _STACK.frames
         token = None
-        pushed = False
-        if _H.range_hooks:
+        rp = _H.range_pair
+        if rp is not None:
             name = self._qualname_under(frames)
             frames.append((self, name))
-            pushed = True
-            token = _H.range_enter(name, "module")
+            token = rp[0](name, "module")
         called = set()
         try:
             for hid, hook in list(self._forward_pre_hooks.items()):
@@ -176,8 +197,8 @@ class Module:
                     self._run_forward_hook(hid, hook, args, kwargs, None)
             raise
         finally:
-            if pushed:
-                _H.range_exit(token)
+            if rp is not None:
+                rp[1](token)
                 frames.pop()
 
     def _run_forward_hook(self, hid, hook, args, kwargs, out):
