@@ -544,9 +544,18 @@ def make_node3(op, a, b, c, attrs, out, seq):
     node._out_meta = ((out.shape, dt),)
     save = op.save
     if save:
-        if "i" in save:
+        if "i" in save:     # _saved_version of each, inline
+            if a._inference or b._inference or c is not None and c._inference:
+                raise RuntimeError(_INFERENCE_SAVED)
             node.inputs = (a, b, c)
-            node.versions = [_saved_version(a), _saved_version(b), _saved_version(c) if c is not None else None]
+            x = a._base
+            y = b._base
+            if c is None:
+                vc = None
+            else:
+                vc = c._base
+                vc = (vc if vc is not None else c)._version
+            node.versions = [(x if x is not None else a)._version, (y if y is not None else b)._version, vc]
         else:
             node.inputs = node.versions = None
         if "o" in save:

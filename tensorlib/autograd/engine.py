@@ -62,8 +62,8 @@ def _make_grads(outputs, grad_outputs):
 def run_backward(outputs, grad_outputs, retain_graph, create_graph, inputs=None, accumulate=True,
                  allow_unused=False):
     """The engine. With `inputs` and accumulate=False it returns their gradients (autograd.grad)."""
-    ops = _ops()
-    outputs = _as_tuple(outputs)
+    ops = _OPS if _OPS is not None else _ops()
+    outputs = (outputs,) if type(outputs) is Tensor else _as_tuple(outputs)     # loss.backward(): one tensor
     grad_outputs = _as_tuple(grad_outputs) if grad_outputs is not None else ()
     if retain_graph is None:
         retain_graph = create_graph
@@ -163,8 +163,12 @@ def run_backward(outputs, grad_outputs, retain_graph, create_graph, inputs=None,
                     if (node, 0) not in capture:
                         g = None
                 if accumulate and g is not None:
-                    _accumulate(node, g, create_graph, handed, quiet)
-                g = None
+                    t = node._ref()
+                    if quiet and t is not None and not t._hooks:    # nothing to run or to mark: the store alone
+                        _store_grad(t, g, False, handed, True, _LOOP_REFS)
+                    else:
+                        _accumulate(node, g, create_graph, handed, quiet)
+                g = t = None
                 continue
             if nxt is not None:
                 node, buf = nxt, nxt_buf
@@ -450,13 +454,13 @@ def _accumulate(node: AccumulateGrad, g, create_graph, handed, quiet=False):
             if r is not None:
                 g = r
     if quiet:      # nothing observes the ops below: no phase or region to set
-        _store_grad(t, g, create_graph, handed, True)
+        _store_grad(t, g, create_graph, handed, True, _ENGINE_REFS)
         return
     st = STATE
     st.phase, st.seq = "backward", -1     # backward work, linked to no forward op (as torch's)
     token = range_enter("tensorlib::autograd::AccumulateGrad", "backward") if _H.range_hooks else None
     try:
-        _store_grad(t, g, create_graph, handed, False)
+        _store_grad(t, g, create_graph, handed, False, _ENGINE_REFS)
     finally:
         if token is not None:
             range_exit(token)
@@ -464,22 +468,25 @@ def _accumulate(node: AccumulateGrad, g, create_graph, handed, quiet=False):
 
 
 # the references to a gradient that _store_grad sees when the engine alone holds it: run_backward's local,
-# _accumulate's and _store_grad's arguments, and getrefcount's own
+# _accumulate's and _store_grad's arguments, and getrefcount's own; _LOOP_REFS when run_backward calls
+# _store_grad itself (a quiet pass, a leaf without hooks)
 _ENGINE_REFS = 4
+_LOOP_REFS = 3
 
 
-def _store_grad(t, g, create_graph, handed, quiet):
+def _store_grad(t, g, create_graph, handed, quiet, refs):
     """AccumulateGrad's work: g becomes t.grad (its buffer stolen where nothing else holds it), or is added
-    to it."""
+    to it. `refs`: the references to g when the engine alone holds it (see _ENGINE_REFS)."""
     ops = _OPS      # run_backward imported it
     if t._grad is None:
         d = g._data
         if create_graph:
             t._grad = g
-        elif id(d) in handed or (d.base is not None and _shared_view(g)) or _expanded(d):
+        elif id(d) in handed or (d.base is not None and _shared_view(g)) or \
+                (not d.flags.writeable if type(d) is np.ndarray else _expanded(d)):
             t._grad = ops.clone(g)   # never alias another .grad or live memory (clip_grad_ works in place)
         elif quiet and g._base is None and g._grad_fn is None and not g._requires_grad and \
-                sys.getrefcount(g) <= _ENGINE_REFS:
+                sys.getrefcount(g) <= refs:
             t._grad = g              # the engine's own tensor (a formula's result that nothing else holds):
                                      # what detach would give, a tensor over the same memory, without the copy
         elif quiet:                  # detach's work, without its dispatch (nothing observes it)
