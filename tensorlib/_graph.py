@@ -218,7 +218,8 @@ class Node:
                 raise _version_error(t, self, i, _version(t), v, as_input=True)
 
     def release(self):
-        """Free what backward needed (after a backward without retain_graph)."""
+        """Free what backward needed (after a backward without retain_graph). The engine's loop does the same
+        inline (a call less per node)."""
         if self.inputs is not None or self.out_data is not None:
             self.inputs = self.out_data = self.out_refs = None
             if self.ctx_data is not None:   # (an instance value only where a custom Function set one)
@@ -544,9 +545,18 @@ def make_node3(op, a, b, c, attrs, out, seq):
     node._out_meta = ((out.shape, dt),)
     save = op.save
     if save:
-        if "i" in save:
+        if "i" in save:     # _saved_version of each, inline
+            if a._inference or b._inference or c is not None and c._inference:
+                raise RuntimeError(_INFERENCE_SAVED)
             node.inputs = (a, b, c)
-            node.versions = [_saved_version(a), _saved_version(b), _saved_version(c) if c is not None else None]
+            x = a._base
+            y = b._base
+            if c is None:
+                vc = None
+            else:
+                vc = c._base
+                vc = (vc if vc is not None else c)._version
+            node.versions = [(x if x is not None else a)._version, (y if y is not None else b)._version, vc]
         else:
             node.inputs = node.versions = None
         if "o" in save:

@@ -56,6 +56,9 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
 
 @public(name="backward", function=False, method=True)
 def _tensor_backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None):
+    if inputs is None:      # backward()'s usual case, without its call
+        run_backward(self, gradient, retain_graph, create_graph)
+        return
     backward(self, gradient, retain_graph, create_graph, inputs)
 
 

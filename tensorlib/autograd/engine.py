@@ -70,8 +70,8 @@ _warned = {"create_graph": False}
 def run_backward(outputs, grad_outputs, retain_graph, create_graph, inputs=None, accumulate=True,
                  allow_unused=False):
     """The engine. With `inputs` and accumulate=False it returns their gradients (autograd.grad)."""
-    ops = _ops()
-    outputs = _as_tuple(outputs)
+    ops = _OPS if _OPS is not None else _ops()
+    outputs = (outputs,) if type(outputs) is Tensor else _as_tuple(outputs)     # loss.backward(): one tensor
     grad_outputs = _as_tuple(grad_outputs) if grad_outputs is not None else ()
     if retain_graph is None:
         retain_graph = create_graph
@@ -174,8 +174,12 @@ def run_backward(outputs, grad_outputs, retain_graph, create_graph, inputs=None,
                     if (node, 0) not in capture:
                         g = None
                 if accumulate and g is not None:
-                    _accumulate(node, g, create_graph, handed, quiet)
-                g = None
+                    t = node._ref()
+                    if quiet and t is not None and not t._hooks:    # nothing to run or to mark: the store alone
+                        _store_grad(t, g, False, handed, True, _LOOP_REFS)
+                    else:
+                        _accumulate(node, g, create_graph, handed, quiet)
+                g = t = None
                 continue
             if nxt is not None:
                 node, buf = nxt, nxt_buf
@@ -188,7 +192,10 @@ def run_backward(outputs, grad_outputs, retain_graph, create_graph, inputs=None,
                 _hooks_and_captures(node, buf, create_graph, capture, results, handed)
             in_grads = _run_node(node, buf, capture, accumulate, quiet)
             if not retain_graph and (node.inputs is not None or node.out_data is not None):
-                node.release()
+                node.inputs = node.out_data = node.out_refs = None      # node.release(), without its call
+                node.freed = True
+                if node.ctx_data is not None:
+                    node.ctx_data = None
             for (fn, nr), g in zip(node.edges, in_grads):
                 if fn is None:
                     continue
@@ -464,24 +471,25 @@ def _accumulate(node: AccumulateGrad, g, create_graph, handed, quiet=False):
                 g = r
         r = None        # the hook's result is now only `g` (see _ENGINE_REFS)
     if quiet:      # nothing observes the ops below: no phase or region to set
-        _store_grad(t, g, create_graph, handed, True)
+        _store_grad(t, g, create_graph, handed, True, _ENGINE_REFS)
         return
     st = STATE
     st.phase, st.seq = "backward", -1     # backward work, linked to no forward op (as torch's)
     rp = _H.range_pair
     token = rp[0]("tensorlib::autograd::AccumulateGrad", "backward") if rp is not None else None
     try:
-        _store_grad(t, g, create_graph, handed, False)
+        _store_grad(t, g, create_graph, handed, False, _ENGINE_REFS)
     finally:
         if rp is not None:
             rp[1](token)
         st.phase = "forward"
 
 
-def _refs_through_two_calls() -> int:
-    """What sys.getrefcount reports for an object held by one local and passed down two calls, as run_backward
-    hands a gradient to _accumulate and on to _store_grad (4 on CPython 3.11-3.13, 6 on 3.10): measured,
-    not assumed, since each interpreter counts a frame's arguments its own way."""
+def _refs_seen(calls: int) -> int:
+    """What sys.getrefcount reports for an object held by one local and passed down `calls` calls (1 or 2), as
+    run_backward hands a gradient to _store_grad, or to _accumulate and on to _store_grad (3 and 4 on CPython
+    3.11-3.13; 3.10 counts more): measured, not assumed, since each interpreter counts a frame's arguments
+    its own way."""
     def inner(x):
         return sys.getrefcount(x)
 
@@ -489,25 +497,28 @@ def _refs_through_two_calls() -> int:
         return inner(x)
 
     local = object()
-    return middle(local)
+    return inner(local) if calls == 1 else middle(local)
 
 
 # the references to a gradient that _store_grad sees when the engine alone holds it: run_backward's local,
-# _accumulate's and _store_grad's arguments, and getrefcount's own. More means someone else holds it (a hook
-# that kept it, a custom Function that returned a tensor of its own, the user's `gradient=`)
-_ENGINE_REFS = _refs_through_two_calls()
+# _accumulate's and _store_grad's arguments, and getrefcount's own; _LOOP_REFS when run_backward calls
+# _store_grad itself (a quiet pass, a leaf without hooks). More means someone else holds it (a hook that
+# kept it, a custom Function that returned a tensor of its own, the user's `gradient=`)
+_ENGINE_REFS = _refs_seen(2)
+_LOOP_REFS = _refs_seen(1)
 
 
-def _store_grad(t, g, create_graph, handed, quiet):
+def _store_grad(t, g, create_graph, handed, quiet, refs):
     """AccumulateGrad's work: g becomes t.grad (its buffer stolen where nothing else holds it, as torch's
-    AccumulateGrad steals a gradient whose use count says the engine alone has it), or is added to it."""
+    AccumulateGrad steals a gradient whose use count says the engine alone has it), or is added to it.
+    `refs`: the references to g when the engine alone holds it (see _ENGINE_REFS)."""
     ops = _OPS      # run_backward imported it
     if t._grad is None:
         d = g._data
         if create_graph:    # a differentiable copy, never g itself (torch: grad_fn CopyBackwards)
             t._grad = ops.empty_like(g).copy_(g)
-        elif id(d) in handed or (d.base is not None and _shared_view(g)) or _expanded(d) or \
-                sys.getrefcount(g) > _ENGINE_REFS:
+        elif id(d) in handed or (d.base is not None and _shared_view(g)) or \
+                (not d.flags.writeable if type(d) is np.ndarray else _expanded(d)) or sys.getrefcount(g) > refs:
             # never alias another .grad, a tensor something else holds, or live memory (clip_grad_ and
             # optimizers work on .grad in place): a copy, as torch's clone_obey_contract
             t._grad = ops.clone(g)

@@ -7,7 +7,9 @@ import math
 
 
 from .. import _hooks as _H
+from .. import dispatch as _D
 from .. import ops as _ops
+from .._execute import execute
 from .._tensor import Tensor
 from ..dispatch import dispatch, record_range
 from .. import ops as _E
@@ -15,7 +17,7 @@ from ..ops.attention import scaled_dot_product_attention as _sdpa
 from ..ops.conv_ops import conv1d, conv2d, conv_transpose2d  # noqa: F401
 from ..ops.index import one_hot  # noqa: F401
 from ..ops.nn_ops import (binary_cross_entropy, binary_cross_entropy_with_logits, check_reduction,  # noqa: F401
-                          LOG_SOFTMAX, legacy_reduction,
+                          LOG_SOFTMAX, _REDUCTIONS, legacy_reduction,
                           dropout as _dropout, embedding, kl_div, l1_loss, linear, log_softmax, mse_loss, nll_loss,
                           pad, smooth_l1_loss, softmax)
 from ..ops.norm_ops import batch_norm, group_norm, layer_norm  # noqa: F401
@@ -159,14 +161,16 @@ def linear_cross_entropy(input, linear_weight, target, *, linear_bias=None, weig
 
 
 def _cross_entropy(input, target, weight, size_average, ignore_index, reduce, reduction, label_smoothing):
-    reduction = check_reduction(legacy_reduction(size_average, reduce, reduction))
+    if size_average is not None or reduce is not None or reduction not in _REDUCTIONS:
+        reduction = check_reduction(legacy_reduction(size_average, reduce, reduction))
     if not 0.0 <= label_smoothing <= 1.0:
         raise ValueError(f"label_smoothing must be between 0.0 and 1.0. Got: {label_smoothing}")
     shape = input._data.shape
     cdim = 0 if len(shape) == 1 else 1
     C = shape[cdim]
-    if not _H.range_hooks:
-        logp = dispatch(LOG_SOFTMAX, input, dim=cdim)
+    if not _H.range_hooks:      # (dispatch's fast path without its call, when it takes it)
+        logp = dispatch(LOG_SOFTMAX, input, dim=cdim) if _D._full_path else \
+            execute(LOG_SOFTMAX, (input,), {"dim": cdim}, -1)
     else:
         with record_range("log_softmax", "op"):     # log_softmax's dim check and cast are not needed here
             logp = dispatch(LOG_SOFTMAX, input, dim=cdim)

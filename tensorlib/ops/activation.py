@@ -53,7 +53,8 @@ def _relu_kernel(xp, a):
     """max(a, 0): torch's relu is clamp_min(a, 0), which a profile shows inside the op as torch's does."""
     if _H.range_hooks:
         return _H.op_step("clamp_min", _clamp_min0, xp, a)
-    return xp.maximum(a, 0).astype(a.dtype, copy=False)
+    out = xp.maximum(a, 0)
+    return out if out.dtype == a.dtype else out.astype(a.dtype)   # (a bool input's int result cast back)
 
 
 def _clamp_min0(xp, a):

@@ -7,7 +7,9 @@ Normalisation ops live in `norm_ops.py`, convolution and pooling in `conv_ops.py
 from __future__ import annotations
 
 from .. import _hooks as _H
+from .. import dispatch as _D
 from .. import random as R
+from .._execute import execute
 from ..dispatch import STATE
 from .._device import device_of
 from .._graph import quiet_op
@@ -22,7 +24,7 @@ from .index import index_add
 from .linalg import ADDMM, matmul
 from ..dispatch import record_range
 from .reduce import sum as _sum
-from .shape import reshape, t, view
+from .shape import T, reshape, t, view
 from .creation import zeros
 from .creation import as_tensor, tensor
 from .index import getitem
@@ -30,6 +32,7 @@ from .linalg import c_type
 from .misc import to, copy_, type_name
 
 _REDUCTIONS = ("none", "mean", "sum")
+_NO_ATTRS: dict = {}    # the attrs of an op called without any (read only, as dispatch's own)
 
 
 def legacy_reduction(size_average=None, reduce=None, reduction="mean"):
@@ -72,12 +75,13 @@ def linear(input, weight, bias=None):
 
 
 def _linear(input, weight, bias, x, w):
-    wt = t(weight)
+    fast = not _D._full_path        # dispatch's fast path, taken here without its call (and t()'s)
+    wt = execute(T, (weight,), _NO_ATTRS, -1) if fast and w.ndim <= 2 else t(weight)
     if bias is None or x.ndim < 2:
         y = matmul(input, wt)
         return y if bias is None else y.add_(bias)
     if x.ndim == 2:
-        return dispatch(ADDMM, bias, input, wt)
+        return execute(ADDMM, (bias, input, wt), _NO_ATTRS, -1) if fast else dispatch(ADDMM, bias, input, wt)
     if input.is_contiguous():
         rows = dispatch(ADDMM, bias, view(input, -1, x.shape[-1]), wt)
         return view(rows, *x.shape[:-1], w.shape[0])
@@ -319,8 +323,8 @@ NLL_LOSS.quiet_backward = lambda ctx, g: quiet_op(NLL_LOSS_BACKWARD, g, *ctx.sav
 
 
 def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None, reduction="mean"):
-    reduction = legacy_reduction(size_average, reduce, reduction)
-    check_reduction(reduction)
+    if size_average is not None or reduce is not None or reduction not in _REDUCTIONS:
+        reduction = check_reduction(legacy_reduction(size_average, reduce, reduction))
     x, t = input._data, target._data
     # torch's checks, in torch's order: batch size, target rank, target shape, target dtype
     if x.ndim >= 2 and t.ndim >= 1 and x.shape[0] != t.shape[0]:
@@ -337,6 +341,9 @@ def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, r
         raise RuntimeError(f"expected target dtype to be Long or Byte, but got {scalar_name(t.dtype)}")
     # torch's entry for any number of dims (the kernel reshapes), then its composite around nll_loss_forward
     if not _H.range_hooks:      # nothing listens: no regions to open
+        if not _D._full_path:   # dispatch's fast path, without its call
+            return execute(NLL_LOSS, (input, target, weight), {"reduction": reduction, "ignore_index": ignore_index},
+                           -1)
         return dispatch(NLL_LOSS, input, target, weight, reduction=reduction, ignore_index=ignore_index)
     with record_range("nll_loss_nd", "op", (input, target, weight)):
         with record_range("nll_loss", "op", (input, target, weight)):

@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import _hooks as _H
 from .._tensor import Tensor
-from ..dispatch import full_path_active
 
 _CAPTURABLE_DEVICES = ["cuda", "xpu", "hpu", "privateuseone", "xla"]
 _FUSED_DEVICES = ["mps", "cuda", "xpu", "hpu", "cpu", "mtia", "privateuseone"]
@@ -106,7 +106,7 @@ def multi_tensor_ok(group, pairs):
     """The multi-tensor (array) update applies: no profiler, op hook or special mode watching ops, not recorded
     by autograd (differentiable), foreach not refused, CPU float32/float64 parameters (not views) with
     gradients of their dtype and shape. Adam/AdamW and Adadelta share it."""
-    if full_path_active() or group.get("differentiable") or group.get("foreach") is False:
+    if _H.full_path or group.get("differentiable") or group.get("foreach") is False:    # (full_path_active())
         return False
     for p, g in pairs:
         x, y = p._data, g._data

@@ -154,7 +154,8 @@ class Optimizer:
     # --- gradients ------------------------------------------------------------------------------
     def zero_grad(self, set_to_none: bool = True):
         """Reset every parameter's gradient: to None (the default, frees memory) or to zeros in place."""
-        zero_grads((p for group in self.param_groups for p in group["params"]), set_to_none)
+        for group in self.param_groups:
+            zero_grads(group["params"], set_to_none)
 
     # what torch's capturable check names, and the devices it lists (Adadelta's list lacks xla)
     _capturable_what = "params and state_steps"
