@@ -8,10 +8,11 @@ default options the dispatcher writes the op records itself (the recorder is its
 `dispatch.set_op_sink`) and only ranges pass through hook methods. With ``record_shapes``/
 ``profile_memory``/``with_stack``/``with_flops`` the recorder is an op hook too and the record grows one
 field, ``(name, tag, seq, extra id, t0, t1)``, the id of an extra ``(shapes_dtypes, stack, flops)`` in the
-process's table of distinct extras (`EXTRAS`, `extra_id`), so that every record is a tuple of strings and
-ints, which the cyclic GC untracks the first time it sees it (a record holding nested tuples stays tracked
-through several full collections, each walking every record kept so far); with_stack adds to
-an nn.Module range's extra its module's ``(class name, id)``, for torch's python_function events
+process's table of distinct extras (`EXTRAS`, `extra_id`; with record_shapes but no stack or FLOPs, found
+per op by one dict lookup of a flat key of the inputs' shapes and dtypes, `shapes_id`), so that every record
+is a tuple of strings and ints, which the cyclic GC untracks the first time it sees it (a record holding
+nested tuples stays tracked through several full collections, each walking every record kept so far);
+with_stack adds to an nn.Module range's extra its module's ``(class name, id)``, for torch's python_function events
 (python_trace.py), and names each frame's function as torch does (`FUNCTION_OF_FRAME`). Records land
 in exit order; `events.build` turns them into a tree after ``stop()``.
 
