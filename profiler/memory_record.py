@@ -39,7 +39,6 @@ def root_array(d):
 
 
 ndarray = np.ndarray
-_wref = weakref.ref
 _pc = time.perf_counter_ns
 
 
@@ -63,6 +62,12 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_fresh_ids_in_child)
 
 
+class _Counted(weakref.ref):
+    """A counted array's weak reference, carrying what its free callback records: the array's id (the
+    records' address) and bytes. Slots on the reference itself: no second table from references to them."""
+    __slots__ = ("key", "nbytes")
+
+
 class MemoryRecorder:
     """Collects (t, tid, device type, device id, ±bytes, address) records while active, flat: six ints
     per record, one after the other, in one list (`list.extend` of the six is one step under the GIL, so
@@ -73,8 +78,7 @@ class MemoryRecorder:
 
     def __init__(self, cuda=False):
         self.records: list[int] = []
-        self.live: dict[int, int] = {}                 # id(array) -> bytes, arrays counted and alive
-        self._refs: dict[int, tuple] = {}              # id(weakref) -> (weakref, id(array), bytes)
+        self.live: dict[int, _Counted] = {}            # id(array) -> its weak reference, arrays counted and alive
         self.active = False
         self.cuda_base: dict[int, int] = {}
         self.cpu_base = 0                              # bytes of live CPU tensors when recording began
@@ -102,20 +106,16 @@ class MemoryRecorder:
     # output that is a fresh array or a view of an input's, with the lookups bound once (`_bind_cpu`).
     def _bind_cpu(self):
         live = self.live
-        refs = self._refs
         add = self.records.extend
-        wref = _wref
+        counted = _Counted
 
         def on_free(ref):
             """weakref callback when an array dies: a weakref.finalize would do the same at several times
             the cost per array (it keeps a registry and atexit bookkeeping per object)."""
-            ent = refs.pop(id(ref), None)
-            if ent is None:
-                return
-            key = ent[1]
+            key = ref.key
             live.pop(key, None)
             if self.active:
-                add((_pc(), _THREAD.id, CPU, 0, -ent[2], key))
+                add((_pc(), _THREAD.id, CPU, 0, -ref.nbytes, key))
 
         def record_outputs(outputs, inputs, t):
             """The op's outputs' new memory, at time `t` (ns, inside the op). `inputs`: the op's arguments
@@ -124,7 +124,7 @@ class MemoryRecorder:
                 for o in outputs:
                     record_outputs(o, inputs, t)
                 return
-            if not isinstance(outputs, Tensor):
+            if not isinstance(outputs, Tensor) or (inputs and outputs is inputs[0]):    # an in-place op's: its input
                 return
             d = array_of(outputs)
             if type(d) is not ndarray:
@@ -153,9 +153,9 @@ class MemoryRecorder:
             n = d.nbytes
             if not n:
                 return
-            ref = wref(d, on_free)
-            live[key] = n
-            refs[id(ref)] = (ref, key, n)
+            ref = live[key] = counted(d, on_free)
+            ref.key = key
+            ref.nbytes = n
             add((t, _THREAD.id, CPU, 0, n, key))
 
         self.record_outputs = record_outputs

@@ -8,10 +8,11 @@ default options the dispatcher writes the op records itself (the recorder is its
 `dispatch.set_op_sink`) and only ranges pass through hook methods. With ``record_shapes``/
 ``profile_memory``/``with_stack``/``with_flops`` the recorder is an op hook too and the record grows one
 field, ``(name, tag, seq, extra id, t0, t1)``, the id of an extra ``(shapes_dtypes, stack, flops)`` in the
-process's table of distinct extras (`EXTRAS`, `extra_id`), so that every record is a tuple of strings and
-ints, which the cyclic GC untracks the first time it sees it (a record holding nested tuples stays tracked
-through several full collections, each walking every record kept so far); with_stack adds to
-an nn.Module range's extra its module's ``(class name, id)``, for torch's python_function events
+process's table of distinct extras (`EXTRAS`, `extra_id`; with record_shapes but no stack or FLOPs, found
+per op by one dict lookup of a flat key of the inputs' shapes and dtypes, `shapes_id`), so that every record
+is a tuple of strings and ints, which the cyclic GC untracks the first time it sees it (a record holding
+nested tuples stays tracked through several full collections, each walking every record kept so far);
+with_stack adds to an nn.Module range's extra its module's ``(class name, id)``, for torch's python_function events
 (python_trace.py), and names each frame's function as torch does (`FUNCTION_OF_FRAME`). Records land
 in exit order; `events.build` turns them into a tree after ``stop()``.
 
@@ -275,18 +276,21 @@ class Recorder:
             ids = _EXTRA_IDS.get
 
             # The token carries the op's inputs (the dispatcher's own tuple) for the memory record's "not an
-            # input's memory" test at exit; shapes are kept raw (shape tuples, dtype names: `_raw_inputs`) and
-            # formatted once per distinct extra at build time (`format_extras`). The record holds its extra's
-            # id (`extra_id`), not the extra: a record of atoms only, which the cyclic GC untracks at once.
-            if shapes and not stack:
+            # input's memory" test at exit. With record_shapes the token holds the op's extra id already:
+            # `shapes_id` finds it from a flat key of the inputs' shapes and dtypes (one dict lookup per op);
+            # the signature itself (`_raw_inputs`) is built once per distinct key and formatted once per
+            # distinct extra at build time (`format_extras`). The record holds its extra's id (`extra_id`),
+            # not the extra: a record of atoms only, which the cyclic GC untracks at once.
+            if shapes and not stack and not flops_on:
                 def op_enter(op, inputs, attrs, phase, seq):
-                    return (op.name, phase, seq, _raw_inputs(inputs), None, inputs, pc())
+                    return (op.name, phase, seq, shapes_id(inputs), pc(), inputs)
             elif not shapes and not stack:
                 def op_enter(op, inputs, attrs, phase, seq):
-                    return (op.name, phase, seq, None, None, inputs, pc())
+                    return (op.name, phase, seq, 0, pc(), inputs)
             else:
                 def op_enter(op, inputs, attrs, phase, seq):
-                    return (op.name, phase, seq, _raw_inputs(inputs) if shapes else None, stack_of(), inputs, pc())
+                    return (op.name, phase, seq, _raw_inputs(inputs) if shapes else None, stack_of() if stack else None,
+                            inputs, pc())
 
             if flops_on:
                 def op_exit(token, outputs):
@@ -297,24 +301,23 @@ class Recorder:
                     ex = (token[3], token[4], flops)
                     eid = ids(ex)
                     tls.buf.append((token[0], token[1], token[2], extra_id(ex) if eid is None else eid, token[6], t1))
-            elif not shapes and not stack:       # profile_memory alone: every extra is a range's
+            elif stack:
                 def op_exit(token, outputs):
                     t1 = pc()
-                    record_outputs(outputs, token[5], t1 - 1)
-                    tls.buf.append((token[0], token[1], token[2], 0, token[6], t1))
-            elif mem is not None:
-                def op_exit(token, outputs):
-                    t1 = pc()
-                    record_outputs(outputs, token[5], t1 - 1)
+                    if mem is not None:
+                        record_outputs(outputs, token[5], t1 - 1)
                     ex = (token[3], token[4], 0)
                     eid = ids(ex)
                     tls.buf.append((token[0], token[1], token[2], extra_id(ex) if eid is None else eid, token[6], t1))
+            elif mem is not None:       # the token is the record's first five fields and the op's inputs
+                def op_exit(token, outputs):
+                    t1 = pc()
+                    record_outputs(outputs, token[5], t1 - 1)     # stamped a nanosecond before the op's end
+                    tls.buf.append((token[0], token[1], token[2], token[3], token[4], t1))
             else:
                 def op_exit(token, outputs):
                     t1 = pc()
-                    ex = (token[3], token[4], 0)
-                    eid = ids(ex)
-                    tls.buf.append((token[0], token[1], token[2], extra_id(ex) if eid is None else eid, token[6], t1))
+                    tls.buf.append((token[0], token[1], token[2], token[3], token[4], t1))
 
             if stack:
                 from tensorlib.nn.modules.module import module_stack
@@ -343,7 +346,8 @@ class Recorder:
 
             if shapes:
                 def op_range_enter(name, args):     # a composite op (aten::conv2d...): its Input Shapes too
-                    return (name, op_tag, -1, extra_id((_raw_inputs(args), stack_of() if stack else None, 0)), pc())
+                    eid = extra_id((_raw_inputs(args), stack_of(), 0)) if stack else shapes_id(args)
+                    return (name, op_tag, -1, eid, pc())
                 self.op_range_enter = op_range_enter
 
             self.op_enter = op_enter
@@ -410,6 +414,32 @@ def extra_id(ex) -> int:
                 eid = len(EXTRAS)
                 EXTRAS.append(ex)
                 _EXTRA_IDS[ex] = eid
+    return eid
+
+
+# A flat key of an op's inputs (per tensor its array's shape and dtype, per other argument its type) -> the
+# id of the extra (its `_raw_inputs` signature, no stack, no FLOPs): the signature is built once per
+# distinct key. A list or tuple argument (a tensor list's shapes) takes the full signature as its key.
+_SHAPES_IDS: dict = {}
+
+
+def shapes_id(inputs) -> int:
+    """The extra id of an op's inputs' signature without stack or FLOPs (record_shapes' per-op work)."""
+    parts: list = []
+    add = parts.append
+    for a in inputs:
+        if isinstance(a, Tensor):
+            d = array_of(a)
+            add(d.shape)
+            add(d.dtype)
+        elif isinstance(a, (list, tuple)):
+            return extra_id((_raw_inputs(inputs), None, 0))
+        else:
+            add(type(a))
+    key = tuple(parts)
+    eid = _SHAPES_IDS.get(key)
+    if eid is None:
+        eid = _SHAPES_IDS.setdefault(key, extra_id((_raw_inputs(inputs), None, 0)))
     return eid
 
 

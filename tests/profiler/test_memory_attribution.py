@@ -29,3 +29,19 @@ def test_conv_outputs_are_contiguous_as_torchs_so_view_works():
     assert y.is_contiguous()
     assert y.view(2, -1).shape == (2, 4 * 6 * 6)
     assert F.conv1d(tl.randn(2, 3, 10), tl.randn(4, 3, 3)).view(-1).shape == (2 * 4 * 8,)
+
+
+def test_in_place_ops_allocate_nothing_and_a_fresh_output_is_freed_once():
+    """An in-place op's output is its input (made before the profile, or a view of such a tensor): no bytes;
+    a fresh output counts its bytes when made and gives them back, once, when it dies."""
+    x = tl.ones(4, 8)
+    with profile(profile_memory=True) as prof:
+        x.add_(1)
+        x[1:].mul_(2)
+        y = x * 3
+        del y
+    mem = _self_mem(prof)
+    assert mem["aten::add_"] == 0 and mem["aten::mul_"] == 0
+    assert mem["aten::mul"] == 4 * 8 * 4
+    recs = prof.store.mem_events
+    assert sorted(recs["bytes"].tolist()) == [-4 * 8 * 4, 4 * 8 * 4]

@@ -209,6 +209,30 @@ def test_record_shapes_dtypes_and_flops():
     assert {r.key: r.flops for r in rows}["aten::matmul"] == 240
 
 
+def test_record_shapes_tells_apart_dtypes_scalars_and_tensor_lists_of_one_shape():
+    """record_shapes without stack or FLOPs looks each op's signature up by its inputs' shapes, dtypes and
+    argument types (recorder.shapes_id): ops whose inputs differ only in dtype, in a 0-d tensor against a
+    number, or in a tensor list's shapes keep their own Input Shapes / types, every time they run."""
+    a32, a64 = tl.ones(3, 2), tl.ones(3, 2, dtype=tl.float64)
+    s0 = tl.tensor(2.0)
+    with profile(record_shapes=True, profile_memory=True) as prof:
+        for _ in range(2):
+            a32 + a32
+            a64 + a64
+            a32 * 2.0
+            a32 * s0
+            tl.cat([a32, a32])
+            tl.cat([a32, tl.ones(1, 2)])
+    got = [(e.name, e.input_shapes, e.input_dtypes) for e in prof.events() if e.name != "aten::ones"]
+    once = [("aten::add", [[3, 2], [3, 2]], ["float", "float"]),
+            ("aten::add", [[3, 2], [3, 2]], ["double", "double"]),
+            ("aten::mul", [[3, 2], []], ["float", "Scalar"]),
+            ("aten::mul", [[3, 2], []], ["float", "float"]),
+            ("aten::cat", [[[3, 2], [3, 2]]], ["TensorList"]),
+            ("aten::cat", [[[3, 2], [1, 2]]], ["TensorList"])]
+    assert got == once + once
+
+
 def test_results_while_recording_are_what_is_recorded_so_far():
     with profile(profile_memory=True) as prof:
         tl.ones(4) * 2
