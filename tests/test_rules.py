@@ -114,3 +114,24 @@ def test_the_profiler_uses_tensorlibs_public_surface_only():
             elif isinstance(node, ast.Attribute) and node.attr in _TENSOR_PRIVATE:
                 bad.append(f"{where} .{node.attr}")
     assert not bad, "the profiler reaches into tensorlib's private parts:\n" + "\n".join(bad)
+
+
+def test_no_array_shape_is_set_outside_the_cupy_view_path():
+    """NumPy 2.5 deprecates setting `.shape` (every view op warned on Python 3.12+, where pip installs it):
+    a view is taken by reshape (`tensorlib.ops.shape._shaped_view`); only CuPy's arrays there keep the setter.
+    CI's NumPy (Python 3.11) does not warn yet, so this rule is what keeps the assignment from coming back."""
+    found = []
+    for path, tree in _sources(PRODUCT):
+        for node in ast.walk(tree):
+            if isinstance(node, (ast.Assign, ast.AugAssign, ast.AnnAssign)):
+                targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+                for t in targets:
+                    if isinstance(t, ast.Attribute) and t.attr == "shape" and \
+                            not (isinstance(t.value, ast.Name) and t.value.id == "self"):   # a class's own field
+                        found.append(_where(path, node))
+    assert found == ["tensorlib/ops/shape.py:" + str(_cupy_shape_line())], found
+
+
+def _cupy_shape_line() -> int:
+    src = (ROOT / "tensorlib/ops/shape.py").read_text(encoding="utf-8").splitlines()
+    return next(i for i, line in enumerate(src, 1) if line.strip() == "v.shape = shape")
