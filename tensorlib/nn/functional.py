@@ -7,9 +7,7 @@ import math
 
 
 from .. import _hooks as _H
-from .. import dispatch as _D
 from .. import ops as _ops
-from .._execute import execute
 from .._tensor import Tensor
 from ..dispatch import dispatch, record_range
 from .. import ops as _E
@@ -168,9 +166,8 @@ def _cross_entropy(input, target, weight, size_average, ignore_index, reduce, re
     shape = input._data.shape
     cdim = 0 if len(shape) == 1 else 1
     C = shape[cdim]
-    if not _H.range_hooks:      # (dispatch's fast path without its call, when it takes it)
-        logp = dispatch(LOG_SOFTMAX, input, dim=cdim) if _D._full_path else \
-            execute(LOG_SOFTMAX, (input,), {"dim": cdim}, -1)
+    if not _H.range_hooks:
+        logp = dispatch(LOG_SOFTMAX, input, dim=cdim)
     else:
         with record_range("log_softmax", "op"):     # log_softmax's dim check and cast are not needed here
             logp = dispatch(LOG_SOFTMAX, input, dim=cdim)

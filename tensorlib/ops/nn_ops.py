@@ -7,9 +7,7 @@ Normalisation ops live in `norm_ops.py`, convolution and pooling in `conv_ops.py
 from __future__ import annotations
 
 from .. import _hooks as _H
-from .. import dispatch as _D
 from .. import random as R
-from .._execute import execute
 from ..dispatch import STATE
 from .._device import device_of
 from .._graph import quiet_op
@@ -24,7 +22,7 @@ from .index import index_add
 from .linalg import ADDMM, matmul
 from ..dispatch import record_range
 from .reduce import sum as _sum
-from .shape import T, reshape, t, view
+from .shape import reshape, t, view
 from .creation import zeros
 from .creation import as_tensor, tensor
 from .index import getitem
@@ -32,7 +30,6 @@ from .linalg import c_type
 from .misc import to, copy_, type_name
 
 _REDUCTIONS = ("none", "mean", "sum")
-_NO_ATTRS: dict = {}    # the attrs of an op called without any (read only, as dispatch's own)
 
 
 def legacy_reduction(size_average=None, reduce=None, reduction="mean"):
@@ -75,13 +72,12 @@ def linear(input, weight, bias=None):
 
 
 def _linear(input, weight, bias, x, w):
-    fast = not _D._full_path        # dispatch's fast path, taken here without its call (and t()'s)
-    wt = execute(T, (weight,), _NO_ATTRS, -1) if fast and w.ndim <= 2 else t(weight)
+    wt = t(weight)
     if bias is None or x.ndim < 2:
         y = matmul(input, wt)
         return y if bias is None else y.add_(bias)
     if x.ndim == 2:
-        return execute(ADDMM, (bias, input, wt), _NO_ATTRS, -1) if fast else dispatch(ADDMM, bias, input, wt)
+        return dispatch(ADDMM, bias, input, wt)
     if input.is_contiguous():
         rows = dispatch(ADDMM, bias, view(input, -1, x.shape[-1]), wt)
         return view(rows, *x.shape[:-1], w.shape[0])
@@ -341,9 +337,6 @@ def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, r
         raise RuntimeError(f"expected target dtype to be Long or Byte, but got {scalar_name(t.dtype)}")
     # torch's entry for any number of dims (the kernel reshapes), then its composite around nll_loss_forward
     if not _H.range_hooks:      # nothing listens: no regions to open
-        if not _D._full_path:   # dispatch's fast path, without its call
-            return execute(NLL_LOSS, (input, target, weight), {"reduction": reduction, "ignore_index": ignore_index},
-                           -1)
         return dispatch(NLL_LOSS, input, target, weight, reduction=reduction, ignore_index=ignore_index)
     with record_range("nll_loss_nd", "op", (input, target, weight)):
         with record_range("nll_loss", "op", (input, target, weight)):
