@@ -69,19 +69,8 @@ _H.subscribe(_copy_flags)
 
 def dispatch(op: OpDef, *args, **attrs):
     if _full_path:
-        if _sink_only:      # the profiler's default recording: _dispatch_recorded's lean case inline, as
-            # binary_operator has it (a call less per recorded op; every op but the binary operators comes here)
-            if backward_passes and STATE.phase != "forward":     # phase_seq's backward case
-                phase, seq, run_seq = "backward", STATE.seq, -1
-            else:
-                seq = run_seq = next(seq_counter)
-                phase = "forward"
-            t0 = _pc()
-            try:
-                return execute(op, args, attrs, run_seq)
-            finally:
-                t1 = _pc()
-                _sink_tls.buf.append((op.name, phase, seq, t0, t1))     # an OpRecord, as a plain tuple
+        if _sink_only:
+            return _dispatch_recorded(op, args, attrs, (), False)
         pair = _pair_only
         if pair is not None:
             return _dispatch_one_pair(op, args, attrs, pair)
@@ -108,7 +97,7 @@ def binary_operator(op: OpDef, reflected: bool, operand_types: tuple):
     operator, the commonest op of a training step). The operator `self op other` (not the reflected one)
     has the profiler's default recording inline too: `_dispatch_recorded(op, (self, other), {}, (), False)`
     with that function's `pairs`/`autocast` cases left out, which saves a call per recorded op (0.05 µs of
-    the 0.5 µs that recording costs, measured A/B). `dispatch` has the other copy; keep the three alike.
+    the 0.5 µs that recording costs, measured A/B). The only copy of the recording; keep the two alike.
     The other paths go through dispatch_binary."""
     if reflected:
         def f(self, other):
@@ -125,8 +114,8 @@ def binary_operator(op: OpDef, reflected: bool, operand_types: tuple):
                 return execute(op, (self, other), _NO_ATTRS, -1)
             if not _sink_only:
                 return dispatch_binary(op, self, other)
-            if backward_passes and STATE.phase != "forward":     # phase_seq's backward case
-                phase, seq, run_seq = "backward", STATE.seq, -1
+            if backward_passes:
+                phase, seq, run_seq = phase_seq()
             else:
                 seq = run_seq = next(seq_counter)
                 phase = "forward"
@@ -141,10 +130,10 @@ def binary_operator(op: OpDef, reflected: bool, operand_types: tuple):
 
 def _dispatch_recorded(op, args, attrs, pairs, autocast):
     """The op sink's path: one OpRecord tuple per op (see set_op_sink), around whatever else runs (op hooks,
-    autocast, anomaly mode); with nothing else, the leanest recorded path (`dispatch` and Tensor's binary
-    operators have that case inline: binary_operator). `phase_seq` is inlined: a call less per op."""
-    if backward_passes and STATE.phase != "forward":     # phase_seq's backward case
-        phase, seq, run_seq = "backward", STATE.seq, -1
+    autocast, anomaly mode); with nothing else, the leanest recorded path (Tensor's binary operators have
+    that case inline: binary_operator). `phase_seq`'s forward case is inlined: a call less per op."""
+    if backward_passes:
+        phase, seq, run_seq = phase_seq()
     else:
         seq = run_seq = next(seq_counter)
         phase = "forward"
@@ -162,9 +151,9 @@ def _dispatch_recorded(op, args, attrs, pairs, autocast):
 
 def _dispatch_one_pair(op, args, attrs, pair):
     """One op hook and nothing else on the full path (the profiler's detailed options): `_dispatch_modes`'
-    one-pair case without its tests, `phase_seq` inlined."""
-    if backward_passes and STATE.phase != "forward":     # phase_seq's backward case
-        phase, seq, run_seq = "backward", STATE.seq, -1
+    one-pair case without its tests, `phase_seq`'s forward case inlined."""
+    if backward_passes:
+        phase, seq, run_seq = phase_seq()
     else:
         seq = run_seq = next(seq_counter)
         phase = "forward"
