@@ -117,16 +117,9 @@ class Module:
         if rp is None:
             return self.forward(*args, **kwargs) if kwargs else self.forward(*args)
         # observed, no forward hooks (a profiled model's usual case): _call_slow's region, without its
-        # hook loops; the name from the parent's cache when it has it (_qualname_under's first case)
+        # hook loops
         frames = _STACK.frames
-        name = None
-        if frames:
-            parent, pname = frames[-1]
-            cache = parent._child_names
-            if cache is not None and cache[0] == pname:
-                name = cache[1].get(id(self))
-        if name is None:
-            name = self._qualname_under(frames)
+        name = self._qualname_under(frames)
         frames.append((self, name))
         try:
             token = rp[0](name, "module")
