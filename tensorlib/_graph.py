@@ -218,8 +218,7 @@ class Node:
                 raise _version_error(t, self, i, _version(t), v, as_input=True)
 
     def release(self):
-        """Free what backward needed (after a backward without retain_graph). The engine's loop does the same
-        inline (a call less per node)."""
+        """Free what backward needed (after a backward without retain_graph)."""
         if self.inputs is not None or self.out_data is not None:
             self.inputs = self.out_data = self.out_refs = None
             if self.ctx_data is not None:   # (an instance value only where a custom Function set one)

@@ -192,10 +192,7 @@ def run_backward(outputs, grad_outputs, retain_graph, create_graph, inputs=None,
                 _hooks_and_captures(node, buf, create_graph, capture, results, handed)
             in_grads = _run_node(node, buf, capture, accumulate, quiet)
             if not retain_graph and (node.inputs is not None or node.out_data is not None):
-                node.inputs = node.out_data = node.out_refs = None      # node.release(), without its call
-                node.freed = True
-                if node.ctx_data is not None:
-                    node.ctx_data = None
+                node.release()
             for (fn, nr), g in zip(node.edges, in_grads):
                 if fn is None:
                     continue
