@@ -47,9 +47,10 @@ def as_array(x):
 
 
 def tensor_of(d) -> Tensor:
-    """A plain tensor over array d (a quiet backward formula's gradient: see OpDef.quiet_backward)."""
+    """A plain tensor over array d (a quiet backward formula's gradient: see OpDef.quiet_backward); a NumPy
+    scalar (what a ufunc gives for 0-d operands) is made a 0-d array, as the dispatcher wraps kernels' results."""
     t = _new_tensor(Tensor)
-    t._data = d
+    t._data = d if type(d) is _np_ndarray else as_array(d)
     return t
 
 

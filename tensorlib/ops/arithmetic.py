@@ -5,10 +5,11 @@ from __future__ import annotations
 import math
 
 from .. import _dtype as D
-from .broadcast import sum_to
+from .broadcast import quiet_operand, quiet_sum_to, sum_to
 from .comparison import eq, ge, gt, isnan, le, lt, where
 from .unary_math import exp, log, neg, reciprocal, trunc
 from ._define import Tensor, dispatch, np, op, public, unwrap_scalar, write_out
+from .._graph import tensor_of
 
 
 def _needs(ctx, i):
@@ -52,6 +53,33 @@ def _(ctx, g):
             sum_to(g if alpha == 1 else g * alpha, sb[0]) if ctx.needs_input_grad[1] else None)
 
 
+def _add_sub_bwd_quiet(sign):
+    """ADD's / SUB's formula on NumPy arrays (the engine's quiet path, OpDef.quiet_backward): the same
+    ufuncs (negative, multiply by the scalar alpha) and sums; None where the formula would promote."""
+    def formula(ctx, g):
+        gd = g._data
+        if type(gd) is not np.ndarray:
+            return None
+        alpha = ctx.attrs.get("alpha", 1) if ctx.attrs else 1
+        (fa, _), (fb, _) = ctx.edges
+        gb = None
+        if fb is not None:
+            if alpha == 1:
+                gb = g if sign > 0 else None
+                d = gd if sign > 0 else np.negative(gd)
+            else:
+                k = quiet_operand(alpha if sign > 0 else -alpha, gd.dtype)
+                if k is None:
+                    return None
+                d = np.multiply(gd, k)
+            gb = quiet_sum_to(gb, d, ctx.in_meta[1][0])
+        return (quiet_sum_to(g, gd, ctx.in_meta[0][0]) if fa is not None else None), gb
+    return formula
+
+
+ADD.quiet_backward = _add_sub_bwd_quiet(1)
+
+
 @public(method=True)
 def add(input, other, *, alpha=1, out=None):
     r = dispatch(ADD, input, other) if alpha == 1 else dispatch(ADD, input, other, alpha=alpha)
@@ -76,6 +104,9 @@ def _(ctx, g):
     alpha = ctx.attrs.get("alpha", 1)
     return (sum_to(g, ctx.in_meta[0][0]) if ctx.needs_input_grad[0] else None,
             sum_to(neg(g) if alpha == 1 else g * (-alpha), ctx.in_meta[1][0]) if ctx.needs_input_grad[1] else None)
+
+
+SUB.quiet_backward = _add_sub_bwd_quiet(-1)
 
 
 @public(method=True, aliases=("subtract",))
@@ -103,6 +134,33 @@ def _(ctx, g):
     a, b = ctx.saved_inputs
     return (sum_to(g * b, ctx.in_meta[0][0]) if ctx.needs_input_grad[0] else None,
             sum_to(g * a, ctx.in_meta[1][0]) if ctx.needs_input_grad[1] else None)
+
+
+def _mul_bwd_quiet(ctx, g):
+    """MUL's formula on NumPy arrays (the engine's quiet path): the same products and sums; None where the
+    dispatched products would promote."""
+    gd = g._data
+    if type(gd) is not np.ndarray:
+        return None
+    a, b = ctx.inputs
+    (fa, _), (fb, _) = ctx.edges
+    ga = gb = None
+    if fa is not None:
+        y = quiet_operand(b, gd.dtype)
+        if y is None:
+            return None
+        ga = np.multiply(gd, y)
+    if fb is not None:
+        x = quiet_operand(a, gd.dtype)
+        if x is None:
+            return None
+        gb = np.multiply(gd, x)
+    meta = ctx.in_meta
+    return (quiet_sum_to(None, ga, meta[0][0]) if ga is not None else None,
+            quiet_sum_to(None, gb, meta[1][0]) if gb is not None else None)
+
+
+MUL.quiet_backward = _mul_bwd_quiet
 
 
 @public(method=True, aliases=("multiply",))
@@ -154,6 +212,34 @@ def _(ctx, g):
     ga = sum_to(g / b, ctx.in_meta[0][0]) if ctx.needs_input_grad[0] else None
     gb = sum_to(neg(g) * a / (b * b), ctx.in_meta[1][0]) if ctx.needs_input_grad[1] else None
     return ga, gb
+
+
+def _div_bwd_quiet(ctx, g):
+    """DIV's formula (true division) on NumPy arrays, the engine's quiet path: g / b and -g * a / (b * b),
+    the same ufuncs in the same order; None where the dispatched ops would promote."""
+    gd = g._data
+    if type(gd) is not np.ndarray or ctx.attrs and ctx.attrs.get("rounding_mode") is not None:
+        return None
+    a, b = ctx.inputs
+    (fa, _), (fb, _) = ctx.edges
+    dt = gd.dtype
+    y = quiet_operand(b, dt)
+    if y is None:
+        return None
+    ga = gb = None
+    if fa is not None:
+        ga = quiet_sum_to(None, np.true_divide(gd, y), ctx.in_meta[0][0])
+    if fb is not None:
+        x = quiet_operand(a, dt)
+        if x is None:
+            return None
+        n = np.negative(gd)
+        np.multiply(n, x, out=n)            # (n has the broadcast shape and g's dtype: in place, same values)
+        gb = quiet_sum_to(None, np.true_divide(n, np.multiply(y, y), out=n), ctx.in_meta[1][0])
+    return ga, gb
+
+
+DIV.quiet_backward = _div_bwd_quiet
 
 
 def _true_div_operand(a, b):
@@ -365,6 +451,28 @@ def _(ctx, g):
         m2 = le(x, hi)
         mask = m2 if mask is None else mask & m2
     return (g * mask,)
+
+
+def _clamp_bwd_quiet(ctx, g):
+    """CLAMP's formula on NumPy arrays (the quiet path): the same comparisons and the float mask's product;
+    None for tensor bounds or a gradient of another dtype than the input's."""
+    gd = g._data
+    x = ctx.inputs[0]._data
+    if type(gd) is not np.ndarray or type(x) is not np.ndarray or x.dtype != gd.dtype or x.dtype.kind != "f":
+        return None
+    lo, hi = ctx.attrs.get("min"), ctx.attrs.get("max")
+    mask = None
+    for bound, cmp in ((lo, np.greater_equal), (hi, np.less_equal)):
+        if bound is None:
+            continue
+        if type(bound) is not float and type(bound) is not int:
+            return None
+        m = cmp(x, bound)
+        mask = m if mask is None else np.bitwise_and(mask, m)
+    return (tensor_of(np.multiply(gd, mask.astype(gd.dtype))),)
+
+
+CLAMP.quiet_backward = _clamp_bwd_quiet
 
 
 @public(method=True, aliases=("clip",))

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from .. import _hooks as _H
+from .._graph import tensor_of
 from ._define import Tensor, dispatch, np, op  # noqa: F401
 
 
@@ -30,6 +31,27 @@ def sum_to(g, shape):
     if tuple(g._data.shape) == tuple(shape):
         return g
     return dispatch(SUM_TO, g, shape=tuple(shape))
+
+
+def quiet_sum_to(g, d, shape):
+    """sum_to(g, shape) in a quiet backward formula (OpDef.quiet_backward), `d` the NumPy array of the
+    gradient g, or a new array when g is None: SUM_TO's kernel where the shapes differ, else g itself (or d,
+    wrapped), as sum_to returns."""
+    if d.shape == shape:
+        return g if g is not None else tensor_of(d)
+    return tensor_of(_sum_to_kernel(np, d, shape))
+
+
+def quiet_operand(x, dt):
+    """x as an operand of a quiet backward formula's NumPy ufunc next to a gradient of dtype `dt`: a tensor's
+    array of that dtype, or a Python int or float when `dt` is floating: the cases in which the dispatched
+    op would not promote, so the ufunc computes what it would. None otherwise (the formula's own path runs)."""
+    if isinstance(x, Tensor):
+        d = x._data
+        return d if type(d) is np.ndarray and d.dtype == dt else None
+    if (type(x) is float or type(x) is int) and dt.kind == "f":
+        return x
+    return None
 
 
 def _expand_kernel(xp, a, shape):
@@ -81,6 +103,16 @@ def norm_dims(dim, ndim):
             raise IndexError(f"Dimension out of range (expected to be in range of [{-n}, {n - 1}], but got {d})")
         out.append(d % n)
     return tuple(out)
+
+
+def quiet_reduced_grad(d, in_shape, dims, keepdim):
+    """reduced_grad on a NumPy array, as a tensor: the same reshape and broadcast (a quiet formula's)."""
+    if not keepdim and in_shape != () and dims:
+        shape = list(in_shape)
+        for k in dims:
+            shape[k] = 1
+        d = d.reshape(tuple(shape))
+    return tensor_of(np.broadcast_to(d, in_shape))
 
 
 def reduced_grad(g, in_shape, dims, keepdim):

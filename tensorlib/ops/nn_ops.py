@@ -126,11 +126,32 @@ SOFTMAX = op("softmax", save="o", amp="fp32", node_name="SoftmaxBackward0")(_sof
 LOG_SOFTMAX = op("log_softmax", save="o", amp="fp32", node_name="LogSoftmaxBackward0")(_log_softmax_k)
 
 
+@op("_softmax_backward_data", save="i", node_name="SoftmaxBackwardDataBackward0")
+def SOFTMAX_BACKWARD(xp, g, y, dim):
+    """torch's _softmax_backward_data, one op: y * (g - sum(g * y, dim))."""
+    p = g * y
+    s = row_sum(p) if xp is np and dim == p.ndim - 1 and p.ndim else p.sum(axis=dim, keepdims=True)
+    d = g - s
+    d *= y
+    return d
+
+
+@SOFTMAX_BACKWARD.def_backward
+def _(ctx, gg):
+    g, y = ctx.saved_inputs
+    d = ctx.attrs["dim"]
+    need = ctx.needs_input_grad
+    gy = _sum(gg * y, d, keepdim=True)
+    return (y * (gg - gy) if need[0] else None,
+            gg * (g - _sum(g * y, d, keepdim=True)) - g * gy if need[1] else None)
+
+
 @SOFTMAX.def_backward
 def _(ctx, g):
-    y = ctx.saved_output
-    d = ctx.attrs["dim"]
-    return (y * (g - _sum(g * y, d, keepdim=True)),)
+    return (dispatch(SOFTMAX_BACKWARD, g, ctx.saved_output, dim=ctx.attrs["dim"]),)
+
+
+SOFTMAX.quiet_backward = lambda ctx, g: quiet_op(SOFTMAX_BACKWARD, g, ctx.saved_output, dim=ctx.attrs["dim"])
 
 
 @op("_log_softmax_backward_data", save="i", node_name="LogSoftmaxBackwardDataBackward0")

@@ -6,7 +6,7 @@ from collections import namedtuple
 
 from .. import _dtype as D, _sync
 from .arithmetic import maximum, minimum
-from .broadcast import norm_dims, reduced_grad
+from .broadcast import norm_dims, quiet_reduced_grad, reduced_grad
 from .comparison import eq, isnan, ne, where
 from ._define import Tensor, dispatch, np, op, public
 from .creation import ones_like, zeros_like
@@ -87,6 +87,17 @@ def _(ctx, g):
     return (reduced_grad(g, shape, dims, ctx.attrs.get("keepdim", False)),)
 
 
+def _sum_bwd_quiet(ctx, g):
+    """SUM's formula on a NumPy array (the engine's quiet path): the same reshape and broadcast view."""
+    if type(g._data) is not np.ndarray:
+        return None
+    shape, dims = _red_dims(ctx)
+    return (quiet_reduced_grad(g._data, shape, dims, ctx.attrs.get("keepdim", False)),)
+
+
+SUM.quiet_backward = _sum_bwd_quiet
+
+
 @op("mean", amp="fp32", node_name="MeanBackward0")
 def MEAN(xp, a, dim=None, keepdim=False, dtype=None):
     if a.dtype == D.BF16 and dtype is None:
@@ -110,6 +121,19 @@ def _(ctx, g):
     shape, dims = _red_dims(ctx)
     n = math.prod(shape[d] for d in dims)   # elements reduced into each output
     return (reduced_grad(g / n if n else g, shape, dims, ctx.attrs.get("keepdim", False)),)
+
+
+def _mean_bwd_quiet(ctx, g):
+    """MEAN's formula on a NumPy array (the quiet path): g / n by the same ufunc, then SUM's broadcast."""
+    d = g._data
+    if type(d) is not np.ndarray or d.dtype.kind != "f":
+        return None
+    shape, dims = _red_dims(ctx)
+    n = math.prod(shape[k] for k in dims)
+    return (quiet_reduced_grad(np.true_divide(d, n) if n else d, shape, dims, ctx.attrs.get("keepdim", False)),)
+
+
+MEAN.quiet_backward = _mean_bwd_quiet
 
 
 @op("prod", save="i", amp="fp32")

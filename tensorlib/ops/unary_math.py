@@ -11,6 +11,7 @@ from typing import Any, Callable
 from .. import _dtype as D
 from .comparison import isfinite
 from ._define import dispatch, np, op, public, unary, write_out
+from .._graph import tensor_of
 
 # The backward formulas below call functions the declarations further down make (read at call time).
 neg: Callable[..., Any]
@@ -35,6 +36,7 @@ ABS = unary("abs", lambda xp, a: xp.abs(a), lambda ctx, g: (g * sign(ctx.saved_i
 SIGN = unary("sign", lambda xp, a: xp.sign(a), lambda ctx, g: (g * 0,), save="")
 SGN = unary("sgn", lambda xp, a: xp.sign(a), lambda ctx, g: (g * 0,), save="")
 neg, abs, sign, sgn = NEG.function, ABS.function, SIGN.function, SGN.function
+NEG.quiet_backward = lambda ctx, g: (tensor_of(np.negative(g._data)),) if type(g._data) is np.ndarray else None
 negative, absolute = neg, abs
 public(neg, name="__neg__", function=False, method=True)
 public(abs, name="__abs__", function=False, method=True)

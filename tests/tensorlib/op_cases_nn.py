@@ -8,12 +8,13 @@ from tests.tensorlib.op_cases import I, R, _fixed
 
 # ops dispatched only inside backward formulas: their sample call runs a backward pass
 BACKWARD_ONLY = {"convolution_backward_weight", "adaptive_avg_pool2d_backward", "avg_pool2d_divisor",
-                 "nll_loss_backward", "_log_softmax_backward_data", "threshold_backward", "lstm_layer_backward",
+                 "nll_loss_backward", "_log_softmax_backward_data", "_softmax_backward_data", "threshold_backward",
+                 "lstm_layer_backward",
                  "gru_layer_backward", "scaled_dot_product_attention_backward",
                  "rnn_layer_backward", "gelu_backward", "native_layer_norm_backward",
                  "max_pool2d_with_indices_backward", "embedding_dense_backward"}
 # gradcheck differentiates the squared gradients of these, which runs the backward-only op's own backward
-SECOND_ORDER_CHECKED = {"_log_softmax_backward_data", "threshold_backward"}
+SECOND_ORDER_CHECKED = {"_log_softmax_backward_data", "_softmax_backward_data", "threshold_backward"}
 NO_GRADCHECK = {"dropout", "native_dropout"} | (BACKWARD_ONLY - SECOND_ORDER_CHECKED)
 
 
@@ -74,6 +75,7 @@ CASES = {
     "nll_loss_backward": lambda: _fixed(_bwd(lambda x, t: F.nll_loss(F.log_softmax(x, 1), t)), [R(3, 4)],
                                         I(3, high=4)),
     "_log_softmax_backward_data": lambda: (_sq_grads(lambda x, w: F.log_softmax(x, 1) * w), [R(3, 4), R(3, 4)]),
+    "_softmax_backward_data": lambda: (_sq_grads(lambda x, w: F.softmax(x, 1) * w), [R(3, 4), R(3, 4)]),
     "threshold_backward": lambda: (_sq_grads(lambda x, w: F.relu(x) * w), [R(3, 4), R(3, 4)]),
     "mse_loss": lambda: (F.mse_loss, [R(3, 4), R(3, 4)]),
     "l1_loss": lambda: (F.l1_loss, [R(3, 4), R(3, 4)]),

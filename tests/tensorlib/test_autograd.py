@@ -367,6 +367,47 @@ def test_quiet_backward_formulas_give_the_dispatched_formulas_values():
         assert np.array_equal(a.numpy(), b.numpy())
 
 
+_QUIET_CASES = {       # elementwise, reduction, clamp, gather and softmax formulas with their quiet_backward
+    "mul_broadcast": lambda x, w: (x * w[0]).sum() + (x * 3).sum() + (x[0, 0] * w[0, 0]),
+    "div_both": lambda x, w: (x / (w.abs() + 1)).sum() + tl.div(2.0, x.abs() + 1).sum() + (x / 4).sum(),
+    "add_sub_alpha": lambda x, w: (tl.add(x, w[0], alpha=2) - tl.sub(x, w, alpha=0.5) + (1 - x)).sum(),
+    "neg_reductions": lambda x, w: (-x).sum(1).mean() + x.sum(0, keepdim=True).mean(1).sum() + w.mean(),
+    "clamp": lambda x, w: x.clamp(min=-0.5).sum() + x.clamp(max=0.5).sum() + w.clamp(-0.2, 0.3).sum(),
+    "gather_softmax": lambda x, w: (tl.softmax(x, 1).gather(1, tl.tensor([[0, 1, 1, 3]] * 3)) * w).sum()
+    + tl.softmax(w, 0).sum() * 0.5 + tl.softmax(x, 1)[:, 1].log().sum(),
+    "promoting": lambda x, w: (x * w.double()).sum() + (x / w.double()).sum() + x.double().clamp(0, 1).sum(),
+}
+
+
+@pytest.mark.parametrize("case", sorted(_QUIET_CASES))
+def test_quiet_formulas_agree_with_the_dispatched_ones_bit_for_bit(case):
+    """The engine's quiet path (nothing observes ops: each node's quiet_backward on arrays) and the observed
+    path (an op hook: the formulas' ops dispatched) give the same gradients to the bit, with broadcasting,
+    Python scalars, 0-d operands and promoting dtypes (where the quiet formula defers to the dispatched one)."""
+    from tensorlib import dispatch as D
+
+    class Watch(D.Hook):
+        def op_enter(self, op, inputs, attrs, phase, seq):
+            self.seen = self.seen + 1 if phase == "backward" else self.seen
+
+    grads = []
+    for observed in (False, True):
+        tl.manual_seed(1)
+        x, w = tl.randn(3, 4, requires_grad=True), tl.randn(3, 4, requires_grad=True)
+        hook = D.add_hook(Watch()) if observed else None
+        if hook is not None:
+            hook.seen = 0
+        try:
+            _QUIET_CASES[case](x, w).backward()
+        finally:
+            if hook is not None:
+                D.remove_hook(hook)
+        grads.append((x.grad.numpy(), w.grad.numpy()))
+    assert hook.seen > 0            # the observed run dispatched its formulas' ops
+    for q, s in zip(*grads):
+        assert q.dtype == s.dtype and np.array_equal(q, s), case
+
+
 def test_expanded_gradient_is_copied_into_grad():
     """mean's gradient is expanded (zero strides, read-only in NumPy): .grad gets a copy, as torch's
     AccumulateGrad clones a gradient without the leaf's layout, so a second backward accumulates."""
