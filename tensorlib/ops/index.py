@@ -264,11 +264,14 @@ public(setitem, name="__setitem__", function=False, method=True)
 def GATHER(xp, a, index, dim):
     if index.ndim != a.ndim:
         raise RuntimeError("Index tensor must have the same number of dimensions as input tensor")
-    if xp is np and index.size:     # torch's message, not NumPy's IndexError (CUDA: no sync; torch asserts there)
-        n = a.shape[dim] if a.ndim else 1
-        if int(index.min()) < 0 or int(index.max()) >= n:
-            bad = index[(index < 0) | (index >= n)].reshape(-1)[0]
-            raise RuntimeError(f"index {int(bad)} is out of bounds for dimension {dim} with size {n}")
+    if xp is np:
+        if index.size:     # torch's message, not NumPy's IndexError (CUDA: no sync; torch asserts there)
+            n = a.shape[dim] if a.ndim else 1
+            if np.minimum.reduce(index, None) < 0 or np.maximum.reduce(index, None) >= n:
+                bad = index[(index < 0) | (index >= n)].reshape(-1)[0]
+                raise RuntimeError(f"index {int(bad)} is out of bounds for dimension {dim} with size {n}")
+        if a.ndim:          # take_along_axis's own indexing (its open grid), without its Python checks
+            return a[_scatter_idx(np, index, dim, index.shape)]
     return xp.take_along_axis(a, index, axis=dim)
 
 

@@ -208,6 +208,8 @@ def _cast(t, dtype):
 def softmax(input, dim=None, dtype=None):
     input = _cast(input, dtype)
     dim = _dim(dim, input, "softmax")
+    if _H.op_range_pair is None:        # no region hook: the region below would record nothing
+        return dispatch(SOFTMAX, _floating(input, dim, "softmax"), dim=dim)
     with record_range("softmax", "op", (input, dim, dtype)):   # torch's composite around its _softmax kernel
         return dispatch(SOFTMAX, _floating(input, dim, "softmax"), dim=dim)
 
@@ -215,6 +217,8 @@ def softmax(input, dim=None, dtype=None):
 def log_softmax(input, dim=None, dtype=None):
     input = _cast(input, dtype)
     dim = _dim(dim, input, "log_softmax")
+    if _H.op_range_pair is None:
+        return dispatch(LOG_SOFTMAX, _floating(input, dim, "log_softmax"), dim=dim)
     with record_range("log_softmax", "op", (input, dim, dtype)):   # torch's composite around _log_softmax
         return dispatch(LOG_SOFTMAX, _floating(input, dim, "log_softmax"), dim=dim)
 

@@ -642,14 +642,25 @@ def _need_dim(name, dim):
 def softmax(input, dim=_NODIM, dtype=None):
     """torch.softmax / Tensor.softmax: nn.functional's op, with dim required."""
     _need_dim("softmax", dim)
-    from .nn_ops import softmax as _sm
-    return _sm(input, dim, dtype)
+    return _nn_ops().softmax(input, dim, dtype)
 
 
 @public(method=True)
 def log_softmax(input, dim=_NODIM, dtype=None):
     _need_dim("log_softmax", dim)
-    from .nn_ops import log_softmax as _lsm
-    return _lsm(input, dim, dtype)
+    return _nn_ops().log_softmax(input, dim, dtype)
+
+
+_NN_OPS = None
+
+
+def _nn_ops():
+    """tensorlib.ops.nn_ops (it imports this module), imported once: a function-level import per call costs
+    an import-machinery call per softmax."""
+    global _NN_OPS
+    if _NN_OPS is None:
+        from . import nn_ops
+        _NN_OPS = nn_ops
+    return _NN_OPS
 
 
