@@ -16,6 +16,17 @@ def test_gather_out_of_range_is_torch_runtime_error():
         tl.ones(2, 3).gather(0, T([[-1, 0, 0]]))
 
 
+def test_gather_index_smaller_than_input_in_other_dims():
+    """torch's gather takes an index no larger than the input in the other dims (their leading entries),
+    which NumPy's take_along_axis refuses; the gradient lands at the same places."""
+    x = tl.arange(12.0).reshape(3, 4).requires_grad_()
+    out = x.gather(1, T([[0, 3], [1, 2]]))
+    assert out.tolist() == [[0.0, 3.0], [5.0, 6.0]]
+    out.sum().backward()
+    assert x.grad.tolist() == [[1, 0, 0, 1], [0, 1, 1, 0], [0, 0, 0, 0]]
+    assert tl.arange(6).reshape(2, 3).gather(0, T([[1], [0]])).tolist() == [[3], [0]]
+
+
 def test_index_copy_fill_add_inplace():
     a = rng.standard_normal((3, 4))
     s = rng.standard_normal((3, 2))
