@@ -82,6 +82,40 @@ TAN = unary("tan", lambda xp, a: xp.tan(_f(xp, a)), lambda ctx, g: (g * (1 + ctx
             save="o")
 TANH = unary("tanh", lambda xp, a: xp.tanh(_f(xp, a)),
              lambda ctx, g: (g * (1 - ctx.saved_output * ctx.saved_output),), save="o", inplace=True)
+
+
+def _quiet_pair(g, t):
+    """(g's array, t's array) for a quiet formula (OpDef.quiet_backward): NumPy arrays of one floating dtype,
+    the case in which the dispatched formula's ops promote nothing; None otherwise."""
+    gd = g._data
+    d = t._data
+    if type(gd) is not np.ndarray or type(d) is not np.ndarray or gd.dtype != d.dtype or d.dtype.kind != "f":
+        return None
+    return gd, d
+
+
+def _tanh_bwd_quiet(ctx, g):
+    """TANH's formula on arrays (quiet path): g * (1 - y * y), the same ufuncs."""
+    p = _quiet_pair(g, ctx.saved_output)
+    if p is None:
+        return None
+    gd, y = p
+    return (tensor_of(np.multiply(gd, np.subtract(1, np.multiply(y, y)))),)
+
+
+def _exp_bwd_quiet(ctx, g):
+    p = _quiet_pair(g, ctx.saved_output)        # g * y
+    return None if p is None else (tensor_of(np.multiply(*p)),)
+
+
+def _log_bwd_quiet(ctx, g):
+    p = _quiet_pair(g, ctx.saved_inputs[0])      # g / x
+    return None if p is None else (tensor_of(np.true_divide(*p)),)
+
+
+TANH.quiet_backward = _tanh_bwd_quiet
+EXP.quiet_backward = _exp_bwd_quiet
+LOG.quiet_backward = _log_bwd_quiet
 SINH = unary("sinh", lambda xp, a: xp.sinh(_f(xp, a)), lambda ctx, g: (g * cosh(ctx.saved_inputs[0]),))
 COSH = unary("cosh", lambda xp, a: xp.cosh(_f(xp, a)), lambda ctx, g: (g * sinh(ctx.saved_inputs[0]),))
 ASIN = unary("asin", lambda xp, a: xp.arcsin(_f(xp, a)),

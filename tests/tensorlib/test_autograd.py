@@ -375,6 +375,8 @@ _QUIET_CASES = {       # elementwise, reduction, clamp, gather and softmax formu
     "clamp": lambda x, w: x.clamp(min=-0.5).sum() + x.clamp(max=0.5).sum() + w.clamp(-0.2, 0.3).sum(),
     "gather_softmax": lambda x, w: (tl.softmax(x, 1).gather(1, tl.tensor([[0, 1, 1, 3]] * 3)) * w).sum()
     + tl.softmax(w, 0).sum() * 0.5 + tl.softmax(x, 1)[:, 1].log().sum(),
+    "unary": lambda x, w: (tl.sigmoid(x) * tl.tanh(w)).sum() + (x.exp() * w.abs().log()).sum()
+    + tl.sigmoid(x[0, 0]) * tl.tanh(w[1, 1]),
     "promoting": lambda x, w: (x * w.double()).sum() + (x / w.double()).sum() + x.double().clamp(0, 1).sum(),
 }
 
