@@ -25,8 +25,13 @@ off), events recorded per step (ops and ranges, not memory records; counted in t
 added cost per recorded event, (profiled step - unprofiled step) / events per step, in µs, for default and
 detailed options; `µs/op def` is the default options' added cost per op ("aten::" event).
 Targets (issue 17): prof def <= 1.2x, µs/op def <= 0.5, tensorlib's µs/event det <= torch's.
-Usage: python benchmarks/programs.py [--quick] [--programs a,b] [--steps N] [--repeat N] [--threads N]
-       [--no-profile] [--wall-clock]
+`--all` times every program of tests/programs (18; the default is the 9 above). A step of the policy-gradient
+programs (reinforce, actor_critic) is an episode, whose length follows the actions sampled: with each library
+drawing its own random numbers their episodes differ, and so do their best steps; `--rng shared` draws the
+programs' random numbers from one NumPy stream in both (harness.run's rng="shared"), so that they take the
+same actions while their probabilities agree.
+Usage: python benchmarks/programs.py [--quick | --all] [--programs a,b] [--steps N] [--repeat N] [--threads N]
+       [--no-profile] [--wall-clock] [--rng native|shared]
 (--quick: word_lm_lstm, word_lm_transformer, makemore_gru, 6 steps, 1 run per cell: a few minutes.)
 """
 from __future__ import annotations
@@ -55,7 +60,7 @@ def per_step(result):
     return min(steps)
 
 
-def measure(name, backends, steps, repeat, threads, modes, tmp, clock, share):
+def measure(name, backends, steps, repeat, threads, modes, tmp, clock, share, rng="native"):
     """{(backend, mode): best step s}, {(backend, mode): the run's result (counts)}, the share run's result."""
     best = {(b, m): float("inf") for b in backends for m in modes}
     counts = {}
@@ -64,14 +69,14 @@ def measure(name, backends, steps, repeat, threads, modes, tmp, clock, share):
             order = backends if r % 2 == 0 else backends[::-1]
             for b in order:
                 work = os.path.join(tmp, f"{name}-{b}-{m}-{r}")
-                res = harness.run(name, b, work, steps, threads=threads, profile=m, clock=clock)
+                res = harness.run(name, b, work, steps, threads=threads, profile=m, clock=clock, rng=rng)
                 best[b, m] = min(best[b, m], per_step(res))
                 if m and "events_per_step" in res:
                     counts[b, m] = res
     share_res = None
     if share:
         share_res = harness.run(name, "tensorlib", os.path.join(tmp, f"{name}-share"), steps, threads=threads,
-                                profile="share", clock=clock)
+                                profile="share", clock=clock, rng=rng)
     return best, counts, share_res
 
 
@@ -90,13 +95,19 @@ def main(argv=None):
     ap.add_argument("--programs", default=None,
                     help=f"comma-separated names out of: {', '.join(harness.PROGRAMS)}")
     ap.add_argument("--quick", action="store_true", help=f"{', '.join(QUICK)}; 6 steps, 1 run per cell")
+    ap.add_argument("--all", action="store_true", help="every program of tests/programs")
+    ap.add_argument("--rng", choices=("native", "shared"), default="native",
+                    help="each library's own random numbers, or one NumPy stream for both (see above)")
     ap.add_argument("--steps", type=int, default=None, help="training steps per run (default 8, --quick 6)")
     ap.add_argument("--repeat", type=int, default=None, help="runs per backend and mode (default 2, --quick 1)")
     ap.add_argument("--threads", type=int, default=1, help="BLAS/OpenMP/torch threads per run (default 1)")
     ap.add_argument("--no-profile", action="store_true", help="time unprofiled steps only")
     ap.add_argument("--wall-clock", action="store_true", help="time steps by the wall clock, not CPU time")
     args = ap.parse_args(argv)
-    names = [n for n in (args.programs or ",".join(QUICK if args.quick else DEFAULT)).split(",") if n]
+    if args.all and (args.quick or args.programs):
+        ap.error("--all takes every program: no --quick or --programs with it")
+    default = list(harness.PROGRAMS) if args.all else QUICK if args.quick else DEFAULT
+    names = [n for n in (args.programs or ",".join(default)).split(",") if n]
     steps = args.steps or (6 if args.quick else 8)
     repeat = args.repeat or (1 if args.quick else 2)
     unknown = [n for n in names if n not in harness.PROGRAMS]
@@ -107,14 +118,14 @@ def main(argv=None):
     backends = ["tensorlib"] + (["torch"] if importlib.util.find_spec("torch") else [])
     modes = MODES[:1] if args.no_profile else MODES
     print(f"{args.threads} thread(s), {'wall' if args.wall_clock else 'CPU'} time, {steps} steps per run, "
-          f"best step of {repeat} run(s) per cell")
+          f"best step of {repeat} run(s) per cell, {args.rng} random numbers")
     ratios = []
     rows2 = []
     print(f"\n{'program':22} {'tl ms':>8} {'torch ms':>9} {'ratio':>6} {'kernel%':>8} {'dispatch%':>9} {'python%':>8}")
     with tempfile.TemporaryDirectory(prefix="tl-programs-") as tmp:
         for name in names:
             best, counts, share_res = measure(name, backends, steps, repeat, args.threads, modes, tmp,
-                                              "wall" if args.wall_clock else "cpu", not args.no_profile)
+                                              "wall" if args.wall_clock else "cpu", not args.no_profile, args.rng)
             tl = best["tensorlib", None]
             th = best.get(("torch", None))
             line = f"{name:22} {tl * 1e3:8.2f} " + (f"{th * 1e3:9.2f} {tl / th:5.2f}x" if th else f"{'-':>9} {'-':>6}")
