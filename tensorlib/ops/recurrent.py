@@ -24,6 +24,16 @@ def _recurrent_weight_grad(xp, dgates, out, h0, reverse):
     return dgates.reshape(L * N, -1).T @ h_prev.reshape(L * N, H)
 
 
+# per gate (i, f, g, o) of a (N, 4, H) view of the gates: sigmoid(x) = (1 + tanh(x / 2)) / 2 for i, f and o, one
+# tanh over the four (scaled by _HALF, then times _HALF plus _SHIFT: g's factors leave it as it is)
+_HALF = (0.5, 0.5, 1.0, 0.5)
+_SHIFT = (0.5, 0.5, 0.0, 0.5)
+
+
+def _gate_consts(xp, dt):
+    return xp.asarray(_HALF, dtype=dt)[:, None], xp.asarray(_SHIFT, dtype=dt)[:, None]
+
+
 @op("lstm_layer", save="io", nondiff_outputs=(3, 4), node_name="LstmLayerBackward0")
 def LSTM_LAYER(xp, xg, h0, c0, w_hh, b_hh=None, reverse=False):
     L, N, G = xg.shape
@@ -32,52 +42,68 @@ def LSTM_LAYER(xp, xg, h0, c0, w_hh, b_hh=None, reverse=False):
     out = xp.empty((L, N, H), dtype=dt)
     acts = xp.empty((L, N, G), dtype=dt)      # sigmoid(i), sigmoid(f), tanh(g), sigmoid(o) per step
     cs = xp.empty((L, N, H), dtype=dt)
-    whT = w_hh.T
+    tmp = xp.empty((N, H), dtype=dt)
+    gates = xp.empty((N, G), dtype=dt)
+    half, shift = _gate_consts(xp, dt)
+    # the gates' pre-activations halved for i, f and o up front, for every step: the input projection (with
+    # b_hh) and W_hh's rows (a product by 0.5 is exact, so the steps' sums are the halved sums)
+    xs = (xg + b_hh if b_hh is not None else xg.copy()).reshape(L, N, 4, H)
+    xs *= half
+    whT = (w_hh.reshape(4, H, -1) * half[:, :, None]).reshape(G, -1).T
     h, c = h0.astype(dt, copy=False), c0.astype(dt, copy=False)
     for t in (range(L - 1, -1, -1) if reverse else range(L)):
-        gates = xg[t] + h @ whT
-        if b_hh is not None:
-            gates += b_hh
-        # one tanh over the four gates: tanh(g), and sigmoid(x) = (1 + tanh(x / 2)) / 2 for i, f, o
-        gates[:, :2 * H] *= 0.5
-        gates[:, 3 * H:] *= 0.5
-        a = acts[t]
-        xp.tanh(gates, out=a)
-        for s in (a[:, :2 * H], a[:, 3 * H:]):
-            s += 1
-            s *= 0.5
-        c = a[:, H:2 * H] * c + a[:, :H] * a[:, 2 * H:3 * H]
-        h = a[:, 3 * H:] * xp.tanh(c)
-        cs[t] = c
-        out[t] = h
-    return out, h, c, acts, cs
+        xp.matmul(h, whT, out=gates)
+        g4 = gates.reshape(N, 4, H)
+        g4 += xs[t]
+        a4 = acts[t].reshape(N, 4, H)
+        xp.tanh(g4, out=a4)
+        a4 *= half
+        a4 += shift
+        i, f, g, o = a4[:, 0], a4[:, 1], a4[:, 2], a4[:, 3]
+        c_t = cs[t]
+        xp.multiply(f, c, out=c_t)                # c = f * c + i * g, written where the backward reads it
+        xp.multiply(i, g, out=tmp)
+        c_t += tmp
+        xp.tanh(c_t, out=tmp)
+        h = xp.multiply(o, tmp, out=out[t])
+        c = c_t
+    return out, h.copy(), c.copy(), acts, cs
 
 
 @op("lstm_layer_backward", node_name="LstmLayerBackwardBackward0")
 def LSTM_LAYER_BACKWARD(xp, g_out, g_h, g_c, h0, c0, w_hh, out, acts, cs, reverse=False):
-    """Backpropagation through time: the gradients of xg, h0, c0, w_hh and b_hh in one pass."""
+    """Backpropagation through time: the gradients of xg, h0, c0, w_hh and b_hh in one pass. What does not
+    depend on the recurrence (the gates' derivatives, tanh(c), the previous step's c) is computed for every
+    step at once before the loop, which is left with the products by the incoming gradients."""
     L, N, H = out.shape
     dt = acts.dtype
+    a4 = acts.reshape(L, N, 4, H)
+    i, f, g, o = a4[:, :, 0], a4[:, :, 1], a4[:, :, 2], a4[:, :, 3]
+    tc = xp.tanh(cs)
+    c_prev = xp.empty(cs.shape, dtype=dt)       # the cell state each step read: c0 at the forward's first step
+    if reverse:
+        c_prev[:-1], c_prev[-1] = cs[1:], c0
+    else:
+        c_prev[1:], c_prev[0] = cs[:-1], c0
+    q = xp.empty((L, N, 4, H), dtype=dt)        # d gate = dc * q (i, f, g), dh * q (o)
+    q[:, :, 0] = g * i * (1 - i)
+    q[:, :, 1] = c_prev * f * (1 - f)
+    q[:, :, 2] = i * (1 - g * g)
+    q[:, :, 3] = tc * o * (1 - o)
+    p = o * (1 - tc * tc)                       # dc += dh * p
     dxg = xp.empty(acts.shape, dtype=dt)
+    d4 = dxg.reshape(L, N, 4, H)
     dh = g_h.astype(dt, copy=True) if g_h is not None else xp.zeros((N, H), dtype=dt)
     dc = g_c.astype(dt, copy=True) if g_c is not None else xp.zeros((N, H), dtype=dt)
-    order = range(L) if reverse else range(L - 1, -1, -1)      # the forward's steps, last first
-    for t in order:
-        prev = t + 1 if reverse else t - 1
-        c_prev = c0 if not 0 <= prev < L else cs[prev]
+    tmp = xp.empty((N, H), dtype=dt)
+    for t in (range(L) if reverse else range(L - 1, -1, -1)):      # the forward's steps, last first
         if g_out is not None:
-            dh = dh + g_out[t]
-        a = acts[t]
-        i, f, g, o = a[:, :H], a[:, H:2 * H], a[:, 2 * H:3 * H], a[:, 3 * H:]
-        tc = xp.tanh(cs[t])
-        dc = dc + dh * o * (1 - tc * tc)
-        d = dxg[t]
-        d[:, :H] = dc * g * i * (1 - i)
-        d[:, H:2 * H] = dc * c_prev * f * (1 - f)
-        d[:, 2 * H:3 * H] = dc * i * (1 - g * g)
-        d[:, 3 * H:] = dh * tc * o * (1 - o)
-        dc = dc * f
-        dh = d @ w_hh
+            dh += g_out[t]
+        dc += xp.multiply(dh, p[t], out=tmp)
+        xp.multiply(dc[:, None, :], q[t, :, :3], out=d4[t, :, :3])
+        xp.multiply(dh, q[t, :, 3], out=d4[t, :, 3])
+        dc *= f[t]
+        dh = dxg[t] @ w_hh
     # h_{t-1} for every step: h0 at the first step of the forward's order, the outputs shifted by one otherwise
     dw_hh = _recurrent_weight_grad(xp, dxg, out, h0, reverse)
     return dxg, dh, dc, dw_hh, dxg.sum(axis=(0, 1))
