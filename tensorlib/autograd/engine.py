@@ -19,7 +19,6 @@ from .. import _sync
 from .._device import xp_of
 from .._dtype import BF16
 from .._graph import AccumulateGrad, Node, accumulator, mark_view, n_outputs
-from .._hooks import record_range
 from .._state import STATE, backward_passes, set_grad_mode
 from .._tensor import Tensor
 
@@ -46,10 +45,8 @@ def _make_grads(outputs, grad_outputs):
                 g = Tensor.__new__(Tensor)
                 # ones_like's result, without its Python wrapper (nor np.ones's, for the usual 0-d loss)
                 g._data = np.array(1, d.dtype) if not d.shape else np.ones(d.shape, d.dtype)
-            else:
-                with record_range("ones_like", "op"):     # torch's seed, its ones_like: empty_like, then fill_
-                    g = _ops().creation.empty_like(out)
-                    _ops().misc.fill_(g, 1)
+            else:       # torch's seed, its ones_like (a region of kind "op"), in one call (see _H.op_step)
+                g = _H.op_step("ones_like", _ones_like, out)
         elif not isinstance(g, Tensor):
             raise TypeError(f"gradient must be a Tensor or None, got {type(g).__name__}")
         elif tuple(g.shape) != tuple(out.shape):
@@ -57,6 +54,14 @@ def _make_grads(outputs, grad_outputs):
                                f"has a shape of {out.shape!r}.")
         grads.append(g)
     return grads
+
+
+def _ones_like(out):
+    """The seed gradient as torch's ones_like makes it: empty_like, then fill_."""
+    ops = _ops()
+    g = ops.creation.empty_like(out)
+    ops.misc.fill_(g, 1)
+    return g
 
 
 _CREATE_GRAPH_WARNING = (

@@ -262,7 +262,7 @@ divide = true_divide = div
 
 @public(name="__truediv__", function=False, method=True)
 def _truediv(self, other):
-    return div(self, other)
+    return dispatch(DIV, _true_div_operand(self, other), other)     # div(self, other) without its call
 
 
 @public(name="__rtruediv__", function=False, method=True)

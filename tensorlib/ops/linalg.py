@@ -84,7 +84,8 @@ def _mm_grads(g, a, b, need_a, need_b):
         ga = dispatch(MM, g, dispatch(T, b))
     if need_b:
         bd = b._data
-        f_order = bd.ndim == 2 and not bd.flags.c_contiguous and bd.flags.f_contiguous
+        flags = bd.flags
+        f_order = bd.ndim == 2 and not flags.c_contiguous and flags.f_contiguous
         gb = dispatch(T, dispatch(MM, dispatch(T, g), a)) if f_order else dispatch(MM, dispatch(T, a), g)
     return ga, gb
 
@@ -314,8 +315,10 @@ def _scaled_product(kernel):
 
 def _scaled_product_bwd(ctx, g):
     c, a, b = ctx.saved_inputs
-    beta, alpha = ctx.attrs.get("beta", 1), ctx.attrs.get("alpha", 1)
-    need = ctx.needs_input_grad
+    attrs = ctx.attrs      # (linear's addmm has none)
+    beta, alpha = (attrs.get("beta", 1), attrs.get("alpha", 1)) if attrs else (1, 1)
+    (fc, _), (fa, _), (fb, _) = ctx.edges     # an input needs a gradient where its edge has a node
+    need = (fc is not None, fa is not None, fb is not None)
     gc = ga = gb = None
     if need[0]:
         gc = g * beta if beta != 1 else g

@@ -72,15 +72,16 @@ def _store(xp, a, r):
     xp.copyto(a, r, casting="same_kind")
 
 
-def _same(a, *others):
-    """Operands of the target's shape, dtype and array type: the in-place kernels then write through one
+def _same(a, o):
+    """Operand `o` has the target's shape, dtype and array type: the in-place kernels then write through one
     temporary (the values, rounding included, are those of the out-of-place formula: same operations,
-    same order)."""
-    return all(type(o) is type(a) and o.shape == a.shape and o.dtype == a.dtype for o in others)
+    same order). One operand per call, no generator: a per-parameter optimizer step calls it three times
+    per parameter (an `all()` over a generator cost more than the test)."""
+    return type(o) is type(a) and o.shape == a.shape and (o.dtype is a.dtype or o.dtype == a.dtype)
 
 
 def _addcmul_(xp, a, t1, t2, value=1):
-    if not _same(a, t1, t2):
+    if not (_same(a, t1) and (t2 is t1 or _same(a, t2))):
         return _store(xp, a, a + value * t1 * t2)
     r = xp.multiply(t1, value)
     xp.multiply(r, t2, out=r)
@@ -88,7 +89,7 @@ def _addcmul_(xp, a, t1, t2, value=1):
 
 
 def _addcdiv_(xp, a, t1, t2, value=1):
-    if not _same(a, t1, t2):
+    if not (_same(a, t1) and (t2 is t1 or _same(a, t2))):
         return _store(xp, a, a + value * t1 / t2)
     r = xp.multiply(t1, value)
     xp.divide(r, t2, out=r)
@@ -147,15 +148,20 @@ def lerp(input, end, weight):
     return dispatch(LERP, input, end, weight)
 
 
+# the in-place forms are an optimizer step's ops (per parameter, under a profiler): plain tensors pass the
+# check without its call
+
 @public(function=False, method=True)
 def addcmul_(self, tensor1, tensor2, *, value=1):
-    _check("addcmul_", tensor1, tensor2)
+    if type(tensor1) is not Tensor or type(tensor2) is not Tensor:
+        _check("addcmul_", tensor1, tensor2)
     return _dispatch_value(ADDCMUL_, (self, tensor1, tensor2), value)
 
 
 @public(function=False, method=True)
 def addcdiv_(self, tensor1, tensor2, *, value=1):
-    _check("addcdiv_", tensor1, tensor2)
+    if type(tensor1) is not Tensor or type(tensor2) is not Tensor:
+        _check("addcdiv_", tensor1, tensor2)
     return _dispatch_value(ADDCDIV_, (self, tensor1, tensor2), value)
 
 

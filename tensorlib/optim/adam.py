@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..ops.creation import zeros_like
+from .._state import set_grad_mode
 from ..ops.arithmetic import maximum
 from ._common import check_betas, check_fused, check_lr, check_range, lr_value, multi_tensor_ok, scalar_step, step_value
 from .optimizer import Optimizer
@@ -48,7 +49,9 @@ class Adam(Optimizer):
 
     def step(self, closure=None):
         loss = self._closure_loss(closure)
-        with self._update_mode():
+        # the update's grad mode (_update_mode's, set without its context-manager object, as SGD.step)
+        prev = set_grad_mode(bool(self.defaults.get("differentiable", False)))
+        try:
             for group in self.param_groups:
                 beta1, beta2 = group["betas"]
                 lr = lr_value(group["lr"])
@@ -61,7 +64,9 @@ class Adam(Optimizer):
                     self._multi_tensor_step(pairs, amsgrad, lr, beta1, beta2, wd, eps, decoupled)
                     continue
                 for p, grad in pairs:
-                    state = self._init_state(p, amsgrad)
+                    state = self.state[p]
+                    if not state:       # the first step (_init_state, called only then)
+                        state = self._init_state(p, amsgrad)
                     step_t = state["step"]
                     step_t.add_(1)
                     if wd != 0:
@@ -84,6 +89,8 @@ class Adam(Optimizer):
                     else:
                         denom = (exp_avg_sq.sqrt() / bias_correction2_sqrt).add_(eps)
                     p.addcdiv_(exp_avg, denom, value=-step_size)
+        finally:
+            set_grad_mode(prev)
         return loss
 
     def _multi_tensor_step(self, pairs, amsgrad, lr, beta1, beta2, wd, eps, decoupled):
