@@ -25,15 +25,24 @@ def MULTINOMIAL(xp, p, num_samples, replacement=False, generator=None):
     p2 = p.reshape(-1, n).astype(np.float64)
     rows = p2.shape[0]
     if xp is np and p2.size:
-        if not bool(np.isfinite(p2).all()) or bool((p2 < 0).any()):
-            raise RuntimeError("probability tensor contains either `inf`, `nan` or element < 0")
-        if bool((p2.sum(axis=1) <= 0).any()):
-            raise RuntimeError("invalid multinomial distribution (sum of probabilities <= 0)")
+        sums = np.add.reduce(p2, 1)
+        # the usual case in three reductions: the least element >= 0 (False for a NaN), every row's sum finite
+        # (an inf would make it inf) and > 0; the exact cause only when it is not
+        if not (np.minimum.reduce(p2, None) >= 0 and np.isfinite(sums).all() and np.minimum.reduce(sums) > 0):
+            if not bool(np.isfinite(p2).all()) or bool((p2 < 0).any()):
+                raise RuntimeError("probability tensor contains either `inf`, `nan` or element < 0")
+            if bool((sums <= 0).any()):
+                raise RuntimeError("invalid multinomial distribution (sum of probabilities <= 0)")
     if not replacement:
         e = -xp.log1p(-rng.random((rows, n), dtype=np.float64))
         pos = p2 > 0
         keys = xp.where(pos, e / xp.where(pos, p2, 1.0), xp.inf)
         idx = xp.argsort(keys, axis=1)[:, :num_samples]
+    elif rows == 1:         # one distribution: the search below without the rows' offsets (the same values)
+        cdf = xp.cumsum(p2[0])
+        cdf /= cdf[-1]
+        u = rng.random((1, num_samples), dtype=np.float64)
+        idx = xp.minimum(xp.searchsorted(cdf, u, side="right"), n - 1)
     else:
         cdf = xp.cumsum(p2, axis=1)
         cdf = cdf / cdf[:, -1:]
