@@ -154,17 +154,51 @@ def _col2im_cpu(g, w, groups, full_hw, dilation):
     return out[:N * G * Cg * HW].reshape(N, G * Cg, Hf, Wf)
 
 
+_PHASE_MIN_CHANNELS = 32     # input channels per group from which the phase split pays (below: smaller GEMMs)
+
+
 def _col2im_strided_cpu(g, w, groups, full_hw, stride, dilation):
     """Strided input gradient on NumPy arrays: the window gradients (one GEMM) and their strided slice
     additions a chunk of images at a time, so that they stay in cache (1.6x faster than the whole batch
-    for 64x64 3x3 stride 2 at 32x32)."""
+    for 64x64 3x3 stride 2 at 32x32). With dilation 1 and at least _PHASE_MIN_CHANNELS input channels per
+    group, split by output phase instead (_col2im_phases_cpu)."""
     N, O, OH, OW = g.shape
     _, Cg, kh, kw = w.shape
+    if tuple(dilation) == (1, 1) and Cg >= _PHASE_MIN_CHANNELS:
+        return _col2im_phases_cpu(g, w, groups, full_hw, stride)
     dtype = np.result_type(g, w)
     out = np.zeros((N, groups * Cg) + tuple(full_hw), dtype=dtype)
     nb = _chunk(N, groups * Cg * kh * kw * OH * OW * np.dtype(dtype).itemsize)
     for n0 in range(0, N, nb):
         _col2im_slices(np, _gcols(np, g[n0:n0 + nb], w, groups), full_hw, stride, dilation, out=out[n0:n0 + nb])
+    return out
+
+
+def _col2im_phases_cpu(g, w, groups, full_hw, stride):
+    """Strided input gradient (dilation 1) as sh*sw stride-1 ones: the input positions of phase (ry, rx),
+    out[:, :, ry::sh, rx::sw], receive exactly the taps w[:, :, ry::sh, rx::sw], each from the output
+    pixel a whole number of steps away, so the phase is _col2im_cpu of g with that sub-kernel (its GEMMs
+    and contiguous additions instead of kh*kw strided slice additions), copied into the phase's strided
+    view. Against the slice additions, best of 7 alternating: 0.58-0.83x from 32 input channels per
+    group on (64->64 3x3 stride 2, 4x4 stride 2 64->32 to 512->256), but 1.08x at 16 and 1.3x at 8
+    (GEMMs of kh'*Cg rows) and 2.7x at 3."""
+    N, O, OH, OW = g.shape
+    _, Cg, kh, kw = w.shape
+    sh, sw = stride
+    out = np.empty((N, groups * Cg) + tuple(full_hw), dtype=np.result_type(g, w))
+    for ry in range(sh):
+        for rx in range(sw):
+            dst = out[:, :, ry::sh, rx::sw]
+            wk = np.ascontiguousarray(w[:, :, ry::sh, rx::sw])
+            if wk.size == 0:            # a stride larger than the kernel: positions no tap reaches
+                dst[...] = 0
+                continue
+            kh_, kw_ = wk.shape[2:]
+            res = _col2im_cpu(g, wk, groups, (OH + kh_ - 1, OW + kw_ - 1), (1, 1))
+            h, w_ = min(dst.shape[2], res.shape[2]), min(dst.shape[3], res.shape[3])
+            dst[:, :, :h, :w_] = res[:, :, :h, :w_]
+            dst[:, :, h:] = 0           # past the last tap: output padding's rows and columns
+            dst[:, :, :h, w_:] = 0
     return out
 
 
