@@ -18,6 +18,10 @@ SHAPES = [
     (4, 4, 8, 9, 8, (3, 3), (2, 1), (1, 1, 2, 2), (1, 2), 4),
     (5, 6, 6, 5, 6, (1, 1), (1, 1), (0, 0, 0, 0), (1, 1), 3),
     (2, 2, 5, 5, 3, (5, 5), (1, 1), (2, 2, 2, 2), (1, 1), 1),
+    (3, 4, 9, 10, 4, (3, 2), (1, 1), (1, 0, 0, 2), (2, 3), 2),      # stride 1, both dilations > 1
+    (3, 4, 9, 8, 6, (3, 4), (2, 3), (1, 1, 0, 2), (1, 1), 2),
+    (2, 2, 7, 7, 2, (1, 2), (3, 3), (0, 0, 0, 0), (1, 1), 1),       # stride > kernel: phases no tap reaches
+    (2, 3, 8, 7, 4, (3, 3), (2, 2), (0, 0, 0, 0), (1, 1), 1),       # a last input row no window reaches
 ]
 
 
@@ -48,6 +52,8 @@ def test_cpu_conv_kernels_match_whole_batch_algorithms(shape, chunks):
     np.testing.assert_allclose(C._col2im_strided_cpu(g, w, G, full, stride, dil), ref, rtol=1e-12, atol=1e-12)
     if stride == (1, 1):
         np.testing.assert_allclose(C._col2im_cpu(g, w, G, full, dil), ref, rtol=1e-12, atol=1e-12)
+    elif dil == (1, 1):      # the phase split, whatever the channel count (its rule picks it from 32 on)
+        np.testing.assert_allclose(C._col2im_phases_cpu(g, w, G, full, stride), ref, rtol=1e-12, atol=1e-12)
 
 
 def test_cpu_kernels_keep_float32(chunks):
