@@ -58,3 +58,15 @@ def test_random_ranges():
     assert set(np.unique(tl.zeros(100, dtype=tl.bool).random_().numpy())) == {False, True}
     with pytest.raises(RuntimeError, match="from=5 >= to=2"):
         tl.zeros(3).random_(5, 2)
+
+
+def test_multinomial_one_row_draws_as_the_first_of_many():
+    """One distribution takes a search of its own (no rows' offsets): the same draws as that row among others,
+    with the generator in the same state."""
+    p = tl.tensor([0.1, 0.2, 0.3, 0.4])
+    tl.manual_seed(3)
+    one = tl.multinomial(p, 50, True)
+    tl.manual_seed(3)
+    two = tl.multinomial(tl.stack([p, tl.tensor([1.0, 0.0, 0.0, 0.0])]), 50, True)
+    assert one.tolist() == two[0].tolist() and set(two[1].tolist()) == {0}
+    assert set(one.tolist()) <= {0, 1, 2, 3} and len(set(one.tolist())) > 1
