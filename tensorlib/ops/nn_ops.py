@@ -158,7 +158,8 @@ def _(ctx, g):
     return (dispatch(LOG_SOFTMAX_BACKWARD, g, ctx.saved_output, dim=ctx.attrs["dim"]),)
 
 
-LOG_SOFTMAX.quiet_backward = lambda ctx, g: quiet_op(LOG_SOFTMAX_BACKWARD, g, ctx.saved_output, dim=ctx.attrs["dim"])
+LOG_SOFTMAX.quiet_backward = lambda ctx, g: quiet_op(LOG_SOFTMAX_BACKWARD, g, ctx.saved_output_array(),
+                                                     dim=ctx.attrs["dim"])
 
 
 def _softmax_dim(ndim):
