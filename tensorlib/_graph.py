@@ -56,13 +56,14 @@ def tensor_of(d) -> Tensor:
 
 def quiet_op(op, *args, **attrs):
     """(op's kernel on the arrays of args, as a tensor,): a quiet backward formula that is one op (see
-    OpDef.quiet_backward); None when an argument is not a NumPy array (the formula's own path runs)."""
+    OpDef.quiet_backward). args: tensors, arrays (a saved output's: Node.saved_output_array) or None; the
+    result is None when one is not on NumPy (the formula's own path runs)."""
     arrays = []
     for a in args:
         if isinstance(a, Tensor):
             a = a._data
-            if type(a) is not _np_ndarray:
-                return None
+        if type(a) is not _np_ndarray and a is not None:
+            return None
         arrays.append(a)
     out = op.kernel(_np, *arrays, **attrs)
     t = _new_tensor(Tensor)        # tensor_of(as_array(out)), without the two calls
@@ -201,6 +202,17 @@ class Node:
                 t = self._over(i)
             outs.append(t)
         return outs[0] if len(outs) == 1 else tuple(outs)
+
+    def saved_output_array(self):
+        """A one-output node's saved output as its array, for a quiet formula (OpDef.quiet_backward): what
+        saved_output checks and returns, without the tensor it makes over the array when the output is gone
+        (as a layer's activation is once the next layer's node has released it)."""
+        refs = self.out_refs           # (None once released: saved_output raises)
+        if refs is not None and len(refs) == 1:
+            ref = refs[0]
+            if ref is not None and ref() is None:
+                return self.out_data[0]
+        return self.saved_output._data
 
     def _over(self, i):
         """A tensor over output i's saved array, as this node's output (for when its own is gone)."""

@@ -328,12 +328,12 @@ def _run_node(node: Node, grads, capture, accumulate, quiet):
     if len(out) < n:
         out = out + (None,) * (n - len(out))
     # the usual case: every gradient has its input's shape and dtype, no anomaly mode: hand `out` on as is
-    in_meta = node.in_meta
-    for g, (fn, _), meta in zip(out, edges, in_meta):
-        if g is not None and fn is not None:
+    # (one tuple comparison: its items compare by identity first, the dtype's __eq__ only when not the same;
+    # an input metadata that is equal but not a tuple of the same types goes to _fix_grads, which passes it)
+    for g, e, meta in zip(out, edges, node.in_meta):
+        if g is not None and e[0] is not None:
             d = g._data
-            dt = d.dtype
-            if (dt is not meta[1] and dt != meta[1]) or d.shape != meta[0]:
+            if (d.shape, d.dtype) != meta:
                 return _fix_grads(node, out)
     if _H.anomaly_users and STATE.anomaly and STATE.anomaly_check_nan:    # the thread-local read only when on
         return _fix_grads(node, out)

@@ -14,18 +14,27 @@ import numpy as np
 _BLAS = frozenset((np.dtype(np.float32), np.dtype(np.float64)))
 _SHORT_ROW = 64     # rows up to this length reduce faster transposed (measured: 64x32 3 µs vs 9; 64x128 even)
 _FEW_ROWS = 4       # up to this many rows the ufunc's own reduce (one call) beats the transposed copy (five)
-_ONES: dict = {}
+_CONSTANTS: dict = {}     # the read-only vectors below, by (n, dtype) and by n
 
 
 def ones_vector(n: int, dtype: np.dtype) -> np.ndarray:
     """A read-only vector of n ones (cached: a step asks for the same few)."""
-    o = _ONES.get((n, dtype))
-    if o is None:
-        if len(_ONES) > 64:
-            _ONES.clear()
-        o = _ONES[n, dtype] = np.ones(n, dtype)
-        o.flags.writeable = False
-    return o
+    o = _CONSTANTS.get((n, dtype))
+    return o if o is not None else _keep((n, dtype), np.ones(n, dtype))
+
+
+def row_index(n: int) -> np.ndarray:
+    """np.arange(n), read-only (cached: the row numbers nll_loss picks its entries by, twice a step)."""
+    r = _CONSTANTS.get(n)
+    return r if r is not None else _keep(n, np.arange(n))
+
+
+def _keep(key, a: np.ndarray) -> np.ndarray:
+    if len(_CONSTANTS) > 64:
+        _CONSTANTS.clear()
+    a.flags.writeable = False
+    _CONSTANTS[key] = a
+    return a
 
 
 def _size(shape) -> int:
@@ -40,7 +49,7 @@ def as_rows(x, k=1):
     sums (`rows @ ones`), or None when x is not a non-empty float32/float64 NumPy array."""
     if type(x) is not np.ndarray or x.dtype not in _BLAS or x.size == 0:
         return None
-    m = _size(x.shape[x.ndim - k:])
+    m = x.shape[-1] if k == 1 and x.ndim else _size(x.shape[x.ndim - k:])
     return x.reshape(-1, m), ones_vector(m, x.dtype)
 
 

@@ -88,7 +88,7 @@ def _clamp_min0(xp, a):
 
 RELU = unary("relu", _relu_kernel,
              lambda ctx, g: (dispatch(THRESHOLD_BACKWARD, g, ctx.saved_output, threshold=0),), save="o")
-RELU.quiet_backward = lambda ctx, g: quiet_op(THRESHOLD_BACKWARD, g, ctx.saved_output, threshold=0)
+RELU.quiet_backward = lambda ctx, g: quiet_op(THRESHOLD_BACKWARD, g, ctx.saved_output_array(), threshold=0)
 relu = RELU.function
 
 

@@ -305,8 +305,11 @@ def _scaled_product(kernel):
         if beta == 0:        # torch: input is ignored (its NaNs do not propagate)
             return p.astype(p.dtype, copy=False)
         c = c if beta == 1 else c * beta
-        if c.ndim <= p.ndim and xp.result_type(p, c) == p.dtype and \
-                all(n == 1 or n == m for n, m in zip(c.shape[::-1], p.shape[::-1])):
+        cs, ps = c.shape, p.shape
+        # (a bias of the product's dtype and row length, linear's: the general tests below answer alike)
+        if (c.dtype == p.dtype and cs == ps[len(ps) - len(cs):]) or (
+                len(cs) <= len(ps) and xp.result_type(p, c) == p.dtype and
+                all(n == 1 or n == m for n, m in zip(cs[::-1], ps[::-1]))):
             return xp.add(p, c, out=p)
         out = p + c
         return out if out.dtype == p.dtype else out.astype(p.dtype)

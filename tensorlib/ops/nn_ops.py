@@ -13,7 +13,7 @@ from .._device import device_of
 from .._graph import quiet_op
 from .broadcast import add_at, sum_to
 from ._define import Tensor, dispatch, np, op
-from ._rows import row_max, row_sum
+from ._rows import row_index, row_max, row_sum
 from .activation import sigmoid, softplus
 from .arithmetic import clamp
 from .comparison import gt, lt, where
@@ -22,7 +22,7 @@ from .index import index_add
 from .linalg import ADDMM, matmul
 from ..dispatch import record_range
 from .reduce import sum as _sum
-from .shape import reshape, t, view
+from .shape import T, reshape, t, view
 from .creation import zeros
 from .creation import as_tensor, tensor
 from .index import getitem
@@ -72,7 +72,7 @@ def linear(input, weight, bias=None):
 
 
 def _linear(input, weight, bias, x, w):
-    wt = t(weight)
+    wt = dispatch(T, weight) if w.ndim <= 2 else t(weight)     # t's own call only for its rank error
     if bias is None or x.ndim < 2:
         y = matmul(input, wt)
         return y if bias is None else y.add_(bias)
@@ -179,7 +179,8 @@ def _(ctx, g):
     return (dispatch(LOG_SOFTMAX_BACKWARD, g, ctx.saved_output, dim=ctx.attrs["dim"]),)
 
 
-LOG_SOFTMAX.quiet_backward = lambda ctx, g: quiet_op(LOG_SOFTMAX_BACKWARD, g, ctx.saved_output, dim=ctx.attrs["dim"])
+LOG_SOFTMAX.quiet_backward = lambda ctx, g: quiet_op(LOG_SOFTMAX_BACKWARD, g, ctx.saved_output_array(),
+                                                     dim=ctx.attrs["dim"])
 
 
 def _softmax_dim(ndim):
@@ -264,7 +265,7 @@ def _nll_plain(xp, logp, target, weight, ignore_index):
     n = target.shape[0]
     if n == 0 or 0 <= ignore_index < C or int(np.maximum.reduce(target.view(np.uint64))) >= C:
         return None
-    return np.arange(n)
+    return row_index(n)
 
 
 @op("nll_loss", save="i", amp="fp32", node_name="NllLossBackward0")

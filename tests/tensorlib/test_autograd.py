@@ -329,9 +329,11 @@ def test_leaf_hook_runs_when_the_graph_outlives_the_leaf():
     assert acc.variable.grad.tolist() == [2.0, 2.0]
 
 
-def _mlp_grads(observed):
+def _mlp_grads(observed, hold=True):
     """Gradients of a small MLP step (linear, relu, view, cross_entropy) with and without an op hook
-    watching: the engine runs the quiet formulas (OpDef.quiet_backward) only when nothing observes."""
+    watching: the engine runs the quiet formulas (OpDef.quiet_backward) only when nothing observes.
+    hold=False: the activation is not held, so relu's node reads its saved output after the next layer's
+    node released it (Node.saved_output_array's own case)."""
     from tensorlib import dispatch as D
 
     class Ops(D.Hook):
@@ -352,6 +354,8 @@ def _mlp_grads(observed):
         x = tl.randn(5, 2, 2)
         h = tl.nn.functional.linear(x.view(5, 4), w1, b1).relu()
         loss = tl.nn.functional.cross_entropy(tl.nn.functional.linear(h, w2, b2), tl.tensor([0, 1, 2, 0, 1]))
+        if not hold:
+            del h       # held by the second layer's node alone, which backward releases before relu's runs
         loss.backward()
     finally:
         if observed:
@@ -359,8 +363,9 @@ def _mlp_grads(observed):
     return [p.grad for p in (w1, b1, w2, b2)], hook.backward_ops
 
 
-def test_quiet_backward_formulas_give_the_dispatched_formulas_values():
-    (quiet, ops_q), (seen, ops_s) = _mlp_grads(False), _mlp_grads(True)
+@pytest.mark.parametrize("hold", [True, False], ids=["activation-held", "activation-released"])
+def test_quiet_backward_formulas_give_the_dispatched_formulas_values(hold):
+    (quiet, ops_q), (seen, ops_s) = _mlp_grads(False, hold), _mlp_grads(True, hold)
     assert ops_q == [] and {"mm", "t", "sum", "threshold_backward", "nll_loss_backward"} <= set(ops_s)
     for a, b in zip(quiet, seen):
         assert a.shape == b.shape and a._data.flags.c_contiguous == b._data.flags.c_contiguous
