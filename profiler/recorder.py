@@ -30,6 +30,7 @@ import time
 import numpy as np
 
 from tensorlib import Tensor
+from tensorlib.nn.parameter import Parameter
 from tensorlib.dispatch import OpRecord, array_of
 
 # Where a record's fields are, op or range, plain or extended: OpRecord's layout, a range's tag in the
@@ -424,23 +425,34 @@ _SHAPES_IDS: dict = {}
 
 
 def shapes_id(inputs) -> int:
-    """The extra id of an op's inputs' signature without stack or FLOPs (record_shapes' per-op work)."""
-    parts: list = []
-    add = parts.append
+    """The extra id of an op's inputs' signature without stack or FLOPs (record_shapes' per-op work). The key
+    grows by tuple concatenation (cheaper than a list made into a tuple for an op's one to three inputs), and
+    a plain Tensor or Parameter is known by its type alone (`_IS_TENSOR` answers for other types)."""
+    key: tuple = ()
     for a in inputs:
-        if isinstance(a, Tensor):
-            d = array_of(a)
-            add(d.shape)
-            add(d.dtype)
-        elif isinstance(a, (list, tuple)):
+        t = type(a)
+        if t is Tensor or t is Parameter or _IS_TENSOR[t]:
+            d = a._data
+            key += (d.shape, d.dtype)
+        elif t is list or t is tuple:
             return extra_id((_raw_inputs(inputs), None, 0))
         else:
-            add(type(a))
-    key = tuple(parts)
+            key += (t,)
     eid = _SHAPES_IDS.get(key)
     if eid is None:
         eid = _SHAPES_IDS.setdefault(key, extra_id((_raw_inputs(inputs), None, 0)))
     return eid
+
+
+class _IsTensor(dict):
+    """type -> whether it is a Tensor class, answered once per type (a dict hit where isinstance walks the MRO)."""
+
+    def __missing__(self, t):
+        v = self[t] = issubclass(t, Tensor)
+        return v
+
+
+_IS_TENSOR = _IsTensor()
 
 
 def _extras_lock_after_fork():
