@@ -233,6 +233,27 @@ def test_record_shapes_tells_apart_dtypes_scalars_and_tensor_lists_of_one_shape(
     assert got == once + once
 
 
+def test_record_shapes_gives_tensor_subclasses_their_shapes():
+    """shapes_id knows Tensor and Parameter by their type and any other Tensor subclass (a Buffer, a user's
+    class) by issubclass: their Input Dims are their shapes, each time, not a type's as for a non-tensor
+    argument (which would give a second shape of that type the first one's signature)."""
+    class Mine(tl.Tensor):
+        __slots__ = ()
+
+    def mine(*shape):
+        t = tl.ones(*shape)
+        t.__class__ = Mine
+        return t
+
+    args = [tl.nn.Parameter(tl.ones(3, 2)), tl.nn.Parameter(tl.ones(4, 2)), tl.nn.Buffer(tl.ones(3, 2)),
+            tl.nn.Buffer(tl.ones(4, 2)), mine(3, 2), mine(4, 2)]
+    with profile(record_shapes=True) as prof:
+        for x in args:
+            x + tl.ones(1, 2)
+    got = [e.input_shapes for e in prof.events() if e.name == "aten::add"]
+    assert got == [[[3, 2], [1, 2]], [[4, 2], [1, 2]]] * 3
+
+
 def test_results_while_recording_are_what_is_recorded_so_far():
     with profile(profile_memory=True) as prof:
         tl.ones(4) * 2
