@@ -313,7 +313,9 @@ class Recorder:
             elif mem is not None:       # the token is the record's first five fields and the op's inputs
                 def op_exit(token, outputs):
                     t1 = pc()
-                    record_outputs(outputs, token[5], t1 - 1)     # stamped a nanosecond before the op's end
+                    inputs = token[5]
+                    if not inputs or outputs is not inputs[0]:     # an in-place op's output: no new memory
+                        record_outputs(outputs, inputs, t1 - 1)     # stamped a nanosecond before the op's end
                     tls.buf.append((token[0], token[1], token[2], token[3], token[4], t1))
             else:
                 def op_exit(token, outputs):
