@@ -436,7 +436,7 @@ def shapes_id(inputs) -> int:
         if t is Tensor or t is Parameter or _IS_TENSOR[t]:
             d = a._data
             key += (d.shape, d.dtype)
-        elif t is list or t is tuple:
+        elif _IS_SEQUENCE[t]:       # a tensor list's signature has its shapes: the key is the signature
             return extra_id((_raw_inputs(inputs), None, 0))
         else:
             key += (t,)
@@ -446,15 +446,21 @@ def shapes_id(inputs) -> int:
     return eid
 
 
-class _IsTensor(dict):
-    """type -> whether it is a Tensor class, answered once per type (a dict hit where isinstance walks the MRO)."""
+class _IsSubclass(dict):
+    """type -> whether it is a subclass of `base`, answered once per type (a dict hit where isinstance walks
+    the MRO)."""
+
+    def __init__(self, base):
+        super().__init__()
+        self.base = base
 
     def __missing__(self, t):
-        v = self[t] = issubclass(t, Tensor)
+        v = self[t] = issubclass(t, self.base)
         return v
 
 
-_IS_TENSOR = _IsTensor()
+_IS_TENSOR = _IsSubclass(Tensor)
+_IS_SEQUENCE = _IsSubclass((list, tuple))
 
 
 def _extras_lock_after_fork():
