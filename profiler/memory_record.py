@@ -15,6 +15,7 @@ CPU traces start at 0 and cannot show the parameters alive at start).
 from __future__ import annotations
 
 import os
+import sys
 import threading
 import time
 import weakref
@@ -22,7 +23,6 @@ import weakref
 import numpy as np
 
 from tensorlib import Tensor
-from tensorlib.dispatch import array_of
 
 
 CPU, CUDA = 0, 1          # Kineto's "Device Type" values
@@ -60,6 +60,18 @@ def _fresh_ids_in_child():
 
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_fresh_ids_in_child)
+
+
+def _held_once() -> int:
+    """sys.getrefcount of an array held by one object's attribute only, read into a local as
+    record_outputs reads an output's array (the count this interpreter gives such an array)."""
+    holder = threading.local()
+    holder.a = np.empty(1)
+    d = holder.a
+    return sys.getrefcount(d)
+
+
+_HELD_ONCE = _held_once()
 
 
 class _Counted(weakref.ref):
@@ -108,6 +120,8 @@ class MemoryRecorder:
         live = self.live
         add = self.records.extend
         counted = _Counted
+        refs = sys.getrefcount
+        held_once = _HELD_ONCE
 
         def on_free(ref):
             """weakref callback when an array dies: a weakref.finalize would do the same at several times
@@ -120,36 +134,49 @@ class MemoryRecorder:
         def record_outputs(outputs, inputs, t):
             """The op's outputs' new memory, at time `t` (ns, inside the op). `inputs`: the op's arguments
             (an output living in a tensor input's memory is not new)."""
-            if type(outputs) is tuple:
-                for o in outputs:
-                    record_outputs(o, inputs, t)
+            if type(outputs) is not Tensor:
+                if type(outputs) is tuple:
+                    for o in outputs:
+                        record_outputs(o, inputs, t)
+                    return
+                if not isinstance(outputs, Tensor):
+                    return
+            if inputs and outputs is inputs[0]:       # an in-place op's: its input
                 return
-            if not isinstance(outputs, Tensor) or (inputs and outputs is inputs[0]):    # an in-place op's: its input
-                return
-            d = array_of(outputs)
+            d = outputs._data
             if type(d) is not ndarray:
                 return
             b = d.base
-            if b is not None:           # conv2d's output is a view of the temporary it was computed in
-                while type(b) is ndarray:
-                    d, b = b, b.base
-                if b is not None:       # memory NumPy did not allocate (a memmap, a buffer): not the op's
+            if b is None and refs(d) == held_once:
+                # the array owns its memory and only the output holds it: no input's array is it or a view
+                # of it, so the walk below would find nothing, unless the output is an input itself
+                for x in inputs:
+                    if x is outputs:
+                        return
+                key = id(d)
+                if key in live:
                     return
-            key = id(d)
-            if key in live:
-                return
-            for x in inputs:            # the root of one of the op's tensor inputs: not new memory
-                if not isinstance(x, Tensor):
-                    continue
-                x = array_of(x)
-                if x is d:
-                    return
-                b = x.base
-                if b is not None and type(x) is ndarray:
+            else:
+                if b is not None:       # conv2d's output is a view of the temporary it was computed in
                     while type(b) is ndarray:
-                        x, b = b, b.base
+                        d, b = b, b.base
+                    if b is not None:   # memory NumPy did not allocate (a memmap, a buffer): not the op's
+                        return
+                key = id(d)
+                if key in live:
+                    return
+                for x in inputs:        # the root of one of the op's tensor inputs: not new memory
+                    if not isinstance(x, Tensor):
+                        continue
+                    x = x._data
                     if x is d:
                         return
+                    b = x.base
+                    if b is not None and type(x) is ndarray:
+                        while type(b) is ndarray:
+                            x, b = b, b.base
+                        if x is d:
+                            return
             n = d.nbytes
             if not n:
                 return

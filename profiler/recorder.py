@@ -30,6 +30,7 @@ import time
 import numpy as np
 
 from tensorlib import Tensor
+from tensorlib.nn.parameter import Parameter
 from tensorlib.dispatch import OpRecord, array_of
 
 # Where a record's fields are, op or range, plain or extended: OpRecord's layout, a range's tag in the
@@ -312,7 +313,9 @@ class Recorder:
             elif mem is not None:       # the token is the record's first five fields and the op's inputs
                 def op_exit(token, outputs):
                     t1 = pc()
-                    record_outputs(outputs, token[5], t1 - 1)     # stamped a nanosecond before the op's end
+                    inputs = token[5]
+                    if not inputs or outputs is not inputs[0]:     # an in-place op's output: no new memory
+                        record_outputs(outputs, inputs, t1 - 1)     # stamped a nanosecond before the op's end
                     tls.buf.append((token[0], token[1], token[2], token[3], token[4], t1))
             else:
                 def op_exit(token, outputs):
@@ -424,23 +427,40 @@ _SHAPES_IDS: dict = {}
 
 
 def shapes_id(inputs) -> int:
-    """The extra id of an op's inputs' signature without stack or FLOPs (record_shapes' per-op work)."""
-    parts: list = []
-    add = parts.append
+    """The extra id of an op's inputs' signature without stack or FLOPs (record_shapes' per-op work). The key
+    grows by tuple concatenation (cheaper than a list made into a tuple for an op's one to three inputs), and
+    a plain Tensor or Parameter is known by its type alone (`_IS_TENSOR` answers for other types)."""
+    key: tuple = ()
     for a in inputs:
-        if isinstance(a, Tensor):
-            d = array_of(a)
-            add(d.shape)
-            add(d.dtype)
-        elif isinstance(a, (list, tuple)):
+        t = type(a)
+        if t is Tensor or t is Parameter or _IS_TENSOR[t]:
+            d = a._data
+            key += (d.shape, d.dtype)
+        elif _IS_SEQUENCE[t]:       # a tensor list's signature has its shapes: the key is the signature
             return extra_id((_raw_inputs(inputs), None, 0))
         else:
-            add(type(a))
-    key = tuple(parts)
+            key += (t,)
     eid = _SHAPES_IDS.get(key)
     if eid is None:
         eid = _SHAPES_IDS.setdefault(key, extra_id((_raw_inputs(inputs), None, 0)))
     return eid
+
+
+class _IsSubclass(dict):
+    """type -> whether it is a subclass of `base`, answered once per type (a dict hit where isinstance walks
+    the MRO)."""
+
+    def __init__(self, base):
+        super().__init__()
+        self.base = base
+
+    def __missing__(self, t):
+        v = self[t] = issubclass(t, self.base)
+        return v
+
+
+_IS_TENSOR = _IsSubclass(Tensor)
+_IS_SEQUENCE = _IsSubclass((list, tuple))
 
 
 def _extras_lock_after_fork():

@@ -1,5 +1,7 @@
 """profile_memory=True attributes to each op the bytes its output lives in, also when that output is a view of
 a temporary the op allocated; a view of an input allocates nothing."""
+import numpy as np
+
 import tensorlib as tl
 import tensorlib.nn.functional as F
 from profiler import profile
@@ -45,3 +47,23 @@ def test_in_place_ops_allocate_nothing_and_a_fresh_output_is_freed_once():
     assert mem["aten::mul"] == 4 * 8 * 4
     recs = prof.store.mem_events
     assert sorted(recs["bytes"].tolist()) == [-4 * 8 * 4, 4 * 8 * 4]
+
+
+def test_an_output_on_an_inputs_array_is_not_new_memory_and_a_fresh_one_counts_once():
+    """record_outputs walks the inputs only when an output's array is held by more than the output (its
+    refcount): an output that is one of the inputs (not only the first), or another tensor on an input's
+    array, allocates nothing; a fresh array counts once, however many ops return it."""
+    from profiler.memory_record import CPU, MemoryRecorder
+    mem = MemoryRecorder()
+    mem.start()
+    a, b = tl.ones(2, 3), tl.ones(4)
+    mem.record_outputs(b, (a, b), 1)                        # the second input itself
+    mem.record_outputs(tl.from_numpy(b.numpy()), (a, b), 2)     # a second tensor on the input's array
+    fresh = tl.from_numpy(np.ones(5))
+    mem.record_outputs(fresh, (a, b), 3)
+    mem.record_outputs(fresh, (a,), 4)
+    mem.record_outputs((fresh, a), (a, 1.0), 5)
+    assert mem.records[::6] == [3] and mem.records[2::6] == [CPU] and mem.records[4::6] == [5 * 8]
+    key = mem.records[5]
+    del fresh
+    assert mem.records[4::6] == [40, -40] and mem.records[5::6] == [key, key]

@@ -13,6 +13,7 @@ import tensorlib as tl
 from tensorlib import dispatch
 from profiler import ProfilerActivity, profile, record_function
 from profiler import events as pevents
+from profiler.recorder import EXTRAS, shapes_id
 
 
 def _check_invariants(prof):
@@ -231,6 +232,33 @@ def test_record_shapes_tells_apart_dtypes_scalars_and_tensor_lists_of_one_shape(
             ("aten::cat", [[[3, 2], [3, 2]]], ["TensorList"]),
             ("aten::cat", [[[3, 2], [1, 2]]], ["TensorList"])]
     assert got == once + once
+
+
+def test_record_shapes_gives_tensor_subclasses_their_shapes():
+    """shapes_id knows Tensor and Parameter by their type and any other Tensor subclass (a Buffer, a user's
+    class) by issubclass, and a tensor list in a list or tuple subclass likewise: their Input Dims are their
+    shapes, each time, not a type's as for a non-tensor argument (which would give a second shape of that
+    type the first one's signature)."""
+    class Mine(tl.Tensor):
+        __slots__ = ()
+
+    class Pair(tuple):
+        pass
+
+    def mine(*shape):
+        t = tl.ones(*shape)
+        t.__class__ = Mine
+        return t
+
+    args = [tl.nn.Parameter(tl.ones(3, 2)), tl.nn.Parameter(tl.ones(4, 2)), tl.nn.Buffer(tl.ones(3, 2)),
+            tl.nn.Buffer(tl.ones(4, 2)), mine(3, 2), mine(4, 2)]
+    with profile(record_shapes=True) as prof:
+        for x in args:
+            x + tl.ones(1, 2)
+    got = [e.input_shapes for e in prof.events() if e.name == "aten::add"]
+    assert got == [[[3, 2], [1, 2]], [[4, 2], [1, 2]]] * 3
+    sigs = [EXTRAS[shapes_id((Pair((tl.ones(n, 2), tl.ones(1, 2))),))][0] for n in (3, 4)]     # a tensor list
+    assert sigs == [(("TensorList", ((n, 2), (1, 2))),) for n in (3, 4)]
 
 
 def test_results_while_recording_are_what_is_recorded_so_far():
