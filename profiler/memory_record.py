@@ -23,6 +23,7 @@ import weakref
 import numpy as np
 
 from tensorlib import Tensor
+from tensorlib.dispatch import array_of
 
 
 CPU, CUDA = 0, 1          # Kineto's "Device Type" values
@@ -143,32 +144,30 @@ class MemoryRecorder:
                     return
             if inputs and outputs is inputs[0]:       # an in-place op's: its input
                 return
-            d = outputs._data
+            d = array_of(outputs)
             if type(d) is not ndarray:
                 return
             b = d.base
-            if b is None and refs(d) == held_once:
+            owned = b is None and refs(d) == held_once
+            if b is not None:           # conv2d's output is a view of the temporary it was computed in
+                while type(b) is ndarray:
+                    d, b = b, b.base
+                if b is not None:       # memory NumPy did not allocate (a memmap, a buffer): not the op's
+                    return
+            key = id(d)
+            if key in live:
+                return
+            if owned:
                 # the array owns its memory and only the output holds it: no input's array is it or a view
                 # of it, so the walk below would find nothing, unless the output is an input itself
                 for x in inputs:
                     if x is outputs:
                         return
-                key = id(d)
-                if key in live:
-                    return
             else:
-                if b is not None:       # conv2d's output is a view of the temporary it was computed in
-                    while type(b) is ndarray:
-                        d, b = b, b.base
-                    if b is not None:   # memory NumPy did not allocate (a memmap, a buffer): not the op's
-                        return
-                key = id(d)
-                if key in live:
-                    return
                 for x in inputs:        # the root of one of the op's tensor inputs: not new memory
                     if not isinstance(x, Tensor):
                         continue
-                    x = x._data
+                    x = array_of(x)
                     if x is d:
                         return
                     b = x.base

@@ -434,7 +434,7 @@ def shapes_id(inputs) -> int:
     for a in inputs:
         t = type(a)
         if t is Tensor or t is Parameter or _IS_TENSOR[t]:
-            d = a._data
+            d = array_of(a)
             key += (d.shape, d.dtype)
         elif _IS_SEQUENCE[t]:       # a tensor list's signature has its shapes: the key is the signature
             return extra_id((_raw_inputs(inputs), None, 0))

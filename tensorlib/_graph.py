@@ -54,10 +54,10 @@ def tensor_of(d) -> Tensor:
     return t
 
 
-def quiet_op(op, *args, **attrs):
-    """(op's kernel on the arrays of args, as a tensor,): a quiet backward formula that is one op (see
-    OpDef.quiet_backward). args: tensors, arrays (a saved output's: Node.saved_output_array) or None; the
-    result is None when one is not on NumPy (the formula's own path runs)."""
+def quiet_call(op, *args, **attrs):
+    """op's kernel on the NumPy arrays of args (tensors, arrays or None), its result as the kernel gives it
+    (an array or a tuple of them); None when an argument is not on NumPy (the formula's own path runs). What a
+    quiet backward formula (OpDef.quiet_backward) calls for a formula that is one op of several outputs."""
     arrays = []
     for a in args:
         if isinstance(a, Tensor):
@@ -65,7 +65,16 @@ def quiet_op(op, *args, **attrs):
         if type(a) is not _np_ndarray and a is not None:
             return None
         arrays.append(a)
-    out = op.kernel(_np, *arrays, **attrs)
+    return op.kernel(_np, *arrays, **attrs)
+
+
+def quiet_op(op, *args, **attrs):
+    """(op's kernel on the arrays of args, as a tensor,): a quiet backward formula that is one op (see
+    OpDef.quiet_backward). args: tensors, arrays (a saved output's: Node.saved_output_array) or None; the
+    result is None when one is not on NumPy (the formula's own path runs)."""
+    out = quiet_call(op, *args, **attrs)
+    if out is None:
+        return None
     t = _new_tensor(Tensor)        # tensor_of(as_array(out)), without the two calls
     t._data = out if type(out) is _np_ndarray else as_array(out)
     return (t,)

@@ -72,3 +72,11 @@ def row_max(x):
         return np.maximum.reduce(x, -1, keepdims=True)     # (ndarray.max's Python wrapper costs a call)
     m = np.maximum.reduce(x.reshape(-1, c).T.copy(), 0)
     return m.reshape(x.shape[:-1] + (1,))
+
+
+def softmax_backward_rows(p, dp):
+    """torch's _softmax_backward_data over the last dimension of NumPy arrays, p * (dp - sum(dp * p)), in place
+    in dp (which the caller owns)."""
+    dp -= row_sum(dp * p)
+    dp *= p
+    return dp

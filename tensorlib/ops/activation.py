@@ -8,17 +8,21 @@ from .comparison import gt, where
 from .unary_math import _f, erf, erf_kernel, exp, tanh
 from ..dispatch import STATE
 from .._graph import quiet_op, tensor_of
+from .broadcast import quiet_arrays
 from ._define import dispatch, np, op, public, unary
 
 
 def _sigmoid_k(xp, a):
-    """1 / (1 + exp(-a)), torch's CPU formula: exp(-a) overflows to inf below about -88 (float32), and 1 / inf
-    is the 0 the sigmoid rounds to there, so the quotient needs no two-sided form (whose where() took 4-6x the
-    time); the overflow is expected, not warned about."""
+    """1 / (1 + exp(-a)), the formula of torch's CPU kernel: below about -88 (float32; -709 float64) exp(-a)
+    overflows to inf and the quotient is 0, as torch's is there (not the subnormal the two-sided form gave, whose
+    where() also took 4-6x the time); the overflow is expected, not warned about. Values may differ from
+    torch's by an ulp (NumPy's exp against torch's vectorised one)."""
     a = _f(xp, a)
-    if a.dtype.char not in "efd" or not isinstance(a, xp.ndarray) or not a.ndim:
-        e = xp.exp(-xp.abs(a))          # bfloat16, 0-d: the two-sided form
+    if a.dtype.char not in "efd" or not isinstance(a, xp.ndarray):
+        e = xp.exp(-xp.abs(a))          # bfloat16: the two-sided form
         return xp.where(a >= 0, 1 / (1 + e), e / (1 + e)).astype(a.dtype, copy=False)
+    if not a.ndim:                      # (ufuncs give 0-d operands NumPy scalars: no out= for those)
+        return _sigmoid_k(xp, a.reshape(1)).reshape(())
     if a.dtype.char == "e":             # float16 in float32, rounded once, as torch's kernels (its opmath type)
         return _sigmoid_k(xp, a.astype(np.float32)).astype(a.dtype)
     if xp is np:
@@ -37,12 +41,11 @@ sigmoid = SIGMOID.function
 
 def _sigmoid_bwd_quiet(ctx, g):
     """SIGMOID's formula on NumPy arrays (the engine's quiet path): g * y * (1 - y), the same ufuncs."""
-    gd = g._data
-    y = ctx.saved_output._data
-    if type(gd) is not np.ndarray or type(y) is not np.ndarray or gd.dtype != y.dtype or y.dtype.kind != "f":
+    p = quiet_arrays(g._data, ctx.saved_output_array())
+    if p is None:
         return None
-    t = np.multiply(gd, y)
-    return (tensor_of(np.multiply(t, np.subtract(1, y), out=t) if t.ndim else t * np.subtract(1, y)),)
+    gd, y = p
+    return (tensor_of(np.multiply(np.multiply(gd, y), np.subtract(1, y))),)
 
 
 SIGMOID.quiet_backward = _sigmoid_bwd_quiet
@@ -161,6 +164,19 @@ def _(ctx, g):
     cdf = (1 + erf(x / _SQRT2)) * 0.5
     pdf = exp(x * x * -0.5) * (1 / math.sqrt(2 * math.pi))
     return (g * (cdf + x * pdf),)
+
+
+def _gelu_bwd_quiet(ctx, g):
+    """GELU's backward op (gelu_backward's kernel) on NumPy arrays: the engine's quiet path."""
+    x = ctx.inputs[0]
+    if x._data.dtype.kind != "f":
+        return None
+    approximate = ctx.attrs.get("approximate", "none")
+    return quiet_op(GELU_BACKWARD, g, x) if approximate == "none" else \
+        quiet_op(GELU_BACKWARD, g, x, approximate=approximate)
+
+
+GELU.quiet_backward = _gelu_bwd_quiet
 
 
 @public(method=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 from .. import _dtype as D
-from .broadcast import quiet_operand, quiet_sum_to, sum_to
+from .broadcast import quiet_arrays, quiet_operand, quiet_sum_to, sum_to
 from .comparison import eq, ge, gt, isnan, le, lt, where
 from .unary_math import exp, log, neg, reciprocal, trunc
 from ._define import Tensor, dispatch, np, op, public, unwrap_scalar, write_out
@@ -233,9 +233,7 @@ def _div_bwd_quiet(ctx, g):
         x = quiet_operand(a, dt)
         if x is None:
             return None
-        n = np.negative(gd)
-        np.multiply(n, x, out=n)            # (n has the broadcast shape and g's dtype: in place, same values)
-        gb = quiet_sum_to(None, np.true_divide(n, np.multiply(y, y), out=n), ctx.in_meta[1][0])
+        gb = quiet_sum_to(None, np.true_divide(np.multiply(np.negative(gd), x), np.multiply(y, y)), ctx.in_meta[1][0])
     return ga, gb
 
 
@@ -456,16 +454,16 @@ def _(ctx, g):
 def _clamp_bwd_quiet(ctx, g):
     """CLAMP's formula on NumPy arrays (the quiet path): the same comparisons and the float mask's product;
     None for tensor bounds or a gradient of another dtype than the input's."""
-    gd = g._data
-    x = ctx.inputs[0]._data
-    if type(gd) is not np.ndarray or type(x) is not np.ndarray or x.dtype != gd.dtype or x.dtype.kind != "f":
+    p = quiet_arrays(g._data, ctx.inputs[0]._data)
+    if p is None:
         return None
+    gd, x = p
     lo, hi = ctx.attrs.get("min"), ctx.attrs.get("max")
     mask = None
     for bound, cmp in ((lo, np.greater_equal), (hi, np.less_equal)):
         if bound is None:
             continue
-        if type(bound) is not float and type(bound) is not int:
+        if quiet_operand(bound, gd.dtype) is None:
             return None
         m = cmp(x, bound)
         mask = m if mask is None else np.bitwise_and(mask, m)

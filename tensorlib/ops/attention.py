@@ -17,7 +17,8 @@ import math
 from .. import _hooks as _H
 from ._define import dispatch, np, op
 from .nn_ops import DROPOUT, _softmax_k
-from ._rows import row_max, row_sum
+from ._rows import row_max, row_sum, softmax_backward_rows
+from .._graph import quiet_call, tensor_of
 
 
 def _sum_to(xp, a, shape):
@@ -147,7 +148,7 @@ def SDPA_BACKWARD(xp, g, q, k, v, p, drop, scale=1.0, mask_shape=None):
     dp = step("bmm", xp.matmul, g, xp.swapaxes(v, -1, -2))
     if drop.ndim:
         dp = step("mul", _mul, dp, drop)
-    ds = step("_softmax_backward_data", _softmax_backward, p, dp)
+    ds = step("_softmax_backward_data", softmax_backward_rows, p, dp)
     dmask = _sum_to(xp, ds, mask_shape) if mask_shape is not None else xp.zeros((), dtype=ds.dtype)
     if mask_shape is not None:
         ds = ds * scale
@@ -156,14 +157,6 @@ def SDPA_BACKWARD(xp, g, q, k, v, p, drop, scale=1.0, mask_shape=None):
     dq = _sum_to(xp, step("bmm", xp.matmul, ds, k), q.shape)
     dk = _sum_to(xp, step("bmm", xp.matmul, xp.swapaxes(ds, -1, -2), q), k.shape)
     return dq, dk, dv, dmask
-
-
-def _softmax_backward(p, dp):
-    """torch's _softmax_backward_data over the last dimension: p * (dp - sum(dp * p)), in place in dp (a fresh
-    product here)."""
-    dp -= row_sum(dp * p)
-    dp *= p
-    return dp
 
 
 @SDPA.def_backward
@@ -176,6 +169,23 @@ def _(ctx, g, *_):
                                  mask_shape=tuple(mask.shape) if float_mask else None)
     return (dq if need[0] else None, dk if need[1] else None, dv if need[2] else None,
             dmask if float_mask else None)
+
+
+def _sdpa_bwd_quiet(ctx, g, *_):
+    """SDPA_BACKWARD's kernel on NumPy arrays (the engine's quiet path): the formula above without dispatch."""
+    q, k, v, mask = ctx.inputs
+    _, p, drop = ctx.saved_output
+    edges = ctx.edges
+    float_mask = mask is not None and mask._data.dtype != np.bool_ and edges[3][0] is not None
+    out = quiet_call(SDPA_BACKWARD, g, q, k, v, p, drop, scale=ctx.attrs.get("scale", 1.0),
+                     mask_shape=tuple(mask.shape) if float_mask else None)
+    if out is None:
+        return None
+    return tuple(tensor_of(d) if (k_ < 3 and edges[k_][0] is not None) or (k_ == 3 and float_mask) else None
+                 for k_, d in enumerate(out))
+
+
+SDPA.quiet_backward = _sdpa_bwd_quiet
 
 
 def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.0, is_causal=False, scale=None):

@@ -54,6 +54,15 @@ def quiet_operand(x, dt):
     return None
 
 
+def quiet_arrays(g, d):
+    """(g, d) when both are NumPy arrays of one floating dtype, else None: the case in which a quiet backward
+    formula's ufuncs on a gradient g and a saved array d compute what the dispatched formula's ops do (they
+    promote nothing)."""
+    if type(g) is not np.ndarray or type(d) is not np.ndarray or g.dtype != d.dtype or d.dtype.kind != "f":
+        return None
+    return g, d
+
+
 def _expand_kernel(xp, a, shape):
     shape = tuple(a.shape[i - (len(shape) - a.ndim)] if s == -1 else s for i, s in enumerate(shape))
     if _H.range_hooks:      # a strided view with stride 0 on the new dims: torch's as_strided, in a profile

@@ -264,6 +264,10 @@ public(setitem, name="__setitem__", function=False, method=True)
 def GATHER(xp, a, index, dim):
     if index.ndim != a.ndim:
         raise RuntimeError("Index tensor must have the same number of dimensions as input tensor")
+    for k in range(a.ndim):
+        if k != dim and index.shape[k] > a.shape[k]:
+            raise RuntimeError(f"Size does not match at dimension {k} expected index {list(index.shape)} to be no "
+                               f"larger than self {list(a.shape)} apart from dimension {dim}")
     if xp is np:
         if index.size:     # torch's message, not NumPy's IndexError (CUDA: no sync; torch asserts there)
             n = a.shape[dim] if a.ndim else 1

@@ -96,8 +96,28 @@ def _mm_bwd(ctx, g):
     return _mm_grads(g, a, b, need[0], need[1])
 
 
+def _mm_bwd_quiet(ctx, g):
+    """_mm_grads on NumPy arrays (the engine's quiet path): the same products of the same layouts, mm's
+    kernel called directly; None where an operand is not a NumPy array of the gradient's dtype."""
+    gd = g._data
+    a, b = ctx.inputs
+    ad, bd = a._data, b._data
+    if type(gd) is not np.ndarray or type(ad) is not np.ndarray or type(bd) is not np.ndarray \
+            or not gd.dtype == ad.dtype == bd.dtype:
+        return None
+    (fa, _), (fb, _) = ctx.edges
+    ga = tensor_of(_mm_kernel(np, gd, bd.T)) if fa is not None else None
+    gb = None
+    if fb is not None:
+        flags = bd.flags
+        gb = tensor_of(_mm_kernel(np, gd.T, ad).T if not flags.c_contiguous and flags.f_contiguous
+                       else _mm_kernel(np, ad.T, gd))
+    return ga, gb
+
+
 MM = op("mm", save="i", amp="lower", node_name="MmBackward0")(_mm_kernel)
 MM.def_backward(_mm_bwd)
+MM.quiet_backward = _mm_bwd_quiet
 
 
 def _bmm_kernel(xp, a, b):

@@ -136,6 +136,7 @@ def CLONE(xp, a, memory_format=None):
 
 
 CLONE.def_backward(lambda ctx, g: (g,))
+CLONE.quiet_backward = lambda ctx, g: (g,)      # the formula itself: nothing to dispatch (the quiet path, OpDef)
 
 
 @public(method=True)

@@ -13,7 +13,7 @@ from .._device import device_of
 from .._graph import quiet_op
 from .broadcast import add_at, sum_to
 from ._define import Tensor, dispatch, np, op
-from ._rows import row_index, row_max, row_sum
+from ._rows import row_index, row_max, row_sum, softmax_backward_rows
 from .activation import sigmoid, softplus
 from .arithmetic import clamp
 from .comparison import gt, lt, where
@@ -129,9 +129,9 @@ LOG_SOFTMAX = op("log_softmax", save="o", amp="fp32", node_name="LogSoftmaxBackw
 @op("_softmax_backward_data", save="i", node_name="SoftmaxBackwardDataBackward0")
 def SOFTMAX_BACKWARD(xp, g, y, dim):
     """torch's _softmax_backward_data, one op: y * (g - sum(g * y, dim))."""
-    p = g * y
-    s = row_sum(p) if xp is np and dim == p.ndim - 1 and p.ndim else p.sum(axis=dim, keepdims=True)
-    d = g - s
+    if xp is np and dim == g.ndim - 1 and g.ndim and g.dtype == y.dtype:
+        return softmax_backward_rows(y, g.copy())
+    d = g - (g * y).sum(axis=dim, keepdims=True)
     d *= y
     return d
 
@@ -151,7 +151,7 @@ def _(ctx, g):
     return (dispatch(SOFTMAX_BACKWARD, g, ctx.saved_output, dim=ctx.attrs["dim"]),)
 
 
-SOFTMAX.quiet_backward = lambda ctx, g: quiet_op(SOFTMAX_BACKWARD, g, ctx.saved_output, dim=ctx.attrs["dim"])
+SOFTMAX.quiet_backward = lambda ctx, g: quiet_op(SOFTMAX_BACKWARD, g, ctx.saved_output_array(), dim=ctx.attrs["dim"])
 
 
 @op("_log_softmax_backward_data", save="i", node_name="LogSoftmaxBackwardDataBackward0")
@@ -707,6 +707,16 @@ def _(ctx, g):
         keep[pad] = 0
         gw = gw * tensor(keep, device=g.device)
     return gw, None
+
+
+def _embedding_bwd_quiet(ctx, g):
+    """embedding_dense_backward's kernel on NumPy arrays (the engine's quiet path)."""
+    gw = quiet_op(EMBEDDING_DENSE_BACKWARD, g, ctx.inputs[1], num_weights=ctx.in_meta[0][0][0],
+                  padding_idx=ctx.attrs.get("padding_idx"))
+    return None if gw is None else (gw[0], None)
+
+
+EMBEDDING.quiet_backward = _embedding_bwd_quiet
 
 
 def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0, scale_grad_by_freq=False, sparse=False):

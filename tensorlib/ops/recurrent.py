@@ -37,6 +37,8 @@ def _gate_consts(xp, dt):
 @op("lstm_layer", save="io", nondiff_outputs=(3, 4), node_name="LstmLayerBackward0")
 def LSTM_LAYER(xp, xg, h0, c0, w_hh, b_hh=None, reverse=False):
     L, N, G = xg.shape
+    if not L:
+        raise RuntimeError("Expected sequence length to be larger than 0 in RNN")
     H = G // 4
     dt = xg.dtype
     out = xp.empty((L, N, H), dtype=dt)
@@ -46,7 +48,8 @@ def LSTM_LAYER(xp, xg, h0, c0, w_hh, b_hh=None, reverse=False):
     gates = xp.empty((N, G), dtype=dt)
     half, shift = _gate_consts(xp, dt)
     # the gates' pre-activations halved for i, f and o up front, for every step: the input projection (with
-    # b_hh) and W_hh's rows (a product by 0.5 is exact, so the steps' sums are the halved sums)
+    # b_hh, added before the step's product: a rounding apart from torch's order) and W_hh's rows (a product by
+    # 0.5 is exact but for subnormals, so each step's product is the halved product)
     xs = (xg + b_hh if b_hh is not None else xg.copy()).reshape(L, N, 4, H)
     xs *= half
     whT = (w_hh.reshape(4, H, -1) * half[:, :, None]).reshape(G, -1).T

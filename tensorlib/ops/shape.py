@@ -277,6 +277,10 @@ def _(ctx, g):
     return (dispatch(TRANSPOSE, g, dim0=ctx.attrs["dim0"], dim1=ctx.attrs["dim1"]),)
 
 
+TRANSPOSE.quiet_backward = lambda ctx, g: ((tensor_of(g._data.swapaxes(ctx.attrs["dim0"], ctx.attrs["dim1"])),)
+                                           if type(g._data) is np.ndarray else None)   # the quiet path (OpDef)
+
+
 @public(method=True, aliases=("swapaxes", "swapdims"))
 def transpose(input, dim0, dim1):
     if input.ndim == 0:
@@ -366,6 +370,7 @@ def CONTIGUOUS(xp, a):
 
 
 CONTIGUOUS.def_backward(lambda ctx, g: (g,))
+CONTIGUOUS.quiet_backward = CONTIGUOUS.backward      # the formula itself: nothing to dispatch
 
 
 @public(method=True)

@@ -12,6 +12,7 @@ from .. import _dtype as D
 from .comparison import isfinite
 from ._define import dispatch, np, op, public, unary, write_out
 from .._graph import tensor_of
+from .broadcast import quiet_arrays
 
 # The backward formulas below call functions the declarations further down make (read at call time).
 neg: Callable[..., Any]
@@ -84,19 +85,9 @@ TANH = unary("tanh", lambda xp, a: xp.tanh(_f(xp, a)),
              lambda ctx, g: (g * (1 - ctx.saved_output * ctx.saved_output),), save="o", inplace=True)
 
 
-def _quiet_pair(g, t):
-    """(g's array, t's array) for a quiet formula (OpDef.quiet_backward): NumPy arrays of one floating dtype,
-    the case in which the dispatched formula's ops promote nothing; None otherwise."""
-    gd = g._data
-    d = t._data
-    if type(gd) is not np.ndarray or type(d) is not np.ndarray or gd.dtype != d.dtype or d.dtype.kind != "f":
-        return None
-    return gd, d
-
-
 def _tanh_bwd_quiet(ctx, g):
     """TANH's formula on arrays (quiet path): g * (1 - y * y), the same ufuncs."""
-    p = _quiet_pair(g, ctx.saved_output)
+    p = quiet_arrays(g._data, ctx.saved_output_array())
     if p is None:
         return None
     gd, y = p
@@ -104,12 +95,12 @@ def _tanh_bwd_quiet(ctx, g):
 
 
 def _exp_bwd_quiet(ctx, g):
-    p = _quiet_pair(g, ctx.saved_output)        # g * y
+    p = quiet_arrays(g._data, ctx.saved_output_array())        # g * y
     return None if p is None else (tensor_of(np.multiply(*p)),)
 
 
 def _log_bwd_quiet(ctx, g):
-    p = _quiet_pair(g, ctx.saved_inputs[0])      # g / x
+    p = quiet_arrays(g._data, ctx.saved_inputs[0]._data)      # g / x
     return None if p is None else (tensor_of(np.true_divide(*p)),)
 
 

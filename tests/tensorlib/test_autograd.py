@@ -372,6 +372,7 @@ def test_quiet_backward_formulas_give_the_dispatched_formulas_values(hold):
         assert np.array_equal(a.numpy(), b.numpy())
 
 
+F = tl.nn.functional
 _QUIET_CASES = {       # elementwise, reduction, clamp, gather and softmax formulas with their quiet_backward
     "mul_broadcast": lambda x, w: (x * w[0]).sum() + (x * 3).sum() + (x[0, 0] * w[0, 0]),
     "div_both": lambda x, w: (x / (w.abs() + 1)).sum() + tl.div(2.0, x.abs() + 1).sum() + (x / 4).sum(),
@@ -382,6 +383,12 @@ _QUIET_CASES = {       # elementwise, reduction, clamp, gather and softmax formu
     + tl.softmax(w, 0).sum() * 0.5 + tl.softmax(x, 1)[:, 1].log().sum(),
     "unary": lambda x, w: (tl.sigmoid(x) * tl.tanh(w)).sum() + (x.exp() * w.abs().log()).sum()
     + tl.sigmoid(x[0, 0]) * tl.tanh(w[1, 1]),
+    "mm_transpose_clone": lambda x, w: (tl.mm(x, w.t()) * tl.mm(x.t(), w.clone()).sum()).sum()
+    + (tl.randn(2, 3, 3) @ x.transpose(0, 1)[:3]).sum() + tl.mm(x, w.t().contiguous().t().t()).sum(),
+    "gelu_embedding_attention": lambda x, w: (F.gelu(x) * F.gelu(w, approximate="tanh")).sum()
+    + F.embedding(tl.tensor([[0, 2], [2, 1]]), w, padding_idx=1).sum()
+    + F.scaled_dot_product_attention(x.view(1, 3, 4), w.view(1, 3, 4), (x * w).view(1, 3, 4), is_causal=True).sum(),
+    "zero_dim_div": lambda x, w: x.sum() / (w * w).sum() + tl.div(2.0, w.abs().sum() + 1) + tl.sigmoid(x.sum()),
     "promoting": lambda x, w: (x * w.double()).sum() + (x / w.double()).sum() + x.double().clamp(0, 1).sum(),
 }
 

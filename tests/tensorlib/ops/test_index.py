@@ -25,6 +25,9 @@ def test_gather_index_smaller_than_input_in_other_dims():
     out.sum().backward()
     assert x.grad.tolist() == [[1, 0, 0, 1], [0, 1, 1, 0], [0, 0, 0, 0]]
     assert tl.arange(6).reshape(2, 3).gather(0, T([[1], [0]])).tolist() == [[3], [0]]
+    with pytest.raises(RuntimeError, match=r"^Size does not match at dimension 1 expected index \[3, 4\] to be no "
+                       r"larger than self \[3, 3\] apart from dimension 0$"):
+        tl.ones(3, 3).gather(0, T([[0] * 4] * 3))
 
 
 def test_index_copy_fill_add_inplace():
