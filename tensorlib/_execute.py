@@ -274,6 +274,24 @@ def execute_inplace_op(op, args, attrs, seq):
                         op.kernel(np, x, y, **attrs)
                         (base if base is not None else a)._version += 1
                         return a
+        elif len(args) == 3 and not op.promote:     # addcmul_, addcdiv_, lerp_: an optimizer's per-parameter ops
+            a, b, c = args
+            if isinstance(a, Tensor) and isinstance(b, Tensor) and not a._inference:
+                x = a._data
+                y = b._data
+                rg = a._requires_grad or b._requires_grad
+                if isinstance(c, Tensor):
+                    z = c._data
+                    rg = rg or c._requires_grad
+                else:
+                    z = c
+                if type(x) is np.ndarray and type(y) is np.ndarray and (type(z) is np.ndarray or z is c):
+                    base = a._base
+                    if (rg or base is not None and base._requires_grad) and (not grad_off or STATE.grad_enabled):
+                        return _execute_inplace(op, args, [x, y, z], attrs, np, rg, seq)
+                    op.kernel(np, x, y, z, **attrs)     # outside autograd: _execute_inplace's last lines
+                    (base if base is not None else a)._version += 1
+                    return a
         arrays, xp, need_grad = _unwrap_all(op, args)
         if xp is None:
             return _guarded(execute_inplace_op, op, args, attrs, seq)
