@@ -157,7 +157,7 @@ SOFTMAX.quiet_backward = lambda ctx, g: quiet_op(SOFTMAX_BACKWARD, g, ctx.saved_
 @op("_log_softmax_backward_data", save="i", node_name="LogSoftmaxBackwardDataBackward0")
 def LOG_SOFTMAX_BACKWARD(xp, g, y, dim):
     """torch's _log_softmax_backward_data, one op: g - exp(y) * sum(g, dim)."""
-    if xp is np:
+    if xp is np and g.ndim:         # (0-d: ufuncs give NumPy scalars, no out= for those)
         e = np.exp(y)
         e *= row_sum(g) if dim == g.ndim - 1 and g.ndim else np.add.reduce(g, dim, keepdims=True)
         return np.subtract(g, e, out=e)

@@ -302,3 +302,19 @@ def test_scaled_dot_product_attention_dropout_keeps_the_expected_share():
     # each output is the kept share of a uniform attention row, rescaled by 1/(1-p): mean 1
     assert abs(float(out.mean()) - 1.0) < 0.05
     assert float(out.std()) > 0.05
+
+
+def test_sigmoid_tails_as_torch():
+    """1 / (1 + exp(-x)): 0 where exp overflows (torch's value there), for 0-d inputs as for others; 1 above."""
+    x = tl.tensor([-1000.0, -100.0, 0.0, 100.0])
+    assert tl.sigmoid(x).tolist() == [0.0, 0.0, 0.5, 1.0]
+    assert tl.sigmoid(tl.tensor(-100.0)).item() == 0.0 and tl.sigmoid(tl.tensor(0.0)).item() == 0.5
+
+
+def test_softmax_and_log_softmax_of_a_0d_tensor_backward():
+    """torch: a 0-d input's (log_)softmax is 1 (0) and its gradient 0."""
+    for f, want in ((tl.softmax, 1.0), (tl.log_softmax, 0.0)):
+        x = tl.tensor(2.0, requires_grad=True)
+        y = f(x, 0)
+        y.backward()
+        assert y.item() == want and x.grad.item() == 0.0
