@@ -36,7 +36,9 @@ class OpDef:
     quiet_backward: optional, `fn(ctx, *grads)`: the backward formula on the arrays, calling kernels directly
       (the same kernels, so the same values) where `backward` dispatches ops; the engine runs it when
       nothing can see those ops (no hook, profiler or mode; no create_graph). It returns None for a case
-      it does not take (then `backward` runs). For the hottest nodes of a training step only.
+      it does not take (then `backward` runs). The common nodes of training steps have one (linear and
+      matmul, the elementwise arithmetic and activations, reductions, views, softmax, norms, attention,
+      embedding); tests/tensorlib/test_autograd.py checks each against `backward` bit for bit.
     """
 
     __slots__ = ("name", "kernel", "backward", "node_name", "save", "promote", "amp", "inplace_of",
