@@ -131,9 +131,11 @@ class RNNBase(Module):
         batched = input.ndim == 3
         if input.ndim not in (2, 3):
             raise ValueError(f"{type(self).__name__}: Expected input to be 2D or 3D, got {input.ndim}D instead")
+        rows_first = None       # a batch-first input as given: its rows for the first layer's projection
         if not batched:
             input = input.unsqueeze(1)
         elif self.batch_first:
+            rows_first = input
             input = input.transpose(0, 1)
         if input.shape[-1] != self.input_size:
             raise RuntimeError(f"input.size(-1) must be equal to input_size. Expected {self.input_size}, got "
@@ -167,7 +169,10 @@ class RNNBase(Module):
                 idx = layer * dirs + d
                 h = h0[idx]
                 c = c0[idx] if lstm else None
-                xg = F.linear(x, w_ih, b_ih)            # the whole sequence's input projection at once
+                # the whole sequence's input projection at once: of a batch-first input's own rows (one GEMM;
+                # over the transposed view it was one small GEMM per time step), then its transpose
+                xg = F.linear(x, w_ih, b_ih) if layer or rows_first is None else \
+                    F.linear(rows_first, w_ih, b_ih).transpose(0, 1)
                 if lstm and w_hr is None:               # the recurrence in one op forward, one backward
                     o, h, c = lstm_layer(xg, h, c, w_hh, b_hh, reverse=bool(d))
                     outs_dir.append(o)
