@@ -251,45 +251,32 @@ def _unwrap_all(op, args):
 
 
 def execute_inplace_op(op, args, attrs, seq):
-    """Every in-place op (its `special`): the CPU two-argument fast path, else the general one; NumPy's
+    """Every in-place op (its `special`): the CPU fast path of two or three arguments, else the general one; NumPy's
     broadcasting failures become torch's errors against the target's shape."""
     try:
-        if len(args) == 2 and not op.promote:     # x.add_(y), x.mul_(2.0) on the CPU: no general unwrapping
-            a, b = args
-            if isinstance(a, Tensor):
-                x = a._data
-                if type(x) is np.ndarray:
-                    if isinstance(b, Tensor):
-                        y = b._data
-                        rg = a._requires_grad or b._requires_grad
+        n = len(args)
+        if (n == 2 or n == 3) and not op.promote:
+            # x.add_(y), x.mul_(2.0), an optimizer's addcmul_/addcdiv_/lerp_ on the CPU: no general unwrapping
+            a = args[0]
+            if isinstance(a, Tensor) and type(a._data) is np.ndarray and not a._inference:
+                rg = a._requires_grad
+                arrays = [a._data]
+                for o in args[1:]:
+                    if isinstance(o, Tensor):
+                        d = o._data
+                        if type(d) is not np.ndarray:
+                            break
+                        rg = rg or o._requires_grad
+                        arrays.append(d)
                     else:
-                        y = b
-                        rg = a._requires_grad
-                    if (type(y) is np.ndarray or y is b) and not a._inference:
-                        base = a._base
-                        if (rg or base is not None and base._requires_grad) and (not grad_off or STATE.grad_enabled):
-                            return _execute_inplace(op, args, [x, y], attrs, np, rg, seq)
-                        # outside autograd (an optimizer's update) _execute_inplace does just this, less its
-                        # call and argument list
-                        op.kernel(np, x, y, **attrs)
-                        (base if base is not None else a)._version += 1
-                        return a
-        elif len(args) == 3 and not op.promote:     # addcmul_, addcdiv_, lerp_: an optimizer's per-parameter ops
-            a, b, c = args
-            if isinstance(a, Tensor) and isinstance(b, Tensor) and not a._inference:
-                x = a._data
-                y = b._data
-                rg = a._requires_grad or b._requires_grad
-                if isinstance(c, Tensor):
-                    z = c._data
-                    rg = rg or c._requires_grad
+                        arrays.append(o)
                 else:
-                    z = c
-                if type(x) is np.ndarray and type(y) is np.ndarray and (type(z) is np.ndarray or z is c):
                     base = a._base
                     if (rg or base is not None and base._requires_grad) and (not grad_off or STATE.grad_enabled):
-                        return _execute_inplace(op, args, [x, y, z], attrs, np, rg, seq)
-                    op.kernel(np, x, y, z, **attrs)     # outside autograd: _execute_inplace's last lines
+                        return _execute_inplace(op, args, arrays, attrs, np, rg, seq)
+                    # outside autograd (an optimizer's update) _execute_inplace does just this, less its
+                    # call and argument list
+                    op.kernel(np, *arrays, **attrs)
                     (base if base is not None else a)._version += 1
                     return a
         arrays, xp, need_grad = _unwrap_all(op, args)

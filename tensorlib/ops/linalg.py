@@ -83,10 +83,24 @@ def _mm_grads(g, a, b, need_a, need_b):
     if need_a:
         ga = dispatch(MM, g, dispatch(T, b))
     if need_b:
-        bd = b._data
-        flags = bd.flags
-        f_order = bd.ndim == 2 and not flags.c_contiguous and flags.f_contiguous
-        gb = dispatch(T, dispatch(MM, dispatch(T, g), a)) if f_order else dispatch(MM, dispatch(T, a), g)
+        gb = dispatch(T, dispatch(MM, dispatch(T, g), a)) if _column_major(b._data) else dispatch(MM, dispatch(T, a), g)
+    return ga, gb
+
+
+def _column_major(d):
+    """A 2-D array laid out by columns (a transposed weight): its gradient is computed in that layout."""
+    if d.ndim != 2:
+        return False
+    flags = d.flags
+    return not flags.c_contiguous and flags.f_contiguous
+
+
+def _quiet_mm_grads(gd, ad, bd, need_a, need_b):
+    """_mm_grads on NumPy arrays (the quiet formulas of mm and addmm): mm's kernel on the same layouts."""
+    ga = tensor_of(_mm_kernel(np, gd, bd.T)) if need_a else None
+    gb = None
+    if need_b:
+        gb = tensor_of(_mm_kernel(np, gd.T, ad).T if _column_major(bd) else _mm_kernel(np, ad.T, gd))
     return ga, gb
 
 
@@ -106,13 +120,7 @@ def _mm_bwd_quiet(ctx, g):
             or not gd.dtype == ad.dtype == bd.dtype:
         return None
     (fa, _), (fb, _) = ctx.edges
-    ga = tensor_of(_mm_kernel(np, gd, bd.T)) if fa is not None else None
-    gb = None
-    if fb is not None:
-        flags = bd.flags
-        gb = tensor_of(_mm_kernel(np, gd.T, ad).T if not flags.c_contiguous and flags.f_contiguous
-                       else _mm_kernel(np, ad.T, gd))
-    return ga, gb
+    return _quiet_mm_grads(gd, ad, bd, fa is not None, fb is not None)
 
 
 MM = op("mm", save="i", amp="lower", node_name="MmBackward0")(_mm_kernel)
@@ -384,15 +392,8 @@ def _addmm_bwd_quiet(ctx, g):
             gc = g
         else:
             return None
-    # the products by np.matmul: the forward checked the operands' ranks, shapes and dtypes (_mm_kernel's
-    # checks), and the gradient has the output's shape and dtype
-    if fa is not None:
-        ga = tensor_of(np.matmul(gd, bd.T))
-    if fb is not None:
-        if not bd.flags.c_contiguous and bd.flags.f_contiguous:
-            gb = tensor_of(np.matmul(gd.T, a._data).T)
-        else:
-            gb = tensor_of(np.matmul(a._data.T, gd))
+    # the products as the dispatched formula's (_mm_grads): mm's kernel on the same layouts
+    ga, gb = _quiet_mm_grads(gd, a._data, bd, fa is not None, fb is not None)
     return gc, ga, gb
 
 
