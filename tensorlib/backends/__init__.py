@@ -1,3 +1,4 @@
 """torch.backends-style switches: `cudnn` selects convolution algorithms on CUDA, `cuda.matmul.allow_tf32`
-and `cudnn.allow_tf32` the TF32 math of float32 GEMMs there, `mps` says there is no Metal backend."""
-from . import cuda, cudnn, mps
+and `cudnn.allow_tf32` the TF32 math of float32 GEMMs there, `mkl` says whether large CPU GEMMs run on
+Intel MKL, `mps` says there is no Metal backend."""
+from . import cuda, cudnn, mkl, mps

@@ -16,6 +16,7 @@ does (the extra row/column at the end).
 """
 from __future__ import annotations
 
+from .. import _blas
 from .. import _hooks as _H
 from ..backends import cudnn
 from ..dispatch import STATE, record_range
@@ -104,7 +105,7 @@ def _fwd_cpu(xpad, w, b, stride, dilation, groups):
     for n0 in range(0, N, nb):
         m = min(nb, N - n0)
         np.copyto(buf[:m, :, :K].reshape(m, G, Cg, kh, kw, OH, OW), cols[n0:n0 + m])
-        np.matmul(wb, buf[:m], out=y[n0:n0 + m])
+        _blas.matmul(wb, buf[:m], out=y[n0:n0 + m])
     return y.reshape(N, O, OH, OW)
 
 
@@ -142,7 +143,7 @@ def _col2im_cpu(g, w, groups, full_hw, dilation):
         np.copyto(gpv[:m], g[n0:n0 + m].reshape(m, G, Og, OH, OW))
         for j in range(1, kw):
             np.copyto(gs[:m, :, j, j * dw:], gs[:m, :, 0, :Og * HW - j * dw])
-        np.matmul(wt, gs[:m].reshape(m, G, kw * Og, HW)[..., :L], out=gcm[:m])
+        _blas.matmul(wt, gs[:m].reshape(m, G, kw * Og, HW)[..., :L], out=gcm[:m])
         for n in range(m):
             base = (n0 + n) * G * Cg * HW
             for i, o in enumerate(offs):
@@ -222,7 +223,7 @@ def _weight_cpu(x, g, weight_shape, stride, padding, dilation, groups):
     for n0 in range(0, N, nb):
         m = min(nb, N - n0)
         np.copyto(buf[:m].reshape(m, G, Cg, kh, kw, OH, OW), cols[n0:n0 + m])
-        prod = np.matmul(buf[:m], gg[n0:n0 + m].transpose(0, 1, 3, 2))      # (m, G, K, O/G)
+        prod = _blas.matmul(buf[:m], gg[n0:n0 + m].transpose(0, 1, 3, 2))      # (m, G, K, O/G)
         acc += prod[0] if m == 1 else prod.sum(0)
     return np.ascontiguousarray(acc.transpose(0, 2, 1)).reshape(O, Cg, kh, kw)
 

@@ -1,6 +1,7 @@
 """Matrix products: matmul (batched, broadcast, 1-D cases as torch), mm, bmm, dot, outer."""
 from __future__ import annotations
 
+from .. import _blas
 from .broadcast import sum_to
 from ._define import Tensor, dispatch, np, op, public, write_out
 from .._graph import tensor_of
@@ -24,8 +25,12 @@ def _matmul_kernel(xp, a, b):
     if a.dtype != b.dtype:
         raise RuntimeError(f"expected m1 and m2 to have the same dtype, but got: {c_type(a.dtype)} != "
                            f"{c_type(b.dtype)}")
-    if xp is np and _rows_times_transposed(a, b):
-        return np.ascontiguousarray(np.matmul(b.T, a.T).T)
+    if xp is np:
+        out = _blas.gemm(a, b)      # MKL, where installed, for large float32/float64 products
+        if out is not None:
+            return out
+        if _rows_times_transposed(a, b):
+            return np.ascontiguousarray(np.matmul(b.T, a.T).T)
     out = xp.matmul(a, b)
     return out.astype(a.dtype) if out.dtype != a.dtype else out  # bfloat16: accumulated in float32, rounded
 

@@ -1,0 +1,231 @@
+"""Large float32/float64 matrix products on Intel MKL's CBLAS when the `mkl` wheel is installed
+(`pip install tensorlib-profiler[mkl]`), as torch's CPU build runs its GEMMs on MKL.
+
+Why: NumPy's wheels bundle OpenBLAS, whose single-precision GEMM takes 1.1-1.3x MKL's time on AVX-512
+machines (measured on this project's machines, 1 thread: 256x1024x1024 float32 7.5 against 5.7 ms, MKL's
+equal to torch's own), which is the whole of a compute-bound model's gap to torch. Small products stay on
+NumPy: a ctypes call costs a few µs more than np.matmul's, which pays only past `MIN_MNK`.
+
+`gemm(a, b, out)` returns None wherever it does not apply (MKL not loaded, another dtype or array type,
+an operand whose layout CBLAS cannot read without a copy, a small product); callers then run np.matmul.
+Batched products (3-d and more, one operand possibly broadcast) go through `cblas_?gemm_batch_strided`.
+
+`TENSORLIB_BLAS=numpy` keeps every product on NumPy; `TENSORLIB_BLAS=/path/to/libmkl_rt.so` names the
+library. MKL's thread pool is set by `tensorlib.set_num_threads` (threadpoolctl knows MKL) like NumPy's.
+"""
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import os
+import sys
+from typing import Any
+
+import numpy as np
+
+MIN_MNK = 1 << 22          # m * n * k below this (64x256x256): np.matmul, whose call costs less than ctypes'
+
+_ROW_MAJOR, _NO_TRANS, _TRANS = 101, 111, 112
+_INT_MAX = 1 << 31         # CBLAS's sizes and leading dimensions are C ints
+_lib: Any = None           # the loaded library, or False once looked for and not found
+_GEMM: dict = {}           # dtype -> (cblas_?gemm, cblas_?gemm_batch_strided or None, ctypes scalar type)
+
+
+def _candidates():
+    env = os.environ.get("TENSORLIB_BLAS", "")
+    if env:
+        return [] if env.lower() == "numpy" else [env]
+    libdir = os.path.join(sys.prefix, "lib")     # where the mkl wheel puts its libraries (Linux, Windows)
+    names = [os.path.join(libdir, n) for n in ("libmkl_rt.so.3", "libmkl_rt.so.2", "libmkl_rt.so")]
+    names += [os.path.join(sys.prefix, "Library", "bin", n) for n in ("mkl_rt.3.dll", "mkl_rt.2.dll")]
+    found = ctypes.util.find_library("mkl_rt")
+    return names + ([found] if found else [])
+
+
+def _load():
+    global _lib
+    _lib = False
+    for path in _candidates():
+        if os.sep in path and not os.path.exists(path):
+            continue
+        try:
+            lib = ctypes.CDLL(path)
+            lib.cblas_sgemm     # noqa: B018 (a library without CBLAS raises here)
+        except (OSError, AttributeError):
+            continue
+        _bind(lib)
+        _match_threads(lib)
+        _lib = lib
+        return
+
+
+def _match_threads(lib):
+    """MKL loaded after `set_num_threads` (or threadpoolctl's limits) ran: give it NumPy's BLAS pool size,
+    which those set, rather than MKL's default of every core."""
+    from threadpoolctl import threadpool_info
+    pools = [p["num_threads"] for p in threadpool_info()
+             if p.get("user_api") == "blas" and p.get("internal_api") != "mkl"]
+    if pools:
+        lib.MKL_Set_Num_Threads(ctypes.c_int(min(pools)))
+
+
+def _bind(lib):
+    i, p = ctypes.c_int, ctypes.c_void_p
+    for dt, ch, scalar in ((np.dtype(np.float32), "s", ctypes.c_float), (np.dtype(np.float64), "d", ctypes.c_double)):
+        f = getattr(lib, f"cblas_{ch}gemm")
+        f.argtypes = [i, i, i, i, i, i, scalar, p, i, p, i, scalar, p, i]
+        f.restype = None
+        fb = getattr(lib, f"cblas_{ch}gemm_batch_strided", None)     # MKL 2020 and later
+        if fb is not None:       # (MKL_INT is a C int in libmkl_rt's default LP64 interface)
+            fb.argtypes = [i, i, i, i, i, i, scalar, p, i, i, p, i, i, scalar, p, i, i, i]
+            fb.restype = None
+        _GEMM[dt] = (f, fb, scalar)
+
+
+def available() -> bool:
+    """Whether MKL's CBLAS is loaded (looked for once, on the first call)."""
+    if _lib is None:
+        _load()
+    return bool(_lib)
+
+
+def set_verbose(level: int) -> bool:
+    """MKL's verbose mode on (1) or off (0); False when MKL is not loaded."""
+    if not available():
+        return False
+    _lib.MKL_Verbose(ctypes.c_int(level))
+    return True
+
+
+def _operand(a, rows, cols):
+    """(transpose flag, leading dimension) of a 2-d operand read in place: rows contiguous in memory (no
+    transpose) or columns contiguous (transposed); None for any other layout."""
+    item = a.itemsize
+    s0, s1 = a.strides
+    if s1 == item and cols * item <= s0 < _INT_MAX * item and s0 % item == 0:
+        return _NO_TRANS, s0 // item
+    if s0 == item and rows * item <= s1 < _INT_MAX * item and s1 % item == 0:
+        return _TRANS, s1 // item
+    return None
+
+
+def gemm(a, b, out=None):
+    """a @ b on MKL for float32/float64 NumPy arrays of the same dtype (2-d, or batched: see module
+    docstring), into `out` when given (C-contiguous, the product's shape and dtype); None where MKL does
+    not apply. The caller has checked the shapes (a.shape[-1] == b.shape[-2])."""
+    if _lib is None:
+        _load()
+    if not _lib or type(a) is not np.ndarray or type(b) is not np.ndarray:
+        return None
+    if out is not None and (type(out) is not np.ndarray or np.may_share_memory(out, a)
+                            or np.may_share_memory(out, b)):
+        return None         # (np.matmul copies an operand that overlaps its output)
+    fns = _GEMM.get(a.dtype)
+    if fns is None or b.dtype != a.dtype or a.ndim < 2 or b.ndim < 2:
+        return None
+    m, k = a.shape[-2:]
+    n = b.shape[-1]
+    if min(m, n, k) < 2 or max(m, n, k) >= _INT_MAX:
+        return None
+    if a.ndim == 2 and b.ndim == 2:
+        if m * n * k < MIN_MNK:
+            return None
+        return _gemm2(fns, a, b, m, n, k, out)
+    return _gemm_batched(fns, a, b, m, n, k, out)
+
+
+def _gemm2(fns, a, b, m, n, k, out):
+    la, lb = _operand(a, m, k), _operand(b, k, n)
+    if la is None or lb is None:
+        return None
+    if out is None:
+        out, lc = np.empty((m, n), a.dtype), n
+    else:
+        lc = _out_ld(out, (m, n), a.dtype)
+        if lc is None:
+            return None
+    f, _, scalar = fns
+    f(_ROW_MAJOR, la[0], lb[0], m, n, k, scalar(1.0), a.ctypes.data, la[1], b.ctypes.data, lb[1], scalar(0.0),
+      out.ctypes.data, lc)
+    return out
+
+
+def _out_ld(out, shape, dtype):
+    """The leading dimension of an `out` matrix written in place (rows contiguous, evenly spaced), or None."""
+    if out.shape != shape or out.dtype != dtype or not out.flags.writeable:
+        return None
+    lo = _operand(out, *shape)
+    return lo[1] if lo is not None and lo[0] == _NO_TRANS else None
+
+
+def _batch_stride(x, batch_shape):
+    """The element stride from one matrix of x to the next over `batch_shape` (0: one matrix broadcast), or
+    None when its batch dims are not one evenly strided run."""
+    v = np.broadcast_to(x, tuple(batch_shape) + x.shape[-2:])
+    dims = [(n, s) for n, s in zip(batch_shape, v.strides[:-2]) if n != 1]
+    if not dims:
+        return 0
+    step = expect = dims[-1][1]
+    for n, s in reversed(dims):
+        if s != expect:
+            return None
+        expect = s * n
+    if step < 0 or step % x.itemsize:
+        return None
+    return step // x.itemsize
+
+
+def _apart(stride, layout, rows, cols):
+    """Whether an operand's matrices, `stride` elements apart, are one shared matrix (0) or do not overlap:
+    the extent MKL checks, leading dimension times the stored rows."""
+    if stride is None or stride >= _INT_MAX:
+        return False
+    return stride == 0 or stride >= layout[1] * (rows if layout[0] == _NO_TRANS else cols)
+
+
+def _gemm_batched(fns, a, b, m, n, k, out):
+    f, fb, scalar = fns
+    if fb is None:
+        return None
+    try:
+        batch_shape = np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
+    except ValueError:
+        return None
+    count = 1
+    for s in batch_shape:
+        count *= s
+    if count * m * n * k < MIN_MNK or count >= _INT_MAX:
+        return None
+    a2 = a[(0,) * (a.ndim - 2)]        # the first matrix: the layout of every one
+    b2 = b[(0,) * (b.ndim - 2)]
+    if count == 1:
+        if out is None:
+            r = _gemm2(fns, a2, b2, m, n, k, None)
+            return None if r is None else r.reshape(tuple(batch_shape) + (m, n))
+        return None if _gemm2(fns, a2, b2, m, n, k, out.reshape(m, n) if out.flags.c_contiguous else out[
+            (0,) * (out.ndim - 2)]) is None else out
+    la, lb = _operand(a2, m, k), _operand(b2, k, n)
+    sa, sb = _batch_stride(a, batch_shape), _batch_stride(b, batch_shape)
+    # MKL refers a stride below a matrix's extent (and then computes nothing): 0 (one matrix shared) or past it
+    if la is None or lb is None or not _apart(sa, la, m, k) or not _apart(sb, lb, k, n):
+        return None
+    shape = tuple(batch_shape) + (m, n)
+    if out is None:
+        out, lc, sc = np.empty(shape, a.dtype), n, m * n
+    else:
+        if out.shape != shape:
+            return None
+        lc, sc = _out_ld(out[(0,) * len(batch_shape)], (m, n), a.dtype), _batch_stride(out, batch_shape)
+        if lc is None or sc is None or sc < lc * m or sc >= _INT_MAX:
+            return None
+    fb(_ROW_MAJOR, la[0], lb[0], m, n, k, scalar(1.0), a.ctypes.data, la[1], sa, b.ctypes.data, lb[1], sb,
+       scalar(0.0), out.ctypes.data, lc, sc, count)
+    return out
+
+
+def matmul(a, b, out=None):
+    """np.matmul(a, b[, out]) on NumPy arrays, by `gemm` where it applies."""
+    r = gemm(a, b, out)
+    if r is not None:
+        return r
+    return np.matmul(a, b) if out is None else np.matmul(a, b, out=out)

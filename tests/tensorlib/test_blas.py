@@ -1,0 +1,165 @@
+"""Large CPU matrix products on MKL (tensorlib/_blas.py): every layout the binding reads in place gives
+np.matmul's values, the layouts it cannot read fall back to NumPy, and the ops that use it (matmul, linear,
+conv2d and its gradients) agree with their NumPy-only runs. The `mkl` wheel is in the test extras (x86-64);
+where it cannot be installed these tests say so."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import tensorlib as tl
+from tensorlib import _blas
+
+pytestmark = pytest.mark.skipif(not _blas.available(),
+                                reason="MKL is not installed here (pip install mkl; x86-64 only)")
+
+
+@pytest.fixture
+def every_size(monkeypatch):
+    """Products of any size go to MKL (the size cut-off only decides speed)."""
+    monkeypatch.setattr(_blas, "MIN_MNK", 0)
+
+
+def _layouts(rng, rows, cols, dtype):
+    """The same matrix stored by rows, by columns, as a transposed view, and as a slice of wider rows."""
+    m = rng.standard_normal((rows, cols)).astype(dtype)
+    wide = np.zeros((rows, cols + 7), dtype)
+    wide[:, 3:3 + cols] = m
+    return {"C": m, "F": np.asfortranarray(m), "T-view": np.ascontiguousarray(m.T).T, "rows-slice": wide[:, 3:3 + cols]}
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_2d_products_match_numpy_for_every_layout(every_size, dtype):
+    rng = np.random.default_rng(0)
+    tol = dict(rtol=1e-4, atol=1e-4) if dtype == np.float32 else dict(rtol=1e-12, atol=1e-12)
+    for la, a in _layouts(rng, 33, 20, dtype).items():
+        for lb, b in _layouts(rng, 20, 17, dtype).items():
+            out = _blas.gemm(a, b)
+            assert out is not None, (la, lb)
+            assert out.shape == (33, 17) and out.dtype == dtype and out.flags.c_contiguous
+            np.testing.assert_allclose(out, a @ b, **tol, err_msg=f"{la} @ {lb}")
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_batched_and_broadcast_products_match_numpy(every_size, dtype):
+    rng = np.random.default_rng(1)
+    tol = dict(rtol=1e-4, atol=1e-4) if dtype == np.float32 else dict(rtol=1e-12, atol=1e-12)
+    x = rng.standard_normal((4, 3, 16, 12)).astype(dtype)
+    cases = [
+        (x, rng.standard_normal((12, 9)).astype(dtype)),                          # a weight shared by all
+        (rng.standard_normal((16, 12)).astype(dtype), rng.standard_normal((5, 12, 9)).astype(dtype)),
+        (x, np.swapaxes(rng.standard_normal((4, 3, 9, 12)).astype(dtype), -1, -2)),   # transposed batch
+        (x[:1], rng.standard_normal((1, 3, 12, 9)).astype(dtype)),
+        (x[:1, :1], rng.standard_normal((1, 1, 12, 9)).astype(dtype)),             # one matrix in a batch
+    ]
+    for a, b in cases:
+        out = _blas.gemm(a, b)
+        assert out is not None, (a.shape, b.shape)
+        np.testing.assert_allclose(out, np.matmul(a, b), **tol)
+
+
+def test_out_with_padded_rows_is_written_in_place(every_size):
+    rng = np.random.default_rng(2)
+    a, b = rng.standard_normal((2, 8, 6)), rng.standard_normal((6, 10))
+    room = np.full((2, 8, 13), 7.0)
+    out = room[..., :10]
+    assert _blas.gemm(a, b, out) is out
+    np.testing.assert_allclose(out, a @ b, rtol=1e-12)
+    assert (room[..., 10:] == 7.0).all()            # the padding is left alone
+    flat = np.zeros((8, 12))[:, :10]
+    assert _blas.matmul(a[0], b, out=flat) is flat
+    np.testing.assert_allclose(flat, a[0] @ b, rtol=1e-12)
+
+
+def test_what_mkl_cannot_take_falls_back_to_numpy(every_size):
+    rng = np.random.default_rng(3)
+    f = rng.standard_normal((8, 8)).astype(np.float32)
+    assert _blas.gemm(f.astype(np.int64), f.astype(np.int64)) is None              # integers
+    assert _blas.gemm(f.astype(np.float16), f.astype(np.float16)) is None          # half precision
+    assert _blas.gemm(f, f.astype(np.float64)) is None                             # mixed dtypes
+    assert _blas.gemm(f[::2, ::2], f[::2, ::2]) is None                           # no unit stride
+    x = rng.standard_normal((2, 3, 8, 8))
+    assert _blas.gemm(x.transpose(1, 0, 2, 3), rng.standard_normal((3, 2, 8, 8))) is None   # uneven batch
+    assert _blas.gemm(x[:, :1], rng.standard_normal((2, 3, 8, 8))) is None          # broadcast inside a run
+    buf = np.zeros((8, 8))
+    assert _blas.gemm(buf, f.astype(np.float64), out=buf) is None                  # out overlaps an operand
+    assert _blas.gemm(f[:1], f) is None                                            # a single row: NumPy's
+    # the fallback gives NumPy's answer all the same
+    np.testing.assert_array_equal(_blas.matmul(f[::2, ::2], f[::2, ::2]), f[::2, ::2] @ f[::2, ::2])
+
+
+def test_small_products_stay_on_numpy():
+    a = np.ones((8, 8), np.float32)
+    assert _blas.gemm(a, a) is None
+    big = np.ones((256, 256), np.float32)
+    assert _blas.gemm(big, big) is not None
+
+
+def _step(model, x):
+    model.zero_grad()
+    out = model(x)
+    out.sum().backward()
+    return [out.detach().numpy()] + [p.grad.numpy() for p in model.parameters()]
+
+
+@pytest.mark.parametrize("dtype", [tl.float32, tl.float64])
+def test_layers_agree_with_their_numpy_runs(every_size, monkeypatch, dtype):
+    """A conv net's and an MLP's outputs and gradients with MKL's products and with NumPy's."""
+    tl.manual_seed(0)
+    nn = tl.nn
+    models = [
+        (nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.Conv2d(8, 6, 3, stride=2), nn.Flatten(),
+                       nn.Linear(6 * 5 * 5, 4)), tl.randn(5, 3, 12, 12)),
+        (nn.Sequential(nn.Conv2d(4, 8, 3, groups=2), nn.ConvTranspose2d(8, 3, 3, stride=2)), tl.randn(3, 4, 9, 9)),
+        (nn.Sequential(nn.Linear(20, 30), nn.Tanh(), nn.Linear(30, 7)), tl.randn(16, 20)),
+    ]
+    tol = dict(rtol=1e-4, atol=1e-4) if dtype == tl.float32 else dict(rtol=1e-10, atol=1e-10)
+    for model, x in models:
+        model.to(dtype)
+        x = x.to(dtype)
+        calls = []
+        real = _blas.gemm
+
+        def spy(*args):
+            r = real(*args)
+            calls.append(r is not None)
+            return r
+        monkeypatch.setattr(_blas, "gemm", spy)
+        with_mkl = _step(model, x)
+        assert any(calls), "no product of this model ran on MKL"
+        monkeypatch.setattr(_blas, "_lib", False)
+        numpy_only = _step(model, x)
+        monkeypatch.undo()
+        monkeypatch.setattr(_blas, "MIN_MNK", 0)
+        for got, want in zip(with_mkl, numpy_only):
+            np.testing.assert_allclose(got, want, **tol)
+
+
+def test_set_num_threads_reaches_mkl():
+    from threadpoolctl import threadpool_info
+    before = tl.get_num_threads()
+    try:
+        tl.set_num_threads(1)
+        assert [p["num_threads"] for p in threadpool_info() if p["internal_api"] == "mkl"] == [1]
+    finally:
+        tl.set_num_threads(before)
+
+
+def test_backends_mkl_matches_torch_names():
+    assert tl.backends.mkl.is_available() is True
+    assert (tl.backends.mkl.VERBOSE_OFF, tl.backends.mkl.VERBOSE_ON) == (0, 1)
+    with tl.backends.mkl.verbose(tl.backends.mkl.VERBOSE_OFF):
+        pass
+
+
+def test_tensorlib_blas_numpy_keeps_every_product_on_numpy():
+    code = ("import tensorlib as tl, numpy as np; from tensorlib import _blas; "
+            "a = np.ones((300, 300), np.float32); "
+            "print(tl.backends.mkl.is_available(), _blas.gemm(a, a) is None)")
+    env = dict(os.environ, TENSORLIB_BLAS="numpy")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
+    assert out.stdout.split() == ["False", "True"]
