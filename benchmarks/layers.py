@@ -73,6 +73,7 @@ def main():
     from threadpoolctl import threadpool_limits
     if torch is not None:
         torch.set_num_threads(1)
+    print(f"tensorlib's large GEMMs on {'MKL' if tl.backends.mkl.is_available() else 'NumPy BLAS'}")
     print(f"{'layer (fwd + bwd)':52} {'tensorlib ms':>12} {'torch ms':>9} {'ratio':>6}")
     with threadpool_limits(1):
         for name, (make, shape) in CASES.items():

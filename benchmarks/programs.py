@@ -53,6 +53,13 @@ QUICK = ["word_lm_lstm", "word_lm_transformer", "makemore_gru"]
 MODES = (None, "default", "detailed")
 
 
+def _mkl():
+    """Whether the children's tensorlib runs its large GEMMs on MKL (tensorlib/_blas.py; they inherit
+    TENSORLIB_BLAS)."""
+    from tensorlib import _blas
+    return _blas.available()
+
+
 def per_step(result):
     steps = result["step_s"][2:] or result["step_s"]
     if not steps:
@@ -118,7 +125,8 @@ def main(argv=None):
     backends = ["tensorlib"] + (["torch"] if importlib.util.find_spec("torch") else [])
     modes = MODES[:1] if args.no_profile else MODES
     print(f"{args.threads} thread(s), {'wall' if args.wall_clock else 'CPU'} time, {steps} steps per run, "
-          f"best step of {repeat} run(s) per cell, {args.rng} random numbers")
+          f"best step of {repeat} run(s) per cell, {args.rng} random numbers, tensorlib's large GEMMs on "
+          f"{'MKL' if _mkl() else 'NumPy BLAS'} (TENSORLIB_BLAS={os.environ.get('TENSORLIB_BLAS', '')!r})")
     ratios = []
     rows2 = []
     print(f"\n{'program':22} {'tl ms':>8} {'torch ms':>9} {'ratio':>6} {'kernel%':>8} {'dispatch%':>9} {'python%':>8}")

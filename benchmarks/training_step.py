@@ -280,7 +280,8 @@ def main(argv=None):
             print("\n".join(s.getvalue().splitlines()[:40]))
     target = {"small": 1.1, "large": 1.1}
     clock = "thread CPU time" if args.cpu_time else "wall clock"
-    print(f"\ntraining step, {args.device}, {THREADS} thread(s), {clock}, median of timed steps (min in brackets)")
+    print(f"\ntraining step, {args.device}, {THREADS} thread(s), {clock}, median of timed steps (min in brackets); "
+          f"tensorlib's large CPU GEMMs on {'MKL' if tl.backends.mkl.is_available() else 'NumPy BLAS'}")
     print(f"{'config':<7} {'shape':<24} {hand_name:>22} {'tensorlib':>18} {'torch':>18} "
           f"{'tl/hand':>8} {'target':>7} {'torch/hand':>10}")
     for name, n, sizes, th, to, tt in rows:
