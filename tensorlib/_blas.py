@@ -45,18 +45,24 @@ def _candidates():
 def _load():
     global _lib
     _lib = False
+    named = os.environ.get("TENSORLIB_BLAS", "")
     for path in _candidates():
         if os.sep in path and not os.path.exists(path):
+            reason = "no such file"
             continue
         try:
             lib = ctypes.CDLL(path)
-            lib.cblas_sgemm     # noqa: B018 (a library without CBLAS raises here)
-        except (OSError, AttributeError):
+            _bind(lib)          # a library without CBLAS's gemm raises AttributeError here
+        except (OSError, AttributeError) as e:
+            reason = str(e).splitlines()[0] if str(e) else type(e).__name__
             continue
-        _bind(lib)
         _match_threads(lib)
         _lib = lib
         return
+    if named and named.lower() != "numpy":      # a library asked for by name that did not load: say so once
+        import warnings
+        warnings.warn(f"TENSORLIB_BLAS={named!r} could not be used ({reason}): matrix products run on NumPy's "
+                      "BLAS. Name MKL's libmkl_rt, or set TENSORLIB_BLAS=numpy.", RuntimeWarning, stacklevel=3)
 
 
 def _match_threads(lib):

@@ -163,3 +163,16 @@ def test_tensorlib_blas_numpy_keeps_every_product_on_numpy():
     env = dict(os.environ, TENSORLIB_BLAS="numpy")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
     assert out.stdout.split() == ["False", "True"]
+
+
+def test_a_named_library_that_does_not_load_is_reported_once():
+    code = ("import warnings, tensorlib as tl\n"
+            "with warnings.catch_warnings(record=True) as w:\n"
+            "    warnings.simplefilter('always')\n"
+            "    a, b = tl.backends.mkl.is_available(), tl.backends.mkl.is_available()\n"
+            "print(a, b, len(w)); print(w[0].message)")
+    env = dict(os.environ, TENSORLIB_BLAS="/no/such/libmkl_rt.so")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
+    first, message = out.stdout.splitlines()
+    assert first == "False False 1"
+    assert "TENSORLIB_BLAS='/no/such/libmkl_rt.so' could not be used (no such file)" in message
