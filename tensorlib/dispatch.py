@@ -114,8 +114,8 @@ def binary_operator(op: OpDef, reflected: bool, operand_types: tuple):
                 return execute(op, (self, other), _NO_ATTRS, -1)
             if not _sink_only:
                 return dispatch_binary(op, self, other)
-            if backward_passes:
-                phase, seq, run_seq = phase_seq()
+            if backward_passes and STATE.phase != "forward":
+                phase, seq, run_seq = "backward", STATE.seq, -1
             else:
                 seq = run_seq = next(seq_counter)
                 phase = "forward"
@@ -131,9 +131,9 @@ def binary_operator(op: OpDef, reflected: bool, operand_types: tuple):
 def _dispatch_recorded(op, args, attrs, pairs, autocast):
     """The op sink's path: one OpRecord tuple per op (see set_op_sink), around whatever else runs (op hooks,
     autocast, anomaly mode); with nothing else, the leanest recorded path (Tensor's binary operators have
-    that case inline: binary_operator). `phase_seq`'s forward case is inlined: a call less per op."""
-    if backward_passes:
-        phase, seq, run_seq = phase_seq()
+    that case inline: binary_operator). `phase_seq` is inlined: a call less per op."""
+    if backward_passes and STATE.phase != "forward":
+        phase, seq, run_seq = "backward", STATE.seq, -1
     else:
         seq = run_seq = next(seq_counter)
         phase = "forward"
@@ -151,9 +151,9 @@ def _dispatch_recorded(op, args, attrs, pairs, autocast):
 
 def _dispatch_one_pair(op, args, attrs, pair):
     """One op hook and nothing else on the full path (the profiler's detailed options): `_dispatch_modes`'
-    one-pair case without its tests, `phase_seq`'s forward case inlined."""
-    if backward_passes:
-        phase, seq, run_seq = phase_seq()
+    one-pair case without its tests, `phase_seq` inlined."""
+    if backward_passes and STATE.phase != "forward":
+        phase, seq, run_seq = "backward", STATE.seq, -1
     else:
         seq = run_seq = next(seq_counter)
         phase = "forward"
