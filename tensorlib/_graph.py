@@ -54,6 +54,18 @@ def tensor_of(d) -> Tensor:
     return t
 
 
+def tensor_of_result(d) -> Tensor:
+    """tensor_of(d) for a sink formula's result (OpDef.sink_backward), made of its own intermediate arrays
+    by `dispatch.run_recorded`: a view of one (d.base set) gets a base tensor over it, as the dispatched
+    formula's view of its intermediate tensor has (AccumulateGrad's choice between stealing and cloning a
+    gradient reads it: engine._shared_view)."""
+    t = tensor_of(d)
+    b = d.base
+    if b is not None:
+        mark_view(t, tensor_of(b))
+    return t
+
+
 def quiet_call(op, *args, **attrs):
     """op's kernel on the NumPy arrays of args (tensors, arrays or None), its result as the kernel gives it
     (an array or a tuple of them); None when an argument is not on NumPy (the formula's own path runs). What a

@@ -24,6 +24,8 @@ import operator
 import time
 from typing import Any
 
+import numpy as np
+
 from . import _dtype
 from . import _hooks as _H
 from ._execute import bump_version, execute, shape_error
@@ -36,7 +38,8 @@ from ._tensor import Tensor
 __all__ = ["Hook", "OpRecord", "OpDef", "register_op", "unregister_op", "registry", "op_named", "dispatch",
            "dispatch_binary", "add_hook", "remove_hook", "hooks", "set_op_sink", "op_sink",
            "refresh_hooks", "full_path_active", "range_enter", "range_exit", "record_range", "current_phase",
-           "current_seq", "next_seq", "STATE", "bump_version", "shape_error", "array_of", "swap_array"]
+           "current_seq", "next_seq", "STATE", "bump_version", "shape_error", "array_of", "swap_array",
+           "run_recorded"]
 
 _pc = time.perf_counter_ns
 _NO_ATTRS: dict = {}
@@ -144,6 +147,25 @@ def _dispatch_recorded(op, args, attrs, pairs, autocast):
         if pairs:
             return _dispatch_pairs(op, args, attrs, pairs, phase, seq, run_seq)
         return execute(op, args, attrs, run_seq)
+    finally:
+        t1 = _pc()
+        _sink_tls.buf.append((op.name, phase, seq, t0, t1))
+
+
+def run_recorded(op: OpDef, *arrays, **attrs):
+    """op's kernel on NumPy `arrays` (`op.kernel(numpy, *arrays, **attrs)`, its result as the kernel gives it),
+    recorded by the op sink as `_dispatch_recorded` records a dispatch of op (its phase and sequence number),
+    without the dispatch: no tensors, device check, promotion, autograd node or hook. For the engine's
+    formulas while the sink is the only observer of ops (OpDef.sink_backward), on operands they have checked;
+    the kernel's own steps (`_H.op_step`) nest inside the op's record, as in a dispatch."""
+    if backward_passes and STATE.phase != "forward":
+        phase, seq = "backward", STATE.seq
+    else:
+        seq = next(seq_counter)
+        phase = "forward"
+    t0 = _pc()
+    try:
+        return op.kernel(np, *arrays, **attrs)
     finally:
         t1 = _pc()
         _sink_tls.buf.append((op.name, phase, seq, t0, t1))

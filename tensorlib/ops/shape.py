@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from .. import _hooks as _H
 from .broadcast import EXPAND, expand, norm_dims, sum_to  # noqa: F401 - expand is re-exported
-from ..dispatch import record_range
-from .._graph import tensor_of
+from ..dispatch import record_range, run_recorded
+from .._graph import mark_view, tensor_of
 from ._define import Tensor, dispatch, np, op, public
 from .creation import arange, tensor as _tensor
 from .misc import CLONE, clone, view_dtype, copy_
@@ -306,6 +306,20 @@ def _(ctx, g):
 
 
 T.quiet_backward = lambda ctx, g: (tensor_of(g._data.T),)     # the engine's quiet path (see OpDef)
+
+
+def _t_bwd_sink(ctx, g):
+    """T's formula with its op recorded, not dispatched (OpDef.sink_backward); its result a view of g, as
+    the dispatched op's (AccumulateGrad's choice between stealing and cloning it reads that)."""
+    d = g._data
+    if type(d) is not np.ndarray:
+        return None
+    t = tensor_of(run_recorded(T, d))
+    mark_view(t, g)
+    return (t,)
+
+
+T.sink_backward = _t_bwd_sink
 
 
 @public(method=True)

@@ -422,6 +422,54 @@ def test_quiet_formulas_agree_with_the_dispatched_ones_bit_for_bit(case):
         assert q.dtype == s.dtype and np.array_equal(q, s), case
 
 
+@pytest.mark.parametrize("case", ["mlp", "mm_transpose_clone"])
+def test_sink_formulas_agree_with_the_dispatched_ones_bit_for_bit(case, monkeypatch):
+    """With the op sink the only observer (the profiler's default options) the engine runs the sink formulas
+    (OpDef.sink_backward: mm's, addmm's, t's kernels on arrays, recorded as the dispatched ops): the sink
+    gets the backward records the dispatched formulas give it, the leaves the same gradients to the bit."""
+    import threading
+    from tensorlib import dispatch as D
+    from tensorlib._state import STATE
+
+    class Sink:
+        tls = threading.local()
+
+    executed = []
+    execute = D.execute
+
+    def counting_execute(op, args, attrs, seq):
+        if STATE.phase == "backward":
+            executed.append(op.name)
+        return execute(op, args, attrs, seq)
+    monkeypatch.setattr(D, "execute", counting_execute)
+    runs = []
+    for sink_formulas in (True, False):
+        if not sink_formulas:       # the dispatched formulas, recorded by the sink as ever
+            for o in (D.op_named("mm"), D.op_named("addmm"), D.op_named("t")):
+                monkeypatch.setattr(o, "sink_backward", None, raising=False)
+        executed.clear()
+        Sink.tls.buf = []
+        D.set_op_sink(Sink)
+        try:
+            if case == "mlp":
+                grads, _ = _mlp_grads(False)
+                grads = [g.numpy() for g in grads]
+            else:
+                tl.manual_seed(1)
+                x, w = tl.randn(3, 4, requires_grad=True), tl.randn(3, 4, requires_grad=True)
+                _QUIET_CASES[case](x, w).backward()
+                grads = [x.grad.numpy(), w.grad.numpy()]
+        finally:
+            D.set_op_sink(None)
+        backward = [(r[0], r[2]) for r in Sink.tls.buf if r[1] == "backward"]
+        runs.append((grads, backward, set(executed)))
+    (sink_grads, sink_records, sink_executed), (grads, records, dispatched) = runs
+    assert {"mm", "t"} <= dispatched and not {"mm", "t"} & sink_executed
+    assert [n for n, _ in sink_records] == [n for n, _ in records]
+    for a, b in zip(sink_grads, grads):
+        assert a.dtype == b.dtype and np.array_equal(a, b)
+
+
 def test_expanded_gradient_is_copied_into_grad():
     """mean's gradient is expanded (zero strides, read-only in NumPy): .grad gets a copy, as torch's
     AccumulateGrad clones a gradient without the leaf's layout, so a second backward accumulates."""
