@@ -66,10 +66,9 @@ def tensor_of_result(d) -> Tensor:
     return t
 
 
-def quiet_call(op, *args, **attrs):
-    """op's kernel on the NumPy arrays of args (tensors, arrays or None), its result as the kernel gives it
-    (an array or a tuple of them); None when an argument is not on NumPy (the formula's own path runs). What a
-    quiet backward formula (OpDef.quiet_backward) calls for a formula that is one op of several outputs."""
+def numpy_arrays(args):
+    """The arrays of args (tensors, arrays or None) as a list, or None when one is not on NumPy: the operands
+    of a quiet or sink formula's kernel (quiet_call; dispatch.run_recorded_op)."""
     arrays = []
     for a in args:
         if isinstance(a, Tensor):
@@ -77,7 +76,15 @@ def quiet_call(op, *args, **attrs):
         if type(a) is not _np_ndarray and a is not None:
             return None
         arrays.append(a)
-    return op.kernel(_np, *arrays, **attrs)
+    return arrays
+
+
+def quiet_call(op, *args, **attrs):
+    """op's kernel on the NumPy arrays of args (tensors, arrays or None), its result as the kernel gives it
+    (an array or a tuple of them); None when an argument is not on NumPy (the formula's own path runs). What a
+    quiet backward formula (OpDef.quiet_backward) calls for a formula that is one op of several outputs."""
+    arrays = numpy_arrays(args)
+    return None if arrays is None else op.kernel(_np, *arrays, **attrs)
 
 
 def quiet_op(op, *args, **attrs):

@@ -29,6 +29,7 @@ import numpy as np
 from . import _dtype
 from . import _hooks as _H
 from ._execute import bump_version, execute, shape_error
+from ._graph import numpy_arrays, tensor_of
 from ._hooks import (Hook, OpRecord, add_hook, full_path_active, hooks, op_sink, range_enter, range_exit,
                      record_range, refresh_hooks, remove_hook, set_op_sink)
 from ._opdef import OpDef, op_named, register_op, registry, unregister_op
@@ -39,7 +40,7 @@ __all__ = ["Hook", "OpRecord", "OpDef", "register_op", "unregister_op", "registr
            "dispatch_binary", "add_hook", "remove_hook", "hooks", "set_op_sink", "op_sink",
            "refresh_hooks", "full_path_active", "range_enter", "range_exit", "record_range", "current_phase",
            "current_seq", "next_seq", "STATE", "bump_version", "shape_error", "array_of", "swap_array",
-           "run_recorded"]
+           "run_recorded", "run_recorded_op"]
 
 _pc = time.perf_counter_ns
 _NO_ATTRS: dict = {}
@@ -169,6 +170,14 @@ def run_recorded(op: OpDef, *arrays, **attrs):
     finally:
         t1 = _pc()
         _sink_tls.buf.append((op.name, phase, seq, t0, t1))
+
+
+def run_recorded_op(op: OpDef, *args, **attrs):
+    """(op's kernel on the arrays of args, as a tensor,), run and recorded by `run_recorded`: a sink formula
+    that is one op (OpDef.sink_backward), as `_graph.quiet_op` is a quiet one. args: tensors, arrays or None;
+    the result is None when one is not on NumPy (the dispatched formula runs)."""
+    arrays = numpy_arrays(args)
+    return None if arrays is None else (tensor_of(run_recorded(op, *arrays, **attrs)),)
 
 
 def _dispatch_one_pair(op, args, attrs, pair):

@@ -422,11 +422,11 @@ def test_quiet_formulas_agree_with_the_dispatched_ones_bit_for_bit(case):
         assert q.dtype == s.dtype and np.array_equal(q, s), case
 
 
-@pytest.mark.parametrize("case", ["mlp", "mm_transpose_clone"])
+@pytest.mark.parametrize("case", ["mlp", "mm_transpose_clone", "gather_softmax"])
 def test_sink_formulas_agree_with_the_dispatched_ones_bit_for_bit(case, monkeypatch):
     """With the op sink the only observer (the profiler's default options) the engine runs the sink formulas
-    (OpDef.sink_backward: mm's, addmm's, t's kernels on arrays, recorded as the dispatched ops): the sink
-    gets the backward records the dispatched formulas give it, the leaves the same gradients to the bit."""
+    (OpDef.sink_backward: the kernels on arrays, recorded as the dispatched ops): the sink gets the backward
+    records the dispatched formulas give it, the leaves the same gradients to the bit."""
     import threading
     from tensorlib import dispatch as D
     from tensorlib._state import STATE
@@ -445,8 +445,9 @@ def test_sink_formulas_agree_with_the_dispatched_ones_bit_for_bit(case, monkeypa
     runs = []
     for sink_formulas in (True, False):
         if not sink_formulas:       # the dispatched formulas, recorded by the sink as ever
-            for o in (D.op_named("mm"), D.op_named("addmm"), D.op_named("t")):
-                monkeypatch.setattr(o, "sink_backward", None, raising=False)
+            for o in D.registry().values():
+                if o.sink_backward is not None:
+                    monkeypatch.setattr(o, "sink_backward", None)
         executed.clear()
         Sink.tls.buf = []
         D.set_op_sink(Sink)
@@ -464,7 +465,9 @@ def test_sink_formulas_agree_with_the_dispatched_ones_bit_for_bit(case, monkeypa
         backward = [(r[0], r[2]) for r in Sink.tls.buf if r[1] == "backward"]
         runs.append((grads, backward, set(executed)))
     (sink_grads, sink_records, sink_executed), (grads, records, dispatched) = runs
-    assert {"mm", "t"} <= dispatched and not {"mm", "t"} & sink_executed
+    recorded = {"mm", "t", "threshold_backward", "_log_softmax_backward_data", "nll_loss_backward",
+                "_softmax_backward_data"} & dispatched
+    assert recorded and not recorded & sink_executed
     assert [n for n, _ in sink_records] == [n for n, _ in records]
     for a, b in zip(sink_grads, grads):
         assert a.dtype == b.dtype and np.array_equal(a, b)
