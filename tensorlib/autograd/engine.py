@@ -539,8 +539,8 @@ def _store_grad(t, g, create_graph, handed, quiet, refs):
             t._grad = ops.clone(g)
         elif quiet and g._base is None and g._grad_fn is None and not g._requires_grad:
             t._grad = g              # the engine's own tensor: what detach would give, without the copy
-        elif quiet or _D._sink_only:     # detach's work, without its dispatch: nothing observes it, or
-            t._grad = v = Tensor.__new__(Tensor)    # the op sink alone, which records its kernel's run as it
+        elif quiet or (_D._sink_only and type(d) is np.ndarray):    # detach's work, without its dispatch:
+            t._grad = v = Tensor.__new__(Tensor)    # nothing observes it, or the op sink alone, which records it
             v._data = d.view() if quiet else _D.run_recorded(ops.misc.DETACH, d)
             mark_view(v, g)
             v._detached = True

@@ -112,9 +112,10 @@ def _mm_bwd(ctx, g):
     return _mm_grads(g, a, b, need[0], need[1])
 
 
-def _mm_bwd_arrays(ctx, g, grads):
+def _mm_bwd_arrays(ctx, g, grads=_quiet_mm_grads):
     """`grads(gd, ad, bd, need_a, need_b)` on the NumPy arrays of g and mm's inputs, when all three are NumPy
-    arrays of one dtype (mm's quiet and sink formulas); else None (the dispatched formula runs)."""
+    arrays of one dtype; else None (the dispatched formula runs). mm's quiet formula (the same products of
+    the same layouts, mm's kernel called directly), and with _sink_mm_grads its sink formula."""
     gd = g._data
     a, b = ctx.inputs
     ad, bd = a._data, b._data
@@ -133,9 +134,7 @@ def _sink_mm_grads(gd, ad, bd, need_a, need_b):
 
 MM = op("mm", save="i", amp="lower", node_name="MmBackward0")(_mm_kernel)
 MM.def_backward(_mm_bwd)
-# _mm_grads on NumPy arrays, the engine's quiet path (the same products of the same layouts, mm's kernel called
-# directly), and the sink's (the same, recorded as _mm_grads' ops)
-MM.quiet_backward = lambda ctx, g: _mm_bwd_arrays(ctx, g, _quiet_mm_grads)
+MM.quiet_backward = _mm_bwd_arrays
 MM.sink_backward = lambda ctx, g: _mm_bwd_arrays(ctx, g, _sink_mm_grads)
 
 
@@ -381,7 +380,7 @@ def _scaled_product_bwd(ctx, g):
     return gc, ga, gb
 
 
-def _addmm_bwd_arrays(ctx, g, sink):
+def _addmm_bwd_arrays(ctx, g, sink=False):
     """_scaled_product_bwd's addmm case with beta = alpha = 1 (linear's) on NumPy arrays: its kernels called
     directly (the engine's quiet path, OpDef.quiet_backward) or, with `sink`, by `run_recorded` (the op
     sink's, OpDef.sink_backward: the dispatched formula's ops recorded). None for the other cases."""
@@ -412,7 +411,7 @@ def _addmm_bwd_arrays(ctx, g, sink):
 
 ADDMM = op("addmm", save="i", amp="lower", node_name="AddmmBackward0")(_scaled_product(_mm_kernel))
 ADDMM.def_backward(_scaled_product_bwd)
-ADDMM.quiet_backward = lambda ctx, g: _addmm_bwd_arrays(ctx, g, False)
+ADDMM.quiet_backward = _addmm_bwd_arrays
 ADDMM.sink_backward = lambda ctx, g: _addmm_bwd_arrays(ctx, g, True)
 BADDBMM = op("baddbmm", save="i", amp="lower", node_name="BaddbmmBackward0")(_scaled_product(_bmm_kernel))
 BADDBMM.def_backward(_scaled_product_bwd)
