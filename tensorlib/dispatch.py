@@ -29,7 +29,7 @@ import numpy as np
 from . import _dtype
 from . import _hooks as _H
 from ._execute import bump_version, execute, shape_error
-from ._graph import numpy_arrays, tensor_of
+from ._graph import mark_view, numpy_arrays, tensor_of
 from ._hooks import (Hook, OpRecord, add_hook, full_path_active, hooks, op_sink, range_enter, range_exit,
                      record_range, refresh_hooks, remove_hook, set_op_sink)
 from ._opdef import OpDef, op_named, register_op, registry, unregister_op
@@ -40,7 +40,7 @@ __all__ = ["Hook", "OpRecord", "OpDef", "register_op", "unregister_op", "registr
            "dispatch_binary", "add_hook", "remove_hook", "hooks", "set_op_sink", "op_sink",
            "refresh_hooks", "full_path_active", "range_enter", "range_exit", "record_range", "current_phase",
            "current_seq", "next_seq", "STATE", "bump_version", "shape_error", "array_of", "swap_array",
-           "run_recorded", "run_recorded_op"]
+           "run_recorded", "run_recorded_op", "run_recorded_view"]
 
 _pc = time.perf_counter_ns
 _NO_ATTRS: dict = {}
@@ -178,6 +178,19 @@ def run_recorded_op(op: OpDef, *args, **attrs):
     the result is None when one is not on NumPy (the dispatched formula runs)."""
     arrays = numpy_arrays(args)
     return None if arrays is None else (tensor_of(run_recorded(op, *arrays, **attrs)),)
+
+
+def run_recorded_view(op: OpDef, g: Tensor, **attrs):
+    """(view op's kernel on g's NumPy array, as a tensor that views g,), run and recorded by `run_recorded`: a
+    sink formula that is one view op of the gradient (t, transpose, reshape), its result marked a view of g
+    as the dispatched op's is (AccumulateGrad's choice between stealing and cloning a gradient reads it).
+    None when g is not on NumPy."""
+    d = g._data
+    if type(d) is not np.ndarray:
+        return None
+    t = tensor_of(run_recorded(op, d, **attrs))
+    mark_view(t, g)
+    return (t,)
 
 
 def _dispatch_one_pair(op, args, attrs, pair):
