@@ -54,10 +54,21 @@ def tensor_of(d) -> Tensor:
     return t
 
 
-def quiet_call(op, *args, **attrs):
-    """op's kernel on the NumPy arrays of args (tensors, arrays or None), its result as the kernel gives it
-    (an array or a tuple of them); None when an argument is not on NumPy (the formula's own path runs). What a
-    quiet backward formula (OpDef.quiet_backward) calls for a formula that is one op of several outputs."""
+def tensor_of_result(d) -> Tensor:
+    """tensor_of(d) for a sink formula's result (OpDef.sink_backward), made of its own intermediate arrays
+    by `dispatch.run_recorded`: a view of one (d.base set) gets a base tensor over it, as the dispatched
+    formula's view of its intermediate tensor has (AccumulateGrad's choice between stealing and cloning a
+    gradient reads it: engine._shared_view)."""
+    t = tensor_of(d)
+    b = d.base
+    if b is not None:
+        mark_view(t, tensor_of(b))
+    return t
+
+
+def numpy_arrays(args):
+    """The arrays of args (tensors, arrays or None) as a list, or None when one is not on NumPy: the operands
+    of a quiet or sink formula's kernel (quiet_call; dispatch.run_recorded_op)."""
     arrays = []
     for a in args:
         if isinstance(a, Tensor):
@@ -65,7 +76,15 @@ def quiet_call(op, *args, **attrs):
         if type(a) is not _np_ndarray and a is not None:
             return None
         arrays.append(a)
-    return op.kernel(_np, *arrays, **attrs)
+    return arrays
+
+
+def quiet_call(op, *args, **attrs):
+    """op's kernel on the NumPy arrays of args (tensors, arrays or None), its result as the kernel gives it
+    (an array or a tuple of them); None when an argument is not on NumPy (the formula's own path runs). What a
+    quiet backward formula (OpDef.quiet_backward) calls for a formula that is one op of several outputs."""
+    arrays = numpy_arrays(args)
+    return None if arrays is None else op.kernel(_np, *arrays, **attrs)
 
 
 def quiet_op(op, *args, **attrs):

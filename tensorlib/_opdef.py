@@ -39,6 +39,10 @@ class OpDef:
       it does not take (then `backward` runs). The common nodes of training steps have one (linear and
       matmul, the elementwise arithmetic and activations, reductions, views, softmax, norms, attention,
       embedding); tests/tensorlib/test_autograd.py checks each against `backward` bit for bit.
+    sink_backward: optional, `fn(ctx, *grads)`: `backward` on the arrays, its ops' kernels run by
+      `dispatch.run_recorded` (recorded by the op sink as dispatched ops are, without the dispatches: the
+      same trace); the engine runs it when the profiler's op sink is the only observer of ops (its default
+      options) and no graph is recorded. None for a case it does not take (then `backward` runs).
     """
 
     __slots__ = ("name", "kernel", "backward", "node_name", "save", "promote", "amp", "inplace_of",
@@ -46,6 +50,7 @@ class OpDef:
                  "__dict__")
     function: Callable[..., Any]   # the public function, set by ops._define.op for ops that have one
     quiet_backward: Callable[..., Any] | None = None     # see above; set in the instance's __dict__
+    sink_backward: Callable[..., Any] | None = None      # likewise
     inplace: OpDef                 # the `<name>_` op, set by ops._define.op(inplace=True)
 
     def __init__(self, name, kernel, backward=None, *, node_name=None, save="", promote=False, amp=None,

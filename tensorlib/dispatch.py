@@ -24,9 +24,12 @@ import operator
 import time
 from typing import Any
 
+import numpy as np
+
 from . import _dtype
 from . import _hooks as _H
 from ._execute import bump_version, execute, shape_error
+from ._graph import mark_view, numpy_arrays, tensor_of
 from ._hooks import (Hook, OpRecord, add_hook, full_path_active, hooks, op_sink, range_enter, range_exit,
                      record_range, refresh_hooks, remove_hook, set_op_sink)
 from ._opdef import OpDef, op_named, register_op, registry, unregister_op
@@ -36,7 +39,8 @@ from ._tensor import Tensor
 __all__ = ["Hook", "OpRecord", "OpDef", "register_op", "unregister_op", "registry", "op_named", "dispatch",
            "dispatch_binary", "add_hook", "remove_hook", "hooks", "set_op_sink", "op_sink",
            "refresh_hooks", "full_path_active", "range_enter", "range_exit", "record_range", "current_phase",
-           "current_seq", "next_seq", "STATE", "bump_version", "shape_error", "array_of", "swap_array"]
+           "current_seq", "next_seq", "STATE", "bump_version", "shape_error", "array_of", "swap_array",
+           "run_recorded", "run_recorded_op", "run_recorded_view"]
 
 _pc = time.perf_counter_ns
 _NO_ATTRS: dict = {}
@@ -114,8 +118,8 @@ def binary_operator(op: OpDef, reflected: bool, operand_types: tuple):
                 return execute(op, (self, other), _NO_ATTRS, -1)
             if not _sink_only:
                 return dispatch_binary(op, self, other)
-            if backward_passes:
-                phase, seq, run_seq = phase_seq()
+            if backward_passes and STATE.phase != "forward":
+                phase, seq, run_seq = "backward", STATE.seq, -1
             else:
                 seq = run_seq = next(seq_counter)
                 phase = "forward"
@@ -131,9 +135,9 @@ def binary_operator(op: OpDef, reflected: bool, operand_types: tuple):
 def _dispatch_recorded(op, args, attrs, pairs, autocast):
     """The op sink's path: one OpRecord tuple per op (see set_op_sink), around whatever else runs (op hooks,
     autocast, anomaly mode); with nothing else, the leanest recorded path (Tensor's binary operators have
-    that case inline: binary_operator). `phase_seq`'s forward case is inlined: a call less per op."""
-    if backward_passes:
-        phase, seq, run_seq = phase_seq()
+    that case inline: binary_operator). `phase_seq` is inlined: a call less per op."""
+    if backward_passes and STATE.phase != "forward":
+        phase, seq, run_seq = "backward", STATE.seq, -1
     else:
         seq = run_seq = next(seq_counter)
         phase = "forward"
@@ -149,11 +153,51 @@ def _dispatch_recorded(op, args, attrs, pairs, autocast):
         _sink_tls.buf.append((op.name, phase, seq, t0, t1))
 
 
+def run_recorded(op: OpDef, *arrays, **attrs):
+    """op's kernel on NumPy `arrays` (`op.kernel(numpy, *arrays, **attrs)`, its result as the kernel gives it),
+    recorded by the op sink as `_dispatch_recorded` records a dispatch of op (its phase and sequence number),
+    without the dispatch: no tensors, device check, promotion, autograd node or hook. For the engine's
+    formulas while the sink is the only observer of ops (OpDef.sink_backward), on operands they have checked;
+    the kernel's own steps (`_H.op_step`) nest inside the op's record, as in a dispatch."""
+    if backward_passes and STATE.phase != "forward":
+        phase, seq = "backward", STATE.seq
+    else:
+        seq = next(seq_counter)
+        phase = "forward"
+    t0 = _pc()
+    try:
+        return op.kernel(np, *arrays, **attrs)
+    finally:
+        t1 = _pc()
+        _sink_tls.buf.append((op.name, phase, seq, t0, t1))
+
+
+def run_recorded_op(op: OpDef, *args, **attrs):
+    """(op's kernel on the arrays of args, as a tensor,), run and recorded by `run_recorded`: a sink formula
+    that is one op (OpDef.sink_backward), as `_graph.quiet_op` is a quiet one. args: tensors, arrays or None;
+    the result is None when one is not on NumPy (the dispatched formula runs)."""
+    arrays = numpy_arrays(args)
+    return None if arrays is None else (tensor_of(run_recorded(op, *arrays, **attrs)),)
+
+
+def run_recorded_view(op: OpDef, g: Tensor, **attrs):
+    """(view op's kernel on g's NumPy array, as a tensor that views g,), run and recorded by `run_recorded`: a
+    sink formula that is one view op of the gradient (t, transpose, reshape), its result marked a view of g
+    as the dispatched op's is (AccumulateGrad's choice between stealing and cloning a gradient reads it).
+    None when g is not on NumPy."""
+    d = g._data
+    if type(d) is not np.ndarray:
+        return None
+    t = tensor_of(run_recorded(op, d, **attrs))
+    mark_view(t, g)
+    return (t,)
+
+
 def _dispatch_one_pair(op, args, attrs, pair):
     """One op hook and nothing else on the full path (the profiler's detailed options): `_dispatch_modes`'
-    one-pair case without its tests, `phase_seq`'s forward case inlined."""
-    if backward_passes:
-        phase, seq, run_seq = phase_seq()
+    one-pair case without its tests, `phase_seq` inlined."""
+    if backward_passes and STATE.phase != "forward":
+        phase, seq, run_seq = "backward", STATE.seq, -1
     else:
         seq = run_seq = next(seq_counter)
         phase = "forward"

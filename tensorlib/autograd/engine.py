@@ -16,7 +16,9 @@ import numpy as np
 
 from .. import _hooks as _H
 from .. import _sync
-from .._device import xp_of
+from .. import dispatch as _D
+from ..dispatch import dispatch
+from .._device import device_of, xp_of
 from .._dtype import BF16
 from .._graph import AccumulateGrad, Node, accumulator, mark_view, n_outputs
 from .._state import STATE, backward_passes, set_grad_mode
@@ -57,11 +59,17 @@ def _make_grads(outputs, grad_outputs):
 
 
 def _ones_like(out):
-    """The seed gradient as torch's ones_like makes it: empty_like, then fill_."""
+    """The seed gradient as torch's ones_like makes it: empty_like (a region around empty), then fill_, the
+    two ops dispatched directly (the output's shape, dtype and device: nothing for the factory to check)."""
     ops = _ops()
-    g = ops.creation.empty_like(out)
-    ops.misc.fill_(g, 1)
+    g = _H.op_step("empty_like", _empty_like, out)
+    dispatch(ops.misc.FILL_, g, 1)
     return g
+
+
+def _empty_like(out):
+    d = out._data
+    return dispatch(_OPS.creation.EMPTY, shape=d.shape, dtype=d.dtype, device=device_of(d))
 
 
 _CREATE_GRAPH_WARNING = (
@@ -371,6 +379,11 @@ def _run_formula(node, op, grads, missing):
                     shape, dt = node.out_meta[i]
                     grads[i] = ops.zeros(shape, dtype=dt, device=_device_like(node, grads))
         try:
+            if _D._sink_only and not missing and not STATE.grad_enabled:   # a default profile: OpDef.sink_backward
+                sb = op.sink_backward
+                out = sb(node, *grads) if sb is not None else None
+                if out is not None:
+                    return out
             return op.backward(node, *grads)
         except Exception:
             if node.trace is not None:
@@ -526,9 +539,9 @@ def _store_grad(t, g, create_graph, handed, quiet, refs):
             t._grad = ops.clone(g)
         elif quiet and g._base is None and g._grad_fn is None and not g._requires_grad:
             t._grad = g              # the engine's own tensor: what detach would give, without the copy
-        elif quiet:                  # detach's work, without its dispatch (nothing observes it)
-            t._grad = v = Tensor.__new__(Tensor)
-            v._data = d.view()
+        elif quiet or (_D._sink_only and type(d) is np.ndarray):    # detach's work, without its dispatch:
+            t._grad = v = Tensor.__new__(Tensor)    # nothing observes it, or the op sink alone, which records it
+            v._data = d.view() if quiet else _D.run_recorded(ops.misc.DETACH, d)
             mark_view(v, g)
             v._detached = True
         else:

@@ -6,7 +6,7 @@ import math
 from .. import _hooks as _H
 from .comparison import gt, where
 from .unary_math import _f, erf, erf_kernel, exp, tanh
-from ..dispatch import STATE
+from ..dispatch import STATE, run_recorded_op
 from .._graph import quiet_op, tensor_of
 from .broadcast import quiet_arrays
 from ._define import dispatch, np, op, public, unary
@@ -92,6 +92,7 @@ def _clamp_min0(xp, a):
 RELU = unary("relu", _relu_kernel,
              lambda ctx, g: (dispatch(THRESHOLD_BACKWARD, g, ctx.saved_output, threshold=0),), save="o")
 RELU.quiet_backward = lambda ctx, g: quiet_op(THRESHOLD_BACKWARD, g, ctx.saved_output_array(), threshold=0)
+RELU.sink_backward = lambda ctx, g: run_recorded_op(THRESHOLD_BACKWARD, g, ctx.saved_output_array(), threshold=0)
 relu = RELU.function
 
 

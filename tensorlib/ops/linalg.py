@@ -4,10 +4,10 @@ from __future__ import annotations
 from .. import _blas
 from .broadcast import sum_to
 from ._define import Tensor, dispatch, np, op, public, write_out
-from .._graph import tensor_of
+from .._graph import tensor_of, tensor_of_result
 from .reduce import SUM
 from .shape import T, VIEW, transpose, view
-from ..dispatch import dispatch_binary, record_range
+from ..dispatch import dispatch_binary, record_range, run_recorded
 from .broadcast import expand, norm_dims
 
 
@@ -81,14 +81,16 @@ def _mm_kernel(xp, a, b):
     return _matmul_kernel(xp, a, b)
 
 
-def _mm_grads(g, a, b, need_a, need_b):
+def _mm_grads(g, a, b, need_a, need_b, run=dispatch):
     """torch's mm_mat1_backward / mm_mat2_backward of a 2-D product a @ b: t and mm (a column-major b, as a
-    transposed weight is, gets its gradient in its own layout: t(mm(t(g), a)))."""
+    transposed weight is, gets its gradient in its own layout: t(mm(t(g), a))). On tensors by `dispatch`, or
+    on NumPy arrays by `run_recorded` (the sink formulas, OpDef.sink_backward)."""
     ga = gb = None      # (T dispatched directly: t()'s rank check is mm's own)
     if need_a:
-        ga = dispatch(MM, g, dispatch(T, b))
+        ga = run(MM, g, run(T, b))
     if need_b:
-        gb = dispatch(T, dispatch(MM, dispatch(T, g), a)) if _column_major(b._data) else dispatch(MM, dispatch(T, a), g)
+        gb = run(T, run(MM, run(T, g), a)) if _column_major(b._data if run is dispatch else b) else \
+            run(MM, run(T, a), g)
     return ga, gb
 
 
@@ -115,9 +117,10 @@ def _mm_bwd(ctx, g):
     return _mm_grads(g, a, b, need[0], need[1])
 
 
-def _mm_bwd_quiet(ctx, g):
-    """_mm_grads on NumPy arrays (the engine's quiet path): the same products of the same layouts, mm's
-    kernel called directly; None where an operand is not a NumPy array of the gradient's dtype."""
+def _mm_bwd_arrays(ctx, g, grads=_quiet_mm_grads):
+    """`grads(gd, ad, bd, need_a, need_b)` on the NumPy arrays of g and mm's inputs, when all three are NumPy
+    arrays of one dtype; else None (the dispatched formula runs). mm's quiet formula (the same products of
+    the same layouts, mm's kernel called directly), and with _sink_mm_grads its sink formula."""
     gd = g._data
     a, b = ctx.inputs
     ad, bd = a._data, b._data
@@ -125,12 +128,19 @@ def _mm_bwd_quiet(ctx, g):
             or not gd.dtype == ad.dtype == bd.dtype:
         return None
     (fa, _), (fb, _) = ctx.edges
-    return _quiet_mm_grads(gd, ad, bd, fa is not None, fb is not None)
+    return grads(gd, ad, bd, fa is not None, fb is not None)
+
+
+def _sink_mm_grads(gd, ad, bd, need_a, need_b):
+    """_mm_grads on NumPy arrays, its ops recorded and not dispatched (OpDef.sink_backward), as tensors."""
+    ga, gb = _mm_grads(gd, ad, bd, need_a, need_b, run_recorded)
+    return (tensor_of_result(ga) if ga is not None else None), (tensor_of_result(gb) if gb is not None else None)
 
 
 MM = op("mm", save="i", amp="lower", node_name="MmBackward0")(_mm_kernel)
 MM.def_backward(_mm_bwd)
-MM.quiet_backward = _mm_bwd_quiet
+MM.quiet_backward = _mm_bwd_arrays
+MM.sink_backward = lambda ctx, g: _mm_bwd_arrays(ctx, g, _sink_mm_grads)
 
 
 def _bmm_kernel(xp, a, b):
@@ -375,9 +385,10 @@ def _scaled_product_bwd(ctx, g):
     return gc, ga, gb
 
 
-def _addmm_bwd_quiet(ctx, g):
-    """_scaled_product_bwd's addmm case with beta = alpha = 1 (linear's) on NumPy arrays, its kernels called
-    directly: the engine's quiet path (OpDef.quiet_backward). None for the other cases."""
+def _addmm_bwd_arrays(ctx, g, sink=False):
+    """_scaled_product_bwd's addmm case with beta = alpha = 1 (linear's) on NumPy arrays: its kernels called
+    directly (the engine's quiet path, OpDef.quiet_backward) or, with `sink`, by `run_recorded` (the op
+    sink's, OpDef.sink_backward: the dispatched formula's ops recorded). None for the other cases."""
     gd = g._data
     attrs = ctx.attrs
     if type(gd) is not np.ndarray or attrs and (attrs.get("beta", 1) != 1 or attrs.get("alpha", 1) != 1):
@@ -391,20 +402,22 @@ def _addmm_bwd_quiet(ctx, g):
     gc = ga = gb = None
     if fc is not None:
         shape = ctx.in_meta[0][0]
-        if gd.ndim == 2 and shape == (gd.shape[1],):
-            gc = tensor_of(np.add.reduce(gd, 0))     # SUM's kernel (dim=0) and the view to the bias's shape
+        if gd.ndim == 2 and shape == (gd.shape[1],):    # SUM's kernel (dim=0) and the view to the bias's shape
+            gc = tensor_of_result(run_recorded(VIEW, run_recorded(SUM, gd, dim=0, keepdim=True), shape=shape)) \
+                if sink else tensor_of(np.add.reduce(gd, 0))
         elif shape == gd.shape:
             gc = g
         else:
             return None
     # the products as the dispatched formula's (_mm_grads): mm's kernel on the same layouts
-    ga, gb = _quiet_mm_grads(gd, a._data, bd, fa is not None, fb is not None)
+    ga, gb = (_sink_mm_grads if sink else _quiet_mm_grads)(gd, a._data, bd, fa is not None, fb is not None)
     return gc, ga, gb
 
 
 ADDMM = op("addmm", save="i", amp="lower", node_name="AddmmBackward0")(_scaled_product(_mm_kernel))
 ADDMM.def_backward(_scaled_product_bwd)
-ADDMM.quiet_backward = _addmm_bwd_quiet
+ADDMM.quiet_backward = _addmm_bwd_arrays
+ADDMM.sink_backward = lambda ctx, g: _addmm_bwd_arrays(ctx, g, True)
 BADDBMM = op("baddbmm", save="i", amp="lower", node_name="BaddbmmBackward0")(_scaled_product(_bmm_kernel))
 BADDBMM.def_backward(_scaled_product_bwd)
 

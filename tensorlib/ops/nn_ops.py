@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from .. import _hooks as _H
 from .. import random as R
-from ..dispatch import STATE
+from ..dispatch import STATE, run_recorded_op
 from .._device import device_of
 from .._graph import quiet_op
 from .broadcast import add_at, sum_to
@@ -152,6 +152,8 @@ def _(ctx, g):
 
 
 SOFTMAX.quiet_backward = lambda ctx, g: quiet_op(SOFTMAX_BACKWARD, g, ctx.saved_output_array(), dim=ctx.attrs["dim"])
+SOFTMAX.sink_backward = lambda ctx, g: run_recorded_op(SOFTMAX_BACKWARD, g, ctx.saved_output_array(),
+                                                       dim=ctx.attrs["dim"])     # (OpDef.sink_backward)
 
 
 @op("_log_softmax_backward_data", save="i", node_name="LogSoftmaxBackwardDataBackward0")
@@ -181,6 +183,8 @@ def _(ctx, g):
 
 LOG_SOFTMAX.quiet_backward = lambda ctx, g: quiet_op(LOG_SOFTMAX_BACKWARD, g, ctx.saved_output_array(),
                                                      dim=ctx.attrs["dim"])
+LOG_SOFTMAX.sink_backward = lambda ctx, g: run_recorded_op(LOG_SOFTMAX_BACKWARD, g, ctx.saved_output_array(),
+                                                           dim=ctx.attrs["dim"])
 
 
 def _softmax_dim(ndim):
@@ -342,6 +346,7 @@ def _(ctx, g):
 
 
 NLL_LOSS.quiet_backward = lambda ctx, g: quiet_op(NLL_LOSS_BACKWARD, g, *ctx.saved_inputs, **ctx.attrs)
+NLL_LOSS.sink_backward = lambda ctx, g: run_recorded_op(NLL_LOSS_BACKWARD, g, *ctx.saved_inputs, **ctx.attrs)
 
 
 def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None, reduction="mean"):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from .. import _hooks as _H
 from .broadcast import EXPAND, expand, norm_dims, sum_to  # noqa: F401 - expand is re-exported
-from ..dispatch import record_range
+from ..dispatch import record_range, run_recorded_view
 from .._graph import tensor_of
 from ._define import Tensor, dispatch, np, op, public
 from .creation import arange, tensor as _tensor
@@ -50,6 +50,12 @@ def _infer(shape, numel, orig):
 
 def _reshape_bwd(ctx, g):
     return (reshape(g, ctx.in_meta[0][0]),)
+
+
+def _reshape_bwd_sink(ctx, g):
+    """_reshape_bwd of a contiguous NumPy gradient (reshape's view: aten::reshape > aten::view) with its op
+    recorded, not dispatched (OpDef.sink_backward); None for the other cases."""
+    return run_recorded_view(RESHAPE, g, shape=tuple(ctx.in_meta[0][0])) if g._data.flags.c_contiguous else None
 
 
 def _reshape_bwd_quiet(ctx, g):
@@ -225,6 +231,7 @@ def UNSQUEEZE(xp, a, dim):
 UNSQUEEZE.def_backward(_reshape_bwd)
 for _op in (RESHAPE, RESHAPE_ALIAS, UNSAFE_VIEW, VIEW, SQUEEZE, UNSQUEEZE):
     _op.quiet_backward = _reshape_bwd_quiet
+    _op.sink_backward = _reshape_bwd_sink
 SQUEEZE.node_name_dim = "SqueezeBackward1"  # torch: squeeze() -> SqueezeBackward0, squeeze(dim) -> SqueezeBackward1
 
 
@@ -279,6 +286,7 @@ def _(ctx, g):
 
 TRANSPOSE.quiet_backward = lambda ctx, g: ((tensor_of(g._data.swapaxes(ctx.attrs["dim0"], ctx.attrs["dim1"])),)
                                            if type(g._data) is np.ndarray else None)   # the quiet path (OpDef)
+TRANSPOSE.sink_backward = lambda ctx, g: run_recorded_view(TRANSPOSE, g, dim0=ctx.attrs["dim0"], dim1=ctx.attrs["dim1"])
 
 
 @public(method=True, aliases=("swapaxes", "swapdims"))
@@ -306,6 +314,7 @@ def _(ctx, g):
 
 
 T.quiet_backward = lambda ctx, g: (tensor_of(g._data.T),)     # the engine's quiet path (see OpDef)
+T.sink_backward = lambda ctx, g: run_recorded_view(T, g)     # (OpDef.sink_backward)
 
 
 @public(method=True)

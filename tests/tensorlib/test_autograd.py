@@ -390,6 +390,8 @@ _QUIET_CASES = {       # elementwise, reduction, clamp, gather and softmax formu
     + F.scaled_dot_product_attention(x.view(1, 3, 4), w.view(1, 3, 4), (x * w).view(1, 3, 4), is_causal=True).sum(),
     "zero_dim_div": lambda x, w: x.sum() / (w * w).sum() + tl.div(2.0, w.abs().sum() + 1) + tl.sigmoid(x.sum()),
     "promoting": lambda x, w: (x * w.double()).sum() + (x / w.double()).sum() + x.double().clamp(0, 1).sum(),
+    "views": lambda x, w: (x.reshape(12) * w.view(2, 6).reshape(12)).sum() + (x.transpose(0, 1).reshape(3, 4)
+                                                                               * w).sum() + (x.t() @ w).sum(),
 }
 
 
@@ -420,6 +422,58 @@ def test_quiet_formulas_agree_with_the_dispatched_ones_bit_for_bit(case):
     assert hook.seen > 0            # the observed run dispatched its formulas' ops
     for q, s in zip(*grads):
         assert q.dtype == s.dtype and np.array_equal(q, s), case
+
+
+@pytest.mark.parametrize("case", ["mlp", "mm_transpose_clone", "gather_softmax", "views"])
+def test_sink_formulas_agree_with_the_dispatched_ones_bit_for_bit(case, monkeypatch):
+    """With the op sink the only observer (the profiler's default options) the engine runs the sink formulas
+    (OpDef.sink_backward: the kernels on arrays, recorded as the dispatched ops): the sink gets the backward
+    records the dispatched formulas give it, the leaves the same gradients to the bit."""
+    import threading
+    from tensorlib import dispatch as D
+    from tensorlib._state import STATE
+
+    class Sink:
+        tls = threading.local()
+
+    executed = []
+    execute = D.execute
+
+    def counting_execute(op, args, attrs, seq):
+        if STATE.phase == "backward":
+            executed.append(op.name)
+        return execute(op, args, attrs, seq)
+    monkeypatch.setattr(D, "execute", counting_execute)
+    runs = []
+    for sink_formulas in (True, False):
+        if not sink_formulas:       # the dispatched formulas, recorded by the sink as ever
+            for o in D.registry().values():
+                if o.sink_backward is not None:
+                    monkeypatch.setattr(o, "sink_backward", None)
+        executed.clear()
+        Sink.tls.buf = []
+        D.set_op_sink(Sink)
+        try:
+            if case == "mlp":
+                grads, _ = _mlp_grads(False)
+                grads = [g.numpy() for g in grads]
+            else:
+                tl.manual_seed(1)
+                x, w = tl.randn(3, 4, requires_grad=True), tl.randn(3, 4, requires_grad=True)
+                _QUIET_CASES[case](x, w).backward()
+                grads = [x.grad.numpy(), w.grad.numpy()]
+        finally:
+            D.set_op_sink(None)
+        backward = [(r[0], r[2]) for r in Sink.tls.buf if r[1] == "backward"]
+        runs.append((grads, backward, list(executed)))
+    (sink_grads, sink_records, sink_executed), (grads, records, dispatched) = runs
+    # the sink formulas' ops were recorded without being dispatched (other formulas dispatch some of them)
+    sink_ops = {"mm", "t", "threshold_backward", "_log_softmax_backward_data", "nll_loss_backward",
+                "_softmax_backward_data", "transpose", "reshape"}
+    assert len([n for n in sink_executed if n in sink_ops]) < len([n for n in dispatched if n in sink_ops])
+    assert [n for n, _ in sink_records] == [n for n, _ in records]
+    for a, b in zip(sink_grads, grads):
+        assert a.dtype == b.dtype and np.array_equal(a, b)
 
 
 def test_expanded_gradient_is_copied_into_grad():

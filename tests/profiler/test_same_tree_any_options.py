@@ -1,0 +1,75 @@
+"""A profile's events do not depend on how its ops were recorded: with default options the op sink records
+them and the engine takes the sink's shortcuts (ops recorded without being dispatched, see
+tensorlib.dispatch.run_recorded), with record_shapes/profile_memory every op passes the op hooks. Both
+profiles of the same training step hold the same events, nested alike, with the same sequence numbers."""
+import numpy as np
+import pytest
+
+import profiler
+import tensorlib as tl
+
+nn, F = tl.nn, tl.nn.functional
+
+
+def _step(kind):
+    rng = np.random.default_rng(0)
+    tl.manual_seed(0)
+    if kind == "mlp":
+        m = nn.Sequential(nn.Linear(12, 16), nn.ReLU(), nn.Linear(16, 5))
+        x, y = tl.randn(8, 12), tl.tensor(rng.integers(0, 5, 8))
+        loss = lambda: F.cross_entropy(m(x), y)      # noqa: E731
+    elif kind == "transformer":
+        layer = nn.TransformerEncoderLayer(16, 2, dim_feedforward=32, dropout=0.1, batch_first=True)
+        enc, head = nn.TransformerEncoder(layer, 2), nn.Linear(16, 5)
+        m = nn.ModuleList([enc, head])
+        x, y = tl.randn(4, 6, 16), tl.tensor(rng.integers(0, 5, 4))
+        loss = lambda: F.cross_entropy(head(enc(x).mean(1)), y)      # noqa: E731
+    else:
+        emb, rnn, head = nn.Embedding(20, 8), nn.GRU(8, 12, batch_first=True), nn.Linear(12, 20)
+        m = nn.ModuleList([emb, rnn, head])
+        x, y = tl.tensor(rng.integers(0, 20, (4, 5))), tl.tensor(rng.integers(0, 20, (4, 5)))
+        loss = lambda: F.cross_entropy(head(rnn(emb(x))[0]).reshape(-1, 20), y.reshape(-1))      # noqa: E731
+    opt = tl.optim.Adam(m.parameters(), lr=1e-3, foreach=False)
+    # a weight whose gradient is added to (two uses: no stealing of the gradient into .grad)
+    extra = nn.Linear(5, 5)
+    opt.add_param_group({"params": extra.parameters()})
+
+    def step(second_use):
+        opt.zero_grad()
+        out = loss()
+        if second_use:
+            out = out + extra(extra.weight).sum() * 0
+        out.backward()
+        opt.step()
+    return step
+
+
+def _tree(prof):
+    """(depth, name, sequence number from the profile's first) per event, in order of start."""
+    evs = sorted(prof.events(), key=lambda e: (e.time_range.start, -e.time_range.end))
+    seqs = [e.sequence_nr for e in evs if e.sequence_nr >= 0]
+    base = min(seqs) if seqs else 0
+    out = []
+    for e in evs:
+        depth, p = 0, e.parent
+        while p is not None:
+            depth, p = depth + 1, p.parent
+        out.append((depth, e.name, e.sequence_nr - base if e.sequence_nr >= 0 else -1))
+    return out
+
+
+@pytest.mark.parametrize("second_use", [False, True])
+@pytest.mark.parametrize("kind", ["mlp", "transformer", "gru"])
+def test_default_and_detailed_options_record_the_same_events(kind, second_use):
+    step = _step(kind)
+    step(second_use)       # Adam's state exists: every step below runs the same ops
+    trees = []
+    for kw in ({}, {"record_shapes": True, "profile_memory": True}, {}):
+        with profiler.profile(**kw) as prof:
+            step(second_use)
+        trees.append(_tree(prof))
+    assert trees[0] == trees[2]          # the same step twice: the comparison itself is deterministic
+    assert trees[0] == trees[1]
+    names = {n for _, n, _ in trees[0]}
+    assert {"autograd::engine::evaluate_function: torch::autograd::AccumulateGrad", "aten::ones_like",
+            "aten::detach", "Optimizer.step#Adam.step"} <= names
