@@ -9,7 +9,12 @@ backward is not itself differentiable (as torch's cuDNN RNN's is not): a second 
 """
 from __future__ import annotations
 
+from .._graph import quiet_call, tensor_of
+from ..dispatch import STATE
 from ._define import dispatch, op
+from .activation import sigmoid
+from .shape import cat
+from .unary_math import tanh
 
 
 def _recurrent_weight_grad(xp, dgates, out, h0, reverse):
@@ -32,6 +37,35 @@ _SHIFT = (0.5, 0.5, 0.0, 0.5)
 
 def _gate_consts(xp, dt):
     return xp.asarray(_HALF, dtype=dt)[:, None], xp.asarray(_SHIFT, dtype=dt)[:, None]
+
+
+def _lstm_pointwise(xp, g4, c, a4, c_out, h_out, tmp, half, shift):
+    """One LSTM step's pointwise part (the layer's steps and the fused cell): from the gates' pre-activations
+    `g4` (..., 4, H), i, f and o halved, and the cell state `c`, writes the activations sigmoid(i), sigmoid(f),
+    tanh(g), sigmoid(o) into `a4`, c' = f * c + i * g into `c_out` and h' = o * tanh(c') into `h_out` (which it
+    returns); `tmp` is scratch of c's shape."""
+    xp.tanh(g4, out=a4)
+    a4 *= half
+    a4 += shift
+    i, f, g, o = a4[..., 0, :], a4[..., 1, :], a4[..., 2, :], a4[..., 3, :]
+    xp.multiply(f, c, out=c_out)
+    xp.multiply(i, g, out=tmp)
+    c_out += tmp
+    xp.tanh(c_out, out=tmp)
+    return xp.multiply(o, tmp, out=h_out)
+
+
+def _lstm_gate_slopes(xp, a4, c_prev, tc):
+    """What an LSTM step's backward multiplies the incoming gradients by, from its activations `a4` (..., 4,
+    H), the cell state it read (`c_prev`) and tanh of the one it wrote (`tc`): (q, p) with the gates' gradients
+    dc * q for i, f, g and dh * q for o, where dc is the cell state's gradient after dc += dh * p."""
+    i, f, g, o = a4[..., 0, :], a4[..., 1, :], a4[..., 2, :], a4[..., 3, :]
+    q = xp.empty(a4.shape, dtype=a4.dtype)
+    q[..., 0, :] = g * i * (1 - i)
+    q[..., 1, :] = c_prev * f * (1 - f)
+    q[..., 2, :] = i * (1 - g * g)
+    q[..., 3, :] = tc * o * (1 - o)
+    return q, o * (1 - tc * tc)
 
 
 @op("lstm_layer", save="io", nondiff_outputs=(3, 4), node_name="LstmLayerBackward0")
@@ -58,18 +92,8 @@ def LSTM_LAYER(xp, xg, h0, c0, w_hh, b_hh=None, reverse=False):
         xp.matmul(h, whT, out=gates)
         g4 = gates.reshape(N, 4, H)
         g4 += xs[t]
-        a4 = acts[t].reshape(N, 4, H)
-        xp.tanh(g4, out=a4)
-        a4 *= half
-        a4 += shift
-        i, f, g, o = a4[:, 0], a4[:, 1], a4[:, 2], a4[:, 3]
-        c_t = cs[t]
-        xp.multiply(f, c, out=c_t)                # c = f * c + i * g, written where the backward reads it
-        xp.multiply(i, g, out=tmp)
-        c_t += tmp
-        xp.tanh(c_t, out=tmp)
-        h = xp.multiply(o, tmp, out=out[t])
-        c = c_t
+        h = _lstm_pointwise(xp, g4, c, acts[t].reshape(N, 4, H), cs[t], out[t], tmp, half, shift)
+        c = cs[t]
     return out, h.copy(), c.copy(), acts, cs
 
 
@@ -81,19 +105,13 @@ def LSTM_LAYER_BACKWARD(xp, g_out, g_h, g_c, h0, c0, w_hh, out, acts, cs, revers
     L, N, H = out.shape
     dt = acts.dtype
     a4 = acts.reshape(L, N, 4, H)
-    i, f, g, o = a4[:, :, 0], a4[:, :, 1], a4[:, :, 2], a4[:, :, 3]
-    tc = xp.tanh(cs)
+    f = a4[:, :, 1]
     c_prev = xp.empty(cs.shape, dtype=dt)       # the cell state each step read: c0 at the forward's first step
     if reverse:
         c_prev[:-1], c_prev[-1] = cs[1:], c0
     else:
         c_prev[1:], c_prev[0] = cs[:-1], c0
-    q = xp.empty((L, N, 4, H), dtype=dt)        # d gate = dc * q (i, f, g), dh * q (o)
-    q[:, :, 0] = g * i * (1 - i)
-    q[:, :, 1] = c_prev * f * (1 - f)
-    q[:, :, 2] = i * (1 - g * g)
-    q[:, :, 3] = tc * o * (1 - o)
-    p = o * (1 - tc * tc)                       # dc += dh * p
+    q, p = _lstm_gate_slopes(xp, a4, c_prev, xp.tanh(cs))    # d gate = dc * q (i, f, g), dh * q (o); dc += dh * p
     dxg = xp.empty(acts.shape, dtype=dt)
     d4 = dxg.reshape(L, N, 4, H)
     dh = g_h.astype(dt, copy=True) if g_h is not None else xp.zeros((N, H), dtype=dt)
@@ -126,6 +144,102 @@ def lstm_layer(xg, h0, c0, w_hh, b_hh=None, reverse=False):
     """(outputs, h_n, c_n) of one LSTM layer and direction over the sequence's input projection `xg`."""
     out, h, c, _acts, _cs = dispatch(LSTM_LAYER, xg, h0, c0, w_hh, b_hh, reverse=reverse)
     return out, h, c
+
+
+# --- an LSTM cell's pointwise part as one op (LSTMCell's step when nothing observes ops) ---------------------
+
+@op("_thnn_fused_lstm_cell", save="io", nondiff_outputs=(2,), node_name="ThnnFusedLstmCellBackward0")
+def FUSED_LSTM_CELL(xp, input_gates, hidden_gates, cx, input_bias=None, hidden_bias=None):
+    """torch's _thnn_fused_lstm_cell: (hy, cy, workspace) from the gates' two projections (..., 4H), each bias
+    (4H,) or None, and the cell state cx (..., H); the workspace holds the gates' activations for the backward.
+    (torch has it on CUDA; its CPU LSTMCell runs decomposed ops, as tensorlib's does when something observes.)"""
+    H = input_gates.shape[-1] // 4
+    dt = input_gates.dtype
+    pre = xp.add(input_gates, hidden_gates)
+    for b in (input_bias, hidden_bias):
+        if b is not None:
+            pre += b
+    half, shift = _gate_consts(xp, dt)
+    g4 = pre.reshape(pre.shape[:-1] + (4, H))
+    g4 *= half
+    acts = xp.empty(g4.shape, dtype=dt)
+    cy, hy = xp.empty(cx.shape, dtype=dt), xp.empty(cx.shape, dtype=dt)
+    _lstm_pointwise(xp, g4, cx, acts, cy, hy, xp.empty(cx.shape, dtype=dt), half, shift)
+    return hy, cy, acts.reshape(pre.shape)
+
+
+@op("_thnn_fused_lstm_cell_backward_impl", node_name="ThnnFusedLstmCellBackwardImplBackward0")
+def FUSED_LSTM_CELL_BACKWARD(xp, grad_hy, grad_cy, cx, cy, workspace, has_bias=False):
+    """torch's _thnn_fused_lstm_cell_backward_impl: (grad_gates, grad_cx, grad_bias) of one cell step from the
+    gradients of hy and cy (either may be None), the cell state it read and wrote and its workspace; grad_bias
+    (the gates' gradient summed over the batch) is None without biases. Not itself differentiable: a backward
+    that is differentiated (create_graph) runs the cell's composite formula instead."""
+    H = cx.shape[-1]
+    a4 = workspace.reshape(workspace.shape[:-1] + (4, H))
+    dt = a4.dtype
+    q, p = _lstm_gate_slopes(xp, a4, cx, xp.tanh(cy))
+    dc = xp.zeros(cx.shape, dtype=dt) if grad_cy is None else grad_cy.astype(dt, copy=True)
+    d4 = xp.empty(a4.shape, dtype=dt)
+    if grad_hy is None:
+        d4[..., 3, :] = 0
+    else:
+        dc += grad_hy * p
+        xp.multiply(grad_hy, q[..., 3, :], out=d4[..., 3, :])
+    xp.multiply(dc[..., None, :], q[..., :3, :], out=d4[..., :3, :])
+    dc *= a4[..., 1, :]                         # the gradient of cx: through f * cx
+    d = d4.reshape(workspace.shape)
+    return d, dc, (d.reshape(-1, 4 * H).sum(axis=0) if has_bias else None)
+
+
+def _cell_grads(need, d, dcx, db, wrap=None):
+    """A gradient per input of the fused cell (both projections and both biases share theirs)."""
+    if wrap is not None:
+        d, dcx, db = wrap(d), wrap(dcx), (wrap(db) if db is not None else None)
+    return (d if need[0] else None, d if need[1] else None, dcx if need[2] else None,
+            db if need[3] else None, db if need[4] else None)
+
+
+@FUSED_LSTM_CELL.def_backward
+def _(ctx, g_h, g_c, *_):
+    igates, hgates, cx, b_ih, b_hh = ctx.saved_inputs
+    need = ctx.needs_input_grad
+    if STATE.grad_enabled:      # the backward is itself differentiated (create_graph): the composite formula
+        return _cell_grads(need, *_lstm_cell_composite_grads(igates, hgates, cx, b_ih, b_hh, g_h, g_c))
+    _hy, cy, ws = ctx.saved_output
+    d, dcx, db = dispatch(FUSED_LSTM_CELL_BACKWARD, g_h, g_c, cx, cy, ws, has_bias=need[3] or need[4])
+    return _cell_grads(need, d, dcx, db)
+
+
+def _fused_lstm_cell_bwd_quiet(ctx, g_h, g_c, *_):
+    """The backward op's kernel on NumPy arrays (the engine's quiet path, OpDef.quiet_backward)."""
+    need = ctx.needs_input_grad
+    _hy, cy, ws = ctx.saved_output
+    out = quiet_call(FUSED_LSTM_CELL_BACKWARD, g_h, g_c, ctx.inputs[2], cy, ws, has_bias=need[3] or need[4])
+    return None if out is None else _cell_grads(need, *out, wrap=tensor_of)
+
+
+FUSED_LSTM_CELL.quiet_backward = _fused_lstm_cell_bwd_quiet
+
+
+def _lstm_cell_composite_grads(igates, hgates, cx, b_ih, b_hh, g_h, g_c):
+    """The fused cell's gradients (gates, cx, bias) in differentiable tensorlib ops, from its inputs and the
+    gradients of hy and cy (zeros where none came): what a create_graph backward records."""
+    gates = igates + hgates
+    for b in (b_ih, b_hh):
+        if b is not None:
+            gates = gates + b
+    pi, pf, pg, po = gates.chunk(4, -1)
+    i, f, g, o = sigmoid(pi), sigmoid(pf), tanh(pg), sigmoid(po)
+    tc = tanh(f * cx + i * g)
+    dc = g_c + g_h * o * (1 - tc * tc)
+    d = cat([dc * g * i * (1 - i), dc * cx * f * (1 - f), dc * i * (1 - g * g), g_h * tc * o * (1 - o)], -1)
+    return d, dc * f, (d.reshape(-1, d.shape[-1]).sum(0) if b_ih is not None or b_hh is not None else None)
+
+
+def fused_lstm_cell(input_gates, hidden_gates, cx, input_bias=None, hidden_bias=None):
+    """(hy, cy) of one LSTM cell step from the gates' projections (see FUSED_LSTM_CELL)."""
+    hy, cy, _ws = dispatch(FUSED_LSTM_CELL, input_gates, hidden_gates, cx, input_bias, hidden_bias)
+    return hy, cy
 
 
 # --- GRU: r, z, n gates (torch's order), n = tanh(x_n + r * (W_hn h + b_hn)) -------------------------------

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import math
 
-from ... import ops
-from ...ops.recurrent import gru_layer, lstm_layer, rnn_layer
+from ... import _hooks as _H, ops
+from ...ops.recurrent import fused_lstm_cell, gru_layer, lstm_layer, rnn_layer
 from .. import functional as F, init
 from ..parameter import Parameter
 from .module import Module
@@ -21,10 +21,16 @@ _GATES = {"RNN_TANH": 1, "RNN_RELU": 1, "LSTM": 4, "GRU": 3}
 
 
 def _lstm_step(xg, h, c, w_hh, b_hh, w_hr=None):
-    gates = xg + F.linear(h, w_hh, b_hh)
-    i, f, g, o = gates.chunk(4, -1)
-    c = ops.sigmoid(f) * c + ops.sigmoid(i) * ops.tanh(g)
-    h = ops.sigmoid(o) * ops.tanh(c)
+    """One LSTM step from the input's projection `xg` (with b_ih): (h', c'). When something observes ops (a
+    profiler, a hook, a region listener) its pointwise part runs as ops of their own (add, chunk, sigmoid,
+    tanh, mul), as torch's CPU LSTMCell does; otherwise as one fused op with one backward node."""
+    hg = F.linear(h, w_hh, b_hh)
+    if _H.full_path or _H.range_hooks:
+        i, f, g, o = (xg + hg).chunk(4, -1)
+        c = ops.sigmoid(f) * c + ops.sigmoid(i) * ops.tanh(g)
+        h = ops.sigmoid(o) * ops.tanh(c)
+    else:
+        h, c = fused_lstm_cell(xg, hg, c)
     return (h if w_hr is None else F.linear(h, w_hr)), c
 
 
