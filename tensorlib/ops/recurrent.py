@@ -12,7 +12,7 @@ from __future__ import annotations
 from .._graph import quiet_call, tensor_of
 from ..dispatch import STATE
 from ._define import dispatch, op
-from .activation import sigmoid
+from .activation import _sigmoid_k, sigmoid
 from .shape import cat
 from .unary_math import tanh
 
@@ -39,14 +39,10 @@ def _gate_consts(xp, dt):
     return xp.asarray(_HALF, dtype=dt)[:, None], xp.asarray(_SHIFT, dtype=dt)[:, None]
 
 
-def _lstm_pointwise(xp, g4, c, a4, c_out, h_out, tmp, half, shift):
-    """One LSTM step's pointwise part (the layer's steps and the fused cell): from the gates' pre-activations
-    `g4` (..., 4, H), i, f and o halved, and the cell state `c`, writes the activations sigmoid(i), sigmoid(f),
-    tanh(g), sigmoid(o) into `a4`, c' = f * c + i * g into `c_out` and h' = o * tanh(c') into `h_out` (which it
-    returns); `tmp` is scratch of c's shape."""
-    xp.tanh(g4, out=a4)
-    a4 *= half
-    a4 += shift
+def _lstm_state(xp, a4, c, c_out, h_out, tmp):
+    """One LSTM step's state from its gates' activations `a4` (..., 4, H: sigmoid(i), sigmoid(f), tanh(g),
+    sigmoid(o)) and the cell state `c`: writes c' = f * c + i * g into `c_out` and h' = o * tanh(c') into
+    `h_out`, which it returns; `tmp` is scratch of c's shape."""
     i, f, g, o = a4[..., 0, :], a4[..., 1, :], a4[..., 2, :], a4[..., 3, :]
     xp.multiply(f, c, out=c_out)
     xp.multiply(i, g, out=tmp)
@@ -59,13 +55,20 @@ def _lstm_gate_slopes(xp, a4, c_prev, tc):
     """What an LSTM step's backward multiplies the incoming gradients by, from its activations `a4` (..., 4,
     H), the cell state it read (`c_prev`) and tanh of the one it wrote (`tc`): (q, p) with the gates' gradients
     dc * q for i, f, g and dh * q for o, where dc is the cell state's gradient after dc += dh * p."""
-    i, f, g, o = a4[..., 0, :], a4[..., 1, :], a4[..., 2, :], a4[..., 3, :]
-    q = xp.empty(a4.shape, dtype=a4.dtype)
-    q[..., 0, :] = g * i * (1 - i)
-    q[..., 1, :] = c_prev * f * (1 - f)
-    q[..., 2, :] = i * (1 - g * g)
-    q[..., 3, :] = tc * o * (1 - o)
-    return q, o * (1 - tc * tc)
+    q = xp.subtract(1, a4)
+    q *= a4                                     # s (1 - s), the sigmoids' slopes (g's quarter replaced below)
+    qi, qf, qg, qo = q[..., 0, :], q[..., 1, :], q[..., 2, :], q[..., 3, :]
+    i, g, o = a4[..., 0, :], a4[..., 2, :], a4[..., 3, :]
+    xp.multiply(g, g, out=qg)
+    xp.subtract(1, qg, out=qg)                  # tanh's slope, 1 - g^2
+    xp.multiply(qi, g, out=qi)                  # what each gate's slope is multiplied by in c' and h'
+    xp.multiply(qf, c_prev, out=qf)
+    xp.multiply(qg, i, out=qg)
+    xp.multiply(qo, tc, out=qo)
+    p = xp.multiply(tc, tc)
+    xp.subtract(1, p, out=p)
+    p *= o
+    return q, p
 
 
 @op("lstm_layer", save="io", nondiff_outputs=(3, 4), node_name="LstmLayerBackward0")
@@ -92,7 +95,11 @@ def LSTM_LAYER(xp, xg, h0, c0, w_hh, b_hh=None, reverse=False):
         xp.matmul(h, whT, out=gates)
         g4 = gates.reshape(N, 4, H)
         g4 += xs[t]
-        h = _lstm_pointwise(xp, g4, c, acts[t].reshape(N, 4, H), cs[t], out[t], tmp, half, shift)
+        a4 = acts[t].reshape(N, 4, H)
+        xp.tanh(g4, out=a4)
+        a4 *= half
+        a4 += shift
+        h = _lstm_state(xp, a4, c, cs[t], out[t], tmp)
         c = cs[t]
     return out, h.copy(), c.copy(), acts, cs
 
@@ -150,21 +157,22 @@ def lstm_layer(xg, h0, c0, w_hh, b_hh=None, reverse=False):
 
 @op("_thnn_fused_lstm_cell", save="io", nondiff_outputs=(2,), node_name="ThnnFusedLstmCellBackward0")
 def FUSED_LSTM_CELL(xp, input_gates, hidden_gates, cx, input_bias=None, hidden_bias=None):
-    """torch's _thnn_fused_lstm_cell: (hy, cy, workspace) from the gates' two projections (..., 4H), each bias
-    (4H,) or None, and the cell state cx (..., H); the workspace holds the gates' activations for the backward.
-    (torch has it on CUDA; its CPU LSTMCell runs decomposed ops, as tensorlib's does when something observes.)"""
+    """torch's _thnn_fused_lstm_cell: (hy, cy, workspace) from the gates' two projections (..., 4H; hidden_gates
+    may be None, input_gates then being their sum), each bias (4H,) or None, and the cell state cx (..., H); the
+    workspace holds the gates' activations for the backward. (torch has it on CUDA; its CPU LSTMCell runs
+    decomposed ops, as tensorlib's does when something observes.) The node keeps its inputs (as torch's does,
+    for a create_graph backward): LSTMCell passes the projections' sum, which keeps one array per step, not two."""
     H = input_gates.shape[-1] // 4
     dt = input_gates.dtype
-    pre = xp.add(input_gates, hidden_gates)
-    for b in (input_bias, hidden_bias):
-        if b is not None:
-            pre += b
-    half, shift = _gate_consts(xp, dt)
-    g4 = pre.reshape(pre.shape[:-1] + (4, H))
-    g4 *= half
-    acts = xp.empty(g4.shape, dtype=dt)
+    pre = input_gates
+    for term in (hidden_gates, input_bias, hidden_bias):
+        if term is not None:
+            pre = pre + term
+    shape4 = pre.shape[:-1] + (4, H)
+    acts = _sigmoid_k(xp, pre).reshape(shape4)        # sigmoid's kernel over the four gates, then g's tanh
+    xp.tanh(pre.reshape(shape4)[..., 2, :], out=acts[..., 2, :])
     cy, hy = xp.empty(cx.shape, dtype=dt), xp.empty(cx.shape, dtype=dt)
-    _lstm_pointwise(xp, g4, cx, acts, cy, hy, xp.empty(cx.shape, dtype=dt), half, shift)
+    _lstm_state(xp, acts, cx, cy, hy, xp.empty(cx.shape, dtype=dt))
     return hy, cy, acts.reshape(pre.shape)
 
 
@@ -177,17 +185,18 @@ def FUSED_LSTM_CELL_BACKWARD(xp, grad_hy, grad_cy, cx, cy, workspace, has_bias=F
     H = cx.shape[-1]
     a4 = workspace.reshape(workspace.shape[:-1] + (4, H))
     dt = a4.dtype
-    q, p = _lstm_gate_slopes(xp, a4, cx, xp.tanh(cy))
+    q, p = _lstm_gate_slopes(xp, a4, cx, xp.tanh(cy))       # made here: the gates' gradient is written into q
     dc = xp.zeros(cx.shape, dtype=dt) if grad_cy is None else grad_cy.astype(dt, copy=True)
-    d4 = xp.empty(a4.shape, dtype=dt)
+    qo, q3 = q[..., 3, :], q[..., :3, :]
     if grad_hy is None:
-        d4[..., 3, :] = 0
+        qo[...] = 0
     else:
-        dc += grad_hy * p
-        xp.multiply(grad_hy, q[..., 3, :], out=d4[..., 3, :])
-    xp.multiply(dc[..., None, :], q[..., :3, :], out=d4[..., :3, :])
+        p *= grad_hy
+        dc += p
+        xp.multiply(qo, grad_hy, out=qo)
+    xp.multiply(q3, dc[..., None, :], out=q3)
     dc *= a4[..., 1, :]                         # the gradient of cx: through f * cx
-    d = d4.reshape(workspace.shape)
+    d = q.reshape(workspace.shape)
     return d, dc, (d.reshape(-1, 4 * H).sum(axis=0) if has_bias else None)
 
 
@@ -224,10 +233,10 @@ FUSED_LSTM_CELL.quiet_backward = _fused_lstm_cell_bwd_quiet
 def _lstm_cell_composite_grads(igates, hgates, cx, b_ih, b_hh, g_h, g_c):
     """The fused cell's gradients (gates, cx, bias) in differentiable tensorlib ops, from its inputs and the
     gradients of hy and cy (zeros where none came): what a create_graph backward records."""
-    gates = igates + hgates
-    for b in (b_ih, b_hh):
-        if b is not None:
-            gates = gates + b
+    gates = igates
+    for term in (hgates, b_ih, b_hh):
+        if term is not None:
+            gates = gates + term
     pi, pf, pg, po = gates.chunk(4, -1)
     i, f, g, o = sigmoid(pi), sigmoid(pf), tanh(pg), sigmoid(po)
     tc = tanh(f * cx + i * g)
