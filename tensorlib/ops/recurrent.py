@@ -12,7 +12,7 @@ from __future__ import annotations
 from .._graph import quiet_call, tensor_of
 from ..dispatch import STATE
 from ._define import dispatch, op
-from .activation import _sigmoid_k, sigmoid
+from .activation import _sigmoid_k
 from .shape import cat
 from .unary_math import tanh
 
@@ -161,38 +161,42 @@ def lstm_layer(xg, h0, c0, w_hh, b_hh=None, reverse=False):
 
 # --- an LSTM cell's pointwise part as one op (LSTMCell's step when nothing observes ops) ---------------------
 
-@op("_thnn_fused_lstm_cell", save="io", nondiff_outputs=(2,), node_name="ThnnFusedLstmCellBackward0")
+@op("_thnn_fused_lstm_cell", save="o", nondiff_outputs=(2,), node_name="ThnnFusedLstmCellBackward0")
 def FUSED_LSTM_CELL(xp, input_gates, hidden_gates, cx, input_bias=None, hidden_bias=None):
-    """torch's _thnn_fused_lstm_cell: (hy, cy, workspace) from the gates' two projections (..., 4H; hidden_gates
-    may be None, input_gates then being their sum), each bias (4H,) or None, and the cell state cx (..., H); the
-    workspace holds the gates' activations for the backward. (torch has it on CUDA; its CPU LSTMCell runs
-    decomposed ops, as tensorlib's does when something observes.) The node keeps its inputs (as torch's does,
-    for a create_graph backward): LSTMCell passes the projections' sum, which keeps one array per step, not two."""
-    H = input_gates.shape[-1] // 4
-    dt = input_gates.dtype
+    """torch's _thnn_fused_lstm_cell: (hy, cy, workspace) from the gates' two projections (..., 4H), each bias
+    (4H,) or None, and the cell state cx (..., H). (torch has it on CUDA; its CPU LSTMCell runs decomposed
+    ops, as tensorlib's does when something observes.) The workspace (..., 5H) holds the gates' activations
+    and a copy of cx: all the backward reads, so the node keeps its outputs and not its inputs (torch's keeps
+    both projections for a create_graph backward; this one's composite formula differentiates through the
+    workspace, see _lstm_cell_composite_grads)."""
+    H = cx.shape[-1]
     pre = input_gates
     for term in (hidden_gates, input_bias, hidden_bias):
         if term is not None:
             pre = pre + term
-    shape4 = pre.shape[:-1] + (4, H)
-    acts = _sigmoid_k(xp, pre).reshape(shape4)        # sigmoid's kernel over the four gates, then g's tanh
-    xp.tanh(pre.reshape(shape4)[..., 2, :], out=acts[..., 2, :])
-    cy, hy = xp.empty(cx.shape, dtype=dt), xp.empty(cx.shape, dtype=dt)
-    _lstm_state(xp, acts, cx, cy, hy, xp.empty(cx.shape, dtype=dt))
-    return hy, cy, acts.reshape(pre.shape)
+    ws = xp.empty(pre.shape[:-1] + (5 * H,), dtype=pre.dtype)
+    acts = ws[..., :4 * H].reshape(pre.shape[:-1] + (4, H))
+    acts[...] = _sigmoid_k(xp, pre).reshape(acts.shape)       # sigmoid's kernel over the four gates, then g's tanh
+    xp.tanh(pre.reshape(acts.shape)[..., 2, :], out=acts[..., 2, :])
+    ws[..., 4 * H:] = cx
+    cy, hy = xp.empty(cx.shape, dtype=pre.dtype), xp.empty(cx.shape, dtype=pre.dtype)
+    _lstm_state(xp, acts, cx, cy, hy, xp.empty(cx.shape, dtype=pre.dtype))
+    return hy, cy, ws
 
 
 @op("_thnn_fused_lstm_cell_backward_impl", node_name="ThnnFusedLstmCellBackwardImplBackward0")
 def FUSED_LSTM_CELL_BACKWARD(xp, grad_hy, grad_cy, cx, cy, workspace, has_bias=False):
     """torch's _thnn_fused_lstm_cell_backward_impl: (grad_gates, grad_cx, grad_bias) of one cell step from the
-    gradients of hy and cy (either may be None), the cell state it read and wrote and its workspace; grad_bias
-    (the gates' gradient summed over the batch) is None without biases. Not itself differentiable: a backward
-    that is differentiated (create_graph) runs the cell's composite formula instead."""
-    H = cx.shape[-1]
-    a4 = workspace.reshape(workspace.shape[:-1] + (4, H))
+    gradients of hy and cy (either may be None), the cell state it read (None: the workspace's copy) and wrote
+    and its workspace; grad_bias (the gates' gradient summed over the batch) is None without biases. Not itself
+    differentiable: a backward that is differentiated (create_graph) runs the cell's composite formula."""
+    H = cy.shape[-1]
+    a4 = workspace[..., :4 * H].reshape(workspace.shape[:-1] + (4, H))
+    if cx is None:
+        cx = workspace[..., 4 * H:]
     dt = a4.dtype
     q, p = _lstm_gate_slopes(xp, a4, cx, xp.tanh(cy))       # made here: the gates' gradient is written into q
-    dc = xp.zeros(cx.shape, dtype=dt) if grad_cy is None else grad_cy.astype(dt, copy=True)
+    dc = xp.zeros(cy.shape, dtype=dt) if grad_cy is None else grad_cy.astype(dt, copy=True)
     qo, q3 = q[..., 3, :], q[..., :3, :]
     if grad_hy is None:
         qo[...] = 0
@@ -202,7 +206,7 @@ def FUSED_LSTM_CELL_BACKWARD(xp, grad_hy, grad_cy, cx, cy, workspace, has_bias=F
         xp.multiply(qo, grad_hy, out=qo)
     xp.multiply(q3, dc[..., None, :], out=q3)
     dc *= a4[..., 1, :]                         # the gradient of cx: through f * cx
-    d = q.reshape(workspace.shape)
+    d = q.reshape(workspace.shape[:-1] + (4 * H,))
     return d, dc, (d.reshape(-1, 4 * H).sum(axis=0) if has_bias else None)
 
 
@@ -215,40 +219,52 @@ def _cell_grads(need, d, dcx, db, wrap=None):
 
 
 @FUSED_LSTM_CELL.def_backward
-def _(ctx, g_h, g_c, *_):
-    igates, hgates, cx, b_ih, b_hh = ctx.saved_inputs
+def _(ctx, g_h, g_c, g_ws):
     need = ctx.needs_input_grad
-    if STATE.grad_enabled:      # the backward is itself differentiated (create_graph): the composite formula
-        return _cell_grads(need, *_lstm_cell_composite_grads(igates, hgates, cx, b_ih, b_hh, g_h, g_c))
     _hy, cy, ws = ctx.saved_output
-    d, dcx, db = dispatch(FUSED_LSTM_CELL_BACKWARD, g_h, g_c, cx, cy, ws, has_bias=need[3] or need[4])
+    if STATE.grad_enabled:      # the backward is itself differentiated (create_graph): the composite formula
+        d, dcx, db = _lstm_cell_composite_grads(ws, cy, g_h, g_c)
+    else:
+        d, dcx, db = dispatch(FUSED_LSTM_CELL_BACKWARD, g_h, g_c, None, cy, ws, has_bias=need[3] or need[4])
+    if g_ws is not None and g_ws._data.any():    # the workspace's gradient: a second derivative through the composite
+        dd, dcx2 = _workspace_grads(ws, g_ws)
+        d, dcx = d + dd, dcx + dcx2
+        db = d.reshape(-1, d.shape[-1]).sum(0)
     return _cell_grads(need, d, dcx, db)
 
 
-def _fused_lstm_cell_bwd_quiet(ctx, g_h, g_c, *_):
+def _fused_lstm_cell_bwd_quiet(ctx, g_h, g_c, g_ws):
     """The backward op's kernel on NumPy arrays (the engine's quiet path, OpDef.quiet_backward)."""
+    if g_ws is not None:
+        return None
     need = ctx.needs_input_grad
     _hy, cy, ws = ctx.saved_output
-    out = quiet_call(FUSED_LSTM_CELL_BACKWARD, g_h, g_c, ctx.inputs[2], cy, ws, has_bias=need[3] or need[4])
+    out = quiet_call(FUSED_LSTM_CELL_BACKWARD, g_h, g_c, None, cy, ws, has_bias=need[3] or need[4])
     return None if out is None else _cell_grads(need, *out, wrap=tensor_of)
 
 
 FUSED_LSTM_CELL.quiet_backward = _fused_lstm_cell_bwd_quiet
 
 
-def _lstm_cell_composite_grads(igates, hgates, cx, b_ih, b_hh, g_h, g_c):
-    """The fused cell's gradients (gates, cx, bias) in differentiable tensorlib ops, from its inputs and the
-    gradients of hy and cy (zeros where none came): what a create_graph backward records."""
-    gates = igates
-    for term in (hgates, b_ih, b_hh):
-        if term is not None:
-            gates = gates + term
-    pi, pf, pg, po = gates.chunk(4, -1)
-    i, f, g, o = sigmoid(pi), sigmoid(pf), tanh(pg), sigmoid(po)
-    tc = tanh(f * cx + i * g)
+def _lstm_cell_composite_grads(ws, cy, g_h, g_c):
+    """The fused cell's gradients (gates, cx, bias) in differentiable tensorlib ops, from its workspace and cy
+    (outputs of its node, so that differentiating them goes through the node again: its backward takes a
+    workspace's gradient, _workspace_grads) and the gradients of hy and cy (zeros where none came): what a
+    create_graph backward records."""
+    H = cy.shape[-1]
+    i, f, g, o, cx = ws.chunk(5, -1)
+    tc = tanh(cy)
     dc = g_c + g_h * o * (1 - tc * tc)
     d = cat([dc * g * i * (1 - i), dc * cx * f * (1 - f), dc * i * (1 - g * g), g_h * tc * o * (1 - o)], -1)
-    return d, dc * f, (d.reshape(-1, d.shape[-1]).sum(0) if b_ih is not None or b_hh is not None else None)
+    return d, dc * f, d.reshape(-1, 4 * H).sum(0)
+
+
+def _workspace_grads(ws, g_ws):
+    """The gates' and cx's gradients from a gradient of the workspace (activations, cx): through sigmoid's slope
+    s (1 - s) for i, f and o, tanh's 1 - g^2 for g, the identity for the copy of cx."""
+    i, f, g, o, _cx = ws.chunk(5, -1)
+    gi, gf, gg, go, gcx = g_ws.chunk(5, -1)
+    return cat([gi * i * (1 - i), gf * f * (1 - f), gg * (1 - g * g), go * o * (1 - o)], -1), gcx
 
 
 def fused_lstm_cell(input_gates, hidden_gates, cx, input_bias=None, hidden_bias=None):

@@ -30,7 +30,7 @@ def _lstm_step(xg, h, c, w_hh, b_hh, w_hr=None):
         c = ops.sigmoid(f) * c + ops.sigmoid(i) * ops.tanh(g)
         h = ops.sigmoid(o) * ops.tanh(c)
     else:
-        h, c = fused_lstm_cell(xg + hg, None, c)    # the sum: what the node keeps (one array, not the two)
+        h, c = fused_lstm_cell(xg, hg, c)
     return (h if w_hr is None else F.linear(h, w_hr)), c
 
 
