@@ -5,7 +5,9 @@ Parameters are named and shaped as torch's (weight_ih_l0, weight_hh_l0_reverse, 
 i,f,g,o for LSTM and r,z,n for GRU) so state_dicts carry over. The input projection of a whole sequence
 is one `linear` op. A layer's recurrence is then one op forward (`lstm_layer`, `gru_layer`,
 `rnn_layer`) and one backward (tensorlib/ops/recurrent.py); only an LSTM with projections (proj_size) runs
-step by step, a `linear` of the hidden state and the gates' ops per step.
+step by step, as LSTMCell does: a `linear` of the hidden state, then the gates' pointwise part as one fused op
+(`_thnn_fused_lstm_cell`, one backward node) when nothing observes ops, or as torch's CPU LSTMCell shows it
+(add, chunk, sigmoid, tanh, mul) when a profiler, an op hook or a region listener does (`_lstm_step`).
 """
 from __future__ import annotations
 

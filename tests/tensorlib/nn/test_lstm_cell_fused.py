@@ -130,3 +130,20 @@ def test_a_profile_shows_the_decomposed_ops():
     names = {e.name for e in prof.events()}
     assert {"aten::sigmoid", "aten::tanh", "aten::mul", "SigmoidBackward0", "TanhBackward0"} <= names
     assert not {n for n in names if "fused_lstm" in n.lower()}
+
+
+def test_lstm_with_projections_steps_through_the_fused_cell_too():
+    """nn.LSTM with proj_size runs step by step (_lstm_step): fused when quiet, decomposed when observed."""
+    results = []
+    for observed in (False, True):
+        tl.manual_seed(4)
+        m = nn.LSTM(3, 5, num_layers=2, proj_size=2, bidirectional=True).double()
+        x = tl.randn(4, 2, 3, dtype=tl.float64, requires_grad=True)
+        with _observed(observed) as hook:
+            out, (h, c) = m(x)
+            (out.pow(2).sum() + h.sum() + c.sum() * 0.5).backward()
+        names = {n for n, _ in hook.names}
+        assert ("sigmoid" in names) == observed and "_thnn_fused_lstm_cell" not in names
+        results.append([out.detach().numpy(), x.grad.numpy()] + [p.grad.numpy() for p in m.parameters()])
+    for a, b in zip(*results):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
