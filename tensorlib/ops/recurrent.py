@@ -6,6 +6,11 @@ one op backward, as torch's fused kernels are, instead of a dozen small ops per 
 (L, N, H), h_n and c_n. The gates' activations and the cell states are kept (not differentiable outputs)
 for the backward, `lstm_layer_backward`, which runs backpropagation through time in one kernel. That
 backward is not itself differentiable (as torch's cuDNN RNN's is not): a second derivative through it raises.
+
+One LSTM cell step's pointwise part is one op too, `_thnn_fused_lstm_cell` (torch's name; its backward
+`_thnn_fused_lstm_cell_backward_impl`), which LSTMCell runs when nothing observes ops (nn/modules/rnn.py). It
+shares the step's state update (`_lstm_state`) and the gates' slopes (`_lstm_gate_slopes`) with the layer's
+kernels, and is differentiable twice (a create_graph backward records a composite formula).
 """
 from __future__ import annotations
 
