@@ -275,9 +275,27 @@ class RNNCellBase(Module):
 
 class _CellBase(RNNCellBase):
     _gates = 1
+    _kind = "RNNCell"
 
     def __init__(self, input_size, hidden_size, bias=True, device=None, dtype=None):
         super().__init__(input_size, hidden_size, bias, self._gates, device, dtype)
+
+    def _check(self, input, hs, names):
+        """torch's checks of a cell's input and hidden state tensors `hs` (named `names` in its messages)."""
+        if input.ndim not in (1, 2):
+            raise ValueError(f"{self._kind}: Expected input to be 1D or 2D, got {input.ndim}D instead")
+        for h, name in zip(hs, names):
+            if h.ndim != input.ndim:
+                raise ValueError(f"{self._kind}: Expected {name} to be {input.ndim}D, got {h.ndim}D instead")
+        if input.shape[-1] != self.input_size:
+            raise RuntimeError(f"input has inconsistent input_size: got {input.shape[-1]} expected {self.input_size}")
+        for k, h in enumerate(hs):
+            if h.shape[:-1] != input.shape[:-1]:
+                raise RuntimeError(f"Input batch size {input.shape[0]} doesn't match hidden{k} batch size "
+                                   f"{h.shape[0]}")
+            if h.shape[-1] != self.hidden_size:
+                raise RuntimeError(f"hidden{k} has inconsistent hidden_size: got {h.shape[-1]}, expected "
+                                   f"{self.hidden_size}")
 
 
 class RNNCell(_CellBase):
@@ -286,6 +304,7 @@ class RNNCell(_CellBase):
         self.nonlinearity = nonlinearity
 
     def forward(self, input, hx=None):
+        self._check(input, () if hx is None else (hx,), ("hidden",))
         h = self._zeros(input) if hx is None else hx
         return _rnn_step(F.linear(input, self.weight_ih, self.bias_ih), h, self.weight_hh, self.bias_hh,
                          self.nonlinearity == "relu")
@@ -293,15 +312,19 @@ class RNNCell(_CellBase):
 
 class LSTMCell(_CellBase):
     _gates = 4
+    _kind = "LSTMCell"
 
     def forward(self, input, hx=None):
+        self._check(input, () if hx is None else hx, ("hx[0]", "hx[1]"))
         h, c = (self._zeros(input), self._zeros(input)) if hx is None else hx
         return _lstm_step(F.linear(input, self.weight_ih, self.bias_ih), h, c, self.weight_hh, self.bias_hh)
 
 
 class GRUCell(_CellBase):
     _gates = 3
+    _kind = "GRUCell"
 
     def forward(self, input, hx=None):
+        self._check(input, () if hx is None else (hx,), ("hidden",))
         h = self._zeros(input) if hx is None else hx
         return _gru_step(F.linear(input, self.weight_ih, self.bias_ih), h, self.weight_hh, self.bias_hh)

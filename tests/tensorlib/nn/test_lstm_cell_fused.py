@@ -147,3 +147,18 @@ def test_lstm_with_projections_steps_through_the_fused_cell_too():
         results.append([out.detach().numpy(), x.grad.numpy()] + [p.grad.numpy() for p in m.parameters()])
     for a, b in zip(*results):
         np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("kind,args,err,msg", [
+    ("LSTMCell", ((2, 4),), RuntimeError, "input has inconsistent input_size: got 4 expected 3"),
+    ("LSTMCell", ((2, 3), ((3, 5), (2, 5))), RuntimeError, "Input batch size 2 doesn't match hidden0 batch size 3"),
+    ("LSTMCell", ((2, 3), ((2, 5), (2, 4))), RuntimeError, "hidden1 has inconsistent hidden_size: got 4, expected 5"),
+    ("LSTMCell", ((2, 2, 3),), ValueError, "LSTMCell: Expected input to be 1D or 2D, got 3D instead"),
+    ("GRUCell", ((2, 3), (2, 4)), RuntimeError, "hidden0 has inconsistent hidden_size: got 4, expected 5"),
+    ("RNNCell", ((3,), (2, 5)), ValueError, "RNNCell: Expected hidden to be 1D, got 2D instead"),
+])
+def test_cells_check_their_inputs_as_torch_does(kind, args, err, msg):
+    def make(a):
+        return tuple(make(x) for x in a) if isinstance(a[0], tuple) else tl.randn(*a)
+    with pytest.raises(err, match=msg):
+        getattr(nn, kind)(3, 5)(*make(args))
