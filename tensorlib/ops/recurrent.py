@@ -40,21 +40,27 @@ def _weight_t(xp, w):
     return xp.ascontiguousarray(w.T)
 
 
-# per gate (i, f, g, o) of a (N, 4, H) view of the gates: sigmoid(x) = (1 + tanh(x / 2)) / 2 for i, f and o, one
-# tanh over the four (scaled by _HALF, then times _HALF plus _SHIFT: g's factors leave it as it is)
+# per gate (i, f, g, o): sigmoid(x) = (1 + tanh(x / 2)) / 2 for i, f and o, one tanh over the four (scaled by
+# _HALF, then times _HALF plus _SHIFT: g's factors leave it as it is)
 _HALF = (0.5, 0.5, 1.0, 0.5)
 _SHIFT = (0.5, 0.5, 0.0, 0.5)
 
 
-def _gate_consts(xp, dt):
-    return xp.asarray(_HALF, dtype=dt)[:, None], xp.asarray(_SHIFT, dtype=dt)[:, None]
+def _gate_consts(xp, dt, H):
+    """_HALF and _SHIFT as rows over the 4H gates: a product by a row is quicker than by a (4, 1) column
+    broadcast over a (N, 4, H) view."""
+    return xp.repeat(xp.asarray(_HALF, dtype=dt), H), xp.repeat(xp.asarray(_SHIFT, dtype=dt), H)
 
 
-def _lstm_state(xp, a4, c, c_out, h_out, tmp):
-    """One LSTM step's state from its gates' activations `a4` (..., 4, H: sigmoid(i), sigmoid(f), tanh(g),
-    sigmoid(o)) and the cell state `c`: writes c' = f * c + i * g into `c_out` and h' = o * tanh(c') into
-    `h_out`, which it returns; `tmp` is scratch of c's shape."""
-    i, f, g, o = a4[..., 0, :], a4[..., 1, :], a4[..., 2, :], a4[..., 3, :]
+def _gate_views(a4):
+    """The four gates' views (i, f, g, o) of a (..., 4, H) array."""
+    return a4[..., 0, :], a4[..., 1, :], a4[..., 2, :], a4[..., 3, :]
+
+
+def _lstm_state(xp, i, f, g, o, c, c_out, h_out, tmp):
+    """One LSTM step's state from its gates' activations sigmoid(i), sigmoid(f), tanh(g), sigmoid(o) and the
+    cell state `c`: writes c' = f * c + i * g into `c_out` and h' = o * tanh(c') into `h_out`, which it
+    returns; `tmp` is scratch of c's shape."""
     xp.multiply(f, c, out=c_out)
     xp.multiply(i, g, out=tmp)
     c_out += tmp
@@ -68,8 +74,8 @@ def _lstm_gate_slopes(xp, a4, c_prev, tc):
     dc * q for i, f, g and dh * q for o, where dc is the cell state's gradient after dc += dh * p."""
     q = xp.subtract(1, a4)
     q *= a4                                     # s (1 - s), the sigmoids' slopes (g's quarter replaced below)
-    qi, qf, qg, qo = q[..., 0, :], q[..., 1, :], q[..., 2, :], q[..., 3, :]
-    i, g, o = a4[..., 0, :], a4[..., 2, :], a4[..., 3, :]
+    qi, qf, qg, qo = _gate_views(q)
+    i, _f, g, o = _gate_views(a4)
     xp.multiply(g, g, out=qg)
     xp.subtract(1, qg, out=qg)                  # tanh's slope, 1 - g^2
     xp.multiply(qi, g, out=qi)                  # what each gate's slope is multiplied by in c' and h'
@@ -94,23 +100,23 @@ def LSTM_LAYER(xp, xg, h0, c0, w_hh, b_hh=None, reverse=False):
     cs = xp.empty((L, N, H), dtype=dt)
     tmp = xp.empty((N, H), dtype=dt)
     gates = xp.empty((N, G), dtype=dt)
-    half, shift = _gate_consts(xp, dt)
+    half, shift = _gate_consts(xp, dt, H)
     # the gates' pre-activations halved for i, f and o up front, for every step: the input projection (with
     # b_hh, added before the step's product: a rounding apart from torch's order) and W_hh's rows (a product by
     # 0.5 is exact but for subnormals, so each step's product is the halved product)
-    xs = (xg + b_hh if b_hh is not None else xg.copy()).reshape(L, N, 4, H)
+    xs = xg + b_hh if b_hh is not None else xg.copy()
     xs *= half
-    whT = _weight_t(xp, (w_hh.reshape(4, H, -1) * half[:, :, None]).reshape(G, -1))
+    whT = _weight_t(xp, w_hh * half[:, None])
+    gi, gf, gg, go = _gate_views(acts.reshape(L, N, 4, H))      # every step's, split once
     h, c = h0.astype(dt, copy=False), c0.astype(dt, copy=False)
     for t in (range(L - 1, -1, -1) if reverse else range(L)):
         xp.matmul(h, whT, out=gates)
-        g4 = gates.reshape(N, 4, H)
-        g4 += xs[t]
-        a4 = acts[t].reshape(N, 4, H)
-        xp.tanh(g4, out=a4)
-        a4 *= half
-        a4 += shift
-        h = _lstm_state(xp, a4, c, cs[t], out[t], tmp)
+        gates += xs[t]
+        a = acts[t]
+        xp.tanh(gates, out=a)
+        a *= half
+        a += shift
+        h = _lstm_state(xp, gi[t], gf[t], gg[t], go[t], c, cs[t], out[t], tmp)
         c = cs[t]
     return out, h.copy(), c.copy(), acts, cs
 
@@ -185,7 +191,7 @@ def FUSED_LSTM_CELL(xp, input_gates, hidden_gates, cx, input_bias=None, hidden_b
     xp.tanh(pre.reshape(acts.shape)[..., 2, :], out=acts[..., 2, :])
     ws[..., 4 * H:] = cx
     cy, hy = xp.empty(cx.shape, dtype=pre.dtype), xp.empty(cx.shape, dtype=pre.dtype)
-    _lstm_state(xp, acts, cx, cy, hy, xp.empty(cx.shape, dtype=pre.dtype))
+    _lstm_state(xp, *_gate_views(acts), cx, cy, hy, xp.empty(cx.shape, dtype=pre.dtype))
     return hy, cy, ws
 
 
