@@ -17,7 +17,7 @@ from __future__ import annotations
 from .._graph import quiet_call, tensor_of
 from ..dispatch import STATE
 from ._define import dispatch, op
-from .activation import _sigmoid_k
+from .activation import _sigmoid_k, sigmoid_of_negated
 from .shape import cat
 from .unary_math import tanh
 
@@ -186,8 +186,12 @@ def FUSED_LSTM_CELL(xp, input_gates, hidden_gates, cx, input_bias=None, hidden_b
         if term is not None:
             pre = pre + term
     ws = xp.empty(pre.shape[:-1] + (5 * H,), dtype=pre.dtype)
-    acts = ws[..., :4 * H].reshape(pre.shape[:-1] + (4, H))
-    acts[...] = _sigmoid_k(xp, pre).reshape(acts.shape)       # sigmoid's kernel over the four gates, then g's tanh
+    acts = ws[..., :4 * H]                      # sigmoid's kernel over the four gates (in place), then g's tanh
+    if pre.dtype.char in "fd":
+        sigmoid_of_negated(xp, xp.negative(pre, out=acts))
+    else:                                       # float16 (in float32) and bfloat16: sigmoid's own cases
+        acts[...] = _sigmoid_k(xp, pre)
+    acts = acts.reshape(pre.shape[:-1] + (4, H))
     xp.tanh(pre.reshape(acts.shape)[..., 2, :], out=acts[..., 2, :])
     ws[..., 4 * H:] = cx
     cy, hy = xp.empty(cx.shape, dtype=pre.dtype), xp.empty(cx.shape, dtype=pre.dtype)
