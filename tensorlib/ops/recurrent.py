@@ -176,7 +176,7 @@ def lstm_layer(xg, h0, c0, w_hh, b_hh=None, reverse=False):
 def FUSED_LSTM_CELL(xp, input_gates, hidden_gates, cx, input_bias=None, hidden_bias=None):
     """torch's _thnn_fused_lstm_cell: (hy, cy, workspace) from the gates' two projections (..., 4H), each bias
     (4H,) or None, and the cell state cx (..., H). (torch has it on CUDA; its CPU LSTMCell runs decomposed
-    ops, as tensorlib's does when something observes.) The workspace (..., 5H) holds the gates' activations
+    ops, as tensorlib's does when something observes.) The workspace (flat) holds the gates' activations
     and a copy of cx: all the backward reads, so the node keeps its outputs and not its inputs (torch's keeps
     both projections for a create_graph backward; this one's composite formula differentiates through the
     workspace, see _lstm_cell_composite_grads)."""
@@ -185,15 +185,15 @@ def FUSED_LSTM_CELL(xp, input_gates, hidden_gates, cx, input_bias=None, hidden_b
     for term in (hidden_gates, input_bias, hidden_bias):
         if term is not None:
             pre = pre + term
-    ws = xp.empty(pre.shape[:-1] + (5 * H,), dtype=pre.dtype)
-    acts = ws[..., :4 * H]                      # sigmoid's kernel over the four gates (in place), then g's tanh
+    ws = xp.empty(pre.size + cx.size, dtype=pre.dtype)       # flat: the activations, then cx, each contiguous
+    acts = ws[:pre.size].reshape(pre.shape)     # sigmoid's kernel over the four gates (in place), then g's tanh
     if pre.dtype.char in "fd":
         sigmoid_of_negated(xp, xp.negative(pre, out=acts))
     else:                                       # float16 (in float32) and bfloat16: sigmoid's own cases
         acts[...] = _sigmoid_k(xp, pre)
     acts = acts.reshape(pre.shape[:-1] + (4, H))
     xp.tanh(pre.reshape(acts.shape)[..., 2, :], out=acts[..., 2, :])
-    ws[..., 4 * H:] = cx
+    ws[pre.size:] = cx.reshape(-1)
     cy, hy = xp.empty(cx.shape, dtype=pre.dtype), xp.empty(cx.shape, dtype=pre.dtype)
     _lstm_state(xp, *_gate_views(acts), cx, cy, hy, xp.empty(cx.shape, dtype=pre.dtype))
     return hy, cy, ws
@@ -205,10 +205,10 @@ def FUSED_LSTM_CELL_BACKWARD(xp, grad_hy, grad_cy, cx, cy, workspace, has_bias=F
     gradients of hy and cy (either may be None), the cell state it read (None: the workspace's copy) and wrote
     and its workspace; grad_bias (the gates' gradient summed over the batch) is None without biases. Not itself
     differentiable: a backward that is differentiated (create_graph) runs the cell's composite formula."""
-    H = cy.shape[-1]
-    a4 = workspace[..., :4 * H].reshape(workspace.shape[:-1] + (4, H))
+    H, n = cy.shape[-1], 4 * cy.size
+    a4 = workspace[:n].reshape(cy.shape[:-1] + (4, H))
     if cx is None:
-        cx = workspace[..., 4 * H:]
+        cx = workspace[n:].reshape(cy.shape)
     dt = a4.dtype
     q, p = _lstm_gate_slopes(xp, a4, cx, xp.tanh(cy))       # made here: the gates' gradient is written into q
     dc = xp.zeros(cy.shape, dtype=dt) if grad_cy is None else grad_cy.astype(dt, copy=True)
@@ -221,7 +221,7 @@ def FUSED_LSTM_CELL_BACKWARD(xp, grad_hy, grad_cy, cx, cy, workspace, has_bias=F
         xp.multiply(qo, grad_hy, out=qo)
     xp.multiply(q3, dc[..., None, :], out=q3)
     dc *= a4[..., 1, :]                         # the gradient of cx: through f * cx
-    d = q.reshape(workspace.shape[:-1] + (4 * H,))
+    d = q.reshape(cy.shape[:-1] + (4 * H,))
     return d, dc, (d.reshape(-1, 4 * H).sum(axis=0) if has_bias else None)
 
 
@@ -242,7 +242,7 @@ def _(ctx, g_h, g_c, g_ws):
     else:
         d, dcx, db = dispatch(FUSED_LSTM_CELL_BACKWARD, g_h, g_c, None, cy, ws, has_bias=need[3] or need[4])
     if g_ws is not None and g_ws._data.any():    # the workspace's gradient: a second derivative through the composite
-        dd, dcx2 = _workspace_grads(ws, g_ws)
+        dd, dcx2 = _workspace_grads(ws, g_ws, cy)
         d, dcx = d + dd, dcx + dcx2
         db = d.reshape(-1, d.shape[-1]).sum(0)
     return _cell_grads(need, d, dcx, db)
@@ -267,18 +267,25 @@ def _lstm_cell_composite_grads(ws, cy, g_h, g_c):
     workspace's gradient, _workspace_grads) and the gradients of hy and cy (zeros where none came): what a
     create_graph backward records."""
     H = cy.shape[-1]
-    i, f, g, o, cx = ws.chunk(5, -1)
+    i, f, g, o, cx = _workspace_parts(ws, cy)
     tc = tanh(cy)
     dc = g_c + g_h * o * (1 - tc * tc)
     d = cat([dc * g * i * (1 - i), dc * cx * f * (1 - f), dc * i * (1 - g * g), g_h * tc * o * (1 - o)], -1)
     return d, dc * f, d.reshape(-1, 4 * H).sum(0)
 
 
-def _workspace_grads(ws, g_ws):
+def _workspace_parts(ws, cy):
+    """The workspace's (or its gradient's) i, f, g, o activations (..., H each) and cx, as tensors."""
+    n = 4 * cy.numel()
+    i, f, g, o = ws[:n].reshape(*cy.shape[:-1], 4 * cy.shape[-1]).chunk(4, -1)
+    return i, f, g, o, ws[n:].reshape(cy.shape)
+
+
+def _workspace_grads(ws, g_ws, cy):
     """The gates' and cx's gradients from a gradient of the workspace (activations, cx): through sigmoid's slope
     s (1 - s) for i, f and o, tanh's 1 - g^2 for g, the identity for the copy of cx."""
-    i, f, g, o, _cx = ws.chunk(5, -1)
-    gi, gf, gg, go, gcx = g_ws.chunk(5, -1)
+    i, f, g, o, _cx = _workspace_parts(ws, cy)
+    gi, gf, gg, go, gcx = _workspace_parts(g_ws, cy)
     return cat([gi * i * (1 - i), gf * f * (1 - f), gg * (1 - g * g), go * o * (1 - o)], -1), gcx
 
 
