@@ -238,10 +238,13 @@ def _(ctx, g_h, g_c, g_ws):
     need = ctx.needs_input_grad
     _hy, cy, ws = ctx.saved_output
     if STATE.grad_enabled:      # the backward is itself differentiated (create_graph): the composite formula
+        ctx.workspace_in_graph = True       # it reads the workspace as this node's output: its gradient may come
         d, dcx, db = _lstm_cell_composite_grads(ws, cy, g_h, g_c)
     else:
         d, dcx, db = dispatch(FUSED_LSTM_CELL_BACKWARD, g_h, g_c, None, cy, ws, has_bias=need[3] or need[4])
-    if g_ws is not None and g_ws._data.any():    # the workspace's gradient: a second derivative through the composite
+    # the workspace's gradient (a second derivative through the composite formula; zeros, not read, otherwise: the
+    # workspace a caller gets carries no gradient)
+    if g_ws is not None and getattr(ctx, "workspace_in_graph", False):
         dd, dcx2 = _workspace_grads(ws, g_ws, cy)
         d, dcx = d + dd, dcx + dcx2
         db = d.reshape(-1, d.shape[-1]).sum(0)
