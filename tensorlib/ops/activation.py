@@ -25,11 +25,17 @@ def _sigmoid_k(xp, a):
         return _sigmoid_k(xp, a.reshape(1)).reshape(())
     if a.dtype.char == "e":             # float16 in float32, rounded once, as torch's kernels (its opmath type)
         return _sigmoid_k(xp, a.astype(np.float32)).astype(a.dtype)
+    return sigmoid_of_negated(xp, xp.negative(a))
+
+
+def sigmoid_of_negated(xp, e):
+    """_sigmoid_k's formula in place over `e` = -a (float32 or float64, 1-d or more), returned: what a fused
+    kernel calls on a buffer it wrote -a into (the LSTM cell's workspace)."""
     if xp is np:
         with np.errstate(over="ignore"):
-            e = np.exp(np.negative(a))
+            np.exp(e, out=e)
     else:
-        e = xp.exp(xp.negative(a))
+        xp.exp(e, out=e)
     e += 1
     return xp.reciprocal(e, out=e)
 

@@ -6,10 +6,20 @@ one op backward, as torch's fused kernels are, instead of a dozen small ops per 
 (L, N, H), h_n and c_n. The gates' activations and the cell states are kept (not differentiable outputs)
 for the backward, `lstm_layer_backward`, which runs backpropagation through time in one kernel. That
 backward is not itself differentiable (as torch's cuDNN RNN's is not): a second derivative through it raises.
+
+One LSTM cell step's pointwise part is one op too, `_thnn_fused_lstm_cell` (torch's name; its backward
+`_thnn_fused_lstm_cell_backward_impl`), which LSTMCell runs when nothing observes ops (nn/modules/rnn.py). It
+shares the step's state update (`_lstm_state`) and the gates' slopes (`_lstm_gate_slopes`) with the layer's
+kernels, and is differentiable twice (a create_graph backward records a composite formula).
 """
 from __future__ import annotations
 
+from .._graph import quiet_call, tensor_of
+from ..dispatch import STATE
 from ._define import dispatch, op
+from .activation import _sigmoid_k, sigmoid_of_negated
+from .shape import cat
+from .unary_math import tanh
 
 
 def _recurrent_weight_grad(xp, dgates, out, h0, reverse):
@@ -24,14 +34,58 @@ def _recurrent_weight_grad(xp, dgates, out, h0, reverse):
     return dgates.reshape(L * N, -1).T @ h_prev.reshape(L * N, H)
 
 
-# per gate (i, f, g, o) of a (N, 4, H) view of the gates: sigmoid(x) = (1 + tanh(x / 2)) / 2 for i, f and o, one
-# tanh over the four (scaled by _HALF, then times _HALF plus _SHIFT: g's factors leave it as it is)
+def _weight_t(xp, w):
+    """W_hh^T as a contiguous copy, made once per layer: each step's product by it is then 2-3x quicker at small
+    batches than by the transposed view (OpenBLAS, float32, batch 8, 64 -> 256: 5-6 against 14-20 µs)."""
+    return xp.ascontiguousarray(w.T)
+
+
+# per gate (i, f, g, o): sigmoid(x) = (1 + tanh(x / 2)) / 2 for i, f and o, one tanh over the four (scaled by
+# _HALF, then times _HALF plus _SHIFT: g's factors leave it as it is)
 _HALF = (0.5, 0.5, 1.0, 0.5)
 _SHIFT = (0.5, 0.5, 0.0, 0.5)
 
 
-def _gate_consts(xp, dt):
-    return xp.asarray(_HALF, dtype=dt)[:, None], xp.asarray(_SHIFT, dtype=dt)[:, None]
+def _gate_consts(xp, dt, H):
+    """_HALF and _SHIFT as rows over the 4H gates: a product by a row is quicker than by a (4, 1) column
+    broadcast over a (N, 4, H) view."""
+    return xp.repeat(xp.asarray(_HALF, dtype=dt), H), xp.repeat(xp.asarray(_SHIFT, dtype=dt), H)
+
+
+def _gate_views(a4):
+    """The four gates' views (i, f, g, o) of a (..., 4, H) array."""
+    return a4[..., 0, :], a4[..., 1, :], a4[..., 2, :], a4[..., 3, :]
+
+
+def _lstm_state(xp, i, f, g, o, c, c_out, h_out, tmp):
+    """One LSTM step's state from its gates' activations sigmoid(i), sigmoid(f), tanh(g), sigmoid(o) and the
+    cell state `c`: writes c' = f * c + i * g into `c_out` and h' = o * tanh(c') into `h_out`, which it
+    returns; `tmp` is scratch of c's shape."""
+    xp.multiply(f, c, out=c_out)
+    xp.multiply(i, g, out=tmp)
+    c_out += tmp
+    xp.tanh(c_out, out=tmp)
+    return xp.multiply(o, tmp, out=h_out)
+
+
+def _lstm_gate_slopes(xp, a4, c_prev, tc):
+    """What an LSTM step's backward multiplies the incoming gradients by, from its activations `a4` (..., 4,
+    H), the cell state it read (`c_prev`) and tanh of the one it wrote (`tc`): (q, p) with the gates' gradients
+    dc * q for i, f, g and dh * q for o, where dc is the cell state's gradient after dc += dh * p."""
+    q = xp.subtract(1, a4)
+    q *= a4                                     # s (1 - s), the sigmoids' slopes (g's quarter replaced below)
+    qi, qf, qg, qo = _gate_views(q)
+    i, _f, g, o = _gate_views(a4)
+    xp.multiply(g, g, out=qg)
+    xp.subtract(1, qg, out=qg)                  # tanh's slope, 1 - g^2
+    xp.multiply(qi, g, out=qi)                  # what each gate's slope is multiplied by in c' and h'
+    xp.multiply(qf, c_prev, out=qf)
+    xp.multiply(qg, i, out=qg)
+    xp.multiply(qo, tc, out=qo)
+    p = xp.multiply(tc, tc)
+    xp.subtract(1, p, out=p)
+    p *= o
+    return q, p
 
 
 @op("lstm_layer", save="io", nondiff_outputs=(3, 4), node_name="LstmLayerBackward0")
@@ -46,30 +100,24 @@ def LSTM_LAYER(xp, xg, h0, c0, w_hh, b_hh=None, reverse=False):
     cs = xp.empty((L, N, H), dtype=dt)
     tmp = xp.empty((N, H), dtype=dt)
     gates = xp.empty((N, G), dtype=dt)
-    half, shift = _gate_consts(xp, dt)
+    half, shift = _gate_consts(xp, dt, H)
     # the gates' pre-activations halved for i, f and o up front, for every step: the input projection (with
     # b_hh, added before the step's product: a rounding apart from torch's order) and W_hh's rows (a product by
     # 0.5 is exact but for subnormals, so each step's product is the halved product)
-    xs = (xg + b_hh if b_hh is not None else xg.copy()).reshape(L, N, 4, H)
+    xs = xg + b_hh if b_hh is not None else xg.copy()
     xs *= half
-    whT = (w_hh.reshape(4, H, -1) * half[:, :, None]).reshape(G, -1).T
+    whT = _weight_t(xp, w_hh * half[:, None])
+    gi, gf, gg, go = _gate_views(acts.reshape(L, N, 4, H))      # every step's, split once
     h, c = h0.astype(dt, copy=False), c0.astype(dt, copy=False)
     for t in (range(L - 1, -1, -1) if reverse else range(L)):
         xp.matmul(h, whT, out=gates)
-        g4 = gates.reshape(N, 4, H)
-        g4 += xs[t]
-        a4 = acts[t].reshape(N, 4, H)
-        xp.tanh(g4, out=a4)
-        a4 *= half
-        a4 += shift
-        i, f, g, o = a4[:, 0], a4[:, 1], a4[:, 2], a4[:, 3]
-        c_t = cs[t]
-        xp.multiply(f, c, out=c_t)                # c = f * c + i * g, written where the backward reads it
-        xp.multiply(i, g, out=tmp)
-        c_t += tmp
-        xp.tanh(c_t, out=tmp)
-        h = xp.multiply(o, tmp, out=out[t])
-        c = c_t
+        gates += xs[t]
+        a = acts[t]
+        xp.tanh(gates, out=a)
+        a *= half
+        a += shift
+        h = _lstm_state(xp, gi[t], gf[t], gg[t], go[t], c, cs[t], out[t], tmp)
+        c = cs[t]
     return out, h.copy(), c.copy(), acts, cs
 
 
@@ -81,19 +129,13 @@ def LSTM_LAYER_BACKWARD(xp, g_out, g_h, g_c, h0, c0, w_hh, out, acts, cs, revers
     L, N, H = out.shape
     dt = acts.dtype
     a4 = acts.reshape(L, N, 4, H)
-    i, f, g, o = a4[:, :, 0], a4[:, :, 1], a4[:, :, 2], a4[:, :, 3]
-    tc = xp.tanh(cs)
+    f = a4[:, :, 1]
     c_prev = xp.empty(cs.shape, dtype=dt)       # the cell state each step read: c0 at the forward's first step
     if reverse:
         c_prev[:-1], c_prev[-1] = cs[1:], c0
     else:
         c_prev[1:], c_prev[0] = cs[:-1], c0
-    q = xp.empty((L, N, 4, H), dtype=dt)        # d gate = dc * q (i, f, g), dh * q (o)
-    q[:, :, 0] = g * i * (1 - i)
-    q[:, :, 1] = c_prev * f * (1 - f)
-    q[:, :, 2] = i * (1 - g * g)
-    q[:, :, 3] = tc * o * (1 - o)
-    p = o * (1 - tc * tc)                       # dc += dh * p
+    q, p = _lstm_gate_slopes(xp, a4, c_prev, xp.tanh(cs))    # d gate = dc * q (i, f, g), dh * q (o); dc += dh * p
     dxg = xp.empty(acts.shape, dtype=dt)
     d4 = dxg.reshape(L, N, 4, H)
     dh = g_h.astype(dt, copy=True) if g_h is not None else xp.zeros((N, H), dtype=dt)
@@ -128,6 +170,134 @@ def lstm_layer(xg, h0, c0, w_hh, b_hh=None, reverse=False):
     return out, h, c
 
 
+# --- an LSTM cell's pointwise part as one op (LSTMCell's step when nothing observes ops) ---------------------
+
+@op("_thnn_fused_lstm_cell", save="o", nondiff_outputs=(2,), node_name="ThnnFusedLstmCellBackward0")
+def FUSED_LSTM_CELL(xp, input_gates, hidden_gates, cx, input_bias=None, hidden_bias=None):
+    """torch's _thnn_fused_lstm_cell: (hy, cy, workspace) from the gates' two projections (..., 4H), each bias
+    (4H,) or None, and the cell state cx (..., H). (torch has it on CUDA; its CPU LSTMCell runs decomposed
+    ops, as tensorlib's does when something observes.) The workspace (flat) holds the gates' activations
+    and a copy of cx: all the backward reads, so the node keeps its outputs and not its inputs (torch's keeps
+    both projections for a create_graph backward; this one's composite formula differentiates through the
+    workspace, see _lstm_cell_composite_grads)."""
+    H = cx.shape[-1]
+    pre = input_gates
+    for term in (hidden_gates, input_bias, hidden_bias):
+        if term is not None:
+            pre = pre + term
+    ws = xp.empty(pre.size + cx.size, dtype=pre.dtype)       # flat: the activations, then cx, each contiguous
+    acts = ws[:pre.size].reshape(pre.shape)     # sigmoid's kernel over the four gates (in place), then g's tanh
+    if pre.dtype.char in "fd":
+        sigmoid_of_negated(xp, xp.negative(pre, out=acts))
+    else:                                       # float16 (in float32) and bfloat16: sigmoid's own cases
+        acts[...] = _sigmoid_k(xp, pre)
+    acts = acts.reshape(pre.shape[:-1] + (4, H))
+    xp.tanh(pre.reshape(acts.shape)[..., 2, :], out=acts[..., 2, :])
+    ws[pre.size:] = cx.reshape(-1)
+    cy, hy = xp.empty(cx.shape, dtype=pre.dtype), xp.empty(cx.shape, dtype=pre.dtype)
+    _lstm_state(xp, *_gate_views(acts), cx, cy, hy, xp.empty(cx.shape, dtype=pre.dtype))
+    return hy, cy, ws
+
+
+@op("_thnn_fused_lstm_cell_backward_impl", node_name="ThnnFusedLstmCellBackwardImplBackward0")
+def FUSED_LSTM_CELL_BACKWARD(xp, grad_hy, grad_cy, cx, cy, workspace, has_bias=False):
+    """torch's _thnn_fused_lstm_cell_backward_impl: (grad_gates, grad_cx, grad_bias) of one cell step from the
+    gradients of hy and cy (either may be None), the cell state it read (None: the workspace's copy) and wrote
+    and its workspace; grad_bias (the gates' gradient summed over the batch) is None without biases. Not itself
+    differentiable: a backward that is differentiated (create_graph) runs the cell's composite formula."""
+    H, n = cy.shape[-1], 4 * cy.size
+    a4 = workspace[:n].reshape(cy.shape[:-1] + (4, H))
+    if cx is None:
+        cx = workspace[n:].reshape(cy.shape)
+    dt = a4.dtype
+    q, p = _lstm_gate_slopes(xp, a4, cx, xp.tanh(cy))       # made here: the gates' gradient is written into q
+    dc = xp.zeros(cy.shape, dtype=dt) if grad_cy is None else grad_cy.astype(dt, copy=True)
+    qo, q3 = q[..., 3, :], q[..., :3, :]
+    if grad_hy is None:
+        qo[...] = 0
+    else:
+        p *= grad_hy
+        dc += p
+        xp.multiply(qo, grad_hy, out=qo)
+    xp.multiply(q3, dc[..., None, :], out=q3)
+    dc *= a4[..., 1, :]                         # the gradient of cx: through f * cx
+    d = q.reshape(cy.shape[:-1] + (4 * H,))
+    return d, dc, (d.reshape(-1, 4 * H).sum(axis=0) if has_bias else None)
+
+
+def _cell_grads(need, d, dcx, db, wrap=None):
+    """A gradient per input of the fused cell (both projections and both biases share theirs)."""
+    if wrap is not None:
+        d, dcx, db = wrap(d), wrap(dcx), (wrap(db) if db is not None else None)
+    return (d if need[0] else None, d if need[1] else None, dcx if need[2] else None,
+            db if need[3] else None, db if need[4] else None)
+
+
+@FUSED_LSTM_CELL.def_backward
+def _(ctx, g_h, g_c, g_ws):
+    need = ctx.needs_input_grad
+    _hy, cy, ws = ctx.saved_output
+    if STATE.grad_enabled:      # the backward is itself differentiated (create_graph): the composite formula
+        ctx.workspace_in_graph = True       # it reads the workspace as this node's output: its gradient may come
+        d, dcx, db = _lstm_cell_composite_grads(ws, cy, g_h, g_c)
+    else:
+        d, dcx, db = dispatch(FUSED_LSTM_CELL_BACKWARD, g_h, g_c, None, cy, ws, has_bias=need[3] or need[4])
+    # the workspace's gradient (a second derivative through the composite formula; zeros, not read, otherwise: the
+    # workspace a caller gets carries no gradient)
+    if g_ws is not None and getattr(ctx, "workspace_in_graph", False):
+        dd, dcx2 = _workspace_grads(ws, g_ws, cy)
+        d, dcx = d + dd, dcx + dcx2
+        db = d.reshape(-1, d.shape[-1]).sum(0)
+    return _cell_grads(need, d, dcx, db)
+
+
+def _fused_lstm_cell_bwd_quiet(ctx, g_h, g_c, g_ws):
+    """The backward op's kernel on NumPy arrays (the engine's quiet path, OpDef.quiet_backward)."""
+    if g_ws is not None:
+        return None
+    need = ctx.needs_input_grad
+    _hy, cy, ws = ctx.saved_output
+    out = quiet_call(FUSED_LSTM_CELL_BACKWARD, g_h, g_c, None, cy, ws, has_bias=need[3] or need[4])
+    return None if out is None else _cell_grads(need, *out, wrap=tensor_of)
+
+
+FUSED_LSTM_CELL.quiet_backward = _fused_lstm_cell_bwd_quiet
+
+
+def _lstm_cell_composite_grads(ws, cy, g_h, g_c):
+    """The fused cell's gradients (gates, cx, bias) in differentiable tensorlib ops, from its workspace and cy
+    (outputs of its node, so that differentiating them goes through the node again: its backward takes a
+    workspace's gradient, _workspace_grads) and the gradients of hy and cy (zeros where none came): what a
+    create_graph backward records."""
+    H = cy.shape[-1]
+    i, f, g, o, cx = _workspace_parts(ws, cy)
+    tc = tanh(cy)
+    dc = g_c + g_h * o * (1 - tc * tc)
+    d = cat([dc * g * i * (1 - i), dc * cx * f * (1 - f), dc * i * (1 - g * g), g_h * tc * o * (1 - o)], -1)
+    return d, dc * f, d.reshape(-1, 4 * H).sum(0)
+
+
+def _workspace_parts(ws, cy):
+    """The workspace's (or its gradient's) i, f, g, o activations (..., H each) and cx, as tensors."""
+    n = 4 * cy.numel()
+    i, f, g, o = ws[:n].reshape(*cy.shape[:-1], 4 * cy.shape[-1]).chunk(4, -1)
+    return i, f, g, o, ws[n:].reshape(cy.shape)
+
+
+def _workspace_grads(ws, g_ws, cy):
+    """The gates' and cx's gradients from a gradient of the workspace (activations, cx): through sigmoid's slope
+    s (1 - s) for i, f and o, tanh's 1 - g^2 for g, the identity for the copy of cx."""
+    i, f, g, o, _cx = _workspace_parts(ws, cy)
+    gi, gf, gg, go, gcx = _workspace_parts(g_ws, cy)
+    return cat([gi * i * (1 - i), gf * f * (1 - f), gg * (1 - g * g), go * o * (1 - o)], -1), gcx
+
+
+def fused_lstm_cell(input_gates, hidden_gates, cx, input_bias=None, hidden_bias=None):
+    """(hy, cy) of one LSTM cell step from the gates' projections (see FUSED_LSTM_CELL)."""
+    hy, cy, _ws = dispatch(FUSED_LSTM_CELL, input_gates, hidden_gates, cx, input_bias, hidden_bias)
+    return hy, cy
+
+
 # --- GRU: r, z, n gates (torch's order), n = tanh(x_n + r * (W_hn h + b_hn)) -------------------------------
 
 @op("gru_layer", save="io", nondiff_outputs=(2, 3), node_name="GruLayerBackward0")
@@ -138,7 +308,7 @@ def GRU_LAYER(xp, xg, h0, w_hh, b_hh=None, reverse=False):
     out = xp.empty((L, N, H), dtype=dt)
     acts = xp.empty((L, N, G), dtype=dt)      # r, z, n per step
     hns = xp.empty((L, N, H), dtype=dt)       # W_hn h + b_hn per step (what r multiplies)
-    whT = w_hh.T
+    whT = _weight_t(xp, w_hh)
     h = h0.astype(dt, copy=False)
     for t in (range(L - 1, -1, -1) if reverse else range(L)):
         hg = h @ whT
@@ -207,7 +377,7 @@ def gru_layer(xg, h0, w_hh, b_hh=None, reverse=False):
 def RNN_LAYER(xp, xg, h0, w_hh, b_hh=None, relu=False, reverse=False):
     L, N, H = xg.shape
     out = xp.empty((L, N, H), dtype=xg.dtype)
-    whT = w_hh.T
+    whT = _weight_t(xp, w_hh)
     h = h0.astype(xg.dtype, copy=False)
     for t in (range(L - 1, -1, -1) if reverse else range(L)):
         pre = xg[t] + h @ whT

@@ -1,7 +1,7 @@
 """Sample calls for the ops tensorlib.nn adds (see op_cases.py)."""
 import tensorlib as tl
 import tensorlib.nn.functional as F
-from tensorlib.ops.recurrent import gru_layer as _gru, lstm_layer as _lstm, rnn_layer as _rnn
+from tensorlib.ops.recurrent import fused_lstm_cell as _cell, gru_layer as _gru, lstm_layer as _lstm, rnn_layer as _rnn
 from tensorlib.dispatch import dispatch
 from tensorlib.ops.nn_ops import NATIVE_DROPOUT
 from tests.tensorlib.op_cases import I, R, _fixed
@@ -9,7 +9,7 @@ from tests.tensorlib.op_cases import I, R, _fixed
 # ops dispatched only inside backward formulas: their sample call runs a backward pass
 BACKWARD_ONLY = {"convolution_backward_weight", "adaptive_avg_pool2d_backward", "avg_pool2d_divisor",
                  "nll_loss_backward", "_log_softmax_backward_data", "_softmax_backward_data", "threshold_backward",
-                 "lstm_layer_backward",
+                 "lstm_layer_backward", "_thnn_fused_lstm_cell_backward_impl",
                  "gru_layer_backward", "scaled_dot_product_attention_backward",
                  "rnn_layer_backward", "gelu_backward", "native_layer_norm_backward",
                  "max_pool2d_with_indices_backward", "embedding_dense_backward"}
@@ -91,6 +91,10 @@ CASES = {
                            [R(3, 2, 8), R(2, 2), R(2, 2), R(8, 2), R(8)]),
     "lstm_layer_backward": lambda: (_bwd(lambda xg, h, c, w, b: _lstm(xg, h, c, w, b, reverse=True)[1]),
                                     [R(3, 2, 8), R(2, 2), R(2, 2), R(8, 2), R(8)]),
+    "_thnn_fused_lstm_cell": lambda: (lambda ig, hg, c, bi, bh: sum(_cell(ig, hg, c, bi, bh)),
+                                      [R(2, 8), R(2, 8), R(2, 2), R(8), R(8)]),
+    "_thnn_fused_lstm_cell_backward_impl": lambda: (_bwd_once(lambda ig, hg, c, b: sum(_cell(ig, hg, c, None, b))),
+                                                    [R(2, 8), R(2, 8), R(2, 2), R(8)]),
     "gru_layer": lambda: (lambda xg, h, w, b: _gru(xg, h, w, b)[0], [R(3, 2, 6), R(2, 2), R(6, 2), R(6)]),
     "gru_layer_backward": lambda: (_bwd(lambda xg, h, w, b: _gru(xg, h, w, b, reverse=True)[1]),
                                    [R(3, 2, 6), R(2, 2), R(6, 2), R(6)]),

@@ -5,14 +5,16 @@ Parameters are named and shaped as torch's (weight_ih_l0, weight_hh_l0_reverse, 
 i,f,g,o for LSTM and r,z,n for GRU) so state_dicts carry over. The input projection of a whole sequence
 is one `linear` op. A layer's recurrence is then one op forward (`lstm_layer`, `gru_layer`,
 `rnn_layer`) and one backward (tensorlib/ops/recurrent.py); only an LSTM with projections (proj_size) runs
-step by step, a `linear` of the hidden state and the gates' ops per step.
+step by step, as LSTMCell does: a `linear` of the hidden state, then the gates' pointwise part as one fused op
+(`_thnn_fused_lstm_cell`, one backward node) when nothing observes ops, or as torch's CPU LSTMCell shows it
+(add, chunk, sigmoid, tanh, mul) when a profiler, an op hook or a region listener does (`_lstm_step`).
 """
 from __future__ import annotations
 
 import math
 
-from ... import ops
-from ...ops.recurrent import gru_layer, lstm_layer, rnn_layer
+from ... import _hooks as _H, ops
+from ...ops.recurrent import fused_lstm_cell, gru_layer, lstm_layer, rnn_layer
 from .. import functional as F, init
 from ..parameter import Parameter
 from .module import Module
@@ -21,10 +23,16 @@ _GATES = {"RNN_TANH": 1, "RNN_RELU": 1, "LSTM": 4, "GRU": 3}
 
 
 def _lstm_step(xg, h, c, w_hh, b_hh, w_hr=None):
-    gates = xg + F.linear(h, w_hh, b_hh)
-    i, f, g, o = gates.chunk(4, -1)
-    c = ops.sigmoid(f) * c + ops.sigmoid(i) * ops.tanh(g)
-    h = ops.sigmoid(o) * ops.tanh(c)
+    """One LSTM step from the input's projection `xg` (with b_ih): (h', c'). When something observes ops (a
+    profiler, a hook, a region listener) its pointwise part runs as ops of their own (add, chunk, sigmoid,
+    tanh, mul), as torch's CPU LSTMCell does; otherwise as one fused op with one backward node."""
+    hg = F.linear(h, w_hh, b_hh)
+    if _H.full_path or _H.range_hooks:
+        i, f, g, o = (xg + hg).chunk(4, -1)
+        c = ops.sigmoid(f) * c + ops.sigmoid(i) * ops.tanh(g)
+        h = ops.sigmoid(o) * ops.tanh(c)
+    else:
+        h, c = fused_lstm_cell(xg, hg, c)
     return (h if w_hr is None else F.linear(h, w_hr)), c
 
 
@@ -267,9 +275,27 @@ class RNNCellBase(Module):
 
 class _CellBase(RNNCellBase):
     _gates = 1
+    _kind = "RNNCell"
 
     def __init__(self, input_size, hidden_size, bias=True, device=None, dtype=None):
         super().__init__(input_size, hidden_size, bias, self._gates, device, dtype)
+
+    def _check(self, input, hs, names):
+        """torch's checks of a cell's input and hidden state tensors `hs` (named `names` in its messages)."""
+        if input.ndim not in (1, 2):
+            raise ValueError(f"{self._kind}: Expected input to be 1D or 2D, got {input.ndim}D instead")
+        for h, name in zip(hs, names):
+            if h.ndim != input.ndim:
+                raise ValueError(f"{self._kind}: Expected {name} to be {input.ndim}D, got {h.ndim}D instead")
+        if input.shape[-1] != self.input_size:
+            raise RuntimeError(f"input has inconsistent input_size: got {input.shape[-1]} expected {self.input_size}")
+        for k, h in enumerate(hs):
+            if h.shape[:-1] != input.shape[:-1]:
+                raise RuntimeError(f"Input batch size {input.shape[0]} doesn't match hidden{k} batch size "
+                                   f"{h.shape[0]}")
+            if h.shape[-1] != self.hidden_size:
+                raise RuntimeError(f"hidden{k} has inconsistent hidden_size: got {h.shape[-1]}, expected "
+                                   f"{self.hidden_size}")
 
 
 class RNNCell(_CellBase):
@@ -278,6 +304,7 @@ class RNNCell(_CellBase):
         self.nonlinearity = nonlinearity
 
     def forward(self, input, hx=None):
+        self._check(input, () if hx is None else (hx,), ("hidden",))
         h = self._zeros(input) if hx is None else hx
         return _rnn_step(F.linear(input, self.weight_ih, self.bias_ih), h, self.weight_hh, self.bias_hh,
                          self.nonlinearity == "relu")
@@ -285,15 +312,19 @@ class RNNCell(_CellBase):
 
 class LSTMCell(_CellBase):
     _gates = 4
+    _kind = "LSTMCell"
 
     def forward(self, input, hx=None):
+        self._check(input, () if hx is None else hx, ("hx[0]", "hx[1]"))
         h, c = (self._zeros(input), self._zeros(input)) if hx is None else hx
         return _lstm_step(F.linear(input, self.weight_ih, self.bias_ih), h, c, self.weight_hh, self.bias_hh)
 
 
 class GRUCell(_CellBase):
     _gates = 3
+    _kind = "GRUCell"
 
     def forward(self, input, hx=None):
+        self._check(input, () if hx is None else (hx,), ("hidden",))
         h = self._zeros(input) if hx is None else hx
         return _gru_step(F.linear(input, self.weight_ih, self.bias_ih), h, self.weight_hh, self.bias_hh)
