@@ -714,14 +714,25 @@ def _(ctx, g):
     return gw, None
 
 
-def _embedding_bwd_quiet(ctx, g):
-    """embedding_dense_backward's kernel on NumPy arrays (the engine's quiet path)."""
-    gw = quiet_op(EMBEDDING_DENSE_BACKWARD, g, ctx.inputs[1], num_weights=ctx.in_meta[0][0][0],
-                  padding_idx=ctx.attrs.get("padding_idx"))
+def _embedding_bwd_arrays(ctx, g, call=quiet_op):
+    """embedding_dense_backward's kernel on NumPy arrays: called directly (the engine's quiet path) or, with
+    call=run_recorded_op, run as a recorded op (OpDef.sink_backward: _embedding_bwd_sink)."""
+    gw = call(EMBEDDING_DENSE_BACKWARD, g, ctx.inputs[1], num_weights=ctx.in_meta[0][0][0],
+              padding_idx=ctx.attrs.get("padding_idx"))
     return None if gw is None else (gw[0], None)
 
 
-EMBEDDING.quiet_backward = _embedding_bwd_quiet
+def _embedding_bwd_sink(ctx, g):
+    """The dispatched formula's records without its dispatch (OpDef.sink_backward): the kernel's op inside
+    torch's embedding_backward region. None when g or the indices are not on NumPy."""
+    indices = ctx.inputs[1]
+    if type(g._data) is not np.ndarray or type(indices._data) is not np.ndarray:
+        return None
+    return _H.op_region("embedding_backward", (g, indices), _embedding_bwd_arrays, ctx, g, run_recorded_op)
+
+
+EMBEDDING.quiet_backward = _embedding_bwd_arrays
+EMBEDDING.sink_backward = _embedding_bwd_sink
 
 
 def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0, scale_grad_by_freq=False, sparse=False):

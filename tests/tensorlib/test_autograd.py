@@ -424,7 +424,7 @@ def test_quiet_formulas_agree_with_the_dispatched_ones_bit_for_bit(case):
         assert q.dtype == s.dtype and np.array_equal(q, s), case
 
 
-@pytest.mark.parametrize("case", ["mlp", "mm_transpose_clone", "gather_softmax", "views"])
+@pytest.mark.parametrize("case", ["mlp", *sorted(_QUIET_CASES)])
 def test_sink_formulas_agree_with_the_dispatched_ones_bit_for_bit(case, monkeypatch):
     """With the op sink the only observer (the profiler's default options) the engine runs the sink formulas
     (OpDef.sink_backward: the kernels on arrays, recorded as the dispatched ops): the sink gets the backward
@@ -469,9 +469,17 @@ def test_sink_formulas_agree_with_the_dispatched_ones_bit_for_bit(case, monkeypa
     (sink_grads, sink_records, sink_executed), (grads, records, dispatched) = runs
     # the sink formulas' ops were recorded without being dispatched (other formulas dispatch some of them)
     sink_ops = {"mm", "t", "threshold_backward", "_log_softmax_backward_data", "nll_loss_backward",
-                "_softmax_backward_data", "transpose", "reshape"}
-    assert len([n for n in sink_executed if n in sink_ops]) < len([n for n in dispatched if n in sink_ops])
+                "_softmax_backward_data", "transpose", "reshape", "mul", "sub", "div", "neg", "sum_to_size",
+                "gelu_backward", "embedding_dense_backward"}
+    # (clamp's node has no sink formula; the promoting products and divisions decline theirs)
+    less = len([n for n in sink_executed if n in sink_ops]) < len([n for n in dispatched if n in sink_ops])
+    assert less is (case not in ("clamp", "promoting"))
     assert [n for n, _ in sink_records] == [n for n, _ in records]
+    # the same sequence numbers: each run's own (the same forward ops numbered from where the counter was;
+    # -1: AccumulateGrad's, which has none)
+    def relative(recs):
+        return [(n, s - recs[0][1] if s >= 0 else s) for n, s in recs]
+    assert relative(sink_records) == relative(records)
     for a, b in zip(sink_grads, grads):
         assert a.dtype == b.dtype and np.array_equal(a, b)
 
