@@ -395,6 +395,9 @@ _QUIET_CASES = {       # elementwise, reduction, clamp, gather and softmax formu
     + tl.cat([x[2, 1:2], w[1]]).sum(),
     "layer_norm_missing_grads": lambda x, w: F.layer_norm(x, (4,), w[0], w[1]).sum()
     + (F.layer_norm(x * w, (3, 4)) * w).mean() + w.chunk(3, 0)[1].sum() * x.split(2, 1)[0].sum(),
+    "recurrent_layers": lambda x, w: sum(cls(4, 3, batch_first=True)(x.view(1, 3, 4) * w.view(1, 3, 4))[0].sum()
+                                         for cls in (tl.nn.LSTM, tl.nn.GRU, tl.nn.RNN))
+    + tl.nn.GRU(4, 2, num_layers=2, bidirectional=True)(w.view(3, 1, 4))[1].sum(),
     "views": lambda x, w: (x.reshape(12) * w.view(2, 6).reshape(12)).sum() + (x.transpose(0, 1).reshape(3, 4)
                                                                                * w).sum() + (x.t() @ w).sum(),
 }
@@ -477,7 +480,8 @@ def test_sink_formulas_agree_with_the_dispatched_ones_bit_for_bit(case, monkeypa
                 "_softmax_backward_data", "transpose", "reshape", "mul", "sub", "div", "neg", "sum_to_size",
                 "gelu_backward", "embedding_dense_backward", "narrow", "cat", "slice_backward",
                 "select_backward", "native_layer_norm_backward", "zeros",
-                "scaled_dot_product_attention_backward"}
+                "scaled_dot_product_attention_backward", "lstm_layer_backward", "gru_layer_backward",
+                "rnn_layer_backward"}
     # (clamp's node has no sink formula; the promoting products and divisions decline theirs)
     less = len([n for n in sink_executed if n in sink_ops]) < len([n for n in dispatched if n in sink_ops])
     assert less is (case not in ("clamp", "promoting"))
