@@ -6,12 +6,14 @@ Normalisation ops live in `norm_ops.py`, convolution and pooling in `conv_ops.py
 """
 from __future__ import annotations
 
+from functools import partial
+
 from .. import _hooks as _H
 from .. import random as R
 from ..dispatch import STATE, run_recorded_op
 from .._device import device_of
-from .._graph import quiet_op
-from .broadcast import add_at, sum_to
+from .._graph import quiet_op, tensor_of
+from .broadcast import QUIET, SINK, add_at, quiet_arrays, sum_to
 from ._define import Tensor, dispatch, np, op
 from ._rows import row_index, row_max, row_sum, softmax_backward_rows
 from .activation import sigmoid, softplus
@@ -638,6 +640,17 @@ def _mul(a, b):
 def _(ctx, g, gmask=None):
     _, mask = ctx.saved_output
     return (g * mask,)
+
+
+def _dropout_bwd_arrays(ctx, g, gmask=None, k=QUIET):
+    """DROPOUT's formula on NumPy arrays, g * mask by mul's ufunc: called directly (the engine's quiet path)
+    or, k=SINK, run as the recorded mul (OpDef.sink_backward). None where the product would promote."""
+    p = quiet_arrays(g._data, ctx.saved_output[1]._data)
+    return None if p is None else (tensor_of(k.mul(*p)),)
+
+
+DROPOUT.quiet_backward = _dropout_bwd_arrays
+DROPOUT.sink_backward = partial(_dropout_bwd_arrays, k=SINK)
 
 
 @op("native_dropout", save="o", nondiff_outputs=(1,), node_name="NativeDropoutBackward0")

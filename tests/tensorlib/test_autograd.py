@@ -398,6 +398,8 @@ _QUIET_CASES = {       # elementwise, reduction, clamp, gather and softmax formu
     "recurrent_layers": lambda x, w: sum(cls(4, 3, batch_first=True)(x.view(1, 3, 4) * w.view(1, 3, 4))[0].sum()
                                          for cls in (tl.nn.LSTM, tl.nn.GRU, tl.nn.RNN))
     + tl.nn.GRU(4, 2, num_layers=2, bidirectional=True)(w.view(3, 1, 4))[1].sum(),
+    "dropout": lambda x, w: (F.dropout(x, 0.3) * w).sum() + F.dropout2d(w.view(1, 3, 4, 1), 0.5).sum()
+    + F.dropout(x.double(), 0.2).sum(),
     "views": lambda x, w: (x.reshape(12) * w.view(2, 6).reshape(12)).sum() + (x.transpose(0, 1).reshape(3, 4)
                                                                                * w).sum() + (x.t() @ w).sum(),
 }
