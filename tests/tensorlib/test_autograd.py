@@ -400,6 +400,9 @@ _QUIET_CASES = {       # elementwise, reduction, clamp, gather and softmax formu
     + tl.nn.GRU(4, 2, num_layers=2, bidirectional=True)(w.view(3, 1, 4))[1].sum(),
     "dropout": lambda x, w: (F.dropout(x, 0.3) * w).sum() + F.dropout2d(w.view(1, 3, 4, 1), 0.5).sum()
     + F.dropout(x.double(), 0.2).sum(),
+    "matmul_batched": lambda x, w: (x.view(3, 2, 2) @ w.view(3, 2, 2)).sum() + (x.view(1, 3, 4) @ w.t()).sum()
+    + ((x.view(3, 1, 2, 2) @ w.view(3, 2, 2)) * 2).sum() + (w.view(2, 2, 3) @ x.view(3, 4)).mean()
+    + ((x.view(3, 2, 2).transpose(1, 2) @ w[:2, :2]) * x.view(3, 2, 2)).sum(),   # (g folded: dispatched)
     "views": lambda x, w: (x.reshape(12) * w.view(2, 6).reshape(12)).sum() + (x.transpose(0, 1).reshape(3, 4)
                                                                                * w).sum() + (x.t() @ w).sum(),
 }
@@ -483,7 +486,7 @@ def test_sink_formulas_agree_with_the_dispatched_ones_bit_for_bit(case, monkeypa
                 "gelu_backward", "embedding_dense_backward", "narrow", "cat", "slice_backward",
                 "select_backward", "native_layer_norm_backward", "zeros",
                 "scaled_dot_product_attention_backward", "lstm_layer_backward", "gru_layer_backward",
-                "rnn_layer_backward"}
+                "rnn_layer_backward", "matmul"}
     # (clamp's node has no sink formula; the promoting products and divisions decline theirs)
     less = len([n for n in sink_executed if n in sink_ops]) < len([n for n in dispatched if n in sink_ops])
     assert less is (case not in ("clamp", "promoting"))
