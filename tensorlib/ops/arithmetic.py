@@ -155,10 +155,14 @@ def _mul_bwd_arrays(ctx, g, k=QUIET):
     a, b = ctx.inputs
     (fa, _), (fb, _) = ctx.edges
     dt = gd.dtype
-    y = quiet_operand(b, dt) if fa is not None else None
-    x = quiet_operand(a, dt) if fb is not None else None
-    if fa is not None and y is None or fb is not None and x is None:
-        return None
+    if fa is not None:          # (both operands checked before anything runs: a sink formula records as it goes)
+        y = quiet_operand(b, dt)
+        if y is None:
+            return None
+    if fb is not None:
+        x = quiet_operand(a, dt)
+        if x is None:
+            return None
     meta = ctx.in_meta
     return (quiet_sum_to(None, k.mul(gd, y), meta[0][0], k) if fa is not None else None,
             quiet_sum_to(None, k.mul(gd, x), meta[1][0], k) if fb is not None else None)
