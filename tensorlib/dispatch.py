@@ -40,7 +40,8 @@ __all__ = ["Hook", "OpRecord", "OpDef", "register_op", "unregister_op", "registr
            "dispatch_binary", "add_hook", "remove_hook", "hooks", "set_op_sink", "op_sink",
            "refresh_hooks", "full_path_active", "range_enter", "range_exit", "record_range", "current_phase",
            "current_seq", "next_seq", "STATE", "bump_version", "shape_error", "array_of", "swap_array",
-           "run_recorded", "run_recorded_op", "run_recorded_view"]
+           "run_recorded", "run_recorded_call", "run_recorded_op", "run_recorded_tensors",
+           "run_recorded_view"]
 
 _pc = time.perf_counter_ns
 _NO_ATTRS: dict = {}
@@ -170,6 +171,21 @@ def run_recorded(op: OpDef, *arrays, **attrs):
     finally:
         t1 = _pc()
         _sink_tls.buf.append((op.name, phase, seq, t0, t1))
+
+
+def run_recorded_call(op: OpDef, *args, **attrs):
+    """op's kernel on the arrays of args, run and recorded by `run_recorded`, its result as the kernel gives
+    it: `_graph.quiet_call`'s twin for a sink formula (OpDef.sink_backward) that is one op of several
+    outputs. args: tensors, arrays or None; the result is None when one is not on NumPy."""
+    arrays = numpy_arrays(args)
+    return None if arrays is None else run_recorded(op, *arrays, **attrs)
+
+
+def run_recorded_tensors(op: OpDef, *args, **attrs):
+    """run_recorded_call's result of several arrays as a tuple of tensors (None when an argument is not on
+    NumPy): a sink formula that is one op of several outputs, in place of its dispatch."""
+    out = run_recorded_call(op, *args, **attrs)
+    return None if out is None else tuple(tensor_of(d) for d in out)
 
 
 def run_recorded_op(op: OpDef, *args, **attrs):

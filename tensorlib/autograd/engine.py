@@ -20,7 +20,7 @@ from .. import dispatch as _D
 from ..dispatch import dispatch
 from .._device import device_of, xp_of
 from .._dtype import BF16
-from .._graph import AccumulateGrad, Node, accumulator, mark_view, n_outputs
+from .._graph import AccumulateGrad, Node, accumulator, mark_view, n_outputs, tensor_of
 from .._state import STATE, backward_passes, set_grad_mode
 from .._tensor import Tensor
 
@@ -372,16 +372,20 @@ def _run_formula(node, op, grads, missing):
     try:
         if node.versions is not None or node.freed:
             _check_saved(node, op)
+        # a default profile (the op sink the only observer): OpDef.sink_backward, if the op has one
+        sb = op.sink_backward if _D._sink_only and not STATE.grad_enabled else None
         if missing:
             ops = _ops()
+            recorded = sb is not None and all(g is None or type(g._data) is np.ndarray for g in grads)
             for i, g in enumerate(grads):
                 if g is None:
                     shape, dt = node.out_meta[i]
-                    grads[i] = ops.zeros(shape, dtype=dt, device=_device_like(node, grads))
+                    # (for the sink formula, zeros' kernel recorded as the dispatched zeros)
+                    grads[i] = tensor_of(ops.creation.recorded_zeros(shape, dt)) if recorded else \
+                        ops.zeros(shape, dtype=dt, device=_device_like(node, grads))
         try:
-            if _D._sink_only and not missing and not STATE.grad_enabled:   # a default profile: OpDef.sink_backward
-                sb = op.sink_backward
-                out = sb(node, *grads) if sb is not None else None
+            if sb is not None:
+                out = sb(node, *grads)
                 if out is not None:
                     return out
             return op.backward(node, *grads)

@@ -8,7 +8,7 @@ from .comparison import gt, where
 from .unary_math import _f, erf, erf_kernel, exp, tanh
 from ..dispatch import STATE, run_recorded_op
 from .._graph import quiet_op, tensor_of
-from .broadcast import quiet_arrays
+from .broadcast import QUIET, SINK, quiet_arrays
 from ._define import dispatch, np, op, public, unary
 
 
@@ -45,16 +45,18 @@ SIGMOID = unary("sigmoid", _sigmoid_k, lambda ctx, g: (g * ctx.saved_output * (1
 sigmoid = SIGMOID.function
 
 
-def _sigmoid_bwd_quiet(ctx, g):
-    """SIGMOID's formula on NumPy arrays (the engine's quiet path): g * y * (1 - y), the same ufuncs."""
+def _sigmoid_bwd_arrays(ctx, g, k=QUIET):
+    """SIGMOID's formula on NumPy arrays: g * y * (1 - y), the same ufuncs, called directly (the engine's quiet
+    path) or, k=SINK, run as recorded ops (OpDef.sink_backward)."""
     p = quiet_arrays(g._data, ctx.saved_output_array())
     if p is None:
         return None
     gd, y = p
-    return (tensor_of(np.multiply(np.multiply(gd, y), np.subtract(1, y))),)
+    return (tensor_of(k.mul(k.mul(gd, y), k.sub(1, y))),)
 
 
-SIGMOID.quiet_backward = _sigmoid_bwd_quiet
+SIGMOID.quiet_backward = _sigmoid_bwd_arrays
+SIGMOID.sink_backward = lambda ctx, g: _sigmoid_bwd_arrays(ctx, g, SINK)
 
 
 @op("threshold_backward", save="i", node_name="ThresholdBackwardBackward0")
@@ -173,17 +175,19 @@ def _(ctx, g):
     return (g * (cdf + x * pdf),)
 
 
-def _gelu_bwd_quiet(ctx, g):
-    """GELU's backward op (gelu_backward's kernel) on NumPy arrays: the engine's quiet path."""
+def _gelu_bwd_arrays(ctx, g, call=quiet_op):
+    """GELU's backward op (gelu_backward's kernel) on NumPy arrays: called directly (the engine's quiet path)
+    or, with call=run_recorded_op, run as a recorded op (OpDef.sink_backward)."""
     x = ctx.inputs[0]
     if x._data.dtype.kind != "f":
         return None
     approximate = ctx.attrs.get("approximate", "none")
-    return quiet_op(GELU_BACKWARD, g, x) if approximate == "none" else \
-        quiet_op(GELU_BACKWARD, g, x, approximate=approximate)
+    return call(GELU_BACKWARD, g, x) if approximate == "none" else \
+        call(GELU_BACKWARD, g, x, approximate=approximate)
 
 
-GELU.quiet_backward = _gelu_bwd_quiet
+GELU.quiet_backward = _gelu_bwd_arrays
+GELU.sink_backward = lambda ctx, g: _gelu_bwd_arrays(ctx, g, run_recorded_op)
 
 
 @public(method=True)

@@ -3,9 +3,11 @@ divisions, maximum/minimum, clamp, atan2, hypot, logaddexp, xlogy; their in-plac
 from __future__ import annotations
 
 import math
+from functools import partial
 
 from .. import _dtype as D
-from .broadcast import quiet_arrays, quiet_operand, quiet_sum_to, sum_to
+from ..dispatch import run_recorded
+from .broadcast import SINK, QUIET, quiet_arrays, quiet_operand, quiet_sum_to, sum_to
 from .comparison import eq, ge, gt, isnan, le, lt, where
 from .unary_math import exp, log, neg, reciprocal, trunc
 from ._define import Tensor, dispatch, np, op, public, unwrap_scalar, write_out
@@ -53,31 +55,36 @@ def _(ctx, g):
             sum_to(g if alpha == 1 else g * alpha, sb[0]) if ctx.needs_input_grad[1] else None)
 
 
-def _add_sub_bwd_quiet(sign):
-    """ADD's / SUB's formula on NumPy arrays (the engine's quiet path, OpDef.quiet_backward): the same
-    ufuncs (negative, multiply by the scalar alpha) and sums; None where the formula would promote."""
-    def formula(ctx, g):
+def _add_sub_bwd_arrays(sign):
+    """ADD's / SUB's formula on NumPy arrays: the same ufuncs (negative, multiply by the scalar alpha) and
+    sums in the same order, called directly (k=QUIET: the engine's quiet path, OpDef.quiet_backward) or run
+    as recorded ops (k=SINK: OpDef.sink_backward); None where the formula would promote."""
+    def formula(ctx, g, k=QUIET):
         gd = g._data
         if type(gd) is not np.ndarray:
             return None
         alpha = ctx.attrs.get("alpha", 1) if ctx.attrs else 1
         (fa, _), (fb, _) = ctx.edges
+        c = None
+        if fb is not None and alpha != 1:
+            c = quiet_operand(alpha if sign > 0 else -alpha, gd.dtype)
+            if c is None:
+                return None
+        ga = quiet_sum_to(g, gd, ctx.in_meta[0][0], k) if fa is not None else None
         gb = None
         if fb is not None:
             if alpha == 1:
                 gb = g if sign > 0 else None
-                d = gd if sign > 0 else np.negative(gd)
+                d = gd if sign > 0 else k.neg(gd)
             else:
-                k = quiet_operand(alpha if sign > 0 else -alpha, gd.dtype)
-                if k is None:
-                    return None
-                d = np.multiply(gd, k)
-            gb = quiet_sum_to(gb, d, ctx.in_meta[1][0])
-        return (quiet_sum_to(g, gd, ctx.in_meta[0][0]) if fa is not None else None), gb
+                d = k.mul(gd, c)
+            gb = quiet_sum_to(gb, d, ctx.in_meta[1][0], k)
+        return ga, gb
     return formula
 
 
-ADD.quiet_backward = _add_sub_bwd_quiet(1)
+ADD.quiet_backward = _add_sub_bwd_arrays(1)
+ADD.sink_backward = lambda ctx, g: ADD.quiet_backward(ctx, g, SINK)      # (OpDef.sink_backward)
 
 
 @public(method=True)
@@ -106,7 +113,9 @@ def _(ctx, g):
             sum_to(neg(g) if alpha == 1 else g * (-alpha), ctx.in_meta[1][0]) if ctx.needs_input_grad[1] else None)
 
 
-SUB.quiet_backward = _add_sub_bwd_quiet(-1)
+SUB.quiet_backward = _add_sub_bwd_arrays(-1)
+SUB.sink_backward = lambda ctx, g: SUB.quiet_backward(ctx, g, SINK)
+SINK.sub = partial(run_recorded, SUB)
 
 
 @public(method=True, aliases=("subtract",))
@@ -136,31 +145,32 @@ def _(ctx, g):
             sum_to(g * a, ctx.in_meta[1][0]) if ctx.needs_input_grad[1] else None)
 
 
-def _mul_bwd_quiet(ctx, g):
-    """MUL's formula on NumPy arrays (the engine's quiet path): the same products and sums; None where the
-    dispatched products would promote."""
+def _mul_bwd_arrays(ctx, g, k=QUIET):
+    """MUL's formula on NumPy arrays: the same products and sums in the same order, called directly (the
+    engine's quiet path) or, k=SINK, run as recorded ops (OpDef.sink_backward); None where the dispatched
+    products would promote."""
     gd = g._data
     if type(gd) is not np.ndarray:
         return None
     a, b = ctx.inputs
     (fa, _), (fb, _) = ctx.edges
-    ga = gb = None
-    if fa is not None:
-        y = quiet_operand(b, gd.dtype)
+    dt = gd.dtype
+    if fa is not None:          # (both operands checked before anything runs: a sink formula records as it goes)
+        y = quiet_operand(b, dt)
         if y is None:
             return None
-        ga = np.multiply(gd, y)
     if fb is not None:
-        x = quiet_operand(a, gd.dtype)
+        x = quiet_operand(a, dt)
         if x is None:
             return None
-        gb = np.multiply(gd, x)
     meta = ctx.in_meta
-    return (quiet_sum_to(None, ga, meta[0][0]) if ga is not None else None,
-            quiet_sum_to(None, gb, meta[1][0]) if gb is not None else None)
+    return (quiet_sum_to(None, k.mul(gd, y), meta[0][0], k) if fa is not None else None,
+            quiet_sum_to(None, k.mul(gd, x), meta[1][0], k) if fb is not None else None)
 
 
-MUL.quiet_backward = _mul_bwd_quiet
+MUL.quiet_backward = _mul_bwd_arrays
+MUL.sink_backward = lambda ctx, g: _mul_bwd_arrays(ctx, g, SINK)
+SINK.mul = partial(run_recorded, MUL)
 
 
 @public(method=True, aliases=("multiply",))
@@ -214,9 +224,10 @@ def _(ctx, g):
     return ga, gb
 
 
-def _div_bwd_quiet(ctx, g):
-    """DIV's formula (true division) on NumPy arrays, the engine's quiet path: g / b and -g * a / (b * b),
-    the same ufuncs in the same order; None where the dispatched ops would promote."""
+def _div_bwd_arrays(ctx, g, k=QUIET):
+    """DIV's formula (true division) on NumPy arrays: g / b and -g * a / (b * b), the same ufuncs in the same
+    order, called directly (the engine's quiet path) or, k=SINK, run as recorded ops (OpDef.sink_backward);
+    None where the dispatched ops would promote."""
     gd = g._data
     if type(gd) is not np.ndarray or ctx.attrs and ctx.attrs.get("rounding_mode") is not None:
         return None
@@ -224,20 +235,20 @@ def _div_bwd_quiet(ctx, g):
     (fa, _), (fb, _) = ctx.edges
     dt = gd.dtype
     y = quiet_operand(b, dt)
-    if y is None:
+    x = quiet_operand(a, dt) if fb is not None else None
+    if y is None or fb is not None and x is None:
         return None
     ga = gb = None
     if fa is not None:
-        ga = quiet_sum_to(None, np.true_divide(gd, y), ctx.in_meta[0][0])
+        ga = quiet_sum_to(None, k.div(gd, y), ctx.in_meta[0][0], k)
     if fb is not None:
-        x = quiet_operand(a, dt)
-        if x is None:
-            return None
-        gb = quiet_sum_to(None, np.true_divide(np.multiply(np.negative(gd), x), np.multiply(y, y)), ctx.in_meta[1][0])
+        gb = quiet_sum_to(None, k.div(k.mul(k.neg(gd), x), k.mul(y, y)), ctx.in_meta[1][0], k)
     return ga, gb
 
 
-DIV.quiet_backward = _div_bwd_quiet
+DIV.quiet_backward = _div_bwd_arrays
+DIV.sink_backward = lambda ctx, g: _div_bwd_arrays(ctx, g, SINK)
+SINK.div = partial(run_recorded, DIV)
 
 
 def _true_div_operand(a, b):

@@ -13,12 +13,14 @@ Outside a profile the forward is `_fused`: the same values in fewer passes.
 from __future__ import annotations
 
 import math
+from functools import partial
 
 from .. import _hooks as _H
 from ._define import dispatch, np, op
 from .nn_ops import DROPOUT, _softmax_k
 from ._rows import row_max, row_sum, softmax_backward_rows
 from .._graph import quiet_call, tensor_of
+from ..dispatch import run_recorded_call
 
 
 def _sum_to(xp, a, shape):
@@ -171,21 +173,23 @@ def _(ctx, g, *_):
             dmask if float_mask else None)
 
 
-def _sdpa_bwd_quiet(ctx, g, *_):
-    """SDPA_BACKWARD's kernel on NumPy arrays (the engine's quiet path): the formula above without dispatch."""
+def _sdpa_bwd_arrays(ctx, g, *_, call=quiet_call):
+    """SDPA_BACKWARD's kernel on NumPy arrays, the formula above without dispatch: called directly (the
+    engine's quiet path) or, call=run_recorded_call, run as the recorded op (OpDef.sink_backward)."""
     q, k, v, mask = ctx.inputs
     _, p, drop = ctx.saved_output
     edges = ctx.edges
     float_mask = mask is not None and mask._data.dtype != np.bool_ and edges[3][0] is not None
-    out = quiet_call(SDPA_BACKWARD, g, q, k, v, p, drop, scale=ctx.attrs.get("scale", 1.0),
-                     mask_shape=tuple(mask.shape) if float_mask else None)
+    out = call(SDPA_BACKWARD, g, q, k, v, p, drop, scale=ctx.attrs.get("scale", 1.0),
+               mask_shape=tuple(mask.shape) if float_mask else None)
     if out is None:
         return None
     return tuple(tensor_of(d) if (k_ < 3 and edges[k_][0] is not None) or (k_ == 3 and float_mask) else None
                  for k_, d in enumerate(out))
 
 
-SDPA.quiet_backward = _sdpa_bwd_quiet
+SDPA.quiet_backward = _sdpa_bwd_arrays
+SDPA.sink_backward = partial(_sdpa_bwd_arrays, call=run_recorded_call)
 
 
 def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.0, is_causal=False, scale=None):

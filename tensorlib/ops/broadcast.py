@@ -1,8 +1,12 @@
 """Small backward helpers shared by the op families (each is itself a dispatched op)."""
 from __future__ import annotations
 
+from functools import partial
+from typing import Any, Callable
+
 from .. import _hooks as _H
 from .._graph import tensor_of
+from ..dispatch import run_recorded
 from ._define import Tensor, dispatch, np, op  # noqa: F401
 
 
@@ -33,13 +37,36 @@ def sum_to(g, shape):
     return dispatch(SUM_TO, g, shape=tuple(shape))
 
 
-def quiet_sum_to(g, d, shape):
-    """sum_to(g, shape) in a quiet backward formula (OpDef.quiet_backward), `d` the NumPy array of the
-    gradient g, or a new array when g is None: SUM_TO's kernel where the shapes differ, else g itself (or d,
-    wrapped), as sum_to returns."""
+class ArrayOps:
+    """The kernels a backward formula on NumPy arrays runs, as its dispatched twin's ops: QUIET calls them
+    directly (the engine's quiet path, OpDef.quiet_backward), SINK runs them by `dispatch.run_recorded`
+    (recorded as the dispatched ops are: OpDef.sink_backward). One formula serves both: `fn(ctx, g, k=QUIET)`.
+    mul/sub/div/neg are the kernels of mul, sub, div and neg (their ufuncs, which SINK's entries are set to
+    run as those ops where the ops are made: arithmetic, unary_math); sum_to is sum_to_size's."""
+    __slots__ = ("mul", "sub", "div", "neg", "sum_to")
+    mul: Callable[..., Any]
+    sub: Callable[..., Any]
+    div: Callable[..., Any]
+    neg: Callable[..., Any]
+    sum_to: Callable[..., Any]
+
+    def __init__(self, **kernels):
+        for k, v in kernels.items():
+            setattr(self, k, v)
+
+
+QUIET = ArrayOps(mul=np.multiply, sub=np.subtract, div=np.true_divide, neg=np.negative,
+                 sum_to=partial(_sum_to_kernel, np))
+SINK = ArrayOps(sum_to=lambda d, shape: run_recorded(SUM_TO, d, shape=shape))
+
+
+def quiet_sum_to(g, d, shape, k=QUIET):
+    """sum_to(g, shape) in a backward formula on arrays (OpDef.quiet_backward, or sink_backward with k=SINK),
+    `d` the NumPy array of the gradient g, or a new array when g is None: SUM_TO's kernel where the shapes
+    differ, else g itself (or d, wrapped), as sum_to returns."""
     if d.shape == shape:
         return g if g is not None else tensor_of(d)
-    return tensor_of(_sum_to_kernel(np, d, shape))
+    return tensor_of(k.sum_to(d, shape))
 
 
 def quiet_operand(x, dt):

@@ -10,7 +10,7 @@ from .. import random as R
 from .._device import cupy, default_device, device_of, to_device
 from ._define import Tensor, dispatch, np, op, public
 from .._tensor import Size
-from ..dispatch import record_range
+from ..dispatch import record_range, run_recorded
 
 
 def _backend(device):
@@ -260,6 +260,13 @@ def _dev(device):
 def zeros(*size, dtype=None, device=None, requires_grad=False, out=None, layout=None):
     shape = _size(size, "zeros: Dimension size must be non-negative.")
     return _finish(dispatch(ZEROS, shape=shape, dtype=_dt(dtype, fn="zeros"), device=_dev(device)), requires_grad)
+
+
+def recorded_zeros(shape, dtype):
+    """zeros(shape, dtype=dtype)'s NumPy array, its op run and recorded by `dispatch.run_recorded` (not
+    dispatched): a missing gradient of a node whose sink formula runs (OpDef.sink_backward), as the engine
+    makes it with zeros for the dispatched formula."""
+    return run_recorded(ZEROS, shape=_size(shape), dtype=_dt(dtype), device=_dev("cpu"))
 
 
 @public

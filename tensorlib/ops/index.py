@@ -7,6 +7,7 @@ from .. import _sync
 from .broadcast import add_at, norm_dims, sum_to
 from ._define import Tensor, dispatch, np, op, public
 from .._graph import tensor_of
+from ..dispatch import run_recorded_op
 from .broadcast import expand
 from .creation import tensor, zeros_like, zeros
 from .shape import cat, reshape
@@ -159,8 +160,18 @@ def _copy_into(v, g):
 
 SELECT_BACKWARD = op("select_backward", node_name="SelectBackwardBackward0")(_view_backward("select"))
 SELECT_BACKWARD.def_backward(lambda ctx, gg: (dispatch(SELECT, gg, idx=ctx.attrs["idx"]),))
-SELECT.def_backward(lambda ctx, g: (dispatch(SELECT_BACKWARD, g, shape=tuple(ctx.in_meta[0][0]),
-                                              idx=ctx.attrs["idx"]),))
+
+
+def _view_node_backward(fwd, bwd):
+    """fwd's node formula: bwd (select_backward, slice_backward) of g, dispatched, and its sink formula
+    (OpDef.sink_backward), bwd's kernel recorded as that op."""
+    def attrs(ctx):
+        return {"shape": tuple(ctx.in_meta[0][0]), "idx": ctx.attrs["idx"]}
+    fwd.def_backward(lambda ctx, g: (dispatch(bwd, g, **attrs(ctx)),))
+    fwd.sink_backward = lambda ctx, g: run_recorded_op(bwd, g, **attrs(ctx))
+
+
+_view_node_backward(SELECT, SELECT_BACKWARD)
 
 
 def _slice_kernel(xp, a, idx):
@@ -173,8 +184,7 @@ def _slice_kernel(xp, a, idx):
 SLICE = op("slice", view=True, node_name="SliceBackward0")(_slice_kernel)
 SLICE_BACKWARD = op("slice_backward", node_name="SliceBackwardBackward0")(_view_backward("slice"))
 SLICE_BACKWARD.def_backward(lambda ctx, gg: (dispatch(SLICE, gg, idx=ctx.attrs["idx"]),))
-SLICE.def_backward(lambda ctx, g: (dispatch(SLICE_BACKWARD, g, shape=tuple(ctx.in_meta[0][0]),
-                                            idx=ctx.attrs["idx"]),))
+_view_node_backward(SLICE, SLICE_BACKWARD)
 
 
 def _getitem_op(idx):

@@ -2,11 +2,11 @@
 from __future__ import annotations
 
 from .. import _blas
-from .broadcast import sum_to
+from .broadcast import SINK, quiet_sum_to, sum_to
 from ._define import Tensor, dispatch, np, op, public, write_out
 from .._graph import tensor_of, tensor_of_result
 from .reduce import SUM
-from .shape import T, VIEW, transpose, view
+from .shape import T, TRANSPOSE, VIEW, transpose, view
 from ..dispatch import dispatch_binary, record_range, run_recorded
 from .broadcast import expand, norm_dims
 
@@ -71,6 +71,31 @@ def _matmul_bwd(ctx, g):
 
 MATMUL = op("matmul", save="i", amp="lower", node_name="MmBackward0")(_matmul_kernel)
 MATMUL.def_backward(_matmul_bwd)
+
+
+def _matmul_bwd_sink(ctx, g):
+    """_matmul_bwd's case of operands of 2 dims or more on NumPy arrays of one dtype, its ops (transpose as
+    mT's, matmul, sum_to_size) run and recorded as the dispatched ones (OpDef.sink_backward); None for the
+    others and where the public matmul would fold g's batch into rows (its own region and ops)."""
+    a, b = ctx.inputs
+    gd, ad, bd = g._data, a._data, b._data
+    if type(gd) is not np.ndarray or type(ad) is not np.ndarray or type(bd) is not np.ndarray \
+            or ad.ndim < 2 or bd.ndim < 2 or not gd.dtype == ad.dtype == bd.dtype:
+        return None
+    need = ctx.needs_input_grad
+    if need[0] and gd.ndim >= 3 and bd.ndim == 2 and gd.flags.c_contiguous and gd.size:
+        return None     # matmul(g, b.mT) folds (matmul's region, a view, mm, a view)
+    ga = gb = None
+    if need[0]:
+        bt = run_recorded(TRANSPOSE, bd, dim0=bd.ndim - 2, dim1=bd.ndim - 1)
+        ga = quiet_sum_to(None, run_recorded(MATMUL, gd, bt), ad.shape, SINK)
+    if need[1]:
+        at = run_recorded(TRANSPOSE, ad, dim0=ad.ndim - 2, dim1=ad.ndim - 1)
+        gb = quiet_sum_to(None, run_recorded(MATMUL, at, gd), bd.shape, SINK)
+    return ga, gb
+
+
+MATMUL.sink_backward = _matmul_bwd_sink
 
 
 def _mm_kernel(xp, a, b):

@@ -6,12 +6,14 @@ Normalisation ops live in `norm_ops.py`, convolution and pooling in `conv_ops.py
 """
 from __future__ import annotations
 
+from functools import partial
+
 from .. import _hooks as _H
 from .. import random as R
 from ..dispatch import STATE, run_recorded_op
 from .._device import device_of
-from .._graph import quiet_op
-from .broadcast import add_at, sum_to
+from .._graph import quiet_op, tensor_of
+from .broadcast import QUIET, SINK, add_at, quiet_arrays, sum_to
 from ._define import Tensor, dispatch, np, op
 from ._rows import row_index, row_max, row_sum, softmax_backward_rows
 from .activation import sigmoid, softplus
@@ -640,6 +642,17 @@ def _(ctx, g, gmask=None):
     return (g * mask,)
 
 
+def _dropout_bwd_arrays(ctx, g, gmask=None, k=QUIET):
+    """DROPOUT's formula on NumPy arrays, g * mask by mul's ufunc: called directly (the engine's quiet path)
+    or, k=SINK, run as the recorded mul (OpDef.sink_backward). None where the product would promote."""
+    p = quiet_arrays(g._data, ctx.saved_output[1]._data)
+    return None if p is None else (tensor_of(k.mul(*p)),)
+
+
+DROPOUT.quiet_backward = _dropout_bwd_arrays
+DROPOUT.sink_backward = partial(_dropout_bwd_arrays, k=SINK)
+
+
 @op("native_dropout", save="o", nondiff_outputs=(1,), node_name="NativeDropoutBackward0")
 def NATIVE_DROPOUT(xp, x, p=0.5, channels=False, generator=None):
     """torch's fused CUDA dropout (one kernel, so no steps of its own in a profile): (output, scaled mask)."""
@@ -714,14 +727,25 @@ def _(ctx, g):
     return gw, None
 
 
-def _embedding_bwd_quiet(ctx, g):
-    """embedding_dense_backward's kernel on NumPy arrays (the engine's quiet path)."""
-    gw = quiet_op(EMBEDDING_DENSE_BACKWARD, g, ctx.inputs[1], num_weights=ctx.in_meta[0][0][0],
-                  padding_idx=ctx.attrs.get("padding_idx"))
+def _embedding_bwd_arrays(ctx, g, call=quiet_op):
+    """embedding_dense_backward's kernel on NumPy arrays: called directly (the engine's quiet path) or, with
+    call=run_recorded_op, run as a recorded op (OpDef.sink_backward: _embedding_bwd_sink)."""
+    gw = call(EMBEDDING_DENSE_BACKWARD, g, ctx.inputs[1], num_weights=ctx.in_meta[0][0][0],
+              padding_idx=ctx.attrs.get("padding_idx"))
     return None if gw is None else (gw[0], None)
 
 
-EMBEDDING.quiet_backward = _embedding_bwd_quiet
+def _embedding_bwd_sink(ctx, g):
+    """The dispatched formula's records without its dispatch (OpDef.sink_backward): the kernel's op inside
+    torch's embedding_backward region. None when g or the indices are not on NumPy."""
+    indices = ctx.inputs[1]
+    if type(g._data) is not np.ndarray or type(indices._data) is not np.ndarray:
+        return None
+    return _H.op_region("embedding_backward", (g, indices), _embedding_bwd_arrays, ctx, g, run_recorded_op)
+
+
+EMBEDDING.quiet_backward = _embedding_bwd_arrays
+EMBEDDING.sink_backward = _embedding_bwd_sink
 
 
 def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0, scale_grad_by_freq=False, sparse=False):

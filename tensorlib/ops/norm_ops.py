@@ -5,7 +5,9 @@ backward, which is written with tensorlib ops through one shared formula (`_norm
 """
 from __future__ import annotations
 
-from ..dispatch import STATE, record_range
+from functools import partial
+
+from ..dispatch import STATE, record_range, run_recorded
 from .._graph import tensor_of
 from ._define import dispatch, np, op
 from .unary_math import rsqrt
@@ -179,22 +181,26 @@ def _(ctx, g, *_):
     return gx if need[0] else None, gw if need[1] else None, gb if need[2] else None
 
 
-def _layer_norm_bwd_quiet(ctx, g, *_):
-    """LAYER_NORM_BACKWARD's kernel called directly on NumPy arrays: the engine's quiet path
-    (OpDef.quiet_backward). None for the other cases (then the dispatched backward runs)."""
+def _layer_norm_bwd_arrays(ctx, g, *_, run=None):
+    """LAYER_NORM_BACKWARD's kernel on NumPy arrays: called directly (the engine's quiet path,
+    OpDef.quiet_backward) or, run=dispatch.run_recorded, run as the recorded op (OpDef.sink_backward: the
+    engine records the statistics' zero gradients as the dispatched formula's zeros). None for the other
+    cases (then the dispatched backward runs)."""
     if g is None or type(g._data) is not np.ndarray:
         return None
     x, w, b = ctx.saved_inputs
     _, mu, rstd = ctx.saved_output
     need = ctx.needs_input_grad
     need = (bool(need[0]), w is not None and bool(need[1]), b is not None and bool(need[2]))
-    grads = LAYER_NORM_BACKWARD.kernel(np, g._data, x._data, mu._data, rstd._data,
-                                       None if w is None else w._data, k=len(ctx.attrs["normalized_shape"]),
-                                       need=need)
+    args = (g._data, x._data, mu._data, rstd._data, None if w is None else w._data)
+    k = len(ctx.attrs["normalized_shape"])
+    grads = LAYER_NORM_BACKWARD.kernel(np, *args, k=k, need=need) if run is None else \
+        run(LAYER_NORM_BACKWARD, *args, k=k, need=need)
     return tuple(tensor_of(gr) if n else None for gr, n in zip(grads, need))
 
 
-LAYER_NORM.quiet_backward = _layer_norm_bwd_quiet
+LAYER_NORM.quiet_backward = _layer_norm_bwd_arrays
+LAYER_NORM.sink_backward = partial(_layer_norm_bwd_arrays, run=run_recorded)
 
 
 @record_range("native_layer_norm_backward", "op")    # torch's kernel, here in tensorlib ops

@@ -14,8 +14,10 @@ kernels, and is differentiable twice (a create_graph backward records a composit
 """
 from __future__ import annotations
 
+from functools import partial
+
 from .._graph import quiet_call, tensor_of
-from ..dispatch import STATE
+from ..dispatch import STATE, run_recorded_tensors
 from ._define import dispatch, op
 from .activation import _sigmoid_k, sigmoid_of_negated
 from .shape import cat
@@ -154,14 +156,21 @@ def LSTM_LAYER_BACKWARD(xp, g_out, g_h, g_c, h0, c0, w_hh, out, acts, cs, revers
     return dxg, dh, dc, dw_hh, dxg.sum(axis=(0, 1))
 
 
-@LSTM_LAYER.def_backward
-def _(ctx, g_out, g_h, g_c, *_):
+def _lstm_bwd(ctx, g_out, g_h, g_c, *_, run=dispatch):
+    """LSTM_LAYER's formula: its backward op dispatched, or with run=run_recorded_tensors run and recorded
+    as that op (OpDef.sink_backward; None when an operand is not on NumPy). Likewise GRU's and RNN's below."""
     xg, h0, c0, w_hh, b_hh = ctx.saved_inputs
     out, _h, _c, acts, cs = ctx.saved_output
     reverse = ctx.attrs.get("reverse", False)
-    grads = dispatch(LSTM_LAYER_BACKWARD, g_out, g_h, g_c, h0, c0, w_hh, out, acts, cs, reverse=reverse)
+    grads = run(LSTM_LAYER_BACKWARD, g_out, g_h, g_c, h0, c0, w_hh, out, acts, cs, reverse=reverse)
+    if grads is None:
+        return None
     need = ctx.needs_input_grad
     return tuple(gr if need[k] and (k < 4 or b_hh is not None) else None for k, gr in enumerate(grads))
+
+
+LSTM_LAYER.def_backward(_lstm_bwd)
+LSTM_LAYER.sink_backward = partial(_lstm_bwd, run=run_recorded_tensors)     # (OpDef.sink_backward)
 
 
 def lstm_layer(xg, h0, c0, w_hh, b_hh=None, reverse=False):
@@ -356,13 +365,18 @@ def GRU_LAYER_BACKWARD(xp, g_out, g_h, h0, w_hh, out, acts, hns, reverse=False):
     return dxg, dh, dw_hh, dhg.sum(axis=(0, 1))
 
 
-@GRU_LAYER.def_backward
-def _(ctx, g_out, g_h, *_):
+def _gru_bwd(ctx, g_out, g_h, *_, run=dispatch):
     xg, h0, w_hh, b_hh = ctx.saved_inputs
     out, _h, acts, hns = ctx.saved_output
-    grads = dispatch(GRU_LAYER_BACKWARD, g_out, g_h, h0, w_hh, out, acts, hns, reverse=ctx.attrs.get("reverse", False))
+    grads = run(GRU_LAYER_BACKWARD, g_out, g_h, h0, w_hh, out, acts, hns, reverse=ctx.attrs.get("reverse", False))
+    if grads is None:
+        return None
     need = ctx.needs_input_grad
     return tuple(gr if need[k] and (k < 3 or b_hh is not None) else None for k, gr in enumerate(grads))
+
+
+GRU_LAYER.def_backward(_gru_bwd)
+GRU_LAYER.sink_backward = partial(_gru_bwd, run=run_recorded_tensors)     # (OpDef.sink_backward)
 
 
 def gru_layer(xg, h0, w_hh, b_hh=None, reverse=False):
@@ -408,14 +422,19 @@ def RNN_LAYER_BACKWARD(xp, g_out, g_h, h0, w_hh, out, relu=False, reverse=False)
     return dxg, dh, dw_hh, dxg.sum(axis=(0, 1))
 
 
-@RNN_LAYER.def_backward
-def _(ctx, g_out, g_h):
+def _rnn_bwd(ctx, g_out, g_h, run=dispatch):
     xg, h0, w_hh, b_hh = ctx.saved_inputs
     out, _h = ctx.saved_output
-    grads = dispatch(RNN_LAYER_BACKWARD, g_out, g_h, h0, w_hh, out, relu=ctx.attrs.get("relu", False),
-                     reverse=ctx.attrs.get("reverse", False))
+    grads = run(RNN_LAYER_BACKWARD, g_out, g_h, h0, w_hh, out, relu=ctx.attrs.get("relu", False),
+                reverse=ctx.attrs.get("reverse", False))
+    if grads is None:
+        return None
     need = ctx.needs_input_grad
     return tuple(gr if need[k] and (k < 3 or b_hh is not None) else None for k, gr in enumerate(grads))
+
+
+RNN_LAYER.def_backward(_rnn_bwd)
+RNN_LAYER.sink_backward = partial(_rnn_bwd, run=run_recorded_tensors)     # (OpDef.sink_backward)
 
 
 def rnn_layer(xg, h0, w_hh, b_hh=None, relu=False, reverse=False):

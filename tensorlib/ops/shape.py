@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from .. import _hooks as _H
 from .broadcast import EXPAND, expand, norm_dims, sum_to  # noqa: F401 - expand is re-exported
-from ..dispatch import record_range, run_recorded_view
-from .._graph import tensor_of
+from ..dispatch import record_range, run_recorded, run_recorded_view
+from .._graph import numpy_arrays, tensor_of, tensor_of_result
 from ._define import Tensor, dispatch, np, op, public
 from .creation import arange, tensor as _tensor
 from .misc import CLONE, clone, view_dtype, copy_
@@ -53,9 +53,15 @@ def _reshape_bwd(ctx, g):
 
 
 def _reshape_bwd_sink(ctx, g):
-    """_reshape_bwd of a contiguous NumPy gradient (reshape's view: aten::reshape > aten::view) with its op
-    recorded, not dispatched (OpDef.sink_backward); None for the other cases."""
-    return run_recorded_view(RESHAPE, g, shape=tuple(ctx.in_meta[0][0])) if g._data.flags.c_contiguous else None
+    """_reshape_bwd of a NumPy gradient with its ops recorded, not dispatched (OpDef.sink_backward): reshape's
+    view of a contiguous one, else reshape's region over _reshape_strided's ops; None for other arrays."""
+    d = g._data
+    if type(d) is not np.ndarray:
+        return None
+    shape = tuple(ctx.in_meta[0][0])
+    if d.flags.c_contiguous:
+        return run_recorded_view(RESHAPE, g, shape=shape)
+    return (_H.op_step("reshape", _reshape_strided, g, d, shape, True),)
 
 
 def _reshape_bwd_quiet(ctx, g):
@@ -144,10 +150,15 @@ def reshape(input, *shape):
     return _reshape_strided(input, d, shape)
 
 
-def _reshape_strided(input, d, shape):
+def _reshape_strided(input, d, shape, sink=False):
+    """reshape of a non-contiguous tensor: its ops dispatched, or with `sink` run and recorded as those ops
+    (dispatch.run_recorded: _reshape_bwd_sink), the results views as the dispatched ones are."""
     shape = _infer(shape, d.size, d.shape)
     if _viewable(d, shape):
-        return dispatch(RESHAPE_ALIAS, input, shape=shape)
+        return run_recorded_view(RESHAPE_ALIAS, input, shape=shape)[0] if sink else \
+            dispatch(RESHAPE_ALIAS, input, shape=shape)
+    if sink:
+        return tensor_of_result(run_recorded(UNSAFE_VIEW, run_recorded(CLONE, d), shape=shape))
     return dispatch(UNSAFE_VIEW, clone(input), shape=shape)
 
 
@@ -404,8 +415,8 @@ def CAT(xp, arrays, dim=0):
     return xp.concatenate(arrays, axis=dim)
 
 
-@CAT.def_backward
-def _(ctx, g):
+def _cat_bwd(ctx, g, part=None):
+    """Each input's part of g: `narrow` dispatched, or `part(g, dim, start, length)` (_cat_bwd_sink's)."""
     dim = ctx.attrs.get("dim", 0)
     out = []
     start = 0
@@ -415,9 +426,23 @@ def _(ctx, g):
             out.append(None)
             continue
         n = shape[dim]
-        out.append(narrow(g, dim, start, n))
+        out.append(narrow(g, dim, start, n) if part is None else part(g, dim, start, n))
         start += n
     return tuple(out)
+
+
+def _recorded_narrow(g, dim, start, length):
+    return run_recorded_view(NARROW, g, dim=dim, start=start, length=length)[0]
+
+
+def _cat_bwd_sink(ctx, g):
+    """_cat_bwd with its narrows recorded, not dispatched (OpDef.sink_backward), each a view of g as the
+    dispatched narrow's; None when g is not on NumPy."""
+    return _cat_bwd(ctx, g, _recorded_narrow) if type(g._data) is np.ndarray else None
+
+
+CAT.def_backward(_cat_bwd)
+CAT.sink_backward = _cat_bwd_sink
 
 
 @public(aliases=("concat", "concatenate"))
@@ -499,6 +524,16 @@ def SPLIT(xp, a, sizes, dim=0):
 @SPLIT.def_backward
 def _(ctx, *gs):
     return (cat(gs, ctx.attrs.get("dim", 0)),)
+
+
+def _split_bwd_sink(ctx, *gs):
+    """SPLIT's formula, cat's kernel on the gradients' arrays recorded as the dispatched cat (OpDef.sink_backward;
+    the engine passes every gradient here); None when one is not on NumPy."""
+    arrays = numpy_arrays(gs)
+    return None if arrays is None else (tensor_of(run_recorded(CAT, arrays, dim=ctx.attrs.get("dim", 0))),)
+
+
+SPLIT.sink_backward = _split_bwd_sink
 
 
 @public(method=True)

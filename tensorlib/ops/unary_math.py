@@ -6,13 +6,15 @@ follow from the op's name. Integer inputs of float functions compute in the defa
 from __future__ import annotations
 
 import math
+from functools import partial
 from typing import Any, Callable
 
 from .. import _dtype as D
+from ..dispatch import run_recorded
 from .comparison import isfinite
 from ._define import dispatch, np, op, public, unary, write_out
 from .._graph import tensor_of
-from .broadcast import quiet_arrays
+from .broadcast import QUIET, SINK, quiet_arrays
 
 # The backward formulas below call functions the declarations further down make (read at call time).
 neg: Callable[..., Any]
@@ -37,7 +39,9 @@ ABS = unary("abs", lambda xp, a: xp.abs(a), lambda ctx, g: (g * sign(ctx.saved_i
 SIGN = unary("sign", lambda xp, a: xp.sign(a), lambda ctx, g: (g * 0,), save="")
 SGN = unary("sgn", lambda xp, a: xp.sign(a), lambda ctx, g: (g * 0,), save="")
 neg, abs, sign, sgn = NEG.function, ABS.function, SIGN.function, SGN.function
-NEG.quiet_backward = lambda ctx, g: (tensor_of(np.negative(g._data)),) if type(g._data) is np.ndarray else None
+NEG.quiet_backward = lambda ctx, g, k=QUIET: (tensor_of(k.neg(g._data)),) if type(g._data) is np.ndarray else None
+NEG.sink_backward = partial(NEG.quiet_backward, k=SINK)        # (OpDef.sink_backward)
+SINK.neg = partial(run_recorded, NEG)
 negative, absolute = neg, abs
 public(neg, name="__neg__", function=False, method=True)
 public(abs, name="__abs__", function=False, method=True)
@@ -85,28 +89,29 @@ TANH = unary("tanh", lambda xp, a: xp.tanh(_f(xp, a)),
              lambda ctx, g: (g * (1 - ctx.saved_output * ctx.saved_output),), save="o", inplace=True)
 
 
-def _tanh_bwd_quiet(ctx, g):
-    """TANH's formula on arrays (quiet path): g * (1 - y * y), the same ufuncs."""
+def _tanh_bwd_arrays(ctx, g, k=QUIET):
+    """TANH's formula on arrays: g * (1 - y * y), the same ufuncs, called directly (the quiet path) or, k=SINK,
+    run as recorded ops (OpDef.sink_backward); likewise exp's g * y and log's g / x below."""
     p = quiet_arrays(g._data, ctx.saved_output_array())
     if p is None:
         return None
     gd, y = p
-    return (tensor_of(np.multiply(gd, np.subtract(1, np.multiply(y, y)))),)
+    return (tensor_of(k.mul(gd, k.sub(1, k.mul(y, y)))),)
 
 
-def _exp_bwd_quiet(ctx, g):
+def _exp_bwd_arrays(ctx, g, k=QUIET):
     p = quiet_arrays(g._data, ctx.saved_output_array())        # g * y
-    return None if p is None else (tensor_of(np.multiply(*p)),)
+    return None if p is None else (tensor_of(k.mul(*p)),)
 
 
-def _log_bwd_quiet(ctx, g):
+def _log_bwd_arrays(ctx, g, k=QUIET):
     p = quiet_arrays(g._data, ctx.saved_inputs[0]._data)      # g / x
-    return None if p is None else (tensor_of(np.true_divide(*p)),)
+    return None if p is None else (tensor_of(k.div(*p)),)
 
 
-TANH.quiet_backward = _tanh_bwd_quiet
-EXP.quiet_backward = _exp_bwd_quiet
-LOG.quiet_backward = _log_bwd_quiet
+for _op, _fn in ((TANH, _tanh_bwd_arrays), (EXP, _exp_bwd_arrays), (LOG, _log_bwd_arrays)):
+    _op.quiet_backward = _fn
+    _op.sink_backward = partial(_fn, k=SINK)
 SINH = unary("sinh", lambda xp, a: xp.sinh(_f(xp, a)), lambda ctx, g: (g * cosh(ctx.saved_inputs[0]),))
 COSH = unary("cosh", lambda xp, a: xp.cosh(_f(xp, a)), lambda ctx, g: (g * sinh(ctx.saved_inputs[0]),))
 ASIN = unary("asin", lambda xp, a: xp.arcsin(_f(xp, a)),

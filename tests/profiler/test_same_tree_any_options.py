@@ -24,6 +24,23 @@ def _step(kind):
         m = nn.ModuleList([enc, head])
         x, y = tl.randn(4, 6, 16), tl.tensor(rng.integers(0, 5, 4))
         loss = lambda: F.cross_entropy(head(enc(x).mean(1)), y)      # noqa: E731
+    elif kind == "cells":     # makemore's hand-written cells: the elementwise nodes' formulas, broadcasting
+        emb, cell, head = nn.Embedding(20, 8, padding_idx=0), nn.Linear(16, 24), nn.Linear(8, 20)
+        scale = nn.Parameter(tl.ones(8))
+        m = nn.ModuleList([emb, cell, head])
+        m.scale = scale
+        x, y = tl.tensor(rng.integers(0, 20, (4, 3))), tl.tensor(rng.integers(0, 20, 4))
+
+        def loss():
+            h = tl.zeros(4, 8)
+            for t in range(3):
+                z, r, n = cell(tl.cat([emb(x[:, t]), h], 1)).split(8, 1)
+                z, r = tl.sigmoid(z), tl.sigmoid(r) * scale
+                h = (1 - z) * h + z * tl.tanh(n + r * h) - F.gelu(n) / (scale.exp() + 1)
+            out = head(h)
+            strided = (h.view(4, 8, 1).transpose(0, 1) * h.t().unsqueeze(-1)).sum()     # reshapes of strided grads
+            return F.cross_entropy(out, y) + (-(out.abs() + 1).log()).mean() * 0.1 + scale.sum() / out.sum() + \
+                strided + (h.view(2, 16).t() * 2).sum()
     else:
         emb, rnn, head = nn.Embedding(20, 8), nn.GRU(8, 12, batch_first=True), nn.Linear(12, 20)
         m = nn.ModuleList([emb, rnn, head])
@@ -59,7 +76,7 @@ def _tree(prof):
 
 
 @pytest.mark.parametrize("second_use", [False, True])
-@pytest.mark.parametrize("kind", ["mlp", "transformer", "gru"])
+@pytest.mark.parametrize("kind", ["mlp", "transformer", "gru", "cells"])
 def test_default_and_detailed_options_record_the_same_events(kind, second_use):
     step = _step(kind)
     step(second_use)       # Adam's state exists: every step below runs the same ops

@@ -390,6 +390,22 @@ _QUIET_CASES = {       # elementwise, reduction, clamp, gather and softmax formu
     + F.scaled_dot_product_attention(x.view(1, 3, 4), w.view(1, 3, 4), (x * w).view(1, 3, 4), is_causal=True).sum(),
     "zero_dim_div": lambda x, w: x.sum() / (w * w).sum() + tl.div(2.0, w.abs().sum() + 1) + tl.sigmoid(x.sum()),
     "promoting": lambda x, w: (x * w.double()).sum() + (x / w.double()).sum() + x.double().clamp(0, 1).sum(),
+    "cat_split_slice": lambda x, w: (tl.cat([x, w[:, 1:3]], 1) * tl.cat([w, x[1:]], 0)[:3, :].repeat(1, 2)[:, :6]).sum()
+    + sum((p * i).sum() for i, p in enumerate(x.split([1, 3], 1))) + w[0].sum() + w.chunk(2, 0)[1].sum()
+    + tl.cat([x[2, 1:2], w[1]]).sum(),
+    "layer_norm_missing_grads": lambda x, w: F.layer_norm(x, (4,), w[0], w[1]).sum()
+    + (F.layer_norm(x * w, (3, 4)) * w).mean() + w.chunk(3, 0)[1].sum() * x.split(2, 1)[0].sum(),
+    "recurrent_layers": lambda x, w: sum(cls(4, 3, batch_first=True)(x.view(1, 3, 4) * w.view(1, 3, 4))[0].sum()
+                                         for cls in (tl.nn.LSTM, tl.nn.GRU, tl.nn.RNN))
+    + tl.nn.GRU(4, 2, num_layers=2, bidirectional=True)(w.view(3, 1, 4))[1].sum(),
+    "dropout": lambda x, w: (F.dropout(x, 0.3) * w).sum() + F.dropout2d(w.view(1, 3, 4, 1), 0.5).sum()
+    + F.dropout(x.double(), 0.2).sum(),
+    "matmul_batched": lambda x, w: (x.view(3, 2, 2) @ w.view(3, 2, 2)).sum() + (x.view(1, 3, 4) @ w.t()).sum()
+    + ((x.view(3, 1, 2, 2) @ w.view(3, 2, 2)) * 2).sum() + (w.view(2, 2, 3) @ x.view(3, 4)).mean()
+    + ((x.view(3, 2, 2).transpose(1, 2) @ w[:2, :2]) * x.view(3, 2, 2)).sum(),   # (g folded: dispatched)
+    "reshape_strided_gradient": lambda x, w: (x.view(2, 6).t() * w.view(6, 2)).sum()
+    + (x.unsqueeze(0).transpose(1, 2) * w.t()).sum() + (x.reshape(3, 2, 2).transpose(0, 2) * 2).sum()
+    + (w.view(3, 4, 1).transpose(0, 1) * x.t().unsqueeze(-1)).sum(),
     "views": lambda x, w: (x.reshape(12) * w.view(2, 6).reshape(12)).sum() + (x.transpose(0, 1).reshape(3, 4)
                                                                                * w).sum() + (x.t() @ w).sum(),
 }
@@ -424,7 +440,7 @@ def test_quiet_formulas_agree_with_the_dispatched_ones_bit_for_bit(case):
         assert q.dtype == s.dtype and np.array_equal(q, s), case
 
 
-@pytest.mark.parametrize("case", ["mlp", "mm_transpose_clone", "gather_softmax", "views"])
+@pytest.mark.parametrize("case", ["mlp", *sorted(_QUIET_CASES)])
 def test_sink_formulas_agree_with_the_dispatched_ones_bit_for_bit(case, monkeypatch):
     """With the op sink the only observer (the profiler's default options) the engine runs the sink formulas
     (OpDef.sink_backward: the kernels on arrays, recorded as the dispatched ops): the sink gets the backward
@@ -469,9 +485,20 @@ def test_sink_formulas_agree_with_the_dispatched_ones_bit_for_bit(case, monkeypa
     (sink_grads, sink_records, sink_executed), (grads, records, dispatched) = runs
     # the sink formulas' ops were recorded without being dispatched (other formulas dispatch some of them)
     sink_ops = {"mm", "t", "threshold_backward", "_log_softmax_backward_data", "nll_loss_backward",
-                "_softmax_backward_data", "transpose", "reshape"}
-    assert len([n for n in sink_executed if n in sink_ops]) < len([n for n in dispatched if n in sink_ops])
+                "_softmax_backward_data", "transpose", "reshape", "mul", "sub", "div", "neg", "sum_to_size",
+                "gelu_backward", "embedding_dense_backward", "narrow", "cat", "slice_backward",
+                "select_backward", "native_layer_norm_backward", "zeros",
+                "scaled_dot_product_attention_backward", "lstm_layer_backward", "gru_layer_backward",
+                "rnn_layer_backward", "matmul", "_reshape_alias", "_unsafe_view"}
+    # (clamp's node has no sink formula; the promoting products and divisions decline theirs)
+    less = len([n for n in sink_executed if n in sink_ops]) < len([n for n in dispatched if n in sink_ops])
+    assert less is (case not in ("clamp", "promoting"))
     assert [n for n, _ in sink_records] == [n for n, _ in records]
+    # the same sequence numbers: each run's own (the same forward ops numbered from where the counter was;
+    # -1: AccumulateGrad's, which has none)
+    def relative(recs):
+        return [(n, s - recs[0][1] if s >= 0 else s) for n, s in recs]
+    assert relative(sink_records) == relative(records)
     for a, b in zip(sink_grads, grads):
         assert a.dtype == b.dtype and np.array_equal(a, b)
 
