@@ -3,10 +3,8 @@ divisions, maximum/minimum, clamp, atan2, hypot, logaddexp, xlogy; their in-plac
 from __future__ import annotations
 
 import math
-from functools import partial
 
 from .. import _dtype as D
-from ..dispatch import run_recorded
 from .broadcast import SINK, QUIET, quiet_arrays, quiet_operand, quiet_sum_to, sum_to
 from .comparison import eq, ge, gt, isnan, le, lt, where
 from .unary_math import exp, log, neg, reciprocal, trunc
@@ -115,7 +113,6 @@ def _(ctx, g):
 
 SUB.quiet_backward = _add_sub_bwd_arrays(-1)
 SUB.sink_backward = lambda ctx, g: SUB.quiet_backward(ctx, g, SINK)
-SINK.sub = partial(run_recorded, SUB)
 
 
 @public(method=True, aliases=("subtract",))
@@ -170,7 +167,6 @@ def _mul_bwd_arrays(ctx, g, k=QUIET):
 
 MUL.quiet_backward = _mul_bwd_arrays
 MUL.sink_backward = lambda ctx, g: _mul_bwd_arrays(ctx, g, SINK)
-SINK.mul = partial(run_recorded, MUL)
 
 
 @public(method=True, aliases=("multiply",))
@@ -248,7 +244,6 @@ def _div_bwd_arrays(ctx, g, k=QUIET):
 
 DIV.quiet_backward = _div_bwd_arrays
 DIV.sink_backward = lambda ctx, g: _div_bwd_arrays(ctx, g, SINK)
-SINK.div = partial(run_recorded, DIV)
 
 
 def _true_div_operand(a, b):

@@ -6,7 +6,7 @@ from typing import Any, Callable
 
 from .. import _hooks as _H
 from .._graph import tensor_of
-from ..dispatch import run_recorded
+from ..dispatch import op_named, run_recorded
 from ._define import Tensor, dispatch, np, op  # noqa: F401
 
 
@@ -41,8 +41,8 @@ class ArrayOps:
     """The kernels a backward formula on NumPy arrays runs, as its dispatched twin's ops: QUIET calls them
     directly (the engine's quiet path, OpDef.quiet_backward), SINK runs them by `dispatch.run_recorded`
     (recorded as the dispatched ops are: OpDef.sink_backward). One formula serves both: `fn(ctx, g, k=QUIET)`.
-    mul/sub/div/neg are the kernels of mul, sub, div and neg (their ufuncs, which SINK's entries are set to
-    run as those ops where the ops are made: arithmetic, unary_math); sum_to is sum_to_size's."""
+    mul/sub/div/neg are the kernels of mul, sub, div and neg (their ufuncs; SINK's run those ops, defined in
+    the families above this one, looked up by name when called); sum_to is sum_to_size's."""
     __slots__ = ("mul", "sub", "div", "neg", "sum_to")
     mul: Callable[..., Any]
     sub: Callable[..., Any]
@@ -57,7 +57,18 @@ class ArrayOps:
 
 QUIET = ArrayOps(mul=np.multiply, sub=np.subtract, div=np.true_divide, neg=np.negative,
                  sum_to=partial(_sum_to_kernel, np))
-SINK = ArrayOps(sum_to=lambda d, shape: run_recorded(SUM_TO, d, shape=shape))
+
+
+def _recorded(name):
+    """run_recorded of the op named `name` (arithmetic's and unary_math's ops, above this module: looked up
+    by name, as the layers below reach the ops above them)."""
+    def run(*arrays, **attrs):
+        return run_recorded(op_named(name), *arrays, **attrs)
+    return run
+
+
+SINK = ArrayOps(mul=_recorded("mul"), sub=_recorded("sub"), div=_recorded("div"), neg=_recorded("neg"),
+                sum_to=lambda d, shape: run_recorded(SUM_TO, d, shape=shape))
 
 
 def quiet_sum_to(g, d, shape, k=QUIET):

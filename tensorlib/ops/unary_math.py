@@ -10,7 +10,6 @@ from functools import partial
 from typing import Any, Callable
 
 from .. import _dtype as D
-from ..dispatch import run_recorded
 from .comparison import isfinite
 from ._define import dispatch, np, op, public, unary, write_out
 from .._graph import tensor_of
@@ -41,7 +40,6 @@ SGN = unary("sgn", lambda xp, a: xp.sign(a), lambda ctx, g: (g * 0,), save="")
 neg, abs, sign, sgn = NEG.function, ABS.function, SIGN.function, SGN.function
 NEG.quiet_backward = lambda ctx, g, k=QUIET: (tensor_of(k.neg(g._data)),) if type(g._data) is np.ndarray else None
 NEG.sink_backward = partial(NEG.quiet_backward, k=SINK)        # (OpDef.sink_backward)
-SINK.neg = partial(run_recorded, NEG)
 negative, absolute = neg, abs
 public(neg, name="__neg__", function=False, method=True)
 public(abs, name="__abs__", function=False, method=True)
