@@ -204,23 +204,20 @@ def _gemm_batched(fns, a, b, m, n, k, out):
         return None
     a2 = a[(0,) * (a.ndim - 2)]        # the first matrix: the layout of every one
     b2 = b[(0,) * (b.ndim - 2)]
-    if count == 1:
-        if out is None:
-            r = _gemm2(fns, a2, b2, m, n, k, None)
-            return None if r is None else r.reshape(tuple(batch_shape) + (m, n))
-        return None if _gemm2(fns, a2, b2, m, n, k, out.reshape(m, n) if out.flags.c_contiguous else out[
-            (0,) * (out.ndim - 2)]) is None else out
+    shape = tuple(batch_shape) + (m, n)
+    if out is not None and out.shape != shape:
+        return None
+    if count == 1:      # one matrix (MKL refuses a batch stride of 0 for its output): a plain GEMM
+        r = _gemm2(fns, a2, b2, m, n, k, None if out is None else out[(0,) * (out.ndim - 2)])
+        return None if r is None else out if out is not None else r.reshape(shape)
     la, lb = _operand(a2, m, k), _operand(b2, k, n)
     sa, sb = _batch_stride(a, batch_shape), _batch_stride(b, batch_shape)
-    # MKL refers a stride below a matrix's extent (and then computes nothing): 0 (one matrix shared) or past it
+    # MKL refuses a stride below a matrix's extent (and then computes nothing): 0 (one matrix shared) or past it
     if la is None or lb is None or not _apart(sa, la, m, k) or not _apart(sb, lb, k, n):
         return None
-    shape = tuple(batch_shape) + (m, n)
     if out is None:
         out, lc, sc = np.empty(shape, a.dtype), n, m * n
     else:
-        if out.shape != shape:
-            return None
         lc, sc = _out_ld(out[(0,) * len(batch_shape)], (m, n), a.dtype), _batch_stride(out, batch_shape)
         if lc is None or sc is None or sc < lc * m or sc >= _INT_MAX:
             return None

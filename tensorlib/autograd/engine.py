@@ -17,8 +17,7 @@ import numpy as np
 from .. import _hooks as _H
 from .. import _sync
 from .. import dispatch as _D
-from ..dispatch import dispatch
-from .._device import device_of, xp_of
+from .._device import xp_of
 from .._dtype import BF16
 from .._graph import AccumulateGrad, Node, accumulator, mark_view, n_outputs, tensor_of
 from .._state import STATE, backward_passes, set_grad_mode
@@ -59,17 +58,11 @@ def _make_grads(outputs, grad_outputs):
 
 
 def _ones_like(out):
-    """The seed gradient as torch's ones_like makes it: empty_like (a region around empty), then fill_, the
-    two ops dispatched directly (the output's shape, dtype and device: nothing for the factory to check)."""
+    """The seed gradient as torch's ones_like makes it: empty_like, then fill_."""
     ops = _ops()
-    g = _H.op_step("empty_like", _empty_like, out)
-    dispatch(ops.misc.FILL_, g, 1)
+    g = ops.creation.empty_like(out)
+    ops.misc.fill_(g, 1)
     return g
-
-
-def _empty_like(out):
-    d = out._data
-    return dispatch(_OPS.creation.EMPTY, shape=d.shape, dtype=d.dtype, device=device_of(d))
 
 
 _CREATE_GRAPH_WARNING = (

@@ -292,18 +292,14 @@ def zero_(self):
 
 @public(function=False, method=True)
 def item(self, _what="item"):
+    d = self._data
+    cpu = type(d) is np.ndarray and d.size == 1     # the CPU's: no sync to report, the read alone
     rp = _H.range_pair
     if rp is None:
-        d = self._data
-        if type(d) is np.ndarray and d.size == 1:   # the CPU's: no sync to report, nothing to record
-            return d.item()
-        return _item(self, _what)
-    tok = rp[0]("item", "op")     # torch's aten::item
+        return d.item() if cpu else _item(self, _what)
+    tok = rp[0]("item", "op")     # torch's aten::item, around the read (_item's _local_scalar_dense)
     try:
-        d = self._data
-        if type(d) is np.ndarray and d.size == 1:   # the CPU's: no sync to report; the read, as _item's
-            return _H.op_step("_local_scalar_dense", d.item)
-        return _item(self, _what)
+        return _H.op_step("_local_scalar_dense", d.item) if cpu else _item(self, _what)
     finally:
         rp[1](tok)
 

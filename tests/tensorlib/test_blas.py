@@ -88,6 +88,8 @@ def test_what_mkl_cannot_take_falls_back_to_numpy(every_size):
     buf = np.zeros((8, 8))
     assert _blas.gemm(buf, f.astype(np.float64), out=buf) is None                  # out overlaps an operand
     assert _blas.gemm(f[:1], f) is None                                            # a single row: NumPy's
+    one = rng.standard_normal((1, 1, 8, 8))
+    assert _blas.gemm(one, one, out=np.empty((2, 1, 8, 8))) is None                # an out of another shape
     # the fallback gives NumPy's answer all the same
     np.testing.assert_array_equal(_blas.matmul(f[::2, ::2], f[::2, ::2]), f[::2, ::2] @ f[::2, ::2])
 
