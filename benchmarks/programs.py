@@ -21,7 +21,11 @@ wall-clock window W (from the third step's end to the last one's, marked in the 
              that is not per-op. "Python overhead" in all = dispatch% + python% = 100 - kernel%.
 Table 2, per program and library (torch.profiler on torch): the profiled/unprofiled step ratio with default
 options (`prof def`) and detailed ones (`prof det`: record_shapes=True, profile_memory=True, with_stack
-off), events recorded per step (ops and ranges, not memory records; counted in the same window), and the
+off), measured in one process per run: the program runs 2 x --steps steps under the profiler, which records
+every other step (toggle_collection_dynamic at each step's end, torch's API in both libraries), and the ratio
+is the best recorded step over the best unrecorded one, so that the machine's speed, which moves between
+processes, cancels (--separate-runs: profiled and unprofiled runs in separate processes, as before); events
+recorded per step (ops and ranges, not memory records; counted in the same window), and the
 added cost per recorded event, (profiled step - unprofiled step) / events per step, in µs, for default and
 detailed options; `µs/op def` is the default options' added cost per op ("aten::" event).
 Targets (issue 17): prof def <= 1.2x, µs/op def <= 0.5, tensorlib's µs/event det <= torch's.
@@ -31,7 +35,7 @@ drawing its own random numbers their episodes differ, and so do their best steps
 programs' random numbers from one NumPy stream in both (harness.run's rng="shared"), so that they take the
 same actions while their probabilities agree.
 Usage: python benchmarks/programs.py [--quick | --all] [--programs a,b] [--steps N] [--repeat N] [--threads N]
-       [--no-profile] [--wall-clock] [--rng native|shared]
+       [--no-profile] [--wall-clock] [--rng native|shared] [--separate-runs]
 (--quick: word_lm_lstm, word_lm_transformer, makemore_gru, 6 steps, 1 run per cell: a few minutes.)
 """
 from __future__ import annotations
@@ -67,17 +71,38 @@ def per_step(result):
     return min(steps)
 
 
-def measure(name, backends, steps, repeat, threads, modes, tmp, clock, share, rng="native"):
-    """{(backend, mode): best step s}, {(backend, mode): the run's result (counts)}, the share run's result."""
+def split_steps(result):
+    """(best recorded step, best unrecorded step) of a toggled run (harness.run's toggle: even steps
+    recorded), after its first two steps."""
+    steps = result["step_s"]
+    on = [t for i, t in enumerate(steps) if i >= 2 and i % 2 == 0]
+    off = [t for i, t in enumerate(steps) if i >= 2 and i % 2 == 1]
+    if not on or not off:
+        raise RuntimeError("the toggled run recorded too few training steps")
+    return min(on), min(off)
+
+
+def measure(name, backends, steps, repeat, threads, modes, tmp, clock, share, rng="native", separate=False):
+    """{(backend, mode): best step s}, {(backend, mode): the run's result (counts)}, the share run's result.
+    Profiled modes: unless `separate`, one run of 2 x steps per backend, mode and repeat, its steps recorded
+    and not recorded in turn; best[backend, (mode, "off")] is then its best unrecorded step, the baseline of
+    its profiled/unprofiled ratio."""
     best = {(b, m): float("inf") for b in backends for m in modes}
     counts = {}
     for r in range(repeat):
         for m in modes:
             order = backends if r % 2 == 0 else backends[::-1]
+            toggled = bool(m) and not separate
             for b in order:
                 work = os.path.join(tmp, f"{name}-{b}-{m}-{r}")
-                res = harness.run(name, b, work, steps, threads=threads, profile=m, clock=clock, rng=rng)
-                best[b, m] = min(best[b, m], per_step(res))
+                res = harness.run(name, b, work, 2 * steps if toggled else steps, threads=threads, profile=m,
+                                  clock=clock, rng=rng, toggle=toggled)
+                if toggled:
+                    on, off = split_steps(res)
+                    best[b, m] = min(best[b, m], on)
+                    best[b, (m, "off")] = min(best.get((b, (m, "off")), float("inf")), off)
+                else:
+                    best[b, m] = min(best[b, m], per_step(res))
                 if m and "events_per_step" in res:
                     counts[b, m] = res
     share_res = None
@@ -110,6 +135,9 @@ def main(argv=None):
     ap.add_argument("--threads", type=int, default=1, help="BLAS/OpenMP/torch threads per run (default 1)")
     ap.add_argument("--no-profile", action="store_true", help="time unprofiled steps only")
     ap.add_argument("--wall-clock", action="store_true", help="time steps by the wall clock, not CPU time")
+    ap.add_argument("--separate-runs", action="store_true",
+                    help="profiled/unprofiled ratios from separate processes (before session 13's default: "
+                         "recorded and unrecorded steps alternating in one process)")
     args = ap.parse_args(argv)
     if args.all and (args.quick or args.programs):
         ap.error("--all takes every program: no --quick or --programs with it")
@@ -133,7 +161,8 @@ def main(argv=None):
     with tempfile.TemporaryDirectory(prefix="tl-programs-") as tmp:
         for name in names:
             best, counts, share_res = measure(name, backends, steps, repeat, args.threads, modes, tmp,
-                                              "wall" if args.wall_clock else "cpu", not args.no_profile, args.rng)
+                                              "wall" if args.wall_clock else "cpu", not args.no_profile, args.rng,
+                                              args.separate_runs)
             tl = best["tensorlib", None]
             th = best.get(("torch", None))
             line = f"{name:22} {tl * 1e3:8.2f} " + (f"{th * 1e3:9.2f} {tl / th:5.2f}x" if th else f"{'-':>9} {'-':>6}")
@@ -156,17 +185,17 @@ def main(argv=None):
           f"{'µs/ev det':>9} {'µs/op def':>9}")
     for name, best, counts in rows2:
         for b in backends:
-            base = best[b, None]
+            base = {m: best.get((b, (m, "off")), best[b, None]) for m in modes[1:]}    # (separate runs: None's)
             line = f"{name:22} {b:9}"
             for m in modes[1:]:
-                line += f" {best[b, m] / base:7.2f}x"
+                line += f" {best[b, m] / base[m]:7.2f}x"
             ev = counts.get((b, "default"), {})
             n_ev, n_op = ev.get("events_per_step"), ev.get("ops_per_step")
             line += f" {n_ev:7.0f}" if n_ev else f" {'-':>7}"
             for m in modes[1:]:
                 c = counts.get((b, m), {}).get("events_per_step")
-                line += f" {(best[b, m] - base) / c * 1e6:+9.2f}" if c else f" {'-':>9}"
-            line += f" {(best[b, 'default'] - base) / n_op * 1e6:+9.2f}" if n_op else f" {'-':>9}"
+                line += f" {(best[b, m] - base[m]) / c * 1e6:+9.2f}" if c else f" {'-':>9}"
+            line += f" {(best[b, 'default'] - base['default']) / n_op * 1e6:+9.2f}" if n_op else f" {'-':>9}"
             print(line, flush=True)
 
 

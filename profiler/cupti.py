@@ -369,6 +369,18 @@ class CuptiTimer:
             warnings.warn(f"profiler: reading CUPTI records failed ({type(self.callback_error).__name__}: "
                           f"{self.callback_error}); GPU times may be incomplete", RuntimeWarning, stacklevel=3)
 
+    def pause(self, paused: bool):
+        """Turn the activity kinds off (True) or back on (False) while recording (the profile's
+        toggle_collection_dynamic); records already taken are kept and delivered at stop()."""
+        if not self.started:
+            return
+        if paused:
+            self._disable()
+        elif not self._enabled:
+            for kind in self.kinds:
+                self._cu.activity_enable(kind)
+                self._enabled.append(kind)
+
     def _disable(self):
         for kind in reversed(self._enabled):
             try:

@@ -120,6 +120,8 @@ class profile:
         self._wall_base = 0
         self.dropped_events = 0
         self._host = None
+        self._off = frozenset()            # activities toggle_collection_dynamic turned off in this window
+        self._warned_toggle = False
         # True on the profiler `python -m profiler run` starts: a profile() started while it runs nests
         # (records nothing itself and reads its block's events from this one's recording)
         self.hosts_nested = False
@@ -300,16 +302,12 @@ class profile:
         self._recorder.active = True
         if self._memory is not None:
             self._memory.start()
-        dispatch.add_hook(self._recorder)
-        if self._recorder.uses_sink:
-            dispatch.set_op_sink(self._recorder)
-        self._recorder.start_watchdog()        # bounds the lists (nothing on the hot path checks their length)
-        if self._gpu is not None:        # after the recorder: its enter stamp falls inside the op's
-            dispatch.add_hook(self._gpu)
         if self.nvtx:
             from .nvtx import NvtxHook
             self._nvtx_hook = NvtxHook(record_shapes=self.record_shapes)
-            dispatch.add_hook(self._nvtx_hook)
+        self._off = frozenset()          # every activity collected (toggle_collection_dynamic)
+        self._hook()
+        self._recorder.start_watchdog()        # bounds the lists (nothing on the hot path checks their length)
         if self.schedule is not None:
             # each active window is a CUDA capture range: `nsys profile --capture-range=cudaProfilerApi`
             # then records exactly the steps this profiler records
@@ -317,6 +315,66 @@ class profile:
             if self._capture is not None:
                 self._capture.profilerStart()
             self._open_step()
+
+    def toggle_collection_dynamic(self, enable: bool, activities) -> None:
+        """torch.profiler.profile.toggle_collection_dynamic: turn the collection of `activities` off (enable
+        False) or back on while recording. ProfilerActivity.CPU: ops and ranges (record_function, modules,
+        ProfilerStep#N) are not recorded while it is off, and the profiler's dispatcher hooks are taken out, so
+        the code in between runs as it does unprofiled (no observer effect); a range open at the toggle closes
+        where it opened; memory records continue (frees of recorded tensors stay in the timeline).
+        ProfilerActivity.CUDA: GPU times (CUDA events or CUPTI) likewise. What was recorded stays. As torch's,
+        it acts on the recording window in progress only: outside one (before start(), or a schedule's wait
+        and warmup steps) it does nothing, and the next window records every activity again."""
+        acts = set()
+        for a in activities:
+            if not isinstance(a, ProfilerActivity):
+                raise TypeError(f"toggle_collection_dynamic: activities must be ProfilerActivity members (CPU, "
+                                f"CUDA), got {a!r}")
+            acts.add(a)
+        if self._recorder is None:
+            return
+        if self._host is not None:
+            warnings.warn("toggle_collection_dynamic: a profile() nested under `python -m profiler run` reads the "
+                          "outer profiler's recording, which this does not turn off; nothing changed",
+                          UserWarning, stacklevel=2)
+            return
+        off = set(self._off)
+        if enable:
+            off -= acts
+        else:
+            off |= acts & self.activities
+        if ProfilerActivity.CPU in off and ProfilerActivity.CUDA not in off and self._gpu is not None \
+                and not self._warned_toggle:
+            self._warned_toggle = True      # torch's profiler_kineto.cpp warns the same
+            warnings.warn("toggle_collection_dynamic: CPU collection off with CUDA collection on: GPU times of the "
+                          "ops run meanwhile are kept, with no op to attach them to", UserWarning, stacklevel=2)
+        if off != self._off:
+            self._off = frozenset(off)
+            self._hook()
+
+    def _hook(self):
+        """(Re)register this recording's dispatcher hooks for the activities collected now (not in _off), in
+        their one order: the recorder first, so that the GPU timer's enter stamp falls inside the op's."""
+        rec, gpu, nv = self._recorder, self._gpu, self._nvtx_hook
+        cpu_on = ProfilerActivity.CPU not in self._off
+        gpu_on = ProfilerActivity.CUDA not in self._off
+        if rec.uses_sink:
+            dispatch.set_op_sink(None)
+        for h in (nv, rec, gpu):
+            if h is not None and h in dispatch.hooks():
+                dispatch.remove_hook(h)
+        if cpu_on:
+            dispatch.add_hook(rec)
+            if rec.uses_sink:
+                dispatch.set_op_sink(rec)
+        if gpu is not None:
+            pause = getattr(gpu, "pause", None)     # CUPTI: its activity kinds off and on
+            if pause is not None:
+                pause(not gpu_on)
+            if gpu_on:
+                dispatch.add_hook(gpu)
+        if nv is not None and cpu_on:
+            dispatch.add_hook(nv)
 
     def _open_step(self):
         self._step_token = dispatch.range_enter(f"ProfilerStep#{self.step_num}", "step")

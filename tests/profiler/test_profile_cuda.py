@@ -243,3 +243,22 @@ def test_device_watch_quiet_for_a_model_fully_on_cuda():
         m(tl.ones(4, 3, device="cuda")).sum().backward()
     assert dw.findings == []
     np.testing.assert_equal(m.weight.grad.shape, (2, 3))
+
+
+def test_toggling_cuda_collection_leaves_out_the_gpu_times_meanwhile():
+    """toggle_collection_dynamic(False, [CUDA]): ops still recorded on the CPU, without GPU spans; back on,
+    the GPU timer is registered again after the recorder (its stamp inside the op's)."""
+    from tensorlib import dispatch
+    a = tl.randn(16, 16, device="cuda")
+    with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
+        tl.matmul(a, a)
+        prof.toggle_collection_dynamic(False, [ProfilerActivity.CUDA])
+        assert prof._gpu not in dispatch.hooks()
+        a.relu()
+        prof.toggle_collection_dynamic(True, [ProfilerActivity.CUDA])
+        hooks = dispatch.hooks()
+        assert hooks.index(prof._recorder) < hooks.index(prof._gpu)
+        a.exp()
+    evs = {e.name: e for e in prof.events()}
+    assert evs["aten::matmul"].device_time_ns > 0 and evs["aten::exp"].device_time_ns > 0
+    assert evs["aten::relu"].device_time_ns == 0

@@ -164,7 +164,7 @@ def prepare(name, workdir, steps):
 
 
 def run(name, backend, workdir, steps, *, rng="native", init=None, init_file=None, extra_args=(), fresh=True,
-        timeout=600, threads=None, profile=None, clock="wall"):
+        timeout=600, threads=None, profile=None, clock="wall", toggle=False):
     """Run program `name` for about `steps` steps on `backend` ("tensorlib" or "torch") in `workdir`.
 
     rng="shared": the programs' random draws (randint, randperm, randn(_like), rand, dropout masks) come
@@ -175,7 +175,9 @@ def run(name, backend, workdir, steps, *, rng="native", init=None, init_file=Non
     BLAS/OpenMP pools (threadpoolctl) and torch's intra-op threads to N; profile="default" or "detailed"
     (record_shapes, profile_memory) runs the program under torch.profiler.profile (CPU activity), and "share"
     (tensorlib only) under default options with every op kernel timed (runner.time_kernels); a profiled run
-    also returns events and ops per step (runner.step_events); clock="cpu"
+    also returns events and ops per step (runner.step_events); toggle=True (with "default" or "detailed")
+    records the even steps only (the profiler's toggle_collection_dynamic at each step's end), so that
+    profiled and unprofiled steps alternate in one process; clock="cpu"
     times steps with the process's CPU time instead of the wall clock (robust on a shared machine)."""
     work = pathlib.Path(workdir)
     if fresh:
@@ -185,7 +187,7 @@ def run(name, backend, workdir, steps, *, rng="native", init=None, init_file=Non
         saved = json.loads(read_bounded(work / "program.json"))
         sizes, argv = saved["sizes"], saved["argv"]
     spec = {"backend": backend, "workdir": str(work), "argv": [*argv, *extra_args], "sizes": sizes, "rng": rng,
-            "init": init, "threads": threads, "profile": profile, "clock": clock,
+            "init": init, "threads": threads, "profile": profile, "clock": clock, "toggle": toggle,
             "init_file": str(init_file or work / "init.npz"), "out": str(work / f"result-{backend}.json")}
     spec_path = work / f"spec-{backend}.json"
     write_bytes(spec_path, json.dumps(spec).encode())

@@ -110,6 +110,7 @@ class Observer:
         self.marker = None              # record_function while profiled (step ends, for events per step)
         self.kernel_ns = None           # profile="share": [ns inside op kernels so far]
         self.kernel_at_step: list = []
+        self.toggle = None              # spec "toggle": fn(on) turning the profiler's collection on/off
         # clock "cpu": the process's CPU time, so a shared machine's other load does not count (benchmarks)
         self.clock = time.process_time if spec.get("clock") == "cpu" else time.perf_counter
         self.t_last = self.clock()
@@ -134,6 +135,8 @@ class Observer:
                     pass
                 if obs.kernel_ns is not None:
                     obs.kernel_at_step.append(tuple(obs.kernel_ns[:2]))
+            if obs.toggle is not None:      # steps alternate: even steps recorded, odd ones not
+                obs.toggle(len(obs.step_s) % 2 == 0)
             return out
         cls.backward = backward
 
@@ -339,6 +342,9 @@ def main(spec_path):
         prof = torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU], record_shapes=detailed,
                                       profile_memory=detailed)
         prof.__enter__()
+        if spec.get("toggle"):
+            cpu = [torch.profiler.ProfilerActivity.CPU]
+            obs.toggle = lambda on: prof.toggle_collection_dynamic(on, cpu)
         obs.t_last = obs.clock()
     t0 = time.perf_counter()
     try:
