@@ -8,7 +8,7 @@ for the backward, `lstm_layer_backward`, which runs backpropagation through time
 backward is not itself differentiable (as torch's cuDNN RNN's is not): a second derivative through it raises.
 
 One LSTM cell step's pointwise part is one op too, `_thnn_fused_lstm_cell` (torch's name; its backward
-`_thnn_fused_lstm_cell_backward_impl`), which LSTMCell runs when nothing observes ops (nn/modules/rnn.py). It
+`_thnn_fused_lstm_cell_backward_impl`), which LSTMCell runs (nn/modules/rnn.py; decomposed under autocast). It
 shares the step's state update (`_lstm_state`) and the gates' slopes (`_lstm_gate_slopes`) with the layer's
 kernels, and is differentiable twice (a create_graph backward records a composite formula).
 """
@@ -271,6 +271,22 @@ def _fused_lstm_cell_bwd_quiet(ctx, g_h, g_c, g_ws):
 
 
 FUSED_LSTM_CELL.quiet_backward = _fused_lstm_cell_bwd_quiet
+
+
+def _fused_lstm_cell_bwd_sink(ctx, g_h, g_c, g_ws):
+    """The dispatched formula's record (its backward op) without its dispatch (OpDef.sink_backward). The engine
+    gives a sink formula zeros for missing gradients, recorded as the dispatched formula's are: the workspace's
+    is then not read, as the dispatched formula does not read it, unless a composite backward put the
+    workspace in a graph (that case dispatches)."""
+    if getattr(ctx, "workspace_in_graph", False):
+        return None
+    need = ctx.needs_input_grad
+    _hy, cy, ws = ctx.saved_output
+    out = run_recorded_tensors(FUSED_LSTM_CELL_BACKWARD, g_h, g_c, None, cy, ws, has_bias=need[3] or need[4])
+    return None if out is None else _cell_grads(need, *out)
+
+
+FUSED_LSTM_CELL.sink_backward = _fused_lstm_cell_bwd_sink
 
 
 def _lstm_cell_composite_grads(ws, cy, g_h, g_c):

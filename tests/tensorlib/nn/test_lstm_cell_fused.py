@@ -1,6 +1,6 @@
-"""LSTMCell's step: one fused op (`_thnn_fused_lstm_cell`, one backward node) when nothing observes ops, the
-decomposed ops (add, chunk, sigmoid, tanh, mul) when something does (a profiler, an op hook), as torch's CPU
-LSTMCell shows. The two paths give the same values and gradients to float64 rounding."""
+"""LSTMCell's step: one fused op (`_thnn_fused_lstm_cell`, one backward node), observed or not (a profile
+shows what runs unprofiled); under autocast the decomposed ops (add, chunk, sigmoid, tanh, mul). The fused
+step gives the decomposed formula's values and gradients to float64 rounding."""
 import contextlib
 
 import numpy as np
@@ -33,9 +33,20 @@ def _observed(on):
             D.remove_hook(hook)
 
 
-def _run(observed, bias=True, hx_given=True, batch=(3,), dtype=tl.float64, steps=3, create_graph=False):
-    """Values and gradients (input, h0, c0, parameters) of a few steps of one LSTMCell, its outputs used more
-    than once (h feeds the next step and the loss; c likewise), and the names of the ops dispatched."""
+def _decomposed(cell, x, state):
+    """LSTMCell's formula in separate ops (torch's CPU LSTMCell): the reference for the fused step."""
+    F = nn.functional
+    h, c = state if state is not None else (tl.zeros(*x.shape[:-1], 5, dtype=x.dtype),) * 2
+    i, f, g, o = (F.linear(x, cell.weight_ih, cell.bias_ih) + F.linear(h, cell.weight_hh, cell.bias_hh)).chunk(4, -1)
+    c = tl.sigmoid(f) * c + tl.sigmoid(i) * tl.tanh(g)
+    return tl.sigmoid(o) * tl.tanh(c), c
+
+
+def _run(reference, bias=True, hx_given=True, batch=(3,), dtype=tl.float64, steps=3, create_graph=False,
+         observed=False):
+    """Values and gradients (input, h0, c0, parameters) of a few steps of one LSTMCell (reference: its formula
+    in separate ops), its outputs used more than once (h feeds the next step and the loss; c likewise), and
+    the names of the ops dispatched (observed: an op hook watching)."""
     tl.manual_seed(0)
     cell = nn.LSTMCell(4, 5, bias=bias).to(dtype)
     x = tl.randn(*batch, 4, dtype=dtype, requires_grad=True)
@@ -45,7 +56,7 @@ def _run(observed, bias=True, hx_given=True, batch=(3,), dtype=tl.float64, steps
         state = (h0, c0) if hx_given else None
         loss = 0
         for k in range(steps):
-            h, c = cell(x, state)
+            h, c = _decomposed(cell, x, state) if reference else cell(x, state)
             loss = loss + (h * h).sum() * (k + 1) + c.sum() * 0.5 + (h * c).sum() * 0.25
             state = (h, c)
         inputs = [x] + ([h0, c0] if hx_given else []) + list(cell.parameters())
@@ -60,14 +71,33 @@ def _run(observed, bias=True, hx_given=True, batch=(3,), dtype=tl.float64, steps
 @pytest.mark.parametrize("hx_given", [True, False], ids=["hx", "no-hx"])
 @pytest.mark.parametrize("batch", [(3,), ()], ids=["batched", "unbatched"])
 def test_fused_step_matches_the_decomposed_ops(dtype, bias, hx_given, batch):
-    (fused, quiet_names), (decomposed, seen) = (_run(o, bias, hx_given, batch, dtype) for o in (False, True))
-    assert quiet_names == []
-    forward = {n for n, phase in seen if phase == "forward"}
-    assert {"sigmoid", "tanh", "mul", "add"} <= forward and "_thnn_fused_lstm_cell" not in forward
+    fused, decomposed = (_run(r, bias, hx_given, batch, dtype)[0] for r in (False, True))
     tol = 1e-12 if dtype == tl.float64 else 1e-5
     for a, b in zip(fused, decomposed):
         assert a.dtype == b.dtype and a.shape == b.shape
         np.testing.assert_allclose(a, b, rtol=tol, atol=tol)
+
+
+def test_observed_step_is_the_same_fused_op_with_the_same_bits():
+    """An op hook (a profiler's detailed options) sees the fused op and its backward: observing changes
+    nothing that runs."""
+    (quiet, none_seen), (observed, seen) = (_run(False, observed=o) for o in (False, True))
+    assert none_seen == []
+    forward = {n for n, phase in seen if phase == "forward"}
+    assert "_thnn_fused_lstm_cell" in forward and not {"sigmoid", "tanh", "split_with_sizes"} & forward
+    assert ("_thnn_fused_lstm_cell_backward_impl", "backward") in seen
+    for a, b in zip(quiet, observed):
+        assert np.array_equal(a, b)
+
+
+def test_under_autocast_the_step_runs_decomposed():
+    cell = nn.LSTMCell(4, 5)
+    x = tl.randn(3, 4)
+    with _observed(True) as hook, tl.autocast("cpu", dtype=tl.bfloat16):
+        h, c = cell(x)
+    names = {n for n, _ in hook.names}
+    assert {"sigmoid", "tanh"} <= names and "_thnn_fused_lstm_cell" not in names
+    assert h.shape == c.shape == (3, 5)
 
 
 def test_quiet_step_is_one_node_and_its_backward_reaches_hx_and_cx():
@@ -119,21 +149,31 @@ def test_second_derivative_matches_the_decomposed_ops():
         np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
 
 
-def test_a_profile_shows_the_decomposed_ops():
+def test_a_profile_shows_the_fused_op_in_torchs_lstm_cell_region():
+    """What torch's profiler shows of LSTMCell on CUDA: aten::lstm_cell over two linears and the fused op; its
+    backward node runs the fused backward op, under default options (a sink formula) and detailed ones alike."""
     import profiler
 
-    cell = nn.LSTMCell(3, 4)
-    x = tl.randn(2, 3)
-    with profiler.profile() as prof:
-        h, c = cell(x)
-        (h.sum() + c.sum()).backward()
-    names = {e.name for e in prof.events()}
-    assert {"aten::sigmoid", "aten::tanh", "aten::mul", "SigmoidBackward0", "TanhBackward0"} <= names
-    assert not {n for n in names if "fused_lstm" in n.lower()}
+    for kw in ({}, {"record_shapes": True, "profile_memory": True}):
+        cell = nn.LSTMCell(3, 4)
+        x = tl.randn(2, 3)
+        with profiler.profile(**kw) as prof:
+            h, c = cell(x)
+            (h.sum() + c.sum()).backward()
+        evs = prof.events()
+        region = [e for e in evs if e.name == "aten::lstm_cell"]
+        assert len(region) == 1
+        children = [e.name for e in region[0].cpu_children]
+        assert children == ["aten::linear", "aten::linear", "aten::_thnn_fused_lstm_cell"]
+        names = {e.name for e in evs}
+        assert {"ThnnFusedLstmCellBackward0", "aten::_thnn_fused_lstm_cell_backward_impl"} <= names
+        assert not {"aten::sigmoid", "SigmoidBackward0"} & names
+        if kw:
+            assert region[0].input_shapes == [[2, 3], [[2, 4], [2, 4]], [16, 3], [16, 4], [16], [16]]
 
 
-def test_lstm_with_projections_steps_through_the_fused_cell_too():
-    """nn.LSTM with proj_size runs step by step (_lstm_step): fused when quiet, decomposed when observed."""
+def test_lstm_with_projections_steps_through_the_fused_cell_observed_or_not():
+    """nn.LSTM with proj_size runs step by step (_lstm_step): the fused cell, with or without an op hook."""
     results = []
     for observed in (False, True):
         tl.manual_seed(4)
@@ -143,10 +183,10 @@ def test_lstm_with_projections_steps_through_the_fused_cell_too():
             out, (h, c) = m(x)
             (out.pow(2).sum() + h.sum() + c.sum() * 0.5).backward()
         names = {n for n, _ in hook.names}
-        assert ("sigmoid" in names) == observed and "_thnn_fused_lstm_cell" not in names
+        assert "sigmoid" not in names and ("_thnn_fused_lstm_cell" in names) == observed
         results.append([out.detach().numpy(), x.grad.numpy()] + [p.grad.numpy() for p in m.parameters()])
     for a, b in zip(*results):
-        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
+        assert np.array_equal(a, b)
 
 
 @pytest.mark.parametrize("kind,args,err,msg", [
