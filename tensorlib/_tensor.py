@@ -155,7 +155,8 @@ class Tensor:
 
     @property
     def grad(self):
-        if self._grad_fn is not None and not self._retains_grad and self._requires_grad:
+        # torch's TensorBase::grad(): only while no gradient is there (backward(inputs=[t]) fills a non-leaf's)
+        if self._grad_fn is not None and not self._retains_grad and self._requires_grad and self._grad is None:
             import warnings
             warnings.warn("The .grad attribute of a Tensor that is not a leaf Tensor is being accessed. Its .grad "
                           "attribute won't be populated during autograd.backward(). If you indeed want the .grad "

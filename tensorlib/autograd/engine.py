@@ -121,10 +121,19 @@ def run_backward(outputs, grad_outputs, retain_graph, create_graph, inputs=None,
             roots.append(fn)
         buf[nr] = g if buf[nr] is None else ops.add(buf[nr], g)
 
-    # dependency counts over the reachable graph
+    # dependency counts over the reachable graph; autograd.grad's (capture): over the nodes that must run, those
+    # with an input's node beyond them (`runs`), as torch's engine runs only what the inputs' gradients need
     deps: dict = {}
     stack = list(roots)
-    if len(roots) == 1:      # a single root is reachable from nothing: first sight of a node is its first edge
+    runs = None
+    if capture is not None:
+        targets = {fn for fn, _ in capture}
+        runs = _needed(roots, targets)
+        for n in runs:
+            for fn, _ in n.edges:
+                if fn is not None and (fn in runs or fn in targets):
+                    deps[fn] = deps.get(fn, 0) + 1
+    elif len(roots) == 1:      # a single root is reachable from nothing: first sight of a node is its first edge
         while stack:
             for fn, _ in stack.pop().edges:
                 if fn is not None:
@@ -196,13 +205,17 @@ def run_backward(outputs, grad_outputs, retain_graph, create_graph, inputs=None,
                 break
             if capture is not None or node.tensor_hooks or node.retained:
                 _hooks_and_captures(node, buf, create_graph, capture, results, handed)
+                if runs is not None and node not in runs:     # an input's node with no other input beyond it
+                    buf = None
+                    continue
             in_grads = _run_node(node, buf, capture, accumulate, quiet)
             if not retain_graph and (node.inputs is not None or node.out_data is not None):
                 node.release()
             for (fn, nr), g in zip(node.edges, in_grads):
-                if fn is None:
+                d = deps.get(fn)
+                if d is None:       # no node, or (autograd.grad) one that no input's gradient needs
                     continue
-                d = deps[fn] - 1
+                d -= 1
                 deps[fn] = d
                 if d == 0 and fn not in buffers:    # its only gradient (a chain's usual case): no buffer kept
                     if type(fn) is AccumulateGrad:
@@ -263,6 +276,23 @@ def run_backward(outputs, grad_outputs, retain_graph, create_graph, inputs=None,
     if _H.backward_hooks:
         _H.backward_end()
     return None
+
+
+def _needed(roots, targets):
+    """The nodes autograd.grad must run: those with one of `targets` (the inputs' nodes) beyond them, found by a
+    depth-first walk that settles each node after its children (the graph is acyclic, so a child seen
+    before is settled when its parent is)."""
+    needed: dict = {}
+    stack = [(r, False) for r in roots]
+    while stack:
+        n, settle = stack.pop()
+        if settle:
+            needed[n] = any(fn is not None and (fn in targets or needed[fn]) for fn, _ in n.edges)
+        elif n not in needed:
+            needed[n] = False
+            stack.append((n, True))
+            stack.extend((fn, False) for fn, _ in n.edges if fn is not None and fn not in needed)
+    return {n for n, v in needed.items() if v}
 
 
 def _hooks_and_captures(node, grads, create_graph, capture, results, handed):

@@ -53,6 +53,46 @@ def test_autograd_grad_and_allow_unused():
     assert gx.tolist() == [2.0] and gz is None
 
 
+class _Counted(Function):
+    """The identity, counting its backward calls."""
+    calls = 0
+
+    @staticmethod
+    def forward(ctx, x):
+        return x * 1
+
+    @staticmethod
+    def backward(ctx, g):
+        _Counted.calls += 1
+        return g
+
+
+def test_autograd_grad_runs_only_the_nodes_its_inputs_need():
+    """As torch's engine: autograd.grad (and backward(inputs=...)) stops at the inputs' nodes and runs no node
+    that no input's gradient needs, so what lies beyond (or beside) is neither run nor freed."""
+    _Counted.calls = 0
+    x = tl.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    mid = _Counted.apply(x)
+    lp = tl.log_softmax(mid, 0)
+    side = _Counted.apply(x * 2).sum()           # a branch no input needs
+    target = tl.tensor([1])
+    for _ in range(3):                           # lp's node and mid's are never run, so never freed
+        (g,) = tl.autograd.grad(tl.nn.functional.nll_loss(lp.unsqueeze(0), target) + side, [lp])
+        assert g.tolist() == [0.0, -1.0, 0.0]
+    assert _Counted.calls == 0 and x.grad is None
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")          # (torch warns about a non-leaf's .grad only while it has none)
+        lp.sum().backward(inputs=[mid], retain_graph=True)
+        assert _Counted.calls == 0 and x.grad is None and mid.grad is not None
+    # an input beyond another: both gradients, and the nodes between them run once per call
+    loss = (lp * tl.tensor([1.0, 2.0, 3.0])).sum() + side
+    gl, gx, gm = tl.autograd.grad(loss, [lp, x, mid], retain_graph=True)
+    assert _Counted.calls == 2        # mid's node (x's path through it) and the side branch's (x's other path)
+    (rx,) = tl.autograd.grad(loss, [x], retain_graph=True)
+    assert np.allclose(gx.numpy(), rx.numpy()) and np.allclose(gl.numpy(), [1.0, 2.0, 3.0])
+    assert np.allclose(gm.numpy(), tl.autograd.grad((lp * tl.tensor([1.0, 2.0, 3.0])).sum(), [mid])[0].numpy())
+
+
 def test_higher_order_gradients():
     x = tl.tensor([2.0], requires_grad=True)
     y = x ** 3
