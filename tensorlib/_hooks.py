@@ -139,8 +139,8 @@ def _observers(*methods):
 
 
 def _refresh():
-    global full_path, sink_only, sink_tls, op_pairs, pair_only, arrays_hook, range_hooks, backward_hooks, sync_hooks, op_step, \
-        range_pair, op_range_pair
+    global full_path, sink_only, sink_tls, op_pairs, pair_only, arrays_hook, range_hooks, backward_hooks, sync_hooks, \
+        op_step, range_pair, op_range_pair
     op_hooks = _observers("op_enter", "op_exit")
     op_pairs = tuple((h.op_enter, h.op_exit) for h in op_hooks)
     range_hooks = _observers("range_enter", "range_exit")
