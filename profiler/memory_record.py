@@ -184,7 +184,45 @@ class MemoryRecorder:
             ref.nbytes = n
             add((t, _THREAD.id, CPU, 0, n, key))
 
+        def record_arrays(out, inputs, t):
+            """record_outputs for an op run on arrays (tensorlib.Hook.op_arrays): `out` the kernel's result (an
+            array or a tuple of them), `inputs` the arrays (and other arguments) it ran on."""
+            if type(out) is not ndarray:
+                if type(out) is tuple:
+                    for o in out:
+                        record_arrays(o, inputs, t)
+                return
+            d = out
+            b = d.base
+            if b is not None:
+                while type(b) is ndarray:
+                    d, b = b, b.base
+                if b is not None:       # memory NumPy did not allocate: not the op's
+                    return
+            key = id(d)
+            if key in live:
+                return
+            for x in inputs:            # an input's memory (its root's): not new
+                if type(x) is not ndarray:
+                    continue
+                if x is d:
+                    return
+                b = x.base
+                if b is not None:
+                    while type(b) is ndarray:
+                        x, b = b, b.base
+                    if x is d:
+                        return
+            n = d.nbytes
+            if not n:
+                return
+            ref = live[key] = counted(d, on_free)
+            ref.key = key
+            ref.nbytes = n
+            add((t, _THREAD.id, CPU, 0, n, key))
+
         self.record_outputs = record_outputs
+        self.record_arrays = record_arrays
         self._on_free = on_free
 
     # -- CUDA ---------------------------------------------------------------------------------------------

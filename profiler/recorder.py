@@ -33,6 +33,8 @@ from tensorlib import Tensor
 from tensorlib.nn.parameter import Parameter
 from tensorlib.dispatch import OpRecord, array_of
 
+ndarray = np.ndarray
+
 # Where a record's fields are, op or range, plain or extended: OpRecord's layout, a range's tag in the
 # phase's place, and an extended record's `extra` inserted before the times (so these count from the end).
 NAME = OpRecord._fields.index("name")
@@ -212,6 +214,8 @@ class Recorder:
         """A thread's list reached max_events: every later record is counted, not kept."""
         if self.extended:
             self.op_exit = self._drop_op_exit
+            if self.op_arrays is not None:
+                self.op_arrays = self._drop_op_arrays
         else:
             self._counting = _Counting()
             self.tls = self._counting       # the dispatcher's op sink now counts instead of keeping
@@ -223,6 +227,10 @@ class Recorder:
 
     def _drop_op_exit(self, token, outputs):
         self.dropped += 1
+
+    def _drop_op_arrays(self, op, arrays, attrs, phase, seq):
+        self.dropped += 1
+        return op.kernel(np, *arrays, **attrs)
 
     def _drop_range_exit(self, token):
         if self.active:
@@ -243,6 +251,7 @@ class Recorder:
         tags = _RANGE_TAGS
         rtag = range_tag
         op_tag = range_tag("op")
+        op_arrays = None
 
         def range_exit(token):      # every record is its enter token and the exit time
             t1 = pc()
@@ -274,6 +283,7 @@ class Recorder:
 
             if mem is not None:
                 record_outputs = mem.record_outputs
+                record_arrays = mem.record_arrays
             ids = _EXTRA_IDS.get
 
             # The token carries the op's inputs (the dispatcher's own tuple) for the memory record's "not an
@@ -322,6 +332,26 @@ class Recorder:
                     t1 = pc()
                     tls.buf.append((token[0], token[1], token[2], token[3], token[4], t1))
 
+            if not stack and not flops_on:
+                # the engine's sink formulas (a backward formula's ops run as kernels on NumPy arrays, no tensors
+                # made for them: tensorlib.Hook.op_arrays): the record op_enter/op_exit would write of the
+                # dispatched op, its Input Shapes and its outputs' memory from the arrays it would have had
+                def op_arrays(op, arrays, attrs, phase, seq):
+                    eid = arrays_shapes_id(arrays) if shapes else 0
+                    t0 = pc()
+                    try:
+                        out = op.kernel(np, *arrays, **attrs)
+                    except BaseException:
+                        tls.buf.append((op.name, phase, seq, eid, t0, pc()))
+                        raise
+                    t1 = pc()
+                    if mem is not None:
+                        if type(out) is not ndarray:
+                            out = _as_arrays(out)       # a NumPy scalar: the 0-d array its tensor will hold
+                        record_arrays(out, arrays, t1 - 1)
+                    tls.buf.append((op.name, phase, seq, eid, t0, t1))
+                    return out
+
             if stack:
                 from tensorlib.nn.modules.module import module_stack
 
@@ -359,6 +389,7 @@ class Recorder:
         self.range_exit = range_exit
         # the registry calls it for kernel steps (tensorlib._hooks.op_step) while this is the only region hook
         self.op_step = op_step
+        self.op_arrays = op_arrays      # for the engine's sink formulas while this is the only op hook
 
     # -- with_stack ---------------------------------------------------------------------------------
     def _stack(self):
@@ -446,6 +477,37 @@ def shapes_id(inputs) -> int:
     return eid
 
 
+def arrays_shapes_id(arrays) -> int:
+    """shapes_id of the op an `op_arrays` call stands for, from the arrays its tensors would hold (the same key
+    and signature as theirs: (shape, dtype) per array; a list of arrays is a tensor list)."""
+    key: tuple = ()
+    for a in arrays:
+        t = type(a)
+        if t is ndarray or _IS_NP_SCALAR[t]:      # a NumPy scalar: a formula's 0-d array, its tensor's
+            key += (a.shape, a.dtype)
+        elif _IS_SEQUENCE[t]:
+            return extra_id((_raw_inputs(arrays, _ARRAY_TYPES, _same), None, 0))
+        else:
+            key += (t,)
+    eid = _SHAPES_IDS.get(key)
+    if eid is None:
+        eid = _SHAPES_IDS.setdefault(key, extra_id((_raw_inputs(arrays, _ARRAY_TYPES, _same), None, 0)))
+    return eid
+
+
+def _same(a):
+    return a
+
+
+def _as_arrays(out):
+    """A kernel's result with its NumPy scalars made 0-d arrays, as the dispatcher's tensors hold them."""
+    if isinstance(out, np.generic):
+        return np.asarray(out)
+    if type(out) is tuple:
+        return tuple([np.asarray(o) if isinstance(o, np.generic) else o for o in out])
+    return out
+
+
 class _IsSubclass(dict):
     """type -> whether it is a subclass of `base`, answered once per type (a dict hit where isinstance walks
     the MRO)."""
@@ -461,6 +523,8 @@ class _IsSubclass(dict):
 
 _IS_TENSOR = _IsSubclass(Tensor)
 _IS_SEQUENCE = _IsSubclass((list, tuple))
+_IS_NP_SCALAR = _IsSubclass(np.generic)
+_ARRAY_TYPES = (ndarray, np.generic)     # what stands for a tensor among op_arrays' arguments
 
 
 def _extras_lock_after_fork():
@@ -484,21 +548,22 @@ def _internal(filename: str) -> bool:
     return filename.startswith(_INTERNAL_DIRS) or filename.startswith("<frozen")
 
 
-def _raw_inputs(inputs):
+def _raw_inputs(inputs, tensor=Tensor, data=array_of):
     """What record_shapes needs of an op's inputs, cheap while the program runs: per input a (shape, dtype
     name) pair for a tensor, ("TensorList", shapes) for a tensor list, the type's name as torch writes it
-    ("Scalar", ...) otherwise; `_format_sig` turns it into torch's "Input Dims" / "Input type". Only tuples,
+    ("Scalar", ...) otherwise; `_format_sig` turns it into torch's "Input Dims" / "Input type". (`tensor`,
+    `data`: what a tensor is and its array; (_ARRAY_TYPES, _same) for the arrays of `op_arrays`.) Only tuples,
     ints and strings: the cyclic GC untracks such a record the first time it sees it, where a dtype or a
     class (GC objects, even if untracked themselves) would keep the record tracked, and walked by every
     full collection, for the life of the profile."""
     sig = []
     for a in inputs:
-        if isinstance(a, Tensor):
-            d = array_of(a)
+        if isinstance(a, tensor):
+            d = data(a)
             dt = d.dtype
             sig.append((d.shape, _DTYPE_NAMES.get(dt) or _dtype_name(dt)))
-        elif isinstance(a, (list, tuple)) and a and isinstance(a[0], Tensor):
-            sig.append(("TensorList", tuple([array_of(x).shape for x in a if isinstance(x, Tensor)])))
+        elif isinstance(a, (list, tuple)) and a and isinstance(a[0], tensor):
+            sig.append(("TensorList", tuple([data(x).shape for x in a if isinstance(x, tensor)])))
         else:
             t = type(a)
             sig.append(_TYPE_NAMES.get(t) or _type_name(t))

@@ -46,6 +46,14 @@ class Hook:
     op_step(name, fn, *args) -> fn(*args): optional, not on this class. A hook that is the only one
       observing regions may run a kernel step itself (`op_step` below): the same as
       range_enter(name, "op"), fn(*args), range_exit(token), in one call instead of four.
+    op_arrays(op, arrays, attrs, phase, seq) -> op.kernel(numpy, *arrays, **attrs): optional, not on this
+      class. When a hook that has it is the only one observing ops and nothing else is on the full path (no
+      op sink, autocast, anomaly or inference mode), the autograd engine runs the shortcuts it takes for the
+      op sink (OpDef.sink_backward, the ops a backward formula would dispatch run as their kernels on NumPy
+      arrays, `dispatch.run_recorded`) and hands each such op to this method instead of op_enter/op_exit:
+      it runs the kernel on `arrays` (the tensors' arrays the dispatched op would have had, a tensor list's
+      as a list of arrays; other arguments as they are) and returns its result as the kernel gives it (an
+      array, a NumPy scalar or a tuple), recording what op_enter/op_exit would have of the dispatched op.
     sync(data, what): a host-device synchronisation a CUDA tensor or array forces (`what`: "item",
       "tolist", "cpu", a boolean-mask index, ...); `data` is that tensor or array. CPU data never
       synchronises and is not reported. Called from inside the synchronising call, so a hook may
@@ -96,6 +104,7 @@ sink_only = False           # the sink is on and nothing else needs the full pat
 sink_tls = None             # the sink's per-thread buffers (its `tls`), read by the dispatcher on every op
 op_pairs: tuple = ()        # bound (op_enter, op_exit) of the hooks that observe ops, read once per op
 pair_only = None            # op_pairs[0] when it is the only thing on the full path (no sink, no mode)
+arrays_hook = None          # that hook's op_arrays when it has one (see Hook), else None
 range_hooks: tuple = ()     # hooks that observe named regions
 range_pair = None           # (enter(name, kind) -> token, exit(token)) over every region hook, None when none
 op_range_pair = None        # (enter(name, args) -> token, exit(token)) for a composite op's region, None when none
@@ -130,8 +139,8 @@ def _observers(*methods):
 
 
 def _refresh():
-    global full_path, sink_only, sink_tls, op_pairs, pair_only, range_hooks, backward_hooks, sync_hooks, op_step, \
-        range_pair, op_range_pair
+    global full_path, sink_only, sink_tls, op_pairs, pair_only, arrays_hook, range_hooks, backward_hooks, sync_hooks, \
+        op_step, range_pair, op_range_pair
     op_hooks = _observers("op_enter", "op_exit")
     op_pairs = tuple((h.op_enter, h.op_exit) for h in op_hooks)
     range_hooks = _observers("range_enter", "range_exit")
@@ -143,6 +152,7 @@ def _refresh():
     full_path = bool(op_hooks) or sink is not None or modes
     sink_only = sink is not None and not op_hooks and not modes
     pair_only = op_pairs[0] if len(op_pairs) == 1 and sink is None and not modes else None
+    arrays_hook = getattr(op_hooks[0], "op_arrays", None) if pair_only is not None else None
     if sink is not None:
         sink_tls = sink.tls
     for fn in _subscribers:

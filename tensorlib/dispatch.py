@@ -53,18 +53,25 @@ _sink_only = False
 _sink_tls: Any = None    # the sink's threading.local when _sink_only (checked before every read)
 _op_pairs: tuple = ()
 _pair_only: Any = None   # (op_enter, op_exit) of the only op hook when nothing else is on (a detailed profile)
+_arrays_hook: Any = None  # that hook's op_arrays, when it has one (Hook: a detailed profile's recorder)
+# the engine's sink formulas (OpDef.sink_backward) run, their ops recorded by run_recorded: the op sink is the
+# only observer of ops, or the only op hook takes ops on arrays (op_arrays)
+_sink_formulas = False
 _autocast_users = 0
 _inference_users = 0
 
 
 def _copy_flags():
-    global _full_path, _sink, _sink_only, _sink_tls, _op_pairs, _pair_only, _autocast_users, _inference_users
+    global _full_path, _sink, _sink_only, _sink_tls, _op_pairs, _pair_only, _arrays_hook, _sink_formulas, \
+        _autocast_users, _inference_users
     _full_path = _H.full_path
     _sink = _H.sink
     _sink_only = _H.sink_only
     _sink_tls = _H.sink_tls
     _op_pairs = _H.op_pairs
     _pair_only = _H.pair_only
+    _arrays_hook = _H.arrays_hook
+    _sink_formulas = _sink_only or _arrays_hook is not None
     _autocast_users = _H.autocast_users
     _inference_users = _H.inference_users
 
@@ -159,12 +166,18 @@ def run_recorded(op: OpDef, *arrays, **attrs):
     recorded by the op sink as `_dispatch_recorded` records a dispatch of op (its phase and sequence number),
     without the dispatch: no tensors, device check, promotion, autograd node or hook. For the engine's
     formulas while the sink is the only observer of ops (OpDef.sink_backward), on operands they have checked;
-    the kernel's own steps (`_H.op_step`) nest inside the op's record, as in a dispatch."""
+    the kernel's own steps (`_H.op_step`) nest inside the op's record, as in a dispatch. When the only op hook
+    takes ops on arrays instead (Hook.op_arrays: a detailed profile), it runs and records the kernel."""
     if backward_passes and STATE.phase != "forward":
         phase, seq = "backward", STATE.seq
     else:
         seq = next(seq_counter)
         phase = "forward"
+    if not _sink_only:
+        hook = _arrays_hook
+        if hook is not None:
+            return hook(op, arrays, attrs, phase, seq)
+        return op.kernel(np, *arrays, **attrs)      # the profile stopped during this backward: nothing records
     t0 = _pc()
     try:
         return op.kernel(np, *arrays, **attrs)

@@ -395,8 +395,9 @@ def _run_formula(node, op, grads, missing):
     try:
         if node.versions is not None or node.freed:
             _check_saved(node, op)
-        # a default profile (the op sink the only observer): OpDef.sink_backward, if the op has one
-        sb = op.sink_backward if _D._sink_only and not STATE.grad_enabled else None
+        # a default profile (the op sink the only observer), or a detailed one (its recorder the only op hook,
+        # taking ops on arrays: Hook.op_arrays): OpDef.sink_backward, if the op has one
+        sb = op.sink_backward if _D._sink_formulas and not STATE.grad_enabled else None
         if missing:
             ops = _ops()
             recorded = sb is not None and all(g is None or type(g._data) is np.ndarray for g in grads)
@@ -566,8 +567,8 @@ def _store_grad(t, g, create_graph, handed, quiet, refs):
             t._grad = ops.clone(g)
         elif quiet and g._base is None and g._grad_fn is None and not g._requires_grad:
             t._grad = g              # the engine's own tensor: what detach would give, without the copy
-        elif quiet or (_D._sink_only and type(d) is np.ndarray):    # detach's work, without its dispatch:
-            t._grad = v = Tensor.__new__(Tensor)    # nothing observes it, or the op sink alone, which records it
+        elif quiet or (_D._sink_formulas and type(d) is np.ndarray):    # detach's work, without its dispatch:
+            t._grad = v = Tensor.__new__(Tensor)    # nothing observes, or the sink or op_arrays alone, recording it
             v._data = d.view() if quiet else _D.run_recorded(ops.misc.DETACH, d)
             mark_view(v, g)
             v._detached = True

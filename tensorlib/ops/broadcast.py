@@ -61,9 +61,11 @@ QUIET = ArrayOps(mul=np.multiply, sub=np.subtract, div=np.true_divide, neg=np.ne
 
 def _recorded(name):
     """run_recorded of the op named `name` (arithmetic's and unary_math's ops, above this module: looked up
-    by name, as the layers below reach the ops above them)."""
-    def run(*arrays, **attrs):
-        return run_recorded(op_named(name), *arrays, **attrs)
+    by name, as the layers below reach the ops above them). The first operand is a parameter of its own: at
+    return it is released before the others, as a dispatched binary op's operands are (an operand the call
+    held last is freed first, so a profile_memory trace lists the frees in the dispatched formula's order)."""
+    def run(a, *rest, **attrs):
+        return run_recorded(op_named(name), a, *rest, **attrs)
     return run
 
 

@@ -1,12 +1,16 @@
 """A profile's events do not depend on how its ops were recorded: with default options the op sink records
 them and the engine takes the sink's shortcuts (ops recorded without being dispatched, see
-tensorlib.dispatch.run_recorded), with record_shapes/profile_memory every op passes the op hooks. Both
-profiles of the same training step hold the same events, nested alike, with the same sequence numbers."""
+tensorlib.dispatch.run_recorded), with record_shapes/profile_memory the ops the engine runs so pass the
+recorder's op_arrays and every other op the op hooks. Both profiles of the same training step hold the same
+events, nested alike, with the same sequence numbers."""
+import json
+
 import numpy as np
 import pytest
 
 import profiler
 import tensorlib as tl
+from profiler.recorder import Recorder
 
 nn, F = tl.nn, tl.nn.functional
 
@@ -90,3 +94,71 @@ def test_default_and_detailed_options_record_the_same_events(kind, second_use):
     names = {n for _, n, _ in trees[0]}
     assert {"autograd::engine::evaluate_function: torch::autograd::AccumulateGrad", "aten::ones_like",
             "aten::detach", "Optimizer.step#Adam.step"} <= names
+
+
+def _detailed(prof, path):
+    """Everything a detailed profile holds but times and addresses: per event in order of start its depth, name,
+    sequence number, Input Dims/type and CPU memory (self, total); the [memory] records in trace order (bytes,
+    running total)."""
+    evs = sorted(prof.events(), key=lambda e: (e.time_range.start, -e.time_range.end))
+    rows = [(d, n, s, e.input_shapes, e.input_dtypes, e.self_cpu_memory_usage, e.cpu_memory_usage)
+            for (d, n, s), e in zip(_tree(prof), evs)]
+    prof.export_chrome_trace(str(path))
+    trace = json.loads(path.read_text())["traceEvents"]
+    mem = [(e["args"]["Bytes"], e["args"]["Total Allocated"]) for e in trace if e.get("name") == "[memory]"]
+    return rows, mem
+
+
+@pytest.mark.parametrize("kind", ["mlp", "transformer", "gru", "cells"])
+def test_detailed_sink_formulas_record_what_dispatched_formulas_do(kind, monkeypatch, tmp_path):
+    """Under record_shapes + profile_memory the engine runs its sink formulas, their ops recorded on arrays
+    (Recorder.op_arrays, tensorlib.Hook.op_arrays): the same events, Input Shapes and memory records (sizes,
+    owners, order) as the dispatched formulas give when the recorder does not take ops on arrays."""
+    step = _step(kind)
+    step(True)
+    runs = []
+    for on in (True, False, True):
+        if not on:
+            bind = Recorder._bind
+
+            def no_arrays(self):
+                bind(self)
+                self.op_arrays = None
+            monkeypatch.setattr(Recorder, "_bind", no_arrays)
+        with profiler.profile(record_shapes=True, profile_memory=True) as prof:
+            step(True)
+        monkeypatch.undo()
+        runs.append(_detailed(prof, tmp_path / f"{len(runs)}.json"))
+    assert runs[0] == runs[2]      # deterministic
+    assert runs[0] == runs[1]
+    rows, mem = runs[0]
+    assert any(r[3] for r in rows if r[2] >= 0) and mem
+
+
+@pytest.mark.parametrize("memory", [False, True])
+def test_input_shapes_are_taken_when_the_op_runs(memory):
+    """record_shapes keeps an op's Input Dims/type as they were when it ran, whatever its inputs become later
+    (a tensor given another array, its values changed in place), as torch records them at the call; a
+    backward's ops (the engine's sink formulas, recorded on arrays) likewise."""
+    x = tl.zeros(2, 3)
+    w = tl.ones(2, 3, requires_grad=True)
+    with profiler.profile(record_shapes=True, profile_memory=memory) as prof:
+        y = x + 1
+        loss = (w * y).sum()
+        x.data = tl.zeros(4, 5, dtype=tl.float64)
+        z = x * 2
+        x.add_(1)
+        loss.backward()
+        y.add_(1)
+    assert z.shape == (4, 5)
+    got = [(e.name, e.input_shapes, e.input_dtypes) for e in prof.events()
+           if e.name in ("aten::add", "aten::mul", "aten::add_", "aten::sum")]
+    assert got[:5] == [("aten::add", [[2, 3], []], ["float", "Scalar"]),
+                       ("aten::mul", [[2, 3], [2, 3]], ["float", "float"]),
+                       ("aten::sum", [[2, 3]], ["float"]),
+                       ("aten::mul", [[4, 5], []], ["double", "Scalar"]),
+                       ("aten::add_", [[4, 5], []], ["double", "Scalar"])]
+    backward_mul = [e for e in prof.events() if e.name == "aten::mul" and e.parent is not None
+                    and e.parent.name == "MulBackward0"]
+    assert len(backward_mul) == 1 and backward_mul[0].input_shapes == [[2, 3], [2, 3]]
+    assert got[-1] == ("aten::add_", [[2, 3], []], ["float", "Scalar"])

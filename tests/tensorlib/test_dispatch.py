@@ -285,3 +285,52 @@ def test_op_sink_records_are_oprecord_shaped():
     recs = [D.OpRecord(*r) for r in Sink.tls.buf]
     assert [(r.name, r.phase) for r in recs] == [("ones", "forward"), ("add", "forward")]
     assert all(r.t0_ns <= r.t1_ns for r in recs) and recs[0].seq < recs[1].seq
+
+
+class _ArrayOps(Recorder):
+    """An op hook that also takes the engine's sink formulas' ops on arrays (Hook.op_arrays)."""
+
+    def op_arrays(self, op, arrays, attrs, phase, seq):
+        with self.lock:
+            self.events.append(("arrays", op.name, phase, seq, tuple(type(a).__name__ for a in arrays)))
+        return op.kernel(np, *arrays, **attrs)
+
+
+def _mlp_grads(hook):
+    tl.manual_seed(0)
+    lin = tl.nn.Linear(6, 4)
+    x = tl.randn(5, 6)
+    if hook is not None:
+        D.add_hook(hook)
+    try:
+        tl.nn.functional.relu(lin(x)).sum().backward()
+    finally:
+        if hook is not None:
+            D.remove_hook(hook)
+    return lin.weight.grad.numpy(), lin.bias.grad.numpy()
+
+
+def test_only_op_hook_with_op_arrays_takes_the_sink_formulas_ops():
+    plain, arrays = Recorder(), _ArrayOps()
+    want = _mlp_grads(None)
+    for hook in (plain, arrays):
+        got = _mlp_grads(hook)
+        for g, w in zip(got, want):
+            np.testing.assert_array_equal(g, w)
+    # without op_arrays every backward op is dispatched to the hook; with it, the sink formulas' ops come
+    # as arrays, in the same order, with the same phases (the gradients' sequence numbers are the forward's)
+    backward = [e[1:3] for e in plain.events if e[0] == "enter" and e[2] == "backward"]
+    taken = [e for e in arrays.events if e[0] == "arrays"]
+    assert taken and all(e[2] == "backward" for e in taken)
+    assert all(set(e[4]) <= {"ndarray", "NoneType", "list"} for e in taken)
+    mixed = [e[1:3] for e in arrays.events if (e[0] == "enter" and e[2] == "backward") or e[0] == "arrays"]
+    assert mixed == backward
+    # a second hook, or the op sink, on the full path: back to dispatched formulas
+    other = Recorder()
+    D.add_hook(other)
+    try:
+        arrays.events.clear()
+        _mlp_grads(arrays)
+    finally:
+        D.remove_hook(other)
+    assert not [e for e in arrays.events if e[0] == "arrays"]
