@@ -7,9 +7,9 @@ from .. import _sync
 from .broadcast import add_at, norm_dims, sum_to
 from ._define import Tensor, dispatch, np, op, public
 from .._graph import tensor_of
-from ..dispatch import run_recorded_op
+from ..dispatch import record_range, run_recorded, run_recorded_op
 from .broadcast import expand
-from .creation import tensor, zeros_like, zeros
+from .creation import recorded_zeros, tensor, zeros_like, zeros
 from .shape import cat, reshape
 
 
@@ -310,6 +310,23 @@ def _gather_bwd_quiet(ctx, g):
 
 
 GATHER.quiet_backward = _gather_bwd_quiet
+
+
+def _gather_bwd_sink(ctx, g):
+    """GATHER's formula with its ops recorded, not dispatched (OpDef.sink_backward): zeros_like's region over
+    its zeros, then scatter_add's kernel, on the quiet formula's cases."""
+    gd = g._data
+    _, index = ctx.inputs
+    idx = index._data
+    shape, dt = ctx.in_meta[0]
+    if type(gd) is not np.ndarray or type(idx) is not np.ndarray or gd.dtype != dt:
+        return None
+    with record_range("zeros_like", "op"):
+        z = recorded_zeros(tuple(shape), dt)
+    return tensor_of(run_recorded(SCATTER_ADD, z, idx, gd, dim=ctx.attrs["dim"])), None
+
+
+GATHER.sink_backward = _gather_bwd_sink
 
 
 @public(method=True)

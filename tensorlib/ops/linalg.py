@@ -6,7 +6,8 @@ from .broadcast import SINK, quiet_sum_to, sum_to
 from ._define import Tensor, dispatch, np, op, public, write_out
 from .._graph import tensor_of, tensor_of_result
 from .reduce import SUM
-from .shape import T, TRANSPOSE, VIEW, transpose, view
+from .arithmetic import MUL
+from .shape import SQUEEZE, T, TRANSPOSE, UNSQUEEZE, VIEW, transpose, view
 from ..dispatch import dispatch_binary, record_range, run_recorded
 from .broadcast import expand, norm_dims
 
@@ -74,24 +75,44 @@ MATMUL.def_backward(_matmul_bwd)
 
 
 def _matmul_bwd_sink(ctx, g):
-    """_matmul_bwd's case of operands of 2 dims or more on NumPy arrays of one dtype, its ops (transpose as
-    mT's, matmul, sum_to_size) run and recorded as the dispatched ones (OpDef.sink_backward); None for the
-    others and where the public matmul would fold g's batch into rows (its own region and ops)."""
+    """_matmul_bwd on NumPy arrays of one dtype, its ops (unsqueeze of a vector operand and of g, transpose as
+    mT's, matmul, sum_to_size, squeeze; two products for vector times vector) run and recorded as the
+    dispatched ones (OpDef.sink_backward); None for other arrays and where the public matmul would fold a
+    product's batch into rows (its own region and ops)."""
     a, b = ctx.inputs
     gd, ad, bd = g._data, a._data, b._data
     if type(gd) is not np.ndarray or type(ad) is not np.ndarray or type(bd) is not np.ndarray \
-            or ad.ndim < 2 or bd.ndim < 2 or not gd.dtype == ad.dtype == bd.dtype:
+            or not gd.dtype == ad.dtype == bd.dtype:
         return None
     need = ctx.needs_input_grad
-    if need[0] and gd.ndim >= 3 and bd.ndim == 2 and gd.flags.c_contiguous and gd.size:
-        return None     # matmul(g, b.mT) folds (matmul's region, a view, mm, a view)
+    if ad.ndim == 1 and bd.ndim == 1:
+        return (tensor_of(run_recorded(MUL, gd, bd)) if need[0] else None,
+                tensor_of(run_recorded(MUL, gd, ad)) if need[1] else None)
+    # g's rank after its unsqueezes; the first product's fold (a batch of g2 times a matrix, contiguous) is
+    # checked on arrays before anything runs (the second product never folds: see _matmul_bwd)
+    g2_ndim = gd.ndim + (ad.ndim == 1) + (bd.ndim == 1)
+    if need[0] and g2_ndim >= 3 and max(bd.ndim, 2) == 2 and gd.size:
+        v = np.expand_dims(gd, gd.ndim - 1) if ad.ndim == 1 else gd
+        if (np.expand_dims(v, v.ndim) if bd.ndim == 1 else v).flags.c_contiguous:
+            return None
+    a2 = run_recorded(UNSQUEEZE, ad, dim=0) if ad.ndim == 1 else ad
+    b2 = run_recorded(UNSQUEEZE, bd, dim=1) if bd.ndim == 1 else bd
+    g2 = gd
+    if ad.ndim == 1:
+        g2 = run_recorded(UNSQUEEZE, g2, dim=g2.ndim - 1)
+    if bd.ndim == 1:
+        g2 = run_recorded(UNSQUEEZE, g2, dim=g2.ndim)
     ga = gb = None
     if need[0]:
-        bt = run_recorded(TRANSPOSE, bd, dim0=bd.ndim - 2, dim1=bd.ndim - 1)
-        ga = quiet_sum_to(None, run_recorded(MATMUL, gd, bt), ad.shape, SINK)
+        bt = run_recorded(TRANSPOSE, b2, dim0=b2.ndim - 2, dim1=b2.ndim - 1)
+        ga = quiet_sum_to(None, run_recorded(MATMUL, g2, bt), a2.shape, SINK)
+        if ad.ndim == 1:
+            ga = tensor_of_result(run_recorded(SQUEEZE, ga._data, dim=(0,)))
     if need[1]:
-        at = run_recorded(TRANSPOSE, ad, dim0=ad.ndim - 2, dim1=ad.ndim - 1)
-        gb = quiet_sum_to(None, run_recorded(MATMUL, at, gd), bd.shape, SINK)
+        at = run_recorded(TRANSPOSE, a2, dim0=a2.ndim - 2, dim1=a2.ndim - 1)
+        gb = quiet_sum_to(None, run_recorded(MATMUL, at, g2), b2.shape, SINK)
+        if bd.ndim == 1:
+            gb = tensor_of_result(run_recorded(SQUEEZE, gb._data, dim=(gb._data.ndim - 1,)))
     return ga, gb
 
 
