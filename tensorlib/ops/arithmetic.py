@@ -10,7 +10,7 @@ from .broadcast import SINK, QUIET, quiet_arrays, quiet_operand, quiet_sum_to, s
 from .comparison import BITWISE_AND, GE, LE, eq, ge, gt, isnan, le, lt, where
 from .unary_math import exp, log, neg, reciprocal, trunc
 from ._define import Tensor, dispatch, np, op, public, unwrap_scalar, write_out
-from .._graph import tensor_of
+from .._graph import quiet_run, tensor_of
 from ..dispatch import run_recorded
 
 
@@ -378,6 +378,28 @@ def _(ctx, g):
             gb = where(eq(a, 0) & ge(b, 0), 0.0, gb)
         gb = sum_to(gb, ctx.in_meta[1][0])
     return ga, gb
+
+
+def _pow_bwd_arrays(ctx, g, k=QUIET):
+    """POW's formula for a tensor base and a Python exponent on NumPy arrays: g * b * a ** (b - 1) (g * 0 for
+    b == 0), the same kernels in the same order, called directly (k=QUIET: the quiet path) or run as the
+    recorded mul and pow (k=SINK: OpDef.sink_backward); None for a tensor exponent and where the dispatched
+    ops would promote."""
+    a, b = ctx.inputs
+    if not isinstance(a, Tensor) or ctx.needs_input_grad[1]:
+        return None
+    p = quiet_arrays(g._data, a._data)
+    if p is None or quiet_operand(b, p[0].dtype) is None:
+        return None
+    gd, ad = p
+    if b == 0:
+        return (tensor_of(k.mul(gd, 0)),)
+    gb = k.mul(gd, b)
+    return (tensor_of(k.mul(gb, run_recorded(POW, ad, b - 1) if k is SINK else quiet_run(POW, ad, b - 1))),)
+
+
+POW.quiet_backward = _pow_bwd_arrays
+POW.sink_backward = partial(_pow_bwd_arrays, k=SINK)
 
 
 @public(method=True)
