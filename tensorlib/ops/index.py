@@ -347,7 +347,7 @@ def _scatter_idx(xp, index, dim, src_shape):
 def _scatter_bounds(xp, a, index, dim):
     """torch's CPU message for a scatter index out of range (NumPy's would say "axis")."""
     n = a.shape[dim] if a.ndim else 1
-    if xp is np and index.size and (int(index.min()) < 0 or int(index.max()) >= n):
+    if xp is np and index.size and (np.minimum.reduce(index, None) < 0 or np.maximum.reduce(index, None) >= n):
         bad = index[(index < 0) | (index >= n)].reshape(-1)[0]
         raise RuntimeError(f"index {int(bad)} is out of bounds for dimension {dim} with size {n}")
 
