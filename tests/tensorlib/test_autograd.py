@@ -431,6 +431,9 @@ _QUIET_CASES = {       # elementwise, reduction, clamp, gather and softmax formu
     + (F.batch_norm(w.view(3, 4), tl.zeros(4), tl.ones(4), x[0], None, training=True) ** 2).sum()
     + (F.batch_norm(x.view(2, 2, 3), tl.zeros(2) + 0.5, tl.ones(2) * 2, training=False) * w.view(2, 2, 3)).sum()
     + (F.batch_norm(w.view(2, 6), None, None, x[0, :2].repeat(3), None, training=True) * x.view(2, 6)).sum(),
+    "index_masked_fill": lambda x, w: (x[tl.tensor([0, 2, 0])] * w).sum() + w[tl.tensor([True, False, True])].sum()
+    + (x.masked_fill(w > 0, -1.5) * w).sum() + x[..., 1:3].sum() + w[None, 1].sum()
+    + tl.softmax(w.masked_fill(tl.tensor([True, False, False, True]), 0.0), 1)[:, 0].sum(),
     "reshape_strided_gradient": lambda x, w: (x.view(2, 6).t() * w.view(6, 2)).sum()
     + (x.unsqueeze(0).transpose(1, 2) * w.t()).sum() + (x.reshape(3, 2, 2).transpose(0, 2) * 2).sum()
     + (w.view(3, 4, 1).transpose(0, 1) * x.t().unsqueeze(-1)).sum(),
@@ -522,7 +525,8 @@ def test_sink_formulas_agree_with_the_dispatched_ones_bit_for_bit(case, monkeypa
                 "rnn_layer_backward", "matmul", "_reshape_alias", "_unsafe_view", "expand", "ge", "le",
                 "bitwise_and", "scatter_add", "gt", "where", "conv2d", "conv_transpose2d",
                 "convolution_backward_weight", "unbind", "permute", "pow", "max_pool2d_with_indices_backward",
-                "abs", "sign", "lt", "clamp", "mean", "sum"}
+                "abs", "sign", "lt", "clamp", "mean", "sum",
+                "masked_fill", "index_backward"}
     # (the promoting products and divisions decline theirs; that case's sums and clamp take theirs)
     assert len([n for n in sink_executed if n in sink_ops]) < len([n for n in dispatched if n in sink_ops])
     assert [n for n, _ in sink_records] == [n for n, _ in records]
