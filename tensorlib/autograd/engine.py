@@ -356,7 +356,9 @@ def _check_saved(node, op):
 
 def _run_formula(node, op, grads, missing):
     """The node's backward formula as a backward step of its forward op: phase and sequence number set for
-    the dispatcher, inside the node's named region when range hooks listen; missing gradients as zeros."""
+    the dispatcher, inside the node's named region when range hooks listen; missing gradients as zeros,
+    except those of outputs that never carry one (OpDef.nondiff_outputs: norms' statistics, indices, masks),
+    which stay None as the quiet formulas get them (torch's engine makes no zeros for those either)."""
     st = STATE
     st.phase = "backward"
     st.seq = node.seq        # set first, so range hooks can read it (tensorlib.dispatch.current_seq())
@@ -369,9 +371,10 @@ def _run_formula(node, op, grads, missing):
         sb = op.sink_backward if _D._sink_only and not STATE.grad_enabled else None
         if missing:
             ops = _ops()
+            nondiff = op.nondiff_outputs
             recorded = sb is not None and all(g is None or type(g._data) is np.ndarray for g in grads)
             for i, g in enumerate(grads):
-                if g is None:
+                if g is None and i not in nondiff:
                     shape, dt = node.out_meta[i]
                     # (for the sink formula, zeros' kernel recorded as the dispatched zeros)
                     grads[i] = tensor_of(ops.creation.recorded_zeros(shape, dt)) if recorded else \

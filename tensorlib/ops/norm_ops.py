@@ -184,9 +184,9 @@ def _(ctx, g, *_):
 
 def _layer_norm_bwd_arrays(ctx, g, *_, run=None):
     """LAYER_NORM_BACKWARD's kernel on NumPy arrays: called directly (the engine's quiet path,
-    OpDef.quiet_backward) or, run=dispatch.run_recorded, run as the recorded op (OpDef.sink_backward: the
-    engine records the statistics' zero gradients as the dispatched formula's zeros). None for the other
-    cases (then the dispatched backward runs)."""
+    OpDef.quiet_backward) or, run=dispatch.run_recorded, run as the recorded op (OpDef.sink_backward; the
+    statistics' gradients are None on every path). None for the other cases (then the dispatched backward
+    runs)."""
     if g is None or type(g._data) is not np.ndarray:
         return None
     x, w, b = ctx.saved_inputs
