@@ -79,6 +79,12 @@ def numpy_arrays(args):
     return arrays
 
 
+def quiet_run(op, *arrays, **attrs):
+    """op's kernel on NumPy arrays (and Python scalars) checked by the caller, its result as the kernel gives
+    it: a step of a formula on arrays serving both paths, `dispatch.run_recorded`'s twin on the quiet path."""
+    return op.kernel(_np, *arrays, **attrs)
+
+
 def quiet_call(op, *args, **attrs):
     """op's kernel on the NumPy arrays of args (tensors, arrays or None), its result as the kernel gives it
     (an array or a tuple of them); None when an argument is not on NumPy (the formula's own path runs). What a

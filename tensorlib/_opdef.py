@@ -37,8 +37,9 @@ class OpDef:
       (the same kernels, so the same values) where `backward` dispatches ops; the engine runs it when
       nothing can see those ops (no hook, profiler or mode; no create_graph). It returns None for a case
       it does not take (then `backward` runs). The common nodes of training steps have one (linear and
-      matmul, the elementwise arithmetic and activations, reductions, views, softmax, norms, attention,
-      embedding); tests/tensorlib/test_autograd.py checks each against `backward` bit for bit.
+      matmul, the elementwise arithmetic and activations, reductions, views, stack, softmax, norms,
+      attention, embedding, convolutions, pooling, the pointwise losses); tests/tensorlib/test_autograd.py
+      checks each against `backward` bit for bit.
     sink_backward: optional, `fn(ctx, *grads)`: `backward` on the arrays, its ops' kernels run by
       `dispatch.run_recorded` (recorded by the op sink as dispatched ops are, without the dispatches: the
       same trace); the engine runs it when the profiler's op sink is the only observer of ops (its default

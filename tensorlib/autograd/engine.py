@@ -239,7 +239,7 @@ def run_backward(outputs, grad_outputs, retain_graph, create_graph, inputs=None,
                         else:   # summing gradients is backward work of the node that produced them
                             st.phase, st.seq = "backward", node.seq
                             try:
-                                b[nr] = ops.add(b[nr], g)
+                                b[nr] = _sum_grads(b[nr], g, create_graph)
                             finally:
                                 st.phase = "forward"
                     if d:
@@ -293,6 +293,17 @@ def _needed(roots, targets):
             stack.append((n, True))
             stack.extend((fn, False) for fn, _ in n.edges if fn is not None and fn not in needed)
     return {n for n, v in needed.items() if v}
+
+
+def _sum_grads(x, g, create_graph):
+    """x + g, two gradients of one output, as a backward step (phase set by the caller): with the op sink the
+    only observer (a default profile), no graph recorded and NumPy arrays of one shape and dtype, add's
+    kernel run and recorded as the dispatched add (dispatch.run_recorded); else the dispatched add."""
+    xd, gd = x._data, g._data
+    if _D._sink_only and not create_graph and type(xd) is np.ndarray and type(gd) is np.ndarray \
+            and xd.shape == gd.shape and xd.dtype == gd.dtype:
+        return tensor_of(_D.run_recorded(_D.op_named("add"), xd, gd))
+    return _ops().add(x, g)
 
 
 def _hooks_and_captures(node, grads, create_graph, capture, results, handed):
@@ -386,7 +397,9 @@ def _check_saved(node, op):
 
 def _run_formula(node, op, grads, missing):
     """The node's backward formula as a backward step of its forward op: phase and sequence number set for
-    the dispatcher, inside the node's named region when range hooks listen; missing gradients as zeros."""
+    the dispatcher, inside the node's named region when range hooks listen; missing gradients as zeros,
+    except those of outputs that never carry one (OpDef.nondiff_outputs: norms' statistics, indices, masks),
+    which stay None as the quiet formulas get them (torch's engine makes no zeros for those either)."""
     st = STATE
     st.phase = "backward"
     st.seq = node.seq        # set first, so range hooks can read it (tensorlib.dispatch.current_seq())
@@ -400,9 +413,10 @@ def _run_formula(node, op, grads, missing):
         sb = op.sink_backward if _D._sink_formulas and not STATE.grad_enabled else None
         if missing:
             ops = _ops()
+            nondiff = op.nondiff_outputs
             recorded = sb is not None and all(g is None or type(g._data) is np.ndarray for g in grads)
             for i, g in enumerate(grads):
-                if g is None:
+                if g is None and i not in nondiff:
                     shape, dt = node.out_meta[i]
                     # (for the sink formula, zeros' kernel recorded as the dispatched zeros)
                     grads[i] = tensor_of(ops.creation.recorded_zeros(shape, dt)) if recorded else \

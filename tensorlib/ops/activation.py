@@ -2,13 +2,14 @@
 from __future__ import annotations
 
 import math
+from functools import partial
 
 from .. import _hooks as _H
-from .comparison import gt, where
+from .comparison import GT, WHERE, gt, where
 from .unary_math import _f, erf, erf_kernel, exp, tanh
-from ..dispatch import STATE, run_recorded_op
-from .._graph import quiet_op, tensor_of
-from .broadcast import QUIET, SINK, quiet_arrays
+from ..dispatch import STATE, run_recorded, run_recorded_op
+from .._graph import quiet_op, quiet_run, tensor_of
+from .broadcast import QUIET, SINK, quiet_arrays, quiet_operand
 from ._define import dispatch, np, op, public, unary
 
 
@@ -215,6 +216,24 @@ def LEAKY_RELU(xp, a, negative_slope=0.01):
 def _(ctx, g):
     x = ctx.saved_inputs[0]
     return (where(gt(x, 0), g, g * ctx.attrs.get("negative_slope", 0.01)),)
+
+
+def _leaky_relu_bwd_arrays(ctx, g, k=QUIET):
+    """LEAKY_RELU's formula on NumPy arrays: gt, the product by the slope and where, the same kernels in the
+    same order, called directly (k=QUIET: the engine's quiet path) or run as recorded ops (k=SINK:
+    OpDef.sink_backward); None where the dispatched ops would promote."""
+    p = quiet_arrays(g._data, ctx.inputs[0]._data)
+    slope = ctx.attrs.get("negative_slope", 0.01)
+    if p is None or quiet_operand(slope, p[0].dtype) is None:
+        return None
+    gd, x = p
+    run = run_recorded if k is SINK else quiet_run
+    mask = run(GT, x, 0)
+    return (tensor_of(run(WHERE, mask, gd, k.mul(gd, slope))),)
+
+
+LEAKY_RELU.quiet_backward = _leaky_relu_bwd_arrays
+LEAKY_RELU.sink_backward = partial(_leaky_relu_bwd_arrays, k=SINK)
 
 
 @op("elu", save="io", function=True, method=True)

@@ -3,13 +3,15 @@ divisions, maximum/minimum, clamp, atan2, hypot, logaddexp, xlogy; their in-plac
 from __future__ import annotations
 
 import math
+from functools import partial
 
 from .. import _dtype as D
 from .broadcast import SINK, QUIET, quiet_arrays, quiet_operand, quiet_sum_to, sum_to
-from .comparison import eq, ge, gt, isnan, le, lt, where
+from .comparison import BITWISE_AND, GE, LE, eq, ge, gt, isnan, le, lt, where
 from .unary_math import exp, log, neg, reciprocal, trunc
 from ._define import Tensor, dispatch, np, op, public, unwrap_scalar, write_out
-from .._graph import tensor_of
+from .._graph import quiet_run, tensor_of
+from ..dispatch import run_recorded
 
 
 def _needs(ctx, i):
@@ -378,6 +380,28 @@ def _(ctx, g):
     return ga, gb
 
 
+def _pow_bwd_arrays(ctx, g, k=QUIET):
+    """POW's formula for a tensor base and a Python exponent on NumPy arrays: g * b * a ** (b - 1) (g * 0 for
+    b == 0), the same kernels in the same order, called directly (k=QUIET: the quiet path) or run as the
+    recorded mul and pow (k=SINK: OpDef.sink_backward); None for a tensor exponent and where the dispatched
+    ops would promote."""
+    a, b = ctx.inputs
+    if not isinstance(a, Tensor) or ctx.needs_input_grad[1]:
+        return None
+    p = quiet_arrays(g._data, a._data)
+    if p is None or quiet_operand(b, p[0].dtype) is None:
+        return None
+    gd, ad = p
+    if b == 0:
+        return (tensor_of(k.mul(gd, 0)),)
+    gb = k.mul(gd, b)
+    return (tensor_of(k.mul(gb, run_recorded(POW, ad, b - 1) if k is SINK else quiet_run(POW, ad, b - 1))),)
+
+
+POW.quiet_backward = _pow_bwd_arrays
+POW.sink_backward = partial(_pow_bwd_arrays, k=SINK)
+
+
 @public(method=True)
 def pow(input, exponent, *, out=None):
     return write_out(dispatch(POW, input, exponent), out)
@@ -457,26 +481,33 @@ def _(ctx, g):
     return (g * mask,)
 
 
-def _clamp_bwd_quiet(ctx, g):
-    """CLAMP's formula on NumPy arrays (the quiet path): the same comparisons and the float mask's product;
+def _clamp_bwd_arrays(ctx, g, sink=False):
+    """CLAMP's formula on NumPy arrays: the same comparisons and the float mask's product, called directly
+    (the engine's quiet path) or, with `sink`, run as the recorded ge, le, bitwise_and and mul
+    (OpDef.sink_backward; the mask's cast to g's dtype is the product's promotion, which records nothing);
     None for tensor bounds or a gradient of another dtype than the input's."""
     p = quiet_arrays(g._data, ctx.inputs[0]._data)
     if p is None:
         return None
     gd, x = p
-    lo, hi = ctx.attrs.get("min"), ctx.attrs.get("max")
-    mask = None
-    for bound, cmp in ((lo, np.greater_equal), (hi, np.less_equal)):
-        if bound is None:
-            continue
+    bounds = [(b, o) for b, o in ((ctx.attrs.get("min"), GE), (ctx.attrs.get("max"), LE)) if b is not None]
+    for bound, _ in bounds:     # (checked before anything runs: a sink formula records as it goes)
         if quiet_operand(bound, gd.dtype) is None:
             return None
-        m = cmp(x, bound)
-        mask = m if mask is None else np.bitwise_and(mask, m)
-    return (tensor_of(np.multiply(gd, mask.astype(gd.dtype))),)
+    mask = None
+    for bound, cmp in bounds:
+        m = run_recorded(cmp, x, bound) if sink else cmp.kernel(np, x, bound)
+        if mask is not None:
+            m = run_recorded(BITWISE_AND, mask, m) if sink else np.bitwise_and(mask, m)
+        mask = m
+    if mask is None:
+        return None
+    mask = mask.astype(gd.dtype)
+    return (tensor_of(run_recorded(MUL, gd, mask) if sink else np.multiply(gd, mask)),)
 
 
-CLAMP.quiet_backward = _clamp_bwd_quiet
+CLAMP.quiet_backward = _clamp_bwd_arrays
+CLAMP.sink_backward = partial(_clamp_bwd_arrays, sink=True)
 
 
 @public(method=True, aliases=("clip",))

@@ -118,6 +118,17 @@ def _(ctx, g):
     return (sum_to(g, ctx.in_meta[0][0]),)
 
 
+def _expand_bwd_arrays(ctx, g, k=QUIET):
+    """EXPAND's formula on a NumPy gradient: sum_to_size's kernel where the shapes differ (called directly,
+    k=QUIET, or run as the recorded op, k=SINK: OpDef.quiet_backward / sink_backward), else g itself."""
+    d = g._data
+    return (quiet_sum_to(g, d, tuple(ctx.in_meta[0][0]), k),) if type(d) is np.ndarray else None
+
+
+EXPAND.quiet_backward = _expand_bwd_arrays
+EXPAND.sink_backward = partial(_expand_bwd_arrays, k=SINK)
+
+
 def expand(a, *sizes):
     if len(sizes) == 1 and isinstance(sizes[0], (tuple, list)):
         sizes = tuple(sizes[0])

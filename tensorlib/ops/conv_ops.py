@@ -16,13 +16,16 @@ does (the extra row/column at the end).
 """
 from __future__ import annotations
 
+from functools import partial
+
 from .. import _blas
 from .. import _hooks as _H
 from ..backends import cudnn
-from ..dispatch import STATE, record_range
+from ..dispatch import STATE, record_range, run_recorded
+from .._graph import numpy_arrays, quiet_run, tensor_of
 from .broadcast import add_at
 from ._define import dispatch, np, op
-from .reduce import sum as _sum
+from .reduce import SUM, sum as _sum
 
 
 def _pad(xp, x, padding, value=0.0):
@@ -505,7 +508,7 @@ def _(ctx, gw):
     return gx, gg
 
 
-def _input_grad(x_shape, g, w, a):
+def _input_grad(x_shape, g, w, a, run=dispatch):
     """conv2d's input gradient: conv_transpose2d with the output padding that restores x's size."""
     H, W = x_shape[2:]
     st, pd, dl = a.get("stride", (1, 1)), a.get("padding", (0,) * 4), a.get("dilation", (1, 1))
@@ -513,19 +516,20 @@ def _input_grad(x_shape, g, w, a):
     OH, OW = g.shape[2:]
     oph = H + pd[0] + pd[1] - ((OH - 1) * st[0] + dl[0] * (kh - 1) + 1)
     opw = W + pd[2] + pd[3] - ((OW - 1) * st[1] + dl[1] * (kw - 1) + 1)
-    return dispatch(CONV_T2D, g, w, None, stride=st, padding=pd, output_padding=(oph, opw), dilation=dl,
-                    groups=a.get("groups", 1))
+    return run(CONV_T2D, g, w, None, stride=st, padding=pd, output_padding=(oph, opw), dilation=dl,
+               groups=a.get("groups", 1))
 
 
-def _conv2d_grads(x, w, b, g, a, need):
-    """conv2d's gradients for x, w, b (4-D tensors, the op's attrs `a`): each one a dispatched op."""
+def _conv2d_grads(x, w, b, g, a, need, run=dispatch):
+    """conv2d's gradients for x, w, b (the op's attrs `a`): each one op, dispatched on 4-D tensors, or on
+    NumPy arrays by `run` (quiet_run: the quiet formula; run_recorded: the sink formula, OpDef)."""
     gx = gw = gb = None
     if need[0]:
-        gx = _input_grad(x.shape, g, w, a)
+        gx = _input_grad(x.shape, g, w, a, run)
     if need[1]:
-        gw = dispatch(CONV_WEIGHT, x, g, weight_shape=tuple(w.shape), **a)
+        gw = run(CONV_WEIGHT, x, g, weight_shape=tuple(w.shape), **a)
     if b is not None and need[2]:
-        gb = _sum(g, (0, 2, 3))
+        gb = _sum(g, (0, 2, 3)) if run is dispatch else run(SUM, g, dim=(0, 2, 3))   # (sum's attrs)
     return gx, gw, gb
 
 
@@ -533,6 +537,28 @@ def _conv2d_grads(x, w, b, g, a, need):
 def _(ctx, g):
     x, w, b = ctx.saved_inputs
     return _conv2d_grads(x, w, b, g, ctx.attrs, ctx.needs_input_grad)
+
+
+def _conv_arrays(ctx, g):
+    """[g, x, w, b] as NumPy arrays (b None without a bias) when g, x and w are NumPy arrays of one dtype (the
+    case in which a formula on arrays runs the dispatched formula's kernels on the same operands), else None."""
+    p = numpy_arrays((g, *ctx.inputs))
+    return p if p is not None and len(p) == 4 and p[0].dtype == p[1].dtype == p[2].dtype else None
+
+
+def _conv2d_bwd_arrays(ctx, g, run=quiet_run):
+    """conv2d's formula on NumPy arrays, its ops' kernels called directly (the quiet path, OpDef) or, with
+    run=run_recorded, run and recorded as the dispatched ops (the sink formula)."""
+    p = _conv_arrays(ctx, g)
+    if p is None:
+        return None
+    gd, xd, wd, bd = p
+    return tuple(None if r is None else tensor_of(r)
+                 for r in _conv2d_grads(xd, wd, bd, gd, ctx.attrs, ctx.needs_input_grad, run))
+
+
+CONV2D.quiet_backward = _conv2d_bwd_arrays
+CONV2D.sink_backward = partial(_conv2d_bwd_arrays, run=run_recorded)
 
 
 @op("conv1d", save="i", amp="lower", node_name="ConvolutionBackward0")
@@ -566,6 +592,30 @@ def _(ctx, g):
     if b is not None and need[2]:
         gb = _sum(g, (0, 2, 3))
     return gx, gw, gb
+
+
+def _conv_t2d_bwd_arrays(ctx, g, run=quiet_run):
+    """conv_transpose2d's formula on NumPy arrays (see _conv2d_bwd_arrays), where conv2d of g gives the
+    input's size (no slice of it to take); else None."""
+    p = _conv_arrays(ctx, g)
+    if p is None:
+        return None
+    gd, xd, wd, bd = p
+    a = dict(ctx.attrs)
+    a.pop("output_padding", None)
+    need = ctx.needs_input_grad
+    st, pd, dl = a.get("stride", (1, 1)), a.get("padding", (0,) * 4), a.get("dilation", (1, 1))
+    if need[0] and (out_size(gd.shape[2], wd.shape[2], st[0], pd[0], pd[1], dl[0]),
+                    out_size(gd.shape[3], wd.shape[3], st[1], pd[2], pd[3], dl[1])) != xd.shape[2:]:
+        return None
+    gx = run(CONV2D, gd, wd, None, **a) if need[0] else None
+    gw = run(CONV_WEIGHT, gd, xd, weight_shape=tuple(wd.shape), **a) if need[1] else None
+    gb = run(SUM, gd, dim=(0, 2, 3)) if bd is not None and need[2] else None
+    return tuple(None if r is None else tensor_of(r) for r in (gx, gw, gb))
+
+
+CONV_T2D.quiet_backward = _conv_t2d_bwd_arrays
+CONV_T2D.sink_backward = partial(_conv_t2d_bwd_arrays, run=run_recorded)
 
 
 # --- public functions -----------------------------------------------------------------------------

@@ -7,7 +7,7 @@ import numbers
 
 from .. import _dtype as D
 from .. import random as R
-from .._device import cupy, default_device, device_of, to_device
+from .._device import CPU, cupy, default_device, device_of, to_device
 from ._define import Tensor, dispatch, np, op, public
 from .._tensor import Size
 from ..dispatch import record_range, run_recorded
@@ -266,7 +266,8 @@ def recorded_zeros(shape, dtype):
     """zeros(shape, dtype=dtype)'s NumPy array, its op run and recorded by `dispatch.run_recorded` (not
     dispatched): a missing gradient of a node whose sink formula runs (OpDef.sink_backward), as the engine
     makes it with zeros for the dispatched formula."""
-    return run_recorded(ZEROS, shape=_size(shape), dtype=_dt(dtype), device=_dev("cpu"))
+    dt = dtype if isinstance(dtype, np.dtype) else _dt(dtype)      # (the engine's: a NumPy dtype already)
+    return run_recorded(ZEROS, shape=_size(shape), dtype=dt, device=CPU)
 
 
 @public

@@ -2,14 +2,16 @@
 scatter_add, index_select, masked_fill, one_hot."""
 from __future__ import annotations
 
+from functools import partial
+
 from .. import _hooks as _H
 from .. import _sync
-from .broadcast import add_at, norm_dims, sum_to
+from .broadcast import QUIET, SINK, add_at, norm_dims, quiet_sum_to, sum_to
 from ._define import Tensor, dispatch, np, op, public
-from .._graph import tensor_of
-from ..dispatch import run_recorded_op
+from .._graph import quiet_op, quiet_run, tensor_of
+from ..dispatch import record_range, run_recorded, run_recorded_op
 from .broadcast import expand
-from .creation import tensor, zeros_like, zeros
+from .creation import recorded_zeros, tensor, zeros_like, zeros
 from .shape import cat, reshape
 
 
@@ -94,11 +96,6 @@ def GETITEM(xp, a, idx):
         raise index_error(e, a, idx) from None
 
 
-@GETITEM.def_backward
-def _(ctx, g):
-    return (dispatch(INDEX_BACKWARD, g, shape=tuple(ctx.in_meta[0][0]), idx=ctx.attrs["idx"]),)
-
-
 @op("index_backward", node_name="IndexBackwardBackward0")
 def INDEX_BACKWARD(xp, g, shape, idx):
     z = xp.zeros(shape, dtype=g.dtype)
@@ -163,11 +160,13 @@ SELECT_BACKWARD.def_backward(lambda ctx, gg: (dispatch(SELECT, gg, idx=ctx.attrs
 
 
 def _view_node_backward(fwd, bwd):
-    """fwd's node formula: bwd (select_backward, slice_backward) of g, dispatched, and its sink formula
-    (OpDef.sink_backward), bwd's kernel recorded as that op."""
+    """fwd's node formula: bwd (select_backward, slice_backward, index_backward) of g, dispatched, and its
+    quiet and sink formulas (OpDef.quiet_backward, sink_backward): bwd's kernel called directly, or recorded
+    as that op."""
     def attrs(ctx):
         return {"shape": tuple(ctx.in_meta[0][0]), "idx": ctx.attrs["idx"]}
     fwd.def_backward(lambda ctx, g: (dispatch(bwd, g, **attrs(ctx)),))
+    fwd.quiet_backward = lambda ctx, g: quiet_op(bwd, g, **attrs(ctx))
     fwd.sink_backward = lambda ctx, g: run_recorded_op(bwd, g, **attrs(ctx))
 
 
@@ -185,6 +184,7 @@ SLICE = op("slice", view=True, node_name="SliceBackward0")(_slice_kernel)
 SLICE_BACKWARD = op("slice_backward", node_name="SliceBackwardBackward0")(_view_backward("slice"))
 SLICE_BACKWARD.def_backward(lambda ctx, gg: (dispatch(SLICE, gg, idx=ctx.attrs["idx"]),))
 _view_node_backward(SLICE, SLICE_BACKWARD)
+_view_node_backward(GETITEM, INDEX_BACKWARD)
 
 
 def _getitem_op(idx):
@@ -312,6 +312,23 @@ def _gather_bwd_quiet(ctx, g):
 GATHER.quiet_backward = _gather_bwd_quiet
 
 
+def _gather_bwd_sink(ctx, g):
+    """GATHER's formula with its ops recorded, not dispatched (OpDef.sink_backward): zeros_like's region over
+    its zeros, then scatter_add's kernel, on the quiet formula's cases."""
+    gd = g._data
+    _, index = ctx.inputs
+    idx = index._data
+    shape, dt = ctx.in_meta[0]
+    if type(gd) is not np.ndarray or type(idx) is not np.ndarray or gd.dtype != dt:
+        return None
+    with record_range("zeros_like", "op"):
+        z = recorded_zeros(tuple(shape), dt)
+    return tensor_of(run_recorded(SCATTER_ADD, z, idx, gd, dim=ctx.attrs["dim"])), None
+
+
+GATHER.sink_backward = _gather_bwd_sink
+
+
 @public(method=True)
 def gather(input, dim, index, *, sparse_grad=False):
     return dispatch(GATHER, input, index, dim=norm_dims(dim, input.ndim)[0])
@@ -330,7 +347,7 @@ def _scatter_idx(xp, index, dim, src_shape):
 def _scatter_bounds(xp, a, index, dim):
     """torch's CPU message for a scatter index out of range (NumPy's would say "axis")."""
     n = a.shape[dim] if a.ndim else 1
-    if xp is np and index.size and (int(index.min()) < 0 or int(index.max()) >= n):
+    if xp is np and index.size and (np.minimum.reduce(index, None) < 0 or np.maximum.reduce(index, None) >= n):
         bad = index[(index < 0) | (index >= n)].reshape(-1)[0]
         raise RuntimeError(f"index {int(bad)} is out of bounds for dimension {dim} with size {n}")
 
@@ -451,6 +468,25 @@ def _(ctx, g):
     if ctx.needs_input_grad[2]:
         gv = (g * mask).sum()
     return ga, None, gv
+
+
+def _masked_fill_bwd_arrays(ctx, g, k=QUIET):
+    """MASKED_FILL's formula for the input alone (a value that needs no gradient) on NumPy arrays: its kernel
+    with 0.0 and sum_to, called directly (k=QUIET: the quiet path) or run as the recorded masked_fill and
+    sum_to_size (k=SINK: OpDef.sink_backward)."""
+    mask = ctx.inputs[1]
+    need = ctx.needs_input_grad
+    if not need[0] or need[2] or not isinstance(mask, Tensor):
+        return None
+    gd, md = g._data, mask._data
+    if type(gd) is not np.ndarray or type(md) is not np.ndarray:
+        return None
+    run = run_recorded if k is SINK else quiet_run
+    return quiet_sum_to(None, run(MASKED_FILL, gd, md, 0.0), tuple(ctx.in_meta[0][0]), k), None, None
+
+
+MASKED_FILL.quiet_backward = _masked_fill_bwd_arrays
+MASKED_FILL.sink_backward = partial(_masked_fill_bwd_arrays, k=SINK)
 
 
 def _check_mask_shape(input, mask):

@@ -1,12 +1,14 @@
 """Matrix products: matmul (batched, broadcast, 1-D cases as torch), mm, bmm, dot, outer."""
 from __future__ import annotations
 
+from functools import partial
+
 from .. import _blas
-from .broadcast import SINK, quiet_sum_to, sum_to
+from .broadcast import QUIET, SINK, quiet_sum_to, sum_to
 from ._define import Tensor, dispatch, np, op, public, write_out
-from .._graph import tensor_of, tensor_of_result
+from .._graph import quiet_run, tensor_of, tensor_of_result
 from .reduce import SUM
-from .shape import T, TRANSPOSE, VIEW, transpose, view
+from .shape import SQUEEZE, T, TRANSPOSE, UNSQUEEZE, VIEW, transpose, view
 from ..dispatch import dispatch_binary, record_range, run_recorded
 from .broadcast import expand, norm_dims
 
@@ -73,29 +75,51 @@ MATMUL = op("matmul", save="i", amp="lower", node_name="MmBackward0")(_matmul_ke
 MATMUL.def_backward(_matmul_bwd)
 
 
-def _matmul_bwd_sink(ctx, g):
-    """_matmul_bwd's case of operands of 2 dims or more on NumPy arrays of one dtype, its ops (transpose as
-    mT's, matmul, sum_to_size) run and recorded as the dispatched ones (OpDef.sink_backward); None for the
-    others and where the public matmul would fold g's batch into rows (its own region and ops)."""
+def _matmul_bwd_arrays(ctx, g, k=QUIET):
+    """_matmul_bwd on NumPy arrays of one dtype, its ops' kernels (unsqueeze of a vector operand and of g,
+    transpose as mT's, matmul, sum_to_size, squeeze; two products for vector times vector) called directly
+    (k=QUIET: the quiet path, OpDef.quiet_backward) or run and recorded as the dispatched ops (k=SINK:
+    OpDef.sink_backward); None for other arrays and where the public matmul would fold a product's batch
+    into rows (its own region and ops, another product)."""
     a, b = ctx.inputs
     gd, ad, bd = g._data, a._data, b._data
     if type(gd) is not np.ndarray or type(ad) is not np.ndarray or type(bd) is not np.ndarray \
-            or ad.ndim < 2 or bd.ndim < 2 or not gd.dtype == ad.dtype == bd.dtype:
+            or not gd.dtype == ad.dtype == bd.dtype:
         return None
     need = ctx.needs_input_grad
-    if need[0] and gd.ndim >= 3 and bd.ndim == 2 and gd.flags.c_contiguous and gd.size:
-        return None     # matmul(g, b.mT) folds (matmul's region, a view, mm, a view)
+    if ad.ndim == 1 and bd.ndim == 1:
+        return (tensor_of(k.mul(gd, bd)) if need[0] else None, tensor_of(k.mul(gd, ad)) if need[1] else None)
+    # g's rank after its unsqueezes; the first product's fold (a batch of g2 times a matrix, contiguous) is
+    # checked on arrays before anything runs (the second product never folds: see _matmul_bwd)
+    g2_ndim = gd.ndim + (ad.ndim == 1) + (bd.ndim == 1)
+    if need[0] and g2_ndim >= 3 and max(bd.ndim, 2) == 2 and gd.size:
+        v = np.expand_dims(gd, gd.ndim - 1) if ad.ndim == 1 else gd
+        if (np.expand_dims(v, v.ndim) if bd.ndim == 1 else v).flags.c_contiguous:
+            return None
+    run = run_recorded if k is SINK else quiet_run
+    a2 = run(UNSQUEEZE, ad, dim=0) if ad.ndim == 1 else ad
+    b2 = run(UNSQUEEZE, bd, dim=1) if bd.ndim == 1 else bd
+    g2 = gd
+    if ad.ndim == 1:
+        g2 = run(UNSQUEEZE, g2, dim=g2.ndim - 1)
+    if bd.ndim == 1:
+        g2 = run(UNSQUEEZE, g2, dim=g2.ndim)
     ga = gb = None
     if need[0]:
-        bt = run_recorded(TRANSPOSE, bd, dim0=bd.ndim - 2, dim1=bd.ndim - 1)
-        ga = quiet_sum_to(None, run_recorded(MATMUL, gd, bt), ad.shape, SINK)
+        bt = run(TRANSPOSE, b2, dim0=b2.ndim - 2, dim1=b2.ndim - 1)
+        ga = quiet_sum_to(None, run(MATMUL, g2, bt), a2.shape, k)
+        if ad.ndim == 1:
+            ga = tensor_of_result(run(SQUEEZE, ga._data, dim=(0,)))
     if need[1]:
-        at = run_recorded(TRANSPOSE, ad, dim0=ad.ndim - 2, dim1=ad.ndim - 1)
-        gb = quiet_sum_to(None, run_recorded(MATMUL, at, gd), bd.shape, SINK)
+        at = run(TRANSPOSE, a2, dim0=a2.ndim - 2, dim1=a2.ndim - 1)
+        gb = quiet_sum_to(None, run(MATMUL, at, g2), b2.shape, k)
+        if bd.ndim == 1:
+            gb = tensor_of_result(run(SQUEEZE, gb._data, dim=(gb._data.ndim - 1,)))
     return ga, gb
 
 
-MATMUL.sink_backward = _matmul_bwd_sink
+MATMUL.quiet_backward = _matmul_bwd_arrays
+MATMUL.sink_backward = partial(_matmul_bwd_arrays, k=SINK)
 
 
 def _mm_kernel(xp, a, b):

@@ -6,20 +6,21 @@ Normalisation ops live in `norm_ops.py`, convolution and pooling in `conv_ops.py
 """
 from __future__ import annotations
 
+import math
 from functools import partial
 
 from .. import _hooks as _H
 from .. import random as R
-from ..dispatch import STATE, run_recorded_op
+from ..dispatch import STATE, run_recorded, run_recorded_op
 from .._device import device_of
-from .._graph import quiet_op, tensor_of
-from .broadcast import QUIET, SINK, add_at, quiet_arrays, sum_to
+from .._graph import as_array, quiet_op, quiet_run, tensor_of
+from .broadcast import EXPAND, QUIET, SINK, add_at, quiet_arrays, quiet_sum_to, sum_to
 from ._define import Tensor, dispatch, np, op
 from ._rows import row_index, row_max, row_sum, softmax_backward_rows
 from .activation import sigmoid, softplus
-from .arithmetic import clamp
-from .comparison import gt, lt, where
-from .unary_math import abs as _abs, exp, log, sign
+from .arithmetic import CLAMP, clamp
+from .comparison import LT, WHERE, gt, lt, where
+from .unary_math import ABS, SIGN, abs as _abs, exp, log, sign
 from .index import index_add
 from .linalg import ADDMM, matmul
 from ..dispatch import record_range
@@ -397,9 +398,11 @@ def _reduced_grad(ctx, g, shape):
     return (g / n if r == "mean" else g).expand(shape)
 
 
-def _pointwise_loss(name, node_name, loss_k, dinput, dtarget):
+def _pointwise_loss(name, node_name, loss_k, dinput, dtarget, dinput_arrays=None):
     """An op `name(input, target, reduction=..., **kw)`; `dinput`/`dtarget(x, t, attrs)` are the derivatives
-    of the elementwise loss, written with tensorlib ops."""
+    of the elementwise loss, written with tensorlib ops; `dinput_arrays(x, t, attrs, run, k)`, where given,
+    is dinput on NumPy arrays, the same kernels in the same order (`run`: quiet_run or run_recorded; `k`:
+    broadcast.QUIET or SINK), which gives the op quiet and sink formulas (_pointwise_loss_bwd_arrays)."""
     o = op(name, save="i", amp="fp32", node_name=node_name)(
         lambda xp, x, t, reduction="mean", **kw: _reduce_k(xp, loss_k(xp, *_float_pair(x, t), **kw), reduction))
 
@@ -410,7 +413,32 @@ def _pointwise_loss(name, node_name, loss_k, dinput, dtarget):
         gx = sum_to(gl * dinput(x, t, ctx.attrs), ctx.in_meta[0][0]) if ctx.needs_input_grad[0] else None
         gt = sum_to(gl * dtarget(x, t, ctx.attrs), ctx.in_meta[1][0]) if ctx.needs_input_grad[1] else None
         return gx, gt
+    if dinput_arrays is not None:
+        o.quiet_backward = partial(_pointwise_loss_bwd_arrays, dinput=dinput_arrays)
+        o.sink_backward = partial(_pointwise_loss_bwd_arrays, dinput=dinput_arrays, k=SINK)
     return o
+
+
+def _pointwise_loss_bwd_arrays(ctx, g, dinput, k=QUIET):
+    """A pointwise loss's formula for the input alone (the target needs no gradient), on NumPy arrays of
+    one floating dtype: _reduced_grad's div and expand, dinput's kernels, the product and sum_to, called
+    directly (k=QUIET: the quiet path) or run as the recorded ops (k=SINK: OpDef.sink_backward)."""
+    x, t = ctx.inputs
+    need = ctx.needs_input_grad
+    if not need[0] or need[1] or not isinstance(x, Tensor) or not isinstance(t, Tensor):
+        return None
+    gd, xd, td = g._data, x._data, t._data
+    if quiet_arrays(gd, xd) is None or quiet_arrays(gd, td) is None:
+        return None
+    run = run_recorded if k is SINK else quiet_run
+    shape = _bshape(ctx)
+    gl = gd
+    r = ctx.attrs.get("reduction", "mean")
+    if r != "none":
+        if r == "mean":
+            gl = as_array(k.div(gd, math.prod(shape)))
+        gl = run(EXPAND, gl, shape=shape)
+    return quiet_sum_to(None, k.mul(gl, dinput(xd, td, ctx.attrs, run, k)), tuple(ctx.in_meta[0][0]), k), None
 
 
 def _float_pair(x, t):
@@ -505,13 +533,27 @@ def _kl_dt(x, t, a):
     return where(gt(t, 0), log(clamp(t, min=1e-38)) + 1 - x, 0.0)
 
 
+def _smooth_l1_d_arrays(x, t, attrs, run, k):
+    beta = attrs.get("beta", 1.0)
+    d = k.sub(x, t)
+    if beta == 0:
+        return run(SIGN, d)
+    return run(WHERE, run(LT, run(ABS, d), beta), k.div(d, beta), run(SIGN, d))
+
+
+def _bce_d_arrays(p, t, attrs, run, k):
+    return k.div(k.sub(p, t), run(CLAMP, k.mul(k.sub(1, p), p), min=1e-12, max=None))
+
+
 MSE_LOSS = _pointwise_loss("mse_loss", "MseLossBackward0", lambda xp, x, t: (x - t) ** 2,
-                           lambda x, t, a: (x - t) * 2, lambda x, t, a: (t - x) * 2)
+                           lambda x, t, a: (x - t) * 2, lambda x, t, a: (t - x) * 2,
+                           lambda x, t, a, run, k: k.mul(k.sub(x, t), 2))
 L1_LOSS = _pointwise_loss("l1_loss", "L1LossBackward0", lambda xp, x, t: xp.abs(x - t),
                           lambda x, t, a: sign(x - t), lambda x, t, a: sign(t - x))
 SMOOTH_L1_LOSS = _pointwise_loss("smooth_l1_loss", "SmoothL1LossBackward0", _smooth_l1_k, _smooth_l1_d,
-                                 lambda x, t, a: -_smooth_l1_d(x, t, a))
-BCE = _pointwise_loss("binary_cross_entropy", "BinaryCrossEntropyBackward0", _bce_k, _bce_d, _bce_dt)
+                                 lambda x, t, a: -_smooth_l1_d(x, t, a), _smooth_l1_d_arrays)
+BCE = _pointwise_loss("binary_cross_entropy", "BinaryCrossEntropyBackward0", _bce_k, _bce_d, _bce_dt,
+                      _bce_d_arrays)
 BCE_LOGITS = _pointwise_loss("binary_cross_entropy_with_logits", "BinaryCrossEntropyWithLogitsBackward0",
                              _bce_logits_k, _bce_logits_d, _bce_logits_dt)
 KL_DIV = _pointwise_loss("kl_div", "KlDivBackward0", _kl_k, _kl_d, _kl_dt)

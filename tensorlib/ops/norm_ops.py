@@ -8,11 +8,12 @@ from __future__ import annotations
 from functools import partial
 
 from ..dispatch import STATE, record_range, run_recorded
-from .._graph import tensor_of
+from .._graph import quiet_run, tensor_of
+from .broadcast import QUIET, SINK, quiet_arrays
 from ._define import dispatch, np, op
 from .unary_math import rsqrt
-from .reduce import mean as _mean, sum as _sum
-from .shape import reshape
+from .reduce import MEAN, SUM, mean as _mean, sum as _sum
+from .shape import RESHAPE, reshape
 from ._rows import as_rows, ones_vector
 
 
@@ -183,9 +184,9 @@ def _(ctx, g, *_):
 
 def _layer_norm_bwd_arrays(ctx, g, *_, run=None):
     """LAYER_NORM_BACKWARD's kernel on NumPy arrays: called directly (the engine's quiet path,
-    OpDef.quiet_backward) or, run=dispatch.run_recorded, run as the recorded op (OpDef.sink_backward: the
-    engine records the statistics' zero gradients as the dispatched formula's zeros). None for the other
-    cases (then the dispatched backward runs)."""
+    OpDef.quiet_backward) or, run=dispatch.run_recorded, run as the recorded op (OpDef.sink_backward; the
+    statistics' gradients are None on every path). None for the other cases (then the dispatched backward
+    runs)."""
     if g is None or type(g._data) is not np.ndarray:
         return None
     x, w, b = ctx.saved_inputs
@@ -279,6 +280,55 @@ def _(ctx, g, *_):
     gw = _sum(g * xhat, dims) if w is not None and need[3] else None
     gb = _sum(g, dims) if b is not None and need[4] else None
     return gx, None, None, gw, gb
+
+
+def _batch_norm_bwd_arrays(ctx, g, *_, k=QUIET):
+    """BATCH_NORM's formula on NumPy arrays of one floating dtype (g, x, the saved statistics, the weight
+    where it is used), its ops' kernels in the dispatched formula's order: called directly (k=QUIET: the
+    quiet path, OpDef.quiet_backward) or run as the recorded ops inside the formula's region (k=SINK:
+    OpDef.sink_backward). None for the other cases, and under create_graph (statistics recomputed)."""
+    if g is None or STATE.grad_enabled:
+        return None
+    x, _, _, w, b = ctx.inputs
+    _, mu, rstd = ctx.saved_output
+    need = ctx.needs_input_grad
+    gd, xd, mud, rd = g._data, x._data, mu._data, rstd._data
+    wd = w._data if w is not None and (need[0] or need[3]) else None
+    for a in (xd, mud, rd, wd):
+        if a is not None and quiet_arrays(gd, a) is None:
+            return None
+    if wd is not None and need[0] and not wd.flags.c_contiguous:
+        return None     # (reshape would copy: its own ops)
+    if k is QUIET:
+        return _batch_norm_grads(ctx, gd, xd, mud, rd, wd, b is not None, quiet_run, k)
+    with record_range("native_batch_norm_backward", "op"):
+        return _batch_norm_grads(ctx, gd, xd, mud, rd, wd, b is not None, run_recorded, k)
+
+
+def _batch_norm_grads(ctx, gd, xd, mud, rd, wd, has_bias, run, k):
+    """The batch_norm formula's steps on arrays (see _batch_norm_bwd_arrays), as tensors."""
+    nd = xd.ndim
+    dims = (0,) + tuple(range(2, nd))
+    need = ctx.needs_input_grad
+    xhat = k.mul(k.sub(xd, mud), rd)
+    gx = gw = gb = None
+    if need[0]:
+        gxhat = k.mul(gd, run(RESHAPE, wd, shape=_chan_shape(nd, xd.shape[1]))) if wd is not None else gd
+        if ctx.attrs.get("training", True):     # _normalized_grad's steps
+            m1 = run(MEAN, gxhat, dim=dims, keepdim=True)
+            m2 = run(MEAN, k.mul(gxhat, xhat), dim=dims, keepdim=True)
+            gx = k.mul(k.sub(k.sub(gxhat, m1), k.mul(xhat, m2)), rd)
+        else:
+            gx = k.mul(gxhat, rd)
+    if wd is not None and need[3]:
+        gw = run(SUM, k.mul(gd, xhat), dim=dims)
+    if has_bias and need[4]:
+        gb = run(SUM, gd, dim=dims)
+    return tuple(None if r is None else tensor_of(r) for r in (gx, None, None, gw, gb))
+
+
+BATCH_NORM.quiet_backward = _batch_norm_bwd_arrays
+BATCH_NORM.sink_backward = partial(_batch_norm_bwd_arrays, k=SINK)
 
 
 @record_range("batch_norm", "op")       # torch's composite around native_batch_norm (the BATCH_NORM op)

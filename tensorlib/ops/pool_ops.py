@@ -6,7 +6,10 @@ kernel, so both backward passes are dispatched ops.
 """
 from __future__ import annotations
 
-from ..dispatch import record_range
+from functools import partial
+
+from ..dispatch import record_range, run_recorded_op
+from .._graph import quiet_op
 from ._define import dispatch, np, op
 from .conv_ops import CONV_T2D, _pad, windows
 from .broadcast import add_at
@@ -108,13 +111,20 @@ def _(ctx, gg):
     return (reshape(gather(reshape(gg, (N, C, -1)), 2, reshape(idx, (N, C, -1))), tuple(g.shape)), None)
 
 
-@MAX_POOL2D.def_backward
-def _(ctx, g, gi=None):
+def _max_pool2d_bwd(ctx, g, gi=None, run=dispatch):
+    """MAX_POOL2D_BACKWARD of g, dispatched, or with run=quiet_op / run_recorded_op on NumPy arrays (the quiet
+    and sink formulas, OpDef)."""
     _, idx = ctx.saved_output
     a = ctx.attrs
     (kh, kw), (sh, sw), (dh, dw) = a.get("kernel_size", (1, 1)), a.get("stride", (1, 1)), a.get("dilation", (1, 1))
     unique = sh >= dh * (kh - 1) + 1 and sw >= dw * (kw - 1) + 1
-    return (dispatch(MAX_POOL2D_BACKWARD, g, idx, shape=tuple(ctx.in_meta[0][0]), unique=unique),)
+    out = run(MAX_POOL2D_BACKWARD, g, idx, shape=tuple(ctx.in_meta[0][0]), unique=unique)
+    return (out,) if run is dispatch else out
+
+
+MAX_POOL2D.def_backward(_max_pool2d_bwd)
+MAX_POOL2D.quiet_backward = partial(_max_pool2d_bwd, run=quiet_op)
+MAX_POOL2D.sink_backward = partial(_max_pool2d_bwd, run=run_recorded_op)
 
 
 def _check_pool(input, kernel_size, padding, name, stride=None, dilation=(1, 1)):

@@ -5,12 +5,14 @@ import math
 from collections import namedtuple
 
 from .. import _dtype as D, _sync
-from .arithmetic import maximum, minimum
-from .broadcast import norm_dims, quiet_reduced_grad, reduced_grad
+from .arithmetic import DIV, maximum, minimum
+from .broadcast import EXPAND, norm_dims, quiet_reduced_grad, reduced_grad
 from .comparison import eq, isnan, ne, where
 from ._define import Tensor, dispatch, np, op, public
 from .creation import ones_like, zeros_like
-from .shape import cat
+from .shape import RESHAPE, cat
+from .._graph import as_array, mark_view, tensor_of, tensor_of_result
+from ..dispatch import run_recorded
 
 return_types = namedtuple("return_types", ["values", "indices"])
 values_indices = return_types
@@ -98,6 +100,38 @@ def _sum_bwd_quiet(ctx, g):
 SUM.quiet_backward = _sum_bwd_quiet
 
 
+def _reduced_grad_sink(d, in_shape, dims, keepdim):
+    """reduced_grad on NumPy array d, its reshape (of a kept dim's size 1) and expand run and recorded as the
+    dispatched ones (dispatch.run_recorded); None (before anything runs) where reshape would not be a view."""
+    in_shape = tuple(in_shape)
+    if not keepdim and in_shape != () and dims:
+        if not d.flags.c_contiguous:
+            return None
+        shape = list(in_shape)
+        for k in dims:
+            shape[k] = 1
+        d = run_recorded(RESHAPE, d, shape=tuple(shape))
+    return run_recorded(EXPAND, d, shape=in_shape)
+
+
+def _sum_bwd_sink(ctx, g):
+    """SUM's formula with its ops recorded, not dispatched (OpDef.sink_backward): a view of g as the
+    dispatched expand's is."""
+    d = g._data
+    if type(d) is not np.ndarray:
+        return None
+    shape, dims = _red_dims(ctx)
+    r = _reduced_grad_sink(d, shape, dims, ctx.attrs.get("keepdim", False))
+    if r is None:
+        return None
+    t = tensor_of(r)
+    mark_view(t, g)
+    return (t,)
+
+
+SUM.sink_backward = _sum_bwd_sink
+
+
 @op("mean", amp="fp32", node_name="MeanBackward0")
 def MEAN(xp, a, dim=None, keepdim=False, dtype=None):
     if a.dtype == D.BF16 and dtype is None:
@@ -134,6 +168,25 @@ def _mean_bwd_quiet(ctx, g):
 
 
 MEAN.quiet_backward = _mean_bwd_quiet
+
+
+def _mean_bwd_sink(ctx, g):
+    """MEAN's formula with its ops (div by the count, reshape, expand) recorded, not dispatched
+    (OpDef.sink_backward); None where the quiet formula declines or reshape would not be a view."""
+    d = g._data
+    if type(d) is not np.ndarray or d.dtype.kind != "f":
+        return None
+    shape, dims = _red_dims(ctx)
+    keepdim = ctx.attrs.get("keepdim", False)
+    n = math.prod(shape[k] for k in dims)
+    if not n:
+        return _sum_bwd_sink(ctx, g)
+    if not keepdim and tuple(shape) != () and dims and not d.flags.c_contiguous:
+        return None     # (the quotient is contiguous: declined as reshape of g itself would be)
+    return (tensor_of_result(_reduced_grad_sink(as_array(run_recorded(DIV, d, n)), shape, dims, keepdim)),)
+
+
+MEAN.sink_backward = _mean_bwd_sink
 
 
 @op("prod", save="i", amp="fp32")

@@ -2,11 +2,13 @@
 memory with their input and count versions with it, as torch's do."""
 from __future__ import annotations
 
+from functools import partial
+
 
 from .. import _hooks as _H
 from .broadcast import EXPAND, expand, norm_dims, sum_to  # noqa: F401 - expand is re-exported
 from ..dispatch import record_range, run_recorded, run_recorded_view
-from .._graph import numpy_arrays, tensor_of, tensor_of_result
+from .._graph import mark_view, numpy_arrays, tensor_of, tensor_of_result
 from ._define import Tensor, dispatch, np, op, public
 from .creation import arange, tensor as _tensor
 from .misc import CLONE, clone, view_dtype, copy_
@@ -261,13 +263,18 @@ def PERMUTE(xp, a, dims):
     return a.transpose(dims)
 
 
-@PERMUTE.def_backward
-def _(ctx, g):
+def _inverse_dims(ctx):
     dims = ctx.attrs["dims"]
     inv = [0] * len(dims)
     for i, d in enumerate(dims):
         inv[d] = i
-    return (dispatch(PERMUTE, g, dims=tuple(inv)),)
+    return tuple(inv)
+
+
+PERMUTE.def_backward(lambda ctx, g: (dispatch(PERMUTE, g, dims=_inverse_dims(ctx)),))
+PERMUTE.quiet_backward = lambda ctx, g: ((tensor_of(g._data.transpose(_inverse_dims(ctx))),)
+                                         if type(g._data) is np.ndarray else None)      # the quiet path (OpDef)
+PERMUTE.sink_backward = lambda ctx, g: run_recorded_view(PERMUTE, g, dims=_inverse_dims(ctx))
 
 
 @public(method=True)
@@ -484,6 +491,26 @@ def _stack_steps(xp, arrays, dim):
 @STACK.def_backward
 def _(ctx, g):
     return unbind(g, ctx.attrs.get("dim", 0))
+
+
+def _stack_bwd_arrays(ctx, g, sink=False):
+    """STACK's formula on a NumPy gradient: unbind's kernel called directly (the quiet path) or, with `sink`,
+    run as the recorded op (OpDef.sink_backward), its views marked views of g as the dispatched op's are."""
+    if type(g._data) is not np.ndarray:
+        return None
+    dim = ctx.attrs.get("dim", 0)
+    if not sink:
+        return tuple(tensor_of(v) for v in UNBIND.kernel(np, g._data, dim=dim))
+    out = []
+    for v in run_recorded(UNBIND, g._data, dim=dim):
+        t = tensor_of(v)
+        mark_view(t, g)
+        out.append(t)
+    return tuple(out)
+
+
+STACK.quiet_backward = _stack_bwd_arrays
+STACK.sink_backward = partial(_stack_bwd_arrays, sink=True)
 
 
 @public

@@ -45,6 +45,30 @@ def _step(kind):
             strided = (h.view(4, 8, 1).transpose(0, 1) * h.t().unsqueeze(-1)).sum()     # reshapes of strided grads
             return F.cross_entropy(out, y) + (-(out.abs() + 1).log()).mean() * 0.1 + scale.sum() / out.sum() + \
                 strided + (h.view(2, 16).t() * 2).sum()
+    elif kind == "conv":      # dcgan's and mnist's nodes: conv, conv_transpose, batch_norm, leaky_relu, pool, BCE
+        conv, bn, up = nn.Conv2d(3, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ConvTranspose2d(4, 2, 4, 2, 1, bias=False)
+        head = nn.Linear(2 * 4 * 4, 1)
+        m = nn.ModuleList([conv, bn, up, head])
+        x, y = tl.randn(2, 3, 4, 4), tl.tensor([[1.0], [0.0]])
+
+        def loss():
+            h = F.leaky_relu(bn(conv(x)), 0.2)
+            h = F.max_pool2d(up(h), 2)
+            return F.binary_cross_entropy(tl.sigmoid(head(h.flatten(1))), y) + (h ** 2).mean() * 0.1
+    elif kind == "policy":    # actor_critic's: vector inputs, softmax, clamp, log, gather, sums, stack, smooth_l1
+        body, actor, critic = nn.Linear(4, 16), nn.Linear(16, 2), nn.Linear(16, 1)
+        m = nn.ModuleList([body, actor, critic])
+        states = [tl.tensor(s) for s in rng.standard_normal((3, 4)).astype(np.float32)]
+
+        def loss():
+            logp, values = [], []
+            for s in states:
+                h = F.relu(body(s))
+                p = F.softmax(actor(h), dim=-1)
+                p = p / p.sum(-1, keepdim=True)
+                logp.append(-(p.clamp(1e-6, 1 - 1e-6).log().gather(0, tl.tensor([1]))).sum())
+                values.append(F.smooth_l1_loss(critic(h), tl.tensor([0.5])))
+            return tl.stack(logp).sum() + tl.stack(values).sum() + F.mse_loss(critic(h), tl.tensor([0.1]))
     else:
         emb, rnn, head = nn.Embedding(20, 8), nn.GRU(8, 12, batch_first=True), nn.Linear(12, 20)
         m = nn.ModuleList([emb, rnn, head])
@@ -80,7 +104,7 @@ def _tree(prof):
 
 
 @pytest.mark.parametrize("second_use", [False, True])
-@pytest.mark.parametrize("kind", ["mlp", "transformer", "gru", "cells"])
+@pytest.mark.parametrize("kind", ["mlp", "transformer", "gru", "cells", "conv", "policy"])
 def test_default_and_detailed_options_record_the_same_events(kind, second_use):
     step = _step(kind)
     step(second_use)       # Adam's state exists: every step below runs the same ops
