@@ -484,7 +484,7 @@ def _(ctx, g):
 def _clamp_bwd_arrays(ctx, g, sink=False):
     """CLAMP's formula on NumPy arrays: the same comparisons and the float mask's product, called directly
     (the engine's quiet path) or, with `sink`, run as the recorded ge, le, bitwise_and and mul
-    (OpDef.sink_backward; the mask's cast to g's dtype is the product's promotion, which records nothing);
+    (OpDef.sink_backward: the product of the bool mask, whose cast is the product's promotion, unrecorded);
     None for tensor bounds or a gradient of another dtype than the input's."""
     p = quiet_arrays(g._data, ctx.inputs[0]._data)
     if p is None:
@@ -502,8 +502,9 @@ def _clamp_bwd_arrays(ctx, g, sink=False):
         mask = m
     if mask is None:
         return None
-    mask = mask.astype(gd.dtype)
-    return (tensor_of(run_recorded(MUL, gd, mask) if sink else np.multiply(gd, mask)),)
+    if sink:    # the product of the bool mask, as dispatched (its record's Input type says so); same values
+        return (tensor_of(run_recorded(MUL, gd, mask)),)
+    return (tensor_of(np.multiply(gd, mask.astype(gd.dtype))),)
 
 
 CLAMP.quiet_backward = _clamp_bwd_arrays

@@ -261,9 +261,22 @@ def BATCH_NORM(xp, x, running_mean=None, running_var=None, w=None, b=None, train
     return _affine(y, w, b, cs).astype(x.dtype, copy=False), mu, rstd
 
 
+def _bn_backward_args(ctx, g):
+    """torch's native_batch_norm_backward(grad_out, input, weight, running_mean, running_var, save_mean,
+    save_invstd, train, eps, output_mask): the arguments its region records (Input Dims/type)."""
+    x, rm, rv, w, _b = ctx.inputs
+    _, mu, rstd = ctx.saved_output
+    return (g, x, w, rm, rv, mu, rstd, bool(ctx.attrs.get("training", True)), ctx.attrs.get("eps", 1e-5),
+            [bool(n) for n in ctx.needs_input_grad[:1] + ctx.needs_input_grad[3:]])
+
+
 @BATCH_NORM.def_backward
-@record_range("native_batch_norm_backward", "op")    # torch's kernel, here in tensorlib ops
 def _(ctx, g, *_):
+    with record_range("native_batch_norm_backward", "op", _bn_backward_args(ctx, g)):  # torch's kernel, in ops
+        return _bn_backward(ctx, g)
+
+
+def _bn_backward(ctx, g):
     x, rm, rv, w, b = ctx.saved_inputs
     _, mu, rstd = ctx.saved_output
     nd = x.ndim
@@ -301,7 +314,7 @@ def _batch_norm_bwd_arrays(ctx, g, *_, k=QUIET):
         return None     # (reshape would copy: its own ops)
     if k is QUIET:
         return _batch_norm_grads(ctx, gd, xd, mud, rd, wd, b is not None, quiet_run, k)
-    with record_range("native_batch_norm_backward", "op"):
+    with record_range("native_batch_norm_backward", "op", _bn_backward_args(ctx, g)):
         return _batch_norm_grads(ctx, gd, xd, mud, rd, wd, b is not None, run_recorded, k)
 
 
