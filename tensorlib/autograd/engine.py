@@ -212,10 +212,9 @@ def run_backward(outputs, grad_outputs, retain_graph, create_graph, inputs=None,
             if not retain_graph and (node.inputs is not None or node.out_data is not None):
                 node.release()
             for (fn, nr), g in zip(node.edges, in_grads):
-                d = deps.get(fn)
-                if d is None:       # no node, or (autograd.grad) one that no input's gradient needs
+                if fn is None or (runs is not None and fn not in deps):   # (autograd.grad: a node no input needs)
                     continue
-                d -= 1
+                d = deps[fn] - 1
                 deps[fn] = d
                 if d == 0 and fn not in buffers:    # its only gradient (a chain's usual case): no buffer kept
                     if type(fn) is AccumulateGrad:
