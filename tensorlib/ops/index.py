@@ -295,15 +295,24 @@ def _(ctx, g):
     return (scatter_add(zeros_like(x), ctx.attrs["dim"], index, g), None)
 
 
-def _gather_bwd_quiet(ctx, g):
-    """GATHER's formula on NumPy arrays (the engine's quiet path): zeros of the input's shape and dtype, the
-    gradient added at the index's open grid as SCATTER_ADD adds it (the forward checked the index's bounds)."""
+def _gather_bwd_operands(ctx, g):
+    """(g's array, the index's, the input's shape and dtype) when both arrays are NumPy's and g has the input's
+    dtype (the cases of GATHER's quiet and sink formulas), else None."""
     gd = g._data
-    _, index = ctx.inputs
-    idx = index._data
+    idx = ctx.inputs[1]._data
     shape, dt = ctx.in_meta[0]
     if type(gd) is not np.ndarray or type(idx) is not np.ndarray or gd.dtype != dt:
         return None
+    return gd, idx, shape, dt
+
+
+def _gather_bwd_quiet(ctx, g):
+    """GATHER's formula on NumPy arrays (the engine's quiet path): zeros of the input's shape and dtype, the
+    gradient added at the index's open grid as SCATTER_ADD adds it (the forward checked the index's bounds)."""
+    ops = _gather_bwd_operands(ctx, g)
+    if ops is None:
+        return None
+    gd, idx, shape, dt = ops
     out = np.zeros(shape, dt)
     np.add.at(out, _scatter_idx(np, idx, ctx.attrs["dim"], gd.shape), gd)
     return tensor_of(out), None
@@ -315,12 +324,10 @@ GATHER.quiet_backward = _gather_bwd_quiet
 def _gather_bwd_sink(ctx, g):
     """GATHER's formula with its ops recorded, not dispatched (OpDef.sink_backward): zeros_like's region over
     its zeros, then scatter_add's kernel, on the quiet formula's cases."""
-    gd = g._data
-    _, index = ctx.inputs
-    idx = index._data
-    shape, dt = ctx.in_meta[0]
-    if type(gd) is not np.ndarray or type(idx) is not np.ndarray or gd.dtype != dt:
+    ops = _gather_bwd_operands(ctx, g)
+    if ops is None:
         return None
+    gd, idx, shape, dt = ops
     with record_range("zeros_like", "op"):
         z = recorded_zeros(tuple(shape), dt)
     return tensor_of(run_recorded(SCATTER_ADD, z, idx, gd, dim=ctx.attrs["dim"])), None
