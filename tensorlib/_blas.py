@@ -119,9 +119,15 @@ def gemm(a, b, out=None):
     """a @ b on MKL for float32/float64 NumPy arrays of the same dtype (2-d, or batched: see module
     docstring), into `out` when given (C-contiguous, the product's shape and dtype); None where MKL does
     not apply. The caller has checked the shapes (a.shape[-1] == b.shape[-2])."""
+    if type(a) is not np.ndarray or type(b) is not np.ndarray:
+        return None
     if _lib is None:
+        # loaded by the first product that may take it (32 ms once): a program of small products never loads
+        # it, and never finds that time inside its first matmul (a profile shows it there)
+        if a.ndim < 2 or b.ndim < 2 or max(a.size * b.shape[-1], b.size * a.shape[-2]) < MIN_MNK:
+            return None
         _load()
-    if not _lib or type(a) is not np.ndarray or type(b) is not np.ndarray:
+    if not _lib:
         return None
     if out is not None and (type(out) is not np.ndarray or np.may_share_memory(out, a)
                             or np.may_share_memory(out, b)):

@@ -178,3 +178,16 @@ def test_a_named_library_that_does_not_load_is_reported_once():
     first, message = out.stdout.splitlines()
     assert first == "False False 1"
     assert "TENSORLIB_BLAS='/no/such/libmkl_rt.so' could not be used (no such file)" in message
+
+
+def test_small_products_never_load_mkl():
+    """MKL (32 ms to load) is looked for by the first product that may take it: a program of small products
+    never loads it, and a profile does not find that time inside its first small matmul."""
+    code = ("import tensorlib as tl; from tensorlib import _blas\n"
+            "x = tl.randn(16, 8); m = tl.nn.Linear(8, 4); m(x).sum().backward(); tl.randn(4, 5, 6) @ tl.randn(6, 7)\n"
+            "print(_blas._lib is None)\n"
+            "tl.randn(256, 256) @ tl.randn(256, 256)\n"
+            "print(_blas._lib is None)")
+    env = {k: v for k, v in os.environ.items() if k != "TENSORLIB_BLAS"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
+    assert out.stdout.split() == ["True", "False"]
