@@ -132,6 +132,15 @@ class MemoryRecorder:
             if self.active:
                 add((_pc(), _THREAD.id, CPU, 0, -ref.nbytes, key))
 
+        def keep(d, key, t):
+            """An op's new memory, array d (id `key`, not yet counted): recorded at time t, counted until it dies."""
+            n = d.nbytes
+            if n:
+                ref = live[key] = counted(d, on_free)
+                ref.key = key
+                ref.nbytes = n
+                add((t, _THREAD.id, CPU, 0, n, key))
+
         def record_outputs(outputs, inputs, t):
             """The op's outputs' new memory, at time `t` (ns, inside the op). `inputs`: the op's arguments
             (an output living in a tensor input's memory is not new)."""
@@ -176,13 +185,7 @@ class MemoryRecorder:
                             x, b = b, b.base
                         if x is d:
                             return
-            n = d.nbytes
-            if not n:
-                return
-            ref = live[key] = counted(d, on_free)
-            ref.key = key
-            ref.nbytes = n
-            add((t, _THREAD.id, CPU, 0, n, key))
+            keep(d, key, t)
 
         def record_arrays(out, inputs, t):
             """record_outputs for an op run on arrays (tensorlib.Hook.op_arrays): `out` the kernel's result (an
@@ -213,13 +216,7 @@ class MemoryRecorder:
                         x, b = b, b.base
                     if x is d:
                         return
-            n = d.nbytes
-            if not n:
-                return
-            ref = live[key] = counted(d, on_free)
-            ref.key = key
-            ref.nbytes = n
-            add((t, _THREAD.id, CPU, 0, n, key))
+            keep(d, key, t)
 
         self.record_outputs = record_outputs
         self.record_arrays = record_arrays

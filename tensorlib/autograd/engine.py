@@ -295,11 +295,12 @@ def _needed(roots, targets):
 
 
 def _sum_grads(x, g, create_graph):
-    """x + g, two gradients of one output, as a backward step (phase set by the caller): with the op sink the
-    only observer (a default profile), no graph recorded and NumPy arrays of one shape and dtype, add's
-    kernel run and recorded as the dispatched add (dispatch.run_recorded); else the dispatched add."""
+    """x + g, two gradients of one output, as a backward step (phase set by the caller): where the sink
+    formulas run (the op sink the only observer, or an op hook taking ops on arrays), no graph recorded and
+    NumPy arrays of one shape and dtype, add's kernel run and recorded as the dispatched add
+    (dispatch.run_recorded); else the dispatched add."""
     xd, gd = x._data, g._data
-    if _D._sink_only and not create_graph and type(xd) is np.ndarray and type(gd) is np.ndarray \
+    if _D._sink_formulas and not create_graph and type(xd) is np.ndarray and type(gd) is np.ndarray \
             and xd.shape == gd.shape and xd.dtype == gd.dtype:
         return tensor_of(_D.run_recorded(_D.op_named("add"), xd, gd))
     return _ops().add(x, g)

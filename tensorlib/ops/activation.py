@@ -7,8 +7,8 @@ from functools import partial
 from .. import _hooks as _H
 from .comparison import GT, WHERE, gt, where
 from .unary_math import _f, erf, erf_kernel, exp, tanh
-from ..dispatch import STATE, run_recorded, run_recorded_op
-from .._graph import quiet_op, quiet_run, tensor_of
+from ..dispatch import STATE, run_recorded_op
+from .._graph import quiet_op, tensor_of
 from .broadcast import QUIET, SINK, quiet_arrays, quiet_operand
 from ._define import dispatch, np, op, public, unary
 
@@ -227,7 +227,7 @@ def _leaky_relu_bwd_arrays(ctx, g, k=QUIET):
     if p is None or quiet_operand(slope, p[0].dtype) is None:
         return None
     gd, x = p
-    run = run_recorded if k is SINK else quiet_run
+    run = k.run
     mask = run(GT, x, 0)
     return (tensor_of(run(WHERE, mask, gd, k.mul(gd, slope))),)
 

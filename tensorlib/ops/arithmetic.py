@@ -10,7 +10,7 @@ from .broadcast import SINK, QUIET, quiet_arrays, quiet_operand, quiet_sum_to, s
 from .comparison import BITWISE_AND, GE, LE, eq, ge, gt, isnan, le, lt, where
 from .unary_math import exp, log, neg, reciprocal, trunc
 from ._define import Tensor, dispatch, np, op, public, unwrap_scalar, write_out
-from .._graph import quiet_run, tensor_of
+from .._graph import tensor_of
 from ..dispatch import run_recorded
 
 
@@ -395,7 +395,7 @@ def _pow_bwd_arrays(ctx, g, k=QUIET):
     if b == 0:
         return (tensor_of(k.mul(gd, 0)),)
     gb = k.mul(gd, b)
-    return (tensor_of(k.mul(gb, run_recorded(POW, ad, b - 1) if k is SINK else quiet_run(POW, ad, b - 1))),)
+    return (tensor_of(k.mul(gb, k.run(POW, ad, b - 1))),)
 
 
 POW.quiet_backward = _pow_bwd_arrays

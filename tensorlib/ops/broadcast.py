@@ -5,7 +5,7 @@ from functools import partial
 from typing import Any, Callable
 
 from .. import _hooks as _H
-from .._graph import tensor_of
+from .._graph import quiet_run, tensor_of
 from ..dispatch import op_named, run_recorded
 from ._define import Tensor, dispatch, np, op  # noqa: F401
 
@@ -42,13 +42,15 @@ class ArrayOps:
     directly (the engine's quiet path, OpDef.quiet_backward), SINK runs them by `dispatch.run_recorded`
     (recorded as the dispatched ops are: OpDef.sink_backward). One formula serves both: `fn(ctx, g, k=QUIET)`.
     mul/sub/div/neg are the kernels of mul, sub, div and neg (their ufuncs; SINK's run those ops, defined in
-    the families above this one, looked up by name when called); sum_to is sum_to_size's."""
-    __slots__ = ("mul", "sub", "div", "neg", "sum_to")
+    the families above this one, looked up by name when called); sum_to is sum_to_size's; run(op, *arrays,
+    **attrs) any other op's kernel (quiet_run, or run_recorded)."""
+    __slots__ = ("mul", "sub", "div", "neg", "sum_to", "run")
     mul: Callable[..., Any]
     sub: Callable[..., Any]
     div: Callable[..., Any]
     neg: Callable[..., Any]
     sum_to: Callable[..., Any]
+    run: Callable[..., Any]
 
     def __init__(self, **kernels):
         for k, v in kernels.items():
@@ -56,7 +58,7 @@ class ArrayOps:
 
 
 QUIET = ArrayOps(mul=np.multiply, sub=np.subtract, div=np.true_divide, neg=np.negative,
-                 sum_to=partial(_sum_to_kernel, np))
+                 sum_to=partial(_sum_to_kernel, np), run=quiet_run)
 
 
 def _recorded(name):
@@ -70,7 +72,7 @@ def _recorded(name):
 
 
 SINK = ArrayOps(mul=_recorded("mul"), sub=_recorded("sub"), div=_recorded("div"), neg=_recorded("neg"),
-                sum_to=lambda d, shape: run_recorded(SUM_TO, d, shape=shape))
+                sum_to=lambda d, shape: run_recorded(SUM_TO, d, shape=shape), run=run_recorded)
 
 
 def quiet_sum_to(g, d, shape, k=QUIET):

@@ -8,7 +8,7 @@ from .. import _hooks as _H
 from .. import _sync
 from .broadcast import QUIET, SINK, add_at, norm_dims, quiet_sum_to, sum_to
 from ._define import Tensor, dispatch, np, op, public
-from .._graph import quiet_op, quiet_run, tensor_of
+from .._graph import quiet_op, tensor_of
 from ..dispatch import record_range, run_recorded, run_recorded_op
 from .broadcast import expand
 from .creation import recorded_zeros, tensor, zeros_like, zeros
@@ -488,7 +488,7 @@ def _masked_fill_bwd_arrays(ctx, g, k=QUIET):
     gd, md = g._data, mask._data
     if type(gd) is not np.ndarray or type(md) is not np.ndarray:
         return None
-    run = run_recorded if k is SINK else quiet_run
+    run = k.run
     return quiet_sum_to(None, run(MASKED_FILL, gd, md, 0.0), tuple(ctx.in_meta[0][0]), k), None, None
 
 

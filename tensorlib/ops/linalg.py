@@ -6,7 +6,7 @@ from functools import partial
 from .. import _blas
 from .broadcast import QUIET, SINK, quiet_sum_to, sum_to
 from ._define import Tensor, dispatch, np, op, public, write_out
-from .._graph import quiet_run, tensor_of, tensor_of_result
+from .._graph import tensor_of, tensor_of_result
 from .reduce import SUM
 from .shape import SQUEEZE, T, TRANSPOSE, UNSQUEEZE, VIEW, transpose, view
 from ..dispatch import dispatch_binary, record_range, run_recorded
@@ -96,7 +96,7 @@ def _matmul_bwd_arrays(ctx, g, k=QUIET):
         v = np.expand_dims(gd, gd.ndim - 1) if ad.ndim == 1 else gd
         if (np.expand_dims(v, v.ndim) if bd.ndim == 1 else v).flags.c_contiguous:
             return None
-    run = run_recorded if k is SINK else quiet_run
+    run = k.run
     a2 = run(UNSQUEEZE, ad, dim=0) if ad.ndim == 1 else ad
     b2 = run(UNSQUEEZE, bd, dim=1) if bd.ndim == 1 else bd
     g2 = gd

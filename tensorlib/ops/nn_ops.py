@@ -11,9 +11,9 @@ from functools import partial
 
 from .. import _hooks as _H
 from .. import random as R
-from ..dispatch import STATE, run_recorded, run_recorded_op
+from ..dispatch import STATE, run_recorded_op
 from .._device import device_of
-from .._graph import as_array, quiet_op, quiet_run, tensor_of
+from .._graph import as_array, quiet_op, tensor_of
 from .broadcast import EXPAND, QUIET, SINK, add_at, quiet_arrays, quiet_sum_to, sum_to
 from ._define import Tensor, dispatch, np, op
 from ._rows import row_index, row_max, row_sum, softmax_backward_rows
@@ -400,9 +400,9 @@ def _reduced_grad(ctx, g, shape):
 
 def _pointwise_loss(name, node_name, loss_k, dinput, dtarget, dinput_arrays=None):
     """An op `name(input, target, reduction=..., **kw)`; `dinput`/`dtarget(x, t, attrs)` are the derivatives
-    of the elementwise loss, written with tensorlib ops; `dinput_arrays(x, t, attrs, run, k)`, where given,
-    is dinput on NumPy arrays, the same kernels in the same order (`run`: quiet_run or run_recorded; `k`:
-    broadcast.QUIET or SINK), which gives the op quiet and sink formulas (_pointwise_loss_bwd_arrays)."""
+    of the elementwise loss, written with tensorlib ops; `dinput_arrays(x, t, attrs, k)`, where given, is
+    dinput on NumPy arrays, the same kernels in the same order (`k`: broadcast.QUIET or SINK, its `run` for
+    ops other than the arithmetic), which gives the op quiet and sink formulas (_pointwise_loss_bwd_arrays)."""
     o = op(name, save="i", amp="fp32", node_name=node_name)(
         lambda xp, x, t, reduction="mean", **kw: _reduce_k(xp, loss_k(xp, *_float_pair(x, t), **kw), reduction))
 
@@ -430,15 +430,14 @@ def _pointwise_loss_bwd_arrays(ctx, g, dinput, k=QUIET):
     gd, xd, td = g._data, x._data, t._data
     if quiet_arrays(gd, xd) is None or quiet_arrays(gd, td) is None:
         return None
-    run = run_recorded if k is SINK else quiet_run
     shape = _bshape(ctx)
     gl = gd
     r = ctx.attrs.get("reduction", "mean")
     if r != "none":
         if r == "mean":
             gl = as_array(k.div(gd, math.prod(shape)))
-        gl = run(EXPAND, gl, shape=shape)
-    return quiet_sum_to(None, k.mul(gl, dinput(xd, td, ctx.attrs, run, k)), tuple(ctx.in_meta[0][0]), k), None
+        gl = k.run(EXPAND, gl, shape=shape)
+    return quiet_sum_to(None, k.mul(gl, dinput(xd, td, ctx.attrs, k)), tuple(ctx.in_meta[0][0]), k), None
 
 
 def _float_pair(x, t):
@@ -533,7 +532,8 @@ def _kl_dt(x, t, a):
     return where(gt(t, 0), log(clamp(t, min=1e-38)) + 1 - x, 0.0)
 
 
-def _smooth_l1_d_arrays(x, t, attrs, run, k):
+def _smooth_l1_d_arrays(x, t, attrs, k):
+    run = k.run
     beta = attrs.get("beta", 1.0)
     d = k.sub(x, t)
     if beta == 0:
@@ -541,13 +541,13 @@ def _smooth_l1_d_arrays(x, t, attrs, run, k):
     return run(WHERE, run(LT, run(ABS, d), beta), k.div(d, beta), run(SIGN, d))
 
 
-def _bce_d_arrays(p, t, attrs, run, k):
-    return k.div(k.sub(p, t), run(CLAMP, k.mul(k.sub(1, p), p), min=1e-12, max=None))
+def _bce_d_arrays(p, t, attrs, k):
+    return k.div(k.sub(p, t), k.run(CLAMP, k.mul(k.sub(1, p), p), min=1e-12, max=None))
 
 
 MSE_LOSS = _pointwise_loss("mse_loss", "MseLossBackward0", lambda xp, x, t: (x - t) ** 2,
                            lambda x, t, a: (x - t) * 2, lambda x, t, a: (t - x) * 2,
-                           lambda x, t, a, run, k: k.mul(k.sub(x, t), 2))
+                           lambda x, t, a, k: k.mul(k.sub(x, t), 2))
 L1_LOSS = _pointwise_loss("l1_loss", "L1LossBackward0", lambda xp, x, t: xp.abs(x - t),
                           lambda x, t, a: sign(x - t), lambda x, t, a: sign(t - x))
 SMOOTH_L1_LOSS = _pointwise_loss("smooth_l1_loss", "SmoothL1LossBackward0", _smooth_l1_k, _smooth_l1_d,

@@ -8,7 +8,7 @@ from __future__ import annotations
 from functools import partial
 
 from ..dispatch import STATE, record_range, run_recorded
-from .._graph import quiet_run, tensor_of
+from .._graph import tensor_of
 from .broadcast import QUIET, SINK, quiet_arrays
 from ._define import dispatch, np, op
 from .unary_math import rsqrt
@@ -313,13 +313,14 @@ def _batch_norm_bwd_arrays(ctx, g, *_, k=QUIET):
     if wd is not None and need[0] and not wd.flags.c_contiguous:
         return None     # (reshape would copy: its own ops)
     if k is QUIET:
-        return _batch_norm_grads(ctx, gd, xd, mud, rd, wd, b is not None, quiet_run, k)
+        return _batch_norm_grads(ctx, gd, xd, mud, rd, wd, b is not None, k)
     with record_range("native_batch_norm_backward", "op", _bn_backward_args(ctx, g)):
-        return _batch_norm_grads(ctx, gd, xd, mud, rd, wd, b is not None, run_recorded, k)
+        return _batch_norm_grads(ctx, gd, xd, mud, rd, wd, b is not None, k)
 
 
-def _batch_norm_grads(ctx, gd, xd, mud, rd, wd, has_bias, run, k):
+def _batch_norm_grads(ctx, gd, xd, mud, rd, wd, has_bias, k):
     """The batch_norm formula's steps on arrays (see _batch_norm_bwd_arrays), as tensors."""
+    run = k.run
     nd = xd.ndim
     dims = (0,) + tuple(range(2, nd))
     need = ctx.needs_input_grad
