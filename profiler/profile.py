@@ -257,11 +257,7 @@ class profile:
         otherwise see its output file overwritten by the child's partial copy), and it may profile itself."""
         rec, self._recorder = self._recorder, None
         if rec is not None:
-            if rec.uses_sink:
-                dispatch.set_op_sink(None)
-            for h in (self._nvtx_hook, rec, self._gpu):
-                if h is not None and h in dispatch.hooks():
-                    dispatch.remove_hook(h)
+            self._unhook(rec)
             rec.active = False
         if self._memory is not None:
             self._memory.active = False        # its free callbacks stay registered and now record nothing
@@ -358,11 +354,7 @@ class profile:
         rec, gpu, nv = self._recorder, self._gpu, self._nvtx_hook
         cpu_on = ProfilerActivity.CPU not in self._off
         gpu_on = ProfilerActivity.CUDA not in self._off
-        if rec.uses_sink:
-            dispatch.set_op_sink(None)
-        for h in (nv, rec, gpu):
-            if h is not None and h in dispatch.hooks():
-                dispatch.remove_hook(h)
+        self._unhook(rec)
         if cpu_on:
             dispatch.add_hook(rec)
             if rec.uses_sink:
@@ -375,6 +367,15 @@ class profile:
                 dispatch.add_hook(gpu)
         if nv is not None and cpu_on:
             dispatch.add_hook(nv)
+
+    def _unhook(self, rec):
+        """Take this recording's hooks (recorder `rec`, the GPU timer, NVTX) and op sink out of the dispatcher,
+        those that are in."""
+        if rec.uses_sink and dispatch.op_sink() is rec:
+            dispatch.set_op_sink(None)
+        for h in (self._nvtx_hook, rec, self._gpu):
+            if h is not None and h in dispatch.hooks():
+                dispatch.remove_hook(h)
 
     def _open_step(self):
         self._step_token = dispatch.range_enter(f"ProfilerStep#{self.step_num}", "step")
@@ -391,11 +392,7 @@ class profile:
         finally:
             # unhook first: nothing below (a failing cudaProfilerStop included) may leave hooks registered
             rec.stop_watchdog()
-            if rec.uses_sink:
-                dispatch.set_op_sink(None)
-            for h in (self._nvtx_hook, rec, self._gpu):
-                if h is not None and h in dispatch.hooks():
-                    dispatch.remove_hook(h)
+            self._unhook(rec)
             rec.active = False
             cap, self._capture = getattr(self, "_capture", None), None
             if cap is not None:

@@ -17,7 +17,7 @@ from __future__ import annotations
 from functools import partial
 
 from .._graph import quiet_call, tensor_of
-from ..dispatch import STATE, run_recorded_tensors
+from ..dispatch import STATE, run_recorded_call, run_recorded_tensors
 from ._define import dispatch, op
 from .activation import _sigmoid_k, sigmoid_of_negated
 from .shape import cat
@@ -260,33 +260,20 @@ def _(ctx, g_h, g_c, g_ws):
     return _cell_grads(need, d, dcx, db)
 
 
-def _fused_lstm_cell_bwd_quiet(ctx, g_h, g_c, g_ws):
-    """The backward op's kernel on NumPy arrays (the engine's quiet path, OpDef.quiet_backward)."""
+def _fused_lstm_cell_bwd_arrays(ctx, g_h, g_c, g_ws, call=quiet_call):
+    """The backward op's kernel on NumPy arrays: called directly (the engine's quiet path, OpDef.quiet_backward)
+    or, call=run_recorded_call, run as the recorded op (OpDef.sink_backward). The workspace never gets a
+    gradient but through a composite (create_graph) backward, which dispatches (g_ws: None otherwise)."""
     if g_ws is not None:
         return None
     need = ctx.needs_input_grad
     _hy, cy, ws = ctx.saved_output
-    out = quiet_call(FUSED_LSTM_CELL_BACKWARD, g_h, g_c, None, cy, ws, has_bias=need[3] or need[4])
+    out = call(FUSED_LSTM_CELL_BACKWARD, g_h, g_c, None, cy, ws, has_bias=need[3] or need[4])
     return None if out is None else _cell_grads(need, *out, wrap=tensor_of)
 
 
-FUSED_LSTM_CELL.quiet_backward = _fused_lstm_cell_bwd_quiet
-
-
-def _fused_lstm_cell_bwd_sink(ctx, g_h, g_c, g_ws):
-    """The dispatched formula's record (its backward op) without its dispatch (OpDef.sink_backward). The engine
-    gives a sink formula zeros for missing gradients, recorded as the dispatched formula's are: the workspace's
-    is then not read, as the dispatched formula does not read it, unless a composite backward put the
-    workspace in a graph (that case dispatches)."""
-    if getattr(ctx, "workspace_in_graph", False):
-        return None
-    need = ctx.needs_input_grad
-    _hy, cy, ws = ctx.saved_output
-    out = run_recorded_tensors(FUSED_LSTM_CELL_BACKWARD, g_h, g_c, None, cy, ws, has_bias=need[3] or need[4])
-    return None if out is None else _cell_grads(need, *out)
-
-
-FUSED_LSTM_CELL.sink_backward = _fused_lstm_cell_bwd_sink
+FUSED_LSTM_CELL.quiet_backward = _fused_lstm_cell_bwd_arrays
+FUSED_LSTM_CELL.sink_backward = partial(_fused_lstm_cell_bwd_arrays, call=run_recorded_call)
 
 
 def _lstm_cell_composite_grads(ws, cy, g_h, g_c):
