@@ -2,13 +2,16 @@
 NumPy (CuPy on the GPU) and against torch when it is installed, all measured in this run.
 
     python benchmarks/training_step.py [--device cpu|cuda] [--steps N] [--threads N] [--cpu-time] [--profile]
-                                      [--mirror]
+                                      [--mirror] [--block N]
 
 Configurations: batch 64, 784-256-256-10 ("small") and batch 512, 784-4096-4096-10 ("large"); float32;
 loss = cross-entropy (log-softmax + NLL composed from core ops); plain SGD (lr 0.01).
 Targets (issue 17): tensorlib <= 1.1x the handwritten step, both configurations.
-The time is the median over --steps steps after warm-up, the variants (torch included) taking turns step by
-step (so a busy machine slows them alike); on CUDA each step ends with a synchronize. --threads (default 1)
+The time is the median over --steps steps after warm-up, the variants (torch included) taking turns (so a busy
+machine slows them alike) of --block steps each (default 10), the first of each turn untimed: the timed steps
+find the caches as their own previous step left them, as in a training loop, not as another library's step
+did (one step per turn, --block 1, cost the variant with the larger working set up to 0.1x of the ratio
+here); on CUDA each step ends with a synchronize. --threads (default 1)
 sizes the BLAS/OpenMP pools (threadpoolctl) and torch's intra-op pool alike; --cpu-time times each step with
 this thread's CPU clock (time.thread_time), so time spent descheduled on a shared machine does not count
 (CPU only, and only meaningful with --threads 1).
@@ -189,20 +192,31 @@ def make_torch(params, x, y, device):
     return step
 
 
-def timeit_interleaved(steps_by_name, n, syncs):
-    """Time the variants one step each in turn, n rounds, so that a busy or throttled machine slows
-    them alike; returns {name: (median, min)} in seconds."""
+def timeit_interleaved(steps_by_name, n, syncs, block=1):
+    """Time the variants in turns, n timed steps each: per turn a variant runs `block` steps in a row, the first
+    of them untimed when block > 1 (it finds the caches as the variant before left them; the others find them
+    as the same program's previous step left them, as in a training loop of one library), the order of the
+    variants rotated every turn, so that a busy or throttled machine slows them alike; returns
+    {name: (median, min)} in seconds."""
     for name, step in steps_by_name.items():
         for _ in range(2):
             step()
         syncs[name]()
     times = {name: [] for name in steps_by_name}
-    for _ in range(n):
-        for name, step in steps_by_name.items():
-            t0 = CLOCK()
-            step()
-            syncs[name]()
-            times[name].append(CLOCK() - t0)
+    names = list(steps_by_name)
+    timed = block - 1 if block > 1 else 1
+    for r in range(-(-n // timed)):
+        # each turn starts at the next variant, so that none always runs after the same one
+        for name in names[r % len(names):] + names[:r % len(names)]:
+            step = steps_by_name[name]
+            if block > 1:
+                step()
+                syncs[name]()
+            for _ in range(timed):
+                t0 = CLOCK()
+                step()
+                syncs[name]()
+                times[name].append(CLOCK() - t0)
     return {name: (statistics.median(ts), min(ts)) for name, ts in times.items()}
 
 
@@ -213,6 +227,9 @@ def main(argv=None):
     ap.add_argument("--configs", default="small,large")
     ap.add_argument("--threads", type=int, default=1, help="BLAS/OpenMP/torch threads (default 1)")
     ap.add_argument("--cpu-time", action="store_true", help="time with the thread's CPU clock (CPU, 1 thread)")
+    ap.add_argument("--block", type=int, default=10,
+                    help="steps each variant runs per turn, the first untimed (default 10; 1: one timed step per "
+                         "turn, each step after another variant's)")
     ap.add_argument("--profile", action="store_true")
     ap.add_argument("--mirror", action="store_true",
                     help="also time tensorlib's NumPy calls without the framework (CPU)")
@@ -257,11 +274,11 @@ def main(argv=None):
         if th is not None and THREADS == 1:   # interleaved: one thread, so no OpenMP pool spins after an op
             variants["torch"] = th
             syncs["torch"] = sync if args.device == "cpu" else __import__("torch").cuda.synchronize
-        t = timeit_interleaved(variants, steps, syncs)
+        t = timeit_interleaved(variants, steps, syncs, args.block)
         t_hand, t_ours, t_torch = t["hand"], t["ours"], t.get("torch")
         if th is not None and t_torch is None:   # on its own: torch's OpenMP threads spin after each op
             tsync = sync if args.device == "cpu" else __import__("torch").cuda.synchronize
-            t_torch = timeit_interleaved({"torch": th}, steps, {"torch": tsync})["torch"]
+            t_torch = timeit_interleaved({"torch": th}, steps, {"torch": tsync}, args.block)["torch"]
         rows.append((name, n, sizes, t_hand, t_ours, t_torch))
         if "mirror" in t:
             tm = t["mirror"][0]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from functools import partial
 
+from .. import _blas
 from .. import _dtype as D
 from .broadcast import SINK, QUIET, quiet_arrays, quiet_operand, quiet_sum_to, sum_to
 from .comparison import BITWISE_AND, GE, LE, eq, ge, gt, isnan, le, lt, where
@@ -25,11 +26,16 @@ def _scalar_or_tensor(x, name):
 
 
 def _ip_binary(xp_fn):
-    """The kernel of `add_`-style ops: the NumPy/CuPy ufunc written into the first input."""
+    """The kernel of `add_`-style ops: the NumPy/CuPy ufunc written into the first input. add_/sub_ with an
+    alpha on large NumPy arrays of one shape and dtype run as one axpy (`_blas.axpy`, where MKL is
+    installed): SGD's `p.add_(grad, alpha=-lr)`."""
     np_fn = getattr(np, xp_fn)
+    sign = {"add": 1, "subtract": -1}.get(xp_fn)
 
     def kernel(xp, a, b, alpha=1):
         if alpha != 1:
+            if sign is not None and xp is np and _blas.axpy(sign * alpha, b, a):
+                return
             b = b * alpha
         if a.dtype.kind != "f":   # torch refuses to write a float result into an integer tensor
             bd = getattr(b, "dtype", None)

@@ -1,6 +1,7 @@
 """SGD with momentum, dampening, Nesterov momentum and L2 weight decay (torch's update order)."""
 from __future__ import annotations
 
+from .. import _blas
 from .._graph import tensor_of
 from .._state import set_grad_mode
 from ._common import check_fused, check_lr, check_range, lr_value, multi_tensor_ok
@@ -87,5 +88,6 @@ class SGD(Optimizer):
                     b += g if 1 - dampening == 1 else g * (1 - dampening)
                     buf._version += 2
                 g = g + momentum * buf._data if nesterov else buf._data
-            x += g * -lr                                        # p.add_(grad, alpha=-lr)
+            if not _blas.axpy(-lr, g, x):                       # p.add_(grad, alpha=-lr): its kernel's
+                x += g * -lr                                    # axpy where it applies
             p._version += 1

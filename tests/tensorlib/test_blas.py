@@ -191,3 +191,54 @@ def test_small_products_never_load_mkl():
     env = {k: v for k, v in os.environ.items() if k != "TENSORLIB_BLAS"}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
     assert out.stdout.split() == ["True", "False"]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_axpy_adds_in_place_and_falls_back_where_it_cannot(dtype):
+    rng = np.random.default_rng(4)
+    n = _blas.AXPY_MIN_BYTES // np.dtype(dtype).itemsize
+    x, y = rng.standard_normal(n).astype(dtype), rng.standard_normal(n).astype(dtype)
+    want = y + x * dtype(-0.25)
+    before = y.ctypes.data
+    assert _blas.axpy(-0.25, x, y) is True
+    assert y.ctypes.data == before                  # in place, no new buffer
+    np.testing.assert_allclose(y, want, rtol=1e-6 if dtype == np.float32 else 1e-15)
+    y0 = y.copy()
+    assert not _blas.axpy(0.5, x[: n // 4], y[: n // 4])             # below AXPY_MIN_BYTES: NumPy's
+    assert not _blas.axpy(0.5, x.astype(np.float16), y)             # another dtype
+    assert not _blas.axpy(0.5, x[::-1], y)                           # not C-contiguous
+    assert not _blas.axpy(0.5, y, y)                                 # overlapping memory
+    assert not _blas.axpy(np.float32(0.5), x, y)                     # an alpha that is not a Python number
+    assert not _blas.axpy(0.5, x.reshape(2, -1), y)                  # shapes that differ
+    np.testing.assert_array_equal(y, y0)            # nothing written by the refusals
+
+
+def test_add_with_alpha_and_sgd_take_axpy_with_the_same_bits(monkeypatch):
+    """p.add_(g, alpha=) (the dispatched op, as under a profiler) and SGD's multi-tensor update both run the
+    axpy, so the two paths still give the same bits; sub_ with alpha subtracts."""
+    calls = []
+    real = _blas.axpy
+
+    def spy(*args):
+        r = real(*args)
+        calls.append(r)
+        return r
+    monkeypatch.setattr(_blas, "axpy", spy)
+    rng = np.random.default_rng(5)
+    w0, g = rng.standard_normal((300, 200)).astype(np.float32), rng.standard_normal((300, 200)).astype(np.float32)
+    a = tl.tensor(w0)
+    a.add_(tl.tensor(g), alpha=-0.1)
+    assert calls == [True]
+    b = tl.tensor(w0)
+    b.sub_(tl.tensor(g), alpha=0.1)
+    assert calls == [True, True]
+    np.testing.assert_array_equal(a.numpy(), b.numpy())
+    np.testing.assert_allclose(a.numpy(), w0 - 0.1 * g, rtol=1e-6, atol=1e-6)
+    p1, p2 = tl.tensor(w0, requires_grad=True), tl.tensor(w0, requires_grad=True)
+    for p in (p1, p2):
+        p.grad = tl.tensor(g)
+    tl.optim.SGD([p1], lr=0.1).step()                          # the multi-tensor path
+    tl.optim.SGD([p2], lr=0.1, foreach=False).step()           # the per-parameter loop: p.add_(g, alpha=-lr)
+    assert calls[2:] == [True, True]
+    np.testing.assert_array_equal(p1.detach().numpy(), p2.detach().numpy())
+    np.testing.assert_array_equal(p1.detach().numpy(), a.numpy())
