@@ -40,7 +40,7 @@ __all__ = ["Hook", "OpRecord", "OpDef", "register_op", "unregister_op", "registr
            "dispatch_binary", "add_hook", "remove_hook", "hooks", "set_op_sink", "op_sink",
            "refresh_hooks", "full_path_active", "range_enter", "range_exit", "record_range", "current_phase",
            "current_seq", "next_seq", "STATE", "bump_version", "shape_error", "array_of", "swap_array",
-           "run_recorded", "run_recorded_call", "run_recorded_op", "run_recorded_tensors",
+           "records_arrays", "run_recorded", "run_recorded_call", "run_recorded_op", "run_recorded_tensors",
            "run_recorded_view"]
 
 _pc = time.perf_counter_ns
@@ -159,6 +159,14 @@ def _dispatch_recorded(op, args, attrs, pairs, autocast):
     finally:
         t1 = _pc()
         _sink_tls.buf.append((op.name, phase, seq, t0, t1))
+
+
+def records_arrays() -> bool:
+    """Whether the observers of ops, if any, are all served by `run_recorded` (ops run on arrays, recorded as
+    their dispatch would be): a default profile's op sink alone, or a detailed profile's recorder alone,
+    taking ops on arrays (Hook.op_arrays). The engine's sink formulas, the optimizers' loops on arrays and
+    clip_grad_norm_ then run their ops so rather than dispatching them."""
+    return _sink_formulas
 
 
 def run_recorded(op: OpDef, *arrays, **attrs):

@@ -19,6 +19,8 @@ from __future__ import annotations
 import numpy as np
 
 from .. import _hooks as _H
+from .. import dispatch as _D
+from .._graph import quiet_run
 from .._tensor import Tensor
 
 _CAPTURABLE_DEVICES = ["cuda", "xpu", "hpu", "privateuseone", "xla"]
@@ -108,6 +110,35 @@ def multi_tensor_ok(group, pairs):
     gradients of their dtype and shape. Adam/AdamW and Adadelta share it."""
     if _H.full_path or group.get("differentiable") or group.get("foreach") is False:    # (full_path_active())
         return False
+    return _arrays_ok(pairs)
+
+
+def array_loop_run(group, pairs):
+    """How the per-parameter loop may run its ops on the arrays (`run(op, *arrays, **attrs)`, the dispatched
+    in-place fast path's kernel call), or None where it dispatches them. `dispatch.run_recorded` when a
+    default profile's op sink, or a detailed profile's recorder taking ops on arrays (tensorlib.Hook.op_arrays),
+    is the only observer (`dispatch.records_arrays`): the records, Input Shapes and memory records of the
+    dispatched loop, without the dispatcher's work per op (the engine's sink formulas do the same for backward
+    nodes); `quiet_run`, the kernel alone, when nothing observes (foreach=False, or what multi_tensor_ok
+    refused for its own reasons). Not with differentiable, nor for parameters the multi-tensor path would not
+    take (views, other dtypes or devices), nor 0-d ones."""
+    if group.get("differentiable"):
+        return None
+    if _H.full_path:
+        if not _D.records_arrays():
+            return None
+        run = _D.run_recorded
+    else:
+        run = quiet_run
+    if not _arrays_ok(pairs):
+        return None
+    for p, _ in pairs:      # a 0-d parameter's out-of-place results would be NumPy scalars, not 0-d arrays
+        if not p._data.ndim:
+            return None
+    return run
+
+
+def _arrays_ok(pairs):
     for p, g in pairs:
         x, y = p._data, g._data
         if type(x) is not np.ndarray or type(y) is not np.ndarray or p._base is not None:

@@ -6,7 +6,11 @@ import numpy as np
 from ..ops.creation import zeros_like
 from .._state import set_grad_mode
 from ..ops.arithmetic import maximum
-from ._common import check_betas, check_fused, check_lr, check_range, lr_value, multi_tensor_ok, scalar_step, step_value
+from ..ops.arithmetic import ADD, ADD_, DIV, MUL_
+from ..ops.optim_ops import ADDCDIV_, ADDCMUL_, LERP_
+from ..ops.unary_math import SQRT
+from ._common import (array_loop_run, check_betas, check_fused, check_lr, check_range, lr_value, multi_tensor_ok,
+                      scalar_step, step_value)
 from .optimizer import Optimizer
 
 __all__ = ["Adam", "AdamW"]
@@ -51,6 +55,7 @@ class Adam(Optimizer):
         loss = self._closure_loss(closure)
         # the update's grad mode (_update_mode's, set without its context-manager object, as SGD.step)
         prev = set_grad_mode(bool(self.defaults.get("differentiable", False)))
+        held = [None, None]     # the array loop's `grad` and `denom`, alive from group to group (_array_loop)
         try:
             for group in self.param_groups:
                 beta1, beta2 = group["betas"]
@@ -62,6 +67,10 @@ class Adam(Optimizer):
                 pairs = list(self._grads(group))
                 if multi_tensor_ok(group, pairs):
                     self._multi_tensor_step(pairs, amsgrad, lr, beta1, beta2, wd, eps, decoupled)
+                    continue
+                run = None if amsgrad else array_loop_run(group, pairs)
+                if run is not None:
+                    self._array_loop(run, pairs, held, lr, beta1, beta2, wd, eps, decoupled)
                     continue
                 for p, grad in pairs:
                     state = self.state[p]
@@ -92,6 +101,50 @@ class Adam(Optimizer):
         finally:
             set_grad_mode(prev)
         return loss
+
+    def _array_loop(self, run, pairs, held, lr, beta1, beta2, wd, eps, decoupled):
+        """The loop above (amsgrad off) on the arrays, op for op: each op's kernel run by `run` with the
+        arguments the dispatcher's in-place fast path hands it (recorded as that dispatch is, under a
+        profile: see array_loop_run), each in-place op counted in its target's version. The loop's
+        temporaries die where the loop's would: a weight-decayed gradient when the next parameter's
+        gradient replaces it, a denominator once the next one exists, the last ones of a group in the next
+        group's loop (`held`), so that a profile_memory trace has the loop's frees in the loop's order."""
+        g, denom = held
+        held[:] = (None, None)
+        for p, grad in pairs:
+            g = grad._data                                               # (the loop's `for p, grad`)
+            state = self.state[p]
+            if not state:
+                state = self._init_state(p, False)
+            step_t = state["step"]
+            run(ADD_, step_t._data, 1)                                   # step_t.add_(1)
+            step_t._version += 1
+            x = p._data
+            if wd != 0:
+                if decoupled:
+                    run(MUL_, x, 1 - lr * wd)                            # p.mul_(1 - lr * wd)
+                    p._version += 1
+                else:
+                    g = run(ADD, g, x, alpha=wd)                         # grad.add(p, alpha=wd)
+            exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]
+            m, v = exp_avg._data, exp_avg_sq._data
+            run(LERP_, m, g, 1 - beta1)                                  # exp_avg.lerp_(grad, 1 - beta1)
+            run(MUL_, v, beta2)                                          # exp_avg_sq.mul_(beta2)
+            c = 1 - beta2                                                # .addcmul_(grad, grad, value=c)
+            run(ADDCMUL_, v, g, g) if c == 1 else run(ADDCMUL_, v, g, g, value=c)
+            exp_avg._version += 1
+            exp_avg_sq._version += 2
+            step = step_value(step_t)
+            step_size = lr / (1 - beta1 ** step)
+            bias_correction2_sqrt = (1 - beta2 ** step) ** 0.5
+            denom = run(DIV, run(SQRT, v), bias_correction2_sqrt)         # exp_avg_sq.sqrt() / bc2_sqrt
+            run(ADD_, denom, eps)                                        # .add_(eps)
+            if -step_size == 1:                                          # p.addcdiv_(exp_avg, denom, value=-ss)
+                run(ADDCDIV_, x, m, denom)
+            else:
+                run(ADDCDIV_, x, m, denom, value=-step_size)
+            p._version += 1
+        held[:] = (g, denom)
 
     def _multi_tensor_step(self, pairs, amsgrad, lr, beta1, beta2, wd, eps, decoupled):
         """The same update as the loop above, formula for formula and in the same float order (so the

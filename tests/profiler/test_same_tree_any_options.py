@@ -206,3 +206,69 @@ def test_input_shapes_are_taken_when_the_op_runs(memory):
                     and e.parent.name == "MulBackward0"]
     assert len(backward_mul) == 1 and backward_mul[0].input_shapes == [[2, 3], [2, 3]]
     assert got[-1] == ("aten::add_", [[2, 3], []], ["float", "Scalar"])
+
+
+@pytest.mark.parametrize("detailed", [False, True])
+@pytest.mark.parametrize("make", [lambda ps: tl.optim.AdamW(ps, lr=1e-3),
+                                  lambda ps: tl.optim.Adam(ps, lr=1e-3, weight_decay=0.1, foreach=False)],
+                         ids=["AdamW", "Adam-L2"])
+def test_the_optimizer_loop_on_arrays_records_what_its_dispatched_loop_does(make, detailed, monkeypatch, tmp_path):
+    """Under a profile Adam/AdamW run their per-parameter loop on the arrays, each op recorded as its dispatch
+    would be (tensorlib.optim._common.array_loop_run): the same events, Input Shapes and memory records, frees
+    in the same order, as the dispatched loop (two parameter groups: temporaries live on from one to the next)."""
+    from tensorlib.optim import adam
+    tl.manual_seed(0)
+    m1, m2 = nn.Linear(6, 4), nn.Linear(4, 3)
+    opt = make(list(m1.parameters()))
+    opt.add_param_group({"params": list(m2.parameters())})
+    x = tl.randn(5, 6)
+
+    def step():
+        opt.zero_grad()
+        m2(m1(x).relu()).sum().backward()
+        opt.step()
+    step()
+    kw = {"record_shapes": True, "profile_memory": True} if detailed else {}
+    runs = []
+    for dispatched in (False, True, False):
+        if dispatched:
+            monkeypatch.setattr(adam, "array_loop_run", lambda group, pairs: None)
+        with profiler.profile(**kw) as prof:
+            step()
+        monkeypatch.undo()
+        runs.append(_detailed(prof, tmp_path / f"{len(runs)}.json") if detailed else _tree(prof))
+    assert runs[0] == runs[2]
+    assert runs[0] == runs[1]
+    names = [r[1] for r in (runs[0][0] if detailed else runs[0])]
+    assert names.count("aten::addcdiv_") == 4 and names.count("aten::lerp_") == 4
+
+
+@pytest.mark.parametrize("detailed", [False, True])
+@pytest.mark.parametrize("foreach", [None, False])
+def test_clip_grad_norm_on_arrays_records_what_its_op_by_op_path_does(foreach, detailed, monkeypatch, tmp_path):
+    """clip_grad_norm_ under a profile runs its per-gradient norms and scalings on the arrays (recorded as
+    dispatched, see tensorlib.nn.utils.clip_grad._clip_recorded): the same events, Input Shapes, memory records
+    and values as its op-by-op path."""
+    from tensorlib.nn.utils import clip_grad
+    kw = {"record_shapes": True, "profile_memory": True} if detailed else {}
+    runs, values = [], []
+    for op_by_op in (False, True, False):
+        tl.manual_seed(0)
+        ps = [nn.Parameter(tl.randn(4, 3)), nn.Parameter(tl.randn(3)), nn.Parameter(tl.randn(2, 2, 2))]
+        for p in ps:
+            p.grad = tl.randn(*p.shape) * 3
+        if op_by_op:
+            monkeypatch.setattr(clip_grad, "records_arrays", lambda: False)
+        with profiler.profile(**kw) as prof:
+            total = tl.nn.utils.clip_grad_norm_(ps, 0.5, foreach=foreach, error_if_nonfinite=True)
+        monkeypatch.undo()
+        runs.append(_detailed(prof, tmp_path / f"{len(runs)}.json") if detailed else _tree(prof))
+        values.append([total.numpy().copy()] + [p.grad.numpy().copy() for p in ps] + [[p.grad._version for p in ps]])
+        del total, ps       # (nothing of this run alive when the next one starts: its memory total starts alike)
+    assert runs[0] == runs[2]
+    assert runs[0] == runs[1]
+    for a, b in zip(values[0], values[1]):
+        assert np.array_equal(a, b)
+    names = [r[1] for r in (runs[0][0] if detailed else runs[0])]
+    assert names.count("aten::mul_") == 3 and names.count("aten::linalg_vector_norm") == 4
+    assert ("aten::_foreach_norm" in names) == (foreach is None)

@@ -1,4 +1,6 @@
 """Optimizers against NumPy references of torch's documented algorithms (and torch itself when installed)."""
+import contextlib
+
 import numpy as np
 import pytest
 
@@ -294,3 +296,46 @@ def test_array_update_is_the_op_by_op_update(cls, kw):
     for i in sa:
         for k, v in sa[i].items():
             assert np.array_equal(v.numpy(), sb[i][k].numpy()), k
+
+
+class _Watching(tl.dispatch.Hook):
+    """An op hook: the optimizers' loops dispatch every op while it is registered."""
+
+    def op_enter(self, op, inputs, attrs, phase, seq):
+        return None
+
+
+@pytest.mark.parametrize("cls,kw", [(optim.Adam, {}), (optim.AdamW, {}), (optim.Adam, {"weight_decay": 0.1}),
+                                    (optim.AdamW, {"betas": (0.3, 0.9), "maximize": True})])
+def test_every_path_of_the_update_gives_the_same_bits(cls, kw):
+    """The multi-tensor update (nothing watching), the loop on arrays (foreach=False: kernels only; under a
+    profile: its ops recorded, see optim._common.array_loop_run) and the dispatched loop (an op hook watching)
+    give the same parameters, states and versions."""
+    import profiler
+
+    def run(mode):
+        tl.manual_seed(0)
+        ps = [tl.nn.Parameter(tl.randn(5, 3)), tl.nn.Parameter(tl.randn(3))]
+        opt = cls(ps, lr=0.01, foreach=False if mode == "loop" else None, **kw)
+        hook = tl.dispatch.add_hook(_Watching()) if mode == "dispatched" else None
+        try:
+            with profiler.profile() if mode == "profiled" else contextlib.nullcontext() as prof:
+                for i in range(4):
+                    for p in ps:
+                        p.grad = tl.sin(p.detach() * (i + 1))
+                    opt.step()
+        finally:
+            if hook is not None:
+                tl.dispatch.remove_hook(hook)
+        if mode == "profiled":
+            assert sum(e.name == "aten::addcdiv_" for e in prof.events()) == 8
+        return ([p.detach().numpy() for p in ps], [p._version for p in ps],
+                {i: {k: v.numpy() for k, v in st.items()} for i, st in opt.state_dict()["state"].items()})
+    want = run("dispatched")
+    for mode in ("multi", "loop", "profiled"):
+        got = run(mode)
+        assert all(np.array_equal(a, b) for a, b in zip(got[0], want[0])), mode
+        assert got[1] == want[1], mode
+        for i in want[2]:
+            for k, v in want[2][i].items():
+                assert np.array_equal(got[2][i][k], v), (mode, k)
