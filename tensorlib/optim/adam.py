@@ -55,7 +55,7 @@ class Adam(Optimizer):
         loss = self._closure_loss(closure)
         # the update's grad mode (_update_mode's, set without its context-manager object, as SGD.step)
         prev = set_grad_mode(bool(self.defaults.get("differentiable", False)))
-        held = [None, None]     # the array loop's `grad` and `denom`, alive from group to group (_array_loop)
+        held = [None]       # the array loop's `denom`, alive from group to group (see _array_loop)
         try:
             for group in self.param_groups:
                 beta1, beta2 = group["betas"]
@@ -107,10 +107,10 @@ class Adam(Optimizer):
         arguments the dispatcher's in-place fast path hands it (recorded as that dispatch is, under a
         profile: see array_loop_run), each in-place op counted in its target's version. The loop's
         temporaries die where the loop's would: a weight-decayed gradient when the next parameter's
-        gradient replaces it, a denominator once the next one exists, the last ones of a group in the next
+        gradient replaces it, a denominator once the next one exists, a group's last one in the next
         group's loop (`held`), so that a profile_memory trace has the loop's frees in the loop's order."""
-        g, denom = held
-        held[:] = (None, None)
+        denom = held[0]
+        held[0] = None
         for p, grad in pairs:
             g = grad._data                                               # (the loop's `for p, grad`)
             state = self.state[p]
@@ -144,7 +144,7 @@ class Adam(Optimizer):
             else:
                 run(ADDCDIV_, x, m, denom, value=-step_size)
             p._version += 1
-        held[:] = (g, denom)
+        held[0] = denom
 
     def _multi_tensor_step(self, pairs, amsgrad, lr, beta1, beta2, wd, eps, decoupled):
         """The same update as the loop above, formula for formula and in the same float order (so the

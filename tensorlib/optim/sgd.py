@@ -2,9 +2,10 @@
 from __future__ import annotations
 
 from .. import _blas
-from .._graph import tensor_of
+from .._graph import quiet_run, tensor_of
 from .._state import set_grad_mode
-from ._common import check_fused, check_lr, check_range, lr_value, multi_tensor_ok
+from ..ops.arithmetic import ADD, ADD_, MUL_
+from ._common import array_loop_run, check_fused, check_lr, check_range, lr_value, multi_tensor_ok
 from .optimizer import Optimizer, required
 
 __all__ = ["SGD"]
@@ -49,6 +50,11 @@ class SGD(Optimizer):
                 if multi_tensor_ok(group, pairs):
                     self._multi_tensor_step(pairs, lr, momentum, dampening, wd, nesterov)
                     continue
+                run = array_loop_run(group, pairs)
+                if run is not None and (momentum == 0 or run is quiet_run or all(
+                        self.state[p].get("momentum_buffer") is not None for p, _ in pairs)):
+                    self._array_loop(run, pairs, lr, momentum, dampening, wd, nesterov)
+                    continue
                 for p, grad in pairs:
                     if wd != 0:
                         grad = grad.add(p, alpha=wd)
@@ -65,6 +71,31 @@ class SGD(Optimizer):
         finally:
             set_grad_mode(prev)
         return loss
+
+    def _array_loop(self, run, pairs, lr, momentum, dampening, wd, nesterov):
+        """The loop above on the arrays, op for op (see Adam._array_loop): each op's kernel run by `run`,
+        recorded as its dispatch under a profile; each in-place op counted in its target's version. Under a
+        profile the first step with momentum (its buffers are made by detach and clone) dispatches instead:
+        see step."""
+        state = self.state
+        for p, grad in pairs:
+            g, x = grad._data, p._data
+            if wd != 0:
+                g = run(ADD, g, x, alpha=wd) if wd != 1 else run(ADD, g, x)    # grad.add(p, alpha=wd)
+            if momentum != 0:
+                st = state[p]
+                buf = st.get("momentum_buffer")
+                if buf is None:                                          # grad.detach().clone() (unobserved)
+                    buf = st["momentum_buffer"] = tensor_of(g.copy())
+                else:                                                    # buf.mul_(momentum).add_(grad, ...)
+                    b = buf._data
+                    run(MUL_, b, momentum)
+                    run(ADD_, b, g) if 1 - dampening == 1 else run(ADD_, b, g, alpha=1 - dampening)
+                    buf._version += 2
+                g = (run(ADD, g, buf._data, alpha=momentum) if momentum != 1 else run(ADD, g, buf._data)) \
+                    if nesterov else buf._data                           # grad.add(buf, alpha=momentum) or buf
+            run(ADD_, x, g, alpha=-lr) if lr != -1 else run(ADD_, x, g)  # p.add_(grad, alpha=-lr)
+            p._version += 1
 
     def _multi_tensor_step(self, pairs, lr, momentum, dampening, wd, nesterov):
         """The same update as the loop in `step`, formula for formula and in the same float order (so the
