@@ -3,8 +3,9 @@ record_shapes / profile_memory / both, interleaved; a step's time is its thread 
 steps of all rounds.
 
 Models: a 64-128-10 MLP, a 2-layer d=32 Transformer encoder (batch_first, dropout 0.1), a GRU language
-model; Adam with foreach=False, so that profiled and unprofiled steps run the same ops (under a profiler
-the optimizers take torch's per-parameter loop, unprofiled the multi-tensor path). Prints per model the
+model; Adam with foreach=False, so that profiled and unprofiled steps run the same ops (torch's per-parameter
+loop, on the arrays in tensorlib, recorded when profiled; unprofiled, foreach=None takes the multi-tensor
+path). Prints per model the
 events per step and the added µs per event, (profiled step - unprofiled step) / events per step. When
 torch is installed, the same models written with torch (only the import changed) under torch.profiler
 (CPU activity), interleaved with tensorlib's runs, both on one thread, print a row of their own

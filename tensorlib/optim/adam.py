@@ -151,7 +151,8 @@ class Adam(Optimizer):
         results are the same to the bit), on the NumPy arrays of the group's parameters, stage by stage
         over all of them as torch's foreach implementation: ten dispatched ops per parameter cost more
         than the arithmetic in a small model's step. Only when nothing observes ops (see
-        multi_tensor_ok): under a profiler or an op hook the loop runs, op by op as torch's CPU default."""
+        multi_tensor_ok): under a profiler or an op hook the loop's ops run, one by one as torch's CPU
+        default runs them (on the arrays, recorded, under a profile: _array_loop)."""
         states = [self._init_state(p, amsgrad) for p, _ in pairs]
         for st in states:                                   # _foreach_add_(state_steps, 1)
             st["step"]._data += 1

@@ -101,8 +101,8 @@ class SGD(Optimizer):
         """The same update as the loop in `step`, formula for formula and in the same float order (so the
         results are the same to the bit, versions counted alike), on the NumPy arrays: the loop's three
         dispatched ops per parameter cost more than a small model's arithmetic. Only when nothing
-        observes ops (see multi_tensor_ok); under a profiler or an op hook the loop runs, as torch's CPU
-        default (foreach=None) does."""
+        observes ops (see multi_tensor_ok); under a profiler or an op hook the loop's ops run one by one, as
+        torch's CPU default (foreach=None) does (on the arrays, recorded, under a profile: _array_loop)."""
         state = self.state
         for p, grad in pairs:
             x, g = p._data, grad._data
