@@ -5,8 +5,7 @@ import numpy as np
 
 from ..ops.creation import zeros_like
 from .._state import set_grad_mode
-from ..ops.arithmetic import maximum
-from ..ops.arithmetic import ADD, ADD_, DIV, MUL_
+from ..ops.arithmetic import ADD, ADD_, DIV, MUL_, maximum
 from ..ops.optim_ops import ADDCDIV_, ADDCMUL_, LERP_
 from ..ops.unary_math import SQRT
 from ._common import (array_loop_run, check_betas, check_fused, check_lr, check_range, lr_value, multi_tensor_ok,
@@ -125,7 +124,7 @@ class Adam(Optimizer):
                     run(MUL_, x, 1 - lr * wd)                            # p.mul_(1 - lr * wd)
                     p._version += 1
                 else:
-                    g = run(ADD, g, x, alpha=wd)                         # grad.add(p, alpha=wd)
+                    g = run(ADD, g, x, alpha=wd) if wd != 1 else run(ADD, g, x)    # grad.add(p, alpha=wd)
             exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]
             m, v = exp_avg._data, exp_avg_sq._data
             run(LERP_, m, g, 1 - beta1)                                  # exp_avg.lerp_(grad, 1 - beta1)
