@@ -4,10 +4,15 @@ from __future__ import annotations
 import numpy as np
 
 from ..ops.creation import zeros_like
-from ._common import check_lr, check_range, lr_value, multi_tensor_ok, scalar_tensor
+from ..dispatch import op_named
+from ..ops.arithmetic import ADD, ADD_, DIV_, MUL_
+from ..ops.optim_ops import ADDCMUL_
+from ._common import array_loop_run, check_lr, check_range, lr_value, multi_tensor_ok, scalar_tensor
 from .optimizer import Optimizer
 
 __all__ = ["Adadelta"]
+
+SQRT_ = op_named("sqrt_")
 
 
 class Adadelta(Optimizer):
@@ -34,12 +39,17 @@ class Adadelta(Optimizer):
 
     def step(self, closure=None):
         loss = self._closure_loss(closure)
+        held = [None, None]     # the array loop's `std` and `delta`, alive from group to group (see _array_loop)
         with self._update_mode():
             for group in self.param_groups:
                 lr, rho, eps, wd = lr_value(group["lr"]), group["rho"], group["eps"], group["weight_decay"]
                 pairs = list(self._grads(group))
                 if multi_tensor_ok(group, pairs):
                     self._multi_tensor_step(pairs, lr, rho, eps, wd)
+                    continue
+                run = array_loop_run(group, pairs)
+                if run is not None:
+                    self._array_loop(run, pairs, held, lr, rho, eps, wd)
                     continue
                 for p, grad in pairs:
                     state = self.state[p]
@@ -68,6 +78,43 @@ class Adadelta(Optimizer):
             state["square_avg"] = zeros_like(p)
             state["acc_delta"] = zeros_like(p)
         return state
+
+    def _array_loop(self, run, pairs, held, lr, rho, eps, wd):
+        """The loop above on the arrays, op for op (see Adam._array_loop): each op's kernel run by `run`,
+        recorded as its dispatch under a profile, each in-place op counted in its target's version; `std` and
+        `delta` replaced where the loop's are (after their sqrt_), a group's last ones alive into the next
+        group's loop (`held`)."""
+        std, delta = held
+        held[:] = (None, None)
+        c = 1 - rho
+        for p, grad in pairs:
+            g = grad._data
+            state = self._init_state(p)
+            step_t = state["step"]
+            run(ADD_, step_t._data, 1)                                   # state["step"].add_(1)
+            step_t._version += 1
+            x = p._data
+            if wd != 0:
+                g = run(ADD, g, x, alpha=wd) if wd != 1 else run(ADD, g, x)    # grad.add(p, alpha=wd)
+            square_avg, acc_delta = state["square_avg"], state["acc_delta"]
+            v, u = square_avg._data, acc_delta._data
+            run(MUL_, v, rho)                                            # square_avg.mul_(rho)
+            run(ADDCMUL_, v, g, g) if c == 1 else run(ADDCMUL_, v, g, g, value=c)    # .addcmul_(grad, grad, c)
+            square_avg._version += 2
+            s = run(ADD, v, eps)                                         # std = square_avg.add(eps).sqrt_()
+            run(SQRT_, s)
+            std = s
+            d = run(ADD, u, eps)                                         # delta = acc_delta.add(eps).sqrt_()
+            run(SQRT_, d)
+            delta = d
+            run(DIV_, d, std)                                            # delta.div_(std).mul_(grad)
+            run(MUL_, d, g)
+            run(MUL_, u, rho)                                            # acc_delta.mul_(rho)
+            run(ADDCMUL_, u, d, d) if c == 1 else run(ADDCMUL_, u, d, d, value=c)    # .addcmul_(delta, delta, c)
+            acc_delta._version += 2
+            run(ADD_, x, d, alpha=-lr) if lr != -1 else run(ADD_, x, d)  # p.add_(delta, alpha=-lr)
+            p._version += 1
+        held[:] = (std, delta)
 
     def _multi_tensor_step(self, pairs, lr, rho, eps, wd):
         """The loop's update on the NumPy arrays, formula for formula in the same float order (the same

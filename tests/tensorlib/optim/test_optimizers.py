@@ -309,7 +309,8 @@ class _Watching(tl.dispatch.Hook):
                                     (optim.AdamW, {"betas": (0.3, 0.9), "maximize": True}), (optim.SGD, {}),
                                     (optim.SGD, {"momentum": 0.9, "weight_decay": 0.1}),
                                     (optim.SGD, {"momentum": 0.5, "dampening": 0.3, "nesterov": False}),
-                                    (optim.SGD, {"momentum": 0.9, "nesterov": True, "maximize": True})])
+                                    (optim.SGD, {"momentum": 0.9, "nesterov": True, "maximize": True}),
+                                    (optim.Adadelta, {}), (optim.Adadelta, {"weight_decay": 0.1, "rho": 0.5})])
 def test_every_path_of_the_update_gives_the_same_bits(cls, kw):
     """The multi-tensor update (nothing watching), the loop on arrays (foreach=False: kernels only; under a
     profile: its ops recorded, see optim._common.array_loop_run) and the dispatched loop (an op hook watching)
@@ -331,7 +332,7 @@ def test_every_path_of_the_update_gives_the_same_bits(cls, kw):
             if hook is not None:
                 tl.dispatch.remove_hook(hook)
         if mode == "profiled":
-            last = "aten::addcdiv_" if cls is not optim.SGD else "aten::add_"
+            last = {optim.SGD: "aten::add_", optim.Adadelta: "aten::sqrt_"}.get(cls, "aten::addcdiv_")
             assert sum(e.name == last for e in prof.events()) >= 8
         return ([p.detach().numpy() for p in ps], [p._version for p in ps],
                 {i: {k: v.numpy() for k, v in st.items()} for i, st in opt.state_dict()["state"].items()})
