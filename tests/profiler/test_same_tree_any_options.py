@@ -216,9 +216,10 @@ def test_input_shapes_are_taken_when_the_op_runs(memory):
                                   lambda ps: tl.optim.Adadelta(ps, weight_decay=0.01)],
                          ids=["AdamW", "Adam-L2", "SGD", "SGD-nesterov-L2", "Adadelta-L2"])
 def test_the_optimizer_loop_on_arrays_records_what_its_dispatched_loop_does(make, detailed, monkeypatch, tmp_path):
-    """Under a profile Adam/AdamW/SGD/Adadelta run their per-parameter loop on the arrays, each op recorded as its dispatch
-    would be (tensorlib.optim._common.array_loop_run): the same events, Input Shapes and memory records, frees
-    in the same order, as the dispatched loop (two parameter groups: temporaries live on from one to the next)."""
+    """Under a profile Adam/AdamW/SGD/Adadelta run their per-parameter loop on the arrays, each op recorded as its
+    dispatch would be (tensorlib.optim._common.array_loop_run): the same events, Input Shapes and memory records,
+    frees in the same order, as the dispatched loop (two parameter groups: temporaries live on from one to the
+    next)."""
     from tensorlib.optim import adadelta, adam, sgd
     tl.manual_seed(0)
     m1, m2 = nn.Linear(6, 4), nn.Linear(4, 3)
