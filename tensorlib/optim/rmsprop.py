@@ -1,8 +1,11 @@
 """RMSprop with momentum and the centered variant, as torch's single-tensor implementation."""
 from __future__ import annotations
 
+from ..ops.arithmetic import ADD, ADD_, MUL_
 from ..ops.creation import zeros_like
-from ._common import check_lr, check_range, lr_value, scalar_step
+from ..ops.optim_ops import ADDCDIV_, ADDCMUL, ADDCMUL_, LERP_
+from ..ops.unary_math import SQRT
+from ._common import array_loop_run, check_lr, check_range, lr_value, scalar_step
 from .optimizer import Optimizer
 
 __all__ = ["RMSprop"]
@@ -31,11 +34,17 @@ class RMSprop(Optimizer):
 
     def step(self, closure=None):
         loss = self._closure_loss(closure)
+        held = [None]       # the array loop's `avg`, alive from group to group (see _array_loop)
         with self._update_mode():
             for group in self.param_groups:
                 lr, alpha, eps = lr_value(group["lr"]), group["alpha"], group["eps"]
                 wd, momentum, centered = group["weight_decay"], group["momentum"], group["centered"]
-                for p, grad in self._grads(group):
+                pairs = list(self._grads(group))
+                run = array_loop_run(group, pairs)
+                if run is not None:
+                    self._array_loop(run, pairs, held, lr, alpha, eps, wd, momentum, centered)
+                    continue
+                for p, grad in pairs:
                     state = self.state[p]
                     if len(state) == 0:
                         state["step"] = scalar_step(state)
@@ -63,3 +72,55 @@ class RMSprop(Optimizer):
                     else:
                         p.addcdiv_(grad, avg, value=-lr)
         return loss
+
+    def _init_state(self, p, momentum, centered):
+        state = self.state[p]
+        if len(state) == 0:
+            state["step"] = scalar_step(state)
+            state["square_avg"] = zeros_like(p)
+            if momentum > 0:
+                state["momentum_buffer"] = zeros_like(p)
+            if centered:
+                state["grad_avg"] = zeros_like(p)
+        return state
+
+    def _array_loop(self, run, pairs, held, lr, alpha, eps, wd, momentum, centered):
+        """The loop above on the arrays, op for op (see Adam._array_loop): each op's kernel run by `run` (the
+        kernel alone when nothing observes: RMSprop has no multi-tensor path; recorded as its dispatch under a
+        profile), each in-place op counted in its target's version; `avg` replaced where the loop's is, a
+        group's last one alive into the next group's loop (`held`)."""
+        avg = held[0]
+        held[0] = None
+        c = 1 - alpha
+        for p, grad in pairs:
+            g = grad._data
+            state = self._init_state(p, momentum, centered)
+            step_t = state["step"]
+            run(ADD_, step_t._data, 1)                                   # state["step"].add_(1)
+            step_t._version += 1
+            x = p._data
+            if wd != 0:
+                g = run(ADD, g, x, alpha=wd) if wd != 1 else run(ADD, g, x)    # grad.add(p, alpha=wd)
+            square_avg = state["square_avg"]
+            v = square_avg._data
+            run(MUL_, v, alpha)                                          # square_avg.mul_(alpha)
+            run(ADDCMUL_, v, g, g) if c == 1 else run(ADDCMUL_, v, g, g, value=c)    # .addcmul_(grad, grad, c)
+            square_avg._version += 2
+            if centered:
+                grad_avg = state["grad_avg"]
+                run(LERP_, grad_avg._data, g, c)                         # grad_avg.lerp_(grad, 1 - alpha)
+                grad_avg._version += 1
+                avg = run(SQRT, run(ADDCMUL, v, grad_avg._data, grad_avg._data, value=-1))
+            else:
+                avg = run(SQRT, v)                                       # square_avg.sqrt()
+            run(ADD_, avg, eps)                                          # avg.add_(eps)
+            if momentum > 0:
+                buf = state["momentum_buffer"]
+                run(MUL_, buf._data, momentum)                           # buf.mul_(momentum).addcdiv_(grad, avg)
+                run(ADDCDIV_, buf._data, g, avg)
+                buf._version += 2
+                run(ADD_, x, buf._data, alpha=-lr) if lr != -1 else run(ADD_, x, buf._data)    # p.add_(buf, -lr)
+            else:
+                run(ADDCDIV_, x, g, avg, value=-lr) if lr != -1 else run(ADDCDIV_, x, g, avg)
+            p._version += 1
+        held[0] = avg
