@@ -1,8 +1,11 @@
 """Adagrad, as torch's single-tensor implementation (dense gradients: tensorlib has no sparse tensors)."""
 from __future__ import annotations
 
+from ..ops.arithmetic import ADD, ADD_
 from ..ops.creation import full_like
-from ._common import check_fused, check_lr, check_range, lr_value, scalar_tensor, step_value
+from ..ops.optim_ops import ADDCDIV_, ADDCMUL_
+from ..ops.unary_math import SQRT
+from ._common import array_loop_run, check_fused, check_lr, check_range, lr_value, scalar_tensor, step_value
 from .optimizer import Optimizer
 
 __all__ = ["Adagrad"]
@@ -47,10 +50,16 @@ class Adagrad(Optimizer):
 
     def step(self, closure=None):
         loss = self._closure_loss(closure)
+        held = [None]       # the array loop's `std`, alive from group to group (see _array_loop)
         with self._update_mode():
             for group in self.param_groups:
                 lr, wd, lr_decay, eps = lr_value(group["lr"]), group["weight_decay"], group["lr_decay"], group["eps"]
-                for p, grad in self._grads(group):
+                pairs = list(self._grads(group))
+                run = array_loop_run(group, pairs)
+                if run is not None:
+                    self._array_loop(run, pairs, held, lr, wd, lr_decay, eps)
+                    continue
+                for p, grad in pairs:
                     state = self._init_state(p)
                     state["step"].add_(1)
                     step = step_value(state["step"])
@@ -61,3 +70,31 @@ class Adagrad(Optimizer):
                     std = state["sum"].sqrt() + eps if group["differentiable"] else state["sum"].sqrt().add_(eps)
                     p.addcdiv_(grad, std, value=-clr)
         return loss
+
+    def _array_loop(self, run, pairs, held, lr, wd, lr_decay, eps):
+        """The loop above on the arrays, op for op (see Adam._array_loop): each op's kernel run by `run` (the
+        kernel alone when nothing observes: Adagrad has no multi-tensor path; recorded as its dispatch under a
+        profile), each in-place op counted in its target's version; `std` replaced where the loop's is, a
+        group's last one alive into the next group's loop (`held`)."""
+        std = held[0]
+        held[0] = None
+        for p, grad in pairs:
+            g = grad._data
+            state = self._init_state(p)
+            step_t = state["step"]
+            run(ADD_, step_t._data, 1)                                   # state["step"].add_(1)
+            step_t._version += 1
+            step = step_value(step_t)
+            x = p._data
+            if wd != 0:
+                g = run(ADD, g, x, alpha=wd) if wd != 1 else run(ADD, g, x)    # grad.add(p, alpha=wd)
+            clr = lr / (1 + (step - 1) * lr_decay)
+            total = state["sum"]
+            run(ADDCMUL_, total._data, g, g)                             # state["sum"].addcmul_(grad, grad, value=1)
+            total._version += 1
+            s = run(SQRT, total._data)                                   # std = state["sum"].sqrt().add_(eps)
+            run(ADD_, s, eps)
+            std = s
+            run(ADDCDIV_, x, g, std, value=-clr) if clr != -1 else run(ADDCDIV_, x, g, std)   # p.addcdiv_(...)
+            p._version += 1
+        held[0] = std

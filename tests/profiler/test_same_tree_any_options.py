@@ -215,15 +215,16 @@ def test_input_shapes_are_taken_when_the_op_runs(memory):
                                   lambda ps: tl.optim.SGD(ps, lr=0.1, momentum=0.9, weight_decay=0.01, nesterov=True),
                                   lambda ps: tl.optim.Adadelta(ps, weight_decay=0.01),
                                   lambda ps: tl.optim.RMSprop(ps, momentum=0.5, weight_decay=0.01),
-                                  lambda ps: tl.optim.RMSprop(ps, centered=True)],
+                                  lambda ps: tl.optim.RMSprop(ps, centered=True),
+                                  lambda ps: tl.optim.Adagrad(ps, lr_decay=0.01, weight_decay=0.01)],
                          ids=["AdamW", "Adam-L2", "SGD", "SGD-nesterov-L2", "Adadelta-L2", "RMSprop-momentum-L2",
-                              "RMSprop-centered"])
+                              "RMSprop-centered", "Adagrad-L2"])
 def test_the_optimizer_loop_on_arrays_records_what_its_dispatched_loop_does(make, detailed, monkeypatch, tmp_path):
-    """Under a profile Adam/AdamW/SGD/Adadelta/RMSprop run their per-parameter loop on the arrays, each op recorded
-    as its dispatch would be (tensorlib.optim._common.array_loop_run): the same events, Input Shapes and memory records,
-    frees in the same order, as the dispatched loop (two parameter groups: temporaries live on from one to the
-    next)."""
-    from tensorlib.optim import adadelta, adam, rmsprop, sgd
+    """Under a profile Adam/AdamW/SGD/Adadelta/RMSprop/Adagrad run their per-parameter loop on the arrays, each
+    op recorded as its dispatch would be (tensorlib.optim._common.array_loop_run): the same events, Input
+    Shapes and memory records, frees in the same order, as the dispatched loop (two parameter groups:
+    temporaries live on from one to the next)."""
+    from tensorlib.optim import adadelta, adagrad, adam, rmsprop, sgd
     tl.manual_seed(0)
     m1, m2 = nn.Linear(6, 4), nn.Linear(4, 3)
     opt = make(list(m1.parameters()))
@@ -243,6 +244,7 @@ def test_the_optimizer_loop_on_arrays_records_what_its_dispatched_loop_does(make
             monkeypatch.setattr(sgd, "array_loop_run", lambda group, pairs: None)
             monkeypatch.setattr(adadelta, "array_loop_run", lambda group, pairs: None)
             monkeypatch.setattr(rmsprop, "array_loop_run", lambda group, pairs: None)
+            monkeypatch.setattr(adagrad, "array_loop_run", lambda group, pairs: None)
         with profiler.profile(**kw) as prof:
             step()
         monkeypatch.undo()
@@ -254,7 +256,7 @@ def test_the_optimizer_loop_on_arrays_records_what_its_dispatched_loop_does(make
         assert names.count("aten::add_") == 4 * (2 if opt.defaults["momentum"] else 1)
     elif isinstance(opt, tl.optim.Adadelta):
         assert names.count("aten::sqrt_") == 8 and names.count("aten::div_") == 4
-    elif isinstance(opt, tl.optim.RMSprop):
+    elif isinstance(opt, (tl.optim.RMSprop, tl.optim.Adagrad)):
         assert names.count("aten::sqrt") == 4 and names.count("aten::addcdiv_") == 4
     else:
         assert names.count("aten::addcdiv_") == 4 and names.count("aten::lerp_") == 4

@@ -313,7 +313,10 @@ class _Watching(tl.dispatch.Hook):
                                     (optim.Adadelta, {}), (optim.Adadelta, {"weight_decay": 0.1, "rho": 0.5}),
                                     (optim.RMSprop, {}), (optim.RMSprop, {"momentum": 0.9, "weight_decay": 0.1}),
                                     (optim.RMSprop, {"centered": True, "maximize": True}),
-                                    (optim.RMSprop, {"centered": True, "momentum": 0.5, "alpha": 0.9})])
+                                    (optim.RMSprop, {"centered": True, "momentum": 0.5, "alpha": 0.9}),
+                                    (optim.Adagrad, {}),
+                                    (optim.Adagrad, {"lr_decay": 0.1, "weight_decay": 0.1, "maximize": True,
+                                                     "initial_accumulator_value": 0.5})])
 def test_every_path_of_the_update_gives_the_same_bits(cls, kw):
     """The multi-tensor update (nothing watching), the loop on arrays (foreach=False: kernels only; under a
     profile: its ops recorded, see optim._common.array_loop_run) and the dispatched loop (an op hook watching)
@@ -335,8 +338,8 @@ def test_every_path_of_the_update_gives_the_same_bits(cls, kw):
             if hook is not None:
                 tl.dispatch.remove_hook(hook)
         if mode == "profiled":
-            last = {optim.SGD: "aten::add_", optim.Adadelta: "aten::sqrt_", optim.RMSprop: "aten::sqrt"}.get(
-                cls, "aten::addcdiv_")
+            last = {optim.SGD: "aten::add_", optim.Adadelta: "aten::sqrt_", optim.RMSprop: "aten::sqrt",
+                    optim.Adagrad: "aten::sqrt"}.get(cls, "aten::addcdiv_")
             assert sum(e.name == last for e in prof.events()) >= 8
         return ([p.detach().numpy() for p in ps], [p._version for p in ps],
                 {i: {k: v.numpy() for k, v in st.items()} for i, st in opt.state_dict()["state"].items()})
