@@ -119,8 +119,8 @@ def array_loop_run(group, pairs):
     default profile's op sink, or a detailed profile's recorder taking ops on arrays (tensorlib.Hook.op_arrays),
     is the only observer (`dispatch.records_arrays`): the records, Input Shapes and memory records of the
     dispatched loop, without the dispatcher's work per op (the engine's sink formulas do the same for backward
-    nodes); `quiet_run`, the kernel alone, when nothing observes (foreach=False, or what multi_tensor_ok
-    refused for its own reasons). Not with differentiable, nor for parameters the multi-tensor path would not
+    nodes); `quiet_run`, the kernel alone, when nothing observes (RMSprop and Adagrad, which have no multi-tensor
+    path; foreach=False for the others). Not with differentiable, nor for parameters the multi-tensor path would not
     take (views, other dtypes or devices), nor 0-d ones."""
     if group.get("differentiable"):
         return None
