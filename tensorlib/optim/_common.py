@@ -22,6 +22,7 @@ from .. import _hooks as _H
 from .. import dispatch as _D
 from .._graph import quiet_run
 from .._tensor import Tensor
+from ..ops.arithmetic import ADD, ADD_
 
 _CAPTURABLE_DEVICES = ["cuda", "xpu", "hpu", "privateuseone", "xla"]
 _FUSED_DEVICES = ["mps", "cuda", "xpu", "hpu", "cpu", "mtia", "privateuseone"]
@@ -136,6 +137,18 @@ def array_loop_run(group, pairs):
         if not p._data.ndim:
             return None
     return run
+
+
+def count_step(run, step_t):
+    """state["step"].add_(1) in an array loop (see array_loop_run)."""
+    run(ADD_, step_t._data, 1)
+    step_t._version += 1
+
+
+def weight_decayed(run, g, x, wd):
+    """grad.add(p, alpha=wd) in an array loop, on the arrays g and x: the dispatched add's kernel call (no alpha
+    attribute when wd is 1, as `add` passes none)."""
+    return run(ADD, g, x, alpha=wd) if wd != 1 else run(ADD, g, x)
 
 
 def _arrays_ok(pairs):

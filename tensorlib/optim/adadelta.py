@@ -7,7 +7,8 @@ from ..ops.creation import zeros_like
 from ..dispatch import op_named
 from ..ops.arithmetic import ADD, ADD_, DIV_, MUL_
 from ..ops.optim_ops import ADDCMUL_
-from ._common import array_loop_run, check_lr, check_range, lr_value, multi_tensor_ok, scalar_tensor
+from ._common import (array_loop_run, check_lr, check_range, count_step, lr_value, multi_tensor_ok, scalar_tensor,
+                      weight_decayed)
 from .optimizer import Optimizer
 
 __all__ = ["Adadelta"]
@@ -91,11 +92,10 @@ class Adadelta(Optimizer):
             g = grad._data
             state = self._init_state(p)
             step_t = state["step"]
-            run(ADD_, step_t._data, 1)                                   # state["step"].add_(1)
-            step_t._version += 1
+            count_step(run, step_t)                                      # state["step"].add_(1)
             x = p._data
             if wd != 0:
-                g = run(ADD, g, x, alpha=wd) if wd != 1 else run(ADD, g, x)    # grad.add(p, alpha=wd)
+                g = weight_decayed(run, g, x, wd)    # grad.add(p, alpha=wd)
             square_avg, acc_delta = state["square_avg"], state["acc_delta"]
             v, u = square_avg._data, acc_delta._data
             run(MUL_, v, rho)                                            # square_avg.mul_(rho)

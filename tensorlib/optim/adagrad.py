@@ -1,11 +1,12 @@
 """Adagrad, as torch's single-tensor implementation (dense gradients: tensorlib has no sparse tensors)."""
 from __future__ import annotations
 
-from ..ops.arithmetic import ADD, ADD_
+from ..ops.arithmetic import ADD_
 from ..ops.creation import full_like
 from ..ops.optim_ops import ADDCDIV_, ADDCMUL_
 from ..ops.unary_math import SQRT
-from ._common import array_loop_run, check_fused, check_lr, check_range, lr_value, scalar_tensor, step_value
+from ._common import (array_loop_run, check_fused, check_lr, check_range, count_step, lr_value, scalar_tensor,
+                      step_value, weight_decayed)
 from .optimizer import Optimizer
 
 __all__ = ["Adagrad"]
@@ -82,12 +83,11 @@ class Adagrad(Optimizer):
             g = grad._data
             state = self._init_state(p)
             step_t = state["step"]
-            run(ADD_, step_t._data, 1)                                   # state["step"].add_(1)
-            step_t._version += 1
+            count_step(run, step_t)                                      # state["step"].add_(1)
             step = step_value(step_t)
             x = p._data
             if wd != 0:
-                g = run(ADD, g, x, alpha=wd) if wd != 1 else run(ADD, g, x)    # grad.add(p, alpha=wd)
+                g = weight_decayed(run, g, x, wd)    # grad.add(p, alpha=wd)
             clr = lr / (1 + (step - 1) * lr_decay)
             total = state["sum"]
             run(ADDCMUL_, total._data, g, g)                             # state["sum"].addcmul_(grad, grad, value=1)

@@ -5,11 +5,11 @@ import numpy as np
 
 from ..ops.creation import zeros_like
 from .._state import set_grad_mode
-from ..ops.arithmetic import ADD, ADD_, DIV, MUL_, maximum
+from ..ops.arithmetic import ADD_, DIV, MUL_, maximum
 from ..ops.optim_ops import ADDCDIV_, ADDCMUL_, LERP_
 from ..ops.unary_math import SQRT
-from ._common import (array_loop_run, check_betas, check_fused, check_lr, check_range, lr_value, multi_tensor_ok,
-                      scalar_step, step_value)
+from ._common import (array_loop_run, check_betas, check_fused, check_lr, check_range, count_step, lr_value,
+                      multi_tensor_ok, scalar_step, step_value, weight_decayed)
 from .optimizer import Optimizer
 
 __all__ = ["Adam", "AdamW"]
@@ -116,15 +116,14 @@ class Adam(Optimizer):
             if not state:
                 state = self._init_state(p, False)
             step_t = state["step"]
-            run(ADD_, step_t._data, 1)                                   # step_t.add_(1)
-            step_t._version += 1
+            count_step(run, step_t)                                      # state["step"].add_(1)
             x = p._data
             if wd != 0:
                 if decoupled:
                     run(MUL_, x, 1 - lr * wd)                            # p.mul_(1 - lr * wd)
                     p._version += 1
                 else:
-                    g = run(ADD, g, x, alpha=wd) if wd != 1 else run(ADD, g, x)    # grad.add(p, alpha=wd)
+                    g = weight_decayed(run, g, x, wd)    # grad.add(p, alpha=wd)
             exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]
             m, v = exp_avg._data, exp_avg_sq._data
             run(LERP_, m, g, 1 - beta1)                                  # exp_avg.lerp_(grad, 1 - beta1)

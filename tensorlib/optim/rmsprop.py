@@ -1,11 +1,11 @@
 """RMSprop with momentum and the centered variant, as torch's single-tensor implementation."""
 from __future__ import annotations
 
-from ..ops.arithmetic import ADD, ADD_, MUL_
+from ..ops.arithmetic import ADD_, MUL_
 from ..ops.creation import zeros_like
 from ..ops.optim_ops import ADDCDIV_, ADDCMUL, ADDCMUL_, LERP_
 from ..ops.unary_math import SQRT
-from ._common import array_loop_run, check_lr, check_range, lr_value, scalar_step
+from ._common import array_loop_run, check_lr, check_range, count_step, lr_value, scalar_step, weight_decayed
 from .optimizer import Optimizer
 
 __all__ = ["RMSprop"]
@@ -45,14 +45,7 @@ class RMSprop(Optimizer):
                     self._array_loop(run, pairs, held, lr, alpha, eps, wd, momentum, centered)
                     continue
                 for p, grad in pairs:
-                    state = self.state[p]
-                    if len(state) == 0:
-                        state["step"] = scalar_step(state)
-                        state["square_avg"] = zeros_like(p)
-                        if momentum > 0:
-                            state["momentum_buffer"] = zeros_like(p)
-                        if centered:
-                            state["grad_avg"] = zeros_like(p)
+                    state = self._init_state(p, momentum, centered)
                     state["step"].add_(1)
                     if wd != 0:
                         grad = grad.add(p, alpha=wd)
@@ -96,11 +89,10 @@ class RMSprop(Optimizer):
             g = grad._data
             state = self._init_state(p, momentum, centered)
             step_t = state["step"]
-            run(ADD_, step_t._data, 1)                                   # state["step"].add_(1)
-            step_t._version += 1
+            count_step(run, step_t)                                      # state["step"].add_(1)
             x = p._data
             if wd != 0:
-                g = run(ADD, g, x, alpha=wd) if wd != 1 else run(ADD, g, x)    # grad.add(p, alpha=wd)
+                g = weight_decayed(run, g, x, wd)    # grad.add(p, alpha=wd)
             square_avg = state["square_avg"]
             v = square_avg._data
             run(MUL_, v, alpha)                                          # square_avg.mul_(alpha)

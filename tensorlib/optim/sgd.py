@@ -5,7 +5,7 @@ from .. import _blas
 from .._graph import quiet_run, tensor_of
 from .._state import set_grad_mode
 from ..ops.arithmetic import ADD, ADD_, MUL_
-from ._common import array_loop_run, check_fused, check_lr, check_range, lr_value, multi_tensor_ok
+from ._common import array_loop_run, check_fused, check_lr, check_range, lr_value, multi_tensor_ok, weight_decayed
 from .optimizer import Optimizer, required
 
 __all__ = ["SGD"]
@@ -81,7 +81,7 @@ class SGD(Optimizer):
         for p, grad in pairs:
             g, x = grad._data, p._data
             if wd != 0:
-                g = run(ADD, g, x, alpha=wd) if wd != 1 else run(ADD, g, x)    # grad.add(p, alpha=wd)
+                g = weight_decayed(run, g, x, wd)    # grad.add(p, alpha=wd)
             if momentum != 0:
                 st = state[p]
                 buf = st.get("momentum_buffer")
