@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..ops.creation import zeros_like
 from ..dispatch import op_named
 from ..ops.arithmetic import ADD, ADD_, DIV_, MUL_
+from ..ops.creation import zeros_like
 from ..ops.optim_ops import ADDCMUL_
 from ._common import (array_loop_run, check_lr, check_range, count_step, lr_value, multi_tensor_ok, scalar_tensor,
                       weight_decayed)
@@ -95,7 +95,7 @@ class Adadelta(Optimizer):
             count_step(run, step_t)                                      # state["step"].add_(1)
             x = p._data
             if wd != 0:
-                g = weight_decayed(run, g, x, wd)    # grad.add(p, alpha=wd)
+                g = weight_decayed(run, g, x, wd)                        # grad.add(p, alpha=wd)
             square_avg, acc_delta = state["square_avg"], state["acc_delta"]
             v, u = square_avg._data, acc_delta._data
             run(MUL_, v, rho)                                            # square_avg.mul_(rho)

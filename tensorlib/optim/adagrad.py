@@ -87,7 +87,7 @@ class Adagrad(Optimizer):
             step = step_value(step_t)
             x = p._data
             if wd != 0:
-                g = weight_decayed(run, g, x, wd)    # grad.add(p, alpha=wd)
+                g = weight_decayed(run, g, x, wd)                        # grad.add(p, alpha=wd)
             clr = lr / (1 + (step - 1) * lr_decay)
             total = state["sum"]
             run(ADDCMUL_, total._data, g, g)                             # state["sum"].addcmul_(grad, grad, value=1)

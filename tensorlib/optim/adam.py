@@ -123,7 +123,7 @@ class Adam(Optimizer):
                     run(MUL_, x, 1 - lr * wd)                            # p.mul_(1 - lr * wd)
                     p._version += 1
                 else:
-                    g = weight_decayed(run, g, x, wd)    # grad.add(p, alpha=wd)
+                    g = weight_decayed(run, g, x, wd)                    # grad.add(p, alpha=wd)
             exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]
             m, v = exp_avg._data, exp_avg_sq._data
             run(LERP_, m, g, 1 - beta1)                                  # exp_avg.lerp_(grad, 1 - beta1)

@@ -92,7 +92,7 @@ class RMSprop(Optimizer):
             count_step(run, step_t)                                      # state["step"].add_(1)
             x = p._data
             if wd != 0:
-                g = weight_decayed(run, g, x, wd)    # grad.add(p, alpha=wd)
+                g = weight_decayed(run, g, x, wd)                        # grad.add(p, alpha=wd)
             square_avg = state["square_avg"]
             v = square_avg._data
             run(MUL_, v, alpha)                                          # square_avg.mul_(alpha)

@@ -81,7 +81,7 @@ class SGD(Optimizer):
         for p, grad in pairs:
             g, x = grad._data, p._data
             if wd != 0:
-                g = weight_decayed(run, g, x, wd)    # grad.add(p, alpha=wd)
+                g = weight_decayed(run, g, x, wd)                        # grad.add(p, alpha=wd)
             if momentum != 0:
                 st = state[p]
                 buf = st.get("momentum_buffer")
