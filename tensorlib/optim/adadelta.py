@@ -141,8 +141,7 @@ class Adadelta(Optimizer):
             np.multiply(delta, c, out=t)
             t *= delta
             u += t
-            delta *= -lr
-            x += delta
+            ADD_.kernel(np, x, delta, -lr)                  # p.add_(delta, alpha=-lr): add_'s kernel (its axpy)
             for t_ in (p, state["step"], state["square_avg"], state["acc_delta"]):
                 t_._version += 1
 

@@ -1,7 +1,8 @@
 """SGD with momentum, dampening, Nesterov momentum and L2 weight decay (torch's update order)."""
 from __future__ import annotations
 
-from .. import _blas
+import numpy as np
+
 from .._graph import quiet_run, tensor_of
 from .._state import set_grad_mode
 from ..ops.arithmetic import ADD, ADD_, MUL_
@@ -116,9 +117,8 @@ class SGD(Optimizer):
                 else:                                           # buf.mul_(momentum).add_(grad, alpha=1 - dampening)
                     b = buf._data
                     b *= momentum
-                    b += g if 1 - dampening == 1 else g * (1 - dampening)
+                    ADD_.kernel(np, b, g, 1 - dampening)        # (add_'s kernel: its axpy where it applies)
                     buf._version += 2
                 g = g + momentum * buf._data if nesterov else buf._data
-            if not _blas.axpy(-lr, g, x):                       # p.add_(grad, alpha=-lr): its kernel's
-                x += g * -lr                                    # axpy where it applies
+            ADD_.kernel(np, x, g, -lr)                          # p.add_(grad, alpha=-lr)
             p._version += 1
