@@ -16,13 +16,15 @@ The flags, decided against torch 2.13 on the CPU:
 """
 from __future__ import annotations
 
+from typing import Callable, NamedTuple
+
 import numpy as np
 
 from .. import _hooks as _H
 from .. import dispatch as _D
 from .._graph import quiet_run
 from .._tensor import Tensor
-from ..ops.arithmetic import ADD, ADD_
+from ..ops.arithmetic import ADD
 
 _CAPTURABLE_DEVICES = ["cuda", "xpu", "hpu", "privateuseone", "xla"]
 _FUSED_DEVICES = ["mps", "cuda", "xpu", "hpu", "cpu", "mtia", "privateuseone"]
@@ -114,15 +116,65 @@ def multi_tensor_ok(group, pairs):
     return _arrays_ok(pairs)
 
 
+class Loop(NamedTuple):
+    """How an optimizer's per-parameter loop runs its ops. Each optimizer writes torch's single-tensor loop once,
+    every op a `run(OP, ...)` call (OP the op the tensor method dispatches, with the attributes it passes), on
+    operands `of(tensor)`, the in-place ops on tensors counted by `wrote(*tensors)` (a tensor once per such op):
+
+      DISPATCHED  run = dispatch, of(t) = t, wrote counts nothing (the dispatcher counts versions): the tensor
+                  methods' own dispatches, for every case (op hooks, autocast, CUDA, differentiable, views).
+      QUIET       run = _graph.quiet_run, of(t) = t's NumPy array, wrote counts t's version: the ops' kernels
+                  alone, when nothing observes ops (foreach=False, or an optimizer without a multi-tensor path).
+      RECORDED    run = dispatch.run_recorded, else as QUIET: each kernel recorded as its dispatch would be
+                  (event, Input Shapes, memory records), under a profile that takes ops on arrays.
+
+    `arrays` tells the two array forms from the dispatched one, for a step a loop takes otherwise on arrays (SGD's
+    first momentum buffer); out-of-place results are arrays there and tensors in the dispatched form, which the
+    loop hands on to `run` as they are."""
+    run: Callable
+    of: Callable
+    wrote: Callable
+    arrays: bool
+
+
+def _itself(t):
+    return t
+
+
+def _array(t):
+    return t._data
+
+
+def _nothing(*ts):
+    pass
+
+
+def _count(*ts):
+    for t in ts:
+        t._version += 1
+
+
+DISPATCHED = Loop(_D.dispatch, _itself, _nothing, False)
+QUIET = Loop(quiet_run, _array, _count, True)
+RECORDED = Loop(_D.run_recorded, _array, _count, True)
+
+
+def loop_ops(group, pairs) -> Loop:
+    """How the group's per-parameter loop runs (see Loop): on the arrays where `array_loop_run` says it may,
+    else dispatched."""
+    run = array_loop_run(group, pairs)
+    return DISPATCHED if run is None else QUIET if run is quiet_run else RECORDED
+
+
 def array_loop_run(group, pairs):
     """How the per-parameter loop may run its ops on the arrays (`run(op, *arrays, **attrs)`, the dispatched
     in-place fast path's kernel call), or None where it dispatches them. `dispatch.run_recorded` when a
     default profile's op sink, or a detailed profile's recorder taking ops on arrays (tensorlib.Hook.op_arrays),
     is the only observer (`dispatch.records_arrays`): the records, Input Shapes and memory records of the
     dispatched loop, without the dispatcher's work per op (the engine's sink formulas do the same for backward
-    nodes); `quiet_run`, the kernel alone, when nothing observes (RMSprop and Adagrad, which have no multi-tensor
-    path; foreach=False for the others). Not with differentiable, nor for parameters the multi-tensor path would not
-    take (views, other dtypes or devices), nor 0-d ones."""
+    nodes); `quiet_run`, the kernel alone, when nothing observes (an optimizer without a multi-tensor path, or
+    foreach=False). Not with differentiable, nor for parameters the multi-tensor path would not take (views,
+    other dtypes or devices), nor 0-d ones."""
     if group.get("differentiable"):
         return None
     if _H.full_path:
@@ -139,14 +191,8 @@ def array_loop_run(group, pairs):
     return run
 
 
-def count_step(run, step_t):
-    """state["step"].add_(1) in an array loop (see array_loop_run)."""
-    run(ADD_, step_t._data, 1)
-    step_t._version += 1
-
-
 def weight_decayed(run, g, x, wd):
-    """grad.add(p, alpha=wd) in an array loop, on the arrays g and x: the dispatched add's kernel call (no alpha
+    """grad.add(p, alpha=wd) in a loop (see Loop), on its operands g and x: the dispatched add's call (no alpha
     attribute when wd is 1, as `add` passes none)."""
     return run(ADD, g, x, alpha=wd) if wd != 1 else run(ADD, g, x)
 

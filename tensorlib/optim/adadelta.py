@@ -7,7 +7,7 @@ from ..dispatch import op_named
 from ..ops.arithmetic import ADD, ADD_, DIV_, MUL_
 from ..ops.creation import zeros_like
 from ..ops.optim_ops import ADDCMUL_
-from ._common import (array_loop_run, check_lr, check_range, count_step, lr_value, multi_tensor_ok, scalar_tensor,
+from ._common import (check_lr, check_range, loop_ops, lr_value, multi_tensor_ok, scalar_tensor,
                       weight_decayed)
 from .optimizer import Optimizer
 
@@ -40,7 +40,7 @@ class Adadelta(Optimizer):
 
     def step(self, closure=None):
         loss = self._closure_loss(closure)
-        held = [None, None]     # the array loop's `std` and `delta`, alive from group to group (see _array_loop)
+        held = [None, None]     # the loop's `std` and `delta`, alive from group to group (see _loop)
         with self._update_mode():
             for group in self.param_groups:
                 lr, rho, eps, wd = lr_value(group["lr"]), group["rho"], group["eps"], group["weight_decay"]
@@ -48,28 +48,7 @@ class Adadelta(Optimizer):
                 if multi_tensor_ok(group, pairs):
                     self._multi_tensor_step(pairs, lr, rho, eps, wd)
                     continue
-                run = array_loop_run(group, pairs)
-                if run is not None:
-                    self._array_loop(run, pairs, held, lr, rho, eps, wd)
-                    continue
-                for p, grad in pairs:
-                    state = self.state[p]
-                    if len(state) == 0:
-                        state["step"] = scalar_tensor(0.0)
-                        state["square_avg"] = zeros_like(p)
-                        state["acc_delta"] = zeros_like(p)
-                    state["step"].add_(1)
-                    if wd != 0:
-                        grad = grad.add(p, alpha=wd)
-                    square_avg, acc_delta = state["square_avg"], state["acc_delta"]
-                    square_avg.mul_(rho).addcmul_(grad, grad, value=1 - rho)
-                    std = square_avg.add(eps).sqrt_()
-                    delta = acc_delta.add(eps).sqrt_()
-                    if group["differentiable"]:
-                        delta = delta.clone()
-                    delta.div_(std).mul_(grad)
-                    acc_delta.mul_(rho).addcmul_(delta, delta, value=1 - rho)
-                    p.add_(delta, alpha=-lr)
+                self._loop(loop_ops(group, pairs), pairs, held, lr, rho, eps, wd, group["differentiable"])
         return loss
 
     def _init_state(self, p):
@@ -80,40 +59,40 @@ class Adadelta(Optimizer):
             state["acc_delta"] = zeros_like(p)
         return state
 
-    def _array_loop(self, run, pairs, held, lr, rho, eps, wd):
-        """The loop above on the arrays, op for op (see Adam._array_loop): each op's kernel run by `run`,
-        recorded as its dispatch under a profile, each in-place op counted in its target's version; `std` and
-        `delta` replaced where the loop's are (after their sqrt_), a group's last ones alive into the next
-        group's loop (`held`)."""
+    def _loop(self, ops, pairs, held, lr, rho, eps, wd, differentiable):
+        """torch's single-tensor loop, op for op (see _common.Loop: dispatched, or the kernels on the arrays,
+        recorded as dispatched under a profile); `std` and `delta` replaced where torch's are (after their
+        sqrt_), a group's last ones alive into the next group's loop (`held`)."""
+        run, of, wrote = ops.run, ops.of, ops.wrote
         std, delta = held
         held[:] = (None, None)
         c = 1 - rho
         for p, grad in pairs:
-            g = grad._data
+            g = of(grad)
             state = self._init_state(p)
             step_t = state["step"]
-            count_step(run, step_t)                                      # state["step"].add_(1)
-            x = p._data
+            run(ADD_, of(step_t), 1)                                     # state["step"].add_(1)
+            x = of(p)
             if wd != 0:
-                g = weight_decayed(run, g, x, wd)                        # grad.add(p, alpha=wd)
+                g = weight_decayed(run, g, x, wd)                        # grad = grad.add(p, alpha=wd)
             square_avg, acc_delta = state["square_avg"], state["acc_delta"]
-            v, u = square_avg._data, acc_delta._data
+            v, u = of(square_avg), of(acc_delta)
             run(MUL_, v, rho)                                            # square_avg.mul_(rho)
             run(ADDCMUL_, v, g, g) if c == 1 else run(ADDCMUL_, v, g, g, value=c)    # .addcmul_(grad, grad, c)
-            square_avg._version += 2
             s = run(ADD, v, eps)                                         # std = square_avg.add(eps).sqrt_()
             run(SQRT_, s)
             std = s
             d = run(ADD, u, eps)                                         # delta = acc_delta.add(eps).sqrt_()
             run(SQRT_, d)
             delta = d
+            if differentiable:                                           # (dispatched: differentiable)
+                delta = d = d.clone()
             run(DIV_, d, std)                                            # delta.div_(std).mul_(grad)
             run(MUL_, d, g)
             run(MUL_, u, rho)                                            # acc_delta.mul_(rho)
             run(ADDCMUL_, u, d, d) if c == 1 else run(ADDCMUL_, u, d, d, value=c)    # .addcmul_(delta, delta, c)
-            acc_delta._version += 2
-            run(ADD_, x, d, alpha=-lr) if lr != -1 else run(ADD_, x, d)  # p.add_(delta, alpha=-lr)
-            p._version += 1
+            run(ADD_, x, d) if lr == -1 else run(ADD_, x, d, alpha=-lr)  # p.add_(delta, alpha=-lr)
+            wrote(step_t, square_avg, square_avg, acc_delta, acc_delta, p)
         held[:] = (std, delta)
 
     def _multi_tensor_step(self, pairs, lr, rho, eps, wd):

@@ -1,11 +1,11 @@
 """Adagrad, as torch's single-tensor implementation (dense gradients: tensorlib has no sparse tensors)."""
 from __future__ import annotations
 
-from ..ops.arithmetic import ADD_
+from ..ops.arithmetic import ADD, ADD_
 from ..ops.creation import full_like
 from ..ops.optim_ops import ADDCDIV_, ADDCMUL_
 from ..ops.unary_math import SQRT
-from ._common import (array_loop_run, check_fused, check_lr, check_range, count_step, lr_value, scalar_tensor,
+from ._common import (check_fused, check_lr, check_range, loop_ops, lr_value, scalar_tensor,
                       step_value, weight_decayed)
 from .optimizer import Optimizer
 
@@ -51,50 +51,39 @@ class Adagrad(Optimizer):
 
     def step(self, closure=None):
         loss = self._closure_loss(closure)
-        held = [None]       # the array loop's `std`, alive from group to group (see _array_loop)
+        held = [None]       # the loop's `std`, alive from group to group (see _loop)
         with self._update_mode():
             for group in self.param_groups:
                 lr, wd, lr_decay, eps = lr_value(group["lr"]), group["weight_decay"], group["lr_decay"], group["eps"]
                 pairs = list(self._grads(group))
-                run = array_loop_run(group, pairs)
-                if run is not None:
-                    self._array_loop(run, pairs, held, lr, wd, lr_decay, eps)
-                    continue
-                for p, grad in pairs:
-                    state = self._init_state(p)
-                    state["step"].add_(1)
-                    step = step_value(state["step"])
-                    if wd != 0:
-                        grad = grad.add(p, alpha=wd)
-                    clr = lr / (1 + (step - 1) * lr_decay)
-                    state["sum"].addcmul_(grad, grad, value=1)
-                    std = state["sum"].sqrt() + eps if group["differentiable"] else state["sum"].sqrt().add_(eps)
-                    p.addcdiv_(grad, std, value=-clr)
+                self._loop(loop_ops(group, pairs), pairs, held, lr, wd, lr_decay, eps, group["differentiable"])
         return loss
 
-    def _array_loop(self, run, pairs, held, lr, wd, lr_decay, eps):
-        """The loop above on the arrays, op for op (see Adam._array_loop): each op's kernel run by `run` (the
-        kernel alone when nothing observes: Adagrad has no multi-tensor path; recorded as its dispatch under a
-        profile), each in-place op counted in its target's version; `std` replaced where the loop's is, a
-        group's last one alive into the next group's loop (`held`)."""
+    def _loop(self, ops, pairs, held, lr, wd, lr_decay, eps, differentiable):
+        """torch's single-tensor loop, op for op (see _common.Loop: dispatched, or the kernels on the arrays, alone
+        when nothing observes, Adagrad having no multi-tensor path, recorded as dispatched under a profile);
+        `std` replaced where torch's is, a group's last one alive into the next group's loop (`held`)."""
+        run, of, wrote = ops.run, ops.of, ops.wrote
         std = held[0]
         held[0] = None
         for p, grad in pairs:
-            g = grad._data
+            g = of(grad)
             state = self._init_state(p)
             step_t = state["step"]
-            count_step(run, step_t)                                      # state["step"].add_(1)
+            run(ADD_, of(step_t), 1)                                     # state["step"].add_(1)
             step = step_value(step_t)
-            x = p._data
+            x = of(p)
             if wd != 0:
-                g = weight_decayed(run, g, x, wd)                        # grad.add(p, alpha=wd)
+                g = weight_decayed(run, g, x, wd)                        # grad = grad.add(p, alpha=wd)
             clr = lr / (1 + (step - 1) * lr_decay)
             total = state["sum"]
-            run(ADDCMUL_, total._data, g, g)                             # state["sum"].addcmul_(grad, grad, value=1)
-            total._version += 1
-            s = run(SQRT, total._data)                                   # std = state["sum"].sqrt().add_(eps)
-            run(ADD_, s, eps)
-            std = s
-            run(ADDCDIV_, x, g, std, value=-clr) if clr != -1 else run(ADDCDIV_, x, g, std)   # p.addcdiv_(...)
-            p._version += 1
+            run(ADDCMUL_, of(total), g, g)                               # state["sum"].addcmul_(grad, grad, value=1)
+            std = run(SQRT, of(total))                                   # std = state["sum"].sqrt().add_(eps)
+            if differentiable:                                           # (dispatched: differentiable)
+                std = run(ADD, std, eps)                                 #   state["sum"].sqrt() + eps
+            else:
+                run(ADD_, std, eps)
+            # p.addcdiv_(grad, std, value=-clr)
+            run(ADDCDIV_, x, g, std) if clr == -1 else run(ADDCDIV_, x, g, std, value=-clr)
+            wrote(step_t, total, p)
         held[0] = std

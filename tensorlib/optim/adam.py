@@ -4,11 +4,12 @@ from __future__ import annotations
 import numpy as np
 
 from ..ops.creation import zeros_like
+from ..ops.misc import COPY_
 from .._state import set_grad_mode
-from ..ops.arithmetic import ADD_, DIV, MUL_, maximum
+from ..ops.arithmetic import ADD_, DIV, MAXIMUM, MUL_
 from ..ops.optim_ops import ADDCDIV_, ADDCMUL_, LERP_
 from ..ops.unary_math import SQRT
-from ._common import (array_loop_run, check_betas, check_fused, check_lr, check_range, count_step, lr_value,
+from ._common import (check_betas, check_fused, check_lr, check_range, loop_ops, lr_value,
                       multi_tensor_ok, scalar_step, step_value, weight_decayed)
 from .optimizer import Optimizer
 
@@ -54,7 +55,7 @@ class Adam(Optimizer):
         loss = self._closure_loss(closure)
         # the update's grad mode (_update_mode's, set without its context-manager object, as SGD.step)
         prev = set_grad_mode(bool(self.defaults.get("differentiable", False)))
-        held = [None]       # the array loop's `denom`, alive from group to group (see _array_loop)
+        held = [None]       # the loop's `denom`, alive from group to group (see _loop)
         try:
             for group in self.param_groups:
                 beta1, beta2 = group["betas"]
@@ -67,81 +68,54 @@ class Adam(Optimizer):
                 if multi_tensor_ok(group, pairs):
                     self._multi_tensor_step(pairs, amsgrad, lr, beta1, beta2, wd, eps, decoupled)
                     continue
-                run = None if amsgrad else array_loop_run(group, pairs)
-                if run is not None:
-                    self._array_loop(run, pairs, held, lr, beta1, beta2, wd, eps, decoupled)
-                    continue
-                for p, grad in pairs:
-                    state = self.state[p]
-                    if not state:       # the first step (_init_state, called only then)
-                        state = self._init_state(p, amsgrad)
-                    step_t = state["step"]
-                    step_t.add_(1)
-                    if wd != 0:
-                        if decoupled:
-                            p.mul_(1 - lr * wd)
-                        else:
-                            grad = grad.add(p, alpha=wd)
-                    exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]
-                    exp_avg.lerp_(grad, 1 - beta1)
-                    exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
-                    step = step_value(step_t)
-                    bias_correction1 = 1 - beta1 ** step
-                    bias_correction2 = 1 - beta2 ** step
-                    step_size = lr / bias_correction1
-                    bias_correction2_sqrt = bias_correction2 ** 0.5
-                    if amsgrad:
-                        mx = state["max_exp_avg_sq"]
-                        mx.copy_(maximum(mx, exp_avg_sq))
-                        denom = (mx.sqrt() / bias_correction2_sqrt).add_(eps)
-                    else:
-                        denom = (exp_avg_sq.sqrt() / bias_correction2_sqrt).add_(eps)
-                    p.addcdiv_(exp_avg, denom, value=-step_size)
+                self._loop(loop_ops(group, pairs), pairs, held, amsgrad, lr, beta1, beta2, wd, eps, decoupled)
         finally:
             set_grad_mode(prev)
         return loss
 
-    def _array_loop(self, run, pairs, held, lr, beta1, beta2, wd, eps, decoupled):
-        """The loop above (amsgrad off) on the arrays, op for op: each op's kernel run by `run` with the
-        arguments the dispatcher's in-place fast path hands it (recorded as that dispatch is, under a
-        profile: see array_loop_run), each in-place op counted in its target's version. The loop's
-        temporaries die where the loop's would: a weight-decayed gradient when the next parameter's
-        gradient replaces it, a denominator once the next one exists, a group's last one in the next
-        group's loop (`held`), so that a profile_memory trace has the loop's frees in the loop's order."""
+    def _loop(self, ops, pairs, held, amsgrad, lr, beta1, beta2, wd, eps, decoupled):
+        """torch's single-tensor loop, op for op (see _common.Loop: dispatched, or the kernels on the arrays,
+        recorded as dispatched under a profile). The loop's temporaries die where torch's would: a
+        weight-decayed gradient when the next parameter's gradient replaces it, a denominator once the next
+        one exists, a group's last one in the next group's loop (`held`), so that a profile_memory trace has
+        the loop's frees in the loop's order."""
+        run, of, wrote = ops.run, ops.of, ops.wrote
         denom = held[0]
         held[0] = None
+        c = 1 - beta2
         for p, grad in pairs:
-            g = grad._data                                               # (the loop's `for p, grad`)
+            g = of(grad)
             state = self.state[p]
-            if not state:
-                state = self._init_state(p, False)
+            if not state:       # the first step (_init_state, called only then)
+                state = self._init_state(p, amsgrad)
             step_t = state["step"]
-            count_step(run, step_t)                                      # state["step"].add_(1)
-            x = p._data
+            run(ADD_, of(step_t), 1)                                     # state["step"].add_(1)
+            x = of(p)
             if wd != 0:
                 if decoupled:
                     run(MUL_, x, 1 - lr * wd)                            # p.mul_(1 - lr * wd)
-                    p._version += 1
+                    wrote(p)
                 else:
-                    g = weight_decayed(run, g, x, wd)                    # grad.add(p, alpha=wd)
+                    g = weight_decayed(run, g, x, wd)                    # grad = grad.add(p, alpha=wd)
             exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]
-            m, v = exp_avg._data, exp_avg_sq._data
+            m, v = of(exp_avg), of(exp_avg_sq)
             run(LERP_, m, g, 1 - beta1)                                  # exp_avg.lerp_(grad, 1 - beta1)
             run(MUL_, v, beta2)                                          # exp_avg_sq.mul_(beta2)
-            c = 1 - beta2                                                # .addcmul_(grad, grad, value=c)
-            run(ADDCMUL_, v, g, g) if c == 1 else run(ADDCMUL_, v, g, g, value=c)
-            exp_avg._version += 1
-            exp_avg_sq._version += 2
+            run(ADDCMUL_, v, g, g) if c == 1 else run(ADDCMUL_, v, g, g, value=c)    # .addcmul_(grad, grad, c)
+            wrote(step_t, exp_avg, exp_avg_sq, exp_avg_sq)
             step = step_value(step_t)
             step_size = lr / (1 - beta1 ** step)
             bias_correction2_sqrt = (1 - beta2 ** step) ** 0.5
-            denom = run(DIV, run(SQRT, v), bias_correction2_sqrt)         # exp_avg_sq.sqrt() / bc2_sqrt
+            if amsgrad:                                                  # mx.copy_(maximum(mx, exp_avg_sq))
+                mx = state["max_exp_avg_sq"]
+                run(COPY_, of(mx), run(MAXIMUM, of(mx), v))
+                wrote(mx)
+                v = of(mx)
+            denom = run(DIV, run(SQRT, v), bias_correction2_sqrt)         # (v.sqrt() / bias_correction2_sqrt)
             run(ADD_, denom, eps)                                        # .add_(eps)
-            if -step_size == 1:                                          # p.addcdiv_(exp_avg, denom, value=-ss)
-                run(ADDCDIV_, x, m, denom)
-            else:
-                run(ADDCDIV_, x, m, denom, value=-step_size)
-            p._version += 1
+            # p.addcdiv_(exp_avg, denom, value=-step_size)
+            run(ADDCDIV_, x, m, denom) if step_size == -1 else run(ADDCDIV_, x, m, denom, value=-step_size)
+            wrote(p)
         held[0] = denom
 
     def _multi_tensor_step(self, pairs, amsgrad, lr, beta1, beta2, wd, eps, decoupled):
@@ -150,7 +124,7 @@ class Adam(Optimizer):
         over all of them as torch's foreach implementation: ten dispatched ops per parameter cost more
         than the arithmetic in a small model's step. Only when nothing observes ops (see
         multi_tensor_ok): under a profiler or an op hook the loop's ops run, one by one as torch's CPU
-        default runs them (on the arrays, recorded, under a profile: _array_loop)."""
+        default runs them (on the arrays, recorded, under a profile: see _loop)."""
         states = [self._init_state(p, amsgrad) for p, _ in pairs]
         for st in states:                                   # _foreach_add_(state_steps, 1)
             st["step"]._data += 1

@@ -2,8 +2,12 @@
 from __future__ import annotations
 
 from ..ops.creation import zeros_like
-from ..ops.arithmetic import maximum
-from ._common import check_betas, check_lr, check_range, lr_value, scalar_tensor, step_value
+from ..ops.arithmetic import ADD_, MAXIMUM, MUL_
+from ..ops.misc import COPY_
+from ..ops.optim_ops import ADDCDIV_, LERP_
+from ..ops.unary_math import ABS
+from ._common import (check_betas, check_lr, check_range, loop_ops, lr_value, scalar_tensor,
+                      step_value, weight_decayed)
 from .optimizer import Optimizer
 
 __all__ = ["Adamax"]
@@ -32,20 +36,41 @@ class Adamax(Optimizer):
         loss = self._closure_loss(closure)
         with self._update_mode():
             for group in self.param_groups:
-                lr, eps, wd = lr_value(group["lr"]), group["eps"], group["weight_decay"]
-                beta1, beta2 = group["betas"]
-                for p, grad in self._grads(group):
-                    state = self.state[p]
-                    if len(state) == 0:
-                        state["step"] = scalar_tensor(0.0)
-                        state["exp_avg"] = zeros_like(p)
-                        state["exp_inf"] = zeros_like(p)
-                    state["step"].add_(1)
-                    if wd != 0:
-                        grad = grad.add(p, alpha=wd)
-                    exp_avg, exp_inf = state["exp_avg"], state["exp_inf"]
-                    exp_avg.lerp_(grad, 1 - beta1)
-                    exp_inf.copy_(maximum(exp_inf.mul_(beta2), grad.abs().add_(eps)))
-                    clr = lr / (1 - beta1 ** step_value(state["step"]))
-                    p.addcdiv_(exp_avg, exp_inf, value=-clr)
+                pairs = list(self._grads(group))
+                self._loop(loop_ops(group, pairs), pairs, group)
         return loss
+
+    def _loop(self, ops, pairs, group):
+        """torch's single-tensor loop, op for op (see _common.Loop: dispatched, or the kernels on the arrays,
+        alone when nothing observes, recorded as dispatched under a profile)."""
+        run, of, wrote = ops.run, ops.of, ops.wrote
+        lr, eps, wd = lr_value(group["lr"]), group["eps"], group["weight_decay"]
+        beta1, beta2 = group["betas"]
+        for p, grad in pairs:
+            g = of(grad)
+            state = self.state[p]
+            if len(state) == 0:
+                state["step"] = scalar_tensor(0.0)
+                state["exp_avg"] = zeros_like(p)
+                state["exp_inf"] = zeros_like(p)
+            step_t = state["step"]
+            run(ADD_, of(step_t), 1)                                     # state["step"].add_(1)
+            x = of(p)
+            if wd != 0:
+                g = weight_decayed(run, g, x, wd)                        # grad = grad.add(p, alpha=wd)
+            exp_avg, exp_inf = state["exp_avg"], state["exp_inf"]
+            m, u = of(exp_avg), of(exp_inf)
+            run(LERP_, m, g, 1 - beta1)                                  # exp_avg.lerp_(grad, 1 - beta1)
+            # exp_inf.copy_(maximum(exp_inf.mul_(beta2), grad.abs().add_(eps)))
+            run(MUL_, u, beta2)
+            norm = run(ABS, g)
+            run(ADD_, norm, eps)
+            top = run(MAXIMUM, u, norm)
+            del norm                        # (the expression's temporaries die where its would)
+            run(COPY_, u, top)
+            del top
+            wrote(step_t, exp_avg, exp_inf, exp_inf)
+            clr = lr / (1 - beta1 ** step_value(step_t))
+            # p.addcdiv_(exp_avg, exp_inf, value=-clr)
+            run(ADDCDIV_, x, m, u) if clr == -1 else run(ADDCDIV_, x, m, u, value=-clr)
+            wrote(p)

@@ -1,8 +1,11 @@
 """ASGD (averaged SGD), as torch's single-tensor implementation."""
 from __future__ import annotations
 
+from ..ops.arithmetic import ADD_, MUL_, SUB
 from ..ops.creation import zeros_like
-from ._common import check_lr, check_range, lr_value, scalar_tensor, step_value
+from ..ops.misc import COPY_, FILL_
+from ._common import (check_lr, check_range, loop_ops, lr_value, scalar_tensor, step_value,
+                      weight_decayed)
 from .optimizer import Optimizer
 
 __all__ = ["ASGD"]
@@ -32,27 +35,44 @@ class ASGD(Optimizer):
         loss = self._closure_loss(closure)
         with self._update_mode():
             for group in self.param_groups:
-                lr, lambd, alpha, t0 = lr_value(group["lr"]), group["lambd"], group["alpha"], group["t0"]
-                wd = group["weight_decay"]
-                for p, grad in self._grads(group):
-                    state = self.state[p]
-                    if len(state) == 0:
-                        state["step"] = scalar_tensor(0.0)
-                        state["eta"] = scalar_tensor(lr)
-                        state["mu"] = scalar_tensor(1.0)
-                        state["ax"] = zeros_like(p)
-                    state["step"].add_(1)
-                    if wd != 0:
-                        grad = grad.add(p, alpha=wd)
-                    eta, mu, ax = state["eta"], state["mu"], state["ax"]
-                    eta_value = step_value(eta)
-                    p.mul_(1 - lambd * eta_value)
-                    p.add_(grad, alpha=-eta_value)
-                    if step_value(mu) != 1:
-                        ax.add_(p.sub(ax).mul_(mu))
-                    else:
-                        ax.copy_(p)
-                    step = step_value(state["step"])
-                    eta.fill_(lr / ((1 + lambd * lr * step) ** alpha))
-                    mu.fill_(1 / max(1, step - t0))
+                pairs = list(self._grads(group))
+                self._loop(loop_ops(group, pairs), pairs, group)
         return loss
+
+    def _loop(self, ops, pairs, group):
+        """torch's single-tensor loop, op for op (see _common.Loop: dispatched, or the kernels on the arrays,
+        alone when nothing observes, recorded as dispatched under a profile)."""
+        run, of, wrote = ops.run, ops.of, ops.wrote
+        lr, lambd, alpha, t0 = lr_value(group["lr"]), group["lambd"], group["alpha"], group["t0"]
+        wd = group["weight_decay"]
+        for p, grad in pairs:
+            g = of(grad)
+            state = self.state[p]
+            if len(state) == 0:
+                state["step"] = scalar_tensor(0.0)
+                state["eta"] = scalar_tensor(lr)
+                state["mu"] = scalar_tensor(1.0)
+                state["ax"] = zeros_like(p)
+            step_t = state["step"]
+            run(ADD_, of(step_t), 1)                                     # state["step"].add_(1)
+            x = of(p)
+            if wd != 0:
+                g = weight_decayed(run, g, x, wd)                        # grad = grad.add(p, alpha=wd)
+            eta, mu, ax = state["eta"], state["mu"], state["ax"]
+            eta_value = step_value(eta)
+            run(MUL_, x, 1 - lambd * eta_value)                          # p.mul_(1 - lambd * eta_value)
+            # p.add_(grad, alpha=-eta_value)
+            run(ADD_, x, g) if eta_value == -1 else run(ADD_, x, g, alpha=-eta_value)
+            wrote(step_t, p, p)
+            if step_value(mu) != 1:                                      # ax.add_(p.sub(ax).mul_(mu))
+                d = run(SUB, x, of(ax))
+                run(MUL_, d, of(mu))
+                run(ADD_, of(ax), d)
+                del d                       # (the expression's temporary dies where its would)
+            else:
+                run(COPY_, of(ax), x)                                    # ax.copy_(p)
+            wrote(ax)
+            step = step_value(step_t)
+            run(FILL_, of(eta), lr / ((1 + lambd * lr * step) ** alpha))   # eta.fill_(...)
+            run(FILL_, of(mu), 1 / max(1, step - t0))                     # mu.fill_(...)
+            wrote(eta, mu)

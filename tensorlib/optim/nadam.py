@@ -1,8 +1,12 @@
 """NAdam (Adam with Nesterov momentum), as torch's single-tensor implementation."""
 from __future__ import annotations
 
+from ..ops.arithmetic import ADD_, DIV, MUL_
 from ..ops.creation import zeros_like
-from ._common import check_betas, check_lr, check_range, lr_value, scalar_tensor, step_value
+from ..ops.optim_ops import ADDCDIV_, ADDCMUL_, LERP_
+from ..ops.unary_math import SQRT
+from ._common import (check_betas, check_lr, check_range, loop_ops, lr_value, scalar_tensor,
+                      step_value, weight_decayed)
 from .optimizer import Optimizer
 
 __all__ = ["NAdam"]
@@ -36,36 +40,61 @@ class NAdam(Optimizer):
 
     def step(self, closure=None):
         loss = self._closure_loss(closure)
+        held = [None]       # the loop's `denom`, alive from group to group (see _loop)
         with self._update_mode():
             for group in self.param_groups:
-                lr, eps, wd = lr_value(group["lr"]), group["eps"], group["weight_decay"]
-                beta1, beta2 = group["betas"]
-                momentum_decay = group["momentum_decay"]
-                for p, grad in self._grads(group):
-                    state = self.state[p]
-                    if len(state) == 0:
-                        state["step"] = scalar_tensor(0.0)
-                        state["mu_product"] = scalar_tensor(1.0)
-                        state["exp_avg"] = zeros_like(p)
-                        state["exp_avg_sq"] = zeros_like(p)
-                    state["step"].add_(1)
-                    step = step_value(state["step"])
-                    bias_correction2 = 1 - beta2 ** step
-                    if wd != 0:
-                        if group["decoupled_weight_decay"]:
-                            p.mul_(1 - lr * wd)
-                        else:
-                            grad = grad.add(p, alpha=wd)
-                    mu = beta1 * (1.0 - 0.5 * (0.96 ** (step * momentum_decay)))
-                    mu_next = beta1 * (1.0 - 0.5 * (0.96 ** ((step + 1) * momentum_decay)))
-                    mu_product = state["mu_product"]
-                    mu_product.mul_(mu)
-                    exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]
-                    exp_avg.lerp_(grad, 1 - beta1)
-                    exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
-                    denom = exp_avg_sq.div(bias_correction2).sqrt().add_(eps)
-                    prod = step_value(mu_product)
-                    prod_next = prod * mu_next
-                    p.addcdiv_(grad, denom, value=-lr * (1.0 - mu) / (1.0 - prod))
-                    p.addcdiv_(exp_avg, denom, value=(-lr * mu_next) / (1.0 - prod_next))
+                pairs = list(self._grads(group))
+                self._loop(loop_ops(group, pairs), pairs, held, group)
         return loss
+
+    def _loop(self, ops, pairs, held, group):
+        """torch's single-tensor loop, op for op (see _common.Loop: dispatched, or the kernels on the arrays,
+        alone when nothing observes, recorded as dispatched under a profile); `denom` replaced where torch's
+        is, a group's last one alive into the next group's loop (`held`)."""
+        run, of, wrote = ops.run, ops.of, ops.wrote
+        lr, eps, wd = lr_value(group["lr"]), group["eps"], group["weight_decay"]
+        beta1, beta2 = group["betas"]
+        momentum_decay = group["momentum_decay"]
+        decoupled = group["decoupled_weight_decay"]
+        denom = held[0]
+        held[0] = None
+        c = 1 - beta2
+        for p, grad in pairs:
+            g = of(grad)
+            state = self.state[p]
+            if len(state) == 0:
+                state["step"] = scalar_tensor(0.0)
+                state["mu_product"] = scalar_tensor(1.0)
+                state["exp_avg"] = zeros_like(p)
+                state["exp_avg_sq"] = zeros_like(p)
+            step_t = state["step"]
+            run(ADD_, of(step_t), 1)                                     # state["step"].add_(1)
+            step = step_value(step_t)
+            bias_correction2 = 1 - beta2 ** step
+            x = of(p)
+            if wd != 0:
+                if decoupled:
+                    run(MUL_, x, 1 - lr * wd)                            # p.mul_(1 - lr * wd)
+                    wrote(p)
+                else:
+                    g = weight_decayed(run, g, x, wd)                    # grad = grad.add(p, alpha=wd)
+            mu = beta1 * (1.0 - 0.5 * (0.96 ** (step * momentum_decay)))
+            mu_next = beta1 * (1.0 - 0.5 * (0.96 ** ((step + 1) * momentum_decay)))
+            mu_product = state["mu_product"]
+            run(MUL_, of(mu_product), mu)                                # mu_product.mul_(mu)
+            exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]
+            m, v = of(exp_avg), of(exp_avg_sq)
+            run(LERP_, m, g, 1 - beta1)                                  # exp_avg.lerp_(grad, 1 - beta1)
+            run(MUL_, v, beta2)                                          # exp_avg_sq.mul_(beta2)
+            run(ADDCMUL_, v, g, g) if c == 1 else run(ADDCMUL_, v, g, g, value=c)    # .addcmul_(grad, grad, c)
+            wrote(step_t, mu_product, exp_avg, exp_avg_sq, exp_avg_sq)
+            denom = run(SQRT, run(DIV, v, bias_correction2))             # exp_avg_sq.div(bc2).sqrt()
+            run(ADD_, denom, eps)                                        # .add_(eps)
+            prod = step_value(mu_product)
+            prod_next = prod * mu_next
+            a = -lr * (1.0 - mu) / (1.0 - prod)                          # p.addcdiv_(grad, denom, value=a)
+            run(ADDCDIV_, x, g, denom) if a == 1 else run(ADDCDIV_, x, g, denom, value=a)
+            b = (-lr * mu_next) / (1.0 - prod_next)                      # p.addcdiv_(exp_avg, denom, value=b)
+            run(ADDCDIV_, x, m, denom) if b == 1 else run(ADDCDIV_, x, m, denom, value=b)
+            wrote(p, p)
+        held[0] = denom

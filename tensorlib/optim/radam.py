@@ -1,8 +1,12 @@
 """RAdam (rectified Adam), as torch's single-tensor implementation."""
 from __future__ import annotations
 
+from ..ops.arithmetic import ADD, ADD_, DIV, MUL, MUL_
 from ..ops.creation import zeros_like
-from ._common import check_betas, check_lr, check_range, lr_value, scalar_tensor, step_value
+from ..ops.optim_ops import ADDCMUL_, LERP_
+from ..ops.unary_math import SQRT
+from ._common import (check_betas, check_lr, check_range, loop_ops, lr_value, scalar_tensor,
+                      step_value, weight_decayed)
 from .optimizer import Optimizer
 
 __all__ = ["RAdam"]
@@ -33,37 +37,65 @@ class RAdam(Optimizer):
 
     def step(self, closure=None):
         loss = self._closure_loss(closure)
+        # the loop's bias-corrected exp_avg, sqrt_v and adaptive_lr, alive from group to group (see _loop)
+        held = [None, None, None]
         with self._update_mode():
             for group in self.param_groups:
-                lr, eps, wd = lr_value(group["lr"]), group["eps"], group["weight_decay"]
-                beta1, beta2 = group["betas"]
-                for p, grad in self._grads(group):
-                    state = self.state[p]
-                    if len(state) == 0:
-                        state["step"] = scalar_tensor(0.0)
-                        state["exp_avg"] = zeros_like(p)
-                        state["exp_avg_sq"] = zeros_like(p)
-                    state["step"].add_(1)
-                    step = step_value(state["step"])
-                    if wd != 0:
-                        if group["decoupled_weight_decay"]:
-                            p.mul_(1 - lr * wd)
-                        else:
-                            grad = grad.add(p, alpha=wd)
-                    exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]
-                    exp_avg.lerp_(grad, 1 - beta1)
-                    exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
-                    bias_correction1 = 1 - beta1 ** step
-                    bias_correction2 = 1 - beta2 ** step
-                    bias_corrected_exp_avg = exp_avg / bias_correction1
-                    rho_inf = 2 / (1 - beta2) - 1
-                    rho_t = rho_inf - 2 * step * (beta2 ** step) / bias_correction2
-                    if rho_t > 5.0:
-                        rect = ((rho_t - 4) * (rho_t - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * rho_t)) ** 0.5
-                        sqrt_v = exp_avg_sq.sqrt()
-                        sqrt_v = sqrt_v.add(eps) if group["differentiable"] else sqrt_v.add_(eps)
-                        adaptive_lr = (bias_correction2 ** 0.5) / sqrt_v
-                        p.add_(bias_corrected_exp_avg * lr * adaptive_lr * rect, alpha=-1.0)
-                    else:
-                        p.add_(bias_corrected_exp_avg * lr, alpha=-1.0)
+                pairs = list(self._grads(group))
+                self._loop(loop_ops(group, pairs), pairs, held, group)
         return loss
+
+    def _loop(self, ops, pairs, held, group):
+        """torch's single-tensor loop, op for op (see _common.Loop: dispatched, or the kernels on the arrays,
+        alone when nothing observes, recorded as dispatched under a profile); its named temporaries replaced
+        where torch's are, a group's last ones alive into the next group's loop (`held`)."""
+        run, of, wrote = ops.run, ops.of, ops.wrote
+        lr, eps, wd = lr_value(group["lr"]), group["eps"], group["weight_decay"]
+        beta1, beta2 = group["betas"]
+        differentiable = group["differentiable"]
+        decoupled = group["decoupled_weight_decay"]
+        bias_corrected_exp_avg, sqrt_v, adaptive_lr = held
+        held[:] = (None, None, None)
+        c = 1 - beta2
+        for p, grad in pairs:
+            g = of(grad)
+            state = self.state[p]
+            if len(state) == 0:
+                state["step"] = scalar_tensor(0.0)
+                state["exp_avg"] = zeros_like(p)
+                state["exp_avg_sq"] = zeros_like(p)
+            step_t = state["step"]
+            run(ADD_, of(step_t), 1)                                     # state["step"].add_(1)
+            step = step_value(step_t)
+            x = of(p)
+            if wd != 0:
+                if decoupled:
+                    run(MUL_, x, 1 - lr * wd)                            # p.mul_(1 - lr * wd)
+                    wrote(p)
+                else:
+                    g = weight_decayed(run, g, x, wd)                    # grad = grad.add(p, alpha=wd)
+            exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]
+            m, v = of(exp_avg), of(exp_avg_sq)
+            run(LERP_, m, g, 1 - beta1)                                  # exp_avg.lerp_(grad, 1 - beta1)
+            run(MUL_, v, beta2)                                          # exp_avg_sq.mul_(beta2)
+            run(ADDCMUL_, v, g, g) if c == 1 else run(ADDCMUL_, v, g, g, value=c)    # .addcmul_(grad, grad, c)
+            wrote(step_t, exp_avg, exp_avg_sq, exp_avg_sq)
+            bias_correction1 = 1 - beta1 ** step
+            bias_correction2 = 1 - beta2 ** step
+            bias_corrected_exp_avg = run(DIV, m, bias_correction1)      # exp_avg / bias_correction1
+            rho_inf = 2 / (1 - beta2) - 1
+            rho_t = rho_inf - 2 * step * (beta2 ** step) / bias_correction2
+            if rho_t > 5.0:
+                rect = ((rho_t - 4) * (rho_t - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * rho_t)) ** 0.5
+                sqrt_v = run(SQRT, v)                                    # exp_avg_sq.sqrt()
+                if differentiable:                                       # (dispatched: differentiable)
+                    sqrt_v = run(ADD, sqrt_v, eps)                       #   sqrt_v.add(eps)
+                else:
+                    run(ADD_, sqrt_v, eps)                               #   sqrt_v.add_(eps)
+                adaptive_lr = run(DIV, bias_correction2 ** 0.5, sqrt_v)  # (bias_correction2 ** 0.5) / sqrt_v
+                # p.add_(bias_corrected_exp_avg * lr * adaptive_lr * rect, alpha=-1.0)
+                run(ADD_, x, run(MUL, run(MUL, run(MUL, bias_corrected_exp_avg, lr), adaptive_lr), rect), alpha=-1.0)
+            else:                                                        # p.add_(bias_corrected_exp_avg * lr, -1.0)
+                run(ADD_, x, run(MUL, bias_corrected_exp_avg, lr), alpha=-1.0)
+            wrote(p)
+        held[:] = (bias_corrected_exp_avg, sqrt_v, adaptive_lr)

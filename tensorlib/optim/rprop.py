@@ -1,8 +1,14 @@
 """Rprop (resilient backpropagation), as torch's single-tensor implementation."""
 from __future__ import annotations
 
+from ..ops.arithmetic import ADD_, CLAMP_, MUL, MUL_
+from ..ops.comparison import EQ, GT, LT
 from ..ops.creation import full_like, zeros_like
-from ._common import check_lr, lr_value, scalar_tensor
+from ..ops.index import MASKED_FILL_
+from ..ops.misc import CLONE, COPY_
+from ..ops.optim_ops import ADDCMUL_
+from ..ops.unary_math import SIGN
+from ._common import check_lr, loop_ops, lr_value, scalar_tensor
 from .optimizer import Optimizer
 
 __all__ = ["Rprop"]
@@ -29,25 +35,44 @@ class Rprop(Optimizer):
 
     def step(self, closure=None):
         loss = self._closure_loss(closure)
+        held = [None, None]     # the loop's `sign` and cloned gradient, alive from group to group (see _loop)
         with self._update_mode():
             for group in self.param_groups:
-                etaminus, etaplus = group["etas"]
-                step_size_min, step_size_max = group["step_sizes"]
-                for p, grad in self._grads(group):
-                    state = self.state[p]
-                    if len(state) == 0:
-                        state["step"] = scalar_tensor(0.0)
-                        state["prev"] = zeros_like(p)
-                        state["step_size"] = full_like(grad, lr_value(group["lr"]))
-                    state["step"].add_(1)
-                    prev, step_size = state["prev"], state["step_size"]
-                    sign = grad.mul(prev.clone() if group["differentiable"] else prev).sign()
-                    sign.masked_fill_(sign.gt(0), etaplus)
-                    sign.masked_fill_(sign.lt(0), etaminus)
-                    sign.masked_fill_(sign.eq(0), 1)
-                    step_size.mul_(sign).clamp_(step_size_min, step_size_max)
-                    grad = grad.clone()
-                    grad.masked_fill_(sign.eq(etaminus), 0)
-                    p.addcmul_(grad.sign(), step_size, value=-1)
-                    prev.copy_(grad)
+                pairs = list(self._grads(group))
+                self._loop(loop_ops(group, pairs), pairs, held, group)
         return loss
+
+    def _loop(self, ops, pairs, held, group):
+        """torch's single-tensor loop, op for op (see _common.Loop: dispatched, or the kernels on the arrays,
+        alone when nothing observes, recorded as dispatched under a profile); `sign` and the cloned gradient
+        replaced where torch's are, a group's last ones alive into the next group's loop (`held`)."""
+        run, of, wrote = ops.run, ops.of, ops.wrote
+        etaminus, etaplus = group["etas"]
+        step_size_min, step_size_max = group["step_sizes"]
+        differentiable = group["differentiable"]
+        sign, g = held
+        held[:] = (None, None)
+        for p, grad in pairs:
+            g = of(grad)
+            state = self.state[p]
+            if len(state) == 0:
+                state["step"] = scalar_tensor(0.0)
+                state["prev"] = zeros_like(p)
+                state["step_size"] = full_like(grad, lr_value(group["lr"]))
+            step_t = state["step"]
+            run(ADD_, of(step_t), 1)                                     # state["step"].add_(1)
+            prev, step_size = state["prev"], state["step_size"]
+            q, s = of(prev), of(step_size)
+            # sign = grad.mul(prev.clone() if differentiable else prev).sign()
+            sign = run(SIGN, run(MUL, g, run(CLONE, q) if differentiable else q))
+            run(MASKED_FILL_, sign, run(GT, sign, 0), etaplus)           # sign.masked_fill_(sign.gt(0), etaplus)
+            run(MASKED_FILL_, sign, run(LT, sign, 0), etaminus)          # sign.masked_fill_(sign.lt(0), etaminus)
+            run(MASKED_FILL_, sign, run(EQ, sign, 0), 1)                 # sign.masked_fill_(sign.eq(0), 1)
+            run(MUL_, s, sign)                                           # step_size.mul_(sign).clamp_(min, max)
+            run(CLAMP_, s, min=step_size_min, max=step_size_max)
+            g = run(CLONE, g)                                            # grad = grad.clone()
+            run(MASKED_FILL_, g, run(EQ, sign, etaminus), 0)             # grad.masked_fill_(sign.eq(etaminus), 0)
+            run(ADDCMUL_, of(p), run(SIGN, g), s, value=-1)              # p.addcmul_(grad.sign(), step_size, value=-1)
+            run(COPY_, q, g)                                             # prev.copy_(grad)
+            wrote(step_t, step_size, step_size, p, prev)
+        held[:] = (sign, g)

@@ -3,10 +3,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._graph import quiet_run, tensor_of
+from .._graph import tensor_of
 from .._state import set_grad_mode
 from ..ops.arithmetic import ADD, ADD_, MUL_
-from ._common import array_loop_run, check_fused, check_lr, check_range, lr_value, multi_tensor_ok, weight_decayed
+from ._common import (check_fused, check_lr, check_range, loop_ops, lr_value, multi_tensor_ok,
+                      weight_decayed)
 from .optimizer import Optimizer, required
 
 __all__ = ["SGD"]
@@ -51,59 +52,43 @@ class SGD(Optimizer):
                 if multi_tensor_ok(group, pairs):
                     self._multi_tensor_step(pairs, lr, momentum, dampening, wd, nesterov)
                     continue
-                run = array_loop_run(group, pairs)
-                if run is not None and (momentum == 0 or run is quiet_run or all(
-                        self.state[p].get("momentum_buffer") is not None for p, _ in pairs)):
-                    self._array_loop(run, pairs, lr, momentum, dampening, wd, nesterov)
-                    continue
-                for p, grad in pairs:
-                    if wd != 0:
-                        grad = grad.add(p, alpha=wd)
-                    if momentum != 0:
-                        state = self.state[p]
-                        buf = state.get("momentum_buffer")
-                        if buf is None:
-                            buf = grad.detach().clone()
-                            state["momentum_buffer"] = buf
-                        else:
-                            buf.mul_(momentum).add_(grad, alpha=1 - dampening)
-                        grad = grad.add(buf, alpha=momentum) if nesterov else buf
-                    p.add_(grad, alpha=-lr)
+                self._loop(loop_ops(group, pairs), pairs, lr, momentum, dampening, wd, nesterov)
         finally:
             set_grad_mode(prev)
         return loss
 
-    def _array_loop(self, run, pairs, lr, momentum, dampening, wd, nesterov):
-        """The loop above on the arrays, op for op (see Adam._array_loop): each op's kernel run by `run`,
-        recorded as its dispatch under a profile; each in-place op counted in its target's version. Under a
-        profile the first step with momentum (its buffers are made by detach and clone) dispatches instead:
-        see step."""
+    def _loop(self, ops, pairs, lr, momentum, dampening, wd, nesterov):
+        """torch's single-tensor loop, op for op (see _common.Loop: dispatched, or the kernels on the arrays,
+        recorded as dispatched under a profile)."""
+        run, of, wrote = ops.run, ops.of, ops.wrote
         state = self.state
         for p, grad in pairs:
-            g, x = grad._data, p._data
+            g, x = of(grad), of(p)
             if wd != 0:
-                g = weight_decayed(run, g, x, wd)                        # grad.add(p, alpha=wd)
+                g = weight_decayed(run, g, x, wd)                        # grad = grad.add(p, alpha=wd)
             if momentum != 0:
                 st = state[p]
                 buf = st.get("momentum_buffer")
-                if buf is None:                                          # grad.detach().clone() (unobserved)
-                    buf = st["momentum_buffer"] = tensor_of(g.copy())
-                else:                                                    # buf.mul_(momentum).add_(grad, ...)
-                    b = buf._data
+                if buf is None:                                          # grad.detach().clone(), dispatched
+                    buf = st["momentum_buffer"] = (tensor_of(g) if ops.arrays else g).detach().clone()
+                else:                                                    # buf.mul_(momentum)
+                    b = of(buf)
                     run(MUL_, b, momentum)
-                    run(ADD_, b, g) if 1 - dampening == 1 else run(ADD_, b, g, alpha=1 - dampening)
-                    buf._version += 2
-                g = (run(ADD, g, buf._data, alpha=momentum) if momentum != 1 else run(ADD, g, buf._data)) \
-                    if nesterov else buf._data                           # grad.add(buf, alpha=momentum) or buf
-            run(ADD_, x, g, alpha=-lr) if lr != -1 else run(ADD_, x, g)  # p.add_(grad, alpha=-lr)
-            p._version += 1
+                    run(ADD_, b, g) if 1 - dampening == 1 else run(ADD_, b, g, alpha=1 - dampening)   # .add_(g, 1 - d)
+                    wrote(buf, buf)
+                if nesterov:                                             # grad = grad.add(buf, alpha=momentum)
+                    g = run(ADD, g, of(buf)) if momentum == 1 else run(ADD, g, of(buf), alpha=momentum)
+                else:                                                    # grad = buf
+                    g = of(buf)
+            run(ADD_, x, g) if lr == -1 else run(ADD_, x, g, alpha=-lr)  # p.add_(grad, alpha=-lr)
+            wrote(p)
 
     def _multi_tensor_step(self, pairs, lr, momentum, dampening, wd, nesterov):
         """The same update as the loop in `step`, formula for formula and in the same float order (so the
         results are the same to the bit, versions counted alike), on the NumPy arrays: the loop's three
         dispatched ops per parameter cost more than a small model's arithmetic. Only when nothing
         observes ops (see multi_tensor_ok); under a profiler or an op hook the loop's ops run one by one, as
-        torch's CPU default (foreach=None) does (on the arrays, recorded, under a profile: _array_loop)."""
+        torch's CPU default (foreach=None) does (on the arrays, recorded, under a profile: see _loop)."""
         state = self.state
         for p, grad in pairs:
             x, g = p._data, grad._data

@@ -216,15 +216,23 @@ def test_input_shapes_are_taken_when_the_op_runs(memory):
                                   lambda ps: tl.optim.Adadelta(ps, weight_decay=0.01),
                                   lambda ps: tl.optim.RMSprop(ps, momentum=0.5, weight_decay=0.01),
                                   lambda ps: tl.optim.RMSprop(ps, centered=True),
-                                  lambda ps: tl.optim.Adagrad(ps, lr_decay=0.01, weight_decay=0.01)],
+                                  lambda ps: tl.optim.Adagrad(ps, lr_decay=0.01, weight_decay=0.01),
+                                  lambda ps: tl.optim.Adam(ps, amsgrad=True, foreach=False),
+                                  lambda ps: tl.optim.Adamax(ps, weight_decay=0.01),
+                                  lambda ps: tl.optim.NAdam(ps, weight_decay=0.01, decoupled_weight_decay=True),
+                                  lambda ps: tl.optim.RAdam(ps, weight_decay=0.01),
+                                  lambda ps: tl.optim.ASGD(ps, t0=-10, weight_decay=0.01),
+                                  lambda ps: tl.optim.Rprop(ps)],
                          ids=["AdamW", "Adam-L2", "SGD", "SGD-nesterov-L2", "Adadelta-L2", "RMSprop-momentum-L2",
-                              "RMSprop-centered", "Adagrad-L2"])
+                              "RMSprop-centered", "Adagrad-L2", "Adam-amsgrad", "Adamax-L2", "NAdam-decoupled",
+                              "RAdam-L2", "ASGD-averaging", "Rprop"])
 def test_the_optimizer_loop_on_arrays_records_what_its_dispatched_loop_does(make, detailed, monkeypatch, tmp_path):
-    """Under a profile Adam/AdamW/SGD/Adadelta/RMSprop/Adagrad run their per-parameter loop on the arrays, each
-    op recorded as its dispatch would be (tensorlib.optim._common.array_loop_run): the same events, Input
-    Shapes and memory records, frees in the same order, as the dispatched loop (two parameter groups:
-    temporaries live on from one to the next)."""
-    from tensorlib.optim import adadelta, adagrad, adam, rmsprop, sgd
+    """Under a profile the optimizers run torch's per-parameter loop on the arrays, each op recorded as its
+    dispatch would be (tensorlib.optim._common.Loop): the same events, Input Shapes and memory records, frees
+    in the same order, as the same loop dispatched (two parameter groups: temporaries live on from one to the
+    next). RAdam's second step (rectified only from the sixth) and ASGD's (averaging from the second, t0=-10) take their
+    other branch."""
+    from tensorlib.optim import _common
     tl.manual_seed(0)
     m1, m2 = nn.Linear(6, 4), nn.Linear(4, 3)
     opt = make(list(m1.parameters()))
@@ -240,11 +248,7 @@ def test_the_optimizer_loop_on_arrays_records_what_its_dispatched_loop_does(make
     runs = []
     for dispatched in (False, True, False):
         if dispatched:
-            monkeypatch.setattr(adam, "array_loop_run", lambda group, pairs: None)
-            monkeypatch.setattr(sgd, "array_loop_run", lambda group, pairs: None)
-            monkeypatch.setattr(adadelta, "array_loop_run", lambda group, pairs: None)
-            monkeypatch.setattr(rmsprop, "array_loop_run", lambda group, pairs: None)
-            monkeypatch.setattr(adagrad, "array_loop_run", lambda group, pairs: None)
+            monkeypatch.setattr(_common, "array_loop_run", lambda group, pairs: None)
         with profiler.profile(**kw) as prof:
             step()
         monkeypatch.undo()
@@ -258,8 +262,19 @@ def test_the_optimizer_loop_on_arrays_records_what_its_dispatched_loop_does(make
         assert names.count("aten::sqrt_") == 8 and names.count("aten::div_") == 4
     elif isinstance(opt, (tl.optim.RMSprop, tl.optim.Adagrad)):
         assert names.count("aten::sqrt") == 4 and names.count("aten::addcdiv_") == 4
+    elif isinstance(opt, tl.optim.Adamax):
+        assert names.count("aten::maximum") == 4 and names.count("aten::copy_") == 4
+    elif isinstance(opt, tl.optim.NAdam):
+        assert names.count("aten::addcdiv_") == 8
+    elif isinstance(opt, tl.optim.RAdam):
+        assert names.count("aten::add_") == 4 + 4 and names.count("aten::sqrt") == 0      # step counters, updates
+    elif isinstance(opt, tl.optim.ASGD):
+        assert names.count("aten::sub") == 4 and names.count("aten::fill_") == 8 + 1     # (+ the backward seed's)
+    elif isinstance(opt, tl.optim.Rprop):
+        assert names.count("aten::masked_fill_") == 16 and names.count("aten::clamp_") == 4
     else:
         assert names.count("aten::addcdiv_") == 4 and names.count("aten::lerp_") == 4
+        assert names.count("aten::maximum") == (4 if opt.defaults["amsgrad"] else 0)
 
 
 @pytest.mark.parametrize("detailed", [False, True])

@@ -316,12 +316,19 @@ class _Watching(tl.dispatch.Hook):
                                     (optim.RMSprop, {"centered": True, "momentum": 0.5, "alpha": 0.9}),
                                     (optim.Adagrad, {}),
                                     (optim.Adagrad, {"lr_decay": 0.1, "weight_decay": 0.1, "maximize": True,
-                                                     "initial_accumulator_value": 0.5})])
+                                                     "initial_accumulator_value": 0.5}),
+                                    (optim.Adam, {"amsgrad": True, "weight_decay": 0.1}), (optim.Adamax, {}),
+                                    (optim.Adamax, {"weight_decay": 0.1, "maximize": True}),
+                                    (optim.NAdam, {}), (optim.NAdam, {"weight_decay": 0.1, "decoupled_weight_decay": True}),
+                                    (optim.RAdam, {}), (optim.RAdam, {"weight_decay": 0.1}),
+                                    (optim.ASGD, {}), (optim.ASGD, {"t0": 2, "weight_decay": 0.1}),
+                                    (optim.Rprop, {}), (optim.Rprop, {"etas": (0.3, 1.5), "step_sizes": (1e-3, 0.02)})])
 def test_every_path_of_the_update_gives_the_same_bits(cls, kw):
-    """The multi-tensor update (nothing watching), the loop on arrays (foreach=False: kernels only; under a
-    profile: its ops recorded, see optim._common.array_loop_run) and the dispatched loop (an op hook watching)
-    give the same parameters, states and versions; a parameter large enough for add_'s axpy (_blas.axpy, where
-    MKL is installed) included."""
+    """The multi-tensor update (nothing watching; the loop's kernels where an optimizer has none), the loop on
+    arrays (foreach=False: kernels only; under a profile: its ops recorded, see optim._common.Loop) and the
+    dispatched loop (an op hook watching) give the same parameters, states and versions over 7 steps (RAdam
+    rectifies from the sixth, ASGD averages after t0); a parameter large enough for add_'s axpy (_blas.axpy,
+    where MKL is installed) included."""
     import profiler
 
     def run(mode):
@@ -331,7 +338,7 @@ def test_every_path_of_the_update_gives_the_same_bits(cls, kw):
         hook = tl.dispatch.add_hook(_Watching()) if mode == "dispatched" else None
         try:
             with profiler.profile() if mode == "profiled" else contextlib.nullcontext() as prof:
-                for i in range(4):
+                for i in range(7):
                     for p in ps:
                         p.grad = tl.sin(p.detach() * (i + 1))
                     opt.step()
@@ -340,8 +347,9 @@ def test_every_path_of_the_update_gives_the_same_bits(cls, kw):
                 tl.dispatch.remove_hook(hook)
         if mode == "profiled":
             last = {optim.SGD: "aten::add_", optim.Adadelta: "aten::sqrt_", optim.RMSprop: "aten::sqrt",
-                    optim.Adagrad: "aten::sqrt"}.get(cls, "aten::addcdiv_")
-            assert sum(e.name == last for e in prof.events()) >= 12
+                    optim.Adagrad: "aten::sqrt", optim.RAdam: "aten::add_", optim.ASGD: "aten::fill_",
+                    optim.Rprop: "aten::masked_fill_"}.get(cls, "aten::addcdiv_")
+            assert sum(e.name == last for e in prof.events()) >= 21
         return ([p.detach().numpy() for p in ps], [p._version for p in ps],
                 {i: {k: v.numpy() for k, v in st.items()} for i, st in opt.state_dict()["state"].items()})
     want = run("dispatched")
