@@ -278,6 +278,34 @@ def test_the_optimizer_loop_on_arrays_records_what_its_dispatched_loop_does(make
 
 
 @pytest.mark.parametrize("detailed", [False, True])
+def test_sgd_first_momentum_step_on_arrays_records_what_its_dispatched_loop_does(detailed, monkeypatch, tmp_path):
+    """SGD's first step with momentum makes each buffer by grad.detach().clone(): on the arrays under a profile it
+    dispatches those two, so the profile of that step is the dispatched loop's, values and versions too."""
+    from tensorlib.optim import _common
+    kw = {"record_shapes": True, "profile_memory": True} if detailed else {}
+    runs, values = [], []
+    for dispatched in (False, True):
+        tl.manual_seed(0)
+        m = nn.Linear(6, 4)
+        opt = tl.optim.SGD(m.parameters(), lr=0.1, momentum=0.9, weight_decay=0.01)
+        m(tl.randn(5, 6)).sum().backward()
+        if dispatched:
+            monkeypatch.setattr(_common, "array_loop_run", lambda group, pairs: None)
+        with profiler.profile(**kw) as prof:
+            opt.step()
+        monkeypatch.undo()
+        runs.append(_detailed(prof, tmp_path / f"{len(runs)}.json") if detailed else _tree(prof))
+        values.append([(p.detach().numpy().copy(), p._version, opt.state[p]["momentum_buffer"].numpy().copy())
+                       for p in m.parameters()])
+        del m, opt, prof
+    assert runs[0] == runs[1]
+    names = [r[1] for r in (runs[0][0] if detailed else runs[0])]
+    assert names.count("aten::clone") == 2 and names.count("aten::add_") == 2
+    for (a, va, ba), (b, vb, bb) in zip(*values):
+        assert np.array_equal(a, b) and va == vb and np.array_equal(ba, bb)
+
+
+@pytest.mark.parametrize("detailed", [False, True])
 @pytest.mark.parametrize("foreach", [None, False])
 def test_clip_grad_norm_on_arrays_records_what_its_op_by_op_path_does(foreach, detailed, monkeypatch, tmp_path):
     """clip_grad_norm_ under a profile runs its per-gradient norms and scalings on the arrays (recorded as
