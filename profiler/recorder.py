@@ -467,10 +467,10 @@ def shapes_id(inputs) -> int:
         if t is Tensor or t is Parameter or _IS_TENSOR[t]:
             d = array_of(a)
             key += (d.shape, d.dtype)
-        elif _IS_SEQUENCE[t]:       # a tensor list's signature has its shapes: the key is the signature
-            return extra_id((_raw_inputs(inputs), None, 0))
+        elif _IS_SEQUENCE[t] and a and isinstance(a[0], Tensor):
+            return extra_id((_raw_inputs(inputs), None, 0))     # a tensor list: its signature (shapes) is the key
         else:
-            key += (t,)
+            key += (t,)     # another argument (an int list: view's, sum's dims) is its type in the signature
     eid = _SHAPES_IDS.get(key)
     if eid is None:
         eid = _SHAPES_IDS.setdefault(key, extra_id((_raw_inputs(inputs), None, 0)))
@@ -485,8 +485,8 @@ def arrays_shapes_id(arrays) -> int:
         t = type(a)
         if t is ndarray or _IS_NP_SCALAR[t]:      # a NumPy scalar: a formula's 0-d array, its tensor's
             key += (a.shape, a.dtype)
-        elif _IS_SEQUENCE[t]:
-            return extra_id((_raw_inputs(arrays, _ARRAY_TYPES, _same), None, 0))
+        elif _IS_SEQUENCE[t] and a and isinstance(a[0], _ARRAY_TYPES):
+            return extra_id((_raw_inputs(arrays, _ARRAY_TYPES, _same), None, 0))   # a list of arrays: a tensor list
         else:
             key += (t,)
     eid = _SHAPES_IDS.get(key)

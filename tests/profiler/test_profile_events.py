@@ -13,7 +13,7 @@ import tensorlib as tl
 from tensorlib import dispatch
 from profiler import ProfilerActivity, profile, record_function
 from profiler import events as pevents
-from profiler.recorder import EXTRAS, shapes_id
+from profiler.recorder import EXTRAS, arrays_shapes_id, shapes_id
 
 
 def _check_invariants(prof):
@@ -259,6 +259,20 @@ def test_record_shapes_gives_tensor_subclasses_their_shapes():
     assert got == [[[3, 2], [1, 2]], [[4, 2], [1, 2]]] * 3
     sigs = [EXTRAS[shapes_id((Pair((tl.ones(n, 2), tl.ones(1, 2))),))][0] for n in (3, 4)]     # a tensor list
     assert sigs == [(("TensorList", ((n, 2), (1, 2))),) for n in (3, 4)]
+
+
+def test_a_sequence_that_is_not_a_tensor_list_is_known_by_its_type():
+    """An int list or tuple argument is its type in the signature, as _raw_inputs writes it, whatever it holds
+    (shapes_id keys it by type, without building the signature each time); a list of tensors or of a formula's
+    arrays (arrays_shapes_id) is a tensor list with its shapes."""
+    x = tl.ones(3, 2)
+    for make_id, t, arr in ((shapes_id, x, False), (arrays_shapes_id, x.numpy(), True)):
+        a, b = make_id((t, (1, 2))), make_id((t, (5, 6, 7)))
+        assert a == b and EXTRAS[a][0] == (((3, 2), "float"), "tuple")
+        assert EXTRAS[make_id((t, [0]))][0] == (((3, 2), "float"), "list")
+        assert EXTRAS[make_id((t, ()))][0] == (((3, 2), "float"), "tuple")
+        lists = [EXTRAS[make_id(([t, t[:1]],))][0], EXTRAS[make_id(([t, t],))][0]]
+        assert lists == [(("TensorList", ((3, 2), (1, 2))),), (("TensorList", ((3, 2), (3, 2))),)], arr
 
 
 def test_results_while_recording_are_what_is_recorded_so_far():
