@@ -24,7 +24,8 @@ from .. import _hooks as _H
 from .. import dispatch as _D
 from .._graph import quiet_run
 from .._tensor import Tensor
-from ..ops.arithmetic import ADD
+from ..ops.arithmetic import ADD, MUL_
+from ..ops.optim_ops import ADDCMUL_, LERP_
 
 _CAPTURABLE_DEVICES = ["cuda", "xpu", "hpu", "privateuseone", "xla"]
 _FUSED_DEVICES = ["mps", "cuda", "xpu", "hpu", "cpu", "mtia", "privateuseone"]
@@ -195,6 +196,29 @@ def weight_decayed(run, g, x, wd):
     """grad.add(p, alpha=wd) in a loop (see Loop), on its operands g and x: the dispatched add's call (no alpha
     attribute when wd is 1, as `add` passes none)."""
     return run(ADD, g, x, alpha=wd) if wd != 1 else run(ADD, g, x)
+
+
+def decayed(ops: Loop, p, g, x, lr, wd, decoupled):
+    """Adam-style weight decay in a loop (see Loop), wd != 0: `p.mul_(1 - lr * wd)` when decoupled (AdamW's),
+    else `grad = grad.add(p, alpha=wd)`; the gradient operand after it."""
+    if decoupled:
+        ops.run(MUL_, x, 1 - lr * wd)
+        ops.wrote(p)
+        return g
+    return weight_decayed(ops.run, g, x, wd)
+
+
+def adam_moments(ops: Loop, g, exp_avg, exp_avg_sq, beta1, beta2):
+    """Adam's moment estimates in a loop (see Loop), as Adam, NAdam and RAdam update them: `exp_avg.lerp_(grad,
+    1 - beta1)`, `exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)`; their operands (m, v)."""
+    run, of = ops.run, ops.of
+    m, v = of(exp_avg), of(exp_avg_sq)
+    run(LERP_, m, g, 1 - beta1)
+    run(MUL_, v, beta2)
+    c = 1 - beta2
+    run(ADDCMUL_, v, g, g) if c == 1 else run(ADDCMUL_, v, g, g, value=c)
+    ops.wrote(exp_avg, exp_avg_sq, exp_avg_sq)
+    return m, v
 
 
 def _arrays_ok(pairs):

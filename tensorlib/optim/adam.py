@@ -6,11 +6,11 @@ import numpy as np
 from ..ops.creation import zeros_like
 from ..ops.misc import COPY_
 from .._state import set_grad_mode
-from ..ops.arithmetic import ADD_, DIV, MAXIMUM, MUL_
-from ..ops.optim_ops import ADDCDIV_, ADDCMUL_, LERP_
+from ..ops.arithmetic import ADD_, DIV, MAXIMUM
+from ..ops.optim_ops import ADDCDIV_
 from ..ops.unary_math import SQRT
-from ._common import (check_betas, check_fused, check_lr, check_range, loop_ops, lr_value,
-                      multi_tensor_ok, scalar_step, step_value, weight_decayed)
+from ._common import (adam_moments, check_betas, check_fused, check_lr, check_range, decayed, loop_ops, lr_value,
+                      multi_tensor_ok, scalar_step, step_value)
 from .optimizer import Optimizer
 
 __all__ = ["Adam", "AdamW"]
@@ -82,7 +82,6 @@ class Adam(Optimizer):
         run, of, wrote = ops.run, ops.of, ops.wrote
         denom = held[0]
         held[0] = None
-        c = 1 - beta2
         for p, grad in pairs:
             g = of(grad)
             state = self.state[p]
@@ -91,18 +90,11 @@ class Adam(Optimizer):
             step_t = state["step"]
             run(ADD_, of(step_t), 1)                                     # state["step"].add_(1)
             x = of(p)
-            if wd != 0:
-                if decoupled:
-                    run(MUL_, x, 1 - lr * wd)                            # p.mul_(1 - lr * wd)
-                    wrote(p)
-                else:
-                    g = weight_decayed(run, g, x, wd)                    # grad = grad.add(p, alpha=wd)
+            if wd != 0:                     # p.mul_(1 - lr * wd) if decoupled else grad = grad.add(p, alpha=wd)
+                g = decayed(ops, p, g, x, lr, wd, decoupled)
             exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]
-            m, v = of(exp_avg), of(exp_avg_sq)
-            run(LERP_, m, g, 1 - beta1)                                  # exp_avg.lerp_(grad, 1 - beta1)
-            run(MUL_, v, beta2)                                          # exp_avg_sq.mul_(beta2)
-            run(ADDCMUL_, v, g, g) if c == 1 else run(ADDCMUL_, v, g, g, value=c)    # .addcmul_(grad, grad, c)
-            wrote(step_t, exp_avg, exp_avg_sq, exp_avg_sq)
+            m, v = adam_moments(ops, g, exp_avg, exp_avg_sq, beta1, beta2)   # lerp_, mul_ + addcmul_
+            wrote(step_t)
             step = step_value(step_t)
             step_size = lr / (1 - beta1 ** step)
             bias_correction2_sqrt = (1 - beta2 ** step) ** 0.5

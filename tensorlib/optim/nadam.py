@@ -3,10 +3,10 @@ from __future__ import annotations
 
 from ..ops.arithmetic import ADD_, DIV, MUL_
 from ..ops.creation import zeros_like
-from ..ops.optim_ops import ADDCDIV_, ADDCMUL_, LERP_
+from ..ops.optim_ops import ADDCDIV_
 from ..ops.unary_math import SQRT
-from ._common import (check_betas, check_lr, check_range, loop_ops, lr_value, scalar_tensor,
-                      step_value, weight_decayed)
+from ._common import (adam_moments, check_betas, check_lr, check_range, decayed, loop_ops, lr_value, scalar_tensor,
+                      step_value)
 from .optimizer import Optimizer
 
 __all__ = ["NAdam"]
@@ -58,7 +58,6 @@ class NAdam(Optimizer):
         decoupled = group["decoupled_weight_decay"]
         denom = held[0]
         held[0] = None
-        c = 1 - beta2
         for p, grad in pairs:
             g = of(grad)
             state = self.state[p]
@@ -72,22 +71,15 @@ class NAdam(Optimizer):
             step = step_value(step_t)
             bias_correction2 = 1 - beta2 ** step
             x = of(p)
-            if wd != 0:
-                if decoupled:
-                    run(MUL_, x, 1 - lr * wd)                            # p.mul_(1 - lr * wd)
-                    wrote(p)
-                else:
-                    g = weight_decayed(run, g, x, wd)                    # grad = grad.add(p, alpha=wd)
+            if wd != 0:                     # p.mul_(1 - lr * wd) if decoupled else grad = grad.add(p, alpha=wd)
+                g = decayed(ops, p, g, x, lr, wd, decoupled)
             mu = beta1 * (1.0 - 0.5 * (0.96 ** (step * momentum_decay)))
             mu_next = beta1 * (1.0 - 0.5 * (0.96 ** ((step + 1) * momentum_decay)))
             mu_product = state["mu_product"]
             run(MUL_, of(mu_product), mu)                                # mu_product.mul_(mu)
             exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]
-            m, v = of(exp_avg), of(exp_avg_sq)
-            run(LERP_, m, g, 1 - beta1)                                  # exp_avg.lerp_(grad, 1 - beta1)
-            run(MUL_, v, beta2)                                          # exp_avg_sq.mul_(beta2)
-            run(ADDCMUL_, v, g, g) if c == 1 else run(ADDCMUL_, v, g, g, value=c)    # .addcmul_(grad, grad, c)
-            wrote(step_t, mu_product, exp_avg, exp_avg_sq, exp_avg_sq)
+            m, v = adam_moments(ops, g, exp_avg, exp_avg_sq, beta1, beta2)   # lerp_, mul_ + addcmul_
+            wrote(step_t, mu_product)
             denom = run(SQRT, run(DIV, v, bias_correction2))             # exp_avg_sq.div(bc2).sqrt()
             run(ADD_, denom, eps)                                        # .add_(eps)
             prod = step_value(mu_product)

@@ -1,12 +1,11 @@
 """RAdam (rectified Adam), as torch's single-tensor implementation."""
 from __future__ import annotations
 
-from ..ops.arithmetic import ADD, ADD_, DIV, MUL, MUL_
+from ..ops.arithmetic import ADD, ADD_, DIV, MUL
 from ..ops.creation import zeros_like
-from ..ops.optim_ops import ADDCMUL_, LERP_
 from ..ops.unary_math import SQRT
-from ._common import (check_betas, check_lr, check_range, loop_ops, lr_value, scalar_tensor,
-                      step_value, weight_decayed)
+from ._common import (adam_moments, check_betas, check_lr, check_range, decayed, loop_ops, lr_value, scalar_tensor,
+                      step_value)
 from .optimizer import Optimizer
 
 __all__ = ["RAdam"]
@@ -56,7 +55,6 @@ class RAdam(Optimizer):
         decoupled = group["decoupled_weight_decay"]
         bias_corrected_exp_avg, sqrt_v, adaptive_lr = held
         held[:] = (None, None, None)
-        c = 1 - beta2
         for p, grad in pairs:
             g = of(grad)
             state = self.state[p]
@@ -68,18 +66,11 @@ class RAdam(Optimizer):
             run(ADD_, of(step_t), 1)                                     # state["step"].add_(1)
             step = step_value(step_t)
             x = of(p)
-            if wd != 0:
-                if decoupled:
-                    run(MUL_, x, 1 - lr * wd)                            # p.mul_(1 - lr * wd)
-                    wrote(p)
-                else:
-                    g = weight_decayed(run, g, x, wd)                    # grad = grad.add(p, alpha=wd)
+            if wd != 0:                     # p.mul_(1 - lr * wd) if decoupled else grad = grad.add(p, alpha=wd)
+                g = decayed(ops, p, g, x, lr, wd, decoupled)
             exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]
-            m, v = of(exp_avg), of(exp_avg_sq)
-            run(LERP_, m, g, 1 - beta1)                                  # exp_avg.lerp_(grad, 1 - beta1)
-            run(MUL_, v, beta2)                                          # exp_avg_sq.mul_(beta2)
-            run(ADDCMUL_, v, g, g) if c == 1 else run(ADDCMUL_, v, g, g, value=c)    # .addcmul_(grad, grad, c)
-            wrote(step_t, exp_avg, exp_avg_sq, exp_avg_sq)
+            m, v = adam_moments(ops, g, exp_avg, exp_avg_sq, beta1, beta2)   # lerp_, mul_ + addcmul_
+            wrote(step_t)
             bias_correction1 = 1 - beta1 ** step
             bias_correction2 = 1 - beta2 ** step
             bias_corrected_exp_avg = run(DIV, m, bias_correction1)      # exp_avg / bias_correction1
