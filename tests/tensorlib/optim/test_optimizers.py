@@ -319,7 +319,8 @@ class _Watching(tl.dispatch.Hook):
                                                      "initial_accumulator_value": 0.5}),
                                     (optim.Adam, {"amsgrad": True, "weight_decay": 0.1}), (optim.Adamax, {}),
                                     (optim.Adamax, {"weight_decay": 0.1, "maximize": True}),
-                                    (optim.NAdam, {}), (optim.NAdam, {"weight_decay": 0.1, "decoupled_weight_decay": True}),
+                                    (optim.NAdam, {}),
+                                    (optim.NAdam, {"weight_decay": 0.1, "decoupled_weight_decay": True}),
                                     (optim.RAdam, {}), (optim.RAdam, {"weight_decay": 0.1}),
                                     (optim.ASGD, {}), (optim.ASGD, {"t0": 2, "weight_decay": 0.1}),
                                     (optim.Rprop, {}), (optim.Rprop, {"etas": (0.3, 1.5), "step_sizes": (1e-3, 0.02)})])
