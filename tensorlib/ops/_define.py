@@ -109,6 +109,8 @@ def _dispatching(o: OpDef, name: str, kernel, self_first: bool):
         n_inputs = sum(1 for p in params if p.default is P.empty and p.kind is not P.KEYWORD_ONLY
                        and p.kind is not P.VAR_KEYWORD)
         attr_names = tuple(p.name for p in params if p.default is not P.empty and p.kind is P.POSITIONAL_OR_KEYWORD)
+    # a function (not a method) whose kernel has no `out` of its own takes torch's out= (write_out)
+    takes_out = not self_first and not (params is not None and any(p.name == "out" for p in params))
 
     def f(*args, **kwargs):
         if len(args) > n_inputs:
@@ -117,6 +119,9 @@ def _dispatching(o: OpDef, name: str, kernel, self_first: bool):
                                 f"were given")
             kwargs.update(zip(attr_names, args[n_inputs:]))
             args = args[:n_inputs]
+        if kwargs and takes_out and "out" in kwargs:     # torch's out=: the result written into it
+            out = kwargs.pop("out")
+            return write_out(f(*args, **kwargs), out)
         if _dispatch._full_path:
             return dispatch(o, *args, **kwargs)
         return execute(o, args, kwargs, -1)     # dispatch's fast path, without its call
