@@ -256,3 +256,52 @@ def test_swa_averaged_model_and_update_bn_match_torch():
         out.append([t.detach().numpy().copy() for mod in (swa, ema) for t in (*mod.parameters(), *mod.buffers())])
     for a, b in zip(*out):
         np.testing.assert_allclose(a, b, rtol=1e-8, atol=1e-12)   # float64; BatchNorm kernels differ in rounding
+
+
+# where tensorlib's loop runs other ops than torch's (the same values): maximum(out=) as maximum + copy_ (Adamax,
+# amsgrad), fill_ for copy_(as_tensor(...)) (ASGD), masked_fill_ for a boolean index's index_put_ (Rprop)
+_LOOP_DIFFERS = {"Adamax", "ASGD", "Rprop"}
+
+
+@pytest.mark.parametrize("name,kw", [(n, k) for n, k in OPTIMIZERS if n not in _LOOP_DIFFERS | {"Adafactor", "LBFGS"}
+                                     and not k.get("amsgrad") and not k.get("fused")])
+def test_a_profiled_step_runs_torchs_single_tensor_loop_op_for_op(name, kw):
+    """Under a profile (where tensorlib's loop runs on the arrays, recorded as dispatched: optim._common.Loop)
+    one step with foreach=False records torch.profiler's op sequence for the same step on torch, leaving out
+    torch's conversion of a Python scalar operand (an aten::to inside the op), which tensorlib does not do."""
+    import profiler
+
+    def ours():
+        tl.manual_seed(0)
+        ps = [tl.nn.Parameter(tl.randn(4, 3)), tl.nn.Parameter(tl.randn(3))]
+        opt = getattr(optim, name)(ps, foreach=False, **kw)
+        for i in range(3):
+            for p in ps:
+                p.grad = tl.sin(p.detach() * (i + 1))
+            if i < 2:
+                opt.step()
+        with profiler.profile() as prof:
+            opt.step()
+        return [e.name for e in sorted(prof.events(), key=lambda e: e.start_ns)]
+
+    def theirs():
+        torch.manual_seed(0)
+        ps = [torch.nn.Parameter(torch.randn(4, 3)), torch.nn.Parameter(torch.randn(3))]
+        opt = getattr(torch.optim, name)(ps, foreach=False, **kw)
+        for i in range(3):
+            for p in ps:
+                p.grad = torch.sin(p.detach() * (i + 1))
+            if i < 2:
+                opt.step()
+        with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
+            opt.step()
+        names = []
+        for e in sorted(prof.events(), key=lambda e: e.time_range.start):
+            a = e
+            while a is not None and not (a.name == "aten::to" and a.cpu_parent is not None
+                                         and a.cpu_parent.name.startswith("aten::")):
+                a = a.cpu_parent
+            if a is None:
+                names.append(e.name)
+        return names
+    assert ours() == theirs()

@@ -7,6 +7,7 @@ from ..dispatch import op_named
 from ..ops.arithmetic import ADD, ADD_, DIV_, MUL_
 from ..ops.creation import zeros_like
 from ..ops.optim_ops import ADDCMUL_
+from ..ops.unary_math import NEG
 from ._common import (check_lr, check_range, loop_ops, lr_value, multi_tensor_ok, scalar_tensor,
                       weight_decayed)
 from .optimizer import Optimizer
@@ -44,11 +45,12 @@ class Adadelta(Optimizer):
         with self._update_mode():
             for group in self.param_groups:
                 lr, rho, eps, wd = lr_value(group["lr"]), group["rho"], group["eps"], group["weight_decay"]
-                pairs = list(self._grads(group))
+                pairs = self._grads(group, negate=False)
                 if multi_tensor_ok(group, pairs):
-                    self._multi_tensor_step(pairs, lr, rho, eps, wd)
+                    self._multi_tensor_step(self._maximized(group, pairs), lr, rho, eps, wd)
                     continue
-                self._loop(loop_ops(group, pairs), pairs, held, lr, rho, eps, wd, group["differentiable"])
+                self._loop(loop_ops(group, pairs), pairs, group["maximize"], held, lr, rho, eps, wd,
+                           group["differentiable"])
         return loss
 
     def _init_state(self, p):
@@ -59,7 +61,7 @@ class Adadelta(Optimizer):
             state["acc_delta"] = zeros_like(p)
         return state
 
-    def _loop(self, ops, pairs, held, lr, rho, eps, wd, differentiable):
+    def _loop(self, ops, pairs, maximize, held, lr, rho, eps, wd, differentiable):
         """torch's single-tensor loop, op for op (see _common.Loop: dispatched, or the kernels on the arrays,
         recorded as dispatched under a profile); `std` and `delta` replaced where torch's are (after their
         sqrt_), a group's last ones alive into the next group's loop (`held`)."""
@@ -72,6 +74,8 @@ class Adadelta(Optimizer):
             state = self._init_state(p)
             step_t = state["step"]
             run(ADD_, of(step_t), 1)                                     # state["step"].add_(1)
+            if maximize:                                                 # grad = -grad (torch's order)
+                g = run(NEG, g)
             x = of(p)
             if wd != 0:
                 g = weight_decayed(run, g, x, wd)                        # grad = grad.add(p, alpha=wd)

@@ -4,7 +4,7 @@ from __future__ import annotations
 from ..ops.arithmetic import ADD, ADD_
 from ..ops.creation import full_like
 from ..ops.optim_ops import ADDCDIV_, ADDCMUL_
-from ..ops.unary_math import SQRT
+from ..ops.unary_math import NEG, SQRT
 from ._common import (check_fused, check_lr, check_range, loop_ops, lr_value, scalar_tensor,
                       step_value, weight_decayed)
 from .optimizer import Optimizer
@@ -55,11 +55,12 @@ class Adagrad(Optimizer):
         with self._update_mode():
             for group in self.param_groups:
                 lr, wd, lr_decay, eps = lr_value(group["lr"]), group["weight_decay"], group["lr_decay"], group["eps"]
-                pairs = list(self._grads(group))
-                self._loop(loop_ops(group, pairs), pairs, held, lr, wd, lr_decay, eps, group["differentiable"])
+                pairs = self._grads(group, negate=False)
+                self._loop(loop_ops(group, pairs), pairs, group["maximize"], held, lr, wd, lr_decay, eps,
+                           group["differentiable"])
         return loss
 
-    def _loop(self, ops, pairs, held, lr, wd, lr_decay, eps, differentiable):
+    def _loop(self, ops, pairs, maximize, held, lr, wd, lr_decay, eps, differentiable):
         """torch's single-tensor loop, op for op (see _common.Loop: dispatched, or the kernels on the arrays, alone
         when nothing observes, Adagrad having no multi-tensor path, recorded as dispatched under a profile);
         `std` replaced where torch's is, a group's last one alive into the next group's loop (`held`)."""
@@ -72,6 +73,8 @@ class Adagrad(Optimizer):
             step_t = state["step"]
             run(ADD_, of(step_t), 1)                                     # state["step"].add_(1)
             step = step_value(step_t)
+            if maximize:                                                 # grad = -grad (torch's order)
+                g = run(NEG, g)
             x = of(p)
             if wd != 0:
                 g = weight_decayed(run, g, x, wd)                        # grad = grad.add(p, alpha=wd)

@@ -8,7 +8,7 @@ from ..ops.misc import COPY_
 from .._state import set_grad_mode
 from ..ops.arithmetic import ADD_, DIV, MAXIMUM
 from ..ops.optim_ops import ADDCDIV_
-from ..ops.unary_math import SQRT
+from ..ops.unary_math import NEG, SQRT
 from ._common import (adam_moments, check_betas, check_fused, check_lr, check_range, decayed, loop_ops, lr_value,
                       multi_tensor_ok, scalar_step, step_value)
 from .optimizer import Optimizer
@@ -64,16 +64,18 @@ class Adam(Optimizer):
                 eps = group["eps"]
                 amsgrad = group["amsgrad"]
                 decoupled = group.get("decoupled_weight_decay", self._decoupled)
-                pairs = list(self._grads(group))
+                pairs = self._grads(group, negate=False)
                 if multi_tensor_ok(group, pairs):
-                    self._multi_tensor_step(pairs, amsgrad, lr, beta1, beta2, wd, eps, decoupled)
+                    self._multi_tensor_step(self._maximized(group, pairs), amsgrad, lr, beta1, beta2, wd, eps,
+                                            decoupled)
                     continue
-                self._loop(loop_ops(group, pairs), pairs, held, amsgrad, lr, beta1, beta2, wd, eps, decoupled)
+                self._loop(loop_ops(group, pairs), pairs, group["maximize"], held, amsgrad, lr, beta1, beta2, wd, eps,
+                           decoupled)
         finally:
             set_grad_mode(prev)
         return loss
 
-    def _loop(self, ops, pairs, held, amsgrad, lr, beta1, beta2, wd, eps, decoupled):
+    def _loop(self, ops, pairs, maximize, held, amsgrad, lr, beta1, beta2, wd, eps, decoupled):
         """torch's single-tensor loop, op for op (see _common.Loop: dispatched, or the kernels on the arrays,
         recorded as dispatched under a profile). The loop's temporaries die where torch's would: a
         weight-decayed gradient when the next parameter's gradient replaces it, a denominator once the next
@@ -84,6 +86,8 @@ class Adam(Optimizer):
         held[0] = None
         for p, grad in pairs:
             g = of(grad)
+            if maximize:                                                 # grad = -grad
+                g = run(NEG, g)
             state = self.state[p]
             if not state:       # the first step (_init_state, called only then)
                 state = self._init_state(p, amsgrad)

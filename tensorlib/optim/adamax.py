@@ -5,7 +5,7 @@ from ..ops.creation import zeros_like
 from ..ops.arithmetic import ADD_, MAXIMUM, MUL_
 from ..ops.misc import COPY_
 from ..ops.optim_ops import ADDCDIV_, LERP_
-from ..ops.unary_math import ABS
+from ..ops.unary_math import ABS, NEG
 from ._common import (check_betas, check_lr, check_range, loop_ops, lr_value, scalar_tensor,
                       step_value, weight_decayed)
 from .optimizer import Optimizer
@@ -36,18 +36,22 @@ class Adamax(Optimizer):
         loss = self._closure_loss(closure)
         with self._update_mode():
             for group in self.param_groups:
-                pairs = list(self._grads(group))
+                pairs = self._grads(group, negate=False)
                 self._loop(loop_ops(group, pairs), pairs, group)
         return loss
 
     def _loop(self, ops, pairs, group):
-        """torch's single-tensor loop, op for op (see _common.Loop: dispatched, or the kernels on the arrays,
-        alone when nothing observes, recorded as dispatched under a profile)."""
+        """torch's single-tensor loop (see _common.Loop: dispatched, or the kernels on the arrays, alone when
+        nothing observes, recorded as dispatched under a profile), but for its `maximum(..., out=exp_inf)`,
+        which is maximum + copy_ here (tensorlib's out= copies: the same values, one event more)."""
         run, of, wrote = ops.run, ops.of, ops.wrote
+        maximize = group["maximize"]
         lr, eps, wd = lr_value(group["lr"]), group["eps"], group["weight_decay"]
         beta1, beta2 = group["betas"]
         for p, grad in pairs:
             g = of(grad)
+            if maximize:                                                 # grad = -grad
+                g = run(NEG, g)
             state = self.state[p]
             if len(state) == 0:
                 state["step"] = scalar_tensor(0.0)

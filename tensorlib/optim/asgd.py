@@ -4,6 +4,7 @@ from __future__ import annotations
 from ..ops.arithmetic import ADD_, MUL_, SUB
 from ..ops.creation import zeros_like
 from ..ops.misc import COPY_, FILL_
+from ..ops.unary_math import NEG
 from ._common import (check_lr, check_range, loop_ops, lr_value, scalar_tensor, step_value,
                       weight_decayed)
 from .optimizer import Optimizer
@@ -35,18 +36,22 @@ class ASGD(Optimizer):
         loss = self._closure_loss(closure)
         with self._update_mode():
             for group in self.param_groups:
-                pairs = list(self._grads(group))
+                pairs = self._grads(group, negate=False)
                 self._loop(loop_ops(group, pairs), pairs, group)
         return loss
 
     def _loop(self, ops, pairs, group):
-        """torch's single-tensor loop, op for op (see _common.Loop: dispatched, or the kernels on the arrays,
-        alone when nothing observes, recorded as dispatched under a profile)."""
+        """torch's single-tensor loop (see _common.Loop: dispatched, or the kernels on the arrays, alone when
+        nothing observes, recorded as dispatched under a profile), but eta and mu are written by fill_ where
+        torch copies a fresh `as_tensor` of the value into them (the same values: one op each instead of four)."""
         run, of, wrote = ops.run, ops.of, ops.wrote
+        maximize = group["maximize"]
         lr, lambd, alpha, t0 = lr_value(group["lr"]), group["lambd"], group["alpha"], group["t0"]
         wd = group["weight_decay"]
         for p, grad in pairs:
             g = of(grad)
+            if maximize:                                                 # grad = -grad
+                g = run(NEG, g)
             state = self.state[p]
             if len(state) == 0:
                 state["step"] = scalar_tensor(0.0)

@@ -4,7 +4,7 @@ from __future__ import annotations
 from ..ops.arithmetic import ADD_, DIV, MUL_
 from ..ops.creation import zeros_like
 from ..ops.optim_ops import ADDCDIV_
-from ..ops.unary_math import SQRT
+from ..ops.unary_math import NEG, SQRT
 from ._common import (adam_moments, check_betas, check_lr, check_range, decayed, loop_ops, lr_value, scalar_tensor,
                       step_value)
 from .optimizer import Optimizer
@@ -43,7 +43,7 @@ class NAdam(Optimizer):
         held = [None]       # the loop's `denom`, alive from group to group (see _loop)
         with self._update_mode():
             for group in self.param_groups:
-                pairs = list(self._grads(group))
+                pairs = self._grads(group, negate=False)
                 self._loop(loop_ops(group, pairs), pairs, held, group)
         return loss
 
@@ -52,6 +52,7 @@ class NAdam(Optimizer):
         alone when nothing observes, recorded as dispatched under a profile); `denom` replaced where torch's
         is, a group's last one alive into the next group's loop (`held`)."""
         run, of, wrote = ops.run, ops.of, ops.wrote
+        maximize = group["maximize"]
         lr, eps, wd = lr_value(group["lr"]), group["eps"], group["weight_decay"]
         beta1, beta2 = group["betas"]
         momentum_decay = group["momentum_decay"]
@@ -60,6 +61,8 @@ class NAdam(Optimizer):
         held[0] = None
         for p, grad in pairs:
             g = of(grad)
+            if maximize:                                                 # grad = -grad
+                g = run(NEG, g)
             state = self.state[p]
             if len(state) == 0:
                 state["step"] = scalar_tensor(0.0)
@@ -81,10 +84,9 @@ class NAdam(Optimizer):
             m, v = adam_moments(ops, g, exp_avg, exp_avg_sq, beta1, beta2)   # lerp_, mul_ + addcmul_
             wrote(step_t, mu_product)
             denom = run(SQRT, run(DIV, v, bias_correction2))             # exp_avg_sq.div(bc2).sqrt()
-            run(ADD_, denom, eps)                                        # .add_(eps)
-            prod = step_value(mu_product)
-            prod_next = prod * mu_next
-            a = -lr * (1.0 - mu) / (1.0 - prod)                          # p.addcdiv_(grad, denom, value=a)
+            prod_next = step_value(mu_product) * mu_next                 # mu_product_next (torch reads it twice)
+            run(ADD_, denom, eps)                                        # denom.add_(eps)
+            a = -lr * (1.0 - mu) / (1.0 - step_value(mu_product))        # p.addcdiv_(grad, denom, value=a)
             run(ADDCDIV_, x, g, denom) if a == 1 else run(ADDCDIV_, x, g, denom, value=a)
             b = (-lr * mu_next) / (1.0 - prod_next)                      # p.addcdiv_(exp_avg, denom, value=b)
             run(ADDCDIV_, x, m, denom) if b == 1 else run(ADDCDIV_, x, m, denom, value=b)

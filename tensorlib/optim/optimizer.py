@@ -161,19 +161,25 @@ class Optimizer:
     _capturable_what = "params and state_steps"
     _capturable_devices: list[str] | None = None
 
-    def _grads(self, group):
+    def _grads(self, group, negate=True):
         """A list of (parameter, gradient) for each parameter of the group that has one, the gradient negated
-        when the group maximizes: what every update rule starts from. Checks fused/capturable as torch does
-        before the first update."""
+        when the group maximizes (unless negate=False: a per-parameter loop negates each in turn, as torch's
+        does): what every update rule starts from. Checks fused/capturable as torch does before the first
+        update."""
         pairs = [(p, p._grad) for p in group["params"] if p._grad is not None]
         if group.get("fused") or group.get("capturable"):      # the checks, for the groups they concern
             for p, _ in pairs:
                 if group.get("fused"):
                     check_fused_param(p)
                 check_capturable(group, p, self._capturable_what, self._capturable_devices)
-        if group.get("maximize", False):
+        if negate and group.get("maximize", False):
             return [(p, neg(g)) for p, g in pairs]
         return pairs
+
+    @staticmethod
+    def _maximized(group, pairs):
+        """`pairs` (from _grads(group, negate=False)) with each gradient negated when the group maximizes."""
+        return [(p, neg(g)) for p, g in pairs] if group.get("maximize", False) else pairs
 
     def _update_mode(self):
         """The grad mode of the update: off, or on when the optimizer was built with differentiable=True

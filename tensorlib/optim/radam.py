@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from ..ops.arithmetic import ADD, ADD_, DIV, MUL
 from ..ops.creation import zeros_like
-from ..ops.unary_math import SQRT
+from ..ops.unary_math import NEG, SQRT
 from ._common import (adam_moments, check_betas, check_lr, check_range, decayed, loop_ops, lr_value, scalar_tensor,
                       step_value)
 from .optimizer import Optimizer
@@ -40,7 +40,7 @@ class RAdam(Optimizer):
         held = [None, None, None]
         with self._update_mode():
             for group in self.param_groups:
-                pairs = list(self._grads(group))
+                pairs = self._grads(group, negate=False)
                 self._loop(loop_ops(group, pairs), pairs, held, group)
         return loss
 
@@ -49,6 +49,7 @@ class RAdam(Optimizer):
         alone when nothing observes, recorded as dispatched under a profile); its named temporaries replaced
         where torch's are, a group's last ones alive into the next group's loop (`held`)."""
         run, of, wrote = ops.run, ops.of, ops.wrote
+        maximize = group["maximize"]
         lr, eps, wd = lr_value(group["lr"]), group["eps"], group["weight_decay"]
         beta1, beta2 = group["betas"]
         differentiable = group["differentiable"]
@@ -57,6 +58,8 @@ class RAdam(Optimizer):
         held[:] = (None, None, None)
         for p, grad in pairs:
             g = of(grad)
+            if maximize:                                                 # grad = -grad
+                g = run(NEG, g)
             state = self.state[p]
             if len(state) == 0:
                 state["step"] = scalar_tensor(0.0)

@@ -1,15 +1,18 @@
 """RMSprop with momentum and the centered variant, as torch's single-tensor implementation."""
 from __future__ import annotations
 
-from ..ops.arithmetic import ADD_, MUL_
+from ..dispatch import op_named
+from ..ops.arithmetic import ADD, ADD_, MUL_
 from ..ops.creation import zeros_like
 from ..ops.optim_ops import ADDCDIV_, ADDCMUL, ADDCMUL_, LERP_
-from ..ops.unary_math import SQRT
+from ..ops.unary_math import NEG, SQRT
 from ._common import (check_lr, check_range, loop_ops, lr_value, scalar_step,
                       weight_decayed)
 from .optimizer import Optimizer
 
 __all__ = ["RMSprop"]
+
+SQRT_ = op_named("sqrt_")
 
 
 class RMSprop(Optimizer):
@@ -40,8 +43,9 @@ class RMSprop(Optimizer):
             for group in self.param_groups:
                 lr, alpha, eps = lr_value(group["lr"]), group["alpha"], group["eps"]
                 wd, momentum, centered = group["weight_decay"], group["momentum"], group["centered"]
-                pairs = list(self._grads(group))
-                self._loop(loop_ops(group, pairs), pairs, held, lr, alpha, eps, wd, momentum, centered)
+                pairs = self._grads(group, negate=False)
+                self._loop(loop_ops(group, pairs), pairs, group["maximize"], held, lr, alpha, eps, wd, momentum,
+                           centered, group["differentiable"])
         return loss
 
     def _init_state(self, p, momentum, centered):
@@ -55,7 +59,7 @@ class RMSprop(Optimizer):
                 state["grad_avg"] = zeros_like(p)
         return state
 
-    def _loop(self, ops, pairs, held, lr, alpha, eps, wd, momentum, centered):
+    def _loop(self, ops, pairs, maximize, held, lr, alpha, eps, wd, momentum, centered, differentiable):
         """torch's single-tensor loop, op for op (see _common.Loop: dispatched, or the kernels on the arrays, alone
         when nothing observes, RMSprop having no multi-tensor path, recorded as dispatched under a profile);
         `avg` replaced where torch's is, a group's last one alive into the next group's loop (`held`)."""
@@ -65,6 +69,8 @@ class RMSprop(Optimizer):
         c = 1 - alpha
         for p, grad in pairs:
             g = of(grad)
+            if maximize:                                                 # grad = -grad
+                g = run(NEG, g)
             state = self._init_state(p, momentum, centered)
             step_t = state["step"]
             run(ADD_, of(step_t), 1)                                     # state["step"].add_(1)
@@ -81,10 +87,14 @@ class RMSprop(Optimizer):
                 a = of(grad_avg)
                 run(LERP_, a, g, c)                                      # grad_avg.lerp_(grad, 1 - alpha)
                 wrote(grad_avg)
-                avg = run(SQRT, run(ADDCMUL, v, a, a, value=-1))         # square_avg.addcmul(ga, ga, value=-1).sqrt()
+                avg = run(ADDCMUL, v, a, a, value=-1)                    # square_avg.addcmul(ga, ga, value=-1)
+                run(SQRT_, avg)                                          # .sqrt_()
             else:
                 avg = run(SQRT, v)                                       # square_avg.sqrt()
-            run(ADD_, avg, eps)                                          # avg = avg.add_(eps)
+            if differentiable:                                           # (dispatched: differentiable)
+                avg = run(ADD, avg, eps)                                 #   avg = avg.add(eps)
+            else:
+                run(ADD_, avg, eps)                                      # avg = avg.add_(eps)
             if momentum > 0:
                 buf = state["momentum_buffer"]
                 b = of(buf)

@@ -7,7 +7,7 @@ from ..ops.creation import full_like, zeros_like
 from ..ops.index import MASKED_FILL_
 from ..ops.misc import CLONE, COPY_
 from ..ops.optim_ops import ADDCMUL_
-from ..ops.unary_math import SIGN
+from ..ops.unary_math import NEG, SIGN
 from ._common import check_lr, loop_ops, lr_value, scalar_tensor
 from .optimizer import Optimizer
 
@@ -38,15 +38,18 @@ class Rprop(Optimizer):
         held = [None, None]     # the loop's `sign` and cloned gradient, alive from group to group (see _loop)
         with self._update_mode():
             for group in self.param_groups:
-                pairs = list(self._grads(group))
+                pairs = self._grads(group, negate=False)
                 self._loop(loop_ops(group, pairs), pairs, held, group)
         return loss
 
     def _loop(self, ops, pairs, held, group):
-        """torch's single-tensor loop, op for op (see _common.Loop: dispatched, or the kernels on the arrays,
-        alone when nothing observes, recorded as dispatched under a profile); `sign` and the cloned gradient
-        replaced where torch's are, a group's last ones alive into the next group's loop (`held`)."""
+        """torch's single-tensor loop (see _common.Loop: dispatched, or the kernels on the arrays, alone when
+        nothing observes, recorded as dispatched under a profile), with masked_fill_ where torch assigns
+        through a boolean index (`sign[sign.gt(0)] = etaplus`: its index_put_, the same values); `sign` and the
+        cloned gradient replaced where torch's are, a group's last ones alive into the next group's loop
+        (`held`)."""
         run, of, wrote = ops.run, ops.of, ops.wrote
+        maximize = group["maximize"]
         etaminus, etaplus = group["etas"]
         step_size_min, step_size_max = group["step_sizes"]
         differentiable = group["differentiable"]
@@ -54,6 +57,8 @@ class Rprop(Optimizer):
         held[:] = (None, None)
         for p, grad in pairs:
             g = of(grad)
+            if maximize:                                                 # grad = -grad
+                g = run(NEG, g)
             state = self.state[p]
             if len(state) == 0:
                 state["step"] = scalar_tensor(0.0)

@@ -6,6 +6,7 @@ import numpy as np
 from .._graph import tensor_of
 from .._state import set_grad_mode
 from ..ops.arithmetic import ADD, ADD_, MUL_
+from ..ops.unary_math import NEG
 from ._common import (check_fused, check_lr, check_range, loop_ops, lr_value, multi_tensor_ok,
                       weight_decayed)
 from .optimizer import Optimizer, required
@@ -48,22 +49,24 @@ class SGD(Optimizer):
                 dampening = group["dampening"]
                 wd = group["weight_decay"]
                 nesterov = group["nesterov"]
-                pairs = self._grads(group)
+                pairs = self._grads(group, negate=False)
                 if multi_tensor_ok(group, pairs):
-                    self._multi_tensor_step(pairs, lr, momentum, dampening, wd, nesterov)
+                    self._multi_tensor_step(self._maximized(group, pairs), lr, momentum, dampening, wd, nesterov)
                     continue
-                self._loop(loop_ops(group, pairs), pairs, lr, momentum, dampening, wd, nesterov)
+                self._loop(loop_ops(group, pairs), pairs, group["maximize"], lr, momentum, dampening, wd, nesterov)
         finally:
             set_grad_mode(prev)
         return loss
 
-    def _loop(self, ops, pairs, lr, momentum, dampening, wd, nesterov):
+    def _loop(self, ops, pairs, maximize, lr, momentum, dampening, wd, nesterov):
         """torch's single-tensor loop, op for op (see _common.Loop: dispatched, or the kernels on the arrays,
         recorded as dispatched under a profile)."""
         run, of, wrote = ops.run, ops.of, ops.wrote
         state = self.state
         for p, grad in pairs:
             g, x = of(grad), of(p)
+            if maximize:                                                 # grad = -grad
+                g = run(NEG, g)
             if wd != 0:
                 g = weight_decayed(run, g, x, wd)                        # grad = grad.add(p, alpha=wd)
             if momentum != 0:
