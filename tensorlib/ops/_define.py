@@ -121,7 +121,7 @@ def _dispatching(o: OpDef, name: str, kernel, self_first: bool):
             args = args[:n_inputs]
         if kwargs and takes_out and "out" in kwargs:     # torch's out=: the result written into it
             out = kwargs.pop("out")
-            return write_out(f(*args, **kwargs), out)
+            return write_out(f(*args, **kwargs), out, name)
         if _dispatch._full_path:
             return dispatch(o, *args, **kwargs)
         return execute(o, args, kwargs, -1)     # dispatch's fast path, without its call
@@ -226,10 +226,15 @@ def attach() -> dict:
     return dict(_FUNCTIONS)
 
 
-def write_out(result, out):
+def write_out(result, out, name=None):
     """The `out=` argument of public functions: copy the result into `out` (torch resizes an empty `out`;
-    tensorlib requires the result's shape) and return it."""
+    tensorlib requires the result's shape) and return it. As torch, refused when the result would carry a
+    gradient (an argument requires grad, grad mode on): `name` is the function's, the caller's by default."""
     if out is None:
         return result
+    if isinstance(result, Tensor) and result._requires_grad:
+        import sys
+        raise RuntimeError(f"{name or sys._getframe(1).f_code.co_name}(): functions with out=... arguments don't "
+                           "support automatic differentiation, but one of the arguments requires grad.")
     out.copy_(result)
     return out

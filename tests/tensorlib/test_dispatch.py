@@ -349,3 +349,18 @@ def test_functions_take_torchs_out_argument(name, args):
     out = tl.empty(3, 4, dtype=want.dtype)
     got = getattr(tl, name)(*operands, out=out)
     assert got is out and bool((out == want).all())
+
+
+@pytest.mark.parametrize("name", ["add", "mul", "maximum", "exp", "matmul"])
+def test_out_is_refused_where_the_result_would_carry_a_gradient(name):
+    """torch's rule and words: out= with an argument that requires grad (grad mode on) is an error; under
+    no_grad it writes."""
+    import tensorlib as tl
+    a = tl.rand(3, 3, requires_grad=True)
+    operands = (a,) if name == "exp" else (a, a)
+    out = tl.empty(3, 3)
+    with pytest.raises(RuntimeError, match=rf"^{name}\(\): functions with out=\.\.\. arguments don't support automatic "
+                                           r"differentiation, but one of the arguments requires grad\.$"):
+        getattr(tl, name)(*operands, out=out)
+    with tl.no_grad():
+        assert getattr(tl, name)(*operands, out=out) is out
