@@ -33,6 +33,7 @@ error naming both places.
 from __future__ import annotations
 
 import inspect
+import sys
 from typing import Any
 
 import numpy as np
@@ -233,7 +234,6 @@ def write_out(result, out, name=None):
     if out is None:
         return result
     if isinstance(result, Tensor) and result._requires_grad:
-        import sys
         raise RuntimeError(f"{name or sys._getframe(1).f_code.co_name}(): functions with out=... arguments don't "
                            "support automatic differentiation, but one of the arguments requires grad.")
     out.copy_(result)

@@ -24,8 +24,9 @@ from .. import _hooks as _H
 from .. import dispatch as _D
 from .._graph import quiet_run
 from .._tensor import Tensor
-from ..ops.arithmetic import ADD, MUL_
+from ..ops.arithmetic import ADD, ADD_, MUL_
 from ..ops.optim_ops import ADDCMUL_, LERP_
+from ..ops.unary_math import NEG
 
 _CAPTURABLE_DEVICES = ["cuda", "xpu", "hpu", "privateuseone", "xla"]
 _FUSED_DEVICES = ["mps", "cuda", "xpu", "hpu", "cpu", "mtia", "privateuseone"]
@@ -129,13 +130,11 @@ class Loop(NamedTuple):
       RECORDED    run = dispatch.run_recorded, else as QUIET: each kernel recorded as its dispatch would be
                   (event, Input Shapes, memory records), under a profile that takes ops on arrays.
 
-    `arrays` tells the two array forms from the dispatched one, for a step a loop takes otherwise on arrays (SGD's
-    first momentum buffer); out-of-place results are arrays there and tensors in the dispatched form, which the
-    loop hands on to `run` as they are."""
+    Out-of-place results are arrays in the two array forms and tensors in the dispatched one, which the loop
+    hands on to `run` as they are."""
     run: Callable
     of: Callable
     wrote: Callable
-    arrays: bool
 
 
 def _itself(t):
@@ -155,9 +154,9 @@ def _count(*ts):
         t._version += 1
 
 
-DISPATCHED = Loop(_D.dispatch, _itself, _nothing, False)
-QUIET = Loop(quiet_run, _array, _count, True)
-RECORDED = Loop(_D.run_recorded, _array, _count, True)
+DISPATCHED = Loop(_D.dispatch, _itself, _nothing)
+QUIET = Loop(quiet_run, _array, _count)
+RECORDED = Loop(_D.run_recorded, _array, _count)
 
 
 def loop_ops(group, pairs) -> Loop:
@@ -190,6 +189,20 @@ def array_loop_run(group, pairs):
         if not p._data.ndim:
             return None
     return run
+
+
+def gradient(ops: Loop, grad, maximize):
+    """A loop's gradient operand (see Loop): `grad = -grad` when the group maximizes, as torch's loops negate each
+    gradient in turn."""
+    g = ops.of(grad)
+    return ops.run(NEG, g) if maximize else g
+
+
+def count_step(ops: Loop, state):
+    """`state["step"].add_(1)` in a loop (see Loop); the step tensor (its version counted by the caller's wrote)."""
+    step_t = state["step"]
+    ops.run(ADD_, ops.of(step_t), 1)
+    return step_t
 
 
 def weight_decayed(run, g, x, wd):

@@ -7,8 +7,7 @@ from ..dispatch import op_named
 from ..ops.arithmetic import ADD, ADD_, DIV_, MUL_
 from ..ops.creation import zeros_like
 from ..ops.optim_ops import ADDCMUL_
-from ..ops.unary_math import NEG
-from ._common import (check_lr, check_range, loop_ops, lr_value, multi_tensor_ok, scalar_tensor,
+from ._common import (check_lr, check_range, count_step, gradient, loop_ops, lr_value, multi_tensor_ok, scalar_tensor,
                       weight_decayed)
 from .optimizer import Optimizer
 
@@ -70,12 +69,9 @@ class Adadelta(Optimizer):
         held[:] = (None, None)
         c = 1 - rho
         for p, grad in pairs:
-            g = of(grad)
             state = self._init_state(p)
-            step_t = state["step"]
-            run(ADD_, of(step_t), 1)                                     # state["step"].add_(1)
-            if maximize:                                                 # grad = -grad (torch's order)
-                g = run(NEG, g)
+            step_t = count_step(ops, state)                              # state["step"].add_(1)
+            g = gradient(ops, grad, maximize)                            # grad = -grad if maximize (torch's order)
             x = of(p)
             if wd != 0:
                 g = weight_decayed(run, g, x, wd)                        # grad = grad.add(p, alpha=wd)

@@ -4,8 +4,8 @@ from __future__ import annotations
 from ..ops.arithmetic import ADD, ADD_
 from ..ops.creation import full_like
 from ..ops.optim_ops import ADDCDIV_, ADDCMUL_
-from ..ops.unary_math import NEG, SQRT
-from ._common import (check_fused, check_lr, check_range, loop_ops, lr_value, scalar_tensor,
+from ..ops.unary_math import SQRT
+from ._common import (check_fused, check_lr, check_range, count_step, gradient, loop_ops, lr_value, scalar_tensor,
                       step_value, weight_decayed)
 from .optimizer import Optimizer
 
@@ -68,13 +68,10 @@ class Adagrad(Optimizer):
         std = held[0]
         held[0] = None
         for p, grad in pairs:
-            g = of(grad)
             state = self._init_state(p)
-            step_t = state["step"]
-            run(ADD_, of(step_t), 1)                                     # state["step"].add_(1)
+            step_t = count_step(ops, state)                              # state["step"].add_(1)
             step = step_value(step_t)
-            if maximize:                                                 # grad = -grad (torch's order)
-                g = run(NEG, g)
+            g = gradient(ops, grad, maximize)                            # grad = -grad if maximize (torch's order)
             x = of(p)
             if wd != 0:
                 g = weight_decayed(run, g, x, wd)                        # grad = grad.add(p, alpha=wd)

@@ -8,9 +8,9 @@ from ..ops.misc import COPY_
 from .._state import set_grad_mode
 from ..ops.arithmetic import ADD_, DIV, MAXIMUM
 from ..ops.optim_ops import ADDCDIV_
-from ..ops.unary_math import NEG, SQRT
-from ._common import (adam_moments, check_betas, check_fused, check_lr, check_range, decayed, loop_ops, lr_value,
-                      multi_tensor_ok, scalar_step, step_value)
+from ..ops.unary_math import SQRT
+from ._common import (adam_moments, check_betas, check_fused, check_lr, check_range, count_step, decayed, gradient,
+                      loop_ops, lr_value, multi_tensor_ok, scalar_step, step_value)
 from .optimizer import Optimizer
 
 __all__ = ["Adam", "AdamW"]
@@ -85,14 +85,11 @@ class Adam(Optimizer):
         denom = held[0]
         held[0] = None
         for p, grad in pairs:
-            g = of(grad)
-            if maximize:                                                 # grad = -grad
-                g = run(NEG, g)
+            g = gradient(ops, grad, maximize)                            # grad = -grad if maximize
             state = self.state[p]
             if not state:       # the first step (_init_state, called only then)
                 state = self._init_state(p, amsgrad)
-            step_t = state["step"]
-            run(ADD_, of(step_t), 1)                                     # state["step"].add_(1)
+            step_t = count_step(ops, state)                              # state["step"].add_(1)
             x = of(p)
             if wd != 0:                     # p.mul_(1 - lr * wd) if decoupled else grad = grad.add(p, alpha=wd)
                 g = decayed(ops, p, g, x, lr, wd, decoupled)

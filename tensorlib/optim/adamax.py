@@ -5,8 +5,8 @@ from ..ops.creation import zeros_like
 from ..ops.arithmetic import ADD_, MAXIMUM, MUL_
 from ..ops.misc import COPY_
 from ..ops.optim_ops import ADDCDIV_, LERP_
-from ..ops.unary_math import ABS, NEG
-from ._common import (check_betas, check_lr, check_range, loop_ops, lr_value, scalar_tensor,
+from ..ops.unary_math import ABS
+from ._common import (check_betas, check_lr, check_range, count_step, gradient, loop_ops, lr_value, scalar_tensor,
                       step_value, weight_decayed)
 from .optimizer import Optimizer
 
@@ -40,6 +40,14 @@ class Adamax(Optimizer):
                 self._loop(loop_ops(group, pairs), pairs, group)
         return loss
 
+    def _init_state(self, p):
+        state = self.state[p]
+        if len(state) == 0:
+            state["step"] = scalar_tensor(0.0)
+            state["exp_avg"] = zeros_like(p)
+            state["exp_inf"] = zeros_like(p)
+        return state
+
     def _loop(self, ops, pairs, group):
         """torch's single-tensor loop (see _common.Loop: dispatched, or the kernels on the arrays, alone when
         nothing observes, recorded as dispatched under a profile), but for its `maximum(..., out=exp_inf)`,
@@ -49,16 +57,9 @@ class Adamax(Optimizer):
         lr, eps, wd = lr_value(group["lr"]), group["eps"], group["weight_decay"]
         beta1, beta2 = group["betas"]
         for p, grad in pairs:
-            g = of(grad)
-            if maximize:                                                 # grad = -grad
-                g = run(NEG, g)
-            state = self.state[p]
-            if len(state) == 0:
-                state["step"] = scalar_tensor(0.0)
-                state["exp_avg"] = zeros_like(p)
-                state["exp_inf"] = zeros_like(p)
-            step_t = state["step"]
-            run(ADD_, of(step_t), 1)                                     # state["step"].add_(1)
+            g = gradient(ops, grad, maximize)                            # grad = -grad if maximize
+            state = self._init_state(p)
+            step_t = count_step(ops, state)                              # state["step"].add_(1)
             x = of(p)
             if wd != 0:
                 g = weight_decayed(run, g, x, wd)                        # grad = grad.add(p, alpha=wd)

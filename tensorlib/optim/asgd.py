@@ -4,8 +4,7 @@ from __future__ import annotations
 from ..ops.arithmetic import ADD_, MUL_, SUB
 from ..ops.creation import zeros_like
 from ..ops.misc import COPY_, FILL_
-from ..ops.unary_math import NEG
-from ._common import (check_lr, check_range, loop_ops, lr_value, scalar_tensor, step_value,
+from ._common import (check_lr, check_range, count_step, gradient, loop_ops, lr_value, scalar_tensor, step_value,
                       weight_decayed)
 from .optimizer import Optimizer
 
@@ -40,6 +39,15 @@ class ASGD(Optimizer):
                 self._loop(loop_ops(group, pairs), pairs, group)
         return loss
 
+    def _init_state(self, p, lr):
+        state = self.state[p]
+        if len(state) == 0:
+            state["step"] = scalar_tensor(0.0)
+            state["eta"] = scalar_tensor(lr)
+            state["mu"] = scalar_tensor(1.0)
+            state["ax"] = zeros_like(p)
+        return state
+
     def _loop(self, ops, pairs, group):
         """torch's single-tensor loop (see _common.Loop: dispatched, or the kernels on the arrays, alone when
         nothing observes, recorded as dispatched under a profile), but eta and mu are written by fill_ where
@@ -49,17 +57,9 @@ class ASGD(Optimizer):
         lr, lambd, alpha, t0 = lr_value(group["lr"]), group["lambd"], group["alpha"], group["t0"]
         wd = group["weight_decay"]
         for p, grad in pairs:
-            g = of(grad)
-            if maximize:                                                 # grad = -grad
-                g = run(NEG, g)
-            state = self.state[p]
-            if len(state) == 0:
-                state["step"] = scalar_tensor(0.0)
-                state["eta"] = scalar_tensor(lr)
-                state["mu"] = scalar_tensor(1.0)
-                state["ax"] = zeros_like(p)
-            step_t = state["step"]
-            run(ADD_, of(step_t), 1)                                     # state["step"].add_(1)
+            g = gradient(ops, grad, maximize)                            # grad = -grad if maximize
+            state = self._init_state(p, lr)
+            step_t = count_step(ops, state)                              # state["step"].add_(1)
             x = of(p)
             if wd != 0:
                 g = weight_decayed(run, g, x, wd)                        # grad = grad.add(p, alpha=wd)

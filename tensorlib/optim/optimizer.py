@@ -172,9 +172,7 @@ class Optimizer:
                 if group.get("fused"):
                     check_fused_param(p)
                 check_capturable(group, p, self._capturable_what, self._capturable_devices)
-        if negate and group.get("maximize", False):
-            return [(p, neg(g)) for p, g in pairs]
-        return pairs
+        return self._maximized(group, pairs) if negate else pairs
 
     @staticmethod
     def _maximized(group, pairs):

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 from ..ops.arithmetic import ADD, ADD_, DIV, MUL
 from ..ops.creation import zeros_like
-from ..ops.unary_math import NEG, SQRT
-from ._common import (adam_moments, check_betas, check_lr, check_range, decayed, loop_ops, lr_value, scalar_tensor,
-                      step_value)
+from ..ops.unary_math import SQRT
+from ._common import (adam_moments, check_betas, check_lr, check_range, count_step, decayed, gradient, loop_ops,
+                      lr_value, scalar_tensor, step_value)
 from .optimizer import Optimizer
 
 __all__ = ["RAdam"]
@@ -44,6 +44,14 @@ class RAdam(Optimizer):
                 self._loop(loop_ops(group, pairs), pairs, held, group)
         return loss
 
+    def _init_state(self, p):
+        state = self.state[p]
+        if len(state) == 0:
+            state["step"] = scalar_tensor(0.0)
+            state["exp_avg"] = zeros_like(p)
+            state["exp_avg_sq"] = zeros_like(p)
+        return state
+
     def _loop(self, ops, pairs, held, group):
         """torch's single-tensor loop, op for op (see _common.Loop: dispatched, or the kernels on the arrays,
         alone when nothing observes, recorded as dispatched under a profile); its named temporaries replaced
@@ -57,16 +65,9 @@ class RAdam(Optimizer):
         bias_corrected_exp_avg, sqrt_v, adaptive_lr = held
         held[:] = (None, None, None)
         for p, grad in pairs:
-            g = of(grad)
-            if maximize:                                                 # grad = -grad
-                g = run(NEG, g)
-            state = self.state[p]
-            if len(state) == 0:
-                state["step"] = scalar_tensor(0.0)
-                state["exp_avg"] = zeros_like(p)
-                state["exp_avg_sq"] = zeros_like(p)
-            step_t = state["step"]
-            run(ADD_, of(step_t), 1)                                     # state["step"].add_(1)
+            g = gradient(ops, grad, maximize)                            # grad = -grad if maximize
+            state = self._init_state(p)
+            step_t = count_step(ops, state)                              # state["step"].add_(1)
             step = step_value(step_t)
             x = of(p)
             if wd != 0:                     # p.mul_(1 - lr * wd) if decoupled else grad = grad.add(p, alpha=wd)

@@ -5,9 +5,8 @@ from ..dispatch import op_named
 from ..ops.arithmetic import ADD, ADD_, MUL_
 from ..ops.creation import zeros_like
 from ..ops.optim_ops import ADDCDIV_, ADDCMUL, ADDCMUL_, LERP_
-from ..ops.unary_math import NEG, SQRT
-from ._common import (check_lr, check_range, loop_ops, lr_value, scalar_step,
-                      weight_decayed)
+from ..ops.unary_math import SQRT
+from ._common import (check_lr, check_range, count_step, gradient, loop_ops, lr_value, scalar_step, weight_decayed)
 from .optimizer import Optimizer
 
 __all__ = ["RMSprop"]
@@ -68,12 +67,9 @@ class RMSprop(Optimizer):
         held[0] = None
         c = 1 - alpha
         for p, grad in pairs:
-            g = of(grad)
-            if maximize:                                                 # grad = -grad
-                g = run(NEG, g)
+            g = gradient(ops, grad, maximize)                            # grad = -grad if maximize
             state = self._init_state(p, momentum, centered)
-            step_t = state["step"]
-            run(ADD_, of(step_t), 1)                                     # state["step"].add_(1)
+            step_t = count_step(ops, state)                              # state["step"].add_(1)
             x = of(p)
             if wd != 0:
                 g = weight_decayed(run, g, x, wd)                        # grad = grad.add(p, alpha=wd)

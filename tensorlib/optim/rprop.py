@@ -1,14 +1,14 @@
 """Rprop (resilient backpropagation), as torch's single-tensor implementation."""
 from __future__ import annotations
 
-from ..ops.arithmetic import ADD_, CLAMP_, MUL, MUL_
+from ..ops.arithmetic import CLAMP_, MUL, MUL_
 from ..ops.comparison import EQ, GT, LT
 from ..ops.creation import full_like, zeros_like
 from ..ops.index import MASKED_FILL_
 from ..ops.misc import CLONE, COPY_
 from ..ops.optim_ops import ADDCMUL_
-from ..ops.unary_math import NEG, SIGN
-from ._common import check_lr, loop_ops, lr_value, scalar_tensor
+from ..ops.unary_math import SIGN
+from ._common import (check_lr, count_step, gradient, loop_ops, lr_value, scalar_tensor)
 from .optimizer import Optimizer
 
 __all__ = ["Rprop"]
@@ -42,6 +42,14 @@ class Rprop(Optimizer):
                 self._loop(loop_ops(group, pairs), pairs, held, group)
         return loss
 
+    def _init_state(self, p, grad, lr):
+        state = self.state[p]
+        if len(state) == 0:
+            state["step"] = scalar_tensor(0.0)
+            state["prev"] = zeros_like(p)
+            state["step_size"] = full_like(grad, lr)
+        return state
+
     def _loop(self, ops, pairs, held, group):
         """torch's single-tensor loop (see _common.Loop: dispatched, or the kernels on the arrays, alone when
         nothing observes, recorded as dispatched under a profile), with masked_fill_ where torch assigns
@@ -53,19 +61,13 @@ class Rprop(Optimizer):
         etaminus, etaplus = group["etas"]
         step_size_min, step_size_max = group["step_sizes"]
         differentiable = group["differentiable"]
+        lr = lr_value(group["lr"])       # (the first step's step sizes)
         sign, g = held
         held[:] = (None, None)
         for p, grad in pairs:
-            g = of(grad)
-            if maximize:                                                 # grad = -grad
-                g = run(NEG, g)
-            state = self.state[p]
-            if len(state) == 0:
-                state["step"] = scalar_tensor(0.0)
-                state["prev"] = zeros_like(p)
-                state["step_size"] = full_like(grad, lr_value(group["lr"]))
-            step_t = state["step"]
-            run(ADD_, of(step_t), 1)                                     # state["step"].add_(1)
+            g = gradient(ops, grad, maximize)                            # grad = -grad if maximize
+            state = self._init_state(p, grad, lr)
+            step_t = count_step(ops, state)                              # state["step"].add_(1)
             prev, step_size = state["prev"], state["step_size"]
             q, s = of(prev), of(step_size)
             # sign = grad.mul(prev.clone() if differentiable else prev).sign()

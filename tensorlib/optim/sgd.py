@@ -6,8 +6,7 @@ import numpy as np
 from .._graph import tensor_of
 from .._state import set_grad_mode
 from ..ops.arithmetic import ADD, ADD_, MUL_
-from ..ops.unary_math import NEG
-from ._common import (check_fused, check_lr, check_range, loop_ops, lr_value, multi_tensor_ok,
+from ._common import (DISPATCHED, check_fused, check_lr, check_range, gradient, loop_ops, lr_value, multi_tensor_ok,
                       weight_decayed)
 from .optimizer import Optimizer, required
 
@@ -64,16 +63,14 @@ class SGD(Optimizer):
         run, of, wrote = ops.run, ops.of, ops.wrote
         state = self.state
         for p, grad in pairs:
-            g, x = of(grad), of(p)
-            if maximize:                                                 # grad = -grad
-                g = run(NEG, g)
+            g, x = gradient(ops, grad, maximize), of(p)                  # grad = -grad if maximize
             if wd != 0:
                 g = weight_decayed(run, g, x, wd)                        # grad = grad.add(p, alpha=wd)
             if momentum != 0:
                 st = state[p]
                 buf = st.get("momentum_buffer")
                 if buf is None:                                          # grad.detach().clone(), dispatched
-                    buf = st["momentum_buffer"] = (tensor_of(g) if ops.arrays else g).detach().clone()
+                    buf = st["momentum_buffer"] = (g if ops is DISPATCHED else tensor_of(g)).detach().clone()
                 else:                                                    # buf.mul_(momentum)
                     b = of(buf)
                     run(MUL_, b, momentum)
