@@ -160,35 +160,33 @@ RECORDED = Loop(_D.run_recorded, _array, _count)
 
 
 def loop_ops(group, pairs) -> Loop:
-    """How the group's per-parameter loop runs (see Loop): on the arrays where `array_loop_run` says it may,
-    else dispatched."""
-    run = array_loop_run(group, pairs)
-    return DISPATCHED if run is None else QUIET if run is quiet_run else RECORDED
+    """How the group's per-parameter loop runs (see Loop): on the arrays where `array_loop` says it may, else
+    dispatched."""
+    return array_loop(group, pairs) or DISPATCHED
 
 
-def array_loop_run(group, pairs):
-    """How the per-parameter loop may run its ops on the arrays (`run(op, *arrays, **attrs)`, the dispatched
-    in-place fast path's kernel call), or None where it dispatches them. `dispatch.run_recorded` when a
-    default profile's op sink, or a detailed profile's recorder taking ops on arrays (tensorlib.Hook.op_arrays),
-    is the only observer (`dispatch.records_arrays`): the records, Input Shapes and memory records of the
-    dispatched loop, without the dispatcher's work per op (the engine's sink formulas do the same for backward
-    nodes); `quiet_run`, the kernel alone, when nothing observes (an optimizer without a multi-tensor path, or
-    foreach=False). Not with differentiable, nor for parameters the multi-tensor path would not take (views,
-    other dtypes or devices), nor 0-d ones."""
+def array_loop(group, pairs):
+    """The array form the per-parameter loop may take (see Loop), or None where it dispatches its ops. RECORDED
+    (`dispatch.run_recorded`) when a default profile's op sink, or a detailed profile's recorder taking ops on
+    arrays (tensorlib.Hook.op_arrays), is the only observer (`dispatch.records_arrays`): the records, Input
+    Shapes and memory records of the dispatched loop, without the dispatcher's work per op (the engine's sink
+    formulas do the same for backward nodes); QUIET, the kernels alone, when nothing observes (an optimizer
+    without a multi-tensor path, or foreach=False). Not with differentiable, nor for parameters the multi-tensor
+    path would not take (views, other dtypes or devices), nor 0-d ones."""
     if group.get("differentiable"):
         return None
     if _H.full_path:
         if not _D.records_arrays():
             return None
-        run = _D.run_recorded
+        ops = RECORDED
     else:
-        run = quiet_run
+        ops = QUIET
     if not _arrays_ok(pairs):
         return None
     for p, _ in pairs:      # a 0-d parameter's out-of-place results would be NumPy scalars, not 0-d arrays
         if not p._data.ndim:
             return None
-    return run
+    return ops
 
 
 def gradient(ops: Loop, grad, maximize):
