@@ -1,11 +1,13 @@
-"""Per-op cost on the GPU of each way to observe a tiny CUDA op (add on 8 float32 elements): no profiler, NVTX
-ranges (no tool attached), profile() with CUDA event timing, profile(cuda_timing="cupti") when cupti-python
-is installed, and torch.profiler when torch is installed; all measured in this run.
+"""Per-op cost on the GPU of a tiny CUDA op (add on 8 float32 elements): CuPy's own `a + b` (the launch
+tensorlib's op wraps), tensorlib's with and without an input that requires grad, and each way to observe it:
+NVTX ranges (no tool attached), profile() with CUDA event timing, profile(cuda_timing="cupti") when
+cupti-python is installed, and torch.profiler when torch is installed; all measured in this run.
 
-    python benchmarks/gpu_overhead.py [--n 20000]
+    python benchmarks/gpu_overhead.py [--n 20000] [--profile]
 
-Targets on an H100: NVTX <= +0.5 us/op, event timing <= +4 us/op, CUPTI <= +8 us/op (torch.profiler adds
-about +3.7 to +7.6 us/op there).
+Targets: tensorlib's add <= 1.1x CuPy's (issue 17); on an H100 NVTX <= +0.5 us/op, event timing <= +4 us/op,
+CUPTI <= +8 us/op (torch.profiler adds about +3.7 to +7.6 us/op there). --profile prints cProfile's top
+functions for tensorlib's add (where the time over CuPy's goes).
 """
 from __future__ import annotations
 
@@ -35,6 +37,7 @@ def per_op_us(fn, n, sync):
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=20_000)
+    ap.add_argument("--profile", action="store_true", help="cProfile tensorlib's add (top functions)")
     args = ap.parse_args(argv)
     if not tl.cuda.is_available():
         print("CUDA is not available: this benchmark needs an NVIDIA GPU with CuPy.")
@@ -44,7 +47,18 @@ def main(argv=None):
     a = tl.ones(8, device="cuda")
     b = tl.ones(8, device="cuda")
     sync = tl.cuda.synchronize
-    rows = [("tensorlib, no profiler", per_op_us(lambda: a + b, args.n, sync))]
+    import cupy
+    ca, cb = cupy.ones(8, dtype=cupy.float32), cupy.ones(8, dtype=cupy.float32)
+    rows = [("CuPy a + b (its own launch)", per_op_us(lambda: ca + cb, args.n, sync)),
+            ("tensorlib, no profiler", per_op_us(lambda: a + b, args.n, sync))]
+    g = tl.ones(8, device="cuda", requires_grad=True)
+    rows.append(("tensorlib, input requires grad", per_op_us(lambda: g + b, args.n, sync)))
+    if args.profile:
+        import cProfile
+        import pstats
+        pr = cProfile.Profile()
+        pr.runcall(lambda: [a + b for _ in range(args.n)])
+        pstats.Stats(pr).sort_stats("tottime").print_stats(14)
     with emit_nvtx():
         rows.append(("tensorlib + NVTX ranges (no tool)", per_op_us(lambda: a + b, args.n, sync)))
     acts = [profiler.ProfilerActivity.CPU, profiler.ProfilerActivity.CUDA]
@@ -62,6 +76,8 @@ def main(argv=None):
         notes.append(f"no CUPTI row: {e}")
     try:
         import torch
+        if not torch.cuda.is_available():
+            raise ImportError("torch has no CUDA here")
         ta = torch.ones(8, device="cuda")
         tb = torch.ones(8, device="cuda")
         tsync = torch.cuda.synchronize
@@ -70,17 +86,21 @@ def main(argv=None):
         with torch.profiler.profile(activities=acts):
             rows.append(("torch.profiler (CPU+CUDA)", per_op_us(lambda: ta + tb, args.n, tsync)))
     except ImportError:
-        notes.append("no torch rows: torch is not installed")
-    base = {"tensorlib": rows[0][1]}
+        notes.append("no torch rows: torch with CUDA is not installed")
+    base = {"tensorlib": rows[1][1], "CuPy": rows[0][1]}
     if any(r[0].startswith("torch,") for r in rows):
         base["torch"] = next(r[1] for r in rows if r[0].startswith("torch,"))
     print(f"add on 8 float32 elements on {tl.cuda.get_device_name(0)}, best of 5 x {args.n}")
     print(f"{'case':38s} {'us/op':>8s} {'added':>8s}  target")
     for name, us in rows:
-        ref = base["torch"] if name.startswith("torch") else base["tensorlib"]
+        ref = (base["torch"] if name.startswith("torch") else base["CuPy"] if name.startswith("CuPy")
+               or "no profiler" in name or "grad" in name else base["tensorlib"])
         target = next((t for key, t in TARGETS.items() if key in name), None)
         verdict = "" if target is None else f"  <= +{target}: {'met' if us - ref <= target else 'MISSED'}"
         print(f"{name:38s} {us:8.2f} {us - ref:+8.2f}{verdict}")
+    ratio = base["tensorlib"] / base["CuPy"]
+    print(f"tensorlib's add / CuPy's: {ratio:.2f}x  <= 1.1x: {'met' if ratio <= 1.1 else 'MISSED'}"
+          f"   (with grad: {rows[2][1] / base['CuPy']:.2f}x)")
     for n in notes:
         print(n)
     return 0

@@ -94,13 +94,21 @@ def manual_seed_all(seed):
     random.manual_seed_all(seed)
 
 
+def is_bf16_supported(including_emulation: bool = True) -> bool:
+    """torch.cuda.is_bf16_supported: False here, on any GPU. tensorlib's CUDA tensors live in CuPy arrays and
+    CuPy has no bfloat16 dtype, so a program that picks bfloat16 when this says True (nanoGPT's default dtype)
+    takes float16 instead, which works. Like torch, False without CUDA too."""
+    return False
+
+
 def is_initialized() -> bool:
     from .. import _device
     return _device._cupy is not None
 
 
 __all__ = ["is_available", "device_count", "current_device", "set_device", "get_device_name", "synchronize",
-           "get_device_properties", "get_device_capability", "manual_seed", "manual_seed_all", "CUDA_INSTALL_HINT"]
+           "get_device_properties", "get_device_capability", "manual_seed", "manual_seed_all", "CUDA_INSTALL_HINT",
+           "is_bf16_supported"]
 
 from .memory import (OutOfMemoryError, empty_cache, max_memory_allocated, max_memory_reserved, memory_allocated,  # noqa: E402
                      memory_reserved, memory_stats, memory_summary, reset_max_memory_allocated,

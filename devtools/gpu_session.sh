@@ -1,0 +1,65 @@
+#!/bin/bash
+# Everything only a GPU shows, in one call of a lent GPU machine (a fresh one: CuPy and torch there, our pure-
+# Python needs carried as wheels in .whl/, see benchmarks/README.md "On a GPU machine"). Logs land in $OUT
+# (one file per step, at most 8); the end of each is printed. Timing steps run alone; the test suite and the
+# real programs run side by side after them; timeouts keep the whole under about 7 minutes.
+#
+#     bash devtools/gpu_session.sh [steps...]    (default: env overhead training tests programs check ncu)
+set -u
+OUT=${OUT:-/tmp/gpu-session}
+mkdir -p "$OUT"
+export PYTHONUNBUFFERED=1
+if ls .whl/*.whl > /dev/null 2>&1; then
+    python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site \
+        .whl/*.whl || exit 1
+    export PYTHONPATH=/tmp/site
+fi
+export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
+STEPS=${*:-env overhead training tests programs check ncu}
+
+run() {   # run NAME TIMEOUT CMD...: log to $OUT/NAME.log, print its tail
+    local name=$1 t=$2
+    shift 2
+    local t0=$SECONDS
+    timeout "$t" "$@" > "$OUT/$name.log" 2>&1
+    echo "rc=$? in $((SECONDS - t0)) s" >> "$OUT/$name.log"
+    echo "=== $name: $*"
+    tail -n "${TAIL:-30}" "$OUT/$name.log"
+}
+
+has() { [[ " $STEPS " == *" $1 "* ]]; }
+
+if has env; then
+    run env 60 bash -c 'nvidia-smi -L; nvidia-smi --query-gpu=driver_version,clocks.sm,clocks.mem,temperature.gpu \
+        --format=csv; python3 -c "import sys, numpy, cupy, torch; print(sys.version.split()[0], \"numpy\",
+        numpy.__version__, \"cupy\", cupy.__version__, \"torch\", torch.__version__, \"cuda runtime\",
+        cupy.cuda.runtime.runtimeGetVersion(), \"driver\", cupy.cuda.runtime.driverGetVersion())";
+        python3 -c "import orjson, msgspec, textual, nvtx; print(\"carried wheels import\")";
+        python3 -c "import cupti; print(\"cupti-python\", cupti.__version__ if hasattr(cupti, \"__version__\") else \"?\")";
+        python3 -c "import tensorlib as tl; print(\"tensorlib sees\", tl.cuda.device_count(), \"GPU(s):\",
+        tl.cuda.get_device_name(0))"'
+fi
+has overhead && TAIL=45 run overhead 90 python3 benchmarks/gpu_overhead.py --n 5000 --profile
+has training && run training 90 python3 benchmarks/training_step.py --device cuda --steps 20
+if has tests || has programs; then
+    # side by side: 16 cores; CuPy's kernel cache on disk is shared and written atomically
+    if has tests; then
+        timeout 200 python3 -m pytest -q -p no:cacheprovider -m cuda -n 6 --timeout 90 \
+            --continue-on-collection-errors -rfE tests > "$OUT/tests.log" 2>&1 &
+        tests_pid=$!
+    fi
+    if has programs; then
+        timeout 200 python3 devtools/gpu_programs.py --steps 4 --jobs 6 --timeout 180 \
+            --log "$OUT/programs_errors.log" > "$OUT/programs.log" 2>&1 &
+        programs_pid=$!
+    fi
+    if has tests; then wait $tests_pid; echo "rc=$?" >> "$OUT/tests.log"; echo "=== tests"; \
+        grep -E "^(FAILED|ERROR)|passed|failed" "$OUT/tests.log" | tail -n 60; fi
+    if has programs; then wait $programs_pid; echo "rc=$?" >> "$OUT/programs.log"; echo "=== programs"; \
+        tail -n 30 "$OUT/programs.log"; fi
+fi
+has check && TAIL=40 run check 130 python3 devtools/gpu_check.py
+# Nsight Compute: on PATH, or where the CUDA image keeps it
+command -v ncu > /dev/null || export NCU=${NCU:-$(ls /opt/nvidia/nsight-compute/*/ncu /usr/local/cuda/bin/ncu 2>/dev/null | head -n 1)}
+has ncu && TAIL=15 run ncu 60 python3 devtools/ncu_nvtx_check.py
+exit 0
