@@ -39,17 +39,17 @@ if has env; then
         python3 -c "import tensorlib as tl; print(\"tensorlib sees\", tl.cuda.device_count(), \"GPU(s):\",
         tl.cuda.get_device_name(0))"'
 fi
-has overhead && TAIL=45 run overhead 90 python3 benchmarks/gpu_overhead.py --n 5000 --profile
-has training && run training 90 python3 benchmarks/training_step.py --device cuda --steps 20
+has overhead && TAIL=45 run overhead 60 python3 benchmarks/gpu_overhead.py --n 5000 --profile
+has training && run training 75 python3 benchmarks/training_step.py --device cuda --steps 20
 if has tests || has programs; then
     # side by side: 16 cores; CuPy's kernel cache on disk is shared and written atomically
     if has tests; then
-        timeout 200 python3 -m pytest -q -p no:cacheprovider -m cuda -n 6 --timeout 90 \
+        timeout 180 python3 -m pytest -q -p no:cacheprovider -m cuda -n 6 --timeout 90 \
             --continue-on-collection-errors -rfE tests > "$OUT/tests.log" 2>&1 &
         tests_pid=$!
     fi
     if has programs; then
-        timeout 200 python3 devtools/gpu_programs.py --steps 4 --jobs 6 --timeout 180 \
+        timeout 180 python3 devtools/gpu_programs.py --steps 4 --jobs 6 --timeout 160 \
             --log "$OUT/programs_errors.log" > "$OUT/programs.log" 2>&1 &
         programs_pid=$!
     fi
@@ -58,8 +58,8 @@ if has tests || has programs; then
     if has programs; then wait $programs_pid; echo "rc=$?" >> "$OUT/programs.log"; echo "=== programs"; \
         tail -n 30 "$OUT/programs.log"; fi
 fi
-has check && TAIL=40 run check 130 python3 devtools/gpu_check.py
+has check && TAIL=40 run check 110 python3 devtools/gpu_check.py
 # Nsight Compute: on PATH, or where the CUDA image keeps it
 command -v ncu > /dev/null || export NCU=${NCU:-$(ls /opt/nvidia/nsight-compute/*/ncu /usr/local/cuda/bin/ncu 2>/dev/null | head -n 1)}
-has ncu && TAIL=15 run ncu 60 python3 devtools/ncu_nvtx_check.py
+has ncu && TAIL=15 run ncu 40 python3 devtools/ncu_nvtx_check.py
 exit 0
