@@ -142,9 +142,9 @@ def execute(op, args, attrs, seq):
         out = op.kernel(np, **attrs)
     else:
         return _execute_general(op, args, attrs, seq)
-    if type(out) is not np.ndarray:
+    if type(out) is not np.ndarray and type(out) is not _CP_ARRAY:
         return _wrap_result(op, args, out)
-    t = object.__new__(Tensor)          # the usual result, wrapped inline
+    t = object.__new__(Tensor)          # the usual result (a NumPy or CuPy array), wrapped inline
     t._data = out
     if op.view:
         mark_view(t, args[0])
@@ -183,21 +183,46 @@ def _wrap_result(op, args, out):
     return t
 
 
+# CuPy's array type and its current-device query, set when CuPy is first initialised (_cupy_ready): the CUDA
+# path asks them for every op, so it takes them from here rather than through cupy.cuda.runtime each time
+_CP_ARRAY: type = np.ndarray
+_get_device = None
+
+
+def _cupy_ready(cp):
+    global _CP_ARRAY, _get_device
+    _CP_ARRAY, _get_device = cp.ndarray, cp.cuda.runtime.getDevice
+
+
+_device.on_cupy_init.append(_cupy_ready)
+
+
 def _xp_of(*arrays):
     """The backend of CUDA arrays: CuPy, or None when their device is not the current one (the caller
-    then runs the op again under `_guarded`). Only the CUDA path calls this, so CPU ops pay nothing."""
+    then runs the op again under `_guarded`). Only the CUDA path calls this, so CPU ops pay nothing.
+    A CuPy array's device index is read from its memory pointer (`a.data.device_id`): `a.device` makes a
+    Device object each time (measured on an H200 machine: tensorlib's add took 4.1 us over CuPy's 18)."""
     dev = None
     for a in arrays:
-        if type(a) is not np.ndarray and hasattr(a, "device") and hasattr(a, "ndim"):
-            if dev is None:
-                dev = a.device.id
-            elif a.device.id != dev:
-                raise RuntimeError(f"Expected all tensors to be on the same device, but found at least two devices, "
-                                   f"cuda:{dev} and cuda:{a.device.id}!")
+        t = type(a)
+        if t is _CP_ARRAY and t is not np.ndarray:
+            d = a.data.device_id
+        elif t is not np.ndarray and hasattr(a, "device") and hasattr(a, "ndim"):
+            d = a.device.id
+        else:
+            continue
+        if dev is None:
+            dev = d
+        elif d != dev:
+            raise RuntimeError(f"Expected all tensors to be on the same device, but found at least two devices, "
+                               f"cuda:{dev} and cuda:{d}!")
     if dev is None:
         return np
-    cp = _device._cupy
-    return cp if dev == cp.cuda.runtime.getDevice() else None
+    get = _get_device
+    if get is None:             # CuPy arrays made outside tensorlib before its first CUDA use
+        _device.cupy()
+        get = _get_device
+    return _device._cupy if dev == get() else None
 
 
 def _guarded(run, op, args, attrs, seq):

@@ -41,11 +41,11 @@ def test_every_kernel_of_a_matmul_loop_is_recorded_and_linked_to_its_op(cupti_mo
     unlinked = [r[1] for r in kernels if r[8] < 0 or store.kind_of(r[8]) != "op"]
     assert not unlinked, f"kernels not linked to an op: {unlinked[:5]}"
     owners = {store.names[store.name_id[r[8]]] for r in kernels}
-    assert owners == {"matmul", "relu"}
+    assert owners == {"aten::matmul", "aten::relu"}     # torch's profiler names
     calls = {r[4] for r in store.api_records}
     assert all(r[5] in calls for r in kernels), "every kernel's launch call is recorded"
     for e in prof.events():
-        if e.name == "matmul":
+        if e.name == "aten::matmul":
             assert e.self_device_time_ns > 0 and e.device_time_ns >= e.self_device_time_ns
     # the GPU ran each kernel after its launch call began (the clock alignment puts them so)
     starts = {r[4]: r[5] for r in store.api_records}
@@ -65,7 +65,7 @@ def test_cupti_time_of_a_large_matmul_agrees_with_cuda_events(cupti_module):
         with profile(**kw) as prof:
             for _ in range(5):
                 tl.matmul(a, a)
-        row = {r.key: r for r in prof.key_averages()}["matmul"]
+        row = {r.key: r for r in prof.key_averages()}["aten::matmul"]
         return row.device_time_total / row.count
 
     cupti_us = per_op_us(cuda_timing="cupti")

@@ -261,7 +261,7 @@ class SharedRandom:
         scale = 1 / math.sqrt(query.size(-1)) if scale is None else scale
         scores = query @ key.transpose(-2, -1) * scale
         if is_causal:
-            attn_mask = torch.ones(L, S, dtype=torch.bool).tril()
+            attn_mask = torch.ones(L, S, dtype=torch.bool, device=query.device).tril()
         if attn_mask is not None:
             scores = scores.masked_fill(~attn_mask, -math.inf) if attn_mask.dtype == torch.bool else scores + attn_mask
         attn = self.dropout(scores.softmax(-1), dropout_p, True)

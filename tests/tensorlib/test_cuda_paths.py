@@ -260,6 +260,7 @@ def test_out_of_memory_is_counted():
     tl.zeros(1, device="cuda")
     pool = cupy.get_default_memory_pool()
     ooms = tl.cuda.memory_stats()["num_ooms"]
+    tl.cuda.empty_cache()       # else the pool may serve 16 MiB from a cached free block within the limit
     pool.set_limit(size=pool.total_bytes() + (1 << 20))
     try:
         with pytest.raises(tl.cuda.OutOfMemoryError, match=r"CUDA out of memory\. Tried to allocate 16\.00 MiB") as ei:
@@ -273,3 +274,13 @@ def test_out_of_memory_is_counted():
     assert str(pickle.loads(pickle.dumps(ei.value))) == str(ei.value)
     assert tl.cuda.memory_stats()["num_ooms"] == ooms + 1
     assert "CUDA OOMs: " + str(ooms + 1) in tl.cuda.memory_summary()
+
+
+def test_masked_fill_with_a_mask_on_another_device_gives_torchs_message():
+    """Seen with torch 2.11 on an H200: a CPU causal mask against CUDA scores is refused with this message."""
+    x, m = tl.zeros(2, 2, device="cuda"), tl.ones(2, 2, dtype=tl.bool)
+    for f in (x.masked_fill, x.masked_fill_):
+        with pytest.raises(RuntimeError, match=r"^expected self and mask to be on the same device, but got mask "
+                                               r"on cpu and self on cuda:0$"):
+            f(m, 1.0)
+    assert x.masked_fill(m.cuda(), 1.0).cpu().tolist() == [[1.0, 1.0], [1.0, 1.0]]

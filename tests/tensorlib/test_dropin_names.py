@@ -143,12 +143,13 @@ def test_tf32_sets_cupys_compute_type(precision):
     if not tl.cuda.is_available():
         pytest.skip("no CUDA device")
     core = cp._core
+    from tensorlib.backends.cuda import _COMPUTE_TYPE_DEFAULT as DEFAULT, _COMPUTE_TYPE_TF32 as TF32
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         tl.backends.cuda.matmul.allow_tf32 = True
-        assert core.get_compute_type(np.float32) == core.COMPUTE_TYPE_TF32
+        assert core.get_compute_type(np.float32) == TF32
         tl.set_float32_matmul_precision("highest")
-        assert core.get_compute_type(np.float32) == core.COMPUTE_TYPE_DEFAULT
+        assert core.get_compute_type(np.float32) == DEFAULT
 
 
 @pytest.mark.cuda
@@ -157,18 +158,19 @@ def test_cudnn_allow_tf32_switches_the_compute_type_around_convolutions(precisio
     if not tl.cuda.is_available():
         pytest.skip("no CUDA device")
     core = cp._core
+    from tensorlib.backends.cuda import _COMPUTE_TYPE_DEFAULT as DEFAULT, _COMPUTE_TYPE_TF32 as TF32
     seen = []
     real = core.set_compute_type
     monkeypatch.setattr(core, "set_compute_type", lambda dt, ct: (seen.append(ct), real(dt, ct)))
     x, w = tl.randn(1, 2, 5, 5, device="cuda"), tl.randn(3, 2, 3, 3, device="cuda")
     monkeypatch.setattr(tl.backends.cudnn, "allow_tf32", True)
     tl.nn.functional.conv2d(x, w)
-    assert seen == [core.COMPUTE_TYPE_TF32, core.COMPUTE_TYPE_DEFAULT]          # TF32 inside, back after
+    assert seen == [TF32, DEFAULT]                                            # TF32 inside, back after
     seen.clear()
     monkeypatch.setattr(tl.backends.cudnn, "allow_tf32", False)
     tl.nn.functional.conv2d(x, w)
     assert seen == []                                                         # matmul's IEEE setting holds
-    assert core.get_compute_type(np.float32) == core.COMPUTE_TYPE_DEFAULT
+    assert core.get_compute_type(np.float32) == DEFAULT
 
 
 def test_bfloat16_saves_and_loads_exactly(tmp_path):

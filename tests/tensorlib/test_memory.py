@@ -177,8 +177,14 @@ def test_cuda_memory_follows_tensors():
     assert tl.cuda.max_memory_allocated() - before >= 4 << 20
     assert tl.cuda.memory_reserved() >= 4 << 20
     assert "Allocated memory" in tl.cuda.memory_summary()
+    # empty_cache gives the driver back the cached blocks no tensor uses: a 64 MiB block (a chunk of its
+    # own) all of it. Not reserved == allocated: a pool chunk split between a live and a freed block stays
+    y = tl.zeros(1 << 24, device="cuda")
+    del y
+    reserved = tl.cuda.memory_reserved()
     tl.cuda.empty_cache()
-    assert tl.cuda.memory_reserved() == tl.cuda.memory_allocated()
+    assert reserved - tl.cuda.memory_reserved() >= 64 << 20
+    assert tl.cuda.memory_reserved() >= tl.cuda.memory_allocated()
 
 
 def test_install_wires_the_tracker_as_cupy_allocator(monkeypatch):

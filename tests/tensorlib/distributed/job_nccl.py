@@ -12,7 +12,8 @@ assert dist.is_nccl_available()
 dist.init_process_group("nccl")
 r, n = dist.get_rank(), dist.get_world_size()
 assert dist.get_backend() == "nccl"
-dev = tl.device("cuda", 0)
+dev = tl.device("cuda", r % tl.cuda.device_count())     # a GPU per rank, as NCCL wants (the fake: one will do)
+tl.cuda.set_device(dev)
 
 
 def base(k, dtype=np.float64, size=6):

@@ -22,13 +22,19 @@ def _env():
     paths = [str(ROOT)]
     if getattr(cp, "__fake__", False):
         paths.append(str(ROOT / "tests" / "fakecupy"))
-    return dict(os.environ, PYTHONPATH=os.pathsep.join(paths + [os.environ.get("PYTHONPATH", "")]))
+    # a GPU machine's own mpiexec may be Open MPI, which refuses root without these (the mpich wheel ignores them)
+    return dict(os.environ, PYTHONPATH=os.pathsep.join(paths + [os.environ.get("PYTHONPATH", "")]),
+                OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1")
 
 
 def test_nccl_collectives_and_ddp_on_two_ranks():
     import tensorlib.distributed as dist
     if not dist.is_nccl_available():
         pytest.skip("CuPy has no NCCL library here (pip install nvidia-nccl-cu12)")
+    import tensorlib as tl
+    if not getattr(tl._device.cupy(), "__fake__", False) and tl.cuda.device_count() < 2:
+        pytest.skip(f"NCCL needs a GPU per rank (it refuses two ranks on one device): 2 ranks, "
+                    f"{tl.cuda.device_count()} GPU here")
     p = subprocess.run([mpiexec(), "-n", "2", sys.executable, str(HERE / "job_nccl.py")], capture_output=True,
                        text=True, timeout=180, env=_env(), cwd=ROOT)
     assert p.returncode == 0, p.stdout + p.stderr
