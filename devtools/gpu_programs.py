@@ -52,8 +52,9 @@ def cuda_argv(name, argv):
     return out
 
 
-GPU_PROGRAMS = ["mnist", "vae", "word_lm_lstm", "word_lm_gru", "word_lm_transformer", "nanogpt",
-                "makemore_transformer", "makemore_gru", "mnist_rnn", "dcgan"]
+GPU_PROGRAMS = ["mnist", "vae", "word_lm_lstm", "word_lm_gru", "word_lm_rnn_tanh", "word_lm_transformer", "nanogpt",
+                "makemore_transformer", "makemore_gru", "makemore_rnn", "makemore_mlp", "makemore_bow",
+                "makemore_bigram", "mnist_rnn", "dcgan"]
 
 
 def run_one(name, backend, work, steps, timeout, init, init_file=None):

@@ -29,10 +29,21 @@ def row_index(n: int) -> np.ndarray:
     return r if r is not None else _keep(n, np.arange(n))
 
 
+def rows_on(xp, n: int, like):
+    """The row numbers 0..n-1 on `like`'s backend and device: row_index(n) for NumPy; for CuPy a cached
+    device vector too (each arange is a kernel launch, and nll_loss picks by rows twice a step)."""
+    if xp is np:
+        return row_index(n)
+    key = ("cuda", like.data.device_id, n)
+    r = _CONSTANTS.get(key)
+    return r if r is not None else _keep(key, xp.arange(n))
+
+
 def _keep(key, a: np.ndarray) -> np.ndarray:
     if len(_CONSTANTS) > 64:
         _CONSTANTS.clear()
-    a.flags.writeable = False
+    if type(a) is np.ndarray:
+        a.flags.writeable = False       # CuPy arrays have no such flag: the device vectors are internal only
     _CONSTANTS[key] = a
     return a
 
