@@ -292,9 +292,9 @@ def main(argv=None):
             sync()
             pr.disable()
             s = io.StringIO()
-            pstats.Stats(pr, stream=s).sort_stats("tottime").print_stats(15)
+            pstats.Stats(pr, stream=s).sort_stats("tottime").print_stats(30)
             print(f"--- cProfile, tensorlib step, {name} ({steps} steps), by own time ---")
-            print("\n".join(s.getvalue().splitlines()[:40]))
+            print("\n".join(s.getvalue().splitlines()[:60]))
     target = {"small": 1.1, "large": 1.1}
     clock = "thread CPU time" if args.cpu_time else "wall clock"
     print(f"\ntraining step, {args.device}, {THREADS} thread(s), {clock}, median of timed steps (min in brackets); "

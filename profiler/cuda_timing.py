@@ -40,7 +40,7 @@ def _gpu_index(inputs, attrs):
         if d is None and isinstance(a, (list, tuple)) and a:
             d = getattr(a[0], "_data", None)
         if d is not None and type(d) is not np.ndarray:
-            return d.device.id
+            return d.data.device_id       # (d.device would make a Device object per op)
     dev = attrs.get("device") if attrs else None
     if dev is None:
         return None
@@ -90,6 +90,7 @@ class GpuTimer:
         self._next_reap = pool_size // 2
         self._tid = threading.get_native_id
         rt = cupy.cuda.runtime
+        self._get_device, self._current_stream = rt.getDevice, cupy.cuda.get_current_stream   # asked per op
         rt.deviceSynchronize()            # the first anchor then runs on an idle device: exact placement
         self._add_device(rt.getDevice(), pool_size)
 
@@ -110,7 +111,7 @@ class GpuTimer:
         idx = _gpu_index(inputs, attrs)
         if idx is None:
             return None
-        cur = self._cp.cuda.runtime.getDevice()
+        cur = self._get_device()
         if idx < 0:
             idx = cur
         d = self._devices.get(idx) or self._add_device(idx)
@@ -120,7 +121,7 @@ class GpuTimer:
             return self._enter(d)
 
     def _enter(self, d):
-        stream = self._cp.cuda.get_current_stream()
+        stream = self._current_stream()
         t = self._now()
         if t >= d.next_anchor:
             self._anchor(d, stream, t)
@@ -139,7 +140,7 @@ class GpuTimer:
             end = d.free.pop()
         except IndexError:
             end = self._cp.cuda.Event()
-        if d.index == self._cp.cuda.runtime.getDevice():
+        if d.index == self._get_device():
             end.record(stream)
         else:
             with self._cp.cuda.Device(d.index):

@@ -126,16 +126,23 @@ class Tracker:
             c = self.counters[dev] = _DeviceCounters(self.pool.used_bytes(), self.pool.total_bytes())
         return c
 
+    # malloc and _free run for every CUDA allocation and free: they take the lock by acquire()/release()
+    # (with try/finally), which costs half of a `with` on an RLock (~0.2 us against ~0.45 here, four times a
+    # block), and look the counters up inline.
     def malloc(self, size):
         dev = self.device_id()
-        with self._lock:
-            c = self.counters_for(dev)
+        lock = self._lock
+        lock.acquire()
+        try:
+            c = self.counters.get(dev) or self.counters_for(dev)
             c.pending += 1
+        finally:
+            lock.release()
         try:
             mp = self.pool.malloc(size)
         except BaseException as e:
             oom = isinstance(e, self.oom_error)
-            with self._lock:
+            with lock:
                 c.pending -= 1
                 c.num_ooms += oom
             if not oom or isinstance(e, OutOfMemoryError):
@@ -143,20 +150,23 @@ class Tracker:
             raise _oom_error(type(e), e, size, dev, self.pool) from None     # the message carries CuPy's
         n = mp.mem.size                   # the pool's block: the size rounded as the pool counts it
         reserved = self.pool.total_bytes() if n else c.last_reserved
-        with self._lock:
+        lock.acquire()
+        try:
             c.pending -= 1
             if n:
                 c.changes += 1
                 c.n_allocs += 1
                 c.allocated_total += n
-                c.current += n
-                if c.current > c.peak_allocated:
-                    c.peak_allocated = c.current
+                cur = c.current = c.current + n
+                if cur > c.peak_allocated:
+                    c.peak_allocated = cur
                 if reserved > c.last_reserved:
                     c.reserved_total += reserved - c.last_reserved
+                    if reserved > c.peak_reserved:
+                        c.peak_reserved = reserved
                 c.last_reserved = reserved
-                if reserved > c.peak_reserved:
-                    c.peak_reserved = reserved
+        finally:
+            lock.release()
         if not n:
             return mp
         for fn in self.listeners:
@@ -165,14 +175,21 @@ class Tracker:
 
     def _free(self, block):
         c = self.counters[block.dev]
-        with self._lock:
+        lock = self._lock
+        lock.acquire()
+        try:
             c.pending += 1
+        finally:
+            lock.release()
         ptr = block.mp.ptr
         block.mp = None                   # back to the pool
-        with self._lock:
+        lock.acquire()
+        try:
             c.pending -= 1
             c.changes += 1
             c.current -= block.size
+        finally:
+            lock.release()
         for fn in self.listeners:
             fn(block.dev, -block.size, ptr)
 
@@ -239,8 +256,8 @@ def _install(cp):
     pool = cp.get_default_memory_pool()
     memory = cp.cuda.memory
 
-    def wrap(ptr, size, owner, dev):
-        return memory.MemoryPointer(memory.UnownedMemory(ptr, size, owner, dev), 0)
+    def wrap(ptr, size, owner, dev, pointer=memory.MemoryPointer, unowned=memory.UnownedMemory):
+        return pointer(unowned(ptr, size, owner, dev), 0)
     _tracker = Tracker(pool, cp.cuda.runtime.getDevice, memory.OutOfMemoryError, wrap)
     cp.cuda.set_allocator(_tracker.malloc)
 

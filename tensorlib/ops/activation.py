@@ -63,7 +63,7 @@ SIGMOID.sink_backward = lambda ctx, g: _sigmoid_bwd_arrays(ctx, g, SINK)
 @op("threshold_backward", save="i", node_name="ThresholdBackwardBackward0")
 def THRESHOLD_BACKWARD(xp, g, y, threshold=0):
     """torch's threshold_backward: the gradient where y > threshold, 0 elsewhere (ReLU's backward, one op).
-    A product with the mask, three times faster than NumPy's where() on a 64x256 batch; unlike torch's
+    On NumPy a product with the mask, three times faster than NumPy's where() on a 64x256 batch; unlike torch's
     select it turns an inf or NaN gradient into NaN where y <= threshold (as the product did before).
     The mask is cast first: a float x bool product takes NumPy's buffered mixed-type loop, 1.7x slower
     at 512x4096 (1.75 vs 1.02 ms). On NumPy the mask is written as floats straight into the result, which
@@ -72,8 +72,9 @@ def THRESHOLD_BACKWARD(xp, g, y, threshold=0):
         out = np.empty_like(g)
         np.greater(y, threshold, out=out)
         return np.multiply(out, g, out=out)
-    m = y > threshold
-    return g * (m.astype(g.dtype) if g.dtype.kind == "f" else m)
+    # CuPy: torch's select, two kernels (a cast mask and a product took three), and 0 where y <= threshold
+    # even for an inf or NaN gradient, as torch
+    return xp.where(y > threshold, g, 0).astype(g.dtype, copy=False)
 
 
 @THRESHOLD_BACKWARD.def_backward

@@ -284,3 +284,11 @@ def test_masked_fill_with_a_mask_on_another_device_gives_torchs_message():
                                                r"on cpu and self on cuda:0$"):
             f(m, 1.0)
     assert x.masked_fill(m.cuda(), 1.0).cpu().tolist() == [[1.0, 1.0], [1.0, 1.0]]
+
+
+def test_relu_backward_on_cuda_is_torchs_select():
+    """threshold_backward on CuPy is torch's where(): 0 where the output is not positive, even for a NaN or
+    inf gradient (the product it was before gave NaN there)."""
+    x = tl.tensor([-1.0, 2.0, 0.0], device="cuda", requires_grad=True)
+    x.relu().backward(tl.tensor([float("nan"), 3.0, float("inf")], device="cuda"))
+    assert x.grad.cpu().tolist() == [0.0, 3.0, 0.0] and x.grad.dtype is tl.float32
