@@ -56,22 +56,28 @@ def test_every_kernel_of_a_matmul_loop_is_recorded_and_linked_to_its_op(cupti_mo
 
 
 def test_cupti_time_of_a_large_matmul_agrees_with_cuda_events(cupti_module):
+    """The shortest matmul of each way, over three turns of both: on a GPU shared with other processes (the
+    suite's other workers) one op's time can double (seen: a mean of 5.7 ms by events against 2.8 by CUPTI
+    once, with six test processes on one H200), so the means of one run each are not compared."""
     a = tl.randn(4096, 4096, device="cuda")
     for _ in range(2):
         tl.matmul(a, a)
     tl.cuda.synchronize()
 
-    def per_op_us(**kw):
+    def shortest_us(**kw):
         with profile(**kw) as prof:
             for _ in range(5):
                 tl.matmul(a, a)
-        row = {r.key: r for r in prof.key_averages()}["aten::matmul"]
-        return row.device_time_total / row.count
+        times = [e.device_time_ns for e in prof.events() if e.name == "aten::matmul"]
+        assert len(times) == 5
+        return min(times) / 1e3
 
-    cupti_us = per_op_us(cuda_timing="cupti")
-    events_us = per_op_us(cuda_timing="events")
-    assert cupti_us > 0
-    assert cupti_us == pytest.approx(events_us, rel=0.15), (cupti_us, events_us)
+    best = {"cupti": float("inf"), "events": float("inf")}
+    for _ in range(3):
+        for timing in best:
+            best[timing] = min(best[timing], shortest_us(cuda_timing=timing))
+    assert best["cupti"] > 0
+    assert best["cupti"] == pytest.approx(best["events"], rel=0.15), best
 
 
 def test_trace_has_kernels_on_a_gpu_lane_and_bound_launch_flows(cupti_module, tmp_path):
