@@ -5,6 +5,7 @@
 # real programs run side by side after them; timeouts keep the whole under about 7 minutes.
 #
 #     bash devtools/gpu_session.sh [steps...]    (default: env overhead training tests programs check ncu)
+#     steps also: traces (devtools/gpu_traces.py: torch's and our GPU traces of the same steps, as traces.tar.gz)
 set -u
 OUT=${OUT:-/tmp/gpu-session}
 mkdir -p "$OUT"
@@ -62,6 +63,7 @@ if has tests || has programs; then
         tail -n 30 "$OUT/programs.log"; fi
 fi
 has check && TAIL=40 run check 110 python3 devtools/gpu_check.py
+has traces && run traces 150 python3 devtools/gpu_traces.py --out "$OUT/traces.tar.gz"
 # Nsight Compute: on PATH, or where the CUDA image keeps it
 command -v ncu > /dev/null || export NCU=${NCU:-$(ls /opt/nvidia/nsight-compute/*/ncu /usr/local/cuda/bin/ncu 2>/dev/null | head -n 1)}
 has ncu && TAIL=15 run ncu 40 python3 devtools/ncu_nvtx_check.py
