@@ -144,10 +144,12 @@ def route_nvtx_to_cupti(maps="/proc/self/maps", cu=None) -> str:
     return path
 
 
-# -- buffer callbacks: registered once per cupti module, routed to the timer recording now -----------
+# -- buffer callbacks: registered at every start, routed to the timer recording now ------------------
+# CUPTI keeps one pair of buffer callbacks per process, and another CUPTI client in the process (torch.profiler's
+# Kineto) registers its own: registering once per module, the CNN's and Transformer's traces after a torch
+# profile of the MLP in the same process had no GPU records at all (seen on an H200, devtools/gpu_traces.py).
 _lock = threading.Lock()
 _receiver = None                     # the CuptiTimer between start() and stop() (one profiler at a time)
-_registered: dict[int, object] = {}  # id(cupti module) -> module (kept alive, so the id stays its)
 
 
 def _buffer_requested():
@@ -326,11 +328,9 @@ class CuptiTimer:
             # (threading.get_native_id): set_thread_id_type(type) and ActivityThreadIdType.SYSTEM in
             # cupti.pyi; Kineto sets the same
             cu.set_thread_id_type(cu.ActivityThreadIdType.SYSTEM)
-            if id(cu) not in _registered:
-                # activity_register_callbacks(func_buffer_requested, func_buffer_completed): cupti.pyi,
-                # its docstring, and cupti_common.cupti_initialize in the wheel
-                cu.activity_register_callbacks(_buffer_requested, _buffer_completed)
-                _registered[id(cu)] = cu
+            # activity_register_callbacks(func_buffer_requested, func_buffer_completed): cupti.pyi, its
+            # docstring, and cupti_common.cupti_initialize in the wheel; again at every start (see above)
+            cu.activity_register_callbacks(_buffer_requested, _buffer_completed)
             for kind in self.kinds:
                 cu.activity_enable(kind)       # activity_enable(kind: int): cupti.pyi, cupti_initialize
                 self._enabled.append(kind)
@@ -368,6 +368,11 @@ class CuptiTimer:
         if self.callback_error is not None:
             warnings.warn(f"profiler: reading CUPTI records failed ({type(self.callback_error).__name__}: "
                           f"{self.callback_error}); GPU times may be incomplete", RuntimeWarning, stacklevel=3)
+        elif self.ops and not self.gpu and not self.api:
+            warnings.warn(f"profiler: CUPTI delivered no records for the {len(self.ops)} CUDA ops recorded: another "
+                          "CUPTI client in this process (torch.profiler, Nsight) may hold its callbacks; the trace "
+                          "has no GPU activity. Profile with cuda_timing='events' instead", RuntimeWarning,
+                          stacklevel=3)
 
     def pause(self, paused: bool):
         """Turn the activity kinds off (True) or back on (False) while recording (the profile's

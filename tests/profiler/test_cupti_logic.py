@@ -538,3 +538,25 @@ def test_launch_calls_are_table_rows_and_leave_the_ops_self_cpu(fake_cuda, tmp_p
     add = rows["aten::add"]
     assert add.self_cpu_time_total < add.cpu_time_total             # the call's time is not the op's own
     assert sum(r.self_cpu_time_total for r in rows.values()) == pytest.approx(rows["block"].cpu_time_total, abs=0.01)
+
+
+def test_a_second_profile_after_another_cupti_client_still_gets_records(fake_cuda):
+    """CUPTI has one pair of buffer callbacks per process: torch.profiler's Kineto registering its own between
+    two of our profiles took every record of the second (seen on an H200). Ours register again at each start,
+    and a profile whose CUDA ops got no records at all says so."""
+    fake_cuda.on_pop = _plan([1000])
+    for _ in range(2):
+        with profile(cuda_timing="cupti") as prof:
+            tl.ones(4) + 1
+        assert sum(1 for r in prof.store.gpu_records if r[0] == "kernel") == 2
+        fake_cuda.callbacks = (lambda: (1024, 0), lambda activities: None)   # Kineto's, say
+    real = fake_cuda.activity_register_callbacks
+    fake_cuda.activity_register_callbacks = lambda *a: None                # this time ours do not take
+    try:
+        with pytest.warns(RuntimeWarning, match=r"CUPTI delivered no records for the 2 CUDA ops recorded: another "
+                                                 r"CUPTI client in this process \(torch.profiler, Nsight\)"):
+            with profile(cuda_timing="cupti") as prof:
+                tl.ones(4) + 1
+    finally:
+        fake_cuda.activity_register_callbacks = real
+    assert not prof.store.gpu_records
