@@ -49,7 +49,7 @@ if has tests || has programs; then
     # side by side: 16 cores; CuPy's kernel cache on disk is shared and written atomically
     if has tests; then
         timeout 180 python3 -m pytest -q -p no:cacheprovider -m cuda -n 6 --timeout 90 \
-            --continue-on-collection-errors -rfE tests > "$OUT/tests.log" 2>&1 &
+            --continue-on-collection-errors -rfEs tests > "$OUT/tests.log" 2>&1 &
         tests_pid=$!
     fi
     if has programs; then
@@ -58,7 +58,7 @@ if has tests || has programs; then
         programs_pid=$!
     fi
     if has tests; then wait $tests_pid; echo "rc=$?" >> "$OUT/tests.log"; echo "=== tests"; \
-        grep -E "^(FAILED|ERROR)|passed|failed" "$OUT/tests.log" | tail -n 60; fi
+        grep -E "^(FAILED|ERROR)|passed|failed" "$OUT/tests.log" | tail -n 60; grep "^SKIPPED" "$OUT/tests.log" | cut -c1-150; fi
     if has programs; then wait $programs_pid; echo "rc=$?" >> "$OUT/programs.log"; echo "=== programs"; \
         tail -n 30 "$OUT/programs.log"; fi
 fi
