@@ -119,8 +119,12 @@ def test_cuda_memory_counts_tensors_and_peaks():
     assert tl.cuda.memory_reserved() >= 4096 + 40448
     summary = tl.cuda.memory_summary()
     assert "Allocated memory" in summary and "GPU reserved memory" in summary
+    reserved = tl.cuda.memory_reserved()
     tl.cuda.empty_cache()
-    assert tl.cuda.memory_reserved() == tl.cuda.memory_allocated()
+    # not reserved == allocated: CuPy's pool keeps a chunk split between a live and a freed block (seen on an
+    # H200 after other tests of the process; the fake's pool does not split); test_memory checks that a chunk
+    # of its own is given back
+    assert tl.cuda.memory_allocated() <= tl.cuda.memory_reserved() <= reserved
 
 
 def test_save_and_load_of_cuda_tensors_with_map_location(tmp_path):
