@@ -147,3 +147,24 @@ def test_base_identity_allocator_none_runtime_error_and_hook_names(cp):
     with H():
         with pytest.raises(KeyError, match="memory hook dup already exists"):
             H().__enter__()
+
+
+def test_the_pool_splits_and_merges_chunks_as_cupys(cp):
+    """A malloc takes the smallest free chunk that fits and splits off the rest; frees merge neighbours;
+    free_all_blocks gives back only allocations free as a whole (CuPy's SingleDeviceMemoryPool)."""
+    pool = cp.cuda.memory.SingleDeviceMemoryPool()
+    big = pool.malloc(64 * 1024)
+    assert (pool.used_bytes(), pool.total_bytes()) == (64 * 1024, 64 * 1024)
+    del big
+    gc.collect()
+    small = pool.malloc(4000)                      # 4096 of the cached 64 KiB chunk; the rest stays free
+    assert (pool.used_bytes(), pool.total_bytes(), pool.n_free_blocks()) == (4096, 64 * 1024, 1)
+    pool.free_all_blocks()
+    assert pool.total_bytes() == 64 * 1024         # split with a live part: stays reserved
+    second = pool.malloc(8192)                     # from the remainder: no new allocation
+    assert pool.total_bytes() == 64 * 1024 and second.ptr == small.ptr + 4096
+    del small, second
+    gc.collect()
+    assert pool.n_free_blocks() == 1               # merged back into one chunk
+    pool.free_all_blocks()
+    assert (pool.used_bytes(), pool.total_bytes(), pool.n_free_blocks()) == (0, 0, 0)

@@ -1,8 +1,11 @@
 """cupy.cuda.memory (fake): a device memory pool that keeps CuPy's counters and calls its hooks.
 
-Sizes are rounded up to 512 bytes; a freed block goes to the pool's cache and is reused by the next
-malloc of the same rounded size (CuPy also splits larger cached blocks; the fake does not), and
-`free_all_blocks` returns the cache to the "driver". Pointers are unique fake addresses.
+Sizes are rounded up to 512 bytes. As CuPy's SingleDeviceMemoryPool: a malloc takes the smallest free chunk
+that fits and splits off the rest as a free chunk of the same driver allocation, or allocates a new one; a
+freed chunk merges with free neighbours of its allocation; `free_all_blocks` returns to the "driver" only the
+allocations that are free as a whole, so after it a split allocation with a live part stays reserved (seen on
+an H200: a test that asserted reserved == allocated after empty_cache passed here before and failed there).
+Pointers are unique fake addresses.
 """
 from __future__ import annotations
 
@@ -58,11 +61,20 @@ class UnownedMemory(BaseMemory):
         self._owner = owner
 
 
+class _Chunk:
+    """A range of one driver allocation, linked to its neighbours in that allocation (CuPy's _Chunk)."""
+
+    __slots__ = ("ptr", "size", "prev", "next", "in_use")
+
+    def __init__(self, ptr, size, prev=None, next=None):
+        self.ptr, self.size, self.prev, self.next, self.in_use = ptr, size, prev, next, False
+
+
 class PooledMemory(Memory):
     """A block handed out by the pool; back to the pool when garbage collected (CuPy's __dealloc__)."""
 
     def __init__(self, chunk, pool):
-        super().__init__(chunk[0], chunk[1], pool._device_id)
+        super().__init__(chunk.size, chunk.ptr, pool._device_id)
         self._chunk = chunk
         self._pool = pool
 
@@ -114,7 +126,7 @@ class SingleDeviceMemoryPool:
         self._lock = threading.RLock()
         self._used = 0
         self._total = 0
-        self._cache: dict[int, list[int]] = {}   # rounded size -> cached block addresses
+        self._free_chunks: list[_Chunk] = []
         self._limit = 0
 
     def malloc(self, size):
@@ -136,17 +148,33 @@ class SingleDeviceMemoryPool:
         if size == 0:
             return MemoryPointer(Memory(0, 0, self._device_id), 0)
         with self._lock:
-            cached = self._cache.get(size)
-            if cached:
-                ptr = cached.pop()
-            else:
+            chunk = self._take_free(size)
+            if chunk is None:
                 if self._limit and self._total + size > self._limit:
                     self._free_all_locked()
                     if self._total + size > self._limit:
                         raise OutOfMemoryError(size, self._total, self._limit)
-                ptr = self._alloc(size)
+                chunk = _Chunk(self._alloc(size), size)
+            chunk.in_use = True
             self._used += size
-        return MemoryPointer(PooledMemory((size, ptr), self), 0)
+        return MemoryPointer(PooledMemory(chunk, self), 0)
+
+    def _take_free(self, size):
+        """The smallest free chunk of at least `size`, its remainder split off as a free chunk; or None."""
+        best = None
+        for c in self._free_chunks:
+            if c.size >= size and (best is None or c.size < best.size):
+                best = c
+        if best is None:
+            return None
+        self._free_chunks.remove(best)
+        if best.size > size:
+            rest = _Chunk(best.ptr + size, best.size - size, prev=best, next=best.next)
+            if best.next is not None:
+                best.next.prev = rest
+            best.next, best.size = rest, size
+            self._free_chunks.append(rest)
+        return best
 
     def _alloc(self, size):
         hooks = tuple(memory_hook.get_memory_hooks().values())
@@ -160,22 +188,38 @@ class SingleDeviceMemoryPool:
         return ptr
 
     def _free(self, chunk):
-        size, ptr = chunk
         with self._lock:
-            self._used -= size
-            self._cache.setdefault(size, []).append(ptr)
+            self._used -= chunk.size
+            chunk.in_use = False
+            nxt = chunk.next
+            if nxt is not None and not nxt.in_use:          # merge the free neighbour after it
+                self._free_chunks.remove(nxt)
+                chunk.size += nxt.size
+                chunk.next = nxt.next
+                if nxt.next is not None:
+                    nxt.next.prev = chunk
+            prv = chunk.prev
+            if prv is not None and not prv.in_use:          # and the one before it
+                self._free_chunks.remove(prv)
+                prv.size += chunk.size
+                prv.next = chunk.next
+                if chunk.next is not None:
+                    chunk.next.prev = prv
+                chunk = prv
+            self._free_chunks.append(chunk)
 
     def _free_all_locked(self):
-        for size, ptrs in self._cache.items():
-            self._total -= size * len(ptrs)
-        self._cache.clear()
+        whole = [c for c in self._free_chunks if c.prev is None and c.next is None]
+        for c in whole:
+            self._total -= c.size
+        self._free_chunks = [c for c in self._free_chunks if c.prev is not None or c.next is not None]
 
     def free_all_blocks(self, stream=None):
         with self._lock:
             self._free_all_locked()
 
     def n_free_blocks(self):
-        return sum(len(v) for v in self._cache.values())
+        return len(self._free_chunks)
 
     def used_bytes(self):
         return self._used
