@@ -46,15 +46,13 @@ readme: $(STAMP)
 demo: $(STAMP)
 	$(PY) samples/profile_demo.py
 
-# For a GPU machine that has CuPy but no package registry: current interpreter, no venv. Test modules whose
-# imports are missing there (textual, orjson, nvtx: carry their wheels) are reported and the rest still run.
+# For a GPU machine that has CuPy but no package registry: current interpreter (python3), no venv; wheels in .whl/
+# are installed to /tmp/site first (textual, orjson, nvtx, cupti-python...: a lent machine lacks them). The cuda
+# tests, the real programs against torch, gpu_check, ncu's NVTX filter and the GPU benchmarks, logs in
+# $(GPU_OUT); fails if a check fails (devtools/gpu_session.sh).
+GPU_OUT ?= gpu-session
 test-gpu:
-	$(PYTHON) -m pytest -q -p no:cacheprovider -m cuda --continue-on-collection-errors tests
-	$(PYTHON) benchmarks/dispatch_overhead.py --device cuda --quick
-	$(PYTHON) benchmarks/training_step.py --device cuda --steps 5
-	$(PYTHON) benchmarks/gpu_overhead.py --n 2000
-	$(PYTHON) devtools/gpu_check.py
-	-$(PYTHON) devtools/ncu_nvtx_check.py
+	OUT=$(GPU_OUT) bash devtools/gpu_session.sh
 
 # Side-by-side checks against PyTorch itself (torch is not a dependency): pip install torch into .venv first.
 check-torch: $(STAMP)
