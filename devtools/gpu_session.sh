@@ -62,21 +62,20 @@ if has tests || has programs; then
             --log "$OUT/programs_errors.log" > "$OUT/programs.log" 2>&1 &
         programs_pid=$!
     fi
+    collect() {   # collect NAME PID: wait for a step run in the background, note its status
+        wait "$2"
+        local rc=$?
+        echo "rc=$rc" >> "$OUT/$1.log"
+        if [ $rc -ne 0 ]; then FAILED="$FAILED $1"; fi
+        echo "=== $1"
+    }
     if has tests; then
-        wait $tests_pid
-        rc=$?
-        echo "rc=$rc" >> "$OUT/tests.log"
-        [ $rc -ne 0 ] && FAILED="$FAILED tests"
-        echo "=== tests"
+        collect tests $tests_pid
         grep -E "^(FAILED|ERROR)|passed|failed" "$OUT/tests.log" | tail -n 60
         grep "^SKIPPED" "$OUT/tests.log" | cut -c1-150
     fi
     if has programs; then
-        wait $programs_pid
-        rc=$?
-        echo "rc=$rc" >> "$OUT/programs.log"
-        [ $rc -ne 0 ] && FAILED="$FAILED programs"
-        echo "=== programs"
+        collect programs $programs_pid
         tail -n 30 "$OUT/programs.log"
     fi
 fi
