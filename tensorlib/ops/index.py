@@ -499,7 +499,7 @@ MASKED_FILL.sink_backward = partial(_masked_fill_bwd_arrays, k=SINK)
 def _check_mask_shape(input, mask):
     """torch broadcasts the mask against the input: its message names the mask tensor a. A mask on another
     device is refused first, with torch's masked_fill message (not the dispatcher's generic one)."""
-    if type(mask._data) is not type(input._data) and isinstance(input, Tensor):
+    if isinstance(input, Tensor) and type(mask._data) is not type(input._data):
         raise RuntimeError(f"expected self and mask to be on the same device, but got mask on {mask.device} and "
                            f"self on {input.device}")
     ms, xs = tuple(mask.shape), tuple(input.shape)
