@@ -257,10 +257,15 @@ def test_launch_calls_are_clipped_into_their_op():
 
 
 def test_synchronize_calls_are_drawn_but_not_the_profilers_own(fake_cuda, monkeypatch):
-    monkeypatch.setattr(pcupti, "_default_sync", lambda: fake_cuda.api_call(165))   # stop()'s cudaDeviceSynchronize
+    syncs = []
+    # start()'s and stop()'s cudaDeviceSynchronize (start's makes CUPTI's first record, and its first buffer,
+    # before the first op: on an H200 that cost the first op 4-5 ms)
+    monkeypatch.setattr(pcupti, "_default_sync", lambda: syncs.append(fake_cuda.api_call(165)))
     with profile(cuda_timing="cupti") as prof:
+        assert len(syncs) == 1
         with record_function("wait"):
             fake_cuda.api_call(131)                                           # the user's cudaStreamSynchronize
+    assert len(syncs) == 2
     calls = prof.store.api_records
     assert [(c[0], c[1]) for c in calls] == [("cuda_runtime", "cudaStreamSynchronize")]
     assert calls[0][7] == _names(prof.store).index("wait")
