@@ -219,7 +219,7 @@ class profile:
         if self.current_action in (ProfilerAction.RECORD, ProfilerAction.RECORD_AND_SAVE):
             if not recording:
                 self._start_recording()
-            else:
+            elif self.schedule is not None:     # torch marks steps only under a schedule (record_steps)
                 self._close_step()
                 self._open_step()
 

@@ -57,3 +57,16 @@ def test_time_formats_match():
     from torch.autograd.profiler_util import _format_time
     for us in (0.0, 0.5, 999.999, 1000.0, 12345.678, 999999.0, 1e6, 3.5e7):
         assert format_time(us) == _format_time(us)
+
+
+@pytest.mark.parametrize("with_schedule", [False, True])
+def test_step_ranges_as_torchs_with_and_without_a_schedule(with_schedule):
+    """torch marks ProfilerStep#N only under a schedule (record_steps); both libraries' tables agree."""
+    def keys(lib, prof_mod):
+        kw = {"schedule": prof_mod.schedule(wait=0, warmup=0, active=5)} if with_schedule else {}
+        with prof_mod.profile(**kw) as p:
+            for _ in range(3):
+                lib.ones(2).sum()
+                p.step()
+        return sorted(r.key for r in p.key_averages() if "Step" in r.key)
+    assert keys(tl, profiler) == keys(torch, torch.profiler) == (["ProfilerStep*"] if with_schedule else [])
