@@ -26,6 +26,7 @@ from ._jsonrows import format_rows
 from .events import CALL_TAGS, OP_TAGS, dense_unique, extra_table
 from .torch_names import AUTOGRAD_TAGS, COMPOSITE_TAG
 from .memory_record import CPU, device_name, timeline
+from .occupancy import kernel_figures
 from .python_trace import has_python_events, module_event_rows, python_events
 
 
@@ -333,11 +334,14 @@ def _cupti_events(store, ev, pid):
         launch.setdefault(corr, e)
     lanes = set()
     started = set()
+    props = _cuda_props()
     for cat, name, dev, ctx, stream, corr, t0, t1, owner, extra in store.gpu_records:
         args = {"External id": owner + 1} if owner >= 0 else {}
+        if cat == "kernel":
+            args["queued"] = 0              # Kineto's (CUPTI's queued timestamp, not collected: 0 as in torch's)
         args.update({"device": dev, "context": ctx, "stream": stream, "correlation": corr})
         if cat == "kernel":
-            args.update(extra)
+            args.update(_kernel_args(extra, props.get(dev)))
         else:
             args["bytes"] = extra["bytes"]
             args["memory bandwidth (GB/s)"] = extra["bytes"] / (t1 - t0) if t1 > t0 else 0.0   # bytes/ns = GB/s
@@ -417,21 +421,50 @@ def _comm_events(store, ev, pid):
                    "args": {"External id": ext, "Record function id": 0, **args}})
 
 
+def _cuda_props() -> dict:
+    """CuPy's getDeviceProperties per device index ({} without CUDA)."""
+    from tensorlib.cuda import cupy_or_none
+    cupy = cupy_or_none()
+    if cupy is None:
+        return {}
+    rt = cupy.cuda.runtime
+    return {d: rt.getDeviceProperties(d) for d in range(rt.getDeviceCount())}
+
+
+def _kernel_args(extra, props):
+    """A CUPTI kernel's args in Kineto's order, with its blocks/warps per SM and estimated occupancy
+    (profiler/occupancy.py) where the device's properties are known."""
+    out = {k: extra[k] for k in ("registers per thread", "shared memory") if k in extra}
+    figures = None
+    if props is not None and "grid" in extra and "block" in extra:
+        figures = kernel_figures(props, extra["grid"], extra["block"], extra.get("registers per thread", 0),
+                                 extra.get("shared memory", 0))
+        out["blocks per SM"] = figures["blocks per SM"]
+        out["warps per SM"] = figures["warps per SM"]
+    out.update((k, v) for k, v in extra.items() if k not in out)
+    if figures is not None:
+        out["est. achieved occupancy %"] = figures["est. achieved occupancy %"]
+    return out
+
+
+# deviceProperties as Kineto writes them: (its key, CuPy's getDeviceProperties key), each where CuPy gives it
+_KINETO_PROPS = (("totalGlobalMem", "totalGlobalMem"), ("computeMajor", "major"), ("computeMinor", "minor"),
+                 ("maxThreadsPerBlock", "maxThreadsPerBlock"),
+                 ("maxThreadsPerMultiprocessor", "maxThreadsPerMultiProcessor"),
+                 ("regsPerBlock", "regsPerBlock"), ("warpSize", "warpSize"), ("sharedMemPerBlock", "sharedMemPerBlock"),
+                 ("numSms", "multiProcessorCount"), ("regsPerMultiprocessor", "regsPerMultiprocessor"),
+                 ("sharedMemPerBlockOptin", "sharedMemPerBlockOptin"),
+                 ("sharedMemPerMultiprocessor", "sharedMemPerMultiprocessor"))
+
+
 def _device_properties(store):
     """Kineto's ``deviceProperties``: one entry per GPU, where the profile timed any and CuPy sees a GPU."""
-    from tensorlib.cuda import cupy_or_none
-    cupy = cupy_or_none() if store.has_device_time else None
-    if cupy is None:
+    if not store.has_device_time:
         return []
     props = []
-    for d in range(cupy.cuda.runtime.getDeviceCount()):
-        p = cupy.cuda.runtime.getDeviceProperties(d)
+    for d, p in _cuda_props().items():
         name = p["name"].decode() if isinstance(p["name"], bytes) else p["name"]
-        props.append({"id": d, "name": name, "totalGlobalMem": p["totalGlobalMem"], "computeMajor": p["major"],
-                      "computeMinor": p["minor"], "maxThreadsPerBlock": p["maxThreadsPerBlock"],
-                      "maxThreadsPerMultiprocessor": p["maxThreadsPerMultiProcessor"],
-                      "regsPerBlock": p["regsPerBlock"], "warpSize": p["warpSize"],
-                      "sharedMemPerBlock": p["sharedMemPerBlock"], "numSms": p["multiProcessorCount"]})
+        props.append({"id": d, "name": name, **{ours: p[theirs] for ours, theirs in _KINETO_PROPS if theirs in p}})
     return props
 
 

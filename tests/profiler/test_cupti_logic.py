@@ -95,8 +95,8 @@ def test_records_fill_cuda_columns_table_and_trace(fake_cuda, tmp_path):
     assert all(e["name"] == "cudaLaunchKernel" for e in calls)      # version suffix dropped, cudaGetDevice left out
     for e in kernels:
         assert e["pid"] == 0 and e["tid"] == 7
-        assert list(e["args"]) == ["External id", "device", "context", "stream", "correlation",
-                                   "registers per thread", "shared memory", "grid", "block"]
+        assert list(e["args"]) == ["External id", "queued", "device", "context", "stream", "correlation",
+                                   "registers per thread", "shared memory", "grid", "block"]   # Kineto's order
         assert e["args"]["shared memory"] == 768 and e["args"]["grid"] == [4, 1, 1]
         assert cpu[e["args"]["External id"]]["cat"] == "cpu_op"
     by_corr = {e["args"]["correlation"]: e for e in calls}

@@ -63,7 +63,8 @@ def getDeviceProperties(device):
             "multiProcessorCount": 132, "l2CacheSize": 52428800, "maxThreadsPerMultiProcessor": 2048,
             "memoryClockRate": 2619000, "memoryBusWidth": 5120, "computeMode": 0, "pciBusID": device,
             "pciDeviceID": 0, "pciDomainID": 0, "integrated": 0, "canMapHostMemory": 1,
-            "concurrentKernels": 1, "ECCEnabled": 1, "uuid": b"\0" * 16}
+            "concurrentKernels": 1, "ECCEnabled": 1, "uuid": b"\0" * 16, "regsPerMultiprocessor": 65536,
+            "sharedMemPerMultiprocessor": 233472, "sharedMemPerBlockOptin": 232448, "maxBlocksPerMultiProcessor": 32}
 
 
 def profilerStart():
