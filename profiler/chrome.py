@@ -26,7 +26,7 @@ from ._jsonrows import format_rows
 from .events import CALL_TAGS, OP_TAGS, dense_unique, extra_table
 from .torch_names import AUTOGRAD_TAGS, COMPOSITE_TAG
 from .memory_record import CPU, device_name, timeline
-from .occupancy import kernel_figures
+from .occupancy import kernel_args
 from .python_trace import has_python_events, module_event_rows, python_events
 
 
@@ -341,7 +341,7 @@ def _cupti_events(store, ev, pid):
             args["queued"] = 0              # Kineto's (CUPTI's queued timestamp, not collected: 0 as in torch's)
         args.update({"device": dev, "context": ctx, "stream": stream, "correlation": corr})
         if cat == "kernel":
-            args.update(_kernel_args(extra, props.get(dev)))
+            args.update(kernel_args(extra, props.get(dev)))
         else:
             args["bytes"] = extra["bytes"]
             args["memory bandwidth (GB/s)"] = extra["bytes"] / (t1 - t0) if t1 > t0 else 0.0   # bytes/ns = GB/s
@@ -429,22 +429,6 @@ def _cuda_props() -> dict:
         return {}
     rt = cupy.cuda.runtime
     return {d: rt.getDeviceProperties(d) for d in range(rt.getDeviceCount())}
-
-
-def _kernel_args(extra, props):
-    """A CUPTI kernel's args in Kineto's order, with its blocks/warps per SM and estimated occupancy
-    (profiler/occupancy.py) where the device's properties are known."""
-    out = {k: extra[k] for k in ("registers per thread", "shared memory") if k in extra}
-    figures = None
-    if props is not None and "grid" in extra and "block" in extra:
-        figures = kernel_figures(props, extra["grid"], extra["block"], extra.get("registers per thread", 0),
-                                 extra.get("shared memory", 0))
-        out["blocks per SM"] = figures["blocks per SM"]
-        out["warps per SM"] = figures["warps per SM"]
-    out.update((k, v) for k, v in extra.items() if k not in out)
-    if figures is not None:
-        out["est. achieved occupancy %"] = figures["est. achieved occupancy %"]
-    return out
 
 
 # deviceProperties as Kineto writes them: (its key, CuPy's getDeviceProperties key), each where CuPy gives it

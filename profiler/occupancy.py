@@ -18,6 +18,41 @@ from __future__ import annotations
 import math
 
 WARP = 32
+# the blocks an SM holds at most, by compute capability (CUDA C++ Programming Guide, "Technical
+# Specifications"), where the device's properties do not say (nsys's TARGET_INFO_GPU)
+_MAX_BLOCKS = {(5, 0): 32, (6, 0): 32, (7, 0): 32, (7, 5): 16, (8, 0): 32, (8, 6): 16, (8, 7): 16, (8, 9): 24,
+               (9, 0): 32}
+
+
+def kernel_args(extra: dict, props: dict | None) -> dict:
+    """A kernel event's args in Kineto's order: CUPTI's registers per thread and shared memory, blocks and
+    warps per SM, grid, block, estimated occupancy (the figures only where the device's properties are known,
+    in CuPy's getDeviceProperties keys; see from_kineto)."""
+    out = {k: extra[k] for k in ("registers per thread", "shared memory") if k in extra}
+    figures = None
+    if props is not None and "grid" in extra and "block" in extra:
+        figures = kernel_figures(props, extra["grid"], extra["block"], extra.get("registers per thread") or 0,
+                                 extra.get("shared memory") or 0)
+        out["blocks per SM"] = figures["blocks per SM"]
+        out["warps per SM"] = figures["warps per SM"]
+    out.update((k, v) for k, v in extra.items() if k not in out)
+    if figures is not None:
+        out["est. achieved occupancy %"] = figures["est. achieved occupancy %"]
+    return out
+
+
+def from_kineto(device: dict | None) -> dict | None:
+    """A trace's deviceProperties entry (Kineto's keys) as the properties kernel_figures reads, or None when it
+    lacks the SM count or threads per SM."""
+    if not device or not device.get("numSms") or not device.get("maxThreadsPerMultiprocessor"):
+        return None
+    out = {"multiProcessorCount": device["numSms"],
+           "maxThreadsPerMultiProcessor": device["maxThreadsPerMultiprocessor"],
+           "major": device.get("computeMajor", 0), "minor": device.get("computeMinor", 0)}
+    for key in ("regsPerMultiprocessor", "sharedMemPerBlock", "sharedMemPerMultiprocessor"):
+        if device.get(key):
+            out[key] = device[key]
+    return out
 
 
 def kernel_figures(props: dict, grid, block, registers: int, shared_memory: int) -> dict:
@@ -40,7 +75,8 @@ def resident_blocks(props: dict, threads: int, registers: int, shared_memory: in
     if threads <= 0:
         return 0
     warps = math.ceil(threads / WARP)
-    limits = [props.get("maxBlocksPerMultiProcessor") or 32,
+    cc = (props.get("major", 0), props.get("minor", 0))
+    limits = [props.get("maxBlocksPerMultiProcessor") or _MAX_BLOCKS.get(cc, 32),
               props["maxThreadsPerMultiProcessor"] // WARP // warps]
     if registers > 0:
         regs_per_warp = math.ceil(registers * WARP / 256) * 256

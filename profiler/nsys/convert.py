@@ -21,6 +21,7 @@ from typing import Any, Iterator
 from safeio import literal
 
 from profiler._atomic import write_bytes
+from profiler.occupancy import from_kineto, kernel_args
 from profiler.nsys.schema import EVENT_TABLES, Export, check_schema, open_export, quote
 
 SCHEMA_VERSION = 1  # Kineto's trace schemaVersion
@@ -339,7 +340,8 @@ class _Converter:
                 launches.setdefault((None, r["correlationId"]), launch)
         return launches
 
-    def gpu(self, launches: dict[tuple[int | None, int], tuple[Any, Any, Any]]) -> None:
+    def gpu(self, launches: dict[tuple[int | None, int], tuple[Any, Any, Any]],
+            props: dict[Any, dict[str, Any] | None]) -> None:
         flows: Any = self.events.new()
 
         def emit(r: dict[str, Any], cat: str, name: str, args: dict[str, Any]) -> None:
@@ -361,12 +363,12 @@ class _Converter:
 
         if "CUPTI_ACTIVITY_KIND_KERNEL" in self.columns:
             for r in self.iter_events("CUPTI_ACTIVITY_KIND_KERNEL"):
-                emit(r, "kernel", self.strings.get(r["demangledName"], f"<string {r['demangledName']}>"), {
+                emit(r, "kernel", self.strings.get(r["demangledName"], f"<string {r['demangledName']}>"), kernel_args({
                     "registers per thread": r["registersPerThread"],
                     "shared memory": (r["staticSharedMemory"] or 0) + (r["dynamicSharedMemory"] or 0),
                     "grid": [r["gridX"], r["gridY"], r["gridZ"]],
                     "block": [r["blockX"], r["blockY"], r["blockZ"]],
-                })
+                }, props.get(r["deviceId"])))
         if "CUPTI_ACTIVITY_KIND_MEMCPY" in self.columns:
             for r in self.iter_events("CUPTI_ACTIVITY_KIND_MEMCPY"):
                 kind = _kind_name(MEMCPY_KINDS, r["copyKind"])
@@ -405,8 +407,8 @@ class _Converter:
     def convert(self) -> dict[str, Any]:
         self.read_event_tables()
         self.nvtx()
-        self.gpu(self.runtime())
         devices = self.device_properties()
+        self.gpu(self.runtime(), {d["id"]: from_kineto(d) for d in devices})
         return {
             "schemaVersion": SCHEMA_VERSION,
             "deviceProperties": devices,

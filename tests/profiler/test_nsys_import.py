@@ -177,7 +177,8 @@ def expected_trace(trace_name: str) -> dict:
             {"ph": "X", "cat": "kernel", "name": "void add_kernel<float>(float*, float const*, int)", "pid": 0,
              "tid": 7, "ts": 4000.0, "dur": 800.25,
              "args": {**gpu_args, "correlation": 7, "registers per thread": 16, "shared memory": 256,
-                      "grid": [2, 1, 1], "block": [128, 1, 1]}},
+                      "blocks per SM": 0.015152, "warps per SM": 0.060606,   # Kineto's, from the GPU's 132 SMs
+                      "grid": [2, 1, 1], "block": [128, 1, 1], "est. achieved occupancy %": 0}},
             {"ph": "X", "cat": "gpu_memcpy", "name": "Memcpy HtoD (Pageable -> Device)", "pid": 0, "tid": 7,
              "ts": 7000.0, "dur": 0.512,
              "args": {**gpu_args, "correlation": 8, "bytes": 1024, "memory bandwidth (GB/s)": 2.0}},

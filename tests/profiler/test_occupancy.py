@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from profiler import chrome
-from profiler.occupancy import kernel_figures, resident_blocks
+from profiler.occupancy import from_kineto, kernel_args, kernel_figures, resident_blocks
 
 H200 = {"multiProcessorCount": 132, "maxThreadsPerMultiProcessor": 2048, "regsPerMultiprocessor": 65536,
         "sharedMemPerMultiprocessor": 233472, "sharedMemPerBlock": 49152, "maxBlocksPerMultiProcessor": 32,
@@ -43,11 +43,22 @@ def test_the_limits_where_a_grid_fills_the_sms(threads, regs, smem, blocks):
 
 def test_kernel_args_are_in_kinetos_order():
     extra = {"registers per thread": 34, "shared memory": 0, "grid": [26, 1, 1], "block": [512, 1, 1]}
-    args = chrome._kernel_args(extra, H200)
+    args = kernel_args(extra, H200)
     assert list(args) == ["registers per thread", "shared memory", "blocks per SM", "warps per SM", "grid", "block",
                           "est. achieved occupancy %"]
     assert (args["blocks per SM"], args["warps per SM"], args["est. achieved occupancy %"]) == (0.19697, 3.151515, 5)
-    assert list(chrome._kernel_args(extra, None)) == list(extra)       # no device properties: CUPTI's fields alone
+    assert list(kernel_args(extra, None)) == list(extra)       # no device properties: CUPTI's fields alone
+
+
+def test_a_traces_device_properties_give_the_same_figures():
+    """nsys imports compute the figures from the trace's deviceProperties (Kineto's keys)."""
+    kineto = {"id": 0, "numSms": 132, "maxThreadsPerMultiprocessor": 2048, "regsPerMultiprocessor": 65536,
+              "sharedMemPerBlock": 49152, "sharedMemPerMultiprocessor": 233472, "computeMajor": 9, "computeMinor": 0}
+    props = from_kineto(kineto)
+    for shape in ((1024, 16, 0), (256, 64, 0), (128, 16, 40 * 1024), (32, 16, 0)):
+        assert resident_blocks(props, *shape) == resident_blocks(H200, *shape)
+    assert from_kineto({"id": 0, "numSms": 132}) is None and from_kineto(None) is None
+    assert resident_blocks(dict(props, major=8, minor=6), 32, 16, 0) == 16     # sm_86 holds 16 blocks an SM
 
 
 @pytest.mark.cuda
