@@ -52,7 +52,7 @@ demo: $(STAMP)
 # $(GPU_OUT); fails if a check fails (devtools/gpu_session.sh).
 GPU_OUT ?= gpu-session
 test-gpu:
-	OUT=$(GPU_OUT) bash devtools/gpu_session.sh
+	OUT=$(GPU_OUT) PYTHON=$(PYTHON) bash devtools/gpu_session.sh
 
 # Side-by-side checks against PyTorch itself (torch is not a dependency): pip install torch into .venv first.
 check-torch: $(STAMP)

@@ -9,10 +9,11 @@
 #     steps also: traces (devtools/gpu_traces.py: torch's and our GPU traces of the same steps, as traces.tar.gz)
 set -u
 OUT=${OUT:-/tmp/gpu-session}
+PY=${PYTHON:-python3}           # the interpreter that has CuPy (make test-gpu passes its PYTHON)
 mkdir -p "$OUT"
 export PYTHONUNBUFFERED=1
 if ls .whl/*.whl > /dev/null 2>&1; then
-    python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site \
+    "$PY" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site \
         .whl/*.whl || exit 1
     export PYTHONPATH=/tmp/site
 fi
@@ -36,29 +37,29 @@ run() {   # run NAME TIMEOUT CMD...: log to $OUT/NAME.log, print its tail
 has() { [[ " $STEPS " == *" $1 "* ]]; }
 
 if has env; then
-    run env 60 bash -c 'nvidia-smi -L; nvidia-smi --query-gpu=driver_version,clocks.sm,clocks.mem,temperature.gpu \
-        --format=csv; python3 -c "import sys, numpy, cupy, torch; print(sys.version.split()[0], \"numpy\",
+    run env 60 env PY="$PY" bash -c 'nvidia-smi -L; nvidia-smi --query-gpu=driver_version,clocks.sm,clocks.mem,temperature.gpu \
+        --format=csv; "$PY" -c "import sys, numpy, cupy, torch; print(sys.version.split()[0], \"numpy\",
         numpy.__version__, \"cupy\", cupy.__version__, \"torch\", torch.__version__, \"cuda runtime\",
         cupy.cuda.runtime.runtimeGetVersion(), \"driver\", cupy.cuda.runtime.driverGetVersion())";
-        python3 -c "import orjson, msgspec, textual, nvtx; print(\"carried wheels import\")";
-        python3 -c "import cupti; print(\"cupti-python\", cupti.__version__ if hasattr(cupti, \"__version__\") else \"?\")";
-        python3 -c "import tensorlib as tl; print(\"tensorlib sees\", tl.cuda.device_count(), \"GPU(s):\",
+        "$PY" -c "import orjson, msgspec, textual, nvtx; print(\"carried wheels import\")";
+        "$PY" -c "import cupti; print(\"cupti-python\", cupti.__version__ if hasattr(cupti, \"__version__\") else \"?\")";
+        "$PY" -c "import tensorlib as tl; print(\"tensorlib sees\", tl.cuda.device_count(), \"GPU(s):\",
         tl.cuda.get_device_name(0))"'
 fi
-has overhead && TAIL=45 run overhead 60 python3 benchmarks/gpu_overhead.py --n 5000 --profile
+has overhead && TAIL=45 run overhead 60 "$PY" benchmarks/gpu_overhead.py --n 5000 --profile
 # the timed table, then where tensorlib's small step goes (cProfile, after the timing)
-has training && TAIL=70 run training 100 bash -c 'python3 benchmarks/training_step.py --device cuda --steps 20 &&
-    python3 benchmarks/training_step.py --device cuda --steps 20 --configs small --profile | grep -v "^ *$"'
+has training && TAIL=70 run training 100 env PY="$PY" bash -c '"$PY" benchmarks/training_step.py --device cuda --steps 20 &&
+    "$PY" benchmarks/training_step.py --device cuda --steps 20 --configs small --profile | grep -v "^ *$"'
 
 if has tests || has programs; then
     # side by side: 16 cores; CuPy's kernel cache on disk is shared and written atomically
     if has tests; then
-        timeout 180 python3 -m pytest -q -p no:cacheprovider -m cuda -n 6 --timeout 90 \
+        timeout 180 "$PY" -m pytest -q -p no:cacheprovider -m cuda -n 6 --timeout 90 \
             --continue-on-collection-errors -rfEs tests > "$OUT/tests.log" 2>&1 &
         tests_pid=$!
     fi
     if has programs; then
-        timeout 180 python3 devtools/gpu_programs.py --steps 4 --jobs 8 --timeout 160 \
+        timeout 180 "$PY" devtools/gpu_programs.py --steps 4 --jobs 8 --timeout 160 \
             --log "$OUT/programs_errors.log" > "$OUT/programs.log" 2>&1 &
         programs_pid=$!
     fi
@@ -79,11 +80,11 @@ if has tests || has programs; then
         tail -n 30 "$OUT/programs.log"
     fi
 fi
-has check && TAIL=40 run check 110 python3 devtools/gpu_check.py
-has traces && run traces 150 python3 devtools/gpu_traces.py --out "$OUT/traces.tar.gz"
+has check && TAIL=40 run check 110 "$PY" devtools/gpu_check.py
+has traces && run traces 150 "$PY" devtools/gpu_traces.py --out "$OUT/traces.tar.gz"
 # Nsight Compute: on PATH, or where the CUDA image keeps it
 command -v ncu > /dev/null || export NCU=${NCU:-$(ls /opt/nvidia/nsight-compute/*/ncu /usr/local/cuda/bin/ncu 2>/dev/null | head -n 1)}
-has ncu && TAIL=15 run ncu 40 python3 devtools/ncu_nvtx_check.py
+has ncu && TAIL=15 run ncu 40 "$PY" devtools/ncu_nvtx_check.py
 # the benchmarks report figures against targets; a missed target is not a failure of the run
 FAILED=$(for f in $FAILED; do case $f in overhead|training) ;; *) echo -n " $f";; esac; done)
 if [ -n "$FAILED" ]; then
