@@ -31,6 +31,8 @@ import tempfile
 import threading
 
 _STATUS_DIR = "TENSORLIB_RUN_STATUS_DIR"     # where agents write a failing rank's exit status
+# a signalled rank's time to exit before its agent kills it (TENSORLIB_RUN_GRACE_S: the tests' shorter one)
+_GRACE_S = float(os.environ.get("TENSORLIB_RUN_GRACE_S", "10"))
 
 
 def _parser():
@@ -110,7 +112,14 @@ def agent(args) -> int:
              threading.Thread(target=_pump, args=(child.stderr, sys.stderr.buffer, prefix), daemon=True)]
     for t in pumps:
         t.start()
-    forward = lambda signum, frame: child.send_signal(signum)  # noqa: E731
+    def forward(signum, frame):
+        """Pass mpiexec's signal on; a child still alive after a grace period is killed (as torchrun escalates
+        to SIGKILL): a rank blocked inside an MPI call (a barrier whose peer died) runs no Python signal
+        handler, so a SIGINT alone left it, its agent and the job waiting for ever (a CI run timed out so)."""
+        child.send_signal(signum)
+        timer = threading.Timer(_GRACE_S, lambda: child.poll() is None and child.kill())
+        timer.daemon = True
+        timer.start()
     for s in (signal.SIGINT, signal.SIGTERM):
         signal.signal(s, forward)
     code = child.wait()

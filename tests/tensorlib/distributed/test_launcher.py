@@ -40,7 +40,7 @@ def launch(tmp_path, mode, threads=None):
     if threads is not None:
         env["OMP_NUM_THREADS"] = threads
     return subprocess.run([sys.executable, "-m", "tensorlib.distributed.run", "--nproc-per-node", "2", str(script),
-                           mode], capture_output=True, text=True, timeout=60, env=env, cwd=tmp_path)
+                           mode], capture_output=True, text=True, timeout=120, env=env, cwd=tmp_path)
 
 
 @pytest.mark.slow
@@ -78,3 +78,22 @@ def test_bad_launcher_arguments_are_one_line(tmp_path):
     p = subprocess.run([sys.executable, "-m", "tensorlib.distributed.run", str(tmp_path / "absent.py")],
                        capture_output=True, text=True, timeout=60, env=dict(os.environ, PYTHONPATH=str(ROOT)))
     assert p.returncode == 2 and "no such script" in p.stderr
+
+
+def test_a_rank_that_outlives_its_agents_signal_is_killed(tmp_path, monkeypatch):
+    """An agent passes mpiexec's SIGTERM/SIGINT on to its rank; a rank that does not exit (blocked in an MPI
+    call, where no Python handler runs; here one that ignores the signal) is killed after the grace period,
+    so the job ends instead of waiting for ever. The agent runs alone here (PMI_RANK set, no mpiexec)."""
+    script = tmp_path / "stuck.py"
+    script.write_text("import signal, sys, time\nsignal.signal(signal.SIGTERM, signal.SIG_IGN)\n"
+                      "print('ready', flush=True)\ntime.sleep(120)\n")
+    env = dict(os.environ, PYTHONPATH=str(ROOT), PMI_RANK="0", PMI_SIZE="1", TENSORLIB_RUN_GRACE_S="1")
+    p = subprocess.Popen([sys.executable, "-m", "tensorlib.distributed.run", str(script)], env=env,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert p.stdout.readline() == "[rank0]:ready\n"
+        p.send_signal(15)
+        out, err = p.communicate(timeout=60)
+    finally:
+        p.kill()
+    assert p.returncode == 137 and "rank 0 (pid" in err and "was killed by signal SIGKILL" in err, err
