@@ -16,7 +16,11 @@ STEPS = {n: 10 for n in harness.PROGRAMS}
 STEPS["nanogpt"] = 5
 # REINFORCE's loss sums -log_prob * R over normalized (zero-mean) returns: terms of both signs, so float32
 # rounding is relatively larger in the sum, and Adam carries it from episode to episode (measured 2e-5)
-RTOL = {"reinforce": 1e-4}
+# DCGAN (losses 28-29 of 30: 9.6e-5) and actor-critic (episode 44 of 46: 1.6e-5) drift further on a machine whose
+# torch picks other CPU convolution/GEMM kernels: the same values on tensorlib's side from the commit that wrote
+# this test (909647c) to now, and with TENSORLIB_BLAS=numpy, so the drift is float32 order in torch's kernels,
+# grown over a GAN's and an episode chain's steps (2026-12-04)
+RTOL = {"reinforce": 1e-4, "dcgan": 1e-4, "actor_critic": 1e-4}
 
 
 @pytest.mark.parametrize("name", sorted(harness.PROGRAMS))
