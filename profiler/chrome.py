@@ -162,10 +162,11 @@ def trace_parts(store, prof=None):
                                           ts[src].tolist(), ts[dst].tolist()):
             add({"ph": "s", "id": sq, "pid": pid, "tid": tf, "ts": ts_s, "cat": "fwdbwd", "name": "fwdbwd"})
             add({"ph": "f", "id": sq, "pid": pid, "tid": ti, "ts": ts_i, "cat": "fwdbwd", "name": "fwdbwd", "bp": "e"})
-    _gpu_events(store, ev, pid, ts)
+    props = _cuda_props() if store.has_device_time else {}      # read once: kernel figures and the header
+    _gpu_events(store, ev, pid, ts, props)
     _memory_events(store, text, pid)
     _comm_events(store, ev, pid)
-    doc = {"schemaVersion": 1, "deviceProperties": _device_properties(store), "trace_id": uuid.uuid4().hex.upper(),
+    doc = {"schemaVersion": 1, "deviceProperties": _device_properties(props), "trace_id": uuid.uuid4().hex.upper(),
            "host_name": socket.gethostname(), "displayTimeUnit": "ms", "baseTimeNanoseconds": store.wall_base_ns}
     info = _distributed_info()
     if info is not None:
@@ -251,9 +252,9 @@ def trace_dict(store, prof=None) -> dict:
     return orjson.loads(trace_bytes(doc, ev, text))
 
 
-def _gpu_events(store, ev, pid, ts):
+def _gpu_events(store, ev, pid, ts, props):
     if store.gpu_records is not None:
-        _cupti_events(store, ev, pid)
+        _cupti_events(store, ev, pid, props)
         return
     if not store.has_device_time:
         return
@@ -316,7 +317,7 @@ def _gpu_lane_names(ev, lanes, pid):
                    "args": {"sort_index": stream}})
 
 
-def _cupti_events(store, ev, pid):
+def _cupti_events(store, ev, pid, props):
     """cuda_timing="cupti": Kineto's events from the CUPTI records (profiler/cupti.py), arguments named
     and ordered as in torch's traces: GPU activities on pid = device, tid = stream; launch calls on
     their CPU thread; an ``ac2g`` flow per launched activity, id = the CUPTI correlation id, ``s`` at
@@ -334,7 +335,6 @@ def _cupti_events(store, ev, pid):
         launch.setdefault(corr, e)
     lanes = set()
     started = set()
-    props = _cuda_props()
     for cat, name, dev, ctx, stream, corr, t0, t1, owner, extra in store.gpu_records:
         args = {"External id": owner + 1} if owner >= 0 else {}
         if cat == "kernel":
@@ -441,15 +441,14 @@ _KINETO_PROPS = (("totalGlobalMem", "totalGlobalMem"), ("computeMajor", "major")
                  ("sharedMemPerMultiprocessor", "sharedMemPerMultiprocessor"))
 
 
-def _device_properties(store):
-    """Kineto's ``deviceProperties``: one entry per GPU, where the profile timed any and CuPy sees a GPU."""
-    if not store.has_device_time:
-        return []
-    props = []
-    for d, p in _cuda_props().items():
+def _device_properties(props):
+    """Kineto's ``deviceProperties``: one entry per GPU CuPy sees (`props`, from _cuda_props: none where the
+    profile timed no GPU)."""
+    out = []
+    for d, p in props.items():
         name = p["name"].decode() if isinstance(p["name"], bytes) else p["name"]
-        props.append({"id": d, "name": name, **{ours: p[theirs] for ours, theirs in _KINETO_PROPS if theirs in p}})
-    return props
+        out.append({"id": d, "name": name, **{ours: p[theirs] for ours, theirs in _KINETO_PROPS if theirs in p}})
+    return out
 
 
 # the top-level keys a trace writes itself (add_metadata refuses them)

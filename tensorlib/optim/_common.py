@@ -100,11 +100,6 @@ def scalar_tensor(value=0.0, dtype=None):
     return tensor(float(value), dtype=dtype or scalar_dtype())
 
 
-def scalar_step(state=None):
-    """The step counter: a 0-dim tensor of torch's scalar dtype."""
-    return scalar_tensor(0.0)
-
-
 def step_value(step_t) -> float:
     return float(step_t.item())         # torch's _get_value: step_t.item()
 

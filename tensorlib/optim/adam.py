@@ -10,7 +10,7 @@ from ..ops.arithmetic import ADD_, DIV, MAXIMUM
 from ..ops.optim_ops import ADDCDIV_
 from ..ops.unary_math import SQRT
 from ._common import (adam_moments, check_betas, check_fused, check_lr, check_range, count_step, decayed, gradient,
-                      loop_ops, lr_value, multi_tensor_ok, scalar_step, step_value)
+                      loop_ops, lr_value, multi_tensor_ok, scalar_tensor, step_value)
 from .optimizer import Optimizer
 
 __all__ = ["Adam", "AdamW"]
@@ -44,7 +44,7 @@ class Adam(Optimizer):
     def _init_state(self, p, amsgrad):
         state = self.state[p]
         if len(state) == 0:
-            state["step"] = scalar_step(state)
+            state["step"] = scalar_tensor(0.0)
             state["exp_avg"] = zeros_like(p)
             state["exp_avg_sq"] = zeros_like(p)
             if amsgrad:

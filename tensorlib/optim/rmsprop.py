@@ -6,7 +6,7 @@ from ..ops.arithmetic import ADD, ADD_, MUL_
 from ..ops.creation import zeros_like
 from ..ops.optim_ops import ADDCDIV_, ADDCMUL, ADDCMUL_, LERP_
 from ..ops.unary_math import SQRT
-from ._common import (check_lr, check_range, count_step, gradient, loop_ops, lr_value, scalar_step, weight_decayed)
+from ._common import (check_lr, check_range, count_step, gradient, loop_ops, lr_value, scalar_tensor, weight_decayed)
 from .optimizer import Optimizer
 
 __all__ = ["RMSprop"]
@@ -50,7 +50,7 @@ class RMSprop(Optimizer):
     def _init_state(self, p, momentum, centered):
         state = self.state[p]
         if len(state) == 0:
-            state["step"] = scalar_step(state)
+            state["step"] = scalar_tensor(0.0)
             state["square_avg"] = zeros_like(p)
             if momentum > 0:
                 state["momentum_buffer"] = zeros_like(p)

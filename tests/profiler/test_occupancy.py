@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 
-from profiler import chrome
 from profiler.occupancy import from_kineto, kernel_args, kernel_figures, resident_blocks
 
 H200 = {"multiProcessorCount": 132, "maxThreadsPerMultiProcessor": 2048, "regsPerMultiprocessor": 65536,
@@ -62,12 +61,13 @@ def test_a_traces_device_properties_give_the_same_figures():
 
 
 @pytest.mark.cuda
-def test_device_properties_carry_kinetos_fields():
+def test_device_properties_carry_kinetos_fields(tmp_path):
     import tensorlib as tl
     from profiler import ProfilerActivity, profile
     x = tl.ones(4, device="cuda")
     with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
         x + 1
-    props = chrome._device_properties(prof.store)
+    prof.export_chrome_trace(str(tmp_path / "t.json"))
+    props = json.loads((tmp_path / "t.json").read_text())["deviceProperties"]
     assert props and set(props[0]) >= {"id", "name", "numSms", "maxThreadsPerMultiprocessor", "regsPerMultiprocessor",
                                        "sharedMemPerBlockOptin", "sharedMemPerMultiprocessor"}
