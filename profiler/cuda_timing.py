@@ -40,7 +40,7 @@ def _gpu_index(inputs, attrs):
         if d is None and isinstance(a, (list, tuple)) and a:
             d = getattr(a[0], "_data", None)
         if d is not None and type(d) is not np.ndarray:
-            return d.data.device_id       # (d.device would make a Device object per op)
+            return d.data.device_id       # tensorlib._device.cuda_index's read (d.device makes an object)
     dev = attrs.get("device") if attrs else None
     if dev is None:
         return None

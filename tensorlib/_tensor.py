@@ -11,7 +11,7 @@ import numpy as np
 
 from . import _dtype
 from ._dtype import BF16 as _BF16
-from ._device import CPU, device_of
+from ._device import CPU, cuda_index, device_of
 from ._state import STATE, set_grad_mode
 
 
@@ -119,7 +119,7 @@ class Tensor:
         return d.ctypes.data if type(d) is np.ndarray else d.data.ptr
 
     def get_device(self):
-        return -1 if type(self._data) is np.ndarray else self._data.device.id
+        return -1 if type(self._data) is np.ndarray else cuda_index(self._data)
 
     def is_inference(self):
         return self._inference

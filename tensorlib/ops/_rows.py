@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._device import cuda_index
+
 _BLAS = frozenset((np.dtype(np.float32), np.dtype(np.float64)))
 _SHORT_ROW = 64     # rows up to this length reduce faster transposed (measured: 64x32 3 µs vs 9; 64x128 even)
 _FEW_ROWS = 4       # up to this many rows the ufunc's own reduce (one call) beats the transposed copy (five)
@@ -34,7 +36,7 @@ def rows_on(xp, n: int, like):
     device vector too (each arange is a kernel launch, and nll_loss picks by rows twice a step)."""
     if xp is np:
         return row_index(n)
-    key = ("cuda", like.data.device_id, n)
+    key = ("cuda", cuda_index(like), n)
     r = _CONSTANTS.get(key)
     return r if r is not None else _keep(key, xp.arange(n))
 
