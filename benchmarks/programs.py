@@ -61,7 +61,7 @@ def _mkl():
     """Whether the children's tensorlib runs its large GEMMs on MKL (tensorlib/_blas.py; they inherit
     TENSORLIB_BLAS)."""
     from tensorlib import _blas
-    return _blas.available()
+    return _blas.gemms_on_mkl()
 
 
 def per_step(result):

@@ -2,23 +2,32 @@
 (`pip install tensorlib-profiler[mkl]`), as torch's CPU build runs its GEMMs on MKL.
 
 Why: NumPy's wheels bundle OpenBLAS, whose single-precision GEMM takes 1.1-1.3x MKL's time on AVX-512
-machines (measured on this project's machines, 1 thread: 256x1024x1024 float32 7.5 against 5.7 ms, MKL's
+machines (measured on this project's Intel machines, 1 thread: 256x1024x1024 float32 7.5 against 5.7 ms, MKL's
 equal to torch's own), which is the whole of a compute-bound model's gap to torch. Small products stay on
 NumPy: a ctypes call costs a few µs more than np.matmul's, which pays only past `MIN_MNK`.
 
-`gemm(a, b, out)` returns None wherever it does not apply (MKL not loaded, another dtype or array type,
-an operand whose layout CBLAS cannot read without a copy, a small product); callers then run np.matmul.
+Which CPUs: MKL's GEMMs pay on Intel CPUs only. On AMD (an EPYC with AVX2, this project's machine since
+session 17) they took 1.00-1.13x OpenBLAS's time (1 thread, interleaved: 64x256x256 1.06-1.13x, 256x1024x1024
+1.00x) and a conv net's step 1.21x against 1.08-1.13x torch's on OpenBLAS. Its axpy pays on both (784x256
+float32: 0.62x NumPy's two passes on that EPYC). So MKL is loaded wherever the wheel is, and its GEMMs are used
+where the CPU is Intel's, or anywhere with `TENSORLIB_BLAS=mkl`.
+
+`gemm(a, b, out)` returns None wherever it does not apply (MKL not loaded or its GEMMs not chosen, another
+dtype or array type, an operand whose layout CBLAS cannot read without a copy, a small product); callers then
+run np.matmul.
 Batched products (3-d and more, one operand possibly broadcast) go through `cblas_?gemm_batch_strided`.
 `axpy(alpha, x, y)` is `y += alpha * x` on `cblas_?axpy` for large arrays (add_/sub_ with alpha: SGD's update).
 
-`TENSORLIB_BLAS=numpy` keeps every product on NumPy; `TENSORLIB_BLAS=/path/to/libmkl_rt.so` names the
-library. MKL's thread pool is set by `tensorlib.set_num_threads` (threadpoolctl knows MKL) like NumPy's.
+`TENSORLIB_BLAS=numpy` keeps every product on NumPy; `TENSORLIB_BLAS=mkl` runs the GEMMs on MKL whatever
+the CPU; `TENSORLIB_BLAS=/path/to/libmkl_rt.so` names the library (its GEMMs used on any CPU). MKL's thread
+pool is set by `tensorlib.set_num_threads` (threadpoolctl knows MKL) like NumPy's.
 """
 from __future__ import annotations
 
 import ctypes
 import ctypes.util
 import os
+import platform
 import sys
 from typing import Any
 
@@ -31,13 +40,27 @@ AXPY_MIN_BYTES = 1 << 17   # y += alpha * x on arrays below this (32K float32): 
 _ROW_MAJOR, _NO_TRANS, _TRANS = 101, 111, 112
 _INT_MAX = 1 << 31         # CBLAS's sizes and leading dimensions are C ints
 _lib: Any = None           # the loaded library, or False once looked for and not found
-_GEMM: dict = {}           # dtype -> (cblas_?gemm, cblas_?gemm_batch_strided or None, ctypes scalar type)
+_GEMM: dict = {}           # dtype -> (cblas_?gemm, cblas_?gemm_batch_strided or None, ctypes scalar type);
+                           # empty where MKL's GEMMs are not chosen (see the module docstring)
 _AXPY: dict = {}           # dtype -> (cblas_?axpy, ctypes scalar type)
+
+
+def intel_cpu() -> bool:
+    """Whether this CPU is Intel's (vendor GenuineIntel): where MKL's GEMMs beat OpenBLAS's."""
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as f:
+            for line in f:
+                if line.startswith("vendor_id"):
+                    return "GenuineIntel" in line
+    except OSError:
+        pass
+    # Windows names the vendor here ("AMD64 Family 25 Model 1 Stepping 1, AuthenticAMD"); x86 Macs are Intel's
+    return "AuthenticAMD" not in platform.processor() and "Hygon" not in platform.processor()
 
 
 def _candidates():
     env = os.environ.get("TENSORLIB_BLAS", "")
-    if env:
+    if env and env.lower() != "mkl":
         return [] if env.lower() == "numpy" else [env]
     libdir = os.path.join(sys.prefix, "lib")     # where the mkl wheel puts its libraries (Linux, Windows)
     names = [os.path.join(libdir, n) for n in ("libmkl_rt.so.3", "libmkl_rt.so.2", "libmkl_rt.so")]
@@ -56,7 +79,7 @@ def _load():
             continue
         try:
             lib = ctypes.CDLL(path)
-            _bind(lib)          # a library without CBLAS's gemm raises AttributeError here
+            _bind(lib, gemms=bool(named) or intel_cpu())   # a library without CBLAS's gemm: AttributeError
         except (OSError, AttributeError) as e:
             reason = str(e).splitlines()[0] if str(e) else type(e).__name__
             continue
@@ -79,7 +102,8 @@ def _match_threads(lib):
         lib.MKL_Set_Num_Threads(ctypes.c_int(min(pools)))
 
 
-def _bind(lib):
+def _bind(lib, gemms=True):
+    """Binds the library's GEMMs (kept in _GEMM only when `gemms`) and axpys; AttributeError where it lacks one."""
     i, p = ctypes.c_int, ctypes.c_void_p
     for dt, ch, scalar in ((np.dtype(np.float32), "s", ctypes.c_float), (np.dtype(np.float64), "d", ctypes.c_double)):
         f = getattr(lib, f"cblas_{ch}gemm")
@@ -89,7 +113,8 @@ def _bind(lib):
         if fb is not None:       # (MKL_INT is a C int in libmkl_rt's default LP64 interface)
             fb.argtypes = [i, i, i, i, i, i, scalar, p, i, i, p, i, i, scalar, p, i, i, i]
             fb.restype = None
-        _GEMM[dt] = (f, fb, scalar)
+        if gemms:
+            _GEMM[dt] = (f, fb, scalar)
         fa = getattr(lib, f"cblas_{ch}axpy")
         fa.argtypes = [i, scalar, p, i, p, i]
         fa.restype = None
@@ -101,6 +126,11 @@ def available() -> bool:
     if _lib is None:
         _load()
     return bool(_lib)
+
+
+def gemms_on_mkl() -> bool:
+    """Whether large GEMMs run on MKL (loaded, and chosen for this CPU): what benchmarks print."""
+    return available() and bool(_GEMM)
 
 
 def set_verbose(level: int) -> bool:
