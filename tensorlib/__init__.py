@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import builtins as _builtins
 
+from . import _malloc
 from . import _dtype
 from ._device import device, get_default_device, set_default_device
 from ._memory_format import (channels_last, channels_last_3d, contiguous_format, memory_format,  # noqa: F401
@@ -55,6 +56,7 @@ def _quiet_numpy_floating_warnings():
 
 
 _quiet_numpy_floating_warnings()
+_malloc.tune()      # glibc keeps NumPy's large freed temporaries for reuse (see tensorlib/_malloc.py)
 
 
 def _enable_env():
