@@ -6,8 +6,8 @@ is handed back past the trim threshold, so a training step that makes the same l
 takes page faults for them every step: the kernel zeroes each 4 KiB page on first touch. Measured on this
 project's machine (glibc 2.36, 1 thread): the VAE program (tests/programs, Linear 784-400-20, Adam, 8 steps)
 took ~1000 faults a step and a best step of 5.6-6.2 ms, against ~0 and 4.2-4.5 ms with the thresholds below
-(torch's step: 0 faults); in benchmarks/programs.py its step went 5.9-6.5 -> 3.9-4.2 ms and MNIST's CNN's
-23.6-24.9 -> 18.5-19.0 ms; a conv net's step (b64 32x32, 3-32-64) 2260-2720 faults and 122 ms against 0.3 and
+(torch's step: 0 faults); in benchmarks/programs.py (the commit before, then this, twice) its step went
+6.1-6.5 -> 4.6-4.8 ms and MNIST's CNN's 24.1-24.5 -> 18.8 ms; a conv net's step (b64 32x32, 3-32-64) 2260-2720 faults and 122 ms against 0.3 and
 113-115 ms; NumPy alone, a loop of 1.25 and 12.5 MB temporaries, 1595 faults and 7.9-8.7 ms an iteration
 against 0 and 2.9-3.1 ms. How many faults glibc's defaults give moves with the order of a program's
 allocations (the VAE with a larger dataset: 150 a step); torch's CPU steps make fewer and fused temporaries.
