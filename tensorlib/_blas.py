@@ -16,7 +16,8 @@ where the CPU is Intel's, or anywhere with `TENSORLIB_BLAS=mkl`.
 dtype or array type, an operand whose layout CBLAS cannot read without a copy, a small product); callers then
 run np.matmul.
 Batched products (3-d and more, one operand possibly broadcast) go through `cblas_?gemm_batch_strided`.
-`axpy(alpha, x, y)` is `y += alpha * x` on `cblas_?axpy` for large arrays (add_/sub_ with alpha: SGD's update).
+`axpy(alpha, x, y)` is `y += alpha * x` on `cblas_?axpy` for large arrays (add_/sub_ with alpha: SGD's update),
+`axpby(alpha, x, beta, y)` `y = alpha * x + beta * y` (lerp_ with a number weight: Adam's first moment).
 
 `TENSORLIB_BLAS=numpy` keeps every product on NumPy; `TENSORLIB_BLAS=mkl` runs the GEMMs on MKL whatever
 the CPU; `TENSORLIB_BLAS=/path/to/libmkl_rt.so` names the library (its GEMMs used on any CPU). MKL's thread
@@ -42,7 +43,7 @@ _INT_MAX = 1 << 31         # CBLAS's sizes and leading dimensions are C ints
 _lib: Any = None           # the loaded library, or False once looked for and not found
 _GEMM: dict = {}           # dtype -> (cblas_?gemm, cblas_?gemm_batch_strided or None, ctypes scalar type);
                            # empty where MKL's GEMMs are not chosen (see the module docstring)
-_AXPY: dict = {}           # dtype -> (cblas_?axpy, ctypes scalar type)
+_AXPY: dict = {}           # dtype -> (cblas_?axpy, ctypes scalar type, cblas_?axpby or None)
 
 
 def intel_cpu() -> bool:
@@ -121,7 +122,11 @@ def _bind(lib, gemms=True):
         fa = getattr(lib, f"cblas_{ch}axpy")
         fa.argtypes = [i, scalar, p, i, p, i]
         fa.restype = None
-        _AXPY[dt] = (fa, scalar)
+        fab = getattr(lib, f"cblas_{ch}axpby", None)       # MKL's extension of CBLAS
+        if fab is not None:
+            fab.argtypes = [i, scalar, p, i, scalar, p, i]
+            fab.restype = None
+        _AXPY[dt] = (fa, scalar, fab)
 
 
 def available() -> bool:
@@ -273,6 +278,39 @@ def _gemm_batched(fns, a, b, m, n, k, out):
     return out
 
 
+def _axpy_args(x, y, scalars):
+    """(the bound ?axpy and ?axpby, ctypes scalar type) when x and y qualify for them (see axpy), else None."""
+    if type(x) is not np.ndarray or type(y) is not np.ndarray or y.nbytes < AXPY_MIN_BYTES:
+        return None
+    if _lib is None:
+        _load()
+    if not _lib:
+        return None
+    for v in scalars:
+        if type(v) is not float and type(v) is not int:
+            return None
+    fns = _AXPY.get(y.dtype)
+    if fns is None or x.dtype != y.dtype or x.shape != y.shape or y.size >= _INT_MAX \
+            or not (x.flags.c_contiguous and y.flags.c_contiguous and y.flags.writeable) \
+            or np.may_share_memory(x, y):
+        return None
+    return fns
+
+
+def axpby(alpha, x, beta, y) -> bool:
+    """y = alpha * x + beta * y in place on MKL's cblas_?axpby, one pass and no temporary: lerp_ with a number
+    weight (`y.lerp_(x, w)`: alpha w, beta 1 - w; Adam's first moment every step), which NumPy runs as three
+    passes and a temporary (float32, 1 thread, interleaved: 400x784 0.55x their time, 4096x1024 0.23x, 256x256
+    0.94x). The same conditions as
+    axpy; False where they do not hold."""
+    fns = _axpy_args(x, y, (alpha, beta))
+    if fns is None or fns[2] is None:
+        return False
+    _, scalar, f = fns
+    f(y.size, scalar(alpha), x.ctypes.data, 1, scalar(beta), y.ctypes.data, 1)
+    return True
+
+
 def axpy(alpha, x, y) -> bool:
     """y += alpha * x in place on MKL's cblas_?axpy, one pass and no temporary (NumPy's `y += x * alpha` makes
     the product first: at a 784x256 float32 weight 99.6 against 47.4 µs, 1 thread), as torch's
@@ -280,18 +318,10 @@ def axpy(alpha, x, y) -> bool:
     below AXPY_MIN_BYTES, another dtype, shapes or layouts that differ, not both C-contiguous, overlapping
     memory, an alpha that is not a Python number): the caller then runs NumPy. Loads MKL on the first call
     large enough, as `gemm` does."""
-    if type(x) is not np.ndarray or type(y) is not np.ndarray or y.nbytes < AXPY_MIN_BYTES:
+    fns = _axpy_args(x, y, (alpha,))
+    if fns is None:
         return False
-    if _lib is None:
-        _load()
-    if not _lib or (type(alpha) is not float and type(alpha) is not int):
-        return False
-    fns = _AXPY.get(y.dtype)
-    if fns is None or x.dtype != y.dtype or x.shape != y.shape or y.size >= _INT_MAX \
-            or not (x.flags.c_contiguous and y.flags.c_contiguous and y.flags.writeable) \
-            or np.may_share_memory(x, y):
-        return False
-    f, scalar = fns
+    f, scalar, _ = fns
     f(y.size, scalar(alpha), x.ctypes.data, 1, y.ctypes.data, 1)
     return True
 

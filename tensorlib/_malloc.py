@@ -1,16 +1,16 @@
 """glibc's malloc told to keep freed large blocks for reuse, so that NumPy's large temporaries do not page-fault.
 
-Why: every NumPy result and temporary is a fresh malloc. With glibc's defaults a block past the mmap threshold
-(128 KiB, raised as blocks are freed, to 32 MiB at most) gets new pages from the kernel, and the heap's free top
-is handed back past the trim threshold, so a training step that makes the same large temporaries every step
-takes page faults for them every step: the kernel zeroes each 4 KiB page on first touch. Measured on this
-project's machine (glibc 2.36, 1 thread): the VAE program (tests/programs, Linear 784-400-20, Adam, 8 steps)
-took ~1000 faults a step and a best step of 5.6-6.2 ms, against ~0 and 4.2-4.5 ms with the thresholds below
-(torch's step: 0 faults); in benchmarks/programs.py (the commit before, then this, twice) its step went
-6.1-6.5 -> 4.6-4.8 ms and MNIST's CNN's 24.1-24.5 -> 18.8 ms; a conv net's step (b64 32x32, 3-32-64) 2260-2720 faults and 122 ms against 0.3 and
-113-115 ms; NumPy alone, a loop of 1.25 and 12.5 MB temporaries, 1595 faults and 7.9-8.7 ms an iteration
-against 0 and 2.9-3.1 ms. How many faults glibc's defaults give moves with the order of a program's
-allocations (the VAE with a larger dataset: 150 a step); torch's CPU steps make fewer and fused temporaries.
+Why: every NumPy result and temporary is a fresh malloc. With glibc's defaults a block past the mmap threshold (128
+KiB, raised as blocks are freed, to 32 MiB at most) gets new pages from the kernel, and the heap's free top is
+handed back past the trim threshold, so a training step that makes the same large temporaries every step takes page
+faults for them every step: the kernel zeroes each 4 KiB page on first touch. Measured on this project's machine
+(glibc 2.36, 1 thread): the VAE program (tests/programs, Linear 784-400-20, Adam, 8 steps) took ~1000 faults a step
+and a best step of 5.6-6.2 ms, against ~0 and 4.2-4.5 ms with the thresholds below (torch's step: 0 faults); in
+benchmarks/programs.py (the commit before, then this, twice) its step went 6.1-6.5 -> 4.6-4.8 ms and MNIST's CNN's
+24.1-24.5 -> 18.8 ms; a conv net's step (b64 32x32, 3-32-64) 2260-2720 faults and 122 ms against 0.3 and 113-115
+ms; NumPy alone, a loop of 1.25 and 12.5 MB temporaries, 1595 faults and 7.9-8.7 ms an iteration against 0 and
+2.9-3.1 ms. How many faults glibc's defaults give moves with the order of a program's allocations (the VAE with a
+larger dataset: 150 a step); torch's CPU steps make fewer and fused temporaries.
 
 What: at `import tensorlib`, on Linux with glibc, `mallopt(M_MMAP_THRESHOLD, 32 MiB)` and
 `mallopt(M_TRIM_THRESHOLD, 64 MiB)`: the values glibc's own dynamic rule reaches at most (after a 32 MiB block is

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import _blas
 from ..ops.creation import zeros_like
 from ..ops.misc import COPY_
 from .._state import set_grad_mode
@@ -134,15 +135,20 @@ class Adam(Optimizer):
         w = 1 - beta1
         # one scratch array per parameter (the first stage's temporary, reused by the later ones: the same
         # operations in the same order as the expressions in the comments, without their allocations)
-        tmps = [np.subtract(g, st["exp_avg"]._data) for st, g in zip(states, grads)]
-        for st, g, t in zip(states, grads, tmps):
+        tmps = []
+        for st, g in zip(states, grads):
             m = st["exp_avg"]._data
+            if _blas.axpby(w, g, 1 - w, m):                 # lerp_'s kernel on a large moment: m = w * g + (1 - w) * m
+                tmps.append(np.empty_like(g))
+                continue
+            t = np.subtract(g, m)
             if abs(w) < 0.5:                                # lerp_, torch's two-sided form: m += w * (g - m)
                 t *= w
                 m += t
             else:                                           # m = g - (g - m) * (1 - w)
                 t *= 1 - w
                 np.subtract(g, t, out=m)
+            tmps.append(t)
         for st, g, t in zip(states, grads, tmps):
             v = st["exp_avg_sq"]._data
             v *= beta2

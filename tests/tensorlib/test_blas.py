@@ -260,6 +260,39 @@ def test_axpy_adds_in_place_and_falls_back_where_it_cannot(dtype):
     np.testing.assert_array_equal(y, y0)            # nothing written by the refusals
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_axpby_is_lerp_in_one_pass_and_falls_back_where_it_cannot(dtype):
+    rng = np.random.default_rng(5)
+    n = _blas.AXPY_MIN_BYTES // np.dtype(dtype).itemsize
+    x, y = rng.standard_normal(n).astype(dtype), rng.standard_normal(n).astype(dtype)
+    want = y + dtype(0.1) * (x - y)                 # lerp's formula, torch's side for a weight under 0.5
+    before = y.ctypes.data
+    assert _blas.axpby(0.1, x, 0.9, y) is True
+    assert y.ctypes.data == before
+    np.testing.assert_allclose(y, want, rtol=4e-7 if dtype == np.float32 else 1e-15, atol=1e-7)
+    y0 = y.copy()
+    assert not _blas.axpby(0.1, x[: n // 4], 0.9, y[: n // 4])        # below AXPY_MIN_BYTES
+    assert not _blas.axpby(0.1, x, np.float64(0.9), y)              # a scalar that is not a Python number
+    assert not _blas.axpby(0.1, y, 0.9, y)                          # overlapping memory
+    np.testing.assert_array_equal(y, y0)
+
+
+def test_lerp_and_adam_take_axpby(monkeypatch):
+    """lerp_ with a number weight on a large tensor (Adam's first moment) runs the axpby, in the dispatched op
+    and in Adam's multi-tensor step alike."""
+    calls = []
+    real = _blas.axpby
+    monkeypatch.setattr(_blas, "axpby", lambda *a: calls.append(a[0]) or real(*a))
+    n = _blas.AXPY_MIN_BYTES // 4
+    m, g = tl.zeros(n), tl.ones(n)
+    m.lerp_(g, 0.25)
+    assert calls == [0.25] and float(m[0]) == 0.25
+    p = tl.nn.Parameter(tl.zeros(n))
+    p.grad = tl.ones(n)
+    tl.optim.Adam([p], lr=0.1).step()
+    assert len(calls) == 2 and abs(calls[1] - 0.1) < 1e-12
+
+
 def test_add_with_alpha_and_sgd_take_axpy_with_the_same_bits(monkeypatch):
     """p.add_(g, alpha=) (the dispatched op, as under a profiler) and SGD's multi-tensor update both run the
     axpy, so the two paths still give the same bits; sub_ with alpha subtracts."""

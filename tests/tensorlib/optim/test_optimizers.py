@@ -328,8 +328,8 @@ def test_every_path_of_the_update_gives_the_same_bits(cls, kw):
     """The multi-tensor update (nothing watching; the loop's kernels where an optimizer has none), the loop on
     arrays (foreach=False: kernels only; under a profile: its ops recorded, see optim._common.Loop) and the
     dispatched loop (an op hook watching) give the same parameters, states and versions over 7 steps (RAdam
-    rectifies from the sixth, ASGD averages after t0); a parameter large enough for add_'s axpy (_blas.axpy,
-    where MKL is installed) included."""
+    rectifies from the sixth, ASGD averages after t0); a parameter large enough for add_'s axpy and lerp_'s
+    axpby (_blas.axpy/axpby, where MKL is installed) included."""
     import profiler
 
     def run(mode):
