@@ -6,11 +6,11 @@ machines (measured on this project's Intel machines, 1 thread: 256x1024x1024 flo
 equal to torch's own), which is the whole of a compute-bound model's gap to torch. Small products stay on
 NumPy: a ctypes call costs a few µs more than np.matmul's, which pays only past `MIN_MNK`.
 
-Which CPUs: MKL's GEMMs pay on Intel CPUs only. On AMD (an EPYC with AVX2, this project's machine since
-session 17) they took 1.00-1.13x OpenBLAS's time (1 thread, interleaved: 64x256x256 1.06-1.13x, 256x1024x1024
-1.00x) and a conv net's step 1.21x against 1.08-1.13x torch's on OpenBLAS. Its axpy pays on both (784x256
-float32: 0.62x NumPy's two passes on that EPYC). So MKL is loaded wherever the wheel is, and its GEMMs are used
-where the CPU is Intel's, or anywhere with `TENSORLIB_BLAS=mkl`.
+Which CPUs: MKL's GEMMs pay on Intel CPUs only. On AMD (an EPYC with AVX2, this project's machine since session
+17) they took 1.00-1.13x OpenBLAS's time (1 thread, interleaved: 64x256x256 1.06-1.13x, 256x1024x1024 1.00x) and
+a conv net's step 1.77-1.93x their time in one process (1.21x torch's against 1.08-1.13x on OpenBLAS, separate
+processes). Its axpy pays on both (784x256 float32: 0.62x NumPy's two passes on that EPYC). So MKL is loaded
+wherever the wheel is, and its GEMMs are used where the CPU is Intel's, or anywhere with `TENSORLIB_BLAS=mkl`.
 
 `gemm(a, b, out)` returns None wherever it does not apply (MKL not loaded or its GEMMs not chosen, another
 dtype or array type, an operand whose layout CBLAS cannot read without a copy, a small product); callers then
@@ -279,7 +279,8 @@ def _gemm_batched(fns, a, b, m, n, k, out):
 
 
 def _axpy_args(x, y, scalars):
-    """(the bound ?axpy and ?axpby, ctypes scalar type) when x and y qualify for them (see axpy), else None."""
+    """_AXPY's (cblas_?axpy, ctypes scalar type, cblas_?axpby or None) for y's dtype when x, y and the numbers
+    `scalars` qualify (see axpy), else None. Loads MKL on the first call large enough, as `gemm` does."""
     if type(x) is not np.ndarray or type(y) is not np.ndarray or y.nbytes < AXPY_MIN_BYTES:
         return None
     if _lib is None:
@@ -301,8 +302,7 @@ def axpby(alpha, x, beta, y) -> bool:
     """y = alpha * x + beta * y in place on MKL's cblas_?axpby, one pass and no temporary: lerp_ with a number
     weight (`y.lerp_(x, w)`: alpha w, beta 1 - w; Adam's first moment every step), which NumPy runs as three
     passes and a temporary (float32, 1 thread, interleaved: 400x784 0.55x their time, 4096x1024 0.23x, 256x256
-    0.94x). The same conditions as
-    axpy; False where they do not hold."""
+    0.94x). True when done; False where axpy's conditions do not hold or the library has no axpby."""
     fns = _axpy_args(x, y, (alpha, beta))
     if fns is None or fns[2] is None:
         return False
