@@ -12,6 +12,7 @@ import numpy as np
 from . import _dtype
 from ._dtype import BF16 as _BF16
 from ._device import CPU, cuda_index, device_of
+from ._memory_format import is_contiguous_as
 from ._state import STATE, set_grad_mode
 
 
@@ -108,7 +109,8 @@ class Tensor:
         return st if dim is None else st[_wrap_dim(dim, self._data.ndim)]
 
     def is_contiguous(self, memory_format=None):
-        from ._memory_format import is_contiguous_as
+        if memory_format is None:       # (torch's contiguous_format: row-major; linear asks it on every call)
+            return bool(self._data.flags.c_contiguous)
         return is_contiguous_as(self._data, memory_format)
 
     def is_floating_point(self):
