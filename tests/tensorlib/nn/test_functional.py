@@ -318,3 +318,28 @@ def test_softmax_and_log_softmax_of_a_0d_tensor_backward():
         y = f(x, 0)
         y.backward()
         assert y.item() == want and x.grad.item() == 0.0
+
+
+def test_scaled_dot_product_attention_gives_zeros_for_a_fully_masked_query_without_warnings():
+    """torch's _safe_softmax: a query whose keys are all masked gets zeros (no NaN, no NumPy warning), on the
+    fused path (nothing observing) as on the math path (a profile's), and the other rows are untouched."""
+    import warnings
+
+    import numpy as np
+
+    import profiler
+
+    rng = np.random.default_rng(7)
+    q, k, v = (tl.tensor(rng.standard_normal((2, 2, 4, 8)).astype(np.float32)) for _ in range(3))
+    m = rng.random((4, 4)) > 0.3
+    m[:, 0] = True
+    m[2] = False                                            # query 2 attends to nothing
+    for mask in (tl.tensor(m), tl.tensor(np.where(m, 0.0, -np.inf).astype(np.float32))):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            fused = F.scaled_dot_product_attention(q, k, v, attn_mask=mask).numpy()
+            with profiler.profile():
+                math = F.scaled_dot_product_attention(q, k, v, attn_mask=mask).numpy()
+        assert (fused[:, :, 2] == 0).all() and not np.isnan(fused).any()
+        np.testing.assert_allclose(fused, math, rtol=1e-6, atol=1e-6)
+        assert (np.abs(fused[:, :, [0, 1, 3]]) > 0).any()
