@@ -109,8 +109,6 @@ class Tensor:
         return st if dim is None else st[_wrap_dim(dim, self._data.ndim)]
 
     def is_contiguous(self, memory_format=None):
-        if memory_format is None:       # (torch's contiguous_format: row-major; linear asks it on every call)
-            return bool(self._data.flags.c_contiguous)
         return is_contiguous_as(self._data, memory_format)
 
     def is_floating_point(self):

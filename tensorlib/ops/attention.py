@@ -18,7 +18,7 @@ from functools import partial
 from .. import _hooks as _H
 from ._define import dispatch, np, op
 from .nn_ops import DROPOUT, _softmax_k
-from ._rows import row_max, row_sum, softmax_backward_rows
+from ._rows import ones_vector, row_max, row_sum, softmax_backward_rows
 from .._graph import quiet_call, tensor_of
 from ..dispatch import run_recorded_call
 
@@ -63,19 +63,6 @@ def _above_diagonal(xp, L, S):
     return m
 
 
-_ONES: dict = {}         # dtype -> a read-only 0-d NumPy one: the dropout mask saved when there is no dropout
-
-
-def _one(xp, dtype):
-    if xp is not np:
-        return xp.ones((), dtype=dtype)
-    o = _ONES.get(dtype)
-    if o is None:
-        o = _ONES[dtype] = np.ones((), dtype=dtype)
-        o.flags.writeable = False
-    return o
-
-
 def _fused(xp, q, k, v, mask, scale, is_causal, dropout_p, generator):
     """`_math` outside a profile, the same values in fewer passes over the scores: the causal mask written
     into the product from a cached triangle, the softmax in place, and the fully masked rows (zeros, as
@@ -110,7 +97,8 @@ def _fused(xp, q, k, v, mask, scale, is_causal, dropout_p, generator):
         pd, drop = DROPOUT.kernel(xp, p, dropout_p, False, generator)
         out = xp.matmul(pd, v)
     else:
-        drop = _one(xp, p.dtype)
+        # the dropout mask saved when there is none: a 0-d one (on NumPy a view of _rows' cached read-only ones)
+        drop = ones_vector(1, p.dtype).reshape(()) if xp is np else xp.ones((), dtype=p.dtype)
         out = xp.matmul(p, v)
     return out.astype(q.dtype, copy=False), p, drop
 

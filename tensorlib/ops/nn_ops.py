@@ -81,7 +81,7 @@ def _linear(input, weight, bias, x, w):
         return y if bias is None else y.add_(bias)
     if x.ndim == 2:
         return dispatch(ADDMM, bias, input, wt)
-    if input.is_contiguous():
+    if x.flags.c_contiguous:
         rows = dispatch(ADDMM, bias, view(input, -1, x.shape[-1]), wt)
         return view(rows, *x.shape[:-1], w.shape[0])
     return matmul(input, wt).add_(bias)
