@@ -31,11 +31,13 @@ detailed options; `µs/op def` is the default options' added cost per op ("aten:
 Targets (issue 17): prof def <= 1.2x, µs/op def <= 0.5, tensorlib's µs/event det <= torch's.
 `--all` times every program of tests/programs (18; the default is the 9 above). A step of the policy-gradient
 programs (reinforce, actor_critic) is an episode, whose length follows the actions sampled: with each library
-drawing its own random numbers their episodes differ, and so do their best steps; `--rng shared` draws the
-programs' random numbers from one NumPy stream in both (harness.run's rng="shared"), so that they take the
-same actions while their probabilities agree.
+drawing its own random numbers their episodes differ, and so do their best steps (actor_critic read 2.13x with
+each library's own numbers, 1.27x with shared ones): `--rng shared` draws the programs' random numbers from one
+NumPy stream in both (harness.run's rng="shared"), so that they take the same actions while their probabilities
+agree. The default, `--rng auto`, does so for those programs (harness.EPISODE_STEPS, marked * in the table) and
+lets the others draw their own.
 Usage: python benchmarks/programs.py [--quick | --all] [--programs a,b] [--steps N] [--repeat N] [--threads N]
-       [--no-profile] [--wall-clock] [--rng native|shared] [--separate-runs]
+       [--no-profile] [--wall-clock] [--rng auto|native|shared] [--separate-runs]
 (--quick: word_lm_lstm, word_lm_transformer, makemore_gru, 6 steps, 1 run per cell: a few minutes.)
 """
 from __future__ import annotations
@@ -62,6 +64,19 @@ def _mkl():
     TENSORLIB_BLAS)."""
     from tensorlib import _blas
     return _blas.gemms_on_mkl()
+
+
+def rng_of(name, rng):
+    """The random numbers program `name` runs with under --rng `rng` (auto: shared for episode programs)."""
+    if rng != "auto":
+        return rng
+    return "shared" if name in harness.EPISODE_STEPS else "native"
+
+
+def _rng_words(rng):
+    if rng == "auto":
+        return "native random numbers (* shared: steps are episodes of sampled actions)"
+    return f"{rng} random numbers"
 
 
 def per_step(result):
@@ -128,8 +143,9 @@ def main(argv=None):
                     help=f"comma-separated names out of: {', '.join(harness.PROGRAMS)}")
     ap.add_argument("--quick", action="store_true", help=f"{', '.join(QUICK)}; 6 steps, 1 run per cell")
     ap.add_argument("--all", action="store_true", help="every program of tests/programs")
-    ap.add_argument("--rng", choices=("native", "shared"), default="native",
-                    help="each library's own random numbers, or one NumPy stream for both (see above)")
+    ap.add_argument("--rng", choices=("auto", "native", "shared"), default="auto",
+                    help="each library's own random numbers, or one NumPy stream for both; auto: shared for the "
+                         "programs whose steps are episodes of sampled actions (see above)")
     ap.add_argument("--steps", type=int, default=None, help="training steps per run (default 8, --quick 6)")
     ap.add_argument("--repeat", type=int, default=None, help="runs per backend and mode (default 2, --quick 1)")
     ap.add_argument("--threads", type=int, default=1, help="BLAS/OpenMP/torch threads per run (default 1)")
@@ -153,7 +169,7 @@ def main(argv=None):
     backends = ["tensorlib"] + (["torch"] if importlib.util.find_spec("torch") else [])
     modes = MODES[:1] if args.no_profile else MODES
     print(f"{args.threads} thread(s), {'wall' if args.wall_clock else 'CPU'} time, {steps} steps per run, "
-          f"best step of {repeat} run(s) per cell, {args.rng} random numbers, tensorlib's large GEMMs on "
+          f"best step of {repeat} run(s) per cell, {_rng_words(args.rng)}, tensorlib's large GEMMs on "
           f"{'MKL' if _mkl() else 'NumPy BLAS'} (TENSORLIB_BLAS={os.environ.get('TENSORLIB_BLAS', '')!r})")
     ratios = []
     rows2 = []
@@ -161,11 +177,12 @@ def main(argv=None):
     with tempfile.TemporaryDirectory(prefix="tl-programs-") as tmp:
         for name in names:
             best, counts, share_res = measure(name, backends, steps, repeat, args.threads, modes, tmp,
-                                              "wall" if args.wall_clock else "cpu", not args.no_profile, args.rng,
-                                              args.separate_runs)
+                                              "wall" if args.wall_clock else "cpu", not args.no_profile,
+                                              rng_of(name, args.rng), args.separate_runs)
             tl = best["tensorlib", None]
             th = best.get(("torch", None))
-            line = f"{name:22} {tl * 1e3:8.2f} " + (f"{th * 1e3:9.2f} {tl / th:5.2f}x" if th else f"{'-':>9} {'-':>6}")
+            label = name + ("*" if args.rng == "auto" and rng_of(name, "auto") == "shared" else "")
+            line = f"{label:22} {tl * 1e3:8.2f} " + (f"{th * 1e3:9.2f} {tl / th:5.2f}x" if th else f"{'-':>9} {'-':>6}")
             if th:
                 ratios.append(tl / th)
             sh = shares(share_res)

@@ -151,6 +151,10 @@ PROGRAMS = {
     "actor_critic": ("reinforcement_learning", _cartpole, "actor_critic"),
 }
 
+# programs whose step is an episode, its length set by the actions sampled: each library drawing its own random
+# numbers, their episodes (and best steps) differ; timed side by side, they draw from one stream (rng="shared")
+EPISODE_STEPS = {"reinforce", "actor_critic"}
+
 # losses that need not fall over a few steps: a GAN's, and policy gradients' (normalized returns)
 LOSS_NEED_NOT_FALL = {"dcgan", "reinforce", "actor_critic"}
 
