@@ -343,7 +343,7 @@ def _device_xp():
 
 def _wrap(out):
     if type(out) is tuple:
-        return tuple(_wrap(o) for o in out)
+        return tuple([_wrap(o) for o in out])
     if type(out) is not np.ndarray:
         out = as_array(out)
     t = object.__new__(Tensor)

@@ -421,8 +421,9 @@ def _leaf_edge(a):
 
 def make_node1(op, a, attrs, out, seq):
     """make_node for one tensor argument that requires grad and one array output (unary ops, views,
-    reductions), written out: the same node, attribute for attribute, at about half the cost."""
-    if type(out) is not _np_ndarray or _anomaly_any and STATE.anomaly:
+    reductions) or a tuple of them (`_outputs`), written out: the same node, attribute for attribute, at
+    about half the cost."""
+    if (type(out) is not _np_ndarray and type(out) is not tuple) or _anomaly_any and STATE.anomaly:
         return make_node(op, (a,), attrs, out, seq)
     node = _new_node(Node)
     node.op = op
@@ -435,6 +436,16 @@ def make_node1(op, a, attrs, out, seq):
         _fresh_view_fn(a)
     fn = a._grad_fn
     node.edges = ((fn, a._output_nr),) if fn is not None else (a._acc_edge or _leaf_edge(a),)
+    save = op.save
+    if save and "i" in save:
+        if a._inference:
+            raise RuntimeError(_INFERENCE_SAVED)
+        node.inputs = (a,)
+        node.versions = [(b if b is not None else a)._version]
+    else:
+        node.inputs = node.versions = None
+    if type(out) is tuple:      # several outputs (dropout's mask, max's indices, split's pieces)
+        return _outputs(node, op, out, a)
     t = _new_tensor(Tensor)
     t._data = out
     dt = out.dtype
@@ -442,22 +453,11 @@ def make_node1(op, a, attrs, out, seq):
         t._grad_fn = node
         t._requires_grad = True
     node._out_meta = ((out.shape, dt),)
-    save = op.save
-    if save:
-        if "i" in save:
-            if a._inference:
-                raise RuntimeError(_INFERENCE_SAVED)
-            node.inputs = (a,)
-            node.versions = [(b if b is not None else a)._version]
-        else:
-            node.inputs = node.versions = None
-        if "o" in save:
-            node.out_data = (out,)
-            node.out_refs = (_weakref(t),)
-        else:
-            node.out_data = node.out_refs = None
+    if save and "o" in save:
+        node.out_data = (out,)
+        node.out_refs = (_weakref(t),)
     else:
-        node.inputs = node.versions = node.out_data = node.out_refs = None
+        node.out_data = node.out_refs = None
     if op.view:
         mark_view(t, a)
         v = t._base
@@ -540,7 +540,7 @@ def make_node3(op, a, b, c, attrs, out, seq):
     first, linear's and nll_loss's optional last), one array output, written out as make_node2."""
     if type(out) is not _np_ndarray and isinstance(out, _np.generic):
         out = _np.asarray(out)      # a 0-d result (nll_loss's mean) as the array its tensor holds
-    if type(out) is not _np_ndarray or _anomaly_any and STATE.anomaly:
+    if (type(out) is not _np_ndarray and type(out) is not tuple) or _anomaly_any and STATE.anomaly:
         return make_node(op, (a, b, c), attrs, out, seq)
     node = _new_node(Node)
     node.op = op
@@ -582,6 +582,23 @@ def make_node3(op, a, b, c, attrs, out, seq):
         ec = _NO_EDGE
     node.edges = (ea, eb, ec)
     node.in_meta = (ma, mb, mc)
+    save = op.save
+    if save and "i" in save:     # _saved_version of each, inline
+        if a._inference or b._inference or c is not None and c._inference:
+            raise RuntimeError(_INFERENCE_SAVED)
+        node.inputs = (a, b, c)
+        x = a._base
+        y = b._base
+        if c is None:
+            vc = None
+        else:
+            vc = c._base
+            vc = (vc if vc is not None else c)._version
+        node.versions = [(x if x is not None else a)._version, (y if y is not None else b)._version, vc]
+    else:
+        node.inputs = node.versions = None
+    if type(out) is tuple:      # several outputs (layer_norm's output and statistics)
+        return _outputs(node, op, out, a)
     t = _new_tensor(Tensor)
     t._data = out
     dt = out.dtype
@@ -589,29 +606,11 @@ def make_node3(op, a, b, c, attrs, out, seq):
         t._grad_fn = node
         t._requires_grad = True
     node._out_meta = ((out.shape, dt),)
-    save = op.save
-    if save:
-        if "i" in save:     # _saved_version of each, inline
-            if a._inference or b._inference or c is not None and c._inference:
-                raise RuntimeError(_INFERENCE_SAVED)
-            node.inputs = (a, b, c)
-            x = a._base
-            y = b._base
-            if c is None:
-                vc = None
-            else:
-                vc = c._base
-                vc = (vc if vc is not None else c)._version
-            node.versions = [(x if x is not None else a)._version, (y if y is not None else b)._version, vc]
-        else:
-            node.inputs = node.versions = None
-        if "o" in save:
-            node.out_data = (out,)
-            node.out_refs = (_weakref(t),)
-        else:
-            node.out_data = node.out_refs = None
+    if save and "o" in save:
+        node.out_data = (out,)
+        node.out_refs = (_weakref(t),)
     else:
-        node.inputs = node.versions = node.out_data = node.out_refs = None
+        node.out_data = node.out_refs = None
     if op.view:
         mark_view(t, a)
         v = t._base
@@ -647,31 +646,47 @@ def make_node(op, args, attrs, out, seq):
             if b is not None and b._rebase_gen:
                 t._rebase_gen = b._rebase_gen
         return t
-    multi = type(out) is tuple
-    outs = out if multi else (out,)
+    if type(out) is tuple:
+        return _outputs(node, op, out, args[0])
+    return _outputs(node, op, (out,), args[0])[0]     # one array of another library (CuPy's)
+
+
+def _outputs(node, op, outs, src):
+    """The tensors of `node`'s outputs `outs` (a tuple of arrays; NumPy scalars made 0-d arrays), those that
+    can carry a gradient attached to it (not OpDef.nondiff_outputs), its output metadata and saved outputs
+    set; views of `src` for a view op. One loop, for every op of several outputs (layer_norm's and attention's
+    statistics, dropout's mask, max's indices, split's pieces)."""
     results = []
+    meta = []
     nondiff = op.nondiff_outputs
-    for i, o in enumerate(outs):
+    i = 0
+    for o in outs:
         if type(o) is not _np_ndarray:
             o = as_array(o)
         t = _new_tensor(Tensor)
         t._data = o
-        if i not in nondiff and (o.dtype.kind == "f" or o.dtype == BF16):
+        dt = o.dtype
+        if (dt in _GRAD_DTYPES or dt.kind == "f") and i not in nondiff:
             t._grad_fn = node
             t._output_nr = i
             t._requires_grad = True
         results.append(t)
-    node.out_meta = tuple((r._data.shape, r._data.dtype) for r in results)
-    if "o" in op.save:
-        node.out_data = tuple(r._data for r in results)
-        node.out_refs = tuple(weakref.ref(r) for r in results)
+        meta.append((o.shape, dt))
+        i += 1
+    node._out_meta = tuple(meta)
+    save = op.save
+    if save and "o" in save:
+        node.out_data = tuple([r._data for r in results])
+        node.out_refs = tuple([_weakref(r) for r in results])
+    else:
+        node.out_data = node.out_refs = None
     if op.view:
         for r in results:
-            mark_view(r, args[0])
+            mark_view(r, src)
             b = r._base
             if b is not None and b._rebase_gen:
                 r._rebase_gen = b._rebase_gen
-    return tuple(results) if multi else results[0]
+    return tuple(results)
 
 
 def record_inplace(op, base, args, attrs, result, seq):

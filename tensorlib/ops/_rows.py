@@ -25,6 +25,15 @@ def ones_vector(n: int, dtype: np.dtype) -> np.ndarray:
     return o if o is not None else _keep((n, dtype), np.ones(n, dtype))
 
 
+def mean_vector(n: int, dtype: np.dtype) -> np.ndarray:
+    """A read-only vector of n entries 1/n (cached), so that `rows @ mean_vector` is the rows' means in one
+    BLAS product, without a division after it: the sum of x/n, bit for bit sum(x)/n where n is a power of two
+    (layer_norm's usual widths), else within an ulp of it."""
+    key = ("mean", n, dtype)
+    v = _CONSTANTS.get(key)
+    return v if v is not None else _keep(key, np.full(n, 1 / n, dtype))
+
+
 def row_index(n: int) -> np.ndarray:
     """np.arange(n), read-only (cached: the row numbers nll_loss picks its entries by, twice a step)."""
     r = _CONSTANTS.get(n)

@@ -14,7 +14,7 @@ from ._define import dispatch, np, op
 from .unary_math import rsqrt
 from .reduce import MEAN, SUM, mean as _mean, sum as _sum
 from .shape import RESHAPE, reshape
-from ._rows import as_rows, ones_vector
+from ._rows import as_rows, mean_vector, ones_vector
 
 
 def _normalized_grad(gxhat, xhat, rstd, dims):
@@ -62,14 +62,12 @@ def _centered_stats(xp, x, axes, eps):
     """(x - mean, mean, rstd) over `axes`: the variance is the mean of the squared centered input."""
     k = _trailing(x, axes) if xp is np else 0
     r = as_rows(x, k) if k else None
-    if r is not None:       # over trailing dims: the same formulas on rows, the sums by BLAS (see _rows)
+    if r is not None:       # over trailing dims: the same formulas on rows, the means by BLAS (see _rows)
         rows, ones = r
-        n = ones.shape[0]
-        mu = np.dot(rows, ones)
-        mu /= n
+        inv = mean_vector(ones.shape[0], x.dtype)
+        mu = rows.dot(inv)
         d = rows - mu[:, None]
-        var = np.dot(d * d, ones)
-        var /= n
+        var = (d * d).dot(inv)
         var += eps
         np.sqrt(var, out=var)
         stat = x.shape[:x.ndim - k] + (1,) * k
@@ -151,11 +149,10 @@ def _layer_norm_backward_rows(g, x, mu, rstd, w, r, k, need):
     gx = gw = gb = np.zeros((), dtype=g.dtype)
     if need[0]:
         gxhat = g2 * w.reshape(n) if w is not None else g2
-        m1 = np.dot(gxhat, ones)
-        m1 /= n
+        inv = mean_vector(n, x.dtype)
+        m1 = gxhat.dot(inv)
         p = gxhat * xhat
-        m2 = np.dot(p, ones)
-        m2 /= n
+        m2 = p.dot(inv)
         gx = gxhat - m1[:, None]
         gx -= np.multiply(xhat, m2[:, None], out=p)
         gx *= rstd2

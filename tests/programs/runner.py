@@ -301,6 +301,14 @@ def sine_waves(torch):
 SETUPS = {"sine_waves": sine_waves}
 
 
+def _start_after(prof, cpu, step_s, skip):
+    """The observer's toggle for spec "skip_steps": collection turned on once, at the end of step `skip`."""
+    def toggle(_on):
+        if len(step_s) == skip:
+            prof.toggle_collection_dynamic(True, cpu)
+    return toggle
+
+
 def main(spec_path):
     spec = json.loads(read_bounded(spec_path))
     work = spec["workdir"]
@@ -342,9 +350,12 @@ def main(spec_path):
         prof = torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU], record_shapes=detailed,
                                       profile_memory=detailed)
         prof.__enter__()
+        cpu = [torch.profiler.ProfilerActivity.CPU]
         if spec.get("toggle"):
-            cpu = [torch.profiler.ProfilerActivity.CPU]
             obs.toggle = lambda on: prof.toggle_collection_dynamic(on, cpu)
+        elif spec.get("skip_steps"):     # recording starts after that many steps (warm-up left out of the table)
+            prof.toggle_collection_dynamic(False, cpu)
+            obs.toggle = _start_after(prof, cpu, obs.step_s, spec["skip_steps"])
         obs.t_last = obs.clock()
     t0 = time.perf_counter()
     try:
