@@ -55,7 +55,9 @@ torch's names still unmatched, and why (work tensorlib does not do, so no event 
   ``_slow_conv2d_forward``), so only the ``_convolution`` layer above it is written.
   ``aten::_batch_norm_impl_index`` (cnn): torch's choice among cuDNN, MIOpen and native batch norm; tensorlib
   has one kernel, so no layer. ``aten::resize_`` in native_layer_norm_backward (transformer): its output buffers.
-- the Transformer's attention nodes: tensorlib's attention is one op forward and one backward (issue 17's speed),
+- the Transformer's attention nodes (its dropout takes torch's math path; without dropout torch and tensorlib
+  both run the flash kernel's one op and node, ``ScaledDotProductFlashAttentionForCpuBackward0``): tensorlib's
+  math-path attention is one op forward and one backward (issue 17's speed),
   node ``ScaledDotProductAttentionBackward0``, where torch 2.13's math path is a composite whose ops each make a
   node: ``BmmBackward0``, ``SafeSoftmaxBackward0``, ``MulBackward1`` (the scaling), ``ExpandBackward0`` and
   ``ReshapeAliasBackward0`` (its matmul's batch folding). The forward ops are all matched as the kernel's steps;

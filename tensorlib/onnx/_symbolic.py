@@ -537,7 +537,7 @@ def _fill(ctx, node, args, attrs):
 
 # --- attention and the whole-layer recurrent ops -------------------------------------------------------------
 
-@symbolic("scaled_dot_product_attention")
+@symbolic("scaled_dot_product_attention", "_scaled_dot_product_flash_attention_for_cpu")
 def _sdpa(ctx, node, args, attrs):
     """softmax(Q K^T * scale + mask) V in MatMul/Softmax (ONNX's Attention op needs opset 23); dropout is
     training only and not exported."""

@@ -4,11 +4,17 @@ op too), instead of matmul, scale, mask, softmax, dropout and matmul with their 
 softmax(Q K^T * scale + mask) V with torch's math-path semantics: Q and K^T are each scaled by sqrt(scale), a
 bool mask keeps where True, a float mask is added, is_causal masks above the diagonal (top-left aligned), a
 fully masked row gives zeros (torch's _safe_softmax), dropout is `dropout`'s kernel (the same draw). The
-probabilities (and the dropout mask) are kept for the backward. The kernel is torch 2.13's CPU math backend
-step for step, so while a profiler listens each step is in the range of the op torch runs for it
+probabilities (and the dropout mask) are kept for the backward.
+
+Which op runs is torch 2.13's CPU choice (`_torch_runs_flash`, after its sdp_utils_cpp.cpp): where torch runs its
+flash kernel (4-D inputs, no dropout: nanoGPT's, an eval-mode MultiheadAttention's) the op is SDPA_FLASH,
+``_scaled_dot_product_flash_attention_for_cpu`` inside the ``scaled_dot_product_attention`` composite's region, node
+``ScaledDotProductFlashAttentionForCpuBackward0``, backward ``_scaled_dot_product_flash_attention_for_cpu_backward``,
+each one event in a profile, as torch's. Elsewhere (dropout, 3-D inputs) it is SDPA, torch's math path step for
+step, so while a profiler listens each step is in the range of the op torch runs for it
 (``_scaled_dot_product_attention_math`` > ``mul``, ``bmm``, ``_safe_softmax`` > ``softmax`` / ``isneginf`` /
 ``all`` / ``scalar_tensor`` / ``where``, ``dropout``; the backward's ``bmm`` and ``_softmax_backward_data``).
-Outside a profile the forward is `_fused`: the same values in fewer passes.
+Outside a profile both forwards are `_fused`: the same values in fewer passes.
 """
 from __future__ import annotations
 
@@ -17,6 +23,7 @@ from functools import partial
 
 from .. import _hooks as _H
 from ._define import dispatch, np, op
+from .._dtype import BF16 as _BF16
 from .nn_ops import DROPOUT, _softmax_k
 from ._rows import ones_vector, row_max, row_sum, softmax_backward_rows
 from .._graph import quiet_call, tensor_of
@@ -154,9 +161,46 @@ def _where_into(xp, p, masked, zero):
     xp.copyto(p, zero, where=masked)
 
 
-@op("scaled_dot_product_attention_backward", node_name="ScaledDotProductAttentionBackwardBackward0")
-def SDPA_BACKWARD(xp, g, q, k, v, p, drop, scale=1.0, mask_shape=None):
-    step = _H.op_step if _H.range_hooks else _call
+@op("_scaled_dot_product_flash_attention_for_cpu", save="io", amp="lower", nondiff_outputs=(1, 2),
+    node_name="ScaledDotProductFlashAttentionForCpuBackward0")
+def SDPA_FLASH(xp, q, k, v, mask=None, scale=1.0, is_causal=False):
+    """What torch 2.13 runs on the CPU where its flash kernel takes the call (`_torch_runs_flash`: 4-D inputs, no
+    dropout): SDPA's fused forward, one op with its own node, as torch's (no steps of the math path inside)."""
+    return _fused(xp, q, k, v, mask, scale, is_causal, 0.0, None)
+
+
+def _torch_runs_flash(q, k, v, mask, dropout_p) -> bool:
+    """Whether torch 2.13's CPU dispatch picks its flash kernel over the math path for these tensors
+    (sdp_utils_cpp.cpp, use_flash_attention_cpp: no dropout; q, k, v 4-D, of one float dtype, with equal batch,
+    heads and head dims, non-empty sequences and unit last-dim strides; a mask of 2 or 4 dims that broadcasts to
+    (batch, heads, L, S) and requires no grad). NumPy arrays only: CUDA's backends are other kernels."""
+    if dropout_p > 0:
+        return False
+    qd, kd, vd = q._data, k._data, v._data
+    if type(qd) is not np.ndarray or type(kd) is not np.ndarray or type(vd) is not np.ndarray:
+        return False
+    if qd.ndim != 4 or kd.ndim != 4 or vd.ndim != 4 or not qd.dtype == kd.dtype == vd.dtype \
+            or qd.dtype.kind != "f" and qd.dtype != _BF16:
+        return False
+    (n, h, L, e), (nk, hk, S, ek), (nv, hv, Sv, ev) = qd.shape, kd.shape, vd.shape
+    if not (n == nk == nv and h == hk == hv and e == ek == ev and S == Sv and L and S):
+        return False
+    size = qd.itemsize
+    if qd.strides[-1] != size or kd.strides[-1] != size or vd.strides[-1] != size:
+        return False
+    if mask is None:
+        return True
+    if mask._requires_grad:
+        return False
+    ms = mask.shape
+    if mask.ndim not in (2, 4) or ms[-2] not in (L, 1) or ms[-1] not in (S, 1):
+        return False
+    return mask.ndim == 2 or (ms[0] in (1, n) and ms[1] in (1, h))
+
+
+def _sdpa_backward(xp, step, g, q, k, v, p, drop, scale, mask_shape):
+    """The attention's backward from the saved probabilities (and dropout mask): `step` runs each product and
+    the softmax's backward (`_H.op_step` to show them as torch's math path does, else `_call`)."""
     pd = step("mul", _mul, p, drop) if drop.ndim else p
     dv = _sum_to(xp, step("bmm", xp.matmul, xp.swapaxes(pd, -1, -2), g), v.shape)
     dp = step("bmm", xp.matmul, g, xp.swapaxes(v, -1, -2))
@@ -173,26 +217,40 @@ def SDPA_BACKWARD(xp, g, q, k, v, p, drop, scale=1.0, mask_shape=None):
     return dq, dk, dv, dmask
 
 
-@SDPA.def_backward
-def _(ctx, g, *_):
-    q, k, v, mask = ctx.saved_inputs
-    _, p, drop = ctx.saved_output
-    need = ctx.needs_input_grad
-    float_mask = mask is not None and mask._data.dtype != np.bool_ and need[3]
-    dq, dk, dv, dmask = dispatch(SDPA_BACKWARD, g, q, k, v, p, drop, scale=ctx.attrs.get("scale", 1.0),
-                                 mask_shape=tuple(mask.shape) if float_mask else None)
-    return (dq if need[0] else None, dk if need[1] else None, dv if need[2] else None,
-            dmask if float_mask else None)
+@op("scaled_dot_product_attention_backward", node_name="ScaledDotProductAttentionBackwardBackward0")
+def SDPA_BACKWARD(xp, g, q, k, v, p, drop, scale=1.0, mask_shape=None):
+    return _sdpa_backward(xp, _H.op_step if _H.range_hooks else _call, g, q, k, v, p, drop, scale, mask_shape)
 
 
-def _sdpa_bwd_arrays(ctx, g, *_, call=quiet_call):
-    """SDPA_BACKWARD's kernel on NumPy arrays, the formula above without dispatch: called directly (the
+@op("_scaled_dot_product_flash_attention_for_cpu_backward",
+    node_name="ScaledDotProductFlashAttentionForCpuBackwardBackward0")
+def SDPA_FLASH_BACKWARD(xp, g, q, k, v, p, drop, scale=1.0, mask_shape=None):
+    """torch's flash backward as one op (no steps of the math path's backward inside, as torch's)."""
+    return _sdpa_backward(xp, _call, g, q, k, v, p, drop, scale, mask_shape)
+
+
+def _sdpa_bwd(backward_op):
+    """The backward of SDPA (math) or SDPA_FLASH: `backward_op` dispatched (a differentiable backward's)."""
+    def bwd(ctx, g, *_):
+        q, k, v, mask = ctx.saved_inputs
+        _, p, drop = ctx.saved_output
+        need = ctx.needs_input_grad
+        float_mask = mask is not None and mask._data.dtype != np.bool_ and need[3]
+        dq, dk, dv, dmask = dispatch(backward_op, g, q, k, v, p, drop, scale=ctx.attrs.get("scale", 1.0),
+                                     mask_shape=tuple(mask.shape) if float_mask else None)
+        return (dq if need[0] else None, dk if need[1] else None, dv if need[2] else None,
+                dmask if float_mask else None)
+    return bwd
+
+
+def _sdpa_bwd_arrays(ctx, g, *_, call=quiet_call, backward_op=SDPA_BACKWARD):
+    """`backward_op`'s kernel on NumPy arrays, the formula above without dispatch: called directly (the
     engine's quiet path) or, call=run_recorded_call, run as the recorded op (OpDef.sink_backward)."""
     q, k, v, mask = ctx.inputs
     _, p, drop = ctx.saved_output
     edges = ctx.edges
     float_mask = mask is not None and mask._data.dtype != np.bool_ and edges[3][0] is not None
-    out = call(SDPA_BACKWARD, g, q, k, v, p, drop, scale=ctx.attrs.get("scale", 1.0),
+    out = call(backward_op, g, q, k, v, p, drop, scale=ctx.attrs.get("scale", 1.0),
                mask_shape=tuple(mask.shape) if float_mask else None)
     if out is None:
         return None
@@ -200,15 +258,31 @@ def _sdpa_bwd_arrays(ctx, g, *_, call=quiet_call):
                  for k_, d in enumerate(out))
 
 
+SDPA.def_backward(_sdpa_bwd(SDPA_BACKWARD))
 SDPA.quiet_backward = _sdpa_bwd_arrays
 SDPA.sink_backward = partial(_sdpa_bwd_arrays, call=run_recorded_call)
+SDPA_FLASH.def_backward(_sdpa_bwd(SDPA_FLASH_BACKWARD))
+SDPA_FLASH.quiet_backward = partial(_sdpa_bwd_arrays, backward_op=SDPA_FLASH_BACKWARD)
+SDPA_FLASH.sink_backward = partial(_sdpa_bwd_arrays, call=run_recorded_call, backward_op=SDPA_FLASH_BACKWARD)
 
 
 def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.0, is_causal=False, scale=None):
-    """The fused op (see the module's docstring); nn.functional's function checks the arguments first."""
+    """The fused op (see the module's docstring); nn.functional's function checks the arguments first. Where
+    torch's CPU dispatch would run its flash kernel (`_torch_runs_flash`) the op is SDPA_FLASH inside the
+    composite's region, as torch's aten::scaled_dot_product_attention > _scaled_dot_product_flash_attention_for_cpu
+    (node ScaledDotProductFlashAttentionForCpuBackward0); else SDPA, torch's math path."""
     attrs = {"scale": float(scale)}
     if is_causal:
         attrs["is_causal"] = True
+    if _torch_runs_flash(query, key, value, attn_mask, dropout_p):
+        if _H.op_range_pair is None:
+            return dispatch(SDPA_FLASH, query, key, value, attn_mask, **attrs)[0]
+        return _H.op_region("scaled_dot_product_attention", (query, key, value, attn_mask), _flash, query, key,
+                            value, attn_mask, attrs)
     if dropout_p > 0:
         attrs["dropout_p"] = float(dropout_p)
     return dispatch(SDPA, query, key, value, attn_mask, **attrs)[0]
+
+
+def _flash(query, key, value, attn_mask, attrs):
+    return dispatch(SDPA_FLASH, query, key, value, attn_mask, **attrs)[0]

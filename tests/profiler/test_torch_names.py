@@ -91,17 +91,19 @@ def test_kernel_steps_nest_inside_their_op_as_torchs_do():
 
 
 def test_more_kernel_steps_nest_as_torchs():
-    """reshape's three paths, detach's alias, select's backward, the attention's math backend, conv's
-    backend layer, dropout's noise buffer: torch's nesting of the same steps."""
+    """reshape's three paths, detach's alias, select's backward, the attention's math backend (with dropout) and
+    its flash kernel (without), conv's backend layer, dropout's noise buffer: torch's nesting of the same steps."""
     import profiler
     F = tensorlib.nn.functional
     x = tensorlib.randn(2, 3, 4, requires_grad=True)
     q, k, v = (tensorlib.randn(2, 2, 3, 4, requires_grad=True) for _ in range(3))
+    q4 = tensorlib.randn(2, 2, 3, 4, requires_grad=True)
     img, w = tensorlib.randn(1, 2, 5, 5), tensorlib.randn(3, 2, 3, 3)
     with profiler.profile() as prof:
         loss = x.reshape(6, 4).sum() + x.transpose(0, 1).reshape(3, 2, 2, 2).sum()
         loss = loss + x.transpose(1, 2).reshape(2, 12)[1].sum()
         loss = loss + F.scaled_dot_product_attention(q, k, v, dropout_p=0.5).sum()
+        loss = loss + F.scaled_dot_product_attention(q4, q4, q4, is_causal=True).sum()
         loss.backward()
         F.conv2d(img, w)
         x.detach()
@@ -120,6 +122,13 @@ def test_more_kernel_steps_nest_as_torchs():
                   ("aten::dropout", "aten::bernoulli_")):
         assert sdpa + inner in paths, inner
     assert ("aten::scaled_dot_product_attention_backward", "aten::_softmax_backward_data") in {p[-2:] for p in paths}
+    # without dropout torch's CPU dispatch runs its flash kernel, one op each way with no math steps inside
+    flash = ("aten::scaled_dot_product_attention", "aten::_scaled_dot_product_flash_attention_for_cpu")
+    assert flash in paths and not any(p[:2] == flash and len(p) > 2 for p in paths)
+    assert ("ScaledDotProductFlashAttentionForCpuBackward0",
+            "aten::_scaled_dot_product_flash_attention_for_cpu_backward") in {p[-2:] for p in paths}
+    assert not any(p[-1] == "aten::bmm" and "aten::_scaled_dot_product_flash_attention_for_cpu_backward" in p
+                   for p in paths)
     assert ("aten::conv2d", "aten::convolution", "aten::_convolution") in paths
     nodes = {e.name for e in prof.events()}
     assert {"ViewBackward0", "ReshapeAliasBackward0", "UnsafeViewBackward0", "CloneBackward0",

@@ -275,8 +275,14 @@ def test_scaled_dot_product_attention_is_one_op_each_way_and_matches_the_math_pa
     try:
         out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, enable_gqa=True)
         (out * out).sum().backward()
+        math_out = F.scaled_dot_product_attention(*(t.detach()[0, :2].requires_grad_() for t in (q, k, v)))  # 3-D: math
+        math_out.sum().backward()
     finally:
         D.remove_hook(hook)
+    # 4-D without dropout: the op torch's CPU dispatch runs there, its flash kernel (and its node's name)
+    assert names.count("_scaled_dot_product_flash_attention_for_cpu") == 1
+    assert names.count("_scaled_dot_product_flash_attention_for_cpu_backward") == 1
+    assert out.grad_fn.name() == "ScaledDotProductFlashAttentionForCpuBackward0"
     assert names.count("scaled_dot_product_attention") == 1
     assert names.count("scaled_dot_product_attention_backward") == 1
     assert "softmax" not in names and "bmm" not in names
@@ -292,6 +298,33 @@ def test_scaled_dot_product_attention_is_one_op_each_way_and_matches_the_math_pa
         np.testing.assert_allclose(a, t.grad.numpy(), atol=1e-10)
     with pytest.raises(RuntimeError, match="must divide the number of heads in query"):
         F.scaled_dot_product_attention(tl.ones(1, 3, 2, 4), tl.ones(1, 2, 2, 4), tl.ones(1, 2, 2, 4), enable_gqa=True)
+
+
+def test_scaled_dot_product_attention_takes_torchs_cpu_kernel_choice():
+    """The attention op is the one torch 2.13's CPU dispatch picks (sdp_utils_cpp.cpp): its flash kernel for 4-D
+    inputs of one float dtype, equal batch, heads and head dims, unit last-dim strides, no dropout, and a mask of 2
+    or 4 dims that broadcasts and needs no gradient; the math path otherwise (each case as torch 2.13 chose it)."""
+    from tensorlib.ops.attention import _torch_runs_flash
+    q, k = tl.randn(2, 3, 4, 8), tl.randn(2, 3, 5, 8)
+    flash = [
+        (q, k, k, None, 0.0), (q, k, k, tl.ones(4, 5, dtype=tl.bool), 0.0), (q, k, k, tl.randn(4, 5), 0.0),
+        (q, k, k, tl.ones(2, 1, 4, 5, dtype=tl.bool), 0.0), (q, k, k, tl.randn(1, 1, 4, 1), 0.0),
+        (q.double(), k.double(), k.double(), None, 0.0)]
+    math_path = [
+        (q, k, k, None, 0.2),                                   # dropout
+        (q[0], k[0], k[0], None, 0.0),                          # 3-D
+        (q, k, k, tl.randn(1, 4, 5), 0.0),                      # a 3-D mask
+        (q, k, k, tl.randn(4, 5, requires_grad=True), 0.0),     # a mask that needs its gradient
+        (q, k, k, tl.ones(2, 2, 4, 5, dtype=tl.bool), 0.0),     # a mask of 2 heads for 3
+        (q, k[:1], k[:1], None, 0.0),                           # batch 1 for 2
+        (q, k[..., :6], k[..., :6], None, 0.0),                 # head dims 8 and 6
+        (q.transpose(2, 3).contiguous().transpose(2, 3), k, k, None, 0.0),     # last-dim stride 4
+        (q, k.double(), k.double(), None, 0.0)]                 # two dtypes
+    assert all(_torch_runs_flash(*c) for c in flash)
+    assert not any(_torch_runs_flash(*c) for c in math_path)
+    out = F.scaled_dot_product_attention(q.requires_grad_(), k, k)
+    assert out.grad_fn.name() == "ScaledDotProductFlashAttentionForCpuBackward0"
+    assert F.scaled_dot_product_attention(q, k, k, dropout_p=0.1).grad_fn.name() == "ScaledDotProductAttentionBackward0"
 
 
 def test_scaled_dot_product_attention_dropout_keeps_the_expected_share():
