@@ -11,6 +11,7 @@ BACKWARD_ONLY = {"convolution_backward_weight", "adaptive_avg_pool2d_backward", 
                  "nll_loss_backward", "_log_softmax_backward_data", "_softmax_backward_data", "threshold_backward",
                  "lstm_layer_backward", "_thnn_fused_lstm_cell_backward_impl",
                  "gru_layer_backward", "scaled_dot_product_attention_backward",
+                 "_scaled_dot_product_flash_attention_for_cpu_backward",
                  "rnn_layer_backward", "gelu_backward", "native_layer_norm_backward",
                  "max_pool2d_with_indices_backward", "embedding_dense_backward"}
 # gradcheck differentiates the squared gradients of these, which runs the backward-only op's own backward
@@ -103,6 +104,12 @@ CASES = {
                                    [R(3, 2, 2), R(2, 2), R(2, 2), R(2)]),
     "scaled_dot_product_attention": lambda: (lambda q, k, v, m: F.scaled_dot_product_attention(q, k, v, m),
                                              [R(2, 3, 4), R(2, 5, 4), R(2, 5, 4), R(3, 5)]),
+    # 4-D without dropout: torch's CPU flash kernel (see tensorlib/ops/attention.py)
+    "_scaled_dot_product_flash_attention_for_cpu": lambda: (lambda q, k, v: F.scaled_dot_product_attention(q, k, v),
+                                                            [R(1, 2, 3, 4), R(1, 2, 5, 4), R(1, 2, 5, 4)]),
+    "_scaled_dot_product_flash_attention_for_cpu_backward": lambda: (
+        _bwd(lambda q, k, v: F.scaled_dot_product_attention(q, k, v, is_causal=True)),
+        [R(1, 2, 4, 4), R(1, 2, 4, 4), R(1, 2, 4, 4)]),
     "gelu_backward": lambda: (_bwd_once(lambda x: F.gelu(x)), [R(3, 4)]),
     "embedding_dense_backward": lambda: (_bwd_once(lambda w: F.embedding(tl.tensor([[0, 2], [2, 4]]), w)), [R(5, 3)]),
     "native_layer_norm_backward": lambda: (_bwd_once(lambda x, w, b: F.layer_norm(x, (4,), w, b)),
