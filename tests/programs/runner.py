@@ -372,7 +372,7 @@ def main(spec_path):
     counts = step_events(torch, prof, spec, obs) if prof is not None else {}
     if prof is not None and spec.get("table_file"):     # the op table, for a look by hand (sorted by self time)
         write_bytes(spec["table_file"], prof.key_averages().table(sort_by="self_cpu_time_total",
-                                                                  row_limit=40).encode())
+                                                                  row_limit=-1).encode())
     write_bytes(spec["out"], json.dumps({"losses": obs.losses, "step_s": obs.step_s, "wall_s": wall,
                                          "torch": torch.__name__, **counts}).encode())
 
