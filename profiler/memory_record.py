@@ -14,6 +14,7 @@ CPU traces start at 0 and cannot show the parameters alive at start).
 """
 from __future__ import annotations
 
+import itertools
 import os
 import sys
 import threading
@@ -88,9 +89,12 @@ class MemoryRecorder:
     and the array is one conversion of that list after stop()."""
 
     FIELDS = 6          # MEM_DTYPE's fields
+    CHUNK_INTS = FIELDS << 14       # ints moved at a time into a tuple (freeze)
 
     def __init__(self, cuda=False):
         self.records: list[int] = []
+        self._chunks: list[tuple] = []                 # older records, moved out of `records` (freeze)
+        self._freeze_lock = threading.Lock()
         self.live: dict[int, _Counted] = {}            # id(array) -> its weak reference, arrays counted and alive
         self.active = False
         self.cuda_base: dict[int, int] = {}
@@ -232,13 +236,27 @@ class MemoryRecorder:
         if self.active:
             self.records.extend((time.perf_counter_ns(), _THREAD.id, CUDA, dev, nbytes, addr))
 
+    def freeze(self):
+        """Move the records into a tuple once there are CHUNK_INTS of them (the profiler's watchdog calls it, as it
+        freezes the op records: recorder.Recorder.freeze): a full collection of the cyclic GC walks a list's
+        items, not an untracked tuple's. Each record is one `extend` of six ints under the GIL, so the list
+        always holds whole records, and appends during the copy land after the head that is deleted."""
+        recs = self.records
+        with self._freeze_lock:
+            n = len(recs)
+            if n >= self.CHUNK_INTS:
+                self._chunks.append(tuple(recs[:n]))
+                del recs[:n]
+
     # -- after stop ---------------------------------------------------------------------------------------
     def array(self):
         """The records as a MEM_DTYPE array in time order (stable: equal stamps keep their order)."""
-        recs = self.records
-        n = len(recs) // self.FIELDS            # records a straggling thread adds meanwhile are not read
-        # fromiter's count reads the first n records in place (a slice would copy millions of references)
-        flat = np.fromiter(recs, np.int64, n * self.FIELDS).reshape(n, self.FIELDS)
+        with self._freeze_lock:
+            recs = self.records
+            ints = sum(map(len, self._chunks)) + len(recs)
+            n = ints // self.FIELDS             # records a straggling thread adds meanwhile are not read
+            # fromiter's count reads the first n records in place (a slice would copy millions of references)
+            flat = np.fromiter(itertools.chain(*self._chunks, recs), np.int64, n * self.FIELDS).reshape(n, self.FIELDS)
         t = flat[:, 0]
         if n > 1 and (t[1:] < t[:-1]).any():        # threads (and CUDA listeners) append out of order
             flat = flat[np.argsort(t, kind="stable")]

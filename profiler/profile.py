@@ -585,7 +585,7 @@ class _Slice:
         self.extended = bool(host.record_shapes or host.profile_memory or host.with_stack or host.with_flops)
         self.active = True
         self._t0 = time.perf_counter_ns()
-        self._from = {id(b): len(b) for _, _, b in self._rec.buffers} if self._rec is not None else {}
+        self._from = self._rec.counts() if self._rec is not None else []    # records per thread so far
 
     def stop_watchdog(self):
         pass
@@ -608,9 +608,9 @@ class _Slice:
                 take(tid, name, recs)
         live = host._recorder
         if live is not None:
-            start = self._from if live is self._rec else {}
-            for tid, name, buf in list(live.buffers):
-                take(tid, name, buf[start.get(id(buf), 0):])
+            start = self._from if live is self._rec else []
+            for i, (tid, name, recs) in enumerate(live.peek()):      # (threads in the order counts() gave)
+                take(tid, name, recs[start[i]:] if i < len(start) else recs)
         return out
 
 
