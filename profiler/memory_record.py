@@ -85,8 +85,9 @@ class _Counted(weakref.ref):
 class MemoryRecorder:
     """Collects (t, tid, device type, device id, ±bytes, address) records while active, flat: six ints
     per record, one after the other, in one list (`list.extend` of the six is one step under the GIL, so
-    threads' records never interleave). Nothing per record is a container the cyclic GC would track,
-    and the array is one conversion of that list after stop()."""
+    threads' records never interleave), its older part moved into tuples as it grows (`freeze`). Nothing
+    per record is a container the cyclic GC would track, and the array is one conversion of those ints
+    after stop()."""
 
     FIELDS = 6          # MEM_DTYPE's fields
     CHUNK_INTS = FIELDS << 14       # ints moved at a time into a tuple (freeze)

@@ -1,20 +1,20 @@
 """The hot path: a compact tuple per op and per range, appended to the recording thread's own list.
 
-Nothing is derived while the program runs. Each thread appends to its own list (no lock, no thread id
-per record); a record is laid out as the op sink's ``tensorlib.dispatch.OpRecord``, ``(name, tag, seq, t0,
-t1)`` with ``perf_counter_ns`` stamps, where ``tag`` is the op's phase (``"forward"``/``"backward"``) or
-``"r:" + kind`` for a named range (the field positions below, NAME ... T1, are derived from OpRecord). With
-default options the dispatcher writes the op records itself (the recorder is its op-record sink,
-`dispatch.set_op_sink`) and only ranges pass through hook methods. With ``record_shapes``/
-``profile_memory``/``with_stack``/``with_flops`` the recorder is an op hook too and the record grows one
-field, ``(name, tag, seq, extra id, t0, t1)``, the id of an extra ``(shapes_dtypes, stack, flops)`` in the
-process's table of distinct extras (`EXTRAS`, `extra_id`; with record_shapes but no stack or FLOPs, found
-per op by one dict lookup of a flat key of the inputs' shapes and dtypes, `shapes_id`), so that every record
-is a tuple of strings and ints, which the cyclic GC untracks the first time it sees it (a record holding
-nested tuples stays tracked through several full collections, each walking every record kept so far);
-with_stack adds to an nn.Module range's extra its module's ``(class name, id)``, for torch's python_function events
-(python_trace.py), and names each frame's function as torch does (`FUNCTION_OF_FRAME`). Records land
-in exit order; `events.build` turns them into a tree after ``stop()``.
+Nothing is derived while the program runs. Each thread appends to its own list (no lock, no thread id per record;
+the watchdog moves a list's older records into tuples the cyclic GC stops walking, `freeze`); a record is laid out
+as the op sink's ``tensorlib.dispatch.OpRecord``, ``(name, tag, seq, t0, t1)`` with ``perf_counter_ns`` stamps,
+where ``tag`` is the op's phase (``"forward"``/``"backward"``) or ``"r:" + kind`` for a named range (the field
+positions below, NAME ... T1, are derived from OpRecord). With default options the dispatcher writes the op
+records itself (the recorder is its op-record sink, `dispatch.set_op_sink`) and only ranges pass through hook
+methods. With ``record_shapes``/ ``profile_memory``/``with_stack``/``with_flops`` the recorder is an op hook too
+and the record grows one field, ``(name, tag, seq, extra id, t0, t1)``, the id of an extra ``(shapes_dtypes,
+stack, flops)`` in the process's table of distinct extras (`EXTRAS`, `extra_id`; with record_shapes but no stack
+or FLOPs, found per op by one dict lookup of a flat key of the inputs' shapes and dtypes, `shapes_id`), so that
+every record is a tuple of strings and ints, which the cyclic GC untracks the first time it sees it (a record
+holding nested tuples stays tracked through several full collections, each walking every record kept so far);
+with_stack adds to an nn.Module range's extra its module's ``(class name, id)``, for torch's python_function
+events (python_trace.py), and names each frame's function as torch does (`FUNCTION_OF_FRAME`). Records land in
+exit order; `events.build` turns them into a tree after ``stop()``.
 
 The hook methods are closures bound on the instance (the dispatcher binds them at registration and
 `dispatch.refresh_hooks()` re-reads them), so that switching to "dropping" once ``max_events`` is
