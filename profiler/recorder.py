@@ -6,7 +6,7 @@ as the op sink's ``tensorlib.dispatch.OpRecord``, ``(name, tag, seq, t0, t1)`` w
 where ``tag`` is the op's phase (``"forward"``/``"backward"``) or ``"r:" + kind`` for a named range (the field
 positions below, NAME ... T1, are derived from OpRecord). With default options the dispatcher writes the op
 records itself (the recorder is its op-record sink, `dispatch.set_op_sink`) and only ranges pass through hook
-methods. With ``record_shapes``/ ``profile_memory``/``with_stack``/``with_flops`` the recorder is an op hook too
+methods. With ``record_shapes``/``profile_memory``/``with_stack``/``with_flops`` the recorder is an op hook too
 and the record grows one field, ``(name, tag, seq, extra id, t0, t1)``, the id of an extra ``(shapes_dtypes,
 stack, flops)`` in the process's table of distinct extras (`EXTRAS`, `extra_id`; with record_shapes but no stack
 or FLOPs, found per op by one dict lookup of a flat key of the inputs' shapes and dtypes, `shapes_id`), so that
