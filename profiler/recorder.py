@@ -200,7 +200,7 @@ class Recorder:
 
     def freeze(self):
         """Move each thread's records, once its list holds CHUNK of them, into a tuple (the watchdog does, every
-        interval). The cyclic GC untracks a tuple of untracked records the first time it sees it, where every
+        interval). The cyclic GC untracks a tuple once its records are (within a collection or two), where every
         full collection walks a list's items: kept in lists, a million records added 22 ms to each full
         collection with default options, their memory records 84 ms more. Moving them takes the GIL for a copy
         of pointers (two per record) every CHUNK records; the recording thread only ever appends, so deleting

@@ -275,8 +275,6 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
     if is_causal:
         attrs["is_causal"] = True
     if _torch_runs_flash(query, key, value, attn_mask, dropout_p):
-        if _H.op_range_pair is None:
-            return dispatch(SDPA_FLASH, query, key, value, attn_mask, **attrs)[0]
         return _H.op_region("scaled_dot_product_attention", (query, key, value, attn_mask), _flash, query, key,
                             value, attn_mask, attrs)
     if dropout_p > 0:
