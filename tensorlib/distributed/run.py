@@ -5,8 +5,9 @@ An agent runs the script as its child, with torchrun's variables set (RANK, WORL
 LOCAL_WORLD_SIZE, GROUP_RANK, MASTER_ADDR, MASTER_PORT) and MPI's connection passed down, so the child joins
 the job when it calls ``init_process_group``. The agent prefixes every line the child writes with
 ``[rank<r>]:`` (as torchrun's ``--log-line-prefix``), and when the child fails it says which rank died and how
-(exit code, or the signal that killed it) and exits with that status: mpiexec then ends every other rank
-and the launcher exits with the first failing rank's status (which the agents write to a file in a folder the
+(exit code, or the signal that killed it) and exits with that status: mpiexec then ends every other rank (if
+it has not within a grace period, the launcher ends mpiexec: `_wait_for_job`) and the launcher exits with the
+first failing rank's status (which the agents write to a file in a folder the
 launcher names, since mpiexec's own code can be that of an agent it killed). The child dies with its agent
 (PR_SET_PDEATHSIG), so no rank outlives the job. Ctrl-C reaches every process of the terminal's process
 group, ranks included.
@@ -29,6 +30,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 
 _STATUS_DIR = "TENSORLIB_RUN_STATUS_DIR"     # where agents write a failing rank's exit status
 # a signalled rank's time to exit before its agent kills it (TENSORLIB_RUN_GRACE_S: the tests' shorter one)
@@ -183,12 +185,40 @@ def main(argv=None) -> int:
            "--master-addr", args.master_addr, "--master-port", str(args.master_port), args.script, *args.args]
     with tempfile.TemporaryDirectory(prefix="tensorlib-run-") as folder:
         os.environ[_STATUS_DIR] = folder
+        job = subprocess.Popen(cmd)
         try:
-            code = subprocess.call(cmd)
+            code = _wait_for_job(job, os.path.join(folder, "status"))
         except KeyboardInterrupt:
+            job.kill()
+            job.wait()
             return 130
         first = _first_failure(folder, args.nproc_per_node) if code != 0 else None
         return code if first is None else first
+
+
+def _wait_for_job(job, status_file, grace_s=None, poll_s=0.2) -> int:
+    """mpiexec's exit status. Once a rank has reported its failure (`status_file` exists), mpiexec has `grace_s`
+    (the agents' grace and 5 s more) to end the other ranks; then it is sent SIGTERM, which it passes on to every
+    process it started, and SIGKILL after as long again. A CI run once waited for ever on a job whose rank 0 was
+    killed while rank 1 sat in a barrier: its agent reported, and mpiexec never ended the job."""
+    grace_s = _GRACE_S + 5 if grace_s is None else grace_s
+    failed_at = None
+    signals = [signal.SIGTERM, signal.SIGKILL]
+    while True:
+        try:
+            return job.wait(timeout=poll_s)
+        except subprocess.TimeoutExpired:
+            pass
+        now = time.monotonic()
+        if failed_at is None:
+            if os.path.exists(status_file):
+                failed_at = now
+        elif now - failed_at > grace_s and signals:
+            sys.stderr.write(f"tensorlib.distributed.run: mpiexec has not ended the job {grace_s:g} s after a rank "
+                             f"failed; sending it {signals[0].name}\n")
+            sys.stderr.flush()
+            job.send_signal(signals.pop(0))
+            failed_at = now
 
 
 if __name__ == "__main__":

@@ -97,3 +97,31 @@ def test_a_rank_that_outlives_its_agents_signal_is_killed(tmp_path, monkeypatch)
     finally:
         p.kill()
     assert p.returncode == 137 and "rank 0 (pid" in err and "was killed by signal SIGKILL" in err, err
+
+
+@pytest.mark.parametrize("ignores_term", [False, True])
+def test_a_job_mpiexec_does_not_end_is_ended(tmp_path, ignores_term):
+    """Once a rank has reported its failure, the launcher gives mpiexec a grace period to end the other ranks,
+    then sends it SIGTERM, and SIGKILL after as long again (a CI run once waited for ever on a job whose
+    failing rank had reported and whose mpiexec never ended the others). A stand-in for mpiexec that ignores
+    the failure and, in the second case, SIGTERM; without a failure reported, a job is left to end itself."""
+    import signal
+    import time
+    from tensorlib.distributed import run
+    status = tmp_path / "status"
+    quick = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(1)"])
+    assert run._wait_for_job(quick, str(status), grace_s=0.1, poll_s=0.05) == 0     # no failure: not ended early
+    code = "import signal, time\n" + ("signal.signal(signal.SIGTERM, signal.SIG_IGN)\n" if ignores_term else "") + \
+        "print('up', flush=True)\ntime.sleep(60)\n"
+    job = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    try:
+        assert job.stdout.readline() == "up\n"
+        status.write_text("137\n")
+        t0 = time.monotonic()
+        rc = run._wait_for_job(job, str(status), grace_s=0.3, poll_s=0.05)
+        took = time.monotonic() - t0
+    finally:
+        job.kill()
+        job.wait()
+    assert rc == (-signal.SIGKILL if ignores_term else -signal.SIGTERM)
+    assert took < 20
