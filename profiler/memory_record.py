@@ -90,7 +90,6 @@ class MemoryRecorder:
     after stop()."""
 
     FIELDS = 6          # MEM_DTYPE's fields
-    CHUNK_INTS = FIELDS << 14       # ints moved at a time into a tuple (freeze)
 
     def __init__(self, cuda=False):
         self.records: list[int] = []
@@ -237,15 +236,15 @@ class MemoryRecorder:
         if self.active:
             self.records.extend((time.perf_counter_ns(), _THREAD.id, CUDA, dev, nbytes, addr))
 
-    def freeze(self):
-        """Move the records into a tuple once there are CHUNK_INTS of them (the profiler's watchdog calls it, as it
-        freezes the op records: recorder.Recorder.freeze): a full collection of the cyclic GC walks a list's
-        items, not an untracked tuple's. Each record is one `extend` of six ints under the GIL, so the list
-        always holds whole records, and appends during the copy land after the head that is deleted."""
+    def freeze(self, records: int):
+        """Move the records into a tuple once there are `records` of them (the profiler's watchdog calls it as it
+        freezes the op records, with their chunk size: recorder.Recorder.freeze): a full collection of the cyclic
+        GC walks a list's items, not an untracked tuple's. Each record is one `extend` of six ints under the GIL,
+        so the list always holds whole records, and appends during the copy land after the head that is deleted."""
         recs = self.records
         with self._freeze_lock:
             n = len(recs)
-            if n >= self.CHUNK_INTS:
+            if n >= records * self.FIELDS:
                 self._chunks.append(tuple(recs[:n]))
                 del recs[:n]
 

@@ -213,7 +213,7 @@ class Recorder:
                     del buf[:n]
         mem = self.memory
         if mem is not None:
-            mem.freeze()
+            mem.freeze(CHUNK)
 
     def snapshot(self):
         """(tid, name, records) with each list cut at its current length, and at max_events: records

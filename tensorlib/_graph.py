@@ -630,25 +630,9 @@ def _saved_version(t):
 def make_node(op, args, attrs, out, seq):
     """Record a node for a forward op and return its output tensor(s) attached to it."""
     node = build_node(op, args, attrs, seq)
-    if type(out) is _np_ndarray:
-        t = _new_tensor(Tensor)
-        t._data = out
-        if out.dtype.kind == "f" or out.dtype == BF16:
-            t._grad_fn = node
-            t._requires_grad = True
-        node.out_meta = ((out.shape, out.dtype),)
-        if op.save and "o" in op.save:
-            node.out_data = (out,)
-            node.out_refs = (weakref.ref(t),)
-        if op.view:
-            mark_view(t, args[0])
-            b = t._base
-            if b is not None and b._rebase_gen:
-                t._rebase_gen = b._rebase_gen
-        return t
     if type(out) is tuple:
         return _outputs(node, op, out, args[0])
-    return _outputs(node, op, (out,), args[0])[0]     # one array of another library (CuPy's)
+    return _outputs(node, op, (out,), args[0])[0]
 
 
 def _outputs(node, op, outs, src):
