@@ -6,20 +6,22 @@ kernels only ever see operands that already agree.
 """
 from __future__ import annotations
 
-import ml_dtypes
+import sys
+
 import numpy as np
 
 
 class dtype:
     __slots__ = ("name", "np", "is_floating_point", "is_complex", "is_signed", "itemsize", "_category")
 
-    def __init__(self, name, np_dtype, category):
+    def __init__(self, name, np_dtype, category, itemsize=None):
         self.name = name
-        self.np = np.dtype(np_dtype)
+        if np_dtype is not None:        # (bfloat16's is its class's property)
+            self.np = np.dtype(np_dtype)
         self.is_floating_point = category == 2
         self.is_complex = False
-        self.is_signed = self.np.kind in "if" or category == 2
-        self.itemsize = self.np.itemsize
+        self.is_signed = category == 2 or self.np.kind == "i"
+        self.itemsize = itemsize or self.np.itemsize
         self._category = category  # 0 bool, 1 integer, 2 floating
 
     def __repr__(self):
@@ -54,18 +56,52 @@ int64 = dtype("int64", np.int64, 1)
 float16 = dtype("float16", np.float16, 2)
 float32 = dtype("float32", np.float32, 2)
 float64 = dtype("float64", np.float64, 2)
-bfloat16 = dtype("bfloat16", ml_dtypes.bfloat16, 2)    # NumPy's bfloat16 from ml_dtypes (CPU only)
-BF16 = bfloat16.np      # its NumPy dtype, whose kind is "V": floating-point checks test `kind == "f" or == BF16`
+
+
+# --- bfloat16: NumPy's from ml_dtypes (CPU only), imported on first use ----------------------------
+# ml_dtypes 0.7's import registers its ufunc loops and promoters in about 0.7 s here (NumPy 2.4; 0.6's: 4 ms),
+# most of `import tensorlib`, which no program without bfloat16 needs. Until then no array can be bfloat16
+# (only ml_dtypes makes one), so BF16, which the kernels compare dtypes with, is a dtype no array of tensorlib's
+# has; _load_bfloat16 rebinds it, adds it to FLOAT_NP and _FROM_NP. Read both as `_dtype.BF16`/`FLOAT_NP`.
+BF16 = np.dtype([("bfloat16 (ml_dtypes not imported yet)", "<u2")])
+FLOAT_NP = {np.dtype(np.float16), np.dtype(np.float32), np.dtype(np.float64)}  # the floating dtypes' (+bfloat16)
+
+
+def _load_bfloat16():
+    global BF16
+    if BF16.names is None:
+        return BF16
+    import ml_dtypes
+    bf16 = np.dtype(ml_dtypes.bfloat16)
+    FLOAT_NP.add(bf16)
+    _FROM_NP[bf16] = bfloat16
+    BF16 = bf16
+    return bf16
+
+
+class _BFloat16(dtype):
+    __slots__ = ()
+
+    @property
+    def np(self):
+        return BF16 if BF16.names is None else _load_bfloat16()
+
+
+bfloat16 = _BFloat16("bfloat16", None, 2, itemsize=2)
 BF16_ON_CUDA = ("tensorlib.bfloat16 tensors are CPU-only: CuPy has no bfloat16 dtype. On CUDA use float16 "
                 "(autocast(device_type='cuda', dtype=tensorlib.float16)) or float32")
 
 ALL = (bool_, uint8, int8, int16, int32, int64, float16, float32, float64, bfloat16)
-_FROM_NP = {d.np: d for d in ALL}
+_FROM_NP = {d.np: d for d in ALL[:-1]}      # and bfloat16's once loaded
 _BY_NAME = {d.name: d for d in ALL}
 _ALIASES = {"half": float16, "float": float32, "double": float64, "short": int16, "int": int32,
             "long": int64, "bool": bool_}
 
 _default_float = float32
+
+
+if "ml_dtypes" in sys.modules:       # imported already (by JAX, ONNX...): nothing to save
+    _load_bfloat16()
 
 
 def _by_name(name):
@@ -85,8 +121,21 @@ def from_np(np_dtype) -> dtype:
     try:
         return _FROM_NP[np_dtype]
     except KeyError:
+        if known_np(np_dtype):
+            return _FROM_NP[np_dtype]
         raise TypeError(f"tensorlib has no dtype for NumPy dtype {np_dtype}; supported: "
                         + ", ".join(d.name for d in ALL)) from None
+
+
+def known_np(np_dtype) -> bool:
+    """Whether tensors hold this NumPy dtype: bfloat16's too where another library imported ml_dtypes and made
+    the array before tensorlib needed bfloat16."""
+    if np_dtype in _FROM_NP:
+        return True
+    if "ml_dtypes" in sys.modules and BF16.names is not None:
+        _load_bfloat16()
+        return np_dtype in _FROM_NP
+    return False
 
 
 def to_dtype(d) -> dtype:
@@ -182,7 +231,11 @@ class finfo:
         if not isinstance(d, dtype) or not d.is_floating_point:
             raise TypeError("torch.finfo() requires a floating point input type. Use torch.iinfo to handle "
                             "'torch.finfo'")
-        f = ml_dtypes.finfo(d.np)
+        if d is bfloat16:
+            import ml_dtypes
+            f = ml_dtypes.finfo(d.np)
+        else:
+            f = np.finfo(d.np)
         self.bits, self.dtype = int(f.bits), d.name
         self.eps, self.max, self.min = float(f.eps), float(f.max), float(f.min)
         self.tiny = self.smallest_normal = float(f.smallest_normal)

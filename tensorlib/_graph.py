@@ -18,7 +18,7 @@ import numpy as _np
 from . import _hooks as _H
 from . import _sync
 from ._device import xp_of
-from ._dtype import BF16, scalar_name
+from ._dtype import FLOAT_NP, scalar_name
 from ._state import STATE
 from ._tensor import Tensor
 
@@ -400,7 +400,7 @@ def build_node(op, args, attrs, seq):
 
 
 _NO_EDGE = (None, 0)
-_GRAD_DTYPES = frozenset(_np.dtype(t) for t in (_np.float32, _np.float64, _np.float16)) | {BF16}
+_GRAD_DTYPES = FLOAT_NP       # the floating dtypes' (bfloat16's once loaded)
 """dtypes whose outputs require grad (with any other of kind "f"): a set test is quicker than `.kind`"""
 
 

@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from . import _dtype
-from ._dtype import BF16 as _BF16
 from ._device import CPU, cuda_index, device_of
 from ._memory_format import is_contiguous_as
 from ._state import STATE, set_grad_mode
@@ -112,7 +111,7 @@ class Tensor:
         return is_contiguous_as(self._data, memory_format)
 
     def is_floating_point(self):
-        return self._data.dtype.kind == "f" or self._data.dtype == _BF16
+        return self._data.dtype.kind == "f" or self._data.dtype == _dtype.BF16
 
     def data_ptr(self):
         d = self._data
@@ -138,7 +137,7 @@ class Tensor:
             raise RuntimeError("you can only change requires_grad flags of leaf variables. If you want to use a "
                                "computed variable in a subgraph that doesn't require differentiation use "
                                "var_no_grad = var.detach().")
-        if requires_grad and self._data.dtype.kind != "f" and self._data.dtype != _BF16:
+        if requires_grad and self._data.dtype.kind != "f" and self._data.dtype != _dtype.BF16:
             raise RuntimeError("only Tensors of floating point dtype can require gradients")
         if requires_grad and self._inference and not _inference_mode():
             raise RuntimeError("Setting requires_grad=True on inference tensor outside InferenceMode is not allowed.")

@@ -395,7 +395,7 @@ class _Reader:
 
     def check_dtype(self, dtype, tensor, entry):
         if tensor:
-            if dtype.newbyteorder("=") not in D._FROM_NP:
+            if not D.known_np(dtype.newbyteorder("=")):
                 raise self.fail(f"holds {dtype} data, which tensorlib tensors do not support (supported: "
                                 f"{_TENSOR_DTYPES})", entry)
         elif dtype.kind not in _ARRAY_KINDS or dtype.hasobject:
@@ -423,7 +423,7 @@ class _Reader:
             with _damage_named(self.name, entry):
                 _fill(fh, arr)
         if bf16:
-            arr = arr.view(D.BF16)
+            arr = arr.view(D.bfloat16.np)
         return arr.reshape(shape[::-1]).T if fortran else arr.reshape(shape)
 
     def check_size(self, shape, dtype, held, entry):

@@ -18,7 +18,7 @@ from .. import _hooks as _H
 from .. import _sync
 from .. import dispatch as _D
 from .._device import xp_of
-from .._dtype import BF16
+from .. import _dtype
 from .._graph import AccumulateGrad, Node, accumulator, mark_view, n_outputs, tensor_of
 from .._state import STATE, backward_passes, set_grad_mode
 from .._tensor import Tensor
@@ -39,7 +39,7 @@ def _make_grads(outputs, grad_outputs):
         if g is None:
             if out._data.size != 1:
                 raise RuntimeError("grad can be implicitly created only for scalar outputs")
-            if out._data.dtype.kind != "f" and out._data.dtype != BF16:
+            if out._data.dtype.kind != "f" and out._data.dtype != _dtype.BF16:
                 raise RuntimeError(f"grad can be implicitly created only for real scalar outputs but got {out.dtype}")
             d = out._data
             if not _H.full_path and type(d) is np.ndarray:   # nothing observes: the seed made directly

@@ -1,7 +1,7 @@
 """Custom autograd functions (torch.autograd.Function): user forward/backward, dispatched as one op."""
 from __future__ import annotations
 
-from .._dtype import BF16
+from .. import _dtype
 from .._graph import build_node
 from .._state import STATE, next_seq
 from .._tensor import Tensor
@@ -86,7 +86,7 @@ def _run_function(op, args, attrs, seq):
         if isinstance(o, Tensor):
             t = object.__new__(Tensor)
             t._data = o._data
-            if id(o) not in ctx.non_differentiable and (o._data.dtype.kind == "f" or o._data.dtype == BF16):
+            if id(o) not in ctx.non_differentiable and (o._data.dtype.kind == "f" or o._data.dtype == _dtype.BF16):
                 t._grad_fn = node
                 t._output_nr = i
                 t._requires_grad = True

@@ -23,7 +23,7 @@ from functools import partial
 
 from .. import _hooks as _H
 from ._define import dispatch, np, op
-from .._dtype import BF16 as _BF16
+from .. import _dtype
 from .nn_ops import DROPOUT, _softmax_k
 from ._rows import ones_vector, row_max, row_sum, softmax_backward_rows
 from .._graph import quiet_call, tensor_of
@@ -180,7 +180,7 @@ def _torch_runs_flash(q, k, v, mask, dropout_p) -> bool:
     if type(qd) is not np.ndarray or type(kd) is not np.ndarray or type(vd) is not np.ndarray:
         return False
     if qd.ndim != 4 or kd.ndim != 4 or vd.ndim != 4 or not qd.dtype == kd.dtype == vd.dtype \
-            or qd.dtype.kind != "f" and qd.dtype != _BF16:
+            or qd.dtype.kind != "f" and qd.dtype != _dtype.BF16:
         return False
     (n, h, L, e), (nk, hk, S, ek), (nv, hv, Sv, ev) = qd.shape, kd.shape, vd.shape
     if not (n == nk == nv and h == hk == hv and e == ek == ev and S == Sv and L and S):

@@ -231,7 +231,7 @@ def FROM_NUMPY(xp, array):
 def from_numpy(ndarray):
     if not isinstance(ndarray, np.ndarray):
         raise TypeError(f"expected np.ndarray (got {type(ndarray).__name__})")
-    if ndarray.dtype not in D._FROM_NP:
+    if not D.known_np(ndarray.dtype):
         raise TypeError(f"can't convert np.ndarray of type {ndarray.dtype}. The only supported types are: float64, "
                         "float32, float16, int64, int32, int16, int8, uint8, and bool.")
     if type(ndarray) is not np.ndarray:

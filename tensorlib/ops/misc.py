@@ -356,10 +356,8 @@ def _index(self):
 
 
 def _cast(dt):
-    npdt = dt.np
-
-    def f(self, memory_format=None):
-        if _H.range_pair is None and self._data.dtype == npdt:     # `to`'s no-op case, with nothing recording it
+    def f(self, memory_format=None):     # (dt.np when called: bfloat16's imports ml_dtypes)
+        if _H.range_pair is None and self._data.dtype == dt.np:     # `to`'s no-op case, with nothing recording it
             return self
         return to(self, dtype=dt)
     return f
