@@ -44,6 +44,7 @@ _lib: Any = None           # the loaded library, or False once looked for and no
 _GEMM: dict = {}           # dtype -> (cblas_?gemm, cblas_?gemm_batch_strided or None, ctypes scalar type);
                            # empty where MKL's GEMMs are not chosen (see the module docstring)
 _AXPY: dict = {}           # dtype -> (cblas_?axpy, ctypes scalar type, cblas_?axpby or None)
+gemms = True               # False once looked for and no GEMM bound: matmul's kernels skip `gemm` then
 
 
 def intel_cpu() -> bool:
@@ -74,8 +75,9 @@ def _candidates():
 
 
 def _load():
-    global _lib
+    global _lib, gemms
     _lib = False
+    gemms = False
     named = os.environ.get("TENSORLIB_BLAS", "")
     for path in _candidates():
         if os.sep in path and not os.path.exists(path):
@@ -89,6 +91,7 @@ def _load():
             continue
         _match_threads(lib)
         _lib = lib
+        gemms = bool(_GEMM)
         return
     if named and named.lower() != "numpy":      # a library asked for by name that did not load: say so once
         import warnings

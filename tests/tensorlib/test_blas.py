@@ -26,6 +26,7 @@ def _reload_blas(env_value):
     else:
         os.environ["TENSORLIB_BLAS"] = env_value
     _blas._lib = None
+    _blas.gemms = True
     _blas._GEMM.clear()
     _blas._AXPY.clear()
 
