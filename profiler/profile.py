@@ -67,7 +67,7 @@ class profile:
     """
 
     def __init__(self, *, activities=None, schedule=None, on_trace_ready=None, record_shapes=False,
-                 profile_memory=False, with_stack=False, with_flops=False, with_modules=True, acc_events=False,
+                 profile_memory=False, with_stack=False, with_flops=False, with_modules=False, acc_events=False,
                  nvtx=False, max_events=10_000_000, cuda_timing="events", experimental_config=None, use_cuda=None):
         if cuda_timing not in ("events", "cupti"):
             raise ValueError(f"cuda_timing must be 'events' (CUDA events around each op, the default) or 'cupti' "
@@ -285,7 +285,8 @@ class profile:
             self._memory = MemoryRecorder(cuda=self.use_cuda)
         self._recorder = Recorder(record_shapes=self.record_shapes, profile_memory=self.profile_memory,
                                   with_stack=self.with_stack, with_flops=self.with_flops,
-                                  max_events=self.max_events, memory=self._memory)
+                                  max_events=self.max_events, memory=self._memory,
+                                  module_ranges=self.with_modules)
         if self.use_cuda and self._cupti is not None:
             from .cupti import CuptiTimer
             self._gpu = CuptiTimer(self._cupti).start()
@@ -408,7 +409,7 @@ class profile:
             if self._memory is not None:
                 self._memory.stop()
         snap = rec.snapshot()
-        if not self.with_modules:
+        if not self.with_modules and not self.with_stack:   # (a host's, `profiler run`'s: it records them)
             snap = [(tid, nm, [r for r in recs if r[1] != "r:module"]) for tid, nm, recs in snap]
         self._snapshots.append((snap, rec.extended, self._memory, self._gpu))
         self._recorder = None

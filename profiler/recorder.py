@@ -144,7 +144,8 @@ class Recorder:
     """Dispatcher hook recording every op and range while registered (see module docstring)."""
 
     def __init__(self, *, record_shapes=False, profile_memory=False, with_stack=False, with_flops=False,
-                 max_events=10_000_000, memory=None):
+                 max_events=10_000_000, memory=None, module_ranges=True):
+        self.module_ranges = bool(module_ranges or with_stack)   # (Hook.module_ranges; with_stack's nn.Module events)
         self.record_shapes = record_shapes
         self.profile_memory = profile_memory
         self.with_stack = with_stack

@@ -168,7 +168,7 @@ def run_main(argv: list[str]) -> int:
     try:
         sched = _schedule(opts)
         prof = profile(record_shapes=opts.shapes, profile_memory=opts.memory, with_stack=opts.stack,
-                       with_flops=opts.with_flops, cuda_timing=opts.cuda_timing, schedule=sched,
+                       with_flops=opts.with_flops, with_modules=True, cuda_timing=opts.cuda_timing, schedule=sched,
                        acc_events=sched is not None)
     except (ValueError, ImportError) as e:     # a schedule option out of range; cupti missing (says what to do)
         _error(e)

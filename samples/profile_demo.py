@@ -50,7 +50,8 @@ def main(argv=None):
     batches = iter(())
     # skip one step and warm up two (the first BLAS calls of a process are slow), then record args.steps
     sched = profiler.schedule(wait=1, warmup=2, active=args.steps)
-    with profiler.profile(schedule=sched, record_shapes=True, profile_memory=True, with_flops=True) as prof:
+    with profiler.profile(schedule=sched, record_shapes=True, profile_memory=True, with_flops=True,
+                          with_modules=True) as prof:
         for step in range(3 + args.steps):
             try:
                 xb, yb = next(batches)

@@ -36,7 +36,8 @@ class Hook:
       "backward", "optimizer", "data", "user", "step", "sync", or "op": a composite op (linear,
       cross_entropy_loss...) around the ops it dispatches, as torch's CompositeImplicitAutograd ops.
       An nn.Module's region is entered with the module on top of
-      `tensorlib.nn.modules.module.module_stack()`.
+      `tensorlib.nn.modules.module.module_stack()`. A hook whose `module_ranges` attribute is False gets
+      no module regions (the modules skip them, and their names' lookup, when no hook wants them).
     backward_begin() / backward_end(): around each backward pass that accumulates into `.grad`
       (`Tensor.backward`, `autograd.backward`; not `autograd.grad`), on the thread that runs it;
       backward_end only when the pass completed.
@@ -60,6 +61,8 @@ class Hook:
       raise to stop it or walk the stack to find the user's line.
     Calls happen on the thread that runs the op; exits come in reverse order of enters.
     """
+
+    module_ranges = True
 
     def op_enter(self, op, inputs, attrs, phase, seq):
         return None
@@ -108,6 +111,7 @@ arrays_hook = None          # that hook's op_arrays when it has one (see Hook), 
 range_hooks: tuple = ()     # hooks that observe named regions
 range_pair = None           # (enter(name, kind) -> token, exit(token)) over every region hook, None when none
 op_range_pair = None        # (enter(name, args) -> token, exit(token)) for a composite op's region, None when none
+module_pair = None          # range_pair over the region hooks that want nn.Module regions (Hook.module_ranges)
 backward_hooks: tuple = ()  # hooks that observe backward passes
 sync_hooks: tuple = ()      # hooks that observe host-device synchronisations
 autocast_users = 0          # autocast regions open, over all threads
@@ -140,11 +144,13 @@ def _observers(*methods):
 
 def _refresh():
     global full_path, sink_only, sink_tls, op_pairs, pair_only, arrays_hook, range_hooks, backward_hooks, sync_hooks, \
-        op_step, range_pair, op_range_pair
+        op_step, range_pair, op_range_pair, module_pair
     op_hooks = _observers("op_enter", "op_exit")
     op_pairs = tuple((h.op_enter, h.op_exit) for h in op_hooks)
     range_hooks = _observers("range_enter", "range_exit")
     range_pair, op_range_pair = _range_pairs(range_hooks)
+    module_hooks = tuple(h for h in range_hooks if getattr(h, "module_ranges", True))
+    module_pair = range_pair if len(module_hooks) == len(range_hooks) else _range_pairs(module_hooks)[0]
     op_step = (getattr(range_hooks[0], "op_step", None) if len(range_hooks) == 1 else None) or _op_step
     backward_hooks = _observers("backward_begin", "backward_end")
     sync_hooks = _observers("sync")

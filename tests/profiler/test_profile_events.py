@@ -11,6 +11,7 @@ import pytest
 
 import tensorlib as tl
 from tensorlib import dispatch
+from tensorlib.nn.modules.module import Module
 from profiler import ProfilerActivity, profile, record_function
 from profiler import events as pevents
 from profiler.recorder import EXTRAS, arrays_shapes_id, shapes_id
@@ -306,13 +307,49 @@ def test_with_modules_false_drops_module_ranges():
         with dispatch.record_range("Linear", "module"):
             tl.ones(2) + 1
 
-    with profile() as p1:
+    with profile(with_modules=True) as p1:
         run()
-    with profile(with_modules=False) as p2:
+    with profile() as p2:           # torch's default, False
         run()
     assert [e.name for e in p1.events()] == ["Linear", "aten::ones", "aten::add"]
     assert p1.events()[0].kind == "module"
     assert [e.name for e in p2.events()] == ["aten::ones", "aten::add"]
+
+
+def test_modules_are_not_entered_unless_a_hook_wants_their_ranges():
+    """with_modules=False (and no with_stack): the modules skip their region, and the lookup of their qualified
+    names, altogether (the recorder says Hook.module_ranges = False); a second hook that wants them still
+    gets them, the recorder still not."""
+    class Seen(dispatch.Hook):
+        def __init__(self):
+            self.kinds = []
+
+        def range_enter(self, name, kind):
+            self.kinds.append((name, kind))
+
+    net = tl.nn.Sequential(tl.nn.Linear(2, 2), tl.nn.ReLU())
+    x = tl.ones(1, 2)
+    calls = []
+    with profile() as p:
+        real = Module._qualname_under
+        Module._qualname_under = lambda self, frames: calls.append(1) or real(self, frames)
+        try:
+            net(x)
+            assert dispatch.hooks() and calls == []
+            seen = Seen()
+            dispatch.add_hook(seen)
+            try:
+                net(x)
+            finally:
+                dispatch.remove_hook(seen)
+        finally:
+            Module._qualname_under = real
+    assert [n for n, k in seen.kinds if k == "module"] == ["Sequential", "Sequential.0", "Sequential.1"]
+    assert len(calls) == 3 and not [e for e in p.events() if e.kind == "module"]
+    assert [e.name for e in p.events()].count("aten::linear") == 2
+    with profile(with_modules=True) as p:
+        net(x)
+    assert [e.name for e in p.events() if e.kind == "module"] == ["Sequential", "Sequential.0", "Sequential.1"]
 
 
 @pytest.mark.cuda

@@ -127,7 +127,11 @@ def test_python_tree_is_consistent(tmp_path):
 
 
 def test_without_with_stack_no_python_events(tmp_path):
+    """torch's defaults: no module events at all (its with_modules is TorchScript's); with_modules=True (ours
+    for eager modules): each module's forward as a user_annotation named by its qualified name."""
     _, _, evs = _profile(tmp_path, Net(), tl.randn(3, 8), 1)
+    assert not [e for e in evs if e.get("cat") in ("python_function", "user_annotation")]
+    _, _, evs = _profile(tmp_path, Net(), tl.randn(3, 8), 1, with_modules=True)
     assert not [e for e in evs if e.get("cat") == "python_function"]
     assert "Net.b1.fc" in {e["name"] for e in evs if e.get("cat") == "user_annotation"}
 

@@ -113,7 +113,7 @@ class Module:
     def __call__(self, *args, **kwargs):
         if self._forward_pre_hooks or self._forward_hooks:
             return self._call_slow(args, kwargs)
-        rp = _H.range_pair
+        rp = _H.module_pair
         if rp is None:
             return self.forward(*args, **kwargs) if kwargs else self.forward(*args)
         # observed, no forward hooks (a profiled model's usual case): _call_slow's region, without its
@@ -159,7 +159,7 @@ class Module:
     def _call_slow(self, args, kwargs):
         frames = _STACK.frames
         token = None
-        rp = _H.range_pair
+        rp = _H.module_pair
         if rp is not None:
             name = self._qualname_under(frames)
             frames.append((self, name))
