@@ -48,8 +48,15 @@ def _dump(args: Any) -> bytes:
         return repr(args).encode("utf-8", "replace").replace(b"\n", b" ")
 
 
-# Args that `not` calls empty are left out of the blob, as they always were.
-_EMPTY = {b"null", b"{}", b"[]", b'""', b"0", b"false", b"0.0", b"-0", b"-0.0"}
+def _empty(piece: Raw | bytes) -> bool:
+    """Whether compact args text is a value `not` calls empty (left out of the blob, as _dump leaves it): {}, [],
+    "" or a scalar that decodes falsy (false, null, 0 in any spelling: 0.00, -0e5)."""
+    if memoryview(piece)[0] in _OPENERS:
+        return len(piece) == 2
+    return not decode_value(piece)
+
+
+_OPENERS = frozenset(b'{["')
 _raw_list: msgspec.json.Decoder[list[Raw]] = msgspec.json.Decoder(list[Raw])
 
 
@@ -78,7 +85,7 @@ def args_blob(trace: Trace) -> tuple[bytes, np.ndarray]:
     raws = [args[k] for k in raw_at]
     del args
     for k, piece in zip(raw_at, _compact(raws)):
-        pieces[k] = piece if len(piece) > 4 or bytes(piece) not in _EMPTY else b""
+        pieces[k] = b"" if _empty(piece) else piece
     offsets = _offsets(pieces)
     blob = b"\n".join(pieces)
     if b"\\u" in blob:  # escapes: decode and write again so that the text matches as typed

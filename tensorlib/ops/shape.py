@@ -94,10 +94,11 @@ def RESHAPE_ALIAS(xp, a, shape):
 RESHAPE_ALIAS.def_backward(_reshape_bwd)
 
 
-@op("_unsafe_view", view=True, node_name="UnsafeViewBackward0")
+@op("_unsafe_view", node_name="UnsafeViewBackward0")
 def UNSAFE_VIEW(xp, a, shape):
-    """The view of reshape's contiguous copy (torch's reshape: clone, then _unsafe_view of the clone). Nothing
-    else holds the copy, so the result is the input's copy of its own."""
+    """The view of reshape's contiguous copy (torch's reshape: clone, then _unsafe_view of the clone) or of
+    matmul's folded product. Nothing else holds that array, so the result is not a view to autograd (as
+    torch's: no base, its own version counter; an in-place op on it is AddBackward0, not CopySlices)."""
     return a.reshape(shape)
 
 

@@ -292,3 +292,14 @@ def test_epoch_scale_traces_give_the_same_values_on_both_paths(tmp_path):
     np.testing.assert_array_equal(fast.ts, slow.ts)
     x = next(i for i in range(len(fast)) if fast.name_of(i) == "x")
     assert int(fast.ts[x]) == 1700000000000000024
+
+
+def test_falsy_scalar_args_are_not_searched_on_either_path(tmp_path):
+    # Found by the property test above: `"args": false` (five bytes) was kept in the file path's search text, so
+    # "a" matched it there and not on the in-memory path, which leaves out every args value `not` calls empty.
+    for falsy in (False, None, 0, 0.0, -0.0, "", [], {}):
+        fast, slow = load_both(tmp_path, [{"ph": "X", "ts": 0, "cat": "c", "args": falsy},
+                                          {"ph": "X", "ts": 1, "name": "x", "args": {"a": "false"}}])
+        for q in ("a", "f", "0", "/[0-9]/", "null"):
+            np.testing.assert_array_equal(search(fast, q), search(slow, q))
+        assert search(fast, "fa").tolist() == [1]

@@ -59,3 +59,35 @@ def test_linear_of_a_few_rows_is_the_product_and_contiguous(rows, k, n):
     y.view(-1).sum().backward()
     np.testing.assert_allclose(xt.grad.numpy(), np.broadcast_to(w.sum(0), x.shape), rtol=1e-4, atol=1e-3)
     np.testing.assert_allclose(wt.grad.numpy(), np.broadcast_to(x.sum(0), w.shape), rtol=1e-4, atol=1e-3)
+
+
+@pytest.mark.parametrize("layout", ["contiguous", "transposed", "strided"])
+def test_a_batch_times_a_matrix_folds_as_torch(layout):
+    """`x @ w` and matmul of a 3+-d batch by a matrix, contiguous or not, run as torch folds them: reshape to
+    rows (view, or clone and _unsafe_view), one mm, _unsafe_view back; the result is no autograd view (an
+    in-place op on it is AddBackward0), the weight's gradient one product; values as NumPy's."""
+    from profiler import profile
+    rng = np.random.default_rng(0)
+    base = rng.standard_normal((4, 6, 8)).astype(np.float32)
+    xa = {"contiguous": base, "transposed": base.transpose(1, 0, 2), "strided": base[:, ::2]}[layout]
+    wa = rng.standard_normal((8, 5)).astype(np.float32)
+    for fn in (lambda x, w: x @ w, tl.matmul):
+        x = tl.tensor(base, requires_grad=True)
+        xv = {"contiguous": x, "transposed": x.transpose(0, 1), "strided": x[:, ::2]}[layout]
+        w = tl.tensor(wa, requires_grad=True)
+        with profile() as p:
+            y = fn(xv, w)
+        names = [e.name for e in p.events()]
+        view = {"contiguous": ["aten::view"], "strided": ["aten::_reshape_alias"],       # (torch 2.13's)
+                "transposed": ["aten::clone", "aten::empty_like", "aten::empty", "aten::copy_", "aten::_unsafe_view"]}
+        view = view[layout]
+        assert names == ["aten::matmul", "aten::reshape", *view, "aten::mm", "aten::_unsafe_view"]
+        assert y.grad_fn.name() == "UnsafeViewBackward0" and y._base is None
+        assert y.grad_fn.next_functions[0][0].name() == "MmBackward0"
+        np.testing.assert_allclose(y.detach().numpy(), xa @ wa, rtol=1e-5, atol=1e-5)
+        g = rng.standard_normal(y.shape).astype(np.float32)
+        (y * tl.tensor(g)).sum().backward()
+        np.testing.assert_allclose(w.grad.numpy(), xa.reshape(-1, 8).T @ g.reshape(-1, 5), rtol=1e-4, atol=1e-4)
+        y2 = fn(xv, w)
+        y2.add_(1)
+        assert y2.grad_fn.name() == "AddBackward0"
