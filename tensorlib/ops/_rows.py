@@ -13,7 +13,7 @@ import numpy as np
 
 from .._device import cuda_index
 
-_BLAS = frozenset((np.dtype(np.float32), np.dtype(np.float64)))
+BLAS_DTYPES = frozenset((np.dtype(np.float32), np.dtype(np.float64)))
 _SHORT_ROW = 64     # rows up to this length reduce faster transposed (measured: 64x32 3 µs vs 9; 64x128 even)
 _FEW_ROWS = 4       # up to this many rows the ufunc's own reduce (one call) beats the transposed copy (five)
 _CONSTANTS: dict = {}     # the read-only vectors below, by (n, dtype) and by n
@@ -69,7 +69,7 @@ def _size(shape) -> int:
 def as_rows(x, k=1):
     """(x as a 2-d array of rows over its last k dims, a vector of ones as long as a row) for the BLAS
     sums (`rows @ ones`), or None when x is not a non-empty float32/float64 NumPy array."""
-    if type(x) is not np.ndarray or x.dtype not in _BLAS or x.size == 0:
+    if type(x) is not np.ndarray or x.dtype not in BLAS_DTYPES or x.size == 0:
         return None
     m = x.shape[-1] if k == 1 and x.ndim else _size(x.shape[x.ndim - k:])
     return x.reshape(-1, m), ones_vector(m, x.dtype)

@@ -9,12 +9,11 @@ from functools import partial
 
 from ..dispatch import STATE, record_range, run_recorded
 from .._graph import tensor_of
-from .broadcast import QUIET, SINK, quiet_arrays
 from ._define import dispatch, np, op
 from .unary_math import rsqrt
-from .reduce import MEAN, SUM, mean as _mean, sum as _sum
-from .shape import RESHAPE, reshape
-from ._rows import as_rows, mean_vector, ones_vector
+from .reduce import mean as _mean, sum as _sum
+from .shape import reshape
+from ._rows import BLAS_DTYPES, as_rows, mean_vector, ones_vector
 
 
 def _normalized_grad(gxhat, xhat, rstd, dims):
@@ -240,6 +239,8 @@ def _chan_shape(ndim, c):
 def BATCH_NORM(xp, x, running_mean=None, running_var=None, w=None, b=None, training=True, momentum=0.1, eps=1e-5):
     """In training, normalises by the batch statistics and updates the running ones in place (as torch's
     kernel does); in eval, normalises by the running statistics."""
+    if xp is np and _channels_fast(x, running_mean, running_var, w, b):
+        return _bn_forward_channels(x, running_mean, running_var, w, b, training, momentum, eps)
     axes = (0,) + tuple(range(2, x.ndim))
     cs = _chan_shape(x.ndim, x.shape[1])
     if training:
@@ -258,6 +259,135 @@ def BATCH_NORM(xp, x, running_mean=None, running_var=None, w=None, b=None, train
     return _affine(y, w, b, cs).astype(x.dtype, copy=False), mu, rstd
 
 
+def _channels_fast(x, *others):
+    """Whether batch_norm's NumPy kernels on channels (_bn_forward_channels, _bn_backward_channels) take x
+    and the per-channel arrays: a non-empty C-contiguous float32/float64 x, the others None or vectors of
+    its dtype."""
+    if type(x) is not np.ndarray or x.dtype not in BLAS_DTYPES or not x.size or not x.flags.c_contiguous:
+        return False
+    for a in others:
+        if a is not None and (type(a) is not np.ndarray or a.dtype != x.dtype or a.ndim != 1):
+            return False
+    return True
+
+
+def _channel_sums(a3, ones_n, ones_m):
+    """Per-channel sums of a (N, C, M) C-contiguous array as two BLAS products: the images summed (ones_n @
+    (N, C*M)), then each channel's M positions ((C, M) @ ones_m); None for a product of length 1."""
+    n, c, m = a3.shape
+    t = a3.reshape(c * m) if ones_n is None else ones_n.dot(a3.reshape(n, c * m))
+    return t if ones_m is None else t.reshape(c, m).dot(ones_m)
+
+
+def _channel_ones(x):
+    """(x as (N, C, M), ones over N or None where N is 1, ones over M or None where M is 1)."""
+    n, c = x.shape[0], x.shape[1]
+    m = x.size // (n * c)
+    return (x.reshape(n, c, m), ones_vector(n, x.dtype) if n > 1 else None,
+            ones_vector(m, x.dtype) if m > 1 else None)
+
+
+def _bn_forward_channels(x, running_mean, running_var, w, b, training, momentum, eps):
+    """BATCH_NORM's kernel on NumPy (_channels_fast): the per-channel sums by BLAS, the input centred once
+    (its squares summed from a buffer that then takes the output), the weight and the standard deviation
+    folded into one scale: (x - mean) * (w * rstd) + b. Statistics as the general kernel's: biased variance
+    for the output, unbiased for the running variance."""
+    x3, ones_n, ones_m = _channel_ones(x)
+    c = x3.shape[1]
+    cs = _chan_shape(x.ndim, c)
+    if training:
+        n = x.size // c
+        mu = _channel_sums(x3, ones_n, ones_m)
+        mu /= n
+        d = x3 - mu[:, None]
+        y = np.multiply(d, d)
+        var = _channel_sums(y, ones_n, ones_m)      # the sum of squares, n times the biased variance
+        if running_mean is not None:
+            running_mean *= 1 - momentum
+            running_mean += momentum * mu
+            running_var *= 1 - momentum
+            running_var += var * (momentum / max(n - 1, 1))
+        var /= n
+        var += eps
+        rstd = np.sqrt(var, out=var)
+        np.reciprocal(rstd, out=rstd)
+    else:
+        mu = running_mean.copy()        # (a saved output: not a view of the buffer training updates)
+        d = x3 - mu[:, None]
+        y = d
+        rstd = running_var + eps
+        np.sqrt(rstd, out=rstd)
+        np.reciprocal(rstd, out=rstd)
+    scale = rstd if w is None else rstd * w
+    np.multiply(d, scale[:, None], out=y)
+    if b is not None:
+        y += b[:, None]
+    return y.reshape(x.shape), mu.reshape(cs), rstd.reshape(cs)
+
+
+@op("native_batch_norm_backward", node_name="NativeBatchNormBackwardBackward0")
+def BATCH_NORM_BACKWARD(xp, g, x, w=None, mu=None, rstd=None, training=True, need=(True, True, True)):
+    """torch's kernel as one op, for a backward that is not itself differentiated (create_graph=False): mu
+    and rstd are the forward's saved statistics (the batch's in training, the running ones' in eval). With
+    gxhat = g * w, the formula of _normalized_grad in the per-channel sums of g and g * xhat:
+    gx = w * rstd * (g - sum(g) / n - xhat * sum(g * xhat) / n) in training, g * w * rstd in eval; a gradient
+    not needed comes back as a 0-d zero."""
+    if xp is np and g.dtype == x.dtype and _channels_fast(x, w) and g.flags.c_contiguous:
+        return _bn_backward_channels(g, x, w, mu, rstd, training, need)
+    c = x.shape[1]
+    cs = _chan_shape(x.ndim, c)
+    dims = (0,) + tuple(range(2, x.ndim))
+    xhat = x - mu
+    xhat *= rstd
+    gx = gw = gb = xp.zeros((), dtype=g.dtype)
+    sg = _sum_k(xp, g, dims) if need[2] or (need[0] and training) else None
+    sgx = _sum_k(xp, g * xhat, dims) if need[1] or (need[0] and training) else None
+    if need[0]:
+        scale = rstd if w is None else rstd * w.reshape(cs)
+        if training:
+            n = x.size // c
+            gx = g - (sg / n).reshape(cs)
+            gx -= xhat * (sgx / n).reshape(cs)
+            gx *= scale
+        else:
+            gx = g * scale
+    if need[1]:
+        gw = sgx
+    if need[2]:
+        gb = sg
+    return gx.astype(g.dtype, copy=False), gw, gb
+
+
+def _bn_backward_channels(g, x, w, mu, rstd, training, need):
+    """BATCH_NORM_BACKWARD's formula on NumPy (_channels_fast), the per-channel sums by BLAS."""
+    x3, ones_n, ones_m = _channel_ones(x)
+    c = x3.shape[1]
+    g3 = g.reshape(x3.shape)
+    mu, rstd = mu.reshape(c, 1), rstd.reshape(c, 1)
+    xhat = x3 - mu
+    xhat *= rstd
+    gx = gw = gb = np.zeros((), dtype=g.dtype)
+    sg = _channel_sums(g3, ones_n, ones_m) if need[2] or (need[0] and training) else None
+    p = None
+    if need[1] or (need[0] and training):
+        p = np.multiply(g3, xhat)
+        sgx = _channel_sums(p, ones_n, ones_m)
+        gw = sgx
+    if need[0]:
+        scale = rstd if w is None else rstd * w[:, None]
+        if training:
+            n = x.size // c
+            gx = g3 - sg[:, None] / n
+            gx -= np.multiply(xhat, sgx[:, None] / n, out=p)
+            gx *= scale
+        else:
+            gx = g3 * scale
+        gx = gx.reshape(x.shape)
+    if need[2]:
+        gb = sg
+    return gx, gw, gb
+
+
 def _bn_backward_args(ctx, g):
     """torch's native_batch_norm_backward(grad_out, input, weight, running_mean, running_var, save_mean,
     save_invstd, train, eps, output_mask): the arguments its region records (Input Dims/type)."""
@@ -269,8 +399,21 @@ def _bn_backward_args(ctx, g):
 
 @BATCH_NORM.def_backward
 def _(ctx, g, *_):
-    with record_range("native_batch_norm_backward", "op", _bn_backward_args(ctx, g)):  # torch's kernel, in ops
-        return _bn_backward(ctx, g)
+    if STATE.grad_enabled:      # differentiated itself (create_graph): torch's kernel in tensorlib ops
+        with record_range("native_batch_norm_backward", "op", _bn_backward_args(ctx, g)):
+            return _bn_backward(ctx, g)
+    x, _rm, _rv, w, b = ctx.saved_inputs
+    _, mu, rstd = ctx.saved_output
+    need = _bn_need(ctx, w, b)
+    gx, gw, gb = dispatch(BATCH_NORM_BACKWARD, g, x, w, mu, rstd, training=ctx.attrs.get("training", True),
+                          need=need)
+    return gx if need[0] else None, None, None, gw if need[1] else None, gb if need[2] else None
+
+
+def _bn_need(ctx, w, b):
+    """(input, weight, bias) gradients wanted, as BATCH_NORM_BACKWARD's `need`."""
+    need = ctx.needs_input_grad
+    return bool(need[0]), w is not None and bool(need[3]), b is not None and bool(need[4])
 
 
 def _bn_backward(ctx, g):
@@ -292,54 +435,25 @@ def _bn_backward(ctx, g):
     return gx, None, None, gw, gb
 
 
-def _batch_norm_bwd_arrays(ctx, g, *_, k=QUIET):
-    """BATCH_NORM's formula on NumPy arrays of one floating dtype (g, x, the saved statistics, the weight
-    where it is used), its ops' kernels in the dispatched formula's order: called directly (k=QUIET: the
-    quiet path, OpDef.quiet_backward) or run as the recorded ops inside the formula's region (k=SINK:
-    OpDef.sink_backward). None for the other cases, and under create_graph (statistics recomputed)."""
-    if g is None or STATE.grad_enabled:
+def _batch_norm_bwd_arrays(ctx, g, *_, run=None):
+    """BATCH_NORM_BACKWARD's kernel on NumPy arrays: called directly (the engine's quiet path,
+    OpDef.quiet_backward) or, run=dispatch.run_recorded, run as the recorded op (OpDef.sink_backward). None
+    for the other cases (then the dispatched backward runs)."""
+    if g is None or type(g._data) is not np.ndarray:
         return None
-    x, _, _, w, b = ctx.inputs
+    x, _rm, _rv, w, b = ctx.saved_inputs
     _, mu, rstd = ctx.saved_output
-    need = ctx.needs_input_grad
-    gd, xd, mud, rd = g._data, x._data, mu._data, rstd._data
-    wd = w._data if w is not None and (need[0] or need[3]) else None
-    for a in (xd, mud, rd, wd):
-        if a is not None and quiet_arrays(gd, a) is None:
-            return None
-    if wd is not None and need[0] and not wd.flags.c_contiguous:
-        return None     # (reshape would copy: its own ops)
-    if k is QUIET:
-        return _batch_norm_grads(ctx, gd, xd, mud, rd, wd, b is not None, k)
-    with record_range("native_batch_norm_backward", "op", _bn_backward_args(ctx, g)):
-        return _batch_norm_grads(ctx, gd, xd, mud, rd, wd, b is not None, k)
-
-
-def _batch_norm_grads(ctx, gd, xd, mud, rd, wd, has_bias, k):
-    """The batch_norm formula's steps on arrays (see _batch_norm_bwd_arrays), as tensors."""
-    run = k.run
-    nd = xd.ndim
-    dims = (0,) + tuple(range(2, nd))
-    need = ctx.needs_input_grad
-    xhat = k.mul(k.sub(xd, mud), rd)
-    gx = gw = gb = None
-    if need[0]:
-        gxhat = k.mul(gd, run(RESHAPE, wd, shape=_chan_shape(nd, xd.shape[1]))) if wd is not None else gd
-        if ctx.attrs.get("training", True):     # _normalized_grad's steps
-            m1 = run(MEAN, gxhat, dim=dims, keepdim=True)
-            m2 = run(MEAN, k.mul(gxhat, xhat), dim=dims, keepdim=True)
-            gx = k.mul(k.sub(k.sub(gxhat, m1), k.mul(xhat, m2)), rd)
-        else:
-            gx = k.mul(gxhat, rd)
-    if wd is not None and need[3]:
-        gw = run(SUM, k.mul(gd, xhat), dim=dims)
-    if has_bias and need[4]:
-        gb = run(SUM, gd, dim=dims)
-    return tuple(None if r is None else tensor_of(r) for r in (gx, None, None, gw, gb))
+    need = _bn_need(ctx, w, b)
+    args = (g._data, x._data, None if w is None else w._data, mu._data, rstd._data)
+    training = ctx.attrs.get("training", True)
+    grads = BATCH_NORM_BACKWARD.kernel(np, *args, training=training, need=need) if run is None else \
+        run(BATCH_NORM_BACKWARD, *args, training=training, need=need)
+    gx, gw, gb = (tensor_of(gr) if n else None for gr, n in zip(grads, need))
+    return gx, None, None, gw, gb
 
 
 BATCH_NORM.quiet_backward = _batch_norm_bwd_arrays
-BATCH_NORM.sink_backward = partial(_batch_norm_bwd_arrays, k=SINK)
+BATCH_NORM.sink_backward = partial(_batch_norm_bwd_arrays, run=run_recorded)
 
 
 @record_range("batch_norm", "op")       # torch's composite around native_batch_norm (the BATCH_NORM op)

@@ -560,7 +560,7 @@ def test_sink_formulas_agree_with_the_dispatched_ones_bit_for_bit(case, monkeypa
     sink_ops = {"mm", "t", "threshold_backward", "_log_softmax_backward_data", "nll_loss_backward",
                 "_softmax_backward_data", "transpose", "reshape", "mul", "sub", "div", "neg", "sum_to_size",
                 "gelu_backward", "embedding_dense_backward", "narrow", "cat", "slice_backward",
-                "select_backward", "native_layer_norm_backward", "zeros",
+                "select_backward", "native_layer_norm_backward", "native_batch_norm_backward", "zeros",
                 "scaled_dot_product_attention_backward", "lstm_layer_backward", "gru_layer_backward",
                 "rnn_layer_backward", "matmul", "_reshape_alias", "_unsafe_view", "expand", "ge", "le",
                 "bitwise_and", "scatter_add", "gt", "where", "conv2d", "conv_transpose2d",
