@@ -13,6 +13,7 @@ from .. import ops as _ops
 from .._tensor import Tensor
 from .. import ops as _E
 from .. import _dtype as _D
+from ..ops.activation import leaky_relu_ as _leaky_relu_
 from ..ops.comparison import where as _where
 from ..ops.conv_ops import conv1d, conv2d, conv_transpose2d
 from ..ops.shape import stack
@@ -157,7 +158,7 @@ def elu_(input, alpha=1.0):
 
 
 def leaky_relu_(input, negative_slope=0.01):
-    return _inplace(input, _E.leaky_relu(input, negative_slope))
+    return _leaky_relu_(input, negative_slope)
 
 
 def hardtanh_(input, min_val=-1.0, max_val=1.0):

@@ -11,6 +11,7 @@ from .. import ops as _ops
 from .._tensor import Tensor
 from ..dispatch import dispatch, record_range
 from .. import ops as _E
+from ..ops.activation import leaky_relu_ as _leaky_relu_
 from ..ops.attention import scaled_dot_product_attention as _sdpa
 from ..ops.conv_ops import conv1d, conv2d, conv_transpose2d  # noqa: F401
 from ..ops.index import one_hot  # noqa: F401
@@ -37,8 +38,7 @@ def hardtanh(input, min_val=-1.0, max_val=1.0, inplace=False):
 
 
 def leaky_relu(input, negative_slope=0.01, inplace=False):
-    out = _E.leaky_relu(input, negative_slope)
-    return input.copy_(out) if inplace and not input.requires_grad else out
+    return _leaky_relu_(input, negative_slope) if inplace else _E.leaky_relu(input, negative_slope)
 
 
 def elu(input, alpha=1.0, inplace=False):

@@ -126,7 +126,7 @@ def _clamp(ctx, node, args, attrs):
     return [ctx.op("Clip", ins)]
 
 
-@symbolic("leaky_relu")
+@symbolic("leaky_relu", "leaky_relu_")
 def _leaky(ctx, node, args, attrs):
     return [ctx.op("LeakyRelu", [args[0]], alpha=float(attrs.get("negative_slope", 0.01)))]
 

@@ -5,11 +5,12 @@ import math
 from functools import partial
 
 from .. import _hooks as _H
-from .comparison import GT, WHERE, gt, where
+from .comparison import gt, where
 from .unary_math import _f, erf, erf_kernel, exp, tanh
 from ..dispatch import STATE, run_recorded_op
 from .._graph import quiet_op, tensor_of
-from .broadcast import QUIET, SINK, quiet_arrays, quiet_operand
+from .broadcast import QUIET, SINK, quiet_arrays
+from .._opdef import OpDef
 from ._define import dispatch, np, op, public, unary
 
 
@@ -210,31 +211,74 @@ def _(ctx, g):
 
 @op("leaky_relu", save="i", function=True, method=True)
 def LEAKY_RELU(xp, a, negative_slope=0.01):
+    if xp is np and a.dtype.kind == "f":
+        out = np.multiply(a, negative_slope, dtype=a.dtype)
+        np.copyto(out, a, where=a > 0)
+        return out
     return xp.where(a > 0, a, a * negative_slope).astype(a.dtype, copy=False)
 
 
-@LEAKY_RELU.def_backward
-def _(ctx, g):
-    x = ctx.saved_inputs[0]
-    return (where(gt(x, 0), g, g * ctx.attrs.get("negative_slope", 0.01)),)
+_NEGATIVE_SLOPE_IN_PLACE = (
+    "In-place leakyReLu backward calculation is triggered with a negative slope which is not supported. This is "
+    "caused by calling in-place forward function with a negative slope, please call out-of-place version instead. "
+    "File an issue at https://github.com/pytorch/pytorch if you do require supporting in-place leakRelu backward "
+    "calculation with negative slope")
 
 
-def _leaky_relu_bwd_arrays(ctx, g, k=QUIET):
-    """LEAKY_RELU's formula on NumPy arrays: gt, the product by the slope and where, the same kernels in the
-    same order, called directly (k=QUIET: the engine's quiet path) or run as recorded ops (k=SINK:
-    OpDef.sink_backward); None where the dispatched ops would promote."""
-    p = quiet_arrays(g._data, ctx.inputs[0]._data)
+@op("leaky_relu_backward", save="i", node_name="LeakyReluBackwardBackward0")
+def LEAKY_RELU_BACKWARD(xp, g, x, negative_slope=0.01, self_is_result=False):
+    """torch's leaky_relu_backward: g where x > 0, g * negative_slope elsewhere (LeakyReLU's backward, one
+    op). x is the input, or the in-place op's result (self_is_result: the same signs for a slope >= 0)."""
+    if self_is_result and negative_slope < 0:
+        raise RuntimeError(_NEGATIVE_SLOPE_IN_PLACE)
+    if xp is np and g.dtype.kind == "f" and g.shape == x.shape:
+        out = np.multiply(g, negative_slope, dtype=g.dtype)
+        np.copyto(out, g, where=x > 0)
+        return out
+    return xp.where(x > 0, g, g * negative_slope).astype(g.dtype, copy=False)
+
+
+@LEAKY_RELU_BACKWARD.def_backward
+def _(ctx, gg):
+    x = ctx.saved_inputs[1]
+    return (dispatch(LEAKY_RELU_BACKWARD, gg, x, **ctx.attrs) if ctx.needs_input_grad[0] else None, None)
+
+
+def _leaky_relu_grad(ctx, g):
+    saved = ctx.saved_output if "o" in ctx.op.save else ctx.saved_inputs[0]
+    return (dispatch(LEAKY_RELU_BACKWARD, g, saved, **_leaky_attrs(ctx)),)
+
+
+def _leaky_attrs(ctx):
     slope = ctx.attrs.get("negative_slope", 0.01)
-    if p is None or quiet_operand(slope, p[0].dtype) is None:
-        return None
-    gd, x = p
-    run = k.run
-    mask = run(GT, x, 0)
-    return (tensor_of(run(WHERE, mask, gd, k.mul(gd, slope))),)
+    return {"negative_slope": slope, "self_is_result": True} if "o" in ctx.op.save else {"negative_slope": slope}
 
 
-LEAKY_RELU.quiet_backward = _leaky_relu_bwd_arrays
-LEAKY_RELU.sink_backward = partial(_leaky_relu_bwd_arrays, k=SINK)
+def _leaky_relu_bwd_arrays(ctx, g, call=quiet_op):
+    """leaky_relu_backward's kernel on NumPy arrays: called directly (the engine's quiet path) or, with
+    call=run_recorded_op, run as a recorded op (OpDef.sink_backward)."""
+    saved = ctx.saved_output_array() if "o" in ctx.op.save else ctx.inputs[0]
+    return call(LEAKY_RELU_BACKWARD, g, saved, **_leaky_attrs(ctx))
+
+
+# leaky_relu_'s node: torch's LeakyReluBackward1, which saves the result (the input is overwritten). Never
+# dispatched itself (not registered): the in-place op's `inplace_of`, whose kernel and backward it runs.
+_LEAKY_RELU_RESULT = OpDef("leaky_relu", LEAKY_RELU.kernel, save="o", node_name="LeakyReluBackward1")
+
+for _o in (LEAKY_RELU, _LEAKY_RELU_RESULT):
+    _o.def_backward(_leaky_relu_grad)
+    _o.quiet_backward = _leaky_relu_bwd_arrays
+    _o.sink_backward = partial(_leaky_relu_bwd_arrays, call=run_recorded_op)
+
+
+@op("leaky_relu_", inplace_of=_LEAKY_RELU_RESULT)
+def LEAKY_RELU_(xp, a, negative_slope=0.01):
+    a[...] = LEAKY_RELU.kernel(xp, a, negative_slope)
+
+
+def leaky_relu_(input, negative_slope=0.01):
+    """torch.nn.functional.leaky_relu_: in place, its node LeakyReluBackward1 (the result saved)."""
+    return dispatch(LEAKY_RELU_, input, negative_slope=negative_slope)
 
 
 @op("elu", save="io", function=True, method=True)

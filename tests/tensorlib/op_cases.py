@@ -188,6 +188,7 @@ CASES = {
     "pow_": lambda: (lambda a: a.clone().pow_(2), [R(3, 4)]),
     "clamp_": lambda: (lambda a: a.clone().clamp_(-0.5, 0.5), [R(3, 4)]),
     "relu_": lambda: (lambda a: a.clone().relu_(), [R(3, 4)]),
+    "leaky_relu_": lambda: (lambda a: tl.nn.functional.leaky_relu(a.clone(), 0.2, inplace=True), [R(3, 4)]),
     "fill": lambda: (lambda a, v: dispatch(_op("fill"), a, v), [R(3), R(grad=True)]),
     "fill_": lambda: (lambda a: a.clone().fill_(2.0) * a, [R(3)]),
     "zero": lambda: (lambda a: dispatch(_op("zero"), a) + a, [R(3)]),

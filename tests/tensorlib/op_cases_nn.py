@@ -9,13 +9,15 @@ from tests.tensorlib.op_cases import I, R, _fixed
 # ops dispatched only inside backward formulas: their sample call runs a backward pass
 BACKWARD_ONLY = {"convolution_backward_weight", "adaptive_avg_pool2d_backward", "avg_pool2d_divisor",
                  "nll_loss_backward", "_log_softmax_backward_data", "_softmax_backward_data", "threshold_backward",
+                 "leaky_relu_backward",
                  "lstm_layer_backward", "_thnn_fused_lstm_cell_backward_impl",
                  "gru_layer_backward", "scaled_dot_product_attention_backward",
                  "_scaled_dot_product_flash_attention_for_cpu_backward",
                  "rnn_layer_backward", "gelu_backward", "native_layer_norm_backward",
                  "native_batch_norm_backward", "max_pool2d_with_indices_backward", "embedding_dense_backward"}
 # gradcheck differentiates the squared gradients of these, which runs the backward-only op's own backward
-SECOND_ORDER_CHECKED = {"_log_softmax_backward_data", "_softmax_backward_data", "threshold_backward"}
+SECOND_ORDER_CHECKED = {"_log_softmax_backward_data", "_softmax_backward_data", "threshold_backward",
+                        "leaky_relu_backward"}
 NO_GRADCHECK = {"dropout", "native_dropout"} | (BACKWARD_ONLY - SECOND_ORDER_CHECKED)
 
 
@@ -79,6 +81,7 @@ CASES = {
     "_log_softmax_backward_data": lambda: (_sq_grads(lambda x, w: F.log_softmax(x, 1) * w), [R(3, 4), R(3, 4)]),
     "_softmax_backward_data": lambda: (_sq_grads(lambda x, w: F.softmax(x, 1) * w), [R(3, 4), R(3, 4)]),
     "threshold_backward": lambda: (_sq_grads(lambda x, w: F.relu(x) * w), [R(3, 4), R(3, 4)]),
+    "leaky_relu_backward": lambda: (_sq_grads(lambda x, w: F.leaky_relu(x, 0.2) * w), [R(3, 4), R(3, 4)]),
     "mse_loss": lambda: (F.mse_loss, [R(3, 4), R(3, 4)]),
     "l1_loss": lambda: (F.l1_loss, [R(3, 4), R(3, 4)]),
     "smooth_l1_loss": lambda: (lambda a, b: F.smooth_l1_loss(a, b, beta=0.5), [R(3, 4), R(3, 4)]),
