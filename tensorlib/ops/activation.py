@@ -211,10 +211,12 @@ def _(ctx, g):
 
 @op("leaky_relu", save="i", function=True, method=True)
 def LEAKY_RELU(xp, a, negative_slope=0.01):
-    if xp is np and a.dtype.kind == "f":
-        out = np.multiply(a, negative_slope, dtype=a.dtype)
-        np.copyto(out, a, where=a > 0)
-        return out
+    """For a slope in (0, 1], max(a, a * slope): the same values as where(a > 0, a, a * slope), NaN and
+    infinities included, without where's mask (NumPy's where and masked copies take 3-15x the time of two
+    plain passes on a random sign pattern: branch mispredictions)."""
+    if 0 < negative_slope <= 1 and a.dtype.kind == "f":
+        out = xp.multiply(a, negative_slope, dtype=a.dtype)
+        return xp.maximum(out, a, out=out)
     return xp.where(a > 0, a, a * negative_slope).astype(a.dtype, copy=False)
 
 
@@ -231,10 +233,16 @@ def LEAKY_RELU_BACKWARD(xp, g, x, negative_slope=0.01, self_is_result=False):
     op). x is the input, or the in-place op's result (self_is_result: the same signs for a slope >= 0)."""
     if self_is_result and negative_slope < 0:
         raise RuntimeError(_NEGATIVE_SLOPE_IN_PLACE)
-    if xp is np and g.dtype.kind == "f" and g.shape == x.shape:
-        out = np.multiply(g, negative_slope, dtype=g.dtype)
-        np.copyto(out, g, where=x > 0)
-        return out
+    if xp is np and 0 <= negative_slope <= 1 and g.dtype.kind == "f" and g.shape == x.shape:
+        # g times the factor (x > 0) * (1 - s) + s, which is exactly 1 or s for s in [0, 1] (1 - s rounds by
+        # at most half an ulp below 1, which the sum rounds back), so the same values as where()'s (inf and
+        # NaN gradients too), in four plain passes
+        s = g.dtype.type(negative_slope)
+        f = np.empty_like(g)
+        np.greater(x, 0, out=f)
+        f *= g.dtype.type(1) - s
+        f += s
+        return np.multiply(f, g, out=f)
     return xp.where(x > 0, g, g * negative_slope).astype(g.dtype, copy=False)
 
 
