@@ -30,7 +30,7 @@ def test_the_module_and_the_underscore_function_are_in_place_too():
 def test_negative_slope_in_place_refuses_its_backward_as_torch():
     x = tl.tensor(X, requires_grad=True)
     z = F.leaky_relu(x * 1, -0.2, inplace=True)
-    with pytest.raises(RuntimeError, match="In-place leakyReLu backward calculation is triggered with a negative slope"):
+    with pytest.raises(RuntimeError, match="In-place leakyReLu backward calculation is triggered with a negative"):
         z.sum().backward()
 
 
