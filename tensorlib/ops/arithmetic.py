@@ -361,6 +361,17 @@ def fmod(input, other, *, out=None):
 def POW(xp, a, b):
     if hasattr(a, "dtype") and a.dtype.kind in "iu" and isinstance(b, int) and b < 0:
         raise RuntimeError("Integers to negative integer powers are not allowed.")
+    if type(b) in (int, float) and b in (3, -2, -0.5) and type(a) is np.ndarray and a.dtype.kind == "f":
+        # torch's CPU kernel for these exponents (pow_tensor_scalar_optimized): products, not pow(); NumPy's
+        # own fast exponents (2, 0.5, -1: square, sqrt, reciprocal) are torch's already. x ** 3 by powf took
+        # 7x torch's time on 512K float32.
+        if b == -0.5:
+            y = np.sqrt(a)
+        else:
+            y = np.multiply(a, a)
+            if b == 3:
+                return np.multiply(y, a, out=y)
+        return np.reciprocal(y, out=y)
     return a ** b
 
 

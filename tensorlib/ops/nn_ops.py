@@ -19,8 +19,8 @@ from ._define import Tensor, dispatch, np, op
 from ._rows import row_index, row_max, row_sum, rows_on, softmax_backward_rows
 from .activation import sigmoid, softplus
 from .arithmetic import CLAMP, clamp
-from .comparison import LT, WHERE, gt, lt, where
-from .unary_math import ABS, SIGN, abs as _abs, exp, log, sign
+from .comparison import gt, where
+from .unary_math import SIGN, exp, log, sign
 from .index import index_add
 from .linalg import ADDMM, matmul
 from ..dispatch import record_range
@@ -465,15 +465,38 @@ def _smooth_l1_k(xp, x, t, beta=1.0):
     d = xp.abs(x - t)
     if beta == 0:
         return d
-    return xp.where(d < beta, 0.5 * d * d / beta, d - 0.5 * beta)
+    c = d < beta
+    q = 0.5 * d         # torch's 0.5 * z * z / beta, in its order
+    q *= d
+    q /= beta
+    if xp is np and q.dtype == d.dtype and q.dtype.kind == "f":
+        d -= 0.5 * beta
+        return _select(c, q, d)
+    return xp.where(c, q, d - 0.5 * beta)
+
+
+def _select(cond, a, b):
+    """np.where(cond, a, b) for float arrays of one dtype and shape, bit for bit, without a branch per element:
+    b ^ ((a ^ b) & mask) on the bits. NumPy's where on an unpredictable condition took 4.5x this (131K float32,
+    373 against 83 us): a mispredicted branch per element."""
+    it = np.dtype(f"i{a.itemsize}")
+    m = cond.astype(it)
+    np.negative(m, out=m)           # 0 or all ones
+    bi = b.view(it)
+    out = np.bitwise_xor(a.view(it), bi)
+    out &= m
+    out ^= bi
+    return out.view(a.dtype)
 
 
 def _smooth_l1_d(x, t, attrs):
+    """d/dx: (x - t) / beta where |x - t| < beta, its sign elsewhere, which is (x - t) / beta clamped to
+    [-1, 1] (NaN stays NaN): one clamp where a where over abs, lt and sign took 5x its time."""
     beta = attrs.get("beta", 1.0)
     d = x - t
     if beta == 0:
         return sign(d)
-    return where(lt(_abs(d), beta), d / beta, sign(d))
+    return clamp(d / beta, -1.0, 1.0)
 
 
 _EPS_LOG = -100.0  # torch clamps log(p) at -100 in binary_cross_entropy
@@ -544,7 +567,7 @@ def _smooth_l1_d_arrays(x, t, attrs, k):
     d = k.sub(x, t)
     if beta == 0:
         return run(SIGN, d)
-    return run(WHERE, run(LT, run(ABS, d), beta), k.div(d, beta), run(SIGN, d))
+    return run(CLAMP, k.div(d, beta), min=-1.0, max=1.0)
 
 
 def _bce_d_arrays(p, t, attrs, k):

@@ -1,0 +1,72 @@
+"""Kernels written without where()'s branch per element (or pow()'s libm call) give where()'s and torch's
+values bit for bit: ELU, smooth_l1_loss, leaky_relu's forward, pow by 3, -2 and -0.5."""
+import numpy as np
+import pytest
+
+import tensorlib as tl
+from tensorlib.ops.activation import ELU
+from tensorlib.ops.nn_ops import _select, _smooth_l1_k
+
+SPECIAL = [np.inf, -np.inf, np.nan, 0.0, -0.0, 1e-40, -1e-40, 1.0, -1.0, 0.5, 2.0, 3e38, -3e38]
+
+
+def _data(dtype, seed=0):
+    rng = np.random.default_rng(seed)
+    return np.concatenate([rng.standard_normal(3000) * 3, SPECIAL]).astype(dtype)
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
+def test_select_is_where(dtype):
+    a, b = _data(dtype, 1), _data(dtype, 2)
+    c = _data(dtype, 3) > 0
+    assert np.array_equal(_select(c, a, b), np.where(c, a, b), equal_nan=True)
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
+@pytest.mark.parametrize("alpha", [1.0, 1.6732632423543772, 0.5, -0.3, 0.0])
+def test_elu_is_the_where_formula(dtype, alpha):
+    x = _data(dtype)
+    with np.errstate(all="ignore"):
+        ref = np.where(x > 0, x, alpha * (np.exp(np.minimum(x, 0)) - 1)).astype(dtype)
+        got = ELU.kernel(np, x, alpha=alpha)
+    assert got.dtype == dtype and np.array_equal(got, ref, equal_nan=True)
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
+@pytest.mark.parametrize("beta", [1.0, 0.5, 2.0, 1e-3])
+def test_smooth_l1_is_the_where_formula(dtype, beta):
+    x, t = _data(dtype, 4), _data(dtype, 5)[::-1].copy()
+    with np.errstate(all="ignore"):
+        d = np.abs(x - t)
+        ref = np.where(d < beta, 0.5 * d * d / beta, d - 0.5 * beta)
+        got = _smooth_l1_k(np, x, t, beta)
+    assert got.dtype == ref.dtype and np.array_equal(got, ref, equal_nan=True)
+
+
+def test_smooth_l1_gradient_is_the_clamped_ratio():
+    x = np.array([-3.0, -1.0, -0.5, 0.0, 0.25, 1.0, 3.0, np.nan], np.float32)
+    xt = tl.tensor(x, requires_grad=True)
+    tl.nn.functional.smooth_l1_loss(xt, tl.zeros_like(xt), reduction="sum", beta=0.5).backward()
+    np.testing.assert_array_equal(xt.grad.numpy(), np.array([-1, -1, -1, 0, 0.5, 1, 1, np.nan], np.float32))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_pow_by_three_and_negative_exponents_are_torch_products(dtype):
+    x = _data(dtype)
+    with np.errstate(all="ignore"):
+        assert np.array_equal((tl.tensor(x) ** 3).numpy(), (x * x) * x, equal_nan=True)
+        assert np.array_equal(tl.tensor(x).pow(-2).numpy(), 1 / (x * x), equal_nan=True)
+        assert np.array_equal((tl.tensor(x) ** -0.5).numpy(), 1 / np.sqrt(x), equal_nan=True)
+        assert np.array_equal((tl.tensor(x) ** 4).numpy(), x ** 4, equal_nan=True)     # others: NumPy's pow
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
+@pytest.mark.parametrize("slope", [0.01, 0.2, 1 / 3, 0.5, 1.0, 0.0, 0.7310585786300049])
+def test_leaky_relu_and_its_backward_are_the_where_formulas(dtype, slope):
+    from tensorlib.ops.activation import LEAKY_RELU, LEAKY_RELU_BACKWARD
+    x, g = _data(dtype, 6), _data(dtype, 7)
+    with np.errstate(all="ignore"):
+        ref = np.where(x > 0, x, x * slope).astype(dtype)
+        assert np.array_equal(LEAKY_RELU.kernel(np, x, negative_slope=slope), ref, equal_nan=True)
+        refb = np.where(x > 0, g, g * dtype(slope))
+        assert np.array_equal(LEAKY_RELU_BACKWARD.kernel(np, g, x, negative_slope=slope), refb, equal_nan=True)
