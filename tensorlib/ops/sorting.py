@@ -68,8 +68,35 @@ def TOPK(xp, a, k, dim=-1, largest=True, sorted=True):
         raise RuntimeError("selected index k out of range")
     if a.ndim == 0:
         return (a.copy(), xp.zeros((), dtype=np.int64)) if k else (a.reshape(1)[:0], xp.zeros((0,), np.int64))
+    if xp is np and a.dtype.kind == "f" and 0 < k <= n // 4:
+        idx = _topk_selected(a, k, dim, largest)
+        if idx is not None:
+            return np.take_along_axis(a, idx, axis=dim), idx
     idx = _first(xp, _argsort(xp, a, dim, largest), k, dim)
     return xp.take_along_axis(a, idx, axis=dim), idx
+
+
+def _topk_selected(a, k, dim, largest):
+    """topk's indices as the full stable sort gives them (value order, equal values by index), from a partial
+    selection: argpartition finds the k-th key of each row, the rows' keys below it and the first of those
+    equal to it make the k (one pass each), and only those k are sorted. None where NaN is present (the sort
+    places it; the selection does not). (256, 512), k=5, float32: 6.6 ms by the full sort."""
+    a2 = np.moveaxis(a, dim, -1)
+    key = np.negative(a2) if largest else a2
+    if np.isnan(key).any():
+        return None
+    kth = np.partition(key, k - 1, axis=-1)[..., k - 1:k]      # each row's k-th smallest key
+    chosen = key <= kth
+    n = key.shape[-1]
+    if np.add.reduce(chosen, axis=None, dtype=np.int64) != chosen.size // n * k:     # ties at the k-th key
+        below = key < kth
+        at = key == kth
+        room = k - np.add.reduce(below, axis=-1, keepdims=True, dtype=np.int64)
+        chosen = below | (at & (np.cumsum(at, axis=-1, dtype=np.int32) <= room))
+    idx = (np.flatnonzero(chosen) % n).reshape(key.shape[:-1] + (k,))      # k per row, ascending index
+    order = np.argsort(np.take_along_axis(key, idx, axis=-1), axis=-1, kind="stable")
+    idx = np.take_along_axis(idx, order, axis=-1)
+    return np.moveaxis(idx, -1, dim).astype(np.int64, copy=False)
 
 
 TOPK.def_backward(_scatter_bwd)

@@ -100,3 +100,27 @@ def test_searchsorted_bucketize():
     eq(tl.searchsorted(T([[1.0, 2.0], [0.0, 10.0]]), T([[1.5], [10.0]]), side="right"), [[1], [2]])
     with pytest.raises(RuntimeError, match="boundaries tensor must be 1 dimension, but got dim\\(2\\)"):
         tl.bucketize(seq, v)
+
+
+def test_topk_by_selection_matches_the_full_stable_sort():
+    """k <= n/4 takes the partial selection (tensorlib.ops.sorting._topk_selected): the same values and
+    indices as the full stable sort, ties (kept in index order), infinities, signed zeros and any dim."""
+    from tensorlib.ops.sorting import TOPK, _argsort, _first
+    rng = np.random.default_rng(0)
+    for trial in range(120):
+        shape = tuple(rng.integers(1, 6, rng.integers(1, 3))) + (int(rng.integers(8, 120)),)
+        a = rng.standard_normal(shape).astype(np.float32 if trial % 2 else np.float64)
+        if trial % 3 == 0:
+            a = np.round(a * 2) / 2         # many ties at the k-th value
+        if trial % 5 == 0:
+            a[..., 0], a[..., 1], a[..., 2] = np.inf, -0.0, 0.0
+        dim = int(rng.integers(-a.ndim, a.ndim))
+        k = int(rng.integers(1, a.shape[dim] // 4 + 1)) if a.shape[dim] >= 4 else 1
+        for largest in (True, False):
+            want = _first(np, _argsort(np, a, dim, largest), k, dim)
+            v, i = TOPK.kernel(np, a, k, dim=dim, largest=largest)
+            assert i.dtype == np.int64 and np.array_equal(i, want), (trial, dim, k, largest)
+            assert np.array_equal(v, np.take_along_axis(a, want, dim))
+    a = np.array([[1.0, np.nan, 3.0, 2.0, 0.0, 5.0, 4.0, -1.0]])      # NaN: the full sort (NaN is the largest)
+    v, i = TOPK.kernel(np, a, 2)
+    assert np.isnan(v[0, 0]) and i.tolist() == [[1, 5]]
