@@ -1,6 +1,7 @@
 """Matrix products: matmul (batched, broadcast, 1-D cases as torch), mm, bmm, dot, outer."""
 from __future__ import annotations
 
+import math
 from functools import partial
 
 from .. import _blas
@@ -351,10 +352,21 @@ def _einsum_parse(equation, shapes):
 
 @op("einsum", listarg=True, save="i", amp="lower", node_name="EinsumBackward0")
 def EINSUM(xp, arrays, ins, out):
+    """NumPy's einsum; with a contraction over two or more operands of at least _EINSUM_BLAS_WORK
+    multiply-adds, along a greedy path whose pairwise contractions run on BLAS (as torch's einsum runs bmm):
+    "bij,bkj->bik" at (32, 64, 100) took 2.9 ms in einsum's own loops, 0.3 ms so. The path costs ~16 us, more
+    than small products take without it."""
     eq = ",".join(ins) + "->" + out
     if len(arrays) > 2:
         return xp.einsum(eq, *arrays, optimize="greedy")
+    if len(arrays) == 2 and set(ins[0]) & set(ins[1]) - set(out):
+        size = {c: n for s, a in zip(ins, arrays) for c, n in zip(s, a.shape)}
+        if math.prod(size.values()) >= _EINSUM_BLAS_WORK:
+            return xp.einsum(eq, *arrays, optimize="greedy")
     return xp.einsum(eq, *arrays)
+
+
+_EINSUM_BLAS_WORK = 1 << 15     # (2, 32, 32, 32) took 29.6 us in einsum's loops, 23.9 along the path
 
 
 @EINSUM.def_backward
