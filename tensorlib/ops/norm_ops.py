@@ -476,14 +476,98 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
 def GROUP_NORM(xp, x, w=None, b=None, num_groups=1, eps=1e-5):
     N, C = x.shape[:2]
     xg = x.reshape(N, num_groups, -1)
-    mu, rstd = _stats(xp, xg, (2,), eps)
-    y = ((xg - mu) * rstd).reshape(x.shape)
+    d, mu, rstd = _centered_stats(xp, xg, (2,), eps)
+    d *= rstd           # (x - mean) * rstd in the centred buffer, as layer_norm
+    y = d.reshape(x.shape)
     cs = _chan_shape(x.ndim, C)
+    if (w is None or w.dtype == y.dtype) and (b is None or b.dtype == y.dtype):      # in place, same values
+        if w is not None:
+            y *= w.reshape(cs)
+        if b is not None:
+            y += b.reshape(cs)
+        return y, mu, rstd
     return _affine(y, w, b, cs).astype(x.dtype, copy=False), mu, rstd
+
+
+@op("native_group_norm_backward", node_name="NativeGroupNormBackwardBackward0")
+def GROUP_NORM_BACKWARD(xp, g, x, mu, rstd, w=None, num_groups=1, need=(True, True, True)):
+    """torch's kernel as one op, for a backward that is not itself differentiated (create_graph=False): with
+    xhat = (x - mean) * rstd per (image, group) and gxhat = g * w, gx = rstd * (gxhat - mean(gxhat) - xhat *
+    mean(gxhat * xhat)) over each group, gw and gb the per-channel sums of g * xhat and g; a gradient not needed
+    comes back as a 0-d zero. On NumPy the group means and channel sums are BLAS products."""
+    N, C = x.shape[:2]
+    G = num_groups
+    M = x.size // (N * C) if N * C else 0
+    fast = xp is np and g.dtype == x.dtype and x.dtype in BLAS_DTYPES and x.size
+    x4, g4 = x.reshape(N, G, C // G, M), g.reshape(N, G, C // G, M)
+    xhat = x4 - mu.reshape(N, G, 1, 1)
+    xhat *= rstd.reshape(N, G, 1, 1)
+    gx = gw = gb = xp.zeros((), dtype=g.dtype)
+    if need[0]:
+        gxhat = g4 * w.reshape(1, G, C // G, 1) if w is not None else g4
+        p = gxhat * xhat
+        if fast:
+            inv = mean_vector(x.size // (N * G), x.dtype)
+            m1 = gxhat.reshape(N * G, -1).dot(inv).reshape(N, G, 1, 1)
+            m2 = p.reshape(N * G, -1).dot(inv).reshape(N, G, 1, 1)
+        else:
+            m1, m2 = _mean_k(xp, gxhat, (2, 3)), _mean_k(xp, p, (2, 3))
+        gx = gxhat - m1
+        gx -= xp.multiply(xhat, m2, out=p)
+        gx *= rstd.reshape(N, G, 1, 1)
+        gx = gx.reshape(x.shape)
+    if need[1] or need[2]:
+        if fast:
+            _, ones_n, ones_m = _channel_ones(x)
+            sums = partial(_channel_sums, ones_n=ones_n, ones_m=ones_m)
+        else:
+            def sums(a3):
+                return _sum_k(xp, a3, (0, 2))
+        if need[1]:
+            gw = sums((g4 * xhat).reshape(N, C, M))
+        if need[2]:
+            gb = sums(g.reshape(N, C, M))
+    return gx, gw, gb
+
+
+def _gn_need(ctx, w, b):
+    need = ctx.needs_input_grad
+    return bool(need[0]), w is not None and bool(need[1]), b is not None and bool(need[2])
+
+
+def _group_norm_bwd_arrays(ctx, g, *_, run=None):
+    """GROUP_NORM_BACKWARD's kernel on NumPy arrays: called directly (the engine's quiet path) or, with
+    run=dispatch.run_recorded, run as the recorded op (OpDef.sink_backward). None for the other cases."""
+    if g is None or type(g._data) is not np.ndarray or not g._data.flags.c_contiguous:
+        return None
+    x, w, b = ctx.saved_inputs
+    _, mu, rstd = ctx.saved_output
+    need = _gn_need(ctx, w, b)
+    args = (g._data, x._data, mu._data, rstd._data, None if w is None else w._data)
+    G = ctx.attrs["num_groups"]
+    grads = GROUP_NORM_BACKWARD.kernel(np, *args, num_groups=G, need=need) if run is None else \
+        run(GROUP_NORM_BACKWARD, *args, num_groups=G, need=need)
+    return tuple(tensor_of(gr) if n else None for gr, n in zip(grads, need))
+
+
+GROUP_NORM.quiet_backward = _group_norm_bwd_arrays
+GROUP_NORM.sink_backward = partial(_group_norm_bwd_arrays, run=run_recorded)
 
 
 @GROUP_NORM.def_backward
 def _(ctx, g, *_):
+    if not STATE.grad_enabled:
+        x, w, b = ctx.saved_inputs
+        _, mu, rstd = ctx.saved_output
+        need = _gn_need(ctx, w, b)
+        gx, gw, gb = dispatch(GROUP_NORM_BACKWARD, g, x, mu, rstd, w, num_groups=ctx.attrs["num_groups"], need=need)
+        return gx if need[0] else None, gw if need[1] else None, gb if need[2] else None
+    return _group_norm_backward(ctx, g)
+
+
+@record_range("native_group_norm_backward", "op")    # torch's kernel, here in tensorlib ops
+def _group_norm_backward(ctx, g):
+    """The backward in tensorlib ops, differentiable (a create_graph backward records it)."""
     x, w, b = ctx.saved_inputs
     _, mu, rstd = ctx.saved_output
     G = ctx.attrs["num_groups"]

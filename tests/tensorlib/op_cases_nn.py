@@ -14,7 +14,8 @@ BACKWARD_ONLY = {"convolution_backward_weight", "adaptive_avg_pool2d_backward", 
                  "gru_layer_backward", "scaled_dot_product_attention_backward",
                  "_scaled_dot_product_flash_attention_for_cpu_backward",
                  "rnn_layer_backward", "gelu_backward", "native_layer_norm_backward",
-                 "native_batch_norm_backward", "max_pool2d_with_indices_backward", "embedding_dense_backward"}
+                 "native_batch_norm_backward", "native_group_norm_backward",
+                 "max_pool2d_with_indices_backward", "embedding_dense_backward"}
 # gradcheck differentiates the squared gradients of these, which runs the backward-only op's own backward
 SECOND_ORDER_CHECKED = {"_log_softmax_backward_data", "_softmax_backward_data", "threshold_backward",
                         "leaky_relu_backward"}
@@ -118,6 +119,8 @@ CASES = {
     "embedding_dense_backward": lambda: (_bwd_once(lambda w: F.embedding(tl.tensor([[0, 2], [2, 4]]), w)), [R(5, 3)]),
     "native_layer_norm_backward": lambda: (_bwd_once(lambda x, w, b: F.layer_norm(x, (4,), w, b)),
                                            [R(3, 4), R(4), R(4)]),
+    "native_group_norm_backward": lambda: (
+        _bwd_once(lambda x, w, b: F.group_norm(x, 2, w, b)), [R(2, 4, 3), R(4), R(4)]),
     "native_batch_norm_backward": lambda: (
         _bwd_once(lambda x, w, b: F.batch_norm(x, None, None, w, b, training=True)), [R(3, 2, 4), R(2), R(2)]),
     "max_pool2d_with_indices_backward": lambda: (_bwd_once(lambda x: F.max_pool2d(x, 2)), [R(1, 2, 4, 4)]),
