@@ -6,7 +6,7 @@ from functools import partial
 
 from .. import _hooks as _H
 from .comparison import gt, where
-from .unary_math import _f, erf, erf_kernel, exp, tanh
+from .unary_math import _f, erf, erf_kernel, exp, log1p_exp_neg_abs, tanh
 from ..dispatch import STATE, run_recorded_op
 from .._graph import quiet_op, tensor_of
 from .broadcast import QUIET, SINK, quiet_arrays
@@ -311,7 +311,11 @@ def _(ctx, g):
 @op("softplus", save="i", amp="fp32", function=True, method=True)
 def SOFTPLUS(xp, a, beta=1.0, threshold=20.0):
     z = a * beta
-    return xp.where(z > threshold, a, xp.logaddexp(0, z) / beta).astype(a.dtype, copy=False)
+    sp = log1p_exp_neg_abs(xp, z)       # logaddexp(0, z), NumPy's own taking 10x the time on float32
+    sp += xp.maximum(z, 0)
+    if beta != 1:
+        sp /= beta
+    return xp.where(z > threshold, a, sp).astype(a.dtype, copy=False)
 
 
 @SOFTPLUS.def_backward

@@ -20,7 +20,7 @@ from ._rows import row_index, row_max, row_sum, rows_on, softmax_backward_rows
 from .activation import sigmoid, softplus
 from .arithmetic import CLAMP, clamp
 from .comparison import gt, where
-from .unary_math import SIGN, exp, log, sign
+from .unary_math import SIGN, exp, log, log1p_exp_neg_abs, sign
 from .index import index_add
 from .linalg import ADDMM, matmul
 from ..dispatch import record_range
@@ -515,7 +515,8 @@ def _bce_d(p, t, attrs):
 
 def _bce_logits_k(xp, z, t, pos_weight=None):
     # log(1 + exp(-|z|)) + max(z, 0) - z t, weighted as torch does when pos_weight is given
-    log_sig_neg = xp.logaddexp(0, -z)   # -log(sigmoid(z))
+    log_sig_neg = log1p_exp_neg_abs(xp, z)      # -log(sigmoid(z)) = logaddexp(0, -z)
+    log_sig_neg += xp.maximum(-z, 0)
     if pos_weight is None:
         return (1 - t) * z + log_sig_neg
     lw = 1 + (pos_weight - 1) * t

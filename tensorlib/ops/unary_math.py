@@ -158,6 +158,26 @@ frac = FRAC.function
 # --- erf, nan_to_num --------------------------------------------------------------------------------------
 
 
+def log1p_exp_neg_abs(xp, z):
+    """log(1 + exp(-|z|)), the stable tail of softplus and of the logistic losses (logaddexp(0, z) is this
+    plus max(z, 0)). For float32 NumPy arrays by log(u) * e / (u - 1), u = 1 + e (Goldberg's log1p: within
+    2.1 ulp of log1p against NumPy's 0.6, e itself where 1 + e rounds to 1): NumPy's float32 log1p and
+    logaddexp have no vector loop here (1.26 and 3.1 ms on 131K values, log 0.26 ms), and this is 0.32 ms."""
+    e = xp.abs(z)
+    xp.negative(e, out=e)
+    xp.exp(e, out=e)
+    if xp is not np or e.dtype != np.float32:
+        return xp.log1p(e, out=e)
+    u = e + 1
+    d = u - 1
+    r = np.log(u, out=u)
+    r *= e
+    with np.errstate(invalid="ignore", divide="ignore"):
+        r /= d
+    np.copyto(r, e, where=d == 0)
+    return r
+
+
 def erf_kernel(xp, x, scale=1.0):
     """erf(scale * x): float16/32 NumPy arrays by `_erf32`'s short form (in float32, float16's too), float64
     ones by Cephes' forms below; CuPy's own erf on a GPU."""
