@@ -19,6 +19,7 @@ from ..ops.conv_ops import conv1d, conv2d, conv_transpose2d
 from ..ops.shape import stack
 from ..ops.nn_ops import check_reduction, dropout as _dropout, embedding, legacy_reduction, pad, softmax
 from ..ops.pool_ops import adaptive_avg_pool2d, avg_pool2d, max_pool2d
+from ..ops.upsample import src_index, upsample_nearest as _upsample_nearest
 
 __all__ = [
     "hardsigmoid", "hardswish", "mish", "selu", "selu_", "celu", "celu_", "softsign", "softshrink", "hardshrink",
@@ -578,21 +579,6 @@ def _ratio(n_in, n_out, scale, align_corners):
     return 1.0 / scale if scale is not None and scale > 0 else n_in / n_out
 
 
-def _src_index(n_in, n_out, scale, align_corners, linear):
-    """Source coordinates of each output position, as torch's upsample kernels compute them (float64)."""
-    dst = np.arange(n_out, dtype=np.float64)
-    if linear and align_corners:
-        return dst * ((n_in - 1) / (n_out - 1) if n_out > 1 else 0.0)
-    ratio = 1.0 / scale if scale is not None else n_in / n_out
-    if linear:
-        return np.maximum((dst + 0.5) * ratio - 0.5, 0.0)
-    if n_out == n_in:                   # torch's nearest_idx special cases
-        return dst
-    if n_out == 2 * n_in:
-        return np.floor(dst / 2)
-    return np.minimum(np.floor(dst.astype(np.float32) * np.float32(ratio)), n_in - 1)
-
-
 def _cubic_weights(t, a=-0.75):
     """The four cubic-convolution coefficients for taps -1, 0, 1, 2 at fraction t (torch's
     get_cubic_upsample_coefficients, A = -0.75)."""
@@ -683,15 +669,15 @@ def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corne
     if mode == "area":
         pool = {1: adaptive_avg_pool1d, 2: adaptive_avg_pool2d, 3: adaptive_avg_pool3d}[nd]
         return pool(input, sizes)
+    if mode == "nearest":       # torch's upsample_nearest{1,2,3}d, one op each way
+        return _upsample_nearest(input, sizes, scales)
     ac = bool(align_corners)
     out = input
     for k in range(nd):
         dim = 2 + k
         n_in, n_out = input.shape[dim], sizes[k]
         scale = scales[k] if scales is not None else None
-        if mode == "nearest":
-            out = _gather(out, dim, _src_index(n_in, n_out, scale, False, False))
-        elif mode == "nearest-exact":
+        if mode == "nearest-exact":
             r = np.float32(1.0 / scale if scale is not None else n_in / n_out)
             src = np.floor((np.arange(n_out, dtype=np.float32) + np.float32(0.5)) * r)
             out = _gather(out, dim, np.minimum(src, n_in - 1))
@@ -712,7 +698,7 @@ def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corne
                 total = term if total is None else total + term
             out = total
         else:
-            src = _src_index(n_in, n_out, scale, ac, True)
+            src = src_index(n_in, n_out, scale, ac, True)
             i0 = np.minimum(np.floor(src).astype(np.int64), n_in - 1)
             i1 = np.minimum(i0 + 1, n_in - 1)
             w1 = _weights_tensor(src - i0, dim, out.ndim, input)

@@ -251,6 +251,19 @@ def _adaptive_avg(ctx, node, args, attrs):
     return [ctx.op("AveragePool", [args[0]], kernel_shape=[H // oh, W // ow], strides=[H // oh, W // ow])]
 
 
+@symbolic("upsample_nearest1d", "upsample_nearest2d", "upsample_nearest3d")
+def _upsample_nearest(ctx, node, args, attrs):
+    """torch's nearest index floor(dst / scale) (scale: the one given, else out / in) is ONNX Resize's
+    "asymmetric" coordinates with "floor" rounding, by those scales or at the output sizes."""
+    scales = attrs.get("scales")
+    resize = dict(mode="nearest", coordinate_transformation_mode="asymmetric", nearest_mode="floor")
+    if scales is not None:
+        return [ctx.op("Resize", [args[0], "", ctx.const(np.array([1.0, 1.0, *scales], dtype=np.float32))], **resize)]
+    shape = list(ctx.shape(node.args[0]))
+    sizes = np.array(shape[:2] + list(attrs["output_size"]), dtype=np.int64)
+    return [ctx.op("Resize", [args[0], "", "", ctx.const(sizes)], **resize)]
+
+
 @symbolic("batch_norm")
 def _batch_norm(ctx, node, args, attrs):
     if attrs.get("training", True):

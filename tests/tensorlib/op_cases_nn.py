@@ -9,7 +9,8 @@ from tests.tensorlib.op_cases import I, R, _fixed
 # ops dispatched only inside backward formulas: their sample call runs a backward pass
 BACKWARD_ONLY = {"convolution_backward_weight", "adaptive_avg_pool2d_backward", "avg_pool2d_divisor",
                  "nll_loss_backward", "_log_softmax_backward_data", "_softmax_backward_data", "threshold_backward",
-                 "leaky_relu_backward",
+                 "leaky_relu_backward", "upsample_nearest1d_backward", "upsample_nearest2d_backward",
+                 "upsample_nearest3d_backward",
                  "lstm_layer_backward", "_thnn_fused_lstm_cell_backward_impl",
                  "gru_layer_backward", "scaled_dot_product_attention_backward",
                  "_scaled_dot_product_flash_attention_for_cpu_backward",
@@ -18,7 +19,8 @@ BACKWARD_ONLY = {"convolution_backward_weight", "adaptive_avg_pool2d_backward", 
                  "max_pool2d_with_indices_backward", "embedding_dense_backward"}
 # gradcheck differentiates the squared gradients of these, which runs the backward-only op's own backward
 SECOND_ORDER_CHECKED = {"_log_softmax_backward_data", "_softmax_backward_data", "threshold_backward",
-                        "leaky_relu_backward"}
+                        "leaky_relu_backward", "upsample_nearest1d_backward", "upsample_nearest2d_backward",
+                        "upsample_nearest3d_backward"}
 NO_GRADCHECK = {"dropout", "native_dropout"} | (BACKWARD_ONLY - SECOND_ORDER_CHECKED)
 
 
@@ -83,6 +85,15 @@ CASES = {
     "_softmax_backward_data": lambda: (_sq_grads(lambda x, w: F.softmax(x, 1) * w), [R(3, 4), R(3, 4)]),
     "threshold_backward": lambda: (_sq_grads(lambda x, w: F.relu(x) * w), [R(3, 4), R(3, 4)]),
     "leaky_relu_backward": lambda: (_sq_grads(lambda x, w: F.leaky_relu(x, 0.2) * w), [R(3, 4), R(3, 4)]),
+    "upsample_nearest1d": lambda: (lambda x: F.interpolate(x, scale_factor=2.5), [R(1, 2, 3)]),
+    "upsample_nearest2d": lambda: (lambda x: F.interpolate(x, size=(3, 5)), [R(1, 2, 2, 4)]),
+    "upsample_nearest3d": lambda: (lambda x: F.interpolate(x, scale_factor=(2, 1, 0.5)), [R(1, 1, 2, 3, 4)]),
+    "upsample_nearest1d_backward": lambda: (_sq_grads(lambda x, w: F.interpolate(x, scale_factor=2) * w),
+                                            [R(1, 2, 3), R(1, 2, 6)]),
+    "upsample_nearest2d_backward": lambda: (_sq_grads(lambda x, w: F.interpolate(x, size=(3, 2)) * w),
+                                            [R(1, 1, 2, 4), R(1, 1, 3, 2)]),
+    "upsample_nearest3d_backward": lambda: (_sq_grads(lambda x, w: F.interpolate(x, scale_factor=2) * w),
+                                            [R(1, 1, 2, 1, 2), R(1, 1, 4, 2, 4)]),
     "mse_loss": lambda: (F.mse_loss, [R(3, 4), R(3, 4)]),
     "l1_loss": lambda: (F.l1_loss, [R(3, 4), R(3, 4)]),
     "smooth_l1_loss": lambda: (lambda a, b: F.smooth_l1_loss(a, b, beta=0.5), [R(3, 4), R(3, 4)]),
