@@ -7,7 +7,7 @@ from tensorlib.ops.nn_ops import NATIVE_DROPOUT
 from tests.tensorlib.op_cases import I, R, _fixed
 
 # ops dispatched only inside backward formulas: their sample call runs a backward pass
-BACKWARD_ONLY = {"convolution_backward_weight", "adaptive_avg_pool2d_backward", "avg_pool2d_divisor",
+BACKWARD_ONLY = {"convolution_backward_weight", "adaptive_avg_pool2d_backward", "avg_pool2d_backward",
                  "nll_loss_backward", "_log_softmax_backward_data", "_softmax_backward_data", "threshold_backward",
                  "leaky_relu_backward", "upsample_nearest1d_backward", "upsample_nearest2d_backward",
                  "upsample_nearest3d_backward",
@@ -19,8 +19,8 @@ BACKWARD_ONLY = {"convolution_backward_weight", "adaptive_avg_pool2d_backward", 
                  "max_pool2d_with_indices_backward", "embedding_dense_backward"}
 # gradcheck differentiates the squared gradients of these, which runs the backward-only op's own backward
 SECOND_ORDER_CHECKED = {"_log_softmax_backward_data", "_softmax_backward_data", "threshold_backward",
-                        "leaky_relu_backward", "upsample_nearest1d_backward", "upsample_nearest2d_backward",
-                        "upsample_nearest3d_backward"}
+                        "leaky_relu_backward", "avg_pool2d_backward", "upsample_nearest1d_backward",
+                        "upsample_nearest2d_backward", "upsample_nearest3d_backward"}
 NO_GRADCHECK = {"dropout", "native_dropout"} | (BACKWARD_ONLY - SECOND_ORDER_CHECKED)
 
 
@@ -65,8 +65,8 @@ CASES = {
                                             [R(1, 2, 4, 4), R(3, 2, 3, 3)]),
     "max_pool2d": lambda: (lambda x: F.max_pool2d(x, 2), [R(1, 2, 4, 4)]),
     "avg_pool2d": lambda: (lambda x: F.avg_pool2d(x, 2, padding=1, count_include_pad=False), [R(1, 2, 4, 4)]),
-    "avg_pool2d_divisor": lambda: (_bwd(lambda x: F.avg_pool2d(x, 2, padding=1, count_include_pad=False) ** 2),
-                                   [R(1, 2, 4, 4)]),
+    "avg_pool2d_backward": lambda: (_sq_grads(lambda x, w: F.avg_pool2d(x, 3, 2, 1, count_include_pad=False) * w),
+                                    [R(1, 2, 5, 4), R(1, 2, 3, 2)]),
     "adaptive_avg_pool2d": lambda: (lambda x: F.adaptive_avg_pool2d(x, (2, 3)), [R(1, 2, 5, 7)]),
     "adaptive_avg_pool2d_backward": lambda: (_bwd(lambda x: F.adaptive_avg_pool2d(x, (2, 3)) ** 2), [R(1, 2, 5, 7)]),
     "batch_norm": lambda: (lambda x, w, b: F.batch_norm(x, None, None, w, b, training=True), [R(4, 3), R(3), R(3)]),
