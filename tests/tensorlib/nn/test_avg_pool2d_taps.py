@@ -51,3 +51,24 @@ def test_backward_is_one_op():
     i = names.index("AvgPool2DBackward0")
     assert names[i + 1] == "aten::avg_pool2d_backward"
     assert "aten::conv_transpose2d" not in names
+
+
+@pytest.mark.parametrize("out", [(7, 7), (1, 1), (3, 2), (5, 5), (1, 3), (9, 8)])
+def test_adaptive_average_by_bin_matrices(out):
+    """adaptive_avg_pool2d as A_h @ x @ A_w^T (and its backward transposed): each output the mean of torch's
+    bin [floor(i n / o), ceil((i + 1) n / o)) in each dim."""
+    x = np.random.default_rng(0).standard_normal((2, 3, 9, 8))
+    xt = tl.tensor(x, requires_grad=True)
+    y = F.adaptive_avg_pool2d(xt, out)
+    want = np.zeros((2, 3) + out)
+    for i in range(out[0]):
+        h0, h1 = i * 9 // out[0], -(-(i + 1) * 9 // out[0])
+        for j in range(out[1]):
+            w0, w1 = j * 8 // out[1], -(-(j + 1) * 8 // out[1])
+            want[:, :, i, j] = x[:, :, h0:h1, w0:w1].mean(axis=(2, 3))
+    np.testing.assert_allclose(y.detach().numpy(), want, rtol=1e-12, atol=1e-13)
+    g = np.random.default_rng(1).standard_normal(want.shape)
+    y.backward(tl.tensor(g))
+    x2 = np.random.default_rng(2).standard_normal(x.shape)
+    y2 = F.adaptive_avg_pool2d(tl.tensor(x2), out).numpy()
+    assert float((y2 * g).sum()) == pytest.approx(float((x2 * xt.grad.numpy()).sum()))
