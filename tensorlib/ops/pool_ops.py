@@ -159,8 +159,7 @@ def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
 @op("avg_pool2d", save="", node_name="AvgPool2DBackward0")
 def AVG_POOL2D(xp, x, kernel_size=(1, 1), stride=(1, 1), padding=(0, 0), ceil_mode=False, count_include_pad=True,
                divisor_override=None):
-    out, _ = _avg(xp, x, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override)
-    return out
+    return _avg(xp, x, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override)
 
 
 def _avg(xp, x, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override):
@@ -181,7 +180,7 @@ def _avg(xp, x, kernel_size, stride, padding, ceil_mode, count_include_pad, divi
         total = windows(xp, xpad, kh, kw, (sh, sw), (1, 1))[:, :, :OH, :OW].sum(axis=(-2, -1))
     div = _divisor(xp, H, W, kernel_size, stride, padding, pads, OH, OW, count_include_pad, divisor_override,
                    x.dtype)
-    return (total / div).astype(x.dtype, copy=False), div
+    return (total / div).astype(x.dtype, copy=False)
 
 
 # Up to this many taps (kernel_size's product), the window sums are strided slice additions, one per tap:
