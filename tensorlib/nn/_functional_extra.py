@@ -13,7 +13,7 @@ from .. import ops as _ops
 from .._tensor import Tensor
 from .. import ops as _E
 from .. import _dtype as _D
-from ..ops.activation import leaky_relu_ as _leaky_relu_
+from ..ops.activation import hardsigmoid as _hardsigmoid, hardswish as _hardswish, leaky_relu_ as _leaky_relu_
 from ..ops.comparison import where as _where
 from ..ops.conv_ops import conv1d, conv2d, conv_transpose2d
 from ..ops.shape import stack
@@ -58,12 +58,12 @@ def _inplace(input, out):
 # --- activations ----------------------------------------------------------------------------------
 
 def hardsigmoid(input, inplace=False):
-    out = _E.clamp(input / 6 + 0.5, 0.0, 1.0)
+    out = _hardsigmoid(input)      # torch's hardsigmoid op and HardsigmoidBackward0
     return _inplace(input, out) if inplace else out
 
 
 def hardswish(input, inplace=False):
-    out = input * _E.clamp(input + 3, 0.0, 6.0) / 6
+    out = _hardswish(input)        # torch's hardswish op and HardswishBackward0
     return _inplace(input, out) if inplace else out
 
 

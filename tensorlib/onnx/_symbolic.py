@@ -131,6 +131,18 @@ def _leaky(ctx, node, args, attrs):
     return [ctx.op("LeakyRelu", [args[0]], alpha=float(attrs.get("negative_slope", 0.01)))]
 
 
+@symbolic("hardsigmoid")
+def _hardsigmoid(ctx, node, args, attrs):
+    return [ctx.op("HardSigmoid", [args[0]], alpha=1.0 / 6, beta=0.5)]
+
+
+@symbolic("hardswish")
+def _hardswish(ctx, node, args, attrs):
+    if ctx.opset >= 14:
+        return [ctx.op("HardSwish", [args[0]])]
+    return [ctx.op("Mul", [args[0], ctx.op("HardSigmoid", [args[0]], alpha=1.0 / 6, beta=0.5)])]
+
+
 @symbolic("elu")
 def _elu(ctx, node, args, attrs):
     return [ctx.op("Elu", [args[0]], alpha=float(attrs.get("alpha", 1.0)))]

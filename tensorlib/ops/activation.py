@@ -289,6 +289,77 @@ def leaky_relu_(input, negative_slope=0.01):
     return dispatch(LEAKY_RELU_, input, negative_slope=negative_slope)
 
 
+# --- hardsigmoid, hardswish: torch's kernels as ops (MobileNetV3's activations) ---------------------------
+
+@op("hardsigmoid", save="i", node_name="HardsigmoidBackward0")
+def HARDSIGMOID(xp, a):
+    """torch's min(max(x + 3, 0), 6) / 6, in its order."""
+    y = a + 3
+    xp.clip(y, 0, 6, out=y)
+    y /= 6
+    return y.astype(a.dtype, copy=False)
+
+
+@op("hardsigmoid_backward", save="i", node_name="HardsigmoidBackwardBackward0")
+def HARDSIGMOID_BACKWARD(xp, g, x):
+    """g / 6 where -3 < x < 3, 0 elsewhere (torch's hardsigmoid_backward, whose 1/6 is a float32 constant for
+    every dtype: its product by it)."""
+    return xp.where((x > -3) & (x < 3), g * _ONE_SIXTH_F32, 0).astype(g.dtype, copy=False)
+
+
+_ONE_SIXTH_F32 = float(np.float32(1 / 6))
+
+
+@op("hardswish", save="i", node_name="HardswishBackward0")
+def HARDSWISH(xp, a):
+    """torch's x * min(max(x + 3, 0), 6) / 6, in its order."""
+    y = a + 3
+    xp.clip(y, 0, 6, out=y)
+    y *= a
+    y /= 6
+    return y.astype(a.dtype, copy=False)
+
+
+@op("hardswish_backward", save="i", node_name="HardswishBackwardBackward0")
+def HARDSWISH_BACKWARD(xp, g, x):
+    """torch's hardswish_backward as its vectorised kernel chooses: 0 up to -3, g from 3 on, g * (x / 3 + 0.5)
+    between (NaN for a NaN x). where() on masks that are mostly one way for activations: predictable."""
+    v = x / 3
+    v += 0.5
+    v *= g
+    v = xp.where(x >= 3, g, v)
+    return xp.where(x <= -3, 0, v).astype(g.dtype, copy=False)
+
+
+@HARDSIGMOID_BACKWARD.def_backward
+def _(ctx, gg):
+    x = ctx.saved_inputs[1]
+    return (dispatch(HARDSIGMOID_BACKWARD, gg, x) if ctx.needs_input_grad[0] else None, None)
+
+
+@HARDSWISH_BACKWARD.def_backward
+def _(ctx, gg):
+    g, x = ctx.saved_inputs
+    gg_g = dispatch(HARDSWISH_BACKWARD, gg, x) if ctx.needs_input_grad[0] else None
+    # d/dx of g * (x / 3 + 0.5) on [-3, 3] is g / 3; 0 elsewhere
+    gg_x = gg * g * dispatch(HARDSIGMOID_BACKWARD, x.new_ones(()) * 2, x) if ctx.needs_input_grad[1] else None
+    return gg_g, gg_x
+
+
+for _fwd, _bwd in ((HARDSIGMOID, HARDSIGMOID_BACKWARD), (HARDSWISH, HARDSWISH_BACKWARD)):
+    _fwd.def_backward(lambda ctx, g, _bwd=_bwd: (dispatch(_bwd, g, ctx.saved_inputs[0]),))
+    _fwd.quiet_backward = lambda ctx, g, _bwd=_bwd: quiet_op(_bwd, g, ctx.inputs[0])
+    _fwd.sink_backward = lambda ctx, g, _bwd=_bwd: run_recorded_op(_bwd, g, ctx.inputs[0])
+
+
+def hardsigmoid(input):
+    return dispatch(HARDSIGMOID, input)
+
+
+def hardswish(input):
+    return dispatch(HARDSWISH, input)
+
+
 @op("elu", save="io", function=True, method=True)
 def ELU(xp, a, alpha=1.0):
     """max(a, 0) + alpha * (exp(min(a, 0)) - 1): where()'s values exactly (one of the two terms is 0 and the

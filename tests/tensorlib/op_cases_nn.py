@@ -9,7 +9,8 @@ from tests.tensorlib.op_cases import I, R, _fixed
 # ops dispatched only inside backward formulas: their sample call runs a backward pass
 BACKWARD_ONLY = {"convolution_backward_weight", "adaptive_avg_pool2d_backward", "avg_pool2d_backward",
                  "nll_loss_backward", "_log_softmax_backward_data", "_softmax_backward_data", "threshold_backward",
-                 "leaky_relu_backward", "upsample_nearest1d_backward", "upsample_nearest2d_backward",
+                 "leaky_relu_backward", "hardswish_backward", "hardsigmoid_backward",
+                 "upsample_nearest1d_backward", "upsample_nearest2d_backward",
                  "upsample_nearest3d_backward",
                  "lstm_layer_backward", "_thnn_fused_lstm_cell_backward_impl",
                  "gru_layer_backward", "scaled_dot_product_attention_backward",
@@ -20,6 +21,7 @@ BACKWARD_ONLY = {"convolution_backward_weight", "adaptive_avg_pool2d_backward", 
 # gradcheck differentiates the squared gradients of these, which runs the backward-only op's own backward
 SECOND_ORDER_CHECKED = {"_log_softmax_backward_data", "_softmax_backward_data", "threshold_backward",
                         "leaky_relu_backward", "avg_pool2d_backward", "upsample_nearest1d_backward",
+                        "hardswish_backward", "hardsigmoid_backward",
                         "upsample_nearest2d_backward", "upsample_nearest3d_backward"}
 NO_GRADCHECK = {"dropout", "native_dropout"} | (BACKWARD_ONLY - SECOND_ORDER_CHECKED)
 
@@ -85,6 +87,10 @@ CASES = {
     "_softmax_backward_data": lambda: (_sq_grads(lambda x, w: F.softmax(x, 1) * w), [R(3, 4), R(3, 4)]),
     "threshold_backward": lambda: (_sq_grads(lambda x, w: F.relu(x) * w), [R(3, 4), R(3, 4)]),
     "leaky_relu_backward": lambda: (_sq_grads(lambda x, w: F.leaky_relu(x, 0.2) * w), [R(3, 4), R(3, 4)]),
+    "hardswish": lambda: (lambda x: F.hardswish(x), [R(3, 4)]),
+    "hardsigmoid": lambda: (lambda x: F.hardsigmoid(x), [R(3, 4)]),
+    "hardswish_backward": lambda: (_sq_grads(lambda x, w: F.hardswish(x) * w), [R(3, 4), R(3, 4)]),
+    "hardsigmoid_backward": lambda: (_sq_grads(lambda x, w: F.hardsigmoid(x * 4) * w), [R(3, 4), R(3, 4)]),
     "upsample_nearest1d": lambda: (lambda x: F.interpolate(x, scale_factor=2.5), [R(1, 2, 3)]),
     "upsample_nearest2d": lambda: (lambda x: F.interpolate(x, size=(3, 5)), [R(1, 2, 2, 4)]),
     "upsample_nearest3d": lambda: (lambda x: F.interpolate(x, scale_factor=(2, 1, 0.5)), [R(1, 1, 2, 3, 4)]),

@@ -71,3 +71,38 @@ def test_leaky_relu_and_its_backward_are_the_where_formulas(dtype, slope):
         assert np.array_equal(LEAKY_RELU.kernel(np, x, negative_slope=slope), ref, equal_nan=True)
         refb = np.where(x > 0, g, g * dtype(slope))
         assert np.array_equal(LEAKY_RELU_BACKWARD.kernel(np, g, x, negative_slope=slope), refb, equal_nan=True)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_hardswish_and_hardsigmoid_are_torch_kernels(dtype):
+    """torch's CPU kernels: x * min(max(x + 3, 0), 6) / 6; backward 0 up to -3, g from 3 on, g * (x / 3 + 0.5)
+    between; hardsigmoid's backward g times float32(1/6) on (-3, 3). One op each way, torch's node names."""
+    x = np.concatenate([_data(dtype, 8), np.array([-3, 3, -2.5, 2.5], dtype)])
+    g = np.concatenate([_data(dtype, 9), np.ones(4, dtype)])
+    xt = tl.tensor(x, requires_grad=True)
+    y = tl.nn.functional.hardswish(xt)
+    assert y.grad_fn.name() == "HardswishBackward0"
+    y.backward(tl.tensor(g))
+    with np.errstate(all="ignore"):
+        np.testing.assert_array_equal(y.detach().numpy(), x * np.minimum(np.maximum(x + 3, 0), 6) / 6)
+        want = np.where(x <= -3, 0, np.where(x >= 3, g, g * (x / 3 + 0.5)))
+        np.testing.assert_array_equal(xt.grad.numpy(), want)
+        xt.grad = None
+        y = tl.nn.functional.hardsigmoid(xt)
+        assert y.grad_fn.name() == "HardsigmoidBackward0"
+        y.backward(tl.tensor(g))
+        np.testing.assert_array_equal(y.detach().numpy(), np.minimum(np.maximum(x + 3, 0), 6) / 6)
+        np.testing.assert_array_equal(xt.grad.numpy(), np.where((x > -3) & (x < 3), g * float(np.float32(1 / 6)), 0))
+
+
+@pytest.mark.parametrize("opset", [13, 17])
+def test_hardswish_and_hardsigmoid_export_to_onnx(opset):
+    import io
+    import onnxruntime as ort
+    m = tl.nn.Sequential(tl.nn.Linear(8, 8), tl.nn.Hardswish(), tl.nn.Linear(8, 8), tl.nn.Hardsigmoid())
+    x = tl.randn(4, 8) * 3
+    f = io.BytesIO()
+    tl.onnx.export(m, (x,), f, opset_version=opset)
+    sess = ort.InferenceSession(f.getvalue())
+    out = sess.run(None, {sess.get_inputs()[0].name: x.numpy()})[0]
+    np.testing.assert_allclose(out, m(x).detach().numpy(), atol=1e-6)
