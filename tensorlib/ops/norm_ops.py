@@ -82,14 +82,31 @@ def _stats(xp, x, axes, eps):
     return mu, rstd
 
 
-def _affine(y, w, b, shape=None):
+def _affine(y, w, b, shape=None, dtype=None):
     """The normalized input scaled by the weight and shifted by the bias, each optional (reshaped to
-    broadcast over the channel dim when `shape` is given)."""
+    broadcast over the channel dim when `shape` is given). With `dtype` (the input's), y is the kernel's own
+    buffer: scaled and shifted in place where w and b share its dtype (the same values), else in new arrays
+    cast to dtype."""
+    w = w if w is None or shape is None else w.reshape(shape)
+    b = b if b is None or shape is None else b.reshape(shape)
+    if dtype is not None and (w is None or w.dtype == y.dtype) and (b is None or b.dtype == y.dtype):
+        if w is not None:
+            y *= w
+        if b is not None:
+            y += b
+        return y.astype(dtype, copy=False)
     if w is not None:
-        y = y * (w if shape is None else w.reshape(shape))
+        y = y * w
     if b is not None:
-        y = y + (b if shape is None else b.reshape(shape))
-    return y
+        y = y + b
+    return y if dtype is None else y.astype(dtype, copy=False)
+
+
+def _affine_need(ctx, w, b, iw=1):
+    """(input, weight, bias) gradients wanted, as the norms' backward ops take `need`: the weight's and
+    bias's inputs at iw and iw + 1 (batch_norm's at 3 and 4, after its running statistics)."""
+    need = ctx.needs_input_grad
+    return bool(need[0]), w is not None and bool(need[iw]), b is not None and bool(need[iw + 1])
 
 
 # --- layer_norm -----------------------------------------------------------------------------------
@@ -99,13 +116,7 @@ def LAYER_NORM(xp, x, w=None, b=None, normalized_shape=(), eps=1e-5):
     axes = tuple(range(x.ndim - len(normalized_shape), x.ndim))
     d, mu, rstd = _centered_stats(xp, x, axes, eps)
     d *= rstd
-    if (w is None or w.dtype == d.dtype) and (b is None or b.dtype == d.dtype):    # in place, same values
-        if w is not None:
-            d *= w
-        if b is not None:
-            d += b
-        return d, mu, rstd
-    return _affine(d, w, b).astype(x.dtype, copy=False), mu, rstd
+    return _affine(d, w, b, dtype=x.dtype), mu, rstd
 
 
 @op("native_layer_norm_backward", node_name="NativeLayerNormBackwardBackward0")
@@ -172,8 +183,7 @@ def _(ctx, g, *_):
         return _layer_norm_backward(ctx, g)
     x, w, b = ctx.saved_inputs
     _, mu, rstd = ctx.saved_output
-    need = ctx.needs_input_grad
-    need = (bool(need[0]), w is not None and bool(need[1]), b is not None and bool(need[2]))
+    need = _affine_need(ctx, w, b)
     gx, gw, gb = dispatch(LAYER_NORM_BACKWARD, g, x, mu, rstd, w, k=len(ctx.attrs["normalized_shape"]), need=need)
     return gx if need[0] else None, gw if need[1] else None, gb if need[2] else None
 
@@ -187,8 +197,7 @@ def _layer_norm_bwd_arrays(ctx, g, *_, run=None):
         return None
     x, w, b = ctx.saved_inputs
     _, mu, rstd = ctx.saved_output
-    need = ctx.needs_input_grad
-    need = (bool(need[0]), w is not None and bool(need[1]), b is not None and bool(need[2]))
+    need = _affine_need(ctx, w, b)
     args = (g._data, x._data, mu._data, rstd._data, None if w is None else w._data)
     k = len(ctx.attrs["normalized_shape"])
     grads = LAYER_NORM_BACKWARD.kernel(np, *args, k=k, need=need) if run is None else \
@@ -256,7 +265,7 @@ def BATCH_NORM(xp, x, running_mean=None, running_var=None, w=None, b=None, train
         mu = running_mean.reshape(cs).astype(x.dtype, copy=False)
         rstd = (1.0 / xp.sqrt(running_var.reshape(cs) + eps)).astype(x.dtype, copy=False)
     y = (x - mu) * rstd
-    return _affine(y, w, b, cs).astype(x.dtype, copy=False), mu, rstd
+    return _affine(y, w, b, cs, dtype=x.dtype), mu, rstd
 
 
 def _channels_fast(x, *others):
@@ -273,7 +282,8 @@ def _channels_fast(x, *others):
 
 def _channel_sums(a3, ones_n, ones_m):
     """Per-channel sums of a (N, C, M) C-contiguous array as two BLAS products: the images summed (ones_n @
-    (N, C*M)), then each channel's M positions ((C, M) @ ones_m); None for a product of length 1."""
+    (N, C*M)), then each channel's M positions ((C, M) @ ones_m); a ones vector None skips its product (N or M
+    is 1)."""
     n, c, m = a3.shape
     t = a3.reshape(c * m) if ones_n is None else ones_n.dot(a3.reshape(n, c * m))
     return t if ones_m is None else t.reshape(c, m).dot(ones_m)
@@ -404,16 +414,10 @@ def _(ctx, g, *_):
             return _bn_backward(ctx, g)
     x, _rm, _rv, w, b = ctx.saved_inputs
     _, mu, rstd = ctx.saved_output
-    need = _bn_need(ctx, w, b)
+    need = _affine_need(ctx, w, b, 3)
     gx, gw, gb = dispatch(BATCH_NORM_BACKWARD, g, x, w, mu, rstd, training=ctx.attrs.get("training", True),
                           need=need)
     return gx if need[0] else None, None, None, gw if need[1] else None, gb if need[2] else None
-
-
-def _bn_need(ctx, w, b):
-    """(input, weight, bias) gradients wanted, as BATCH_NORM_BACKWARD's `need`."""
-    need = ctx.needs_input_grad
-    return bool(need[0]), w is not None and bool(need[3]), b is not None and bool(need[4])
 
 
 def _bn_backward(ctx, g):
@@ -443,7 +447,7 @@ def _batch_norm_bwd_arrays(ctx, g, *_, run=None):
         return None
     x, _rm, _rv, w, b = ctx.saved_inputs
     _, mu, rstd = ctx.saved_output
-    need = _bn_need(ctx, w, b)
+    need = _affine_need(ctx, w, b, 3)
     args = (g._data, x._data, None if w is None else w._data, mu._data, rstd._data)
     training = ctx.attrs.get("training", True)
     grads = BATCH_NORM_BACKWARD.kernel(np, *args, training=training, need=need) if run is None else \
@@ -479,14 +483,7 @@ def GROUP_NORM(xp, x, w=None, b=None, num_groups=1, eps=1e-5):
     d, mu, rstd = _centered_stats(xp, xg, (2,), eps)
     d *= rstd           # (x - mean) * rstd in the centred buffer, as layer_norm
     y = d.reshape(x.shape)
-    cs = _chan_shape(x.ndim, C)
-    if (w is None or w.dtype == y.dtype) and (b is None or b.dtype == y.dtype):      # in place, same values
-        if w is not None:
-            y *= w.reshape(cs)
-        if b is not None:
-            y += b.reshape(cs)
-        return y, mu, rstd
-    return _affine(y, w, b, cs).astype(x.dtype, copy=False), mu, rstd
+    return _affine(y, w, b, _chan_shape(x.ndim, C), dtype=x.dtype), mu, rstd
 
 
 @op("native_group_norm_backward", node_name="NativeGroupNormBackwardBackward0")
@@ -530,11 +527,6 @@ def GROUP_NORM_BACKWARD(xp, g, x, mu, rstd, w=None, num_groups=1, need=(True, Tr
     return gx, gw, gb
 
 
-def _gn_need(ctx, w, b):
-    need = ctx.needs_input_grad
-    return bool(need[0]), w is not None and bool(need[1]), b is not None and bool(need[2])
-
-
 def _group_norm_bwd_arrays(ctx, g, *_, run=None):
     """GROUP_NORM_BACKWARD's kernel on NumPy arrays: called directly (the engine's quiet path) or, with
     run=dispatch.run_recorded, run as the recorded op (OpDef.sink_backward). None for the other cases."""
@@ -542,7 +534,7 @@ def _group_norm_bwd_arrays(ctx, g, *_, run=None):
         return None
     x, w, b = ctx.saved_inputs
     _, mu, rstd = ctx.saved_output
-    need = _gn_need(ctx, w, b)
+    need = _affine_need(ctx, w, b)
     args = (g._data, x._data, mu._data, rstd._data, None if w is None else w._data)
     G = ctx.attrs["num_groups"]
     grads = GROUP_NORM_BACKWARD.kernel(np, *args, num_groups=G, need=need) if run is None else \
@@ -559,7 +551,7 @@ def _(ctx, g, *_):
     if not STATE.grad_enabled:
         x, w, b = ctx.saved_inputs
         _, mu, rstd = ctx.saved_output
-        need = _gn_need(ctx, w, b)
+        need = _affine_need(ctx, w, b)
         gx, gw, gb = dispatch(GROUP_NORM_BACKWARD, g, x, mu, rstd, w, num_groups=ctx.attrs["num_groups"], need=need)
         return gx if need[0] else None, gw if need[1] else None, gb if need[2] else None
     return _group_norm_backward(ctx, g)
