@@ -3,6 +3,7 @@ libraries' steps alternating), to find the ops where tensorlib is far off torch'
 requires grad, the output is summed and backpropagated, and the 20th-percentile step time of each library is
 compared. Inputs: (16, 32, 32, 32) for activations, pooling, normalisation and upsampling; (256, 512) for
 losses, softmax, reductions and indexing; (32, 64, 100) for conv1d, einsum and bmm. Needs torch installed.
+The "small" cases take a small transformer's shapes, where a call's fixed cost dominates.
 Cases at or above --flag (default 1.6x) are marked <<<.
 Usage: python benchmarks/op_survey.py [--cases name,...] [--repeat N] [--flag R]
 """
@@ -69,6 +70,14 @@ CASES = {
     "conv1d": (X3, lambda L, F, x: F.conv1d(x, L.ones(64, 64, 3) * 0.01, padding=1)),
     "einsum bij,bkj->bik": (X3, lambda L, F, x: L.einsum("bij,bkj->bik", x, x)),
     "bmm": (X3, lambda L, F, x: L.bmm(x, x.transpose(1, 2))),
+    # a small transformer's shapes (nanoGPT at n_embd 32, 2 heads, 16 tokens, batch 4): per-call costs
+    "small layer_norm": ((4, 16, 32), lambda L, F, x: F.layer_norm(x, (32,))),
+    "small gelu": ((4, 16, 128), lambda L, F, x: F.gelu(x)),
+    "small softmax": ((4, 2, 16, 16), lambda L, F, x: F.softmax(x, -1)),
+    "small sdpa causal": ((4, 2, 16, 16), lambda L, F, x: F.scaled_dot_product_attention(x, x, x, is_causal=True)),
+    "small cross_entropy": ((64, 32), lambda L, F, x: F.cross_entropy(x, L.arange(64) % 32)),
+    "small embedding": ((32, 32), lambda L, F, x: F.embedding(L.arange(64).reshape(4, 16) % 32, x)),
+    "small linear": ((4, 16, 32), lambda L, F, x: F.linear(x, L.ones(96, 32) * 0.01)),
 }
 
 

@@ -6,7 +6,7 @@ from functools import partial
 
 from .. import _hooks as _H
 from .comparison import gt, where
-from .unary_math import _f, erf, erf_kernel, exp, log1p_exp_neg_abs, tanh
+from .unary_math import _f, erf, erf_kernel, exp, log1p_exp_neg_abs, normal_cdf32, tanh
 from ..dispatch import STATE, run_recorded_op
 from .._graph import quiet_op, tensor_of
 from .broadcast import QUIET, SINK, quiet_arrays
@@ -129,6 +129,8 @@ def GELU(xp, a, approximate="none"):
 
 def _cdf(xp, x):
     """The normal CDF 0.5 (1 + erf(x / √2)) as a fresh array (float32 for float16 input), in place from erf on."""
+    if xp is np and x.dtype in (np.float16, np.float32):
+        return normal_cdf32(x)
     y = erf_kernel(xp, x, 1 / _SQRT2)
     y += 1
     y *= 0.5

@@ -217,6 +217,44 @@ def _erf32(x, scale=1.0):
     return np.tanh(y, out=y)
 
 
+# The normal CDF 0.5 (1 + erf(x / √2)) in float32 for GELU, the hot caller: erf(z) as z P(z²) / Q(z²), P of degree
+# 6 and Q of degree 5 fitted to erf(z)/z on [0, 4] (float32's erf is ±1 from 3.92 on) by linearised least squares
+# reweighted toward the minimax relative error (2.0e-9 in float64). Evaluated in float32 it is within 6 ulp of libm's
+# erf (the erf op keeps `_erf32`'s 2.8 ulp); z is clipped to [-4.5, 4.5], where the float32 form has passed ±1 for
+# good, and the CDF to [0, 1], so that the tails are exactly 0 and 1 as torch's (GELU's sign kept). 25 passes and no
+# transcendental: 1.6x faster than `_erf32`, whose float32 tanh NumPy runs without SIMD here.
+_CDF_P = (1.128379169374817, 0.18520386695712887, 0.05431668054991274, 0.0038495966551112515,
+          0.00037959550927419523, 4.684406861320267e-06, -1.3200364329390979e-08)
+_CDF_Q = (1.0, 0.49746606734053056, 0.11395840268565055, 0.015462013709474498, 0.0013075488532495918,
+          6.310706351451891e-05)
+_R2 = 1 / math.sqrt(2.0)
+# highest power first, z = x/√2 folded in: P_k 2^-(k + 1/2) (and the CDF's 0.5), Q_k 2^-k
+_CDF_PX = tuple(0.5 * c * _R2 ** (2 * k + 1) for k, c in enumerate(_CDF_P))[::-1]
+_CDF_QX = tuple(c * _R2 ** (2 * k) for k, c in enumerate(_CDF_Q))[::-1]
+_CDF_CLIP = 4.5 * math.sqrt(2.0)
+
+
+def normal_cdf32(x):
+    """0.5 (1 + erf(x / √2)) of a float16/32 NumPy array as a fresh float32 array, in [0, 1] (see
+    _CDF_P); NaN stays NaN."""
+    xc = np.clip(x, -_CDF_CLIP, _CDF_CLIP, dtype=np.float32)
+    s = xc * xc
+    p = s * _CDF_PX[0]
+    p += _CDF_PX[1]
+    for c in _CDF_PX[2:]:
+        p *= s
+        p += c
+    q = s * _CDF_QX[0]
+    q += _CDF_QX[1]
+    for c in _CDF_QX[2:]:
+        q *= s
+        q += c
+    p *= xc
+    p /= q
+    p += 0.5
+    return np.clip(p, 0.0, 1.0, out=p)
+
+
 # Cephes' erf/erfc (S. L. Moshier, ndtr.c): rational approximations, ~1e-16 relative in float64, evaluated
 # on whole arrays (torch's erf is libm's; a NumPy that has no erf otherwise needs SciPy, whose import costs
 # most of a second, or a Python call per element)
