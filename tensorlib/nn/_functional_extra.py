@@ -19,7 +19,7 @@ from ..ops.conv_ops import conv1d, conv2d, conv_transpose2d
 from ..ops.shape import stack
 from ..ops.nn_ops import check_reduction, dropout as _dropout, embedding, legacy_reduction, pad, softmax
 from ..ops.pool_ops import adaptive_avg_pool2d, avg_pool2d, max_pool2d
-from ..ops.upsample import src_index, upsample_nearest as _upsample_nearest
+from ..ops.upsample import upsample_linear as _upsample_linear, upsample_nearest as _upsample_nearest
 
 __all__ = [
     "hardsigmoid", "hardswish", "mish", "selu", "selu_", "celu", "celu_", "softsign", "softshrink", "hardshrink",
@@ -671,6 +671,8 @@ def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corne
         return pool(input, sizes)
     if mode == "nearest":       # torch's upsample_nearest{1,2,3}d, one op each way
         return _upsample_nearest(input, sizes, scales)
+    if mode in ("linear", "bilinear", "trilinear") and not antialias:   # upsample_linear1d, _bilinear2d, ...
+        return _upsample_linear(input, sizes, bool(align_corners), scales)
     ac = bool(align_corners)
     out = input
     for k in range(nd):
@@ -697,12 +699,6 @@ def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corne
                 term = _gather(out, dim, idx) * _weights_tensor(wj, dim, out.ndim, input)
                 total = term if total is None else total + term
             out = total
-        else:
-            src = src_index(n_in, n_out, scale, ac, True)
-            i0 = np.minimum(np.floor(src).astype(np.int64), n_in - 1)
-            i1 = np.minimum(i0 + 1, n_in - 1)
-            w1 = _weights_tensor(src - i0, dim, out.ndim, input)
-            out = _gather(out, dim, i0) * (1 - w1) + _gather(out, dim, i1) * w1
     return out
 
 

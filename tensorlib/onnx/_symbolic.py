@@ -276,6 +276,21 @@ def _upsample_nearest(ctx, node, args, attrs):
     return [ctx.op("Resize", [args[0], "", "", ctx.const(sizes)], **resize)]
 
 
+@symbolic("upsample_linear1d", "upsample_bilinear2d", "upsample_trilinear3d")
+def _upsample_linear(ctx, node, args, attrs):
+    """ONNX Resize in linear mode, as torch exports these ops: "align_corners" coordinates, else
+    "pytorch_half_pixel" (torch's (dst + 0.5) / scale - 0.5, clamped at 0, and 0 for an output of one), by the
+    scales given or at the output sizes."""
+    resize = dict(mode="linear", coordinate_transformation_mode="align_corners" if attrs.get("align_corners")
+                  else "pytorch_half_pixel")
+    scales = attrs.get("scales")
+    if scales is not None and not attrs.get("align_corners"):
+        return [ctx.op("Resize", [args[0], "", ctx.const(np.array([1.0, 1.0, *scales], dtype=np.float32))], **resize)]
+    shape = list(ctx.shape(node.args[0]))
+    sizes = np.array(shape[:2] + list(attrs["output_size"]), dtype=np.int64)
+    return [ctx.op("Resize", [args[0], "", "", ctx.const(sizes)], **resize)]
+
+
 @symbolic("batch_norm")
 def _batch_norm(ctx, node, args, attrs):
     if attrs.get("training", True):

@@ -11,7 +11,8 @@ BACKWARD_ONLY = {"convolution_backward_weight", "adaptive_avg_pool2d_backward", 
                  "nll_loss_backward", "_log_softmax_backward_data", "_softmax_backward_data", "threshold_backward",
                  "leaky_relu_backward", "hardswish_backward", "hardsigmoid_backward",
                  "upsample_nearest1d_backward", "upsample_nearest2d_backward",
-                 "upsample_nearest3d_backward",
+                 "upsample_nearest3d_backward", "upsample_linear1d_backward", "upsample_bilinear2d_backward",
+                 "upsample_trilinear3d_backward",
                  "lstm_layer_backward", "_thnn_fused_lstm_cell_backward_impl",
                  "gru_layer_backward", "scaled_dot_product_attention_backward",
                  "_scaled_dot_product_flash_attention_for_cpu_backward",
@@ -22,7 +23,8 @@ BACKWARD_ONLY = {"convolution_backward_weight", "adaptive_avg_pool2d_backward", 
 SECOND_ORDER_CHECKED = {"_log_softmax_backward_data", "_softmax_backward_data", "threshold_backward",
                         "leaky_relu_backward", "avg_pool2d_backward", "upsample_nearest1d_backward",
                         "hardswish_backward", "hardsigmoid_backward",
-                        "upsample_nearest2d_backward", "upsample_nearest3d_backward"}
+                        "upsample_nearest2d_backward", "upsample_nearest3d_backward", "upsample_linear1d_backward",
+                        "upsample_bilinear2d_backward", "upsample_trilinear3d_backward"}
 NO_GRADCHECK = {"dropout", "native_dropout"} | (BACKWARD_ONLY - SECOND_ORDER_CHECKED)
 
 
@@ -100,6 +102,17 @@ CASES = {
                                             [R(1, 1, 2, 4), R(1, 1, 3, 2)]),
     "upsample_nearest3d_backward": lambda: (_sq_grads(lambda x, w: F.interpolate(x, scale_factor=2) * w),
                                             [R(1, 1, 2, 1, 2), R(1, 1, 4, 2, 4)]),
+    "upsample_linear1d": lambda: (lambda x: F.interpolate(x, scale_factor=2.5, mode="linear"), [R(1, 2, 3)]),
+    "upsample_bilinear2d": lambda: (lambda x: F.interpolate(x, size=(3, 5), mode="bilinear", align_corners=True),
+                                    [R(1, 2, 2, 4)]),
+    "upsample_trilinear3d": lambda: (lambda x: F.interpolate(x, scale_factor=(2, 1, 0.5), mode="trilinear"),
+                                     [R(1, 1, 2, 3, 4)]),
+    "upsample_linear1d_backward": lambda: (_sq_grads(lambda x, w: F.interpolate(x, scale_factor=2, mode="linear") * w),
+                                           [R(1, 2, 3), R(1, 2, 6)]),
+    "upsample_bilinear2d_backward": lambda: (_sq_grads(lambda x, w: F.interpolate(x, size=(3, 2), mode="bilinear") * w),
+                                             [R(1, 1, 2, 4), R(1, 1, 3, 2)]),
+    "upsample_trilinear3d_backward": lambda: (_sq_grads(lambda x, w: F.interpolate(x, scale_factor=2, mode="trilinear")
+                                                        * w), [R(1, 1, 2, 1, 2), R(1, 1, 4, 2, 4)]),
     "mse_loss": lambda: (F.mse_loss, [R(3, 4), R(3, 4)]),
     "l1_loss": lambda: (F.l1_loss, [R(3, 4), R(3, 4)]),
     "smooth_l1_loss": lambda: (lambda a, b: F.smooth_l1_loss(a, b, beta=0.5), [R(3, 4), R(3, 4)]),

@@ -30,6 +30,8 @@ def _reference(x, out_sizes, scales):
     ((1, 2, 9), dict(scale_factor=2.5), (22,), (2.5,)),
     ((1, 2, 3, 4, 5), dict(scale_factor=(2, 1.5, 0.5)), (6, 6, 2), (2.0, 1.5, 0.5)),
     ((2, 3, 8, 8), dict(size=(3, 5)), (3, 5), None),
+    ((1, 2, 250), dict(scale_factor=2), (500,), (2.0,)),           # long axes: the backward's run sums
+    ((1, 1, 2, 400), dict(size=(2, 150)), (2, 150), None),
 ])
 def test_values_gradients_and_names(shape, kw, sizes, scales):
     x = np.random.default_rng(0).standard_normal(shape).astype(np.float32)
