@@ -2,16 +2,14 @@
 upsample_trilinear3d ops: values against a direct evaluation of torch's formulas, the gradient as the forward's
 adjoint (on both backward paths: the dense product of short axes and the run sums of long ones), node names, one
 op each way in a profile, and ONNX export (Resize in linear mode, checked by onnxruntime)."""
-import io
-
 import numpy as np
-import onnxruntime as ort
 import pytest
 
 import profiler
 import tensorlib as tl
 import tensorlib.nn.functional as F
 from tensorlib.ops import upsample
+from tests.tensorlib.nn.test_upsample_nearest import onnx_and_eager
 
 
 def _reference(x, sizes, scales, align_corners):
@@ -92,12 +90,5 @@ def test_one_op_each_way_in_a_profile():
                                       (dict(scale_factor=3, mode="linear"), (1, 2, 4)),
                                       (dict(size=(3, 4, 2), mode="trilinear"), (1, 1, 2, 3, 5))])
 def test_onnx_export_is_resize(kw, shape):
-    class M(tl.nn.Module):
-        def forward(self, x):
-            return F.interpolate(x, **kw) + 1
-    x = tl.randn(*shape)
-    f = io.BytesIO()
-    tl.onnx.export(M(), (x,), f)
-    sess = ort.InferenceSession(f.getvalue())
-    out = sess.run(None, {sess.get_inputs()[0].name: x.numpy()})[0]
-    np.testing.assert_allclose(out, M()(x).numpy(), rtol=1e-5, atol=1e-5)
+    out, want = onnx_and_eager(kw, shape)
+    np.testing.assert_allclose(out, want, rtol=1e-5, atol=1e-5)
