@@ -314,7 +314,7 @@ def _gather_bwd_quiet(ctx, g):
         return None
     gd, idx, shape, dt = ops
     out = np.zeros(shape, dt)
-    np.add.at(out, _scatter_idx(np, idx, ctx.attrs["dim"], gd.shape), gd)
+    add_at(np, out, _scatter_idx(np, idx, ctx.attrs["dim"], gd.shape), gd)
     return tensor_of(out), None
 
 
