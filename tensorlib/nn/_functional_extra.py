@@ -14,6 +14,7 @@ from .._tensor import Tensor
 from .. import ops as _E
 from .. import _dtype as _D
 from ..ops.activation import hardsigmoid as _hardsigmoid, hardswish as _hardswish, leaky_relu_ as _leaky_relu_
+from ..ops.activation import logsigmoid as _log_sigmoid
 from ..ops.comparison import where as _where
 from ..ops.conv_ops import conv1d, conv2d, conv_transpose2d
 from ..ops.shape import stack
@@ -240,7 +241,7 @@ def multilabel_soft_margin_loss(input, target, weight=None, size_average=None, r
 
 
 def _logsigmoid(x):
-    return -_E.softplus(-x)
+    return _log_sigmoid(x)
 
 
 def margin_ranking_loss(input1, input2, target, margin=0.0, size_average=None, reduce=None, reduction="mean"):

@@ -11,7 +11,7 @@ from .. import ops as _ops
 from .._tensor import Tensor
 from ..dispatch import dispatch, record_range
 from .. import ops as _E
-from ..ops.activation import leaky_relu_ as _leaky_relu_
+from ..ops.activation import leaky_relu_ as _leaky_relu_, logsigmoid as _logsigmoid
 from ..ops.attention import scaled_dot_product_attention as _sdpa
 from ..ops.conv_ops import conv1d, conv2d, conv_transpose2d  # noqa: F401
 from ..ops.index import one_hot  # noqa: F401
@@ -70,7 +70,7 @@ def softmin(input, dim=None, dtype=None):
 
 
 def logsigmoid(input):
-    return -_E.softplus(-input)
+    return _logsigmoid(input)
 
 
 def glu(input, dim=-1):

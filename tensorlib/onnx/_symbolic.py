@@ -153,6 +153,12 @@ def _silu(ctx, node, args, attrs):
     return [ctx.op("Mul", [args[0], ctx.op("Sigmoid", [args[0]])])]
 
 
+@symbolic("log_sigmoid_forward")
+def _log_sigmoid(ctx, node, args, attrs):
+    """Log(Sigmoid(x)), as torch exports F.logsigmoid."""
+    return [ctx.op("Log", [ctx.op("Sigmoid", [args[0]])])]
+
+
 @symbolic("softplus")
 def _softplus(ctx, node, args, attrs):
     beta, threshold = float(attrs.get("beta", 1.0)), float(attrs.get("threshold", 20.0))

@@ -372,6 +372,65 @@ def hardswish(input):
     return dispatch(HARDSWISH, input)
 
 
+# --- log_sigmoid: torch's log_sigmoid_forward and log_sigmoid_backward ------------------------------------------
+
+@op("log_sigmoid_forward", save="i", node_name="LogSigmoidBackward0")
+def LOG_SIGMOID(xp, a):
+    """min(a, 0) - log1p(exp(-|a|)), torch's CPU kernel's formula (its buffer output, exp(-|a|), is not kept: its
+    backward recomputes it)."""
+    if a.dtype.kind != "f":
+        raise RuntimeError(f'"log_sigmoid_forward_cpu" not implemented for \'{_c_name(a.dtype)}\'')
+    if a.dtype.itemsize < 4:            # float16 in float32, as torch's kernel (its opmath type)
+        return LOG_SIGMOID.kernel(xp, a.astype(np.float32)).astype(a.dtype)
+    y = xp.minimum(a, 0)
+    y -= log1p_exp_neg_abs(xp, a)
+    return y.astype(a.dtype, copy=False)
+
+
+@op("log_sigmoid_backward", node_name="LogSigmoidBackwardBackward0")
+def LOG_SIGMOID_BACKWARD(xp, g, x):
+    """g * sigmoid(-x) as torch's kernel takes it, (x < 0 ? 1 : z) / (1 + z) with z = exp(-|x|) (no overflow)."""
+    if x.dtype.itemsize < 4:
+        return LOG_SIGMOID_BACKWARD.kernel(xp, g.astype(np.float32), x.astype(np.float32)).astype(g.dtype)
+    z = xp.abs(x)
+    xp.negative(z, out=z)
+    xp.exp(z, out=z)
+    num = xp.maximum(z, x < 0)      # z <= 1: 1 where x < 0, z elsewhere (NaN kept)
+    z += 1
+    num /= z
+    num *= g
+    return num.astype(g.dtype, copy=False)
+
+
+@LOG_SIGMOID_BACKWARD.def_backward
+def _(ctx, gg):
+    # differentiated only through the composite (create_graph records that one instead)
+    raise RuntimeError("log_sigmoid_backward: double backward runs through the differentiable composite")
+
+
+@LOG_SIGMOID.def_backward
+def _(ctx, g):
+    x = ctx.saved_inputs[0]
+    if not STATE.grad_enabled:
+        return (dispatch(LOG_SIGMOID_BACKWARD, g, x),)
+    return (g * sigmoid(-x),)
+
+
+LOG_SIGMOID.quiet_backward = lambda ctx, g: quiet_op(LOG_SIGMOID_BACKWARD, g, ctx.inputs[0])
+LOG_SIGMOID.sink_backward = lambda ctx, g: run_recorded_op(LOG_SIGMOID_BACKWARD, g, ctx.inputs[0])
+
+
+def logsigmoid(input):
+    """torch's F.logsigmoid: the log_sigmoid composite around log_sigmoid_forward, as its profile shows it."""
+    if not _H.range_hooks:
+        return dispatch(LOG_SIGMOID, input)
+    return _H.op_region("log_sigmoid", (input,), dispatch, LOG_SIGMOID, input)
+
+
+def _c_name(dtype):
+    return {"i": "Long" if dtype.itemsize == 8 else "Int", "u": "Byte", "b": "Bool"}.get(dtype.kind, str(dtype))
+
+
 @op("elu", save="io", function=True, method=True)
 def ELU(xp, a, alpha=1.0):
     """max(a, 0) + alpha * (exp(min(a, 0)) - 1): where()'s values exactly (one of the two terms is 0 and the
