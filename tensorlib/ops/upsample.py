@@ -1,7 +1,7 @@
 """Upsampling as torch's ops, one op each way: upsample_nearest1d/2d/3d, upsample_linear1d, upsample_bilinear2d and
 upsample_trilinear3d, and their backwards (F.interpolate was a composite of index_select ops, IndexSelectBackward0
 nodes in the graph, and its linear modes' backward an index_add scatter, 4.4x torch's time).
-The source index of each output position is torch's (`src_index`, `linear_taps`); the backward takes one axis at a
+The source index of each output position is torch's (`nearest_index`, `linear_taps`); the backward takes one axis at a
 time: a short one as a product with the transposed (n_out, n_in) matrix of the axis's map, a long one by
 np.add.reduceat over the runs of outputs reading each input (the indices are non-decreasing), not a scatter."""
 from __future__ import annotations
@@ -15,25 +15,41 @@ from ._define import dispatch, np, op
 # input lengths up to this take the axis's transpose as a dense product (measured: 32 -> 64 by gemm 0.9 ms against
 # 6.6 by reduceat over the same gradient; 256 -> 512 par; 512 -> 256 reduceat 2x faster)
 _DENSE_MAX = 192
+_AXIS_CACHE: dict = {}    # an axis's taps and matrices, by (sizes, scale, align_corners, dtype): a step asks for few
 
 
-def src_index(n_in, n_out, scale, align_corners, linear):
-    """Source coordinates of each output position, as torch's upsample kernels compute them (float64)."""
-    dst = np.arange(n_out, dtype=np.float64)
-    if linear and align_corners:
-        return dst * ((n_in - 1) / (n_out - 1) if n_out > 1 else 0.0)
-    ratio = 1.0 / scale if scale is not None else n_in / n_out
-    if linear:
-        return np.maximum((dst + 0.5) * ratio - 0.5, 0.0)
+def _keep(key, value):
+    if len(_AXIS_CACHE) > 256:
+        _AXIS_CACHE.clear()
+    _AXIS_CACHE[key] = value
+    return value
+
+
+def nearest_index(n_in, n_out, scale):
+    """The source index of each output position along one axis, as torch's nearest_idx computes it."""
+    dst = np.arange(n_out)
     if n_out == n_in:                   # torch's nearest_idx special cases
         return dst
     if n_out == 2 * n_in:
-        return np.floor(dst / 2)
-    return np.minimum(np.floor(dst.astype(np.float32) * np.float32(ratio)), n_in - 1)
+        return dst // 2
+    ratio = 1.0 / scale if scale is not None else n_in / n_out
+    return np.minimum(np.floor(dst.astype(np.float32) * np.float32(ratio)), n_in - 1).astype(np.int64)
 
 
 def _indices(n_in, n_out, scales, k):
-    return src_index(n_in, n_out, None if scales is None else scales[k], False, False).astype(np.int64)
+    return nearest_index(n_in, n_out, None if scales is None else scales[k])
+
+
+def nearest_matrix(n_in, n_out, scale, dtype):
+    """The (n_out, n_in) 0/1 matrix of one axis's nearest map (float32 for float16 and bfloat16), cached."""
+    key = ("nearest", n_in, n_out, scale, dtype)
+    m = _AXIS_CACHE.get(key)
+    if m is None:
+        m = np.zeros((n_out, n_in), dtype=dtype if dtype in (np.float32, np.float64) else np.float32)
+        m[np.arange(n_out), nearest_index(n_in, n_out, scale)] = 1
+        m.flags.writeable = False
+        _keep(key, m)
+    return m
 
 
 def _nearest_k(xp, x, output_size=(), scales=None):
@@ -51,12 +67,11 @@ def _nearest_backward_k(xp, g, input_size=(), output_size=(), scales=None):
     for k, n_out in enumerate(output_size):
         dim = 2 + k
         n_in = input_size[dim]
-        idx = _indices(n_in, n_out, scales, k)
         if n_in <= _DENSE_MAX:       # float16 and bfloat16 summed in float32
-            m = np.zeros((n_out, n_in), dtype=g.dtype if g.dtype in (np.float32, np.float64) else np.float32)
-            m[np.arange(n_out), idx] = 1
-            out = _times_transpose(xp, out, m, dim)
+            out = _times_transpose(xp, out, nearest_matrix(n_in, n_out, None if scales is None else scales[k],
+                                                           g.dtype), dim)
             continue
+        idx = _indices(n_in, n_out, scales, k)
         starts = np.flatnonzero(np.diff(idx, prepend=-1))       # where each used source's run begins
         used = idx[starts]
         summed = np.add.reduceat(out, starts, axis=dim) if xp is np else _run_sums(xp, out, starts, dim)
@@ -116,16 +131,13 @@ def upsample_nearest(input, output_size, scales=None):
 
 # --- linear, bilinear, trilinear ----------------------------------------------------------------------------------
 
-_LINEAR_CACHE: dict = {}
-
-
 def linear_taps(n_in, n_out, scale, align_corners, dtype):
     """(i0, i1, w0, w1) of each output position along one axis, as torch's upsample_linear kernels compute them
     in the input's opmath type (float32 for float16/32, float64 for float64): the source coordinate, its floor
     i0 (clamped to the last input), i1 = i0 + 1 where that is inside, w1 the fraction (clamped to [0, 1]) and
     w0 = 1 - w1. Cached: a training step asks for the same few."""
     key = (n_in, n_out, scale, align_corners, dtype)
-    taps = _LINEAR_CACHE.get(key)
+    taps = _AXIS_CACHE.get(key)
     if taps is not None:
         return taps
     ft = np.float64 if dtype == np.float64 else np.float32
@@ -145,10 +157,7 @@ def linear_taps(n_in, n_out, scale, align_corners, dtype):
     i1 = np.minimum(i0 + 1, n_in - 1)
     w1 = np.clip(real - i0.astype(ft), ft(0), ft(1))
     w0 = ft(1) - w1
-    if len(_LINEAR_CACHE) > 256:
-        _LINEAR_CACHE.clear()
-    taps = _LINEAR_CACHE[key] = (i0, i1, w0, w1)
-    return taps
+    return _keep(key, (i0, i1, w0, w1))
 
 
 def _along(w, dim, ndim):
@@ -205,7 +214,7 @@ def _runs_into(xp, acc, a, idx, dim, n_in):
 def linear_matrix(n_in, n_out, scale, align_corners, dtype):
     """The (n_out, n_in) matrix of one axis's interpolation (linear_taps' weights at their columns), cached."""
     key = ("matrix", n_in, n_out, scale, align_corners, dtype)
-    m = _LINEAR_CACHE.get(key)
+    m = _AXIS_CACHE.get(key)
     if m is None:
         i0, i1, w0, w1 = linear_taps(n_in, n_out, scale, align_corners, dtype)
         m = np.zeros((n_out, n_in), dtype=w0.dtype)
@@ -213,7 +222,7 @@ def linear_matrix(n_in, n_out, scale, align_corners, dtype):
         np.add.at(m, (rows, i0), w0)
         np.add.at(m, (rows, i1), w1)        # i1 == i0 at the last input: both weights there
         m.flags.writeable = False
-        _LINEAR_CACHE[key] = m
+        _keep(key, m)
     return m
 
 
