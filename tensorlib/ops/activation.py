@@ -204,11 +204,43 @@ SILU = unary("silu", lambda xp, a: a * _sigmoid_k(xp, a))
 silu = SILU.function
 
 
+@op("silu_backward", save="i", node_name="SiluBackwardBackward0")
+def SILU_BACKWARD(xp, g, x):
+    """torch's silu_backward as one op (the composite below, operation for operation on the arrays):
+    g * s * (1 + x * (1 - s)), s = sigmoid(x); float16 in float32, as torch's kernel."""
+    if x.dtype.char == "e":
+        return SILU_BACKWARD.kernel(xp, g.astype(np.float32), x.astype(np.float32)).astype(g.dtype)
+    s = _sigmoid_k(xp, x)
+    t = xp.subtract(1, s, dtype=s.dtype)
+    t *= x
+    t += 1
+    t *= s
+    t *= g
+    return t.astype(g.dtype, copy=False)
+
+
+@SILU_BACKWARD.def_backward
+def _(ctx, gg):
+    # differentiated only through the composite (create_graph records that one instead)
+    raise RuntimeError("silu_backward: double backward runs through the differentiable composite")
+
+
 @SILU.def_backward
 def _(ctx, g):
     x = ctx.saved_inputs[0]
+    if not STATE.grad_enabled and x._data.dtype.kind == "f":
+        return (dispatch(SILU_BACKWARD, g, x),)
     s = sigmoid(x)
     return (g * s * (1 + x * (1 - s)),)
+
+
+def _silu_bwd_arrays(ctx, g, call=quiet_op):
+    x = ctx.inputs[0]
+    return call(SILU_BACKWARD, g, x) if x._data.dtype.kind == "f" else None
+
+
+SILU.quiet_backward = _silu_bwd_arrays
+SILU.sink_backward = lambda ctx, g: _silu_bwd_arrays(ctx, g, run_recorded_op)
 
 
 @op("leaky_relu", save="i", function=True, method=True)

@@ -16,7 +16,8 @@ BACKWARD_ONLY = {"convolution_backward_weight", "adaptive_avg_pool2d_backward", 
                  "lstm_layer_backward", "_thnn_fused_lstm_cell_backward_impl",
                  "gru_layer_backward", "scaled_dot_product_attention_backward",
                  "_scaled_dot_product_flash_attention_for_cpu_backward",
-                 "rnn_layer_backward", "gelu_backward", "log_sigmoid_backward", "native_layer_norm_backward",
+                 "rnn_layer_backward", "gelu_backward", "log_sigmoid_backward", "silu_backward",
+                 "native_layer_norm_backward",
                  "native_batch_norm_backward", "native_group_norm_backward",
                  "max_pool2d_with_indices_backward", "embedding_dense_backward"}
 # gradcheck differentiates the squared gradients of these, which runs the backward-only op's own backward
@@ -146,6 +147,7 @@ CASES = {
         _bwd(lambda q, k, v: F.scaled_dot_product_attention(q, k, v, is_causal=True)),
         [R(1, 2, 4, 4), R(1, 2, 4, 4), R(1, 2, 4, 4)]),
     "gelu_backward": lambda: (_bwd_once(lambda x: F.gelu(x)), [R(3, 4)]),
+    "silu_backward": lambda: (_bwd_once(lambda x: F.silu(x)), [R(3, 4)]),
     "log_sigmoid_forward": lambda: (lambda x: F.logsigmoid(x), [R(3, 4)]),
     "log_sigmoid_backward": lambda: (_bwd_once(lambda x: F.logsigmoid(x)), [R(3, 4)]),
     "embedding_dense_backward": lambda: (_bwd_once(lambda w: F.embedding(tl.tensor([[0, 2], [2, 4]]), w)), [R(5, 3)]),
