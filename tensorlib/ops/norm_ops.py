@@ -34,6 +34,9 @@ def _live_stats(x, mu, rstd, dims, eps):
     return mu, rsqrt(_mean(d * d, dims, keepdim=True) + eps)
 
 
+_vecdot = getattr(np, "vecdot", None)     # NumPy >= 2.0
+
+
 def _trailing(x, axes):
     """How many trailing dims `axes` (ascending) are, or 0 when they are not x's last dims."""
     k = len(axes)
@@ -66,7 +69,11 @@ def _centered_stats(xp, x, axes, eps):
         inv = mean_vector(ones.shape[0], x.dtype)
         mu = rows.dot(inv)
         d = rows - mu[:, None]
-        var = (d * d).dot(inv)
+        if _vecdot is not None:     # each row's sum of squares without the squares' array (a pass less)
+            var = _vecdot(d, d)
+            var *= inv[0]
+        else:
+            var = (d * d).dot(inv)
         var += eps
         np.sqrt(var, out=var)
         stat = x.shape[:x.ndim - k] + (1,) * k
@@ -481,6 +488,14 @@ def GROUP_NORM(xp, x, w=None, b=None, num_groups=1, eps=1e-5):
     N, C = x.shape[:2]
     xg = x.reshape(N, num_groups, -1)
     d, mu, rstd = _centered_stats(xp, xg, (2,), eps)
+    if xp is np and w is not None and w.dtype == d.dtype and (b is None or b.dtype == d.dtype) and d.size:
+        # the weight folded into each (image, channel)'s scale rstd * w: one pass over the centred buffer, not two
+        G, Cg = num_groups, C // num_groups
+        d3 = d.reshape(N, C, -1)
+        d3 *= (rstd * w.reshape(1, G, Cg)).reshape(N, C, 1)
+        if b is not None:
+            d3 += b.reshape(1, C, 1)
+        return d.reshape(x.shape).astype(x.dtype, copy=False), mu, rstd
     d *= rstd           # (x - mean) * rstd in the centred buffer, as layer_norm
     y = d.reshape(x.shape)
     return _affine(y, w, b, _chan_shape(x.ndim, C), dtype=x.dtype), mu, rstd
@@ -496,6 +511,8 @@ def GROUP_NORM_BACKWARD(xp, g, x, mu, rstd, w=None, num_groups=1, need=(True, Tr
     G = num_groups
     M = x.size // (N * C) if N * C else 0
     fast = xp is np and g.dtype == x.dtype and x.dtype in BLAS_DTYPES and x.size
+    if fast:
+        return _group_norm_backward_sums(g, x, mu, rstd, w, G, need)
     x4, g4 = x.reshape(N, G, C // G, M), g.reshape(N, G, C // G, M)
     xhat = x4 - mu.reshape(N, G, 1, 1)
     xhat *= rstd.reshape(N, G, 1, 1)
@@ -524,6 +541,41 @@ def GROUP_NORM_BACKWARD(xp, g, x, mu, rstd, w=None, num_groups=1, need=(True, Tr
             gw = sums((g4 * xhat).reshape(N, C, M))
         if need[2]:
             gb = sums(g.reshape(N, C, M))
+    return gx, gw, gb
+
+
+def _group_norm_backward_sums(g, x, mu, rstd, w, G, need):
+    """GROUP_NORM_BACKWARD on NumPy float32/64 arrays as torch's CPU kernel computes it: per (image, channel) the
+    sums ds = sum(g x) and db = sum(g) (BLAS products), folded per group with the weight into gx = c1 g + c2 x + c3
+    (c1 = rstd w, c2 = (db mean - ds) rstd^3 / n, c3 = -c2 mean - db rstd / n over the group's n entries), and the
+    weight's and bias's gradients from the same sums (sum over images of (ds - db mean) rstd, and of db): one
+    product of g and x where the centred form took xhat, g * w and g * xhat in full."""
+    N, C = x.shape[:2]
+    M = x.size // (N * C)
+    Cg = C // G
+    g2, x2 = g.reshape(N * C, M), x.reshape(N * C, M)
+    ones = ones_vector(M, x.dtype)
+    gx_prod = g2 * x2
+    ds = gx_prod.dot(ones).reshape(N, G, Cg)            # per (image, channel)
+    db = g2.dot(ones).reshape(N, G, Cg)
+    mu3, rstd3 = mu.reshape(N, G, 1), rstd.reshape(N, G, 1)
+    gx = gw = gb = np.zeros((), dtype=g.dtype)
+    if need[0]:
+        wg = w.reshape(1, G, Cg) if w is not None else None
+        dsg = (ds * wg if wg is not None else ds).sum(axis=2, keepdims=True)     # per (image, group)
+        dbg = (db * wg if wg is not None else db).sum(axis=2, keepdims=True)
+        s = 1.0 / (Cg * M)
+        c2 = (dbg * mu3 - dsg) * rstd3 * rstd3 * rstd3 * s
+        c3 = -c2 * mu3 - dbg * rstd3 * s
+        c1 = rstd3 * wg if wg is not None else np.broadcast_to(rstd3, (N, G, Cg))
+        out = np.multiply(g2, c1.reshape(N * C, 1), out=gx_prod)      # g x is not needed past ds
+        out += x2 * np.broadcast_to(c2, (N, G, Cg)).reshape(N * C, 1)
+        out += np.broadcast_to(c3, (N, G, Cg)).reshape(N * C, 1)
+        gx = out.reshape(x.shape)
+    if need[1]:
+        gw = ((ds - db * mu3) * rstd3).sum(axis=0).reshape(C)
+    if need[2]:
+        gb = db.sum(axis=0).reshape(C)
     return gx, gw, gb
 
 

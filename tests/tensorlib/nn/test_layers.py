@@ -216,6 +216,23 @@ def test_group_norm():
         nn.GroupNorm(4, 6)
 
 
+@pytest.mark.parametrize("shape,groups,affine,offset", [((2, 6, 3), 3, True, 0.0), ((4, 8, 5, 5), 2, False, 0.0),
+                                                         ((3, 4, 7), 4, True, 3.0), ((2, 9, 2, 2, 2), 3, True, -2.0)])
+def test_group_norm_backward_kernel_matches_the_centred_formulas(shape, groups, affine, offset):
+    """native_group_norm_backward's NumPy kernel (torch's sums form: gx = c1 g + c2 x + c3 from sum(g x) and
+    sum(g)) against the differentiable composite's centred formulas, which create_graph runs."""
+    rng = np.random.default_rng(0)
+    x = tl.tensor(rng.standard_normal(shape) + offset, requires_grad=True)
+    w = tl.tensor(rng.standard_normal(shape[1]), requires_grad=True) if affine else None
+    b = tl.tensor(rng.standard_normal(shape[1]), requires_grad=True) if affine else None
+    g = tl.tensor(rng.standard_normal(shape))
+    wanted = [x] + ([w, b] if affine else [])
+    fast = tl.autograd.grad(F.group_norm(x, groups, w, b), wanted, g)
+    composite = tl.autograd.grad(F.group_norm(x, groups, w, b), wanted, g, create_graph=True)
+    for a, c in zip(fast, composite):
+        np.testing.assert_allclose(a.numpy(), c.detach().numpy(), rtol=1e-9, atol=1e-11)
+
+
 def test_dropout_train_eval_and_scaling():
     tl.manual_seed(0)
     d = nn.Dropout(0.25)
