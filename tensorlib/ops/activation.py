@@ -10,6 +10,7 @@ from .unary_math import _f, erf, erf_kernel, exp, log1p_exp_neg_abs, normal_cdf3
 from ..dispatch import STATE, run_recorded_op
 from .._graph import quiet_op, tensor_of
 from .broadcast import QUIET, SINK, quiet_arrays
+from ._rows import max0, min0
 from .._opdef import OpDef
 from ._define import dispatch, np, op, public, unary
 
@@ -92,12 +93,12 @@ def _relu_kernel(xp, a):
     """max(a, 0): torch's relu is clamp_min(a, 0), which a profile shows inside the op as torch's does."""
     if _H.range_hooks:
         return _H.op_step("clamp_min", _clamp_min0, xp, a)
-    out = xp.maximum(a, 0)
+    out = max0(xp, a)
     return out if out.dtype == a.dtype else out.astype(a.dtype)   # (a bool input's int result cast back)
 
 
 def _clamp_min0(xp, a):
-    return xp.maximum(a, 0).astype(a.dtype, copy=False)
+    return max0(xp, a).astype(a.dtype, copy=False)
 
 
 RELU = unary("relu", _relu_kernel,
@@ -109,7 +110,7 @@ relu = RELU.function
 
 @op("relu_", inplace_of=RELU, function=True, method=True)
 def RELU_(xp, a):
-    xp.maximum(a, 0, out=a)
+    max0(xp, a, out=a)
 
 
 _SQRT2 = math.sqrt(2.0)
@@ -414,7 +415,7 @@ def LOG_SIGMOID(xp, a):
         raise RuntimeError(f'"log_sigmoid_forward_cpu" not implemented for \'{_c_name(a.dtype)}\'')
     if a.dtype.itemsize < 4:            # float16 in float32, as torch's kernel (its opmath type)
         return LOG_SIGMOID.kernel(xp, a.astype(np.float32)).astype(a.dtype)
-    y = xp.minimum(a, 0)
+    y = min0(xp, a)
     y -= log1p_exp_neg_abs(xp, a)
     return y.astype(a.dtype, copy=False)
 
@@ -468,10 +469,10 @@ def ELU(xp, a, alpha=1.0):
     """max(a, 0) + alpha * (exp(min(a, 0)) - 1): where()'s values exactly (one of the two terms is 0 and the
     other the chosen branch), without its branch per element, which took several times the arithmetic."""
     if xp is np and a.dtype.kind == "f" and math.isfinite(alpha):
-        v = np.exp(np.minimum(a, 0))
+        v = np.exp(min0(np, a))
         v -= 1
         v *= alpha
-        v += np.maximum(a, 0)
+        v += max0(np, a)
         return v.astype(a.dtype, copy=False)
     return xp.where(a > 0, a, alpha * (xp.exp(xp.minimum(a, 0)) - 1)).astype(a.dtype, copy=False)
 
@@ -486,7 +487,7 @@ def _(ctx, g):
 def SOFTPLUS(xp, a, beta=1.0, threshold=20.0):
     z = a * beta
     sp = log1p_exp_neg_abs(xp, z)       # logaddexp(0, z), NumPy's own taking 10x the time on float32
-    sp += xp.maximum(z, 0)
+    sp += max0(xp, z)
     if beta != 1:
         sp /= beta
     return xp.where(z > threshold, a, sp).astype(a.dtype, copy=False)

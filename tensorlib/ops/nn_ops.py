@@ -16,7 +16,7 @@ from .._device import device_of
 from .._graph import as_array, quiet_op, tensor_of
 from .broadcast import EXPAND, QUIET, SINK, add_at, quiet_arrays, quiet_sum_to, sum_to
 from ._define import Tensor, dispatch, np, op
-from ._rows import row_index, row_max, row_sum, rows_on, softmax_backward_rows
+from ._rows import max0, row_index, row_max, row_sum, rows_on, softmax_backward_rows
 from .activation import sigmoid, softplus
 from .arithmetic import CLAMP, clamp
 from .comparison import gt, where
@@ -516,7 +516,7 @@ def _bce_d(p, t, attrs):
 def _bce_logits_k(xp, z, t, pos_weight=None):
     # log(1 + exp(-|z|)) + max(z, 0) - z t, weighted as torch does when pos_weight is given
     log_sig_neg = log1p_exp_neg_abs(xp, z)      # -log(sigmoid(z)) = logaddexp(0, -z)
-    log_sig_neg += xp.maximum(-z, 0)
+    log_sig_neg += max0(xp, -z)
     if pos_weight is None:
         return (1 - t) * z + log_sig_neg
     lw = 1 + (pos_weight - 1) * t

@@ -19,6 +19,7 @@ from functools import partial
 from .._graph import quiet_call, tensor_of
 from ..dispatch import STATE, run_recorded_call, run_recorded_tensors
 from ._define import dispatch, op
+from ._rows import max0
 from .activation import _sigmoid_k, sigmoid_of_negated
 from .shape import cat
 from .unary_math import tanh
@@ -400,7 +401,7 @@ def RNN_LAYER(xp, xg, h0, w_hh, b_hh=None, relu=False, reverse=False):
         pre = xg[t] + h @ whT
         if b_hh is not None:
             pre += b_hh
-        h = xp.maximum(pre, 0, out=pre) if relu else xp.tanh(pre, out=pre)
+        h = max0(xp, pre, out=pre) if relu else xp.tanh(pre, out=pre)
         out[t] = h
     return out, h
 
