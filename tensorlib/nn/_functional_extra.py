@@ -14,7 +14,7 @@ from .._tensor import Tensor
 from .. import ops as _E
 from .. import _dtype as _D
 from ..ops.activation import hardsigmoid as _hardsigmoid, hardswish as _hardswish, leaky_relu_ as _leaky_relu_
-from ..ops.activation import logsigmoid as _log_sigmoid
+from ..ops.activation import hardtanh as _hardtanh, logsigmoid as _log_sigmoid
 from ..ops.comparison import where as _where
 from ..ops.conv_ops import conv1d, conv2d, conv_transpose2d
 from ..ops.shape import stack
@@ -164,7 +164,7 @@ def leaky_relu_(input, negative_slope=0.01):
 
 
 def hardtanh_(input, min_val=-1.0, max_val=1.0):
-    return input.clamp_(min_val, max_val)
+    return _hardtanh(input, min_val, max_val, inplace=True)
 
 
 # --- dropout --------------------------------------------------------------------------------------

@@ -11,7 +11,8 @@ from .. import ops as _ops
 from .._tensor import Tensor
 from ..dispatch import dispatch, record_range
 from .. import ops as _E
-from ..ops.activation import leaky_relu_ as _leaky_relu_, logsigmoid as _logsigmoid
+from ..ops.activation import hardtanh as _hardtanh, leaky_relu_ as _leaky_relu_, logsigmoid as _logsigmoid
+from ..ops.activation import relu6 as _relu6
 from ..ops.attention import scaled_dot_product_attention as _sdpa
 from ..ops.conv_ops import conv1d, conv2d, conv_transpose2d  # noqa: F401
 from ..ops.index import one_hot  # noqa: F401
@@ -30,11 +31,11 @@ def relu(input, inplace=False):
 
 
 def relu6(input, inplace=False):
-    return hardtanh(input, 0.0, 6.0, inplace)
+    return _relu6(input, inplace)
 
 
 def hardtanh(input, min_val=-1.0, max_val=1.0, inplace=False):
-    return input.clamp_(min_val, max_val) if inplace else _E.clamp(input, min_val, max_val)
+    return _hardtanh(input, min_val, max_val, inplace)
 
 
 def leaky_relu(input, negative_slope=0.01, inplace=False):

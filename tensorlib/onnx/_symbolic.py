@@ -126,6 +126,13 @@ def _clamp(ctx, node, args, attrs):
     return [ctx.op("Clip", ins)]
 
 
+@symbolic("hardtanh", "hardtanh_")
+def _hardtanh(ctx, node, args, attrs):
+    dt = node.out_meta[0][1]
+    return [ctx.op("Clip", [args[0], ctx.scalar(attrs.get("min_val", -1.0), dt, rank0=True),
+                            ctx.scalar(attrs.get("max_val", 1.0), dt, rank0=True)])]
+
+
 @symbolic("leaky_relu", "leaky_relu_")
 def _leaky(ctx, node, args, attrs):
     return [ctx.op("LeakyRelu", [args[0]], alpha=float(attrs.get("negative_slope", 0.01)))]

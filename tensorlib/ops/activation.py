@@ -10,7 +10,7 @@ from .unary_math import _f, erf, erf_kernel, exp, log1p_exp_neg_abs, normal_cdf3
 from ..dispatch import STATE, run_recorded_op
 from .._graph import quiet_op, tensor_of
 from .broadcast import QUIET, SINK, quiet_arrays
-from ._rows import max0, min0
+from ._rows import clip_ufunc, max0, min0
 from .._opdef import OpDef
 from ._define import dispatch, np, op, public, unary
 
@@ -322,6 +322,84 @@ def LEAKY_RELU_(xp, a, negative_slope=0.01):
 def leaky_relu_(input, negative_slope=0.01):
     """torch.nn.functional.leaky_relu_: in place, its node LeakyReluBackward1 (the result saved)."""
     return dispatch(LEAKY_RELU_, input, negative_slope=negative_slope)
+
+
+# --- hardtanh (and relu6): torch's hardtanh and hardtanh_backward ------------------------------------------------
+
+@op("hardtanh", save="i", node_name="HardtanhBackward0")
+def HARDTANH(xp, a, min_val=-1.0, max_val=1.0):
+    """clamp(a, min_val, max_val), as torch's hardtanh runs it (its clamp inside, in a profile)."""
+    if _H.range_hooks:
+        return _H.op_step("clamp", _clamp2, xp, a, min_val, max_val)
+    return _clamp2(xp, a, min_val, max_val)
+
+
+def _clamp2(xp, a, lo, hi, out=None):
+    if xp is np and a.dtype.kind == "f":
+        return clip_ufunc(a, lo, hi, out=out)
+    return xp.clip(a, lo, hi, out=out)
+
+
+@op("hardtanh_backward", save="i", node_name="HardtanhBackwardBackward0")
+def HARDTANH_BACKWARD(xp, g, x, min_val=-1.0, max_val=1.0):
+    """torch's hardtanh_backward: 0 where x <= min_val or x >= max_val, g elsewhere (a NaN x included; at the
+    bounds too: relu6's gradient at 0 and 6 is 0, where clamp's is g). x is the input, or the in-place op's
+    result (the same answer: a result at a bound is 0). On NumPy the mask is written as floats into the result,
+    then multiplied (as threshold_backward; an inf or NaN gradient outside the range gives NaN, not torch's 0)."""
+    if xp is np and g.dtype.kind == "f" and g.shape == x.shape:
+        outside = np.less_equal(x, min_val)
+        outside |= np.greater_equal(x, max_val)
+        out = np.empty_like(g)
+        np.logical_not(outside, out=out)
+        return np.multiply(out, g, out=out)
+    return xp.where((x <= min_val) | (x >= max_val), 0, g).astype(g.dtype, copy=False)
+
+
+@HARDTANH_BACKWARD.def_backward
+def _(ctx, gg):     # linear in g: the same mask on gg; nothing for x (the mask is flat in it)
+    x = ctx.saved_inputs[1]
+    return (dispatch(HARDTANH_BACKWARD, gg, x, **ctx.attrs) if ctx.needs_input_grad[0] else None, None)
+
+
+def _hardtanh_grad(ctx, g):
+    saved = ctx.saved_output if "o" in ctx.op.save else ctx.saved_inputs[0]
+    return (dispatch(HARDTANH_BACKWARD, g, saved, **ctx.attrs),)
+
+
+def _hardtanh_bwd_arrays(ctx, g, call=quiet_op):
+    saved = ctx.saved_output_array() if "o" in ctx.op.save else ctx.inputs[0]
+    return call(HARDTANH_BACKWARD, g, saved, **ctx.attrs)
+
+
+# hardtanh_'s node, which saves the result (the input is overwritten): torch names it HardtanhBackward0 too
+_HARDTANH_RESULT = OpDef("hardtanh", HARDTANH.kernel, save="o", node_name="HardtanhBackward0")
+
+for _o in (HARDTANH, _HARDTANH_RESULT):
+    _o.def_backward(_hardtanh_grad)
+    _o.quiet_backward = _hardtanh_bwd_arrays
+    _o.sink_backward = partial(_hardtanh_bwd_arrays, call=run_recorded_op)
+
+
+@op("hardtanh_", inplace_of=_HARDTANH_RESULT)
+def HARDTANH_(xp, a, min_val=-1.0, max_val=1.0):
+    _clamp2(xp, a, min_val, max_val, out=a)
+
+
+def hardtanh(input, min_val=-1.0, max_val=1.0, inplace=False):
+    """torch.nn.functional.hardtanh: the hardtanh op, or in place hardtanh_ (its node saves the result)."""
+    lo, hi = float(min_val), float(max_val)
+    if lo > hi:
+        raise ValueError("min_val cannot be greater than max_val")
+    if inplace:
+        return dispatch(HARDTANH_, input, min_val=lo, max_val=hi)
+    return dispatch(HARDTANH, input, min_val=lo, max_val=hi)
+
+
+def relu6(input, inplace=False):
+    """torch.nn.functional.relu6: hardtanh(0, 6) inside torch's relu6 region (in place: hardtanh_)."""
+    if inplace or not _H.range_hooks:
+        return hardtanh(input, 0.0, 6.0, inplace)
+    return _H.op_region("relu6", (input,), hardtanh, input, 0.0, 6.0)
 
 
 # --- hardsigmoid, hardswish: torch's kernels as ops (MobileNetV3's activations) ---------------------------

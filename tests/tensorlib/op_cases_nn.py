@@ -9,7 +9,7 @@ from tests.tensorlib.op_cases import I, R, _fixed
 # ops dispatched only inside backward formulas: their sample call runs a backward pass
 BACKWARD_ONLY = {"convolution_backward_weight", "adaptive_avg_pool2d_backward", "avg_pool2d_backward",
                  "nll_loss_backward", "_log_softmax_backward_data", "_softmax_backward_data", "threshold_backward",
-                 "leaky_relu_backward", "hardswish_backward", "hardsigmoid_backward",
+                 "leaky_relu_backward", "hardswish_backward", "hardsigmoid_backward", "hardtanh_backward",
                  "upsample_nearest1d_backward", "upsample_nearest2d_backward",
                  "upsample_nearest3d_backward", "upsample_linear1d_backward", "upsample_bilinear2d_backward",
                  "upsample_trilinear3d_backward",
@@ -23,6 +23,7 @@ BACKWARD_ONLY = {"convolution_backward_weight", "adaptive_avg_pool2d_backward", 
 # gradcheck differentiates the squared gradients of these, which runs the backward-only op's own backward
 SECOND_ORDER_CHECKED = {"_log_softmax_backward_data", "_softmax_backward_data", "threshold_backward",
                         "leaky_relu_backward", "avg_pool2d_backward", "upsample_nearest1d_backward",
+                        "hardtanh_backward",
                         "hardswish_backward", "hardsigmoid_backward",
                         "upsample_nearest2d_backward", "upsample_nearest3d_backward", "upsample_linear1d_backward",
                         "upsample_bilinear2d_backward", "upsample_trilinear3d_backward"}
@@ -91,6 +92,7 @@ CASES = {
     "threshold_backward": lambda: (_sq_grads(lambda x, w: F.relu(x) * w), [R(3, 4), R(3, 4)]),
     "leaky_relu_backward": lambda: (_sq_grads(lambda x, w: F.leaky_relu(x, 0.2) * w), [R(3, 4), R(3, 4)]),
     "hardswish": lambda: (lambda x: F.hardswish(x), [R(3, 4)]),
+    "hardtanh_backward": lambda: (_sq_grads(lambda x, w: F.hardtanh(x, -0.5, 0.5) * w), [R(3, 4), R(3, 4)]),
     "hardsigmoid": lambda: (lambda x: F.hardsigmoid(x), [R(3, 4)]),
     "hardswish_backward": lambda: (_sq_grads(lambda x, w: F.hardswish(x) * w), [R(3, 4), R(3, 4)]),
     "hardsigmoid_backward": lambda: (_sq_grads(lambda x, w: F.hardsigmoid(x * 4) * w), [R(3, 4), R(3, 4)]),
