@@ -14,7 +14,7 @@ from .._tensor import Tensor
 from .. import ops as _E
 from .. import _dtype as _D
 from ..ops.activation import hardsigmoid as _hardsigmoid, hardswish as _hardswish, leaky_relu_ as _leaky_relu_
-from ..ops.activation import hardtanh as _hardtanh, logsigmoid as _log_sigmoid
+from ..ops.activation import hardtanh as _hardtanh, logsigmoid as _log_sigmoid, threshold as _threshold
 from ..ops.comparison import where as _where
 from ..ops.conv_ops import conv1d, conv2d, conv_transpose2d
 from ..ops.shape import stack
@@ -116,7 +116,7 @@ def tanhshrink(input):
 
 
 def threshold(input, threshold, value, inplace=False):
-    out = _E.where(input > threshold, input, _ops.full_like(input, value))
+    out = _threshold(input, threshold, value)
     return _inplace(input, out) if inplace else out
 
 

@@ -64,25 +64,44 @@ SIGMOID.sink_backward = lambda ctx, g: _sigmoid_bwd_arrays(ctx, g, SINK)
 
 @op("threshold_backward", save="i", node_name="ThresholdBackwardBackward0")
 def THRESHOLD_BACKWARD(xp, g, y, threshold=0):
-    """torch's threshold_backward: the gradient where y > threshold, 0 elsewhere (ReLU's backward, one op).
-    On NumPy a product with the mask, three times faster than NumPy's where() on a 64x256 batch; unlike torch's
-    select it turns an inf or NaN gradient into NaN where y <= threshold (as the product did before).
-    The mask is cast first: a float x bool product takes NumPy's buffered mixed-type loop, 1.7x slower
-    at 512x4096 (1.75 vs 1.02 ms). On NumPy the mask is written as floats straight into the result, which
-    the product then overwrites: one buffer instead of three (8.4 vs 11.8 us on 64x256)."""
+    """torch's threshold_backward: 0 where y <= threshold, the gradient elsewhere (a NaN y included, as torch)
+    (ReLU's backward, one op). On NumPy a product with the mask, three times faster than NumPy's where() on a
+    64x256 batch; unlike torch's select it turns an inf or NaN gradient into NaN where y <= threshold (as the
+    product did before). The mask is cast first: a float x bool product takes NumPy's buffered mixed-type loop,
+    1.7x slower at 512x4096 (1.75 vs 1.02 ms). On NumPy the mask is written as floats straight into the result,
+    which the product then overwrites: one buffer instead of three (8.4 vs 11.8 us on 64x256)."""
     if xp is np and g.dtype.kind == "f" and g.shape == y.shape:
         out = np.empty_like(g)
-        np.greater(y, threshold, out=out)
+        np.logical_not(np.less_equal(y, threshold), out=out)
         return np.multiply(out, g, out=out)
     # CuPy: torch's select, two kernels (a cast mask and a product took three), and 0 where y <= threshold
     # even for an inf or NaN gradient, as torch
-    return xp.where(y > threshold, g, 0).astype(g.dtype, copy=False)
+    return xp.where(y <= threshold, 0, g).astype(g.dtype, copy=False)
 
 
 @THRESHOLD_BACKWARD.def_backward
 def _(ctx, gg):
     y = ctx.saved_inputs[1]
     return (dispatch(THRESHOLD_BACKWARD, gg, y, **ctx.attrs) if ctx.needs_input_grad[0] else None, None)
+
+
+@op("threshold", save="i", node_name="ThresholdBackward0")
+def THRESHOLD(xp, a, threshold=0.0, value=0.0):
+    """torch's threshold: value where a <= threshold, a elsewhere (a NaN kept)."""
+    return xp.where(a <= threshold, xp.asarray(value, dtype=a.dtype), a)
+
+
+THRESHOLD.def_backward(lambda ctx, g: (dispatch(THRESHOLD_BACKWARD, g, ctx.saved_inputs[0],
+                                                threshold=ctx.attrs["threshold"]),))
+THRESHOLD.quiet_backward = lambda ctx, g: quiet_op(THRESHOLD_BACKWARD, g, ctx.inputs[0],
+                                                   threshold=ctx.attrs["threshold"])
+THRESHOLD.sink_backward = lambda ctx, g: run_recorded_op(THRESHOLD_BACKWARD, g, ctx.inputs[0],
+                                                         threshold=ctx.attrs["threshold"])
+
+
+def threshold(input, threshold, value):
+    """torch.nn.functional.threshold (out of place): the threshold op, its backward threshold_backward."""
+    return dispatch(THRESHOLD, input, threshold=threshold, value=value)
 
 
 def threshold_backward(grad_output, input, threshold):
@@ -342,17 +361,18 @@ def _clamp2(xp, a, lo, hi, out=None):
 
 @op("hardtanh_backward", save="i", node_name="HardtanhBackwardBackward0")
 def HARDTANH_BACKWARD(xp, g, x, min_val=-1.0, max_val=1.0):
-    """torch's hardtanh_backward: 0 where x <= min_val or x >= max_val, g elsewhere (a NaN x included; at the
-    bounds too: relu6's gradient at 0 and 6 is 0, where clamp's is g). x is the input, or the in-place op's
-    result (the same answer: a result at a bound is 0). On NumPy the mask is written as floats into the result,
-    then multiplied (as threshold_backward; an inf or NaN gradient outside the range gives NaN, not torch's 0)."""
+    """torch's hardtanh_backward: g where min_val < x < max_val, 0 elsewhere (at the bounds too: relu6's gradient
+    at 0 and 6 is 0, where clamp's is g; and at a NaN x, as torch's vectorised loop gives it, which is every
+    element but a last few its scalar tail gives g). x is the input, or the in-place op's result (the same
+    answer: a result at a bound is 0). On NumPy the mask is written as floats into the result, then multiplied
+    (as threshold_backward; an inf or NaN gradient outside the range gives NaN, not torch's 0)."""
     if xp is np and g.dtype.kind == "f" and g.shape == x.shape:
-        outside = np.less_equal(x, min_val)
-        outside |= np.greater_equal(x, max_val)
+        inside = np.greater(x, min_val)
+        inside &= np.less(x, max_val)
         out = np.empty_like(g)
-        np.logical_not(outside, out=out)
+        np.copyto(out, inside)
         return np.multiply(out, g, out=out)
-    return xp.where((x <= min_val) | (x >= max_val), 0, g).astype(g.dtype, copy=False)
+    return xp.where((x > min_val) & (x < max_val), g, 0).astype(g.dtype, copy=False)
 
 
 @HARDTANH_BACKWARD.def_backward

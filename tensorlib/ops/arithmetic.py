@@ -432,23 +432,26 @@ def POW_(xp, a, b):
 
 # --- maximum, minimum, fmax, fmin, clamp ------------------------------------------------------------------
 
-def _minmax_bwd(pick_a):
+def _minmax_bwd(loses):
+    """torch's maximum/minimum backward: each operand gets g where it is not the loser (loses(a, b): a < b for
+    maximum, a > b for minimum), half of it at a tie; a NaN (no comparison holds) gives both g."""
     def bwd(ctx, g):
         a, b = ctx.saved_inputs
         half = g * 0.5
+        tie = eq(a, b)
         ga = gb = None
         if ctx.needs_input_grad[0]:
-            ga = sum_to(where(eq(a, b), half, where(pick_a(a, b), g, 0.0)), ctx.in_meta[0][0])
+            ga = sum_to(where(tie, half, where(loses(a, b), 0.0, g)), ctx.in_meta[0][0])
         if ctx.needs_input_grad[1]:
-            gb = sum_to(where(eq(a, b), half, where(pick_a(a, b), 0.0, g)), ctx.in_meta[1][0])
+            gb = sum_to(where(tie, half, where(loses(b, a), 0.0, g)), ctx.in_meta[1][0])
         return ga, gb
     return bwd
 
 
 MAXIMUM = op("maximum", promote=True, save="i", function=True, method=True)(lambda xp, a, b: xp.maximum(a, b))
-MAXIMUM.def_backward(_minmax_bwd(lambda a, b: gt(a, b)))
+MAXIMUM.def_backward(_minmax_bwd(lambda a, b: lt(a, b)))
 MINIMUM = op("minimum", promote=True, save="i", function=True, method=True)(lambda xp, a, b: xp.minimum(a, b))
-MINIMUM.def_backward(_minmax_bwd(lambda a, b: lt(a, b)))
+MINIMUM.def_backward(_minmax_bwd(lambda a, b: gt(a, b)))
 maximum, minimum = MAXIMUM.function, MINIMUM.function
 
 

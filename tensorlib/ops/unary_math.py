@@ -35,8 +35,22 @@ def _f(xp, a):
 
 NEG = unary("neg", lambda xp, a: -a, lambda ctx, g: (neg(g),), save="", aliases=("negative",))
 ABS = unary("abs", lambda xp, a: xp.abs(a), lambda ctx, g: (g * sign(ctx.saved_inputs[0]),), aliases=("absolute",))
-SIGN = unary("sign", lambda xp, a: xp.sign(a), lambda ctx, g: (g * 0,), save="")
-SGN = unary("sgn", lambda xp, a: xp.sign(a), lambda ctx, g: (g * 0,), save="")
+def _sign_k(xp, a):
+    """sign(a) with torch's sign(NaN) = 0 (NumPy's and CuPy's are NaN: abs's and l1_loss's gradients at a NaN
+    were NaN where torch's are 0)."""
+    r = xp.sign(a)
+    if a.dtype.kind == "f":
+        xp.copyto(r, 0, where=xp.isnan(r))      # (NaNs are rare: the masked copy's branches predict well)
+    return r
+
+
+def _sign_grad(ctx, g):
+    """torch's SignBackward0: zeros of the gradient's shape (not g * 0, which is NaN where g is infinite)."""
+    return (g.new_zeros(tuple(g.shape)),)
+
+
+SIGN = unary("sign", _sign_k, _sign_grad, save="")
+SGN = unary("sgn", _sign_k, _sign_grad, save="")
 neg, abs, sign, sgn = NEG.function, ABS.function, SIGN.function, SGN.function
 NEG.quiet_backward = lambda ctx, g, k=QUIET: (tensor_of(k.neg(g._data)),) if type(g._data) is np.ndarray else None
 NEG.sink_backward = partial(NEG.quiet_backward, k=SINK)        # (OpDef.sink_backward)
