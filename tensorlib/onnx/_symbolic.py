@@ -118,6 +118,9 @@ def _masked_fill(ctx, node, args, attrs):
 @symbolic("clamp", "clamp_")
 def _clamp(ctx, node, args, attrs):
     dt = node.out_meta[0][1]
+    if len(args) == 3:          # tensor bounds (clamp.Tensor): Max, then Min
+        x = args[0] if args[1] is None else ctx.op("Max", [args[0], args[1]])
+        return [x if args[2] is None else ctx.op("Min", [x, args[2]])]
     lo, hi = attrs.get("min"), attrs.get("max")
     ins = [args[0], "" if lo is None else ctx.scalar(lo, dt, rank0=True),
            "" if hi is None else ctx.scalar(hi, dt, rank0=True)]

@@ -549,8 +549,54 @@ CLAMP.quiet_backward = _clamp_bwd_arrays
 CLAMP.sink_backward = partial(_clamp_bwd_arrays, sink=True)
 
 
+@op("clamp_tensor", save="i", node_name="ClampBackward0")
+def CLAMP_TENSOR(xp, a, lo, hi):
+    """torch's clamp.Tensor: min(max(a, lo), hi) with tensor bounds (broadcast; either may be None), in torch's
+    result dtype of the three; a NaN in any operand gives NaN. Registered as clamp_tensor, named clamp in
+    records as torch's overload is."""
+    dt, zero_d = D.from_np(a.dtype), a.ndim == 0
+    for b in (lo, hi):
+        if b is not None:
+            dt = D.result_type(dt, zero_d, D.from_np(b.dtype), b.ndim == 0)
+            zero_d = zero_d and b.ndim == 0
+    a, lo, hi = (None if b is None else b.astype(dt.np, copy=False) for b in (a, lo, hi))
+    if lo is not None:
+        a = xp.maximum(a, lo)
+    return a if hi is None else xp.minimum(a, hi)
+
+
+@CLAMP_TENSOR.def_backward
+def _(ctx, g):
+    # torch's clamp_backward and clamp_backward_min_max: the input's g where lo <= x <= hi; a bound's where x
+    # passes it (and, both given, lo's only where lo < hi, hi's also where hi < lo)
+    x, lo, hi = ctx.saved_inputs
+    keep = None if lo is None else ge(x, lo)
+    if hi is not None:
+        keep = le(x, hi) if keep is None else keep & le(x, hi)
+    gx = sum_to(where(keep, g, 0.0), ctx.in_meta[0][0]) if _needs(ctx, 0) else None
+    glo = ghi = None
+    if lo is not None and _needs(ctx, 1):
+        m = lt(x, lo) if hi is None else lt(x, lo) & lt(lo, hi)
+        glo = sum_to(where(m, g, 0.0), ctx.in_meta[1][0])
+    if hi is not None and _needs(ctx, 2):
+        m = gt(x, hi) if lo is None else gt(x, hi) | lt(hi, lo)
+        ghi = sum_to(where(m, g, 0.0), ctx.in_meta[2][0])
+    return gx, glo, ghi
+
+
+CLAMP_TENSOR.name = "clamp"
+
+
+def _tensor_bound(b):
+    return isinstance(b, Tensor) and (b.ndim > 0 or b.requires_grad)
+
+
 @public(method=True, aliases=("clip",))
 def clamp(input, min=None, max=None):
+    if _tensor_bound(min) or _tensor_bound(max):        # torch's clamp.Tensor overload
+        if min is None and max is None:
+            raise RuntimeError("tensorlib.clamp: At least one of 'min' or 'max' must not be None")
+        return dispatch(CLAMP_TENSOR, input, min, max)
     return dispatch(CLAMP, input, min=unwrap_scalar(min), max=unwrap_scalar(max))
 
 
@@ -679,6 +725,30 @@ def _(ctx, g):
 @public(method=True)
 def xlogy(input, other, *, out=None):
     return write_out(dispatch(XLOGY, input, other), out)
+
+
+@op("copysign", promote=True, save="io", node_name="CopysignBackward0")
+def COPYSIGN(xp, a, b):
+    """|a| with b's sign (a NaN's sign bit too, as torch); integers compute in the default float dtype."""
+    a, b = _float_pair(a, b)
+    if not hasattr(a, "dtype") or a.dtype.kind in "biu":
+        a = xp.asarray(a, dtype=D.get_default_dtype().np)
+    return xp.copysign(a, b)
+
+
+@COPYSIGN.def_backward
+def _(ctx, g):
+    # torch's copysign_tensor_self_backward: g * result / self, 0 where self is 0; none for the sign's source
+    a = ctx.saved_inputs[0]
+    out = ctx.saved_output
+    ga = sum_to(where(eq(a, 0), 0.0, g * out / a), ctx.in_meta[0][0]) if _needs(ctx, 0) else None
+    gb = ctx.saved_inputs[1].new_zeros(tuple(ctx.in_meta[1][0])) if _needs(ctx, 1) else None
+    return ga, gb
+
+
+@public(method=True)
+def copysign(input, other, *, out=None):
+    return write_out(dispatch(COPYSIGN, input, other), out)
 
 
 # --- augmented assignment: the in-place ops --------------------------------------------------------------

@@ -19,7 +19,7 @@ from ._define import Tensor, dispatch, np, op
 from ._rows import max0, row_index, row_max, row_sum, rows_on, softmax_backward_rows
 from .activation import sigmoid, softplus
 from .arithmetic import CLAMP, clamp
-from .comparison import gt, where
+from .comparison import eq, where
 from .unary_math import SIGN, exp, log, log1p_exp_neg_abs, sign
 from .index import index_add
 from .linalg import ADDMM, matmul
@@ -503,6 +503,8 @@ _EPS_LOG = -100.0  # torch clamps log(p) at -100 in binary_cross_entropy
 
 
 def _bce_k(xp, p, t):
+    if xp is np and p.size and not bool(np.logical_and(p >= 0, p <= 1).all()):      # a NaN too, as torch's CPU check
+        raise RuntimeError("all elements of input should be between 0 and 1")
     lp = xp.maximum(xp.log(p), _EPS_LOG)
     l1p = xp.maximum(xp.log1p(-p), _EPS_LOG)
     return -(t * lp + (1 - t) * l1p)
@@ -534,8 +536,10 @@ def _bce_logits_d(z, t, attrs):
 def _kl_k(xp, x, t, log_target=False):
     if log_target:
         return xp.exp(t) * (t - x)
+    # torch's xlogy(t, t) - t * x: 0 * log(0) is 0, but a negative or NaN target gives NaN (they gave 0), and a
+    # zero target times an infinite input NaN
     with np.errstate(divide="ignore", invalid="ignore"):
-        r = xp.where(t > 0, t * (xp.log(xp.where(t > 0, t, 1)) - x), 0)
+        r = xp.where(t == 0, 0, t * xp.log(xp.where(t == 0, 1, t))) - t * x
     return r.astype(x.dtype, copy=False)
 
 
@@ -559,7 +563,7 @@ def _bce_dt(p, t, a):
 def _kl_dt(x, t, a):
     if a.get("log_target"):
         return exp(t) * (t - x + 1)
-    return where(gt(t, 0), log(clamp(t, min=1e-38)) + 1 - x, 0.0)
+    return where(eq(t, 0), 0.0, log(where(eq(t, 0), 1.0, t)) + 1 - x)       # NaN for a negative or NaN target
 
 
 def _smooth_l1_d_arrays(x, t, attrs, k):

@@ -12,7 +12,7 @@ from ._define import Tensor, dispatch, np, op, public
 from .creation import ones_like, zeros_like
 from .shape import RESHAPE, cat
 from .._graph import as_array, mark_view, tensor_of, tensor_of_result
-from ..dispatch import run_recorded
+from ..dispatch import record_range, run_recorded
 
 return_types = namedtuple("return_types", ["values", "indices"])
 values_indices = return_types
@@ -271,9 +271,9 @@ def _select_bwd(ctx, g, gi=None):
     x = ctx.saved_inputs[0]
     dim = ctx.attrs.get("dim")
     if dim is None:
-        # ties share the gradient evenly, as torch's evenly_distribute_backward
+        # ties share the gradient evenly, as torch's evenly_distribute_backward (a NaN result: the NaNs share it)
         out = ctx.saved_output
-        mask = x == out
+        mask = (x == out) | (isnan(x) & isnan(out))
         return (mask * (g / mask.sum()),)
     vals, idx = ctx.saved_output
     keep = ctx.attrs.get("keepdim", False)
@@ -604,6 +604,13 @@ def norm(input, p="fro", dim=None, keepdim=False, dtype=None):
     if p == "fro" or p is None:
         p = 2
     return dispatch(NORM, input, p=p, **_attrs(dim, keepdim))
+
+
+@public(method=True)
+def dist(input, other, p=2):
+    """torch.dist: the p-norm of input - other (broadcast), inside torch's dist region."""
+    with record_range("dist", "op", (input, other)):
+        return norm(input - other, p)
 
 
 @public(method=True)

@@ -76,6 +76,8 @@ CASES = {
     "leaky_relu": lambda: (lambda a: tl.ops.leaky_relu(a, 0.1), [R(5)]),
     "hardtanh": lambda: (lambda a: tl.nn.functional.hardtanh(a, -0.5, 0.7), [R(5)]),
     "threshold": lambda: (lambda a: tl.nn.functional.threshold(a, 0.1, -2.0), [R(5)]),
+    "clamp_tensor": lambda: (lambda a, lo, hi: tl.clamp(a, lo - 0.5, hi + 0.5), [R(3, 4), R(4), R(3, 1)]),
+    "copysign": lambda: (tl.copysign, [R(5), R(5)]),
     "elu": lambda: (tl.ops.elu, [R(5)]),
     "softplus": lambda: (tl.ops.softplus, [R(5)]),
     "clamp": lambda: (lambda a: tl.clamp(a, -0.5, 0.5), [R(6)]),

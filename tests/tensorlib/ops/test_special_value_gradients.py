@@ -5,6 +5,7 @@ half to each at a tie, threshold keeps a NaN and passes its gradient, relu's gra
 import math
 
 import numpy as np
+import pytest
 
 import tensorlib as tl
 import tensorlib.nn.functional as F
@@ -50,3 +51,55 @@ def test_threshold_and_relu_at_nan():
     assert F.threshold(x, 0.5, -2.0).grad_fn.name() == "ThresholdBackward0"
     _, g = _grad(F.relu, [NAN, -1.0, 0.0, 2.0])
     np.testing.assert_array_equal(g, [1.0, 0.0, 0.0, 1.0])
+
+
+def test_max_and_min_of_all_give_a_nan_result_the_gradient():
+    for reduce in (lambda x: x.max(), lambda x: x.min()):
+        _, g = _grad(lambda x: reduce(x).reshape(1), [1.0, NAN, 3.0, NAN])
+        np.testing.assert_array_equal(g, [0.0, 0.5, 0.0, 0.5])      # the NaNs share it, as torch's ties do
+    _, g = _grad(lambda x: x.max().reshape(1), [1.0, 3.0, 3.0])
+    np.testing.assert_array_equal(g, [0.0, 0.5, 0.5])
+
+
+def test_kl_div_keeps_nan_and_negative_targets():
+    x = tl.tensor([0.5, -1.0, 2.0, -INF])
+    t = tl.tensor([NAN, -0.5, 0.0, 0.0])
+    np.testing.assert_array_equal(F.kl_div(x, t, reduction="none").numpy(), [NAN, NAN, 0.0, NAN])
+
+
+def test_binary_cross_entropy_refuses_inputs_outside_0_1_as_torch():
+    for bad in ([1.5, 0.5], [NAN, 0.5], [-0.1, 0.5]):
+        with np.testing.assert_raises_regex(RuntimeError, "all elements of input should be between 0 and 1"):
+            F.binary_cross_entropy(tl.tensor(bad), tl.tensor([1.0, 0.0]))
+    assert float(F.binary_cross_entropy(tl.tensor([0.0, 1.0]), tl.tensor([1.0, 0.0]))) == 100.0
+
+
+def test_copysign_and_dist():
+    a = tl.tensor([-3.0, -0.0, 0.0, 2.0, INF, 1.0], requires_grad=True)
+    b = tl.tensor([1.0, -1.0, -0.0, -2.0, -1.0, NAN], requires_grad=True)
+    y = tl.copysign(a, b)
+    np.testing.assert_array_equal(y.detach().numpy(), [3.0, -0.0, -0.0, -2.0, -INF, 1.0])
+    assert list(np.signbit(y.detach().numpy())) == [False, True, True, True, True, False]
+    y.backward(tl.ones_like(y))
+    np.testing.assert_array_equal(a.grad.numpy(), [-1.0, 0.0, 0.0, -1.0, NAN, 1.0])   # result / a (NaN at inf), 0 at 0
+    np.testing.assert_array_equal(b.grad.numpy(), np.zeros(6))
+    assert tl.copysign(tl.tensor([1, -2]), -1.0).dtype == tl.float32
+    p, q = tl.tensor([[1.0, -2.0, 3.0]]), tl.tensor([0.5, 0.5, 0.5])
+    for order, want in ((2, math.sqrt(0.25 + 6.25 + 6.25)), (1, 5.5), (0, 3.0), (INF, 2.5)):
+        assert float(tl.dist(p, q, order)) == pytest.approx(want, rel=1e-6)
+    assert float(p.dist(q)) == pytest.approx(math.sqrt(12.75), rel=1e-6)
+
+
+def test_clamp_by_tensors_as_torchs_overload():
+    x = tl.tensor([-2.0, -0.5, 0.0, 0.5, 2.0, NAN, 1.0], requires_grad=True)
+    lo = tl.tensor([-1.0, 0.0, 0.0, 1.0, 1.0, 0.0, 2.0], requires_grad=True)
+    hi = tl.tensor([1.0, 1.0, 0.5, 2.0, 1.5, 1.0, 0.5], requires_grad=True)
+    y = tl.clamp(x, lo, hi)
+    assert y.grad_fn.name() == "ClampBackward0"
+    np.testing.assert_array_equal(y.detach().numpy(), [-1.0, 0.0, 0.0, 1.0, 1.5, NAN, 0.5])
+    y.backward(tl.ones_like(y))
+    np.testing.assert_array_equal(x.grad.numpy(), [0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0])
+    np.testing.assert_array_equal(lo.grad.numpy(), [1.0, 1.0, 0.0, 1.0, 0.0, 0.0, 0.0])   # only where lo < hi
+    np.testing.assert_array_equal(hi.grad.numpy(), [0.0, 0.0, 0.0, 0.0, 1.0, 0.0, 1.0])   # also where hi < lo
+    w = tl.randn(3, 4, requires_grad=True)
+    assert tl.clamp(w, min=tl.zeros(4)).shape == (3, 4) and w.clamp(max=tl.zeros(3, 1)).min() <= 0
