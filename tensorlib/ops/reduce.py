@@ -240,11 +240,33 @@ def CUMPROD(xp, a, dim, dtype=None):
 
 @CUMPROD.def_backward
 def _(ctx, g):
-    # valid where x has no zeros (torch has a slower exact path; documented limitation)
     d = ctx.attrs["dim"]
     x = ctx.saved_inputs[0]
     out = ctx.saved_output
-    return (cumsum((g * out).flip(d), d).flip(d) / x,)
+    if x.ndim == 0 or not bool(eq(x, 0).any()):
+        return (cumsum((g * out).flip(d), d).flip(d) / x,)
+    return (_cumprod_grad_with_zeros(g, x, out, d),)
+
+
+def _cumprod_grad_with_zeros(g, x, out, d):
+    """cumprod's gradient where x has zeros, as torch's cumprod_backward: along each slice with its first zero at
+    k, the inputs before k take the usual reverse_cumsum(g out) / x, the zero itself the sum over j >= k of g_j
+    times the product of every other input up to j (out_{k-1} prod_{k<m<=j} x_m), and the inputs after it 0
+    (each product they are in has the zero). Written in tensor ops, so that it is differentiable itself."""
+    from .creation import arange
+    from .index import gather
+    n = x.shape[d]
+    shape = [1] * x.ndim
+    shape[d] = n
+    pos = arange(n, device=x.device).reshape(tuple(shape))
+    zero = eq(x, 0)
+    k = where(zero.any(d, keepdim=True), argmax(zero.to(x.dtype), d, keepdim=True), n)   # n: no zero there
+    usual = cumsum((g * out).flip(d), d).flip(d) / where(zero, 1.0, x)
+    after = cumprod(where(pos > k, x, 1.0), d)          # prod_{k<m<=j} x_m at j >= k
+    at_zero = (g * after * (pos >= k)).sum(d, keepdim=True)
+    before = gather(out, d, (k - 1).clamp(min=0))        # out_{k-1}, or 1 for a zero in the first place
+    at_zero = at_zero * where(k == 0, 1.0, before)
+    return where(pos < k, usual, where(pos == k, at_zero, 0.0))
 
 
 def _select_kernel(fn):

@@ -103,3 +103,18 @@ def test_clamp_by_tensors_as_torchs_overload():
     np.testing.assert_array_equal(hi.grad.numpy(), [0.0, 0.0, 0.0, 0.0, 1.0, 0.0, 1.0])   # also where hi < lo
     w = tl.randn(3, 4, requires_grad=True)
     assert tl.clamp(w, min=tl.zeros(4)).shape == (3, 4) and w.clamp(max=tl.zeros(3, 1)).min() <= 0
+
+
+def test_cumprod_gradient_with_zeros_is_exact():
+    """torch's exact cumprod backward where the input has zeros (the division formula gave NaN there):
+    d/dx_i sum_j g_j prod_{m<=j} x_m = sum_{j>=i} g_j prod_{m<=j, m!=i} x_m, by brute force."""
+    rng = np.random.default_rng(0)
+    for x in ([2.0, 0.0, 3.0, 0.0, 5.0], [0.0, 1.5, -2.0], [1.0, 2.0, 0.0], [0.0, 0.0]):
+        g = rng.standard_normal(len(x))
+        want = [sum(g[j] * np.prod([x[m] for m in range(j + 1) if m != i]) for j in range(i, len(x)))
+                for i in range(len(x))]
+        t = tl.tensor(x, dtype=tl.float64, requires_grad=True)
+        tl.cumprod(t, 0).backward(tl.tensor(g))
+        np.testing.assert_allclose(t.grad.numpy(), want, rtol=1e-12, atol=1e-12)
+    t = tl.tensor(rng.standard_normal((3, 6)) * (rng.random((3, 6)) > 0.3), requires_grad=True)
+    assert tl.autograd.gradcheck(lambda a: tl.cumprod(a, 1), (t,))
