@@ -9,7 +9,7 @@ from .arithmetic import DIV, maximum, minimum
 from .broadcast import EXPAND, norm_dims, quiet_reduced_grad, reduced_grad
 from .comparison import eq, isnan, ne, where
 from ._define import Tensor, dispatch, np, op, public
-from .creation import ones_like, zeros_like
+from .creation import arange, ones_like, zeros_like
 from .shape import RESHAPE, cat
 from .._graph import as_array, mark_view, tensor_of, tensor_of_result
 from ..dispatch import record_range, run_recorded
@@ -253,8 +253,6 @@ def _cumprod_grad_with_zeros(g, x, out, d):
     k, the inputs before k take the usual reverse_cumsum(g out) / x, the zero itself the sum over j >= k of g_j
     times the product of every other input up to j (out_{k-1} prod_{k<m<=j} x_m), and the inputs after it 0
     (each product they are in has the zero). Written in tensor ops, so that it is differentiable itself."""
-    from .creation import arange
-    from .index import gather
     n = x.shape[d]
     shape = [1] * x.ndim
     shape[d] = n
@@ -264,7 +262,7 @@ def _cumprod_grad_with_zeros(g, x, out, d):
     usual = cumsum((g * out).flip(d), d).flip(d) / where(zero, 1.0, x)
     after = cumprod(where(pos > k, x, 1.0), d)          # prod_{k<m<=j} x_m at j >= k
     at_zero = (g * after * (pos >= k)).sum(d, keepdim=True)
-    before = gather(out, d, (k - 1).clamp(min=0))        # out_{k-1}, or 1 for a zero in the first place
+    before = where(pos == k - 1, out, 0.0).sum(d, keepdim=True)  # out_{k-1} (1, below, for a zero in the first place)
     at_zero = at_zero * where(k == 0, 1.0, before)
     return where(pos < k, usual, where(pos == k, at_zero, 0.0))
 
