@@ -381,8 +381,8 @@ def _(ctx, g):
     a, b = ctx.saved_inputs
     ga = gb = None
     if ctx.needs_input_grad[0]:
-        if isinstance(b, Tensor):
-            ga = sum_to(g * b * a ** (b - 1), ctx.in_meta[0][0])
+        if isinstance(b, Tensor):       # torch: 0 where the exponent is 0 (0 * 0 ** -1 would be NaN)
+            ga = sum_to(where(eq(b, 0), 0.0, g * b * a ** (b - 1)), ctx.in_meta[0][0])
         elif b == 0:
             ga = g * 0
         else:
@@ -649,8 +649,9 @@ def ATAN2(xp, a, b):
 def _(ctx, g):
     a, b = ctx.saved_inputs
     den = a * a + b * b
-    return (sum_to(g * b / den, ctx.in_meta[0][0]) if _needs(ctx, 0) else None,
-            sum_to(neg(g) * a / den, ctx.in_meta[1][0]) if _needs(ctx, 1) else None)
+    inv = where(eq(den, 0), 0.0, 1 / den)      # torch's gradients at (0, 0) are 0
+    return (sum_to(g * b * inv, ctx.in_meta[0][0]) if _needs(ctx, 0) else None,
+            sum_to(neg(g) * a * inv, ctx.in_meta[1][0]) if _needs(ctx, 1) else None)
 
 
 @public(method=True, aliases=("arctan2",))

@@ -16,7 +16,7 @@ from ..dispatch import STATE
 from .creation import arange, eye, ones_like
 from .arithmetic import maximum
 from .comparison import where
-from ._define import Tensor, methods, np, public
+from ._define import Tensor, functions, methods, np, public
 
 __all__ = ["INPLACE_OF", "COMPOSED"]
 
@@ -149,10 +149,6 @@ def logaddexp2(self, other):
     return m + ((self - m).exp2() + (other - m).exp2()).log2()
 
 
-def dist(self, other, p=2):
-    return (self - other).norm(p)
-
-
 def take(self, index):
     return self.reshape(-1)[index]
 
@@ -242,17 +238,20 @@ COMPOSED = dict(asinh=asinh, acosh=acosh, atanh=atanh, arcsinh=asinh, arccosh=ac
                 positive=positive, is_signed=is_signed, is_same_size=is_same_size, is_nonzero=is_nonzero,
                 rad2deg=rad2deg, mv=mv, vdot=vdot, trace=trace, logit=logit, xlogy=xlogy, erfc=erfc, sinc=sinc,
                 heaviside=heaviside, isposinf=isposinf, isneginf=isneginf, isreal=isreal, logaddexp2=logaddexp2,
-                dist=dist, take=take, float_power=float_power, split_with_sizes=split_with_sizes, hsplit=hsplit,
+                take=take, float_power=float_power, split_with_sizes=split_with_sizes, hsplit=hsplit,
                 vsplit=vsplit, dsplit=dsplit, aminmax=aminmax, narrow_copy=narrow_copy, adjoint=adjoint,
                 matrix_power=matrix_power, hardshrink=hardshrink, prelu=prelu, unsafe_chunk=None,
                 unsafe_split=None)
 
 _DECLARED = methods()        # what the op families declared before this module (they are imported first)
+_FUNCS = functions()
 for _n, _f in list(COMPOSED.items()):
     if _f is None:                          # torch's unsafe_* are the safe ones without the view check
         _f = COMPOSED[_n] = _DECLARED[_n[len("unsafe_"):]]
     if _n not in _DECLARED and not hasattr(Tensor, _n):
         public(_f, name=_n, function=False, method=True)
+    if _n not in _FUNCS:                    # torch has every one of them as a function too (torch.logit, ...)
+        public(_f, name=_n, function=True, method=False)
 
 # shape-changing in-place methods (squeeze_, t_, ...) are not `copy_`s; they are left out here
 _VIEW_INPLACE = {"squeeze_", "unsqueeze_", "transpose_", "t_", "swapaxes_", "swapdims_", "resize_", "set_",

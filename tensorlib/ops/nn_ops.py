@@ -328,8 +328,12 @@ def NLL_LOSS_BACKWARD(xp, g, logp, target, weight=None, reduction="mean", ignore
         w *= g.reshape(-1)
     elif reduction == "sum":
         w *= g
+    elif xp is np:          # no counted row (every target ignored): a zero gradient, as torch's (0 / 0 gave NaN)
+        total = w.sum()
+        w *= g / total if total != 0 else 0.0
     else:
         w *= g / w.sum()
+        xp.copyto(w, 0, where=~valid)
     grad = _H.op_step("zero_", xp.zeros_like, lp) if _H.range_hooks else xp.zeros_like(lp)
     grad[rows_on(xp, lp.shape[0], lp), safe] = xp.negative(w, out=w)
     if logp.ndim <= 2:

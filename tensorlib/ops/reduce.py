@@ -375,7 +375,8 @@ def STD(xp, a, dim=None, correction=1, keepdim=False):
 
 @STD.def_backward
 def _(ctx, g):
-    return (_spread_grad(ctx, g / ctx.saved_output, 1.0),)     # d std = d var / (2 std)
+    out = ctx.saved_output      # d std = d var / (2 std); 0 where std is 0, as torch
+    return (_spread_grad(ctx, where(eq(out, 0), 0.0, g / out), 1.0),)
 
 
 @op("logsumexp", save="io", amp="fp32")
@@ -426,7 +427,7 @@ def _(ctx, g):
     if p == float("inf"):
         mask = x.abs() == ob
         return (gb * x.sign() * mask / mask.sum(dim=dims, keepdim=True),)
-    return (gb * x.sign() * x.abs() ** (p - 1) / ob ** (p - 1),)
+    return (gb * x.sign() * x.abs() ** (p - 1) * where(eq(ob, 0), 0.0, 1 / ob ** (p - 1)),)    # 0 at a 0 norm
 
 
 ALL = op("all")(lambda xp, a, dim=None, keepdim=False: xp.asarray(a.astype(bool).all(axis=dim, keepdims=keepdim)))

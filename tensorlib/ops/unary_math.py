@@ -301,8 +301,14 @@ def _erf_small(a):
 
 
 def _erf_big(a):
-    """erf on |a| > 1 (or NaN): sign(a) (1 - erfc|a|), erfc = exp(-a²) P/Q, R/S from 8 on."""
-    ax = np.abs(a)
+    """erf on |a| > 1 (or NaN): sign(a) (1 - erfc|a|)."""
+    erfc = _erfc_pos(np.abs(a))
+    np.subtract(1.0, erfc, out=erfc)
+    return np.copysign(erfc, a, out=erfc)
+
+
+def _erfc_pos(ax):
+    """erfc on ax >= 1 (float64): exp(-ax²) P/Q, R/S from 8 on, as a new array."""
     with np.errstate(under="ignore", over="ignore", invalid="ignore"):
         e = np.exp(-ax * ax)
         erfc = e * _polevl(ax, _ERFC_P) / _polevl(ax, _ERFC_Q, leading_one=True)
@@ -311,8 +317,7 @@ def _erf_big(a):
             xf = ax[far]
             rs = e[far] * _polevl(xf, _ERFC_R) / _polevl(xf, _ERFC_S, leading_one=True)
             erfc[far] = np.where(np.isfinite(rs), rs, 0.0)          # |a| -> inf: erfc -> 0
-    np.subtract(1.0, erfc, out=erfc)
-    return np.copysign(erfc, a, out=erfc)
+    return erfc
 
 
 def _np_erf(x):
@@ -339,6 +344,64 @@ def _erf_op_kernel(xp, a):
 ERF = unary("erf", _erf_op_kernel,
             lambda ctx, g: (g * exp(neg(ctx.saved_inputs[0] * ctx.saved_inputs[0])) * (2 / math.sqrt(math.pi)),))
 erf = ERF.function
+
+# erfinv: M. Giles' single-precision approximation ("Approximating the erfinv function", GPU Computing Gems,
+# 2011), a polynomial in w = -log((1 - y)(1 + y)) on two ranges, then, in float64, four Newton steps on our erf
+# (on log erfc in the tails: 1 - |y| is exact there, erf(x) - y would cancel). y = +-1 gives +-inf, |y| > 1 and
+# NaN give NaN.
+_ERFINV_CENTRAL = (2.81022636e-08, 3.43273939e-07, -3.5233877e-06, -4.39150654e-06, 0.00021858087,
+                   -0.00125372503, -0.00417768164, 0.246640727, 1.50140941)
+_ERFINV_TAIL = (-0.000200214257, 0.000100950558, 0.00134934322, -0.00367342844, 0.00573950773,
+                -0.0076224613, 0.00943887047, 1.00167406, 2.83297682)
+
+
+def _erfinv_k(xp, a):
+    y = _f(xp, a)
+    if xp is not np:
+        import cupyx.scipy.special
+        return cupyx.scipy.special.erfinv(y)
+    if y.dtype != np.float64:           # float16/32: Giles' polynomial alone, in float32 (within 2 float32 ulps)
+        return _erfinv_giles(y.astype(np.float32)).astype(y.dtype, copy=False)
+    y64 = y
+    with np.errstate(divide="ignore", invalid="ignore"):
+        w = -np.log((1.0 - y64) * (1.0 + y64))
+        central = w < 5.0
+        wc = np.where(central, w - 2.5, np.sqrt(np.maximum(w, 5.0)) - 3.0)
+        p = np.where(central, _ERFINV_CENTRAL[0], _ERFINV_TAIL[0])
+        for c, t in zip(_ERFINV_CENTRAL[1:], _ERFINV_TAIL[1:]):
+            p = p * wc + np.where(central, c, t)
+        x = p * y64
+        finite = np.isfinite(x)
+        ax, rest = np.abs(x), 1.0 - np.abs(y64)      # (exact for |y| near 1, where erf(x) - y would cancel)
+        log_rest = np.log(rest)
+        for _ in range(4):              # Newton on erf(x) = y; in the tails on log erfc(|x|) = log(1 - |y|),
+            slope = 2 / math.sqrt(math.pi) * np.exp(-ax * ax)       # nearly quadratic where erfc underflows fast
+            tail = ax >= 1.0
+            ec = _erfc_pos(np.maximum(ax, 1.0))
+            step = np.where(tail, (log_rest - np.log(ec)) * ec / slope, (np.abs(_np_erf(x)) - np.abs(y64)) / slope)
+            ax = np.where(finite, ax - step, ax)
+            x = np.copysign(ax, y64)
+        x = np.where(np.abs(y64) == 1.0, np.copysign(np.inf, y64), x)
+    return x.astype(y.dtype, copy=False)
+
+
+def _erfinv_giles(y):
+    """Giles' single-precision erfinv on a float32 array (y = +-1: +-inf; |y| > 1, NaN: NaN)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        w = -np.log((1 - y) * (1 + y))
+        central = w < 5
+        wc = np.where(central, w - 2.5, np.sqrt(np.maximum(w, np.float32(5))) - 3)
+        p = np.where(central, np.float32(_ERFINV_CENTRAL[0]), np.float32(_ERFINV_TAIL[0]))
+        for c, t in zip(_ERFINV_CENTRAL[1:], _ERFINV_TAIL[1:]):
+            p *= wc
+            p += np.where(central, np.float32(c), np.float32(t))
+        p *= y
+    return np.where(np.abs(y) == 1, np.copysign(np.float32(np.inf), y), p)
+
+
+ERFINV = unary("erfinv", _erfinv_k,
+               lambda ctx, g: (g * exp(ctx.saved_output * ctx.saved_output) * (math.sqrt(math.pi) / 2),), save="o")
+erfinv = ERFINV.function
 
 
 @op("nan_to_num", save="i", node_name="NanToNumBackward0")

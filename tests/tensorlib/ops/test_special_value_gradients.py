@@ -118,3 +118,43 @@ def test_cumprod_gradient_with_zeros_is_exact():
         np.testing.assert_allclose(t.grad.numpy(), want, rtol=1e-12, atol=1e-12)
     t = tl.tensor(rng.standard_normal((3, 6)) * (rng.random((3, 6)) > 0.3), requires_grad=True)
     assert tl.autograd.gradcheck(lambda a: tl.cumprod(a, 1), (t,))
+
+
+def test_zero_norms_and_deviations_and_zero_powers_give_torchs_zero_gradients():
+    for f, xs in ((lambda x: x.norm(p=3).reshape(1), [0.0, 0.0]),
+                  (lambda x: x.std().reshape(1), [2.0, 2.0, 2.0]),
+                  (lambda x: x.pow(x), [0.0, 2.0]),
+                  (lambda x: tl.atan2(x, x * 0), [0.0, 1.0])):
+        _, g = _grad(f, xs)
+        assert np.isfinite(g).all(), (xs, g)
+        assert g[0] == 0.0
+    x = tl.tensor([[1.0, 0.0], [0.0, 1.0]], requires_grad=True)
+    loss = F.nll_loss(x, tl.tensor([-100, -100]))
+    assert math.isnan(float(loss))          # a mean over no counted target, as torch
+    loss.backward()
+    np.testing.assert_array_equal(x.grad.numpy(), np.zeros((2, 2)))
+
+
+def test_erfinv_inverts_erf_in_float64_and_float32():
+    y = np.concatenate([np.linspace(-0.999999, 0.999999, 2001), 1 - 10.0 ** -np.arange(1, 16)])
+    x = tl.erfinv(tl.tensor(y, dtype=tl.float64)).numpy()
+    back = np.array([math.erf(v) for v in x])
+    np.testing.assert_allclose(back, y, rtol=0, atol=3e-16)
+    tails = np.array([math.erfc(v) for v in x[-15:]])          # 1 - y exactly recovered in the tail
+    np.testing.assert_allclose(tails, 1 - y[-15:], rtol=1e-13)
+    special = tl.erfinv(tl.tensor([1.0, -1.0, 1.5, NAN, -0.0, 0.0])).numpy()
+    assert list(special[:2]) == [INF, -INF] and np.isnan(special[2:4]).all() and np.signbit(special[4])
+    y32 = y[:2001].astype(np.float32)
+    x32 = tl.erfinv(tl.tensor(y32)).numpy()
+    assert x32.dtype == np.float32
+    np.testing.assert_allclose(x32, tl.erfinv(tl.tensor(y32.astype(np.float64))).numpy(), rtol=5e-7, atol=1e-7)
+    t = tl.tensor([0.3, -0.7], dtype=tl.float64, requires_grad=True)
+    assert tl.autograd.gradcheck(tl.erfinv, (t,))
+    assert float(tl.tensor([0.5]).erfinv()) == pytest.approx(0.4769362762, rel=1e-6)
+
+
+def test_torchs_functions_of_the_composed_methods():
+    x = tl.tensor([[0.2, 0.5], [0.7, 0.9]])
+    for name in ("logit", "erfc", "sinc", "asinh", "trace", "positive", "isposinf", "rad2deg", "adjoint"):
+        np.testing.assert_array_equal(getattr(tl, name)(x).numpy(), getattr(x, name)().numpy())
+    np.testing.assert_allclose(tl.mv(x, tl.tensor([1.0, 2.0])).numpy(), [1.2, 2.5], rtol=1e-6)
