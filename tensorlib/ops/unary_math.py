@@ -400,7 +400,8 @@ def _erfinv_giles(y):
 
 
 ERFINV = unary("erfinv", _erfinv_k,
-               lambda ctx, g: (g * exp(ctx.saved_output * ctx.saved_output) * (math.sqrt(math.pi) / 2),), save="o")
+               lambda ctx, g: (g * exp(ctx.saved_output * ctx.saved_output) * (math.sqrt(math.pi) / 2),), save="o",
+               inplace=True)
 erfinv = ERFINV.function
 
 

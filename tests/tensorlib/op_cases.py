@@ -228,6 +228,7 @@ CASES = {
     "log_": lambda: (lambda a: (a * 1).log_(), [P(3, 4)]),
     "sqrt_": lambda: (lambda a: (a * 1).sqrt_(), [P(3, 4)]),
     "sigmoid_": lambda: (lambda a: (a * 1).sigmoid_(), [R(3, 4)]),
+    "erfinv_": lambda: (lambda a: (a * 0.9).erfinv_(), [R(3, 4)]),
     "tanh_": lambda: (lambda a: (a * 1).tanh_(), [R(3, 4)]),
     "tan": lambda: (tl.tan, [R(5)]),
     "sgn": lambda: (lambda a: a.sgn(), [R(5)]),
