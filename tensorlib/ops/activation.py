@@ -136,6 +136,30 @@ _SQRT2 = math.sqrt(2.0)
 _SQRT_2_PI = math.sqrt(2.0 / math.pi)
 
 
+def fused_backward(fwd: OpDef, bwd: OpDef, composite, attrs_of=lambda ctx: {}):
+    """fwd's backward as torch's one backward op bwd(g, x, **attrs_of(ctx)) (gelu_backward, silu_backward,
+    log_sigmoid_backward) for a float input whose backward is not itself differentiated, dispatched or, on
+    NumPy, on arrays (the engine's quiet path, OpDef.quiet_backward; recorded, OpDef.sink_backward);
+    composite(ctx, g), in tensorlib ops, under create_graph. bwd is never differentiated: it refuses."""
+    def refuse(ctx, gg):
+        raise RuntimeError(f"{bwd.name}: double backward runs through the differentiable composite")
+
+    def grad(ctx, g):
+        x = ctx.saved_inputs[0]
+        if not STATE.grad_enabled and x._data.dtype.kind == "f":
+            return (dispatch(bwd, g, x, **attrs_of(ctx)),)
+        return composite(ctx, g)
+
+    def arrays(ctx, g, call=quiet_op):
+        x = ctx.inputs[0]
+        return call(bwd, g, x, **attrs_of(ctx)) if x._data.dtype.kind == "f" else None
+
+    bwd.def_backward(refuse)
+    fwd.def_backward(grad)
+    fwd.quiet_backward = arrays
+    fwd.sink_backward = partial(arrays, call=run_recorded_op)
+
+
 @op("gelu", save="i")
 def GELU(xp, a, approximate="none"):
     if approximate == "tanh":
@@ -177,19 +201,9 @@ def GELU_BACKWARD(xp, g, x, approximate="none"):
     return pdf.astype(g.dtype, copy=False)
 
 
-@GELU_BACKWARD.def_backward
-def _(ctx, gg):
-    # differentiated only through the composite (create_graph records that one instead)
-    raise RuntimeError("gelu_backward: double backward runs through the differentiable composite")
-
-
-@GELU.def_backward
-def _(ctx, g):
+def _gelu_composite(ctx, g):
+    """GELU's backward in tensorlib ops, differentiable (create_graph records it)."""
     x = ctx.saved_inputs[0]
-    if not STATE.grad_enabled and x._data.dtype.kind == "f":
-        approximate = ctx.attrs.get("approximate", "none")
-        return (dispatch(GELU_BACKWARD, g, x) if approximate == "none" else
-                dispatch(GELU_BACKWARD, g, x, approximate=approximate),)
     if ctx.attrs.get("approximate", "none") == "tanh":
         inner = (x + x * x * x * 0.044715) * _SQRT_2_PI
         t = tanh(inner)
@@ -200,19 +214,12 @@ def _(ctx, g):
     return (g * (cdf + x * pdf),)
 
 
-def _gelu_bwd_arrays(ctx, g, call=quiet_op):
-    """GELU's backward op (gelu_backward's kernel) on NumPy arrays: called directly (the engine's quiet path)
-    or, with call=run_recorded_op, run as a recorded op (OpDef.sink_backward)."""
-    x = ctx.inputs[0]
-    if x._data.dtype.kind != "f":
-        return None
+def _gelu_attrs(ctx):
     approximate = ctx.attrs.get("approximate", "none")
-    return call(GELU_BACKWARD, g, x) if approximate == "none" else \
-        call(GELU_BACKWARD, g, x, approximate=approximate)
+    return {} if approximate == "none" else {"approximate": approximate}
 
 
-GELU.quiet_backward = _gelu_bwd_arrays
-GELU.sink_backward = lambda ctx, g: _gelu_bwd_arrays(ctx, g, run_recorded_op)
+fused_backward(GELU, GELU_BACKWARD, _gelu_composite, _gelu_attrs)
 
 
 @public(method=True)
@@ -239,28 +246,13 @@ def SILU_BACKWARD(xp, g, x):
     return t.astype(g.dtype, copy=False)
 
 
-@SILU_BACKWARD.def_backward
-def _(ctx, gg):
-    # differentiated only through the composite (create_graph records that one instead)
-    raise RuntimeError("silu_backward: double backward runs through the differentiable composite")
-
-
-@SILU.def_backward
-def _(ctx, g):
+def _silu_composite(ctx, g):
     x = ctx.saved_inputs[0]
-    if not STATE.grad_enabled and x._data.dtype.kind == "f":
-        return (dispatch(SILU_BACKWARD, g, x),)
     s = sigmoid(x)
     return (g * s * (1 + x * (1 - s)),)
 
 
-def _silu_bwd_arrays(ctx, g, call=quiet_op):
-    x = ctx.inputs[0]
-    return call(SILU_BACKWARD, g, x) if x._data.dtype.kind == "f" else None
-
-
-SILU.quiet_backward = _silu_bwd_arrays
-SILU.sink_backward = lambda ctx, g: _silu_bwd_arrays(ctx, g, run_recorded_op)
+fused_backward(SILU, SILU_BACKWARD, _silu_composite)
 
 
 @op("leaky_relu", save="i", function=True, method=True)
@@ -533,22 +525,7 @@ def LOG_SIGMOID_BACKWARD(xp, g, x):
     return num.astype(g.dtype, copy=False)
 
 
-@LOG_SIGMOID_BACKWARD.def_backward
-def _(ctx, gg):
-    # differentiated only through the composite (create_graph records that one instead)
-    raise RuntimeError("log_sigmoid_backward: double backward runs through the differentiable composite")
-
-
-@LOG_SIGMOID.def_backward
-def _(ctx, g):
-    x = ctx.saved_inputs[0]
-    if not STATE.grad_enabled:
-        return (dispatch(LOG_SIGMOID_BACKWARD, g, x),)
-    return (g * sigmoid(-x),)
-
-
-LOG_SIGMOID.quiet_backward = lambda ctx, g: quiet_op(LOG_SIGMOID_BACKWARD, g, ctx.inputs[0])
-LOG_SIGMOID.sink_backward = lambda ctx, g: run_recorded_op(LOG_SIGMOID_BACKWARD, g, ctx.inputs[0])
+fused_backward(LOG_SIGMOID, LOG_SIGMOID_BACKWARD, lambda ctx, g: (g * sigmoid(-ctx.saved_inputs[0]),))
 
 
 def logsigmoid(input):
