@@ -250,18 +250,25 @@ def _(ctx, g):
 
 def _cumprod_grad_with_zeros(g, x, out, d):
     """cumprod's gradient where x has zeros, as torch's cumprod_backward: along each slice with its first zero at
-    k, the inputs before k take the usual reverse_cumsum(g out) / x, the zero itself the sum over j >= k of g_j
-    times the product of every other input up to j (out_{k-1} prod_{k<m<=j} x_m), and the inputs after it 0
-    (each product they are in has the zero). Written in tensor ops, so that it is differentiable itself."""
+    k (and its second at k2), the inputs before k take reverse_cumsum(g out) / x over the outputs before k, the zero
+    itself the sum over k <= j < k2 of g_j times the product of every other input up to j (out_{k-1} prod_{k<m<=j}
+    x_m), and the inputs after it 0 (each product they are in has the zero). Outputs from k on, which are 0 (or NaN
+    past a NaN input), take no part: where() masks them as torch's masked_fill does, so a NaN or inf after a zero
+    does not reach the inputs before it. Written in tensor ops, so that it is differentiable itself."""
     n = x.shape[d]
     shape = [1] * x.ndim
     shape[d] = n
     pos = arange(n, device=x.device).reshape(tuple(shape))
     zero = eq(x, 0)
-    k = where(zero.any(d, keepdim=True), argmax(zero.to(x.dtype), d, keepdim=True), n)   # n: no zero there
-    usual = cumsum((g * out).flip(d), d).flip(d) / where(zero, 1.0, x)
-    after = cumprod(where(pos > k, x, 1.0), d)          # prod_{k<m<=j} x_m at j >= k
-    at_zero = (g * after * (pos >= k)).sum(d, keepdim=True)
+
+    def first(mask):        # the first position where mask holds along d, or n
+        return where(mask.any(d, keepdim=True), argmax(mask.to(x.dtype), d, keepdim=True), n)
+    k = first(zero)
+    k2 = first(cumsum(zero.to(x.dtype), d) >= 2)
+    usual = cumsum(where(pos < k, g * out, 0.0).flip(d), d).flip(d) / where(zero, 1.0, x)
+    after = cumprod(where((pos > k) & (pos < k2), x, 1.0), d)   # prod_{k<m<=j} x_m at k <= j < k2
+    at_zero = (after * where((pos >= k) & (pos < k2), g, 0.0)).sum(d, keepdim=True)   # (torch's product: an inf
+    #                                                              between the zeros makes it NaN, as torch's)
     before = where(pos == k - 1, out, 0.0).sum(d, keepdim=True)  # out_{k-1} (1, below, for a zero in the first place)
     at_zero = at_zero * where(k == 0, 1.0, before)
     return where(pos < k, usual, where(pos == k, at_zero, 0.0))

@@ -116,6 +116,9 @@ def test_cumprod_gradient_with_zeros_is_exact():
         t = tl.tensor(x, dtype=tl.float64, requires_grad=True)
         tl.cumprod(t, 0).backward(tl.tensor(g))
         np.testing.assert_allclose(t.grad.numpy(), want, rtol=1e-12, atol=1e-12)
+    t = tl.tensor([2.0, 0.0, 3.0, 0.0, NAN], requires_grad=True)   # a NaN past the second zero reaches nothing
+    tl.cumprod(t, 0).backward(tl.ones(5))
+    np.testing.assert_array_equal(t.grad.numpy(), [1.0, 8.0, 0.0, 0.0, 0.0])
     t = tl.tensor(rng.standard_normal((3, 6)) * (rng.random((3, 6)) > 0.3), requires_grad=True)
     assert tl.autograd.gradcheck(lambda a: tl.cumprod(a, 1), (t,))
 
