@@ -7,6 +7,9 @@ the inputs where they do. Needs torch installed (a devtool, never a dependency).
 torch's own answer at a NaN can depend on where the element sits: its vectorised loops and their scalar tails
 disagree for hardtanh_backward and elu_backward (0 / NaN against g). Every element of a real tensor but the last
 few takes the vectorised loop, which tensorlib follows; inputs of 17 elements put the NaN there.
+Known differences (session 21): gelu's value and gelu_tanh's gradient at -3 (float32's 1 + erf and 1 + tanh cancel:
+a few ulps of 1, relative 7e-5 there) and kl_div's gradient through a target of 0 (torch's is NaN by xlogy's rule,
+tensorlib's 0).
 Usage: python devtools/special_values.py [--cases substring]
 """
 from __future__ import annotations
