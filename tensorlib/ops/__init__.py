@@ -10,6 +10,8 @@ from . import creation, misc, shape, reduce, index, linalg, sorting, sampling  #
 from . import extra_methods, more_methods  # noqa: F401 - Tensor methods composed of the ops above
 from ._define import attach
 
+extra_methods.declare_torch_functions()     # torch's functions of methods declared above (torch.quantile, ...)
+
 _functions = attach()
 globals().update(_functions)
 __all__ = sorted(_functions)

@@ -274,4 +274,27 @@ for _base in sorted(n for n in set(_DECLARED) | set(dir(Tensor)) if not n.starts
         INPLACE_OF[_name] = _base
         public(_inplace(_base), name=_name, function=False, method=True)
 
+# torch's functions of Tensor methods declared above or by the op families without one (torch.quantile(input, ...)
+# is input.quantile(...)): the list of torch 2.13's such names that tensorlib had only as methods
+_TORCH_FUNCTIONS = (
+    "abs_", "acos_", "acosh_", "addbmm", "addmv", "addmv_", "addr", "arccos_", "arccosh_", "arcsin_", "arcsinh_",
+    "arctan_", "arctanh_", "argwhere", "asin_", "asinh_", "atan_", "atanh_", "bitwise_left_shift",
+    "bitwise_right_shift", "ceil_", "clamp_max_", "clamp_min_", "corrcoef", "cos_", "cosh_", "cov", "cummax",
+    "cummin", "deg2rad_", "detach_", "diagflat", "erf_", "erfc_", "exp2_", "expm1_", "fix_", "floor_", "frac_", "gcd",
+    "gcd_", "get_device", "index_put", "index_put_", "inner", "is_complex", "is_conj", "is_distributed",
+    "is_inference", "is_neg", "kron", "kthvalue", "lcm", "lcm_", "ldexp", "ldexp_", "log10_", "log1p_", "log2_",
+    "logcumsumexp", "logit_", "nan_to_num_", "nanquantile", "neg_", "negative_", "nextafter", "nonzero_static", "put",
+    "quantile", "rad2deg_", "reciprocal_", "renorm", "round_", "rsqrt_", "select_scatter", "signbit", "sin_", "sinc_",
+    "sinh_", "slice_scatter", "square_", "tan_", "trunc_", "unsafe_split_with_sizes", "xlogy_")
+
+
+def declare_torch_functions():
+    """Declare _TORCH_FUNCTIONS as functions, each its method (ops/__init__ calls this once every op family,
+    more_methods included, has declared its methods)."""
+    funcs, declared = functions(), methods()
+    for n in _TORCH_FUNCTIONS:
+        m = declared.get(n, Tensor.__dict__.get(n))
+        if n not in funcs and callable(m) and not isinstance(m, property):
+            public(m, name=n, function=True, method=False)
+
 del np

@@ -161,3 +161,15 @@ def test_torchs_functions_of_the_composed_methods():
     for name in ("logit", "erfc", "sinc", "asinh", "trace", "positive", "isposinf", "rad2deg", "adjoint"):
         np.testing.assert_array_equal(getattr(tl, name)(x).numpy(), getattr(x, name)().numpy())
     np.testing.assert_allclose(tl.mv(x, tl.tensor([1.0, 2.0])).numpy(), [1.2, 2.5], rtol=1e-6)
+
+
+def test_torchs_functions_of_methods_declared_by_every_family():
+    """torch.quantile, kthvalue, cummax, kron, cov, gcd, signbit, abs_ ... are functions as well as methods."""
+    x = tl.tensor([[1.0, 5.0, 3.0], [4.0, 2.0, 6.0]])
+    for name, args in (("quantile", (0.5,)), ("kthvalue", (2, 1)), ("cummax", (1,)), ("kron", (x,)), ("cov", ()),
+                       ("signbit", ()), ("logcumsumexp", (1,)), ("renorm", (2, 0, 1.0)), ("inner", (x,))):
+        got, want = getattr(tl, name)(x, *args), getattr(x, name)(*args)
+        got, want = (got[0], want[0]) if isinstance(got, tuple) else (got, want)
+        np.testing.assert_array_equal(got.numpy(), want.numpy())
+    t = tl.tensor([-1.0, 2.0])
+    assert tl.abs_(t) is t and t.numpy().tolist() == [1.0, 2.0]
