@@ -293,6 +293,51 @@ def outer(input, vec2):
     return dispatch(OUTER, input, vec2)
 
 
+@public
+def tensordot(a, b, dims=2, out=None):
+    """torch.tensordot: a's dims contracted with b's (an int n: a's last n with b's first n; or two lists), as
+    torch computes it: both permuted and reshaped to matrices, one mm, the result reshaped."""
+    if isinstance(dims, int):
+        if dims < 0:
+            raise RuntimeError(f"tensordot expects dims >= 0, but got dims={dims}")
+        da, db = list(range(a.ndim - dims, a.ndim)), list(range(dims))
+    else:
+        da, db = ([d] if isinstance(d, int) else list(d) for d in dims)
+        if isinstance(da, Tensor) or isinstance(db, Tensor):
+            da, db = [int(v) for v in da], [int(v) for v in db]
+    if len(da) != len(db):
+        raise RuntimeError("both dimension lists should have same length")
+    da, db = [d % a.ndim for d in da], [d % b.ndim for d in db]
+    for x, y in zip(da, db):
+        if a.shape[x] != b.shape[y]:
+            raise RuntimeError(f"contracted dimensions need to match, but first has size {a.shape[x]} in dim {x} "
+                               f"and second has size {b.shape[y]} in dim {y}")
+    ka = [d for d in range(a.ndim) if d not in da]
+    kb = [d for d in range(b.ndim) if d not in db]
+    n = math.prod(a.shape[d] for d in da)
+    left = reshape(a.permute(*ka, *da), math.prod(a.shape[d] for d in ka), n)
+    right = reshape(b.permute(*db, *kb), n, math.prod(b.shape[d] for d in kb))
+    res = reshape(mm(left, right), *[a.shape[d] for d in ka], *[b.shape[d] for d in kb])
+    return write_out(res, out)
+
+
+@public
+def cdist(x1, x2, p=2.0, compute_mode="use_mm_for_euclid_dist_if_necessary"):
+    """torch.cdist: the p-norm distance of every row of x1 to every row of x2 (batched over leading dims), by
+    the difference of each pair, as torch's exact path (its matrix-product path for p = 2 and more than 25 rows
+    trades precision for speed; this one keeps it)."""
+    if x1.ndim < 2 or x2.ndim < 2:
+        raise RuntimeError(f"cdist only supports at least 2D tensors, X1 got: {x1.ndim}D")
+    if x1.shape[-1] != x2.shape[-1]:
+        raise RuntimeError(f"X1 and X2 must have the same number of columns. X1: {x1.shape[-1]} X2: "
+                           f"{x2.shape[-1]}")
+    if p < 0:
+        raise RuntimeError("cdist only supports non-negative p values")
+    diff = x1.unsqueeze(-2) - x2.unsqueeze(-3)
+    with record_range("cdist", "op", (x1, x2)):
+        return diff.norm(p=p, dim=-1)
+
+
 ger = outer
 public(lambda self, other: matmul(self, other), name="__matmul__", function=False, method=True)
 public(lambda self, other: dispatch(MATMUL, other, self), name="__rmatmul__", function=False, method=True)

@@ -431,6 +431,8 @@ def _(ctx, g):
         return (gb * where(eq(ob, 0), 0.0, x / ob),)
     if p == 1:
         return (gb * x.sign(),)
+    if p == 0:          # a count of nonzeros: flat, as torch's norm_backward
+        return (zeros_like(x),)
     if p == float("inf"):
         mask = x.abs() == ob
         return (gb * x.sign() * mask / mask.sum(dim=dims, keepdim=True),)
