@@ -10,7 +10,7 @@ from .unary_math import _f, erf, erf_kernel, exp, log1p_exp_neg_abs, normal_cdf3
 from ..dispatch import STATE, run_recorded_op
 from .._graph import quiet_op, tensor_of
 from .broadcast import QUIET, SINK, quiet_arrays
-from ._rows import clip_ufunc, max0, min0
+from ._rows import clamp_array, max0, min0
 from .._opdef import OpDef
 from ._define import dispatch, np, op, public, unary
 
@@ -62,6 +62,36 @@ SIGMOID.quiet_backward = _sigmoid_bwd_arrays
 SIGMOID.sink_backward = lambda ctx, g: _sigmoid_bwd_arrays(ctx, g, SINK)
 
 
+def masked_backward(fwd: OpDef, bwd: OpDef, attrs_of, result_node=None):
+    """Wire an activation whose backward is torch's one op bwd(g, x, **attrs_of(ctx)), g masked or scaled by a
+    function of x alone (threshold_backward, leaky_relu_backward, hardtanh_backward): fwd's backward dispatched,
+    or on NumPy run on the arrays (quiet) and recorded (sink); bwd's own backward, linear in g, the same op on gg
+    (nothing for x). With result_node, also the node of fwd's in-place form, which saves the result (its input
+    is overwritten): an OpDef the in-place op names as inplace_of, returned. x is then the result, and
+    attrs_of sees `"o" in ctx.op.save`."""
+    def saved(ctx):
+        return ctx.saved_output if "o" in ctx.op.save else ctx.saved_inputs[0]
+
+    def grad(ctx, g):
+        return (dispatch(bwd, g, saved(ctx), **attrs_of(ctx)),)
+
+    def arrays(ctx, g, call=quiet_op):
+        x = ctx.saved_output_array() if "o" in ctx.op.save else ctx.inputs[0]
+        return call(bwd, g, x, **attrs_of(ctx))
+
+    def double(ctx, gg):
+        return (dispatch(bwd, gg, ctx.saved_inputs[1], **ctx.attrs) if ctx.needs_input_grad[0] else None, None)
+
+    bwd.def_backward(double)
+    result = None if result_node is None else OpDef(fwd.name, fwd.kernel, save="o", node_name=result_node)
+    for o in (fwd, result):
+        if o is not None:
+            o.def_backward(grad)
+            o.quiet_backward = arrays
+            o.sink_backward = partial(arrays, call=run_recorded_op)
+    return result
+
+
 @op("threshold_backward", save="i", node_name="ThresholdBackwardBackward0")
 def THRESHOLD_BACKWARD(xp, g, y, threshold=0):
     """torch's threshold_backward: 0 where y <= threshold, the gradient elsewhere (a NaN y included, as torch)
@@ -79,24 +109,13 @@ def THRESHOLD_BACKWARD(xp, g, y, threshold=0):
     return xp.where(y <= threshold, 0, g).astype(g.dtype, copy=False)
 
 
-@THRESHOLD_BACKWARD.def_backward
-def _(ctx, gg):
-    y = ctx.saved_inputs[1]
-    return (dispatch(THRESHOLD_BACKWARD, gg, y, **ctx.attrs) if ctx.needs_input_grad[0] else None, None)
-
-
 @op("threshold", save="i", node_name="ThresholdBackward0")
 def THRESHOLD(xp, a, threshold=0.0, value=0.0):
     """torch's threshold: value where a <= threshold, a elsewhere (a NaN kept)."""
     return xp.where(a <= threshold, xp.asarray(value, dtype=a.dtype), a)
 
 
-THRESHOLD.def_backward(lambda ctx, g: (dispatch(THRESHOLD_BACKWARD, g, ctx.saved_inputs[0],
-                                                threshold=ctx.attrs["threshold"]),))
-THRESHOLD.quiet_backward = lambda ctx, g: quiet_op(THRESHOLD_BACKWARD, g, ctx.inputs[0],
-                                                   threshold=ctx.attrs["threshold"])
-THRESHOLD.sink_backward = lambda ctx, g: run_recorded_op(THRESHOLD_BACKWARD, g, ctx.inputs[0],
-                                                         threshold=ctx.attrs["threshold"])
+masked_backward(THRESHOLD, THRESHOLD_BACKWARD, lambda ctx: {"threshold": ctx.attrs["threshold"]})
 
 
 def threshold(input, threshold, value):
@@ -120,10 +139,8 @@ def _clamp_min0(xp, a):
     return max0(xp, a).astype(a.dtype, copy=False)
 
 
-RELU = unary("relu", _relu_kernel,
-             lambda ctx, g: (dispatch(THRESHOLD_BACKWARD, g, ctx.saved_output, threshold=0),), save="o")
-RELU.quiet_backward = lambda ctx, g: quiet_op(THRESHOLD_BACKWARD, g, ctx.saved_output_array(), threshold=0)
-RELU.sink_backward = lambda ctx, g: run_recorded_op(THRESHOLD_BACKWARD, g, ctx.saved_output_array(), threshold=0)
+RELU = unary("relu", _relu_kernel, save="o")
+masked_backward(RELU, THRESHOLD_BACKWARD, lambda ctx: {"threshold": 0})     # on the saved output, as torch's
 relu = RELU.function
 
 
@@ -292,37 +309,13 @@ def LEAKY_RELU_BACKWARD(xp, g, x, negative_slope=0.01, self_is_result=False):
     return xp.where(x > 0, g, g * negative_slope).astype(g.dtype, copy=False)
 
 
-@LEAKY_RELU_BACKWARD.def_backward
-def _(ctx, gg):
-    x = ctx.saved_inputs[1]
-    return (dispatch(LEAKY_RELU_BACKWARD, gg, x, **ctx.attrs) if ctx.needs_input_grad[0] else None, None)
-
-
-def _leaky_relu_grad(ctx, g):
-    saved = ctx.saved_output if "o" in ctx.op.save else ctx.saved_inputs[0]
-    return (dispatch(LEAKY_RELU_BACKWARD, g, saved, **_leaky_attrs(ctx)),)
-
-
 def _leaky_attrs(ctx):
     slope = ctx.attrs.get("negative_slope", 0.01)
     return {"negative_slope": slope, "self_is_result": True} if "o" in ctx.op.save else {"negative_slope": slope}
 
 
-def _leaky_relu_bwd_arrays(ctx, g, call=quiet_op):
-    """leaky_relu_backward's kernel on NumPy arrays: called directly (the engine's quiet path) or, with
-    call=run_recorded_op, run as a recorded op (OpDef.sink_backward)."""
-    saved = ctx.saved_output_array() if "o" in ctx.op.save else ctx.inputs[0]
-    return call(LEAKY_RELU_BACKWARD, g, saved, **_leaky_attrs(ctx))
-
-
-# leaky_relu_'s node: torch's LeakyReluBackward1, which saves the result (the input is overwritten). Never
-# dispatched itself (not registered): the in-place op's `inplace_of`, whose kernel and backward it runs.
-_LEAKY_RELU_RESULT = OpDef("leaky_relu", LEAKY_RELU.kernel, save="o", node_name="LeakyReluBackward1")
-
-for _o in (LEAKY_RELU, _LEAKY_RELU_RESULT):
-    _o.def_backward(_leaky_relu_grad)
-    _o.quiet_backward = _leaky_relu_bwd_arrays
-    _o.sink_backward = partial(_leaky_relu_bwd_arrays, call=run_recorded_op)
+# leaky_relu_'s node: torch's LeakyReluBackward1, which saves the result. Never dispatched itself (not registered)
+_LEAKY_RELU_RESULT = masked_backward(LEAKY_RELU, LEAKY_RELU_BACKWARD, _leaky_attrs, "LeakyReluBackward1")
 
 
 @op("leaky_relu_", inplace_of=_LEAKY_RELU_RESULT)
@@ -341,14 +334,8 @@ def leaky_relu_(input, negative_slope=0.01):
 def HARDTANH(xp, a, min_val=-1.0, max_val=1.0):
     """clamp(a, min_val, max_val), as torch's hardtanh runs it (its clamp inside, in a profile)."""
     if _H.range_hooks:
-        return _H.op_step("clamp", _clamp2, xp, a, min_val, max_val)
-    return _clamp2(xp, a, min_val, max_val)
-
-
-def _clamp2(xp, a, lo, hi, out=None):
-    if xp is np and a.dtype.kind == "f":
-        return clip_ufunc(a, lo, hi, out=out)
-    return xp.clip(a, lo, hi, out=out)
+        return _H.op_step("clamp", clamp_array, xp, a, min_val, max_val)
+    return clamp_array(xp, a, min_val, max_val)
 
 
 @op("hardtanh_backward", save="i", node_name="HardtanhBackwardBackward0")
@@ -367,34 +354,13 @@ def HARDTANH_BACKWARD(xp, g, x, min_val=-1.0, max_val=1.0):
     return xp.where((x > min_val) & (x < max_val), g, 0).astype(g.dtype, copy=False)
 
 
-@HARDTANH_BACKWARD.def_backward
-def _(ctx, gg):     # linear in g: the same mask on gg; nothing for x (the mask is flat in it)
-    x = ctx.saved_inputs[1]
-    return (dispatch(HARDTANH_BACKWARD, gg, x, **ctx.attrs) if ctx.needs_input_grad[0] else None, None)
-
-
-def _hardtanh_grad(ctx, g):
-    saved = ctx.saved_output if "o" in ctx.op.save else ctx.saved_inputs[0]
-    return (dispatch(HARDTANH_BACKWARD, g, saved, **ctx.attrs),)
-
-
-def _hardtanh_bwd_arrays(ctx, g, call=quiet_op):
-    saved = ctx.saved_output_array() if "o" in ctx.op.save else ctx.inputs[0]
-    return call(HARDTANH_BACKWARD, g, saved, **ctx.attrs)
-
-
 # hardtanh_'s node, which saves the result (the input is overwritten): torch names it HardtanhBackward0 too
-_HARDTANH_RESULT = OpDef("hardtanh", HARDTANH.kernel, save="o", node_name="HardtanhBackward0")
-
-for _o in (HARDTANH, _HARDTANH_RESULT):
-    _o.def_backward(_hardtanh_grad)
-    _o.quiet_backward = _hardtanh_bwd_arrays
-    _o.sink_backward = partial(_hardtanh_bwd_arrays, call=run_recorded_op)
+_HARDTANH_RESULT = masked_backward(HARDTANH, HARDTANH_BACKWARD, lambda ctx: ctx.attrs, "HardtanhBackward0")
 
 
 @op("hardtanh_", inplace_of=_HARDTANH_RESULT)
 def HARDTANH_(xp, a, min_val=-1.0, max_val=1.0):
-    _clamp2(xp, a, min_val, max_val, out=a)
+    clamp_array(xp, a, min_val, max_val, out=a)
 
 
 def hardtanh(input, min_val=-1.0, max_val=1.0, inplace=False):

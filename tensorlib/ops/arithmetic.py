@@ -11,7 +11,7 @@ from .broadcast import SINK, QUIET, quiet_arrays, quiet_operand, quiet_sum_to, s
 from .comparison import BITWISE_AND, GE, LE, eq, ge, gt, isnan, le, lt, where
 from .unary_math import exp, log, neg, reciprocal, trunc
 from ._define import Tensor, dispatch, np, op, public, unwrap_scalar, write_out
-from ._rows import clip_ufunc as _clip_ufunc
+from ._rows import clamp_array
 from .._graph import tensor_of
 from ..dispatch import run_recorded
 
@@ -485,25 +485,16 @@ def fmin(input, other, *, out=None):
 def CLAMP(xp, a, min=None, max=None):
     if min is None and max is None:
         raise RuntimeError("tensorlib.clamp: At least one of 'min' or 'max' must not be None")
-    if xp is np and a.dtype.kind == "f" and _number_or_none(min) and _number_or_none(max):
-        return _clip_f(a, min, max)
     if a.dtype.kind in "biu" and (type(min) is float or type(max) is float):    # torch: the default float dtype
         a = a.astype(D.get_default_dtype().np)
-        if xp is np:
-            return _clip_f(a, min, max)
+    if _number_or_none(min) and _number_or_none(max):
+        return clamp_array(xp, a, min, max)
     r = xp.clip(a, min, max)
     return r.astype(a.dtype, copy=False) if r.dtype != a.dtype and a.dtype.kind == "f" else r
 
 
 def _number_or_none(b):
     return b is None or type(b) is float or type(b) is int
-
-
-def _clip_f(a, lo, hi, out=None):
-    """clip of a float NumPy array by number bounds, a missing one infinite: the clip ufunc's two-bound loop,
-    SIMD here where NumPy's one-bound clip (a maximum or minimum against a scalar) is a scalar loop at 2.5x the
-    time, and -0.0 kept as torch's clamp keeps it (NumPy's one-bound clip made it 0.0)."""
-    return _clip_ufunc(a, -math.inf if lo is None else lo, math.inf if hi is None else hi, out=out)
 
 
 @CLAMP.def_backward
@@ -615,10 +606,7 @@ def clamp_max(input, max):
 
 @op("clamp_", inplace_of=CLAMP)
 def CLAMP_(xp, a, min=None, max=None):
-    if xp is np and a.dtype.kind == "f" and _number_or_none(min) and _number_or_none(max):
-        _clip_f(a, min, max, out=a)
-        return
-    xp.clip(a, min, max, out=a)
+    clamp_array(xp, a, min, max, out=a)
 
 
 @public(method=True, aliases=("clip_",), method_aliases=("clip_",))

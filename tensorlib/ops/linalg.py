@@ -315,9 +315,10 @@ def tensordot(a, b, dims=2, out=None):
     ka = [d for d in range(a.ndim) if d not in da]
     kb = [d for d in range(b.ndim) if d not in db]
     n = math.prod(a.shape[d] for d in da)
-    left = reshape(a.permute(*ka, *da), math.prod(a.shape[d] for d in ka), n)
-    right = reshape(b.permute(*db, *kb), n, math.prod(b.shape[d] for d in kb))
-    res = reshape(mm(left, right), *[a.shape[d] for d in ka], *[b.shape[d] for d in kb])
+    with record_range("tensordot", "op", (a, b)):      # torch's composite around its permutes, reshapes and mm
+        left = reshape(a.permute(*ka, *da), math.prod(a.shape[d] for d in ka), n)
+        right = reshape(b.permute(*db, *kb), n, math.prod(b.shape[d] for d in kb))
+        res = reshape(mm(left, right), *[a.shape[d] for d in ka], *[b.shape[d] for d in kb])
     return write_out(res, out)
 
 
@@ -333,9 +334,8 @@ def cdist(x1, x2, p=2.0, compute_mode="use_mm_for_euclid_dist_if_necessary"):
                            f"{x2.shape[-1]}")
     if p < 0:
         raise RuntimeError("cdist only supports non-negative p values")
-    diff = x1.unsqueeze(-2) - x2.unsqueeze(-3)
-    with record_range("cdist", "op", (x1, x2)):
-        return diff.norm(p=p, dim=-1)
+    with record_range("cdist", "op", (x1, x2)):        # torch's composite: every op it runs inside its region
+        return (x1.unsqueeze(-2) - x2.unsqueeze(-3)).norm(p=p, dim=-1)
 
 
 ger = outer
