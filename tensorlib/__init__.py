@@ -32,7 +32,7 @@ short = int16
 uint8 = uint8
 bool_ = bool
 
-__version__ = "0.1.0"
+from .version import __version__  # noqa: E402,F401  (torch.version.__version__ is torch.__version__)
 
 
 def is_tensor(obj) -> _builtins.bool:     # `bool` and `int` here are tensorlib's dtypes
@@ -149,7 +149,15 @@ def _import_declared(parent: str, name: str):
     return importlib.import_module(f"{parent}.{name}")
 
 
+# tensorlib's own submodules that `import tensorlib` does not load, imported on first use as attributes (as
+# `torch.testing` after `import torch`): each is rarely needed, and some import much (multiprocessing)
+_LAZY_SUBMODULES = frozenset({"testing", "version", "multiprocessing"})
+
+
 def __getattr__(name: str):
+    if name in _LAZY_SUBMODULES:
+        import importlib
+        return importlib.import_module(f"{__name__}.{name}")
     return _import_declared(__name__, name)
 
 
