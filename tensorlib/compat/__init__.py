@@ -65,11 +65,39 @@ def install() -> None:
         sys.meta_path.insert(0, _FINDER)
     from .._dtype import set_namespace
     set_namespace("torch")                      # the script calls tensorlib torch: reprs say torch.float32
+    _spawned_children_install()
+
+
+_SPAWN_LINE = None      # multiprocessing.spawn.get_command_line as it was before install()
+
+
+def _spawned_children_install() -> None:
+    """A process started by "spawn" (torch.multiprocessing.spawn, mp.set_start_method("spawn")) is a fresh
+    interpreter that imports the script's main module again, `import torch` first: its command line gets this
+    hook installed before anything else runs, so the child is on tensorlib as the parent is (and can unpickle
+    the tensorlib tensors it is sent)."""
+    global _SPAWN_LINE
+    import multiprocessing.spawn as spawn
+    if _SPAWN_LINE is not None:
+        return
+    _SPAWN_LINE = original = spawn.get_command_line
+
+    def get_command_line(**kwds):
+        line = original(**kwds)
+        if "-c" in line:
+            i = line.index("-c") + 1
+            line = [*line[:i], "import tensorlib.compat as _c; _c.install(); " + line[i], *line[i + 1:]]
+        return line
+    spawn.get_command_line = get_command_line
 
 
 def uninstall() -> None:
+    global _SPAWN_LINE
     if _FINDER in sys.meta_path:
         sys.meta_path.remove(_FINDER)
+    if _SPAWN_LINE is not None:
+        import multiprocessing.spawn as spawn
+        spawn.get_command_line, _SPAWN_LINE = _SPAWN_LINE, None
     from .._dtype import set_namespace
     set_namespace("tensorlib")
     for name in [n for n in sys.modules if n == "torch" or n.startswith("torch.")]:

@@ -45,9 +45,11 @@ class Adagrad(Optimizer):
             state["sum"] = full_like(p, self.defaults["initial_accumulator_value"])
         return state
 
-    def share_memory(self):
-        """torch shares the sums for Hogwild training; NumPy arrays live in this process only."""
-        raise NotImplementedError("Adagrad.share_memory(): tensorlib tensors cannot be shared between processes")
+    def share_memory(self) -> None:
+        """torch's: the state sums moved to shared memory (Tensor.share_memory_), for Hogwild training."""
+        for group in self.param_groups:
+            for p in group["params"]:
+                self.state[p]["sum"].share_memory_()
 
     def step(self, closure=None):
         loss = self._closure_loss(closure)

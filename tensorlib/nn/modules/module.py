@@ -609,7 +609,10 @@ class Module:
         self.__dict__.update(state)
 
     def share_memory(self):
-        return self
+        """torch's Module.share_memory: every parameter, gradient and buffer moved to shared memory in place
+        (Tensor.share_memory_), so processes made after (fork) or sent the module (tensorlib.multiprocessing)
+        update one set of values: Hogwild training."""
+        return self._apply(lambda t: t.share_memory_())
 
 
 Module.forward = Module._forward_unimplemented
