@@ -149,7 +149,15 @@ def _import_declared(parent: str, name: str):
     return importlib.import_module(f"{parent}.{name}")
 
 
+# tensorlib's own submodules that `import tensorlib` leaves to their first use (torch.special after `import
+# tensorlib as torch`): `tensorlib.special` imports it then
+_LAZY_SUBMODULES = frozenset({"special"})
+
+
 def __getattr__(name: str):
+    if name in _LAZY_SUBMODULES:
+        import importlib
+        return importlib.import_module(f"{__name__}.{name}")
     return _import_declared(__name__, name)
 
 
