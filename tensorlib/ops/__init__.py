@@ -8,6 +8,7 @@ layers import them; what they declare is attached then."""
 from . import broadcast, comparison, unary_math, arithmetic, activation  # noqa: F401 - registers the ops
 from . import creation, misc, shape, reduce, index, linalg, sorting, sampling  # noqa: F401
 from . import extra_methods, more_methods  # noqa: F401 - Tensor methods composed of the ops above
+from . import special_math  # noqa: F401 - lgamma, digamma, ..., torch.special's ops (their in-place forms compose)
 from . import shared_memory  # noqa: F401 - Tensor.share_memory_ / is_shared
 from ._define import attach
 
