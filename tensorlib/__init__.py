@@ -149,7 +149,13 @@ def _import_declared(parent: str, name: str):
     return importlib.import_module(f"{parent}.{name}")
 
 
+_LAZY_SUBMODULES = ("linalg",)      # tensorlib's own, imported on first use (torch.linalg.norm)
+
+
 def __getattr__(name: str):
+    if name in _LAZY_SUBMODULES:
+        import importlib
+        return importlib.import_module(f"{__name__}.{name}")
     return _import_declared(__name__, name)
 
 
