@@ -403,7 +403,7 @@ def QR(xp, a, mode="reduced"):
 
 @QR.def_backward
 def _(ctx, gq, gr):
-    """torch's linalg_qr_backward (m >= n, or a square Q of mode='complete')."""
+    """torch's linalg_qr_backward (a wide A through its square part; mode='complete' only where Q is square)."""
     mode = ctx.attrs.get("mode", "reduced")
     q, r = ctx.saved_output
     m, n = ctx.in_meta[0][0][-2:]
@@ -412,18 +412,36 @@ def _(ctx, gq, gr):
                            "use linalg.qr(A, mode='reduced') if you are going to differentiate through linalg.qr.")
     if mode == "complete" and m > n:
         raise RuntimeError("The QR decomposition is not differentiable when mode='complete' and nrows > ncols.")
-    if m < n:
-        raise NotImplementedError("linalg.qr backward: tensorlib differentiates QR of matrices with at least as "
-                                  "many rows as columns (m >= n) only")
+    if m >= n:
+        return (_qr_tall_backward(gq, gr, q, r),)
+    # m < n: A = [X | Y] with X = Q R1, R2 = Q^T Y: Y's gradient is Q gR2, and R2's dependence on Q adds
+    # Y gR2^T to gQ before X's (square) formula
+    r1, r2 = r[..., :, :m], r[..., :, m:]
+    gy = None
+    if gr is not None:
+        gr1, gr2 = gr[..., :, :m], gr[..., :, m:]
+        gy = matmul(q, gr2)
+        extra = matmul(matmul(q, r2), gr2.mT)
+        gq = gq + extra if gq is not None else extra
+    else:
+        gr1 = None
+    gx = _qr_tall_backward(gq, gr1, q, r1)
+    if gy is None:
+        gy = zeros(*r.shape[:-2], m, n - m, dtype=r.dtype, device=r.device)
+    return (cat([gx, gy], -1),)
+
+
+def _qr_tall_backward(gq, gr, q, r):
+    """torch's linalg_qr_backward for m >= n: gA = [gQ + Q syminvadj(triu(gR R^T - Q^T gQ))] R^{-T}."""
     if gq is not None:
         ga = matmul(gr, r.mT) - matmul(q.mT, gq) if gr is not None else -matmul(q.mT, gq)
     else:
         ga = matmul(gr, r.mT)
-    t = triu(ga)        # syminvadj(triu(gA)): t + t^T with its diagonal counted once
+    t = triu(ga)        # syminvadj: t + t^T with its diagonal counted once
     ga = matmul(q, t + t.mT - t.diagonal(0, -2, -1).diag_embed(0, -2, -1))
     if gq is not None:
         ga = ga + gq
-    return (solve_triangular(r.mT, ga, upper=False, left=False),)
+    return solve_triangular(r.mT, ga, upper=False, left=False)
 
 
 # --- svd -------------------------------------------------------------------------------------------------
@@ -543,16 +561,27 @@ def LU_FACTOR_EX(xp, a, pivot=True, check_errors=False):
 
 @LU_FACTOR_EX.def_backward
 def _(ctx, g, _gp=None, _gi=None):
-    """torch's lu_factor_ex_backward (square A): gA = P L^{-T} [tril(L^T gL, -1) + triu(gU U^T)] U^{-T}."""
+    """torch's lu_factor_ex_backward (linalg_lu_backward with gL = tril(g, -1), gU = triu(g) of the packed
+    gradient): square, wide (m < n) and tall (m > n) A."""
     lu, piv, _ = ctx.saved_output
     m, n = lu.shape[-2:]
-    if m != n:
-        raise NotImplementedError("linalg.lu_factor backward: tensorlib differentiates square matrices only")
+    k = min(m, n)
     p, L, U = lu_unpack(lu, piv)
-    phi = tril(matmul(L.mT, tril(g, -1)), -1) + triu(matmul(triu(g), U.mT))
-    ga = solve_triangular(L.mT, phi, upper=True, left=True, unitriangular=True)
-    ga = solve_triangular(U.mT, ga, upper=False, left=False)
-    return (matmul(p, ga),)
+    gl, gu = tril(g, -1)[..., :, :k], triu(g)[..., :k, :]
+    if m == n:          # gA = P L^{-T} [tril(L^T gL, -1) + triu(gU U^T)] U^{-T}
+        phi = tril(matmul(L.mT, gl), -1) + triu(matmul(gu, U.mT))
+        ga = solve_triangular(L.mT, phi, upper=True, left=True, unitriangular=True)
+        return (matmul(p, solve_triangular(U.mT, ga, upper=False, left=False)),)
+    if m < n:           # A = P L [U1 | U2]
+        u1 = U[..., :, :k]
+        ga = solve_triangular(u1.mT, tril(matmul(L.mT, gl) - matmul(gu, U.mT), -1), upper=False, left=False)
+        ga = cat([ga + triu(gu[..., :, :k]), gu[..., :, k:]], -1)
+        return (matmul(p, solve_triangular(L.mT, ga, upper=True, left=True, unitriangular=True)),)
+    l1 = L[..., :k, :]  # m > n: A = P [L1; L2] U
+    ga = solve_triangular(l1.mT, triu(matmul(gu, U.mT) - matmul(L.mT, gl)), upper=True, left=True,
+                          unitriangular=True)
+    ga = cat([ga + tril(gl[..., :k, :], -1), gl[..., k:, :]], -2)
+    return (matmul(p, solve_triangular(U.mT, ga, upper=False, left=False)),)
 
 
 @op("lu_unpack_permutation")

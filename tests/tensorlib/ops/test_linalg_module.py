@@ -280,6 +280,10 @@ GRADS = {
                          [rng.standard_normal((3, 3))]),
     "qr_Q": (lambda a: LA.qr(a).Q, [rng.standard_normal((2, 4, 3))]),
     "qr_R": (lambda a: LA.qr(a).R, [rng.standard_normal((2, 4, 3))]),
+    "qr_wide_Q": (lambda a: LA.qr(a).Q, [rng.standard_normal((2, 3, 5))]),
+    "qr_wide_R": (lambda a: LA.qr(a).R, [rng.standard_normal((2, 3, 5))]),
+    "qr_wide_complete": (lambda a: LA.qr(a, mode="complete").Q * 2 + LA.qr(a, mode="complete").R.sum(-1, True),
+                         [rng.standard_normal((3, 5))]),
     "qr_complete_square": (lambda a: LA.qr(a, mode="complete").Q, [rng.standard_normal((3, 3))]),
     "svd_S": (lambda a: LA.svd(a, full_matrices=False).S, [rng.standard_normal((2, 4, 3))]),
     "svd_U2": (lambda a: LA.svd(a, full_matrices=False).U ** 2, [rng.standard_normal((2, 4, 3))]),
@@ -298,6 +302,9 @@ GRADS = {
     "lstsq": (lambda a, b: LA.lstsq(a, b).solution, [rng.standard_normal((5, 3)), rng.standard_normal((5, 2))]),
     "lu_factor": (lambda a: LA.lu_factor(a).LU, [_sq(2, n=3) - 3 * np.eye(3)]),
     "lu": (lambda a: LA.lu(a).U + LA.lu(a).L, [_sq(2, n=3) - 3 * np.eye(3)]),
+    "lu_factor_wide": (lambda a: LA.lu_factor(a).LU, [rng.standard_normal((2, 3, 5))]),
+    "lu_factor_tall": (lambda a: LA.lu_factor(a).LU, [rng.standard_normal((2, 5, 3))]),
+    "lu_tall": (lambda a: LA.lu(a).L, [rng.standard_normal((5, 3))]),
     "lu_solve": (lambda a, b: LA.lu_solve(*LA.lu_factor(a), b), [_sq(2, n=3), rng.standard_normal((3, 2))]),
     "lu_solve_adjoint_right": (lambda a, b: LA.lu_solve(*LA.lu_factor(a), b, adjoint=True, left=False),
                                [_sq(n=3), rng.standard_normal((2, 3))]),
@@ -341,10 +348,9 @@ def test_gradgradcheck(name):
     assert gradgradcheck(fn, [G(a) for a in arrays])
 
 
-def test_qr_wide_backward_refused():
-    a = G(rng.standard_normal((3, 5)))
-    with pytest.raises(NotImplementedError, match="m >= n"):
-        LA.qr(a).R.sum().backward()
+def test_qr_backward_refusals():
+    with pytest.raises(RuntimeError, match="mode='complete' and nrows > ncols"):
+        LA.qr(G(TALL), mode="complete").R.sum().backward()
     with pytest.raises(RuntimeError, match="mode='r'"):
         LA.qr(G(SQ[0]), mode="r").R.sum().backward()
 
