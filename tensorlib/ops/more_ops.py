@@ -883,9 +883,8 @@ def chain_matmul(*matrices, out=None):
     with record_range("chain_matmul", "op", matrices):
         if len(matrices) == 1:
             return write_out(matrices[0].clone(), out)
-        with record_range("linalg_multi_dot", "op", matrices):     # its product viewed as the result's shape
-            r = _multi_dot(list(matrices))
-            return write_out(r.view(r.shape[0], r.shape[1]), out)
+        r = _multi_dot(list(matrices))      # the product viewed as the result's shape, as torch's multi_dot ends
+        return write_out(r.view(r.shape[0], r.shape[1]), out)
 
 
 def _atleast(name, fn, tensors):
@@ -899,11 +898,9 @@ def _atleast(name, fn, tensors):
             bad = f"      didn't match because some of the arguments have invalid types: (!{type(t).__name__}!)\n"
             raise TypeError(f"{name}() received an invalid combination of arguments - got ({type(t).__name__}), but "
                             f"expected one of:\n * (Tensor input)\n{bad} * (tuple of Tensors tensors)\n{bad}")
-    out = []
-    for t in tensors:
-        with record_range(name, "op", (t,)):
-            out.append(fn(t))
-    return out[0] if single else tuple(out)
+    with record_range(name, "op", tensors):     # torch's one region, for one tensor or a sequence
+        out = tuple(fn(t) for t in tensors)
+    return out[0] if single else out
 
 
 def _at1(t):
