@@ -1,0 +1,135 @@
+"""torch.nn.utils' packed sequences, weight and spectral norms, parametrizations, functional_call and the conv/bn
+fusions against torch 2.13: float64 values and gradients side by side, state-dict keys, and misuse errors
+(class and message)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import tensorlib as tl
+from tensorlib import nn
+from tensorlib.nn.utils import rnn as LR
+
+torch = pytest.importorskip("torch")
+TR = torch.nn.utils.rnn
+
+
+def _t(a, grad=False):
+    return torch.tensor(a, dtype=torch.float64, requires_grad=grad)
+
+
+def _l(a, grad=False):
+    return tl.tensor(np.asarray(a, dtype=np.float64), requires_grad=grad)
+
+
+def _np(t):
+    return t.detach().cpu().numpy()
+
+
+def _same_error(call):
+    """call(lib, rnn utils) raises the same exception class and message in torch and tensorlib."""
+    got = []
+    for lib, mod in ((torch, TR), (tl, LR)):
+        with pytest.raises((RuntimeError, ValueError, IndexError, TypeError)) as info:
+            call(lib, mod)
+        got.append(f"{type(info.value).__name__}: {info.value}")
+    assert got[0] == got[1], got
+
+
+# --- nn.utils.rnn ------------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("batch_first", [False, True])
+@pytest.mark.parametrize("enforce_sorted", [False, True])
+def test_pack_pad_round_trip_values_indices_and_gradients(batch_first, enforce_sorted):
+    rng = np.random.default_rng(1)
+    lengths = [5, 4, 4, 2, 1] if enforce_sorted else [2, 5, 1, 4, 4]
+    x = rng.standard_normal((5, 6, 3) if batch_first else (6, 5, 3))
+    w = rng.standard_normal(sum(lengths) * 3).reshape(-1, 3)
+    res = []
+    for lib, mod, mk in ((torch, TR, _t), (tl, LR, _l)):
+        xx = mk(x, True)
+        p = mod.pack_padded_sequence(xx, lib.tensor(lengths), batch_first=batch_first, enforce_sorted=enforce_sorted)
+        out, ln = mod.pad_packed_sequence(p, batch_first=batch_first, padding_value=2.5, total_length=7)
+        ((p.data * mk(w)).sum() + (out * out).sum()).backward()
+        idx = [None if i is None else i.tolist() for i in (p.sorted_indices, p.unsorted_indices)]
+        res.append((_np(p.data), p.batch_sizes.tolist(), idx, _np(out), ln.tolist(), _np(xx.grad)))
+        assert p.data.grad_fn.name() == "PackPaddedSequenceBackward0"
+    for a, b in zip(*res):
+        if isinstance(a, np.ndarray):
+            np.testing.assert_array_equal(a, b)
+        else:
+            assert a == b
+
+
+def test_pad_sequence_pack_sequence_unpack_and_unpad_as_torch():
+    rng = np.random.default_rng(2)
+    seqs = [rng.standard_normal((n, 2, 3)) for n in (3, 1, 4)]
+    for kw in ({}, {"batch_first": True, "padding_value": -1.0}, {"padding_side": "left"},
+               {"batch_first": True, "padding_side": "left"}):
+        np.testing.assert_array_equal(_np(TR.pad_sequence([_t(s) for s in seqs], **kw)),
+                                      _np(LR.pad_sequence([_l(s) for s in seqs], **kw)))
+    pt = TR.pack_sequence([_t(s) for s in seqs], enforce_sorted=False)
+    pl = LR.pack_sequence([_l(s) for s in seqs], enforce_sorted=False)
+    np.testing.assert_array_equal(_np(pt.data), _np(pl.data))
+    assert pt.batch_sizes.tolist() == pl.batch_sizes.tolist()
+    for a, b in zip(TR.unpack_sequence(pt), LR.unpack_sequence(pl)):
+        np.testing.assert_array_equal(_np(a), _np(b))
+    assert pl.double() is pl and pt.double() is pt
+    assert type(pl.float()) is LR.PackedSequence and pl.float().data.dtype == tl.float32
+
+
+@pytest.mark.parametrize("call", [
+    lambda lib, m: m.pack_padded_sequence(lib.zeros(4, 3, 2), [2, 3, 1]),
+    lambda lib, m: m.pack_padded_sequence(lib.zeros(4, 3, 2), [3, 3, 0]),
+    lambda lib, m: m.pack_padded_sequence(lib.zeros(4, 3, 2), [0, 0, 0], enforce_sorted=False),
+    lambda lib, m: m.pack_padded_sequence(lib.zeros(4, 3, 2), [3, 3]),
+    lambda lib, m: m.pack_padded_sequence(lib.zeros(4, 3, 2), [-1, 2, 1]),
+    lambda lib, m: m.pack_padded_sequence(lib.zeros(4), [1, 2, 1]),
+    lambda lib, m: m.pack_padded_sequence(lib.zeros(4, 3, 2), lib.tensor([[4, 3, 1]])),
+    lambda lib, m: m.pad_packed_sequence(m.pack_padded_sequence(lib.zeros(4, 3, 2), [4, 3, 1]), total_length=3),
+    lambda lib, m: m.pad_sequence([lib.ones(2, 3), lib.ones(3, 2)]),
+    lambda lib, m: m.pad_sequence([]),
+    lambda lib, m: m.pad_sequence([lib.ones(2, 3)], padding_side="up"),
+    lambda lib, m: m.pad_sequence(5),
+    lambda lib, m: m.pack_sequence([lib.ones(2), lib.ones(3)]),
+])
+def test_rnn_utils_errors_as_torch(call):
+    _same_error(call)
+
+
+@pytest.mark.parametrize("kind,kw", [("LSTM", {}), ("GRU", {}), ("RNN", {}), ("RNN", {"nonlinearity": "relu"}),
+                                     ("LSTM", {"proj_size": 2}), ("GRU", {"batch_first": True, "bias": False})])
+@pytest.mark.parametrize("with_hx", [False, True])
+def test_packed_bidirectional_multilayer_recurrent_layers_match_torch(kind, kw, with_hx):
+    """Unsorted lengths (enforce_sorted=False): the packed output, h_n (and c_n) and every gradient to 1e-10."""
+    rng = np.random.default_rng(3)
+    tm = getattr(torch.nn, kind)(3, 4, num_layers=2, bidirectional=True, **kw).double()
+    lm = getattr(nn, kind)(3, 4, num_layers=2, bidirectional=True, dtype=tl.float64, **kw)
+    lm.load_state_dict({k: _l(_np(v)) for k, v in tm.state_dict().items()})
+    lengths = [3, 5, 1, 4]
+    bf = kw.get("batch_first", False)
+    x = rng.standard_normal((4, 5, 3) if bf else (5, 4, 3))
+    h0 = rng.standard_normal((4, 4, kw.get("proj_size") or 4))
+    c0 = rng.standard_normal((4, 4, 4))
+    res = []
+    for lib, mod, m, mk in ((torch, TR, tm, _t), (tl, LR, lm, _l)):
+        xx, hh, cc = mk(x, True), mk(h0, True), mk(c0, True)
+        p = mod.pack_padded_sequence(xx, lengths, batch_first=bf, enforce_sorted=False)
+        hx = ((hh, cc) if kind == "LSTM" else hh) if with_hx else None
+        out, hn = m(p, hx)
+        assert isinstance(out, mod.PackedSequence)
+        hn, cn = hn if kind == "LSTM" else (hn, None)
+        wo = mk(np.cos(np.arange(out.data.numel())).reshape(tuple(out.data.shape)))
+        loss = (out.data * wo).sum() + (hn * mk(np.sin(np.arange(hn.numel())).reshape(tuple(hn.shape)))).sum()
+        if cn is not None:
+            loss = loss + (cn * cn).sum()
+        loss.backward()
+        got = [_np(out.data), _np(hn), _np(xx.grad)] + ([_np(cn)] if cn is not None else [])
+        if with_hx:
+            got += [_np(hh.grad)] + ([_np(cc.grad)] if kind == "LSTM" else [])
+        got += [_np(p.grad) for _, p in sorted(m.named_parameters())]
+        assert out.batch_sizes.tolist() == [4, 3, 3, 2, 1]
+        res.append(got)
+    for a, b in zip(*res):
+        np.testing.assert_allclose(b, a, rtol=0, atol=1e-10)

@@ -1,0 +1,195 @@
+"""nn.utils beyond clipping and pruning: packed sequences (nn.utils.rnn) and the recurrent layers on them,
+against NumPy references and identities (a packed batch through an RNN is each sequence run alone), with
+gradcheck in float64."""
+import numpy as np
+import pytest
+
+import tensorlib as tl
+from tensorlib import nn
+from tensorlib.autograd import gradcheck
+from tensorlib.nn.utils import rnn as R
+
+rng = np.random.default_rng(0)
+
+
+def npy(t):
+    return t.detach().cpu().numpy()
+
+
+# --- nn.utils.rnn -----------------------------------------------------------------------------------------------
+
+def test_pack_padded_sequence_rows_and_batch_sizes_match_a_numpy_packing():
+    x = rng.standard_normal((5, 4, 2))          # (T, B, *)
+    lengths = [3, 5, 1, 4]
+    p = R.pack_padded_sequence(tl.tensor(x), lengths, enforce_sorted=False)
+    order = np.argsort(-np.asarray(lengths), kind="stable")
+    ref = [x[t, b] for t in range(5) for b in order if lengths[b] > t]
+    np.testing.assert_array_equal(npy(p.data), np.stack(ref))
+    assert p.batch_sizes.tolist() == [4, 3, 3, 2, 1] and p.batch_sizes.dtype == tl.int64
+    assert p.sorted_indices.tolist() == order.tolist()
+    assert p.unsorted_indices.tolist() == np.argsort(order).tolist()
+    assert isinstance(p, tuple) and p._fields == ("data", "batch_sizes", "sorted_indices", "unsorted_indices")
+
+
+@pytest.mark.parametrize("batch_first", [False, True])
+def test_pad_packed_sequence_inverts_the_packing_with_padding_value_and_total_length(batch_first):
+    x = rng.standard_normal((4, 6, 3) if batch_first else (6, 4, 3))
+    lengths = tl.tensor([2, 6, 4, 1])
+    p = R.pack_padded_sequence(tl.tensor(x), lengths, batch_first=batch_first, enforce_sorted=False)
+    out, ln = R.pad_packed_sequence(p, batch_first=batch_first, padding_value=-7.0, total_length=8)
+    assert ln.tolist() == [2, 6, 4, 1]
+    ref = np.full((4, 8, 3), -7.0)
+    xb = x if batch_first else x.transpose(1, 0, 2)
+    for b, n in enumerate([2, 6, 4, 1]):
+        ref[b, :n] = xb[b, :n]
+    np.testing.assert_array_equal(npy(out), ref if batch_first else ref.transpose(1, 0, 2))
+
+
+def test_pack_and_pad_carry_gradients_and_pass_gradcheck():
+    x = tl.tensor(rng.standard_normal((4, 3, 2)), requires_grad=True)
+    p = R.pack_padded_sequence(x, [1, 3, 2, 3], batch_first=True, enforce_sorted=False)
+    assert p.data.grad_fn.name() == "PackPaddedSequenceBackward0"
+    p.data.sum().backward()
+    mask = np.arange(3)[None, :] < np.array([1, 3, 2, 3])[:, None]
+    np.testing.assert_array_equal(npy(x.grad), np.broadcast_to(mask[:, :, None], (4, 3, 2)).astype(float))
+    assert gradcheck(lambda a: R.pad_packed_sequence(R.pack_padded_sequence(a, [3, 2, 2], enforce_sorted=True),
+                                                     padding_value=1.5)[0], (tl.tensor(rng.standard_normal((4, 3, 2)),
+                                                                                        requires_grad=True),))
+
+
+def test_pack_padded_sequence_gives_torchs_errors():
+    x = tl.randn(4, 3, 2)
+    with pytest.raises(RuntimeError, match="`lengths` array must be sorted in decreasing order when `enforce_sorted` "
+                                           "is True. You can pass `enforce_sorted=False`"):
+        R.pack_padded_sequence(x, [2, 3, 1])
+    with pytest.raises(RuntimeError, match="Length of all samples has to be greater than 0"):
+        R.pack_padded_sequence(x, [3, 0, 0], enforce_sorted=False)
+    with pytest.raises(RuntimeError, match=r"Expected `len\(lengths\)` to be equal to batch_size, but got 2 "
+                                           r"\(batch_size=3\)"):
+        R.pack_padded_sequence(x, [3, 3])
+    with pytest.raises(RuntimeError, match="'lengths' argument should be a 1D CPU int64 tensor, but got 2D cpu Long"):
+        R.pack_padded_sequence(x, tl.tensor([[3, 2, 1]]))
+    with pytest.raises(ValueError, match="total_length=3 and max sequence length being 4"):
+        R.pad_packed_sequence(R.pack_padded_sequence(x, [4, 2, 1]), total_length=3)
+
+
+def test_pad_sequence_both_sides_and_its_errors():
+    a, b = tl.tensor([[1.0, 2.0]]), tl.tensor([[3.0, 4.0], [5.0, 6.0], [7.0, 8.0]])
+    right = R.pad_sequence([a, b], batch_first=True, padding_value=-1)
+    np.testing.assert_array_equal(npy(right), [[[1, 2], [-1, -1], [-1, -1]], [[3, 4], [5, 6], [7, 8]]])
+    left = R.pad_sequence([a, b], padding_side="left")
+    np.testing.assert_array_equal(npy(left), np.array([[[0, 0], [0, 0], [1, 2]], [[3, 4], [5, 6], [7, 8]]])
+                                  .transpose(1, 0, 2))
+    with pytest.raises(RuntimeError, match="received an empty list of sequences"):
+        R.pad_sequence([])
+    with pytest.raises(RuntimeError, match="Expected padding_side to be one of left or right, but got up."):
+        R.pad_sequence([a], padding_side="up")
+    with pytest.raises(RuntimeError, match="pad_sequence: Expected iterable for input sequences"):
+        R.pad_sequence(5)
+
+
+def test_pack_sequence_unpack_sequence_and_unpad_sequence_round_trip():
+    seqs = [tl.tensor(rng.standard_normal((n, 2))) for n in (2, 4, 1)]
+    back = R.unpack_sequence(R.pack_sequence(seqs, enforce_sorted=False))
+    for s, u in zip(seqs, back):
+        np.testing.assert_array_equal(npy(u), npy(s))
+    padded = R.pad_sequence(seqs)
+    for s, u in zip(seqs, R.unpad_sequence(padded, tl.tensor([2, 4, 1]))):
+        np.testing.assert_array_equal(npy(u), npy(s))
+    assert padded.shape == (4, 3, 2)        # (torch transposes it in place; tensorlib leaves it)
+    with pytest.raises(RuntimeError, match="`lengths` array must be sorted"):
+        R.pack_sequence(seqs)
+
+
+def test_packed_sequence_conversions_return_itself_when_nothing_changes():
+    p = R.pack_sequence([tl.ones(3, 2), tl.ones(2, 2)])
+    assert p.float() is p and p.to(tl.float32) is p and p.cpu() is p
+    d = p.double()
+    assert d.data.dtype == tl.float64 and d.batch_sizes is p.batch_sizes and isinstance(d, R.PackedSequence)
+    assert p.long().data.dtype == tl.int64 and not p.is_cuda
+    with pytest.raises(ValueError, match="batch_sizes should always be on CPU"):
+        R.PackedSequence(p.data, _FakeDevice())
+    assert R.invert_permutation(tl.tensor([2, 0, 1])).tolist() == [1, 2, 0]
+
+
+class _FakeDevice:
+    class device:
+        type = "cuda"
+
+
+# --- recurrent layers on a PackedSequence ---------------------------------------------------------------------
+
+def _layer(kind, **kw):
+    tl.manual_seed(0)
+    return getattr(nn, kind)(3, 4, num_layers=2, bidirectional=True, dtype=tl.float64, **kw)
+
+
+@pytest.mark.parametrize("kind,kw", [("LSTM", {}), ("GRU", {}), ("RNN", {}), ("RNN", {"nonlinearity": "relu"}),
+                                     ("LSTM", {"proj_size": 2})])
+@pytest.mark.parametrize("batch_first", [False, True])
+def test_packed_batch_through_a_recurrent_layer_is_each_sequence_run_alone(kind, kw, batch_first):
+    m = _layer(kind, batch_first=batch_first, **kw)
+    lengths = [3, 5, 1, 4]
+    x = rng.standard_normal((4, 5, 3) if batch_first else (5, 4, 3))
+    H = kw.get("proj_size") or 4
+    h0 = rng.standard_normal((4, 4, H))
+    c0 = rng.standard_normal((4, 4, 4))
+    hx = (tl.tensor(h0), tl.tensor(c0)) if kind == "LSTM" else tl.tensor(h0)
+    out, hn = m(R.pack_padded_sequence(tl.tensor(x), lengths, batch_first=batch_first, enforce_sorted=False), hx)
+    assert isinstance(out, R.PackedSequence)
+    padded, ln = R.pad_packed_sequence(out, batch_first=True)
+    assert ln.tolist() == lengths and padded.shape == (4, 5, 2 * H)
+    for b, n in enumerate(lengths):
+        xb = x[b:b + 1, :n] if batch_first else x[:n, b:b + 1]
+        hb = (tl.tensor(h0[:, b:b + 1]), tl.tensor(c0[:, b:b + 1])) if kind == "LSTM" else tl.tensor(h0[:, b:b + 1])
+        ob, hnb = m(tl.tensor(xb), hb)
+        ob = ob[0] if batch_first else ob[:, 0]
+        np.testing.assert_allclose(npy(padded[b, :n]), npy(ob), rtol=0, atol=1e-13)
+        assert not npy(padded[b, n:]).any()
+        if kind == "LSTM":
+            np.testing.assert_allclose(npy(hn[0][:, b]), npy(hnb[0][:, 0]), rtol=0, atol=1e-13)
+            np.testing.assert_allclose(npy(hn[1][:, b]), npy(hnb[1][:, 0]), rtol=0, atol=1e-13)
+        else:
+            np.testing.assert_allclose(npy(hn[:, b]), npy(hnb[:, 0]), rtol=0, atol=1e-13)
+
+
+@pytest.mark.parametrize("kind", ["LSTM", "GRU", "RNN"])
+def test_packed_recurrent_layer_passes_gradcheck(kind):
+    tl.manual_seed(0)
+    m = getattr(nn, kind)(2, 3, bidirectional=True, dtype=tl.float64)
+    x = tl.tensor(rng.standard_normal((3, 3, 2)), requires_grad=True)
+    h0 = tl.tensor(rng.standard_normal((2, 3, 3)), requires_grad=True)
+
+    def f(x, h0, w):
+        hx = (h0, h0 * 0.5) if kind == "LSTM" else h0
+        out, hn = m(R.pack_padded_sequence(x, [2, 3, 1], enforce_sorted=False), hx)
+        hn = hn[0] if kind == "LSTM" else hn
+        return out.data.sum() * 0 + (out.data * out.data).sum() + (hn * w).sum()
+    assert gradcheck(f, (x, h0, tl.tensor(rng.standard_normal((2, 3, 3)))))
+
+
+def test_packed_input_gives_torchs_errors():
+    m = nn.GRU(3, 4)
+    p = R.pack_sequence([tl.randn(3, 3), tl.randn(2, 3)])
+    with pytest.raises(RuntimeError, match=r"Expected hidden size \(1, 2, 4\), got \[1, 3, 4\]"):
+        m(p, tl.zeros(1, 3, 4))
+    with pytest.raises(RuntimeError, match="input.size\\(-1\\) must be equal to input_size. Expected 3, got 2"):
+        m(R.pack_sequence([tl.randn(3, 2)]))
+
+
+@pytest.mark.cuda
+def test_packed_lstm_on_cuda_matches_the_cpu():
+    if not tl.cuda.is_available():
+        pytest.skip("no CUDA device with CuPy on this machine")
+    m = _layer("LSTM")
+    x = rng.standard_normal((5, 4, 3))
+    res = []
+    for dev in ("cpu", "cuda"):
+        m.to(dev)
+        xt = tl.tensor(x, device=dev, requires_grad=True)
+        out, (hn, cn) = m(R.pack_padded_sequence(xt, [3, 5, 1, 4], enforce_sorted=False))
+        (R.pad_packed_sequence(out)[0].sum() + hn.sum() + cn.sum()).backward()
+        res.append((npy(out.data), npy(hn), npy(xt.grad), npy(m.weight_hh_l1_reverse.grad)))
+        m.zero_grad()
+    for a, b in zip(*res):
+        np.testing.assert_allclose(a, b, rtol=1e-7, atol=1e-9)
