@@ -133,3 +133,111 @@ def test_packed_bidirectional_multilayer_recurrent_layers_match_torch(kind, kw, 
         res.append(got)
     for a, b in zip(*res):
         np.testing.assert_allclose(b, a, rtol=0, atol=1e-10)
+
+
+# --- functional_call, fusions, clipping, skip_init ------------------------------------------------------------
+
+def _pair(make_torch, make_tl):
+    """A torch module and a tensorlib one with the torch one's state (float64)."""
+    tm = make_torch(torch.nn).double()
+    lm = make_tl(tl.nn).double()
+    lm.load_state_dict({k: tl.tensor(_np(v)) for k, v in tm.state_dict().items()})
+    return tm, lm
+
+
+def test_functional_call_values_gradients_tied_weights_and_errors_as_torch():
+    rng = np.random.default_rng(4)
+
+    def make(nn_):
+        m = nn_.Sequential(nn_.Linear(3, 4), nn_.BatchNorm1d(4), nn_.Linear(4, 4))
+        m.add_module("tied", nn_.Linear(4, 4))
+        m.tied.weight = m[2].weight
+        return m
+    tm, lm = _pair(make, make)
+    lm.tied.weight = lm[2].weight
+    x, w = rng.standard_normal((5, 3)), rng.standard_normal((4, 4))
+    got = []
+    for lib, m, mk in ((torch, tm, _t), (tl, lm, _l)):
+        ww = mk(w, True)
+        out = lib.func.functional_call(m, ({"2.weight": ww}, {"1.running_mean": mk(np.ones(4))}), (mk(x),))
+        out = m.tied(out)
+        out.sum().backward()
+        untied = lib.func.functional_call(m, {"2.weight": ww}, mk(x), tie_weights=False)
+        got.append((_np(out), _np(ww.grad), _np(m[1].running_mean), _np(untied), m[2].weight.grad is None))
+        with pytest.raises(RuntimeError) as e:
+            lib.func.functional_call(m, {"2.weight": ww, "nope": ww}, (mk(x),), strict=True)
+        got.append(str(e.value))
+        with pytest.raises(ValueError) as e:
+            lib.func.functional_call(m, {"2.weight": ww, "tied.weight": mk(w)}, (mk(x),))
+        got.append(str(e.value))
+        with pytest.warns(FutureWarning, match="stateless.functional_call` is deprecated"):
+            lib.nn.utils.stateless.functional_call(m, {}, (mk(x),))
+    for a, b in zip(got[:len(got) // 2], got[len(got) // 2:]):
+        if isinstance(a, tuple):
+            for u, v in zip(a, b):
+                np.testing.assert_allclose(v, u, rtol=0, atol=1e-12)
+        else:
+            assert a == b
+
+
+@pytest.mark.parametrize("kind", ["conv2d", "conv_transpose2d", "conv1d_no_bias", "linear"])
+def test_fusions_match_torch(kind):
+    rng = np.random.default_rng(5)
+    make = {"conv2d": lambda n: n.Conv2d(2, 3, 3), "conv_transpose2d": lambda n: n.ConvTranspose2d(2, 3, 3),
+            "conv1d_no_bias": lambda n: n.Conv1d(2, 3, 3, bias=False), "linear": lambda n: n.Linear(4, 3)}[kind]
+    bn = {"conv2d": "BatchNorm2d", "conv_transpose2d": "BatchNorm2d"}.get(kind, "BatchNorm1d")
+    tc, lc = _pair(make, make)
+    tb, lb = _pair(lambda n: getattr(n, bn)(3), lambda n: getattr(n, bn)(3))
+    stats = {"running_mean": rng.standard_normal(3), "running_var": rng.uniform(0.5, 2, 3),
+             "weight": rng.standard_normal(3), "bias": rng.standard_normal(3)}
+    tb.load_state_dict({**tb.state_dict(), **{k: _t(v) for k, v in stats.items()}})
+    lb.load_state_dict({**lb.state_dict(), **{k: _l(v) for k, v in stats.items()}})
+    for m in (tc, lc, tb, lb):
+        m.eval()
+    if kind == "linear":
+        ft, fl = torch.nn.utils.fuse_linear_bn_eval(tc, tb), tl.nn.utils.fuse_linear_bn_eval(lc, lb)
+    else:
+        tr = kind == "conv_transpose2d"
+        ft, fl = torch.nn.utils.fuse_conv_bn_eval(tc, tb, tr), tl.nn.utils.fuse_conv_bn_eval(lc, lb, tr)
+    for k, v in ft.state_dict().items():
+        np.testing.assert_allclose(_np(fl.state_dict()[k]), _np(v), rtol=0, atol=1e-14)
+    assert isinstance(fl.weight, tl.nn.Parameter) and fl is not lc
+    x = rng.standard_normal({"linear": (2, 4), "conv1d_no_bias": (2, 2, 6)}.get(kind, (2, 2, 5, 5)))
+    np.testing.assert_allclose(_np(fl(_l(x))), _np(lb(lc(_l(x)))), rtol=0, atol=1e-12)
+    with pytest.raises(AssertionError, match="Fusion only for eval!"):
+        tl.nn.utils.fuse_conv_bn_eval(lc.train(), lb)
+
+
+def test_clip_grads_with_norm_and_clip_grad_norm_as_torch():
+    rng = np.random.default_rng(6)
+    gs = [rng.standard_normal((3, 4)), rng.standard_normal(5)]
+    got = []
+    for lib, mk in ((torch, _t), (tl, _l)):
+        ps = [mk(g, True) for g in gs]
+        for p, g in zip(ps, gs):
+            p.grad = mk(g)
+        total = lib.nn.utils.get_total_norm([p.grad for p in ps], 3.0)
+        lib.nn.utils.clip_grads_with_norm_(ps, 0.5, total)
+        with pytest.warns(FutureWarning, match="`torch.nn.utils.clip_grad_norm` is now deprecated in favor of "
+                                               "`torch.nn.utils.clip_grad_norm_`."):
+            n2 = lib.nn.utils.clip_grad_norm(ps, 0.25)
+        with pytest.warns(UserWarning, match="`parameters` is an empty generator, no gradient clipping will occur."):
+            lib.nn.utils.clip_grad_norm_((p for p in []), 1.0)
+        got.append([float(total), float(n2)] + [_np(p.grad) for p in ps])
+    for a, b in zip(*got):
+        np.testing.assert_allclose(b, a, rtol=1e-14)
+
+
+def test_skip_init_and_weight_memory_format_as_torch():
+    m = tl.nn.utils.skip_init(tl.nn.Linear, 3, 4, dtype=tl.float64)
+    assert m.weight.shape == (4, 3) and m.weight.dtype == tl.float64 and m.weight.device.type == "cpu"
+    for lib in (torch, tl):
+        with pytest.raises(RuntimeError, match="Module must support a 'device' arg to skip initialization"):
+            lib.nn.utils.skip_init(lib.nn.Sequential)
+    tm, lm = _pair(lambda n: n.Sequential(n.Conv2d(2, 3, 3), n.Linear(2, 2)),
+                   lambda n: n.Sequential(n.Conv2d(2, 3, 3), n.Linear(2, 2)))
+    w = lm[0].weight
+    assert tl.nn.utils.convert_conv2d_weight_memory_format(lm, tl.channels_last) is lm
+    torch.nn.utils.convert_conv2d_weight_memory_format(tm, torch.channels_last)
+    assert lm[0].weight is w and lm[0].weight.data is not None
+    np.testing.assert_array_equal(_np(lm[0].weight), _np(tm[0].weight))

@@ -193,3 +193,64 @@ def test_packed_lstm_on_cuda_matches_the_cpu():
         m.zero_grad()
     for a, b in zip(*res):
         np.testing.assert_allclose(a, b, rtol=1e-7, atol=1e-9)
+
+
+# --- functional_call, fusions, clipping, skip_init, memory format -------------------------------------------------
+
+def test_functional_call_runs_with_given_tensors_and_restores_the_modules_own():
+    lin = nn.Linear(3, 2, dtype=tl.float64)
+    w0 = lin.weight
+    w = tl.tensor(rng.standard_normal((2, 3)), requires_grad=True)
+    x = rng.standard_normal((4, 3))
+    out = tl.func.functional_call(lin, {"weight": w}, tl.tensor(x))
+    np.testing.assert_allclose(npy(out), x @ npy(w).T + npy(lin.bias), rtol=1e-14)
+    out.sum().backward()
+    np.testing.assert_allclose(npy(w.grad), np.broadcast_to(x.sum(0), (2, 3)), rtol=1e-14)
+    assert lin.weight is w0 and w0.grad is None and lin.bias.grad is not None
+    with pytest.raises(ValueError, match="appeared in multiple dictionaries"):
+        tl.func.functional_call(lin, [{"weight": w}, {"weight": w}], tl.tensor(x))
+    with pytest.raises(RuntimeError, match=r"Error\(s\) in reparametrizing for Linear:\n\tMissing key\(s\): 'bias'\."):
+        tl.func.functional_call(lin, {"weight": w}, tl.tensor(x), strict=True)
+    with pytest.warns(FutureWarning):
+        tl.nn.utils.stateless.functional_call(lin, {}, (tl.tensor(x),))
+
+
+@pytest.mark.parametrize("transpose", [False, True])
+def test_fused_conv_bn_computes_conv_then_eval_batch_norm(transpose):
+    tl.manual_seed(0)
+    conv = (nn.ConvTranspose2d if transpose else nn.Conv2d)(2, 3, 3, dtype=tl.float64).eval()
+    bn = nn.BatchNorm2d(3, dtype=tl.float64).eval()
+    bn.running_mean.copy_(tl.tensor(rng.standard_normal(3)))
+    bn.running_var.copy_(tl.tensor(rng.uniform(0.5, 2.0, 3)))
+    with tl.no_grad():
+        bn.weight.copy_(tl.tensor(rng.standard_normal(3)))
+    fused = nn.utils.fuse_conv_bn_eval(conv, bn, transpose=transpose)
+    x = tl.tensor(rng.standard_normal((2, 2, 5, 5)))
+    np.testing.assert_allclose(npy(fused(x)), npy(bn(conv(x))), rtol=1e-12, atol=1e-12)
+    lin, bn1 = nn.Linear(4, 3, bias=False, dtype=tl.float64).eval(), nn.BatchNorm1d(3, dtype=tl.float64).eval()
+    bn1.running_var.fill_(2.0)
+    x = tl.tensor(rng.standard_normal((5, 4)))
+    np.testing.assert_allclose(npy(nn.utils.fuse_linear_bn_eval(lin, bn1)(x)), npy(bn1(lin(x))), rtol=1e-12)
+
+
+def test_clip_grads_with_norm_scales_by_the_given_norm():
+    p = tl.tensor(rng.standard_normal(6), requires_grad=True)
+    g = rng.standard_normal(6)
+    p.grad = tl.tensor(g)
+    nn.utils.clip_grads_with_norm_([p], 1.0, tl.tensor(4.0, dtype=tl.float64))
+    np.testing.assert_allclose(npy(p.grad), g * (1.0 / (4.0 + 1e-6)), rtol=1e-15)
+    with pytest.warns(FutureWarning, match="clip_grad_norm` is now deprecated"):
+        n = nn.utils.clip_grad_norm(p, 100.0)
+    np.testing.assert_allclose(float(n), np.linalg.norm(g / (4.0 + 1e-6)), rtol=1e-14)
+
+
+def test_skip_init_builds_on_the_device_and_weight_format_keeps_values():
+    m = nn.utils.skip_init(nn.Linear, 3, 4, bias=False)
+    assert m.weight.shape == (4, 3) and m.bias is None
+    with pytest.raises(RuntimeError, match="Expected a Module; got"):
+        nn.utils.skip_init(int)
+    net = nn.Sequential(nn.Conv2d(1, 2, 3), nn.Sequential(nn.Conv3d(1, 1, 1)))
+    before = npy(net[0].weight).copy()
+    assert nn.utils.convert_conv2d_weight_memory_format(net, tl.channels_last) is net
+    assert nn.utils.convert_conv3d_weight_memory_format(net, tl.channels_last_3d) is net
+    np.testing.assert_array_equal(npy(net[0].weight), before)
