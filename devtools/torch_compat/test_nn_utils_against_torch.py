@@ -241,3 +241,185 @@ def test_skip_init_and_weight_memory_format_as_torch():
     torch.nn.utils.convert_conv2d_weight_memory_format(tm, torch.channels_last)
     assert lm[0].weight is w and lm[0].weight.data is not None
     np.testing.assert_array_equal(_np(lm[0].weight), _np(tm[0].weight))
+
+
+# --- weight_norm, spectral_norm, parametrize ----------------------------------------------------------------------
+
+def _load_torch_state(lm, tm):
+    lm.load_state_dict({k: tl.tensor(_np(v)) for k, v in tm.state_dict().items()})
+
+
+def _grads(m):
+    return {n: _np(p.grad) for n, p in m.named_parameters() if p.grad is not None}
+
+
+def _same_run(tm, lm, x, steps=2):
+    """`steps` forward/backward passes of both (training mode unless set), outputs, gradients and the state
+    dicts (power iteration buffers) equal to 1e-12."""
+    for _ in range(steps):
+        tm.zero_grad()
+        lm.zero_grad()
+        ot, ol = tm(_t(x)), lm(_l(x))
+        np.testing.assert_allclose(_np(ol), _np(ot), rtol=0, atol=1e-12)
+        (ot * ot).sum().backward()
+        (ol * ol).sum().backward()
+        gt, gl = _grads(tm), _grads(lm)
+        assert sorted(gt) == sorted(gl)
+        for k in gt:
+            np.testing.assert_allclose(gl[k], gt[k], rtol=1e-12, atol=1e-12)
+        st, sl = tm.state_dict(), lm.state_dict()
+        assert list(st) == list(sl)
+        for k in st:
+            np.testing.assert_allclose(_np(sl[k]), _np(st[k]), rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("dim", [0, 1, None, -1])
+def test_hook_weight_norm_keys_values_gradients_and_removal_as_torch(dim):
+    tm, lm = _pair(lambda n: n.Conv2d(2, 3, 3), lambda n: n.Conv2d(2, 3, 3))
+    with pytest.warns(FutureWarning, match="`torch.nn.utils.weight_norm` is deprecated in favor of "
+                                           "`torch.nn.utils.parametrizations.weight_norm`."):
+        tl.nn.utils.weight_norm(lm, dim=dim)
+    with pytest.warns(FutureWarning):
+        torch.nn.utils.weight_norm(tm, dim=dim)
+    assert list(lm.state_dict()) == list(tm.state_dict()) == ["bias", "weight_g", "weight_v"]
+    assert tuple(lm.weight_g.shape) == tuple(tm.weight_g.shape)
+    _same_run(tm, lm, np.random.default_rng(7).standard_normal((2, 2, 5, 5)))
+    torch.nn.utils.remove_weight_norm(tm)
+    tl.nn.utils.remove_weight_norm(lm)
+    assert list(lm.state_dict()) == list(tm.state_dict())
+    np.testing.assert_allclose(_np(lm.weight), _np(tm.weight), rtol=0, atol=1e-14)
+    assert isinstance(lm.weight, tl.nn.Parameter)
+    for lib, m in ((torch, tm), (tl, lm)):
+        with pytest.raises(ValueError, match="weight_norm of 'weight' not found in"):
+            lib.nn.utils.remove_weight_norm(m)
+
+
+@pytest.mark.parametrize("make", [lambda n: n.Linear(5, 4), lambda n: n.ConvTranspose2d(3, 2, 3)])
+def test_hook_spectral_norm_power_iteration_eval_and_removal_as_torch(make):
+    tm, lm = _pair(make, make)
+    torch.nn.utils.spectral_norm(tm)
+    tl.nn.utils.spectral_norm(lm)
+    assert list(lm.state_dict()) == list(tm.state_dict()) == ["bias", "weight_orig", "weight_u", "weight_v"]
+    _load_torch_state(lm, tm)           # u and v start random: torch's
+    shape = (3, 5) if isinstance(tm, torch.nn.Linear) else (1, 3, 4, 4)
+    x = np.random.default_rng(8).standard_normal(shape)
+    _same_run(tm, lm, x, steps=3)
+    tm.eval()
+    lm.eval()
+    _same_run(tm, lm, x, steps=1)       # no power iteration in eval mode: u, v as they were
+    torch.nn.utils.remove_spectral_norm(tm)
+    tl.nn.utils.remove_spectral_norm(lm)
+    assert list(lm.state_dict()) == list(tm.state_dict()) == ["bias", "weight"]
+    np.testing.assert_allclose(_np(lm.weight), _np(tm.weight), rtol=0, atol=1e-14)
+    for lib, m in ((torch, tm), (tl, lm)):
+        with pytest.raises(ValueError, match="spectral_norm of 'weight' not found in"):
+            lib.nn.utils.remove_spectral_norm(m)
+    with pytest.raises(ValueError, match="Expected n_power_iterations to be positive, but got n_power_iterations=0"):
+        tl.nn.utils.spectral_norm(tl.nn.Linear(2, 2), n_power_iterations=0)
+
+
+@pytest.mark.parametrize("dim", [0, 1, None])
+def test_parametrized_weight_norm_keys_values_gradients_and_old_checkpoints_as_torch(dim):
+    tm, lm = _pair(lambda n: n.Linear(3, 4), lambda n: n.Linear(3, 4))
+    P = torch.nn.utils.parametrizations
+    P.weight_norm(tm, dim=dim)
+    tl.nn.utils.parametrizations.weight_norm(lm, dim=dim)
+    assert type(lm).__name__ == type(tm).__name__ == "ParametrizedLinear"
+    assert list(lm.state_dict()) == list(tm.state_dict()) == ["bias", "parametrizations.weight.original0",
+                                                              "parametrizations.weight.original1"]
+    _same_run(tm, lm, np.random.default_rng(9).standard_normal((2, 3)))
+    old, _ = _pair(lambda n: n.Linear(3, 4), lambda n: n.Linear(3, 4))
+    with pytest.warns(FutureWarning):
+        torch.nn.utils.weight_norm(old, dim=dim)
+    tm.load_state_dict(old.state_dict())    # the hook-based weight_norm's keys, converted by the load pre-hook
+    _load_torch_state(lm, old)
+    np.testing.assert_allclose(_np(lm.weight), _np(tm.weight), rtol=0, atol=1e-14)
+    for leave in (True, False):
+        a, b = _pair(lambda n: n.Linear(3, 4), lambda n: n.Linear(3, 4))
+        P.weight_norm(a, dim=dim)
+        tl.nn.utils.parametrizations.weight_norm(b, dim=dim)
+        if leave:
+            torch.nn.utils.parametrize.remove_parametrizations(a, "weight")
+            tl.nn.utils.parametrize.remove_parametrizations(b, "weight")
+            assert type(b) is tl.nn.Linear and list(b.state_dict()) == list(a.state_dict())
+            np.testing.assert_allclose(_np(b.weight), _np(a.weight), rtol=0, atol=1e-14)
+        else:
+            for lib, m in ((torch, a), (tl, b)):
+                with pytest.raises(ValueError, match="Cannot leave unparametrized"):
+                    lib.nn.utils.parametrize.remove_parametrizations(m, "weight", leave_parametrized=False)
+
+
+def test_parametrized_spectral_norm_training_eval_and_torch_checkpoints():
+    for make in (lambda n: n.Linear(5, 4), lambda n: n.Conv2d(2, 3, 3), lambda n: n.ConvTranspose1d(2, 3, 3)):
+        tm, lm = _pair(make, make)
+        torch.nn.utils.parametrizations.spectral_norm(tm)
+        tl.nn.utils.parametrizations.spectral_norm(lm)
+        assert list(lm.state_dict()) == list(tm.state_dict())
+        assert "parametrizations.weight.0._u" in lm.state_dict()
+        _load_torch_state(lm, tm)
+        shape = {torch.nn.Linear: (3, 5), torch.nn.Conv2d: (1, 2, 5, 5)}.get(type(tm).__bases__[0], (1, 2, 6))
+        x = np.random.default_rng(10).standard_normal(shape)
+        _same_run(tm, lm, x, steps=3)
+        tm.eval()
+        lm.eval()
+        _same_run(tm, lm, x, steps=1)
+
+
+class _Sym:
+    """A parametrization (symmetric matrix from the upper triangle) and its right inverse, in either library."""
+
+    @staticmethod
+    def make(lib):
+        class Symmetric(lib.nn.Module):
+            def forward(self, X):
+                return X.triu() + X.triu(1).transpose(-1, -2)
+
+            def right_inverse(self, A):
+                return A.triu()
+        return Symmetric()
+
+    @staticmethod
+    def drop(lib):
+        class Drop(lib.nn.Module):
+            def forward(self, X):
+                return X[1:]
+        return Drop()
+
+
+def test_register_parametrization_chains_assignment_cached_and_errors_as_torch():
+    rng = np.random.default_rng(11)
+    w, a, xs = rng.standard_normal((3, 3)), rng.standard_normal((3, 3)), rng.standard_normal((2, 3))
+    got = []
+    for lib, mk in ((torch, _t), (tl, _l)):
+        m = lib.nn.Linear(3, 3).double()
+        with lib.no_grad():
+            m.weight.copy_(mk(w))
+            m.bias.copy_(mk(w[0]))
+        P = lib.nn.utils.parametrize
+        P.register_parametrization(m, "weight", _Sym.make(lib))
+        P.register_parametrization(m, "weight", _Sym.make(lib))       # a chain of two
+        assert P.is_parametrized(m) and P.is_parametrized(m, "weight") and not P.is_parametrized(m, "bias")
+        assert P.type_before_parametrizations(m) is lib.nn.Linear
+        m.weight = mk(a + a.T)              # through the right inverses
+        with P.cached():
+            same = m.weight is m.weight
+        x = mk(xs, True)
+        (m(x) ** 2).sum().backward()
+        errs = []
+        other = lib.nn.Linear(3, 2)
+        for call in (lambda: P.register_parametrization(m, "nope", _Sym.make(lib)),
+                     lambda: P.remove_parametrizations(m, "bias"),
+                     lambda: P.register_parametrization(other, "weight", _Sym.drop(lib))):
+            with pytest.raises(ValueError) as e:
+                call()
+            errs.append(str(e.value).replace(repr(m), "M").replace(repr(other), "O").replace(lib.__name__ + ".", ""))
+        got.append((_np(m.weight), _np(m.parametrizations.weight.original), _np(x.grad),
+                    _np(m.parametrizations.weight.original.grad), same, list(m.state_dict()), errs))
+        P.remove_parametrizations(m, "weight", leave_parametrized=False)
+        got.append(_np(m.weight))
+    for u, v in zip(got[0], got[2]):
+        if isinstance(u, np.ndarray):
+            np.testing.assert_allclose(v, u, rtol=0, atol=1e-12)
+        else:
+            assert u == v
+    np.testing.assert_allclose(got[3], got[1], rtol=0, atol=1e-12)

@@ -8,6 +8,8 @@ import tensorlib as tl
 from tensorlib import nn
 from tensorlib.autograd import gradcheck
 from tensorlib.nn.utils import rnn as R
+from tensorlib.nn.utils.spectral_norm import SpectralNorm
+from tensorlib.nn.utils.weight_norm import _weight_norm
 
 rng = np.random.default_rng(0)
 
@@ -254,3 +256,107 @@ def test_skip_init_builds_on_the_device_and_weight_format_keeps_values():
     assert nn.utils.convert_conv2d_weight_memory_format(net, tl.channels_last) is net
     assert nn.utils.convert_conv3d_weight_memory_format(net, tl.channels_last_3d) is net
     np.testing.assert_array_equal(npy(net[0].weight), before)
+
+
+# --- weight_norm, spectral_norm, parametrize ----------------------------------------------------------------------
+
+def _linear64(i=3, o=4):
+    tl.manual_seed(0)
+    return nn.Linear(i, o, dtype=tl.float64)
+
+
+@pytest.mark.parametrize("dim", [0, 1, None])
+def test_weight_norm_both_apis_compute_g_times_v_over_its_norm(dim):
+    for parametrized in (False, True):
+        m = _linear64()
+        w = npy(m.weight).copy()
+        if parametrized:
+            nn.utils.parametrizations.weight_norm(m, dim=dim)
+            g, v = m.parametrizations.weight.original0, m.parametrizations.weight.original1
+        else:
+            with pytest.warns(FutureWarning):
+                nn.utils.weight_norm(m, dim=dim)
+            g, v = m.weight_g, m.weight_v
+        axes = None if dim is None else tuple(k for k in range(2) if k != dim)
+        np.testing.assert_allclose(npy(g), np.sqrt((w * w).sum(axis=axes, keepdims=dim is not None)), rtol=1e-14)
+        np.testing.assert_allclose(npy(m.weight), w, rtol=1e-14)       # g = ||v|| at the start: w unchanged
+        with tl.no_grad():
+            g.mul_(2.0)
+        x = tl.tensor(rng.standard_normal((2, 3)))
+        np.testing.assert_allclose(npy(m(x)), npy(x) @ (2 * w).T + npy(m.bias), rtol=1e-13)
+        assert gradcheck(lambda g_, v_: _weight_norm(v_, g_, -1 if dim is None else dim),
+                         (g.detach().requires_grad_(), v.detach().requires_grad_()))
+
+
+def test_spectral_norm_divides_by_the_largest_singular_value_and_is_fixed_in_eval():
+    m = _linear64(6, 5)
+    w = npy(m.weight).copy()
+    nn.utils.parametrizations.spectral_norm(m, n_power_iterations=50)
+    x = tl.tensor(rng.standard_normal((2, 6)))
+    m(x)                                        # 15 iterations at registration, 50 more here
+    np.testing.assert_allclose(npy(m.weight), w / np.linalg.svd(w, compute_uv=False)[0], rtol=1e-10)
+    m.eval()
+    u = npy(m.parametrizations.weight[0]._u).copy()
+    m(x)
+    np.testing.assert_array_equal(npy(m.parametrizations.weight[0]._u), u)
+    h = _linear64(6, 5)
+    nn.utils.spectral_norm(h, n_power_iterations=80)
+    h(x)
+    np.testing.assert_allclose(npy(h.weight), w / np.linalg.svd(w, compute_uv=False)[0], rtol=1e-10)
+    h.eval()
+    assert gradcheck(lambda w_: SpectralNorm("weight").compute_weight(_Holder(w_, h.weight_u, h.weight_v), False),
+                     (tl.tensor(w, requires_grad=True),))
+
+
+class _Holder:
+    def __init__(self, w, u, v):
+        self.weight_orig, self.weight_u, self.weight_v = w, u, v
+
+
+def test_parametrize_register_remove_cache_copy_and_pickle():
+    import copy
+    import pickle
+    from tensorlib.nn.utils import parametrize as P
+
+    class Double(nn.Module):
+        def forward(self, X):
+            return 2 * X
+
+        def right_inverse(self, A):
+            return A / 2
+
+    m = _linear64()
+    w = npy(m.weight).copy()
+    P.register_parametrization(m, "weight", Double())
+    assert type(m).__name__ == "ParametrizedLinear" and type(nn.Linear(2, 2)) is nn.Linear
+    np.testing.assert_allclose(npy(m.weight), w, rtol=1e-15)     # right_inverse halved the original
+    np.testing.assert_allclose(npy(m.parametrizations.weight.original), w / 2, rtol=1e-15)
+    assert list(m.state_dict()) == ["bias", "parametrizations.weight.original"]
+    with P.cached():
+        assert m.weight is m.weight
+    assert m.weight is not m.weight
+    c = copy.deepcopy(m)
+    np.testing.assert_array_equal(npy(c.weight), npy(m.weight))
+    with pytest.raises(RuntimeError, match="Serialization of parametrized modules is only supported through "
+                                           "state_dict()"):
+        pickle.dumps(m)
+    P.remove_parametrizations(m, "weight")
+    assert type(m) is nn.Linear and isinstance(m.weight, nn.Parameter)
+    np.testing.assert_allclose(npy(m.weight), w, rtol=1e-15)
+    with pytest.raises(ValueError, match="does not have a parametrization on weight"):
+        P.remove_parametrizations(m, "weight")
+
+
+def test_parametrized_weight_norm_loads_a_hook_weight_norm_state_dict():
+    old = _linear64()
+    w = npy(old.weight).copy()
+    with pytest.warns(FutureWarning):
+        nn.utils.weight_norm(old)
+    with tl.no_grad():
+        old.weight_g.mul_(3.0)
+    new = nn.Linear(3, 4, dtype=tl.float64)
+    nn.utils.parametrizations.weight_norm(new)
+    sd = old.state_dict()
+    new.load_state_dict(sd)
+    assert list(sd) == ["bias", "weight_g", "weight_v"]       # the caller's dict is left as it was
+    np.testing.assert_allclose(npy(new.weight), 3 * w, rtol=1e-14)
