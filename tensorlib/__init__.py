@@ -78,6 +78,7 @@ from .serialization import load, save  # noqa: E402
 from .memory import (max_memory_allocated, max_memory_reserved, memory_allocated, memory_reserved,  # noqa: E402
                      memory_stats, reset_peak_memory_stats)
 from . import nn  # noqa: E402
+from . import func  # noqa: E402 - torch.func.functional_call
 from . import backends  # noqa: E402
 from . import jit, onnx  # noqa: E402 - torch.jit.trace, torch.onnx.export (issue 19)
 from ._compile import compile  # noqa: E402
