@@ -2,7 +2,8 @@
 
 tensorlib's only accelerator is CUDA (through CuPy); where none is available, `current_accelerator()` is
 None and the device-specific calls raise torch's RuntimeError. torch's `Graph`, `current_stream` and
-`set_stream` are not provided (tensorlib has no Stream type); they raise AttributeError as any absent name.
+`set_stream` are not provided here (tensorlib.cuda has them: tensorlib.cuda.Stream, current_stream,
+set_stream, CUDAGraph); they raise AttributeError as any absent name.
 """
 from __future__ import annotations
 

@@ -41,17 +41,44 @@ class Generator:
         return self._seed
 
     def get_state(self):
-        if self.device.type != "cpu":
-            raise RuntimeError("get_state is only supported for CPU generators")
+        """The state as a CPU uint8 tensor. A CUDA generator's: its seed (8 bytes, little-endian), then a
+        copy of its CuPy bit generator's device state (`_state`: the cuRAND states its kernels advance in
+        place, CuPy 13's and 14's attribute)."""
         from .ops.creation import tensor
+        if self.device.type != "cpu":
+            cp, bits = self._cuda_bits()
+            with cp.cuda.Device(self.device.index):
+                body = cp.asnumpy(bits._state).view(np.uint8)
+            return tensor(np.concatenate([np.array([self._seed], "<u8").view(np.uint8), body]))
         import orjson
         st = orjson.dumps(self._rng.bit_generator.state, option=orjson.OPT_SERIALIZE_NUMPY)
         return tensor(np.frombuffer(st, dtype=np.uint8).copy())
 
     def set_state(self, state):
+        if self.device.type != "cpu":
+            from ._dtype import uint8
+            if getattr(state, "dtype", None) != uint8 or state.device.type != "cpu":
+                raise TypeError("RNG state must be a torch.ByteTensor")
+            cp, bits = self._cuda_bits()
+            raw = state.numpy().reshape(-1)
+            if raw.size != 8 + bits._state.nbytes:
+                raise RuntimeError("RNG state is wrong size")
+            with cp.cuda.Device(self.device.index):
+                bits._state[...] = cp.asarray(raw[8:].view(bits._state.dtype))
+            self._seed = int(raw[:8].view("<u8")[0])
+            return self
         import orjson
         self._rng.bit_generator.state = orjson.loads(bytes(state.numpy().tobytes()))
         return self
+
+    def _cuda_bits(self):
+        """(CuPy, the bit generator under this CUDA generator)."""
+        from ._device import cupy
+        bits = getattr(self._rng, "bit_generator", None)
+        if bits is None or not hasattr(bits, "_state"):
+            raise RuntimeError("this CuPy's random generator keeps no device state to save (tensorlib needs "
+                               "cupy.random.XORWOW, CuPy 13 or later)")
+        return cupy(), bits
 
 
 default_generator = Generator("cpu")

@@ -72,6 +72,8 @@ def _index(device):
 
 
 def synchronize(device=None):
+    """Wait for all the work queued on the device, on every stream (also frees the memory that
+    Tensor.record_stream held back for those streams)."""
     cp = _cp()
     tok = range_enter("cudaDeviceSynchronize", "sync")
     try:
@@ -79,6 +81,112 @@ def synchronize(device=None):
             cp.cuda.runtime.deviceSynchronize()
     finally:
         range_exit(tok)
+    from . import memory
+    if memory._tracker is not None:
+        memory._tracker.release_deferred()
+
+
+def init() -> None:
+    """torch.cuda.init: initialise CUDA now (CuPy, the memory tracking) rather than at first use."""
+    from . import memory
+    _cp()
+    memory._ready()
+
+
+class device:
+    """torch.cuda.device: a context manager that makes `device` (an index, "cuda:N", a device) current
+    inside the block; None or a negative index does nothing."""
+
+    def __init__(self, device):
+        self.idx = _optional_index(device)
+        self.prev_idx = -1
+
+    def __enter__(self):
+        if self.idx < 0:
+            self.prev_idx = -1
+            return
+        rt = _cp().cuda.runtime
+        self.prev_idx = rt.getDevice()
+        if self.prev_idx != self.idx:
+            rt.setDevice(self.idx)
+
+    def __exit__(self, *exc):
+        if self.prev_idx >= 0 and self.prev_idx != self.idx:
+            _cp().cuda.runtime.setDevice(self.prev_idx)
+        return False
+
+
+class device_of(device):
+    """torch.cuda.device_of: `device` for the device of a tensor (a CPU tensor: does nothing)."""
+
+    def __init__(self, obj):
+        super().__init__(obj.get_device() if obj.is_cuda else -1)
+
+
+def _optional_index(d) -> int:
+    """torch's _get_device_index(d, optional=True) for the device context: -1 for None."""
+    if d is None:
+        return -1
+    if isinstance(d, int):
+        return d
+    from .._device import device as _dev
+    dev = d if isinstance(d, _dev) else _dev(d)
+    if dev.type != "cuda":
+        raise ValueError(f"Expected a cuda device, but got: {dev}")
+    return _index(dev)
+
+
+def is_current_stream_capturing() -> bool:
+    """Whether the current stream is capturing a CUDA graph (CuPy's Stream.is_capturing)."""
+    return bool(_cp().cuda.get_current_stream().is_capturing())
+
+
+def ipc_collect() -> None:
+    """torch.cuda.ipc_collect: frees memory kept for CUDA tensors shared with other processes. tensorlib
+    shares none (its shared tensors are CPU ones), so there is nothing to collect: as torch's with IPC
+    unused, it only initialises CUDA."""
+    init()
+
+
+def get_arch_list() -> list:
+    """The GPU architectures this install can run kernels on: CuPy compiles its kernels at run time with
+    NVRTC, for the device's architecture, so the list is NVRTC's supported ones (sm_50, ..., sm_90, ...);
+    [] without CUDA, as torch's."""
+    if not is_available():
+        return []
+    from cupy.cuda import nvrtc
+    return [f"sm_{a}" for a in nvrtc.getSupportedArchs()]
+
+
+def get_gencode_flags() -> str:
+    """get_arch_list as nvcc's -gencode flags, as torch writes them ("" without CUDA)."""
+    arch_list = [arch.split("_") for arch in get_arch_list()]
+    return " ".join(f"-gencode compute=compute_{arch},code={kind}_{arch}" for kind, arch in arch_list)
+
+
+def list_gpu_processes(device=None) -> str:
+    """The processes using the device and their memory, as torch prints them, from NVML (pynvml, from the
+    nvidia-ml-py package, optional: without it torch's message). The device is found by its PCI bus id,
+    so CUDA_VISIBLE_DEVICES' renumbering does not matter."""
+    try:
+        import pynvml  # type: ignore[import-not-found]  # optional (nvidia-ml-py)
+    except ModuleNotFoundError:
+        return "pynvml module not found, please install nvidia-ml-py"
+    try:
+        pynvml.nvmlInit()
+    except pynvml.NVMLError_DriverNotLoaded:
+        return "cuda driver can't be loaded, is cuda enabled?"
+    cp = _cp()
+    idx = _index(device)
+    handle = pynvml.nvmlDeviceGetHandleByPciBusId(cp.cuda.Device(idx).pci_bus_id)
+    procs = pynvml.nvmlDeviceGetComputeRunningProcesses(handle)
+    lines = [f"GPU:{idx}"]
+    if len(procs) == 0:
+        lines.append("no processes are running")
+    for p in procs:
+        mem = p.usedGpuMemory / (1024 * 1024)
+        lines.append(f"process {p.pid:>10d} uses {mem:>12.3f} MB GPU memory")
+    return "\n".join(lines)
 
 
 def manual_seed(seed):
@@ -108,14 +216,27 @@ def is_initialized() -> bool:
 
 __all__ = ["is_available", "device_count", "current_device", "set_device", "get_device_name", "synchronize",
            "get_device_properties", "get_device_capability", "manual_seed", "manual_seed_all", "CUDA_INSTALL_HINT",
-           "is_bf16_supported"]
+           "is_bf16_supported", "init", "device", "device_of", "is_current_stream_capturing", "ipc_collect",
+           "get_arch_list", "get_gencode_flags", "list_gpu_processes"]
 
-from .memory import (OutOfMemoryError, empty_cache, max_memory_allocated, max_memory_reserved, memory_allocated,  # noqa: E402
-                     memory_reserved, memory_stats, memory_summary, reset_max_memory_allocated,
-                     reset_peak_memory_stats)
+from .memory import (OutOfMemoryError, empty_cache, get_per_process_memory_fraction, max_memory_allocated,  # noqa: E402
+                     max_memory_reserved, mem_get_info, memory_allocated, memory_reserved, memory_stats,
+                     memory_stats_as_nested_dict, memory_summary, reset_max_memory_allocated, reset_peak_memory_stats,
+                     set_per_process_memory_fraction)
 
 __all__ += ["memory_allocated", "max_memory_allocated", "memory_reserved", "max_memory_reserved",
-            "reset_peak_memory_stats", "reset_max_memory_allocated", "empty_cache", "memory_stats", "memory_summary"]
+            "reset_peak_memory_stats", "reset_max_memory_allocated", "empty_cache", "memory_stats", "memory_summary",
+            "memory_stats_as_nested_dict", "mem_get_info", "set_per_process_memory_fraction",
+            "get_per_process_memory_fraction"]
+from .random import (get_rng_state, get_rng_state_all, initial_seed, seed, seed_all, set_rng_state,  # noqa: E402
+                     set_rng_state_all)
+from .streams import (Event, ExternalStream, Stream, StreamContext, current_stream, default_stream,  # noqa: E402
+                      set_stream, stream)
+from .graphs import CUDAGraph, graph, graph_pool_handle  # noqa: E402
+
+__all__ += ["get_rng_state", "get_rng_state_all", "set_rng_state", "set_rng_state_all", "seed", "seed_all",
+            "initial_seed", "Stream", "ExternalStream", "Event", "StreamContext", "current_stream", "default_stream",
+            "set_stream", "stream", "CUDAGraph", "graph", "graph_pool_handle"]
 from . import nvtx  # noqa: E402 - torch.cuda.nvtx (NVTX needs no GPU)
 
 

@@ -24,7 +24,8 @@ from .._device import cupy, on_cupy_init
 
 __all__ = ["OutOfMemoryError", "memory_allocated", "max_memory_allocated", "memory_reserved", "max_memory_reserved",
            "reset_peak_memory_stats", "reset_max_memory_allocated", "empty_cache", "memory_stats",
-           "memory_summary"]
+           "memory_summary", "memory_stats_as_nested_dict", "mem_get_info", "set_per_process_memory_fraction",
+           "get_per_process_memory_fraction"]
 
 
 class OutOfMemoryError(RuntimeError):
@@ -92,10 +93,11 @@ class _Block:
     when CuPy drops the last array over the block, on whichever thread that happens; then it gives the
     pointer back to the pool and tells the tracker. (CuPy's MemoryPointer takes no weak reference.)"""
 
-    __slots__ = ("mp", "size", "dev", "tracker")
+    __slots__ = ("mp", "size", "dev", "tracker", "streams")
 
     def __init__(self, mp, size, dev, tracker):
         self.mp, self.size, self.dev, self.tracker = mp, size, dev, tracker
+        self.streams = None               # CuPy streams Tensor.record_stream named (see Tracker.defer)
 
     def __del__(self):
         self.tracker._free(self)
@@ -118,6 +120,9 @@ class Tracker:
         self.wrap = wrap
         self.counters: dict[int, _DeviceCounters] = {}
         self.listeners: tuple = ()        # fn(device, +-bytes, address), on the allocating or freeing thread
+        self.deferred: list = []          # ([events], pool pointer) of frees waiting on record_stream's streams
+        self._event = None                # fn(device, stream): a CUDA event recorded on it now (set by _install)
+        self.capture_held: list | None = None   # a capturing CUDA graph's list of held blocks
         self._lock = threading.RLock()
 
     def counters_for(self, dev):
@@ -131,6 +136,8 @@ class Tracker:
     # block), and look the counters up inline.
     def malloc(self, size):
         dev = self.device_id()
+        if self.deferred and self.capture_held is None:   # no event queries while a CUDA graph captures
+            self.release_deferred()
         lock = self._lock
         lock.acquire()
         try:
@@ -169,6 +176,8 @@ class Tracker:
             lock.release()
         if not n:
             return mp
+        if self.capture_held is not None:
+            self.capture_held.append(mp)
         for fn in self.listeners:
             fn(dev, n, mp.ptr)
         return mp if self.wrap is None else self.wrap(mp.ptr, n, _Block(mp, n, dev, self), dev)
@@ -182,6 +191,8 @@ class Tracker:
         finally:
             lock.release()
         ptr = block.mp.ptr
+        if block.streams:                 # used on other streams: back to the pool once their work is done
+            self._defer(block)
         block.mp = None                   # back to the pool
         lock.acquire()
         try:
@@ -192,6 +203,38 @@ class Tracker:
             lock.release()
         for fn in self.listeners:
             fn(block.dev, -block.size, ptr)
+
+    def _defer(self, block):
+        """Keep a freed block's memory from the pool until the work queued so far on each stream that
+        Tensor.record_stream named has completed: an event recorded on each now, the memory held with
+        them, released by `release_deferred` (at each allocation, without waiting; by empty_cache and
+        synchronize, waiting). CuPy's pool hands a freed block to the next allocation on the stream that
+        allocated it, which is not ordered after the other streams' kernels that may still read it."""
+        events = [self._event(block.dev, s) for s in block.streams]
+        with self._lock:
+            self.deferred.append((events, block.mp))
+
+    def hold_for_capture(self, held):
+        """While a CUDA graph captures, append each pool pointer allocated to `held` (None: stop), so the
+        graph keeps the memory its replays write to (see tensorlib.cuda.graphs)."""
+        self.capture_held = held
+
+    def release_deferred(self, wait=False):
+        """Give back the memory of deferred frees whose streams have completed (all, waiting, if `wait`)."""
+        if not self.deferred:
+            return
+        with self._lock:
+            pending, self.deferred = self.deferred, []
+        keep = []
+        for events, mp in pending:
+            if wait:
+                for ev in events:
+                    ev.synchronize()
+            elif not all(ev.done for ev in events):
+                keep.append((events, mp))
+        if keep:
+            with self._lock:
+                self.deferred[:0] = keep
 
     def current(self, dev) -> int:
         """The bytes in use on `dev`, by the count, after correcting it to the pool's figure when nothing is
@@ -259,6 +302,13 @@ def _install(cp):
     def wrap(ptr, size, owner, dev, pointer=memory.MemoryPointer, unowned=memory.UnownedMemory):
         return pointer(unowned(ptr, size, owner, dev), 0)
     _tracker = Tracker(pool, cp.cuda.runtime.getDevice, memory.OutOfMemoryError, wrap)
+
+    def event(dev, stream):
+        with cp.cuda.Device(dev):
+            ev = cp.cuda.Event(disable_timing=True)
+            ev.record(stream)
+        return ev
+    _tracker._event = event
     cp.cuda.set_allocator(_tracker.malloc)
 
 
@@ -346,7 +396,75 @@ def empty_cache():
     """Return the pool's cached free blocks to the driver (a no-op before CUDA is used)."""
     cp = _ready()
     if cp is not None:
+        if _tracker is not None:
+            _tracker.release_deferred(wait=True)
         cp.get_default_memory_pool().free_all_blocks()
+
+
+def record_stream(arr, stream) -> None:
+    """Tensor.record_stream's work: the memory under CuPy array `arr` is not reused, once freed, before
+    the work queued on `stream` (a tensorlib Stream) by then has completed (see Tracker._defer). Memory
+    the tracking allocator did not hand out (from DLPack, or before it was installed) has another owner
+    that decides when it is freed: nothing to do."""
+    _ready()
+    owner = getattr(arr.data.mem, "_owner", None)
+    if type(owner) is not _Block or owner.tracker is not _tracker:
+        return
+    streams = owner.streams or []
+    if stream._cp_stream not in streams:
+        owner.streams = streams + [stream._cp_stream]
+
+
+def memory_stats_as_nested_dict(device=None) -> dict:
+    """memory_stats as torch's nested form: "allocated_bytes.all.current" is d["allocated_bytes"]["all"]
+    ["current"]. {} before CUDA is used."""
+    out: dict = {}
+    for key, value in memory_stats(device).items():
+        *path, last = key.split(".")
+        d = out
+        for p in path:
+            d = d.setdefault(p, {})
+        d[last] = value
+    return out
+
+
+def mem_get_info(device=None) -> tuple:
+    """(free, total) bytes of the device's memory, as the driver reports them (cudaMemGetInfo): other
+    processes' use and the pool's cached blocks count as used."""
+    cp = cupy()
+    with cp.cuda.Device(_dev_index(cp, device)):
+        free, total = cp.cuda.runtime.memGetInfo()
+    return free, total
+
+
+def set_per_process_memory_fraction(fraction, device=None) -> None:
+    """Cap the memory tensorlib's pool may take from the device at `fraction` of its total (CuPy's
+    MemoryPool.set_limit); an allocation past it raises OutOfMemoryError. 0 allows nothing (CuPy's
+    set_limit(fraction=0) would lift the limit instead, so a 1-byte limit stands for it)."""
+    if not isinstance(fraction, float):
+        raise TypeError("Invalid type for fraction argument, must be `float`")
+    if fraction < 0 or fraction > 1:
+        raise ValueError(f"Invalid fraction value: {fraction}. Allowed range: 0~1")
+    cp = cupy()
+    _ready()
+    with cp.cuda.Device(_dev_index(cp, device)):
+        pool = cp.get_default_memory_pool()
+        if fraction == 0:
+            pool.set_limit(size=1)
+        else:
+            pool.set_limit(fraction=fraction)
+
+
+def get_per_process_memory_fraction(device=None) -> float:
+    """The fraction set_per_process_memory_fraction set (1.0 without a limit), from the pool's limit."""
+    cp = cupy()
+    _ready()
+    with cp.cuda.Device(_dev_index(cp, device)):
+        limit = cp.get_default_memory_pool().get_limit()
+        total = cp.cuda.runtime.memGetInfo()[1]
+    if not limit:
+        return 1.0
+    return 0.0 if limit == 1 else limit / total
 
 
 def _fmt_size(n):

@@ -10,6 +10,7 @@ from . import creation, misc, shape, reduce, index, linalg, factorize, sorting, 
 from . import extra_methods, more_methods  # noqa: F401 - Tensor methods composed of the ops above
 from . import special_math  # noqa: F401 - lgamma, digamma, ..., torch.special's ops (their in-place forms compose)
 from . import shared_memory  # noqa: F401 - Tensor.share_memory_ / is_shared
+from . import record_stream  # noqa: F401 - Tensor.record_stream (CUDA memory held for other streams)
 from ._define import attach
 
 extra_methods.declare_torch_functions()     # torch's functions of methods declared above (torch.quantile, ...)

@@ -7,7 +7,8 @@ import weakref
 
 import numpy
 
-from . import _sim, memory, memory_hook, profiler, runtime
+from .. import _api
+from . import _sim, graph, memory, memory_hook, nvrtc, profiler, runtime
 from .memory import (BaseMemory, Memory, MemoryPointer, MemoryPool, PinnedMemoryPointer, UnownedMemory,
                      alloc_pinned_memory, get_allocator, set_allocator)
 from .memory import OutOfMemoryError
@@ -72,25 +73,49 @@ _tls = threading.local()
 
 class Stream:
     """A CUDA stream: a queue of work on the device that was current when it was made (the null
-    stream, ptr 0, is the current device's). See _sim for when its work completes."""
+    stream, ptr 0, is the current device's). See _sim for when its work completes.
+
+    The signature is CuPy's under FAKECUPY_RULES (CuPy 13 has no `priority`, nor the `priority` and
+    `is_non_blocking` attributes). Priorities are clamped, as cudaStreamCreateWithPriority clamps them,
+    to the fake device's range [-5, 0] (an H100's: 0 the lowest, -5 the highest); they change nothing
+    in the simulated queues. `with stream:` makes it the thread's current stream and restores the
+    previous one at exit, as CuPy's does; `use()` makes it current outright.
+
+    Stream capture (`begin_capture`) is not simulated: the fake computes each kernel at once, so it
+    cannot hold work back for a graph to replay. It raises, naming that; `is_capturing()` is False."""
 
     null = None     # set below
 
-    def __init__(self, null=False, non_blocking=False, ptr=None):
+    def __init__(self, *args, **kwargs):
+        _api.check_call("cupy.cuda", "Stream", args, kwargs)
+        sig = _api.signature("cupy.cuda", "Stream")
+        b = sig.bind(*args, **kwargs) if sig is not None else None
+        a = dict(b.arguments) if b is not None else {}
+        null, non_blocking, priority = a.get("null", False), a.get("non_blocking", False), a.get("priority")
         self.ptr = 0 if null else next(_stream_ptrs)
         self.device_id = runtime.getDevice()
+        self._non_blocking = bool(non_blocking)
+        self._priority = 0 if priority is None else min(0, max(-5, int(priority)))
         if self.ptr:
             _streams[self.ptr] = self
 
+    def __getattr__(self, name):
+        if name in ("priority", "is_non_blocking"):
+            if not _api.has("cupy.cuda.Stream", name):
+                raise AttributeError(f"'cupy.cuda.stream.Stream' object has no attribute '{name}'")
+            return self._priority if name == "priority" else self._non_blocking
+        raise AttributeError(f"'cupy.cuda.stream.Stream' object has no attribute '{name}'")
+
     def __enter__(self):
-        st = getattr(_tls, "stack", None)
+        st = getattr(_tls, "prev", None)
         if st is None:
-            st = _tls.stack = []
-        st.append(self)
+            st = _tls.prev = []
+        st.append(get_current_stream())
+        _tls.current = self
         return self
 
     def __exit__(self, *exc):
-        _tls.stack.pop()
+        _tls.current = _tls.prev.pop()
 
     def use(self):
         _tls.current = self
@@ -112,6 +137,16 @@ class Stream:
         if event._t is not None:
             _sim.after(self, event._t)
 
+    def begin_capture(self, mode=None):
+        raise NotImplementedError("fake cupy: stream capture (CUDA graphs) is not simulated: the fake runs each "
+                                  "kernel at once and cannot replay it; test capture on a GPU")
+
+    def end_capture(self):
+        raise runtime.CUDARuntimeError(runtime.errorIllegalState)
+
+    def is_capturing(self):
+        return False
+
     def __eq__(self, other):
         return isinstance(other, Stream) and other.ptr == self.ptr
 
@@ -120,13 +155,21 @@ class Stream:
 
 
 Stream.null = Stream(null=True)
-ExternalStream = Stream
 
 
-def get_current_stream(device_id=None):
-    st = getattr(_tls, "stack", None)
-    if st:
-        return st[-1]
+class ExternalStream(Stream):
+    """A stream made elsewhere, by its pointer: work on it joins the queue of the stream with that
+    pointer (one queue per (device, ptr) in _sim). device_id -1 (unknown) is taken as the current device."""
+
+    def __init__(self, ptr, device_id=-1):
+        self.ptr = int(ptr)
+        self.device_id = runtime.getDevice() if device_id < 0 else device_id
+        own = _streams.get(self.ptr)
+        self._non_blocking = own._non_blocking if own is not None else False
+        self._priority = own._priority if own is not None else 0
+
+
+def get_current_stream(device_id=-1):
     return getattr(_tls, "current", Stream.null)
 
 

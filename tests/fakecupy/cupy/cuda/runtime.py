@@ -6,7 +6,8 @@ import os
 import threading
 
 from cupy_backends.cuda.api.runtime import (CUDARuntimeError, errorInvalidDevice,  # noqa: F401 - defined there,
-                                             errorInvalidResourceHandle, errorNotReady)  # as in CuPy
+                                             errorInvalidResourceHandle, errorNotReady,
+                                             errorIllegalState)  # as in CuPy
 
 is_hip = False
 _COUNT = int(os.environ.get("FAKECUPY_DEVICES", "1"))
@@ -45,6 +46,8 @@ def runtimeGetVersion():
 def driverGetVersion():
     return 12080
 
+
+streamCaptureModeGlobal, streamCaptureModeThreadLocal, streamCaptureModeRelaxed = 0, 1, 2   # CUDA's values
 
 TOTAL_MEM = 80 * 1024 ** 3
 

@@ -8,12 +8,39 @@ import numpy
 from .._core import _wrap_np, ndarray
 
 
+_STATE_BYTES = 40     # PCG64's state and increment (16 bytes each), has_uint32 and uinteger (4 each)
+
+
 class BitGenerator:
+    """A bit generator whose state lives in device memory, as CuPy's cuRAND generators keep theirs in
+    `_state` (an int8 cupy array the kernels advance in place): here NumPy's PCG64 state, packed into
+    the 40 bytes of `_state`, loaded before each draw and stored back after it, so a copy of `_state`
+    taken and written back later replays the same draws (what a saved CUDA RNG state needs)."""
+
     def __init__(self, seed=None):
         self._np = numpy.random.Generator(numpy.random.PCG64(seed))
+        self._state = _wrap_np(numpy.zeros(_STATE_BYTES, numpy.int8))
+        self._store()
+
+    def _load(self):
+        b = self._state._a.view(numpy.uint8).tobytes()
+        st = {"bit_generator": "PCG64", "state": {"state": int.from_bytes(b[:16], "little"),
+                                                  "inc": int.from_bytes(b[16:32], "little")},
+              "has_uint32": int.from_bytes(b[32:36], "little"), "uinteger": int.from_bytes(b[36:40], "little")}
+        self._np.bit_generator.state = st
+
+    def _store(self):
+        st = self._np.bit_generator.state
+        b = (st["state"]["state"].to_bytes(16, "little") + st["state"]["inc"].to_bytes(16, "little")
+             + int(st["has_uint32"]).to_bytes(4, "little") + int(st["uinteger"]).to_bytes(4, "little"))
+        self._state._a[...] = numpy.frombuffer(b, numpy.int8)
 
     def random_raw(self, size=None, out=False):
-        return _wrap_np(numpy.asarray(self._np.integers(0, 2 ** 32, size, dtype=numpy.uint64)))
+        self._load()
+        try:
+            return _wrap_np(numpy.asarray(self._np.integers(0, 2 ** 32, size, dtype=numpy.uint64)))
+        finally:
+            self._store()
 
 
 class XORWOW(BitGenerator):
@@ -85,6 +112,27 @@ class Generator:
     def beta(self, a, b, size=None, dtype=numpy.float64):
         return _wrap_np(numpy.asarray(self._g.beta(_scalar_or_array(a, "a"), _scalar_or_array(b, "b"),
                                                    size))).astype(dtype, copy=False)
+
+
+def _through_state(cls):
+    """Each drawing method loads the bit generator's state from its device array and stores it back."""
+    def wrap(fn):
+        def f(self, *args, **kwargs):
+            self.bit_generator._load()
+            try:
+                return fn(self, *args, **kwargs)
+            finally:
+                self.bit_generator._store()
+        f.__name__ = fn.__name__
+        f.__doc__ = fn.__doc__
+        return f
+    for name, fn in list(vars(cls).items()):
+        if callable(fn) and not name.startswith("_"):
+            setattr(cls, name, wrap(fn))
+    return cls
+
+
+Generator = _through_state(Generator)
 
 
 def default_rng(seed=None):

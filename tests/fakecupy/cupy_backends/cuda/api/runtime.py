@@ -6,8 +6,10 @@ from __future__ import annotations
 
 errorInvalidDevice = 101
 errorInvalidResourceHandle = 400
+errorIllegalState = 401
 errorNotReady = 600
-_ERRORS = {errorInvalidDevice: ("cudaErrorInvalidDevice", "invalid device ordinal"),
+_ERRORS = {errorIllegalState: ("cudaErrorIllegalState", "operation not permitted when stream is capturing"),
+           errorInvalidDevice: ("cudaErrorInvalidDevice", "invalid device ordinal"),
            errorInvalidResourceHandle: ("cudaErrorInvalidResourceHandle", "invalid resource handle"),
            errorNotReady: ("cudaErrorNotReady", "device not ready")}
 
