@@ -44,6 +44,7 @@ OP_NAMES = {
     "index_backward": "aten::index_put_",               # IndexBackward0 scatters into zeros with index_put_
     "fmod_tensor": "aten::fmod",
     "median_dim": "aten::median",
+    "nanmedian_dim": "aten::nanmedian",
     "unique": "aten::_unique2",
     "alias_dtype": "aten::view",                        # Tensor.view(dtype)
     "copy_slices": "aten::copy_",                       # the base's update after an in-place op on a view

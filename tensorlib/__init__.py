@@ -78,6 +78,7 @@ from .serialization import load, save  # noqa: E402
 from .memory import (max_memory_allocated, max_memory_reserved, memory_allocated, memory_reserved,  # noqa: E402
                      memory_stats, reset_peak_memory_stats)
 from . import nn  # noqa: E402
+from . import func  # noqa: E402 - torch.func.functional_call
 from . import backends  # noqa: E402
 from . import jit, onnx  # noqa: E402 - torch.jit.trace, torch.onnx.export (issue 19)
 from ._compile import compile  # noqa: E402
@@ -151,7 +152,7 @@ def _import_declared(parent: str, name: str):
 # tensorlib's own submodules that `import tensorlib` does not load, imported on first use as attributes (as
 # `torch.testing` after `import torch`): each is rarely needed, and some import much (multiprocessing; special,
 # whose kernels import SciPy; distributions, some forty modules)
-_LAZY_SUBMODULES = frozenset({"testing", "version", "multiprocessing", "special", "distributions"})
+_LAZY_SUBMODULES = frozenset({"testing", "version", "multiprocessing", "special", "linalg", "distributions"})
 
 
 def __getattr__(name: str):

@@ -1,19 +1,22 @@
 """torch.multiprocessing.spawn / start_processes: run `fn(i, *args)` in `nprocs` processes; when one fails, the
 others are terminated and the parent raises ProcessRaisedException with the child's traceback (or
 ProcessExitedException with its exit code or signal). Follows torch/multiprocessing/spawn.py (BSD licence) case
-for case: the child writes its formatted traceback to an error file the parent reads."""
+for case: the child writes its formatted traceback to an error file the parent reads (text through safeio, in a
+directory of the launch's own; a file, not a pipe, so that a long traceback cannot block the exiting child)."""
 from __future__ import annotations
 
 import logging
 import multiprocessing
 import multiprocessing.connection
 import os
-import pickle
+import shutil
 import signal
 import sys
 import tempfile
 import time
 import warnings
+
+from safeio import read_bounded, write_bytes
 
 __all__ = ["ProcessContext", "ProcessException", "ProcessExitedException", "ProcessRaisedException", "spawn",
            "SpawnContext", "start_processes"]
@@ -58,14 +61,14 @@ def _wrap(fn, i, args, error_file):
         pass        # SIGINT: the parent is stopping us
     except Exception:       # noqa: BLE001  (any error of the user's function is reported to the parent)
         import traceback
-        with open(error_file, "wb") as fh:
-            pickle.dump(traceback.format_exc(), fh)
+        write_bytes(error_file, traceback.format_exc().encode("utf-8", "replace"), what="spawn error file")
         sys.exit(1)
 
 
 class ProcessContext:
     def __init__(self, processes, error_files):
         self.error_files = error_files
+        self._error_dir: str | None = None      # start_processes' directory of the error files
         self.processes = processes
         self.sentinels = {process.sentinel: index for index, process in enumerate(processes)}
 
@@ -82,6 +85,7 @@ class ProcessContext:
         If one exited with a non-zero status, terminate the others (after `grace_period`, then SIGKILL) and raise
         the first failure's cause."""
         if len(self.sentinels) == 0:
+            self._remove_error_files()
             return True
         ready = multiprocessing.connection.wait(self.sentinels.keys(), timeout=timeout)
         error_index = None
@@ -93,7 +97,10 @@ class ProcessContext:
                 error_index = index
                 break
         if error_index is None:
-            return len(self.sentinels) == 0
+            if self.sentinels:
+                return False
+            self._remove_error_files()
+            return True
         if grace_period is not None:
             self._join_procs_with_timeout(grace_period)
         for process in self.processes:
@@ -107,7 +114,12 @@ class ProcessContext:
                 process.kill()
             process.join()
         failed = self.processes[error_index]
-        if not os.access(self.error_files[error_index], os.R_OK):
+        original_trace = None
+        if os.access(self.error_files[error_index], os.R_OK):
+            original_trace = read_bounded(self.error_files[error_index], what="spawn error file").decode(
+                "utf-8", "replace")
+        self._remove_error_files()
+        if original_trace is None:
             exitcode = failed.exitcode
             if exitcode < 0:
                 try:
@@ -119,11 +131,14 @@ class ProcessContext:
                                              signal_name=name)
             raise ProcessExitedException(f"process {error_index:d} terminated with exit code {exitcode:d}",
                                          error_index=error_index, error_pid=failed.pid, exit_code=exitcode)
-        with open(self.error_files[error_index], "rb") as fh:
-            original_trace = pickle.load(fh)        # written by our own _wrap in the child, a str
-        os.unlink(self.error_files[error_index])
         msg = f"\n\n-- Process {error_index:d} terminated with the following error:\n" + original_trace
         raise ProcessRaisedException(msg, error_index, failed.pid)
+
+
+    def _remove_error_files(self):
+        if self._error_dir is not None:
+            shutil.rmtree(self._error_dir, ignore_errors=True)
+            self._error_dir = None
 
 
 class SpawnContext(ProcessContext):
@@ -136,21 +151,22 @@ def start_processes(fn, args=(), nprocs=1, join=True, daemon=False, start_method
     """`fn(i, *args)` for i in range(nprocs), each in a process of `start_method`; with join, wait for all
     (raising the first failure), else return the ProcessContext."""
     mp = multiprocessing.get_context(start_method)
-    error_files = []
+    error_dir = tempfile.mkdtemp(prefix="tensorlib-spawn-")
+    error_files = [os.path.join(error_dir, f"process-{i}.txt") for i in range(nprocs)]
     processes = []
     for i in range(nprocs):
-        tf = tempfile.NamedTemporaryFile(prefix="tensorlib-errorfile-", suffix=".pickle", delete=False)  # noqa: SIM115
-        tf.close()
-        os.unlink(tf.name)
-        process = mp.Process(target=_wrap, args=(fn, i, args, tf.name), daemon=daemon)
+        process = mp.Process(target=_wrap, args=(fn, i, args, error_files[i]), daemon=daemon)
         process.start()
-        error_files.append(tf.name)
         processes.append(process)
     context = ProcessContext(processes, error_files)
+    context._error_dir = error_dir
     if not join:
         return context
-    while not context.join():
-        pass
+    try:
+        while not context.join():
+            pass
+    finally:
+        context._remove_error_files()
     return None
 
 

@@ -6,7 +6,7 @@ own family and of the families above it in this list. The ops of the layers abov
 pool_ops, norm_ops for tensorlib.nn; optim_ops for tensorlib.optim) are declared the same way when those
 layers import them; what they declare is attached then."""
 from . import broadcast, comparison, unary_math, arithmetic, activation  # noqa: F401 - registers the ops
-from . import creation, misc, shape, reduce, index, linalg, sorting, sampling  # noqa: F401
+from . import creation, misc, shape, reduce, index, linalg, factorize, sorting, sampling, more_ops  # noqa: F401
 from . import extra_methods, more_methods  # noqa: F401 - Tensor methods composed of the ops above
 from . import special_math  # noqa: F401 - lgamma, digamma, ..., torch.special's ops (their in-place forms compose)
 from . import shared_memory  # noqa: F401 - Tensor.share_memory_ / is_shared

@@ -17,6 +17,7 @@ from .creation import arange, eye, ones_like
 from .arithmetic import maximum
 from .comparison import where
 from ._define import Tensor, functions, methods, np, public
+from .factorize import inv
 
 __all__ = ["INPLACE_OF", "COMPOSED"]
 
@@ -204,8 +205,8 @@ def matrix_power(self, n):
     if self.ndim < 2 or self.shape[-1] != self.shape[-2]:
         raise RuntimeError(f"linalg.matrix_power: A must be batches of square matrices, but they are "
                            f"{self.shape[-2]} by {self.shape[-1]} matrices")
-    if n < 0:
-        raise NotImplementedError("tensorlib's matrix_power has no inverse yet (n < 0)")
+    if n < 0:           # torch: the power of the inverse
+        self, n = inv(self), -n
     out = eye(self.shape[-1], dtype=self.dtype, device=self.device).expand(*self.shape)
     base = self
     while n:

@@ -404,7 +404,7 @@ def _(ctx, g):
     return (reduced_grad(g, shape, dims, keep) * (x - reduced_grad(out, shape, dims, keep)).exp(),)
 
 
-@op("norm", save="io", amp="fp32")
+@op("norm", save="io", amp="fp32", node_name="LinalgVectorNormBackward0")     # torch: norm is linalg_vector_norm
 def NORM(xp, a, p=2, dim=None, keepdim=False):
     ax = _axes(a, dim)
     if p == 2:

@@ -14,6 +14,11 @@ from tensorlib.dispatch import dispatch, registry
 _rng = np.random.default_rng(1234)
 
 
+def _eye(a):
+    """The identity of a's (square) matrices, on its device (the linalg cases shift their inputs by it)."""
+    return tl.eye(a.shape[-1], dtype=a.dtype, device=a.device)
+
+
 def _pin(a):
     """pin_memory needs CUDA: without it the op is still dispatched (hooks see it) and raises torch's error."""
     from tensorlib.utils.data.pin_memory import pin_memory
@@ -289,6 +294,30 @@ CASES = {
     "addmm": lambda: (lambda c, a, b: tl.addmm(c, a, b, beta=0.5, alpha=2.0), [R(4), R(2, 3), R(3, 4)]),
     "baddbmm": lambda: (lambda c, a, b: tl.baddbmm(c, a, b, alpha=0.5), [R(2, 1, 4), R(2, 2, 3), R(2, 3, 4)]),
     "linalg_cross": lambda: (lambda a, b: tl.cross(a, b, dim=-1), [R(2, 3), R(3)]),
+    # torch.linalg's factorizations (tensorlib/ops/factorize.py): well-conditioned batched inputs; a
+    # symmetric positive-definite or symmetric one built from the leaf (their kernels read one triangle)
+    "linalg_inv_ex": lambda: (lambda a: tl.linalg.inv(a + 3 * _eye(a)), [R(2, 3, 3)]),
+    "linalg_det": lambda: (lambda a: tl.linalg.det(a + 2 * _eye(a)), [R(2, 3, 3)]),
+    "linalg_slogdet": lambda: (lambda a: tl.linalg.slogdet(a + 2 * _eye(a)).logabsdet,
+                               [R(2, 3, 3)]),
+    "linalg_solve_ex": lambda: (lambda a, b: tl.linalg.solve(a + 3 * _eye(a), b),
+                                [R(2, 3, 3), R(3, 2)]),
+    "linalg_cholesky_ex": lambda: (lambda a: tl.linalg.cholesky(a @ a.mT + 3 * _eye(a)),
+                                   [R(2, 3, 3)]),
+    "linalg_qr": lambda: (lambda a: (lambda q, r: q * 2 + r.sum(-2, keepdim=True))(*tl.linalg.qr(a)),
+                          [R(2, 4, 3)]),
+    "linalg_svd": lambda: (lambda a: (lambda u, s, vh: (u * u).sum(-1) + (s * s).sum(-1, keepdim=True)
+                                      + (vh * vh)[..., 0].sum(-1, keepdim=True))(*tl.linalg.svd(
+                                          a, full_matrices=False)), [R(2, 4, 3)]),
+    "linalg_eigh": lambda: (lambda a: (lambda w, v: w + (v * v)[..., 0])(*tl.linalg.eigh(
+        a + a.mT + tl.diag(tl.tensor([0.0, 3.0, 6.0], dtype=a.dtype, device=a.device)))), [R(2, 3, 3)]),
+    "linalg_lu_factor_ex": lambda: (lambda a: tl.linalg.lu_factor(a + tl.diag(tl.tensor(
+        [3.0, -4.0, 5.0], dtype=a.dtype, device=a.device))).LU, [R(2, 3, 3)]),
+    "lu_unpack_permutation": lambda: (lambda a: tl.lu_unpack(*tl.linalg.lu_factor(a)).P, [R(2, 3, 3)]),
+    "linalg_solve_triangular": lambda: (lambda a, b: tl.linalg.solve_triangular(
+        a + 3 * _eye(a), b, upper=True), [R(2, 3, 3), R(3, 2)]),
+    "linalg_matrix_exp": lambda: (tl.linalg.matrix_exp, [R(2, 3, 3)]),
+    "linalg_pinv": lambda: (tl.linalg.pinv, [R(2, 4, 3)]),
     # creation
     "tensor": lambda: (lambda: tl.tensor([1.0, 2.0]), []),
     "from_numpy": lambda: (lambda: tl.from_numpy(np.ones(3)), []),

@@ -4,6 +4,7 @@ import tensorlib.nn.functional as F
 from tensorlib.ops.recurrent import fused_lstm_cell as _cell, gru_layer as _gru, lstm_layer as _lstm, rnn_layer as _rnn
 from tensorlib.dispatch import dispatch
 from tensorlib.ops.nn_ops import NATIVE_DROPOUT
+from tensorlib.ops.packed import PACK_PADDED_SEQUENCE, PAD_PACKED_SEQUENCE
 from tests.tensorlib.op_cases import I, R, _fixed
 
 # ops dispatched only inside backward formulas: their sample call runs a backward pass
@@ -19,14 +20,15 @@ BACKWARD_ONLY = {"convolution_backward_weight", "adaptive_avg_pool2d_backward", 
                  "rnn_layer_backward", "gelu_backward", "log_sigmoid_backward", "silu_backward",
                  "native_layer_norm_backward",
                  "native_batch_norm_backward", "native_group_norm_backward",
-                 "max_pool2d_with_indices_backward", "embedding_dense_backward"}
+                 "max_pool2d_with_indices_backward", "embedding_dense_backward", "_pack_padded_sequence_backward"}
 # gradcheck differentiates the squared gradients of these, which runs the backward-only op's own backward
 SECOND_ORDER_CHECKED = {"_log_softmax_backward_data", "_softmax_backward_data", "threshold_backward",
                         "leaky_relu_backward", "avg_pool2d_backward", "upsample_nearest1d_backward",
                         "hardtanh_backward",
                         "hardswish_backward", "hardsigmoid_backward",
                         "upsample_nearest2d_backward", "upsample_nearest3d_backward", "upsample_linear1d_backward",
-                        "upsample_bilinear2d_backward", "upsample_trilinear3d_backward"}
+                        "upsample_bilinear2d_backward", "upsample_trilinear3d_backward",
+                        "_pack_padded_sequence_backward"}
 NO_GRADCHECK = {"dropout", "native_dropout"} | (BACKWARD_ONLY - SECOND_ORDER_CHECKED)
 
 
@@ -140,6 +142,13 @@ CASES = {
     "rnn_layer": lambda: (lambda xg, h, w, b: _rnn(xg, h, w, b)[0], [R(3, 2, 2), R(2, 2), R(2, 2), R(2)]),
     "rnn_layer_backward": lambda: (_bwd(lambda xg, h, w, b: _rnn(xg, h, w, b, relu=True, reverse=True)[1]),
                                    [R(3, 2, 2), R(2, 2), R(2, 2), R(2)]),
+    # a (T=3, B=3) batch of lengths 3, 2, 1 (batch sizes 3, 2, 1), batch-first for the pack
+    "_pack_padded_sequence": lambda: (lambda x: dispatch(PACK_PADDED_SEQUENCE, x, batch_sizes=(3, 2, 1),
+                                                         batch_first=True), [R(3, 4, 2)]),
+    "_pack_padded_sequence_backward": lambda: (
+        _sq_grads(lambda x, w: dispatch(PACK_PADDED_SEQUENCE, x, batch_sizes=(3, 2, 1)) * w), [R(3, 3, 2), R(6, 2)]),
+    "_pad_packed_sequence": lambda: (lambda d: dispatch(PAD_PACKED_SEQUENCE, d, batch_sizes=(3, 2, 1), batch_first=True,
+                                                        padding_value=0.5, total_length=4), [R(6, 2)]),
     "scaled_dot_product_attention": lambda: (lambda q, k, v, m: F.scaled_dot_product_attention(q, k, v, m),
                                              [R(2, 3, 4), R(2, 5, 4), R(2, 5, 4), R(3, 5)]),
     # 4-D without dropout: torch's CPU flash kernel (see tensorlib/ops/attention.py)

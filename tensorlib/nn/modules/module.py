@@ -10,6 +10,7 @@ of this runs unless a hook listens to ranges: with no hooks `__call__` is one ch
 """
 from __future__ import annotations
 
+import functools
 import itertools
 import threading
 from typing import Any, Callable
@@ -541,6 +542,9 @@ class Module:
         from ...autograd.grad_mode import no_grad
         if not hasattr(state_dict, "keys"):
             raise TypeError(f"Expected state_dict to be dict-like, got {type(state_dict)}.")
+        errors: list = []
+        hook_missing: list = []
+        state_dict = self._run_load_state_dict_pre_hooks(state_dict, strict, hook_missing, errors)
         expected = {}
         for mprefix, m in self.named_modules():
             pre = mprefix + "." if mprefix else ""
@@ -550,9 +554,8 @@ class Module:
             for n, b in m._buffers.items():
                 if b is not None and n not in m._non_persistent_buffers_set:
                     expected[pre + n] = (m, "_buffers", n)
-        missing = [k for k in expected if k not in state_dict]
+        missing = hook_missing + [k for k in expected if k not in state_dict]
         unexpected = [k for k in state_dict if k not in expected]
-        errors = []
         with no_grad():
             for k, (m, kind, n) in expected.items():
                 if k not in state_dict:
@@ -584,6 +587,30 @@ class Module:
             raise RuntimeError("Error(s) in loading state_dict for {}:\n\t{}".format(type(self).__name__,
                                                                                  "\n\t".join(errors)))
         return _IncompatibleKeys(missing, unexpected)
+
+    def _register_load_state_dict_pre_hook(self, hook, with_module=False):
+        """torch's private hook, which nn.utils.parametrizations.weight_norm uses to load the hook-based
+        weight_norm's keys: `hook(state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys,
+        error_msgs)` runs on the state dict's copy before any of it is loaded (with_module: the module first)."""
+        hooks = self.__dict__.setdefault("_load_state_dict_pre_hooks", OrderedDict())
+        if with_module:
+            hook = functools.partial(hook, self)
+        return self._add_hook(hooks, hook, False, [])
+
+    def _run_load_state_dict_pre_hooks(self, state_dict, strict, missing, errors):
+        """The state dict as the submodules' load pre-hooks leave it (a copy, when there are any; torch copies
+        it always): each hook sees the keys under its module's prefix and may rename, add or drop them."""
+        hooked = [(p, m) for p, m in self.named_modules() if m.__dict__.get("_load_state_dict_pre_hooks")]
+        if not hooked:
+            return state_dict
+        metadata = getattr(state_dict, "_metadata", None)
+        state_dict = OrderedDict(state_dict)
+        unexpected: list = []
+        for p, m in hooked:
+            local = metadata.get(p, {}) if metadata is not None else {}
+            for hook in list(m._load_state_dict_pre_hooks.values()):
+                hook(state_dict, p + "." if p else "", local, strict, missing, unexpected, errors)
+        return state_dict
 
     # --- repr ----------------------------------------------------------------------------------
     def extra_repr(self):

@@ -17,6 +17,7 @@ from ... import _hooks as _H, ops
 from ...dispatch import STATE
 from ...ops.recurrent import fused_lstm_cell, gru_layer, lstm_layer, rnn_layer
 from .. import functional as F, init
+from ..utils.rnn import PackedSequence
 from ..parameter import Parameter
 from .module import Module
 
@@ -138,6 +139,8 @@ class RNNBase(Module):
         return s
 
     def forward(self, input, hx=None):
+        if isinstance(input, PackedSequence):
+            return self._forward_packed(input, hx)
         lstm = self.mode == "LSTM"
         batched = input.ndim == 3
         if input.ndim not in (2, 3):
@@ -219,6 +222,105 @@ class RNNBase(Module):
         elif self.batch_first:
             out = out.transpose(0, 1)
         return (out, (h_n, c_n)) if lstm else (out, h_n)
+
+    def _forward_packed(self, packed, hx):
+        """A PackedSequence through the layers, as torch's packed RNN: each layer and direction steps over the
+        time steps with the first batch_sizes[t] sequences (the running ones; they are sorted longest first), a
+        sequence's state frozen once it ends (forward) or taken from h0 as it starts (reverse), so h_n is each
+        sequence's state at its own last step. The steps are the cells' ops (`_lstm_step`, `_gru_step`,
+        `_rnn_step`), so autograd flows as through any ops; the input projection of a layer is one `linear`
+        over all the packed rows. hx is in the caller's order (permuted by sorted_indices, as torch's)."""
+        lstm = self.mode == "LSTM"
+        data, batch_sizes, sorted_indices, unsorted_indices = packed
+        if data.ndim != 2:
+            raise RuntimeError(f"input must have 2 dimensions, got {data.ndim}")
+        if data.shape[-1] != self.input_size:
+            raise RuntimeError(f"input.size(-1) must be equal to input_size. Expected {self.input_size}, got "
+                               f"{data.shape[-1]}")
+        bs = [int(b) for b in batch_sizes.tolist()]
+        N = bs[0]
+        dirs = 2 if self.bidirectional else 1
+        h_shape = (self.num_layers * dirs, N, self.proj_size or self.hidden_size)
+        c_shape = (self.num_layers * dirs, N, self.hidden_size)
+        if hx is None:
+            h0 = ops.zeros(*h_shape, dtype=data.dtype, device=data.device)
+            c0 = ops.zeros(*c_shape, dtype=data.dtype, device=data.device) if lstm else None
+        else:
+            h0, c0 = hx if lstm else (hx, None)
+            if sorted_indices is not None:
+                h0 = h0.index_select(1, sorted_indices)
+                c0 = c0.index_select(1, sorted_indices) if lstm else None
+            if tuple(h0.shape) != h_shape:
+                what = "hidden[0] size" if lstm else "hidden size"
+                raise RuntimeError(f"Expected {what} {h_shape}, got {list(h0.shape)}")
+            if lstm and tuple(c0.shape) != c_shape:
+                raise RuntimeError(f"Expected hidden[1] size {c_shape}, got {list(c0.shape)}")
+        offsets = [0]
+        for b in bs:
+            offsets.append(offsets[-1] + b)
+        hs, cs = [], []
+        x = data
+        for layer in range(self.num_layers):
+            outs_dir = []
+            for d in range(dirs):
+                w_ih, w_hh, b_ih, b_hh, w_hr = self._weights(layer, d)
+                idx = layer * dirs + d
+                xg = F.linear(x, w_ih, b_ih)
+                o, h, c = self._packed_direction(xg, h0[idx], c0[idx] if lstm else None, bs, offsets, bool(d),
+                                                 w_hh, b_hh, w_hr)
+                outs_dir.append(o)
+                hs.append(h)
+                cs.append(c)
+            x = outs_dir[0] if dirs == 1 else ops.cat(outs_dir, -1)
+            if self.dropout > 0 and self.training and layer < self.num_layers - 1:
+                x = F.dropout(x, self.dropout, True)
+        h_n = ops.stack(hs, 0)
+        c_n = ops.stack(cs, 0) if lstm else None
+        if unsorted_indices is not None:
+            h_n = h_n.index_select(1, unsorted_indices)
+            c_n = c_n.index_select(1, unsorted_indices) if lstm else None
+        out = PackedSequence(x, batch_sizes, sorted_indices, unsorted_indices)
+        return (out, (h_n, c_n)) if lstm else (out, h_n)
+
+    def _packed_direction(self, xg, h0, c0, bs, offsets, reverse, w_hh, b_hh, w_hr):
+        """One layer's direction over packed rows' input projections `xg`: (outputs in packed order, h_n, c_n)."""
+        lstm = self.mode == "LSTM"
+        L = len(bs)
+
+        def step(t, h, c):
+            xt = xg[offsets[t]:offsets[t + 1]]
+            if lstm:
+                return _lstm_step(xt, h, c, w_hh, b_hh, w_hr)
+            if self.mode == "GRU":
+                return _gru_step(xt, h, w_hh, b_hh), None
+            return _rnn_step(xt, h, w_hh, b_hh, self.mode == "RNN_RELU"), None
+
+        outs = [None] * L
+        if not reverse:
+            h, c = h0, c0
+            done_h, done_c = [], []         # the states of the sequences that ended, the shortest last
+            for t in range(L):
+                if bs[t] < h.shape[0]:
+                    done_h.append(h[bs[t]:])
+                    h = h[:bs[t]]
+                    if lstm:
+                        done_c.append(c[bs[t]:])
+                        c = c[:bs[t]]
+                h, c = step(t, h, c)
+                outs[t] = h
+            h_n = ops.cat([h] + done_h[::-1], 0) if done_h else h
+            c_n = (ops.cat([c] + done_c[::-1], 0) if done_c else c) if lstm else None
+        else:
+            h, c = h0[:bs[-1]], (c0[:bs[-1]] if lstm else None)
+            for t in range(L - 1, -1, -1):
+                if bs[t] > h.shape[0]:          # sequences that start here (their last step) start from h0
+                    h = ops.cat([h, h0[h.shape[0]:bs[t]]], 0)
+                    if lstm:
+                        c = ops.cat([c, c0[c.shape[0]:bs[t]]], 0)
+                h, c = step(t, h, c)
+                outs[t] = h
+            h_n, c_n = h, c
+        return ops.cat(outs, 0), h_n, c_n
 
 
 class RNN(RNNBase):

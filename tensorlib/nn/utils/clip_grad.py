@@ -1,7 +1,10 @@
-"""clip_grad_norm_ / clip_grad_value_: in place on .grad, under no_grad, one fused norm per device."""
+"""clip_grad_norm_ / clip_grad_value_ / clip_grads_with_norm_: in place on .grad, under no_grad, one fused norm
+per device; clip_grad_norm, torch's deprecated alias of clip_grad_norm_."""
 from __future__ import annotations
 
 import math
+import types
+import warnings
 from contextlib import nullcontext
 
 import numpy as np
@@ -54,6 +57,11 @@ def _check_finite(total, norm_type, error_if_nonfinite):
 def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=False, foreach=None):
     """Scales all gradients together so that their joint norm is at most max_norm; returns that norm
     (before clipping) as a tensor, as torch does."""
+    if not isinstance(parameters, Tensor):
+        is_generator = isinstance(parameters, types.GeneratorType)
+        parameters = list(parameters)
+        if is_generator and not parameters:
+            warnings.warn("`parameters` is an empty generator, no gradient clipping will occur.", stacklevel=2)
     grads = _grads(parameters)
     if not grads:
         return ops.tensor(0.0)
@@ -71,6 +79,26 @@ def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=Fals
                 for g in grads:
                     g.mul_(coef.to(device=g.device, dtype=g.dtype))
     return total
+
+
+def clip_grad_norm(parameters, max_norm, norm_type=2.0, error_if_nonfinite=False, foreach=None):
+    """torch's deprecated name of clip_grad_norm_ (with its FutureWarning)."""
+    warnings.warn("`torch.nn.utils.clip_grad_norm` is now deprecated in favor of `torch.nn.utils.clip_grad_norm_`.",
+                  FutureWarning, stacklevel=2)
+    return clip_grad_norm_(parameters, max_norm, norm_type, error_if_nonfinite, foreach)
+
+
+def clip_grads_with_norm_(parameters, max_norm, total_norm, foreach=None):
+    """The second half of clip_grad_norm_: the gradients scaled by min(1, max_norm / (total_norm + 1e-6)) for a
+    `total_norm` computed by the caller (get_total_norm, perhaps over several groups or ranks)."""
+    grads = _grads(parameters)
+    if not grads:
+        return
+    with no_grad():
+        coef = ops.clamp(float(max_norm) / (total_norm + 1e-6), max=1.0)
+        with record_range("_foreach_mul_", "op") if foreach is not False else nullcontext():
+            for g in grads:
+                g.mul_(coef.to(device=g.device))
 
 
 def _arrays_run(grads, norm_type, foreach):

@@ -169,6 +169,8 @@ def _wrap(r, inputs=()):
         return _wrap_np(r, inputs)
     if type(r) is tuple or type(r) is list:
         return type(r)(_wrap(v, inputs) for v in r)
+    if isinstance(r, tuple):    # NumPy 2's linalg results (SVDResult, EighResult, QRResult...): CuPy's plain tuples
+        return tuple(_wrap(v, inputs) for v in r)
     return r
 
 
