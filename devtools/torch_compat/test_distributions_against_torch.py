@@ -25,6 +25,11 @@ def _unit(*shape):
     return R.uniform(0.15, 0.85, shape)
 
 
+def _spd(*shape):
+    a = R.normal(size=shape + (shape[-1],))
+    return a @ np.swapaxes(a, -1, -2) + shape[-1] * np.eye(shape[-1])
+
+
 # name -> (parameters as NumPy arrays (or fixed Python values), a function of the library's module and the
 # parameters' tensors that builds the distribution)
 def _cases():
@@ -78,6 +83,17 @@ def _cases():
         "MixtureSameFamily": ({"logits": lp, "loc": R.normal(size=(2, 3)), "scale": _pos(2, 3)},
                               lambda D, p: D.MixtureSameFamily(D.Categorical(logits=p["logits"]),
                                                                D.Normal(p["loc"], p["scale"]))),
+        "MultivariateNormal": ({"loc": R.normal(size=(2, 3)), "cov": _spd(2, 3)},
+                               lambda D, p: D.MultivariateNormal(p["loc"], covariance_matrix=p["cov"])),
+        "MultivariateNormalPrecision": ({"loc": R.normal(size=3), "prec": _spd(3)},
+                                        lambda D, p: D.MultivariateNormal(p["loc"], precision_matrix=p["prec"])),
+        "MultivariateNormalTril": ({"loc": R.normal(size=3), "tril": np.linalg.cholesky(_spd(3))},
+                                   lambda D, p: D.MultivariateNormal(p["loc"], scale_tril=p["tril"])),
+        "LowRankMultivariateNormal": ({"loc": R.normal(size=(2, 3)), "f": R.normal(size=(2, 3, 2)), "d": _pos(2, 3)},
+                                      lambda D, p: D.LowRankMultivariateNormal(p["loc"], p["f"], p["d"])),
+        "Wishart": ({"df": np.array([4.5, 6.0]), "cov": _spd(2, 3)},
+                    lambda D, p: D.Wishart(p["df"], covariance_matrix=p["cov"])),
+        "LKJCholesky": ({"c": np.array([0.7, 2.5])}, lambda D, p: D.LKJCholesky(3, p["c"])),
         "TransformedDistribution": (
             {"loc": R.normal(size=3), "scale": _pos(3)},
             lambda D, p: D.TransformedDistribution(D.Normal(p["loc"], p["scale"]),
@@ -235,7 +251,10 @@ KL_PAIRS = [("Normal", "Normal"), ("Bernoulli", "Bernoulli"), ("Categorical", "C
             ("Exponential", "Gumbel"), ("Gamma", "Gumbel"), ("Uniform", "Gumbel"), ("Beta", "Exponential"),
             ("Beta", "Gamma"), ("Beta", "Normal"), ("Exponential", "Pareto"), ("Pareto", "Normal"),
             ("ContinuousBernoulli", "Normal"), ("Uniform", "Beta"), ("Uniform", "Pareto"),
-            ("LogNormal", "LogNormal"), ("HalfCauchy", "HalfCauchy"), ("Chi2", "Chi2"), ("Chi2", "Gamma")]
+            ("LogNormal", "LogNormal"), ("MultivariateNormal", "MultivariateNormal"),
+            ("LowRankMultivariateNormal", "LowRankMultivariateNormal"),
+            ("MultivariateNormal", "LowRankMultivariateNormal"), ("LowRankMultivariateNormal", "MultivariateNormal"),
+            ("HalfCauchy", "HalfCauchy"), ("Chi2", "Chi2"), ("Chi2", "Gamma")]
 
 
 @pytest.mark.parametrize("pq", KL_PAIRS, ids=lambda pq: f"{pq[0]}-{pq[1]}")
@@ -308,7 +327,8 @@ def test_transforms(name):
 
 
 @pytest.mark.parametrize("cname", ["real", "positive", "unit_interval", "simplex", "lower_cholesky",
-                                   "greater_than", "interval", "real_vector", "nonnegative", "corr_cholesky"])
+                                   "greater_than", "interval", "real_vector", "nonnegative", "corr_cholesky",
+                                   "positive_definite"])
 def test_biject_to(cname):
     def c(C):
         return {"greater_than": lambda: C.greater_than(1.5), "interval": lambda: C.interval(-1.0, 2.0)}.get(

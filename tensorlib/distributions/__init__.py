@@ -2,7 +2,7 @@
 every op of log_prob, rsample, entropy, ...): the distributions, their constraints, the transforms with
 biject_to / transform_to, and kl_divergence with torch's registrations between them. Arguments and values
 are validated by default as torch does (validate_args=False turns it off). MultivariateNormal,
-LowRankMultivariateNormal, Wishart and LKJCholesky, which need tensorlib.linalg, are not here yet."""
+LowRankMultivariateNormal, Wishart and LKJCholesky factorise with tensorlib.linalg."""
 from __future__ import annotations
 
 from . import constraints, kl, utils
@@ -31,10 +31,13 @@ from .inverse_gamma import InverseGamma
 from .kl import kl_divergence, register_kl
 from .kumaraswamy import Kumaraswamy
 from .laplace import Laplace
+from .lkj_cholesky import LKJCholesky
 from .log_normal import LogNormal
 from .logistic_normal import LogisticNormal
+from .lowrank_multivariate_normal import LowRankMultivariateNormal
 from .mixture_same_family import MixtureSameFamily
 from .multinomial import Multinomial
+from .multivariate_normal import MultivariateNormal
 from .negative_binomial import NegativeBinomial
 from .normal import Normal
 from .one_hot_categorical import OneHotCategorical, OneHotCategoricalStraightThrough
@@ -48,6 +51,7 @@ from .transforms import *  # noqa: F403
 from .uniform import Uniform
 from .von_mises import VonMises
 from .weibull import Weibull
+from .wishart import Wishart
 
 
 
@@ -73,11 +77,14 @@ __all__ = [
     "Independent",
     "InverseGamma",
     "Kumaraswamy",
+    "LKJCholesky",
     "Laplace",
     "LogNormal",
     "LogisticNormal",
+    "LowRankMultivariateNormal",
     "MixtureSameFamily",
     "Multinomial",
+    "MultivariateNormal",
     "NegativeBinomial",
     "Normal",
     "OneHotCategorical",
@@ -90,6 +97,7 @@ __all__ = [
     "Uniform",
     "VonMises",
     "Weibull",
+    "Wishart",
     "TransformedDistribution",
     "biject_to",
     "kl_divergence",

@@ -3,6 +3,7 @@ reprs (they appear in the validation errors), their event_dim and is_discrete, a
 interval, cat, stack, ...)."""
 from __future__ import annotations
 
+from .. import linalg
 from .. import ops as _ops
 from .._dtype import bool_
 from .._dtype import finfo as _finfo
@@ -426,7 +427,7 @@ class _CorrCholesky(Constraint):
 
     def check(self, value):
         tol = _finfo(value.dtype).eps * value.size(-1) * 10
-        row_norm = _ops.norm(value.detach(), dim=-1)
+        row_norm = linalg.norm(value.detach(), dim=-1)
         unit_row_norm = (row_norm - 1.0).abs().le(tol).all(dim=-1)
         return _LowerCholesky().check(value) & unit_row_norm
 
@@ -459,7 +460,7 @@ class _PositiveSemidefinite(_Symmetric):
         sym_check = super().check(value)
         if not sym_check.all():
             return sym_check
-        return _ops.eigvalsh(value).ge(0).all(-1)
+        return linalg.eigvalsh(value).ge(0).all(-1)
 
 
 class _PositiveDefinite(_Symmetric):
@@ -469,7 +470,7 @@ class _PositiveDefinite(_Symmetric):
         sym_check = super().check(value)
         if not sym_check.all():
             return sym_check
-        return _ops.cholesky_ex(value).info.eq(0)
+        return linalg.cholesky_ex(value).info.eq(0)
 
 
 class _Cat(Constraint):

@@ -6,6 +6,7 @@ import functools
 import math
 import operator
 
+from .. import linalg
 from .. import ops as _ops
 from .._dtype import finfo as _finfo
 from .._tensor import Size
@@ -807,7 +808,7 @@ class PositiveDefiniteTransform(Transform):
         return x @ x.mT
 
     def _inverse(self, y):
-        y = _ops.cholesky(y)
+        y = linalg.cholesky(y)
         return LowerCholeskyTransform().inv(y)
 
 

@@ -173,3 +173,38 @@ def test_validation_messages():
     assert np.isnan(D.Gamma(t([1.0]), t([0.0]), validate_args=False).mean.numpy()).sum() == 0
     with pytest.raises(ValueError, match="Either `probs` or `logits` must be specified, but not both."):
         D.Geometric(t([0.5]), t([0.0]))
+
+
+def _spd(n):
+    a = R.normal(size=(n, n))
+    return a @ a.T + n * np.eye(n)
+
+
+def test_multivariate_normal_forms_against_scipy():
+    loc, cov = R.normal(size=3), _spd(3)
+    x = R.normal(size=(4, 3))
+    ref = st.multivariate_normal(loc, cov)
+    for d in (D.MultivariateNormal(t(loc), covariance_matrix=t(cov)),
+              D.MultivariateNormal(t(loc), precision_matrix=t(np.linalg.inv(cov))),
+              D.MultivariateNormal(t(loc), scale_tril=t(np.linalg.cholesky(cov)))):
+        np.testing.assert_allclose(d.log_prob(t(x)).numpy(), ref.logpdf(x), rtol=1e-10)
+        np.testing.assert_allclose(float(d.entropy()), ref.entropy(), rtol=1e-10)
+        np.testing.assert_allclose(d.covariance_matrix.numpy(), cov, rtol=1e-10)
+    f, diag = R.normal(size=(3, 2)), np.array([0.5, 1.0, 2.0])
+    lr = D.LowRankMultivariateNormal(t(loc), t(f), t(diag))
+    np.testing.assert_allclose(lr.log_prob(t(x)).numpy(),
+                               st.multivariate_normal(loc, f @ f.T + np.diag(diag)).logpdf(x), rtol=1e-10)
+    assert gradcheck(lambda m, c: D.MultivariateNormal(m, scale_tril=c.tril()).log_prob(t(x)),
+                     (t(loc, True), t(np.linalg.cholesky(cov), True)))
+    tl.manual_seed(0)
+    s = D.MultivariateNormal(t(loc), covariance_matrix=t(cov)).sample((40000,)).numpy()
+    np.testing.assert_allclose(np.cov(s.T), cov, rtol=0.05, atol=0.05)
+
+
+def test_wishart_against_scipy():
+    cov = _spd(3)
+    x = st.wishart(6.0, cov).rvs(random_state=1)
+    d = D.Wishart(t(6.0), covariance_matrix=t(cov))
+    np.testing.assert_allclose(float(d.log_prob(t(x))), st.wishart(6.0, cov).logpdf(x), rtol=1e-10)
+    np.testing.assert_allclose(float(d.entropy()), st.wishart(6.0, cov).entropy(), rtol=1e-10)
+    np.testing.assert_allclose(d.mean.numpy(), 6.0 * cov, rtol=1e-12)
