@@ -83,7 +83,6 @@ from . import backends  # noqa: E402
 from . import jit, onnx  # noqa: E402 - torch.jit.trace, torch.onnx.export (issue 19)
 from ._compile import compile  # noqa: E402
 from . import ao, nested, quantization  # noqa: E402 - torch.quantization.quantize_dynamic; nested: refused
-from . import distributions  # noqa: E402 - torch.distributions (Categorical, Normal, ...), after nn
 from .ops.creation import legacy_types as _legacy_types  # noqa: E402
 globals().update(_legacy_types(False))       # torch.FloatTensor, torch.LongTensor... (legacy constructors)
 cuda.__dict__.update(_legacy_types(True))    # torch.cuda.FloatTensor...
@@ -152,8 +151,8 @@ def _import_declared(parent: str, name: str):
 
 # tensorlib's own submodules that `import tensorlib` does not load, imported on first use as attributes (as
 # `torch.testing` after `import torch`): each is rarely needed, and some import much (multiprocessing; special,
-# whose kernels import SciPy)
-_LAZY_SUBMODULES = frozenset({"testing", "version", "multiprocessing", "special", "linalg"})
+# whose kernels import SciPy; distributions, some forty modules)
+_LAZY_SUBMODULES = frozenset({"testing", "version", "multiprocessing", "special", "linalg", "distributions"})
 
 
 def __getattr__(name: str):

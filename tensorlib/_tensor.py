@@ -857,6 +857,11 @@ class Size(tuple):
         r = tuple.__getitem__(self, i)
         return Size(r) if isinstance(i, slice) else r
 
+    def __add__(self, other):
+        """torch.Size + a tuple is a torch.Size (batch_shape + event_shape in torch.distributions' messages)."""
+        r = tuple.__add__(self, other)
+        return r if r is NotImplemented else Size(r)
+
 
 class _RemovableHandle:
     def __init__(self, lst, item):

@@ -1,34 +1,81 @@
-"""torch.distributions.Bernoulli(probs or logits): 0/1 samples of the parameter's dtype, log_prob and
-entropy as binary cross-entropies with logits (torch's formulas)."""
+"""torch.distributions.Bernoulli: creates a Bernoulli distribution parameterized by :attr:`probs` or :attr:`logits` (but
+not both). Torch 2.13's, on tensorlib's ops."""
 from __future__ import annotations
 
-import math
-import numbers
+from math import nan
 
 from .. import ops as _ops
 from .._tensor import Size
 from ..autograd.grad_mode import no_grad
-from ..nn import functional as F
+from ..nn.functional import binary_cross_entropy_with_logits
 from . import constraints
-from .distribution import Distribution, broadcast_all, lazy_property, logits_to_probs, probs_to_logits
+from .exp_family import ExponentialFamily
+from .utils import (
+    _Number,
+    broadcast_all,
+    lazy_property,
+    logits_to_probs,
+    probs_to_logits,
+)
+
+__all__ = ["Bernoulli"]
 
 
-class Bernoulli(Distribution):
+class Bernoulli(ExponentialFamily):
+    """Creates a Bernoulli distribution parameterized by :attr:`probs` or :attr:`logits` (but not both)."""
+
     arg_constraints = {"probs": constraints.unit_interval, "logits": constraints.real}
     support = constraints.boolean
     has_enumerate_support = True
+    _mean_carrier_measure = 0
 
     def __init__(self, probs=None, logits=None, validate_args=None):
         if (probs is None) == (logits is None):
             raise ValueError("Either `probs` or `logits` must be specified, but not both.")
         if probs is not None:
-            is_scalar = isinstance(probs, numbers.Number)
+            is_scalar = isinstance(probs, _Number)
             (self.probs,) = broadcast_all(probs)
         else:
-            is_scalar = isinstance(logits, numbers.Number)
+            if logits is None:
+                raise AssertionError("logits is unexpectedly None")
+            is_scalar = isinstance(logits, _Number)
             (self.logits,) = broadcast_all(logits)
         self._param = self.probs if probs is not None else self.logits
-        super().__init__(Size() if is_scalar else self._param.size(), validate_args=validate_args)
+        if is_scalar:
+            batch_shape = Size()
+        else:
+            batch_shape = self._param.size()
+        super().__init__(batch_shape, validate_args=validate_args)
+
+    def expand(self, batch_shape, _instance=None):
+        new = self._get_checked_instance(Bernoulli, _instance)
+        batch_shape = Size(batch_shape)
+        if "probs" in self.__dict__:
+            new.probs = self.probs.expand(batch_shape)
+            new._param = new.probs
+        if "logits" in self.__dict__:
+            new.logits = self.logits.expand(batch_shape)
+            new._param = new.logits
+        super(Bernoulli, new).__init__(batch_shape, validate_args=False)
+        new._validate_args = self._validate_args
+        return new
+
+    def _new(self, *args, **kwargs):
+        return self._param.new(*args, **kwargs)
+
+    @property
+    def mean(self):
+        return self.probs
+
+    @property
+    def mode(self):
+        mode = (self.probs >= 0.5).to(self.probs)
+        mode[self.probs == 0.5] = nan
+        return mode
+
+    @property
+    def variance(self):
+        return self.probs * (1 - self.probs)
 
     @lazy_property
     def logits(self):
@@ -42,21 +89,8 @@ class Bernoulli(Distribution):
     def param_shape(self):
         return self._param.size()
 
-    @property
-    def mean(self):
-        return self.probs
-
-    @property
-    def mode(self):
-        mode = (self.probs >= 0.5).to(self.probs.dtype)
-        return _ops.where(self.probs == 0.5, _ops.full_like(mode, math.nan), mode)
-
-    @property
-    def variance(self):
-        return self.probs * (1 - self.probs)
-
     def sample(self, sample_shape=Size()):
-        shape = tuple(self._extended_shape(Size(sample_shape)))
+        shape = self._extended_shape(sample_shape)
         with no_grad():
             return _ops.bernoulli(self.probs.expand(shape))
 
@@ -64,15 +98,21 @@ class Bernoulli(Distribution):
         if self._validate_args:
             self._validate_sample(value)
         logits, value = broadcast_all(self.logits, value)
-        return -F.binary_cross_entropy_with_logits(logits, value, reduction="none")
+        return -binary_cross_entropy_with_logits(logits, value, reduction="none")
 
     def entropy(self):
-        return F.binary_cross_entropy_with_logits(self.logits, self.probs, reduction="none")
+        return binary_cross_entropy_with_logits(self.logits, self.probs, reduction="none")
 
     def enumerate_support(self, expand=True):
         values = _ops.arange(2, dtype=self._param.dtype, device=self._param.device)
         values = values.view((-1,) + (1,) * len(self._batch_shape))
-        return values.expand((-1,) + tuple(self._batch_shape)) if expand else values
+        if expand:
+            values = values.expand((-1,) + self._batch_shape)
+        return values
 
+    @property
+    def _natural_params(self):
+        return (_ops.logit(self.probs),)
 
-__all__ = ["Bernoulli"]
+    def _log_normalizer(self, x):
+        return _ops.log1p(_ops.exp(x))

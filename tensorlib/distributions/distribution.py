@@ -1,47 +1,67 @@
-"""torch.distributions.Distribution: shapes, argument and sample validation (on by default, as torch's
-`__debug__` default), sample under no_grad, and torch's repr and error messages."""
+"""torch.distributions.Distribution: batch / event shapes, argument validation at construction and value
+validation in log_prob (on by default, torch's __debug__ default; validate_args=False turns it off), expand's
+helper, sample under no_grad, and torch's error messages."""
 from __future__ import annotations
 
-import numbers
-from typing import Any
+import warnings
+
+from typing_extensions import deprecated
 
 from .. import ops as _ops
 from .._tensor import Size, Tensor
 from ..autograd.grad_mode import no_grad
+from . import constraints
+from .utils import _is_all_true, lazy_property
 
-_VALIDATE = True
-
-
-def _format(value):
-    return f"{value}"
+__all__ = ["Distribution"]
 
 
 class Distribution:
+    """Distribution is the abstract base class for probability distributions."""
+
     has_rsample = False
     has_enumerate_support = False
-    arg_constraints: dict = {}
-    support: Any = None
+    _validate_args = __debug__
 
     @staticmethod
     def set_default_validate_args(value):
-        if value not in (True, False):
+        if value not in [True, False]:
             raise ValueError
-        global _VALIDATE
-        _VALIDATE = value
+        Distribution._validate_args = value
 
     def __init__(self, batch_shape=Size(), event_shape=Size(), validate_args=None):
-        self._batch_shape, self._event_shape = Size(batch_shape), Size(event_shape)
-        self._validate_args = _VALIDATE if validate_args is None else validate_args
+        self._batch_shape = batch_shape
+        self._event_shape = event_shape
+        if validate_args is not None:
+            self._validate_args = validate_args
         if self._validate_args:
-            for param, constraint in self.arg_constraints.items():
-                if param not in self.__dict__ and isinstance(getattr(type(self), param, None), lazy_property):
-                    continue        # probs or logits, whichever was not given
+            try:
+                arg_constraints = self.arg_constraints
+            except NotImplementedError:
+                arg_constraints = {}
+                warnings.warn(
+                    f"{self.__class__} does not define `arg_constraints`. "
+                    + "Please set `arg_constraints = {}` or initialize the distribution "
+                    + "with `validate_args=False` to turn off validation.",
+                    stacklevel=2,
+                )
+            for param, constraint in arg_constraints.items():
+                if constraints.is_dependent(constraint):
+                    continue
+                if param not in self.__dict__ and isinstance(getattr(type(self), param), lazy_property):
+                    continue
                 value = getattr(self, param)
-                ok = constraint.check(value)
-                if not bool(ok.all()):
-                    raise ValueError(f"Expected parameter {param} ({type(value).__name__} of shape "
-                                     f"{tuple(value.shape)}) of distribution {self!r} to satisfy the constraint "
-                                     f"{constraint!r}, but found invalid values:\n{_format(value)}")
+                valid = constraint.check(value)
+                if not _is_all_true(valid):
+                    raise ValueError(
+                        f"Expected parameter {param} ({type(value).__name__} of shape {tuple(value.shape)}) of "
+                        f"distribution {repr(self)} to satisfy the constraint {repr(constraint)}, but found invalid "
+                        f"values:\n{value}"
+                    )
+        super().__init__()
+
+    def expand(self, batch_shape, _instance=None):
+        raise NotImplementedError
 
     @property
     def batch_shape(self):
@@ -52,12 +72,20 @@ class Distribution:
         return self._event_shape
 
     @property
+    def arg_constraints(self):
+        raise NotImplementedError
+
+    @property
+    def support(self):
+        raise NotImplementedError
+
+    @property
     def mean(self):
         raise NotImplementedError
 
     @property
     def mode(self):
-        raise NotImplementedError(f"{type(self)} does not implement mode")
+        raise NotImplementedError(f"{self.__class__} does not implement mode")
 
     @property
     def variance(self):
@@ -74,6 +102,7 @@ class Distribution:
     def rsample(self, sample_shape=Size()):
         raise NotImplementedError
 
+    @deprecated("`sample_n(n)` will be deprecated. Use `sample((n,))` instead.", category=FutureWarning)
     def sample_n(self, n):
         return self.sample(Size((n,)))
 
@@ -86,6 +115,9 @@ class Distribution:
     def icdf(self, value):
         raise NotImplementedError
 
+    def enumerate_support(self, expand=True):
+        raise NotImplementedError
+
     def entropy(self):
         raise NotImplementedError
 
@@ -93,67 +125,58 @@ class Distribution:
         return _ops.exp(self.entropy())
 
     def _extended_shape(self, sample_shape=Size()):
-        return Size(tuple(sample_shape) + tuple(self._batch_shape) + tuple(self._event_shape))
+        if not isinstance(sample_shape, Size):
+            sample_shape = Size(sample_shape)
+        return Size(sample_shape + self._batch_shape + self._event_shape)
 
     def _validate_sample(self, value):
         if not isinstance(value, Tensor):
             raise ValueError("The value argument to log_prob must be a Tensor")
-        ok = self.support.check(value)
-        if not bool(ok.all()):
-            raise ValueError(f"Expected value argument ({type(value).__name__} of shape {tuple(value.shape)}) to be "
-                             f"within the support ({self.support!r}) of the distribution {self!r}, but found "
-                             f"invalid values:\n{_format(value)}")
+        event_dim_start = len(value.size()) - len(self._event_shape)
+        if value.size()[event_dim_start:] != self._event_shape:
+            raise ValueError(
+                f"The right-most size of value must match event_shape: {value.size()} vs {self._event_shape}."
+            )
+        actual_shape = value.size()
+        expected_shape = self._batch_shape + self._event_shape
+        for i, j in zip(reversed(actual_shape), reversed(expected_shape)):
+            if i != 1 and j != 1 and (i != j):
+                raise ValueError(
+                    f"Value is not broadcastable with batch_shape+event_shape: {actual_shape} vs {expected_shape}."
+                )
+        try:
+            support = self.support
+        except NotImplementedError:
+            warnings.warn(
+                f"{self.__class__} does not define `support` to enable "
+                + "sample validation. Please initialize the distribution with "
+                + "`validate_args=False` to turn off validation.",
+                stacklevel=2,
+            )
+            return
+        if support is None:
+            raise AssertionError("support is unexpectedly None")
+        valid = support.check(value)
+        if not _is_all_true(valid):
+            raise ValueError(
+                f"Expected value argument ({type(value).__name__} of shape {tuple(value.shape)}) to be within the "
+                f"support ({repr(support)}) of the distribution {repr(self)}, but found invalid values:\n{value}"
+            )
+
+    def _get_checked_instance(self, cls, _instance=None):
+        if _instance is None and type(self).__init__ != cls.__init__:
+            raise NotImplementedError(
+                f"Subclass {self.__class__.__name__} of {cls.__name__} that defines a custom __init__ method must "
+                "also define a custom .expand() method."
+            )
+        return self.__new__(type(self)) if _instance is None else _instance
 
     def __repr__(self):
-        names = [k for k in self.arg_constraints if k in self.__dict__]
-        args = ", ".join(f"{p}: {self.__dict__[p] if self.__dict__[p].numel() == 1 else self.__dict__[p].size()}"
-                         for p in names)
-        return f"{type(self).__name__}({args})"
-
-
-def broadcast_all(*values):
-    """torch.distributions.utils.broadcast_all: numbers become tensors of the tensors' dtype (or the
-    default dtype), and everything is broadcast to one shape."""
-    if not all(isinstance(v, (Tensor, numbers.Number)) for v in values):
-        raise ValueError("Input arguments must all be instances of numbers.Number, torch.Tensor or objects "
-                         "implementing __torch_function__.")
-    ref = next((v for v in values if isinstance(v, Tensor)), None)
-    kw = {"dtype": ref.dtype, "device": ref.device} if ref is not None else {}
-    tensors = [v if isinstance(v, Tensor) else _ops.tensor(float(v), **kw) for v in values]
-    return tuple(_ops.broadcast_tensors(*tensors))
-
-
-def clamp_probs(probs):
-    from .._dtype import finfo
-    eps = finfo(probs.dtype).eps
-    return probs.clamp(min=eps, max=1 - eps)
-
-
-def probs_to_logits(probs, is_binary=False):
-    ps = clamp_probs(probs)
-    return _ops.log(ps) - _ops.log1p(-ps) if is_binary else _ops.log(ps)
-
-
-def logits_to_probs(logits, is_binary=False):
-    return _ops.sigmoid(logits) if is_binary else _ops.softmax(logits, -1)
-
-
-class lazy_property:
-    """Computed once on first access and stored on the instance (probs from logits and back)."""
-
-    def __init__(self, wrapped):
-        self.wrapped = wrapped
-        self.__doc__ = wrapped.__doc__
-
-    def __get__(self, instance, owner=None):
-        if instance is None:
-            return self
-        with _ops_enable_grad():
-            value = self.wrapped(instance)
-        instance.__dict__[self.wrapped.__name__] = value
-        return value
-
-
-def _ops_enable_grad():
-    from ..autograd.grad_mode import enable_grad
-    return enable_grad()
+        param_names = [k for k in self.arg_constraints if k in self.__dict__]
+        args_string = ", ".join(
+            [
+                f"{p}: {(self.__dict__[p] if self.__dict__[p].numel() == 1 else self.__dict__[p].size())}"
+                for p in param_names
+            ]
+        )
+        return self.__class__.__name__ + "(" + args_string + ")"

@@ -1,30 +1,26 @@
-"""torch.distributions.Uniform(low, high): on [low, high), reparameterized samples."""
+"""torch.distributions.Uniform: generates uniformly distributed random samples from the half-open interval ``[low,
+high)``. Torch 2.13's, on tensorlib's ops."""
 from __future__ import annotations
 
-import numbers
+from math import nan
 
 from .. import ops as _ops
 from .._tensor import Size
 from . import constraints
-from .distribution import Distribution, broadcast_all
+from .distribution import Distribution
+from .utils import _Number, broadcast_all
+
+__all__ = ["Uniform"]
 
 
 class Uniform(Distribution):
-    has_rsample = True
+    """Generates uniformly distributed random samples from the half-open interval ``[low, high)``."""
 
-    def __init__(self, low, high, validate_args=None):
-        self.low, self.high = broadcast_all(low, high)
-        batch_shape = Size() if isinstance(low, numbers.Number) and isinstance(high, numbers.Number) \
-            else self.low.size()
-        super().__init__(batch_shape, validate_args=validate_args)
+    has_rsample = True
 
     @property
     def arg_constraints(self):
         return {"low": constraints.less_than(self.high), "high": constraints.greater_than(self.low)}
-
-    @property
-    def support(self):
-        return constraints.interval(self.low, self.high)
 
     @property
     def mean(self):
@@ -32,19 +28,40 @@ class Uniform(Distribution):
 
     @property
     def mode(self):
-        return self.high * float("nan")
+        return nan * self.high
 
     @property
     def stddev(self):
-        return (self.high - self.low) / 12 ** 0.5
+        return (self.high - self.low) / 12**0.5
 
     @property
     def variance(self):
         return (self.high - self.low).pow(2) / 12
 
+    def __init__(self, low, high, validate_args=None):
+        self.low, self.high = broadcast_all(low, high)
+        if isinstance(low, _Number) and isinstance(high, _Number):
+            batch_shape = Size()
+        else:
+            batch_shape = self.low.size()
+        super().__init__(batch_shape, validate_args=validate_args)
+
+    def expand(self, batch_shape, _instance=None):
+        new = self._get_checked_instance(Uniform, _instance)
+        batch_shape = Size(batch_shape)
+        new.low = self.low.expand(batch_shape)
+        new.high = self.high.expand(batch_shape)
+        super(Uniform, new).__init__(batch_shape, validate_args=False)
+        new._validate_args = self._validate_args
+        return new
+
+    @constraints.dependent_property(is_discrete=False, event_dim=0)
+    def support(self):
+        return constraints.interval(self.low, self.high)
+
     def rsample(self, sample_shape=Size()):
-        shape = tuple(self._extended_shape(Size(sample_shape)))
-        rand = _ops.rand(*shape, dtype=self.low.dtype, device=self.low.device)
+        shape = self._extended_shape(sample_shape)
+        rand = _ops.rand(shape, dtype=self.low.dtype, device=self.low.device)
         return self.low + rand * (self.high - self.low)
 
     def log_prob(self, value):
@@ -57,10 +74,12 @@ class Uniform(Distribution):
     def cdf(self, value):
         if self._validate_args:
             self._validate_sample(value)
-        return ((value - self.low) / (self.high - self.low)).clamp(min=0, max=1)
+        result = (value - self.low) / (self.high - self.low)
+        return result.clamp(min=0, max=1)
+
+    def icdf(self, value):
+        result = value * (self.high - self.low) + self.low
+        return result
 
     def entropy(self):
         return _ops.log(self.high - self.low)
-
-
-__all__ = ["Uniform"]

@@ -404,7 +404,7 @@ def _pow_bwd_arrays(ctx, g, k=QUIET):
     recorded mul and pow (k=SINK: OpDef.sink_backward); None for a tensor exponent and where the dispatched
     ops would promote."""
     a, b = ctx.inputs
-    if not isinstance(a, Tensor) or ctx.needs_input_grad[1]:
+    if not isinstance(a, Tensor) or isinstance(b, Tensor) or ctx.needs_input_grad[1]:
         return None
     p = quiet_arrays(g._data, a._data)
     if p is None or quiet_operand(b, p[0].dtype) is None:

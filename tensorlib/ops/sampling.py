@@ -160,3 +160,293 @@ def normal(mean, std=1.0, size=None, *, generator=None, dtype=None, device=None,
         z.normal_(0.0, 1.0, generator=generator)
         z = z * std + mean
     return z.requires_grad_(requires_grad)
+
+
+# ---- the samplers behind torch.distributions: poisson, binomial, and the reparameterised gamma / Dirichlet ----
+
+def _rng_for(a, generator):
+    return R._gen_for(device_of(a), generator)
+
+
+def _check_float(name, what, a):
+    if a._data.dtype.kind != "f":
+        raise RuntimeError(f"{name} only supports floating-point dtypes for {what}, got: "
+                           f"{D.scalar_name(a._data.dtype)}")
+
+
+@op("poisson", node_name="PoissonBackward0")
+def POISSON(xp, rates, generator=None):
+    """One Poisson draw per rate, of the rates' dtype (NumPy's / CuPy's Poisson sampler)."""
+    lam = rates.astype(np.float64)
+    return _rng_for(rates, generator).poisson(lam, lam.shape).astype(rates.dtype)
+
+
+POISSON.def_backward(lambda ctx, g: (g * 0,))     # torch's: zeros_like(self)
+
+
+@public
+def poisson(input, generator=None):
+    """torch.poisson: no gradient reaches the rates (torch's backward is zero)."""
+    if input._data.dtype.kind != "f":
+        raise NotImplementedError(f'"poisson_cpu" not implemented for \'{D.scalar_name(input._data.dtype)}\'')
+    if input.device.type == "cpu" and input.numel() and not bool((input >= 0).all()):
+        raise RuntimeError("invalid Poisson rate, expected rate to be non-negative")
+    return dispatch(POISSON, input, generator=generator)
+
+
+@op("binomial")
+def BINOMIAL(xp, count, prob, generator=None):
+    """Binomial(count, prob) draws of count's dtype; the sampler takes integer counts (torch's truncates)."""
+    n = xp.maximum(count, 0).astype(np.int64)
+    p = xp.clip(prob.astype(np.float64), 0.0, 1.0)
+    n, p = xp.broadcast_arrays(n, p)
+    return _rng_for(count, generator).binomial(n, p, n.shape).astype(count.dtype)
+
+
+@public
+def binomial(count, prob, generator=None):
+    """torch.binomial: not differentiable (torch's backward is not implemented)."""
+    for what, a in (("count", count), ("prob", prob)):
+        if a._data.dtype.kind != "f":
+            raise ValueError(f"binomial only supports floating-point dtypes for {what}, got: "
+                             f"{D.scalar_name(a._data.dtype)}")
+    return dispatch(BINOMIAL, count, prob, generator=generator)
+
+
+def _gamma_draw(xp, alpha, generator):
+    """Gamma(alpha, 1) draws in float64, at least the smallest normal number as torch's sampler returns
+    (a sample of 0 would make log_prob and the gradients below infinite)."""
+    a = xp.maximum(alpha.astype(np.float64), 0.0)
+    rng = _rng_for(alpha, generator)
+    x = rng.standard_gamma(a) if xp is np else rng.gamma(a, 1.0, a.shape)
+    return xp.maximum(x, np.finfo(alpha.dtype).tiny)
+
+
+@op("_standard_gamma", save="io", node_name="StandardGammaBackward0")
+def STANDARD_GAMMA(xp, alpha, generator=None):
+    """Gamma(alpha, 1) draws (NumPy's / CuPy's standard gamma sampler), differentiable in alpha: torch's
+    implicit reparameterisation, d sample / d alpha from _standard_gamma_grad."""
+    return _gamma_draw(xp, alpha, generator).astype(alpha.dtype)
+
+
+@STANDARD_GAMMA.def_backward
+def _(ctx, g):
+    return (g * standard_gamma_grad(ctx.saved_inputs[0], ctx.saved_output),)
+
+
+@public(name="_standard_gamma")
+def standard_gamma(input, generator=None):
+    return dispatch(STANDARD_GAMMA, input, generator=generator)
+
+
+def _digamma(xp, x):
+    """scipy.special's digamma on the CPU, cupyx's on a GPU (imported here: `import tensorlib` stays free of
+    SciPy; the ops' own digamma is dispatched, and these are kernels)."""
+    if xp is np:
+        import scipy.special as s
+    else:
+        import cupyx.scipy.special as s
+    return s.digamma(x)
+
+
+def _standard_gamma_grad_k(xp, alpha, x):
+    """torch's standard_gamma_grad_one (aten/src/ATen/native/Distributions.h) on whole arrays: -(d cdf /
+    d alpha) / pdf at the sample, by a Taylor series for x < 0.8, Rice's saddle point expansion for alpha > 8
+    and a bivariate rational approximation otherwise; each branch computed where it applies."""
+    dt = np.result_type(alpha.dtype, x.dtype)
+    alpha, x = xp.broadcast_arrays(alpha.astype(np.float64), x.astype(np.float64))
+    out = xp.empty(alpha.shape, dtype=np.float64)
+    with np.errstate(all="ignore"):
+        small = x < 0.8
+        a, xs = alpha[small], x[small]
+        numer = xp.ones_like(a)
+        denom = a.copy()
+        series1, series2 = numer / denom, numer / (denom * denom)
+        for i in range(1, 6):
+            numer = numer * (-xs / i)
+            denom = denom + 1
+            series1 = series1 + numer / denom
+            series2 = series2 + numer / (denom * denom)
+        pow_x_alpha = xs ** a
+        gamma_pdf = xs ** (a - 1) * xp.exp(-xs)
+        gamma_cdf = pow_x_alpha * series1
+        gamma_cdf_alpha = (xp.log(xs) - _digamma(xp, a)) * gamma_cdf - pow_x_alpha * series2
+        r = -gamma_cdf_alpha / gamma_pdf
+        out[small] = xp.where(xp.isnan(r), 0.0, r)
+
+        large = ~small & (alpha > 8.0)
+        a, xs = alpha[large], x[large]
+        near = (0.9 * a <= xs) & (xs <= 1.1 * a)
+        numer_1 = 1 + 24 * a * (1 + 12 * a)
+        numer_2 = 1440 * (a * a) + 6 * xs * (53 - 120 * xs) - 65 * xs * xs / a + a * (107 + 3600 * xs)
+        r_near = numer_1 * numer_2 / (1244160 * (a * a) * (a * a))
+        denom = xp.sqrt(8 * a)
+        term2 = denom / (a - xs)
+        term3 = (xs - a - a * xp.log(xs / a)) ** -1.5
+        term23 = xp.where(xs < a, term2 - term3, term2 + term3)
+        term1 = xp.log(xs / a) * term23 - xp.sqrt(2 / a) * (a + xs) / ((a - xs) * (a - xs))
+        stirling = 1 + 1 / (12 * a) * (1 + 1 / (24 * a))
+        out[large] = xp.where(near, r_near, -stirling * (xs * term1) / denom)
+
+        mid = ~small & ~large
+        a, xs = alpha[mid], x[mid]
+        u, v = xp.log(xs / a), xp.log(a)
+        cv = [c0 + u * (c1 + u * c2) for c0, c1, c2 in zip(*_GAMMA_UV)]
+        p = cv[0] + v * (cv[1] + v * (cv[2] + v * cv[3]))
+        q = cv[4] + v * (cv[5] + v * (cv[6] + v * cv[7]))
+        out[mid] = xp.exp(p / q)
+    return out.astype(dt)
+
+
+_GAMMA_UV = (
+    (0.16009398, -0.094634809, 0.025146376, -0.0030648343, 1, 0.32668115, 0.10406089, 0.0014179084),
+    (0.53487893, 0.1298071, 0.065735949, -0.0015649758, 0.16639465, 0.020070113, -0.0035938915, -0.00058392623),
+    (0.040121004, -0.0065914022, -0.0026286047, -0.0013441777, 0.017050642, -0.0021309326, 0.00085092367,
+     -1.5247877e-07),
+)
+
+# torch's backward of _standard_gamma_grad is not implemented: no backward here either
+STANDARD_GAMMA_GRAD = op("_standard_gamma_grad")(_standard_gamma_grad_k)
+
+
+@public(name="_standard_gamma_grad")
+def standard_gamma_grad(input, output):
+    """torch._standard_gamma_grad(alpha, sample): d sample / d alpha of a Gamma(alpha, 1) sample."""
+    return dispatch(STANDARD_GAMMA_GRAD, input, output)
+
+
+@op("_sample_dirichlet", save="io", node_name="_DirichletBackward")
+def SAMPLE_DIRICHLET(xp, alpha, generator=None):
+    """Dirichlet(alpha) draws along the last dimension: Gamma(alpha_i, 1) draws normalised, as torch's
+    sampler, each component kept within [smallest normal, 1 - eps]. Its backward is the one of torch's
+    `_Dirichlet` function (Dirichlet.rsample's node): _dirichlet_grad chained through the normalisation."""
+    g = _gamma_draw(xp, alpha, generator)
+    fi = np.finfo(alpha.dtype)
+    return xp.clip(g / g.sum(-1, keepdims=True), fi.tiny, 1 - fi.eps).astype(alpha.dtype)
+
+
+@SAMPLE_DIRICHLET.def_backward
+def _(ctx, g):
+    (alpha,), x = ctx.saved_inputs, ctx.saved_output
+    total = alpha.sum(-1, keepdim=True).expand_as(alpha)
+    grad = dirichlet_grad(x, alpha, total)
+    return (grad * (g - (x * g).sum(-1, keepdim=True)),)
+
+
+@public(name="_sample_dirichlet")
+def sample_dirichlet(input, generator=None):
+    return dispatch(SAMPLE_DIRICHLET, input, generator=generator)
+
+
+def _beta_grad_alpha_small(xp, x, alpha, beta):
+    factor = _digamma(xp, alpha) - _digamma(xp, alpha + beta) - xp.log(x)
+    numer = xp.ones_like(x)
+    series = numer / alpha * (factor + 1 / alpha)
+    for i in range(1, 11):
+        numer = numer * ((i - beta) * x / i)
+        denom = alpha + i
+        series = series + numer / denom * (factor + 1 / denom)
+    r = x * (1 - x) ** -beta * series
+    return xp.where(xp.isnan(r), 0.0, r)
+
+
+def _beta_grad_beta_small(xp, x, alpha, beta):
+    factor = _digamma(xp, alpha + beta) - _digamma(xp, beta)
+    numer, betas, dbetas = xp.ones_like(x), xp.ones_like(x), xp.zeros_like(x)
+    series = factor / alpha
+    for i in range(1, 9):
+        numer = numer * (-x / i)
+        dbetas = dbetas * (beta - i) + betas
+        betas = betas * (beta - i)
+        series = series + numer / (alpha + i) * (dbetas + factor * betas)
+    r = -((1 - x) ** (1 - beta)) * series
+    return xp.where(xp.isnan(r), 0.0, r)
+
+
+def _beta_grad_alpha_mid(xp, x, alpha, beta):
+    total = alpha + beta
+    mean = alpha / total
+    std = xp.sqrt(alpha * beta / (total + 1)) / total
+    near = (mean - 0.1 * std <= x) & (x <= mean + 0.1 * std)
+    poly = 47 * x * (beta * beta) * (beta * beta) + alpha * (
+        (43 + 20 * (16 + 27 * beta) * x) * (beta * beta) * beta + alpha * (
+            3 * (59 + 180 * beta - 90 * x) * (beta * beta) + alpha * (
+                (453 + 1620 * beta * (1 - x) - 455 * x) * beta + alpha * (
+                    8 * (1 - x) * (135 * beta - 11)))))
+    prefactor_num = (1 + 12 * alpha) * (1 + 12 * beta) / (total * total)
+    prefactor_den = 12960 * alpha * alpha * alpha * beta * beta * (1 + 12 * total)
+    r_near = prefactor_num / (1 - x) * poly / prefactor_den
+    prefactor = -x / xp.sqrt(2 * alpha * beta / total)
+    stirling = ((1 + 1 / (12 * alpha) + 1 / (288 * alpha * alpha)) * (1 + 1 / (12 * beta) + 1 / (288 * beta * beta))
+                / (1 + 1 / (12 * total) + 1 / (288 * total * total)))
+    term1_num = 2 * (alpha * alpha) * (x - 1) + alpha * beta * (x - 1) - x * (beta * beta)
+    axbx = alpha * (x - 1) + beta * x
+    term1 = term1_num / (xp.sqrt(2 * alpha / beta) * total ** 1.5 * axbx * axbx)
+    term2 = 0.5 * xp.log(alpha / (total * x))
+    term3 = xp.sqrt(8 * alpha * beta / total) / (beta * x + alpha * (x - 1))
+    term4 = (beta * xp.log(beta / (total * (1 - x))) + alpha * xp.log(alpha / (total * x))) ** -1.5
+    term1234 = term1 + term2 * (term3 + xp.where(x < mean, term4, -term4))
+    return xp.where(near, r_near, stirling * prefactor * term1234)
+
+
+_DIRICHLET_C = np.array([
+    [[[1.003668233, -0.01061107488, -0.0657888334, 0.01201642863],
+      [0.6336835991, -0.3557432599, 0.05486251648, -0.001465281033],
+      [-0.03276231906, 0.004474107445, 0.002429354597, -0.0001557569013]],
+     [[0.221950385, -0.3187676331, 0.01799915743, 0.01074823814],
+      [-0.2951249643, 0.06219954479, 0.01535556598, 0.001550077057],
+      [0.02155310298, 0.004170831599, 0.001292462449, 6.976601077e-05]],
+     [[-0.05980841433, 0.008441916499, 0.01085618172, 0.002319392565],
+      [0.02911413504, 0.01400243777, -0.002721828457, 0.000751041181],
+      [0.005900514878, -0.001936558688, -9.495446725e-06, 5.385558597e-05]]],
+    [[[1, -0.02924021934, -0.04438342661, 0.007285809825],
+      [0.6357567472, -0.3473456711, 0.05454656494, -0.002407477521],
+      [-0.03301322327, 0.004845219414, 0.00231480583, -0.0002307248149]],
+     [[0.5925320577, -0.1757678135, 0.01505928619, 0.000564515273],
+      [0.1014815858, -0.06589186703, 0.01272886114, -0.0007316646956],
+      [-0.007258481865, 0.001096195486, 0.0003934994223, -4.12701925e-05]],
+     [[0.06469649321, -0.0236701437, 0.002902096474, -5.896963079e-05],
+      [0.001925008108, -0.002869809258, 0.0008000589141, -6.063713228e-05],
+      [-0.0003477407336, 6.959756487e-05, 1.097287507e-05, -1.650964693e-06]]],
+])
+
+
+def _dirichlet_grad_k(xp, x, alpha, total):
+    """torch's dirichlet_grad_one on whole arrays: the scaled reparameterised gradient
+    -(d/dalpha cdf(x; alpha, total - alpha)) / pdf / (1 - x) of a Beta marginal, by its four regimes."""
+    dt = np.result_type(x.dtype, alpha.dtype, total.dtype)
+    x, alpha, total = xp.broadcast_arrays(x.astype(np.float64), alpha.astype(np.float64), total.astype(np.float64))
+    out = xp.empty(x.shape, dtype=np.float64)
+    beta = total - alpha
+    boundary = total * x * (1 - x)
+    with np.errstate(all="ignore"):
+        m1 = (x <= 0.5) & (boundary < 2.5)
+        out[m1] = _beta_grad_alpha_small(xp, x[m1], alpha[m1], beta[m1])
+        m2 = ~m1 & (x >= 0.5) & (boundary < 0.75)
+        out[m2] = -_beta_grad_beta_small(xp, 1 - x[m2], beta[m2], alpha[m2])
+        m3 = ~m1 & ~m2 & (alpha > 6) & (beta > 6)
+        out[m3] = _beta_grad_alpha_mid(xp, x[m3], alpha[m3], beta[m3])
+        m4 = ~m1 & ~m2 & ~m3
+        xs, a, t, b_ = x[m4], alpha[m4], total[m4], beta[m4]
+        u = xp.log(xs)
+        av = xp.log(a) - u
+        bv = xp.log(t) - av
+        pow_u, pow_a = (1.0, u, u * u), (1.0, av, av * av)
+        p = q = 0.0
+        for i in range(3):
+            for j in range(3):
+                ua = pow_u[i] * pow_a[j]
+                c0, c1 = _DIRICHLET_C[0, i, j], _DIRICHLET_C[1, i, j]
+                p = p + ua * (c0[0] + bv * (c0[1] + bv * (c0[2] + bv * c0[3])))
+                q = q + ua * (c1[0] + bv * (c1[1] + bv * (c1[2] + bv * c1[3])))
+        approx = xs * (_digamma(xp, t) - _digamma(xp, a)) / b_
+        out[m4] = p / q * approx
+    return out.astype(dt)
+
+
+DIRICHLET_GRAD = op("_dirichlet_grad")(_dirichlet_grad_k)     # torch's backward: not implemented
+
+
+@public(name="_dirichlet_grad")
+def dirichlet_grad(x, alpha, total):
+    return dispatch(DIRICHLET_GRAD, x, alpha, total)

@@ -40,6 +40,8 @@ def _sign_k(xp, a):
     were NaN where torch's are 0)."""
     r = xp.sign(a)
     if a.dtype.kind == "f":
+        if r.ndim == 0:     # NumPy's sign of a 0-d array is a scalar, which copyto cannot write
+            r = xp.asarray(r)
         xp.copyto(r, 0, where=xp.isnan(r))      # (NaNs are rare: the masked copy's branches predict well)
     return r
 

@@ -215,6 +215,19 @@ CASES = {
     # sampling
     "multinomial": lambda: (lambda: tl.multinomial(tl.tensor([[0.2, 0.3, 0.5], [1.0, 0.0, 1.0]]), 2), []),
     "bernoulli": lambda: (lambda a: tl.bernoulli(a.abs() * 0.5), [R(3, 4)]),
+    "poisson": lambda: (lambda a: tl.poisson(a.abs() * 3), [R(3, 4)]),
+    "binomial": lambda: (lambda c, p: tl.binomial(c, p), [tl.tensor([[3.0, 10.0, 0.0]], dtype=tl.float64),
+                                                          tl.tensor([[0.2], [0.9]], dtype=tl.float64)]),
+    "_standard_gamma": lambda: (tl._standard_gamma, [P(3, 4)]),
+    "_sample_dirichlet": lambda: (tl._sample_dirichlet, [P(2, 4)]),
+    # their gradient formulas (torch's approximations; not differentiable themselves), at a sample in each
+    # of their branches: x < 0.8 and above, alpha > 8 near and away from the mean
+    "_standard_gamma_grad": lambda: (tl._standard_gamma_grad, [tl.tensor([0.3, 2.5, 12.0, 40.0], dtype=tl.float64),
+                                                               tl.tensor([[0.1], [3.0], [11.5], [45.0]],
+                                                                         dtype=tl.float64)]),
+    "_dirichlet_grad": lambda: (tl._dirichlet_grad, [tl.tensor([[0.05], [0.5], [0.97]], dtype=tl.float64),
+                                                     tl.tensor([0.5, 3.0, 8.0], dtype=tl.float64),
+                                                     tl.tensor([2.0, 9.0, 20.0], dtype=tl.float64)]),
     # in-place index updates
     "index_add_": lambda: (lambda a, s: a.clone().index_add_(0, tl.tensor([2, 0, 2]), s, alpha=2),
                            [R(3, 4), R(3, 4)]),
@@ -342,7 +355,10 @@ def _view_inplace(a, v):
 
 # ops whose backward exists but is zero/None by definition, or random: gradcheck does not apply
 NO_GRADCHECK = {"sign", "sgn", "floor", "ceil", "round", "trunc", "random_fill", "uniform_", "normal_", "bernoulli_",
-                "random_", "bernoulli",
+                "random_", "bernoulli", "poisson",
+                # random draws: the implicit reparameterisation's gradient is not the derivative of the draw at
+                # fixed random numbers that finite differences see (tests/tensorlib/distributions checks it)
+                "_standard_gamma", "_sample_dirichlet",
                 "exponential_", "zero", "fill", "alias_dtype", "detach",
                 "pin_memory"}   # needs CUDA to run at all; its backward is the identity
 

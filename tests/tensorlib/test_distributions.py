@@ -91,6 +91,9 @@ def test_kl_divergences():
     np.testing.assert_allclose(float(kl), (p * np.log(p / q)).sum())
     assert float(kl_divergence(Uniform(-1.0, 4.0), Uniform(0.0, 1.0))) == math.inf
     with pytest.raises(NotImplementedError, match="No KL\\(p \\|\\| q\\) is implemented for p type Normal and q type"):
+        kl_divergence(Normal(0.0, 1.0), Categorical(probs=f64([0.5, 0.5])))
+    # two exponential families of different types: torch's Bregman fallback refuses them
+    with pytest.raises(NotImplementedError, match="cross KL-divergence between different exponential families"):
         kl_divergence(Normal(0.0, 1.0), Bernoulli(0.5))
 
     class Wide(Normal):

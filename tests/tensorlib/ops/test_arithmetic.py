@@ -25,3 +25,16 @@ def test_binary_math_and_nan_to_num():
     eq(tl.nan_to_num(z), [1.0, 0.0, big, -big])
     eq(z.nan_to_num(2.0, 3.0, -3.0), [1.0, 2.0, 3.0, -3.0])
     eq(tl.nan_to_num(z.float()), np.nan_to_num(z.numpy().astype(np.float32)))
+
+
+def test_pow_gradient_with_a_tensor_exponent_that_needs_none():
+    """The quiet backward takes Python exponents only: a tensor exponent (not requiring grad) goes through the
+    dispatched formula, g * b * a ** (b - 1)."""
+    a = tl.tensor([1.0, 2.0, 3.0], dtype=tl.float64, requires_grad=True)
+    (a ** tl.tensor([2.0, 3.0, 0.5], dtype=tl.float64)).sum().backward()
+    np.testing.assert_allclose(a.grad.numpy(), [2.0, 12.0, 0.5 / np.sqrt(3.0)])
+
+
+def test_size_plus_tuple_is_a_size():
+    s = tl.Size([2]) + (3,)
+    assert isinstance(s, tl.Size) and s == (2, 3) and repr(s).endswith("Size([2, 3])")

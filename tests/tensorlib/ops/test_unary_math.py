@@ -23,3 +23,9 @@ def test_unary_math(name):
     eq(getattr(T(a), name)(), UNARY[name](a))
     assert gradcheck(getattr(tl, name), [T(a, grad=True)])
     assert getattr(tl, name)(T(a.astype(np.float32))).dtype == tl.float32
+
+
+def test_sign_of_a_0d_float_tensor():
+    """NumPy's sign of a 0-d array is a scalar: the NaN-to-0 fix must still write into an array."""
+    assert float(tl.sign(tl.tensor(-2.0, dtype=tl.float64))) == -1.0
+    assert float(tl.sign(tl.tensor(float("nan")))) == 0.0
