@@ -20,7 +20,7 @@ from .. import dispatch as _D
 from .._device import xp_of
 from .. import _dtype
 from .._graph import AccumulateGrad, Node, accumulator, mark_view, n_outputs, tensor_of
-from .._state import STATE, backward_passes, set_grad_mode
+from .._state import GLOBAL, STATE, backward_passes, set_grad_mode
 from .._tensor import Tensor
 
 
@@ -81,8 +81,8 @@ def run_backward(outputs, grad_outputs, retain_graph, create_graph, inputs=None,
     grad_outputs = _as_tuple(grad_outputs) if grad_outputs is not None else ()
     if retain_graph is None:
         retain_graph = create_graph
-    if create_graph and accumulate and not _warned["create_graph"]:
-        _warned["create_graph"] = True      # once per process, as torch's TORCH_WARN_ONCE
+    if create_graph and accumulate and (not _warned["create_graph"] or GLOBAL.warn_always):
+        _warned["create_graph"] = True      # once per process, as torch's TORCH_WARN_ONCE (set_warn_always: each)
         warnings.warn(_CREATE_GRAPH_WARNING, UserWarning, stacklevel=3)
     for o in outputs:
         if not isinstance(o, Tensor):
