@@ -8,6 +8,7 @@ layers import them; what they declare is attached then."""
 from . import broadcast, comparison, unary_math, arithmetic, activation  # noqa: F401 - registers the ops
 from . import creation, misc, shape, reduce, index, linalg, sorting, sampling  # noqa: F401
 from . import extra_methods, more_methods  # noqa: F401 - Tensor methods composed of the ops above
+from . import namespace  # noqa: F401 - torch's namespace helpers (broadcast_shapes, windows, trapezoid, ...)
 from ._define import attach
 
 extra_methods.declare_torch_functions()     # torch's functions of methods declared above (torch.quantile, ...)

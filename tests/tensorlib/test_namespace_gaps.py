@@ -154,3 +154,130 @@ def test_deterministic_mode_refuses_the_cuda_float_scatter_add():
         np.testing.assert_array_equal(x.cpu().numpy(), [2, 1, 0, 0])
     finally:
         tl.use_deterministic_algorithms(False)
+
+
+# --- 2. shapes, dtypes, factories, windows, integration ---------------------------------------------------
+
+def test_broadcast_shapes_result_type_can_cast():
+    for shapes in (((2, 1), (3,)), ((1, 1, 1), (2,), (3, 1)), ((0,), (1,)), ((4, 1, 5), (1, 3, 1))):
+        assert tuple(tl.broadcast_shapes(*shapes)) == np.broadcast_shapes(*shapes)
+    assert tl.broadcast_shapes(2, (3, 1)) == tl.Size([3, 2]) and tl.broadcast_shapes() == tl.Size([])
+    with pytest.raises(RuntimeError, match="Attempting to broadcast a dimension of length 3 at -1!"):
+        tl.broadcast_shapes((2,), (3,))
+    assert tl.result_type(tl.ones(2, dtype=tl.int32), 2.0) is tl.float32
+    assert tl.result_type(tl.tensor(1.0, dtype=tl.float64), tl.ones(2, dtype=tl.int32)) is tl.float64
+    assert tl.result_type(tl.tensor(1.0, dtype=tl.float64), tl.ones(2, dtype=tl.float16)) is tl.float16
+    assert tl.result_type(2, 3) is tl.int64 and tl.result_type(True, False) is tl.bool
+    assert tl.result_type(2, 3.0) is tl.float32 and tl.result_type(True, 3) is tl.int64
+    assert tl.can_cast(tl.float32, tl.int32) is False and tl.can_cast(tl.int32, tl.bool) is False
+    assert tl.can_cast(tl.bool, tl.int32) and tl.can_cast(tl.int64, tl.uint8) and tl.can_cast(tl.int8, tl.float16)
+
+
+def test_unravel_index_matches_numpy_and_wraps():
+    idx = np.array([[0, 5, 11], [7, 3, 2]])
+    for got, want in zip(tl.unravel_index(tl.tensor(idx), (3, 4)), np.unravel_index(idx, (3, 4))):
+        assert got.dtype is tl.int64
+        np.testing.assert_array_equal(got.numpy(), want)
+    assert [t.item() for t in tl.unravel_index(tl.tensor(-1), (2, 3))] == [1, 2]       # wraps, as torch's
+    with pytest.raises(TypeError, match="expected 'indices' to be integer dtype"):
+        tl.unravel_index(tl.tensor([1.0]), (2, 3))
+
+
+def test_empty_strided_scalar_tensor_fill_rsub():
+    t = tl.empty_strided((2, 3), (1, 2))
+    assert t.stride() == (1, 2) and tuple(t.shape) == (2, 3) and not t.is_contiguous()
+    t.copy_(tl.arange(6.0).reshape(2, 3))
+    np.testing.assert_array_equal(t.numpy(), np.arange(6.0).reshape(2, 3))
+    assert tl.empty_strided((0, 3), (3, 1)).numel() == 0
+    with pytest.raises(RuntimeError, match=r"dimensionality of sizes \(2\) must match dimensionality of strides"):
+        tl.empty_strided((2, 3), (1,))
+    s = tl.scalar_tensor(3)
+    assert s.ndim == 0 and s.dtype is tl.float32 and s.item() == 3.0
+    x = tl.ones(2, 3, requires_grad=True)
+    f = tl.fill(x, 2.5)
+    assert f.grad_fn.name() == "FillBackward0" and (f.detach().numpy() == 2.5).all()
+    v = tl.tensor(2.0, requires_grad=True)
+    tl.fill(tl.ones(4), v).sum().backward()
+    assert v.grad.item() == 4.0
+    a = tl.tensor([1.0, 2.0], requires_grad=True)
+    r = tl.rsub(a, 5.0, alpha=2)
+    np.testing.assert_array_equal(r.detach().numpy(), [3.0, 1.0])
+    assert r.grad_fn.name() == "RsubBackward1"
+    r.sum().backward()
+    np.testing.assert_array_equal(a.grad.numpy(), [-2.0, -2.0])
+    assert tl.rsub(a, tl.ones(2)).grad_fn.name() == "RsubBackward0"
+
+
+def test_logspace_and_range():
+    np.testing.assert_allclose(tl.logspace(-2, 3, 11, dtype=tl.float64).numpy(), np.logspace(-2, 3, 11), rtol=1e-15)
+    np.testing.assert_allclose(tl.logspace(0, 4, 5, base=2).numpy(), [1, 2, 4, 8, 16])
+    assert tl.logspace(0, 2, 3, dtype=tl.int64).tolist() == [1, 10, 100]
+    with pytest.warns(UserWarning, match="torch.range is deprecated"):
+        r = tl.range(1, 2, 0.25)
+    assert r.dtype is tl.float32 and r.tolist() == [1.0, 1.25, 1.5, 1.75, 2.0]      # the end included
+    with pytest.warns(UserWarning):
+        assert tl.range(1, 4, dtype=tl.int64).tolist() == [1, 2, 3, 4]
+
+
+@pytest.mark.parametrize("name,ref", [("hann_window", np.hanning), ("hamming_window", np.hamming),
+                                      ("blackman_window", np.blackman), ("bartlett_window", np.bartlett),
+                                      ("kaiser_window", lambda n: np.kaiser(n, 12.0))])
+def test_windows_match_numpy(name, ref):
+    fn = getattr(tl, name)
+    for n in (2, 5, 16, 33):
+        np.testing.assert_allclose(fn(n, periodic=False, dtype=tl.float64).numpy(), ref(n), atol=1e-12)
+        np.testing.assert_allclose(fn(n, dtype=tl.float64).numpy(), ref(n + 1)[:-1], atol=1e-12)   # periodic
+        assert fn(n).dtype is tl.float32
+    assert fn(0).shape == (0,) and fn(1).tolist() == [1.0]
+    with pytest.raises(RuntimeError, match=f"{name} expects floating point dtypes"):
+        fn(4, dtype=tl.int64)
+    with pytest.raises(RuntimeError, match=f"{name} requires non-negative window_length, got window_length=-1"):
+        fn(-1)
+
+
+def test_trapezoid_cumulative_trapezoid_and_gradient_match_numpy():
+    rs = np.random.RandomState(0)
+    y, x = rs.randn(3, 7), np.sort(rs.rand(7))
+    np.testing.assert_allclose(tl.trapezoid(tl.tensor(y)).numpy(), np.trapezoid(y), rtol=1e-12)
+    np.testing.assert_allclose(tl.trapezoid(tl.tensor(y), dx=0.3, dim=0).numpy(), np.trapezoid(y, dx=0.3, axis=0),
+                               rtol=1e-12)
+    np.testing.assert_allclose(tl.trapz(tl.tensor(y), tl.tensor(x)).numpy(), np.trapezoid(y, x), rtol=1e-12)
+    cum = tl.cumulative_trapezoid(tl.tensor(y), tl.tensor(x)).numpy()
+    want = np.stack([[np.trapezoid(row[:k + 1], x[:k + 1]) for k in range(1, 7)] for row in y])
+    np.testing.assert_allclose(cum, want, rtol=1e-12)
+    with pytest.raises(RuntimeError, match="There must be one `x` value for each sample point"):
+        tl.trapezoid(tl.ones(3), tl.ones(2))
+    f = rs.randn(6, 5)
+    for edge in (1, 2):
+        got = tl.gradient(tl.tensor(f), spacing=[0.5, 2.0], edge_order=edge)
+        for g, w in zip(got, np.gradient(f, 0.5, 2.0, edge_order=edge)):
+            np.testing.assert_allclose(g.numpy(), w, rtol=1e-12, atol=1e-12)
+        cx = np.sort(rs.rand(5))
+        (g,) = tl.gradient(tl.tensor(f), spacing=(tl.tensor(cx),), dim=1, edge_order=edge)
+        np.testing.assert_allclose(g.numpy(), np.gradient(f, cx, axis=1, edge_order=edge), rtol=1e-10)
+    with pytest.raises(RuntimeError, match="expected each dimension size to be at least edge_order\\+1"):
+        tl.gradient(tl.ones(2), edge_order=2)
+
+
+def test_gradient_and_trapezoid_are_differentiable():
+    y = tl.tensor(np.random.RandomState(1).randn(2, 5), requires_grad=True)
+    x = tl.tensor(np.sort(np.random.RandomState(2).rand(5)), requires_grad=True)
+    assert tl.autograd.gradcheck(lambda a, b: tl.trapezoid(a, b), (y, x))
+    assert tl.autograd.gradcheck(lambda a, b: tl.cumulative_trapezoid(a, b), (y, x))
+    assert tl.autograd.gradcheck(lambda a: tl.gradient(a, spacing=0.7, dim=1, edge_order=2)[0], (y,))
+
+
+@pytest.mark.cuda
+def test_namespace_factories_on_cuda():
+    dev = "cuda"
+    for name in ("hann_window", "hamming_window", "blackman_window", "bartlett_window", "kaiser_window"):
+        w = getattr(tl, name)(9, device=dev)
+        assert w.is_cuda
+        np.testing.assert_allclose(w.cpu().numpy(), getattr(tl, name)(9).numpy(), atol=1e-6)
+    assert tl.logspace(0, 2, 3, device=dev).is_cuda and tl.empty_strided((2, 3), (1, 2), device=dev).stride() == (1, 2)
+    with pytest.warns(UserWarning):
+        assert tl.range(0, 2, device=dev).cpu().tolist() == [0.0, 1.0, 2.0]
+    r, c = tl.unravel_index(tl.tensor([4, 1], device=dev), (2, 3))
+    assert r.is_cuda and r.cpu().tolist() == [1, 0] and c.cpu().tolist() == [1, 1]
+    y = tl.tensor(np.arange(6.0), device=dev)
+    assert tl.trapezoid(y).item() == 12.5 and tl.gradient(y)[0].cpu().tolist() == [1.0] * 6
