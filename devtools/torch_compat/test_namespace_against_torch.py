@@ -5,6 +5,7 @@ integration, the torch-level aliases of nn.functional (their signatures, values 
 in-place view methods."""
 from __future__ import annotations
 
+import itertools
 import warnings
 
 import numpy as np
@@ -294,3 +295,203 @@ def test_trapezoid_and_gradient_against_torch():
     _same_error(lambda lib: lib.gradient(lib.ones(1)))
     _same_error(lambda lib: lib.gradient(lib.ones(3), edge_order=3))
     _same_error(lambda lib: lib.gradient(lib.ones(3), spacing=[1.0, 2.0]))
+
+
+# --- 3. the torch-level forms of nn.functional -------------------------------------------------------------
+
+def _r(*shape, seed=0, positive=False):
+    a = np.random.RandomState(seed + sum(shape)).randn(*shape)
+    return np.abs(a) + 0.1 if positive else a
+
+
+def _cases():
+    """name -> (arrays, extra args after them (the same for both libraries), float arrays that require grad).
+    An array given as ("int", values) is an int64 tensor."""
+    x4, w4 = _r(2, 3, 6, 6), _r(4, 3, 3, 3, seed=1)
+    x3, w3 = _r(2, 3, 9), _r(4, 3, 3, seed=2)
+    x5, w5 = _r(1, 2, 4, 4, 4), _r(3, 2, 2, 2, 2, seed=3)
+    y = np.array([1.0, -1.0, 1.0, -1.0])
+    return {
+        "conv1d": ([x3, w3, _r(4)], (2, 1)),
+        "conv2d": ([x4, w4, _r(4)], (1, 1, 1, 1)),
+        "conv3d": ([x5, w5], ()),
+        "conv_transpose1d": ([x3, _r(3, 2, 3, seed=4)], ()),
+        "conv_transpose2d": ([x4, _r(3, 2, 3, 3, seed=5), _r(2)], (2, 1, 1)),
+        "conv_transpose3d": ([x5, _r(2, 3, 2, 2, 2, seed=6)], ()),
+        "layer_norm": ([x3, _r(9), _r(9, seed=7)], None),      # (normalized_shape given below)
+        "group_norm": ([x4, _r(3), _r(3, seed=8)], None),
+        "batch_norm": ([x4, _r(3), _r(3, seed=9), _r(3, seed=10), _r(3, seed=11, positive=True)], None),
+        "instance_norm": ([x4, _r(3), _r(3, seed=12)], None),
+        "rms_norm": ([x3, _r(9)], None),
+        "embedding": ([_r(7, 3), ("int", [[0, 2, 6], [6, 1, 2]])], (2,)),
+        "max_pool1d": ([x3], (3, 2)),
+        "max_pool2d": ([x4], (2,)),
+        "max_pool3d": ([x5], (2, 1, 1)),
+        "avg_pool1d": ([x3], (3, 2, 1, False, False)),
+        "adaptive_avg_pool1d": ([x3], (4,)),
+        "adaptive_max_pool1d": ([x3], (4,)),
+        "pixel_shuffle": ([_r(1, 8, 3, 3)], (2,)),
+        "pixel_unshuffle": ([_r(1, 2, 4, 4)], (2,)),
+        "channel_shuffle": ([_r(1, 6, 2, 2)], (3,)),
+        "cosine_similarity": ([_r(4, 5), _r(4, 5, seed=13)], (1, 1e-8)),
+        "pairwise_distance": ([_r(4, 5), _r(4, 5, seed=14)], (3.0, 1e-6, True)),
+        "pdist": ([_r(5, 3)], (1.5,)),
+        "selu": ([x3], ()),
+        "celu": ([x3], (0.7,)),
+        "threshold": ([x3], (0.1, -2.0)),
+        "rrelu": ([x3], (0.1, 0.3, False)),
+        "bilinear": ([_r(4, 3), _r(4, 5, seed=15), _r(2, 3, 5, seed=16), _r(2)], ()),
+        "kl_div": ([_r(3, 4), _r(3, 4, seed=17, positive=True)], (2,)),
+        "binary_cross_entropy_with_logits": ([_r(3, 4), np.random.RandomState(3).rand(3, 4), _r(4, positive=True),
+                                              _r(4, seed=18, positive=True)], (0,)),
+        "hinge_embedding_loss": ([_r(4), y], (0.5, 2)),
+        "margin_ranking_loss": ([_r(4), _r(4, seed=19), y], (0.2, 1)),
+        "cosine_embedding_loss": ([_r(4, 5), _r(4, 5, seed=20), y], (0.1, 0)),
+        "triplet_margin_loss": ([_r(4, 5), _r(4, 5, seed=21), _r(4, 5, seed=22)], (1.0, 2.0, 1e-6, True, 1)),
+        "poisson_nll_loss": ([_r(3, 4), _r(3, 4, seed=23, positive=True)], (True, False, 1e-8, 1)),
+        "constant_pad_nd": ([x3], ([1, 2, 0, 1], 0.5)),
+        "dropout": ([x3], (0.3, False)),
+        "feature_dropout": ([x3], (0.3, False)),
+        "alpha_dropout": ([x3], (0.3, False)),
+        "feature_alpha_dropout": ([x3], (0.3, False)),
+    }
+
+
+_EXTRA = {        # torch-level arguments between and after the arrays, where the order is not "arrays first"
+    "layer_norm": lambda a: (a[0], (9,), a[1], a[2], 1e-5, True),
+    "group_norm": lambda a: (a[0], 3, a[1], a[2], 1e-5, True),
+    "batch_norm": lambda a: (a[0], a[1], a[2], a[3], a[4], False, 0.1, 1e-5, True),
+    "instance_norm": lambda a: (a[0], a[1], a[2], None, None, True, 0.1, 1e-5, True),
+    "rms_norm": lambda a: (a[0], [9], a[1], 1e-6),
+}
+
+
+_GRAD_ARGS = {"batch_norm": (0, 1, 2), "binary_cross_entropy_with_logits": (0, 1)}   # torch's differentiable ones
+_F_NAMES = {"dropout": None, "feature_dropout": None, "alpha_dropout": None, "feature_alpha_dropout": None}
+
+
+def _f_call(name, ts, extra):
+    """The same computation through tensorlib.nn.functional (its signature), for the node-name identity."""
+    F = tl.nn.functional
+    if name == "embedding":
+        return F.embedding(ts[1], ts[0], padding_idx=extra[0])
+    if name in _EXTRA:
+        return {"layer_norm": lambda: F.layer_norm(ts[0], (9,), ts[1], ts[2]),
+                "group_norm": lambda: F.group_norm(ts[0], 3, ts[1], ts[2]),
+                "batch_norm": lambda: F.batch_norm(ts[0], ts[3], ts[4], ts[1], ts[2], False),
+                "instance_norm": lambda: F.instance_norm(ts[0], None, None, ts[1], ts[2]),
+                "rms_norm": lambda: F.rms_norm(ts[0], [9], ts[1], 1e-6)}[name]()
+    if name == "constant_pad_nd":
+        return F.pad(ts[0], extra[0], value=extra[1])
+    if name in ("kl_div", "binary_cross_entropy_with_logits") or name.endswith("_loss") or name in _F_NAMES:
+        return None
+    out = getattr(F, name)(*ts, *extra)
+    return out[0] if isinstance(out, tuple) else out
+
+
+def _as(lib, a, grad):
+    if isinstance(a, tuple):
+        return lib.tensor(a[1], dtype=lib.int64)
+    return lib.tensor(a, dtype=lib.float64, requires_grad=grad)
+
+
+@pytest.mark.parametrize("name", sorted(_cases()))
+def test_torch_level_functional_against_torch(name):
+    arrays, extra = _cases()[name]
+    results, grads, nodes = [], [], []
+    which = _GRAD_ARGS.get(name, range(len(arrays)))
+    for lib in (torch, tl):
+        ts = [_as(lib, a, i in which) for i, a in enumerate(arrays)]
+        args = _EXTRA[name](ts) if name in _EXTRA else (*ts, *extra)
+        out = getattr(lib, name)(*args)
+        outs = out if isinstance(out, tuple) else (out,)
+        results.append(outs)
+        nodes.append(outs[0].grad_fn.name() if outs[0].grad_fn is not None else None)
+        outs[0].sum().backward() if outs[0].requires_grad else None
+        grads.append([t.grad for t in ts if t.dtype == lib.float64])
+    for a, b in zip(*results):
+        _same(a, b, rtol=1e-10, atol=1e-10)
+    for a, b in zip(*grads):
+        assert (a is None) == (b is None), name
+        if a is not None:       # (torch's celu backward takes alpha as a float32: 2e-8 apart)
+            _same(a, b, rtol=1e-7 if name == "celu" else 1e-9, atol=1e-9)
+    ref = _f_call(name, [_as(tl, a, i in which) for i, a in enumerate(arrays)], extra)
+    if ref is not None:     # the torch-level form runs nn.functional's ops: the same autograd node
+        assert nodes[1] == ref.grad_fn.name(), (name, nodes[1], ref.grad_fn.name())
+
+
+def test_torch_level_inplace_and_random_forms_against_torch():
+    for name, args in (("selu_", ()), ("celu_", (0.5,)), ("threshold_", (0.0, 9.0)), ("rrelu_", (0.1, 0.3)),
+                       ("dropout_", (0.3, False)), ("alpha_dropout_", (0.3, False)),
+                       ("feature_dropout_", (0.3, False)), ("feature_alpha_dropout_", (0.3, False))):
+        a, b = torch.tensor(_r(2, 3, 4)), tl.tensor(_r(2, 3, 4))
+        ra, rb = getattr(torch, name)(a, *args), getattr(tl, name)(b, *args)
+        assert ra is a and rb is b, name
+        _same(a, b, rtol=1e-12, atol=1e-12)
+    x = np.ones((4, 8, 5))
+    for name in ("dropout", "feature_dropout"):
+        b = getattr(tl, name)(tl.tensor(x), 0.5, True).numpy()
+        assert set(np.unique(b)) <= {0.0, 2.0}
+        if name == "feature_dropout":       # whole channels: constant over the last dim
+            assert (b == b[..., :1]).all()
+    assert tl.dropout(tl.tensor(x), 0.5, False).numpy().tolist() == x.tolist()
+    _same(torch.rrelu(torch.tensor(_r(3, 4)), 0.1, 0.3, False), tl.rrelu(tl.tensor(_r(3, 4)), 0.1, 0.3, False))
+    g = tl.Generator().manual_seed(0)
+    r = tl.rrelu(tl.tensor(-np.ones(1000)), 0.1, 0.3, True, g).numpy()
+    assert (r <= -0.1 + 1e-12).all() and (r >= -0.3 - 1e-12).all()
+
+
+def test_torch_level_embedding_bag_tuple_against_torch():
+    idx, off = [1, 2, 4, 5, 4, 3, 2, 9], [0, 4]
+    kws = ({"mode": 0}, {"mode": 1}, {"mode": 2}, {"mode": 1, "padding_idx": 2},
+           {"mode": 0, "include_last_offset": True, "offsets": [0, 4, 8]},
+           {"mode": 1, "include_last_offset": True, "offsets": [0, 3, 8]}, {"mode": 2, "offsets": [0, 4, 4]},
+           {"mode": 1, "offsets": [0, 0, 5]}, {"mode": 0, "padding_idx": 4})
+    for w, kw in itertools.product((_r(10, 3), _r(10, 3).astype(np.float32)), kws):     # float32: the fast path
+        kw = dict(kw)
+        o = kw.pop("offsets", off)
+        res = []
+        for lib in (torch, tl):
+            mode = kw["mode"]
+            args = (lib.tensor(w), lib.tensor(idx), lib.tensor(o), False, mode, False, None,
+                    kw.get("include_last_offset", False))
+            res.append(lib.embedding_bag(*args, kw["padding_idx"]) if "padding_idx" in kw else
+                       lib.embedding_bag(*args))
+        assert len(res[1]) == 4
+        for a, b in zip(*res):
+            _same(a, b, rtol=1e-12, atol=1e-12)
+
+
+def test_torch_level_ctc_loss_and_native_layer_norm_against_torch():
+    rs = np.random.RandomState(0)
+    lp = np.log(np.exp(rs.randn(6, 2, 4)) / np.exp(rs.randn(6, 2, 4)).sum(-1, keepdims=True))
+    tg, il, tlen = [[1, 2, 2], [3, 1, 0]], [6, 5], [3, 2]
+    for red in (0, 1, 2):
+        a = torch.ctc_loss(torch.tensor(lp), torch.tensor(tg), il, tlen, 0, red)
+        b = tl.ctc_loss(tl.tensor(lp), tl.tensor(tg), il, tlen, 0, red)
+        _same(a, b, rtol=1e-9, atol=1e-9)
+    x = _r(2, 3, 4)
+    a = torch.native_layer_norm(torch.tensor(x), [4], torch.ones(4, dtype=torch.float64), None, 1e-5)
+    b = tl.native_layer_norm(tl.tensor(x), [4], tl.ones(4, dtype=tl.float64), None, 1e-5)
+    for u, v in zip(a, b):
+        _same(u, v, rtol=1e-10, atol=1e-12)
+
+
+_TORCH_LEVEL = sorted(set(_cases()) | {"selu_", "celu_", "threshold_", "rrelu_", "dropout_", "alpha_dropout_",
+                                       "feature_dropout_", "feature_alpha_dropout_", "embedding_bag", "ctc_loss",
+                                       "native_layer_norm"})
+
+
+@pytest.mark.parametrize("name", _TORCH_LEVEL)
+def test_torch_level_signatures_match_atens(name):
+    """The parameters in ATen's order with its names (`self` is `input` from Python) and defaults."""
+    import inspect
+    schema = max((s for s in torch._C._jit_get_schemas_for_operator("aten::" + name) if "out" not in s.overload_name),
+                 key=lambda s: len(s.arguments))
+    want = [("input" if a.name == "self" else a.name, a.default_value) for a in schema.arguments]
+    params = list(inspect.signature(getattr(tl, name)).parameters.values())
+    got = [(p.name, None if p.default is inspect.Parameter.empty else p.default) for p in params]
+    assert [n for n, _ in got] == [n for n, _ in want]
+    for (n, d), (_, w) in zip(got, want):
+        if w is not None and not isinstance(w, (list, tuple)):
+            assert d == pytest.approx(w), n

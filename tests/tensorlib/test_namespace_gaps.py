@@ -4,6 +4,8 @@ nn.functional, the in-place view methods): values against NumPy references and i
 (devtools/torch_compat/test_namespace_against_torch.py compares them with torch side by side)."""
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -281,3 +283,71 @@ def test_namespace_factories_on_cuda():
     assert r.is_cuda and r.cpu().tolist() == [1, 0] and c.cpu().tolist() == [1, 1]
     y = tl.tensor(np.arange(6.0), device=dev)
     assert tl.trapezoid(y).item() == 12.5 and tl.gradient(y)[0].cpu().tolist() == [1.0] * 6
+
+
+# --- 3. torch-level forms of nn.functional ----------------------------------------------------------------
+
+F = tl.nn.functional
+
+
+def _t(*shape, seed=0):
+    return tl.tensor(np.random.RandomState(seed).randn(*shape))
+
+
+def test_torch_level_forms_map_their_arguments_onto_functional():
+    x, w = _t(2, 3, 6, 6), _t(4, 3, 3, 3, seed=1)
+    np.testing.assert_array_equal(tl.conv2d(x, w, None, 2, 1).numpy(), F.conv2d(x, w, None, 2, 1).numpy())
+    wt, idx = _t(7, 3), tl.tensor([[0, 2, 6], [6, 1, 2]])
+    np.testing.assert_array_equal(tl.embedding(wt, idx).numpy(), F.embedding(idx, wt).numpy())    # weight first
+    g, b, rm, rv = _t(3, seed=2), _t(3, seed=3), _t(3, seed=4), _t(3, seed=5).abs() + 0.5
+    np.testing.assert_allclose(tl.batch_norm(x, g, b, rm, rv, False, 0.1, 1e-5, True).numpy(),
+                               F.batch_norm(x, rm, rv, g, b, False, 0.1, 1e-5).numpy())
+    np.testing.assert_allclose(tl.layer_norm(x, (6,), None, None, 1e-5, True).numpy(),
+                               F.layer_norm(x, (6,)).numpy())
+    a, t = _t(3, 4), tl.tensor(np.random.RandomState(9).rand(3, 4))
+    for r, name in ((0, "none"), (1, "mean"), (2, "sum")):      # ATen's reduction numbers
+        np.testing.assert_allclose(tl.binary_cross_entropy_with_logits(a, t, None, None, r).numpy(),
+                                   F.binary_cross_entropy_with_logits(a, t, reduction=name).numpy())
+    out, ind = tl.adaptive_max_pool1d(_t(2, 3, 8), 4)
+    assert tuple(out.shape) == (2, 3, 4) and ind.dtype is tl.int64
+    np.testing.assert_array_equal(tl.max_pool1d(_t(2, 3, 8), 2).numpy(), F.max_pool1d(_t(2, 3, 8), 2).numpy())
+    np.testing.assert_array_equal(tl.constant_pad_nd(_t(2, 3), [1, 1], 7.0).numpy(),
+                                  F.pad(_t(2, 3), (1, 1), value=7.0).numpy())
+    with warnings.catch_warnings(record=True) as w_:
+        warnings.simplefilter("always")
+        tl.kl_div(a, t)                         # torch.kl_div: no nn.functional 'mean' warning
+    assert not w_
+
+
+def test_torch_level_dropouts_and_inplace_forms():
+    x = tl.ones(4, 8, 5, dtype=tl.float64)
+    assert tl.dropout(x, 0.5, False) is x
+    y = tl.feature_dropout(x, 0.5, True).numpy()
+    assert set(np.unique(y)) <= {0.0, 2.0} and (y == y[..., :1]).all()    # whole channels
+    z = _t(3, 4)
+    ref = F.selu(z).numpy()
+    assert tl.selu_(z) is z
+    np.testing.assert_array_equal(z.numpy(), ref)
+    z = _t(3, 4)
+    assert tl.threshold_(z, 0.0, -1.0) is z and ((z.numpy() > 0) | (z.numpy() == -1.0)).all()
+
+
+def test_torch_level_embedding_bag_returns_four_tensors():
+    w, idx, off = _t(10, 3), tl.tensor([1, 2, 4, 5, 4, 3, 2, 9]), tl.tensor([0, 4])
+    out, o2b, size, mx = tl.embedding_bag(w, idx, off, False, 2)
+    np.testing.assert_allclose(out.numpy(), np.stack([w.numpy()[[1, 2, 4, 5]].max(0), w.numpy()[[4, 3, 2, 9]].max(0)]))
+    assert o2b.tolist() == [0, 0, 0, 0, 1, 1, 1, 1] and size.tolist() == [4, 4]
+    rows = w.numpy()
+    assert mx.tolist() == [[[1, 2, 4, 5][int(np.argmax(rows[[1, 2, 4, 5], d]))] for d in range(3)],
+                           [[4, 3, 2, 9][int(np.argmax(rows[[4, 3, 2, 9], d]))] for d in range(3)]]
+    out, o2b, size, mx = tl.embedding_bag(w, idx, off, False, 1, False, None, False, 2)      # padding_idx 2
+    assert size.tolist() == [3, 3] and mx.tolist() == [3, 3]
+    np.testing.assert_allclose(out.numpy()[0], rows[[1, 4, 5]].mean(0))
+
+
+def test_native_layer_norm_statistics():
+    x = _t(2, 3, 4)
+    out, mean, rstd = tl.native_layer_norm(x, [4], None, None, 1e-5)
+    np.testing.assert_allclose(mean.numpy(), x.numpy().mean(-1, keepdims=True))
+    np.testing.assert_allclose(rstd.numpy(), 1 / np.sqrt(x.numpy().var(-1, keepdims=True) + 1e-5))
+    np.testing.assert_allclose(out.numpy(), F.layer_norm(x, (4,)).numpy())
