@@ -495,3 +495,103 @@ def test_torch_level_signatures_match_atens(name):
     for (n, d), (_, w) in zip(got, want):
         if w is not None and not isinstance(w, (list, tuple)):
             assert d == pytest.approx(w), n
+
+
+# --- 4. Tensor methods ------------------------------------------------------------------------------------
+
+_VIEW_CHANGES = [("squeeze_", ()), ("squeeze_", (1,)), ("squeeze_", ((1, 2),)), ("unsqueeze_", (-1,)),
+                 ("unsqueeze_", (0,)), ("transpose_", (0, 2)), ("swapaxes_", (0, 1)), ("swapdims_", (2, 0))]
+
+
+@pytest.mark.parametrize("name,args", _VIEW_CHANGES, ids=str)
+def test_inplace_view_changes_against_torch(name, args):
+    x = _r(2, 1, 1)
+    res = []
+    for lib in (torch, tl):
+        leaf = lib.tensor(x, requires_grad=True)
+        y = leaf * lib.tensor(np.arange(2.0).reshape(2, 1, 1))
+        out = getattr(y, name)(*args)
+        assert out is y
+        (y * lib.tensor(_r(*tuple(y.shape), seed=5))).sum().backward()
+        strides = tuple(st for st, n in zip(y.stride(), y.shape) if n > 1)     # (a size-1 dim's stride: NumPy 0)
+        res.append((tuple(y.shape), strides, y.grad_fn.name(), y._version if lib is torch else
+                    y._version_counter, leaf.grad.numpy().tolist()))
+    assert res[1] == res[0]
+    _same_error(lambda lib: getattr(lib.tensor(x, requires_grad=True), name)(*args))
+
+
+def test_t_and_views_of_views_against_torch():
+    for lib in (torch, tl):
+        a = lib.arange(6.0).reshape(2, 3)
+        v = a[1]
+        v.unsqueeze_(0)
+        assert tuple(v.shape) == (1, 3) and v.storage_offset() == 3
+        b = lib.ones(2, 3)
+        b.t_()
+        assert tuple(b.shape) == (3, 2) and b.stride() == (1, 3)
+    _same_error(lambda lib: lib.ones(2, 2, 2).t_())
+    _same_error(lambda lib: lib.ones(3).unsqueeze_(3))
+    _same_error(lambda lib: lib.ones(3).squeeze_(5))
+
+
+def test_sum_to_size_storage_offset_output_nr_against_torch():
+    x = _r(2, 3, 4)
+    for size in ((1, 3, 4), (3, 1), (4,), (1, 1, 1), (2, 3, 4), (3, 4)):
+        ta, la = torch.tensor(x, requires_grad=True), tl.tensor(x, requires_grad=True)
+        a, b = ta.sum_to_size(*size), la.sum_to_size(*size)
+        _same(a, b, rtol=1e-12, atol=1e-12)
+        if a is not ta:
+            assert b.grad_fn.name() == a.grad_fn.name(), size
+    for size in ((4, 3), (2, 2, 3, 4), (5,)):
+        _same_error(lambda lib: lib.tensor(x).sum_to_size(*size))
+    _same_error(lambda lib: lib.tensor(x).sum_to_size())
+    for lib_views in ((lambda t: t[1]), (lambda t: t[:, 1:]), (lambda t: t.transpose(0, 2)[1]),
+                      (lambda t: t[1, 2, 3:]), (lambda t: t.reshape(6, 4)[2:].t()[1])):
+        assert lib_views(tl.tensor(x)).storage_offset() == lib_views(torch.tensor(x)).storage_offset()
+    ty, ly = torch.ones(3, 2, requires_grad=True) * 2, tl.ones(3, 2, requires_grad=True) * 2
+    assert [t.output_nr for t in ly.unbind(0)] == [t.output_nr for t in ty.unbind(0)]
+    assert [t.output_nr for t in ly.split(1, 1)] == [t.output_nr for t in ty.split(1, 1)]
+    a, b = torch.ones(2).new_empty_strided((2, 3), (3, 1)), tl.ones(2).new_empty_strided((2, 3), (3, 1))
+    assert b.stride() == a.stride() and tuple(b.shape) == tuple(a.shape)
+
+
+def test_post_accumulate_grad_hook_against_torch():
+    logs = []
+    for lib in (torch, tl):
+        w = lib.ones(3, requires_grad=True)
+        log = []
+        w.register_hook(lambda g, log=log: log.append(("pre", g.sum().item())))
+        h = w.register_post_accumulate_grad_hook(lambda p, log=log: log.append(("post", p.grad.sum().item())))
+        (w * 2).sum().backward()
+        (w * w).sum().backward()
+        h.remove()
+        (w * 1).sum().backward()
+        logs.append(log)
+    assert logs[1] == logs[0]
+    _same_error(lambda lib: (lib.ones(2, requires_grad=True) * 1).register_post_accumulate_grad_hook(lambda p: None))
+    _same_error(lambda lib: lib.ones(2).register_post_accumulate_grad_hook(lambda p: None))
+
+
+def test_apply_map_resize_against_torch():
+    for lib_fn in ((lambda lib: lib.arange(5.0).apply_(lambda v: v * v - 1)),
+                   (lambda lib: lib.arange(5).apply_(lambda v: v * 2.7)),
+                   (lambda lib: lib.ones(2, 3).map_(lib.tensor([1.0, 2.0, 3.0]), lambda a, b: a - b * 2)),
+                   (lambda lib: lib.arange(6.0).resize_(2, 2)),
+                   (lambda lib: lib.arange(6.0).resize_(6)),
+                   (lambda lib: lib.arange(6.0).reshape(2, 3).t().resize_(6)),
+                   (lambda lib: lib.arange(6.0)[2:].resize_(2, 2)),
+                   (lambda lib: lib.arange(6.0).resize_as_(lib.ones(3, 2)))):
+        a, b = lib_fn(torch), lib_fn(tl)
+        _same(a, b)
+    for call in ((lambda lib: lib.ones(3, requires_grad=True).apply_(lambda v: v)),
+                 (lambda lib: lib.ones(3).map_(lib.ones(2), lambda a, b: a)),
+                 (lambda lib: lib.ones(3).map_(lib.ones(3, dtype=lib.int64), lambda a, b: a)),
+                 (lambda lib: lib.ones(3).apply_(lambda v: "a")),
+                 (lambda lib: lib.ones(3, requires_grad=True).resize_(2)),
+                 (lambda lib: (lib.ones(3, requires_grad=True) * 1).resize_(2))):
+        a, b = _err(lambda: call(torch)), _err(lambda: call(tl))
+        assert a is not None and b is not None and a[0] == b[0], (a, b)
+    big = tl.arange(4.0)
+    big.resize_(3, 3)
+    assert big.reshape(-1)[:4].tolist() == [0.0, 1.0, 2.0, 3.0]       # the old storage first, as torch's
+    assert tl.ones(2).is_shared() == torch.ones(2).is_shared() is False

@@ -9,6 +9,7 @@ from . import broadcast, comparison, unary_math, arithmetic, activation  # noqa:
 from . import creation, misc, shape, reduce, index, linalg, sorting, sampling  # noqa: F401
 from . import extra_methods, more_methods  # noqa: F401 - Tensor methods composed of the ops above
 from . import namespace  # noqa: F401 - torch's namespace helpers (broadcast_shapes, windows, trapezoid, ...)
+from . import meta_methods  # noqa: F401 - squeeze_/t_/transpose_, sum_to_size, storage_offset, resize_, apply_
 from ._define import attach
 
 extra_methods.declare_torch_functions()     # torch's functions of methods declared above (torch.quantile, ...)

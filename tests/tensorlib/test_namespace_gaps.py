@@ -351,3 +351,139 @@ def test_native_layer_norm_statistics():
     np.testing.assert_allclose(mean.numpy(), x.numpy().mean(-1, keepdims=True))
     np.testing.assert_allclose(rstd.numpy(), 1 / np.sqrt(x.numpy().var(-1, keepdims=True) + 1e-5))
     np.testing.assert_allclose(out.numpy(), F.layer_norm(x, (4,)).numpy())
+
+
+# --- 4. Tensor methods ------------------------------------------------------------------------------------
+
+def test_inplace_view_changes_keep_memory_and_autograd():
+    z = tl.arange(6.0).reshape(2, 3)
+    ptr = z.data_ptr()
+    assert z.t_() is z and tuple(z.shape) == (3, 2) and z.stride() == (1, 3) and z.data_ptr() == ptr
+    z.transpose_(0, 1).unsqueeze_(0)
+    assert tuple(z.shape) == (1, 2, 3) and z.data_ptr() == ptr
+    z.squeeze_()
+    z.swapaxes_(0, 1).swapdims_(0, 1)
+    np.testing.assert_array_equal(z.numpy(), np.arange(6.0).reshape(2, 3))
+    v = z[0]
+    v.unsqueeze_(0)
+    assert v._base is (z._base if z._base is not None else z) and tuple(v.shape) == (1, 3)
+    w = tl.ones(2, 1, 3, requires_grad=True)
+    with pytest.raises(RuntimeError, match="a leaf Variable that requires grad is being used in an in-place"):
+        w.squeeze_(1)
+    y = w * tl.arange(6.0).reshape(2, 1, 3)
+    y.squeeze_(1)
+    assert y.grad_fn.name() == "SqueezeBackward4" and y._version_counter == 1
+    y.t_()
+    assert y.grad_fn.name() == "TBackward1"
+    (y * tl.arange(6.0).reshape(3, 2)).sum().backward()
+    np.testing.assert_array_equal(w.grad.numpy().reshape(2, 3),
+                                  np.arange(6.0).reshape(2, 3) * np.arange(6.0).reshape(3, 2).T)
+    with pytest.raises(RuntimeError, match=r"t_\(\) expects a tensor with <= 2 dimensions, but self is 3D"):
+        tl.ones(2, 2, 2).t_()
+
+
+def test_sum_to_size_storage_offset_output_nr_new_empty_strided():
+    x = tl.arange(6.0).reshape(2, 3)
+    np.testing.assert_array_equal(x.sum_to_size(1, 3).numpy(), [[3.0, 5.0, 7.0]])
+    np.testing.assert_array_equal(x.sum_to_size((3,)).numpy(), [3.0, 5.0, 7.0])
+    assert x.sum_to_size(2, 3) is x and x.sum_to_size(1, 1).item() == 15.0
+    with pytest.raises(RuntimeError, match=r"size \{\[4\]\} is not expandable to size \{\[2, 3\]\}."):
+        x.sum_to_size(4)
+    assert x[1].storage_offset() == 3 and x.t()[1].storage_offset() == 1 and x[:, 1:].storage_offset() == 1
+    assert x.storage_offset() == 0
+    y = tl.ones(2, 3, requires_grad=True) * 2
+    a, b = y.unbind(0)
+    assert (a.output_nr, b.output_nr, y.output_nr) == (0, 1, 0)
+    e = x.new_empty_strided((2, 2), (1, 2))
+    assert e.stride() == (1, 2) and e.dtype is tl.float32
+
+
+def test_post_accumulate_grad_hook_runs_after_the_grad_is_accumulated():
+    w = tl.ones(3, requires_grad=True)
+    seen = []
+    h = w.register_post_accumulate_grad_hook(lambda p: seen.append(p.grad.numpy().copy()))
+    (w * 2).sum().backward()
+    (w * 3).sum().backward()
+    assert [s.tolist() for s in seen] == [[2.0] * 3, [5.0] * 3]      # each after its accumulation
+    tl.autograd.grad((w * 2).sum(), w)                                # autograd.grad accumulates nothing
+    assert len(seen) == 2
+    h.remove()
+    (w * 1).sum().backward()
+    assert len(seen) == 2
+    with pytest.raises(RuntimeError, match="post accumulate grad hooks cannot be registered on non-leaf tensors"):
+        (w * 1).register_post_accumulate_grad_hook(lambda p: None)
+
+
+def test_optimizer_in_backward_recipe():
+    """torch's optimizer-in-backward tutorial: one optimizer per parameter, stepped from its hook, the
+    gradient freed right after: the same parameters as the usual step."""
+    def run(in_backward):
+        tl.manual_seed(0)
+        model = tl.nn.Linear(4, 3)
+        x, t = tl.randn(8, 4), tl.randn(8, 3)
+        if in_backward:
+            opts = {p: tl.optim.SGD([p], lr=0.1) for p in model.parameters()}
+
+            def hook(p):
+                opts[p].step()
+                opts[p].zero_grad()
+            for p in model.parameters():
+                p.register_post_accumulate_grad_hook(hook)
+            ((model(x) - t) ** 2).mean().backward()
+        else:
+            opt = tl.optim.SGD(model.parameters(), lr=0.1)
+            ((model(x) - t) ** 2).mean().backward()
+            opt.step()
+        return [p.detach().numpy().copy() for p in model.parameters()], [p.grad for p in model.parameters()]
+    (a, ga), (b, gb) = run(False), run(True)
+    for u, v in zip(a, b):
+        np.testing.assert_allclose(u, v, rtol=1e-6)
+    assert all(g is None for g in gb) and all(g is not None for g in ga)
+
+
+def test_apply_map_resize_share_memory():
+    z = tl.ones(3)
+    assert z.apply_(lambda v: v * 2) is z and z.tolist() == [2.0, 2.0, 2.0]
+    z.map_(tl.tensor([1.0, 2.0, 3.0]), lambda a, b: a + b)
+    assert z.tolist() == [3.0, 4.0, 5.0]
+    assert tl.ones(3, dtype=tl.int64).apply_(lambda v: v * 2.7).tolist() == [2, 2, 2]
+    m = tl.ones(2, 3).map_(tl.tensor([1.0, 2.0, 3.0]), lambda a, b: a * b)
+    assert m.tolist() == [[1.0, 2.0, 3.0]] * 2
+    with pytest.raises(RuntimeError, match=r"Can't call apply_\(\) on Variable that requires grad"):
+        tl.ones(3, requires_grad=True).apply_(lambda v: v)
+    with pytest.raises(TypeError, match="map_: expected tensorlib.FloatTensor for 'other'"):
+        tl.ones(3).map_(tl.ones(3, dtype=tl.int64), lambda a, b: a)
+    r = tl.arange(6.0)
+    ptr = r.data_ptr()
+    assert r.resize_(2, 2) is r and r.tolist() == [[0.0, 1.0], [2.0, 3.0]] and r.data_ptr() == ptr   # same memory
+    r.resize_(6)
+    assert r.tolist() == [0.0, 1.0, 2.0, 3.0, 4.0, 5.0]         # the storage still holds them
+    r.resize_(3, 3)
+    assert tuple(r.shape) == (3, 3) and r.reshape(-1)[:6].tolist() == [0.0, 1.0, 2.0, 3.0, 4.0, 5.0]
+    q = tl.arange(6.0).reshape(2, 3).t()
+    assert q.resize_(6).tolist() == [0.0, 1.0, 2.0, 3.0, 4.0, 5.0]     # storage order, as torch's
+    assert tuple(tl.ones(3).resize_as_(tl.ones(2, 2)).shape) == (2, 2)
+    for t in (tl.ones(3, requires_grad=True), tl.ones(3, requires_grad=True) * 1):
+        with pytest.raises(RuntimeError, match="cannot resize variables that require grad"):
+            t.resize_(2)
+    assert tl.ones(3).is_shared() is False
+    with pytest.raises(RuntimeError, match="cannot be moved into shared memory in place"):
+        tl.ones(3).share_memory_()
+
+
+@pytest.mark.cuda
+def test_tensor_methods_on_cuda():
+    z = tl.arange(6.0, device="cuda").reshape(2, 3)
+    z.t_().unsqueeze_(0).squeeze_(0).transpose_(0, 1)
+    np.testing.assert_array_equal(z.cpu().numpy(), np.arange(6.0).reshape(2, 3))
+    assert z[1].storage_offset() == 3 and z.is_shared() and z.share_memory_() is z
+    np.testing.assert_array_equal(z.sum_to_size(1, 3).cpu().numpy(), [[3.0, 5.0, 7.0]])
+    r = tl.arange(6.0, device="cuda")
+    assert r.resize_(2, 2).cpu().tolist() == [[0.0, 1.0], [2.0, 3.0]]
+    with pytest.raises(TypeError, match="apply_ is only implemented on CPU tensors"):
+        z.apply_(lambda v: v)
+    w = tl.ones(3, device="cuda", requires_grad=True)
+    seen = []
+    w.register_post_accumulate_grad_hook(lambda p: seen.append(p.grad.sum().item()))
+    (w * 2).sum().backward()
+    assert seen == [6.0]
