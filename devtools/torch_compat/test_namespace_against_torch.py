@@ -462,7 +462,7 @@ def test_torch_level_embedding_bag_tuple_against_torch():
             _same(a, b, rtol=1e-12, atol=1e-12)
 
 
-def test_torch_level_ctc_loss_and_native_layer_norm_against_torch():
+def test_torch_level_ctc_loss_and_native_ops_against_torch():
     rs = np.random.RandomState(0)
     lp = np.log(np.exp(rs.randn(6, 2, 4)) / np.exp(rs.randn(6, 2, 4)).sum(-1, keepdims=True))
     tg, il, tlen = [[1, 2, 2], [3, 1, 0]], [6, 5], [3, 2]
@@ -470,6 +470,24 @@ def test_torch_level_ctc_loss_and_native_layer_norm_against_torch():
         a = torch.ctc_loss(torch.tensor(lp), torch.tensor(tg), il, tlen, 0, red)
         b = tl.ctc_loss(tl.tensor(lp), tl.tensor(tg), il, tlen, 0, red)
         _same(a, b, rtol=1e-9, atol=1e-9)
+    x = _r(4, 3, 5)
+    for training in (True, False):
+        res = []
+        for lib in (torch, tl):
+            rm, rv = lib.zeros(3, dtype=lib.float64), lib.ones(3, dtype=lib.float64)
+            t = lib.tensor(x, requires_grad=True)
+            out = lib.native_batch_norm(t, lib.ones(3, dtype=lib.float64), None, rm, rv, training, 0.1, 1e-5)
+            out[0].sum().backward()
+            res.append((*out, rm, rv, t.grad))
+        for u, v in zip(*res):
+            _same(u, v, rtol=1e-10, atol=1e-12)
+    for train in (True, False, None):
+        a, b = torch.native_dropout(torch.ones(4, 5), 0.4, train), tl.native_dropout(tl.ones(4, 5), 0.4, train)
+        assert b[1].dtype is tl.bool and tuple(b[1].shape) == tuple(a[1].shape)
+        np.testing.assert_allclose(b[0].numpy(), np.where(b[1].numpy(), 1 / 0.6 if train is not False else 1.0, 0))
+        if train is False:
+            _same(a[0], b[0])
+            _same(a[1], b[1])
     x = _r(2, 3, 4)
     a = torch.native_layer_norm(torch.tensor(x), [4], torch.ones(4, dtype=torch.float64), None, 1e-5)
     b = tl.native_layer_norm(tl.tensor(x), [4], tl.ones(4, dtype=tl.float64), None, 1e-5)
@@ -479,7 +497,7 @@ def test_torch_level_ctc_loss_and_native_layer_norm_against_torch():
 
 _TORCH_LEVEL = sorted(set(_cases()) | {"selu_", "celu_", "threshold_", "rrelu_", "dropout_", "alpha_dropout_",
                                        "feature_dropout_", "feature_alpha_dropout_", "embedding_bag", "ctc_loss",
-                                       "native_layer_norm"})
+                                       "native_layer_norm", "native_batch_norm", "native_dropout"})
 
 
 @pytest.mark.parametrize("name", _TORCH_LEVEL)

@@ -12,7 +12,7 @@ from .. import _dtype as _D
 from .. import ops as _ops
 from ..autograd.grad_mode import no_grad
 from ..ops._define import dispatch, public
-from ..ops.nn_ops import KL_DIV, dropout as _dropout
+from ..ops.nn_ops import KL_DIV, NATIVE_DROPOUT, dropout as _dropout
 from . import functional as F
 
 _REDUCTIONS = {0: "none", 1: "mean", 2: "sum"}
@@ -70,6 +70,14 @@ def feature_alpha_dropout_(input, p, train):
     return F.feature_alpha_dropout(input, p, train, inplace=True)
 
 
+@public
+def native_dropout(input, p, train):
+    """torch.native_dropout: (output, keep mask as bool), one fused op (NativeDropoutBackward0) on every
+    device; train=None is training, train=False keeps everything (the op with p=0, as torch's clone)."""
+    out, scaled = dispatch(NATIVE_DROPOUT, input, p=float(p) if train or train is None else 0.0)
+    return out, scaled != 0
+
+
 # --- normalization --------------------------------------------------------------------------------------
 
 @public
@@ -108,6 +116,23 @@ def native_layer_norm(input, normalized_shape, weight, bias, eps):
         mean = x.mean(dims, keepdim=True)
         rstd = (x.var(dims, unbiased=False, keepdim=True) + eps).rsqrt()
     return out, mean, rstd
+
+
+@public
+def native_batch_norm(input, weight, bias, running_mean, running_var, training, momentum, eps):
+    """torch.native_batch_norm: (output, save_mean, save_invstd): batch_norm's output (and its update of
+    the running statistics in training), the batch's per-channel mean and 1 / sqrt(biased var + eps) in
+    training (not differentiable), empty tensors in evaluation, as torch's CPU kernel."""
+    out = F.batch_norm(input, running_mean, running_var, weight, bias, training, momentum, eps)
+    if not training:
+        empty = _ops.zeros(0, dtype=input.dtype, device=input.device)
+        return out, empty, empty.clone()
+    dims = (0,) + tuple(range(2, input.ndim))
+    with no_grad():
+        x = input.detach()
+        mean = x.mean(dims)
+        invstd = (x.var(dims, unbiased=False) + eps).rsqrt()
+    return out, mean, invstd
 
 
 # --- embedding ------------------------------------------------------------------------------------------

@@ -487,3 +487,22 @@ def test_tensor_methods_on_cuda():
     w.register_post_accumulate_grad_hook(lambda p: seen.append(p.grad.sum().item()))
     (w * 2).sum().backward()
     assert seen == [6.0]
+
+
+def test_native_dropout_and_native_batch_norm():
+    x = tl.ones(200, dtype=tl.float64, requires_grad=True)
+    out, mask = tl.native_dropout(x, 0.25, True)
+    assert out.grad_fn.name() == "NativeDropoutBackward0" and mask.dtype is tl.bool
+    np.testing.assert_allclose(out.detach().numpy(), np.where(mask.numpy(), 1 / 0.75, 0.0))
+    out.sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), np.where(mask.numpy(), 1 / 0.75, 0.0))
+    out, mask = tl.native_dropout(x, 0.25, False)
+    assert mask.numpy().all() and (out.detach().numpy() == 1).all()
+    a = _t(4, 3, 5)
+    rm, rv = tl.zeros(3, dtype=tl.float64), tl.ones(3, dtype=tl.float64)
+    out, mean, invstd = tl.native_batch_norm(a, None, None, rm, rv, True, 0.1, 1e-5)
+    np.testing.assert_allclose(mean.numpy(), a.numpy().mean((0, 2)))
+    np.testing.assert_allclose(invstd.numpy(), 1 / np.sqrt(a.numpy().var((0, 2)) + 1e-5))
+    np.testing.assert_allclose(rm.numpy(), 0.1 * a.numpy().mean((0, 2)))        # the running update
+    out, mean, invstd = tl.native_batch_norm(a, None, None, rm, rv, False, 0.1, 1e-5)
+    assert mean.numel() == 0 and invstd.numel() == 0
