@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from ._state import GLOBAL
+from ._tensor import Tensor
 
 __all__ = ["use_deterministic_algorithms", "are_deterministic_algorithms_enabled",
            "is_deterministic_algorithms_warn_only_enabled", "set_deterministic_debug_mode",
@@ -84,7 +85,6 @@ def set_flush_denormal(mode) -> bool:
 
 def typename(obj: Any, /) -> str:
     """torch.typename: a tensor's type() ("tensorlib.FloatTensor"), else the object's qualified name."""
-    from ._tensor import Tensor
     if isinstance(obj, Tensor):
         return obj.type()
     module = getattr(obj, "__module__", "") or ""

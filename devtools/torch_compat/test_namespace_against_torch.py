@@ -169,6 +169,7 @@ def test_unravel_index_empty_strided_scalar_tensor_against_torch():
         assert tuple(b.shape) == tuple(a.shape) and b.stride() == a.stride() and b.dtype is tl.float32
         assert b.is_contiguous() == a.is_contiguous()
     _same_error(lambda lib: lib.empty_strided((2, 3), (1,)))
+    _same_error(lambda lib: lib.empty_strided((2,), (-1,)))
     for s, kw in ((3, {}), (True, {}), (2.5, {}), (3, {"dtype": "int64"})):
         kw2 = {k: getattr(torch, v) for k, v in kw.items()}
         a, b = torch.scalar_tensor(s, **kw2), tl.scalar_tensor(s, **{k: getattr(tl, v) for k, v in kw.items()})

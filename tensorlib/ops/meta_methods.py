@@ -10,7 +10,7 @@ view ops rewrite the tensor's sizes and strides and its grad_fn. Values are chec
 devtools/torch_compat/test_namespace_against_torch.py."""
 from __future__ import annotations
 
-from ..dispatch import STATE
+from ..dispatch import STATE, record_range
 from .broadcast import norm_dims
 from .namespace import empty_strided
 from .shape import SQUEEZE, T, TRANSPOSE, UNSQUEEZE, view
@@ -109,8 +109,9 @@ def sum_to_size(self, *size):
     if shape == size:
         return self
     dims = list(range(lead)) + [lead + i for i, s in enumerate(size) if s == 1 and shape[lead + i] != 1]
-    r = self.sum(tuple(dims), keepdim=True) if dims else self
-    return view(r, size) if lead > 0 else r
+    with record_range("sum_to_size", "op", (self,)):       # torch's composite around its sum and view
+        r = self.sum(tuple(dims), keepdim=True) if dims else self
+        return view(r, size) if lead > 0 else r
 
 
 def _storage(a):

@@ -117,12 +117,12 @@ def unravel_index(indices, shape):
         shape = tuple(int(d) for d in shape)
     if any(d < 0 for d in shape):
         raise ValueError(f"'shape' cannot have negative values, but got {shape}")
-    with record_range("unravel_index", "op", (indices,)):
-        coefs = list(reversed(list(itertools.accumulate(reversed(shape[1:] + (1,)), func=operator.mul))))
-        dev = indices.device
-        res = indices.unsqueeze(-1).floor_divide(tensor(coefs, dtype=D.int64, device=dev)) % \
-            tensor(list(shape), dtype=D.int64, device=dev)
-        return res.unbind(-1)
+    # torch's Python function: its ops, in no region of its own
+    coefs = list(reversed(list(itertools.accumulate(reversed(shape[1:] + (1,)), func=operator.mul))))
+    dev = indices.device
+    res = indices.unsqueeze(-1).floor_divide(tensor(coefs, dtype=D.int64, device=dev)) % \
+        tensor(list(shape), dtype=D.int64, device=dev)
+    return res.unbind(-1)
 
 
 # --- factories ------------------------------------------------------------------------------------------
@@ -136,7 +136,7 @@ def empty_strided(size, stride, *, dtype=None, layout=None, device=None, require
         raise RuntimeError(f"dimensionality of sizes ({len(size)}) must match dimensionality of strides "
                            f"({len(stride)})")
     if any(s < 0 for s in stride):
-        raise RuntimeError(f"as_strided: Negative strides are not supported at the moment, got strides: "
+        raise RuntimeError(f"Storage size calculation overflowed with sizes={list(size)} and strides="
                            f"{list(stride)}")
     n = 0 if 0 in size else 1 + sum((s - 1) * st for s, st in zip(size, stride))
     with record_range("empty_strided", "op"):
@@ -256,7 +256,7 @@ def _window(name, window_length, periodic, dtype, device, requires_grad, body):
             w = body(n, d, device)
             if periodic:
                 w = w.narrow(0, 0, n - 1)
-        return _finish(w, requires_grad) if requires_grad else w
+        return _finish(w, requires_grad)
 
 
 def _hamming(n, d, device, alpha, beta):
@@ -275,7 +275,6 @@ def hamming_window(window_length, periodic=True, alpha=0.54, beta=0.46, *, dtype
 @public
 def hann_window(window_length, periodic=True, *, dtype=None, layout=None, device=None, requires_grad=False):
     """torch.hann_window: torch's hamming window with alpha = beta = 0.5."""
-    _window_checks("hann_window", window_length, dtype, device)
     return _window("hann_window", window_length, periodic, dtype, device, requires_grad,
                    lambda n, d, dev: _hamming(n, d, dev, 0.5, 0.5))
 
@@ -425,14 +424,12 @@ def cumulative_trapezoid(y, x=None, *, dx=None, dim=-1):
         return (float(1 if dx is None else dx) / 2.0 * pairs).cumsum(dim)
 
 
-def _gradient_dims(input, spacing, dim):
+def _gradient_dims(input, dim):
     if dim is None:
-        dims = list(builtins.range(input.ndim))
-    elif isinstance(dim, int):
-        dims = [_wrap_dim(dim, input.ndim)]
-    else:
-        dims = [_wrap_dim(d, input.ndim) for d in dim]
-    return dims
+        return list(builtins.range(input.ndim))
+    if isinstance(dim, int):
+        return [_wrap_dim(dim, input.ndim)]
+    return [_wrap_dim(d, input.ndim) for d in dim]
 
 
 def _gradient_uniform(f, h, d, edge_order):
@@ -475,7 +472,7 @@ def gradient(input, *, spacing=1, dim=None, edge_order=1):
     """torch.gradient: the derivative estimate along each dim (second-order central differences inside,
     first- or second-order one-sided at the edges), for a uniform spacing (a number per dim) or sample
     coordinates (a 1-D tensor per dim), with torch's checks and its formulas' order of operations."""
-    dims = _gradient_dims(input, spacing, dim)
+    dims = _gradient_dims(input, dim)
     if edge_order not in (1, 2):
         raise RuntimeError("torch.gradient only supports edge_order=1 and edge_order=2.")
     if isinstance(spacing, Tensor) and spacing.ndim == 0:
