@@ -43,6 +43,8 @@ OP_NAMES = {
     "convolution_backward_weight": "aten::convolution_backward",
     "index_backward": "aten::index_put_",               # IndexBackward0 scatters into zeros with index_put_
     "fmod_tensor": "aten::fmod",
+    "rsub_scalar": "aten::rsub",                        # torch.rsub's (Tensor, Scalar) overload
+    "squeeze_dims_": "aten::squeeze_",                  # squeeze_(dims): torch's squeeze_.dims overload
     "median_dim": "aten::median",
     "nanmedian_dim": "aten::nanmedian",
     "unique": "aten::_unique2",

@@ -16,12 +16,23 @@ from . import ops as _ops  # registers every op, attaches Tensor methods
 from .ops import *  # noqa: F403
 from . import autograd, cuda, dispatch, random
 from .autograd import (enable_grad, inference_mode, is_grad_enabled, no_grad, set_grad_enabled)
-from .autograd.anomaly import detect_anomaly, set_detect_anomaly
+from .autograd.grad_mode import is_inference_mode_enabled
+from .autograd.anomaly import (detect_anomaly, is_anomaly_check_nan_enabled, is_anomaly_enabled,  # noqa: F401
+                               set_anomaly_enabled, set_detect_anomaly)
 from .random import Generator, initial_seed, manual_seed, seed, get_rng_state, set_rng_state
 from . import amp
 from . import accelerator, distributed, xpu
-from ._threads import get_num_threads, set_num_threads
+from ._threads import get_num_interop_threads, get_num_threads, set_num_interop_threads, set_num_threads
+from ._repr import get_printoptions, set_printoptions
+from ._settings import (are_deterministic_algorithms_enabled, get_deterministic_debug_mode,  # noqa: F401
+                        is_deterministic_algorithms_warn_only_enabled, is_warn_always_enabled,
+                        set_deterministic_debug_mode, set_flush_denormal, set_warn_always, typename,
+                        use_deterministic_algorithms)
 from .amp import autocast
+from .amp.autocast_mode import (get_autocast_cpu_dtype, get_autocast_dtype, get_autocast_gpu_dtype,  # noqa: F401
+                                is_autocast_cpu_enabled, is_autocast_enabled, set_autocast_cpu_dtype,
+                                set_autocast_cpu_enabled, set_autocast_dtype, set_autocast_enabled,
+                                set_autocast_gpu_dtype)
 
 float = float32  # torch's aliases
 double = float64

@@ -344,7 +344,7 @@ def accumulator(t: Tensor) -> AccumulateGrad:
     node.op = _AccumulateOp
     node.seq = 1 << 62
     node.inputs = node.versions = node.out_data = node.out_refs = None
-    if t._hooks:
+    if t._hooks or t._post_acc_hooks:
         node.keep = t       # see AccumulateGrad
     node._ref = _weakref(t)
     node.edges = node.in_meta = ()

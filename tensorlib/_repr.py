@@ -1,30 +1,75 @@
 """torch-like printing: tensor([1., 2.]), 4 decimals when needed, suffixes for device/dtype/grad."""
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 
 from . import _dtype as D
 
 
-_THRESHOLD, _EDGE, _PRECISION = 1000, 3, 4
+class _PrintOptions:
+    """torch's PRINT_OPTS: what torch.set_printoptions sets and every repr reads (process-wide, as torch's)."""
+    precision = 4
+    threshold: float = 1000
+    edgeitems = 3
+    linewidth = 80
+    sci_mode: bool | None = None
+
+
+PRINT_OPTS = _PrintOptions()
+
+_PROFILES = {"default": (4, 1000, 3, 80), "short": (2, 1000, 2, 80), "full": (4, float("inf"), 3, 80)}
+
+
+def set_printoptions(precision=None, threshold=None, edgeitems=None, linewidth=None, profile=None, sci_mode=None):
+    """torch.set_printoptions: a profile ("default", "short", "full"; any other name is ignored, as torch
+    ignores it) first, then each option given; `sci_mode` is always set (None: chosen from the values), as
+    torch's, so a call without it turns a forced mode off."""
+    o = PRINT_OPTS
+    if profile in _PROFILES:
+        o.precision, o.threshold, o.edgeitems, o.linewidth = _PROFILES[profile]
+    if precision is not None:
+        o.precision = precision
+    if threshold is not None:
+        o.threshold = threshold
+    if edgeitems is not None:
+        o.edgeitems = edgeitems
+    if linewidth is not None:
+        o.linewidth = linewidth
+    o.sci_mode = sci_mode
+
+
+def get_printoptions() -> dict:
+    """torch.get_printoptions: the current options as a dict."""
+    o = PRINT_OPTS
+    return {"precision": o.precision, "threshold": o.threshold, "edgeitems": o.edgeitems,
+            "linewidth": o.linewidth, "sci_mode": o.sci_mode}
+
+
+def _threshold() -> int:
+    t = PRINT_OPTS.threshold
+    return sys.maxsize if t == float("inf") else int(t)
 
 
 def _summarized(a: np.ndarray) -> np.ndarray:
-    """The elements torch prints of a large array (the first and last 3 along every dim): what it sizes
-    the columns from."""
-    if a.size <= _THRESHOLD:
+    """The elements torch prints of a large array (the first and last `edgeitems` along every dim): what it
+    sizes the columns from."""
+    if a.size <= PRINT_OPTS.threshold:
         return a
+    edge = PRINT_OPTS.edgeitems
     for axis in range(a.ndim):
-        if a.shape[axis] > 2 * _EDGE:
-            a = np.concatenate([a.take(range(_EDGE), axis), a.take(range(a.shape[axis] - _EDGE, a.shape[axis]),
-                                                                   axis)], axis)
+        if a.shape[axis] > 2 * edge:
+            a = np.concatenate([a.take(range(edge), axis), a.take(range(a.shape[axis] - edge, a.shape[axis]),
+                                                                  axis)], axis)
     return a
 
 
 def _float_formatter(a: np.ndarray):
     """torch's _Formatter for floating tensors: integer mode ("3."), fixed ("3.1416") or scientific
-    ("3.1416e+00", when the nonzero finite magnitudes span more than 1000x, exceed 1e8, or a fraction is
-    below 1e-4), every element right-aligned to the widest."""
+    ("3.1416e+00", when the nonzero finite magnitudes span more than 1000x, exceed 1e8, or one is below
+    1e-4, unless set_printoptions(sci_mode=) forces it), every element right-aligned to the widest."""
+    prec = PRINT_OPTS.precision
     vals = _summarized(a).reshape(-1)
     vals = vals[np.isfinite(vals) & (vals != 0)].astype(np.float64)
     int_mode, sci, width = True, False, 1
@@ -32,29 +77,83 @@ def _float_formatter(a: np.ndarray):
         mags = np.abs(vals)
         lo, hi = mags.min(), mags.max()
         int_mode = bool(np.all(vals == np.ceil(vals)))
-        sci = hi / lo > 1000.0 or hi > 1.0e8 or (not int_mode and lo < 1.0e-4)
-        spec = "{:.%de}" % _PRECISION if sci else "{:.0f}" if int_mode else "{:.%df}" % _PRECISION
+        sci = (hi / lo > 1000.0 or hi > 1.0e8 or lo < 1.0e-4) if PRINT_OPTS.sci_mode is None \
+            else bool(PRINT_OPTS.sci_mode)
+        spec = "{:.%de}" % prec if sci else "{:.0f}" if int_mode else "{:.%df}" % prec
         width = max(len(spec.format(v)) for v in vals) + (1 if int_mode and not sci else 0)
 
     def fmt(x) -> str:
         x = float(x)
         if sci:
-            ret = ("{:.%de}" % _PRECISION).format(x)
+            ret = ("{:.%de}" % prec).format(x)
         elif int_mode:
             ret = f"{x:.0f}" + ("" if np.isinf(x) or np.isnan(x) else ".")
         else:
-            ret = ("{:.%df}" % _PRECISION).format(x)
+            ret = ("{:.%df}" % prec).format(x)
         return ret.rjust(width)
-    return fmt
+    return fmt, width
 
 
-def _fmt_array(a: np.ndarray) -> str:
+def _int_formatter(a: np.ndarray):
+    """torch's _Formatter for integer and bool tensors: str() of each value, right-aligned to the widest."""
+    width = max([len(str(v)) for v in _summarized(a).reshape(-1).tolist()] or [1])
+    return lambda x: str(x).rjust(width), width
+
+
+def _vector(a, indent: int, summarize: bool, fmt, width: int) -> str:
+    """torch's _vector_str: as many elements a line as fit `linewidth` (each its width plus ", "), the
+    middle of a long summarized row as " ..."."""
+    o = PRINT_OPTS
+    per_line = max(1, (o.linewidth - indent) // (width + 2))
+    if summarize and not o.edgeitems:
+        data = ["..."]
+    elif summarize and a.shape[0] > 2 * o.edgeitems:
+        data = [fmt(v) for v in a[:o.edgeitems].tolist()] + [" ..."] + \
+            [fmt(v) for v in a[a.shape[0] - o.edgeitems:].tolist()]
+    else:
+        data = [fmt(v) for v in a.tolist()]
+    lines = [", ".join(data[i:i + per_line]) for i in range(0, len(data), per_line)]
+    return "[" + (",\n" + " " * (indent + 1)).join(lines) + "]"
+
+
+def _nested(a, indent: int, summarize: bool, fmt, width: int) -> str:
+    """torch's _tensor_str_with_formatter: rows of rows, a blank line between blocks per extra dim."""
+    if a.ndim == 0:
+        return fmt(a.item())
+    if a.ndim == 1:
+        return _vector(a, indent, summarize, fmt, width)
+    edge = PRINT_OPTS.edgeitems
+    if summarize and a.shape[0] > 2 * edge:
+        rows = list(range(edge)) + [None] + list(range(a.shape[0] - edge, a.shape[0]))
+    else:
+        rows = list(range(a.shape[0]))
+    slices = ["..." if i is None else _nested(a[i], indent + 1, summarize, fmt, width) for i in rows]
+    return "[" + ("," + "\n" * (a.ndim - 1) + " " * (indent + 1)).join(slices) + "]"
+
+
+def _fmt_array(a: np.ndarray, indent: int = 7) -> str:
+    """The body of the repr, laid out as torch's _tensor_str (summarized past `threshold` elements)."""
+    if a.size == 0:
+        return "[]"
     if a.dtype == D.BF16:
         a = a.astype(np.float32)        # printed from its float32 value, as torch prints bfloat16
-    text = np.array2string(a, separator=", ", prefix="tensor(", threshold=_THRESHOLD, edgeitems=_EDGE,
-                           formatter={"float_kind": _float_formatter(a)} if a.dtype.kind == "f" else None,
-                           max_line_width=80)
-    return text.replace(", ...,", ",  ...,") if a.size > _THRESHOLD else text     # torch's " ..." column
+    fmt, width = _float_formatter(a) if a.dtype.kind == "f" else _int_formatter(a)
+    return _nested(a, indent, a.size > PRINT_OPTS.threshold, fmt, width)
+
+
+def _add_suffixes(text: str, suffixes: list, indent: int = 7) -> str:
+    """torch's _add_suffixes: ", device=..." on the last line while it fits `linewidth`, else on its own
+    line under the first bracket."""
+    parts = [text]
+    last = len(text) - text.rfind("\n") + 1
+    for suffix in suffixes:
+        if last + len(suffix) + 2 > PRINT_OPTS.linewidth:
+            parts.append(",\n" + " " * indent + suffix)
+            last = indent + len(suffix)
+        else:
+            parts.append(", " + suffix)
+            last += len(suffix) + 2
+    return "".join(parts) + ")"
 
 
 def tensor_repr(t) -> str:
@@ -73,13 +172,12 @@ def tensor_repr(t) -> str:
         if d.ndim != 1:
             extras.append(f"size={tuple(d.shape)}")      # torch: tensor([]) for shape (0,) only
         default_shown = dt is D.get_default_dtype()
+    elif not PRINT_OPTS.edgeitems:
+        extras.append(f"size={tuple(d.shape)}")          # torch: nothing of the values shows, the size does
     if not default_shown:
         extras.append(f"dtype={dt}")
     if t._grad_fn is not None:
         extras.append(f"grad_fn=<{t._grad_fn.name()}>")
     elif t._requires_grad:
         extras.append("requires_grad=True")
-    s = "tensor(" + body
-    for e in extras:
-        s += ", " + e
-    return s + ")"
+    return _add_suffixes("tensor(" + body, extras)

@@ -9,7 +9,7 @@ import itertools
 import threading
 
 __all__ = ["STATE", "seq_counter", "next_seq", "current_phase", "current_seq", "phase_seq", "backward_passes",
-           "grad_off", "set_grad_mode"]
+           "grad_off", "set_grad_mode", "GLOBAL", "alert_not_deterministic"]
 
 
 class _State(threading.local):
@@ -17,12 +17,42 @@ class _State(threading.local):
     inference = False
     phase = "forward"
     seq = -1                  # sequence number of the backward node being run
-    autocast = None           # None or a tuple of (device_type, dtype)
+    autocast: tuple | None = None     # None or a tuple of (device_type, dtype)
     anomaly = False
     anomaly_check_nan = True
 
 
 STATE = _State()
+
+
+class _Global:
+    """The process-wide switches (torch keeps these in its global context, not per thread):
+    use_deterministic_algorithms(mode, warn_only=) and set_warn_always."""
+    deterministic = False
+    deterministic_warn_only = False
+    warn_always = False       # torch.set_warn_always: a warn-once warning warns every time
+
+
+GLOBAL = _Global()
+
+_NOT_DETERMINISTIC = (
+    "{} does not have a deterministic implementation, but you set 'torch.use_deterministic_algorithms(True)'. "
+    "You can turn off determinism just for this operation, or you can use the 'warn_only=True' option, if that's "
+    "acceptable for your application. You can also file an issue at https://github.com/pytorch/pytorch/issues to "
+    "help us prioritize adding deterministic support for this operation.")
+
+
+def alert_not_deterministic(caller: str) -> None:
+    """torch's alertNotDeterministic: in deterministic mode, a kernel whose result may vary from run to run
+    raises (warns under warn_only=True). Called only where tensorlib's kernel really varies."""
+    if not GLOBAL.deterministic:
+        return
+    msg = _NOT_DETERMINISTIC.format(caller)
+    if GLOBAL.deterministic_warn_only:
+        import warnings
+        warnings.warn(msg, UserWarning, stacklevel=3)
+    else:
+        raise RuntimeError(msg)
 seq_counter = itertools.count()     # forward sequence numbers: next(seq_counter) (atomic under the GIL; the hot
 next_seq = seq_counter.__next__     # paths call next() on it, which is quicker than calling this method)
 

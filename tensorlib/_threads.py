@@ -29,3 +29,28 @@ def get_num_threads() -> int:
     from threadpoolctl import threadpool_info
     pools = [p["num_threads"] for p in threadpool_info() if p.get("user_api") in _USER_APIS]
     return max(pools) if pools else (os.cpu_count() or 1)
+
+
+_interop_threads: int | None = None      # set once, as torch's (which refuses a second setting)
+
+
+def set_num_interop_threads(int) -> None:
+    """torch.set_num_interop_threads: torch's inter-op pool runs independent ops of a TorchScript graph
+    in parallel; tensorlib runs ops one after another (NumPy and CuPy have no such pool), so the number
+    is kept for get_num_interop_threads and used by nothing. Checked and settable once, as torch's."""
+    global _interop_threads
+    n = int
+    if isinstance(n, bool) or not hasattr(n, "__index__"):
+        raise RuntimeError(f"set_num_interop_threads expects an int, but got {type(n).__name__}")
+    n = n.__index__()
+    if n <= 0:
+        raise RuntimeError("set_num_interop_threads expects a positive integer")
+    if _interop_threads is not None:
+        raise RuntimeError("Error: cannot set number of interop threads after parallel work has started or "
+                           "set_num_interop_threads called")
+    _interop_threads = n
+
+
+def get_num_interop_threads() -> int:
+    """The number set by set_num_interop_threads; torch's default (the number of CPUs) before."""
+    return _interop_threads if _interop_threads is not None else (os.cpu_count() or 1)

@@ -59,3 +59,9 @@ class detect_anomaly:
             with detect_anomaly(self.check_nan):
                 return fn(*a, **k)
         return wrapper
+
+
+def set_anomaly_enabled(mode: bool, check_nan: bool = True) -> None:
+    """torch.set_anomaly_enabled: switch anomaly detection on or off for this thread (the state
+    detect_anomaly and set_detect_anomaly switch)."""
+    _switch(bool(mode), bool(check_nan))

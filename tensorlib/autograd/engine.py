@@ -20,7 +20,7 @@ from .. import dispatch as _D
 from .._device import xp_of
 from .. import _dtype
 from .._graph import AccumulateGrad, Node, accumulator, mark_view, n_outputs, tensor_of
-from .._state import STATE, backward_passes, set_grad_mode
+from .._state import GLOBAL, STATE, backward_passes, set_grad_mode
 from .._tensor import Tensor
 
 
@@ -81,8 +81,8 @@ def run_backward(outputs, grad_outputs, retain_graph, create_graph, inputs=None,
     grad_outputs = _as_tuple(grad_outputs) if grad_outputs is not None else ()
     if retain_graph is None:
         retain_graph = create_graph
-    if create_graph and accumulate and not _warned["create_graph"]:
-        _warned["create_graph"] = True      # once per process, as torch's TORCH_WARN_ONCE
+    if create_graph and accumulate and (not _warned["create_graph"] or GLOBAL.warn_always):
+        _warned["create_graph"] = True      # once per process, as torch's TORCH_WARN_ONCE (set_warn_always: each)
         warnings.warn(_CREATE_GRAPH_WARNING, UserWarning, stacklevel=3)
     for o in outputs:
         if not isinstance(o, Tensor):
@@ -190,7 +190,7 @@ def run_backward(outputs, grad_outputs, retain_graph, create_graph, inputs=None,
                         g = None
                 if accumulate and g is not None:
                     t = node._ref()
-                    if quiet and t is not None and not t._hooks:    # nothing to run or to mark: the store alone
+                    if quiet and t is not None and not t._hooks and not t._post_acc_hooks:   # the store alone
                         _store_grad(t, g, False, handed, True, _LOOP_REFS)
                     else:
                         _accumulate(node, g, create_graph, handed, quiet)
@@ -529,17 +529,21 @@ def _accumulate(node: AccumulateGrad, g, create_graph, handed, quiet=False):
         r = None        # the hook's result is now only `g` (see _ENGINE_REFS)
     if quiet:      # nothing observes the ops below: no phase or region to set
         _store_grad(t, g, create_graph, handed, True, _ENGINE_REFS)
-        return
-    st = STATE
-    st.phase, st.seq = "backward", -1     # backward work, linked to no forward op (as torch's)
-    rp = _H.range_pair
-    token = rp[0]("tensorlib::autograd::AccumulateGrad", "backward") if rp is not None else None
-    try:
-        _store_grad(t, g, create_graph, handed, False, _ENGINE_REFS)
-    finally:
-        if rp is not None:
-            rp[1](token)
-        st.phase = "forward"
+    else:
+        st = STATE
+        st.phase, st.seq = "backward", -1     # backward work, linked to no forward op (as torch's)
+        rp = _H.range_pair
+        token = rp[0]("tensorlib::autograd::AccumulateGrad", "backward") if rp is not None else None
+        try:
+            _store_grad(t, g, create_graph, handed, False, _ENGINE_REFS)
+        finally:
+            if rp is not None:
+                rp[1](token)
+            st.phase = "forward"
+    if t._post_acc_hooks:      # register_post_accumulate_grad_hook: after the .grad is in place
+        for h in list(t._post_acc_hooks):
+            if h(t) is not None:
+                raise RuntimeError("post accumulate grad hooks cannot return anything other than None")
 
 
 def _refs_seen(calls: int) -> int:

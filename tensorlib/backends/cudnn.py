@@ -28,6 +28,7 @@ import time
 import warnings
 
 from . import cuda as _cuda
+from .. import _state
 
 benchmark = False
 deterministic = False
@@ -121,8 +122,9 @@ def version():
 
 
 def allowed(algos, nondeterministic=()):
-    """Algorithm names that the flags allow, in preference order."""
-    if deterministic:
+    """Algorithm names that the flags allow, in preference order (torch.use_deterministic_algorithms(True)
+    restricts them as `deterministic` does)."""
+    if deterministic or _state.GLOBAL.deterministic:
         names = [a for a in algos if a not in nondeterministic]
         if not names:
             raise RuntimeError("no deterministic algorithm is available for this convolution step; set "

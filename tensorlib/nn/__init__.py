@@ -6,4 +6,5 @@ from .modules import *  # noqa: F403
 from .modules import Module
 from .parameter import Buffer, Parameter
 from . import parallel
+from . import _torch_functions  # noqa: F401 - torch.conv2d, torch.layer_norm, ... (torch's top-level forms)
 from .parallel import DataParallel

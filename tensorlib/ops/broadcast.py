@@ -6,6 +6,7 @@ from typing import Any, Callable
 
 from .. import _hooks as _H
 from .._graph import quiet_run, tensor_of
+from .._state import GLOBAL, alert_not_deterministic
 from ..dispatch import op_named, run_recorded
 from ._define import Tensor, dispatch, np, op  # noqa: F401
 
@@ -202,6 +203,8 @@ def add_at(xp, out, idx, src):
     import cupyx  # only on the CUDA path
     dt = out.dtype
     if dt.kind not in "iub" or dt in _ATOMIC_INTS:
+        if dt.kind in "fc" and GLOBAL.deterministic:    # float atomics: the order of additions varies
+            alert_not_deterministic("scatter_add_cuda_kernel (tensorlib's CUDA scatter-add, cupyx.scatter_add)")
         cupyx.scatter_add(out, idx, src)
         return
     wide = out.view(np.uint64) if dt == np.int64 else out.astype(np.int64).view(np.uint64)

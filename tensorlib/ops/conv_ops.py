@@ -23,6 +23,7 @@ from .. import _hooks as _H
 from ..backends import cudnn
 from ..dispatch import STATE, record_range, run_recorded
 from .._graph import numpy_arrays, quiet_run, tensor_of
+from .._state import GLOBAL
 from .broadcast import add_at
 from ._define import dispatch, np, op
 from .reduce import SUM, sum as _sum
@@ -383,16 +384,16 @@ def _cudnn_bwd_data(m, xp, g, w, out_shape, stride, padding, dilation, groups):
     """conv_transpose2d(g, w) = the input gradient of a conv2d whose output gradient is g."""
     y = xp.empty(out_shape, dtype=g.dtype)
     m.convolution_backward_data(w, g, None, y, (padding[0], padding[2]), tuple(stride), tuple(dilation), int(groups),
-                                deterministic=bool(cudnn.deterministic), auto_tune=bool(cudnn.benchmark),
-                                tensor_core="auto")
+                                deterministic=bool(cudnn.deterministic or GLOBAL.deterministic),
+                                auto_tune=bool(cudnn.benchmark), tensor_core="auto")
     return y
 
 
 def _cudnn_bwd_filter(m, xp, x, g, weight_shape, stride, padding, dilation, groups):
     gw = xp.empty(tuple(weight_shape), dtype=x.dtype)
     m.convolution_backward_filter(x, g, gw, (padding[0], padding[2]), tuple(stride), tuple(dilation), int(groups),
-                                  deterministic=bool(cudnn.deterministic), auto_tune=bool(cudnn.benchmark),
-                                  tensor_core="auto")
+                                  deterministic=bool(cudnn.deterministic or GLOBAL.deterministic),
+                                  auto_tune=bool(cudnn.benchmark), tensor_core="auto")
     return gw
 
 

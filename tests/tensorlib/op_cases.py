@@ -49,6 +49,14 @@ def B(*shape):
     return tl.tensor(_rng.random(shape) > 0.5)
 
 
+def _deprecated(fn, *args):
+    """A deprecated function's call (torch.range) without its deprecation warning."""
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        return fn(*args)
+
+
 def _op(name):
     return registry()[name]
 
@@ -278,6 +286,13 @@ CASES = {
     "hypot": lambda: (tl.hypot, [R(3, 4), R(4)]),
     "fmod": lambda: (lambda a: tl.fmod(a, 1.5), [R(5)]),
     "fmod_tensor": lambda: (tl.fmod, [R(3, 4), P(4)]),
+    "rsub": lambda: (lambda a, b: tl.rsub(a, b, alpha=2), [R(3, 4), R(4)]),
+    "squeeze_": lambda: (lambda a: (a * 1).squeeze_(1), [R(3, 1, 4)]),
+    "squeeze_dims_": lambda: (lambda a: (a * 1).squeeze_((0, 2)), [R(1, 3, 1)]),
+    "unsqueeze_": lambda: (lambda a: (a * 1).unsqueeze_(-1), [R(3, 4)]),
+    "t_": lambda: (lambda a: (a * 1).t_(), [R(3, 4)]),
+    "transpose_": lambda: (lambda a: (a * 1).transpose_(0, 2), [R(2, 3, 4)]),
+    "rsub_scalar": lambda: (lambda a: tl.rsub(a, 1.5), [R(5)]),
     "nan_to_num": lambda: (lambda a: tl.nan_to_num(a, posinf=1.0), [R(5)]),
     "isclose": lambda: (lambda a, b: tl.isclose(a, b, atol=0.5), [R(5), R(5)]),
     "nansum": lambda: (lambda a: a.nansum(1), [R(3, 4)]),
@@ -332,6 +347,9 @@ CASES = {
     "randn": lambda: (lambda: tl.randn(2, 3), []),
     "randint": lambda: (lambda: tl.randint(0, 5, (2, 3)), []),
     "randperm": lambda: (lambda: tl.randperm(5), []),
+    "logspace": lambda: (lambda: tl.logspace(-1, 2, 5, base=2.0), []),
+    "range": lambda: (lambda: _deprecated(tl.range, 0, 2, 0.5), []),
+    "kaiser_window": lambda: (lambda: tl.kaiser_window(6), []),
 }
 
 

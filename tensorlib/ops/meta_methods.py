@@ -1,0 +1,248 @@
+"""Tensor methods on a tensor's metadata and storage: the in-place view changes (squeeze_, unsqueeze_, t_,
+transpose_, swapaxes_, swapdims_), sum_to_size, storage_offset, new_empty_strided, output_nr,
+apply_ / map_, resize_ / resize_as_ (share_memory_ / is_shared are in shared_memory.py).
+(register_post_accumulate_grad_hook is the Tensor's own, beside register_hook: the engine runs it.)
+
+An in-place view change is its own op (torch's aten::squeeze_ ..., whose nodes are SqueezeBackward3/4/5,
+UnsqueezeBackward1, TBackward1, TransposeBackward1): the kernel is the out-of-place view's, and the tensor
+then takes the view's array (the same memory, no copy) and, under autograd, its node, as torch's in-place
+view ops rewrite the tensor's sizes and strides and its grad_fn. Values are checked against torch in
+devtools/torch_compat/test_namespace_against_torch.py."""
+from __future__ import annotations
+
+from ..dispatch import STATE, record_range
+from .broadcast import norm_dims
+from .namespace import empty_strided
+from .shape import SQUEEZE, T, TRANSPOSE, UNSQUEEZE, view
+from ._define import Tensor, dispatch, np, op, public
+
+__all__ = ["SQUEEZE_", "SQUEEZE_DIMS_", "UNSQUEEZE_", "T_", "TRANSPOSE_"]
+
+_LEAF = "a leaf Variable that requires grad is being used in an in-place operation."
+
+
+def _view_op(name, base, node_name, **kw):
+    """An in-place view op: `base`'s kernel and backward under torch's in-place node name."""
+    o = op(name, view=True, node_name=node_name)(base.kernel)
+    o.def_backward(base.backward)
+    for k, v in kw.items():
+        setattr(o, k, v)
+    return o
+
+
+SQUEEZE_ = _view_op("squeeze_", SQUEEZE, "SqueezeBackward3", node_name_dim="SqueezeBackward4")
+SQUEEZE_DIMS_ = _view_op("squeeze_dims_", SQUEEZE, "SqueezeBackward5")     # squeeze_(dims): torch's aten::squeeze_
+UNSQUEEZE_ = _view_op("unsqueeze_", UNSQUEEZE, "UnsqueezeBackward1")
+T_ = _view_op("t_", T, "TBackward1")
+TRANSPOSE_ = _view_op("transpose_", TRANSPOSE, "TransposeBackward1")
+
+
+def _rebind(self, o, **attrs):
+    """Run the view op `o` on self and make self that view: its array (same memory) and, when autograd
+    records, its node; the version counter moves, as torch's in-place ops move it."""
+    if self._requires_grad and STATE.grad_enabled and self._grad_fn is None and self._base is None:
+        raise RuntimeError(_LEAF)
+    out = dispatch(o, self, **attrs)
+    self._data = out._data
+    if out._grad_fn is not None:
+        self._grad_fn = out._grad_fn
+        self._output_nr = out._output_nr
+    b = self._base
+    (b if b is not None else self)._version += 1
+    return self
+
+
+@public(function=False, method=True)
+def squeeze_(self, dim=None):
+    """In place: drop size-1 dims (all, one, or those of a tuple)."""
+    if dim is None:
+        return _rebind(self, SQUEEZE_)
+    dims = norm_dims(dim, self.ndim) if self.ndim else ()
+    if isinstance(dim, int):
+        return _rebind(self, SQUEEZE_, dim=dims)
+    return _rebind(self, SQUEEZE_DIMS_, dim=dims)
+
+
+@public(function=False, method=True)
+def unsqueeze_(self, dim):
+    n = self.ndim + 1
+    if not -n <= dim < n:
+        raise IndexError(f"Dimension out of range (expected to be in range of [{-n}, {n - 1}], but got {dim})")
+    return _rebind(self, UNSQUEEZE_, dim=dim % n)
+
+
+@public(function=False, method=True)
+def t_(self):
+    if self.ndim > 2:
+        raise RuntimeError(f"t_() expects a tensor with <= 2 dimensions, but self is {self.ndim}D")
+    return _rebind(self, T_)
+
+
+@public(function=False, method=True, aliases=("swapaxes_", "swapdims_"))
+def transpose_(self, dim0, dim1):
+    if self.ndim == 0:
+        norm_dims((dim0, dim1), 0)
+        return self
+    d0, d1 = norm_dims((dim0, dim1), self.ndim)
+    return _rebind(self, TRANSPOSE_, dim0=d0, dim1=d1)
+
+
+# --- sizes and storage -------------------------------------------------------------------------------------
+
+def _size_arg(size, fn):
+    if len(size) == 1 and isinstance(size[0], (tuple, list)):
+        size = tuple(size[0])
+    if not size and fn == "sum_to_size":
+        raise TypeError('sum_to_size() missing 1 required positional arguments: "size"')
+    return tuple(int(s) for s in size)
+
+
+@public(function=False, method=True)
+def sum_to_size(self, *size):
+    """torch's at::sum_to: the sum over the dims `size` broadcasts along (keepdim), then a view dropping
+    the leading ones; `self` itself when the size is already its own."""
+    size = _size_arg(size, "sum_to_size")
+    shape = tuple(self.shape)
+    lead = len(shape) - len(size)
+    if lead < 0 or any(s != 1 and s != shape[lead + i] for i, s in enumerate(size)):
+        raise RuntimeError(f"size {{{list(size)}}} is not expandable to size {{{list(shape)}}}.")
+    if shape == size:
+        return self
+    dims = list(range(lead)) + [lead + i for i, s in enumerate(size) if s == 1 and shape[lead + i] != 1]
+    with record_range("sum_to_size", "op", (self,)):       # torch's composite around its sum and view
+        r = self.sum(tuple(dims), keepdim=True) if dims else self
+        return view(r, size) if lead > 0 else r
+
+
+def _storage(a):
+    """(the array owning `a`'s memory, as a flat view, and a's offset into it in elements), or None where
+    the memory is not an array's of a's dtype (a NumPy array over a foreign buffer)."""
+    if type(a) is np.ndarray:
+        root = a
+        while isinstance(root.base, np.ndarray):
+            root = root.base
+        start = root.__array_interface__["data"][0]
+        ptr = a.__array_interface__["data"][0]
+        if not root.flags.c_contiguous or root.dtype != a.dtype:
+            return None, (ptr - start) // a.itemsize
+        return root.reshape(-1), (ptr - start) // a.itemsize
+    mem = a.data.mem
+    return None, (a.data.ptr - mem.ptr) // a.itemsize
+
+
+@public(function=False, method=True)
+def storage_offset(self):
+    """The offset of the tensor's first element in its storage, in elements (a view's distance from the
+    start of the array that owns the memory)."""
+    return int(_storage(self._data)[1])
+
+
+@public(function=False, method=True)
+def new_empty_strided(self, size, stride, dtype=None, device=None, requires_grad=False, layout=None,
+                      pin_memory=False):
+    return empty_strided(size, stride, dtype=dtype if dtype is not None else self.dtype,
+                         device=device if device is not None else self.device, requires_grad=requires_grad)
+
+
+@public(function=False, method=True, prop=True)
+def output_nr(self):
+    """Which output of its grad_fn this tensor is (0 for a leaf)."""
+    return self._output_nr
+
+
+@public(function=False, method=True)
+def resize_(self, *sizes, memory_format=None):
+    """torch's resize_: the tensor becomes `sizes`, contiguous, over its storage from its offset: the same
+    memory while it holds enough elements (shrinking, or a reshape), else a new buffer with the old
+    storage's elements first (the rest uninitialized, as torch's). Refused for tensors that require grad."""
+    size = _size_arg(sizes, "resize_")
+    if self._requires_grad:
+        raise RuntimeError("cannot resize variables that require grad")
+    if any(s < 0 for s in size):
+        raise RuntimeError(f"Trying to create tensor with negative dimension {min(size)}: {list(size)}")
+    a = self._data
+    n = int(np.prod(size, dtype=np.int64)) if size else 1
+    if tuple(a.shape) == size:
+        return self
+    flat, offset = _storage(a)
+    if flat is not None and offset + n <= flat.size:
+        self._data = flat[offset:offset + n].reshape(size)
+    elif a.flags.c_contiguous and n <= a.size:
+        self._data = a.reshape(-1)[:n].reshape(size)
+    else:
+        xp = np if type(a) is np.ndarray else _cupy()
+        new = xp.empty(n, dtype=a.dtype)
+        old = flat[offset:] if flat is not None else a.reshape(-1)
+        k = min(old.size, n)
+        new[:k] = old[:k]
+        self._data = new.reshape(size)
+    b = self._base
+    (b if b is not None else self)._version += 1
+    return self
+
+
+@public(function=False, method=True)
+def resize_as_(self, the_template, memory_format=None):
+    return resize_(self, tuple(the_template.shape), memory_format=memory_format)
+
+
+def _cupy():
+    from .._device import cupy
+    return cupy()
+
+
+# --- Python callables over the elements --------------------------------------------------------------------
+
+def _python_value(x, dtype):
+    """A Python number of the tensor's kind, as torch hands one to apply_/map_'s callable."""
+    if dtype.kind == "b":
+        return bool(x)
+    return int(x) if dtype.kind in "iu" else float(x)
+
+
+def _check_callable_target(self, name):
+    if type(self._data) is not np.ndarray:
+        raise TypeError(f"{name} is only implemented on CPU tensors")
+    if self._requires_grad:
+        raise RuntimeError(f"Can't call {name}() on Variable that requires grad. Use var.detach().{name}() "
+                           "instead.")
+
+
+@public(function=False, method=True)
+def apply_(self, callable):
+    """Each element replaced by callable(element), element by element in Python (CPU only, slow, as
+    torch's); the result is cast to the tensor's dtype."""
+    _check_callable_target(self, "apply_")
+    a = self._data
+    dt = a.dtype
+    vals = [callable(_python_value(x, dt)) for x in a.reshape(-1).tolist()]
+    for v in vals:
+        if not isinstance(v, (int, float, bool, np.generic)):
+            raise TypeError(f"must be real number, not {type(v).__name__}")
+    a[...] = np.asarray(vals).reshape(a.shape)      # cast to the dtype (an int tensor truncates, as torch's)
+    b = self._base
+    (b if b is not None else self)._version += 1
+    return self
+
+
+@public(function=False, method=True)
+def map_(self, tensor, callable):
+    """Each element replaced by callable(element, other's element), `tensor` broadcast to this shape
+    (CPU only, as torch's; the other tensor must be of this dtype)."""
+    _check_callable_target(self, "map_")
+    if not isinstance(tensor, Tensor) or tensor.dtype is not self.dtype:
+        got = tensor.type() if isinstance(tensor, Tensor) else type(tensor).__name__
+        raise TypeError(f"map_: expected {self.type()} for 'other' (got {got})")
+    other = tensor.expand(*self.shape)._data if tuple(tensor.shape) != tuple(self.shape) else tensor._data
+    if type(other) is not np.ndarray:
+        raise TypeError("map_ is only implemented on CPU tensors")
+    a = self._data
+    dt = a.dtype
+    vals = [callable(_python_value(x, dt), _python_value(y, dt))
+            for x, y in zip(a.reshape(-1).tolist(), np.broadcast_to(other, a.shape).reshape(-1).tolist())]
+    a[...] = np.asarray(vals).reshape(a.shape)
+    b = self._base
+    (b if b is not None else self)._version += 1
+    return self
+
+
