@@ -256,46 +256,66 @@ def _standard_gamma_grad_k(xp, alpha, x):
     dt = np.result_type(alpha.dtype, x.dtype)
     alpha, x = xp.broadcast_arrays(alpha.astype(np.float64), x.astype(np.float64))
     out = xp.empty(alpha.shape, dtype=np.float64)
+    small = x < 0.8
+    large = ~small & (alpha > 8.0)
     with np.errstate(all="ignore"):
-        small = x < 0.8
-        a, xs = alpha[small], x[small]
-        numer = xp.ones_like(a)
-        denom = a.copy()
-        series1, series2 = numer / denom, numer / (denom * denom)
-        for i in range(1, 6):
-            numer = numer * (-xs / i)
-            denom = denom + 1
-            series1 = series1 + numer / denom
-            series2 = series2 + numer / (denom * denom)
-        pow_x_alpha = xs ** a
-        gamma_pdf = xs ** (a - 1) * xp.exp(-xs)
-        gamma_cdf = pow_x_alpha * series1
-        gamma_cdf_alpha = (xp.log(xs) - _digamma(xp, a)) * gamma_cdf - pow_x_alpha * series2
-        r = -gamma_cdf_alpha / gamma_pdf
-        out[small] = xp.where(xp.isnan(r), 0.0, r)
-
-        large = ~small & (alpha > 8.0)
-        a, xs = alpha[large], x[large]
-        near = (0.9 * a <= xs) & (xs <= 1.1 * a)
-        numer_1 = 1 + 24 * a * (1 + 12 * a)
-        numer_2 = 1440 * (a * a) + 6 * xs * (53 - 120 * xs) - 65 * xs * xs / a + a * (107 + 3600 * xs)
-        r_near = numer_1 * numer_2 / (1244160 * (a * a) * (a * a))
-        denom = xp.sqrt(8 * a)
-        term2 = denom / (a - xs)
-        term3 = (xs - a - a * xp.log(xs / a)) ** -1.5
-        term23 = xp.where(xs < a, term2 - term3, term2 + term3)
-        term1 = xp.log(xs / a) * term23 - xp.sqrt(2 / a) * (a + xs) / ((a - xs) * (a - xs))
-        stirling = 1 + 1 / (12 * a) * (1 + 1 / (24 * a))
-        out[large] = xp.where(near, r_near, -stirling * (xs * term1) / denom)
-
-        mid = ~small & ~large
-        a, xs = alpha[mid], x[mid]
-        u, v = xp.log(xs / a), xp.log(a)
-        cv = [c0 + u * (c1 + u * c2) for c0, c1, c2 in zip(*_GAMMA_UV)]
-        p = cv[0] + v * (cv[1] + v * (cv[2] + v * cv[3]))
-        q = cv[4] + v * (cv[5] + v * (cv[6] + v * cv[7]))
-        out[mid] = xp.exp(p / q)
+        _by_branch(xp, out, alpha, x, ((small, _gamma_grad_small), (large, _gamma_grad_large),
+                                        (~small & ~large, _gamma_grad_mid)))
     return out.astype(dt)
+
+
+def _by_branch(xp, out, a, b, branches, *more):
+    """out[mask] = f(xp, a[mask], b[mask], ...) for each (mask, f): on NumPy each branch on its own elements;
+    on CuPy every branch on all elements, selected by where() (a boolean index would read its count back to
+    the host: a synchronisation per branch)."""
+    if xp is np:
+        for mask, f in branches:
+            out[mask] = f(xp, a[mask], b[mask], *(m[mask] for m in more))
+        return
+    for mask, f in branches:
+        xp.copyto(out, f(xp, a, b, *more), where=mask)
+
+
+def _gamma_grad_small(xp, a, xs):
+    """x < 0.8: the Taylor series of the incomplete gamma function and its alpha derivative."""
+    numer = xp.ones_like(a)
+    denom = a.copy()
+    series1, series2 = numer / denom, numer / (denom * denom)
+    for i in range(1, 6):
+        numer = numer * (-xs / i)
+        denom = denom + 1
+        series1 = series1 + numer / denom
+        series2 = series2 + numer / (denom * denom)
+    pow_x_alpha = xs ** a
+    gamma_pdf = xs ** (a - 1) * xp.exp(-xs)
+    gamma_cdf = pow_x_alpha * series1
+    gamma_cdf_alpha = (xp.log(xs) - _digamma(xp, a)) * gamma_cdf - pow_x_alpha * series2
+    r = -gamma_cdf_alpha / gamma_pdf
+    return xp.where(xp.isnan(r), 0.0, r)
+
+
+def _gamma_grad_large(xp, a, xs):
+    """alpha > 8: Rice's saddle point expansion (its near-mean form within 10% of alpha)."""
+    near = (0.9 * a <= xs) & (xs <= 1.1 * a)
+    numer_1 = 1 + 24 * a * (1 + 12 * a)
+    numer_2 = 1440 * (a * a) + 6 * xs * (53 - 120 * xs) - 65 * xs * xs / a + a * (107 + 3600 * xs)
+    r_near = numer_1 * numer_2 / (1244160 * (a * a) * (a * a))
+    denom = xp.sqrt(8 * a)
+    term2 = denom / (a - xs)
+    term3 = (xs - a - a * xp.log(xs / a)) ** -1.5
+    term23 = xp.where(xs < a, term2 - term3, term2 + term3)
+    term1 = xp.log(xs / a) * term23 - xp.sqrt(2 / a) * (a + xs) / ((a - xs) * (a - xs))
+    stirling = 1 + 1 / (12 * a) * (1 + 1 / (24 * a))
+    return xp.where(near, r_near, -stirling * (xs * term1) / denom)
+
+
+def _gamma_grad_mid(xp, a, xs):
+    """Otherwise: the bivariate rational approximation in log(x / alpha) and log(alpha)."""
+    u, v = xp.log(xs / a), xp.log(a)
+    cv = [c0 + u * (c1 + u * c2) for c0, c1, c2 in zip(*_GAMMA_UV)]
+    p = cv[0] + v * (cv[1] + v * (cv[2] + v * cv[3]))
+    q = cv[4] + v * (cv[5] + v * (cv[6] + v * cv[7]))
+    return xp.exp(p / q)
 
 
 _GAMMA_UV = (
@@ -419,29 +439,42 @@ def _dirichlet_grad_k(xp, x, alpha, total):
     out = xp.empty(x.shape, dtype=np.float64)
     beta = total - alpha
     boundary = total * x * (1 - x)
+    m1 = (x <= 0.5) & (boundary < 2.5)
+    m2 = ~m1 & (x >= 0.5) & (boundary < 0.75)
+    m3 = ~m1 & ~m2 & (alpha > 6) & (beta > 6)
     with np.errstate(all="ignore"):
-        m1 = (x <= 0.5) & (boundary < 2.5)
-        out[m1] = _beta_grad_alpha_small(xp, x[m1], alpha[m1], beta[m1])
-        m2 = ~m1 & (x >= 0.5) & (boundary < 0.75)
-        out[m2] = -_beta_grad_beta_small(xp, 1 - x[m2], beta[m2], alpha[m2])
-        m3 = ~m1 & ~m2 & (alpha > 6) & (beta > 6)
-        out[m3] = _beta_grad_alpha_mid(xp, x[m3], alpha[m3], beta[m3])
-        m4 = ~m1 & ~m2 & ~m3
-        xs, a, t, b_ = x[m4], alpha[m4], total[m4], beta[m4]
-        u = xp.log(xs)
-        av = xp.log(a) - u
-        bv = xp.log(t) - av
-        pow_u, pow_a = (1.0, u, u * u), (1.0, av, av * av)
-        p = q = 0.0
-        for i in range(3):
-            for j in range(3):
-                ua = pow_u[i] * pow_a[j]
-                c0, c1 = _DIRICHLET_C[0, i, j], _DIRICHLET_C[1, i, j]
-                p = p + ua * (c0[0] + bv * (c0[1] + bv * (c0[2] + bv * c0[3])))
-                q = q + ua * (c1[0] + bv * (c1[1] + bv * (c1[2] + bv * c1[3])))
-        approx = xs * (_digamma(xp, t) - _digamma(xp, a)) / b_
-        out[m4] = p / q * approx
+        _by_branch(xp, out, x, alpha, ((m1, _dirichlet_small_alpha), (m2, _dirichlet_small_beta),
+                                       (m3, _dirichlet_mid), (~m1 & ~m2 & ~m3, _dirichlet_rational)), beta, total)
     return out.astype(dt)
+
+
+def _dirichlet_small_alpha(xp, x, alpha, beta, total):
+    return _beta_grad_alpha_small(xp, x, alpha, beta)
+
+
+def _dirichlet_small_beta(xp, x, alpha, beta, total):
+    return -_beta_grad_beta_small(xp, 1 - x, beta, alpha)
+
+
+def _dirichlet_mid(xp, x, alpha, beta, total):
+    return _beta_grad_alpha_mid(xp, x, alpha, beta)
+
+
+def _dirichlet_rational(xp, xs, a, b_, t):
+    """The rational approximation of torch's dirichlet_grad_one in log x, log(alpha / x), log(total)."""
+    u = xp.log(xs)
+    av = xp.log(a) - u
+    bv = xp.log(t) - av
+    pow_u, pow_a = (1.0, u, u * u), (1.0, av, av * av)
+    p = q = 0.0
+    for i in range(3):
+        for j in range(3):
+            ua = pow_u[i] * pow_a[j]
+            c0, c1 = _DIRICHLET_C[0, i, j], _DIRICHLET_C[1, i, j]
+            p = p + ua * (c0[0] + bv * (c0[1] + bv * (c0[2] + bv * c0[3])))
+            q = q + ua * (c1[0] + bv * (c1[1] + bv * (c1[2] + bv * c1[3])))
+    approx = xs * (_digamma(xp, t) - _digamma(xp, a)) / b_
+    return p / q * approx
 
 
 DIRICHLET_GRAD = op("_dirichlet_grad")(_dirichlet_grad_k)     # torch's backward: not implemented
