@@ -26,6 +26,7 @@ from .ops.factorize import (LinAlgError, cholesky, cholesky_ex, det, eigh, eigva
                             solve_triangular, svd, svdvals, pinv, check_floating, check_matrix, check_square,
                             return_type)
 from .ops.linalg import CROSS, matmul as _matmul
+from .ops.more_ops import _multi_dot
 from .ops.reduce import NORM
 
 __all__ = ["LinAlgError", "cholesky", "cholesky_ex", "cond", "cross", "det", "diagonal", "eig", "eigh", "eigvals",
@@ -229,7 +230,8 @@ def matmul(input, other, *, out=None):
 
 def multi_dot(tensors, *, out=None):
     """torch.linalg.multi_dot: the chain product (a 1-D first or last operand as a row or column vector),
-    multiplied in the cheapest order (torch's dynamic programme), so the rounding matches torch's."""
+    multiplied in the cheapest order (torch's: ops.more_ops._multi_dot, chain_matmul's too), so the rounding
+    matches torch's."""
     tensors = list(tensors)
     if len(tensors) < 2:
         raise RuntimeError(f"multi_dot(): expected at least 2 tensors but got {len(tensors)}")
@@ -243,34 +245,12 @@ def multi_dot(tensors, *, out=None):
         if t.ndim != 2:
             raise RuntimeError(f"multi_dot(): tensor {i} must be 2D but got {tensors[i].ndim}D")
     with record_range("linalg_multi_dot", "op", tuple(tensors)):
-        r = _chain(ms)
+        r = _multi_dot(ms)
         if first_vec:
             r = r.squeeze(0)
         if last_vec:
             r = r.squeeze(-1)
     return _out(r, out)
-
-
-def _chain(ms):
-    dims = [ms[0].shape[0]] + [m.shape[1] for m in ms]
-    k = len(ms)
-    cost = [[0] * k for _ in range(k)]
-    split = [[0] * k for _ in range(k)]
-    for length in range(1, k):
-        for i in range(k - length):
-            j = i + length
-            cost[i][j] = math.inf
-            for s in range(i, j):
-                c = cost[i][s] + cost[s + 1][j] + dims[i] * dims[s + 1] * dims[j + 1]
-                if c < cost[i][j]:
-                    cost[i][j], split[i][j] = c, s
-
-    def prod(i, j):
-        if i == j:
-            return ms[i]
-        s = split[i][j]
-        return _matmul(prod(i, s), prod(s + 1, j))
-    return prod(0, k - 1)
 
 
 def vecdot(x, y, *, dim=-1, out=None):
