@@ -23,11 +23,10 @@ from .ops.shape import cat
 from .ops import factorize as _F
 from .ops.factorize import (LinAlgError, cholesky, cholesky_ex, det, eigh, eigvalsh, inv, inv_ex,  # noqa: F401
                             lu_factor, lu_factor_ex, lu_solve, matrix_exp, qr, slogdet, solve, solve_ex,
-                            solve_triangular, svd, svdvals, pinv, check_floating, check_matrix, check_square,
-                            return_type)
+                            solve_triangular, svd, svdvals, pinv, check_floating, check_matrix, check_square)
 from .ops.linalg import CROSS, matmul as _matmul
 from .ops.more_ops import _multi_dot
-from .ops.reduce import NORM
+from .ops.reduce import NORM, return_type
 
 __all__ = ["LinAlgError", "cholesky", "cholesky_ex", "cond", "cross", "det", "diagonal", "eig", "eigh", "eigvals",
            "eigvalsh", "householder_product", "inv", "inv_ex", "lstsq", "lu", "lu_factor", "lu_factor_ex",

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import functools
 import warnings
-from collections import namedtuple
 
 from .. import _dtype as D, _sync
 from .broadcast import sum_to
@@ -22,6 +21,7 @@ from .comparison import where
 from ._define import Tensor, dispatch, np, op, public, write_out
 from .creation import eye, zeros
 from .linalg import matmul
+from .reduce import return_type
 from .shape import cat, transpose, tril, triu
 from ..dispatch import STATE, record_range
 
@@ -31,15 +31,6 @@ class LinAlgError(RuntimeError):
 
 
 # --- named results (torch.return_types.linalg_*) ---------------------------------------------------------
-
-def return_type(name, fields):
-    """torch.return_types.<name>: a namedtuple that prints as torch's."""
-    cls = namedtuple(name, fields)
-    cls.__module__ = "tensorlib.return_types"
-    cls.__repr__ = lambda self: (f"{D.namespace()}.return_types.{name}(\n"
-                                 + ",\n".join(f"{f}={v!r}" for f, v in zip(fields, self)) + ")")
-    return cls
-
 
 inv_ex_rt = return_type("linalg_inv_ex", ["inverse", "info"])
 cholesky_ex_rt = return_type("linalg_cholesky_ex", ["L", "info"])

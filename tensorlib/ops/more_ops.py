@@ -12,7 +12,6 @@ from __future__ import annotations
 import itertools
 import math
 import warnings
-from collections import namedtuple
 
 from .. import _dtype as D
 from .. import _hooks as _H
@@ -25,7 +24,7 @@ from .creation import _creation, _dev, _dt, _linspace, _on, empty, ones, ones_li
 from .index import (SETITEM, _scatter_bounds, _scatter_idx, gather, index_add, index_fill, index_select, scatter,
                     scatter_add)
 from .linalg import mm
-from .reduce import named_return_type
+from .reduce import named_return_type, return_type
 from .shape import cat, stack
 from .sorting import MEDIAN, _argsort, _asc, _median_bwd, _select_bwd
 from .unary_math import exp2
@@ -37,17 +36,8 @@ mode_rt = named_return_type("mode")
 nanmedian_rt = named_return_type("nanmedian")
 
 
-def _return_type(name, fields):
-    """torch.return_types.<name> with fields other than (values, indices): a namedtuple that prints as torch's."""
-    cls = namedtuple(name, fields)
-    cls.__module__ = "tensorlib.return_types"
-    cls.__repr__ = lambda self: (f"{D.namespace()}.return_types.{name}(\n"
-                                 + ",\n".join(f"{f}={v!r}" for f, v in zip(fields, self)) + ")")
-    return cls
-
-
-frexp_rt = _return_type("frexp", ("mantissa", "exponent"))
-histogram_rt = _return_type("histogram", ("hist", "bin_edges"))
+frexp_rt = return_type("frexp", ("mantissa", "exponent"))
+histogram_rt = return_type("histogram", ("hist", "bin_edges"))
 
 
 def _scalar(d):

@@ -18,13 +18,19 @@ return_types = namedtuple("return_types", ["values", "indices"])
 values_indices = return_types
 
 
-def named_return_type(name):
-    """torch.return_types.<name>: a (values, indices) namedtuple that prints as torch's."""
-    cls = namedtuple(name, ["values", "indices"])
+def return_type(name, fields):
+    """torch.return_types.<name>: a namedtuple of `fields` that prints as torch's (the one form of every op's
+    named result: max's (values, indices), linalg's, frexp's ...)."""
+    cls = namedtuple(name, fields)
     cls.__module__ = "tensorlib.return_types"
-    cls.__repr__ = lambda self: (f"{D.namespace()}.return_types.{name}(\nvalues={self.values!r},\n"
-                                 f"indices={self.indices!r})")
+    cls.__repr__ = lambda self: (f"{D.namespace()}.return_types.{name}(\n"
+                                 + ",\n".join(f"{f}={v!r}" for f, v in zip(fields, self)) + ")")
     return cls
+
+
+def named_return_type(name):
+    """torch.return_types.<name> of a (values, indices) result (max, min, sort, topk, mode, ...)."""
+    return return_type(name, ("values", "indices"))
 
 
 max_rt, min_rt = named_return_type("max"), named_return_type("min")
