@@ -423,3 +423,46 @@ def test_register_parametrization_chains_assignment_cached_and_errors_as_torch()
         else:
             assert u == v
     np.testing.assert_allclose(got[3], got[1], rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("shape,orthogonal_map,triv", [((5, 5), None, True), ((5, 5), "cayley", True),
+                                                        ((6, 3), None, True), ((3, 6), "householder", False),
+                                                        ((6, 3), "householder", False), ((4, 4), "matrix_exp", True),
+                                                        ((6, 3), "matrix_exp", True), ((3, 6), "cayley", True)])
+def test_orthogonal_against_torch(shape, orthogonal_map, triv):
+    """parametrizations.orthogonal: the same state-dict keys; the initial weight equal where it is deterministic
+    (square, or no trivialisation); with torch's originals (and base) loaded, the weight and the original's
+    gradient within 1e-12."""
+    from torch.nn.utils import parametrizations as TP
+    from tensorlib.nn.utils import parametrizations as LP
+    tm = torch.nn.Linear(shape[1], shape[0]).double()
+    lm = tl.nn.Linear(shape[1], shape[0]).double()
+    lm.weight.data = tl.tensor(tm.weight.detach().numpy().copy())
+    lm.bias.data = tl.tensor(tm.bias.detach().numpy().copy())
+    TP.orthogonal(tm, orthogonal_map=orthogonal_map, use_trivialization=triv)
+    LP.orthogonal(lm, orthogonal_map=orthogonal_map, use_trivialization=triv)
+    if shape[0] == shape[1] or not triv:
+        np.testing.assert_allclose(lm.weight.detach().numpy(), tm.weight.detach().numpy(), atol=1e-12)
+    sd = {k: tl.tensor(v.detach().numpy().copy()) for k, v in tm.state_dict().items()}
+    assert sorted(sd) == sorted(lm.state_dict())
+    lm.load_state_dict(sd)
+    x = np.random.default_rng(1).standard_normal((2, shape[1]))
+    (tm(torch.from_numpy(x)) ** 2).sum().backward()
+    (lm(tl.tensor(x)) ** 2).sum().backward()
+    np.testing.assert_allclose(lm.weight.detach().numpy(), tm.weight.detach().numpy(), atol=1e-12)
+    np.testing.assert_allclose(lm.parametrizations.weight.original.grad.numpy(),
+                               tm.parametrizations.weight.original.grad.numpy(), atol=1e-12)
+
+
+def test_geqrf_against_torch():
+    a = np.random.default_rng(0).standard_normal((2, 5, 3))
+    ours, theirs = tl.geqrf(tl.tensor(a)), torch.geqrf(torch.from_numpy(a))
+    np.testing.assert_allclose(ours.a.numpy(), theirs.a.numpy(), atol=1e-14)
+    np.testing.assert_allclose(ours.tau.numpy(), theirs.tau.numpy(), atol=1e-14)
+    for bad in (lambda L: L.geqrf(L.ones(3)), lambda L: L.geqrf(L.ones(3, 3, dtype=L.int64))):
+        errs = []
+        for L in (tl, torch):
+            with pytest.raises(Exception) as info:
+                bad(L)
+            errs.append((type(info.value), str(info.value)))
+        assert errs[0] == errs[1]

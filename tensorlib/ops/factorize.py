@@ -959,6 +959,36 @@ def cholesky_inverse(input, upper=False, *, out=None):
         return cholesky_solve(ident, input, upper)
 
 
+# --- geqrf: LAPACK's raw QR (Householder reflectors below R's diagonal, and their scales) -------------------
+
+geqrf_rt = return_type("geqrf", ["a", "tau"])
+
+
+@op("geqrf", nondiff_outputs=(1,), node_name="GeqrfBackward0")
+def GEQRF(xp, a):
+    """(a, tau) as LAPACK's geqrf leaves them: NumPy's and CuPy's qr(mode="raw") give the reflectors in
+    Fortran order, the transpose of torch's row-major `a`."""
+    if a.ndim < 2:
+        raise RuntimeError("torch.geqrf: input must have at least 2 dimensions.")
+    if a.dtype.kind != "f" or a.dtype.itemsize < 4:
+        raise NotImplementedError(f"\"geqrf_{'cpu' if xp is np else 'cuda'}\" not implemented for "
+                                  f"'{D.scalar_name(a.dtype)}'")
+    h, tau = xp.linalg.qr(a, mode="raw")
+    return xp.ascontiguousarray(xp.swapaxes(h, -1, -2)).astype(a.dtype, copy=False), tau.astype(a.dtype, copy=False)
+
+
+@GEQRF.def_backward
+def _(ctx, ga, gtau):
+    raise NotImplementedError("the derivative for 'geqrf' is not implemented.")
+
+
+@public(method=True, name="geqrf")
+@with_out
+def torch_geqrf(input, *, out=None):
+    """torch.geqrf: the raw QR factorisation (with linalg.householder_product, Q; R is a.triu())."""
+    return geqrf_rt(*dispatch(GEQRF, input))
+
+
 @public(method=True, name="qr")
 @with_out
 def torch_qr(input, some=True, *, out=None):

@@ -761,10 +761,21 @@ def _diag_idx(xp, rows, cols, offset):
     return r - offset, r
 
 
-@op("diagonal", node_name="DiagonalBackward0")
+@op("diagonal", view=True, node_name="DiagonalBackward0")
 def DIAGONAL(xp, a, offset=0, dim1=0, dim2=1):
-    # a copy, not a view as torch's (NumPy's diagonal views are read-only)
-    return xp.diagonal(a, offset, dim1, dim2).copy()
+    """A view, as torch's: writing into it (`A.diagonal().fill_(0)`, `.add_(eps)`) writes into `a` (NumPy's
+    diagonal views come read-only, made writable here where `a` is); a strided view, torch's as_strided in a
+    profile."""
+    if _H.range_hooks:
+        return _H.op_step("as_strided", _diagonal_view, xp, a, offset, dim1, dim2)
+    return _diagonal_view(xp, a, offset, dim1, dim2)
+
+
+def _diagonal_view(xp, a, offset, dim1, dim2):
+    d = xp.diagonal(a, offset, dim1, dim2)
+    if xp is np and not d.flags.writeable and a.flags.writeable:
+        d.flags.writeable = True
+    return d
 
 
 @op("diagonal_backward", node_name="DiagonalBackwardBackward0")

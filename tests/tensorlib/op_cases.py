@@ -328,6 +328,7 @@ CASES = {
         a + a.mT + tl.diag(tl.tensor([0.0, 3.0, 6.0], dtype=a.dtype, device=a.device)))), [R(2, 3, 3)]),
     "linalg_lu_factor_ex": lambda: (lambda a: tl.linalg.lu_factor(a + tl.diag(tl.tensor(
         [3.0, -4.0, 5.0], dtype=a.dtype, device=a.device))).LU, [R(2, 3, 3)]),
+    "geqrf": lambda: (lambda a: tl.geqrf(a).a, [R(2, 4, 3, grad=False)]),     # no derivative, as torch's
     "lu_unpack_permutation": lambda: (lambda a: tl.lu_unpack(*tl.linalg.lu_factor(a)).P, [R(2, 3, 3)]),
     "linalg_solve_triangular": lambda: (lambda a, b: tl.linalg.solve_triangular(
         a + 3 * _eye(a), b, upper=True), [R(2, 3, 3), R(3, 2)]),
@@ -378,6 +379,7 @@ NO_GRADCHECK = {"sign", "sgn", "floor", "ceil", "round", "trunc", "random_fill",
                 # fixed random numbers that finite differences see (tests/tensorlib/distributions checks it)
                 "_standard_gamma", "_sample_dirichlet",
                 "exponential_", "zero", "fill", "alias_dtype", "detach",
+                "geqrf",        # no derivative, as torch's (its backward raises torch's NotImplementedError)
                 "pin_memory"}   # needs CUDA to run at all; its backward is the identity
 
 

@@ -226,3 +226,27 @@ def test_0d_views_write_through_on_cuda():
     z.sum().backward()
     assert x.tolist() == [[0.0, 7.0, 0.0], [0.0, 0.0, 1.0]]
     assert y.grad.tolist() == [[2.0, 2.0, 2.0], [2.0, 6.0, 2.0]]
+
+
+def test_diagonal_is_a_writable_view_as_torch():
+    """torch's diagonal is a view: `A.diagonal().fill_(0)` / `.add_(eps)` write into A (it was a copy, and such
+    writes were silently lost), and autograd follows an in-place op on it into the base (CopySlices)."""
+    a = tl.tensor([[2.0, 1.0], [3.0, -4.0]])
+    d = a.diagonal()
+    assert d._base is a
+    d.sign_()
+    np.testing.assert_array_equal(a.numpy(), [[1.0, 1.0], [3.0, -1.0]])
+    b = tl.zeros(2, 3, 3)
+    b.diagonal(dim1=-2, dim2=-1).fill_(-1.0)
+    np.testing.assert_array_equal(b.numpy(), np.broadcast_to(-np.eye(3), (2, 3, 3)))
+    c = tl.zeros(3, 4)
+    c.diagonal(1).add_(5.0)
+    np.testing.assert_array_equal(c.numpy(), np.eye(3, 4, 1) * 5)
+    x = tl.tensor(np.arange(9.0).reshape(3, 3), requires_grad=True)
+    y = x * 2
+    y.diagonal().mul_(tl.tensor([1.0, 10.0, 100.0]))
+    y.sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), 2 * np.diag([1.0, 10.0, 100.0]) + 2 * (1 - np.eye(3)))
+    z = tl.tensor(np.arange(9.0).reshape(3, 3), requires_grad=True)
+    (z.diagonal() * tl.arange(3.0)).sum().backward()
+    np.testing.assert_array_equal(z.grad.numpy(), np.diag([0.0, 1.0, 2.0]))

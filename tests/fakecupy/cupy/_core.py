@@ -107,6 +107,8 @@ def _wrap_np(a, inputs=()):
     (or their bases) over `a`'s root, so `a[1:].base is a` and a view of a view has the same base."""
     if isinstance(a, numpy.generic):
         a = numpy.asarray(a)   # numpy hands back scalars where cupy gives 0-d arrays
+    if not a.flags.writeable and a.base is not None and 0 not in a.strides and _root(a).flags.writeable:
+        a.flags.writeable = True    # CuPy has no read-only arrays: NumPy's read-only views (diagonal) write through
     x = ndarray.__new__(ndarray)
     x._a = a
     x._mp = _memptr_for(a)

@@ -360,3 +360,47 @@ def test_parametrized_weight_norm_loads_a_hook_weight_norm_state_dict():
     new.load_state_dict(sd)
     assert list(sd) == ["bias", "weight_g", "weight_v"]       # the caller's dict is left as it was
     np.testing.assert_allclose(npy(new.weight), 3 * w, rtol=1e-14)
+
+
+@pytest.mark.parametrize("shape,orthogonal_map,triv", [((5, 5), None, True), ((5, 5), "cayley", True),
+                                                        ((6, 3), None, True), ((3, 6), "householder", False),
+                                                        ((6, 3), "householder", False), ((3, 6), "cayley", True),
+                                                        ((6, 3), "matrix_exp", True)])
+def test_orthogonal_parametrization_keeps_the_weight_orthogonal(shape, orthogonal_map, triv):
+    """parametrizations.orthogonal: orthonormal columns (rows when wide) at registration and after an optimizer
+    step on the original; a square orthogonal weight (or, without the trivialisation, any weight's QR Q) is kept."""
+    from tensorlib.nn.utils import parametrizations as P
+    tl.manual_seed(0)
+    m = nn.Linear(shape[1], shape[0]).double()
+    w0 = m.weight.detach().numpy().copy()
+    P.orthogonal(m, orthogonal_map=orthogonal_map, use_trivialization=triv)
+    assert "parametrizations.weight.original" in m.state_dict()
+    assert ("parametrizations.weight.0.base" in m.state_dict()) == triv
+
+    def orthonormal():
+        w = m.weight.detach().numpy()
+        q = w if shape[0] >= shape[1] else w.T
+        np.testing.assert_allclose(q.T @ q, np.eye(q.shape[1]), atol=1e-12)
+    orthonormal()
+    if shape[0] == shape[1] or not triv:     # deterministic: the weight's own Q with diag(R) >= 0
+        q, r = np.linalg.qr(w0 if shape[0] >= shape[1] else w0.T)
+        q = q * np.sign(np.diag(r))
+        np.testing.assert_allclose(m.weight.detach().numpy(), q if shape[0] >= shape[1] else q.T, atol=1e-12)
+    opt = tl.optim.SGD(m.parameters(), lr=0.1)
+    (m(tl.randn(4, shape[1], dtype=tl.float64)) ** 2).sum().backward()
+    opt.step()
+    orthonormal()
+
+
+def test_orthogonal_errors_and_geqrf():
+    from tensorlib.nn.utils import parametrizations as P
+    with pytest.raises(ValueError, match="Expected a matrix or batch of matrices. Got a tensor of 1 dimensions."):
+        P.orthogonal(nn.Linear(3, 3), "bias")
+    with pytest.raises(ValueError, match='orthogonal_map has to be one of "matrix_exp"'):
+        P.orthogonal(nn.Linear(3, 3), orthogonal_map="qr")
+    a = np.random.default_rng(0).standard_normal((2, 5, 3))
+    raw, tau = tl.geqrf(tl.tensor(a))
+    q = tl.linalg.householder_product(raw, tau).numpy()
+    np.testing.assert_allclose(q @ np.triu(raw.numpy()[..., :3, :]), a, atol=1e-12)     # A = QR
+    with pytest.raises(NotImplementedError, match="the derivative for 'geqrf' is not implemented."):
+        tl.geqrf(tl.tensor(a, requires_grad=True)).a.sum().backward()
