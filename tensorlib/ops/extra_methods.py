@@ -281,12 +281,13 @@ _TORCH_FUNCTIONS = (
     "abs_", "acos_", "acosh_", "addbmm", "addmv", "addmv_", "addr", "arccos_", "arccosh_", "arcsin_", "arcsinh_",
     "arctan_", "arctanh_", "argwhere", "asin_", "asinh_", "atan_", "atanh_", "bitwise_left_shift",
     "bitwise_right_shift", "ceil_", "clamp_max_", "clamp_min_", "corrcoef", "cos_", "cosh_", "cov", "cummax",
-    "cummin", "deg2rad_", "detach_", "diagflat", "erf_", "erfc_", "exp2_", "expm1_", "fix_", "floor_", "frac_", "gcd",
-    "gcd_", "get_device", "index_put", "index_put_", "inner", "is_complex", "is_conj", "is_distributed",
-    "is_inference", "is_neg", "kron", "kthvalue", "lcm", "lcm_", "ldexp", "ldexp_", "log10_", "log1p_", "log2_",
-    "logcumsumexp", "logit_", "nan_to_num_", "nanquantile", "neg_", "negative_", "nextafter", "nonzero_static", "put",
-    "quantile", "rad2deg_", "reciprocal_", "renorm", "round_", "rsqrt_", "select_scatter", "signbit", "sin_", "sinc_",
-    "sinh_", "slice_scatter", "square_", "tan_", "trunc_", "unsafe_split_with_sizes", "xlogy_")
+    "cummin", "deg2rad_", "detach_", "diagflat", "diagonal_scatter", "erf_", "erfc_", "exp2_", "expm1_", "fix_",
+    "floor_", "frac_", "gcd", "gcd_", "get_device", "index_put", "index_put_", "inner", "is_complex", "is_conj",
+    "is_distributed", "is_inference", "is_neg", "kron", "kthvalue", "lcm", "lcm_", "ldexp", "ldexp_", "log10_",
+    "log1p_", "log2_", "logcumsumexp", "logit_", "nan_to_num_", "nanquantile", "neg_", "negative_", "nextafter",
+    "nonzero_static", "put", "quantile", "rad2deg_", "reciprocal_", "renorm", "resolve_conj", "resolve_neg",
+    "round_", "rsqrt_", "select_scatter", "signbit", "sin_", "sinc_", "sinh_", "slice_scatter", "square_", "tan_",
+    "trunc_", "unsafe_split_with_sizes", "xlogy_")
 
 
 def declare_torch_functions():

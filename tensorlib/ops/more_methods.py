@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 
 from .. import _dtype as D
+from ..dispatch import record_range
 from .comparison import where
 from .creation import arange, tensor
 from .reduce import return_types
@@ -297,6 +298,20 @@ def slice_scatter(self, src, dim=0, start=None, end=None, step=1):
     return self.scatter(d, it, src.to(self.dtype))
 
 
+def diagonal_scatter(self, src, offset=0, dim1=0, dim2=1):
+    """torch.diagonal_scatter: a copy of self with src on its diagonal (offset, dim1, dim2): the clone's diagonal
+    view written in place, so the gradient splits as torch's DiagonalScatterBackward0 (src: the gradient's
+    diagonal; self: the gradient with that diagonal zeroed)."""
+    with record_range("diagonal_scatter", "op", (self, src)):
+        out = self.clone()
+        d = out.diagonal(offset, dim1, dim2)
+        if tuple(src.shape) != tuple(d.shape):
+            raise RuntimeError(f"expected src to have a size equal to the slice of self. src size = "
+                               f"{list(src.shape)}, slice size = {list(d.shape)}")
+        d.copy_(src)
+        return out
+
+
 def _flat_index(self, indices):
     idx = broadcast_tensors(*indices)
     lin = None
@@ -412,6 +427,27 @@ def is_distributed(self):
     return False
 
 
+def resolve_conj(self):
+    """torch's resolve_conj / resolve_neg: the tensor itself where no lazy conjugate or negation is pending,
+    which is always so for tensorlib's real tensors."""
+    return self
+
+
+def is_conj(self):
+    return False
+
+
+def as_subclass(self, cls):
+    """torch's Tensor.as_subclass: the same data (and autograd history) viewed as an instance of `cls`, a subclass
+    of Tensor, without a copy."""
+    if not (isinstance(cls, type) and issubclass(cls, Tensor)):
+        raise TypeError(f"as_subclass(): argument 'cls' must be a subclass of Tensor, not "
+                        f"{getattr(cls, '__name__', cls)}")
+    out = self.view_as(self)
+    out.__class__ = cls
+    return out
+
+
 COMPOSED_MORE = dict(
     addbmm=addbmm, addmv=addmv, addr=addr, argwhere=argwhere, signbit=signbit, copysign=copysign, ldexp=ldexp,
     diagflat=diagflat, inner=inner, kron=kron, cummax=cummax, cummin=cummin, logcumsumexp=logcumsumexp,
@@ -419,6 +455,8 @@ COMPOSED_MORE = dict(
     select_scatter=select_scatter, slice_scatter=slice_scatter, index_put=index_put, index_put_=index_put_,
     put=put, put_=put_, renorm=renorm, fill_diagonal_=fill_diagonal_, geometric_=geometric_,
     log_normal_=log_normal_, cauchy_=cauchy_, nonzero_static=nonzero_static, is_distributed=is_distributed,
+    diagonal_scatter=diagonal_scatter, resolve_conj=resolve_conj, resolve_neg=resolve_conj, is_conj=is_conj,
+    is_neg=is_conj, as_subclass=as_subclass,
 )
 
 _DECLARED = methods()

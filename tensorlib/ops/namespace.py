@@ -17,10 +17,10 @@ from collections.abc import Sequence
 
 from .. import _dtype as D
 from .._tensor import Size
-from .._device import cupy
+from .._device import cupy, set_default_device
 from ..dispatch import record_range
 from .broadcast import sum_to
-from .creation import EMPTY, _dev, _dt, _finish, _on, arange, full, ones, tensor, zeros
+from .creation import EMPTY, _dev, _dt, _finish, _on, arange, full, legacy_types, ones, tensor, zeros
 from .misc import FILL
 from .reduce import sum as _sum
 from .shape import cat
@@ -28,6 +28,58 @@ from .unary_math import neg
 from ._define import Tensor, dispatch, np, op, public, write_out
 
 __all__ = ["RSUB", "RSUB_SCALAR", "LOGSPACE", "RANGE", "KAISER_WINDOW"]
+
+
+# --- legacy switches ------------------------------------------------------------------------------------
+
+@public
+def set_default_tensor_type(t):
+    """torch.set_default_tensor_type (deprecated since torch 2.1, its warning): a floating legacy type
+    (tensorlib.FloatTensor, tensorlib.cuda.DoubleTensor, or its name "torch.cuda.FloatTensor") sets the default
+    dtype, and a CUDA one the default device as well (back to the CPU for a CPU type)."""
+    warnings.warn("torch.set_default_tensor_type() is deprecated as of PyTorch 2.1, please use "
+                  "torch.set_default_dtype() and torch.set_default_device() as alternatives.", UserWarning,
+                  stacklevel=2)
+    if isinstance(t, str):
+        name = t
+        parts = t.split(".")
+        if len(parts) < 2 or parts[0] not in ("torch", "tensorlib") or (len(parts) == 3 and parts[1] != "cuda") \
+                or len(parts) > 3:
+            raise TypeError(f"invalid type: '{t}'")
+        cls = legacy_types(len(parts) == 3).get(parts[-1])
+        if cls is None:         # as torch's lookup of the name in its module
+            raise AttributeError(f"module '{'.'.join([D.namespace(), *parts[1:-1]])}' has no attribute "
+                                 f"'{parts[-1]}'")
+    else:
+        cls = t
+        dt = getattr(cls, "dtype", None)
+        if not isinstance(dt, D.dtype) or not hasattr(cls, "is_cuda"):
+            raise TypeError(f"invalid type: '{t}'")
+        name = f"torch.{'cuda.' if cls.is_cuda else ''}{cls.__name__}"
+    if not cls.dtype.is_floating_point:
+        raise TypeError("only floating-point types are supported as the default type")
+    if cls.is_cuda:
+        try:
+            cupy()          # its "CUDA is not available: ..." reason
+        except RuntimeError as e:
+            raise TypeError(f"type {name} not available. {e}") from None
+        set_default_device("cuda")
+    else:
+        set_default_device(None)
+    D.set_default_dtype(cls.dtype)
+
+
+@public
+def is_storage(obj):
+    """torch.is_storage: whether obj is a storage object; tensorlib has none (a tensor's memory is its array)."""
+    return False
+
+
+@public
+def init_num_threads():
+    """torch.init_num_threads: sets up the calling thread's intra-op pool; NumPy's BLAS pool is process-wide and
+    already set (set_num_threads), so there is nothing to do."""
+    return None
 
 
 # --- shapes and dtypes ----------------------------------------------------------------------------------

@@ -506,3 +506,38 @@ def test_native_dropout_and_native_batch_norm():
     np.testing.assert_allclose(rm.numpy(), 0.1 * a.numpy().mean((0, 2)))        # the running update
     out, mean, invstd = tl.native_batch_norm(a, None, None, rm, rv, False, 0.1, 1e-5)
     assert mean.numel() == 0 and invstd.numel() == 0
+
+
+def test_legacy_default_tensor_type_and_small_aliases():
+    """set_default_tensor_type (deprecated, torch's warning) sets the default dtype from a legacy type or its name;
+    diagonal_scatter (values and gradient split as torch's), resolve_conj/resolve_neg, as_subclass, is_storage."""
+    try:
+        with pytest.warns(UserWarning, match="set_default_tensor_type\\(\\) is deprecated"):
+            tl.set_default_tensor_type(tl.DoubleTensor)
+        assert tl.get_default_dtype() == tl.float64 and tl.zeros(1).dtype == tl.float64
+        with pytest.warns(UserWarning):
+            tl.set_default_tensor_type("torch.FloatTensor")
+        assert tl.get_default_dtype() == tl.float32
+        with pytest.warns(UserWarning), pytest.raises(TypeError, match="only floating-point types"):
+            tl.set_default_tensor_type(tl.LongTensor)
+        with pytest.warns(UserWarning), pytest.raises(AttributeError, match="has no attribute 'Foo'"):
+            tl.set_default_tensor_type("torch.Foo")
+    finally:
+        tl.set_default_dtype(tl.float32)
+    out = tl.diagonal_scatter(tl.ones(3, 3), tl.arange(2.0), 1)
+    np.testing.assert_array_equal(out.numpy(), [[1.0, 0.0, 1.0], [1.0, 1.0, 1.0], [1.0, 1.0, 1.0]])
+    with pytest.raises(RuntimeError, match="src size = \\[3\\], slice size = \\[2\\]"):
+        tl.diagonal_scatter(tl.ones(3, 3), tl.arange(3.0), 1)
+    y, x = tl.ones(2, requires_grad=True), tl.zeros(2, 2, requires_grad=True)
+    (tl.diagonal_scatter(x * 1, y * 3) * tl.tensor([[1.0, 2.0], [3.0, 4.0]])).sum().backward()
+    np.testing.assert_array_equal(y.grad.numpy(), [3.0, 12.0])
+    np.testing.assert_array_equal(x.grad.numpy(), [[0.0, 2.0], [3.0, 0.0]])
+    t = tl.ones(2)
+    assert t.resolve_conj() is t and tl.resolve_neg(t) is t and not t.is_neg() and not tl.is_storage(t)
+
+    class Sub(tl.Tensor):
+        pass
+    s = tl.ones(2, requires_grad=True).as_subclass(Sub)
+    assert type(s) is Sub and s.requires_grad
+    with pytest.raises(TypeError, match="must be a subclass of Tensor"):
+        t.as_subclass(int)
