@@ -163,7 +163,8 @@ def _import_declared(parent: str, name: str):
 # tensorlib's own submodules that `import tensorlib` does not load, imported on first use as attributes (as
 # `torch.testing` after `import torch`): each is rarely needed, and some import much (multiprocessing; special,
 # whose kernels import SciPy; distributions, some forty modules)
-_LAZY_SUBMODULES = frozenset({"testing", "version", "multiprocessing", "special", "linalg", "distributions"})
+_LAZY_SUBMODULES = frozenset({"testing", "version", "multiprocessing", "special", "linalg", "distributions",
+                              "hub"})
 
 
 def __getattr__(name: str):
