@@ -21,7 +21,6 @@ moving one to CUDA is refused (tensorlib has no cupyx.scipy.sparse path yet).
 from __future__ import annotations
 
 from .. import _dtype as D
-from .._device import to_device
 from .._sparse import SparseCOO, coalesce_arrays, dense_of
 from ..dispatch import OpDef
 from ._define import Tensor, dispatch, np, op, public
@@ -31,6 +30,7 @@ from .linalg import MATMUL, MM
 from .creation import tensor
 from .misc import _TYPE_NAMES, CLONE, DETACH, TO
 from .reduce import SUM
+from .shape import T
 
 _CUDA_REFUSED = ("tensorlib: sparse COO tensors are CPU-only (no cupyx.scipy.sparse path yet); convert it with "
                  ".to_dense() before moving it to CUDA")
@@ -115,7 +115,7 @@ def _(ctx, g):
     need = ctx.needs_input_grad
     if not a.is_sparse:
         return _mm_sparse_bwd(ctx, g)
-    return (sparse_mask(dispatch(MM, g, b.t()), a) if need[0] else None,
+    return (sparse_mask(dispatch(MM, g, b.t()), coalesce(a)) if need[0] else None,
             dispatch(MM, g.t(), a).t() if need[1] else None)
 
 
@@ -140,10 +140,14 @@ def sparse_mm(mat1, mat2, reduce=None):
 # --- elementwise: add, mul, div, neg ------------------------------------------------------------------------
 
 def _same_size(a, b):
-    if tuple(a.shape) != tuple(b.shape):
-        raise RuntimeError(f"add: expected 'self' and 'other' to have same size, but self has size {list(a.shape)} "
-                           f"while other has size {list(b.shape)} (FYI: op2-sparse addition does not currently "
-                           f"support broadcasting)")
+    if tuple(a.shape) == tuple(b.shape):
+        return
+    if _is_sparse(a):
+        raise RuntimeError(f"add: expected sizes of 'self' and 'other' to match, but {list(a.shape)} != "
+                           f"{list(b.shape)}")
+    raise RuntimeError(f"add: expected 'self' and 'other' to have same size, but self has size {list(a.shape)} "
+                       f"while other has size {list(b.shape)} (FYI: dense-sparse addition does not currently "
+                       f"support broadcasting)")
 
 
 def _result(a, b):
@@ -261,6 +265,17 @@ CLONE.sparse = OpDef("clone", lambda xp, a, memory_format=None: SparseCOO(a.indi
 DETACH.sparse = OpDef("detach", lambda xp, a: SparseCOO(a.indices, a.values, a.shape, a.coalesced))
 
 
+def _t_sparse_kernel(xp, a):
+    """t of a sparse matrix: its two index rows swapped (no longer sorted: uncoalesced, as torch's)."""
+    if a.sparse_dim != 2 or a.dense_dim:
+        raise RuntimeError(f"t() expects a tensor with <= 2 sparse and 0 dense dimensions, but got {a.sparse_dim} "
+                           f"sparse and {a.dense_dim} dense dimensions")
+    return SparseCOO(a.indices[::-1].copy(), a.values, a.shape[::-1], False)
+
+
+T.sparse = OpDef("t", _t_sparse_kernel, lambda ctx, g: (g.t(),), node_name="TBackward0")
+
+
 # --- construction and conversion ----------------------------------------------------------------------------
 
 @op("sparse_coo_tensor", node_name="SparseCooTensorWithDimsAndTensorsBackward0", save="i")
@@ -317,9 +332,9 @@ def sparse_coo_tensor(indices, values, size=None, *, dtype=None, device=None, pi
     (sparse_dim, nnz), of `size` (inferred as each sparse dim's largest index + 1 when not given). The
     arguments are checked as torch checks them; with check_invariants=True, the indices against the size
     too (torch's default leaves that off)."""
-    if device is not None:
-        if to_device(device).type != "cpu":
-            raise NotImplementedError(_CUDA_REFUSED)
+    if device is not None and (device.split(":")[0] if isinstance(device, str) else getattr(device, "type", "cuda")) \
+            != "cpu":       # (asked before CuPy is: the refusal holds on a machine without CUDA too)
+        raise NotImplementedError(_CUDA_REFUSED)
     if not isinstance(indices, Tensor):
         indices = tensor(np.asarray(indices), dtype=D.int64)
     elif indices.dtype is not D.int64:
@@ -332,10 +347,13 @@ def sparse_coo_tensor(indices, values, size=None, *, dtype=None, device=None, pi
         raise RuntimeError("tensorlib.sparse_coo_tensor: indices and values must be dense tensors")
     if indices.is_cuda or values.is_cuda:
         raise NotImplementedError(_CUDA_REFUSED)
-    if indices.ndim != 2:
-        raise RuntimeError(f"indices must be sparse_dim x nnz, but got: {list(indices.shape)}")
     if values.ndim == 0:
         raise RuntimeError("values must have at least one dimension (nnz, *dense_shape)")
+    if size is not None and indices.ndim >= 1 and len(size) != indices.shape[0] + values.ndim - 1:
+        raise RuntimeError(f"'len(size) == sparse_dim + dense_dim' is not satisfied: len(size) = {len(size)}, "
+                           f"sparse_dim = {indices.shape[0]}, dense_dim = {values.ndim - 1}")
+    if indices.ndim != 2:
+        raise RuntimeError(f"indices must be sparse_dim x nnz, but got: {list(indices.shape)}")
     idx = indices._data
     sd, nnz = idx.shape
     if values.shape[0] != nnz:
@@ -347,9 +365,6 @@ def sparse_coo_tensor(indices, values, size=None, *, dtype=None, device=None, pi
         size = tuple(int(m) + 1 for m in idx.max(axis=1)) + tuple(values.shape[1:])
     else:
         size = tuple(int(s) for s in size)
-        if len(size) != sd + values.ndim - 1:
-            raise RuntimeError(f"number of dimensions must be sparse_dim ({sd}) + dense_dim ({values.ndim - 1}), "
-                               f"but got {len(size)}")
         if tuple(values.shape[1:]) != size[sd:]:
             raise RuntimeError(f"values has incorrect size, expected {list((nnz,) + size[sd:])}, got "
                                f"{list(values.shape)}")
@@ -379,7 +394,7 @@ def TO_DENSE(xp, a, dtype=None, masked_grad=None):
 def _(ctx, g):
     """torch's to_dense_backward: the gradient at the input's indices, a sparse tensor as the input is."""
     (a,) = ctx.saved_inputs
-    return (sparse_mask(g, a) if a.is_sparse else g,)
+    return (sparse_mask(g, coalesce(a)) if a.is_sparse else g,)
 
 
 TO_DENSE.sparse = TO_DENSE
@@ -446,7 +461,8 @@ def coalesce(self):
 
 @op("sparse_mask", save="i", node_name="SparseMaskBackward0")
 def SPARSE_MASK(xp, a, mask):
-    """A dense tensor's entries at a sparse mask's (coalesced) indices, a sparse tensor."""
+    """A dense tensor's entries at each of a sparse mask's indices (repeated ones repeated, as torch's), a sparse
+    tensor."""
     _cpu(xp)
     if not _is_sparse(mask):
         raise RuntimeError("sparse_mask expected sparse coordinate tensor layout but got Strided")
@@ -454,13 +470,15 @@ def SPARSE_MASK(xp, a, mask):
         raise RuntimeError(f"sparse_mask(): operands have incompatible sizes; self has size {list(a.shape)} but "
                            f"mask has size {list(mask.shape)}")
     d = dense_of(xp, a) if _is_sparse(a) else a
-    m = mask if mask.coalesced else coalesce_arrays(xp, mask)
-    return SparseCOO(m.indices, d[tuple(m.indices)].astype(d.dtype, copy=True), m.shape, True)
+    return SparseCOO(mask.indices, d[tuple(mask.indices)].astype(d.dtype, copy=True), mask.shape, mask.coalesced)
 
 
 @SPARSE_MASK.def_backward
 def _(ctx, g):
-    return (g.to_dense() if g.is_sparse else g, None)
+    """Each of the mask's entries took self's value at its index: the gradient there, summed over repeats."""
+    a, mask = ctx.saved_inputs
+    gd = g.to_dense() if g.is_sparse else g
+    return (sparse_mask(gd, mask).to_dense() if ctx.needs_input_grad[0] else None, None)
 
 
 SPARSE_MASK.sparse = SPARSE_MASK
@@ -603,7 +621,7 @@ def _sum_sparse_bwd(ctx, g):
     if dim is not None:
         for d in sorted({d % a.ndim for d in ((dim,) if isinstance(dim, int) else dim)}):
             gd = gd.unsqueeze(d)
-    return (sparse_mask(gd.expand(*a.shape).to(a.dtype), a),)
+    return (sparse_mask(gd.expand(*a.shape).to(a.dtype), coalesce(a)),)
 
 
 SUM.sparse = OpDef("sum", _sum_sparse_kernel, _sum_sparse_bwd, node_name="SumBackward0", save="i")
