@@ -646,3 +646,102 @@ def sparse_sum(input, dim=None, dtype=None):
     if dtype is not None:
         attrs["dtype"] = D.to_dtype(dtype).np
     return dispatch(SPARSE_SUM, input, **attrs)
+
+
+# --- softmax over a dim -------------------------------------------------------------------------------------
+
+def _groups(s: SparseCOO, dim: int):
+    """For a softmax over sparse dim `dim`: each nonzero's group (the nonzeros that share every other sparse
+    index) as an inverse index, and the number of groups."""
+    others = [d for d in range(s.sparse_dim) if d != dim]
+    if not others:
+        return np.zeros(s.nnz, dtype=np.int64), 1
+    key = np.ravel_multi_index(tuple(s.indices[others]), tuple(s.shape[d] for d in others))
+    uniq, inverse = np.unique(key, return_inverse=True)
+    return inverse.reshape(-1), len(uniq)
+
+
+def _group_sum(x, inverse, n):
+    out = np.zeros((n,) + x.shape[1:], dtype=x.dtype)
+    np.add.at(out, inverse, x)
+    return out[inverse]
+
+
+def _softmax_values(s: SparseCOO, dim: int, log: bool):
+    """The softmax (or log-softmax) of a coalesced payload's values over `dim`, the unspecified entries
+    counting as -inf (so they stay out): over a sparse dim, among each group's nonzeros; over a dense dim,
+    along that axis of the values."""
+    v = s.values
+    if dim >= s.sparse_dim:
+        ax = dim - s.sparse_dim + 1
+        m = v.max(axis=ax, keepdims=True) if v.size else v
+        e = np.exp(v - m)
+        z = e.sum(axis=ax, keepdims=True)
+        return (v - m - np.log(z)) if log else e / z
+    inverse, n = _groups(s, dim)
+    if not s.nnz:
+        return v.copy()
+    m = np.full((n,) + v.shape[1:], -np.inf, dtype=v.dtype)
+    np.maximum.at(m, inverse, v)
+    shifted = v - m[inverse]
+    e = np.exp(shifted)
+    z = _group_sum(e, inverse, n)
+    return (shifted - np.log(z)) if log else e / z
+
+
+def _softmax_kernel(log):
+    def kernel(xp, a, dim=0, dtype=None):
+        _cpu(xp)
+        _require_sparse(a, "_sparse_log_softmax" if log else "_sparse_softmax")
+        s = a if a.coalesced else coalesce_arrays(xp, a)
+        if dtype is not None:
+            s = s.with_values(s.values.astype(dtype))
+        if s.values.dtype.kind != "f":
+            raise RuntimeError(f"\"{'log_softmax' if log else 'softmax'}\" not implemented for "
+                               f"'{_type_name(s.values.dtype)}'")
+        return s.with_values(_softmax_values(s, dim % s.ndim, log), coalesced=True)
+    return kernel
+
+
+def _softmax_backward_kernel(log):
+    def kernel(xp, g, out, dim=0):
+        """torch's _sparse_(log_)softmax_backward_data: the input's gradient at the output's nonzeros, from
+        the output's values y and the gradient's there (gv): y (gv - Σ gv y) for softmax, gv - eʸ Σ gv for
+        log-softmax, the sums over each softmax group."""
+        _cpu(xp)
+        gd = dense_of(xp, g) if _is_sparse(g) else g
+        gv = gd[tuple(out.indices)]
+        y = out.values
+        dim = dim % out.ndim
+        if dim >= out.sparse_dim:
+            ax = dim - out.sparse_dim + 1
+            r = gv - np.exp(y) * gv.sum(axis=ax, keepdims=True) if log else \
+                y * (gv - (gv * y).sum(axis=ax, keepdims=True))
+        else:
+            inverse, n = _groups(out, dim)
+            r = gv - np.exp(y) * _group_sum(gv, inverse, n) if log else y * (gv - _group_sum(gv * y, inverse, n))
+        return out.with_values(r.astype(y.dtype, copy=False))
+    return kernel
+
+
+SPARSE_SOFTMAX_BACKWARD = op("_sparse_softmax_backward_data")(_softmax_backward_kernel(False))
+SPARSE_LOG_SOFTMAX_BACKWARD = op("_sparse_log_softmax_backward_data")(_softmax_backward_kernel(True))
+SPARSE_SOFTMAX = op("_sparse_softmax", save="o", node_name="SparseSoftmaxBackward0")(_softmax_kernel(False))
+SPARSE_LOG_SOFTMAX = op("_sparse_log_softmax", save="o",
+                        node_name="SparseLogSoftmaxBackward0")(_softmax_kernel(True))
+SPARSE_SOFTMAX.def_backward(lambda ctx, g: (dispatch(SPARSE_SOFTMAX_BACKWARD, g, ctx.saved_output,
+                                                     dim=ctx.attrs.get("dim", 0)),))
+SPARSE_LOG_SOFTMAX.def_backward(lambda ctx, g: (dispatch(SPARSE_LOG_SOFTMAX_BACKWARD, g, ctx.saved_output,
+                                                         dim=ctx.attrs.get("dim", 0)),))
+for _o in (SPARSE_SOFTMAX, SPARSE_LOG_SOFTMAX, SPARSE_SOFTMAX_BACKWARD, SPARSE_LOG_SOFTMAX_BACKWARD):
+    _o.sparse = _o
+
+
+def sparse_softmax(input, dim, dtype=None):
+    """torch.sparse.softmax (tensorlib.sparse.softmax): over `dim`, the unspecified entries as -inf."""
+    return dispatch(SPARSE_SOFTMAX, input, dim=int(dim), **({"dtype": D.to_dtype(dtype).np} if dtype else {}))
+
+
+def sparse_log_softmax(input, dim, dtype=None):
+    """torch.sparse.log_softmax (tensorlib.sparse.log_softmax)."""
+    return dispatch(SPARSE_LOG_SOFTMAX, input, dim=int(dim), **({"dtype": D.to_dtype(dtype).np} if dtype else {}))

@@ -371,7 +371,8 @@ CASES = {
 
 # sparse COO tensors are CPU-only: on CUDA these cases must raise tensorlib's refusal (tests/tensorlib/test_cuda.py)
 CPU_ONLY = {"sparse_coo_tensor", "to_dense", "to_sparse", "coalesce", "sparse_mask", "values", "indices", "_values",
-            "_indices", "_sparse_mm", "_sparse_sum"}
+            "_indices", "_sparse_mm", "_sparse_sum", "_sparse_softmax", "_sparse_log_softmax",
+            "_sparse_softmax_backward_data", "_sparse_log_softmax_backward_data"}     # (op_cases_sparse.py's too)
 
 
 def _sp():

@@ -296,3 +296,29 @@ def test_repr_is_torchs():
     g = tl.sparse_coo_tensor([[0, 1, 1], [2, 0, 2]], [1, 2, 3], (2, 3), dtype=tl.float64, requires_grad=True)
     assert repr(g).endswith("size=(2, 3), nnz=3, dtype=torch.float64, layout=torch.sparse_coo,\n"
                             "       requires_grad=True)") or "dtype=tensorlib.float64" in repr(g)
+
+
+@pytest.mark.parametrize("log", [False, True])
+@pytest.mark.parametrize("dim", [0, 1, -1])
+def test_softmax_over_the_nonzeros(dim, log):
+    """torch.sparse.softmax: the unspecified entries count as -inf; a row (column) of them is left empty."""
+    s = _s()
+    f = tl.sparse.log_softmax if log else tl.sparse.softmax
+    out = f(s, dim)
+    assert out.is_sparse and out.is_coalesced()
+    dense = _dense_ref()
+    present = np.zeros((3, 4), bool)
+    present[tuple(np.asarray(IDX))] = True
+    m = np.where(present, dense, -np.inf).max(axis=dim, keepdims=True)
+    e = np.where(present, np.exp(dense - np.where(np.isinf(m), 0, m)), 0)
+    ref = np.divide(e, e.sum(axis=dim, keepdims=True), out=np.zeros_like(e), where=present)
+    got = out.to_dense().numpy()
+    if log:
+        np.testing.assert_allclose(got[present], np.log(ref[present]))
+    else:
+        np.testing.assert_allclose(got, ref)
+    assert gradcheck(lambda v: f(tl.sparse_coo_tensor(IDX, v, (3, 4)), dim).to_dense(),
+                     [tl.tensor(np.random.default_rng(4).standard_normal(5), requires_grad=True)])
+    h = tl.sparse_coo_tensor([[0, 2, 0]], tl.tensor([[1.0, 2.0], [3.0, 4.0], [5.0, 9.0]], dtype=tl.float64), (4, 2))
+    assert gradcheck(lambda v: f(tl.sparse_coo_tensor([[0, 2, 0]], v, (4, 2)), dim).to_dense(),
+                     [h._values().detach().clone().requires_grad_()])
