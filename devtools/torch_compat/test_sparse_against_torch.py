@@ -255,3 +255,27 @@ def test_gcn_normalisation_as_the_program_computes_it():
         assert x.is_sparse and y.is_sparse and x._nnz() == y._nnz()
         np.testing.assert_array_equal(x.indices().numpy(), y.indices().numpy())
         np.testing.assert_allclose(x.values().numpy(), y.values().numpy(), rtol=1e-6)
+
+
+def test_profiled_op_names():
+    """The ops a profile shows for the sparse calls, outermost, in order: torch's names (aten::mm for a
+    sparse product, aten::to_dense, aten::_sparse_sum ...) and the autograd nodes of their backward."""
+    def run(lib):
+        i, v = lib.tensor(IDX), lib.tensor(VAL)
+        d = lib.ones(4, 2, requires_grad=True)
+        e = lib.ones(4, 2, requires_grad=True)      # a leaf per product: tensorlib's engine records the sum of a
+        f = lib.ones(4, 2, requires_grad=True)      # reused leaf's gradients (aten::add) outside the nodes' ranges
+        s = lib.sparse_coo_tensor(i, v, (3, 4))
+        with lib.profiler.profile() as p:
+            s2 = lib.sparse_coo_tensor(i, v, (3, 4), dtype=lib.float32)
+            r = lib.mm(s2, d) + s2 @ e + lib.spmm(s2, f)
+            s.to_dense().to_sparse().coalesce()
+            lib.eye(3, 4) + s
+            2 * s
+            lib.sparse.sum(s)
+            lib.sparse.mm(s, d)
+            lib.sparse.softmax(s, 1)
+            r.sum().backward()
+        return [e.name for e in p.events() if e.cpu_parent is None]
+    ours, theirs = _both(run)
+    assert ours == theirs
