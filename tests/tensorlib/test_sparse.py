@@ -322,3 +322,18 @@ def test_softmax_over_the_nonzeros(dim, log):
     h = tl.sparse_coo_tensor([[0, 2, 0]], tl.tensor([[1.0, 2.0], [3.0, 4.0], [5.0, 9.0]], dtype=tl.float64), (4, 2))
     assert gradcheck(lambda v: f(tl.sparse_coo_tensor([[0, 2, 0]], v, (4, 2)), dim).to_dense(),
                      [h._values().detach().clone().requires_grad_()])
+
+
+def test_payload_never_read_as_an_array():
+    """Reads of a tensor's array refuse a sparse one (torch's errors), or read its dense value (item)."""
+    import io
+    s = _s()
+    with pytest.raises(RuntimeError, match="Cannot access data pointer of Tensor that doesn't have storage"):
+        s.tolist()
+    with pytest.raises(RuntimeError, match="a Tensor with 12 elements cannot be converted to Scalar"):
+        s.item()
+    assert tl.sparse_coo_tensor([[0, 0]], [1.5, 2.0], (1,)).item() == 3.5
+    with pytest.raises(RuntimeError, match="Cannot access strides of a sparse tensor"):
+        s.stride()
+    with pytest.raises(NotImplementedError, match="tensorlib.save: sparse COO tensors are not saved yet"):
+        tl.save({"adj": s}, io.BytesIO())
