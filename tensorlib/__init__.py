@@ -11,6 +11,7 @@ from ._memory_format import (channels_last, channels_last_3d, contiguous_format,
 from ._dtype import (bfloat16, bool_ as bool, dtype, float16, float32, float64, get_default_dtype, int8, int16,
                      int32, int64, promote_types, set_default_dtype, uint8)
 from ._tensor import Size, Tensor
+from ._sparse import layout, sparse_coo, strided  # noqa: F401 - torch.layout and its two values here
 from ._dtype import finfo, iinfo
 from . import ops as _ops  # registers every op, attaches Tensor methods
 from .ops import *  # noqa: F403
@@ -164,7 +165,7 @@ def _import_declared(parent: str, name: str):
 # `torch.testing` after `import torch`): each is rarely needed, and some import much (multiprocessing; special,
 # whose kernels import SciPy; distributions, some forty modules)
 _LAZY_SUBMODULES = frozenset({"testing", "version", "multiprocessing", "special", "linalg", "distributions",
-                              "hub"})
+                              "hub", "sparse"})
 
 
 def __getattr__(name: str):

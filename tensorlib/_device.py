@@ -5,6 +5,8 @@ import threading
 
 import numpy as np
 
+from ._sparse import SparseCOO
+
 _cupy = None
 _cupy_error: Exception | None = None
 
@@ -182,6 +184,8 @@ def cuda_index(arr) -> int:
 def device_of(arr) -> device:
     if type(arr) is np.ndarray:
         return CPU
+    if type(arr) is SparseCOO:     # a sparse tensor's payload: where its values are
+        return device_of(arr.values)
     return cuda_device(cuda_index(arr))
 
 

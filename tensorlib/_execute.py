@@ -14,12 +14,14 @@ import numpy as np
 
 from . import _device, _dtype
 from ._device import device_of
+from ._sparse import SparseCOO
 from ._graph import (as_array, make_node, make_node1, make_node2, make_node3, mark_view, record_inplace,
                      record_inplace_view)
 from ._state import STATE, grad_off, seq_counter
 from ._tensor import Tensor
 
-__all__ = ["execute", "execute_list", "execute_inplace_op", "shape_error", "bump_version"]
+__all__ = ["execute", "execute_sparse", "sparse_refusal",
+           "execute_list", "execute_inplace_op", "shape_error", "bump_version"]
 
 
 def _device_error(op, args):
@@ -59,6 +61,8 @@ def execute(op, args, attrs, seq):
                 if b._requires_grad:
                     rg = True
                 if type(x) is not type(y) and not op.any_device:
+                    if type(x) is SparseCOO or type(y) is SparseCOO:
+                        return execute_sparse(op, args, attrs, seq)
                     raise _device_error(op, args)
                 if type(x) is np.ndarray:       # the backend before promotion: a cast is a kernel too
                     xp = np
@@ -208,6 +212,8 @@ def _xp_of(*arrays):
             continue
         if t is _CP_ARRAY:
             d = a.data.device_id
+        elif t is SparseCOO:
+            return None         # a sparse operand: _guarded runs the op's sparse kernel (or refuses it)
         elif hasattr(a, "device") and hasattr(a, "ndim"):
             d = a.device.id
         else:
@@ -229,10 +235,52 @@ def _xp_of(*arrays):
 def _guarded(run, op, args, attrs, seq):
     """torch's device guard: run the op with its tensors' device current (CuPy launches kernels on the
     current device and refuses operands from another). Taken only when that device is not current
-    already, so a single-GPU program never pays for the switch."""
+    already, so a single-GPU program never pays for the switch. A sparse operand comes here too (_xp_of
+    answers None for it): the op's sparse kernel runs instead, as torch's Sparse dispatch key."""
+    if any(type(t._data) is SparseCOO for t in _flat_tensors(args)):
+        return execute_sparse(op, args, attrs, seq)
     idx = next(_device.cuda_index(t._data) for t in _flat_tensors(args) if type(t._data) is not np.ndarray)
     with _device._cupy.cuda.Device(idx):
         return run(op, args, attrs, seq)
+
+
+def sparse_refusal(op, args) -> NotImplementedError:
+    """torch's refusal of an op that has no kernel for sparse COO operands."""
+    backend = "SparseCUDA" if any(type(t._data) is SparseCOO and type(t._data.values) is not np.ndarray
+                                  for t in _flat_tensors(args)) else "SparseCPU"
+    name = op.name
+    return NotImplementedError(
+        f"Could not run 'aten::{name}' with arguments from the '{backend}' backend. This could be because the "
+        f"operator doesn't exist for this backend, or was omitted during the selective/custom build process (if "
+        f"using custom build). If you are a Facebook employee using PyTorch on mobile, please visit "
+        f"https://fburl.com/ptmfixes for possible resolutions. 'aten::{name}' is only available for these "
+        f"backends: [CPU, CUDA, Meta].")
+
+
+def execute_sparse(op, args, attrs, seq):
+    """An op with a sparse COO operand: `op.sparse` (an OpDef: the sparse kernel, and the backward its node
+    records) run on the payloads as they are, on the backend of their values; torch's refusal when the op has
+    none. The entry layer dispatched `op` itself, so hooks and traces see the op by its own name, as torch's
+    profiler shows aten::mm for a sparse product."""
+    sp = op.sparse
+    if sp is None:
+        raise sparse_refusal(op, args)
+    arrays = []
+    xp = np
+    need_grad = False
+    for a in args:
+        if isinstance(a, Tensor):
+            d = a._data
+            if type(d) is not np.ndarray and (type(d) is not SparseCOO or type(d.values) is not np.ndarray):
+                xp = _device.xp_of(d.values if type(d) is SparseCOO else d)
+            need_grad = need_grad or a._requires_grad
+            arrays.append(d)
+        else:
+            arrays.append(a)
+    out = sp.kernel(xp, *arrays, **attrs)
+    if need_grad and STATE.grad_enabled and sp.differentiable:
+        return make_node(sp, args, attrs, out, seq if seq >= 0 else next(seq_counter))
+    return _wrap_result(sp, args, out)
 
 
 def _execute_general(op, args, attrs, seq):
@@ -260,6 +308,8 @@ def _unwrap_all(op, args):
             if atype is None:
                 atype = type(d)
             elif type(d) is not atype and not op.any_device:
+                if type(d) is SparseCOO or atype is SparseCOO:
+                    return arrays, None, need_grad      # the caller's _guarded runs the sparse kernel
                 raise _device_error(op, args)
             need_grad = need_grad or a._requires_grad
             arrays.append(d)

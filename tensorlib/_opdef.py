@@ -40,6 +40,8 @@ class OpDef:
       matmul, the elementwise arithmetic and activations, reductions, views, stack, softmax, norms,
       attention, embedding, convolutions, pooling, the pointwise losses); tests/tensorlib/test_autograd.py
       checks each against `backward` bit for bit.
+    sparse: optional, an OpDef: the op's kernel and backward for sparse COO operands (torch's SparseCPU key),
+      run by _execute.execute_sparse under the op's own dispatch; an op without one refuses sparse operands.
     sink_backward: optional, `fn(ctx, *grads)`: `backward` on the arrays, its ops' kernels run by
       `dispatch.run_recorded` (recorded by the op sink as dispatched ops are, without the dispatches: the
       same trace); the engine runs it when the profiler's op sink is the only observer of ops (its default
@@ -53,6 +55,7 @@ class OpDef:
     quiet_backward: Callable[..., Any] | None = None     # see above; set in the instance's __dict__
     sink_backward: Callable[..., Any] | None = None      # likewise
     inplace: OpDef                 # the `<name>_` op, set by ops._define.op(inplace=True)
+    sparse: OpDef | None = None    # the kernel and backward for sparse COO operands (_execute.execute_sparse)
 
     def __init__(self, name, kernel, backward=None, *, node_name=None, save="", promote=False, amp=None,
                  inplace_of=None, view=False, nondiff_outputs=(), listarg=False, creation=False, any_device=False):

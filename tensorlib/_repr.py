@@ -6,6 +6,7 @@ import sys
 import numpy as np
 
 from . import _dtype as D
+from ._sparse import SparseCOO
 
 
 class _PrintOptions:
@@ -141,23 +142,57 @@ def _fmt_array(a: np.ndarray, indent: int = 7) -> str:
     return _nested(a, indent, a.size > PRINT_OPTS.threshold, fmt, width)
 
 
-def _add_suffixes(text: str, suffixes: list, indent: int = 7) -> str:
+def _add_suffixes(text: str, suffixes: list, indent: int = 7, force_newline: bool = False) -> str:
     """torch's _add_suffixes: ", device=..." on the last line while it fits `linewidth`, else on its own
-    line under the first bracket."""
+    line under the first bracket (the first suffix always there with force_newline: a sparse tensor's)."""
     parts = [text]
     last = len(text) - text.rfind("\n") + 1
     for suffix in suffixes:
-        if last + len(suffix) + 2 > PRINT_OPTS.linewidth:
+        if force_newline or last + len(suffix) + 2 > PRINT_OPTS.linewidth:
             parts.append(",\n" + " " * indent + suffix)
             last = indent + len(suffix)
+            force_newline = False
         else:
             parts.append(", " + suffix)
             last += len(suffix) + 2
     return "".join(parts) + ")"
 
 
+def _sparse_part(a, indent: int) -> str:
+    """An inner tensor of a sparse tensor's repr (its indices or values): torch's _tensor_str at `indent`,
+    with the size of an empty one."""
+    body = _fmt_array(a, indent)
+    return body + (f", size={tuple(a.shape)}" if a.size == 0 else "")
+
+
+def _sparse_repr(t) -> str:
+    """torch's repr of a sparse COO tensor: its indices and values, then size, nnz, dtype and layout."""
+    d = t._data
+    idx, vals = d.indices, d.values
+    if type(vals) is not np.ndarray:
+        from ._sync import note_sync
+        note_sync(t, "print")
+        idx, vals = idx.get(), vals.get()
+    text = ("tensor(indices=tensor(" + _sparse_part(idx, 7 + len("indices=tensor(")) + "),\n" + " " * 7
+            + "values=tensor(" + _sparse_part(vals, 7 + len("values=tensor(")) + ")")
+    extras = [f"size={tuple(d.shape)}", f"nnz={d.nnz}"]
+    if type(d.values) is not np.ndarray:
+        extras.append(f"device='{t.device}'")
+    dt = D.from_np(d.dtype)
+    if dt not in (D.get_default_dtype(), D.int64, D.bool_):
+        extras.append(f"dtype={dt}")
+    extras.append("layout=torch.sparse_coo")
+    if t._grad_fn is not None:
+        extras.append(f"grad_fn=<{t._grad_fn.name()}>")
+    elif t._requires_grad:
+        extras.append("requires_grad=True")
+    return _add_suffixes(text, extras, force_newline=True)
+
+
 def tensor_repr(t) -> str:
     d = t._data
+    if type(d) is SparseCOO:
+        return _sparse_repr(t)
     if type(d) is not np.ndarray:
         from ._sync import note_sync
         note_sync(t, "print")

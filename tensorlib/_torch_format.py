@@ -310,7 +310,7 @@ class TorchWriter:
             self.out += b"j" + self.memo[id(t)].to_bytes(4, "little")
             return
         Parameter = _parameter_class()
-        if type(t) not in (Tensor, Parameter):
+        if type(t) not in (Tensor, Parameter) or t.is_sparse:      # (sparse: tensorlib's writer refuses it)
             raise _NotTorchSaveable
         storage = _STORAGE_OF.get(t.dtype.name)
         if storage is None:

@@ -63,6 +63,7 @@ from safeio.read import check_zip_entries
 from . import _dtype as D
 from . import _unpickler
 from ._device import device as Device
+from ._sparse import SparseCOO
 from ._tensor import Tensor
 from ._unpickler import add_safe_globals, clear_safe_globals, get_safe_globals, safe_globals
 
@@ -140,6 +141,9 @@ class _Writer:
 
     def tensor(self, obj):
         data = obj._data
+        if type(data) is SparseCOO:
+            raise NotImplementedError("tensorlib.save: sparse COO tensors are not saved yet; save their parts "
+                                      "(t._indices(), t._values(), t.shape) or t.to_dense()")
         host = data if type(data) is np.ndarray else data.get()
         if host.dtype == D.BF16:        # .npy has no bfloat16: its bits as little-endian uint16, named in meta
             host = host.view(np.uint16).astype("<u2", copy=False)

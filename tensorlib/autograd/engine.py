@@ -20,6 +20,7 @@ from .. import dispatch as _D
 from .._device import xp_of
 from .. import _dtype
 from .._graph import AccumulateGrad, Node, accumulator, mark_view, n_outputs, tensor_of
+from .._sparse import SparseCOO
 from .._state import GLOBAL, STATE, backward_passes, set_grad_mode
 from .._tensor import Tensor
 
@@ -569,11 +570,25 @@ _ENGINE_REFS = _refs_seen(2)
 _LOOP_REFS = _refs_seen(1)
 
 
+def _store_sparse_grad(t, g, ops):
+    """AccumulateGrad with a sparse gradient (torch.sparse.mm's, to_dense's) or a sparse .grad: a copy of the
+    first, then sums (sparse + sparse stays sparse; a dense one and a sparse one make a dense .grad, added
+    as torch adds them, dense + sparse)."""
+    if t._grad is None:
+        t._grad = ops.clone(ops.detach(g))
+    elif type(t._grad._data) is SparseCOO and type(g._data) is not SparseCOO:
+        t._grad = ops.add(g.detach(), t._grad)
+    else:
+        t._grad = ops.add(t._grad, g.detach())
+
+
 def _store_grad(t, g, create_graph, handed, quiet, refs):
     """AccumulateGrad's work: g becomes t.grad (its buffer stolen where nothing else holds it, as torch's
     AccumulateGrad steals a gradient whose use count says the engine alone has it), or is added to it.
     `refs`: the references to g when the engine alone holds it (see _ENGINE_REFS)."""
     ops = _OPS      # run_backward imported it
+    if type(g._data) is SparseCOO or t._grad is not None and type(t._grad._data) is SparseCOO:
+        return _store_sparse_grad(t, g, ops)
     if t._grad is None:
         d = g._data
         if create_graph:    # a differentiable copy, never g itself (torch: grad_fn CopyBackwards)

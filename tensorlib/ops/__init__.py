@@ -13,6 +13,7 @@ from . import meta_methods  # noqa: F401 - squeeze_/t_/transpose_, sum_to_size, 
 from . import special_math  # noqa: F401 - lgamma, digamma, ..., torch.special's ops (their in-place forms compose)
 from . import shared_memory  # noqa: F401 - Tensor.share_memory_ / is_shared
 from . import record_stream  # noqa: F401 - Tensor.record_stream (CUDA memory held for other streams)
+from . import sparse  # noqa: F401 - sparse COO tensors: their ops, and the sparse kernels of mm, add, sum, to ...
 from ._define import attach
 
 extra_methods.declare_torch_functions()     # torch's functions of methods declared above (torch.quantile, ...)

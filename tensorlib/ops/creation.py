@@ -256,9 +256,18 @@ def _dev(device):
     return to_device(device) if device is not None else default_device()
 
 
+def _sizes(args, size):
+    """The sizes of zeros/ones/empty: given by position, or as torch's keyword `size=` (`empty(size=(n, m))`)."""
+    if size is None:
+        return args
+    if args:
+        raise TypeError("size given both by position and as the keyword size=")
+    return (size,) if isinstance(size, int) else (tuple(size),)
+
+
 @public
-def zeros(*size, dtype=None, device=None, requires_grad=False, out=None, layout=None):
-    shape = _size(size, "zeros: Dimension size must be non-negative.")
+def zeros(*size_, size=None, dtype=None, device=None, requires_grad=False, out=None, layout=None):
+    shape = _size(_sizes(size_, size), "zeros: Dimension size must be non-negative.")
     return _finish(dispatch(ZEROS, shape=shape, dtype=_dt(dtype, fn="zeros"), device=_dev(device)), requires_grad)
 
 
@@ -271,14 +280,16 @@ def recorded_zeros(shape, dtype):
 
 
 @public
-def ones(*size, dtype=None, device=None, requires_grad=False, out=None, layout=None):
-    return _finish(dispatch(ONES, shape=_size(size), dtype=_dt(dtype, fn="ones"), device=_dev(device)), requires_grad)
+def ones(*size_, size=None, dtype=None, device=None, requires_grad=False, out=None, layout=None):
+    return _finish(dispatch(ONES, shape=_size(_sizes(size_, size)), dtype=_dt(dtype, fn="ones"), device=_dev(device)),
+                   requires_grad)
 
 
 @public
-def empty(*size, dtype=None, device=None, requires_grad=False, out=None, layout=None, pin_memory=False,
+def empty(*size_, size=None, dtype=None, device=None, requires_grad=False, out=None, layout=None, pin_memory=False,
           memory_format=None):
-    return _finish(dispatch(EMPTY, shape=_size(size), dtype=_dt(dtype, fn="empty"), device=_dev(device)), requires_grad)
+    return _finish(dispatch(EMPTY, shape=_size(_sizes(size_, size)), dtype=_dt(dtype, fn="empty"),
+                            device=_dev(device)), requires_grad)
 
 
 @public

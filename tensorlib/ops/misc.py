@@ -5,7 +5,8 @@ from __future__ import annotations
 from .. import _dtype as D
 from .. import _hooks as _H
 from .. import _sync
-from .._device import CPU, device_of, move, to_device
+from .._device import CPU, device_of, move, to_device, xp_of
+from .._sparse import SparseCOO, dense_of
 from .broadcast import sum_to
 from ._define import Tensor, dispatch, np, op, public
 from .creation import zeros_like  # noqa: F401 - backward formulas of gather/max/index_select import it from here
@@ -315,7 +316,9 @@ def _item(self, _what):
 
 
 def _read_scalar(d):
-    if type(d) is not np.ndarray:
+    if type(d) is SparseCOO:        # a sparse tensor of one element: its values' sum (none: 0)
+        d = dense_of(np, d) if type(d.values) is np.ndarray else dense_of(xp_of(d.values), d).get()
+    elif type(d) is not np.ndarray:
         d = d.get()
     return d.reshape(()).item()
 
@@ -323,6 +326,8 @@ def _read_scalar(d):
 @public(function=False, method=True)
 def tolist(self):
     d = self._data
+    if type(d) is SparseCOO:
+        raise RuntimeError("Cannot access data pointer of Tensor that doesn't have storage")     # torch's
     _sync.note_sync(self, "tolist")
     if type(d) is not np.ndarray:
         d = d.get()

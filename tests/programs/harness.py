@@ -129,6 +129,67 @@ def _cartpole(work, steps, variant):
         f"{variant}.py", "--log-interval", "1"]
 
 
+CORA_URL = "https://linqs-data.soe.ucsc.edu/public/lbc/cora.tgz"
+
+
+def _cora(work, nodes, seed=0):
+    """A synthetic Cora of `nodes` papers (cora/cora.content: "<id>\t<1433 0/1 words>\t<label>", cora/cora.cites:
+    "<cited id>\t<citing id>"), also packed as cora.tgz for the requests stand-in to serve (gcn/main.py
+    downloads on every run; gat/main.py finds the files and skips it). 7 classes; each paper has 12 words,
+    9 of them (on average) from its class's 40, and cites about two papers, 85% of them of its class:
+    the features and the graph both tell the class, so a few epochs lower the loss."""
+    import io
+    import tarfile
+    rng = np.random.default_rng(seed)
+    labels = ["Case_Based", "Genetic_Algorithms", "Neural_Networks", "Probabilistic_Methods",
+              "Reinforcement_Learning", "Rule_Learning", "Theory"]
+    n_words = 1433
+    topics = rng.permutation(n_words)[:7 * 40].reshape(7, 40)
+    ids = rng.choice(np.arange(30, 1_200_000), nodes, replace=False)
+    cls = rng.integers(0, 7, nodes)
+    lines = []
+    for i in range(nodes):
+        words = np.zeros(n_words, np.int8)
+        own = rng.random(12) < 0.75
+        words[rng.choice(topics[cls[i]], own.sum(), replace=False)] = 1
+        words[rng.integers(0, n_words, (~own).sum())] = 1
+        lines.append(f"{ids[i]}\t" + "\t".join(map(str, words)) + f"\t{labels[cls[i]]}")
+    by_class = [np.flatnonzero(cls == c) for c in range(7)]
+    cites = []
+    for i in range(nodes):
+        for _ in range(2):
+            j = rng.choice(by_class[cls[i]]) if rng.random() < 0.85 else rng.integers(0, nodes)
+            if j != i:
+                cites.append(f"{ids[j]}\t{ids[i]}")
+    d = work / "cora"
+    d.mkdir()
+    files = {"cora/cora.content": ("\n".join(lines) + "\n").encode(),
+             "cora/cora.cites": ("\n".join(cites) + "\n").encode()}
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+        for name, data in files.items():
+            write_bytes(work / name, data)
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    write_bytes(work / "cora.tgz", buf.getvalue())
+    return {"serve": {CORA_URL: str(work / "cora.tgz")}}
+
+
+def _gcn(work, steps, variant):
+    """1700 papers: the program tests on its first 1000 (of a permutation), validates on 500, trains on the
+    rest (Cora has 2708)."""
+    return _cora(work, 1700), ["main.py", "--epochs", str(steps), "--hidden-dim", "16", "--dropout-p", "0.1",
+                               "--lr", "0.05", "--val-every", "1", "--include-bias", "--no-accel"]
+
+
+def _gat(work, steps, variant):
+    """1800 papers (test 1200, validation 400, training the rest), 2 heads of 8: attention is dense, heads x
+    papers x papers."""
+    return _cora(work, 1800), ["main.py", "--epochs", str(steps), "--hidden-dim", "8", "--num-heads", "2",
+                               "--dropout-p", "0.1", "--lr", "0.02", "--val-every", "1", "--no-accel"]
+
+
 # name -> (vendored folder, data and arguments, variant)
 PROGRAMS = {
     "mnist": ("mnist", _mnist, None),
@@ -149,6 +210,8 @@ PROGRAMS = {
     "time_sequence_prediction": ("time_sequence_prediction", _time_sequence, None),
     "reinforce": ("reinforcement_learning", _cartpole, "reinforce"),
     "actor_critic": ("reinforcement_learning", _cartpole, "actor_critic"),
+    "gcn": ("gcn", _gcn, None),
+    "gat": ("gat", _gat, None),
 }
 
 # programs whose step is an episode, its length set by the actions sampled: each library drawing its own random

@@ -325,6 +325,9 @@ def main(spec_path):
         import gymnasium
         gymnasium.CartPole.limits = spec["sizes"]["cartpole"]
     os.environ.update(spec["sizes"].get("env", {}))
+    if "serve" in spec["sizes"]:        # files the program downloads, served by the requests stand-in
+        import requests
+        requests.SERVED.update(spec["sizes"]["serve"])
     if "setup" in spec["sizes"]:        # data the program reads, written by this backend's torch.save
         SETUPS[spec["sizes"]["setup"]](torch)
     obs = Observer(torch, spec)

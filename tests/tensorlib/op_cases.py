@@ -351,7 +351,34 @@ CASES = {
     "logspace": lambda: (lambda: tl.logspace(-1, 2, 5, base=2.0), []),
     "range": lambda: (lambda: _deprecated(tl.range, 0, 2, 0.5), []),
     "kaiser_window": lambda: (lambda: tl.kaiser_window(6), []),
+    # sparse COO (tensorlib/ops/sparse.py): each case takes and gives dense tensors, the sparse op between;
+    # _sp() draws indices of a 3x4 matrix with a repeated one (what coalesce and to_dense sum)
+    "sparse_coo_tensor": lambda: _fixed(lambda v, i: tl.sparse_coo_tensor(i, v, (3, 4)).to_dense(), [R(5)], _sp()),
+    "to_dense": lambda: _fixed(lambda v, i: tl.sparse_coo_tensor(i, v, (3, 4)).to_dense(), [R(5)], _sp()),
+    "to_sparse": lambda: (lambda a: (a.to_sparse() * 2.0).to_dense(), [R(3, 4)]),
+    "coalesce": lambda: _fixed(lambda v, i: tl.sparse_coo_tensor(i, v, (3, 4)).coalesce().values(), [R(5)], _sp()),
+    "sparse_mask": lambda: _fixed(lambda a, i: a.sparse_mask(tl.sparse_coo_tensor(i, tl.ones(5, dtype=tl.float64),
+                                                                                   (3, 4))).to_dense(),
+                                  [R(3, 4)], _sp()),
+    "values": lambda: (lambda a: a.to_sparse().values(), [R(3, 4)]),
+    "indices": lambda: (lambda a: a.to_sparse().indices(), [R(3, 4)]),
+    "_values": lambda: (lambda a: a.to_sparse()._values(), [R(3, 4)]),
+    "_indices": lambda: (lambda a: a.to_sparse()._indices(), [R(3, 4)]),
+    "_sparse_mm": lambda: _fixed(lambda v, d, i: tl.sparse.mm(tl.sparse_coo_tensor(i, v, (3, 4)), d), [R(5), R(4, 2)],
+                                 _sp()),
+    "_sparse_sum": lambda: _fixed(lambda v, i: tl.sparse.sum(tl.sparse_coo_tensor(i, v, (3, 4)), 1).to_dense(), [R(5)],
+                                  _sp()),
 }
+
+# sparse COO tensors are CPU-only: on CUDA these cases must raise tensorlib's refusal (tests/tensorlib/test_cuda.py)
+CPU_ONLY = {"sparse_coo_tensor", "to_dense", "to_sparse", "coalesce", "sparse_mask", "values", "indices", "_values",
+            "_indices", "_sparse_mm", "_sparse_sum", "_sparse_softmax", "_sparse_log_softmax",
+            "_sparse_softmax_backward_data", "_sparse_log_softmax_backward_data"}     # (op_cases_sparse.py's too)
+
+
+def _sp():
+    """The indices of 5 nonzeros of a 3x4 matrix, (1, 2) twice."""
+    return tl.tensor([[0, 1, 2, 1, 2], [3, 2, 0, 2, 1]])
 
 
 def _fixed(fn, inputs, *consts):

@@ -13,7 +13,7 @@ import pytest
 import tensorlib as tl
 from tensorlib import nn
 from tests.tensorlib import op_cases
-from tests.tensorlib.op_cases import all_cases
+from tests.tensorlib.op_cases import CPU_ONLY, all_cases
 
 pytestmark = pytest.mark.cuda
 
@@ -222,8 +222,8 @@ _RANDOM = {"bernoulli_", "exponential_", "normal_", "uniform_", "dropout", "nati
            "alias_dtype"}
 
 
-@pytest.mark.parametrize("name", sorted(n for n in all_cases() if n not in _RANDOM
-                                        and not n.startswith("c10d::")))   # MPI: CPU tensors only (test_cuda.py)
+@pytest.mark.parametrize("name", sorted(n for n in all_cases() if n not in _RANDOM and n not in CPU_ONLY
+                                        and not n.startswith("c10d::")))   # MPI, sparse: CPU only (test_cuda.py)
 def test_forward_and_backward_on_cuda_match_cpu(name, cuda_by_default, monkeypatch):
     ref = _cpu_run(name, monkeypatch)
     fn, inputs = all_cases()[name]()
