@@ -146,3 +146,27 @@ def test_reshape_paths_as_torchs():
         assert x._version == version and float(x[0, 0, 1]) == 1.0
         (a.sum() + (b * 2).sum() + (c * 3).sum()).backward()
         np.testing.assert_allclose(x.grad.numpy(), np.full((2, 3, 4), 6.0))
+
+
+@pytest.mark.parametrize("geometry", [((2, 2), (1, 1), 5), ((3, 3), (1, 1), None), ((2, 3), (4, 1), None),
+                                      ((2, 2), (2, 3), 1), ((4,), (5,), 0)])
+def test_as_strided_and_its_gradient_as_torchs(geometry):
+    """as_strided of a view of an intermediate (its storage, not its own elements), values and the gradient
+    that flows back through the view (overlapping windows summed), and in place through it."""
+    size, stride, offset = geometry
+    outs = []
+    for L in (tl, torch):
+        x = L.arange(1.0, 17.0, dtype=L.float64, requires_grad=True)
+        y = (x * 1).reshape(4, 4)[1:]
+        v = y.as_strided(size, stride, offset)
+        w = L.arange(1.0, 1.0 + v.numel(), dtype=L.float64).reshape(size)
+        (v * w).sum().backward()
+        outs.append((v.detach().numpy().tolist(), x.grad.numpy().tolist(), v.grad_fn.name()))
+    assert outs[0] == outs[1]
+    for L in (tl, torch):        # in place through the view: the base's history goes through it (CopySlices)
+        x = L.arange(1.0, 10.0, dtype=L.float64, requires_grad=True)
+        y = x * 1
+        y.reshape(3, 3).as_strided((3,), (4,), 0).mul_(L.tensor([2.0, 3.0, 4.0], dtype=L.float64))
+        (y * L.arange(9.0, dtype=L.float64)).sum().backward()
+        outs.append((y.detach().numpy().tolist(), x.grad.numpy().tolist()))
+    assert outs[2] == outs[3]

@@ -11,7 +11,7 @@ devtools/torch_compat/test_namespace_against_torch.py."""
 from __future__ import annotations
 
 from ..dispatch import STATE, record_range
-from .broadcast import norm_dims
+from .broadcast import add_at, norm_dims
 from .namespace import empty_strided
 from .shape import SQUEEZE, T, TRANSPOSE, UNSQUEEZE, view
 from ._define import Tensor, dispatch, np, op, public
@@ -135,6 +135,90 @@ def storage_offset(self):
     """The offset of the tensor's first element in its storage, in elements (a view's distance from the
     start of the array that owns the memory)."""
     return int(_storage(self._data)[1])
+
+
+# --- as_strided: a view of the storage with the caller's geometry ------------------------------------------
+
+def _flat_storage(xp, a):
+    """(a's storage as a flat array (the contiguous array that owns a's memory), a's offset in it, in elements)."""
+    root = a
+    while isinstance(root.base, type(a)):
+        root = root.base
+    if not root.flags.c_contiguous or root.dtype != a.dtype:
+        raise RuntimeError("as_strided: the tensor's memory is not a contiguous array of its dtype (a view over a "
+                           "foreign buffer); call .contiguous() first")
+    start = root.data.ptr if xp is not np else root.__array_interface__["data"][0]
+    ptr = a.data.ptr if xp is not np else a.__array_interface__["data"][0]
+    return root.reshape(-1), (ptr - start) // a.itemsize
+
+
+def _geometry_check(size, stride, offset, itemsize, storage_size):
+    if len(size) != len(stride):
+        raise RuntimeError("mismatch in length of strides and shape")
+    if any(s < 0 for s in stride):
+        raise RuntimeError(f"as_strided: Negative strides are not supported at the moment, got strides: "
+                           f"{list(stride)}")
+    if any(n < 0 for n in size):
+        raise RuntimeError(f"Storage size calculation overflowed with sizes={list(size)} and strides={list(stride)}")
+    if offset < 0:
+        raise RuntimeError(f"Tensor: invalid storage offset {offset}")
+    need = 0 if 0 in size else offset + 1 + sum((n - 1) * st for n, st in zip(size, stride))
+    if need > storage_size:
+        raise RuntimeError(f"setStorage: sizes {list(size)}, strides {list(stride)}, storage offset {offset}, and "
+                           f"itemsize {itemsize} requiring a storage size of {need * itemsize} are out of bounds for "
+                           f"storage of size {storage_size * itemsize}")
+
+
+@op("as_strided", view=True, save="i", node_name="AsStridedBackward0")
+def AS_STRIDED(xp, a, size, stride, storage_offset=None):
+    """torch.as_strided: the elements at storage_offset + sum(i_k * stride_k) of a's storage (its owning array,
+    flat; storage_offset defaults to a's own), a writable view as torch's."""
+    flat, own = _flat_storage(xp, a)
+    offset = own if storage_offset is None else int(storage_offset)
+    size, stride = tuple(int(n) for n in size), tuple(int(st) for st in stride)
+    _geometry_check(size, stride, offset, a.itemsize, flat.size)
+    return xp.lib.stride_tricks.as_strided(flat[offset:], shape=size, strides=tuple(st * a.itemsize for st in stride))
+
+
+def _element_offsets(xp, size, stride, offset):
+    """The storage offset of every element of a (size, stride, offset) geometry, as an int64 array of `size`."""
+    out = xp.full((), offset, dtype=np.int64)
+    for n, st in zip(size, stride):
+        out = out[..., None] + xp.arange(n, dtype=np.int64) * st
+    return out
+
+
+@op("as_strided_backward", node_name="AsStridedBackwardBackward0")
+def AS_STRIDED_BACKWARD(xp, g, a, size, stride, storage_offset=None):
+    """torch's as_strided_backward for an input without self-overlap: g summed into the storage at the view's
+    elements (repeated ones accumulating), then read back at the input's elements."""
+    flat, own = _flat_storage(xp, a)
+    offset = own if storage_offset is None else int(storage_offset)
+    grad_storage = xp.zeros(flat.size, dtype=g.dtype)
+    add_at(xp, grad_storage, _element_offsets(xp, size, stride, offset).reshape(-1), g.reshape(-1))
+    in_strides = tuple(st // a.itemsize for st in a.strides)
+    return grad_storage[_element_offsets(xp, a.shape, in_strides, own)]
+
+
+@AS_STRIDED.def_backward
+def _(ctx, g):
+    return (dispatch(AS_STRIDED_BACKWARD, g, ctx.saved_inputs[0], **ctx.attrs),)
+
+
+@public(method=True)
+def as_strided(input, size, stride, storage_offset=None):
+    return dispatch(AS_STRIDED, input, size=tuple(size), stride=tuple(stride), storage_offset=storage_offset)
+
+
+@public(function=False, method=True)
+def as_strided_(self, size, stride, storage_offset=None):
+    """In place: the tensor takes the as_strided view's geometry over its storage (no autograd history, as
+    torch's as_strided_ on a leaf)."""
+    if self._requires_grad:
+        raise RuntimeError("as_strided_ on a tensor that requires grad is not supported here; use as_strided")
+    self._data = dispatch(AS_STRIDED, self.detach(), size=tuple(size), stride=tuple(stride),
+                          storage_offset=storage_offset)._data
+    return self
 
 
 @public(function=False, method=True)

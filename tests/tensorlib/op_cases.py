@@ -304,6 +304,10 @@ CASES = {
     "diagonal_backward": lambda: (lambda g: dispatch(_op("diagonal_backward"), g, shape=(3, 4), offset=1, dim1=0,
                                                      dim2=1), [R(3)]),
     "diag_embed": lambda: (lambda a: tl.diag(a, -1), [R(3)]),
+    "as_strided": lambda: (lambda a: (a * 1)[1:].as_strided((3, 2), (1, 2), 2), [R(7)]),
+    "as_strided_backward": lambda: (lambda g, a: dispatch(_op("as_strided_backward"), g, a, size=(3, 2),
+                                                          stride=(1, 2), storage_offset=1),
+                                    [R(3, 2, grad=False), R(7, grad=False)]),     # (its own gradient: none)
     # products
     "einsum": lambda: (lambda a, b, c: tl.einsum("ij,jk,k->i", a, b, c), [R(2, 3), R(3, 4), R(4)]),
     "addmm": lambda: (lambda c, a, b: tl.addmm(c, a, b, beta=0.5, alpha=2.0), [R(4), R(2, 3), R(3, 4)]),

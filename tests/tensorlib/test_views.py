@@ -250,3 +250,25 @@ def test_diagonal_is_a_writable_view_as_torch():
     z = tl.tensor(np.arange(9.0).reshape(3, 3), requires_grad=True)
     (z.diagonal() * tl.arange(3.0)).sum().backward()
     np.testing.assert_array_equal(z.grad.numpy(), np.diag([0.0, 1.0, 2.0]))
+
+
+def test_as_strided_views_the_storage_with_torch_geometry_errors_and_gradient():
+    x = tl.arange(8.0)
+    np.testing.assert_array_equal(x.as_strided((2, 2), (1, 1), 5).numpy(), [[5.0, 6.0], [6.0, 7.0]])
+    np.testing.assert_array_equal(x[2:].as_strided((2,), (1,)).numpy(), [2.0, 3.0])       # its own offset
+    np.testing.assert_array_equal(x[1:].as_strided((2,), (2,), 0).numpy(), [0.0, 2.0])    # storage offset 0
+    for args, msg in ((((2, 2), (-1, 1)), "Negative strides are not supported"),
+                      (((3, 3), (3, 3)), "requiring a storage size of 52 are out of bounds for storage of size 32"),
+                      (((2, 2), (1, 1), -1), "invalid storage offset -1")):
+        with pytest.raises(RuntimeError, match=msg):
+            x.as_strided(*args)
+    z = tl.zeros(4, 4)
+    z.as_strided((4,), (5,)).fill_(1.0)               # a writable view: the diagonal
+    np.testing.assert_array_equal(z.numpy(), np.eye(4))
+    y = tl.arange(6.0, dtype=tl.float64, requires_grad=True)
+    w = (y * 1).as_strided((3, 2), (1, 1))            # overlapping windows: their gradients add up
+    (w * tl.arange(6.0, dtype=tl.float64).reshape(3, 2)).sum().backward()
+    np.testing.assert_array_equal(y.grad.numpy(), [0.0, 3.0, 7.0, 5.0, 0.0, 0.0])
+    assert w.grad_fn.name() == "AsStridedBackward0"
+    assert tl.autograd.gradcheck(lambda t: t[1:].as_strided((3, 2), (1, 2), 2),
+                                 (tl.tensor(np.random.default_rng(0).random(8), requires_grad=True),))
