@@ -7,6 +7,8 @@ import numpy as np
 
 
 class MNIST:
+    """`data` (N, 28, 28) uint8 and `targets` int64 are tensors, as torchvision's (programs use them directly:
+    siamese_network's `dataset.data.unsqueeze(1)`); an item is the image as the array a PIL image would give."""
     sizes = {"train": 64, "test": 32}
     classes = [f"{i} - {w}" for i, w in enumerate(
         ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"])]
@@ -15,16 +17,18 @@ class MNIST:
         n = self.sizes["train" if train else "test"]
         rng = np.random.default_rng(1 if train else 2)
         templates = np.random.default_rng(0).random((10, 28, 28)) < 0.3
-        self.targets = rng.integers(0, 10, n)
+        import torch        # the backend the program runs on (tensorlib under tensorlib.compat)
+        targets = rng.integers(0, 10, n)
         noise = rng.random((n, 28, 28)) < 0.1
-        self.data = ((templates[self.targets] ^ noise) * 255).astype(np.uint8)
+        self.targets = torch.from_numpy(targets.astype(np.int64))
+        self.data = torch.from_numpy(((templates[targets] ^ noise) * 255).astype(np.uint8))
         self.root, self.train, self.transform, self.target_transform = root, train, transform, target_transform
 
     def __len__(self):
         return len(self.data)
 
     def __getitem__(self, index):
-        img, target = self.data[index], int(self.targets[index])
+        img, target = self.data[index].numpy(), int(self.targets[index])
         if self.transform is not None:
             img = self.transform(img)
         if self.target_transform is not None:
