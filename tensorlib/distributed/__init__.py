@@ -62,7 +62,18 @@ def is_nccl_available() -> bool:
 
 
 def is_gloo_available() -> bool:
-    return False
+    """"gloo", torch's CPU backend, is served here by the MPI backend (see init_process_group)."""
+    return is_mpi_available()
+
+
+def get_default_backend_for_device(device) -> str:
+    """torch.distributed.get_default_backend_for_device: "gloo" for the CPU, "nccl" for CUDA."""
+    t = device.type if hasattr(device, "type") else str(device).split(":")[0]
+    if t == "cpu":
+        return "gloo"
+    if t == "cuda":
+        return "nccl"
+    raise RuntimeError(f"Default backend not registered for device : {device}")
 
 
 def is_torchelastic_launched() -> bool:
@@ -139,20 +150,18 @@ def _group(g) -> ProcessGroup | None:
 
 def init_process_group(backend=None, init_method=None, timeout=None, world_size=-1, rank=-1, store=None,
                        group_name="", pg_options=None, device_id=None):
-    """Join MPI's world as the default group. backend: "mpi" or None (the same): CPU tensors; "nccl": CUDA
-    tensors on NCCL (the unique id travels through MPI's world); "gloo" is refused, saying what to use."""
+    """Join MPI's world as the default group. backend: "mpi" or None (the same): CPU tensors; "gloo" (torch's
+    CPU backend, what get_default_backend_for_device gives the CPU): the same MPI collectives on CPU tensors,
+    the group reporting "gloo" as its backend, so a program written for gloo runs unchanged under MPI's
+    launcher; "nccl": CUDA tensors on NCCL (the unique id travels through MPI's world)."""
     if _W.pg is not None:
         raise ValueError("trying to initialize the default process group twice!")
     name = "mpi" if backend is None else Backend(backend)
-    if name == "gloo":
-        raise RuntimeError(
-            "tensorlib.distributed has no GLOO backend; use init_process_group('mpi') with CPU tensors or "
-            "init_process_group('nccl') with CUDA tensors, launched with `mpiexec -n N python script.py`")
     if name == "nccl" and not is_nccl_available():
         raise RuntimeError("Distributed package doesn't have NCCL built in. For tensorlib: install CuPy with its "
                            "NCCL library (pip install cupy-cuda12x nvidia-nccl-cu12); or use init_process_group('mpi') "
                            "with CPU tensors")
-    if name not in ("mpi", "nccl"):
+    if name not in ("mpi", "nccl", "gloo"):
         raise ValueError(f"Invalid backend: '{backend}'")
     if init_method not in (None, "env://"):
         raise ValueError(f"init_method={init_method!r}: the MPI backend forms its group through MPI's launcher; pass "
@@ -162,8 +171,8 @@ def init_process_group(backend=None, init_method=None, timeout=None, world_size=
                          f"ranks); pass store=None")
     if pg_options is not None:
         raise ValueError(f"pg_options: the {name.upper()} backend has no options; pass pg_options=None")
-    if device_id is not None and name == "mpi":
-        raise ValueError("device_id: the MPI backend holds CPU tensors only; pass device_id=None")
+    if device_id is not None and name in ("mpi", "gloo"):
+        raise ValueError(f"device_id: the {name.upper()} backend holds CPU tensors only here; pass device_id=None")
     if timeout is not None and not isinstance(timeout, timedelta):
         raise TypeError(f"Expected timeout argument to be of typedatetime.timedelta, got {type(timeout)}")
     if not is_mpi_available():
@@ -189,7 +198,7 @@ def init_process_group(backend=None, init_method=None, timeout=None, world_size=
     if name == "nccl":
         _W.pg = NcclProcessGroup(dup, "0", "default_pg", range(n), timeout or DEFAULT_TIMEOUT, check)
     else:
-        _W.pg = ProcessGroup(dup, "mpi", "0", "default_pg", range(n), timeout or DEFAULT_TIMEOUT, check)
+        _W.pg = ProcessGroup(dup, name, "0", "default_pg", range(n), timeout or DEFAULT_TIMEOUT, check)
     _W.groups = [_W.pg]
     _W.group_count = 1
     if device_id is not None:
@@ -277,7 +286,7 @@ def new_group(ranks=None, timeout=None, backend=None, pg_options=None, use_local
     _W.group_count = getattr(_W, "group_count", 1) + 1
     cls = NcclProcessGroup if world.backend == "nccl" else None
     args = (str(_W.group_count - 1), group_desc or "undefined", ranks, timeout or world.timeout, check)
-    pg = cls(comm, *args) if cls is not None else ProcessGroup(comm, "mpi", *args)
+    pg = cls(comm, *args) if cls is not None else ProcessGroup(comm, world.backend, *args)
     _W.groups.append(pg)
     return pg
 

@@ -56,6 +56,24 @@ def test_ddp_equals_single_process_training_on_two_ranks():
         assert count_ok(p.stdout, check) == 2, (check, p.stdout, p.stderr)
 
 
+def test_a_program_written_for_gloo_runs_on_two_ranks(tmp_path):
+    """pytorch/examples' CPU path: init_process_group(get_default_backend_for_device(...)), i.e. "gloo", under
+    MPI's launcher: the same collectives, the backend reported as gloo."""
+    script = tmp_path / "gloo.py"
+    script.write_text("import tensorlib as tl, tensorlib.distributed as dist\n"
+                      "dist.init_process_group(backend=dist.get_default_backend_for_device('cpu'))\n"
+                      "t = tl.ones(2) * (dist.get_rank() + 1)\n"
+                      "dist.all_reduce(t)\n"
+                      "print('OK gloo', dist.get_backend(), t.tolist())\n"
+                      "dist.destroy_process_group()\n")
+    exe = mpiexec()
+    e = dict(os.environ, PYTHONPATH=str(ROOT))
+    p = subprocess.run([exe, "-n", "2", sys.executable, str(script)], capture_output=True, text=True, timeout=60,
+                       env=e, cwd=ROOT)
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert p.stdout.count("OK gloo gloo [3.0, 3.0]") == 2, p.stdout
+
+
 def test_a_dying_rank_ends_the_job_with_a_nonzero_status(tmp_path):
     script = tmp_path / "die.py"
     script.write_text("import os, tensorlib as tl, tensorlib.distributed as dist\n"

@@ -38,8 +38,10 @@ def test_init_checks_its_arguments(monkeypatch):
     monkeypatch.setattr(dist._nccl, "nccl_module", lambda: None)      # as without CuPy (the fake has NCCL)
     with pytest.raises(RuntimeError, match="doesn't have NCCL built in.*init_process_group\\('mpi'\\)"):
         dist.init_process_group("nccl")          # no CuPy in this suite's process
-    with pytest.raises(RuntimeError, match="no GLOO backend"):
-        dist.init_process_group("gloo")
+    with pytest.raises(ValueError, match=r"world_size=4.*mpiexec -n 4"):
+        dist.init_process_group("gloo", world_size=4)      # gloo goes through the MPI backend's checks
+    with pytest.raises(ValueError, match="device_id: the GLOO backend holds CPU tensors only"):
+        dist.init_process_group("gloo", device_id=0)
     with pytest.raises(ValueError, match="Invalid backend: 'tcp'"):
         dist.init_process_group("tcp")
     with pytest.raises(ValueError, match=r"world_size=4.*mpiexec -n 4"):
@@ -145,3 +147,23 @@ def test_ddp_refusals(group):
     out = m(tl.ones(3, 2))
     out.sum().backward()
     assert m.module.weight.grad.tolist() == [[3.0, 3.0], [3.0, 3.0]]
+
+
+def test_gloo_is_the_cpu_default_and_served_by_mpi():
+    """torch's CPU backend name: get_default_backend_for_device gives it, and a one-rank gloo group runs
+    collectives (on MPI) and reports "gloo" as its backend."""
+    assert dist.get_default_backend_for_device("cpu") == "gloo"
+    assert dist.get_default_backend_for_device("cuda:1") == "nccl"
+    assert dist.get_default_backend_for_device(tl.device("cpu")) == "gloo"
+    with pytest.raises(RuntimeError, match="Default backend not registered for device : xla"):
+        dist.get_default_backend_for_device("xla")
+    assert dist.is_gloo_available()
+    dist.init_process_group(dist.get_default_backend_for_device("cpu"))
+    try:
+        assert dist.get_backend() == "gloo" and dist.get_world_size() == 1
+        t = tl.ones(3)
+        dist.all_reduce(t)
+        assert t.tolist() == [1.0, 1.0, 1.0]
+        assert dist.get_backend(dist.new_group([0])) == "gloo"
+    finally:
+        dist.destroy_process_group()
