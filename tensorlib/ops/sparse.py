@@ -296,8 +296,10 @@ def _(ctx, g):
 
 
 class check_sparse_tensor_invariants:
-    """torch.sparse.check_sparse_tensor_invariants: while enabled, sparse_coo_tensor checks its indices against
-    the size (as check_invariants=True); a context manager, and `enable()`/`disable()`/`is_enabled()`."""
+    """torch.sparse.check_sparse_tensor_invariants: a context manager and `enable()`/`disable()`/`is_enabled()`
+    with torch's state. tensorlib's sparse_coo_tensor checks its indices against the size whatever the state
+    (and whatever its check_invariants argument): an unchecked tensor is torch's undefined behaviour, and
+    turning the check off would only trade a clear error for a wrong result."""
     _enabled = False
 
     def __init__(self, enable=True):
@@ -330,8 +332,10 @@ def sparse_coo_tensor(indices, values, size=None, *, dtype=None, device=None, pi
                       requires_grad=False, check_invariants=None, is_coalesced=None):
     """torch.sparse_coo_tensor: a sparse COO tensor of `values` (nnz, *dense_shape) at `indices`
     (sparse_dim, nnz), of `size` (inferred as each sparse dim's largest index + 1 when not given). The
-    arguments are checked as torch checks them; with check_invariants=True, the indices against the size
-    too (torch's default leaves that off)."""
+    arguments are checked as torch checks them, and the indices against the size always, with torch's
+    check_invariants=True messages: torch leaves that check off by default and then reads out of bounds, where
+    NumPy would wrap a negative index silently or fail later with its own IndexError (one min and max per
+    sparse dim: cheap beside the call)."""
     if device is not None and (device.split(":")[0] if isinstance(device, str) else getattr(device, "type", "cuda")) \
             != "cpu":       # (asked before CuPy is: the refusal holds on a machine without CUDA too)
         raise NotImplementedError(_CUDA_REFUSED)
@@ -370,9 +374,7 @@ def sparse_coo_tensor(indices, values, size=None, *, dtype=None, device=None, pi
         if tuple(values.shape[1:]) != size[sd:]:
             raise RuntimeError(f"values has incorrect size, expected {list((nnz,) + size[sd:])}, got "
                                f"{list(values.shape)}")
-    if check_invariants is None:
-        check_invariants = check_sparse_tensor_invariants._enabled
-    if check_invariants and nnz:
+    if nnz:
         lo, hi = idx.min(axis=1), idx.max(axis=1)
         for d in range(sd):
             if lo[d] < 0:

@@ -73,7 +73,11 @@ def test_construction_errors():
     with tl.sparse.check_sparse_tensor_invariants():
         with pytest.raises(RuntimeError, match="found negative index"):
             tl.sparse_coo_tensor([[-1], [0]], [1.0], (3, 4))
-    tl.sparse_coo_tensor([[-1], [0]], [1.0], (3, 4))       # unchecked by default, as torch
+    for check in (None, False):     # checked always: torch leaves it unchecked (and reads out of bounds)
+        with pytest.raises(RuntimeError, match="found negative index -1 for dim 0"):
+            tl.sparse_coo_tensor([[-1], [0]], [1.0], (3, 4), check_invariants=check)
+        with pytest.raises(RuntimeError, match="for dim 0, size is 3 but found index 5"):
+            tl.sparse_coo_tensor([[5], [0]], [1.0], (3, 4), check_invariants=check)
 
 
 def test_coalesce_sums_repeats_and_sorts():
