@@ -27,10 +27,10 @@ MODULE_EXCLUDED = re.compile(r"^(Lazy.*|.*Quant.*|NonDynamicallyQuantizableLinea
 TENSOR_EXCLUDED = re.compile(
     r"sparse|to_dense|coalesce|indices$|^values$|crow_|col_indices|ccol_|row_indices|q_|^int_repr$|qscheme|"
     r"dequantize|quantize|^conj|^resolve_|is_conj|is_neg|^real$|^imag$|^angle$|polar|complex|is_complex|"
-    r"refine_names|rename|align_|unflatten_names|^names$|has_names|storage|untyped|^data_ptr$|_nested|"
+    r"refine_names|rename|align_|unflatten_names|^names$|has_names|^data_ptr$|_nested|"
     r"^is_nested$|share_memory|is_shared|pin_memory|is_pinned|ipu|xpu|mps|mtia|hpu|xla|mkldnn|vulkan|"
     r"is_meta|^is_inference$|^smm$|^sspaddmm$|^hsmm$|^to_mkldnn$|^map_|^apply_$|^record_stream$|"
-    r"^module_load$|^dim_order$|^new_empty_strided$|^nbytes$|^itemsize$|^is_quantized$|^sum_to_size$|^H$|^mH$|"
+    r"^module_load$|^nbytes$|^itemsize$|^is_quantized$|^sum_to_size$|^H$|^mH$|"
     r"^mT$|^T$|^grad_fn$|^is_leaf$|^output_nr$|^layout$|^dtype$|^device$|^shape$|^data$|^grad$|"
     r"^requires_grad$|^retains_grad$|^ndim$|^is_cuda$|^is_cpu$|^name$")
 TARGETS = {"nn Module classes": 90, "nn.functional": 90, "optimizers": 90, "LR schedulers": 90,

@@ -10,6 +10,7 @@ view ops rewrite the tensor's sizes and strides and its grad_fn. Values are chec
 devtools/torch_compat/test_namespace_against_torch.py."""
 from __future__ import annotations
 
+from .. import _dtype as D
 from ..dispatch import STATE, record_range
 from .broadcast import add_at, norm_dims
 from .namespace import empty_strided
@@ -330,3 +331,163 @@ def map_(self, tensor, callable):
     return self
 
 
+
+
+# --- storages: the memory a tensor's array lives in, seen as torch's storage objects ------------------------
+
+def _storage_array(t):
+    """The flat array that owns t's memory (its "storage"), on t's backend."""
+    d = t._data
+    if not hasattr(d, "strides"):
+        raise RuntimeError("Cannot access storage of a tensor that doesn't have storage (a sparse tensor)")
+    xp = np if type(d) is np.ndarray else _cupy()
+    return _flat_storage(xp, d)[0]
+
+
+class UntypedStorage:
+    """torch.UntypedStorage of a tensor: its owning array's bytes (read-only here). Two tensors share memory
+    when their storages' data_ptr() are equal, the test programs (and safetensors) make."""
+
+    def __init__(self, flat, tensor):
+        self._flat = flat
+        self._tensor = tensor       # (is_shared asks the tensor: Tensor.is_shared knows shared memory)
+
+    def data_ptr(self):
+        f = self._flat
+        return f.ctypes.data if type(f) is np.ndarray else f.data.ptr
+
+    def nbytes(self):
+        return int(self._flat.nbytes)
+
+    def size(self):
+        return self.nbytes()
+
+    def __len__(self):
+        return self.nbytes()
+
+    def element_size(self):
+        return 1
+
+    @property
+    def device(self):
+        from .._device import device_of
+        return device_of(self._flat)
+
+    @property
+    def is_cuda(self):
+        return type(self._flat) is not np.ndarray
+
+    def is_shared(self):
+        return bool(self._tensor.is_shared())
+
+    def _bytes(self):
+        f = self._flat
+        return (f if type(f) is np.ndarray else f.get()).view(np.uint8)
+
+    def tolist(self):
+        return self._bytes().tolist()
+
+    def __getitem__(self, i):
+        v = self._bytes()[i]
+        return v.tolist() if isinstance(v, np.ndarray) else int(v)
+
+    def __repr__(self):
+        body = "\n".join(f" {v}" for v in self.tolist())
+        return f"{body}\n[{D.namespace()}.storage.UntypedStorage(device={self.device}) of size {self.nbytes()}]"
+
+
+class TypedStorage(UntypedStorage):
+    """torch.TypedStorage (deprecated in torch, its warning on Tensor.storage()): the storage in elements of
+    the tensor's dtype."""
+
+    @property
+    def dtype(self):
+        return D.from_np(self._flat.dtype)
+
+    def size(self):
+        return int(self._flat.size)
+
+    def __len__(self):
+        return self.size()
+
+    def element_size(self):
+        return int(self._flat.itemsize)
+
+    def _untyped(self):
+        return UntypedStorage(self._flat, self._tensor)
+
+    def untyped(self):
+        return self._untyped()
+
+    def tolist(self):
+        f = self._flat
+        return (f if type(f) is np.ndarray else f.get()).tolist()
+
+    def __getitem__(self, i):
+        f = self._flat
+        v = (f if type(f) is np.ndarray else f.get())[i]
+        return v.tolist()
+
+    def __repr__(self):
+        body = "\n".join(f" {v}" for v in self.tolist())
+        return (f"{body}\n[{D.namespace()}.storage.TypedStorage(dtype={self.dtype}, device={self.device}) of size "
+                f"{self.size()}]")
+
+
+@public(function=False, method=True)
+def untyped_storage(self):
+    return UntypedStorage(_storage_array(self), self)
+
+
+@public(function=False, method=True)
+def storage(self):
+    import warnings
+    warnings.warn("TypedStorage is deprecated. It will be removed in the future and UntypedStorage will be the only "
+                  "storage class. This should only matter to you if you are using storages directly.  To access "
+                  "UntypedStorage directly, use tensor.untyped_storage() instead of tensor.storage()", UserWarning,
+                  stacklevel=2)
+    return TypedStorage(_storage_array(self), self)
+
+
+@public(function=False, method=True)
+def dim_order(self, *, ambiguity_check=False):
+    """torch's dim_order: the dimensions from the outermost in memory (largest stride) to the innermost."""
+    st = self.stride()
+    return tuple(sorted(range(self.ndim), key=lambda i: -st[i]))
+
+
+@public(function=False, method=True)
+def const_data_ptr(self):
+    return self.data_ptr()
+
+
+@public(function=False, method=True)
+def set_(self, source=None, storage_offset=0, size=None, stride=None):
+    """torch's set_: the tensor shares `source`'s memory (a tensor: its view; with size/stride: that geometry
+    over source's storage from storage_offset); no argument: an empty tensor. Refused for a leaf that requires
+    grad, with torch's message."""
+    if self._requires_grad and self._grad_fn is None and STATE.grad_enabled:
+        raise RuntimeError("a leaf Variable that requires grad is being used in an in-place operation.")
+    if source is None:
+        d = self._data
+        xp = np if type(d) is np.ndarray else _cupy()
+        self._data = xp.empty((0,), dtype=d.dtype)
+    elif size is None:
+        self._data = source._data
+    else:
+        size = tuple(size)
+        stride = tuple(stride) if stride is not None else tuple(
+            int(np.prod(size[i + 1:], dtype=np.int64)) for i in range(len(size)))
+        self._data = dispatch(AS_STRIDED, source.detach(), size=size, stride=stride,
+                              storage_offset=int(storage_offset))._data
+    b = self._base
+    (b if b is not None else self)._version += 1
+    return self
+
+
+@public(function=False, method=True)
+def is_set_to(self, tensor):
+    """Whether both tensors view the same memory with the same offset, sizes and strides."""
+    a, b = self._data, tensor._data
+    return (hasattr(a, "strides") and hasattr(b, "strides") and a.shape == b.shape and a.strides == b.strides
+            and self.data_ptr() == tensor.data_ptr() and a.dtype == b.dtype)

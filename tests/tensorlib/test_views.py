@@ -272,3 +272,28 @@ def test_as_strided_views_the_storage_with_torch_geometry_errors_and_gradient():
     assert w.grad_fn.name() == "AsStridedBackward0"
     assert tl.autograd.gradcheck(lambda t: t[1:].as_strided((3, 2), (1, 2), 2),
                                  (tl.tensor(np.random.default_rng(0).random(8), requires_grad=True),))
+
+
+def test_storages_set_and_dim_order_as_torch():
+    """untyped_storage()/storage() over the array that owns the memory (equal data_ptr for views of one
+    tensor: how programs test sharing), set_ (share another tensor's memory, or a geometry over its storage),
+    is_set_to, dim_order, const_data_ptr."""
+    x = tl.arange(6.0)
+    y = x[2:]
+    s = y.untyped_storage()
+    assert (s.nbytes(), s.size(), len(s), s.element_size()) == (24, 24, 24, 1)
+    assert s.data_ptr() == x.data_ptr() == x.untyped_storage().data_ptr() and s.tolist()[4:8] == [0, 0, 128, 63]
+    with pytest.warns(UserWarning, match="TypedStorage is deprecated"):
+        t = y.storage()
+    assert (t.size(), t.element_size(), t.dtype, t[2], t.tolist()) == (6, 4, tl.float32, 2.0, list(range(6)))
+    assert tl.zeros(3).untyped_storage().data_ptr() != x.untyped_storage().data_ptr()
+    assert x.dim_order() == (0,) and x.reshape(2, 3).t().dim_order() == (1, 0) and x.const_data_ptr() == x.data_ptr()
+    z = tl.zeros(2)
+    assert z.set_(x) is z and z.is_set_to(x) and z.tolist() == x.tolist() and not z.is_set_to(y)
+    z.set_(x, 1, (2, 2), (1, 1))
+    np.testing.assert_array_equal(z.numpy(), [[1.0, 2.0], [2.0, 3.0]])
+    z[0, 0] = 10.0                                    # shares x's memory
+    assert x[1].item() == 10.0
+    assert z.set_().shape == (0,)
+    with pytest.raises(RuntimeError, match="a leaf Variable that requires grad is being used in an in-place"):
+        tl.ones(2, requires_grad=True).set_(x)
