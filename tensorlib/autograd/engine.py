@@ -178,6 +178,7 @@ def run_backward(outputs, grad_outputs, retain_graph, create_graph, inputs=None,
     prev_phase, prev_seq = st.phase, st.seq
     prev_grad = set_grad_mode(bool(create_graph))
     backward_passes.append(None)    # the dispatcher reads phases only while some thread is in here
+    held: list = []                 # the running node's region, open while its gradients are passed on
     try:
         while True:
             if acc_ready:           # a leaf's sink: no edges, nothing saved to release, no hooks of its own
@@ -209,7 +210,7 @@ def run_backward(outputs, grad_outputs, retain_graph, create_graph, inputs=None,
                 if runs is not None and node not in runs:     # an input's node with no other input beyond it
                     buf = None
                     continue
-            in_grads = _run_node(node, buf, capture, accumulate, quiet)
+            in_grads = _run_node(node, buf, capture, accumulate, quiet, held)
             if not retain_graph and (node.inputs is not None or node.out_data is not None):
                 node.release()
             for (fn, nr), g in zip(node.edges, in_grads):
@@ -259,10 +260,16 @@ def run_backward(outputs, grad_outputs, retain_graph, create_graph, inputs=None,
                 else:
                     heappush(ready, (-fn.seq, counter, fn, b))
                     counter += 1
+            if held:                # the node's region ends once its gradients are summed into the buffers
+                exit_, token = held.pop()
+                exit_(token)
             # drop this step's references before the next one (the gradient lists included), so a
             # gradient whose only holder is the next node can be handed to .grad without a copy
             buf = in_grads = g = b = None
     finally:
+        while held:                 # an exception while passing a node's gradients on: its region still ends
+            exit_, token = held.pop()
+            exit_(token)
         set_grad_mode(prev_grad)
         st.phase, st.seq = prev_phase, prev_seq
         backward_passes.pop()
@@ -332,7 +339,7 @@ def _hooks_and_captures(node, grads, create_graph, capture, results, handed):
                     results[k] = grads[nr] if results[k] is None else ops.add(results[k], grads[nr])
 
 
-def _run_node(node: Node, grads, capture, accumulate, quiet):
+def _run_node(node: Node, grads, capture, accumulate, quiet, held=None):
     """Run one (non-leaf) node's backward formula (its op's `quiet_backward` when `quiet` and it has one and
     it takes the case); returns a gradient per edge (None where there is none)."""
     edges = node.edges
@@ -364,7 +371,7 @@ def _run_node(node: Node, grads, capture, accumulate, quiet):
                 _anomaly_warn(node)
             raise
     if out is None:
-        out = _run_formula(node, op, grads, missing)
+        out = _run_formula(node, op, grads, missing, held)
     if type(out) is not tuple:
         out = tuple(out) if isinstance(out, (tuple, list)) else (out,)
     n = len(edges)
@@ -396,11 +403,14 @@ def _check_saved(node, op):
                     node.check_versions()        # raises, with torch's message
 
 
-def _run_formula(node, op, grads, missing):
+def _run_formula(node, op, grads, missing, held=None):
     """The node's backward formula as a backward step of its forward op: phase and sequence number set for
     the dispatcher, inside the node's named region when range hooks listen; missing gradients as zeros,
     except those of outputs that never carry one (OpDef.nondiff_outputs: norms' statistics, indices, masks),
-    which stay None as the quiet formulas get them (torch's engine makes no zeros for those either)."""
+    which stay None as the quiet formulas get them (torch's engine makes no zeros for those either).
+    `held`: a list the node's region is left open in, (exit, token), once the formula has run, for the caller to
+    close after it has passed the gradients on: summing two gradients of one input is then inside the node
+    that produced the second, as torch's InputBuffer adds them inside that node's evaluate_function."""
     st = STATE
     st.phase = "backward"
     st.seq = node.seq        # set first, so range hooks can read it (tensorlib.dispatch.current_seq())
@@ -423,15 +433,17 @@ def _run_formula(node, op, grads, missing):
                     grads[i] = tensor_of(ops.creation.recorded_zeros(shape, dt)) if recorded else \
                         ops.zeros(shape, dtype=dt, device=_device_like(node, grads))
         try:
-            if sb is not None:
-                out = sb(node, *grads)
-                if out is not None:
-                    return out
-            return op.backward(node, *grads)
+            out = sb(node, *grads) if sb is not None else None
+            if out is None:
+                out = op.backward(node, *grads)
         except Exception:
             if node.trace is not None:
                 _anomaly_warn(node)
             raise
+        if held is not None and rp is not None:
+            held.append((rp[1], token))
+            rp = None                   # closed by the caller
+        return out
     finally:
         st.phase = "forward"
         if rp is not None:

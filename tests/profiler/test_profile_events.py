@@ -481,3 +481,22 @@ def test_records_are_left_to_the_gc_untracked(kw):
         assert not tracked, tracked[:3]
         assert all(type(v) is int for v in mem)
     assert len(prof.store) > 100
+
+
+def test_summing_two_gradients_of_one_input_is_inside_the_node_that_gives_the_second():
+    """As torch's InputBuffer: x used twice, its two gradients are added during the second node's
+    evaluate_function (it was a top-level aten::add in the backward, outside every node)."""
+    x = tl.ones(4, requires_grad=True)
+    w = tl.ones(4, requires_grad=True)
+    with profile() as p:
+        ((x * w).sum() + (x * 3).sum()).backward()
+    adds = [e for e in p.events() if e.name == "aten::add"]
+    in_backward = [e for e in adds if e.time_range.start > min(
+        ev.time_range.start for ev in p.events() if ev.name.startswith("autograd::engine::evaluate_function"))]
+    assert len(in_backward) == 1
+    chain, q = [], in_backward[0].cpu_parent
+    while q is not None:
+        chain.append(q.name)
+        q = q.cpu_parent
+    assert "autograd::engine::evaluate_function: MulBackward0" in chain, chain
+    np.testing.assert_array_equal(x.grad.numpy(), [4.0] * 4)
