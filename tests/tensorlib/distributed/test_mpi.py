@@ -64,12 +64,9 @@ def test_a_program_written_for_gloo_runs_on_two_ranks(tmp_path):
                       "dist.init_process_group(backend=dist.get_default_backend_for_device('cpu'))\n"
                       "t = tl.ones(2) * (dist.get_rank() + 1)\n"
                       "dist.all_reduce(t)\n"
-                      "print('OK gloo', dist.get_backend(), t.tolist())\n"
+                      "print(f'OK gloo {dist.get_backend()} {t.tolist()}', flush=True)\n"   # one write per rank
                       "dist.destroy_process_group()\n")
-    exe = mpiexec()
-    e = dict(os.environ, PYTHONPATH=str(ROOT))
-    p = subprocess.run([exe, "-n", "2", sys.executable, str(script)], capture_output=True, text=True, timeout=60,
-                       env=e, cwd=ROOT)
+    p = run_job(script)             # (an absolute path: HERE / script is the script)
     assert p.returncode == 0, p.stdout + p.stderr
     assert p.stdout.count("OK gloo gloo [3.0, 3.0]") == 2, p.stdout
 
@@ -80,11 +77,7 @@ def test_a_dying_rank_ends_the_job_with_a_nonzero_status(tmp_path):
                       "dist.init_process_group('mpi')\n"
                       "if dist.get_rank() == 1:\n    os._exit(3)\n"
                       "dist.all_reduce(tl.ones(4))\n")
-    exe = mpiexec()
-    e = dict(os.environ, PYTHONPATH=str(ROOT))
-    p = subprocess.run([exe, "-n", "2", sys.executable, str(script)], capture_output=True, text=True, timeout=60,
-                       env=e, cwd=ROOT)
-    assert p.returncode != 0
+    assert run_job(script).returncode != 0
 
 
 def test_each_rank_writes_a_trace_with_distributed_info_and_comm_args(tmp_path):
