@@ -116,19 +116,17 @@ def sum_to_size(self, *size):
 
 
 def _storage(a):
-    """(the array owning `a`'s memory, as a flat view, and a's offset into it in elements), or None where
-    the memory is not an array's of a's dtype (a NumPy array over a foreign buffer)."""
+    """(the array that owns `a`'s memory, as a flat view, or None where it is not a contiguous array of a's dtype
+    (a NumPy array over a foreign buffer), and a's offset into it, in elements): a's "storage", on either backend."""
+    root = a
+    while isinstance(root.base, type(a)):
+        root = root.base
     if type(a) is np.ndarray:
-        root = a
-        while isinstance(root.base, np.ndarray):
-            root = root.base
-        start = root.__array_interface__["data"][0]
-        ptr = a.__array_interface__["data"][0]
-        if not root.flags.c_contiguous or root.dtype != a.dtype:
-            return None, (ptr - start) // a.itemsize
-        return root.reshape(-1), (ptr - start) // a.itemsize
-    mem = a.data.mem
-    return None, (a.data.ptr - mem.ptr) // a.itemsize
+        start, ptr = root.__array_interface__["data"][0], a.__array_interface__["data"][0]
+    else:
+        start, ptr = root.data.ptr, a.data.ptr
+    flat = root.reshape(-1) if root.flags.c_contiguous and root.dtype == a.dtype else None
+    return flat, (ptr - start) // a.itemsize
 
 
 @public(function=False, method=True)
@@ -140,17 +138,13 @@ def storage_offset(self):
 
 # --- as_strided: a view of the storage with the caller's geometry ------------------------------------------
 
-def _flat_storage(xp, a):
-    """(a's storage as a flat array (the contiguous array that owns a's memory), a's offset in it, in elements)."""
-    root = a
-    while isinstance(root.base, type(a)):
-        root = root.base
-    if not root.flags.c_contiguous or root.dtype != a.dtype:
+def _flat_storage(a):
+    """_storage(a), refusing memory that is not an array's: as_strided and the storage objects index it."""
+    flat, offset = _storage(a)
+    if flat is None:
         raise RuntimeError("as_strided: the tensor's memory is not a contiguous array of its dtype (a view over a "
                            "foreign buffer); call .contiguous() first")
-    start = root.data.ptr if xp is not np else root.__array_interface__["data"][0]
-    ptr = a.data.ptr if xp is not np else a.__array_interface__["data"][0]
-    return root.reshape(-1), (ptr - start) // a.itemsize
+    return flat, offset
 
 
 def _geometry_check(size, stride, offset, itemsize, storage_size):
@@ -174,7 +168,7 @@ def _geometry_check(size, stride, offset, itemsize, storage_size):
 def AS_STRIDED(xp, a, size, stride, storage_offset=None):
     """torch.as_strided: the elements at storage_offset + sum(i_k * stride_k) of a's storage (its owning array,
     flat; storage_offset defaults to a's own), a writable view as torch's."""
-    flat, own = _flat_storage(xp, a)
+    flat, own = _flat_storage(a)
     offset = own if storage_offset is None else int(storage_offset)
     size, stride = tuple(int(n) for n in size), tuple(int(st) for st in stride)
     _geometry_check(size, stride, offset, a.itemsize, flat.size)
@@ -193,7 +187,7 @@ def _element_offsets(xp, size, stride, offset):
 def AS_STRIDED_BACKWARD(xp, g, a, size, stride, storage_offset=None):
     """torch's as_strided_backward for an input without self-overlap: g summed into the storage at the view's
     elements (repeated ones accumulating), then read back at the input's elements."""
-    flat, own = _flat_storage(xp, a)
+    flat, own = _flat_storage(a)
     offset = own if storage_offset is None else int(storage_offset)
     grad_storage = xp.zeros(flat.size, dtype=g.dtype)
     add_at(xp, grad_storage, _element_offsets(xp, size, stride, offset).reshape(-1), g.reshape(-1))
@@ -239,7 +233,13 @@ def output_nr(self):
 def resize_(self, *sizes, memory_format=None):
     """torch's resize_: the tensor becomes `sizes`, contiguous, over its storage from its offset: the same
     memory while it holds enough elements (shrinking, or a reshape), else a new buffer with the old
-    storage's elements first (the rest uninitialized, as torch's). Refused for tensors that require grad."""
+    storage's elements first (the rest uninitialized, as torch's). Refused for tensors that require grad.
+    A region named as torch's op (aten::resize_): it changes the tensor without a kernel to dispatch."""
+    with record_range("resize_", "op", (self,)):
+        return _resize(self, sizes)
+
+
+def _resize(self, sizes):
     size = _size_arg(sizes, "resize_")
     if self._requires_grad:
         raise RuntimeError("cannot resize variables that require grad")
@@ -340,8 +340,7 @@ def _storage_array(t):
     d = t._data
     if not hasattr(d, "strides"):
         raise RuntimeError("Cannot access storage of a tensor that doesn't have storage (a sparse tensor)")
-    xp = np if type(d) is np.ndarray else _cupy()
-    return _flat_storage(xp, d)[0]
+    return _flat_storage(d)[0]
 
 
 class UntypedStorage:
@@ -465,9 +464,14 @@ def const_data_ptr(self):
 def set_(self, source=None, storage_offset=0, size=None, stride=None):
     """torch's set_: the tensor shares `source`'s memory (a tensor: its view; with size/stride: that geometry
     over source's storage from storage_offset); no argument: an empty tensor. Refused for a leaf that requires
-    grad, with torch's message."""
+    grad, with torch's message. A region named as torch's op (aten::set_), as resize_."""
     if self._requires_grad and self._grad_fn is None and STATE.grad_enabled:
-        raise RuntimeError("a leaf Variable that requires grad is being used in an in-place operation.")
+        raise RuntimeError(_LEAF)
+    with record_range("set_", "op", (self,) if source is None else (self, source)):
+        return _set(self, source, storage_offset, size, stride)
+
+
+def _set(self, source, storage_offset, size, stride):
     if source is None:
         d = self._data
         xp = np if type(d) is np.ndarray else _cupy()

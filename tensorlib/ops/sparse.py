@@ -25,6 +25,7 @@ from .._sparse import SparseCOO, coalesce_arrays, dense_of
 from ..dispatch import OpDef, record_range
 from ._define import Tensor, dispatch, np, op, public
 from .arithmetic import ADD, DIV, MUL
+from .broadcast import add_at
 from .unary_math import NEG
 from .linalg import MATMUL, MM
 from .creation import tensor
@@ -169,7 +170,7 @@ def _add_sparse_kernel(xp, a, b, alpha=1):
     if not _is_sparse(a):
         out = a.astype(rt, copy=True)
         if b.nnz:
-            np.add.at(out, tuple(b.indices), vals.astype(rt, copy=False))
+            add_at(np, out, tuple(b.indices), vals.astype(rt, copy=False))
         return out
     if a.sparse_dim != b.sparse_dim:
         raise RuntimeError("tensorlib: adding sparse tensors of different sparse dims is not supported")
@@ -668,7 +669,7 @@ def _groups(s: SparseCOO, dim: int):
 
 def _group_sum(x, inverse, n):
     out = np.zeros((n,) + x.shape[1:], dtype=x.dtype)
-    np.add.at(out, inverse, x)
+    add_at(np, out, inverse, x)
     return out[inverse]
 
 
