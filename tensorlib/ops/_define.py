@@ -44,8 +44,8 @@ from .._execute import execute
 from ..dispatch import OpDef, dispatch, register_op
 from .._tensor import Tensor
 
-__all__ = ["op", "unary", "public", "attach", "dispatch", "Tensor", "np", "unwrap_scalar", "write_out", "functions",
-           "methods"]
+__all__ = ["op", "unary", "public", "attach", "dispatch", "Tensor", "np", "unwrap_scalar", "write_out",
+           "special_functions", "functions", "methods"]
 
 _FUNCTIONS: dict[str, object] = {}      # public name -> function (tensorlib.<name>)
 _METHODS: dict[str, object] = {}        # Tensor attribute -> function or property
@@ -199,6 +199,16 @@ def unary(name: str, kernel, backward=None, *, save: str = "i", amp=None, node_n
     if backward is not None:
         o.def_backward(backward)
     return o
+
+
+def special_functions(xp):
+    """scipy.special on the CPU, cupyx.scipy.special on a GPU, for the kernels of special functions (imported on
+    first use: `import tensorlib` stays free of SciPy's import)."""
+    if xp is np:
+        import scipy.special as s
+    else:
+        import cupyx.scipy.special as s
+    return s
 
 
 def unwrap_scalar(x):

@@ -11,7 +11,7 @@ from __future__ import annotations
 from .. import _dtype as D
 from .. import random as R
 from .._device import device_of
-from ._define import Tensor, dispatch, np, op, public
+from ._define import Tensor, dispatch, np, op, public, special_functions
 from .misc import RANDOM_FILL
 from .broadcast import expand
 from .creation import empty, empty_like
@@ -240,13 +240,8 @@ def standard_gamma(input, generator=None):
 
 
 def _digamma(xp, x):
-    """scipy.special's digamma on the CPU, cupyx's on a GPU (imported here: `import tensorlib` stays free of
-    SciPy; the ops' own digamma is dispatched, and these are kernels)."""
-    if xp is np:
-        import scipy.special as s
-    else:
-        import cupyx.scipy.special as s
-    return s.digamma(x)
+    """digamma on arrays (a kernel's helper; the ops' own digamma is dispatched)."""
+    return special_functions(xp).digamma(x)
 
 
 def _standard_gamma_grad_k(xp, alpha, x):

@@ -21,21 +21,14 @@ from .arithmetic import exp, log, sum_to
 from .comparison import eq, le, where
 from .extra_methods import _inplace
 from .unary_math import neg
-from ._define import Tensor, dispatch, np, op, public, unary, write_out
+from ._define import Tensor, dispatch, np, op, public, special_functions, unary, write_out
 
 # set by the declarations below (the backward formulas read them at call time)
 digamma: Callable[..., Any]
 lgamma: Callable[..., Any]
 
 
-def _sp(xp):
-    """scipy.special on the CPU, cupyx.scipy.special on a GPU (imported on first use: `import tensorlib`
-    stays free of SciPy's import)."""
-    if xp is np:
-        import scipy.special as s
-    else:
-        import cupyx.scipy.special as s
-    return s
+_sp = special_functions
 
 
 def _refuse_half(xp, dtype, name):

@@ -11,7 +11,7 @@ from typing import Any, Callable
 
 from .. import _dtype as D
 from .comparison import isfinite
-from ._define import dispatch, np, op, public, unary, write_out
+from ._define import dispatch, np, op, public, special_functions, unary, write_out
 from .._graph import tensor_of
 from .broadcast import QUIET, SINK, quiet_arrays
 
@@ -198,8 +198,7 @@ def erf_kernel(xp, x, scale=1.0):
     """erf(scale * x): float16/32 NumPy arrays by `_erf32`'s short form (in float32, float16's too), float64
     ones by Cephes' forms below; CuPy's own erf on a GPU."""
     if xp is not np:
-        import cupyx.scipy.special
-        return cupyx.scipy.special.erf(x * scale if scale != 1.0 else x)
+        return special_functions(xp).erf(x * scale if scale != 1.0 else x)
     if x.dtype in (np.float16, np.float32):
         return _erf32(x, scale)
     return _np_erf(x * scale if scale != 1.0 else x)
@@ -360,8 +359,7 @@ _ERFINV_TAIL = (-0.000200214257, 0.000100950558, 0.00134934322, -0.00367342844, 
 def _erfinv_k(xp, a):
     y = _f(xp, a)
     if xp is not np:
-        import cupyx.scipy.special
-        return cupyx.scipy.special.erfinv(y)
+        return special_functions(xp).erfinv(y)
     if y.dtype != np.float64:           # float16/32: Giles' polynomial alone, in float32 (within 2 float32 ulps)
         return _erfinv_giles(y.astype(np.float32)).astype(y.dtype, copy=False)
     y64 = y
