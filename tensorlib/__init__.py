@@ -8,8 +8,8 @@ from . import _dtype
 from ._device import device, get_default_device, set_default_device
 from ._memory_format import (channels_last, channels_last_3d, contiguous_format, memory_format,  # noqa: F401
                              preserve_format)
-from ._dtype import (bfloat16, bool_ as bool, dtype, float16, float32, float64, get_default_dtype, int8, int16,
-                     int32, int64, promote_types, set_default_dtype, uint8)
+from ._dtype import (bfloat16, bool_ as bool, complex64, complex128, dtype, float16, float32, float64,
+                     get_default_dtype, int8, int16, int32, int64, promote_types, set_default_dtype, uint8)
 from ._tensor import Size, Tensor
 from ._sparse import layout, sparse_coo, strided  # noqa: F401 - torch.layout and its two values here
 from ._dtype import finfo, iinfo
@@ -38,6 +38,8 @@ from .amp.autocast_mode import (get_autocast_cpu_dtype, get_autocast_dtype, get_
 float = float32  # torch's aliases
 double = float64
 half = float16
+cfloat = complex64
+cdouble = complex128
 long = int64
 int = int32
 short = int16
@@ -57,6 +59,10 @@ def numel(input) -> _builtins.int:
 
 def is_floating_point(input) -> _builtins.bool:
     return input.is_floating_point()
+
+
+def is_complex(input) -> _builtins.bool:
+    return input.is_complex()
 
 
 def _quiet_numpy_floating_warnings():

@@ -19,16 +19,25 @@ class dtype:
         if np_dtype is not None:        # (bfloat16's is its class's property)
             self.np = np.dtype(np_dtype)
         self.is_floating_point = category == 2
-        self.is_complex = False
-        self.is_signed = category == 2 or self.np.kind == "i"
+        self.is_complex = category == 3
+        self.is_signed = category >= 2 or self.np.kind == "i"
         self.itemsize = itemsize or self.np.itemsize
-        self._category = category  # 0 bool, 1 integer, 2 floating
+        self._category = category  # 0 bool, 1 integer, 2 floating, 3 complex
 
     def __repr__(self):
         return f"{_NAMESPACE[0]}.{self.name}"
 
     def to_real(self):
-        return self
+        """torch's dtype.to_real(): a complex dtype's real counterpart (complex64 -> float32), else itself."""
+        return _TO_REAL.get(self.name, self)
+
+    def to_complex(self):
+        """torch's dtype.to_complex(): float32 (and the half types) -> complex64, float64 -> complex128."""
+        if self._category == 3:
+            return self
+        if self._category != 2:
+            raise RuntimeError(f"Unknown Complex ScalarType for {_SCALAR_NAMES[self.name]}")
+        return complex128 if self.name == "float64" else complex64
 
     def __reduce__(self):
         return (_by_name, (self.name,))
@@ -56,6 +65,10 @@ int64 = dtype("int64", np.int64, 1)
 float16 = dtype("float16", np.float16, 2)
 float32 = dtype("float32", np.float32, 2)
 float64 = dtype("float64", np.float64, 2)
+# complex: NumPy's complex64/complex128 (torch's cfloat/cdouble). torch's complex32 (chalf) has no NumPy dtype.
+complex64 = dtype("complex64", np.complex64, 3)
+complex128 = dtype("complex128", np.complex128, 3)
+_TO_REAL = {"complex64": float32, "complex128": float64}
 
 
 # --- bfloat16: NumPy's from ml_dtypes (CPU only), imported on first use ----------------------------
@@ -91,11 +104,11 @@ bfloat16 = _BFloat16("bfloat16", None, 2, itemsize=2)
 BF16_ON_CUDA = ("tensorlib.bfloat16 tensors are CPU-only: CuPy has no bfloat16 dtype. On CUDA use float16 "
                 "(autocast(device_type='cuda', dtype=tensorlib.float16)) or float32")
 
-ALL = (bool_, uint8, int8, int16, int32, int64, float16, float32, float64, bfloat16)
+ALL = (bool_, uint8, int8, int16, int32, int64, float16, float32, float64, complex64, complex128, bfloat16)
 _FROM_NP = {d.np: d for d in ALL[:-1]}      # and bfloat16's once loaded
 _BY_NAME = {d.name: d for d in ALL}
 _ALIASES = {"half": float16, "float": float32, "double": float64, "short": int16, "int": int32,
-            "long": int64, "bool": bool_}
+            "long": int64, "bool": bool_, "cfloat": complex64, "cdouble": complex128}
 
 _default_float = float32
 
@@ -109,7 +122,8 @@ def _by_name(name):
 
 
 _SCALAR_NAMES = {"bool": "Bool", "uint8": "Byte", "int8": "Char", "int16": "Short", "int32": "Int", "int64": "Long",
-                 "float16": "Half", "float32": "Float", "float64": "Double", "bfloat16": "BFloat16"}
+                 "float16": "Half", "float32": "Float", "float64": "Double", "bfloat16": "BFloat16",
+                 "complex64": "ComplexFloat", "complex128": "ComplexDouble"}
 
 
 def scalar_name(d) -> str:
@@ -148,6 +162,8 @@ def to_dtype(d) -> dtype:
         return int64
     if d is bool:
         return bool_
+    if d is complex:
+        return complex128
     if isinstance(d, str):
         name = d.split(".")[-1]
         if name in _BY_NAME:
@@ -166,6 +182,12 @@ def get_default_dtype() -> dtype:
     return _default_float
 
 
+def default_complex() -> dtype:
+    """The complex dtype of a Python complex number: complex128 when the default dtype is float64, else
+    complex64 (torch's)."""
+    return complex128 if _default_float is float64 else complex64
+
+
 def set_default_dtype(d):
     global _default_float
     d = to_dtype(d)
@@ -182,6 +204,8 @@ def _lattice(a: dtype, b: dtype) -> dtype:
         return a
     if a._category != b._category:
         hi, lo = (a, b) if a._category > b._category else (b, a)
+        if hi._category == 3 and lo is float64:      # torch: complex64 with float64 is complex128
+            return complex128
         return hi
     if a is bfloat16 or b is bfloat16:          # torch: bfloat16 with float16 is float32
         other = b if a is bfloat16 else a
@@ -206,7 +230,10 @@ def result_type(a: dtype, a0: bool, b: dtype, b0: bool) -> dtype:
             r = _lattice(a, b)
         else:
             dim, zero = (b, a) if a0 else (a, b)
-            r = zero if zero._category > dim._category else dim
+            if zero._category == 3 and dim._category == 2:     # torch: the dimensioned float's precision
+                r = dim.to_complex()
+            else:
+                r = zero if zero._category > dim._category else dim
         _result_cache[key] = r
     return r
 
@@ -218,7 +245,9 @@ def scalar_result(t: dtype, s) -> dtype:
     if isinstance(s, (int, np.integer)):
         return int64 if t._category == 0 else t
     if isinstance(s, (float, np.floating)):
-        return t if t._category == 2 else _default_float
+        return t if t._category >= 2 else _default_float
+    if isinstance(s, (complex, np.complexfloating)):     # a complex scalar: the tensor's precision, made complex
+        return t if t._category == 3 else t.to_complex() if t._category == 2 else default_complex()
     raise TypeError(f"unsupported scalar type {type(s).__name__}")
 
 
@@ -228,6 +257,8 @@ class finfo:
 
     def __init__(self, type=None):
         d = _default_float if type is None else type
+        if isinstance(d, dtype) and d.is_complex:      # torch: a complex dtype's limits are its real part's
+            d = d.to_real()
         if not isinstance(d, dtype) or not d.is_floating_point:
             raise TypeError("torch.finfo() requires a floating point input type. Use torch.iinfo to handle "
                             "'torch.finfo'")

@@ -449,7 +449,7 @@ def make_node1(op, a, attrs, out, seq):
     t = _new_tensor(Tensor)
     t._data = out
     dt = out.dtype
-    if dt in _GRAD_DTYPES or dt.kind == "f":
+    if dt in _GRAD_DTYPES or dt.kind in "fc":
         t._grad_fn = node
         t._requires_grad = True
     node._out_meta = ((out.shape, dt),)
@@ -508,7 +508,7 @@ def make_node2(op, a, b, attrs, out, seq):
     t = _new_tensor(Tensor)
     t._data = out
     dt = out.dtype
-    if dt in _GRAD_DTYPES or dt.kind == "f":
+    if dt in _GRAD_DTYPES or dt.kind in "fc":
         t._grad_fn = node
         t._requires_grad = True
     node._out_meta = dt if op.promote else ((out.shape, dt),)    # see Node.out_meta
@@ -602,7 +602,7 @@ def make_node3(op, a, b, c, attrs, out, seq):
     t = _new_tensor(Tensor)
     t._data = out
     dt = out.dtype
-    if dt in _GRAD_DTYPES or dt.kind == "f":
+    if dt in _GRAD_DTYPES or dt.kind in "fc":
         t._grad_fn = node
         t._requires_grad = True
     node._out_meta = ((out.shape, dt),)
@@ -650,7 +650,7 @@ def _outputs(node, op, outs, src):
         t = _new_tensor(Tensor)
         t._data = o
         dt = o.dtype
-        if (dt in _GRAD_DTYPES or dt.kind == "f") and i not in nondiff:
+        if (dt in _GRAD_DTYPES or dt.kind in "fc") and i not in nondiff:
             t._grad_fn = node
             t._output_nr = i
             t._requires_grad = True

@@ -46,6 +46,7 @@ class OpDef:
       `dispatch.run_recorded` (recorded by the op sink as dispatched ops are, without the dispatches: the
       same trace); the engine runs it when the profiler's op sink is the only observer of ops (its default
       options) and no graph is recorded. None for a case it does not take (then `backward` runs).
+    complex_formula: the backward takes complex gradients as they are (see the class attribute below).
     """
 
     __slots__ = ("name", "kernel", "backward", "node_name", "save", "promote", "amp", "inplace_of",
@@ -56,6 +57,12 @@ class OpDef:
     sink_backward: Callable[..., Any] | None = None      # likewise
     inplace: OpDef                 # the `<name>_` op, set by ops._define.op(inplace=True)
     sparse: OpDef | None = None    # the kernel and backward for sparse COO operands (_execute.execute_sparse)
+    # Complex gradients (torch's convention: a real loss's grad is dL/d(re) + i dL/d(im)). A formula written as the
+    # real one, the Jacobian's transpose applied to g (g * f'(z), g @ B.T, a view's inverse), gives that
+    # convention's grad as conj(formula(conj(g))): the engine wraps every node whose gradient is complex so
+    # (autograd.engine._run_node). An op whose formula is written for complex gradients itself (conj, view_as_*,
+    # polar, the FFTs) says so here, and the engine runs it as is.
+    complex_formula: bool = False
 
     def __init__(self, name, kernel, backward=None, *, node_name=None, save="", promote=False, amp=None,
                  inplace_of=None, view=False, nondiff_outputs=(), listarg=False, creation=False, any_device=False):

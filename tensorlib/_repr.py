@@ -138,8 +138,24 @@ def _fmt_array(a: np.ndarray, indent: int = 7) -> str:
         return "[]"
     if a.dtype == D.BF16:
         a = a.astype(np.float32)        # printed from its float32 value, as torch prints bfloat16
-    fmt, width = _float_formatter(a) if a.dtype.kind == "f" else _int_formatter(a)
+    if a.dtype.kind == "c":
+        fmt, width = _complex_formatter(a)
+    else:
+        fmt, width = _float_formatter(a) if a.dtype.kind == "f" else _int_formatter(a)
     return _nested(a, indent, a.size > PRINT_OPTS.threshold, fmt, width)
+
+
+def _complex_formatter(a: np.ndarray):
+    """torch's complex printing: one _Formatter for the real parts and one for the imaginary parts, an element
+    "re+imj" (the imaginary part's own sign, left-stripped), its width both formatters' and the "j"."""
+    fre, wre = _float_formatter(np.ascontiguousarray(a.real))
+    fim, wim = _float_formatter(np.ascontiguousarray(a.imag))
+
+    def fmt(x) -> str:
+        x = complex(x)
+        im = (fim(x.imag) + "j").lstrip()
+        return fre(x.real) + (im if im[0] in "+-" else "+" + im)
+    return fmt, wre + wim + 1
 
 
 def _add_suffixes(text: str, suffixes: list, indent: int = 7, force_newline: bool = False) -> str:
@@ -202,7 +218,7 @@ def tensor_repr(t) -> str:
     if type(d) is not np.ndarray:
         extras.append(f"device='{t.device}'")
     dt = D.from_np(d.dtype)
-    default_shown = dt in (D.get_default_dtype(), D.int64, D.bool_)
+    default_shown = dt in (D.get_default_dtype(), D.default_complex(), D.int64, D.bool_)
     if d.size == 0:
         if d.ndim != 1:
             extras.append(f"size={tuple(d.shape)}")      # torch: tensor([]) for shape (0,) only

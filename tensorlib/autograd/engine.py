@@ -357,6 +357,8 @@ def _run_node(node: Node, grads, capture, accumulate, quiet, held=None):
         if missing == len(grads):
             return [None] * len(edges)
     op = node.op
+    if (grads[0] if len(grads) == 1 else _first(grads))._data.dtype.kind == "c" and not op.complex_formula:
+        return _run_complex(node, grads, missing, held)
     out = None
     # a quiet formula takes every gradient, or (an op with outputs that never carry one: layer_norm's
     # statistics) None for those and checks its own
@@ -388,6 +390,26 @@ def _run_node(node: Node, grads, capture, accumulate, quiet, held=None):
     if _H.anomaly_users and STATE.anomaly and STATE.anomaly_check_nan:    # the thread-local read only when on
         return _fix_grads(node, out)
     return out
+
+
+def _first(grads):
+    for g in grads:
+        if g is not None:
+            return g
+
+
+def _run_complex(node, grads, missing, held):
+    """A node whose gradient is complex, its formula written as the real one (OpDef.complex_formula): torch's
+    grad is conj(formula(conj(g))) (for g * f'(z): g * conj(f'(z)); for a matrix product: g @ B^H). A real input's
+    gradient is then the real part (torch's handle_r_to_c), which _fix_grads takes. The dispatched formula
+    always (the quiet ones are written for real arrays)."""
+    conj = _ops().conj_physical
+    out = _run_formula(node, node.op, [g if g is None or g._data.dtype.kind != "c" else conj(g) for g in grads],
+                       missing, held)
+    if type(out) is not tuple:
+        out = tuple(out) if isinstance(out, (tuple, list)) else (out,)
+    out = out + (None,) * (len(node.edges) - len(out))
+    return _fix_grads(node, [g if g is None or g._data.dtype.kind != "c" else conj(g) for g in out])
 
 
 def _check_saved(node, op):
@@ -465,6 +487,8 @@ def _fix_grads(node, out):
             raise RuntimeError(f"Function {node.name()} returned an invalid gradient at index {i} - got "
                                f"{list(g.shape)} but expected shape compatible with {list(meta[0])}")
         if d.dtype != meta[1]:
+            if d.dtype.kind == "c" and meta[1].kind != "c":      # a real input's gradient: the real part
+                g = _ops().real(g)
             g = g.to(dtype=meta[1])
         if check_nan and _has_nan(g):
             if node.trace is not None:

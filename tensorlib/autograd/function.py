@@ -86,7 +86,7 @@ def _run_function(op, args, attrs, seq):
         if isinstance(o, Tensor):
             t = object.__new__(Tensor)
             t._data = o._data
-            if id(o) not in ctx.non_differentiable and (o._data.dtype.kind == "f" or o._data.dtype == _dtype.BF16):
+            if id(o) not in ctx.non_differentiable and (o._data.dtype.kind in "fc" or o._data.dtype == _dtype.BF16):
                 t._grad_fn = node
                 t._output_nr = i
                 t._requires_grad = True

@@ -138,7 +138,7 @@ def _dispatching(o: OpDef, name: str, kernel, self_first: bool):
     return f
 
 
-_OPERAND = (Tensor, bool, int, float, np.generic)
+_OPERAND = (Tensor, bool, int, float, complex, np.generic)
 
 
 def binary_operator(o: OpDef, reflected: bool = False):

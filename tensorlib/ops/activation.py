@@ -21,6 +21,8 @@ def _sigmoid_k(xp, a):
     where() also took 4-6x the time); the overflow is expected, not warned about. Values may differ from
     torch's by an ulp (NumPy's exp against torch's vectorised one)."""
     a = _f(xp, a)
+    if a.dtype.kind == "c":
+        return 1 / (1 + xp.exp(-a))
     if a.dtype.char not in "efd" or not isinstance(a, xp.ndarray):
         e = xp.exp(-xp.abs(a))          # bfloat16: the two-sided form
         return xp.where(a >= 0, 1 / (1 + e), e / (1 + e)).astype(a.dtype, copy=False)

@@ -57,7 +57,7 @@ def _dt(dtype, default=None, fn=None):
 
 def _finish(t, requires_grad):
     if requires_grad:
-        if t._data.dtype.kind != "f" and t._data.dtype != D.BF16:   # the factories' wording
+        if t._data.dtype.kind not in "fc" and t._data.dtype != D.BF16:   # the factories' wording
             raise RuntimeError("Only Tensors of floating point and complex dtype can require gradients")
         t.requires_grad_(True)
     return t
@@ -125,7 +125,7 @@ def _infer_dtype(data):
 
     def walk(x):
         if isinstance(x, Tensor):
-            kinds.add(x._data.dtype.kind if x._data.dtype.kind != "f" else "F" + str(x._data.dtype))
+            kinds.add(x._data.dtype.kind if x._data.dtype.kind not in "fc" else "F" + str(x._data.dtype))
         elif isinstance(x, (list, tuple)) or _other_sequence(x):
             for y in x:
                 walk(y)
@@ -135,11 +135,17 @@ def _infer_dtype(data):
             kinds.add("i")
         elif isinstance(x, numbers.Real):
             kinds.add("f")
-        elif isinstance(x, complex):
-            raise TypeError("tensorlib does not support complex numbers")
+        elif isinstance(x, numbers.Complex):
+            kinds.add("c")
         else:
             raise TypeError(f"Could not infer dtype of {type(x).__name__}")
     walk(data)
+    if "c" in kinds:        # a Python complex among the values: the default complex dtype (or a wider tensor's)
+        c = D.default_complex().np
+        for k in kinds:
+            if k.startswith("F"):
+                c = np.promote_types(c, np.dtype(k[1:]))
+        return c
     if any(k.startswith("F") for k in kinds):
         fl = [np.dtype(k[1:]) for k in kinds if k.startswith("F")]
         return max(fl, key=lambda d: d.itemsize)
@@ -233,7 +239,7 @@ def from_numpy(ndarray):
         raise TypeError(f"expected np.ndarray (got {type(ndarray).__name__})")
     if not D.known_np(ndarray.dtype):
         raise TypeError(f"can't convert np.ndarray of type {ndarray.dtype}. The only supported types are: float64, "
-                        "float32, float16, int64, int32, int16, int8, uint8, and bool.")
+                        "float32, float16, complex64, complex128, int64, int32, int16, int8, uint8, and bool.")
     if type(ndarray) is not np.ndarray:
         ndarray = ndarray.view(np.ndarray)      # a subclass (np.memmap): the same memory as a plain ndarray
     return dispatch(FROM_NUMPY, array=ndarray)

@@ -55,6 +55,8 @@ def asinh(self):
 
 
 def acosh(self):
+    if self.is_complex():       # the principal branch (torch's, NumPy's): log(z + sqrt(z + 1) sqrt(z - 1))
+        return (self + (self + 1).sqrt() * (self - 1).sqrt()).log()
     return (self + (self * self - 1).sqrt()).log()
 
 
@@ -98,7 +100,7 @@ def mv(self, vec):
 def vdot(self, other):
     if self.ndim != 1 or other.ndim != 1:
         raise RuntimeError(f"1D tensors expected, but got {self.ndim}D and {other.ndim}D tensors")
-    return (self * other).sum()
+    return (self.conj() * other).sum()      # the first vector conjugated (a complex one's)
 
 
 def trace(self):
@@ -142,6 +144,8 @@ def isneginf(self):
 
 
 def isreal(self):
+    if self.is_complex():
+        return self.imag == 0
     return ones_like(self, dtype=D.bool_)
 
 

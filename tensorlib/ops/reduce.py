@@ -142,7 +142,7 @@ SUM.sink_backward = _sum_bwd_sink
 def MEAN(xp, a, dim=None, keepdim=False, dtype=None):
     if a.dtype == D.BF16 and dtype is None:
         return a.mean(axis=_axes(a, dim), keepdims=keepdim, dtype=np.float32).astype(D.BF16)
-    if a.dtype.kind != "f" and dtype is None:
+    if a.dtype.kind not in "fc" and dtype is None:
         raise RuntimeError(f"mean(): could not infer output dtype. Input dtype must be either a floating point or "
                            f"complex dtype. Got: {_tname(a.dtype)}")
     return a.mean(axis=_axes(a, dim), keepdims=keepdim, dtype=dtype)
@@ -413,6 +413,10 @@ def _(ctx, g):
 @op("norm", save="io", amp="fp32", node_name="LinalgVectorNormBackward0")     # torch: norm is linalg_vector_norm
 def NORM(xp, a, p=2, dim=None, keepdim=False):
     ax = _axes(a, dim)
+    if a.dtype.kind == "c":     # a complex tensor's norm is real: its elements' moduli's
+        if p == 2:
+            return xp.sqrt((a.real * a.real + a.imag * a.imag).sum(axis=ax, keepdims=keepdim))
+        a = xp.abs(a)
     if p == 2:
         return xp.sqrt((a * a).sum(axis=ax, keepdims=keepdim))
     if p == float("inf"):
@@ -436,13 +440,13 @@ def _(ctx, g):
     if p == 2:
         return (gb * where(eq(ob, 0), 0.0, x / ob),)
     if p == 1:
-        return (gb * x.sign(),)
+        return (gb * x.sgn(),)
     if p == 0:          # a count of nonzeros: flat, as torch's norm_backward
         return (zeros_like(x),)
     if p == float("inf"):
         mask = x.abs() == ob
-        return (gb * x.sign() * mask / mask.sum(dim=dims, keepdim=True),)
-    return (gb * x.sign() * x.abs() ** (p - 1) * where(eq(ob, 0), 0.0, 1 / ob ** (p - 1)),)    # 0 at a 0 norm
+        return (gb * x.sgn() * mask / mask.sum(dim=dims, keepdim=True),)
+    return (gb * x.sgn() * x.abs() ** (p - 1) * where(eq(ob, 0), 0.0, 1 / ob ** (p - 1)),)    # 0 at a 0 norm
 
 
 ALL = op("all")(lambda xp, a, dim=None, keepdim=False: xp.asarray(a.astype(bool).all(axis=dim, keepdims=keepdim)))
@@ -687,7 +691,7 @@ def nansum(input, dim=None, keepdim=False, *, dtype=None):
 
 @public(method=True)
 def nanmean(input, dim=None, keepdim=False, *, dtype=None):
-    if input._data.dtype.kind != "f" and dtype is None:
+    if input._data.dtype.kind not in "fc" and dtype is None:
         raise RuntimeError(f"nanmean(): expected input to have floating point or complex dtype but got "
                            f"{_tname(input._data.dtype)}")
     cnt = isnan(input).logical_not().sum(dim, keepdim)

@@ -10,7 +10,7 @@ from functools import partial
 from typing import Any, Callable
 
 from .. import _dtype as D
-from .comparison import isfinite
+from .comparison import isfinite, where
 from ._define import dispatch, np, op, public, special_functions, unary, write_out
 from .._graph import tensor_of
 from .broadcast import QUIET, SINK, quiet_arrays
@@ -34,10 +34,13 @@ def _f(xp, a):
 # --- sign and magnitude -----------------------------------------------------------------------------------
 
 NEG = unary("neg", lambda xp, a: -a, lambda ctx, g: (neg(g),), save="", aliases=("negative",))
-ABS = unary("abs", lambda xp, a: xp.abs(a), lambda ctx, g: (g * sign(ctx.saved_inputs[0]),), aliases=("absolute",))
+ABS = unary("abs", lambda xp, a: xp.abs(a), lambda ctx, g: (g * sgn(ctx.saved_inputs[0]),), aliases=("absolute",))
 def _sign_k(xp, a):
     """sign(a) with torch's sign(NaN) = 0 (NumPy's and CuPy's are NaN: abs's and l1_loss's gradients at a NaN
     were NaN where torch's are 0)."""
+    if a.dtype.kind == "c":
+        raise RuntimeError("Unlike NumPy, torch.sign is not intended to support complex numbers. Please use "
+                           "torch.sgn instead.")
     r = xp.sign(a)
     if a.dtype.kind == "f":
         if r.ndim == 0:     # NumPy's sign of a 0-d array is a scalar, which copyto cannot write
@@ -51,8 +54,27 @@ def _sign_grad(ctx, g):
     return (g.new_zeros(tuple(g.shape)),)
 
 
+def _sgn_k(xp, a):
+    """torch.sgn: sign for real tensors, z / |z| (0 at 0) for complex ones."""
+    if a.dtype.kind != "c":
+        return _sign_k(xp, a)
+    m = xp.abs(a)
+    return xp.where(m == 0, xp.zeros((), a.dtype), a / xp.where(m == 0, xp.ones((), m.dtype), m))
+
+
+def _sgn_grad(ctx, g):
+    """torch's sgn_backward for complex z: (g - sgn(z) re(g conj(sgn(z)))) / |z|, 0 at z = 0; SignBackward0's
+    zeros for real."""
+    if ctx.in_meta[0][1].kind != "c":
+        return _sign_grad(ctx, g)
+    z = ctx.saved_inputs[0]
+    s, m = sgn(z), z.abs()
+    return (where(m == 0, 0, (g - s * (g * s.conj()).real) / m),)
+
+
 SIGN = unary("sign", _sign_k, _sign_grad, save="")
-SGN = unary("sgn", _sign_k, _sign_grad, save="")
+SGN = unary("sgn", _sgn_k, _sgn_grad)
+SGN.complex_formula = True
 neg, abs, sign, sgn = NEG.function, ABS.function, SIGN.function, SGN.function
 NEG.quiet_backward = lambda ctx, g, k=QUIET: (tensor_of(k.neg(g._data)),) if type(g._data) is np.ndarray else None
 NEG.sink_backward = partial(NEG.quiet_backward, k=SINK)        # (OpDef.sink_backward)
