@@ -31,8 +31,9 @@ _KEY = re.compile(r"[0-9A-Za-z_]{1,64}\Z")
 # torch's storage classes, by the dtype each holds (None: a dtype tensorlib does not have)
 _STORAGES = {"DoubleStorage": "float64", "FloatStorage": "float32", "HalfStorage": "float16",
              "LongStorage": "int64", "IntStorage": "int32", "ShortStorage": "int16", "CharStorage": "int8",
-             "ByteStorage": "uint8", "BoolStorage": "bool", "BFloat16Storage": "bfloat16", "ComplexDoubleStorage": None,
-             "ComplexFloatStorage": None, "QUInt8Storage": None, "QInt8Storage": None, "QInt32Storage": None,
+             "ByteStorage": "uint8", "BoolStorage": "bool", "BFloat16Storage": "bfloat16",
+             "ComplexDoubleStorage": "complex128", "ComplexFloatStorage": "complex64", "QUInt8Storage": None,
+             "QInt8Storage": None, "QInt32Storage": None,
              "QUInt4x2Storage": None, "QUInt2x4Storage": None}
 
 

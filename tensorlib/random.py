@@ -162,6 +162,14 @@ def sample(kind, shape, dtype, device, generator=None, **kw):
 def _sample(kind, shape, dtype, device, generator, kw):
     rng = _gen_for(device, generator)
     dt = np.dtype(dtype)
+    if dt.kind == "c" and kind in ("uniform", "normal"):
+        # torch's complex draws: the real and imaginary parts drawn as two reals (view_as_real), each of a
+        # normal's variance halved (a complex normal of unit variance)
+        part = np.dtype(np.float32) if dt == np.complex64 else np.dtype(np.float64)
+        if kind == "normal":
+            kw = dict(kw, std=kw.get("std", 1.0) / np.sqrt(2.0))
+        r = _sample(kind, tuple(shape) + (2,), part, device, generator, kw)
+        return r.view(dt)[..., 0]
     work = dt if dt in (np.float32, np.float64) else np.float64
     if kind == "uniform":
         lo, hi = kw.get("low", 0.0), kw.get("high", 1.0)

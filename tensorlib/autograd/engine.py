@@ -403,13 +403,8 @@ def _run_complex(node, grads, missing, held):
     grad is conj(formula(conj(g))) (for g * f'(z): g * conj(f'(z)); for a matrix product: g @ B^H). A real input's
     gradient is then the real part (torch's handle_r_to_c), which _fix_grads takes. The dispatched formula
     always (the quiet ones are written for real arrays)."""
-    conj = _ops().conj_physical
-    out = _run_formula(node, node.op, [g if g is None or g._data.dtype.kind != "c" else conj(g) for g in grads],
-                       missing, held)
-    if type(out) is not tuple:
-        out = tuple(out) if isinstance(out, (tuple, list)) else (out,)
-    out = out + (None,) * (len(node.edges) - len(out))
-    return _fix_grads(node, [g if g is None or g._data.dtype.kind != "c" else conj(g) for g in out])
+    out = _run_formula(node, node.op, grads, missing, held, conj=_ops().conj_physical)
+    return _fix_grads(node, out + (None,) * (len(node.edges) - len(out)))
 
 
 def _check_saved(node, op):
@@ -425,14 +420,15 @@ def _check_saved(node, op):
                     node.check_versions()        # raises, with torch's message
 
 
-def _run_formula(node, op, grads, missing, held=None):
+def _run_formula(node, op, grads, missing, held=None, conj=None):
     """The node's backward formula as a backward step of its forward op: phase and sequence number set for
     the dispatcher, inside the node's named region when range hooks listen; missing gradients as zeros,
     except those of outputs that never carry one (OpDef.nondiff_outputs: norms' statistics, indices, masks),
     which stay None as the quiet formulas get them (torch's engine makes no zeros for those either).
     `held`: a list the node's region is left open in, (exit, token), once the formula has run, for the caller to
     close after it has passed the gradients on: summing two gradients of one input is then inside the node
-    that produced the second, as torch's InputBuffer adds them inside that node's evaluate_function."""
+    that produced the second, as torch's InputBuffer adds them inside that node's evaluate_function.
+    `conj`: the formula runs as conj(formula(conj(g))) (_run_complex), the conjugations inside the node's region."""
     st = STATE
     st.phase = "backward"
     st.seq = node.seq        # set first, so range hooks can read it (tensorlib.dispatch.current_seq())
@@ -455,9 +451,15 @@ def _run_formula(node, op, grads, missing, held=None):
                     grads[i] = tensor_of(ops.creation.recorded_zeros(shape, dt)) if recorded else \
                         ops.zeros(shape, dtype=dt, device=_device_like(node, grads))
         try:
-            out = sb(node, *grads) if sb is not None else None
-            if out is None:
-                out = op.backward(node, *grads)
+            if conj is not None:
+                out = op.backward(node, *[g if g is None or g._data.dtype.kind != "c" else conj(g) for g in grads])
+                if type(out) is not tuple:
+                    out = tuple(out) if isinstance(out, (tuple, list)) else (out,)
+                out = tuple([g if g is None or g._data.dtype.kind != "c" else conj(g) for g in out])
+            else:
+                out = sb(node, *grads) if sb is not None else None
+                if out is None:
+                    out = op.backward(node, *grads)
         except Exception:
             if node.trace is not None:
                 _anomaly_warn(node)

@@ -12,7 +12,7 @@ from .. import _dtype as D
 from .broadcast import sum_to
 from .comparison import where
 from .meta_methods import _storage
-from ._define import Tensor, dispatch, op, public, write_out
+from ._define import dispatch, op, public, write_out
 
 
 def _complex_op(name, **kw):
@@ -107,9 +107,11 @@ def _set_part(getter):
     return setter
 
 
-Tensor.real = property(real, _set_part(real), doc="The real part: a view of a complex tensor, the tensor itself "
-                                                   "if real.")
-Tensor.imag = property(imag, _set_part(imag), doc="The imaginary part of a complex tensor, a view.")
+# Tensor.real / Tensor.imag: torch's attributes, views that can be assigned to (`z.imag = t` copies into the view)
+public(property(real, _set_part(real), doc="The real part: a view of a complex tensor, the tensor itself if real."),
+       name="real", function=False, method=True)
+public(property(imag, _set_part(imag), doc="The imaginary part of a complex tensor, a view."), name="imag",
+       function=False, method=True)
 
 
 # --- view_as_real, view_as_complex ------------------------------------------------------------------------
@@ -129,8 +131,11 @@ def _(ctx, g):
 @_complex_op("view_as_complex", view=True, node_name="ViewAsComplexBackward0")
 def VIEW_AS_COMPLEX(xp, a):
     if a.dtype.kind != "f" or a.dtype.itemsize not in (4, 8):
-        raise RuntimeError("view_as_complex is only supported for float and double tensors, but got a tensor of "
-                           f"scalar type: {D.scalar_name(a.dtype)}")
+        if a.dtype == D.float16.np:
+            raise RuntimeError("view_as_complex of a half tensor needs complex32 (torch.chalf), which tensorlib does "
+                               "not have (NumPy has no complex32): use .float() first")
+        raise RuntimeError("view_as_complex is only supported for half, float and double tensors, but got a tensor "
+                           f"of scalar type: {D.scalar_name(a.dtype)}")
     if not a.ndim or a.shape[-1] != 2:
         raise RuntimeError("Tensor must have a last dimension of size 2")
     item = a.itemsize
@@ -175,8 +180,8 @@ def _same_float(real, imag, fn):
 @_complex_op("complex", node_name="ComplexBackward0")
 def COMPLEX(xp, real, imag):
     out = xp.empty(xp.broadcast_shapes(real.shape, imag.shape), _same_float(real, imag, "complex"))
-    out.real = real
-    out.imag = imag
+    out.real[...] = real        # (through the views: CuPy's arrays have no setter for real/imag)
+    out.imag[...] = imag
     return out
 
 
@@ -195,8 +200,8 @@ def complex(real, imag, *, out=None):
 @_complex_op("polar", node_name="PolarBackward0", save="o")
 def POLAR(xp, abs, angle):
     out = xp.empty(xp.broadcast_shapes(abs.shape, angle.shape), _same_float(abs, angle, "polar"))
-    out.real = abs * xp.cos(angle)
-    out.imag = abs * xp.sin(angle)
+    out.real[...] = abs * xp.cos(angle)
+    out.imag[...] = abs * xp.sin(angle)
     return out
 
 

@@ -470,7 +470,8 @@ class LegacyTensorType(type):
 
 LEGACY_TYPES = {"FloatTensor": D.float32, "DoubleTensor": D.float64, "HalfTensor": D.float16,
                 "BFloat16Tensor": D.bfloat16, "ByteTensor": D.uint8, "CharTensor": D.int8, "ShortTensor": D.int16,
-                "IntTensor": D.int32, "LongTensor": D.int64, "BoolTensor": D.bool_}
+                "IntTensor": D.int32, "LongTensor": D.int64, "BoolTensor": D.bool_, "ComplexFloatTensor": D.complex64,
+                "ComplexDoubleTensor": D.complex128}
 
 
 def legacy_types(is_cuda):

@@ -65,8 +65,16 @@ def with_out(fn):
 
 # --- argument checks (torch's messages) ---------------------------------------------------------------------
 
+# the functions whose formulas hold for complex matrices as written (holomorphic: the engine's conjugations make
+# them torch's, autograd.engine._run_complex); the others' (svd, eigh, qr, cholesky, ...) are written for real ones
+_COMPLEX_OK = frozenset({"linalg.inv", "linalg.det", "linalg.solve", "linalg.vector_norm"})
+
+
 def check_floating(name, a, low_precision=True):
-    if a.dtype.kind != "f":
+    if a.dtype.kind == "c" and name not in _COMPLEX_OK:
+        raise RuntimeError(f"{name}: complex input is not supported by tensorlib yet (its gradient is written for real "
+                           "matrices; inv, det, solve and vector_norm take complex ones)")
+    if a.dtype.kind not in "fc":
         raise RuntimeError(f"{name}: Expected a floating point or complex tensor as input. Got "
                            f"{D.scalar_name(a.dtype)}")
     if low_precision and a.dtype.itemsize < 4:

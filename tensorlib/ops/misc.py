@@ -2,6 +2,8 @@
 random fills. In-place ops name the out-of-place op whose backward applies (`inplace_of`)."""
 from __future__ import annotations
 
+import warnings
+
 from .. import _dtype as D
 from .. import _hooks as _H
 from .. import _sync
@@ -23,6 +25,9 @@ def TO(xp, a, dtype=None, device=None, copy=False):
     else:
         copied = False
     if dtype is not None and a.dtype != dtype:
+        if a.dtype.kind == "c" and np.dtype(dtype).kind != "c":       # torch's warning, not NumPy's ComplexWarning
+            warnings.warn("Casting complex values to real discards the imaginary part", UserWarning, stacklevel=2)
+            a = a.real
         if _H.range_hooks and not copied:   # torch's _to_copy: a buffer (empty_strided), then copy_ into it
             return _alloc_and_copy(xp, a, dtype)
         return a.astype(dtype)
@@ -35,6 +40,8 @@ def TO(xp, a, dtype=None, device=None, copy=False):
 def _(ctx, g):
     shape, dt = ctx.in_meta[0]
     src_dev = ctx.metadata.get("src_device")
+    if g._data.dtype.kind == "c" and dt.kind != "c":      # a real input's gradient: the real part (handle_r_to_c)
+        g = g.real
     return (dispatch(TO, g, dtype=dt, device=src_dev) if src_dev is not None else dispatch(TO, g, dtype=dt),)
 
 
@@ -89,7 +96,8 @@ def cpu(self, memory_format=None):
 
 
 _TYPE_NAMES = {"float64": "Double", "float32": "Float", "float16": "Half", "bfloat16": "BFloat16", "int64": "Long",
-               "int32": "Int", "int16": "Short", "int8": "Char", "uint8": "Byte", "bool": "Bool"}
+               "int32": "Int", "int16": "Short", "int8": "Char", "uint8": "Byte", "bool": "Bool",
+               "complex64": "ComplexFloat", "complex128": "ComplexDouble"}
 
 
 def type_name(t):

@@ -18,6 +18,7 @@ from .broadcast import QUIET, SINK, quiet_arrays
 # The backward formulas below call functions the declarations further down make (read at call time).
 neg: Callable[..., Any]
 sign: Callable[..., Any]
+sgn: Callable[..., Any]
 sin: Callable[..., Any]
 cos: Callable[..., Any]
 sinh: Callable[..., Any]
@@ -39,8 +40,8 @@ def _sign_k(xp, a):
     """sign(a) with torch's sign(NaN) = 0 (NumPy's and CuPy's are NaN: abs's and l1_loss's gradients at a NaN
     were NaN where torch's are 0)."""
     if a.dtype.kind == "c":
-        raise RuntimeError("Unlike NumPy, torch.sign is not intended to support complex numbers. Please use "
-                           "torch.sgn instead.")
+        raise NotImplementedError("Unlike NumPy, torch.sign is not intended to support complex numbers. Please use "
+                                  "torch.sgn instead.")
     r = xp.sign(a)
     if a.dtype.kind == "f":
         if r.ndim == 0:     # NumPy's sign of a 0-d array is a scalar, which copyto cannot write

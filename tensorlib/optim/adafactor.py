@@ -22,6 +22,8 @@ class Adafactor(Optimizer):
     eps1 defaults to the parameter dtype's machine epsilon (of the first parameter of the group, as torch).
     """
 
+    _complex_as_real = False      # (Optimizer._complex_as_real)
+
     def __init__(self, params, lr=1e-2, beta2_decay=-0.8, eps=(None, 1e-3), d=1.0, weight_decay=0.0, *,
                  foreach=None, maximize=False):
         from .._tensor import Tensor

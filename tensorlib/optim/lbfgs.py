@@ -125,6 +125,8 @@ class LBFGS(Optimizer):
     two-loop recursion over the last history_size (s, y) pairs, then a step of lr (or a strong-Wolfe line
     search). The closure must clear the gradients, compute the loss, call backward and return the loss."""
 
+    _complex_as_real = False      # (Optimizer._complex_as_real)
+
     def __init__(self, params, lr=1, max_iter=20, max_eval=None, tolerance_grad=1e-7, tolerance_change=1e-9,
                  history_size=100, line_search_fn=None):
         check_lr(lr)

@@ -65,6 +65,8 @@ class Muon(Optimizer):
         O = NewtonSchulz_k(U) (in bfloat16);  p = p * (1 - lr * weight_decay) - AdjustLR(lr, shape) * O
     """
 
+    _complex_as_real = False      # (Optimizer._complex_as_real)
+
     def __init__(self, params, lr=1e-3, weight_decay=0.1, momentum=0.95, nesterov=True,
                  ns_coefficients=(DEFAULT_A, DEFAULT_B, DEFAULT_C), eps=EPS, ns_steps=DEFAULT_NS_STEPS,
                  adjust_lr_fn=None):

@@ -36,6 +36,9 @@ def _wrap_step(cls, fn, what):
     name = f"Optimizer.{what}#{cls.__name__}.{what}"
     step = what == "step"
 
+    if step and cls._complex_as_real:
+        fn = _with_real_views(fn)
+
     @functools.wraps(fn)
     def wrapper(self, *args, **kwargs):
         if not _H.range_hooks and not (step and (self._step_pre_hooks or self._step_post_hooks)):
@@ -64,11 +67,70 @@ def _wrap_step(cls, fn, what):
     return wrapper
 
 
+def _with_real_views(fn):
+    @functools.wraps(fn)
+    def step(self, *args, **kwargs):        # complex parameters as torch's _view_as_real: see _real_views
+        return _real_views(fn, self, *args, **kwargs) if self._complex_params else fn(self, *args, **kwargs)
+    step._complex_views = True
+    return step
+
+
+def _real_views(fn, self, closure=None):
+    """One step of an optimizer with complex parameters, as torch's optimizers take them (`_view_as_real` of the
+    parameters, gradients and state): every complex parameter, its gradient and its complex state tensors hold
+    their real view, (..., 2) of float, for the step, so each update treats the real and imaginary parts as two
+    real numbers (Adam's second moment is re^2 and im^2, not z^2); the step writes through the views, and state
+    the step made ((..., 2) real) is stored complex afterwards, as torch keeps it. The closure, if any, runs
+    first, on the complex parameters."""
+    from ..autograd.grad_mode import enable_grad
+    from ..ops.complex_ops import VIEW_AS_COMPLEX, VIEW_AS_REAL
+    from .._device import xp_of
+    loss = None
+    if closure is not None:
+        with enable_grad():
+            loss = closure()
+    held = []       # (tensor, its complex array, the real view it holds during the step)
+    complex_params = []
+
+    def swap(t):
+        d = t._data
+        if d.dtype.kind == "c":
+            r = VIEW_AS_REAL.kernel(xp_of(d), d)
+            held.append((t, d, r))
+            t._data = r
+    for group in self.param_groups:
+        for p in group["params"]:
+            if p._data.dtype.kind != "c" or p._grad is None:
+                continue
+            complex_params.append(p)
+            swap(p)
+            swap(p._grad)
+            for v in self.state[p].values() if p in self.state else ():
+                if isinstance(v, Tensor):
+                    swap(v)
+    try:
+        fn(self)
+    finally:
+        for t, d, r in held:
+            t._data = d if t._data is r else VIEW_AS_COMPLEX.kernel(xp_of(t._data), t._data)
+        for p in complex_params:        # state the step made from the real views: complex, as torch keeps it
+            shape = p._data.shape + (2,)
+            for v in self.state[p].values():
+                if isinstance(v, Tensor) and v._data.shape == shape and v._data.dtype.kind == "f":
+                    v._data = VIEW_AS_COMPLEX.kernel(xp_of(v._data), v._data)
+    return loss
+
+
 class Optimizer:
     """Base class of all optimizers (torch.optim.Optimizer's API).
 
     params: an iterable of tensors, or of dicts each holding "params" plus options overriding `defaults`.
     """
+
+    # complex parameters are updated as pairs of reals (_real_views), torch's way; False for an optimizer that
+    # refuses them itself (SparseAdam, Adafactor, Muon) or whose step runs the model (LBFGS's closure)
+    _complex_as_real = True
+    _complex_params = False
 
     def __init_subclass__(cls, **kw):
         super().__init_subclass__(**kw)
@@ -77,6 +139,8 @@ class Optimizer:
             if fn is None:    # inherited: wrap the plain implementation again under this class's name
                 fn = getattr(cls, what)
                 fn = getattr(fn, "__wrapped__", fn)
+                if getattr(fn, "_complex_views", False):      # the class's own step under _real_views
+                    fn = fn.__wrapped__
             elif getattr(fn, "_tensorlib_profiled", False):
                 continue
             setattr(cls, what, _wrap_step(cls, fn, what))
@@ -150,6 +214,8 @@ class Optimizer:
         if seen & set(ids):
             raise ValueError("some parameters appear in more than one parameter group")
         self.param_groups.append(param_group)
+        if any(p._data.dtype.kind == "c" for p in param_group["params"]):
+            self._complex_params = True
 
     # --- gradients ------------------------------------------------------------------------------
     def zero_grad(self, set_to_none: bool = True):

@@ -12,6 +12,8 @@ __all__ = ["SparseAdam"]
 
 
 class SparseAdam(Optimizer):
+    _complex_as_real = False      # (Optimizer._complex_as_real)
+
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, maximize=False):
         if isinstance(lr, Tensor) and lr.numel() != 1:
             raise ValueError("Tensor lr must be 1-element")

@@ -51,9 +51,9 @@ def _use(obj, depth=0, seen=None) -> None:
     seen.add(id(obj))
     if isinstance(obj, tl.Tensor):
         assert obj.dtype in (tl.bool, tl.uint8, tl.int8, tl.int16, tl.int32, tl.int64, tl.float16, tl.float32,
-                             tl.float64)
+                             tl.float64, tl.complex64, tl.complex128)
         repr(obj)
-        (obj.double() + 1).sum()
+        (obj.to(tl.complex128) if obj.is_complex() else obj.double() + 1).sum()
     elif isinstance(obj, dict):
         for k, v in obj.items():
             _use(k, depth + 1, seen)
@@ -205,10 +205,10 @@ def test_generated_archives(data):
 
 @pytest.mark.parametrize("as_tensor", [True, False], ids=["tensor", "array"])
 def test_every_numpy_dtype(as_tensor):
-    """Each dtype loads (tensors: tensorlib's nine, big-endian converted; arrays: what save() writes) or is
+    """Each dtype loads (tensors: tensorlib's eleven, big-endian converted; arrays: what save() writes) or is
     refused naming it; 2 x {len(_ALL_DTYPES)} files."""
     supported = {d.np for d in (tl.bool, tl.uint8, tl.int8, tl.int16, tl.int32, tl.int64, tl.float16, tl.float32,
-                                tl.float64)}
+                                tl.float64, tl.complex64, tl.complex128)}
     for dt in _ALL_DTYPES:
         npy = _npy(dt, [2], False, 0)
         meta = {"file": "tensors/0.npy", "dtype": str(dt), "shape": [2]}

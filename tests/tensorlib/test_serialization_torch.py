@@ -196,7 +196,7 @@ def test_bfloat16_storage_loads_as_bfloat16():
     (tensor("0", 4, 0, (1 << 30, 1 << 30), (0, 0)), {"0": FOUR}, "builds more than"),
     (tensor("1", 4, 0, (4,), (1,)), {"0": FOUR}, "archive/data/1: missing from the archive"),
     (tensor("../data.pkl", 4, 0, (4,), (1,)), {"0": FOUR}, "a storage id must be"),
-    (tensor("0", 2, 0, (2,), (1,), storage="ComplexFloatStorage"), {"0": FOUR}, "ComplexFloatStorage, whose dtype"),
+    (tensor("0", 2, 0, (2,), (1,), storage="QInt8Storage"), {"0": FOUR}, "QInt8Storage, whose dtype"),
     (tup(s("storage"), g("torch", "FloatStorage"), s("0"), s("cpu"), i(4)) + b"Q" + b")R", {"0": FOUR},
      "Trying to call reduce for unrecognized function"),
     (tup(s("module"), s("os"), s("system")) + b"Q", {}, "Only persistent_load of storage is allowed"),
