@@ -11,6 +11,7 @@ from . import extra_methods, more_methods  # noqa: F401 - Tensor methods compose
 from . import namespace  # noqa: F401 - torch's namespace helpers (broadcast_shapes, windows, trapezoid, ...)
 from . import meta_methods  # noqa: F401 - squeeze_/t_/transpose_, sum_to_size, storage_offset, resize_, apply_
 from . import complex_ops  # noqa: F401 - conj, real/imag, view_as_real/view_as_complex, complex, polar, angle
+from . import fft_ops  # noqa: F401 - _fft_r2c/_fft_c2r/_fft_c2c (torch.fft's ops: tensorlib/fft.py), stft, istft
 from . import special_math  # noqa: F401 - lgamma, digamma, ..., torch.special's ops (their in-place forms compose)
 from . import shared_memory  # noqa: F401 - Tensor.share_memory_ / is_shared
 from . import record_stream  # noqa: F401 - Tensor.record_stream (CUDA memory held for other streams)
