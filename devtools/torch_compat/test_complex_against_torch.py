@@ -243,3 +243,22 @@ def test_linalg_of_complex_matrices(name):
 def test_linalg_refuses_complex_where_its_gradient_is_real_only():
     with pytest.raises(RuntimeError, match="linalg.svd: complex input is not supported by tensorlib yet"):
         tl.linalg.svdvals(tl.tensor(_c(3, 3)))
+
+
+def test_custom_function_backward_gets_torch_convention_gradients():
+    def grad_of(L):
+        class Sq(L.autograd.Function):
+            @staticmethod
+            def forward(ctx, z):
+                ctx.save_for_backward(z)
+                return z * z
+
+            @staticmethod
+            def backward(ctx, g):
+                z, = ctx.saved_tensors
+                return g * 2 * z.conj()
+        z = L.tensor([1 + 2j, 0.5 - 1j], requires_grad=True)
+        y = Sq.apply(z)
+        (y.real * 3 + y.imag).sum().backward()
+        return z.grad.tolist()
+    assert grad_of(tl) == grad_of(torch)

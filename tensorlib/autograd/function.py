@@ -48,6 +48,7 @@ class _FunctionMeta(type):
         super().__init__(name, bases, ns)
         cls._opdef = OpDef(name, None, lambda node, *g: _fn_backward(node, *g), node_name=f"{name}Backward")
         cls._opdef.special = lambda op, args, attrs, seq: _run_function(op, args, attrs, seq)
+        cls._opdef.complex_formula = True      # a user's backward takes torch's complex gradients as they come
 
 
 class Function(metaclass=_FunctionMeta):
