@@ -202,6 +202,18 @@ def _message(fn, lib):
     lambda L: L.complex(L.ones(2), L.ones(2, dtype=L.float64)),
     lambda L: L.ones(2, dtype=L.complex64).sum().backward(),
     lambda L: L.ones(2, dtype=L.int64).requires_grad_(),
+    lambda L: L.ones(2, dtype=L.cdouble) < 1,
+    lambda L: L.ones(2, dtype=L.cfloat).max(),
+    lambda L: L.ones(2, dtype=L.cfloat).max(0),
+    lambda L: L.ones(2, dtype=L.cfloat).argmax(),
+    lambda L: L.ones(2, dtype=L.cfloat).sort(),
+    lambda L: L.ones(2, dtype=L.cfloat).topk(1),
+    lambda L: L.ones(2, dtype=L.cfloat).clamp(0, 1),
+    lambda L: L.ones(2, dtype=L.cfloat).H,
+    lambda L: L.ones(2, 2, 2, dtype=L.cfloat).H,
+    lambda L: L.ones(2, dtype=L.cfloat).mH,
+    lambda L: float(L.ones(1, dtype=L.cfloat) * 1j),
+    lambda L: L.ones(2).add_(L.ones(2, dtype=L.cdouble)),
 ])
 def test_errors(case):
     assert _message(case, tl) == _message(case, torch)
@@ -262,3 +274,16 @@ def test_custom_function_backward_gets_torch_convention_gradients():
         (y.real * 3 + y.imag).sum().backward()
         return z.grad.tolist()
     assert grad_of(tl) == grad_of(torch)
+
+
+def test_conjugate_transposes_and_scalars():
+    z0 = _c(2, 3)
+    for name in ("mH", "H", "mT", "T"):
+        ours, theirs = getattr(tl.tensor(z0), name), getattr(torch.tensor(z0), name)
+        assert np.array_equal(ours.numpy(), theirs.resolve_conj().numpy())
+    assert np.array_equal(tl.tensor(z0).adjoint().numpy(), torch.tensor(z0).adjoint().resolve_conj().numpy())
+    assert complex(tl.tensor(1 + 2j)) == complex(torch.tensor(1 + 2j))
+    assert str(tl.full((2,), 1j).dtype).split(".")[-1] == str(torch.full((2,), 1j).dtype).split(".")[-1]
+    z = tl.tensor(z0)
+    z.add_(tl.ones(2, 3, dtype=tl.float64))
+    np.testing.assert_allclose(z.numpy(), z0 + 1)

@@ -45,7 +45,7 @@ from ..dispatch import OpDef, dispatch, register_op
 from .._tensor import Tensor
 
 __all__ = ["op", "unary", "public", "attach", "dispatch", "Tensor", "np", "unwrap_scalar", "write_out",
-           "special_functions", "functions", "methods"]
+           "refuse_complex", "special_functions", "functions", "methods"]
 
 _FUNCTIONS: dict[str, object] = {}      # public name -> function (tensorlib.<name>)
 _METHODS: dict[str, object] = {}        # Tensor attribute -> function or property
@@ -209,6 +209,14 @@ def special_functions(xp):
     else:
         import cupyx.scipy.special as s
     return s
+
+
+def refuse_complex(a, message, error=NotImplementedError):
+    """torch's refusal of an ordering op (lt, max, sort, clamp...) on complex operands, where NumPy would order them
+    lexicographically; `message` may name the dtype as {dtype} (torch's "ComplexFloat")."""
+    dt = getattr(a, "dtype", None)
+    if dt is not None and dt.kind == "c":
+        raise error(message.format(dtype=D.scalar_name(dt)))
 
 
 def unwrap_scalar(x):

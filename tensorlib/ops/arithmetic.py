@@ -10,7 +10,7 @@ from .. import _dtype as D
 from .broadcast import SINK, QUIET, quiet_arrays, quiet_operand, quiet_sum_to, sum_to
 from .comparison import BITWISE_AND, GE, LE, eq, ge, gt, isnan, le, lt, where
 from .unary_math import exp, log, neg, reciprocal, trunc
-from ._define import Tensor, dispatch, np, op, public, unwrap_scalar, write_out
+from ._define import Tensor, dispatch, np, op, public, refuse_complex, unwrap_scalar, write_out
 from ._rows import clamp_array
 from .._graph import tensor_of
 from ..dispatch import run_recorded
@@ -38,11 +38,15 @@ def _ip_binary(xp_fn):
             if sign is not None and xp is np and _blas.axpy(sign * alpha, b, a):
                 return
             b = b * alpha
-        if a.dtype.kind != "f":   # torch refuses to write a float result into an integer tensor
+        if a.dtype.kind not in "fc":   # torch refuses to write a float result into an integer tensor
             bd = getattr(b, "dtype", None)
             if isinstance(b, float) or (bd is not None and getattr(bd, "kind", "") == "f"):
                 raise RuntimeError(f"result type Float can't be cast to the desired output type "
                                    f"{D.scalar_name(a.dtype)}")
+        bd = getattr(b, "dtype", None)
+        if (type(b) is complex or bd is not None and bd.kind == "c") and a.dtype.kind != "c":   # nor a complex one
+            raise RuntimeError(f"result type {D.scalar_name(bd) if bd is not None else 'ComplexFloat'} can't be cast "
+                               f"to the desired output type {D.scalar_name(a.dtype)}")
         (np_fn if xp is np else getattr(xp, xp_fn))(a, b, out=a, casting="unsafe")
     return kernel
 
@@ -393,7 +397,7 @@ def _(ctx, g):
         # torch: where base == 0 and exponent >= 0, the gradient w.r.t. the exponent is 0
         gb = g * out * lg
         if isinstance(a, Tensor):
-            gb = where(eq(a, 0) & ge(b, 0), 0.0, gb)
+            gb = where(eq(a, 0) & ge(b.real, 0), 0.0, gb)      # (a complex exponent: its real part, as torch)
         gb = sum_to(gb, ctx.in_meta[1][0])
     return ga, gb
 
@@ -485,6 +489,7 @@ def fmin(input, other, *, out=None):
 def CLAMP(xp, a, min=None, max=None):
     if min is None and max is None:
         raise RuntimeError("tensorlib.clamp: At least one of 'min' or 'max' must not be None")
+    refuse_complex(a, "clamp is not supported for complex types")
     if a.dtype.kind in "biu" and (type(min) is float or type(max) is float):    # torch: the default float dtype
         a = a.astype(D.get_default_dtype().np)
     if _number_or_none(min) and _number_or_none(max):

@@ -4,21 +4,33 @@ from __future__ import annotations
 
 from .. import _dtype as D
 from .broadcast import sum_to
-from ._define import Tensor, dispatch, np, op, public
+from ._define import Tensor, dispatch, np, op, public, refuse_complex
 
 # --- comparisons: torch.eq & co., Tensor.eq & co. and the operators ---------------------------------------
 
 EQ = op("eq", promote=True, function=True, method=True, operators=("__eq__",))(lambda xp, a, b: xp.equal(a, b))
 NE = op("ne", promote=True, function=True, method=True, aliases=("not_equal",),
         operators=("__ne__",))(lambda xp, a, b: xp.not_equal(a, b))
+def _ordered(fn, name):
+    """An ordering comparison's kernel: torch has none for complex numbers (NumPy orders them lexicographically)."""
+    message = f'"{name}_cpu" not implemented for \'{{dtype}}\''
+
+    def kernel(xp, a, b):
+        if type(a) is not np.ndarray or a.dtype.kind == "c":
+            refuse_complex(a, message)
+            refuse_complex(b, message)
+        return getattr(xp, fn)(a, b)
+    return kernel
+
+
 LT = op("lt", promote=True, function=True, method=True, aliases=("less",),
-        operators=("__lt__",))(lambda xp, a, b: xp.less(a, b))
+        operators=("__lt__",))(_ordered("less", "lt"))
 LE = op("le", promote=True, function=True, method=True, aliases=("less_equal",),
-        operators=("__le__",))(lambda xp, a, b: xp.less_equal(a, b))
+        operators=("__le__",))(_ordered("less_equal", "le"))
 GT = op("gt", promote=True, function=True, method=True, aliases=("greater",),
-        operators=("__gt__",))(lambda xp, a, b: xp.greater(a, b))
+        operators=("__gt__",))(_ordered("greater", "gt"))
 GE = op("ge", promote=True, function=True, method=True, aliases=("greater_equal",),
-        operators=("__ge__",))(lambda xp, a, b: xp.greater_equal(a, b))
+        operators=("__ge__",))(_ordered("greater_equal", "ge"))
 
 public(lambda self: id(self), name="__hash__", function=False, method=True)   # __eq__ is elementwise, hash is identity
 

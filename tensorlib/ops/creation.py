@@ -305,6 +305,8 @@ def full(size, fill_value, *, dtype=None, device=None, requires_grad=False, out=
             dtype = D.bool_
         elif isinstance(fill_value, int):
             dtype = D.int64
+        elif isinstance(fill_value, complex):
+            dtype = D.default_complex()
     return _finish(dispatch(FULL, shape=_size((size,) if isinstance(size, int) else (tuple(size),)),
                             fill_value=fill_value, dtype=_dt(dtype, fn="full"), device=_dev(device)), requires_grad)
 

@@ -201,10 +201,6 @@ def narrow_copy(self, dim, start, length):
     return self.narrow(dim, start, length).clone()
 
 
-def adjoint(self):
-    return self.transpose(-2, -1)
-
-
 def matrix_power(self, n):
     if self.ndim < 2 or self.shape[-1] != self.shape[-2]:
         raise RuntimeError(f"linalg.matrix_power: A must be batches of square matrices, but they are "
@@ -244,7 +240,7 @@ COMPOSED = dict(asinh=asinh, acosh=acosh, atanh=atanh, arcsinh=asinh, arccosh=ac
                 rad2deg=rad2deg, mv=mv, vdot=vdot, trace=trace, logit=logit, xlogy=xlogy, erfc=erfc, sinc=sinc,
                 heaviside=heaviside, isposinf=isposinf, isneginf=isneginf, isreal=isreal, logaddexp2=logaddexp2,
                 take=take, float_power=float_power, split_with_sizes=split_with_sizes, hsplit=hsplit,
-                vsplit=vsplit, dsplit=dsplit, aminmax=aminmax, narrow_copy=narrow_copy, adjoint=adjoint,
+                vsplit=vsplit, dsplit=dsplit, aminmax=aminmax, narrow_copy=narrow_copy,
                 matrix_power=matrix_power, hardshrink=hardshrink, prelu=prelu, unsafe_chunk=None,
                 unsafe_split=None)
 

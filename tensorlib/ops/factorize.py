@@ -1055,7 +1055,17 @@ def lu_solve(LU, pivots, B, *, left=True, adjoint=False, out=None):
         return solve_triangular(U.mT, y, upper=False, left=False)
 
 
-public(lambda self: transpose(self, -2, -1), name="mH", function=False, method=True, prop=True)
-public(lambda self: transpose(self, -2, -1), name="adjoint", method=True)
+def _adjoint(name):
+    def f(self):
+        """torch's mH / adjoint(): the conjugate transpose of a matrix or a batch of them."""
+        if self.ndim < 2:
+            raise RuntimeError(f"tensor.{name} is only supported on matrices or batches of matrices. Got "
+                               f"{self.ndim}-D tensor.")
+        return transpose(self, -2, -1).conj()
+    return f
+
+
+public(_adjoint("mH"), name="mH", function=False, method=True, prop=True)
+public(_adjoint("adjoint()"), name="adjoint", method=True)
 
 __all__ = ["LinAlgError", "Tensor"]

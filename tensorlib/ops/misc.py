@@ -354,11 +354,18 @@ def _scalar(self, kind):
     """float(t) / int(t): torch's ValueError for a tensor of more than one element (item() raises its own)."""
     if self._data.size != 1:
         raise ValueError("only one element tensors can be converted to Python scalars")
-    return kind(item(self))
+    v = item(self)
+    if type(v) is complex and kind is not complex and v.imag == 0:
+        v = v.real
+    if type(v) is complex and kind is not complex:      # torch's words for float()/int() of a complex value
+        raise RuntimeError(f"value cannot be converted to type {'double' if kind is float else 'int64_t'} without "
+                           "overflow")
+    return kind(v)
 
 
 public(lambda self: _scalar(self, float), name="__float__", function=False, method=True)
 public(lambda self: _scalar(self, int), name="__int__", function=False, method=True)
+public(lambda self: _scalar(self, complex), name="__complex__", function=False, method=True)
 
 
 @public(name="__index__", function=False, method=True)

@@ -8,7 +8,7 @@ from .. import _dtype as D, _sync
 from .arithmetic import DIV, maximum, minimum
 from .broadcast import EXPAND, norm_dims, quiet_reduced_grad, reduced_grad
 from .comparison import eq, isnan, ne, where
-from ._define import Tensor, dispatch, np, op, public
+from ._define import Tensor, dispatch, np, op, public, refuse_complex
 from .creation import arange, ones_like, zeros_like
 from .shape import RESHAPE, cat
 from .._graph import as_array, mark_view, tensor_of, tensor_of_result
@@ -283,6 +283,10 @@ def _cumprod_grad_with_zeros(g, x, out, d):
 def _select_kernel(fn):
     def kernel(xp, a, dim=None, keepdim=False):
         if dim is None:
+            refuse_complex(a, f'"{fn}_all" not implemented for \'{{dtype}}\'')
+        else:
+            refuse_complex(a, f"{fn}(): does not support complex input", RuntimeError)
+        if dim is None:
             if a.size == 0:
                 raise RuntimeError(f"{fn}(): Expected reduction dim to be specified for input.numel() == 0. "
                                    "Specify the reduction dim with the 'dim' argument.")
@@ -325,6 +329,7 @@ MIN.def_backward(_select_bwd)
 
 def _amax_kernel(fn):
     def kernel(xp, a, dim=None, keepdim=False):
+        refuse_complex(a, f'"{fn}_all" not implemented for \'{{dtype}}\'', RuntimeError)
         return getattr(a, fn)(axis=_axes(a, dim) if dim is not None and dim != () else None, keepdims=keepdim)
     return kernel
 
@@ -350,6 +355,7 @@ ARGMIN = op("argmin")(lambda xp, a, dim=None, keepdim=False: _argk(xp, a, "argmi
 
 
 def _argk(xp, a, fn, dim, keepdim):
+    refuse_complex(a, f"{fn}(): does not support complex input", RuntimeError)
     if a.size == 0 and (dim is None or a.shape[dim] == 0):
         if dim is None:
             raise IndexError(f"{fn}(): Expected reduction dim to be specified for input.numel() == 0.")

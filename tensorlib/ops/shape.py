@@ -710,7 +710,18 @@ def _expand_as(self, other):
 
 
 public(lambda self: permute(self, *reversed(range(self.ndim))) if self.ndim >= 2 else self, name="T",
-       function=False, method=True, method_aliases=("H",), prop=True)
+       function=False, method=True, prop=True)
+
+
+@public(name="H", function=False, method=True, prop=True)
+def _H_prop(self):
+    """torch's Tensor.H: a matrix's conjugate transpose (a real one's transpose)."""
+    if self.ndim == 0:
+        return self.conj()
+    if self.ndim != 2:
+        more = " For batches of matrices, consider using tensor.mH" if self.ndim > 2 else ""
+        raise RuntimeError(f"tensor.H is only supported on matrices (2-D tensors). Got {self.ndim}-D tensor.{more}")
+    return transpose(self, 0, 1).conj()
 public(lambda self: transpose(self, -2, -1), name="mT", function=False, method=True, prop=True)
 
 

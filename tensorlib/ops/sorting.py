@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from .. import _sync
 from .broadcast import norm_dims
-from ._define import Tensor, dispatch, np, op, public
+from ._define import Tensor, dispatch, np, op, public, refuse_complex
 from .creation import tensor
 from .index import scatter_add, gather
 from .reduce import _select_bwd, named_return_type
@@ -52,6 +52,7 @@ def _scatter_bwd(ctx, g, _gi=None):
 
 @op("sort", save="o", nondiff_outputs=(1,), node_name="SortBackward0")
 def SORT(xp, a, dim=-1, descending=False, stable=False):
+    refuse_complex(a, " Sort does not support complex dtypes on CPU", RuntimeError)
     if a.ndim == 0:
         return a.copy(), xp.zeros((), dtype=np.int64)
     idx = _argsort(xp, a, dim, descending)
@@ -63,6 +64,7 @@ SORT.def_backward(_scatter_bwd)
 
 @op("topk", save="o", nondiff_outputs=(1,), node_name="TopkBackward0")
 def TOPK(xp, a, k, dim=-1, largest=True, sorted=True):
+    refuse_complex(a, " topk does not support complex dtypes on CPU", RuntimeError)
     n = a.shape[dim] if a.ndim else 1
     if not 0 <= k <= n:
         raise RuntimeError("selected index k out of range")
@@ -104,6 +106,7 @@ TOPK.def_backward(_scatter_bwd)
 
 @op("argsort")
 def ARGSORT(xp, a, dim=-1, descending=False, stable=False):
+    refuse_complex(a, " Sort does not support complex dtypes on CPU", RuntimeError)
     if a.ndim == 0:
         return xp.zeros((), dtype=np.int64)
     return _argsort(xp, a, dim, descending)
