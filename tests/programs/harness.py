@@ -190,6 +190,35 @@ def _gat(work, steps, variant):
                                "--dropout-p", "0.1", "--lr", "0.02", "--val-every", "1", "--no-accel"]
 
 
+LLAMA2C_TOKENIZER = '''"""Written by tests/programs/harness.py in place of llama2.c's tokenizer.py, not vendored: it is
+Meta's code under the Llama 2 Community License (and needs sentencepiece). tinystories.py imports Tokenizer
+for its pretokenize stage only; training reads the pretokenized shards the harness writes."""
+
+
+class Tokenizer:
+    def __init__(self):
+        raise RuntimeError("the llama2.c test's Tokenizer is a stand-in: its shards are pretokenized")
+'''
+
+
+def _llama2c(work, steps, variant):
+    """llama2.c's train.py: a LLaMA (RMSNorm, SwiGLU, rotary embeddings through torch.polar and
+    view_as_complex) on TinyStories shards of uint16 tokens, here three synthetic ones (the first the
+    validation split) from a 64-token Markov stream; its vocabulary stays the program's 32000 (a constant
+    in train.py). `steps` backward calls (at least 6): steps / 2 iterations of 2 micro-batches, evaluated (and
+    checkpointed: ckpt.pt, and model.bin by Transformer.export) at the first and the last."""
+    d = work / "data" / "TinyStories_all_data"
+    d.mkdir(parents=True)
+    for i, (n, seed) in enumerate(((600, 3), (1200, 1), (1200, 2))):
+        write_bytes(d / f"data{i:02d}.bin", _markov_tokens(64, n, seed).astype(np.uint16).tobytes())
+    write_bytes(work / "tokenizer.py", LLAMA2C_TOKENIZER.encode())
+    last = max(steps // 2 - 1, 2)        # lr warm-up and decay need max_iters > warmup_iters = 1
+    return {}, ["train.py", "--device=cpu", "--compile=False", "--dtype=float32", "--batch_size=4",
+                "--max_seq_len=16", "--dim=32", "--n_layers=2", "--n_heads=4", "--multiple_of=16",
+                "--gradient_accumulation_steps=2", f"--max_iters={last}", f"--eval_interval={last}",
+                "--eval_iters=2", "--warmup_iters=1", "--learning_rate=3e-3"]
+
+
 # name -> (vendored folder, data and arguments, variant)
 PROGRAMS = {
     "mnist": ("mnist", _mnist, None),
@@ -212,6 +241,7 @@ PROGRAMS = {
     "actor_critic": ("reinforcement_learning", _cartpole, "actor_critic"),
     "gcn": ("gcn", _gcn, None),
     "gat": ("gat", _gat, None),
+    "llama2c": ("llama2c", _llama2c, None),
 }
 
 # programs whose step is an episode, its length set by the actions sampled: each library drawing its own random
