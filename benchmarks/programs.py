@@ -54,7 +54,7 @@ sys.path.insert(0, ROOT)
 from tests.programs import harness  # noqa: E402
 
 DEFAULT = ["mnist", "vae", "word_lm_lstm", "word_lm_gru", "word_lm_transformer", "nanogpt", "makemore_gru",
-           "makemore_transformer", "makemore_mlp"]
+           "makemore_transformer", "makemore_mlp", "llama2c"]
 QUICK = ["word_lm_lstm", "word_lm_transformer", "makemore_gru"]
 MODES = (None, "default", "detailed")
 
