@@ -287,3 +287,25 @@ def test_conjugate_transposes_and_scalars():
     z = tl.tensor(z0)
     z.add_(tl.ones(2, 3, dtype=tl.float64))
     np.testing.assert_allclose(z.numpy(), z0 + 1)
+
+
+@pytest.mark.parametrize("case", [
+    lambda L: L.ones(2).mul_(1j), lambda L: L.ones(2).add_(1j), lambda L: L.ones(2).sub_(1j),
+    lambda L: L.ones(2).div_(L.ones(2, dtype=L.cfloat)), lambda L: L.ones(2).copy_(L.tensor([1 + 1j, 2j])),
+    lambda L: L.ones(2, dtype=L.cfloat).copy_(L.tensor([1., 2.])), lambda L: L.zeros(2, dtype=L.cfloat).fill_(2j),
+    lambda L: L.zeros(2).fill_(2j), lambda L: L.zeros(2).fill_(2 + 0j),
+    lambda L: L.ones(2, dtype=L.cfloat).mul_(L.ones(2)),
+    lambda L: L.ones(2, dtype=L.cfloat).pow_(2), lambda L: L.where(L.ones(2) > 0, L.ones(2), 1j),
+    lambda L: L.where(L.ones(2) > 0, L.tensor([1, 2]), 0.5), lambda L: L.where(L.ones(2) > 0, 1j, L.ones(2)),
+    lambda L: L.ones(2, dtype=L.cfloat).masked_fill_(L.ones(2) > 0, 3j),
+    lambda L: L.ones(2).masked_fill(L.ones(2) > 0, 3j),
+    lambda L: L.ones(2, dtype=L.cfloat).index_fill_(0, L.tensor([0]), 2j),
+])
+def test_writes_between_real_and_complex(case):
+    def outcome(L):
+        try:
+            v = case(L)
+            return v.tolist(), str(v.dtype).split(".")[-1]
+        except Exception as e:      # noqa: BLE001 - the message is what is compared
+            return type(e).__name__, str(e)
+    assert outcome(tl) == outcome(torch)

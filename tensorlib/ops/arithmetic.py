@@ -291,9 +291,13 @@ def _rtruediv(self, other):
 
 @op("div_", inplace_of=DIV)
 def DIV_(xp, a, b, rounding_mode=None):
-    if a.dtype.kind != "f" and rounding_mode is None:
+    if a.dtype.kind not in "fc" and rounding_mode is None:
         raise RuntimeError(f"result type Float can't be cast to the desired output type "
                            f"{D.scalar_name(a.dtype)}")
+    bd = getattr(b, "dtype", None)
+    if (type(b) is complex or bd is not None and bd.kind == "c") and a.dtype.kind != "c":
+        raise RuntimeError(f"result type {D.scalar_name(bd) if bd is not None else 'ComplexFloat'} can't be cast "
+                           f"to the desired output type {D.scalar_name(a.dtype)}")
     if rounding_mode is not None:
         int_zero_division(xp, a, b)
     if rounding_mode == "floor":

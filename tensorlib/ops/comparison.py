@@ -138,10 +138,12 @@ def WHERE(xp, cond, a, b):
     if hasattr(a, "dtype") and hasattr(b, "dtype") and a.dtype != b.dtype and getattr(a, "ndim", 0) >= 0:
         rt = D.result_type(D.from_np(a.dtype), a.ndim == 0, D.from_np(b.dtype), b.ndim == 0).np
         a, b = a.astype(rt, copy=False), b.astype(rt, copy=False)
-    elif hasattr(a, "dtype") and not hasattr(b, "dtype"):
-        return xp.where(cond, a, xp.asarray(b, dtype=a.dtype))
+    elif hasattr(a, "dtype") and not hasattr(b, "dtype"):       # a Python number lifts the category only (torch)
+        rt = D.scalar_result(D.from_np(a.dtype), b).np
+        return xp.where(cond, a.astype(rt, copy=False), xp.asarray(b, dtype=rt))
     elif hasattr(b, "dtype") and not hasattr(a, "dtype"):
-        return xp.where(cond, xp.asarray(a, dtype=b.dtype), b)
+        rt = D.scalar_result(D.from_np(b.dtype), a).np
+        return xp.where(cond, xp.asarray(a, dtype=rt), b.astype(rt, copy=False))
     elif not hasattr(a, "dtype") and not hasattr(b, "dtype"):
         return xp.where(cond, a, b).astype(D.get_default_dtype().np if isinstance(a, float) or isinstance(b, float)
                                            else np.int64)

@@ -7,7 +7,7 @@ from functools import partial
 from .. import _hooks as _H
 from .. import _sync
 from .broadcast import QUIET, SINK, add_at, norm_dims, quiet_sum_to, sum_to
-from ._define import Tensor, dispatch, np, op, public
+from ._define import Tensor, dispatch, fill_value, np, op, public
 from .._graph import quiet_op, tensor_of
 from ..dispatch import record_range, run_recorded, run_recorded_op
 from .broadcast import expand
@@ -464,7 +464,7 @@ def MASKED_FILL(xp, a, mask, value):
         raise RuntimeError(f"masked_fill_ only supports boolean masks, but got mask with dtype {mask.dtype}")
     if hasattr(value, "ndim"):
         value = value.astype(a.dtype)
-    return xp.where(mask, value, a).astype(a.dtype, copy=False)
+    return xp.where(mask, fill_value(value, a.dtype), a).astype(a.dtype, copy=False)
 
 
 @MASKED_FILL.def_backward

@@ -10,7 +10,7 @@ from .. import _sync
 from .._device import CPU, device_of, move, to_device, xp_of
 from .._sparse import SparseCOO, dense_of
 from .broadcast import sum_to
-from ._define import Tensor, dispatch, np, op, public
+from ._define import Tensor, dispatch, fill_value, np, op, public
 from .creation import zeros_like  # noqa: F401 - backward formulas of gather/max/index_select import it from here
 
 
@@ -202,7 +202,7 @@ FILL.def_backward(lambda ctx, g: (None, g.sum() if ctx.needs_input_grad[1] else 
 def _fill_ip(xp, a, value):
     if hasattr(value, "ndim"):
         value = value.reshape(())
-    a[...] = value
+    a[...] = fill_value(value, a.dtype)
 
 
 FILL_ = op("fill_", inplace_of=FILL)(_fill_ip)
