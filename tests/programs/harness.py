@@ -1,4 +1,4 @@
-"""Eight public PyTorch programs (tests/programs/vendor/, see README.md) run unchanged on tensorlib or torch.
+"""Public PyTorch programs (tests/programs/vendor/, see README.md) run unchanged on tensorlib or torch.
 
 `prepare(name, workdir, steps)` copies a program into `workdir` with synthetic data of the real data's shapes
 and returns its command line; `run(...)` runs it in a child process (tests/programs/runner.py) with `torch`
@@ -190,6 +190,16 @@ def _gat(work, steps, variant):
                                "--dropout-p", "0.1", "--lr", "0.02", "--val-every", "1", "--no-accel"]
 
 
+def _siamese(work, steps, variant):
+    """Pairs of synthetic MNIST digits (same class or not) through torchvision's ResNet-18 (stubs/torchvision/
+    models) with a 1-channel conv1: 28x28 images shrink to 1x1 by layer4. The classes are drawn evenly
+    ("balanced"): the program picks two different images of a class, looping until it finds them, so each
+    class needs two (real MNIST has ~6000)."""
+    return {"mnist": {"train": 8 * steps, "test": 20, "balanced": True}}, [
+        "main.py", "--batch-size", "8", "--test-batch-size", "20", "--epochs", "1", "--no-accel", "--log-interval",
+        "1", "--save-model", "--lr", "0.02"]
+
+
 # name -> (vendored folder, data and arguments, variant)
 PROGRAMS = {
     "mnist": ("mnist", _mnist, None),
@@ -212,11 +222,18 @@ PROGRAMS = {
     "actor_critic": ("reinforcement_learning", _cartpole, "actor_critic"),
     "gcn": ("gcn", _gcn, None),
     "gat": ("gat", _gat, None),
+    "siamese_network": ("siamese_network", _siamese, None),
 }
 
 # programs whose step is an episode, its length set by the actions sampled: each library drawing its own random
 # numbers, their episodes (and best steps) differ; timed side by side, they draw from one stream (rng="shared")
 EPISODE_STEPS = {"reinforce", "actor_critic"}
+
+# programs run with one BLAS/OpenMP thread unless `threads` is given: siamese_network's convolutions alternate
+# MKL's 2-d products (libiomp threads spin ~200 ms after each call, KMP_BLOCKTIME) with NumPy's batched ones on
+# OpenBLAS's own threads, which on two busy cores wait for them: 3 steps took 26 s with 2 threads, 2.9 s with
+# one, 4.6 s with KMP_BLOCKTIME=0 (2026-12-05)
+ONE_THREAD = {"siamese_network"}
 
 # losses that need not fall over a few steps: a GAN's, and policy gradients' (normalized returns)
 LOSS_NEED_NOT_FALL = {"dcgan", "reinforce", "actor_critic"}
@@ -242,11 +259,14 @@ def run(name, backend, workdir, steps, *, rng="native", init=None, init_file=Non
     BLAS/OpenMP pools (threadpoolctl) and torch's intra-op threads to N; profile="default" or "detailed"
     (record_shapes, profile_memory) runs the program under torch.profiler.profile (CPU activity), and "share"
     (tensorlib only) under default options with every op kernel timed (runner.time_kernels); a profiled run
-    also returns events and ops per step (runner.step_events); toggle=True (with "default" or "detailed")
+    also returns events and ops per step (runner.step_events); programs in ONE_THREAD default to threads=1;
+    toggle=True (with "default" or "detailed")
     records the even steps only (the profiler's toggle_collection_dynamic at each step's end), so that
     profiled and unprofiled steps alternate in one process; clock="cpu"
     times steps with the process's CPU time instead of the wall clock (robust on a shared machine)."""
     work = pathlib.Path(workdir)
+    if threads is None and name in ONE_THREAD:
+        threads = 1
     if fresh:
         sizes, argv = prepare(name, work, steps)
         write_bytes(work / "program.json", json.dumps({"sizes": sizes, "argv": argv}).encode())

@@ -1,4 +1,4 @@
-"""Twelve public PyTorch programs (tests/programs/vendor/, README.md there) train on tensorlib with nothing
+"""Thirteen public PyTorch programs (tests/programs/vendor/, README.md there) train on tensorlib with nothing
 changed but `import torch` (tensorlib.compat): their loss falls over a few steps on synthetic data of the
 real data's shapes. The default suite runs one configuration of each (about a second each); the other model
 types of the same programs are marked slow. devtools/torch_compat/test_programs_against_torch.py checks the
@@ -11,7 +11,7 @@ import pytest
 from tests.programs import harness
 
 FAST = {"mnist": 6, "vae": 4, "word_lm_lstm": 8, "nanogpt": 3, "makemore_transformer": 8, "mnist_rnn": 10,
-        "time_sequence_prediction": 20, "gcn": 5, "gat": 4}
+        "time_sequence_prediction": 20, "gcn": 5, "gat": 4, "siamese_network": 8}
 SLOW = {n: 8 for n in harness.PROGRAMS if n not in FAST and n not in harness.LOSS_NEED_NOT_FALL}
 
 
