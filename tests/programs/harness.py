@@ -200,6 +200,38 @@ def _siamese(work, steps, variant):
         "1", "--save-model", "--lr", "0.02"]
 
 
+def _bsds300(work, n_train, n_test, seed=0):
+    """dataset/BSDS300/images/{train,test}: smooth synthetic RGB photographs (256x256 PNG: a few blurred colour
+    blobs and stripes), where data.py finds BSDS300 already there and downloads nothing."""
+    import io
+
+    from PIL import Image
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:256, 0:256] / 256.0
+    for split, n in (("train", n_train), ("test", n_test)):
+        d = work / "dataset" / "BSDS300" / "images" / split
+        d.mkdir(parents=True)
+        for i in range(n):
+            img = np.zeros((256, 256, 3))
+            for _ in range(6):
+                cy, cx, r = rng.random(3) * [1, 1, 0.3] + [0, 0, 0.05]
+                img += rng.random(3) * np.exp(-((yy - cy) ** 2 + (xx - cx) ** 2) / r ** 2)[..., None]
+            f, a = rng.random(2) * [30, np.pi]
+            img += 0.3 * np.sin(f * (np.cos(a) * xx + np.sin(a) * yy))[..., None] * rng.random(3)
+            img = (255 * (img - img.min()) / (np.ptp(img) + 1e-9)).astype(np.uint8)
+            buf = io.BytesIO()
+            Image.fromarray(img).save(buf, format="PNG")
+            write_bytes(d / f"{i:04d}.png", buf.getvalue())
+
+
+def _super_resolution(work, steps, variant):
+    """Upscale factor 3 (255x255 targets from 85x85 inputs), batches of 4 images; `--threads 0` is the
+    DataLoader's num_workers."""
+    _bsds300(work, 4 * steps, 4)
+    return {}, ["main.py", "--upscale_factor", "3", "--batchSize", "4", "--testBatchSize", "4", "--nEpochs", "1",
+                "--lr", "0.001", "--threads", "0"]
+
+
 # name -> (vendored folder, data and arguments, variant)
 PROGRAMS = {
     "mnist": ("mnist", _mnist, None),
@@ -223,6 +255,7 @@ PROGRAMS = {
     "gcn": ("gcn", _gcn, None),
     "gat": ("gat", _gat, None),
     "siamese_network": ("siamese_network", _siamese, None),
+    "super_resolution": ("super_resolution", _super_resolution, None),
 }
 
 # programs whose step is an episode, its length set by the actions sampled: each library drawing its own random
@@ -248,22 +281,22 @@ def prepare(name, workdir, steps):
 
 
 def run(name, backend, workdir, steps, *, rng="native", init=None, init_file=None, extra_args=(), fresh=True,
-        timeout=600, threads=None, profile=None, clock="wall", toggle=False):
+        timeout=600, threads=None, profile=None, clock="wall", toggle=False, script=None):
     """Run program `name` for about `steps` steps on `backend` ("tensorlib" or "torch") in `workdir`.
 
-    rng="shared": the programs' random draws (randint, randperm, randn(_like), rand, dropout masks) come
-    from one NumPy stream seeded alike in both backends. init="dump" writes the model's state at its first
-    call to `init_file` (default workdir/init.npz); init="load" loads that file into the model there.
-    fresh=False reruns a prepared folder (a resume). Returns {"losses": [...], "step_s": [...], "wall_s": ...,
-    "stdout": ...}; raises RuntimeError with the child's output when it fails. threads=N limits the child's
-    BLAS/OpenMP pools (threadpoolctl) and torch's intra-op threads to N; profile="default" or "detailed"
+    rng="shared": the programs' random draws (randint, randperm, randn(_like), rand, dropout masks) come from one
+    NumPy stream seeded alike in both backends. init="dump" writes the model's state at its first call to
+    `init_file` (default workdir/init.npz); init="load" loads that file into the model there. fresh=False reruns a
+    prepared folder (a resume); with script="other.py" it runs that file of the program instead, with `extra_args`
+    alone as its arguments (super_resolution's super_resolve.py). Returns {"losses": [...], "step_s": [...],
+    "wall_s": ..., "stdout": ...}; raises RuntimeError with the child's output when it fails. threads=N limits the
+    child's BLAS/OpenMP pools (threadpoolctl) and torch's intra-op threads to N; profile="default" or "detailed"
     (record_shapes, profile_memory) runs the program under torch.profiler.profile (CPU activity), and "share"
-    (tensorlib only) under default options with every op kernel timed (runner.time_kernels); a profiled run
-    also returns events and ops per step (runner.step_events); programs in ONE_THREAD default to threads=1;
-    toggle=True (with "default" or "detailed")
-    records the even steps only (the profiler's toggle_collection_dynamic at each step's end), so that
-    profiled and unprofiled steps alternate in one process; clock="cpu"
-    times steps with the process's CPU time instead of the wall clock (robust on a shared machine)."""
+    (tensorlib only) under default options with every op kernel timed (runner.time_kernels); a profiled run also
+    returns events and ops per step (runner.step_events); programs in ONE_THREAD default to threads=1; toggle=True
+    (with "default" or "detailed") records the even steps only (the profiler's toggle_collection_dynamic at each
+    step's end), so that profiled and unprofiled steps alternate in one process; clock="cpu" times steps with the
+    process's CPU time instead of the wall clock (robust on a shared machine)."""
     work = pathlib.Path(workdir)
     if threads is None and name in ONE_THREAD:
         threads = 1
@@ -273,6 +306,7 @@ def run(name, backend, workdir, steps, *, rng="native", init=None, init_file=Non
     else:
         saved = json.loads(read_bounded(work / "program.json"))
         sizes, argv = saved["sizes"], saved["argv"]
+    argv = [script] if script else argv
     spec = {"backend": backend, "workdir": str(work), "argv": [*argv, *extra_args], "sizes": sizes, "rng": rng,
             "init": init, "threads": threads, "profile": profile, "clock": clock, "toggle": toggle,
             "init_file": str(init_file or work / "init.npz"), "out": str(work / f"result-{backend}.json")}
