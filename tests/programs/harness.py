@@ -232,6 +232,12 @@ def _super_resolution(work, steps, variant):
                 "--lr", "0.001", "--threads", "0"]
 
 
+def _regression(work, steps, variant):
+    """No data and no arguments: it fits a degree-4 polynomial to random batches until the smooth L1 loss is
+    below 1e-3 (a few hundred steps, each a 32x4 Linear); `steps` does not bound it."""
+    return {}, ["main.py"]
+
+
 # name -> (vendored folder, data and arguments, variant)
 PROGRAMS = {
     "mnist": ("mnist", _mnist, None),
@@ -256,6 +262,7 @@ PROGRAMS = {
     "gat": ("gat", _gat, None),
     "siamese_network": ("siamese_network", _siamese, None),
     "super_resolution": ("super_resolution", _super_resolution, None),
+    "regression": ("regression", _regression, None),
 }
 
 # programs whose step is an episode, its length set by the actions sampled: each library drawing its own random
