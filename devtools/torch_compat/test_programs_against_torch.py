@@ -21,6 +21,17 @@ STEPS["nanogpt"] = 5
 # this test (909647c) to now, and with TENSORLIB_BLAS=numpy, so the drift is float32 order in torch's kernels,
 # grown over a GAN's and an episode chain's steps (2026-12-04)
 RTOL = {"reinforce": 1e-4, "dcgan": 1e-4, "actor_critic": 1e-4}
+# siamese_network: the first 5 of its 10 losses (measured 5e-6). Its gradients are ill-conditioned in float32
+# (raw 0-255 pixels, BatchNorm over 8 samples of layer4's 1x1 maps): from one state and batch (its sixth),
+# torch's own float32 gradients differ from its float64 ones by 5% and tensorlib's float32 ones from torch's by
+# 12%, while both libraries' float64 gradients agree to 1e-13; so the two runs part after a few steps (2.7e-4
+# at the sixth, 2e-2 by the tenth; a 5-step run, on other data, parts at its fourth)
+# regression: its first 40 losses (measured 4e-6; it runs until the loss is below 1e-3, ~240 steps here). Its
+# features are x .. x^4 of normal x under plain SGD at lr 0.1, which magnifies float32 rounding step by step:
+# x ** 4 rounds differently in the two libraries (torch's vectorized pow is within 1 ulp: 1.8% of float32
+# results differ from the correctly rounded x^4, tensorlib's (NumPy's powf) 0.06%), 1e-5 by the 41st step,
+# 5e-4 by the end. Both runs end at the same step, which the test does not require.
+COMPARED = {"siamese_network": 5, "regression": 40}
 
 
 @pytest.mark.parametrize("name", sorted(harness.PROGRAMS))
@@ -30,6 +41,10 @@ def test_same_losses_as_torch(name, tmp_path):
     ours = harness.run(name, "tensorlib", tmp_path / "tensorlib", STEPS[name], rng="shared", init="load",
                        init_file=tmp_path / "torch" / "init.npz")
     assert ref["torch"] == "torch" and ours["torch"] == "tensorlib"
-    assert len(ours["losses"]) == len(ref["losses"]) >= STEPS[name]
-    np.testing.assert_allclose(ours["losses"], ref["losses"], rtol=RTOL.get(name, 1e-5))
+    n = COMPARED.get(name)
+    if n is None:
+        assert len(ours["losses"]) == len(ref["losses"]) >= STEPS[name]
+        n = len(ref["losses"])
+    assert min(len(ours["losses"]), len(ref["losses"])) >= n
+    np.testing.assert_allclose(ours["losses"][:n], ref["losses"][:n], rtol=RTOL.get(name, 1e-5))
     assert name in harness.LOSS_NEED_NOT_FALL or ours["losses"][-1] < ours["losses"][0]

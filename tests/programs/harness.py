@@ -1,4 +1,4 @@
-"""Eight public PyTorch programs (tests/programs/vendor/, see README.md) run unchanged on tensorlib or torch.
+"""Public PyTorch programs (tests/programs/vendor/, see README.md) run unchanged on tensorlib or torch.
 
 `prepare(name, workdir, steps)` copies a program into `workdir` with synthetic data of the real data's shapes
 and returns its command line; `run(...)` runs it in a child process (tests/programs/runner.py) with `torch`
@@ -219,6 +219,54 @@ def _llama2c(work, steps, variant):
                 "--eval_iters=2", "--warmup_iters=1", "--learning_rate=3e-3"]
 
 
+def _siamese(work, steps, variant):
+    """Pairs of synthetic MNIST digits (same class or not) through torchvision's ResNet-18 (stubs/torchvision/
+    models) with a 1-channel conv1: 28x28 images shrink to 1x1 by layer4. The classes are drawn evenly
+    ("balanced"): the program picks two different images of a class, looping until it finds them, so each
+    class needs two (real MNIST has ~6000)."""
+    return {"mnist": {"train": 8 * steps, "test": 20, "balanced": True}}, [
+        "main.py", "--batch-size", "8", "--test-batch-size", "20", "--epochs", "1", "--no-accel", "--log-interval",
+        "1", "--save-model", "--lr", "0.02"]
+
+
+def _bsds300(work, n_train, n_test, seed=0):
+    """dataset/BSDS300/images/{train,test}: smooth synthetic RGB photographs (256x256 PNG: a few blurred colour
+    blobs and stripes), where data.py finds BSDS300 already there and downloads nothing."""
+    import io
+
+    from PIL import Image
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:256, 0:256] / 256.0
+    for split, n in (("train", n_train), ("test", n_test)):
+        d = work / "dataset" / "BSDS300" / "images" / split
+        d.mkdir(parents=True)
+        for i in range(n):
+            img = np.zeros((256, 256, 3))
+            for _ in range(6):
+                cy, cx, r = rng.random(3) * [1, 1, 0.3] + [0, 0, 0.05]
+                img += rng.random(3) * np.exp(-((yy - cy) ** 2 + (xx - cx) ** 2) / r ** 2)[..., None]
+            f, a = rng.random(2) * [30, np.pi]
+            img += 0.3 * np.sin(f * (np.cos(a) * xx + np.sin(a) * yy))[..., None] * rng.random(3)
+            img = (255 * (img - img.min()) / (np.ptp(img) + 1e-9)).astype(np.uint8)
+            buf = io.BytesIO()
+            Image.fromarray(img).save(buf, format="PNG")
+            write_bytes(d / f"{i:04d}.png", buf.getvalue())
+
+
+def _super_resolution(work, steps, variant):
+    """Upscale factor 3 (255x255 targets from 85x85 inputs), batches of 4 images; `--threads 0` is the
+    DataLoader's num_workers."""
+    _bsds300(work, 4 * steps, 4)
+    return {}, ["main.py", "--upscale_factor", "3", "--batchSize", "4", "--testBatchSize", "4", "--nEpochs", "1",
+                "--lr", "0.001", "--threads", "0"]
+
+
+def _regression(work, steps, variant):
+    """No data and no arguments: it fits a degree-4 polynomial to random batches until the smooth L1 loss is
+    below 1e-3 (a few hundred steps, each a 32x4 Linear); `steps` does not bound it."""
+    return {}, ["main.py"]
+
+
 # name -> (vendored folder, data and arguments, variant)
 PROGRAMS = {
     "mnist": ("mnist", _mnist, None),
@@ -242,11 +290,20 @@ PROGRAMS = {
     "gcn": ("gcn", _gcn, None),
     "gat": ("gat", _gat, None),
     "llama2c": ("llama2c", _llama2c, None),
+    "siamese_network": ("siamese_network", _siamese, None),
+    "super_resolution": ("super_resolution", _super_resolution, None),
+    "regression": ("regression", _regression, None),
 }
 
 # programs whose step is an episode, its length set by the actions sampled: each library drawing its own random
 # numbers, their episodes (and best steps) differ; timed side by side, they draw from one stream (rng="shared")
 EPISODE_STEPS = {"reinforce", "actor_critic"}
+
+# programs run with one BLAS/OpenMP thread unless `threads` is given: siamese_network's convolutions alternate
+# MKL's 2-d products (libiomp threads spin ~200 ms after each call, KMP_BLOCKTIME) with NumPy's batched ones on
+# OpenBLAS's own threads, which on two busy cores wait for them: 3 steps took 26 s with 2 threads, 2.9 s with
+# one, 4.6 s with KMP_BLOCKTIME=0 (2026-12-05)
+ONE_THREAD = {"siamese_network"}
 
 # losses that need not fall over a few steps: a GAN's, and policy gradients' (normalized returns)
 LOSS_NEED_NOT_FALL = {"dcgan", "reinforce", "actor_critic"}
@@ -261,28 +318,32 @@ def prepare(name, workdir, steps):
 
 
 def run(name, backend, workdir, steps, *, rng="native", init=None, init_file=None, extra_args=(), fresh=True,
-        timeout=600, threads=None, profile=None, clock="wall", toggle=False):
+        timeout=600, threads=None, profile=None, clock="wall", toggle=False, script=None):
     """Run program `name` for about `steps` steps on `backend` ("tensorlib" or "torch") in `workdir`.
 
-    rng="shared": the programs' random draws (randint, randperm, randn(_like), rand, dropout masks) come
-    from one NumPy stream seeded alike in both backends. init="dump" writes the model's state at its first
-    call to `init_file` (default workdir/init.npz); init="load" loads that file into the model there.
-    fresh=False reruns a prepared folder (a resume). Returns {"losses": [...], "step_s": [...], "wall_s": ...,
-    "stdout": ...}; raises RuntimeError with the child's output when it fails. threads=N limits the child's
-    BLAS/OpenMP pools (threadpoolctl) and torch's intra-op threads to N; profile="default" or "detailed"
+    rng="shared": the programs' random draws (randint, randperm, randn(_like), rand, dropout masks) come from one
+    NumPy stream seeded alike in both backends. init="dump" writes the model's state at its first call to
+    `init_file` (default workdir/init.npz); init="load" loads that file into the model there. fresh=False reruns a
+    prepared folder (a resume); with script="other.py" it runs that file of the program instead, with `extra_args`
+    alone as its arguments (super_resolution's super_resolve.py). Returns {"losses": [...], "step_s": [...],
+    "wall_s": ..., "stdout": ...}; raises RuntimeError with the child's output when it fails. threads=N limits the
+    child's BLAS/OpenMP pools (threadpoolctl) and torch's intra-op threads to N; profile="default" or "detailed"
     (record_shapes, profile_memory) runs the program under torch.profiler.profile (CPU activity), and "share"
-    (tensorlib only) under default options with every op kernel timed (runner.time_kernels); a profiled run
-    also returns events and ops per step (runner.step_events); toggle=True (with "default" or "detailed")
-    records the even steps only (the profiler's toggle_collection_dynamic at each step's end), so that
-    profiled and unprofiled steps alternate in one process; clock="cpu"
-    times steps with the process's CPU time instead of the wall clock (robust on a shared machine)."""
+    (tensorlib only) under default options with every op kernel timed (runner.time_kernels); a profiled run also
+    returns events and ops per step (runner.step_events); programs in ONE_THREAD default to threads=1; toggle=True
+    (with "default" or "detailed") records the even steps only (the profiler's toggle_collection_dynamic at each
+    step's end), so that profiled and unprofiled steps alternate in one process; clock="cpu" times steps with the
+    process's CPU time instead of the wall clock (robust on a shared machine)."""
     work = pathlib.Path(workdir)
+    if threads is None and name in ONE_THREAD:
+        threads = 1
     if fresh:
         sizes, argv = prepare(name, work, steps)
         write_bytes(work / "program.json", json.dumps({"sizes": sizes, "argv": argv}).encode())
     else:
         saved = json.loads(read_bounded(work / "program.json"))
         sizes, argv = saved["sizes"], saved["argv"]
+    argv = [script] if script else argv
     spec = {"backend": backend, "workdir": str(work), "argv": [*argv, *extra_args], "sizes": sizes, "rng": rng,
             "init": init, "threads": threads, "profile": profile, "clock": clock, "toggle": toggle,
             "init_file": str(init_file or work / "init.npz"), "out": str(work / f"result-{backend}.json")}

@@ -11,6 +11,7 @@ import io
 import json
 import os
 import pathlib
+import random
 import runpy
 import sys
 import time
@@ -360,6 +361,11 @@ def main(spec_path):
             prof.toggle_collection_dynamic(False, cpu)
             obs.toggle = _start_after(prof, cpu, obs.step_s, spec["skip_steps"])
         obs.t_last = obs.clock()
+    # Python's generator and torch's, which a program may draw from unseeded (siamese_network's pairs:
+    # random.randint; regression's target polynomial and batches: torch.randn), seeded: the same draws on every
+    # run (Python's: on both backends too). Programs that seed them themselves do so after this.
+    random.seed(0)
+    torch.manual_seed(0)
     t0 = time.perf_counter()
     try:
         runpy.run_path(os.path.join(work, argv[0]), run_name="__main__")

@@ -1,4 +1,4 @@
-"""Twelve public PyTorch programs (tests/programs/vendor/, README.md there) train on tensorlib with nothing
+"""Fifteen public PyTorch programs (tests/programs/vendor/, README.md there) train on tensorlib with nothing
 changed but `import torch` (tensorlib.compat): their loss falls over a few steps on synthetic data of the
 real data's shapes. The default suite runs one configuration of each (about a second each); the other model
 types of the same programs are marked slow. devtools/torch_compat/test_programs_against_torch.py checks the
@@ -11,7 +11,8 @@ import pytest
 from tests.programs import harness
 
 FAST = {"mnist": 6, "vae": 4, "word_lm_lstm": 8, "nanogpt": 3, "makemore_transformer": 8, "mnist_rnn": 10,
-        "time_sequence_prediction": 20, "gcn": 5, "gat": 4}
+        "time_sequence_prediction": 20, "gcn": 5, "gat": 4, "siamese_network": 8, "super_resolution": 6,
+        "regression": 6}
 SLOW = {n: 8 for n in harness.PROGRAMS if n not in FAST and n not in harness.LOSS_NEED_NOT_FALL}
 
 
@@ -69,6 +70,39 @@ def test_dcgan_trains_and_continues_from_its_checkpoints(tmp_path):
                         extra_args=["--netG", str(saved[0]), "--netD", str(saved[1])])
     # same batches, same noise (--manualSeed), different starting weights: a different first loss
     assert np.isfinite(again["losses"]).all() and again["losses"][0] != first["losses"][0]
+
+
+def test_super_resolution_checkpoint_super_resolves_an_image(tmp_path):
+    """super_resolution saves the whole model each epoch (torch.save(model)); its super_resolve.py loads it
+    under torch.serialization.safe_globals naming the classes by torch's files
+    (torch.nn.modules.pixelshuffle.PixelShuffle, ...) and upscales a test image's Y channel 3x."""
+    from PIL import Image
+    work = tmp_path / "w"
+    harness.run("super_resolution", "tensorlib", work, 2)
+    assert (work / "model_epoch_1.pth").is_file()
+    r = harness.run("super_resolution", "tensorlib", work, 2, fresh=False, script="super_resolve.py", extra_args=[
+        "--input_image", "dataset/BSDS300/images/test/0000.png", "--model", "model_epoch_1.pth",
+        "--output_filename", "out.png"])
+    assert "output image saved to  out.png" in r["stdout"]
+    with Image.open(work / "out.png") as img:
+        assert img.size == (768, 768) and img.mode == "RGB"
+
+
+def test_regression_learns_the_polynomial(tmp_path):
+    """regression fits y = w . [x, x^2, x^3, x^4] + b by plain SGD (`param.data.add_(-0.1 * param.grad)`) until
+    the smooth L1 loss is below 1e-3, then prints both polynomials through '{:+.2f}'.format of 0-d tensors: the
+    learned coefficients are the target's within 0.1."""
+    import re
+    r = harness.run("regression", "tensorlib", tmp_path / "w", 6)
+    final = float(re.search(r"Loss: ([0-9.]+) after (\d+) batches", r["stdout"]).group(1))
+    assert final < 1e-3 and r["losses"][-1] == pytest.approx(final, abs=1e-6)
+
+    def coefficients(label):
+        line = next(ln for ln in r["stdout"].splitlines() if label in ln)
+        return [float(c) for c in re.findall(r"([+-][0-9]+\.[0-9]{2})(?: x\^\d)?", line.split("y = ")[1])]
+    learned, actual = coefficients("Learned function"), coefficients("Actual function")
+    assert len(learned) == len(actual) == 5
+    np.testing.assert_allclose(learned, actual, atol=0.1)
 
 
 @pytest.mark.parametrize("name", ["reinforce", "actor_critic"])

@@ -18,3 +18,6 @@ from .transformer import (MultiheadAttention, Transformer, TransformerDecoder, T
                           TransformerEncoder, TransformerEncoderLayer)
 from .adaptive import AdaptiveLogSoftmaxWithLoss, LinearCrossEntropyLoss
 from .extra import *  # noqa: F403  (activations, dropouts, losses, padding, pooling, norms, resampling)
+# torch.nn.modules' file names for the classes defined above elsewhere (torch.nn.modules.pixelshuffle.PixelShuffle)
+from . import (batchnorm, channelshuffle, distance, fold, instancenorm, padding, pixelshuffle,  # noqa: F401,E402
+               upsampling)

@@ -1,6 +1,6 @@
 """datasets.MNIST with synthetic 28x28 uint8 digits: each class a fixed random template plus noise, so a model
 can learn it, and FakeData's random images. Sizes come from `MNIST.sizes`, `FakeData.sizes` (set by
-tests/programs/runner.py)."""
+tests/programs/runner.py); MNIST.sizes["balanced"] draws the classes evenly instead of independently."""
 from __future__ import annotations
 
 import numpy as np
@@ -18,7 +18,10 @@ class MNIST:
         rng = np.random.default_rng(1 if train else 2)
         templates = np.random.default_rng(0).random((10, 28, 28)) < 0.3
         import torch        # the backend the program runs on (tensorlib under tensorlib.compat)
-        targets = rng.integers(0, 10, n)
+        if self.sizes.get("balanced"):      # every class about n/10 times (siamese_network pairs two of a class)
+            targets = rng.permutation(np.arange(n) % 10)
+        else:
+            targets = rng.integers(0, 10, n)
         noise = rng.random((n, 28, 28)) < 0.1
         self.targets = torch.from_numpy(targets.astype(np.int64))
         self.data = torch.from_numpy(((templates[targets] ^ noise) * 255).astype(np.uint8))
