@@ -3,8 +3,9 @@ backward formulas) and the functions torch composes from them and from the other
 lstsq, matrix_rank, cond, lu, lu_solve, multi_dot, ...), each inside its torch-named profiler region.
 
 Loaded on first use (`tensorlib.linalg`, as an attribute or imported), so `import tensorlib` pays nothing for
-it; the ops themselves are registered with the others. Real floating dtypes only: tensorlib has no complex
-dtype, so eig and eigvals (whose results are complex) refuse."""
+it; the ops themselves are registered with the others. Every function takes complex matrices as torch's does
+(adjoints where a real formula has transposes: lstsq, vecdot, householder_product); eig and eigvals give
+complex results for real inputs too."""
 from __future__ import annotations
 
 import math
@@ -21,8 +22,8 @@ from .ops.comparison import where
 from .ops.creation import eye, ones, zeros
 from .ops.shape import cat
 from .ops import factorize as _F
-from .ops.factorize import (LinAlgError, cholesky, cholesky_ex, det, eigh, eigvalsh, inv, inv_ex,  # noqa: F401
-                            lu_factor, lu_factor_ex, lu_solve, matrix_exp, qr, slogdet, solve, solve_ex,
+from .ops.factorize import (LinAlgError, cholesky, cholesky_ex, det, eig, eigh, eigvals, eigvalsh,  # noqa: F401
+                            inv, inv_ex, lu_factor, lu_factor_ex, lu_solve, matrix_exp, qr, slogdet, solve, solve_ex,
                             solve_triangular, svd, svdvals, pinv, check_floating, check_matrix, check_square)
 from .ops.linalg import CROSS, matmul as _matmul
 from .ops.more_ops import _multi_dot
@@ -160,17 +161,19 @@ def lstsq(A, B, rcond=None, *, driver=None, out=None):
         tol = s[..., :1] * rcond if s.shape[-1] else s.sum(-1, keepdim=True)
         keep = s > tol
         sinv = where(keep, 1 / where(keep, s, 1.0), 0.0)
-        x = _matmul(vh.mT * sinv.unsqueeze(-2), _matmul(u.mT, Bm))
+        x = _matmul(_F._h(vh) * sinv.unsqueeze(-2), _matmul(_F._h(u), Bm))
         rank = keep.sum(-1)
         full = bool((rank == min(m, n)).all()) if rank.numel() else True
+        real = s.dtype      # (residuals and singular values are real for a complex A)
         if driver != "gelsy" and m > n and full:
-            res = ((_matmul(A, x) - Bm) ** 2).sum(-2)
+            r = _matmul(A, x) - Bm
+            res = ((r.real ** 2 + r.imag ** 2) if r.is_complex() else r ** 2).sum(-2)
             if vec:
                 res = res.squeeze(-1)
         else:
-            res = zeros(0, dtype=A.dtype, **z)
+            res = zeros(0, dtype=real, **z)
         rank_out = rank if driver != "gels" else zeros(0, dtype=rank.dtype, **z)
-        sv = s if driver in ("gelsd", "gelss") else zeros(0, dtype=A.dtype, **z)
+        sv = s if driver in ("gelsd", "gelss") else zeros(0, dtype=real, **z)
         sol = x.squeeze(-1) if vec else x
     return lstsq_rt(sol, res, rank_out, sv.detach() if driver in ("gelsd", "gelss") else sv)
 
@@ -253,9 +256,9 @@ def multi_dot(tensors, *, out=None):
 
 
 def vecdot(x, y, *, dim=-1, out=None):
-    """torch.linalg.vecdot: the dot product along `dim` (real: sum of x * y), broadcast."""
+    """torch.linalg.vecdot: the dot product along `dim` (sum of conj(x) * y), broadcast."""
     with record_range("linalg_vecdot", "op", (x, y)):
-        return _out((x * y).sum(dim), out)
+        return _out((x.conj() * y).sum(dim), out)
 
 
 def cross(input, other, *, dim=-1, out=None):
@@ -321,8 +324,8 @@ def vander(x, *, N=None):
 
 
 def householder_product(A, tau, *, out=None):
-    """torch.linalg.householder_product (LAPACK's orgqr): the first n columns of H_1 ... H_k, H_i = I - τ_i
-    v_i v_i^T with v_i = (0, ..., 0, 1, A[i+1:, i]). Composed of dispatched ops (differentiable)."""
+    """torch.linalg.householder_product (LAPACK's orgqr, ungqr): the first n columns of H_1 ... H_k,
+    H_i = I - τ_i v_i v_i^H with v_i = (0, ..., 0, 1, A[i+1:, i]). Composed of dispatched ops (differentiable)."""
     m, n = A.shape[-2:]
     k = tau.shape[-1]
     if m < n:
@@ -337,20 +340,11 @@ def householder_product(A, tau, *, out=None):
         for i in reversed(range(k)):          # Q = H_1 (H_2 (... (H_k I)))
             v = cat([zeros(*batch, i, dtype=A.dtype, device=A.device),
                      ones(*batch, 1, dtype=A.dtype, device=A.device), A[..., i + 1:, i]], -1)
-            w = _matmul(v.unsqueeze(-2), q)                      # v^T Q
+            w = _matmul(v.conj().unsqueeze(-2), q)               # v^H Q
             q = q - tau[..., i, None, None] * (v.unsqueeze(-1) * w)
         return _out(q, out)
 
 
 orgqr = householder_product
 
-
-def eig(A, *, out=None):
-    raise RuntimeError("linalg.eig: the eigenvalues and eigenvectors of a general real matrix are complex, and "
-                       "tensorlib has no complex dtype; for a symmetric matrix use linalg.eigh")
-
-
-def eigvals(A, *, out=None):
-    raise RuntimeError("linalg.eigvals: the eigenvalues of a general real matrix are complex, and tensorlib has "
-                       "no complex dtype; for a symmetric matrix use linalg.eigvalsh")
 

@@ -1,6 +1,6 @@
 """torch.linalg's primitive ops: the factorizations and solves that autograd differentiates as a whole (inv_ex,
 det, slogdet, solve_ex, cholesky_ex, qr, svd, eigh, lu_factor_ex, solve_triangular, matrix_exp), each with
-torch's node name and backward formula (torch's FunctionsManual.cpp, real case), and the torch-level aliases
+torch's node name and backward formula (torch's FunctionsManual.cpp), and the torch-level aliases
 built on them (torch.det, inverse, cholesky, qr, svd, ... and their Tensor methods). tensorlib.linalg composes
 the rest (norms, pinv, lstsq, lu, ...) from these.
 
@@ -9,15 +9,23 @@ batched); LU with partial pivoting, triangular solves with zero pivots and the m
 here once on `xp` (CuPy has no lu_factor or expm outside cupyx.scipy, which tensorlib does not require). torch
 reports a singular or non-positive-definite input by LAPACK's `info`; NumPy raises and CuPy returns NaN, so
 `info` is computed (by the same elimination LAPACK runs) only when that happens: the common case pays
-nothing. Real dtypes only: tensorlib has no complex dtype (linalg.eig refuses)."""
+nothing.
+
+Complex matrices: a formula that is holomorphic in A (inv, det, solve, solve_triangular, lu_factor, matrix_exp:
+the Jacobian's transpose applied to g) is torch's complex one as the engine runs it, conj(formula(conj(g)))
+(autograd.engine._run_complex). The others (slogdet, cholesky, qr, svd, eigh, eig, pinv) set
+`complex_formula` and are written as torch's for complex gradients (mH where the real formula has mT, torch's
+phase terms and gauge checks), their real path the real formula as before (`_h`: mT for real matrices)."""
 from __future__ import annotations
 
 import functools
 import warnings
 
 from .. import _dtype as D, _sync
+from .._device import xp_of
 from .broadcast import sum_to
 from .comparison import where
+from .complex_ops import imag, real
 from ._define import Tensor, dispatch, np, op, public, write_out
 from .creation import eye, zeros
 from .linalg import matmul
@@ -65,15 +73,7 @@ def with_out(fn):
 
 # --- argument checks (torch's messages) ---------------------------------------------------------------------
 
-# the functions whose formulas hold for complex matrices as written (holomorphic: the engine's conjugations make
-# them torch's, autograd.engine._run_complex); the others' (svd, eigh, qr, cholesky, ...) are written for real ones
-_COMPLEX_OK = frozenset({"linalg.inv", "linalg.det", "linalg.solve", "linalg.vector_norm"})
-
-
 def check_floating(name, a, low_precision=True):
-    if a.dtype.kind == "c" and name not in _COMPLEX_OK:
-        raise RuntimeError(f"{name}: complex input is not supported by tensorlib yet (its gradient is written for real "
-                           "matrices; inv, det, solve and vector_norm take complex ones)")
     if a.dtype.kind not in "fc":
         raise RuntimeError(f"{name}: Expected a floating point or complex tensor as input. Got "
                            f"{D.scalar_name(a.dtype)}")
@@ -91,6 +91,23 @@ def check_square(name, a, what="A"):
     if a.shape[-1] != a.shape[-2]:
         raise RuntimeError(f"{name}: {what} must be batches of square matrices, but they are {a.shape[-2]} by "
                            f"{a.shape[-1]} matrices")
+
+
+def _real_dtype(dt):
+    """The real dtype of a complex one (float64 for complex128): singular values', eigh's eigenvalues',
+    logabsdet's; a real dtype itself."""
+    return np.finfo(dt).dtype if dt.kind == "c" else dt
+
+
+def _h(x):
+    """x's adjoint in a formula written for complex matrices: mH, and for real ones mT (the real path's ops)."""
+    return x.mH if x._data.dtype.kind == "c" else x.mT
+
+
+def _complex_formula(o):
+    """`o` takes complex gradients as they come (OpDef.complex_formula): its formula is torch's complex one."""
+    o.complex_formula = True
+    return o
 
 
 def _host(xp, a):
@@ -122,8 +139,9 @@ def _batched(a):
 def lu_loop(xp, a):
     """getrf's partial-pivoting LU of a batch (…, m, n), on xp: (LU packed as LAPACK's, pivots 1-based int32,
     info int32: the first zero pivot's 1-based index, 0 when there is none). The same elimination and pivot
-    choice (the first largest |value|) as LAPACK's unblocked getf2."""
+    choice (the first largest |value|; of a complex one |re| + |im|, izamax's) as LAPACK's unblocked getf2."""
     flat, batch = _batched(a)
+    complex_ = a.dtype.kind == "c"
     lu = flat.astype(a.dtype, copy=True)
     nb, m, n = lu.shape
     k = min(m, n)
@@ -131,7 +149,8 @@ def lu_loop(xp, a):
     info = xp.zeros((nb,), dtype=np.int32)
     rows = xp.arange(nb)
     for j in range(k):
-        r = xp.argmax(xp.abs(lu[:, j:, j]), axis=1) + j
+        col = lu[:, j:, j]
+        r = xp.argmax(xp.abs(col.real) + xp.abs(col.imag) if complex_ else xp.abs(col), axis=1) + j
         piv[:, j] = (r + 1).astype(np.int32)
         top, other = lu[rows, j, :].copy(), lu[rows, r, :].copy()
         lu[rows, r, :] = top
@@ -151,18 +170,25 @@ def _lu_info(xp, a):
 
 def _cholesky_info(xp, a):
     """potrf's info for a batch: the order of the first leading minor that is not positive-definite (0: none),
-    by the column-by-column factorization LAPACK's unblocked potf2 runs."""
+    by the column-by-column factorization LAPACK's unblocked potf2 runs (zpotf2 for a complex one: the
+    diagonal's real part, the row conjugated)."""
     flat, batch = _batched(a)
     nb, n, _ = flat.shape
     L = xp.zeros_like(flat)
     info = xp.zeros((nb,), dtype=np.int32)
+    complex_ = a.dtype.kind == "c"
     for j in range(n):
-        d = flat[:, j, j] - (L[:, j, :j] * L[:, j, :j]).sum(axis=1)
+        row = L[:, j, :j]
+        if complex_:
+            row = row.conj()
+            d = flat[:, j, j].real - (row.real ** 2 + row.imag ** 2).sum(axis=1)
+        else:
+            d = flat[:, j, j] - (row * row).sum(axis=1)
         bad = ~(d > 0)                  # NaN too, as potrf's check
         info = xp.where((info == 0) & bad, j + 1, info).astype(np.int32)
         s = xp.sqrt(xp.where(bad, 1, d))
         L[:, j, j] = s
-        L[:, j + 1:, j] = (flat[:, j + 1:, j] - xp.matmul(L[:, j + 1:, :j], L[:, j, :j, None])[..., 0]) / s[:, None]
+        L[:, j + 1:, j] = (flat[:, j + 1:, j] - xp.matmul(L[:, j + 1:, :j], row[..., None])[..., 0]) / s[:, None]
     return _host(xp, info.reshape(batch))
 
 
@@ -185,8 +211,9 @@ def _nonfinite(xp, r):
 
 def _not_positive_diagonal(xp, L):
     """potrf's failure at column j leaves that diagonal entry as computed, not positive (or NaN), and the
-    columns after it unfactored (finite): only the diagonal tells."""
-    return ~(xp.diagonal(L, 0, -2, -1) > 0).all()
+    columns after it unfactored (finite): only the diagonal tells (real, for a complex L)."""
+    d = xp.diagonal(L, 0, -2, -1)
+    return ~((d.real if d.dtype.kind == "c" else d) > 0).all()
 
 
 def _per_matrix(xp, fn, a, ok, fill_shape, dtype):
@@ -253,20 +280,31 @@ def _inverse(a):
     return dispatch(INV_EX, a)[0]
 
 
-@op("linalg_slogdet", save="i", nondiff_outputs=(0,), node_name="LinalgSlogdetBackward0")
+@_complex_formula
+@op("linalg_slogdet", save="io", node_name="LinalgSlogdetBackward0")
 def SLOGDET(xp, a):
+    """(sign, logabsdet): sign of A's dtype (a unit complex number for a complex A), logabsdet real."""
     check_floating("linalg.slogdet", a)
     check_square("linalg.slogdet", a)
     s, l = xp.linalg.slogdet(a)
-    return xp.asarray(s).astype(a.dtype, copy=False), xp.asarray(l).astype(a.dtype, copy=False)
+    return xp.asarray(s).astype(a.dtype, copy=False), xp.asarray(l).astype(_real_dtype(a.dtype), copy=False)
 
 
 @SLOGDET.def_backward
-def _(ctx, _gsign, g):
-    """g_logabsdet A^{-T}."""
+def _(ctx, gsign, g):
+    """torch's slogdet_backward: g_logabsdet A^{-T} (real A: the sign is locally constant); for a complex A,
+    (g_logabsdet - i Im(conj(g_sign) sign)) A^{-H}."""
+    a = ctx.saved_inputs[0]
+    if a._data.dtype.kind != "c":
+        if g is None:
+            return (None,)
+        return (g.unsqueeze(-1).unsqueeze(-1) * _inverse(a).mT,)
+    if gsign is not None:
+        phase = imag(gsign.conj() * ctx.saved_output[0]) * 1j
+        g = -phase if g is None else g - phase
     if g is None:
         return (None,)
-    return (g.unsqueeze(-1).unsqueeze(-1) * _inverse(ctx.saved_inputs[0]).mT,)
+    return (g.unsqueeze(-1).unsqueeze(-1) * _inverse(a).mH,)
 
 
 # --- solve ---------------------------------------------------------------------------------------------------
@@ -354,12 +392,19 @@ def _not_pd_message(i):
             f"minor of order {i} is not positive-definite).")
 
 
+@_complex_formula
 @op("linalg_cholesky_ex", save="o", nondiff_outputs=(1,), node_name="LinalgCholeskyExBackward0")
 def CHOLESKY_EX(xp, a, upper=False, check_errors=False):
     check_floating("linalg.cholesky", a)
     check_square("linalg.cholesky", a)
     a = xp.tril(a) if a.size else a     # the lower triangle is read, as potrf('L')
-    a = a + xp.swapaxes(xp.tril(a, -1), -1, -2)
+    mirror = xp.swapaxes(xp.tril(a, -1), -1, -2)
+    if a.dtype.kind == "c":             # Hermitian: the conjugate mirrored, the diagonal's real part (zpotrf's)
+        idx = xp.arange(a.shape[-1])
+        a = a.copy()
+        a[..., idx, idx] = a[..., idx, idx].real
+        mirror = mirror.conj()
+    a = a + mirror
     L = _solve_or_none(xp, xp.linalg.cholesky, a, failed=_not_positive_diagonal)
     info = xp.zeros(a.shape[:-2], dtype=np.int32)
     if L is None:
@@ -369,23 +414,25 @@ def CHOLESKY_EX(xp, a, upper=False, check_errors=False):
         L = _per_matrix(xp, xp.linalg.cholesky, a, info_h == 0, a.shape[-2:], a.dtype)
         info = xp.asarray(info_h)
     L = L.astype(a.dtype, copy=False)
-    return (xp.ascontiguousarray(xp.swapaxes(L, -1, -2)) if upper else L), info
+    return (xp.ascontiguousarray(_adj(xp, L)) if upper else L), info
 
 
 @CHOLESKY_EX.def_backward
 def _(ctx, g, _ginfo=None):
-    """torch's cholesky_backward: gA = L^{-T} Φ L^{-1}, Φ = tril(L^T gL) with its lower part mirrored."""
+    """torch's cholesky_backward: gA = L^{-H} Φ L^{-1}, Φ = tril(L^H gL) with its lower part mirrored
+    (conjugated)."""
     L = ctx.saved_output[0]
     if ctx.attrs.get("upper", False):
-        L, g = L.mT, g.mT
-    ga = tril(matmul(L.mT, g))
-    ga = 0.5 * (ga + tril(ga, -1).mT)
-    ga = solve_triangular(L.mT, ga, upper=True, left=True)
+        L, g = _h(L), _h(g)
+    ga = tril(matmul(_h(L), g))
+    ga = 0.5 * (ga + _h(tril(ga, -1)))
+    ga = solve_triangular(_h(L), ga, upper=True, left=True)
     return (solve_triangular(L, ga, upper=False, left=False),)
 
 
 # --- qr --------------------------------------------------------------------------------------------------
 
+@_complex_formula
 @op("linalg_qr", save="o", node_name="LinalgQrBackward0")
 def QR(xp, a, mode="reduced"):
     check_floating("linalg.qr", a)
@@ -413,14 +460,14 @@ def _(ctx, gq, gr):
         raise RuntimeError("The QR decomposition is not differentiable when mode='complete' and nrows > ncols.")
     if m >= n:
         return (_qr_tall_backward(gq, gr, q, r),)
-    # m < n: A = [X | Y] with X = Q R1, R2 = Q^T Y: Y's gradient is Q gR2, and R2's dependence on Q adds
-    # Y gR2^T to gQ before X's (square) formula
+    # m < n: A = [X | Y] with X = Q R1, R2 = Q^H Y: Y's gradient is Q gR2, and R2's dependence on Q adds
+    # Y gR2^H to gQ before X's (square) formula
     r1, r2 = r[..., :, :m], r[..., :, m:]
     gy = None
     if gr is not None:
         gr1, gr2 = gr[..., :, :m], gr[..., :, m:]
         gy = matmul(q, gr2)
-        extra = matmul(matmul(q, r2), gr2.mT)
+        extra = matmul(matmul(q, r2), _h(gr2))
         gq = gq + extra if gq is not None else extra
     else:
         gr1 = None
@@ -431,36 +478,42 @@ def _(ctx, gq, gr):
 
 
 def _qr_tall_backward(gq, gr, q, r):
-    """torch's linalg_qr_backward for m >= n: gA = [gQ + Q syminvadj(triu(gR R^T - Q^T gQ))] R^{-T}."""
+    """torch's linalg_qr_backward for m >= n: gA = [gQ + Q syminvadj(triu(gR R^H - Q^H gQ))] R^{-H}."""
     if gq is not None:
-        ga = matmul(gr, r.mT) - matmul(q.mT, gq) if gr is not None else -matmul(q.mT, gq)
+        ga = matmul(gr, _h(r)) - matmul(_h(q), gq) if gr is not None else -matmul(_h(q), gq)
     else:
-        ga = matmul(gr, r.mT)
-    t = triu(ga)        # syminvadj: t + t^T with its diagonal counted once
-    ga = matmul(q, t + t.mT - t.diagonal(0, -2, -1).diag_embed(0, -2, -1))
+        ga = matmul(gr, _h(r))
+    t = triu(ga)        # syminvadj: t + t^H with its diagonal's real part counted once
+    d = t.diagonal(0, -2, -1)
+    ga = matmul(q, t + _h(t) - (real(d) if d._data.dtype.kind == "c" else d).diag_embed(0, -2, -1))
     if gq is not None:
         ga = ga + gq
-    return solve_triangular(r.mT, ga, upper=False, left=False)
+    return solve_triangular(_h(r), ga, upper=False, left=False)
 
 
 # --- svd -------------------------------------------------------------------------------------------------
 
+@_complex_formula
 @op("linalg_svd", save="o", node_name="LinalgSvdBackward0")
 def SVD(xp, a, full_matrices=True, compute_uv=True):
+    """(U, S, Vh); S real (of a complex A too)."""
     check_floating("linalg.svd", a)
     check_matrix("linalg.svd", a)
+    sdt = _real_dtype(a.dtype)
     if not compute_uv:
         s = xp.linalg.svd(a, compute_uv=False)
         e = xp.zeros((0,), dtype=a.dtype)
-        return e, s.astype(a.dtype, copy=False), e.copy()
+        return e, s.astype(sdt, copy=False), e.copy()
     u, s, vh = xp.linalg.svd(a, full_matrices=full_matrices)
-    return u.astype(a.dtype, copy=False), s.astype(a.dtype, copy=False), vh.astype(a.dtype, copy=False)
+    return u.astype(a.dtype, copy=False), s.astype(sdt, copy=False), vh.astype(a.dtype, copy=False)
 
 
 @SVD.def_backward
 def _(ctx, gu, gs, gvh):
-    """torch's svd_backward (real): the gauge-fixed formula with E_jk = S_k² - S_j²; U and Vh of the reduced
-    decomposition (full_matrices=True differentiates only where U and Vh are square, as torch's)."""
+    """torch's svd_backward: the gauge-fixed formula with E_jk = S_k² - S_j²; U and Vh of the reduced
+    decomposition (full_matrices=True differentiates only where U and Vh are square, as torch's). For a
+    complex A, adjoints for transposes, torch's check that the loss does not depend on the singular vectors'
+    phases (Im diag(U^H gU) = -Im diag(V^H gV)) and its phase term diag(U^H gU - gU^H U) / 2S."""
     u, s, vh = ctx.saved_output
     m, n = ctx.in_meta[0][0][-2:]
     if not ctx.attrs.get("compute_uv", True):
@@ -472,18 +525,21 @@ def _(ctx, gu, gs, gvh):
         gvh = gvh[..., :k, :] if gvh is not None else None
     if gu is None and gvh is None:
         return (matmul(u * gs.unsqueeze(-2), vh) if gs is not None else None,)
-    v = vh.mT
-    gv = gvh.mT if gvh is not None else None
+    complex_ = u._data.dtype.kind == "c"
+    v = _h(vh)
+    gv = _h(gvh) if gvh is not None else None
     s2 = s * s
     e = s2.unsqueeze(-2) - s2.unsqueeze(-1)
     k = s.shape[-1]
     e = e + eye(k, dtype=s.dtype, device=s.device)          # (its diagonal is 0: 1 there)
     if gu is not None:
-        uhgu = matmul(u.mT, gu)
-        uhgu = uhgu - uhgu.mT
+        uhgu = matmul(_h(u), gu)
+        uhgu = uhgu - _h(uhgu)
     if gv is not None:
         vhgv = matmul(vh, gv)
-        vhgv = vhgv - vhgv.mT
+        vhgv = vhgv - _h(vhgv)
+    if complex_:
+        _check_phase_invariant(uhgu if gu is not None else None, vhgv if gv is not None else None)
     if gu is not None and gv is not None:
         ga = (uhgu * s.unsqueeze(-2) + s.unsqueeze(-1) * vhgv) / e
     elif gu is not None:
@@ -492,53 +548,161 @@ def _(ctx, gu, gs, gvh):
         ga = s.unsqueeze(-1) * (vhgv / e)
     if gs is not None:
         ga = ga + gs.diag_embed(0, -2, -1)
+    if complex_ and gu is not None and gv is not None:
+        ga = ga + (uhgu.diagonal(0, -2, -1) / (2 * s)).diag_embed(0, -2, -1)
     if m > n and gu is not None:
         ga = matmul(u, ga)
         gus = gu / s.unsqueeze(-2)
-        ga = ga + gus - matmul(u, matmul(u.mT, gus))
+        ga = ga + gus - matmul(u, matmul(_h(u), gus))
         ga = matmul(ga, vh)
     elif m < n and gv is not None:
         ga = matmul(ga, vh)
         gvs = gv / s.unsqueeze(-2)
-        ga = ga + gvs.mT - matmul(matmul(gvs.mT, v), vh)
+        ga = ga + _h(gvs) - matmul(matmul(_h(gvs), v), vh)
         ga = matmul(u, ga)
     else:
         ga = matmul(u, matmul(ga, vh)) if m >= n else matmul(matmul(u, ga), vh)
     return (ga,)
 
 
+def _check_phase_invariant(uhgu, vhgv):
+    """torch's svd_backward check (complex A): the loss must not depend on the phases of the singular vectors,
+    Im diag(skew(U^H gU)) = -Im diag(skew(V^H gV)) within 1e-2 (a synchronisation on CuPy)."""
+    parts = [imag(x.diagonal(0, -2, -1))._data for x in (uhgu, vhgv) if x is not None]
+    total = parts[0] + parts[1] if len(parts) == 2 else parts[0]
+    if not _host_allclose_zero(total):
+        raise RuntimeError("svd_backward: The singular vectors in the complex case are specified up to "
+                           "multiplication by e^{i phi}. The specified loss function depends on this phase term, "
+                           "making it ill-defined.")
+
+
+def _host_allclose_zero(d):
+    """allclose(d, 0, rtol=1e-2, atol=1e-2), as torch's gauge checks: one flag read on the host."""
+    xp = xp_of(d)
+    return bool(_host(xp, (xp.abs(d) <= 1e-2).all()))
+
+
 # --- eigh ------------------------------------------------------------------------------------------------
 
+@_complex_formula
 @op("linalg_eigh", save="o", node_name="LinalgEighBackward0")
 def EIGH(xp, a, UPLO="L", compute_v=True):
+    """(eigenvalues, eigenvectors) of a symmetric (Hermitian) A from its UPLO triangle; the eigenvalues real."""
     name = "linalg.eigh" if compute_v else "linalg.eigvalsh"
     check_floating(name, a)
     check_square(name, a)
     if UPLO not in ("L", "U"):
         raise RuntimeError(f"Expected UPLO argument to be 'L' or 'U', but got {UPLO}")
+    wdt = _real_dtype(a.dtype)
     if not compute_v:
-        return xp.linalg.eigvalsh(a, UPLO=UPLO).astype(a.dtype, copy=False), xp.zeros((0,), dtype=a.dtype)
+        return xp.linalg.eigvalsh(a, UPLO=UPLO).astype(wdt, copy=False), xp.zeros((0,), dtype=a.dtype)
     w, v = xp.linalg.eigh(a, UPLO=UPLO)
-    return w.astype(a.dtype, copy=False), v.astype(a.dtype, copy=False)
+    return w.astype(wdt, copy=False), v.astype(a.dtype, copy=False)
 
 
 @EIGH.def_backward
 def _(ctx, gl, gv):
-    """torch's linalg_eig_backward, hermitian case: gA = V (diag(gL) + skew(V^T gV)/2 / E) V^T,
-    E_jk = L_k - L_j (1 on the diagonal)."""
+    """torch's linalg_eig_backward, hermitian case: gA = V (diag(gL) + skew(V^H gV)/2 / E) V^H,
+    E_jk = L_k - L_j (1 on the diagonal). For a complex A, torch's check that the loss does not depend on the
+    eigenvectors' phases (Im diag(V^H gV) = 0), and gL replaces the diagonal (i Im diag(V^H gV) otherwise)."""
     lam, v = ctx.saved_output
     if not ctx.attrs.get("compute_v", True):
         raise RuntimeError("linalg.eigvalsh: the derivative needs the eigenvectors: call it with compute_v=True")
     if gv is None:
-        return (matmul(v * gl.unsqueeze(-2), v.mT),)
-    vhgv = matmul(v.mT, gv)
-    vhgv = 0.5 * (vhgv - vhgv.mT)
+        return (matmul(v * gl.unsqueeze(-2), _h(v)),)
+    vhgv = matmul(_h(v), gv)
+    complex_ = vhgv._data.dtype.kind == "c"
+    if complex_ and not _host_allclose_zero(imag(vhgv.diagonal(0, -2, -1))._data):
+        raise RuntimeError("linalg_eigh_backward: The eigenvectors in the complex case are specified up to "
+                           "multiplication by e^{i phi}. The specified loss function depends on this quantity, so "
+                           "it is ill-defined.")
+    vhgv = 0.5 * (vhgv - _h(vhgv))
     k = lam.shape[-1]
     e = lam.unsqueeze(-2) - lam.unsqueeze(-1) + eye(k, dtype=lam.dtype, device=lam.device)
     ga = vhgv / e
     if gl is not None:
+        if complex_:
+            ga = ga - ga.diagonal(0, -2, -1).diag_embed(0, -2, -1)
         ga = ga + gl.diag_embed(0, -2, -1)
-    return (matmul(v, matmul(ga, v.mT)),)
+    return (matmul(v, matmul(ga, _h(v))),)
+
+
+# --- eig -------------------------------------------------------------------------------------------------
+
+eig_rt = return_type("linalg_eig", ["eigenvalues", "eigenvectors"])
+
+
+@_complex_formula
+@op("linalg_eig", save="o", node_name="LinalgEigBackward0")
+def EIG(xp, a, compute_v=True):
+    """The eigenvalues and (unit-norm) eigenvectors of a general A, complex for a real A too (complex64 of
+    float32): LAPACK's geev through NumPy, on the host for a CuPy array as torch's CUDA eig runs it (CuPy 13 has
+    no eig). A real A's conjugate pairs come as geev gives them."""
+    name = "linalg.eig" if compute_v else "linalg.eigvals"
+    if a.dtype.kind not in "fc":
+        raise RuntimeError(f"Unknown Complex ScalarType for {D.scalar_name(a.dtype)}")
+    check_matrix(name, a)
+    check_square(name, a)
+    if a.dtype.itemsize < 4:
+        raise NotImplementedError(f"\"linalg_eig_out_{'cpu' if xp is np else 'cuda'}\" not implemented for "
+                                  f"'{D.scalar_name(a.dtype)}'")
+    if xp is np:
+        h = a
+    else:                   # (the matrices copied to the host, as torch's CUDA eig does: a synchronisation)
+        _sync.note(a, "linalg.eig on the host")
+        h = a.get()
+    cdt = np.result_type(a.dtype, np.complex64)
+    if compute_v and not np.isfinite(h).all():
+        raise RuntimeError("torch.linalg.eig: input tensor should not contain infs or NaNs.")
+    if not compute_v:
+        w = np.linalg.eigvals(h) if h.size else np.zeros(h.shape[:-1], cdt)
+        return xp.asarray(w.astype(cdt, copy=False)), xp.zeros((0,), dtype=cdt)
+    if h.size:
+        w, v = np.linalg.eig(h)
+    else:
+        w, v = np.zeros(h.shape[:-1], cdt), np.zeros(h.shape, cdt)
+    return xp.asarray(w.astype(cdt, copy=False)), xp.asarray(v.astype(cdt, copy=False))
+
+
+@EIG.def_backward
+def _(ctx, gl, gv):
+    """torch's linalg_eig_backward: gA = V^{-H} (diag(gL) + (V^H gV - V^H V diag(Re(V^H gV))) / conj(E)) V^H,
+    E_jk = L_k - L_j (1 on the diagonal), after torch's check that the loss does not depend on the eigenvectors'
+    phases (Im diag(V^H gV) = 0). A real A's gradient is its real part (the engine's)."""
+    lam, v = ctx.saved_output
+    if not ctx.attrs.get("compute_v", True):
+        raise RuntimeError("linalg.eigvals: the derivative needs the eigenvectors: call it with compute_v=True")
+    vh = v.mH
+    if gv is None:
+        return (solve(vh, gl.unsqueeze(-1) * vh),)
+    vhgv = matmul(vh, gv)
+    d = vhgv.diagonal(0, -2, -1)
+    if not _host_allclose_zero(imag(d)._data):
+        raise RuntimeError("linalg_eig_backward: The eigenvectors in the complex case are specified up to "
+                           "multiplication by e^{i phi}. The specified loss function depends on this quantity, so "
+                           "it is ill-defined.")
+    vhgv = vhgv - matmul(vh, v * real(d).unsqueeze(-2))
+    lc = lam.conj()
+    k = lam.shape[-1]
+    e = lc.unsqueeze(-2) - lc.unsqueeze(-1) + eye(k, dtype=lam.dtype, device=lam.device)
+    ga = vhgv / e
+    if gl is not None:          # gL replaces the diagonal
+        ga = ga - ga.diagonal(0, -2, -1).diag_embed(0, -2, -1) + gl.diag_embed(0, -2, -1)
+    return (solve(vh, matmul(ga, vh)),)
+
+
+@with_out
+def eig(A, *, out=None):
+    """torch.linalg.eig: (eigenvalues, eigenvectors), complex."""
+    return eig_rt(*dispatch(EIG, A))
+
+
+@with_out
+def eigvals(A, *, out=None):
+    """torch.linalg.eigvals: eig's eigenvalues (the eigenvectors computed only when a gradient will need them)."""
+    need_v = bool(A.requires_grad and STATE.grad_enabled)
+    with record_range("linalg_eigvals", "op", (A,)):
+        return dispatch(EIG, A, compute_v=need_v)[0]
 
 
 # --- LU -------------------------------------------------------------------------------------------------
@@ -690,18 +854,19 @@ _THETA13 = 5.371920351148152
 
 def _expm(xp, a):
     """exp(A) by scaling and squaring with the [13/13] Padé approximant (Higham 2005, scipy's expm at its
-    highest degree): each matrix scaled by 2^-s (its 1-norm below θ13), squared back s times."""
+    highest degree): each matrix scaled by 2^-s (its 1-norm below θ13), squared back s times; in float64
+    (complex128 for a complex A)."""
     flat, batch = _batched(a)
     n = flat.shape[-1]
     if n == 0 or flat.shape[0] == 0:
         return a.copy()
-    work = flat.astype(np.float64)
+    work = flat.astype(np.complex128 if a.dtype.kind == "c" else np.float64)
     norm1 = xp.abs(work).sum(axis=-2).max(axis=-1)
     s = xp.maximum(0, xp.ceil(xp.log2(xp.maximum(norm1, 1e-300) / _THETA13))).astype(np.int64)
     s_h = _host(xp, s)
     work = work / (2.0 ** s.astype(np.float64))[:, None, None]
     b = _PADE13
-    ident = xp.eye(n, dtype=np.float64)
+    ident = xp.eye(n, dtype=work.dtype)
     a2 = xp.matmul(work, work)
     a4 = xp.matmul(a2, a2)
     a6 = xp.matmul(a4, a2)
@@ -736,11 +901,12 @@ def _(ctx, g):
 
 # --- pinv ----------------------------------------------------------------------------------------------------
 
+@_complex_formula
 @op("linalg_pinv", save="io", node_name="LinalgPinvBackward0")
 def PINV(xp, a, atol=None, rtol=None, hermitian=False):
     """The pseudo-inverse by the SVD (eigh when hermitian), the singular values (|eigenvalues|) at or below
     max(atol, rtol σ_max) dropped; rtol defaults to eps max(m, n) when atol is not given (or 0), else 0."""
-    if a.dtype.kind != "f" or a.ndim < 2:
+    if a.dtype.kind not in "fc" or a.ndim < 2:
         raise RuntimeError(f"linalg.pinv({D.scalar_name(a.dtype)}{{{list(a.shape)}}}): expected a tensor with 2 or "
                            f"more dimensions of float, double, cfloat or cdouble types")
     m, n = a.shape[-2:]
@@ -754,27 +920,34 @@ def PINV(xp, a, atol=None, rtol=None, hermitian=False):
         aw = xp.abs(w)
         tol = xp.maximum(atol, rtol * aw.max(axis=-1, keepdims=True))
         winv = xp.where(aw > tol, 1 / xp.where(aw > tol, w, 1), 0)
-        return xp.matmul(v * winv[..., None, :], xp.swapaxes(v, -1, -2)).astype(a.dtype, copy=False)
+        return xp.matmul(v * winv[..., None, :], _adj(xp, v)).astype(a.dtype, copy=False)
     u, s, vh = xp.linalg.svd(a, full_matrices=False)
     tol = xp.maximum(atol, rtol * s[..., :1])
     sinv = xp.where(s > tol, 1 / xp.where(s > tol, s, 1), 0)
-    return xp.matmul(xp.swapaxes(vh, -1, -2) * sinv[..., None, :], xp.swapaxes(u, -1, -2)).astype(a.dtype, copy=False)
+    return xp.matmul(_adj(xp, vh) * sinv[..., None, :], _adj(xp, u)).astype(a.dtype, copy=False)
+
+
+def _adj(xp, a):
+    """The conjugate transpose of a batch of matrices (the transpose of real ones)."""
+    t = xp.swapaxes(a, -1, -2)
+    return t.conj() if a.dtype.kind == "c" else t
 
 
 @PINV.def_backward
 def _(ctx, g):
-    """torch's pinv_backward: the derivative of A⁺ for a constant rank, in the smaller of its two forms."""
+    """torch's pinv_backward: the derivative of A⁺ for a constant rank, in the smaller of its two forms
+    (adjoints where the real formula has transposes)."""
     a = ctx.saved_inputs[0]
     p = ctx.saved_output
     m, n = a.shape[-2:]
-    ph, gh = p.mT, g.mT
+    ph, gh = _h(p), _h(g)
     if m <= n:
         k = matmul(gh, p)
         kph = matmul(k, ph)
-        return (-matmul(p, k).mT + kph - matmul(matmul(a, p), kph) + matmul(matmul(ph, p), gh - matmul(k, a)),)
+        return (-_h(matmul(p, k)) + kph - matmul(matmul(a, p), kph) + matmul(matmul(ph, p), gh - matmul(k, a)),)
     k = matmul(p, gh)
     phk = matmul(ph, k)
-    return (-matmul(k, p).mT + matmul(matmul(gh - matmul(a, k), p), ph) + phk - matmul(matmul(phk, p), a),)
+    return (-_h(matmul(k, p)) + matmul(matmul(gh - matmul(a, k), p), ph) + phk - matmul(matmul(phk, p), a),)
 
 
 def _tol(x, name):
@@ -920,9 +1093,12 @@ def torch_matrix_exp(input):
 
 @public(method=True)
 def logdet(input):
-    """torch.logdet: log det(A), NaN where det(A) < 0 (slogdet's sign -1)."""
+    """torch.logdet: log det(A), NaN where det(A) < 0 (slogdet's sign -1); of a complex A, log(sign) +
+    logabsdet (torch's)."""
     with record_range("logdet", "op", (input,)):
         sign, logabs = dispatch(SLOGDET, input)
+        if sign._data.dtype.kind == "c":
+            return sign.log() + logabs
         return where(sign < 0, float("nan"), logabs)
 
 
@@ -950,17 +1126,17 @@ public(_torch_cholesky, name="cholesky", method=True)
 @public(method=True)
 @with_out
 def cholesky_solve(input, input2, upper=False, *, out=None):
-    """torch.cholesky_solve(B, L): X = (L L^T)^{-1} B by two triangular solves."""
+    """torch.cholesky_solve(B, L): X = (L L^H)^{-1} B by two triangular solves."""
     with record_range("cholesky_solve", "op", (input, input2)):
-        L = input2.mT if upper else input2
+        L = _h(input2) if upper else input2
         y = solve_triangular(L, input, upper=False)
-        return solve_triangular(L.mT, y, upper=True)
+        return solve_triangular(_h(L), y, upper=True)
 
 
 @public(method=True)
 @with_out
 def cholesky_inverse(input, upper=False, *, out=None):
-    """torch.cholesky_inverse(L): (L L^T)^{-1}."""
+    """torch.cholesky_inverse(L): (L L^H)^{-1}."""
     n = input.shape[-1]
     with record_range("cholesky_inverse", "op", (input,)):
         ident = eye(n, dtype=input.dtype, device=input.device).expand(*input.shape)
@@ -978,7 +1154,7 @@ def GEQRF(xp, a):
     Fortran order, the transpose of torch's row-major `a`."""
     if a.ndim < 2:
         raise RuntimeError("torch.geqrf: input must have at least 2 dimensions.")
-    if a.dtype.kind != "f" or a.dtype.itemsize < 4:
+    if a.dtype.kind not in "fc" or a.dtype.itemsize < 4:
         raise NotImplementedError(f"\"geqrf_{'cpu' if xp is np else 'cuda'}\" not implemented for "
                                   f"'{D.scalar_name(a.dtype)}'")
     h, tau = xp.linalg.qr(a, mode="raw")
@@ -1016,7 +1192,7 @@ def torch_svd(input, some=True, compute_uv=True, *, out=None):
             z = dict(dtype=input.dtype, device=input.device)
             return torch_svd_rt(zeros(*batch, m, m, **z), s, zeros(*batch, n, n, **z))
         u, s, vh = dispatch(SVD, input, full_matrices=not some)
-        return torch_svd_rt(u, s, vh.mT)
+        return torch_svd_rt(u, s, _h(vh))
 
 
 @public(method=True)
@@ -1044,15 +1220,15 @@ def lu_solve(LU, pivots, B, *, left=True, adjoint=False, out=None):
         if left and not adjoint:             # X = U^{-1} L^{-1} P^T B
             y = solve_triangular(L, matmul(P.mT, B), upper=False, unitriangular=True)
             return solve_triangular(U, y, upper=True)
-        if left:                             # A^T X = B: X = P L^{-T} U^{-T} B
-            y = solve_triangular(U.mT, B, upper=False)
-            return matmul(P, solve_triangular(L.mT, y, upper=True, unitriangular=True))
+        if left:                             # A^H X = B: X = P L^{-H} U^{-H} B
+            y = solve_triangular(_h(U), B, upper=False)
+            return matmul(P, solve_triangular(_h(L), y, upper=True, unitriangular=True))
         if not adjoint:                      # X A = B: X = B U^{-1} L^{-1} P^T
             y = solve_triangular(U, B, upper=True, left=False)
             return matmul(solve_triangular(L, y, upper=False, left=False, unitriangular=True), P.mT)
-        y = matmul(B, P)                     # X A^T = B: X = B P L^{-T} U^{-T}
-        y = solve_triangular(L.mT, y, upper=True, left=False, unitriangular=True)
-        return solve_triangular(U.mT, y, upper=False, left=False)
+        y = matmul(B, P)                     # X A^H = B: X = B P L^{-H} U^{-H}
+        y = solve_triangular(_h(L), y, upper=True, left=False, unitriangular=True)
+        return solve_triangular(_h(U), y, upper=False, left=False)
 
 
 def _adjoint(name):
