@@ -214,11 +214,9 @@ def _stft(self, n_fft, hop_length, win_length, window, normalized, onesided, ret
     if window is None and win < n_fft:
         window = ones(win, dtype=self.dtype, device=self.device)
     if window is not None and win < n_fft:          # centred in n_fft points
-        left = (n_fft - win) // 2
-        window = _pad(window, [left, n_fft - win - left])
+        window = _centre(window, win, n_fft)
     if align_to_window and win < n_fft:         # frames start where their window does: k * hop_length
-        left = (n_fft - win) // 2
-        x = _pad(x, [left, n_fft - win - left])
+        x = _centre(x, win, n_fft)
     frames = x.unfold(-1, n_fft, hop)           # (batch, n_frames, n_fft): torch's as_strided time2col
     if window is not None:
         frames = frames * window
@@ -235,6 +233,13 @@ def _stft(self, n_fft, hop_length, win_length, window, normalized, onesided, ret
     if self.ndim == 1:
         out = out.squeeze(0)
     return out if rc else view_as_real(out)
+
+
+def _centre(t, win, n_fft):
+    """t's last dimension padded by (n_fft - win) zeros, the larger half after: a window of `win` points centred in
+    n_fft (torch's stft/istft)."""
+    left = (n_fft - win) // 2
+    return _pad(t, [left, n_fft - win - left])
 
 
 def _istft_type(t):
@@ -295,8 +300,7 @@ def _istft(self, n_fft, hop_length, win_length, window, center, normalized, ones
     rdt = self.dtype.to_real()
     w = window if window is not None else ones(win, dtype=rdt, device=self.device)
     if win != n_fft:
-        left = (n_fft - win) // 2
-        w = _pad(w, [left, n_fft - win - left])
+        w = _centre(w, win, n_fft)
     x = self.unsqueeze(0) if rdim == 3 else self
     x = x.transpose(1, 2)                      # (channel, n_frames, fft_size)
     norm = NORM_BY_ROOT_N if normalized else NORM_BY_N
