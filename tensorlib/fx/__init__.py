@@ -11,7 +11,8 @@ from .graph_module import GraphModule
 from .interpreter import Interpreter, Transformer
 from .node import Node, has_side_effect, map_aggregate, map_arg
 from .proxy import Proxy, TraceError
+from .subgraph_rewriter import replace_pattern
 
 __all__ = ["symbolic_trace", "Tracer", "Graph", "GraphModule", "Node", "Proxy", "Interpreter", "Transformer",
            "wrap", "PH", "map_arg", "map_aggregate", "has_side_effect", "TraceError", "CodeGen", "PythonCode",
-           "is_fx_tracing"]
+           "is_fx_tracing", "replace_pattern"]

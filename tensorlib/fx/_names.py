@@ -27,12 +27,14 @@ def _public_names(refresh: bool = False) -> dict[int, str]:
     if _names_cache is None or refresh:
         names: dict[int, str] = {}
         for mod in _namespace_modules():
-            for k, v in vars(mod).items():
+            d = vars(mod)
+            for k, v in d.items():
                 if k.startswith("_") or isinstance(v, types.ModuleType) or not callable(v):
                     continue
-                if getattr(v, "__fx_already_patched", False):
+                if getattr(v, "__fx_already_patched", False) or id(v) in names:
                     continue
-                names.setdefault(id(v), f"{mod.__name__}.{k}")
+                own = getattr(v, "__name__", None)       # tensorlib.atan, not its alias tensorlib.arctan
+                names[id(v)] = f"{mod.__name__}.{own if own and d.get(own) is v else k}"
         from .._tensor import Tensor
         for k, v in vars(Tensor).items():
             if not k.startswith("_") and callable(v) and id(v) not in names:

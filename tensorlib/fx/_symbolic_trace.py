@@ -11,12 +11,13 @@ code calls them. Every patch is reverted when the trace ends, raised or not."""
 from __future__ import annotations
 
 import builtins
+import contextlib
 import functools
 import inspect
 import math
 import types
 import warnings
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from ._names import _NOT_RECORDED, _namespace_modules, _public_names, _wrapped_fns_to_patch, wrap
 from .graph import Graph
@@ -124,19 +125,40 @@ def _find_proxy(*objects_to_search: Any) -> Proxy | None:
     return proxy
 
 
-def _create_wrapped_func(orig_fn: Callable, is_wrapped: bool = True) -> Callable:
-    @functools.wraps(orig_fn)
-    def wrapped(*args: Any, **kwargs: Any) -> Any:
-        """A call with a Proxy among its arguments is recorded as one call_function node of the original
-        function; any other call runs it."""
+class _RecordingFunction:
+    """What a patched name holds during a trace: a call with a Proxy among its arguments (nested in lists,
+    tuples, dicts too) is recorded as one call_function node of the original function; any other call runs
+    it. It compares and hashes as the original, so `target == tensorlib.relu` in a Transformer still holds."""
+
+    def __init__(self, orig_fn: Callable, is_wrapped: bool) -> None:
+        functools.update_wrapper(self, orig_fn)
+        self._orig_fn = self._fx_original = orig_fn     # Graph.create_node records the original
+        self._is_wrapped = is_wrapped
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
         proxy = _find_proxy(args, kwargs)
         if proxy is not None:
-            return_proxy = proxy.tracer.create_proxy("call_function", orig_fn, args, kwargs)
-            if is_wrapped:
+            return_proxy = proxy.tracer.create_proxy("call_function", self._orig_fn, args, kwargs)
+            if self._is_wrapped:
                 return_proxy.node.meta["is_wrapped"] = True
             return return_proxy
-        return orig_fn(*args, **kwargs)
-    return wrapped
+        return self._orig_fn(*args, **kwargs)
+
+    def __eq__(self, other: object) -> bool:
+        return other is self or other is self._orig_fn
+
+    def __hash__(self) -> int:
+        return hash(self._orig_fn)
+
+    def __repr__(self) -> str:
+        return repr(self._orig_fn)
+
+    def __get__(self, obj: Any, objtype: Any = None) -> Any:
+        return self if obj is None else types.MethodType(self, obj)
+
+
+def _create_wrapped_func(orig_fn: Callable, is_wrapped: bool = True) -> Callable:
+    return _RecordingFunction(orig_fn, is_wrapped)
 
 
 def _patch_wrapped_functions(patcher: _Patcher) -> None:
@@ -151,6 +173,16 @@ def _autowrap_check(patcher: _Patcher, frame_dict: dict, function_ids: dict[int,
         for name, value in list(frame_dict.items()):
             if not name.startswith("_") and callable(value) and id(value) in function_ids:
                 patcher.patch(frame_dict, name, _create_wrapped_func(value, function_ids[id(value)]))
+
+
+@contextlib.contextmanager
+def _recording_functions() -> Iterator[None]:
+    """tensorlib's public functions record call_function nodes for Proxy arguments while this is entered."""
+    _public_names()
+    with _Patcher() as patcher:
+        for frame_dict, name, orig in _recorded_functions():
+            patcher.patch(frame_dict, name, _create_wrapped_func(orig, is_wrapped=False))
+        yield
 
 
 # --- placeholders for concrete_args ------------------------------------------------------------------------

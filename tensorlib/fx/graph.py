@@ -393,6 +393,8 @@ class Graph:
         kwargs = {} if not kwargs else kwargs
         if not isinstance(kwargs, dict):
             raise AssertionError(f"kwargs must be a dict, got {type(kwargs)}")
+        if op == "call_function":       # tensorlib.sigmoid read during a trace is its recording wrapper
+            target = getattr(target, "_fx_original", target)
         candidate = name if name is not None else self._target_to_str(target)
         name = self._graph_namespace.create_name(candidate, None)
         n = Node(self, name, op, target, args, kwargs, type_expr)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import inspect
 from typing import Any, Iterator
 
-from ._symbolic_trace import Tracer
+from ._symbolic_trace import Tracer, _recording_functions
 from .graph import Graph
 from .graph_module import GraphModule, _make_graph_module
 from .node import Argument, Node, Target, map_aggregate, map_arg
@@ -169,7 +169,10 @@ class Transformer(Interpreter):
         return self.tracer.create_proxy("call_function", target, args, kwargs)
 
     def transform(self) -> GraphModule:
-        result = super().run(enable_io_processing=False)
+        """Run the graph on proxies of the new graph; tensorlib functions called on them (by an overriding
+        method) are recorded as in a trace, the patches reverted when the run ends."""
+        with _recording_functions():
+            result = super().run(enable_io_processing=False)
         if result is not None:
             def strip_proxy(a: Any) -> Any:
                 return a.node if isinstance(a, Proxy) else a

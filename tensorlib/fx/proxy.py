@@ -7,7 +7,9 @@ from __future__ import annotations
 import dis
 import inspect
 import operator
+import os
 import sys
+import types
 from typing import Any, Callable, Iterator
 
 from .graph import Graph, magic_methods, reflectable_magic_methods
@@ -101,9 +103,11 @@ class TracerBase:
         raise NotImplementedError(f"argument of type: {type(a)}")
 
     def to_bool(self, obj: Proxy) -> bool:
+        _refuse_inside_tensorlib()
         raise TraceError("symbolically traced variables cannot be used as inputs to control flow")
 
     def iter(self, obj: Proxy) -> Iterator:
+        _refuse_inside_tensorlib()
         raise TraceError("Proxy object cannot be iterated. This can be attempted when the Proxy is used in a "
                          "loop or as a *args or **kwargs function argument. See the torch.fx docs on "
                          "pytorch.org for a more detailed explanation of what types of control flow can be "
@@ -112,6 +116,28 @@ class TracerBase:
 
     def keys(self, obj: Proxy) -> Proxy:
         return Attribute(obj, "keys")()
+
+
+_FX_DIR = os.path.dirname(os.path.abspath(__file__))
+_TENSORLIB_DIR = os.path.dirname(_FX_DIR)
+
+
+def _refuse_inside_tensorlib() -> None:
+    """A Proxy tested or iterated by tensorlib's own code (not the traced program) reached a kernel: a call
+    on proxies that nothing recorded. torch records such calls at any time (__torch_function__); tensorlib
+    records its functions only while Tracer.trace or Transformer.transform runs, so say that instead of
+    blaming the program's control flow."""
+    frame: types.FrameType | None = sys._getframe(2)
+    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(_FX_DIR):
+        frame = frame.f_back
+    if frame is None:
+        return
+    where = os.path.abspath(frame.f_code.co_filename)
+    if where.startswith(_TENSORLIB_DIR + os.sep) and not where.startswith(_FX_DIR):
+        raise TraceError("tensorlib.fx: calling tensorlib functions or tensorlib.nn modules on a Proxy outside "
+                         "Tracer.trace / Transformer.transform is not supported (tensorlib has no "
+                         "__torch_function__, so it records such calls only during a trace; create the nodes with "
+                         "graph.call_function / graph.call_module instead)")
 
 
 class GraphAppendingTracer(TracerBase):

@@ -285,7 +285,7 @@ def test_interpreter_and_transformer():
 
     class NegateRelu(fx.Transformer):
         def call_function(self, target, args, kwargs):
-            if target is F.relu:
+            if target == F.relu:                 # as torch's docs compare targets
                 return super().call_function(tl.sigmoid, args, kwargs)
             return super().call_function(target, args, kwargs)
 
@@ -374,3 +374,26 @@ def test_import_tensorlib_does_not_load_fx():
                         "tensorlib.fx; print('tensorlib.fx' in sys.modules)"], capture_output=True, text=True,
                        env={**os.environ, "PYTHONPATH": os.getcwd()})
     assert r.stdout.split() == ["False", "True"], r.stderr
+
+
+def test_transformer_records_tensorlib_calls_and_free_proxies_are_refused():
+    gm = fx.symbolic_trace(lambda x: tl.atan(x) * 2)
+    assert "atan = tensorlib.atan(x)" in gm.code        # the function's own name, not its alias arctan
+
+    class Clip(fx.Transformer):
+        def call_function(self, target, args, kwargs):
+            out = super().call_function(target, args, kwargs)
+            return tl.clamp(out, -1.0, 1.0) if target is operator.mul else out
+
+    new = Clip(gm).transform()
+    assert [n.name for n in new.graph.nodes] == ["x", "atan", "mul", "clamp", "output"]
+    assert tl.clamp is not None and new.graph.find_nodes(op="call_function", target=tl.clamp)
+    x = _x(5) * 3
+    _close(new(x), tl.clamp(tl.atan(x) * 2, -1.0, 1.0))
+    assert fx.replace_pattern is fx.subgraph_rewriter.replace_pattern
+
+    g = fx.Graph()
+    p = fx.Proxy(g.placeholder("x"))
+    assert isinstance(p + 1, fx.Proxy)                 # operators record on any graph
+    with pytest.raises(fx.TraceError, match="outside Tracer.trace / Transformer.transform is not supported"):
+        nn.LeakyReLU()(p)
