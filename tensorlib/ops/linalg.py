@@ -339,8 +339,12 @@ def cdist(x1, x2, p=2.0, compute_mode="use_mm_for_euclid_dist_if_necessary"):
 
 
 ger = outer
-public(lambda self, other: matmul(self, other), name="__matmul__", function=False, method=True)
-public(lambda self, other: dispatch(MATMUL, other, self), name="__rmatmul__", function=False, method=True)
+# `t @ x` with an `x` that is not a tensor returns NotImplemented, as Python's operators do: the other operand's
+# __rmatmul__ then answers (torch.fx's Proxy, whose trace records the product), or Python's TypeError
+public(lambda self, other: matmul(self, other) if isinstance(other, Tensor) else NotImplemented, name="__matmul__",
+       function=False, method=True)
+public(lambda self, other: dispatch(MATMUL, other, self) if isinstance(other, Tensor) else NotImplemented,
+       name="__rmatmul__", function=False, method=True)
 
 
 # --- einsum ------------------------------------------------------------------------------------------

@@ -397,3 +397,18 @@ def test_transformer_records_tensorlib_calls_and_free_proxies_are_refused():
     assert isinstance(p + 1, fx.Proxy)                 # operators record on any graph
     with pytest.raises(fx.TraceError, match="outside Tracer.trace / Transformer.transform is not supported"):
         nn.LeakyReLU()(p)
+
+
+def test_a_tensor_constant_times_a_proxy_is_recorded():
+    """Tensor.__matmul__ gives a non-tensor operand back (NotImplemented), so the proxy's __rmatmul__ records it;
+    with a plain Python operand that leaves Python's TypeError, as torch's."""
+    class M(nn.Module):
+        def forward(self, x):
+            return tl.eye(3) @ x
+
+    gm = fx.symbolic_trace(M())
+    assert "matmul = _tensor_constant0 @ x" in gm.code
+    x = _x(3, 2)
+    _close(gm(x), x)
+    with pytest.raises(TypeError, match="unsupported operand type"):
+        tl.ones(2) @ 2
