@@ -46,8 +46,7 @@ def CONJ(xp, a):
     return xp.conj(a)
 
 
-CONJ.backward = CONJ_PHYSICAL.backward
-CONJ.differentiable = True
+CONJ.def_backward(CONJ_PHYSICAL.backward)
 
 
 @public(method=True)
@@ -167,7 +166,7 @@ def view_as_complex(input):
 
 # --- complex, polar, angle ---------------------------------------------------------------------------------
 
-def _same_float(real, imag, fn):
+def _same_float(real, imag):
     if real.dtype != imag.dtype:
         raise RuntimeError(f"Expected object of scalar type {D.scalar_name(real.dtype)} but got scalar type "
                            f"{D.scalar_name(imag.dtype)} for second argument")
@@ -179,7 +178,7 @@ def _same_float(real, imag, fn):
 
 @_complex_op("complex", node_name="ComplexBackward0")
 def COMPLEX(xp, real, imag):
-    out = xp.empty(xp.broadcast_shapes(real.shape, imag.shape), _same_float(real, imag, "complex"))
+    out = xp.empty(xp.broadcast_shapes(real.shape, imag.shape), _same_float(real, imag))
     out.real[...] = real        # (through the views: CuPy's arrays have no setter for real/imag)
     out.imag[...] = imag
     return out
@@ -199,7 +198,7 @@ def complex(real, imag, *, out=None):
 
 @_complex_op("polar", node_name="PolarBackward0", save="o")
 def POLAR(xp, abs, angle):
-    out = xp.empty(xp.broadcast_shapes(abs.shape, angle.shape), _same_float(abs, angle, "polar"))
+    out = xp.empty(xp.broadcast_shapes(abs.shape, angle.shape), _same_float(abs, angle))
     out.real[...] = abs * xp.cos(angle)
     out.imag[...] = abs * xp.sin(angle)
     return out
