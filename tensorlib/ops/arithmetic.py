@@ -201,6 +201,13 @@ def int_zero_division(xp, a, b):
         raise RuntimeError("ZeroDivisionError")
 
 
+def _refuse_complex_pair(xp, a, b, name):
+    """torch's floor division, remainder and fmod have no complex kernel (NumPy raises its own TypeError)."""
+    message = f'"{name}_{"cpu" if xp is np else "cuda"}" not implemented for \'{{dtype}}\''
+    refuse_complex(a, message)
+    refuse_complex(b, message)
+
+
 def _arr_dtype(a, b):
     for x in (a, b):
         if hasattr(x, "dtype") and hasattr(x, "ndim"):
@@ -317,6 +324,7 @@ def div_(self, other, *, rounding_mode=None):
 
 @op("floor_divide", promote=True, function=True, method=True, operators=("__floordiv__", "__rfloordiv__"))
 def FLOOR_DIVIDE(xp, a, b):
+    _refuse_complex_pair(xp, a, b, "div_floor")
     int_zero_division(xp, a, b)
     return xp.floor_divide(a, b)
 
@@ -326,6 +334,7 @@ floor_divide = FLOOR_DIVIDE.function
 
 @op("remainder", promote=True, save="i", function=True, method=True, operators=("__mod__", "__rmod__"))
 def REMAINDER(xp, a, b):
+    _refuse_complex_pair(xp, a, b, "remainder")
     int_zero_division(xp, a, b)
     return xp.remainder(a, b)
 
@@ -342,6 +351,7 @@ remainder = REMAINDER.function
 
 
 def _fmod_k(xp, a, b):
+    _refuse_complex_pair(xp, a, b, "fmod")
     int_zero_division(xp, a, b)
     return xp.fmod(a, b)
 
@@ -456,9 +466,20 @@ def _minmax_bwd(loses):
     return bwd
 
 
-MAXIMUM = op("maximum", promote=True, save="i", function=True, method=True)(lambda xp, a, b: xp.maximum(a, b))
+def _unordered(name):
+    """maximum & co.'s kernel: torch orders no complex numbers (NumPy orders them lexicographically)."""
+    message = f"{name} not implemented for complex tensors."
+
+    def kernel(xp, a, b):
+        refuse_complex(a, message, RuntimeError)
+        refuse_complex(b, message, RuntimeError)
+        return getattr(xp, name)(a, b)
+    return kernel
+
+
+MAXIMUM = op("maximum", promote=True, save="i", function=True, method=True)(_unordered("maximum"))
 MAXIMUM.def_backward(_minmax_bwd(lambda a, b: lt(a, b)))
-MINIMUM = op("minimum", promote=True, save="i", function=True, method=True)(lambda xp, a, b: xp.minimum(a, b))
+MINIMUM = op("minimum", promote=True, save="i", function=True, method=True)(_unordered("minimum"))
 MINIMUM.def_backward(_minmax_bwd(lambda a, b: gt(a, b)))
 maximum, minimum = MAXIMUM.function, MINIMUM.function
 
@@ -473,9 +494,9 @@ def _fminmax_bwd(pick_a_fn):
     return bwd
 
 
-FMAX = op("fmax", promote=True, save="i", node_name="FmaxBackward0")(lambda xp, a, b: xp.fmax(a, b))
+FMAX = op("fmax", promote=True, save="i", node_name="FmaxBackward0")(_unordered("fmax"))
 FMAX.def_backward(_fminmax_bwd(lambda a, b: ge(a, b) | isnan(b)))
-FMIN = op("fmin", promote=True, save="i", node_name="FminBackward0")(lambda xp, a, b: xp.fmin(a, b))
+FMIN = op("fmin", promote=True, save="i", node_name="FminBackward0")(_unordered("fmin"))
 FMIN.def_backward(_fminmax_bwd(lambda a, b: le(a, b) | isnan(b)))
 
 
@@ -687,6 +708,9 @@ def LOGADDEXP(xp, a, b):
         raise NotImplementedError(f'"logaddexp_{"cpu" if xp is np else "cuda"}" not implemented for '
                                   f"'{D.scalar_name(dt)}'")
     a, b = _float_pair(a, b)
+    if any(getattr(x, "dtype", np.dtype(type(x))).kind == "c" for x in (a, b)):  # NumPy's ufunc has no complex loop
+        m = xp.maximum(getattr(a, "real", a), getattr(b, "real", b))
+        return m + xp.log(xp.exp(a - m) + xp.exp(b - m))
     return xp.logaddexp(a, b)
 
 
@@ -706,6 +730,7 @@ def logaddexp(input, other, *, out=None):
 
 @op("xlogy", promote=True, save="i", node_name="XlogyBackward0")
 def XLOGY(xp, a, b):
+    _refuse_complex_pair(xp, a, b, "xlogy")
     a, b = _float_pair(a, b)
     r = a * xp.log(b)
     return xp.where(a == 0, xp.where(xp.isnan(b), b, 0), r).astype(r.dtype, copy=False)

@@ -11,7 +11,7 @@ from typing import Any, Callable
 
 from .. import _dtype as D
 from .comparison import isfinite, where
-from ._define import dispatch, np, op, public, special_functions, unary, write_out
+from ._define import dispatch, np, op, public, refuse_complex, special_functions, unary, write_out
 from .._graph import tensor_of
 from .broadcast import QUIET, SINK, quiet_arrays
 
@@ -157,18 +157,30 @@ ACOS = unary("acos", lambda xp, a: xp.arccos(_f(xp, a)),
              lambda ctx, g: (neg(g) * rsqrt(1 - ctx.saved_inputs[0] * ctx.saved_inputs[0]),), aliases=("arccos",))
 ATAN = unary("atan", lambda xp, a: xp.arctan(_f(xp, a)),
              lambda ctx, g: (g / (ctx.saved_inputs[0] * ctx.saved_inputs[0] + 1),), aliases=("arctan",))
-DEG2RAD = unary("deg2rad", lambda xp, a: _f(xp, a) * (math.pi / 180), lambda ctx, g: (g * (math.pi / 180),),
-                save="", node_name="Deg2RadBackward0")
+def _real_only(kernel, message, error=NotImplementedError):
+    """`kernel` refusing a complex operand as torch does (NumPy would compute, or raise its own TypeError)."""
+    def k(xp, a):
+        refuse_complex(a, message, error)
+        return kernel(xp, a)
+    return k
+
+
+DEG2RAD = unary("deg2rad", _real_only(lambda xp, a: _f(xp, a) * (math.pi / 180),
+                                      "deg2rad is not supported for complex tensors.", RuntimeError),
+                lambda ctx, g: (g * (math.pi / 180),), save="", node_name="Deg2RadBackward0")
 sin, cos, tan, tanh, sinh, cosh = SIN.function, COS.function, TAN.function, TANH.function, SINH.function, COSH.function
 asin, acos, atan, deg2rad = ASIN.function, ACOS.function, ATAN.function, DEG2RAD.function
 arcsin, arccos, arctan = asin, acos, atan
 
 # --- rounding ---------------------------------------------------------------------------------------------
 
-FLOOR = unary("floor", lambda xp, a: xp.floor(a), lambda ctx, g: (g * 0,), save="")
-CEIL = unary("ceil", lambda xp, a: xp.ceil(a), lambda ctx, g: (g * 0,), save="")
-TRUNC = unary("trunc", lambda xp, a: xp.trunc(a), lambda ctx, g: (g * 0,), save="")
-ROUND = op("round", save="")(lambda xp, a: xp.round(a))
+FLOOR = unary("floor", _real_only(lambda xp, a: xp.floor(a), "floor is not supported for complex inputs"),
+              lambda ctx, g: (g * 0,), save="")
+CEIL = unary("ceil", _real_only(lambda xp, a: xp.ceil(a), "ceil is not supported for complex inputs"),
+             lambda ctx, g: (g * 0,), save="")
+TRUNC = unary("trunc", _real_only(lambda xp, a: xp.trunc(a), "trunc is not supported for complex inputs"),
+              lambda ctx, g: (g * 0,), save="")
+ROUND = op("round", save="")(_real_only(lambda xp, a: xp.round(a), "\"round_vml_cpu\" not implemented for '{dtype}'"))
 ROUND.def_backward(lambda ctx, g: (g * 0,))
 floor, ceil, trunc = FLOOR.function, CEIL.function, TRUNC.function
 
@@ -186,7 +198,7 @@ def fix(input):
 
 
 def _frac_k(xp, a):
-    if a.dtype.kind in "biu":
+    if a.dtype.kind in "biuc":
         raise NotImplementedError(f"\"frac_cpu\" not implemented for '{D.scalar_name(a.dtype)}'")
     return a - xp.trunc(a)
 
