@@ -201,11 +201,16 @@ def int_zero_division(xp, a, b):
         raise RuntimeError("ZeroDivisionError")
 
 
+_REAL = np.dtype(np.float64)
+
+
 def _refuse_complex_pair(xp, a, b, name):
-    """torch's floor division, remainder and fmod have no complex kernel (NumPy raises its own TypeError)."""
-    message = f'"{name}_{"cpu" if xp is np else "cuda"}" not implemented for \'{{dtype}}\''
-    refuse_complex(a, message)
-    refuse_complex(b, message)
+    """torch's floor division, remainder and fmod have no complex kernel (NumPy raises its own TypeError). The
+    message is made only when an operand is complex."""
+    if getattr(a, "dtype", _REAL).kind == "c" or getattr(b, "dtype", _REAL).kind == "c":
+        message = f'"{name}_{"cpu" if xp is np else "cuda"}" not implemented for \'{{dtype}}\''
+        refuse_complex(a, message)
+        refuse_complex(b, message)
 
 
 def _arr_dtype(a, b):
@@ -708,7 +713,7 @@ def LOGADDEXP(xp, a, b):
         raise NotImplementedError(f'"logaddexp_{"cpu" if xp is np else "cuda"}" not implemented for '
                                   f"'{D.scalar_name(dt)}'")
     a, b = _float_pair(a, b)
-    if any(getattr(x, "dtype", np.dtype(type(x))).kind == "c" for x in (a, b)):  # NumPy's ufunc has no complex loop
+    if getattr(a, "dtype", _REAL).kind == "c" or getattr(b, "dtype", _REAL).kind == "c":   # no complex ufunc loop
         m = xp.maximum(getattr(a, "real", a), getattr(b, "real", b))
         return m + xp.log(xp.exp(a - m) + xp.exp(b - m))
     return xp.logaddexp(a, b)
