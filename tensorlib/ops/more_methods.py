@@ -241,14 +241,15 @@ def cov(self, *, correction=1, fweights=None, aweights=None):
         raise ValueError(f"cov(): expected input to have two or fewer dimensions but got an input with "
                          f"{self.ndim} dimensions")
     x = self.reshape(1, -1) if self.ndim < 2 else self
-    if not x.dtype.is_floating_point:
+    if not (x.dtype.is_floating_point or x.dtype.is_complex):
         x = x.to(D.get_default_dtype())
     n = x.shape[1]
     w = None
+    real = x.dtype.to_real()        # the weights are real, a complex input's too
     if fweights is not None:
-        w = fweights.to(x.dtype)
+        w = fweights.to(real)
     if aweights is not None:
-        w = aweights.to(x.dtype) if w is None else w * aweights
+        w = aweights.to(real) if w is None else w * aweights
     if w is None:
         wsum = float(n)
         avg = x.mean(1, keepdim=True)
@@ -272,8 +273,10 @@ def corrcoef(self):
     if c.ndim == 0:
         return c / c
     d = c.diagonal()
-    s = d.sqrt()
+    s = (d.real if d.is_complex() else d).sqrt()        # torch: the standard deviations from the real diagonal
     c = c / s.unsqueeze(1) / s.unsqueeze(0)
+    if c.is_complex():          # each part clipped to [-1, 1], as torch's
+        return c.real.clamp(-1, 1) + c.imag.clamp(-1, 1) * 1j     # (clipped parts: the sum is exact)
     return c.clamp(-1, 1)
 
 

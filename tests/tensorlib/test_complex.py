@@ -137,3 +137,12 @@ def test_refusals():
         tl.ones(2).imag
     with pytest.raises(RuntimeError, match="grad can be implicitly created only for real scalar outputs"):
         tl.tensor(1j, requires_grad=True).backward()
+
+
+def test_cov_and_corrcoef_of_complex_rows_are_complex():
+    """NumPy's complex covariance (conjugated second factor); it was cast to float32 before."""
+    a = _c(3, 6)
+    c = tl.cov(tl.tensor(a))
+    assert c.dtype is tl.complex128
+    np.testing.assert_allclose(c.numpy(), np.cov(a), rtol=1e-12)
+    np.testing.assert_allclose(tl.corrcoef(tl.tensor(a)).numpy(), np.corrcoef(a), rtol=1e-12)
