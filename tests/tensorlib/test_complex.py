@@ -146,3 +146,24 @@ def test_cov_and_corrcoef_of_complex_rows_are_complex():
     assert c.dtype is tl.complex128
     np.testing.assert_allclose(c.numpy(), np.cov(a), rtol=1e-12)
     np.testing.assert_allclose(tl.corrcoef(tl.tensor(a)).numpy(), np.corrcoef(a), rtol=1e-12)
+
+
+@pytest.mark.cuda
+def test_complex_training_step_on_cuda_matches_the_cpu():
+    """A complex parameter through view_as_complex/polar arithmetic, the engine's complex gradients and Adam's
+    real views, on the GPU (the fake CuPy in CI) against the CPU."""
+    w0, x0 = _c(4, 3), R.standard_normal((5, 4, 2))
+    out = []
+    for dev in ("cpu", "cuda"):
+        w = tl.tensor(w0, device=dev, requires_grad=True)
+        opt = tl.optim.Adam([w], lr=0.1)
+        for _ in range(3):
+            opt.zero_grad()
+            z = tl.view_as_complex(tl.tensor(x0, device=dev)) @ w
+            rot = tl.polar(tl.ones(3, dtype=tl.float64, device=dev), tl.arange(3.0, dtype=tl.float64, device=dev))
+            loss = tl.view_as_real(z * rot).pow(2).mean() + z.abs().mean()
+            loss.backward()
+            opt.step()
+        assert w.device.type == dev and opt.state[w]["exp_avg"].dtype is tl.complex128
+        out.append(w.detach().cpu().numpy())
+    np.testing.assert_allclose(out[1], out[0], rtol=1e-12)
