@@ -17,7 +17,7 @@ from .. import _dtype as D
 from .. import _hooks as _H
 from .. import _sync
 from ..dispatch import record_range
-from ._define import Tensor, dispatch, np, op, public, write_out
+from ._define import Tensor, dispatch, np, op, public, refuse_complex, write_out
 from .broadcast import add_at, norm_dims
 from .comparison import where
 from .creation import _creation, _dev, _dt, _linspace, _on, empty, ones, ones_like, tensor, zeros_like
@@ -329,6 +329,7 @@ def index_reduce_(self, dim, index, source, reduce, *, include_self=True):
 def MODE(xp, a, dim=-1, keepdim=False):
     """The most frequent value along dim, the smallest of those equally frequent, and the last index holding
     it (torch's CPU kernel: a sort, then the longest run of equal values; each NaN is a run of its own)."""
+    refuse_complex(a, "\"mode_cpu\" not implemented for '{dtype}'")
     if a.ndim == 0:
         return a.copy(), xp.zeros((), dtype=np.int64)
     n = a.shape[dim]
@@ -367,6 +368,7 @@ def mode(input, dim=-1, keepdim=False, *, out=None):
 def _nanmedian_k(xp, a, dim=None, keepdim=False):
     """median of the values that are not NaN (NaN where every one is): the lower of the two middle values, as
     median; along dim its index is that value's place in the stable sort, a row of NaN gives its first NaN."""
+    refuse_complex(a, "\"median_cpu\" not implemented for '{dtype}'")
     if a.dtype.kind != "f":
         return MEDIAN.kernel(xp, a, dim, keepdim)
     if dim is None:
@@ -410,6 +412,7 @@ def nanmedian(input, dim=None, keepdim=False, *, out=None):
 @op("unique_consecutive")
 def UNIQUE_CONSECUTIVE(xp, a, return_inverse=False, return_counts=False, dim=None):
     """The first of each run of equal elements (of equal slices along dim); NaN equals nothing, as in torch."""
+    refuse_complex(a, "\"unique\" not implemented for '{dtype}'")
     if dim is None:
         x = a.reshape(-1, 1)
         n = x.shape[0]
@@ -656,6 +659,7 @@ def frexp(input, *, out=None):
 
 @op("isin")
 def ISIN(xp, elements, test_elements, assume_unique=False, invert=False):
+    refuse_complex(elements, "Unsupported input type encountered for isin(): {dtype}", RuntimeError)
     return xp.isin(elements, test_elements, assume_unique, invert)
 
 

@@ -673,6 +673,7 @@ def any(input, dim=None, keepdim=False):
 
 @op("nansum", save="i", amp="fp32", node_name="NansumBackward0")
 def NANSUM(xp, a, dim=None, keepdim=False, dtype=None):
+    refuse_complex(a, "nansum on CPU does not support complex inputs", RuntimeError)
     if dtype is None and a.dtype.kind in "bui":
         dtype = np.int64
     if a.dtype.kind == "f":

@@ -113,6 +113,7 @@ def ARGSORT(xp, a, dim=-1, descending=False, stable=False):
 
 
 def _median_k(xp, a, dim=None, keepdim=False):
+    refuse_complex(a, "\"median_cpu\" not implemented for '{dtype}'")
     if dim is None:
         flat = a.reshape(-1)
         if flat.size == 0:
@@ -155,6 +156,7 @@ MEDIAN_DIM.def_backward(_median_bwd)
 
 @op("unique")
 def UNIQUE(xp, a, sorted=True, return_inverse=False, return_counts=False):
+    refuse_complex(a, "\"unique\" not implemented for '{dtype}'")
     flat = a.reshape(-1)
     if flat.size == 0:
         return flat.copy(), xp.zeros(a.shape, np.int64), xp.zeros((0,), np.int64)
@@ -174,6 +176,7 @@ def UNIQUE(xp, a, sorted=True, return_inverse=False, return_counts=False):
 
 
 def _search_k(xp, seq, v, right=False, out_int32=False):
+    refuse_complex(seq, "\"searchsorted_out_cpu\" not implemented for '{dtype}'")
     dt = np.int32 if out_int32 else np.int64
     side = "right" if right else "left"
     if seq.ndim == 1:

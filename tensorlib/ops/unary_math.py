@@ -373,6 +373,7 @@ def _np_erf(x):
 
 
 def _erf_op_kernel(xp, a):
+    refuse_complex(a, "\"erf_vml_cpu\" not implemented for '{dtype}'")
     x = _f(xp, a)
     return erf_kernel(xp, x).astype(x.dtype, copy=False)
 
@@ -392,6 +393,7 @@ _ERFINV_TAIL = (-0.000200214257, 0.000100950558, 0.00134934322, -0.00367342844, 
 
 
 def _erfinv_k(xp, a):
+    refuse_complex(a, "\"erfinv_vml_cpu\" not implemented for '{dtype}'")
     y = _f(xp, a)
     if xp is not np:
         return special_functions(xp).erfinv(y)
