@@ -26,6 +26,22 @@ def _scalar_or_tensor(x, name):
     raise TypeError(f"{name}(): argument 'other' must be Tensor or Number, not {type(x).__name__}")
 
 
+def check_writable(a, b, floats=True):
+    """torch's refusal of an in-place result the target cannot hold, where NumPy's unsafe casting would truncate
+    it or drop its imaginary part: a float operand into an integer tensor (floats=False: div_ with a rounding
+    mode, whose result stays integral), a complex one into a real tensor (add_/sub_/mul_/div_)."""
+    ak = a.dtype.kind
+    if ak == "c":
+        return
+    bd = getattr(b, "dtype", None)
+    bk = bd.kind if bd is not None else "c" if type(b) is complex else "f" if isinstance(b, float) else ""
+    if bk == "c":
+        raise RuntimeError(f"result type {D.scalar_name(bd) if bd is not None else 'ComplexFloat'} can't be cast "
+                           f"to the desired output type {D.scalar_name(a.dtype)}")
+    if floats and ak != "f" and bk == "f":
+        raise RuntimeError(f"result type Float can't be cast to the desired output type {D.scalar_name(a.dtype)}")
+
+
 def _ip_binary(xp_fn):
     """The kernel of `add_`-style ops: the NumPy/CuPy ufunc written into the first input. add_/sub_ with an
     alpha on large NumPy arrays of one shape and dtype run as one axpy (`_blas.axpy`, where MKL is
@@ -38,15 +54,7 @@ def _ip_binary(xp_fn):
             if sign is not None and xp is np and _blas.axpy(sign * alpha, b, a):
                 return
             b = b * alpha
-        if a.dtype.kind not in "fc":   # torch refuses to write a float result into an integer tensor
-            bd = getattr(b, "dtype", None)
-            if isinstance(b, float) or (bd is not None and getattr(bd, "kind", "") == "f"):
-                raise RuntimeError(f"result type Float can't be cast to the desired output type "
-                                   f"{D.scalar_name(a.dtype)}")
-        bd = getattr(b, "dtype", None)
-        if (type(b) is complex or bd is not None and bd.kind == "c") and a.dtype.kind != "c":   # nor a complex one
-            raise RuntimeError(f"result type {D.scalar_name(bd) if bd is not None else 'ComplexFloat'} can't be cast "
-                               f"to the desired output type {D.scalar_name(a.dtype)}")
+        check_writable(a, b)
         (np_fn if xp is np else getattr(xp, xp_fn))(a, b, out=a, casting="unsafe")
     return kernel
 
@@ -303,13 +311,10 @@ def _rtruediv(self, other):
 
 @op("div_", inplace_of=DIV)
 def DIV_(xp, a, b, rounding_mode=None):
-    if a.dtype.kind not in "fc" and rounding_mode is None:
+    if rounding_mode is None and a.dtype.kind not in "fc":    # true division: a float result, even of ints
         raise RuntimeError(f"result type Float can't be cast to the desired output type "
                            f"{D.scalar_name(a.dtype)}")
-    bd = getattr(b, "dtype", None)
-    if (type(b) is complex or bd is not None and bd.kind == "c") and a.dtype.kind != "c":
-        raise RuntimeError(f"result type {D.scalar_name(bd) if bd is not None else 'ComplexFloat'} can't be cast "
-                           f"to the desired output type {D.scalar_name(a.dtype)}")
+    check_writable(a, b, floats=rounding_mode is None)
     if rounding_mode is not None:
         int_zero_division(xp, a, b)
     if rounding_mode == "floor":
