@@ -26,7 +26,7 @@ from .index import (SETITEM, _scatter_bounds, _scatter_idx, gather, index_add, i
 from .linalg import mm
 from .reduce import named_return_type, return_type
 from .shape import cat, stack
-from .sorting import MEDIAN, _argsort, _asc, _median_bwd, _select_bwd
+from .sorting import MEDIAN, _argsort, _asc, _median_bwd, _select_bwd, unique_result
 from .unary_math import exp2
 
 __all__ = ["SCATTER_REDUCE", "INDEX_REDUCE", "MODE", "NANMEDIAN", "NANMEDIAN_DIM", "UNIQUE_CONSECUTIVE", "HISTC",
@@ -448,13 +448,7 @@ def unique_consecutive(input, *args, return_inverse=False, return_counts=False, 
     d = None if dim is None else norm_dims(dim, input.ndim)[0]
     vals, inv, counts = dispatch(UNIQUE_CONSECUTIVE, input, return_inverse=bool(return_inverse),
                                  return_counts=bool(return_counts), dim=d)
-    if return_inverse and return_counts:
-        return vals, inv, counts
-    if return_inverse:
-        return vals, inv
-    if return_counts:
-        return vals, counts
-    return vals
+    return unique_result(vals, inv, counts, return_inverse, return_counts)
 
 
 # --- histc, histogram ------------------------------------------------------------------------------

@@ -232,13 +232,13 @@ def unique(input, sorted=True, return_inverse=False, return_counts=False, dim=No
         raise NotImplementedError("tensorlib.unique: dim= is not supported (only dim=None)")
     vals, inv, counts = dispatch(UNIQUE, input, sorted=True, return_inverse=bool(return_inverse),
                                  return_counts=bool(return_counts))
-    if return_inverse and return_counts:
-        return vals, inv, counts
-    if return_inverse:
-        return vals, inv
-    if return_counts:
-        return vals, counts
-    return vals
+    return unique_result(vals, inv, counts, return_inverse, return_counts)
+
+
+def unique_result(vals, inv, counts, return_inverse, return_counts):
+    """torch's unique-style result: the values, then the inverse and the counts where asked for."""
+    return (vals, *([inv] if return_inverse else []), *([counts] if return_counts else [])) \
+        if return_inverse or return_counts else vals
 
 
 def _as_values(v, like):
