@@ -279,7 +279,8 @@ def LEAKY_RELU(xp, a, negative_slope=0.01):
     """For a slope in (0, 1], max(a, a * slope): the same values as where(a > 0, a, a * slope), NaN and
     infinities included, without where's mask (NumPy's where and masked copies take 3-15x the time of two
     plain passes on a random sign pattern: branch mispredictions)."""
-    refuse_complex(a, "\"leaky_relu_cpu\" not implemented for '{dtype}'")
+    if a.dtype.kind == "c":     # (the test inline: these kernels are per-layer hot)
+        refuse_complex(a, "\"leaky_relu_cpu\" not implemented for '{dtype}'")
     if 0 < negative_slope <= 1 and a.dtype.kind == "f":
         out = xp.multiply(a, negative_slope, dtype=a.dtype)
         return xp.maximum(out, a, out=out)
@@ -336,7 +337,8 @@ def leaky_relu_(input, negative_slope=0.01):
 @op("hardtanh", save="i", node_name="HardtanhBackward0")
 def HARDTANH(xp, a, min_val=-1.0, max_val=1.0):
     """clamp(a, min_val, max_val), as torch's hardtanh runs it (its clamp inside, in a profile)."""
-    refuse_complex(a, "clamp is not supported for complex types")
+    if a.dtype.kind == "c":     # (the test inline: these kernels are per-layer hot)
+        refuse_complex(a, "clamp is not supported for complex types")
     if _H.range_hooks:
         return _H.op_step("clamp", clamp_array, xp, a, min_val, max_val)
     return clamp_array(xp, a, min_val, max_val)
@@ -389,7 +391,8 @@ def relu6(input, inplace=False):
 @op("hardsigmoid", save="i", node_name="HardsigmoidBackward0")
 def HARDSIGMOID(xp, a):
     """torch's min(max(x + 3, 0), 6) / 6, in its order."""
-    refuse_complex(a, "\"hardsigmoid_cpu\" not implemented for '{dtype}'")
+    if a.dtype.kind == "c":     # (the test inline: these kernels are per-layer hot)
+        refuse_complex(a, "\"hardsigmoid_cpu\" not implemented for '{dtype}'")
     y = a + 3
     xp.clip(y, 0, 6, out=y)
     y /= 6
@@ -415,7 +418,8 @@ _ONE_SIXTH_F32 = float(np.float32(1 / 6))
 @op("hardswish", save="i", node_name="HardswishBackward0")
 def HARDSWISH(xp, a):
     """torch's x * min(max(x + 3, 0), 6) / 6, in its order."""
-    refuse_complex(a, "\"hardswish_cpu\" not implemented for '{dtype}'")
+    if a.dtype.kind == "c":     # (the test inline: these kernels are per-layer hot)
+        refuse_complex(a, "\"hardswish_cpu\" not implemented for '{dtype}'")
     y = a + 3
     xp.clip(y, 0, 6, out=y)
     y *= a
@@ -515,7 +519,8 @@ def _c_name(dtype):
 def ELU(xp, a, alpha=1.0):
     """max(a, 0) + alpha * (exp(min(a, 0)) - 1): where()'s values exactly (one of the two terms is 0 and the
     other the chosen branch), without its branch per element, which took several times the arithmetic."""
-    refuse_complex(a, "\"elu_cpu\" not implemented for '{dtype}'")
+    if a.dtype.kind == "c":     # (the test inline: these kernels are per-layer hot)
+        refuse_complex(a, "\"elu_cpu\" not implemented for '{dtype}'")
     if xp is np and a.dtype.kind == "f" and math.isfinite(alpha):
         v = np.exp(min0(np, a))
         v -= 1
