@@ -126,6 +126,13 @@ _SCALAR_NAMES = {"bool": "Bool", "uint8": "Byte", "int8": "Char", "int16": "Shor
                  "complex64": "ComplexFloat", "complex128": "ComplexDouble"}
 
 
+# torch's C++ type names, as its messages print them ("expected m1 and m2 to have the same dtype, but got: float !=
+# double", "value cannot be converted to type float without overflow")
+C_NAMES = {"float32": "float", "float64": "double", "float16": "c10::Half", "bfloat16": "c10::BFloat16",
+           "int64": "long int", "int32": "int", "int16": "short int", "int8": "signed char", "uint8": "unsigned char",
+           "bool": "bool", "complex64": "c10::complex<float>", "complex128": "c10::complex<double>"}
+
+
 def scalar_name(d) -> str:
     """torch's ScalarType name, as its error messages print it (Long, Float, ...)."""
     return _SCALAR_NAMES[to_dtype(d).name]

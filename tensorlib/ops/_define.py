@@ -219,16 +219,12 @@ def refuse_complex(a, message, error=NotImplementedError):
         raise error(message.format(dtype=D.scalar_name(dt)))
 
 
-_C_NAMES = {"float32": "float", "float64": "double", "float16": "c10::Half", "int64": "long int", "int32": "int",
-            "int16": "short int", "int8": "signed char", "uint8": "unsigned char", "bool": "bool"}
-
-
 def fill_value(value, dtype):
     """A Python number written into a tensor of NumPy `dtype` (fill_, masked_fill): a complex one only into a complex
     tensor, or with no imaginary part (torch's check; NumPy would drop the imaginary part or raise its TypeError)."""
     if type(value) is complex and dtype.kind != "c":
         if value.imag:
-            raise RuntimeError(f"value cannot be converted to type {_C_NAMES.get(dtype.name, dtype.name)} without "
+            raise RuntimeError(f"value cannot be converted to type {D.C_NAMES.get(dtype.name, dtype.name)} without "
                                "overflow")
         return value.real
     return value

@@ -5,6 +5,7 @@ import math
 from functools import partial
 
 from .. import _blas
+from .. import _dtype as D
 from .broadcast import QUIET, SINK, quiet_sum_to, sum_to
 from ._define import Tensor, dispatch, np, op, public, write_out
 from .._graph import tensor_of, tensor_of_result
@@ -245,15 +246,10 @@ def _(ctx, g):
     return (matmul(g, b) if ctx.needs_input_grad[0] else None, matmul(g.mT, a) if ctx.needs_input_grad[1] else None)
 
 
-_C_TYPES = {"float32": "float", "float64": "double", "float16": "c10::Half", "bfloat16": "c10::BFloat16",
-            "int64": "long int", "int32": "int", "int16": "short int", "int8": "signed char", "uint8": "unsigned char",
-            "bool": "bool", "complex64": "c10::complex<float>", "complex128": "c10::complex<double>"}
-
-
 @public
 def c_type(d):
     """The C++ type name torch's matmul dtype-mismatch message prints (float, double, long int...)."""
-    return _C_TYPES.get(d.name, d.name)
+    return D.C_NAMES.get(d.name, d.name)
 
 
 @public(method=True)
