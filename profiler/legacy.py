@@ -47,6 +47,17 @@ class profile(_profile):
             raise RuntimeError("Profiler didn't finish running")     # torch's words for enabled=False
         return super()._require_store()
 
+    def _unfinished(self) -> bool:
+        """torch's legacy profile has its events only once it has exited (or stopped)."""
+        return not self.enabled or self._recorder is not None or (not self._snapshots and self._store is None)
+
+    def __str__(self):
+        """The events' table, as torch's ``print(prof)`` (its EventList's str)."""
+        return "<unfinished torch.autograd.profile>" if self._unfinished() else str(self.events())
+
+    def __repr__(self):
+        return "<unfinished torch.autograd.profile>" if self._unfinished() else repr(self.events())
+
     @property
     def function_events(self):
         """torch's legacy attribute: every recorded event (prof.events())."""

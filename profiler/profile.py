@@ -33,9 +33,9 @@ def current_profile():
 
 
 class record_function(record_range):
-    """A user range (torch.profiler.record_function): ``with record_function("name"):`` or as a decorator."""
-
-    __slots__ = ()
+    """A user range (torch.profiler.record_function): ``with record_function("name"):`` or as a decorator. It has
+    a __dict__, as torch's: programs keep their own attributes on it (pytorch/examples fx/profiling_tracer.py
+    patches its __enter__ to store an FX proxy there)."""
 
     def __init__(self, name: str, args: str | None = None):
         if not isinstance(name, str):

@@ -6,12 +6,17 @@ import builtins
 import types
 from typing import Any, Callable, Optional, Union
 
+from ..ops.profiler_ns import profiler as _profiler_ops
+
 __all__ = ["Node", "map_arg", "map_aggregate", "has_side_effect"]
 
 Target = Union[Callable[..., Any], str]
 Argument = Optional[Union[tuple, list, dict, slice, range, "Node", str, int, float, bool, complex, Any]]
 
-_side_effectful_functions: set = set()
+# torch's: the profiler's range operators (a graph keeps a traced record_function as their calls; dead-code
+# elimination must not drop them)
+_side_effectful_functions: set = {_profiler_ops._record_function_enter, _profiler_ops._record_function_enter_new,
+                                  _profiler_ops._record_function_exit}
 
 
 def has_side_effect(fn):

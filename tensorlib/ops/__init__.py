@@ -23,3 +23,6 @@ extra_methods.declare_torch_functions()     # torch's functions of methods decla
 _functions = attach()
 globals().update(_functions)
 __all__ = sorted(_functions)
+
+# torch.ops.<namespace>: the profiler's operators (not among the public functions above)
+from .profiler_ns import profiler  # noqa: E402,F401
