@@ -31,16 +31,24 @@ def _public_names(refresh: bool = False) -> dict[int, str]:
             for k, v in d.items():
                 if k.startswith("_") or isinstance(v, types.ModuleType) or not callable(v):
                     continue
-                if getattr(v, "__fx_already_patched", False) or id(v) in names:
+                v = _unpatched(v)       # (a trace's, or the proxies made outside one: fx/_symbolic_trace.py)
+                if v is None or id(v) in names:
                     continue
                 own = getattr(v, "__name__", None)       # tensorlib.atan, not its alias tensorlib.arctan
-                names[id(v)] = f"{mod.__name__}.{own if own and d.get(own) is v else k}"
+                names[id(v)] = f"{mod.__name__}.{own if own and _unpatched(d.get(own)) is v else k}"
         from .._tensor import Tensor
         for k, v in vars(Tensor).items():
             if not k.startswith("_") and callable(v) and id(v) not in names:
                 names[id(v)] = f"tensorlib.Tensor.{k}"
         _names_cache = names
     return _names_cache
+
+
+def _unpatched(v: Any) -> Any:
+    """The function a patched name stands for (its recording wrapper's original; None for other patches)."""
+    if getattr(v, "__fx_already_patched", False):
+        return getattr(v, "_fx_original", None)
+    return v
 
 
 _wrapped_fns_to_patch: dict[tuple[int, str], dict] = {}

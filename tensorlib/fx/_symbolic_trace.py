@@ -17,11 +17,13 @@ import inspect
 import math
 import types
 import warnings
+import weakref
 from typing import Any, Callable, Iterator
 
-from ._names import _NOT_RECORDED, _namespace_modules, _public_names, _wrapped_fns_to_patch, wrap
+from ._names import _NOT_RECORDED, _namespace_modules, _public_names, _unpatched, _wrapped_fns_to_patch, wrap
 from .graph import Graph
 from .node import Argument, Node, map_aggregate
+from . import proxy as _proxy_module
 from .proxy import ParameterProxy, Proxy, Scope, TracerBase, TraceError
 
 __all__ = ["Tracer", "symbolic_trace", "wrap", "PH", "PHBase", "is_fx_tracing"]
@@ -42,6 +44,7 @@ def _recorded_functions() -> list[tuple[dict, str, Callable]]:
     out: list[tuple[dict, str, Callable]] = []
     for mod in _namespace_modules():
         for k, v in list(vars(mod).items()):
+            v = _unpatched(v)       # (the proxies made outside a trace may have patched it already)
             if (k.startswith("_") or k in _NOT_RECORDED or isinstance(v, type)
                     or not isinstance(v, (types.FunctionType, types.BuiltinFunctionType))):
                 continue
@@ -78,7 +81,7 @@ class _Patcher:
         self.visited: set[int] = set()
 
     def patch(self, frame_dict: dict, name: str, new_fn: Callable, deduplicate: bool = True) -> None:
-        new_fn.__fx_already_patched = deduplicate  # type: ignore[attr-defined]
+        setattr(new_fn, "__fx_already_patched", deduplicate)   # (not `new_fn.__fx...`: the class would mangle it)
         if name not in frame_dict and hasattr(builtins, name):
             p = _PatchedFn(frame_dict, name, None, new_fn, "del")
         elif getattr(frame_dict[name], "__fx_already_patched", False):
@@ -89,7 +92,7 @@ class _Patcher:
         p.patch()
 
     def patch_method(self, cls: type, name: str, new_fn: Callable, deduplicate: bool = True) -> None:
-        new_fn.__fx_already_patched = deduplicate  # type: ignore[attr-defined]
+        setattr(new_fn, "__fx_already_patched", deduplicate)
         orig_fn = getattr(cls, name)
         if getattr(orig_fn, "__fx_already_patched", False):
             return
@@ -179,10 +182,60 @@ def _autowrap_check(patcher: _Patcher, frame_dict: dict, function_ids: dict[int,
 def _recording_functions() -> Iterator[None]:
     """tensorlib's public functions record call_function nodes for Proxy arguments while this is entered."""
     _public_names()
-    with _Patcher() as patcher:
+    with _recording(), _Patcher() as patcher:
         for frame_dict, name, orig in _recorded_functions():
             patcher.patch(frame_dict, name, _create_wrapped_func(orig, is_wrapped=False))
         yield
+
+
+# --- proxies outside a trace -------------------------------------------------------------------------------------
+# torch records a call on a Proxy whenever it happens (__torch_function__), so programs build graphs from proxies
+# made by hand: `Proxy(node, GraphAppendingTracer(graph))`, then `torch.tanh(p)`, a module or a GraphModule called on
+# it (pytorch/examples fx/proxy_based_graph_creation.py, inline_function.py, wrap_output_dynamically.py). tensorlib
+# records its functions by patching them (above), so a Proxy made outside a trace or a Transformer run patches them
+# until the last such Proxy is gone (the calls of other code meanwhile pay the wrapper's argument scan); the patches of
+# a trace running then defer to these (deduplicated), so these are reverted only once no trace runs.
+_RECORDING = [0]        # traces and Transformer runs in progress (their own patches in place)
+_FREE: dict[str, Any] = {"alive": 0, "patcher": None}
+
+
+@contextlib.contextmanager
+def _recording() -> Iterator[None]:
+    _RECORDING[0] += 1
+    try:
+        yield
+    finally:
+        _RECORDING[0] -= 1
+        if not _RECORDING[0] and not _FREE["alive"]:
+            _stop_free_recording()
+
+
+def _made_proxy(proxy: Proxy) -> None:
+    if _RECORDING[0]:
+        return
+    _FREE["alive"] += 1
+    weakref.finalize(proxy, _free_proxy_gone)
+    if _FREE["patcher"] is None:
+        _public_names()
+        patcher = _FREE["patcher"] = _Patcher()
+        for frame_dict, name, orig in _recorded_functions():
+            patcher.patch(frame_dict, name, _create_wrapped_func(orig, is_wrapped=False))
+        _patch_wrapped_functions(patcher)
+
+
+def _free_proxy_gone() -> None:
+    _FREE["alive"] -= 1
+    if not _FREE["alive"] and not _RECORDING[0]:
+        _stop_free_recording()
+
+
+def _stop_free_recording() -> None:
+    patcher, _FREE["patcher"] = _FREE["patcher"], None
+    if patcher is not None:
+        patcher.__exit__(None, None, None)
+
+
+_proxy_module._made_proxy = _made_proxy
 
 
 # --- placeholders for concrete_args ------------------------------------------------------------------------
@@ -408,6 +461,8 @@ class Tracer(TracerBase):
         from ..nn.modules.module import Module
         old_flag = _is_fx_tracing_flag
         _is_fx_tracing_flag = True
+        recording = _recording()
+        recording.__enter__()
         try:
             if isinstance(root, Module):
                 self.root = root
@@ -474,6 +529,7 @@ class Tracer(TracerBase):
             self.submodule_paths = None
         finally:
             _is_fx_tracing_flag = old_flag
+            recording.__exit__(None, None, None)
         return self.graph
 
 

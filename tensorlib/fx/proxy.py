@@ -134,10 +134,11 @@ def _refuse_inside_tensorlib() -> None:
         return
     where = os.path.abspath(frame.f_code.co_filename)
     if where.startswith(_TENSORLIB_DIR + os.sep) and not where.startswith(_FX_DIR):
-        raise TraceError("tensorlib.fx: calling tensorlib functions or tensorlib.nn modules on a Proxy outside "
-                         "Tracer.trace / Transformer.transform is not supported (tensorlib has no "
-                         "__torch_function__, so it records such calls only during a trace; create the nodes with "
-                         "graph.call_function / graph.call_module instead)")
+        raise TraceError("tensorlib.fx: a tensorlib function was called on a Proxy that nothing records (a "
+                         "function reached by a path other than its public name, or a Proxy kept after its trace "
+                         "ended); tensorlib has no __torch_function__: call it by its public name "
+                         "(tensorlib.relu, tensorlib.nn.functional.relu) or create the node with "
+                         "graph.call_function")
 
 
 class GraphAppendingTracer(TracerBase):
@@ -150,6 +151,12 @@ class GraphAppendingTracer(TracerBase):
         self.module_stack: dict[str, tuple[str, Any]] = {}
 
 
+# Called with every Proxy made (tensorlib/fx/_symbolic_trace.py sets it): one made outside a trace or a
+# Transformer run (a graph built from proxies by hand) turns the recording of tensorlib's functions on for as long
+# as such proxies live, as torch's __torch_function__ records calls on proxies at any time
+_made_proxy: Callable[[Proxy], None] | None = None
+
+
 class Proxy:
     """A Node wrapper that records what the traced program does to it. Proxies cannot be iterated, tested
     for truth or measured with len(): wrap such code in a leaf function (`fx.wrap`) or specialize it with
@@ -160,6 +167,8 @@ class Proxy:
             tracer = GraphAppendingTracer(node.graph)
         self.tracer = tracer
         self.node = node
+        if _made_proxy is not None:
+            _made_proxy(self)
 
     def __repr__(self) -> str:
         return f"Proxy({self.node.name})"

@@ -4,6 +4,7 @@ Interpreter / Transformer, subgraph_rewriter.replace_pattern and ShapeProp, on r
 from __future__ import annotations
 
 import copy
+import gc
 import operator
 import os
 import subprocess
@@ -376,7 +377,7 @@ def test_import_tensorlib_does_not_load_fx():
     assert r.stdout.split() == ["False", "True"], r.stderr
 
 
-def test_transformer_records_tensorlib_calls_and_free_proxies_are_refused():
+def test_transformer_records_tensorlib_calls():
     gm = fx.symbolic_trace(lambda x: tl.atan(x) * 2)
     assert "atan = tensorlib.atan(x)" in gm.code        # the function's own name, not its alias arctan
 
@@ -392,11 +393,34 @@ def test_transformer_records_tensorlib_calls_and_free_proxies_are_refused():
     _close(new(x), tl.clamp(tl.atan(x) * 2, -1.0, 1.0))
     assert fx.replace_pattern is fx.subgraph_rewriter.replace_pattern
 
+
+
+def test_a_graph_built_from_proxies_outside_a_trace():
+    """pytorch/examples fx/proxy_based_graph_creation.py and inline_function.py: proxies made by hand record the
+    tensorlib functions, modules and GraphModules called on them (torch's __torch_function__ does it at any
+    time); the recording patches go once the last such proxy is gone."""
+    orig_tanh, orig_leaky = tl.tanh, F.leaky_relu
     g = fx.Graph()
-    p = fx.Proxy(g.placeholder("x"))
-    assert isinstance(p + 1, fx.Proxy)                 # operators record on any graph
-    with pytest.raises(fx.TraceError, match="outside Tracer.trace / Transformer.transform is not supported"):
-        nn.LeakyReLU()(p)
+    tracer = fx.proxy.GraphAppendingTracer(g)
+    x, y = fx.Proxy(g.placeholder("x"), tracer), fx.Proxy(g.placeholder("y"), tracer)
+    assert tl.tanh is not orig_tanh                    # recording while proxies made by hand live
+    b = tl.tanh(tl.cat([x, y]))
+    c = tl.neg(b)
+    d = nn.LeakyReLU(0.2)(c)                           # a module: traced through, as torch inlines it
+    e = fx.symbolic_trace(nn.Sigmoid())(d)             # a GraphModule called on a proxy
+    g.output((e + 1).node)
+    gm = fx.GraphModule(nn.Module(), g)
+    assert "tanh = tensorlib.tanh(cat)" in gm.code and "tensorlib.nn.functional.leaky_relu(neg, 0.2" in gm.code
+    assert "sigmoid = tensorlib.nn.functional.sigmoid(leaky_relu)" in gm.code
+    a1, a2 = _x(2, 3), _x(1, 3)
+    _close(gm(a1, a2), tl.sigmoid(F.leaky_relu(-tl.tanh(tl.cat([a1, a2])), 0.2)) + 1)
+    # a trace while they live: the names stay patched by them (deduplicated), and the trace records as usual
+    assert "relu = tensorlib.relu(v)" in fx.symbolic_trace(lambda v: tl.relu(v)).code
+    assert tl.tanh is not orig_tanh
+    del x, y, b, c, d, e
+    gc.collect()
+    assert tl.tanh is orig_tanh and F.leaky_relu is orig_leaky      # reverted with the last of them
+    assert fx.symbolic_trace(lambda v: tl.tanh(v)).code.count("tensorlib.tanh(v)") == 1
 
 
 def test_a_tensor_constant_times_a_proxy_is_recorded():
