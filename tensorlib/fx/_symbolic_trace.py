@@ -23,6 +23,7 @@ from typing import Any, Callable, Iterator
 from ._names import _NOT_RECORDED, _namespace_modules, _public_names, _unpatched, _wrapped_fns_to_patch, wrap
 from .graph import Graph
 from .node import Argument, Node, map_aggregate
+from . import graph_module as _graph_module
 from . import proxy as _proxy_module
 from .proxy import ParameterProxy, Proxy, Scope, TracerBase, TraceError
 
@@ -543,12 +544,12 @@ def _patch_function(fn: types.FunctionType, nargs: int) -> types.FunctionType:
 
 def symbolic_trace(root: Any, concrete_args: dict[str, Any] | None = None) -> Any:
     """Trace a Module or a function into a GraphModule (see Tracer)."""
-    from .graph_module import _make_graph_module
     tracer = Tracer()
     graph = tracer.trace(root, concrete_args)
     from ..nn.modules.module import Module
     name = root.__class__.__name__ if isinstance(root, Module) else root.__name__
-    return _make_graph_module(tracer.root, graph, name)
+    return _graph_module._make_graph_module(tracer.root, graph, name)
 
 
 __all__ += ["TraceError"]
+_graph_module._DEFAULT_TRACER[0] = Tracer

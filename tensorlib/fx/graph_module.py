@@ -6,6 +6,8 @@ from __future__ import annotations
 import copy
 import itertools
 import linecache
+import pickle
+import types
 from typing import Any
 
 from ..nn.modules.module import Module
@@ -14,6 +16,9 @@ from .graph import Graph, PythonCode
 __all__ = ["GraphModule"]
 
 _next_id = itertools.count()
+# the Tracer a loaded GraphModule is traced again with, when it was not traced by a tracer class of its own (set by
+# tensorlib/fx/_symbolic_trace.py, which imports this module)
+_DEFAULT_TRACER: list = [None]
 
 
 def _exec_with_source(src: str, globals: dict[str, Any]) -> None:
@@ -228,8 +233,56 @@ class GraphModule(Module):
         return res
 
     def __reduce__(self):
-        raise NotImplementedError("tensorlib.fx.GraphModule pickling is not supported (torch.save of a "
-                                  "GraphModule): save its state_dict and trace the model again")
+        """torch's: the module's __dict__ without its graph, and the import lines its code needs; unpickling runs
+        the code for a forward and traces it again, its submodules kept as leaves (reduce_graph_module)."""
+        body = self.__dict__.copy()
+        python_code = self.recompile()
+        del body["_graph"]
+        body["_graphmodule_cls_name"] = type(self).__name__
+        return (reduce_graph_module, (body, _format_import_block(python_code.globals)))
+
+
+def _format_import_block(globals_: dict[str, Any]) -> str:
+    """The import lines that give the generated code its globals back in another process (torch's
+    _format_import_block): a custom builtin's own line, a module by its name, anything else by module and name."""
+    from .graph import _custom_builtins
+    lines = {"import tensorlib"}
+    for name, obj in globals_.items():
+        builtin = _custom_builtins.get(name)
+        if builtin is not None and builtin[1] is obj:
+            lines.add(builtin[0])
+        elif isinstance(obj, types.ModuleType):
+            lines.add(f"import {obj.__name__}" if obj.__name__ == name else f"import {obj.__name__} as {name}")
+        else:
+            module, qualname = getattr(obj, "__module__", None), getattr(obj, "__qualname__", None)
+            if not module or not qualname or "<locals>" in qualname or "." in qualname:
+                raise pickle.PicklingError(f"GraphModule pickling: the global {name!r} of its code ({obj!r:.60}) "
+                                           f"cannot be imported by name")
+            lines.add(f"from {module} import {qualname} as {name}")
+    return "\n".join(sorted(lines)) + "\n"
+
+
+def reduce_graph_module(body: dict[str, Any], import_block: str) -> GraphModule:
+    """Unpickle a GraphModule (its __reduce__): its code run for a forward, traced again with every submodule a
+    leaf (they were not traced through in the original either)."""
+    forward = _forward_from_src(import_block + body["_code"], {})
+    tracer_cls = body.get("_tracer_cls") or _DEFAULT_TRACER[0]
+
+    class KeepModules(tracer_cls):  # type: ignore[misc, valid-type]
+        def is_leaf_module(self, m: Module, module_qualified_name: str) -> bool:
+            return True
+
+    class CodeOnly(_CodeOnlyModule):
+        pass
+    CodeOnly.forward = forward
+    com = CodeOnly(body)
+    graph = KeepModules().trace(com)
+    graph._tracer_cls = tracer_cls
+    gm = GraphModule(com, graph, class_name=body.get("_graphmodule_cls_name", "GraphModule"))
+    for k, v in body.items():
+        if not hasattr(gm, k):
+            setattr(gm, k, v)
+    return gm
 
 
 def _print_readable(module: GraphModule, module_name: str, print_output: bool = True) -> str:
