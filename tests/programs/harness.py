@@ -267,6 +267,25 @@ def _regression(work, steps, variant):
     return {}, ["main.py"]
 
 
+def _forward_forward(work, steps, variant):
+    """Hinton's forward-forward algorithm: one batch of `--train_size` digits (the whole training set the program
+    takes, `next(iter(loader))`), each of the two 784->500->500 layers trained on its own goodness loss with its own
+    Adam for `--epochs` steps: `steps` backward calls in all (steps / 2 epochs a layer)."""
+    return {"mnist": {"train": 64, "test": 32}}, [
+        "main.py", "--epochs", str(max(steps // 2, 1)), "--train_size", "64", "--test_size", "32", "--no_accel",
+        "--log-interval", "1", "--save_model"]
+
+
+def _imagenet(work, steps, variant):
+    """imagenet/main.py with `--dummy`: torchvision's FakeData of ImageNet's shape (3x224x224, 1000 classes; the
+    program asks for 1281167 training and 50000 validation images, here 2 * steps and 4) through ResNet-18
+    (stubs/torchvision/models), SGD with momentum and weight decay, StepLR, top-1/top-5 accuracy by `topk`,
+    a validation pass and `checkpoint.pth.tar` (+ `model_best.pth.tar`). `--seed` sets cudnn.deterministic."""
+    return {"fake": {"1281167": 2 * steps, "50000": 4}}, [
+        "main.py", "--dummy", "-a", "resnet18", "-j", "0", "--epochs", "1", "-b", "2", "--lr", "0.01",
+        "-p", "1", "--no-accel", "--seed", "1"]
+
+
 # name -> (vendored folder, data and arguments, variant)
 PROGRAMS = {
     "mnist": ("mnist", _mnist, None),
@@ -293,11 +312,18 @@ PROGRAMS = {
     "siamese_network": ("siamese_network", _siamese, None),
     "super_resolution": ("super_resolution", _super_resolution, None),
     "regression": ("regression", _regression, None),
+    "mnist_forward_forward": ("mnist_forward_forward", _forward_forward, None),
+    "imagenet": ("imagenet", _imagenet, None),
 }
 
 # programs whose step is an episode, its length set by the actions sampled: each library drawing its own random
 # numbers, their episodes (and best steps) differ; timed side by side, they draw from one stream (rng="shared")
 EPISODE_STEPS = {"reinforce", "actor_critic"}
+
+# programs whose initial state (init="dump"/"load") is taken when each optimizer is built, not at the model's
+# first call: mnist_forward_forward trains each layer (its own Adam) through `self.forward`, calling the layers
+# only to predict, after training
+INIT_AT = {"mnist_forward_forward": "optimizer"}
 
 # programs run with one BLAS/OpenMP thread unless `threads` is given: siamese_network's convolutions alternate
 # MKL's 2-d products (libiomp threads spin ~200 ms after each call, KMP_BLOCKTIME) with NumPy's batched ones on
@@ -305,8 +331,9 @@ EPISODE_STEPS = {"reinforce", "actor_critic"}
 # one, 4.6 s with KMP_BLOCKTIME=0 (2026-12-05)
 ONE_THREAD = {"siamese_network"}
 
-# losses that need not fall over a few steps: a GAN's, and policy gradients' (normalized returns)
-LOSS_NEED_NOT_FALL = {"dcgan", "reinforce", "actor_critic"}
+# losses that need not fall over a few steps: a GAN's, policy gradients' (normalized returns), and imagenet's on
+# FakeData (random images with random labels, a new batch each step)
+LOSS_NEED_NOT_FALL = {"dcgan", "reinforce", "actor_critic", "imagenet"}
 
 
 def prepare(name, workdir, steps):
@@ -345,7 +372,8 @@ def run(name, backend, workdir, steps, *, rng="native", init=None, init_file=Non
         sizes, argv = saved["sizes"], saved["argv"]
     argv = [script] if script else argv
     spec = {"backend": backend, "workdir": str(work), "argv": [*argv, *extra_args], "sizes": sizes, "rng": rng,
-            "init": init, "threads": threads, "profile": profile, "clock": clock, "toggle": toggle,
+            "init": init, "init_at": INIT_AT.get(name), "threads": threads, "profile": profile, "clock": clock,
+            "toggle": toggle,
             "init_file": str(init_file or work / "init.npz"), "out": str(work / f"result-{backend}.json")}
     spec_path = work / f"spec-{backend}.json"
     write_bytes(spec_path, json.dumps(spec).encode())

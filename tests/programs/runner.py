@@ -116,7 +116,9 @@ class Observer:
         self.clock = time.process_time if spec.get("clock") == "cpu" else time.perf_counter
         self.t_last = self.clock()
         self._patch_backward()
-        if spec["init"]:
+        if spec["init"] and spec.get("init_at") == "optimizer":
+            self._patch_optimizer()
+        elif spec["init"]:
             self._patch_call()
 
     def _patch_backward(self):
@@ -156,6 +158,23 @@ class Observer:
             finally:
                 obs.depth -= 1
         cls.__call__ = call
+
+    def _patch_optimizer(self):
+        """init_at="optimizer": the state dumped or loaded when each optimizer is built, for programs whose
+        model is trained before its first outermost call (mnist_forward_forward's layers call their own
+        `forward`); the parameters of its groups, in order, stand for the model."""
+        cls = self.torch.optim.Optimizer
+        orig = cls.__init__
+        obs, built = self, []
+
+        def init(opt, params, *args, **kwargs):
+            orig(opt, params, *args, **kwargs)
+            if not any(o is opt for o in built):
+                built.append(opt)
+                flat = [p for g in opt.param_groups for p in g["params"]]
+                holder = obs.torch.nn.ParameterDict({str(i): p for i, p in enumerate(flat)})
+                obs.initial_state(holder, len(built) - 1)
+        cls.__init__ = init
 
     def initial_state(self, model, index):
         """Dump or load the state of the index-th model called (a GAN has two): the first in
@@ -231,10 +250,10 @@ class SharedRandom:
         return self._t(self.rng.random(self._size(size), dtype=np.float32), dtype, device)
 
     def multinomial(self, input, num_samples, replacement=False, *, generator=None, out=None):
-        """With replacement only (Categorical.sample's draws): one uniform per sample, found in the
-        row's cumulative probabilities."""
-        if not replacement:
-            raise NotImplementedError("runner.SharedRandom.multinomial draws with replacement only")
+        """With replacement (Categorical.sample's draws), or one sample (word_language_model's generate.py;
+        the same draw either way): one uniform per sample, found in the row's cumulative probabilities."""
+        if not replacement and num_samples != 1:
+            raise NotImplementedError("runner.SharedRandom.multinomial draws with replacement or one sample only")
         p = input.detach().cpu().numpy().astype(np.float64).reshape(-1, input.shape[-1])
         cum = np.cumsum(p / p.sum(-1, keepdims=True), -1)
         u = self.rng.random((p.shape[0], int(num_samples)))

@@ -1,4 +1,4 @@
-"""Fifteen public PyTorch programs (tests/programs/vendor/, README.md there) train on tensorlib with nothing
+"""Eighteen public PyTorch programs (tests/programs/vendor/, README.md there) train on tensorlib with nothing
 changed but `import torch` (tensorlib.compat): their loss falls over a few steps on synthetic data of the
 real data's shapes. The default suite runs one configuration of each (about a second each); the other model
 types of the same programs are marked slow. devtools/torch_compat/test_programs_against_torch.py checks the
@@ -49,12 +49,38 @@ def test_nanogpt_resumes_from_its_checkpoint(tmp_path):
     assert np.isfinite(again["losses"]).all() and again["losses"][-1] < first["losses"][0]
 
 
+def _generates(name, work):
+    """word_language_model's generate.py on the checkpoint main.py saved: the whole model loaded under
+    safe_globals, then 45 words sampled one at a time under no_grad (`torch.multinomial` of the exp'd
+    logits, `torch.Tensor([[word_idx]]).long()` of a 0-d tensor (Transformer), `input.fill_(word_idx)` (RNNs),
+    the vocabulary list indexed by a 0-d tensor)."""
+    r = harness.run(name, "tensorlib", work, 3, fresh=False, script="generate.py", extra_args=[
+        "--data", "data/synth", "--checkpoint", "model.pt", "--words", "45", "--log-interval", "20"])
+    assert [ln for ln in r["stdout"].splitlines() if ln.startswith("| Generated")] == [
+        "| Generated 0/45 words", "| Generated 20/45 words", "| Generated 40/45 words"]
+    lines = (work / "generated.txt").read_text().split("\n")
+    vocab = {f"w{i}" for i in range(24)} | {"<eos>"}
+    assert [len(ln.split()) for ln in lines] == [20, 20, 5] and set(" ".join(lines).split()) <= vocab
+    # trained 3 steps on a stream where each word mostly has one successor: not one word over and over
+    assert len(set(" ".join(lines).split())) > 5
+
+
 def test_word_lm_saves_and_reloads_the_whole_model(tmp_path):
     """word_language_model saves the whole module with torch.save(model) and loads it under
-    torch.serialization.safe_globals (weights_only=True), then calls flatten_parameters() and tests."""
+    torch.serialization.safe_globals (weights_only=True), then calls flatten_parameters() and tests;
+    generate.py then samples text from that checkpoint."""
     r = harness.run("word_lm_gru", "tensorlib", tmp_path / "w", 3)
     assert "End of training | test loss" in r["stdout"]
     assert (tmp_path / "w" / "model.pt").is_file()
+    _generates("word_lm_gru", tmp_path / "w")
+
+
+@pytest.mark.slow
+def test_word_lm_transformer_generates_from_its_checkpoint(tmp_path):
+    """generate.py's Transformer path: the whole prefix through `model(input, False)` (no causal mask) at each
+    word, the sampled word appended by torch.cat."""
+    harness.run("word_lm_transformer", "tensorlib", tmp_path / "w", 3)
+    _generates("word_lm_transformer", tmp_path / "w")
 
 
 def test_dcgan_trains_and_continues_from_its_checkpoints(tmp_path):
@@ -103,6 +129,40 @@ def test_regression_learns_the_polynomial(tmp_path):
     learned, actual = coefficients("Learned function"), coefficients("Actual function")
     assert len(learned) == len(actual) == 5
     np.testing.assert_allclose(learned, actual, atol=0.1)
+
+
+@pytest.mark.slow
+def test_imagenet_dummy_trains_checkpoints_and_evaluates_the_checkpoint(tmp_path):
+    """imagenet/main.py --dummy: ResNet-18 on FakeData's 3x224x224 images (random labels, so the loss need not
+    fall), SGD with momentum and weight decay, top-1/top-5 by `topk`, AverageMeter's '{val:6.2f}' of 0-d
+    tensors, a validation pass and `torch.save` of model, optimizer and StepLR state with best_acc1 (a 0-d
+    tensor); then `--resume checkpoint.pth.tar -e` loads all of it (weights_only's default) and validates the
+    same model again: the same validation losses."""
+    import re
+    work = tmp_path / "w"
+    r = harness.run("imagenet", "tensorlib", work, 3)
+    assert len(r["losses"]) == 3 and np.isfinite(r["losses"]).all()
+    assert "=> Dummy data is used!" in r["stdout"] and "Epoch: [0][3/3]" in r["stdout"]
+    assert (work / "checkpoint.pth.tar").is_file()
+
+    def test_losses(out):
+        return [float(v) for v in re.findall(r"Test: \[\d/2\]\s+Time\s+[0-9.]+ \(\s*[0-9.]+\)\s+Loss (\S+)", out)]
+    first = test_losses(r["stdout"])
+    again = harness.run("imagenet", "tensorlib", work, 3, fresh=False,
+                        extra_args=["--resume", "checkpoint.pth.tar", "-e"])
+    assert "=> loaded checkpoint 'checkpoint.pth.tar' (epoch 1)" in again["stdout"]
+    assert again["losses"] == [] and len(first) == 2 and test_losses(again["stdout"]) == first
+
+
+def test_mnist_forward_forward_trains_each_layer_on_its_own(tmp_path):
+    """mnist_forward_forward: each Layer (an nn.Linear subclass overriding `train`) owns an Adam built in its
+    __init__ and trains on its goodness loss; the second layer starts on the first one's detached output.
+    The loss is each layer's own: it falls within each layer's epochs."""
+    r = harness.run("mnist_forward_forward", "tensorlib", tmp_path / "w", 8)
+    losses = np.array(r["losses"])
+    assert len(losses) == 8 and (np.diff(losses[:4]) < 0).all() and (np.diff(losses[4:]) < 0).all()
+    assert "training layer:  1" in r["stdout"] and "test error:" in r["stdout"]
+    assert (tmp_path / "w" / "mnist_ff.pt").is_file()
 
 
 @pytest.mark.parametrize("name", ["reinforce", "actor_critic"])

@@ -41,12 +41,14 @@ class MNIST:
 
 class FakeData:
     """Random uint8 images (H x W x C, as the PIL images torchvision's FakeData gives ToTensor) and class
-    indices; each item is the same on every call. Its length is `sizes["train"]` when that is set (runner.py)."""
+    indices; each item is the same on every call. Its length is `sizes[str(size)]` when the harness sets one for
+    the length the program asks for (imagenet's --dummy: 1281167 training and 50000 validation images), else
+    `sizes["train"]` when that is set (runner.py)."""
     sizes: dict = {}
 
     def __init__(self, size=1000, image_size=(3, 224, 224), num_classes=10, transform=None, target_transform=None,
                  random_offset=0):
-        self.size = self.sizes.get("train", size)
+        self.size = self.sizes.get(str(size), self.sizes.get("train", size))
         self.image_size, self.num_classes, self.random_offset = tuple(image_size), num_classes, random_offset
         self.transform, self.target_transform = transform, target_transform
 
