@@ -326,9 +326,11 @@ def export(model, args=(), f=None, *, kwargs=None, verbose=None, input_names=Non
         raise ValueError("tensorlib.onnx.export: keyword inputs (kwargs) are not supported; pass the inputs "
                          "positionally in args")
     for i, a in enumerate(args):
-        if not isinstance(a, Tensor):
-            raise ValueError(f"tensorlib.onnx.export: input {i} is a {type(a).__name__}; only Tensor inputs can "
-                             f"be graph inputs")
+        bad = _non_tensor_leaf(a)
+        if bad is not None:
+            raise ValueError(f"tensorlib.onnx.export: input {i} is a {type(a).__name__}"
+                             f"{' holding a ' + type(bad).__name__ if bad is not a else ''}; only Tensor inputs "
+                             f"(or tuples and lists of them) can be graph inputs")
 
     from ..nn.modules.module import Module
     is_module = isinstance(model, Module)
@@ -363,14 +365,40 @@ def export(model, args=(), f=None, *, kwargs=None, verbose=None, input_names=Non
     return model_proto
 
 
-def _default_input_names(model, n):
+def _non_tensor_leaf(a):
+    """The first leaf of an input that is not a Tensor (None when all are): an input is a Tensor or a tuple or
+    list of inputs, as torch's exporter flattens `(x, (h, c))` into three graph inputs."""
+    if isinstance(a, Tensor):
+        return None
+    if isinstance(a, (tuple, list)) and not hasattr(a, "_fields"):
+        for x in a:
+            bad = _non_tensor_leaf(x)
+            if bad is not None:
+                return bad
+        return None
+    return a
+
+
+def _default_input_names(model, args):
+    """The forward's parameter names, one per graph input; a tuple or list argument's tensors are named by
+    their path, as torch.export names them (word_language_model's `hidden=(h, c)`: hidden_0, hidden_1)."""
     fn = getattr(model, "forward", model)
     try:
         params = [p.name for p in inspect.signature(fn).parameters.values()
                   if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
     except (TypeError, ValueError):
         params = []
-    return [params[i] if i < len(params) else f"input_{i}" for i in range(n)]
+    names: list[str] = []
+
+    def leaves(a, name):
+        if isinstance(a, Tensor):
+            names.append(name)
+        else:
+            for j, x in enumerate(a):
+                leaves(x, f"{name}_{j}")
+    for i, a in enumerate(args):
+        leaves(a, params[i] if i < len(params) else f"input_{i}")
+    return names
 
 
 def _trace_for_export(model, args, input_names, output_names, dynamic_axes):
@@ -381,10 +409,12 @@ def _trace_for_export(model, args, input_names, output_names, dynamic_axes):
         for k, b in model.named_buffers():
             params.setdefault(k, b)
     g, out = _graph.record(model, args, params)
+    flat: list = []
+    spec = _graph._flatten(tuple(args), flat)       # the graph's inputs: the tensors of args, nested ones too
     names = list(input_names or [])
-    if len(names) > len(args):
-        raise ValueError(f"input_names has {len(names)} names but the model takes {len(args)} inputs")
-    names += _default_input_names(model, len(args))[len(names):]
+    if len(names) > len(flat):
+        raise ValueError(f"input_names has {len(names)} names but the model takes {len(flat)} inputs")
+    names += _default_input_names(model, args)[len(names):]
     flat_out = []
     _flat_outputs(g.output, flat_out)
     onames = list(output_names or [])
@@ -401,9 +431,10 @@ def _trace_for_export(model, args, input_names, output_names, dynamic_axes):
                 by_symbol.setdefault(sym_name, []).append((i, axis))
     probes = []
     for sym_name, dims in by_symbol.items():
-        probe_args = list(args)
+        grown = list(flat)
         for i, axis in dims:
-            probe_args[i] = _graph.grown(probe_args[i], axis)
+            grown[i] = _graph.grown(grown[i], axis)
+        probe_args = _graph.unflatten(spec, grown)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", _graph.TracerWarning)
             try:

@@ -76,6 +76,23 @@ def test_word_lm_saves_and_reloads_the_whole_model(tmp_path):
 
 
 @pytest.mark.slow
+def test_word_lm_exports_its_lstm_to_onnx(tmp_path):
+    """main.py --onnx-export: `torch.onnx.export(model, (dummy_input, hidden), path)`, the LSTM's state a
+    tuple (h, c) flattened into two graph inputs; ONNX Runtime runs the file with the model's own output."""
+    ort = pytest.importorskip("onnxruntime")
+    work = tmp_path / "w"
+    r = harness.run("word_lm_lstm", "tensorlib", work, 3, extra_args=["--onnx-export", "model.onnx"])
+    assert "The model is also exported in ONNX format at" in r["stdout"]
+    sess = ort.InferenceSession(str(work / "model.onnx"), providers=["CPUExecutionProvider"])
+    assert [i.name for i in sess.get_inputs()] == ["input", "hidden_0", "hidden_1"]
+    tokens = np.arange(8, dtype=np.int64).reshape(8, 1)        # 24 words and <eos>
+    zeros = np.zeros((2, 1, 16), np.float32)
+    logp, h, c = sess.run(None, {"input": tokens, "hidden_0": zeros, "hidden_1": zeros})
+    assert logp.shape == (8, 25) and h.shape == c.shape == (2, 1, 16)       # decoded.view(-1, ntoken)
+    np.testing.assert_allclose(np.exp(logp).sum(-1), 1, rtol=1e-5)       # log_softmax over the vocabulary
+
+
+@pytest.mark.slow
 def test_word_lm_transformer_generates_from_its_checkpoint(tmp_path):
     """generate.py's Transformer path: the whole prefix through `model(input, False)` (no causal mask) at each
     word, the sampled word appended by torch.cat."""

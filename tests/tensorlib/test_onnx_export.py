@@ -147,6 +147,44 @@ def test_exported_model_matches_tensorlib_in_onnxruntime(cls, shape, dyn, outs):
             np.testing.assert_allclose(g, w, rtol=1e-5, atol=1e-5)
 
 
+class StatefulLSTM(nn.Module):
+    """word_language_model's RNNModel shape: the state goes in as a tuple, `model(input, (h, c))`."""
+    def __init__(self):
+        super().__init__()
+        self.lstm = nn.LSTM(6, 5, num_layers=2)
+        self.head = nn.Linear(5, 3)
+
+    def forward(self, input, hidden):
+        out, hidden = self.lstm(input, hidden)
+        return self.head(out), hidden
+
+
+def test_tuple_inputs_are_flattened_into_graph_inputs():
+    """torch.onnx.export flattens an input that is a tuple (or list) of tensors into one graph input per
+    tensor; their default names are the argument's name and the tensor's place (torch.export's hidden_0,
+    hidden_1); dynamic_axes and input_names refer to the flattened inputs. pytorch/examples'
+    word_language_model exports `model, (dummy_input, hidden)` so."""
+    tl.manual_seed(0)
+    model = StatefulLSTM().eval()
+    x, hidden = tl.randn(4, 2, 6), (tl.randn(2, 2, 5), tl.randn(2, 2, 5))
+    buf = io.BytesIO()
+    proto = tensorlib.onnx.export(model, (x, hidden), buf, dynamic_axes={"input": {0: "seq", 1: "batch"},
+                                                                          "hidden_0": {1: "batch"},
+                                                                          "hidden_1": {1: "batch"}})
+    assert [i.name for i in proto.graph.input] == ["input", "hidden_0", "hidden_1"]
+    assert [o.name for o in proto.graph.output] == ["output", "output_1", "output_2"]
+    for seq, batch in ((4, 2), (7, 3)):
+        x, hidden = tl.randn(seq, batch, 6), (tl.randn(2, batch, 5), tl.randn(2, batch, 5))
+        with tl.no_grad():
+            out, (h, c) = model(x, hidden)
+        got = _run(buf.getvalue(), {"input": x.numpy(), "hidden_0": hidden[0].numpy(), "hidden_1": hidden[1].numpy()})
+        for g, w in zip(got, (out, h, c)):
+            np.testing.assert_allclose(g, w.numpy(), rtol=1e-5, atol=1e-5)
+    # input_names name the flattened inputs in order; a list nests as a tuple does
+    proto = tensorlib.onnx.export(model, (x, [hidden[0], hidden[1]]), io.BytesIO(), input_names=["x", "h0"])
+    assert [i.name for i in proto.graph.input] == ["x", "h0", "hidden_1"]
+
+
 def test_written_to_a_path_and_loaded_back(tmp_path):
     model = MLP().eval()
     path = tmp_path / "mlp.onnx"
@@ -236,6 +274,11 @@ def test_bad_arguments_are_refused_clearly():
         tensorlib.onnx.export(model, tl.randn(1, 12), io.BytesIO(), dynamic_axes={"y": [0]})
     with pytest.raises(ValueError, match="only Tensor inputs"):
         tensorlib.onnx.export(model, (3,), io.BytesIO())
+    with pytest.raises(ValueError, match=r"input 0 is a tuple holding a int; only Tensor inputs \(or tuples"):
+        tensorlib.onnx.export(model, ((tl.randn(1, 12), 3),), io.BytesIO())
+    with pytest.raises(ValueError, match="input_names has 4 names but the model takes 3 inputs"):
+        tensorlib.onnx.export(StatefulLSTM(), (tl.randn(3, 1, 6), (tl.randn(2, 1, 5), tl.randn(2, 1, 5))),
+                              io.BytesIO(), input_names=list("abcd"))
 
 
 def test_export_is_seen_as_tracing():
