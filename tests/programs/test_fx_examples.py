@@ -1,9 +1,10 @@
 """pytorch/examples' fx/ scripts (vendor/fx_examples, unchanged, BSD-3-Clause) run on tensorlib with `import torch`
 answered by tensorlib.compat: graphs built from proxies made by hand (proxy_based_graph_creation, inline_function,
 wrap_output_dynamically), a custom tracer that keeps profiler ranges in the graph (profiling_tracer, printing
-torch.autograd.profiler's tables), graph inversion, primitive decomposition, op replacement and the subgraph
-rewriter. One child process runs them all (the import hook stays out of this process) and reports, per script,
-its output and what its graph holds."""
+torch.autograd.profiler's tables), graph inversion, primitive decomposition, op replacement, the subgraph
+rewriter, and a tracer that records each node's module path (module_tracer, on ResNet-18). One child process
+runs them all (the import hook stays out of this process) and reports, per script, its output and what its
+graph holds."""
 from __future__ import annotations
 
 import json
@@ -17,7 +18,8 @@ import numpy as np
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 FOLDER = pathlib.Path(__file__).resolve().parent / "vendor" / "fx_examples"
 SCRIPTS = ["profiling_tracer", "proxy_based_graph_creation", "inline_function", "wrap_output_dynamically", "invert",
-           "primitive_library", "replace_op", "subgraph_rewriter_basic_use"]
+           "primitive_library", "replace_op", "subgraph_rewriter_basic_use", "module_tracer"]
+STUBS = pathlib.Path(__file__).resolve().parent / "stubs"     # module_tracer builds torchvision's ResNet-18
 
 DRIVER = r"""
 import contextlib, io, json, runpy, sys
@@ -41,7 +43,7 @@ print(json.dumps(out))
 def _run_all():
     paths = [str(FOLDER / f"{s}.py") for s in SCRIPTS]
     r = subprocess.run([sys.executable, "-c", DRIVER, *paths], cwd=FOLDER, capture_output=True, text=True,
-                       timeout=300, env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
+                       timeout=300, env={"PYTHONPATH": f"{ROOT}:{STUBS}", "PATH": "/usr/bin:/bin"})
     assert r.returncode == 0, r.stderr[-4000:]
     res = json.loads(r.stdout.splitlines()[-1])
     return {pathlib.Path(k).stem: v for k, v in res.items()}
@@ -79,3 +81,7 @@ def test_pytorch_examples_fx_scripts_run_on_tensorlib():
     assert np.allclose(values, [1, 2, 3, 4, 5], atol=1e-5)     # the inverse graph gives the inputs back
 
     assert "sigmoid_lowp" in res["primitive_library"]["stdout"]
+
+    # ModulePathTracer: every node of ResNet-18 with the module path it was recorded under
+    lines = res["module_tracer"]["stdout"].splitlines()
+    assert "Node layer4_1_relu_1 is from module layer4.1.relu" in lines and "Node fc is from module fc" in lines
