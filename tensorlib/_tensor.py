@@ -294,7 +294,14 @@ class Tensor:
         return object.__format__(self, spec) if spec else repr(self)
 
     def __reduce_ex__(self, proto):
-        raise TypeError("tensorlib tensors are not pickled; use tensorlib.save / tensorlib.load")
+        """A plain pickle (pickle.dumps, copy.copy, a multiprocessing queue outside tensorlib.multiprocessing's
+        shared-memory reductions), as torch's: the array (its values copied by pickle; shared by copy.copy),
+        requires_grad, the class (Parameter, Buffer, a subclass) and the attributes a program set on the
+        tensor; no autograd history, .grad or hooks (a non-leaf comes back a leaf). tensorlib.save does not
+        come here: its pickler stores tensors as .npy entries."""
+        internal = _INTERNAL_ATTRS
+        state = {k: v for k, v in vars(self).items() if k not in internal}
+        return _rebuild_tensor, (type(self), self._data, self._requires_grad, state or None)
 
     def __deepcopy__(self, memo):
         from .ops import clone
@@ -966,3 +973,18 @@ def _make(data) -> Tensor:
 
 
 __all__ = ["Tensor", "Size", "CPU"]
+
+
+# the per-tensor attributes Tensor keeps itself (class-level defaults above): not pickled with a tensor
+_INTERNAL_ATTRS = frozenset(k for k in vars(Tensor) if k.startswith("_") and not k.startswith("__"))
+
+
+def _rebuild_tensor(cls, data, requires_grad, state):
+    """Tensor.__reduce_ex__'s rebuild: a leaf of class `cls` over `data`, as Parameter.__new__ makes one."""
+    t = object.__new__(cls)
+    t._data = data
+    if requires_grad:
+        t._requires_grad = True
+    if state:
+        vars(t).update(state)
+    return t

@@ -207,8 +207,9 @@ class _NeedsPickle(Exception):
 
 
 class _Pickler(pickle.Pickler):
-    """pickle.Pickler whose tensors and arrays never reach pickle: Tensor.__reduce_ex__ still refuses a
-    plain pickle.dumps(tensor), which would carry no dtype/device checks and need unrestricted unpickling."""
+    """pickle.Pickler whose tensors and arrays never reach pickle: they are .npy entries of the archive (persistent
+    ids), which load checks and weights_only reads without unpickling code (a plain pickle.dumps(tensor) goes
+    through Tensor.__reduce_ex__ instead, as torch's, and needs unrestricted unpickling)."""
 
     def __init__(self, fh, protocol, writer):
         super().__init__(fh, protocol)

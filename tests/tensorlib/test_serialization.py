@@ -547,3 +547,29 @@ def test_many_empty_arrays_still_load():
     obj = [np.zeros(0, bool) for _ in range(3000)] + [tl.zeros(0) for _ in range(100)]
     got = _roundtrip(obj)
     assert len(got) == 3100 and got[0].dtype == bool and got[-1].shape == (0,)
+
+
+def test_plain_pickle_and_copy_of_tensors_as_torchs():
+    """pickle.dumps / copy.copy of a tensor, as torch's Tensor.__reduce_ex__: values, dtype, requires_grad, the
+    class (Parameter, Buffer) and the program's own attributes come back; autograd history does not (a non-leaf
+    comes back a leaf); copy.copy shares the memory, a pickle round trip copies it."""
+    import copy
+
+    from tensorlib import nn
+    t = tl.arange(4.0)
+    c = copy.copy(t)
+    c[0] = 9
+    assert t.tolist() == [9.0, 1.0, 2.0, 3.0]
+    g = tl.ones(2, requires_grad=True) * 2
+    back = pickle.loads(pickle.dumps(g))
+    assert back.requires_grad and back.is_leaf and back.grad_fn is None and back.tolist() == [2.0, 2.0]
+    p = nn.Parameter(tl.ones(2))
+    b = nn.Buffer(tl.zeros(3, dtype=tl.bfloat16), persistent=False)
+    t.note = "kept"
+    p2, b2, t2, z2 = pickle.loads(pickle.dumps((p, b, t, tl.ones(2, dtype=tl.complex64) * 1j)))
+    assert type(p2) is nn.Parameter and p2.requires_grad
+    assert type(b2) is nn.Buffer and b2.persistent is False and b2.dtype == tl.bfloat16
+    assert t2.note == "kept" and not t2.requires_grad
+    assert z2.dtype == tl.complex64 and z2.tolist() == [1j, 1j]
+    t2[1] = -1
+    assert t[1].item() == 1.0
