@@ -125,6 +125,7 @@ def trace_parts(store, prof=None):
         tag_id = store.tag_id.tolist()
         name_id = store.name_id.tolist()
         py = has_python_events(store)
+        call_stacks = prof is None or prof.call_stack_args
         as_python = module_event_rows(store) if py else set()     # nn.Module ranges: python_function below
         as_python.update(np.flatnonzero(calls).tolist())
         for i in slow:
@@ -139,14 +140,14 @@ def trace_parts(store, prof=None):
             if ex[0]:
                 args["Input Dims"] = ex[0][0]
                 args["Input type"] = ex[0][1]
-            if ex[1]:
+            if ex[1] and call_stacks:
                 args["Call stack"] = ";".join(reversed(ex[1]))
             if ex[2]:
                 args["flops"] = ex[2]       # ours: torch computes FLOPs but does not export them
             add({"ph": "X", "cat": tag_cat[tag_id[i]], "name": names[name_id[i]], "pid": pid, "tid": tid[i],
                  "ts": ts[i], "dur": dur[i], "args": args})
         if py:
-            ev.extend(python_events(store, pid))
+            ev.extend(python_events(store, pid, call_stacks))
     ts = ts_f.round(3)
     # forward -> backward flows: the forward op and the autograd node range with the same sequence number
     if "r:backward" in tags and "forward" in tags:

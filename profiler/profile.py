@@ -19,6 +19,7 @@ from tensorlib import dispatch
 from tensorlib.dispatch import record_range
 
 from . import events as _events
+from ._experimental import check_experimental_config
 from .recorder import Recorder
 from .schedule import ProfilerAction, ProfilerActivity
 
@@ -53,6 +54,50 @@ def _capture_runtime():
 def _cuda_available() -> bool:
     from tensorlib import cuda      # is_available() never raises (a CuPy that fails to load counts as none)
     return cuda.is_available()
+
+
+class _AutogradProfilerView:
+    """torch.profiler.profile's `.profiler` (a torch.autograd.profiler.profile in torch): the same events."""
+
+    def __init__(self, prof):
+        self._prof = prof
+
+    @property
+    def function_events(self):
+        return self._prof.events()
+
+    @property
+    def self_cpu_time_total(self):
+        return self._prof.events().self_cpu_time_total
+
+    def key_averages(self, group_by_input_shape=False, group_by_stack_n=0, group_by_overload_name=False):
+        return self._prof.key_averages(group_by_input_shape, group_by_stack_n, group_by_overload_name)
+
+    def table(self, *args, **kwargs):
+        return self._prof.key_averages().table(*args, **kwargs)
+
+    def total_average(self):
+        return self._prof.key_averages().total_average()
+
+    def export_chrome_trace(self, path):
+        return self._prof.export_chrome_trace(path)
+
+    def export_stacks(self, path, metric="self_cpu_time_total"):
+        return self._prof.export_stacks(path, metric)
+
+    def __getattr__(self, name):
+        if name in ("record_shapes", "profile_memory", "with_stack", "with_flops", "with_modules",
+                    "experimental_config", "acc_events"):
+            return getattr(self._prof, name)
+        raise AttributeError(f"'profile' object has no attribute '{name}'")
+
+
+def supported_activities():
+    """torch.profiler.supported_activities(): CPU, and CUDA where a GPU is usable."""
+    acts = {ProfilerActivity.CPU}
+    if _cuda_available():
+        acts.add(ProfilerActivity.CUDA)
+    return acts
 
 
 class profile:
@@ -100,6 +145,12 @@ class profile:
                 warnings.warn("cuda_timing='cupti' asked for, but CUDA is not available (no CuPy or no GPU): "
                               "profiling the CPU only. On a machine with an NVIDIA GPU, install CuPy and "
                               "cupti-python: pip install 'tensorlib-profiler[cuda13,cupti]'", UserWarning, stacklevel=2)
+        self.experimental_config = check_experimental_config(experimental_config)
+        cfg = self.experimental_config
+        # torch writes op events' "Call stack" (with_stack) only with experimental_config.verbose; tensorlib writes
+        # it unless an experimental_config says verbose=False
+        self.call_stack_args = cfg is None or cfg.verbose
+        self._trace_only = cfg is not None and cfg.trace_only
         if not isinstance(max_events, int) or max_events < 1:
             raise ValueError(f"max_events must be a positive int, got {max_events!r}")
         self.max_events = max_events
@@ -486,6 +537,7 @@ class profile:
     def events(self):
         """Every recorded op and range as FunctionEvent (see profiler.function_event), in pre-order per thread,
         in torch's EventList (table(), key_averages(), total_average(), exports)."""
+        self._refuse_trace_only()
         store = self._require_store()
         from .aggregate import EventList
         from .function_event import EventTree
@@ -501,11 +553,25 @@ class profile:
         """One row per name (torch's); tensorlib's ops have no overloads, so group_by_overload_name groups
         as by name."""
         from .aggregate import key_averages
+        self._refuse_trace_only()
         if group_by_input_shape and not (self.record_shapes or self.with_flops):
             raise ValueError("group_by_input_shape=True needs shapes: profile with record_shapes=True")
         if group_by_stack_n and not self.with_stack:
             raise ValueError("group_by_stack_n needs stacks: profile with with_stack=True")
         return key_averages(self._require_store(), group_by_input_shape, group_by_stack_n, profile=self)
+
+    def _refuse_trace_only(self):
+        if self._trace_only:
+            raise RuntimeError("events() is not available when trace_only=True in ExperimentalConfig. Use "
+                               "export_chrome_trace() instead.")
+
+    @property
+    def profiler(self):
+        """torch's `prof.profiler`: None until the profile starts, then the torch.autograd.profiler.profile-like
+        view of its events (function_events, key_averages(), table(), total_average(), exports)."""
+        if self._recorder is None and not self._snapshots and self._store is None:
+            return None
+        return _AutogradProfilerView(self)
 
     def step_breakdown(self):
         """Per recorded step (ProfilerStep#N), the time in data loading, forward, backward, optimizer and

@@ -37,8 +37,10 @@ def module_event_rows(store) -> set:
     return {i for i, e in enumerate(store.extra) if e is not None and len(e) > 3} if store.extra is not None else set()
 
 
-def python_events(store, pid: int) -> list:
-    """The python_function events (dicts, torch's argument names) for every thread of `store`."""
+def python_events(store, pid: int, call_stack: bool = True) -> list:
+    """The python_function events (dicts, torch's argument names) for every thread of `store`; `call_stack`: with
+    each one's "Call stack" arg (its callers' names; tensorlib's addition, off when the profile's
+    experimental_config has verbose=False)."""
     nodes = _nodes(store)
     tb = store.t_base
     threads = {t: k for k, t in enumerate(sorted({n[0] for n in nodes}))}
@@ -51,7 +53,7 @@ def python_events(store, pid: int) -> list:
         while p is not None:
             chain.append(p.name)
             p = p.parent
-        if chain:
+        if chain and call_stack:
             args["Call stack"] = ";".join(chain)
         if node.module_id is not None:
             args["Python module id"] = node.module_id

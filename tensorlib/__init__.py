@@ -171,7 +171,7 @@ def _import_declared(parent: str, name: str):
 # `torch.testing` after `import torch`): each is rarely needed, and some import much (multiprocessing; special,
 # whose kernels import SciPy; distributions, some forty modules)
 _LAZY_SUBMODULES = frozenset({"testing", "version", "multiprocessing", "special", "linalg", "distributions",
-                              "hub", "sparse", "fft", "fx"})
+                              "hub", "sparse", "fft", "fx", "_C"})
 
 
 def __getattr__(name: str):

@@ -116,3 +116,59 @@ def test_legacy_profile_prints_its_table_once_finished():
     with legacy_profile(enabled=False) as off:
         pass
     assert str(off) == "<unfinished torch.autograd.profile>"
+
+
+def test_experimental_config_verbose_trace_only_and_refusals(tmp_path):
+    import json
+
+    import tensorlib
+    from profiler import _ExperimentalConfig
+    assert tensorlib._C._profiler._ExperimentalConfig is _ExperimentalConfig     # torch._C._profiler's path
+
+    def f():
+        return tl.relu(tl.randn(3))
+
+    def stacks(cfg):
+        with profile(with_stack=True, experimental_config=cfg) as prof:
+            f()
+        prof.export_chrome_trace(tmp_path / "t.json")
+        evs = json.loads((tmp_path / "t.json").read_text())["traceEvents"]
+        return any("Call stack" in e.get("args", {}) for e in evs if e.get("cat") == "cpu_op")
+
+    assert stacks(_ExperimentalConfig(verbose=True)) and stacks(None)
+    assert not stacks(_ExperimentalConfig())                # torch: the arg only with verbose=True
+    with profile(experimental_config=_ExperimentalConfig(trace_only=True)) as prof:
+        f()
+    prof.export_chrome_trace(tmp_path / "only.json")        # the trace still exports
+    assert "aten::relu" in (tmp_path / "only.json").read_text()
+    for call in (prof.events, prof.key_averages, prof.table):
+        with pytest.raises(RuntimeError, match="events\\(\\) is not available when trace_only=True"):
+            call()
+    with pytest.raises(ValueError, match="experimental_config.capture_overload_names is not supported"):
+        profile(experimental_config=_ExperimentalConfig(capture_overload_names=True))
+    with pytest.raises(ValueError, match="experimental_config.profiler_metrics is not supported"):
+        profile(experimental_config=_ExperimentalConfig(profiler_metrics=["kineto__cuda_core_flops"]))
+    with pytest.raises(TypeError, match="experimental_config must be"):
+        profile(experimental_config={"verbose": True})
+
+
+def test_profile_profiler_attribute_and_supported_activities():
+    from profiler import ProfilerActivity, supported_activities
+    from profiler.legacy import EventList
+    assert ProfilerActivity.CPU in supported_activities()
+    prof = profile()
+    assert prof.profiler is None                            # torch's: None until started
+    with prof:
+        tl.relu(tl.randn(3))
+    fe = prof.profiler.function_events
+    assert isinstance(fe, EventList) and [e.name for e in fe] == [e.name for e in prof.events()]
+    assert prof.profiler.key_averages().table() == prof.key_averages().table()
+    assert prof.profiler.self_cpu_time_total == prof.events().self_cpu_time_total
+
+
+def test_autograd_profiler_util_names_the_result_classes():
+    import importlib
+    util = importlib.import_module("tensorlib.autograd.profiler_util")
+    from profiler.aggregate import EventList, FunctionEventAvg
+    from profiler.function_event import FunctionEvent
+    assert (util.EventList, util.FunctionEvent, util.FunctionEventAvg) == (EventList, FunctionEvent, FunctionEventAvg)
