@@ -15,7 +15,7 @@ import numpy as np
 from . import _dtype as D
 from .autograd import no_grad
 from .dispatch import dispatch, record_range
-from .ops._define import write_out
+from .ops._define import torch_op, write_out
 from .ops.arithmetic import maximum
 from .ops.broadcast import norm_dims
 from .ops.comparison import where
@@ -226,6 +226,7 @@ def lu(A, *, pivot=True, out=None):
 
 # --- products ------------------------------------------------------------------------------------------
 
+@torch_op("linalg_matmul")
 def matmul(input, other, *, out=None):
     return _matmul(input, other, out=out)
 
@@ -274,10 +275,12 @@ def cross(input, other, *, dim=-1, out=None):
     return _out(dispatch(CROSS, input, other, dim=d), out)
 
 
+@torch_op("linalg_diagonal")
 def diagonal(A, *, offset=0, dim1=-2, dim2=-1):
     return A.diagonal(offset, dim1, dim2)
 
 
+@torch_op("linalg_matrix_power")
 def matrix_power(A, n, *, out=None):
     """torch.linalg.matrix_power: by repeated squaring; a negative n of the inverse."""
     check_square("linalg.matrix_power", A._data)

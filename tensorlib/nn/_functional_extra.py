@@ -16,6 +16,8 @@ from .. import _dtype as _D
 from ..ops.activation import hardsigmoid as _hardsigmoid, hardswish as _hardswish, leaky_relu_ as _leaky_relu_
 from ..ops.activation import hardtanh as _hardtanh, logsigmoid as _log_sigmoid, threshold as _threshold
 from ..ops.comparison import where as _where
+from ..ops._define import torch_op
+from .. import _hooks as _H
 from ..ops.conv_ops import conv1d, conv2d, conv_transpose2d
 from ..ops.shape import stack
 from ..ops.nn_ops import check_reduction, dropout as _dropout, embedding, legacy_reduction, pad, softmax
@@ -68,6 +70,7 @@ def hardswish(input, inplace=False):
     return _inplace(input, out) if inplace else out
 
 
+@torch_op("mish")
 def mish(input, inplace=False):
     out = input * _E.tanh(_E.softplus(input))
     return _inplace(input, out) if inplace else out
@@ -77,15 +80,18 @@ _SELU_ALPHA = 1.6732632423543772848170429916717
 _SELU_SCALE = 1.0507009873554804934193349852946
 
 
+@torch_op("selu")
 def selu(input, inplace=False):
     out = _E.elu(input, _SELU_ALPHA) * _SELU_SCALE
     return _inplace(input, out) if inplace else out
 
 
+@torch_op("selu_")
 def selu_(input):
     return selu(input, True)
 
 
+@torch_op("celu")
 def celu(input, alpha=1.0, inplace=False):
     if alpha == 0:
         raise RuntimeError("ZeroDivisionError")
@@ -93,6 +99,7 @@ def celu(input, alpha=1.0, inplace=False):
     return _inplace(input, out) if inplace else out
 
 
+@torch_op("celu_")
 def celu_(input, alpha=1.0):
     return celu(input, alpha, True)
 
@@ -101,12 +108,14 @@ def softsign(input):
     return input / (input.abs() + 1)
 
 
+@torch_op("softshrink")
 def softshrink(input, lambd=0.5):
     if lambd < 0:
         raise RuntimeError(f"lambda must be greater or equal to 0, but found to be {lambd}.")
     return _E.where(input > lambd, input - lambd, _E.where(input < -lambd, input + lambd, input * 0))
 
 
+@torch_op("hardshrink")
 def hardshrink(input, lambd=0.5):
     return _E.where((input > lambd) | (input < -lambd), input, input * 0)
 
@@ -120,10 +129,12 @@ def threshold(input, threshold, value, inplace=False):
     return _inplace(input, out) if inplace else out
 
 
+@torch_op("threshold_")
 def threshold_(input, threshold, value):
     return globals()["threshold"](input, threshold, value, True)
 
 
+@torch_op("prelu")
 def prelu(input, weight):
     if weight.ndim != 1:
         raise RuntimeError("prelu: Expected `weight` to be a scalar or 1D tensor, but got: ndim = "
@@ -155,6 +166,7 @@ def relu_(input):
     return input.relu_()
 
 
+@torch_op("elu_")
 def elu_(input, alpha=1.0):
     return _inplace(input, _E.elu(input, alpha))
 
@@ -226,6 +238,7 @@ def feature_alpha_dropout(input, p=0.5, training=False, inplace=False):
 
 # --- losses ---------------------------------------------------------------------------------------
 
+@torch_op("soft_margin_loss")
 def soft_margin_loss(input, target, size_average=None, reduce=None, reduction="mean"):
     reduction = _reduction(size_average, reduce, reduction)
     return _reduce(_E.log1p(_E.exp(-target * input)), reduction)
@@ -244,6 +257,7 @@ def _logsigmoid(x):
     return _log_sigmoid(x)
 
 
+@torch_op("margin_ranking_loss")
 def margin_ranking_loss(input1, input2, target, margin=0.0, size_average=None, reduce=None, reduction="mean"):
     reduction = _reduction(size_average, reduce, reduction)
     if input1.ndim != input2.ndim or input1.ndim != target.ndim:
@@ -252,6 +266,7 @@ def margin_ranking_loss(input1, input2, target, margin=0.0, size_average=None, r
     return _reduce(_E.clamp(-target * (input1 - input2) + margin, min=0.0), reduction)
 
 
+@torch_op("hinge_embedding_loss")
 def hinge_embedding_loss(input, target, margin=1.0, size_average=None, reduce=None, reduction="mean"):
     reduction = _reduction(size_average, reduce, reduction)
     zeros = input * 0
@@ -272,6 +287,7 @@ def cosine_embedding_loss(input1, input2, target, margin=0.0, size_average=None,
     return _reduce(out, reduction)
 
 
+@torch_op("poisson_nll_loss")
 def poisson_nll_loss(input, target, log_input=True, full=False, size_average=None, eps=1e-8, reduce=None,
                      reduction="mean"):
     reduction = _reduction(size_average, reduce, reduction)
@@ -311,11 +327,13 @@ def gaussian_nll_loss(input, target, var, full=False, eps=1e-6, reduction="mean"
     return _reduce(loss, reduction)
 
 
+@torch_op("pairwise_distance")
 def pairwise_distance(x1, x2, p=2.0, eps=1e-6, keepdim=False):
     d = max(x1.ndim, x2.ndim) - 1
     return _ops.norm(x1 - x2 + eps, p, dim=d, keepdim=keepdim)
 
 
+@torch_op("cosine_similarity")
 def cosine_similarity(x1, x2, dim=1, eps=1e-8):
     w12 = (x1 * x2).sum(dim)
     w1 = (x1 * x1).sum(dim)
@@ -324,6 +342,7 @@ def cosine_similarity(x1, x2, dim=1, eps=1e-8):
     return w12 / n12
 
 
+@torch_op("triplet_margin_loss")
 def triplet_margin_loss(anchor, positive, negative, margin=1.0, p=2, eps=1e-6, swap=False, size_average=None,
                         reduce=None, reduction="mean"):
     reduction = _reduction(size_average, reduce, reduction)
@@ -343,7 +362,7 @@ def triplet_margin_with_distance_loss(anchor, positive, negative, *, distance_fu
     d_pos, d_neg = dist(anchor, positive), dist(anchor, negative)
     if swap:
         d_neg = _E.minimum(d_neg, dist(positive, negative))
-    return _reduce(_E.clamp(margin + d_pos - d_neg, min=0.0), check_reduction(reduction))
+    return _reduce(_E.clamp_min(margin + d_pos - d_neg, 0.0), check_reduction(reduction))     # torch's clamp_min
 
 
 def multi_margin_loss(input, target, p=1, margin=1.0, weight=None, size_average=None, reduce=None,
@@ -406,6 +425,7 @@ def channel_shuffle(input, groups):
 
 # --- normalisation --------------------------------------------------------------------------------
 
+@torch_op("instance_norm")
 def instance_norm(input, running_mean=None, running_var=None, weight=None, bias=None, use_input_stats=True,
                   momentum=0.1, eps=1e-5):
     dims = tuple(range(2, input.ndim))
@@ -473,8 +493,7 @@ def _single(v, name="kernel_size"):
     return int(v)
 
 
-def max_pool1d_with_indices(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
-                            return_indices=True):
+def _max_pool1d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False):
     if input.ndim not in (2, 3):
         raise RuntimeError(f"max_pool1d() Expected 2D or 3D input tensor, but got {list(input.shape)}")
     k = _single(kernel_size)
@@ -484,9 +503,18 @@ def max_pool1d_with_indices(input, kernel_size, stride=None, padding=0, dilation
     return out.squeeze(-2), idx.squeeze(-2)
 
 
+@torch_op("max_pool1d_with_indices")
+def max_pool1d_with_indices(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
+                            return_indices=True):
+    return _max_pool1d(input, kernel_size, stride, padding, dilation, ceil_mode)
+
+
 def max_pool1d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False):
-    out, idx = max_pool1d_with_indices(input, kernel_size, stride, padding, dilation, ceil_mode)
-    return (out, idx) if return_indices else out
+    if return_indices:
+        return max_pool1d_with_indices(input, kernel_size, stride, padding, dilation, ceil_mode)
+    # torch records `aten::max_pool1d` (a kernel without indices) when none are asked for
+    return _H.op_region("max_pool1d", (input,), _max_pool1d, input, kernel_size, stride, padding, dilation,
+                        ceil_mode)[0]
 
 
 def max_pool2d_with_indices(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
@@ -494,6 +522,7 @@ def max_pool2d_with_indices(input, kernel_size, stride=None, padding=0, dilation
     return max_pool2d(input, kernel_size, stride, padding, dilation, ceil_mode, True)
 
 
+@torch_op("avg_pool1d")
 def avg_pool1d(input, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True):
     if input.ndim not in (2, 3):
         raise RuntimeError(f"avg_pool1d() Expected 2D or 3D input tensor, but got {list(input.shape)}")
@@ -503,6 +532,7 @@ def avg_pool1d(input, kernel_size, stride=None, padding=0, ceil_mode=False, coun
                       count_include_pad).squeeze(-2)
 
 
+@torch_op("adaptive_avg_pool1d")
 def adaptive_avg_pool1d(input, output_size):
     return adaptive_avg_pool2d(input.unsqueeze(-2), (1, _single(output_size, "output_size"))).squeeze(-2)
 
@@ -526,6 +556,7 @@ def adaptive_max_pool2d(input, output_size, return_indices=False):
     return (out, idx) if return_indices else out
 
 
+@torch_op("adaptive_max_pool1d")   # torch records this name with indices or without
 def adaptive_max_pool1d_with_indices(input, output_size, return_indices=True):
     if input.ndim not in (2, 3):
         raise RuntimeError(f"adaptive_max_pool1d(): Expected 2D or 3D tensor, but got: {list(input.shape)}")
@@ -1235,6 +1266,7 @@ def multilabel_margin_loss(input, target, size_average=None, reduce=None, reduct
     return _reduce(loss, reduction)
 
 
+@torch_op("pdist")
 def pdist(input, p=2):
     if input.ndim != 2:
         raise RuntimeError(f"pdist only supports 2D tensors, got: {input.ndim}D")

@@ -11,7 +11,7 @@ from __future__ import annotations
 from .. import _dtype as _D
 from .. import ops as _ops
 from ..autograd.grad_mode import no_grad
-from ..ops._define import dispatch, public
+from ..ops._define import dispatch, public, torch_op
 from ..ops.nn_ops import KL_DIV, NATIVE_DROPOUT, dropout as _dropout
 from . import functional as F
 
@@ -209,6 +209,7 @@ def _stride(stride):
 
 
 @public
+@torch_op("max_pool1d")
 def max_pool1d(input, kernel_size, stride=(), padding=0, dilation=1, ceil_mode=False):
     return F.max_pool1d(input, kernel_size, _stride(stride), padding, dilation, ceil_mode)
 
@@ -224,11 +225,13 @@ def max_pool3d(input, kernel_size, stride=(), padding=0, dilation=1, ceil_mode=F
 
 
 @public
+@torch_op("avg_pool1d")
 def avg_pool1d(input, kernel_size, stride=(), padding=0, ceil_mode=False, count_include_pad=True):
     return F.avg_pool1d(input, kernel_size, _stride(stride), padding, ceil_mode, count_include_pad)
 
 
 @public
+@torch_op("adaptive_max_pool1d")
 def adaptive_max_pool1d(input, output_size):
     """torch.adaptive_max_pool1d: (output, indices), always both."""
     return F.adaptive_max_pool1d(input, output_size, return_indices=True)
@@ -242,11 +245,13 @@ def constant_pad_nd(input, pad, value=0):
 # --- activations ----------------------------------------------------------------------------------------
 
 @public
+@torch_op("selu")
 def selu(input):
     return F.selu(input)
 
 
 @public
+@torch_op("celu")
 def celu(input, alpha=1.0):
     return F.celu(input, alpha)
 
@@ -290,11 +295,13 @@ def binary_cross_entropy_with_logits(input, target, weight=None, pos_weight=None
 
 
 @public
+@torch_op("hinge_embedding_loss")
 def hinge_embedding_loss(input, target, margin=1.0, reduction=1):
     return F.hinge_embedding_loss(input, target, margin, reduction=_reduction(reduction))
 
 
 @public
+@torch_op("margin_ranking_loss")
 def margin_ranking_loss(input1, input2, target, margin=0.0, reduction=1):
     return F.margin_ranking_loss(input1, input2, target, margin, reduction=_reduction(reduction))
 
@@ -305,6 +312,7 @@ def cosine_embedding_loss(input1, input2, target, margin=0.0, reduction=1):
 
 
 @public
+@torch_op("triplet_margin_loss")
 def triplet_margin_loss(anchor, positive, negative, margin=1.0, p=2.0, eps=1e-06, swap=False, reduction=1):
     return F.triplet_margin_loss(anchor, positive, negative, margin, p, eps, swap, reduction=_reduction(reduction))
 

@@ -10,6 +10,7 @@ from .. import _hooks as _H
 from .. import ops as _ops
 from .._tensor import Tensor
 from ..dispatch import dispatch, record_range
+from ..ops._define import torch_op
 from .. import ops as _E
 from ..ops.activation import hardtanh as _hardtanh, leaky_relu_ as _leaky_relu_, logsigmoid as _logsigmoid
 from ..ops.activation import relu6 as _relu6
@@ -19,7 +20,7 @@ from ..ops.index import one_hot  # noqa: F401
 from ..ops.nn_ops import (binary_cross_entropy, binary_cross_entropy_with_logits, check_reduction,  # noqa: F401
                           LOG_SOFTMAX, _REDUCTIONS, legacy_reduction,
                           dropout as _dropout, embedding, kl_div, l1_loss, linear, log_softmax, mse_loss, nll_loss,
-                          pad, smooth_l1_loss, softmax)
+                          pad, profiled_broadcast, smooth_l1_loss, softmax)
 from ..ops.norm_ops import batch_norm, group_norm, layer_norm  # noqa: F401
 from ..ops.pool_ops import adaptive_avg_pool2d, avg_pool2d, max_pool2d  # noqa: F401
 
@@ -74,6 +75,7 @@ def logsigmoid(input):
     return _logsigmoid(input)
 
 
+@torch_op("glu")
 def glu(input, dim=-1):
     a, b = input.chunk(2, dim)
     return a * _E.sigmoid(b)
@@ -203,6 +205,11 @@ def _cross_entropy(input, target, weight, size_average, ignore_index, reduce, re
 
 
 def huber_loss(input, target, reduction="mean", delta=1.0):
+    input, target = profiled_broadcast(input, target)      # torch's first top-level op, under a profiler
+    return _H.op_region("huber_loss", (input, target), _huber_loss, input, target, reduction, delta)
+
+
+def _huber_loss(input, target, reduction, delta):
     return smooth_l1_loss(input, target, reduction=reduction, beta=delta) * delta
 
 

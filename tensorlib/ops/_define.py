@@ -39,18 +39,20 @@ from typing import Any
 import numpy as np
 
 from .. import _dtype as D
+from .. import _hooks as _H
 from .. import dispatch as _dispatch
 from .._execute import execute
 from ..dispatch import OpDef, dispatch, register_op
 from .._tensor import Tensor
 
-__all__ = ["op", "unary", "public", "attach", "dispatch", "Tensor", "np", "unwrap_scalar", "write_out",
-           "refuse_complex", "fill_value", "special_functions", "functions", "methods"]
+__all__ = ["op", "unary", "public", "alias", "torch_op", "attach", "dispatch", "Tensor", "np", "unwrap_scalar",
+           "write_out", "refuse_complex", "fill_value", "special_functions", "functions", "methods"]
 
 _FUNCTIONS: dict[str, object] = {}      # public name -> function (tensorlib.<name>)
 _METHODS: dict[str, object] = {}        # Tensor attribute -> function or property
 _WHERE: dict[tuple[str, str], str] = {}  # (kind, name) -> "module.qualname" of its definition, for errors
 _attached = False
+_ALIASES: dict[tuple[int, str], object] = {}    # (id(function), alias) -> its region's wrapper (see public)
 
 
 def _origin(fn) -> str:
@@ -73,22 +75,65 @@ def _declare(table: dict, kind: str, name: str, fn) -> None:
                 setattr(module, name, fn)
 
 
+def torch_op(name: str):
+    """Decorator: the function runs inside the composite op region `name` (the profiler's `aten::<name>`), as
+    torch records the CompositeImplicitAutograd op it is (`aten::acosh` where tensorlib composes log and sqrt,
+    `aten::cosine_similarity` over its arithmetic). The region takes the call's positional arguments (for
+    record_shapes). With no profiler listening the wrapper costs one test of `_H.op_range_pair` and a call."""
+    def deco(fn):
+        def wrapper(*args, **kwargs):
+            rp = _H.op_range_pair
+            if rp is None:
+                return fn(*args, **kwargs)
+            tok = rp[0](name, args)
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                rp[1](tok)
+        for k in ("__module__", "__name__", "__qualname__", "__doc__"):
+            setattr(wrapper, k, getattr(fn, k, None))
+        wrapper.__wrapped__ = fn        # inspect.signature follows it
+        wrapper.__dict__.update(getattr(fn, "__dict__", {}))
+        return wrapper
+    return deco
+
+
+def alias(name: str, fn):
+    """torch's alias `name` of `fn` (multiply of mul, arctan of atan, clip_ of clamp_): `fn` inside the region
+    `name`, so that a profile shows `aten::multiply` over `aten::mul` as torch's does (an alias is an op of its
+    own in torch's dispatcher, which then calls the op it names). Named `name` (torch.multiply.__name__)."""
+    f = torch_op(name)(fn)
+    f.__name__ = name
+    f.__qualname__ = name
+    return f
+
+
 def public(fn=None, *, name: str | None = None, function: bool = True, method: bool | str = False,
-           aliases: tuple[str, ...] = (), method_aliases: tuple[str, ...] | None = None, prop: bool = False):
+           aliases: tuple[str, ...] = (), method_aliases: tuple[str, ...] | None = None, prop: bool = False,
+           alias_regions: bool = True):
     """Declare a public name: `tensorlib.<name>` (unless function=False) and, with method=True (or a
     method name), `Tensor.<name>`; each alias is declared the same way (as a method too, unless
     `method_aliases` names the method aliases). prop=True makes the method a read-only property.
+    An alias runs inside its own region (`alias`: torch's profile shows `aten::<alias>` over the op), unless
+    alias_regions=False (where torch's profile shows only the op: to_sparse_coo is to_sparse there).
     Returns the function unchanged."""
     def deco(f):
         n = name or f.__name__
+
+        def named(a):           # one wrapper per alias (function and method share it), however often declared
+            if a == n or not alias_regions or prop:
+                return f
+            key = (id(f), a)
+            if key not in _ALIASES:
+                _ALIASES[key] = alias(a, f)
+            return _ALIASES[key]
         if function:
             for a in (n, *aliases):
-                _declare(_FUNCTIONS, "function", a, f)
+                _declare(_FUNCTIONS, "function", a, named(a))
         if method:
             m = n if method is True else method
-            attr = property(f) if prop else f
             for a in (m, *(aliases if method_aliases is None else method_aliases)):
-                _declare(_METHODS, "method", a, attr)
+                _declare(_METHODS, "method", a, property(f) if prop else (f if a == m else named(a)))
         return f
     return deco if fn is None else deco(fn)
 

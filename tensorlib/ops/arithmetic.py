@@ -10,7 +10,7 @@ from .. import _dtype as D
 from .broadcast import SINK, QUIET, quiet_arrays, quiet_operand, quiet_sum_to, sum_to
 from .comparison import BITWISE_AND, GE, LE, eq, ge, gt, isnan, le, lt, where
 from .unary_math import exp, log, neg, reciprocal, trunc
-from ._define import Tensor, dispatch, np, op, public, refuse_complex, unwrap_scalar, write_out
+from ._define import Tensor, dispatch, np, op, public, refuse_complex, torch_op, unwrap_scalar, write_out
 from ._rows import clamp_array
 from .._graph import tensor_of
 from ..dispatch import run_recorded
@@ -635,11 +635,13 @@ clip = clamp
 
 
 @public(method=True)
+@torch_op("clamp_min")
 def clamp_min(input, min):
     return clamp(input, min=min)
 
 
 @public(method=True)
+@torch_op("clamp_max")
 def clamp_max(input, max):
     return clamp(input, max=max)
 

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from .. import _dtype as D
+from ..dispatch import record_range
 from .broadcast import sum_to
-from ._define import Tensor, dispatch, np, op, public, refuse_complex
+from ._define import Tensor, dispatch, np, op, public, refuse_complex, torch_op
 
 # --- comparisons: torch.eq & co., Tensor.eq & co. and the operators ---------------------------------------
 
@@ -120,6 +121,7 @@ def isclose(input, other, rtol=1e-05, atol=1e-08, equal_nan=False):
 
 
 @public(method=True)
+@torch_op("allclose")
 def allclose(input, other, rtol=1e-05, atol=1e-08, equal_nan=False):
     return bool(isclose(input, other, rtol, atol, equal_nan).all().item())
 
@@ -160,8 +162,9 @@ def _(ctx, g):
 
 @public
 def where(condition, input=None, other=None):
-    if input is None and other is None:
-        return condition.nonzero(as_tuple=True)
+    if input is None and other is None:        # torch's where(condition): `aten::where` over nonzero
+        with record_range("where", "op", (condition,)):
+            return condition.nonzero(as_tuple=True)
     return dispatch(WHERE, condition, input, other)
 
 

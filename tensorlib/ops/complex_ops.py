@@ -12,7 +12,7 @@ from .. import _dtype as D
 from .broadcast import sum_to
 from .comparison import where
 from .meta_methods import _storage
-from ._define import dispatch, op, public, write_out
+from ._define import dispatch, op, public, torch_op, write_out
 
 
 def _complex_op(name, **kw):
@@ -87,6 +87,7 @@ def _(ctx, g):
 
 
 @public
+@torch_op("real")
 def real(input):
     """The real part, a view of a complex tensor (written through it, as torch's); a real tensor itself."""
     if input._data.dtype.kind != "c":

@@ -8,7 +8,7 @@ import numbers
 from .. import _dtype as D
 from .. import random as R
 from .._device import CPU, cupy, default_device, device_of, to_device
-from ._define import Tensor, dispatch, np, op, public
+from ._define import Tensor, dispatch, np, op, public, torch_op
 from .._tensor import Size
 from ..dispatch import record_range, run_recorded
 
@@ -214,7 +214,7 @@ def tensor(data, *, dtype=None, device=None, requires_grad=False, pin_memory=Fal
     return _finish(t, requires_grad)
 
 
-@public(aliases=("asarray",))
+@public(aliases=("asarray",), alias_regions=False)     # torch records no asarray
 def as_tensor(data, dtype=None, device=None):
     """Shares memory when it can (a NumPy array of the right dtype on the CPU), as torch's does."""
     if isinstance(data, Tensor):
@@ -393,6 +393,7 @@ randn_like = _like(randn)
 
 
 @public
+@torch_op("full_like")
 def full_like(input, fill_value, *, dtype=None, device=None, requires_grad=False, memory_format=None):
     return full(tuple(input.shape), fill_value, dtype=dtype if dtype is not None else input.dtype,
                 device=device if device is not None else input.device, requires_grad=requires_grad)

@@ -1,7 +1,7 @@
 """More of torch.Tensor's methods (issue 13's coverage target), composed of existing ops so autograd, devices
 and the profiler come with them: torch's in-place variants (`x.cos_()`: the op, then `copy_` into `x`, with
-torch's refusal to write a floating-point result into an integer tensor), inverse hyperbolics and their
-aliases, and small compositions (mv, trace, logit, xlogy, heaviside, ...). Values are checked against torch in
+torch's refusal to write a floating-point result into an integer tensor),
+and small compositions (mv, trace, logit, xlogy, heaviside, ...). Values are checked against torch in
 devtools/torch_compat/test_ops_extra_against_torch.py.
 
 For issue 18's one-place-per-op form: none of these registers a new op kernel; each is a method over the ops
@@ -16,7 +16,7 @@ from ..dispatch import STATE
 from .creation import arange, eye, ones_like
 from .arithmetic import maximum
 from .comparison import where
-from ._define import Tensor, functions, methods, np, public
+from ._define import Tensor, alias, functions, methods, np, public, torch_op
 from .factorize import inv
 
 __all__ = ["INPLACE_OF", "COMPOSED"]
@@ -43,27 +43,14 @@ def _inplace(base):
                                f"{list(out.shape)}")
         _check_cast(self, out)
         return self.copy_(out)
-    inplace.__name__ = base + "_"
+    inplace.__name__ = inplace.__qualname__ = base + "_"
     inplace.__doc__ = f"In-place {base}: the result of `{base}` written into this tensor (torch's `{base}_`)."
-    return inplace
+    return torch_op(base + "_")(inplace)    # one `aten::<base>_` in a profile, as torch's kernel, over op and copy_
 
 
 # --- composed methods -------------------------------------------------------------------------------
 
-def asinh(self):
-    return (self + (self * self + 1).sqrt()).log()
-
-
-def acosh(self):
-    if self.is_complex():       # the principal branch (torch's, NumPy's): log(z + sqrt(z + 1) sqrt(z - 1))
-        return (self + (self + 1).sqrt() * (self - 1).sqrt()).log()
-    return (self + (self * self - 1).sqrt()).log()
-
-
-def atanh(self):
-    return ((1 + self) / (1 - self)).log() * 0.5
-
-
+@torch_op("positive")
 def positive(self):
     if self.dtype is D.bool_:
         raise RuntimeError("The `+` operator, on a bool tensor is not supported.")
@@ -87,10 +74,12 @@ def is_nonzero(self):
     return bool(self.item() != 0)
 
 
+@torch_op("rad2deg")
 def rad2deg(self):
     return self * (180.0 / math.pi)
 
 
+@torch_op("mv")
 def mv(self, vec):
     if self.ndim != 2 or vec.ndim != 1:
         raise RuntimeError(f"vector + matrix @ vector expected, got {self.ndim}, {vec.ndim}, 1")
@@ -103,6 +92,7 @@ def vdot(self, other):
     return (self.conj() * other).sum()      # the first vector conjugated (a complex one's)
 
 
+@torch_op("trace")
 def trace(self):
     if self.ndim != 2:
         raise RuntimeError("trace: expected a matrix, but got tensor with dim " + str(self.ndim))
@@ -111,6 +101,7 @@ def trace(self):
     return self[i, i].sum()
 
 
+@torch_op("logit")
 def logit(self, eps=None):
     x = self if eps is None else self.clamp(eps, 1 - eps)
     return (x / (1 - x)).log()
@@ -121,34 +112,41 @@ def xlogy(self, other):
     return where(self == 0, self * 0, self * other.log())
 
 
+@torch_op("erfc")
 def erfc(self):
     return 1 - self.erf()
 
 
+@torch_op("sinc")
 def sinc(self):
     px = self * math.pi
     safe = where(self == 0, self * 0 + 1, px)
     return where(self == 0, self * 0 + 1, safe.sin() / safe)
 
 
+@torch_op("heaviside")
 def heaviside(self, values):
     return where(self == 0, values.to(self.dtype), (self > 0).to(self.dtype))
 
 
+@torch_op("isposinf")
 def isposinf(self):
     return self.isinf() & (self > 0)
 
 
+@torch_op("isneginf")
 def isneginf(self):
     return self.isinf() & (self < 0)
 
 
+@torch_op("isreal")
 def isreal(self):
     if self.is_complex():
         return self.imag == 0
     return ones_like(self, dtype=D.bool_)
 
 
+@torch_op("logaddexp2")
 def logaddexp2(self, other):
     m = maximum(self, other).detach()
     return m + ((self - m).exp2() + (other - m).exp2()).log2()
@@ -158,6 +156,7 @@ def take(self, index):
     return self.reshape(-1)[index]
 
 
+@torch_op("float_power")
 def float_power(self, exponent):
     base = self.to(D.float64)
     return base ** (exponent.to(D.float64) if isinstance(exponent, Tensor) else exponent)
@@ -180,8 +179,8 @@ def _nsplit(name, dim, min_dim):
             raise RuntimeError(f"torch.{name} attempted to split along dimension {d}, but the size of the dimension "
                                f"{self.shape[d]} is not divisible by the split_size {indices_or_sections}!")
         return self.tensor_split(indices_or_sections, d)
-    fn.__name__ = name
-    return fn
+    fn.__name__ = fn.__qualname__ = name
+    return torch_op(name)(fn)
 
 
 hsplit = _nsplit("hsplit", lambda t: 1 if t.ndim > 1 else 0, 1)
@@ -192,6 +191,7 @@ dsplit = _nsplit("dsplit", lambda t: 2, 3)
 _aminmax = namedtuple("aminmax", ["min", "max"])  # type: ignore[name-match]
 
 
+@torch_op("aminmax")
 def aminmax(self, *, dim=None, keepdim=False):
     return _aminmax(self.amin(dim, keepdim) if dim is not None else self.amin(),
                     self.amax(dim, keepdim) if dim is not None else self.amax())
@@ -217,10 +217,12 @@ def matrix_power(self, n):
     return out
 
 
+@torch_op("hardshrink")
 def hardshrink(self, lambd=0.5):
     return where((self > lambd) | (self < -lambd), self, self * 0)
 
 
+@torch_op("prelu")
 def prelu(self, weight):
     """nn.functional.prelu's rule (weight per channel, dim 1), without reaching up into nn."""
     if weight.ndim != 1:
@@ -235,8 +237,7 @@ def prelu(self, weight):
     return where(self > 0, self, self * weight)
 
 
-COMPOSED = dict(asinh=asinh, acosh=acosh, atanh=atanh, arcsinh=asinh, arccosh=acosh, arctanh=atanh,
-                positive=positive, is_signed=is_signed, is_same_size=is_same_size, is_nonzero=is_nonzero,
+COMPOSED = dict(positive=positive, is_signed=is_signed, is_same_size=is_same_size, is_nonzero=is_nonzero,
                 rad2deg=rad2deg, mv=mv, vdot=vdot, trace=trace, logit=logit, xlogy=xlogy, erfc=erfc, sinc=sinc,
                 heaviside=heaviside, isposinf=isposinf, isneginf=isneginf, isreal=isreal, logaddexp2=logaddexp2,
                 take=take, float_power=float_power, split_with_sizes=split_with_sizes, hsplit=hsplit,
@@ -248,7 +249,7 @@ _DECLARED = methods()        # what the op families declared before this module 
 _FUNCS = functions()
 for _n, _f in list(COMPOSED.items()):
     if _f is None:                          # torch's unsafe_* are the safe ones without the view check
-        _f = COMPOSED[_n] = _DECLARED[_n[len("unsafe_"):]]
+        _f = COMPOSED[_n] = alias(_n, _DECLARED[_n[len("unsafe_"):]])
     if _n not in _DECLARED and not hasattr(Tensor, _n):
         public(_f, name=_n, function=False, method=True)
     if _n not in _FUNCS:                    # torch has every one of them as a function too (torch.logit, ...)
@@ -258,6 +259,10 @@ for _n, _f in list(COMPOSED.items()):
 _VIEW_INPLACE = {"squeeze_", "unsqueeze_", "transpose_", "t_", "swapaxes_", "swapdims_", "resize_", "set_",
                  "as_strided_"}
 INPLACE_OF = {}
+_INPLACE_ALIASES = {"absolute": "abs", "arccos": "acos", "arcsin": "asin", "arctan": "atan", "arctan2": "atan2",
+                    "arccosh": "acosh", "arcsinh": "asinh", "arctanh": "atanh", "fix": "trunc", "negative": "neg",
+                    "divide": "div", "true_divide": "div", "multiply": "mul", "subtract": "sub", "greater": "gt",
+                    "greater_equal": "ge", "less": "lt", "less_equal": "le", "not_equal": "ne"}
 _DECLARED = methods()
 for _base in sorted(n for n in set(_DECLARED) | set(dir(Tensor)) if not n.startswith("_") and not n.endswith("_")):
     _name = _base + "_"
@@ -273,7 +278,12 @@ for _base in sorted(n for n in set(_DECLARED) | set(dir(Tensor)) if not n.starts
                  "true_divide", "trunc", "xlogy", "asinh", "acosh", "atanh", "arcsinh", "arccosh", "arctanh",
                  "rad2deg", "logit", "erfc", "sinc", "heaviside", "float_power"):
         INPLACE_OF[_name] = _base
-        public(_inplace(_base), name=_name, function=False, method=True)
+        if _base not in _INPLACE_ALIASES:
+            public(_inplace(_base), name=_name, function=False, method=True)
+# torch's in-place aliases run their op's in-place kernel: `aten::arctan_` over `aten::atan_`
+for _base, _of in _INPLACE_ALIASES.items():
+    if _base + "_" in INPLACE_OF:
+        public(alias(_base + "_", methods()[_of + "_"]), name=_base + "_", function=False, method=True)
 
 # torch's functions of Tensor methods declared above or by the op families without one (torch.quantile(input, ...)
 # is input.quantile(...)): the list of torch 2.13's such names that tensorlib had only as methods

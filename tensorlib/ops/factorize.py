@@ -26,7 +26,7 @@ from .._device import xp_of
 from .broadcast import sum_to
 from .comparison import where
 from .complex_ops import imag, real
-from ._define import Tensor, dispatch, np, op, public, write_out
+from ._define import Tensor, dispatch, np, op, public, torch_op, write_out
 from .creation import eye, zeros
 from .linalg import matmul
 from .reduce import return_type
@@ -967,6 +967,7 @@ def pinv(A, rcond=None, hermitian=False, *, atol=None, rtol=None, out=None):
 
 
 @public(name="pinverse", method=True)
+@torch_op("pinverse")
 def torch_pinverse(input, rcond=1e-15):
     """torch.pinverse (linalg.pinv with rtol=rcond)."""
     return pinv(input, rcond)
@@ -1073,6 +1074,7 @@ def matrix_exp(A):
 # --- torch-level aliases and Tensor methods ---------------------------------------------------------------
 
 @public(name="det", method=True)
+@torch_op("det")
 def torch_det(input):
     """torch.det (linalg.det)."""
     return det(input)
@@ -1080,12 +1082,14 @@ def torch_det(input):
 
 @public(name="inverse", method=True)
 @with_out
+@torch_op("inverse")
 def torch_inverse(input, *, out=None):
     """torch.inverse (linalg.inv)."""
     return inv(input)
 
 
 @public(name="matrix_exp", method=True)
+@torch_op("matrix_exp")
 def torch_matrix_exp(input):
     """torch.matrix_exp (linalg.matrix_exp)."""
     return matrix_exp(input)
@@ -1104,12 +1108,14 @@ def logdet(input):
 
 @public(name="slogdet", method=True)
 @with_out
+@torch_op("slogdet")
 def torch_slogdet(input, *, out=None):
     """torch.slogdet: (sign, logabsdet) as torch.return_types.slogdet."""
     return torch_slogdet_rt(*dispatch(SLOGDET, input))
 
 
 @with_out
+@torch_op("cholesky")
 def _torch_cholesky(input, upper=False, *, out=None):
     """torch.cholesky (deprecated form of linalg.cholesky, with its warning)."""
     warnings.warn("torch.cholesky is deprecated in favor of torch.linalg.cholesky and will be removed in a future "
@@ -1175,6 +1181,7 @@ def torch_geqrf(input, *, out=None):
 
 @public(method=True, name="qr")
 @with_out
+@torch_op("qr")
 def torch_qr(input, some=True, *, out=None):
     """torch.qr (some=True: the reduced Q and R)."""
     return torch_qr_rt(*dispatch(QR, input, mode="reduced" if some else "complete"))
@@ -1242,6 +1249,6 @@ def _adjoint(name):
 
 
 public(_adjoint("mH"), name="mH", function=False, method=True, prop=True)
-public(_adjoint("adjoint()"), name="adjoint", method=True)
+public(torch_op("adjoint")(_adjoint("adjoint()")), name="adjoint", method=True)
 
 __all__ = ["LinAlgError", "Tensor"]

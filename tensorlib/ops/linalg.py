@@ -7,7 +7,7 @@ from functools import partial
 from .. import _blas
 from .. import _dtype as D
 from .broadcast import QUIET, SINK, quiet_sum_to, sum_to
-from ._define import Tensor, dispatch, np, op, public, write_out
+from ._define import Tensor, dispatch, np, op, public, torch_op, write_out
 from .._graph import tensor_of, tensor_of_result
 from .reduce import SUM
 from .shape import SQUEEZE, T, TRANSPOSE, UNSAFE_VIEW, UNSQUEEZE, VIEW, reshape, transpose
@@ -576,6 +576,7 @@ def _(ctx, g):
 
 
 @public(method=True)
+@torch_op("cross")
 def cross(input, other, dim=None, *, out=None):
     nd = max(input.ndim, other.ndim)
     if dim is None:

@@ -15,7 +15,7 @@ from ..dispatch import STATE, record_range
 from .broadcast import add_at, norm_dims
 from .namespace import empty_strided
 from .shape import SQUEEZE, T, TRANSPOSE, UNSQUEEZE, view
-from ._define import Tensor, dispatch, np, op, public
+from ._define import Tensor, dispatch, np, op, public, torch_op
 
 __all__ = ["SQUEEZE_", "SQUEEZE_DIMS_", "UNSQUEEZE_", "T_", "TRANSPOSE_"]
 
@@ -267,6 +267,7 @@ def _resize(self, sizes):
 
 
 @public(function=False, method=True)
+@torch_op("resize_as_")
 def resize_as_(self, the_template, memory_format=None):
     return resize_(self, tuple(the_template.shape), memory_format=memory_format)
 

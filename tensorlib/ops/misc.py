@@ -10,7 +10,7 @@ from .. import _sync
 from .._device import CPU, device_of, move, to_device, xp_of
 from .._sparse import SparseCOO, dense_of
 from .broadcast import sum_to
-from ._define import Tensor, dispatch, fill_value, np, op, public
+from ._define import Tensor, dispatch, fill_value, np, op, public, torch_op
 from .creation import zeros_like  # noqa: F401 - backward formulas of gather/max/index_select import it from here
 
 
@@ -168,6 +168,7 @@ def detach(input):
 
 
 @public(function=False, method=True)
+@torch_op("detach_")
 def detach_(self):
     if self._base is not None:
         raise RuntimeError("Can't detach views in-place. Use detach() instead. If you are using "

@@ -13,7 +13,7 @@ from .creation import arange, tensor
 from .reduce import return_types
 from .shape import broadcast_tensors, cat, stack
 from .extra_methods import _inplace
-from ._define import Tensor, methods, np, op, public
+from ._define import Tensor, alias, methods, np, op, public, torch_op
 
 __all__ = ["COMPOSED_MORE"]
 
@@ -64,10 +64,12 @@ def addr(self, vec1, vec2, *, beta=1, alpha=1):
     return prod * alpha if beta == 0 else self * beta + prod * alpha
 
 
+@torch_op("argwhere")
 def argwhere(self):
     return self.nonzero()
 
 
+@torch_op("signbit")
 def signbit(self):
     if not self.dtype.is_floating_point:
         return self < 0
@@ -83,15 +85,18 @@ def copysign(self, other):
     return where(other.signbit(), -a, a)
 
 
+@torch_op("ldexp")
 def ldexp(self, other):
     out = self * (2.0 ** other if not isinstance(other, Tensor) else other.to(D.float32).exp2())
     return out
 
 
+@torch_op("diagflat")
 def diagflat(self, offset=0):
     return self.flatten().diag(offset)
 
 
+@torch_op("inner")
 def inner(self, other):
     if self.ndim == 0 or other.ndim == 0:
         return self * other
@@ -103,6 +108,7 @@ def inner(self, other):
     return out.reshape(tuple(self.shape[:-1]) + tuple(other.shape[:-1]))
 
 
+@torch_op("kron")
 def kron(self, other):
     n = max(self.ndim, other.ndim)
     a = self.reshape((1,) * (n - self.ndim) + tuple(self.shape))
@@ -139,16 +145,18 @@ def _cum_ext(name, better):
     return fn
 
 
-cummax = _cum_ext("cummax", lambda v, best: v >= best)
-cummin = _cum_ext("cummin", lambda v, best: v <= best)
+cummax = torch_op("cummax")(_cum_ext("cummax", lambda v, best: v >= best))
+cummin = torch_op("cummin")(_cum_ext("cummin", lambda v, best: v <= best))
 
 
+@torch_op("logcumsumexp")
 def logcumsumexp(self, dim):
     m = self.detach().amax(dim, keepdim=True) if self.numel() else self.detach()
     m = where(m.isinf(), m * 0, m)
     return (self - m).exp().cumsum(dim).log() + m
 
 
+@torch_op("kthvalue")
 def kthvalue(self, k, dim=-1, keepdim=False):
     n = self.shape[dim] if self.ndim else 1
     if not 1 <= k <= n:
@@ -215,10 +223,12 @@ def _quantile(self, q, dim, keepdim, interpolation, nan):
     return stack(outs).reshape(tuple(q.shape) + tuple(outs[0].shape))
 
 
+@torch_op("quantile")
 def quantile(self, q, dim=None, keepdim=False, *, interpolation="linear"):
     return _quantile(self, q, dim, keepdim, interpolation, False)
 
 
+@torch_op("nanquantile")
 def nanquantile(self, q, dim=None, keepdim=False, *, interpolation="linear"):
     return _quantile(self, q, dim, keepdim, interpolation, True)
 
@@ -236,6 +246,7 @@ def new(self, *args, **kwargs):
     return self.new_empty(tuple(args) if args else (0,), **kwargs)
 
 
+@torch_op("cov")
 def cov(self, *, correction=1, fweights=None, aweights=None):
     if self.ndim > 2:
         raise ValueError(f"cov(): expected input to have two or fewer dimensions but got an input with "
@@ -268,6 +279,7 @@ def cov(self, *, correction=1, fweights=None, aweights=None):
     return c.squeeze() if self.ndim < 2 else c
 
 
+@torch_op("corrcoef")
 def corrcoef(self):
     c = cov(self)
     if c.ndim == 0:
@@ -292,6 +304,7 @@ def select_scatter(self, src, dim, index):
     return where(mask, src.unsqueeze(d).to(self.dtype), self)
 
 
+@torch_op("slice_scatter")
 def slice_scatter(self, src, dim=0, start=None, end=None, step=1):
     d = dim % self.ndim
     idx = list(range(self.shape[d]))[slice(start, end, step)]
@@ -373,6 +386,7 @@ def renorm(self, p, dim, maxnorm):
     return self * factor
 
 
+@torch_op("fill_diagonal_")
 def fill_diagonal_(self, fill_value, wrap=False):
     if self.ndim < 2:
         raise RuntimeError("dimensions must larger than 1")
@@ -458,7 +472,8 @@ COMPOSED_MORE = dict(
     select_scatter=select_scatter, slice_scatter=slice_scatter, index_put=index_put, index_put_=index_put_,
     put=put, put_=put_, renorm=renorm, fill_diagonal_=fill_diagonal_, geometric_=geometric_,
     log_normal_=log_normal_, cauchy_=cauchy_, nonzero_static=nonzero_static, is_distributed=is_distributed,
-    diagonal_scatter=diagonal_scatter, resolve_conj=resolve_conj, resolve_neg=resolve_conj, is_conj=is_conj,
+    diagonal_scatter=diagonal_scatter, resolve_conj=torch_op("resolve_conj")(resolve_conj),
+    resolve_neg=alias("resolve_neg", resolve_conj), is_conj=is_conj,
     is_neg=is_conj, as_subclass=as_subclass,
 )
 

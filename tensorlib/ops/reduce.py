@@ -8,7 +8,7 @@ from .. import _dtype as D, _sync
 from .arithmetic import DIV, maximum, minimum
 from .broadcast import EXPAND, norm_dims, quiet_reduced_grad, reduced_grad
 from .comparison import eq, isnan, ne, where
-from ._define import Tensor, dispatch, np, op, public, refuse_complex
+from ._define import Tensor, dispatch, np, op, public, refuse_complex, torch_op
 from .creation import arange, ones_like, zeros_like
 from .shape import RESHAPE, cat
 from .._graph import as_array, mark_view, tensor_of, tensor_of_result
@@ -631,11 +631,13 @@ def std(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
 
 
 @public
+@torch_op("var_mean")
 def var_mean(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
     return var(input, dim, unbiased, keepdim, correction=correction), mean(input, dim, keepdim)
 
 
 @public
+@torch_op("std_mean")
 def std_mean(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
     return std(input, dim, unbiased, keepdim, correction=correction), mean(input, dim, keepdim)
 
@@ -697,6 +699,7 @@ def nansum(input, dim=None, keepdim=False, *, dtype=None):
 
 
 @public(method=True)
+@torch_op("nanmean")
 def nanmean(input, dim=None, keepdim=False, *, dtype=None):
     if input._data.dtype.kind not in "fc" and dtype is None:
         raise RuntimeError(f"nanmean(): expected input to have floating point or complex dtype but got "
@@ -706,6 +709,7 @@ def nanmean(input, dim=None, keepdim=False, *, dtype=None):
 
 
 @public(method=True)
+@torch_op("count_nonzero")
 def count_nonzero(input, dim=None):
     return ne(input, 0).sum(dim)
 

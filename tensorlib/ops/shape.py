@@ -9,7 +9,7 @@ from .. import _hooks as _H
 from .broadcast import EXPAND, expand, norm_dims, sum_to  # noqa: F401 - expand is re-exported
 from ..dispatch import record_range, run_recorded, run_recorded_view
 from .._graph import mark_view, numpy_arrays, tensor_of, tensor_of_result
-from ._define import Tensor, dispatch, np, op, public
+from ._define import Tensor, dispatch, np, op, public, torch_op
 from .creation import arange, tensor as _tensor
 from .misc import CLONE, clone, view_dtype, copy_
 
@@ -173,11 +173,13 @@ def view(input, *shape):
 
 
 @public(method=True)
+@torch_op("view_as")
 def view_as(input, other):
     return view(input, tuple(other.shape))
 
 
 @public(method=True)
+@torch_op("reshape_as")
 def reshape_as(input, other):
     return reshape(input, tuple(other.shape))
 
@@ -345,6 +347,7 @@ def t(input):
 
 
 @public(method=True, aliases=("moveaxis",))
+@torch_op("movedim")
 def movedim(input, source, destination):
     src = norm_dims(source, input.ndim)
     dst = norm_dims(destination, input.ndim)
@@ -565,6 +568,7 @@ SPLIT.sink_backward = _split_bwd_sink
 
 
 @public(method=True)
+@torch_op("split")
 def split(tensor, split_size_or_sections, dim=0):
     d = norm_dims(dim, tensor.ndim)[0]
     n = tensor.shape[d]
@@ -583,6 +587,7 @@ def split(tensor, split_size_or_sections, dim=0):
 
 
 @public(method=True)
+@torch_op("chunk")
 def chunk(input, chunks, dim=0):
     if chunks <= 0:
         raise RuntimeError(f"chunk expects `chunks` to be greater than 0, got: {chunks}")
@@ -593,6 +598,7 @@ def chunk(input, chunks, dim=0):
 
 
 @public(method=True)
+@torch_op("tensor_split")
 def tensor_split(input, sections, dim=0):
     d = norm_dims(dim, input.ndim)[0]
     n = input.shape[d]
@@ -640,6 +646,7 @@ def flip(input, *dims):
 
 
 @public(method=True)
+@torch_op("fliplr")
 def fliplr(input):
     """flip(input, 1): torch's FlipBackward0, for tensors of 2 or more dims."""
     if input.ndim < 2:
@@ -648,6 +655,7 @@ def fliplr(input):
 
 
 @public(method=True)
+@torch_op("flipud")
 def flipud(input):
     if input.ndim < 1:
         raise RuntimeError("Input must be >= 1-d.")
@@ -655,6 +663,7 @@ def flipud(input):
 
 
 @public(method=True)
+@torch_op("ravel")
 def ravel(input):
     """reshape(-1), a view where the layout allows it (torch's ravel)."""
     return reshape(input, -1)
@@ -705,6 +714,7 @@ def _expand_method(self, *sizes):
 
 
 @public(name="expand_as", function=False, method=True)
+@torch_op("expand_as")
 def _expand_as(self, other):
     return expand(self, tuple(other.shape))
 
@@ -752,11 +762,13 @@ def triu(input, diagonal=0):
 
 
 @public(name="tril_", function=False, method=True)
+@torch_op("tril_")
 def _tril_(self, diagonal=0):
     return copy_(self, tril(self, diagonal))
 
 
 @public(name="triu_", function=False, method=True)
+@torch_op("triu_")
 def _triu_(self, diagonal=0):
     return copy_(self, triu(self, diagonal))
 
@@ -841,6 +853,7 @@ def diag_embed(input, offset=0, dim1=-2, dim2=-1):
 
 
 @public(method=True)
+@torch_op("diag")
 def diag(input, diagonal=0):
     if input.ndim == 1:
         return diag_embed(input, diagonal)
@@ -857,6 +870,7 @@ def broadcast_to(input, size):
 
 
 @public
+@torch_op("broadcast_tensors")
 def broadcast_tensors(*tensors):
     if len(tensors) == 1 and isinstance(tensors[0], (list, tuple)):
         tensors = tuple(tensors[0])
@@ -914,12 +928,14 @@ def _atleast(t, n):
 
 
 @public
+@torch_op("hstack")
 def hstack(tensors):
     tensors = [_atleast(t, 1) for t in tensors]
     return cat(tensors, 0 if tensors and tensors[0].ndim == 1 else 1)
 
 
 @public(aliases=("row_stack",))
+@torch_op("vstack")
 def vstack(tensors):
     return cat([_atleast(t, 2) for t in tensors], 0)
 
@@ -928,6 +944,7 @@ row_stack = vstack
 
 
 @public
+@torch_op("dstack")
 def dstack(tensors):
     ts = []
     for t in tensors:
@@ -937,11 +954,13 @@ def dstack(tensors):
 
 
 @public
+@torch_op("column_stack")
 def column_stack(tensors):
     return cat([t.reshape(-1, 1) if t.ndim <= 1 else t for t in tensors], 1)
 
 
 @public(method=True)
+@torch_op("repeat_interleave")
 def repeat_interleave(input, repeats=None, dim=None, *, output_size=None):
     if repeats is None:     # torch.repeat_interleave(repeats): arange(len) repeated
         r = input
@@ -1006,6 +1025,7 @@ def take_along_dim(input, indices, dim=None):
 
 
 @public(method=True)
+@torch_op("diff")
 def diff(input, n=1, dim=-1, prepend=None, append=None):
     if input.ndim == 0:
         raise RuntimeError("diff expects input to be at least one-dimensional")

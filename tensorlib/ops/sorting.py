@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from .. import _sync
 from .broadcast import norm_dims
-from ._define import Tensor, dispatch, np, op, public, refuse_complex
+from ._define import Tensor, dispatch, np, op, public, refuse_complex, torch_op
 from .creation import tensor
 from .index import scatter_add, gather
 from .reduce import _select_bwd, named_return_type
@@ -208,6 +208,7 @@ def argsort(input, dim=-1, descending=False, stable=False):
 
 
 @public(method=True)
+@torch_op("msort")
 def msort(input):
     return sort(input, 0).values
 

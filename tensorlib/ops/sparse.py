@@ -409,7 +409,8 @@ TO_DENSE.sparse = TO_DENSE
 def to_dense(self, dtype=None, *, masked_grad=None):
     """Tensor.to_dense: the dense tensor of a sparse one (repeated indices summed); a dense tensor itself."""
     if not self.is_sparse and dtype is None:
-        return self
+        with record_range("to_dense", "op", (self,)):      # torch's op, recorded though it returns self
+            return self
     return dispatch(TO_DENSE, self, **({"dtype": D.to_dtype(dtype).np} if dtype is not None else {}))
 
 
@@ -432,7 +433,7 @@ TO_SPARSE.def_backward(lambda ctx, g: (g.to_dense() if g.is_sparse else g,))
 TO_SPARSE.sparse = TO_SPARSE
 
 
-@public(method=True, aliases=("to_sparse_coo",))
+@public(method=True, aliases=("to_sparse_coo",), alias_regions=False)   # torch records to_sparse
 def to_sparse(self, sparse_dim=None, *, layout=None, blocksize=None, dense_dim=None):
     """Tensor.to_sparse (and to_sparse_coo): the sparse COO tensor of a dense one; a sparse one itself."""
     if layout is not None and str(layout) not in ("sparse_coo", "torch.sparse_coo"):

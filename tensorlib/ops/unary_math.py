@@ -11,7 +11,7 @@ from typing import Any, Callable
 
 from .. import _dtype as D
 from .comparison import isfinite, where
-from ._define import dispatch, np, op, public, refuse_complex, special_functions, unary, write_out
+from ._define import dispatch, np, op, public, refuse_complex, special_functions, torch_op, unary, write_out
 from .._graph import tensor_of
 from .broadcast import QUIET, SINK, quiet_arrays
 
@@ -112,6 +112,7 @@ sqrt, rsqrt = SQRT.function, RSQRT.function
 
 
 @public(method=True)
+@torch_op("square")
 def square(input, *, out=None):
     return write_out((input if input._data.dtype != np.bool_ else input.long()) ** 2, out)
 
@@ -157,6 +158,16 @@ ACOS = unary("acos", lambda xp, a: xp.arccos(_f(xp, a)),
              lambda ctx, g: (neg(g) * rsqrt(1 - ctx.saved_inputs[0] * ctx.saved_inputs[0]),), aliases=("arccos",))
 ATAN = unary("atan", lambda xp, a: xp.arctan(_f(xp, a)),
              lambda ctx, g: (g / (ctx.saved_inputs[0] * ctx.saved_inputs[0] + 1),), aliases=("arctan",))
+# torch's inverse hyperbolics are kernels of their own (one `aten::acosh` in a profile, AcoshBackward0), not
+# compositions of log and sqrt
+ASINH = unary("asinh", lambda xp, a: xp.arcsinh(_f(xp, a)),
+              lambda ctx, g: (g * rsqrt(ctx.saved_inputs[0] * ctx.saved_inputs[0] + 1),), aliases=("arcsinh",))
+ACOSH = unary("acosh", lambda xp, a: xp.arccosh(_f(xp, a)),
+              lambda ctx, g: (g * rsqrt(ctx.saved_inputs[0] * ctx.saved_inputs[0] - 1),), aliases=("arccosh",))
+ATANH = unary("atanh", lambda xp, a: xp.arctanh(_f(xp, a)),
+              lambda ctx, g: (g / (1 - ctx.saved_inputs[0] * ctx.saved_inputs[0]),), aliases=("arctanh",))
+
+
 def _real_only(kernel, message, error=NotImplementedError):
     """`kernel` refusing a complex operand as torch does (NumPy would compute, or raise its own TypeError)."""
     def k(xp, a):
@@ -170,6 +181,7 @@ DEG2RAD = unary("deg2rad", _real_only(lambda xp, a: _f(xp, a) * (math.pi / 180),
                 lambda ctx, g: (g * (math.pi / 180),), save="", node_name="Deg2RadBackward0")
 sin, cos, tan, tanh, sinh, cosh = SIN.function, COS.function, TAN.function, TANH.function, SINH.function, COSH.function
 asin, acos, atan, deg2rad = ASIN.function, ACOS.function, ATAN.function, DEG2RAD.function
+asinh, acosh, atanh = ASINH.function, ACOSH.function, ATANH.function
 arcsin, arccos, arctan = asin, acos, atan
 
 # --- rounding ---------------------------------------------------------------------------------------------
@@ -193,6 +205,7 @@ def round(input, decimals=0):
 
 
 @public(method=True)
+@torch_op("fix")
 def fix(input):
     return trunc(input)
 

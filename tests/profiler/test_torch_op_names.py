@@ -1,0 +1,123 @@
+"""The names a profile records for torch's aliases and composite ops, as torch 2.13's profiler records them
+(devtools/torch_compat/test_profiled_names_sweep_against_torch.py sweeps the namespaces against torch itself):
+an alias is a region of its own name around the op it names (`aten::arctan` over `aten::atan`), a composite
+torch runs as one aten op is one top-level event of that name, and neither costs a region when no profiler
+listens."""
+from __future__ import annotations
+
+import pytest
+
+import tensorlib as tl
+import tensorlib.linalg
+import tensorlib.nn.functional as F
+from tensorlib import _hooks as _H
+from profiler import profile
+
+
+def _tree(fn, *args):
+    """[(name, parent name)] of the events a profile of fn(*args) records, in order."""
+    with profile() as prof:
+        fn(*args)
+    return [(e.name, e.cpu_parent.name if e.cpu_parent is not None else None) for e in prof.events()]
+
+
+def _top(tree):
+    return [n for n, p in tree if p is None]
+
+
+X = tl.tensor([[0.5, 0.25], [0.75, 0.125]])
+
+
+@pytest.mark.parametrize("fn,alias,op", [
+    (lambda x: tl.arctan(x), "aten::arctan", "aten::atan"),
+    (lambda x: tl.multiply(x, x), "aten::multiply", "aten::mul"),
+    (lambda x: x.divide(x), "aten::divide", "aten::div"),
+    (lambda x: tl.true_divide(x, x), "aten::true_divide", "aten::div"),
+    (lambda x: tl.subtract(x, x), "aten::subtract", "aten::sub"),
+    (lambda x: tl.greater(x, 0.3), "aten::greater", "aten::gt"),
+    (lambda x: tl.negative(x), "aten::negative", "aten::neg"),
+    (lambda x: tl.absolute(x), "aten::absolute", "aten::abs"),
+    (lambda x: tl.clip(x, 0.2, 0.6), "aten::clip", "aten::clamp"),
+    (lambda x: tl.concat([x, x]), "aten::concat", "aten::cat"),
+    (lambda x: tl.swapaxes(x, 0, 1), "aten::swapaxes", "aten::transpose"),
+    (lambda x: tl.moveaxis(x, 0, 1), "aten::moveaxis", "aten::movedim"),
+    (lambda x: tl.ger(x[0], x[1]), "aten::ger", "aten::outer"),
+    (lambda x: tl.fix(x), "aten::fix", "aten::trunc"),
+    (lambda x: tl.det(x), "aten::det", "aten::linalg_det"),
+    (lambda x: x.clone().arctan_(), "aten::arctan_", "aten::atan_"),
+    (lambda x: x.clone().multiply_(x), "aten::multiply_", "aten::mul_"),
+], ids=lambda v: v if isinstance(v, str) else "")
+def test_an_alias_is_a_region_around_the_op_it_names(fn, alias, op):
+    tree = _tree(fn, X)
+    assert _top(tree)[-1] == alias, tree
+    assert (op, alias) in tree, tree
+
+
+@pytest.mark.parametrize("fn,name", [
+    (lambda x: tl.acosh(x + 1), "aten::acosh"),
+    (lambda x: tl.arccosh(x + 1), "aten::arccosh"),
+    (lambda x: x.asinh(), "aten::asinh"),
+    (lambda x: tl.atanh(x), "aten::atanh"),
+    (lambda x: tl.erfc(x), "aten::erfc"),
+    (lambda x: tl.logit(x), "aten::logit"),
+    (lambda x: tl.square(x), "aten::square"),
+    (lambda x: tl.trace(x), "aten::trace"),
+    (lambda x: tl.allclose(x, x), "aten::allclose"),
+    (lambda x: tl.cov(x), "aten::cov"),
+    (lambda x: tl.kron(x, x), "aten::kron"),
+    (lambda x: tl.split(x, 1), "aten::split"),
+    (lambda x: tl.vstack([x, x]), "aten::vstack"),
+    (lambda x: tl.clamp_min(x, 0.3), "aten::clamp_min"),
+    (lambda x: tl.where(x > 0.3), "aten::where"),
+    (lambda x: tl.linalg.matrix_power(x, 3), "aten::linalg_matrix_power"),
+    (lambda x: F.cosine_similarity(x, x), "aten::cosine_similarity"),
+    (lambda x: F.selu(x), "aten::selu"),
+    (lambda x: F.margin_ranking_loss(x, x, x), "aten::margin_ranking_loss"),
+    (lambda x: F.max_pool1d(x[None], 2), "aten::max_pool1d"),
+    (lambda x: F.max_pool1d(x[None], 2, return_indices=True), "aten::max_pool1d_with_indices"),
+    (lambda x: x.clone().cos_(), "aten::cos_"),
+], ids=lambda v: v if isinstance(v, str) else "")
+def test_a_composite_is_one_top_level_event_of_torchs_name(fn, name):
+    tree = _tree(fn, X)
+    assert _top(tree)[-1:] == [name], tree
+
+
+def test_inverse_hyperbolics_are_ops_with_torchs_backward():
+    x = tl.tensor([1.5, 2.0], requires_grad=True)
+    y = tl.acosh(x)
+    assert y.grad_fn.name() == "AcoshBackward0"
+    y.sum().backward()
+    assert tl.allclose(x.grad, 1 / (x.detach() ** 2 - 1).sqrt())
+    assert _tree(tl.acosh, x.detach()) == [("aten::acosh", None)]      # one op: not log/sqrt/mul/sub/add
+
+
+def test_mse_loss_broadcasts_first_as_torchs_python_does():
+    """torch's F.mse_loss calls broadcast_tensors before its op: a top-level event of its own."""
+    assert _top(_tree(F.mse_loss, X, X)) == ["aten::broadcast_tensors", "aten::mse_loss"]
+
+
+def test_aliases_and_composites_keep_their_names_and_signatures():
+    import inspect
+    assert tl.multiply.__name__ == "multiply" and tl.multiply is tl.Tensor.multiply
+    assert tl.multiply.__wrapped__ is tl.mul
+    assert list(inspect.signature(tl.trace).parameters) == ["self"]
+    assert tl.clip(X, 0.2, 0.6).tolist() == tl.clamp(X, 0.2, 0.6).tolist()
+
+
+def test_no_region_is_opened_without_a_profiler():
+    """An alias or a composite costs a test of the region hooks when nothing listens: no hook is called."""
+    calls = []
+
+    class Counting(_H.Hook):
+        def range_enter(self, name, kind):
+            calls.append(name)
+
+    tl.multiply(X, X)
+    tl.erfc(X)
+    assert _H.op_range_pair is None and calls == []
+    h = _H.add_hook(Counting())
+    try:
+        tl.multiply(X, X)
+    finally:
+        _H.remove_hook(h)
+    assert calls == ["multiply"]
