@@ -188,4 +188,5 @@ def _install_import_hook():
 
 
 _install_import_hook()
+del annotations     # (the __future__ import's name: not a tensorlib attribute, as torch has none)
 _enable_env()   # last: the NVTX hook may import any part of tensorlib

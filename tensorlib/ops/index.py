@@ -70,7 +70,6 @@ def _backend(a):
     return xp_of(a)
 
 
-@public
 def index_error(e, a, idx):
     """NumPy's IndexError for an index into `a`, in torch's words (never NumPy's: "axis", "boolean index")."""
     msg = str(e)

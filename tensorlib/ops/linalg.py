@@ -246,7 +246,6 @@ def _(ctx, g):
     return (matmul(g, b) if ctx.needs_input_grad[0] else None, matmul(g.mT, a) if ctx.needs_input_grad[1] else None)
 
 
-@public
 def c_type(d):
     """The C++ type name torch's matmul dtype-mismatch message prints (float, double, long int...)."""
     return D.C_NAMES.get(d.name, d.name)
