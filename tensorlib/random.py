@@ -86,15 +86,24 @@ _cuda_generators: dict = {}     # device index -> that device's default generato
 _cuda_seed: list = []           # the seed manual_seed_all gave last, for CUDA generators made later
 
 
+# set by tensorlib.func's vmap while it runs: called with each generator a draw is about to use (its
+# randomness= "error" refuses the draw, "same" gives every batch element the first element's draws)
+_draw_guard = None
+
+
 def _gen_for(device, generator):
     if generator is not None:
         if generator.device != device:
             raise RuntimeError(f"Expected a '{device.type}' device type for generator but found "
                                f"'{generator.device.type}'")
-        return generator._rng
-    if device.type == "cpu":
-        return default_generator._rng
-    return cuda_generator(device.index)._rng
+        gen = generator
+    elif device.type == "cpu":
+        gen = default_generator
+    else:
+        gen = cuda_generator(device.index)
+    if _draw_guard is not None:
+        _draw_guard(gen)
+    return gen._rng
 
 
 def keep_into(out, p, generator=None):

@@ -67,7 +67,11 @@ class graph:  # torch.autograd.graph namespace stand-in
 
 
 def __getattr__(name: str):
-    """`tensorlib.autograd.profiler` (torch.autograd.profiler: profile, record_function, emit_nvtx), declared
-    by the profiler package (see tensorlib._import_declared)."""
+    """`tensorlib.autograd.functional` (torch.autograd.functional: jacobian, hessian, vjp, ...), imported on
+    first use; `tensorlib.autograd.profiler` (torch.autograd.profiler: profile, record_function, emit_nvtx),
+    declared by the profiler package (see tensorlib._import_declared)."""
     import sys
+    if name == "functional":
+        import importlib
+        return importlib.import_module(f"{__name__}.functional")
     return sys.modules["tensorlib"]._import_declared(__name__, name)     # (no import edge up to the package)

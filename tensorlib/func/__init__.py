@@ -1,12 +1,16 @@
-"""torch.func, as far as tensorlib has it: functional_call (a module run with given parameters and buffers).
-tensorlib has no function transforms (grad, vmap, jacrev, ...): its autograd is the tape of torch.autograd."""
+"""torch.func: functional_call (a module run with given parameters and buffers) and the function transforms
+grad, grad_and_value, vjp, jvp, jacrev, jacfwd, hessian and vmap, on tensorlib's tape (see
+tensorlib/func/_transforms.py for how, and where they differ from torch's: vmap is a loop over the batch,
+jvp and jacfwd are computed in reverse mode). The transforms are imported on first use."""
 from __future__ import annotations
 
 from collections.abc import Sequence
 
 from ..nn.utils.stateless import _functional_call
 
-__all__ = ["functional_call"]
+__all__ = ["functional_call", "grad", "grad_and_value", "vjp", "jvp", "jacrev", "jacfwd", "hessian", "vmap"]
+
+_TRANSFORMS = frozenset(__all__[1:])
 
 
 def functional_call(module, parameter_and_buffer_dicts, args=None, kwargs=None, *, tie_weights=True, strict=False):
@@ -31,3 +35,11 @@ def functional_call(module, parameter_and_buffer_dicts, args=None, kwargs=None, 
         raise ValueError("Expected parameter_and_buffer_dicts to be a dict, or a list/tuple of dicts, but got "
                          f"{type(parameter_and_buffer_dicts)}")
     return _functional_call(module, parameters_and_buffers, args, kwargs, tie_weights=tie_weights, strict=strict)
+
+
+def __getattr__(name: str):
+    """The transforms, from tensorlib.func._transforms on first use (`import tensorlib` does not load it)."""
+    if name in _TRANSFORMS:
+        from . import _transforms
+        return getattr(_transforms, name)
+    raise AttributeError(f"module '{__name__}' has no attribute '{name}'")

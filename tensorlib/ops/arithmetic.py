@@ -394,12 +394,11 @@ def POW(xp, a, b):
         # torch's CPU kernel for these exponents (pow_tensor_scalar_optimized): products, not pow(); NumPy's
         # own fast exponents (2, 0.5, -1: square, sqrt, reciprocal) are torch's already. x ** 3 by powf took
         # 7x torch's time on 512K float32.
-        if b == -0.5:
-            y = np.sqrt(a)
-        else:
-            y = np.multiply(a, a)
-            if b == 3:
-                return np.multiply(y, a, out=y)
+        y = np.sqrt(a) if b == -0.5 else np.multiply(a, a)
+        if y.__class__ is not np.ndarray:   # a 0-d input's result comes back a NumPy scalar: no out= for the next
+            y = np.asarray(y)
+        if b == 3:
+            return np.multiply(y, a, out=y)
         return np.reciprocal(y, out=y)
     return a ** b
 

@@ -38,3 +38,15 @@ def test_pow_gradient_with_a_tensor_exponent_that_needs_none():
 def test_size_plus_tuple_is_a_size():
     s = tl.Size([2]) + (3,)
     assert isinstance(s, tl.Size) and s == (2, 3) and repr(s).endswith("Size([2, 3])")
+
+
+def test_pow_fast_exponents_of_a_0d_tensor():
+    # x ** 3, ** -2, ** -0.5 take products (torch's optimized kernel); a 0-d input's product is a NumPy scalar,
+    # which the in-place second step could not write into
+    for b in (3, -2, -0.5):
+        x = tl.tensor(2.0, dtype=tl.float64, requires_grad=True)
+        y = x ** b
+        y.backward()
+        np.testing.assert_allclose(y.item(), 2.0 ** b, rtol=1e-15)
+        np.testing.assert_allclose(x.grad.item(), b * 2.0 ** (b - 1), rtol=1e-15)
+        assert (tl.tensor(2.0) ** b).shape == ()
