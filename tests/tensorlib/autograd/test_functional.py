@@ -96,3 +96,24 @@ def test_reachable_as_an_attribute_and_through_compat():
     assert tl.autograd.functional.jacobian is jacobian
     import importlib.util
     assert importlib.util.find_spec("tensorlib.autograd.functional") is not None
+
+
+def test_grad_is_grads_batched_one_vjp_per_row():
+    """autograd.grad(is_grads_batched=True): each row of grad_outputs gives one vector-Jacobian product, the
+    results stacked (the full Jacobian from the identity), the graph kept until the last row."""
+    x = tl.tensor([0.5, -1.0, 2.0], dtype=tl.float64, requires_grad=True)
+    y = x ** 2
+    (jac,) = tl.autograd.grad(y, x, tl.eye(3, dtype=tl.float64), is_grads_batched=True)
+    np.testing.assert_allclose(jac.numpy(), np.diag(2 * x.detach().numpy()))
+    w = tl.tensor([1.0, 2.0], dtype=tl.float64, requires_grad=True)
+    y = x ** 2              # (the first call freed its graph after the last row, as torch's)
+    z = (w * 3).sum()
+    gx, gw = tl.autograd.grad((y.sum(), z), (x, w), (tl.tensor([1.0, 2.0], dtype=tl.float64),
+                                                     tl.tensor([0.0, 1.0], dtype=tl.float64)),
+                              is_grads_batched=True)
+    np.testing.assert_allclose(gx.numpy(), [2 * x.detach().numpy(), 4 * x.detach().numpy()])
+    np.testing.assert_allclose(gw.numpy(), [[0.0, 0.0], [3.0, 3.0]])
+    with pytest.raises(RuntimeError, match="sizes of the batch dimensions must all be equal"):
+        tl.autograd.grad((y.sum(), z), (x, w), (tl.ones(2), tl.ones(3)), is_grads_batched=True)
+    with pytest.warns(FutureWarning, match="only_inputs argument is deprecated"):
+        tl.autograd.grad((x * 2).sum(), x, only_inputs=False)
