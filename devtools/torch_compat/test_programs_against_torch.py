@@ -12,7 +12,7 @@ import pytest
 
 from tests.programs import harness
 
-STEPS = {n: 10 for n in harness.PROGRAMS}
+STEPS = {n: 10 for n in harness.PROGRAMS if n not in harness.FAILS_ON_TORCH}
 STEPS["nanogpt"] = 5
 # REINFORCE's loss sums -log_prob * R over normalized (zero-mean) returns: terms of both signs, so float32
 # rounding is relatively larger in the sum, and Adam carries it from episode to episode (measured 2e-5)
@@ -20,7 +20,9 @@ STEPS["nanogpt"] = 5
 # torch picks other CPU convolution/GEMM kernels: the same values on tensorlib's side from the commit that wrote
 # this test (909647c) to now, and with TENSORLIB_BLAS=numpy, so the drift is float32 order in torch's kernels,
 # grown over a GAN's and an episode chain's steps (2026-12-04)
-RTOL = {"reinforce": 1e-4, "dcgan": 1e-4, "actor_critic": 1e-4}
+# tutorial_cnn (pytorch-tutorial's CNN: Conv2d + BatchNorm2d, Adam): 1.7e-6 over its first 9 losses, 1.6e-5 at
+# the 10th (0.266, falling fast: 4e-6 absolute), float32 rounding carried by Adam's normalized steps (2026-12-05)
+RTOL = {"reinforce": 1e-4, "dcgan": 1e-4, "actor_critic": 1e-4, "tutorial_cnn": 5e-5}
 # siamese_network: the first 5 of its 10 losses (measured 5e-6). Its gradients are ill-conditioned in float32
 # (raw 0-255 pixels, BatchNorm over 8 samples of layer4's 1x1 maps): from one state and batch (its sixth),
 # torch's own float32 gradients differ from its float64 ones by 5% and tensorlib's float32 ones from torch's by
@@ -31,10 +33,18 @@ RTOL = {"reinforce": 1e-4, "dcgan": 1e-4, "actor_critic": 1e-4}
 # x ** 4 rounds differently in the two libraries (torch's vectorized pow is within 1 ulp: 1.8% of float32
 # results differ from the correctly rounded x^4, tensorlib's (NumPy's powf) 0.06%), 1e-5 by the 41st step,
 # 5e-4 by the end. Both runs end at the same step, which the test does not require.
-COMPARED = {"siamese_network": 5, "regression": 40}
+# tutorial_gan: its first 80 losses of 400 (40 of 200 epochs; measured 3.1e-6): a GAN's two Adams feed each other
+# float32 rounding (1e-5 by the 48th step, 4e-3 by the end, at losses of both signs' trends).
+# tutorial_resnet: its first loss (equal). pytorch-tutorial's CIFAR-10 ResNet trains here on batches of 8
+# (80 epochs of one batch: a constant of the script), BatchNorm over 8 images of 8x8 maps at layer3: in float32
+# its gradients are ill-conditioned, torch's own float32 ones 1% from its float64 ones, tensorlib's float32 ones
+# 1-5% from torch's, while both libraries' float64 gradients (same weights, same first batch) agree to 3e-14;
+# Adam's first step, sign-like, turns that into updates apart by up to 2 lr, so the second loss differs by 2e-4
+# and the runs part (2026-12-05)
+COMPARED = {"siamese_network": 5, "regression": 40, "tutorial_gan": 80, "tutorial_resnet": 1}
 
 
-@pytest.mark.parametrize("name", sorted(harness.PROGRAMS))
+@pytest.mark.parametrize("name", sorted(STEPS))
 def test_same_losses_as_torch(name, tmp_path):
     pytest.importorskip("torch")
     ref = harness.run(name, "torch", tmp_path / "torch", STEPS[name], rng="shared", init="dump")

@@ -215,6 +215,8 @@ class SharedRandom:
     def randint(self, *args, size=None, low=0, high=None, generator=None, dtype=None, device=None, **kw):
         if len(args) == 3:
             low, high, size = args
+        elif len(args) == 2 and size is not None:     # randint(low, high, size=...) (torchvision's RandomCrop)
+            low, high = args
         elif len(args) == 2:
             high, size = args
         elif len(args) == 1:
@@ -231,10 +233,10 @@ class SharedRandom:
         return self._t(self.rng.random(self._size(size), dtype=np.float32), dtype, device)
 
     def multinomial(self, input, num_samples, replacement=False, *, generator=None, out=None):
-        """With replacement only (Categorical.sample's draws): one uniform per sample, found in the
-        row's cumulative probabilities."""
-        if not replacement:
-            raise NotImplementedError("runner.SharedRandom.multinomial draws with replacement only")
+        """With replacement (Categorical.sample's draws), or one sample without (the same draw): one uniform per
+        sample, found in the row's cumulative probabilities."""
+        if not replacement and num_samples != 1:
+            raise NotImplementedError("runner.SharedRandom.multinomial draws several samples with replacement only")
         p = input.detach().cpu().numpy().astype(np.float64).reshape(-1, input.shape[-1])
         cum = np.cumsum(p / p.sum(-1, keepdims=True), -1)
         u = self.rng.random((p.shape[0], int(num_samples)))
@@ -322,6 +324,7 @@ def main(spec_path):
     import torchvision
     torchvision.datasets.MNIST.sizes = spec["sizes"].get("mnist", torchvision.datasets.MNIST.sizes)
     torchvision.datasets.FakeData.sizes = spec["sizes"].get("fake", {})
+    torchvision.datasets.CIFAR10.sizes = spec["sizes"].get("cifar10", torchvision.datasets.CIFAR10.sizes)
     if "cartpole" in spec["sizes"]:
         import gymnasium
         gymnasium.CartPole.limits = spec["sizes"]["cartpole"]
