@@ -58,3 +58,26 @@ def test_same_losses_as_torch(name, tmp_path):
     assert min(len(ours["losses"]), len(ref["losses"])) >= n
     np.testing.assert_allclose(ours["losses"][:n], ref["losses"][:n], rtol=RTOL.get(name, 1e-5))
     assert name in harness.LOSS_NEED_NOT_FALL or ours["losses"][-1] < ours["losses"][0]
+
+
+def test_tutorial_pytorch_basics_stops_where_torch_does(tmp_path):
+    """pytorch-tutorial's pytorch_basics fails on torch 2.13 at `data_iter.next()`: tensorlib prints the same
+    gradients (autograd example 1), the same losses before and after one SGD step of the nn.Linear (example 2,
+    from torch's weights and the shared random stream) and CIFAR-10's first image size and label, then stops
+    with the same AttributeError."""
+    import re
+    pytest.importorskip("torch")
+    outs = []
+    for backend, init in (("torch", "dump"), ("tensorlib", "load")):
+        with pytest.raises(RuntimeError) as e:
+            harness.run("tutorial_pytorch_basics", backend, tmp_path / backend, 2, rng="shared", init=init,
+                        init_file=tmp_path / "torch" / "init.npz")
+        outs.append(str(e.value))
+    lines = [o.split("\n") for o in outs]
+    assert lines[0][1:4] == lines[1][1:4] == ["tensor(2.)", "tensor(1.)", "tensor(1.)"]
+    for key in ("loss: ", "loss after 1 step optimization: "):
+        ref, ours = (float(re.search("^" + re.escape(key) + r" +([0-9.]+)$", o, re.M).group(1)) for o in outs)
+        assert ours == pytest.approx(ref, rel=1e-6)
+    for o in outs:
+        assert "torch.Size([3, 32, 32])" in o
+        assert o.rstrip().endswith("AttributeError: '_SingleProcessDataLoaderIter' object has no attribute 'next'")
