@@ -237,6 +237,21 @@ class Node:
             outs.append(t)
         return outs[0] if len(outs) == 1 else tuple(outs)
 
+    def saved_outputs_from(self, start):
+        """Outputs start.. alone (each checked for in-place changes, as saved_output checks them all): what a
+        backward that reads only those unpacks, as torch saves only them (native_batch_norm's save_mean and
+        save_invstd, not its result, which `nn.ReLU(inplace=True)` may then rewrite)."""
+        if self.freed:
+            self._check_alive()
+        outs = []
+        for i in range(start, len(self.out_data)):
+            ref = self.out_refs[i]
+            t = ref() if ref is not None else None
+            if t is not None and _version(t) != 0:
+                raise _version_error(t, self, i, _version(t), 0)
+            outs.append(t if t is not None and t._grad_fn is self else self._over(i))
+        return tuple(outs)
+
     def saved_output_array(self):
         """A one-output node's saved output as its array, for a quiet formula (OpDef.quiet_backward): what
         saved_output checks and returns, without the tensor it makes over the array when the output is gone

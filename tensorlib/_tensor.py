@@ -286,7 +286,8 @@ class Tensor:
         from ._repr import tensor_repr
         return tensor_repr(self)
 
-    __str__ = __repr__
+    # no __str__: object's calls type(self).__repr__, so print() shows a subclass's repr as torch's does
+    # (nn.Parameter's "Parameter containing:" header, a user subclass's own __repr__)
 
     def __format__(self, spec):
         if self._data.ndim == 0:

@@ -189,7 +189,7 @@ def _(ctx, g, *_):
     if STATE.grad_enabled:
         return _layer_norm_backward(ctx, g)
     x, w, b = ctx.saved_inputs
-    _, mu, rstd = ctx.saved_output
+    mu, rstd = ctx.saved_outputs_from(1)
     need = _affine_need(ctx, w, b)
     gx, gw, gb = dispatch(LAYER_NORM_BACKWARD, g, x, mu, rstd, w, k=len(ctx.attrs["normalized_shape"]), need=need)
     return gx if need[0] else None, gw if need[1] else None, gb if need[2] else None
@@ -203,7 +203,7 @@ def _layer_norm_bwd_arrays(ctx, g, *_, run=None):
     if g is None or type(g._data) is not np.ndarray:
         return None
     x, w, b = ctx.saved_inputs
-    _, mu, rstd = ctx.saved_output
+    mu, rstd = ctx.saved_outputs_from(1)
     need = _affine_need(ctx, w, b)
     args = (g._data, x._data, mu._data, rstd._data, None if w is None else w._data)
     k = len(ctx.attrs["normalized_shape"])
@@ -220,7 +220,7 @@ LAYER_NORM.sink_backward = partial(_layer_norm_bwd_arrays, run=run_recorded)
 def _layer_norm_backward(ctx, g):
     """The backward in tensorlib ops, differentiable (a create_graph backward records it)."""
     x, w, b = ctx.saved_inputs
-    _, mu, rstd = ctx.saved_output
+    mu, rstd = ctx.saved_outputs_from(1)
     k = len(ctx.attrs["normalized_shape"])
     dims = tuple(range(x.ndim - k, x.ndim))
     lead = tuple(range(x.ndim - k))
@@ -409,7 +409,7 @@ def _bn_backward_args(ctx, g):
     """torch's native_batch_norm_backward(grad_out, input, weight, running_mean, running_var, save_mean,
     save_invstd, train, eps, output_mask): the arguments its region records (Input Dims/type)."""
     x, rm, rv, w, _b = ctx.inputs
-    _, mu, rstd = ctx.saved_output
+    mu, rstd = ctx.saved_outputs_from(1)
     return (g, x, w, rm, rv, mu, rstd, bool(ctx.attrs.get("training", True)), ctx.attrs.get("eps", 1e-5),
             [bool(n) for n in ctx.needs_input_grad[:1] + ctx.needs_input_grad[3:]])
 
@@ -420,7 +420,7 @@ def _(ctx, g, *_):
         with record_range("native_batch_norm_backward", "op", _bn_backward_args(ctx, g)):
             return _bn_backward(ctx, g)
     x, _rm, _rv, w, b = ctx.saved_inputs
-    _, mu, rstd = ctx.saved_output
+    mu, rstd = ctx.saved_outputs_from(1)
     need = _affine_need(ctx, w, b, 3)
     gx, gw, gb = dispatch(BATCH_NORM_BACKWARD, g, x, w, mu, rstd, training=ctx.attrs.get("training", True),
                           need=need)
@@ -429,7 +429,7 @@ def _(ctx, g, *_):
 
 def _bn_backward(ctx, g):
     x, rm, rv, w, b = ctx.saved_inputs
-    _, mu, rstd = ctx.saved_output
+    mu, rstd = ctx.saved_outputs_from(1)
     nd = x.ndim
     dims = (0,) + tuple(range(2, nd))
     cs = _chan_shape(nd, x.shape[1])
@@ -453,7 +453,7 @@ def _batch_norm_bwd_arrays(ctx, g, *_, run=None):
     if g is None or type(g._data) is not np.ndarray:
         return None
     x, _rm, _rv, w, b = ctx.saved_inputs
-    _, mu, rstd = ctx.saved_output
+    mu, rstd = ctx.saved_outputs_from(1)
     need = _affine_need(ctx, w, b, 3)
     args = (g._data, x._data, None if w is None else w._data, mu._data, rstd._data)
     training = ctx.attrs.get("training", True)
@@ -585,7 +585,7 @@ def _group_norm_bwd_arrays(ctx, g, *_, run=None):
     if g is None or type(g._data) is not np.ndarray or not g._data.flags.c_contiguous:
         return None
     x, w, b = ctx.saved_inputs
-    _, mu, rstd = ctx.saved_output
+    mu, rstd = ctx.saved_outputs_from(1)
     need = _affine_need(ctx, w, b)
     args = (g._data, x._data, mu._data, rstd._data, None if w is None else w._data)
     G = ctx.attrs["num_groups"]
@@ -602,7 +602,7 @@ GROUP_NORM.sink_backward = partial(_group_norm_bwd_arrays, run=run_recorded)
 def _(ctx, g, *_):
     if not STATE.grad_enabled:
         x, w, b = ctx.saved_inputs
-        _, mu, rstd = ctx.saved_output
+        mu, rstd = ctx.saved_outputs_from(1)
         need = _affine_need(ctx, w, b)
         gx, gw, gb = dispatch(GROUP_NORM_BACKWARD, g, x, mu, rstd, w, num_groups=ctx.attrs["num_groups"], need=need)
         return gx if need[0] else None, gw if need[1] else None, gb if need[2] else None
@@ -613,7 +613,7 @@ def _(ctx, g, *_):
 def _group_norm_backward(ctx, g):
     """The backward in tensorlib ops, differentiable (a create_graph backward records it)."""
     x, w, b = ctx.saved_inputs
-    _, mu, rstd = ctx.saved_output
+    mu, rstd = ctx.saved_outputs_from(1)
     G = ctx.attrs["num_groups"]
     shape = tuple(x.shape)
     N, C = shape[:2]

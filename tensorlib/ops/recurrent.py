@@ -37,10 +37,21 @@ def _recurrent_weight_grad(xp, dgates, out, h0, reverse):
     return dgates.reshape(L * N, -1).T @ h_prev.reshape(L * N, H)
 
 
-def _weight_t(xp, w):
-    """W_hh^T as a contiguous copy, made once per layer: each step's product by it is then 2-3x quicker at small
-    batches than by the transposed view (OpenBLAS, float32, batch 8, 64 -> 256: 5-6 against 14-20 µs)."""
-    return xp.ascontiguousarray(w.T)
+def _copies_weight(L, N):
+    """Whether a layer's loop over L steps of N rows runs on a contiguous copy of W_hh^T (`_weight_t`) rather
+    than the transposed view. The copy is a transposed pass over the whole matrix, which costs several of a few
+    rows' products by it; it pays back only over enough rows: one step (a decoding loop's, the
+    pytorch-tutorial language model's 1000 sampled words: 4096x1024, 19 ms a copy, 61 ms a word against torch's
+    ~20) or a handful of rows never does, where the view's product is no slower (measured 4096x1024 float32,
+    OpenBLAS: 1 row 15 against 22 ms, 4 rows 43 against 54; 20 rows 65 against 8, on a loaded machine)."""
+    return L > 1 and L * N >= 16
+
+
+def _weight_t(xp, w, L, N):
+    """W_hh^T for a layer's loop of L steps of N rows: a contiguous copy, made once per layer, where each
+    step's product by it is 2-3x quicker than by the transposed view (OpenBLAS, float32, batch 8, 64 -> 256: 5-6
+    against 14-20 µs; 20 rows of 1024 -> 4096 8x), the view for a short loop (`_copies_weight`)."""
+    return xp.ascontiguousarray(w.T) if _copies_weight(L, N) else w.T
 
 
 # per gate (i, f, g, o): sigmoid(x) = (1 + tanh(x / 2)) / 2 for i, f and o, one tanh over the four (scaled by
@@ -107,13 +118,17 @@ def LSTM_LAYER(xp, xg, h0, c0, w_hh, b_hh=None, reverse=False):
     # the gates' pre-activations halved for i, f and o up front, for every step: the input projection (with
     # b_hh, added before the step's product: a rounding apart from torch's order) and W_hh's rows (a product by
     # 0.5 is exact but for subnormals, so each step's product is the halved product)
+    # (a short loop: W_hh's transposed view as it is and each product halved instead, the same values)
     xs = xg + b_hh if b_hh is not None else xg.copy()
     xs *= half
-    whT = _weight_t(xp, w_hh * half[:, None])
+    halve_products = not _copies_weight(L, N)
+    whT = w_hh.T if halve_products else _weight_t(xp, w_hh * half[:, None], L, N)
     gi, gf, gg, go = _gate_views(acts.reshape(L, N, 4, H))      # every step's, split once
     h, c = h0.astype(dt, copy=False), c0.astype(dt, copy=False)
     for t in (range(L - 1, -1, -1) if reverse else range(L)):
         xp.matmul(h, whT, out=gates)
+        if halve_products:
+            gates *= half
         gates += xs[t]
         a = acts[t]
         xp.tanh(gates, out=a)
@@ -321,7 +336,7 @@ def GRU_LAYER(xp, xg, h0, w_hh, b_hh=None, reverse=False):
     out = xp.empty((L, N, H), dtype=dt)
     acts = xp.empty((L, N, G), dtype=dt)      # r, z, n per step
     hns = xp.empty((L, N, H), dtype=dt)       # W_hn h + b_hn per step (what r multiplies)
-    whT = _weight_t(xp, w_hh)
+    whT = _weight_t(xp, w_hh, L, N)
     h = h0.astype(dt, copy=False)
     for t in (range(L - 1, -1, -1) if reverse else range(L)):
         hg = h @ whT
@@ -395,7 +410,7 @@ def gru_layer(xg, h0, w_hh, b_hh=None, reverse=False):
 def RNN_LAYER(xp, xg, h0, w_hh, b_hh=None, relu=False, reverse=False):
     L, N, H = xg.shape
     out = xp.empty((L, N, H), dtype=xg.dtype)
-    whT = _weight_t(xp, w_hh)
+    whT = _weight_t(xp, w_hh, L, N)
     h = h0.astype(xg.dtype, copy=False)
     for t in (range(L - 1, -1, -1) if reverse else range(L)):
         pre = xg[t] + h @ whT

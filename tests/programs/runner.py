@@ -234,6 +234,8 @@ class SharedRandom:
     def randint(self, *args, size=None, low=0, high=None, generator=None, dtype=None, device=None, **kw):
         if len(args) == 3:
             low, high, size = args
+        elif len(args) == 2 and size is not None:     # randint(low, high, size=...) (torchvision's RandomCrop)
+            low, high = args
         elif len(args) == 2:
             high, size = args
         elif len(args) == 1:
@@ -341,6 +343,7 @@ def main(spec_path):
     import torchvision
     torchvision.datasets.MNIST.sizes = spec["sizes"].get("mnist", torchvision.datasets.MNIST.sizes)
     torchvision.datasets.FakeData.sizes = spec["sizes"].get("fake", {})
+    torchvision.datasets.CIFAR10.sizes = spec["sizes"].get("cifar10", torchvision.datasets.CIFAR10.sizes)
     if "cartpole" in spec["sizes"]:
         import gymnasium
         gymnasium.CartPole.limits = spec["sizes"]["cartpole"]

@@ -1,8 +1,8 @@
-"""Eighteen public PyTorch programs (tests/programs/vendor/, README.md there) train on tensorlib with nothing
-changed but `import torch` (tensorlib.compat): their loss falls over a few steps on synthetic data of the
-real data's shapes. The default suite runs one configuration of each (about a second each); the other model
-types of the same programs are marked slow. devtools/torch_compat/test_programs_against_torch.py checks the
-same runs step by step against torch itself."""
+"""Public PyTorch programs (tests/programs/vendor/, README.md there; yunjey/pytorch-tutorial's scripts among
+them) train on tensorlib with nothing changed but `import torch` (tensorlib.compat): their loss falls over a
+few steps on synthetic data of the real data's shapes. The default suite runs one configuration of each (about
+a second each); the other model types of the same programs are marked slow.
+devtools/torch_compat/test_programs_against_torch.py checks the same runs step by step against torch itself."""
 from __future__ import annotations
 
 import numpy as np
@@ -12,8 +12,10 @@ from tests.programs import harness
 
 FAST = {"mnist": 6, "vae": 4, "word_lm_lstm": 8, "nanogpt": 3, "makemore_transformer": 8, "mnist_rnn": 10,
         "time_sequence_prediction": 20, "gcn": 5, "gat": 4, "siamese_network": 8, "super_resolution": 6,
-        "regression": 6}
-SLOW = {n: 8 for n in harness.PROGRAMS if n not in FAST and n not in harness.LOSS_NEED_NOT_FALL}
+        "regression": 6, "tutorial_linear_regression": 1, "tutorial_logistic_regression": 10,
+        "tutorial_feedforward": 10, "tutorial_vae": 15}
+SLOW = {n: 8 for n in harness.PROGRAMS
+        if n not in FAST and n not in harness.LOSS_NEED_NOT_FALL and n not in harness.FAILS_ON_TORCH}
 
 
 def _trains(name, steps, tmp_path):
@@ -227,3 +229,28 @@ def test_mnist_hogwild_trains_one_shared_model_in_spawned_processes(tmp_path):
     assert len(workers) == 2                                     # two processes trained
     test_loss = float(re.search(r"Test set: Average loss: ([0-9.]+)", r.stdout).group(1))
     assert test_loss < 1.5, r.stdout[-1500:]
+
+
+def test_tutorial_pytorch_basics_stops_where_torch_does(tmp_path):
+    """yunjey/pytorch-tutorial's pytorch_basics runs its autograd examples (printing the gradients and the
+    nn.Linear's parameters, "Parameter containing:" as torch prints them) and its CIFAR-10 input pipeline, then
+    calls `data_iter.next()`, which torch 2.13's DataLoader iterator no longer has: the same AttributeError."""
+    with pytest.raises(RuntimeError) as e:
+        harness.run("tutorial_pytorch_basics", "tensorlib", tmp_path / "w", 2)
+    out = str(e.value)
+    assert out.split("\n")[1:4] == ["tensor(2.)", "tensor(1.)", "tensor(1.)"]      # x.grad, w.grad, b.grad
+    assert "w:  Parameter containing:\ntensor([[" in out and "b:  Parameter containing:\ntensor([" in out
+    assert "torch.Size([3, 32, 32])" in out
+    assert out.rstrip().endswith("AttributeError: '_SingleProcessDataLoaderIter' object has no attribute 'next'")
+
+
+@pytest.mark.slow
+def test_tutorial_gan_trains_200_epochs(tmp_path):
+    """pytorch-tutorial's GAN: 200 epochs (a constant) of one batch of 100 synthetic digits, two losses a step
+    (the discriminator's on real and fake, the generator's); a GAN's losses need not fall, they stay finite and
+    the discriminator's is below log(4) (chance for its two terms) by the end."""
+    r = harness.run("tutorial_gan", "tensorlib", tmp_path / "w", 1)
+    losses = np.array(r["losses"])
+    assert len(losses) == 400 and np.isfinite(losses).all()
+    assert losses[0::2][-20:].mean() < np.log(4)
+    assert (tmp_path / "w" / "G.ckpt").is_file() and (tmp_path / "w" / "D.ckpt").is_file()

@@ -304,3 +304,34 @@ def test_embedding_max_norm_renormalises_rows_in_place():
     out = F.embedding(tl.tensor([0, 1]), w, max_norm=1.0)
     np.testing.assert_allclose(out.numpy(), [[0.6, 0.8], [0.3, 0.4]], rtol=1e-6)
     np.testing.assert_allclose(w.numpy()[2], [6.0, 8.0])      # rows not looked up are left alone
+
+
+@pytest.mark.parametrize("make", [lambda: nn.BatchNorm2d(3), lambda: nn.GroupNorm(1, 3), lambda: nn.LayerNorm([4, 4])],
+                         ids=["batch_norm", "group_norm", "layer_norm"])
+def test_norm_output_rewritten_in_place_while_alive(make):
+    """A ResNet block's `out = bn(conv(x)); out = relu(out)` with ReLU(inplace=True), then `out += residual`: the
+    norm's backward reads its input and its saved mean and 1/std, not its output (torch saves only those), so
+    rewriting the output in place while it is still referenced is no error, and the gradients are those of
+    the out-of-place computation; rewriting the saved input still is an error, as in torch."""
+    grads = []
+    for inplace in (False, True):
+        tl.manual_seed(0)
+        m = make().double()
+        x = tl.tensor(np.random.default_rng(1).standard_normal((2, 3, 4, 4)), requires_grad=True)
+        out = m(x)
+        out = out.relu_() if inplace else out.relu()
+        if inplace:
+            out += x
+        else:
+            out = out + x
+        (out * tl.arange(out.numel(), dtype=tl.float64).reshape(out.shape).sin()).sum().backward()
+        grads.append([x.grad.numpy()] + [p.grad.numpy() for p in m.parameters()])
+    for a, b in zip(*grads):
+        np.testing.assert_allclose(b, a, rtol=1e-13, atol=1e-15)
+    m = make()
+    x = tl.randn(2, 3, 4, 4, requires_grad=True)
+    x2 = x * 1
+    y = m(x2)
+    x2.add_(1)
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        y.sum().backward()

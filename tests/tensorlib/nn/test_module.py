@@ -282,6 +282,21 @@ def test_parameter():
     assert type(y) is tl.Tensor
 
 
+def test_parameter_prints_its_header():
+    """print() (str, f-strings, str.format) shows "Parameter containing:" as repr does, as torch's: the
+    pytorch-tutorial's `print('w: ', linear.weight)`; a plain tensor and a user subclass's own __repr__ too."""
+    p = nn.Parameter(tl.tensor([1.0, 2.0]))
+    expected = "Parameter containing:\ntensor([1., 2.], requires_grad=True)"
+    assert repr(p) == str(p) == f"{p}" == "{}".format(p) == "%s" % p == expected
+    assert str([p]) == f"[{expected}]"
+    assert str(tl.tensor([1.0, 2.0])) == "tensor([1., 2.])"
+
+    class Tagged(tl.Tensor):
+        def __repr__(self):
+            return "tagged"
+    assert str(tl.zeros(1).as_subclass(Tagged)) == "tagged"
+
+
 class OpAndRangeLog(Hook):
     def __init__(self):
         self.events = []

@@ -315,12 +315,22 @@ def test_transformer_encoder_decoder_trains_and_masks():
     assert losses[-1] < losses[0]
 
 
-def test_lstm_layer_op_matches_the_step_by_step_cells_forward_and_backward():
+# (L, N): short loops run on W_hh's transposed view, longer ones on a contiguous copy (recurrent._copies_weight)
+LOOPS = [(5, 3), (1, 2), (8, 4)]
+
+
+def test_loops_cover_both_weight_layouts():
+    from tensorlib.ops.recurrent import _copies_weight
+    assert [_copies_weight(L, N) for L, N in LOOPS] == [False, False, True]
+
+
+@pytest.mark.parametrize("L,N", LOOPS)
+def test_lstm_layer_op_matches_the_step_by_step_cells_forward_and_backward(L, N):
     """nn.LSTM runs each layer's recurrence as one lstm_layer op; LSTMCell steps are the reference."""
     import numpy as np
 
     tl.manual_seed(3)
-    L, N, I, H = 5, 3, 4, 6
+    I, H = 4, 6
     for bidirectional in (False, True):
         m = tl.nn.LSTM(I, H, num_layers=2, bidirectional=bidirectional).double()
         x = tl.randn(L, N, I, dtype=tl.float64, requires_grad=True)
@@ -354,12 +364,13 @@ def test_lstm_layer_op_matches_the_step_by_step_cells_forward_and_backward():
             np.testing.assert_allclose(a, b, atol=1e-10)
 
 
+@pytest.mark.parametrize("L,N", LOOPS)
 @pytest.mark.parametrize("kind", ["GRU", "RNN_TANH", "RNN_RELU"])
-def test_gru_and_rnn_layer_ops_match_the_step_by_step_cells_forward_and_backward(kind):
+def test_gru_and_rnn_layer_ops_match_the_step_by_step_cells_forward_and_backward(kind, L, N):
     import numpy as np
 
     tl.manual_seed(4)
-    L, N, I, H = 5, 3, 4, 6
+    I, H = 4, 6
     make = {"GRU": lambda i: tl.nn.GRU(I, H, num_layers=2, bidirectional=i),
             "RNN_TANH": lambda i: tl.nn.RNN(I, H, num_layers=2, bidirectional=i),
             "RNN_RELU": lambda i: tl.nn.RNN(I, H, num_layers=2, bidirectional=i, nonlinearity="relu")}[kind]
@@ -401,3 +412,20 @@ def test_lstm_refuses_an_empty_sequence_as_torch():
     with pytest.raises(RuntimeError, match="^Expected sequence length to be larger than 0 in RNN$"):
         tl.nn.LSTM(3, 4)(tl.randn(0, 2, 3))
 
+
+
+@pytest.mark.parametrize("kind", ["LSTM", "GRU", "RNN"])
+def test_a_decoding_loop_of_one_step_calls_gives_the_whole_sequence_run(kind):
+    """A sampling loop feeds one step at a time, carrying the state (the pytorch-tutorial language model's
+    1000 words): each call's one-step loop (W_hh's transposed view, products halved after for the LSTM's gates)
+    gives the outputs of one call over the whole sequence (a contiguous copy of W_hh^T), float32 to rounding."""
+    tl.manual_seed(5)
+    m = getattr(tl.nn, kind)(8, 32, batch_first=True)
+    x = tl.randn(2, 12, 8)
+    with tl.no_grad():
+        whole, _ = m(x)
+        state, steps = None, []
+        for t in range(12):
+            out, state = m(x[:, t:t + 1], state)
+            steps.append(out)
+    np.testing.assert_allclose(tl.cat(steps, 1).numpy(), whole.numpy(), rtol=1e-5, atol=1e-6)

@@ -1,5 +1,5 @@
-"""pyplot's figure, labels, plot, savefig and close: each checks nothing beyond its call and draws nothing;
-`plot` keeps the number of points of its last call's line (for a test to look at)."""
+"""pyplot's figure, labels, plot, legend, show, savefig and close: each checks nothing beyond its call and draws
+nothing; `plot` keeps the number of points of its last call's line (for a test to look at)."""
 from __future__ import annotations
 
 import numpy as np
@@ -17,4 +17,4 @@ def _nothing(*args, **kwargs):
     return None
 
 
-figure = title = xlabel = ylabel = xticks = yticks = savefig = close = _nothing
+figure = title = xlabel = ylabel = xticks = yticks = savefig = close = legend = show = _nothing

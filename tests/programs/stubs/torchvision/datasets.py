@@ -1,6 +1,7 @@
 """datasets.MNIST with synthetic 28x28 uint8 digits: each class a fixed random template plus noise, so a model
-can learn it, and FakeData's random images. Sizes come from `MNIST.sizes`, `FakeData.sizes` (set by
-tests/programs/runner.py); MNIST.sizes["balanced"] draws the classes evenly instead of independently."""
+can learn it, CIFAR10 with synthetic 32x32 colour images made the same way, and FakeData's random images. Sizes
+come from `MNIST.sizes`, `CIFAR10.sizes`, `FakeData.sizes` (set by tests/programs/runner.py);
+MNIST.sizes["balanced"] draws the classes evenly instead of independently."""
 from __future__ import annotations
 
 import numpy as np
@@ -32,6 +33,45 @@ class MNIST:
 
     def __getitem__(self, index):
         img, target = self.data[index].numpy(), int(self.targets[index])
+        if self.transform is not None:
+            img = self.transform(img)
+        if self.target_transform is not None:
+            target = self.target_transform(target)
+        return img, target
+
+
+class CIFAR10:
+    """torchvision's CIFAR10 of synthetic images: `data` a (N, 32, 32, 3) uint8 NumPy array and `targets` a list
+    of ints, as torchvision's; an item is a PIL RGB image (what its transforms, Pad, RandomCrop, ..., take) and
+    its class. Each class is a fixed smooth colour template (a few blurred colour blobs), an image its class's
+    template shifted by up to 3 pixels, plus noise: learnable, and not by one pixel alone."""
+    sizes = {"train": 64, "test": 32}
+    classes = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
+
+    def __init__(self, root, train=True, transform=None, target_transform=None, download=False):
+        n = self.sizes["train" if train else "test"]
+        rng = np.random.default_rng(11 if train else 12)
+        trng = np.random.default_rng(10)
+        yy, xx = np.mgrid[0:38, 0:38] / 38.0
+        templates = np.zeros((10, 38, 38, 3))
+        for c in range(10):
+            for _ in range(4):
+                cy, cx, r = trng.random(3) * [1, 1, 0.3] + [0, 0, 0.1]
+                templates[c] += trng.random(3) * np.exp(-((yy - cy) ** 2 + (xx - cx) ** 2) / r ** 2)[..., None]
+        templates = templates / templates.max(axis=(1, 2, 3), keepdims=True)
+        self.targets = [int(t) for t in rng.integers(0, 10, n)]
+        shifts = rng.integers(0, 7, (n, 2))
+        imgs = np.stack([templates[t, y:y + 32, x:x + 32] for t, (y, x) in zip(self.targets, shifts)])
+        imgs = imgs * 200 + rng.normal(0, 20, imgs.shape) + 25
+        self.data = np.clip(imgs, 0, 255).astype(np.uint8)
+        self.root, self.train, self.transform, self.target_transform = root, train, transform, target_transform
+
+    def __len__(self):
+        return len(self.data)
+
+    def __getitem__(self, index):
+        from PIL import Image
+        img, target = Image.fromarray(self.data[index]), self.targets[index]
         if self.transform is not None:
             img = self.transform(img)
         if self.target_transform is not None:

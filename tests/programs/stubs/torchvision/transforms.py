@@ -1,5 +1,6 @@
-"""ToTensor (HxW uint8 -> 1xHxW float in [0, 1]), Normalize, Compose, Lambda, and CenterCrop and Resize of PIL
-images, as torchvision computes them."""
+"""ToTensor (HxW uint8 -> 1xHxW float in [0, 1]), Normalize, Compose, Lambda, and CenterCrop, Resize, Pad,
+RandomHorizontalFlip and RandomCrop of PIL images, as torchvision computes them (the random ones drawing from
+torch's generator with the calls torchvision makes: `torch.rand(1)`, `torch.randint(0, n, size=(1,))`)."""
 from __future__ import annotations
 
 import numpy as np
@@ -92,3 +93,80 @@ class Resize:
         else:
             new_h, new_w = self.size
         return img.resize((new_w, new_h), Image.BILINEAR if self.interpolation is None else self.interpolation)
+
+
+def _padding4(padding):
+    """(left, top, right, bottom) from torchvision's int, (lr, tb) or (l, t, r, b) padding."""
+    if isinstance(padding, int):
+        return (padding,) * 4
+    if len(padding) == 1:
+        return (padding[0],) * 4
+    if len(padding) == 2:
+        return (padding[0], padding[1], padding[0], padding[1])
+    return tuple(padding)
+
+
+def _pad(img, padding, fill=0, padding_mode="constant"):
+    """torchvision.transforms.functional.pad of a PIL image (constant fill, or NumPy's edge/reflect/symmetric
+    modes as torchvision's PIL path uses them)."""
+    from PIL import Image
+    left, top, right, bottom = _padding4(padding)
+    arr = np.asarray(img)
+    widths = ((top, bottom), (left, right)) + ((0, 0),) * (arr.ndim - 2)
+    if padding_mode == "constant":
+        out = np.pad(arr, widths, mode="constant", constant_values=fill)
+    else:
+        out = np.pad(arr, widths, mode=padding_mode)
+    return Image.fromarray(out, mode=img.mode)
+
+
+class Pad:
+    def __init__(self, padding, fill=0, padding_mode="constant"):
+        if padding_mode not in ("constant", "edge", "reflect", "symmetric"):
+            raise ValueError("Padding mode should be either constant, edge, reflect or symmetric")
+        self.padding, self.fill, self.padding_mode = padding, fill, padding_mode
+
+    def __call__(self, img):
+        return _pad(img, self.padding, self.fill, self.padding_mode)
+
+
+class RandomHorizontalFlip:
+    """Flips with probability p, decided by `torch.rand(1) < p` as torchvision's forward does."""
+
+    def __init__(self, p=0.5):
+        self.p = p
+
+    def __call__(self, img):
+        import torch
+        if torch.rand(1) < self.p:
+            from PIL import Image
+            return img.transpose(Image.FLIP_LEFT_RIGHT)
+        return img
+
+
+class RandomCrop:
+    """torchvision's RandomCrop: optional padding first (and pad_if_needed), then a crop at
+    (torch.randint(0, h - th + 1, size=(1,)), torch.randint(0, w - tw + 1, size=(1,))), as get_params draws it."""
+
+    def __init__(self, size, padding=None, pad_if_needed=False, fill=0, padding_mode="constant"):
+        self.size = _size_pair(size)
+        self.padding, self.pad_if_needed, self.fill, self.padding_mode = padding, pad_if_needed, fill, padding_mode
+
+    def __call__(self, img):
+        import torch
+        if self.padding is not None:
+            img = _pad(img, self.padding, self.fill, self.padding_mode)
+        w, h = img.size
+        th, tw = self.size
+        if self.pad_if_needed and w < tw:
+            img = _pad(img, [tw - w, 0], self.fill, self.padding_mode)
+        if self.pad_if_needed and h < th:
+            img = _pad(img, [0, th - h], self.fill, self.padding_mode)
+        w, h = img.size
+        if h < th or w < tw:
+            raise ValueError(f"Required crop size {(th, tw)} is larger than input image size {(h, w)}")
+        if w == tw and h == th:
+            return img
+        i = torch.randint(0, h - th + 1, size=(1,)).item()
+        j = torch.randint(0, w - tw + 1, size=(1,)).item()
+        return img.crop((j, i, j + tw, i + th))
