@@ -6,7 +6,15 @@ the module's qualified name: the root module (one called while no other module's
 by its class, and a submodule by its caller's name plus its attribute path, e.g. `MLP`, `MLP.fc1`,
 `Net.encoder.0.fc1`. The name follows the call, so a module shared by two parents is named by the one
 that called it. Names are cached per parent (reset on add_module / attribute assignment), and nothing
-of this runs unless a hook listens to ranges: with no hooks `__call__` is one check and `forward`.
+of this runs unless a hook listens to ranges: with no hooks `__call__` is three checks (the two forward hook
+dicts and `_slow_call`, a flag set by backward hooks and compile()), one module global (`_call_route`: range
+hooks or process-wide module hooks) and `forward`.
+
+Backward hooks are torch's: the full ones (and pre-hooks) pass the call's tensor inputs and outputs through
+BackwardHookFunction nodes whose node hooks run them (`_functions.BackwardHook`); the deprecated one is a
+node hook on the output's grad_fn. state_dict / load_state_dict go through each module's
+_save_to_state_dict / _load_from_state_dict (the protocol subclasses override), with torch's `_metadata`
+versions and hooks.
 """
 from __future__ import annotations
 

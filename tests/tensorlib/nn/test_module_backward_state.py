@@ -252,3 +252,13 @@ def test_no_hook_call_takes_the_fast_path_again_after_removal():
     h.remove()
     lin(tl.ones(1, 2))
     assert not lin._slow_call
+
+
+def test_torch_utils_hooks_names():
+    from tensorlib.utils.hooks import BackwardHook, RemovableHandle
+    from tensorlib.nn.modules._functions import BackwardHookFunction
+    h = nn.Linear(1, 1).register_forward_hook(lambda *a: None)
+    assert isinstance(h, RemovableHandle) and BackwardHook.__name__ == "BackwardHook"
+    x = tl.ones(2, requires_grad=True)
+    y, z = BackwardHookFunction.apply(x, tl.ones(2))
+    assert y.grad_fn.name() == "BackwardHookFunctionBackward" and not z.requires_grad
