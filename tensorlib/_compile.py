@@ -26,6 +26,7 @@ from ._tensor import Tensor
 from .autograd.grad_mode import is_grad_enabled
 from .jit import _graph
 from .jit._graph import V
+from .nn.modules import module as _module_mod
 from .nn.modules.module import Module
 
 __all__ = ["compile", "OptimizedModule"]
@@ -273,6 +274,10 @@ def _describe(old, new):
 class _Runner:
     def __init__(self, fn, name, fullgraph, backend):
         self.fn = fn
+        # the module whose parameters and buffers the replay binds: fn itself, or the module of a bound method
+        # (Module.compile compiles its module's _call_impl)
+        owner = getattr(fn, "__self__", None)
+        self.module = fn if isinstance(fn, Module) else owner if isinstance(owner, Module) else None
         self.name = name
         self.fullgraph = fullgraph
         self.backend = backend
@@ -297,7 +302,7 @@ class _Runner:
         if kwargs or not all(isinstance(a, Tensor) for a in args):
             return self._eager("the call passes keyword or non-tensor arguments; the compiled graph takes "
                                "tensors positionally", args, kwargs)
-        training = getattr(self.fn, "training", None)
+        training = getattr(self.module, "training", None)
         key = _guard_key(args, training)
         c = self.compiled
         if c is not None and c.key == key and all(d.get(k) is t for d, k, t in c.buffers):
@@ -310,10 +315,11 @@ class _Runner:
 
     def _compile(self, args, key):
         fn = self.fn
+        mod = self.module
         params, buffers, bound = {}, {}, []
-        if isinstance(fn, Module):
-            params = dict(fn.named_parameters())
-            for mod_name, m in fn.named_modules():
+        if mod is not None:
+            params = dict(mod.named_parameters())
+            for mod_name, m in mod.named_modules():
                 for k, b in m._buffers.items():
                     if b is not None:
                         full = f"{mod_name}.{k}" if mod_name else k
@@ -410,7 +416,9 @@ def compile(model=None, *, fullgraph=False, dynamic=None, backend="inductor", mo
         raise RuntimeError(f"tensorlib.compile expects a Module or a callable, got {type(model).__name__}")
     if disable:
         return model
-    name = type(model).__name__ if isinstance(model, Module) else getattr(model, "__name__", "function")
+    owner = getattr(model, "__self__", None)
+    name = type(model).__name__ if isinstance(model, Module) else type(owner).__name__ if isinstance(owner, Module) \
+        else getattr(model, "__name__", "function")
     runner = _Runner(model, name, bool(fullgraph), backend)
     if isinstance(model, Module):
         return OptimizedModule(model, runner)
@@ -420,3 +428,6 @@ def compile(model=None, *, fullgraph=False, dynamic=None, backend="inductor", mo
         return runner(args, kwargs)
     compiled_fn._runner = runner
     return compiled_fn
+
+
+_module_mod._compile_fn[0] = compile      # Module.compile's (nn.modules.module cannot import this module)

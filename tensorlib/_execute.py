@@ -442,8 +442,11 @@ def _execute_inplace(op, args, arrays, attrs, xp, need_grad, seq):
     if grad_mode and b is not None and (need_grad or b._requires_grad) and not target._detached:
         return record_inplace_view(op, args, attrs)     # torch's CopySlices: the base's history changes
     if need_grad and grad_mode:
-        if target._requires_grad and target._grad_fn is None:
+        fn = target._grad_fn
+        if target._requires_grad and fn is None:
             raise RuntimeError("a leaf Variable that requires grad is being used in an in-place operation.")
+        if fn is not None and fn.fn_views is not None and target._output_nr in fn.fn_views:
+            raise RuntimeError(_FN_VIEW_INPLACE.format(target._output_nr, fn.name()[:-len("Backward")]))
         base = op.inplace_of
         result = base.kernel(xp, *arrays, **attrs)
         if seq < 0:
@@ -455,6 +458,12 @@ def _execute_inplace(op, args, arrays, attrs, xp, need_grad, seq):
     (b if b is not None else target)._version += 1
     return target
 
+
+_FN_VIEW_INPLACE = ("Output {} of {} is a view and is being modified inplace. This view was created inside a custom "
+                    "Function (or because an input was returned as-is) and the autograd logic to handle view+inplace "
+                    "would override the custom backward associated with the custom Function, leading to incorrect "
+                    "gradients. This behavior is forbidden. You can fix this by cloning the output of the custom "
+                    "Function.")
 
 _INFERENCE_INPLACE = ("Inplace update to inference tensor outside InferenceMode is not allowed.You can make a clone "
                       "to get a normal tensor before doing inplace update.See https://github.com/pytorch/rfcs/pull/17 "

@@ -20,7 +20,7 @@ from . import _sync
 from ._device import xp_of
 from ._dtype import FLOAT_NP, scalar_name
 from ._state import STATE
-from ._tensor import Tensor
+from ._tensor import Tensor, _RemovableHandle
 
 _np_ndarray = _np.ndarray
 _new_tensor = _new_node = object.__new__
@@ -136,6 +136,8 @@ class Node:
     retained: Any = None       # {output_nr: weakref} of retain_grad on an output
     trace: Any = None          # anomaly mode: the forward's stack
     ctx_data: Any = None       # a custom Function's ctx
+    node_hooks: Any = None     # ([pre-hooks], [post-hooks]) of register_prehook / register_hook (run by the engine)
+    fn_views: Any = None       # a custom Function's outputs that are its inputs returned as-is (torch: views)
     _metadata: Any = None
     freed = False              # released after a backward without retain_graph
 
@@ -183,7 +185,25 @@ class Node:
         return f"<{self.name()} object at {hex(id(self))}>"
 
     def register_hook(self, fn):
-        raise NotImplementedError("Node.register_hook is not supported; use Tensor.register_hook")
+        """torch's Node.register_hook: `fn(grad_inputs, grad_outputs)` after this node's backward ran, with the
+        gradients it computed for its inputs and those it received (None where none arrived); a tuple it
+        returns replaces grad_inputs. nn.Module's backward hooks are made of these."""
+        return self._add_node_hook(1, fn)
+
+    def register_prehook(self, fn):
+        """torch's Node.register_prehook: `fn(grad_outputs)` before this node's backward runs (after the
+        tensor hooks of its outputs); a tuple it returns replaces grad_outputs."""
+        return self._add_node_hook(0, fn)
+
+    def _add_node_hook(self, which, fn):
+        if type(self) is AccumulateGrad:
+            raise NotImplementedError("hooks on a leaf's AccumulateGrad node are not supported; use the leaf's "
+                                      "Tensor.register_hook or register_post_accumulate_grad_hook")
+        if self.node_hooks is None:
+            self.node_hooks = ([], [])
+        hooks = self.node_hooks[which]
+        hooks.append(fn)
+        return _RemovableHandle(hooks, fn)
 
     # --- what backward formulas read -------------------------------------------------------
     @property

@@ -210,7 +210,10 @@ def run_backward(outputs, grad_outputs, retain_graph, create_graph, inputs=None,
                 if runs is not None and node not in runs:     # an input's node with no other input beyond it
                     buf = None
                     continue
-            in_grads = _run_node(node, buf, capture, accumulate, quiet, held)
+            if node.node_hooks is None:
+                in_grads = _run_node(node, buf, capture, accumulate, quiet, held)
+            else:
+                in_grads = _run_hooked(node, buf, capture, accumulate, quiet, held)
             if not retain_graph and (node.inputs is not None or node.out_data is not None):
                 node.release()
             for (fn, nr), g in zip(node.edges, in_grads):
@@ -390,6 +393,41 @@ def _run_node(node: Node, grads, capture, accumulate, quiet, held=None):
     if _H.anomaly_users and STATE.anomaly and STATE.anomaly_check_nan:    # the thread-local read only when on
         return _fix_grads(node, out)
     return out
+
+
+def _run_hooked(node: Node, grads, capture, accumulate, quiet, held):
+    """_run_node for a node with hooks of its own (Node.register_prehook / register_hook), as torch's
+    call_function runs them: the pre-hooks may replace the gradients the node received, the post-hooks see
+    (the gradients it computed for its inputs, those it received: None where none arrived) and may replace the
+    former. A built-in formula's gradient for an input that takes none is None, as torch's formulas leave it;
+    a custom Function's are what its backward returned (torch's PyNode hands them on as they are)."""
+    pre, post = node.node_hooks
+    for h in list(pre):
+        r = h(tuple(grads))
+        if r is not None:
+            grads = list(_hook_result(h, r, len(grads)))
+    received = tuple(grads)
+    out = _run_node(node, list(grads), capture, accumulate, quiet, held)
+    if not post:
+        return out
+    out = tuple(out)
+    if node.ctx_data is None:
+        out = tuple([None if e[0] is None else g for g, e in zip(out, node.edges)])
+    for h in list(post):
+        r = h(out, received)
+        if r is not None:
+            out = _hook_result(h, r, len(out))
+    return out
+
+
+def _hook_result(h, r, n):
+    """A node hook's replacement gradients, checked as torch checks them."""
+    if not isinstance(r, (tuple, list)):
+        raise TypeError(f"expected tuple, but hook returned '{type(r).__name__}'")
+    if len(r) != n:
+        raise RuntimeError(f"hook '{getattr(h, '__name__', type(h).__name__)}' has returned an incorrect number of "
+                           f"values (got {len(r)}, but expected {n})")
+    return tuple(r)
 
 
 def _first(grads):

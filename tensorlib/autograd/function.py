@@ -91,6 +91,10 @@ def _run_function(op, args, attrs, seq):
                 t._grad_fn = node
                 t._output_nr = i
                 t._requires_grad = True
+                if any(o is a for a in args):   # an input returned as-is: torch's view, not to be changed in place
+                    if node.fn_views is None:
+                        node.fn_views = set()
+                    node.fn_views.add(i)
             o = t
         results.append(o)
     node.out_meta = tuple((r._data.shape, r._data.dtype) if isinstance(r, Tensor) else ((), None) for r in results)

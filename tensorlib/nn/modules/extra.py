@@ -447,7 +447,38 @@ class LPPool2d(_LPPool):
 # --- normalisation --------------------------------------------------------------------------------
 
 class _InstanceNorm(Module):
+    _version = 2            # torch's _NormBase's
     _dims = 2
+
+    def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys,
+                              error_msgs):
+        """torch's (_InstanceNorm's, then _NormBase's): a checkpoint without metadata that has running stats for a
+        module that does not track them is an error (kept from before 0.4.0, when InstanceNorm tracked them by
+        default), its keys dropped; one of version < 2 gets the module's num_batches_tracked."""
+        version = local_metadata.get("version", None)
+        if version is None and not self.track_running_stats:
+            running_stats_keys = [prefix + name for name in ("running_mean", "running_var")
+                                  if prefix + name in state_dict]
+            if len(running_stats_keys) > 0:
+                error_msgs.append(
+                    "Unexpected running stats buffer(s) {names} for {klass} "
+                    "with track_running_stats=False. If state_dict is a "
+                    "checkpoint saved before 0.4.0, this may be expected "
+                    "because {klass} does not track running stats by default "
+                    "since 0.4.0. Please remove these keys from state_dict. If "
+                    "the running stats are actually needed, instead set "
+                    "track_running_stats=True in {klass} to enable them. See "
+                    "the documentation of {klass} for details.".format(
+                        names=" and ".join(f'"{k}"' for k in running_stats_keys), klass=self.__class__.__name__))
+                for key in running_stats_keys:
+                    state_dict.pop(key)
+        if (version is None or version < 2) and self.track_running_stats:
+            key = prefix + "num_batches_tracked"
+            if key not in state_dict:
+                state_dict[key] = (self.num_batches_tracked if self.num_batches_tracked is not None
+                                   and self.num_batches_tracked.device.type != "meta" else _ops.tensor(0))
+        super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys,
+                                      error_msgs)
 
     def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=False, track_running_stats=False, device=None,
                  dtype=None, *, bias=True):

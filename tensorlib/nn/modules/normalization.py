@@ -16,6 +16,7 @@ def _affine_params(m, affine, use_bias, n, kw):
 
 
 class _BatchNorm(Module):
+    _version = 2            # as torch's _NormBase: version 2 added num_batches_tracked
     _dims: tuple[int, ...] = (2, 3)
 
     def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=True, track_running_stats=True, device=None,
@@ -69,6 +70,19 @@ class _BatchNorm(Module):
     def extra_repr(self):
         return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, "
                 f"bias={self.use_bias}, track_running_stats={self.track_running_stats}")
+
+    def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys,
+                              error_msgs):
+        """torch's: a checkpoint of version 1 (or without metadata) has no num_batches_tracked; the module's
+        own count (or 0) stands in for it rather than it being reported missing."""
+        version = local_metadata.get("version", None)
+        if (version is None or version < 2) and self.track_running_stats:
+            key = prefix + "num_batches_tracked"
+            if key not in state_dict:
+                state_dict[key] = (self.num_batches_tracked if self.num_batches_tracked is not None
+                                   and self.num_batches_tracked.device.type != "meta" else ops.tensor(0))
+        super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys,
+                                      error_msgs)
 
 
 class BatchNorm1d(_BatchNorm):
