@@ -107,7 +107,9 @@ def dense_of(xp, s: SparseCOO, dtype=None):
     out = xp.zeros(s.shape, dtype=dtype or s.values.dtype)
     if s.nnz:
         v = s.values if dtype is None else s.values.astype(dtype)
-        if s.coalesced:
+        if not s.sparse_dim:        # no sparse dims: every entry is the whole (dense) tensor, summed
+            out[...] = v.sum(axis=0)
+        elif s.coalesced:
             out[tuple(s.indices)] = v
         else:
             xp.add.at(out, tuple(s.indices), v)

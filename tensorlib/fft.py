@@ -21,7 +21,7 @@ from . import _dtype as D
 from .dispatch import record_range
 from .ops._define import write_out
 from .ops.complex_ops import conj as _conj, conj_physical as _conj_physical
-from .ops.creation import tensor as _tensor
+from .ops.creation import check_layout, sparse_layout_refusal, tensor as _tensor
 from .ops.fft_ops import NORM_BY_N, NORM_BY_ROOT_N, NORM_NONE, fft_c2c, fft_c2r, fft_r2c
 from .ops.nn_ops import pad as _pad
 from .ops.shape import roll as _roll
@@ -336,12 +336,16 @@ def _freq(name, values, n, d, out, dtype, device, requires_grad):
 def fftfreq(n, d=1.0, *, out=None, dtype=None, layout=None, device=None, requires_grad=False):
     """The sample frequencies of an n-point DFT with spacing d: [0, 1, ..., (n - 1) // 2, -(n // 2), ..., -1]
     / (n d)."""
+    if layout is not None and check_layout(layout, "fftfreq"):
+        raise sparse_layout_refusal("arange.start_out")
     return _freq("fftfreq", lambda n: np.concatenate([np.arange((n + 1) // 2), np.arange(-(n // 2), 0)]), n, d,
                  out, dtype, device, requires_grad)
 
 
 def rfftfreq(n, d=1.0, *, out=None, dtype=None, layout=None, device=None, requires_grad=False):
     """The non-negative sample frequencies of rfft's n-point transform: [0, 1, ..., n // 2] / (n d)."""
+    if layout is not None and check_layout(layout, "rfftfreq"):
+        raise sparse_layout_refusal("arange.start_out")
     return _freq("rfftfreq", lambda n: np.arange(n // 2 + 1), n, d, out, dtype, device, requires_grad)
 
 

@@ -142,14 +142,19 @@ def _entry(module, model):
 
 def load(repo_or_dir: str, model: str, *args, source: str = "github", trust_repo=None, force_reload: bool = False,
          verbose: bool = True, skip_validation: bool = False, **kwargs):
-    """torch.hub.load for source='local': `model` of the directory's hubconf.py called with args and kwargs."""
+    """torch.hub.load for source='local': `model` of the directory's hubconf.py called with args and kwargs.
+    trust_repo, force_reload, verbose and skip_validation are torch's options of a GitHub download (the
+    cache, the trust prompt, the branch check), refused here with the source; torch's source='local' ignores
+    them as well."""
     _refuse_remote(source)
     return _entry(_local_hubconf(os.path.expanduser(repo_or_dir)), model)(*args, **kwargs)
 
 
 def list(github: str, force_reload: bool = False, skip_validation: bool = False, trust_repo=None,  # noqa: A001
          verbose: bool = True):
-    """torch.hub.list: the entry points of a hubconf.py, of a local directory here (GitHub refused)."""
+    """torch.hub.list: the entry points of a hubconf.py, of a local directory here (GitHub refused: so
+    force_reload, skip_validation, trust_repo and verbose, which only steer a GitHub download, have none to
+    steer)."""
     module = _local_or_refuse(github)
     return [f for f in dir(module) if callable(getattr(module, f)) and not f.startswith("_")
             and f != "dependencies"]
@@ -157,7 +162,8 @@ def list(github: str, force_reload: bool = False, skip_validation: bool = False,
 
 def help(github: str, model: str, force_reload: bool = False, skip_validation: bool = False,  # noqa: A001
          trust_repo="check"):
-    """torch.hub.help: the docstring of a hubconf.py's entry point, of a local directory here (GitHub refused)."""
+    """torch.hub.help: the docstring of a hubconf.py's entry point, of a local directory here (GitHub refused;
+    force_reload, skip_validation and trust_repo steer only a GitHub download)."""
     return _entry(_local_or_refuse(github), model).__doc__
 
 

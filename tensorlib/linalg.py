@@ -27,7 +27,7 @@ from .ops.factorize import (LinAlgError, cholesky, cholesky_ex, det, eig, eigh, 
                             solve_triangular, svd, svdvals, pinv, check_floating, check_matrix, check_square)
 from .ops.linalg import CROSS, matmul as _matmul
 from .ops.more_ops import _multi_dot
-from .ops.reduce import NORM, return_type
+from .ops.reduce import NORM, norm_dtype, return_type
 
 __all__ = ["LinAlgError", "cholesky", "cholesky_ex", "cond", "cross", "det", "diagonal", "eig", "eigh", "eigvals",
            "eigvalsh", "householder_product", "inv", "inv_ex", "lstsq", "lu", "lu_factor", "lu_factor_ex",
@@ -55,7 +55,7 @@ def vector_norm(x, ord=2, dim=None, keepdim=False, *, dtype=None, out=None):
         raise TypeError(f"linalg_vector_norm(): argument 'ord' must be Number, not {type(ord).__name__}")
     check_floating("linalg.vector_norm", x._data, low_precision=False)
     if dtype is not None:
-        x = x.to(dtype)
+        x = x.to(norm_dtype("linalg.vector_norm", x._data, dtype))
     if isinstance(dim, list):
         dim = tuple(dim)
     with record_range("linalg_vector_norm", "op", (x,)):
@@ -76,7 +76,7 @@ def matrix_norm(A, ord="fro", dim=(-2, -1), keepdim=False, *, dtype=None, out=No
     check_floating("linalg.matrix_norm", A._data, low_precision=False)
     check_matrix("linalg.matrix_norm", A._data)
     if dtype is not None:
-        A = A.to(dtype)
+        A = A.to(norm_dtype("linalg.matrix_norm", A._data, dtype))
     d0, d1 = (d % A.ndim for d in dim)
     if ord not in ("fro", "nuc", 1, -1, 2, -2, _INF, -_INF):
         raise RuntimeError(f"linalg.matrix_norm: Order {ord} not supported.")

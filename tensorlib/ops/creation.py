@@ -6,7 +6,9 @@ import collections.abc
 import numbers
 
 from .. import _dtype as D
+from .. import _memory_format as MF
 from .. import random as R
+from .._sparse import SparseCOO, layout as _layout_type, sparse_coo
 from .._device import CPU, cupy, default_device, device_of, to_device
 from ._define import Tensor, dispatch, np, op, public, torch_op
 from .._tensor import Size
@@ -45,6 +47,37 @@ def _size(size, negative=None):
             raise RuntimeError(negative or f"Trying to create tensor with negative dimension {s}: {list(size)}")
         out.append(int(s))
     return tuple(out)
+
+
+def check_layout(layout, fn):
+    """Whether a factory's layout= asks for a sparse COO tensor (None and strided: the dense tensor); torch's
+    TypeError for anything that is no layout."""
+    if layout is None:
+        return False
+    if not isinstance(layout, _layout_type):
+        raise TypeError(f"{fn}(): argument 'layout' must be {D.namespace()}.layout, not {type(layout).__name__}")
+    return layout is sparse_coo or layout == sparse_coo
+
+
+def sparse_layout_refusal(fn):
+    """torch's refusal of layout=sparse_coo by a factory that has no sparse kernel (its op, aten::`fn`)."""
+    return NotImplementedError(
+        f"Could not run 'aten::{fn}' with arguments from the 'SparseCPU' backend. This could be because the "
+        f"operator doesn't exist for this backend, or was omitted during the selective/custom build process (if "
+        f"using custom build). If you are a Facebook employee using PyTorch on mobile, please visit "
+        f"https://fburl.com/ptmfixes for possible resolutions. 'aten::{fn}' is only available for these "
+        f"backends: [CPU, CUDA, Meta].")
+
+
+def _sparse_empty(shape, dtype, device, requires_grad):
+    """zeros/empty with layout=sparse_coo: torch's empty sparse tensor (all dims sparse, no entries,
+    coalesced); CPU only, as tensorlib's sparse tensors are."""
+    if device.type != "cpu":
+        raise NotImplementedError("tensorlib: sparse COO tensors are CPU-only (no cupyx.scipy.sparse path yet); "
+                                  "create it on the CPU")
+    t = object.__new__(Tensor)
+    t._data = SparseCOO(np.empty((len(shape), 0), np.int64), np.empty((0,), dtype), shape, coalesced=True)
+    return _finish(t, requires_grad)
 
 
 def _dt(dtype, default=None, fn=None):
@@ -274,6 +307,8 @@ def _sizes(args, size):
 @public
 def zeros(*size_, size=None, dtype=None, device=None, requires_grad=False, out=None, layout=None):
     shape = _size(_sizes(size_, size), "zeros: Dimension size must be non-negative.")
+    if layout is not None and check_layout(layout, "zeros"):
+        return _sparse_empty(shape, _dt(dtype, fn="zeros"), _dev(device), requires_grad)
     return _finish(dispatch(ZEROS, shape=shape, dtype=_dt(dtype, fn="zeros"), device=_dev(device)), requires_grad)
 
 
@@ -287,6 +322,8 @@ def recorded_zeros(shape, dtype):
 
 @public
 def ones(*size_, size=None, dtype=None, device=None, requires_grad=False, out=None, layout=None):
+    if layout is not None and check_layout(layout, "ones"):
+        raise RuntimeError("full(...) is not implemented for sparse layout")
     return _finish(dispatch(ONES, shape=_size(_sizes(size_, size)), dtype=_dt(dtype, fn="ones"), device=_dev(device)),
                    requires_grad)
 
@@ -294,6 +331,20 @@ def ones(*size_, size=None, dtype=None, device=None, requires_grad=False, out=No
 @public
 def empty(*size_, size=None, dtype=None, device=None, requires_grad=False, out=None, layout=None, pin_memory=False,
           memory_format=None):
+    """memory_format: channels_last / channels_last_3d give torch's strides for a 4-d / 5-d tensor (the
+    buffer allocated as `empty` and seen through them); layout=sparse_coo, an empty sparse tensor."""
+    if layout is not None and check_layout(layout, "empty"):
+        return _sparse_empty(_size(_sizes(size_, size)), _dt(dtype, fn="empty"), _dev(device), requires_grad)
+    if memory_format is not None and memory_format is not MF.contiguous_format:
+        MF.check(memory_format, "empty")
+        shape = _size(_sizes(size_, size))
+        strides = MF.format_strides(shape, memory_format)
+        t = dispatch(EMPTY, shape=(int(np.prod(shape, dtype=np.int64)),), dtype=_dt(dtype, fn="empty"),
+                     device=_dev(device))
+        a = t._data
+        xp = np if type(a) is np.ndarray else cupy()
+        t._data = xp.lib.stride_tricks.as_strided(a, shape, tuple(st * a.itemsize for st in strides))
+        return _finish(t, requires_grad)
     return _finish(dispatch(EMPTY, shape=_size(_sizes(size_, size)), dtype=_dt(dtype, fn="empty"),
                             device=_dev(device)), requires_grad)
 
@@ -368,7 +419,31 @@ def randint(low, high=None, size=None, *, generator=None, dtype=None, device=Non
 
 @public
 def randperm(n, *, generator=None, dtype=None, device=None, requires_grad=False):
-    return dispatch(RANDPERM, n=n, dtype=_dt(dtype, D.int64, fn="randperm"), device=_dev(device), generator=generator)
+    return _finish(dispatch(RANDPERM, n=n, dtype=_dt(dtype, D.int64, fn="randperm"), device=_dev(device),
+                            generator=generator), requires_grad)
+
+
+def relayout(t, strides):
+    """A new tensor `t` (a factory's, no history) laid out with `strides` (in elements) instead of row-major,
+    its values kept: the *_like factories' memory format."""
+    a = t._data
+    xp = np if type(a) is np.ndarray else cupy()
+    out = MF.empty_strided_array(xp, a.shape, a.dtype, strides)
+    xp.copyto(out, a)
+    t._data = out
+    return t
+
+
+def _like_strides(input, memory_format, name):
+    """The strides of a *_like result (None: row-major): torch's preserve_format (the default) keeps a dense
+    input's strides, else dense ones in their order; channels_last(_3d) its own. A sparse input: none."""
+    a = input._data
+    if memory_format is None and (type(a) is SparseCOO or a.flags.c_contiguous):
+        return None         # the common case, asked first
+    if type(a) is SparseCOO:
+        MF.check(memory_format, name)
+        return None
+    return MF.like_strides(a, memory_format, name)
 
 
 def _like(fn):
@@ -377,10 +452,16 @@ def _like(fn):
     def f(input, *args, dtype=None, device=None, requires_grad=False, memory_format=None, **kw):
         d = dtype if dtype is not None else input.dtype
         dev = device if device is not None else device_of(input._data)
+        if kw and fn is empty and check_layout(kw.get("layout"), name):
+            raise sparse_layout_refusal("empty_strided")       # (torch's zeros_like & co. give sparse zeros)
+        a = input._data     # (the common case, a row-major input and the default format, tested inline)
+        strides = None if memory_format is None and type(a) is not SparseCOO and a.flags.c_contiguous else \
+            _like_strides(input, memory_format, name)
         with record_range(name, "op"):
-            return fn(*args, tuple(input.shape), dtype=d, device=dev, requires_grad=requires_grad, **kw) \
+            t = fn(*args, tuple(input.shape), dtype=d, device=dev, requires_grad=requires_grad, **kw) \
                 if fn is full else fn(tuple(input.shape), *args, dtype=d, device=dev, requires_grad=requires_grad,
                                       **kw)
+            return t if strides is None else relayout(t, strides)
     f.__name__ = f.__qualname__ = name
     return public(f)
 
@@ -395,15 +476,20 @@ randn_like = _like(randn)
 @public
 @torch_op("full_like")
 def full_like(input, fill_value, *, dtype=None, device=None, requires_grad=False, memory_format=None):
-    return full(tuple(input.shape), fill_value, dtype=dtype if dtype is not None else input.dtype,
-                device=device if device is not None else input.device, requires_grad=requires_grad)
+    strides = _like_strides(input, memory_format, "full_like")
+    t = full(tuple(input.shape), fill_value, dtype=dtype if dtype is not None else input.dtype,
+             device=device if device is not None else input.device, requires_grad=requires_grad)
+    return t if strides is None else relayout(t, strides)
 
 
 @public
-def randint_like(input, low=0, high=None, *, dtype=None, device=None, requires_grad=False):
+def randint_like(input, low=0, high=None, *, dtype=None, device=None, requires_grad=False, memory_format=None):
     if high is None:
         low, high = 0, low
-    return randint(low, high, tuple(input.shape), dtype=dtype or input.dtype, device=device or input.device)
+    strides = _like_strides(input, memory_format, "randint_like")
+    t = randint(low, high, tuple(input.shape), dtype=dtype or input.dtype, device=device or input.device,
+                requires_grad=requires_grad)
+    return t if strides is None else relayout(t, strides)
 
 
 @public(function=False, method=True)

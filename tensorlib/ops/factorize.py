@@ -1025,14 +1025,30 @@ def qr(A, mode="reduced", *, out=None):
     return qr_rt(*dispatch(QR, A, mode=mode))
 
 
+def _check_driver(A, driver):
+    """torch's driver= picks cuSOLVER's gesvd/gesvdj/gesvda and is refused on the CPU (torch's message). CuPy's
+    linalg.svd, tensorlib's CUDA path, has no such choice (one routine per input shape), so on CUDA a driver
+    is refused too rather than accepted and ignored."""
+    if driver is None:
+        return
+    if xp_of(A._data) is np:
+        raise RuntimeError("torch.linalg.svd: keyword argument `driver=` is only supported on CUDA inputs with "
+                           "cuSOLVER backend.")
+    raise RuntimeError(f"torch.linalg.svd: keyword argument `driver=` ({driver!r}) is not supported by "
+                       "tensorlib's CUDA backend: CuPy's linalg.svd chooses its cuSOLVER routine itself; pass "
+                       "driver=None.")
+
+
 @with_out
 def svd(A, full_matrices=True, *, driver=None, out=None):
+    _check_driver(A, driver)
     return svd_rt(*dispatch(SVD, A, full_matrices=full_matrices))
 
 
 @with_out
 def svdvals(A, *, driver=None, out=None):
     """torch.linalg.svdvals: S of an SVD that computes U and Vh only when a gradient will need them."""
+    _check_driver(A, driver)
     need_uv = bool(A.requires_grad and STATE.grad_enabled)
     with record_range("linalg_svdvals", "op", (A,)):
         return dispatch(SVD, A, full_matrices=False, compute_uv=need_uv)[1]

@@ -13,6 +13,7 @@ from ..dispatch import record_range, run_recorded, run_recorded_op
 from .broadcast import expand
 from .creation import recorded_zeros, tensor, zeros_like, zeros
 from .shape import cat, reshape
+from .sparse import SPARSE_COO
 
 
 def _is_basic(idx):
@@ -270,7 +271,7 @@ public(setitem, name="__setitem__", function=False, method=True)
 
 
 @op("gather", save="i", node_name="GatherBackward0")
-def GATHER(xp, a, index, dim):
+def GATHER(xp, a, index, dim, sparse_grad=False):
     if index.ndim != a.ndim:
         raise RuntimeError("Index tensor must have the same number of dimensions as input tensor")
     for k in range(a.ndim):
@@ -285,13 +286,32 @@ def GATHER(xp, a, index, dim):
                 raise RuntimeError(f"index {int(bad)} is out of bounds for dimension {dim} with size {n}")
         if a.ndim:          # take_along_axis's own indexing (its open grid), without its Python checks
             return a[_scatter_idx(np, index, dim, index.shape)]
+    if a.ndim == 0:         # (take_along_axis has no axis 0 of a 0-dim array; the index is 0-dim, its value 0)
+        return a.copy()
     return xp.take_along_axis(a, index, axis=dim)
 
 
 @GATHER.def_backward
 def _(ctx, g):
     x, index = ctx.saved_inputs
+    if ctx.attrs.get("sparse_grad"):
+        return (_gather_sparse_backward(x, ctx.attrs["dim"], index, g), None)
     return (scatter_add(zeros_like(x), ctx.attrs["dim"], index, g), None)
+
+
+def _gather_sparse_backward(x, dim, index, g):
+    """torch's _gather_sparse_backward: the input's gradient as an uncoalesced sparse COO tensor, one entry per
+    element of g at (i0, .., index[i], .., in), its values g's elements in order (repeated positions are summed
+    when it is coalesced or made dense)."""
+    shape = tuple(x.shape)
+    if x.ndim == 0:
+        idx = np.empty((0, g._data.size), np.int64)
+    elif g.ndim == 0:
+        idx = index._data.reshape(1, 1).astype(np.int64, copy=False)
+    else:
+        grid = _scatter_idx(np, index._data, dim, g.shape)
+        idx = np.stack([np.broadcast_to(c, g.shape).reshape(-1) for c in grid]).astype(np.int64, copy=False)
+    return dispatch(SPARSE_COO, tensor_of(idx), g.reshape(-1), size=shape)
 
 
 def _gather_bwd_operands(ctx, g):
@@ -300,7 +320,7 @@ def _gather_bwd_operands(ctx, g):
     gd = g._data
     idx = ctx.inputs[1]._data
     shape, dt = ctx.in_meta[0]
-    if type(gd) is not np.ndarray or type(idx) is not np.ndarray or gd.dtype != dt:
+    if ctx.attrs.get("sparse_grad") or type(gd) is not np.ndarray or type(idx) is not np.ndarray or gd.dtype != dt:
         return None
     return gd, idx, shape, dt
 
@@ -337,6 +357,13 @@ GATHER.sink_backward = _gather_bwd_sink
 
 @public(method=True)
 def gather(input, dim, index, *, sparse_grad=False):
+    """sparse_grad=True: the input's gradient is a sparse COO tensor (torch's _gather_sparse_backward), on the
+    CPU only, as tensorlib's sparse tensors are."""
+    if sparse_grad:
+        if type(input._data) is not np.ndarray:
+            raise NotImplementedError("gather(sparse_grad=True): tensorlib's sparse COO tensors are CPU-only (no "
+                                      "cupyx.scipy.sparse path yet); use sparse_grad=False on CUDA")
+        return dispatch(GATHER, input, index, dim=norm_dims(dim, input.ndim)[0], sparse_grad=True)
     return dispatch(GATHER, input, index, dim=norm_dims(dim, input.ndim)[0])
 
 

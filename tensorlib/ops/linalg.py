@@ -10,7 +10,8 @@ from .broadcast import QUIET, SINK, quiet_sum_to, sum_to
 from ._define import Tensor, dispatch, np, op, public, torch_op, write_out
 from .._graph import tensor_of, tensor_of_result
 from .reduce import SUM
-from .shape import SQUEEZE, T, TRANSPOSE, UNSAFE_VIEW, UNSQUEEZE, VIEW, reshape, transpose
+from .creation import ones_like
+from .shape import SQUEEZE, T, TRANSPOSE, UNSAFE_VIEW, UNSQUEEZE, VIEW, cat, reshape, transpose
 from ..dispatch import dispatch_binary, record_range, run_recorded
 from .broadcast import expand, norm_dims
 
@@ -317,11 +318,18 @@ def tensordot(a, b, dims=2, out=None):
     return write_out(res, out)
 
 
+_CDIST_MODES = {"use_mm_for_euclid_dist_if_necessary": None, "use_mm_for_euclid_dist": True,
+                "donot_use_mm_for_euclid_dist": False}
+
+
 @public
 def cdist(x1, x2, p=2.0, compute_mode="use_mm_for_euclid_dist_if_necessary"):
-    """torch.cdist: the p-norm distance of every row of x1 to every row of x2 (batched over leading dims), by
-    the difference of each pair, as torch's exact path (its matrix-product path for p = 2 and more than 25 rows
-    trades precision for speed; this one keeps it)."""
+    """torch.cdist: the p-norm distance of every row of x1 to every row of x2 (batched over leading dims).
+    compute_mode, as torch's: for p = 2 the matrix-product path (|a|^2 - 2 a.b + |b|^2, clamped at 0: fast,
+    less precise for near points) always ("use_mm_for_euclid_dist"), never ("donot_use_mm_for_euclid_dist") or
+    when either input has more than 25 rows (the default); otherwise the difference of each pair."""
+    if compute_mode not in _CDIST_MODES:
+        raise ValueError(f"{compute_mode} is not a valid value for compute_mode")
     if x1.ndim < 2 or x2.ndim < 2:
         raise RuntimeError(f"cdist only supports at least 2D tensors, X1 got: {x1.ndim}D")
     if x1.shape[-1] != x2.shape[-1]:
@@ -329,8 +337,24 @@ def cdist(x1, x2, p=2.0, compute_mode="use_mm_for_euclid_dist_if_necessary"):
                            f"{x2.shape[-1]}")
     if p < 0:
         raise RuntimeError("cdist only supports non-negative p values")
+    use_mm = _CDIST_MODES[compute_mode]
+    if use_mm is None:
+        use_mm = x1.shape[-2] > 25 or x2.shape[-2] > 25
     with record_range("cdist", "op", (x1, x2)):        # torch's composite: every op it runs inside its region
+        if p == 2 and use_mm:
+            return _euclidean_dist(x1, x2)
         return (x1.unsqueeze(-2) - x2.unsqueeze(-3)).norm(p=p, dim=-1)
+
+
+def _euclidean_dist(x1, x2):
+    """torch's _euclidean_dist: one matrix product of [-2 x1, |x1|^2, 1] and [x2, 1, |x2|^2], clamped at 0
+    (rounding can make it negative) and square-rooted."""
+    with record_range("_euclidean_dist", "op", (x1, x2)):
+        n1 = x1.pow(2).sum(-1, keepdim=True)
+        n2 = x2.pow(2).sum(-1, keepdim=True)
+        a = cat([x1.mul(-2), n1, ones_like(n1)], -1)
+        b = cat([x2, ones_like(n2), n2], -1)
+        return matmul(a, b.mT).clamp_min(0).sqrt()
 
 
 ger = outer

@@ -11,6 +11,8 @@ devtools/torch_compat/test_namespace_against_torch.py."""
 from __future__ import annotations
 
 from .. import _dtype as D
+from .._memory_format import (check as _check_format, format_strides as _format_strides,
+                              preserve_format as _preserve_format, suggest as _suggest)
 from ..dispatch import STATE, record_range
 from .broadcast import add_at, norm_dims
 from .namespace import empty_strided
@@ -220,7 +222,8 @@ def as_strided_(self, size, stride, storage_offset=None):
 def new_empty_strided(self, size, stride, dtype=None, device=None, requires_grad=False, layout=None,
                       pin_memory=False):
     return empty_strided(size, stride, dtype=dtype if dtype is not None else self.dtype,
-                         device=device if device is not None else self.device, requires_grad=requires_grad)
+                         device=device if device is not None else self.device, requires_grad=requires_grad,
+                         layout=layout, pin_memory=pin_memory)
 
 
 @public(function=False, method=True, prop=True)
@@ -234,9 +237,37 @@ def resize_(self, *sizes, memory_format=None):
     """torch's resize_: the tensor becomes `sizes`, contiguous, over its storage from its offset: the same
     memory while it holds enough elements (shrinking, or a reshape), else a new buffer with the old
     storage's elements first (the rest uninitialized, as torch's). Refused for tensors that require grad.
-    A region named as torch's op (aten::resize_): it changes the tensor without a kernel to dispatch."""
+    A region named as torch's op (aten::resize_): it changes the tensor without a kernel to dispatch.
+    memory_format: channels_last(_3d) restrides the result over the same memory (torch's
+    empty_tensor_restride: the values are not moved)."""
+    if memory_format is not None:
+        _check_format(memory_format, "resize_")
+        if memory_format is _preserve_format:
+            raise RuntimeError("Unsupported memory formatPreserve")
+        _format_strides(_size_arg(sizes, "resize_"), memory_format)     # (torch's rank check, before resizing)
     with record_range("resize_", "op", (self,)):
-        return _resize(self, sizes)
+        _resize(self, sizes)
+        if memory_format is not None:
+            _restride(self, memory_format)
+        return self
+
+
+def _restride(self, memory_format):
+    """The tensor's elements (contiguous after _resize) seen with `memory_format`'s strides."""
+    strides = _format_strides(self.shape, memory_format)
+    if strides is None:
+        return
+    a = self._data
+    xp = np if type(a) is np.ndarray else _cupy()
+    n = a.size
+    flat, offset = _storage(a)
+    if flat is not None and offset + n <= flat.size:
+        flat = flat[offset:offset + n]
+    elif a.flags.c_contiguous:      # (over a foreign buffer: _resize left it contiguous unless sizes were equal)
+        flat = a.reshape(-1)
+    else:
+        raise RuntimeError("resize_: cannot restride a tensor over a foreign buffer")
+    self._data = xp.lib.stride_tricks.as_strided(flat, a.shape, tuple(st * a.itemsize for st in strides))
 
 
 def _resize(self, sizes):
@@ -269,6 +300,9 @@ def _resize(self, sizes):
 @public(function=False, method=True)
 @torch_op("resize_as_")
 def resize_as_(self, the_template, memory_format=None):
+    """memory_format=preserve_format: the template's suggested format (torch's)."""
+    if memory_format is _preserve_format:
+        memory_format = _suggest(the_template._data)
     return resize_(self, tuple(the_template.shape), memory_format=memory_format)
 
 

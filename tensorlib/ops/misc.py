@@ -6,6 +6,7 @@ import warnings
 
 from .. import _dtype as D
 from .. import _hooks as _H
+from .. import _memory_format as MF
 from .. import _sync
 from .._device import CPU, device_of, move, to_device, xp_of
 from .._sparse import SparseCOO, dense_of
@@ -17,7 +18,12 @@ from .creation import zeros_like  # noqa: F401 - backward formulas of gather/max
 # --- to / clone / detach --------------------------------------------------------------------------
 
 @op("to", any_device=True, node_name="ToCopyBackward0")
-def TO(xp, a, dtype=None, device=None, copy=False):
+def TO(xp, a, dtype=None, device=None, copy=False, memory_format=None):
+    if memory_format is not None:   # the conversion, then (or instead) a copy laid out in the format
+        if dtype is not None or device is not None:
+            a = _to_kernel(xp, a, dtype, device)
+            xp = xp_of(a)
+        return MF.copy_strided(xp, a, MF.format_strides(a.shape, memory_format))
     if device is not None:
         a2 = move(a, device)
         copied = a2 is not a
@@ -33,7 +39,13 @@ def TO(xp, a, dtype=None, device=None, copy=False):
         return a.astype(dtype)
     # a dispatched `to` that changes nothing still returns new memory (the public `to` returns the tensor
     # itself before dispatching): an output that aliased its input would not share its versions
-    return a if copied else a.copy()
+    if copied:
+        return a
+    # preserve_format, as torch's _to_copy: a dense input's strides kept (tensorlib's astype keeps them too)
+    return a.copy() if a.flags.c_contiguous else MF.copy_strided(xp, a, MF.preserve_strides(a))
+
+
+_to_kernel = TO.kernel
 
 
 @TO.def_backward
@@ -73,7 +85,14 @@ def _to(input, *args, dtype=None, device=None, non_blocking=False, copy=False, m
     if (np_dt if np_dt is not None else data.dtype) == D.BF16 and (dev or device_of(data)).type == "cuda":
         raise TypeError(D.BF16_ON_CUDA)
     same_dev = dev is None or device_of(data) == dev
-    if same_dev and (np_dt is None or np_dt == data.dtype) and not copy:
+    if memory_format is not None:
+        if memory_format is MF.preserve_format:
+            memory_format = None
+        else:
+            MF.check(memory_format, "to")
+            MF.format_strides(data.shape, memory_format)        # (torch's rank check)
+    if same_dev and (np_dt is None or np_dt == data.dtype) and not copy and (
+            memory_format is None or MF.suggest(data) is memory_format):     # torch's test: the suggested format
         return input
     attrs = {}
     if np_dt is not None and np_dt != data.dtype:
@@ -84,6 +103,8 @@ def _to(input, *args, dtype=None, device=None, non_blocking=False, copy=False, m
             _sync.note_sync(input, "cpu")     # a device-to-host copy waits for the GPU
     if copy:
         attrs["copy"] = True
+    if memory_format is not None:
+        attrs["memory_format"] = memory_format
     out = dispatch(TO, input, **attrs)
     if not same_dev and out._grad_fn is not None:
         out._grad_fn.metadata["src_device"] = device_of(data)
@@ -92,7 +113,7 @@ def _to(input, *args, dtype=None, device=None, non_blocking=False, copy=False, m
 
 @public(function=False, method=True)
 def cpu(self, memory_format=None):
-    return to(self, device=CPU)
+    return to(self, device=CPU, memory_format=memory_format)
 
 
 _TYPE_NAMES = {"float64": "Double", "float32": "Float", "float16": "Half", "bfloat16": "BFloat16", "int64": "Long",
@@ -107,7 +128,8 @@ def type_name(t):
 
 @public(function=False, method=True)
 def cuda(self, device=None, non_blocking=False, memory_format=None):
-    return to(self, device="cuda" if device is None else (device if not isinstance(device, int) else f"cuda:{device}"))
+    return to(self, device="cuda" if device is None else (device if not isinstance(device, int) else f"cuda:{device}"),
+              memory_format=memory_format)
 
 
 @public(name="type", function=False, method=True)
@@ -133,6 +155,17 @@ def _copy_into(xp, out, a):
 
 @op("clone", node_name="CloneBackward0")
 def CLONE(xp, a, memory_format=None):
+    """memory_format: None (torch's preserve_format: a dense input's strides kept, else dense ones in their
+    order), contiguous_format (row-major), channels_last(_3d) (torch's strides)."""
+    if memory_format is not None or not a.flags.c_contiguous:
+        strides = MF.like_strides(a, memory_format, "clone")
+        if strides is not None:
+            if _H.range_hooks:
+                out = _H.op_step("empty_like", _H.op_step, "empty_strided", MF.empty_strided_array, xp, a.shape,
+                                 a.dtype, strides)
+                _H.op_step("copy_", _copy_into, xp, out, a)
+                return out
+            return MF.copy_strided(xp, a, strides)
     if _H.range_hooks:
         # torch's clone: empty_like, then copy_; the buffer of a contiguous tensor is an empty_strided of its
         # strides, that of a strided one a contiguous (empty) one, as tensorlib's copy is (torch's reshape and
@@ -150,7 +183,10 @@ CLONE.quiet_backward = lambda ctx, g: (g,)      # the formula itself: nothing to
 
 @public(method=True)
 def clone(input, *, memory_format=None):
-    return dispatch(CLONE, input)
+    if memory_format is None or memory_format is MF.preserve_format:
+        return dispatch(CLONE, input)
+    MF.check(memory_format, "clone")
+    return dispatch(CLONE, input, memory_format=memory_format)
 
 
 @op("detach", view=True)
@@ -378,6 +414,8 @@ def _index(self):
 
 def _cast(dt):
     def f(self, memory_format=None):     # (dt.np when called: bfloat16's imports ml_dtypes)
+        if memory_format is not None:       # torch's: to(dtype, memory_format=...)
+            return to(self, dtype=dt, memory_format=memory_format)
         if _H.range_pair is None and self._data.dtype == dt.np:     # `to`'s no-op case, with nothing recording it
             return self
         return to(self, dtype=dt)

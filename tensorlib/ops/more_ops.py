@@ -20,7 +20,8 @@ from ..dispatch import record_range
 from ._define import Tensor, dispatch, np, op, public, refuse_complex, write_out
 from .broadcast import add_at, norm_dims
 from .comparison import where
-from .creation import _creation, _dev, _dt, _linspace, _on, empty, ones, ones_like, tensor, zeros_like
+from .creation import (_creation, _dev, _dt, _linspace, _on, check_layout, empty, ones, ones_like,
+                       sparse_layout_refusal, tensor, zeros_like)
 from .index import (SETITEM, _scatter_bounds, _scatter_idx, gather, index_add, index_fill, index_select, scatter,
                     scatter_add)
 from .linalg import mm
@@ -810,12 +811,16 @@ def _tri_args(name, row, col, dtype):
 
 @public
 def tril_indices(row, col, offset=0, *, dtype=None, device=None, layout=None):
+    if layout is not None and check_layout(layout, "tril_indices"):
+        raise sparse_layout_refusal("tril_indices")
     return dispatch(TRIL_INDICES, row=int(row), col=int(col), offset=int(offset),
                     dtype=_tri_args("tril_indices", row, col, dtype), device=_dev(device))
 
 
 @public
 def triu_indices(row, col, offset=0, *, dtype=None, device=None, layout=None):
+    if layout is not None and check_layout(layout, "triu_indices"):
+        raise sparse_layout_refusal("triu_indices")
     return dispatch(TRIU_INDICES, row=int(row), col=int(col), offset=int(offset),
                     dtype=_tri_args("triu_indices", row, col, dtype), device=_dev(device))
 

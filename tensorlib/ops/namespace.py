@@ -20,7 +20,8 @@ from .._tensor import Size
 from .._device import cupy, set_default_device
 from ..dispatch import record_range
 from .broadcast import sum_to
-from .creation import EMPTY, _dev, _dt, _finish, _on, arange, full, legacy_types, ones, tensor, zeros
+from .creation import (EMPTY, _dev, _dt, _finish, _on, arange, check_layout, full, legacy_types, ones,
+                       sparse_layout_refusal, tensor, zeros)
 from .misc import FILL
 from .reduce import sum as _sum
 from .shape import cat
@@ -183,6 +184,8 @@ def unravel_index(indices, shape):
 def empty_strided(size, stride, *, dtype=None, layout=None, device=None, requires_grad=False, pin_memory=False):
     """torch.empty_strided: uninitialized memory seen with the given strides (in elements): the smallest
     buffer that holds them (an `empty`), viewed as `size` with those strides."""
+    if layout is not None and check_layout(layout, "empty_strided"):
+        raise sparse_layout_refusal("empty_strided")
     size, stride = tuple(int(s) for s in size), tuple(int(s) for s in stride)
     if len(size) != len(stride):
         raise RuntimeError(f"dimensionality of sizes ({len(size)}) must match dimensionality of strides "
@@ -202,7 +205,9 @@ def empty_strided(size, stride, *, dtype=None, layout=None, device=None, require
 
 @public
 def scalar_tensor(s, *, dtype=None, layout=None, device=None, requires_grad=False, pin_memory=False):
-    """torch.scalar_tensor: a 0-dim tensor of `s`, of the default float dtype unless given (an int too)."""
+    """torch.scalar_tensor: a 0-dim tensor of `s`, of the default float dtype unless given (an int too).
+    layout=sparse_coo is checked and, as torch's, still gives the dense 0-dim tensor."""
+    check_layout(layout, "scalar_tensor")
     with record_range("scalar_tensor", "op"):
         return full((), s.item() if isinstance(s, Tensor) else s,
                     dtype=dtype if dtype is not None else D.get_default_dtype(), device=device,
@@ -235,6 +240,8 @@ LOGSPACE = op("logspace", creation=True)(_logspace_kernel)
 @public
 def logspace(start, end, steps, base=10.0, *, out=None, dtype=None, layout=None, device=None, requires_grad=False):
     """torch.logspace: `steps` points base ** x, x evenly spaced from start to end (torch's kernel)."""
+    if layout is not None and check_layout(layout, "logspace"):
+        raise sparse_layout_refusal("logspace.out")
     if steps < 0:
         raise RuntimeError("number of steps must be non-negative")
     vals = [v.item() if isinstance(v, Tensor) else v for v in (start, end)]
@@ -265,6 +272,8 @@ def range(start=0, end=None, step=1, *, out=None, dtype=None, layout=None, devic
     if end is None:
         raise TypeError('range() missing 1 required positional arguments: "end"')
     warnings.warn(_RANGE_DEPRECATED, UserWarning, stacklevel=2)
+    if layout is not None and check_layout(layout, "range"):
+        raise sparse_layout_refusal("range.out")
     vals = [v.item() if isinstance(v, Tensor) else v for v in (start, end, step)]
     if vals[2] == 0:
         raise RuntimeError("step must be nonzero")
@@ -294,9 +303,22 @@ def _window_checks(name, window_length, dtype, device):
     return d
 
 
-def _window(name, window_length, periodic, dtype, device, requires_grad, body):
+def _window_layout(name, layout, dtype, device):
+    """torch's refusal of a sparse layout by the window functions, first of their checks."""
+    if layout is None or not check_layout(layout, name):
+        return
+    d = D.get_default_dtype() if dtype is None else D.to_dtype(dtype)
+    # (torch's hann_window checks the options it was given; the others, options it has filled in already)
+    dt = D.C_NAMES.get(d.name, d.name) + (" (default)" if dtype is None and name == "hann_window" else "")
+    raise RuntimeError(f"{name} is not implemented for sparse types, got: TensorOptions(dtype={dt}, device="
+                       f"{_dev(device)}, layout=Sparse, requires_grad=false (default), pinned_memory=false, "
+                       f"memory_format=(nullopt))")
+
+
+def _window(name, window_length, periodic, dtype, device, requires_grad, body, layout=None):
     """torch's common frame: the checks, empty for length 0, [1.] for length 1, one point more when
     periodic (dropped at the end)."""
+    _window_layout(name, layout, dtype, device)
     d = _window_checks(name, window_length, dtype, device)
     with record_range(name, "op"):
         if window_length == 0:
@@ -321,14 +343,14 @@ def hamming_window(window_length, periodic=True, alpha=0.54, beta=0.46, *, dtype
     """torch.hamming_window: alpha - beta * cos(2 pi n / (N - 1)) (N one more than the length when
     periodic), torch's arange, mul_, cos_, mul_, add_."""
     return _window("hamming_window", window_length, periodic, dtype, device, requires_grad,
-                   lambda n, d, dev: _hamming(n, d, dev, alpha, beta))
+                   lambda n, d, dev: _hamming(n, d, dev, alpha, beta), layout)
 
 
 @public
 def hann_window(window_length, periodic=True, *, dtype=None, layout=None, device=None, requires_grad=False):
     """torch.hann_window: torch's hamming window with alpha = beta = 0.5."""
     return _window("hann_window", window_length, periodic, dtype, device, requires_grad,
-                   lambda n, d, dev: _hamming(n, d, dev, 0.5, 0.5))
+                   lambda n, d, dev: _hamming(n, d, dev, 0.5, 0.5), layout)
 
 
 def _blackman(n, d, device):
@@ -339,7 +361,7 @@ def _blackman(n, d, device):
 @public
 def blackman_window(window_length, periodic=True, *, dtype=None, layout=None, device=None, requires_grad=False):
     """torch.blackman_window: 0.42 - 0.5 cos(2 pi n / (N - 1)) + 0.08 cos(4 pi n / (N - 1)), torch's ops."""
-    return _window("blackman_window", window_length, periodic, dtype, device, requires_grad, _blackman)
+    return _window("blackman_window", window_length, periodic, dtype, device, requires_grad, _blackman, layout)
 
 
 def _bartlett(n, d, device):
@@ -352,7 +374,7 @@ def _bartlett(n, d, device):
 @public
 def bartlett_window(window_length, periodic=True, *, dtype=None, layout=None, device=None, requires_grad=False):
     """torch.bartlett_window: the triangle 2n / (N - 1), mirrored (2 - x) past the middle, torch's ops."""
-    return _window("bartlett_window", window_length, periodic, dtype, device, requires_grad, _bartlett)
+    return _window("bartlett_window", window_length, periodic, dtype, device, requires_grad, _bartlett, layout)
 
 
 def _kaiser_kernel(xp, n, beta, dtype, device):
@@ -378,7 +400,8 @@ def kaiser_window(window_length, periodic=True, beta=12.0, *, dtype=None, layout
                   requires_grad=False):
     """torch.kaiser_window: the Kaiser window of shape `beta` (one kernel, torch's)."""
     return _window("kaiser_window", window_length, periodic, dtype, device, requires_grad,
-                   lambda n, d, dev: dispatch(KAISER_WINDOW, n=n, beta=float(beta), dtype=d.np, device=_dev(dev)))
+                   lambda n, d, dev: dispatch(KAISER_WINDOW, n=n, beta=float(beta), dtype=d.np, device=_dev(dev)),
+                   layout)
 
 
 # --- integration and differentiation ---------------------------------------------------------------------

@@ -647,10 +647,32 @@ def logsumexp(input, dim, keepdim=False):
     return dispatch(LOGSUMEXP, input, dim=tuple(dim) if isinstance(dim, list) else dim, keepdim=keepdim)
 
 
+def norm_dtype(name, a, dtype):
+    """torch's dtype= of linalg's norms (`name` is the function its messages name): a floating or complex
+    dtype of the input's kind that the input's dtype promotes to (no narrowing); the input is cast to it and
+    the norm computed and returned in it (its real counterpart for a complex dtype)."""
+    dt = D.to_dtype(dtype)
+    src = D.from_np(a.dtype)
+    if not (dt.is_floating_point or dt.is_complex):
+        raise RuntimeError(f"{name}: dtype should be floating point or complex, but got {D.scalar_name(dt)}")
+    if src.is_complex != dt.is_complex:
+        kind = "complex" if src.is_complex else "real"
+        raise RuntimeError(f"{name}: dtype should be {kind} for {kind} inputs, but got {D.scalar_name(dt)}")
+    if D.promote_types(src, dt) is not dt:
+        raise RuntimeError(f"{name}: the dtype of the input ({D.scalar_name(src)}) should be convertible without "
+                           f"narrowing to the specified dtype ({D.scalar_name(dt)})")
+    return dt
+
+
 @public(method=True)
 def norm(input, p="fro", dim=None, keepdim=False, dtype=None):
     if p == "fro" or p is None:
         p = 2
+    if dtype is not None:       # torch's norm is linalg.vector_norm(..., dtype=dtype) here: computed in dtype
+        if input._data.dtype.kind not in "fc":
+            raise RuntimeError(f"linalg.vector_norm: Expected a floating point or complex tensor as input. Got "
+                               f"{D.scalar_name(input._data.dtype)}")
+        input = input.to(norm_dtype("linalg.vector_norm", input._data, dtype))
     return dispatch(NORM, input, p=p, **_attrs(dim, keepdim))
 
 

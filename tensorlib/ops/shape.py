@@ -12,6 +12,8 @@ from .._graph import mark_view, numpy_arrays, tensor_of, tensor_of_result
 from ._define import Tensor, dispatch, np, op, public, torch_op
 from .creation import arange, tensor as _tensor
 from .misc import CLONE, clone, view_dtype, copy_
+from .._memory_format import (check as check_format, contiguous_format, copy_strided, format_strides,
+                              is_contiguous_as, preserve_format)
 
 
 def _shape_arg(shape):
@@ -161,8 +163,9 @@ def _reshape_strided(input, d, shape, sink=False):
         return run_recorded_view(RESHAPE_ALIAS, input, shape=shape)[0] if sink else \
             dispatch(RESHAPE_ALIAS, input, shape=shape)
     if sink:
-        return tensor_of_result(run_recorded(UNSAFE_VIEW, run_recorded(CLONE, d), shape=shape))
-    return dispatch(UNSAFE_VIEW, clone(input), shape=shape)
+        return tensor_of_result(run_recorded(UNSAFE_VIEW, run_recorded(CLONE, d, memory_format=contiguous_format),
+                                             shape=shape))
+    return dispatch(UNSAFE_VIEW, clone(input, memory_format=contiguous_format), shape=shape)
 
 
 @public(method=True)
@@ -394,9 +397,12 @@ def tile(input, dims):
 
 
 @op("contiguous", node_name="CloneBackward0")
-def CONTIGUOUS(xp, a):
-    if _H.range_hooks:      # torch's contiguous is a clone in the contiguous format
-        return _H.op_step("clone", CLONE.kernel, xp, a)
+def CONTIGUOUS(xp, a, memory_format=None):
+    """memory_format: None (contiguous_format) or channels_last(_3d), whose strides torch's gives."""
+    if _H.range_hooks:      # torch's contiguous is a clone in the memory format
+        return _H.op_step("clone", CLONE.kernel, xp, a, memory_format or contiguous_format)
+    if memory_format is not None:
+        return copy_strided(xp, a, format_strides(a.shape, memory_format))
     return xp.ascontiguousarray(a)
 
 
@@ -406,9 +412,21 @@ CONTIGUOUS.quiet_backward = CONTIGUOUS.backward      # the formula itself: nothi
 
 @public(method=True)
 def contiguous(input, memory_format=None):
-    if input._data.flags.c_contiguous:
+    """The tensor itself when it is contiguous in `memory_format` already, else a copy that is (torch's
+    strides for channels_last(_3d))."""
+    if memory_format is None or memory_format is contiguous_format:
+        if input._data.flags.c_contiguous:
+            return input
+        return dispatch(CONTIGUOUS, input)
+    check_format(memory_format, "contiguous")
+    if memory_format is preserve_format:    # torch's: the tensor itself when it is contiguous, else refused
+        if input._data.flags.c_contiguous:
+            return input
+        raise RuntimeError("preserve memory format is unsupported by the contiguous operator")
+    format_strides(input.shape, memory_format)      # (the rank check, before asking for the strides)
+    if is_contiguous_as(input._data, memory_format):
         return input
-    return dispatch(CONTIGUOUS, input)
+    return dispatch(CONTIGUOUS, input, memory_format=memory_format)
 
 
 @op("cat", listarg=True, node_name="CatBackward0")
@@ -962,9 +980,11 @@ def column_stack(tensors):
 @public(method=True)
 @torch_op("repeat_interleave")
 def repeat_interleave(input, repeats=None, dim=None, *, output_size=None):
+    """output_size: torch's hint of the result's length along dim (it spares a device sync), checked as
+    torch checks it; NumPy needs no hint, so a right one changes nothing and a wrong one raises."""
     if repeats is None:     # torch.repeat_interleave(repeats): arange(len) repeated
         r = input
-        return repeat_interleave(arange(r.shape[0], device=r.device), r)
+        return repeat_interleave(arange(r.shape[0], device=r.device), r, output_size=output_size)
     if dim is None:
         input = input.reshape(-1)
         dim = 0
@@ -983,7 +1003,13 @@ def repeat_interleave(input, repeats=None, dim=None, *, output_size=None):
             if any(v < 0 for v in reps):
                 raise RuntimeError("repeats can not be negative")
             idx = [i for i, v in enumerate(reps) for _ in range(v)]
+            if output_size is not None and output_size != len(idx):
+                raise RuntimeError("allocated size does not match required size")
             return input.index_select(d, _tensor(idx, dtype=np.int64, device=input.device))
+        if output_size is not None and output_size != n * repeats:     # torch's tensor path: one count each
+            raise RuntimeError("allocated size does not match required size")
+    elif output_size is not None and output_size != n * repeats:
+        raise RuntimeError(f"repeat_interleave: Invalid output_size, expected {n * repeats} but got {output_size}")
     if repeats < 0:
         raise RuntimeError("repeats can not be negative")
     if input.ndim == 0:

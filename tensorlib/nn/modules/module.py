@@ -896,7 +896,7 @@ class Module:
         device = kwargs.pop("device", None)
         dtype = kwargs.pop("dtype", None)
         kwargs.pop("non_blocking", None)
-        kwargs.pop("memory_format", None)
+        fmt = kwargs.pop("memory_format", None)       # torch's: for the 4-d and 5-d parameters and buffers
         if kwargs:
             raise TypeError(f"to() got unexpected keyword arguments {sorted(kwargs)}")
         for a in args:
@@ -913,6 +913,8 @@ class Module:
                                 f"dtype={dtype}")
 
         def convert(t):
+            if fmt is not None and t.dim() in (4, 5):
+                return t.to(device=device, dtype=dtype if t.is_floating_point() else None, memory_format=fmt)
             if dtype is not None and t.is_floating_point():
                 return t.to(device=device, dtype=dtype)
             return t.to(device=device) if device is not None else t

@@ -1,6 +1,6 @@
-"""torch.nn.utils.convert_conv2d_weight_memory_format / convert_conv3d_weight_memory_format. tensorlib keeps
-every tensor row-major (tensorlib/_memory_format.py): as torch's, each convolution's weight data is replaced by
-a detached clone in the requested format, which here keeps the row-major layout (and the values)."""
+"""torch.nn.utils.convert_conv2d_weight_memory_format / convert_conv3d_weight_memory_format: as torch's, each
+convolution's weight data is replaced by a detached clone in the requested format (channels_last's strides,
+tensorlib/_memory_format.py), its values kept."""
 from __future__ import annotations
 
 from .. import modules as M
