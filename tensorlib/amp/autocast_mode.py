@@ -72,7 +72,9 @@ class _Dtypes(threading.local):
 
 
 _DTYPES = _Dtypes()
-_counted = False      # set_autocast_enabled has turned the dispatcher's autocast check on (kept on after)
+# threads where set_autocast_enabled has turned autocast on (and not yet off): each keeps the dispatcher's autocast
+# check on (Hook registry's count of autocast users) until it turns it off again
+_switched_on = threading.local()
 
 
 def is_autocast_enabled(device_type=None) -> bool:
@@ -98,7 +100,6 @@ def set_autocast_enabled(device_type, enabled=None) -> None:
     """torch.set_autocast_enabled(device_type, enabled) (or the deprecated set_autocast_enabled(enabled),
     for CUDA): switch autocast on or off for this thread, outside any region. Autocast for a second device
     type while one runs is refused: tensorlib's dispatcher casts for one device type at a time."""
-    global _counted
     if enabled is None:
         device_type, enabled = "cuda", device_type
         if not isinstance(enabled, bool):
@@ -112,14 +113,17 @@ def set_autocast_enabled(device_type, enabled=None) -> None:
     if not enabled:
         if st is not None and st[0] == device_type:
             STATE.autocast = None
+        if STATE.autocast is None and getattr(_switched_on, "on", False):
+            _switched_on.on = False
+            count_user("autocast", -1)
         return
     if st is not None and st[0] != device_type:
         raise RuntimeError(f"tensorlib runs autocast for one device type at a time: it is enabled for "
                            f"'{st[0]}', so it cannot also be enabled for '{device_type}'")
     if device_type not in ("cuda", "cpu"):
         raise RuntimeError(f"User specified an unsupported autocast device_type '{device_type}'")
-    if not _counted:
-        _counted = True
+    if not getattr(_switched_on, "on", False):
+        _switched_on.on = True
         count_user("autocast", +1)
     STATE.autocast = (device_type, get_autocast_dtype(device_type))
 

@@ -97,6 +97,8 @@ def test_autocast_state_functions():
     finally:
         tl.set_autocast_enabled("cpu", False)
     assert (x @ x).dtype is tl.float32
+    from tensorlib import dispatch
+    assert not dispatch.full_path_active()      # switched off again: the dispatcher's fast path is back
     with pytest.warns(DeprecationWarning, match=r"torch.is_autocast_cpu_enabled\(\) is deprecated"):
         assert tl.is_autocast_cpu_enabled() is False
     with pytest.raises(RuntimeError, match="device type at start of device string: foo"):
