@@ -11,7 +11,7 @@ from .. import random as R
 from .._sparse import SparseCOO, layout as _layout_type, sparse_coo
 from .._device import CPU, cupy, default_device, device_of, to_device
 from ._define import Tensor, dispatch, np, op, public, torch_op
-from .._tensor import Size
+from .._tensor import Size, _no_grad_ctx as _no_grad
 from ..dispatch import record_range, run_recorded
 
 
@@ -94,6 +94,37 @@ def _finish(t, requires_grad):
             raise RuntimeError("Only Tensors of floating point and complex dtype can require gradients")
         t.requires_grad_(True)
     return t
+
+
+def _into_out(out, dtype, requires_grad, make, name):
+    """A factory's `out=` (torch's): the result made in out's dtype (dtype=None) or refused when dtype differs, then
+    out resized to it and filled, and returned (requires_grad set on it). `make(dtype)` builds the result."""
+    if not isinstance(out, Tensor):
+        raise TypeError(f"{name}(): argument 'out' must be Tensor, not {type(out).__name__}")
+    if dtype is not None and D.to_dtype(dtype) != out.dtype:
+        raise RuntimeError(f"dtype {D.scalar_name(dtype)} does not match dtype of out parameter "
+                           f"({D.scalar_name(out.dtype)})")
+    t = make(out.dtype)
+    if tuple(out.shape) != tuple(t.shape):
+        out.resize_(t.shape)
+    with _no_grad():
+        out.copy_(t)
+    return _finish(out, requires_grad)
+
+
+def _pinned(t, pin_memory):
+    """A factory's pin_memory=True (torch's): the result in page-locked host memory (Tensor.pin_memory, which CUDA
+    provides); refused in torch's words where no GPU is usable."""
+    if not pin_memory:
+        return t
+    from .._device import cupy_or_none
+    if cupy_or_none() is None:
+        raise RuntimeError("pin_memory=True requires a CUDA or other accelerator backend; no pinned memory "
+                           "allocator is available on this system.")
+    rg = t.requires_grad
+    with _no_grad():
+        p = t.pin_memory()
+    return p.requires_grad_(True) if rg else p
 
 
 def _creation(name, fn):
@@ -244,7 +275,7 @@ def tensor(data, *, dtype=None, device=None, requires_grad=False, pin_memory=Fal
             if err is None:
                 raise
             raise err from None
-    return _finish(t, requires_grad)
+    return _pinned(_finish(t, requires_grad), pin_memory) if pin_memory else _finish(t, requires_grad)
 
 
 @public(aliases=("asarray",), alias_regions=False)     # torch records no asarray
@@ -305,11 +336,24 @@ def _sizes(args, size):
 
 
 @public
-def zeros(*size_, size=None, dtype=None, device=None, requires_grad=False, out=None, layout=None):
+def zeros(*size_, size=None, dtype=None, device=None, requires_grad=False, out=None, layout=None, pin_memory=False):
+    if out is not None or pin_memory:
+        return _factory_extras(zeros, size_, size, dtype, device, requires_grad, out, layout, pin_memory)
     shape = _size(_sizes(size_, size), "zeros: Dimension size must be non-negative.")
     if layout is not None and check_layout(layout, "zeros"):
         return _sparse_empty(shape, _dt(dtype, fn="zeros"), _dev(device), requires_grad)
     return _finish(dispatch(ZEROS, shape=shape, dtype=_dt(dtype, fn="zeros"), device=_dev(device)), requires_grad)
+
+
+def _factory_extras(fn, size_, size, dtype, device, requires_grad, out, layout, pin_memory, **kw):
+    """zeros/ones/empty with `out=` or `pin_memory=True` (kept off their common path)."""
+    if out is not None:
+        if pin_memory:
+            raise RuntimeError(f"{fn.__name__}(): pin_memory=True cannot be combined with out=")
+        return _into_out(out, dtype, requires_grad, lambda dt: fn(*size_, size=size, dtype=dt, device=out.device,
+                                                                 layout=layout, **kw), fn.__name__)
+    return _pinned(fn(*size_, size=size, dtype=dtype, device=device, requires_grad=requires_grad, layout=layout,
+                      **kw), True)
 
 
 def recorded_zeros(shape, dtype):
@@ -321,7 +365,9 @@ def recorded_zeros(shape, dtype):
 
 
 @public
-def ones(*size_, size=None, dtype=None, device=None, requires_grad=False, out=None, layout=None):
+def ones(*size_, size=None, dtype=None, device=None, requires_grad=False, out=None, layout=None, pin_memory=False):
+    if out is not None or pin_memory:
+        return _factory_extras(ones, size_, size, dtype, device, requires_grad, out, layout, pin_memory)
     if layout is not None and check_layout(layout, "ones"):
         raise RuntimeError("full(...) is not implemented for sparse layout")
     return _finish(dispatch(ONES, shape=_size(_sizes(size_, size)), dtype=_dt(dtype, fn="ones"), device=_dev(device)),
@@ -333,6 +379,9 @@ def empty(*size_, size=None, dtype=None, device=None, requires_grad=False, out=N
           memory_format=None):
     """memory_format: channels_last / channels_last_3d give torch's strides for a 4-d / 5-d tensor (the
     buffer allocated as `empty` and seen through them); layout=sparse_coo, an empty sparse tensor."""
+    if out is not None or pin_memory:
+        return _factory_extras(empty, size_, size, dtype, device, requires_grad, out, layout, pin_memory,
+                               memory_format=memory_format)
     if layout is not None and check_layout(layout, "empty"):
         return _sparse_empty(_size(_sizes(size_, size)), _dt(dtype, fn="empty"), _dev(device), requires_grad)
     if memory_format is not None and memory_format is not MF.contiguous_format:
@@ -350,7 +399,12 @@ def empty(*size_, size=None, dtype=None, device=None, requires_grad=False, out=N
 
 
 @public
-def full(size, fill_value, *, dtype=None, device=None, requires_grad=False, out=None):
+def full(size, fill_value, *, dtype=None, device=None, requires_grad=False, out=None, pin_memory=False):
+    if out is not None:
+        return _into_out(out, dtype, requires_grad,
+                         lambda dt: full(size, fill_value, dtype=dt, device=out.device), "full")
+    if pin_memory:
+        return _pinned(full(size, fill_value, dtype=dtype, device=device, requires_grad=requires_grad), True)
     if dtype is None:
         if isinstance(fill_value, bool):
             dtype = D.bool_

@@ -20,7 +20,7 @@ from .._tensor import Size
 from .._device import cupy, set_default_device
 from ..dispatch import record_range
 from .broadcast import sum_to
-from .creation import (EMPTY, _dev, _dt, _finish, _on, arange, check_layout, full, legacy_types, ones,
+from .creation import (EMPTY, _dev, _dt, _finish, _on, _pinned, arange, check_layout, full, legacy_types, ones,
                        sparse_layout_refusal, tensor, zeros)
 from .misc import FILL
 from .reduce import sum as _sum
@@ -200,7 +200,7 @@ def empty_strided(size, stride, *, dtype=None, layout=None, device=None, require
     xp = np if type(a) is np.ndarray else cupy()
     view = xp.lib.stride_tricks.as_strided(a, size, tuple(st * a.dtype.itemsize for st in stride))
     buf._data = view        # the fresh tensor, no one else's: its buffer seen through the strides
-    return _finish(buf, requires_grad)
+    return _pinned(_finish(buf, requires_grad), pin_memory)
 
 
 @public
@@ -211,7 +211,7 @@ def scalar_tensor(s, *, dtype=None, layout=None, device=None, requires_grad=Fals
     with record_range("scalar_tensor", "op"):
         return full((), s.item() if isinstance(s, Tensor) else s,
                     dtype=dtype if dtype is not None else D.get_default_dtype(), device=device,
-                    requires_grad=requires_grad)
+                    requires_grad=requires_grad, pin_memory=pin_memory)
 
 
 def _logspace_kernel(xp, start, end, steps, base, dtype, device):

@@ -340,6 +340,13 @@ def sparse_coo_tensor(indices, values, size=None, *, dtype=None, device=None, pi
     if device is not None and (device.split(":")[0] if isinstance(device, str) else getattr(device, "type", "cuda")) \
             != "cpu":       # (asked before CuPy is: the refusal holds on a machine without CUDA too)
         raise NotImplementedError(_CUDA_REFUSED)
+    if pin_memory:          # torch's words without a GPU; tensorlib's sparse tensors never live in pinned memory
+        from .._device import cupy_or_none
+        if cupy_or_none() is None:
+            raise RuntimeError("pin_memory=True requires a CUDA or other accelerator backend; no pinned memory "
+                               "allocator is available on this system.")
+        raise NotImplementedError("sparse_coo_tensor(pin_memory=True): tensorlib's sparse tensors are not kept in "
+                                  "pinned memory; pin the dense indices and values instead")
     # tensors pass through `to` (int64 indices, the values' dtype) even when it changes nothing: torch's
     # profile shows those two aten::to before aten::sparse_coo_tensor
     if not isinstance(indices, Tensor):

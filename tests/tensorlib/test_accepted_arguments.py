@@ -221,3 +221,34 @@ def test_module_to_and_conv_weight_conversion_use_the_memory_format():
     assert y.shape == (2, 4, 4, 4)
     n = tl.nn.utils.convert_conv2d_weight_memory_format(tl.nn.Conv2d(3, 4, 3), tl.channels_last)
     assert tuple(n.weight.stride()) == (27, 1, 9, 3)
+
+
+def test_factories_out_fills_and_returns_out_as_torchs():
+    """zeros/ones/empty/full(out=): out, resized and filled, in its own dtype (dtype=None) or refused when dtype
+    differs (torch's words); they accepted out= and returned a new tensor before."""
+    o = tl.full((3,), 7)
+    assert tl.zeros(3, out=o) is o and o.tolist() == [0, 0, 0] and o.dtype == tl.int64
+    o = tl.full((2,), 7.0)
+    assert tl.ones(3, out=o) is o and o.tolist() == [1.0, 1.0, 1.0]
+    assert tl.full((2, 2), 2.0, out=o) is o and o.shape == (2, 2) and o.sum().item() == 8.0
+    assert tl.empty((4,), out=o) is o and o.shape == (4,)
+    with pytest.raises(RuntimeError, match=r"dtype Long does not match dtype of out parameter \(Float\)"):
+        tl.zeros(3, out=o, dtype=tl.int64)
+    tl.zeros(3, out=o, requires_grad=True)
+    assert o.requires_grad and o.is_leaf
+
+
+def test_pin_memory_true_needs_a_gpu_as_torchs():
+    """pin_memory=True of a factory pins the result with CUDA; without a usable GPU torch refuses it (it was
+    accepted and ignored)."""
+    if tl.cuda.is_available():
+        assert tl.zeros(2, pin_memory=True).is_pinned()
+        return
+    msg = "pin_memory=True requires a CUDA or other accelerator backend"
+    for make in (lambda: tl.empty(2, pin_memory=True), lambda: tl.tensor([1.0], pin_memory=True),
+                 lambda: tl.zeros(2, pin_memory=True), lambda: tl.ones(2, pin_memory=True),
+                 lambda: tl.full((2,), 1.0, pin_memory=True), lambda: tl.empty_strided((2,), (1,), pin_memory=True),
+                 lambda: tl.scalar_tensor(1.0, pin_memory=True),
+                 lambda: tl.sparse_coo_tensor([[0]], [1.0], (2,), pin_memory=True)):
+        with pytest.raises(RuntimeError, match=msg):
+            make()
