@@ -31,6 +31,12 @@ class _Global:
     deterministic = False
     deterministic_warn_only = False
     warn_always = False       # torch.set_warn_always: a warn-once warning warns every time
+    # scaled_dot_product_attention's backends the user allows (torch.backends.cuda.enable_*_sdp,
+    # torch.nn.attention.sdpa_kernel; torch's global context, read by its CPU dispatch too)
+    sdp_flash = True
+    sdp_mem_efficient = True
+    sdp_math = True
+    sdp_cudnn = True
 
 
 GLOBAL = _Global()

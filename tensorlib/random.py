@@ -1,6 +1,8 @@
 """Random number generation: a seeded default generator per backend, torch.Generator-like objects."""
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 
 from ._device import CPU
@@ -50,8 +52,10 @@ class Generator:
             with cp.cuda.Device(self.device.index):
                 body = cp.asnumpy(bits._state).view(np.uint8)
             return tensor(np.concatenate([np.array([self._seed], "<u8").view(np.uint8), body]))
-        import orjson
-        st = orjson.dumps(self._rng.bit_generator.state, option=orjson.OPT_SERIALIZE_NUMPY)
+        # PCG64's state holds 128-bit integers, which orjson refuses ("Integer exceeds 64-bit range"): the
+        # standard library's json writes them exactly
+        import json
+        st = json.dumps(self._rng.bit_generator.state).encode()
         return tensor(np.frombuffer(st, dtype=np.uint8).copy())
 
     def set_state(self, state):
@@ -67,8 +71,14 @@ class Generator:
                 bits._state[...] = cp.asarray(raw[8:].view(bits._state.dtype))
             self._seed = int(raw[:8].view("<u8")[0])
             return self
-        import orjson
-        self._rng.bit_generator.state = orjson.loads(bytes(state.numpy().tobytes()))
+        import json
+        from ._dtype import uint8
+        if getattr(state, "dtype", None) != uint8:
+            raise TypeError("RNG state must be a torch.ByteTensor")
+        try:
+            self._rng.bit_generator.state = json.loads(bytes(state.numpy().tobytes()))
+        except (ValueError, TypeError, KeyError):
+            raise RuntimeError("RNG state is wrong size") from None
         return self
 
     def _cuda_bits(self):
@@ -154,6 +164,33 @@ def get_rng_state():
 
 def set_rng_state(state):
     default_generator.set_state(state)
+
+
+@contextlib.contextmanager
+def fork_rng(devices=None, enabled=True, _caller="fork_rng", _devices_kw="devices", device_type="cuda"):
+    """torch.random.fork_rng: the random state of the CPU and of `devices` (device_type's; every CUDA generator
+    made so far when None) saved on entry and put back on exit, so draws inside the block leave the program's
+    stream as it was. enabled=False: a plain block."""
+    if not enabled:
+        yield
+        return
+    if device_type not in ("cuda", "cpu"):
+        raise RuntimeError(f"torch has no module of {device_type}, you should register a module by "
+                           f"`torch._register_device_module`.")
+    if devices is None or device_type == "cpu":
+        indices = list(_cuda_generators) if device_type == "cuda" else []
+    else:
+        indices = [int(getattr(d, "index", None) or 0) if not isinstance(d, (int, str)) else
+                   (int(d.split(":")[1]) if isinstance(d, str) and ":" in d else (0 if isinstance(d, str) else d))
+                   for d in devices]
+    cpu_state = default_generator.get_state()
+    saved = {i: _cuda_generators[i].get_state() for i in indices if i in _cuda_generators}
+    try:
+        yield
+    finally:
+        default_generator.set_state(cpu_state)
+        for i, st in saved.items():
+            _cuda_generators[i].set_state(st)
 
 
 def sample(kind, shape, dtype, device, generator=None, **kw):

@@ -16,7 +16,11 @@ from __future__ import annotations
 import contextlib
 import warnings
 
-__all__ = ["matmul", "is_built", "get_float32_matmul_precision", "set_float32_matmul_precision"]
+from .._state import GLOBAL
+
+__all__ = ["matmul", "is_built", "get_float32_matmul_precision", "set_float32_matmul_precision", "enable_flash_sdp",
+           "flash_sdp_enabled", "enable_mem_efficient_sdp", "mem_efficient_sdp_enabled", "enable_math_sdp",
+           "math_sdp_enabled", "enable_cudnn_sdp", "cudnn_sdp_enabled", "sdp_kernel"]
 
 _PRECISIONS = ("highest", "high", "medium")
 # CuPy's compute types (cupy/_core/_routines_linalg.pyx, the same in CuPy 13 and 14; CuPy exports the names
@@ -114,6 +118,57 @@ class cuBLASModule:
 matmul = cuBLASModule()
 
 
+# --- scaled_dot_product_attention's backends (torch's global flags; tensorlib.nn.attention.sdpa_kernel sets them) ---
+def enable_flash_sdp(enabled: bool) -> None:
+    """Allow (or not) the flash backend of scaled_dot_product_attention (on the CPU too, as torch's)."""
+    GLOBAL.sdp_flash = bool(enabled)
+
+
+def flash_sdp_enabled() -> bool:
+    return GLOBAL.sdp_flash
+
+
+def enable_mem_efficient_sdp(enabled: bool) -> None:
+    GLOBAL.sdp_mem_efficient = bool(enabled)
+
+
+def mem_efficient_sdp_enabled() -> bool:
+    return GLOBAL.sdp_mem_efficient
+
+
+def enable_math_sdp(enabled: bool) -> None:
+    GLOBAL.sdp_math = bool(enabled)
+
+
+def math_sdp_enabled() -> bool:
+    return GLOBAL.sdp_math
+
+
+def enable_cudnn_sdp(enabled: bool) -> None:
+    GLOBAL.sdp_cudnn = bool(enabled)
+
+
+def cudnn_sdp_enabled() -> bool:
+    return GLOBAL.sdp_cudnn
+
+
+@contextlib.contextmanager
+def sdp_kernel(enable_flash=True, enable_math=True, enable_mem_efficient=True, enable_cudnn=True):
+    """The deprecated context manager of torch.backends.cuda: the four backend flags for the block."""
+    warnings.warn("`torch.backends.cuda.sdp_kernel()` is deprecated. In the future, this context manager will be "
+                  "removed. Please see `torch.nn.attention.sdpa_kernel()` for the new context manager, with updated "
+                  "signature.", FutureWarning, stacklevel=3)
+    saved = (GLOBAL.sdp_flash, GLOBAL.sdp_math, GLOBAL.sdp_mem_efficient, GLOBAL.sdp_cudnn)
+    enable_flash_sdp(enable_flash)
+    enable_math_sdp(enable_math)
+    enable_mem_efficient_sdp(enable_mem_efficient)
+    enable_cudnn_sdp(enable_cudnn)
+    try:
+        yield {}
+    finally:
+        GLOBAL.sdp_flash, GLOBAL.sdp_math, GLOBAL.sdp_mem_efficient, GLOBAL.sdp_cudnn = saved
+
+
 def _on_cupy_init(cp) -> None:
     if _precision != "highest":
         _apply(cp)
@@ -126,3 +181,10 @@ def _register() -> None:
 
 
 _register()
+
+
+def __getattr__(name):
+    if name == "SDPBackend":        # torch.backends.cuda.SDPBackend is torch.nn.attention's
+        from ..nn.attention import SDPBackend
+        return SDPBackend
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -27,6 +27,7 @@ from .. import _dtype
 from .nn_ops import DROPOUT, _softmax_k
 from ._rows import ones_vector, row_max, row_sum, softmax_backward_rows
 from .._graph import quiet_call, tensor_of
+from .._state import GLOBAL
 from ..dispatch import run_recorded_call
 
 
@@ -274,12 +275,27 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
     attrs = {"scale": float(scale)}
     if is_causal:
         attrs["is_causal"] = True
-    if _torch_runs_flash(query, key, value, attn_mask, dropout_p):
+    g = GLOBAL
+    if g.sdp_flash and _torch_runs_flash(query, key, value, attn_mask, dropout_p):
         return _H.op_region("scaled_dot_product_attention", (query, key, value, attn_mask), _flash, query, key,
                             value, attn_mask, attrs)
+    if not g.sdp_math:
+        _no_math_kernel(g, type(query._data) is np.ndarray)
     if dropout_p > 0:
         attrs["dropout_p"] = float(dropout_p)
     return dispatch(SDPA, query, key, value, attn_mask, **attrs)[0]
+
+
+def _no_math_kernel(g, cpu):
+    """sdpa_kernel / backends.cuda.enable_math_sdp(False) turned the math path off: torch's CPU dispatch has flash
+    and math only, so without flash (or where flash cannot run these inputs) there is no kernel, in torch's words;
+    on CUDA tensorlib has one kernel, which stands for whichever fused backend the user allows."""
+    fused = g.sdp_flash if cpu else (g.sdp_flash or g.sdp_mem_efficient or g.sdp_cudnn)
+    if not fused:
+        raise RuntimeError("No viable backend for scaled_dot_product_attention was found. This is likely due to "
+                           "turning off both the math kernel and the fused kernels.")
+    if cpu:
+        raise RuntimeError("No available kernel.  Aborting execution.")
 
 
 def _flash(query, key, value, attn_mask, attrs):
