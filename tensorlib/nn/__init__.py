@@ -4,7 +4,7 @@ Every module's forward is a named profiler region (kind "module"); see modules/m
 from . import functional, init, utils
 from .modules import *  # noqa: F403
 from .modules import Module
-from .parameter import Buffer, Parameter
+from .parameter import Buffer, Parameter, UninitializedBuffer, UninitializedParameter
 from . import parallel
 from . import _torch_functions  # noqa: F401 - torch.conv2d, torch.layer_norm, ... (torch's top-level forms)
 from .parallel import DataParallel

@@ -18,6 +18,9 @@ from .transformer import (MultiheadAttention, Transformer, TransformerDecoder, T
                           TransformerEncoder, TransformerEncoderLayer)
 from .adaptive import AdaptiveLogSoftmaxWithLoss, LinearCrossEntropyLoss
 from .extra import *  # noqa: F403  (activations, dropouts, losses, padding, pooling, norms, resampling)
+from .lazy import (LazyBatchNorm1d, LazyBatchNorm2d, LazyBatchNorm3d, LazyConv1d, LazyConv2d,  # noqa: E402
+                   LazyConv3d, LazyConvTranspose1d, LazyConvTranspose2d, LazyConvTranspose3d, LazyInstanceNorm1d,
+                   LazyInstanceNorm2d, LazyInstanceNorm3d, LazyLinear)
 # torch.nn.modules' file names for the classes defined above elsewhere (torch.nn.modules.pixelshuffle.PixelShuffle)
-from . import (batchnorm, channelshuffle, distance, fold, instancenorm, padding, pixelshuffle,  # noqa: F401,E402
+from . import (batchnorm, channelshuffle, distance, fold, instancenorm, lazy, padding, pixelshuffle,  # noqa: F401,E402
                upsampling)

@@ -4,6 +4,8 @@ checks name), the same classes as tensorlib.nn's. Programs name them by torch's 
 elsewhere (see the imports)."""
 from .extra import BatchNorm3d
 from .normalization import BatchNorm1d, BatchNorm2d, _BatchNorm  # noqa: F401  (torch.nn.modules.batchnorm._BatchNorm)
+from .lazy import LazyBatchNorm1d, LazyBatchNorm2d, LazyBatchNorm3d
 from .sync_batchnorm import SyncBatchNorm
 
-__all__ = ["BatchNorm1d", "BatchNorm2d", "BatchNorm3d", "SyncBatchNorm"]
+__all__ = ["BatchNorm1d", "LazyBatchNorm1d", "BatchNorm2d", "LazyBatchNorm2d", "BatchNorm3d", "LazyBatchNorm3d",
+           "SyncBatchNorm"]

@@ -12,6 +12,7 @@ from ..parameter import Parameter
 from .dropout import _DropoutNd
 from .loss import _Loss, _WeightedLoss
 from .conv import transposed_output_padding
+from .linear import weight_and_bias
 from .module import Module
 
 
@@ -651,6 +652,8 @@ class EmbeddingBag(Module):
 
 
 class ConvTranspose1d(Module):
+    transposed = True       # torch's attribute (LazyConvTranspose1d reads it)
+
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, output_padding=0, groups=1,
                  bias=True, dilation=1, padding_mode="zeros", device=None, dtype=None):
         super().__init__()
@@ -662,10 +665,10 @@ class ConvTranspose1d(Module):
         self.kernel_size, self.stride, self.padding = one(kernel_size), one(stride), one(padding)
         self.output_padding, self.dilation, self.padding_mode = one(output_padding), one(dilation), padding_mode
         kw = {"device": device, "dtype": dtype}
-        self.weight = Parameter(_ops.empty(in_channels, out_channels // groups, *self.kernel_size, **kw))
-        self.bias = Parameter(_ops.empty(out_channels, **kw)) if bias else None
-        if not bias:
-            self.register_parameter("bias", None)
+        # (weight_and_bias registers bias=None without first assigning None as a plain attribute, which made
+        # bias=False raise "attribute 'bias' already exists")
+        weight_and_bias(self, (in_channels, out_channels // groups, *self.kernel_size), bias, kw["device"],
+                        kw["dtype"], bias_size=out_channels)
         self.reset_parameters()
 
     def reset_parameters(self):
@@ -708,6 +711,8 @@ class Conv3d(_ConvNd):
 
 
 class ConvTranspose3d(Module):
+    transposed = True
+
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, output_padding=0, groups=1,
                  bias=True, dilation=1, padding_mode="zeros", device=None, dtype=None):
         super().__init__()
@@ -720,10 +725,10 @@ class ConvTranspose3d(Module):
         self.kernel_size, self.stride, self.padding = three(kernel_size), three(stride), three(padding)
         self.output_padding, self.dilation, self.padding_mode = three(output_padding), three(dilation), padding_mode
         kw = {"device": device, "dtype": dtype}
-        self.weight = Parameter(_ops.empty(in_channels, out_channels // groups, *self.kernel_size, **kw))
-        self.bias = Parameter(_ops.empty(out_channels, **kw)) if bias else None
-        if not bias:
-            self.register_parameter("bias", None)
+        # (weight_and_bias registers bias=None without first assigning None as a plain attribute, which made
+        # bias=False raise "attribute 'bias' already exists")
+        weight_and_bias(self, (in_channels, out_channels // groups, *self.kernel_size), bias, kw["device"],
+                        kw["dtype"], bias_size=out_channels)
         self.reset_parameters()
 
     def reset_parameters(self):

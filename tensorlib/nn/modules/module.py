@@ -30,7 +30,7 @@ from collections.abc import Mapping
 from ... import _hooks as _H
 from ..._dtype import namespace
 from ..._tensor import Tensor
-from ..parameter import Buffer, Parameter
+from ..parameter import Buffer, Parameter, is_lazy
 
 __all__ = ["register_module_forward_pre_hook", "register_module_forward_hook", "register_module_full_backward_pre_hook",
            "register_module_backward_hook", "register_module_full_backward_hook",
@@ -1065,9 +1065,12 @@ class Module:
                     error_msgs.append(f'While copying the parameter named "{key}", expected {namespace()}.Tensor or '
                                       f'Tensor-like object from checkpoint but received {type(input_param)}')
                     continue
-                if len(param.shape) == 0 and len(input_param.shape) == 1 and input_param.shape[0] == 1:
+                # an uninitialized parameter (a lazy module's) has no shape to check (torch's is_param_lazy)
+                is_param_lazy = is_lazy(param)
+                if not is_param_lazy and len(param.shape) == 0 and len(input_param.shape) == 1 \
+                        and input_param.shape[0] == 1:
                     input_param = input_param[0]
-                if input_param.shape != param.shape:
+                if not is_param_lazy and input_param.shape != param.shape:
                     error_msgs.append(f"size mismatch for {key}: copying a param with shape {input_param.shape} from "
                                       f"checkpoint, the shape in current model is {param.shape}.")
                     continue
