@@ -162,8 +162,11 @@ ATAN = unary("atan", lambda xp, a: xp.arctan(_f(xp, a)),
 # compositions of log and sqrt
 ASINH = unary("asinh", lambda xp, a: xp.arcsinh(_f(xp, a)),
               lambda ctx, g: (g * rsqrt(ctx.saved_inputs[0] * ctx.saved_inputs[0] + 1),), aliases=("arcsinh",))
+# (acosh's derivative as 1/(sqrt(x - 1) sqrt(x + 1)), torch's: for complex x left of the imaginary axis it is the
+# other sign of 1/sqrt(x^2 - 1); for real x > 1 the two agree)
 ACOSH = unary("acosh", lambda xp, a: xp.arccosh(_f(xp, a)),
-              lambda ctx, g: (g * rsqrt(ctx.saved_inputs[0] * ctx.saved_inputs[0] - 1),), aliases=("arccosh",))
+              lambda ctx, g: (g * rsqrt(ctx.saved_inputs[0] - 1) * rsqrt(ctx.saved_inputs[0] + 1),),
+              aliases=("arccosh",))
 ATANH = unary("atanh", lambda xp, a: xp.arctanh(_f(xp, a)),
               lambda ctx, g: (g / (1 - ctx.saved_inputs[0] * ctx.saved_inputs[0]),), aliases=("arctanh",))
 
