@@ -13,13 +13,15 @@ import pytest
 import tensorlib as tl
 from tensorlib.serialization import WeightsOnlyUnpicklingError
 
-# torch 2.13's classes in each file (its Lazy* variants aside, which tensorlib does not have)
+# torch 2.13's classes in each file
 TORCH_FILES = {
-    "batchnorm": ["BatchNorm1d", "BatchNorm2d", "BatchNorm3d", "SyncBatchNorm", "_BatchNorm"],
+    "batchnorm": ["BatchNorm1d", "BatchNorm2d", "BatchNorm3d", "SyncBatchNorm", "_BatchNorm", "LazyBatchNorm1d",
+                  "LazyBatchNorm2d", "LazyBatchNorm3d"],
     "channelshuffle": ["ChannelShuffle"],
     "distance": ["PairwiseDistance", "CosineSimilarity"],
     "fold": ["Fold", "Unfold"],
-    "instancenorm": ["InstanceNorm1d", "InstanceNorm2d", "InstanceNorm3d", "_InstanceNorm"],
+    "instancenorm": ["InstanceNorm1d", "InstanceNorm2d", "InstanceNorm3d", "_InstanceNorm", "LazyInstanceNorm1d",
+                     "LazyInstanceNorm2d", "LazyInstanceNorm3d"],
     "padding": [f"{kind}Pad{n}d" for kind in ("Circular", "Constant", "Reflection", "Replication", "Zero")
                 for n in (1, 2, 3)],
     "pixelshuffle": ["PixelShuffle", "PixelUnshuffle"],
