@@ -417,13 +417,18 @@ def full(size, fill_value, *, dtype=None, device=None, requires_grad=False, out=
 
 
 @public
-def eye(n, m=None, *, dtype=None, device=None, requires_grad=False):
+def eye(n, m=None, *, dtype=None, device=None, requires_grad=False, out=None):
+    if out is not None:
+        return _into_out(out, dtype, requires_grad, lambda dt: eye(n, m, dtype=dt, device=out.device), "eye")
     return _finish(dispatch(EYE, n=n, m=m if m is not None else n, dtype=_dt(dtype, fn="eye"), device=_dev(device)),
                    requires_grad)
 
 
 @public
-def arange(start, end=None, step=1, *, dtype=None, device=None, requires_grad=False):
+def arange(start, end=None, step=1, *, dtype=None, device=None, requires_grad=False, out=None):
+    if out is not None:
+        return _into_out(out, dtype, requires_grad,
+                         lambda dt: arange(start, end, step, dtype=dt, device=out.device), "arange")
     if end is None:
         start, end = 0, start
     vals = [v.item() if isinstance(v, Tensor) else v for v in (start, end, step)]
@@ -438,19 +443,28 @@ def arange(start, end=None, step=1, *, dtype=None, device=None, requires_grad=Fa
 
 
 @public
-def linspace(start, end, steps, *, dtype=None, device=None, requires_grad=False):
+def linspace(start, end, steps, *, dtype=None, device=None, requires_grad=False, out=None):
+    if out is not None:
+        return _into_out(out, dtype, requires_grad,
+                         lambda dt: linspace(start, end, steps, dtype=dt, device=out.device), "linspace")
     return _finish(dispatch(LINSPACE, start=start, end=end, steps=steps, dtype=_dt(dtype, fn="linspace"),
                             device=_dev(device)), requires_grad)
 
 
 @public
-def rand(*size, generator=None, dtype=None, device=None, requires_grad=False):
+def rand(*size, generator=None, dtype=None, device=None, requires_grad=False, out=None):
+    if out is not None:
+        return _into_out(out, dtype, requires_grad,
+                         lambda dt: rand(*size, generator=generator, dtype=dt, device=out.device), "rand")
     return _finish(dispatch(RAND, shape=_size(size), dtype=_dt(dtype, fn="rand"), device=_dev(device),
                             generator=generator), requires_grad)
 
 
 @public
-def randn(*size, generator=None, dtype=None, device=None, requires_grad=False):
+def randn(*size, generator=None, dtype=None, device=None, requires_grad=False, out=None):
+    if out is not None:
+        return _into_out(out, dtype, requires_grad,
+                         lambda dt: randn(*size, generator=generator, dtype=dt, device=out.device), "randn")
     return _finish(dispatch(RANDN, shape=_size(size), dtype=_dt(dtype, fn="randn"), device=_dev(device),
                             generator=generator), requires_grad)
 

@@ -252,3 +252,15 @@ def test_pin_memory_true_needs_a_gpu_as_torchs():
                  lambda: tl.sparse_coo_tensor([[0]], [1.0], (2,), pin_memory=True)):
         with pytest.raises(RuntimeError, match=msg):
             make()
+
+
+def test_out_of_arange_linspace_eye_rand_randn():
+    o = tl.zeros(2)
+    assert tl.arange(3, out=o) is o and o.tolist() == [0.0, 1.0, 2.0]      # resized, in out's dtype
+    assert tl.linspace(0, 1, 5, out=o) is o and o.tolist() == [0.0, 0.25, 0.5, 0.75, 1.0]
+    assert tl.eye(2, out=o) is o and o.tolist() == [[1.0, 0.0], [0.0, 1.0]]
+    tl.manual_seed(0)
+    ref = tl.rand(3)
+    tl.manual_seed(0)
+    assert tl.rand(3, out=o) is o and tl.equal(o, ref)
+    assert tl.randn(2, 2, out=o).shape == (2, 2)

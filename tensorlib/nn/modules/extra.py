@@ -653,6 +653,7 @@ class EmbeddingBag(Module):
 
 class ConvTranspose1d(Module):
     transposed = True       # torch's attribute (LazyConvTranspose1d reads it)
+    _n = 1                  # (its extra_repr is _ConvNd's, set below that class's import)
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, output_padding=0, groups=1,
                  bias=True, dilation=1, padding_mode="zeros", device=None, dtype=None):
@@ -683,16 +684,14 @@ class ConvTranspose1d(Module):
         return F.conv_transpose1d(input, self.weight, self.bias, self.stride, self.padding, op_, self.groups,
                                   self.dilation)
 
-    def extra_repr(self):
-        return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}"
-                + (f", padding={self.padding}" if self.padding != (0,) else "")
-                + (f", output_padding={self.output_padding}" if self.output_padding != (0,) else ""))
 
 
 # --- issue 13, second pass: 3-d conv/pools/norm, unpooling, fold, multilabel margin, torch's deprecated and
 # base classes ---------------------------------------------------------------------------------------------
 
 from .conv import _ConvNd                      # noqa: E402
+
+ConvTranspose1d.extra_repr = _ConvNd.extra_repr     # type: ignore[assignment]   # torch's repr, every argument
 from .loss import NLLLoss as _NLLLoss         # noqa: E402
 from .normalization import _BatchNorm          # noqa: E402
 
@@ -738,19 +737,8 @@ class ConvTranspose3d(Module):
             bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0
             init.uniform_(self.bias, -bound, bound)
 
-    def extra_repr(self):
-        s = (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}")
-        if self.padding != (0, 0, 0):
-            s += f", padding={self.padding}"
-        if self.output_padding != (0, 0, 0):
-            s += f", output_padding={self.output_padding}"
-        if self.dilation != (1, 1, 1):
-            s += f", dilation={self.dilation}"
-        if self.groups != 1:
-            s += f", groups={self.groups}"
-        if self.bias is None:
-            s += ", bias=False"
-        return s
+    extra_repr = _ConvNd.extra_repr     # torch's order: dilation before output_padding
+    _n = 3
 
     def forward(self, input, output_size=None):
         op_ = transposed_output_padding(self, input, output_size, 3)

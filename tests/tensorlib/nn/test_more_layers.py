@@ -147,3 +147,13 @@ def test_conv_transpose3d_is_conv3ds_adjoint_and_gradchecks():
     m = tl.nn.ConvTranspose3d(2, 3, 2)
     assert repr(m) == "ConvTranspose3d(2, 3, kernel_size=(2, 2, 2), stride=(1, 1, 1))"
     assert sorted(m.state_dict()) == ["bias", "weight"] and tuple(m.weight.shape) == (2, 3, 2, 2, 2)
+
+
+def test_conv_transpose_1d_3d_reprs_name_every_argument_as_torch():
+    """ConvTranspose1d's repr left out dilation, groups and bias=False, and ConvTranspose3d put output_padding before
+    dilation; both are _ConvNd's repr now (torch's order)."""
+    assert repr(tl.nn.ConvTranspose1d(2, 4, 3, bias=False, dilation=2)) == \
+        "ConvTranspose1d(2, 4, kernel_size=(3,), stride=(1,), dilation=(2,), bias=False)"
+    assert repr(tl.nn.ConvTranspose3d(2, 4, 3, groups=2, dilation=2, output_padding=1, stride=2)) == \
+        ("ConvTranspose3d(2, 4, kernel_size=(3, 3, 3), stride=(2, 2, 2), dilation=(2, 2, 2), "
+         "output_padding=(1, 1, 1), groups=2)")
