@@ -246,16 +246,8 @@ class Node:
                 b = t._base
                 if (b if b is not None else t)._version == 0:
                     return t
-        outs = []
-        for i in range(len(self.out_data)):
-            ref = self.out_refs[i]
-            t = ref() if ref is not None else None
-            if t is not None and _version(t) != 0:
-                raise _version_error(t, self, i, _version(t), 0)
-            if t is None or t._grad_fn is not self:
-                t = self._over(i)
-            outs.append(t)
-        return outs[0] if len(outs) == 1 else tuple(outs)
+        outs = self._checked_outputs(0)
+        return outs[0] if len(outs) == 1 else outs
 
     def saved_outputs_from(self, start):
         """Outputs start.. alone (each checked for in-place changes, as saved_output checks them all): what a
@@ -263,6 +255,11 @@ class Node:
         save_invstd, not its result, which `nn.ReLU(inplace=True)` may then rewrite)."""
         if self.freed:
             self._check_alive()
+        return self._checked_outputs(start)
+
+    def _checked_outputs(self, start):
+        """Outputs start.., each the live output tensor (unchanged since, else torch's in-place error) or, when it
+        is gone or was rebased, a tensor over the saved array."""
         outs = []
         for i in range(start, len(self.out_data)):
             ref = self.out_refs[i]

@@ -77,25 +77,10 @@ def _declare(table: dict, kind: str, name: str, fn) -> None:
 
 def torch_op(name: str):
     """Decorator: the function runs inside the composite op region `name` (the profiler's `aten::<name>`), as
-    torch records the CompositeImplicitAutograd op it is (`aten::acosh` where tensorlib composes log and sqrt,
-    `aten::cosine_similarity` over its arithmetic). The region takes the call's positional arguments (for
-    record_shapes). With no profiler listening the wrapper costs one test of `_H.op_range_pair` and a call."""
-    def deco(fn):
-        def wrapper(*args, **kwargs):
-            rp = _H.op_range_pair
-            if rp is None:
-                return fn(*args, **kwargs)
-            tok = rp[0](name, args)
-            try:
-                return fn(*args, **kwargs)
-            finally:
-                rp[1](tok)
-        for k in ("__module__", "__name__", "__qualname__", "__doc__"):
-            setattr(wrapper, k, getattr(fn, k, None))
-        wrapper.__wrapped__ = fn        # inspect.signature follows it
-        wrapper.__dict__.update(getattr(fn, "__dict__", {}))
-        return wrapper
-    return deco
+    torch records the CompositeImplicitAutograd op it is (`aten::cosine_similarity` over its arithmetic): the
+    registry's op-region decorator, `record_range(name, "op")`, whose wrapper hands the call's positional
+    arguments to the region (record_shapes) and, with no profiler listening, costs one test and a call."""
+    return _H.record_range(name, "op")
 
 
 def alias(name: str, fn):

@@ -17,28 +17,26 @@ def to_dlpack(tensor):
 
 
 class _Capsule:
-    """A bare DLPack capsule as an object with __dlpack__ (what NumPy's from_dlpack takes), on the CPU."""
+    """A bare DLPack capsule as an object with __dlpack__ and __dlpack_device__ (what NumPy's and CuPy's from_dlpack
+    take): a capsule does not say its device, so `device` is the one tried (kDLCPU = 1, kDLCUDA = 2)."""
 
-    def __init__(self, capsule):
+    def __init__(self, capsule, device):
         self._capsule = capsule
+        self._device = device
 
     def __dlpack__(self, **kwargs):
         return self._capsule
 
     def __dlpack_device__(self):
-        return (1, 0)       # kDLCPU
+        return self._device
 
 
 def from_dlpack(ext):
-    """A tensor over `ext`'s memory: an object with __dlpack__, or a capsule (to_dlpack's; a CPU one becomes a
-    NumPy array, a GPU one goes to CuPy, which takes capsules itself)."""
-    if type(ext).__name__ == "PyCapsule":
-        try:
-            return _from_dlpack(_Capsule(ext))
-        except (BufferError, RuntimeError, TypeError, ValueError):
-            from .._device import cupy
-            from ..ops._define import Tensor
-            t = object.__new__(Tensor)
-            t._data = cupy().from_dlpack(ext)
-            return t
-    return _from_dlpack(ext)
+    """A tensor over `ext`'s memory: an object with __dlpack__, or a capsule (to_dlpack's), read as a CPU one and,
+    where NumPy refuses it, as a CUDA one (tensorlib.from_dlpack's CuPy path)."""
+    if type(ext).__name__ != "PyCapsule":
+        return _from_dlpack(ext)
+    try:
+        return _from_dlpack(_Capsule(ext, (1, 0)))
+    except (BufferError, RuntimeError, TypeError, ValueError):
+        return _from_dlpack(_Capsule(ext, (2, 0)))

@@ -176,36 +176,39 @@ def _has_any_global_hook():
             or _global_forward_hooks_always_called or _global_forward_hooks_with_kwargs)
 
 
+def _add_global(hooks: dict, hook: Callable, handle: RemovableHandle | None = None) -> RemovableHandle:
+    """`hook` put in a process-wide table under a new handle. A call hook's handle (_GlobalHandle, the default)
+    recomputes Module.__call__'s route now and when it is removed; registration hooks are read where they apply."""
+    if handle is None:
+        handle = _GlobalHandle(hooks)
+    hooks[handle.id] = hook
+    if isinstance(handle, _GlobalHandle):
+        _global_hooks_changed()
+    return handle
+
+
 def register_module_buffer_registration_hook(hook: Callable[..., None]) -> RemovableHandle:
     """`hook(module, name, buffer)` runs whenever any module registers a buffer (register_buffer, or a tensor
     assigned to a buffer's attribute); a tensor it returns is registered instead."""
-    handle = RemovableHandle(_global_buffer_registration_hooks)
-    _global_buffer_registration_hooks[handle.id] = hook
-    return handle
+    return _add_global(_global_buffer_registration_hooks, hook, RemovableHandle(_global_buffer_registration_hooks))
 
 
 def register_module_module_registration_hook(hook: Callable[..., None]) -> RemovableHandle:
     """`hook(module, name, submodule)` runs whenever any module registers a submodule; a module it returns is
     registered instead."""
-    handle = RemovableHandle(_global_module_registration_hooks)
-    _global_module_registration_hooks[handle.id] = hook
-    return handle
+    return _add_global(_global_module_registration_hooks, hook, RemovableHandle(_global_module_registration_hooks))
 
 
 def register_module_parameter_registration_hook(hook: Callable[..., None]) -> RemovableHandle:
     """`hook(module, name, param)` runs whenever any module registers a parameter; a parameter it returns is
     registered instead."""
-    handle = RemovableHandle(_global_parameter_registration_hooks)
-    _global_parameter_registration_hooks[handle.id] = hook
-    return handle
+    return _add_global(_global_parameter_registration_hooks, hook,
+                       RemovableHandle(_global_parameter_registration_hooks))
 
 
 def register_module_forward_pre_hook(hook: Callable[..., None]) -> RemovableHandle:
     """A forward pre-hook of every module, run before each module's own (`hook(module, args)`)."""
-    handle = _GlobalHandle(_global_forward_pre_hooks)
-    _global_forward_pre_hooks[handle.id] = hook
-    _global_hooks_changed()
-    return handle
+    return _add_global(_global_forward_pre_hooks, hook)
 
 
 def register_module_forward_hook(hook: Callable[..., None], *, with_kwargs: bool = False,
@@ -213,47 +216,37 @@ def register_module_forward_hook(hook: Callable[..., None], *, with_kwargs: bool
     """A forward hook of every module, run before each module's own (`hook(module, args, output)`, with
     kwargs before output when with_kwargs)."""
     handle = _GlobalHandle(_global_forward_hooks, extra_dict=_global_forward_hooks_always_called)
-    _global_forward_hooks[handle.id] = hook
     if with_kwargs:
         _global_forward_hooks_with_kwargs[handle.id] = True
     if always_call:
         _global_forward_hooks_always_called[handle.id] = True
-    _global_hooks_changed()
-    return handle
+    return _add_global(_global_forward_hooks, hook, handle)
+
+
+def _add_global_backward(hook: Callable, full: bool) -> RemovableHandle:
+    """A backward hook of every module: full (register_module_full_backward_hook) or the deprecated kind, never
+    both in one process (torch's rule)."""
+    global _global_is_full_backward_hook
+    if _global_is_full_backward_hook is (not full):
+        raise RuntimeError("Cannot use both regular backward hooks and full backward hooks as a "
+                           "global Module hook. Please use only one of them.")
+    _global_is_full_backward_hook = full
+    return _add_global(_global_backward_hooks, hook)
 
 
 def register_module_backward_hook(hook: Callable) -> RemovableHandle:
     """The deprecated (non-full) backward hook of every module: see Module.register_backward_hook."""
-    global _global_is_full_backward_hook
-    if _global_is_full_backward_hook is True:
-        raise RuntimeError("Cannot use both regular backward hooks and full backward hooks as a "
-                           "global Module hook. Please use only one of them.")
-    _global_is_full_backward_hook = False
-    handle = _GlobalHandle(_global_backward_hooks)
-    _global_backward_hooks[handle.id] = hook
-    _global_hooks_changed()
-    return handle
+    return _add_global_backward(hook, full=False)
 
 
 def register_module_full_backward_pre_hook(hook: Callable) -> RemovableHandle:
     """A full backward pre-hook of every module, run before each module's own."""
-    handle = _GlobalHandle(_global_backward_pre_hooks)
-    _global_backward_pre_hooks[handle.id] = hook
-    _global_hooks_changed()
-    return handle
+    return _add_global(_global_backward_pre_hooks, hook)
 
 
 def register_module_full_backward_hook(hook: Callable) -> RemovableHandle:
     """A full backward hook of every module, run before each module's own."""
-    global _global_is_full_backward_hook
-    if _global_is_full_backward_hook is False:
-        raise RuntimeError("Cannot use both regular backward hooks and full backward hooks as a "
-                           "global Module hook. Please use only one of them.")
-    _global_is_full_backward_hook = True
-    handle = _GlobalHandle(_global_backward_hooks)
-    _global_backward_hooks[handle.id] = hook
-    _global_hooks_changed()
-    return handle
+    return _add_global_backward(hook, full=True)
 
 
 _EXTRA_STATE_KEY_SUFFIX = "_extra_state"
