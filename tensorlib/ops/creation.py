@@ -10,7 +10,8 @@ from .. import _memory_format as MF
 from .. import random as R
 from .._sparse import SparseCOO, layout as _layout_type, sparse_coo
 from .._device import CPU, cupy, default_device, device_of, to_device
-from ._define import Tensor, dispatch, np, op, public, torch_op
+from ._define import Tensor, dispatch, np, op, public, torch_op, write_out
+from .._state import STATE
 from .._tensor import Size, _no_grad_ctx as _no_grad
 from ..dispatch import record_range, run_recorded
 
@@ -104,12 +105,13 @@ def _into_out(out, dtype, requires_grad, make, name):
     if dtype is not None and D.to_dtype(dtype) != out.dtype:
         raise RuntimeError(f"dtype {D.scalar_name(dtype)} does not match dtype of out parameter "
                            f"({D.scalar_name(out.dtype)})")
+    if out._requires_grad and STATE.grad_enabled:   # (write_out's rule, for the out tensor a factory fills)
+        raise RuntimeError(f"{name}(): functions with out=... arguments don't support automatic differentiation, "
+                           "but one of the arguments requires grad.")
     t = make(out.dtype)
     if tuple(out.shape) != tuple(t.shape):
         out.resize_(t.shape)
-    with _no_grad():
-        out.copy_(t)
-    return _finish(out, requires_grad)
+    return _finish(write_out(t, out, name), requires_grad)
 
 
 def _pinned(t, pin_memory):

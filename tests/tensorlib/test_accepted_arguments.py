@@ -264,3 +264,11 @@ def test_out_of_arange_linspace_eye_rand_randn():
     tl.manual_seed(0)
     assert tl.rand(3, out=o) is o and tl.equal(o, ref)
     assert tl.randn(2, 2, out=o).shape == (2, 2)
+
+
+def test_factory_out_that_requires_grad_is_refused_as_torchs():
+    o = tl.ones(3, requires_grad=True)
+    with pytest.raises(RuntimeError, match=r"zeros\(\): functions with out=... arguments don't support automatic"):
+        tl.zeros(3, out=o)
+    with tl.no_grad():
+        assert tl.zeros(3, out=o) is o and o.tolist() == [0.0, 0.0, 0.0]

@@ -164,41 +164,33 @@ class _LazyConvXdMixin(LazyModuleMixin):
         return input.shape[1] if input.dim() == num_dims_batch else input.shape[0]
 
 
-class LazyConv1d(_LazyConvXdMixin, Conv1d):
+class _LazyConvNdMixin(_LazyConvXdMixin):
+    """LazyConv1d/2d/3d's constructor: the regular convolution made with no channels and no bias tensor (torch's
+    comment: none made only to be replaced by the uninitialized one), then the lazy parameters."""
+
+    def __init__(self, out_channels, kernel_size, stride=1, padding=0, dilation=1, groups=1, bias=True,
+                 padding_mode="zeros", device=None, dtype=None):
+        super().__init__(0, 0, kernel_size, stride, padding, dilation, groups, False, padding_mode,
+                         device=device, dtype=dtype)
+        self._lazy_init(out_channels, bias, {"device": device, "dtype": dtype})
+
+
+class LazyConv1d(_LazyConvNdMixin, Conv1d):
     """torch.nn.LazyConv1d: a Conv1d whose in_channels is its first input's channel dimension."""
     cls_to_become = Conv1d
     _spatial = 1
 
-    def __init__(self, out_channels, kernel_size, stride=1, padding=0, dilation=1, groups=1, bias=True,
-                 padding_mode="zeros", device=None, dtype=None):
-        # bias=False: no tensor is made only to be replaced by the uninitialized one (torch's comment)
-        super().__init__(0, 0, kernel_size, stride, padding, dilation, groups, False, padding_mode,
-                         device=device, dtype=dtype)
-        self._lazy_init(out_channels, bias, {"device": device, "dtype": dtype})
 
-
-class LazyConv2d(_LazyConvXdMixin, Conv2d):
+class LazyConv2d(_LazyConvNdMixin, Conv2d):
     """torch.nn.LazyConv2d: a Conv2d whose in_channels is its first input's channel dimension."""
     cls_to_become = Conv2d
     _spatial = 2
 
-    def __init__(self, out_channels, kernel_size, stride=1, padding=0, dilation=1, groups=1, bias=True,
-                 padding_mode="zeros", device=None, dtype=None):
-        super().__init__(0, 0, kernel_size, stride, padding, dilation, groups, False, padding_mode,
-                         device=device, dtype=dtype)
-        self._lazy_init(out_channels, bias, {"device": device, "dtype": dtype})
 
-
-class LazyConv3d(_LazyConvXdMixin, Conv3d):
+class LazyConv3d(_LazyConvNdMixin, Conv3d):
     """torch.nn.LazyConv3d: a Conv3d whose in_channels is its first input's channel dimension."""
     cls_to_become = Conv3d
     _spatial = 3
-
-    def __init__(self, out_channels, kernel_size, stride=1, padding=0, dilation=1, groups=1, bias=True,
-                 padding_mode="zeros", device=None, dtype=None):
-        super().__init__(0, 0, kernel_size, stride, padding, dilation, groups, False, padding_mode,
-                         device=device, dtype=dtype)
-        self._lazy_init(out_channels, bias, {"device": device, "dtype": dtype})
 
 
 class _LazyConvTransposeMixin(_LazyConvXdMixin):
