@@ -26,6 +26,8 @@ import numpy as np
 from tensorlib import Tensor
 from tensorlib.dispatch import array_of
 
+from ._native import crecord
+
 
 CPU, CUDA = 0, 1          # Kineto's "Device Type" values
 MEM_DTYPE = np.dtype([("t", np.int64), ("tid", np.int64), ("dev_type", np.int8), ("dev_id", np.int16),
@@ -122,6 +124,14 @@ class MemoryRecorder:
     # Called for every op while recording (the profiler's op_exit): written for the common cases, a single
     # output that is a fresh array or a view of an input's, with the lookups bound once (`_bind_cpu`).
     def _bind_cpu(self):
+        if crecord is not None:       # the same three functions in C (profiler/_crecord.c)
+            native = crecord.CpuMemory(self.live, self.records, self)
+            self.record_outputs = native.record_outputs
+            self.record_arrays = native.record_arrays
+            self._on_free = native.on_free
+            self._native = native
+            return
+        self._native = None
         live = self.live
         add = self.records.extend
         counted = _Counted

@@ -28,6 +28,7 @@ import numpy as np
 
 from . import _dtype
 from . import _hooks as _H
+from ._native import load as _load_native
 from ._execute import bump_version, execute, shape_error
 from ._graph import mark_view, numpy_arrays, tensor_of
 from ._hooks import (Hook, OpRecord, add_hook, full_path_active, hooks, op_sink, range_enter, range_exit,
@@ -59,11 +60,17 @@ _arrays_hook: Any = None  # that hook's op_arrays, when it has one (Hook: a deta
 _sink_formulas = False
 _autocast_users = 0
 _inference_users = 0
+# The recorded paths in C (tensorlib/_crecorded.c, see tensorlib/_native.py), or None: a Recorded object for
+# the current observers, made by _copy_flags; _rec_run is its `sink` (the op sink alone) or `pair` (one op
+# hook alone) and _rec_arrays its `arrays` (run_recorded), each None when the Python path below runs instead.
+_crecorded = _load_native("tensorlib._crecorded")
+_rec_run: Any = None
+_rec_arrays: Any = None
 
 
 def _copy_flags():
     global _full_path, _sink, _sink_only, _sink_tls, _op_pairs, _pair_only, _arrays_hook, _sink_formulas, \
-        _autocast_users, _inference_users
+        _autocast_users, _inference_users, _rec_run, _rec_arrays
     _full_path = _H.full_path
     _sink = _H.sink
     _sink_only = _H.sink_only
@@ -74,6 +81,13 @@ def _copy_flags():
     _sink_formulas = _sink_only or _arrays_hook is not None
     _autocast_users = _H.autocast_users
     _inference_users = _H.inference_users
+    _rec_run = _rec_arrays = None
+    if _crecorded is not None and (_sink_only or _pair_only is not None):
+        enter, exit_ = (None, None) if _sink_only else _pair_only
+        rec = _crecorded.Recorded(execute, STATE, backward_passes, seq_counter, np, _sink_tls if _sink_only else None,
+                                  enter, exit_, None if _sink_only else _arrays_hook)
+        _rec_run = rec.sink if _sink_only else rec.pair
+        _rec_arrays = rec.arrays if _sink_formulas else None
 
 
 _H.subscribe(_copy_flags)
@@ -81,6 +95,8 @@ _H.subscribe(_copy_flags)
 
 def dispatch(op: OpDef, *args, **attrs):
     if _full_path:
+        if _rec_run is not None:
+            return _rec_run(op, args, attrs)
         if _sink_only:
             return _dispatch_recorded(op, args, attrs, (), False)
         pair = _pair_only
@@ -94,6 +110,8 @@ def dispatch_binary(op: OpDef, a, b):
     """dispatch(op, a, b) without keyword attrs (torch.matmul's entry; Tensor's binary operators have its
     work inline, see binary_operator)."""
     if _full_path:
+        if _rec_run is not None:
+            return _rec_run(op, (a, b), _NO_ATTRS)
         if _sink_only:
             return _dispatch_recorded(op, (a, b), _NO_ATTRS, (), False)
         pair = _pair_only
@@ -124,6 +142,8 @@ def binary_operator(op: OpDef, reflected: bool, operand_types: tuple):
                 return NotImplemented
             if not _full_path:
                 return execute(op, (self, other), _NO_ATTRS, -1)
+            if _rec_run is not None:
+                return _rec_run(op, (self, other), _NO_ATTRS)
             if not _sink_only:
                 return dispatch_binary(op, self, other)
             if backward_passes and STATE.phase != "forward":
@@ -176,6 +196,8 @@ def run_recorded(op: OpDef, *arrays, **attrs):
     formulas while the sink is the only observer of ops (OpDef.sink_backward), on operands they have checked;
     the kernel's own steps (`_H.op_step`) nest inside the op's record, as in a dispatch. When the only op hook
     takes ops on arrays instead (Hook.op_arrays: a detailed profile), it runs and records the kernel."""
+    if _rec_arrays is not None:
+        return _rec_arrays(op, arrays, attrs)
     if backward_passes and STATE.phase != "forward":
         phase, seq = "backward", STATE.seq
     else:

@@ -1,0 +1,1075 @@
+/* profiler._crecord: the recorder's per-op work in C (Linux), the same records as the Python closures of
+ * profiler/recorder.py (Recorder._bind) and profiler/memory_record.py (MemoryRecorder._bind_cpu), which stay
+ * the reference and the fallback (TENSORLIB_PROFILER_NATIVE=0, or a build without a compiler).
+ *
+ * What it saves is the interpreter's per-call and per-line cost: an op recorded with record_shapes and
+ * profile_memory was five Python calls (op_enter, shapes_id, op_exit, record_outputs, keep) and a weakref
+ * callback when its output died; here each is one C call. Every decision and every record field is the Python
+ * version's, line for line; tests/profiler/test_native_recorder.py runs both on the same programs and compares
+ * their records.
+ *
+ * Clock: time.perf_counter_ns() is CLOCK_MONOTONIC on Linux (CPython's _PyTime_GetPerfCounter); records made
+ * here and in Python share it (profiler/_native.py checks the order at import). Thread ids: the native id,
+ * gettid(), cached per thread and forgotten in a forked child, as threading.get_native_id() reads it.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <structmember.h>
+
+#ifndef __linux__
+#error "profiler._crecord is built on Linux only (its clock is CLOCK_MONOTONIC, perf_counter_ns's there)"
+#endif
+
+#include <pthread.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+/* ---- clock and thread id ------------------------------------------------------------------------------ */
+
+static inline long long now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000000000LL + (long long)ts.tv_nsec;
+}
+
+static __thread long tid_cache = 0;
+
+static inline long thread_id(void)
+{
+    if (!tid_cache)
+        tid_cache = (long)syscall(SYS_gettid);
+    return tid_cache;
+}
+
+static void forget_tid(void) { tid_cache = 0; }     /* the forking thread has a new id in the child */
+
+/* ---- the types and names the hooks test against (set once by setup()) ---------------------------------- */
+
+static PyTypeObject *Tensor_T = NULL;     /* tensorlib.Tensor */
+static PyTypeObject *Ndarray_T = NULL;    /* numpy.ndarray */
+static PyTypeObject *Generic_T = NULL;    /* numpy.generic */
+static PyObject *Numpy = NULL;            /* the numpy module: an op kernel's first argument */
+
+static PyObject *minus_one, *zero;     /* -1 and 0, the ints of a range's record */
+static PyObject *s_data, *s_base, *s_nbytes, *s_shape, *s_dtype, *s_name, *s_buf, *s_kernel, *s_active,
+    *s_append;
+
+#define IS_TENSOR(o) PyObject_TypeCheck((o), Tensor_T)
+
+/* ---- CountedRef: a counted array's weak reference, carrying its address and bytes (memory_record._Counted) */
+
+typedef struct {
+    PyWeakReference ref;
+    void *addr;
+    Py_ssize_t nbytes;
+} CountedRef;
+
+static PyTypeObject CountedRef_T = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "profiler._crecord.CountedRef",
+    .tp_basicsize = sizeof(CountedRef),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "A counted array's weak reference (its address and bytes ride on it).",
+};
+
+/* ---- CpuMemory: MemoryRecorder's CPU part -------------------------------------------------------------- */
+
+typedef struct {
+    PyObject_HEAD
+    PyObject *live;       /* dict: id(array) -> its CountedRef, arrays counted and alive */
+    PyObject *records;    /* list: six ints per record */
+    PyObject *owner;      /* the MemoryRecorder: its `active` gates the free records */
+    PyObject *on_free;    /* this object's on_free, bound once: every CountedRef's callback */
+} CpuMemory;
+
+static int append6(PyObject *list, long long t, long tid, long long nbytes, void *addr)
+{
+    PyObject *v[6];
+    v[0] = PyLong_FromLongLong(t);
+    v[1] = PyLong_FromLong(tid);
+    v[2] = PyLong_FromLong(0);            /* CPU */
+    v[3] = PyLong_FromLong(0);
+    v[4] = PyLong_FromLongLong(nbytes);
+    v[5] = PyLong_FromVoidPtr(addr);
+    int rc = 0;
+    for (int i = 0; i < 6; i++)
+        if (v[i] == NULL)
+            rc = -1;
+    if (rc == 0) {
+        /* six appends, no Python code between them: the list always holds whole records (the GIL) */
+        for (int i = 0; i < 6 && rc == 0; i++)
+            if (PyList_Append(list, v[i]) < 0)
+                rc = -1;
+    }
+    for (int i = 0; i < 6; i++)
+        Py_XDECREF(v[i]);
+    return rc;
+}
+
+/* The ndarray whose memory `d` is a view of, following .base while it is an ndarray (new reference). *foreign is
+ * set when the chain ends in something that is not None (a memmap's mmap, a buffer): memory NumPy did not
+ * allocate. */
+static PyObject *root_of(PyObject *d, int *foreign)
+{
+    *foreign = 0;
+    Py_INCREF(d);
+    PyObject *b = PyObject_GetAttr(d, s_base);
+    if (b == NULL) {
+        Py_DECREF(d);
+        return NULL;
+    }
+    while (Py_TYPE(b) == Ndarray_T) {
+        Py_DECREF(d);
+        d = b;
+        b = PyObject_GetAttr(d, s_base);
+        if (b == NULL) {
+            Py_DECREF(d);
+            return NULL;
+        }
+    }
+    if (b != Py_None)
+        *foreign = 1;
+    Py_DECREF(b);
+    return d;
+}
+
+/* keep: array d (not yet counted) is an op's new memory, recorded at time t and counted until it dies */
+static int keep(CpuMemory *m, PyObject *d, PyObject *key, long long t)
+{
+    PyObject *nb = PyObject_GetAttr(d, s_nbytes);
+    if (nb == NULL)
+        return -1;
+    Py_ssize_t n = PyLong_AsSsize_t(nb);
+    Py_DECREF(nb);
+    if (n == -1 && PyErr_Occurred())
+        return -1;
+    if (!n)
+        return 0;
+    PyObject *ref = PyObject_CallFunctionObjArgs((PyObject *)&CountedRef_T, d, m->on_free, NULL);
+    if (ref == NULL)
+        return -1;
+    ((CountedRef *)ref)->addr = (void *)d;
+    ((CountedRef *)ref)->nbytes = n;
+    int rc = PyDict_SetItem(m->live, key, ref);
+    Py_DECREF(ref);
+    if (rc < 0)
+        return -1;
+    return append6(m->records, t, thread_id(), n, (void *)d);
+}
+
+/* An input's array (or its root's) is d: then d is not new memory. x: the input's array (borrowed). */
+static int is_input_memory(PyObject *x, PyObject *d, int *hit)
+{
+    *hit = 0;
+    if (x == d) {
+        *hit = 1;
+        return 0;
+    }
+    PyObject *b = PyObject_GetAttr(x, s_base);
+    if (b == NULL)
+        return -1;
+    if (b == Py_None) {
+        Py_DECREF(b);
+        return 0;
+    }
+    Py_INCREF(x);
+    while (Py_TYPE(b) == Ndarray_T) {
+        Py_DECREF(x);
+        x = b;
+        b = PyObject_GetAttr(x, s_base);
+        if (b == NULL) {
+            Py_DECREF(x);
+            return -1;
+        }
+    }
+    Py_DECREF(b);
+    *hit = (x == d);
+    Py_DECREF(x);
+    return 0;
+}
+
+/* record_outputs(outputs, inputs, t): MemoryRecorder's, for an op's outputs (tensors) and inputs (its arguments) */
+static int rec_outputs(CpuMemory *m, PyObject *outputs, PyObject *inputs, long long t)
+{
+    if (!IS_TENSOR(outputs)) {
+        if (PyTuple_CheckExact(outputs)) {
+            for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(outputs); i++)
+                if (rec_outputs(m, PyTuple_GET_ITEM(outputs, i), inputs, t) < 0)
+                    return -1;
+        }
+        return 0;
+    }
+    PyObject *seq = PySequence_Fast(inputs, "inputs must be a sequence");
+    if (seq == NULL)
+        return -1;
+    Py_ssize_t ni = PySequence_Fast_GET_SIZE(seq);
+    PyObject **items = PySequence_Fast_ITEMS(seq);
+    int rc = 0;
+    PyObject *d = NULL, *key = NULL;
+    if (ni && outputs == items[0])        /* an in-place op's output: its input */
+        goto done;
+    PyObject *arr = PyObject_GetAttr(outputs, s_data);
+    if (arr == NULL)
+        goto fail;
+    if (Py_TYPE(arr) != Ndarray_T) {      /* CUDA memory is the allocator listener's */
+        Py_DECREF(arr);
+        goto done;
+    }
+    int foreign;
+    d = root_of(arr, &foreign);     /* conv2d's output is a view of the temporary it was computed in */
+    Py_DECREF(arr);
+    if (d == NULL)
+        goto fail;
+    if (foreign)
+        goto done;
+    key = PyLong_FromVoidPtr(d);
+    if (key == NULL)
+        goto fail;
+    int in = PyDict_Contains(m->live, key);
+    if (in < 0)
+        goto fail;
+    if (in)
+        goto done;
+    for (Py_ssize_t i = 0; i < ni; i++) {      /* the root of one of the op's tensor inputs: not new memory */
+        PyObject *x = items[i];
+        if (!IS_TENSOR(x))
+            continue;
+        PyObject *xa = PyObject_GetAttr(x, s_data);
+        if (xa == NULL)
+            goto fail;
+        int hit = 0;
+        if (xa == d)
+            hit = 1;
+        else if (Py_TYPE(xa) == Ndarray_T && is_input_memory(xa, d, &hit) < 0) {
+            Py_DECREF(xa);
+            goto fail;
+        }
+        Py_DECREF(xa);
+        if (hit)
+            goto done;
+    }
+    rc = keep(m, d, key, t);
+    goto done;
+fail:
+    rc = -1;
+done:
+    Py_XDECREF(key);
+    Py_XDECREF(d);
+    Py_DECREF(seq);
+    return rc;
+}
+
+/* record_arrays(out, inputs, t): record_outputs for an op run on arrays (Hook.op_arrays) */
+static int rec_arrays(CpuMemory *m, PyObject *out, PyObject *inputs, long long t)
+{
+    if (Py_TYPE(out) != Ndarray_T) {
+        if (PyTuple_CheckExact(out)) {
+            for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(out); i++)
+                if (rec_arrays(m, PyTuple_GET_ITEM(out, i), inputs, t) < 0)
+                    return -1;
+        }
+        return 0;
+    }
+    int foreign;
+    PyObject *d = root_of(out, &foreign);
+    if (d == NULL)
+        return -1;
+    if (foreign) {
+        Py_DECREF(d);
+        return 0;
+    }
+    PyObject *seq = NULL, *key = PyLong_FromVoidPtr(d);
+    int rc = 0;
+    if (key == NULL)
+        goto fail;
+    int in = PyDict_Contains(m->live, key);
+    if (in < 0)
+        goto fail;
+    if (in)
+        goto done;
+    seq = PySequence_Fast(inputs, "inputs must be a sequence");
+    if (seq == NULL)
+        goto fail;
+    for (Py_ssize_t i = 0; i < PySequence_Fast_GET_SIZE(seq); i++) {     /* an input's memory: not new */
+        PyObject *x = PySequence_Fast_GET_ITEM(seq, i);
+        if (Py_TYPE(x) != Ndarray_T)
+            continue;
+        int hit;
+        if (is_input_memory(x, d, &hit) < 0)
+            goto fail;
+        if (hit)
+            goto done;
+    }
+    rc = keep(m, d, key, t);
+    goto done;
+fail:
+    rc = -1;
+done:
+    Py_XDECREF(seq);
+    Py_XDECREF(key);
+    Py_DECREF(d);
+    return rc;
+}
+
+static PyObject *CpuMemory_record_outputs(CpuMemory *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 3) {
+        PyErr_SetString(PyExc_TypeError, "record_outputs(outputs, inputs, t) takes 3 arguments");
+        return NULL;
+    }
+    long long t = PyLong_AsLongLong(args[2]);
+    if (t == -1 && PyErr_Occurred())
+        return NULL;
+    if (rec_outputs(self, args[0], args[1], t) < 0)
+        return NULL;
+    Py_RETURN_NONE;
+}
+
+static PyObject *CpuMemory_record_arrays(CpuMemory *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 3) {
+        PyErr_SetString(PyExc_TypeError, "record_arrays(out, inputs, t) takes 3 arguments");
+        return NULL;
+    }
+    long long t = PyLong_AsLongLong(args[2]);
+    if (t == -1 && PyErr_Occurred())
+        return NULL;
+    if (rec_arrays(self, args[0], args[1], t) < 0)
+        return NULL;
+    Py_RETURN_NONE;
+}
+
+/* The weak reference's callback when a counted array dies: no longer live; a free record while recording. */
+static PyObject *CpuMemory_on_free(CpuMemory *self, PyObject *ref)
+{
+    if (!PyObject_TypeCheck(ref, &CountedRef_T)) {
+        PyErr_SetString(PyExc_TypeError, "on_free expects a CountedRef");
+        return NULL;
+    }
+    CountedRef *r = (CountedRef *)ref;
+    PyObject *key = PyLong_FromVoidPtr(r->addr);
+    if (key == NULL)
+        return NULL;
+    if (PyDict_DelItem(self->live, key) < 0) {      /* live.pop(key, None) */
+        if (!PyErr_ExceptionMatches(PyExc_KeyError)) {
+            Py_DECREF(key);
+            return NULL;
+        }
+        PyErr_Clear();
+    }
+    Py_DECREF(key);
+    PyObject *act = PyObject_GetAttr(self->owner, s_active);
+    if (act == NULL)
+        return NULL;
+    int on = PyObject_IsTrue(act);
+    Py_DECREF(act);
+    if (on < 0)
+        return NULL;
+    if (on && append6(self->records, now_ns(), thread_id(), -(long long)r->nbytes, r->addr) < 0)
+        return NULL;
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef CpuMemory_methods[] = {
+    {"record_outputs", (PyCFunction)(void (*)(void))CpuMemory_record_outputs, METH_FASTCALL,
+     "record_outputs(outputs, inputs, t): the op's outputs' new memory at time t (ns)."},
+    {"record_arrays", (PyCFunction)(void (*)(void))CpuMemory_record_arrays, METH_FASTCALL,
+     "record_arrays(out, inputs, t): record_outputs for an op run on arrays."},
+    {"on_free", (PyCFunction)CpuMemory_on_free, METH_O, "A counted array's weak-reference callback."},
+    {NULL, NULL, 0, NULL},
+};
+
+static int CpuMemory_init(CpuMemory *self, PyObject *args, PyObject *kw)
+{
+    PyObject *live, *records, *owner;
+    static char *kwlist[] = {"live", "records", "owner", NULL};
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "O!O!O", kwlist, &PyDict_Type, &live, &PyList_Type, &records, &owner))
+        return -1;
+    if (Tensor_T == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "profiler._crecord.setup() has not been called");
+        return -1;
+    }
+    Py_INCREF(live);
+    Py_XSETREF(self->live, live);
+    Py_INCREF(records);
+    Py_XSETREF(self->records, records);
+    Py_INCREF(owner);
+    Py_XSETREF(self->owner, owner);
+    PyObject *cb = PyObject_GetAttrString((PyObject *)self, "on_free");
+    if (cb == NULL)
+        return -1;
+    Py_XSETREF(self->on_free, cb);
+    return 0;
+}
+
+static int CpuMemory_traverse(CpuMemory *self, visitproc visit, void *arg)
+{
+    Py_VISIT(self->live);
+    Py_VISIT(self->records);
+    Py_VISIT(self->owner);
+    Py_VISIT(self->on_free);
+    return 0;
+}
+
+static int CpuMemory_clear(CpuMemory *self)
+{
+    Py_CLEAR(self->live);
+    Py_CLEAR(self->records);
+    Py_CLEAR(self->owner);
+    Py_CLEAR(self->on_free);
+    return 0;
+}
+
+static void CpuMemory_dealloc(CpuMemory *self)
+{
+    PyObject_GC_UnTrack(self);
+    CpuMemory_clear(self);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static PyTypeObject CpuMemory_T = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "profiler._crecord.CpuMemory",
+    .tp_basicsize = sizeof(CpuMemory),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
+    .tp_doc = "CpuMemory(live, records, owner): MemoryRecorder's CPU recording (record_outputs, record_arrays, on_free).",
+    .tp_new = PyType_GenericNew,
+    .tp_init = (initproc)CpuMemory_init,
+    .tp_traverse = (traverseproc)CpuMemory_traverse,
+    .tp_clear = (inquiry)CpuMemory_clear,
+    .tp_dealloc = (destructor)CpuMemory_dealloc,
+    .tp_methods = CpuMemory_methods,
+};
+
+/* ---- OpHooks: Recorder's hook methods --------------------------------------------------------------------- */
+
+typedef struct {
+    PyObject_HEAD
+    PyObject *tls;          /* the recorder's threading.local: `buf` is this thread's record list */
+    PyObject *shapes_ids;   /* recorder._SHAPES_IDS (record_shapes), or None */
+    PyObject *shapes_id;    /* recorder.shapes_id: its answer when the key is new or holds a tensor list */
+    PyObject *arrays_id;    /* recorder.arrays_shapes_id, likewise for op_arrays */
+    PyObject *as_arrays;    /* recorder._as_arrays: a kernel's NumPy scalar as a 0-d array */
+    PyObject *tags;         /* recorder._RANGE_TAGS */
+    PyObject *range_tag;    /* recorder.range_tag: a new kind's tag */
+    PyObject *op_tag;       /* range_tag("op") */
+    CpuMemory *mem;         /* profile_memory's recorder, or NULL */
+    int extended;           /* records carry the extra's id (record_shapes, profile_memory, ...) */
+    int shapes;             /* record_shapes: the extra id from the inputs' shapes and dtypes */
+} OpHooks;
+
+/* The list this thread's records go to (new reference): tls.buf. */
+static inline PyObject *buffer(OpHooks *h) { return PyObject_GetAttr(h->tls, s_buf); }
+
+/* A record of atoms (strings, ints) needs no cyclic GC: untracked at once, as the collector itself would untrack
+ * it the first time it looked (_PyTuple_MaybeUntrack), so that collections in between do not walk it. */
+static inline void untrack_atoms(PyObject *tup)
+{
+    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(tup); i++) {
+        PyObject *v = PyTuple_GET_ITEM(tup, i);
+        if (PyObject_IS_GC(v) && PyObject_GC_IsTracked(v))
+            return;
+    }
+    PyObject_GC_UnTrack(tup);
+}
+
+static int push(OpHooks *h, PyObject *rec)
+{
+    untrack_atoms(rec);
+    PyObject *buf = buffer(h);
+    if (buf == NULL)
+        return -1;
+    int rc;
+    if (PyList_CheckExact(buf))
+        rc = PyList_Append(buf, rec);
+    else {
+        PyObject *r = PyObject_CallMethodOneArg(buf, s_append, rec);
+        rc = r == NULL ? -1 : 0;
+        Py_XDECREF(r);
+    }
+    Py_DECREF(buf);
+    return rc;
+}
+
+/* A record pushed while an exception is on its way out: the exception is kept (a failing push replaces it). */
+static void push_keeping_error(OpHooks *h, PyObject *rec)
+{
+    PyObject *et, *ev, *tb;
+    PyErr_Fetch(&et, &ev, &tb);
+    if (rec == NULL || push(h, rec) < 0) {
+        Py_XDECREF(et);
+        Py_XDECREF(ev);
+        Py_XDECREF(tb);
+        return;
+    }
+    PyErr_Restore(et, ev, tb);
+}
+
+/* The flat key of recorder.shapes_id (tensors=1) or arrays_shapes_id (tensors=0): per tensor (array) its
+ * array's shape and dtype, per other argument its type. Py_None when an argument is a tensor list (the Python
+ * function answers with the full signature). New reference. */
+static PyObject *shapes_key(PyObject *inputs, int tensors)
+{
+    PyObject *seq = PySequence_Fast(inputs, "inputs must be a sequence");
+    if (seq == NULL)
+        return NULL;
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
+    PyObject **items = PySequence_Fast_ITEMS(seq);
+    Py_ssize_t size = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *a = items[i];
+        if (tensors ? IS_TENSOR(a) : (Py_TYPE(a) == Ndarray_T || PyObject_TypeCheck(a, Generic_T)))
+            size += 2;
+        else {
+            if (PyList_Check(a) || PyTuple_Check(a)) {
+                Py_ssize_t len = PySequence_Size(a);
+                if (len < 0)
+                    goto fail;
+                if (len) {
+                    PyObject *first = PySequence_GetItem(a, 0);
+                    if (first == NULL)
+                        goto fail;
+                    int list_of = tensors ? IS_TENSOR(first)
+                                          : (PyObject_TypeCheck(first, Ndarray_T) || PyObject_TypeCheck(first, Generic_T));
+                    Py_DECREF(first);
+                    if (list_of) {
+                        Py_DECREF(seq);
+                        Py_RETURN_NONE;
+                    }
+                }
+            }
+            size += 1;
+        }
+    }
+    PyObject *key = PyTuple_New(size);
+    if (key == NULL)
+        goto fail;
+    Py_ssize_t k = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *a = items[i];
+        int is_t = tensors ? IS_TENSOR(a) : (Py_TYPE(a) == Ndarray_T || PyObject_TypeCheck(a, Generic_T));
+        if (is_t) {
+            PyObject *d = tensors ? PyObject_GetAttr(a, s_data) : (Py_INCREF(a), a);
+            if (d == NULL) {
+                Py_DECREF(key);
+                goto fail;
+            }
+            PyObject *shape = PyObject_GetAttr(d, s_shape);
+            PyObject *dtype = shape ? PyObject_GetAttr(d, s_dtype) : NULL;
+            Py_DECREF(d);
+            if (dtype == NULL) {
+                Py_XDECREF(shape);
+                Py_DECREF(key);
+                goto fail;
+            }
+            PyTuple_SET_ITEM(key, k++, shape);
+            PyTuple_SET_ITEM(key, k++, dtype);
+        }
+        else {
+            Py_INCREF(Py_TYPE(a));
+            PyTuple_SET_ITEM(key, k++, (PyObject *)Py_TYPE(a));
+        }
+    }
+    Py_DECREF(seq);
+    return key;
+fail:
+    Py_DECREF(seq);
+    return NULL;
+}
+
+/* The extra id of an op's inputs' signature (shapes_id / arrays_shapes_id): one dict lookup of the flat key,
+ * the Python function on a new key or a tensor list (it builds the signature and files the key). */
+static PyObject *extra_of(OpHooks *h, PyObject *inputs, int tensors)
+{
+    PyObject *key = shapes_key(inputs, tensors);
+    if (key == NULL)
+        return NULL;
+    if (key != Py_None) {
+        PyObject *eid = PyDict_GetItemWithError(h->shapes_ids, key);
+        Py_DECREF(key);
+        if (eid != NULL) {
+            Py_INCREF(eid);
+            return eid;
+        }
+        if (PyErr_Occurred())
+            return NULL;
+    }
+    else
+        Py_DECREF(key);
+    return PyObject_CallOneArg(tensors ? h->shapes_id : h->arrays_id, inputs);
+}
+
+static PyObject *get_name(PyObject *op) { return PyObject_GetAttr(op, s_name); }
+
+/* op_enter(op, inputs, attrs, phase, seq) -> (op.name, phase, seq, extra id, t0, inputs) */
+static PyObject *OpHooks_op_enter(OpHooks *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 5) {
+        PyErr_SetString(PyExc_TypeError, "op_enter(op, inputs, attrs, phase, seq) takes 5 arguments");
+        return NULL;
+    }
+    PyObject *name = get_name(args[0]);
+    if (name == NULL)
+        return NULL;
+    PyObject *eid;
+    if (self->shapes) {
+        eid = extra_of(self, args[1], 1);
+        if (eid == NULL) {
+            Py_DECREF(name);
+            return NULL;
+        }
+    }
+    else
+        eid = PyLong_FromLong(0);
+    PyObject *t0 = PyLong_FromLongLong(now_ns());
+    if (t0 == NULL || eid == NULL) {
+        Py_DECREF(name);
+        Py_XDECREF(eid);
+        Py_XDECREF(t0);
+        return NULL;
+    }
+    PyObject *tok = PyTuple_New(6);
+    if (tok == NULL) {
+        Py_DECREF(name);
+        Py_DECREF(eid);
+        Py_DECREF(t0);
+        return NULL;
+    }
+    PyTuple_SET_ITEM(tok, 0, name);
+    Py_INCREF(args[3]);
+    PyTuple_SET_ITEM(tok, 1, args[3]);
+    Py_INCREF(args[4]);
+    PyTuple_SET_ITEM(tok, 2, args[4]);
+    PyTuple_SET_ITEM(tok, 3, eid);
+    PyTuple_SET_ITEM(tok, 4, t0);
+    Py_INCREF(args[1]);
+    PyTuple_SET_ITEM(tok, 5, args[1]);
+    return tok;
+}
+
+/* token[:5] + (t1,) */
+static PyObject *record_of(PyObject *tok, long long t1)
+{
+    PyObject *t = PyLong_FromLongLong(t1);
+    if (t == NULL)
+        return NULL;
+    PyObject *rec = PyTuple_New(6);
+    if (rec == NULL) {
+        Py_DECREF(t);
+        return NULL;
+    }
+    for (Py_ssize_t i = 0; i < 5; i++) {
+        PyObject *v = PyTuple_GET_ITEM(tok, i);
+        Py_INCREF(v);
+        PyTuple_SET_ITEM(rec, i, v);
+    }
+    PyTuple_SET_ITEM(rec, 5, t);
+    return rec;
+}
+
+/* op_exit(token, outputs): the outputs' new memory (profile_memory), then the record */
+static PyObject *OpHooks_op_exit(OpHooks *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 2 || !PyTuple_CheckExact(args[0]) || PyTuple_GET_SIZE(args[0]) != 6) {
+        PyErr_SetString(PyExc_TypeError, "op_exit(token, outputs): token is op_enter's");
+        return NULL;
+    }
+    long long t1 = now_ns();
+    PyObject *tok = args[0], *outputs = args[1];
+    if (self->mem != NULL) {
+        PyObject *inputs = PyTuple_GET_ITEM(tok, 5);
+        Py_ssize_t n = PyObject_Length(inputs);
+        if (n < 0)
+            return NULL;
+        int inplace = 0;
+        if (n) {
+            PyObject *first = PySequence_GetItem(inputs, 0);
+            if (first == NULL)
+                return NULL;
+            inplace = first == outputs;       /* an in-place op's output: no new memory */
+            Py_DECREF(first);
+        }
+        if (!inplace && rec_outputs(self->mem, outputs, inputs, t1 - 1) < 0)   /* a nanosecond before the end */
+            return NULL;
+    }
+    PyObject *rec = record_of(tok, t1);
+    if (rec == NULL)
+        return NULL;
+    int rc = push(self, rec);
+    Py_DECREF(rec);
+    if (rc < 0)
+        return NULL;
+    Py_RETURN_NONE;
+}
+
+/* (name, phase, seq, eid, t0, t1) */
+/* a tuple of the objects (new references taken) and two times: (objs..., t0, t1), or (objs..., t1) with t0 < 0 */
+static PyObject *tuple_times(PyObject **objs, int n, long long t0, long long t1)
+{
+    PyObject *rec = PyTuple_New(n + (t0 >= 0 ? 2 : 1));
+    if (rec == NULL)
+        return NULL;
+    for (int i = 0; i < n; i++) {
+        Py_INCREF(objs[i]);
+        PyTuple_SET_ITEM(rec, i, objs[i]);
+    }
+    if (t0 >= 0) {
+        PyObject *a = PyLong_FromLongLong(t0);
+        if (a == NULL) {
+            Py_DECREF(rec);
+            return NULL;
+        }
+        PyTuple_SET_ITEM(rec, n++, a);
+    }
+    PyObject *b = PyLong_FromLongLong(t1);
+    if (b == NULL) {
+        Py_DECREF(rec);
+        return NULL;
+    }
+    PyTuple_SET_ITEM(rec, n, b);
+    return rec;
+}
+
+static PyObject *record6(PyObject *name, PyObject *phase, PyObject *seq, PyObject *eid, long long t0, long long t1)
+{
+    PyObject *objs[4] = {name, phase, seq, eid};
+    return tuple_times(objs, 4, t0, t1);
+}
+
+/* op_arrays(op, arrays, attrs, phase, seq) -> op.kernel(numpy, *arrays, **attrs), recorded as the dispatched op */
+static PyObject *OpHooks_op_arrays(OpHooks *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 5) {
+        PyErr_SetString(PyExc_TypeError, "op_arrays(op, arrays, attrs, phase, seq) takes 5 arguments");
+        return NULL;
+    }
+    PyObject *op = args[0], *arrays = args[1], *attrs = args[2];
+    PyObject *eid = self->shapes ? extra_of(self, arrays, 0) : PyLong_FromLong(0);
+    if (eid == NULL)
+        return NULL;
+    PyObject *name = NULL, *kernel = NULL, *seq = NULL, *out = NULL;
+    name = get_name(op);
+    if (name == NULL)
+        goto end;
+    kernel = PyObject_GetAttr(op, s_kernel);
+    if (kernel == NULL)
+        goto end;
+    seq = PySequence_Fast(arrays, "arrays must be a sequence");
+    if (seq == NULL)
+        goto end;
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
+    PyObject *small[8];
+    PyObject **argv = n + 1 <= 8 ? small : PyMem_Malloc((n + 1) * sizeof(PyObject *));
+    if (argv == NULL) {
+        PyErr_NoMemory();
+        goto end;
+    }
+    argv[0] = Numpy;
+    for (Py_ssize_t i = 0; i < n; i++)
+        argv[i + 1] = PySequence_Fast_GET_ITEM(seq, i);
+    PyObject *kw = (attrs != Py_None && PyDict_Check(attrs) && PyDict_GET_SIZE(attrs)) ? attrs : NULL;
+    long long t0 = now_ns();
+    out = PyObject_VectorcallDict(kernel, argv, (size_t)(n + 1), kw);
+    long long t1 = now_ns();
+    if (argv != small)
+        PyMem_Free(argv);
+    if (out == NULL) {
+        push_keeping_error(self, record6(name, args[3], args[4], eid, t0, t1));
+        goto end;
+    }
+    if (self->mem != NULL) {
+        if (Py_TYPE(out) != Ndarray_T) {      /* a NumPy scalar: the 0-d array its tensor will hold */
+            PyObject *o = PyObject_CallOneArg(self->as_arrays, out);
+            Py_DECREF(out);
+            out = o;
+            if (out == NULL)
+                goto end;
+        }
+        if (rec_arrays(self->mem, out, arrays, t1 - 1) < 0) {
+            Py_CLEAR(out);
+            goto end;
+        }
+    }
+    PyObject *rec = record6(name, args[3], args[4], eid, t0, t1);
+    if (rec == NULL || push(self, rec) < 0)
+        Py_CLEAR(out);
+    Py_XDECREF(rec);
+end:
+    Py_XDECREF(seq);
+    Py_XDECREF(kernel);
+    Py_XDECREF(name);
+    Py_DECREF(eid);
+    return out;
+}
+
+/* The tag of a range kind: _RANGE_TAGS' entry, range_tag's for a new kind (borrowed from the dict or new). */
+static PyObject *tag_of(OpHooks *self, PyObject *kind)
+{
+    PyObject *tag = PyDict_GetItemWithError(self->tags, kind);
+    if (tag != NULL) {
+        Py_INCREF(tag);
+        return tag;
+    }
+    if (PyErr_Occurred())
+        return NULL;
+    return PyObject_CallOneArg(self->range_tag, kind);
+}
+
+static PyObject *range_token(OpHooks *self, PyObject *name, PyObject *tag, PyObject *eid)
+{
+    PyObject *objs[4] = {name, tag, minus_one, eid};
+    return tuple_times(objs, self->extended ? 4 : 3, -1, now_ns());
+}
+
+/* range_enter(name, kind) -> (name, tag, -1[, 0], t0) */
+static PyObject *OpHooks_range_enter(OpHooks *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 2) {
+        PyErr_SetString(PyExc_TypeError, "range_enter(name, kind) takes 2 arguments");
+        return NULL;
+    }
+    PyObject *tag = tag_of(self, args[1]);
+    if (tag == NULL)
+        return NULL;
+    PyObject *tok = range_token(self, args[0], tag, zero);
+    Py_DECREF(tag);
+    return tok;
+}
+
+/* op_range_enter(name, args) -> (name, op tag, -1[, extra id], t0): a composite op's region */
+static PyObject *OpHooks_op_range_enter(OpHooks *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 2) {
+        PyErr_SetString(PyExc_TypeError, "op_range_enter(name, args) takes 2 arguments");
+        return NULL;
+    }
+    PyObject *eid = self->shapes ? extra_of(self, args[1], 1) : PyLong_FromLong(0);
+    if (eid == NULL)
+        return NULL;
+    PyObject *tok = range_token(self, args[0], self->op_tag, eid);
+    Py_DECREF(eid);
+    return tok;
+}
+
+/* range_exit(token): the record is the token and the exit time */
+static PyObject *OpHooks_range_exit(OpHooks *self, PyObject *tok)
+{
+    long long t1 = now_ns();
+    if (!PyTuple_CheckExact(tok)) {
+        PyErr_SetString(PyExc_TypeError, "range_exit(token): token is range_enter's");
+        return NULL;
+    }
+    Py_ssize_t n = PyTuple_GET_SIZE(tok);
+    PyObject *rec = PyTuple_New(n + 1);
+    if (rec == NULL)
+        return NULL;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *v = PyTuple_GET_ITEM(tok, i);
+        Py_INCREF(v);
+        PyTuple_SET_ITEM(rec, i, v);
+    }
+    PyObject *t = PyLong_FromLongLong(t1);
+    if (t == NULL) {
+        Py_DECREF(rec);
+        return NULL;
+    }
+    PyTuple_SET_ITEM(rec, n, t);
+    int rc = push(self, rec);
+    Py_DECREF(rec);
+    if (rc < 0)
+        return NULL;
+    Py_RETURN_NONE;
+}
+
+/* op_step(name, fn, *args) -> fn(*args), recorded as a region named `name` (the kernel steps of an op) */
+static PyObject *OpHooks_op_step(OpHooks *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs < 2) {
+        PyErr_SetString(PyExc_TypeError, "op_step(name, fn, *args) takes at least 2 arguments");
+        return NULL;
+    }
+    long long t0 = now_ns();
+    PyObject *res = PyObject_Vectorcall(args[1], args + 2, (size_t)(nargs - 2), NULL);
+    long long t1 = now_ns();
+    PyObject *objs[4] = {args[0], self->op_tag, minus_one, zero};
+    PyObject *rec = tuple_times(objs, self->extended ? 4 : 3, t0, t1);
+    if (res == NULL) {
+        push_keeping_error(self, rec);
+        Py_XDECREF(rec);
+        return NULL;
+    }
+    if (rec == NULL || push(self, rec) < 0) {
+        Py_XDECREF(rec);
+        Py_DECREF(res);
+        return NULL;
+    }
+    Py_DECREF(rec);
+    return res;
+}
+
+static PyMethodDef OpHooks_methods[] = {
+    {"op_enter", (PyCFunction)(void (*)(void))OpHooks_op_enter, METH_FASTCALL, "Recorder.op_enter"},
+    {"op_exit", (PyCFunction)(void (*)(void))OpHooks_op_exit, METH_FASTCALL, "Recorder.op_exit"},
+    {"op_arrays", (PyCFunction)(void (*)(void))OpHooks_op_arrays, METH_FASTCALL, "Recorder.op_arrays"},
+    {"range_enter", (PyCFunction)(void (*)(void))OpHooks_range_enter, METH_FASTCALL, "Recorder.range_enter"},
+    {"op_range_enter", (PyCFunction)(void (*)(void))OpHooks_op_range_enter, METH_FASTCALL, "Recorder.op_range_enter"},
+    {"range_exit", (PyCFunction)OpHooks_range_exit, METH_O, "Recorder.range_exit"},
+    {"op_step", (PyCFunction)(void (*)(void))OpHooks_op_step, METH_FASTCALL, "Recorder.op_step"},
+    {NULL, NULL, 0, NULL},
+};
+
+static int OpHooks_init(OpHooks *self, PyObject *args, PyObject *kw)
+{
+    PyObject *tls, *shapes_ids, *shapes_id, *arrays_id, *as_arrays, *tags, *range_tag, *op_tag, *mem;
+    int extended, shapes;
+    static char *kwlist[] = {"tls", "shapes_ids", "shapes_id", "arrays_id", "as_arrays", "tags", "range_tag",
+                             "op_tag", "memory", "extended", "shapes", NULL};
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "OOOOOO!OOOpp", kwlist, &tls, &shapes_ids, &shapes_id, &arrays_id,
+                                     &as_arrays, &PyDict_Type, &tags, &range_tag, &op_tag, &mem, &extended, &shapes))
+        return -1;
+    if (Tensor_T == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "profiler._crecord.setup() has not been called");
+        return -1;
+    }
+    if (shapes && !PyDict_Check(shapes_ids)) {
+        PyErr_SetString(PyExc_TypeError, "shapes_ids must be a dict when shapes is true");
+        return -1;
+    }
+    if (mem != Py_None && !PyObject_TypeCheck(mem, &CpuMemory_T)) {
+        PyErr_SetString(PyExc_TypeError, "memory must be a CpuMemory or None");
+        return -1;
+    }
+    PyObject **slots[] = {&self->tls, &self->shapes_ids, &self->shapes_id, &self->arrays_id, &self->as_arrays,
+                          &self->tags, &self->range_tag, &self->op_tag};
+    PyObject *vals[] = {tls, shapes_ids, shapes_id, arrays_id, as_arrays, tags, range_tag, op_tag};
+    for (int i = 0; i < 8; i++) {
+        Py_INCREF(vals[i]);
+        Py_XSETREF(*slots[i], vals[i]);
+    }
+    Py_XINCREF(mem == Py_None ? NULL : mem);
+    Py_XSETREF(self->mem, mem == Py_None ? NULL : (CpuMemory *)mem);
+    self->extended = extended;
+    self->shapes = shapes;
+    return 0;
+}
+
+static int OpHooks_traverse(OpHooks *self, visitproc visit, void *arg)
+{
+    Py_VISIT(self->tls);
+    Py_VISIT(self->shapes_ids);
+    Py_VISIT(self->shapes_id);
+    Py_VISIT(self->arrays_id);
+    Py_VISIT(self->as_arrays);
+    Py_VISIT(self->tags);
+    Py_VISIT(self->range_tag);
+    Py_VISIT(self->op_tag);
+    Py_VISIT(self->mem);
+    return 0;
+}
+
+static int OpHooks_clear(OpHooks *self)
+{
+    Py_CLEAR(self->tls);
+    Py_CLEAR(self->shapes_ids);
+    Py_CLEAR(self->shapes_id);
+    Py_CLEAR(self->arrays_id);
+    Py_CLEAR(self->as_arrays);
+    Py_CLEAR(self->tags);
+    Py_CLEAR(self->range_tag);
+    Py_CLEAR(self->op_tag);
+    Py_CLEAR(self->mem);
+    return 0;
+}
+
+static void OpHooks_dealloc(OpHooks *self)
+{
+    PyObject_GC_UnTrack(self);
+    OpHooks_clear(self);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static PyTypeObject OpHooks_T = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "profiler._crecord.OpHooks",
+    .tp_basicsize = sizeof(OpHooks),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
+    .tp_doc = "OpHooks(...): a Recorder's hook methods (op_enter, op_exit, op_arrays, range_enter, range_exit, ...).",
+    .tp_new = PyType_GenericNew,
+    .tp_init = (initproc)OpHooks_init,
+    .tp_traverse = (traverseproc)OpHooks_traverse,
+    .tp_clear = (inquiry)OpHooks_clear,
+    .tp_dealloc = (destructor)OpHooks_dealloc,
+    .tp_methods = OpHooks_methods,
+};
+
+/* ---- module -------------------------------------------------------------------------------------------- */
+
+static PyObject *mod_setup(PyObject *m, PyObject *args)
+{
+    PyObject *tensor, *ndarray, *generic, *numpy;
+    if (!PyArg_ParseTuple(args, "O!O!O!O", &PyType_Type, &tensor, &PyType_Type, &ndarray, &PyType_Type, &generic,
+                          &numpy))
+        return NULL;
+    Py_INCREF(tensor);
+    Py_XSETREF(Tensor_T, (PyTypeObject *)tensor);
+    Py_INCREF(ndarray);
+    Py_XSETREF(Ndarray_T, (PyTypeObject *)ndarray);
+    Py_INCREF(generic);
+    Py_XSETREF(Generic_T, (PyTypeObject *)generic);
+    Py_INCREF(numpy);
+    Py_XSETREF(Numpy, numpy);
+    Py_RETURN_NONE;
+}
+
+static PyObject *mod_perf_counter_ns(PyObject *m, PyObject *unused) { return PyLong_FromLongLong(now_ns()); }
+
+static PyObject *mod_native_id(PyObject *m, PyObject *unused) { return PyLong_FromLong(thread_id()); }
+
+static PyMethodDef module_methods[] = {
+    {"setup", mod_setup, METH_VARARGS, "setup(Tensor, ndarray, generic, numpy): the types the hooks test against."},
+    {"perf_counter_ns", mod_perf_counter_ns, METH_NOARGS, "The records' clock (time.perf_counter_ns's)."},
+    {"native_id", mod_native_id, METH_NOARGS, "The records' thread id (threading.get_native_id's), cached."},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef moduledef = {
+    PyModuleDef_HEAD_INIT, "_crecord", "The profiler recorder's per-op work in C (see profiler/_native.py).", -1,
+    module_methods,
+};
+
+PyMODINIT_FUNC PyInit__crecord(void)
+{
+    CountedRef_T.tp_base = &_PyWeakref_RefType;
+    if (PyType_Ready(&CountedRef_T) < 0 || PyType_Ready(&CpuMemory_T) < 0 || PyType_Ready(&OpHooks_T) < 0)
+        return NULL;
+#define INTERN(var, s) if ((var = PyUnicode_InternFromString(s)) == NULL) return NULL
+    INTERN(s_data, "_data");
+    INTERN(s_base, "base");
+    INTERN(s_nbytes, "nbytes");
+    INTERN(s_shape, "shape");
+    INTERN(s_dtype, "dtype");
+    INTERN(s_name, "name");
+    INTERN(s_buf, "buf");
+    INTERN(s_kernel, "kernel");
+    INTERN(s_active, "active");
+    INTERN(s_append, "append");
+#undef INTERN
+    if ((minus_one = PyLong_FromLong(-1)) == NULL || (zero = PyLong_FromLong(0)) == NULL)
+        return NULL;
+    pthread_atfork(NULL, NULL, forget_tid);
+    PyObject *m = PyModule_Create(&moduledef);
+    if (m == NULL)
+        return NULL;
+    Py_INCREF(&CountedRef_T);
+    Py_INCREF(&CpuMemory_T);
+    Py_INCREF(&OpHooks_T);
+    if (PyModule_AddObject(m, "CountedRef", (PyObject *)&CountedRef_T) < 0 ||
+        PyModule_AddObject(m, "CpuMemory", (PyObject *)&CpuMemory_T) < 0 ||
+        PyModule_AddObject(m, "OpHooks", (PyObject *)&OpHooks_T) < 0) {
+        Py_DECREF(m);
+        return NULL;
+    }
+    return m;
+}

@@ -1,0 +1,15 @@
+"""The compiled parts: the recording paths in C (tensorlib/_native.py describes them), built on Linux with the
+interpreter's own headers and nothing else. optional=True: where no C compiler is found the package installs
+without them and records through their Python twins, the same records at a higher cost per op. Everything
+else is in pyproject.toml."""
+import sys
+
+from setuptools import Extension, setup
+
+FLAGS = ["-O2", "-std=gnu99", "-Wall", "-Wno-unused-parameter"]
+ext_modules = []
+if sys.platform.startswith("linux"):
+    ext_modules = [Extension(name, [name.replace(".", "/") + ".c"], optional=True, extra_compile_args=FLAGS)
+                   for name in ("tensorlib._crecorded", "profiler._crecord")]
+
+setup(ext_modules=ext_modules)

@@ -1,0 +1,412 @@
+/* tensorlib._crecorded: the dispatcher's recorded paths in C (Linux), for when a profiler observes ops.
+ *
+ * The Python functions of tensorlib/dispatch.py stay the reference and the fallback (TENSORLIB_NATIVE=0, or a
+ * build without a compiler); each method here does what its Python twin does, in the same order:
+ *   sink(op, args, attrs)    _dispatch_recorded(op, args, attrs, (), False): the op sink alone (a default
+ *                            profile) -- phase and sequence number, execute, one OpRecord tuple
+ *                            (name, phase, seq, t0_ns, t1_ns) appended to the sink's per-thread list
+ *   pair(op, args, attrs)    _dispatch_one_pair(op, args, attrs, pair): one op hook alone (a detailed profile)
+ *   arrays(op, arrays, attrs)  run_recorded(op, *arrays, **attrs) while the sink or that hook's op_arrays is
+ *                            the only observer: a backward formula's or an optimizer's op run on arrays
+ * A Recorded object is made by dispatch._copy_flags whenever the hook registry changes, holding what it reads
+ * per op (the sink's threading.local, the hook's bound methods), as the Python paths read module globals.
+ * Clock: time.perf_counter_ns() is CLOCK_MONOTONIC on Linux; dispatch.py checks that at import.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#ifndef __linux__
+#error "tensorlib._crecorded is built on Linux only (its clock is CLOCK_MONOTONIC, perf_counter_ns's there)"
+#endif
+
+#include <time.h>
+
+static inline long long now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000000000LL + (long long)ts.tv_nsec;
+}
+
+static PyObject *s_phase, *s_seq, *s_forward, *s_backward, *s_name, *s_buf, *s_kernel, *s_append, *minus_one;
+
+typedef struct {
+    PyObject_HEAD
+    PyObject *execute;          /* _execute.execute(op, args, attrs, seq) */
+    PyObject *state;            /* _state.STATE: this thread's phase and backward seq */
+    PyObject *backward_passes;  /* _state.backward_passes: a list, non-empty while some backward runs */
+    PyObject *seq_counter;      /* _state.seq_counter: next() gives a forward sequence number */
+    PyObject *numpy;            /* an array kernel's first argument */
+    PyObject *tls;              /* the op sink's threading.local (its `buf`), or None */
+    PyObject *enter, *exit_;    /* the only op hook's op_enter and op_exit, or None */
+    PyObject *arrays_hook;      /* that hook's op_arrays, or None */
+} Recorded;
+
+/* The op's phase and sequence numbers, as _state.phase_seq: ("backward", STATE.seq, -1) inside a backward pass,
+ * else ("forward", n, n) with n = next(seq_counter). New references. */
+static int phase_seq(Recorded *r, PyObject **phase, PyObject **seq, PyObject **run_seq)
+{
+    if (PyList_GET_SIZE(r->backward_passes)) {
+        PyObject *ph = PyObject_GetAttr(r->state, s_phase);
+        if (ph == NULL)
+            return -1;
+        int fwd = ph == s_forward ? 1 : PyObject_RichCompareBool(ph, s_forward, Py_EQ);
+        Py_DECREF(ph);
+        if (fwd < 0)
+            return -1;
+        if (!fwd) {
+            *seq = PyObject_GetAttr(r->state, s_seq);
+            if (*seq == NULL)
+                return -1;
+            Py_INCREF(s_backward);
+            *phase = s_backward;
+            Py_INCREF(minus_one);
+            *run_seq = minus_one;
+            return 0;
+        }
+    }
+    *seq = PyIter_Next(r->seq_counter);
+    if (*seq == NULL) {
+        if (!PyErr_Occurred())
+            PyErr_SetString(PyExc_RuntimeError, "the sequence counter is exhausted");
+        return -1;
+    }
+    Py_INCREF(*seq);
+    *run_seq = *seq;
+    Py_INCREF(s_forward);
+    *phase = s_forward;
+    return 0;
+}
+
+/* A record of atoms (strings, ints) needs no cyclic GC: untracked at once, as the collector itself would untrack
+ * it the first time it looked (_PyTuple_MaybeUntrack), so that collections in between do not walk it. */
+static inline void untrack_atoms(PyObject *tup)
+{
+    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(tup); i++) {
+        PyObject *v = PyTuple_GET_ITEM(tup, i);
+        if (PyObject_IS_GC(v) && PyObject_GC_IsTracked(v))
+            return;
+    }
+    PyObject_GC_UnTrack(tup);
+}
+
+static int push(Recorded *r, PyObject *rec)
+{
+    PyObject *buf = PyObject_GetAttr(r->tls, s_buf);
+    if (buf == NULL)
+        return -1;
+    int rc;
+    if (PyList_CheckExact(buf))
+        rc = PyList_Append(buf, rec);
+    else {      /* the recorder's counter once max_events is reached */
+        PyObject *res = PyObject_CallMethodOneArg(buf, s_append, rec);
+        rc = res == NULL ? -1 : 0;
+        Py_XDECREF(res);
+    }
+    Py_DECREF(buf);
+    return rc;
+}
+
+/* (op.name, phase, seq, t0, t1) appended; an exception on its way out is kept (a failing record replaces it) */
+static int record(Recorded *r, PyObject *op, PyObject *phase, PyObject *seq, long long t0, long long t1)
+{
+    PyObject *et, *ev, *tb;
+    int failing = PyErr_Occurred() != NULL;
+    if (failing)
+        PyErr_Fetch(&et, &ev, &tb);
+    PyObject *rec = PyTuple_New(5);
+    PyObject *name = rec ? PyObject_GetAttr(op, s_name) : NULL;
+    PyObject *a = name ? PyLong_FromLongLong(t0) : NULL;
+    PyObject *b = a ? PyLong_FromLongLong(t1) : NULL;
+    if (b == NULL) {
+        Py_XDECREF(a);
+        Py_XDECREF(name);
+        Py_CLEAR(rec);
+    }
+    else {
+        PyTuple_SET_ITEM(rec, 0, name);
+        Py_INCREF(phase);
+        PyTuple_SET_ITEM(rec, 1, phase);
+        Py_INCREF(seq);
+        PyTuple_SET_ITEM(rec, 2, seq);
+        PyTuple_SET_ITEM(rec, 3, a);
+        PyTuple_SET_ITEM(rec, 4, b);
+        untrack_atoms(rec);
+    }
+    int rc = rec == NULL ? -1 : push(r, rec);
+    Py_XDECREF(rec);
+    if (failing) {
+        if (rc < 0) {
+            Py_XDECREF(et);
+            Py_XDECREF(ev);
+            Py_XDECREF(tb);
+        }
+        else
+            PyErr_Restore(et, ev, tb);
+    }
+    return rc;
+}
+
+static PyObject *run_execute(Recorded *r, PyObject *op, PyObject *args, PyObject *attrs, PyObject *run_seq)
+{
+    PyObject *argv[4] = {op, args, attrs, run_seq};
+    return PyObject_Vectorcall(r->execute, argv, 4, NULL);
+}
+
+static PyObject *Recorded_sink(Recorded *r, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 3) {
+        PyErr_SetString(PyExc_TypeError, "sink(op, args, attrs) takes 3 arguments");
+        return NULL;
+    }
+    if (r->tls == Py_None) {
+        PyErr_SetString(PyExc_RuntimeError, "this Recorded has no op sink");
+        return NULL;
+    }
+    PyObject *phase, *seq, *run_seq;
+    if (phase_seq(r, &phase, &seq, &run_seq) < 0)
+        return NULL;
+    long long t0 = now_ns();
+    PyObject *out = run_execute(r, args[0], args[1], args[2], run_seq);
+    long long t1 = now_ns();
+    if (record(r, args[0], phase, seq, t0, t1) < 0)
+        Py_CLEAR(out);
+    Py_DECREF(phase);
+    Py_DECREF(seq);
+    Py_DECREF(run_seq);
+    return out;
+}
+
+static PyObject *Recorded_pair(Recorded *r, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 3) {
+        PyErr_SetString(PyExc_TypeError, "pair(op, args, attrs) takes 3 arguments");
+        return NULL;
+    }
+    if (r->enter == Py_None) {
+        PyErr_SetString(PyExc_RuntimeError, "this Recorded has no op hook");
+        return NULL;
+    }
+    PyObject *phase, *seq, *run_seq;
+    if (phase_seq(r, &phase, &seq, &run_seq) < 0)
+        return NULL;
+    PyObject *eargv[5] = {args[0], args[1], args[2], phase, seq};
+    PyObject *tok = PyObject_Vectorcall(r->enter, eargv, 5, NULL);
+    PyObject *out = NULL;
+    if (tok != NULL) {
+        out = run_execute(r, args[0], args[1], args[2], run_seq);
+        /* exit(tok, out) as a finally: out is None when the op raised; an error of exit's replaces the op's */
+        PyObject *et = NULL, *ev = NULL, *tb = NULL;
+        if (out == NULL)
+            PyErr_Fetch(&et, &ev, &tb);
+        PyObject *xargv[2] = {tok, out ? out : Py_None};
+        PyObject *res = PyObject_Vectorcall(r->exit_, xargv, 2, NULL);
+        if (res == NULL) {
+            Py_CLEAR(out);
+            if (et != NULL) {       /* chain the op's error as the exit's context, as a finally would */
+                PyObject *ev2, *et2, *tb2;
+                PyErr_Fetch(&et2, &ev2, &tb2);
+                PyErr_NormalizeException(&et, &ev, &tb);
+                PyErr_NormalizeException(&et2, &ev2, &tb2);
+                if (tb != NULL)
+                    PyException_SetTraceback(ev, tb);
+                PyException_SetContext(ev2, ev);        /* steals ev */
+                Py_XDECREF(et);
+                Py_XDECREF(tb);
+                PyErr_Restore(et2, ev2, tb2);
+            }
+        }
+        else {
+            Py_DECREF(res);
+            if (et != NULL)
+                PyErr_Restore(et, ev, tb);
+        }
+        Py_DECREF(tok);
+    }
+    Py_DECREF(phase);
+    Py_DECREF(seq);
+    Py_DECREF(run_seq);
+    return out;
+}
+
+static PyObject *Recorded_arrays(Recorded *r, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 3) {
+        PyErr_SetString(PyExc_TypeError, "arrays(op, arrays, attrs) takes 3 arguments");
+        return NULL;
+    }
+    PyObject *op = args[0], *arrays = args[1], *attrs = args[2];
+    PyObject *phase, *seq, *run_seq;
+    if (phase_seq(r, &phase, &seq, &run_seq) < 0)
+        return NULL;
+    Py_DECREF(run_seq);
+    PyObject *out = NULL;
+    if (r->arrays_hook != Py_None) {
+        PyObject *argv[5] = {op, arrays, attrs, phase, seq};
+        out = PyObject_Vectorcall(r->arrays_hook, argv, 5, NULL);
+        goto end;
+    }
+    if (r->tls == Py_None) {
+        PyErr_SetString(PyExc_RuntimeError, "this Recorded records no ops on arrays");
+        goto end;
+    }
+    PyObject *kernel = PyObject_GetAttr(op, s_kernel);
+    if (kernel == NULL)
+        goto end;
+    PyObject *seqf = PySequence_Fast(arrays, "arrays must be a sequence");
+    if (seqf == NULL) {
+        Py_DECREF(kernel);
+        goto end;
+    }
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(seqf);
+    PyObject *small[8];
+    PyObject **argv = n + 1 <= 8 ? small : PyMem_Malloc((size_t)(n + 1) * sizeof(PyObject *));
+    if (argv == NULL) {
+        PyErr_NoMemory();
+        Py_DECREF(seqf);
+        Py_DECREF(kernel);
+        goto end;
+    }
+    argv[0] = r->numpy;
+    for (Py_ssize_t i = 0; i < n; i++)
+        argv[i + 1] = PySequence_Fast_GET_ITEM(seqf, i);
+    PyObject *kw = (PyDict_Check(attrs) && PyDict_GET_SIZE(attrs)) ? attrs : NULL;
+    long long t0 = now_ns();
+    out = PyObject_VectorcallDict(kernel, argv, (size_t)(n + 1), kw);
+    long long t1 = now_ns();
+    if (argv != small)
+        PyMem_Free(argv);
+    Py_DECREF(seqf);
+    Py_DECREF(kernel);
+    if (record(r, op, phase, seq, t0, t1) < 0)
+        Py_CLEAR(out);
+end:
+    Py_DECREF(phase);
+    Py_DECREF(seq);
+    return out;
+}
+
+static PyMethodDef Recorded_methods[] = {
+    {"sink", (PyCFunction)(void (*)(void))Recorded_sink, METH_FASTCALL,
+     "sink(op, args, attrs): dispatch._dispatch_recorded(op, args, attrs, (), False)"},
+    {"pair", (PyCFunction)(void (*)(void))Recorded_pair, METH_FASTCALL,
+     "pair(op, args, attrs): dispatch._dispatch_one_pair(op, args, attrs, (op_enter, op_exit))"},
+    {"arrays", (PyCFunction)(void (*)(void))Recorded_arrays, METH_FASTCALL,
+     "arrays(op, arrays, attrs): dispatch.run_recorded(op, *arrays, **attrs) for the sink or op_arrays"},
+    {NULL, NULL, 0, NULL},
+};
+
+static int Recorded_init(Recorded *r, PyObject *args, PyObject *kw)
+{
+    PyObject *execute, *state, *bp, *counter, *numpy, *tls, *enter, *exit_, *arrays_hook;
+    static char *kwlist[] = {"execute", "state", "backward_passes", "seq_counter", "numpy", "tls", "op_enter",
+                             "op_exit", "op_arrays", NULL};
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "OOO!OOOOOO", kwlist, &execute, &state, &PyList_Type, &bp, &counter,
+                                     &numpy, &tls, &enter, &exit_, &arrays_hook))
+        return -1;
+    if (!PyIter_Check(counter)) {
+        PyErr_SetString(PyExc_TypeError, "seq_counter must be an iterator");
+        return -1;
+    }
+    if ((enter == Py_None) != (exit_ == Py_None)) {
+        PyErr_SetString(PyExc_TypeError, "op_enter and op_exit come together");
+        return -1;
+    }
+    PyObject **slots[] = {&r->execute, &r->state, &r->backward_passes, &r->seq_counter, &r->numpy, &r->tls,
+                          &r->enter, &r->exit_, &r->arrays_hook};
+    PyObject *vals[] = {execute, state, bp, counter, numpy, tls, enter, exit_, arrays_hook};
+    for (int i = 0; i < 9; i++) {
+        Py_INCREF(vals[i]);
+        Py_XSETREF(*slots[i], vals[i]);
+    }
+    return 0;
+}
+
+static int Recorded_traverse(Recorded *r, visitproc visit, void *arg)
+{
+    Py_VISIT(r->execute);
+    Py_VISIT(r->state);
+    Py_VISIT(r->backward_passes);
+    Py_VISIT(r->seq_counter);
+    Py_VISIT(r->numpy);
+    Py_VISIT(r->tls);
+    Py_VISIT(r->enter);
+    Py_VISIT(r->exit_);
+    Py_VISIT(r->arrays_hook);
+    return 0;
+}
+
+static int Recorded_clear(Recorded *r)
+{
+    Py_CLEAR(r->execute);
+    Py_CLEAR(r->state);
+    Py_CLEAR(r->backward_passes);
+    Py_CLEAR(r->seq_counter);
+    Py_CLEAR(r->numpy);
+    Py_CLEAR(r->tls);
+    Py_CLEAR(r->enter);
+    Py_CLEAR(r->exit_);
+    Py_CLEAR(r->arrays_hook);
+    return 0;
+}
+
+static void Recorded_dealloc(Recorded *r)
+{
+    PyObject_GC_UnTrack(r);
+    Recorded_clear(r);
+    Py_TYPE(r)->tp_free((PyObject *)r);
+}
+
+static PyTypeObject Recorded_T = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "tensorlib._crecorded.Recorded",
+    .tp_basicsize = sizeof(Recorded),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
+    .tp_doc = "Recorded(execute, state, backward_passes, seq_counter, numpy, tls, op_enter, op_exit, op_arrays): "
+              "the dispatcher's recorded paths (sink, pair, arrays).",
+    .tp_new = PyType_GenericNew,
+    .tp_init = (initproc)Recorded_init,
+    .tp_traverse = (traverseproc)Recorded_traverse,
+    .tp_clear = (inquiry)Recorded_clear,
+    .tp_dealloc = (destructor)Recorded_dealloc,
+    .tp_methods = Recorded_methods,
+};
+
+static PyObject *mod_perf_counter_ns(PyObject *m, PyObject *unused) { return PyLong_FromLongLong(now_ns()); }
+
+static PyMethodDef module_methods[] = {
+    {"perf_counter_ns", mod_perf_counter_ns, METH_NOARGS, "The records' clock (time.perf_counter_ns's)."},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef moduledef = {
+    PyModuleDef_HEAD_INIT, "_crecorded", "The dispatcher's recorded paths in C (see tensorlib/dispatch.py).", -1,
+    module_methods,
+};
+
+PyMODINIT_FUNC PyInit__crecorded(void)
+{
+    if (PyType_Ready(&Recorded_T) < 0)
+        return NULL;
+#define INTERN(var, s) if ((var = PyUnicode_InternFromString(s)) == NULL) return NULL
+    INTERN(s_phase, "phase");
+    INTERN(s_seq, "seq");
+    INTERN(s_forward, "forward");
+    INTERN(s_backward, "backward");
+    INTERN(s_name, "name");
+    INTERN(s_buf, "buf");
+    INTERN(s_kernel, "kernel");
+    INTERN(s_append, "append");
+#undef INTERN
+    if ((minus_one = PyLong_FromLong(-1)) == NULL)
+        return NULL;
+    PyObject *m = PyModule_Create(&moduledef);
+    if (m == NULL)
+        return NULL;
+    Py_INCREF(&Recorded_T);
+    if (PyModule_AddObject(m, "Recorded", (PyObject *)&Recorded_T) < 0) {
+        Py_DECREF(m);
+        return NULL;
+    }
+    return m;
+}

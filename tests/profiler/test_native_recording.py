@@ -1,0 +1,196 @@
+"""The recording paths in C (tensorlib/_crecorded.c, profiler/_crecord.c; tensorlib/_native.py) write what their
+Python twins write: the same events, tree, sequence numbers, Input Dims/types and memory records, for every
+option set, on training steps of several kinds (tests/profiler/test_same_tree_any_options.py's), and in the
+corner cases (an op that raises, threads, a forked child, the max_events bound)."""
+import os
+import sys
+import threading
+
+import numpy as np
+import pytest
+
+import profiler
+import tensorlib as tl
+from profiler import memory_record, recorder
+from tensorlib import _native, dispatch
+
+from .test_same_tree_any_options import _detailed, _step
+
+OPTIONS = [{}, {"record_shapes": True}, {"profile_memory": True}, {"record_shapes": True, "profile_memory": True},
+           {"profile_memory": True, "with_stack": True}, {"record_shapes": True, "with_flops": True}]
+NATIVE = dispatch._crecorded is not None and recorder.crecord is not None
+
+
+def _python_only(monkeypatch):
+    """Record through the Python twins from here on (as TENSORLIB_NATIVE=0 does at import)."""
+    monkeypatch.setattr(recorder, "crecord", None)
+    monkeypatch.setattr(memory_record, "crecord", None)
+    monkeypatch.setattr(dispatch, "_crecorded", None)
+    dispatch.refresh_hooks()
+
+
+def test_the_native_recorders_are_built_and_used_on_linux():
+    """`pip install` builds both modules on Linux (setup.py); a silent build failure would leave every profile on
+    the slower Python path, so it fails here (TENSORLIB_NATIVE=0 turns them off on purpose)."""
+    if not sys.platform.startswith("linux"):
+        pytest.skip("the C recorders are built on Linux only (setup.py)")
+    if os.environ.get("TENSORLIB_NATIVE", "1").strip().lower() in ("0", "false", "no", "off"):
+        assert not NATIVE and _native.status()["tensorlib._crecorded"].startswith("off")
+        return
+    assert _native.status() == {"tensorlib._crecorded": "on", "profiler._crecord": "on"}
+    assert NATIVE
+    with profiler.profile(record_shapes=True, profile_memory=True) as prof:
+        assert type(prof._recorder.native).__name__ == "OpHooks"
+        assert dispatch._rec_run is not None and dispatch._rec_run.__name__ == "pair"
+        tl.ones(3) + 1
+    with profiler.profile():
+        assert dispatch._rec_run.__name__ == "sink"
+    assert dispatch._rec_run is None
+
+
+def _records(kind, options, tmp_path, name):
+    step = _step(kind)
+    step(False)         # Adam's state exists: the profiled steps run the same ops
+    with profiler.profile(**options) as prof:
+        step(True)
+        with profiler.record_function("user range"):
+            step(False)
+    rows, mem = _detailed(prof, tmp_path / f"{name}.json")
+    return rows, mem, [(n, k) for k, n in sorted(_count(prof).items())]
+
+
+def _count(prof):
+    out: dict = {}
+    for e in prof.events():
+        out[e.name] = out.get(e.name, 0) + 1
+    return out
+
+
+@pytest.mark.skipif(not NATIVE, reason="the C recorders are not built here (see test above)")
+@pytest.mark.parametrize("options", OPTIONS, ids=lambda o: "+".join(o) or "default")
+@pytest.mark.parametrize("kind", ["mlp", "transformer", "gru", "cells", "conv", "policy"])
+def test_the_c_recorders_record_what_the_python_ones_do(kind, options, monkeypatch, tmp_path):
+    native = _records(kind, options, tmp_path, "c")
+    _python_only(monkeypatch)
+    python = _records(kind, options, tmp_path, "py")
+    assert native[2] == python[2]          # the same events, by name and count
+    assert native[0] == python[0]          # ... in the same tree, with the same sequence numbers, shapes, memory
+    assert native[1] == python[1]          # the [memory] records: bytes and running totals, in order
+    if options.get("record_shapes"):
+        assert any(r[3] for r in native[0])
+    if options.get("profile_memory"):
+        assert native[1] and sum(b for b, _ in native[1]) <= sum(abs(b) for b, _ in native[1])
+
+
+@pytest.mark.skipif(not NATIVE, reason="the C recorders are not built here (see the first test)")
+@pytest.mark.parametrize("options", OPTIONS[:4], ids=lambda o: "+".join(o) or "default")
+def test_an_op_that_raises_is_recorded_and_its_error_kept(options, monkeypatch):
+    def run():
+        a, b = tl.ones(2, 3), tl.ones(4, 5)
+        with profiler.profile(**options) as prof:
+            with pytest.raises(RuntimeError, match="size of tensor a"):
+                a + b
+            with pytest.raises(RuntimeError):
+                tl.matmul(a, b)
+            c = a * 2
+        return [e.name for e in prof.events()], c
+    native, c = run()
+    assert c.tolist() == [[2.0] * 3] * 2
+    _python_only(monkeypatch)
+    assert run()[0] == native
+    assert native[:2] == ["aten::add", "aten::matmul"]
+
+
+@pytest.mark.skipif(not NATIVE, reason="the C recorders are not built here (see the first test)")
+def test_threads_record_into_their_own_lists_with_their_native_ids():
+    out = {}
+
+    def work():
+        out["tid"] = threading.get_native_id()
+        x = tl.ones(64)
+        for _ in range(5):
+            x = x * 2
+        out["x"] = x
+
+    with profiler.profile(record_shapes=True, profile_memory=True) as prof:
+        t = threading.Thread(target=work)
+        t.start()
+        t.join()
+        y = tl.ones(8) + 1
+    tids = {e.thread for e in prof.events() if e.name == "aten::mul"}
+    assert tids == {out["tid"]} != {threading.get_native_id()}
+    assert {e.thread for e in prof.events() if e.name == "aten::add"} == {threading.get_native_id()}
+    mem = prof.store.mem_events
+    assert set(mem["tid"].tolist()) == {out["tid"], threading.get_native_id()}
+    assert out["x"].tolist() == [32.0] * 64 and y.tolist() == [2.0] * 8
+
+
+@pytest.mark.skipif(not NATIVE or not hasattr(os, "fork"), reason="the C recorders are not built here, or no fork")
+def test_a_forked_child_stamps_its_own_thread_id():
+    from profiler import _crecord
+    assert _crecord.native_id() == threading.get_native_id()     # the parent's, now cached
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:        # the child: the cache was forgotten at the fork
+        try:
+            ok = _crecord.native_id() == threading.get_native_id() != os.getppid()
+            os.write(w, b"1" if ok else b"0")
+        finally:
+            os._exit(0)
+    os.close(w)
+    got = os.read(r, 1)
+    os.close(r)
+    os.waitpid(pid, 0)
+    assert got == b"1"
+
+
+@pytest.mark.skipif(not NATIVE, reason="the C recorders are not built here (see the first test)")
+@pytest.mark.parametrize("options", OPTIONS[:4], ids=lambda o: "+".join(o) or "default")
+def test_the_max_events_bound_counts_what_it_drops(options):
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        x = tl.ones(4)
+        with profiler.profile(max_events=50, **options) as prof:
+            for _ in range(500):
+                x = x + 1
+    kept = len(prof.events())
+    assert kept <= 50
+    assert kept + prof.dropped_events == 500
+
+
+@pytest.mark.skipif(not NATIVE, reason="the C recorders are not built here (see the first test)")
+def test_memory_records_of_arrays_and_frees_are_the_python_ones():
+    """CpuMemory directly: the cases of test_memory_attribution's record_outputs test and record_arrays, then the
+    frees as the arrays die."""
+    from profiler.memory_record import CPU, MemoryRecorder
+    recs = {}
+    for native in (True, False):
+        saved = memory_record.crecord
+        if not native:
+            memory_record.crecord = None
+        try:
+            mem = MemoryRecorder()
+        finally:
+            memory_record.crecord = saved
+        assert (mem._native is not None) == native
+        mem.start()
+        a, b = tl.ones(2, 3), tl.ones(4)
+        mem.record_outputs(b, (a, b), 1)
+        mem.record_outputs(tl.from_numpy(b.numpy()), (a, b), 2)
+        fresh = tl.ones(5)
+        mem.record_outputs(fresh, (a, b), 3)
+        mem.record_outputs(fresh, (a,), 4)
+        mem.record_outputs((fresh, a), (a, 1.0), 5)
+        v = np.ones(6)
+        mem.record_arrays((v, v[2:], np.float32(1.0)), (a.numpy(),), 6)
+        mem.record_arrays(v.reshape(2, 3), (v,), 7)
+        mem.record_outputs(a[1:], (a,), 8)
+        del fresh, v
+        mem.stop()
+        arr = mem.array()
+        assert set(arr["dev_type"].tolist()) == {CPU}
+        recs[native] = (arr["t"].tolist(), arr["bytes"].tolist(), len(mem.live))
+    assert recs[True][1] == recs[False][1] == [20, 48, -20, -48]
+    assert recs[True][0][:2] == recs[False][0][:2] == [3, 6]
+    assert recs[True][2] == recs[False][2] == 0
