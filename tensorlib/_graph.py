@@ -19,7 +19,7 @@ from . import _hooks as _H
 from . import _sync
 from ._device import xp_of
 from ._dtype import FLOAT_NP, scalar_name
-from ._state import STATE
+from ._state import STATE, set_grad_mode
 from ._tensor import Tensor, _RemovableHandle
 
 _np_ndarray = _np.ndarray
@@ -27,11 +27,14 @@ _new_tensor = _new_node = object.__new__
 _weakref = weakref.ref
 _anomaly_any = 0     # _hooks.anomaly_users, copied on every registry change: STATE.anomaly (a thread-local
                      # read) is read only while some thread has anomaly detection on
+_saved_any = 0       # saved_tensors_hooks contexts open in any thread (push_saved_hooks / pop_saved_hooks)
+_slow_any = 0        # _anomaly_any or _saved_any: the one flag the fast recorders (make_node1/2/3) read
 
 
 def _copy_flags():
-    global _anomaly_any
+    global _anomaly_any, _slow_any
     _anomaly_any = _H.anomaly_users
+    _slow_any = _anomaly_any or _saved_any
 
 
 _H.subscribe(_copy_flags)
@@ -455,7 +458,7 @@ def make_node1(op, a, attrs, out, seq):
     """make_node for one tensor argument that requires grad and one array output (unary ops, views,
     reductions) or a tuple of them (`_outputs`), written out: the same node, attribute for attribute, at
     about half the cost."""
-    if (type(out) is not _np_ndarray and type(out) is not tuple) or _anomaly_any and STATE.anomaly:
+    if (type(out) is not _np_ndarray and type(out) is not tuple) or _slow_any and (STATE.anomaly or STATE.saved_hooks):
         return make_node(op, (a,), attrs, out, seq)
     node = _new_node(Node)
     node.op = op
@@ -501,7 +504,7 @@ def make_node1(op, a, attrs, out, seq):
 def make_node2(op, a, b, attrs, out, seq):
     """make_node for the commonest case, written out: two arguments (tensors or numbers), one array
     output, no anomaly mode. build_node and Node.__init__ inlined; the same node, attribute for attribute."""
-    if type(out) is not _np_ndarray or _anomaly_any and STATE.anomaly:
+    if type(out) is not _np_ndarray or _slow_any and (STATE.anomaly or STATE.saved_hooks):
         return make_node(op, (a, b), attrs, out, seq)
     node = _new_node(Node)
     node.op = op
@@ -572,7 +575,7 @@ def make_node3(op, a, b, c, attrs, out, seq):
     first, linear's and nll_loss's optional last), one array output, written out as make_node2."""
     if type(out) is not _np_ndarray and isinstance(out, _np.generic):
         out = _np.asarray(out)      # a 0-d result (nll_loss's mean) as the array its tensor holds
-    if (type(out) is not _np_ndarray and type(out) is not tuple) or _anomaly_any and STATE.anomaly:
+    if (type(out) is not _np_ndarray and type(out) is not tuple) or _slow_any and (STATE.anomaly or STATE.saved_hooks):
         return make_node(op, (a, b, c), attrs, out, seq)
     node = _new_node(Node)
     node.op = op
@@ -663,8 +666,14 @@ def make_node(op, args, attrs, out, seq):
     """Record a node for a forward op and return its output tensor(s) attached to it."""
     node = build_node(op, args, attrs, seq)
     if type(out) is tuple:
-        return _outputs(node, op, out, args[0])
-    return _outputs(node, op, (out,), args[0])[0]
+        results = _outputs(node, op, out, args[0])
+        if _saved_any and STATE.saved_hooks:
+            pack_saved(node, results)
+        return results
+    results = _outputs(node, op, (out,), args[0])
+    if _saved_any and STATE.saved_hooks:
+        pack_saved(node, results)
+    return results[0]
 
 
 def _outputs(node, op, outs, src):
@@ -733,6 +742,8 @@ def record_inplace(op, base, args, attrs, result, seq):
     if "o" in base.save:
         node.out_data = (result,)
         node.out_refs = (None,)
+    if _saved_any and STATE.saved_hooks:
+        pack_saved(node, (target,))
     return target
 
 
@@ -854,3 +865,199 @@ def _dispatcher():
     The one deliberate upward edge of this layer (tests/test_import_graph.py)."""
     from .dispatch import dispatch, op_named
     return dispatch, op_named
+
+
+# --- saved-tensor hooks (torch.autograd.graph.saved_tensors_hooks) --------------------------------------
+# While a thread has hooks pushed, every node it records passes what it saved through the innermost pack
+# hook, and keeps only what the hook returned: the node becomes a _HookedNode, whose saved inputs and
+# outputs are unpack_hook(packed) each time they are read (torch's SavedVariable with hooks). Recording
+# stays as cheap as before: the fast recorders read one module flag (_slow_any), true only while some
+# thread has a context open.
+
+_PACK_INPLACE = ("A saved tensor pack hook is modifying its input in place. Tensors provided as input to pack hook "
+                 "cannot be modified by in-place operations as this can lead to unexpected side-effects. Please "
+                 "open an issue if you need to perform in-place operations on the input to a pack hook.")
+
+
+def push_saved_hooks(pack_hook, unpack_hook):
+    """saved_tensors_hooks.__enter__: push the pair on this thread's stack (torch's message when
+    disable_saved_tensors_hooks is on)."""
+    global _saved_any, _slow_any
+    st = STATE
+    msg = st.saved_hooks_off
+    if msg is not None:
+        raise RuntimeError(msg)
+    st.saved_hooks = st.saved_hooks + ((pack_hook, unpack_hook),)
+    _saved_any += 1
+    _slow_any = _anomaly_any or _saved_any
+
+
+def pop_saved_hooks():
+    """saved_tensors_hooks.__exit__."""
+    global _saved_any, _slow_any
+    st = STATE
+    if st.saved_hooks:
+        st.saved_hooks = st.saved_hooks[:-1]
+        _saved_any -= 1
+        _slow_any = _anomaly_any or _saved_any
+
+
+def _pack_one(pack, t):
+    """pack(t), refused (torch's message) when the hook changed t in place."""
+    b = t._base
+    owner = b if b is not None else t
+    v = owner._version
+    packed = pack(t)
+    if owner._version != v:
+        raise RuntimeError(_PACK_INPLACE)
+    return packed
+
+
+def _pack_input(pack, a):
+    """A saved input's record: (packed, grad_fn, output_nr, requires_grad, leaf edge) for a tensor (what the
+    unpacked tensor is attached to, as torch's SavedVariable keeps its grad_fn), the value itself otherwise."""
+    if not isinstance(a, Tensor):
+        return (a,)     # a number or None: kept as is
+    fn = a._grad_fn
+    rg = a._requires_grad
+    edge = None if fn is not None or not rg else (a._acc_edge or _leaf_edge(a))
+    return (_pack_one(pack, a), fn, a._output_nr, rg, edge)
+
+
+def pack_hooks_now():
+    """This thread's innermost (pack, unpack), or None."""
+    hooks = STATE.saved_hooks
+    return hooks[-1] if hooks else None
+
+
+def pack_tensors(tensors, outputs, node):
+    """The records of tensors (a custom Function's save_for_backward: None kept as None, as a 1-tuple) packed by the
+    innermost hook, with grad mode off as torch packs; those among `outputs` (id -> (result, i)) saved as
+    node's output i."""
+    pack, unpack = STATE.saved_hooks[-1]
+    prev = set_grad_mode(False)
+    try:
+        recs = []
+        for t in tensors:
+            if t is None or not isinstance(t, Tensor):
+                recs.append(None if t is None else (t,))
+                continue
+            o = outputs.get(id(t))
+            if o is not None:
+                r, i = o
+                recs.append((_pack_one(pack, r), node, i, r._requires_grad, None))
+            else:
+                recs.append(_pack_input(pack, t))
+    finally:
+        set_grad_mode(prev)
+    return unpack, tuple(recs)
+
+
+def pack_saved(node, outs):
+    """Pass what `node` saved (its inputs, its outputs `outs`) through this thread's innermost pack hook."""
+    if node.inputs is None and node.out_data is None:
+        return
+    pack, unpack = STATE.saved_hooks[-1]
+    prev = set_grad_mode(False)
+    try:
+        ins = node.inputs
+        p_in = None if ins is None else tuple([_pack_input(pack, a) for a in ins])
+        p_out = None
+        if node.out_data is not None:
+            p_out = tuple([(_pack_one(pack, o), o._requires_grad) for o in outs])
+    finally:
+        set_grad_mode(prev)
+    node.__class__ = _HookedNode
+    _INPUTS_SLOT.__set__(node, None)
+    node.packed = (unpack, p_in, p_out)
+    node.versions = None                # torch checks no version through hooks
+    node.out_data = ()                  # marks "something saved" (the engine's release test reads it first)
+    node.out_refs = None
+
+
+def unpack_record(unpack, rec):
+    """A tensor from a saved tensor's record: unpack_hook(packed) (torch's type check), attached where the
+    saved tensor was (its grad_fn and output_nr, or its leaf's accumulator)."""
+    packed, fn, nr, rg, edge = rec
+    u = unpack(packed)
+    if not isinstance(u, Tensor):
+        raise TypeError(f"Output of saved tensor unpack_hook expected to be a Tensor but got result of type "
+                        f"{type(u).__name__}")
+    t = _new_tensor(Tensor)
+    t._data = u._data
+    if rg:
+        t._requires_grad = True
+        if fn is not None:
+            t._grad_fn = fn
+            t._output_nr = nr
+        else:
+            t._acc_edge = edge
+    return t
+
+
+_INPUTS_SLOT = Node.__dict__["inputs"]
+
+
+class _HookedNode(Node):
+    """A node whose saved tensors went through saved-tensor hooks (see pack_saved): `packed` is
+    (unpack_hook, input records or None, output records or None); each read of `inputs` or of a saved output
+    unpacks, as each unpack of torch's SavedVariable does."""
+    __slots__ = ()
+    packed: Any = None
+
+    def _get_inputs(self):
+        p = self.packed
+        if p is None or p[1] is None:
+            return None
+        unpack = p[0]
+        return tuple([r[0] if len(r) == 1 else unpack_record(unpack, r) for r in p[1]])
+
+    def _set_inputs(self, value):
+        _INPUTS_SLOT.__set__(self, value)
+
+    inputs = property(_get_inputs, _set_inputs)
+
+    @property
+    def saved_inputs(self):
+        if self.freed:
+            self._check_alive()
+        ins = self.inputs
+        if ins is None:
+            raise RuntimeError(f"{self.name()}: inputs were not saved for backward (op {self.op.name!r} declares save="
+                               f"{self.op.save!r})")
+        return ins
+
+    inputs_ = saved_inputs
+
+    def _unpacked_outputs(self, start):
+        p = self.packed
+        if p is None or p[2] is None:
+            raise RuntimeError(f"{self.name()}: outputs were not saved for backward (op {self.op.name!r} declares "
+                               f"save={self.op.save!r})")
+        unpack = p[0]
+        return tuple([unpack_record(unpack, (packed, self, i, rg, None))
+                      for i, (packed, rg) in enumerate(p[2]) if i >= start])
+
+    @property
+    def saved_output(self):
+        if self.freed:
+            self._check_alive()
+        outs = self._unpacked_outputs(0)
+        return outs[0] if len(outs) == 1 else outs
+
+    def saved_outputs_from(self, start):
+        if self.freed:
+            self._check_alive()
+        return self._unpacked_outputs(start)
+
+    def saved_output_array(self):
+        return self.saved_output._data
+
+    def release(self):
+        if self.packed is not None or not self.freed:
+            self.packed = None
+            _INPUTS_SLOT.__set__(self, None)
+            self.out_data = self.out_refs = None
+            if self.ctx_data is not None:
+                self.ctx_data = None
+            self.freed = True

@@ -20,6 +20,8 @@ class _State(threading.local):
     autocast: tuple | None = None     # None or a tuple of (device_type, dtype)
     anomaly = False
     anomaly_check_nan = True
+    saved_hooks: tuple = ()   # torch.autograd.graph.saved_tensors_hooks' stack: ((pack, unpack), ...), innermost last
+    saved_hooks_off: str | None = None    # disable_saved_tensors_hooks' message while it is on
 
 
 STATE = _State()

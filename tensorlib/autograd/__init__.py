@@ -12,6 +12,7 @@ from .engine import run_backward
 from .function import Function, FunctionCtx
 from .grad_mode import (enable_grad, inference_mode, is_grad_enabled, no_grad, set_grad_enabled)
 from .gradcheck import GradcheckError, gradcheck, gradgradcheck
+from . import graph  # noqa: F401 - torch.autograd.graph (Node, saved_tensors_hooks, save_on_cpu, ...)
 from .graph import AccumulateGrad, Node
 
 
@@ -89,10 +90,6 @@ def _tensor_backward(self, gradient=None, retain_graph=None, create_graph=False,
         run_backward(self, gradient, retain_graph, create_graph)
         return
     backward(self, gradient, retain_graph, create_graph, inputs)
-
-
-class graph:  # torch.autograd.graph namespace stand-in
-    Node = Node
 
 
 def __getattr__(name: str):

@@ -19,7 +19,7 @@ from .. import _sync
 from .. import dispatch as _D
 from .._device import xp_of
 from .. import _dtype
-from .._graph import AccumulateGrad, Node, accumulator, mark_view, n_outputs, tensor_of
+from .._graph import AccumulateGrad, Node, _HookedNode, accumulator, mark_view, n_outputs, tensor_of
 from .._sparse import SparseCOO
 from .._state import GLOBAL, STATE, backward_passes, set_grad_mode
 from .._tensor import Tensor
@@ -214,7 +214,7 @@ def run_backward(outputs, grad_outputs, retain_graph, create_graph, inputs=None,
                 in_grads = _run_node(node, buf, capture, accumulate, quiet, held)
             else:
                 in_grads = _run_hooked(node, buf, capture, accumulate, quiet, held)
-            if not retain_graph and (node.inputs is not None or node.out_data is not None):
+            if not retain_graph and (node.out_data is not None or node.inputs is not None):
                 node.release()
             for (fn, nr), g in zip(node.edges, in_grads):
                 if fn is None or (runs is not None and fn not in deps):   # (autograd.grad: a node no input needs)
@@ -366,7 +366,10 @@ def _run_node(node: Node, grads, capture, accumulate, quiet, held=None):
     # a quiet formula takes every gradient, or (an op with outputs that never carry one: layer_norm's
     # statistics) None for those and checks its own
     qb = op.quiet_backward if quiet and (not missing or op.nondiff_outputs) else None
-    if qb is not None:          # no phase or range to set: nothing it runs is dispatched
+    # (not on a node whose saved tensors went through saved-tensor hooks: what the unpack hook returned may
+    # not be what was saved, and the dispatched formula checks it as torch's does). No phase or range to set:
+    # nothing it runs is dispatched
+    if qb is not None and type(node) is not _HookedNode:
         if node.versions is not None or node.freed:
             _check_saved(node, op)
         try:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from .. import _dtype
+from .. import _graph as _G
 from .._graph import build_node
 from .._state import STATE, next_seq
 from .._tensor import Tensor
@@ -16,6 +17,7 @@ class FunctionCtx:
         self.needs_input_grad = ()
         self.materialize_grads = True
         self._node = None
+        self._packed = None     # (unpack_hook, records) when saved-tensor hooks packed to_save
 
     def save_for_backward(self, *tensors):
         for t in tensors:
@@ -31,6 +33,10 @@ class FunctionCtx:
             node._check_alive()
             if node.ctx_data is None:
                 node._check_alive()
+        p = self._packed
+        if p is not None:           # each read unpacks, as torch's
+            unpack = p[0]
+            return tuple([r if r is None else r[0] if len(r) == 1 else _G.unpack_record(unpack, r) for r in p[1]])
         return self.to_save
 
     def mark_non_differentiable(self, *tensors):
@@ -98,6 +104,10 @@ def _run_function(op, args, attrs, seq):
             o = t
         results.append(o)
     node.out_meta = tuple((r._data.shape, r._data.dtype) if isinstance(r, Tensor) else ((), None) for r in results)
+    if _G._saved_any and STATE.saved_hooks and ctx.to_save:     # torch packs what was saved, outputs as outputs
+        outputs = {id(o): (r, i) for i, (o, r) in enumerate(zip(outs, results)) if isinstance(r, Tensor)}
+        ctx._packed = _G.pack_tensors(ctx.to_save, outputs, node)
+        ctx.to_save = ()
     return tuple(results) if multi else results[0]
 
 

@@ -45,7 +45,7 @@ def sigmoid_of_negated(xp, e):
     return xp.reciprocal(e, out=e)
 
 
-SIGMOID = unary("sigmoid", _sigmoid_k, lambda ctx, g: (g * ctx.saved_output * (1 - ctx.saved_output),), save="o",
+SIGMOID = unary("sigmoid", _sigmoid_k, lambda ctx, g: (g * (y := ctx.saved_output) * (1 - y),), save="o",
                 inplace=True)
 sigmoid = SIGMOID.function
 

@@ -87,7 +87,7 @@ public(lambda self: self, name="__pos__", function=False, method=True)
 # --- exponentials, logarithms, powers ---------------------------------------------------------------------
 
 RECIPROCAL = unary("reciprocal", lambda xp, a: xp.reciprocal(_f(xp, a)),
-                   lambda ctx, g: (neg(g) * ctx.saved_output * ctx.saved_output,), save="o", amp="fp32")
+                   lambda ctx, g: (neg(g) * (y := ctx.saved_output) * y,), save="o", amp="fp32")
 EXP = unary("exp", lambda xp, a: xp.exp(_f(xp, a)), lambda ctx, g: (g * ctx.saved_output,), save="o", amp="fp32",
             inplace=True)
 EXP2 = unary("exp2", lambda xp, a: xp.exp2(_f(xp, a)), lambda ctx, g: (g * ctx.saved_output * math.log(2),),
@@ -121,10 +121,10 @@ def square(input, *, out=None):
 
 SIN = unary("sin", lambda xp, a: xp.sin(_f(xp, a)), lambda ctx, g: (g * cos(ctx.saved_inputs[0]),))
 COS = unary("cos", lambda xp, a: xp.cos(_f(xp, a)), lambda ctx, g: (neg(g) * sin(ctx.saved_inputs[0]),))
-TAN = unary("tan", lambda xp, a: xp.tan(_f(xp, a)), lambda ctx, g: (g * (1 + ctx.saved_output * ctx.saved_output),),
+TAN = unary("tan", lambda xp, a: xp.tan(_f(xp, a)), lambda ctx, g: (g * (1 + (y := ctx.saved_output) * y),),
             save="o")
 TANH = unary("tanh", lambda xp, a: xp.tanh(_f(xp, a)),
-             lambda ctx, g: (g * (1 - ctx.saved_output * ctx.saved_output),), save="o", inplace=True)
+             lambda ctx, g: (g * (1 - (y := ctx.saved_output) * y),), save="o", inplace=True)
 
 
 def _tanh_bwd_arrays(ctx, g, k=QUIET):
@@ -453,7 +453,7 @@ def _erfinv_giles(y):
 
 
 ERFINV = unary("erfinv", _erfinv_k,
-               lambda ctx, g: (g * exp(ctx.saved_output * ctx.saved_output) * (math.sqrt(math.pi) / 2),), save="o",
+               lambda ctx, g: (g * exp((y := ctx.saved_output) * y) * (math.sqrt(math.pi) / 2),), save="o",
                inplace=True)
 erfinv = ERFINV.function
 
