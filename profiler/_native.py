@@ -8,10 +8,10 @@ from __future__ import annotations
 import numpy as np
 
 from tensorlib import Tensor
-from tensorlib._native import load
+from tensorlib.dispatch import load_native
 
 __all__ = ["crecord"]
 
-crecord = load("profiler._crecord")
+crecord = load_native("profiler._crecord")
 if crecord is not None:
     crecord.setup(Tensor, np.ndarray, np.generic, np)

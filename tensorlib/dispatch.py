@@ -28,7 +28,7 @@ import numpy as np
 
 from . import _dtype
 from . import _hooks as _H
-from ._native import load as _load_native
+from ._native import load as load_native, status as native_status
 from ._execute import bump_version, execute, shape_error
 from ._graph import mark_view, numpy_arrays, tensor_of
 from ._hooks import (Hook, OpRecord, add_hook, full_path_active, hooks, op_sink, range_enter, range_exit,
@@ -42,7 +42,7 @@ __all__ = ["Hook", "OpRecord", "OpDef", "register_op", "unregister_op", "registr
            "refresh_hooks", "full_path_active", "range_enter", "range_exit", "record_range", "current_phase",
            "current_seq", "next_seq", "STATE", "bump_version", "shape_error", "array_of", "swap_array",
            "records_arrays", "run_recorded", "run_recorded_call", "run_recorded_op", "run_recorded_tensors",
-           "run_recorded_view"]
+           "run_recorded_view", "load_native", "native_status"]
 
 _pc = time.perf_counter_ns
 _NO_ATTRS: dict = {}
@@ -63,7 +63,7 @@ _inference_users = 0
 # The recorded paths in C (tensorlib/_crecorded.c, see tensorlib/_native.py), or None: a Recorded object for
 # the current observers, made by _copy_flags; _rec_run is its `sink` (the op sink alone) or `pair` (one op
 # hook alone) and _rec_arrays its `arrays` (run_recorded), each None when the Python path below runs instead.
-_crecorded = _load_native("tensorlib._crecorded")
+_crecorded = load_native("tensorlib._crecorded")
 _rec_run: Any = None
 _rec_arrays: Any = None
 
