@@ -27,6 +27,8 @@ import threading
 import time
 import types
 
+from safeio import atomic_open
+
 from .._device import cupy, on_cupy_init
 
 __all__ = ["OutOfMemoryError", "memory_allocated", "max_memory_allocated", "memory_reserved", "max_memory_reserved",
@@ -853,9 +855,9 @@ def _snapshot(device=None, augment_with_fx_traces=False) -> dict:
 
 def _dump_snapshot(filename="dump_snapshot.pickle", augment_with_fx_traces=False) -> None:
     """Pickle `_snapshot()` to `filename`, as torch does (pytorch.org/memory_viz and torch.cuda._memory_viz
-    read it)."""
+    read it); written whole or not at all (safeio.atomic_open)."""
     s = _snapshot(augment_with_fx_traces=augment_with_fx_traces)
-    with open(filename, "wb") as f:
+    with atomic_open(filename, what="memory snapshot") as f:
         pickle.dump(s, f)
 
 
