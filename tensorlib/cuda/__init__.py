@@ -220,14 +220,14 @@ __all__ = ["is_available", "device_count", "current_device", "set_device", "get_
            "get_arch_list", "get_gencode_flags", "list_gpu_processes"]
 
 from .memory import (OutOfMemoryError, empty_cache, get_per_process_memory_fraction, max_memory_allocated,  # noqa: E402
-                     max_memory_reserved, mem_get_info, memory_allocated, memory_reserved, memory_stats,
-                     memory_stats_as_nested_dict, memory_summary, reset_max_memory_allocated, reset_peak_memory_stats,
-                     set_per_process_memory_fraction)
+                     max_memory_reserved, mem_get_info, memory_allocated, memory_reserved, memory_snapshot,
+                     memory_stats, memory_stats_as_nested_dict, memory_summary, reset_max_memory_allocated,
+                     reset_peak_memory_stats, set_per_process_memory_fraction)
 
 __all__ += ["memory_allocated", "max_memory_allocated", "memory_reserved", "max_memory_reserved",
             "reset_peak_memory_stats", "reset_max_memory_allocated", "empty_cache", "memory_stats", "memory_summary",
             "memory_stats_as_nested_dict", "mem_get_info", "set_per_process_memory_fraction",
-            "get_per_process_memory_fraction"]
+            "get_per_process_memory_fraction", "memory_snapshot"]
 from .random import (get_rng_state, get_rng_state_all, initial_seed, seed, seed_all, set_rng_state,  # noqa: E402
                      set_rng_state_all)
 from .streams import (Event, ExternalStream, Stream, StreamContext, current_stream, default_stream,  # noqa: E402
@@ -238,6 +238,7 @@ __all__ += ["get_rng_state", "get_rng_state_all", "set_rng_state", "set_rng_stat
             "initial_seed", "Stream", "ExternalStream", "Event", "StreamContext", "current_stream", "default_stream",
             "set_stream", "stream", "CUDAGraph", "graph", "graph_pool_handle"]
 from . import nvtx  # noqa: E402 - torch.cuda.nvtx (NVTX needs no GPU)
+from . import _memory_viz  # noqa: E402 - torch.cuda._memory_viz's plots (pure Python)
 
 
 def __getattr__(name):

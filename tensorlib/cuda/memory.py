@@ -18,14 +18,23 @@ reset_peak_memory_stats and memory_summary need CUDA and raise the core's "CUDA 
 """
 from __future__ import annotations
 
+import bisect
+import collections
+import inspect
+import pickle
+import sys
 import threading
+import time
+import types
+
+from safeio import atomic_open
 
 from .._device import cupy, on_cupy_init
 
 __all__ = ["OutOfMemoryError", "memory_allocated", "max_memory_allocated", "memory_reserved", "max_memory_reserved",
            "reset_peak_memory_stats", "reset_max_memory_allocated", "empty_cache", "memory_stats",
            "memory_summary", "memory_stats_as_nested_dict", "mem_get_info", "set_per_process_memory_fraction",
-           "get_per_process_memory_fraction"]
+           "get_per_process_memory_fraction", "memory_snapshot"]
 
 
 class OutOfMemoryError(RuntimeError):
@@ -88,6 +97,227 @@ class _DeviceCounters:
         self.changes = 0                  # count updates so far
 
 
+def _null_stream() -> int:
+    return 0
+
+
+def _no_free() -> int:
+    return 0
+
+
+_HERE = __file__
+
+
+def _python_frames(_getframe=sys._getframe, _here=_HERE) -> list:
+    """The Python stack where the allocator was called, innermost first, as torch's frame dicts (filename,
+    line, name); the allocator's own frames (this file) left out. (Bound defaults: a block may die at
+    interpreter shutdown, after the module's globals are gone.)"""
+    f: types.FrameType | None = _getframe(1)
+    while f is not None and f.f_code.co_filename == _here:
+        f = f.f_back
+    out = []
+    while f is not None:
+        code = f.f_code
+        out.append({"filename": code.co_filename, "line": f.f_lineno, "name": code.co_name})
+        f = f.f_back
+    return out
+
+
+class _Seg:
+    """A segment as the history knows it: memory the pool got from the driver (`known`: seen being
+    allocated) or, for memory the pool held before recording started, the range its blocks were seen in."""
+
+    __slots__ = ("addr", "size", "stream", "frames", "known")
+
+    def __init__(self, addr, size, stream, frames, known):
+        self.addr, self.size, self.stream, self.frames, self.known = addr, size, stream, frames, known
+
+
+class _Blk:
+    __slots__ = ("addr", "size", "requested", "stream", "frames", "state")
+
+    def __init__(self, addr, size, requested, stream, frames):
+        self.addr, self.size, self.requested, self.stream, self.frames = addr, size, requested, stream, frames
+        self.state = "active_allocated"
+
+
+_ACTIONS = ("alloc", "free_requested", "free_completed", "segment_alloc", "segment_free", "oom", "snapshot")
+
+
+class _History:
+    """What `_record_memory_history` records, per device: the segments and live blocks the allocator has seen
+    since recording started (the snapshot's state) and the trace of its actions (a ring buffer of
+    `max_entries`). CuPy's pool does not say when it asks the driver for memory, so a segment is inferred:
+    an allocation that grew the pool's reserved bytes by its own size outside any segment known is a new
+    segment of that size (CuPy's pool makes a new driver allocation of exactly the rounded size when no cached
+    block fits); reserved bytes falling at empty_cache (or at CuPy's retry after an out-of-memory) free the
+    segments that hold no live block (CuPy frees exactly the wholly free ones). Memory allocated before
+    recording started is not known: a block later allocated in such memory is put in a segment spanning the
+    blocks seen there."""
+
+    def __init__(self, trace, context, max_entries, skip):
+        self.frames = _python_frames      # kept for blocks dying at interpreter shutdown (globals gone)
+        self.now = time.time_ns
+        self.deque = collections.deque
+        self.lock = threading.Lock()
+        self.segments: dict[int, dict[int, _Seg]] = {}    # device -> address -> segment
+        self.starts: dict[int, list[int]] = {}             # device -> sorted segment addresses
+        self.blocks: dict[int, dict[int, _Blk]] = {}       # device -> address -> live block
+        self.traces: dict[int, collections.deque] = {}
+        self.configure(trace, context, max_entries, skip)
+
+    def configure(self, trace, context, max_entries, skip):
+        self.trace = trace and max_entries > 0
+        self.max_entries = max_entries
+        self.ctx_state = context is not None
+        self.ctx_alloc = context in ("alloc", "all")
+        self.ctx_free = context == "all"
+        self.skip = frozenset(skip)
+        with self.lock:
+            for dev, q in self.traces.items():
+                if q.maxlen != max_entries:
+                    self.traces[dev] = collections.deque(q, maxlen=max_entries)
+
+    def clear_trace(self):
+        with self.lock:
+            self.traces.clear()
+
+    def _record(self, dev, action, addr, size, stream, frames, **extra):
+        if not self.trace or action in self.skip:
+            return
+        q = self.traces.get(dev)
+        if q is None:
+            q = self.traces[dev] = self.deque(maxlen=self.max_entries)
+        q.append({"action": action, "addr": addr, "size": size, "stream": stream, "time_us": self.now() // 1000,
+                  "frames": frames, **extra})
+
+    def _segment_at(self, dev, addr):
+        starts = self.starts.get(dev)
+        if not starts:
+            return None
+        i = bisect.bisect_right(starts, addr) - 1
+        if i < 0:
+            return None
+        seg = self.segments[dev][starts[i]]
+        return seg if addr < seg.addr + seg.size else None
+
+    def _add_segment(self, dev, seg):
+        self.segments.setdefault(dev, {})[seg.addr] = seg
+        bisect.insort(self.starts.setdefault(dev, []), seg.addr)
+
+    def _remove_segment(self, dev, seg):
+        del self.segments[dev][seg.addr]
+        self.starts[dev].remove(seg.addr)
+
+    def alloc(self, dev, addr, size, requested, grown, stream):
+        frames = self.frames() if self.ctx_state else []
+        with self.lock:
+            seg = self._segment_at(dev, addr)
+            new = seg is None and grown >= size
+            if grown < (size if new else 0):   # the pool gave segments back to the driver on the way
+                self._release_free_segments(dev)
+                seg = self._segment_at(dev, addr)
+            if new:
+                seg = _Seg(addr, size, stream, frames if self.ctx_alloc else [], True)
+                self._add_segment(dev, seg)
+                self._record(dev, "segment_alloc", addr, size, stream, seg.frames)
+            elif seg is None or addr + size > seg.addr + seg.size:
+                self._cover(dev, addr, size, stream)
+            self.blocks.setdefault(dev, {})[addr] = _Blk(addr, size, requested, stream, frames)
+            self._record(dev, "alloc", addr, size, stream, frames if self.ctx_alloc else [])
+
+    def _cover(self, dev, addr, size, stream):
+        """A block in memory the pool held before recording: one segment over it and the segments it
+        overlaps."""
+        lo, hi = addr, addr + size
+        for a in list(self.starts.get(dev, ())):
+            seg = self.segments[dev][a]
+            if seg.addr < addr + size and addr < seg.addr + seg.size:
+                lo, hi = min(lo, seg.addr), max(hi, seg.addr + seg.size)
+                stream = seg.stream
+                self._remove_segment(dev, seg)
+        self._add_segment(dev, _Seg(lo, hi - lo, stream, [], False))
+
+    def free_requested(self, dev, addr, size, deferred):
+        frames = self.frames() if self.ctx_free else []
+        with self.lock:
+            blocks = self.blocks.get(dev, {})
+            blk = blocks.get(addr)
+            stream = 0 if blk is None else blk.stream
+            self._record(dev, "free_requested", addr, size, stream, frames)
+            if deferred:
+                if blk is not None:
+                    blk.state = "active_awaiting_free"
+                return
+            blocks.pop(addr, None)
+            self._record(dev, "free_completed", addr, size, stream, frames)
+
+    def free_completed(self, dev, addr):
+        """A free held back for record_stream's streams has gone back to the pool."""
+        with self.lock:
+            blk = self.blocks.get(dev, {}).pop(addr, None)
+            if blk is not None:
+                self._record(dev, "free_completed", addr, blk.size, blk.stream, [])
+
+    def oom(self, dev, size, stream, device_free):
+        frames = self.frames() if self.ctx_alloc else []
+        with self.lock:
+            self._record(dev, "oom", 0, size, stream, frames, device_free=device_free)
+
+    def segments_released(self, dev):
+        with self.lock:
+            self._release_free_segments(dev)
+
+    def _release_free_segments(self, dev):
+        used = {s.addr for s in (self._segment_at(dev, a) for a in self.blocks.get(dev, ())) if s is not None}
+        for a in list(self.starts.get(dev, ())):
+            if a not in used:
+                seg = self.segments[dev][a]
+                self._remove_segment(dev, seg)
+                self._record(dev, "segment_free", seg.addr, seg.size, seg.stream, [])
+
+    def state(self, n_devices):
+        """The snapshot's segments (torch's dicts, by device and address) and device_traces."""
+        with self.lock:
+            segments = []
+            for dev in sorted(self.segments):
+                blocks = sorted(self.blocks.get(dev, {}).values(), key=lambda b: b.addr)
+                i = 0
+                for a in self.starts[dev]:
+                    seg = self.segments[dev][a]
+                    end = seg.addr + seg.size
+                    while i < len(blocks) and blocks[i].addr < seg.addr:
+                        i += 1
+                    out, at = [], seg.addr
+                    allocated = active = requested = 0
+                    while i < len(blocks) and blocks[i].addr < end:
+                        b = blocks[i]
+                        i += 1
+                        if b.addr < at:           # overlaps the one before: a block whose free went unseen
+                            continue
+                        if b.addr > at:
+                            out.append({"address": at, "size": b.addr - at, "requested_size": 0, "state": "inactive",
+                                        "frames": []})
+                        out.append({"address": b.addr, "size": b.size, "requested_size": b.requested,
+                                    "state": b.state, "frames": b.frames})
+                        active += b.size
+                        if b.state == "active_allocated":
+                            allocated += b.size
+                            requested += b.requested
+                        at = b.addr + b.size
+                    if at < end:
+                        out.append({"address": at, "size": end - at, "requested_size": 0, "state": "inactive",
+                                    "frames": []})
+                    segments.append({"device": dev, "address": seg.addr, "total_size": seg.size,
+                                     "allocated_size": allocated, "active_size": active, "requested_size": requested,
+                                     "stream": seg.stream, "segment_type": "small" if seg.size <= 1 << 20 else "large",
+                                     "segment_pool_id": (0, 0), "is_expandable": False, "frames": seg.frames,
+                                     "blocks": out})
+            n = max([n_devices, *(d + 1 for d in self.traces)])
+            traces = [list(self.traces.get(d, ())) for d in range(n)]
+        return segments, traces
+
+
 class _Block:
     """The owner of the memory the tracking allocator hands to CuPy: it holds the pool's pointer and dies
     when CuPy drops the last array over the block, on whichever thread that happens; then it gives the
@@ -123,6 +353,9 @@ class Tracker:
         self.deferred: list = []          # ([events], pool pointer) of frees waiting on record_stream's streams
         self._event = None                # fn(device, stream): a CUDA event recorded on it now (set by _install)
         self.capture_held: list | None = None   # a capturing CUDA graph's list of held blocks
+        self.history: _History | None = None   # what _record_memory_history records (None: off)
+        self._stream = _null_stream       # fn() -> the current CUDA stream's handle (set by _install)
+        self._device_free = _no_free      # fn() -> the driver's free bytes on the current device (set by _install)
         self._lock = threading.RLock()
 
     def counters_for(self, dev):
@@ -145,6 +378,8 @@ class Tracker:
             c.pending += 1
         finally:
             lock.release()
+        h = self.history
+        before = self.pool.total_bytes() if h is not None else 0
         try:
             mp = self.pool.malloc(size)
         except BaseException as e:
@@ -152,6 +387,8 @@ class Tracker:
             with lock:
                 c.pending -= 1
                 c.num_ooms += oom
+            if oom and h is not None:
+                h.oom(dev, size, self._stream(), self._device_free())
             if not oom or isinstance(e, OutOfMemoryError):
                 raise
             raise _oom_error(type(e), e, size, dev, self.pool) from None     # the message carries CuPy's
@@ -176,6 +413,8 @@ class Tracker:
             lock.release()
         if not n:
             return mp
+        if h is not None:
+            h.alloc(dev, mp.ptr, n, size, reserved - before, self._stream())
         if self.capture_held is not None:
             self.capture_held.append(mp)
         for fn in self.listeners:
@@ -191,6 +430,9 @@ class Tracker:
         finally:
             lock.release()
         ptr = block.mp.ptr
+        h = self.history
+        if h is not None:
+            h.free_requested(block.dev, ptr, block.size, bool(block.streams))
         if block.streams:                 # used on other streams: back to the pool once their work is done
             self._defer(block)
         block.mp = None                   # back to the pool
@@ -212,7 +454,7 @@ class Tracker:
         allocated it, which is not ordered after the other streams' kernels that may still read it."""
         events = [self._event(block.dev, s) for s in block.streams]
         with self._lock:
-            self.deferred.append((events, block.mp))
+            self.deferred.append((events, block.mp, block.dev))
 
     def hold_for_capture(self, held):
         """While a CUDA graph captures, append each pool pointer allocated to `held` (None: stop), so the
@@ -226,12 +468,17 @@ class Tracker:
         with self._lock:
             pending, self.deferred = self.deferred, []
         keep = []
-        for events, mp in pending:
+        for item in pending:
+            events = item[0]
             if wait:
                 for ev in events:
                     ev.synchronize()
             elif not all(ev.done for ev in events):
-                keep.append((events, mp))
+                keep.append(item)
+                continue
+            h = self.history
+            if h is not None:
+                h.free_completed(item[2], item[1].ptr)
         if keep:
             with self._lock:
                 self.deferred[:0] = keep
@@ -309,6 +556,8 @@ def _install(cp):
             ev.record(stream)
         return ev
     _tracker._event = event
+    _tracker._stream = lambda: cp.cuda.get_current_stream().ptr
+    _tracker._device_free = lambda: cp.cuda.runtime.memGetInfo()[0]
     cp.cuda.set_allocator(_tracker.malloc)
 
 
@@ -396,9 +645,15 @@ def empty_cache():
     """Return the pool's cached free blocks to the driver (a no-op before CUDA is used)."""
     cp = _ready()
     if cp is not None:
+        pool = cp.get_default_memory_pool()
+        h = None
         if _tracker is not None:
             _tracker.release_deferred(wait=True)
-        cp.get_default_memory_pool().free_all_blocks()
+            h = _tracker.history
+        before = pool.total_bytes() if h is not None else 0
+        pool.free_all_blocks()
+        if h is not None and pool.total_bytes() < before:
+            h.segments_released(cp.cuda.runtime.getDevice())
 
 
 def record_stream(arr, stream) -> None:
@@ -503,3 +758,113 @@ def memory_summary(device=None, abbreviated=False) -> str:
                  f"{'-':>10} ")
     lines.append(rule)
     return "\n".join(lines) + "\n"
+
+
+# --- torch.cuda.memory's snapshot API: _record_memory_history, _snapshot, _dump_snapshot, memory_snapshot ---
+
+def _record_memory_history(enabled="all", *args, **kwargs) -> None:
+    """Record the allocator's state with the Python stack of each live allocation and, with enabled="all",
+    a trace of its actions (alloc, free_requested, free_completed, segment_alloc, segment_free, oom) for
+    `_snapshot`; enabled=None stops recording and drops the trace. torch's arguments: context (None, "state",
+    "alloc", "all": where stacks are kept), stacks ("python" or "all": both record the Python frames, as
+    tensorlib has no C++ frames of its own), max_entries (the trace's ring buffer), device (ignored, as by
+    torch: every device is recorded), clear_history, skip_actions. torch's legacy form (enabled a bool,
+    record_context, trace_alloc_max_entries, trace_alloc_record_context, record_context_cpp, ...) is taken too.
+
+    Only what the allocator sees while recording is in the snapshot: memory allocated before (or while
+    recording is off) is not, and segments are inferred from the pool's reserved bytes (see _History).
+    Initialises CUDA; raises "CUDA is not available" without it (torch's CPU build raises too). Off, the
+    allocator's cost is one check per allocation and free."""
+    if isinstance(enabled, bool):
+        return _record_memory_history_legacy(enabled, *args, **kwargs)
+    return _record_memory_history_impl(enabled, *args, **kwargs)
+
+
+def _record_memory_history_legacy(enabled, record_context=True, trace_alloc_max_entries=1,
+                                  trace_alloc_record_context=False, device=None, record_context_cpp=False,
+                                  clear_history=False, compile_context=False, global_record_annotations=False,
+                                  skip_actions=None):
+    context = "alloc" if trace_alloc_record_context else "state" if record_context else None
+    _set_history(enabled, True, context, trace_alloc_max_entries, clear_history, compile_context,
+                 global_record_annotations, skip_actions)
+
+
+def _record_memory_history_impl(enabled="all", context="all", stacks="all", max_entries=sys.maxsize, device=None,
+                                clear_history=False, compile_context=False, global_record_annotations=False,
+                                skip_actions=None):
+    if enabled not in (None, "state", "all"):
+        raise ValueError(f"_record_memory_history: enabled must be None, 'state' or 'all', got {enabled!r}")
+    if context not in (None, "state", "alloc", "all"):
+        raise ValueError(f"_record_memory_history: context must be None, 'state', 'alloc' or 'all', got {context!r}")
+    if enabled is not None and stacks not in ("python", "all"):
+        raise ValueError(f"_record_memory_history: stacks must be 'python' or 'all', got {stacks!r} (tensorlib "
+                         "records Python frames for both: it has no C++ frames of its own)")
+    _set_history(enabled is not None, enabled == "all", context, max_entries, clear_history, compile_context,
+                 global_record_annotations, skip_actions)
+
+
+_record_memory_history.__signature__ = inspect.signature(_record_memory_history_impl)  # type: ignore[attr-defined]
+
+
+def _set_history(enabled, trace, context, max_entries, clear_history, compile_context, global_record_annotations,
+                 skip_actions):
+    if not isinstance(max_entries, int) or max_entries < 0:
+        raise ValueError(f"_record_memory_history: max_entries must be an int >= 0, got {max_entries!r}")
+    for name, value in (("compile_context", compile_context), ("global_record_annotations", global_record_annotations)):
+        if value:
+            raise NotImplementedError(f"_record_memory_history: {name}={value!r} is not supported by tensorlib "
+                                      "(it records allocations and their Python stacks only)")
+    skip = list(skip_actions or ())
+    for a in skip:
+        if a not in _ACTIONS:
+            raise ValueError(f"_record_memory_history: unknown action {a!r} in skip_actions; valid ones: "
+                             f"{', '.join(_ACTIONS)}")
+    cupy()
+    _ready()
+    t = _tracker
+    assert t is not None, "_ready() installs the tracker once CUDA is initialised"
+    if not enabled:
+        t.history = None
+        return
+    h = t.history
+    if h is None:
+        t.history = _History(trace, context, max_entries, skip)
+    else:
+        h.configure(trace, context, max_entries, skip)
+        if clear_history:
+            h.clear_trace()
+
+
+def _snapshot(device=None, augment_with_fx_traces=False) -> dict:
+    """The allocator's state as torch's snapshot dict: "segments" (every device's, each with its "blocks":
+    active_allocated, active_awaiting_free (freed, held for record_stream's streams) and inactive (cached)
+    ranges, with the Python frames of each allocation), "device_traces" (per device, the recorded actions,
+    oldest first) and "allocator_settings". Only memory seen while `_record_memory_history` was on is in it
+    (nothing before it is called). torch.cuda._memory_viz reads it. `device` is ignored, as by torch."""
+    if augment_with_fx_traces:
+        raise NotImplementedError("_snapshot: augment_with_fx_traces=True is not supported by tensorlib")
+    cp = cupy()
+    _ready()
+    n = cp.cuda.runtime.getDeviceCount()
+    h = _tracker.history if _tracker is not None else None
+    segments, traces = h.state(n) if h is not None else ([], [[] for _ in range(n)])
+    return {"segments": segments, "device_traces": traces,
+            "allocator_settings": {"max_split_size": -1, "garbage_collection_threshold": 0.0,
+                                   "expandable_segments": False}}
+
+
+def _dump_snapshot(filename="dump_snapshot.pickle", augment_with_fx_traces=False) -> None:
+    """Pickle `_snapshot()` to `filename`, as torch does (pytorch.org/memory_viz and torch.cuda._memory_viz
+    read it); written whole or not at all (safeio.atomic_open)."""
+    s = _snapshot(augment_with_fx_traces=augment_with_fx_traces)
+    with atomic_open(filename, what="memory snapshot") as f:
+        pickle.dump(s, f)
+
+
+def memory_snapshot(mempool_id=None, include_traces=True) -> list:
+    """torch.cuda.memory_snapshot: the snapshot's segments (see _snapshot). tensorlib has one pool per device:
+    mempool_id must be None."""
+    if mempool_id is not None:
+        raise NotImplementedError(f"memory_snapshot: mempool_id={mempool_id!r} is not supported by tensorlib "
+                                  "(its allocator has one pool per device)")
+    return _snapshot()["segments"]
