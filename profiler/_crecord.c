@@ -23,6 +23,8 @@
 #include <pthread.h>
 #include <sys/syscall.h>
 #include <time.h>
+#include <stdint.h>
+#include <string.h>
 #include <unistd.h>
 
 /* ---- clock and thread id ------------------------------------------------------------------------------ */
@@ -79,33 +81,21 @@ static PyTypeObject CountedRef_T = {
 typedef struct {
     PyObject_HEAD
     PyObject *live;       /* dict: id(array) -> its CountedRef, arrays counted and alive */
-    PyObject *records;    /* list: six ints per record */
+    PyObject *records;    /* bytearray: six native int64 per record */
     PyObject *owner;      /* the MemoryRecorder: its `active` gates the free records */
     PyObject *on_free;    /* this object's on_free, bound once: every CountedRef's callback */
 } CpuMemory;
 
-static int append6(PyObject *list, long long t, long tid, long long nbytes, void *addr)
+/* One memory record, six native int64 (memory_record.RECORD), appended to the recorder's bytearray: one resize and
+ * copy, no Python code in between, so threads' records never interleave (the GIL). */
+static int append6(PyObject *records, long long t, long tid, long long nbytes, void *addr)
 {
-    PyObject *v[6];
-    v[0] = PyLong_FromLongLong(t);
-    v[1] = PyLong_FromLong(tid);
-    v[2] = PyLong_FromLong(0);            /* CPU */
-    v[3] = PyLong_FromLong(0);
-    v[4] = PyLong_FromLongLong(nbytes);
-    v[5] = PyLong_FromVoidPtr(addr);
-    int rc = 0;
-    for (int i = 0; i < 6; i++)
-        if (v[i] == NULL)
-            rc = -1;
-    if (rc == 0) {
-        /* six appends, no Python code between them: the list always holds whole records (the GIL) */
-        for (int i = 0; i < 6 && rc == 0; i++)
-            if (PyList_Append(list, v[i]) < 0)
-                rc = -1;
-    }
-    for (int i = 0; i < 6; i++)
-        Py_XDECREF(v[i]);
-    return rc;
+    long long v[6] = {t, (long long)tid, 0 /* CPU */, 0, nbytes, (long long)(intptr_t)addr};
+    Py_ssize_t n = PyByteArray_GET_SIZE(records);
+    if (PyByteArray_Resize(records, n + (Py_ssize_t)sizeof v) < 0)
+        return -1;
+    memcpy(PyByteArray_AS_STRING(records) + n, v, sizeof v);
+    return 0;
 }
 
 /* The ndarray whose memory `d` is a view of, following .base while it is an ndarray (new reference). *foreign is
@@ -147,7 +137,12 @@ static int keep(CpuMemory *m, PyObject *d, PyObject *key, long long t)
         return -1;
     if (!n)
         return 0;
-    PyObject *ref = PyObject_CallFunctionObjArgs((PyObject *)&CountedRef_T, d, m->on_free, NULL);
+    /* weakref.ref's own constructor, without the type call's and __init__'s second parsing of the arguments */
+    PyObject *args = PyTuple_Pack(2, d, m->on_free);
+    if (args == NULL)
+        return -1;
+    PyObject *ref = CountedRef_T.tp_new(&CountedRef_T, args, NULL);
+    Py_DECREF(args);
     if (ref == NULL)
         return -1;
     ((CountedRef *)ref)->addr = (void *)d;
@@ -385,7 +380,8 @@ static int CpuMemory_init(CpuMemory *self, PyObject *args, PyObject *kw)
 {
     PyObject *live, *records, *owner;
     static char *kwlist[] = {"live", "records", "owner", NULL};
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "O!O!O", kwlist, &PyDict_Type, &live, &PyList_Type, &records, &owner))
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "O!O!O", kwlist, &PyDict_Type, &live, &PyByteArray_Type, &records,
+                                     &owner))
         return -1;
     if (Tensor_T == NULL) {
         PyErr_SetString(PyExc_RuntimeError, "profiler._crecord.setup() has not been called");

@@ -14,8 +14,8 @@ CPU traces start at 0 and cannot show the parameters alive at start).
 """
 from __future__ import annotations
 
-import itertools
 import os
+import struct
 import sys
 import threading
 import time
@@ -30,6 +30,8 @@ from ._native import crecord
 
 
 CPU, CUDA = 0, 1          # Kineto's "Device Type" values
+# A record as memory_record keeps it: six native int64 in MEM_DTYPE's field order (profiler/_crecord.c writes the same)
+RECORD = struct.Struct("=6q")
 MEM_DTYPE = np.dtype([("t", np.int64), ("tid", np.int64), ("dev_type", np.int8), ("dev_id", np.int16),
                       ("bytes", np.int64), ("addr", np.int64)])
 
@@ -85,18 +87,15 @@ class _Counted(weakref.ref):
 
 
 class MemoryRecorder:
-    """Collects (t, tid, device type, device id, ±bytes, address) records while active, flat: six ints
-    per record, one after the other, in one list (`list.extend` of the six is one step under the GIL, so
-    threads' records never interleave), its older part moved into tuples as it grows (`freeze`). Nothing
-    per record is a container the cyclic GC would track, and the array is one conversion of those ints
-    after stop()."""
+    """Collects (t, tid, device type, device id, ±bytes, address) records while active, packed: six native
+    int64 per record (`RECORD`), one after the other, in one bytearray (`bytearray.extend` of a record's 48
+    bytes is one step under the GIL, so threads' records never interleave). No Python object per record or
+    field, nothing the cyclic GC walks, and the array after stop() is one copy of the bytes (`records()`)."""
 
     FIELDS = 6          # MEM_DTYPE's fields
 
     def __init__(self, cuda=False):
-        self.records: list[int] = []
-        self._chunks: list[tuple] = []                 # older records, moved out of `records` (freeze)
-        self._freeze_lock = threading.Lock()
+        self.records = bytearray()
         self.live: dict[int, _Counted] = {}            # id(array) -> its weak reference, arrays counted and alive
         self.active = False
         self.cuda_base: dict[int, int] = {}
@@ -134,6 +133,7 @@ class MemoryRecorder:
         self._native = None
         live = self.live
         add = self.records.extend
+        pack = RECORD.pack
         counted = _Counted
         refs = sys.getrefcount
         held_once = _HELD_ONCE
@@ -144,7 +144,7 @@ class MemoryRecorder:
             key = ref.key
             live.pop(key, None)
             if self.active:
-                add((_pc(), _THREAD.id, CPU, 0, -ref.nbytes, key))
+                add(pack(_pc(), _THREAD.id, CPU, 0, -ref.nbytes, key))
 
         def keep(d, key, t):
             """An op's new memory, array d (id `key`, not yet counted): recorded at time t, counted until it dies."""
@@ -153,7 +153,7 @@ class MemoryRecorder:
                 ref = live[key] = counted(d, on_free)
                 ref.key = key
                 ref.nbytes = n
-                add((t, _THREAD.id, CPU, 0, n, key))
+                add(pack(t, _THREAD.id, CPU, 0, n, key))
 
         def record_outputs(outputs, inputs, t):
             """The op's outputs' new memory, at time `t` (ns, inside the op). `inputs`: the op's arguments
@@ -244,29 +244,20 @@ class MemoryRecorder:
 
     def _on_cuda(self, dev, nbytes, addr):
         if self.active:
-            self.records.extend((time.perf_counter_ns(), _THREAD.id, CUDA, dev, nbytes, addr))
-
-    def freeze(self, records: int):
-        """Move the records into a tuple once there are `records` of them (the profiler's watchdog calls it as it
-        freezes the op records, with their chunk size: recorder.Recorder.freeze): a full collection of the cyclic
-        GC walks a list's items, not an untracked tuple's. Each record is one `extend` of six ints under the GIL,
-        so the list always holds whole records, and appends during the copy land after the head that is deleted."""
-        recs = self.records
-        with self._freeze_lock:
-            n = len(recs)
-            if n >= records * self.FIELDS:
-                self._chunks.append(tuple(recs[:n]))
-                del recs[:n]
+            self.records.extend(RECORD.pack(time.perf_counter_ns(), _THREAD.id, CUDA, dev, nbytes, addr))
 
     # -- after stop ---------------------------------------------------------------------------------------
+    def fields(self) -> np.ndarray:
+        """The records so far as an (n, 6) int64 array, copied: records a straggling thread adds meanwhile land
+        after the copied bytes (a view of the bytearray would make its next extend raise BufferError)."""
+        data = bytes(self.records)
+        n = len(data) // RECORD.size
+        return np.frombuffer(data, np.int64, n * self.FIELDS).reshape(n, self.FIELDS)
+
     def array(self):
         """The records as a MEM_DTYPE array in time order (stable: equal stamps keep their order)."""
-        with self._freeze_lock:
-            recs = self.records
-            ints = sum(map(len, self._chunks)) + len(recs)
-            n = ints // self.FIELDS             # records a straggling thread adds meanwhile are not read
-            # fromiter's count reads the first n records in place (a slice would copy millions of references)
-            flat = np.fromiter(itertools.chain(*self._chunks, recs), np.int64, n * self.FIELDS).reshape(n, self.FIELDS)
+        flat = self.fields()
+        n = len(flat)
         t = flat[:, 0]
         if n > 1 and (t[1:] < t[:-1]).any():        # threads (and CUDA listeners) append out of order
             flat = flat[np.argsort(t, kind="stable")]

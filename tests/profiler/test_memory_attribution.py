@@ -63,7 +63,9 @@ def test_an_output_on_an_inputs_array_is_not_new_memory_and_a_fresh_one_counts_o
     mem.record_outputs(fresh, (a, b), 3)
     mem.record_outputs(fresh, (a,), 4)
     mem.record_outputs((fresh, a), (a, 1.0), 5)
-    assert mem.records[::6] == [3] and mem.records[2::6] == [CPU] and mem.records[4::6] == [5 * 8]
-    key = mem.records[5]
+    recs = mem.fields()
+    assert recs[:, 0].tolist() == [3] and recs[:, 2].tolist() == [CPU] and recs[:, 4].tolist() == [5 * 8]
+    key = recs[0, 5]
     del fresh
-    assert mem.records[4::6] == [40, -40] and mem.records[5::6] == [key, key]
+    recs = mem.fields()
+    assert recs[:, 4].tolist() == [40, -40] and recs[:, 5].tolist() == [key, key]
