@@ -11,6 +11,7 @@
  * A Recorded object is made by dispatch._copy_flags whenever the hook registry changes, holding what it reads
  * per op (the sink's threading.local, the hook's bound methods), as the Python paths read module globals.
  * Clock: time.perf_counter_ns() is CLOCK_MONOTONIC on Linux; dispatch.py checks that at import.
+ * Also walk(), tensorlib.memory's count of the bytes live CPU tensors hold (a profile_memory profile's start).
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -374,8 +375,84 @@ static PyTypeObject Recorded_T = {
 
 static PyObject *mod_perf_counter_ns(PyObject *m, PyObject *unused) { return PyLong_FromLongLong(now_ns()); }
 
+/* walk(objects, Tensor, ndarray) -> (bytes, tensors, buffers): tensorlib.memory._walk's loop over gc.get_objects()
+ * (its Python twin): per live tensor on a NumPy array, the buffer it views (its .base chain's owner, or that
+ * owner's non-array base) counted once, at the largest size seen. */
+static PyObject *mod_walk(PyObject *m, PyObject *args)
+{
+    PyObject *objects, *tensor, *ndarray;
+    if (!PyArg_ParseTuple(args, "O!O!O!", &PyList_Type, &objects, &PyType_Type, &tensor, &PyType_Type, &ndarray))
+        return NULL;
+    PyObject *seen = PyDict_New();
+    if (seen == NULL)
+        return NULL;
+    static PyObject *s_data_attr = NULL, *s_base_attr = NULL, *s_nbytes_attr = NULL;
+    if (s_data_attr == NULL && ((s_data_attr = PyUnicode_InternFromString("_data")) == NULL ||
+                                (s_base_attr = PyUnicode_InternFromString("base")) == NULL ||
+                                (s_nbytes_attr = PyUnicode_InternFromString("nbytes")) == NULL))
+        goto fail;
+    long long n_tensors = 0;
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(objects); i++) {
+        PyObject *obj = PyList_GET_ITEM(objects, i);
+        if (!PyType_IsSubtype(Py_TYPE(obj), (PyTypeObject *)tensor))      /* type(), not __class__ */
+            continue;
+        PyObject *d = PyObject_GetAttr(obj, s_data_attr);
+        if (d == NULL) {
+            if (!PyErr_ExceptionMatches(PyExc_AttributeError))
+                goto fail;
+            PyErr_Clear();
+            continue;
+        }
+        if (Py_TYPE(d) != (PyTypeObject *)ndarray) {
+            Py_DECREF(d);
+            continue;
+        }
+        n_tensors++;
+        PyObject *b = PyObject_GetAttr(d, s_base_attr);      /* own = d; while isinstance(own.base, ndarray) */
+        while (b != NULL && PyObject_TypeCheck(b, (PyTypeObject *)ndarray)) {
+            Py_DECREF(d);
+            d = b;
+            b = PyObject_GetAttr(d, s_base_attr);
+        }
+        if (b == NULL) {
+            Py_DECREF(d);
+            goto fail;
+        }
+        PyObject *key = PyLong_FromVoidPtr(b == Py_None ? (void *)d : (void *)b);
+        Py_DECREF(b);
+        PyObject *size = key ? PyObject_GetAttr(d, s_nbytes_attr) : NULL;
+        Py_DECREF(d);
+        if (size == NULL) {
+            Py_XDECREF(key);
+            goto fail;
+        }
+        PyObject *old = PyDict_GetItemWithError(seen, key);
+        int rc = 0;
+        if (old == NULL && PyErr_Occurred())
+            rc = -1;
+        else if (old == NULL || PyLong_AsLongLong(old) < PyLong_AsLongLong(size))
+            rc = PyDict_SetItem(seen, key, size);
+        Py_DECREF(key);
+        Py_DECREF(size);
+        if (rc < 0)
+            goto fail;
+    }
+    long long total = 0;
+    Py_ssize_t pos = 0;
+    PyObject *k, *v;
+    while (PyDict_Next(seen, &pos, &k, &v))
+        total += PyLong_AsLongLong(v);
+    Py_ssize_t n_buffers = PyDict_GET_SIZE(seen);
+    Py_DECREF(seen);
+    return Py_BuildValue("(LLn)", total, n_tensors, n_buffers);
+fail:
+    Py_DECREF(seen);
+    return NULL;
+}
+
 static PyMethodDef module_methods[] = {
     {"perf_counter_ns", mod_perf_counter_ns, METH_NOARGS, "The records' clock (time.perf_counter_ns's)."},
+    {"walk", mod_walk, METH_VARARGS, "walk(objects, Tensor, ndarray) -> (bytes, tensors, buffers): memory._walk's loop."},
     {NULL, NULL, 0, NULL},
 };
 

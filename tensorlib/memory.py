@@ -17,12 +17,14 @@ import gc
 import numpy as np
 
 from ._device import device as Device, to_device
+from ._native import load
 from ._tensor import Tensor
 
 __all__ = ["memory_allocated", "max_memory_allocated", "memory_reserved", "max_memory_reserved", "memory_stats",
            "reset_peak_memory_stats", "record_peak", "empty_cache"]
 
 _cpu_peak = 0
+_native = load("tensorlib._crecorded")
 
 
 def _owner(arr):
@@ -33,7 +35,10 @@ def _owner(arr):
 
 
 def _walk():
-    """(bytes, number of tensors, number of distinct buffers) over live CPU tensors."""
+    """(bytes, number of tensors, number of distinct buffers) over live CPU tensors (the loop in C where
+    tensorlib._crecorded is built: a tenth of the time over a large program's objects)."""
+    if _native is not None:
+        return _native.walk(gc.get_objects(), Tensor, np.ndarray)
     seen: dict[int, int] = {}
     n_tensors = 0
     for obj in gc.get_objects():

@@ -194,3 +194,22 @@ def test_memory_records_of_arrays_and_frees_are_the_python_ones():
     assert recs[True][1] == recs[False][1] == [20, 48, -20, -48]
     assert recs[True][0][:2] == recs[False][0][:2] == [3, 6]
     assert recs[True][2] == recs[False][2] == 0
+
+
+@pytest.mark.skipif(not NATIVE, reason="the C recorders are not built here (see the first test)")
+def test_the_live_tensor_walk_counts_what_the_python_one_does(monkeypatch, tmp_path):
+    """tensorlib.memory_allocated("cpu") (a profile_memory profile's starting total) walks the live tensors in C:
+    the same bytes, tensors and buffers as the Python loop, views, detached tensors and foreign memory included."""
+    from tensorlib import memory
+    xs = [tl.ones(10 * (k + 1)) for k in range(20)]
+    views = [x[2:] for x in xs[:5]] + [xs[6].view(2, -1), xs[7].t() if xs[7].dim() == 2 else xs[7][::2]]
+    det = [x.detach() for x in xs[:3]]
+    arr = np.ones(7)
+    shared = [tl.from_numpy(arr), tl.from_numpy(arr[1:])]       # a NumPy array's memory, seen once
+    mm = np.memmap(tmp_path / "m.bin", dtype=np.float32, mode="w+", shape=(16,))
+    mapped = tl.from_numpy(mm)                                   # memory NumPy did not allocate: its own key
+    native = memory._walk()
+    monkeypatch.setattr(memory, "_native", None)
+    assert memory._walk() == native
+    assert native[1] >= len(xs) + len(views) + len(det) + len(shared) + 1
+    del xs, views, det, shared, mapped
