@@ -15,6 +15,7 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <structmember.h>
+#include <frameobject.h>
 
 #ifndef __linux__
 #error "profiler._crecord is built on Linux only (its clock is CLOCK_MONOTONIC, perf_counter_ns's there)"
@@ -1023,10 +1024,56 @@ static PyObject *mod_perf_counter_ns(PyObject *m, PyObject *unused) { return PyL
 
 static PyObject *mod_native_id(PyObject *m, PyObject *unused) { return PyLong_FromLong(thread_id()); }
 
+/* frames_key(skip) -> (id(code), line, id(code), line, ...): recorder.Recorder._stack's key of the Python stack,
+ * innermost first, from `skip` frames above the calling Python function's frame (the C function has none) */
+static PyObject *mod_frames_key(PyObject *m, PyObject *arg)
+{
+    long skip = PyLong_AsLong(arg);
+    if (skip == -1 && PyErr_Occurred())
+        return NULL;
+    PyFrameObject *f = PyEval_GetFrame();      /* borrowed */
+    Py_XINCREF(f);
+    for (long i = 0; i < skip && f != NULL; i++) {
+        PyFrameObject *b = PyFrame_GetBack(f);
+        Py_DECREF(f);
+        f = b;
+    }
+    PyObject *items = PyList_New(0);
+    if (items == NULL) {
+        Py_XDECREF(f);
+        return NULL;
+    }
+    while (f != NULL) {
+        PyCodeObject *code = PyFrame_GetCode(f);
+        PyObject *id = PyLong_FromVoidPtr((void *)code);
+        Py_DECREF(code);
+        PyObject *line = id ? PyLong_FromLong(PyFrame_GetLineNumber(f)) : NULL;
+        int rc = line == NULL ? -1 : 0;
+        if (rc == 0)
+            rc = PyList_Append(items, id);
+        if (rc == 0)
+            rc = PyList_Append(items, line);
+        Py_XDECREF(id);
+        Py_XDECREF(line);
+        PyFrameObject *b = PyFrame_GetBack(f);
+        Py_DECREF(f);
+        f = b;
+        if (rc < 0) {
+            Py_XDECREF(f);
+            Py_DECREF(items);
+            return NULL;
+        }
+    }
+    PyObject *key = PyList_AsTuple(items);
+    Py_DECREF(items);
+    return key;
+}
+
 static PyMethodDef module_methods[] = {
     {"setup", mod_setup, METH_VARARGS, "setup(Tensor, ndarray, generic, numpy): the types the hooks test against."},
     {"perf_counter_ns", mod_perf_counter_ns, METH_NOARGS, "The records' clock (time.perf_counter_ns's)."},
     {"native_id", mod_native_id, METH_NOARGS, "The records' thread id (threading.get_native_id's), cached."},
+    {"frames_key", mod_frames_key, METH_O, "frames_key(skip): Recorder._stack's key of the Python stack."},
     {NULL, NULL, 0, NULL},
 };
 

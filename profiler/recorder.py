@@ -457,6 +457,10 @@ class Recorder:
     def _stack(self):
         """The user's Python frames (outside tensorlib and profiler), outermost first, interned so a
         loop body's thousands of ops share one tuple."""
+        if crecord is not None:     # the key in C (the same ids and lines): a dict hit for a stack seen before
+            st = self._stacks.get(crecord.frames_key(2))
+            if st is not None:
+                return st
         f = sys._getframe(2)
         key = []
         codes = []

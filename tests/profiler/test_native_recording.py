@@ -56,6 +56,11 @@ def _records(kind, options, tmp_path, name):
         with profiler.record_function("user range"):
             step(False)
     rows, mem = _detailed(prof, tmp_path / f"{name}.json")
+    if options.get("with_stack"):       # each event's user frames (the stack key is taken in C: frames_key)
+        evs = sorted(prof.events(), key=lambda e: (e.time_range.start, -e.time_range.end))
+        # (the workload's frames: the caller's differ in line between the two runs)
+        rows = [(*r, tuple(f for f in e.stack if "test_same_tree_any_options" in f)) for r, e in zip(rows, evs)]
+        assert any(r[-1] for r in rows)
     return rows, mem, [(n, k) for k, n in sorted(_count(prof).items())]
 
 
