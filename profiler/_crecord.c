@@ -453,6 +453,10 @@ typedef struct {
     PyObject *range_tag;    /* recorder.range_tag: a new kind's tag */
     PyObject *op_tag;       /* range_tag("op") */
     CpuMemory *mem;         /* profile_memory's recorder, or NULL */
+    PyObject *stack_of;     /* with_stack: Recorder._stack (its frames from the dispatcher's caller), else None */
+    PyObject *raw_inputs;   /* recorder._raw_inputs: with_stack and record_shapes, the signature per op */
+    PyObject *extra_ids;    /* recorder._EXTRA_IDS: extra -> id */
+    PyObject *extra_id;     /* recorder.extra_id: a new extra's id */
     int extended;           /* records carry the extra's id (record_shapes, profile_memory, ...) */
     int shapes;             /* record_shapes: the extra id from the inputs' shapes and dtypes */
 } OpHooks;
@@ -906,6 +910,71 @@ static PyObject *OpHooks_op_step(OpHooks *self, PyObject *const *args, Py_ssize_
     return res;
 }
 
+/* with_stack's op_enter: (op.name, phase, seq, _raw_inputs(inputs) or None, stack, inputs, t0) */
+static PyObject *OpHooks_stack_enter(OpHooks *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 5) {
+        PyErr_SetString(PyExc_TypeError, "op_enter(op, inputs, attrs, phase, seq) takes 5 arguments");
+        return NULL;
+    }
+    if (self->stack_of == Py_None) {
+        PyErr_SetString(PyExc_RuntimeError, "these hooks record no stacks");
+        return NULL;
+    }
+    PyObject *name = get_name(args[0]);
+    if (name == NULL)
+        return NULL;
+    PyObject *sig = self->shapes ? PyObject_CallOneArg(self->raw_inputs, args[1]) : (Py_INCREF(Py_None), Py_None);
+    PyObject *st = sig ? PyObject_CallNoArgs(self->stack_of) : NULL;
+    PyObject *tok = NULL;
+    if (st != NULL) {
+        PyObject *objs[6] = {name, args[3], args[4], sig, st, args[1]};
+        tok = tuple_times(objs, 6, -1, now_ns());
+    }
+    Py_DECREF(name);
+    Py_XDECREF(sig);
+    Py_XDECREF(st);
+    return tok;
+}
+
+/* with_stack's op_exit: memory, then (name, phase, seq, id of (signature, stack, 0), t0, t1) */
+static PyObject *OpHooks_stack_exit(OpHooks *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 2 || !PyTuple_CheckExact(args[0]) || PyTuple_GET_SIZE(args[0]) != 7) {
+        PyErr_SetString(PyExc_TypeError, "op_exit(token, outputs): token is op_enter's");
+        return NULL;
+    }
+    long long t1 = now_ns();
+    PyObject *tok = args[0];
+    if (self->mem != NULL && rec_outputs(self->mem, args[1], PyTuple_GET_ITEM(tok, 5), t1 - 1) < 0)
+        return NULL;
+    PyObject *ex = PyTuple_Pack(3, PyTuple_GET_ITEM(tok, 3), PyTuple_GET_ITEM(tok, 4), zero);
+    if (ex == NULL)
+        return NULL;
+    PyObject *eid = PyDict_GetItemWithError(self->extra_ids, ex);
+    if (eid != NULL)
+        Py_INCREF(eid);
+    else if (!PyErr_Occurred())
+        eid = PyObject_CallOneArg(self->extra_id, ex);
+    Py_DECREF(ex);
+    if (eid == NULL)
+        return NULL;
+    long long t0 = PyLong_AsLongLong(PyTuple_GET_ITEM(tok, 6));
+    if (t0 == -1 && PyErr_Occurred()) {
+        Py_DECREF(eid);
+        return NULL;
+    }
+    PyObject *rec = record6(PyTuple_GET_ITEM(tok, 0), PyTuple_GET_ITEM(tok, 1), PyTuple_GET_ITEM(tok, 2), eid, t0, t1);
+    Py_DECREF(eid);
+    if (rec == NULL)
+        return NULL;
+    int rc = push(self, rec);
+    Py_DECREF(rec);
+    if (rc < 0)
+        return NULL;
+    Py_RETURN_NONE;
+}
+
 static PyMethodDef OpHooks_methods[] = {
     {"op_enter", (PyCFunction)(void (*)(void))OpHooks_op_enter, METH_FASTCALL, "Recorder.op_enter"},
     {"op_exit", (PyCFunction)(void (*)(void))OpHooks_op_exit, METH_FASTCALL, "Recorder.op_exit"},
@@ -914,6 +983,8 @@ static PyMethodDef OpHooks_methods[] = {
     {"op_range_enter", (PyCFunction)(void (*)(void))OpHooks_op_range_enter, METH_FASTCALL, "Recorder.op_range_enter"},
     {"range_exit", (PyCFunction)OpHooks_range_exit, METH_O, "Recorder.range_exit"},
     {"op_step", (PyCFunction)(void (*)(void))OpHooks_op_step, METH_FASTCALL, "Recorder.op_step"},
+    {"stack_enter", (PyCFunction)(void (*)(void))OpHooks_stack_enter, METH_FASTCALL, "Recorder.op_enter, with_stack"},
+    {"stack_exit", (PyCFunction)(void (*)(void))OpHooks_stack_exit, METH_FASTCALL, "Recorder.op_exit, with_stack"},
     {NULL, NULL, 0, NULL},
 };
 
@@ -922,9 +993,12 @@ static int OpHooks_init(OpHooks *self, PyObject *args, PyObject *kw)
     PyObject *tls, *shapes_ids, *shapes_id, *arrays_id, *as_arrays, *tags, *range_tag, *op_tag, *mem;
     int extended, shapes;
     static char *kwlist[] = {"tls", "shapes_ids", "shapes_id", "arrays_id", "as_arrays", "tags", "range_tag",
-                             "op_tag", "memory", "extended", "shapes", NULL};
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "OOOOOO!OOOpp", kwlist, &tls, &shapes_ids, &shapes_id, &arrays_id,
-                                     &as_arrays, &PyDict_Type, &tags, &range_tag, &op_tag, &mem, &extended, &shapes))
+                             "op_tag", "memory", "extended", "shapes", "stack_of", "raw_inputs", "extra_ids",
+                             "extra_id", NULL};
+    PyObject *stack_of = Py_None, *raw_inputs = Py_None, *extra_ids = Py_None, *extra_id = Py_None;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "OOOOOO!OOOpp|OOOO", kwlist, &tls, &shapes_ids, &shapes_id, &arrays_id,
+                                     &as_arrays, &PyDict_Type, &tags, &range_tag, &op_tag, &mem, &extended, &shapes, &stack_of, &raw_inputs, &extra_ids,
+                                     &extra_id))
         return -1;
     if (Tensor_T == NULL) {
         PyErr_SetString(PyExc_RuntimeError, "profiler._crecord.setup() has not been called");
@@ -938,10 +1012,17 @@ static int OpHooks_init(OpHooks *self, PyObject *args, PyObject *kw)
         PyErr_SetString(PyExc_TypeError, "memory must be a CpuMemory or None");
         return -1;
     }
+    if (stack_of != Py_None && (!PyDict_Check(extra_ids) || !PyCallable_Check(extra_id) ||
+                                !PyCallable_Check(raw_inputs))) {
+        PyErr_SetString(PyExc_TypeError, "stack_of needs extra_ids (a dict), extra_id and raw_inputs");
+        return -1;
+    }
     PyObject **slots[] = {&self->tls, &self->shapes_ids, &self->shapes_id, &self->arrays_id, &self->as_arrays,
-                          &self->tags, &self->range_tag, &self->op_tag};
-    PyObject *vals[] = {tls, shapes_ids, shapes_id, arrays_id, as_arrays, tags, range_tag, op_tag};
-    for (int i = 0; i < 8; i++) {
+                          &self->tags, &self->range_tag, &self->op_tag, &self->stack_of, &self->raw_inputs,
+                          &self->extra_ids, &self->extra_id};
+    PyObject *vals[] = {tls, shapes_ids, shapes_id, arrays_id, as_arrays, tags, range_tag, op_tag, stack_of,
+                        raw_inputs, extra_ids, extra_id};
+    for (int i = 0; i < 12; i++) {
         Py_INCREF(vals[i]);
         Py_XSETREF(*slots[i], vals[i]);
     }
@@ -962,6 +1043,10 @@ static int OpHooks_traverse(OpHooks *self, visitproc visit, void *arg)
     Py_VISIT(self->tags);
     Py_VISIT(self->range_tag);
     Py_VISIT(self->op_tag);
+    Py_VISIT(self->stack_of);
+    Py_VISIT(self->raw_inputs);
+    Py_VISIT(self->extra_ids);
+    Py_VISIT(self->extra_id);
     Py_VISIT(self->mem);
     return 0;
 }
@@ -976,6 +1061,10 @@ static int OpHooks_clear(OpHooks *self)
     Py_CLEAR(self->tags);
     Py_CLEAR(self->range_tag);
     Py_CLEAR(self->op_tag);
+    Py_CLEAR(self->stack_of);
+    Py_CLEAR(self->raw_inputs);
+    Py_CLEAR(self->extra_ids);
+    Py_CLEAR(self->extra_id);
     Py_CLEAR(self->mem);
     return 0;
 }

@@ -435,18 +435,27 @@ class Recorder:
             self.op_enter = op_enter
             self.op_exit = op_exit
         self.native = None
-        if crecord is not None and not self.with_stack and not self.with_flops:
+        if crecord is not None and not self.with_flops:
             # the same methods in C (profiler/_crecord.c): the same records, less per op
             mem = self.memory if self.profile_memory else None
             native = self.native = crecord.OpHooks(
                 tls, _SHAPES_IDS, shapes_id, arrays_shapes_id, _as_arrays, tags, range_tag, op_tag,
-                mem._native if mem is not None else None, self.extended, bool(self.record_shapes))
-            range_enter, range_exit, op_step = native.range_enter, native.range_exit, native.op_step
-            self.op_range_enter = native.op_range_enter
-            if self.extended:
-                self.op_enter = native.op_enter
-                self.op_exit = native.op_exit
-                op_arrays = native.op_arrays
+                mem._native if mem is not None else None, self.extended, bool(self.record_shapes),
+                self._stack if self.with_stack else None, _raw_inputs, _EXTRA_IDS, extra_id)
+            if self.with_stack:
+                # ops only: a range's stack carries its module (range_enter above), and op_arrays and op_step
+                # are off with stacks. The C op_enter calls _stack from no frame of its own, one frame nearer
+                # the dispatcher's caller than the Python op_enter does: the frame left out is the
+                # dispatcher's, which the stacks leave out anyway (_internal)
+                self.op_enter = native.stack_enter
+                self.op_exit = native.stack_exit
+            else:
+                range_enter, range_exit, op_step = native.range_enter, native.range_exit, native.op_step
+                self.op_range_enter = native.op_range_enter
+                if self.extended:
+                    self.op_enter = native.op_enter
+                    self.op_exit = native.op_exit
+                    op_arrays = native.op_arrays
         self.range_enter = range_enter
         self.range_exit = range_exit
         # the registry calls it for kernel steps (tensorlib._hooks.op_step) while this is the only region hook
