@@ -14,12 +14,9 @@
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include "../tensorlib/_native_common.h"
 #include <structmember.h>
 #include <frameobject.h>
-
-#ifndef __linux__
-#error "profiler._crecord is built on Linux only (its clock is CLOCK_MONOTONIC, perf_counter_ns's there)"
-#endif
 
 #include <pthread.h>
 #include <sys/syscall.h>
@@ -29,13 +26,6 @@
 #include <unistd.h>
 
 /* ---- clock and thread id ------------------------------------------------------------------------------ */
-
-static inline long long now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000000000LL + (long long)ts.tv_nsec;
-}
 
 static __thread long tid_cache = 0;
 
@@ -463,18 +453,6 @@ typedef struct {
 
 /* The list this thread's records go to (new reference): tls.buf. */
 static inline PyObject *buffer(OpHooks *h) { return PyObject_GetAttr(h->tls, s_buf); }
-
-/* A record of atoms (strings, ints) needs no cyclic GC: untracked at once, as the collector itself would untrack
- * it the first time it looked (_PyTuple_MaybeUntrack), so that collections in between do not walk it. */
-static inline void untrack_atoms(PyObject *tup)
-{
-    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(tup); i++) {
-        PyObject *v = PyTuple_GET_ITEM(tup, i);
-        if (PyObject_IS_GC(v) && PyObject_GC_IsTracked(v))
-            return;
-    }
-    PyObject_GC_UnTrack(tup);
-}
 
 static int push(OpHooks *h, PyObject *rec)
 {

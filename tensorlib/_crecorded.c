@@ -15,19 +15,9 @@
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
-
-#ifndef __linux__
-#error "tensorlib._crecorded is built on Linux only (its clock is CLOCK_MONOTONIC, perf_counter_ns's there)"
-#endif
+#include "_native_common.h"
 
 #include <time.h>
-
-static inline long long now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000000000LL + (long long)ts.tv_nsec;
-}
 
 static PyObject *s_phase, *s_seq, *s_forward, *s_backward, *s_name, *s_buf, *s_kernel, *s_append, *minus_one;
 
@@ -77,18 +67,6 @@ static int phase_seq(Recorded *r, PyObject **phase, PyObject **seq, PyObject **r
     Py_INCREF(s_forward);
     *phase = s_forward;
     return 0;
-}
-
-/* A record of atoms (strings, ints) needs no cyclic GC: untracked at once, as the collector itself would untrack
- * it the first time it looked (_PyTuple_MaybeUntrack), so that collections in between do not walk it. */
-static inline void untrack_atoms(PyObject *tup)
-{
-    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(tup); i++) {
-        PyObject *v = PyTuple_GET_ITEM(tup, i);
-        if (PyObject_IS_GC(v) && PyObject_GC_IsTracked(v))
-            return;
-    }
-    PyObject_GC_UnTrack(tup);
 }
 
 static int push(Recorded *r, PyObject *rec)

@@ -1,0 +1,33 @@
+/* What the two recording modules (tensorlib/_crecorded.c, profiler/_crecord.c) must do alike: their records'
+ * clock, which has to be time.perf_counter_ns's (CLOCK_MONOTONIC on Linux; tensorlib/_native.py checks it at
+ * import), and the untracking of a record made of atoms. */
+#ifndef TENSORLIB_NATIVE_COMMON_H
+#define TENSORLIB_NATIVE_COMMON_H
+
+#include <Python.h>
+#include <time.h>
+
+#ifndef __linux__
+#error "the recording modules are built on Linux only (their clock is CLOCK_MONOTONIC, perf_counter_ns's there)"
+#endif
+
+static inline long long now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000000000LL + (long long)ts.tv_nsec;
+}
+
+/* A record of atoms (strings, ints) needs no cyclic GC: untracked at once, as the collector itself would untrack
+ * it the first time it looked (_PyTuple_MaybeUntrack), so that collections in between do not walk it. */
+static inline void untrack_atoms(PyObject *tup)
+{
+    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(tup); i++) {
+        PyObject *v = PyTuple_GET_ITEM(tup, i);
+        if (PyObject_IS_GC(v) && PyObject_GC_IsTracked(v))
+            return;
+    }
+    PyObject_GC_UnTrack(tup);
+}
+
+#endif
