@@ -104,7 +104,7 @@ def _lstm_gate_slopes(xp, a4, c_prev, tc):
     return q, p
 
 
-@op("lstm_layer", save="io", nondiff_outputs=(3, 4), node_name="LstmLayerBackward0")
+@op("lstm_layer", save="io", nondiff_outputs=(3, 4), node_name="MkldnnRnnLayerBackward0")
 def LSTM_LAYER(xp, xg, h0, c0, w_hh, b_hh=None, reverse=False):
     L, N, G = xg.shape
     if not L:
