@@ -173,8 +173,12 @@ class Node:
     # --- torch's public surface ------------------------------------------------------------
     def name(self):
         """torch's node name; ops whose overload with `dim` torch names apart (sum, mean, prod) carry that
-        name as `node_name_dim`."""
+        name as `node_name_dim`; ops whose name depends on their arguments (basic indexing: select, slice,
+        unsqueeze or alias, by its last step) carry a function of the node as `node_name_of`."""
         op = self.op
+        named = op.__dict__.get("node_name_of")
+        if named is not None:
+            return named(self)
         alt = op.__dict__.get("node_name_dim")
         if alt is not None and self.attrs and self.attrs.get("dim") is not None:
             return alt

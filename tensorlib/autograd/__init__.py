@@ -14,6 +14,8 @@ from .grad_mode import (enable_grad, inference_mode, is_grad_enabled, no_grad, s
 from .gradcheck import GradcheckError, gradcheck, gradgradcheck
 from . import graph  # noqa: F401 - torch.autograd.graph (Node, saved_tensors_hooks, save_on_cpu, ...)
 from .graph import AccumulateGrad, Node
+from . import variable  # noqa: F401 - torch.autograd.variable
+from .variable import Variable
 
 
 class DeviceType(IntEnum):

@@ -187,6 +187,35 @@ _view_node_backward(SLICE, SLICE_BACKWARD)
 _view_node_backward(GETITEM, INDEX_BACKWARD)
 
 
+def _basic_index_node_name(node):
+    """torch's name for the node of basic indexing, that of the last view its indexing code applied: x[:, 1] and
+    x[1:, 1] are SelectBackward0, x[1, 1:] SliceBackward0, x[1, None] UnsqueezeBackward0; a slice over a whole
+    dimension inside a tuple applies nothing, so x[...] and x[:, 0:n] (n the size) are AliasBackward0, while a
+    lone slice (x[:]) is always a slice."""
+    idx = node.attrs["idx"]
+    shape = node.in_meta[0][0]
+    if len(idx) == 1 and isinstance(idx[0], slice):
+        return "SliceBackward0"
+    name = "AliasBackward0"
+    d = 0      # the input's dimension the next int or slice indexes
+    for i in idx:
+        if i is None:
+            name = "UnsqueezeBackward0"
+        elif i is Ellipsis:
+            d += len(shape) - sum(1 for j in idx if j is not None and j is not Ellipsis)
+        elif isinstance(i, slice):
+            if i.indices(shape[d]) != (0, shape[d], 1):
+                name = "SliceBackward0"
+            d += 1
+        else:
+            name = "SelectBackward0"
+            d += 1
+    return name
+
+
+SELECT.node_name_of = SLICE.node_name_of = _basic_index_node_name
+
+
 def _getitem_op(idx):
     if not _is_basic(idx):
         return GETITEM

@@ -57,10 +57,32 @@ def _(ctx, g):
     return (dispatch(TO, g, dtype=dt, device=src_dev) if src_dev is not None else dispatch(TO, g, dtype=dt),)
 
 
+_TO_KWARGS = frozenset(("dtype", "device", "non_blocking", "copy", "memory_format"))
+
+
+def _to_refusal(args, kw):
+    """torch's TypeError for a keyword Tensor.to has not (`a.to(requires_grad=True)`, pytorch/tutorials'
+    former_torchies autograd tutorial), naming what it got as torch's argument parser does."""
+    ns = D.namespace()
+
+    def name(v):
+        return "Tensor" if isinstance(v, Tensor) else f"{ns}.dtype" if isinstance(v, D.dtype) else type(v).__name__
+    pos = [name(a) for a in args]
+    kws = [f"{k}={name(v)}" for k, v in kw.items()]
+    got = ", ".join(pos) + "".join(f", {k}" if pos else f"{k}, " for k in kws)
+    rest = f"bool non_blocking = False, bool copy = False, *, {ns}.memory_format memory_format = None)"
+    return (f"to() received an invalid combination of arguments - got ({got}), but expected one of:\n"
+            f" * ({ns}.device device = None, {ns}.dtype dtype = None, {rest}\n"
+            f" * ({ns}.dtype dtype, {rest}\n"
+            f" * (Tensor tensor, {rest}\n")
+
+
 @public(function=False, method=True)
 def to(input, *args, **kw):
     """torch's composite aten::to: recorded even when it returns `input` itself; a conversion runs the
     TO op, torch's aten::_to_copy (its node is ToCopyBackward0)."""
+    if kw and not _TO_KWARGS.issuperset(kw):
+        raise TypeError(_to_refusal(args, kw))
     rp = _H.range_pair      # the region hooks' (enter, exit), None when none listens (see _hooks.range_enter)
     if rp is None:
         return _to(input, *args, **kw)

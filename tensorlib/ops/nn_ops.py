@@ -40,11 +40,12 @@ def legacy_reduction(size_average=None, reduce=None, reduction="mean"):
     if size_average is None and reduce is None:
         return reduction
     import warnings
-    warnings.warn("size_average and reduce args will be deprecated, please use reduction='mean' / 'sum' / 'none' "
-                  "instead.", UserWarning, stacklevel=3)
     size_average = True if size_average is None else size_average
     reduce = True if reduce is None else reduce
-    return ("mean" if size_average else "sum") if reduce else "none"
+    reduction = ("mean" if size_average else "sum") if reduce else "none"
+    warnings.warn(f"size_average and reduce args will be deprecated, please use reduction='{reduction}' instead.",
+                  UserWarning, stacklevel=3)
+    return reduction
 
 
 def check_reduction(reduction):

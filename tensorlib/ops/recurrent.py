@@ -16,6 +16,8 @@ from __future__ import annotations
 
 from functools import partial
 
+import numpy as np
+
 from .._graph import quiet_call, tensor_of
 from ..dispatch import STATE, run_recorded_call, run_recorded_tensors
 from ._define import dispatch, op
@@ -102,7 +104,7 @@ def _lstm_gate_slopes(xp, a4, c_prev, tc):
     return q, p
 
 
-@op("lstm_layer", save="io", nondiff_outputs=(3, 4), node_name="LstmLayerBackward0")
+@op("lstm_layer", save="io", nondiff_outputs=(3, 4), node_name="MkldnnRnnLayerBackward0")
 def LSTM_LAYER(xp, xg, h0, c0, w_hh, b_hh=None, reverse=False):
     L, N, G = xg.shape
     if not L:
@@ -137,6 +139,20 @@ def LSTM_LAYER(xp, xg, h0, c0, w_hh, b_hh=None, reverse=False):
         h = _lstm_state(xp, gi[t], gf[t], gg[t], go[t], c, cs[t], out[t], tmp)
         c = cs[t]
     return out, h.copy(), c.copy(), acts, cs
+
+
+def _lstm_node_name(node):
+    """torch's name for an LSTM layer's output node on the CPU: its oneDNN layer (MkldnnRnnLayerBackward0) in
+    float32 without projections, the stacked steps (StackBackward0) otherwise (float64, half types, proj_size)."""
+    meta = [m for m in node.in_meta if m is not None]
+    w_hh = node.in_meta[3] if len(node.in_meta) > 3 else None
+    projected = w_hh is not None and w_hh[0][1] * 4 != w_hh[0][0]
+    if meta and meta[0][1] == np.float32 and not projected:
+        return "MkldnnRnnLayerBackward0"
+    return "StackBackward0"
+
+
+LSTM_LAYER.node_name_of = _lstm_node_name
 
 
 @op("lstm_layer_backward", node_name="LstmLayerBackwardBackward0")
@@ -328,7 +344,7 @@ def fused_lstm_cell(input_gates, hidden_gates, cx, input_bias=None, hidden_bias=
 
 # --- GRU: r, z, n gates (torch's order), n = tanh(x_n + r * (W_hn h + b_hn)) -------------------------------
 
-@op("gru_layer", save="io", nondiff_outputs=(2, 3), node_name="GruLayerBackward0")
+@op("gru_layer", save="io", nondiff_outputs=(2, 3), node_name="StackBackward0")   # torch stacks the steps
 def GRU_LAYER(xp, xg, h0, w_hh, b_hh=None, reverse=False):
     L, N, G = xg.shape
     H = G // 3
@@ -406,7 +422,7 @@ def gru_layer(xg, h0, w_hh, b_hh=None, reverse=False):
 
 # --- Elman RNN: h = tanh(x_t + W_hh h + b_hh) (or relu) ----------------------------------------------------
 
-@op("rnn_layer", save="io", node_name="RnnLayerBackward0")
+@op("rnn_layer", save="io", node_name="StackBackward0")    # torch stacks the steps
 def RNN_LAYER(xp, xg, h0, w_hh, b_hh=None, relu=False, reverse=False):
     L, N, H = xg.shape
     out = xp.empty((L, N, H), dtype=xg.dtype)

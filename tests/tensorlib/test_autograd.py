@@ -653,3 +653,39 @@ def test_backward_with_create_graph_stores_a_differentiable_copy(monkeypatch):
     assert x.grad.grad_fn.name() == "CopyBackwards" and x.grad.tolist() == [12.0, 12.0]
     x.grad.sum().backward()
     assert x.grad.tolist() == [24.0, 24.0]          # 3x² + 6x at x = 2
+
+
+def test_legacy_variable_constructor_returns_a_detached_tensor():
+    """torch.autograd.Variable as pre-0.4 code (pytorch/tutorials' NLP scripts, examples_nn/dynamic_net) calls it:
+    a new tensor sharing the data's memory, without its history, with the requires_grad asked for."""
+    from tensorlib.autograd import Variable
+    from tensorlib.autograd import variable as variable_module
+    assert tl.autograd.variable.Variable is Variable is variable_module.Variable
+    t = tl.tensor([1., 2., 3.])
+    v = Variable(t)
+    assert type(v) is tl.Tensor and v is not t and not v.requires_grad and v.grad_fn is None
+    v[0] = 5.
+    assert t.tolist() == [5., 2., 3.]        # the same memory
+    w = Variable(t, requires_grad=True)
+    assert w.requires_grad and w.is_leaf and not t.requires_grad
+    (w * 2).sum().backward()
+    assert w.grad.tolist() == [2., 2., 2.]
+    assert Variable(data=t, requires_grad=True).requires_grad and Variable(t, True).requires_grad
+    y = w * 3
+    z = Variable(y)          # history cut, as torch's
+    assert z.grad_fn is None and not z.requires_grad and z.data_ptr() == y.data_ptr()
+    e = Variable()
+    assert e.shape == (0,) and e.dtype == tl.float32
+    assert isinstance(t, Variable) and isinstance(tl.nn.Parameter(tl.ones(1)), Variable)
+    assert not isinstance([1.], Variable) and not issubclass(tl.Tensor, Variable)
+    assert type(Variable).__name__ == "VariableMeta"
+    with pytest.warns(UserWarning, match="volatile was removed and now has no effect"):
+        Variable(t, volatile=True)
+    with pytest.raises(TypeError, match="Variable data has to be a tensor, but got list"):
+        Variable([1., 2.])
+    with pytest.raises(RuntimeError, match="Only Tensors of floating point and complex dtype can require gradients"):
+        Variable(tl.tensor([1, 2]), requires_grad=True)
+    with pytest.raises(TypeError, match="'foo' is an invalid keyword argument"):
+        Variable(t, foo=1)
+    with pytest.raises(TypeError, match="takes at most 5 arguments"):
+        Variable(t, True, False, None, "x", 1)

@@ -336,3 +336,22 @@ def test_factory_and_expand_errors_read_as_torchs():
         tl.randint(5, 2, (3,))
     with pytest.raises(RuntimeError, match="but got tensorlib.FloatTensor instead"):
         tl.nn.functional.embedding(tl.ones(2), tl.ones(4, 3))
+
+
+def test_to_refuses_a_keyword_it_has_not_as_torch_does():
+    """`a.to(requires_grad=True)` (pytorch/tutorials' former_torchies autograd tutorial) is torch's TypeError
+    listing to()'s overloads, not a Python one about an internal function."""
+    x = tl.ones(2)
+    with pytest.raises(TypeError) as e:
+        x.to(requires_grad=True)
+    lines = str(e.value).splitlines()
+    assert lines[0] == ("to() received an invalid combination of arguments - got (requires_grad=bool, ), but "
+                        "expected one of:")
+    assert lines[3] == (" * (Tensor tensor, bool non_blocking = False, bool copy = False, *, "
+                        "tensorlib.memory_format memory_format = None)")
+    with pytest.raises(TypeError, match=r"got \(tensorlib.dtype, requires_grad=bool\)"):
+        x.to(tl.float64, requires_grad=True)
+    with pytest.raises(TypeError, match=r"got \(str, foo=int\)"):
+        x.to("cpu", foo=1)
+    y = x.to(dtype=tl.float64, copy=True, non_blocking=False, memory_format=tl.preserve_format)
+    assert y.dtype == tl.float64

@@ -3,6 +3,7 @@ device (`with torch.device(...)`, set_default_device), torch's device types tens
 refused in one line, and the compat runner reporting such a gap in one line."""
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import textwrap
@@ -240,3 +241,40 @@ def test_memory_formats_exist_and_is_contiguous_answers_for_the_actual_strides()
     assert m(y).shape == (2, 4, 4, 5)
     with pytest.raises(TypeError, match="must be tensorlib.memory_format, not int"):
         x.is_contiguous(memory_format=3)
+
+
+def test_compat_runs_pre_0_4_variable_code_as_torch_2_13_does(tmp_path):
+    """The idioms of pytorch/tutorials' older NLP and examples_nn scripts (autograd.Variable around tensors and
+    around targets, an LSTM tagger's printed scores, a column of a weight, `loss.data[0]`), as torch 2.13 prints
+    and refuses them."""
+    script = tmp_path / "legacy.py"
+    script.write_text(textwrap.dedent("""
+        import torch
+        import torch.autograd as autograd
+        import torch.nn as nn
+        import torch.nn.functional as F
+        from torch.autograd import Variable
+
+        lstm = nn.LSTM(3, 3)
+        out, hidden = lstm(autograd.Variable(torch.randn(5, 1, 3)))
+        print(repr(out).splitlines()[-1].split("grad_fn=")[1])
+        print(type(hidden).__name__, hidden[0].grad_fn.name())
+        lin = nn.Linear(4, 2)
+        print(next(lin.parameters())[:, 1].grad_fn.name())
+        x = Variable(torch.randn(3, 4))
+        target = autograd.Variable(torch.LongTensor([0, 1, 1]))
+        loss = nn.NLLLoss()(F.log_softmax(lin(x), dim=1), target)
+        print(loss.data.dim(), loss.requires_grad)
+        print(loss.data[0])
+    """))
+    # this checkout's tensorlib, whatever the environment's PYTHONPATH (relative, or none) finds from tmp_path
+    root = os.path.dirname(os.path.dirname(os.path.abspath(tl.__file__)))
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([root] + [p for p in [os.environ.get("PYTHONPATH")] if p]))
+    r = subprocess.run([sys.executable, "-m", "tensorlib.compat", str(script)], capture_output=True, text=True,
+                       timeout=120, cwd=tmp_path, env=env)
+    assert r.returncode == 1, r.stderr
+    assert r.stdout.splitlines() == ["<MkldnnRnnLayerBackward0>)", "tuple StackBackward0", "SelectBackward0",
+                                     "0 True"], r.stderr
+    assert r.stderr.strip().splitlines()[-1] == (
+        "IndexError: invalid index of a 0-dim tensor. Use `tensor.item()` in Python or `tensor.item<T>()` in C++ "
+        "to convert a 0-dim tensor to a number")

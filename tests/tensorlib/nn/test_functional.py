@@ -221,6 +221,13 @@ def test_legacy_size_average_and_reduce():
     np.testing.assert_allclose(npy(out), npy(F.mse_loss(x, y, reduction="sum")))
     with pytest.warns(UserWarning):
         assert nn.L1Loss(reduce=False).reduction == "none"
+    # torch's warning names the reduction the legacy arguments map to (pytorch/tutorials' dynamic_net.py)
+    for kwargs, reduction in (({"size_average": False}, "sum"), ({"reduce": False}, "none"),
+                              ({"size_average": True}, "mean")):
+        with pytest.warns(UserWarning) as rec:
+            assert nn.MSELoss(**kwargs).reduction == reduction
+        assert str(rec[0].message) == ("size_average and reduce args will be deprecated, please use "
+                                       f"reduction='{reduction}' instead.")
     with pytest.raises(NotImplementedError, match="sparse"):
         nn.Embedding(3, 2, sparse=True)
 

@@ -429,3 +429,22 @@ def test_a_decoding_loop_of_one_step_calls_gives_the_whole_sequence_run(kind):
             out, state = m(x[:, t:t + 1], state)
             steps.append(out)
     np.testing.assert_allclose(tl.cat(steps, 1).numpy(), whole.numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_recurrent_output_node_names_are_torchs_cpu_names():
+    """print(lstm_out) shows torch's CPU node: the oneDNN layer for a float32 LSTM (pytorch/tutorials'
+    sequence_models_tutorial), the stacked steps for float64, projections, GRU and RNN; the final states are
+    stacked in every case."""
+    x = tl.randn(5, 1, 3)
+    out, (h, c) = nn.LSTM(3, 3)(x)
+    assert out.grad_fn.name() == "MkldnnRnnLayerBackward0" and h.grad_fn.name() == "StackBackward0"
+    assert "grad_fn=<MkldnnRnnLayerBackward0>" in repr(out)
+    out, _ = nn.LSTM(3, 3, num_layers=2)(x)
+    assert out.grad_fn.name() == "MkldnnRnnLayerBackward0"
+    out, _ = nn.LSTM(3, 3).double()(x.double())
+    assert out.grad_fn.name() == "StackBackward0"
+    out, _ = nn.LSTM(3, 3, proj_size=2)(x)
+    assert out.grad_fn.name() == "StackBackward0"
+    for cls in (nn.GRU, nn.RNN):
+        out, h = cls(3, 3)(x)
+        assert out.grad_fn.name() == "StackBackward0" and h.grad_fn.name() == "StackBackward0"

@@ -67,3 +67,30 @@ def test_scatter_inplace_and_masked_scatter():
     eq(y.grad, ~m * 1.0)
     assert gradcheck(lambda u, v: u.masked_scatter(T(m[0]), v), [T(rng.standard_normal((2, 3)), True),
                                                                    T(rng.standard_normal(5), True)])
+
+
+# torch 2.13's node for each basic index of a (3, 4, 5) tensor: that of the last view its indexing code applied
+_BASIC_INDEX_NODES = [
+    ((slice(None), 1), "SelectBackward0"), (1, "SelectBackward0"), (slice(1, None), "SliceBackward0"),
+    (slice(None), "SliceBackward0"), (Ellipsis, "AliasBackward0"), ((1, slice(1, None)), "SliceBackward0"),
+    ((slice(1, None), 1), "SelectBackward0"), ((Ellipsis, 1), "SelectBackward0"), ((None, 1), "SelectBackward0"),
+    ((1, None), "UnsqueezeBackward0"), ((slice(None), slice(None), 1), "SelectBackward0"),
+    (slice(0, 3), "SliceBackward0"), (slice(0, 10), "SliceBackward0"), (slice(None, None, 1), "SliceBackward0"),
+    ((slice(None), None), "UnsqueezeBackward0"), ((1, slice(None)), "SelectBackward0"), ((1, 2, 3), "SelectBackward0"),
+    (-1, "SelectBackward0"), ((slice(None), slice(0, 4)), "AliasBackward0"), ((slice(None), 1, slice(None)),
+                                                                              "SelectBackward0"),
+    ((1, Ellipsis), "SelectBackward0"), (None, "UnsqueezeBackward0"), ((slice(1, 2), None), "UnsqueezeBackward0"),
+    (slice(None, None, 2), "SliceBackward0"), (True, "IndexBackward0"),
+]
+
+
+@pytest.mark.parametrize("idx,name", _BASIC_INDEX_NODES, ids=[repr(i) for i, _ in _BASIC_INDEX_NODES])
+def test_basic_index_node_is_named_as_torch_names_it(idx, name):
+    """pytorch/tutorials' deep_learning_tutorial prints `next(model.parameters())[:, i]`: torch's
+    grad_fn=<SelectBackward0>, the full slice applying nothing."""
+    x = tl.randn(3, 4, 5, requires_grad=True)
+    y = x[idx]
+    assert y.grad_fn.name() == name
+    assert f"<{name} object at" in repr(y.grad_fn)
+    y.sum().backward()      # the node's backward is the view's, whatever its name
+    assert x.grad.shape == x.shape
