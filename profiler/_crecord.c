@@ -334,8 +334,12 @@ static PyObject *CpuMemory_on_free(CpuMemory *self, PyObject *ref)
         PyErr_SetString(PyExc_TypeError, "on_free expects a CountedRef");
         return NULL;
     }
-    CountedRef *r = (CountedRef *)ref;
-    PyObject *key = PyLong_FromVoidPtr(r->addr);
+    /* read before the pop: `live` holds the only strong reference to the weak reference, which the interpreter
+     * passes to its callback borrowed, so the pop frees it (the Python twin's argument is a strong reference) */
+    void *addr = ((CountedRef *)ref)->addr;
+    Py_ssize_t nbytes = ((CountedRef *)ref)->nbytes;
+    ref = NULL;
+    PyObject *key = PyLong_FromVoidPtr(addr);
     if (key == NULL)
         return NULL;
     if (PyDict_DelItem(self->live, key) < 0) {      /* live.pop(key, None) */
@@ -353,7 +357,7 @@ static PyObject *CpuMemory_on_free(CpuMemory *self, PyObject *ref)
     Py_DECREF(act);
     if (on < 0)
         return NULL;
-    if (on && append6(self->records, now_ns(), thread_id(), -(long long)r->nbytes, r->addr) < 0)
+    if (on && append6(self->records, now_ns(), thread_id(), -(long long)nbytes, addr) < 0)
         return NULL;
     Py_RETURN_NONE;
 }

@@ -218,3 +218,26 @@ def test_the_live_tensor_walk_counts_what_the_python_one_does(monkeypatch, tmp_p
     assert memory._walk() == native
     assert native[1] >= len(xs) + len(views) + len(det) + len(shared) + 1
     del xs, views, det, shared, mapped
+
+
+@pytest.mark.skipif(not NATIVE, reason="the C recorders are not built here (see the first test)")
+def test_free_records_are_sane_under_the_debug_allocator():
+    """The weak reference reaches its free callback borrowed, and the callback's pop from `live` frees it: a
+    callback that read the reference's address and bytes after the pop wrote whatever the freed memory held.
+    CPython's debug allocator fills freed memory with 0xDD, so such a read cannot pass unseen here."""
+    import subprocess
+    code = (
+        "import sys; sys.path.insert(0, '.')\n"
+        "from tests.profiler.test_same_tree_any_options import _step\n"
+        "import profiler, numpy as np\n"
+        "step = _step('mlp'); step(False)\n"
+        "with profiler.profile(profile_memory=True) as prof:\n"
+        "    step(True)\n"
+        "mem = prof.store.mem_events\n"
+        "assert len(mem) and (mem['bytes'] < 0).any(), 'no free records'\n"
+        "assert (np.abs(mem['bytes']) < 1 << 32).all() and (mem['addr'] > 0).all(), mem[np.abs(mem['bytes']) >= 1 << 32]\n"
+        "print('ok', len(mem))\n")
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    env = {**os.environ, "PYTHONMALLOC": "debug", "PYTHONPATH": root}
+    r = subprocess.run([sys.executable, "-c", code], cwd=root, env=env, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0 and r.stdout.startswith("ok"), r.stderr[-3000:]
