@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import itertools
 import threading
+from typing import Any
 
 __all__ = ["STATE", "seq_counter", "next_seq", "current_phase", "current_seq", "phase_seq", "backward_passes",
            "grad_off", "set_grad_mode", "GLOBAL", "alert_not_deterministic"]
@@ -22,6 +23,7 @@ class _State(threading.local):
     anomaly_check_nan = True
     saved_hooks: tuple = ()   # torch.autograd.graph.saved_tensors_hooks' stack: ((pack, unpack), ...), innermost last
     saved_hooks_off: str | None = None    # disable_saved_tensors_hooks' message while it is on
+    graph_task: Any = None    # the backward pass this thread runs (autograd.engine.GraphTask), None outside one
 
 
 STATE = _State()

@@ -36,7 +36,7 @@ def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, 
 
 def _backward_to(tensors, grad_tensors, retain_graph, create_graph, inputs):
     grads = run_backward(tensors, grad_tensors, retain_graph, create_graph, inputs=inputs, accumulate=False,
-                         allow_unused=True)
+                         allow_unused=True, grad_call=False)
     from .. import ops
     with no_grad():
         for t, g in zip(inputs, grads):

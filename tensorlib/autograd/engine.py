@@ -7,6 +7,7 @@ dispatches is seen by the hooks as a backward step of the forward op that made t
 from __future__ import annotations
 
 import heapq
+import itertools
 import sys
 import warnings
 from collections import deque
@@ -75,8 +76,9 @@ _warned = {"create_graph": False}
 
 
 def run_backward(outputs, grad_outputs, retain_graph, create_graph, inputs=None, accumulate=True,
-                 allow_unused=False):
-    """The engine. With `inputs` and accumulate=False it returns their gradients (autograd.grad)."""
+                 allow_unused=False, grad_call=True):
+    """The engine. With `inputs` and accumulate=False it returns their gradients (autograd.grad; backward(inputs=)
+    too, which accumulates them itself and passes grad_call=False: its graph task is a backward's)."""
     ops = _OPS if _OPS is not None else _ops()
     outputs = (outputs,) if type(outputs) is Tensor else _as_tuple(outputs)     # loss.backward(): one tensor
     grad_outputs = _as_tuple(grad_outputs) if grad_outputs is not None else ()
@@ -170,10 +172,14 @@ def run_backward(outputs, grad_outputs, retain_graph, create_graph, inputs=None,
                 heapq.heappush(ready, (-r.seq, counter, r, buffers.pop(r)))
                 counter += 1
 
+    # this pass, for torch.autograd.graph's multi-grad hooks: its id and whether it runs a node
+    st = STATE
+    prev_task = st.graph_task
+    st.graph_task = GraphTask(roots, deps, runs, capture, grad_call)
+
     # nothing observes the ops a backward formula runs (no hook, profiler, mode) and no graph is recorded
     # through them: a node whose op has a `quiet_backward` runs it, its formula on arrays (see OpDef)
     quiet = not create_graph and not _H.full_path and not _H.range_hooks
-    st = STATE
     heappop, heappush = heapq.heappop, heapq.heappush
     prev_phase, prev_seq = st.phase, st.seq
     prev_grad = set_grad_mode(bool(create_graph))
@@ -185,6 +191,14 @@ def run_backward(outputs, grad_outputs, retain_graph, create_graph, inputs=None,
                 node, g = acc_ready.popleft()      # (a leaf's hooks are its tensor's: _accumulate runs them)
                 if capture is not None:
                     buf = [g]
+                    if not accumulate and (node, 0) in capture:     # a captured leaf: its tensor hooks first,
+                        t = node._ref()                             # as torch runs them before capturing
+                        if t is not None and t._hooks:
+                            for h in list(t._hooks):
+                                r = h(buf[0])
+                                if r is not None:
+                                    buf[0] = r
+                            r = None
                     _hooks_and_captures(node, buf, create_graph, capture, results, handed)
                     g = buf[0]
                     buf = None
@@ -275,6 +289,7 @@ def run_backward(outputs, grad_outputs, retain_graph, create_graph, inputs=None,
             exit_(token)
         set_grad_mode(prev_grad)
         st.phase, st.seq = prev_phase, prev_seq
+        st.graph_task = prev_task
         backward_passes.pop()
 
     if results is not None:
@@ -286,6 +301,30 @@ def run_backward(outputs, grad_outputs, retain_graph, create_graph, inputs=None,
     if _H.backward_hooks:
         _H.backward_end()
     return None
+
+
+class GraphTask:
+    """One backward pass (torch's GraphTask) as torch.autograd.graph's multi-grad hooks see it: a number of its
+    own and whether it runs a node (`will_execute`: the nodes reachable from its roots, or for autograd.grad
+    with `inputs` those it must run and the inputs' own nodes)."""
+    __slots__ = ("id", "_roots", "_deps", "_runs", "_targets", "_grad_call")
+    _ids = itertools.count()
+
+    def __init__(self, roots, deps, runs, capture, grad_call=True):
+        self.id = next(GraphTask._ids)
+        self._grad_call = grad_call and capture is not None
+        self._roots = roots
+        self._deps = deps
+        self._runs = runs
+        self._targets = None if capture is None else {fn for fn, _ in capture}
+
+    def will_execute(self, node) -> bool:
+        if self._runs is not None:      # autograd.grad, or backward(inputs=), which runs as it: captures
+            if self._grad_call and type(node) is AccumulateGrad:
+                raise RuntimeError("A leaf node was passed to _will_engine_execute_node but we are currently running "
+                                   "autograd.grad(). This is currently not supported.")
+            return node in self._runs or node in self._targets
+        return node in self._deps or node in self._roots
 
 
 def _needed(roots, targets):
