@@ -989,3 +989,8 @@ def _rebuild_tensor(cls, data, requires_grad, state):
     if state:
         vars(t).update(state)
     return t
+
+
+# The public names, as torch's (torch.Tensor and torch.Size are defined in torch._tensor and torch.types, and
+# name the package): `print(type(t))` shows <class 'tensorlib.Tensor'>, and a pickled class is found there.
+Tensor.__module__ = Size.__module__ = "tensorlib"

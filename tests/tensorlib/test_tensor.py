@@ -355,3 +355,12 @@ def test_to_refuses_a_keyword_it_has_not_as_torch_does():
         x.to("cpu", foo=1)
     y = x.to(dtype=tl.float64, copy=True, non_blocking=False, memory_format=tl.preserve_format)
     assert y.dtype == tl.float64
+
+
+def test_tensor_and_size_name_the_package_as_torchs_do():
+    """torch.Tensor and torch.Size print as <class 'torch.Tensor'> (pytorch/tutorials' nnft_tutorial prints
+    type(t)); tensorlib's as <class 'tensorlib.Tensor'>, and pickling the class finds it there."""
+    import pickle
+    t = tl.ones(2)
+    assert str(type(t)) == "<class 'tensorlib.Tensor'>" and str(type(t.shape)) == "<class 'tensorlib.Size'>"
+    assert pickle.loads(pickle.dumps(tl.Tensor)) is tl.Tensor and pickle.loads(pickle.dumps(t)).tolist() == [1.0, 1.0]
