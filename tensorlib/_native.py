@@ -20,8 +20,18 @@ __all__ = ["load", "status"]
 _STATUS: dict[str, str] = {}
 
 
+_LOADED: dict[str, ModuleType | None] = {}
+
+
 def load(name: str) -> ModuleType | None:
-    """The extension module `name` when it is to be used, else None (why: status())."""
+    """The extension module `name` when it is to be used, else None (why: status()); decided once per name
+    (tensorlib.dispatch and tensorlib.memory both ask for tensorlib._crecorded)."""
+    if name not in _LOADED:
+        _LOADED[name] = _load(name)
+    return _LOADED[name]
+
+
+def _load(name: str) -> ModuleType | None:
     if os.environ.get("TENSORLIB_NATIVE", "1").strip().lower() in ("0", "false", "no", "off"):
         _STATUS[name] = "off (TENSORLIB_NATIVE=0)"
         return None

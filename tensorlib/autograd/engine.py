@@ -194,11 +194,7 @@ def run_backward(outputs, grad_outputs, retain_graph, create_graph, inputs=None,
                     if not accumulate and (node, 0) in capture:     # a captured leaf: its tensor hooks first,
                         t = node._ref()                             # as torch runs them before capturing
                         if t is not None and t._hooks:
-                            for h in list(t._hooks):
-                                r = h(buf[0])
-                                if r is not None:
-                                    buf[0] = r
-                            r = None
+                            buf[0] = _leaf_hooked(t, buf[0])
                     _hooks_and_captures(node, buf, create_graph, capture, results, handed)
                     g = buf[0]
                     buf = None
@@ -636,16 +632,22 @@ def _shared_view(t) -> bool:
     return holders > 0
 
 
+def _leaf_hooked(t, g):
+    """g through leaf t's tensor hooks, in order (a hook's non-None result replaces it): before .grad takes it
+    (_accumulate), or before autograd.grad / backward(inputs=) capture it."""
+    for h in list(t._hooks):
+        r = h(g)
+        if r is not None:
+            g = r
+    return g
+
+
 def _accumulate(node: AccumulateGrad, g, create_graph, handed, quiet=False):
     t = node._ref()
     if t is None:       # the leaf is gone (it had no hooks): no one can read its gradient
         return
     if t._hooks:
-        for h in list(t._hooks):
-            r = h(g)
-            if r is not None:
-                g = r
-        r = None        # the hook's result is now only `g` (see _ENGINE_REFS)
+        g = _leaf_hooked(t, g)      # (the hooks' results die with its frame: g alone holds one, see _ENGINE_REFS)
     if quiet:      # nothing observes the ops below: no phase or region to set
         _store_grad(t, g, create_graph, handed, True, _ENGINE_REFS)
     else:
