@@ -11,6 +11,6 @@ ext_modules = []
 if sys.platform.startswith("linux"):
     ext_modules = [Extension(name, [name.replace(".", "/") + ".c"], depends=["tensorlib/_native_common.h"],
                              optional=True, extra_compile_args=FLAGS)
-                   for name in ("tensorlib._crecorded", "profiler._crecord")]
+                   for name in ("tensorlib._crecorded", "tensorlib._cexecute", "profiler._crecord")]
 
 setup(ext_modules=ext_modules)

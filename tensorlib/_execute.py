@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import _device, _dtype
+from . import _device, _dtype, _graph
 from ._device import device_of
 from ._sparse import SparseCOO
 from ._graph import (as_array, make_node, make_node1, make_node2, make_node3, mark_view, record_inplace,
                      record_inplace_view)
+from ._native import load as load_native
 from ._state import STATE, grad_off, seq_counter
 from ._tensor import Tensor
 
@@ -473,3 +474,17 @@ _INFERENCE_INPLACE = ("Inplace update to inference tensor outside InferenceMode 
 def bump_version(t: Tensor):
     b = t._base
     (b if b is not None else t)._version += 1
+
+
+# The common case of `execute` in C (tensorlib/_cexecute.c, see tensorlib/_native.py): one, two or three
+# arguments on NumPy arrays, nothing to promote; it hands every other case to the Python function above, which stays the
+# reference (TENSORLIB_NATIVE=0 runs it alone). Importers of `execute` take whichever is bound here.
+execute_py = execute
+_cexecute = load_native("tensorlib._cexecute")
+if _cexecute is not None:
+    _cexecute.configure(Tensor, np.ndarray, np, STATE, grad_off, seq_counter, execute_py, make_node1, make_node2,
+                        make_node3, _wrap_result, mark_view)
+    # and the nodes of that case, recorded as make_node1/2/3 record them (which take the rest: anomaly mode,
+    # saved-tensor hooks, rewritten views' bases, several outputs)
+    _cexecute.configure_graph(_graph.Node, vars(_graph), _graph._NO_EDGE, _graph._leaf_edge, _graph._GRAD_DTYPES)
+    execute = _cexecute.execute     # noqa: F811

@@ -2,6 +2,7 @@
 Python twins write: the same events, tree, sequence numbers, Input Dims/types and memory records, for every
 option set, on training steps of several kinds (tests/profiler/test_same_tree_any_options.py's), and in the
 corner cases (an op that raises, threads, a forked child, the max_events bound)."""
+import gc
 import os
 import sys
 import threading
@@ -37,7 +38,7 @@ def test_the_native_recorders_are_built_and_used_on_linux():
     if os.environ.get("TENSORLIB_NATIVE", "1").strip().lower() in ("0", "false", "no", "off"):
         assert not NATIVE and _native.status()["tensorlib._crecorded"].startswith("off")
         return
-    assert _native.status() == {"tensorlib._crecorded": "on", "profiler._crecord": "on"}
+    assert _native.status() == {"tensorlib._crecorded": "on", "tensorlib._cexecute": "on", "profiler._crecord": "on"}
     assert NATIVE
     with profiler.profile(record_shapes=True, profile_memory=True) as prof:
         assert type(prof._recorder.native).__name__ == "OpHooks"
@@ -51,6 +52,7 @@ def test_the_native_recorders_are_built_and_used_on_linux():
 def _records(kind, options, tmp_path, name):
     step = _step(kind)
     step(False)         # Adam's state exists: the profiled steps run the same ops
+    gc.collect()        # the live bytes a profile_memory profile starts from: not an earlier test's garbage
     with profiler.profile(**options) as prof:
         step(True)
         with profiler.record_function("user range"):

@@ -1,0 +1,771 @@
+/* tensorlib._cexecute: the executor's common case in C (Linux), for every op that is not observed.
+ *
+ * tensorlib/_execute.py's `execute` stays the reference and the fallback (TENSORLIB_NATIVE=0, or a build without
+ * a compiler). execute(op, args, attrs, seq) here takes the commonest case of it -- one or two positional
+ * arguments, the tensors' arrays NumPy arrays, no promotion to do, no special executor -- and does what the
+ * Python function does for it, in the same order: unwrap, kernel, then the autograd node (the graph layer's
+ * make_node1/make_node2, called as they are) or the wrapped result. Everything else, before anything has run, is
+ * handed to the Python function unchanged, so the cases it decides (devices, CUDA, sparse operands, promotion,
+ * three or more arguments, errors) are decided in one place. A kernel's ValueError is handed over too: the Python
+ * function runs the kernel again and raises torch's error for it (shape_error); a kernel on arrays is pure.
+ *
+ * configure() gives it the Python objects it reads (tensorlib/_execute.py, at import).
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <structmember.h>
+
+static PyTypeObject *Tensor_T, *ndarray_T;
+static PyTypeObject *op_T;      /* the op type whose slot offsets are below (OpDef), found on first use */
+static PyObject *numpy_mod, *state, *grad_off, *seq_counter, *py_execute, *make_node1, *make_node2, *make_node3, *wrap_result,
+    *mark_view;
+static PyObject *s_requires_grad, *s_grad_enabled, *s_dtype, *s_kind, *s_f;
+/* the graph layer's (tensorlib/_graph.py), for the nodes recorded here */
+static PyTypeObject *Node_T;
+static PyObject *graph_globals, *no_edge, *leaf_edge, *grad_dtypes;
+static PyObject *s_slow_any, *s_base, *s_rebase_gen, *s_detached, *s_grad_fn, *s_output_nr, *s_acc_edge,
+    *s_inference, *s_version, *s_shape, *s_save;
+static Py_ssize_t off_n_op, off_n_seq, off_n_edges, off_n_inputs, off_n_versions, off_n_out_data, off_n_out_refs,
+    off_n_attrs, off_n_in_meta, off_n_out_meta, off_save;
+
+/* slot offsets, read from the classes' member descriptors at configure() */
+static Py_ssize_t off_data;                                           /* Tensor._data */
+static Py_ssize_t off_special, off_kernel, off_promote, off_view, off_differentiable;   /* OpDef's */
+
+#define SLOT(obj, off) (*(PyObject **)((char *)(obj) + (off)))
+
+static int slot_offset(PyTypeObject *tp, const char *name, Py_ssize_t *off)
+{
+    PyObject *d = tp->tp_dict ? PyDict_GetItemString(tp->tp_dict, name) : NULL;     /* borrowed */
+    if (d == NULL || Py_TYPE(d) != &PyMemberDescr_Type) {
+        PyErr_Format(PyExc_TypeError, "%s.%s is not a slot", tp->tp_name, name);
+        return -1;
+    }
+    PyMemberDef *m = ((PyMemberDescrObject *)d)->d_member;
+    if (m->type != T_OBJECT_EX && m->type != T_OBJECT) {
+        PyErr_Format(PyExc_TypeError, "%s.%s is not an object slot", tp->tp_name, name);
+        return -1;
+    }
+    *off = m->offset;
+    return 0;
+}
+
+static PyObject *mod_configure(PyObject *self, PyObject *args)
+{
+    PyObject *tensor, *ndarray;
+    if (py_execute != NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "tensorlib._cexecute is configured once");
+        return NULL;
+    }
+    if (!PyArg_ParseTuple(args, "O!O!OOO!OOOOOOO", &PyType_Type, &tensor, &PyType_Type, &ndarray, &numpy_mod,
+                          &state, &PyList_Type, &grad_off, &seq_counter, &py_execute, &make_node1, &make_node2,
+                          &make_node3, &wrap_result, &mark_view))
+        return NULL;
+    Tensor_T = (PyTypeObject *)tensor;
+    ndarray_T = (PyTypeObject *)ndarray;
+    if (slot_offset(Tensor_T, "_data", &off_data) < 0) {
+        py_execute = NULL;
+        return NULL;
+    }
+    PyObject *keep[] = {tensor, ndarray, numpy_mod, state, grad_off, seq_counter, py_execute, make_node1,
+                        make_node2, make_node3, wrap_result, mark_view};
+    for (size_t i = 0; i < sizeof keep / sizeof keep[0]; i++)
+        Py_INCREF(keep[i]);     /* held for the process's life, as the module's globals hold them */
+    Py_RETURN_NONE;
+}
+
+static PyObject *mod_configure_graph(PyObject *self, PyObject *args)
+{
+    PyObject *node, *globals;
+    if (Node_T != NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "tensorlib._cexecute's graph is configured once");
+        return NULL;
+    }
+    if (!PyArg_ParseTuple(args, "O!O!O!OO!", &PyType_Type, &node, &PyDict_Type, &globals, &PyTuple_Type, &no_edge,
+                          &leaf_edge, &PySet_Type, &grad_dtypes))
+        return NULL;
+    PyTypeObject *tp = (PyTypeObject *)node;
+    if (slot_offset(tp, "op", &off_n_op) < 0 || slot_offset(tp, "seq", &off_n_seq) < 0 ||
+        slot_offset(tp, "edges", &off_n_edges) < 0 || slot_offset(tp, "inputs", &off_n_inputs) < 0 ||
+        slot_offset(tp, "versions", &off_n_versions) < 0 || slot_offset(tp, "out_data", &off_n_out_data) < 0 ||
+        slot_offset(tp, "out_refs", &off_n_out_refs) < 0 || slot_offset(tp, "attrs", &off_n_attrs) < 0 ||
+        slot_offset(tp, "in_meta", &off_n_in_meta) < 0 || slot_offset(tp, "_out_meta", &off_n_out_meta) < 0)
+        return NULL;
+    graph_globals = globals;
+    PyObject *keep[] = {node, globals, no_edge, leaf_edge, grad_dtypes};
+    for (size_t i = 0; i < sizeof keep / sizeof keep[0]; i++)
+        Py_INCREF(keep[i]);
+    Node_T = tp;
+    Py_RETURN_NONE;
+}
+
+/* 1 when `tp` is the op type whose slots the offsets describe (learning them the first time an op type has all
+ * of them: OpDef), else 0 (the op goes to the Python path) */
+static int op_type(PyTypeObject *tp)
+{
+    if (tp == op_T)
+        return 1;
+    if (op_T != NULL)
+        return 0;
+    Py_ssize_t o[6];
+    if (slot_offset(tp, "special", &o[0]) < 0 || slot_offset(tp, "kernel", &o[1]) < 0 ||
+        slot_offset(tp, "promote", &o[2]) < 0 || slot_offset(tp, "view", &o[3]) < 0 ||
+        slot_offset(tp, "differentiable", &o[4]) < 0 || slot_offset(tp, "save", &o[5]) < 0) {
+        PyErr_Clear();
+        return 0;
+    }
+    off_special = o[0], off_kernel = o[1], off_promote = o[2], off_view = o[3], off_differentiable = o[4];
+    off_save = o[5];
+    Py_INCREF(tp);
+    op_T = tp;
+    return 1;
+}
+
+/* a slot's value (borrowed), NULL (no exception) when unset */
+static inline PyObject *slot(PyObject *obj, Py_ssize_t off)
+{
+    return SLOT(obj, off);
+}
+
+/* truth of a tensor's _requires_grad (an instance or class attribute), -1 on error */
+static inline int requires_grad(PyObject *t)
+{
+    PyObject *v = PyObject_GetAttr(t, s_requires_grad);
+    if (v == NULL)
+        return -1;
+    int r = v == Py_True ? 1 : v == Py_False ? 0 : PyObject_IsTrue(v);
+    Py_DECREF(v);
+    return r;
+}
+
+/* the grad mode test of execute: `not grad_off or STATE.grad_enabled` */
+static inline int grad_mode(void)
+{
+    if (PyList_GET_SIZE(grad_off) == 0)
+        return 1;
+    PyObject *v = PyObject_GetAttr(state, s_grad_enabled);
+    if (v == NULL)
+        return -1;
+    int r = PyObject_IsTrue(v);
+    Py_DECREF(v);
+    return r;
+}
+
+/* `x.dtype.kind == "f"`, -1 on error */
+static int float_kind(PyObject *x)
+{
+    PyObject *dt = PyObject_GetAttr(x, s_dtype);
+    if (dt == NULL)
+        return -1;
+    PyObject *k = PyObject_GetAttr(dt, s_kind);
+    Py_DECREF(dt);
+    if (k == NULL)
+        return -1;
+    int r = PyUnicode_Compare(k, s_f) == 0;
+    Py_DECREF(k);
+    return r;
+}
+
+/* `x.dtype is y.dtype`, -1 on error */
+static int same_dtype(PyObject *x, PyObject *y)
+{
+    PyObject *a = PyObject_GetAttr(x, s_dtype);
+    if (a == NULL)
+        return -1;
+    PyObject *b = PyObject_GetAttr(y, s_dtype);
+    Py_DECREF(a);       /* a dtype lives as long as its array */
+    if (b == NULL)
+        return -1;
+    Py_DECREF(b);
+    return a == b;
+}
+
+static inline PyObject *fallback(PyObject *const *args)
+{
+    return PyObject_Vectorcall(py_execute, args, 4, NULL);
+}
+
+/* the sequence number a node records: seq, or next(seq_counter) when seq < 0 */
+static PyObject *node_seq(PyObject *seq)
+{
+    long long s = PyLong_AsLongLong(seq);
+    if (s == -1 && PyErr_Occurred())
+        return NULL;
+    if (s >= 0) {
+        Py_INCREF(seq);
+        return seq;
+    }
+    PyObject *n = PyIter_Next(seq_counter);
+    if (n == NULL && !PyErr_Occurred())
+        PyErr_SetString(PyExc_RuntimeError, "the sequence counter is exhausted");
+    return n;
+}
+
+/* the kernel's result outside autograd, as the end of execute: an array wrapped inline (marked a view of the
+ * first argument for a view op), anything else through _wrap_result. Steals `out`. */
+static PyObject *wrap(PyObject *op, PyObject *targs, PyObject *a, PyObject *out)
+{
+    if (Py_TYPE(out) != ndarray_T) {
+        PyObject *r = PyObject_CallFunctionObjArgs(wrap_result, op, targs, out, NULL);
+        Py_DECREF(out);
+        return r;
+    }
+    PyObject *t = Tensor_T->tp_alloc(Tensor_T, 0);
+    if (t == NULL) {
+        Py_DECREF(out);
+        return NULL;
+    }
+    SLOT(t, off_data) = out;    /* the new reference moves into the slot */
+    PyObject *view = slot(op, off_view);
+    int v = view == NULL ? 0 : view == Py_False ? 0 : view == Py_True ? 1 : PyObject_IsTrue(view);
+    if (v < 0) {
+        Py_DECREF(t);
+        return NULL;
+    }
+    if (v) {
+        PyObject *r = PyObject_CallFunctionObjArgs(mark_view, t, a, NULL);
+        if (r == NULL) {
+            Py_DECREF(t);
+            return NULL;
+        }
+        Py_DECREF(r);
+    }
+    return t;
+}
+
+static inline int truth(PyObject *v)
+{
+    return v == NULL ? 0 : v == Py_True ? 1 : v == Py_False ? 0 : PyObject_IsTrue(v);
+}
+
+/* ---- the node, as _graph.make_node1/make_node2 record it ---- */
+
+static inline int set_slot(PyObject *obj, Py_ssize_t off, PyObject *v)     /* steals v */
+{
+    if (v == NULL)
+        return -1;
+    PyObject *old = SLOT(obj, off);
+    SLOT(obj, off) = v;
+    Py_XDECREF(old);
+    return 0;
+}
+
+static inline PyObject *new_ref(PyObject *v)
+{
+    Py_INCREF(v);
+    return v;
+}
+
+/* An input's edge (new reference) as make_node2 computes it -- the tensor's grad_fn and output number, or its
+ * accumulator's edge (made on first use by _graph._leaf_edge) -- and, with `want_version`, its saved version.
+ * Returns 1 done, 0 when the Python make_node must take the node (a view whose base an in-place op rewrote: it
+ * recomputes the view's grad_fn first; an inference tensor to save: it raises), -1 on error. */
+static int input_edge(PyObject *a, PyObject **edge, int want_version, PyObject **version)
+{
+    int rg = requires_grad(a);
+    if (rg < 0)
+        return -1;
+    PyObject *base = PyObject_GetAttr(a, s_base);
+    if (base == NULL)
+        return -1;
+    int ret = -1;
+    if (rg) {
+        if (base != Py_None) {
+            PyObject *g1 = PyObject_GetAttr(base, s_rebase_gen), *g2 = g1 ? PyObject_GetAttr(a, s_rebase_gen) : NULL;
+            int ne = g2 ? PyObject_RichCompareBool(g1, g2, Py_NE) : -1;
+            Py_XDECREF(g1);
+            Py_XDECREF(g2);
+            if (ne < 0)
+                goto done;
+            if (ne) {
+                PyObject *det = PyObject_GetAttr(a, s_detached);
+                int d = det ? PyObject_IsTrue(det) : -1;
+                Py_XDECREF(det);
+                if (d <= 0) {
+                    ret = d;
+                    goto done;
+                }
+            }
+        }
+        PyObject *fn = PyObject_GetAttr(a, s_grad_fn);
+        if (fn == NULL)
+            goto done;
+        if (fn != Py_None) {
+            PyObject *nr = PyObject_GetAttr(a, s_output_nr);
+            if (nr == NULL) {
+                Py_DECREF(fn);
+                goto done;
+            }
+            *edge = PyTuple_Pack(2, fn, nr);
+            Py_DECREF(fn);
+            Py_DECREF(nr);
+        } else {
+            Py_DECREF(fn);
+            PyObject *e = PyObject_GetAttr(a, s_acc_edge);
+            int has = e ? PyObject_IsTrue(e) : -1;
+            if (has < 0) {
+                Py_XDECREF(e);
+                goto done;
+            }
+            if (!has) {
+                Py_DECREF(e);
+                e = PyObject_CallOneArg(leaf_edge, a);
+            }
+            *edge = e;
+        }
+        if (*edge == NULL)
+            goto done;
+    } else
+        *edge = new_ref(no_edge);
+    if (want_version) {
+        PyObject *inf = PyObject_GetAttr(a, s_inference);
+        int i = inf ? PyObject_IsTrue(inf) : -1;
+        Py_XDECREF(inf);
+        if (i != 0) {
+            Py_CLEAR(*edge);
+            ret = i < 0 ? -1 : 0;
+            goto done;
+        }
+        *version = PyObject_GetAttr(base != Py_None ? base : a, s_version);
+        if (*version == NULL) {
+            Py_CLEAR(*edge);
+            goto done;
+        }
+    }
+    ret = 1;
+done:
+    Py_DECREF(base);
+    return ret;
+}
+
+/* (items[0], ..., items[n-1]), new reference; a NULL item as None */
+static PyObject *tuple_of(PyObject **items, Py_ssize_t n)
+{
+    PyObject *t = PyTuple_New(n);
+    if (t == NULL)
+        return NULL;
+    for (Py_ssize_t i = 0; i < n; i++)
+        PyTuple_SET_ITEM(t, i, new_ref(items[i] ? items[i] : Py_None));
+    return t;
+}
+
+/* (array.shape, array.dtype), new reference */
+static PyObject *meta_of(PyObject *d)
+{
+    PyObject *shape = PyObject_GetAttr(d, s_shape);
+    if (shape == NULL)
+        return NULL;
+    PyObject *dt = PyObject_GetAttr(d, s_dtype);
+    if (dt == NULL) {
+        Py_DECREF(shape);
+        return NULL;
+    }
+    PyObject *m = PyTuple_Pack(2, shape, dt);
+    Py_DECREF(shape);
+    Py_DECREF(dt);
+    return m;
+}
+
+/* 1 when `save` (OpDef.save: "", "i", "o", "io") names `c`, 0 when not, -1 when it is not a str */
+static int saves(PyObject *save, Py_UCS4 c)
+{
+    if (!PyUnicode_CheckExact(save))
+        return -1;
+    return PyUnicode_FindChar(save, c, 0, PyUnicode_GET_LENGTH(save), 1) >= 0;
+}
+
+/* The output tensor of `op` on inputs in[0..n) attached to a new node, recorded as _graph.make_node1 (n 1: a
+ * tensor), make_node2 (n 2: a tensor, then a tensor or a number) or make_node3 (n 3: two tensors, then a tensor
+ * or None) records it, field for field. *done is
+ * set to 0 (and NULL returned, no exception) when the Python function must take the case: an output that is not
+ * one NumPy array, anomaly mode or saved-tensor hooks possibly on (_graph._slow_any), and input_edge's cases. */
+static PyObject *record_node(PyObject *op, PyObject **in, Py_ssize_t n, PyObject *attrs, PyObject *out,
+                             PyObject *seq, int *done)
+{
+    *done = 0;
+    if (Py_TYPE(out) != ndarray_T)
+        return NULL;
+    PyObject *slow = PyDict_GetItemWithError(graph_globals, s_slow_any);     /* borrowed */
+    if (slow == NULL)
+        return PyErr_Occurred() ? (*done = 1, NULL) : NULL;
+    int sl = truth(slow);
+    if (sl != 0)
+        return sl < 0 ? (*done = 1, NULL) : NULL;
+    PyObject *save = slot(op, off_save);
+    int save_i = 0, save_o = 0;
+    if (save == NULL)
+        return NULL;
+    if (save != Py_None) {
+        save_i = saves(save, 'i');
+        save_o = save_i < 0 ? -1 : saves(save, 'o');
+        if (save_o < 0)
+            return NULL;
+    }
+    PyObject *edges[3] = {NULL, NULL, NULL}, *metas[3] = {NULL, NULL, NULL}, *versions[3] = {NULL, NULL, NULL};
+    PyObject *node = NULL, *t = NULL, *dt = NULL, *r, *vs = NULL;
+    *done = 1;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *a = in[i];
+        if (PyObject_TypeCheck(a, Tensor_T)) {
+            PyObject *d = SLOT(a, off_data);
+            if (d == NULL) {
+                *done = 0;
+                goto fail;
+            }
+            if ((metas[i] = meta_of(d)) == NULL)
+                goto fail;
+            int k = input_edge(a, &edges[i], save_i, &versions[i]);
+            if (k <= 0) {
+                *done = k == 0 ? 0 : 1;
+                goto fail;
+            }
+        } else {
+            metas[i] = new_ref(Py_None);
+            edges[i] = new_ref(no_edge);
+            if (save_i)
+                versions[i] = new_ref(Py_None);
+        }
+    }
+    node = Node_T->tp_alloc(Node_T, 0);
+    if (node == NULL)
+        goto fail;
+    if (set_slot(node, off_n_op, new_ref(op)) < 0 || set_slot(node, off_n_seq, new_ref(seq)) < 0 ||
+        set_slot(node, off_n_attrs, new_ref(attrs)) < 0)
+        goto fail;
+    if (set_slot(node, off_n_edges, tuple_of(edges, n)) < 0 || set_slot(node, off_n_in_meta, tuple_of(metas, n)) < 0)
+        goto fail;
+    t = Tensor_T->tp_alloc(Tensor_T, 0);
+    if (t == NULL)
+        goto fail;
+    SLOT(t, off_data) = new_ref(out);
+    dt = PyObject_GetAttr(out, s_dtype);
+    if (dt == NULL)
+        goto fail;
+    int grad = PySet_Contains(grad_dtypes, dt);
+    if (grad == 0) {
+        PyObject *kind = PyObject_GetAttr(dt, s_kind);
+        if (kind == NULL)
+            goto fail;
+        grad = PyUnicode_Check(kind) && PyUnicode_GET_LENGTH(kind) == 1 &&
+               (PyUnicode_READ_CHAR(kind, 0) == 'f' || PyUnicode_READ_CHAR(kind, 0) == 'c');
+        Py_DECREF(kind);
+    }
+    if (grad < 0)
+        goto fail;
+    if (grad && (PyObject_SetAttr(t, s_grad_fn, node) < 0 || PyObject_SetAttr(t, s_requires_grad, Py_True) < 0))
+        goto fail;
+    int promote = n == 2 ? truth(slot(op, off_promote)) : 0;
+    if (promote < 0)
+        goto fail;
+    if (promote)
+        r = new_ref(dt);
+    else {
+        PyObject *shape = PyObject_GetAttr(out, s_shape);
+        PyObject *m = shape ? PyTuple_Pack(2, shape, dt) : NULL;
+        Py_XDECREF(shape);
+        r = m ? PyTuple_Pack(1, m) : NULL;
+        Py_XDECREF(m);
+    }
+    if (set_slot(node, off_n_out_meta, r) < 0)
+        goto fail;
+    if (save_i) {
+        vs = PyList_New(n);
+        if (vs == NULL || set_slot(node, off_n_inputs, tuple_of(in, n)) < 0)
+            goto fail_vs;
+        for (Py_ssize_t i = 0; i < n; i++)
+            PyList_SET_ITEM(vs, i, new_ref(versions[i]));
+        int rc = set_slot(node, off_n_versions, vs);
+        vs = NULL;
+        if (rc < 0)
+            goto fail;
+    } else if (set_slot(node, off_n_inputs, new_ref(Py_None)) < 0 ||
+               set_slot(node, off_n_versions, new_ref(Py_None)) < 0)
+        goto fail;
+    if (save_o) {
+        PyObject *ref = PyWeakref_NewRef(t, NULL);
+        if (ref == NULL)
+            goto fail;
+        if (set_slot(node, off_n_out_data, PyTuple_Pack(1, out)) < 0 ||
+            set_slot(node, off_n_out_refs, PyTuple_Pack(1, ref)) < 0) {
+            Py_DECREF(ref);
+            goto fail;
+        }
+        Py_DECREF(ref);
+    } else if (set_slot(node, off_n_out_data, new_ref(Py_None)) < 0 ||
+               set_slot(node, off_n_out_refs, new_ref(Py_None)) < 0)
+        goto fail;
+    int v = truth(slot(op, off_view));
+    if (v < 0)
+        goto fail;
+    if (v) {
+        r = PyObject_CallFunctionObjArgs(mark_view, t, in[0], NULL);
+        if (r == NULL)
+            goto fail;
+        Py_DECREF(r);
+        PyObject *b = PyObject_GetAttr(t, s_base);
+        if (b == NULL)
+            goto fail;
+        if (b != Py_None) {
+            PyObject *g = PyObject_GetAttr(b, s_rebase_gen);
+            int gt = g ? PyObject_IsTrue(g) : -1;
+            if (gt > 0)
+                gt = PyObject_SetAttr(t, s_rebase_gen, g) < 0 ? -1 : 1;
+            Py_XDECREF(g);
+            if (gt < 0) {
+                Py_DECREF(b);
+                goto fail;
+            }
+        }
+        Py_DECREF(b);
+    }
+    Py_DECREF(dt);
+    Py_DECREF(node);
+    for (int i = 0; i < 3; i++) {
+        Py_XDECREF(edges[i]);
+        Py_XDECREF(metas[i]);
+        Py_XDECREF(versions[i]);
+    }
+    return t;
+fail_vs:
+    Py_XDECREF(vs);
+fail:
+    Py_XDECREF(dt);
+    Py_XDECREF(t);
+    Py_XDECREF(node);
+    for (int i = 0; i < 3; i++) {
+        Py_XDECREF(edges[i]);
+        Py_XDECREF(metas[i]);
+        Py_XDECREF(versions[i]);
+    }
+    return NULL;
+}
+
+/* after the kernel: the node (rg: an input requires grad) or the wrapped result. Steals `out`. */
+static PyObject *finish(PyObject *op, PyObject *targs, PyObject *attrs, PyObject *seq, PyObject *out, int rg,
+                        Py_ssize_t n)
+{
+    if (rg) {
+        int g = grad_mode();
+        if (g < 0) {
+            Py_DECREF(out);
+            return NULL;
+        }
+        int d = g ? truth(slot(op, off_differentiable)) : 0;
+        if (d < 0) {
+            Py_DECREF(out);
+            return NULL;
+        }
+        if (d) {
+            PyObject *s = node_seq(seq);
+            if (s == NULL) {
+                Py_DECREF(out);
+                return NULL;
+            }
+            PyObject *r;
+            int done = 0;
+            if (Node_T != NULL) {
+                PyObject *in[3] = {PyTuple_GET_ITEM(targs, 0), n >= 2 ? PyTuple_GET_ITEM(targs, 1) : NULL,
+                                   n == 3 ? PyTuple_GET_ITEM(targs, 2) : NULL};
+                r = record_node(op, in, n, attrs, out, s, &done);
+                if (done) {
+                    Py_DECREF(s);
+                    Py_DECREF(out);
+                    return r;
+                }
+            }
+            if (n == 3) {
+                PyObject *cargs[] = {op, PyTuple_GET_ITEM(targs, 0), PyTuple_GET_ITEM(targs, 1),
+                                     PyTuple_GET_ITEM(targs, 2), attrs, out, s};
+                r = PyObject_Vectorcall(make_node3, cargs, 7, NULL);
+            } else if (n == 2) {
+                PyObject *cargs[] = {op, PyTuple_GET_ITEM(targs, 0), PyTuple_GET_ITEM(targs, 1), attrs, out, s};
+                r = PyObject_Vectorcall(make_node2, cargs, 6, NULL);
+            } else {
+                PyObject *cargs[] = {op, PyTuple_GET_ITEM(targs, 0), attrs, out, s};
+                r = PyObject_Vectorcall(make_node1, cargs, 5, NULL);
+            }
+            Py_DECREF(s);
+            Py_DECREF(out);
+            return r;
+        }
+    }
+    return wrap(op, targs, PyTuple_GET_ITEM(targs, 0), out);
+}
+
+static PyObject *call_kernel(PyObject *kernel, PyObject *attrs, PyObject **kargs, Py_ssize_t n)
+{
+    /* kargs[0] is free for PY_VECTORCALL_ARGUMENTS_OFFSET */
+    if (PyDict_GET_SIZE(attrs))
+        return PyObject_VectorcallDict(kernel, kargs + 1, n, attrs);
+    return PyObject_Vectorcall(kernel, kargs + 1, n | PY_VECTORCALL_ARGUMENTS_OFFSET, NULL);
+}
+
+static PyObject *mod_execute(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 4) {
+        PyErr_SetString(PyExc_TypeError, "execute(op, args, attrs, seq) takes 4 arguments");
+        return NULL;
+    }
+    PyObject *op = args[0], *targs = args[1], *attrs = args[2], *seq = args[3];
+    if (py_execute == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "tensorlib._cexecute.execute called before configure()");
+        return NULL;
+    }
+    if (!op_type(Py_TYPE(op)) || !PyTuple_CheckExact(targs) || !PyDict_CheckExact(attrs) || !PyLong_Check(seq))
+        return fallback(args);
+    PyObject *special = slot(op, off_special), *kernel = slot(op, off_kernel);
+    if (special != Py_None || kernel == NULL)
+        return fallback(args);
+    Py_ssize_t n = PyTuple_GET_SIZE(targs);
+    if (n == 2) {
+        PyObject *a = PyTuple_GET_ITEM(targs, 0), *b = PyTuple_GET_ITEM(targs, 1);
+        if (!PyObject_TypeCheck(a, Tensor_T))
+            return fallback(args);
+        PyObject *x = SLOT(a, off_data), *y;
+        if (x == NULL || Py_TYPE(x) != ndarray_T)
+            return fallback(args);
+        int promote = truth(slot(op, off_promote));
+        if (promote < 0)
+            return NULL;
+        int rg = requires_grad(a);
+        if (rg < 0)
+            return NULL;
+        if (PyObject_TypeCheck(b, Tensor_T)) {
+            y = SLOT(b, off_data);
+            if (y == NULL || Py_TYPE(y) != ndarray_T)
+                return fallback(args);
+            int rgb = requires_grad(b);
+            if (rgb < 0)
+                return NULL;
+            rg = rg || rgb;
+            if (promote) {
+                int same = same_dtype(x, y);
+                if (same <= 0)
+                    return same < 0 ? NULL : fallback(args);
+            }
+        } else {
+            y = b;
+            if (promote) {
+                if (!PyFloat_CheckExact(y) && !PyLong_CheckExact(y))
+                    return fallback(args);
+                int f = float_kind(x);
+                if (f <= 0)
+                    return f < 0 ? NULL : fallback(args);
+            }
+        }
+        PyObject *kargs[] = {NULL, numpy_mod, x, y};
+        Py_INCREF(x);       /* held through the kernel, whatever it does to the tensors */
+        Py_INCREF(y);
+        PyObject *out = call_kernel(kernel, attrs, kargs, 3);
+        Py_DECREF(x);
+        Py_DECREF(y);
+        if (out == NULL) {
+            if (!PyErr_ExceptionMatches(PyExc_ValueError))
+                return NULL;
+            PyErr_Clear();      /* the Python path runs the kernel again and raises torch's error for it */
+            return fallback(args);
+        }
+        return finish(op, targs, attrs, seq, out, rg, 2);
+    }
+    if (n == 1) {
+        PyObject *a = PyTuple_GET_ITEM(targs, 0);
+        if (!PyObject_TypeCheck(a, Tensor_T))
+            return fallback(args);
+        PyObject *x = SLOT(a, off_data);
+        if (x == NULL || Py_TYPE(x) != ndarray_T)
+            return fallback(args);
+        int rg = requires_grad(a);
+        if (rg < 0)
+            return NULL;
+        PyObject *kargs[] = {NULL, numpy_mod, x};
+        Py_INCREF(x);
+        PyObject *out = call_kernel(kernel, attrs, kargs, 2);
+        Py_DECREF(x);
+        if (out == NULL)
+            return NULL;
+        return finish(op, targs, attrs, seq, out, rg, 1);
+    }
+    if (n == 3) {   /* two tensors and a tensor or None (linear's bias, nll_loss's weight), no promotion */
+        PyObject *a = PyTuple_GET_ITEM(targs, 0), *b = PyTuple_GET_ITEM(targs, 1), *c = PyTuple_GET_ITEM(targs, 2);
+        if (!PyObject_TypeCheck(a, Tensor_T) || !PyObject_TypeCheck(b, Tensor_T))
+            return fallback(args);
+        PyObject *x = SLOT(a, off_data), *y = SLOT(b, off_data), *z = Py_None;
+        if (x == NULL || y == NULL || Py_TYPE(x) != ndarray_T || Py_TYPE(y) != ndarray_T)
+            return fallback(args);
+        int promote = truth(slot(op, off_promote));
+        if (promote != 0)
+            return promote < 0 ? NULL : fallback(args);
+        int rg = requires_grad(a);
+        if (rg == 0)
+            rg = requires_grad(b);
+        if (rg < 0)
+            return NULL;
+        if (c != Py_None) {
+            if (!PyObject_TypeCheck(c, Tensor_T))
+                return fallback(args);
+            z = SLOT(c, off_data);
+            if (z == NULL || Py_TYPE(z) != ndarray_T)
+                return fallback(args);
+            int rgc = requires_grad(c);
+            if (rgc < 0)
+                return NULL;
+            rg = rg || rgc;
+        }
+        PyObject *kargs[] = {NULL, numpy_mod, x, y, z};
+        Py_INCREF(x);
+        Py_INCREF(y);
+        Py_INCREF(z);
+        PyObject *out = call_kernel(kernel, attrs, kargs, 4);
+        Py_DECREF(x);
+        Py_DECREF(y);
+        Py_DECREF(z);
+        if (out == NULL) {
+            if (!PyErr_ExceptionMatches(PyExc_ValueError))
+                return NULL;
+            PyErr_Clear();
+            return fallback(args);
+        }
+        return finish(op, targs, attrs, seq, out, rg, 3);
+    }
+    return fallback(args);
+}
+
+static PyMethodDef module_methods[] = {
+    {"configure", mod_configure, METH_VARARGS,
+     "configure(Tensor, ndarray, numpy, STATE, grad_off, seq_counter, execute, make_node1, make_node2, make_node3, "
+     "_wrap_result, mark_view): the Python objects execute reads."},
+    {"configure_graph", mod_configure_graph, METH_VARARGS,
+     "configure_graph(Node, _graph's globals, _NO_EDGE, _leaf_edge, _GRAD_DTYPES): the graph layer's objects the "
+     "nodes recorded in C need (without it, nodes are recorded by make_node1/make_node2)."},
+    {"execute", (PyCFunction)(void (*)(void))mod_execute, METH_FASTCALL,
+     "execute(op, args, attrs, seq): tensorlib._execute.execute, its common case in C."},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef moduledef = {
+    PyModuleDef_HEAD_INIT, "_cexecute", "The executor's common case in C (see tensorlib/_execute.py).", -1,
+    module_methods,
+};
+
+PyMODINIT_FUNC PyInit__cexecute(void)
+{
+#define INTERN(var, s) if ((var = PyUnicode_InternFromString(s)) == NULL) return NULL
+    INTERN(s_requires_grad, "_requires_grad");
+    INTERN(s_grad_enabled, "grad_enabled");
+    INTERN(s_dtype, "dtype");
+    INTERN(s_kind, "kind");
+    INTERN(s_f, "f");
+    INTERN(s_slow_any, "_slow_any");
+    INTERN(s_base, "_base");
+    INTERN(s_rebase_gen, "_rebase_gen");
+    INTERN(s_detached, "_detached");
+    INTERN(s_grad_fn, "_grad_fn");
+    INTERN(s_output_nr, "_output_nr");
+    INTERN(s_acc_edge, "_acc_edge");
+    INTERN(s_inference, "_inference");
+    INTERN(s_version, "_version");
+    INTERN(s_shape, "shape");
+    INTERN(s_save, "save");
+#undef INTERN
+    return PyModule_Create(&moduledef);
+}

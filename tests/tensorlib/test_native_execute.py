@@ -1,0 +1,145 @@
+"""The executor's common case in C (tensorlib/_cexecute.c) against its Python twin (tensorlib._execute.execute_py).
+
+Every registered op's sample call (op_cases) runs twice on the same inputs, once through the C executor and once
+through the Python one, and everything either leaves behind must agree: the outputs' values, dtypes, requires_grad,
+views and versions, and each output's autograd node field by field (op, edges, input metadata, saved inputs and
+versions, saved outputs, output metadata), then the gradients a backward pass gives. The C executor hands every
+case it does not take to the Python one, so this also checks that the cases it does take are decided alike.
+"""
+from __future__ import annotations
+
+import importlib
+import os
+import pkgutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import tensorlib as tl
+from tensorlib import _execute, _native, dispatch
+from tensorlib.ops import _define
+from tests.tensorlib import op_cases
+
+NATIVE = _execute._cexecute is not None
+OFF = os.environ.get("TENSORLIB_NATIVE", "1").strip().lower() in ("0", "false", "no", "off")
+
+
+def test_the_native_executor_is_built_and_used_on_linux():
+    """`pip install` builds it on Linux (setup.py); a silent build failure would leave every op on the slower
+    Python path, so it fails here (TENSORLIB_NATIVE=0 turns it off on purpose)."""
+    if not sys.platform.startswith("linux"):
+        pytest.skip("the C executor is built on Linux only (setup.py)")
+    if OFF:
+        assert not NATIVE and _native.status()["tensorlib._cexecute"].startswith("off")
+        return
+    assert _native.status()["tensorlib._cexecute"] == "on"
+    assert dispatch.execute is _execute.execute is _execute._cexecute.execute is _define.execute
+    assert _execute.execute_py is not _execute.execute
+
+
+def test_native_off_runs_the_python_executor():
+    code = ("import tensorlib as tl, tensorlib._execute as E, tensorlib.dispatch as D;"
+            "assert E.execute is E.execute_py is D.execute and E._cexecute is None;"
+            "print((tl.ones(2, requires_grad=True) * 3).sum().item())")
+    out = subprocess.run([sys.executable, "-c", code], env={**os.environ, "TENSORLIB_NATIVE": "0"},
+                         capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "6.0"
+
+
+def _python_executor(monkeypatch):
+    for mod in (_execute, dispatch, _define):
+        monkeypatch.setattr(mod, "execute", _execute.execute_py)
+    dispatch.refresh_hooks()
+
+
+def _reseed(seed):
+    """The same inputs for both runs: every op_cases module's generator, and the library's, from `seed`."""
+    import tests.tensorlib as pkg
+    mods = [importlib.import_module(m.name) for m in pkgutil.walk_packages(pkg.__path__, "tests.tensorlib.")
+            if m.name.rsplit(".", 1)[-1].startswith("op_cases_")]
+    for m in [op_cases] + mods:
+        if isinstance(getattr(m, "_rng", None), np.random.Generator):
+            m._rng = np.random.default_rng(seed)
+    tl.manual_seed(seed)
+    np.random.seed(seed)
+
+
+def _flat(x):
+    if isinstance(x, tl.Tensor):
+        return [x]
+    if isinstance(x, (list, tuple)):
+        return [t for v in x for t in _flat(v)]
+    return []
+
+
+def _fn_name(fn):
+    return None if fn is None else type(fn).__name__
+
+
+def _position(obj, inputs, outputs):
+    """How a saved object relates to the call: the input or output it is, by position, or its value."""
+    for i, x in enumerate(inputs):
+        if obj is x:
+            return ("input", i)
+    for i, x in enumerate(outputs):
+        if obj is x:
+            return ("output", i)
+    if isinstance(obj, tl.Tensor):
+        return ("tensor", obj.shape, str(obj.dtype))
+    return ("value", repr(obj))
+
+
+def _node(fn, inputs, outputs):
+    if fn is None or not hasattr(fn, "edges"):
+        return _fn_name(fn)
+    return (type(fn).__name__, fn.op.name if hasattr(fn, "op") else None,
+            [(_fn_name(f), nr) for f, nr in fn.edges],
+            repr(getattr(fn, "in_meta", None)), repr(getattr(fn, "_out_meta", None)), repr(fn.out_meta),
+            None if getattr(fn, "inputs", None) is None else [_position(x, inputs, outputs) for x in fn.inputs],
+            getattr(fn, "versions", None),
+            None if getattr(fn, "out_data", None) is None else [(d.shape, str(d.dtype)) for d in fn.out_data],
+            None if getattr(fn, "out_refs", None) is None
+            else [None if r is None else _position(r(), inputs, outputs) for r in fn.out_refs])
+
+
+def _run(build, seed):
+    _reseed(seed)
+    fn, inputs = build()
+    ins = _flat(list(inputs))
+    try:
+        out = fn(*inputs)
+    except Exception as e:      # noqa: BLE001 -- the error itself is what both must agree on
+        return ("raised", type(e).__name__, str(e)), None
+    outs = _flat(out)
+    seen = []
+    for t in outs:
+        seen.append((tuple(t.shape), str(t.dtype), t.requires_grad, t.is_leaf,
+                     t._data.tobytes() if isinstance(t._data, np.ndarray) and t._data.dtype != object else None,
+                     _position(t._base, ins, outs) if t._base is not None else None,
+                     t._version, t._rebase_gen, _node(t.grad_fn, ins, outs)))
+    grads = None
+    diff = [t for t in outs if t.requires_grad and t.dtype.is_floating_point and not t.is_complex()]
+    leaves = [x for x in ins if x.requires_grad and x.is_leaf]
+    if diff and leaves:
+        try:
+            loss = sum((t.double() * (k + 1)).sum() for k, t in enumerate(diff))
+            gs = tl.autograd.grad(loss, leaves, allow_unused=True)
+            grads = [None if g is None else g._data.tobytes() for g in gs]
+        except Exception as e:      # noqa: BLE001
+            grads = ("raised", type(e).__name__, str(e))
+    return seen, grads
+
+
+CASES = op_cases.all_cases()
+
+
+@pytest.mark.skipif(not NATIVE, reason="compares the C executor with the Python one: TENSORLIB_NATIVE=0 or not built")
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_every_op_records_the_same_through_both_executors(name, monkeypatch):
+    seed = sum(map(ord, name))
+    native = _run(CASES[name], seed)
+    _python_executor(monkeypatch)
+    python = _run(CASES[name], seed)
+    assert native == python
