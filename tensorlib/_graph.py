@@ -9,6 +9,7 @@ and the metadata of its inputs and outputs. The backward formula itself lives be
 from __future__ import annotations
 
 import re as _re
+import sys
 import weakref
 from collections.abc import Sequence
 from typing import Any
@@ -16,6 +17,7 @@ from typing import Any
 import numpy as _np
 
 from . import _hooks as _H
+from . import _saved as _SV
 from . import _sync
 from ._device import xp_of
 from ._dtype import FLOAT_NP, scalar_name
@@ -190,6 +192,12 @@ class Node:
 
     def __repr__(self):
         return f"<{self.name()} object at {hex(id(self))}>"
+
+    def __dir__(self):
+        """torch's `_saved_*` / `_raw_saved_*` names of this node's type (tensorlib._saved); Node's class holds
+        one property per name any type has (no __getattr__: it would slow every attribute read of a node)."""
+        own = set(_SV.names(self))
+        return sorted(n for n in set(super().__dir__()) | own if n in own or not n.startswith(_SV.PREFIXES))
 
     def register_hook(self, fn):
         """torch's Node.register_hook: `fn(grad_inputs, grad_outputs)` after this node's backward ran, with the
@@ -1065,3 +1073,46 @@ class _HookedNode(Node):
             if self.ctx_data is not None:
                 self.ctx_data = None
             self.freed = True
+
+
+class _SlotHookedNode(Node):
+    """A node some of whose saved inputs have their own pack / unpack hooks (torch's
+    `grad_fn._raw_saved_x.register_hooks`, tensorlib._saved): `slot_hooks` is {input position: (unpack_hook,
+    record)}; each read of `inputs` unpacks those, the others are read as saved."""
+    __slots__ = ()
+    slot_hooks: Any = None
+
+    def _get_inputs(self):
+        ins = _INPUTS_SLOT.__get__(self)
+        if ins is None:
+            return None
+        ins = list(ins)
+        for k, (unpack, rec) in self.slot_hooks.items():
+            ins[k] = unpack_record(unpack, rec)
+        return tuple(ins)
+
+    def _set_inputs(self, value):
+        _INPUTS_SLOT.__set__(self, value)
+
+    inputs = property(_get_inputs, _set_inputs)
+
+    @property
+    def saved_inputs(self):
+        if self.freed:
+            self._check_alive()
+        return self.inputs          # (read once: each read unpacks)
+
+    inputs_ = saved_inputs
+
+    def release(self):
+        if not self.freed:
+            _INPUTS_SLOT.__set__(self, None)
+            self.slot_hooks = {}
+            self.out_data = self.out_refs = None
+            if self.ctx_data is not None:
+                self.ctx_data = None
+            self.freed = True
+
+
+_SV.bind(sys.modules[__name__])
+_SV.install(Node)
