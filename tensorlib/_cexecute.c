@@ -1,15 +1,18 @@
 /* tensorlib._cexecute: the executor's common case in C (Linux), for every op that is not observed.
  *
  * tensorlib/_execute.py's `execute` stays the reference and the fallback (TENSORLIB_NATIVE=0, or a build without
- * a compiler). execute(op, args, attrs, seq) here takes the commonest case of it -- one or two positional
+ * a compiler). execute(op, args, attrs, seq) here takes the commonest case of it -- one, two or three positional
  * arguments, the tensors' arrays NumPy arrays, no promotion to do, no special executor -- and does what the
- * Python function does for it, in the same order: unwrap, kernel, then the autograd node (the graph layer's
- * make_node1/make_node2, called as they are) or the wrapped result. Everything else, before anything has run, is
+ * Python function does for it, in the same order: unwrap, kernel, then the autograd node (record_node: the fields
+ * _graph.make_node1/2/3 set, in their order; those functions themselves for the cases record_node leaves to them)
+ * or the wrapped result. Everything else, before anything has run, is
  * handed to the Python function unchanged, so the cases it decides (devices, CUDA, sparse operands, promotion,
  * three or more arguments, errors) are decided in one place. A kernel's ValueError is handed over too: the Python
  * function runs the kernel again and raises torch's error for it (shape_error); a kernel on arrays is pure.
  *
- * configure() gives it the Python objects it reads (tensorlib/_execute.py, at import).
+ * configure() and configure_graph() give it the Python objects it reads (tensorlib/_execute.py, at import).
+ * tests/tensorlib/test_native_execute.py runs every op's sample call through this and the Python executor and
+ * compares what they leave behind; change the two together.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
