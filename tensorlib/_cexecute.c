@@ -620,10 +620,34 @@ static PyObject *mod_execute(PyObject *self, PyObject *const *args, Py_ssize_t n
     if (special != Py_None || kernel == NULL)
         return fallback(args);
     Py_ssize_t n = PyTuple_GET_SIZE(targs);
-    if (n == 2) {
+    if (n == 2) {       /* a tensor and a tensor or a number, or a number and a tensor */
         PyObject *a = PyTuple_GET_ITEM(targs, 0), *b = PyTuple_GET_ITEM(targs, 1);
-        if (!PyObject_TypeCheck(a, Tensor_T))
-            return fallback(args);
+        if (!PyObject_TypeCheck(a, Tensor_T)) {
+            /* a number first (the reflected operators: 1 - t, 2 * t): a Python float or int with a floating
+             * tensor needs no cast (_promote leaves both as they are), the rest goes to the Python path */
+            if (!(PyFloat_CheckExact(a) || PyLong_CheckExact(a)) || !PyObject_TypeCheck(b, Tensor_T))
+                return fallback(args);
+            PyObject *y = SLOT(b, off_data);
+            if (y == NULL || Py_TYPE(y) != ndarray_T)
+                return fallback(args);
+            int f = float_kind(y);
+            if (f <= 0)
+                return f < 0 ? NULL : fallback(args);
+            int rg = requires_grad(b);
+            if (rg < 0)
+                return NULL;
+            PyObject *kargs[] = {NULL, numpy_mod, a, y};
+            Py_INCREF(y);
+            PyObject *out = call_kernel(kernel, attrs, kargs, 3);
+            Py_DECREF(y);
+            if (out == NULL) {
+                if (!PyErr_ExceptionMatches(PyExc_ValueError))
+                    return NULL;
+                PyErr_Clear();
+                return fallback(args);
+            }
+            return finish(op, targs, attrs, seq, out, rg, 2);
+        }
         PyObject *x = SLOT(a, off_data), *y;
         if (x == NULL || Py_TYPE(x) != ndarray_T)
             return fallback(args);
