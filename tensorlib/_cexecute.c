@@ -5,7 +5,9 @@
  * arguments, the tensors' arrays NumPy arrays, no promotion to do, no special executor -- and does what the
  * Python function does for it, in the same order: unwrap, kernel, then the autograd node (record_node: the fields
  * _graph.make_node1/2/3 set, in their order; those functions themselves for the cases record_node leaves to them)
- * or the wrapped result. Everything else, before anything has run, is
+ * or the wrapped result; a 0-d result NumPy gives as a scalar (a full reduction, a mean loss) is recorded as the
+ * Python path records it (make_node3, or for one or two inputs the general make_node). Everything else, before
+ * anything has run, is
  * handed to the Python function unchanged, so the cases it decides (devices, CUDA, sparse operands, promotion,
  * three or more arguments, errors) are decided in one place. A kernel's ValueError is handed over too: the Python
  * function runs the kernel again and raises torch's error for it (shape_error); a kernel on arrays is pure.
@@ -25,11 +27,11 @@ static PyObject *numpy_mod, *state, *grad_off, *seq_counter, *py_execute, *make_
 static PyObject *s_requires_grad, *s_grad_enabled, *s_dtype, *s_kind, *s_f;
 /* the graph layer's (tensorlib/_graph.py), for the nodes recorded here */
 static PyTypeObject *Node_T;
-static PyObject *graph_globals, *no_edge, *leaf_edge, *grad_dtypes;
+static PyObject *graph_globals, *no_edge, *leaf_edge, *grad_dtypes, *np_generic, *np_asarray;
 static PyObject *s_slow_any, *s_base, *s_rebase_gen, *s_detached, *s_grad_fn, *s_output_nr, *s_acc_edge,
-    *s_inference, *s_version, *s_shape, *s_save;
+    *s_inference, *s_version, *s_shape, *s_save, *s_output_nr_zero;
 static Py_ssize_t off_n_op, off_n_seq, off_n_edges, off_n_inputs, off_n_versions, off_n_out_data, off_n_out_refs,
-    off_n_attrs, off_n_in_meta, off_n_out_meta, off_save;
+    off_n_attrs, off_n_in_meta, off_n_out_meta, off_save, off_nondiff;
 
 /* slot offsets, read from the classes' member descriptors at configure() */
 static Py_ssize_t off_data;                                           /* Tensor._data */
@@ -80,8 +82,8 @@ static PyObject *mod_configure(PyObject *self, PyObject *args)
 static PyObject *mod_configure_graph(PyObject *self, PyObject *args)
 {
     PyObject *node, *globals;
-    if (Node_T != NULL) {
-        PyErr_SetString(PyExc_RuntimeError, "tensorlib._cexecute's graph is configured once");
+    if (Node_T != NULL || numpy_mod == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "tensorlib._cexecute's graph is configured once, after configure()");
         return NULL;
     }
     if (!PyArg_ParseTuple(args, "O!O!O!OO!", &PyType_Type, &node, &PyDict_Type, &globals, &PyTuple_Type, &no_edge,
@@ -93,6 +95,9 @@ static PyObject *mod_configure_graph(PyObject *self, PyObject *args)
         slot_offset(tp, "versions", &off_n_versions) < 0 || slot_offset(tp, "out_data", &off_n_out_data) < 0 ||
         slot_offset(tp, "out_refs", &off_n_out_refs) < 0 || slot_offset(tp, "attrs", &off_n_attrs) < 0 ||
         slot_offset(tp, "in_meta", &off_n_in_meta) < 0 || slot_offset(tp, "_out_meta", &off_n_out_meta) < 0)
+        return NULL;
+    if ((np_generic = PyObject_GetAttrString(numpy_mod, "generic")) == NULL ||
+        (np_asarray = PyObject_GetAttrString(numpy_mod, "asarray")) == NULL)
         return NULL;
     graph_globals = globals;
     PyObject *keep[] = {node, globals, no_edge, leaf_edge, grad_dtypes};
@@ -110,15 +115,16 @@ static int op_type(PyTypeObject *tp)
         return 1;
     if (op_T != NULL)
         return 0;
-    Py_ssize_t o[6];
+    Py_ssize_t o[7];
     if (slot_offset(tp, "special", &o[0]) < 0 || slot_offset(tp, "kernel", &o[1]) < 0 ||
         slot_offset(tp, "promote", &o[2]) < 0 || slot_offset(tp, "view", &o[3]) < 0 ||
-        slot_offset(tp, "differentiable", &o[4]) < 0 || slot_offset(tp, "save", &o[5]) < 0) {
+        slot_offset(tp, "differentiable", &o[4]) < 0 || slot_offset(tp, "save", &o[5]) < 0 ||
+        slot_offset(tp, "nondiff_outputs", &o[6]) < 0) {
         PyErr_Clear();
         return 0;
     }
     off_special = o[0], off_kernel = o[1], off_promote = o[2], off_view = o[3], off_differentiable = o[4];
-    off_save = o[5];
+    off_save = o[5], off_nondiff = o[6];
     Py_INCREF(tp);
     op_T = tp;
     return 1;
@@ -352,6 +358,17 @@ static PyObject *tuple_of(PyObject **items, Py_ssize_t n)
     return t;
 }
 
+/* [items[0], ..., items[n-1]], new reference */
+static PyObject *list_of(PyObject **items, Py_ssize_t n)
+{
+    PyObject *l = PyList_New(n);
+    if (l == NULL)
+        return NULL;
+    for (Py_ssize_t i = 0; i < n; i++)
+        PyList_SET_ITEM(l, i, new_ref(items[i] ? items[i] : Py_None));
+    return l;
+}
+
 /* (array.shape, array.dtype), new reference */
 static PyObject *meta_of(PyObject *d)
 {
@@ -383,7 +400,7 @@ static int saves(PyObject *save, Py_UCS4 c)
  * set to 0 (and NULL returned, no exception) when the Python function must take the case: an output that is not
  * one NumPy array, anomaly mode or saved-tensor hooks possibly on (_graph._slow_any), and input_edge's cases. */
 static PyObject *record_node(PyObject *op, PyObject **in, Py_ssize_t n, PyObject *attrs, PyObject *out,
-                             PyObject *seq, int *done)
+                             PyObject *seq, int scalar, int *done)
 {
     *done = 0;
     if (Py_TYPE(out) != ndarray_T)
@@ -435,7 +452,11 @@ static PyObject *record_node(PyObject *op, PyObject **in, Py_ssize_t n, PyObject
     if (set_slot(node, off_n_op, new_ref(op)) < 0 || set_slot(node, off_n_seq, new_ref(seq)) < 0 ||
         set_slot(node, off_n_attrs, new_ref(attrs)) < 0)
         goto fail;
-    if (set_slot(node, off_n_edges, tuple_of(edges, n)) < 0 || set_slot(node, off_n_in_meta, tuple_of(metas, n)) < 0)
+    if (scalar && n < 3) {      /* make_node's build_node keeps its lists */
+        if (set_slot(node, off_n_edges, list_of(edges, n)) < 0 || set_slot(node, off_n_in_meta, list_of(metas, n)) < 0)
+            goto fail;
+    } else if (set_slot(node, off_n_edges, tuple_of(edges, n)) < 0 ||
+               set_slot(node, off_n_in_meta, tuple_of(metas, n)) < 0)
         goto fail;
     t = Tensor_T->tp_alloc(Tensor_T, 0);
     if (t == NULL)
@@ -455,9 +476,11 @@ static PyObject *record_node(PyObject *op, PyObject **in, Py_ssize_t n, PyObject
     }
     if (grad < 0)
         goto fail;
-    if (grad && (PyObject_SetAttr(t, s_grad_fn, node) < 0 || PyObject_SetAttr(t, s_requires_grad, Py_True) < 0))
+    if (grad && (PyObject_SetAttr(t, s_grad_fn, node) < 0 ||
+                 (scalar && n < 3 && PyObject_SetAttr(t, s_output_nr, s_output_nr_zero) < 0) ||
+                 PyObject_SetAttr(t, s_requires_grad, Py_True) < 0))
         goto fail;
-    int promote = n == 2 ? truth(slot(op, off_promote)) : 0;
+    int promote = n == 2 && !scalar ? truth(slot(op, off_promote)) : 0;
     if (promote < 0)
         goto fail;
     if (promote)
@@ -569,7 +592,32 @@ static PyObject *finish(PyObject *op, PyObject *targs, PyObject *attrs, PyObject
             if (Node_T != NULL) {
                 PyObject *in[3] = {PyTuple_GET_ITEM(targs, 0), n >= 2 ? PyTuple_GET_ITEM(targs, 1) : NULL,
                                    n == 3 ? PyTuple_GET_ITEM(targs, 2) : NULL};
-                r = record_node(op, in, n, attrs, out, s, &done);
+                /* a 0-d result NumPy gives as a scalar (a full reduction, a mean loss): the 0-d array its tensor
+                 * holds, recorded as the Python path records it -- make_node3 itself; for one or two inputs the
+                 * general make_node (torch's output number set, an elementwise op's full output metadata),
+                 * unless some output of the op never carries a gradient (make_node's rule for those) */
+                int scalar = 0;
+                PyObject *arr = NULL;
+                if (Py_TYPE(out) != ndarray_T && PyObject_TypeCheck(out, (PyTypeObject *)np_generic)) {
+                    PyObject *nd = slot(op, off_nondiff);
+                    int some = n < 3 ? truth(nd) : 0;
+                    if (some < 0) {
+                        Py_DECREF(s);
+                        Py_DECREF(out);
+                        return NULL;
+                    }
+                    if (!some) {
+                        arr = PyObject_CallOneArg(np_asarray, out);
+                        if (arr == NULL) {
+                            Py_DECREF(s);
+                            Py_DECREF(out);
+                            return NULL;
+                        }
+                        scalar = 1;
+                    }
+                }
+                r = record_node(op, in, n, attrs, scalar ? arr : out, s, scalar, &done);
+                Py_XDECREF(arr);     /* (the Python functions below take the kernel's own result) */
                 if (done) {
                     Py_DECREF(s);
                     Py_DECREF(out);
@@ -793,6 +841,8 @@ PyMODINIT_FUNC PyInit__cexecute(void)
     INTERN(s_version, "_version");
     INTERN(s_shape, "shape");
     INTERN(s_save, "save");
+    if ((s_output_nr_zero = PyLong_FromLong(0)) == NULL)
+        return NULL;
 #undef INTERN
     return PyModule_Create(&moduledef);
 }

@@ -118,7 +118,7 @@ def _run(build, seed):
         seen.append((tuple(t.shape), str(t.dtype), t.requires_grad, t.is_leaf,
                      t._data.tobytes() if isinstance(t._data, np.ndarray) and t._data.dtype != object else None,
                      _position(t._base, ins, outs) if t._base is not None else None,
-                     t._version, t._rebase_gen, _node(t.grad_fn, ins, outs)))
+                     t._version, t._rebase_gen, t._output_nr, sorted(vars(t)), _node(t.grad_fn, ins, outs)))
     grads = None
     diff = [t for t in outs if t.requires_grad and t.dtype.is_floating_point and not t.is_complex()]
     leaves = [x for x in ins if x.requires_grad and x.is_leaf]
