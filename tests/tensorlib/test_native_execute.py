@@ -173,3 +173,43 @@ def test_operator_forms_record_the_same_through_both_executors(name, dtype, monk
     native = _run(build, 0)
     _python_executor(monkeypatch)
     assert _run(build, 0) == native
+
+
+def test_threads_record_their_own_graphs_while_another_runs_without_grad():
+    """The C executor reads grad mode as the Python one does (`grad_off`, then the thread's own STATE): threads
+    training at once, one of them under no_grad throughout, get what each gets alone."""
+    import threading
+
+    def train(seed, steps, out, key, no_grad=False):
+        rng = np.random.default_rng(seed)
+        w = tl.tensor(rng.standard_normal((6, 5)).astype(np.float32), requires_grad=True)
+        b = tl.tensor(np.zeros(6, np.float32), requires_grad=True)
+        x = tl.tensor(rng.standard_normal((8, 5)).astype(np.float32))
+        for _ in range(steps):
+            if no_grad:
+                with tl.no_grad():
+                    y = (1 - tl.nn.functional.linear(x, w, b)).relu().sum()
+                    assert y.grad_fn is None and not y.requires_grad
+                continue
+            loss = ((1 - tl.nn.functional.linear(x, w, b)).relu() * 2).mean()
+            w.grad = b.grad = None
+            loss.backward()
+            with tl.no_grad():
+                w -= 0.1 * w.grad
+                b -= 0.1 * b.grad
+        out[key] = (w.detach().numpy().copy(), b.detach().numpy().copy())
+
+    alone: dict = {}
+    for k in range(3):
+        train(k, 200, alone, k)
+    together: dict = {}
+    threads = [threading.Thread(target=train, args=(k, 200, together, k)) for k in range(3)]
+    threads.append(threading.Thread(target=train, args=(9, 400, together, "ng", True)))
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for k in range(3):
+        np.testing.assert_array_equal(together[k][0], alone[k][0])
+        np.testing.assert_array_equal(together[k][1], alone[k][1])
+    assert "ng" in together
