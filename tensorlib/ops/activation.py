@@ -181,6 +181,8 @@ def fused_backward(fwd: OpDef, bwd: OpDef, composite, attrs_of=lambda ctx: {}):
 
 @op("gelu", save="i")
 def GELU(xp, a, approximate="none"):
+    if not a.ndim:      # a 0-d tensor's: as one element (the in-place steps below need arrays, not scalars)
+        return GELU.kernel(xp, a.reshape(1), approximate).reshape(())
     if approximate == "tanh":
         return (0.5 * a * (1 + xp.tanh(_SQRT_2_PI * (a + 0.044715 * a ** 3)))).astype(a.dtype, copy=False)
     if approximate != "none":
@@ -204,6 +206,8 @@ def _cdf(xp, x):
 def GELU_BACKWARD(xp, g, x, approximate="none"):
     """torch's kernel as one op, for a backward that is not itself differentiated: the composite's
     formulas below, operation for operation, on the arrays."""
+    if not x.ndim:
+        return GELU_BACKWARD.kernel(xp, g.reshape(1), x.reshape(1), approximate).reshape(())
     if approximate == "tanh":
         inner = (x + x * x * x * 0.044715) * _SQRT_2_PI
         t = xp.tanh(inner)
@@ -281,6 +285,8 @@ def LEAKY_RELU(xp, a, negative_slope=0.01):
     plain passes on a random sign pattern: branch mispredictions)."""
     if a.dtype.kind == "c":     # (the test inline: these kernels are per-layer hot)
         refuse_complex(a, "\"leaky_relu_cpu\" not implemented for '{dtype}'")
+    if not a.ndim:      # (ufuncs give 0-d operands NumPy scalars: no out= for those)
+        return LEAKY_RELU.kernel(xp, a.reshape(1), negative_slope).reshape(())
     if 0 < negative_slope <= 1 and a.dtype.kind == "f":
         out = xp.multiply(a, negative_slope, dtype=a.dtype)
         return xp.maximum(out, a, out=out)
@@ -393,6 +399,8 @@ def HARDSIGMOID(xp, a):
     """torch's min(max(x + 3, 0), 6) / 6, in its order."""
     if a.dtype.kind == "c":     # (the test inline: these kernels are per-layer hot)
         refuse_complex(a, "\"hardsigmoid_cpu\" not implemented for '{dtype}'")
+    if not a.ndim:
+        return HARDSIGMOID.kernel(xp, a.reshape(1)).reshape(())
     y = a + 3
     xp.clip(y, 0, 6, out=y)
     y /= 6
@@ -420,6 +428,8 @@ def HARDSWISH(xp, a):
     """torch's x * min(max(x + 3, 0), 6) / 6, in its order."""
     if a.dtype.kind == "c":     # (the test inline: these kernels are per-layer hot)
         refuse_complex(a, "\"hardswish_cpu\" not implemented for '{dtype}'")
+    if not a.ndim:
+        return HARDSWISH.kernel(xp, a.reshape(1)).reshape(())
     y = a + 3
     xp.clip(y, 0, 6, out=y)
     y *= a
@@ -491,6 +501,8 @@ def LOG_SIGMOID_BACKWARD(xp, g, x):
     """g * sigmoid(-x) as torch's kernel takes it, (x < 0 ? 1 : z) / (1 + z) with z = exp(-|x|) (no overflow)."""
     if x.dtype.itemsize < 4:
         return LOG_SIGMOID_BACKWARD.kernel(xp, g.astype(np.float32), x.astype(np.float32)).astype(g.dtype)
+    if not x.ndim:      # (ufuncs give 0-d operands NumPy scalars: no out= for those)
+        return LOG_SIGMOID_BACKWARD.kernel(xp, g.reshape(1), x.reshape(1)).reshape(())
     z = xp.abs(x)
     xp.negative(z, out=z)
     xp.exp(z, out=z)

@@ -2,6 +2,9 @@
 from __future__ import annotations
 
 import math
+import os
+import sys
+import warnings
 from collections import namedtuple
 
 from .. import _dtype as D, _sync
@@ -37,7 +40,12 @@ max_rt, min_rt = named_return_type("max"), named_return_type("min")
 
 
 def _axes(a, dim):
-    return None if dim is None else norm_dims(dim, a.ndim)
+    """A reduction's dim as NumPy's axes; a 0-d tensor's (dim 0 or -1, its one implicit dimension, checked as
+    torch checks it) as () -- NumPy has no axis 0 there."""
+    if dim is None:
+        return None
+    ax = norm_dims(dim, a.ndim)
+    return ax if a.ndim else ()
 
 
 @op("sum", amp="fp32", node_name="SumBackward0")
@@ -81,9 +89,10 @@ def _sum_per_channel(a, keepdim):
 
 
 def _red_dims(ctx):
+    """(the input's shape, the dims reduced): none for a 0-d input (see _axes)."""
     shape = ctx.in_meta[0][0]
     dim = ctx.attrs.get("dim")
-    return shape, norm_dims(dim, len(shape)) if dim is not None else tuple(range(len(shape)))
+    return shape, norm_dims(dim, len(shape)) if dim is not None and len(shape) else tuple(range(len(shape)))
 
 
 SUM.node_name_dim = "SumBackward1"      # torch: sum() -> SumBackward0, sum(dim) -> SumBackward1
@@ -211,7 +220,7 @@ def _(ctx, g):
     shape, dims = _red_dims(ctx)
     keep = ctx.attrs.get("keepdim", False)
     dim = ctx.attrs.get("dim")
-    if dim is None:
+    if dim is None or not dims:     # (all of them; a 0-d input's dim too)
         # product of all other elements, exact also where x has zeros
         flat = x.reshape(-1)
         one = ones_like(flat[:1])
@@ -230,6 +239,8 @@ def _(ctx, g):
 def CUMSUM(xp, a, dim, dtype=None):
     if dtype is None and a.dtype.kind in "bui":
         dtype = np.int64
+    if not a.ndim:      # a 0-d tensor's (dim 0 or -1): itself, 0-d (NumPy's cumsum gives one element)
+        return xp.cumsum(a, dtype=dtype).reshape(())
     return xp.cumsum(a, axis=dim, dtype=dtype)
 
 
@@ -241,6 +252,8 @@ def _(ctx, g):
 
 @op("cumprod", save="io")
 def CUMPROD(xp, a, dim, dtype=None):
+    if not a.ndim:
+        return xp.cumprod(a, dtype=dtype).reshape(())
     return xp.cumprod(a, axis=dim, dtype=dtype)
 
 
@@ -360,15 +373,41 @@ def _argk(xp, a, fn, dim, keepdim):
         if dim is None:
             raise IndexError(f"{fn}(): Expected reduction dim to be specified for input.numel() == 0.")
         raise IndexError(f"{fn}(): Expected reduction dim {dim} to have non-zero size.")
-    r = getattr(a, fn)(axis=dim)
-    if keepdim:
+    r = getattr(a, fn)(axis=dim if a.ndim else None)     # (a 0-d tensor's dim 0 or -1: its one element)
+    if keepdim and a.ndim:
         r = xp.expand_dims(r, dim) if dim is not None else r.reshape((1,) * a.ndim)
     return xp.asarray(r, dtype=np.int64)
 
 
+_PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _user_level():
+    """The stacklevel, for a warning given by its caller, of the first frame outside tensorlib (the user's call:
+    the executor may be C or Python, so the frames in between vary)."""
+    f, level = sys._getframe(2), 2
+    while f is not None and f.f_code.co_filename.startswith(_PACKAGE):
+        f, level = f.f_back, level + 1
+    return level
+
+
+def _moment(a, fn, dim, correction, keepdim):
+    """a.var / a.std over dim; with no degree of freedom left (one element, a 0-d tensor) NaN and torch's warning,
+    not NumPy's two RuntimeWarnings."""
+    ax = _axes(a, dim)
+    n = a.size if ax is None else math.prod(a.shape[d] for d in ax)
+    if n - correction > 0:
+        return getattr(a, fn)(axis=ax, ddof=correction, keepdims=keepdim)
+    warnings.warn(f"{fn}(): degrees of freedom is <= 0. Correction should be strictly less than the reduction factor "
+                  f"(input numel divided by output numel).", UserWarning, stacklevel=_user_level())
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return getattr(a, fn)(axis=ax, ddof=correction, keepdims=keepdim)
+
+
 @op("var", save="i", amp="fp32")
 def VAR(xp, a, dim=None, correction=1, keepdim=False):
-    return a.var(axis=_axes(a, dim), ddof=correction, keepdims=keepdim)
+    return _moment(a, "var", dim, correction, keepdim)
 
 
 def _spread_grad(ctx, g, factor):
@@ -389,7 +428,7 @@ def _(ctx, g):
 
 @op("std", save="io", amp="fp32")
 def STD(xp, a, dim=None, correction=1, keepdim=False):
-    return a.std(axis=_axes(a, dim), ddof=correction, keepdims=keepdim)
+    return _moment(a, "std", dim, correction, keepdim)
 
 
 @STD.def_backward
@@ -400,7 +439,7 @@ def _(ctx, g):
 
 @op("logsumexp", save="io", amp="fp32")
 def LOGSUMEXP(xp, a, dim, keepdim=False):
-    ax = norm_dims(dim, a.ndim)
+    ax = _axes(a, dim)
     m = a.max(axis=ax, keepdims=True)
     m = xp.where(xp.isfinite(m), m, 0)
     r = xp.log(xp.exp(a - m).sum(axis=ax, keepdims=True)) + m
@@ -447,16 +486,18 @@ def _(ctx, g):
         return (gb * where(eq(ob, 0), 0.0, x / ob),)
     if p == 1:
         return (gb * x.sgn(),)
-    if p == 0:          # a count of nonzeros: flat, as torch's norm_backward
-        return (zeros_like(x),)
+    if p == 0:          # a count of nonzeros: no gradient (torch's norm_backward returns an undefined one)
+        return (None,)
     if p == float("inf"):
         mask = x.abs() == ob
         return (gb * x.sgn() * mask / mask.sum(dim=dims, keepdim=True),)
     return (gb * x.sgn() * x.abs() ** (p - 1) * where(eq(ob, 0), 0.0, 1 / ob ** (p - 1)),)    # 0 at a 0 norm
 
 
-ALL = op("all")(lambda xp, a, dim=None, keepdim=False: xp.asarray(a.astype(bool).all(axis=dim, keepdims=keepdim)))
-ANY = op("any")(lambda xp, a, dim=None, keepdim=False: xp.asarray(a.astype(bool).any(axis=dim, keepdims=keepdim)))
+ALL = op("all")(lambda xp, a, dim=None, keepdim=False: xp.asarray(a.astype(bool).all(axis=_axes(a, dim),
+                                                                                      keepdims=keepdim)))
+ANY = op("any")(lambda xp, a, dim=None, keepdim=False: xp.asarray(a.astype(bool).any(axis=_axes(a, dim),
+                                                                                      keepdims=keepdim)))
 
 
 # --- public functions ---------------------------------------------------------------------------------
@@ -563,7 +604,7 @@ def cumsum(input, dim, *, dtype=None):
 
 @public(method=True)
 def cumprod(input, dim, *, dtype=None):
-    return dispatch(CUMPROD, input, **_attrs(dim, False, dtype=_np_dt(dtype)))
+    return dispatch(CUMPROD, input, **_attrs(_dim1(dim, input.ndim), False, dtype=_np_dt(dtype)))
 
 
 def _dim1(dim, nd):

@@ -652,6 +652,8 @@ def narrow(input, dim, start, length):
 
 @op("flip", node_name="FlipBackward0")
 def FLIP(xp, a, dims):
+    if not a.ndim:          # a 0-d tensor's dims (0 or -1): its one element, copied
+        return a.copy()
     return xp.flip(a, axis=dims).copy()    # torch's flip copies; NumPy's is a view that would alias the input
 
 

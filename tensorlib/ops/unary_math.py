@@ -230,6 +230,8 @@ def log1p_exp_neg_abs(xp, z):
     plus max(z, 0)). For float32 NumPy arrays by log(u) * e / (u - 1), u = 1 + e (Goldberg's log1p: within
     2.1 ulp of log1p against NumPy's 0.6, e itself where 1 + e rounds to 1): NumPy's float32 log1p and
     logaddexp have no vector loop here (1.26 and 3.1 ms on 131K values, log 0.26 ms), and this is 0.32 ms."""
+    if not z.ndim:      # (ufuncs give 0-d operands NumPy scalars: no out= for those)
+        return log1p_exp_neg_abs(xp, z.reshape(1)).reshape(())
     e = xp.abs(z)
     xp.negative(e, out=e)
     xp.exp(e, out=e)
@@ -268,6 +270,8 @@ _ERF32_SCALED: dict = {}
 def _erf32(x, scale=1.0):
     """erf(scale * x) of a float16/32 NumPy array, in float32: tanh(z g(z²)), z = scale x, with the scale
     folded into the coefficients (g's argument is clipped to 16, the fitted range; NaN stays NaN)."""
+    if not x.ndim:
+        return _erf32(x.reshape(1), scale).reshape(())
     c = _ERF32_SCALED.get(scale)
     if c is None:      # coefficients of x^(2k) in scale g((scale x)²): g_k scale^(2k+1)
         c = _ERF32_SCALED[scale] = tuple(g * scale ** (2 * k + 1) for k, g in enumerate(_ERF32_G))[::-1]
@@ -297,8 +301,10 @@ _CDF_CLIP = 4.5 * math.sqrt(2.0)
 
 
 def normal_cdf32(x):
-    """0.5 (1 + erf(x / √2)) of a float16/32 NumPy array as a fresh float32 array, in [0, 1] (see
+    """0.5 (1 + erf(x / √2)) of a float16/32 NumPy array as a fresh float32 array of its shape, in [0, 1] (see
     _CDF_P); NaN stays NaN."""
+    if not x.ndim:      # a 0-d array (ufuncs would give NumPy scalars, which take no out=): as one element
+        return normal_cdf32(x.reshape(1)).reshape(())
     xc = np.clip(x, -_CDF_CLIP, _CDF_CLIP, dtype=np.float32)
     s = xc * xc
     p = _polevl(s, _CDF_PX)

@@ -71,3 +71,25 @@ def test_float16_erf_keeps_its_dtype():
     got = tl.erf(tl.tensor(x)).numpy()
     assert got.dtype == np.float16
     np.testing.assert_allclose(got.astype(np.float64), [math.erf(v) for v in x.astype(np.float64)], atol=1e-3)
+
+
+@pytest.mark.parametrize("approximate", ["none", "tanh"])
+@pytest.mark.parametrize("dtype", [tl.float16, tl.float32, tl.float64])
+def test_gelu_of_a_0d_tensor_and_its_backward(dtype, approximate):
+    """A 0-d tensor's GELU (torch: tensor(0.1854) for 0.3): the kernels' in-place steps need arrays, where NumPy
+    gives scalars for 0-d operands; it raised TypeError("return arrays must be of ArrayType")."""
+    for v in (0.3, -2.0, 0.0):
+        x = tl.tensor(v, dtype=dtype, requires_grad=dtype is not tl.float16)
+        y = tl.nn.functional.gelu(x, approximate=approximate)
+        assert y.shape == () and y.dtype == dtype
+        cdf = 0.5 * (1 + math.erf(v / math.sqrt(2)))
+        want = v * cdf if approximate == "none" else \
+            0.5 * v * (1 + math.tanh(math.sqrt(2 / math.pi) * (v + 0.044715 * v ** 3)))
+        assert y.item() == pytest.approx(want, rel=1e-3, abs=1e-3)
+        same = tl.nn.functional.gelu(tl.tensor([v], dtype=dtype), approximate=approximate)
+        assert y.item() == same.item()      # the same kernel as on one element
+        if x.requires_grad:
+            y.backward()
+            g1 = tl.tensor([v], dtype=dtype, requires_grad=True)
+            tl.nn.functional.gelu(g1, approximate=approximate).sum().backward()
+            assert x.grad.shape == () and x.grad.item() == g1.grad.item()

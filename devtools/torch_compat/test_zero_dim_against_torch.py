@@ -1,0 +1,84 @@
+"""0-d tensors against torch 2.13 side by side: reductions and cumulative ops with dim 0, -1, 1 and (0,), with and
+without keepdim, and the elementwise activations, each forward (shape and value) and backward (the gradient), in
+float32 and float64. Where torch raises, tensorlib must raise too (tests/tensorlib/test_zero_dim.py checks the same
+calls without torch)."""
+from __future__ import annotations
+
+import math
+import warnings
+
+import pytest
+
+import tensorlib as tl
+
+torch = pytest.importorskip("torch")
+
+REDUCTIONS = ["amax", "amin", "sum", "mean", "max", "min", "logsumexp", "cumsum", "cumprod", "logcumsumexp", "std",
+              "var", "prod", "argmax", "argmin", "norm", "softmax", "log_softmax", "all", "any", "nansum", "nanmean",
+              "count_nonzero", "median", "sort", "argsort", "flip"]
+NO_KEEPDIM = {"cumsum", "cumprod", "logcumsumexp", "softmax", "log_softmax", "sort", "argsort", "count_nonzero", "flip"}
+ACTIVATIONS = ["relu", "relu6", "elu", "selu", "celu", "gelu", "silu", "mish", "softplus", "softsign", "tanhshrink",
+               "hardtanh", "hardswish", "hardsigmoid", "leaky_relu", "logsigmoid", "sigmoid", "tanh", "softshrink",
+               "hardshrink"]
+UNARY = ["erf", "erfc", "exp", "expm1", "log1p", "sqrt", "rsqrt", "sin", "tanh", "sigmoid", "abs", "neg", "reciprocal"]
+
+
+def _one(lib, fn, dtype, rg):
+    """(shape, value, gradient) of fn on a 0-d 0.3, or ("raised", type) where it raises."""
+    x = lib.tensor(0.3, dtype=getattr(lib, dtype), requires_grad=rg)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            r = fn(lib, x)
+            y = r if isinstance(r, lib.Tensor) else r[0]
+            grad = None
+            if rg and y.requires_grad:
+                y.sum().backward()
+                if x.grad is not None:
+                    assert tuple(x.grad.shape) == ()
+                    grad = float(x.grad)
+    except (RuntimeError, IndexError, TypeError, ValueError) as e:
+        return ("raised", type(e).__name__)
+    return tuple(y.shape), float(y.detach().double()) if y.numel() == 1 else None, grad
+
+
+def _same(u, v):
+    if u is None or v is None:
+        return u is v
+    return (math.isnan(u) and math.isnan(v)) or math.isclose(u, v, rel_tol=1e-5, abs_tol=1e-6)
+
+
+def _close(a, b):
+    if a[0] == "raised" or b[0] == "raised":
+        return a[0] == b[0]
+    return a[0] == b[0] and all(_same(u, v) for u, v in zip(a[1:], b[1:]))
+
+
+def _reduction_calls():
+    for name in REDUCTIONS:
+        for dim in (0, -1, 1, (0,)):
+            for keepdim in ((False,) if name in NO_KEEPDIM else (False, True)):
+                kw = {"keepdim": True} if keepdim else {}
+                yield f"{name}-{dim}-{keepdim}", (lambda lib, x, n=name, d=dim, k=kw: getattr(lib, n)(x, d, **k))
+
+
+def _activation_calls():
+    for name in ACTIVATIONS:
+        yield name, (lambda lib, x, n=name: getattr(lib.nn.functional, n)(x))
+    for name in UNARY:
+        yield "torch." + name, (lambda lib, x, n=name: getattr(lib, n)(x))
+
+
+CALLS = dict(_reduction_calls())
+CALLS.update(_activation_calls())
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("name", sorted(CALLS))
+def test_a_0d_tensor_as_torch_takes_it(name, dtype):
+    for rg in (False, True):
+        want = _one(torch, CALLS[name], dtype, rg)
+        got = _one(tl, CALLS[name], dtype, rg)
+        if want[0] == "raised":
+            continue        # torch refuses (a tuple dim for max, dim 1): tensorlib may refuse with its own type
+        assert _close(got, want), (got, want)
