@@ -82,3 +82,29 @@ def test_a_0d_tensor_as_torch_takes_it(name, dtype):
         if want[0] == "raised":
             continue        # torch refuses (a tuple dim for max, dim 1): tensorlib may refuse with its own type
         assert _close(got, want), (got, want)
+
+
+EMPTY_LAYERS = {
+    "MaxPool2d": (lambda m: m.nn.MaxPool2d(2), (0, 3, 8, 8)), "GroupNorm": (lambda m: m.nn.GroupNorm(1, 3), (0, 3, 4)),
+    "LSTM": (lambda m: m.nn.LSTM(4, 5), (3, 0, 4)), "GRU": (lambda m: m.nn.GRU(4, 5, batch_first=True), (0, 3, 4)),
+    "RNN": (lambda m: m.nn.RNN(4, 5), (3, 0, 4)), "Linear": (lambda m: m.nn.Linear(4, 3), (0, 4)),
+    "TransformerEncoderLayer": (lambda m: m.nn.TransformerEncoderLayer(4, 2, 8, 0.0), (3, 0, 4)),
+    "Conv2d": (lambda m: m.nn.Conv2d(3, 2, 3), (0, 3, 8, 8)), "LayerNorm": (lambda m: m.nn.LayerNorm(4), (0, 4)),
+    "AvgPool2d": (lambda m: m.nn.AvgPool2d(2), (0, 3, 8, 8)), "Embedding": (lambda m: m.nn.Embedding(10, 3), None),
+}
+
+
+def _empty(lib, name):
+    make, shape = EMPTY_LAYERS[name]
+    layer = make(lib)
+    x = lib.zeros((0, 2), dtype=lib.int64) if shape is None else lib.zeros(shape, requires_grad=True)
+    y = layer(x)
+    y = y[0] if isinstance(y, tuple) else y
+    y.sum().backward()
+    return (tuple(y.shape), None if shape is None else tuple(x.grad.shape),
+            [None if p.grad is None else float(p.grad.abs().sum()) for p in layer.parameters()])
+
+
+@pytest.mark.parametrize("name", sorted(EMPTY_LAYERS))
+def test_an_empty_batch_as_torch_takes_it(name):
+    assert _empty(tl, name) == _empty(torch, name)

@@ -85,7 +85,7 @@ def _fused(xp, q, k, v, mask, scale, is_causal, dropout_p, generator):
     if xp is np:
         # a fully masked row (its maximum -inf) is shifted by 0, not by -inf: its exponentials are 0, its sum
         # is taken as 1, so the row comes out 0 without a NaN to hide (np.errstate cost 2-7 µs a call)
-        dead = m == -np.inf if np.minimum.reduce(m, None) == -np.inf else None
+        dead = m == -np.inf if m.size and np.minimum.reduce(m, None) == -np.inf else None
         if dead is not None:
             m[dead] = 0
         s -= m

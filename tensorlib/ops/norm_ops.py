@@ -5,6 +5,7 @@ backward, which is written with tensorlib ops through one shared formula (`_norm
 """
 from __future__ import annotations
 
+import math
 from functools import partial
 
 from ..dispatch import STATE, record_range, run_recorded
@@ -486,7 +487,7 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
 @op("group_norm", save="io", amp="fp32", nondiff_outputs=(1, 2), node_name="NativeGroupNormBackward0")
 def GROUP_NORM(xp, x, w=None, b=None, num_groups=1, eps=1e-5):
     N, C = x.shape[:2]
-    xg = x.reshape(N, num_groups, -1)
+    xg = x.reshape(N, num_groups, (C // num_groups) * math.prod(x.shape[2:]))     # (-1 is ambiguous for N = 0)
     d, mu, rstd = _centered_stats(xp, xg, (2,), eps)
     if xp is np and w is not None and w.dtype == d.dtype and (b is None or b.dtype == d.dtype) and d.size:
         # the weight folded into each (image, channel)'s scale rstd * w: one pass over the centred buffer, not two
@@ -509,7 +510,7 @@ def GROUP_NORM_BACKWARD(xp, g, x, mu, rstd, w=None, num_groups=1, need=(True, Tr
     comes back as a 0-d zero. On NumPy the group means and channel sums are BLAS products."""
     N, C = x.shape[:2]
     G = num_groups
-    M = x.size // (N * C) if N * C else 0
+    M = math.prod(x.shape[2:])
     fast = xp is np and g.dtype == x.dtype and x.dtype in BLAS_DTYPES and x.size
     if fast:
         return _group_norm_backward_sums(g, x, mu, rstd, w, G, need)

@@ -78,6 +78,8 @@ def MAX_POOL2D_BACKWARD(xp, g, idx, shape=(), unique=False):
     assignment), no accumulation."""
     N, C, H, W = shape
     out = xp.zeros(N * C * H * W, dtype=g.dtype)
+    if not g.size:          # an empty batch (or no windows): nothing to scatter (and no row length to infer)
+        return out.reshape(N, C, H, W)
     if unique and xp is np:
         _scatter_planes(out, idx.reshape(N * C, -1), g.reshape(N * C, -1), H * W)
     else:

@@ -36,7 +36,7 @@ def _recurrent_weight_grad(xp, dgates, out, h0, reverse):
         h_prev[:-1], h_prev[-1] = out[1:], h0
     else:
         h_prev[1:], h_prev[0] = out[:-1], h0
-    return dgates.reshape(L * N, -1).T @ h_prev.reshape(L * N, H)
+    return dgates.reshape(L * N, dgates.shape[-1]).T @ h_prev.reshape(L * N, H)     # (-1: ambiguous for N = 0)
 
 
 def _copies_weight(L, N):

@@ -440,6 +440,9 @@ def _(ctx, g):
 @op("logsumexp", save="io", amp="fp32")
 def LOGSUMEXP(xp, a, dim, keepdim=False):
     ax = _axes(a, dim)
+    if not a.size:      # an empty sum's log: -inf (NumPy's max has no identity to shift by)
+        r = xp.full(tuple(1 if i in ax else n for i, n in enumerate(a.shape)), -np.inf, dtype=a.dtype)
+        return r if keepdim else xp.squeeze(r, axis=ax)
     m = a.max(axis=ax, keepdims=True)
     m = xp.where(xp.isfinite(m), m, 0)
     r = xp.log(xp.exp(a - m).sum(axis=ax, keepdims=True)) + m
