@@ -108,3 +108,34 @@ def _empty(lib, name):
 @pytest.mark.parametrize("name", sorted(EMPTY_LAYERS))
 def test_an_empty_batch_as_torch_takes_it(name):
     assert _empty(tl, name) == _empty(torch, name)
+
+
+# integral and bool tensors: where torch computes, the same shape, dtype and values (where torch refuses, tensorlib
+# may still compute: bool argmax/abs/relu/matmul/dot/median/topk, integral lerp, a bool tensor minus a number)
+DTYPE_CALLS = {
+    "sum": lambda m, x: x.sum(), "mean0": lambda m, x: x.float().mean(0), "prod": lambda m, x: x.prod(),
+    "cumsum": lambda m, x: x.cumsum(0), "cumprod": lambda m, x: x.cumprod(0), "amax0": lambda m, x: x.amax(0),
+    "logsumexp": lambda m, x: x.logsumexp(0), "any": lambda m, x: x.any(), "all": lambda m, x: x.all(),
+    "sign": lambda m, x: x.sign(), "add1": lambda m, x: x + 1, "mul2": lambda m, x: x * 2, "div2": lambda m, x: x / 2,
+    "floordiv": lambda m, x: x // 2, "pow2": lambda m, x: x ** 2, "exp": lambda m, x: x.exp(),
+    "sqrt": lambda m, x: x.sqrt(), "sigmoid": lambda m, x: x.sigmoid(), "eq": lambda m, x: x == 1,
+    "sort": lambda m, x: x.sort()[0], "count": lambda m, x: m.count_nonzero(x), "std": lambda m, x: x.std(),
+    "norm": lambda m, x: x.norm(), "round": lambda m, x: x.round(), "floor": lambda m, x: x.floor(),
+    "sub": lambda m, x: x - x,
+}
+
+
+def _dtype_result(lib, name, dtype):
+    x = lib.tensor([1, 0, 1] if dtype == "bool" else [1, 0, 2], dtype=getattr(lib, dtype))
+    try:
+        y = DTYPE_CALLS[name](lib, x)
+    except (RuntimeError, NotImplementedError, TypeError) as e:
+        return ("raised", type(e).__name__)
+    return tuple(y.shape), str(y.dtype).split(".")[-1], [round(float(v), 4) for v in y.reshape(-1).tolist()]
+
+
+@pytest.mark.parametrize("dtype", ["int64", "int32", "uint8", "int8", "bool"])
+@pytest.mark.parametrize("name", sorted(DTYPE_CALLS))
+def test_integral_and_bool_tensors_as_torch_takes_them(name, dtype):
+    want = _dtype_result(torch, name, dtype)
+    assert _dtype_result(tl, name, dtype) == want

@@ -122,7 +122,14 @@ def add_(self, other, *, alpha=1):
 
 @op("sub", promote=True, node_name="SubBackward0", operators=("__sub__", "__rsub__"))
 def SUB(xp, a, b, alpha=1):
+    if getattr(a, "dtype", None) is _BOOL or getattr(b, "dtype", None) is _BOOL:    # (a bool tensor with a number
+        raise RuntimeError(_BOOL_SUB)                   # was promoted before the kernel: not caught here)
     return a - b if alpha == 1 else a - alpha * b
+
+
+_BOOL = np.dtype(np.bool_)
+_BOOL_SUB = ("Subtraction, the `-` operator, with a bool tensor is not supported. If you are trying to invert a mask, "
+             "use the `~` or `logical_not()` operator instead.")
 
 
 @SUB.def_backward

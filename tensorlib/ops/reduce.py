@@ -252,6 +252,8 @@ def _(ctx, g):
 
 @op("cumprod", save="io")
 def CUMPROD(xp, a, dim, dtype=None):
+    if dtype is None and a.dtype.kind in "bui":     # torch's integral cumprod is int64 (as cumsum's)
+        dtype = np.int64
     if not a.ndim:
         return xp.cumprod(a, dtype=dtype).reshape(())
     return xp.cumprod(a, axis=dim, dtype=dtype)
@@ -394,6 +396,8 @@ def _user_level():
 def _moment(a, fn, dim, correction, keepdim):
     """a.var / a.std over dim; with no degree of freedom left (one element, a 0-d tensor) NaN and torch's warning,
     not NumPy's two RuntimeWarnings."""
+    if a.dtype.kind in "biu":
+        raise RuntimeError("std and var only support floating point and complex dtypes")
     ax = _axes(a, dim)
     n = a.size if ax is None else math.prod(a.shape[d] for d in ax)
     if n - correction > 0:
@@ -439,6 +443,8 @@ def _(ctx, g):
 
 @op("logsumexp", save="io", amp="fp32")
 def LOGSUMEXP(xp, a, dim, keepdim=False):
+    if a.dtype.kind in "biu":   # torch computes an integral or bool input's in the default float dtype
+        a = a.astype(D.get_default_dtype().np)
     ax = _axes(a, dim)
     if not a.size:      # an empty sum's log: -inf (NumPy's max has no identity to shift by)
         r = xp.full(tuple(1 if i in ax else n for i, n in enumerate(a.shape)), -np.inf, dtype=a.dtype)
@@ -460,6 +466,9 @@ def _(ctx, g):
 
 @op("norm", save="io", amp="fp32", node_name="LinalgVectorNormBackward0")     # torch: norm is linalg_vector_norm
 def NORM(xp, a, p=2, dim=None, keepdim=False):
+    if a.dtype.kind in "biu":
+        raise RuntimeError(f"linalg.vector_norm: Expected a floating point or complex tensor as input. Got "
+                           f"{D.scalar_name(a.dtype)}")
     ax = _axes(a, dim)
     if a.dtype.kind == "c":     # a complex tensor's norm is real: its elements' moduli's
         if p == 2:
@@ -497,10 +506,15 @@ def _(ctx, g):
     return (gb * x.sgn() * x.abs() ** (p - 1) * where(eq(ob, 0), 0.0, 1 / ob ** (p - 1)),)    # 0 at a 0 norm
 
 
-ALL = op("all")(lambda xp, a, dim=None, keepdim=False: xp.asarray(a.astype(bool).all(axis=_axes(a, dim),
-                                                                                      keepdims=keepdim)))
-ANY = op("any")(lambda xp, a, dim=None, keepdim=False: xp.asarray(a.astype(bool).any(axis=_axes(a, dim),
-                                                                                      keepdims=keepdim)))
+def _truth_kernel(fn):
+    def kernel(xp, a, dim=None, keepdim=False):
+        r = xp.asarray(getattr(a.astype(bool), fn)(axis=_axes(a, dim), keepdims=keepdim))
+        return r.astype(np.uint8) if a.dtype == np.uint8 else r     # torch keeps uint8 (its legacy masks)
+    return kernel
+
+
+ALL = op("all")(_truth_kernel("all"))
+ANY = op("any")(_truth_kernel("any"))
 
 
 # --- public functions ---------------------------------------------------------------------------------

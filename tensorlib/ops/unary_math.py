@@ -42,6 +42,8 @@ def _sign_k(xp, a):
     if a.dtype.kind == "c":
         raise NotImplementedError("Unlike NumPy, torch.sign is not intended to support complex numbers. Please use "
                                   "torch.sgn instead.")
+    if a.dtype == np.bool_:     # torch's sign of a bool is itself (NumPy's sign has no bool loop)
+        return a.copy()
     r = xp.sign(a)
     if a.dtype.kind == "f":
         if r.ndim == 0:     # NumPy's sign of a 0-d array is a scalar, which copyto cannot write
@@ -171,10 +173,13 @@ ATANH = unary("atanh", lambda xp, a: xp.arctanh(_f(xp, a)),
               lambda ctx, g: (g / (1 - ctx.saved_inputs[0] * ctx.saved_inputs[0]),), aliases=("arctanh",))
 
 
-def _real_only(kernel, message, error=NotImplementedError):
-    """`kernel` refusing a complex operand as torch does (NumPy would compute, or raise its own TypeError)."""
+def _real_only(kernel, message, error=NotImplementedError, vml=None):
+    """`kernel` refusing a complex operand as torch does (NumPy would compute, or raise its own TypeError); with
+    `vml` (torch's rounding kernels), a bool one too, which NumPy would round into float16."""
     def k(xp, a):
         refuse_complex(a, message, error)
+        if vml is not None and a.dtype == np.bool_:
+            raise NotImplementedError(f"\"{vml}_vml_cpu\" not implemented for 'Bool'")
         return kernel(xp, a)
     return k
 
@@ -189,13 +194,14 @@ arcsin, arccos, arctan = asin, acos, atan
 
 # --- rounding ---------------------------------------------------------------------------------------------
 
-FLOOR = unary("floor", _real_only(lambda xp, a: xp.floor(a), "floor is not supported for complex inputs"),
+FLOOR = unary("floor", _real_only(lambda xp, a: xp.floor(a), "floor is not supported for complex inputs", vml="floor"),
               lambda ctx, g: (g * 0,), save="")
-CEIL = unary("ceil", _real_only(lambda xp, a: xp.ceil(a), "ceil is not supported for complex inputs"),
+CEIL = unary("ceil", _real_only(lambda xp, a: xp.ceil(a), "ceil is not supported for complex inputs", vml="ceil"),
              lambda ctx, g: (g * 0,), save="")
-TRUNC = unary("trunc", _real_only(lambda xp, a: xp.trunc(a), "trunc is not supported for complex inputs"),
+TRUNC = unary("trunc", _real_only(lambda xp, a: xp.trunc(a), "trunc is not supported for complex inputs", vml="trunc"),
               lambda ctx, g: (g * 0,), save="")
-ROUND = op("round", save="")(_real_only(lambda xp, a: xp.round(a), "\"round_vml_cpu\" not implemented for '{dtype}'"))
+ROUND = op("round", save="")(_real_only(lambda xp, a: xp.round(a), "\"round_vml_cpu\" not implemented for '{dtype}'",
+                                        vml="round"))
 ROUND.def_backward(lambda ctx, g: (g * 0,))
 floor, ceil, trunc = FLOOR.function, CEIL.function, TRUNC.function
 
