@@ -2,6 +2,8 @@
 scatter_add, index_select, masked_fill, one_hot."""
 from __future__ import annotations
 
+import warnings
+
 from functools import partial
 
 from .. import _hooks as _H
@@ -21,8 +23,54 @@ def _is_basic(idx):
     return all((isinstance(i, (int, slice)) and type(i) is not bool) or i is None or i is Ellipsis for i in idx)
 
 
+def _torch_order(idx, ndim):
+    """An index mixing ints with index arrays, split as torch applies it: (basic, advanced), the ints (with the
+    slices, None and Ellipsis) selecting a view first and the arrays indexing that view. NumPy counts the ints
+    among the advanced indices instead and, where a slice separates them from the arrays, puts the indexed
+    dimensions first: x[1, :, [0, 3]] of a (2, 3, 4) tensor is (3, 2) in torch, (2, 3) in NumPy. None where the
+    index has no such mix (NumPy's reading is torch's) or a Python bool (a new dimension, as None: left to NumPy)."""
+    has_int = has_arr = False
+    for i in idx:
+        t = type(i)
+        if t is int:
+            has_int = True
+        elif t is bool:
+            return None
+        elif i is not None and i is not Ellipsis and t is not slice:
+            has_arr = True
+    if not (has_int and has_arr):
+        return None
+    consumed = sum(i.ndim if type(i) is not int and type(i) is not slice and i.dtype == np.bool_ else 1
+                   for i in idx if i is not None and i is not Ellipsis)
+    first: list = []
+    second: list = []
+    for i in idx:
+        if type(i) is int:
+            first.append(i)
+        elif i is None or type(i) is slice:
+            first.append(i)
+            second.append(slice(None))
+        elif i is Ellipsis:
+            first += [slice(None)] * (ndim - consumed)
+            second += [slice(None)] * (ndim - consumed)
+        else:           # an index array: a bool one covers its ndim dimensions
+            first += [slice(None)] * (i.ndim if i.dtype == np.bool_ else 1)
+            second.append(i)
+    return tuple(first), tuple(second)
+
+
+def _as_tuple(idx):
+    """torch's reading of a list index that holds a sequence, tensor, slice, None or Ellipsis (NumPy's legacy rule,
+    torch's treatSequenceAsTuple): the tuple of those, x[[[0, 1], [1, 0]]] as x[[0, 1], [1, 0]]."""
+    if type(idx) is list and len(idx) < 32 and any(
+            isinstance(e, (list, tuple, Tensor, slice, np.ndarray, range)) or e is None or e is Ellipsis for e in idx):
+        return tuple(idx)
+    return idx
+
+
 def _convert_index(t, idx):
     """Tensors and lists inside an index become arrays of the tensor's backend."""
+    idx = _as_tuple(idx)
     if not isinstance(idx, tuple):
         idx = (idx,)
     out = []
@@ -39,6 +87,10 @@ def _convert_index(t, idx):
                                        f"({t.device})")
             if a.dtype.kind == "f":
                 raise IndexError("tensors used as indices must be long, int, byte or bool tensors")
+            if a.dtype == np.uint8:     # torch's deprecated byte masks: a mask, with its warning
+                warnings.warn("indexing with dtype torch.uint8 is now deprecated, please use a dtype torch.bool "
+                              "instead.", UserWarning, stacklevel=3)
+                a = a.astype(np.bool_)
             out.append(a if a.ndim else (bool(a) if a.dtype == np.bool_ else int(a)))
         elif isinstance(i, (list, tuple, range, np.ndarray)):     # a sequence inside the index, as torch reads it
             arr = np.asarray(i)
@@ -91,7 +143,8 @@ def index_error(e, a, idx):
 def GETITEM(xp, a, idx):
     _sync.note_index(a, idx, "index (boolean mask)")
     try:
-        return a[idx]
+        split = _torch_order(idx, a.ndim)
+        return a[idx] if split is None else a[split[0]][split[1]]
     except IndexError as e:
         raise index_error(e, a, idx) from None
 
@@ -102,7 +155,11 @@ def INDEX_BACKWARD(xp, g, shape, idx):
     if _is_basic(idx):
         z[idx] = g
     else:
-        add_at(xp, z, idx, g)
+        split = _torch_order(idx, len(shape))
+        if split is None:
+            add_at(xp, z, idx, g)
+        else:           # into the view the ints select (torch's order, see _torch_order)
+            add_at(xp, z[split[0]], split[1], g)
     return z
 
 
@@ -240,6 +297,9 @@ def getitem(self, idx):
 def _put(out, idx, v):
     """out[idx] = v with torch's errors: an index out of range, or a value that does not expand to the target."""
     _sync.note_index(out, idx, "index_put (boolean mask)")
+    split = _torch_order(idx, out.ndim)
+    if split is not None:       # into the view the ints select (torch's order, see _torch_order)
+        out, idx = out[split[0]], split[1]
     try:
         out[idx] = v
     except IndexError as e:
