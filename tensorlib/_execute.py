@@ -361,8 +361,15 @@ def execute_inplace_op(op, args, attrs, seq):
             return _guarded(execute_inplace_op, op, args, attrs, seq)
         return _execute_inplace(op, args, arrays, attrs, xp, need_grad, seq)
     except ValueError as e:
+        t = args[0]
+        if "read-only" in str(e) and isinstance(t, Tensor) and 0 in getattr(t._data, "strides", ()) and t.numel() > 1:
+            raise RuntimeError(_OVERLAP) from None      # an expanded tensor's (NumPy's broadcast views are read-only)
         raise shape_error(e, [a._data if isinstance(a, Tensor) else a for a in args],
-                          out=args[0].shape if isinstance(args[0], Tensor) else None) from None
+                          out=t.shape if isinstance(t, Tensor) else None) from None
+
+
+_OVERLAP = ("unsupported operation: more than one element of the written-to tensor refers to a single memory "
+            "location. Please clone() the tensor before performing the operation.")
 
 
 def execute_list(op, args, attrs, seq):

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import inspect
 import sys
+import warnings
 from typing import Any
 
 import numpy as np
@@ -287,13 +288,40 @@ def attach() -> dict:
 
 
 def write_out(result, out, name=None):
-    """The `out=` argument of public functions: copy the result into `out` (torch resizes an empty `out`;
-    tensorlib requires the result's shape) and return it. As torch, refused when the result would carry a
-    gradient (an argument requires grad, grad mode on): `name` is the function's, the caller's by default."""
+    """The `out=` argument of public functions: the result copied into `out`, which is returned, as torch's out=:
+    refused when the result would carry a gradient (an argument requires grad, grad mode on; `name` is the
+    function's, the caller's by default) or when its dtype cannot hold the result's (a float result into an
+    integer `out`: torch's canCast); an `out` of another shape is resized to the result's, with torch's
+    deprecation warning when it had elements (it is not broadcast into)."""
     if out is None:
         return result
-    if isinstance(result, Tensor) and result._requires_grad:
-        raise RuntimeError(f"{name or sys._getframe(1).f_code.co_name}(): functions with out=... arguments don't "
-                           "support automatic differentiation, but one of the arguments requires grad.")
+    if isinstance(result, Tensor):
+        if result._requires_grad:
+            raise RuntimeError(f"{name or sys._getframe(1).f_code.co_name}(): functions with out=... arguments "
+                               "don't support automatic differentiation, but one of the arguments requires grad.")
+        src, dst = result._data.dtype, out._data.dtype
+        if src != dst and not _can_cast(src, dst):
+            raise RuntimeError(f"result type {D.scalar_name(src)} can't be cast to the desired output type "
+                               f"{D.scalar_name(dst)}")
+        if tuple(out.shape) != tuple(result.shape):
+            if out.numel():
+                warnings.warn(f"An output with one or more elements was resized since it had shape {list(out.shape)}, "
+                              f"which does not match the required output shape {list(result.shape)}. This behavior "
+                              f"is deprecated, and in a future PyTorch release outputs will not be resized unless "
+                              f"they have zero elements. You can explicitly reuse an out tensor t by resizing it, "
+                              f"inplace, to zero elements with t.resize_(0).", UserWarning, stacklevel=3)
+            out.resize_(tuple(result.shape))
     out.copy_(result)
     return out
+
+
+def _can_cast(src, dst) -> bool:
+    """torch's canCast(from, to) of NumPy dtypes: no complex into a real type, no floating into an integral one,
+    nothing but bool into bool."""
+    s = "f" if src == D.BF16 else src.kind     # (ml_dtypes' bfloat16 is of kind "V")
+    d = "f" if dst == D.BF16 else dst.kind
+    if s == "c" and d != "c":
+        return False
+    if s == "f" and d in "biu":
+        return False
+    return not (s != "b" and d == "b")

@@ -40,6 +40,9 @@ def check_writable(a, b, floats=True):
                            f"to the desired output type {D.scalar_name(a.dtype)}")
     if floats and ak != "f" and bk == "f":
         raise RuntimeError(f"result type Float can't be cast to the desired output type {D.scalar_name(a.dtype)}")
+    if ak == "b" and (bk in ("i", "u") or bd is None and type(b) is int):     # a number or integers into a mask
+        raise RuntimeError(f"result type {D.scalar_name(bd) if bd is not None else 'Long'} can't be cast to the "
+                           f"desired output type Bool")
 
 
 def _ip_binary(xp_fn):
@@ -654,6 +657,8 @@ def clamp_max(input, max):
 
 @op("clamp_", inplace_of=CLAMP)
 def CLAMP_(xp, a, min=None, max=None):
+    check_writable(a, min)      # a float bound into an integer tensor: torch's error, not NumPy's cast error
+    check_writable(a, max)
     clamp_array(xp, a, min, max, out=a)
 
 
@@ -798,3 +803,10 @@ public(lambda self, o: add_(self, o), name="__iadd__", function=False, method=Tr
 public(lambda self, o: sub_(self, o), name="__isub__", function=False, method=True)
 public(lambda self, o: dispatch(MUL_, self, o), name="__imul__", function=False, method=True)
 public(lambda self, o: div_(self, o), name="__itruediv__", function=False, method=True)
+public(lambda self, o: div_(self, o), name="__idiv__", function=False, method=True)      # (torch keeps the py2 name)
+# the others in place too, as torch's: without them Python rebinds `x //= 2` to a new tensor, which leaves a view's
+# base (and every other holder of x) unchanged
+for _name, _method in (("__ifloordiv__", "floor_divide_"), ("__imod__", "remainder_"), ("__ipow__", "pow_"),
+                       ("__iand__", "bitwise_and_"), ("__ior__", "bitwise_or_"), ("__ixor__", "bitwise_xor_"),
+                       ("__ilshift__", "bitwise_left_shift_"), ("__irshift__", "bitwise_right_shift_")):
+    public((lambda m: lambda self, o: getattr(self, m)(o))(_method), name=_name, function=False, method=True)

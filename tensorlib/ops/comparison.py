@@ -76,6 +76,8 @@ bitwise_and, bitwise_or, bitwise_xor, bitwise_not = (
 @public(name="__invert__", function=False, method=True)
 def _invert(self):
     """`~t`: logical not on bool tensors, bitwise not on integers (as torch)."""
+    if self._data.dtype.kind not in "biu":
+        raise TypeError("~ (operator.invert) is only implemented on integer and Boolean-type tensors")
     return dispatch(LOGICAL_NOT if self._data.dtype == np.bool_ else BITWISE_NOT, self)
 
 

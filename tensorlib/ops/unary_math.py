@@ -34,7 +34,14 @@ def _f(xp, a):
 
 # --- sign and magnitude -----------------------------------------------------------------------------------
 
-NEG = unary("neg", lambda xp, a: -a, lambda ctx, g: (neg(g),), save="", aliases=("negative",))
+def _neg_k(xp, a):
+    if a.dtype == np.bool_:         # torch's words, not NumPy's TypeError
+        raise RuntimeError("Negation, the `-` operator, on a bool tensor is not supported. If you are trying to invert "
+                           "a mask, use the `~` or `logical_not()` operator instead.")
+    return -a
+
+
+NEG = unary("neg", _neg_k, lambda ctx, g: (neg(g),), save="", aliases=("negative",))
 ABS = unary("abs", lambda xp, a: xp.abs(a), lambda ctx, g: (g * sgn(ctx.saved_inputs[0]),), aliases=("absolute",))
 def _sign_k(xp, a):
     """sign(a) with torch's sign(NaN) = 0 (NumPy's and CuPy's are NaN: abs's and l1_loss's gradients at a NaN
