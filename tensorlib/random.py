@@ -208,6 +208,10 @@ def sample(kind, shape, dtype, device, generator=None, **kw):
 def _sample(kind, shape, dtype, device, generator, kw):
     rng = _gen_for(device, generator)
     dt = np.dtype(dtype)
+    if kind in ("uniform", "normal") and dt.kind in "biu":     # torch's refusal (a cast draw was all zeros)
+        from ._dtype import scalar_name
+        raise NotImplementedError(f"\"{'check_uniform_bounds' if kind == 'uniform' else 'normal_kernel_cpu'}\" not "
+                                  f"implemented for '{scalar_name(dt)}'")
     if dt.kind == "c" and kind in ("uniform", "normal"):
         # torch's complex draws: the real and imaginary parts drawn as two reals (view_as_real), each of a
         # normal's variance halved (a complex normal of unit variance)

@@ -170,7 +170,10 @@ RANDPERM = _creation("randperm", lambda xp, n, dtype, device, generator=None: R.
 
 
 def _tensor_kernel(xp, data, dtype, device):
-    return _on(device, lambda m: m.array(data, dtype=dtype) if m is np else m.asarray(data, dtype=dtype))
+    try:
+        return _on(device, lambda m: m.array(data, dtype=dtype) if m is np else m.asarray(data, dtype=dtype))
+    except OverflowError:       # a Python int beyond int64: torch's error
+        raise ValueError("Overflow when unpacking long long") from None
 
 
 TENSOR = _creation("tensor", _tensor_kernel)

@@ -48,3 +48,21 @@ def test_bool_tensors_sign_round_and_subtract_as_torch():
     with pytest.raises(RuntimeError, match="Subtraction, the `-` operator, with a bool tensor is not supported"):
         b - b
     assert (tl.tensor([1.5]) - tl.tensor([1.0])).tolist() == [0.5]
+
+
+@pytest.mark.parametrize("call", [lambda: tl.rand(2, dtype=tl.int64),
+                                  lambda: tl.rand_like(tl.ones(2, dtype=tl.bool)),
+                                  lambda: tl.empty(2, dtype=tl.int64).uniform_()])
+def test_uniform_draws_refuse_integral_dtypes_as_torch(call):
+    """torch refuses them; a cast draw had silently given all zeros."""
+    with pytest.raises(NotImplementedError, match='"check_uniform_bounds" not implemented for'):
+        call()
+
+
+@pytest.mark.parametrize("call", [lambda: tl.randn(2, dtype=tl.int32),
+                                  lambda: tl.randn_like(tl.ones(2, dtype=tl.int64)),
+                                  lambda: tl.empty(2, dtype=tl.int64).normal_()])
+def test_normal_draws_refuse_integral_dtypes_as_torch(call):
+    with pytest.raises(NotImplementedError, match='"normal_kernel_cpu" not implemented for'):
+        call()
+    assert tl.empty(2, dtype=tl.int64).bernoulli_(0.5).dtype == tl.int64     # (bernoulli_ takes them, as torch's)
