@@ -130,10 +130,10 @@ static int op_type(PyTypeObject *tp)
     return 1;
 }
 
-/* a slot's value (borrowed), NULL (no exception) when unset */
-static inline PyObject *slot(PyObject *obj, Py_ssize_t off)
+/* Python truth of v (a slot's value: NULL when unset counts false), -1 on error */
+static inline int truth(PyObject *v)
 {
-    return SLOT(obj, off);
+    return v == NULL ? 0 : v == Py_True ? 1 : v == Py_False ? 0 : PyObject_IsTrue(v);
 }
 
 /* truth of a tensor's _requires_grad (an instance or class attribute), -1 on error */
@@ -142,7 +142,7 @@ static inline int requires_grad(PyObject *t)
     PyObject *v = PyObject_GetAttr(t, s_requires_grad);
     if (v == NULL)
         return -1;
-    int r = v == Py_True ? 1 : v == Py_False ? 0 : PyObject_IsTrue(v);
+    int r = truth(v);
     Py_DECREF(v);
     return r;
 }
@@ -225,8 +225,7 @@ static PyObject *wrap(PyObject *op, PyObject *targs, PyObject *a, PyObject *out)
         return NULL;
     }
     SLOT(t, off_data) = out;    /* the new reference moves into the slot */
-    PyObject *view = slot(op, off_view);
-    int v = view == NULL ? 0 : view == Py_False ? 0 : view == Py_True ? 1 : PyObject_IsTrue(view);
+    int v = truth(SLOT(op, off_view));
     if (v < 0) {
         Py_DECREF(t);
         return NULL;
@@ -240,11 +239,6 @@ static PyObject *wrap(PyObject *op, PyObject *targs, PyObject *a, PyObject *out)
         Py_DECREF(r);
     }
     return t;
-}
-
-static inline int truth(PyObject *v)
-{
-    return v == NULL ? 0 : v == Py_True ? 1 : v == Py_False ? 0 : PyObject_IsTrue(v);
 }
 
 /* ---- the node, as _graph.make_node1/make_node2 record it ---- */
@@ -411,7 +405,7 @@ static PyObject *record_node(PyObject *op, PyObject **in, Py_ssize_t n, PyObject
     int sl = truth(slow);
     if (sl != 0)
         return sl < 0 ? (*done = 1, NULL) : NULL;
-    PyObject *save = slot(op, off_save);
+    PyObject *save = SLOT(op, off_save);
     int save_i = 0, save_o = 0;
     if (save == NULL)
         return NULL;
@@ -480,7 +474,7 @@ static PyObject *record_node(PyObject *op, PyObject **in, Py_ssize_t n, PyObject
                  (scalar && n < 3 && PyObject_SetAttr(t, s_output_nr, s_output_nr_zero) < 0) ||
                  PyObject_SetAttr(t, s_requires_grad, Py_True) < 0))
         goto fail;
-    int promote = n == 2 && !scalar ? truth(slot(op, off_promote)) : 0;
+    int promote = n == 2 && !scalar ? truth(SLOT(op, off_promote)) : 0;
     if (promote < 0)
         goto fail;
     if (promote)
@@ -520,7 +514,7 @@ static PyObject *record_node(PyObject *op, PyObject **in, Py_ssize_t n, PyObject
     } else if (set_slot(node, off_n_out_data, new_ref(Py_None)) < 0 ||
                set_slot(node, off_n_out_refs, new_ref(Py_None)) < 0)
         goto fail;
-    int v = truth(slot(op, off_view));
+    int v = truth(SLOT(op, off_view));
     if (v < 0)
         goto fail;
     if (v) {
@@ -576,7 +570,7 @@ static PyObject *finish(PyObject *op, PyObject *targs, PyObject *attrs, PyObject
             Py_DECREF(out);
             return NULL;
         }
-        int d = g ? truth(slot(op, off_differentiable)) : 0;
+        int d = g ? truth(SLOT(op, off_differentiable)) : 0;
         if (d < 0) {
             Py_DECREF(out);
             return NULL;
@@ -599,7 +593,7 @@ static PyObject *finish(PyObject *op, PyObject *targs, PyObject *attrs, PyObject
                 int scalar = 0;
                 PyObject *arr = NULL;
                 if (Py_TYPE(out) != ndarray_T && PyObject_TypeCheck(out, (PyTypeObject *)np_generic)) {
-                    PyObject *nd = slot(op, off_nondiff);
+                    PyObject *nd = SLOT(op, off_nondiff);
                     int some = n < 3 ? truth(nd) : 0;
                     if (some < 0) {
                         Py_DECREF(s);
@@ -643,12 +637,27 @@ static PyObject *finish(PyObject *op, PyObject *targs, PyObject *attrs, PyObject
     return wrap(op, targs, PyTuple_GET_ITEM(targs, 0), out);
 }
 
+/* kernel(*kargs[1..n], **attrs), the operands held through the call whatever the kernel does to the tensors that
+ * hold them (kargs[0] is free for PY_VECTORCALL_ARGUMENTS_OFFSET) */
 static PyObject *call_kernel(PyObject *kernel, PyObject *attrs, PyObject **kargs, Py_ssize_t n)
 {
-    /* kargs[0] is free for PY_VECTORCALL_ARGUMENTS_OFFSET */
-    if (PyDict_GET_SIZE(attrs))
-        return PyObject_VectorcallDict(kernel, kargs + 1, n, attrs);
-    return PyObject_Vectorcall(kernel, kargs + 1, n | PY_VECTORCALL_ARGUMENTS_OFFSET, NULL);
+    for (Py_ssize_t i = 1; i <= n; i++)
+        Py_INCREF(kargs[i]);
+    PyObject *out = PyDict_GET_SIZE(attrs) ? PyObject_VectorcallDict(kernel, kargs + 1, n, attrs)
+                                           : PyObject_Vectorcall(kernel, kargs + 1, n | PY_VECTORCALL_ARGUMENTS_OFFSET, NULL);
+    for (Py_ssize_t i = 1; i <= n; i++)
+        Py_DECREF(kargs[i]);
+    return out;
+}
+
+/* after a kernel of two or three operands raised: a ValueError goes to the Python path, which runs the (pure)
+ * kernel again and raises torch's error for it (shape_error); anything else propagates */
+static PyObject *kernel_error(PyObject *const *args)
+{
+    if (!PyErr_ExceptionMatches(PyExc_ValueError))
+        return NULL;
+    PyErr_Clear();
+    return fallback(args);
 }
 
 static PyObject *mod_execute(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
@@ -664,7 +673,7 @@ static PyObject *mod_execute(PyObject *self, PyObject *const *args, Py_ssize_t n
     }
     if (!op_type(Py_TYPE(op)) || !PyTuple_CheckExact(targs) || !PyDict_CheckExact(attrs) || !PyLong_Check(seq))
         return fallback(args);
-    PyObject *special = slot(op, off_special), *kernel = slot(op, off_kernel);
+    PyObject *special = SLOT(op, off_special), *kernel = SLOT(op, off_kernel);
     if (special != Py_None || kernel == NULL)
         return fallback(args);
     Py_ssize_t n = PyTuple_GET_SIZE(targs);
@@ -685,21 +694,15 @@ static PyObject *mod_execute(PyObject *self, PyObject *const *args, Py_ssize_t n
             if (rg < 0)
                 return NULL;
             PyObject *kargs[] = {NULL, numpy_mod, a, y};
-            Py_INCREF(y);
             PyObject *out = call_kernel(kernel, attrs, kargs, 3);
-            Py_DECREF(y);
-            if (out == NULL) {
-                if (!PyErr_ExceptionMatches(PyExc_ValueError))
-                    return NULL;
-                PyErr_Clear();
-                return fallback(args);
-            }
+            if (out == NULL)
+                return kernel_error(args);
             return finish(op, targs, attrs, seq, out, rg, 2);
         }
         PyObject *x = SLOT(a, off_data), *y;
         if (x == NULL || Py_TYPE(x) != ndarray_T)
             return fallback(args);
-        int promote = truth(slot(op, off_promote));
+        int promote = truth(SLOT(op, off_promote));
         if (promote < 0)
             return NULL;
         int rg = requires_grad(a);
@@ -729,17 +732,9 @@ static PyObject *mod_execute(PyObject *self, PyObject *const *args, Py_ssize_t n
             }
         }
         PyObject *kargs[] = {NULL, numpy_mod, x, y};
-        Py_INCREF(x);       /* held through the kernel, whatever it does to the tensors */
-        Py_INCREF(y);
         PyObject *out = call_kernel(kernel, attrs, kargs, 3);
-        Py_DECREF(x);
-        Py_DECREF(y);
-        if (out == NULL) {
-            if (!PyErr_ExceptionMatches(PyExc_ValueError))
-                return NULL;
-            PyErr_Clear();      /* the Python path runs the kernel again and raises torch's error for it */
-            return fallback(args);
-        }
+        if (out == NULL)
+            return kernel_error(args);
         return finish(op, targs, attrs, seq, out, rg, 2);
     }
     if (n == 1) {
@@ -753,10 +748,8 @@ static PyObject *mod_execute(PyObject *self, PyObject *const *args, Py_ssize_t n
         if (rg < 0)
             return NULL;
         PyObject *kargs[] = {NULL, numpy_mod, x};
-        Py_INCREF(x);
         PyObject *out = call_kernel(kernel, attrs, kargs, 2);
-        Py_DECREF(x);
-        if (out == NULL)
+        if (out == NULL)        /* (the Python path translates no error of a one-operand kernel) */
             return NULL;
         return finish(op, targs, attrs, seq, out, rg, 1);
     }
@@ -767,7 +760,7 @@ static PyObject *mod_execute(PyObject *self, PyObject *const *args, Py_ssize_t n
         PyObject *x = SLOT(a, off_data), *y = SLOT(b, off_data), *z = Py_None;
         if (x == NULL || y == NULL || Py_TYPE(x) != ndarray_T || Py_TYPE(y) != ndarray_T)
             return fallback(args);
-        int promote = truth(slot(op, off_promote));
+        int promote = truth(SLOT(op, off_promote));
         if (promote != 0)
             return promote < 0 ? NULL : fallback(args);
         int rg = requires_grad(a);
@@ -787,19 +780,9 @@ static PyObject *mod_execute(PyObject *self, PyObject *const *args, Py_ssize_t n
             rg = rg || rgc;
         }
         PyObject *kargs[] = {NULL, numpy_mod, x, y, z};
-        Py_INCREF(x);
-        Py_INCREF(y);
-        Py_INCREF(z);
         PyObject *out = call_kernel(kernel, attrs, kargs, 4);
-        Py_DECREF(x);
-        Py_DECREF(y);
-        Py_DECREF(z);
-        if (out == NULL) {
-            if (!PyErr_ExceptionMatches(PyExc_ValueError))
-                return NULL;
-            PyErr_Clear();
-            return fallback(args);
-        }
+        if (out == NULL)
+            return kernel_error(args);
         return finish(op, targs, attrs, seq, out, rg, 3);
     }
     return fallback(args);

@@ -1091,10 +1091,7 @@ class _SlotHookedNode(Node):
             ins[k] = unpack_record(unpack, rec)
         return tuple(ins)
 
-    def _set_inputs(self, value):
-        _INPUTS_SLOT.__set__(self, value)
-
-    inputs = property(_get_inputs, _set_inputs)
+    inputs = property(_get_inputs, _HookedNode._set_inputs)
 
     @property
     def saved_inputs(self):

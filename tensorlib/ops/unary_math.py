@@ -314,10 +314,8 @@ _CDF_CLIP = 4.5 * math.sqrt(2.0)
 
 
 def normal_cdf32(x):
-    """0.5 (1 + erf(x / √2)) of a float16/32 NumPy array as a fresh float32 array of its shape, in [0, 1] (see
-    _CDF_P); NaN stays NaN."""
-    if not x.ndim:      # a 0-d array (ufuncs would give NumPy scalars, which take no out=): as one element
-        return normal_cdf32(x.reshape(1)).reshape(())
+    """0.5 (1 + erf(x / √2)) of a float16/32 NumPy array of one or more dimensions (GELU's kernels give a 0-d
+    one as one element) as a fresh float32 array, in [0, 1] (see _CDF_P); NaN stays NaN."""
     xc = np.clip(x, -_CDF_CLIP, _CDF_CLIP, dtype=np.float32)
     s = xc * xc
     p = _polevl(s, _CDF_PX)
