@@ -11,6 +11,7 @@ ext_modules = []
 if sys.platform.startswith("linux"):
     ext_modules = [Extension(name, [name.replace(".", "/") + ".c"], depends=["tensorlib/_native_common.h"],
                              optional=True, extra_compile_args=FLAGS)
-                   for name in ("tensorlib._crecorded", "tensorlib._cexecute", "profiler._crecord")]
+                   for name in ("tensorlib._crecorded", "tensorlib._cexecute", "tensorlib.autograd._cengine",
+                                 "profiler._crecord")]
 
 setup(ext_modules=ext_modules)

@@ -1,13 +1,16 @@
-"""The C parts of the recording paths, and whether they are used.
+"""The C parts of the hot paths, and whether they are used.
 
-Two optional extension modules, built by `pip install` on Linux from C files beside their Python twins
+Four optional extension modules, built by `pip install` on Linux from C files beside their Python twins
 (setup.py; without a C compiler the package installs without them):
-  tensorlib._crecorded   the dispatcher's recorded paths (dispatch.py: an op under a profiler's op sink or its
-                         one op hook, an op run on arrays by run_recorded)
-  profiler._crecord      the profiler recorder's hook methods and its CPU memory records (profiler/_native.py)
-Each does what its Python twin does, record for record, at a lower cost per op; the Python code stays the
-reference and is used when the module is absent, when TENSORLIB_NATIVE=0 is set in the environment, or when
-the module's clock is not time.perf_counter_ns's (CLOCK_MONOTONIC on Linux; checked once here)."""
+  tensorlib._crecorded          the dispatcher's recorded paths (dispatch.py: an op under a profiler's op sink or
+                                its one op hook, an op run on arrays by run_recorded)
+  tensorlib._cexecute           the executor's common case (_execute.py: an unobserved op on NumPy arrays)
+  tensorlib.autograd._cengine   the backward engine's loop (autograd/engine.py: a backward() pass)
+  profiler._crecord             the profiler recorder's hook methods and its CPU memory records (profiler/_native.py)
+Each does what its Python twin does, step for step, at a lower cost per op; the Python code stays the
+reference and is used when the module is absent, when TENSORLIB_NATIVE=0 is set in the environment, or (for the
+two that keep records) when the module's clock is not time.perf_counter_ns's (CLOCK_MONOTONIC on Linux; checked
+once here)."""
 from __future__ import annotations
 
 import importlib

@@ -19,6 +19,7 @@ from .. import _hooks as _H
 from .. import _sync
 from .. import dispatch as _D
 from .._device import xp_of
+from .._native import load as load_native
 from .. import _dtype
 from .._graph import AccumulateGrad, Node, _HookedNode, accumulator, mark_view, n_outputs, tensor_of
 from .._sparse import SparseCOO
@@ -136,6 +137,8 @@ def run_backward(outputs, grad_outputs, retain_graph, create_graph, inputs=None,
             for fn, _ in n.edges:
                 if fn is not None and (fn in runs or fn in targets):
                     deps[fn] = deps.get(fn, 0) + 1
+    elif len(roots) == 1 and _cengine is not None:
+        deps = _cengine.deps(roots[0])
     elif len(roots) == 1:      # a single root is reachable from nothing: first sight of a node is its first edge
         while stack:
             for fn, _ in stack.pop().edges:
@@ -161,8 +164,6 @@ def run_backward(outputs, grad_outputs, retain_graph, create_graph, inputs=None,
 
     ready = []              # the heap: (-seq, counter, node, its gradients)
     acc_ready = deque()     # (AccumulateGrad, its summed gradient): they outrank every other node
-    nxt = None              # the ready node that runs next, kept out of the heap (see below)
-    nxt_buf = None          # its gradients
     counter = 0
     for r in roots:
         if deps.get(r, 0) == 0:
@@ -180,105 +181,18 @@ def run_backward(outputs, grad_outputs, retain_graph, create_graph, inputs=None,
     # nothing observes the ops a backward formula runs (no hook, profiler, mode) and no graph is recorded
     # through them: a node whose op has a `quiet_backward` runs it, its formula on arrays (see OpDef)
     quiet = not create_graph and not _H.full_path and not _H.range_hooks
-    heappop, heappush = heapq.heappop, heapq.heappush
     prev_phase, prev_seq = st.phase, st.seq
     prev_grad = set_grad_mode(bool(create_graph))
     backward_passes.append(None)    # the dispatcher reads phases only while some thread is in here
     held: list = []                 # the running node's region, open while its gradients are passed on
     try:
-        while True:
-            if acc_ready:           # a leaf's sink: no edges, nothing saved to release, no hooks of its own
-                node, g = acc_ready.popleft()      # (a leaf's hooks are its tensor's: _accumulate runs them)
-                if capture is not None:
-                    buf = [g]
-                    if not accumulate and (node, 0) in capture:     # a captured leaf: its tensor hooks first,
-                        t = node._ref()                             # as torch runs them before capturing
-                        if t is not None and t._hooks:
-                            buf[0] = _leaf_hooked(t, buf[0])
-                    _hooks_and_captures(node, buf, create_graph, capture, results, handed)
-                    g = buf[0]
-                    buf = None
-                    if (node, 0) not in capture:
-                        g = None
-                if accumulate and g is not None:
-                    t = node._ref()
-                    if quiet and t is not None and not t._hooks and not t._post_acc_hooks:   # the store alone
-                        _store_grad(t, g, False, handed, True, _LOOP_REFS)
-                    else:
-                        _accumulate(node, g, create_graph, handed, quiet)
-                g = t = None
-                continue
-            if nxt is not None:
-                node, buf = nxt, nxt_buf
-                nxt = nxt_buf = None
-            elif ready:
-                _, _, node, buf = heappop(ready)
-            else:
-                break
-            if capture is not None or node.tensor_hooks or node.retained:
-                _hooks_and_captures(node, buf, create_graph, capture, results, handed)
-                if runs is not None and node not in runs:     # an input's node with no other input beyond it
-                    buf = None
-                    continue
-            if node.node_hooks is None:
-                in_grads = _run_node(node, buf, capture, accumulate, quiet, held)
-            else:
-                in_grads = _run_hooked(node, buf, capture, accumulate, quiet, held)
-            if not retain_graph and (node.out_data is not None or node.inputs is not None):
-                node.release()
-            for (fn, nr), g in zip(node.edges, in_grads):
-                if fn is None or (runs is not None and fn not in deps):   # (autograd.grad: a node no input needs)
-                    continue
-                d = deps[fn] - 1
-                deps[fn] = d
-                if d == 0 and fn not in buffers:    # its only gradient (a chain's usual case): no buffer kept
-                    if type(fn) is AccumulateGrad:
-                        acc_ready.append((fn, g))
-                        continue
-                    m = fn._out_meta                # n_outputs(fn), inline
-                    if type(m) is not tuple or len(m) == 1:
-                        b = [g]
-                    else:
-                        b = [None] * len(m)
-                        b[nr] = g
-                else:
-                    if g is not None:
-                        b = buffers.get(fn)
-                        if b is None:
-                            b = buffers[fn] = [None] * n_outputs(fn)
-                        if b[nr] is None:
-                            b[nr] = g
-                        elif quiet:
-                            b[nr] = ops.add(b[nr], g)
-                        else:   # summing gradients is backward work of the node that produced them
-                            st.phase, st.seq = "backward", node.seq
-                            try:
-                                b[nr] = _sum_grads(b[nr], g, create_graph)
-                            finally:
-                                st.phase = "forward"
-                    if d:
-                        continue
-                    b = buffers.pop(fn)
-                    if type(fn) is AccumulateGrad:
-                        acc_ready.append((fn, b[0]))
-                        continue
-                # `nxt` outranks every node in the heap: it is set when the heap is empty (a chain, as the MLP
-                # step's: no heap push and pop, no tuple per node) or to a node that outranks it
-                if nxt is None and not ready:
-                    nxt, nxt_buf = fn, b
-                elif nxt is not None and fn.seq > nxt.seq:      # (linear's weight.t() over its input)
-                    heappush(ready, (-nxt.seq, counter, nxt, nxt_buf))
-                    counter += 1
-                    nxt, nxt_buf = fn, b
-                else:
-                    heappush(ready, (-fn.seq, counter, fn, b))
-                    counter += 1
-            if held:                # the node's region ends once its gradients are summed into the buffers
-                exit_, token = held.pop()
-                exit_(token)
-            # drop this step's references before the next one (the gradient lists included), so a
-            # gradient whose only holder is the next node can be handed to .grad without a copy
-            buf = in_grads = g = b = None
+        if capture is None and _cengine is not None:       # backward(): the loop in C, the same steps
+            pending = list(acc_ready)
+            acc_ready.clear()       # (drain empties `ready` and `pending`: their gradients are its alone)
+            _cengine.drain(ready, pending, deps, buffers, handed, quiet, create_graph, retain_graph, held)
+        else:
+            _drain(ready, acc_ready, counter, deps, buffers, handed, quiet, create_graph, retain_graph, held,
+                   runs, capture, results, accumulate)
     finally:
         while held:                 # an exception while passing a node's gradients on: its region still ends
             exit_, token = held.pop()
@@ -297,6 +211,113 @@ def run_backward(outputs, grad_outputs, retain_graph, create_graph, inputs=None,
     if _H.backward_hooks:
         _H.backward_end()
     return None
+
+
+def _drain(ready, acc_ready, counter, deps, buffers, handed, quiet, create_graph, retain_graph, held, runs=None,
+           capture=None, results=None, accumulate=True):
+    """The engine's loop: the ready leaves' sinks first, then the next node (kept out of the heap, or the heap's
+    newest), its hooks, its formula, its release, its gradients passed on to the nodes they feed (counted down in
+    `deps`, summed in `buffers` where several arrive), its region closed. `ready`: the heap of (-seq, counter, node,
+    its gradients); `acc_ready`: the deque of (AccumulateGrad, its summed gradient) ready to run. Its C twin
+    (tensorlib/autograd/_cengine.c, `drain`) runs backward() passes, which capture nothing."""
+    st = STATE
+    ops = _OPS
+    heappop, heappush = heapq.heappop, heapq.heappush
+    nxt = None              # the ready node that runs next, kept out of the heap (see below)
+    nxt_buf = None          # its gradients
+    while True:
+        if acc_ready:           # a leaf's sink: no edges, nothing saved to release, no hooks of its own
+            node, g = acc_ready.popleft()      # (a leaf's hooks are its tensor's: _accumulate runs them)
+            if capture is not None:
+                buf = [g]
+                if not accumulate and (node, 0) in capture:     # a captured leaf: its tensor hooks first,
+                    t = node._ref()                             # as torch runs them before capturing
+                    if t is not None and t._hooks:
+                        buf[0] = _leaf_hooked(t, buf[0])
+                _hooks_and_captures(node, buf, create_graph, capture, results, handed)
+                g = buf[0]
+                buf = None
+                if (node, 0) not in capture:
+                    g = None
+            if accumulate and g is not None:
+                t = node._ref()
+                if quiet and t is not None and not t._hooks and not t._post_acc_hooks:   # the store alone
+                    _store_grad(t, g, False, handed, True, _LOOP_REFS)
+                else:
+                    _accumulate(node, g, create_graph, handed, quiet)
+            g = t = None
+            continue
+        if nxt is not None:
+            node, buf = nxt, nxt_buf
+            nxt = nxt_buf = None
+        elif ready:
+            _, _, node, buf = heappop(ready)
+        else:
+            break
+        if capture is not None or node.tensor_hooks or node.retained:
+            _hooks_and_captures(node, buf, create_graph, capture, results, handed)
+            if runs is not None and node not in runs:     # an input's node with no other input beyond it
+                buf = None
+                continue
+        if node.node_hooks is None:
+            in_grads = _run_node(node, buf, capture, accumulate, quiet, held)
+        else:
+            in_grads = _run_hooked(node, buf, capture, accumulate, quiet, held)
+        if not retain_graph and (node.out_data is not None or node.inputs is not None):
+            node.release()
+        for (fn, nr), g in zip(node.edges, in_grads):
+            if fn is None or (runs is not None and fn not in deps):   # (autograd.grad: a node no input needs)
+                continue
+            d = deps[fn] - 1
+            deps[fn] = d
+            if d == 0 and fn not in buffers:    # its only gradient (a chain's usual case): no buffer kept
+                if type(fn) is AccumulateGrad:
+                    acc_ready.append((fn, g))
+                    continue
+                m = fn._out_meta                # n_outputs(fn), inline
+                if type(m) is not tuple or len(m) == 1:
+                    b = [g]
+                else:
+                    b = [None] * len(m)
+                    b[nr] = g
+            else:
+                if g is not None:
+                    b = buffers.get(fn)
+                    if b is None:
+                        b = buffers[fn] = [None] * n_outputs(fn)
+                    if b[nr] is None:
+                        b[nr] = g
+                    elif quiet:
+                        b[nr] = ops.add(b[nr], g)
+                    else:   # summing gradients is backward work of the node that produced them
+                        st.phase, st.seq = "backward", node.seq
+                        try:
+                            b[nr] = _sum_grads(b[nr], g, create_graph)
+                        finally:
+                            st.phase = "forward"
+                if d:
+                    continue
+                b = buffers.pop(fn)
+                if type(fn) is AccumulateGrad:
+                    acc_ready.append((fn, b[0]))
+                    continue
+            # `nxt` outranks every node in the heap: it is set when the heap is empty (a chain, as the MLP
+            # step's: no heap push and pop, no tuple per node) or to a node that outranks it
+            if nxt is None and not ready:
+                nxt, nxt_buf = fn, b
+            elif nxt is not None and fn.seq > nxt.seq:      # (linear's weight.t() over its input)
+                heappush(ready, (-nxt.seq, counter, nxt, nxt_buf))
+                counter += 1
+                nxt, nxt_buf = fn, b
+            else:
+                heappush(ready, (-fn.seq, counter, fn, b))
+                counter += 1
+        if held:                # the node's region ends once its gradients are summed into the buffers
+            exit_, token = held.pop()
+            exit_(token)
+        # drop this step's references before the next one (the gradient lists included), so a
+        # gradient whose only holder is the next node can be handed to .grad without a copy
+        buf = in_grads = g = b = None
 
 
 class GraphTask:
@@ -338,6 +359,17 @@ def _needed(roots, targets):
             stack.append((n, True))
             stack.extend((fn, False) for fn, _ in n.edges if fn is not None and fn not in needed)
     return {n for n, v in needed.items() if v}
+
+
+def _sum_in_node(node, x, g, create_graph):
+    """x + g, two gradients of one output, as backward work of the node that produced the second (the engine's
+    loop, when something observes the ops)."""
+    st = STATE
+    st.phase, st.seq = "backward", node.seq
+    try:
+        return _sum_grads(x, g, create_graph)
+    finally:
+        st.phase = "forward"
 
 
 def _sum_grads(x, g, create_graph):
@@ -732,3 +764,17 @@ def _store_grad(t, g, create_graph, handed, quiet, refs):
         t._grad = ops.add(t._grad, g)
     else:
         t._grad.add_(g)
+
+
+def _refs_probe(x):
+    return sys.getrefcount(x)
+
+
+# The loop of a backward() pass in C (tensorlib/autograd/_cengine.c, see tensorlib/_native.py); `_drain` stays the
+# reference and runs every pass that captures gradients (autograd.grad, backward(inputs=)); TENSORLIB_NATIVE=0
+# runs it alone
+_cengine = load_native("tensorlib.autograd._cengine")
+if _cengine is not None:
+    _cengine.configure(Node, AccumulateGrad, Tensor, np.ndarray, _run_node, _run_hooked, _hooks_and_captures,
+                       _check_saved, _run_formula, _fix_grads, _store_grad, _accumulate, _sum_in_node,
+                       lambda x, g: _ops().add(x, g), vars(_H), STATE, _refs_probe)

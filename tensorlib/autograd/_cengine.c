@@ -1,0 +1,976 @@
+/* tensorlib.autograd._cengine: the backward engine's loop in C (Linux), for backward() passes.
+ *
+ * tensorlib/autograd/engine.py's `_drain` stays the reference and the fallback (TENSORLIB_NATIVE=0, a build
+ * without a compiler, and every autograd.grad / backward(inputs=) pass, which capture gradients). drain() here
+ * does what `_drain` does when nothing is captured, step for step and in the same order: the ready leaves first,
+ * then the next node (the one kept out of the heap, or the heap's newest), its hooks, its formula, its release,
+ * its gradients passed on to the nodes they feed (counted down, summed in a buffer where several arrive), its
+ * region closed. Everything a node does beyond the loop's bookkeeping is the Python functions' it is configured
+ * with (engine.py's _run_node, _run_hooked, _hooks_and_captures, _store_grad, _accumulate, ...), except the
+ * commonest node: a plain Node (no hooks, no anomaly trace, no ctx), one gradient, a quiet pass and an
+ * op with a `quiet_backward`, whose formula it calls itself and whose gradients it checks against the inputs'
+ * metadata as _run_node does (a mismatch goes to _fix_grads).
+ *
+ * deps(root) counts the edges into each node reachable from one root, as run_backward's walk does.
+ *
+ * tests/tensorlib/test_native_engine.py runs backward passes through this and through `_drain` and compares
+ * what they leave behind; change the two together.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <structmember.h>
+
+static PyTypeObject *Node_T, *Acc_T, *Tensor_T, *ndarray_T;
+static PyObject *run_node, *run_hooked, *hooks_and_captures, *check_saved, *run_formula, *fix_grads, *store_grad,
+    *accumulate_fn, *sum_in_node, *ops_add, *hooks_dict, *state, *refs_probe;
+static PyObject *s_tensor_hooks, *s_retained, *s_node_hooks, *s_quiet_backward, *s_dtype, *s_kind, *s_shape,
+    *s_hooks, *s_post_acc_hooks, *s_anomaly_users, *s_anomaly, *s_anomaly_check_nan, *s_release, *s_freed, *s_c,
+    *s_trace, *s_ctx_data, *s_grad, *s_base, *s_grad_fn, *s_requires_grad, *s_flags, *s_writeable, *s_nbase;
+static Py_ssize_t off_op, off_seq, off_edges, off_inputs, off_versions, off_out_data, off_out_refs, off_in_meta,
+    off_out_meta, off_ref, off_data;
+static PyObject *loop_refs;     /* what _store_grad's getrefcount sees for a gradient only drain() holds */
+
+#define SLOT(obj, off) (*(PyObject **)((char *)(obj) + (off)))
+
+static int slot_offset(PyTypeObject *tp, const char *name, Py_ssize_t *off)
+{
+    PyObject *d = PyDict_GetItemString(tp->tp_dict, name);     /* borrowed */
+    if (d == NULL || Py_TYPE(d) != &PyMemberDescr_Type) {
+        PyErr_Format(PyExc_TypeError, "%s.%s is not a slot", tp->tp_name, name);
+        return -1;
+    }
+    PyMemberDef *m = ((PyMemberDescrObject *)d)->d_member;
+    if (m->type != T_OBJECT_EX && m->type != T_OBJECT) {
+        PyErr_Format(PyExc_TypeError, "%s.%s is not an object slot", tp->tp_name, name);
+        return -1;
+    }
+    *off = m->offset;
+    return 0;
+}
+
+static inline int truth(PyObject *v)
+{
+    return v == Py_None ? 0 : v == Py_True ? 1 : v == Py_False ? 0 : PyObject_IsTrue(v);
+}
+
+/* truth of attribute `name` of obj, -1 on error */
+static int attr_truth(PyObject *obj, PyObject *name)
+{
+    PyObject *v = PyObject_GetAttr(obj, name);
+    if (v == NULL)
+        return -1;
+    int r = truth(v);
+    Py_DECREF(v);
+    return r;
+}
+
+static PyObject *mod_configure(PyObject *self, PyObject *args)
+{
+    PyObject *node, *acc, *tensor, *ndarray;
+    if (run_node != NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "tensorlib.autograd._cengine is configured once");
+        return NULL;
+    }
+    if (!PyArg_ParseTuple(args, "O!O!O!O!OOOOOOOOOOO!OO", &PyType_Type, &node, &PyType_Type, &acc, &PyType_Type,
+                          &tensor, &PyType_Type, &ndarray, &run_node, &run_hooked, &hooks_and_captures,
+                          &check_saved, &run_formula, &fix_grads, &store_grad, &accumulate_fn, &sum_in_node,
+                          &ops_add, &PyDict_Type, &hooks_dict, &state, &refs_probe)) {
+        run_node = NULL;
+        return NULL;
+    }
+    Node_T = (PyTypeObject *)node;
+    Acc_T = (PyTypeObject *)acc;
+    Tensor_T = (PyTypeObject *)tensor;
+    ndarray_T = (PyTypeObject *)ndarray;
+    if (slot_offset(Node_T, "op", &off_op) < 0 || slot_offset(Node_T, "seq", &off_seq) < 0 ||
+        slot_offset(Node_T, "edges", &off_edges) < 0 || slot_offset(Node_T, "inputs", &off_inputs) < 0 ||
+        slot_offset(Node_T, "versions", &off_versions) < 0 || slot_offset(Node_T, "out_data", &off_out_data) < 0 ||
+        slot_offset(Node_T, "out_refs", &off_out_refs) < 0 || slot_offset(Node_T, "in_meta", &off_in_meta) < 0 ||
+        slot_offset(Node_T, "_out_meta", &off_out_meta) < 0 || slot_offset(Acc_T, "_ref", &off_ref) < 0 ||
+        slot_offset(Tensor_T, "_data", &off_data) < 0) {
+        run_node = NULL;
+        return NULL;
+    }
+    /* what sys.getrefcount reports inside a Python function called from here with an object that one C local
+     * holds: _store_grad's `refs` for drain()'s own gradients (as engine._LOOP_REFS for _drain's) */
+    PyObject *probe = PyList_New(0);
+    if (probe == NULL) {
+        run_node = NULL;
+        return NULL;
+    }
+    loop_refs = PyObject_CallOneArg(refs_probe, probe);
+    Py_DECREF(probe);
+    if (loop_refs == NULL) {
+        run_node = NULL;
+        return NULL;
+    }
+    PyObject *keep[] = {node, acc, tensor, ndarray, run_node, run_hooked, hooks_and_captures, check_saved,
+                        run_formula, fix_grads, store_grad, accumulate_fn, sum_in_node, ops_add, hooks_dict, state,
+                        refs_probe};
+    for (size_t i = 0; i < sizeof keep / sizeof keep[0]; i++)
+        Py_INCREF(keep[i]);     /* held for the process's life */
+    Py_RETURN_NONE;
+}
+
+/* ---- the ready nodes: a heap of (seq, counter, node, buffer), the newest node (highest seq) first, ties by
+ * the order they were pushed (engine.py's heap of (-seq, counter, node, buf) tuples) ---- */
+typedef struct {
+    long long seq;
+    Py_ssize_t counter;
+    PyObject *node, *buf;       /* owned */
+} Entry;
+
+typedef struct {
+    Entry *a;
+    Py_ssize_t n, cap;
+} Heap;
+
+static inline int before(const Entry *x, const Entry *y)
+{
+    return x->seq > y->seq || (x->seq == y->seq && x->counter < y->counter);
+}
+
+static int heap_push(Heap *h, Entry e)      /* steals e's references, also on failure */
+{
+    if (h->n == h->cap) {
+        Py_ssize_t cap = h->cap ? h->cap * 2 : 16;
+        Entry *a = PyMem_Realloc(h->a, cap * sizeof(Entry));
+        if (a == NULL) {
+            Py_DECREF(e.node);
+            Py_XDECREF(e.buf);
+            PyErr_NoMemory();
+            return -1;
+        }
+        h->a = a, h->cap = cap;
+    }
+    Py_ssize_t i = h->n++;
+    while (i > 0) {
+        Py_ssize_t p = (i - 1) / 2;
+        if (!before(&e, &h->a[p]))
+            break;
+        h->a[i] = h->a[p];
+        i = p;
+    }
+    h->a[i] = e;
+    return 0;
+}
+
+static Entry heap_pop(Heap *h)      /* h->n > 0; the caller owns the entry's references */
+{
+    Entry top = h->a[0], last = h->a[--h->n];
+    Py_ssize_t i = 0, n = h->n;
+    for (;;) {
+        Py_ssize_t c = 2 * i + 1;
+        if (c >= n)
+            break;
+        if (c + 1 < n && before(&h->a[c + 1], &h->a[c]))
+            c++;
+        if (!before(&h->a[c], &last))
+            break;
+        h->a[i] = h->a[c];
+        i = c;
+    }
+    if (n > 0)
+        h->a[i] = last;
+    return top;
+}
+
+/* ---- the ready leaves' sinks: a FIFO of (AccumulateGrad, gradient or NULL for None) ---- */
+typedef struct {
+    PyObject **a;       /* pairs, owned */
+    Py_ssize_t head, n, cap;
+} Queue;
+
+static int queue_push(Queue *q, PyObject *node, PyObject *g)    /* steals both (g may be NULL), also on failure */
+{
+    if (q->head + q->n == q->cap) {
+        if (q->head > 0) {
+            memmove(q->a, q->a + 2 * q->head, 2 * q->n * sizeof(PyObject *));
+            q->head = 0;
+        }
+        if (q->n == q->cap) {
+            Py_ssize_t cap = q->cap ? q->cap * 2 : 16;
+            PyObject **a = PyMem_Realloc(q->a, 2 * cap * sizeof(PyObject *));
+            if (a == NULL) {
+                Py_DECREF(node);
+                Py_XDECREF(g);
+                PyErr_NoMemory();
+                return -1;
+            }
+            q->a = a, q->cap = cap;
+        }
+    }
+    Py_ssize_t i = 2 * (q->head + q->n++);
+    q->a[i] = node;
+    q->a[i + 1] = g;
+    return 0;
+}
+
+static void heap_clear(Heap *h)
+{
+    for (Py_ssize_t i = 0; i < h->n; i++) {
+        Py_DECREF(h->a[i].node);
+        Py_XDECREF(h->a[i].buf);
+    }
+    PyMem_Free(h->a);
+}
+
+static void queue_clear(Queue *q)
+{
+    for (Py_ssize_t i = q->head; i < q->head + q->n; i++) {
+        Py_DECREF(q->a[2 * i]);
+        Py_XDECREF(q->a[2 * i + 1]);
+    }
+    PyMem_Free(q->a);
+}
+
+static int node_seq(PyObject *node, long long *seq)
+{
+    PyObject *s = SLOT(node, off_seq);
+    if (s == NULL) {
+        PyErr_SetString(PyExc_AttributeError, "a node without a sequence number reached the engine");
+        return -1;
+    }
+    *seq = PyLong_AsLongLong(s);
+    return (*seq == -1 && PyErr_Occurred()) ? -1 : 0;
+}
+
+/* a plain Node: exactly Node, with none of the rare fields an instance sets in its dict (tensor hooks, retained
+ * grads, node hooks, an anomaly trace, a custom Function's ctx; not freed): 1, 0, or -1 on error */
+static int plain(PyObject *node)
+{
+    if (Py_TYPE(node) != Node_T)
+        return 0;
+    PyObject *names[] = {s_tensor_hooks, s_retained, s_node_hooks, s_trace, s_ctx_data, s_freed};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        int r = attr_truth(node, names[i]);
+        if (r != 0)
+            return r < 0 ? -1 : 0;
+    }
+    return 1;
+}
+
+static PyObject *call(PyObject *fn, PyObject **args, size_t n)
+{
+    return PyObject_Vectorcall(fn, args, n, NULL);
+}
+
+/* the number of outputs of node fn (_graph.n_outputs) */
+static Py_ssize_t n_outputs(PyObject *fn)
+{
+    PyObject *m = SLOT(fn, off_out_meta);
+    if (m == NULL) {
+        m = PyObject_GetAttrString(fn, "_out_meta");     /* raises as the Python read would */
+        if (m == NULL)
+            return -1;
+        Py_DECREF(m);
+    }
+    return PyTuple_CheckExact(m) ? PyTuple_GET_SIZE(m) : 1;
+}
+
+/* engine._run_node's work for a plain node with one gradient in a quiet pass, when its op has a quiet formula:
+ * the gradients per edge (new reference), or NULL with *taken = 0 where the case is not this one (nothing has
+ * run), or NULL with an error set */
+static PyObject *quiet_node(PyObject *node, PyObject *buf, PyObject *held, int *taken)
+{
+    *taken = 0;
+    if (PyList_GET_SIZE(buf) != 1)
+        return NULL;
+    PyObject *g = PyList_GET_ITEM(buf, 0);
+    if (g == Py_None || Py_TYPE(g) != Tensor_T)
+        return NULL;
+    PyObject *d = SLOT(g, off_data);
+    if (d == NULL || Py_TYPE(d) != ndarray_T)
+        return NULL;
+    PyObject *op = SLOT(node, off_op), *edges = SLOT(node, off_edges), *in_meta = SLOT(node, off_in_meta);
+    if (op == NULL || edges == NULL || in_meta == NULL || !PyTuple_Check(edges) || !PyTuple_Check(in_meta))
+        return NULL;
+    PyObject *dt = PyObject_GetAttr(d, s_dtype);
+    if (dt == NULL)
+        return NULL;
+    PyObject *kind = PyObject_GetAttr(dt, s_kind);
+    Py_DECREF(dt);
+    if (kind == NULL)
+        return NULL;
+    int cplx = PyUnicode_Compare(kind, s_c) == 0;
+    Py_DECREF(kind);
+    if (cplx)               /* a complex gradient: _run_complex's, or the op's complex formula (rare) */
+        return NULL;
+    PyObject *qb = PyObject_GetAttr(op, s_quiet_backward);
+    if (qb == NULL)
+        return NULL;
+    if (qb == Py_None) {
+        Py_DECREF(qb);
+        return NULL;
+    }
+    *taken = 1;
+    PyObject *out = NULL;
+    Py_INCREF(op);
+    if (SLOT(node, off_versions) != NULL && SLOT(node, off_versions) != Py_None) {
+        PyObject *a[] = {node, op};
+        PyObject *r = call(check_saved, a, 2);
+        if (r == NULL)
+            goto done;
+        Py_DECREF(r);
+    }
+    {
+        PyObject *a[] = {node, g};
+        out = call(qb, a, 2);
+    }
+    if (out == NULL)
+        goto done;
+    if (out == Py_None) {   /* the formula does not take this case: the dispatched one */
+        Py_DECREF(out);
+        PyObject *zero = PyLong_FromLong(0);
+        if (zero == NULL)
+            goto done;
+        PyObject *a[] = {node, op, buf, zero, held};
+        out = call(run_formula, a, 5);
+        Py_DECREF(zero);
+        if (out == NULL)
+            goto done;
+    }
+    if (!PyTuple_CheckExact(out)) {
+        PyObject *t = (PyList_Check(out) || PyTuple_Check(out)) ? PySequence_Tuple(out) : PyTuple_Pack(1, out);
+        Py_DECREF(out);
+        if ((out = t) == NULL)
+            goto done;
+    }
+    Py_ssize_t n = PyTuple_GET_SIZE(edges), k = PyTuple_GET_SIZE(out);
+    if (k < n) {            /* out + (None,) * (n - k) */
+        PyObject *t = PyTuple_New(n);
+        if (t == NULL) {
+            Py_CLEAR(out);
+            goto done;
+        }
+        for (Py_ssize_t i = 0; i < n; i++) {
+            PyObject *v = i < k ? PyTuple_GET_ITEM(out, i) : Py_None;
+            Py_INCREF(v);
+            PyTuple_SET_ITEM(t, i, v);
+        }
+        Py_DECREF(out);
+        out = t;
+        k = n;
+    }
+    /* every gradient has its input's shape and dtype, and no anomaly mode: `out` as it is, else _fix_grads */
+    int fix = 0;
+    Py_ssize_t m = k < n ? k : n;
+    if (PyTuple_GET_SIZE(in_meta) < m)
+        m = PyTuple_GET_SIZE(in_meta);
+    for (Py_ssize_t i = 0; i < m && !fix; i++) {
+        PyObject *gi = PyTuple_GET_ITEM(out, i), *e = PyTuple_GET_ITEM(edges, i);
+        if (gi == Py_None || !PyTuple_Check(e) || PyTuple_GET_SIZE(e) < 1 || PyTuple_GET_ITEM(e, 0) == Py_None)
+            continue;
+        PyObject *meta = PyTuple_GET_ITEM(in_meta, i);
+        PyObject *gd = Py_TYPE(gi) == Tensor_T ? SLOT(gi, off_data) : NULL;
+        if (gd == NULL || !PyTuple_CheckExact(meta) || PyTuple_GET_SIZE(meta) != 2) {
+            fix = 1;        /* (not a tensor of ours: _fix_grads reads its shape and dtype its own way) */
+            break;
+        }
+        PyObject *shape = PyObject_GetAttr(gd, s_shape);
+        if (shape == NULL)
+            goto fail;
+        int eq = PyObject_RichCompareBool(shape, PyTuple_GET_ITEM(meta, 0), Py_EQ);
+        Py_DECREF(shape);
+        if (eq < 0)
+            goto fail;
+        if (eq) {
+            PyObject *gdt = PyObject_GetAttr(gd, s_dtype);
+            if (gdt == NULL)
+                goto fail;
+            eq = PyObject_RichCompareBool(gdt, PyTuple_GET_ITEM(meta, 1), Py_EQ);
+            Py_DECREF(gdt);
+            if (eq < 0)
+                goto fail;
+        }
+        fix = !eq;
+    }
+    if (!fix) {
+        PyObject *users = PyDict_GetItemWithError(hooks_dict, s_anomaly_users);     /* borrowed */
+        if (users == NULL && PyErr_Occurred())
+            goto fail;
+        int on = users != NULL ? truth(users) : 0;
+        if (on > 0) {
+            on = attr_truth(state, s_anomaly);
+            if (on > 0)
+                on = attr_truth(state, s_anomaly_check_nan);
+        }
+        if (on < 0)
+            goto fail;
+        fix = on;
+    }
+    if (fix) {
+        PyObject *a[] = {node, out};
+        PyObject *r = call(fix_grads, a, 2);
+        Py_DECREF(out);
+        out = r;
+    }
+done:
+    Py_DECREF(op);
+    Py_DECREF(qb);
+    return out;
+fail:
+    Py_CLEAR(out);
+    goto done;
+}
+
+/* _store_grad's commonest case, in a quiet pass: the leaf has no .grad yet and the gradient is a plain tensor the
+ * loop alone holds (its only reference is the caller's), of a NumPy array no one else was handed, that is its own
+ * memory and writeable: .grad is that tensor (AccumulateGrad's steal, no copy). 1 when done, 0 when not this
+ * case (nothing changed), -1 on error */
+static int store_fast(PyObject *t, PyObject *g, PyObject *handed)
+{
+    if (Py_REFCNT(g) != 1 || Py_TYPE(g) != Tensor_T)
+        return 0;
+    PyObject *d = SLOT(g, off_data);
+    if (d == NULL || Py_TYPE(d) != ndarray_T || !PySet_Check(handed))
+        return 0;
+    PyObject *names[] = {s_grad, s_base, s_grad_fn};     /* t._grad, g._base, g._grad_fn: None */
+    PyObject *objs[] = {t, g, g};
+    for (int i = 0; i < 3; i++) {
+        PyObject *v = PyObject_GetAttr(objs[i], names[i]);
+        if (v == NULL)
+            return -1;
+        Py_DECREF(v);
+        if (v != Py_None)
+            return 0;
+    }
+    int r = attr_truth(g, s_requires_grad);
+    if (r != 0)
+        return r < 0 ? -1 : 0;
+    PyObject *base = PyObject_GetAttr(d, s_nbase);
+    if (base == NULL)
+        return -1;
+    Py_DECREF(base);
+    if (base != Py_None)
+        return 0;
+    PyObject *flags = PyObject_GetAttr(d, s_flags);
+    if (flags == NULL)
+        return -1;
+    r = attr_truth(flags, s_writeable);
+    Py_DECREF(flags);
+    if (r <= 0)
+        return r;
+    PyObject *id = PyLong_FromVoidPtr(d);
+    if (id == NULL)
+        return -1;
+    r = PySet_Contains(handed, id);
+    if (r == 0 && (PyObject_SetAttr(t, s_grad, g) < 0 || PySet_Add(handed, id) < 0))
+        r = -1;
+    else if (r == 0)
+        r = 1;
+    else if (r == 1)
+        r = 0;
+    Py_DECREF(id);
+    return r;
+}
+
+/* node.release() for a plain node: its saved values dropped, `freed` set (as Node.release); others call theirs */
+static int release(PyObject *node, int is_plain)
+{
+    if (!is_plain) {
+        PyObject *r = PyObject_CallMethodNoArgs(node, s_release);
+        Py_XDECREF(r);
+        return r == NULL ? -1 : 0;
+    }
+    Py_ssize_t o[] = {off_inputs, off_out_data, off_out_refs};
+    for (int i = 0; i < 3; i++) {
+        PyObject *v = SLOT(node, o[i]);
+        Py_INCREF(Py_None);
+        SLOT(node, o[i]) = Py_None;
+        Py_XDECREF(v);
+    }
+    return PyObject_SetAttr(node, s_freed, Py_True);
+}
+
+/* drain(ready, acc_ready, deps, buffers, handed, quiet, create_graph, retain_graph, held): engine._drain with
+ * nothing captured (see the top of this file). `ready`: the heap's (-seq, counter, node, buffer) entries; `acc_ready`:
+ * the (AccumulateGrad, gradient) pairs ready to run, in order. Both lists are emptied: their entries are drain's. */
+static PyObject *mod_drain(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (run_node == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "tensorlib.autograd._cengine is not configured");
+        return NULL;
+    }
+    if (nargs != 9 || !PyList_Check(args[0]) || !PyList_Check(args[1]) || !PyDict_CheckExact(args[2]) ||
+        !PyDict_CheckExact(args[3]) || !PyList_Check(args[8])) {
+        PyErr_SetString(PyExc_TypeError, "drain(ready: list, acc_ready: list, deps: dict, buffers: dict, handed, "
+                                         "quiet, create_graph, retain_graph, held: list)");
+        return NULL;
+    }
+    PyObject *deps = args[2], *buffers = args[3], *handed = args[4], *held = args[8];
+    PyObject *create_graph = args[6];
+    int quiet = PyObject_IsTrue(args[5]), retain = PyObject_IsTrue(args[7]);
+    if (quiet < 0 || retain < 0)
+        return NULL;
+    Heap heap = {NULL, 0, 0};
+    Queue acc = {NULL, 0, 0, 0};
+    Py_ssize_t counter = 0;
+    PyObject *nxt = NULL, *nxt_buf = NULL;      /* the ready node that runs next, kept out of the heap */
+    PyObject *node = NULL, *buf = NULL, *in_grads = NULL;
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(args[0]); i++) {
+        PyObject *e = PyList_GET_ITEM(args[0], i);
+        if (!PyTuple_Check(e) || PyTuple_GET_SIZE(e) != 4) {
+            PyErr_SetString(PyExc_TypeError, "drain: a ready entry is (-seq, counter, node, buffer)");
+            goto error;
+        }
+        Entry en;
+        if (node_seq(PyTuple_GET_ITEM(e, 2), &en.seq) < 0)
+            goto error;
+        en.counter = PyLong_AsSsize_t(PyTuple_GET_ITEM(e, 1));
+        if (en.counter == -1 && PyErr_Occurred())
+            goto error;
+        if (en.counter >= counter)
+            counter = en.counter + 1;
+        en.node = Py_NewRef(PyTuple_GET_ITEM(e, 2));
+        en.buf = Py_NewRef(PyTuple_GET_ITEM(e, 3));
+        if (heap_push(&heap, en) < 0)
+            goto error;
+    }
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(args[1]); i++) {
+        PyObject *e = PyList_GET_ITEM(args[1], i);
+        if (!PyTuple_Check(e) || PyTuple_GET_SIZE(e) != 2) {
+            PyErr_SetString(PyExc_TypeError, "drain: a ready leaf is (AccumulateGrad, gradient)");
+            goto error;
+        }
+        PyObject *g = PyTuple_GET_ITEM(e, 1);
+        if (queue_push(&acc, Py_NewRef(PyTuple_GET_ITEM(e, 0)), g == Py_None ? NULL : Py_NewRef(g)) < 0)
+            goto error;
+    }
+    /* taken over: the caller's lists hold no gradient from here on (as _drain pops its heap and deque) */
+    if (PyList_SetSlice(args[0], 0, PyList_GET_SIZE(args[0]), NULL) < 0 ||
+        PyList_SetSlice(args[1], 0, PyList_GET_SIZE(args[1]), NULL) < 0)
+        goto error;
+    for (;;) {
+        if (acc.n) {        /* a leaf's sink: no edges, nothing saved to release, no hooks of its own */
+            PyObject *an = acc.a[2 * acc.head], *g = acc.a[2 * acc.head + 1];
+            acc.head++, acc.n--;
+            if (acc.n == 0)
+                acc.head = 0;
+            if (g == NULL) {
+                Py_DECREF(an);
+                continue;
+            }
+            PyObject *ref = Py_TYPE(an) == Acc_T || PyObject_TypeCheck(an, Acc_T) ? SLOT(an, off_ref) : NULL;
+            PyObject *t = ref != NULL ? PyObject_CallNoArgs(ref) : NULL;
+            if (t == NULL) {
+                if (!PyErr_Occurred())
+                    PyErr_SetString(PyExc_TypeError, "drain: a leaf's sink without its leaf's reference");
+                Py_DECREF(an);
+                Py_DECREF(g);
+                goto error;
+            }
+            int store = quiet && t != Py_None;
+            if (store) {
+                int h = attr_truth(t, s_hooks);
+                int p = h == 0 ? attr_truth(t, s_post_acc_hooks) : 0;
+                if (h < 0 || p < 0) {
+                    Py_DECREF(an);
+                    Py_DECREF(g);
+                    Py_DECREF(t);
+                    goto error;
+                }
+                store = !h && !p;
+            }
+            PyObject *r;
+            if (store) {        /* the store alone */
+                Py_DECREF(an);
+                int done = store_fast(t, g, handed);
+                if (done < 0) {
+                    Py_DECREF(t);
+                    Py_DECREF(g);
+                    goto error;
+                }
+                if (done) {
+                    Py_DECREF(t);
+                    Py_DECREF(g);
+                    continue;
+                }
+                PyObject *a[] = {t, g, Py_False, handed, Py_True, loop_refs};
+                r = call(store_grad, a, 6);
+            } else {
+                Py_DECREF(t);
+                t = NULL;
+                PyObject *a[] = {an, g, create_graph, handed, quiet ? Py_True : Py_False};
+                r = call(accumulate_fn, a, 5);
+                Py_DECREF(an);
+            }
+            Py_XDECREF(t);
+            Py_DECREF(g);
+            if (r == NULL)
+                goto error;
+            Py_DECREF(r);
+            continue;
+        }
+        if (nxt != NULL) {
+            node = nxt, buf = nxt_buf;
+            nxt = nxt_buf = NULL;
+        } else if (heap.n) {
+            Entry e = heap_pop(&heap);
+            node = e.node, buf = e.buf;
+        } else
+            break;
+        if (!PyList_Check(buf)) {
+            PyErr_SetString(PyExc_TypeError, "drain: a node's gradients are a list");
+            goto error;
+        }
+        int is_plain = plain(node);
+        if (is_plain < 0)
+            goto error;
+        PyObject *nh = NULL;
+        if (!is_plain) {
+            int th = attr_truth(node, s_tensor_hooks);
+            if (th == 0)
+                th = attr_truth(node, s_retained);
+            if (th < 0)
+                goto error;
+            if (th) {
+                PyObject *a[] = {node, buf, create_graph, Py_None, Py_None, handed};
+                PyObject *r = call(hooks_and_captures, a, 6);
+                if (r == NULL)
+                    goto error;
+                Py_DECREF(r);
+            }
+            if ((nh = PyObject_GetAttr(node, s_node_hooks)) == NULL)
+                goto error;
+        }
+        int taken = 0;
+        if (is_plain && quiet) {
+            in_grads = quiet_node(node, buf, held, &taken);
+            if (in_grads == NULL && (taken || PyErr_Occurred())) {
+                Py_XDECREF(nh);
+                goto error;
+            }
+        }
+        if (!taken) {
+            PyObject *a[] = {node, buf, Py_None, Py_True, quiet ? Py_True : Py_False, held};
+            in_grads = call(nh == NULL || nh == Py_None ? run_node : run_hooked, a, 6);
+        }
+        Py_XDECREF(nh);
+        if (in_grads == NULL)
+            goto error;
+        if (!retain && ((SLOT(node, off_out_data) != NULL && SLOT(node, off_out_data) != Py_None) ||
+                        (SLOT(node, off_inputs) != NULL && SLOT(node, off_inputs) != Py_None) || !is_plain)) {
+            /* (a node other than a plain one decides itself whether it has something to release) */
+            int rel = 1;
+            if (!is_plain) {    /* node.out_data is not None or node.inputs is not None (a property may unpack) */
+                PyObject *v = PyObject_GetAttrString(node, "out_data");
+                if (v != NULL && v == Py_None) {
+                    Py_DECREF(v);
+                    v = PyObject_GetAttrString(node, "inputs");
+                }
+                if (v == NULL)
+                    goto error;
+                rel = v != Py_None;
+                Py_DECREF(v);
+            }
+            if (rel && release(node, is_plain) < 0)
+                goto error;
+        }
+        /* the gradients passed on: zip(node.edges, in_grads) */
+        PyObject *edges = SLOT(node, off_edges);
+        if (edges == NULL) {
+            PyErr_SetString(PyExc_AttributeError, "'Node' object has no attribute 'edges'");
+            goto error;
+        }
+        Py_INCREF(edges);
+        PyObject *eseq = PySequence_Fast(edges, "a node's edges are a sequence");
+        Py_DECREF(edges);
+        PyObject *gseq = eseq != NULL ? PySequence_Fast(in_grads, "a node's gradients are a sequence") : NULL;
+        if (gseq == NULL) {
+            Py_XDECREF(eseq);
+            goto error;
+        }
+        Py_ssize_t ne = PySequence_Fast_GET_SIZE(eseq), ng = PySequence_Fast_GET_SIZE(gseq);
+        Py_ssize_t nn = ne < ng ? ne : ng;
+        int failed = 0;
+        for (Py_ssize_t i = 0; i < nn && !failed; i++) {
+            PyObject *e = PySequence_Fast_GET_ITEM(eseq, i), *g = PySequence_Fast_GET_ITEM(gseq, i);
+            if (!PyTuple_Check(e) || PyTuple_GET_SIZE(e) != 2) {
+                PyErr_SetString(PyExc_TypeError, "drain: an edge is (node, output number)");
+                failed = 1;
+                break;
+            }
+            PyObject *fn = PyTuple_GET_ITEM(e, 0), *nr = PyTuple_GET_ITEM(e, 1);
+            if (fn == Py_None)
+                continue;
+            PyObject *c = PyDict_GetItemWithError(deps, fn);    /* borrowed */
+            if (c == NULL) {
+                if (!PyErr_Occurred())
+                    PyErr_SetObject(PyExc_KeyError, fn);
+                failed = 1;
+                break;
+            }
+            Py_ssize_t d = PyLong_AsSsize_t(c) - 1;
+            if (d == -2 && PyErr_Occurred()) {
+                failed = 1;
+                break;
+            }
+            PyObject *dv = PyLong_FromSsize_t(d);
+            if (dv == NULL || PyDict_SetItem(deps, fn, dv) < 0) {
+                Py_XDECREF(dv);
+                failed = 1;
+                break;
+            }
+            Py_DECREF(dv);
+            int in_buffers = PyDict_Contains(buffers, fn);
+            if (in_buffers < 0) {
+                failed = 1;
+                break;
+            }
+            PyObject *b;
+            int is_acc = Py_TYPE(fn) == Acc_T;
+            if (d == 0 && !in_buffers) {    /* its only gradient (a chain's usual case): no buffer kept */
+                if (is_acc) {
+                    if (queue_push(&acc, Py_NewRef(fn), g == Py_None ? NULL : Py_NewRef(g)) < 0)
+                        failed = 1;
+                    continue;
+                }
+                Py_ssize_t no = n_outputs(fn);
+                if (no < 0 || (b = PyList_New(no > 1 ? no : 1)) == NULL) {
+                    failed = 1;
+                    break;
+                }
+                for (Py_ssize_t j = 0; j < PyList_GET_SIZE(b); j++)
+                    PyList_SET_ITEM(b, j, Py_NewRef(Py_None));
+                Py_ssize_t k = no > 1 ? PyLong_AsSsize_t(nr) : 0;
+                if (k == -1 && PyErr_Occurred()) {
+                    Py_DECREF(b);
+                    failed = 1;
+                    break;
+                }
+                if (PyList_SetItem(b, k, Py_NewRef(g)) < 0) {
+                    Py_DECREF(b);
+                    failed = 1;
+                    break;
+                }
+            } else {
+                if (g != Py_None) {
+                    b = PyDict_GetItemWithError(buffers, fn);   /* borrowed */
+                    if (b == NULL) {
+                        Py_ssize_t no = PyErr_Occurred() ? -1 : n_outputs(fn);
+                        if (no < 0 || (b = PyList_New(no)) == NULL) {
+                            failed = 1;
+                            break;
+                        }
+                        for (Py_ssize_t j = 0; j < no; j++)
+                            PyList_SET_ITEM(b, j, Py_NewRef(Py_None));
+                        int rc = PyDict_SetItem(buffers, fn, b);
+                        Py_DECREF(b);
+                        if (rc < 0) {
+                            failed = 1;
+                            break;
+                        }
+                    }
+                    if (!PyList_Check(b)) {
+                        PyErr_SetString(PyExc_TypeError, "drain: a gradient buffer is a list");
+                        failed = 1;
+                        break;
+                    }
+                    Py_ssize_t k = PyLong_AsSsize_t(nr);
+                    if (k == -1 && PyErr_Occurred()) {
+                        failed = 1;
+                        break;
+                    }
+                    if (k < 0)
+                        k += PyList_GET_SIZE(b);
+                    if (k < 0 || k >= PyList_GET_SIZE(b)) {
+                        PyErr_SetString(PyExc_IndexError, "list index out of range");
+                        failed = 1;
+                        break;
+                    }
+                    PyObject *x = PyList_GET_ITEM(b, k);
+                    if (x == Py_None)
+                        PyList_SetItem(b, k, Py_NewRef(g));
+                    else {          /* two gradients of one output: summed (inside this node, when observed) */
+                        PyObject *s;
+                        Py_INCREF(x);
+                        if (quiet) {
+                            PyObject *a[] = {x, g};
+                            s = call(ops_add, a, 2);
+                        } else {
+                            PyObject *a[] = {node, x, g, create_graph};
+                            s = call(sum_in_node, a, 4);
+                        }
+                        Py_DECREF(x);
+                        if (s == NULL) {
+                            failed = 1;
+                            break;
+                        }
+                        PyList_SetItem(b, k, s);
+                    }
+                }
+                if (d)
+                    continue;
+                b = PyDict_GetItemWithError(buffers, fn);
+                if (b == NULL) {
+                    if (!PyErr_Occurred())
+                        PyErr_SetObject(PyExc_KeyError, fn);
+                    failed = 1;
+                    break;
+                }
+                Py_INCREF(b);
+                if (PyDict_DelItem(buffers, fn) < 0) {
+                    Py_DECREF(b);
+                    failed = 1;
+                    break;
+                }
+                if (is_acc) {
+                    PyObject *g0 = PyList_Check(b) && PyList_GET_SIZE(b) ? PyList_GET_ITEM(b, 0) : Py_None;
+                    g0 = g0 == Py_None ? NULL : Py_NewRef(g0);
+                    Py_DECREF(b);
+                    if (queue_push(&acc, Py_NewRef(fn), g0) < 0)
+                        failed = 1;
+                    continue;
+                }
+            }
+            /* b: a new reference. `nxt` outranks every node in the heap: set when the heap is empty (a chain:
+             * no heap push and pop) or to a node that outranks it */
+            long long fseq;
+            if (node_seq(fn, &fseq) < 0) {
+                Py_DECREF(b);
+                failed = 1;
+                break;
+            }
+            if (nxt == NULL && heap.n == 0) {
+                nxt = Py_NewRef(fn), nxt_buf = b;
+                continue;
+            }
+            long long nseq = 0;
+            if (nxt != NULL && node_seq(nxt, &nseq) < 0) {
+                Py_DECREF(b);
+                failed = 1;
+                break;
+            }
+            Entry en;
+            if (nxt != NULL && fseq > nseq) {
+                en.seq = nseq, en.counter = counter++, en.node = nxt, en.buf = nxt_buf;
+                nxt = Py_NewRef(fn), nxt_buf = b;
+            } else
+                en.seq = fseq, en.counter = counter++, en.node = Py_NewRef(fn), en.buf = b;
+            if (heap_push(&heap, en) < 0)
+                failed = 1;
+        }
+        Py_DECREF(eseq);
+        Py_DECREF(gseq);
+        if (failed)
+            goto error;
+        if (PyList_GET_SIZE(held)) {    /* the node's region ends once its gradients are in the buffers */
+            PyObject *pair = PyObject_CallMethod(held, "pop", NULL);
+            if (pair == NULL)
+                goto error;
+            PyObject *r = NULL;
+            if (PyTuple_Check(pair) && PyTuple_GET_SIZE(pair) == 2)
+                r = PyObject_CallOneArg(PyTuple_GET_ITEM(pair, 0), PyTuple_GET_ITEM(pair, 1));
+            else
+                PyErr_SetString(PyExc_TypeError, "drain: a held region is (exit, token)");
+            Py_DECREF(pair);
+            if (r == NULL)
+                goto error;
+            Py_DECREF(r);
+        }
+        /* this step's references dropped before the next (a gradient whose only holder is the next node can
+         * then be handed to .grad without a copy) */
+        Py_CLEAR(in_grads);
+        Py_CLEAR(buf);
+        Py_CLEAR(node);
+    }
+    heap_clear(&heap);
+    queue_clear(&acc);
+    Py_RETURN_NONE;
+error:
+    Py_XDECREF(in_grads);
+    Py_XDECREF(buf);
+    Py_XDECREF(node);
+    Py_XDECREF(nxt);
+    Py_XDECREF(nxt_buf);
+    heap_clear(&heap);
+    queue_clear(&acc);
+    return NULL;
+}
+
+/* deps(root): {node: the number of edges into it} over the nodes reachable from one root, the walk of
+ * run_backward for a single root (the first sight of a node is its first edge; a leaf's sink has none to walk) */
+static PyObject *mod_deps(PyObject *self, PyObject *root)
+{
+    if (run_node == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "tensorlib.autograd._cengine is not configured");
+        return NULL;
+    }
+    PyObject *deps = PyDict_New(), *stack = PyList_New(0);
+    if (deps == NULL || stack == NULL || PyList_Append(stack, root) < 0)
+        goto error;
+    while (PyList_GET_SIZE(stack)) {
+        Py_ssize_t top = PyList_GET_SIZE(stack) - 1;
+        PyObject *n = Py_NewRef(PyList_GET_ITEM(stack, top));
+        if (PyList_SetSlice(stack, top, top + 1, NULL) < 0) {
+            Py_DECREF(n);
+            goto error;
+        }
+        PyObject *edges = PyObject_IsInstance(n, (PyObject *)Node_T) == 1 && SLOT(n, off_edges) != NULL
+                              ? Py_NewRef(SLOT(n, off_edges)) : PyObject_GetAttrString(n, "edges");
+        Py_DECREF(n);
+        if (edges == NULL)
+            goto error;
+        PyObject *es = PySequence_Fast(edges, "a node's edges are a sequence");
+        Py_DECREF(edges);
+        if (es == NULL)
+            goto error;
+        for (Py_ssize_t i = 0; i < PySequence_Fast_GET_SIZE(es); i++) {
+            PyObject *e = PySequence_Fast_GET_ITEM(es, i);
+            PyObject *fn = PyTuple_Check(e) && PyTuple_GET_SIZE(e) == 2 ? PyTuple_GET_ITEM(e, 0) : NULL;
+            if (fn == NULL) {
+                PyErr_SetString(PyExc_TypeError, "an edge is (node, output number)");
+                Py_DECREF(es);
+                goto error;
+            }
+            if (fn == Py_None)
+                continue;
+            PyObject *c = PyDict_GetItemWithError(deps, fn);
+            PyObject *v = c == NULL ? (PyErr_Occurred() ? NULL : PyLong_FromLong(1))
+                                    : PyLong_FromSsize_t(PyLong_AsSsize_t(c) + 1);
+            int rc = v == NULL || PyErr_Occurred() ? -1 : PyDict_SetItem(deps, fn, v);
+            Py_XDECREF(v);
+            if (rc < 0 || (c == NULL && Py_TYPE(fn) != Acc_T && PyList_Append(stack, fn) < 0)) {
+                Py_DECREF(es);
+                goto error;
+            }
+        }
+        Py_DECREF(es);
+    }
+    Py_DECREF(stack);
+    return deps;
+error:
+    Py_XDECREF(deps);
+    Py_XDECREF(stack);
+    return NULL;
+}
+
+static PyMethodDef module_methods[] = {
+    {"configure", mod_configure, METH_VARARGS, "configure(Node, AccumulateGrad, Tensor, ndarray, ...): once, at import"},
+    {"drain", (PyCFunction)(void (*)(void))mod_drain, METH_FASTCALL,
+     "drain(ready, acc_ready, deps, buffers, handed, quiet, create_graph, retain_graph, held): the engine's loop"},
+    {"deps", mod_deps, METH_O, "deps(root): {node: edges into it} over the nodes reachable from root"},
+    {NULL, NULL, 0, NULL}};
+
+static struct PyModuleDef moduledef = {PyModuleDef_HEAD_INIT, "_cengine",
+                                       "The backward engine's loop in C (tensorlib/autograd/engine.py's twin)", -1,
+                                       module_methods};
+
+PyMODINIT_FUNC PyInit__cengine(void)
+{
+    struct {
+        PyObject **p;
+        const char *s;
+    } names[] = {{&s_tensor_hooks, "tensor_hooks"}, {&s_retained, "retained"}, {&s_node_hooks, "node_hooks"},
+                 {&s_quiet_backward, "quiet_backward"}, {&s_dtype, "dtype"}, {&s_kind, "kind"}, {&s_shape, "shape"},
+                 {&s_hooks, "_hooks"}, {&s_post_acc_hooks, "_post_acc_hooks"}, {&s_anomaly_users, "anomaly_users"},
+                 {&s_anomaly, "anomaly"}, {&s_anomaly_check_nan, "anomaly_check_nan"}, {&s_release, "release"},
+                 {&s_freed, "freed"}, {&s_c, "c"}, {&s_trace, "trace"}, {&s_ctx_data, "ctx_data"},
+                 {&s_grad, "_grad"}, {&s_base, "_base"}, {&s_grad_fn, "_grad_fn"}, {&s_requires_grad, "_requires_grad"},
+                 {&s_flags, "flags"}, {&s_writeable, "writeable"}, {&s_nbase, "base"}};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        if ((*names[i].p = PyUnicode_InternFromString(names[i].s)) == NULL)
+            return NULL;
+    return PyModule_Create(&moduledef);
+}

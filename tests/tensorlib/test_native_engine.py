@@ -1,0 +1,324 @@
+"""The backward engine's loop in C (tensorlib/autograd/_cengine.c) against its Python twin (engine._drain).
+
+Every backward() pass runs the C loop where it is built; autograd.grad and backward(inputs=) run the Python one.
+Here the same backward() passes run through both, on the same inputs, and what they leave behind must agree: every
+op's sample call (op_cases) with a backward of its outputs into the leaves' .grad (values, and whether a .grad is
+the engine's own buffer or a copy), and the passes with what the loop hands to Python: tensor and node hooks,
+retain_grad, post-accumulate hooks, custom Functions, several roots, gradients summed from several uses, retained
+and freed graphs, errors, anomaly mode, create_graph, and a profiled pass's recorded events in order.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import tensorlib as tl
+from tensorlib.autograd import engine
+from tests.tensorlib import op_cases
+from tests.tensorlib.test_native_execute import _flat, _reseed
+
+NATIVE = engine._cengine is not None
+pytestmark = pytest.mark.skipif(not NATIVE, reason="compares the C engine loop with the Python one: "
+                                                   "TENSORLIB_NATIVE=0 or not built")
+
+
+def _python_loop(monkeypatch):
+    monkeypatch.setattr(engine, "_cengine", None)
+
+
+def _grads(leaves, holders=()):
+    """Each leaf's .grad: its bytes, dtype and shape, and whether its memory is one of `holders`' (a gradient
+    the engine stole rather than copied: AccumulateGrad's steal, which only the engine's own buffers may take)."""
+    out = []
+    for t in leaves:
+        g = t.grad
+        if g is None:
+            out.append(None)
+            continue
+        d = g._data
+        out.append((d.tobytes(), str(d.dtype), d.shape, g.requires_grad, g.grad_fn is not None,
+                    [np.shares_memory(d, h) for h in holders]))
+    return out
+
+
+def _backward(build, seed):
+    _reseed(seed)
+    fn, inputs = build()
+    ins = _flat(list(inputs))
+    try:
+        out = fn(*inputs)
+    except Exception as e:      # noqa: BLE001 -- an op's own error is no part of this comparison
+        return ("op raised", type(e).__name__)
+    diff = [t for t in _flat(out) if t.requires_grad and t.dtype.is_floating_point and not t.is_complex()]
+    leaves = [x for x in ins if x.requires_grad and x.is_leaf]
+    if not diff or not leaves:
+        return None
+    try:
+        loss = sum((t.double() * (k + 1)).sum() for k, t in enumerate(diff))
+        loss.backward()
+    except Exception as e:      # noqa: BLE001 -- both loops must raise alike
+        return ("raised", type(e).__name__, str(e))
+    return _grads(leaves), [x._version for x in ins]
+
+
+CASES = op_cases.all_cases()
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_every_op_backward_is_the_same_through_both_loops(name, monkeypatch):
+    seed = sum(map(ord, name))
+    native = _backward(CASES[name], seed)
+    _python_loop(monkeypatch)
+    assert _backward(CASES[name], seed) == native
+
+
+def _mlp_pass(log):
+    """A small network's step with everything the loop hands to Python, logging what runs in order."""
+    rng = np.random.default_rng(3)
+    w1 = tl.tensor(rng.standard_normal((5, 4)).astype(np.float32), requires_grad=True)
+    b1 = tl.tensor(rng.standard_normal(5).astype(np.float32), requires_grad=True)
+    w2 = tl.tensor(rng.standard_normal((3, 5)).astype(np.float32), requires_grad=True)
+    x = tl.tensor(rng.standard_normal((6, 4)).astype(np.float32), requires_grad=True)
+    w1.register_hook(lambda g: log.append(("w1 hook", g.shape)) or g * 2)
+    b1.register_post_accumulate_grad_hook(lambda t: log.append(("b1 post", float(t.grad.sum()))))
+    h = tl.nn.functional.linear(x, w1, b1)
+    h.retain_grad()
+    h.register_hook(lambda g: log.append(("h hook", float(g.sum()))))
+    r = h.relu()
+    r.grad_fn.register_prehook(lambda gs: log.append(("relu prehook", len(gs))))
+    r.grad_fn.register_hook(lambda gi, go: log.append(("relu hook", len(gi), len(go))))
+    y = tl.nn.functional.linear(r, w2)
+    loss = (y * y).mean() + (r.sum() * 0.5) + (w2 * w2).sum()     # r and w2 used twice: summed gradients
+    loss.backward()
+    return [w1, b1, w2, x], h
+
+
+def test_hooks_retain_grad_and_summed_gradients_are_the_same_through_both_loops(monkeypatch):
+    log_c: list = []
+    leaves, h = _mlp_pass(log_c)
+    native = (_grads(leaves), h.grad.numpy().tobytes(), log_c)
+    _python_loop(monkeypatch)
+    log_py: list = []
+    leaves, h = _mlp_pass(log_py)
+    assert (_grads(leaves), h.grad.numpy().tobytes(), log_py) == native
+    assert {e[0] for e in log_c} == {"w1 hook", "b1 post", "h hook", "relu prehook", "relu hook"}
+
+
+class _Square(tl.autograd.Function):
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return x * x
+
+    @staticmethod
+    def backward(ctx, g):
+        (x,) = ctx.saved_tensors
+        return 2 * x * g
+
+
+def _scenarios():
+    def custom():
+        x = tl.arange(4.0, requires_grad=True)
+        _Square.apply(x).sum().backward()
+        return [x]
+
+    def two_roots():
+        x = tl.arange(3.0, requires_grad=True)
+        a, b = (x * 2).sum(), (x ** 2).sum()
+        tl.autograd.backward([a, b], [tl.tensor(1.0), tl.tensor(3.0)])
+        return [x]
+
+    def leaf_root():
+        x = tl.tensor(2.0, requires_grad=True)
+        x.backward()
+        return [x]
+
+    def leaf_root_given():
+        x = tl.ones(3, requires_grad=True)
+        g = tl.full((3,), 2.0)
+        x.backward(g)
+        return [x, (x.grad._data is g._data,)]
+
+    def accumulate_twice():
+        x = tl.arange(3.0, requires_grad=True)
+        (x * 3).sum().backward()
+        first = x.grad
+        (x * x).sum().backward()
+        return [x, (x.grad is first,)]
+
+    def retained_then_freed():
+        x = tl.arange(3.0, requires_grad=True)
+        y = (x.exp() * x).sum()
+        y.backward(retain_graph=True)
+        y.backward()
+        try:
+            y.backward()
+        except RuntimeError as e:
+            return [x, ("raised", str(e).split(".")[0])]
+        return [x, "no error"]
+
+    def version_error():
+        x = tl.arange(3.0, requires_grad=True)
+        y = x * 2
+        z = y * y
+        y.add_(1)
+        try:
+            z.sum().backward()
+        except RuntimeError as e:
+            return [x, ("raised", str(e))]
+        return [x, "no error"]
+
+    def formula_error():
+        class Bad(tl.autograd.Function):
+            @staticmethod
+            def forward(ctx, x):
+                return x.clone()
+
+            @staticmethod
+            def backward(ctx, g):
+                raise ValueError("bad backward")
+        x = tl.arange(3.0, requires_grad=True)
+        try:
+            (Bad.apply(x) * 2).sum().backward()
+        except ValueError as e:
+            return [x, ("raised", str(e))]
+        return [x, "no error"]
+
+    def wrong_shape():
+        class Wrong(tl.autograd.Function):
+            @staticmethod
+            def forward(ctx, x):
+                return x.clone()
+
+            @staticmethod
+            def backward(ctx, g):
+                return g[:1]
+        x = tl.arange(3.0, requires_grad=True)
+        try:
+            Wrong.apply(x).sum().backward()
+        except RuntimeError as e:
+            return [x, ("raised", str(e))]
+        return [x, "no error"]
+
+    def anomaly_nan():
+        x = tl.tensor([0.0, 1.0], requires_grad=True)
+        try:
+            with tl.autograd.detect_anomaly():
+                import warnings
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    (x.sqrt() * 0).sum().backward()
+        except RuntimeError as e:
+            return [x, ("raised", str(e))]
+        return [x, "no error"]
+
+    def create_graph():
+        x = tl.tensor([1.0, 2.0], requires_grad=True)
+        (g,) = tl.autograd.grad((x ** 3).sum(), x, create_graph=True)
+        g.sum().backward()
+        return [x]
+
+    def dtype_cast():
+        x = tl.arange(3.0, requires_grad=True, dtype=tl.float32)
+        (x.double() * 2).sum().backward()
+        return [x]
+
+    def detached_branches():
+        x = tl.arange(4.0, requires_grad=True)
+        y = x.view(2, 2)
+        z = (y.t() @ y).sum() + y[0].sum() + x.detach().sum()
+        z.backward()
+        return [x]
+
+    def no_grad_leaf_gone():
+        x = tl.arange(3.0, requires_grad=True)
+        y = (x * 2).sum()
+        del x
+        y.backward()
+        return []
+
+    return {f.__name__: f for f in (custom, two_roots, leaf_root, leaf_root_given, accumulate_twice,
+                                    retained_then_freed, version_error, formula_error, wrong_shape, anomaly_nan,
+                                    create_graph, dtype_cast, detached_branches, no_grad_leaf_gone)}
+
+
+SCENARIOS = _scenarios()
+
+
+def _scenario(name):
+    tl.manual_seed(0)
+    res = SCENARIOS[name]()
+    return [_grads([t])[0] if isinstance(t, tl.Tensor) else t for t in res]
+
+
+@pytest.mark.parametrize("name", sorted(SCENARIOS))
+def test_scenarios_are_the_same_through_both_loops(name, monkeypatch):
+    native = _scenario(name)
+    _python_loop(monkeypatch)
+    assert _scenario(name) == native
+
+
+def test_the_engine_steals_its_own_buffers_and_copies_others():
+    """AccumulateGrad's steal (the .grad is the engine's buffer, no copy) where the loop alone holds the gradient,
+    a copy where something else does (a hook that kept it): the C loop counts references as the Python one."""
+    kept = []
+    x = tl.arange(3.0, requires_grad=True)
+    y = (x * 2).exp()
+    y.register_hook(lambda g: kept.append(g))
+    y.sum().backward()
+    assert not np.shares_memory(x.grad._data, kept[0]._data)
+    kept.clear()
+    v = tl.arange(3.0, requires_grad=True)
+    u = v * 2
+    u.grad_fn.register_hook(lambda gi, go: kept.append(gi[0]))     # holds the gradient v's sink receives
+    u.exp().sum().backward()
+    assert v.grad is not None and not np.shares_memory(v.grad._data, kept[0]._data)
+    s = tl.arange(3.0, requires_grad=True)
+    t = s * 2
+    t.exp().sum().backward()
+    assert t.grad_fn is not None and s.grad.tolist() == (2 * (2 * s).exp()).tolist()
+    w = tl.arange(3.0, requires_grad=True)
+    (w * 3).sum().backward()
+    g = w.grad
+    (w * 3).sum().backward()
+    assert w.grad is g and g.tolist() == [6.0, 6.0, 6.0]      # accumulated in place into the stolen buffer
+
+
+def _profiled(opts):
+    from profiler import profile, ProfilerActivity
+    rng = np.random.default_rng(1)
+    w = tl.tensor(rng.standard_normal((4, 3)).astype(np.float32), requires_grad=True)
+    x = tl.tensor(rng.standard_normal((5, 3)).astype(np.float32))
+    with profile(activities=[ProfilerActivity.CPU], **opts) as prof:
+        h = tl.nn.functional.linear(x, w)
+        loss = (h.relu() * h).sum() + (w * w).sum()
+        loss.backward()
+    evs = prof.events()
+    first = min(e.sequence_nr for e in evs if e.sequence_nr >= 0)      # (the counter is the process's)
+    return [(e.name, e.sequence_nr - first if e.sequence_nr >= 0 else -1,
+             tuple(map(tuple, e.input_shapes)) if opts else None) for e in evs], w.grad.numpy().tobytes()
+
+
+@pytest.mark.parametrize("opts", [{}, {"record_shapes": True, "profile_memory": True}], ids=["default", "detailed"])
+def test_a_profiled_backward_records_the_same_events_through_both_loops(opts, monkeypatch):
+    native = _profiled(opts)
+    assert any(name.endswith("Backward0") for name, _, _ in native[0])
+    _python_loop(monkeypatch)
+    assert _profiled(opts) == native
+
+
+def test_deps_counts_as_the_python_walk():
+    x = tl.arange(4.0, requires_grad=True)
+    y = x * 2
+    z = (y * y + y.exp()).sum()
+    deps = engine._cengine.deps(z.grad_fn)
+    walk: dict = {}
+    stack = [z.grad_fn]
+    while stack:
+        for fn, _ in stack.pop().edges:
+            if fn is not None:
+                if fn not in walk and type(fn).__name__ != "AccumulateGrad":
+                    stack.append(fn)
+                walk[fn] = walk.get(fn, 0) + 1
+    assert deps == walk
+    assert deps[y.grad_fn] == 3
