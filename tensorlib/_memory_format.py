@@ -128,8 +128,8 @@ def _infer_dense_strides(shape, strides):
 def preserve_strides(data):
     """The strides torch's preserve_format gives a copy of `data` (empty_like, clone): a dense,
     non-overlapping array's own, else dense ones in its strides' order; None when that is row-major."""
-    if data.flags.c_contiguous:
-        return None
+    if data.flags.c_contiguous or data.ndim <= 1 or not any(data.strides):
+        return None     # (one dim, or a value broadcast over every dim (a sum's gradient): row-major either way)
     st = _dense_strides(data)
     if st is None:
         item = data.itemsize

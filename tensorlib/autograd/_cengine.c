@@ -7,9 +7,10 @@
  * its gradients passed on to the nodes they feed (counted down, summed in a buffer where several arrive), its
  * region closed. Everything a node does beyond the loop's bookkeeping is the Python functions' it is configured
  * with (engine.py's _run_node, _run_hooked, _hooks_and_captures, _store_grad, _accumulate, ...), except the
- * commonest node: a plain Node (no hooks, no anomaly trace, no ctx), one gradient, a quiet pass and an
- * op with a `quiet_backward`, whose formula it calls itself and whose gradients it checks against the inputs'
- * metadata as _run_node does (a mismatch goes to _fix_grads).
+ * commonest node: a plain Node (no hooks, no anomaly trace, no ctx) with one real gradient, whose formula it calls
+ * itself -- in a quiet pass its op's `quiet_backward`, else as _run_formula runs it (phase and sequence number set,
+ * the node's region opened, its sink or backward formula) -- and whose gradients it checks against the inputs'
+ * metadata as _run_node does (a mismatch goes to _fix_grads); and .grad's steal of a gradient it alone holds.
  *
  * deps(root) counts the edges into each node reachable from one root, as run_backward's walk does.
  *
@@ -22,10 +23,12 @@
 
 static PyTypeObject *Node_T, *Acc_T, *Tensor_T, *ndarray_T;
 static PyObject *run_node, *run_hooked, *hooks_and_captures, *check_saved, *run_formula, *fix_grads, *store_grad,
-    *accumulate_fn, *sum_in_node, *ops_add, *hooks_dict, *state, *refs_probe;
+    *accumulate_fn, *sum_in_node, *ops_add, *hooks_dict, *dispatch_dict, *state, *refs_probe;
 static PyObject *s_tensor_hooks, *s_retained, *s_node_hooks, *s_quiet_backward, *s_dtype, *s_kind, *s_shape,
     *s_hooks, *s_post_acc_hooks, *s_anomaly_users, *s_anomaly, *s_anomaly_check_nan, *s_release, *s_freed, *s_c,
-    *s_trace, *s_ctx_data, *s_grad, *s_base, *s_grad_fn, *s_requires_grad, *s_flags, *s_writeable, *s_nbase;
+    *s_trace, *s_ctx_data, *s_grad, *s_base, *s_grad_fn, *s_requires_grad, *s_flags, *s_writeable, *s_nbase,
+    *s_version, *s_phase, *s_seq, *s_backward, *s_forward, *s_range_pair, *s_name, *s_sink_formulas,
+    *s_grad_enabled, *s_sink_backward;
 static Py_ssize_t off_op, off_seq, off_edges, off_inputs, off_versions, off_out_data, off_out_refs, off_in_meta,
     off_out_meta, off_ref, off_data;
 static PyObject *loop_refs;     /* what _store_grad's getrefcount sees for a gradient only drain() holds */
@@ -71,10 +74,10 @@ static PyObject *mod_configure(PyObject *self, PyObject *args)
         PyErr_SetString(PyExc_RuntimeError, "tensorlib.autograd._cengine is configured once");
         return NULL;
     }
-    if (!PyArg_ParseTuple(args, "O!O!O!O!OOOOOOOOOOO!OO", &PyType_Type, &node, &PyType_Type, &acc, &PyType_Type,
+    if (!PyArg_ParseTuple(args, "O!O!O!O!OOOOOOOOOOO!O!OO", &PyType_Type, &node, &PyType_Type, &acc, &PyType_Type,
                           &tensor, &PyType_Type, &ndarray, &run_node, &run_hooked, &hooks_and_captures,
                           &check_saved, &run_formula, &fix_grads, &store_grad, &accumulate_fn, &sum_in_node,
-                          &ops_add, &PyDict_Type, &hooks_dict, &state, &refs_probe)) {
+                          &ops_add, &PyDict_Type, &hooks_dict, &PyDict_Type, &dispatch_dict, &state, &refs_probe)) {
         run_node = NULL;
         return NULL;
     }
@@ -105,8 +108,8 @@ static PyObject *mod_configure(PyObject *self, PyObject *args)
         return NULL;
     }
     PyObject *keep[] = {node, acc, tensor, ndarray, run_node, run_hooked, hooks_and_captures, check_saved,
-                        run_formula, fix_grads, store_grad, accumulate_fn, sum_in_node, ops_add, hooks_dict, state,
-                        refs_probe};
+                        run_formula, fix_grads, store_grad, accumulate_fn, sum_in_node, ops_add, hooks_dict,
+                        dispatch_dict, state, refs_probe};
     for (size_t i = 0; i < sizeof keep / sizeof keep[0]; i++)
         Py_INCREF(keep[i]);     /* held for the process's life */
     Py_RETURN_NONE;
@@ -268,10 +271,144 @@ static Py_ssize_t n_outputs(PyObject *fn)
     return PyTuple_CheckExact(m) ? PyTuple_GET_SIZE(m) : 1;
 }
 
-/* engine._run_node's work for a plain node with one gradient in a quiet pass, when its op has a quiet formula:
- * the gradients per edge (new reference), or NULL with *taken = 0 where the case is not this one (nothing has
- * run), or NULL with an error set */
-static PyObject *quiet_node(PyObject *node, PyObject *buf, PyObject *held, int *taken)
+/* engine._check_saved's test for a node not freed: each saved input's version (its base's, for a view) is the one
+ * saved. 1 when all are, 0 when one is not or the fields are not the usual sequences (_check_saved decides), -1 on
+ * error */
+static int versions_unchanged(PyObject *node)
+{
+    PyObject *vs = SLOT(node, off_versions), *ins = SLOT(node, off_inputs);
+    if (vs == NULL || ins == NULL || !(PyTuple_Check(vs) || PyList_Check(vs)) || !PyTuple_Check(ins) ||
+        PyTuple_GET_SIZE(ins) < PySequence_Fast_GET_SIZE(vs))
+        return 0;
+    for (Py_ssize_t i = 0; i < PySequence_Fast_GET_SIZE(vs); i++) {
+        PyObject *v = PySequence_Fast_GET_ITEM(vs, i);
+        if (v == Py_None)
+            continue;
+        PyObject *t = PyTuple_GET_ITEM(ins, i);
+        PyObject *b = PyObject_GetAttr(t, s_base);
+        if (b == NULL)
+            return -1;
+        PyObject *now = PyObject_GetAttr(b != Py_None ? b : t, s_version);
+        Py_DECREF(b);
+        if (now == NULL)
+            return -1;
+        int eq = PyObject_RichCompareBool(now, v, Py_EQ);
+        Py_DECREF(now);
+        if (eq <= 0)
+            return eq;
+    }
+    return 1;
+}
+
+/* _run_formula's work for the node (a plain one, one real gradient g, not versions-checked here): the phase and
+ * sequence number set, the node's region opened where range hooks listen, its sink formula (OpDef.sink_backward,
+ * where the op sink or op_arrays alone observes and no graph is recorded) or its backward formula; the region
+ * left open in `held` for the caller to close once the gradients are passed on, or closed here on an error */
+static PyObject *observed_formula(PyObject *node, PyObject *op, PyObject *g, PyObject *held)
+{
+    PyObject *seq = SLOT(node, off_seq), *rp = NULL, *token = NULL, *out = NULL;
+    if (seq == NULL || PyObject_SetAttr(state, s_phase, s_backward) < 0 || PyObject_SetAttr(state, s_seq, seq) < 0)
+        goto finish;
+    rp = PyDict_GetItemWithError(hooks_dict, s_range_pair);      /* borrowed, then held */
+    if (rp == NULL && PyErr_Occurred())
+        goto finish;
+    if (rp == Py_None)
+        rp = NULL;
+    if (rp != NULL) {
+        Py_INCREF(rp);
+        if (!PyTuple_Check(rp) || PyTuple_GET_SIZE(rp) != 2) {
+            PyErr_SetString(PyExc_TypeError, "range_pair is (enter, exit)");
+            goto finish;
+        }
+        PyObject *name = PyObject_CallMethodNoArgs(node, s_name);
+        if (name == NULL)
+            goto finish;
+        PyObject *a[] = {name, s_backward};
+        token = call(PyTuple_GET_ITEM(rp, 0), a, 2);
+        Py_DECREF(name);
+        if (token == NULL) {
+            Py_CLEAR(rp);       /* (no region opened) */
+            goto finish;
+        }
+    }
+    if (SLOT(node, off_versions) != NULL && SLOT(node, off_versions) != Py_None) {
+        int same = versions_unchanged(node);
+        if (same < 0)
+            goto finish;
+        if (!same) {
+            PyObject *a[] = {node, op};
+            PyObject *r = call(check_saved, a, 2);
+            if (r == NULL)
+                goto finish;
+            Py_DECREF(r);
+        }
+    }
+    PyObject *sinks = PyDict_GetItemWithError(dispatch_dict, s_sink_formulas);    /* borrowed */
+    if (sinks == NULL && PyErr_Occurred())
+        goto finish;
+    int sb_on = sinks != NULL ? truth(sinks) : 0;
+    if (sb_on > 0) {
+        int ge = attr_truth(state, s_grad_enabled);
+        sb_on = ge < 0 ? -1 : !ge;
+    }
+    if (sb_on < 0)
+        goto finish;
+    PyObject *a[] = {node, g};
+    if (sb_on) {
+        PyObject *sb = PyObject_GetAttr(op, s_sink_backward);
+        if (sb == NULL)
+            goto finish;
+        if (sb != Py_None)
+            out = call(sb, a, 2);
+        else
+            out = Py_NewRef(Py_None);
+        Py_DECREF(sb);
+        if (out == NULL)
+            goto finish;
+        if (out == Py_None)
+            Py_CLEAR(out);
+        else
+            goto finish;
+    }
+    PyObject *bw = PyObject_GetAttr(op, s_backward);
+    if (bw == NULL)
+        goto finish;
+    out = call(bw, a, 2);
+    Py_DECREF(bw);
+finish:;
+    /* st.phase = "forward"; the region handed to `held`, or closed now on an error */
+    PyObject *et, *ev, *tb;
+    PyErr_Fetch(&et, &ev, &tb);
+    int ok = PyObject_SetAttr(state, s_phase, s_forward) == 0;
+    if (rp != NULL) {
+        PyObject *pair = out != NULL && ok ? PyTuple_Pack(2, PyTuple_GET_ITEM(rp, 1), token) : NULL;
+        if (pair != NULL) {
+            ok = PyList_Append(held, pair) == 0;
+            Py_DECREF(pair);
+        } else {
+            ok = 0;
+            PyObject *r = PyObject_CallOneArg(PyTuple_GET_ITEM(rp, 1), token);
+            Py_XDECREF(r);
+        }
+    }
+    Py_XDECREF(rp);
+    Py_XDECREF(token);
+    if (et != NULL) {       /* the first error wins */
+        PyErr_Clear();
+        PyErr_Restore(et, ev, tb);
+        Py_CLEAR(out);
+    } else if (!ok || PyErr_Occurred()) {
+        if (!PyErr_Occurred())
+            PyErr_SetString(PyExc_RuntimeError, "the engine could not end a node's region");
+        Py_CLEAR(out);
+    }
+    return out;
+}
+
+/* engine._run_node's work for a plain node with one real gradient: in a quiet pass its op's quiet formula (when it
+ * has one), else (observed) _run_formula's; the gradients per edge (new reference), or NULL with *taken = 0 where
+ * the case is not this one (nothing has run), or NULL with an error set */
+static PyObject *plain_node(PyObject *node, PyObject *buf, PyObject *held, int quiet, int *taken)
 {
     *taken = 0;
     if (PyList_GET_SIZE(buf) != 1)
@@ -283,7 +420,8 @@ static PyObject *quiet_node(PyObject *node, PyObject *buf, PyObject *held, int *
     if (d == NULL || Py_TYPE(d) != ndarray_T)
         return NULL;
     PyObject *op = SLOT(node, off_op), *edges = SLOT(node, off_edges), *in_meta = SLOT(node, off_in_meta);
-    if (op == NULL || edges == NULL || in_meta == NULL || !PyTuple_Check(edges) || !PyTuple_Check(in_meta))
+    if (op == NULL || edges == NULL || in_meta == NULL || !(PyTuple_Check(edges) || PyList_Check(edges)) ||
+        !(PyTuple_Check(in_meta) || PyList_Check(in_meta)))     /* (tuples, or the general make_node's lists) */
         return NULL;
     PyObject *dt = PyObject_GetAttr(d, s_dtype);
     if (dt == NULL)
@@ -296,22 +434,36 @@ static PyObject *quiet_node(PyObject *node, PyObject *buf, PyObject *held, int *
     Py_DECREF(kind);
     if (cplx)               /* a complex gradient: _run_complex's, or the op's complex formula (rare) */
         return NULL;
-    PyObject *qb = PyObject_GetAttr(op, s_quiet_backward);
-    if (qb == NULL)
-        return NULL;
-    if (qb == Py_None) {
-        Py_DECREF(qb);
-        return NULL;
+    PyObject *qb = NULL;
+    if (quiet) {
+        if ((qb = PyObject_GetAttr(op, s_quiet_backward)) == NULL)
+            return NULL;
+        if (qb == Py_None) {    /* (_run_node: the dispatched formula, by _run_formula) */
+            Py_DECREF(qb);
+            return NULL;
+        }
     }
     *taken = 1;
     PyObject *out = NULL;
-    Py_INCREF(op);
-    if (SLOT(node, off_versions) != NULL && SLOT(node, off_versions) != Py_None) {
-        PyObject *a[] = {node, op};
-        PyObject *r = call(check_saved, a, 2);
-        if (r == NULL)
+    Py_INCREF(op);          /* (held: the formula runs Python, which could rebind the node's fields) */
+    Py_INCREF(edges);
+    Py_INCREF(in_meta);
+    if (!quiet) {
+        if ((out = observed_formula(node, op, g, held)) == NULL)
             goto done;
-        Py_DECREF(r);
+        goto got;
+    }
+    if (SLOT(node, off_versions) != NULL && SLOT(node, off_versions) != Py_None) {
+        int same = versions_unchanged(node);
+        if (same < 0)
+            goto done;
+        if (!same) {        /* _check_saved raises torch's error (node.check_versions) */
+            PyObject *a[] = {node, op};
+            PyObject *r = call(check_saved, a, 2);
+            if (r == NULL)
+                goto done;
+            Py_DECREF(r);
+        }
     }
     {
         PyObject *a[] = {node, g};
@@ -330,13 +482,14 @@ static PyObject *quiet_node(PyObject *node, PyObject *buf, PyObject *held, int *
         if (out == NULL)
             goto done;
     }
+got:
     if (!PyTuple_CheckExact(out)) {
         PyObject *t = (PyList_Check(out) || PyTuple_Check(out)) ? PySequence_Tuple(out) : PyTuple_Pack(1, out);
         Py_DECREF(out);
         if ((out = t) == NULL)
             goto done;
     }
-    Py_ssize_t n = PyTuple_GET_SIZE(edges), k = PyTuple_GET_SIZE(out);
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(edges), k = PyTuple_GET_SIZE(out);
     if (k < n) {            /* out + (None,) * (n - k) */
         PyObject *t = PyTuple_New(n);
         if (t == NULL) {
@@ -355,13 +508,13 @@ static PyObject *quiet_node(PyObject *node, PyObject *buf, PyObject *held, int *
     /* every gradient has its input's shape and dtype, and no anomaly mode: `out` as it is, else _fix_grads */
     int fix = 0;
     Py_ssize_t m = k < n ? k : n;
-    if (PyTuple_GET_SIZE(in_meta) < m)
-        m = PyTuple_GET_SIZE(in_meta);
+    if (PySequence_Fast_GET_SIZE(in_meta) < m)
+        m = PySequence_Fast_GET_SIZE(in_meta);
     for (Py_ssize_t i = 0; i < m && !fix; i++) {
-        PyObject *gi = PyTuple_GET_ITEM(out, i), *e = PyTuple_GET_ITEM(edges, i);
+        PyObject *gi = PyTuple_GET_ITEM(out, i), *e = PySequence_Fast_GET_ITEM(edges, i);
         if (gi == Py_None || !PyTuple_Check(e) || PyTuple_GET_SIZE(e) < 1 || PyTuple_GET_ITEM(e, 0) == Py_None)
             continue;
-        PyObject *meta = PyTuple_GET_ITEM(in_meta, i);
+        PyObject *meta = PySequence_Fast_GET_ITEM(in_meta, i);
         PyObject *gd = Py_TYPE(gi) == Tensor_T ? SLOT(gi, off_data) : NULL;
         if (gd == NULL || !PyTuple_CheckExact(meta) || PyTuple_GET_SIZE(meta) != 2) {
             fix = 1;        /* (not a tensor of ours: _fix_grads reads its shape and dtype its own way) */
@@ -407,7 +560,9 @@ static PyObject *quiet_node(PyObject *node, PyObject *buf, PyObject *held, int *
     }
 done:
     Py_DECREF(op);
-    Py_DECREF(qb);
+    Py_DECREF(edges);
+    Py_DECREF(in_meta);
+    Py_XDECREF(qb);
     return out;
 fail:
     Py_CLEAR(out);
@@ -415,8 +570,8 @@ fail:
 }
 
 /* _store_grad's commonest case, in a quiet pass: the leaf has no .grad yet and the gradient is a plain tensor the
- * loop alone holds (its only reference is the caller's), of a NumPy array no one else was handed, that is its own
- * memory and writeable: .grad is that tensor (AccumulateGrad's steal, no copy). 1 when done, 0 when not this
+ * loop alone holds (its only reference is the caller's), of a writeable NumPy array no one else was handed whose
+ * memory is its own or a view's of a buffer nothing else holds: .grad is that tensor (AccumulateGrad's steal). 1 when done, 0 when not this
  * case (nothing changed), -1 on error */
 static int store_fast(PyObject *t, PyObject *g, PyObject *handed)
 {
@@ -441,8 +596,11 @@ static int store_fast(PyObject *t, PyObject *g, PyObject *handed)
     PyObject *base = PyObject_GetAttr(d, s_nbase);
     if (base == NULL)
         return -1;
+    /* a view (a transposed product): its memory is no one else's when its base's only holders are the view and
+     * the reference just taken (engine._shared_view, with g._base None) */
+    int shared = base != Py_None && Py_REFCNT(base) > 2;
     Py_DECREF(base);
-    if (base != Py_None)
+    if (shared)
         return 0;
     PyObject *flags = PyObject_GetAttr(d, s_flags);
     if (flags == NULL)
@@ -635,8 +793,8 @@ static PyObject *mod_drain(PyObject *self, PyObject *const *args, Py_ssize_t nar
                 goto error;
         }
         int taken = 0;
-        if (is_plain && quiet) {
-            in_grads = quiet_node(node, buf, held, &taken);
+        if (is_plain) {
+            in_grads = plain_node(node, buf, held, quiet, &taken);
             if (in_grads == NULL && (taken || PyErr_Occurred())) {
                 Py_XDECREF(nh);
                 goto error;
@@ -968,7 +1126,10 @@ PyMODINIT_FUNC PyInit__cengine(void)
                  {&s_anomaly, "anomaly"}, {&s_anomaly_check_nan, "anomaly_check_nan"}, {&s_release, "release"},
                  {&s_freed, "freed"}, {&s_c, "c"}, {&s_trace, "trace"}, {&s_ctx_data, "ctx_data"},
                  {&s_grad, "_grad"}, {&s_base, "_base"}, {&s_grad_fn, "_grad_fn"}, {&s_requires_grad, "_requires_grad"},
-                 {&s_flags, "flags"}, {&s_writeable, "writeable"}, {&s_nbase, "base"}};
+                 {&s_flags, "flags"}, {&s_writeable, "writeable"}, {&s_nbase, "base"}, {&s_version, "_version"},
+                 {&s_phase, "phase"}, {&s_seq, "seq"}, {&s_backward, "backward"}, {&s_forward, "forward"},
+                 {&s_range_pair, "range_pair"}, {&s_name, "name"}, {&s_sink_formulas, "_sink_formulas"},
+                 {&s_grad_enabled, "grad_enabled"}, {&s_sink_backward, "sink_backward"}};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
         if ((*names[i].p = PyUnicode_InternFromString(names[i].s)) == NULL)
             return NULL;

@@ -777,4 +777,4 @@ _cengine = load_native("tensorlib.autograd._cengine")
 if _cengine is not None:
     _cengine.configure(Node, AccumulateGrad, Tensor, np.ndarray, _run_node, _run_hooked, _hooks_and_captures,
                        _check_saved, _run_formula, _fix_grads, _store_grad, _accumulate, _sum_in_node,
-                       lambda x, g: _ops().add(x, g), vars(_H), STATE, _refs_probe)
+                       lambda x, g: _ops().add(x, g), vars(_H), vars(_D), STATE, _refs_probe)

@@ -162,11 +162,16 @@ def _column_major(d):
 
 
 def _quiet_mm_grads(gd, ad, bd, need_a, need_b):
-    """_mm_grads on NumPy arrays (the quiet formulas of mm and addmm): mm's kernel on the same layouts."""
-    ga = tensor_of(_mm_kernel(np, gd, bd.T)) if need_a else None
+    """_mm_grads on NumPy arrays (the quiet formulas of mm and addmm): mm's kernel on the same layouts (its
+    product directly where the operands pass its checks: 2-D, of one dtype, the shapes consistent)."""
+    same = gd.ndim == ad.ndim == bd.ndim == 2 and gd.dtype == ad.dtype == bd.dtype
+    ga = None
+    if need_a:
+        ga = tensor_of(_product(np, gd, bd.T) if same and gd.shape[1] == bd.shape[1] else _mm_kernel(np, gd, bd.T))
     gb = None
     if need_b:
-        gb = tensor_of(_mm_kernel(np, gd.T, ad).T if _column_major(bd) else _mm_kernel(np, ad.T, gd))
+        mm = _product if same and gd.shape[0] == ad.shape[0] else _mm_kernel
+        gb = tensor_of(mm(np, gd.T, ad).T if _column_major(bd) else mm(np, ad.T, gd))
     return ga, gb
 
 
