@@ -1,6 +1,6 @@
-"""The compiled parts: the recording paths in C (tensorlib/_native.py describes them), built on Linux with the
+"""The compiled parts: the hot paths in C (tensorlib/_native.py describes them), built on Linux with the
 interpreter's own headers and nothing else. optional=True: where no C compiler is found the package installs
-without them and records through their Python twins, the same records at a higher cost per op. Everything
+without them and runs their Python twins, the same results at a higher cost per op. Everything
 else is in pyproject.toml."""
 import sys
 
@@ -12,6 +12,6 @@ if sys.platform.startswith("linux"):
     ext_modules = [Extension(name, [name.replace(".", "/") + ".c"], depends=["tensorlib/_native_common.h"],
                              optional=True, extra_compile_args=FLAGS)
                    for name in ("tensorlib._crecorded", "tensorlib._cexecute", "tensorlib.autograd._cengine",
-                                 "profiler._crecord")]
+                                "tensorlib._cmath", "profiler._crecord")]
 
 setup(ext_modules=ext_modules)

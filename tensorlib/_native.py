@@ -1,11 +1,12 @@
 """The C parts of the hot paths, and whether they are used.
 
-Four optional extension modules, built by `pip install` on Linux from C files beside their Python twins
+Five optional extension modules, built by `pip install` on Linux from C files beside their Python twins
 (setup.py; without a C compiler the package installs without them):
   tensorlib._crecorded          the dispatcher's recorded paths (dispatch.py: an op under a profiler's op sink or
                                 its one op hook, an op run on arrays by run_recorded)
   tensorlib._cexecute           the executor's common case (_execute.py: an unobserved op on NumPy arrays)
   tensorlib.autograd._cengine   the backward engine's loop (autograd/engine.py: a backward() pass)
+  tensorlib._cmath              float32 exp on AVX2 CPUs where NumPy's is scalar (ops/_fastmath.py: np.exp)
   profiler._crecord             the profiler recorder's hook methods and its CPU memory records (profiler/_native.py)
 Each does what its Python twin does, step for step, at a lower cost per op; the Python code stays the
 reference and is used when the module is absent, when TENSORLIB_NATIVE=0 is set in the environment, or (for the

@@ -5,6 +5,7 @@ import math
 from functools import partial
 
 from .. import _hooks as _H
+from ._fastmath import exp as fast_exp
 from .comparison import gt, where
 from .unary_math import _f, erf, erf_kernel, exp, log1p_exp_neg_abs, normal_cdf32, tanh
 from ..dispatch import STATE, run_recorded_op
@@ -38,7 +39,7 @@ def sigmoid_of_negated(xp, e):
     kernel calls on a buffer it wrote -a into (the LSTM cell's workspace)."""
     if xp is np:
         with np.errstate(over="ignore"):
-            np.exp(e, out=e)
+            fast_exp(e, out=e)
     else:
         xp.exp(e, out=e)
     e += 1

@@ -23,6 +23,7 @@ from functools import partial
 
 from .. import _hooks as _H
 from ._define import dispatch, np, op
+from ._fastmath import exp as fast_exp
 from .. import _dtype
 from .nn_ops import DROPOUT, _softmax_k
 from ._rows import ones_vector, row_max, row_sum, softmax_backward_rows
@@ -89,7 +90,7 @@ def _fused(xp, q, k, v, mask, scale, is_causal, dropout_p, generator):
         if dead is not None:
             m[dead] = 0
         s -= m
-        np.exp(s, out=s)
+        fast_exp(s, out=s)
         total = row_sum(s)
         if dead is not None:
             total[dead] = 1

@@ -16,6 +16,7 @@ from .._device import device_of
 from .._graph import as_array, quiet_op, tensor_of
 from .broadcast import EXPAND, QUIET, SINK, add_at, quiet_arrays, quiet_sum_to, sum_to
 from ._define import Tensor, dispatch, np, op
+from ._fastmath import exp as fast_exp
 from ._rows import max0, row_index, row_max, row_sum, rows_on, softmax_backward_rows
 from .activation import sigmoid, softplus
 from .arithmetic import CLAMP, clamp
@@ -101,7 +102,7 @@ def _softmax_k(xp, x, dim):
     if x.size == 0:         # nothing to normalise (NumPy's max has no identity to reduce over)
         return x.copy()
     if xp is np and (dim == x.ndim - 1 or dim == -1):      # short rows: see _rows
-        e = np.exp(x - row_max(x))
+        e = fast_exp(x - row_max(x))
         e /= row_sum(e)
         return e
     m = x.max(axis=dim, keepdims=True)
@@ -115,12 +116,12 @@ def _log_softmax_k(xp, x, dim):
         return x.copy()
     if xp is np and (dim == x.ndim - 1 or dim == -1):      # short rows: see _rows
         s = x - row_max(x)
-        lse = row_sum(np.exp(s))
+        lse = row_sum(fast_exp(s))
         s -= np.log(lse, out=lse)
         return s
     if xp is np:    # the ufuncs' reduce directly: the same sums, without ndarray.max/sum's Python wrappers
         s = x - np.maximum.reduce(x, dim, keepdims=True)
-        return s - np.log(np.add.reduce(np.exp(s), dim, keepdims=True))
+        return s - np.log(np.add.reduce(fast_exp(s), dim, keepdims=True))
     m = x.max(axis=dim, keepdims=True)
     s = x - m
     return s - xp.log(xp.exp(s).sum(axis=dim, keepdims=True))
@@ -164,7 +165,7 @@ SOFTMAX.sink_backward = lambda ctx, g: run_recorded_op(SOFTMAX_BACKWARD, g, ctx.
 def LOG_SOFTMAX_BACKWARD(xp, g, y, dim):
     """torch's _log_softmax_backward_data, one op: g - exp(y) * sum(g, dim)."""
     if xp is np and g.ndim:         # (0-d: ufuncs give NumPy scalars, no out= for those)
-        e = np.exp(y)
+        e = fast_exp(y)
         e *= row_sum(g) if dim == g.ndim - 1 and g.ndim else np.add.reduce(g, dim, keepdims=True)
         return np.subtract(g, e, out=e)
     return g - xp.exp(y) * g.sum(axis=dim, keepdims=True)

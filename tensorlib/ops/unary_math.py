@@ -14,6 +14,7 @@ from .comparison import isfinite, where
 from ._define import dispatch, np, op, public, refuse_complex, special_functions, torch_op, unary, write_out
 from .._graph import tensor_of
 from .broadcast import QUIET, SINK, quiet_arrays
+from ._fastmath import exp as fast_exp
 
 # The backward formulas below call functions the declarations further down make (read at call time).
 neg: Callable[..., Any]
@@ -97,8 +98,8 @@ public(lambda self: self, name="__pos__", function=False, method=True)
 
 RECIPROCAL = unary("reciprocal", lambda xp, a: xp.reciprocal(_f(xp, a)),
                    lambda ctx, g: (neg(g) * (y := ctx.saved_output) * y,), save="o", amp="fp32")
-EXP = unary("exp", lambda xp, a: xp.exp(_f(xp, a)), lambda ctx, g: (g * ctx.saved_output,), save="o", amp="fp32",
-            inplace=True)
+EXP = unary("exp", lambda xp, a: fast_exp(_f(xp, a)) if xp is np else xp.exp(_f(xp, a)),
+            lambda ctx, g: (g * ctx.saved_output,), save="o", amp="fp32", inplace=True)
 EXP2 = unary("exp2", lambda xp, a: xp.exp2(_f(xp, a)), lambda ctx, g: (g * ctx.saved_output * math.log(2),),
              save="o")
 EXPM1 = unary("expm1", lambda xp, a: xp.expm1(_f(xp, a)), lambda ctx, g: (g * (ctx.saved_output + 1),), save="o",

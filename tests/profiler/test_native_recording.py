@@ -39,7 +39,7 @@ def test_the_native_recorders_are_built_and_used_on_linux():
         assert not NATIVE and _native.status()["tensorlib._crecorded"].startswith("off")
         return
     assert _native.status() == {"tensorlib._crecorded": "on", "tensorlib._cexecute": "on", "profiler._crecord": "on",
-                                "tensorlib.autograd._cengine": "on"}
+                                "tensorlib.autograd._cengine": "on", "tensorlib._cmath": "on"}
     assert NATIVE
     with profiler.profile(record_shapes=True, profile_memory=True) as prof:
         assert type(prof._recorder.native).__name__ == "OpHooks"

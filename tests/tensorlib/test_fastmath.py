@@ -1,0 +1,119 @@
+"""float32 exp by tensorlib._cmath's AVX2 loop (tensorlib/ops/_fastmath.py) against NumPy's float64 exp: within 1 ulp
+of the correctly rounded float32 result over the whole range, libm's results outside it (overflow, inf, NaN, values
+below FLT_MIN), and the ops that call it (exp, softmax, log_softmax and its backward, sigmoid, attention) on arrays
+large enough to take it. Where the CPU lacks AVX2 or FMA, or the extension is not built, the ops run NumPy's exp and
+the checks on values still hold."""
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+import pytest
+
+import tensorlib as tl
+from tensorlib import _native
+from tensorlib.ops import _fastmath
+
+N = _fastmath.MIN_SIZE * 4
+
+
+def _ulps(a, ref):
+    """|a - ref| in units in the last place of float32, for finite positive normal values."""
+    return np.abs(a.view(np.int32).astype(np.int64) - ref.view(np.int32).astype(np.int64))
+
+
+def test_the_extension_is_built_and_used_on_linux_x86():
+    if not sys.platform.startswith("linux"):
+        pytest.skip("tensorlib._cmath is built on Linux only (setup.py)")
+    status = _native.status().get("tensorlib._cmath")
+    if status is not None and status.startswith("off"):     # TENSORLIB_NATIVE=0
+        assert not _fastmath.FAST
+        return
+    assert status == "on"
+    assert _fastmath._M is not None
+
+
+def test_exp_is_within_one_ulp_over_the_float32_range():
+    rng = np.random.default_rng(0)
+    x = np.concatenate([rng.uniform(-87.3, 88.7, 2_000_000), rng.uniform(-1, 1, 200_000),
+                        np.linspace(-90, 90, 100_001)]).astype(np.float32)
+    y = _fastmath.exp(x)
+    ref64 = np.exp(x.astype(np.float64))
+    with np.errstate(over="ignore"):
+        ref = ref64.astype(np.float32)
+    normal = (ref64 >= np.finfo(np.float32).tiny) & (ref64 <= np.finfo(np.float32).max)
+    assert _ulps(y[normal], ref[normal]).max() <= 1
+    # NumPy's own exp, for scale: its error is larger on some values
+    with np.errstate(over="ignore"):
+        assert _ulps(np.exp(x)[normal], ref[normal]).max() <= 3
+
+
+def test_exp_outside_the_vector_range_is_libms():
+    special = np.array([np.inf, -np.inf, np.nan, 0.0, -0.0, 88.72, 88.73, 89.0, 1e30, -87.0, -87.34, -88.0, -95.5,
+                        -103.97, -104.0, -1e30, 1e-45, -1e-45], np.float32)
+    x = np.resize(special, N)       # (long enough for the vector path, each special in every lane position)
+    with np.errstate(over="ignore"):
+        y = _fastmath.exp(x)
+    assert np.isposinf(y[x == np.inf]).all() and (y[x == -np.inf] == 0).all() and np.isnan(y[np.isnan(x)]).all()
+    assert (y[x == 0] == 1).all() and np.isposinf(y[x >= 88.73]).all() and (y[x <= -104] == 0).all()
+    sub = (x < -87.4) & (x > -103.9)           # subnormal results: within one subnormal step of the exact value
+    exact = np.exp(x[sub].astype(np.float64))
+    assert np.abs(y[sub] - exact).max() <= np.finfo(np.float32).smallest_subnormal
+
+
+def test_exp_layouts_and_out():
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((64, 257)).astype(np.float32)
+    ref = np.exp(x.astype(np.float64)).astype(np.float32)
+    assert _ulps(_fastmath.exp(x), ref).max() <= 1
+    for arg in (x.T, x[:, ::2], x[::-1]):               # not C-contiguous: NumPy's exp itself
+        assert np.array_equal(_fastmath.exp(arg), np.exp(arg))
+    out = np.empty_like(x)
+    assert _fastmath.exp(x, out=out) is out and _ulps(out, ref).max() <= 1
+    inplace = x.copy()
+    assert _fastmath.exp(inplace, out=inplace) is inplace and _ulps(inplace, ref).max() <= 1
+    small = x[:1, :8]
+    assert np.array_equal(_fastmath.exp(small), np.exp(small))      # below MIN_SIZE: NumPy's exp itself
+    f64 = x.astype(np.float64)
+    assert np.array_equal(_fastmath.exp(f64), np.exp(f64))
+    with pytest.raises(ValueError, match="float32"):
+        if _fastmath._M is None:
+            raise ValueError("float32")
+        _fastmath._M.exp_f32(x, np.empty(x.shape, np.float64))
+
+
+@pytest.mark.parametrize("name", ["exp", "softmax", "log_softmax", "sigmoid", "log_softmax_backward", "attention"])
+def test_ops_on_large_float32_arrays_match_float64(name):
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((16, N // 8)).astype(np.float32) * 4
+    t = tl.tensor(x, requires_grad=True)
+    x64 = x.astype(np.float64)
+    if name == "exp":
+        got, ref = t.exp(), np.exp(x64)
+    elif name == "softmax":
+        got = tl.softmax(t, 1)
+        e = np.exp(x64 - x64.max(1, keepdims=True))
+        ref = e / e.sum(1, keepdims=True)
+    elif name == "log_softmax":
+        got = tl.log_softmax(t, 1)
+        s = x64 - x64.max(1, keepdims=True)
+        ref = s - np.log(np.exp(s).sum(1, keepdims=True))
+    elif name == "sigmoid":
+        got, ref = t.sigmoid(), 1 / (1 + np.exp(-x64))
+    elif name == "log_softmax_backward":
+        g = rng.standard_normal(x.shape)
+        tl.log_softmax(t, 1).backward(tl.tensor(g.astype(np.float32)))
+        s = x64 - x64.max(1, keepdims=True)
+        p = np.exp(s) / np.exp(s).sum(1, keepdims=True)
+        got, ref = t.grad, g - p * g.sum(1, keepdims=True)
+    else:
+        q = tl.tensor(rng.standard_normal((2, 2, 64, 32)).astype(np.float32))
+        k = tl.tensor(rng.standard_normal((2, 2, 64, 32)).astype(np.float32))
+        v = tl.tensor(rng.standard_normal((2, 2, 64, 32)).astype(np.float32))
+        got = tl.nn.functional.scaled_dot_product_attention(q, k, v)
+        qa, ka, va = (a.numpy().astype(np.float64) for a in (q, k, v))
+        sc = qa @ ka.swapaxes(-1, -2) / np.sqrt(32)
+        w = np.exp(sc - sc.max(-1, keepdims=True))
+        ref = (w / w.sum(-1, keepdims=True)) @ va
+    assert got.dtype == tl.float32
+    np.testing.assert_allclose(got.detach().numpy(), ref, rtol=2e-5, atol=2e-6)
