@@ -128,6 +128,13 @@ def _scenarios():
         tl.autograd.backward([a, b], [tl.tensor(1.0), tl.tensor(3.0)])
         return [x]
 
+    def dependent_roots():      # a root reachable from another: it runs once, after both gradients arrive
+        x = tl.arange(3.0, requires_grad=True)
+        y = x.exp()
+        z = (y * 2).sum()
+        tl.autograd.backward([y, z, y], [tl.ones(3), tl.tensor(0.5), tl.full((3,), 2.0)])
+        return [x]
+
     def leaf_root():
         x = tl.tensor(2.0, requires_grad=True)
         x.backward()
@@ -237,7 +244,7 @@ def _scenarios():
         y.backward()
         return []
 
-    return {f.__name__: f for f in (custom, two_roots, leaf_root, leaf_root_given, accumulate_twice,
+    return {f.__name__: f for f in (custom, two_roots, dependent_roots, leaf_root, leaf_root_given, accumulate_twice,
                                     retained_then_freed, version_error, formula_error, wrong_shape, anomaly_nan,
                                     create_graph, dtype_cast, detached_branches, no_grad_leaf_gone)}
 
