@@ -121,6 +121,8 @@ def mark_view(out: Tensor, src):
     if base is s or base is s.base or type(d) is not _np_ndarray or _np.may_share_memory(d, s):
         b = src._base
         out._base = b if b is not None else src
+        if src._multi_view:     # a view of an output of unbind/split: torch's creation meta passes on
+            out._multi_view = True
 
 
 def _version(t):
@@ -746,7 +748,11 @@ def record_inplace(op, base, args, attrs, result, seq):
     _check_cast(result.dtype, target._data.dtype)
     target._data[...] = result
     b = target._base
-    (b if b is not None else target)._version += 1
+    if b is None:
+        target._version += 1
+        target._rebase_gen += 1     # its views made before take the new history when next used (torch replays them)
+    else:
+        b._version += 1
     target._grad_fn = node
     target._output_nr = 0
     target._requires_grad = True
@@ -764,6 +770,9 @@ _NO_GRAD_VIEW = ("A view was created in no_grad mode and is being modified inpla
                  "that this use case is ambiguous and error-prone, it is forbidden. You can clarify your code by "
                  "moving both the view and the inplace either both inside the no_grad block (if you don't want the "
                  "inplace to be tracked) or both outside (if you want the inplace to be tracked).")
+_MULTI_VIEW = ("Output {} of {} is a view and is being modified inplace. This view is the output of a function that "
+               "returns multiple views. Such functions do not allow the output views to be modified inplace. You "
+               "should replace the inplace operation by an out-of-place one.")
 _OVERLAP = ("unsupported operation: more than one element of the written-to tensor refers to a single memory "
             "location. Please clone() the tensor before performing the operation.")
 
@@ -777,6 +786,11 @@ def record_inplace_view(op, args, attrs):
     COPY_SLICES, GETITEM = op_named("copy_slices"), op_named("index")
     view = args[0]
     base = view._base
+    multi = view._multi_view
+    if multi and view._requires_grad:
+        fn = view._grad_fn
+        name = multi if type(multi) is str or fn is None else fn.name().rsplit("Backward", 1)[0]
+        raise RuntimeError(_MULTI_VIEW.format(view._output_nr, name))
     if base._requires_grad and not view._requires_grad:
         raise RuntimeError(_NO_GRAD_VIEW)
     if view._requires_grad and base._grad_fn is None:

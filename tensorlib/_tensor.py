@@ -31,6 +31,8 @@ class Tensor:
     _rebase_gen = 0          # of a base: how often an in-place op on one of its views rewrote its history;
                              # of a view: the count its grad_fn reflects (autograd.graph.record_inplace_view)
     _detached = False        # a view made by detach() (or .data): no autograd link to its base
+    _multi_view: bool | str = False  # an output of unbind/split (its op's name), or a view of one: torch refuses
+                                     # an in-place op on it while autograd records (_graph.record_inplace_view)
     _is_param = False
     _inference = False
     __array_priority__ = 1000  # numpy scalars defer to our reflected operators

@@ -10,7 +10,7 @@ from .. import _hooks as _H
 from .. import ops as _ops
 from .._tensor import Tensor
 from ..dispatch import dispatch, record_range
-from ..ops._define import torch_op
+from ..ops._define import torch_op, write_out
 from .. import ops as _E
 from ..ops.activation import hardtanh as _hardtanh, leaky_relu_ as _leaky_relu_, logsigmoid as _logsigmoid
 from ..ops.activation import relu6 as _relu6
@@ -239,7 +239,8 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
 
 def normalize(input, p=2.0, dim=1, eps=1e-12, out=None):
     n = _ops.norm(input, p, dim, keepdim=True)
-    return input / _E.clamp_min(n, eps).expand_as(input)
+    r = input / _E.clamp_min(n, eps).expand_as(input)
+    return r if out is None else write_out(r, out, "normalize")
 
 
 def bilinear(input1, input2, weight, bias=None):

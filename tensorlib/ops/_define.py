@@ -315,6 +315,18 @@ def write_out(result, out, name=None):
     return out
 
 
+def write_outs(result, out, name):
+    """write_out of a function of several results (sort's values and indices, into `out`'s tensors, returned as
+    the same named tuple) or of one."""
+    if out is None:
+        return result
+    if isinstance(result, tuple):
+        for r, o in zip(result, out):
+            write_out(r, o, name)
+        return type(result)(*out)
+    return write_out(result, out, name)
+
+
 def _can_cast(src, dst) -> bool:
     """torch's canCast(from, to) of NumPy dtypes: no complex into a real type, no floating into an integral one,
     nothing but bool into bool."""

@@ -144,9 +144,55 @@ def GETITEM(xp, a, idx):
     _sync.note_index(a, idx, "index (boolean mask)")
     try:
         split = _torch_order(idx, a.ndim)
-        return a[idx] if split is None else a[split[0]][split[1]]
+        if split is not None:
+            return a[split[0]][split[1]]
+        r = a[idx]
     except IndexError as e:
         raise index_error(e, a, idx) from None
+    return _new_axes_strides(xp, a, r, idx) if 0 in r.strides else r
+
+
+def _new_axes_strides(xp, a, r, idx):
+    """A basic index's result with torch's stride for each None's new axis, where NumPy gives 0 (which reads as an
+    expanded dim): torch applies the index left to right, a None as an unsqueeze of what it has so far (size *
+    stride of the axis it precedes then, the item size at the end). NumPy's reshape gives those strides unless an
+    int follows the None or the None ends a result whose last stride is not 1 (then the geometry is worked out)."""
+    if type(idx) is not tuple:
+        idx = (idx,)
+    none = simple = False
+    for i in idx:
+        if i is None:
+            none = True
+        elif type(i) is int:
+            simple = simple or none     # (an int after a None: the slow path)
+        elif type(i) is not slice and i is not Ellipsis:
+            return r                    # advanced indexing: a copy, not ours
+    if not none or not r.size:
+        return r
+    if not simple and not (r.ndim > 1 and r.strides[-1] == 0 and r.strides[-2] != r.itemsize):
+        r2 = r.reshape((-1,) + r.shape[1:])
+        if all(s == 0 or s == s2 for s, s2 in zip(r.strides, r2.strides)):
+            return r2
+    shape, strides = list(a.shape), list(a.strides)
+    p = 0
+    for i in idx:
+        if i is None:
+            strides.insert(p, shape[p] * strides[p] if p < len(shape) else a.itemsize)
+            shape.insert(p, 1)
+            p += 1
+        elif i is Ellipsis:
+            p += a.ndim - sum(1 for j in idx if j is not None and j is not Ellipsis)
+        elif type(i) is slice:
+            start, stop, step = i.indices(shape[p])
+            shape[p] = len(range(start, stop, step))
+            strides[p] *= step
+            p += 1
+        else:
+            del shape[p], strides[p]
+    if tuple(shape) != r.shape or len(strides) != r.ndim:
+        return r
+    st = tuple(strides[d] if r.strides[d] == 0 and r.shape[d] == 1 else r.strides[d] for d in range(r.ndim))
+    return r if st == r.strides else xp.lib.stride_tricks.as_strided(r, r.shape, st)
 
 
 @op("index_backward", node_name="IndexBackwardBackward0")
@@ -579,7 +625,8 @@ def MASKED_FILL(xp, a, mask, value):
         raise RuntimeError(f"masked_fill_ only supports boolean masks, but got mask with dtype {mask.dtype}")
     if hasattr(value, "ndim"):
         value = value.astype(a.dtype)
-    return xp.where(mask, fill_value(value, a.dtype), a).astype(a.dtype, copy=False)
+    r = xp.where(mask, fill_value(value, a.dtype), a).astype(a.dtype, copy=False)
+    return r if a.flags.c_contiguous or r.flags.c_contiguous else r.copy(order="C")     # torch's is contiguous
 
 
 @MASKED_FILL.def_backward

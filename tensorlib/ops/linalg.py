@@ -7,7 +7,7 @@ from functools import partial
 from .. import _blas
 from .. import _dtype as D
 from .broadcast import QUIET, SINK, quiet_sum_to, sum_to
-from ._define import Tensor, dispatch, np, op, public, torch_op, write_out
+from ._define import Tensor, dispatch, np, op, public, torch_op, write_out, write_outs
 from .._graph import tensor_of, tensor_of_result
 from .reduce import SUM
 from .creation import ones_like
@@ -578,14 +578,14 @@ def _expand_input(input, shape):
 def addmm(input, mat1, mat2, *, beta=1, alpha=1, out=None):
     if mat1.ndim == 2 and mat2.ndim == 2 and mat1.shape[1] == mat2.shape[0]:
         input = _expand_input(input, (mat1.shape[0], mat2.shape[1]))
-    return dispatch(ADDMM, input, mat1, mat2, beta=beta, alpha=alpha)
+    return write_outs(dispatch(ADDMM, input, mat1, mat2, beta=beta, alpha=alpha), out, "addmm")
 
 
 @public(method=True)
 def baddbmm(input, batch1, batch2, *, beta=1, alpha=1, out=None):
     if batch1.ndim == 3 and batch2.ndim == 3:
         input = _expand_input(input, (batch1.shape[0], batch1.shape[1], batch2.shape[2]))
-    return dispatch(BADDBMM, input, batch1, batch2, beta=beta, alpha=alpha)
+    return write_outs(dispatch(BADDBMM, input, batch1, batch2, beta=beta, alpha=alpha), out, "baddbmm")
 
 
 @op("linalg_cross", promote=True, save="i", node_name="LinalgCrossBackward0")
@@ -623,6 +623,6 @@ def cross(input, other, dim=None, *, out=None):
         sb = other.shape[d - (nd - other.ndim)] if d >= nd - other.ndim else 1
         if sa != 3 or sb != 3:
             raise RuntimeError(f"linalg.cross: inputs dimension {dim} must have length 3. Got {sa} and {sb}")
-    return dispatch(CROSS, input, other, dim=d)
+    return write_outs(dispatch(CROSS, input, other, dim=d), out, "cross")
 
 

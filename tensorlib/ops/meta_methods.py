@@ -121,8 +121,13 @@ def _storage(a):
     """(the array that owns `a`'s memory, as a flat view, or None where it is not a contiguous array of a's dtype
     (a NumPy array over a foreign buffer), and a's offset into it, in elements): a's "storage", on either backend."""
     root = a
-    while isinstance(root.base, type(a)):
-        root = root.base
+    while True:
+        b = root.base
+        if not isinstance(b, type(a)):      # NumPy's as_strided: an array over a DummyArray over the array
+            b = getattr(b, "base", None) if type(b).__name__ == "DummyArray" else None
+            if not isinstance(b, type(a)):
+                break
+        root = b
     if type(a) is np.ndarray:
         start, ptr = root.__array_interface__["data"][0], a.__array_interface__["data"][0]
     else:

@@ -36,7 +36,8 @@ def TO(xp, a, dtype=None, device=None, copy=False, memory_format=None):
             a = a.real
         if _H.range_hooks and not copied:   # torch's _to_copy: a buffer (empty_strided), then copy_ into it
             return _alloc_and_copy(xp, a, dtype)
-        return a.astype(dtype)
+        # preserve_format (torch's): a dense input's strides kept, an expanded one's made dense in their order
+        return a.astype(dtype) if a.flags.c_contiguous else MF.copy_strided(xp, a, MF.preserve_strides(a), dtype)
     # a dispatched `to` that changes nothing still returns new memory (the public `to` returns the tensor
     # itself before dispatching): an output that aliased its input would not share its versions
     if copied:
@@ -245,7 +246,33 @@ def VIEW_DTYPE(xp, a, dtype):
 
 
 def view_dtype(input, dtype):
-    return dispatch(VIEW_DTYPE, input, dtype=D.to_dtype(dtype).np)
+    new = D.to_dtype(dtype).np
+    d = input._data
+    if new.itemsize != d.itemsize and type(d) is not SparseCOO:
+        _view_dtype_check(input, d, new)
+    return dispatch(VIEW_DTYPE, input, dtype=new)
+
+
+def _view_dtype_check(input, d, new):
+    """torch's geometry checks, in its order and words, of a view as a dtype of another element size (NumPy's own
+    allow some layouts torch refuses, a stride or storage offset that is not a whole number of new elements)."""
+    what = f"to view {D.scalar_name(d.dtype)} as {D.scalar_name(new)} (different element sizes)"
+    if d.ndim == 0:
+        raise RuntimeError(f"self.dim() cannot be 0 {what}")
+    strides = input.stride()
+    if new.itemsize > d.itemsize:
+        ratio = new.itemsize // d.itemsize
+        if d.shape[-1] % ratio:
+            raise RuntimeError(f"self.size(-1) must be divisible by {ratio} {what}, but got {d.shape[-1]}")
+        offset = input.storage_offset()
+        if offset % ratio:
+            raise RuntimeError(f"self.storage_offset() must be divisible by {ratio} {what}, but got {offset}")
+    if strides[-1] != 1:
+        raise RuntimeError(f"self.stride(-1) must be 1 {what}, but got {strides[-1]}")
+    if new.itemsize > d.itemsize:
+        for i, st in enumerate(strides[:-1]):
+            if st % ratio:
+                raise RuntimeError(f"self.stride({i}) must be divisible by {ratio} {what}, but got {st}")
 
 
 # --- fills and copies (in-place; the in-place arithmetic lives beside its op) -------------------------

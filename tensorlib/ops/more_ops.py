@@ -17,7 +17,7 @@ from .. import _dtype as D
 from .. import _hooks as _H
 from .. import _sync
 from ..dispatch import record_range
-from ._define import Tensor, dispatch, np, op, public, refuse_complex, write_out
+from ._define import Tensor, dispatch, np, op, public, refuse_complex, write_out, write_outs
 from .broadcast import add_at, norm_dims
 from .comparison import where
 from .creation import (_creation, _dev, _dt, _linspace, _on, check_layout, empty, ones, ones_like,
@@ -122,7 +122,7 @@ def _scatter_reduce_array(xp, a, index, src, dim, reduce, include_self):
             raise RuntimeError(f"reduce argument must be either sum, prod, mean, amax or amin, got {reduce}")
         reduce = "a" + reduce
     _scatter_bounds(xp, a, index, dim)
-    out = xp.array(a, copy=True).reshape(a.shape or (1,))
+    out = xp.array(a, copy=True, order="C").reshape(a.shape or (1,))   # C order: `flat` below is a view of it
     if a.ndim == 0:
         index, src = index.reshape(1), src.reshape(1)
     s = src[tuple(slice(0, n) for n in index.shape)]
@@ -363,7 +363,7 @@ MODE.def_backward(_select_bwd)
 @public(method=True)
 def mode(input, dim=-1, keepdim=False, *, out=None):
     v, i = dispatch(MODE, input, dim=norm_dims(dim, input.ndim)[0], keepdim=bool(keepdim))
-    return mode_rt(v, i)
+    return write_outs(mode_rt(v, i), out, "mode")
 
 
 def _nanmedian_k(xp, a, dim=None, keepdim=False):
@@ -405,9 +405,9 @@ NANMEDIAN_DIM.def_backward(_median_bwd)
 @public(method=True)
 def nanmedian(input, dim=None, keepdim=False, *, out=None):
     if dim is None:
-        return dispatch(NANMEDIAN, input)
+        return write_outs(dispatch(NANMEDIAN, input), out, "nanmedian")
     v, i = dispatch(NANMEDIAN_DIM, input, dim=norm_dims(dim, input.ndim)[0], keepdim=bool(keepdim))
-    return nanmedian_rt(v, i)
+    return write_outs(nanmedian_rt(v, i), out, "nanmedian")
 
 
 @op("unique_consecutive")
@@ -569,7 +569,7 @@ def histogram(input, bins, *, range=None, weight=None, density=False, out=None):
         b = int(bins)
     rng = None if range is None else (float(range[0]), float(range[1]))
     hist, edges = dispatch(HISTOGRAM, input, b, weight, range=rng, density=bool(density))
-    return histogram_rt(hist, edges)
+    return write_outs(histogram_rt(hist, edges), out, "histogram")
 
 
 # --- Tensor.unfold ---------------------------------------------------------------------------------

@@ -101,6 +101,8 @@ def _rows(t):
 def _softmax_k(xp, x, dim):
     if x.size == 0:         # nothing to normalise (NumPy's max has no identity to reduce over)
         return x.copy()
+    if not x.flags.c_contiguous:    # torch's softmax of a transposed input is contiguous (NumPy's keeps its layout)
+        x = x.copy(order="C")
     if xp is np and (dim == x.ndim - 1 or dim == -1):      # short rows: see _rows
         e = fast_exp(x - row_max(x))
         e /= row_sum(e)
@@ -114,6 +116,8 @@ def _softmax_k(xp, x, dim):
 def _log_softmax_k(xp, x, dim):
     if x.size == 0:
         return x.copy()
+    if not x.flags.c_contiguous:
+        x = x.copy(order="C")
     if xp is np and (dim == x.ndim - 1 or dim == -1):      # short rows: see _rows
         s = x - row_max(x)
         lse = row_sum(fast_exp(s))

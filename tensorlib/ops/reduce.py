@@ -11,7 +11,7 @@ from .. import _dtype as D, _sync
 from .arithmetic import DIV, maximum, minimum
 from .broadcast import EXPAND, norm_dims, quiet_reduced_grad, reduced_grad
 from .comparison import eq, isnan, ne, where
-from ._define import Tensor, dispatch, np, op, public, refuse_complex, torch_op
+from ._define import Tensor, dispatch, np, op, public, refuse_complex, torch_op, write_outs
 from .creation import arange, ones_like, zeros_like
 from .shape import RESHAPE, cat
 from .._graph import as_array, mark_view, tensor_of, tensor_of_result
@@ -48,6 +48,15 @@ def _axes(a, dim):
     return ax if a.ndim else ()
 
 
+def _c(xp, r, a):
+    """A reduction's result `r` of input `a`, C-ordered: torch's reductions (and scans) write a new contiguous
+    tensor where NumPy's keep a transposed or channels-last input's layout (x.t().sum(0, keepdim=True).view(-1)
+    would fail). Costs nothing for a C-contiguous input, whose results NumPy makes C-contiguous already."""
+    if a.flags.c_contiguous or getattr(r, "ndim", 0) < 2:
+        return r
+    return r.copy(order="C")
+
+
 @op("sum", amp="fp32", node_name="SumBackward0")
 def SUM(xp, a, dim=None, keepdim=False, dtype=None):
     if a.dtype == D.BF16 and dtype is None:      # accumulated in float32 and rounded, as torch does
@@ -63,8 +72,8 @@ def SUM(xp, a, dim=None, keepdim=False, dtype=None):
     if type(a) is np.ndarray:   # ndarray.sum without its Python wrapper (numpy/_core/_methods.py)
         if dtype is None and ax is not None and _per_channel(a, ax):
             return _sum_per_channel(a, keepdim)
-        return np.add.reduce(a, ax, dtype, None, keepdim)
-    return a.sum(axis=ax, keepdims=keepdim, dtype=dtype)
+        return _c(np, np.add.reduce(a, ax, dtype, None, keepdim), a)
+    return _c(xp, a.sum(axis=ax, keepdims=keepdim, dtype=dtype), a)
 
 
 _PLANE_MAX = 1 << 12        # the longest run one BLAS dot product sums (its float32 rounding stays small)
@@ -154,7 +163,7 @@ def MEAN(xp, a, dim=None, keepdim=False, dtype=None):
     if a.dtype.kind not in "fc" and dtype is None:
         raise RuntimeError(f"mean(): could not infer output dtype. Input dtype must be either a floating point or "
                            f"complex dtype. Got: {_tname(a.dtype)}")
-    return a.mean(axis=_axes(a, dim), keepdims=keepdim, dtype=dtype)
+    return _c(xp, a.mean(axis=_axes(a, dim), keepdims=keepdim, dtype=dtype), a)
 
 
 def _tname(d):
@@ -208,7 +217,7 @@ MEAN.sink_backward = _mean_bwd_sink
 def PROD(xp, a, dim=None, keepdim=False, dtype=None):
     if dtype is None and a.dtype.kind in "bui":
         dtype = np.int64
-    return a.prod(axis=None if dim is None else dim, keepdims=keepdim, dtype=dtype)
+    return _c(xp, a.prod(axis=None if dim is None else dim, keepdims=keepdim, dtype=dtype), a)
 
 
 PROD.node_name_dim = "ProdBackward1"
@@ -241,7 +250,7 @@ def CUMSUM(xp, a, dim, dtype=None):
         dtype = np.int64
     if not a.ndim:      # a 0-d tensor's (dim 0 or -1): itself, 0-d (NumPy's cumsum gives one element)
         return xp.cumsum(a, dtype=dtype).reshape(())
-    return xp.cumsum(a, axis=dim, dtype=dtype)
+    return _c(xp, xp.cumsum(a, axis=dim, dtype=dtype), a)
 
 
 @CUMSUM.def_backward
@@ -256,7 +265,7 @@ def CUMPROD(xp, a, dim, dtype=None):
         dtype = np.int64
     if not a.ndim:
         return xp.cumprod(a, dtype=dtype).reshape(())
-    return xp.cumprod(a, axis=dim, dtype=dtype)
+    return _c(xp, xp.cumprod(a, axis=dim, dtype=dtype), a)
 
 
 @CUMPROD.def_backward
@@ -315,7 +324,7 @@ def _select_kernel(fn):
             vals = xp.squeeze(vals, axis=dim)
         else:
             idx = idx_k
-        return vals, idx.astype(np.int64, copy=False)
+        return _c(xp, vals, a), _c(xp, idx.astype(np.int64, copy=False), a)
     return kernel
 
 
@@ -345,7 +354,8 @@ MIN.def_backward(_select_bwd)
 def _amax_kernel(fn):
     def kernel(xp, a, dim=None, keepdim=False):
         refuse_complex(a, f'"{fn}_all" not implemented for \'{{dtype}}\'', RuntimeError)
-        return getattr(a, fn)(axis=_axes(a, dim) if dim is not None and dim != () else None, keepdims=keepdim)
+        return _c(xp, getattr(a, fn)(axis=_axes(a, dim) if dim is not None and dim != () else None, keepdims=keepdim),
+                  a)
     return kernel
 
 
@@ -378,7 +388,7 @@ def _argk(xp, a, fn, dim, keepdim):
     r = getattr(a, fn)(axis=dim if a.ndim else None)     # (a 0-d tensor's dim 0 or -1: its one element)
     if keepdim and a.ndim:
         r = xp.expand_dims(r, dim) if dim is not None else r.reshape((1,) * a.ndim)
-    return xp.asarray(r, dtype=np.int64)
+    return _c(xp, xp.asarray(r, dtype=np.int64), a)
 
 
 _PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -401,7 +411,7 @@ def _moment(a, fn, dim, correction, keepdim):
     ax = _axes(a, dim)
     n = a.size if ax is None else math.prod(a.shape[d] for d in ax)
     if n - correction > 0:
-        return getattr(a, fn)(axis=ax, ddof=correction, keepdims=keepdim)
+        return _c(np, getattr(a, fn)(axis=ax, ddof=correction, keepdims=keepdim), a)
     warnings.warn(f"{fn}(): degrees of freedom is <= 0. Correction should be strictly less than the reduction factor "
                   f"(input numel divided by output numel).", UserWarning, stacklevel=_user_level())
     with warnings.catch_warnings():
@@ -451,7 +461,7 @@ def LOGSUMEXP(xp, a, dim, keepdim=False):
         return r if keepdim else xp.squeeze(r, axis=ax)
     m = a.max(axis=ax, keepdims=True)
     m = xp.where(xp.isfinite(m), m, 0)
-    r = xp.log(xp.exp(a - m).sum(axis=ax, keepdims=True)) + m
+    r = _c(xp, xp.log(xp.exp(a - m).sum(axis=ax, keepdims=True)) + m, a)
     return r if keepdim else xp.squeeze(r, axis=ax)
 
 
@@ -466,6 +476,10 @@ def _(ctx, g):
 
 @op("norm", save="io", amp="fp32", node_name="LinalgVectorNormBackward0")     # torch: norm is linalg_vector_norm
 def NORM(xp, a, p=2, dim=None, keepdim=False):
+    return _c(xp, _norm(xp, a, p, dim, keepdim), a)
+
+
+def _norm(xp, a, p, dim, keepdim):
     if a.dtype.kind in "biu":
         raise RuntimeError(f"linalg.vector_norm: Expected a floating point or complex tensor as input. Got "
                            f"{D.scalar_name(a.dtype)}")
@@ -508,7 +522,7 @@ def _(ctx, g):
 
 def _truth_kernel(fn):
     def kernel(xp, a, dim=None, keepdim=False):
-        r = xp.asarray(getattr(a.astype(bool), fn)(axis=_axes(a, dim), keepdims=keepdim))
+        r = _c(xp, xp.asarray(getattr(a.astype(bool), fn)(axis=_axes(a, dim), keepdims=keepdim)), a)
         return r.astype(np.uint8) if a.dtype == np.uint8 else r     # torch keeps uint8 (its legacy masks)
     return kernel
 
@@ -631,21 +645,21 @@ def _dim1(dim, nd):
 @public(method=True)
 def max(input, dim=None, keepdim=False, *, out=None):
     if isinstance(dim, Tensor):
-        return maximum(input, dim)
+        return write_outs(maximum(input, dim), out, "maximum")
     if dim is None:
-        return dispatch(MAX, input)
+        return write_outs(dispatch(MAX, input), out, "max")
     v, i = dispatch(MAX, input, dim=_dim1(dim, input.ndim), keepdim=keepdim)
-    return max_rt(v, i)
+    return write_outs(max_rt(v, i), out, "max")
 
 
 @public(method=True)
 def min(input, dim=None, keepdim=False, *, out=None):
     if isinstance(dim, Tensor):
-        return minimum(input, dim)
+        return write_outs(minimum(input, dim), out, "minimum")
     if dim is None:
-        return dispatch(MIN, input)
+        return write_outs(dispatch(MIN, input), out, "min")
     v, i = dispatch(MIN, input, dim=_dim1(dim, input.ndim), keepdim=keepdim)
-    return min_rt(v, i)
+    return write_outs(min_rt(v, i), out, "min")
 
 
 @public(method=True)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from .. import _dtype as D
 from .. import random as R
 from .._device import device_of
-from ._define import Tensor, dispatch, np, op, public, special_functions
+from ._define import Tensor, dispatch, np, op, public, special_functions, write_outs
 from .misc import RANDOM_FILL
 from .broadcast import expand
 from .creation import empty, empty_like
@@ -67,7 +67,8 @@ def multinomial(input, num_samples, replacement=False, *, generator=None, out=No
         raise RuntimeError("cannot sample n_sample <= 0 samples")
     if not replacement and num_samples > input.shape[-1]:
         raise RuntimeError("cannot sample n_sample > prob_dist.size(-1) samples without replacement")
-    return dispatch(MULTINOMIAL, input, num_samples, replacement=bool(replacement), generator=generator)
+    return write_outs(dispatch(MULTINOMIAL, input, num_samples, replacement=bool(replacement), generator=generator),
+                      out, "multinomial")
 
 
 @op("bernoulli", node_name="BernoulliBackward0")
@@ -82,8 +83,8 @@ BERNOULLI.def_backward(lambda ctx, g: (g * 0,))
 @public(method=True)
 def bernoulli(input, p=None, *, generator=None, out=None):
     if p is not None:
-        return bernoulli_(empty_like(input), p, generator=generator)
-    return dispatch(BERNOULLI, input, generator=generator)
+        return write_outs(bernoulli_(empty_like(input), p, generator=generator), out, "bernoulli")
+    return write_outs(dispatch(BERNOULLI, input, generator=generator), out, "bernoulli")
 
 
 @public(method=True)

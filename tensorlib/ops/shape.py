@@ -2,17 +2,18 @@
 memory with their input and count versions with it, as torch's do."""
 from __future__ import annotations
 
+import math
 from functools import partial
 
 
 from .. import _hooks as _H
 from .broadcast import EXPAND, expand, norm_dims, sum_to  # noqa: F401 - expand is re-exported
-from ..dispatch import record_range, run_recorded, run_recorded_view
+from ..dispatch import STATE, record_range, run_recorded, run_recorded_view
 from .._graph import mark_view, numpy_arrays, tensor_of, tensor_of_result
 from ._define import Tensor, dispatch, np, op, public, torch_op
 from .creation import arange, tensor as _tensor
 from .misc import CLONE, clone, view_dtype, copy_
-from .._memory_format import (check as check_format, contiguous_format, copy_strided, format_strides,
+from .._memory_format import (channels_last, check as check_format, contiguous_format, copy_strided, format_strides,
                               is_contiguous_as, preserve_format)
 
 
@@ -208,7 +209,11 @@ def flatten(input, start_dim=0, end_dim=-1):
 def unflatten(input, dim, sizes):
     d = norm_dims(dim, input.ndim)[0]
     shp = tuple(input.shape)
-    sizes = _infer(tuple(sizes), shp[d], shp)
+    sizes = tuple(sizes)
+    if -1 not in sizes and math.prod(sizes) != shp[d]:
+        raise RuntimeError(f"unflatten: Provided sizes {list(sizes)} don't multiply up to the size of dim {dim} "
+                           f"({shp[d]}) in the input tensor")
+    sizes = _infer(sizes, shp[d], shp)
     return view(input, shp[:d] + sizes + shp[d + 1:])
 
 
@@ -242,9 +247,15 @@ def _new_axis(dim):
 
 @op("unsqueeze", view=True, node_name="UnsqueezeBackward0")
 def UNSQUEEZE(xp, a, dim):
+    """A view with a new axis of size 1, of torch's stride: size * stride of the dim it precedes, 1 at the end
+    (NumPy's a[..., None] gives 0, which reads as an expanded dim). NumPy's reshape gives torch's strides but
+    for a trailing axis of an array whose last stride is not 1."""
+    shape = a.shape[:dim] + (1,) + a.shape[dim:]
+    if dim == a.ndim and a.ndim and a.strides[-1] != a.itemsize:
+        return xp.lib.stride_tricks.as_strided(a, shape, a.strides + (a.itemsize,))
     if _H.range_hooks:      # a strided view: torch's as_strided, in a profile
-        return _H.op_step("as_strided", a.__getitem__, _new_axis(dim))
-    return a[_new_axis(dim)]
+        return _H.op_step("as_strided", a.reshape, shape)
+    return a.reshape(shape)
 
 
 UNSQUEEZE.def_backward(_reshape_bwd)
@@ -441,7 +452,15 @@ def CAT(xp, arrays, dim=0):
             if d != dim % a.ndim and a.shape[d] != ref.shape[d]:
                 raise RuntimeError(f"Sizes of tensors must match except in dimension {dim}. Expected size "
                                    f"{ref.shape[d]} but got size {a.shape[d]} for tensor number {i} in the list.")
-    return xp.concatenate(arrays, axis=dim)
+    return _cat_layout(xp.concatenate(arrays, axis=dim), arrays)
+
+
+def _cat_layout(r, arrays):
+    """cat's (and stack's) result in torch's layout: channels-last when every input is, else C order (NumPy keeps
+    the inputs' common order: transposed inputs gave a transposed result, which .view() then refused)."""
+    if r.flags.c_contiguous or all(a.ndim == 4 and is_contiguous_as(a, channels_last) for a in arrays):
+        return r
+    return r.copy(order="C")
 
 
 def _cat_bwd(ctx, g, part=None):
@@ -496,8 +515,8 @@ def STACK(xp, arrays, dim=0):
             raise RuntimeError(f"stack expects each tensor to be equal size, but got {list(s)} at entry 0 and "
                                f"{list(a.shape)} at entry {i}")
     if _H.range_hooks:
-        return _stack_steps(xp, arrays, dim)
-    return xp.stack(arrays, axis=dim)
+        return _cat_layout(_stack_steps(xp, arrays, dim), arrays)
+    return _cat_layout(xp.stack(arrays, axis=dim), arrays)
 
 
 def _stack_steps(xp, arrays, dim):
@@ -557,7 +576,17 @@ def _(ctx, g0, *gs):
 def unbind(input, dim=0):
     d = norm_dims(dim, input.ndim)[0]
     r = dispatch(UNBIND, input, dim=d)
-    return r if isinstance(r, tuple) else (r,)
+    return _multi_views(r if isinstance(r, tuple) else (r,), "Unbind")
+
+
+def _multi_views(outs, name):
+    """Outputs of a function of several views, marked so while autograd records (torch's MULTI_OUTPUT_NODE):
+    an in-place op on one then raises torch's error rather than rewriting the others' history."""
+    if STATE.grad_enabled:
+        for t in outs:
+            if t._requires_grad and t._base is not None:
+                t._multi_view = name
+    return outs
 
 
 @op("split_with_sizes", view=True, node_name="SplitWithSizesBackward0")
@@ -588,6 +617,11 @@ SPLIT.sink_backward = _split_bwd_sink
 @public(method=True)
 @torch_op("split")
 def split(tensor, split_size_or_sections, dim=0):
+    return _multi_views(_split(tensor, split_size_or_sections, dim),
+                        "Split" if isinstance(split_size_or_sections, int) else "SplitWithSizes")
+
+
+def _split(tensor, split_size_or_sections, dim=0):
     d = norm_dims(dim, tensor.ndim)[0]
     n = tensor.shape[d]
     if isinstance(split_size_or_sections, int):
@@ -626,7 +660,7 @@ def tensor_split(input, sections, dim=0):
     else:
         idx = [0] + list(sections) + [n]
         sizes = [max(0, min(b, n) - min(a, n)) for a, b in zip(idx, idx[1:])]
-    return split(input, sizes, d)
+    return _split(input, sizes, d)     # (torch's are slices: modifiable in place)
 
 
 @op("narrow", view=True, node_name="SliceBackward0")
@@ -715,7 +749,7 @@ def rot90(input, k=1, dims=(0, 1)):
 
 @op("roll")
 def ROLL(xp, a, shifts, dims=None):
-    return xp.roll(a, shifts, axis=dims)
+    return _cat_layout(xp.roll(a, shifts, axis=dims), (a,))    # torch's rolls are cats of two slices
 
 
 ROLL.def_backward(lambda ctx, g: (dispatch(ROLL, g, shifts=tuple(-s for s in ctx.attrs["shifts"]) if isinstance(
@@ -761,7 +795,8 @@ def _tri_kernel(fn):
     def kernel(xp, a, diagonal=0):
         if a.ndim < 2:
             raise RuntimeError(f"{fn}: input tensor must have at least 2 dimensions")
-        return getattr(xp, fn)(a, diagonal)
+        r = getattr(xp, fn)(a, diagonal)
+        return r if r.flags.c_contiguous else r.copy(order="C")     # torch's is contiguous; NumPy's keeps a's layout
     return kernel
 
 

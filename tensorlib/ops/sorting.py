@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from .. import _sync
 from .broadcast import norm_dims
-from ._define import Tensor, dispatch, np, op, public, refuse_complex, torch_op
+from ._define import Tensor, dispatch, np, op, public, refuse_complex, torch_op, write_outs
 from .creation import tensor
 from .index import scatter_add, gather
 from .reduce import _select_bwd, named_return_type
@@ -199,7 +199,7 @@ def _d(dim, t):
 @public(method=True)
 def sort(input, dim=-1, descending=False, stable=False, *, out=None):
     v, i = dispatch(SORT, input, dim=_d(dim, input), descending=bool(descending), stable=bool(stable))
-    return sort_rt(v, i)
+    return write_outs(sort_rt(v, i), out, "sort")
 
 
 @public(method=True)
@@ -216,7 +216,7 @@ def msort(input):
 @public(method=True)
 def topk(input, k, dim=-1, largest=True, sorted=True, *, out=None):
     v, i = dispatch(TOPK, input, int(k), dim=_d(dim, input), largest=bool(largest), sorted=bool(sorted))
-    return topk_rt(v, i)
+    return write_outs(topk_rt(v, i), out, "topk")
 
 
 @public(method=True)
@@ -265,14 +265,15 @@ def searchsorted(sorted_sequence, input, *, out_int32=False, right=False, side=N
         raise RuntimeError(f"torch.searchsorted(): boundaries tensor should be 1 dimension or the first N-1 dimensions "
                            f"of boundaries tensor and input value tensor must match, but we got boundaries tensor "
                            f"{list(s)} and input value tensor {list(vs)}")
-    return dispatch(SEARCHSORTED, sorted_sequence, v, right=bool(right), out_int32=bool(out_int32))
+    return write_outs(dispatch(SEARCHSORTED, sorted_sequence, v, right=bool(right), out_int32=bool(out_int32)), out,
+                      "searchsorted")
 
 
 @public
 def bucketize(input, boundaries, *, out_int32=False, right=False, out=None):
     if boundaries.ndim != 1:
         raise RuntimeError(f"boundaries tensor must be 1 dimension, but got dim({boundaries.ndim})")
-    return dispatch(BUCKETIZE, _as_values(input, boundaries), boundaries, right=bool(right),
-                    out_int32=bool(out_int32))
+    return write_outs(dispatch(BUCKETIZE, _as_values(input, boundaries), boundaries, right=bool(right),
+                               out_int32=bool(out_int32)), out, "bucketize")
 
 
