@@ -55,12 +55,16 @@ __attribute__((target("avx2,fma"))) static void exp_avx2(const float *x, float *
         p = _mm256_fmadd_ps(p, r2, _mm256_add_ps(r, one));
         __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(fx), bias), 23);
         __m256 out = _mm256_mul_ps(p, _mm256_castsi256_ps(e));
-        _mm256_storeu_ps(y + i, out);
-        if (ok != 0xff) {
+        if (ok != 0xff) {   /* (the inputs kept first: y may be x) */
+            float in[8], res[8];
+            _mm256_storeu_ps(in, v);
+            _mm256_storeu_ps(res, out);
             for (int k = 0; k < 8; k++)
                 if (!(ok & (1 << k)))
-                    y[i + k] = expf(x[i + k]);
+                    res[k] = expf(in[k]);
+            out = _mm256_loadu_ps(res);
         }
+        _mm256_storeu_ps(y + i, out);
     }
     for (; i < n; i++)
         y[i] = expf(x[i]);

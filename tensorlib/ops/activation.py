@@ -217,7 +217,7 @@ def GELU_BACKWARD(xp, g, x, approximate="none"):
     cdf = _cdf(xp, x)
     pdf = xp.multiply(x, x, dtype=cdf.dtype)
     pdf *= -0.5
-    xp.exp(pdf, out=pdf)
+    fast_exp(pdf, out=pdf) if xp is np else xp.exp(pdf, out=pdf)
     pdf *= x
     pdf *= 1 / math.sqrt(2 * math.pi)
     pdf += cdf
@@ -506,7 +506,7 @@ def LOG_SIGMOID_BACKWARD(xp, g, x):
         return LOG_SIGMOID_BACKWARD.kernel(xp, g.reshape(1), x.reshape(1)).reshape(())
     z = xp.abs(x)
     xp.negative(z, out=z)
-    xp.exp(z, out=z)
+    fast_exp(z, out=z) if xp is np else xp.exp(z, out=z)
     num = xp.maximum(z, x < 0)      # z <= 1: 1 where x < 0, z elsewhere (NaN kept)
     z += 1
     num /= z

@@ -248,7 +248,7 @@ def log1p_exp_neg_abs(xp, z):
         return log1p_exp_neg_abs(xp, z.reshape(1)).reshape(())
     e = xp.abs(z)
     xp.negative(e, out=e)
-    xp.exp(e, out=e)
+    fast_exp(e, out=e) if xp is np else xp.exp(e, out=e)
     if xp is not np or e.dtype != np.float32:
         return xp.log1p(e, out=e)
     u = e + 1

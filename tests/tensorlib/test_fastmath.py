@@ -54,6 +54,9 @@ def test_exp_outside_the_vector_range_is_libms():
     x = np.resize(special, N)       # (long enough for the vector path, each special in every lane position)
     with np.errstate(over="ignore"):
         y = _fastmath.exp(x)
+        inplace = x.copy()
+        assert _fastmath.exp(inplace, out=inplace) is inplace       # (out is x: each lane's input read first)
+    assert np.array_equal(inplace, y, equal_nan=True)
     assert np.isposinf(y[x == np.inf]).all() and (y[x == -np.inf] == 0).all() and np.isnan(y[np.isnan(x)]).all()
     assert (y[x == 0] == 1).all() and np.isposinf(y[x >= 88.73]).all() and (y[x <= -104] == 0).all()
     sub = (x < -87.4) & (x > -103.9)           # subnormal results: within one subnormal step of the exact value
@@ -82,7 +85,8 @@ def test_exp_layouts_and_out():
         _fastmath._M.exp_f32(x, np.empty(x.shape, np.float64))
 
 
-@pytest.mark.parametrize("name", ["exp", "softmax", "log_softmax", "sigmoid", "log_softmax_backward", "attention"])
+@pytest.mark.parametrize("name", ["exp", "softmax", "log_softmax", "sigmoid", "log_softmax_backward", "attention",
+                                  "gelu_backward", "logsigmoid", "logsigmoid_backward", "softplus"])
 def test_ops_on_large_float32_arrays_match_float64(name):
     rng = np.random.default_rng(2)
     x = rng.standard_normal((16, N // 8)).astype(np.float32) * 4
@@ -106,6 +110,18 @@ def test_ops_on_large_float32_arrays_match_float64(name):
         s = x64 - x64.max(1, keepdims=True)
         p = np.exp(s) / np.exp(s).sum(1, keepdims=True)
         got, ref = t.grad, g - p * g.sum(1, keepdims=True)
+    elif name == "gelu_backward":
+        tl.nn.functional.gelu(t).sum().backward()
+        from math import erf, pi, sqrt
+        cdf = 0.5 * (1 + np.vectorize(erf)(x64 / sqrt(2)))
+        got, ref = t.grad, cdf + x64 * np.exp(-x64 * x64 / 2) / sqrt(2 * pi)
+    elif name == "logsigmoid":
+        got, ref = tl.nn.functional.logsigmoid(t), -np.logaddexp(0, -x64)
+    elif name == "logsigmoid_backward":
+        tl.nn.functional.logsigmoid(t).sum().backward()
+        got, ref = t.grad, 1 / (1 + np.exp(x64))
+    elif name == "softplus":
+        got, ref = tl.nn.functional.softplus(t), np.logaddexp(0, x64)
     else:
         q = tl.tensor(rng.standard_normal((2, 2, 64, 32)).astype(np.float32))
         k = tl.tensor(rng.standard_normal((2, 2, 64, 32)).astype(np.float32))
