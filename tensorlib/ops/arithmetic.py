@@ -688,13 +688,19 @@ def clamp_(self, min=None, max=None):
     if min is None and max is None:
         raise RuntimeError("tensorlib.clamp: At least one of 'min' or 'max' must not be None")
     if any(isinstance(b, Tensor) and b.ndim > 0 for b in (min, max)):
-        # torch's clamp_.Tensor: the out-of-place result written back, where the target's dtype can hold it
-        r = clamp(self, min, max)
-        if _category(r.dtype) > _category(self.dtype):
-            raise RuntimeError(f"result type {D.scalar_name(r.dtype)} can't be cast to the desired output type "
-                               f"{D.scalar_name(self.dtype)}")
-        return self.copy_(r)
+        return _clamp_tensor_(self, min, max)
     return dispatch(CLAMP_, self, min=unwrap_scalar(min), max=unwrap_scalar(max))
+
+
+@torch_op("clamp_")
+def _clamp_tensor_(self, min, max):
+    """torch's clamp_.Tensor (bounds broadcast against the target): the out-of-place result written back, where the
+    target's dtype can hold it (a bound of more than one element was read as a number: refused)."""
+    r = clamp(self, min, max)
+    if _category(r.dtype) > _category(self.dtype):
+        raise RuntimeError(f"result type {D.scalar_name(r.dtype)} can't be cast to the desired output type "
+                           f"{D.scalar_name(self.dtype)}")
+    return self.copy_(r)
 
 
 def _category(d):
