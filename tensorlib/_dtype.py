@@ -117,6 +117,13 @@ if "ml_dtypes" in sys.modules:       # imported already (by JAX, ONNX...): nothi
     _load_bfloat16()
 
 
+def kind(np_dtype) -> str:
+    """NumPy's dtype kind, but "f" for bfloat16 (ml_dtypes' is "V"): the test of a floating array's dtype that
+    holds for all four floating dtypes."""
+    k = np_dtype.kind
+    return "f" if k == "V" and np_dtype == BF16 else k
+
+
 def _by_name(name):
     return _BY_NAME[name]
 
@@ -243,6 +250,36 @@ def result_type(a: dtype, a0: bool, b: dtype, b0: bool) -> dtype:
                 r = zero if zero._category > dim._category else dim
         _result_cache[key] = r
     return r
+
+
+def _combine(higher, lower):
+    """torch's combine_categories: a higher-priority class's result (dimensioned over 0-dim) against a lower's,
+    which decides only where its category is higher (a complex lower keeps a floating higher's precision)."""
+    if higher is None:
+        return lower
+    if lower is None or higher._category == 3:
+        return higher
+    if lower._category == 3:
+        return higher.to_complex() if higher._category == 2 else lower
+    if higher._category == 2:
+        return higher
+    if higher is bool_ or lower._category == 2:
+        return _lattice(higher, lower)
+    return higher
+
+
+def result_type_many(operands) -> dtype:
+    """torch.result_type over several tensors, given as (dtype, is_0dim) pairs: the dimensioned operands' lattice
+    type, then the 0-dim ones' where their category is higher (torch's ResultTypeState; result_type above is its
+    two-operand case). Folding result_type pairwise is not it: int32 (T) with float64 (0-d) and float16 (T) is
+    float16, where the fold gives float64."""
+    dim = zero = None
+    for d, z in operands:
+        if z:
+            zero = d if zero is None else _lattice(zero, d)
+        else:
+            dim = d if dim is None else _lattice(dim, d)
+    return _combine(dim, zero)
 
 
 def scalar_result(t: dtype, s) -> dtype:

@@ -28,7 +28,7 @@ ARGS = {
     "hypot_": (A, (B,)), "fmod_": (A, (0.3,)), "remainder_": (A, (0.3,)), "floor_divide_": (A, (0.3,)),
     "nan_to_num_": (A, ()), "round_": (A * 10, ()), "float_power_": (np.abs(A), (2.0,)),
 }
-BINARY = {"divide_", "multiply_", "subtract_", "true_divide_", "ge_", "greater_", "greater_equal_", "gt_", "le_",
+BINARY = {"divide_", "multiply_", "subtract_", "true_divide_", "eq_", "ge_", "greater_", "greater_equal_", "gt_", "le_",
           "less_", "less_equal_", "lt_", "ne_", "not_equal_", "xlogy_", "logical_and_", "logical_or_",
           "logical_xor_", "heaviside_"}
 INTEGER = {"bitwise_and_", "bitwise_or_", "bitwise_xor_", "bitwise_not_"}

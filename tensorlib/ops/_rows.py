@@ -129,7 +129,8 @@ def clamp_array(xp, a, lo, hi, out=None):
     here at 2.5x the time; other arrays by xp.clip."""
     if xp is np and a.dtype.kind == "f":
         return clip_ufunc(a, -np.inf if lo is None else lo, np.inf if hi is None else hi, out=out)
-    return xp.clip(a, lo, hi, out=out)
+    r = xp.clip(a, lo, hi, out=out)
+    return r if out is not None or r.dtype == a.dtype or a.dtype.kind != "V" else r.astype(a.dtype)   # bfloat16's
 
 
 def max0(xp, a, out=None):

@@ -9,6 +9,7 @@ from ._fastmath import exp as fast_exp
 from .comparison import gt, where
 from .unary_math import _f, erf, erf_kernel, exp, log1p_exp_neg_abs, normal_cdf32, tanh
 from ..dispatch import STATE, run_recorded_op
+from .. import _dtype as D
 from .._graph import quiet_op, tensor_of
 from .broadcast import QUIET, SINK, quiet_arrays
 from ._rows import clamp_array, max0, min0
@@ -185,12 +186,18 @@ def GELU(xp, a, approximate="none"):
     if not a.ndim:      # a 0-d tensor's: as one element (the in-place steps below need arrays, not scalars)
         return GELU.kernel(xp, a.reshape(1), approximate).reshape(())
     if approximate == "tanh":
-        return (0.5 * a * (1 + xp.tanh(_SQRT_2_PI * (a + 0.044715 * a ** 3)))).astype(a.dtype, copy=False)
+        x = _opmath(a)      # float16/bfloat16 in float32, rounded once (torch's; in half, steps drifted 1%)
+        return (0.5 * x * (1 + xp.tanh(_SQRT_2_PI * (x + 0.044715 * x ** 3)))).astype(a.dtype, copy=False)
     if approximate != "none":
         raise RuntimeError(f"approximate argument must be either none or tanh, got {approximate!r}")
     y = _cdf(xp, a)       # torch's x * 0.5 * (1 + erf(x / √2)), in float32 for float16/32 (its opmath)
     y *= a
     return y.astype(a.dtype, copy=False)
+
+
+def _opmath(a):
+    """torch's opmath type: a float16/bfloat16 array in float32, others as they are."""
+    return a.astype(np.float32) if a.dtype.itemsize == 2 and D.kind(a.dtype) == "f" else a
 
 
 def _cdf(xp, x):
@@ -210,10 +217,11 @@ def GELU_BACKWARD(xp, g, x, approximate="none"):
     if not x.ndim:
         return GELU_BACKWARD.kernel(xp, g.reshape(1), x.reshape(1), approximate).reshape(())
     if approximate == "tanh":
+        x = _opmath(x)
         inner = (x + x * x * x * 0.044715) * _SQRT_2_PI
         t = xp.tanh(inner)
         d = (1 + t) * 0.5 + x * 0.5 * (1 - t * t) * _SQRT_2_PI * (1 + x * x * (3 * 0.044715))
-        return (g * d).astype(g.dtype, copy=False)
+        return (_opmath(g) * d).astype(g.dtype, copy=False)
     cdf = _cdf(xp, x)
     pdf = xp.multiply(x, x, dtype=cdf.dtype)
     pdf *= -0.5
@@ -488,7 +496,7 @@ def hardswish(input):
 def LOG_SIGMOID(xp, a):
     """min(a, 0) - log1p(exp(-|a|)), torch's CPU kernel's formula (its buffer output, exp(-|a|), is not kept: its
     backward recomputes it)."""
-    if a.dtype.kind != "f":
+    if D.kind(a.dtype) != "f":
         raise RuntimeError(f'"log_sigmoid_forward_cpu" not implemented for \'{_c_name(a.dtype)}\'')
     if a.dtype.itemsize < 4:            # float16 in float32, as torch's kernel (its opmath type)
         return LOG_SIGMOID.kernel(xp, a.astype(np.float32)).astype(a.dtype)

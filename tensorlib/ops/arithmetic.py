@@ -30,11 +30,11 @@ def check_writable(a, b, floats=True):
     """torch's refusal of an in-place result the target cannot hold, where NumPy's unsafe casting would truncate
     it or drop its imaginary part: a float operand into an integer tensor (floats=False: div_ with a rounding
     mode, whose result stays integral), a complex one into a real tensor (add_/sub_/mul_/div_)."""
-    ak = a.dtype.kind
+    ak = D.kind(a.dtype)
     if ak == "c":
         return
     bd = getattr(b, "dtype", None)
-    bk = bd.kind if bd is not None else "c" if type(b) is complex else "f" if isinstance(b, float) else ""
+    bk = D.kind(bd) if bd is not None else "c" if type(b) is complex else "f" if isinstance(b, float) else ""
     if bk == "c":
         raise RuntimeError(f"result type {D.scalar_name(bd) if bd is not None else 'ComplexFloat'} can't be cast "
                            f"to the desired output type {D.scalar_name(a.dtype)}")
@@ -125,8 +125,8 @@ def add_(self, other, *, alpha=1):
 
 @op("sub", promote=True, node_name="SubBackward0", operators=("__sub__", "__rsub__"))
 def SUB(xp, a, b, alpha=1):
-    if getattr(a, "dtype", None) is _BOOL or getattr(b, "dtype", None) is _BOOL:    # (a bool tensor with a number
-        raise RuntimeError(_BOOL_SUB)                   # was promoted before the kernel: not caught here)
+    if getattr(a, "dtype", None) is _BOOL or getattr(b, "dtype", None) is _BOOL or type(b) is bool or type(a) is bool:
+        raise RuntimeError(_BOOL_SUB)   # (a bool tensor promoted with a number or an integer tensor: not caught here)
     return a - b if alpha == 1 else a - alpha * b
 
 
@@ -246,10 +246,11 @@ def DIV(xp, a, b, rounding_mode=None):
     if rounding_mode == "floor":
         return xp.floor_divide(a, b)
     if rounding_mode == "trunc":
-        r = xp.true_divide(a, b)
-        r = xp.trunc(r)
         dt = _arr_dtype(a, b)
-        return r.astype(dt) if dt is not None and dt.kind in "iu" else r
+        if dt is not None and dt.kind in "iu":
+            # exact in integers (through float64 a large int64 lost its low bits): a - fmod(a, b) is a multiple of b
+            return xp.floor_divide(a - xp.fmod(a, b), b).astype(dt, copy=False)
+        return xp.trunc(xp.true_divide(a, b))
     raise RuntimeError(f"div expected rounding_mode to be one of None, 'trunc', or 'floor' but found '{rounding_mode}'")
 
 
@@ -291,7 +292,7 @@ DIV.sink_backward = lambda ctx, g: _div_bwd_arrays(ctx, g, SINK)
 
 def _true_div_operand(a, b):
     """int / int is a float division in torch: lift an integer tensor to the default float first."""
-    b_is_float = isinstance(b, float) or (isinstance(b, Tensor) and b._data.dtype.kind == "f")
+    b_is_float = isinstance(b, float) or (isinstance(b, Tensor) and D.kind(b._data.dtype) == "f")
     if isinstance(a, Tensor) and a._data.dtype.kind in "biu" and not b_is_float:
         return a.to(dtype=D.get_default_dtype())
     return a
@@ -321,7 +322,7 @@ def _rtruediv(self, other):
 
 @op("div_", inplace_of=DIV)
 def DIV_(xp, a, b, rounding_mode=None):
-    if rounding_mode is None and a.dtype.kind not in "fc":    # true division: a float result, even of ints
+    if rounding_mode is None and D.kind(a.dtype) not in "fc":    # true division: a float result, even of ints
         raise RuntimeError(f"result type Float can't be cast to the desired output type "
                            f"{D.scalar_name(a.dtype)}")
     check_writable(a, b, floats=rounding_mode is None)
@@ -410,7 +411,26 @@ def POW(xp, a, b):
         if b == 3:
             return np.multiply(y, a, out=y)
         return np.reciprocal(y, out=y)
+    if hasattr(b, "ndim") and b.dtype.kind in "iu" and getattr(a, "dtype", np.dtype(type(a))).kind in "biu":
+        return _int_pow(xp, a, b)
+    if type(b) is bool and getattr(a, "dtype", None) == np.bool_:     # torch: a mask ** a bool is a mask
+        return a.copy() if b else xp.ones_like(a)
     return a ** b
+
+
+def _int_pow(xp, a, b):
+    """An integer power with an integer exponent tensor, as torch's kernel: a negative exponent gives 1 for a base
+    of 1, +-1 for -1 and 0 otherwise (NumPy refuses the whole array: "Integers to negative integer powers are not
+    allowed")."""
+    neg = b < 0
+    if not neg.any():
+        return a ** b
+    r = a ** xp.where(neg, 0, b).astype(b.dtype, copy=False)
+    one = a == 1
+    minus_one = a == -1 if getattr(a, "dtype", np.dtype(np.int64)).kind == "i" else False
+    r[...] = xp.where(neg, xp.where(one, 1, 0), r) if minus_one is False else xp.where(
+        neg, xp.where(one, 1, xp.where(minus_one, xp.where(b % 2 == 0, 1, -1), 0)), r)
+    return r
 
 
 @POW.def_backward
@@ -464,6 +484,9 @@ def pow(input, exponent, *, out=None):
 
 @op("pow_", inplace_of=POW, method=True)
 def POW_(xp, a, b):
+    if hasattr(b, "ndim") and b.dtype.kind in "iu" and a.dtype.kind in "iu":
+        a[...] = _int_pow(xp, a, b)     # (a negative exponent: torch's 0, 1 or -1, where NumPy refuses)
+        return
     xp.power(a, b, out=a, casting="unsafe")
 
 
@@ -539,7 +562,7 @@ def CLAMP(xp, a, min=None, max=None):
     if _number_or_none(min) and _number_or_none(max):
         return clamp_array(xp, a, min, max)
     r = xp.clip(a, min, max)
-    return r.astype(a.dtype, copy=False) if r.dtype != a.dtype and a.dtype.kind == "f" else r
+    return r.astype(a.dtype, copy=False) if r.dtype != a.dtype and D.kind(a.dtype) == "f" else r
 
 
 def _number_or_none(b):
@@ -594,11 +617,7 @@ def CLAMP_TENSOR(xp, a, lo, hi):
     """torch's clamp.Tensor: min(max(a, lo), hi) with tensor bounds (broadcast; either may be None), in torch's
     result dtype of the three; a NaN in any operand gives NaN. Registered as clamp_tensor, named clamp in
     records as torch's overload is."""
-    dt, zero_d = D.from_np(a.dtype), a.ndim == 0
-    for b in (lo, hi):
-        if b is not None:
-            dt = D.result_type(dt, zero_d, D.from_np(b.dtype), b.ndim == 0)
-            zero_d = zero_d and b.ndim == 0
+    dt = D.result_type_many([(D.from_np(b.dtype), b.ndim == 0) for b in (a, lo, hi) if b is not None])
     a, lo, hi = (None if b is None else b.astype(dt.np, copy=False) for b in (a, lo, hi))
     if lo is not None:
         a = xp.maximum(a, lo)
@@ -628,7 +647,9 @@ CLAMP_TENSOR.name = "clamp"
 
 
 def _tensor_bound(b):
-    return isinstance(b, Tensor) and (b.ndim > 0 or b.requires_grad)
+    """A tensor bound takes torch's clamp.Tensor overload, whose result dtype is the three's (a 0-dim bound's too:
+    an int tensor clamped by tensor(0.5) is float, clamped by tensor(2.5, dtype=float64) float64)."""
+    return isinstance(b, Tensor)
 
 
 @public(method=True, aliases=("clip",))
@@ -666,7 +687,24 @@ def CLAMP_(xp, a, min=None, max=None):
 def clamp_(self, min=None, max=None):
     if min is None and max is None:
         raise RuntimeError("tensorlib.clamp: At least one of 'min' or 'max' must not be None")
+    if any(isinstance(b, Tensor) and b.ndim > 0 for b in (min, max)):
+        return _clamp_tensor_(self, min, max)
     return dispatch(CLAMP_, self, min=unwrap_scalar(min), max=unwrap_scalar(max))
+
+
+@torch_op("clamp_")
+def _clamp_tensor_(self, min, max):
+    """torch's clamp_.Tensor (bounds broadcast against the target): the out-of-place result written back, where the
+    target's dtype can hold it (a bound of more than one element was read as a number: refused)."""
+    r = clamp(self, min, max)
+    if _category(r.dtype) > _category(self.dtype):
+        raise RuntimeError(f"result type {D.scalar_name(r.dtype)} can't be cast to the desired output type "
+                           f"{D.scalar_name(self.dtype)}")
+    return self.copy_(r)
+
+
+def _category(d):
+    return D.to_dtype(d)._category
 
 
 # --- atan2, hypot, logaddexp, xlogy -----------------------------------------------------------------------
@@ -755,6 +793,12 @@ def logaddexp(input, other, *, out=None):
 def XLOGY(xp, a, b):
     _refuse_complex_pair(xp, a, b, "xlogy")
     a, b = _float_pair(a, b)
+    # a Python number takes the tensor's dtype (the promotion's): xp.log(3) alone is a float64 NumPy scalar, which
+    # NumPy does not treat as weak (a float32 tensor's xlogy(x, 3) was float64)
+    if not hasattr(b, "ndim"):
+        b = xp.asarray(b, dtype=a.dtype)
+    elif not hasattr(a, "ndim"):
+        a = xp.asarray(a, dtype=b.dtype)
     r = a * xp.log(b)
     return xp.where(a == 0, xp.where(xp.isnan(b), b, 0), r).astype(r.dtype, copy=False)
 

@@ -67,7 +67,7 @@ BITWISE_AND = op("bitwise_and", promote=True, function=True, method=True,
 BITWISE_OR = op("bitwise_or", promote=True, function=True, method=True,
                 operators=("__or__", "__ror__"))(_bitwise("bitwise_or", lambda a, b: a | b))
 BITWISE_XOR = op("bitwise_xor", promote=True, function=True, method=True,
-                 operators=("__xor__",))(_bitwise("bitwise_xor", lambda a, b: a ^ b))
+                 operators=("__xor__", "__rxor__"))(_bitwise("bitwise_xor", lambda a, b: a ^ b))
 BITWISE_NOT = op("bitwise_not", function=True, method=True)(_bitwise("bitwise_not", lambda a: ~a))
 bitwise_and, bitwise_or, bitwise_xor, bitwise_not = (
     o.function for o in (BITWISE_AND, BITWISE_OR, BITWISE_XOR, BITWISE_NOT))
@@ -149,9 +149,19 @@ def WHERE(xp, cond, a, b):
         rt = D.scalar_result(D.from_np(b.dtype), a).np
         return xp.where(cond, xp.asarray(a, dtype=rt), b.astype(rt, copy=False))
     elif not hasattr(a, "dtype") and not hasattr(b, "dtype"):
-        return xp.where(cond, a, b).astype(D.get_default_dtype().np if isinstance(a, float) or isinstance(b, float)
-                                           else np.int64)
+        return xp.where(cond, a, b).astype(_two_numbers(a, b).np)
     return xp.where(cond, a, b)
+
+
+def _two_numbers(a, b):
+    """torch's result dtype of two Python numbers: the higher kind's default (bool, int64, the default float, its
+    complex)."""
+    kinds = {type(x) for x in (a, b)}
+    if complex in kinds:
+        return D.default_complex()
+    if float in kinds:
+        return D.get_default_dtype()
+    return D.bool_ if kinds == {bool} else D.int64
 
 
 @WHERE.def_backward

@@ -271,7 +271,7 @@ for _base in sorted(n for n in set(_DECLARED) | set(dir(Tensor)) if not n.starts
     if _base in ("abs", "absolute", "acos", "addmm", "arccos", "arcsin", "arctan2", "arctan", "asin", "atan2", "atan",
                  "baddbmm", "bitwise_and", "bitwise_not", "bitwise_or", "bitwise_xor", "ceil", "clamp_max",
                  "clamp_min", "cos", "cosh", "cumprod", "cumsum", "deg2rad", "divide", "erf", "exp2", "expm1", "fix",
-                 "floor", "floor_divide", "fmod", "frac", "ge", "greater", "greater_equal", "gt", "hypot", "le",
+                 "floor", "floor_divide", "fmod", "frac", "eq", "ge", "greater", "greater_equal", "gt", "hypot", "le",
                  "less", "less_equal", "log10", "log1p", "log2", "logical_and", "logical_not", "logical_or",
                  "logical_xor", "lt", "multiply", "nan_to_num", "ne", "neg", "negative", "not_equal", "reciprocal",
                  "remainder", "round", "rsqrt", "sgn", "sign", "sin", "sinh", "square", "subtract", "tan",

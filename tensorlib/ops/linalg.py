@@ -234,6 +234,9 @@ def _dot_kernel(xp, a, b):
     if a.shape[0] != b.shape[0]:
         raise RuntimeError(f"inconsistent tensor size, expected tensor [{a.shape[0]}] and src [{b.shape[0]}] to have "
                            f"the same number of elements, but got {a.shape[0]} and {b.shape[0]} elements respectively")
+    if a.dtype != b.dtype:      # torch promotes for no product (NumPy's dot of float32 and int64 was float64)
+        raise RuntimeError(f"dot : expected both vectors to have same dtype, but found "
+                           f"{D.scalar_name(D.from_np(a.dtype))} and {D.scalar_name(D.from_np(b.dtype))}")
     return xp.dot(a, b)
 
 
@@ -243,6 +246,11 @@ DOT.def_backward(_matmul_bwd)
 
 @op("outer", save="i")
 def OUTER(xp, a, b):
+    """torch's outer is a broadcast mul: its operands promoted as torch's (int32 with float16 is float16; NumPy's
+    outer made it float64)."""
+    if a.dtype != b.dtype:
+        rt = D.result_type(D.from_np(a.dtype), a.ndim == 0, D.from_np(b.dtype), b.ndim == 0).np
+        a, b = a.astype(rt), b.astype(rt)
     return xp.outer(a, b)
 
 
@@ -430,6 +438,8 @@ def EINSUM(xp, arrays, ins, out):
     "bij,bkj->bik" at (32, 64, 100) took 2.9 ms in einsum's own loops, 0.3 ms so. The path costs ~16 us, more
     than small products take without it."""
     eq = ",".join(ins) + "->" + out
+    if arrays and arrays[0].dtype == D.BF16:      # NumPy's einsum has no bfloat16 loop: float32's, rounded once
+        return EINSUM.kernel(xp, [a.astype(np.float32) for a in arrays], ins, out).astype(D.BF16)
     if len(arrays) > 2:
         return xp.einsum(eq, *arrays, optimize="greedy")
     if len(arrays) == 2 and set(ins[0]) & set(ins[1]) - set(out):

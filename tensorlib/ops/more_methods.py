@@ -22,6 +22,10 @@ __all__ = ["COMPOSED_MORE"]
 def _integer(name, fn):
     """Integer tensors only, as torch (whose error names its CPU kernel)."""
     def kernel(xp, a, b):
+        if type(b) is bool:     # a Python bool is the integer it is (torch: x << True shifts by 1)
+            b = int(b)
+        if type(a) is bool:
+            a = int(a)
         for x in (a, b):
             kind = getattr(x, "dtype", np.dtype(type(x))).kind
             if kind not in "iu":
@@ -33,9 +37,9 @@ def _integer(name, fn):
 
 GCD = op("gcd", promote=True, method=True)(_integer("gcd", lambda xp, a, b: xp.gcd(a, b)))
 LCM = op("lcm", promote=True, method=True)(_integer("lcm", lambda xp, a, b: xp.lcm(a, b)))
-LSHIFT = op("bitwise_left_shift", promote=True, method=True, operators=("__lshift__",))(
+LSHIFT = op("bitwise_left_shift", promote=True, method=True, operators=("__lshift__", "__rlshift__"))(
     _integer("lshift", lambda xp, a, b: xp.left_shift(a, b)))
-RSHIFT = op("bitwise_right_shift", promote=True, method=True, operators=("__rshift__",))(
+RSHIFT = op("bitwise_right_shift", promote=True, method=True, operators=("__rshift__", "__rrshift__"))(
     _integer("rshift", lambda xp, a, b: xp.right_shift(a, b)))
 
 

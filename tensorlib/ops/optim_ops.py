@@ -8,7 +8,7 @@ float32 results agree with torch's to a few ulps rather than bit for bit.
 """
 from __future__ import annotations
 
-from .. import _blas
+from .. import _blas, _dtype as D
 from .broadcast import sum_to
 from ._define import Tensor, dispatch, np, op, public
 
@@ -22,9 +22,28 @@ def _lerp_k(xp, a, end, weight):
     return xp.where(small, a + weight * diff, end - diff * (1 - weight)).astype(a.dtype, copy=False)
 
 
+def _common(a, t1, t2, value):
+    """The three operands in torch's result dtype (0-dim ones deciding only a higher category; NumPy's promotion
+    made float32 with int32 float64), `value` cast to it (torch's Scalar: 2.5 with integer tensors is 2), and the
+    dtype to compute in: float16 and bfloat16 in float32, rounded once, as torch's opmath."""
+    dts = (a.dtype, t1.dtype, t2.dtype)
+    if dts[0] == dts[1] == dts[2]:
+        rt = dts[0]
+    else:
+        rt = D.result_type_many([(D.from_np(x.dtype), x.ndim == 0) for x in (a, t1, t2)]).np
+        a, t1, t2 = (x.astype(rt, copy=False) for x in (a, t1, t2))
+    if rt.kind in "biu" and type(value) is not bool:
+        value = int(value)
+    if rt.itemsize == 2 and D.kind(rt) == "f":
+        return a.astype(np.float32), t1.astype(np.float32), t2.astype(np.float32), value, rt
+    return a, t1, t2, value, None
+
+
 @op("addcmul", save="i", node_name="AddcmulBackward0")
 def ADDCMUL(xp, a, t1, t2, value=1):
-    return a + value * t1 * t2
+    a, t1, t2, value, half = _common(a, t1, t2, value)
+    r = a + value * t1 * t2
+    return r if half is None else r.astype(half)
 
 
 @ADDCMUL.def_backward
@@ -39,7 +58,9 @@ def _(ctx, g):
 
 @op("addcdiv", save="i", node_name="AddcdivBackward0")
 def ADDCDIV(xp, a, t1, t2, value=1):
-    return a + value * t1 / t2
+    a, t1, t2, value, half = _common(a, t1, t2, value)
+    r = a + value * t1 / t2
+    return r if half is None else r.astype(half)
 
 
 @ADDCDIV.def_backward
@@ -70,7 +91,12 @@ def _(ctx, g):
 def _store(xp, a, r):
     """Write a result into the target in place (a larger broadcast result raises NumPy's ValueError,
     which the dispatcher turns into torch's "output with shape ... doesn't match the broadcast shape")."""
-    xp.copyto(a, r, casting="same_kind")
+    if r.dtype != a.dtype:     # torch's canCast: not into a lower category (int64 into uint8 is allowed)
+        rc, ac = D.from_np(r.dtype)._category, D.from_np(a.dtype)._category
+        if rc > ac or (ac == 0 and rc != 0):
+            raise RuntimeError(f"result type {D.scalar_name(D.from_np(r.dtype))} can't be cast to the desired "
+                               f"output type {D.scalar_name(D.from_np(a.dtype))}")
+    xp.copyto(a, r, casting="unsafe")
 
 
 def _same(a, o):
@@ -83,7 +109,7 @@ def _same(a, o):
 
 def _addcmul_(xp, a, t1, t2, value=1):
     if not (_same(a, t1) and (t2 is t1 or _same(a, t2))):
-        return _store(xp, a, a + value * t1 * t2)
+        return _store(xp, a, ADDCMUL.kernel(xp, a, t1, t2, value))
     r = xp.multiply(t1, value)
     xp.multiply(r, t2, out=r)
     xp.add(a, r, out=a)
@@ -91,7 +117,7 @@ def _addcmul_(xp, a, t1, t2, value=1):
 
 def _addcdiv_(xp, a, t1, t2, value=1):
     if not (_same(a, t1) and (t2 is t1 or _same(a, t2))):
-        return _store(xp, a, a + value * t1 / t2)
+        return _store(xp, a, ADDCDIV.kernel(xp, a, t1, t2, value))
     r = xp.multiply(t1, value)
     xp.divide(r, t2, out=r)
     xp.add(a, r, out=a)
@@ -146,8 +172,27 @@ def addcdiv(input, tensor1, tensor2, *, value=1):
     return _dispatch_value(ADDCDIV, (input, tensor1, tensor2), value)
 
 
+def _lerp_dtypes(input, end, weight):
+    """torch's lerp takes no mixed dtypes: `end`, and a weight tensor that is not 0-dim, of the input's dtype
+    (NumPy would promote them silently)."""
+    dt = input.dtype
+    for name, o in (("end", end), ("weight", weight)):
+        if isinstance(o, Tensor) and o.dtype is not dt and (name == "end" or o.ndim > 0):
+            raise RuntimeError(f"expected dtype {D.C_NAMES[dt.name]} for `{name}` but got dtype "
+                               f"{D.C_NAMES[o.dtype.name]}")
+
+
 @public(function=False, method=True)
 def lerp(input, end, weight):
+    if isinstance(input, Tensor):
+        _lerp_dtypes(input, end, weight)
+        if isinstance(weight, Tensor):
+            if weight.dtype is not input.dtype:     # a 0-dim weight of another dtype: torch's promotion of the three
+                rt = D.result_type_many([(t.dtype, t.ndim == 0) for t in (input, end, weight) if isinstance(t, Tensor)])
+                input, end, weight = (t.to(rt) if isinstance(t, Tensor) and t.dtype is not rt else t
+                                      for t in (input, end, weight))
+        elif input.dtype._category < 2:
+            raise NotImplementedError(f'"lerp_kernel_scalar" not implemented for \'{D.scalar_name(input.dtype)}\'')
     return dispatch(LERP, input, end, weight)
 
 
@@ -170,6 +215,8 @@ def addcdiv_(self, tensor1, tensor2, *, value=1):
 
 @public(function=False, method=True)
 def lerp_(self, end, weight):
+    if (type(end) is Tensor and end.dtype is not self.dtype) or type(weight) is Tensor:
+        _lerp_dtypes(self, end, weight)
     return dispatch(LERP_, self, end, weight)
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from functools import partial
 
 from ..dispatch import record_range, run_recorded_op
+from .. import _dtype as D
 from .._graph import quiet_op
 from ._define import dispatch, np, op
 from .conv_ops import _pad, windows
@@ -47,7 +48,7 @@ def MAX_POOL2D(xp, x, kernel_size=(1, 1), stride=(1, 1), padding=(0, 0), dilatio
     (kh, kw), (sh, sw), (ph, pw), (dh, dw) = kernel_size, stride, padding, dilation
     eh, OH = _ceil_extra(H, kh, sh, ph, dh, ceil_mode)
     ew, OW = _ceil_extra(W, kw, sw, pw, dw, ceil_mode)
-    fill = -np.inf if x.dtype.kind == "f" else np.iinfo(x.dtype).min
+    fill = -np.inf if D.kind(x.dtype) == "f" else np.iinfo(x.dtype).min
     xpad = _pad(xp, x, (ph, ph + eh, pw, pw + ew), fill)
     win = windows(xp, xpad, kh, kw, (sh, sw), (dh, dw))[:, :, :OH, :OW]
     taps = [win[..., i, j] for i in range(kh) for j in range(kw)]

@@ -160,10 +160,20 @@ SUM.sink_backward = _sum_bwd_sink
 def MEAN(xp, a, dim=None, keepdim=False, dtype=None):
     if a.dtype == D.BF16 and dtype is None:
         return a.mean(axis=_axes(a, dim), keepdims=keepdim, dtype=np.float32).astype(D.BF16)
-    if a.dtype.kind not in "fc" and dtype is None:
-        raise RuntimeError(f"mean(): could not infer output dtype. Input dtype must be either a floating point or "
-                           f"complex dtype. Got: {_tname(a.dtype)}")
+    if dtype is None:
+        if a.dtype.kind not in "fc":
+            raise RuntimeError(f"mean(): could not infer output dtype. Input dtype must be either a floating point or "
+                               f"complex dtype. Got: {_tname(a.dtype)}")
+    else:
+        _float_dtype_arg("mean", dtype)
     return _c(xp, a.mean(axis=_axes(a, dim), keepdims=keepdim, dtype=dtype), a)
+
+
+def _float_dtype_arg(name, dtype):
+    """torch's refusal of an integral or bool dtype= for a mean (NumPy's mean into int64 truncates)."""
+    if D.kind(np.dtype(dtype)) not in "fc":
+        raise RuntimeError(f"{name}(): could not infer output dtype. Optional dtype must be either a floating point or "
+                           f"complex dtype. Got: {_tname(np.dtype(dtype))}")
 
 
 def _tname(d):
@@ -248,6 +258,11 @@ def _(ctx, g):
 def CUMSUM(xp, a, dim, dtype=None):
     if dtype is None and a.dtype.kind in "bui":
         dtype = np.int64
+    out = np.dtype(dtype) if dtype is not None else a.dtype
+    if out.itemsize == 2 and D.kind(out) == "f":
+        # float16/bfloat16 accumulate in float32, each sum rounded once (torch's opmath); NumPy's running sum
+        # rounded to half at every step drifts (0.0508 for torch's 0.0500 after five terms)
+        return CUMSUM.kernel(xp, a.astype(out, copy=False), dim, np.float32).astype(out)
     if not a.ndim:      # a 0-d tensor's (dim 0 or -1): itself, 0-d (NumPy's cumsum gives one element)
         return xp.cumsum(a, dtype=dtype).reshape(())
     return _c(xp, xp.cumsum(a, axis=dim, dtype=dtype), a)
@@ -795,9 +810,11 @@ def nansum(input, dim=None, keepdim=False, *, dtype=None):
 @public(method=True)
 @torch_op("nanmean")
 def nanmean(input, dim=None, keepdim=False, *, dtype=None):
-    if input._data.dtype.kind not in "fc" and dtype is None:
+    if D.kind(input._data.dtype) not in "fc":      # (a dtype= does not make an integral input one: torch's)
         raise RuntimeError(f"nanmean(): expected input to have floating point or complex dtype but got "
                            f"{_tname(input._data.dtype)}")
+    if dtype is not None:
+        _float_dtype_arg("nanmean", _np_dt(dtype))
     cnt = isnan(input).logical_not().sum(dim, keepdim)
     return nansum(input, dim, keepdim, dtype=dtype) / cnt
 

@@ -1,0 +1,260 @@
+"""Type promotion and half precision where tensorlib differed from torch 2.13 (found by a side-by-side sweep of
+binary, ternary, list, matmul and reduction ops over every dtype and operand kind: devtools/torch_compat/
+test_promotion_against_torch.py). Each value here is torch's; no torch needed."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import tensorlib as tl
+from tensorlib import _dtype as D
+from tensorlib.nn import functional as F
+
+
+def _bf16(values):
+    return tl.tensor(values, dtype=tl.float32).to(tl.bfloat16)
+
+
+def _vals(t):
+    return t.float().tolist() if t.dtype in (tl.bfloat16, tl.float16) else t.tolist()
+
+
+# --- bfloat16 is a floating dtype (NumPy's kind for it is "V") ---------------------------------------------
+
+def test_bfloat16_in_place_arithmetic_takes_floats():
+    x = _bf16([1.5, -2.0, 3.0])
+    assert _vals(x.clone().add_(2.5)) == [4.0, 0.5, 5.5]
+    assert _vals(x.clone().mul_(tl.full((3,), 2.0, dtype=tl.float16))) == [3.0, -4.0, 6.0]
+    y = x.clone().div_(2)
+    assert y.dtype is tl.bfloat16 and _vals(y) == [0.75, -1.0, 1.5]
+    assert x.clone().sub_(0.5).dtype is tl.bfloat16
+
+
+def test_integer_divided_by_bfloat16_is_bfloat16():
+    a, b = tl.tensor([1, 2, 3]), _bf16([2.0, 2.0, 2.0])
+    for r in (a / b, tl.div(a, b), tl.true_divide(a, b), tl.tensor([True, False, True]) / b):
+        assert r.dtype is tl.bfloat16
+    assert _vals(a / b) == [0.5, 1.0, 1.5]
+
+
+def test_bfloat16_kernels_that_refused_it():
+    x = _bf16([1.5, -2.0, 3.0])
+    assert F.logsigmoid(x).dtype is tl.bfloat16
+    assert _vals(F.logsigmoid(x)) == pytest.approx([-0.2012, -2.125, -0.0486], rel=1e-2)
+    p = F.max_pool1d(x.reshape(1, 1, 3), 2)
+    assert p.dtype is tl.bfloat16 and _vals(p) == [[[1.5]]]
+    e = tl.einsum("i,i->", x, x)
+    assert e.dtype is tl.bfloat16 and e.item() == 15.25
+    assert tl.nanmean(x).dtype is tl.bfloat16
+    for r in (tl.clamp(x, -1, 1), F.hardtanh(x), tl.clamp(x, True, True)):
+        assert r.dtype is tl.bfloat16
+    assert _vals(tl.clamp(x, -1, 1)) == [1.0, -1.0, 1.0]
+
+
+# --- result dtypes --------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("a, b, dt", [
+    (lambda: tl.tensor([1, 2]), 3, tl.float32),
+    (lambda: tl.tensor([True]), 2.5, tl.float32),
+    (lambda: tl.tensor(2.0), 2.5, tl.float32),
+    (lambda: tl.tensor([1.0, 2.0], dtype=tl.float16), 2.5, tl.float16),
+    (lambda: _bf16([1.0]), True, tl.bfloat16),
+])
+def test_xlogy_with_a_number_keeps_the_tensors_dtype(a, b, dt):
+    assert tl.xlogy(a(), b).dtype is dt        # was float64: NumPy's log of the number is a float64 scalar
+
+
+def test_xlogy_half_values():
+    r = tl.xlogy(tl.tensor([1.0, 2.0], dtype=tl.float16), 2.5)
+    assert r.dtype is tl.float16 and _vals(r) == pytest.approx([0.9165, 1.833], rel=1e-3)
+
+
+def test_where_of_two_numbers():
+    c = tl.tensor([True, False])
+    assert tl.where(c, True, 1 + 2j).dtype is tl.complex64          # was int64 (the imaginary part dropped)
+    assert tl.where(c, True, 1 + 2j).tolist() == [1 + 0j, 1 + 2j]
+    assert tl.where(c, True, False).dtype is tl.bool
+    assert tl.where(c, 2.5, 1j).dtype is tl.complex64
+    assert tl.where(c, 1, 2).dtype is tl.int64 and tl.where(c, 1, 2.5).dtype is tl.float32
+
+
+def test_outer_promotes_as_torch():
+    assert tl.outer(tl.tensor([1, 2], dtype=tl.int32), tl.ones(2, dtype=tl.float16)).dtype is tl.float16
+    assert tl.outer(tl.tensor([1, 2]), tl.ones(2)).dtype is tl.float32      # NumPy's outer: float64
+
+
+def test_dot_refuses_mixed_dtypes():
+    with pytest.raises(RuntimeError, match="expected both vectors to have same dtype, but found Float and Double"):
+        tl.dot(tl.ones(3), tl.ones(3, dtype=tl.float64))
+    with pytest.raises(RuntimeError, match="found Int and Float"):
+        tl.dot(tl.ones(3, dtype=tl.int32), tl.ones(3))
+
+
+def test_result_type_of_several_tensors():
+    T, Z = False, True
+    assert D.result_type_many([(D.int32, T), (D.float64, Z), (D.float16, T)]) is D.float16
+    assert D.result_type_many([(D.bool_, T), (D.int8, Z)]) is D.int8
+    assert D.result_type_many([(D.int32, T), (D.float64, Z)]) is D.float64
+    assert D.result_type_many([(D.float32, T), (D.complex128, Z)]) is D.complex64
+    assert D.result_type_many([(D.float16, Z), (D.float32, Z)]) is D.float32
+
+
+# --- addcmul / addcdiv: torch's result dtype of the three, value cast to it --------------------------------
+
+def test_addcmul_addcdiv_result_dtypes():
+    f32 = tl.tensor([1.0, 2.0])
+    assert tl.addcmul(tl.tensor([True, False]), f32, tl.tensor([3, 4], dtype=tl.int32)).dtype is tl.float32
+    h = tl.tensor([0.1, 0.2], dtype=tl.float16)
+    r = tl.addcmul(tl.tensor([1, 2], dtype=tl.int32), h, tl.tensor([3.3, 4.4], dtype=tl.float16))
+    assert r.dtype is tl.float16 and _vals(r) == [1.330078125, 2.87890625]
+    assert tl.addcdiv(tl.tensor([1, 2], dtype=tl.int16), h, h).dtype is tl.float16
+    assert tl.addcmul(tl.tensor([1, 2], dtype=tl.int8), tl.tensor([True]), tl.tensor([True])).dtype is tl.int8
+    # integers with a float value: the value cast to the integer (torch's Scalar), not a float result
+    r = tl.addcmul(tl.tensor([1, 2]), tl.tensor([3, 4]), tl.tensor([5, 6]), value=2.5)
+    assert r.dtype is tl.int64 and r.tolist() == [31, 50]
+
+
+def test_addcdiv_divides_in_the_result_dtype():
+    r = tl.addcdiv(tl.tensor([1.0, 2.0], dtype=tl.float64), tl.tensor([1.0, 2.0]), tl.tensor([3.0, 7.0]))
+    assert r.dtype is tl.float64 and r.tolist() == [1 + 1 / 3, 2 + 2 / 7]     # not float32's quotient
+
+
+def test_addcmul_in_place_computes_in_the_common_dtype():
+    x = tl.tensor([100, 200], dtype=tl.int16)
+    x.addcmul_(tl.tensor([200, 100], dtype=tl.uint8), tl.tensor([3, 3], dtype=tl.uint8))
+    assert x.tolist() == [700, 500]         # uint8's product wrapped before (600 -> 88)
+    x = tl.tensor([1, 2], dtype=tl.uint8)
+    x.addcmul_(tl.tensor(2), tl.tensor(3))  # int64 0-dim operands: uint8 result, as torch (NumPy refused the cast)
+    assert x.tolist() == [7, 8]
+    with pytest.raises(RuntimeError, match="result type Float can't be cast to the desired output type Long"):
+        tl.tensor([1, 2]).addcmul_(tl.ones(2), tl.ones(2))
+
+
+# --- clamp with tensor bounds -------------------------------------------------------------------------------
+
+def test_clamp_with_0dim_tensor_bounds_promotes():
+    r = tl.clamp(tl.tensor([1, 2, 3]), tl.tensor(1.5))
+    assert r.dtype is tl.float32 and r.tolist() == [1.5, 2.0, 3.0]      # was int64 [1, 2, 3]
+    assert tl.clamp(tl.tensor([True, False]), min=_bf16(0.5)).dtype is tl.bfloat16
+    assert tl.clamp(tl.ones(2), tl.tensor(0.0, dtype=tl.float64), tl.tensor(2.0, dtype=tl.float64)).dtype is tl.float32
+    assert tl.clamp(tl.tensor(1, dtype=tl.uint8), tl.tensor(0, dtype=tl.int8)).dtype is tl.int16
+
+
+def test_clamp_in_place_with_tensor_bounds():
+    x = tl.tensor([1.0, 2.0, 3.0])
+    assert x.clamp_(min=tl.tensor([2.0, 2.0, 2.0])) is x and x.tolist() == [2.0, 2.0, 3.0]
+    with pytest.raises(RuntimeError, match="result type Float can't be cast to the desired output type Long"):
+        tl.tensor([1, 2]).clamp_(min=tl.tensor([2.0, 2.0]))
+
+
+# --- integer powers, shifts, xor --------------------------------------------------------------------------
+
+def test_integer_power_with_negative_exponent_tensor():
+    a, b = tl.tensor([-3, -1, 0, 1, 2, 5]), tl.tensor([2, -1, 3, -1, -2, 4])
+    assert (a ** b).tolist() == [9, -1, 0, 1, 0, 625]          # NumPy refused the whole array
+    assert tl.pow(a, b).tolist() == [9, -1, 0, 1, 0, 625]
+    assert ((-2) ** b).tolist() == [4, 0, -8, 0, 0, 16]
+    assert (True ** b).tolist() == [1, 1, 1, 1, 1, 1]
+    x = tl.tensor([1, 2, -1])
+    x.pow_(tl.tensor([2, -1, 3]))
+    assert x.tolist() == [1, 0, -1]
+    assert (tl.tensor([1, 2], dtype=tl.uint8) ** tl.tensor([-1, 2], dtype=tl.int8)).tolist() == [1, 4]
+    with pytest.raises(RuntimeError, match="Integers to negative integer powers are not allowed"):
+        tl.tensor([2]) ** -1      # a number exponent still refuses, as torch
+
+
+def test_mask_to_a_bool_power_is_a_mask():
+    m = tl.tensor([True, False])
+    assert (m ** True).dtype is tl.bool and (m ** True).tolist() == [True, False]
+    assert (m ** False).tolist() == [True, True]
+
+
+def test_shifts_and_xor_take_python_numbers_on_either_side():
+    t = tl.tensor([1, 2])
+    assert (t << True).tolist() == [2, 4] and (t >> True).tolist() == [0, 1]
+    assert t.clone().bitwise_left_shift_(True).tolist() == [2, 4]
+    assert (3 << t).tolist() == [6, 12] and (16 >> t).tolist() == [8, 4]
+    assert (True << tl.tensor([1, 2], dtype=tl.int8)).dtype is tl.int8
+    assert (3 ^ t).tolist() == [2, 1] and (True ^ tl.tensor([True, False])).tolist() == [False, True]
+    with pytest.raises(NotImplementedError):
+        2.5 << t
+
+
+def test_eq_in_place():
+    x = tl.tensor([1.0, 2.0])
+    assert x.eq_(tl.tensor([1.0, 3.0])) is x and x.tolist() == [1.0, 0.0]
+
+
+def test_truncated_division_of_large_int64_is_exact():
+    a = tl.tensor([-9223372036854775807, 9223372036854775807, -7, 7, -6, 0])
+    assert tl.div(a, 70, rounding_mode="trunc").tolist() == [-131762457669353940, 131762457669353940, 0, 0, 0, 0]
+    b = tl.tensor([3, -3, 2, -2, -4, 5])
+    assert tl.div(a, b, rounding_mode="trunc").tolist() == [-3074457345618258602, -3074457345618258602, -3, -3, 1, 0]
+    assert tl.div(tl.tensor([7, -7], dtype=tl.int8), 2, rounding_mode="trunc").tolist() == [3, -3]
+
+
+# --- half precision: float32 accumulation (torch's opmath) ------------------------------------------------
+
+def test_half_cumsum_accumulates_in_float32():
+    h = tl.tensor([-2.5, -0.75, 0.3, 1.0, 2.0, 3.5], dtype=tl.float16)
+    assert tl.cumsum(h, 0).tolist() == [-2.5, -3.25, -2.94921875, -1.9501953125, 0.050048828125, 3.55078125]
+    assert tl.cumsum(h.float(), 0, dtype=tl.float16).tolist()[-2] == 0.050048828125
+    assert tl.cumsum(h.to(tl.bfloat16), 0).dtype is tl.bfloat16
+
+
+def test_half_gelu_tanh_in_float32():
+    h = tl.tensor([-2.5, -0.75, 0.3, 1.0, 2.0, 3.5], dtype=tl.float16)
+    r = F.gelu(h, approximate="tanh")
+    assert r.dtype is tl.float16
+    assert r.tolist() == [-0.01508331298828125, -0.1700439453125, 0.1854248046875, 0.84130859375, 1.955078125, 3.5]
+    h.requires_grad_()
+    F.gelu(h, approximate="tanh").sum().backward()
+    assert h.grad.dtype is tl.float16
+
+
+# --- lerp: torch's dtype rules ----------------------------------------------------------------------------
+
+def test_lerp_refuses_mixed_dtypes():
+    a = tl.ones(2)
+    with pytest.raises(RuntimeError, match="expected dtype float for `end` but got dtype double"):
+        tl.lerp(a, a.double(), 0.5)
+    with pytest.raises(RuntimeError, match="expected dtype float for `weight` but got dtype double"):
+        tl.lerp(a, a, a.double())
+    with pytest.raises(RuntimeError, match="expected dtype c10::Half for `weight` but got dtype float"):
+        tl.lerp(a.half(), a.half(), a)
+    with pytest.raises(RuntimeError, match="expected dtype float for `end` but got dtype double"):
+        a.lerp_(a.double(), 0.5)
+    with pytest.raises(NotImplementedError, match='"lerp_kernel_scalar" not implemented for \'Int\''):
+        tl.lerp(a.int(), a.int(), 0.5)
+
+
+def test_lerp_with_a_0dim_weight_promotes():
+    r = tl.lerp(tl.tensor([1, 3]), tl.tensor([5, 7]), tl.tensor(0.5))
+    assert r.dtype is tl.float32 and r.tolist() == [3.0, 5.0]
+    assert tl.lerp(tl.ones(2), tl.ones(2), tl.tensor(0.5, dtype=tl.float64)).dtype is tl.float32
+    assert tl.lerp(tl.tensor(1.0), tl.tensor(2.0), tl.tensor(0.5, dtype=tl.float64)).dtype is tl.float64
+
+
+# --- refusals --------------------------------------------------------------------------------------------
+
+def test_mean_refuses_an_integral_dtype_argument():
+    with pytest.raises(RuntimeError, match="mean\\(\\): could not infer output dtype. Optional dtype must be either a "
+                                           "floating point or complex dtype. Got: Long"):
+        tl.mean(tl.ones(2), dtype=tl.int64)
+    with pytest.raises(RuntimeError, match="nanmean\\(\\): expected input to have floating point"):
+        tl.nanmean(tl.tensor([1, 2]), dtype=tl.float32)
+    with pytest.raises(RuntimeError, match="Got: Bool"):
+        tl.nanmean(tl.ones(2), dtype=tl.bool)
+    assert tl.mean(tl.tensor([1, 2]), dtype=tl.float64).item() == 1.5
+
+
+def test_subtracting_a_python_bool_is_refused():
+    for f in (lambda: tl.ones(2) - True, lambda: True - tl.ones(2), lambda: tl.sub(tl.tensor([1, 2]), False)):
+        with pytest.raises(RuntimeError, match="Subtraction, the `-` operator, with a bool tensor is not supported"):
+            f()
+
+
+def test_kind_helper():
+    assert D.kind(np.dtype(np.float16)) == "f"
+    assert D.kind(tl.bfloat16.np) == "f"
+    assert D.kind(np.dtype(np.int8)) == "i"
