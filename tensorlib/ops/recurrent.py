@@ -21,6 +21,7 @@ import numpy as np
 from .._graph import quiet_call, tensor_of
 from ..dispatch import STATE, run_recorded_call, run_recorded_tensors
 from ._define import dispatch, op
+from ._fastmath import tanh as fast_tanh
 from ._rows import max0
 from .activation import _sigmoid_k, sigmoid_of_negated
 from .shape import cat
@@ -73,6 +74,12 @@ def _gate_views(a4):
     return a4[..., 0, :], a4[..., 1, :], a4[..., 2, :], a4[..., 3, :]
 
 
+def _tanh(xp, x, out=None):
+    """xp.tanh, by the AVX2 loop for large float32 NumPy arrays (ops/_fastmath.py)."""
+    if xp is np:
+        return fast_tanh(x, out)
+    return xp.tanh(x) if out is None else xp.tanh(x, out=out)
+
 def _lstm_state(xp, i, f, g, o, c, c_out, h_out, tmp):
     """One LSTM step's state from its gates' activations sigmoid(i), sigmoid(f), tanh(g), sigmoid(o) and the
     cell state `c`: writes c' = f * c + i * g into `c_out` and h' = o * tanh(c') into `h_out`, which it
@@ -80,7 +87,7 @@ def _lstm_state(xp, i, f, g, o, c, c_out, h_out, tmp):
     xp.multiply(f, c, out=c_out)
     xp.multiply(i, g, out=tmp)
     c_out += tmp
-    xp.tanh(c_out, out=tmp)
+    _tanh(xp, c_out, out=tmp)
     return xp.multiply(o, tmp, out=h_out)
 
 
@@ -133,7 +140,7 @@ def LSTM_LAYER(xp, xg, h0, c0, w_hh, b_hh=None, reverse=False):
             gates *= half
         gates += xs[t]
         a = acts[t]
-        xp.tanh(gates, out=a)
+        _tanh(xp, gates, out=a)
         a *= half
         a += shift
         h = _lstm_state(xp, gi[t], gf[t], gg[t], go[t], c, cs[t], out[t], tmp)
@@ -169,7 +176,7 @@ def LSTM_LAYER_BACKWARD(xp, g_out, g_h, g_c, h0, c0, w_hh, out, acts, cs, revers
         c_prev[:-1], c_prev[-1] = cs[1:], c0
     else:
         c_prev[1:], c_prev[0] = cs[:-1], c0
-    q, p = _lstm_gate_slopes(xp, a4, c_prev, xp.tanh(cs))    # d gate = dc * q (i, f, g), dh * q (o); dc += dh * p
+    q, p = _lstm_gate_slopes(xp, a4, c_prev, _tanh(xp, cs))    # d gate = dc * q (i, f, g), dh * q (o); dc += dh * p
     dxg = xp.empty(acts.shape, dtype=dt)
     d4 = dxg.reshape(L, N, 4, H)
     dh = g_h.astype(dt, copy=True) if g_h is not None else xp.zeros((N, H), dtype=dt)
@@ -233,7 +240,7 @@ def FUSED_LSTM_CELL(xp, input_gates, hidden_gates, cx, input_bias=None, hidden_b
     else:                                       # float16 (in float32) and bfloat16: sigmoid's own cases
         acts[...] = _sigmoid_k(xp, pre)
     acts = acts.reshape(pre.shape[:-1] + (4, H))
-    xp.tanh(pre.reshape(acts.shape)[..., 2, :], out=acts[..., 2, :])
+    _tanh(xp, pre.reshape(acts.shape)[..., 2, :], out=acts[..., 2, :])
     ws[pre.size:] = cx.reshape(-1)
     cy, hy = xp.empty(cx.shape, dtype=pre.dtype), xp.empty(cx.shape, dtype=pre.dtype)
     _lstm_state(xp, *_gate_views(acts), cx, cy, hy, xp.empty(cx.shape, dtype=pre.dtype))
@@ -251,7 +258,7 @@ def FUSED_LSTM_CELL_BACKWARD(xp, grad_hy, grad_cy, cx, cy, workspace, has_bias=F
     if cx is None:
         cx = workspace[n:].reshape(cy.shape)
     dt = a4.dtype
-    q, p = _lstm_gate_slopes(xp, a4, cx, xp.tanh(cy))       # made here: the gates' gradient is written into q
+    q, p = _lstm_gate_slopes(xp, a4, cx, _tanh(xp, cy))       # made here: the gates' gradient is written into q
     dc = xp.zeros(cy.shape, dtype=dt) if grad_cy is None else grad_cy.astype(dt, copy=True)
     qo, q3 = q[..., 3, :], q[..., :3, :]
     if grad_hy is None:
@@ -361,12 +368,12 @@ def GRU_LAYER(xp, xg, h0, w_hh, b_hh=None, reverse=False):
         a = acts[t]
         rz = xg[t, :, :2 * H] + hg[:, :2 * H]
         rz *= 0.5
-        xp.tanh(rz, out=a[:, :2 * H])           # sigmoid(x) = (1 + tanh(x / 2)) / 2
+        _tanh(xp, rz, out=a[:, :2 * H])           # sigmoid(x) = (1 + tanh(x / 2)) / 2
         a[:, :2 * H] += 1
         a[:, :2 * H] *= 0.5
         r, z = a[:, :H], a[:, H:2 * H]
         hns[t] = hg[:, 2 * H:]
-        xp.tanh(xg[t, :, 2 * H:] + r * hg[:, 2 * H:], out=a[:, 2 * H:])
+        _tanh(xp, xg[t, :, 2 * H:] + r * hg[:, 2 * H:], out=a[:, 2 * H:])
         n = a[:, 2 * H:]
         h = n + z * (h - n)
         out[t] = h
@@ -432,7 +439,7 @@ def RNN_LAYER(xp, xg, h0, w_hh, b_hh=None, relu=False, reverse=False):
         pre = xg[t] + h @ whT
         if b_hh is not None:
             pre += b_hh
-        h = max0(xp, pre, out=pre) if relu else xp.tanh(pre, out=pre)
+        h = max0(xp, pre, out=pre) if relu else _tanh(xp, pre, out=pre)
         out[t] = h
     return out, h
 

@@ -14,7 +14,7 @@ from .comparison import isfinite, where
 from ._define import dispatch, np, op, public, refuse_complex, special_functions, torch_op, unary, write_out
 from .._graph import tensor_of
 from .broadcast import QUIET, SINK, quiet_arrays
-from ._fastmath import exp as fast_exp
+from ._fastmath import exp as fast_exp, tanh as fast_tanh
 
 # The backward formulas below call functions the declarations further down make (read at call time).
 neg: Callable[..., Any]
@@ -133,7 +133,7 @@ SIN = unary("sin", lambda xp, a: xp.sin(_f(xp, a)), lambda ctx, g: (g * cos(ctx.
 COS = unary("cos", lambda xp, a: xp.cos(_f(xp, a)), lambda ctx, g: (neg(g) * sin(ctx.saved_inputs[0]),))
 TAN = unary("tan", lambda xp, a: xp.tan(_f(xp, a)), lambda ctx, g: (g * (1 + (y := ctx.saved_output) * y),),
             save="o")
-TANH = unary("tanh", lambda xp, a: xp.tanh(_f(xp, a)),
+TANH = unary("tanh", lambda xp, a: fast_tanh(_f(xp, a)) if xp is np else xp.tanh(_f(xp, a)),
              lambda ctx, g: (g * (1 - (y := ctx.saved_output) * y),), save="o", inplace=True)
 
 

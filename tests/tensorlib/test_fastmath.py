@@ -133,3 +133,39 @@ def test_ops_on_large_float32_arrays_match_float64(name):
         ref = (w / w.sum(-1, keepdims=True)) @ va
     assert got.dtype == tl.float32
     np.testing.assert_allclose(got.detach().numpy(), ref, rtol=2e-5, atol=2e-6)
+
+
+def test_tanh_is_within_one_ulp_and_keeps_libms_special_values():
+    rng = np.random.default_rng(3)
+    x = np.concatenate([rng.uniform(-12, 12, 1_000_000), rng.uniform(-1, 1, 500_000), rng.uniform(-1e-3, 1e-3, 50_000),
+                        np.linspace(-10, 10, 100_001)]).astype(np.float32)
+    y = _fastmath.tanh(x)
+    ref = np.tanh(x.astype(np.float64)).astype(np.float32)
+    assert _ulps(y, ref).max() <= 1
+    special = np.resize(np.array([np.nan, np.inf, -np.inf, 0.0, -0.0, 1e-40, -1e-40, 9.0, -9.0, 100, -100, 0.625,
+                                  -0.625, 0.6249], np.float32), N)
+    got = _fastmath.tanh(special)
+    inplace = special.copy()
+    assert _fastmath.tanh(inplace, out=inplace) is inplace and np.array_equal(inplace, got, equal_nan=True)
+    assert np.isnan(got[np.isnan(special)]).all() and np.array_equal(np.signbit(got), np.signbit(special))
+    assert (got[special >= 9] == 1).all() and (got[special <= -9] == -1).all()
+    assert np.array_equal(got[np.abs(special) < 1e-30], special[np.abs(special) < 1e-30])
+
+
+@pytest.mark.parametrize("layer", ["LSTM", "GRU", "RNN"])
+def test_recurrent_layers_and_tanh_agree_with_numpys_tanh(layer, monkeypatch):
+    """The recurrent kernels' tanh on the AVX2 loop: outputs and gradients as with NumPy's tanh (to float32
+    rounding), at sizes that take it (a batch of 16 by 160 hidden units: 2560 elements a step)."""
+    def run():
+        tl.manual_seed(0)
+        m = getattr(tl.nn, layer)(24, 160, num_layers=1)
+        x = tl.tensor(np.random.default_rng(4).standard_normal((5, 16, 24)).astype(np.float32), requires_grad=True)
+        out, _ = m(x)
+        (out * out).sum().backward()
+        t = tl.tensor(np.random.default_rng(5).standard_normal((64, 160)).astype(np.float32) * 3).tanh()
+        return out.detach().numpy(), x.grad.numpy(), m.weight_hh_l0.grad.numpy(), t.numpy()
+    fast = run()
+    monkeypatch.setattr(_fastmath, "FAST", False)
+    slow = run()
+    for a, b in zip(fast, slow):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
