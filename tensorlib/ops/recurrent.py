@@ -368,12 +368,14 @@ def GRU_LAYER(xp, xg, h0, w_hh, b_hh=None, reverse=False):
         a = acts[t]
         rz = xg[t, :, :2 * H] + hg[:, :2 * H]
         rz *= 0.5
-        _tanh(xp, rz, out=a[:, :2 * H])           # sigmoid(x) = (1 + tanh(x / 2)) / 2
-        a[:, :2 * H] += 1
-        a[:, :2 * H] *= 0.5
+        _tanh(xp, rz, out=rz)           # sigmoid(x) = (1 + tanh(x / 2)) / 2, in the fresh (contiguous) sum first
+        rz += 1
+        rz *= 0.5
+        a[:, :2 * H] = rz
         r, z = a[:, :H], a[:, H:2 * H]
         hns[t] = hg[:, 2 * H:]
-        _tanh(xp, xg[t, :, 2 * H:] + r * hg[:, 2 * H:], out=a[:, 2 * H:])
+        nn = xg[t, :, 2 * H:] + r * hg[:, 2 * H:]
+        a[:, 2 * H:] = _tanh(xp, nn, out=nn)
         n = a[:, 2 * H:]
         h = n + z * (h - n)
         out[t] = h
