@@ -9,8 +9,8 @@ from setuptools import Extension, setup
 FLAGS = ["-O2", "-std=gnu99", "-Wall", "-Wno-unused-parameter"]
 ext_modules = []
 if sys.platform.startswith("linux"):
-    ext_modules = [Extension(name, [name.replace(".", "/") + ".c"], depends=["tensorlib/_native_common.h"],
-                             optional=True, extra_compile_args=FLAGS)
+    ext_modules = [Extension(name, [name.replace(".", "/") + ".c"], optional=True, extra_compile_args=FLAGS,
+                             depends=["tensorlib/_native_common.h", "tensorlib/_native_slots.h"])
                    for name in ("tensorlib._crecorded", "tensorlib._cexecute", "tensorlib.autograd._cengine",
                                 "tensorlib._cmath", "profiler._crecord")]
 

@@ -19,6 +19,7 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <structmember.h>
+#include "_native_slots.h"
 
 static PyTypeObject *Tensor_T, *ndarray_T;
 static PyTypeObject *op_T;      /* the op type whose slot offsets are below (OpDef), found on first use */
@@ -36,24 +37,6 @@ static Py_ssize_t off_n_op, off_n_seq, off_n_edges, off_n_inputs, off_n_versions
 /* slot offsets, read from the classes' member descriptors at configure() */
 static Py_ssize_t off_data;                                           /* Tensor._data */
 static Py_ssize_t off_special, off_kernel, off_promote, off_view, off_differentiable;   /* OpDef's */
-
-#define SLOT(obj, off) (*(PyObject **)((char *)(obj) + (off)))
-
-static int slot_offset(PyTypeObject *tp, const char *name, Py_ssize_t *off)
-{
-    PyObject *d = tp->tp_dict ? PyDict_GetItemString(tp->tp_dict, name) : NULL;     /* borrowed */
-    if (d == NULL || Py_TYPE(d) != &PyMemberDescr_Type) {
-        PyErr_Format(PyExc_TypeError, "%s.%s is not a slot", tp->tp_name, name);
-        return -1;
-    }
-    PyMemberDef *m = ((PyMemberDescrObject *)d)->d_member;
-    if (m->type != T_OBJECT_EX && m->type != T_OBJECT) {
-        PyErr_Format(PyExc_TypeError, "%s.%s is not an object slot", tp->tp_name, name);
-        return -1;
-    }
-    *off = m->offset;
-    return 0;
-}
 
 static PyObject *mod_configure(PyObject *self, PyObject *args)
 {
@@ -128,12 +111,6 @@ static int op_type(PyTypeObject *tp)
     Py_INCREF(tp);
     op_T = tp;
     return 1;
-}
-
-/* Python truth of v (a slot's value: NULL when unset counts false), -1 on error */
-static inline int truth(PyObject *v)
-{
-    return v == NULL ? 0 : v == Py_True ? 1 : v == Py_False ? 0 : PyObject_IsTrue(v);
 }
 
 /* truth of a tensor's _requires_grad (an instance or class attribute), -1 on error */

@@ -20,6 +20,7 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <structmember.h>
+#include "../_native_slots.h"
 
 static PyTypeObject *Node_T, *Acc_T, *Tensor_T, *ndarray_T;
 static PyObject *run_node, *run_hooked, *hooks_and_captures, *check_saved, *run_formula, *fix_grads, *store_grad,
@@ -32,29 +33,6 @@ static PyObject *s_tensor_hooks, *s_retained, *s_node_hooks, *s_quiet_backward, 
 static Py_ssize_t off_op, off_seq, off_edges, off_inputs, off_versions, off_out_data, off_out_refs, off_in_meta,
     off_out_meta, off_ref, off_data;
 static PyObject *loop_refs;     /* what _store_grad's getrefcount sees for a gradient only drain() holds */
-
-#define SLOT(obj, off) (*(PyObject **)((char *)(obj) + (off)))
-
-static int slot_offset(PyTypeObject *tp, const char *name, Py_ssize_t *off)
-{
-    PyObject *d = PyDict_GetItemString(tp->tp_dict, name);     /* borrowed */
-    if (d == NULL || Py_TYPE(d) != &PyMemberDescr_Type) {
-        PyErr_Format(PyExc_TypeError, "%s.%s is not a slot", tp->tp_name, name);
-        return -1;
-    }
-    PyMemberDef *m = ((PyMemberDescrObject *)d)->d_member;
-    if (m->type != T_OBJECT_EX && m->type != T_OBJECT) {
-        PyErr_Format(PyExc_TypeError, "%s.%s is not an object slot", tp->tp_name, name);
-        return -1;
-    }
-    *off = m->offset;
-    return 0;
-}
-
-static inline int truth(PyObject *v)
-{
-    return v == Py_None ? 0 : v == Py_True ? 1 : v == Py_False ? 0 : PyObject_IsTrue(v);
-}
 
 /* truth of attribute `name` of obj, -1 on error */
 static int attr_truth(PyObject *obj, PyObject *name)
