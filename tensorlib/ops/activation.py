@@ -4,7 +4,7 @@ from __future__ import annotations
 import math
 from functools import partial
 
-from .. import _hooks as _H
+from .. import _dtype, _hooks as _H
 from .comparison import gt, where
 from .unary_math import _f, erf, erf_kernel, exp, log1p_exp_neg_abs, normal_cdf32, tanh
 from ..dispatch import STATE, run_recorded_op
@@ -487,7 +487,7 @@ def hardswish(input):
 def LOG_SIGMOID(xp, a):
     """min(a, 0) - log1p(exp(-|a|)), torch's CPU kernel's formula (its buffer output, exp(-|a|), is not kept: its
     backward recomputes it)."""
-    if a.dtype.kind != "f":
+    if a.dtype.kind != "f" and a.dtype != _dtype.BF16:
         raise RuntimeError(f'"log_sigmoid_forward_cpu" not implemented for \'{_c_name(a.dtype)}\'')
     if a.dtype.itemsize < 4:            # float16 in float32, as torch's kernel (its opmath type)
         return LOG_SIGMOID.kernel(xp, a.astype(np.float32)).astype(a.dtype)

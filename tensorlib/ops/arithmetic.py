@@ -30,11 +30,12 @@ def check_writable(a, b, floats=True):
     """torch's refusal of an in-place result the target cannot hold, where NumPy's unsafe casting would truncate
     it or drop its imaginary part: a float operand into an integer tensor (floats=False: div_ with a rounding
     mode, whose result stays integral), a complex one into a real tensor (add_/sub_/mul_/div_)."""
-    ak = a.dtype.kind
+    ak = "f" if a.dtype == D.BF16 else a.dtype.kind      # (ml_dtypes' bfloat16 is of kind "V")
     if ak == "c":
         return
     bd = getattr(b, "dtype", None)
-    bk = bd.kind if bd is not None else "c" if type(b) is complex else "f" if isinstance(b, float) else ""
+    bk = ("f" if bd == D.BF16 else bd.kind) if bd is not None else \
+        "c" if type(b) is complex else "f" if isinstance(b, float) else ""
     if bk == "c":
         raise RuntimeError(f"result type {D.scalar_name(bd) if bd is not None else 'ComplexFloat'} can't be cast "
                            f"to the desired output type {D.scalar_name(a.dtype)}")
@@ -291,7 +292,8 @@ DIV.sink_backward = lambda ctx, g: _div_bwd_arrays(ctx, g, SINK)
 
 def _true_div_operand(a, b):
     """int / int is a float division in torch: lift an integer tensor to the default float first."""
-    b_is_float = isinstance(b, float) or (isinstance(b, Tensor) and b._data.dtype.kind == "f")
+    b_is_float = isinstance(b, float) or (isinstance(b, Tensor) and (b._data.dtype.kind == "f"
+                                                                     or b._data.dtype == D.BF16))
     if isinstance(a, Tensor) and a._data.dtype.kind in "biu" and not b_is_float:
         return a.to(dtype=D.get_default_dtype())
     return a
@@ -321,7 +323,7 @@ def _rtruediv(self, other):
 
 @op("div_", inplace_of=DIV)
 def DIV_(xp, a, b, rounding_mode=None):
-    if rounding_mode is None and a.dtype.kind not in "fc":    # true division: a float result, even of ints
+    if rounding_mode is None and a.dtype.kind not in "fc" and a.dtype != D.BF16:    # true division: a float result
         raise RuntimeError(f"result type Float can't be cast to the desired output type "
                            f"{D.scalar_name(a.dtype)}")
     check_writable(a, b, floats=rounding_mode is None)
