@@ -78,3 +78,23 @@ def test_compiled_module_reads_the_wrapped_modules_attributes():
     assert c._orig_mod is net
     with pytest.raises(AttributeError, match="'Net' object has no attribute 'missing'"):
         c.missing
+
+
+def test_bfloat16_sampling_norms_and_nan_reductions():
+    """What a bfloat16 LLM meets after training (torch 2.13's values): sampling from its probabilities,
+    clip_grad_norm_'s vector norms, NaN-ignoring means; linalg still refuses it as low precision."""
+    p = tl.tensor([[0.0, 1.0, 0.0]], dtype=tl.bfloat16)
+    s = tl.multinomial(p, 2, replacement=True)
+    assert s.dtype == tl.int64 and s.tolist() == [[1, 1]]
+    b = tl.tensor([0.1, 0.2, 0.7], dtype=tl.bfloat16)
+    n = tl.linalg.vector_norm(b)
+    assert n.dtype == tl.bfloat16 and n.item() == 0.734375
+    assert b.norm(dtype=tl.float32).dtype == tl.float32
+    x = tl.tensor([[1.0, float("nan")], [2.0, 3.0]], dtype=tl.bfloat16, requires_grad=True)
+    y = tl.nansum(x)
+    y.backward()
+    assert y.dtype == tl.bfloat16 and y.item() == 6.0
+    assert x.grad.tolist() == [[1.0, 0.0], [1.0, 1.0]]
+    assert tl.nanmean(x.detach()[0]).item() == 1.0
+    with pytest.raises(RuntimeError, match="linalg.inv: Low precision dtypes not supported. Got BFloat16"):
+        tl.linalg.inv(tl.eye(2, dtype=tl.bfloat16))
