@@ -98,3 +98,14 @@ def test_bfloat16_sampling_norms_and_nan_reductions():
     assert tl.nanmean(x.detach()[0]).item() == 1.0
     with pytest.raises(RuntimeError, match="linalg.inv: Low precision dtypes not supported. Got BFloat16"):
         tl.linalg.inv(tl.eye(2, dtype=tl.bfloat16))
+
+
+def test_bfloat16_matrix_norms():
+    """matrix_norm of a bfloat16 matrix: 'fro' (a vector norm) as torch's; the SVD-based orders refused as low
+    precision under matrix_norm's name, as torch 2.13 (float16 too)."""
+    a = tl.tensor([[1.0, 0.5], [0.25, 2.0]], dtype=tl.bfloat16)
+    r = tl.linalg.matrix_norm(a)
+    assert r.dtype == tl.bfloat16 and r.item() == 2.3125
+    for d in (tl.bfloat16, tl.float16):
+        with pytest.raises(RuntimeError, match="linalg.matrix_norm: Low precision dtypes not supported"):
+            tl.linalg.matrix_norm(a.to(d), "nuc")
