@@ -45,6 +45,8 @@ int = int32
 short = int16
 uint8 = uint8
 bool_ = bool
+from math import e, inf, nan, pi  # noqa: E402 - torch's constants (torch/__init__.py imports them from math)
+newaxis: None = None              # torch.newaxis, as numpy's
 
 from .version import __version__  # noqa: E402,F401  (torch.version.__version__ is torch.__version__)
 

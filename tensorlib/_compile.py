@@ -365,6 +365,16 @@ class OptimizedModule(Module):
     def forward(self, *args, **kwargs):
         return self._runner(args, kwargs)
 
+    def __getattr__(self, name):
+        """The wrapped module's attributes read through the wrapper, as torch's (`compiled.pos_emb`,
+        `compiled.config`): what the wrapper itself lacks is looked up on `_orig_mod`."""
+        modules = self.__dict__.get("_modules")
+        if modules is None or "_orig_mod" not in modules:
+            raise AttributeError(f"'{type(self).__name__}' object has no attribute '{name}'")
+        if name == "_orig_mod":
+            return modules["_orig_mod"]
+        return getattr(modules["_orig_mod"], name)
+
     def train(self, mode=True):
         self._orig_mod.train(mode)
         return Module.train(self, mode)

@@ -80,6 +80,8 @@ def matrix_norm(A, ord="fro", dim=(-2, -1), keepdim=False, *, dtype=None, out=No
     d0, d1 = (d % A.ndim for d in dim)
     if ord not in ("fro", "nuc", 1, -1, 2, -2, _INF, -_INF):
         raise RuntimeError(f"linalg.matrix_norm: Order {ord} not supported.")
+    if ord in ("nuc", 2, -2):                   # through the SVD: no bfloat16 / float16, as torch
+        check_floating("linalg.matrix_norm", A._data)
     with record_range("linalg_matrix_norm", "op", (A,)):
         if ord == "fro":
             r = vector_norm(A, 2, (d0, d1), keepdim)

@@ -13,7 +13,10 @@ import pytest
 
 from tests.programs import harness
 
-STEPS = {n: 10 for n in harness.PROGRAMS if n not in harness.FAILS_ON_TORCH}
+# llm_opt_single_gpu trains its model under torch.compile: torch's inductor cannot compile the shared stream's
+# NumPy-drawing replacements of dropout (BackendCompilerFailed), so it is compared by hand, each side with its own
+# draws (tests/programs/README.md), not here
+STEPS = {n: 10 for n in harness.PROGRAMS if n not in harness.FAILS_ON_TORCH and n != "llm_opt_single_gpu"}
 STEPS["nanogpt"] = 5
 STEPS["imagenet"] = 4       # ResNet-18 on 224x224 images: ~2 s a step on tensorlib, 1 s on torch
 # REINFORCE's loss sums -log_prob * R over normalized (zero-mean) returns: terms of both signs, so float32

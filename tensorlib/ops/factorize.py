@@ -74,7 +74,7 @@ def with_out(fn):
 # --- argument checks (torch's messages) ---------------------------------------------------------------------
 
 def check_floating(name, a, low_precision=True):
-    if a.dtype.kind not in "fc":
+    if a.dtype.kind not in "fc" and a.dtype != D.BF16:      # (bfloat16: then refused as low precision)
         raise RuntimeError(f"{name}: Expected a floating point or complex tensor as input. Got "
                            f"{D.scalar_name(a.dtype)}")
     if low_precision and a.dtype.itemsize < 4:

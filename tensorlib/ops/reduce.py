@@ -756,7 +756,7 @@ def norm(input, p="fro", dim=None, keepdim=False, dtype=None):
     if p == "fro" or p is None:
         p = 2
     if dtype is not None:       # torch's norm is linalg.vector_norm(..., dtype=dtype) here: computed in dtype
-        if input._data.dtype.kind not in "fc":
+        if input._data.dtype.kind not in "fc" and input._data.dtype != D.BF16:
             raise RuntimeError(f"linalg.vector_norm: Expected a floating point or complex tensor as input. Got "
                                f"{D.scalar_name(input._data.dtype)}")
         input = input.to(norm_dtype("linalg.vector_norm", input._data, dtype))
@@ -787,7 +787,7 @@ def NANSUM(xp, a, dim=None, keepdim=False, dtype=None):
     refuse_complex(a, "nansum on CPU does not support complex inputs", RuntimeError)
     if dtype is None and a.dtype.kind in "bui":
         dtype = np.int64
-    if a.dtype.kind == "f":
+    if a.dtype.kind == "f" or a.dtype == D.BF16:
         a = xp.where(xp.isnan(a), 0, a).astype(a.dtype, copy=False)
     ax = _axes(a, dim)
     if ax == ():

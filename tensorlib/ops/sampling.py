@@ -59,7 +59,7 @@ def MULTINOMIAL(xp, p, num_samples, replacement=False, generator=None):
 def multinomial(input, num_samples, replacement=False, *, generator=None, out=None):
     if input.ndim not in (1, 2):
         raise RuntimeError("prob_dist must be 1 or 2 dim")
-    if input._data.dtype.kind != "f":
+    if input._data.dtype.kind != "f" and input._data.dtype != D.BF16:
         raise RuntimeError(f"multinomial only supports floating-point dtypes for input, got: "
                            f"{D.scalar_name(input._data.dtype)}")
     num_samples = int(num_samples)

@@ -329,6 +329,68 @@ def _tutorial_plain(work, steps, variant):
     return {}, ["main.py"]
 
 
+def _mingpt(work, steps, variant):
+    """minGPT's projects (run from the repository's root, where `mingpt` imports, as after its `pip install -e
+    .`): their config's command-line overrides make gpt-nano small and stop it after `steps` iterations
+    (`--trainer.max_iters`; the Trainer's sampler is otherwise infinite), in the main process
+    (`--trainer.num_workers=0`). Each evaluates at iteration 0 (the callback's `iter_num % 500 == 0`): adder
+    the whole train and test splits by greedy `generate` (1-digit sums: 100 problems, 80 to train on), and
+    chargpt samples 500 characters (`multinomial` of the top 10) after "O God, O God!" from `input.txt`, here
+    a synthetic text of its 16 characters' words (Shakespeare's there)."""
+    if variant == "adder":
+        return {}, ["projects/adder/adder.py", f"--trainer.max_iters={steps}", "--trainer.num_workers=0",
+                    "--trainer.batch_size=16", "--data.ndigit=1", "--trainer.learning_rate=2e-3"]
+    words = ["O God,", "O God!", "good", "night", "sweet", "prince", "to", "sleep", "die", "dream", "so"]
+    toks = _markov_tokens(len(words), 700, 7)
+    write_bytes(work / "input.txt", "\n".join(" ".join(words[t] for t in toks[i:i + 8])
+                                              for i in range(0, len(toks), 8)).encode())
+    return {}, ["projects/chargpt/chargpt.py", f"--trainer.max_iters={steps}", "--trainer.num_workers=0",
+                "--trainer.batch_size=8", "--model.model_type=gpt-nano", "--data.block_size=32"]
+
+
+LLM_DRIVER = '''"""Written by tests/programs/harness.py beside rasbt/LLMs-from-scratch's code, which is not changed: the
+training scripts' `__main__` blocks train GPT-2 124M (a constant config) on the-verdict.txt or middlemarch.txt for
+10 or 15 epochs, so this runs the script's own `main(gpt_config, settings)` with a small config, then what its
+`__main__` does after training: the loss plot, and the state dict saved and loaded into a new GPTModel (01_opt's
+is compiled: its keys start with "_orig_mod.", the prefix the script's commented-out code strips).
+argv: the script's folder and module name."""
+import sys
+
+import torch
+
+sys.path.insert(0, sys.argv[1])
+module = __import__(sys.argv[2])
+GPT_CONFIG = {"vocab_size": 256, "context_length": 32, "emb_dim": 32, "n_heads": 4, "n_layers": 2,
+              "drop_rate": 0.1, "qkv_bias": False}
+SETTINGS = {"learning_rate": 2e-3, "num_epochs": 1, "batch_size": 4, "weight_decay": 0.1}
+train_losses, val_losses, tokens_seen, model = module.main(GPT_CONFIG, SETTINGS)
+epochs_tensor = torch.linspace(0, SETTINGS["num_epochs"], len(train_losses))
+module.plot_losses(epochs_tensor, tokens_seen, train_losses, val_losses)
+torch.save(model.state_dict(), "model.pth")
+state = torch.load("model.pth", weights_only=True)
+again = module.GPTModel(GPT_CONFIG)
+again.load_state_dict({k.removeprefix("_orig_mod."): v for k, v in state.items()})
+print("reloaded", len(state), "tensors")
+'''
+
+
+def _llms_from_scratch(work, steps, variant):
+    """rasbt/LLMs-from-scratch's GPT trained by `main()` of a chapter-5 script (LLM_DRIVER: the scripts' own
+    config is GPT-2 124M), on a synthetic text written as both files the scripts read (the-verdict.txt,
+    middlemarch.txt: a Markov stream of ten words), tokenized byte by byte by stubs/tiktoken; one epoch of
+    batches of 4 x 32 tokens, the text sized for `steps` of them. 01_opt_single_gpu trains the model compiled
+    (`torch.compile`) and in bfloat16 with fused AdamW and data loading in 4 worker processes."""
+    words = ["every", "effort", "moves", "you", "the", "painter", "said", "with", "a", "smile"]
+    n_chars = int((4 * 32 * steps + 64) / 0.9) + 40
+    toks = _markov_tokens(len(words), n_chars // 3, 11)
+    text = " ".join(words[t] for t in toks)[:n_chars]
+    for name in ("the-verdict.txt", "middlemarch.txt"):
+        write_bytes(work / name, text.encode())
+    write_bytes(work / "train_tiny.py", LLM_DRIVER.encode())
+    folder, module = variant.rsplit("/", 1)
+    return {}, ["train_tiny.py", folder, module]
+
+
 # yunjey/pytorch-tutorial: one script a folder, each run from its own folder as the tutorial says
 TUTORIAL = "pytorch_tutorial/tutorials/"
 
@@ -372,6 +434,10 @@ PROGRAMS = {
     "tutorial_language_model": (TUTORIAL + "02-intermediate/language_model", _tutorial_language_model, None),
     "tutorial_gan": (TUTORIAL + "03-advanced/generative_adversarial_network", _tutorial_mnist, (200, 100)),
     "tutorial_vae": (TUTORIAL + "03-advanced/variational_autoencoder", _tutorial_mnist, (15, 128)),
+    "mingpt_adder": ("mingpt", _mingpt, "adder"),
+    "mingpt_chargpt": ("mingpt", _mingpt, "chargpt"),
+    "llm_gpt_train": ("llms_from_scratch", _llms_from_scratch, "ch05/01_main-chapter-code/gpt_train"),
+    "llm_opt_single_gpu": ("llms_from_scratch", _llms_from_scratch, "ch05/10_llm-training-speed/01_opt_single_gpu"),
 }
 
 # programs that stop with an error on torch 2.13 itself, before their end: run to check tensorlib stops at the same

@@ -184,7 +184,9 @@ class Observer:
             path = path.with_suffix(f".{index}{path.suffix}")
         if self.spec["init"] == "dump":
             buf = io.BytesIO()
-            np.savez(buf, **{k: v.detach().cpu().numpy() for k, v in model.state_dict().items()})
+            bf16 = self.torch.bfloat16      # NumPy has none: dumped as float32 (exact), load_state_dict casts it back
+            np.savez(buf, **{k: (v.detach().cpu().float() if v.dtype == bf16 else v.detach().cpu()).numpy()
+                             for k, v in model.state_dict().items()})
             write_bytes(path, buf.getvalue())
         else:
             with np.load(io.BytesIO(read_bounded(path))) as z:

@@ -254,3 +254,32 @@ def test_tutorial_gan_trains_200_epochs(tmp_path):
     assert len(losses) == 400 and np.isfinite(losses).all()
     assert losses[0::2][-20:].mean() < np.log(4)
     assert (tmp_path / "w" / "G.ckpt").is_file() and (tmp_path / "w" / "D.ckpt").is_file()
+
+
+def test_mingpt_adder_evaluates_checkpoints_and_trains(tmp_path):
+    """minGPT's adder: the Trainer's AdamW over param groups chosen by module type (Linear weights decayed,
+    LayerNorm/Embedding weights and biases not), clip_grad_norm_, an infinite RandomSampler(replacement=True);
+    at iteration 0 its callback scores the splits by greedy `generate` (topk of k=1) and saves the state dict."""
+    r = _trains("mingpt_adder", 8, tmp_path)
+    assert "train final score: " in r["stdout"] and "test final score: " in r["stdout"]
+    assert "saving model with new top score" in r["stdout"]
+    assert (tmp_path / "w" / "out" / "adder" / "model.pt").is_file()
+    assert "number of parameters: 0.09M" in r["stdout"]
+
+
+def test_llms_from_scratch_trains_then_generates_with_a_kv_cache(tmp_path):
+    """LLMs-from-scratch's chapter-5 GPT trained by gpt_train.py's main() (a small config: harness.LLM_DRIVER;
+    `-torch.inf` masks, `torch.pi` in its GELU, AdamW, a shuffled DataLoader, greedy sampling, the state dict
+    saved and reloaded), then chapter 4's grouped-query attention model generating with its KV cache from the
+    command line (8 tokens after the 11 of "Hello, I am", stubs/tiktoken's bytes)."""
+    work = tmp_path / "w"
+    r = harness.run("llm_gpt_train", "tensorlib", work, 6)
+    losses = np.array(r["losses"])
+    assert len(losses) == 6 and np.isfinite(losses).all() and losses[-2:].mean() < losses[0], losses
+    assert "Ep 1 (Step 000005): Train loss" in r["stdout"] and "reloaded 33 tensors" in r["stdout"]
+    assert (work / "model.pth").is_file()
+    g = harness.run("llm_gpt_train", "tensorlib", work, 6, fresh=False, script="ch04/04_gqa/gpt_with_kv_gqa.py",
+                    extra_args=["--emb_dim", "32", "--n_heads", "4", "--n_layers", "2", "--n_kv_groups", "2",
+                                "--max_new_tokens", "8"])
+    assert "Encoded input text: [72, 101, 108, 108, 111, 44, 32, 73, 32, 97, 109]" in g["stdout"]
+    assert "Output length: 19" in g["stdout"] and g["losses"] == []

@@ -18,3 +18,26 @@ def _nothing(*args, **kwargs):
 
 
 figure = title = xlabel = ylabel = xticks = yticks = savefig = close = legend = show = _nothing
+
+
+class Axes:
+    """`fig, ax = plt.subplots()`'s axes (LLMs-from-scratch's plot_losses): plot as pyplot's, twiny a second
+    axes, the labels and legend nothing."""
+
+    def plot(self, x, y, *fmt, **kwargs):
+        plot(x, y, *fmt, **kwargs)
+
+    def twiny(self):
+        return Axes()
+
+    set_xlabel = set_ylabel = legend = _nothing
+
+
+class Figure:
+    tight_layout = savefig = _nothing
+
+
+def subplots(nrows=1, ncols=1, **kwargs):
+    if (nrows, ncols) != (1, 1):
+        raise NotImplementedError("the matplotlib stand-in has one axes a figure")
+    return Figure(), Axes()
