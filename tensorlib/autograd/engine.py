@@ -186,7 +186,7 @@ def run_backward(outputs, grad_outputs, retain_graph, create_graph, inputs=None,
     backward_passes.append(None)    # the dispatcher reads phases only while some thread is in here
     held: list = []                 # the running node's region, open while its gradients are passed on
     try:
-        if capture is None and _cengine is not None:       # backward(): the loop in C, the same steps
+        if capture is None and accumulate and _cengine is not None:     # backward(): the loop in C, the same steps
             pending = list(acc_ready)
             acc_ready.clear()       # (drain empties `ready` and `pending`: their gradients are its alone)
             _cengine.drain(ready, pending, deps, buffers, handed, quiet, create_graph, retain_graph, held)
