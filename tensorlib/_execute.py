@@ -435,8 +435,29 @@ def _promote(arrays):
 
 
 def _scalar_as(s, rt):
-    # NumPy >= 2 treats Python scalars as weak, as torch does; NumPy scalars are made Python ones.
-    return s.item() if isinstance(s, np.generic) else s
+    """A number operand as the kernel takes it: a Python number (NumPy >= 2 treats those as weak, as torch does;
+    NumPy scalars are made Python ones). An integer outside an integral result type's range is wrapped into it, as
+    torch casts it (`uint8 + -2` adds 254, `uint8 < -2` compares with 254); NumPy would raise OverflowError, or
+    compare the values as they are. Beyond int64 it is left to NumPy's error, as torch refuses it too."""
+    if isinstance(s, np.generic):
+        s = s.item()
+    if type(s) is int and rt.kind in "iu":
+        lo, hi = _INT_RANGES.get(rt) or _int_range(rt)
+        if not lo <= s <= hi and -(1 << 63) <= s < (1 << 64):
+            bits = rt.itemsize * 8
+            s &= (1 << bits) - 1
+            if rt.kind == "i" and s >= 1 << (bits - 1):
+                s -= 1 << bits
+    return s
+
+
+_INT_RANGES: dict = {}
+
+
+def _int_range(rt):
+    info = np.iinfo(rt)
+    r = _INT_RANGES[rt] = (int(info.min), int(info.max))
+    return r
 
 
 def _execute_inplace(op, args, arrays, attrs, xp, need_grad, seq):

@@ -135,10 +135,6 @@ def _grid_params():
         yield pytest.param(op, a, b, id=case_id, marks=marks)
 
 
-_RANGE = ("a Python int outside an integer tensor's range (uint8 with -2): torch wraps it to the dtype, NumPy 2 "
-          "raises OverflowError; the cast belongs in _execute._scalar_as, which this change leaves alone")
-
-
 @pytest.mark.parametrize("op, a, b", list(_grid_params()))
 def test_binary_promotion_grid_as_torchs(op, a, b):
     fn = BINARY[op]
@@ -281,8 +277,6 @@ CALLS = {
 # Calls tensorlib still answers otherwise than torch, and why. Each is expected to fail (xfail strict: one that
 # starts to pass must leave this list).
 KNOWN_CALLS = {
-    "uint8_plus_negative_int": _RANGE,
-    "uint8_lt_negative_int": _RANGE + " (the comparison is against -2 itself, torch's against 254)",
     "half_times_large_float": "torch computes float16 with a Python float in float32 (0 * 70000 = 0); NumPy casts the "
                               "number to float16 first (inf) and 0 * inf is NaN; also _execute's (the scalar's cast)",
     "half_plus_complex": "torch's result is complex32 (chalf), a dtype tensorlib does not have: complex64",

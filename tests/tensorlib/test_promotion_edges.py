@@ -258,3 +258,20 @@ def test_kind_helper():
     assert D.kind(np.dtype(np.float16)) == "f"
     assert D.kind(tl.bfloat16.np) == "f"
     assert D.kind(np.dtype(np.int8)) == "i"
+
+
+@pytest.mark.parametrize("dtype, number, wrapped", [("uint8", -2, 254), ("uint8", 300, 44), ("int8", 128, -128),
+                                                    ("int16", 40000, -25536), ("int32", 2 ** 31, -2 ** 31),
+                                                    ("uint8", -1, 255)])
+def test_an_int_outside_an_integer_dtype_is_wrapped_into_it_as_torch_casts_it(dtype, number, wrapped):
+    """torch casts the number to the tensor's dtype (two's complement): `uint8 + -2` adds 254 and `uint8 < -2`
+    compares with 254; NumPy raised OverflowError for the first and compared with -2 itself for the second."""
+    v = np.array([0, 5, 100], dtype=dtype)
+    t = tl.tensor(v)
+    w = np.array(wrapped).astype(dtype)
+    assert (t + number).tolist() == (v + w).tolist() and (t + number).dtype == t.dtype
+    assert (t * number).tolist() == (v * w).tolist()
+    assert (number - t).tolist() == (w - v).tolist()
+    assert (t < number).tolist() == (v < w).tolist() and (t == number).tolist() == (v == w).tolist()
+    with pytest.raises((OverflowError, RuntimeError)):
+        t + 2 ** 70                                                     # beyond int64: refused, as torch does
