@@ -116,12 +116,7 @@ static int op_type(PyTypeObject *tp)
 /* truth of a tensor's _requires_grad (an instance or class attribute), -1 on error */
 static inline int requires_grad(PyObject *t)
 {
-    PyObject *v = PyObject_GetAttr(t, s_requires_grad);
-    if (v == NULL)
-        return -1;
-    int r = truth(v);
-    Py_DECREF(v);
-    return r;
+    return attr_truth(t, s_requires_grad);
 }
 
 /* the grad mode test of execute: `not grad_off or STATE.grad_enabled` */

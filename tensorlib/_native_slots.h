@@ -1,5 +1,6 @@
 /* What the executor's and the engine's C twins (tensorlib/_cexecute.c, tensorlib/autograd/_cengine.c) read the Python
- * objects they are configured with by: a class's object slot by its member descriptor's offset, and a flag's truth. */
+ * objects they are configured with by: a class's object slot by its member descriptor's offset, and a flag's truth
+ * (a slot's or an attribute's). */
 #ifndef TENSORLIB_NATIVE_SLOTS_H
 #define TENSORLIB_NATIVE_SLOTS_H
 
@@ -31,6 +32,17 @@ static inline int truth(PyObject *v)
     if (v == NULL || v == Py_None || v == Py_False)
         return 0;
     return v == Py_True ? 1 : PyObject_IsTrue(v);
+}
+
+/* truth of attribute `name` of obj (an instance's or its class's), -1 on error */
+static inline int attr_truth(PyObject *obj, PyObject *name)
+{
+    PyObject *v = PyObject_GetAttr(obj, name);
+    if (v == NULL)
+        return -1;
+    int r = truth(v);
+    Py_DECREF(v);
+    return r;
 }
 
 #endif

@@ -34,17 +34,6 @@ static Py_ssize_t off_op, off_seq, off_edges, off_inputs, off_versions, off_out_
     off_out_meta, off_ref, off_data;
 static PyObject *loop_refs;     /* what _store_grad's getrefcount sees for a gradient only drain() holds */
 
-/* truth of attribute `name` of obj, -1 on error */
-static int attr_truth(PyObject *obj, PyObject *name)
-{
-    PyObject *v = PyObject_GetAttr(obj, name);
-    if (v == NULL)
-        return -1;
-    int r = truth(v);
-    Py_DECREF(v);
-    return r;
-}
-
 static PyObject *mod_configure(PyObject *self, PyObject *args)
 {
     PyObject *node, *acc, *tensor, *ndarray;

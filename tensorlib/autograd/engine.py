@@ -704,14 +704,16 @@ def _refs_seen(calls: int) -> int:
     run_backward hands a gradient to _store_grad, or to _accumulate and on to _store_grad (3 and 4 on CPython
     3.11-3.13; 3.10 counts more): measured, not assumed, since each interpreter counts a frame's arguments
     its own way."""
-    def inner(x):
-        return sys.getrefcount(x)
-
     def middle(x):
-        return inner(x)
+        return _refs_probe(x)
 
     local = object()
-    return inner(local) if calls == 1 else middle(local)
+    return _refs_probe(local) if calls == 1 else middle(local)
+
+
+def _refs_probe(x):
+    """sys.getrefcount(x) one call down: the C loop (_cengine.configure) measures its own `refs` with it too."""
+    return sys.getrefcount(x)
 
 
 # the references to a gradient that _store_grad sees when the engine alone holds it: run_backward's local,
@@ -764,10 +766,6 @@ def _store_grad(t, g, create_graph, handed, quiet, refs):
         t._grad = ops.add(t._grad, g)
     else:
         t._grad.add_(g)
-
-
-def _refs_probe(x):
-    return sys.getrefcount(x)
 
 
 # The loop of a backward() pass in C (tensorlib/autograd/_cengine.c, see tensorlib/_native.py); `_drain` stays the

@@ -9,6 +9,8 @@ and freed graphs, errors, anomaly mode, create_graph, and a profiled pass's reco
 """
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -116,6 +118,21 @@ class _Square(tl.autograd.Function):
         return 2 * x * g
 
 
+def _outcome(x, run, exc=RuntimeError):
+    """[x, the error `run()` raised (its message) or "no error"]: a scenario whose pass both loops must fail alike."""
+    try:
+        run()
+    except exc as e:
+        return [x, ("raised", str(e))]
+    return [x, "no error"]
+
+
+def _clone_fn(backward):
+    """A custom Function that clones its input forward and runs `backward(ctx, g)` backward."""
+    return type("Fn", (tl.autograd.Function,), {"forward": staticmethod(lambda ctx, x: x.clone()),
+                                                "backward": staticmethod(backward)})
+
+
 def _scenarios():
     def custom():
         x = tl.arange(4.0, requires_grad=True)
@@ -158,66 +175,33 @@ def _scenarios():
         y = (x.exp() * x).sum()
         y.backward(retain_graph=True)
         y.backward()
-        try:
-            y.backward()
-        except RuntimeError as e:
-            return [x, ("raised", str(e).split(".")[0])]
-        return [x, "no error"]
+        return _outcome(x, y.backward)
 
     def version_error():
         x = tl.arange(3.0, requires_grad=True)
         y = x * 2
         z = y * y
         y.add_(1)
-        try:
-            z.sum().backward()
-        except RuntimeError as e:
-            return [x, ("raised", str(e))]
-        return [x, "no error"]
+        return _outcome(x, lambda: z.sum().backward())
 
     def formula_error():
-        class Bad(tl.autograd.Function):
-            @staticmethod
-            def forward(ctx, x):
-                return x.clone()
-
-            @staticmethod
-            def backward(ctx, g):
-                raise ValueError("bad backward")
+        def bad(ctx, g):
+            raise ValueError("bad backward")
         x = tl.arange(3.0, requires_grad=True)
-        try:
-            (Bad.apply(x) * 2).sum().backward()
-        except ValueError as e:
-            return [x, ("raised", str(e))]
-        return [x, "no error"]
+        return _outcome(x, lambda: (_clone_fn(bad).apply(x) * 2).sum().backward(), ValueError)
 
     def wrong_shape():
-        class Wrong(tl.autograd.Function):
-            @staticmethod
-            def forward(ctx, x):
-                return x.clone()
-
-            @staticmethod
-            def backward(ctx, g):
-                return g[:1]
         x = tl.arange(3.0, requires_grad=True)
-        try:
-            Wrong.apply(x).sum().backward()
-        except RuntimeError as e:
-            return [x, ("raised", str(e))]
-        return [x, "no error"]
+        return _outcome(x, lambda: _clone_fn(lambda ctx, g: g[:1]).apply(x).sum().backward())
 
     def anomaly_nan():
         x = tl.tensor([0.0, 1.0], requires_grad=True)
-        try:
-            with tl.autograd.detect_anomaly():
-                import warnings
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore")
-                    (x.sqrt() * 0).sum().backward()
-        except RuntimeError as e:
-            return [x, ("raised", str(e))]
-        return [x, "no error"]
+
+        def run():
+            with tl.autograd.detect_anomaly(), warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                (x.sqrt() * 0).sum().backward()
+        return _outcome(x, run)
 
     def create_graph():
         x = tl.tensor([1.0, 2.0], requires_grad=True)
