@@ -6,16 +6,19 @@
  *                            profile) -- phase and sequence number, execute, one OpRecord tuple
  *                            (name, phase, seq, t0_ns, t1_ns) appended to the sink's per-thread list
  *   pair(op, args, attrs)    _dispatch_one_pair(op, args, attrs, pair): one op hook alone (a detailed profile)
- *   arrays(op, arrays, attrs)  run_recorded(op, *arrays, **attrs) while the sink or that hook's op_arrays is
- *                            the only observer: a backward formula's or an optimizer's op run on arrays
+ * and RunRecorded, dispatch.run_recorded itself: run_recorded(op, *arrays, **attrs) while the sink or that
+ * hook's op_arrays is the only observer (a backward formula's or an optimizer's op run on arrays), through the
+ * Recorded set on it.
  * A Recorded object is made by dispatch._copy_flags whenever the hook registry changes, holding what it reads
- * per op (the sink's threading.local, the hook's bound methods), as the Python paths read module globals.
+ * per op (the sink's threading.local, the hook's bound methods), as the Python paths read module globals, and
+ * set on run_recorded.
  * Clock: time.perf_counter_ns() is CLOCK_MONOTONIC on Linux; dispatch.py checks that at import.
  * Also walk(), tensorlib.memory's count of the bytes live CPU tensors hold (a profile_memory profile's start).
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include "_native_common.h"
+#include <stddef.h>
 
 #include <time.h>
 
@@ -208,70 +211,11 @@ static PyObject *Recorded_pair(Recorded *r, PyObject *const *args, Py_ssize_t na
     return out;
 }
 
-static PyObject *Recorded_arrays(Recorded *r, PyObject *const *args, Py_ssize_t nargs)
-{
-    if (nargs != 3) {
-        PyErr_SetString(PyExc_TypeError, "arrays(op, arrays, attrs) takes 3 arguments");
-        return NULL;
-    }
-    PyObject *op = args[0], *arrays = args[1], *attrs = args[2];
-    PyObject *phase, *seq, *run_seq;
-    if (phase_seq(r, &phase, &seq, &run_seq) < 0)
-        return NULL;
-    Py_DECREF(run_seq);
-    PyObject *out = NULL;
-    if (r->arrays_hook != Py_None) {
-        PyObject *argv[5] = {op, arrays, attrs, phase, seq};
-        out = PyObject_Vectorcall(r->arrays_hook, argv, 5, NULL);
-        goto end;
-    }
-    if (r->tls == Py_None) {
-        PyErr_SetString(PyExc_RuntimeError, "this Recorded records no ops on arrays");
-        goto end;
-    }
-    PyObject *kernel = PyObject_GetAttr(op, s_kernel);
-    if (kernel == NULL)
-        goto end;
-    PyObject *seqf = PySequence_Fast(arrays, "arrays must be a sequence");
-    if (seqf == NULL) {
-        Py_DECREF(kernel);
-        goto end;
-    }
-    Py_ssize_t n = PySequence_Fast_GET_SIZE(seqf);
-    PyObject *small[8];
-    PyObject **argv = n + 1 <= 8 ? small : PyMem_Malloc((size_t)(n + 1) * sizeof(PyObject *));
-    if (argv == NULL) {
-        PyErr_NoMemory();
-        Py_DECREF(seqf);
-        Py_DECREF(kernel);
-        goto end;
-    }
-    argv[0] = r->numpy;
-    for (Py_ssize_t i = 0; i < n; i++)
-        argv[i + 1] = PySequence_Fast_GET_ITEM(seqf, i);
-    PyObject *kw = (PyDict_Check(attrs) && PyDict_GET_SIZE(attrs)) ? attrs : NULL;
-    long long t0 = now_ns();
-    out = PyObject_VectorcallDict(kernel, argv, (size_t)(n + 1), kw);
-    long long t1 = now_ns();
-    if (argv != small)
-        PyMem_Free(argv);
-    Py_DECREF(seqf);
-    Py_DECREF(kernel);
-    if (record(r, op, phase, seq, t0, t1) < 0)
-        Py_CLEAR(out);
-end:
-    Py_DECREF(phase);
-    Py_DECREF(seq);
-    return out;
-}
-
 static PyMethodDef Recorded_methods[] = {
     {"sink", (PyCFunction)(void (*)(void))Recorded_sink, METH_FASTCALL,
      "sink(op, args, attrs): dispatch._dispatch_recorded(op, args, attrs, (), False)"},
     {"pair", (PyCFunction)(void (*)(void))Recorded_pair, METH_FASTCALL,
      "pair(op, args, attrs): dispatch._dispatch_one_pair(op, args, attrs, (op_enter, op_exit))"},
-    {"arrays", (PyCFunction)(void (*)(void))Recorded_arrays, METH_FASTCALL,
-     "arrays(op, arrays, attrs): dispatch.run_recorded(op, *arrays, **attrs) for the sink or op_arrays"},
     {NULL, NULL, 0, NULL},
 };
 
@@ -342,13 +286,173 @@ static PyTypeObject Recorded_T = {
     .tp_basicsize = sizeof(Recorded),
     .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
     .tp_doc = "Recorded(execute, state, backward_passes, seq_counter, numpy, tls, op_enter, op_exit, op_arrays): "
-              "the dispatcher's recorded paths (sink, pair, arrays).",
+              "the dispatcher's recorded paths (sink, pair; and run_recorded's through RunRecorded).",
     .tp_new = PyType_GenericNew,
     .tp_init = (initproc)Recorded_init,
     .tp_traverse = (traverseproc)Recorded_traverse,
     .tp_clear = (inquiry)Recorded_clear,
     .tp_dealloc = (destructor)Recorded_dealloc,
     .tp_methods = Recorded_methods,
+};
+
+/* RunRecorded(fallback): dispatch.run_recorded itself, one object for the life of the process (the op modules
+ * import it by name). run_recorded(op, *arrays, **attrs) with a Recorded set by set() (dispatch._copy_flags:
+ * while the sink or an op_arrays hook alone observes ops): the phase and sequence number, then the hook's
+ * op_arrays(op, arrays, attrs, phase, seq), or op.kernel(numpy, *arrays, **attrs) timed and recorded in the
+ * sink's list -- the kernel called with the caller's arguments as they are (no tuple, dict or Python frame
+ * between a sink formula and its kernel). Without one, fallback(op, *arrays, **attrs): dispatch._run_recorded_py,
+ * the Python twin. */
+typedef struct {
+    PyObject_HEAD
+    vectorcallfunc vectorcall;
+    Recorded *target;       /* NULL: the fallback runs */
+    PyObject *fallback;
+} RunRecorded;
+
+static PyObject *RunRecorded_vectorcall(RunRecorded *self, PyObject *const *args, size_t nargsf, PyObject *kwnames)
+{
+    Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
+    Recorded *r = self->target;
+    if (r == NULL || nargs < 1 || (r->arrays_hook == Py_None && r->tls == Py_None))
+        return PyObject_Vectorcall(self->fallback, args, nargsf, kwnames);
+    Py_INCREF(r);           /* set() may replace it while the kernel runs */
+    PyObject *op = args[0], *out = NULL, *phase, *seq, *run_seq;
+    Py_ssize_t nkw = kwnames == NULL ? 0 : PyTuple_GET_SIZE(kwnames);
+    if (phase_seq(r, &phase, &seq, &run_seq) < 0) {
+        Py_DECREF(r);
+        return NULL;
+    }
+    Py_DECREF(run_seq);
+    if (r->arrays_hook != Py_None) {        /* hook(op, arrays, attrs, phase, seq) */
+        PyObject *arrays = PyTuple_New(nargs - 1), *attrs = arrays ? PyDict_New() : NULL;
+        if (attrs != NULL) {
+            for (Py_ssize_t i = 1; i < nargs; i++)
+                PyTuple_SET_ITEM(arrays, i - 1, Py_NewRef(args[i]));
+            int rc = 0;
+            for (Py_ssize_t i = 0; i < nkw && rc == 0; i++)
+                rc = PyDict_SetItem(attrs, PyTuple_GET_ITEM(kwnames, i), args[nargs + i]);
+            if (rc == 0) {
+                PyObject *argv[5] = {op, arrays, attrs, phase, seq};
+                out = PyObject_Vectorcall(r->arrays_hook, argv, 5, NULL);
+            }
+        }
+        Py_XDECREF(arrays);
+        Py_XDECREF(attrs);
+    }
+    else {                                  /* op.kernel(numpy, *arrays, **attrs), recorded */
+        PyObject *kernel = PyObject_GetAttr(op, s_kernel);
+        if (kernel != NULL) {
+            Py_ssize_t total = nargs + nkw;     /* numpy in op's place */
+            PyObject *small[12];
+            PyObject **argv = total <= 12 ? small : PyMem_Malloc((size_t)total * sizeof(PyObject *));
+            if (argv == NULL)
+                PyErr_NoMemory();
+            else {
+                argv[0] = r->numpy;
+                for (Py_ssize_t i = 1; i < total; i++)
+                    argv[i] = args[i];
+                long long t0 = now_ns();
+                out = PyObject_Vectorcall(kernel, argv, (size_t)nargs, kwnames);
+                long long t1 = now_ns();
+                if (argv != small)
+                    PyMem_Free(argv);
+                if (record(r, op, phase, seq, t0, t1) < 0)
+                    Py_CLEAR(out);
+            }
+            Py_DECREF(kernel);
+        }
+    }
+    Py_DECREF(phase);
+    Py_DECREF(seq);
+    Py_DECREF(r);
+    return out;
+}
+
+static int RunRecorded_init(RunRecorded *self, PyObject *args, PyObject *kw)
+{
+    PyObject *fallback;
+    if (!PyArg_ParseTuple(args, "O:RunRecorded", &fallback))
+        return -1;
+    if (!PyCallable_Check(fallback)) {
+        PyErr_SetString(PyExc_TypeError, "RunRecorded(fallback): fallback must be callable");
+        return -1;
+    }
+    Py_XSETREF(self->fallback, Py_NewRef(fallback));
+    self->vectorcall = (vectorcallfunc)RunRecorded_vectorcall;
+    return 0;
+}
+
+static PyObject *RunRecorded_set(RunRecorded *self, PyObject *target)
+{
+    if (target != Py_None && !PyObject_TypeCheck(target, &Recorded_T)) {
+        PyErr_SetString(PyExc_TypeError, "set(target): a Recorded or None");
+        return NULL;
+    }
+    Py_XSETREF(self->target, target == Py_None ? NULL : (Recorded *)Py_NewRef(target));
+    Py_RETURN_NONE;
+}
+
+static PyObject *RunRecorded_call(RunRecorded *self, PyObject *args, PyObject *kw)
+{
+    if (self->fallback == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "RunRecorded is not initialized");
+        return NULL;
+    }
+    return PyVectorcall_Call((PyObject *)self, args, kw);
+}
+
+static int RunRecorded_traverse(RunRecorded *self, visitproc visit, void *arg)
+{
+    Py_VISIT(self->target);
+    Py_VISIT(self->fallback);
+    return 0;
+}
+
+static int RunRecorded_clear(RunRecorded *self)
+{
+    Py_CLEAR(self->target);
+    Py_CLEAR(self->fallback);
+    return 0;
+}
+
+static void RunRecorded_dealloc(RunRecorded *self)
+{
+    PyObject_GC_UnTrack(self);
+    RunRecorded_clear(self);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static PyMethodDef RunRecorded_methods[] = {
+    {"set", (PyCFunction)RunRecorded_set, METH_O, "set(recorded or None): the Recorded whose arrays path runs"},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyObject *RunRecorded_target(RunRecorded *self, void *closure)
+{
+    return Py_NewRef(self->target != NULL ? (PyObject *)self->target : Py_None);
+}
+
+static PyGetSetDef RunRecorded_getset[] = {
+    {"target", (getter)RunRecorded_target, NULL, "the Recorded set, or None (the fallback runs)", NULL},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
+static PyTypeObject RunRecorded_T = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "tensorlib._crecorded.RunRecorded",
+    .tp_basicsize = sizeof(RunRecorded),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_HAVE_VECTORCALL,
+    .tp_doc = "RunRecorded(fallback): run_recorded(op, *arrays, **attrs) through the Recorded set by set(), "
+              "else fallback(op, *arrays, **attrs).",
+    .tp_vectorcall_offset = offsetof(RunRecorded, vectorcall),
+    .tp_call = (ternaryfunc)RunRecorded_call,
+    .tp_new = PyType_GenericNew,
+    .tp_init = (initproc)RunRecorded_init,
+    .tp_traverse = (traverseproc)RunRecorded_traverse,
+    .tp_clear = (inquiry)RunRecorded_clear,
+    .tp_dealloc = (destructor)RunRecorded_dealloc,
+    .tp_methods = RunRecorded_methods,
+    .tp_getset = RunRecorded_getset,
 };
 
 static PyObject *mod_perf_counter_ns(PyObject *m, PyObject *unused) { return PyLong_FromLongLong(now_ns()); }
@@ -441,7 +545,7 @@ static struct PyModuleDef moduledef = {
 
 PyMODINIT_FUNC PyInit__crecorded(void)
 {
-    if (PyType_Ready(&Recorded_T) < 0)
+    if (PyType_Ready(&Recorded_T) < 0 || PyType_Ready(&RunRecorded_T) < 0)
         return NULL;
 #define INTERN(var, s) if ((var = PyUnicode_InternFromString(s)) == NULL) return NULL
     INTERN(s_phase, "phase");
@@ -460,6 +564,11 @@ PyMODINIT_FUNC PyInit__crecorded(void)
         return NULL;
     Py_INCREF(&Recorded_T);
     if (PyModule_AddObject(m, "Recorded", (PyObject *)&Recorded_T) < 0) {
+        Py_DECREF(m);
+        return NULL;
+    }
+    Py_INCREF(&RunRecorded_T);
+    if (PyModule_AddObject(m, "RunRecorded", (PyObject *)&RunRecorded_T) < 0) {
         Py_DECREF(m);
         return NULL;
     }

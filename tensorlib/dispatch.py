@@ -62,15 +62,15 @@ _autocast_users = 0
 _inference_users = 0
 # The recorded paths in C (tensorlib/_crecorded.c, see tensorlib/_native.py), or None: a Recorded object for
 # the current observers, made by _copy_flags; _rec_run is its `sink` (the op sink alone) or `pair` (one op
-# hook alone) and _rec_arrays its `arrays` (run_recorded), each None when the Python path below runs instead.
+# hook alone), None when the Python path below runs instead; `run_recorded` runs its `arrays` path while the
+# engine's sink formulas run.
 _crecorded = load_native("tensorlib._crecorded")
 _rec_run: Any = None
-_rec_arrays: Any = None
 
 
 def _copy_flags():
     global _full_path, _sink, _sink_only, _sink_tls, _op_pairs, _pair_only, _arrays_hook, _sink_formulas, \
-        _autocast_users, _inference_users, _rec_run, _rec_arrays
+        _autocast_users, _inference_users, _rec_run
     _full_path = _H.full_path
     _sink = _H.sink
     _sink_only = _H.sink_only
@@ -81,16 +81,14 @@ def _copy_flags():
     _sink_formulas = _sink_only or _arrays_hook is not None
     _autocast_users = _H.autocast_users
     _inference_users = _H.inference_users
-    _rec_run = _rec_arrays = None
+    _rec_run = rec = None
     if _crecorded is not None and (_sink_only or _pair_only is not None):
         enter, exit_ = (None, None) if _sink_only else _pair_only
         rec = _crecorded.Recorded(execute, STATE, backward_passes, seq_counter, np, _sink_tls if _sink_only else None,
                                   enter, exit_, None if _sink_only else _arrays_hook)
         _rec_run = rec.sink if _sink_only else rec.pair
-        _rec_arrays = rec.arrays if _sink_formulas else None
-
-
-_H.subscribe(_copy_flags)
+    if run_recorded is not _run_recorded_py:    # the C object: its arrays path, or the Python function
+        run_recorded.set(rec if _sink_formulas else None)
 
 
 def dispatch(op: OpDef, *args, **attrs):
@@ -189,15 +187,14 @@ def records_arrays() -> bool:
     return _sink_formulas
 
 
-def run_recorded(op: OpDef, *arrays, **attrs):
-    """op's kernel on NumPy `arrays` (`op.kernel(numpy, *arrays, **attrs)`, its result as the kernel gives it),
+def _run_recorded_py(op: OpDef, *arrays, **attrs):
+    """`run_recorded` in Python (TENSORLIB_NATIVE=0; the C object's fallback while it has no Recorded set):
+    op's kernel on NumPy `arrays` (`op.kernel(numpy, *arrays, **attrs)`, its result as the kernel gives it),
     recorded by the op sink as `_dispatch_recorded` records a dispatch of op (its phase and sequence number),
     without the dispatch: no tensors, device check, promotion, autograd node or hook. For the engine's
     formulas while the sink is the only observer of ops (OpDef.sink_backward), on operands they have checked;
     the kernel's own steps (`_H.op_step`) nest inside the op's record, as in a dispatch. When the only op hook
     takes ops on arrays instead (Hook.op_arrays: a detailed profile), it runs and records the kernel."""
-    if _rec_arrays is not None:
-        return _rec_arrays(op, arrays, attrs)
     if backward_passes and STATE.phase != "forward":
         phase, seq = "backward", STATE.seq
     else:
@@ -214,6 +211,13 @@ def run_recorded(op: OpDef, *arrays, **attrs):
     finally:
         t1 = _pc()
         _sink_tls.buf.append((op.name, phase, seq, t0, t1))
+
+
+# run_recorded(op, *arrays, **attrs): with tensorlib._crecorded, a C object (RunRecorded) that does the above
+# through the Recorded that _copy_flags sets on it, with the caller's arguments as they are (no Python frame,
+# tuple or dict between a sink formula and the kernel); the function above while it has none set, or without C.
+run_recorded: Any = _crecorded.RunRecorded(_run_recorded_py) if _crecorded is not None else _run_recorded_py
+_H.subscribe(_copy_flags)
 
 
 def run_recorded_call(op: OpDef, *args, **attrs):

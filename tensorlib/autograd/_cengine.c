@@ -28,8 +28,8 @@ static PyObject *run_node, *run_hooked, *hooks_and_captures, *check_saved, *run_
 static PyObject *s_tensor_hooks, *s_retained, *s_node_hooks, *s_quiet_backward, *s_dtype, *s_kind, *s_shape,
     *s_hooks, *s_post_acc_hooks, *s_anomaly_users, *s_anomaly, *s_anomaly_check_nan, *s_release, *s_freed, *s_c,
     *s_trace, *s_ctx_data, *s_grad, *s_base, *s_grad_fn, *s_requires_grad, *s_flags, *s_writeable, *s_nbase,
-    *s_version, *s_phase, *s_seq, *s_backward, *s_forward, *s_range_pair, *s_name, *s_sink_formulas,
-    *s_grad_enabled, *s_sink_backward;
+    *s_version, *s_phase, *s_seq, *s_backward, *s_forward, *s_range_pair, *s_name, *s_node_name, *s_node_name_of,
+    *s_node_name_dim, *s_sink_formulas, *s_grad_enabled, *s_sink_backward;
 static Py_ssize_t off_op, off_seq, off_edges, off_inputs, off_versions, off_out_data, off_out_refs, off_in_meta,
     off_out_meta, off_ref, off_data;
 static PyObject *loop_refs;     /* what _store_grad's getrefcount sees for a gradient only drain() holds */
@@ -267,6 +267,22 @@ static int versions_unchanged(PyObject *node)
     return 1;
 }
 
+/* node.name() (_graph.Node.name): op.node_name, read here where op's instance dict names no node_name_of or
+ * node_name_dim (the ops whose node name depends on the node); else the method. New reference. */
+static PyObject *node_name(PyObject *node, PyObject *op)
+{
+    PyObject *d = PyObject_GenericGetDict(op, NULL);
+    if (d == NULL)
+        return NULL;
+    int special = PyDict_Contains(d, s_node_name_of);
+    if (special == 0)
+        special = PyDict_Contains(d, s_node_name_dim);
+    Py_DECREF(d);
+    if (special < 0)
+        return NULL;
+    return special ? PyObject_CallMethodNoArgs(node, s_name) : PyObject_GetAttr(op, s_node_name);
+}
+
 /* _run_formula's work for the node (a plain one, one real gradient g, not versions-checked here): the phase and
  * sequence number set, the node's region opened where range hooks listen, its sink formula (OpDef.sink_backward,
  * where the op sink or op_arrays alone observes and no graph is recorded) or its backward formula; the region
@@ -287,7 +303,7 @@ static PyObject *observed_formula(PyObject *node, PyObject *op, PyObject *g, PyO
             PyErr_SetString(PyExc_TypeError, "range_pair is (enter, exit)");
             goto finish;
         }
-        PyObject *name = PyObject_CallMethodNoArgs(node, s_name);
+        PyObject *name = node_name(node, op);
         if (name == NULL)
             goto finish;
         PyObject *a[] = {name, s_backward};
@@ -1095,8 +1111,9 @@ PyMODINIT_FUNC PyInit__cengine(void)
                  {&s_grad, "_grad"}, {&s_base, "_base"}, {&s_grad_fn, "_grad_fn"}, {&s_requires_grad, "_requires_grad"},
                  {&s_flags, "flags"}, {&s_writeable, "writeable"}, {&s_nbase, "base"}, {&s_version, "_version"},
                  {&s_phase, "phase"}, {&s_seq, "seq"}, {&s_backward, "backward"}, {&s_forward, "forward"},
-                 {&s_range_pair, "range_pair"}, {&s_name, "name"}, {&s_sink_formulas, "_sink_formulas"},
-                 {&s_grad_enabled, "grad_enabled"}, {&s_sink_backward, "sink_backward"}};
+                 {&s_range_pair, "range_pair"}, {&s_name, "name"}, {&s_node_name, "node_name"},
+                 {&s_node_name_of, "node_name_of"}, {&s_node_name_dim, "node_name_dim"},
+                 {&s_sink_formulas, "_sink_formulas"}, {&s_grad_enabled, "grad_enabled"}, {&s_sink_backward, "sink_backward"}};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
         if ((*names[i].p = PyUnicode_InternFromString(names[i].s)) == NULL)
             return NULL;

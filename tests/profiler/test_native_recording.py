@@ -44,10 +44,34 @@ def test_the_native_recorders_are_built_and_used_on_linux():
     with profiler.profile(record_shapes=True, profile_memory=True) as prof:
         assert type(prof._recorder.native).__name__ == "OpHooks"
         assert dispatch._rec_run is not None and dispatch._rec_run.__name__ == "pair"
+        assert dispatch.run_recorded.target is dispatch._rec_run.__self__    # the sink formulas' ops in C too
         tl.ones(3) + 1
     with profiler.profile():
         assert dispatch._rec_run.__name__ == "sink"
-    assert dispatch._rec_run is None
+        assert dispatch.run_recorded.target is dispatch._rec_run.__self__
+    assert dispatch._rec_run is None and dispatch.run_recorded.target is None
+
+
+def test_run_recorded_falls_back_to_its_python_twin(monkeypatch):
+    """With the C recorders off (as TENSORLIB_NATIVE=0 at import), dispatch.run_recorded, imported by name by the
+    op modules, runs the Python function; and it records what that function records when they are on."""
+    if not NATIVE:
+        pytest.skip("the C recorders are off (TENSORLIB_NATIVE=0, or not Linux): run_recorded is the Python function")
+    from tensorlib.ops.arithmetic import ADD
+
+    def run(python):
+        a, b = np.arange(4.0), np.ones(4)
+        with profiler.profile() as prof:
+            if python:
+                assert dispatch.run_recorded.target is None
+            out = dispatch.run_recorded(ADD, a, b, alpha=2)
+            with pytest.raises(TypeError):
+                dispatch.run_recorded(ADD, a, b, no_such_attr=1)
+        np.testing.assert_array_equal(out, a + 2 * b)
+        return [e.name for e in prof.events()]
+    native = run(False)
+    _python_only(monkeypatch)
+    assert native == run(True) == ["aten::add", "aten::add"]
 
 
 def _records(kind, options, tmp_path, name):
