@@ -1,4 +1,5 @@
-/* tensorlib._cmath: exp and tanh of float32 arrays with AVX2 (Linux, x86-64), where NumPy's are scalar loops.
+/* tensorlib._cmath: exp and tanh of float32 arrays with AVX2 (Linux, x86-64), where NumPy's are scalar loops;
+ * layer_norm's forward and backward over rows (below: small arrays, where NumPy's dozen calls cost most).
  *
  * NumPy dispatches its SIMD float32 exp only to CPUs with the whole x86-64-v3 set (AVX2, FMA3, BMI1/2, F16C, ...);
  * on a CPU that lacks one of them (as some cloud VMs report) it runs libm's expf element by element, about 2 ns an
@@ -185,6 +186,211 @@ static PyObject *mod_tanh_f32(PyObject *self, PyObject *const *args, Py_ssize_t 
     return apply_f32(args, nargs, 1);
 }
 
+/* ---- layer_norm over the rows of a C-contiguous (m, n) float32/float64 array, one pass per statistic ----
+ * NumPy's rows path (tensorlib/ops/norm_ops.py: a BLAS dot for the means, then a ufunc per step) makes a dozen
+ * calls of about a microsecond each, which is most of a small model's layer_norm; these loops make none. Sums in
+ * double: the mean, then the variance of the centred row (two passes), rstd = 1 / sqrt(var + eps). */
+#define LN_FORWARD(T)                                                                                               \
+    static void ln_forward_##T(const T *x, const T *w, const T *b, double eps, T *y, T *mu, T *rstd, Py_ssize_t m,  \
+                               Py_ssize_t n)                                                                        \
+    {                                                                                                               \
+        for (Py_ssize_t i = 0; i < m; i++, x += n, y += n) {                                                        \
+            double s0 = 0, s1 = 0, s2 = 0, s3 = 0;                                                                  \
+            Py_ssize_t j = 0;                                                                                       \
+            for (; j + 4 <= n; j += 4) {                                                                            \
+                s0 += x[j];                                                                                         \
+                s1 += x[j + 1];                                                                                     \
+                s2 += x[j + 2];                                                                                     \
+                s3 += x[j + 3];                                                                                     \
+            }                                                                                                       \
+            for (; j < n; j++)                                                                                      \
+                s0 += x[j];                                                                                         \
+            double mean = (s0 + s1 + s2 + s3) / (double)n;                                                          \
+            s0 = s1 = s2 = s3 = 0;                                                                                  \
+            for (j = 0; j + 4 <= n; j += 4) {                                                                       \
+                double d0 = x[j] - mean, d1 = x[j + 1] - mean, d2 = x[j + 2] - mean, d3 = x[j + 3] - mean;           \
+                s0 += d0 * d0;                                                                                      \
+                s1 += d1 * d1;                                                                                      \
+                s2 += d2 * d2;                                                                                      \
+                s3 += d3 * d3;                                                                                      \
+            }                                                                                                       \
+            for (; j < n; j++) {                                                                                    \
+                double d = x[j] - mean;                                                                             \
+                s0 += d * d;                                                                                        \
+            }                                                                                                       \
+            double r = 1.0 / sqrt((s0 + s1 + s2 + s3) / (double)n + eps);                                          \
+            for (j = 0; j < n; j++) {                                                                               \
+                double v = (x[j] - mean) * r;                                                                       \
+                if (w)                                                                                              \
+                    v *= w[j];                                                                                      \
+                if (b)                                                                                              \
+                    v += b[j];                                                                                      \
+                y[j] = (T)v;                                                                                        \
+            }                                                                                                       \
+            mu[i] = (T)mean;                                                                                        \
+            rstd[i] = (T)r;                                                                                         \
+        }                                                                                                           \
+    }
+
+/* the backward from the saved statistics: xhat = (x - mu) * rstd, gxhat = g * w (or g);
+ * gx = (gxhat - mean(gxhat) - xhat * mean(gxhat * xhat)) * rstd per row; gw = sum over rows of g * xhat,
+ * gb = sum of g (into acc_w/acc_b, n doubles each, zeroed by the caller) */
+#define LN_BACKWARD(T)                                                                                              \
+    static void ln_backward_##T(const T *g, const T *x, const T *mu, const T *rstd, const T *w, T *gx,              \
+                                double *acc_w, double *acc_b, Py_ssize_t m, Py_ssize_t n)                           \
+    {                                                                                                               \
+        for (Py_ssize_t i = 0; i < m; i++, g += n, x += n) {                                                        \
+            double r = rstd[i], mean = mu[i];                                                                       \
+            if (gx) {                                                                                               \
+                double s1 = 0, s2 = 0;                                                                              \
+                for (Py_ssize_t j = 0; j < n; j++) {                                                                \
+                    double gh = w ? (double)g[j] * w[j] : (double)g[j];                                             \
+                    s1 += gh;                                                                                       \
+                    s2 += gh * ((x[j] - mean) * r);                                                                 \
+                }                                                                                                   \
+                double m1 = s1 / (double)n, m2 = s2 / (double)n;                                                    \
+                T *out = gx + i * n;                                                                                \
+                for (Py_ssize_t j = 0; j < n; j++) {                                                                \
+                    double gh = w ? (double)g[j] * w[j] : (double)g[j];                                             \
+                    out[j] = (T)((gh - m1 - (x[j] - mean) * r * m2) * r);                                           \
+                }                                                                                                   \
+            }                                                                                                       \
+            if (acc_w)                                                                                              \
+                for (Py_ssize_t j = 0; j < n; j++)                                                                  \
+                    acc_w[j] += (double)g[j] * ((x[j] - mean) * r);                                                 \
+            if (acc_b)                                                                                              \
+                for (Py_ssize_t j = 0; j < n; j++)                                                                  \
+                    acc_b[j] += g[j];                                                                               \
+        }                                                                                                           \
+    }
+
+LN_FORWARD(float)
+LN_FORWARD(double)
+LN_BACKWARD(float)
+LN_BACKWARD(double)
+
+/* The buffers of args[0..count) (None: a NULL buffer where `optional` says so), each C-contiguous, of one float
+ * format ('f' or 'd', *isd set for 'd'), the writable ones where `writable` says so; 0, or -1 with an error set
+ * and nothing held */
+static int get_buffers(PyObject *const *args, int count, Py_buffer *bufs, const char *optional, const char *writable,
+                       int *isd)
+{
+    int got = 0;
+    const char *fmt = NULL;
+    for (int i = 0; i < count; i++) {
+        bufs[i].obj = NULL;
+        bufs[i].buf = NULL;
+        if (args[i] == Py_None && optional[i] == '1')
+            continue;
+        int flags = PyBUF_C_CONTIGUOUS | PyBUF_FORMAT | (writable[i] == '1' ? PyBUF_WRITABLE : 0);
+        if (PyObject_GetBuffer(args[i], &bufs[i], flags) < 0)
+            goto fail;
+        got = i + 1;
+        const char *f = bufs[i].format;
+        if (f == NULL || (strcmp(f, "f") != 0 && strcmp(f, "d") != 0) || (fmt != NULL && strcmp(f, fmt) != 0)) {
+            PyErr_SetString(PyExc_ValueError, "C-contiguous float32 or float64 buffers of one dtype");
+            goto fail;
+        }
+        fmt = f;
+    }
+    *isd = fmt != NULL && fmt[0] == 'd';
+    return 0;
+fail:
+    for (int i = 0; i < got; i++)
+        if (bufs[i].obj != NULL)
+            PyBuffer_Release(&bufs[i]);
+    return -1;
+}
+
+static void release_buffers(Py_buffer *bufs, int count)
+{
+    for (int i = 0; i < count; i++)
+        if (bufs[i].obj != NULL)
+            PyBuffer_Release(&bufs[i]);
+}
+
+/* layer_norm_rows(x, w, b, eps, y, mu, rstd): y = (x - mean) * rstd * w + b over the rows of x (m rows of n =
+ * len(y) / len(mu)), w and b None or n long; mu and rstd m long */
+static PyObject *mod_layer_norm_rows(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 7) {
+        PyErr_SetString(PyExc_TypeError, "layer_norm_rows(x, w, b, eps, y, mu, rstd)");
+        return NULL;
+    }
+    double eps = PyFloat_AsDouble(args[3]);
+    if (eps == -1.0 && PyErr_Occurred())
+        return NULL;
+    PyObject *arrs[6] = {args[0], args[1], args[2], args[4], args[5], args[6]};
+    Py_buffer bf[6];
+    int isd;
+    if (get_buffers(arrs, 6, bf, "011000", "000111", &isd) < 0)
+        return NULL;
+    Py_ssize_t item = isd ? 8 : 4, m = bf[4].len / item, n = m ? bf[3].len / item / m : 0;
+    int ok = m > 0 && n > 0 && bf[0].len == bf[3].len && m * n * item == bf[3].len && bf[5].len == bf[4].len &&
+             (bf[1].obj == NULL || bf[1].len == n * item) && (bf[2].obj == NULL || bf[2].len == n * item);
+    if (!ok) {
+        release_buffers(bf, 6);
+        PyErr_SetString(PyExc_ValueError, "layer_norm_rows: x and y of m * n, w and b of n, mu and rstd of m");
+        return NULL;
+    }
+    Py_BEGIN_ALLOW_THREADS
+    if (isd)
+        ln_forward_double(bf[0].buf, bf[1].buf, bf[2].buf, eps, bf[3].buf, bf[4].buf, bf[5].buf, m, n);
+    else
+        ln_forward_float(bf[0].buf, bf[1].buf, bf[2].buf, eps, bf[3].buf, bf[4].buf, bf[5].buf, m, n);
+    Py_END_ALLOW_THREADS
+    release_buffers(bf, 6);
+    Py_RETURN_NONE;
+}
+
+/* layer_norm_rows_backward(g, x, mu, rstd, w, gx, gw, gb): the gradients wanted (gx, gw, gb not None) of
+ * layer_norm_rows's inputs from its output's gradient g and its saved mu and rstd */
+static PyObject *mod_layer_norm_rows_backward(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 8) {
+        PyErr_SetString(PyExc_TypeError, "layer_norm_rows_backward(g, x, mu, rstd, w, gx, gw, gb)");
+        return NULL;
+    }
+    Py_buffer bf[8];
+    int isd;
+    if (get_buffers(args, 8, bf, "00001111", "00000111", &isd) < 0)
+        return NULL;
+    Py_ssize_t item = isd ? 8 : 4, m = bf[2].len / item, n = m ? bf[0].len / item / m : 0;
+    int ok = m > 0 && n > 0 && bf[1].len == bf[0].len && m * n * item == bf[0].len && bf[3].len == bf[2].len &&
+             (bf[4].obj == NULL || bf[4].len == n * item) && (bf[5].obj == NULL || bf[5].len == bf[0].len) &&
+             (bf[6].obj == NULL || bf[6].len == n * item) && (bf[7].obj == NULL || bf[7].len == n * item);
+    double *acc = ok && (bf[6].obj || bf[7].obj) ? PyMem_Calloc((size_t)(2 * n), sizeof(double)) : NULL;
+    if (!ok || ((bf[6].obj || bf[7].obj) && acc == NULL)) {
+        release_buffers(bf, 8);
+        if (ok)
+            return PyErr_NoMemory();
+        PyErr_SetString(PyExc_ValueError, "layer_norm_rows_backward: g, x and gx of m * n, w, gw and gb of n, mu and "
+                                          "rstd of m");
+        return NULL;
+    }
+    double *acc_w = bf[6].obj ? acc : NULL, *acc_b = bf[7].obj ? acc + n : NULL;
+    Py_BEGIN_ALLOW_THREADS
+    if (isd)
+        ln_backward_double(bf[0].buf, bf[1].buf, bf[2].buf, bf[3].buf, bf[4].buf, bf[5].buf, acc_w, acc_b, m, n);
+    else
+        ln_backward_float(bf[0].buf, bf[1].buf, bf[2].buf, bf[3].buf, bf[4].buf, bf[5].buf, acc_w, acc_b, m, n);
+    for (int t = 0; t < 2; t++) {
+        double *a = t ? acc_b : acc_w;
+        void *out = bf[6 + t].buf;
+        if (a != NULL)
+            for (Py_ssize_t j = 0; j < n; j++) {
+                if (isd)
+                    ((double *)out)[j] = a[j];
+                else
+                    ((float *)out)[j] = (float)a[j];
+            }
+    }
+    Py_END_ALLOW_THREADS
+    PyMem_Free(acc);
+    release_buffers(bf, 8);
+    Py_RETURN_NONE;
+}
+
 static PyObject *mod_available(PyObject *self, PyObject *unused)
 {
     return PyBool_FromLong(use_avx2);
@@ -194,9 +400,13 @@ static PyMethodDef module_methods[] = {
     {"exp_f32", (PyCFunction)(void (*)(void))mod_exp_f32, METH_FASTCALL, "exp_f32(x, out): out = exp(x), float32"},
     {"tanh_f32", (PyCFunction)(void (*)(void))mod_tanh_f32, METH_FASTCALL, "tanh_f32(x, out): out = tanh(x), float32"},
     {"available", mod_available, METH_NOARGS, "whether the AVX2 path runs on this CPU"},
+    {"layer_norm_rows", (PyCFunction)(void (*)(void))mod_layer_norm_rows, METH_FASTCALL,
+     "layer_norm_rows(x, w, b, eps, y, mu, rstd): layer_norm over the rows of x, float32 or float64"},
+    {"layer_norm_rows_backward", (PyCFunction)(void (*)(void))mod_layer_norm_rows_backward, METH_FASTCALL,
+     "layer_norm_rows_backward(g, x, mu, rstd, w, gx, gw, gb): its input gradients (None: not wanted)"},
     {NULL, NULL, 0, NULL}};
 
-static struct PyModuleDef moduledef = {PyModuleDef_HEAD_INIT, "_cmath", "float32 exp with AVX2 (tensorlib/ops/_fastmath.py)",
+static struct PyModuleDef moduledef = {PyModuleDef_HEAD_INIT, "_cmath", "float32 exp/tanh with AVX2, layer_norm rows (tensorlib/ops/_fastmath.py)",
                                        -1, module_methods};
 
 PyMODINIT_FUNC PyInit__cmath(void)

@@ -1,4 +1,5 @@
-"""exp and tanh of large float32 NumPy arrays by tensorlib._cmath's AVX2 loops, where NumPy's own are scalar loops.
+"""exp and tanh of large float32 NumPy arrays by tensorlib._cmath's AVX2 loops, where NumPy's own are scalar loops;
+layer_norm's forward and backward on small arrays by its loops over rows (see layer_norm).
 
 NumPy vectorises its float32 exp only on CPUs with the whole x86-64-v3 set; on one that lacks a part of it (some
 cloud VMs report AVX2 and FMA without the rest) np.exp costs about 2 ns an element, 3-4x the vector loop, and a
@@ -14,7 +15,7 @@ import numpy as np
 
 from .._native import load
 
-__all__ = ["exp", "tanh", "MIN_SIZE", "FAST"]
+__all__ = ["exp", "tanh", "layer_norm", "layer_norm_backward", "MIN_SIZE", "LN_MAX", "FAST"]
 
 _M = load("tensorlib._cmath")
 FAST = _M is not None and bool(_M.available())
@@ -48,3 +49,61 @@ def tanh(x, out=None):
 
 _EXP = _M.exp_f32 if _M is not None else None
 _TANH = _M.tanh_f32 if _M is not None else None
+
+
+_LN = _M.layer_norm_rows if _M is not None else None
+_LN_BWD = _M.layer_norm_rows_backward if _M is not None else None
+_LN_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+# elements up to which layer_norm's C loops run: NumPy's rows path makes a dozen calls of about a microsecond each
+# (a [4, 16, 32] layer_norm: 17 us of kernel, 3 in C); its passes are BLAS and vector ufuncs, which the loops
+# (plain C, sums in double) do not beat on large arrays (64x35x512 float32: NumPy 2.1 ms, the loops 2.6)
+LN_MAX = 1 << 16
+
+
+def _ln_operand(a, n, dtype):
+    return a is None or (type(a) is np.ndarray and a.dtype == dtype and a.size == n and a.flags.c_contiguous)
+
+
+def layer_norm(x, w, b, k, eps):
+    """(y, mean, rstd) of layer_norm over x's last k dims (the statistics shaped as the kernel's: x's leading dims,
+    then k ones), by the C loops: x a C-contiguous float32/float64 NumPy array of at most LN_MAX elements, w and
+    b None or arrays of its dtype over those dims (C-contiguous); None where it does not apply (NumPy's path
+    runs). Sums in double; the values within float rounding of NumPy's path."""
+    if _LN is None or type(x) is not np.ndarray or x.dtype not in _LN_DTYPES or not 0 < x.size <= LN_MAX \
+            or not x.flags.c_contiguous or k < 1 or k > x.ndim:
+        return None
+    lead = x.shape[:x.ndim - k]
+    m = 1
+    for s in lead:
+        m *= s
+    n = x.size // m
+    if not (_ln_operand(w, n, x.dtype) and _ln_operand(b, n, x.dtype)):
+        return None
+    y = np.empty(x.shape, x.dtype)
+    stat = lead + (1,) * k
+    mu, rstd = np.empty(stat, x.dtype), np.empty(stat, x.dtype)
+    _LN(x, w, b, float(eps), y, mu, rstd)
+    return y, mu, rstd
+
+
+def layer_norm_backward(g, x, mu, rstd, w, k, need):
+    """(gx, gw, gb) of layer_norm's inputs (each a 0-d zero where `need` says it is not wanted, as
+    LAYER_NORM_BACKWARD's kernel gives them) from the output's gradient g and the saved mean and rstd, by the C
+    loops; None where they do not apply (the arrays as layer_norm above asks, g of x's shape and dtype)."""
+    if _LN_BWD is None or type(g) is not np.ndarray or type(x) is not np.ndarray or x.dtype not in _LN_DTYPES \
+            or g.dtype != x.dtype or g.shape != x.shape or not 0 < x.size <= LN_MAX or k < 1 or k > x.ndim \
+            or not (g.flags.c_contiguous and x.flags.c_contiguous):
+        return None
+    n = 1
+    for s in x.shape[x.ndim - k:]:
+        n *= s
+    m = x.size // n
+    if not (_ln_operand(w, n, x.dtype) and _ln_operand(mu, m, x.dtype) and _ln_operand(rstd, m, x.dtype)):
+        return None
+    tail = x.shape[x.ndim - k:]
+    zero = np.zeros((), x.dtype)
+    gx = np.empty(x.shape, x.dtype) if need[0] else None
+    gw = np.empty(tail, x.dtype) if need[1] else None
+    gb = np.empty(tail, x.dtype) if need[2] else None
+    _LN_BWD(g, x, mu, rstd, w, gx, gw, gb)
+    return (zero if gx is None else gx), (zero if gw is None else gw), (zero if gb is None else gb)

@@ -14,6 +14,7 @@ from ._define import dispatch, np, op
 from .unary_math import rsqrt
 from .reduce import mean as _mean, sum as _sum
 from .shape import reshape
+from ._fastmath import layer_norm as _fast_layer_norm, layer_norm_backward as _fast_layer_norm_backward
 from ._rows import BLAS_DTYPES, as_rows, mean_vector, ones_vector
 
 
@@ -121,6 +122,10 @@ def _affine_need(ctx, w, b, iw=1):
 
 @op("layer_norm", save="io", amp="fp32", nondiff_outputs=(1, 2), node_name="NativeLayerNormBackward0")
 def LAYER_NORM(xp, x, w=None, b=None, normalized_shape=(), eps=1e-5):
+    if xp is np:        # a small array by tensorlib._cmath's loops over rows (_fastmath.layer_norm), where they apply
+        out = _fast_layer_norm(x, w, b, len(normalized_shape), eps)
+        if out is not None:
+            return out
     axes = tuple(range(x.ndim - len(normalized_shape), x.ndim))
     d, mu, rstd = _centered_stats(xp, x, axes, eps)
     d *= rstd
@@ -132,6 +137,10 @@ def LAYER_NORM_BACKWARD(xp, g, x, mu, rstd, w=None, k=1, need=(True, True, True)
     """torch's kernel as one op, for a backward that is not itself differentiated (create_graph=False):
     the formulas of the composite below, operation for operation, on the arrays (fewer temporaries);
     a gradient not needed comes back as a 0-d zero."""
+    if xp is np:        # as the forward: the C loops where they apply
+        out = _fast_layer_norm_backward(g, x, mu, rstd, w, k, need)
+        if out is not None:
+            return out
     r = as_rows(x, k) if xp is np and g.dtype == x.dtype else None
     if r is not None:
         return _layer_norm_backward_rows(g, x, mu, rstd, w, r, k, need)

@@ -2,7 +2,7 @@
 of the correctly rounded float32 result over the whole range, libm's results outside it (overflow, inf, NaN, values
 below FLT_MIN), and the ops that call it (exp, softmax, log_softmax and its backward, sigmoid, attention) on arrays
 large enough to take it. Where the CPU lacks AVX2 or FMA, or the extension is not built, the ops run NumPy's exp and
-the checks on values still hold."""
+the checks on values still hold. Also layer_norm's loops over rows (forward and backward) against NumPy's path."""
 from __future__ import annotations
 
 import sys
@@ -169,3 +169,68 @@ def test_recurrent_layers_and_tanh_agree_with_numpys_tanh(layer, monkeypatch):
     slow = run()
     for a, b in zip(fast, slow):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+def _layer_norm_numpy(monkeypatch, *args):
+    """LAYER_NORM's kernel (or its backward's) by NumPy's path: the C loops turned off for the call."""
+    from tensorlib.ops import norm_ops
+    with monkeypatch.context() as m:
+        m.setattr(norm_ops, "_fast_layer_norm", lambda *a: None)
+        m.setattr(norm_ops, "_fast_layer_norm_backward", lambda *a: None)
+        op, *rest = args
+        return op.kernel(np, *rest[:-1], **rest[-1])
+
+
+@pytest.mark.parametrize("shape,k,dtype", [((4, 16, 32), 1, np.float32), ((3, 5), 1, np.float64),
+                                           ((2, 3, 4, 5), 2, np.float32), ((6, 7), 2, np.float64),
+                                           ((5, 1), 1, np.float32)])
+@pytest.mark.parametrize("affine", ["both", "weight", "none"])
+def test_layer_norm_loops_match_numpys_path(shape, k, dtype, affine, monkeypatch):
+    """layer_norm's forward and backward by tensorlib._cmath's loops over rows give NumPy's path's values (sums in
+    double there, in the array's dtype here: within float32 rounding), shapes and dtypes, every gradient subset."""
+    from tensorlib.ops.norm_ops import LAYER_NORM, LAYER_NORM_BACKWARD
+    if _fastmath._LN is None:
+        pytest.skip("tensorlib._cmath is not built (TENSORLIB_NATIVE=0, or not Linux): NumPy's path alone runs")
+    rng = np.random.default_rng(1)
+    x = (rng.standard_normal(shape) * 3 + 1).astype(dtype)
+    tail = shape[len(shape) - k:]
+    w = rng.standard_normal(tail).astype(dtype) if affine != "none" else None
+    b = rng.standard_normal(tail).astype(dtype) if affine == "both" else None
+    g = rng.standard_normal(shape).astype(dtype)
+    tol = dict(rtol=2e-5, atol=2e-5) if dtype == np.float32 else dict(rtol=1e-12, atol=1e-12)
+    attrs = {"normalized_shape": tail, "eps": 1e-5}
+    fast = LAYER_NORM.kernel(np, x, w, b, **attrs)
+    ref = _layer_norm_numpy(monkeypatch, LAYER_NORM, x, w, b, attrs)
+    assert fast[0].flags.c_contiguous
+    for a, r in zip(fast, ref):
+        assert a.shape == r.shape and a.dtype == r.dtype
+        np.testing.assert_allclose(a, r, **tol)
+    mu, rstd = ref[1], ref[2]
+    for need in [(True, True, True), (True, False, False), (False, True, True), (False, False, True)]:
+        need = (need[0], need[1] and w is not None, need[2] and b is not None)
+        battrs = {"k": k, "need": need}
+        fast = LAYER_NORM_BACKWARD.kernel(np, g, x, mu, rstd, w, **battrs)
+        ref = _layer_norm_numpy(monkeypatch, LAYER_NORM_BACKWARD, g, x, mu, rstd, w, battrs)
+        for a, r, wanted in zip(fast, ref, need):
+            assert a.shape == r.shape and a.dtype == r.dtype
+            if wanted:
+                np.testing.assert_allclose(a, r, **tol)
+            else:
+                assert a.shape == () and a == 0
+
+
+def test_layer_norm_loops_leave_other_arrays_to_numpy():
+    """Where the loops do not apply (a strided input, float16, an array past LN_MAX, a weight of another dtype or
+    layout) _fastmath says so (None) and NumPy's path runs; the op's results are right either way."""
+    x = np.ones((4, 8), np.float32)
+    w = np.ones(8, np.float32)
+    assert _fastmath.layer_norm(x.T.copy().T, w, None, 1, 1e-5) is None
+    assert _fastmath.layer_norm(x.astype(np.float16), None, None, 1, 1e-5) is None
+    assert _fastmath.layer_norm(np.ones((2, _fastmath.LN_MAX), np.float32), None, None, 1, 1e-5) is None
+    assert _fastmath.layer_norm(x, w.astype(np.float64), None, 1, 1e-5) is None
+    assert _fastmath.layer_norm(x, np.ones(16, np.float32)[::2], None, 1, 1e-5) is None
+    assert _fastmath.layer_norm_backward(x.T.copy().T, x, x[:, :1], x[:, :1], None, 1, (True, False, False)) is None
+    xt = tl.tensor(np.arange(32, dtype=np.float32).reshape(8, 4)).t()
+    y = tl.nn.functional.layer_norm(xt, (8,))
+    np.testing.assert_allclose(y.numpy().mean(-1), 0, atol=1e-6)
+    np.testing.assert_allclose(y.numpy().std(-1), 1, atol=1e-3)
