@@ -30,10 +30,12 @@ def check_writable(a, b, floats=True):
     """torch's refusal of an in-place result the target cannot hold, where NumPy's unsafe casting would truncate
     it or drop its imaginary part: a float operand into an integer tensor (floats=False: div_ with a rounding
     mode, whose result stays integral), a complex one into a real tensor (add_/sub_/mul_/div_)."""
+    bd = getattr(b, "dtype", None)
+    if bd is a.dtype or bd is None and (type(b) is float or type(b) is int) and a.dtype.char in "efd":
+        return      # the commonest cases, which nothing below refuses: one dtype, a real number into floats
     ak = D.kind(a.dtype)
     if ak == "c":
         return
-    bd = getattr(b, "dtype", None)
     bk = D.kind(bd) if bd is not None else "c" if type(b) is complex else "f" if isinstance(b, float) else ""
     if bk == "c":
         raise RuntimeError(f"result type {D.scalar_name(bd) if bd is not None else 'ComplexFloat'} can't be cast "

@@ -37,11 +37,13 @@ def _matmul_kernel(xp, a, b):
 
 def _product(xp, a, b):
     if xp is np:
-        if _blas.gemms:
-            out = _blas.gemm(a, b)      # MKL, where installed, for large float32/float64 products
+        # MKL, where installed, for large float32/float64 products (a 2-d product below MIN_MNK never is: the
+        # commonest call of a small model's step skips `gemm`'s call)
+        if _blas.gemms and (a.ndim != 2 or b.ndim != 2 or a.size * b.shape[1] >= _blas.MIN_MNK):
+            out = _blas.gemm(a, b)
             if out is not None:
                 return out
-        if _rows_times_transposed(a, b):
+        if a.ndim == 2 and b.size >= 65536 and _rows_times_transposed(a, b):   # (its cheapest tests first)
             return np.ascontiguousarray(np.matmul(b.T, a.T).T)
     out = xp.matmul(a, b)
     return out.astype(a.dtype) if out.dtype != a.dtype else out  # bfloat16: accumulated in float32, rounded
@@ -137,6 +139,8 @@ def _mm_kernel(xp, a, b):
         raise RuntimeError("self must be a matrix")
     if b.ndim != 2:
         raise RuntimeError("mat2 must be a matrix")
+    if a.shape[1] == b.shape[0] and a.dtype == b.dtype:
+        return _product(xp, a, b)       # (_matmul_kernel's common case, without its call)
     return _matmul_kernel(xp, a, b)
 
 
