@@ -22,7 +22,8 @@ wall-clock window W (from the third step's end to the last one's, marked in the 
 Table 2, per program and library (torch.profiler on torch): the profiled/unprofiled step ratio with default
 options (`prof def`) and detailed ones (`prof det`: record_shapes=True, profile_memory=True, with_stack
 off), measured in one process per run: the program runs 2 x --steps steps under the profiler, which records
-every other step (toggle_collection_dynamic at each step's end, torch's API in both libraries), and the ratio
+two steps of every four (toggle_collection_dynamic at each step's end, torch's API in both libraries; in pairs,
+so that a program whose steps alternate in kind, nanoGPT's micro-batches, has both kinds on each side), and the ratio
 is the best recorded step over the best unrecorded one, so that the machine's speed, which moves between
 processes, cancels (--separate-runs: profiled and unprofiled runs in separate processes, as before); events
 recorded per step (ops and ranges, not memory records; counted in the same window), and the
@@ -52,6 +53,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 from tests.programs import harness  # noqa: E402
+from tests.programs.runner import toggled_on  # noqa: E402
 
 DEFAULT = ["mnist", "vae", "word_lm_lstm", "word_lm_gru", "word_lm_transformer", "nanogpt", "makemore_gru",
            "makemore_transformer", "makemore_mlp", "llama2c"]
@@ -87,11 +89,11 @@ def per_step(result):
 
 
 def split_steps(result):
-    """(best recorded step, best unrecorded step) of a toggled run (harness.run's toggle: even steps
-    recorded), after its first two steps."""
+    """(best recorded step, best unrecorded step) of a toggled run (harness.run's toggle: steps recorded and not
+    in pairs, runner.toggled_on), after its first two steps."""
     steps = result["step_s"]
-    on = [t for i, t in enumerate(steps) if i >= 2 and i % 2 == 0]
-    off = [t for i, t in enumerate(steps) if i >= 2 and i % 2 == 1]
+    on = [t for i, t in enumerate(steps) if i >= 2 and toggled_on(i)]
+    off = [t for i, t in enumerate(steps) if i >= 2 and not toggled_on(i)]
     if not on or not off:
         raise RuntimeError("the toggled run recorded too few training steps")
     return min(on), min(off)

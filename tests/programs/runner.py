@@ -65,6 +65,14 @@ def time_kernels(acc):
     return max(0.0, (timed_ - bare) / 1000)
 
 
+def toggled_on(i) -> bool:
+    """Whether step i (from 0) of a toggled run (spec "toggle") is recorded: two steps recorded, two not, and so
+    on. In pairs, not every other step: a program whose steps alternate in kind (nanoGPT's two micro-batches per
+    optimizer step: clip_grad_norm_, the optimizer and zero_grad run in every second step) then has steps of
+    each kind both recorded and not; alternating single steps put every optimizer step in the recorded ones."""
+    return (i // 2) % 2 == 0
+
+
 def step_events(torch, prof, spec, obs):
     """Events (ops and ranges; not memory records, not the step markers) and ops ("aten::" names) per step,
     counted from the third step's end marker to the last one (the steps the benchmarks time, their first
@@ -138,8 +146,8 @@ class Observer:
                     pass
                 if obs.kernel_ns is not None:
                     obs.kernel_at_step.append(tuple(obs.kernel_ns[:2]))
-            if obs.toggle is not None:      # steps alternate: even steps recorded, odd ones not
-                obs.toggle(len(obs.step_s) % 2 == 0)
+            if obs.toggle is not None:      # recorded and unrecorded steps alternate in pairs (toggled_on)
+                obs.toggle(toggled_on(len(obs.step_s)))
             return out
         cls.backward = backward
 
