@@ -309,6 +309,162 @@ static void release_buffers(Py_buffer *bufs, int count)
             PyBuffer_Release(&bufs[i]);
 }
 
+/* ---- GELU (exact, float32): tensorlib/ops/unary_math.normal_cdf32's float32 steps in its order, per element ----
+ * cdf = clip(0.5 + xc P(xc²) / Q(xc²), 0, 1) with xc = clip(x, -c, c); NumPy's path makes 28 passes over the array
+ * (a [4, 16, 128] GELU: 58 us forward, 105 backward). The coefficients come from Python (float32 arrays, highest
+ * power first), so both paths evaluate the same polynomials; no FMA contraction, so each step rounds as NumPy's. */
+__attribute__((optimize("fp-contract=off"))) static inline float cdf32(float x, const float *px, int np_,
+                                                                         const float *qx, int nq, float clip)
+{
+    float xc = x < -clip ? -clip : (x > clip ? clip : x);
+    float s = xc * xc;
+    float p = s * px[0];
+    p = p + px[1];
+    for (int k = 2; k < np_; k++) {
+        p = p * s;
+        p = p + px[k];
+    }
+    float q = s * qx[0];
+    q = q + qx[1];
+    for (int k = 2; k < nq; k++) {
+        q = q * s;
+        q = q + qx[k];
+    }
+    p = p * xc;
+    p = p / q;
+    p = p + 0.5f;
+    return p < 0.0f ? 0.0f : (p > 1.0f ? 1.0f : p);
+}
+
+#if HAVE_X86
+/* cdf32 on 8 lanes (AVX2 without FMA: each multiply and add rounds as NumPy's; min/max with the lane second, so that
+ * NaN goes through as np.clip lets it); pv/qv the coefficients broadcast */
+__attribute__((target("avx2"), optimize("fp-contract=off"))) static inline __m256 cdf8(__m256 x, const __m256 *pv, int np_, const __m256 *qv, int nq,
+                                                           __m256 clip)
+{
+    __m256 xc = _mm256_min_ps(clip, _mm256_max_ps(_mm256_sub_ps(_mm256_setzero_ps(), clip), x));
+    __m256 s = _mm256_mul_ps(xc, xc);
+    __m256 p = _mm256_add_ps(_mm256_mul_ps(s, pv[0]), pv[1]);
+    for (int k = 2; k < np_; k++)
+        p = _mm256_add_ps(_mm256_mul_ps(p, s), pv[k]);
+    __m256 q = _mm256_add_ps(_mm256_mul_ps(s, qv[0]), qv[1]);
+    for (int k = 2; k < nq; k++)
+        q = _mm256_add_ps(_mm256_mul_ps(q, s), qv[k]);
+    p = _mm256_add_ps(_mm256_div_ps(_mm256_mul_ps(p, xc), q), _mm256_set1_ps(0.5f));
+    return _mm256_min_ps(_mm256_set1_ps(1.0f), _mm256_max_ps(_mm256_setzero_ps(), p));
+}
+
+/* forward (g NULL): y = cdf(x) x; backward: y = g (cdf(x) + x exp(-x²/2) k), exp by exp_avx2 (Cephes, as
+ * ops/_fastmath.exp) in a pass of its own */
+__attribute__((target("avx2"), optimize("fp-contract=off"))) static void gelu_avx2(const float *g, const float *x, float *y, Py_ssize_t n,
+                                                          const float *px, int np_, const float *qx, int nq, float c)
+{
+    __m256 pv[16], qv[16], clip = _mm256_set1_ps(c);
+    for (int k = 0; k < np_; k++)
+        pv[k] = _mm256_set1_ps(px[k]);
+    for (int k = 0; k < nq; k++)
+        qv[k] = _mm256_set1_ps(qx[k]);
+    Py_ssize_t i = 0, end = n - n % 8;
+    if (g == NULL) {
+        for (; i < end; i += 8) {
+            __m256 v = _mm256_loadu_ps(x + i);
+            _mm256_storeu_ps(y + i, _mm256_mul_ps(cdf8(v, pv, np_, qv, nq, clip), v));
+        }
+        for (; i < n; i++)
+            y[i] = cdf32(x[i], px, np_, qx, nq, c) * x[i];
+        return;
+    }
+    const __m256 half = _mm256_set1_ps(-0.5f);
+    for (i = 0; i < end; i += 8) {
+        __m256 v = _mm256_loadu_ps(x + i);
+        _mm256_storeu_ps(y + i, _mm256_mul_ps(_mm256_mul_ps(v, v), half));
+    }
+    for (; i < n; i++)
+        y[i] = (x[i] * x[i]) * -0.5f;
+    exp_avx2(y, y, n);
+    const float kf = (float)(1.0 / sqrt(2.0 * M_PI));
+    const __m256 k = _mm256_set1_ps(kf);
+    for (i = 0; i < end; i += 8) {
+        __m256 v = _mm256_loadu_ps(x + i);
+        __m256 pdf = _mm256_mul_ps(_mm256_mul_ps(_mm256_loadu_ps(y + i), v), k);
+        pdf = _mm256_add_ps(pdf, cdf8(v, pv, np_, qv, nq, clip));
+        _mm256_storeu_ps(y + i, _mm256_mul_ps(pdf, _mm256_loadu_ps(g + i)));
+    }
+    for (; i < n; i++) {
+        float pdf = (y[i] * x[i]) * kf;
+        y[i] = (pdf + cdf32(x[i], px, np_, qx, nq, c)) * g[i];
+    }
+}
+#endif
+
+/* gelu_f32(x, out, px, qx, clip): out = x * cdf(x); gelu_backward_f32(g, x, out, px, qx, clip):
+ * out = g * (cdf(x) + x exp(-x²/2) / sqrt(2 pi)), the steps of activation.GELU_BACKWARD's float32 path; 8 lanes at
+ * a time with AVX2, else (or the tail) element by element */
+static PyObject *gelu_common(PyObject *const *args, Py_ssize_t nargs, int backward)
+{
+    int na = backward ? 3 : 2;
+    if (nargs != na + 3) {
+        PyErr_SetString(PyExc_TypeError, backward ? "gelu_backward_f32(g, x, out, px, qx, clip)"
+                                                  : "gelu_f32(x, out, px, qx, clip)");
+        return NULL;
+    }
+    double clip = PyFloat_AsDouble(args[na + 2]);
+    if (clip == -1.0 && PyErr_Occurred())
+        return NULL;
+    /* forward: x, out, px, qx; backward: g, x, out, px, qx (the output writable) */
+    Py_buffer bf[5];
+    int count = na + 2, isd;
+    if (get_buffers(args, count, bf, "00000", backward ? "00100" : "0100", &isd) < 0)
+        return NULL;
+    Py_ssize_t n = bf[0].len / 4;
+    int ok = !isd;
+    for (int i = 1; i < na && ok; i++)
+        ok = bf[i].len == bf[0].len;
+    Py_ssize_t npx = bf[na].len / 4, nqx = bf[na + 1].len / 4;
+    if (!ok || npx < 2 || nqx < 2 || npx > 16 || nqx > 16) {
+        release_buffers(bf, count);
+        PyErr_SetString(PyExc_ValueError, "float32 buffers of one length, and coefficients (2 to 16 each)");
+        return NULL;
+    }
+    const float *px = bf[na].buf, *qx = bf[na + 1].buf;
+    const float *g = backward ? bf[0].buf : NULL, *x = bf[na - 2].buf;
+    float *y = bf[na - 1].buf, c = (float)clip;
+    Py_BEGIN_ALLOW_THREADS
+#if HAVE_X86
+    if (use_avx2)
+        gelu_avx2(g, x, y, n, px, (int)npx, qx, (int)nqx, c);
+    else
+#endif
+    if (g == NULL)
+        for (Py_ssize_t i = 0; i < n; i++)
+            y[i] = cdf32(x[i], px, (int)npx, qx, (int)nqx, c) * x[i];
+    else {
+        const float k = (float)(1.0 / sqrt(2.0 * M_PI));
+        for (Py_ssize_t i = 0; i < n; i++) {
+            float xi = x[i], pdf = xi * xi;
+            pdf = pdf * -0.5f;
+            pdf = expf(pdf);
+            pdf = pdf * xi;
+            pdf = pdf * k;
+            pdf = pdf + cdf32(xi, px, (int)npx, qx, (int)nqx, c);
+            y[i] = pdf * g[i];
+        }
+    }
+    Py_END_ALLOW_THREADS
+    release_buffers(bf, count);
+    Py_RETURN_NONE;
+}
+
+static PyObject *mod_gelu_f32(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    return gelu_common(args, nargs, 0);
+}
+
+static PyObject *mod_gelu_backward_f32(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    return gelu_common(args, nargs, 1);
+}
+
 /* layer_norm_rows(x, w, b, eps, y, mu, rstd): y = (x - mean) * rstd * w + b over the rows of x (m rows of n =
  * len(y) / len(mu)), w and b None or n long; mu and rstd m long */
 static PyObject *mod_layer_norm_rows(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
@@ -400,6 +556,10 @@ static PyMethodDef module_methods[] = {
     {"exp_f32", (PyCFunction)(void (*)(void))mod_exp_f32, METH_FASTCALL, "exp_f32(x, out): out = exp(x), float32"},
     {"tanh_f32", (PyCFunction)(void (*)(void))mod_tanh_f32, METH_FASTCALL, "tanh_f32(x, out): out = tanh(x), float32"},
     {"available", mod_available, METH_NOARGS, "whether the AVX2 path runs on this CPU"},
+    {"gelu_f32", (PyCFunction)(void (*)(void))mod_gelu_f32, METH_FASTCALL,
+     "gelu_f32(x, out, px, qx, clip): out = x * normal_cdf32(x), float32"},
+    {"gelu_backward_f32", (PyCFunction)(void (*)(void))mod_gelu_backward_f32, METH_FASTCALL,
+     "gelu_backward_f32(g, x, out, px, qx, clip): GELU's input gradient, float32"},
     {"layer_norm_rows", (PyCFunction)(void (*)(void))mod_layer_norm_rows, METH_FASTCALL,
      "layer_norm_rows(x, w, b, eps, y, mu, rstd): layer_norm over the rows of x, float32 or float64"},
     {"layer_norm_rows_backward", (PyCFunction)(void (*)(void))mod_layer_norm_rows_backward, METH_FASTCALL,

@@ -5,9 +5,9 @@ import math
 from functools import partial
 
 from .. import _hooks as _H
-from ._fastmath import exp as fast_exp
+from ._fastmath import exp as fast_exp, gelu as _fast_gelu, gelu_backward as _fast_gelu_backward
 from .comparison import gt, where
-from .unary_math import _f, erf, erf_kernel, exp, log1p_exp_neg_abs, normal_cdf32, tanh
+from .unary_math import _CDF_CLIP, _CDF_PX, _CDF_QX, _f, erf, erf_kernel, exp, log1p_exp_neg_abs, normal_cdf32, tanh
 from ..dispatch import STATE, run_recorded_op
 from .. import _dtype as D
 from .._graph import quiet_op, tensor_of
@@ -181,6 +181,10 @@ def fused_backward(fwd: OpDef, bwd: OpDef, composite, attrs_of=lambda ctx: {}):
     fwd.sink_backward = partial(arrays, call=run_recorded_op)
 
 
+_CDF_PX32 = np.array(_CDF_PX, np.float32)      # normal_cdf32's polynomials as its float32 steps use them
+_CDF_QX32 = np.array(_CDF_QX, np.float32)
+
+
 @op("gelu", save="i")
 def GELU(xp, a, approximate="none"):
     if not a.ndim:      # a 0-d tensor's: as one element (the in-place steps below need arrays, not scalars)
@@ -190,6 +194,10 @@ def GELU(xp, a, approximate="none"):
         return (0.5 * x * (1 + xp.tanh(_SQRT_2_PI * (x + 0.044715 * x ** 3)))).astype(a.dtype, copy=False)
     if approximate != "none":
         raise RuntimeError(f"approximate argument must be either none or tanh, got {approximate!r}")
+    if xp is np:        # float32: tensorlib._cmath's loop, normal_cdf32's steps per element (the same values)
+        y = _fast_gelu(a, _CDF_PX32, _CDF_QX32, _CDF_CLIP)
+        if y is not None:
+            return y
     y = _cdf(xp, a)       # torch's x * 0.5 * (1 + erf(x / √2)), in float32 for float16/32 (its opmath)
     y *= a
     return y.astype(a.dtype, copy=False)
@@ -222,6 +230,10 @@ def GELU_BACKWARD(xp, g, x, approximate="none"):
         t = xp.tanh(inner)
         d = (1 + t) * 0.5 + x * 0.5 * (1 - t * t) * _SQRT_2_PI * (1 + x * x * (3 * 0.044715))
         return (_opmath(g) * d).astype(g.dtype, copy=False)
+    if xp is np:        # as the forward: the C loop for float32
+        out = _fast_gelu_backward(g, x, _CDF_PX32, _CDF_QX32, _CDF_CLIP)
+        if out is not None:
+            return out
     cdf = _cdf(xp, x)
     pdf = xp.multiply(x, x, dtype=cdf.dtype)
     pdf *= -0.5

@@ -486,9 +486,9 @@ def run(name, backend, workdir, steps, *, rng="native", init=None, init_file=Non
     (record_shapes, profile_memory) runs the program under torch.profiler.profile (CPU activity), and "share"
     (tensorlib only) under default options with every op kernel timed (runner.time_kernels); a profiled run also
     returns events and ops per step (runner.step_events); programs in ONE_THREAD default to threads=1; toggle=True
-    (with "default" or "detailed") records two steps of every four (the profiler's toggle_collection_dynamic at each
-    step's end, runner.toggled_on), so that profiled and unprofiled steps alternate in one process; clock="cpu" times steps with the
-    process's CPU time instead of the wall clock (robust on a shared machine)."""
+    (with "default" or "detailed") records two steps of every four (the profiler's toggle_collection_dynamic at
+    each step's end, runner.toggled_on), so that profiled and unprofiled steps alternate in one process;
+    clock="cpu" times steps with the process's CPU time instead of the wall clock (robust on a shared machine)."""
     work = pathlib.Path(workdir)
     if threads is None and name in ONE_THREAD:
         threads = 1

@@ -234,3 +234,50 @@ def test_layer_norm_loops_leave_other_arrays_to_numpy():
     y = tl.nn.functional.layer_norm(xt, (8,))
     np.testing.assert_allclose(y.numpy().mean(-1), 0, atol=1e-6)
     np.testing.assert_allclose(y.numpy().std(-1), 1, atol=1e-3)
+
+
+@pytest.mark.parametrize("n", [7, 8, 1000, _fastmath.MIN_SIZE * 3 + 5])
+def test_gelu_loops_give_numpys_values(n, monkeypatch):
+    """Exact GELU's float32 forward and backward by tensorlib._cmath's loops (normal_cdf32's steps per element, 8
+    lanes with AVX2) against NumPy's 28-pass path: the forward to the bit, NaN, infinities and the clipped tails
+    included; the backward to the bit where both take the vector exp (MIN_SIZE elements on), within 2 ulp of the
+    pdf term elsewhere."""
+    from tensorlib.ops import activation
+    if _fastmath._GELU is None:
+        pytest.skip("tensorlib._cmath is not built (TENSORLIB_NATIVE=0, or not Linux): NumPy's path alone runs")
+    rng = np.random.default_rng(2)
+    special = np.array([np.nan, np.inf, -np.inf, 0.0, -0.0, 1e30, -1e30, 6.4, -6.4, 13.3, -13.3, 40, -40], np.float32)
+    x = np.concatenate([special, (rng.standard_normal(n) * 4).astype(np.float32)])[:max(n, 1)]
+    g = rng.standard_normal(x.size).astype(np.float32)
+    fast_y = activation.GELU.kernel(np, x)
+    fast_g = activation.GELU_BACKWARD.kernel(np, g, x)
+    monkeypatch.setattr(activation, "_fast_gelu", lambda *a: None)
+    monkeypatch.setattr(activation, "_fast_gelu_backward", lambda *a: None)
+    with np.errstate(all="ignore"):
+        ref_y = activation.GELU.kernel(np, x)
+        ref_g = activation.GELU_BACKWARD.kernel(np, g, x)
+    assert fast_y.dtype == ref_y.dtype == np.float32 and fast_y.shape == x.shape
+    assert np.array_equal(fast_y, ref_y, equal_nan=True)
+    assert np.array_equal(np.isnan(fast_g), np.isnan(ref_g))
+    if x.size >= _fastmath.MIN_SIZE and _fastmath.FAST:
+        assert np.array_equal(fast_g, ref_g, equal_nan=True)
+    else:
+        ok = ~np.isnan(ref_g)
+        np.testing.assert_allclose(fast_g[ok], ref_g[ok], rtol=3e-7, atol=1e-7)
+
+
+def test_gelu_loops_leave_other_arrays_to_numpy():
+    """float64, float16, strided and 0-d inputs, and the tanh approximation, take NumPy's path; the op's results
+    agree with the float64 formula either way."""
+    assert _fastmath.gelu(np.ones(4), None, None, 1.0) is None
+    assert _fastmath.gelu(np.ones(8, np.float32)[::2], None, None, 1.0) is None
+    assert _fastmath.gelu_backward(np.ones(4, np.float32), np.ones(4, np.float16), None, None, 1.0) is None
+    import math
+    x = np.linspace(-5, 5, 41)
+    ref = x * 0.5 * (1 + np.array([math.erf(v / math.sqrt(2)) for v in x]))
+    for dt in (np.float16, np.float32, np.float64):
+        t = tl.tensor(x.astype(dt))
+        for arr in (t, t[::2], t[3]):
+            got = tl.nn.functional.gelu(arr).numpy().astype(np.float64)
+            want = ref if arr is t else ref[::2] if arr.ndim else ref[3]
+            np.testing.assert_allclose(got, want, rtol=2e-3 if dt == np.float16 else 1e-6, atol=2e-3)
