@@ -15,6 +15,8 @@ from tensorlib import _native
 from tensorlib.ops import _fastmath
 
 N = _fastmath.MIN_SIZE * 4
+# the bound in ulp: the AVX2 loops' where they run, NumPy's own where they do not (no AVX2/FMA, TENSORLIB_NATIVE=0)
+ULP = 1 if _fastmath.FAST else 3
 
 
 def _ulps(a, ref):
@@ -42,7 +44,7 @@ def test_exp_is_within_one_ulp_over_the_float32_range():
     with np.errstate(over="ignore"):
         ref = ref64.astype(np.float32)
     normal = (ref64 >= np.finfo(np.float32).tiny) & (ref64 <= np.finfo(np.float32).max)
-    assert _ulps(y[normal], ref[normal]).max() <= 1
+    assert _ulps(y[normal], ref[normal]).max() <= ULP
     # NumPy's own exp, for scale: its error is larger on some values
     with np.errstate(over="ignore"):
         assert _ulps(np.exp(x)[normal], ref[normal]).max() <= 3
@@ -68,13 +70,13 @@ def test_exp_layouts_and_out():
     rng = np.random.default_rng(1)
     x = rng.standard_normal((64, 257)).astype(np.float32)
     ref = np.exp(x.astype(np.float64)).astype(np.float32)
-    assert _ulps(_fastmath.exp(x), ref).max() <= 1
+    assert _ulps(_fastmath.exp(x), ref).max() <= ULP
     for arg in (x.T, x[:, ::2], x[::-1]):               # not C-contiguous: NumPy's exp itself
         assert np.array_equal(_fastmath.exp(arg), np.exp(arg))
     out = np.empty_like(x)
-    assert _fastmath.exp(x, out=out) is out and _ulps(out, ref).max() <= 1
+    assert _fastmath.exp(x, out=out) is out and _ulps(out, ref).max() <= ULP
     inplace = x.copy()
-    assert _fastmath.exp(inplace, out=inplace) is inplace and _ulps(inplace, ref).max() <= 1
+    assert _fastmath.exp(inplace, out=inplace) is inplace and _ulps(inplace, ref).max() <= ULP
     small = x[:1, :8]
     assert np.array_equal(_fastmath.exp(small), np.exp(small))      # below MIN_SIZE: NumPy's exp itself
     f64 = x.astype(np.float64)
@@ -141,14 +143,15 @@ def test_tanh_is_within_one_ulp_and_keeps_libms_special_values():
                         np.linspace(-10, 10, 100_001)]).astype(np.float32)
     y = _fastmath.tanh(x)
     ref = np.tanh(x.astype(np.float64)).astype(np.float32)
-    assert _ulps(y, ref).max() <= 1
+    assert _ulps(y, ref).max() <= ULP
     special = np.resize(np.array([np.nan, np.inf, -np.inf, 0.0, -0.0, 1e-40, -1e-40, 9.0, -9.0, 100, -100, 0.625,
                                   -0.625, 0.6249], np.float32), N)
     got = _fastmath.tanh(special)
     inplace = special.copy()
     assert _fastmath.tanh(inplace, out=inplace) is inplace and np.array_equal(inplace, got, equal_nan=True)
     assert np.isnan(got[np.isnan(special)]).all() and np.array_equal(np.signbit(got), np.signbit(special))
-    assert (got[special >= 9] == 1).all() and (got[special <= -9] == -1).all()
+    if _fastmath.FAST:      # +-1 from |x| = 9 on (libm's float32 tanh rounds there a little later)
+        assert (got[special >= 9] == 1).all() and (got[special <= -9] == -1).all()
     assert np.array_equal(got[np.abs(special) < 1e-30], special[np.abs(special) < 1e-30])
 
 
