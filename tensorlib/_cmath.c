@@ -465,6 +465,156 @@ static PyObject *mod_gelu_backward_f32(PyObject *self, PyObject *const *args, Py
     return gelu_common(args, nargs, 1);
 }
 
+/* ---- one LSTM step's pointwise part (tensorlib/ops/recurrent.LSTM_LAYER's loop body after its product) ----
+ * gates (N, 4H) is the step's product by W_hh^T (halved for i, f and o when `halve`: the weight was not), x its
+ * halved input projection; per gate column q (gate k = q / H): a = tanh(gates * half_k + x) * half_k + shift_k,
+ * the sigmoid of i, f, o as (1 + tanh(v / 2)) / 2 and tanh of g; then c' = f c + i g and h' = o tanh(c'). The
+ * NumPy loop's operations in its order (no FMA), tanh by the AVX2 loop above (ops/_fastmath.tanh's, which that
+ * loop takes from 2048 elements on; below, NumPy's own tanh, within 3 ulp of it): one call for its ten. float32,
+ * AVX2 CPUs only (ops/_fastmath.FAST); the caller runs the NumPy loop otherwise. */
+#if HAVE_X86
+static const float LSTM_HALF[4] = {0.5f, 0.5f, 1.0f, 0.5f}, LSTM_SHIFT[4] = {0.5f, 0.5f, 0.0f, 0.5f};
+
+__attribute__((optimize("fp-contract=off"))) static void lstm_step_f32(const float *gates, const float *x, int halve,
+                                                                      float *acts, const float *c, float *c_out,
+                                                                      float *h_out, Py_ssize_t n, Py_ssize_t h)
+{
+    Py_ssize_t g4 = 4 * h;
+    for (Py_ssize_t r = 0; r < n; r++)
+        for (int k = 0; k < 4; k++) {
+            float hf = LSTM_HALF[k];
+            for (Py_ssize_t j = r * g4 + k * h, e = j + h; j < e; j++) {
+                float v = gates[j];
+                if (halve)
+                    v = v * hf;
+                acts[j] = v + x[j];
+            }
+        }
+    tanh_avx2(acts, acts, n * g4);
+    for (Py_ssize_t r = 0; r < n; r++)
+        for (int k = 0; k < 4; k++) {
+            float hf = LSTM_HALF[k], sh = LSTM_SHIFT[k];
+            for (Py_ssize_t j = r * g4 + k * h, e = j + h; j < e; j++) {
+                float a = acts[j] * hf;
+                acts[j] = a + sh;
+            }
+        }
+    for (Py_ssize_t r = 0; r < n; r++) {
+        const float *a = acts + r * g4;
+        for (Py_ssize_t j = 0; j < h; j++) {
+            float cn = a[h + j] * c[r * h + j];
+            float ig = a[j] * a[2 * h + j];
+            c_out[r * h + j] = cn + ig;
+        }
+    }
+    tanh_avx2(c_out, h_out, n * h);
+    for (Py_ssize_t r = 0; r < n; r++)
+        for (Py_ssize_t j = 0; j < h; j++)
+            h_out[r * h + j] = acts[r * g4 + 3 * h + j] * h_out[r * h + j];
+}
+#endif
+
+/* lstm_step(gates, x, halve, acts, c, c_out, h_out, hidden): the above on C-contiguous float32 buffers, gates, x and
+ * acts of N * 4H, c, c_out and h_out of N * H (H = hidden); RuntimeError without AVX2 */
+static PyObject *mod_lstm_step(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 8) {
+        PyErr_SetString(PyExc_TypeError, "lstm_step(gates, x, halve, acts, c, c_out, h_out, hidden)");
+        return NULL;
+    }
+    if (!use_avx2) {
+        PyErr_SetString(PyExc_RuntimeError, "lstm_step needs AVX2 and FMA (ops/_fastmath.FAST)");
+        return NULL;
+    }
+    int halve = PyObject_IsTrue(args[2]);
+    Py_ssize_t h = PyLong_AsSsize_t(args[7]);
+    if (halve < 0 || (h == -1 && PyErr_Occurred()))
+        return NULL;
+    PyObject *arrs[6] = {args[0], args[1], args[3], args[4], args[5], args[6]};
+    Py_buffer bf[6];
+    int isd;
+    if (get_buffers(arrs, 6, bf, "000000", "001011", &isd) < 0)
+        return NULL;
+    Py_ssize_t nh = bf[3].len / 4;
+    int ok = !isd && h > 0 && nh > 0 && nh % h == 0 && bf[0].len == 4 * bf[3].len && bf[1].len == bf[0].len &&
+             bf[2].len == bf[0].len && bf[4].len == bf[3].len && bf[5].len == bf[3].len;
+    if (!ok) {
+        release_buffers(bf, 6);
+        PyErr_SetString(PyExc_ValueError, "lstm_step: float32, gates, x and acts of N * 4H, c, c_out and h_out of N * H");
+        return NULL;
+    }
+#if HAVE_X86
+    Py_BEGIN_ALLOW_THREADS
+    lstm_step_f32(bf[0].buf, bf[1].buf, halve, bf[2].buf, bf[3].buf, bf[4].buf, bf[5].buf, nh / h, h);
+    Py_END_ALLOW_THREADS
+#endif
+    release_buffers(bf, 6);
+    Py_RETURN_NONE;
+}
+
+/* ---- one LSTM step of recurrent.LSTM_LAYER_BACKWARD's loop, before its product: dh += g_out (when given);
+ * dc += dh p; d_i, d_f, d_g = dc q_i, dc q_f, dc q_g; d_o = dh q_o; dc *= f -- the NumPy loop's six calls in one,
+ * the same operations in the same order (no transcendental: the same values) */
+#define LSTM_BACK(T)                                                                                                \
+    __attribute__((optimize("fp-contract=off"))) static void lstm_back_##T(T *dh, T *dc, const T *g, const T *p,   \
+                                                                           const T *q, const T *acts, T *d,         \
+                                                                           Py_ssize_t n, Py_ssize_t h)              \
+    {                                                                                                               \
+        for (Py_ssize_t r = 0; r < n; r++) {                                                                        \
+            T *hr = dh + r * h, *cr = dc + r * h, *dr = d + r * 4 * h;                                              \
+            const T *qr = q + r * 4 * h, *fr = acts + r * 4 * h + h, *pr = p + r * h;                               \
+            for (Py_ssize_t j = 0; j < h; j++) {                                                                    \
+                T hv = hr[j];                                                                                       \
+                if (g)                                                                                              \
+                    hv = hv + g[r * h + j];                                                                         \
+                hr[j] = hv;                                                                                         \
+                T t = hv * pr[j];                                                                                   \
+                T cv = cr[j] + t;                                                                                   \
+                dr[j] = cv * qr[j];                                                                                 \
+                dr[h + j] = cv * qr[h + j];                                                                         \
+                dr[2 * h + j] = cv * qr[2 * h + j];                                                                 \
+                dr[3 * h + j] = hv * qr[3 * h + j];                                                                 \
+                cr[j] = cv * fr[j];                                                                                 \
+            }                                                                                                       \
+        }                                                                                                           \
+    }
+
+LSTM_BACK(float)
+LSTM_BACK(double)
+
+/* lstm_step_backward(dh, dc, g_out, p, q, acts, d, hidden): the above on C-contiguous buffers of one float dtype:
+ * dh, dc (updated in place), g_out (or None) and p of N * H; q, acts and d (written) of N * 4H */
+static PyObject *mod_lstm_step_backward(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 8) {
+        PyErr_SetString(PyExc_TypeError, "lstm_step_backward(dh, dc, g_out, p, q, acts, d, hidden)");
+        return NULL;
+    }
+    Py_ssize_t h = PyLong_AsSsize_t(args[7]);
+    if (h == -1 && PyErr_Occurred())
+        return NULL;
+    Py_buffer bf[7];
+    int isd;
+    if (get_buffers(args, 7, bf, "0010000", "1100001", &isd) < 0)
+        return NULL;
+    Py_ssize_t item = isd ? 8 : 4, nh = bf[0].len / item;
+    int ok = h > 0 && nh > 0 && nh % h == 0 && bf[1].len == bf[0].len && (bf[2].obj == NULL || bf[2].len == bf[0].len)
+             && bf[3].len == bf[0].len && bf[4].len == 4 * bf[0].len && bf[5].len == bf[4].len && bf[6].len == bf[4].len;
+    if (!ok) {
+        release_buffers(bf, 7);
+        PyErr_SetString(PyExc_ValueError, "lstm_step_backward: dh, dc, g_out and p of N * H; q, acts and d of N * 4H");
+        return NULL;
+    }
+    Py_BEGIN_ALLOW_THREADS
+    if (isd)
+        lstm_back_double(bf[0].buf, bf[1].buf, bf[2].buf, bf[3].buf, bf[4].buf, bf[5].buf, bf[6].buf, nh / h, h);
+    else
+        lstm_back_float(bf[0].buf, bf[1].buf, bf[2].buf, bf[3].buf, bf[4].buf, bf[5].buf, bf[6].buf, nh / h, h);
+    Py_END_ALLOW_THREADS
+    release_buffers(bf, 7);
+    Py_RETURN_NONE;
+}
+
 /* layer_norm_rows(x, w, b, eps, y, mu, rstd): y = (x - mean) * rstd * w + b over the rows of x (m rows of n =
  * len(y) / len(mu)), w and b None or n long; mu and rstd m long */
 static PyObject *mod_layer_norm_rows(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
@@ -560,6 +710,10 @@ static PyMethodDef module_methods[] = {
      "gelu_f32(x, out, px, qx, clip): out = x * normal_cdf32(x), float32"},
     {"gelu_backward_f32", (PyCFunction)(void (*)(void))mod_gelu_backward_f32, METH_FASTCALL,
      "gelu_backward_f32(g, x, out, px, qx, clip): GELU's input gradient, float32"},
+    {"lstm_step", (PyCFunction)(void (*)(void))mod_lstm_step, METH_FASTCALL,
+     "lstm_step(gates, x, halve, acts, c, c_out, h_out, hidden): an LSTM step's pointwise part"},
+    {"lstm_step_backward", (PyCFunction)(void (*)(void))mod_lstm_step_backward, METH_FASTCALL,
+     "lstm_step_backward(dh, dc, g_out, p, q, acts, d, hidden): an LSTM step's backward before its product"},
     {"layer_norm_rows", (PyCFunction)(void (*)(void))mod_layer_norm_rows, METH_FASTCALL,
      "layer_norm_rows(x, w, b, eps, y, mu, rstd): layer_norm over the rows of x, float32 or float64"},
     {"layer_norm_rows_backward", (PyCFunction)(void (*)(void))mod_layer_norm_rows_backward, METH_FASTCALL,

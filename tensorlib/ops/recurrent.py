@@ -21,7 +21,8 @@ import numpy as np
 from .._graph import quiet_call, tensor_of
 from ..dispatch import STATE, run_recorded_call, run_recorded_tensors
 from ._define import dispatch, op
-from ._fastmath import tanh as fast_tanh
+from ._fastmath import FAST as _FAST, lstm_step as _fast_lstm_step, lstm_step_backward as _fast_lstm_back, \
+    tanh as fast_tanh
 from ._rows import max0
 from .activation import _sigmoid_k, sigmoid_of_negated
 from .shape import cat
@@ -134,8 +135,15 @@ def LSTM_LAYER(xp, xg, h0, c0, w_hh, b_hh=None, reverse=False):
     whT = w_hh.T if halve_products else _weight_t(xp, w_hh * half[:, None], L, N)
     gi, gf, gg, go = _gate_views(acts.reshape(L, N, 4, H))      # every step's, split once
     h, c = h0.astype(dt, copy=False), c0.astype(dt, copy=False)
+    step = _fast_lstm_step if xp is np and dt == np.float32 and _FAST and N and H else None
+    if step is not None:        # (the input projection's sum keeps xg's layout: C order for the C loop)
+        c, xs = np.ascontiguousarray(c), np.ascontiguousarray(xs)
     for t in (range(L - 1, -1, -1) if reverse else range(L)):
         xp.matmul(h, whT, out=gates)
+        if step is not None:    # the rest of the step in one C call (tensorlib._cmath.lstm_step: the same steps)
+            step(gates, xs[t], halve_products, acts[t], c, cs[t], out[t], H)
+            h, c = out[t], cs[t]
+            continue
         if halve_products:
             gates *= half
         gates += xs[t]
@@ -182,6 +190,15 @@ def LSTM_LAYER_BACKWARD(xp, g_out, g_h, g_c, h0, c0, w_hh, out, acts, cs, revers
     dh = g_h.astype(dt, copy=True) if g_h is not None else xp.zeros((N, H), dtype=dt)
     dc = g_c.astype(dt, copy=True) if g_c is not None else xp.zeros((N, H), dtype=dt)
     tmp = xp.empty((N, H), dtype=dt)
+    back = _fast_lstm_back if xp is np and dt in (np.float32, np.float64) and _fast_lstm_back is not None and N and H \
+        else None
+    if back is not None:        # (C-order operands: astype keeps a transposed gradient's layout)
+        dh, dc = np.ascontiguousarray(dh), np.ascontiguousarray(dc)
+        g_out = None if g_out is None else np.ascontiguousarray(g_out, dtype=dt)
+        for t in (range(L) if reverse else range(L - 1, -1, -1)):      # the loop below, a C call a step
+            back(dh, dc, None if g_out is None else g_out[t], p[t], q[t], acts[t], dxg[t], H)
+            dh = dxg[t] @ w_hh
+        return dxg, dh, dc, _recurrent_weight_grad(xp, dxg, out, h0, reverse), dxg.sum(axis=(0, 1))
     for t in (range(L) if reverse else range(L - 1, -1, -1)):      # the forward's steps, last first
         if g_out is not None:
             dh += g_out[t]

@@ -284,3 +284,39 @@ def test_gelu_loops_leave_other_arrays_to_numpy():
             got = tl.nn.functional.gelu(arr).numpy().astype(np.float64)
             want = ref if arr is t else ref[::2] if arr.ndim else ref[3]
             np.testing.assert_allclose(got, want, rtol=2e-3 if dt == np.float16 else 1e-6, atol=2e-3)
+
+
+@pytest.mark.parametrize("L,N,H", [(5, 4, 16), (1, 2, 3), (3, 8, 40)])
+@pytest.mark.parametrize("reverse", [False, True])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_lstm_step_loops_match_numpys_loop(L, N, H, reverse, dtype, monkeypatch):
+    """An LSTM layer's loops with a C call per step (tensorlib._cmath.lstm_step after each product, float32 on AVX2;
+    lstm_step_backward before each, float32/float64) against the NumPy loops: the forward's states within float32
+    rounding (the tanh is the AVX2 loop's, NumPy's own below 2048 elements: a few ulp apart), the backward's
+    gradients from the same saved states the same to the bit (the same operations); a transposed output gradient,
+    given or absent h/c gradients, short loops (W_hh's view, halved products) and long ones."""
+    from tensorlib.ops import recurrent
+    from tensorlib.ops.recurrent import LSTM_LAYER, LSTM_LAYER_BACKWARD
+    if _fastmath._M is None:
+        pytest.skip("tensorlib._cmath is not built (TENSORLIB_NATIVE=0, or not Linux): the NumPy loops alone run")
+    rng = np.random.default_rng(4)
+    xg = rng.standard_normal((L, N, 4 * H)).astype(dtype)
+    h0, c0 = rng.standard_normal((N, H)).astype(dtype), rng.standard_normal((N, H)).astype(dtype)
+    w_hh, b_hh = (rng.standard_normal((4 * H, H)) * 0.3).astype(dtype), rng.standard_normal(4 * H).astype(dtype)
+    fast = LSTM_LAYER.kernel(np, xg, h0, c0, w_hh, b_hh, reverse=reverse)
+    g_out = np.ascontiguousarray(rng.standard_normal((N, L, H)).astype(dtype)).transpose(1, 0, 2)   # (L, N, H), strided
+    g_h = rng.standard_normal((N, H)).astype(dtype)
+    out, _, _, acts, cs = fast
+    back = [LSTM_LAYER_BACKWARD.kernel(np, go, gh, None, h0, c0, w_hh, out, acts, cs, reverse=reverse)
+            for go, gh in ((g_out, g_h), (None, None))]
+    monkeypatch.setattr(recurrent, "_fast_lstm_step", None)
+    monkeypatch.setattr(recurrent, "_fast_lstm_back", None)
+    ref = LSTM_LAYER.kernel(np, xg, h0, c0, w_hh, b_hh, reverse=reverse)
+    for a, r in zip(fast, ref):
+        assert a.shape == r.shape and a.dtype == r.dtype
+        np.testing.assert_allclose(a, r, rtol=1e-5, atol=1e-6)
+    ref_back = [LSTM_LAYER_BACKWARD.kernel(np, go, gh, None, h0, c0, w_hh, out, acts, cs, reverse=reverse)
+                for go, gh in ((g_out, g_h), (None, None))]
+    for got, want in zip(back, ref_back):
+        for a, r in zip(got, want):
+            assert a.shape == r.shape and a.dtype == r.dtype and np.array_equal(a, r)
