@@ -297,3 +297,24 @@ def test_storages_set_and_dim_order_as_torch():
     assert z.set_().shape == (0,)
     with pytest.raises(RuntimeError, match="a leaf Variable that requires grad is being used in an in-place"):
         tl.ones(2, requires_grad=True).set_(x)
+
+
+@pytest.mark.parametrize("src,shape", [((), (5,)), ((), ()), ((3,), (2, 3)), ((1, 4), (3, 4)),
+                                       ((2, 1, 3), (4, 2, 5, 3)), ((1,), (1,)), ((3, 1), (3, 0)), ((2, 3), (2, 3)),
+                                       ((1, 1), (1, 7))])
+def test_broadcast_view_is_numpys_broadcast_to(src, shape):
+    """expand's kernel (ops.broadcast.broadcast_view, the ndarray constructor over the array's memory, ~3x quicker
+    than np.broadcast_to) gives np.broadcast_to's view: shape, strides (0 on new and size-1 dims), read-only,
+    viewing the array, and np.broadcast_to's error where the shapes do not broadcast; strided arrays go to
+    np.broadcast_to itself."""
+    from tensorlib.ops.broadcast import broadcast_view
+    a = np.asarray(np.random.default_rng(0).standard_normal(src).astype(np.float32))
+    v, r = broadcast_view(a, shape), np.broadcast_to(a, shape)
+    assert v.shape == r.shape and v.strides == r.strides and v.dtype == r.dtype and np.array_equal(v, r)
+    assert not v.flags.writeable and (not v.size or np.shares_memory(v, a))
+    with pytest.raises(ValueError):
+        broadcast_view(np.ones(3), (4,))
+    with pytest.raises(ValueError):
+        broadcast_view(np.ones((2, 3)), (3,))
+    t = np.ones((4, 3))[:, :1]                  # strided: np.broadcast_to's own view
+    assert np.array_equal(broadcast_view(t, (4, 5)), np.broadcast_to(t, (4, 5)))
