@@ -15,6 +15,7 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include "../tensorlib/_native_common.h"
+#include "../tensorlib/_records_api.h"
 #include <structmember.h>
 #include <frameobject.h>
 
@@ -476,12 +477,39 @@ static int push(OpHooks *h, PyObject *rec)
     return rc;
 }
 
-/* A record pushed while an exception is on its way out: the exception is kept (a failing push replaces it). */
-static void push_keeping_error(OpHooks *h, PyObject *rec)
+
+/* tensorlib._crecorded's Records API (its capsule), or NULL: a thread's buffer is then a list */
+static RecordsAPI *rapi = NULL;
+
+static PyObject *tuple_times(PyObject **objs, int n, long long t0, long long t1);
+
+/* The record (objs[0..n), t0, t1) -- (objs..., t1) with t0 < 0 -- pushed: kept as it is in a Records buffer
+ * (no tuple or int made), else appended as a tuple */
+static int push_objs(OpHooks *h, PyObject **objs, int n, long long t0, long long t1)
+{
+    if (rapi != NULL) {
+        PyObject *buf = buffer(h);
+        if (buf == NULL)
+            return -1;
+        int rc = rapi->push(buf, objs, n, t0, t1);
+        Py_DECREF(buf);
+        if (rc != 0)
+            return rc < 0 ? -1 : 0;
+    }
+    PyObject *rec = tuple_times(objs, n, t0, t1);
+    if (rec == NULL)
+        return -1;
+    int rc = push(h, rec);
+    Py_DECREF(rec);
+    return rc;
+}
+
+/* push_objs while an exception is on its way out: the exception is kept (a failing push replaces it) */
+static void push_objs_keeping_error(OpHooks *h, PyObject **objs, int n, long long t0, long long t1)
 {
     PyObject *et, *ev, *tb;
     PyErr_Fetch(&et, &ev, &tb);
-    if (rec == NULL || push(h, rec) < 0) {
+    if (push_objs(h, objs, n, t0, t1) < 0) {
         Py_XDECREF(et);
         Py_XDECREF(ev);
         Py_XDECREF(tb);
@@ -633,24 +661,6 @@ static PyObject *OpHooks_op_enter(OpHooks *self, PyObject *const *args, Py_ssize
 }
 
 /* token[:5] + (t1,) */
-static PyObject *record_of(PyObject *tok, long long t1)
-{
-    PyObject *t = PyLong_FromLongLong(t1);
-    if (t == NULL)
-        return NULL;
-    PyObject *rec = PyTuple_New(6);
-    if (rec == NULL) {
-        Py_DECREF(t);
-        return NULL;
-    }
-    for (Py_ssize_t i = 0; i < 5; i++) {
-        PyObject *v = PyTuple_GET_ITEM(tok, i);
-        Py_INCREF(v);
-        PyTuple_SET_ITEM(rec, i, v);
-    }
-    PyTuple_SET_ITEM(rec, 5, t);
-    return rec;
-}
 
 /* op_exit(token, outputs): the outputs' new memory (profile_memory), then the record */
 static PyObject *OpHooks_op_exit(OpHooks *self, PyObject *const *args, Py_ssize_t nargs)
@@ -677,17 +687,16 @@ static PyObject *OpHooks_op_exit(OpHooks *self, PyObject *const *args, Py_ssize_
         if (!inplace && rec_outputs(self->mem, outputs, inputs, t1 - 1) < 0)   /* a nanosecond before the end */
             return NULL;
     }
-    PyObject *rec = record_of(tok, t1);
-    if (rec == NULL)
+    long long t0 = PyLong_AsLongLong(PyTuple_GET_ITEM(tok, 4));
+    if (t0 == -1 && PyErr_Occurred())
         return NULL;
-    int rc = push(self, rec);
-    Py_DECREF(rec);
-    if (rc < 0)
+    PyObject *objs[4] = {PyTuple_GET_ITEM(tok, 0), PyTuple_GET_ITEM(tok, 1), PyTuple_GET_ITEM(tok, 2),
+                         PyTuple_GET_ITEM(tok, 3)};
+    if (push_objs(self, objs, 4, t0, t1) < 0)
         return NULL;
     Py_RETURN_NONE;
 }
 
-/* (name, phase, seq, eid, t0, t1) */
 /* a tuple of the objects (new references taken) and two times: (objs..., t0, t1), or (objs..., t1) with t0 < 0 */
 static PyObject *tuple_times(PyObject **objs, int n, long long t0, long long t1)
 {
@@ -715,11 +724,6 @@ static PyObject *tuple_times(PyObject **objs, int n, long long t0, long long t1)
     return rec;
 }
 
-static PyObject *record6(PyObject *name, PyObject *phase, PyObject *seq, PyObject *eid, long long t0, long long t1)
-{
-    PyObject *objs[4] = {name, phase, seq, eid};
-    return tuple_times(objs, 4, t0, t1);
-}
 
 /* op_arrays(op, arrays, attrs, phase, seq) -> op.kernel(numpy, *arrays, **attrs), recorded as the dispatched op */
 static PyObject *OpHooks_op_arrays(OpHooks *self, PyObject *const *args, Py_ssize_t nargs)
@@ -758,8 +762,9 @@ static PyObject *OpHooks_op_arrays(OpHooks *self, PyObject *const *args, Py_ssiz
     long long t1 = now_ns();
     if (argv != small)
         PyMem_Free(argv);
+    PyObject *objs[4] = {name, args[3], args[4], eid};
     if (out == NULL) {
-        push_keeping_error(self, record6(name, args[3], args[4], eid, t0, t1));
+        push_objs_keeping_error(self, objs, 4, t0, t1);
         goto end;
     }
     if (self->mem != NULL) {
@@ -775,10 +780,8 @@ static PyObject *OpHooks_op_arrays(OpHooks *self, PyObject *const *args, Py_ssiz
             goto end;
         }
     }
-    PyObject *rec = record6(name, args[3], args[4], eid, t0, t1);
-    if (rec == NULL || push(self, rec) < 0)
+    if (push_objs(self, objs, 4, t0, t1) < 0)
         Py_CLEAR(out);
-    Py_XDECREF(rec);
 end:
     Py_XDECREF(seq);
     Py_XDECREF(kernel);
@@ -845,6 +848,17 @@ static PyObject *OpHooks_range_exit(OpHooks *self, PyObject *tok)
         return NULL;
     }
     Py_ssize_t n = PyTuple_GET_SIZE(tok);
+    if ((n == 4 || n == 5) && PyLong_CheckExact(PyTuple_GET_ITEM(tok, n - 1))) {   /* (objs..., t0): range_token's */
+        long long t0 = PyLong_AsLongLong(PyTuple_GET_ITEM(tok, n - 1));
+        if (t0 == -1 && PyErr_Occurred())
+            return NULL;
+        PyObject *objs[4];
+        for (Py_ssize_t i = 0; i < n - 1; i++)
+            objs[i] = PyTuple_GET_ITEM(tok, i);
+        if (push_objs(self, objs, (int)(n - 1), t0, t1) < 0)
+            return NULL;
+        Py_RETURN_NONE;
+    }
     PyObject *rec = PyTuple_New(n + 1);
     if (rec == NULL)
         return NULL;
@@ -877,18 +891,14 @@ static PyObject *OpHooks_op_step(OpHooks *self, PyObject *const *args, Py_ssize_
     PyObject *res = PyObject_Vectorcall(args[1], args + 2, (size_t)(nargs - 2), NULL);
     long long t1 = now_ns();
     PyObject *objs[4] = {args[0], self->op_tag, minus_one, zero};
-    PyObject *rec = tuple_times(objs, self->extended ? 4 : 3, t0, t1);
     if (res == NULL) {
-        push_keeping_error(self, rec);
-        Py_XDECREF(rec);
+        push_objs_keeping_error(self, objs, self->extended ? 4 : 3, t0, t1);
         return NULL;
     }
-    if (rec == NULL || push(self, rec) < 0) {
-        Py_XDECREF(rec);
+    if (push_objs(self, objs, self->extended ? 4 : 3, t0, t1) < 0) {
         Py_DECREF(res);
         return NULL;
     }
-    Py_DECREF(rec);
     return res;
 }
 
@@ -946,12 +956,9 @@ static PyObject *OpHooks_stack_exit(OpHooks *self, PyObject *const *args, Py_ssi
         Py_DECREF(eid);
         return NULL;
     }
-    PyObject *rec = record6(PyTuple_GET_ITEM(tok, 0), PyTuple_GET_ITEM(tok, 1), PyTuple_GET_ITEM(tok, 2), eid, t0, t1);
+    PyObject *objs[4] = {PyTuple_GET_ITEM(tok, 0), PyTuple_GET_ITEM(tok, 1), PyTuple_GET_ITEM(tok, 2), eid};
+    int rc = push_objs(self, objs, 4, t0, t1);
     Py_DECREF(eid);
-    if (rec == NULL)
-        return NULL;
-    int rc = push(self, rec);
-    Py_DECREF(rec);
     if (rc < 0)
         return NULL;
     Py_RETURN_NONE;
@@ -1173,6 +1180,9 @@ PyMODINIT_FUNC PyInit__crecord(void)
     if ((minus_one = PyLong_FromLong(-1)) == NULL || (zero = PyLong_FromLong(0)) == NULL)
         return NULL;
     pthread_atfork(NULL, NULL, forget_tid);
+    rapi = PyCapsule_Import(RECORDS_API_CAPSULE, 0);      /* NULL (lists) where tensorlib._crecorded is not built */
+    if (rapi == NULL)
+        PyErr_Clear();
     PyObject *m = PyModule_Create(&moduledef);
     if (m == NULL)
         return NULL;

@@ -23,6 +23,7 @@ reached is one attribute assignment.
 from __future__ import annotations
 
 import itertools
+from typing import Any
 import os
 import sys
 import threading
@@ -32,6 +33,7 @@ import numpy as np
 
 from tensorlib import Tensor
 from tensorlib.nn.parameter import Parameter
+from tensorlib import dispatch as _dispatch
 from tensorlib.dispatch import OpRecord, array_of
 from ._native import crecord
 
@@ -58,6 +60,13 @@ def range_tag(kind: str) -> str:
 
 for _kind in ("module", "backward", "optimizer", "data", "user", "step", "sync", "op"):     # see tensorlib.Hook
     range_tag(_kind)
+
+
+# A thread's record buffer while the C recorders run: tensorlib._crecorded.Records (a record pushed from C is kept
+# without a tuple, so without an allocation that counts toward the cyclic GC's next collection: a profiled step
+# triggered about two, each walking the program's young objects; the GC does not walk it either, so `freeze` leaves
+# it alone). None: lists (the Python twins; tests of the lists' freezing set it so).
+_RECORDS = getattr(_dispatch._crecorded, "Records", None)
 
 
 class _ThreadBuffer(threading.local):
@@ -169,7 +178,9 @@ class Recorder:
 
     # -- buffers -----------------------------------------------------------------------------------
     def _new_buffer(self):
-        buf: list = []
+        # the C recorders' own buffer where they run (tensorlib._crecorded.Records: a record pushed from C is kept
+        # without a tuple, so without an allocation the cyclic GC counts); a list for the Python twins
+        buf: Any = _RECORDS() if _RECORDS is not None and crecord is not None else []
         t = threading.current_thread()
         with self._lock:
             self._chunks[id(buf)] = []
@@ -210,7 +221,7 @@ class Recorder:
         with self._lock:
             for _, _, buf in self.buffers:
                 n = len(buf)
-                if n >= CHUNK:
+                if n >= CHUNK and type(buf) is list:       # (a Records buffer is not walked by the GC)
                     self._chunks[id(buf)].append(tuple(buf[:n]))
                     del buf[:n]
 

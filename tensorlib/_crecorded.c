@@ -18,6 +18,7 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include "_native_common.h"
+#include "_records_api.h"
 #include <stddef.h>
 
 #include <time.h>
@@ -89,13 +90,41 @@ static int push(Recorded *r, PyObject *rec)
     return rc;
 }
 
-/* (op.name, phase, seq, t0, t1) appended; an exception on its way out is kept (a failing record replaces it) */
+static PyTypeObject Records_T;      /* (below) */
+static int records_push(PyObject *buf, PyObject *const *objs, int n, long long t0, long long t1);
+
+/* (op.name, phase, seq, t0, t1) appended (into a Records buffer without a tuple); an exception on its way out is
+ * kept (a failing record replaces it) */
 static int record(Recorded *r, PyObject *op, PyObject *phase, PyObject *seq, long long t0, long long t1)
 {
     PyObject *et, *ev, *tb;
     int failing = PyErr_Occurred() != NULL;
     if (failing)
         PyErr_Fetch(&et, &ev, &tb);
+    PyObject *buf = PyObject_GetAttr(r->tls, s_buf);
+    if (buf != NULL && Py_TYPE(buf) == &Records_T) {
+        PyObject *name = PyObject_GetAttr(op, s_name);
+        int rc = -1;
+        if (name != NULL) {
+            PyObject *objs[3] = {name, phase, seq};
+            rc = records_push(buf, objs, 3, t0, t1);
+            Py_DECREF(name);
+        }
+        Py_DECREF(buf);
+        if (failing) {
+            if (rc < 0) {
+                Py_XDECREF(et);
+                Py_XDECREF(ev);
+                Py_XDECREF(tb);
+            }
+            else
+                PyErr_Restore(et, ev, tb);
+        }
+        return rc < 0 ? -1 : 0;
+    }
+    Py_XDECREF(buf);
+    if (buf == NULL)
+        PyErr_Clear();      /* (push below reads it again and reports) */
     PyObject *rec = PyTuple_New(5);
     PyObject *name = rec ? PyObject_GetAttr(op, s_name) : NULL;
     PyObject *a = name ? PyLong_FromLongLong(t0) : NULL;
@@ -455,6 +484,184 @@ static PyTypeObject RunRecorded_T = {
     .tp_getset = RunRecorded_getset,
 };
 
+/* ---- Records: a thread's records, kept in C ----
+ * The recorder's per-thread list (profiler/recorder.py `_new_buffer`) when the C recorders run. A record pushed
+ * from C (the op sink's (name, phase, seq, t0, t1), the hooks' (name, tag, seq[, eid], t0, t1)) is kept as its
+ * objects' references and two int64 stamps: no tuple and no ints are made per record, and so no allocation that
+ * counts toward the cyclic GC's threshold (a profiled step's records triggered about two collections of a
+ * program's young objects each). Python appends (`append(obj)`) keep the object. Indexing and slicing give the
+ * tuples the list would hold (made then: snapshot() and peek() read it once). Records hold strings, ints and
+ * tuples of them, never a cycle: the type is not tracked by the GC (whose full collections walked a list of
+ * records item by item: recorder.freeze's reason). */
+typedef struct {
+    PyObject *o[4];
+    long long t0, t1;
+    int n;                  /* objects in o (3 or 4, the stamps after them); -1: o[0] is an appended object */
+} RecEntry;
+
+typedef struct {
+    PyObject_HEAD
+    RecEntry *e;
+    Py_ssize_t len, cap;
+} Records;
+
+static PyTypeObject Records_T;
+
+static RecEntry *records_slot(Records *r)
+{
+    if (r->len == r->cap) {
+        Py_ssize_t cap = r->cap ? r->cap * 2 : 1024;
+        RecEntry *e = PyMem_Realloc(r->e, (size_t)cap * sizeof(RecEntry));
+        if (e == NULL) {
+            PyErr_NoMemory();
+            return NULL;
+        }
+        r->e = e;
+        r->cap = cap;
+    }
+    return &r->e[r->len];
+}
+
+static int records_push(PyObject *buf, PyObject *const *objs, int n, long long t0, long long t1)
+{
+    if (Py_TYPE(buf) != &Records_T)
+        return 0;
+    if (n < 3 || n > 4) {
+        PyErr_SetString(PyExc_SystemError, "Records: a record has 3 or 4 objects");
+        return -1;
+    }
+    Records *r = (Records *)buf;
+    RecEntry *e = records_slot(r);
+    if (e == NULL)
+        return -1;
+    for (int i = 0; i < n; i++)
+        e->o[i] = Py_NewRef(objs[i]);
+    e->n = n;
+    e->t0 = t0;
+    e->t1 = t1;
+    r->len++;
+    return 1;
+}
+
+static PyObject *Records_append(Records *r, PyObject *obj)
+{
+    RecEntry *e = records_slot(r);
+    if (e == NULL)
+        return NULL;
+    e->o[0] = Py_NewRef(obj);
+    e->n = -1;
+    r->len++;
+    Py_RETURN_NONE;
+}
+
+/* the record as the list would hold it: (objs..., t0, t1), (objs..., t1) without t0, or the appended object */
+static PyObject *records_item(RecEntry *e)
+{
+    if (e->n < 0)
+        return Py_NewRef(e->o[0]);
+    int k = e->n + (e->t0 >= 0 ? 2 : 1);
+    PyObject *t = PyTuple_New(k);
+    if (t == NULL)
+        return NULL;
+    for (int i = 0; i < e->n; i++)
+        PyTuple_SET_ITEM(t, i, Py_NewRef(e->o[i]));
+    int i = e->n;
+    PyObject *a = e->t0 >= 0 ? PyLong_FromLongLong(e->t0) : NULL, *b = PyLong_FromLongLong(e->t1);
+    if ((e->t0 >= 0 && a == NULL) || b == NULL) {
+        Py_XDECREF(a);
+        Py_XDECREF(b);
+        Py_DECREF(t);
+        return NULL;
+    }
+    if (a != NULL)
+        PyTuple_SET_ITEM(t, i++, a);
+    PyTuple_SET_ITEM(t, i, b);
+    untrack_atoms(t);
+    return t;
+}
+
+static Py_ssize_t Records_len(Records *r) { return r->len; }
+
+static PyObject *Records_item(Records *r, Py_ssize_t i)      /* sq_item: iteration, `in` */
+{
+    if (i < 0 || i >= r->len) {
+        PyErr_SetString(PyExc_IndexError, "Records index out of range");
+        return NULL;
+    }
+    return records_item(&r->e[i]);
+}
+
+static PyObject *Records_subscript(Records *r, PyObject *key)
+{
+    if (PyIndex_Check(key)) {
+        Py_ssize_t i = PyNumber_AsSsize_t(key, PyExc_IndexError);
+        if (i == -1 && PyErr_Occurred())
+            return NULL;
+        if (i < 0)
+            i += r->len;
+        if (i < 0 || i >= r->len) {
+            PyErr_SetString(PyExc_IndexError, "Records index out of range");
+            return NULL;
+        }
+        return records_item(&r->e[i]);
+    }
+    if (!PySlice_Check(key)) {
+        PyErr_Format(PyExc_TypeError, "Records indices must be integers or slices, not %.200s", Py_TYPE(key)->tp_name);
+        return NULL;
+    }
+    Py_ssize_t start, stop, step;
+    if (PySlice_Unpack(key, &start, &stop, &step) < 0)
+        return NULL;
+    Py_ssize_t n = PySlice_AdjustIndices(r->len, &start, &stop, step);
+    PyObject *out = PyList_New(n);
+    if (out == NULL)
+        return NULL;
+    for (Py_ssize_t k = 0, i = start; k < n; k++, i += step) {
+        PyObject *item = records_item(&r->e[i]);
+        if (item == NULL) {
+            Py_DECREF(out);
+            return NULL;
+        }
+        PyList_SET_ITEM(out, k, item);
+    }
+    return out;
+}
+
+static void Records_dealloc(Records *r)
+{
+    for (Py_ssize_t i = 0; i < r->len; i++) {
+        RecEntry *e = &r->e[i];
+        for (int k = 0; k < (e->n < 0 ? 1 : e->n); k++)
+            Py_DECREF(e->o[k]);
+    }
+    PyMem_Free(r->e);
+    Py_TYPE(r)->tp_free((PyObject *)r);
+}
+
+static PyMethodDef Records_methods[] = {
+    {"append", (PyCFunction)Records_append, METH_O, "append(obj): a record made in Python (kept as it is)"},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyMappingMethods Records_mapping = {(lenfunc)Records_len, (binaryfunc)Records_subscript, NULL};
+static PySequenceMethods Records_sequence = {(lenfunc)Records_len, 0, 0, (ssizeargfunc)Records_item};
+
+static PyTypeObject Records_T = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "tensorlib._crecorded.Records",
+    .tp_basicsize = sizeof(Records),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "Records(): a thread's profiler records, kept in C (len, indexing and slicing give the tuples a list "
+              "would hold; append(obj) for records made in Python).",
+    .tp_new = PyType_GenericNew,
+    .tp_dealloc = (destructor)Records_dealloc,
+    .tp_methods = Records_methods,
+    .tp_as_mapping = &Records_mapping,
+    .tp_as_sequence = &Records_sequence,
+};
+
+static RecordsAPI records_api = {records_push};
+
 static PyObject *mod_perf_counter_ns(PyObject *m, PyObject *unused) { return PyLong_FromLongLong(now_ns()); }
 
 /* walk(objects, Tensor, ndarray) -> (bytes, tensors, buffers): tensorlib.memory._walk's loop over gc.get_objects()
@@ -545,7 +752,7 @@ static struct PyModuleDef moduledef = {
 
 PyMODINIT_FUNC PyInit__crecorded(void)
 {
-    if (PyType_Ready(&Recorded_T) < 0 || PyType_Ready(&RunRecorded_T) < 0)
+    if (PyType_Ready(&Recorded_T) < 0 || PyType_Ready(&RunRecorded_T) < 0 || PyType_Ready(&Records_T) < 0)
         return NULL;
 #define INTERN(var, s) if ((var = PyUnicode_InternFromString(s)) == NULL) return NULL
     INTERN(s_phase, "phase");
@@ -569,6 +776,14 @@ PyMODINIT_FUNC PyInit__crecorded(void)
     }
     Py_INCREF(&RunRecorded_T);
     if (PyModule_AddObject(m, "RunRecorded", (PyObject *)&RunRecorded_T) < 0) {
+        Py_DECREF(m);
+        return NULL;
+    }
+    Py_INCREF(&Records_T);
+    PyObject *api = PyCapsule_New(&records_api, RECORDS_API_CAPSULE, NULL);
+    if (PyModule_AddObject(m, "Records", (PyObject *)&Records_T) < 0 || api == NULL ||
+        PyModule_AddObject(m, "_records_api", api) < 0) {
+        Py_XDECREF(api);
         Py_DECREF(m);
         return NULL;
     }

@@ -133,13 +133,14 @@ def _run_until_frozen(prof, first, deadline_s=10.0):
 
 
 @pytest.mark.parametrize("kw", [{}, {"record_shapes": True, "profile_memory": True}])
-def test_the_watchdog_moves_old_records_out_of_the_gcs_way(kw):
+def test_the_watchdog_moves_old_records_out_of_the_gcs_way(kw, monkeypatch):
     """Past recorder.CHUNK records a thread's older records move into tuples that the cyclic GC untracks, so a
     full collection no longer walks every record kept (a million records added 22 ms to each, 84 more for their
     memory records, which are packed bytes now); the events, their order, a nested profile's share and the memory
     records are unchanged."""
     import gc
     from profiler import recorder
+    monkeypatch.setattr(recorder, "_RECORDS", None)     # (lists: the C recorders' buffers are never frozen)
     with profile(**kw) as prof:
         prof.hosts_nested = True            # as `python -m profiler run`'s: a script's profile() nests in it
         tl.ones(2) * 3
@@ -169,10 +170,14 @@ def test_the_watchdog_moves_old_records_out_of_the_gcs_way(kw):
         assert (mem["bytes"] > 0).sum() >= n and (mem["t"][1:] >= mem["t"][:-1]).all()
 
 
-def test_max_events_cuts_across_frozen_chunks():
-    """The limit counts a thread's frozen records too: the snapshot keeps the first max_events, in order."""
+@pytest.mark.parametrize("lists", [True, False])
+def test_max_events_cuts_across_frozen_chunks(lists, monkeypatch):
+    """The limit counts a thread's frozen records too: the snapshot keeps the first max_events, in order; a C
+    record buffer (recorder._RECORDS, never frozen) is cut alike."""
     import warnings as w
     from profiler import recorder
+    if lists:
+        monkeypatch.setattr(recorder, "_RECORDS", None)
     limit = recorder.CHUNK + 100
     with w.catch_warnings(record=True):
         w.simplefilter("always")
@@ -182,9 +187,34 @@ def test_max_events_cuts_across_frozen_chunks():
             for _ in range(recorder.CHUNK + 10):
                 t = t + 1
             rec.freeze()
-            assert rec._chunks and any(rec._chunks.values())
+            assert any(rec._chunks.values()) == (lists or recorder._RECORDS is None or recorder.crecord is None)
             for _ in range(500):
                 t = t + 1
     names = [e.name for e in prof.events()]
     assert len(names) == limit and names[0] == "aten::ones" and set(names[1:]) == {"aten::add"}
     assert prof.dropped_events == (recorder.CHUNK + 10 + 500 + 1) - limit
+
+
+def test_c_record_buffers_hold_no_python_records():
+    """With the C recorders a thread's buffer is tensorlib._crecorded.Records: records pushed from C are kept without
+    tuples (none for the GC to count or walk), the buffer itself untracked; reading it gives the tuples a list
+    would hold (the Python twins' lists: test_native_recording compares their events), Python appends included."""
+    import gc
+    from profiler import recorder
+    if recorder._RECORDS is None or recorder.crecord is None:
+        pytest.skip("the C recorders are off (TENSORLIB_NATIVE=0, or not Linux): buffers are lists")
+    x = tl.ones(3, requires_grad=True)
+    with profile(record_shapes=True) as prof:
+        (x * 2).sum().backward()
+        with record_function("mine"):
+            pass
+        bufs = [b for _, _, b in prof._recorder.buffers]
+        assert bufs and all(type(b) is recorder._RECORDS and not gc.is_tracked(b) for b in bufs)
+        recs = list(bufs[0])
+        assert recs == bufs[0][:] == [bufs[0][i] for i in range(len(bufs[0]))] and len(recs) == len(bufs[0])
+        assert all(type(r) is tuple and len(r) in (5, 6) and type(r[-1]) is int for r in recs)
+        assert bufs[0][-1] == recs[-1] and bufs[0][1:3] == recs[1:3]
+        with pytest.raises(IndexError):
+            bufs[0][len(recs)]
+    names = [e.name for e in prof.events()]
+    assert "aten::mul" in names and "mine" in names

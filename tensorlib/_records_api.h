@@ -1,0 +1,15 @@
+/* The C API of tensorlib._crecorded's Records buffer (a thread's profiler records, see _crecorded.c), for
+ * profiler/_crecord.c: imported once through the capsule "tensorlib._crecorded._records_api". */
+#ifndef TENSORLIB_RECORDS_API_H
+#define TENSORLIB_RECORDS_API_H
+#include <Python.h>
+
+typedef struct {
+    /* push(buf, objs, n, t0, t1): the record (objs[0..n), t0, t1) appended to buf, n of 3 or 4, t0 < 0 for none
+     * ((objs..., t1)); 1 when buf is a Records (nothing allocated for the record), 0 when it is not (nothing
+     * done: the caller appends a tuple), -1 on error */
+    int (*push)(PyObject *buf, PyObject *const *objs, int n, long long t0, long long t1);
+} RecordsAPI;
+
+#define RECORDS_API_CAPSULE "tensorlib._crecorded._records_api"
+#endif
