@@ -9,7 +9,7 @@ WORKERS ?= 2
 .PHONY: test demo test-gpu check-torch bench clean fuzz-release typecheck lint readme
 
 $(STAMP): pyproject.toml setup.py tensorlib/_crecorded.c tensorlib/_cexecute.c tensorlib/autograd/_cengine.c tensorlib/_cmath.c \
-		profiler/_crecord.c tensorlib/_native_common.h tensorlib/_native_slots.h
+		profiler/_crecord.c tensorlib/_native_common.h tensorlib/_native_slots.h tensorlib/_records_api.h
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[test]'

@@ -10,7 +10,8 @@ FLAGS = ["-O2", "-std=gnu99", "-Wall", "-Wno-unused-parameter"]
 ext_modules = []
 if sys.platform.startswith("linux"):
     ext_modules = [Extension(name, [name.replace(".", "/") + ".c"], optional=True, extra_compile_args=FLAGS,
-                             depends=["tensorlib/_native_common.h", "tensorlib/_native_slots.h"])
+                             depends=["tensorlib/_native_common.h", "tensorlib/_native_slots.h",
+                                      "tensorlib/_records_api.h"])
                    for name in ("tensorlib._crecorded", "tensorlib._cexecute", "tensorlib.autograd._cengine",
                                 "tensorlib._cmath", "profiler._crecord")]
 
