@@ -459,48 +459,48 @@ typedef struct {
 /* The list this thread's records go to (new reference): tls.buf. */
 static inline PyObject *buffer(OpHooks *h) { return PyObject_GetAttr(h->tls, s_buf); }
 
-static int push(OpHooks *h, PyObject *rec)
+/* buf.append(rec): a list's, or the recorder's counter's once max_events is reached */
+static int append_to(PyObject *buf, PyObject *rec)
 {
     untrack_atoms(rec);
+    if (PyList_CheckExact(buf))
+        return PyList_Append(buf, rec);
+    PyObject *r = PyObject_CallMethodOneArg(buf, s_append, rec);
+    Py_XDECREF(r);
+    return r == NULL ? -1 : 0;
+}
+
+static int push(OpHooks *h, PyObject *rec)
+{
     PyObject *buf = buffer(h);
     if (buf == NULL)
         return -1;
-    int rc;
-    if (PyList_CheckExact(buf))
-        rc = PyList_Append(buf, rec);
-    else {
-        PyObject *r = PyObject_CallMethodOneArg(buf, s_append, rec);
-        rc = r == NULL ? -1 : 0;
-        Py_XDECREF(r);
-    }
+    int rc = append_to(buf, rec);
     Py_DECREF(buf);
     return rc;
 }
 
-
-/* tensorlib._crecorded's Records API (its capsule), or NULL: a thread's buffer is then a list */
+/* tensorlib._crecorded's Records API (its capsule), or NULL where that module is not built: buffers are lists */
 static RecordsAPI *rapi = NULL;
 
 static PyObject *tuple_times(PyObject **objs, int n, long long t0, long long t1);
 
-/* The record (objs[0..n), t0, t1) -- (objs..., t1) with t0 < 0 -- pushed: kept as it is in a Records buffer
- * (no tuple or int made), else appended as a tuple */
+/* The record (objs[0..n), t0, t1) -- (objs..., t1) with t0 < 0 -- pushed: by the Records API (kept as it is in a
+ * Records buffer, no tuple or int made), else appended as a tuple */
 static int push_objs(OpHooks *h, PyObject **objs, int n, long long t0, long long t1)
 {
-    if (rapi != NULL) {
-        PyObject *buf = buffer(h);
-        if (buf == NULL)
-            return -1;
-        int rc = rapi->push(buf, objs, n, t0, t1);
-        Py_DECREF(buf);
-        if (rc != 0)
-            return rc < 0 ? -1 : 0;
-    }
-    PyObject *rec = tuple_times(objs, n, t0, t1);
-    if (rec == NULL)
+    PyObject *buf = buffer(h);
+    if (buf == NULL)
         return -1;
-    int rc = push(h, rec);
-    Py_DECREF(rec);
+    int rc;
+    if (rapi != NULL)
+        rc = rapi->push(buf, objs, n, t0, t1);
+    else {
+        PyObject *rec = tuple_times(objs, n, t0, t1);
+        rc = rec == NULL ? -1 : append_to(buf, rec);
+        Py_XDECREF(rec);
+    }
+    Py_DECREF(buf);
     return rc;
 }
 

@@ -73,27 +73,10 @@ static int phase_seq(Recorded *r, PyObject **phase, PyObject **seq, PyObject **r
     return 0;
 }
 
-static int push(Recorded *r, PyObject *rec)
-{
-    PyObject *buf = PyObject_GetAttr(r->tls, s_buf);
-    if (buf == NULL)
-        return -1;
-    int rc;
-    if (PyList_CheckExact(buf))
-        rc = PyList_Append(buf, rec);
-    else {      /* the recorder's counter once max_events is reached */
-        PyObject *res = PyObject_CallMethodOneArg(buf, s_append, rec);
-        rc = res == NULL ? -1 : 0;
-        Py_XDECREF(res);
-    }
-    Py_DECREF(buf);
-    return rc;
-}
-
 static PyTypeObject Records_T;      /* (below) */
 static int records_push(PyObject *buf, PyObject *const *objs, int n, long long t0, long long t1);
 
-/* (op.name, phase, seq, t0, t1) appended (into a Records buffer without a tuple); an exception on its way out is
+/* (op.name, phase, seq, t0, t1) pushed into the thread's buffer (records_push); an exception on its way out is
  * kept (a failing record replaces it) */
 static int record(Recorded *r, PyObject *op, PyObject *phase, PyObject *seq, long long t0, long long t1)
 {
@@ -102,50 +85,14 @@ static int record(Recorded *r, PyObject *op, PyObject *phase, PyObject *seq, lon
     if (failing)
         PyErr_Fetch(&et, &ev, &tb);
     PyObject *buf = PyObject_GetAttr(r->tls, s_buf);
-    if (buf != NULL && Py_TYPE(buf) == &Records_T) {
-        PyObject *name = PyObject_GetAttr(op, s_name);
-        int rc = -1;
-        if (name != NULL) {
-            PyObject *objs[3] = {name, phase, seq};
-            rc = records_push(buf, objs, 3, t0, t1);
-            Py_DECREF(name);
-        }
-        Py_DECREF(buf);
-        if (failing) {
-            if (rc < 0) {
-                Py_XDECREF(et);
-                Py_XDECREF(ev);
-                Py_XDECREF(tb);
-            }
-            else
-                PyErr_Restore(et, ev, tb);
-        }
-        return rc < 0 ? -1 : 0;
+    PyObject *name = buf != NULL ? PyObject_GetAttr(op, s_name) : NULL;
+    int rc = -1;
+    if (name != NULL) {
+        PyObject *objs[3] = {name, phase, seq};
+        rc = records_push(buf, objs, 3, t0, t1);
     }
+    Py_XDECREF(name);
     Py_XDECREF(buf);
-    if (buf == NULL)
-        PyErr_Clear();      /* (push below reads it again and reports) */
-    PyObject *rec = PyTuple_New(5);
-    PyObject *name = rec ? PyObject_GetAttr(op, s_name) : NULL;
-    PyObject *a = name ? PyLong_FromLongLong(t0) : NULL;
-    PyObject *b = a ? PyLong_FromLongLong(t1) : NULL;
-    if (b == NULL) {
-        Py_XDECREF(a);
-        Py_XDECREF(name);
-        Py_CLEAR(rec);
-    }
-    else {
-        PyTuple_SET_ITEM(rec, 0, name);
-        Py_INCREF(phase);
-        PyTuple_SET_ITEM(rec, 1, phase);
-        Py_INCREF(seq);
-        PyTuple_SET_ITEM(rec, 2, seq);
-        PyTuple_SET_ITEM(rec, 3, a);
-        PyTuple_SET_ITEM(rec, 4, b);
-        untrack_atoms(rec);
-    }
-    int rc = rec == NULL ? -1 : push(r, rec);
-    Py_XDECREF(rec);
     if (failing) {
         if (rc < 0) {
             Py_XDECREF(et);
@@ -505,8 +452,6 @@ typedef struct {
     Py_ssize_t len, cap;
 } Records;
 
-static PyTypeObject Records_T;
-
 static RecEntry *records_slot(Records *r)
 {
     if (r->len == r->cap) {
@@ -520,27 +465,6 @@ static RecEntry *records_slot(Records *r)
         r->cap = cap;
     }
     return &r->e[r->len];
-}
-
-static int records_push(PyObject *buf, PyObject *const *objs, int n, long long t0, long long t1)
-{
-    if (Py_TYPE(buf) != &Records_T)
-        return 0;
-    if (n < 3 || n > 4) {
-        PyErr_SetString(PyExc_SystemError, "Records: a record has 3 or 4 objects");
-        return -1;
-    }
-    Records *r = (Records *)buf;
-    RecEntry *e = records_slot(r);
-    if (e == NULL)
-        return -1;
-    for (int i = 0; i < n; i++)
-        e->o[i] = Py_NewRef(objs[i]);
-    e->n = n;
-    e->t0 = t0;
-    e->t1 = t1;
-    r->len++;
-    return 1;
 }
 
 static PyObject *Records_append(Records *r, PyObject *obj)
@@ -578,6 +502,44 @@ static PyObject *records_item(RecEntry *e)
     PyTuple_SET_ITEM(t, i, b);
     untrack_atoms(t);
     return t;
+}
+
+/* The record (objs[0..n), t0, t1) -- (objs..., t1) with t0 < 0 -- pushed into a thread's buffer: kept as it is
+ * in a Records one (no tuple or int made), else appended as the tuple a Records read gives (a list: the Python
+ * twins'; the recorder's counter once max_events is reached). 0, or -1 with an error set. */
+static int records_push(PyObject *buf, PyObject *const *objs, int n, long long t0, long long t1)
+{
+    if (n < 3 || n > 4) {
+        PyErr_SetString(PyExc_SystemError, "Records: a record has 3 or 4 objects");
+        return -1;
+    }
+    if (Py_TYPE(buf) == &Records_T) {
+        Records *r = (Records *)buf;
+        RecEntry *e = records_slot(r);
+        if (e == NULL)
+            return -1;
+        for (int i = 0; i < n; i++)
+            e->o[i] = Py_NewRef(objs[i]);
+        e->n = n;
+        e->t0 = t0;
+        e->t1 = t1;
+        r->len++;
+        return 0;
+    }
+    RecEntry e = {{objs[0], objs[1], objs[2], n == 4 ? objs[3] : NULL}, t0, t1, n};
+    PyObject *rec = records_item(&e);
+    if (rec == NULL)
+        return -1;
+    int rc;
+    if (PyList_CheckExact(buf))
+        rc = PyList_Append(buf, rec);
+    else {
+        PyObject *res = PyObject_CallMethodOneArg(buf, s_append, rec);
+        rc = res == NULL ? -1 : 0;
+        Py_XDECREF(res);
+    }
+    Py_DECREF(rec);
+    return rc;
 }
 
 static Py_ssize_t Records_len(Records *r) { return r->len; }

@@ -5,9 +5,9 @@
 #include <Python.h>
 
 typedef struct {
-    /* push(buf, objs, n, t0, t1): the record (objs[0..n), t0, t1) appended to buf, n of 3 or 4, t0 < 0 for none
-     * ((objs..., t1)); 1 when buf is a Records (nothing allocated for the record), 0 when it is not (nothing
-     * done: the caller appends a tuple), -1 on error */
+    /* push(buf, objs, n, t0, t1): the record (objs[0..n), t0, t1) pushed into a thread's buffer, n of 3 or 4, t0 < 0
+     * for none ((objs..., t1)): kept as it is in a Records (nothing allocated for the record), else appended as
+     * its tuple (a list, the recorder's counter); 0, or -1 with an error set */
     int (*push)(PyObject *buf, PyObject *const *objs, int n, long long t0, long long t1);
 } RecordsAPI;
 
