@@ -142,17 +142,16 @@ def LSTM_LAYER(xp, xg, h0, c0, w_hh, b_hh=None, reverse=False):
         xp.matmul(h, whT, out=gates)
         if step is not None:    # the rest of the step in one C call (tensorlib._cmath.lstm_step: the same steps)
             step(gates, xs[t], halve_products, acts[t], c, cs[t], out[t], H)
-            h, c = out[t], cs[t]
-            continue
-        if halve_products:
-            gates *= half
-        gates += xs[t]
-        a = acts[t]
-        _tanh(xp, gates, out=a)
-        a *= half
-        a += shift
-        h = _lstm_state(xp, gi[t], gf[t], gg[t], go[t], c, cs[t], out[t], tmp)
-        c = cs[t]
+        else:
+            if halve_products:
+                gates *= half
+            gates += xs[t]
+            a = acts[t]
+            _tanh(xp, gates, out=a)
+            a *= half
+            a += shift
+            _lstm_state(xp, gi[t], gf[t], gg[t], go[t], c, cs[t], out[t], tmp)
+        h, c = out[t], cs[t]
     return out, h.copy(), c.copy(), acts, cs
 
 
@@ -190,22 +189,22 @@ def LSTM_LAYER_BACKWARD(xp, g_out, g_h, g_c, h0, c0, w_hh, out, acts, cs, revers
     dh = g_h.astype(dt, copy=True) if g_h is not None else xp.zeros((N, H), dtype=dt)
     dc = g_c.astype(dt, copy=True) if g_c is not None else xp.zeros((N, H), dtype=dt)
     tmp = xp.empty((N, H), dtype=dt)
+    # each step's part before its product in one C call (tensorlib._cmath.lstm_step_backward: the same operations)
     back = _fast_lstm_back if xp is np and dt in (np.float32, np.float64) and _fast_lstm_back is not None and N and H \
         else None
     if back is not None:        # (C-order operands: astype keeps a transposed gradient's layout)
         dh, dc = np.ascontiguousarray(dh), np.ascontiguousarray(dc)
         g_out = None if g_out is None else np.ascontiguousarray(g_out, dtype=dt)
-        for t in (range(L) if reverse else range(L - 1, -1, -1)):      # the loop below, a C call a step
-            back(dh, dc, None if g_out is None else g_out[t], p[t], q[t], acts[t], dxg[t], H)
-            dh = dxg[t] @ w_hh
-        return dxg, dh, dc, _recurrent_weight_grad(xp, dxg, out, h0, reverse), dxg.sum(axis=(0, 1))
     for t in (range(L) if reverse else range(L - 1, -1, -1)):      # the forward's steps, last first
-        if g_out is not None:
-            dh += g_out[t]
-        dc += xp.multiply(dh, p[t], out=tmp)
-        xp.multiply(dc[:, None, :], q[t, :, :3], out=d4[t, :, :3])
-        xp.multiply(dh, q[t, :, 3], out=d4[t, :, 3])
-        dc *= f[t]
+        if back is not None:
+            back(dh, dc, None if g_out is None else g_out[t], p[t], q[t], acts[t], dxg[t], H)
+        else:
+            if g_out is not None:
+                dh += g_out[t]
+            dc += xp.multiply(dh, p[t], out=tmp)
+            xp.multiply(dc[:, None, :], q[t, :, :3], out=d4[t, :, :3])
+            xp.multiply(dh, q[t, :, 3], out=d4[t, :, 3])
+            dc *= f[t]
         dh = dxg[t] @ w_hh
     # h_{t-1} for every step: h0 at the first step of the forward's order, the outputs shifted by one otherwise
     dw_hh = _recurrent_weight_grad(xp, dxg, out, h0, reverse)
