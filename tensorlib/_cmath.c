@@ -135,6 +135,46 @@ __attribute__((target("avx2,fma"))) static void exp_avx2(const float *x, float *
 }
 #endif
 
+/* The buffers of args[0..count) (None: a NULL buffer where `optional` says so), each C-contiguous, of one float
+ * format ('f' or 'd', *isd set for 'd'), the writable ones where `writable` says so; 0, or -1 with an error set
+ * and nothing held */
+static int get_buffers(PyObject *const *args, int count, Py_buffer *bufs, const char *optional, const char *writable,
+                       int *isd)
+{
+    int got = 0;
+    const char *fmt = NULL;
+    for (int i = 0; i < count; i++) {
+        bufs[i].obj = NULL;
+        bufs[i].buf = NULL;
+        if (args[i] == Py_None && optional[i] == '1')
+            continue;
+        int flags = PyBUF_C_CONTIGUOUS | PyBUF_FORMAT | (writable[i] == '1' ? PyBUF_WRITABLE : 0);
+        if (PyObject_GetBuffer(args[i], &bufs[i], flags) < 0)
+            goto fail;
+        got = i + 1;
+        const char *f = bufs[i].format;
+        if (f == NULL || (strcmp(f, "f") != 0 && strcmp(f, "d") != 0) || (fmt != NULL && strcmp(f, fmt) != 0)) {
+            PyErr_SetString(PyExc_ValueError, "C-contiguous float32 or float64 buffers of one dtype");
+            goto fail;
+        }
+        fmt = f;
+    }
+    *isd = fmt != NULL && fmt[0] == 'd';
+    return 0;
+fail:
+    for (int i = 0; i < got; i++)
+        if (bufs[i].obj != NULL)
+            PyBuffer_Release(&bufs[i]);
+    return -1;
+}
+
+static void release_buffers(Py_buffer *bufs, int count)
+{
+    for (int i = 0; i < count; i++)
+        if (bufs[i].obj != NULL)
+            PyBuffer_Release(&bufs[i]);
+}
+
 /* f(x, out): out[:] = f(x[:]) for C-contiguous float32 buffers of one length (out writable; it may be x) */
 static PyObject *apply_f32(PyObject *const *args, Py_ssize_t nargs, int tanh)
 {
@@ -142,24 +182,18 @@ static PyObject *apply_f32(PyObject *const *args, Py_ssize_t nargs, int tanh)
         PyErr_SetString(PyExc_TypeError, tanh ? "tanh_f32(x, out)" : "exp_f32(x, out)");
         return NULL;
     }
-    Py_buffer bx, by;
-    if (PyObject_GetBuffer(args[0], &bx, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT) < 0)
+    Py_buffer bf[2];
+    int isd;
+    if (get_buffers(args, 2, bf, "00", "01", &isd) < 0)
         return NULL;
-    if (PyObject_GetBuffer(args[1], &by, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT | PyBUF_WRITABLE) < 0) {
-        PyBuffer_Release(&bx);
-        return NULL;
-    }
-    int good = bx.itemsize == 4 && by.itemsize == 4 && bx.format && by.format && strcmp(bx.format, "f") == 0 &&
-               strcmp(by.format, "f") == 0 && bx.len == by.len;
-    if (!good) {
-        PyBuffer_Release(&bx);
-        PyBuffer_Release(&by);
+    if (isd || bf[0].len != bf[1].len) {
+        release_buffers(bf, 2);
         PyErr_SetString(PyExc_ValueError, "two C-contiguous float32 buffers of one length");
         return NULL;
     }
-    Py_ssize_t n = bx.len / 4;
-    const float *x = bx.buf;
-    float *y = by.buf;
+    Py_ssize_t n = bf[0].len / 4;
+    const float *x = bf[0].buf;
+    float *y = bf[1].buf;
     Py_BEGIN_ALLOW_THREADS
 #if HAVE_X86
     if (use_avx2 && tanh)
@@ -171,8 +205,7 @@ static PyObject *apply_f32(PyObject *const *args, Py_ssize_t nargs, int tanh)
         for (Py_ssize_t i = 0; i < n; i++)
             y[i] = tanh ? tanhf(x[i]) : expf(x[i]);
     Py_END_ALLOW_THREADS
-    PyBuffer_Release(&bx);
-    PyBuffer_Release(&by);
+    release_buffers(bf, 2);
     Py_RETURN_NONE;
 }
 
@@ -268,46 +301,6 @@ LN_FORWARD(float)
 LN_FORWARD(double)
 LN_BACKWARD(float)
 LN_BACKWARD(double)
-
-/* The buffers of args[0..count) (None: a NULL buffer where `optional` says so), each C-contiguous, of one float
- * format ('f' or 'd', *isd set for 'd'), the writable ones where `writable` says so; 0, or -1 with an error set
- * and nothing held */
-static int get_buffers(PyObject *const *args, int count, Py_buffer *bufs, const char *optional, const char *writable,
-                       int *isd)
-{
-    int got = 0;
-    const char *fmt = NULL;
-    for (int i = 0; i < count; i++) {
-        bufs[i].obj = NULL;
-        bufs[i].buf = NULL;
-        if (args[i] == Py_None && optional[i] == '1')
-            continue;
-        int flags = PyBUF_C_CONTIGUOUS | PyBUF_FORMAT | (writable[i] == '1' ? PyBUF_WRITABLE : 0);
-        if (PyObject_GetBuffer(args[i], &bufs[i], flags) < 0)
-            goto fail;
-        got = i + 1;
-        const char *f = bufs[i].format;
-        if (f == NULL || (strcmp(f, "f") != 0 && strcmp(f, "d") != 0) || (fmt != NULL && strcmp(f, fmt) != 0)) {
-            PyErr_SetString(PyExc_ValueError, "C-contiguous float32 or float64 buffers of one dtype");
-            goto fail;
-        }
-        fmt = f;
-    }
-    *isd = fmt != NULL && fmt[0] == 'd';
-    return 0;
-fail:
-    for (int i = 0; i < got; i++)
-        if (bufs[i].obj != NULL)
-            PyBuffer_Release(&bufs[i]);
-    return -1;
-}
-
-static void release_buffers(Py_buffer *bufs, int count)
-{
-    for (int i = 0; i < count; i++)
-        if (bufs[i].obj != NULL)
-            PyBuffer_Release(&bufs[i]);
-}
 
 /* ---- GELU (exact, float32): tensorlib/ops/unary_math.normal_cdf32's float32 steps in its order, per element ----
  * cdf = clip(0.5 + xc P(xc²) / Q(xc²), 0, 1) with xc = clip(x, -c, c); NumPy's path makes 28 passes over the array
