@@ -124,7 +124,7 @@ static inline int grad_mode(void)
 {
     if (PyList_GET_SIZE(grad_off) == 0)
         return 1;
-    PyObject *v = PyObject_GetAttr(state, s_grad_enabled);
+    PyObject *v = state_get(state, s_grad_enabled);
     if (v == NULL)
         return -1;
     int r = PyObject_IsTrue(v);

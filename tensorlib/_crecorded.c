@@ -18,6 +18,7 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include "_native_common.h"
+#include "_native_slots.h"
 #include "_records_api.h"
 #include <stddef.h>
 
@@ -42,7 +43,7 @@ typedef struct {
 static int phase_seq(Recorded *r, PyObject **phase, PyObject **seq, PyObject **run_seq)
 {
     if (PyList_GET_SIZE(r->backward_passes)) {
-        PyObject *ph = PyObject_GetAttr(r->state, s_phase);
+        PyObject *ph = state_get(r->state, s_phase);
         if (ph == NULL)
             return -1;
         int fwd = ph == s_forward ? 1 : PyObject_RichCompareBool(ph, s_forward, Py_EQ);
@@ -50,7 +51,7 @@ static int phase_seq(Recorded *r, PyObject **phase, PyObject **seq, PyObject **r
         if (fwd < 0)
             return -1;
         if (!fwd) {
-            *seq = PyObject_GetAttr(r->state, s_seq);
+            *seq = state_get(r->state, s_seq);
             if (*seq == NULL)
                 return -1;
             Py_INCREF(s_backward);

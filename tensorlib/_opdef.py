@@ -3,11 +3,12 @@ executor reads) and the registry of ops by name. Imports the executor below only
 executor of the ops that need one of their own (lists of tensors, in-place ops)."""
 from __future__ import annotations
 
+import types
 from typing import Any, Callable
 
 from ._execute import execute_inplace_op, execute_list
 
-__all__ = ["OpDef", "register_op", "unregister_op", "registry", "op_named"]
+__all__ = ["OpDef", "register_op", "unregister_op", "registry", "op_named", "op_at", "with_defaults"]
 
 
 class OpDef:
@@ -91,6 +92,38 @@ class OpDef:
         return fn
 
 
+def with_defaults(fn, **values):
+    """A copy of the Python function `fn` whose parameters named in `values` default to those values: what
+    `functools.partial(fn, **values)` computes for every call partial takes, without the dict partial builds and
+    merges on every call (the engine calls a backward formula per node). Every parameter after the first one
+    named must have a default or be named."""
+    code = fn.__code__
+    names = code.co_varnames[:code.co_argcount]
+    kwonly = code.co_varnames[code.co_argcount:code.co_argcount + code.co_kwonlyargcount]
+    old = fn.__defaults__ or ()
+    first_old = len(names) - len(old)           # the first parameter with a default
+    start = min([names.index(k) for k in values if k in names] + [first_old])
+    defaults = []
+    for i in range(start, len(names)):
+        if names[i] in values:
+            defaults.append(values[names[i]])
+        elif i >= first_old:
+            defaults.append(old[i - first_old])
+        else:
+            raise TypeError(f"with_defaults: {fn.__qualname__}'s parameter {names[i]!r} after a bound one has "
+                            "no default")
+    kwdefaults = dict(fn.__kwdefaults__ or {})
+    for k, v in values.items():
+        if k in kwonly:
+            kwdefaults[k] = v
+        elif k not in names:
+            raise TypeError(f"with_defaults: {fn.__qualname__} has no parameter {k!r}")
+    out = types.FunctionType(code, fn.__globals__, fn.__name__, tuple(defaults) or None, fn.__closure__)
+    out.__kwdefaults__ = kwdefaults or None
+    out.__qualname__, out.__doc__, out.__module__ = fn.__qualname__, fn.__doc__, fn.__module__
+    return out
+
+
 def _camel(name):
     return "".join(p[:1].upper() + p[1:] for p in name.strip("_").split("_"))
 
@@ -124,3 +157,8 @@ def op_named(name) -> OpDef:
         return _REGISTRY[name]
     except KeyError:
         raise KeyError(f"no op named {name!r} is registered") from None
+
+
+# op_named without its message for a missing name, for per-call lookups of ops that exist: the registry's own
+# __getitem__ (no Python frame; a KeyError names the op)
+op_at = _REGISTRY.__getitem__

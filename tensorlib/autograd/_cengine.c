@@ -29,7 +29,8 @@ static PyObject *s_tensor_hooks, *s_retained, *s_node_hooks, *s_quiet_backward, 
     *s_hooks, *s_post_acc_hooks, *s_anomaly_users, *s_anomaly, *s_anomaly_check_nan, *s_release, *s_freed, *s_c,
     *s_trace, *s_ctx_data, *s_grad, *s_base, *s_grad_fn, *s_requires_grad, *s_flags, *s_writeable, *s_nbase,
     *s_version, *s_phase, *s_seq, *s_backward, *s_forward, *s_range_pair, *s_name, *s_node_name, *s_node_name_of,
-    *s_node_name_dim, *s_sink_formulas, *s_grad_enabled, *s_sink_backward;
+    *s_node_name_dim, *s_sink_formulas, *s_grad_enabled, *s_sink_backward, *s_acc_region;
+static PyObject *minus_one;     /* the seq of AccumulateGrad's backward work: linked to no forward op */
 static Py_ssize_t off_op, off_seq, off_edges, off_inputs, off_versions, off_out_data, off_out_refs, off_in_meta,
     off_out_meta, off_ref, off_data;
 static PyObject *loop_refs;     /* what _store_grad's getrefcount sees for a gradient only drain() holds */
@@ -290,7 +291,7 @@ static PyObject *node_name(PyObject *node, PyObject *op)
 static PyObject *observed_formula(PyObject *node, PyObject *op, PyObject *g, PyObject *held)
 {
     PyObject *seq = SLOT(node, off_seq), *rp = NULL, *token = NULL, *out = NULL;
-    if (seq == NULL || PyObject_SetAttr(state, s_phase, s_backward) < 0 || PyObject_SetAttr(state, s_seq, seq) < 0)
+    if (seq == NULL || state_set(state, s_phase, s_backward) < 0 || state_set(state, s_seq, seq) < 0)
         goto finish;
     rp = PyDict_GetItemWithError(hooks_dict, s_range_pair);      /* borrowed, then held */
     if (rp == NULL && PyErr_Occurred())
@@ -331,7 +332,9 @@ static PyObject *observed_formula(PyObject *node, PyObject *op, PyObject *g, PyO
         goto finish;
     int sb_on = sinks != NULL ? truth(sinks) : 0;
     if (sb_on > 0) {
-        int ge = attr_truth(state, s_grad_enabled);
+        PyObject *gv = state_get(state, s_grad_enabled);
+        int ge = gv == NULL ? -1 : truth(gv);
+        Py_XDECREF(gv);
         sb_on = ge < 0 ? -1 : !ge;
     }
     if (sb_on < 0)
@@ -362,7 +365,7 @@ finish:;
     /* st.phase = "forward"; the region handed to `held`, or closed now on an error */
     PyObject *et, *ev, *tb;
     PyErr_Fetch(&et, &ev, &tb);
-    int ok = PyObject_SetAttr(state, s_phase, s_forward) == 0;
+    int ok = state_set(state, s_phase, s_forward) == 0;
     if (rp != NULL) {
         PyObject *pair = out != NULL && ok ? PyTuple_Pack(2, PyTuple_GET_ITEM(rp, 1), token) : NULL;
         if (pair != NULL) {
@@ -606,6 +609,59 @@ static int store_fast(PyObject *t, PyObject *g, PyObject *handed)
     return r;
 }
 
+/* engine._accumulate's work in an observed pass for a leaf without tensor hooks or post-accumulate hooks: the phase
+ * ("backward", seq -1: linked to no forward op, as torch's) and the region "tensorlib::autograd::AccumulateGrad"
+ * where range hooks listen, around _store_grad (called as a quiet pass calls it, with `refs` measured from C); the
+ * region closed and the phase back to "forward" whatever happens, the first error kept. A new reference to
+ * _store_grad's result, or NULL with an error set */
+static PyObject *observed_store(PyObject *t, PyObject *g, PyObject *create_graph, PyObject *handed)
+{
+    PyObject *rp = NULL, *token = NULL, *out = NULL;
+    if (state_set(state, s_phase, s_backward) < 0 || state_set(state, s_seq, minus_one) < 0)
+        goto finish;
+    rp = PyDict_GetItemWithError(hooks_dict, s_range_pair);      /* borrowed, then held */
+    if (rp == NULL && PyErr_Occurred())
+        goto finish;
+    if (rp == Py_None)
+        rp = NULL;
+    if (rp != NULL) {
+        Py_INCREF(rp);
+        if (!PyTuple_Check(rp) || PyTuple_GET_SIZE(rp) != 2) {
+            PyErr_SetString(PyExc_TypeError, "range_pair is (enter, exit)");
+            Py_CLEAR(rp);
+            goto finish;
+        }
+        PyObject *a[] = {s_acc_region, s_backward};
+        if ((token = call(PyTuple_GET_ITEM(rp, 0), a, 2)) == NULL) {
+            Py_CLEAR(rp);       /* (no region opened) */
+            goto finish;
+        }
+    }
+    PyObject *a[] = {t, g, create_graph, handed, Py_False, loop_refs};
+    out = call(store_grad, a, 6);
+finish:;
+    PyObject *et, *ev, *tb;
+    PyErr_Fetch(&et, &ev, &tb);
+    int ok = 1;
+    if (rp != NULL) {
+        PyObject *r = PyObject_CallOneArg(PyTuple_GET_ITEM(rp, 1), token);
+        ok = r != NULL;
+        Py_XDECREF(r);
+    }
+    Py_XDECREF(rp);
+    Py_XDECREF(token);
+    if (state_set(state, s_phase, s_forward) < 0)
+        ok = 0;
+    if (et != NULL) {       /* the first error wins */
+        PyErr_Clear();
+        PyErr_Restore(et, ev, tb);
+        Py_CLEAR(out);
+    } else if (!ok) {
+        Py_CLEAR(out);
+    }
+    return out;
+}
+
 /* node.release() for a plain node: its saved values dropped, `freed` set (as Node.release); others call theirs */
 static int release(PyObject *node, int is_plain)
 {
@@ -701,7 +757,7 @@ static PyObject *mod_drain(PyObject *self, PyObject *const *args, Py_ssize_t nar
                 Py_DECREF(g);
                 goto error;
             }
-            int store = quiet && t != Py_None;
+            int store = t != Py_None;     /* a live leaf without hooks: the store alone, or with its region */
             if (store) {
                 int h = attr_truth(t, s_hooks);
                 int p = h == 0 ? attr_truth(t, s_post_acc_hooks) : 0;
@@ -714,7 +770,10 @@ static PyObject *mod_drain(PyObject *self, PyObject *const *args, Py_ssize_t nar
                 store = !h && !p;
             }
             PyObject *r;
-            if (store) {        /* the store alone */
+            if (store && !quiet) {
+                Py_DECREF(an);
+                r = observed_store(t, g, create_graph, handed);
+            } else if (store) {        /* the store alone */
                 Py_DECREF(an);
                 int done = store_fast(t, g, handed);
                 if (done < 0) {
@@ -997,9 +1056,12 @@ static PyObject *mod_drain(PyObject *self, PyObject *const *args, Py_ssize_t nar
         if (failed)
             goto error;
         if (PyList_GET_SIZE(held)) {    /* the node's region ends once its gradients are in the buffers */
-            PyObject *pair = PyObject_CallMethod(held, "pop", NULL);
-            if (pair == NULL)
+            Py_ssize_t nh = PyList_GET_SIZE(held);     /* held.pop() (a list: drain's check) */
+            PyObject *pair = Py_NewRef(PyList_GET_ITEM(held, nh - 1));
+            if (PyList_SetSlice(held, nh - 1, nh, NULL) < 0) {
+                Py_DECREF(pair);
                 goto error;
+            }
             PyObject *r = NULL;
             if (PyTuple_Check(pair) && PyTuple_GET_SIZE(pair) == 2)
                 r = PyObject_CallOneArg(PyTuple_GET_ITEM(pair, 0), PyTuple_GET_ITEM(pair, 1));
@@ -1113,7 +1175,10 @@ PyMODINIT_FUNC PyInit__cengine(void)
                  {&s_phase, "phase"}, {&s_seq, "seq"}, {&s_backward, "backward"}, {&s_forward, "forward"},
                  {&s_range_pair, "range_pair"}, {&s_name, "name"}, {&s_node_name, "node_name"},
                  {&s_node_name_of, "node_name_of"}, {&s_node_name_dim, "node_name_dim"},
-                 {&s_sink_formulas, "_sink_formulas"}, {&s_grad_enabled, "grad_enabled"}, {&s_sink_backward, "sink_backward"}};
+                 {&s_sink_formulas, "_sink_formulas"}, {&s_grad_enabled, "grad_enabled"}, {&s_sink_backward, "sink_backward"},
+                 {&s_acc_region, "tensorlib::autograd::AccumulateGrad"}};
+    if ((minus_one = PyLong_FromLong(-1)) == NULL)
+        return NULL;
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
         if ((*names[i].p = PyUnicode_InternFromString(names[i].s)) == NULL)
             return NULL;

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import math
-from functools import partial
 
 from .. import _hooks as _H
 from ._fastmath import exp as fast_exp, gelu as _fast_gelu, gelu_backward as _fast_gelu_backward
@@ -13,7 +12,7 @@ from .. import _dtype as D
 from .._graph import quiet_op, tensor_of
 from .broadcast import QUIET, SINK, quiet_arrays
 from ._rows import clamp_array, max0, min0
-from .._opdef import OpDef
+from .._opdef import OpDef, with_defaults
 from ._define import dispatch, np, op, public, refuse_complex, unary
 
 
@@ -63,7 +62,7 @@ def _sigmoid_bwd_arrays(ctx, g, k=QUIET):
 
 
 SIGMOID.quiet_backward = _sigmoid_bwd_arrays
-SIGMOID.sink_backward = lambda ctx, g: _sigmoid_bwd_arrays(ctx, g, SINK)
+SIGMOID.sink_backward = with_defaults(_sigmoid_bwd_arrays, k=SINK)
 
 
 def masked_backward(fwd: OpDef, bwd: OpDef, attrs_of, result_node=None):
@@ -92,7 +91,7 @@ def masked_backward(fwd: OpDef, bwd: OpDef, attrs_of, result_node=None):
         if o is not None:
             o.def_backward(grad)
             o.quiet_backward = arrays
-            o.sink_backward = partial(arrays, call=run_recorded_op)
+            o.sink_backward = with_defaults(arrays, call=run_recorded_op)
     return result
 
 
@@ -178,7 +177,7 @@ def fused_backward(fwd: OpDef, bwd: OpDef, composite, attrs_of=lambda ctx: {}):
     bwd.def_backward(refuse)
     fwd.def_backward(grad)
     fwd.quiet_backward = arrays
-    fwd.sink_backward = partial(arrays, call=run_recorded_op)
+    fwd.sink_backward = with_defaults(arrays, call=run_recorded_op)
 
 
 _CDF_PX32 = np.array(_CDF_PX, np.float32)      # normal_cdf32's polynomials as its float32 steps use them

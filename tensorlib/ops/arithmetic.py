@@ -3,13 +3,13 @@ divisions, maximum/minimum, clamp, atan2, hypot, logaddexp, xlogy; their in-plac
 from __future__ import annotations
 
 import math
-from functools import partial
 
 from .. import _blas
 from .. import _dtype as D
 from .broadcast import SINK, QUIET, quiet_arrays, quiet_operand, quiet_sum_to, sum_to
 from .comparison import BITWISE_AND, GE, LE, eq, ge, gt, isnan, le, lt, where
 from .unary_math import exp, log, neg, reciprocal, trunc
+from .._opdef import with_defaults
 from ._define import Tensor, dispatch, np, op, public, refuse_complex, torch_op, unwrap_scalar, write_out
 from ._rows import clamp_array
 from .._graph import tensor_of
@@ -108,7 +108,7 @@ def _add_sub_bwd_arrays(sign):
 
 
 ADD.quiet_backward = _add_sub_bwd_arrays(1)
-ADD.sink_backward = lambda ctx, g: ADD.quiet_backward(ctx, g, SINK)      # (OpDef.sink_backward)
+ADD.sink_backward = with_defaults(ADD.quiet_backward, k=SINK)      # (OpDef.sink_backward)
 
 
 @public(method=True)
@@ -145,7 +145,7 @@ def _(ctx, g):
 
 
 SUB.quiet_backward = _add_sub_bwd_arrays(-1)
-SUB.sink_backward = lambda ctx, g: SUB.quiet_backward(ctx, g, SINK)
+SUB.sink_backward = with_defaults(SUB.quiet_backward, k=SINK)
 
 
 @public(method=True, aliases=("subtract",))
@@ -199,7 +199,7 @@ def _mul_bwd_arrays(ctx, g, k=QUIET):
 
 
 MUL.quiet_backward = _mul_bwd_arrays
-MUL.sink_backward = lambda ctx, g: _mul_bwd_arrays(ctx, g, SINK)
+MUL.sink_backward = with_defaults(_mul_bwd_arrays, k=SINK)
 
 
 @public(method=True, aliases=("multiply",))
@@ -289,7 +289,7 @@ def _div_bwd_arrays(ctx, g, k=QUIET):
 
 
 DIV.quiet_backward = _div_bwd_arrays
-DIV.sink_backward = lambda ctx, g: _div_bwd_arrays(ctx, g, SINK)
+DIV.sink_backward = with_defaults(_div_bwd_arrays, k=SINK)
 
 
 def _true_div_operand(a, b):
@@ -476,7 +476,7 @@ def _pow_bwd_arrays(ctx, g, k=QUIET):
 
 
 POW.quiet_backward = _pow_bwd_arrays
-POW.sink_backward = partial(_pow_bwd_arrays, k=SINK)
+POW.sink_backward = with_defaults(_pow_bwd_arrays, k=SINK)
 
 
 @public(method=True)
@@ -611,7 +611,7 @@ def _clamp_bwd_arrays(ctx, g, sink=False):
 
 
 CLAMP.quiet_backward = _clamp_bwd_arrays
-CLAMP.sink_backward = partial(_clamp_bwd_arrays, sink=True)
+CLAMP.sink_backward = with_defaults(_clamp_bwd_arrays, sink=True)
 
 
 @op("clamp_tensor", save="i", node_name="ClampBackward0")

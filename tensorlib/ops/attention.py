@@ -19,9 +19,9 @@ Outside a profile both forwards are `_fused`: the same values in fewer passes.
 from __future__ import annotations
 
 import math
-from functools import partial
 
 from .. import _hooks as _H
+from .._opdef import with_defaults
 from ._define import dispatch, np, op
 from ._fastmath import exp as fast_exp
 from .. import _dtype
@@ -262,10 +262,10 @@ def _sdpa_bwd_arrays(ctx, g, *_, call=quiet_call, backward_op=SDPA_BACKWARD):
 
 SDPA.def_backward(_sdpa_bwd(SDPA_BACKWARD))
 SDPA.quiet_backward = _sdpa_bwd_arrays
-SDPA.sink_backward = partial(_sdpa_bwd_arrays, call=run_recorded_call)
+SDPA.sink_backward = with_defaults(_sdpa_bwd_arrays, call=run_recorded_call)
 SDPA_FLASH.def_backward(_sdpa_bwd(SDPA_FLASH_BACKWARD))
-SDPA_FLASH.quiet_backward = partial(_sdpa_bwd_arrays, backward_op=SDPA_FLASH_BACKWARD)
-SDPA_FLASH.sink_backward = partial(_sdpa_bwd_arrays, call=run_recorded_call, backward_op=SDPA_FLASH_BACKWARD)
+SDPA_FLASH.quiet_backward = with_defaults(_sdpa_bwd_arrays, backward_op=SDPA_FLASH_BACKWARD)
+SDPA_FLASH.sink_backward = with_defaults(_sdpa_bwd_arrays, call=run_recorded_call, backward_op=SDPA_FLASH_BACKWARD)
 
 
 def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.0, is_causal=False, scale=None):

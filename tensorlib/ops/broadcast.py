@@ -7,7 +7,8 @@ from typing import Any, Callable
 from .. import _hooks as _H
 from .._graph import quiet_run, tensor_of
 from .._state import GLOBAL, alert_not_deterministic
-from ..dispatch import op_named, run_recorded
+from .._opdef import op_at, with_defaults
+from ..dispatch import run_recorded
 from ._define import Tensor, dispatch, np, op  # noqa: F401
 
 
@@ -68,7 +69,7 @@ def _recorded(name):
     return it is released before the others, as a dispatched binary op's operands are (an operand the call
     held last is freed first, so a profile_memory trace lists the frees in the dispatched formula's order)."""
     def run(a, *rest, **attrs):
-        return run_recorded(op_named(name), a, *rest, **attrs)
+        return run_recorded(op_at(name), a, *rest, **attrs)
     return run
 
 
@@ -152,7 +153,7 @@ def _expand_bwd_arrays(ctx, g, k=QUIET):
 
 
 EXPAND.quiet_backward = _expand_bwd_arrays
-EXPAND.sink_backward = partial(_expand_bwd_arrays, k=SINK)
+EXPAND.sink_backward = with_defaults(_expand_bwd_arrays, k=SINK)
 
 
 def expand(a, *sizes):

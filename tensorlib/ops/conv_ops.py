@@ -16,7 +16,6 @@ does (the extra row/column at the end).
 """
 from __future__ import annotations
 
-from functools import partial
 
 from .. import _blas
 from .. import _hooks as _H
@@ -25,6 +24,7 @@ from ..dispatch import STATE, record_range, run_recorded
 from .._graph import numpy_arrays, quiet_run, tensor_of
 from .._state import GLOBAL
 from .broadcast import add_at
+from .._opdef import with_defaults
 from ._define import dispatch, np, op
 from .reduce import SUM, sum as _sum
 
@@ -574,7 +574,7 @@ def _conv2d_bwd_arrays(ctx, g, run=quiet_run):
 
 
 CONV2D.quiet_backward = _conv2d_bwd_arrays
-CONV2D.sink_backward = partial(_conv2d_bwd_arrays, run=run_recorded)
+CONV2D.sink_backward = with_defaults(_conv2d_bwd_arrays, run=run_recorded)
 
 
 @op("conv1d", save="i", amp="lower", node_name="ConvolutionBackward0")
@@ -631,7 +631,7 @@ def _conv_t2d_bwd_arrays(ctx, g, run=quiet_run):
 
 
 CONV_T2D.quiet_backward = _conv_t2d_bwd_arrays
-CONV_T2D.sink_backward = partial(_conv_t2d_bwd_arrays, run=run_recorded)
+CONV_T2D.sink_backward = with_defaults(_conv_t2d_bwd_arrays, run=run_recorded)
 
 
 # --- public functions -----------------------------------------------------------------------------

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import warnings
 
-from functools import partial
 
 from .. import _hooks as _H
 from .. import _sync
 from .broadcast import QUIET, SINK, add_at, norm_dims, quiet_sum_to, sum_to
+from .._opdef import with_defaults
 from ._define import Tensor, dispatch, fill_value, np, op, public
 from .._graph import quiet_op, tensor_of
 from ..dispatch import record_range, run_recorded, run_recorded_op
@@ -655,7 +655,7 @@ def _masked_fill_bwd_arrays(ctx, g, k=QUIET):
 
 
 MASKED_FILL.quiet_backward = _masked_fill_bwd_arrays
-MASKED_FILL.sink_backward = partial(_masked_fill_bwd_arrays, k=SINK)
+MASKED_FILL.sink_backward = with_defaults(_masked_fill_bwd_arrays, k=SINK)
 
 
 def _check_mask_shape(input, mask):

@@ -2,11 +2,11 @@
 from __future__ import annotations
 
 import math
-from functools import partial
 
 from .. import _blas
 from .. import _dtype as D
 from .broadcast import QUIET, SINK, quiet_sum_to, sum_to
+from .._opdef import with_defaults
 from ._define import Tensor, dispatch, np, op, public, torch_op, write_out, write_outs
 from .._graph import tensor_of, tensor_of_result
 from .reduce import SUM
@@ -131,7 +131,7 @@ def _matmul_bwd_arrays(ctx, g, k=QUIET):
 
 
 MATMUL.quiet_backward = _matmul_bwd_arrays
-MATMUL.sink_backward = partial(_matmul_bwd_arrays, k=SINK)
+MATMUL.sink_backward = with_defaults(_matmul_bwd_arrays, k=SINK)
 
 
 def _mm_kernel(xp, a, b):

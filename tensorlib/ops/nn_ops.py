@@ -7,7 +7,6 @@ Normalisation ops live in `norm_ops.py`, convolution and pooling in `conv_ops.py
 from __future__ import annotations
 
 import math
-from functools import partial
 
 from .. import _hooks as _H
 from .. import random as R
@@ -15,6 +14,7 @@ from ..dispatch import STATE, run_recorded_op
 from .._device import device_of
 from .._graph import as_array, quiet_op, tensor_of
 from .broadcast import EXPAND, QUIET, SINK, add_at, quiet_arrays, quiet_sum_to, sum_to
+from .._opdef import with_defaults
 from ._define import Tensor, dispatch, np, op
 from ._fastmath import exp as fast_exp
 from ._rows import max0, row_index, row_max, row_sum, rows_on, softmax_backward_rows
@@ -430,8 +430,8 @@ def _pointwise_loss(name, node_name, loss_k, dinput, dtarget, dinput_arrays=None
         gt = sum_to(gl * dtarget(x, t, ctx.attrs), ctx.in_meta[1][0]) if ctx.needs_input_grad[1] else None
         return gx, gt
     if dinput_arrays is not None:
-        o.quiet_backward = partial(_pointwise_loss_bwd_arrays, dinput=dinput_arrays)
-        o.sink_backward = partial(_pointwise_loss_bwd_arrays, dinput=dinput_arrays, k=SINK)
+        o.quiet_backward = with_defaults(_pointwise_loss_bwd_arrays, dinput=dinput_arrays)
+        o.sink_backward = with_defaults(_pointwise_loss_bwd_arrays, dinput=dinput_arrays, k=SINK)
     return o
 
 
@@ -748,7 +748,7 @@ def _dropout_bwd_arrays(ctx, g, gmask=None, k=QUIET):
 
 
 DROPOUT.quiet_backward = _dropout_bwd_arrays
-DROPOUT.sink_backward = partial(_dropout_bwd_arrays, k=SINK)
+DROPOUT.sink_backward = with_defaults(_dropout_bwd_arrays, k=SINK)
 
 
 @op("native_dropout", save="o", nondiff_outputs=(1,), node_name="NativeDropoutBackward0")

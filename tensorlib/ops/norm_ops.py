@@ -10,6 +10,7 @@ from functools import partial
 
 from ..dispatch import STATE, record_range, run_recorded
 from .._graph import tensor_of
+from .._opdef import with_defaults
 from ._define import dispatch, np, op
 from .unary_math import rsqrt
 from .reduce import mean as _mean, sum as _sum
@@ -223,7 +224,7 @@ def _layer_norm_bwd_arrays(ctx, g, *_, run=None):
 
 
 LAYER_NORM.quiet_backward = _layer_norm_bwd_arrays
-LAYER_NORM.sink_backward = partial(_layer_norm_bwd_arrays, run=run_recorded)
+LAYER_NORM.sink_backward = with_defaults(_layer_norm_bwd_arrays, run=run_recorded)
 
 
 @record_range("native_layer_norm_backward", "op")    # torch's kernel, here in tensorlib ops
@@ -474,7 +475,7 @@ def _batch_norm_bwd_arrays(ctx, g, *_, run=None):
 
 
 BATCH_NORM.quiet_backward = _batch_norm_bwd_arrays
-BATCH_NORM.sink_backward = partial(_batch_norm_bwd_arrays, run=run_recorded)
+BATCH_NORM.sink_backward = with_defaults(_batch_norm_bwd_arrays, run=run_recorded)
 
 
 @record_range("batch_norm", "op")       # torch's composite around native_batch_norm (the BATCH_NORM op)
@@ -605,7 +606,7 @@ def _group_norm_bwd_arrays(ctx, g, *_, run=None):
 
 
 GROUP_NORM.quiet_backward = _group_norm_bwd_arrays
-GROUP_NORM.sink_backward = partial(_group_norm_bwd_arrays, run=run_recorded)
+GROUP_NORM.sink_backward = with_defaults(_group_norm_bwd_arrays, run=run_recorded)
 
 
 @GROUP_NORM.def_backward

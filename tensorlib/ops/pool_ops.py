@@ -6,11 +6,11 @@ backward (avg_pool2d_backward, one op as torch's) adds each output's share back 
 """
 from __future__ import annotations
 
-from functools import partial
 
 from ..dispatch import record_range, run_recorded_op
 from .. import _dtype as D
 from .._graph import quiet_op
+from .._opdef import with_defaults
 from ._define import dispatch, np, op
 from .conv_ops import _pad, windows
 from .broadcast import add_at
@@ -125,8 +125,8 @@ def _max_pool2d_bwd(ctx, g, gi=None, run=dispatch):
 
 
 MAX_POOL2D.def_backward(_max_pool2d_bwd)
-MAX_POOL2D.quiet_backward = partial(_max_pool2d_bwd, run=quiet_op)
-MAX_POOL2D.sink_backward = partial(_max_pool2d_bwd, run=run_recorded_op)
+MAX_POOL2D.quiet_backward = with_defaults(_max_pool2d_bwd, run=quiet_op)
+MAX_POOL2D.sink_backward = with_defaults(_max_pool2d_bwd, run=run_recorded_op)
 
 
 def _check_pool(input, kernel_size, padding, name, stride=None, dilation=(1, 1)):
@@ -250,7 +250,7 @@ def _avg_pool2d_bwd_arrays(ctx, g, call=quiet_op):
 
 
 AVG_POOL2D.quiet_backward = _avg_pool2d_bwd_arrays
-AVG_POOL2D.sink_backward = partial(_avg_pool2d_bwd_arrays, call=run_recorded_op)
+AVG_POOL2D.sink_backward = with_defaults(_avg_pool2d_bwd_arrays, call=run_recorded_op)
 
 
 def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,

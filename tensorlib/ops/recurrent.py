@@ -14,12 +14,12 @@ kernels, and is differentiable twice (a create_graph backward records a composit
 """
 from __future__ import annotations
 
-from functools import partial
 
 import numpy as np
 
 from .._graph import quiet_call, tensor_of
 from ..dispatch import STATE, run_recorded_call, run_recorded_tensors
+from .._opdef import with_defaults
 from ._define import dispatch, op
 from ._fastmath import FAST as _FAST, lstm_step as _fast_lstm_step, lstm_step_backward as _fast_lstm_back, \
     tanh as fast_tanh
@@ -225,7 +225,7 @@ def _lstm_bwd(ctx, g_out, g_h, g_c, *_, run=dispatch):
 
 
 LSTM_LAYER.def_backward(_lstm_bwd)
-LSTM_LAYER.sink_backward = partial(_lstm_bwd, run=run_recorded_tensors)     # (OpDef.sink_backward)
+LSTM_LAYER.sink_backward = with_defaults(_lstm_bwd, run=run_recorded_tensors)     # (OpDef.sink_backward)
 
 
 def lstm_layer(xg, h0, c0, w_hh, b_hh=None, reverse=False):
@@ -328,7 +328,7 @@ def _fused_lstm_cell_bwd_arrays(ctx, g_h, g_c, g_ws, call=quiet_call):
 
 
 FUSED_LSTM_CELL.quiet_backward = _fused_lstm_cell_bwd_arrays
-FUSED_LSTM_CELL.sink_backward = partial(_fused_lstm_cell_bwd_arrays, call=run_recorded_call)
+FUSED_LSTM_CELL.sink_backward = with_defaults(_fused_lstm_cell_bwd_arrays, call=run_recorded_call)
 
 
 def _lstm_cell_composite_grads(ws, cy, g_h, g_c):
@@ -436,7 +436,7 @@ def _gru_bwd(ctx, g_out, g_h, *_, run=dispatch):
 
 
 GRU_LAYER.def_backward(_gru_bwd)
-GRU_LAYER.sink_backward = partial(_gru_bwd, run=run_recorded_tensors)     # (OpDef.sink_backward)
+GRU_LAYER.sink_backward = with_defaults(_gru_bwd, run=run_recorded_tensors)     # (OpDef.sink_backward)
 
 
 def gru_layer(xg, h0, w_hh, b_hh=None, reverse=False):
@@ -494,7 +494,7 @@ def _rnn_bwd(ctx, g_out, g_h, run=dispatch):
 
 
 RNN_LAYER.def_backward(_rnn_bwd)
-RNN_LAYER.sink_backward = partial(_rnn_bwd, run=run_recorded_tensors)     # (OpDef.sink_backward)
+RNN_LAYER.sink_backward = with_defaults(_rnn_bwd, run=run_recorded_tensors)     # (OpDef.sink_backward)
 
 
 def rnn_layer(xg, h0, w_hh, b_hh=None, relu=False, reverse=False):

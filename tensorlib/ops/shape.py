@@ -3,13 +3,13 @@ memory with their input and count versions with it, as torch's do."""
 from __future__ import annotations
 
 import math
-from functools import partial
 
 
 from .. import _hooks as _H
 from .broadcast import EXPAND, expand, norm_dims, sum_to  # noqa: F401 - expand is re-exported
 from ..dispatch import STATE, record_range, run_recorded, run_recorded_view
 from .._graph import mark_view, numpy_arrays, tensor_of, tensor_of_result
+from .._opdef import with_defaults
 from ._define import Tensor, dispatch, np, op, public, torch_op
 from .creation import arange, tensor as _tensor
 from .misc import CLONE, clone, view_dtype, copy_
@@ -551,7 +551,7 @@ def _stack_bwd_arrays(ctx, g, sink=False):
 
 
 STACK.quiet_backward = _stack_bwd_arrays
-STACK.sink_backward = partial(_stack_bwd_arrays, sink=True)
+STACK.sink_backward = with_defaults(_stack_bwd_arrays, sink=True)
 
 
 @public

@@ -6,11 +6,11 @@ follow from the op's name. Integer inputs of float functions compute in the defa
 from __future__ import annotations
 
 import math
-from functools import partial
 from typing import Any, Callable
 
 from .. import _dtype as D
 from .comparison import isfinite, where
+from .._opdef import with_defaults
 from ._define import dispatch, np, op, public, refuse_complex, special_functions, torch_op, unary, write_out
 from .._graph import tensor_of
 from .broadcast import QUIET, SINK, quiet_arrays
@@ -88,7 +88,7 @@ SGN = unary("sgn", _sgn_k, _sgn_grad)
 SGN.complex_formula = True
 neg, abs, sign, sgn = NEG.function, ABS.function, SIGN.function, SGN.function
 NEG.quiet_backward = lambda ctx, g, k=QUIET: (tensor_of(k.neg(g._data)),) if type(g._data) is np.ndarray else None
-NEG.sink_backward = partial(NEG.quiet_backward, k=SINK)        # (OpDef.sink_backward)
+NEG.sink_backward = with_defaults(NEG.quiet_backward, k=SINK)        # (OpDef.sink_backward)
 negative, absolute = neg, abs
 public(neg, name="__neg__", function=False, method=True)
 public(abs, name="__abs__", function=False, method=True)
@@ -159,7 +159,7 @@ def _log_bwd_arrays(ctx, g, k=QUIET):
 
 for _op, _fn in ((TANH, _tanh_bwd_arrays), (EXP, _exp_bwd_arrays), (LOG, _log_bwd_arrays)):
     _op.quiet_backward = _fn
-    _op.sink_backward = partial(_fn, k=SINK)
+    _op.sink_backward = with_defaults(_fn, k=SINK)
 SINH = unary("sinh", lambda xp, a: xp.sinh(_f(xp, a)), lambda ctx, g: (g * cosh(ctx.saved_inputs[0]),))
 COSH = unary("cosh", lambda xp, a: xp.cosh(_f(xp, a)), lambda ctx, g: (g * sinh(ctx.saved_inputs[0]),))
 ASIN = unary("asin", lambda xp, a: xp.arcsin(_f(xp, a)),

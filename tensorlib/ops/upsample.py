@@ -6,10 +6,10 @@ time: a short one as a product with the transposed (n_out, n_in) matrix of the a
 np.add.reduceat over the runs of outputs reading each input (the indices are non-decreasing), not a scatter."""
 from __future__ import annotations
 
-from functools import partial
 
 from ..dispatch import run_recorded_op
 from .._graph import quiet_op
+from .._opdef import with_defaults
 from ._define import dispatch, np, op
 
 # input lengths up to this take the axis's transpose as a dense product (measured: 32 -> 64 by gemm 0.9 ms against
@@ -118,7 +118,7 @@ for _nd in (1, 2, 3):
 
     _fwd.def_backward(_grad)
     _fwd.quiet_backward = _grad_arrays
-    _fwd.sink_backward = partial(_grad_arrays, call=run_recorded_op)
+    _fwd.sink_backward = with_defaults(_grad_arrays, call=run_recorded_op)
     _bwd.def_backward(_double)
     UPSAMPLE_NEAREST[_nd] = _fwd
 
@@ -284,7 +284,7 @@ for _nd, _name, _node in ((1, "upsample_linear1d", "UpsampleLinear1D"),
 
     _fwd.def_backward(_grad)
     _fwd.quiet_backward = _grad_arrays
-    _fwd.sink_backward = partial(_grad_arrays, call=run_recorded_op)
+    _fwd.sink_backward = with_defaults(_grad_arrays, call=run_recorded_op)
     _bwd.def_backward(_double)
     UPSAMPLE_LINEAR[_nd] = _fwd
 

@@ -313,3 +313,46 @@ def test_deps_counts_as_the_python_walk():
                 walk[fn] = walk.get(fn, 0) + 1
     assert deps == walk
     assert deps[y.grad_fn] == 3
+
+
+def test_a_profiled_backward_steals_and_copies_as_the_python_loop(monkeypatch):
+    """An observed pass's AccumulateGrad (the C loop's region and phase around _store_grad): the same .grad values,
+    and the same steal-or-copy choice, as the Python loop's _accumulate."""
+    from profiler import profile, ProfilerActivity
+
+    def run():
+        kept = []
+        rng = np.random.default_rng(3)
+        a = tl.tensor(rng.standard_normal((4, 3)).astype(np.float32), requires_grad=True)
+        b = tl.tensor(rng.standard_normal(3).astype(np.float32), requires_grad=True)
+        c = tl.tensor(rng.standard_normal((3, 4)).astype(np.float32), requires_grad=True)
+        y = a * b
+        y.register_hook(lambda g: kept.append(g))      # b's gradient is a sum of a held one; a's is a product
+        with profile(activities=[ProfilerActivity.CPU]) as prof:
+            ((y @ c).exp().sum() + (c.t() * 2).sum()).backward()
+        names = [e.name for e in prof.events() if "AccumulateGrad" in e.name]
+        return _grads([a, b, c], [k._data for k in kept]), names
+
+    native = run()
+    assert native[1].count("torch::autograd::AccumulateGrad") == 3
+    _python_loop(monkeypatch)
+    assert run() == native
+
+
+def test_a_profiled_backward_in_another_thread_keeps_each_threads_state():
+    """The C loop and run_recorded read and write STATE through the calling thread's own attribute dict (cached
+    per thread): a backward in another thread records what it records here, and this thread's phase and seq
+    stay as they were."""
+    import threading
+    from tensorlib._state import STATE
+    here = _profiled({})
+    STATE.seq = 4321
+    try:
+        out = []
+        th = threading.Thread(target=lambda: out.append((_profiled({}), STATE.phase, STATE.seq)))
+        th.start()
+        th.join()
+        assert out[0][0] == here and out[0][1] == "forward"
+        assert STATE.phase == "forward" and STATE.seq == 4321
+    finally:
+        STATE.seq = -1
