@@ -456,8 +456,15 @@ typedef struct {
     int shapes;             /* record_shapes: the extra id from the inputs' shapes and dtypes */
 } OpHooks;
 
-/* The list this thread's records go to (new reference): tls.buf. */
-static inline PyObject *buffer(OpHooks *h) { return PyObject_GetAttr(h->tls, s_buf); }
+/* tensorlib._crecorded's Records API (its capsule), or NULL where that module is not built: buffers are lists */
+static RecordsAPI *rapi = NULL;
+
+/* The buffer this thread's records go to (new reference): tls.buf, by the Records API where it is loaded (the
+ * thread's attribute dict of the local, cached per thread) */
+static inline PyObject *buffer(OpHooks *h)
+{
+    return rapi != NULL ? rapi->buffer(h->tls) : PyObject_GetAttr(h->tls, s_buf);
+}
 
 /* buf.append(rec): a list's, or the recorder's counter's once max_events is reached */
 static int append_to(PyObject *buf, PyObject *rec)
@@ -479,9 +486,6 @@ static int push(OpHooks *h, PyObject *rec)
     Py_DECREF(buf);
     return rc;
 }
-
-/* tensorlib._crecorded's Records API (its capsule), or NULL where that module is not built: buffers are lists */
-static RecordsAPI *rapi = NULL;
 
 static PyObject *tuple_times(PyObject **objs, int n, long long t0, long long t1);
 

@@ -9,6 +9,9 @@ typedef struct {
      * for none ((objs..., t1)): kept as it is in a Records (nothing allocated for the record), else appended as
      * its tuple (a list, the recorder's counter); 0, or -1 with an error set */
     int (*push)(PyObject *buf, PyObject *const *objs, int n, long long t0, long long t1);
+    /* buffer(tls): tls.buf for the calling thread (new reference), read from the thread's attribute dict of the
+     * recorder's threading.local where tls is one (cached per thread); NULL with an error set */
+    PyObject *(*buffer)(PyObject *tls);
 } RecordsAPI;
 
 #define RECORDS_API_CAPSULE "tensorlib._crecorded._records_api"

@@ -157,6 +157,67 @@ def test_threads_record_into_their_own_lists_with_their_native_ids():
     assert out["x"].tolist() == [32.0] * 64 and y.tolist() == [2.0] * 8
 
 
+@pytest.mark.skipif(not NATIVE, reason="the C recorders are not built here (see the first test)")
+@pytest.mark.parametrize("opts", [{}, {"record_shapes": True}], ids=["default", "shapes"])
+def test_each_profile_keeps_its_own_records_though_buffers_come_and_go(opts):
+    """The C recorders find a thread's buffer through the thread's attribute dict of the recorder's local, cached per
+    thread (tensorlib/_crecorded.c local_buf): a profile's local dies with it and the next one's is often made at
+    the same address, so a stale entry would put a profile's records into a dead one's buffer. Each of many short
+    profiles, in this thread and in a thread that profiles twice, keeps exactly its own ops (a backward pass's
+    AccumulateGrad regions and region records too)."""
+    def session(k):
+        x = tl.ones(4, requires_grad=True)
+        with profiler.profile(**opts) as prof:
+            y = x
+            for _ in range(k):
+                y = y * 2
+            y.sum().backward()
+        names = [e.name for e in prof.events()]
+        return names.count("aten::mul"), names.count("torch::autograd::AccumulateGrad")
+
+    for k in range(1, 40):
+        assert session(k) == (k + k, 1)      # k forward muls, k in the backward nodes
+        if k % 7 == 0:
+            gc.collect()
+    out = []
+    t = threading.Thread(target=lambda: out.extend([session(3), session(5)]))
+    t.start()
+    t.join()
+    assert out == [(6, 1), (10, 1)] and session(2) == (4, 1)
+
+
+@pytest.mark.skipif(not NATIVE, reason="the C recorders are not built here (see the first test)")
+def test_a_local_made_where_a_dead_one_was_gets_its_own_records():
+    """The per-thread cache of a local's attribute dict (tensorlib/_crecorded.c local_buf) is checked against a weak
+    reference to its local: a local made at a dead one's address, while the dead one's dict's memory holds another
+    dict with a `buf`, still gets its records (a cache that compared addresses would push them into that dict's)."""
+    from tensorlib import _execute, _state
+    neg = dispatch.op_named("neg")
+    x = tl.ones(3)
+
+    def sink_into(tls):
+        r = dispatch._crecorded.Recorded(_execute.execute, _state.STATE, _state.backward_passes,
+                                         _state.seq_counter, np, tls, None, None, None)
+        r.sink(neg, (x,), {})
+
+    reused = 0
+    for attempt in range(300):
+        a = threading.local()
+        a.buf = []
+        sink_into(a)
+        assert len(a.buf) == 1
+        addr = id(a)
+        del a
+        junk = [{"buf": []} for _ in range(20)]     # the dead local's dict's memory, taken by dicts with a `buf`
+        b = threading.local()
+        b.buf = []
+        reused += id(b) == addr
+        sink_into(b)
+        assert len(b.buf) == 1 and not any(j["buf"] for j in junk), attempt
+        del b, junk
+    assert reused        # (the case this is about happened)
+
+
 @pytest.mark.skipif(not NATIVE or not hasattr(os, "fork"), reason="the C recorders are not built here, or no fork")
 def test_a_forked_child_stamps_its_own_thread_id():
     from profiler import _crecord
