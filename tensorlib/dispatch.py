@@ -33,7 +33,7 @@ from ._execute import bump_version, execute, shape_error
 from ._graph import mark_view, numpy_arrays, tensor_of
 from ._hooks import (Hook, OpRecord, add_hook, full_path_active, hooks, op_sink, range_enter, range_exit,
                      record_range, refresh_hooks, remove_hook, set_op_sink)
-from ._opdef import OpDef, op_named, register_op, registry, unregister_op
+from ._opdef import OpDef, op_at, op_named, register_op, registry, unregister_op  # noqa: F401 (op_at: the engine's)
 from ._state import STATE, backward_passes, current_phase, current_seq, next_seq, phase_seq, seq_counter
 from ._tensor import Tensor
 

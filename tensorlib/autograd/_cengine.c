@@ -29,7 +29,8 @@ static PyObject *s_tensor_hooks, *s_retained, *s_node_hooks, *s_quiet_backward, 
     *s_hooks, *s_post_acc_hooks, *s_anomaly_users, *s_anomaly, *s_anomaly_check_nan, *s_release, *s_freed, *s_c,
     *s_trace, *s_ctx_data, *s_grad, *s_base, *s_grad_fn, *s_requires_grad, *s_flags, *s_writeable, *s_nbase,
     *s_version, *s_phase, *s_seq, *s_backward, *s_forward, *s_range_pair, *s_name, *s_node_name, *s_node_name_of,
-    *s_node_name_dim, *s_sink_formulas, *s_grad_enabled, *s_sink_backward, *s_acc_region;
+    *s_node_name_dim, *s_sink_formulas, *s_grad_enabled, *s_sink_backward, *s_acc_region,
+    *s_run_recorded, *s_op_at, *s_add, *s_tensor_of;
 static PyObject *minus_one;     /* the seq of AccumulateGrad's backward work: linked to no forward op */
 static Py_ssize_t off_op, off_seq, off_edges, off_inputs, off_versions, off_out_data, off_out_refs, off_in_meta,
     off_out_meta, off_ref, off_data;
@@ -662,6 +663,95 @@ finish:;
     return out;
 }
 
+/* A tensor over array r (a kernel's result): a plain tensor holding it where r is an ndarray, else
+ * dispatch.tensor_of's (a NumPy scalar made a 0-d array). Steals r. */
+static PyObject *tensor_over(PyObject *r)
+{
+    if (r == NULL)
+        return NULL;
+    if (Py_TYPE(r) != ndarray_T) {
+        PyObject *f = PyDict_GetItemWithError(dispatch_dict, s_tensor_of);     /* borrowed */
+        PyObject *t = f != NULL ? PyObject_CallOneArg(f, r) : NULL;
+        if (f == NULL && !PyErr_Occurred())
+            PyErr_SetString(PyExc_RuntimeError, "dispatch.tensor_of is missing");
+        Py_DECREF(r);
+        return t;
+    }
+    PyObject *t = Tensor_T->tp_alloc(Tensor_T, 0);
+    if (t == NULL) {
+        Py_DECREF(r);
+        return NULL;
+    }
+    SLOT(t, off_data) = r;
+    return t;
+}
+
+/* 1 when x and g are tensors of ours over NumPy arrays of one shape and dtype, 0 when not, -1 on error */
+static int same_arrays(PyObject *x, PyObject *g)
+{
+    if (Py_TYPE(x) != Tensor_T || Py_TYPE(g) != Tensor_T)
+        return 0;
+    PyObject *xd = SLOT(x, off_data), *gd = SLOT(g, off_data);
+    if (xd == NULL || gd == NULL || Py_TYPE(xd) != ndarray_T || Py_TYPE(gd) != ndarray_T)
+        return 0;
+    PyObject *names[] = {s_shape, s_dtype};
+    for (int i = 0; i < 2; i++) {
+        PyObject *a = PyObject_GetAttr(xd, names[i]), *b = a != NULL ? PyObject_GetAttr(gd, names[i]) : NULL;
+        int eq = b != NULL ? PyObject_RichCompareBool(a, b, Py_EQ) : -1;
+        Py_XDECREF(a);
+        Py_XDECREF(b);
+        if (eq <= 0)
+            return eq;
+    }
+    return 1;
+}
+
+/* x + g, two gradients of one output, without recording a graph (create_graph off), where both are NumPy arrays of
+ * one shape and dtype: in a quiet pass their NumPy sum (what the dispatched add's kernel computes); in an observed
+ * one where the sink formulas run, add's kernel run and recorded by dispatch.run_recorded inside the node's phase
+ * and sequence number (engine._sum_in_node and _sum_grads, whose Python runs the other cases). A new reference;
+ * NULL without an error where the case is not this one. */
+static PyObject *sum_fast(PyObject *node, PyObject *x, PyObject *g, int quiet)
+{
+    int ok = same_arrays(x, g);
+    if (ok <= 0)
+        return NULL;
+    PyObject *xd = SLOT(x, off_data), *gd = SLOT(g, off_data);
+    if (quiet)
+        return tensor_over(PyNumber_Add(xd, gd));
+    PyObject *sinks = PyDict_GetItemWithError(dispatch_dict, s_sink_formulas);     /* borrowed */
+    int on = sinks != NULL ? truth(sinks) : (PyErr_Occurred() ? -1 : 0);
+    if (on <= 0)
+        return NULL;
+    PyObject *rr = PyDict_GetItemWithError(dispatch_dict, s_run_recorded);         /* borrowed */
+    PyObject *at = rr != NULL ? PyDict_GetItemWithError(dispatch_dict, s_op_at) : NULL;
+    if (at == NULL) {
+        if (!PyErr_Occurred())
+            PyErr_SetString(PyExc_RuntimeError, "dispatch.run_recorded or op_at is missing");
+        return NULL;
+    }
+    PyObject *add = PyObject_CallOneArg(at, s_add);
+    if (add == NULL)
+        return NULL;
+    PyObject *seq = SLOT(node, off_seq), *r = NULL;
+    if (seq != NULL && state_set(state, s_phase, s_backward) == 0 && state_set(state, s_seq, seq) == 0) {
+        PyObject *a[] = {add, xd, gd};
+        r = PyObject_Vectorcall(rr, a, 3, NULL);
+    } else if (seq == NULL)
+        PyErr_SetString(PyExc_AttributeError, "a node without its seq");
+    Py_DECREF(add);
+    PyObject *et, *ev, *tb;         /* st.phase = "forward" whatever happened, the first error kept */
+    PyErr_Fetch(&et, &ev, &tb);
+    if (state_set(state, s_phase, s_forward) < 0 && et == NULL)
+        Py_CLEAR(r);
+    else if (et != NULL) {
+        PyErr_Clear();
+        PyErr_Restore(et, ev, tb);
+        Py_CLEAR(r);
+    }
+    return r == NULL ? NULL : tensor_over(r);
+}
+
 /* node.release() for a plain node: its saved values dropped, `freed` set (as Node.release); others call theirs */
 static int release(PyObject *node, int is_plain)
 {
@@ -983,9 +1073,11 @@ static PyObject *mod_drain(PyObject *self, PyObject *const *args, Py_ssize_t nar
                     if (x == Py_None)
                         PyList_SetItem(b, k, Py_NewRef(g));
                     else {          /* two gradients of one output: summed (inside this node, when observed) */
-                        PyObject *s;
+                        PyObject *s = truth(create_graph) ? NULL : sum_fast(node, x, g, quiet);
                         Py_INCREF(x);
-                        if (quiet) {
+                        if (s != NULL || PyErr_Occurred())
+                            ;
+                        else if (quiet) {
                             PyObject *a[] = {x, g};
                             s = call(ops_add, a, 2);
                         } else {
@@ -1176,7 +1268,8 @@ PyMODINIT_FUNC PyInit__cengine(void)
                  {&s_range_pair, "range_pair"}, {&s_name, "name"}, {&s_node_name, "node_name"},
                  {&s_node_name_of, "node_name_of"}, {&s_node_name_dim, "node_name_dim"},
                  {&s_sink_formulas, "_sink_formulas"}, {&s_grad_enabled, "grad_enabled"}, {&s_sink_backward, "sink_backward"},
-                 {&s_acc_region, "tensorlib::autograd::AccumulateGrad"}};
+                 {&s_acc_region, "tensorlib::autograd::AccumulateGrad"}, {&s_run_recorded, "run_recorded"},
+                 {&s_op_at, "op_at"}, {&s_add, "add"}, {&s_tensor_of, "tensor_of"}};
     if ((minus_one = PyLong_FromLong(-1)) == NULL)
         return NULL;
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
