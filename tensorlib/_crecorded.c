@@ -90,11 +90,25 @@ static __thread LocalEntry local_cache[2];
 static __thread int local_next;
 static PyTypeObject *local_T;       /* _thread._local */
 
+/* whether weak reference wr still gives obj */
+static inline int refers_to(PyObject *wr, PyObject *obj)
+{
+#if PY_VERSION_HEX >= 0x030D0000
+    PyObject *o = NULL;
+    if (PyWeakref_GetRef(wr, &o) < 0)
+        PyErr_Clear();
+    Py_XDECREF(o);      /* (compared by address only: obj is alive, held by the caller) */
+    return o == obj;
+#else
+    return PyWeakref_GetObject(wr) == obj;
+#endif
+}
+
 static PyObject *local_buf(PyObject *tls)
 {
     PyObject *d = NULL;
     for (int i = 0; i < 2 && d == NULL; i++)
-        if (local_cache[i].wr != NULL && PyWeakref_GetObject(local_cache[i].wr) == tls)
+        if (local_cache[i].wr != NULL && refers_to(local_cache[i].wr, tls))
             d = local_cache[i].dict;
     if (d == NULL) {
         if (local_T == NULL || !PyObject_TypeCheck(tls, local_T))
