@@ -285,6 +285,20 @@ static PyObject *node_name(PyObject *node, PyObject *op)
     return special ? PyObject_CallMethodNoArgs(node, s_name) : PyObject_GetAttr(op, s_node_name);
 }
 
+/* _H.range_pair, (enter, exit), as a new reference: NULL with no error where no range hook listens, NULL with an
+ * error set where it is not a pair */
+static PyObject *range_pair(void)
+{
+    PyObject *rp = PyDict_GetItemWithError(hooks_dict, s_range_pair);      /* borrowed */
+    if (rp == NULL || rp == Py_None)
+        return NULL;
+    if (!PyTuple_Check(rp) || PyTuple_GET_SIZE(rp) != 2) {
+        PyErr_SetString(PyExc_TypeError, "range_pair is (enter, exit)");
+        return NULL;
+    }
+    return Py_NewRef(rp);
+}
+
 /* _run_formula's work for the node (a plain one, one real gradient g, not versions-checked here): the phase and
  * sequence number set, the node's region opened where range hooks listen, its sink formula (OpDef.sink_backward,
  * where the op sink or op_arrays alone observes and no graph is recorded) or its backward formula; the region
@@ -294,20 +308,14 @@ static PyObject *observed_formula(PyObject *node, PyObject *op, PyObject *g, PyO
     PyObject *seq = SLOT(node, off_seq), *rp = NULL, *token = NULL, *out = NULL;
     if (seq == NULL || state_set(state, s_phase, s_backward) < 0 || state_set(state, s_seq, seq) < 0)
         goto finish;
-    rp = PyDict_GetItemWithError(hooks_dict, s_range_pair);      /* borrowed, then held */
-    if (rp == NULL && PyErr_Occurred())
+    if ((rp = range_pair()) == NULL && PyErr_Occurred())
         goto finish;
-    if (rp == Py_None)
-        rp = NULL;
     if (rp != NULL) {
-        Py_INCREF(rp);
-        if (!PyTuple_Check(rp) || PyTuple_GET_SIZE(rp) != 2) {
-            PyErr_SetString(PyExc_TypeError, "range_pair is (enter, exit)");
+        PyObject *name = node_name(node, op);
+        if (name == NULL) {
+            Py_CLEAR(rp);       /* (no region opened) */
             goto finish;
         }
-        PyObject *name = node_name(node, op);
-        if (name == NULL)
-            goto finish;
         PyObject *a[] = {name, s_backward};
         token = call(PyTuple_GET_ITEM(rp, 0), a, 2);
         Py_DECREF(name);
@@ -620,18 +628,9 @@ static PyObject *observed_store(PyObject *t, PyObject *g, PyObject *create_graph
     PyObject *rp = NULL, *token = NULL, *out = NULL;
     if (state_set(state, s_phase, s_backward) < 0 || state_set(state, s_seq, minus_one) < 0)
         goto finish;
-    rp = PyDict_GetItemWithError(hooks_dict, s_range_pair);      /* borrowed, then held */
-    if (rp == NULL && PyErr_Occurred())
+    if ((rp = range_pair()) == NULL && PyErr_Occurred())
         goto finish;
-    if (rp == Py_None)
-        rp = NULL;
     if (rp != NULL) {
-        Py_INCREF(rp);
-        if (!PyTuple_Check(rp) || PyTuple_GET_SIZE(rp) != 2) {
-            PyErr_SetString(PyExc_TypeError, "range_pair is (enter, exit)");
-            Py_CLEAR(rp);
-            goto finish;
-        }
         PyObject *a[] = {s_acc_region, s_backward};
         if ((token = call(PyTuple_GET_ITEM(rp, 0), a, 2)) == NULL) {
             Py_CLEAR(rp);       /* (no region opened) */
