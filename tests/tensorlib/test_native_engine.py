@@ -356,3 +356,33 @@ def test_a_profiled_backward_in_another_thread_keeps_each_threads_state():
         assert STATE.phase == "forward" and STATE.seq == 4321
     finally:
         STATE.seq = -1
+
+
+@pytest.mark.parametrize("profiled", [False, True], ids=["quiet", "profiled"])
+@pytest.mark.parametrize("shape,dtype", [((), "float32"), ((3,), "float16"), ((2, 3), "float64"), ((4,), "complex64")])
+def test_two_gradients_of_one_output_sum_as_the_python_loop(shape, dtype, profiled, monkeypatch):
+    """The C loop sums two gradients of one output itself (a NumPy sum when quiet, add's kernel recorded when
+    observed); a 0-d sum (a NumPy scalar, made a 0-d array), half and complex ones give what the Python loop's add
+    gives, and a profiled pass records the same events."""
+    from profiler import profile, ProfilerActivity
+
+    def run():
+        rng = np.random.default_rng(7)
+        a = tl.tensor(rng.standard_normal(shape).astype(dtype), requires_grad=True)
+        y = a * 3
+        z = (y * 2 + y.exp()).sum()      # y's node receives two gradients
+        if not profiled:
+            z.real.backward() if a.is_complex() else z.backward()
+            return _grads([a]), None
+        with profile(activities=[ProfilerActivity.CPU]) as prof:
+            z.real.backward() if a.is_complex() else z.backward()
+        evs = prof.events()
+        first = min(e.sequence_nr for e in evs if e.sequence_nr >= 0)
+        return _grads([a]), [(e.name, e.sequence_nr - first if e.sequence_nr >= 0 else -1) for e in evs]
+
+    native = run()
+    assert native[0][0] is not None and native[0][0][2] == shape
+    if profiled:       # (the forward ran before the profile: its add is the backward's sum)
+        assert [n for n, _ in native[1]].count("aten::add") == 1
+    _python_loop(monkeypatch)
+    assert run() == native
