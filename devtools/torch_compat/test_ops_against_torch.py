@@ -386,9 +386,16 @@ def test_meshgrid(indexing):
 
 
 def test_meshgrid_warns_without_indexing_as_torch():
-    with warnings.catch_warnings(record=True) as wt:
-        warnings.simplefilter("always")
-        torch.meshgrid(torch.arange(2), torch.arange(3))
+    # torch warns once per process (TORCH_WARN_ONCE): another test of this worker may have had it; warn-always
+    # makes this call warn whatever ran before
+    prev = torch.is_warn_always_enabled()
+    torch.set_warn_always(True)
+    try:
+        with warnings.catch_warnings(record=True) as wt:
+            warnings.simplefilter("always")
+            torch.meshgrid(torch.arange(2), torch.arange(3))
+    finally:
+        torch.set_warn_always(prev)
     with warnings.catch_warnings(record=True) as wo:
         warnings.simplefilter("always")
         r = tl.meshgrid(tl.arange(2), tl.arange(3))
