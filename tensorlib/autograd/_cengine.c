@@ -285,6 +285,31 @@ static PyObject *node_name(PyObject *node, PyObject *op)
     return special ? PyObject_CallMethodNoArgs(node, s_name) : PyObject_GetAttr(op, s_node_name);
 }
 
+/* Backward work the loop runs itself (a node's formula, a leaf's store, a gradient sum) runs with STATE's phase
+ * "backward" and the seq it is linked to; 0, or -1 with an error set */
+static int enter_backward(PyObject *seq)
+{
+    return state_set(state, s_phase, s_backward) < 0 || state_set(state, s_seq, seq) < 0 ? -1 : 0;
+}
+
+/* The end of that work, once the caller has fetched any error (et, ev, tb) and done its clean-up (`ok`: whether
+ * that succeeded): STATE's phase back to "forward", then `out` (stolen) where nothing failed, else NULL with the
+ * first error: the fetched one, else the clean-up's or the reset's */
+static PyObject *leave_backward(PyObject *out, int ok, PyObject *et, PyObject *ev, PyObject *tb)
+{
+    if (state_set(state, s_phase, s_forward) < 0)
+        ok = 0;
+    if (et != NULL) {
+        PyErr_Clear();
+        PyErr_Restore(et, ev, tb);
+    } else if (ok && !PyErr_Occurred())
+        return out;
+    else if (!PyErr_Occurred())
+        PyErr_SetString(PyExc_RuntimeError, "the engine could not end a node's backward work");
+    Py_XDECREF(out);
+    return NULL;
+}
+
 /* _H.range_pair, (enter, exit), as a new reference: NULL with no error where no range hook listens, NULL with an
  * error set where it is not a pair */
 static PyObject *range_pair(void)
@@ -306,7 +331,7 @@ static PyObject *range_pair(void)
 static PyObject *observed_formula(PyObject *node, PyObject *op, PyObject *g, PyObject *held)
 {
     PyObject *seq = SLOT(node, off_seq), *rp = NULL, *token = NULL, *out = NULL;
-    if (seq == NULL || state_set(state, s_phase, s_backward) < 0 || state_set(state, s_seq, seq) < 0)
+    if (seq == NULL || enter_backward(seq) < 0)
         goto finish;
     if ((rp = range_pair()) == NULL && PyErr_Occurred())
         goto finish;
@@ -371,12 +396,12 @@ static PyObject *observed_formula(PyObject *node, PyObject *op, PyObject *g, PyO
     out = call(bw, a, 2);
     Py_DECREF(bw);
 finish:;
-    /* st.phase = "forward"; the region handed to `held`, or closed now on an error */
+    /* the region handed to `held`, or closed now on an error; st.phase = "forward" */
     PyObject *et, *ev, *tb;
     PyErr_Fetch(&et, &ev, &tb);
-    int ok = state_set(state, s_phase, s_forward) == 0;
+    int ok = 1;
     if (rp != NULL) {
-        PyObject *pair = out != NULL && ok ? PyTuple_Pack(2, PyTuple_GET_ITEM(rp, 1), token) : NULL;
+        PyObject *pair = out != NULL && et == NULL ? PyTuple_Pack(2, PyTuple_GET_ITEM(rp, 1), token) : NULL;
         if (pair != NULL) {
             ok = PyList_Append(held, pair) == 0;
             Py_DECREF(pair);
@@ -388,16 +413,7 @@ finish:;
     }
     Py_XDECREF(rp);
     Py_XDECREF(token);
-    if (et != NULL) {       /* the first error wins */
-        PyErr_Clear();
-        PyErr_Restore(et, ev, tb);
-        Py_CLEAR(out);
-    } else if (!ok || PyErr_Occurred()) {
-        if (!PyErr_Occurred())
-            PyErr_SetString(PyExc_RuntimeError, "the engine could not end a node's region");
-        Py_CLEAR(out);
-    }
-    return out;
+    return leave_backward(out, ok, et, ev, tb);
 }
 
 /* engine._run_node's work for a plain node with one real gradient: in a quiet pass its op's quiet formula (when it
@@ -626,7 +642,7 @@ static int store_fast(PyObject *t, PyObject *g, PyObject *handed)
 static PyObject *observed_store(PyObject *t, PyObject *g, PyObject *create_graph, PyObject *handed)
 {
     PyObject *rp = NULL, *token = NULL, *out = NULL;
-    if (state_set(state, s_phase, s_backward) < 0 || state_set(state, s_seq, minus_one) < 0)
+    if (enter_backward(minus_one) < 0)
         goto finish;
     if ((rp = range_pair()) == NULL && PyErr_Occurred())
         goto finish;
@@ -650,16 +666,7 @@ finish:;
     }
     Py_XDECREF(rp);
     Py_XDECREF(token);
-    if (state_set(state, s_phase, s_forward) < 0)
-        ok = 0;
-    if (et != NULL) {       /* the first error wins */
-        PyErr_Clear();
-        PyErr_Restore(et, ev, tb);
-        Py_CLEAR(out);
-    } else if (!ok) {
-        Py_CLEAR(out);
-    }
-    return out;
+    return leave_backward(out, ok, et, ev, tb);
 }
 
 /* A tensor over array r (a kernel's result): a plain tensor holding it where r is an ndarray, else
@@ -733,21 +740,16 @@ static PyObject *sum_fast(PyObject *node, PyObject *x, PyObject *g, int quiet)
     if (add == NULL)
         return NULL;
     PyObject *seq = SLOT(node, off_seq), *r = NULL;
-    if (seq != NULL && state_set(state, s_phase, s_backward) == 0 && state_set(state, s_seq, seq) == 0) {
+    if (seq == NULL)
+        PyErr_SetString(PyExc_AttributeError, "a node without its seq");
+    else if (enter_backward(seq) == 0) {
         PyObject *a[] = {add, xd, gd};
         r = PyObject_Vectorcall(rr, a, 3, NULL);
-    } else if (seq == NULL)
-        PyErr_SetString(PyExc_AttributeError, "a node without its seq");
-    Py_DECREF(add);
-    PyObject *et, *ev, *tb;         /* st.phase = "forward" whatever happened, the first error kept */
-    PyErr_Fetch(&et, &ev, &tb);
-    if (state_set(state, s_phase, s_forward) < 0 && et == NULL)
-        Py_CLEAR(r);
-    else if (et != NULL) {
-        PyErr_Clear();
-        PyErr_Restore(et, ev, tb);
-        Py_CLEAR(r);
     }
+    Py_DECREF(add);
+    PyObject *et, *ev, *tb;
+    PyErr_Fetch(&et, &ev, &tb);
+    r = leave_backward(r, 1, et, ev, tb);
     return r == NULL ? NULL : tensor_over(r);
 }
 

@@ -363,7 +363,8 @@ def _needed(roots, targets):
 
 def _sum_in_node(node, x, g, create_graph):
     """x + g, two gradients of one output, as backward work of the node that produced the second (the engine's
-    loop, when something observes the ops)."""
+    loop, when something observes the ops). The C loop sums NumPy arrays of one shape and dtype itself, as
+    _sum_grads would (_cengine.c sum_fast), and calls this for the rest."""
     st = STATE
     st.phase, st.seq = "backward", node.seq
     try:
@@ -675,6 +676,9 @@ def _leaf_hooked(t, g):
 
 
 def _accumulate(node: AccumulateGrad, g, create_graph, handed, quiet=False):
+    """AccumulateGrad's node: the leaf's hooks, its store (in an observed pass inside the region and phase of
+    backward work linked to no forward op) and its post-accumulate hooks. The C loop does the phase and region
+    itself for a live leaf without hooks (_cengine.c observed_store) and calls _store_grad."""
     t = node._ref()
     if t is None:       # the leaf is gone (it had no hooks): no one can read its gradient
         return
