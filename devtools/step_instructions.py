@@ -84,6 +84,8 @@ def main(argv=None):
     ap.add_argument("--first", type=int, default=20, help="the first counted step (after warm-up)")
     ap.add_argument("--steps", type=int, default=10, help="steps counted per run")
     ap.add_argument("--tree", default=str(ROOT), help="the checkout whose tensorlib and profiler run")
+    ap.add_argument("--keep", default=None, help="a folder to keep callgrind's files in (PROGRAM-MODE-on|off.out, "
+                    "for callgrind_annotate)")
     args = ap.parse_args(argv)
     tree = pathlib.Path(args.tree).resolve()
     sys.path.insert(0, str(tree))
@@ -105,8 +107,10 @@ def main(argv=None):
                     "init": None, "init_at": harness.INIT_AT.get(name), "threads": 1, "profile": mode,
                     "clock": "cpu", "toggle": True, "init_file": str(work / "init.npz"),
                     "out": str(work / f"result-{mode}.json")}))
-                off = count(tree, helper, spec, "off", a, b, tmp / "cg.out") / args.steps / 1e3
-                on = count(tree, helper, spec, "on", a, b, tmp / "cg.out") / args.steps / 1e3
+                keep = pathlib.Path(args.keep) if args.keep else tmp
+                keep.mkdir(parents=True, exist_ok=True)
+                off = count(tree, helper, spec, "off", a, b, keep / f"{name}-{mode}-off.out") / args.steps / 1e3
+                on = count(tree, helper, spec, "on", a, b, keep / f"{name}-{mode}-on.out") / args.steps / 1e3
                 print(f"{name:22s} {mode:9s} {off:11.0f} {on:10.0f} {on / off:6.3f}x", flush=True)
 
 

@@ -16,6 +16,7 @@
 #include <Python.h>
 #include "../tensorlib/_native_common.h"
 #include "../tensorlib/_records_api.h"
+#include "../tensorlib/_native_slots.h"
 #include <structmember.h>
 #include <frameobject.h>
 
@@ -594,9 +595,230 @@ fail:
     return NULL;
 }
 
+/* ---- the signature cache: an op's inputs' extra id without a Python object made ---------------------------
+ *
+ * shapes_key makes a tuple per call (a shape tuple per array, the key, its hash and the dict's comparison of it):
+ * about 2000 instructions per recorded op in a detailed profile. The cache files the same key as machine words:
+ * per array its dimension count, dimensions and dtype object's address, per other argument its type's address,
+ * hashed and compared without a call, read off NumPy's array struct. That struct (PyArrayObject_fields: data,
+ * nd, dimensions, strides, base, descr after the object head; the same in NumPy 1 and 2) is checked by setup()
+ * on arrays it makes (probe_layout) and the cache is off where it is not so. The dtype and type objects of every
+ * filed key are kept alive (sig_keep), as recorder._SHAPES_IDS keeps its keys', so no address is reused for
+ * another; ids are the process's (recorder.extra_id), so the cache is too. Arguments it cannot file (a tensor list,
+ * a NumPy scalar, a tensor whose class does not hold its array in Tensor's slot or whose array is not an
+ * ndarray, a key too long) take shapes_key's path, which answers for every case. The GIL guards the table (no
+ * call inside a lookup); without a GIL (free-threaded builds) the cache is off. */
+
+typedef struct {
+    PyObject_HEAD
+    char *data;
+    int nd;
+    Py_ssize_t *dimensions;
+    Py_ssize_t *strides;
+    PyObject *base;
+    PyObject *descr;
+} ArrayHead;
+
+#define SIG_WORDS 24                /* the longest key filed, in words (three 4-d arrays and two other arguments) */
+#define SIG_SLOTS 2048              /* table size (a power of two); filing stops at 3/4 of it */
+#define SIG_ARRAY ((uint64_t)1 << 62)   /* an array's first word: this tag | its dimension count */
+#define SIG_TYPE ((uint64_t)2 << 62)    /* another argument's word: this tag, its type's address follows */
+
+typedef struct {
+    uint64_t hash;                  /* 0: an empty slot */
+    int n;
+    PyObject *eid;
+    uint64_t w[SIG_WORDS];
+} SigEntry;
+
+static int sig_on = 0;              /* probe_layout passed (and a GIL) */
+static Py_ssize_t data_off = -1;    /* Tensor's `_data` slot */
+static PyTypeObject *sig_tensor_types[8];   /* Tensor and its subclasses seen whose `_data` is Tensor's slot */
+static int sig_ntensor_types = 0;
+static SigEntry *sig_table = NULL;
+static int sig_filed = 0;
+static PyObject *sig_keep = NULL;   /* list: the dtypes and types of the filed keys */
+static PyObject *data_descr = NULL; /* Tensor's `_data` member descriptor */
+static PyObject *sig_dict = NULL;   /* the shapes_ids dict whose ids the table holds (recorder._SHAPES_IDS) */
+
+/* whether tp (a Tensor subclass) holds its array in Tensor's `_data` slot */
+static int sig_tensor_type(PyTypeObject *tp)
+{
+    for (int i = 0; i < sig_ntensor_types; i++)
+        if (sig_tensor_types[i] == tp)
+            return 1;
+    if (sig_ntensor_types == 8 || !PyType_IsSubtype(tp, Tensor_T) || _PyType_Lookup(tp, s_data) != data_descr)
+        return 0;
+    Py_INCREF(tp);
+    sig_tensor_types[sig_ntensor_types++] = tp;
+    return 1;
+}
+
+/* The words of inputs' key (tensors: shapes_id's, else arrays_shapes_id's) into w; their count, or -1 where the
+ * cache does not file these inputs */
+static int sig_words(PyObject *inputs, int tensors, uint64_t *w)
+{
+    if (!PyTuple_CheckExact(inputs))
+        return -1;
+    Py_ssize_t n = PyTuple_GET_SIZE(inputs);
+    int k = 0;
+    w[k++] = (uint64_t)tensors;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *a = PyTuple_GET_ITEM(inputs, i);
+        PyTypeObject *tp = Py_TYPE(a);
+        PyObject *d = NULL;
+        if (tensors) {
+            if (tp == Tensor_T || (PyType_IsSubtype(tp, Tensor_T) && sig_tensor_type(tp))) {
+                d = SLOT(a, data_off);
+                if (d == NULL || Py_TYPE(d) != Ndarray_T)
+                    return -1;
+            }
+        }
+        else if (tp == Ndarray_T)
+            d = a;
+        else if (PyType_IsSubtype(tp, Ndarray_T) || PyType_IsSubtype(tp, Generic_T))
+            return -1;
+        if (d != NULL) {
+            ArrayHead *h = (ArrayHead *)d;
+            int nd = h->nd;
+            if (nd < 0 || k + nd + 2 > SIG_WORDS)
+                return -1;
+            w[k++] = SIG_ARRAY | (uint64_t)nd;
+            for (int j = 0; j < nd; j++)
+                w[k++] = (uint64_t)h->dimensions[j];
+            w[k++] = (uint64_t)(uintptr_t)h->descr;
+            continue;
+        }
+        if (PyList_Check(a) || PyTuple_Check(a)) {     /* a tensor (array) list: shapes_key's full signature */
+            Py_ssize_t len = PyList_Check(a) ? PyList_GET_SIZE(a) : PyTuple_GET_SIZE(a);
+            if (len) {
+                PyObject *first = PyList_Check(a) ? PyList_GET_ITEM(a, 0) : PyTuple_GET_ITEM(a, 0);
+                if (tensors ? IS_TENSOR(first) : (PyObject_TypeCheck(first, Ndarray_T) ||
+                                                  PyObject_TypeCheck(first, Generic_T)))
+                    return -1;
+            }
+        }
+        if (k + 2 > SIG_WORDS)
+            return -1;
+        w[k++] = SIG_TYPE;
+        w[k++] = (uint64_t)(uintptr_t)tp;
+    }
+    return k;
+}
+
+static uint64_t sig_hash(const uint64_t *w, int n)
+{
+    uint64_t h = 0x9E3779B97F4A7C15ull ^ (uint64_t)n;
+    for (int i = 0; i < n; i++) {
+        h ^= w[i];
+        h *= 0xFF51AFD7ED558CCDull;
+        h ^= h >> 32;
+    }
+    return h ? h : 1;
+}
+
+/* the filed id of key w (borrowed), or NULL */
+static PyObject *sig_find(const uint64_t *w, int n, uint64_t h)
+{
+    for (uint64_t i = h & (SIG_SLOTS - 1);; i = (i + 1) & (SIG_SLOTS - 1)) {
+        SigEntry *e = &sig_table[i];
+        if (e->hash == 0)
+            return NULL;
+        if (e->hash == h && e->n == n && memcmp(e->w, w, (size_t)n * sizeof(uint64_t)) == 0)
+            return e->eid;
+    }
+}
+
+/* files key w -> eid, keeping inputs' dtypes and types alive; errors are cleared (the key is then not filed) */
+static void sig_file(PyObject *inputs, int tensors, const uint64_t *w, int n, uint64_t h, PyObject *eid)
+{
+    if (sig_filed >= SIG_SLOTS / 4 * 3)
+        return;
+    Py_ssize_t na = PyTuple_GET_SIZE(inputs);
+    for (Py_ssize_t i = 0; i < na; i++) {
+        PyObject *a = PyTuple_GET_ITEM(inputs, i);
+        PyObject *keep = (PyObject *)Py_TYPE(a);
+        if (tensors && IS_TENSOR(a))
+            keep = ((ArrayHead *)SLOT(a, data_off))->descr;
+        else if (!tensors && Py_TYPE(a) == Ndarray_T)
+            keep = ((ArrayHead *)a)->descr;
+        if (PyList_Append(sig_keep, keep) < 0) {
+            PyErr_Clear();
+            return;
+        }
+    }
+    uint64_t i = h & (SIG_SLOTS - 1);
+    while (sig_table[i].hash != 0)
+        i = (i + 1) & (SIG_SLOTS - 1);
+    SigEntry *e = &sig_table[i];
+    memcpy(e->w, w, (size_t)n * sizeof(uint64_t));
+    e->n = n;
+    Py_INCREF(eid);
+    e->eid = eid;
+    e->hash = h;
+    sig_filed++;
+}
+
+/* setup()'s check of NumPy's array struct on arrays it makes: 1 where ArrayHead reads it, else 0 (errors cleared) */
+static int probe_layout(void)
+{
+    static const char *shapes[] = {"(3, 5, 7)", "(11,)", "()", "(2, 0, 4, 6)"};
+    int ok = 1;
+    for (int s = 0; s < 4 && ok; s++) {
+        PyObject *shape = PyRun_String(shapes[s], Py_eval_input, PyEval_GetBuiltins(), PyEval_GetBuiltins());
+        PyObject *a = shape ? PyObject_CallMethod(Numpy, "empty", "Os", shape, s % 2 ? "float64" : "float32") : NULL;
+        PyObject *dt = a ? PyObject_GetAttr(a, s_dtype) : NULL;
+        PyObject *base = a ? PyObject_GetAttr(a, s_base) : NULL;
+        ok = dt != NULL && base != NULL && Py_TYPE(a) == Ndarray_T;
+        if (ok) {
+            ArrayHead *h = (ArrayHead *)a;
+            Py_ssize_t nd = PyTuple_GET_SIZE(shape);
+            ok = h->nd == nd && h->descr == dt && h->base == (base == Py_None ? NULL : base);
+            for (Py_ssize_t j = 0; ok && j < nd; j++)
+                ok = h->dimensions[j] == PyLong_AsSsize_t(PyTuple_GET_ITEM(shape, j));
+        }
+        Py_XDECREF(shape);
+        Py_XDECREF(a);
+        Py_XDECREF(dt);
+        Py_XDECREF(base);
+    }
+    PyErr_Clear();
+    return ok;
+}
+
+static int sig_setup(void)
+{
+#ifdef Py_GIL_DISABLED
+    sig_on = 0;
+    return 0;
+#else
+    sig_on = 0;
+    PyObject *d = Tensor_T->tp_dict ? PyDict_GetItemWithError(Tensor_T->tp_dict, s_data) : NULL;  /* borrowed */
+    if (d == NULL) {
+        PyErr_Clear();
+        return 0;
+    }
+    if (slot_offset(Tensor_T, "_data", &data_off) < 0) {
+        PyErr_Clear();
+        return 0;
+    }
+    Py_INCREF(d);
+    Py_XSETREF(data_descr, d);
+    if (sig_table == NULL) {
+        sig_table = PyMem_Calloc(SIG_SLOTS, sizeof(SigEntry));
+        if (sig_table == NULL)
+            return -1;
+    }
+    if (sig_keep == NULL && (sig_keep = PyList_New(0)) == NULL)
+        return -1;
+    sig_on = probe_layout();
+    return 0;
+#endif
+}
+
 /* The extra id of an op's inputs' signature (shapes_id / arrays_shapes_id): one dict lookup of the flat key,
  * the Python function on a new key or a tensor list (it builds the signature and files the key). */
-static PyObject *extra_of(OpHooks *h, PyObject *inputs, int tensors)
+static PyObject *extra_of_key(OpHooks *h, PyObject *inputs, int tensors)
 {
     PyObject *key = shapes_key(inputs, tensors);
     if (key == NULL)
@@ -614,6 +836,29 @@ static PyObject *extra_of(OpHooks *h, PyObject *inputs, int tensors)
     else
         Py_DECREF(key);
     return PyObject_CallOneArg(tensors ? h->shapes_id : h->arrays_id, inputs);
+}
+
+/* extra_of_key through the signature cache: a filed key's id, else extra_of_key's (filed for next time) */
+static PyObject *extra_of(OpHooks *h, PyObject *inputs, int tensors)
+{
+    uint64_t w[SIG_WORDS];
+    if (sig_dict == NULL && sig_on && PyDict_Check(h->shapes_ids)) {
+        Py_INCREF(h->shapes_ids);
+        sig_dict = h->shapes_ids;
+    }
+    int n = h->shapes_ids == sig_dict ? sig_words(inputs, tensors, w) : -1;
+    if (n < 0)
+        return extra_of_key(h, inputs, tensors);
+    uint64_t hash = sig_hash(w, n);
+    PyObject *eid = sig_find(w, n, hash);
+    if (eid != NULL) {
+        Py_INCREF(eid);
+        return eid;
+    }
+    eid = extra_of_key(h, inputs, tensors);
+    if (eid != NULL)
+        sig_file(inputs, tensors, w, n, hash, eid);
+    return eid;
 }
 
 static PyObject *get_name(PyObject *op) { return PyObject_GetAttr(op, s_name); }
@@ -1099,7 +1344,14 @@ static PyObject *mod_setup(PyObject *m, PyObject *args)
     Py_XSETREF(Generic_T, (PyTypeObject *)generic);
     Py_INCREF(numpy);
     Py_XSETREF(Numpy, numpy);
+    if (sig_setup() < 0)
+        return NULL;
     Py_RETURN_NONE;
+}
+
+static PyObject *mod_signature_cache(PyObject *m, PyObject *unused)
+{
+    return Py_BuildValue("{sOsi}", "on", sig_on ? Py_True : Py_False, "filed", sig_filed);
 }
 
 static PyObject *mod_perf_counter_ns(PyObject *m, PyObject *unused) { return PyLong_FromLongLong(now_ns()); }
@@ -1153,6 +1405,8 @@ static PyObject *mod_frames_key(PyObject *m, PyObject *arg)
 
 static PyMethodDef module_methods[] = {
     {"setup", mod_setup, METH_VARARGS, "setup(Tensor, ndarray, generic, numpy): the types the hooks test against."},
+    {"signature_cache", mod_signature_cache, METH_NOARGS,
+     "{'on': whether the signature cache runs (NumPy's array struct as expected), 'filed': keys filed}"},
     {"perf_counter_ns", mod_perf_counter_ns, METH_NOARGS, "The records' clock (time.perf_counter_ns's)."},
     {"native_id", mod_native_id, METH_NOARGS, "The records' thread id (threading.get_native_id's), cached."},
     {"frames_key", mod_frames_key, METH_O, "frames_key(skip): Recorder._stack's key of the Python stack."},

@@ -330,3 +330,45 @@ def test_free_records_are_sane_under_the_debug_allocator():
     env = {**os.environ, "PYTHONMALLOC": "debug", "PYTHONPATH": root}
     r = subprocess.run([sys.executable, "-c", code], cwd=root, env=env, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0 and r.stdout.startswith("ok"), r.stderr[-3000:]
+
+
+def _signatures():
+    """Ops whose inputs differ only where a signature key may confuse them: dtype alone, shape order, a
+    dimension's count, a number's type, a list argument against a tensor list, a Parameter, a 0-d tensor, a
+    view, an empty tensor; forward (keys of tensors) and backward under a detailed profile (keys of arrays)."""
+    a32, a64 = tl.ones(2, 3), tl.ones(2, 3, dtype=tl.float64)
+    b, c = tl.ones(3, 2), tl.ones(6)
+    p = tl.nn.Parameter(tl.ones(2, 3))
+    z, e = tl.tensor(2.0), tl.ones(0, 3)
+    w = tl.ones(3, 3, requires_grad=True)
+    a32 + a32, a64 + a64, a32 + a64, b.t() + a32, c.view(2, 3) + a32, c.view((2, 3)) + a32
+    a32 + 1, a32 + 1.0, a32 + True, p * a32, a32 * p, z * a32, a32 * z, e + e
+    tl.cat([a32, a32]), tl.cat((a32, a32)), tl.cat([a32, b.t()]), a32.sum(0), a32.sum((0, 1)), a32.sum([0, 1])
+    a32[:, ::2] + tl.ones(2, 2), a32.int() + a32.int(), a32.reshape(3, 2) @ a32
+    (a32 @ w).sum().backward()
+    (a64 @ w.double()).sum().backward()
+    (b.t() @ w * z).sum().backward()
+
+
+@pytest.mark.skipif(not NATIVE, reason="the C recorders are not built here (see the first test)")
+def test_the_signature_cache_keeps_every_signature_apart(monkeypatch):
+    """profiler/_crecord.c files each op's inputs' key (shapes, dtypes, argument types) as machine words read
+    off NumPy's array struct: every event's Input Dims and types are still the Python recorder's, in a first
+    round (keys filed) and a second (keys found)."""
+    from profiler import _crecord
+    assert _crecord.signature_cache()["on"]         # NumPy's array struct read as expected
+    _signatures()
+
+    def rows():
+        with profiler.profile(record_shapes=True, profile_memory=True) as prof:
+            _signatures()
+        return [(e.name, e.input_shapes, e.input_dtypes) for e in prof.events()]
+    first = rows()
+    filed = _crecord.signature_cache()["filed"]
+    second = rows()
+    assert _crecord.signature_cache()["filed"] == filed and filed > 0     # the second round found every key
+    _python_only(monkeypatch)
+    python = rows()
+    assert first == python and second == python
+    assert ("aten::add", [[2, 3], [2, 3]], ["float", "double"]) in python
+    assert ("aten::add", [[2, 3], []], ["float", "Scalar"]) in python
