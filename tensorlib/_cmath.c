@@ -690,6 +690,68 @@ static PyObject *mod_layer_norm_rows_backward(PyObject *self, PyObject *const *a
     Py_RETURN_NONE;
 }
 
+/* ---- addcmul_ / addcdiv_ in one pass (tensorlib/ops/optim_ops.py's in-place kernels) --------------------------
+ * a = a + (t1 * value) * t2, or a + (t1 * value) / t2: NumPy's three passes (t1 * value into a temporary, times or
+ * over t2, added to a) in their order and rounding (no FMA), one element at a time, without the temporary. On
+ * large arrays (an optimizer's moments) the three passes and the temporary's fresh pages cost three times this
+ * loop's one (1.2M float32: 960 -> 330 µs). value is the operands' dtype (NumPy's weak Python scalar). */
+#define ADDC_LOOP(T)                                                                                                  \
+    __attribute__((optimize("O3", "fp-contract=off"))) static void addc_##T(T *a, const T *t1, const T *t2, T v,      \
+                                                                           Py_ssize_t n, int div)                   \
+    {                                                                                                                 \
+        if (div)                                                                                                      \
+            for (Py_ssize_t i = 0; i < n; i++) {                                                                      \
+                T r = t1[i] * v;                                                                                      \
+                r = r / t2[i];                                                                                        \
+                a[i] = a[i] + r;                                                                                      \
+            }                                                                                                         \
+        else                                                                                                          \
+            for (Py_ssize_t i = 0; i < n; i++) {                                                                      \
+                T r = t1[i] * v;                                                                                      \
+                r = r * t2[i];                                                                                        \
+                a[i] = a[i] + r;                                                                                      \
+            }                                                                                                         \
+    }
+ADDC_LOOP(float)
+ADDC_LOOP(double)
+
+/* addc_(a, t1, t2, value, div): C-contiguous buffers of one float dtype and length, a writable; each of t1 and t2
+ * either a itself or apart from it (no partial overlap) */
+static PyObject *mod_addc_(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 5) {
+        PyErr_SetString(PyExc_TypeError, "addc_(a, t1, t2, value, div)");
+        return NULL;
+    }
+    double v = PyFloat_AsDouble(args[3]);
+    int div = PyObject_IsTrue(args[4]);
+    if ((v == -1.0 && PyErr_Occurred()) || div < 0)
+        return NULL;
+    Py_buffer bf[3];
+    int isd;
+    if (get_buffers(args, 3, bf, "000", "100", &isd) < 0)
+        return NULL;
+    Py_ssize_t len = bf[0].len;
+    int bad = bf[1].len != len || bf[2].len != len;
+    for (int i = 1; i < 3 && !bad; i++) {
+        char *a = bf[0].buf, *t = bf[i].buf;
+        bad = t != a && t < a + len && a < t + len;
+    }
+    if (bad) {
+        release_buffers(bf, 3);
+        PyErr_SetString(PyExc_ValueError, "addc_: buffers of one length, each operand a itself or apart from it");
+        return NULL;
+    }
+    Py_BEGIN_ALLOW_THREADS
+    if (isd)
+        addc_double(bf[0].buf, bf[1].buf, bf[2].buf, v, len / 8, div);
+    else
+        addc_float(bf[0].buf, bf[1].buf, bf[2].buf, (float)v, len / 4, div);
+    Py_END_ALLOW_THREADS
+    release_buffers(bf, 3);
+    Py_RETURN_NONE;
+}
+
 static PyObject *mod_available(PyObject *self, PyObject *unused)
 {
     return PyBool_FromLong(use_avx2);
@@ -699,6 +761,8 @@ static PyMethodDef module_methods[] = {
     {"exp_f32", (PyCFunction)(void (*)(void))mod_exp_f32, METH_FASTCALL, "exp_f32(x, out): out = exp(x), float32"},
     {"tanh_f32", (PyCFunction)(void (*)(void))mod_tanh_f32, METH_FASTCALL, "tanh_f32(x, out): out = tanh(x), float32"},
     {"available", mod_available, METH_NOARGS, "whether the AVX2 path runs on this CPU"},
+    {"addc_", (PyCFunction)(void (*)(void))mod_addc_, METH_FASTCALL,
+     "addc_(a, t1, t2, value, div): a += t1 * value * t2 (div: / t2) in one pass, float32 or float64"},
     {"gelu_f32", (PyCFunction)(void (*)(void))mod_gelu_f32, METH_FASTCALL,
      "gelu_f32(x, out, px, qx, clip): out = x * normal_cdf32(x), float32"},
     {"gelu_backward_f32", (PyCFunction)(void (*)(void))mod_gelu_backward_f32, METH_FASTCALL,

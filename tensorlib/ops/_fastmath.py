@@ -16,7 +16,7 @@ import numpy as np
 
 from .._native import load
 
-__all__ = ["exp", "tanh", "gelu", "gelu_backward", "layer_norm", "layer_norm_backward", "lstm_step",
+__all__ = ["exp", "tanh", "addc_", "gelu", "gelu_backward", "layer_norm", "layer_norm_backward", "lstm_step",
            "lstm_step_backward", "MIN_SIZE", "LN_MAX", "FAST"]
 
 _M = load("tensorlib._cmath")
@@ -51,6 +51,30 @@ def tanh(x, out=None):
 
 _EXP = _M.exp_f32 if _M is not None else None
 _TANH = _M.tanh_f32 if _M is not None else None
+
+
+_ADDC = _M.addc_ if _M is not None else None
+_ADDC_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def addc_(a, t1, t2, value, div) -> bool:
+    """`a += t1 * value * t2` (div: `/ t2`) in one pass by tensorlib/_cmath.c's loop: NumPy's three passes'
+    values (t1 * value, then times or over t2, then added to a; no FMA) without their temporary. True where it
+    ran: NumPy arrays of float32 or float64 with one dtype and shape (the caller checks those), C-contiguous, of
+    at least MIN_SIZE elements, `value` a float or an int below 2**24 (the dtype's own value), t1 and t2 each a
+    itself or apart from it; else False, and the caller runs NumPy's passes."""
+    if _ADDC is None or a.size < MIN_SIZE or a.dtype not in _ADDC_DTYPES:
+        return False
+    tv = type(value)
+    if not (tv is float or (tv is int and -(1 << 24) < value < (1 << 24))):
+        return False
+    if not (a.flags.c_contiguous and a.flags.writeable and t1.flags.c_contiguous and t2.flags.c_contiguous):
+        return False
+    try:
+        _ADDC(a, t1, t2, value, div)
+    except ValueError:      # an operand overlapping a in part
+        return False
+    return True
 
 
 _LN = _M.layer_norm_rows if _M is not None else None

@@ -46,8 +46,16 @@ def sigmoid_of_negated(xp, e):
     return xp.reciprocal(e, out=e)
 
 
+def _sigmoid_into(xp, a):
+    """sigmoid_'s kernel on a float or complex `a`: _sigmoid_k's formula over `a` itself where it runs in place."""
+    if a.ndim and a.dtype.char in "fd":
+        sigmoid_of_negated(xp, xp.negative(a, out=a))
+    else:
+        a[...] = _sigmoid_k(xp, a)
+
+
 SIGMOID = unary("sigmoid", _sigmoid_k, lambda ctx, g: (g * (y := ctx.saved_output) * (1 - y),), save="o",
-                inplace=True)
+                inplace=True, into=_sigmoid_into)
 sigmoid = SIGMOID.function
 
 

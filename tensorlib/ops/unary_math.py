@@ -99,13 +99,14 @@ public(lambda self: self, name="__pos__", function=False, method=True)
 RECIPROCAL = unary("reciprocal", lambda xp, a: xp.reciprocal(_f(xp, a)),
                    lambda ctx, g: (neg(g) * (y := ctx.saved_output) * y,), save="o", amp="fp32")
 EXP = unary("exp", lambda xp, a: fast_exp(_f(xp, a)) if xp is np else xp.exp(_f(xp, a)),
-            lambda ctx, g: (g * ctx.saved_output,), save="o", amp="fp32", inplace=True)
+            lambda ctx, g: (g * ctx.saved_output,), save="o", amp="fp32", inplace=True,
+            into=lambda xp, a: fast_exp(a, out=a) if xp is np else xp.exp(a, out=a))
 EXP2 = unary("exp2", lambda xp, a: xp.exp2(_f(xp, a)), lambda ctx, g: (g * ctx.saved_output * math.log(2),),
              save="o")
 EXPM1 = unary("expm1", lambda xp, a: xp.expm1(_f(xp, a)), lambda ctx, g: (g * (ctx.saved_output + 1),), save="o",
               amp="fp32")
 LOG = unary("log", lambda xp, a: xp.log(_f(xp, a)), lambda ctx, g: (g / ctx.saved_inputs[0],), amp="fp32",
-            inplace=True)
+            inplace=True, into=lambda xp, a: xp.log(a, out=a))
 LOG1P = unary("log1p", lambda xp, a: xp.log1p(_f(xp, a)), lambda ctx, g: (g / (ctx.saved_inputs[0] + 1),),
               amp="fp32")
 LOG2 = unary("log2", lambda xp, a: xp.log2(_f(xp, a)), lambda ctx, g: (g / (ctx.saved_inputs[0] * math.log(2)),),
@@ -113,7 +114,7 @@ LOG2 = unary("log2", lambda xp, a: xp.log2(_f(xp, a)), lambda ctx, g: (g / (ctx.
 LOG10 = unary("log10", lambda xp, a: xp.log10(_f(xp, a)),
               lambda ctx, g: (g / (ctx.saved_inputs[0] * math.log(10)),), amp="fp32")
 SQRT = unary("sqrt", lambda xp, a: xp.sqrt(_f(xp, a)), lambda ctx, g: (g / (ctx.saved_output * 2),), save="o",
-             inplace=True)
+             inplace=True, into=lambda xp, a: xp.sqrt(a, out=a))
 RSQRT = unary("rsqrt", lambda xp, a: 1 / xp.sqrt(_f(xp, a)),
               lambda ctx, g: (g * ctx.saved_output ** 3 * -0.5,), save="o", amp="fp32")
 reciprocal, exp, exp2, expm1 = RECIPROCAL.function, EXP.function, EXP2.function, EXPM1.function
@@ -134,7 +135,8 @@ COS = unary("cos", lambda xp, a: xp.cos(_f(xp, a)), lambda ctx, g: (neg(g) * sin
 TAN = unary("tan", lambda xp, a: xp.tan(_f(xp, a)), lambda ctx, g: (g * (1 + (y := ctx.saved_output) * y),),
             save="o")
 TANH = unary("tanh", lambda xp, a: fast_tanh(_f(xp, a)) if xp is np else xp.tanh(_f(xp, a)),
-             lambda ctx, g: (g * (1 - (y := ctx.saved_output) * y),), save="o", inplace=True)
+             lambda ctx, g: (g * (1 - (y := ctx.saved_output) * y),), save="o", inplace=True,
+             into=lambda xp, a: fast_tanh(a, out=a) if xp is np else xp.tanh(a, out=a))
 
 
 def _tanh_bwd_arrays(ctx, g, k=QUIET):

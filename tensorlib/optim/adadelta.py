@@ -7,8 +7,8 @@ from ..dispatch import op_named
 from ..ops.arithmetic import ADD, ADD_, DIV_, MUL_
 from ..ops.creation import zeros_like
 from ..ops.optim_ops import ADDCMUL_
-from ._common import (check_lr, check_range, count_step, gradient, loop_ops, lr_value, multi_tensor_ok, scalar_tensor,
-                      weight_decayed)
+from ._common import (addc, check_lr, check_range, count_step, gradient, loop_ops, lr_value, multi_tensor_ok,
+                      scalar_tensor, weight_decayed)
 from .optimizer import Optimizer
 
 __all__ = ["Adadelta"]
@@ -107,9 +107,7 @@ class Adadelta(Optimizer):
                 g = g + wd * x
             v, u = state["square_avg"]._data, state["acc_delta"]._data
             v *= rho
-            t = np.multiply(g, c)
-            t *= g
-            v += t
+            t = addc(v, g, g, c)                            # square_avg.addcmul_(grad, grad, value=c)
             std = v + eps
             np.sqrt(std, out=std)
             delta = u + eps
@@ -117,9 +115,7 @@ class Adadelta(Optimizer):
             delta /= std
             delta *= g
             u *= rho
-            np.multiply(delta, c, out=t)
-            t *= delta
-            u += t
+            addc(u, delta, delta, c, t)                     # acc_delta.addcmul_(delta, delta, value=c)
             ADD_.kernel(np, x, delta, -lr)                  # p.add_(delta, alpha=-lr): add_'s kernel (its axpy)
             for t_ in (p, state["step"], state["square_avg"], state["acc_delta"]):
                 t_._version += 1

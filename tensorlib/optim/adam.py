@@ -10,8 +10,8 @@ from .._state import set_grad_mode
 from ..ops.arithmetic import ADD_, DIV, MAXIMUM
 from ..ops.optim_ops import ADDCDIV_
 from ..ops.unary_math import SQRT
-from ._common import (adam_moments, check_betas, check_fused, check_lr, check_range, count_step, decayed, gradient,
-                      loop_ops, lr_value, multi_tensor_ok, scalar_tensor, step_value)
+from ._common import (adam_moments, addc, check_betas, check_fused, check_lr, check_range, count_step, decayed,
+                      gradient, loop_ops, lr_value, multi_tensor_ok, scalar_tensor, step_value)
 from .optimizer import Optimizer
 
 __all__ = ["Adam", "AdamW"]
@@ -152,9 +152,7 @@ class Adam(Optimizer):
         for st, g, t in zip(states, grads, tmps):
             v = st["exp_avg_sq"]._data
             v *= beta2
-            np.multiply(g, 1 - beta2, out=t)                # addcmul_: v += (1 - beta2) * g * g
-            t *= g
-            v += t
+            addc(v, g, g, 1 - beta2, t)                     # addcmul_: v += (1 - beta2) * g * g
         for (p, _), st, x, t in zip(pairs, states, params, tmps):
             step = float(st["step"]._data)
             step_size = lr / (1 - beta1 ** step)
@@ -168,9 +166,7 @@ class Adam(Optimizer):
             denom = np.sqrt(v)
             denom /= bias_correction2_sqrt
             denom += eps
-            np.multiply(st["exp_avg"]._data, -step_size, out=t)     # addcdiv_: x += -step_size * m / denom
-            t /= denom
-            x += t
+            addc(x, st["exp_avg"]._data, denom, -step_size, t, div=True)  # addcdiv_: x += -step_size * m / denom
             p._version += 1
             st["exp_avg"]._version += 1
             st["exp_avg_sq"]._version += 2                 # mul_, addcmul_

@@ -320,3 +320,74 @@ def test_lstm_step_loops_match_numpys_loop(L, N, H, reverse, dtype, monkeypatch)
     for got, want in zip(back, ref_back):
         for a, r in zip(got, want):
             assert a.shape == r.shape and a.dtype == r.dtype and np.array_equal(a, r)
+
+
+def _addc_numpy(a, t1, t2, value, div):
+    """addcmul_'s (addcdiv_'s) three NumPy passes, the reference the one-pass loop must equal to the bit."""
+    r = np.multiply(t1, value)
+    r = r / t2 if div else r * t2
+    return a + r
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("div", [False, True], ids=["addcmul_", "addcdiv_"])
+def test_addc_in_one_pass_gives_numpy_three_passes_bit_for_bit(dtype, div):
+    from tensorlib.ops.optim_ops import ADDCDIV_, ADDCMUL_
+    op = ADDCDIV_ if div else ADDCMUL_
+    rng = np.random.default_rng(3)
+    n = _fastmath.MIN_SIZE * 3 + 5
+    ran = []
+    for value in (0.1, -3.7e-5, 1, 7, 1e30, -2.5):
+        a, t1 = rng.standard_normal(n).astype(dtype), rng.standard_normal(n).astype(dtype)
+        t2 = (rng.random(n) + 0.05).astype(dtype)
+        t2[:3] = (0.0, np.inf, np.nan)
+        with np.errstate(all="ignore"):
+            want = _addc_numpy(a, t1, t2, value, div)
+            got = a.copy()
+            ran.append(_fastmath.addc_(got, t1, t2, value, div))
+            np.testing.assert_array_equal(got, want)
+            got = a.copy()
+            op.kernel(np, got, t1, t2, value=value)          # the kernel optimizers and Tensor.addcmul_ run
+            np.testing.assert_array_equal(got, want)
+            same = a.copy()                                  # a.addcmul_(a, a): each operand a itself
+            op.kernel(np, same, same, same, value=value)
+            np.testing.assert_array_equal(same, _addc_numpy(a, a, a, value, div))
+    assert all(ran) == (_fastmath._ADDC is not None)          # where the extension is built, the loop ran
+
+
+def test_addc_leaves_what_it_does_not_take_to_numpy():
+    """Small, strided, integer-valued beyond 2**24, NumPy-scalar-valued or partly overlapping operands: addc_ says
+    False (NumPy's passes run) and the kernel's values are still NumPy's."""
+    from tensorlib.ops.optim_ops import ADDCMUL_
+    n = _fastmath.MIN_SIZE * 2
+    a, t = np.ones(n, np.float32), np.full(n, 3.0, np.float32)
+    assert not _fastmath.addc_(a[:10], t[:10], t[:10], 0.5, False)
+    assert not _fastmath.addc_(np.ones(2 * n, np.float32)[::2], t, t, 0.5, False)
+    assert not _fastmath.addc_(a, t, t, 1 << 30, False)
+    assert not _fastmath.addc_(a, t, t, np.float64(0.5), False)
+    assert not _fastmath.addc_(a.astype(np.float16), t.astype(np.float16), t.astype(np.float16), 0.5, False)
+    buf = np.arange(n + 8, dtype=np.float32)
+    a2, shifted = buf[:n], buf[8:]                             # t1 overlaps a, shifted by 8 elements
+    want = _addc_numpy(a2, shifted, shifted, 0.5, False)
+    assert not _fastmath.addc_(a2, shifted, shifted, 0.5, False)
+    ADDCMUL_.kernel(np, a2, shifted.copy(), shifted.copy(), value=0.5)
+    np.testing.assert_array_equal(a2, want)
+
+
+@pytest.mark.parametrize("name", ["sqrt", "exp", "log", "tanh", "sigmoid"])
+@pytest.mark.parametrize("dtype", ["float32", "float64", "float16", "complex64"])
+def test_in_place_unary_ops_written_straight_into_their_input_equal_the_out_of_place_ones(name, dtype):
+    """sqrt_, exp_, log_, tanh_ and sigmoid_ write a float or complex tensor's result into it (ops._define's
+    `into`): the out-of-place op's values to the bit, for 0-d, small, large (the AVX2 loops'), non-contiguous
+    tensors."""
+    rng = np.random.default_rng(5)
+    for shape in ((), (7,), (3, _fastmath.MIN_SIZE), (64, 80)):
+        x = tl.tensor((rng.random(shape) + 0.25).astype(np.float32)).to(getattr(tl, dtype))
+        for t in ((x, x.t()) if len(shape) == 2 else (x,)):
+            if name == "sigmoid" and dtype == "complex64":
+                continue
+            want = getattr(t, name)()
+            got = t.clone() if t.is_contiguous() else t.t().clone().t()   # the same strides as t
+            assert got.is_contiguous() == t.is_contiguous()
+            assert getattr(got, name + "_")() is got
+            np.testing.assert_array_equal(got.numpy(), want.numpy())
