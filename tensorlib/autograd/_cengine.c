@@ -30,7 +30,7 @@ static PyObject *s_tensor_hooks, *s_retained, *s_node_hooks, *s_quiet_backward, 
     *s_trace, *s_ctx_data, *s_grad, *s_base, *s_grad_fn, *s_requires_grad, *s_flags, *s_writeable, *s_nbase,
     *s_version, *s_phase, *s_seq, *s_backward, *s_forward, *s_range_pair, *s_name, *s_node_name, *s_node_name_of,
     *s_node_name_dim, *s_sink_formulas, *s_grad_enabled, *s_sink_backward, *s_acc_region,
-    *s_run_recorded, *s_op_at, *s_add, *s_tensor_of;
+    *s_run_recorded, *s_op_at, *s_add, *s_tensor_of, *s_detach, *s_mark_view, *s_detached, *s_view;
 static PyObject *minus_one;     /* the seq of AccumulateGrad's backward work: linked to no forward op */
 static Py_ssize_t off_op, off_seq, off_edges, off_inputs, off_versions, off_out_data, off_out_refs, off_in_meta,
     off_out_meta, off_ref, off_data;
@@ -580,37 +580,48 @@ fail:
     goto done;
 }
 
-/* _store_grad's commonest case, in a quiet pass: the leaf has no .grad yet and the gradient is a plain tensor the
- * loop alone holds (its only reference is the caller's), of a writeable NumPy array no one else was handed whose
- * memory is its own or a view's of a buffer nothing else holds: .grad is that tensor (AccumulateGrad's steal). 1 when done, 0 when not this
- * case (nothing changed), -1 on error */
-static int store_fast(PyObject *t, PyObject *g, PyObject *handed)
+/* Whether _store_grad would take gradient g's memory for leaf t rather than copy it: the leaf has no .grad yet and g
+ * is a plain tensor the loop alone holds (its only reference is the caller's), of a writeable NumPy array no one else
+ * was handed whose memory is its own or a view's of a buffer nothing else holds (engine._shared_view). *own is set
+ * where g itself may become the .grad (no base, no grad_fn, no requires_grad: AccumulateGrad's steal); else .grad is
+ * a detached view of its array. 1 when so, 0 when not this case, -1 on error */
+static int stealable(PyObject *t, PyObject *g, PyObject *handed, int *own)
 {
     if (Py_REFCNT(g) != 1 || Py_TYPE(g) != Tensor_T)
         return 0;
     PyObject *d = SLOT(g, off_data);
     if (d == NULL || Py_TYPE(d) != ndarray_T || !PySet_Check(handed))
         return 0;
-    PyObject *names[] = {s_grad, s_base, s_grad_fn};     /* t._grad, g._base, g._grad_fn: None */
-    PyObject *objs[] = {t, g, g};
-    for (int i = 0; i < 3; i++) {
-        PyObject *v = PyObject_GetAttr(objs[i], names[i]);
-        if (v == NULL)
-            return -1;
-        Py_DECREF(v);
-        if (v != Py_None)
-            return 0;
-    }
-    int r = attr_truth(g, s_requires_grad);
-    if (r != 0)
-        return r < 0 ? -1 : 0;
-    PyObject *base = PyObject_GetAttr(d, s_nbase);
-    if (base == NULL)
+    PyObject *v = PyObject_GetAttr(t, s_grad);
+    if (v == NULL)
         return -1;
-    /* a view (a transposed product): its memory is no one else's when its base's only holders are the view and
-     * the reference just taken (engine._shared_view, with g._base None) */
-    int shared = base != Py_None && Py_REFCNT(base) > 2;
+    Py_DECREF(v);
+    if (v != Py_None)
+        return 0;
+    PyObject *bt = PyObject_GetAttr(g, s_base), *fn = bt ? PyObject_GetAttr(g, s_grad_fn) : NULL;
+    int r = fn == NULL ? -1 : bt != Py_None || fn != Py_None ? 0 : attr_truth(g, s_requires_grad);
+    Py_XDECREF(fn);
+    if (r < 0) {
+        Py_XDECREF(bt);
+        return -1;
+    }
+    *own = r == 0;
+    PyObject *base = PyObject_GetAttr(d, s_nbase);
+    if (base == NULL) {
+        Py_DECREF(bt);
+        return -1;
+    }
+    /* a view (a transposed product): its memory is no one else's when its base's only holders are the view, the
+     * reference just taken and, where g's base tensor is held by g alone, that tensor's array slot */
+    int shared = 0;
+    if (base != Py_None) {
+        Py_ssize_t holders = Py_REFCNT(base) - 2;
+        if (bt != Py_None && Py_TYPE(bt) == Tensor_T && SLOT(bt, off_data) == base && Py_REFCNT(bt) == 2)
+            holders--;
+        shared = holders > 0;
+    }
     Py_DECREF(base);
+    Py_DECREF(bt);
     if (shared)
         return 0;
     PyObject *flags = PyObject_GetAttr(d, s_flags);
@@ -624,14 +635,78 @@ static int store_fast(PyObject *t, PyObject *g, PyObject *handed)
     if (id == NULL)
         return -1;
     r = PySet_Contains(handed, id);
-    if (r == 0 && (PyObject_SetAttr(t, s_grad, g) < 0 || PySet_Add(handed, id) < 0))
-        r = -1;
-    else if (r == 0)
-        r = 1;
-    else if (r == 1)
-        r = 0;
+    Py_DECREF(id);
+    return r < 0 ? -1 : !r;
+}
+
+/* leaf t's .grad set to v, whose array is marked handed out (_store_grad's handed.add); 0, or -1 on error */
+static int hand(PyObject *t, PyObject *v, PyObject *handed)
+{
+    PyObject *id = PyLong_FromVoidPtr(SLOT(v, off_data));
+    if (id == NULL)
+        return -1;
+    int r = PyObject_SetAttr(t, s_grad, v) < 0 || PySet_Add(handed, id) < 0 ? -1 : 0;
     Py_DECREF(id);
     return r;
+}
+
+static PyObject *sink_op(PyObject *name, PyObject **run);
+static PyObject *tensor_over(PyObject *r);
+
+/* leaf t's .grad a detached view of g's array: view (the array's view, new reference, stolen) as a tensor marked a
+ * view of g (mark_view) and detached, as _store_grad makes it. 1, or -1 on error */
+static int hand_view(PyObject *t, PyObject *g, PyObject *view, PyObject *handed)
+{
+    PyObject *mv = PyDict_GetItemWithError(dispatch_dict, s_mark_view);     /* borrowed */
+    if (mv == NULL) {
+        Py_XDECREF(view);
+        if (!PyErr_Occurred())
+            PyErr_SetString(PyExc_RuntimeError, "dispatch.mark_view is missing");
+        return -1;
+    }
+    if (view != NULL && Py_TYPE(view) != ndarray_T) {
+        PyErr_SetString(PyExc_TypeError, "a gradient's detached view is no NumPy array");
+        Py_CLEAR(view);
+    }
+    PyObject *v = tensor_over(view);
+    if (v == NULL)
+        return -1;
+    PyObject *b[] = {v, g};
+    PyObject *m = PyObject_Vectorcall(mv, b, 2, NULL);
+    int r = m == NULL || PyObject_SetAttr(v, s_detached, Py_True) < 0 || hand(t, v, handed) < 0 ? -1 : 1;
+    Py_XDECREF(m);
+    Py_DECREF(v);
+    return r;
+}
+
+/* _store_grad's commonest cases, in a quiet pass (stealable): .grad is g itself (AccumulateGrad's steal), or a
+ * detached view of its array. 1 when done, 0 when not this case (nothing changed), -1 on error */
+static int store_fast(PyObject *t, PyObject *g, PyObject *handed)
+{
+    int own, r = stealable(t, g, handed, &own);
+    if (r <= 0)
+        return r;
+    if (own)
+        return hand(t, g, handed) < 0 ? -1 : 1;
+    return hand_view(t, g, PyObject_CallMethodNoArgs(SLOT(g, off_data), s_view), handed);
+}
+
+/* The same cases in an observed pass where the sink formulas run (a default profile, or a detailed one taking ops on
+ * arrays): .grad is a detached view of g's array made by detach's kernel, run and recorded by dispatch.run_recorded
+ * inside the AccumulateGrad region observed_store opened, as _store_grad's sink branch makes it. 1 when done, 0 when
+ * not this case (nothing changed), -1 on error */
+static int observed_store_fast(PyObject *t, PyObject *g, PyObject *handed)
+{
+    int own, r = stealable(t, g, handed, &own);
+    if (r <= 0)
+        return r;
+    PyObject *rr, *detach = sink_op(s_detach, &rr);
+    if (detach == NULL)
+        return PyErr_Occurred() ? -1 : 0;
+    PyObject *a[] = {detach, SLOT(g, off_data)};
+    PyObject *view = PyObject_Vectorcall(rr, a, 2, NULL);
+    Py_DECREF(detach);
+    return hand_view(t, g, view, handed);
 }
 
 /* engine._accumulate's work in an observed pass for a leaf without tensor hooks or post-accumulate hooks: the phase
@@ -653,8 +728,13 @@ static PyObject *observed_store(PyObject *t, PyObject *g, PyObject *create_graph
             goto finish;
         }
     }
-    PyObject *a[] = {t, g, create_graph, handed, Py_False, loop_refs};
-    out = call(store_grad, a, 6);
+    int done = create_graph == Py_False ? observed_store_fast(t, g, handed) : 0;
+    if (done > 0)
+        out = Py_NewRef(Py_None);
+    else if (done == 0) {
+        PyObject *a[] = {t, g, create_graph, handed, Py_False, loop_refs};
+        out = call(store_grad, a, 6);
+    }
 finish:;
     PyObject *et, *ev, *tb;
     PyErr_Fetch(&et, &ev, &tb);
@@ -692,6 +772,25 @@ static PyObject *tensor_over(PyObject *r)
     return t;
 }
 
+/* Op `name` (new reference) and dispatch.run_recorded (*run, borrowed), where the sink formulas run (dispatch.
+ * _sink_formulas): the engine's own recorded ops. NULL without an error where they do not run, with one on error. */
+static PyObject *sink_op(PyObject *name, PyObject **run)
+{
+    PyObject *sinks = PyDict_GetItemWithError(dispatch_dict, s_sink_formulas);     /* borrowed */
+    int on = sinks != NULL ? truth(sinks) : (PyErr_Occurred() ? -1 : 0);
+    if (on <= 0)
+        return NULL;
+    PyObject *rr = PyDict_GetItemWithError(dispatch_dict, s_run_recorded);         /* borrowed */
+    PyObject *at = rr != NULL ? PyDict_GetItemWithError(dispatch_dict, s_op_at) : NULL;
+    if (at == NULL) {
+        if (!PyErr_Occurred())
+            PyErr_SetString(PyExc_RuntimeError, "dispatch.run_recorded or op_at is missing");
+        return NULL;
+    }
+    *run = rr;
+    return PyObject_CallOneArg(at, name);
+}
+
 /* 1 when x and g are tensors of ours over NumPy arrays of one shape and dtype, 0 when not, -1 on error */
 static int same_arrays(PyObject *x, PyObject *g)
 {
@@ -725,18 +824,7 @@ static PyObject *sum_fast(PyObject *node, PyObject *x, PyObject *g, int quiet)
     PyObject *xd = SLOT(x, off_data), *gd = SLOT(g, off_data);
     if (quiet)
         return tensor_over(PyNumber_Add(xd, gd));
-    PyObject *sinks = PyDict_GetItemWithError(dispatch_dict, s_sink_formulas);     /* borrowed */
-    int on = sinks != NULL ? truth(sinks) : (PyErr_Occurred() ? -1 : 0);
-    if (on <= 0)
-        return NULL;
-    PyObject *rr = PyDict_GetItemWithError(dispatch_dict, s_run_recorded);         /* borrowed */
-    PyObject *at = rr != NULL ? PyDict_GetItemWithError(dispatch_dict, s_op_at) : NULL;
-    if (at == NULL) {
-        if (!PyErr_Occurred())
-            PyErr_SetString(PyExc_RuntimeError, "dispatch.run_recorded or op_at is missing");
-        return NULL;
-    }
-    PyObject *add = PyObject_CallOneArg(at, s_add);
+    PyObject *rr, *add = sink_op(s_add, &rr);
     if (add == NULL)
         return NULL;
     PyObject *seq = SLOT(node, off_seq), *r = NULL;
@@ -1270,7 +1358,8 @@ PyMODINIT_FUNC PyInit__cengine(void)
                  {&s_node_name_of, "node_name_of"}, {&s_node_name_dim, "node_name_dim"},
                  {&s_sink_formulas, "_sink_formulas"}, {&s_grad_enabled, "grad_enabled"}, {&s_sink_backward, "sink_backward"},
                  {&s_acc_region, "tensorlib::autograd::AccumulateGrad"}, {&s_run_recorded, "run_recorded"},
-                 {&s_op_at, "op_at"}, {&s_add, "add"}, {&s_tensor_of, "tensor_of"}};
+                 {&s_op_at, "op_at"}, {&s_add, "add"}, {&s_tensor_of, "tensor_of"}, {&s_detach, "detach"},
+                 {&s_mark_view, "mark_view"}, {&s_detached, "_detached"}, {&s_view, "view"}};
     if ((minus_one = PyLong_FromLong(-1)) == NULL)
         return NULL;
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)

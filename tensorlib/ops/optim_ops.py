@@ -9,7 +9,7 @@ float32 results agree with torch's to a few ulps rather than bit for bit.
 from __future__ import annotations
 
 from .. import _blas, _dtype as D
-from ._fastmath import addc_
+from ._fastmath import MIN_SIZE as _ADDC_MIN, addc_
 from .broadcast import sum_to
 from ._define import Tensor, dispatch, np, op, public
 
@@ -111,7 +111,7 @@ def _same(a, o):
 def _addcmul_(xp, a, t1, t2, value=1):
     if not (_same(a, t1) and (t2 is t1 or _same(a, t2))):
         return _store(xp, a, ADDCMUL.kernel(xp, a, t1, t2, value))
-    if xp is np and addc_(a, t1, t2, value, False):     # the three passes below in one (large arrays)
+    if xp is np and a.size >= _ADDC_MIN and addc_(a, t1, t2, value, False):   # the passes below in one pass
         return None
     r = xp.multiply(t1, value)
     xp.multiply(r, t2, out=r)
@@ -121,7 +121,7 @@ def _addcmul_(xp, a, t1, t2, value=1):
 def _addcdiv_(xp, a, t1, t2, value=1):
     if not (_same(a, t1) and (t2 is t1 or _same(a, t2))):
         return _store(xp, a, ADDCDIV.kernel(xp, a, t1, t2, value))
-    if xp is np and addc_(a, t1, t2, value, True):
+    if xp is np and a.size >= _ADDC_MIN and addc_(a, t1, t2, value, True):
         return None
     r = xp.multiply(t1, value)
     xp.divide(r, t2, out=r)

@@ -24,7 +24,6 @@ from .. import _hooks as _H
 from .. import dispatch as _D
 from .._graph import quiet_run
 from .._tensor import Tensor
-from ..ops._fastmath import addc_
 from ..ops.arithmetic import ADD, ADD_, MUL_
 from ..ops.optim_ops import ADDCMUL_, LERP_
 from ..ops.unary_math import NEG
@@ -226,25 +225,6 @@ def adam_moments(ops: Loop, g, exp_avg, exp_avg_sq, beta1, beta2):
     run(ADDCMUL_, v, g, g) if c == 1 else run(ADDCMUL_, v, g, g, value=c)
     ops.wrote(exp_avg, exp_avg_sq, exp_avg_sq)
     return m, v
-
-
-def addc(a, t1, t2, value, t=None, div=False):
-    """`a += value * t1 * t2` (div: `/ t2`) on NumPy arrays of one shape and dtype, as addcmul_'s (addcdiv_'s)
-    kernel computes it: in one pass where tensorlib._cmath's loop runs (ops._fastmath.addc_), else NumPy's three
-    passes through the scratch array `t` (made when None). The multi-tensor steps' form; returns the scratch
-    array for the next call (None while none was needed)."""
-    if addc_(a, t1, t2, value, div):
-        return t
-    if t is None:
-        t = np.multiply(t1, value)
-    else:
-        np.multiply(t1, value, out=t)
-    if div:
-        t /= t2
-    else:
-        t *= t2
-    a += t
-    return t
 
 
 def _arrays_ok(pairs):

@@ -5,9 +5,10 @@ import numpy as np
 
 from ..dispatch import op_named
 from ..ops.arithmetic import ADD, ADD_, DIV_, MUL_
+from ..ops._fastmath import MIN_SIZE as ADDC_MIN, addc_
 from ..ops.creation import zeros_like
 from ..ops.optim_ops import ADDCMUL_
-from ._common import (addc, check_lr, check_range, count_step, gradient, loop_ops, lr_value, multi_tensor_ok,
+from ._common import (check_lr, check_range, count_step, gradient, loop_ops, lr_value, multi_tensor_ok,
                       scalar_tensor, weight_decayed)
 from .optimizer import Optimizer
 
@@ -107,7 +108,11 @@ class Adadelta(Optimizer):
                 g = g + wd * x
             v, u = state["square_avg"]._data, state["acc_delta"]._data
             v *= rho
-            t = addc(v, g, g, c)                            # square_avg.addcmul_(grad, grad, value=c)
+            t = None                                        # square_avg.addcmul_(grad, grad, value=c): one pass
+            if v.size < ADDC_MIN or not addc_(v, g, g, c, False):    # on a large array, else three
+                t = np.multiply(g, c)
+                t *= g
+                v += t
             std = v + eps
             np.sqrt(std, out=std)
             delta = u + eps
@@ -115,7 +120,10 @@ class Adadelta(Optimizer):
             delta /= std
             delta *= g
             u *= rho
-            addc(u, delta, delta, c, t)                     # acc_delta.addcmul_(delta, delta, value=c)
+            if t is not None or not addc_(u, delta, delta, c, False):   # acc_delta.addcmul_(delta, delta, c)
+                t = np.multiply(delta, c, out=t)
+                t *= delta
+                u += t
             ADD_.kernel(np, x, delta, -lr)                  # p.add_(delta, alpha=-lr): add_'s kernel (its axpy)
             for t_ in (p, state["step"], state["square_avg"], state["acc_delta"]):
                 t_._version += 1

@@ -4,13 +4,14 @@ from __future__ import annotations
 import numpy as np
 
 from .. import _blas
+from ..ops._fastmath import MIN_SIZE as ADDC_MIN, addc_
 from ..ops.creation import zeros_like
 from ..ops.misc import COPY_
 from .._state import set_grad_mode
 from ..ops.arithmetic import ADD_, DIV, MAXIMUM
 from ..ops.optim_ops import ADDCDIV_
 from ..ops.unary_math import SQRT
-from ._common import (adam_moments, addc, check_betas, check_fused, check_lr, check_range, count_step, decayed,
+from ._common import (adam_moments, check_betas, check_fused, check_lr, check_range, count_step, decayed,
                       gradient, loop_ops, lr_value, multi_tensor_ok, scalar_tensor, step_value)
 from .optimizer import Optimizer
 
@@ -152,7 +153,10 @@ class Adam(Optimizer):
         for st, g, t in zip(states, grads, tmps):
             v = st["exp_avg_sq"]._data
             v *= beta2
-            addc(v, g, g, 1 - beta2, t)                     # addcmul_: v += (1 - beta2) * g * g
+            if v.size < ADDC_MIN or not addc_(v, g, g, 1 - beta2, False):     # one pass on a large array, else
+                np.multiply(g, 1 - beta2, out=t)            # addcmul_: v += (1 - beta2) * g * g
+                t *= g
+                v += t
         for (p, _), st, x, t in zip(pairs, states, params, tmps):
             step = float(st["step"]._data)
             step_size = lr / (1 - beta1 ** step)
@@ -166,7 +170,11 @@ class Adam(Optimizer):
             denom = np.sqrt(v)
             denom /= bias_correction2_sqrt
             denom += eps
-            addc(x, st["exp_avg"]._data, denom, -step_size, t, div=True)  # addcdiv_: x += -step_size * m / denom
+            m = st["exp_avg"]._data
+            if x.size < ADDC_MIN or not addc_(x, m, denom, -step_size, True):
+                np.multiply(m, -step_size, out=t)           # addcdiv_: x += -step_size * m / denom
+                t /= denom
+                x += t
             p._version += 1
             st["exp_avg"]._version += 1
             st["exp_avg_sq"]._version += 2                 # mul_, addcmul_

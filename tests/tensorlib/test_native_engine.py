@@ -316,8 +316,9 @@ def test_deps_counts_as_the_python_walk():
 
 
 def test_a_profiled_backward_steals_and_copies_as_the_python_loop(monkeypatch):
-    """An observed pass's AccumulateGrad (the C loop's region and phase around _store_grad): the same .grad values,
-    and the same steal-or-copy choice, as the Python loop's _accumulate."""
+    """An observed pass's AccumulateGrad (the C loop's region and phase around _store_grad, and its steal of a
+    gradient the loop alone holds: detach's kernel recorded, the .grad marked a view of the gradient): the same
+    .grad values, steal-or-copy choice, view marks and events as the Python loop's _accumulate."""
     from profiler import profile, ProfilerActivity
 
     def run():
@@ -330,11 +331,13 @@ def test_a_profiled_backward_steals_and_copies_as_the_python_loop(monkeypatch):
         y.register_hook(lambda g: kept.append(g))      # b's gradient is a sum of a held one; a's is a product
         with profile(activities=[ProfilerActivity.CPU]) as prof:
             ((y @ c).exp().sum() + (c.t() * 2).sum()).backward()
-        names = [e.name for e in prof.events() if "AccumulateGrad" in e.name]
-        return _grads([a, b, c], [k._data for k in kept]), names
+        names = [e.name for e in prof.events()]
+        marks = [(t.grad._base is not None, bool(getattr(t.grad, "_detached", False))) for t in (a, b, c)]
+        return _grads([a, b, c], [k._data for k in kept]), names, marks
 
     native = run()
     assert native[1].count("torch::autograd::AccumulateGrad") == 3
+    assert native[1].count("aten::detach") >= 2 and (True, True) in native[2]   # steals: detached views
     _python_loop(monkeypatch)
     assert run() == native
 
@@ -384,5 +387,44 @@ def test_two_gradients_of_one_output_sum_as_the_python_loop(shape, dtype, profil
     assert native[0][0] is not None and native[0][0][2] == shape
     if profiled:       # (the forward ran before the profile: its add is the backward's sum)
         assert [n for n, _ in native[1]].count("aten::add") == 1
+    _python_loop(monkeypatch)
+    assert run() == native
+
+
+@pytest.mark.parametrize("profiled", [False, True], ids=["quiet", "profiled"])
+def test_leaf_stores_of_views_as_the_python_loop(profiled, monkeypatch):
+    """The C loop's leaf stores (store_fast, observed_store_fast): a gradient that is a view of a temporary (linear's
+    and matmul's transposed weight gradients: a detached view of the engine's buffer, no copy), one whose base a hook
+    still holds (a copy), a plain one (quiet: the buffer itself): the same values, copies, view and detached marks,
+    and events as the Python loop's _store_grad."""
+    from profiler import profile, ProfilerActivity
+
+    def run():
+        kept = []
+        rng = np.random.default_rng(7)
+        w = tl.tensor(rng.standard_normal((4, 3)).astype(np.float32), requires_grad=True)
+        v = tl.tensor(rng.standard_normal((3, 5)).astype(np.float32), requires_grad=True)
+        b = tl.tensor(rng.standard_normal(4).astype(np.float32), requires_grad=True)
+        x = tl.tensor(rng.standard_normal((6, 3)).astype(np.float32))
+        h = tl.nn.functional.linear(x, w, b)                  # w's gradient: the transpose of a product
+        m = x @ v
+        m.register_hook(lambda g: kept.append(g))             # held: v's gradient x.T @ g is still its own buffer
+        q = tl.tensor(rng.standard_normal((5, 3)).astype(np.float32), requires_grad=True)
+        p = q.t()                                            # q's gradient: a view whose base the hook below holds
+        p.register_hook(lambda g: kept.append(g))
+        loss = (h * h).sum() + m.exp().sum() + (p * 2).sum()
+        if profiled:
+            with profile(activities=[ProfilerActivity.CPU]) as prof:
+                loss.backward()
+            names = [e.name for e in prof.events()]
+        else:
+            loss.backward()
+            names = None
+        marks = [(t.grad._base is not None, bool(getattr(t.grad, "_detached", False))) for t in (w, v, b, q)]
+        return _grads([w, v, b, q], [k._data for k in kept]), marks, names
+
+    native = run()
+    if profiled:        # the sink formulas mark their views (run_recorded_view): .grad a detached view, no copy
+        assert native[1].count((True, True)) >= 2
     _python_loop(monkeypatch)
     assert run() == native
