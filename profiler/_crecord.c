@@ -619,10 +619,11 @@ typedef struct {
     PyObject *descr;
 } ArrayHead;
 
-#define SIG_WORDS 24                /* the longest key filed, in words (three 4-d arrays and two other arguments) */
-#define SIG_SLOTS 2048              /* table size (a power of two); filing stops at 3/4 of it */
+#define SIG_WORDS 48                /* the longest key filed, in words (a list of eight 3-d arrays and more) */
+#define SIG_SLOTS 1024              /* table size (a power of two); filing stops at 3/4 of it */
 #define SIG_ARRAY ((uint64_t)1 << 62)   /* an array's first word: this tag | its dimension count */
 #define SIG_TYPE ((uint64_t)2 << 62)    /* another argument's word: this tag, its type's address follows */
+#define SIG_LIST ((uint64_t)3 << 62)    /* a tensor list's: this tag | its length, its type's address, its arrays */
 
 typedef struct {
     uint64_t hash;                  /* 0: an empty slot */
@@ -654,6 +655,40 @@ static int sig_tensor_type(PyTypeObject *tp)
     return 1;
 }
 
+/* The array whose signature stands for argument a (tensors: a tensor's ndarray, held in Tensor's slot; else an
+ * ndarray itself): 1 with *d set (borrowed), 0 for another kind of argument, -1 for one the cache does not file
+ * (a NumPy scalar or ndarray subclass among arrays, a tensor over something else) */
+static int sig_array(PyObject *a, int tensors, PyObject **d)
+{
+    PyTypeObject *tp = Py_TYPE(a);
+    if (tensors) {
+        if (tp == Tensor_T || (PyType_IsSubtype(tp, Tensor_T) && sig_tensor_type(tp))) {
+            *d = SLOT(a, data_off);
+            return *d != NULL && Py_TYPE(*d) == Ndarray_T ? 1 : -1;
+        }
+        return IS_TENSOR(a) ? -1 : 0;
+    }
+    if (tp == Ndarray_T) {
+        *d = a;
+        return 1;
+    }
+    return PyType_IsSubtype(tp, Ndarray_T) || PyType_IsSubtype(tp, Generic_T) ? -1 : 0;
+}
+
+/* array d's words at w[*k]: its dimension count, dimensions, dtype's address; 0, or -1 where they do not fit */
+static int sig_put_array(PyObject *d, uint64_t *w, int *k)
+{
+    ArrayHead *h = (ArrayHead *)d;
+    int nd = h->nd;
+    if (nd < 0 || *k + nd + 2 > SIG_WORDS)
+        return -1;
+    w[(*k)++] = SIG_ARRAY | (uint64_t)nd;
+    for (int j = 0; j < nd; j++)
+        w[(*k)++] = (uint64_t)h->dimensions[j];
+    w[(*k)++] = (uint64_t)(uintptr_t)h->descr;
+    return 0;
+}
+
 /* The words of inputs' key (tensors: shapes_id's, else arrays_shapes_id's) into w; their count, or -1 where the
  * cache does not file these inputs */
 static int sig_words(PyObject *inputs, int tensors, uint64_t *w)
@@ -664,44 +699,32 @@ static int sig_words(PyObject *inputs, int tensors, uint64_t *w)
     int k = 0;
     w[k++] = (uint64_t)tensors;
     for (Py_ssize_t i = 0; i < n; i++) {
-        PyObject *a = PyTuple_GET_ITEM(inputs, i);
-        PyTypeObject *tp = Py_TYPE(a);
-        PyObject *d = NULL;
-        if (tensors) {
-            if (tp == Tensor_T || (PyType_IsSubtype(tp, Tensor_T) && sig_tensor_type(tp))) {
-                d = SLOT(a, data_off);
-                if (d == NULL || Py_TYPE(d) != Ndarray_T)
-                    return -1;
-            }
-        }
-        else if (tp == Ndarray_T)
-            d = a;
-        else if (PyType_IsSubtype(tp, Ndarray_T) || PyType_IsSubtype(tp, Generic_T))
+        PyObject *a = PyTuple_GET_ITEM(inputs, i), *d;
+        int r = sig_array(a, tensors, &d);
+        if (r < 0 || (r > 0 && sig_put_array(d, w, &k) < 0))
             return -1;
-        if (d != NULL) {
-            ArrayHead *h = (ArrayHead *)d;
-            int nd = h->nd;
-            if (nd < 0 || k + nd + 2 > SIG_WORDS)
-                return -1;
-            w[k++] = SIG_ARRAY | (uint64_t)nd;
-            for (int j = 0; j < nd; j++)
-                w[k++] = (uint64_t)h->dimensions[j];
-            w[k++] = (uint64_t)(uintptr_t)h->descr;
+        if (r > 0)
             continue;
-        }
-        if (PyList_Check(a) || PyTuple_Check(a)) {     /* a tensor (array) list: shapes_key's full signature */
-            Py_ssize_t len = PyList_Check(a) ? PyList_GET_SIZE(a) : PyTuple_GET_SIZE(a);
-            if (len) {
-                PyObject *first = PyList_Check(a) ? PyList_GET_ITEM(a, 0) : PyTuple_GET_ITEM(a, 0);
-                if (tensors ? IS_TENSOR(first) : (PyObject_TypeCheck(first, Ndarray_T) ||
-                                                  PyObject_TypeCheck(first, Generic_T)))
+        if (PyList_CheckExact(a) || PyTuple_CheckExact(a)) {
+            Py_ssize_t len = PyList_CheckExact(a) ? PyList_GET_SIZE(a) : PyTuple_GET_SIZE(a);
+            PyObject **items = PyList_CheckExact(a) ? ((PyListObject *)a)->ob_item : ((PyTupleObject *)a)->ob_item;
+            if (len && (r = sig_array(items[0], tensors, &d)) != 0) {  /* a tensor (array) list: its arrays */
+                if (r < 0 || k + 2 > SIG_WORDS)
                     return -1;
+                w[k++] = SIG_LIST | (uint64_t)len;
+                w[k++] = (uint64_t)(uintptr_t)Py_TYPE(a);
+                for (Py_ssize_t j = 0; j < len; j++)
+                    if (sig_array(items[j], tensors, &d) <= 0 || sig_put_array(d, w, &k) < 0)
+                        return -1;
+                continue;
             }
         }
+        else if (PyList_Check(a) || PyTuple_Check(a))
+            return -1;      /* a list or tuple subclass: shapes_key's path */
         if (k + 2 > SIG_WORDS)
             return -1;
         w[k++] = SIG_TYPE;
-        w[k++] = (uint64_t)(uintptr_t)tp;
+        w[k++] = (uint64_t)(uintptr_t)Py_TYPE(a);
     }
     return k;
 }
@@ -736,13 +759,20 @@ static void sig_file(PyObject *inputs, int tensors, const uint64_t *w, int n, ui
         return;
     Py_ssize_t na = PyTuple_GET_SIZE(inputs);
     for (Py_ssize_t i = 0; i < na; i++) {
-        PyObject *a = PyTuple_GET_ITEM(inputs, i);
-        PyObject *keep = (PyObject *)Py_TYPE(a);
-        if (tensors && IS_TENSOR(a))
-            keep = ((ArrayHead *)SLOT(a, data_off))->descr;
-        else if (!tensors && Py_TYPE(a) == Ndarray_T)
-            keep = ((ArrayHead *)a)->descr;
-        if (PyList_Append(sig_keep, keep) < 0) {
+        PyObject *a = PyTuple_GET_ITEM(inputs, i), *d;
+        int rc = 0;
+        if (sig_array(a, tensors, &d) > 0)
+            rc = PyList_Append(sig_keep, ((ArrayHead *)d)->descr);
+        else {
+            rc = PyList_Append(sig_keep, (PyObject *)Py_TYPE(a));
+            Py_ssize_t len = PyList_CheckExact(a) ? PyList_GET_SIZE(a) : PyTuple_CheckExact(a) ? PyTuple_GET_SIZE(a) : 0;
+            for (Py_ssize_t j = 0; j < len && rc == 0; j++) {
+                PyObject *x = PyList_CheckExact(a) ? PyList_GET_ITEM(a, j) : PyTuple_GET_ITEM(a, j);
+                if (sig_array(x, tensors, &d) > 0)
+                    rc = PyList_Append(sig_keep, ((ArrayHead *)d)->descr);
+            }
+        }
+        if (rc < 0) {
             PyErr_Clear();
             return;
         }

@@ -334,8 +334,9 @@ def test_free_records_are_sane_under_the_debug_allocator():
 
 def _signatures():
     """Ops whose inputs differ only where a signature key may confuse them: dtype alone, shape order, a
-    dimension's count, a number's type, a list argument against a tensor list, a Parameter, a 0-d tensor, a
-    view, an empty tensor; forward (keys of tensors) and backward under a detailed profile (keys of arrays)."""
+    dimension's count, a number's type, a list argument against a tensor list, tensor lists of other lengths,
+    shapes or dtypes, a Parameter, a 0-d tensor, a view, an empty tensor; forward (keys of tensors) and backward
+    (cat's and stack's too) under a detailed profile (keys of arrays)."""
     a32, a64 = tl.ones(2, 3), tl.ones(2, 3, dtype=tl.float64)
     b, c = tl.ones(3, 2), tl.ones(6)
     p = tl.nn.Parameter(tl.ones(2, 3))
@@ -344,10 +345,16 @@ def _signatures():
     a32 + a32, a64 + a64, a32 + a64, b.t() + a32, c.view(2, 3) + a32, c.view((2, 3)) + a32
     a32 + 1, a32 + 1.0, a32 + True, p * a32, a32 * p, z * a32, a32 * z, e + e
     tl.cat([a32, a32]), tl.cat((a32, a32)), tl.cat([a32, b.t()]), a32.sum(0), a32.sum((0, 1)), a32.sum([0, 1])
+    tl.stack([c, c, c]), tl.stack([c, c]), tl.stack([a32, a32], 1), tl.cat([a64, a64]), tl.cat([p, a32])
+    for h in ([c.view(1, 6)] * 3, [c.view(6, 1)] * 3):     # a recurrent loop's growing list of states
+        for k in range(1, 4):
+            tl.cat(h[:k], 1 if h[0].shape[0] == 1 else 0)
     a32[:, ::2] + tl.ones(2, 2), a32.int() + a32.int(), a32.reshape(3, 2) @ a32
     (a32 @ w).sum().backward()
     (a64 @ w.double()).sum().backward()
     (b.t() @ w * z).sum().backward()
+    tl.cat([a32 @ w, (a32 @ w).exp()]).sum().backward()
+    tl.stack([w, w * 2]).sum().backward()
 
 
 @pytest.mark.skipif(not NATIVE, reason="the C recorders are not built here (see the first test)")
