@@ -91,6 +91,12 @@ static int append6(PyObject *records, long long t, long tid, long long nbytes, v
     return 0;
 }
 
+static int layout_ok = 0;           /* NumPy's array struct is read directly (probe_layout, below) */
+
+/* x.base (new reference): read off the array struct for an ndarray where probe_layout checked it (NumPy's getter
+ * returns that field, None when it is NULL), else by the attribute */
+static PyObject *base_of(PyObject *x);
+
 /* The ndarray whose memory `d` is a view of, following .base while it is an ndarray (new reference). *foreign is
  * set when the chain ends in something that is not None (a memmap's mmap, a buffer): memory NumPy did not
  * allocate. */
@@ -98,7 +104,7 @@ static PyObject *root_of(PyObject *d, int *foreign)
 {
     *foreign = 0;
     Py_INCREF(d);
-    PyObject *b = PyObject_GetAttr(d, s_base);
+    PyObject *b = base_of(d);
     if (b == NULL) {
         Py_DECREF(d);
         return NULL;
@@ -106,7 +112,7 @@ static PyObject *root_of(PyObject *d, int *foreign)
     while (Py_TYPE(b) == Ndarray_T) {
         Py_DECREF(d);
         d = b;
-        b = PyObject_GetAttr(d, s_base);
+        b = base_of(d);
         if (b == NULL) {
             Py_DECREF(d);
             return NULL;
@@ -155,7 +161,7 @@ static int is_input_memory(PyObject *x, PyObject *d, int *hit)
         *hit = 1;
         return 0;
     }
-    PyObject *b = PyObject_GetAttr(x, s_base);
+    PyObject *b = base_of(x);
     if (b == NULL)
         return -1;
     if (b == Py_None) {
@@ -166,7 +172,7 @@ static int is_input_memory(PyObject *x, PyObject *d, int *hit)
     while (Py_TYPE(b) == Ndarray_T) {
         Py_DECREF(x);
         x = b;
-        b = PyObject_GetAttr(x, s_base);
+        b = base_of(x);
         if (b == NULL) {
             Py_DECREF(x);
             return -1;
@@ -619,6 +625,15 @@ typedef struct {
     PyObject *descr;
 } ArrayHead;
 
+static PyObject *base_of(PyObject *x)
+{
+    if (layout_ok && Py_TYPE(x) == Ndarray_T) {
+        PyObject *b = ((ArrayHead *)x)->base;
+        return Py_NewRef(b != NULL ? b : Py_None);
+    }
+    return PyObject_GetAttr(x, s_base);
+}
+
 #define SIG_WORDS 48                /* the longest key filed, in words (a list of eight 3-d arrays and more) */
 #define SIG_SLOTS 1024              /* table size (a power of two); filing stops at 3/4 of it */
 #define SIG_ARRAY ((uint64_t)1 << 62)   /* an array's first word: this tag | its dimension count */
@@ -806,6 +821,9 @@ static int probe_layout(void)
             ok = h->nd == nd && h->descr == dt && h->base == (base == Py_None ? NULL : base);
             for (Py_ssize_t j = 0; ok && j < nd; j++)
                 ok = h->dimensions[j] == PyLong_AsSsize_t(PyTuple_GET_ITEM(shape, j));
+            PyObject *v = ok ? PyObject_GetItem(a, Py_Ellipsis) : NULL;      /* a view: its base is a */
+            ok = v != NULL && Py_TYPE(v) == Ndarray_T && ((ArrayHead *)v)->base == a && ((ArrayHead *)v)->nd == nd;
+            Py_XDECREF(v);
         }
         Py_XDECREF(shape);
         Py_XDECREF(a);
@@ -818,11 +836,10 @@ static int probe_layout(void)
 
 static int sig_setup(void)
 {
+    layout_ok = sig_on = 0;
 #ifdef Py_GIL_DISABLED
-    sig_on = 0;
     return 0;
 #else
-    sig_on = 0;
     PyObject *d = Tensor_T->tp_dict ? PyDict_GetItemWithError(Tensor_T->tp_dict, s_data) : NULL;  /* borrowed */
     if (d == NULL) {
         PyErr_Clear();
@@ -841,7 +858,8 @@ static int sig_setup(void)
     }
     if (sig_keep == NULL && (sig_keep = PyList_New(0)) == NULL)
         return -1;
-    sig_on = probe_layout();
+    layout_ok = probe_layout();
+    sig_on = layout_ok;
     return 0;
 #endif
 }
