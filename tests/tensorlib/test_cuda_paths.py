@@ -297,3 +297,16 @@ def test_relu_backward_on_cuda_is_torchs_select():
     x = tl.tensor([-1.0, 2.0, 0.0], device="cuda", requires_grad=True)
     x.relu().backward(tl.tensor([float("nan"), 3.0, float("inf")], device="cuda"))
     assert x.grad.cpu().tolist() == [0.0, 3.0, 0.0] and x.grad.dtype is tl.float32
+
+
+@pytest.mark.parametrize("name", ["sqrt", "exp", "log", "tanh", "sigmoid"])
+def test_in_place_unary_ops_on_cuda_equal_the_out_of_place_ones(name):
+    """sqrt_, exp_, log_, tanh_, sigmoid_ write a float CUDA tensor's result into it (ops._define's `into`: the
+    ufunc with out=, CuPy's as NumPy's) with the out-of-place op's values; an integer tensor still refuses."""
+    x = tl.tensor(np.linspace(0.25, 2.0, 24, dtype=np.float32).reshape(4, 6)).cuda()
+    want = getattr(x, name)()
+    got = x.clone()
+    assert getattr(got, name + "_")() is got and got.device.type == "cuda"
+    np.testing.assert_allclose(got.cpu().numpy(), want.cpu().numpy(), rtol=0, atol=0)
+    with pytest.raises(RuntimeError, match="can't be cast to the desired output type Long"):
+        getattr(tl.ones(3, dtype=tl.int64).cuda(), name + "_")()
