@@ -461,6 +461,9 @@ typedef struct {
     PyObject *extra_id;     /* recorder.extra_id: a new extra's id */
     int extended;           /* records carry the extra's id (record_shapes, profile_memory, ...) */
     int shapes;             /* record_shapes: the extra id from the inputs' shapes and dtypes */
+    struct StackEntry *stacks;  /* with_stack: the stack cache (stack_find), NULL until first used */
+    int nstacks;            /* its filed entries */
+    PyObject *stack_keep;   /* list: what its entries point at (code objects, stacks, extra ids), kept alive */
 } OpHooks;
 
 /* tensorlib._crecorded's Records API (its capsule), or NULL where that module is not built: buffers are lists */
@@ -1199,6 +1202,145 @@ static PyObject *OpHooks_op_step(OpHooks *self, PyObject *const *args, Py_ssize_
     return res;
 }
 
+/* ---- with_stack's stack cache -------------------------------------------------------------------------------
+ *
+ * Recorder._stack makes a key of the Python stack per op (frames_key: per frame its code's id and line, as ints in a
+ * tuple, then a dict lookup), and op_exit an extra of (signature, stack, 0) whose tuple hash walks the stack's
+ * strings: about 2.5 µs per op with a dozen frames. The cache keys the stack by machine words instead, per frame
+ * from the dispatcher's up its code object's address and its last instruction (3.11+; the line before), hashed and
+ * compared without a Python object made, and answers the stack tuple Recorder._stack gave for it the first time
+ * (a finer key than its own: the same stack for one key) with, for records without a signature, that stack's extra
+ * id. The code objects, stacks and ids are kept alive by the hooks (stack_keep), so no address is reused; the
+ * table is the hooks', as Recorder._stacks is the recorder's. Deeper stacks than STACK_DEPTH and a full table
+ * take Recorder._stack's path. */
+
+#define STACK_DEPTH 96
+#define STACK_SLOTS 512
+
+typedef struct StackEntry {
+    uint64_t hash;          /* 0: an empty slot */
+    int n;                  /* words */
+    uint64_t *w;
+    PyObject *st;           /* the stack tuple (borrowed from stack_keep) */
+    PyObject *eid;          /* the id of (None, st, 0), or NULL until an exit without a signature asks */
+} StackEntry;
+
+/* The words of the calling Python stack into w (2 per frame); their count, or -1 (too deep, an error cleared) */
+static int stack_words(uint64_t *w)
+{
+    PyFrameObject *f = PyEval_GetFrame();      /* borrowed */
+    Py_XINCREF(f);
+    int n = 0;
+    while (f != NULL) {
+        if (n + 2 > 2 * STACK_DEPTH) {
+            Py_DECREF(f);
+            return -1;
+        }
+        PyCodeObject *code = PyFrame_GetCode(f);
+        w[n++] = (uint64_t)(uintptr_t)code;
+        Py_DECREF(code);        /* (the frame holds it) */
+#if PY_VERSION_HEX >= 0x030B0000
+        w[n++] = (uint64_t)(uint32_t)PyFrame_GetLasti(f);
+#else
+        w[n++] = (uint64_t)(uint32_t)PyFrame_GetLineNumber(f);
+#endif
+        PyFrameObject *b = PyFrame_GetBack(f);
+        Py_DECREF(f);
+        f = b;
+    }
+    return n;
+}
+
+static StackEntry *stack_find(OpHooks *h, const uint64_t *w, int n, uint64_t hash)
+{
+    if (h->stacks == NULL)
+        return NULL;
+    for (uint64_t i = hash & (STACK_SLOTS - 1);; i = (i + 1) & (STACK_SLOTS - 1)) {
+        StackEntry *e = &h->stacks[i];
+        if (e->hash == 0)
+            return NULL;
+        if (e->hash == hash && e->n == n && memcmp(e->w, w, (size_t)n * sizeof(uint64_t)) == 0)
+            return e;
+    }
+}
+
+/* files key w -> st, keeping the stack's code objects and st alive; the entry, or NULL (not filed, no error) */
+static StackEntry *stack_file(OpHooks *h, const uint64_t *w, int n, uint64_t hash, PyObject *st)
+{
+    if (h->nstacks >= STACK_SLOTS / 4 * 3)
+        return NULL;
+    if (h->stacks == NULL) {
+        h->stacks = PyMem_Calloc(STACK_SLOTS, sizeof(StackEntry));
+        if (h->stacks == NULL) {
+            PyErr_Clear();
+            return NULL;
+        }
+    }
+    if (h->stack_keep == NULL && (h->stack_keep = PyList_New(0)) == NULL) {
+        PyErr_Clear();
+        return NULL;
+    }
+    uint64_t *copy = PyMem_Malloc((size_t)n * sizeof(uint64_t) + 1);
+    if (copy == NULL || PyList_Append(h->stack_keep, st) < 0) {
+        PyMem_Free(copy);
+        PyErr_Clear();
+        return NULL;
+    }
+    for (int k = 0; k < n; k += 2)        /* the code objects: w's addresses stay theirs */
+        if (PyList_Append(h->stack_keep, (PyObject *)(uintptr_t)w[k]) < 0) {
+            PyMem_Free(copy);
+            PyErr_Clear();
+            return NULL;
+        }
+    memcpy(copy, w, (size_t)n * sizeof(uint64_t));
+    uint64_t i = hash & (STACK_SLOTS - 1);
+    while (h->stacks[i].hash != 0)
+        i = (i + 1) & (STACK_SLOTS - 1);
+    StackEntry *e = &h->stacks[i];
+    e->w = copy;
+    e->n = n;
+    e->st = st;
+    e->eid = NULL;
+    e->hash = hash;
+    h->nstacks++;
+    return e;
+}
+
+static void stacks_free(OpHooks *h)
+{
+    if (h->stacks != NULL) {
+        for (int i = 0; i < STACK_SLOTS; i++)
+            PyMem_Free(h->stacks[i].w);
+        PyMem_Free(h->stacks);
+        h->stacks = NULL;
+    }
+    h->nstacks = 0;
+    Py_CLEAR(h->stack_keep);
+}
+
+/* The calling stack's tuple (new reference) and its cache entry (*entry, NULL where not filed): the cache's, else
+ * Recorder._stack's (filed for next time) */
+static PyObject *stack_now(OpHooks *h, StackEntry **entry)
+{
+    uint64_t w[2 * STACK_DEPTH];
+    *entry = NULL;
+    int n = stack_words(w);
+    if (n < 0) {
+        PyErr_Clear();
+        return PyObject_CallNoArgs(h->stack_of);
+    }
+    uint64_t hash = sig_hash(w, n);
+    StackEntry *e = stack_find(h, w, n, hash);
+    if (e != NULL) {
+        *entry = e;
+        return Py_NewRef(e->st);
+    }
+    PyObject *st = PyObject_CallNoArgs(h->stack_of);
+    if (st != NULL)
+        *entry = stack_file(h, w, n, hash, st);
+    return st;
+}
+
 /* with_stack's op_enter: (op.name, phase, seq, _raw_inputs(inputs) or None, stack, inputs, t0) */
 static PyObject *OpHooks_stack_enter(OpHooks *self, PyObject *const *args, Py_ssize_t nargs)
 {
@@ -1214,10 +1356,34 @@ static PyObject *OpHooks_stack_enter(OpHooks *self, PyObject *const *args, Py_ss
     if (name == NULL)
         return NULL;
     PyObject *sig = self->shapes ? PyObject_CallOneArg(self->raw_inputs, args[1]) : (Py_INCREF(Py_None), Py_None);
-    PyObject *st = sig ? PyObject_CallNoArgs(self->stack_of) : NULL;
+    StackEntry *e = NULL;
+    PyObject *st = sig ? stack_now(self, &e) : NULL;
     PyObject *tok = NULL;
     if (st != NULL) {
-        PyObject *objs[6] = {name, args[3], args[4], sig, st, args[1]};
+        /* without a signature the stack's extra id rides in the signature's place, an int (its extra is
+         * (None, st, 0), id'd once per stack), where the cache has the stack */
+        PyObject *eid = NULL;
+        if (sig == Py_None && e != NULL) {
+            if (e->eid == NULL) {
+                PyObject *ex = PyTuple_Pack(3, Py_None, st, zero);
+                PyObject *id = ex ? PyDict_GetItemWithError(self->extra_ids, ex) : NULL;
+                Py_XINCREF(id);
+                if (id == NULL && ex != NULL && !PyErr_Occurred())
+                    id = PyObject_CallOneArg(self->extra_id, ex);
+                Py_XDECREF(ex);
+                if (id != NULL && PyList_Append(self->stack_keep, id) == 0)
+                    e->eid = id;        /* (borrowed from stack_keep) */
+                Py_XDECREF(id);
+                if (e->eid == NULL) {
+                    Py_DECREF(name);
+                    Py_DECREF(sig);
+                    Py_DECREF(st);
+                    return NULL;
+                }
+            }
+            eid = e->eid;
+        }
+        PyObject *objs[6] = {name, args[3], args[4], eid != NULL ? eid : sig, st, args[1]};
         tok = tuple_times(objs, 6, -1, now_ns());
     }
     Py_DECREF(name);
@@ -1237,17 +1403,22 @@ static PyObject *OpHooks_stack_exit(OpHooks *self, PyObject *const *args, Py_ssi
     PyObject *tok = args[0];
     if (self->mem != NULL && rec_outputs(self->mem, args[1], PyTuple_GET_ITEM(tok, 5), t1 - 1) < 0)
         return NULL;
-    PyObject *ex = PyTuple_Pack(3, PyTuple_GET_ITEM(tok, 3), PyTuple_GET_ITEM(tok, 4), zero);
-    if (ex == NULL)
-        return NULL;
-    PyObject *eid = PyDict_GetItemWithError(self->extra_ids, ex);
-    if (eid != NULL)
-        Py_INCREF(eid);
-    else if (!PyErr_Occurred())
-        eid = PyObject_CallOneArg(self->extra_id, ex);
-    Py_DECREF(ex);
-    if (eid == NULL)
-        return NULL;
+    PyObject *eid, *sig = PyTuple_GET_ITEM(tok, 3);
+    if (PyLong_CheckExact(sig))         /* stack_enter found the extra's id (no signature, a cached stack) */
+        eid = Py_NewRef(sig);
+    else {
+        PyObject *ex = PyTuple_Pack(3, sig, PyTuple_GET_ITEM(tok, 4), zero);
+        if (ex == NULL)
+            return NULL;
+        eid = PyDict_GetItemWithError(self->extra_ids, ex);
+        if (eid != NULL)
+            Py_INCREF(eid);
+        else if (!PyErr_Occurred())
+            eid = PyObject_CallOneArg(self->extra_id, ex);
+        Py_DECREF(ex);
+        if (eid == NULL)
+            return NULL;
+    }
     long long t0 = PyLong_AsLongLong(PyTuple_GET_ITEM(tok, 6));
     if (t0 == -1 && PyErr_Occurred()) {
         Py_DECREF(eid);
@@ -1334,6 +1505,7 @@ static int OpHooks_traverse(OpHooks *self, visitproc visit, void *arg)
     Py_VISIT(self->extra_ids);
     Py_VISIT(self->extra_id);
     Py_VISIT(self->mem);
+    Py_VISIT(self->stack_keep);
     return 0;
 }
 
@@ -1352,6 +1524,7 @@ static int OpHooks_clear(OpHooks *self)
     Py_CLEAR(self->extra_ids);
     Py_CLEAR(self->extra_id);
     Py_CLEAR(self->mem);
+    stacks_free(self);
     return 0;
 }
 

@@ -379,3 +379,49 @@ def test_the_signature_cache_keeps_every_signature_apart(monkeypatch):
     assert first == python and second == python
     assert ("aten::add", [[2, 3], [2, 3]], ["float", "double"]) in python
     assert ("aten::add", [[2, 3], []], ["float", "Scalar"]) in python
+
+
+def _stacked(x, depth=0):
+    """Ops on two lines of one function, reached through other callers and recursion depths (the stack cache's
+    keys: per frame its code and instruction)."""
+    if depth:
+        return _stacked(x, depth - 1)
+    y = x + 1
+    z = y * 2
+    return z
+
+
+def _stack_workload():
+    x = tl.ones(3)
+    for _ in range(3):          # the second and third rounds find each stack in the cache
+        _stacked(x)
+        for d in (1, 2, 3):
+            _stacked(x, d)
+        x + x                   # the loop's own frame
+        (lambda: x - 1)()
+
+
+@pytest.mark.skipif(not NATIVE, reason="the C recorders are not built here (see the first test)")
+@pytest.mark.parametrize("options", [{"with_stack": True}, {"with_stack": True, "record_shapes": True},
+                                     {"with_stack": True, "profile_memory": True}],
+                         ids=lambda o: "+".join(o))
+def test_the_stack_cache_gives_each_call_site_its_stack(options, monkeypatch):
+    """profiler/_crecord.c keys with_stack's stacks by machine words (per frame its code object and instruction) and
+    caches each stack's extra id: every event's stack is the Python recorder's, call site by call site, through
+    recursion and repeated rounds."""
+    def rows():
+        with profiler.profile(**options) as prof:
+            _stack_workload()
+        return [(e.name, tuple(f for f in e.stack if "test_native_recording" in f), e.input_shapes)
+                for e in prof.events() if e.name.startswith("aten::")]
+    out = []
+    for twins in (False, True):         # (rows() called from one line: the stacks' outer frames alike)
+        if twins:
+            _python_only(monkeypatch)
+        out.append(rows())
+    native, python = out
+    assert native == python
+    adds = {r[1] for r in native if r[0] == "aten::add"}
+    assert len(adds) >= 5       # _stacked's add at depths 0-3, and the loop's own
+    body = native[1:]                                   # (after ones) three rounds alike
+    assert body[:len(body) // 3] * 3 == body
