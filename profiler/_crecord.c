@@ -1222,7 +1222,9 @@ typedef struct StackEntry {
     int n;                  /* words */
     uint64_t *w;
     PyObject *st;           /* the stack tuple (borrowed from stack_keep) */
-    PyObject *eid;          /* the id of (None, st, 0), or NULL until an exit without a signature asks */
+    PyObject *eid;          /* the id of (None, st, 0), or NULL until an op without a signature asks */
+    PyObject *by_shape;     /* dict: shapes_id's id of an op's inputs -> the id of (their signature, st, 0), or NULL
+                             * until an op with record_shapes asks (borrowed from stack_keep) */
 } StackEntry;
 
 /* The words of the calling Python stack into w (2 per frame); their count, or -1 (too deep, an error cleared) */
@@ -1301,6 +1303,7 @@ static StackEntry *stack_file(OpHooks *h, const uint64_t *w, int n, uint64_t has
     e->n = n;
     e->st = st;
     e->eid = NULL;
+    e->by_shape = NULL;
     e->hash = hash;
     h->nstacks++;
     return e;
@@ -1355,10 +1358,47 @@ static PyObject *OpHooks_stack_enter(OpHooks *self, PyObject *const *args, Py_ss
     PyObject *name = get_name(args[0]);
     if (name == NULL)
         return NULL;
-    PyObject *sig = self->shapes ? PyObject_CallOneArg(self->raw_inputs, args[1]) : (Py_INCREF(Py_None), Py_None);
     StackEntry *e = NULL;
-    PyObject *st = sig ? stack_now(self, &e) : NULL;
-    PyObject *tok = NULL;
+    PyObject *st = stack_now(self, &e), *sig = NULL, *tok = NULL;
+    if (st != NULL && self->shapes && e != NULL && PyDict_Check(self->shapes_ids)) {
+        /* record_shapes with a cached stack: the extra id by (the inputs' shapes_id id, the stack), the signature
+         * made only for a pair not seen before (the signature cache finds the first id without a Python call) */
+        PyObject *seid = extra_of(self, args[1], 1);
+        if (seid != NULL && e->by_shape == NULL) {
+            PyObject *d = PyDict_New();
+            if (d != NULL && PyList_Append(self->stack_keep, d) == 0)
+                e->by_shape = d;
+            Py_XDECREF(d);
+        }
+        PyObject *id = seid != NULL && e->by_shape != NULL ? PyDict_GetItemWithError(e->by_shape, seid) : NULL;
+        Py_XINCREF(id);
+        if (id == NULL && e->by_shape != NULL && !PyErr_Occurred()) {
+            PyObject *raw = PyObject_CallOneArg(self->raw_inputs, args[1]);
+            PyObject *ex = raw ? PyTuple_Pack(3, raw, st, zero) : NULL;
+            id = ex ? PyDict_GetItemWithError(self->extra_ids, ex) : NULL;
+            Py_XINCREF(id);
+            if (id == NULL && ex != NULL && !PyErr_Occurred())
+                id = PyObject_CallOneArg(self->extra_id, ex);
+            if (id != NULL && PyDict_SetItem(e->by_shape, seid, id) < 0)
+                Py_CLEAR(id);
+            Py_XDECREF(raw);
+            Py_XDECREF(ex);
+        }
+        Py_XDECREF(seid);
+        if (id == NULL) {
+            Py_DECREF(name);
+            Py_DECREF(st);
+            return NULL;
+        }
+        sig = id;       /* the extra's id in the signature's place (stack_exit takes an int as the id) */
+    }
+    else if (st != NULL)
+        sig = self->shapes ? PyObject_CallOneArg(self->raw_inputs, args[1]) : (Py_INCREF(Py_None), Py_None);
+    if (sig == NULL) {
+        Py_DECREF(name);
+        Py_XDECREF(st);
+        return NULL;
+    }
     if (st != NULL) {
         /* without a signature the stack's extra id rides in the signature's place, an int (its extra is
          * (None, st, 0), id'd once per stack), where the cache has the stack */

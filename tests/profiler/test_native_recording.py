@@ -392,9 +392,11 @@ def _stacked(x, depth=0):
 
 
 def _stack_workload():
-    x = tl.ones(3)
+    xs = [tl.ones(3), tl.ones(2, 2), tl.ones(3, dtype=tl.float64)]
+    x = xs[0]
     for _ in range(3):          # the second and third rounds find each stack in the cache
-        _stacked(x)
+        for y in xs:            # one call site, three signatures (record_shapes: an id per signature and stack)
+            _stacked(y)
         for d in (1, 2, 3):
             _stacked(x, d)
         x + x                   # the loop's own frame
@@ -423,5 +425,7 @@ def test_the_stack_cache_gives_each_call_site_its_stack(options, monkeypatch):
     assert native == python
     adds = {r[1] for r in native if r[0] == "aten::add"}
     assert len(adds) >= 5       # _stacked's add at depths 0-3, and the loop's own
-    body = native[1:]                                   # (after ones) three rounds alike
+    if options.get("record_shapes"):
+        assert len({str(r[2]) for r in native if r[0] == "aten::mul"}) >= 2     # one site, several signatures
+    body = native[3:]                                   # (after the ones) three rounds alike
     assert body[:len(body) // 3] * 3 == body
