@@ -401,6 +401,7 @@ def _stack_workload():
             _stacked(x, d)
         x + x                   # the loop's own frame
         (lambda: x - 1)()
+        _stacked(x, 110)        # deeper than the cache keys (STACK_DEPTH): Recorder._stack's path
 
 
 @pytest.mark.skipif(not NATIVE, reason="the C recorders are not built here (see the first test)")
