@@ -457,6 +457,7 @@ typedef struct {
     CpuMemory *mem;         /* profile_memory's recorder, or NULL */
     PyObject *stack_of;     /* with_stack: Recorder._stack (its frames from the dispatcher's caller), else None */
     PyObject *raw_inputs;   /* recorder._raw_inputs: with_stack and record_shapes, the signature per op */
+    PyObject *raw_arrays;   /* the same of an op_arrays call's arrays (_raw_inputs on arrays), or None */
     PyObject *extra_ids;    /* recorder._EXTRA_IDS: extra -> id */
     PyObject *extra_id;     /* recorder.extra_id: a new extra's id */
     int extended;           /* records carry the extra's id (record_shapes, profile_memory, ...) */
@@ -1025,6 +1026,8 @@ static PyObject *tuple_times(PyObject **objs, int n, long long t0, long long t1)
 }
 
 
+static PyObject *stack_extra(OpHooks *h, PyObject *inputs, int tensors, int shapes);
+
 /* op_arrays(op, arrays, attrs, phase, seq) -> op.kernel(numpy, *arrays, **attrs), recorded as the dispatched op */
 static PyObject *OpHooks_op_arrays(OpHooks *self, PyObject *const *args, Py_ssize_t nargs)
 {
@@ -1033,7 +1036,8 @@ static PyObject *OpHooks_op_arrays(OpHooks *self, PyObject *const *args, Py_ssiz
         return NULL;
     }
     PyObject *op = args[0], *arrays = args[1], *attrs = args[2];
-    PyObject *eid = self->shapes ? extra_of(self, arrays, 0) : PyLong_FromLong(0);
+    PyObject *eid = self->stack_of != Py_None ? stack_extra(self, arrays, 0, self->shapes)
+                    : self->shapes ? extra_of(self, arrays, 0) : PyLong_FromLong(0);
     if (eid == NULL)
         return NULL;
     PyObject *name = NULL, *kernel = NULL, *seq = NULL, *out = NULL;
@@ -1344,7 +1348,78 @@ static PyObject *stack_now(OpHooks *h, StackEntry **entry)
     return st;
 }
 
-/* with_stack's op_enter: (op.name, phase, seq, _raw_inputs(inputs) or None, stack, inputs, t0) */
+/* The extra id of an op with_stack records (new reference): the id of (its inputs' signature or None, the calling
+ * stack, 0). With a cached stack (stack_now) the id is the entry's: one per stack without a signature, one per
+ * the inputs' shapes_id id with it (the signature cache finds that id; the signature, a Python call, is made only for
+ * a pair not seen before); else the extra is made and looked up. tensors: inputs are an op's arguments, else an
+ * op_arrays call's arrays; shapes: with their signature (record_shapes; a range has none). */
+static PyObject *stack_extra(OpHooks *h, PyObject *inputs, int tensors, int shapes)
+{
+    PyObject *raw_of = tensors ? h->raw_inputs : h->raw_arrays;
+    if (shapes && raw_of == Py_None) {
+        PyErr_SetString(PyExc_RuntimeError, "these hooks have no signature function for arrays");
+        return NULL;
+    }
+    StackEntry *e = NULL;
+    PyObject *st = stack_now(h, &e);
+    if (st == NULL)
+        return NULL;
+    PyObject *key = NULL, **slot = NULL, *id = NULL;
+    if (e != NULL && !shapes)
+        slot = &e->eid;
+    else if (e != NULL && PyDict_Check(h->shapes_ids)) {
+        if (e->by_shape == NULL) {
+            PyObject *d = PyDict_New();
+            if (d != NULL && PyList_Append(h->stack_keep, d) == 0)
+                e->by_shape = d;        /* (borrowed from stack_keep) */
+            Py_XDECREF(d);
+        }
+        key = e->by_shape != NULL ? extra_of(h, inputs, tensors) : NULL;
+        if (key == NULL) {
+            Py_DECREF(st);
+            return NULL;
+        }
+        id = PyDict_GetItemWithError(e->by_shape, key);
+        if (id != NULL) {
+            Py_DECREF(key);
+            Py_DECREF(st);
+            return Py_NewRef(id);
+        }
+        if (PyErr_Occurred())
+            goto fail;
+    }
+    if (slot != NULL && *slot != NULL) {
+        Py_DECREF(st);
+        return Py_NewRef(*slot);
+    }
+    /* the extra made and looked up (filed in the entry, where there is one) */
+    PyObject *raw = shapes ? PyObject_CallOneArg(raw_of, inputs) : Py_NewRef(Py_None);
+    PyObject *ex = raw ? PyTuple_Pack(3, raw, st, zero) : NULL;
+    Py_XDECREF(raw);
+    id = ex ? PyDict_GetItemWithError(h->extra_ids, ex) : NULL;
+    Py_XINCREF(id);
+    if (id == NULL && ex != NULL && !PyErr_Occurred())
+        id = PyObject_CallOneArg(h->extra_id, ex);
+    Py_XDECREF(ex);
+    if (id == NULL)
+        goto fail;
+    if (key != NULL && PyDict_SetItem(e->by_shape, key, id) < 0)
+        Py_CLEAR(id);
+    else if (slot != NULL && PyList_Append(h->stack_keep, id) == 0)
+        *slot = id;     /* (borrowed from stack_keep) */
+    PyErr_Clear();      /* (a failed append only leaves the id unfiled) */
+    if (id == NULL)
+        goto fail;
+    Py_XDECREF(key);
+    Py_DECREF(st);
+    return id;
+fail:
+    Py_XDECREF(key);
+    Py_DECREF(st);
+    return NULL;
+}
+
+/* with_stack's op_enter: (op.name, phase, seq, the extra's id (stack_extra), stack, inputs, t0) */
 static PyObject *OpHooks_stack_enter(OpHooks *self, PyObject *const *args, Py_ssize_t nargs)
 {
     if (nargs != 5) {
@@ -1358,81 +1433,59 @@ static PyObject *OpHooks_stack_enter(OpHooks *self, PyObject *const *args, Py_ss
     PyObject *name = get_name(args[0]);
     if (name == NULL)
         return NULL;
-    StackEntry *e = NULL;
-    PyObject *st = stack_now(self, &e), *sig = NULL, *tok = NULL;
-    if (st != NULL && self->shapes && e != NULL && PyDict_Check(self->shapes_ids)) {
-        /* record_shapes with a cached stack: the extra id by (the inputs' shapes_id id, the stack), the signature
-         * made only for a pair not seen before (the signature cache finds the first id without a Python call) */
-        PyObject *seid = extra_of(self, args[1], 1);
-        if (seid != NULL && e->by_shape == NULL) {
-            PyObject *d = PyDict_New();
-            if (d != NULL && PyList_Append(self->stack_keep, d) == 0)
-                e->by_shape = d;
-            Py_XDECREF(d);
-        }
-        PyObject *id = seid != NULL && e->by_shape != NULL ? PyDict_GetItemWithError(e->by_shape, seid) : NULL;
-        Py_XINCREF(id);
-        if (id == NULL && e->by_shape != NULL && !PyErr_Occurred()) {
-            PyObject *raw = PyObject_CallOneArg(self->raw_inputs, args[1]);
-            PyObject *ex = raw ? PyTuple_Pack(3, raw, st, zero) : NULL;
-            id = ex ? PyDict_GetItemWithError(self->extra_ids, ex) : NULL;
-            Py_XINCREF(id);
-            if (id == NULL && ex != NULL && !PyErr_Occurred())
-                id = PyObject_CallOneArg(self->extra_id, ex);
-            if (id != NULL && PyDict_SetItem(e->by_shape, seid, id) < 0)
-                Py_CLEAR(id);
-            Py_XDECREF(raw);
-            Py_XDECREF(ex);
-        }
-        Py_XDECREF(seid);
-        if (id == NULL) {
-            Py_DECREF(name);
-            Py_DECREF(st);
-            return NULL;
-        }
-        sig = id;       /* the extra's id in the signature's place (stack_exit takes an int as the id) */
-    }
-    else if (st != NULL)
-        sig = self->shapes ? PyObject_CallOneArg(self->raw_inputs, args[1]) : (Py_INCREF(Py_None), Py_None);
-    if (sig == NULL) {
-        Py_DECREF(name);
-        Py_XDECREF(st);
-        return NULL;
-    }
-    if (st != NULL) {
-        /* without a signature the stack's extra id rides in the signature's place, an int (its extra is
-         * (None, st, 0), id'd once per stack), where the cache has the stack */
-        PyObject *eid = NULL;
-        if (sig == Py_None && e != NULL) {
-            if (e->eid == NULL) {
-                PyObject *ex = PyTuple_Pack(3, Py_None, st, zero);
-                PyObject *id = ex ? PyDict_GetItemWithError(self->extra_ids, ex) : NULL;
-                Py_XINCREF(id);
-                if (id == NULL && ex != NULL && !PyErr_Occurred())
-                    id = PyObject_CallOneArg(self->extra_id, ex);
-                Py_XDECREF(ex);
-                if (id != NULL && PyList_Append(self->stack_keep, id) == 0)
-                    e->eid = id;        /* (borrowed from stack_keep) */
-                Py_XDECREF(id);
-                if (e->eid == NULL) {
-                    Py_DECREF(name);
-                    Py_DECREF(sig);
-                    Py_DECREF(st);
-                    return NULL;
-                }
-            }
-            eid = e->eid;
-        }
-        PyObject *objs[6] = {name, args[3], args[4], eid != NULL ? eid : sig, st, args[1]};
+    PyObject *eid = stack_extra(self, args[1], 1, self->shapes), *tok = NULL;
+    if (eid != NULL) {
+        PyObject *objs[6] = {name, args[3], args[4], eid, Py_None, args[1]};
         tok = tuple_times(objs, 6, -1, now_ns());
     }
     Py_DECREF(name);
-    Py_XDECREF(sig);
-    Py_XDECREF(st);
+    Py_XDECREF(eid);
     return tok;
 }
 
-/* with_stack's op_exit: memory, then (name, phase, seq, id of (signature, stack, 0), t0, t1) */
+/* with_stack's range_enter(name, kind) for a kind other than "module" (whose extra names its module: the Python
+ * method's): (name, tag, -1, id of (None, stack, 0), t0) */
+static PyObject *OpHooks_stack_range_enter(OpHooks *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 2) {
+        PyErr_SetString(PyExc_TypeError, "range_enter(name, kind) takes 2 arguments");
+        return NULL;
+    }
+    if (self->stack_of == Py_None) {
+        PyErr_SetString(PyExc_RuntimeError, "these hooks record no stacks");
+        return NULL;
+    }
+    PyObject *tag = tag_of(self, args[1]);
+    if (tag == NULL)
+        return NULL;
+    PyObject *eid = stack_extra(self, Py_None, 1, 0), *tok = NULL;
+    if (eid != NULL)
+        tok = range_token(self, args[0], tag, eid);
+    Py_DECREF(tag);
+    Py_XDECREF(eid);
+    return tok;
+}
+
+/* with_stack's op_range_enter(name, args): (name, op tag, -1, id of (args' signature or None, stack, 0), t0) */
+static PyObject *OpHooks_stack_op_range_enter(OpHooks *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 2) {
+        PyErr_SetString(PyExc_TypeError, "op_range_enter(name, args) takes 2 arguments");
+        return NULL;
+    }
+    if (self->stack_of == Py_None) {
+        PyErr_SetString(PyExc_RuntimeError, "these hooks record no stacks");
+        return NULL;
+    }
+    PyObject *eid = stack_extra(self, args[1], 1, self->shapes);
+    if (eid == NULL)
+        return NULL;
+    PyObject *tok = range_token(self, args[0], self->op_tag, eid);
+    Py_DECREF(eid);
+    return tok;
+}
+
+/* with_stack's op_exit: memory, then (name, phase, seq, the extra's id, t0, t1) */
 static PyObject *OpHooks_stack_exit(OpHooks *self, PyObject *const *args, Py_ssize_t nargs)
 {
     if (nargs != 2 || !PyTuple_CheckExact(args[0]) || PyTuple_GET_SIZE(args[0]) != 7) {
@@ -1443,22 +1496,7 @@ static PyObject *OpHooks_stack_exit(OpHooks *self, PyObject *const *args, Py_ssi
     PyObject *tok = args[0];
     if (self->mem != NULL && rec_outputs(self->mem, args[1], PyTuple_GET_ITEM(tok, 5), t1 - 1) < 0)
         return NULL;
-    PyObject *eid, *sig = PyTuple_GET_ITEM(tok, 3);
-    if (PyLong_CheckExact(sig))         /* stack_enter found the extra's id (no signature, a cached stack) */
-        eid = Py_NewRef(sig);
-    else {
-        PyObject *ex = PyTuple_Pack(3, sig, PyTuple_GET_ITEM(tok, 4), zero);
-        if (ex == NULL)
-            return NULL;
-        eid = PyDict_GetItemWithError(self->extra_ids, ex);
-        if (eid != NULL)
-            Py_INCREF(eid);
-        else if (!PyErr_Occurred())
-            eid = PyObject_CallOneArg(self->extra_id, ex);
-        Py_DECREF(ex);
-        if (eid == NULL)
-            return NULL;
-    }
+    PyObject *eid = Py_NewRef(PyTuple_GET_ITEM(tok, 3));      /* stack_enter's stack_extra */
     long long t0 = PyLong_AsLongLong(PyTuple_GET_ITEM(tok, 6));
     if (t0 == -1 && PyErr_Occurred()) {
         Py_DECREF(eid);
@@ -1482,6 +1520,10 @@ static PyMethodDef OpHooks_methods[] = {
     {"op_step", (PyCFunction)(void (*)(void))OpHooks_op_step, METH_FASTCALL, "Recorder.op_step"},
     {"stack_enter", (PyCFunction)(void (*)(void))OpHooks_stack_enter, METH_FASTCALL, "Recorder.op_enter, with_stack"},
     {"stack_exit", (PyCFunction)(void (*)(void))OpHooks_stack_exit, METH_FASTCALL, "Recorder.op_exit, with_stack"},
+    {"stack_range_enter", (PyCFunction)(void (*)(void))OpHooks_stack_range_enter, METH_FASTCALL,
+     "Recorder.range_enter, with_stack, a kind other than module"},
+    {"stack_op_range_enter", (PyCFunction)(void (*)(void))OpHooks_stack_op_range_enter, METH_FASTCALL,
+     "Recorder.op_range_enter, with_stack"},
     {NULL, NULL, 0, NULL},
 };
 
@@ -1491,11 +1533,12 @@ static int OpHooks_init(OpHooks *self, PyObject *args, PyObject *kw)
     int extended, shapes;
     static char *kwlist[] = {"tls", "shapes_ids", "shapes_id", "arrays_id", "as_arrays", "tags", "range_tag",
                              "op_tag", "memory", "extended", "shapes", "stack_of", "raw_inputs", "extra_ids",
-                             "extra_id", NULL};
+                             "extra_id", "raw_arrays", NULL};
     PyObject *stack_of = Py_None, *raw_inputs = Py_None, *extra_ids = Py_None, *extra_id = Py_None;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "OOOOOO!OOOpp|OOOO", kwlist, &tls, &shapes_ids, &shapes_id, &arrays_id,
+    PyObject *raw_arrays = Py_None;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "OOOOOO!OOOpp|OOOOO", kwlist, &tls, &shapes_ids, &shapes_id, &arrays_id,
                                      &as_arrays, &PyDict_Type, &tags, &range_tag, &op_tag, &mem, &extended, &shapes, &stack_of, &raw_inputs, &extra_ids,
-                                     &extra_id))
+                                     &extra_id, &raw_arrays))
         return -1;
     if (Tensor_T == NULL) {
         PyErr_SetString(PyExc_RuntimeError, "profiler._crecord.setup() has not been called");
@@ -1516,10 +1559,10 @@ static int OpHooks_init(OpHooks *self, PyObject *args, PyObject *kw)
     }
     PyObject **slots[] = {&self->tls, &self->shapes_ids, &self->shapes_id, &self->arrays_id, &self->as_arrays,
                           &self->tags, &self->range_tag, &self->op_tag, &self->stack_of, &self->raw_inputs,
-                          &self->extra_ids, &self->extra_id};
+                          &self->extra_ids, &self->extra_id, &self->raw_arrays};
     PyObject *vals[] = {tls, shapes_ids, shapes_id, arrays_id, as_arrays, tags, range_tag, op_tag, stack_of,
-                        raw_inputs, extra_ids, extra_id};
-    for (int i = 0; i < 12; i++) {
+                        raw_inputs, extra_ids, extra_id, raw_arrays};
+    for (int i = 0; i < 13; i++) {
         Py_INCREF(vals[i]);
         Py_XSETREF(*slots[i], vals[i]);
     }
@@ -1542,6 +1585,7 @@ static int OpHooks_traverse(OpHooks *self, visitproc visit, void *arg)
     Py_VISIT(self->op_tag);
     Py_VISIT(self->stack_of);
     Py_VISIT(self->raw_inputs);
+    Py_VISIT(self->raw_arrays);
     Py_VISIT(self->extra_ids);
     Py_VISIT(self->extra_id);
     Py_VISIT(self->mem);
@@ -1561,6 +1605,7 @@ static int OpHooks_clear(OpHooks *self)
     Py_CLEAR(self->op_tag);
     Py_CLEAR(self->stack_of);
     Py_CLEAR(self->raw_inputs);
+    Py_CLEAR(self->raw_arrays);
     Py_CLEAR(self->extra_ids);
     Py_CLEAR(self->extra_id);
     Py_CLEAR(self->mem);

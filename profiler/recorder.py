@@ -392,6 +392,28 @@ class Recorder:
                     t1 = pc()
                     tls.buf.append((token[0], token[1], token[2], token[3], token[4], t1))
 
+            if stack and not flops_on:
+                # the sink formulas' ops with their stack: the dispatched formula's (its user frames are those of
+                # the backward() call, as the formula's own; the engine's frames are internal)
+                def op_arrays(op, arrays, attrs, phase, seq):
+                    ex = (_raw_inputs(arrays, _ARRAY_TYPES, _same) if shapes else None, stack_of(), 0)
+                    eid = ids(ex)
+                    if eid is None:
+                        eid = extra_id(ex)
+                    t0 = pc()
+                    try:
+                        out = op.kernel(np, *arrays, **attrs)
+                    except BaseException:
+                        tls.buf.append((op.name, phase, seq, eid, t0, pc()))
+                        raise
+                    t1 = pc()
+                    if mem is not None:
+                        if type(out) is not ndarray:
+                            out = _as_arrays(out)
+                        record_arrays(out, arrays, t1 - 1)
+                    tls.buf.append((op.name, phase, seq, eid, t0, t1))
+                    return out
+
             if not stack and not flops_on:
                 # the engine's sink formulas (a backward formula's ops run as kernels on NumPy arrays, no tensors
                 # made for them: tensorlib.Hook.op_arrays): the record op_enter/op_exit would write of the
@@ -452,14 +474,21 @@ class Recorder:
             native = self.native = crecord.OpHooks(
                 tls, _SHAPES_IDS, shapes_id, arrays_shapes_id, _as_arrays, tags, range_tag, op_tag,
                 mem._native if mem is not None else None, self.extended, bool(self.record_shapes),
-                self._stack if self.with_stack else None, _raw_inputs, _EXTRA_IDS, extra_id)
+                self._stack if self.with_stack else None, _raw_inputs, _EXTRA_IDS, extra_id, _raw_arrays)
             if self.with_stack:
-                # ops only: a range's stack carries its module (range_enter above), and op_arrays and op_step
-                # are off with stacks. The C op_enter calls _stack from no frame of its own, one frame nearer
-                # the dispatcher's caller than the Python op_enter does: the frame left out is the
-                # dispatcher's, which the stacks leave out anyway (_internal)
+                # ops only: a range's stack carries its module (range_enter above), and op_step is off with
+                # stacks. The C op_enter calls _stack from no frame of its own, one frame nearer the dispatcher's
+                # caller than the Python op_enter does: the frame left out is the dispatcher's, which the stacks
+                # leave out anyway (_internal); op_arrays's is a sink formula's, likewise
                 self.op_enter = native.stack_enter
                 self.op_exit = native.stack_exit
+                op_arrays = native.op_arrays
+                py_range_enter, c_range_enter = range_enter, native.stack_range_enter
+
+                def range_enter(name, kind):     # a module's range names its module: the Python method's
+                    return py_range_enter(name, kind) if kind == "module" else c_range_enter(name, kind)
+                if self.record_shapes:
+                    self.op_range_enter = native.stack_op_range_enter
             else:
                 range_enter, range_exit, op_step = native.range_enter, native.range_exit, native.op_step
                 self.op_range_enter = native.op_range_enter
@@ -583,6 +612,11 @@ def arrays_shapes_id(arrays) -> int:
 
 def _same(a):
     return a
+
+
+def _raw_arrays(arrays):
+    """_raw_inputs of an op_arrays call's arrays (a list of arrays: a tensor list)."""
+    return _raw_inputs(arrays, _ARRAY_TYPES, _same)
 
 
 def _as_arrays(out):

@@ -10,6 +10,7 @@ import pytest
 
 import profiler
 import tensorlib as tl
+from tensorlib import dispatch
 from profiler.recorder import Recorder
 
 nn, F = tl.nn, tl.nn.functional
@@ -334,3 +335,33 @@ def test_clip_grad_norm_on_arrays_records_what_its_op_by_op_path_does(foreach, d
     names = [r[1] for r in (runs[0][0] if detailed else runs[0])]
     assert names.count("aten::mul_") == 3 and names.count("aten::linalg_vector_norm") == 4
     assert ("aten::_foreach_norm" in names) == (foreach is None)
+
+
+@pytest.mark.parametrize("kind", ["mlp", "transformer", "gru", "conv"])
+def test_with_stack_sink_formulas_record_what_dispatched_formulas_do(kind, monkeypatch):
+    """with_stack (with record_shapes and profile_memory) runs the engine's sink formulas too (Recorder.op_arrays,
+    their ops' stacks taken as the dispatched ops' are): the same events, Input Shapes and user stacks as the
+    dispatched formulas give when the recorder does not take ops on arrays."""
+    step = _step(kind)
+    step(True)
+    runs = []
+    for on in (True, False, True):
+        if not on:
+            bind = Recorder._bind
+
+            def no_arrays(self):
+                bind(self)
+                self.op_arrays = None
+            monkeypatch.setattr(Recorder, "_bind", no_arrays)
+        with profiler.profile(record_shapes=True, profile_memory=True, with_stack=True) as prof:
+            assert dispatch.records_arrays() == on      # the sink formulas run (on), or the dispatched ones
+            step(True)
+        monkeypatch.undo()
+        evs = sorted(prof.events(), key=lambda e: (e.time_range.start, -e.time_range.end))
+        runs.append([(e.name, e.input_shapes, tuple(f for f in e.stack if "test_same_tree_any_options" in f))
+                     for e in evs])
+    assert runs[0] == runs[2]
+    assert runs[0] == runs[1]
+    assert any(r[2] for r in runs[0] if "Backward" not in r[0])
+    backward = [r for r in runs[0] if r[0].startswith("autograd::engine::evaluate_function")]
+    assert backward and all(r[2] for r in backward)     # the backward() call's user frames
