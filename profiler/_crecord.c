@@ -1213,8 +1213,9 @@ static PyObject *OpHooks_op_step(OpHooks *self, PyObject *const *args, Py_ssize_
  * strings: about 2.5 µs per op with a dozen frames. The cache keys the stack by machine words instead, per frame
  * from the dispatcher's up its code object's address and its last instruction (3.11+; the line before), hashed and
  * compared without a Python object made, and answers the stack tuple Recorder._stack gave for it the first time
- * (a finer key than its own: the same stack for one key) with, for records without a signature, that stack's extra
- * id. The code objects, stacks and ids are kept alive by the hooks (stack_keep), so no address is reused; the
+ * (a finer key than its own: the same stack for one key) with that stack's extra ids (stack_extra: one without a
+ * signature, one per the inputs' shapes_id id with record_shapes). The code objects, stacks and ids are kept alive
+ * by the hooks (stack_keep), so no address is reused; the
  * table is the hooks', as Recorder._stacks is the recorder's. Deeper stacks than STACK_DEPTH and a full table
  * take Recorder._stack's path. */
 
@@ -1403,13 +1404,18 @@ static PyObject *stack_extra(OpHooks *h, PyObject *inputs, int tensors, int shap
     Py_XDECREF(ex);
     if (id == NULL)
         goto fail;
-    if (key != NULL && PyDict_SetItem(e->by_shape, key, id) < 0)
-        Py_CLEAR(id);
-    else if (slot != NULL && PyList_Append(h->stack_keep, id) == 0)
-        *slot = id;     /* (borrowed from stack_keep) */
-    PyErr_Clear();      /* (a failed append only leaves the id unfiled) */
-    if (id == NULL)
-        goto fail;
+    if (key != NULL) {
+        if (PyDict_SetItem(e->by_shape, key, id) < 0) {
+            Py_DECREF(id);
+            goto fail;
+        }
+    }
+    else if (slot != NULL) {
+        if (PyList_Append(h->stack_keep, id) == 0)
+            *slot = id;     /* (borrowed from stack_keep) */
+        else
+            PyErr_Clear();  /* (the id left unfiled) */
+    }
     Py_XDECREF(key);
     Py_DECREF(st);
     return id;
