@@ -470,6 +470,9 @@ typedef struct {
 /* tensorlib._crecorded's Records API (its capsule), or NULL where that module is not built: buffers are lists */
 static RecordsAPI *rapi = NULL;
 
+/* with_stack's extra id of an op or range (the stack cache, below) */
+static PyObject *stack_extra(OpHooks *h, PyObject *inputs, int tensors, int shapes);
+
 /* The buffer this thread's records go to (new reference): tls.buf, by the Records API where it is loaded (the
  * thread's attribute dict of the local, cached per thread) */
 static inline PyObject *buffer(OpHooks *h)
@@ -915,7 +918,9 @@ static PyObject *extra_of(OpHooks *h, PyObject *inputs, int tensors)
 
 static PyObject *get_name(PyObject *op) { return PyObject_GetAttr(op, s_name); }
 
-/* op_enter(op, inputs, attrs, phase, seq) -> (op.name, phase, seq, extra id, t0, inputs) */
+
+/* op_enter(op, inputs, attrs, phase, seq) -> (op.name, phase, seq, extra id, t0, inputs); the extra id is the
+ * inputs' signature's (record_shapes), their signature's and stack's (with_stack: stack_extra), else 0 */
 static PyObject *OpHooks_op_enter(OpHooks *self, PyObject *const *args, Py_ssize_t nargs)
 {
     if (nargs != 5) {
@@ -925,16 +930,12 @@ static PyObject *OpHooks_op_enter(OpHooks *self, PyObject *const *args, Py_ssize
     PyObject *name = get_name(args[0]);
     if (name == NULL)
         return NULL;
-    PyObject *eid;
-    if (self->shapes) {
-        eid = extra_of(self, args[1], 1);
-        if (eid == NULL) {
-            Py_DECREF(name);
-            return NULL;
-        }
+    PyObject *eid = self->stack_of != Py_None ? stack_extra(self, args[1], 1, self->shapes)
+                    : self->shapes ? extra_of(self, args[1], 1) : PyLong_FromLong(0);
+    if (eid == NULL) {
+        Py_DECREF(name);
+        return NULL;
     }
-    else
-        eid = PyLong_FromLong(0);
     PyObject *t0 = PyLong_FromLongLong(now_ns());
     if (t0 == NULL || eid == NULL) {
         Py_DECREF(name);
@@ -1026,8 +1027,6 @@ static PyObject *tuple_times(PyObject **objs, int n, long long t0, long long t1)
 }
 
 
-static PyObject *stack_extra(OpHooks *h, PyObject *inputs, int tensors, int shapes);
-
 /* op_arrays(op, arrays, attrs, phase, seq) -> op.kernel(numpy, *arrays, **attrs), recorded as the dispatched op */
 static PyObject *OpHooks_op_arrays(OpHooks *self, PyObject *const *args, Py_ssize_t nargs)
 {
@@ -1094,6 +1093,7 @@ end:
     return out;
 }
 
+
 /* The tag of a range kind: _RANGE_TAGS' entry, range_tag's for a new kind (borrowed from the dict or new). */
 static PyObject *tag_of(OpHooks *self, PyObject *kind)
 {
@@ -1123,19 +1123,26 @@ static PyObject *OpHooks_range_enter(OpHooks *self, PyObject *const *args, Py_ss
     PyObject *tag = tag_of(self, args[1]);
     if (tag == NULL)
         return NULL;
-    PyObject *tok = range_token(self, args[0], tag, zero);
+    /* with_stack: the id of (None, stack, 0) (stack_extra; a module's range is the Python method's: its extra names
+     * the module) */
+    PyObject *eid = self->stack_of != Py_None ? stack_extra(self, Py_None, 1, 0) : Py_NewRef(zero), *tok = NULL;
+    if (eid != NULL)
+        tok = range_token(self, args[0], tag, eid);
     Py_DECREF(tag);
+    Py_XDECREF(eid);
     return tok;
 }
 
-/* op_range_enter(name, args) -> (name, op tag, -1[, extra id], t0): a composite op's region */
+/* op_range_enter(name, args) -> (name, op tag, -1[, extra id], t0): a composite op's region (its extra id as
+ * op_enter's) */
 static PyObject *OpHooks_op_range_enter(OpHooks *self, PyObject *const *args, Py_ssize_t nargs)
 {
     if (nargs != 2) {
         PyErr_SetString(PyExc_TypeError, "op_range_enter(name, args) takes 2 arguments");
         return NULL;
     }
-    PyObject *eid = self->shapes ? extra_of(self, args[1], 1) : PyLong_FromLong(0);
+    PyObject *eid = self->stack_of != Py_None ? stack_extra(self, args[1], 1, self->shapes)
+                    : self->shapes ? extra_of(self, args[1], 1) : PyLong_FromLong(0);
     if (eid == NULL)
         return NULL;
     PyObject *tok = range_token(self, args[0], self->op_tag, eid);
@@ -1425,97 +1432,6 @@ fail:
     return NULL;
 }
 
-/* with_stack's op_enter: (op.name, phase, seq, the extra's id (stack_extra), stack, inputs, t0) */
-static PyObject *OpHooks_stack_enter(OpHooks *self, PyObject *const *args, Py_ssize_t nargs)
-{
-    if (nargs != 5) {
-        PyErr_SetString(PyExc_TypeError, "op_enter(op, inputs, attrs, phase, seq) takes 5 arguments");
-        return NULL;
-    }
-    if (self->stack_of == Py_None) {
-        PyErr_SetString(PyExc_RuntimeError, "these hooks record no stacks");
-        return NULL;
-    }
-    PyObject *name = get_name(args[0]);
-    if (name == NULL)
-        return NULL;
-    PyObject *eid = stack_extra(self, args[1], 1, self->shapes), *tok = NULL;
-    if (eid != NULL) {
-        PyObject *objs[6] = {name, args[3], args[4], eid, Py_None, args[1]};
-        tok = tuple_times(objs, 6, -1, now_ns());
-    }
-    Py_DECREF(name);
-    Py_XDECREF(eid);
-    return tok;
-}
-
-/* with_stack's range_enter(name, kind) for a kind other than "module" (whose extra names its module: the Python
- * method's): (name, tag, -1, id of (None, stack, 0), t0) */
-static PyObject *OpHooks_stack_range_enter(OpHooks *self, PyObject *const *args, Py_ssize_t nargs)
-{
-    if (nargs != 2) {
-        PyErr_SetString(PyExc_TypeError, "range_enter(name, kind) takes 2 arguments");
-        return NULL;
-    }
-    if (self->stack_of == Py_None) {
-        PyErr_SetString(PyExc_RuntimeError, "these hooks record no stacks");
-        return NULL;
-    }
-    PyObject *tag = tag_of(self, args[1]);
-    if (tag == NULL)
-        return NULL;
-    PyObject *eid = stack_extra(self, Py_None, 1, 0), *tok = NULL;
-    if (eid != NULL)
-        tok = range_token(self, args[0], tag, eid);
-    Py_DECREF(tag);
-    Py_XDECREF(eid);
-    return tok;
-}
-
-/* with_stack's op_range_enter(name, args): (name, op tag, -1, id of (args' signature or None, stack, 0), t0) */
-static PyObject *OpHooks_stack_op_range_enter(OpHooks *self, PyObject *const *args, Py_ssize_t nargs)
-{
-    if (nargs != 2) {
-        PyErr_SetString(PyExc_TypeError, "op_range_enter(name, args) takes 2 arguments");
-        return NULL;
-    }
-    if (self->stack_of == Py_None) {
-        PyErr_SetString(PyExc_RuntimeError, "these hooks record no stacks");
-        return NULL;
-    }
-    PyObject *eid = stack_extra(self, args[1], 1, self->shapes);
-    if (eid == NULL)
-        return NULL;
-    PyObject *tok = range_token(self, args[0], self->op_tag, eid);
-    Py_DECREF(eid);
-    return tok;
-}
-
-/* with_stack's op_exit: memory, then (name, phase, seq, the extra's id, t0, t1) */
-static PyObject *OpHooks_stack_exit(OpHooks *self, PyObject *const *args, Py_ssize_t nargs)
-{
-    if (nargs != 2 || !PyTuple_CheckExact(args[0]) || PyTuple_GET_SIZE(args[0]) != 7) {
-        PyErr_SetString(PyExc_TypeError, "op_exit(token, outputs): token is op_enter's");
-        return NULL;
-    }
-    long long t1 = now_ns();
-    PyObject *tok = args[0];
-    if (self->mem != NULL && rec_outputs(self->mem, args[1], PyTuple_GET_ITEM(tok, 5), t1 - 1) < 0)
-        return NULL;
-    PyObject *eid = Py_NewRef(PyTuple_GET_ITEM(tok, 3));      /* stack_enter's stack_extra */
-    long long t0 = PyLong_AsLongLong(PyTuple_GET_ITEM(tok, 6));
-    if (t0 == -1 && PyErr_Occurred()) {
-        Py_DECREF(eid);
-        return NULL;
-    }
-    PyObject *objs[4] = {PyTuple_GET_ITEM(tok, 0), PyTuple_GET_ITEM(tok, 1), PyTuple_GET_ITEM(tok, 2), eid};
-    int rc = push_objs(self, objs, 4, t0, t1);
-    Py_DECREF(eid);
-    if (rc < 0)
-        return NULL;
-    Py_RETURN_NONE;
-}
-
 static PyMethodDef OpHooks_methods[] = {
     {"op_enter", (PyCFunction)(void (*)(void))OpHooks_op_enter, METH_FASTCALL, "Recorder.op_enter"},
     {"op_exit", (PyCFunction)(void (*)(void))OpHooks_op_exit, METH_FASTCALL, "Recorder.op_exit"},
@@ -1524,12 +1440,6 @@ static PyMethodDef OpHooks_methods[] = {
     {"op_range_enter", (PyCFunction)(void (*)(void))OpHooks_op_range_enter, METH_FASTCALL, "Recorder.op_range_enter"},
     {"range_exit", (PyCFunction)OpHooks_range_exit, METH_O, "Recorder.range_exit"},
     {"op_step", (PyCFunction)(void (*)(void))OpHooks_op_step, METH_FASTCALL, "Recorder.op_step"},
-    {"stack_enter", (PyCFunction)(void (*)(void))OpHooks_stack_enter, METH_FASTCALL, "Recorder.op_enter, with_stack"},
-    {"stack_exit", (PyCFunction)(void (*)(void))OpHooks_stack_exit, METH_FASTCALL, "Recorder.op_exit, with_stack"},
-    {"stack_range_enter", (PyCFunction)(void (*)(void))OpHooks_stack_range_enter, METH_FASTCALL,
-     "Recorder.range_enter, with_stack, a kind other than module"},
-    {"stack_op_range_enter", (PyCFunction)(void (*)(void))OpHooks_stack_op_range_enter, METH_FASTCALL,
-     "Recorder.op_range_enter, with_stack"},
     {NULL, NULL, 0, NULL},
 };
 

@@ -392,34 +392,22 @@ class Recorder:
                     t1 = pc()
                     tls.buf.append((token[0], token[1], token[2], token[3], token[4], t1))
 
-            if stack and not flops_on:
-                # the sink formulas' ops with their stack: the dispatched formula's (its user frames are those of
-                # the backward() call, as the formula's own; the engine's frames are internal)
-                def op_arrays(op, arrays, attrs, phase, seq):
-                    ex = (_raw_inputs(arrays, _ARRAY_TYPES, _same) if shapes else None, stack_of(), 0)
-                    eid = ids(ex)
-                    if eid is None:
-                        eid = extra_id(ex)
-                    t0 = pc()
-                    try:
-                        out = op.kernel(np, *arrays, **attrs)
-                    except BaseException:
-                        tls.buf.append((op.name, phase, seq, eid, t0, pc()))
-                        raise
-                    t1 = pc()
-                    if mem is not None:
-                        if type(out) is not ndarray:
-                            out = _as_arrays(out)
-                        record_arrays(out, arrays, t1 - 1)
-                    tls.buf.append((op.name, phase, seq, eid, t0, t1))
-                    return out
-
-            if not stack and not flops_on:
+            if not flops_on:
                 # the engine's sink formulas (a backward formula's ops run as kernels on NumPy arrays, no tensors
                 # made for them: tensorlib.Hook.op_arrays): the record op_enter/op_exit would write of the
-                # dispatched op, its Input Shapes and its outputs' memory from the arrays it would have had
+                # dispatched op, its Input Shapes (and with_stack its stack: the dispatched formula's, whose user
+                # frames are the backward() call's; the engine's are internal) and its outputs' memory from the
+                # arrays it would have had
+                if stack:
+                    def arrays_eid(arrays):
+                        ex = (_raw_inputs(arrays, _ARRAY_TYPES, _same) if shapes else None, stack_of(), 0)
+                        eid = ids(ex)
+                        return extra_id(ex) if eid is None else eid
+                else:
+                    arrays_eid = arrays_shapes_id if shapes else None
+
                 def op_arrays(op, arrays, attrs, phase, seq):
-                    eid = arrays_shapes_id(arrays) if shapes else 0
+                    eid = arrays_eid(arrays) if arrays_eid is not None else 0
                     t0 = pc()
                     try:
                         out = op.kernel(np, *arrays, **attrs)
@@ -476,19 +464,19 @@ class Recorder:
                 mem._native if mem is not None else None, self.extended, bool(self.record_shapes),
                 self._stack if self.with_stack else None, _raw_inputs, _EXTRA_IDS, extra_id, _raw_arrays)
             if self.with_stack:
-                # ops only: a range's stack carries its module (range_enter above), and op_step is off with
-                # stacks. The C op_enter calls _stack from no frame of its own, one frame nearer the dispatcher's
-                # caller than the Python op_enter does: the frame left out is the dispatcher's, which the stacks
-                # leave out anyway (_internal); op_arrays's is a sink formula's, likewise
-                self.op_enter = native.stack_enter
-                self.op_exit = native.stack_exit
+                # a module's range carries its module (range_enter above), and op_step is off with stacks. The C
+                # op_enter calls _stack from no frame of its own, one frame nearer the dispatcher's caller than
+                # the Python op_enter does: the frame left out is the dispatcher's, which the stacks leave out
+                # anyway (_internal); op_arrays's is a sink formula's, likewise
+                self.op_enter = native.op_enter
+                self.op_exit = native.op_exit
                 op_arrays = native.op_arrays
-                py_range_enter, c_range_enter = range_enter, native.stack_range_enter
+                py_range_enter, c_range_enter = range_enter, native.range_enter
 
                 def range_enter(name, kind):     # a module's range names its module: the Python method's
                     return py_range_enter(name, kind) if kind == "module" else c_range_enter(name, kind)
                 if self.record_shapes:
-                    self.op_range_enter = native.stack_op_range_enter
+                    self.op_range_enter = native.op_range_enter
             else:
                 range_enter, range_exit, op_step = native.range_enter, native.range_exit, native.op_step
                 self.op_range_enter = native.op_range_enter

@@ -147,12 +147,9 @@ def _detailed(prof, path):
     return rows, mem
 
 
-@pytest.mark.parametrize("kind", ["mlp", "transformer", "gru", "cells", "conv", "policy", "lstmcell"])
-def test_detailed_sink_formulas_record_what_dispatched_formulas_do(kind, monkeypatch, tmp_path):
-    """Under record_shapes + profile_memory the engine runs its sink formulas, their ops recorded on arrays
-    (Recorder.op_arrays, tensorlib.Hook.op_arrays): the same events, Input Shapes and memory records (sizes,
-    owners, order) as the dispatched formulas give when the recorder does not take ops on arrays."""
-    step = _step(kind)
+def _arrays_on_off_on(step, monkeypatch, collect, **options):
+    """collect(prof, i) of three profiles of one step under `options`: the recorder taking ops on arrays (the
+    engine's sink formulas run), not taking them (the dispatched formulas run), and taking them again."""
     step(True)
     runs = []
     for on in (True, False, True):
@@ -163,10 +160,22 @@ def test_detailed_sink_formulas_record_what_dispatched_formulas_do(kind, monkeyp
                 bind(self)
                 self.op_arrays = None
             monkeypatch.setattr(Recorder, "_bind", no_arrays)
-        with profiler.profile(record_shapes=True, profile_memory=True) as prof:
+        with profiler.profile(**options) as prof:
+            assert dispatch.records_arrays() == on      # the sink formulas run (on), or the dispatched ones
             step(True)
         monkeypatch.undo()
-        runs.append(_detailed(prof, tmp_path / f"{len(runs)}.json"))
+        runs.append(collect(prof, len(runs)))
+    return runs
+
+
+@pytest.mark.parametrize("kind", ["mlp", "transformer", "gru", "cells", "conv", "policy", "lstmcell"])
+def test_detailed_sink_formulas_record_what_dispatched_formulas_do(kind, monkeypatch, tmp_path):
+    """Under record_shapes + profile_memory the engine runs its sink formulas, their ops recorded on arrays
+    (Recorder.op_arrays, tensorlib.Hook.op_arrays): the same events, Input Shapes and memory records (sizes,
+    owners, order) as the dispatched formulas give when the recorder does not take ops on arrays."""
+    step = _step(kind)
+    runs = _arrays_on_off_on(step, monkeypatch, lambda prof, i: _detailed(prof, tmp_path / f"{i}.json"),
+                             record_shapes=True, profile_memory=True)
     assert runs[0] == runs[2]      # deterministic
     if kind in ("conv", "policy"):
         # batch_norm's, convolution's and clamp's formulas free some temporaries in another order than their
@@ -342,24 +351,12 @@ def test_with_stack_sink_formulas_record_what_dispatched_formulas_do(kind, monke
     """with_stack (with record_shapes and profile_memory) runs the engine's sink formulas too (Recorder.op_arrays,
     their ops' stacks taken as the dispatched ops' are): the same events, Input Shapes and user stacks as the
     dispatched formulas give when the recorder does not take ops on arrays."""
-    step = _step(kind)
-    step(True)
-    runs = []
-    for on in (True, False, True):
-        if not on:
-            bind = Recorder._bind
-
-            def no_arrays(self):
-                bind(self)
-                self.op_arrays = None
-            monkeypatch.setattr(Recorder, "_bind", no_arrays)
-        with profiler.profile(record_shapes=True, profile_memory=True, with_stack=True) as prof:
-            assert dispatch.records_arrays() == on      # the sink formulas run (on), or the dispatched ones
-            step(True)
-        monkeypatch.undo()
+    def rows(prof, _):
         evs = sorted(prof.events(), key=lambda e: (e.time_range.start, -e.time_range.end))
-        runs.append([(e.name, e.input_shapes, tuple(f for f in e.stack if "test_same_tree_any_options" in f))
-                     for e in evs])
+        return [(e.name, e.input_shapes, tuple(f for f in e.stack if "test_same_tree_any_options" in f))
+                for e in evs]
+    runs = _arrays_on_off_on(_step(kind), monkeypatch, rows, record_shapes=True, profile_memory=True,
+                             with_stack=True)
     assert runs[0] == runs[2]
     assert runs[0] == runs[1]
     assert any(r[2] for r in runs[0] if "Backward" not in r[0])
