@@ -6,7 +6,9 @@ Five optional extension modules, built by `pip install` on Linux from C files be
                                 its one op hook, an op run on arrays by run_recorded)
   tensorlib._cexecute           the executor's common case (_execute.py: an unobserved op on NumPy arrays)
   tensorlib.autograd._cengine   the backward engine's loop (autograd/engine.py: a backward() pass)
-  tensorlib._cmath              float32 exp on AVX2 CPUs where NumPy's is scalar (ops/_fastmath.py: np.exp)
+  tensorlib._cmath              one-pass loops where NumPy takes several passes or a scalar loop (ops/_fastmath.py:
+                                float32 exp/tanh on AVX2, addcmul_, threshold_backward, layer_norm, an LSTM step,
+                                a strided copy for im2col)
   profiler._crecord             the profiler recorder's hook methods and its CPU memory records (profiler/_native.py)
 Each does what its Python twin does, step for step, at a lower cost per op; the Python code stays the
 reference and is used when the module is absent, when TENSORLIB_NATIVE=0 is set in the environment, or (for the

@@ -19,8 +19,9 @@ def set_num_threads(int) -> None:
     if n <= 0:
         raise RuntimeError("set_num_threads expects a positive integer")
     from threadpoolctl import threadpool_limits
-    from . import _blas
-    _blas.available()       # MKL (where installed) loaded first, so that the limit reaches its pool too
+    from . import _blas, _dnnl
+    _blas.available()       # MKL and oneDNN (where installed) loaded first, so that the limit reaches their pools too
+    _dnnl.available()
     threadpool_limits(limits=n, user_api=None)
 
 

@@ -5,6 +5,7 @@ import math
 
 from .. import _hooks as _H
 from ._fastmath import exp as fast_exp, gelu as _fast_gelu, gelu_backward as _fast_gelu_backward
+from ._fastmath import threshold_backward as _fast_threshold_backward
 from .comparison import gt, where
 from .unary_math import _CDF_CLIP, _CDF_PX, _CDF_QX, _f, erf, erf_kernel, exp, log1p_exp_neg_abs, normal_cdf32, tanh
 from ..dispatch import STATE, run_recorded_op
@@ -105,18 +106,18 @@ def masked_backward(fwd: OpDef, bwd: OpDef, attrs_of, result_node=None):
 
 @op("threshold_backward", save="i", node_name="ThresholdBackwardBackward0")
 def THRESHOLD_BACKWARD(xp, g, y, threshold=0):
-    """torch's threshold_backward: 0 where y <= threshold, the gradient elsewhere (a NaN y included, as torch)
-    (ReLU's backward, one op). On NumPy a product with the mask, three times faster than NumPy's where() on a
-    64x256 batch; unlike torch's select it turns an inf or NaN gradient into NaN where y <= threshold (as the
-    product did before). The mask is cast first: a float x bool product takes NumPy's buffered mixed-type loop,
-    1.7x slower at 512x4096 (1.75 vs 1.02 ms). On NumPy the mask is written as floats straight into the result,
-    which the product then overwrites: one buffer instead of three (8.4 vs 11.8 us on 64x256)."""
+    """torch's threshold_backward: 0 where y <= threshold, the gradient elsewhere (a NaN y included), as torch's
+    select: an inf or NaN gradient where y <= threshold gives 0 (ReLU's backward, one op). On NumPy, float32 and
+    float64 in one branchless pass (_fastmath.threshold_backward: a (64, 64, 30, 30) float32 gradient 1.54 ms,
+    torch's 1.52, NumPy's mask-times-gradient 2.49); other dtypes and layouts by a copy of g and a masked fill."""
     if xp is np and g.dtype.kind == "f" and g.shape == y.shape:
-        out = np.empty_like(g)
-        np.logical_not(np.less_equal(y, threshold), out=out)
-        return np.multiply(out, g, out=out)
-    # CuPy: torch's select, two kernels (a cast mask and a product took three), and 0 where y <= threshold
-    # even for an inf or NaN gradient, as torch
+        out = _fast_threshold_backward(g, y, threshold)
+        if out is not None:
+            return out
+        out = np.array(g, dtype=g.dtype, copy=True)
+        np.copyto(out, 0, where=np.less_equal(y, threshold))
+        return out
+    # CuPy: torch's select, two kernels (a cast mask and a product took three)
     return xp.where(y <= threshold, 0, g).astype(g.dtype, copy=False)
 
 

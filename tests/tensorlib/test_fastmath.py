@@ -391,3 +391,57 @@ def test_in_place_unary_ops_written_straight_into_their_input_equal_the_out_of_p
             assert got.is_contiguous() == t.is_contiguous()
             assert getattr(got, name + "_")() is got
             np.testing.assert_array_equal(got.numpy(), want.numpy())
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("n", [0, 1, 17, 4099])
+def test_threshold_backward_is_torchs_select_bit_for_bit(dtype, n):
+    """where(y <= t, 0, g) in one branchless pass: a NaN y passes g, an inf or NaN g where y <= t gives +0, -0.0
+    gradients kept where y > t; thresholds other than 0 included."""
+    if _fastmath._THRESHOLD_BWD is None:
+        pytest.skip("the C extension is not built here")
+    rng = np.random.default_rng(n)
+    g = rng.standard_normal(n).astype(dtype)
+    y = rng.standard_normal(n).astype(dtype)
+    if n >= 17:
+        y[:4] = np.nan
+        g[4:8] = [np.inf, -np.inf, np.nan, -0.0]
+        y[4:8] = [-1, 1, -1, 1]
+    for t in (0, 0.25, -1):
+        out = _fastmath.threshold_backward(g, y, t)
+        ref = np.where(y <= t, dtype(0), g)
+        assert out.dtype == dtype and out.tobytes() == ref.tobytes()
+
+
+def test_threshold_backward_op_takes_every_layout_with_torchs_values():
+    """The op's other paths (a strided gradient, float16) give the C loop's values: torch's select."""
+    from tensorlib.ops.activation import THRESHOLD_BACKWARD
+    g = np.array([[1.0, np.inf, np.nan, -0.0], [2.0, 3.0, 4.0, 5.0]], np.float32)
+    y = np.array([[-1.0, -1.0, -1.0, 1.0], [np.nan, 0.0, 1.0, -2.0]], np.float32)
+    ref = np.where(y <= 0, np.float32(0), g)
+    for gg, yy in ((g, y), (np.asfortranarray(g), np.asfortranarray(y)), (g.astype(np.float16), y.astype(np.float16))):
+        out = THRESHOLD_BACKWARD.kernel(np, gg, yy, threshold=0)
+        assert out.dtype == gg.dtype and out.shape == gg.shape
+        np.testing.assert_array_equal(out.astype(np.float32), ref)
+        assert np.signbit(out[0, 3])      # -0.0 where y > 0: g itself
+
+
+@pytest.mark.parametrize("dtype", [np.int8, np.float32, np.float64, np.complex128])
+def test_copy_walks_any_strides_as_copyto(dtype):
+    """_fastmath.copy_ against np.copyto: a windows view (conv's im2col), reversed and transposed views, 0-d."""
+    if _fastmath._COPY is None:
+        pytest.skip("the C extension is not built here")
+    x = (np.arange(2 * 3 * 9 * 8) % 251).astype(dtype).reshape(2, 3, 9, 8)
+    win = np.lib.stride_tricks.sliding_window_view(x, (3, 3), axis=(2, 3)).transpose(0, 1, 4, 5, 2, 3)
+    for src in (win, x[:, ::-1, ::2, ::-3], x.transpose(3, 1, 0, 2), x[0, 0, 0, 0:0], np.asarray(x[1, 2, 3, 4])):
+        dst = np.zeros(src.shape, dtype)
+        _fastmath.copy_(dst, src)
+        np.testing.assert_array_equal(dst, src)
+        view = np.zeros(src.shape + (2,), dtype)[..., 1]            # a strided destination
+        _fastmath.copy_(view, src)
+        np.testing.assert_array_equal(view, src)
+    dst = np.zeros((3, 4), np.float32)
+    _fastmath.copy_(dst, np.arange(4, dtype=np.float32))             # not one shape: np.copyto's broadcast
+    assert (dst == np.arange(4)).all()
+    with pytest.raises(ValueError):
+        _fastmath._COPY(np.zeros(3), np.zeros(3, np.float32))         # the C function refuses another dtype

@@ -78,3 +78,22 @@ def test_an_unpicklable_error_class_arrives_as_runtime_error_with_its_traceback(
     with pytest.raises(RuntimeError, match="worker process 0") as info:
         list(DataLoader(RaisesALocalError(), num_workers=1, multiprocessing_context="fork"))
     assert "LocalError: sample 0" in str(info.value)
+
+
+class Threads(Dataset):
+    def __len__(self):
+        return 2
+
+    def __getitem__(self, i):
+        x = tl.randn(1, 16, 6, 6)          # a convolution in the worker (oneDNN's OpenMP pool, where installed)
+        tl.nn.functional.conv2d(x, tl.randn(4, 16, 3, 3))
+        return tl.get_num_threads()
+
+
+def test_process_workers_run_one_thread_each():
+    """As torch's workers: set_num_threads(1) first, so a forked worker never reuses the parent's OpenMP pool."""
+    x = tl.randn(2, 16, 6, 6)
+    tl.nn.functional.conv2d(x, tl.randn(4, 16, 3, 3))      # the parent's pools in use before the fork
+    got = [int(v) for b in DataLoader(Threads(), batch_size=1, num_workers=2, multiprocessing_context="fork")
+           for v in b.tolist()]
+    assert got == [1, 1]
