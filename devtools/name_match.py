@@ -50,9 +50,10 @@ torch's names still unmatched, and why (work tensorlib does not do, so no event 
   tensorlib has no lazy conjugation.
 - ``aten::expand`` under ``aten::addmm`` (mlp, cnn): torch's addmm copies the bias, expanded, into the output
   before the GEMM accumulates into it; tensorlib's adds the bias to the product (a broadcast, no view, no copy).
-- ``aten::mkldnn_convolution`` and its ``aten::as_strided_`` / ``aten::resize_`` (cnn): oneDNN, torch's CPU
-  backend, and its output buffers; tensorlib's CPU backend is im2col + GEMM (torch's would be
-  ``_slow_conv2d_forward``), so only the ``_convolution`` layer above it is written.
+- ``aten::as_strided_`` / ``aten::resize_`` under ``aten::mkldnn_convolution`` (cnn): torch's output buffers.
+  tensorlib writes ``mkldnn_convolution`` where its float32 CPU convolution runs on oneDNN (the `onednn` extra,
+  tensorlib/_dnnl.py); where it runs im2col + GEMM (torch's would be ``_slow_conv2d_forward``) only the
+  ``_convolution`` layer above it is written.
   ``aten::_batch_norm_impl_index`` (cnn): torch's choice among cuDNN, MIOpen and native batch norm; tensorlib
   has one kernel, so no layer. ``aten::resize_`` in native_layer_norm_backward (transformer): its output buffers.
 - the Transformer's attention nodes (its dropout takes torch's math path; without dropout torch and tensorlib

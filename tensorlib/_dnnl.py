@@ -8,8 +8,9 @@ blocked layout (nChw16c) that a reorder makes from NCHW, as torch's mkldnn_convo
 
 `conv2d(x, w, b, stride, padding, dilation, groups)`, `backward_data(g, w, x_shape, ...)` and
 `backward_weights(x, g, w_shape, bias, ...)` return the result (NCHW, C-contiguous, float32), or None where oneDNN
-does not apply: not loaded, not float32, an input that is not a C-contiguous NumPy array, sizes past its int64
-limits, or a geometry it refuses; callers then run their own kernels. One primitive (and its reorders) per
+does not apply: not loaded, not float32, an input that is not a C-contiguous NumPy array or is empty, or a
+geometry it refuses; callers then run their own kernels (tensorlib/ops/conv_ops.py, which also decides where
+oneDNN pays). One primitive (and its reorders) per
 geometry, cached. Threads: the OpenMP pool of libgomp, which threadpoolctl (tensorlib.set_num_threads) sets.
 
 `TENSORLIB_DNNL=0` keeps every convolution on the im2col kernels; `TENSORLIB_DNNL=/path/to/libdnnl.so.3` names
@@ -29,7 +30,7 @@ import numpy as np
 # dnnl_types.h (v3)
 _CPU, _F32 = 1, 3
 _TAG_ANY, _TAG_X, _TAG_NCHW, _TAG_OIHW, _TAG_GOIHW = 1, 2, 5, 5, 6
-_FORWARD_TRAINING, _BACKWARD_DATA, _BACKWARD_WEIGHTS = 64, 160, 192
+_FORWARD_TRAINING = 64
 _CONV_DIRECT = 1
 _ARG_SRC, _ARG_DST, _ARG_WEIGHTS, _ARG_BIAS = 1, 17, 33, 41
 _ARG_DIFF_SRC, _ARG_DIFF_DST, _ARG_DIFF_WEIGHTS, _ARG_DIFF_BIAS = 129, 145, 161, 169
@@ -101,20 +102,29 @@ def _bind(lib):
 def _load():
     global _lib
     _lib = False
+    reason = "no such file"
     for path in _candidates():
         if os.sep in path and not os.path.exists(path):
             continue
         try:
             lib = ctypes.CDLL(path)
             _bind(lib)
-        except (OSError, AttributeError):
+        except (OSError, AttributeError) as e:      # (AttributeError: a library without oneDNN's C API)
+            reason = str(e).splitlines()[0] if str(e) else type(e).__name__
             continue
         if lib.dnnl_engine_create(ctypes.byref(_engine), _CPU, 0) != 0 or \
                 lib.dnnl_stream_create(ctypes.byref(_stream), _engine, _STREAM_DEFAULT) != 0:
+            reason = "no CPU engine"
             continue
         _match_threads()
         _lib = lib
         return
+    named = os.environ.get("TENSORLIB_DNNL", "")
+    if named and named != "0":      # a library asked for by name that did not load: say so once
+        import warnings
+        warnings.warn(f"TENSORLIB_DNNL={named!r} could not be used ({reason}): convolutions run on tensorlib's "
+                      "im2col kernels. Name oneDNN's libdnnl.so.3, or set TENSORLIB_DNNL=0.", RuntimeWarning,
+                      stacklevel=3)
 
 
 def _match_threads():
@@ -226,7 +236,6 @@ class _Operand:
         if not _lib.dnnl_memory_desc_equal(user_md, prim_md):
             self.size = _lib.dnnl_memory_desc_get_size(prim_md)
             self.inner = plan.memory(prim_md)
-            self.buf = None
             src, dst = (user_md, prim_md) if into else (prim_md, user_md)
             rpd = ctypes.c_void_p()
             _check(_lib.dnnl_reorder_primitive_desc_create(ctypes.byref(rpd), src, _engine, dst, _engine, None),
@@ -236,15 +245,13 @@ class _Operand:
             a, b = (self.user, self.inner) if into else (self.inner, self.user)
             self.args = (_ExecArg * 2)((_ARG_SRC, a), (_ARG_DST, b))
 
-    def bind(self, array, keep):
-        """The memory the primitive reads or writes for `array`: for an input in another layout, the reorder
-        into it run now; for an output, `done` runs it after the primitive. Inner buffers go to `keep`."""
+    def bind(self, array, inner):
+        """The memory the primitive reads or writes for `array`: itself, or the inner layout's at address `inner`
+        (for an input, the reorder into it run now; for an output, `done` runs the one out of it afterwards)."""
         _lib.dnnl_memory_set_data_handle(self.user, ctypes.c_void_p(array.ctypes.data))
         if self.reorder is None:
             return self.user
-        if self.buf is None:
-            self.buf = np.empty(self.size, np.uint8)
-            _lib.dnnl_memory_set_data_handle(self.inner, ctypes.c_void_p(self.buf.ctypes.data))
+        _lib.dnnl_memory_set_data_handle(self.inner, ctypes.c_void_p(inner))
         if self.into:
             _check(_lib.dnnl_primitive_execute(self.reorder, _stream, 2, self.args), "reorder")
         return self.inner
@@ -255,6 +262,20 @@ class _Operand:
 
 
 _CACHE_MAX = 64         # plans kept (geometries: a model's few layers, or a few input sizes of each)
+_buffer = np.empty(0, np.uint8)     # the inner layouts' memory of the running call, shared by every plan (calls run
+                                    # one at a time, under _lock): as large as the largest call's, not one per plan
+
+
+def _aligned(n):
+    return (n + 63) // 64 * 64
+
+
+def _scratch(n):
+    """The address of n bytes of _buffer (64-byte aligned), grown where it is smaller."""
+    global _buffer
+    if _buffer.size < n + 64:
+        _buffer = np.empty(n + 64, np.uint8)
+    return _aligned(_buffer.ctypes.data)
 
 
 def _run(key, make, arrays):
@@ -276,18 +297,17 @@ def _run(key, make, arrays):
         _cache[key] = plan                                  # (last: the most recently used)
         if not plan:
             return False
-        keep: list = []
+        inner = _scratch(sum(_aligned(op.size) for op in plan.operands if op is not None and op.reorder))
         args = []
-        bias = None
         try:
             for (arg, array), op in zip(arrays, plan.operands):
                 if op is None:
-                    if bias is None:
-                        bias = plan.bias
-                    _lib.dnnl_memory_set_data_handle(bias, ctypes.c_void_p(array.ctypes.data))
-                    args.append((arg, bias))
+                    _lib.dnnl_memory_set_data_handle(plan.bias, ctypes.c_void_p(array.ctypes.data))
+                    args.append((arg, plan.bias))
                 else:
-                    args.append((arg, op.bind(array, keep)))
+                    args.append((arg, op.bind(array, inner)))
+                    if op.reorder is not None:
+                        inner += _aligned(op.size)
             _check(_lib.dnnl_primitive_execute(plan.prim, _stream, len(args), (_ExecArg * len(args))(*args)),
                    "execute")
             for op in plan.operands:
@@ -300,7 +320,7 @@ def _run(key, make, arrays):
 
 
 def _usable(*arrays):
-    return all(type(a) is np.ndarray and a.dtype == _F32_DT and a.flags.c_contiguous for a in arrays)
+    return all(type(a) is np.ndarray and a.dtype == _F32_DT and a.flags.c_contiguous and a.size for a in arrays)
 
 
 def _out_hw(H, W, kh, kw, stride, padding, dilation):

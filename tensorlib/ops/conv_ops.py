@@ -8,9 +8,10 @@ below (benchmark / deterministic).
 
 On the CPU, float32 steps run on oneDNN where its wheel is installed and it pays (`_on_dnnl`; tensorlib/_dnnl.py,
 switched off by backends.mkldnn.enabled = False), as torch's do. Otherwise the three steps (forward, input
-gradient, weight gradient) run a few images at a time (the `_cpu` functions): each chunk's columns are copied into a buffer that stays in the core's cache and fed
-to one BLAS GEMM per image and group, float32 throughout for float32 inputs. The whole batch's im2col
-(tens of MB for a mid-size layer) would go through main memory twice.
+gradient, weight gradient) run a few images at a time (the `_cpu` functions): each chunk's columns are copied
+into a buffer that stays in the core's cache and fed to one BLAS GEMM per image and group, float32 throughout
+for float32 inputs. The whole batch's im2col (tens of MB for a mid-size layer) would go through main memory
+twice.
 
 Padding is kept as (top, bottom, left, right) so that padding="same" with an even kernel pads as torch
 does (the extra row/column at the end).
@@ -438,8 +439,10 @@ def CONV2D(xp, x, w, b=None, stride=(1, 1), padding=(0, 0, 0, 0), dilation=(1, 1
 
 def _conv2d(xp, x, w, b, stride, padding, dilation, groups):
     if xp is np:
-        y = _dnnl.conv2d(x, w, b, stride, padding, dilation, groups) \
-            if _on_dnnl(w.shape[1], w.shape[0] // groups, groups) else None
+        y = None
+        if _on_dnnl(w.shape[1], w.shape[0] // groups, groups):     # torch's CPU step there: mkldnn_convolution
+            y = _H.op_step("mkldnn_convolution", _dnnl.conv2d, x, w, b, stride, padding, dilation, groups) \
+                if _H.range_hooks else _dnnl.conv2d(x, w, b, stride, padding, dilation, groups)
         return y if y is not None else _fwd_cpu(_pad(np, x, padding), w, b, stride, dilation, groups)
     key = ("conv2d", (x, w), dict(stride=stride, padding=padding, dilation=dilation, groups=groups))
     m = _cudnn_for(xp, x, w, padding)
