@@ -74,13 +74,14 @@ def _sync_for(xp):
 # at a time
 
 def _on_dnnl(Cg, Og, groups, data=False):
-    """Whether a float32 CPU convolution step goes to oneDNN (where it is loaded and enabled): the input channels per
-    group Cg, output channels per group Og; data: the input gradient. Measured against the kernels below (1 thread,
-    best of 21): oneDNN wins depthwise (16x64x28x28 3x3: 0.8 against 2.0-2.9 ms, each step), wider groups
-    (16 channels per group: 1.9-2.1 against 3.7-8.5 ms) and ungrouped layers from 2 input channels (64x32x26x26
-    to 64: 10.9 against 11.9 ms forward). It loses with 2 channels per group (G=32: 4.2-5.2 against 1.9-2.8 ms),
-    with one input channel (64x1x28x28 to 32: 0.73 against 0.58 forward) and on input gradients of fewer than 16
-    channels (64x3x32x32: 5.5 against 3.8 ms, where torch's oneDNN took 5.2)."""
+    """Whether a float32 CPU convolution step goes to oneDNN (where it is loaded and enabled): the input channels
+    per group Cg, output channels per group Og; data: the input gradient. Measured against the kernels below
+    (1 thread, best of 21, an Intel Xeon with AVX-512; oneDNN's AVX2 kernels on AMD were not measured): oneDNN
+    wins depthwise (16x64x28x28 3x3: 0.8 against 2.0-2.9 ms, each step), wider groups (16 channels per group:
+    1.9-2.1 against 3.7-8.5 ms) and ungrouped layers from 2 input channels (64x32x26x26 to 64: 10.9 against
+    11.9 ms forward). It loses with 2 channels per group (G=32: 4.2-5.2 against 1.9-2.8 ms), with one input
+    channel (64x1x28x28 to 32: 0.73 against 0.58 forward) and on input gradients of fewer than 16 channels
+    (64x3x32x32: 5.5 against 3.8 ms, where torch's oneDNN took 5.2)."""
     if Cg == 1 and Og == 1:
         return mkldnn.enabled
     if groups == 1 and not data:
