@@ -8,7 +8,8 @@ from tensorlib.ops.packed import PACK_PADDED_SEQUENCE, PAD_PACKED_SEQUENCE
 from tests.tensorlib.op_cases import I, R, _fixed
 
 # ops dispatched only inside backward formulas: their sample call runs a backward pass
-BACKWARD_ONLY = {"convolution_backward_weight", "adaptive_avg_pool2d_backward", "avg_pool2d_backward",
+BACKWARD_ONLY = {"convolution_backward_weight", "convolution_backward", "adaptive_avg_pool2d_backward",
+                 "avg_pool2d_backward",
                  "nll_loss_backward", "_log_softmax_backward_data", "_softmax_backward_data", "threshold_backward",
                  "leaky_relu_backward", "hardswish_backward", "hardsigmoid_backward", "hardtanh_backward",
                  "upsample_nearest1d_backward", "upsample_nearest2d_backward",
@@ -44,7 +45,7 @@ def _bwd(fn):
 def _bwd_once(fn):
     """Run fn's output through a plain backward (no create_graph): the fused backward ops (gelu_backward,
     embedding_dense_backward, native_layer_norm_backward, native_batch_norm_backward,
-    max_pool2d_with_indices_backward)
+    max_pool2d_with_indices_backward, convolution_backward)
     run only when the backward is not itself differentiated; under create_graph their composite formulas run instead."""
     def run(*xs):
         out = fn(*xs)
@@ -71,6 +72,8 @@ CASES = {
                                  [R(1, 2, 3, 3), R(2, 3, 3, 3), R(3)]),
     "convolution_backward_weight": lambda: (_bwd(lambda x, w: F.conv2d(x, w, padding=1)),
                                             [R(1, 2, 4, 4), R(3, 2, 3, 3)]),
+    "convolution_backward": lambda: (_bwd_once(lambda x, w, b: F.conv2d(x, w, b, stride=2, padding=1)),
+                                     [R(2, 2, 5, 5), R(3, 2, 3, 3), R(3)]),
     "max_pool2d": lambda: (lambda x: F.max_pool2d(x, 2), [R(1, 2, 4, 4)]),
     "avg_pool2d": lambda: (lambda x: F.avg_pool2d(x, 2, padding=1, count_include_pad=False), [R(1, 2, 4, 4)]),
     "avg_pool2d_backward": lambda: (_sq_grads(lambda x, w: F.avg_pool2d(x, 3, 2, 1, count_include_pad=False) * w),

@@ -565,7 +565,8 @@ def test_sink_formulas_agree_with_the_dispatched_ones_bit_for_bit(case, monkeypa
                 "scaled_dot_product_attention_backward", "lstm_layer_backward", "gru_layer_backward",
                 "rnn_layer_backward", "matmul", "_reshape_alias", "_unsafe_view", "expand", "ge", "le",
                 "bitwise_and", "scatter_add", "gt", "where", "conv2d", "conv_transpose2d",
-                "convolution_backward_weight", "unbind", "permute", "pow", "max_pool2d_with_indices_backward",
+                "convolution_backward_weight", "convolution_backward", "unbind", "permute", "pow",
+                "max_pool2d_with_indices_backward",
                 "abs", "sign", "lt", "clamp", "mean", "sum",
                 "masked_fill", "index_backward"}
     # (the promoting products and divisions decline theirs; that case's sums and clamp take theirs)

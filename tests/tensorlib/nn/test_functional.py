@@ -383,3 +383,31 @@ def test_scaled_dot_product_attention_gives_zeros_for_a_fully_masked_query_witho
         assert (fused[:, :, 2] == 0).all() and not np.isnan(fused).any()
         np.testing.assert_allclose(fused, math, rtol=1e-6, atol=1e-6)
         assert (np.abs(fused[:, :, [0, 1, 3]]) > 0).any()
+
+
+@pytest.mark.parametrize("dtype", [tl.float32, tl.float64])
+def test_conv2d_backward_is_torchs_one_convolution_backward_op(dtype):
+    """A plain backward runs ConvolutionBackward0 as torch's one aten::convolution_backward (input, weight and
+    bias gradients; no aten::sum for the bias), on oneDNN or not; create_graph runs the differentiable ops, and
+    both give the same gradients, a frozen weight's included."""
+    import profiler
+    m = nn.Conv2d(4, 6, 3, stride=2, padding=1).to(dtype)
+    x = tl.randn(3, 4, 9, 7, dtype=dtype, requires_grad=True)
+    with profiler.profile() as p:
+        (m(x) ** 2).sum().backward()
+    names = [e.name for e in p.events()]
+    i = names.index("ConvolutionBackward0")
+    assert names[i + 1] == "aten::convolution_backward" and "aten::sum" not in names[i + 1:]
+    plain = [t.grad.numpy().copy() for t in (x, m.weight, m.bias)]
+    x.grad = None
+    m.zero_grad()
+    gs = tl.autograd.grad((m(x) ** 2).sum(), [x, m.weight, m.bias], create_graph=True)
+    for a, b in zip(plain, gs):
+        np.testing.assert_allclose(a, b.detach().numpy(), rtol=1e-4 if dtype == tl.float32 else 1e-10, atol=1e-4)
+    m.weight.requires_grad_(False)
+    x.grad = None
+    m.zero_grad()
+    (m(x) ** 2).sum().backward()
+    assert m.weight.grad is None
+    np.testing.assert_allclose(m.bias.grad.numpy(), plain[2], rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(x.grad.numpy(), plain[0], rtol=1e-4, atol=1e-4)
