@@ -13,8 +13,9 @@ model it reports
 
 and lists torch's names we lack, most frequent first.
 
-Measured (torch 2.13, names / events): mlp 92.5 % of 67 / 74.8 % of 357, cnn 91.8 % of 97 / 65.5 % of 417,
-transformer 90.3 % of 134 / 59.9 % of 2205. Before: 91.0 / 73.7, 88.7 / 62.6, 74.6 / 50.1 (and 79.1 / 76.3 / 57.5 % of
+Measured (torch 2.13, names / events): mlp 92.5 % of 67 / 74.8 % of 357, cnn 92.8 % of 97 / 65.5 % of 417 (with
+oneDNN's ``mkldnn_convolution`` step and the one ``convolution_backward`` op; 91.8 % before them),
+transformer 90.3 % of 134 / 61.3 % of 2205. Before: 91.0 / 73.7, 88.7 / 62.6, 74.6 / 50.1 (and 79.1 / 76.3 / 57.5 % of
 names before issue 15's kernel steps; the Transformer went 66.4 -> 74.6 % when F.multi_head_attention_forward took
 torch's op sequence, then -> 90.3 % when the attention kernel became torch's math backend step for step and reshape
 took torch's three paths).
