@@ -6,6 +6,9 @@ The test extra installs onednn-cpu-gomp, so these run on CI; where the wheel is 
 from __future__ import annotations
 
 import importlib.metadata
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -166,3 +169,27 @@ def test_flags_and_verbose(capfd):
     tl.nn.functional.conv2d(x, w)
     out = capfd.readouterr().out
     assert out.count(",exec,cpu,convolution,") == 1
+
+
+def _child(code, **env):
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         env=dict(os.environ, **env), check=True)
+    return out.stdout
+
+
+def test_tensorlib_dnnl_0_keeps_convolutions_on_im2col():
+    code = ("import tensorlib as tl\nfrom tensorlib import _dnnl\n"
+            "y = tl.nn.functional.conv2d(tl.ones(1, 16, 5, 5), tl.ones(2, 16, 3, 3))\n"
+            "print(tl.backends.mkldnn.is_available(), len(_dnnl._cache), float(y.sum()))")
+    assert _child(code, TENSORLIB_DNNL="0").split() == ["False", "0", str(float(2 * 9 * 16 * 9))]
+
+
+def test_a_named_library_that_does_not_load_is_reported_once():
+    code = ("import warnings, tensorlib as tl\n"
+            "with warnings.catch_warnings(record=True) as w:\n"
+            "    warnings.simplefilter('always')\n"
+            "    a, b = tl.backends.mkldnn.is_available(), tl.backends.mkldnn.is_available()\n"
+            "print(a, b, len(w)); print(w[0].message)")
+    first, message = _child(code, TENSORLIB_DNNL="/no/such/libdnnl.so.3").splitlines()
+    assert first == "False False 1"
+    assert "TENSORLIB_DNNL='/no/such/libdnnl.so.3' could not be used (no such file)" in message
