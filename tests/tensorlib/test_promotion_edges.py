@@ -275,3 +275,28 @@ def test_an_int_outside_an_integer_dtype_is_wrapped_into_it_as_torch_casts_it(dt
     assert (t < number).tolist() == (v < w).tolist() and (t == number).tolist() == (v == w).tolist()
     with pytest.raises((OverflowError, RuntimeError)):
         t + 2 ** 70                                                     # beyond int64: refused, as torch does
+
+
+@pytest.mark.parametrize("approximate", ["none", "tanh"])
+def test_bfloat16_gelu_is_float32s_rounded_once(approximate):
+    """torch's opmath: a bfloat16 (or float16) gelu and its backward are the float32 ones rounded to the dtype (the
+    exact GELU's erf in bfloat16 itself drifted, and ran ml_dtypes' slow loops); the tanh form by products (torch's
+    x*x*x, not pow), so float32 agrees with the float64 formula to float32's rounding."""
+    x32 = tl.linspace(-6, 6, 97)
+    g32 = tl.linspace(1, -1, 97)
+    for dt in (tl.bfloat16, tl.float16):
+        x, g = x32.to(dt), g32.to(dt)
+        y = F.gelu(x, approximate=approximate)
+        assert y.dtype is dt
+        assert y.tolist() == F.gelu(x.float(), approximate=approximate).to(dt).tolist()
+        xr = x.detach().requires_grad_()
+        F.gelu(xr, approximate=approximate).backward(g)
+        xf = x.float().requires_grad_()
+        F.gelu(xf, approximate=approximate).backward(g.float())
+        assert xr.grad.tolist() == xf.grad.to(dt).tolist()
+    x = np.linspace(-6, 6, 97)
+    c = np.sqrt(2 / np.pi)
+    want = 0.5 * x * (1 + np.tanh(c * (x + 0.044715 * x ** 3)))
+    if approximate == "tanh":
+        got = F.gelu(tl.tensor(x.astype(np.float32)), approximate="tanh").numpy()
+        np.testing.assert_allclose(got, want, rtol=2e-6, atol=2e-7)
