@@ -798,6 +798,48 @@ static PyObject *mod_threshold_backward(PyObject *self, PyObject *const *args, P
     Py_RETURN_NONE;
 }
 
+/* ---- float32 -> bfloat16, rounded to nearest even (ml_dtypes' and torch's rounding; a NaN becomes the quiet NaN
+ * of its sign, 0x7fc0 / 0xffc0, as theirs): one pass where ml_dtypes' cast took 1.9 ns an element (6.4M: 12 ms,
+ * its bfloat16 -> float32 2.3) */
+__attribute__((optimize("O3"))) static void f32_to_bf16(const uint32_t *src, uint16_t *dst, Py_ssize_t n)
+{
+    for (Py_ssize_t i = 0; i < n; i++) {   /* in 32-bit lanes, a mask for the NaNs: no branch, vectorised */
+        uint32_t u = src[i];
+        uint32_t r = (u + 0x7fffu + ((u >> 16) & 1u)) >> 16;
+        uint32_t q = ((u >> 16) & 0x8000u) | 0x7fc0u;
+        uint32_t m = (uint32_t)0 - (uint32_t)((u & 0x7fffffffu) > 0x7f800000u);
+        dst[i] = (uint16_t)((q & m) | (r & ~m));
+    }
+}
+
+static PyObject *mod_f32_to_bf16(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 2) {
+        PyErr_SetString(PyExc_TypeError, "f32_to_bf16(src, dst)");
+        return NULL;
+    }
+    Py_buffer s, d;
+    if (PyObject_GetBuffer(args[0], &s, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT) < 0)
+        return NULL;
+    if (PyObject_GetBuffer(args[1], &d, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT | PyBUF_WRITABLE) < 0) {
+        PyBuffer_Release(&s);
+        return NULL;
+    }
+    int ok = s.format && strcmp(s.format, "f") == 0 && d.format && strcmp(d.format, "H") == 0 && s.len / 4 == d.len / 2;
+    if (!ok) {
+        PyBuffer_Release(&s);
+        PyBuffer_Release(&d);
+        PyErr_SetString(PyExc_ValueError, "f32_to_bf16: a C-contiguous float32 src and uint16 dst of one length");
+        return NULL;
+    }
+    Py_BEGIN_ALLOW_THREADS
+    f32_to_bf16(s.buf, d.buf, s.len / 4);
+    Py_END_ALLOW_THREADS
+    PyBuffer_Release(&s);
+    PyBuffer_Release(&d);
+    Py_RETURN_NONE;
+}
+
 /* ---- copy_(dst, src): dst[...] = src for arrays of one shape and item size, any strides (conv_ops' im2col) -----
  * np.copyto walks a windows view (N, G, Cg, kh, kw, OH, OW) of a padded image one inner run at a time through its
  * iterator, a few ns a run: with the runs a row of output pixels (30 floats for a 3x3 conv of a 32x32 plane) that
@@ -896,6 +938,8 @@ static PyMethodDef module_methods[] = {
      "copy_(dst, src): dst[...] = src, arrays of one shape and dtype, any strides, not overlapping"},
     {"threshold_backward", (PyCFunction)(void (*)(void))mod_threshold_backward, METH_FASTCALL,
      "threshold_backward(g, y, out, threshold): out = where(y <= threshold, 0, g), float32/float64 buffers"},
+    {"f32_to_bf16", (PyCFunction)(void (*)(void))mod_f32_to_bf16, METH_FASTCALL,
+     "f32_to_bf16(src, dst): float32 to bfloat16 bits (uint16), rounded to nearest even"},
     {"available", mod_available, METH_NOARGS, "whether the AVX2 path runs on this CPU"},
     {"addc_", (PyCFunction)(void (*)(void))mod_addc_, METH_FASTCALL,
      "addc_(a, t1, t2, value, div): a += t1 * value * t2 (div: / t2) in one pass, float32 or float64"},

@@ -45,6 +45,7 @@ from .. import dispatch as _dispatch
 from .._execute import execute
 from ..dispatch import OpDef, dispatch, register_op
 from .._tensor import Tensor
+from ._fastmath import astype as _fast_astype
 
 __all__ = ["op", "unary", "public", "alias", "torch_op", "attach", "dispatch", "Tensor", "np", "unwrap_scalar",
            "write_out", "refuse_complex", "fill_value", "special_functions", "functions", "methods"]
@@ -237,6 +238,28 @@ def unary(name: str, kernel, backward=None, *, save: str = "i", amp=None, node_n
     if backward is not None:
         o.def_backward(backward)
     return o
+
+
+def bf16_in_float32(kernel):
+    """`kernel` with NumPy bfloat16 inputs computed in float32 and its float32 outputs rounded to bfloat16 once:
+    torch's opmath for reduced-precision floats, where ml_dtypes' bfloat16 loops run element by element
+    (layer_norm of (4, 32, 768): 1.5 ms, torch's 0.044; log_softmax over 50257 classes 21x torch's). Only where
+    every floating array argument is bfloat16 (a mix promotes, and the kernel's own dtypes stand)."""
+    def k(xp, *args, **kwargs):
+        if xp is np:
+            floats = [a for a in args if type(a) is np.ndarray and D.kind(a.dtype) == "f"]
+            if floats and all(a.dtype == D.BF16 for a in floats):
+                out = kernel(xp, *(a.astype(np.float32) if type(a) is np.ndarray and a.dtype == D.BF16 else a
+                                   for a in args), **kwargs)
+                return tuple(_to_bf16(o) for o in out) if type(out) is tuple else _to_bf16(out)
+        return kernel(xp, *args, **kwargs)
+    k.__name__, k.__qualname__, k.__doc__ = kernel.__name__, kernel.__qualname__, kernel.__doc__
+    k.__wrapped__ = kernel      # (inspect.signature reads the kernel's own)
+    return k
+
+
+def _to_bf16(a):
+    return _fast_astype(a, D.BF16) if type(a) is np.ndarray and a.dtype == np.float32 else a
 
 
 def special_functions(xp):

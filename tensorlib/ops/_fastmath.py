@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import _dtype as D
 from .._native import load
 
-__all__ = ["exp", "tanh", "addc_", "threshold_backward", "copy_",
+__all__ = ["exp", "tanh", "addc_", "threshold_backward", "copy_", "astype",
            "gelu", "gelu_backward", "layer_norm", "layer_norm_backward", "lstm_step",
            "lstm_step_backward", "MIN_SIZE", "LN_MAX", "FAST"]
 
@@ -105,6 +106,21 @@ def copy_(dst, src):
         np.copyto(dst, src)
     else:
         _COPY(dst, src)
+
+
+_F2BF = _M.f32_to_bf16 if _M is not None else None
+
+
+def astype(a, dtype):
+    """a.astype(dtype); a C-contiguous float32 array of at least MIN_SIZE elements to bfloat16 by tensorlib/_cmath.c's
+    loop (rounded to nearest even, NaN to the quiet NaN of its sign: ml_dtypes' bits; its own cast took 1.9 ns an
+    element, the loop 0.65)."""
+    if _F2BF is not None and a.dtype == _F32 and a.size >= MIN_SIZE and a.flags.c_contiguous \
+            and np.dtype(dtype) == D.BF16:
+        out = np.empty(a.shape, D.BF16)
+        _F2BF(a, out.view(np.uint16))
+        return out
+    return a.astype(dtype)
 
 _LN = _M.layer_norm_rows if _M is not None else None
 _LN_BWD = _M.layer_norm_rows_backward if _M is not None else None

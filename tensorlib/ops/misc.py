@@ -12,6 +12,7 @@ from .._device import CPU, device_of, move, to_device, xp_of
 from .._sparse import SparseCOO, dense_of
 from .broadcast import sum_to
 from ._define import Tensor, dispatch, fill_value, np, op, public, torch_op
+from ._fastmath import astype as _fast_astype
 from .creation import zeros_like  # noqa: F401 - backward formulas of gather/max/index_select import it from here
 
 
@@ -37,7 +38,9 @@ def TO(xp, a, dtype=None, device=None, copy=False, memory_format=None):
         if _H.range_hooks and not copied:   # torch's _to_copy: a buffer (empty_strided), then copy_ into it
             return _alloc_and_copy(xp, a, dtype)
         # preserve_format (torch's): a dense input's strides kept, an expanded one's made dense in their order
-        return a.astype(dtype) if a.flags.c_contiguous else MF.copy_strided(xp, a, MF.preserve_strides(a), dtype)
+        if not a.flags.c_contiguous:
+            return MF.copy_strided(xp, a, MF.preserve_strides(a), dtype)
+        return _fast_astype(a, dtype) if xp is np else a.astype(dtype)     # (float32 -> bfloat16 by a C loop)
     # a dispatched `to` that changes nothing still returns new memory (the public `to` returns the tensor
     # itself before dispatching): an output that aliased its input would not share its versions
     if copied:

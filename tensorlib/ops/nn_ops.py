@@ -15,7 +15,7 @@ from .._device import device_of
 from .._graph import as_array, quiet_op, tensor_of
 from .broadcast import EXPAND, QUIET, SINK, add_at, quiet_arrays, quiet_sum_to, sum_to
 from .._opdef import with_defaults
-from ._define import Tensor, dispatch, np, op
+from ._define import Tensor, bf16_in_float32, dispatch, np, op
 from ._fastmath import exp as fast_exp
 from ._rows import max0, row_index, row_max, row_sum, rows_on, softmax_backward_rows
 from .activation import sigmoid, softplus
@@ -131,11 +131,13 @@ def _log_softmax_k(xp, x, dim):
     return s - xp.log(xp.exp(s).sum(axis=dim, keepdims=True))
 
 
-SOFTMAX = op("softmax", save="o", amp="fp32", node_name="SoftmaxBackward0")(_softmax_k)
-LOG_SOFTMAX = op("log_softmax", save="o", amp="fp32", node_name="LogSoftmaxBackward0")(_log_softmax_k)
+SOFTMAX = op("softmax", save="o", amp="fp32", node_name="SoftmaxBackward0")(bf16_in_float32(_softmax_k))
+LOG_SOFTMAX = op("log_softmax", save="o", amp="fp32", node_name="LogSoftmaxBackward0")(
+    bf16_in_float32(_log_softmax_k))
 
 
 @op("_softmax_backward_data", save="i", node_name="SoftmaxBackwardDataBackward0")
+@bf16_in_float32
 def SOFTMAX_BACKWARD(xp, g, y, dim):
     """torch's _softmax_backward_data, one op: y * (g - sum(g * y, dim))."""
     if xp is np and dim == g.ndim - 1 and g.ndim and g.dtype == y.dtype:
@@ -166,6 +168,7 @@ SOFTMAX.sink_backward = lambda ctx, g: run_recorded_op(SOFTMAX_BACKWARD, g, ctx.
 
 
 @op("_log_softmax_backward_data", save="i", node_name="LogSoftmaxBackwardDataBackward0")
+@bf16_in_float32
 def LOG_SOFTMAX_BACKWARD(xp, g, y, dim):
     """torch's _log_softmax_backward_data, one op: g - exp(y) * sum(g, dim)."""
     if xp is np and g.ndim:         # (0-d: ufuncs give NumPy scalars, no out= for those)

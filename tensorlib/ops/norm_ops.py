@@ -11,7 +11,7 @@ from functools import partial
 from ..dispatch import STATE, record_range, run_recorded
 from .._graph import tensor_of
 from .._opdef import with_defaults
-from ._define import dispatch, np, op
+from ._define import bf16_in_float32, dispatch, np, op
 from .unary_math import rsqrt
 from .reduce import mean as _mean, sum as _sum
 from .shape import reshape
@@ -122,6 +122,7 @@ def _affine_need(ctx, w, b, iw=1):
 # --- layer_norm -----------------------------------------------------------------------------------
 
 @op("layer_norm", save="io", amp="fp32", nondiff_outputs=(1, 2), node_name="NativeLayerNormBackward0")
+@bf16_in_float32
 def LAYER_NORM(xp, x, w=None, b=None, normalized_shape=(), eps=1e-5):
     if xp is np:        # a small array by tensorlib._cmath's loops over rows (_fastmath.layer_norm), where they apply
         out = _fast_layer_norm(x, w, b, len(normalized_shape), eps)
@@ -134,6 +135,7 @@ def LAYER_NORM(xp, x, w=None, b=None, normalized_shape=(), eps=1e-5):
 
 
 @op("native_layer_norm_backward", node_name="NativeLayerNormBackwardBackward0")
+@bf16_in_float32
 def LAYER_NORM_BACKWARD(xp, g, x, mu, rstd, w=None, k=1, need=(True, True, True)):
     """torch's kernel as one op, for a backward that is not itself differentiated (create_graph=False):
     the formulas of the composite below, operation for operation, on the arrays (fewer temporaries);

@@ -445,3 +445,24 @@ def test_copy_walks_any_strides_as_copyto(dtype):
     assert (dst == np.arange(4)).all()
     with pytest.raises(ValueError):
         _fastmath._COPY(np.zeros(3), np.zeros(3, np.float32))         # the C function refuses another dtype
+
+
+def test_float32_to_bfloat16_rounds_as_ml_dtypes_bit_for_bit():
+    """The C loop against ml_dtypes' cast over a sweep of every 65521st bit pattern (NaNs, infinities, subnormals,
+    ties to even included), and the fallbacks: small, strided and other dtypes go to astype."""
+    import ml_dtypes
+    if _fastmath._F2BF is None:
+        pytest.skip("the C extension is not built here")
+    bits = np.arange(0, 1 << 32, 65521, dtype=np.uint64).astype(np.uint32)
+    special = np.array([0x7fc00001, 0xffc00000, 0x7f800001, 0xff800001, 0x7fffffff, 0x7f800000, 0xff800000, 1,
+                        0x807fffff, 0x3f808000, 0x3f818000, 0x7f7fffff, 0x7f7f8000, 0, 0x80000000], np.uint32)
+    for a in (bits.view(np.float32), np.resize(special, _fastmath.MIN_SIZE).view(np.float32)):
+        with np.errstate(invalid="ignore"):
+            want = a.astype(ml_dtypes.bfloat16)
+        got = _fastmath.astype(a, ml_dtypes.bfloat16)
+        assert got.dtype == want.dtype and got.view(np.uint16).tobytes() == want.view(np.uint16).tobytes()
+    small = np.float32([1.00390625, -3.5])
+    assert _fastmath.astype(small, ml_dtypes.bfloat16).tolist() == small.astype(ml_dtypes.bfloat16).tolist()
+    x = np.arange(3 * _fastmath.MIN_SIZE, dtype=np.float32) / 7
+    assert _fastmath.astype(x[::3], ml_dtypes.bfloat16).tobytes() == x[::3].astype(ml_dtypes.bfloat16).tobytes()
+    assert _fastmath.astype(x, np.float64).dtype == np.float64
