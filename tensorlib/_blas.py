@@ -4,7 +4,8 @@
 Why: NumPy's wheels bundle OpenBLAS, whose single-precision GEMM takes 1.1-1.3x MKL's time on AVX-512
 machines (measured on this project's Intel machines, 1 thread: 256x1024x1024 float32 7.5 against 5.7 ms, MKL's
 equal to torch's own), which is the whole of a compute-bound model's gap to torch. Small products stay on
-NumPy: a ctypes call costs a few µs more than np.matmul's, which pays only past `MIN_MNK`.
+NumPy: a ctypes call costs a few µs more than np.matmul's, which pays only past `MIN_MNK` (or for a few rows
+by a large matrix: `pays`).
 
 Which CPUs: MKL's GEMMs pay on Intel CPUs only. On AMD (an EPYC with AVX2, this project's machine since session
 17) they took 1.00-1.13x OpenBLAS's time (1 thread, interleaved: 64x256x256 1.06-1.13x, 256x1024x1024 1.00x) and
@@ -34,7 +35,11 @@ from typing import Any
 
 import numpy as np
 
-MIN_MNK = 1 << 22          # m * n * k below this (64x256x256): np.matmul, whose call costs less than ctypes'
+MIN_MNK = 1 << 21          # m * n * k below this (128x128x128): np.matmul, whose call costs less than ctypes'
+SMALL_M = 16               # ... but a product of at most this many rows by a matrix of SMALL_M_NK elements or more
+SMALL_M_NK = 1 << 16       # goes to MKL: OpenBLAS's few-row products are slow (an RNN's step, 20x200 by 200x800:
+                           # 55 against 45 µs; 4x512x512 46 against 23; 16x256x256 22 against 19; 1 thread; at
+                           # 2.1M elements MKL took 0.58-1.01x NumPy's time over 9 shapes, 64x64x256 1.03x)
 AXPY_MIN_BYTES = 1 << 17   # y += alpha * x on arrays below this (32K float32): NumPy's two passes cost less than
                            # ctypes' call (measured 1 thread: 16K float32 6.8 against 6.3 µs, 32K 9.0 against 7.6)
 
@@ -164,6 +169,11 @@ def _operand(a, rows, cols):
     return None
 
 
+def pays(m: int, n: int, k: int) -> bool:
+    """Whether an (m, k) by (k, n) product goes to MKL rather than np.matmul (see MIN_MNK)."""
+    return m * n * k >= MIN_MNK or (m <= SMALL_M and n * k >= SMALL_M_NK)
+
+
 def gemm(a, b, out=None):
     """a @ b on MKL for float32/float64 NumPy arrays of the same dtype (2-d, or batched: see module
     docstring), into `out` when given (C-contiguous, the product's shape and dtype); None where MKL does
@@ -173,7 +183,8 @@ def gemm(a, b, out=None):
     if _lib is None:
         # loaded by the first product that may take it (32 ms once): a program of small products never loads
         # it, and never finds that time inside its first matmul (a profile shows it there)
-        if a.ndim < 2 or b.ndim < 2 or max(a.size * b.shape[-1], b.size * a.shape[-2]) < MIN_MNK:
+        if a.ndim < 2 or b.ndim < 2 or (max(a.size * b.shape[-1], b.size * a.shape[-2]) < MIN_MNK
+                                        and not pays(a.shape[-2], b.shape[-1], a.shape[-1])):
             return None
         _load()
     if not _lib:
@@ -189,7 +200,7 @@ def gemm(a, b, out=None):
     if min(m, n, k) < 2 or max(m, n, k) >= _INT_MAX:
         return None
     if a.ndim == 2 and b.ndim == 2:
-        if m * n * k < MIN_MNK:
+        if not pays(m, n, k):
             return None
         return _gemm2(fns, a, b, m, n, k, out)
     return _gemm_batched(fns, a, b, m, n, k, out)

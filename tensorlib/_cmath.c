@@ -469,9 +469,9 @@ static PyObject *mod_gelu_backward_f32(PyObject *self, PyObject *const *args, Py
 #if HAVE_X86
 static const float LSTM_HALF[4] = {0.5f, 0.5f, 1.0f, 0.5f}, LSTM_SHIFT[4] = {0.5f, 0.5f, 0.0f, 0.5f};
 
-__attribute__((optimize("fp-contract=off"))) static void lstm_step_f32(const float *gates, const float *x, int halve,
-                                                                      float *acts, const float *c, float *c_out,
-                                                                      float *h_out, Py_ssize_t n, Py_ssize_t h)
+__attribute__((optimize("O3", "fp-contract=off"))) static void lstm_step_f32(
+    const float *gates, const float *x, int halve, float *acts, const float *c, float *c_out, float *h_out, Py_ssize_t n,
+    Py_ssize_t h)
 {
     Py_ssize_t g4 = 4 * h;
     for (Py_ssize_t r = 0; r < n; r++)
@@ -550,9 +550,8 @@ static PyObject *mod_lstm_step(PyObject *self, PyObject *const *args, Py_ssize_t
  * dc += dh p; d_i, d_f, d_g = dc q_i, dc q_f, dc q_g; d_o = dh q_o; dc *= f -- the NumPy loop's six calls in one,
  * the same operations in the same order (no transcendental: the same values) */
 #define LSTM_BACK(T)                                                                                                \
-    __attribute__((optimize("fp-contract=off"))) static void lstm_back_##T(T *dh, T *dc, const T *g, const T *p,   \
-                                                                           const T *q, const T *acts, T *d,         \
-                                                                           Py_ssize_t n, Py_ssize_t h)              \
+    __attribute__((optimize("O3", "fp-contract=off"))) static void lstm_back_##T(                                  \
+        T *dh, T *dc, const T *g, const T *p, const T *q, const T *acts, T *d, Py_ssize_t n, Py_ssize_t h)          \
     {                                                                                                               \
         for (Py_ssize_t r = 0; r < n; r++) {                                                                        \
             T *hr = dh + r * h, *cr = dc + r * h, *dr = d + r * 4 * h;                                              \

@@ -37,9 +37,9 @@ def _matmul_kernel(xp, a, b):
 
 def _product(xp, a, b):
     if xp is np:
-        # MKL, where installed, for large float32/float64 products (a 2-d product below MIN_MNK never is: the
-        # commonest call of a small model's step skips `gemm`'s call)
-        if _blas.gemms and (a.ndim != 2 or b.ndim != 2 or a.size * b.shape[1] >= _blas.MIN_MNK):
+        # MKL, where installed, for large float32/float64 products (a 2-d product it does not pay for never is:
+        # the commonest call of a small model's step skips `gemm`'s call)
+        if _blas.gemms and (a.ndim != 2 or b.ndim != 2 or _blas.pays(a.shape[0], b.shape[1], a.shape[1])):
             out = _blas.gemm(a, b)
             if out is not None:
                 return out

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import _blas
 from .._graph import quiet_call, tensor_of
 from ..dispatch import STATE, run_recorded_call, run_recorded_tensors
 from .._opdef import with_defaults
@@ -39,6 +40,14 @@ def _recurrent_weight_grad(xp, dgates, out, h0, reverse):
     else:
         h_prev[1:], h_prev[0] = out[:-1], h0
     return dgates.reshape(L * N, dgates.shape[-1]).T @ h_prev.reshape(L * N, H)     # (-1: ambiguous for N = 0)
+
+
+def _mm(xp, a, b, out=None):
+    """A step's product: on NumPy by `_blas.matmul`, which takes MKL's GEMM where it pays (a batch of 20 rows by
+    a 200x800 W_hh^T: 45 against OpenBLAS's 55 µs, 35 steps a layer each way), np.matmul otherwise."""
+    if xp is np:
+        return _blas.matmul(a, b, out)
+    return xp.matmul(a, b) if out is None else xp.matmul(a, b, out=out)
 
 
 def _copies_weight(L, N):
@@ -139,7 +148,7 @@ def LSTM_LAYER(xp, xg, h0, c0, w_hh, b_hh=None, reverse=False):
     if step is not None:        # (the input projection's sum keeps xg's layout: C order for the C loop)
         c, xs = np.ascontiguousarray(c), np.ascontiguousarray(xs)
     for t in (range(L - 1, -1, -1) if reverse else range(L)):
-        xp.matmul(h, whT, out=gates)
+        _mm(xp, h, whT, out=gates)
         if step is not None:    # the rest of the step in one C call (tensorlib._cmath.lstm_step: the same steps)
             step(gates, xs[t], halve_products, acts[t], c, cs[t], out[t], H)
         else:
@@ -205,7 +214,7 @@ def LSTM_LAYER_BACKWARD(xp, g_out, g_h, g_c, h0, c0, w_hh, out, acts, cs, revers
             xp.multiply(dc[:, None, :], q[t, :, :3], out=d4[t, :, :3])
             xp.multiply(dh, q[t, :, 3], out=d4[t, :, 3])
             dc *= f[t]
-        dh = dxg[t] @ w_hh
+        dh = _mm(xp, dxg[t], w_hh)
     # h_{t-1} for every step: h0 at the first step of the forward's order, the outputs shifted by one otherwise
     dw_hh = _recurrent_weight_grad(xp, dxg, out, h0, reverse)
     return dxg, dh, dc, dw_hh, dxg.sum(axis=(0, 1))
@@ -378,7 +387,7 @@ def GRU_LAYER(xp, xg, h0, w_hh, b_hh=None, reverse=False):
     whT = _weight_t(xp, w_hh, L, N)
     h = h0.astype(dt, copy=False)
     for t in (range(L - 1, -1, -1) if reverse else range(L)):
-        hg = h @ whT
+        hg = _mm(xp, h, whT)
         if b_hh is not None:
             hg += b_hh
         a = acts[t]
@@ -420,7 +429,7 @@ def GRU_LAYER_BACKWARD(xp, g_out, g_h, h0, w_hh, out, acts, hns, reverse=False):
         e = dhg[t]
         e[:, :2 * H] = d[:, :2 * H]
         e[:, 2 * H:] = dn * r
-        dh = dh * z + e @ w_hh
+        dh = dh * z + _mm(xp, e, w_hh)
     dw_hh = _recurrent_weight_grad(xp, dhg, out, h0, reverse)
     return dxg, dh, dw_hh, dhg.sum(axis=(0, 1))
 
@@ -454,7 +463,7 @@ def RNN_LAYER(xp, xg, h0, w_hh, b_hh=None, relu=False, reverse=False):
     whT = _weight_t(xp, w_hh, L, N)
     h = h0.astype(xg.dtype, copy=False)
     for t in (range(L - 1, -1, -1) if reverse else range(L)):
-        pre = xg[t] + h @ whT
+        pre = xg[t] + _mm(xp, h, whT)
         if b_hh is not None:
             pre += b_hh
         h = max0(xp, pre, out=pre) if relu else _tanh(xp, pre, out=pre)
@@ -477,7 +486,7 @@ def RNN_LAYER_BACKWARD(xp, g_out, g_h, h0, w_hh, out, relu=False, reverse=False)
             xp.multiply(dh, y > 0, out=d)
         else:
             xp.multiply(dh, 1 - y * y, out=d)
-        dh = d @ w_hh
+        dh = _mm(xp, d, w_hh)
     dw_hh = _recurrent_weight_grad(xp, dxg, out, h0, reverse)
     return dxg, dh, dw_hh, dxg.sum(axis=(0, 1))
 

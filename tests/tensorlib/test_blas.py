@@ -323,3 +323,25 @@ def test_add_with_alpha_and_sgd_take_axpy_with_the_same_bits(monkeypatch):
     assert calls[2:] == [True, True]
     np.testing.assert_array_equal(p1.detach().numpy(), p2.detach().numpy())
     np.testing.assert_array_equal(p1.detach().numpy(), a.numpy())
+
+
+def test_which_products_go_to_mkl():
+    """Past 2M multiply-adds, or a few rows by a large matrix (an RNN step's product), where OpenBLAS's few-row
+    kernels lost to MKL's; small square-ish products stay on np.matmul, whose call costs less."""
+    assert _blas.pays(20, 800, 200) and _blas.pays(4, 512, 512) and _blas.pays(128, 128, 128)
+    assert not _blas.pays(64, 128, 128) and not _blas.pays(8, 256, 64) and not _blas.pays(20, 400, 100)
+
+
+def test_recurrent_steps_products_go_through_blas(monkeypatch):
+    calls = []
+    real = _blas.matmul
+
+    def counting(a, b, out=None):
+        calls.append((a.shape, b.shape))
+        return real(a, b, out)
+    monkeypatch.setattr(_blas, "matmul", counting)
+    for layer in (tl.nn.LSTM(8, 16), tl.nn.GRU(8, 16), tl.nn.RNN(8, 16)):
+        calls.clear()
+        out, _ = layer(tl.randn(5, 3, 8))
+        out.sum().backward()
+        assert [c for c in calls if c[0] == (3, 16)] and len(calls) >= 10, type(layer).__name__
