@@ -120,6 +120,14 @@ __attribute__((target("avx2,fma"))) static void exp_avx2(const float *x, float *
         p = _mm256_fmadd_ps(p, r2, _mm256_add_ps(r, one));
         __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(fx), bias), 23);
         __m256 out = _mm256_mul_ps(p, _mm256_castsi256_ps(e));
+        /* far outside: 0 below -104 (expf's result is under half the least subnormal there; -inf too) and inf above
+         * 89 (overflow; +inf too), as libm's expf gives them, without its call: masked attention scores (-1e9,
+         * -inf) are whole rows of those, and a call per lane took 6x NumPy's vector exp */
+        __m256 zero_l = _mm256_cmp_ps(v, _mm256_set1_ps(-104.0f), _CMP_LT_OQ);
+        __m256 inf_l = _mm256_cmp_ps(v, _mm256_set1_ps(89.0f), _CMP_GT_OQ);
+        out = _mm256_blendv_ps(out, _mm256_setzero_ps(), zero_l);
+        out = _mm256_blendv_ps(out, _mm256_set1_ps(INFINITY), inf_l);
+        ok |= _mm256_movemask_ps(_mm256_or_ps(zero_l, inf_l));
         if (ok != 0xff) {   /* (the inputs kept first: y may be x) */
             float in[8], res[8];
             _mm256_storeu_ps(in, v);

@@ -17,6 +17,14 @@ from tensorlib.ops import _fastmath
 N = _fastmath.MIN_SIZE * 4
 # the bound in ulp: the AVX2 loops' where they run, NumPy's own where they do not (no AVX2/FMA, TENSORLIB_NATIVE=0)
 ULP = 1 if _fastmath.FAST else 3
+ROUTED = _fastmath.VECTOR_LOOPS     # (as the module chose it, before the fixture below sets it)
+
+
+@pytest.fixture(autouse=True)
+def _c_loops(monkeypatch):
+    """exp and tanh on the C loops wherever they are built, also where NumPy's own are vectorised (where the ops
+    take NumPy's: VECTOR_LOOPS), so that these tests check the loops on every machine that builds them."""
+    monkeypatch.setattr(_fastmath, "VECTOR_LOOPS", _fastmath.FAST)
 
 
 def _ulps(a, ref):
@@ -466,3 +474,17 @@ def test_float32_to_bfloat16_rounds_as_ml_dtypes_bit_for_bit():
     x = np.arange(3 * _fastmath.MIN_SIZE, dtype=np.float32) / 7
     assert _fastmath.astype(x[::3], ml_dtypes.bfloat16).tobytes() == x[::3].astype(ml_dtypes.bfloat16).tobytes()
     assert _fastmath.astype(x, np.float64).dtype == np.float64
+
+
+def test_exp_and_tanh_take_numpys_where_numpy_vectorises(monkeypatch):
+    """Routing: the C loops only where they are built and NumPy's own exp is scalar; far outside the vector range
+    (masked attention scores) the C loop gives libm's 0 and inf without calling it."""
+    assert ROUTED == (_fastmath.FAST and not _fastmath._numpy_vectorises())
+    x = np.resize(np.float32([0.5, -3.0, -1e9, -np.inf, 1e9, np.inf, -105.0, 90.0, 2.0]), N)
+    with np.errstate(over="ignore"):
+        monkeypatch.setattr(_fastmath, "VECTOR_LOOPS", False)
+        assert np.array_equal(_fastmath.exp(x), np.exp(x)) and np.array_equal(_fastmath.tanh(x), np.tanh(x))
+        if _fastmath.FAST:
+            monkeypatch.setattr(_fastmath, "VECTOR_LOOPS", True)
+            y = _fastmath.exp(x)
+            assert (y[x < -104] == 0).all() and np.isposinf(y[x > 89]).all()
