@@ -28,13 +28,14 @@ FAST = _M is not None and bool(_M.available())
 
 def _numpy_vectorises() -> bool:
     """Whether NumPy runs its SIMD float32 exp and tanh on this CPU: it dispatches them to x86-64-v3 and later."""
-    try:
-        from numpy._core._multiarray_umath import __cpu_features__ as f
-    except ImportError:                                 # NumPy 1.x
+    import importlib
+    f: dict = {}
+    for name in ("numpy._core._multiarray_umath", "numpy.core._multiarray_umath"):     # NumPy 2.x, 1.x
         try:
-            from numpy.core._multiarray_umath import __cpu_features__ as f
-        except ImportError:
-            return False
+            f = importlib.import_module(name).__cpu_features__
+            break
+        except (ImportError, AttributeError):
+            continue
     if "X86_V3" in f:
         return bool(f["X86_V3"])
     return bool(f.get("AVX512_SKX")) or all(f.get(k) for k in ("AVX", "AVX2", "FMA3", "F16C", "BMI", "BMI2", "LZCNT",
