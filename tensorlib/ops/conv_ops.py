@@ -508,9 +508,7 @@ def CONV_WEIGHT(xp, x, g, weight_shape=(), stride=(1, 1), padding=(0, 0, 0, 0), 
     """d conv2d(x, w) / d w contracted with g: (O/G, N*OH*OW) @ im2col(x) per group (or cuDNN's; on the CPU
     a chunk of images at a time, _weight_cpu)."""
     if xp is np:
-        r = _dnnl.backward_weights(x, g, weight_shape, False, stride, padding, dilation, groups) \
-            if _on_dnnl(weight_shape[1], weight_shape[0] // groups, groups) else None
-        return r[0] if r is not None else _weight_cpu(x, g, weight_shape, stride, padding, dilation, groups)
+        return _weight_grad_cpu(x, g, weight_shape, False, stride, padding, dilation, groups)[0]
     O, Cg, kh, kw = weight_shape
     m = _cudnn_for(xp, x, g, padding)
     if m is not None and (out_size(x.shape[2], kh, stride[0], padding[0], padding[1], dilation[0]),
@@ -520,6 +518,16 @@ def CONV_WEIGHT(xp, x, g, weight_shape=(), stride=(1, 1), padding=(0, 0, 0, 0), 
                                        dilation=dilation, groups=groups))
     return _pick(xp, key, {"gemm": lambda: _weight_gemm(xp, x, g, weight_shape, stride, padding, dilation, groups)},
                  "gemm", m, lambda: _cudnn_bwd_filter(m, xp, x, g, weight_shape, stride, padding, dilation, groups))
+
+
+def _weight_grad_cpu(x, g, weight_shape, bias, stride, padding, dilation, groups):
+    """(weight gradient, bias gradient or None) on NumPy arrays: oneDNN's one pass where it pays (_on_dnnl), the
+    bias gradient from it when `bias`; else the im2col kernel's weight gradient, and None (the caller sums g)."""
+    if _on_dnnl(weight_shape[1], weight_shape[0] // groups, groups):
+        r = _dnnl.backward_weights(x, g, weight_shape, bias, stride, padding, dilation, groups)
+        if r is not None:
+            return r
+    return _weight_cpu(x, g, weight_shape, stride, padding, dilation, groups), None
 
 
 def _weight_gemm(xp, x, g, weight_shape, stride, padding, dilation, groups):
@@ -592,18 +600,14 @@ def CONV_BACKWARD(xp, g, x, w, bias=False, stride=(1, 1), padding=(0, 0, 0, 0), 
     gx = gw = gb = xp.zeros((), dtype=g.dtype)
     if need[0]:
         gx = _input_grad(x.shape, g, w, a, run=lambda op, *args, **kw: op.kernel(xp, *args, **kw))
-    with_bias = bool(bias) and need[2]
+    gb_done = None
     if need[1]:
-        r = None
-        if xp is np and _on_dnnl(w.shape[1], w.shape[0] // groups, groups):
-            r = _dnnl.backward_weights(x, g, w.shape, with_bias, stride, padding, dilation, groups)
-        if r is not None:
-            gw, gb = r[0], (r[1] if with_bias else gb)
-            with_bias = False
+        if xp is np:
+            gw, gb_done = _weight_grad_cpu(x, g, tuple(w.shape), bool(bias) and need[2], **a)
         else:
             gw = CONV_WEIGHT.kernel(xp, x, g, weight_shape=tuple(w.shape), **a)
-    if with_bias:
-        gb = SUM.kernel(xp, g, dim=(0, 2, 3))
+    if bias and need[2]:
+        gb = gb_done if gb_done is not None else SUM.kernel(xp, g, dim=(0, 2, 3))
     return gx, gw, gb
 
 
