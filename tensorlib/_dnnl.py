@@ -11,7 +11,8 @@ blocked layout (nChw16c) that a reorder makes from NCHW, as torch's mkldnn_convo
 does not apply: not loaded, not float32, an input that is not a C-contiguous NumPy array or is empty, or a
 geometry it refuses; callers then run their own kernels (tensorlib/ops/conv_ops.py, which also decides where
 oneDNN pays). One primitive (and its reorders) per
-geometry, cached. Threads: the OpenMP pool of libgomp, which threadpoolctl (tensorlib.set_num_threads) sets.
+geometry, cached. Threads: the OpenMP pool of libgomp, which threadpoolctl (tensorlib.set_num_threads) sets; a
+forked child of a process that loaded oneDNN leaves it off (libgomp's pool does not survive a fork).
 
 `TENSORLIB_DNNL=0` keeps every convolution on the im2col kernels; `TENSORLIB_DNNL=/path/to/libdnnl.so.3` names
 the library. Enum values and signatures: oneDNN v3's C API (dnnl.h, dnnl_types.h of 3.2).
@@ -50,7 +51,22 @@ _lib: Any = None        # the loaded library, or False once looked for and not f
 _engine = ctypes.c_void_p()
 _stream = ctypes.c_void_p()
 _cache: dict = {}       # geometry -> _Plan
-_lock = threading.Lock()
+_lock = threading.Lock()      # one call at a time (the stream, the plans' memory objects and _buffer are shared)
+
+
+def _fresh_lock_in_child():
+    """After a fork: a fresh lock (one held by another thread at the fork must not leave the child waiting), and
+    oneDNN off in the child where the parent loaded it: its OpenMP pool (libgomp's) does not survive a fork, and a
+    parallel region in the child waits for the parent's threads for ever (a DataLoader worker's convolution hung
+    so). The child's convolutions run the im2col kernels."""
+    global _lock, _lib
+    _lock = threading.Lock()
+    if _lib:
+        _lib = False
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_fresh_lock_in_child)
 
 
 def _candidates():
@@ -297,7 +313,7 @@ def _run(key, make, arrays):
         _cache[key] = plan                                  # (last: the most recently used)
         if not plan:
             return False
-        inner = _scratch(sum(_aligned(op.size) for op in plan.operands if op is not None and op.reorder))
+        inner = _scratch(sum(_aligned(op.size) for op in plan.operands if op is not None and op.reorder is not None))
         args = []
         try:
             for (arg, array), op in zip(arrays, plan.operands):

@@ -193,3 +193,25 @@ def test_a_named_library_that_does_not_load_is_reported_once():
     first, message = _child(code, TENSORLIB_DNNL="/no/such/libdnnl.so.3").splitlines()
     assert first == "False False 1"
     assert "TENSORLIB_DNNL='/no/such/libdnnl.so.3' could not be used (no such file)" in message
+
+
+def test_a_forked_child_leaves_onednn_off():
+    """libgomp's pool does not survive a fork: a child's parallel region waited for ever for the parent's threads
+    (a DataLoader worker's convolution, after this file's tests, hung so). The child runs the im2col kernels."""
+    import multiprocessing as mp
+    assert _dnnl.available()
+    tl.nn.functional.conv2d(tl.randn(2, 16, 8, 8), tl.randn(4, 16, 3, 3))     # the parent's pool in use
+    ctx = mp.get_context("fork")
+    q = ctx.Queue()
+    p = ctx.Process(target=_child_report, args=(q,))
+    p.start()
+    got = q.get(timeout=60)
+    p.join(60)
+    assert got == (False, 0, True)
+    assert _dnnl.available()                                 # (the parent keeps it)
+
+
+def _child_report(q):
+    before = len(_dnnl._cache)
+    y = tl.nn.functional.conv2d(tl.ones(1, 16, 5, 5), tl.ones(2, 16, 3, 3))
+    q.put((_dnnl.available(), len(_dnnl._cache) - before, float(y.sum()) == 2 * 9 * 16 * 9))

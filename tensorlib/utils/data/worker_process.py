@@ -66,7 +66,7 @@ def from_wire(obj):
 def _process_loop(wid, info, fetch, worker_init_fn, tasks, results):
     from ... import random as R
     from ..._threads import set_num_threads
-    set_num_threads(1)      # as torch's workers: one thread each (a forked child must not use the parent's OpenMP pool)
+    set_num_threads(1)      # as torch's workers: one thread each
     _local.info = info
     R.manual_seed(info.seed)
     random.seed(info.seed)

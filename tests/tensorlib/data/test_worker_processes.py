@@ -90,10 +90,18 @@ class Threads(Dataset):
         return tl.get_num_threads()
 
 
+@pytest.mark.timeout(120)
 def test_process_workers_run_one_thread_each():
-    """As torch's workers: set_num_threads(1) first, so a forked worker never reuses the parent's OpenMP pool."""
-    x = tl.randn(2, 16, 6, 6)
-    tl.nn.functional.conv2d(x, tl.randn(4, 16, 3, 3))      # the parent's pools in use before the fork
+    """As torch's workers: set_num_threads(1) first. The parent's OpenMP pool busy on a large convolution before
+    the fork (oneDNN's, where installed): a forked worker's convolution must not wait for its threads (libgomp's
+    pool does not survive a fork; the child leaves oneDNN off)."""
+    x = tl.randn(16, 32, 32, 32)
+    old = tl.get_num_threads()
+    tl.set_num_threads(2)
+    try:
+        tl.nn.functional.conv2d(x, tl.randn(64, 32, 3, 3))     # the parent's pools in use before the fork
+    finally:
+        tl.set_num_threads(old)
     got = [int(v) for b in DataLoader(Threads(), batch_size=1, num_workers=2, multiprocessing_context="fork")
            for v in b.tolist()]
     assert got == [1, 1]
