@@ -478,8 +478,8 @@ static PyObject *mod_gelu_backward_f32(PyObject *self, PyObject *const *args, Py
 static const float LSTM_HALF[4] = {0.5f, 0.5f, 1.0f, 0.5f}, LSTM_SHIFT[4] = {0.5f, 0.5f, 0.0f, 0.5f};
 
 __attribute__((optimize("O3", "fp-contract=off"))) static void lstm_step_f32(
-    const float *gates, const float *x, int halve, float *acts, const float *c, float *c_out, float *h_out, Py_ssize_t n,
-    Py_ssize_t h)
+    const float *gates, const float *x, int halve, int raw, const float *bias, float *acts, const float *c, float *c_out,
+    float *h_out, Py_ssize_t n, Py_ssize_t h)
 {
     Py_ssize_t g4 = 4 * h;
     for (Py_ssize_t r = 0; r < n; r++)
@@ -489,7 +489,13 @@ __attribute__((optimize("O3", "fp-contract=off"))) static void lstm_step_f32(
                 float v = gates[j];
                 if (halve)
                     v = v * hf;
-                acts[j] = v + x[j];
+                float xv = x[j];
+                if (raw) {      /* the step's input projection as given: (x + b_hh) * half here, the loop's xs */
+                    if (bias)
+                        xv = xv + bias[j - r * g4];
+                    xv = xv * hf;
+                }
+                acts[j] = v + xv;
             }
         }
     tanh_avx2(acts, acts, n * g4);
@@ -520,8 +526,8 @@ __attribute__((optimize("O3", "fp-contract=off"))) static void lstm_step_f32(
  * acts of N * 4H, c, c_out and h_out of N * H (H = hidden); RuntimeError without AVX2 */
 static PyObject *mod_lstm_step(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
-    if (nargs != 8) {
-        PyErr_SetString(PyExc_TypeError, "lstm_step(gates, x, halve, acts, c, c_out, h_out, hidden)");
+    if (nargs != 8 && nargs != 9) {
+        PyErr_SetString(PyExc_TypeError, "lstm_step(gates, x, halve, acts, c, c_out, h_out, hidden[, bias])");
         return NULL;
     }
     if (!use_avx2) {
@@ -537,20 +543,33 @@ static PyObject *mod_lstm_step(PyObject *self, PyObject *const *args, Py_ssize_t
     int isd;
     if (get_buffers(arrs, 6, bf, "000000", "001011", &isd) < 0)
         return NULL;
+    Py_buffer bb;       /* a 9th argument: x is the raw input projection and this b_hh (4H) or None */
+    bb.obj = NULL;
+    bb.buf = NULL;
+    int isdb = 0;
+    if (nargs == 9 && get_buffers(args + 8, 1, &bb, "1", "0", &isdb) < 0) {
+        release_buffers(bf, 6);
+        return NULL;
+    }
     Py_ssize_t nh = bf[3].len / 4;
-    int ok = !isd && h > 0 && nh > 0 && nh % h == 0 && bf[0].len == 4 * bf[3].len && bf[1].len == bf[0].len &&
-             bf[2].len == bf[0].len && bf[4].len == bf[3].len && bf[5].len == bf[3].len;
+    int ok = !isd && !isdb && h > 0 && nh > 0 && nh % h == 0 && bf[0].len == 4 * bf[3].len &&
+             bf[1].len == bf[0].len && bf[2].len == bf[0].len && bf[4].len == bf[3].len && bf[5].len == bf[3].len &&
+             (bb.obj == NULL || bb.len == 16 * h);
     if (!ok) {
         release_buffers(bf, 6);
-        PyErr_SetString(PyExc_ValueError, "lstm_step: float32, gates, x and acts of N * 4H, c, c_out and h_out of N * H");
+        release_buffers(&bb, 1);
+        PyErr_SetString(PyExc_ValueError, "lstm_step: float32, gates, x and acts of N * 4H, c, c_out and h_out of N * H, "
+                                          "bias of 4H");
         return NULL;
     }
 #if HAVE_X86
     Py_BEGIN_ALLOW_THREADS
-    lstm_step_f32(bf[0].buf, bf[1].buf, halve, bf[2].buf, bf[3].buf, bf[4].buf, bf[5].buf, nh / h, h);
+    lstm_step_f32(bf[0].buf, bf[1].buf, halve, nargs == 9, bb.buf, bf[2].buf, bf[3].buf, bf[4].buf, bf[5].buf, nh / h,
+                  h);
     Py_END_ALLOW_THREADS
 #endif
     release_buffers(bf, 6);
+    release_buffers(&bb, 1);
     Py_RETURN_NONE;
 }
 

@@ -134,23 +134,28 @@ def LSTM_LAYER(xp, xg, h0, c0, w_hh, b_hh=None, reverse=False):
     tmp = xp.empty((N, H), dtype=dt)
     gates = xp.empty((N, G), dtype=dt)
     half, shift = _gate_consts(xp, dt, H)
-    # the gates' pre-activations halved for i, f and o up front, for every step: the input projection (with
-    # b_hh, added before the step's product: a rounding apart from torch's order) and W_hh's rows (a product by
-    # 0.5 is exact but for subnormals, so each step's product is the halved product)
+    # the gates' pre-activations halved for i, f and o: the input projection (with b_hh, added before the step's
+    # product: a rounding apart from torch's order; up front for every step on the NumPy path, in the C step
+    # otherwise) and W_hh's rows (a product by 0.5 is exact but for subnormals, so each step's product is the
+    # halved product)
     # (a short loop: W_hh's transposed view as it is and each product halved instead, the same values)
-    xs = xg + b_hh if b_hh is not None else xg.copy()
-    xs *= half
+    step = _fast_lstm_step if xp is np and dt == np.float32 and _FAST and N and H else None
+    if step is None:
+        xs = xg + b_hh if b_hh is not None else xg.copy()
+        xs *= half
+    else:       # the C step takes xg and b_hh as they are and makes each step's (xg + b_hh) * half itself
+        xs = np.ascontiguousarray(xg)
+        bias = None if b_hh is None else np.ascontiguousarray(b_hh, dtype=dt)
     halve_products = not _copies_weight(L, N)
     whT = w_hh.T if halve_products else _weight_t(xp, w_hh * half[:, None], L, N)
     gi, gf, gg, go = _gate_views(acts.reshape(L, N, 4, H))      # every step's, split once
     h, c = h0.astype(dt, copy=False), c0.astype(dt, copy=False)
-    step = _fast_lstm_step if xp is np and dt == np.float32 and _FAST and N and H else None
-    if step is not None:        # (the input projection's sum keeps xg's layout: C order for the C loop)
-        c, xs = np.ascontiguousarray(c), np.ascontiguousarray(xs)
+    if step is not None:
+        c = np.ascontiguousarray(c)
     for t in (range(L - 1, -1, -1) if reverse else range(L)):
         _mm(xp, h, whT, out=gates)
         if step is not None:    # the rest of the step in one C call (tensorlib._cmath.lstm_step: the same steps)
-            step(gates, xs[t], halve_products, acts[t], c, cs[t], out[t], H)
+            step(gates, xs[t], halve_products, acts[t], c, cs[t], out[t], H, bias)
         else:
             if halve_products:
                 gates *= half

@@ -488,3 +488,30 @@ def test_exp_and_tanh_take_numpys_where_numpy_vectorises(monkeypatch):
             monkeypatch.setattr(_fastmath, "VECTOR_LOOPS", True)
             y = _fastmath.exp(x)
             assert (y[x < -104] == 0).all() and np.isposinf(y[x > 89]).all()
+
+
+@pytest.mark.parametrize("with_bias", [True, False])
+def test_lstm_step_makes_the_input_projection_itself_bit_for_bit(with_bias):
+    """lstm_step's 9th argument: x as the raw projection and b_hh (or None), (x + b_hh) * half made in the loop,
+    against the loop's own xs prepared as LSTM_LAYER's NumPy path prepares it: the same values to the bit."""
+    if not _fastmath.FAST:
+        pytest.skip("the LSTM step loop needs the C extension and AVX2")
+    from tensorlib.ops.recurrent import _gate_consts
+    rng = np.random.default_rng(7)
+    N, H = 5, 24
+    gates = rng.standard_normal((N, 4 * H)).astype(np.float32)
+    x = rng.standard_normal((N, 4 * H)).astype(np.float32)
+    b = rng.standard_normal(4 * H).astype(np.float32) if with_bias else None
+    c = rng.standard_normal((N, H)).astype(np.float32)
+    half, _ = _gate_consts(np, np.float32, H)
+    xs = (x + b if with_bias else x.copy()) * half
+    outs = []
+    for args in ((xs,), (x, b)):
+        acts, c_out, h_out = np.empty_like(gates), np.empty_like(c), np.empty_like(c)
+        _fastmath.lstm_step(gates, args[0], True, acts, c, c_out, h_out, H, *args[1:])
+        outs.append((acts, c_out, h_out))
+    for a, r in zip(*outs):
+        assert a.tobytes() == r.tobytes()
+    with pytest.raises(ValueError, match="bias of 4H"):
+        _fastmath.lstm_step(gates, x, True, np.empty_like(gates), c, np.empty_like(c), np.empty_like(c), H,
+                            np.zeros(3, np.float32))
