@@ -186,6 +186,7 @@ class _Plan:
         self.handles: list = []         # (destroy function's name, handle)
         self.operands: list = []
         self.prim = None
+        self.bias = None                # a plain (O,) memory for a bias operand, where there is one
 
     def own(self, kind, handle):
         self.handles.append((kind, handle))
@@ -228,12 +229,14 @@ class _Plan:
 
     def finish(self, pd, operands):
         """The plan's primitive over pd, its operands given as (user's plain md, query for the primitive's md,
-        input?) or None (a bias)."""
+        input?), or a bias as its length (a plain memory: `bias`, operand None)."""
         for op in operands:
-            self.operands.append(None if op is None else _Operand(
-                self, op[0], _lib.dnnl_primitive_desc_query_md(pd, op[1], 0), op[2]))
+            if isinstance(op, int):
+                self.bias = self.memory(self.md((op,), _TAG_X))
+                self.operands.append(None)
+            else:
+                self.operands.append(_Operand(self, op[0], _lib.dnnl_primitive_desc_query_md(pd, op[1], 0), op[2]))
         self.prim = self.primitive(pd)
-        return self
 
     def destroy(self):
         for kind, handle in reversed(self.handles):
@@ -367,9 +370,8 @@ def conv2d(x, w, b, stride, padding, dilation, groups):
 
     def make(plan):
         pd = plan.fwd_pd(x.shape, w.shape, b is not None, y_shape, _geometry(stride, padding, dilation), groups)
-        plan.bias = plan.memory(plan.md((w.shape[0],), _TAG_X))
         plan.finish(pd, [(plan.md(x.shape, _TAG_NCHW), _Q_SRC, True), (plan.weights_md(w.shape, groups), _Q_WEIGHTS,
-                         True), (plan.md(y_shape, _TAG_NCHW), _Q_DST, False)] + ([None] if b is not None else []))
+                         True), (plan.md(y_shape, _TAG_NCHW), _Q_DST, False)] + ([w.shape[0]] if b is not None else []))
 
     y = np.empty(y_shape, np.float32)
     arrays = [(_ARG_SRC, x), (_ARG_WEIGHTS, w), (_ARG_DST, y)] + ([(_ARG_BIAS, b)] if b is not None else [])
@@ -420,9 +422,8 @@ def backward_weights(x, g, w_shape, bias, stride, padding, dilation, groups):
                      plan.md(x.shape, _TAG_ANY), plan.weights_md(w_shape, groups, True),
                      plan.md((w_shape[0],), _TAG_X) if bias else None, plan.md(g.shape, _TAG_ANY), *geo, hint, None,
                      what="convolution backward weights")
-        plan.bias = plan.memory(plan.md((w_shape[0],), _TAG_X))
         plan.finish(pd, [(plan.md(x.shape, _TAG_NCHW), _Q_SRC, True), (plan.md(g.shape, _TAG_NCHW), _Q_DIFF_DST, True),
-                         (plan.weights_md(w_shape, groups), _Q_DIFF_WEIGHTS, False)] + ([None] if bias else []))
+                         (plan.weights_md(w_shape, groups), _Q_DIFF_WEIGHTS, False)] + ([w_shape[0]] if bias else []))
 
     gw = np.empty(tuple(w_shape), np.float32)
     gb = np.empty(w_shape[0], np.float32) if bias else None

@@ -47,6 +47,7 @@ def _numpy_vectorises() -> bool:
 VECTOR_LOOPS = FAST and not _numpy_vectorises()
 MIN_SIZE = 2048     # below it the call's fixed cost (~1 µs) eats the gain (measured: 2048 float32, 3.1 -> 1.7 µs)
 _F32 = np.dtype(np.float32)
+_FLOATS = (_F32, np.dtype(np.float64))     # the dtypes of the loops that take both
 
 
 def _apply(fast, slow, x, out):
@@ -78,7 +79,6 @@ _TANH = _M.tanh_f32 if _M is not None else None
 
 
 _ADDC = _M.addc_ if _M is not None else None
-_ADDC_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
 def addc_(a, t1, t2, value, div) -> bool:
@@ -87,7 +87,7 @@ def addc_(a, t1, t2, value, div) -> bool:
     ran: NumPy arrays of float32 or float64 with one dtype and shape (the caller checks those), C-contiguous, of
     at least MIN_SIZE elements, `value` a float or an int below 2**24 (the dtype's own value), t1 and t2 each a
     itself or apart from it; else False, and the caller runs NumPy's passes."""
-    if _ADDC is None or a.size < MIN_SIZE or a.dtype not in _ADDC_DTYPES:
+    if _ADDC is None or a.size < MIN_SIZE or a.dtype not in _FLOATS:
         return False
     tv = type(value)
     if not (tv is float or (tv is int and -(1 << 24) < value < (1 << 24))):
@@ -109,7 +109,7 @@ def threshold_backward(g, y, threshold):
     """torch's threshold_backward, `where(y <= threshold, 0, g)` (a NaN y passes g; an inf or NaN g where
     y <= threshold gives 0), in one pass by tensorlib/_cmath.c's branchless loop: g and y NumPy arrays of one
     float32/float64 dtype and shape, C-contiguous, threshold a Python number; None where it does not apply."""
-    if _THRESHOLD_BWD is None or g.dtype not in _ADDC_DTYPES or y.dtype != g.dtype or y.shape != g.shape \
+    if _THRESHOLD_BWD is None or g.dtype not in _FLOATS or y.dtype != g.dtype or y.shape != g.shape \
             or not (g.flags.c_contiguous and y.flags.c_contiguous) or type(threshold) not in (int, float):
         return None
     out = np.empty(g.shape, g.dtype)
@@ -146,7 +146,6 @@ def astype(a, dtype):
 
 _LN = _M.layer_norm_rows if _M is not None else None
 _LN_BWD = _M.layer_norm_rows_backward if _M is not None else None
-_LN_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 # elements up to which layer_norm's C loops run: NumPy's rows path makes a dozen calls of about a microsecond each,
 # most of a small layer_norm's time; its passes are BLAS and vector ufuncs, which the loops (plain C, sums in double)
 # do not beat on large arrays. Measured (forward, float32, 1 thread, best of 20-200): [4, 16, 32] NumPy 18.9 us, the
@@ -163,7 +162,7 @@ def layer_norm(x, w, b, k, eps):
     then k ones), by the C loops: x a C-contiguous float32/float64 NumPy array of at most LN_MAX elements, w and
     b None or arrays of its dtype over those dims (C-contiguous); None where it does not apply (NumPy's path
     runs). Sums in double; the values within float rounding of NumPy's path."""
-    if _LN is None or type(x) is not np.ndarray or x.dtype not in _LN_DTYPES or not 0 < x.size <= LN_MAX \
+    if _LN is None or type(x) is not np.ndarray or x.dtype not in _FLOATS or not 0 < x.size <= LN_MAX \
             or not x.flags.c_contiguous or k < 1 or k > x.ndim:
         return None
     lead = x.shape[:x.ndim - k]
@@ -184,7 +183,7 @@ def layer_norm_backward(g, x, mu, rstd, w, k, need):
     """(gx, gw, gb) of layer_norm's inputs (each a 0-d zero where `need` says it is not wanted, as
     LAYER_NORM_BACKWARD's kernel gives them) from the output's gradient g and the saved mean and rstd, by the C
     loops; None where they do not apply (the arrays as layer_norm above asks, g of x's shape and dtype)."""
-    if _LN_BWD is None or type(g) is not np.ndarray or type(x) is not np.ndarray or x.dtype not in _LN_DTYPES \
+    if _LN_BWD is None or type(g) is not np.ndarray or type(x) is not np.ndarray or x.dtype not in _FLOATS \
             or g.dtype != x.dtype or g.shape != x.shape or not 0 < x.size <= LN_MAX or k < 1 or k > x.ndim \
             or not (g.flags.c_contiguous and x.flags.c_contiguous):
         return None

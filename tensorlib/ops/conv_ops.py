@@ -574,16 +574,16 @@ def _input_grad(x_shape, g, w, a, run=dispatch):
                groups=a.get("groups", 1))
 
 
-def _conv2d_grads(x, w, b, g, a, need, run=dispatch):
-    """conv2d's gradients for x, w, b (the op's attrs `a`): each one op, dispatched on 4-D tensors, or on
-    NumPy arrays by `run` (quiet_run: the quiet formula; run_recorded: the sink formula, OpDef)."""
+def _conv2d_grads(x, w, b, g, a, need):
+    """conv2d's gradients for x, w, b (the op's attrs `a`), each one differentiable op dispatched on 4-D tensors:
+    the create_graph formula (a plain backward runs the one CONV_BACKWARD op)."""
     gx = gw = gb = None
     if need[0]:
-        gx = _input_grad(x.shape, g, w, a, run)
+        gx = _input_grad(x.shape, g, w, a)
     if need[1]:
-        gw = run(CONV_WEIGHT, x, g, weight_shape=tuple(w.shape), **a)
+        gw = dispatch(CONV_WEIGHT, x, g, weight_shape=tuple(w.shape), **a)
     if b is not None and need[2]:
-        gb = _sum(g, (0, 2, 3)) if run is dispatch else run(SUM, g, dim=(0, 2, 3))   # (sum's attrs)
+        gb = _sum(g, (0, 2, 3))
     return gx, gw, gb
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 
+from .. import _dtype as D
 from .. import _hooks as _H
 from .. import random as R
 from ..dispatch import STATE, run_recorded_op
@@ -99,6 +100,10 @@ def _rows(t):
 # --- softmax / log_softmax ------------------------------------------------------------------------
 
 def _softmax_k(xp, x, dim):
+    if x.dtype is D.BF16 and xp is np:     # (float32, rounded once: torch's opmath)
+        out = bf16_in_float32(_softmax_k, xp, x, dim)
+        if out is not None:
+            return out
     if x.size == 0:         # nothing to normalise (NumPy's max has no identity to reduce over)
         return x.copy()
     if not x.flags.c_contiguous:    # torch's softmax of a transposed input is contiguous (NumPy's keeps its layout)
@@ -114,6 +119,10 @@ def _softmax_k(xp, x, dim):
 
 
 def _log_softmax_k(xp, x, dim):
+    if x.dtype is D.BF16 and xp is np:     # (float32, rounded once: torch's opmath)
+        out = bf16_in_float32(_log_softmax_k, xp, x, dim)
+        if out is not None:
+            return out
     if x.size == 0:
         return x.copy()
     if not x.flags.c_contiguous:
@@ -131,15 +140,17 @@ def _log_softmax_k(xp, x, dim):
     return s - xp.log(xp.exp(s).sum(axis=dim, keepdims=True))
 
 
-SOFTMAX = op("softmax", save="o", amp="fp32", node_name="SoftmaxBackward0")(bf16_in_float32(_softmax_k))
-LOG_SOFTMAX = op("log_softmax", save="o", amp="fp32", node_name="LogSoftmaxBackward0")(
-    bf16_in_float32(_log_softmax_k))
+SOFTMAX = op("softmax", save="o", amp="fp32", node_name="SoftmaxBackward0")(_softmax_k)
+LOG_SOFTMAX = op("log_softmax", save="o", amp="fp32", node_name="LogSoftmaxBackward0")(_log_softmax_k)
 
 
 @op("_softmax_backward_data", save="i", node_name="SoftmaxBackwardDataBackward0")
-@bf16_in_float32
 def SOFTMAX_BACKWARD(xp, g, y, dim):
     """torch's _softmax_backward_data, one op: y * (g - sum(g * y, dim))."""
+    if g.dtype is D.BF16 and xp is np:     # (float32, rounded once: torch's opmath)
+        out = bf16_in_float32(SOFTMAX_BACKWARD.kernel, xp, g, y, dim)
+        if out is not None:
+            return out
     if xp is np and dim == g.ndim - 1 and g.ndim and g.dtype == y.dtype:
         return softmax_backward_rows(y, g.copy())
     d = g - (g * y).sum(axis=dim, keepdims=True)
@@ -168,9 +179,12 @@ SOFTMAX.sink_backward = lambda ctx, g: run_recorded_op(SOFTMAX_BACKWARD, g, ctx.
 
 
 @op("_log_softmax_backward_data", save="i", node_name="LogSoftmaxBackwardDataBackward0")
-@bf16_in_float32
 def LOG_SOFTMAX_BACKWARD(xp, g, y, dim):
     """torch's _log_softmax_backward_data, one op: g - exp(y) * sum(g, dim)."""
+    if g.dtype is D.BF16 and xp is np:
+        out = bf16_in_float32(LOG_SOFTMAX_BACKWARD.kernel, xp, g, y, dim)
+        if out is not None:
+            return out
     if xp is np and g.ndim:         # (0-d: ufuncs give NumPy scalars, no out= for those)
         e = fast_exp(y)
         e *= row_sum(g) if dim == g.ndim - 1 and g.ndim else np.add.reduce(g, dim, keepdims=True)

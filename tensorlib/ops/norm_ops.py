@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 from functools import partial
 
+from .. import _dtype as D
 from ..dispatch import STATE, record_range, run_recorded
 from .._graph import tensor_of
 from .._opdef import with_defaults
@@ -122,8 +123,11 @@ def _affine_need(ctx, w, b, iw=1):
 # --- layer_norm -----------------------------------------------------------------------------------
 
 @op("layer_norm", save="io", amp="fp32", nondiff_outputs=(1, 2), node_name="NativeLayerNormBackward0")
-@bf16_in_float32
 def LAYER_NORM(xp, x, w=None, b=None, normalized_shape=(), eps=1e-5):
+    if x.dtype is D.BF16 and xp is np:     # (float32, rounded once: torch's opmath)
+        out = bf16_in_float32(LAYER_NORM.kernel, xp, x, w, b, normalized_shape=normalized_shape, eps=eps)
+        if out is not None:
+            return out
     if xp is np:        # a small array by tensorlib._cmath's loops over rows (_fastmath.layer_norm), where they apply
         out = _fast_layer_norm(x, w, b, len(normalized_shape), eps)
         if out is not None:
@@ -135,11 +139,14 @@ def LAYER_NORM(xp, x, w=None, b=None, normalized_shape=(), eps=1e-5):
 
 
 @op("native_layer_norm_backward", node_name="NativeLayerNormBackwardBackward0")
-@bf16_in_float32
 def LAYER_NORM_BACKWARD(xp, g, x, mu, rstd, w=None, k=1, need=(True, True, True)):
     """torch's kernel as one op, for a backward that is not itself differentiated (create_graph=False):
     the formulas of the composite below, operation for operation, on the arrays (fewer temporaries);
     a gradient not needed comes back as a 0-d zero."""
+    if g.dtype is D.BF16 and xp is np:
+        out = bf16_in_float32(LAYER_NORM_BACKWARD.kernel, xp, g, x, mu, rstd, w, k=k, need=need)
+        if out is not None:
+            return out
     if xp is np:        # as the forward: the C loops where they apply
         out = _fast_layer_norm_backward(g, x, mu, rstd, w, k, need)
         if out is not None:
