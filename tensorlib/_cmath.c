@@ -19,6 +19,7 @@
 #include <math.h>
 #include <string.h>
 #include <stdint.h>
+#include "_native_common.h"
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
@@ -779,6 +780,351 @@ static PyObject *mod_addc_(PyObject *self, PyObject *const *args, Py_ssize_t nar
     Py_RETURN_NONE;
 }
 
+/* ---- Adam's single-tensor step on one small parameter (tensorlib/optim/adam.py, _fastmath.adam_*) -------------
+ * torch's per-parameter loop (`step_t += 1`, AdamW's `p.mul_(1 - lr * wd)` or Adam's `grad = grad.add(p, alpha=wd)`,
+ * `exp_avg.lerp_(grad, 1 - beta1)`, `exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)`, then `denom =
+ * (exp_avg_sq.sqrt() / bias_correction2_sqrt).add_(eps)` and `p.addcdiv_(exp_avg, denom, value=-step_size)`), each op
+ * a pass over the arrays in the NumPy kernels' order and rounding (the scalars rounded to the arrays' dtype once, as
+ * NumPy's weak Python scalars are; no FMA), so that the values are the dispatched loop's to the bit. Where the loop
+ * made ten NumPy calls and a Python frame per op on a parameter of a few hundred elements, this is one C call; with
+ * `times` (int64, two per op) each op's start and end are written there, for the profiler's records of the same ops
+ * (dispatch.record_times). The arrays are read through NumPy's array struct, checked once (adam_setup) as
+ * profiler/_crecord.c checks it: a call whose operands are not all aligned C-contiguous arrays of the parameter's
+ * dtype and size, apart from one another, returns False and changes nothing (the Python loop runs). */
+typedef struct {
+    PyObject_HEAD
+    char *data;
+    int nd;
+    Py_ssize_t *dimensions;
+    Py_ssize_t *strides;
+    PyObject *base;
+    PyObject *descr;
+    int flags;
+} ArrHead;
+
+#define ARR_C_CONTIGUOUS 0x0001
+#define ARR_ALIGNED 0x0100
+#define ARR_WRITEABLE 0x0400
+#define ADAM_MAX 8192           /* elements: larger parameters take the Python loop (and its one-pass kernels) */
+
+static PyTypeObject *arr_type = NULL;     /* numpy.ndarray, once adam_setup's check passed */
+static PyObject *f32_descr, *f64_descr, *i64_descr;
+
+/* o's data when it is an aligned C-contiguous ndarray of `descr` and n elements (writable if asked), else NULL */
+static char *arr_data(PyObject *o, PyObject *descr, Py_ssize_t n, int writable)
+{
+    if (Py_TYPE(o) != arr_type)
+        return NULL;
+    ArrHead *h = (ArrHead *)o;
+    int need = ARR_C_CONTIGUOUS | ARR_ALIGNED | (writable ? ARR_WRITEABLE : 0);
+    if (h->descr != descr || (h->flags & need) != need)
+        return NULL;
+    Py_ssize_t k = 1;
+    for (int i = 0; i < h->nd; i++)
+        k *= h->dimensions[i];
+    return k == n ? h->data : NULL;
+}
+
+static Py_ssize_t arr_size(PyObject *o)
+{
+    ArrHead *h = (ArrHead *)o;
+    Py_ssize_t k = 1;
+    for (int i = 0; i < h->nd; i++)
+        k *= h->dimensions[i];
+    return k;
+}
+
+/* adam_setup(ndarray, probes): 1 where the struct above reads NumPy's arrays -- each probe's data, size, dtype and
+ * flags as NumPy reports them (probes: (array, data address, size, dtype, flags) tuples made by _fastmath) -- and
+ * the float32/float64/int64 dtypes are those of the probes named so; else 0 and adam_moments/adam_update stay off */
+static PyObject *mod_adam_setup(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 5 || !PyType_Check(args[0]) || !PyTuple_Check(args[1])) {
+        PyErr_SetString(PyExc_TypeError, "adam_setup(ndarray, probes, float32, float64, int64)");
+        return NULL;
+    }
+    PyObject *probes = args[1];
+    int ok = PyTuple_GET_SIZE(probes) > 0;
+    for (Py_ssize_t i = 0; ok && i < PyTuple_GET_SIZE(probes); i++) {
+        PyObject *p = PyTuple_GET_ITEM(probes, i);
+        ok = PyTuple_Check(p) && PyTuple_GET_SIZE(p) == 5 && Py_TYPE(PyTuple_GET_ITEM(p, 0)) == (PyTypeObject *)args[0];
+        if (!ok)
+            break;
+        ArrHead *h = (ArrHead *)PyTuple_GET_ITEM(p, 0);
+        ok = (void *)h->data == PyLong_AsVoidPtr(PyTuple_GET_ITEM(p, 1)) &&
+             arr_size((PyObject *)h) == PyLong_AsSsize_t(PyTuple_GET_ITEM(p, 2)) &&
+             h->descr == PyTuple_GET_ITEM(p, 3) && h->flags == PyLong_AsLong(PyTuple_GET_ITEM(p, 4));
+    }
+    if (PyErr_Occurred())
+        return NULL;
+    if (ok) {
+        arr_type = (PyTypeObject *)args[0];
+        Py_INCREF(arr_type);
+        f32_descr = Py_NewRef(args[2]);
+        f64_descr = Py_NewRef(args[3]);
+        i64_descr = Py_NewRef(args[4]);
+    }
+    return PyBool_FromLong(ok);
+}
+
+#define ADAM_LOOPS(T)                                                                                                 \
+    __attribute__((optimize("O3", "fp-contract=off"))) static void adam_moments_##T(                                \
+        T *x, const T *g, T *m, T *v, T *gw, Py_ssize_t n, int decay, T wd_f, T w, int small_w, T beta2, T c,         \
+        long long *tm)                                                                                              \
+    {                                                                                                                 \
+        if (tm)                                                                                                       \
+            tm[2] = now_ns();                                                                                         \
+        if (decay == 1) { /* p.mul_(1 - lr * wd) */                                                                  \
+            for (Py_ssize_t i = 0; i < n; i++)                                                                        \
+                x[i] = x[i] * wd_f;                                                                                   \
+        } else if (decay == 2) { /* grad.add(p, alpha=wd): g + wd * p */                                              \
+            for (Py_ssize_t i = 0; i < n; i++)                                                                        \
+                gw[i] = g[i] + wd_f * x[i];                                                                           \
+            g = gw;                                                                                                   \
+        }                                                                                                             \
+        if (tm) {                                                                                                     \
+            tm[3] = now_ns();                                                                                         \
+            tm[4] = now_ns();                                                                                         \
+        }                                                                                                             \
+        if (small_w) /* lerp_: m + w * (g - m) */                                                                     \
+            for (Py_ssize_t i = 0; i < n; i++) {                                                                      \
+                T d = g[i] - m[i];                                                                                    \
+                d = d * w;                                                                                            \
+                m[i] = m[i] + d;                                                                                      \
+            }                                                                                                         \
+        else /* g - (g - m) * (1 - w), w here being 1 - w */                                                          \
+            for (Py_ssize_t i = 0; i < n; i++) {                                                                      \
+                T d = g[i] - m[i];                                                                                    \
+                d = d * w;                                                                                            \
+                m[i] = g[i] - d;                                                                                      \
+            }                                                                                                         \
+        if (tm) {                                                                                                     \
+            tm[5] = now_ns();                                                                                         \
+            tm[6] = now_ns();                                                                                         \
+        }                                                                                                             \
+        for (Py_ssize_t i = 0; i < n; i++) /* mul_(beta2) */                                                          \
+            v[i] = v[i] * beta2;                                                                                      \
+        if (tm) {                                                                                                     \
+            tm[7] = now_ns();                                                                                         \
+            tm[8] = now_ns();                                                                                         \
+        }                                                                                                             \
+        for (Py_ssize_t i = 0; i < n; i++) { /* addcmul_(g, g, value=c) */                                            \
+            T r = g[i] * c;                                                                                           \
+            r = r * g[i];                                                                                             \
+            v[i] = v[i] + r;                                                                                          \
+        }                                                                                                             \
+        if (tm)                                                                                                       \
+            tm[9] = now_ns();                                                                                         \
+    }                                                                                                                 \
+    __attribute__((optimize("O3", "fp-contract=off"))) static void adam_update_##T(                                 \
+        T *x, const T *m, const T *v, T *d, Py_ssize_t n, T bc2, T eps, T value, long long *tm)                       \
+    {                                                                                                                 \
+        if (tm)                                                                                                       \
+            tm[0] = now_ns();                                                                                         \
+        for (Py_ssize_t i = 0; i < n; i++) /* sqrt */                                                                 \
+            d[i] = sqrt##_##T(v[i]);                                                                                  \
+        if (tm) {                                                                                                     \
+            tm[1] = now_ns();                                                                                         \
+            tm[2] = now_ns();                                                                                         \
+        }                                                                                                             \
+        for (Py_ssize_t i = 0; i < n; i++) /* div(bias_correction2_sqrt) */                                           \
+            d[i] = d[i] / bc2;                                                                                        \
+        if (tm) {                                                                                                     \
+            tm[3] = now_ns();                                                                                         \
+            tm[4] = now_ns();                                                                                         \
+        }                                                                                                             \
+        for (Py_ssize_t i = 0; i < n; i++) /* add_(eps) */                                                            \
+            d[i] = d[i] + eps;                                                                                        \
+        if (tm) {                                                                                                     \
+            tm[5] = now_ns();                                                                                         \
+            tm[6] = now_ns();                                                                                         \
+        }                                                                                                             \
+        for (Py_ssize_t i = 0; i < n; i++) { /* addcdiv_(m, d, value=-step_size) */                                   \
+            T r = m[i] * value;                                                                                       \
+            r = r / d[i];                                                                                             \
+            x[i] = x[i] + r;                                                                                          \
+        }                                                                                                             \
+        if (tm)                                                                                                       \
+            tm[7] = now_ns();                                                                                         \
+    }
+static inline float sqrt_float(float a) { return sqrtf(a); }
+static inline double sqrt_double(double a) { return sqrt(a); }
+ADAM_LOOPS(float)
+ADAM_LOOPS(double)
+
+/* the operands of one parameter's step, checked: x, g (NULL: not an operand), m, v of one float dtype and size
+ * n <= ADAM_MAX (x, m, v writable), apart from one another; step a writable 0-d float array; times None or int64 of at least `slots` */
+typedef struct {
+    char *x, *g, *m, *v, *step;
+    long long *tm;
+    Py_ssize_t n;
+    int isd, step_isd;
+} AdamArgs;
+
+static int apart(const char *a, const char *b, Py_ssize_t bytes) { return a + bytes <= b || b + bytes <= a; }
+
+static int adam_args(PyObject *const *arr, PyObject *step, PyObject *times, int slots, AdamArgs *A)
+{
+    if (arr_type == NULL || Py_TYPE(arr[0]) != arr_type)
+        return 0;
+    PyObject *dt = ((ArrHead *)arr[0])->descr;
+    if (dt != f32_descr && dt != f64_descr)
+        return 0;
+    A->isd = dt == f64_descr;
+    A->n = arr_size(arr[0]);
+    if (A->n > ADAM_MAX)
+        return 0;
+    char **dst[4] = {&A->x, &A->g, &A->m, &A->v};
+    for (int i = 0; i < 4; i++)
+        if (arr[i] == NULL)
+            *dst[i] = NULL;
+        else if ((*dst[i] = arr_data(arr[i], dt, A->n, i != 1)) == NULL)
+            return 0;
+    Py_ssize_t bytes = A->n * (A->isd ? 8 : 4);
+    for (int i = 0; i < 4; i++)
+        for (int j = i + 1; j < 4; j++)
+            if (*dst[i] != NULL && *dst[j] != NULL && !apart(*dst[i], *dst[j], bytes))
+                return 0;
+    A->step = NULL;
+    if (step != NULL) {
+        PyObject *sd = Py_TYPE(step) == arr_type ? ((ArrHead *)step)->descr : NULL;
+        if ((sd != f32_descr && sd != f64_descr) || (A->step = arr_data(step, sd, 1, 1)) == NULL)
+            return 0;
+        A->step_isd = sd == f64_descr;
+    }
+    A->tm = NULL;
+    if (times != Py_None) {
+        if (Py_TYPE(times) != arr_type || ((ArrHead *)times)->descr != i64_descr || arr_size(times) < slots ||
+            (A->tm = (long long *)arr_data(times, i64_descr, arr_size(times), 1)) == NULL)
+            return 0;
+    }
+    return 1;
+}
+
+static int get_doubles(PyObject *const *args, int n, double *out)
+{
+    for (int i = 0; i < n; i++) {
+        out[i] = PyFloat_AsDouble(args[i]);
+        if (out[i] == -1.0 && PyErr_Occurred())
+            return -1;
+    }
+    return 0;
+}
+
+/* steps 1-5 of the loop: step += 1, weight decay, lerp_, mul_, addcmul_; times (when given) slots 0-9 */
+static void adam_moments_run(AdamArgs *A, const double *h, int decoupled, void *gw)
+{
+    /* h: lr, wd, beta1, beta2 */
+    double lr = h[0], wd = h[1], beta1 = h[2], beta2 = h[3], w = 1 - beta1, c = 1 - beta2;
+    int decay = wd != 0 ? (decoupled ? 1 : 2) : 0, small_w = fabs(w) < 0.5;
+    double wd_v = decoupled ? 1 - lr * wd : wd, w_v = small_w ? w : 1 - w;
+    if (A->tm)
+        A->tm[0] = now_ns();
+    if (A->step_isd)
+        *(double *)A->step = *(double *)A->step + 1.0;
+    else
+        *(float *)A->step = *(float *)A->step + 1.0f;
+    if (A->tm)
+        A->tm[1] = now_ns();
+    if (A->isd)
+        adam_moments_double((double *)A->x, (double *)A->g, (double *)A->m, (double *)A->v, gw, A->n, decay, wd_v,
+                            w_v, small_w, beta2, c, A->tm);
+    else
+        adam_moments_float((float *)A->x, (float *)A->g, (float *)A->m, (float *)A->v, gw, A->n, decay, (float)wd_v,
+                           (float)w_v, small_w, (float)beta2, (float)c, A->tm);
+}
+
+/* steps 6-9: denom = sqrt(v) / bias_correction2_sqrt + eps, p += -step_size * m / denom; times slots 0-7 */
+static int adam_update_run(AdamArgs *A, double step, const double *h)
+{
+    /* h: lr, beta1, beta2, eps */
+    double step_size = h[0] / (1 - pow(h[1], step)), bc2 = pow(1 - pow(h[2], step), 0.5);
+    void *d = PyMem_Malloc((size_t)(A->n ? A->n : 1) * (A->isd ? 8 : 4));
+    if (d == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    if (A->isd)
+        adam_update_double((double *)A->x, (double *)A->m, (double *)A->v, d, A->n, bc2, h[3], -step_size, A->tm);
+    else
+        adam_update_float((float *)A->x, (float *)A->m, (float *)A->v, d, A->n, (float)bc2, (float)h[3],
+                          (float)-step_size, A->tm);
+    PyMem_Free(d);
+    return 0;
+}
+
+/* adam_moments(p, grad, exp_avg, exp_avg_sq, step, lr, weight_decay, decoupled, beta1, beta2, times) -> bool */
+static PyObject *mod_adam_moments(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 11) {
+        PyErr_SetString(PyExc_TypeError, "adam_moments(p, grad, exp_avg, exp_avg_sq, step, lr, weight_decay, "
+                                         "decoupled, beta1, beta2, times)");
+        return NULL;
+    }
+    double h[4];
+    PyObject *hv[4] = {args[5], args[6], args[8], args[9]};
+    int decoupled = PyObject_IsTrue(args[7]);
+    if (decoupled < 0 || get_doubles(hv, 4, h) < 0)
+        return NULL;
+    AdamArgs A;
+    if (!adam_args(args, args[4], args[10], 10, &A))
+        Py_RETURN_FALSE;
+    void *gw = NULL;
+    if (h[1] != 0 && !decoupled && (gw = PyMem_Malloc((size_t)(A.n ? A.n : 1) * (A.isd ? 8 : 4))) == NULL)
+        return PyErr_NoMemory();
+    adam_moments_run(&A, h, decoupled, gw);
+    PyMem_Free(gw);
+    Py_RETURN_TRUE;
+}
+
+/* adam_update(p, exp_avg, exp_avg_sq, step_value, lr, beta1, beta2, eps, times) -> bool */
+static PyObject *mod_adam_update(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 9) {
+        PyErr_SetString(PyExc_TypeError, "adam_update(p, exp_avg, exp_avg_sq, step, lr, beta1, beta2, eps, times)");
+        return NULL;
+    }
+    double h[5];
+    if (get_doubles(args + 3, 5, h) < 0)
+        return NULL;
+    PyObject *arr[4] = {args[0], NULL, args[1], args[2]};     /* (p, no grad, exp_avg, exp_avg_sq) */
+    AdamArgs A;
+    if (!adam_args(arr, NULL, args[8], 8, &A))
+        Py_RETURN_FALSE;
+    if (adam_update_run(&A, h[0], h + 1) < 0)
+        return NULL;
+    Py_RETURN_TRUE;
+}
+
+/* adam_step(p, grad, exp_avg, exp_avg_sq, step, lr, weight_decay, decoupled, beta1, beta2, eps) -> bool: the whole
+ * step unrecorded, the step's value read from its array after the increment (as float(step_t.item())) */
+static PyObject *mod_adam_step(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 11) {
+        PyErr_SetString(PyExc_TypeError, "adam_step(p, grad, exp_avg, exp_avg_sq, step, lr, weight_decay, "
+                                         "decoupled, beta1, beta2, eps)");
+        return NULL;
+    }
+    double h[5];
+    PyObject *hv[5] = {args[5], args[6], args[8], args[9], args[10]};
+    int decoupled = PyObject_IsTrue(args[7]);
+    if (decoupled < 0 || get_doubles(hv, 5, h) < 0)
+        return NULL;
+    AdamArgs A;
+    if (!adam_args(args, args[4], Py_None, 0, &A))
+        Py_RETURN_FALSE;
+    void *gw = NULL;
+    if (h[1] != 0 && !decoupled && (gw = PyMem_Malloc((size_t)(A.n ? A.n : 1) * (A.isd ? 8 : 4))) == NULL)
+        return PyErr_NoMemory();
+    adam_moments_run(&A, h, decoupled, gw);
+    PyMem_Free(gw);
+    double step = A.step_isd ? *(double *)A.step : (double)*(float *)A.step;
+    double u[4] = {h[0], h[2], h[3], h[4]};
+    if (adam_update_run(&A, step, u) < 0)
+        return NULL;
+    Py_RETURN_TRUE;
+}
+
 /* ---- threshold_backward: out = y <= t ? 0 : g (ReLU's backward, torch's select: a NaN y passes g; an inf or NaN g
  * where y <= t gives 0) in one pass over C-contiguous buffers of one float dtype and length; out may be g or y.
  * NumPy's mask-then-product took two passes (a (64, 64, 30, 30) float32 gradient: 2.49 ms, torch 1.52). */
@@ -981,6 +1327,14 @@ static PyMethodDef module_methods[] = {
      "layer_norm_rows(x, w, b, eps, y, mu, rstd): layer_norm over the rows of x, float32 or float64"},
     {"layer_norm_rows_backward", (PyCFunction)(void (*)(void))mod_layer_norm_rows_backward, METH_FASTCALL,
      "layer_norm_rows_backward(g, x, mu, rstd, w, gx, gw, gb): its input gradients (None: not wanted)"},
+    {"adam_setup", (PyCFunction)(void (*)(void))mod_adam_setup, METH_FASTCALL,
+     "adam_setup(ndarray, probes, float32, float64, int64): whether adam_* read NumPy's arrays (their struct checked)"},
+    {"adam_moments", (PyCFunction)(void (*)(void))mod_adam_moments, METH_FASTCALL,
+     "adam_moments(p, grad, exp_avg, exp_avg_sq, step, lr, weight_decay, decoupled, beta1, beta2, times) -> bool"},
+    {"adam_update", (PyCFunction)(void (*)(void))mod_adam_update, METH_FASTCALL,
+     "adam_update(p, exp_avg, exp_avg_sq, step, lr, beta1, beta2, eps, times) -> bool"},
+    {"adam_step", (PyCFunction)(void (*)(void))mod_adam_step, METH_FASTCALL,
+     "adam_step(p, grad, exp_avg, exp_avg_sq, step, lr, weight_decay, decoupled, beta1, beta2, eps) -> bool"},
     {NULL, NULL, 0, NULL}};
 
 static struct PyModuleDef moduledef = {PyModuleDef_HEAD_INIT, "_cmath", "float32 exp/tanh with AVX2, layer_norm rows (tensorlib/ops/_fastmath.py)",
@@ -992,5 +1346,8 @@ PyMODINIT_FUNC PyInit__cmath(void)
     __builtin_cpu_init();
     use_avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
 #endif
-    return PyModule_Create(&moduledef);
+    PyObject *m = PyModule_Create(&moduledef);
+    if (m != NULL && PyModule_AddIntConstant(m, "ADAM_MAX", ADAM_MAX) < 0)
+        Py_CLEAR(m);
+    return m;
 }

@@ -21,6 +21,7 @@
 #include "_native_slots.h"
 #include "_records_api.h"
 #include <stddef.h>
+#include <string.h>
 
 #include <time.h>
 
@@ -459,8 +460,57 @@ static void RunRecorded_dealloc(RunRecorded *self)
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
+/* record_times(ops, times): ops a tuple of OpDefs (None: a slot left out), times a C-contiguous int64 buffer of at
+ * least two per op: for each op, its phase and sequence number (phase_seq) and the record (name, phase, seq,
+ * times[2i], times[2i+1]) pushed into the op sink's list, as run_recorded records an op it runs -- for ops that a C
+ * loop ran and timed itself (tensorlib/_cmath.c's Adam step: dispatch.record_times). Only while the op sink alone
+ * records (the Recorded set has its list); else RuntimeError (dispatch.record_times then takes its Python path). */
+static PyObject *RunRecorded_record_times(RunRecorded *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    Recorded *r = self->target;
+    if (nargs != 2 || !PyTuple_Check(args[0])) {
+        PyErr_SetString(PyExc_TypeError, "record_times(ops, times): a tuple of ops and an int64 buffer");
+        return NULL;
+    }
+    if (r == NULL || r->tls == Py_None) {
+        PyErr_SetString(PyExc_RuntimeError, "record_times: the op sink is not the only observer of ops");
+        return NULL;
+    }
+    Py_buffer b;
+    if (PyObject_GetBuffer(args[1], &b, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT) < 0)
+        return NULL;
+    Py_ssize_t n = PyTuple_GET_SIZE(args[0]);
+    if (b.itemsize != 8 || b.format == NULL || (strcmp(b.format, "q") != 0 && strcmp(b.format, "l") != 0) ||
+        b.len < 16 * n) {
+        PyBuffer_Release(&b);
+        PyErr_SetString(PyExc_ValueError, "record_times: times holds two int64 per op");
+        return NULL;
+    }
+    const long long *t = b.buf;
+    int rc = 0;
+    Py_INCREF(r);
+    for (Py_ssize_t i = 0; i < n && rc == 0; i++) {
+        PyObject *op = PyTuple_GET_ITEM(args[0], i), *phase, *seq, *run_seq;
+        if (op == Py_None)
+            continue;
+        if ((rc = phase_seq(r, &phase, &seq, &run_seq)) < 0)
+            break;
+        Py_DECREF(run_seq);
+        rc = record(r, op, phase, seq, t[2 * i], t[2 * i + 1]);
+        Py_DECREF(phase);
+        Py_DECREF(seq);
+    }
+    Py_DECREF(r);
+    PyBuffer_Release(&b);
+    if (rc < 0)
+        return NULL;
+    Py_RETURN_NONE;
+}
+
 static PyMethodDef RunRecorded_methods[] = {
     {"set", (PyCFunction)RunRecorded_set, METH_O, "set(recorded or None): the Recorded whose arrays path runs"},
+    {"record_times", (PyCFunction)(void (*)(void))RunRecorded_record_times, METH_FASTCALL,
+     "record_times(ops, times): the op sink's records of ops a C loop ran, timed by times (two int64 per op)"},
     {NULL, NULL, 0, NULL},
 };
 

@@ -187,6 +187,36 @@ def records_arrays() -> bool:
     return _sink_formulas
 
 
+def records_by_sink() -> bool:
+    """Whether the op sink alone observes ops (a default profile): ops a C loop runs and times itself are then
+    recorded by `record_times`."""
+    return _sink_only
+
+
+def _record_times_py(ops, times):
+    """`record_times` in Python (TENSORLIB_NATIVE=0): each op's record, as `_run_recorded_py` makes it."""
+    buf = _sink_tls.buf
+    for i, op in enumerate(ops):
+        if op is None:
+            continue
+        if backward_passes and STATE.phase != "forward":
+            phase, seq = "backward", STATE.seq
+        else:
+            seq = next(seq_counter)
+            phase = "forward"
+        buf.append((op.name, phase, seq, int(times[2 * i]), int(times[2 * i + 1])))
+
+
+def record_times(ops, times):
+    """The op sink's records of ops that a C loop ran and timed itself (tensorlib/_cmath.c's Adam step), while
+    `records_by_sink()`: ops a tuple of OpDefs in the order they ran (None: a slot left out), times an int64
+    array of (start, end) perf_counter_ns pairs, one per slot. Each op takes its phase and sequence number
+    as run_recorded's ops do, so the records are those the ops would have left run one by one."""
+    if _record_times_c is not None and run_recorded.target is not None:
+        return _record_times_c(ops, times)
+    return _record_times_py(ops, times)
+
+
 def _run_recorded_py(op: OpDef, *arrays, **attrs):
     """`run_recorded` in Python (TENSORLIB_NATIVE=0; the C object's fallback while it has no Recorded set):
     op's kernel on NumPy `arrays` (`op.kernel(numpy, *arrays, **attrs)`, its result as the kernel gives it),
@@ -217,6 +247,7 @@ def _run_recorded_py(op: OpDef, *arrays, **attrs):
 # through the Recorded that _copy_flags sets on it, with the caller's arguments as they are (no Python frame,
 # tuple or dict between a sink formula and the kernel); the function above while it has none set, or without C.
 run_recorded: Any = _crecorded.RunRecorded(_run_recorded_py) if _crecorded is not None else _run_recorded_py
+_record_times_c = getattr(run_recorded, "record_times", None)
 _H.subscribe(_copy_flags)
 
 

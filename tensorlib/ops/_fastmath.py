@@ -20,7 +20,7 @@ from .._native import load
 
 __all__ = ["exp", "tanh", "addc_", "threshold_backward", "copy_", "astype",
            "gelu", "gelu_backward", "layer_norm", "layer_norm_backward", "lstm_step",
-           "lstm_step_backward", "MIN_SIZE", "LN_MAX", "FAST", "VECTOR_LOOPS"]
+           "lstm_step_backward", "MIN_SIZE", "LN_MAX", "FAST", "VECTOR_LOOPS", "ADAM", "ADAM_MAX"]
 
 _M = load("tensorlib._cmath")
 FAST = _M is not None and bool(_M.available())
@@ -79,6 +79,28 @@ _TANH = _M.tanh_f32 if _M is not None else None
 
 
 _ADDC = _M.addc_ if _M is not None else None
+
+
+def _adam_loops():
+    """tensorlib/_cmath.c's Adam step (adam_step, adam_moments, adam_update: see optim/adam.py) once its reading of
+    NumPy's array struct is checked against what NumPy reports of a few arrays (data address, size, dtype and
+    flags, among them a strided view and a read-only array); None where that check fails or C is not built."""
+    if _M is None or not hasattr(_M, "adam_setup"):
+        return None
+    ro = np.zeros(4)
+    ro.flags.writeable = False
+    arrays = (np.empty((3, 5), np.float32), np.empty(11), np.zeros(()), np.empty((4, 6), np.float32)[:, ::2],
+              np.empty(3, np.int64), ro, np.empty((0, 2), np.float32))
+    probes = tuple((a, a.ctypes.data, a.size, a.dtype, a.flags.num) for a in arrays)
+    if not _M.adam_setup(np.ndarray, probes, np.dtype(np.float32), np.dtype(np.float64), np.dtype(np.int64)):
+        return None
+    return _M
+
+
+# Adam's per-parameter step in C on parameters of at most ADAM_MAX elements; those larger keep the NumPy kernels
+# (whose lerp_ takes MKL's axpby from _blas.AXPY_MIN_BYTES, which the C loop's values would then differ from)
+ADAM = _adam_loops()
+ADAM_MAX = ADAM.ADAM_MAX if ADAM is not None else 0
 
 
 def addc_(a, t1, t2, value, div) -> bool:

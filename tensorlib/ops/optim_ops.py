@@ -109,7 +109,7 @@ def _same(a, o):
 
 
 def _addcmul_(xp, a, t1, t2, value=1):
-    if not (_same(a, t1) and (t2 is t1 or _same(a, t2))):
+    if not (_same(a, t1) and (t2 is t1 or _same(a, t2))) or not a.ndim:    # (0-d: the product is a NumPy scalar)
         return _store(xp, a, ADDCMUL.kernel(xp, a, t1, t2, value))
     if xp is np and a.size >= _ADDC_MIN and addc_(a, t1, t2, value, False):   # the passes below in one pass
         return None
@@ -119,7 +119,7 @@ def _addcmul_(xp, a, t1, t2, value=1):
 
 
 def _addcdiv_(xp, a, t1, t2, value=1):
-    if not (_same(a, t1) and (t2 is t1 or _same(a, t2))):
+    if not (_same(a, t1) and (t2 is t1 or _same(a, t2))) or not a.ndim:    # (0-d: the product is a NumPy scalar)
         return _store(xp, a, ADDCDIV.kernel(xp, a, t1, t2, value))
     if xp is np and a.size >= _ADDC_MIN and addc_(a, t1, t2, value, True):
         return None

@@ -176,11 +176,8 @@ def array_loop(group, pairs):
         ops = RECORDED
     else:
         ops = QUIET
-    if not _arrays_ok(pairs):
+    if not _arrays_ok(pairs):     # (0-d parameters too: their out-of-place results would be NumPy scalars)
         return None
-    for p, _ in pairs:      # a 0-d parameter's out-of-place results would be NumPy scalars, not 0-d arrays
-        if not p._data.ndim:
-            return None
     return ops
 
 
@@ -230,8 +227,8 @@ def adam_moments(ops: Loop, g, exp_avg, exp_avg_sq, beta1, beta2):
 def _arrays_ok(pairs):
     for p, g in pairs:
         x, y = p._data, g._data
-        if type(x) is not np.ndarray or type(y) is not np.ndarray or p._base is not None:
-            return False
+        if type(x) is not np.ndarray or type(y) is not np.ndarray or p._base is not None or not x.ndim:
+            return False        # (0-d: NumPy's results would be scalars, which `out=` cannot take)
         dt = x.dtype
         if dt not in _FD or (y.dtype is not dt and y.dtype != dt) or x.shape != y.shape:
             return False

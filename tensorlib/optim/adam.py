@@ -4,16 +4,21 @@ from __future__ import annotations
 import numpy as np
 
 from .. import _blas
+from .. import _hooks as _H
+from ..dispatch import record_times, records_by_sink
+from ..ops import _fastmath as _FM
 from ..ops._fastmath import MIN_SIZE as ADDC_MIN, addc_
 from ..ops.creation import zeros_like
 from ..ops.misc import COPY_
 from .._state import set_grad_mode
-from ..ops.arithmetic import ADD_, DIV, MAXIMUM
-from ..ops.optim_ops import ADDCDIV_
+from ..ops.arithmetic import ADD, ADD_, DIV, MAXIMUM, MUL_
+from ..ops.optim_ops import ADDCDIV_, ADDCMUL_, LERP_
 from ..ops.unary_math import SQRT
-from ._common import (adam_moments, check_betas, check_fused, check_lr, check_range, count_step, decayed,
-                      gradient, loop_ops, lr_value, multi_tensor_ok, scalar_tensor, step_value)
+from ._common import (adam_moments, check_betas, check_fused, check_lr, check_range, count_step,
+                      decayed, gradient, loop_ops, lr_value, multi_tensor_ok, scalar_tensor, step_value)
 from .optimizer import Optimizer
+
+_UPDATE_OPS = (SQRT, DIV, ADD_, ADDCDIV_)     # the C update's ops (sqrt, div, add_ eps, addcdiv_), in their order
 
 __all__ = ["Adam", "AdamW"]
 
@@ -67,6 +72,11 @@ class Adam(Optimizer):
                 amsgrad = group["amsgrad"]
                 decoupled = group.get("decoupled_weight_decay", self._decoupled)
                 pairs = self._grads(group, negate=False)
+                if _FM.ADAM is not None and not amsgrad and not group["maximize"] \
+                        and not group.get("differentiable"):
+                    pairs = self._c_steps(group, pairs, held, lr, beta1, beta2, wd, eps, decoupled)
+                    if not pairs:
+                        continue
                 if multi_tensor_ok(group, pairs):
                     self._multi_tensor_step(self._maximized(group, pairs), amsgrad, lr, beta1, beta2, wd, eps,
                                             decoupled)
@@ -76,6 +86,68 @@ class Adam(Optimizer):
         finally:
             set_grad_mode(prev)
         return loss
+
+    def _c_steps(self, group, pairs, held, lr, beta1, beta2, wd, eps, decoupled):
+        """The loop's update (without amsgrad or maximize) on tensorlib/_cmath.c's step, one C call per parameter for
+        the loop's nine ops, the same values to the bit (see _cmath's adam_moments): where nothing observes ops,
+        the parameters it takes (NumPy arrays of float32 or float64 of at most ADAM_MAX elements, not views,
+        gradients of their dtype and shape); the pairs it leaves (larger or other parameters) are returned, for
+        the paths below. Under a default profile (the op sink alone observes) every parameter is updated here, in
+        order: on the C loops, each op timed there and recorded as the dispatched loop's op would be
+        (dispatch.record_times), with step_t.item() between the moments and the update as in the loop; a
+        parameter the C step does not take runs the recorded loop. Other observers: the pairs, untouched."""
+        for h in (lr, beta1, beta2, wd, eps):      # numbers (a tensor lr is a float here already: lr_value)
+            if type(h) is not float and type(h) is not int:
+                return pairs
+        if _H.full_path:
+            if not records_by_sink():
+                return pairs
+            self._c_recorded(group, pairs, held, lr, beta1, beta2, wd, eps, decoupled)
+            return []
+        step = _FM.ADAM.adam_step
+        rest = []
+        decay = 2 if decoupled and wd != 0 else 1
+        for p, grad in pairs:
+            state = self.state[p]
+            if not state:
+                state = self._init_state(p, False)
+            st, m, v = state["step"], state["exp_avg"], state["exp_avg_sq"]
+            if p._base is None and m._base is None and v._base is None and st._base is None \
+                    and step(p._data, grad._data, m._data, v._data, st._data, lr, wd, decoupled, beta1, beta2, eps):
+                st._version += 1
+                p._version += decay
+                m._version += 1
+                v._version += 2
+            else:
+                rest.append((p, grad))
+        return rest
+
+    def _c_recorded(self, group, pairs, held, lr, beta1, beta2, wd, eps, decoupled):
+        """_c_steps under a default profile: each parameter's ops on the C step, recorded (see _c_steps)."""
+        moments, update = _FM.ADAM.adam_moments, _FM.ADAM.adam_update
+        first = (ADD_, None if wd == 0 else MUL_ if decoupled else ADD, LERP_, MUL_, ADDCMUL_)
+        times = np.empty(10, np.int64)
+        decay = 2 if decoupled and wd != 0 else 1
+        for p, grad in pairs:
+            state = self.state[p]
+            if not state:
+                state = self._init_state(p, False)
+            st, m, v = state["step"], state["exp_avg"], state["exp_avg_sq"]
+            x = p._data
+            if not (p._base is None and m._base is None and v._base is None and st._base is None
+                    and moments(x, grad._data, m._data, v._data, st._data, lr, wd, decoupled, beta1, beta2, times)):
+                one = [(p, grad)]
+                self._loop(loop_ops(group, one), one, False, held, False, lr, beta1, beta2, wd, eps, decoupled)
+                continue
+            record_times(first, times)
+            st._version += 1
+            m._version += 1
+            v._version += 2
+            step = step_value(st)                                        # step_t.item(), recorded
+            if not update(x, m._data, v._data, step, lr, beta1, beta2, eps, times):
+                raise RuntimeError("Adam's C update refused the arrays its moments took")    # (the same checks)
+            record_times(_UPDATE_OPS, times)
+            p._version += decay
 
     def _loop(self, ops, pairs, maximize, held, amsgrad, lr, beta1, beta2, wd, eps, decoupled):
         """torch's single-tensor loop, op for op (see _common.Loop: dispatched, or the kernels on the arrays,

@@ -329,14 +329,22 @@ def test_every_path_of_the_update_gives_the_same_bits(cls, kw):
     arrays (foreach=False: kernels only; under a profile: its ops recorded, see optim._common.Loop) and the
     dispatched loop (an op hook watching) give the same parameters, states and versions over 7 steps (RAdam
     rectifies from the sixth, ASGD averages after t0); a parameter large enough for add_'s axpy and lerp_'s
-    axpby (_blas.axpy/axpby, where MKL is installed) included."""
+    axpby (_blas.axpy/axpby, where MKL is installed) included, and a 0-d one. Adam's and AdamW's C step
+    (tensorlib/_cmath.c: the small parameters, unprofiled and under a profile) against the same paths without
+    it ("-py": _fastmath.ADAM off)."""
     import profiler
+    from tensorlib.ops import _fastmath
 
     def run(mode):
         tl.manual_seed(0)
-        ps = [tl.nn.Parameter(tl.randn(5, 3)), tl.nn.Parameter(tl.randn(3)), tl.nn.Parameter(tl.randn(200, 200))]
+        ps = [tl.nn.Parameter(tl.randn(5, 3)), tl.nn.Parameter(tl.randn(3)), tl.nn.Parameter(tl.randn(200, 200)),
+              tl.nn.Parameter(tl.randn(()))]
         opt = cls(ps, lr=0.01, foreach=False if mode == "loop" else None, **kw)
         hook = tl.dispatch.add_hook(_Watching()) if mode == "dispatched" else None
+        c_step = _fastmath.ADAM
+        if mode.endswith("-py"):
+            _fastmath.ADAM = None
+            mode = mode[:-3]
         try:
             with profiler.profile() if mode == "profiled" else contextlib.nullcontext() as prof:
                 for i in range(7):
@@ -344,6 +352,7 @@ def test_every_path_of_the_update_gives_the_same_bits(cls, kw):
                         p.grad = tl.sin(p.detach() * (i + 1))
                     opt.step()
         finally:
+            _fastmath.ADAM = c_step
             if hook is not None:
                 tl.dispatch.remove_hook(hook)
         if mode == "profiled":
@@ -354,10 +363,93 @@ def test_every_path_of_the_update_gives_the_same_bits(cls, kw):
         return ([p.detach().numpy() for p in ps], [p._version for p in ps],
                 {i: {k: v.numpy() for k, v in st.items()} for i, st in opt.state_dict()["state"].items()})
     want = run("dispatched")
-    for mode in ("multi", "loop", "profiled"):
+    for mode in ("multi", "loop", "profiled", "multi-py", "loop-py", "profiled-py"):
         got = run(mode)
         assert all(np.array_equal(a, b) for a, b in zip(got[0], want[0])), mode
         assert got[1] == want[1], mode
         for i in want[2]:
             for k, v in want[2][i].items():
                 assert np.array_equal(got[2][i][k], v), (mode, k)
+
+
+class _Counting:
+    """tensorlib._cmath's Adam entry points, counted (a stand-in for _fastmath.ADAM)."""
+
+    def __init__(self, m):
+        self.calls = {"adam_step": 0, "adam_moments": 0, "adam_update": 0}
+        for name in self.calls:
+            setattr(self, name, self._counted(name, getattr(m, name)))
+
+    def _counted(self, name, fn):
+        def call(*a):
+            out = fn(*a)
+            self.calls[name] += bool(out)
+            return out
+        return call
+
+
+@pytest.mark.skipif(__import__("tensorlib.ops._fastmath", fromlist=["ADAM"]).ADAM is None,
+                    reason="tensorlib._cmath is not built (no C compiler at install)")
+@pytest.mark.parametrize("native", [True, False])
+def test_adam_c_step_runs_and_records_the_loops_events(native, monkeypatch):
+    """AdamW's small parameters take the C step (one call per parameter unprofiled; moments and update under a
+    default profile), its trace has the dispatched loop's events in the same order with increasing sequence
+    numbers, and the records are the same through record_times' Python path (native=False)."""
+    import profiler
+    from tensorlib import dispatch
+    from tensorlib.ops import _fastmath
+
+    c_step = _fastmath.ADAM
+
+    def trace(c_on):
+        counting = _Counting(c_step) if c_on else None
+        monkeypatch.setattr(_fastmath, "ADAM", counting)
+        tl.manual_seed(0)
+        ps = [tl.nn.Parameter(tl.randn(4, 3)), tl.nn.Parameter(tl.randn(300, 300)), tl.nn.Parameter(tl.randn(7))]
+        for p in ps:
+            p.grad = tl.ones_like(p)
+        opt = optim.AdamW(ps, lr=0.01)
+        opt.step()
+        with profiler.profile() as prof:
+            opt.step()
+        events = sorted((e for e in prof.events() if e.name.startswith("aten::")), key=lambda e: e.time_range.start)
+        return counting, [(e.name, e.sequence_nr >= 0) for e in events], [e.sequence_nr for e in events
+                                                                            if e.sequence_nr >= 0]
+    if not native:
+        monkeypatch.setattr(dispatch, "_record_times_c", None)
+    want = trace(False)
+    counting, names, seqs = trace(True)
+    assert counting.calls == {"adam_step": 2, "adam_moments": 2, "adam_update": 2}     # the 300x300 one: NumPy's
+    assert names == want[1]
+    assert names.count(("aten::lerp_", True)) == 3 and names.count(("aten::item", False)) == 3
+    assert seqs == sorted(seqs) and len(set(seqs)) == len(seqs)
+
+
+@pytest.mark.skipif(__import__("tensorlib.ops._fastmath", fromlist=["ADAM"]).ADAM is None,
+                    reason="tensorlib._cmath is not built (no C compiler at install)")
+def test_adam_c_step_refuses_what_it_does_not_take():
+    """The C step returns False and writes nothing for operands it does not take: a strided gradient, another
+    dtype, overlapping arrays, a read-only parameter, an int step, more than ADAM_MAX elements."""
+    from tensorlib.ops import _fastmath
+    step = _fastmath.ADAM.adam_step
+
+    def arrays(n=6, dt=np.float32):
+        return [np.full(n, 0.5, dt), np.full(n, 0.25, dt), np.zeros(n, dt), np.zeros(n, dt), np.zeros((), np.float32)]
+
+    def refused(x, g, m, v, s):
+        before = [a.copy() for a in (x, g, m, v, s)]
+        out = step(x, g, m, v, s, 0.01, 0.01, True, 0.9, 0.999, 1e-8)
+        return out is False and all(np.array_equal(a, b) for a, b in zip(before, (x, g, m, v, s)))
+
+    x, g, m, v, s = arrays()
+    assert refused(x, np.full(12, 0.25, np.float32)[::2], m, v, s)
+    assert refused(x, g.astype(np.float64), m, v, s)
+    assert refused(x, g, x, v, s)
+    buf = np.zeros(9, np.float32)
+    assert refused(x, g, buf[:6], buf[3:], s)
+    x.flags.writeable = False
+    assert refused(x, g, m, v, s)
+    x, g, m, v, s = arrays()
+    assert refused(x, g, m, v, np.zeros((), np.int64))
+    assert refused(*arrays(_fastmath.ADAM_MAX + 1))
+    assert step(*arrays(), 0.01, 0.01, True, 0.9, 0.999, 1e-8) is True
