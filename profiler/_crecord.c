@@ -1028,6 +1028,29 @@ static PyObject *tuple_times(PyObject **objs, int n, long long t0, long long t1)
 
 
 /* op_arrays(op, arrays, attrs, phase, seq) -> op.kernel(numpy, *arrays, **attrs), recorded as the dispatched op */
+/* op_arrays' end, once its kernel gave `out` (stolen): the outputs' memory where profile_memory (a NumPy scalar made
+ * the 0-d array its tensor would hold) and the record (objs, t0, t1) pushed; `out` as recorded, or NULL */
+static PyObject *arrays_done(OpHooks *self, PyObject **objs, PyObject *arrays, PyObject *out, long long t0,
+                             long long t1)
+{
+    if (self->mem != NULL) {
+        if (Py_TYPE(out) != Ndarray_T && out != Py_None) {     /* a NumPy scalar: the 0-d array its tensor will hold */
+            PyObject *o = PyObject_CallOneArg(self->as_arrays, out);
+            Py_DECREF(out);
+            out = o;
+            if (out == NULL)
+                return NULL;
+        }
+        if (rec_arrays(self->mem, out, arrays, t1 - 1) < 0) {
+            Py_DECREF(out);
+            return NULL;
+        }
+    }
+    if (push_objs(self, objs, 4, t0, t1) < 0)
+        Py_CLEAR(out);
+    return out;
+}
+
 static PyObject *OpHooks_op_arrays(OpHooks *self, PyObject *const *args, Py_ssize_t nargs)
 {
     if (nargs != 5) {
@@ -1070,27 +1093,42 @@ static PyObject *OpHooks_op_arrays(OpHooks *self, PyObject *const *args, Py_ssiz
         push_objs_keeping_error(self, objs, 4, t0, t1);
         goto end;
     }
-    if (self->mem != NULL) {
-        if (Py_TYPE(out) != Ndarray_T) {      /* a NumPy scalar: the 0-d array its tensor will hold */
-            PyObject *o = PyObject_CallOneArg(self->as_arrays, out);
-            Py_DECREF(out);
-            out = o;
-            if (out == NULL)
-                goto end;
-        }
-        if (rec_arrays(self->mem, out, arrays, t1 - 1) < 0) {
-            Py_CLEAR(out);
-            goto end;
-        }
-    }
-    if (push_objs(self, objs, 4, t0, t1) < 0)
-        Py_CLEAR(out);
+    out = arrays_done(self, objs, arrays, out, t0, t1);
 end:
     Py_XDECREF(seq);
     Py_XDECREF(kernel);
     Py_XDECREF(name);
     Py_DECREF(eid);
     return out;
+}
+
+/* op_done(op, arrays, attrs, phase, seq, out, t0, t1): the record op_arrays makes of an op that ran elsewhere (a C
+ * loop that ran and timed it: tensorlib/_cmath.c's Adam step, dispatch.record_ran) with result `out` (None for an
+ * in-place op) between t0 and t1 -- its Input Shapes from `arrays` and its outputs' memory, as op_arrays's */
+static PyObject *OpHooks_op_done(OpHooks *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 8) {
+        PyErr_SetString(PyExc_TypeError, "op_done(op, arrays, attrs, phase, seq, out, t0, t1) takes 8 arguments");
+        return NULL;
+    }
+    long long t0 = PyLong_AsLongLong(args[6]), t1 = PyLong_AsLongLong(args[7]);
+    if (PyErr_Occurred())
+        return NULL;
+    PyObject *eid = self->stack_of != Py_None ? stack_extra(self, args[1], 0, self->shapes)
+                    : self->shapes ? extra_of(self, args[1], 0) : PyLong_FromLong(0);
+    if (eid == NULL)
+        return NULL;
+    PyObject *name = get_name(args[0]), *out = NULL;
+    if (name != NULL) {
+        PyObject *objs[4] = {name, args[3], args[4], eid};
+        out = arrays_done(self, objs, args[1], Py_NewRef(args[5]), t0, t1);
+    }
+    Py_XDECREF(name);
+    Py_DECREF(eid);
+    if (out == NULL)
+        return NULL;
+    Py_DECREF(out);
+    Py_RETURN_NONE;
 }
 
 
@@ -1436,6 +1474,7 @@ static PyMethodDef OpHooks_methods[] = {
     {"op_enter", (PyCFunction)(void (*)(void))OpHooks_op_enter, METH_FASTCALL, "Recorder.op_enter"},
     {"op_exit", (PyCFunction)(void (*)(void))OpHooks_op_exit, METH_FASTCALL, "Recorder.op_exit"},
     {"op_arrays", (PyCFunction)(void (*)(void))OpHooks_op_arrays, METH_FASTCALL, "Recorder.op_arrays"},
+    {"op_done", (PyCFunction)(void (*)(void))OpHooks_op_done, METH_FASTCALL, "Recorder.op_done"},
     {"range_enter", (PyCFunction)(void (*)(void))OpHooks_range_enter, METH_FASTCALL, "Recorder.range_enter"},
     {"op_range_enter", (PyCFunction)(void (*)(void))OpHooks_op_range_enter, METH_FASTCALL, "Recorder.op_range_enter"},
     {"range_exit", (PyCFunction)OpHooks_range_exit, METH_O, "Recorder.range_exit"},

@@ -276,6 +276,7 @@ class Recorder:
             self.op_exit = self._drop_op_exit
             if self.op_arrays is not None:
                 self.op_arrays = self._drop_op_arrays
+                self.op_done = self._drop_op_done
         else:
             self._counting = _Counting()
             self.tls = self._counting       # the dispatcher's op sink now counts instead of keeping
@@ -291,6 +292,9 @@ class Recorder:
     def _drop_op_arrays(self, op, arrays, attrs, phase, seq):
         self.dropped += 1
         return op.kernel(np, *arrays, **attrs)
+
+    def _drop_op_done(self, op, arrays, attrs, phase, seq, out, t0, t1):
+        self.dropped += 1
 
     def _drop_range_exit(self, token):
         if self.active:
@@ -311,7 +315,7 @@ class Recorder:
         tags = _RANGE_TAGS
         rtag = range_tag
         op_tag = range_tag("op")
-        op_arrays = None
+        op_arrays = op_done = None
 
         def range_exit(token):      # every record is its enter token and the exit time
             t1 = pc()
@@ -422,6 +426,13 @@ class Recorder:
                     tls.buf.append((op.name, phase, seq, eid, t0, t1))
                     return out
 
+                def op_done(op, arrays, attrs, phase, seq, out, t0, t1):
+                    # op_arrays' record of an op that ran elsewhere (a C loop that timed it: dispatch.record_ran)
+                    eid = arrays_eid(arrays) if arrays_eid is not None else 0
+                    if mem is not None and out is not None:
+                        record_arrays(_as_arrays(out) if type(out) is not ndarray else out, arrays, t1 - 1)
+                    tls.buf.append((op.name, phase, seq, eid, t0, t1))
+
             if stack:
                 from tensorlib.nn.modules.module import module_stack
 
@@ -470,7 +481,7 @@ class Recorder:
                 # anyway (_internal); op_arrays's is a sink formula's, likewise
                 self.op_enter = native.op_enter
                 self.op_exit = native.op_exit
-                op_arrays = native.op_arrays
+                op_arrays, op_done = native.op_arrays, native.op_done
                 py_range_enter, c_range_enter = range_enter, native.range_enter
 
                 def range_enter(name, kind):     # a module's range names its module: the Python method's
@@ -483,12 +494,13 @@ class Recorder:
                 if self.extended:
                     self.op_enter = native.op_enter
                     self.op_exit = native.op_exit
-                    op_arrays = native.op_arrays
+                    op_arrays, op_done = native.op_arrays, native.op_done
         self.range_enter = range_enter
         self.range_exit = range_exit
         # the registry calls it for kernel steps (tensorlib._hooks.op_step) while this is the only region hook
         self.op_step = op_step
         self.op_arrays = op_arrays      # for the engine's sink formulas while this is the only op hook
+        self.op_done = op_done          # (with op_arrays: ops a C loop ran, recorded as op_arrays records)
 
     # -- with_stack ---------------------------------------------------------------------------------
     def _stack(self):

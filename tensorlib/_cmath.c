@@ -917,22 +917,26 @@ static PyObject *mod_adam_setup(PyObject *self, PyObject *const *args, Py_ssize_
             tm[9] = now_ns();                                                                                         \
     }                                                                                                                 \
     __attribute__((optimize("O3", "fp-contract=off"))) static void adam_update_##T(                                 \
-        T *x, const T *m, const T *v, T *d, Py_ssize_t n, T bc2, T eps, T value, long long *tm)                       \
+        T *x, const T *m, const T *v, T *d1, T *d, Py_ssize_t n, T bc2, T eps, T value, long long *tm, int part)     \
     {                                                                                                                 \
+        if (part != 2) {                                                                                              \
+            if (tm)                                                                                                   \
+                tm[0] = now_ns();                                                                                     \
+            for (Py_ssize_t i = 0; i < n; i++) /* sqrt */                                                             \
+                d1[i] = sqrt##_##T(v[i]);                                                                             \
+            if (tm) {                                                                                                 \
+                tm[1] = now_ns();                                                                                     \
+                tm[2] = now_ns();                                                                                     \
+            }                                                                                                         \
+            for (Py_ssize_t i = 0; i < n; i++) /* div(bias_correction2_sqrt) */                                       \
+                d[i] = d1[i] / bc2;                                                                                   \
+            if (tm)                                                                                                   \
+                tm[3] = now_ns();                                                                                     \
+        }                                                                                                             \
+        if (part == 1)                                                                                                \
+            return;                                                                                                   \
         if (tm)                                                                                                       \
-            tm[0] = now_ns();                                                                                         \
-        for (Py_ssize_t i = 0; i < n; i++) /* sqrt */                                                                 \
-            d[i] = sqrt##_##T(v[i]);                                                                                  \
-        if (tm) {                                                                                                     \
-            tm[1] = now_ns();                                                                                         \
-            tm[2] = now_ns();                                                                                         \
-        }                                                                                                             \
-        for (Py_ssize_t i = 0; i < n; i++) /* div(bias_correction2_sqrt) */                                           \
-            d[i] = d[i] / bc2;                                                                                        \
-        if (tm) {                                                                                                     \
-            tm[3] = now_ns();                                                                                         \
             tm[4] = now_ns();                                                                                         \
-        }                                                                                                             \
         for (Py_ssize_t i = 0; i < n; i++) /* add_(eps) */                                                            \
             d[i] = d[i] + eps;                                                                                        \
         if (tm) {                                                                                                     \
@@ -1034,31 +1038,58 @@ static void adam_moments_run(AdamArgs *A, const double *h, int decoupled, void *
                            (float)w_v, small_w, (float)beta2, (float)c, A->tm);
 }
 
-/* steps 6-9: denom = sqrt(v) / bias_correction2_sqrt + eps, p += -step_size * m / denom; times slots 0-7 */
-static int adam_update_run(AdamArgs *A, double step, const double *h)
+/* steps 6-9: denom = sqrt(v) / bias_correction2_sqrt + eps, p += -step_size * m / denom; times slots 0-7; the sqrt
+ * into d1 and the quotient (then the denominator) into d where given (arrays the caller checked), else a buffer */
+static int adam_update_run(AdamArgs *A, double step, const double *h, void *d1, void *d, int part)
 {
     /* h: lr, beta1, beta2, eps */
     double step_size = h[0] / (1 - pow(h[1], step)), bc2 = pow(1 - pow(h[2], step), 0.5);
-    void *d = PyMem_Malloc((size_t)(A->n ? A->n : 1) * (A->isd ? 8 : 4));
-    if (d == NULL) {
-        PyErr_NoMemory();
-        return -1;
+    void *buf = NULL;
+    if (part == 0 && (d1 == NULL || d == NULL)) {       /* (a half runs on the caller's arrays: checked there) */
+        buf = PyMem_Malloc((size_t)(A->n ? A->n : 1) * (A->isd ? 8 : 4));
+        if (buf == NULL) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        d1 = d1 != NULL ? d1 : buf;        /* (the two may be one buffer: the div runs element by element) */
+        d = d != NULL ? d : buf;
     }
     if (A->isd)
-        adam_update_double((double *)A->x, (double *)A->m, (double *)A->v, d, A->n, bc2, h[3], -step_size, A->tm);
+        adam_update_double((double *)A->x, (double *)A->m, (double *)A->v, d1, d, A->n, bc2, h[3], -step_size, A->tm,
+                           part);
     else
-        adam_update_float((float *)A->x, (float *)A->m, (float *)A->v, d, A->n, (float)bc2, (float)h[3],
-                          (float)-step_size, A->tm);
-    PyMem_Free(d);
+        adam_update_float((float *)A->x, (float *)A->m, (float *)A->v, d1, d, A->n, (float)bc2, (float)h[3],
+                          (float)-step_size, A->tm, part);
+    PyMem_Free(buf);
     return 0;
 }
 
-/* adam_moments(p, grad, exp_avg, exp_avg_sq, step, lr, weight_decay, decoupled, beta1, beta2, times) -> bool */
+/* an optional output array (None: NULL) for a step's temporary: of the parameter's dtype and size, writable, apart
+ * from the operands; 1 with *out set, or 0 where it does not qualify */
+static int temp_out(PyObject *o, AdamArgs *A, void **out)
+{
+    *out = NULL;
+    if (o == Py_None)
+        return 1;
+    char *d = arr_data(o, A->isd ? f64_descr : f32_descr, A->n, 1);
+    Py_ssize_t bytes = A->n * (A->isd ? 8 : 4);
+    char *ops[4] = {A->x, A->g, A->m, A->v};
+    if (d == NULL)
+        return 0;
+    for (int i = 0; i < 4; i++)
+        if (ops[i] != NULL && !apart(d, ops[i], bytes))
+            return 0;
+    *out = d;
+    return 1;
+}
+
+/* adam_moments(p, grad, exp_avg, exp_avg_sq, step, lr, weight_decay, decoupled, beta1, beta2, times, decayed_grad)
+ * -> bool; decayed_grad: None, or the array Adam's grad.add(p, alpha=weight_decay) is written into */
 static PyObject *mod_adam_moments(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
-    if (nargs != 11) {
+    if (nargs != 12) {
         PyErr_SetString(PyExc_TypeError, "adam_moments(p, grad, exp_avg, exp_avg_sq, step, lr, weight_decay, "
-                                         "decoupled, beta1, beta2, times)");
+                                         "decoupled, beta1, beta2, times, decayed_grad)");
         return NULL;
     }
     double h[4];
@@ -1067,21 +1098,32 @@ static PyObject *mod_adam_moments(PyObject *self, PyObject *const *args, Py_ssiz
     if (decoupled < 0 || get_doubles(hv, 4, h) < 0)
         return NULL;
     AdamArgs A;
-    if (!adam_args(args, args[4], args[10], 10, &A))
+    void *given, *gw = NULL;
+    if (!adam_args(args, args[4], args[10], 10, &A) || !temp_out(args[11], &A, &given))
         Py_RETURN_FALSE;
-    void *gw = NULL;
-    if (h[1] != 0 && !decoupled && (gw = PyMem_Malloc((size_t)(A.n ? A.n : 1) * (A.isd ? 8 : 4))) == NULL)
+    if (h[1] != 0 && !decoupled && given == NULL &&
+        (gw = PyMem_Malloc((size_t)(A.n ? A.n : 1) * (A.isd ? 8 : 4))) == NULL)
         return PyErr_NoMemory();
-    adam_moments_run(&A, h, decoupled, gw);
+    adam_moments_run(&A, h, decoupled, given != NULL ? given : gw);
     PyMem_Free(gw);
     Py_RETURN_TRUE;
 }
 
-/* adam_update(p, exp_avg, exp_avg_sq, step_value, lr, beta1, beta2, eps, times) -> bool */
+/* adam_update(p, exp_avg, exp_avg_sq, step_value, lr, beta1, beta2, eps, times, sqrt_out, denom_out, part) -> bool;
+ * the outputs None, or the arrays the sqrt and the denominator (div, then add_ eps) are written into; part 0 runs
+ * the four ops, 1 the sqrt and the div, 2 the add_ and the addcdiv_ on denom_out (a half needs the arrays) */
 static PyObject *mod_adam_update(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
-    if (nargs != 9) {
-        PyErr_SetString(PyExc_TypeError, "adam_update(p, exp_avg, exp_avg_sq, step, lr, beta1, beta2, eps, times)");
+    if (nargs != 12) {
+        PyErr_SetString(PyExc_TypeError, "adam_update(p, exp_avg, exp_avg_sq, step, lr, beta1, beta2, eps, times, "
+                                         "sqrt_out, denom_out, part)");
+        return NULL;
+    }
+    long part = PyLong_AsLong(args[11]);
+    if (part == -1 && PyErr_Occurred())
+        return NULL;
+    if (part < 0 || part > 2) {
+        PyErr_SetString(PyExc_ValueError, "adam_update: part is 0 (the four ops), 1 (sqrt, div) or 2 (add_, addcdiv_)");
         return NULL;
     }
     double h[5];
@@ -1091,7 +1133,13 @@ static PyObject *mod_adam_update(PyObject *self, PyObject *const *args, Py_ssize
     AdamArgs A;
     if (!adam_args(arr, NULL, args[8], 8, &A))
         Py_RETURN_FALSE;
-    if (adam_update_run(&A, h[0], h + 1) < 0)
+    void *d1, *d;
+    if (!temp_out(args[9], &A, &d1) || !temp_out(args[10], &A, &d) || (d1 != NULL && d != NULL &&
+                                                                      !apart(d1, d, A.n * (A.isd ? 8 : 4))))
+        Py_RETURN_FALSE;
+    if (part != 0 && (d == NULL || (part == 1 && d1 == NULL)))     /* a half: the caller's arrays carry the values */
+        Py_RETURN_FALSE;
+    if (adam_update_run(&A, h[0], h + 1, d1, d, (int)part) < 0)
         return NULL;
     Py_RETURN_TRUE;
 }
@@ -1120,7 +1168,7 @@ static PyObject *mod_adam_step(PyObject *self, PyObject *const *args, Py_ssize_t
     PyMem_Free(gw);
     double step = A.step_isd ? *(double *)A.step : (double)*(float *)A.step;
     double u[4] = {h[0], h[2], h[3], h[4]};
-    if (adam_update_run(&A, step, u) < 0)
+    if (adam_update_run(&A, step, u, NULL, NULL, 0) < 0)
         return NULL;
     Py_RETURN_TRUE;
 }
@@ -1330,9 +1378,10 @@ static PyMethodDef module_methods[] = {
     {"adam_setup", (PyCFunction)(void (*)(void))mod_adam_setup, METH_FASTCALL,
      "adam_setup(ndarray, probes, float32, float64, int64): whether adam_* read NumPy's arrays (their struct checked)"},
     {"adam_moments", (PyCFunction)(void (*)(void))mod_adam_moments, METH_FASTCALL,
-     "adam_moments(p, grad, exp_avg, exp_avg_sq, step, lr, weight_decay, decoupled, beta1, beta2, times) -> bool"},
+     "adam_moments(p, grad, exp_avg, exp_avg_sq, step, lr, weight_decay, decoupled, beta1, beta2, times, "
+     "decayed_grad) -> bool"},
     {"adam_update", (PyCFunction)(void (*)(void))mod_adam_update, METH_FASTCALL,
-     "adam_update(p, exp_avg, exp_avg_sq, step, lr, beta1, beta2, eps, times) -> bool"},
+     "adam_update(p, exp_avg, exp_avg_sq, step, lr, beta1, beta2, eps, times, sqrt_out, denom_out, part) -> bool"},
     {"adam_step", (PyCFunction)(void (*)(void))mod_adam_step, METH_FASTCALL,
      "adam_step(p, grad, exp_avg, exp_avg_sq, step, lr, weight_decay, decoupled, beta1, beta2, eps) -> bool"},
     {NULL, NULL, 0, NULL}};

@@ -55,6 +55,10 @@ class Hook:
       it runs the kernel on `arrays` (the tensors' arrays the dispatched op would have had, a tensor list's
       as a list of arrays; other arguments as they are) and returns its result as the kernel gives it (an
       array, a NumPy scalar or a tuple), recording what op_enter/op_exit would have of the dispatched op.
+    op_done(op, arrays, attrs, phase, seq, out, t0, t1): optional, with op_arrays. The record op_arrays would
+      make of an op that ran elsewhere and was timed there (t0, t1: time.perf_counter_ns), `out` its result
+      (None for an in-place op): ops that a C loop runs one after another (Adam's step, tensorlib/_cmath.c),
+      handed over by `dispatch.record_ran`.
     sync(data, what): a host-device synchronisation a CUDA tensor or array forces (`what`: "item",
       "tolist", "cpu", a boolean-mask index, ...); `data` is that tensor or array. CPU data never
       synchronises and is not reported. Called from inside the synchronising call, so a hook may
@@ -108,6 +112,7 @@ sink_tls = None             # the sink's per-thread buffers (its `tls`), read by
 op_pairs: tuple = ()        # bound (op_enter, op_exit) of the hooks that observe ops, read once per op
 pair_only = None            # op_pairs[0] when it is the only thing on the full path (no sink, no mode)
 arrays_hook = None          # that hook's op_arrays when it has one (see Hook), else None
+arrays_done = None          # its op_done, with op_arrays (see Hook), else None
 range_hooks: tuple = ()     # hooks that observe named regions
 range_pair = None           # (enter(name, kind) -> token, exit(token)) over every region hook, None when none
 op_range_pair = None        # (enter(name, args) -> token, exit(token)) for a composite op's region, None when none
@@ -143,8 +148,8 @@ def _observers(*methods):
 
 
 def _refresh():
-    global full_path, sink_only, sink_tls, op_pairs, pair_only, arrays_hook, range_hooks, backward_hooks, sync_hooks, \
-        op_step, range_pair, op_range_pair, module_pair
+    global full_path, sink_only, sink_tls, op_pairs, pair_only, arrays_hook, arrays_done, range_hooks, backward_hooks, \
+        sync_hooks, op_step, range_pair, op_range_pair, module_pair
     op_hooks = _observers("op_enter", "op_exit")
     op_pairs = tuple((h.op_enter, h.op_exit) for h in op_hooks)
     range_hooks = _observers("range_enter", "range_exit")
@@ -159,6 +164,7 @@ def _refresh():
     sink_only = sink is not None and not op_hooks and not modes
     pair_only = op_pairs[0] if len(op_pairs) == 1 and sink is None and not modes else None
     arrays_hook = getattr(op_hooks[0], "op_arrays", None) if pair_only is not None else None
+    arrays_done = getattr(op_hooks[0], "op_done", None) if arrays_hook is not None else None
     if sink is not None:
         sink_tls = sink.tls
     for fn in _subscribers:

@@ -55,6 +55,7 @@ _sink_tls: Any = None    # the sink's threading.local when _sink_only (checked b
 _op_pairs: tuple = ()
 _pair_only: Any = None   # (op_enter, op_exit) of the only op hook when nothing else is on (a detailed profile)
 _arrays_hook: Any = None  # that hook's op_arrays, when it has one (Hook: a detailed profile's recorder)
+_arrays_done: Any = None  # and its op_done (Hook), when it has one
 # the engine's sink formulas (OpDef.sink_backward) run, their ops recorded by run_recorded: the op sink is the
 # only observer of ops, or the only op hook takes ops on arrays (op_arrays)
 _sink_formulas = False
@@ -69,8 +70,8 @@ _rec_run: Any = None
 
 
 def _copy_flags():
-    global _full_path, _sink, _sink_only, _sink_tls, _op_pairs, _pair_only, _arrays_hook, _sink_formulas, \
-        _autocast_users, _inference_users, _rec_run
+    global _full_path, _sink, _sink_only, _sink_tls, _op_pairs, _pair_only, _arrays_hook, _arrays_done, \
+        _sink_formulas, _autocast_users, _inference_users, _rec_run
     _full_path = _H.full_path
     _sink = _H.sink
     _sink_only = _H.sink_only
@@ -78,6 +79,7 @@ def _copy_flags():
     _op_pairs = _H.op_pairs
     _pair_only = _H.pair_only
     _arrays_hook = _H.arrays_hook
+    _arrays_done = _H.arrays_done
     _sink_formulas = _sink_only or _arrays_hook is not None
     _autocast_users = _H.autocast_users
     _inference_users = _H.inference_users
@@ -191,6 +193,29 @@ def records_by_sink() -> bool:
     """Whether the op sink alone observes ops (a default profile): ops a C loop runs and times itself are then
     recorded by `record_times`."""
     return _sink_only
+
+
+def records_ran() -> bool:
+    """Whether ops a C loop runs and times itself can be recorded as their dispatches would be (`record_ran`):
+    the op sink alone observes ops, or the only op hook takes ops on arrays and ops that ran (Hook.op_arrays,
+    Hook.op_done: a detailed profile's recorder)."""
+    return _sink_only or _arrays_done is not None
+
+
+def record_ran(op: OpDef, arrays, attrs, out, t0, t1):
+    """The record of op `op` that a C loop ran on `arrays` (with keyword attributes `attrs`) from t0 to t1
+    (perf_counter_ns), giving `out` (None in place), while `records_ran()`: its phase and sequence number as
+    run_recorded's, then the op sink's record, or the hook's (Hook.op_done: Input Shapes from `arrays`, the
+    outputs' memory)."""
+    if backward_passes and STATE.phase != "forward":
+        phase, seq = "backward", STATE.seq
+    else:
+        seq = next(seq_counter)
+        phase = "forward"
+    if _sink_only:
+        _sink_tls.buf.append((op.name, phase, seq, t0, t1))
+    else:
+        _arrays_done(op, arrays, attrs, phase, seq, out, t0, t1)
 
 
 def _record_times_py(ops, times):

@@ -5,7 +5,7 @@ import numpy as np
 
 from .. import _blas
 from .. import _hooks as _H
-from ..dispatch import record_times, records_by_sink
+from ..dispatch import record_ran, record_times, records_by_sink, records_ran
 from ..ops import _fastmath as _FM
 from ..ops._fastmath import MIN_SIZE as ADDC_MIN, addc_
 from ..ops.creation import zeros_like
@@ -100,7 +100,7 @@ class Adam(Optimizer):
             if type(h) is not float and type(h) is not int:
                 return pairs
         if _H.full_path:
-            if not records_by_sink():
+            if not records_ran():
                 return pairs
             self._c_recorded(group, pairs, held, lr, beta1, beta2, wd, eps, decoupled)
             return []
@@ -123,30 +123,72 @@ class Adam(Optimizer):
         return rest
 
     def _c_recorded(self, group, pairs, held, lr, beta1, beta2, wd, eps, decoupled):
-        """_c_steps under a default profile: each parameter's ops on the C step, recorded (see _c_steps)."""
+        """_c_steps under a profile (dispatch.records_ran): each parameter's ops on the C step, each op recorded as
+        the dispatched loop's. Under default options in two calls a parameter (record_times); under a detailed
+        profile one record_ran per op, with the Input Shapes of the loop's operands and its temporaries' memory:
+        the decayed gradient (Adam's weight decay), the sqrt and the denominator are real arrays the C step
+        writes, made and dropped where the loop's are (a decayed gradient when the next parameter's gradient
+        replaces it, the sqrt after the div, a denominator once the next one exists, a group's last one in the
+        next group's loop: `held`), so the memory records are the loop's too. A parameter the C step does not
+        take runs the loop (see _c_steps)."""
         moments, update = _FM.ADAM.adam_moments, _FM.ADAM.adam_update
+        batch = records_by_sink()
         first = (ADD_, None if wd == 0 else MUL_ if decoupled else ADD, LERP_, MUL_, ADDCMUL_)
         times = np.empty(10, np.int64)
         decay = 2 if decoupled and wd != 0 else 1
+        c = 1 - beta2
+        d1 = d = None
         for p, grad in pairs:
+            g = gw = None   # (the previous parameter's decayed gradient, freed as the loop's `g` is replaced)
             state = self.state[p]
             if not state:
                 state = self._init_state(p, False)
             st, m, v = state["step"], state["exp_avg"], state["exp_avg_sq"]
-            x = p._data
+            x, g = p._data, grad._data
+            gw = np.empty_like(x) if wd != 0 and not decoupled and not batch else None
             if not (p._base is None and m._base is None and v._base is None and st._base is None
-                    and moments(x, grad._data, m._data, v._data, st._data, lr, wd, decoupled, beta1, beta2, times)):
+                    and moments(x, g, m._data, v._data, st._data, lr, wd, decoupled, beta1, beta2, times, gw)):
                 one = [(p, grad)]
                 self._loop(loop_ops(group, one), one, False, held, False, lr, beta1, beta2, wd, eps, decoupled)
                 continue
-            record_times(first, times)
+            if batch:
+                record_times(first, times)
+            else:
+                t = times.tolist()
+                record_ran(ADD_, (st._data, 1), {}, None, t[0], t[1])
+                if wd != 0 and decoupled:
+                    record_ran(MUL_, (x, 1 - lr * wd), {}, None, t[2], t[3])
+                elif wd != 0:
+                    record_ran(ADD, (g, x), {"alpha": wd} if wd != 1 else {}, gw, t[2], t[3])
+                    g = gw
+                record_ran(LERP_, (m._data, g, 1 - beta1), {}, None, t[4], t[5])
+                record_ran(MUL_, (v._data, beta2), {}, None, t[6], t[7])
+                record_ran(ADDCMUL_, (v._data, g, g), {} if c == 1 else {"value": c}, None, t[8], t[9])
             st._version += 1
             m._version += 1
             v._version += 2
             step = step_value(st)                                        # step_t.item(), recorded
-            if not update(x, m._data, v._data, step, lr, beta1, beta2, eps, times):
-                raise RuntimeError("Adam's C update refused the arrays its moments took")    # (the same checks)
-            record_times(_UPDATE_OPS, times)
+            if not batch:
+                d1, d = np.empty_like(x), np.empty_like(x)
+            if batch:
+                if not update(x, m._data, v._data, step, lr, beta1, beta2, eps, times, None, None, 0):
+                    raise RuntimeError("Adam's C update refused the arrays its moments took")   # (the same checks)
+                record_times(_UPDATE_OPS, times)
+            else:       # in two halves, so that the sqrt and the previous denominator are freed between them
+                step_size = lr / (1 - beta1 ** step)
+                if not update(x, m._data, v._data, step, lr, beta1, beta2, eps, times, d1, d, 1):
+                    raise RuntimeError("Adam's C update refused the arrays its moments took")
+                t = times.tolist()
+                record_ran(SQRT, (v._data,), {}, d1, t[0], t[1])
+                record_ran(DIV, (d1, (1 - beta2 ** step) ** 0.5), {}, d, t[2], t[3])
+                d1 = None                   # the sqrt, freed after the div
+                held[0] = d                 # the previous denominator, freed once this one exists
+                update(x, m._data, v._data, step, lr, beta1, beta2, eps, times, None, d, 2)
+                t = times.tolist()
+                record_ran(ADD_, (d, eps), {}, None, t[4], t[5])
+                record_ran(ADDCDIV_, (x, m._data, d), {} if step_size == -1 else {"value": -step_size}, None,
+                           t[6], t[7])
+                d = None
             p._version += decay
 
     def _loop(self, ops, pairs, maximize, held, amsgrad, lr, beta1, beta2, wd, eps, decoupled):

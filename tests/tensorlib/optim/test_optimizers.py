@@ -388,41 +388,67 @@ class _Counting:
         return call
 
 
+def _adam_trace(tmp_path, options, kw):
+    """A profiled Adam/AdamW step's trace (the first step's state made in it, then a second): per event its name,
+    Input Dims and types, whether it has a sequence number; per memory record its bytes and the total from the
+    profile's start, in time order."""
+    import gc
+    import json
+
+    import profiler
+    gc.collect()
+    tl.manual_seed(0)
+    ps = [tl.nn.Parameter(tl.randn(4, 3)), tl.nn.Parameter(tl.randn(300, 300)), tl.nn.Parameter(tl.randn(()))]
+    for p in ps:
+        p.grad = tl.ones_like(p)
+    opt = (optim.AdamW if kw.pop("decoupled", False) else optim.Adam)(ps, lr=0.01, **kw)
+    with profiler.profile(**options) as prof:
+        opt.step()
+        opt.step()
+    prof.export_chrome_trace(str(tmp_path / "t.json"))
+    events = sorted((e for e in json.loads((tmp_path / "t.json").read_text())["traceEvents"] if e.get("ph") in "Xi"),
+                    key=lambda e: (e["ts"], -e.get("dur", 0)))
+    mem = [e["args"] for e in events if e["ph"] == "i"]
+    base = mem[0]["Total Allocated"] - mem[0]["Bytes"] if mem else 0
+    return [(e["name"], str(e["args"].get("Input Dims")), str(e["args"].get("Input type")),
+             e["args"].get("Sequence number") is not None) if e["ph"] == "X"
+            else ("[memory]", e["args"]["Bytes"], e["args"]["Total Allocated"] - base) for e in events], \
+        [p.detach().numpy().tobytes() for p in ps] + [v.numpy().tobytes() for st in opt.state.values()
+                                                      for v in st.values()]
+
+
 @pytest.mark.skipif(__import__("tensorlib.ops._fastmath", fromlist=["ADAM"]).ADAM is None,
                     reason="tensorlib._cmath is not built (no C compiler at install)")
+@pytest.mark.parametrize("options", [{}, {"record_shapes": True, "profile_memory": True},
+                                     {"profile_memory": True, "with_stack": True}])
+@pytest.mark.parametrize("kw", [{"decoupled": True}, {"weight_decay": 0.1}])
 @pytest.mark.parametrize("native", [True, False])
-def test_adam_c_step_runs_and_records_the_loops_events(native, monkeypatch):
-    """AdamW's small parameters take the C step (one call per parameter unprofiled; moments and update under a
-    default profile), its trace has the dispatched loop's events in the same order with increasing sequence
-    numbers, and the records are the same through record_times' Python path (native=False)."""
-    import profiler
+def test_adam_c_step_records_the_loops_trace(native, kw, options, monkeypatch, tmp_path):
+    """Adam's and AdamW's small parameters take the C step (adam_step unprofiled; under a profile adam_moments and
+    adam_update), and a profile of it is the dispatched loop's to the record: the same events in the same order,
+    Input Dims and types, and memory records (the decayed gradient, the sqrt and the denominators allocated and
+    freed where the loop's are), under default and detailed options, through the C recorders and their Python
+    twins (native=False)."""
+    from profiler import memory_record, recorder
     from tensorlib import dispatch
     from tensorlib.ops import _fastmath
 
-    c_step = _fastmath.ADAM
-
-    def trace(c_on):
-        counting = _Counting(c_step) if c_on else None
-        monkeypatch.setattr(_fastmath, "ADAM", counting)
-        tl.manual_seed(0)
-        ps = [tl.nn.Parameter(tl.randn(4, 3)), tl.nn.Parameter(tl.randn(300, 300)), tl.nn.Parameter(tl.randn(7))]
-        for p in ps:
-            p.grad = tl.ones_like(p)
-        opt = optim.AdamW(ps, lr=0.01)
-        opt.step()
-        with profiler.profile() as prof:
-            opt.step()
-        events = sorted((e for e in prof.events() if e.name.startswith("aten::")), key=lambda e: e.time_range.start)
-        return counting, [(e.name, e.sequence_nr >= 0) for e in events], [e.sequence_nr for e in events
-                                                                            if e.sequence_nr >= 0]
-    if not native:
-        monkeypatch.setattr(dispatch, "_record_times_c", None)
-    want = trace(False)
-    counting, names, seqs = trace(True)
-    assert counting.calls == {"adam_step": 2, "adam_moments": 2, "adam_update": 2}     # the 300x300 one: NumPy's
-    assert names == want[1]
-    assert names.count(("aten::lerp_", True)) == 3 and names.count(("aten::item", False)) == 3
-    assert seqs == sorted(seqs) and len(set(seqs)) == len(seqs)
+    if not native:      # the Python recorders (as TENSORLIB_NATIVE=0 at import)
+        monkeypatch.setattr(recorder, "crecord", None)
+        monkeypatch.setattr(memory_record, "crecord", None)
+        monkeypatch.setattr(dispatch, "_crecorded", None)
+        dispatch.refresh_hooks()
+    counting = _Counting(_fastmath.ADAM)
+    monkeypatch.setattr(_fastmath, "ADAM", None)
+    want = _adam_trace(tmp_path, options, dict(kw))
+    monkeypatch.setattr(_fastmath, "ADAM", counting)
+    got = _adam_trace(tmp_path, options, dict(kw))
+    assert counting.calls["adam_moments"] == 4 and counting.calls["adam_update"] >= 4      # 2 small parameters
+    assert got[1] == want[1]        # the parameters and states, to the bit
+    assert got[0] == want[0]
+    assert sum(e[0] == "aten::addcdiv_" for e in got[0]) == 6
+    if options:
+        assert sum(e[0] == "[memory]" for e in got[0]) >= 20
 
 
 @pytest.mark.skipif(__import__("tensorlib.ops._fastmath", fromlist=["ADAM"]).ADAM is None,
