@@ -135,6 +135,22 @@ def test_more_kernel_steps_nest_as_torchs():
             "SelectBackward0"} <= nodes
 
 
+def test_a_dropout_that_drops_nothing_is_recorded_as_torchs():
+    """torch records aten::dropout (aten::feature_dropout for the channel forms) with its Input Dims also where it
+    returns its input (p=0, or eval mode), as every eval loop's trace shows; nothing is recorded without a
+    profiler, and the input comes back as it is."""
+    import profiler
+    F = tensorlib.nn.functional
+    x, img = tensorlib.randn(4, 4), tensorlib.randn(2, 3, 4, 4)
+    m = tensorlib.nn.Dropout(0.3)
+    m.eval()
+    with profiler.profile(record_shapes=True) as prof:
+        outs = [m(x), F.dropout(x, 0.0, True), F.dropout(x, 0.3, False), F.dropout2d(img, 0.0)]
+    assert all(o is i for o, i in zip(outs, (x, x, x, img)))
+    assert [(e.name, e.input_shapes) for e in prof.events()] == [("aten::dropout", [[4, 4], [], []])] * 3 + \
+        [("aten::feature_dropout", [[2, 3, 4, 4], [], []])]
+
+
 def test_kernel_steps_cost_nothing_without_a_profiler(monkeypatch):
     """With no profiler the kernels never open a step (one module-attribute test each), and their values
     are the same either way."""
