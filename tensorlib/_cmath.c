@@ -574,28 +574,42 @@ static PyObject *mod_lstm_step(PyObject *self, PyObject *const *args, Py_ssize_t
     Py_RETURN_NONE;
 }
 
-/* ---- one LSTM step of recurrent.LSTM_LAYER_BACKWARD's loop, before its product: dh += g_out (when given);
- * dc += dh p; d_i, d_f, d_g = dc q_i, dc q_f, dc q_g; d_o = dh q_o; dc *= f -- the NumPy loop's six calls in one,
- * the same operations in the same order (no transcendental: the same values) */
+/* ---- one LSTM step of recurrent.LSTM_LAYER_BACKWARD's loop, before its product, with the gates' slopes of
+ * recurrent._lstm_gate_slopes made here from the step's activations (i, f, g, o), the cell state it read (cp) and
+ * tanh of the one it wrote (tc): q = (1 - a) a per gate, then q_i *= g, q_f *= cp, q_g = (1 - g g) i, q_o *= tc;
+ * p = (1 - tc tc) o. Then dh += g_out (when given); dc += dh p; d_i, d_f, d_g = dc q_i, dc q_f, dc q_g;
+ * d_o = dh q_o; dc *= f -- the NumPy loop's operations in the same order (no transcendental: the same values),
+ * without the slopes' passes over the whole sequence before the loop (ten, over four gates' worth each) */
 #define LSTM_BACK(T)                                                                                                \
     __attribute__((optimize("O3", "fp-contract=off"))) static void lstm_back_##T(                                  \
-        T *dh, T *dc, const T *g, const T *p, const T *q, const T *acts, T *d, Py_ssize_t n, Py_ssize_t h)          \
+        T *dh, T *dc, const T *g, const T *acts, const T *cp, const T *tc, T *d, Py_ssize_t n, Py_ssize_t h)       \
     {                                                                                                               \
+        const T one = 1;                                                                                            \
         for (Py_ssize_t r = 0; r < n; r++) {                                                                        \
             T *hr = dh + r * h, *cr = dc + r * h, *dr = d + r * 4 * h;                                              \
-            const T *qr = q + r * 4 * h, *fr = acts + r * 4 * h + h, *pr = p + r * h;                               \
+            const T *ar = acts + r * 4 * h, *cpr = cp + r * h, *tcr = tc + r * h;                                   \
             for (Py_ssize_t j = 0; j < h; j++) {                                                                    \
+                T i = ar[j], f = ar[h + j], gg = ar[2 * h + j], o = ar[3 * h + j], t = tcr[j];                      \
+                T qi = (one - i) * i, qf = (one - f) * f, qo = (one - o) * o;                                       \
+                qi = qi * gg;                                                                                       \
+                qf = qf * cpr[j];                                                                                   \
+                T qg = gg * gg;                                                                                     \
+                qg = one - qg;                                                                                      \
+                qg = qg * i;                                                                                        \
+                qo = qo * t;                                                                                        \
+                T p = t * t;                                                                                        \
+                p = one - p;                                                                                        \
+                p = p * o;                                                                                          \
                 T hv = hr[j];                                                                                       \
                 if (g)                                                                                              \
                     hv = hv + g[r * h + j];                                                                         \
                 hr[j] = hv;                                                                                         \
-                T t = hv * pr[j];                                                                                   \
-                T cv = cr[j] + t;                                                                                   \
-                dr[j] = cv * qr[j];                                                                                 \
-                dr[h + j] = cv * qr[h + j];                                                                         \
-                dr[2 * h + j] = cv * qr[2 * h + j];                                                                 \
-                dr[3 * h + j] = hv * qr[3 * h + j];                                                                 \
-                cr[j] = cv * fr[j];                                                                                 \
+                T cv = cr[j] + hv * p;                                                                              \
+                dr[j] = cv * qi;                                                                                    \
+                dr[h + j] = cv * qf;                                                                                \
+                dr[2 * h + j] = cv * qg;                                                                            \
+                dr[3 * h + j] = hv * qo;                                                                            \
+                cr[j] = cv * f;                                                                                     \
             }                                                                                                       \
         }                                                                                                           \
     }
@@ -603,12 +617,13 @@ static PyObject *mod_lstm_step(PyObject *self, PyObject *const *args, Py_ssize_t
 LSTM_BACK(float)
 LSTM_BACK(double)
 
-/* lstm_step_backward(dh, dc, g_out, p, q, acts, d, hidden): the above on C-contiguous buffers of one float dtype:
- * dh, dc (updated in place), g_out (or None) and p of N * H; q, acts and d (written) of N * 4H */
+/* lstm_step_backward(dh, dc, g_out, acts, c_prev, tanh_c, d, hidden): the above on C-contiguous buffers of one
+ * float dtype: dh, dc (updated in place), g_out (or None), c_prev and tanh_c of N * H; acts and d (written) of
+ * N * 4H */
 static PyObject *mod_lstm_step_backward(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
     if (nargs != 8) {
-        PyErr_SetString(PyExc_TypeError, "lstm_step_backward(dh, dc, g_out, p, q, acts, d, hidden)");
+        PyErr_SetString(PyExc_TypeError, "lstm_step_backward(dh, dc, g_out, acts, c_prev, tanh_c, d, hidden)");
         return NULL;
     }
     Py_ssize_t h = PyLong_AsSsize_t(args[7]);
@@ -620,10 +635,11 @@ static PyObject *mod_lstm_step_backward(PyObject *self, PyObject *const *args, P
         return NULL;
     Py_ssize_t item = isd ? 8 : 4, nh = bf[0].len / item;
     int ok = h > 0 && nh > 0 && nh % h == 0 && bf[1].len == bf[0].len && (bf[2].obj == NULL || bf[2].len == bf[0].len)
-             && bf[3].len == bf[0].len && bf[4].len == 4 * bf[0].len && bf[5].len == bf[4].len && bf[6].len == bf[4].len;
+             && bf[3].len == 4 * bf[0].len && bf[4].len == bf[0].len && bf[5].len == bf[0].len && bf[6].len == bf[3].len;
     if (!ok) {
         release_buffers(bf, 7);
-        PyErr_SetString(PyExc_ValueError, "lstm_step_backward: dh, dc, g_out and p of N * H; q, acts and d of N * 4H");
+        PyErr_SetString(PyExc_ValueError, "lstm_step_backward: dh, dc, g_out, c_prev and tanh_c of N * H; acts and d "
+                                          "of N * 4H");
         return NULL;
     }
     Py_BEGIN_ALLOW_THREADS
@@ -1173,6 +1189,72 @@ static PyObject *mod_adam_step(PyObject *self, PyObject *const *args, Py_ssize_t
     Py_RETURN_TRUE;
 }
 
+/* ---- transpose_scaled(w, scale, out): out[j, i] = w[i, j] * scale[i] (scale None: w[i, j]) for a C-contiguous m x n
+ * w and n x m out of one float dtype, in 8 x 8 tiles within 128 x 128 blocks -- the recurrent layers' contiguous W_hh^T (halved rows for
+ * an LSTM's sigmoid gates), where NumPy's copy of a transposed view walks one of the two arrays a column at a time
+ * (4096 x 1024 float32: 19-30 ms). A product by a scale is NumPy's multiply (the same values). */
+#define TRANSPOSE_TILE 8       /* a tile's rows of either array fit in a cache set's ways at a power-of-2 stride */
+#define TRANSPOSE_BLOCK 64    /* a block's rows (pages) of both arrays fit in the TLB */
+#define TRANSPOSE_LOOP(T)                                                                                            \
+    __attribute__((optimize("O3", "fp-contract=off"))) static void transpose_##T(const T *w, const T *sc, T *out,  \
+                                                                               Py_ssize_t m, Py_ssize_t n)          \
+    {                                                                                                                \
+        for (Py_ssize_t b0 = 0; b0 < m; b0 += TRANSPOSE_BLOCK)                                                       \
+            for (Py_ssize_t c0 = 0; c0 < n; c0 += TRANSPOSE_BLOCK) {                                                 \
+                Py_ssize_t b1 = b0 + TRANSPOSE_BLOCK < m ? b0 + TRANSPOSE_BLOCK : m;                                 \
+                Py_ssize_t c1 = c0 + TRANSPOSE_BLOCK < n ? c0 + TRANSPOSE_BLOCK : n;                                 \
+                for (Py_ssize_t i0 = b0; i0 < b1; i0 += TRANSPOSE_TILE)                                              \
+                    for (Py_ssize_t j0 = c0; j0 < c1; j0 += TRANSPOSE_TILE) {                                        \
+                        Py_ssize_t i1 = i0 + TRANSPOSE_TILE < b1 ? i0 + TRANSPOSE_TILE : b1;                         \
+                        Py_ssize_t j1 = j0 + TRANSPOSE_TILE < c1 ? j0 + TRANSPOSE_TILE : c1;                         \
+                        for (Py_ssize_t i = i0; i < i1; i++) {                                                       \
+                            const T *row = w + i * n;                                                                \
+                            if (sc) {                                                                                \
+                                T s = sc[i];                                                                         \
+                                for (Py_ssize_t j = j0; j < j1; j++)                                                 \
+                                    out[j * m + i] = row[j] * s;                                                     \
+                            } else                                                                                   \
+                                for (Py_ssize_t j = j0; j < j1; j++)                                                 \
+                                    out[j * m + i] = row[j];                                                         \
+                        }                                                                                            \
+                    }                                                                                                \
+            }                                                                                                        \
+    }
+TRANSPOSE_LOOP(float)
+TRANSPOSE_LOOP(double)
+
+static PyObject *mod_transpose_scaled(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 3) {
+        PyErr_SetString(PyExc_TypeError, "transpose_scaled(w, scale, out)");
+        return NULL;
+    }
+    Py_buffer bf[3];
+    int isd;
+    if (get_buffers(args, 3, bf, "010", "001", &isd) < 0)
+        return NULL;
+    Py_ssize_t item = isd ? 8 : 4;
+    int ok = bf[0].ndim == 2 && bf[2].ndim == 2 && bf[2].shape[0] == bf[0].shape[1] && bf[2].shape[1] == bf[0].shape[0]
+             && (bf[1].obj == NULL || bf[1].len == bf[0].shape[0] * item);
+    char *a = bf[0].buf, *o = bf[2].buf;
+    if (ok && bf[0].len && !(o + bf[2].len <= a || a + bf[0].len <= o))
+        ok = 0;         /* (overlapping arrays) */
+    if (!ok) {
+        release_buffers(bf, 3);
+        PyErr_SetString(PyExc_ValueError, "transpose_scaled: w of m x n, scale None or of m, out of n x m, apart");
+        return NULL;
+    }
+    Py_ssize_t m = bf[0].shape[0], n = bf[0].shape[1];
+    Py_BEGIN_ALLOW_THREADS
+    if (isd)
+        transpose_double(bf[0].buf, bf[1].buf, bf[2].buf, m, n);
+    else
+        transpose_float(bf[0].buf, bf[1].buf, bf[2].buf, m, n);
+    Py_END_ALLOW_THREADS
+    release_buffers(bf, 3);
+    Py_RETURN_NONE;
+}
+
 /* ---- threshold_backward: out = y <= t ? 0 : g (ReLU's backward, torch's select: a NaN y passes g; an inf or NaN g
  * where y <= t gives 0) in one pass over C-contiguous buffers of one float dtype and length; out may be g or y.
  * NumPy's mask-then-product took two passes (a (64, 64, 30, 30) float32 gradient: 2.49 ms, torch 1.52). */
@@ -1370,7 +1452,8 @@ static PyMethodDef module_methods[] = {
     {"lstm_step", (PyCFunction)(void (*)(void))mod_lstm_step, METH_FASTCALL,
      "lstm_step(gates, x, halve, acts, c, c_out, h_out, hidden): an LSTM step's pointwise part"},
     {"lstm_step_backward", (PyCFunction)(void (*)(void))mod_lstm_step_backward, METH_FASTCALL,
-     "lstm_step_backward(dh, dc, g_out, p, q, acts, d, hidden): an LSTM step's backward before its product"},
+     "lstm_step_backward(dh, dc, g_out, acts, c_prev, tanh_c, d, hidden): an LSTM step's backward before its "
+     "product, the gates' slopes made in the loop"},
     {"layer_norm_rows", (PyCFunction)(void (*)(void))mod_layer_norm_rows, METH_FASTCALL,
      "layer_norm_rows(x, w, b, eps, y, mu, rstd): layer_norm over the rows of x, float32 or float64"},
     {"layer_norm_rows_backward", (PyCFunction)(void (*)(void))mod_layer_norm_rows_backward, METH_FASTCALL,
@@ -1384,6 +1467,8 @@ static PyMethodDef module_methods[] = {
      "adam_update(p, exp_avg, exp_avg_sq, step, lr, beta1, beta2, eps, times, sqrt_out, denom_out, part) -> bool"},
     {"adam_step", (PyCFunction)(void (*)(void))mod_adam_step, METH_FASTCALL,
      "adam_step(p, grad, exp_avg, exp_avg_sq, step, lr, weight_decay, decoupled, beta1, beta2, eps) -> bool"},
+    {"transpose_scaled", (PyCFunction)(void (*)(void))mod_transpose_scaled, METH_FASTCALL,
+     "transpose_scaled(w, scale, out): out = (w * scale[:, None]).T, a 2-d float32/float64 array in tiles"},
     {NULL, NULL, 0, NULL}};
 
 static struct PyModuleDef moduledef = {PyModuleDef_HEAD_INIT, "_cmath", "float32 exp/tanh with AVX2, layer_norm rows (tensorlib/ops/_fastmath.py)",

@@ -23,7 +23,7 @@ from ..dispatch import STATE, run_recorded_call, run_recorded_tensors
 from .._opdef import with_defaults
 from ._define import dispatch, op
 from ._fastmath import FAST as _FAST, lstm_step as _fast_lstm_step, lstm_step_backward as _fast_lstm_back, \
-    tanh as fast_tanh
+    tanh as fast_tanh, transposed as _fast_transposed
 from ._rows import max0
 from .activation import _sigmoid_k, sigmoid_of_negated
 from .shape import cat
@@ -60,11 +60,18 @@ def _copies_weight(L, N):
     return L > 1 and L * N >= 16
 
 
-def _weight_t(xp, w, L, N):
-    """W_hh^T for a layer's loop of L steps of N rows: a contiguous copy, made once per layer, where each
-    step's product by it is 2-3x quicker than by the transposed view (OpenBLAS, float32, batch 8, 64 -> 256: 5-6
-    against 14-20 µs; 20 rows of 1024 -> 4096 8x), the view for a short loop (`_copies_weight`)."""
-    return xp.ascontiguousarray(w.T) if _copies_weight(L, N) else w.T
+def _weight_t(xp, w, L, N, scale=None):
+    """(W_hh * scale[:, None])^T for a layer's loop of L steps of N rows (scale None: W_hh^T): a contiguous copy,
+    made once per layer (by _fastmath.transposed's tiled loop where it applies), where each step's product by it
+    is 2-3x quicker than by the transposed view (OpenBLAS, float32, batch 8, 64 -> 256: 5-6 against 14-20 µs; 20
+    rows of 1024 -> 4096 8x; MKL 1.3x), the view for a short loop (`_copies_weight`)."""
+    if not _copies_weight(L, N):
+        return (w if scale is None else w * scale[:, None]).T
+    if xp is np:
+        t = _fast_transposed(w, scale)
+        if t is not None:
+            return t
+    return xp.ascontiguousarray((w if scale is None else w * scale[:, None]).T)
 
 
 # per gate (i, f, g, o): sigmoid(x) = (1 + tanh(x / 2)) / 2 for i, f and o, one tanh over the four (scaled by
@@ -147,7 +154,7 @@ def LSTM_LAYER(xp, xg, h0, c0, w_hh, b_hh=None, reverse=False):
         xs = np.ascontiguousarray(xg)
         bias = None if b_hh is None else np.ascontiguousarray(b_hh, dtype=dt)
     halve_products = not _copies_weight(L, N)
-    whT = w_hh.T if halve_products else _weight_t(xp, w_hh * half[:, None], L, N)
+    whT = w_hh.T if halve_products else _weight_t(xp, w_hh, L, N, half)
     gi, gf, gg, go = _gate_views(acts.reshape(L, N, 4, H))      # every step's, split once
     h, c = h0.astype(dt, copy=False), c0.astype(dt, copy=False)
     if step is not None:
@@ -197,21 +204,25 @@ def LSTM_LAYER_BACKWARD(xp, g_out, g_h, g_c, h0, c0, w_hh, out, acts, cs, revers
         c_prev[:-1], c_prev[-1] = cs[1:], c0
     else:
         c_prev[1:], c_prev[0] = cs[:-1], c0
-    q, p = _lstm_gate_slopes(xp, a4, c_prev, _tanh(xp, cs))    # d gate = dc * q (i, f, g), dh * q (o); dc += dh * p
+    # each step's part before its product in one C call (tensorlib._cmath.lstm_step_backward: the same operations),
+    # the gates' slopes made there per element; else the slopes for every step at once, then NumPy's calls per step
+    back = _fast_lstm_back if xp is np and dt in (np.float32, np.float64) and _fast_lstm_back is not None and N and H \
+        else None
+    tc = _tanh(xp, cs)
+    if back is None:        # d gate = dc * q (i, f, g), dh * q (o); dc += dh * p
+        q, p = _lstm_gate_slopes(xp, a4, c_prev, tc)
     dxg = xp.empty(acts.shape, dtype=dt)
     d4 = dxg.reshape(L, N, 4, H)
     dh = g_h.astype(dt, copy=True) if g_h is not None else xp.zeros((N, H), dtype=dt)
     dc = g_c.astype(dt, copy=True) if g_c is not None else xp.zeros((N, H), dtype=dt)
     tmp = xp.empty((N, H), dtype=dt)
-    # each step's part before its product in one C call (tensorlib._cmath.lstm_step_backward: the same operations)
-    back = _fast_lstm_back if xp is np and dt in (np.float32, np.float64) and _fast_lstm_back is not None and N and H \
-        else None
     if back is not None:        # (C-order operands: astype keeps a transposed gradient's layout)
         dh, dc = np.ascontiguousarray(dh), np.ascontiguousarray(dc)
         g_out = None if g_out is None else np.ascontiguousarray(g_out, dtype=dt)
+        acts, tc = np.ascontiguousarray(acts), np.ascontiguousarray(tc)
     for t in (range(L) if reverse else range(L - 1, -1, -1)):      # the forward's steps, last first
         if back is not None:
-            back(dh, dc, None if g_out is None else g_out[t], p[t], q[t], acts[t], dxg[t], H)
+            back(dh, dc, None if g_out is None else g_out[t], acts[t], c_prev[t], tc[t], dxg[t], H)
         else:
             if g_out is not None:
                 dh += g_out[t]

@@ -515,3 +515,22 @@ def test_lstm_step_makes_the_input_projection_itself_bit_for_bit(with_bias):
     with pytest.raises(ValueError, match="bias of 4H"):
         _fastmath.lstm_step(gates, x, True, np.empty_like(gates), c, np.empty_like(c), np.empty_like(c), H,
                             np.zeros(3, np.float32))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", [(512, 128), (37, 5), (1, 7), (130, 67), (0, 3), (200, 1)])
+def test_transposed_is_numpys_transposed_copy(dtype, shape):
+    """transposed (the recurrent layers' W_hh^T copy, tiled in tensorlib/_cmath.c) gives NumPy's contiguous copy of
+    (w * scale[:, None]).T to the bit, across tile and block edges; None for what it does not take."""
+    if _fastmath._M is None:
+        pytest.skip("tensorlib._cmath is not built (TENSORLIB_NATIVE=0, or not Linux): NumPy's copy runs")
+    rng = np.random.default_rng(1)
+    w = rng.standard_normal(shape).astype(dtype)
+    scale = rng.choice([0.5, 1.0, 3.0], shape[0]).astype(dtype)
+    got = _fastmath.transposed(w, scale)
+    want = np.ascontiguousarray((w * scale[:, None]).T)
+    assert got.flags.c_contiguous and got.dtype == want.dtype and np.array_equal(got, want)
+    assert np.array_equal(_fastmath.transposed(w), w.T)
+    assert w.T.flags.c_contiguous or _fastmath.transposed(w.T) is None     # (a strided view: not taken)
+    assert _fastmath.transposed(w.astype(np.float16)) is None
+    assert _fastmath.transposed(w, scale.astype(np.float16 if dtype == np.float32 else np.float32)) is None
