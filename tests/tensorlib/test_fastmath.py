@@ -534,3 +534,26 @@ def test_transposed_is_numpys_transposed_copy(dtype, shape):
     assert w.T.flags.c_contiguous or _fastmath.transposed(w.T) is None     # (a strided view: not taken)
     assert _fastmath.transposed(w.astype(np.float16)) is None
     assert _fastmath.transposed(w, scale.astype(np.float16 if dtype == np.float32 else np.float32)) is None
+
+
+def test_packed_products_are_the_products():
+    """_blas.pack / packed_matmul (a recurrent loop's W_hh packed once by MKL's cblas_?gemm_pack) give the product
+    a @ B within GEMM rounding, B read as a transposed view or as it is, into `out` or not; None where they do not
+    apply (a product that does not go to MKL, another row count or dtype, an `out` that overlaps)."""
+    from tensorlib import _blas
+    if not _blas.available() or not _blas._PACK:
+        pytest.skip("MKL's packed GEMM is not loaded here (no mkl wheel, or not chosen for this CPU: see _blas)")
+    rng = np.random.default_rng(2)
+    for dt, tol in ((np.float32, 1e-5), (np.float64, 1e-12)):
+        w = rng.standard_normal((512, 128)).astype(dt)
+        for b in (w.T, np.ascontiguousarray(w.T)):
+            a = rng.standard_normal((100, b.shape[0])).astype(dt)
+            p = _blas.pack(b, 100)
+            assert p is not None
+            np.testing.assert_allclose(_blas.packed_matmul(a, p), a @ b, rtol=tol, atol=tol * 10)
+            out = np.empty((100, b.shape[1]), dt)
+            assert _blas.packed_matmul(a, p, out) is out
+            np.testing.assert_allclose(out, a @ b, rtol=tol, atol=tol * 10)
+            assert _blas.packed_matmul(a[:50], p) is None and _blas.packed_matmul(a.astype(np.float16), p) is None
+            assert _blas.packed_matmul(a, p, out=a[:, :0]) is None
+        assert _blas.pack(w[:4, :4], 2) is None         # a small product: np.matmul's
