@@ -478,9 +478,19 @@ static PyObject *mod_gelu_backward_f32(PyObject *self, PyObject *const *args, Py
 #if HAVE_X86
 static const float LSTM_HALF[4] = {0.5f, 0.5f, 1.0f, 0.5f}, LSTM_SHIFT[4] = {0.5f, 0.5f, 0.0f, 0.5f};
 
-__attribute__((optimize("O3", "fp-contract=off"))) static void lstm_step_f32(
+/* tanh_args (fn, acts, c_out, h_out): the two tanh passes by fn(a, out) instead, NumPy's own (a Python call each,
+ * with the GIL): where NumPy vectorises tanh (AVX-512: 51200 float32 13 against the AVX2 loop's 31 µs) the step is
+ * then the NumPy loop's to the bit. 0, or -1 with the error set. */
+static int lstm_np_tanh(PyObject *fn, PyObject *a, PyObject *out)
+{
+    PyObject *r = PyObject_CallFunctionObjArgs(fn, a, out, NULL);
+    Py_XDECREF(r);
+    return r == NULL ? -1 : 0;
+}
+
+__attribute__((optimize("O3", "fp-contract=off"))) static int lstm_step_f32(
     const float *gates, const float *x, int halve, int raw, const float *bias, float *acts, const float *c, float *c_out,
-    float *h_out, Py_ssize_t n, Py_ssize_t h)
+    float *h_out, Py_ssize_t n, Py_ssize_t h, PyObject *const *tanh_args)
 {
     Py_ssize_t g4 = 4 * h;
     for (Py_ssize_t r = 0; r < n; r++)
@@ -499,7 +509,10 @@ __attribute__((optimize("O3", "fp-contract=off"))) static void lstm_step_f32(
                 acts[j] = v + xv;
             }
         }
-    tanh_avx2(acts, acts, n * g4);
+    if (tanh_args == NULL)
+        tanh_avx2(acts, acts, n * g4);
+    else if (lstm_np_tanh(tanh_args[0], tanh_args[1], tanh_args[1]) < 0)
+        return -1;
     for (Py_ssize_t r = 0; r < n; r++)
         for (int k = 0; k < 4; k++) {
             float hf = LSTM_HALF[k], sh = LSTM_SHIFT[k];
@@ -516,19 +529,29 @@ __attribute__((optimize("O3", "fp-contract=off"))) static void lstm_step_f32(
             c_out[r * h + j] = cn + ig;
         }
     }
-    tanh_avx2(c_out, h_out, n * h);
+    if (tanh_args == NULL)
+        tanh_avx2(c_out, h_out, n * h);
+    else if (lstm_np_tanh(tanh_args[0], tanh_args[2], tanh_args[3]) < 0)
+        return -1;
     for (Py_ssize_t r = 0; r < n; r++)
         for (Py_ssize_t j = 0; j < h; j++)
             h_out[r * h + j] = acts[r * g4 + 3 * h + j] * h_out[r * h + j];
+    return 0;
 }
 #endif
 
-/* lstm_step(gates, x, halve, acts, c, c_out, h_out, hidden): the above on C-contiguous float32 buffers, gates, x and
- * acts of N * 4H, c, c_out and h_out of N * H (H = hidden); RuntimeError without AVX2 */
+/* lstm_step(gates, x, halve, acts, c, c_out, h_out, hidden[, bias[, tanh]]): the above on C-contiguous float32 buffers,
+ * gates, x and acts of N * 4H, c, c_out and h_out of N * H (H = hidden); tanh None (the AVX2 loop) or tanh(x, out)
+ * on the arrays acts and c_out -> h_out (NumPy's: see lstm_np_tanh); RuntimeError without AVX2 */
 static PyObject *mod_lstm_step(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
-    if (nargs != 8 && nargs != 9) {
-        PyErr_SetString(PyExc_TypeError, "lstm_step(gates, x, halve, acts, c, c_out, h_out, hidden[, bias])");
+    if (nargs < 8 || nargs > 10) {
+        PyErr_SetString(PyExc_TypeError, "lstm_step(gates, x, halve, acts, c, c_out, h_out, hidden[, bias[, tanh]])");
+        return NULL;
+    }
+    PyObject *tanh_fn = nargs == 10 && args[9] != Py_None ? args[9] : NULL;
+    if (tanh_fn != NULL && !PyCallable_Check(tanh_fn)) {
+        PyErr_SetString(PyExc_TypeError, "lstm_step: tanh is None or a callable tanh(x, out)");
         return NULL;
     }
     if (!use_avx2) {
@@ -548,7 +571,7 @@ static PyObject *mod_lstm_step(PyObject *self, PyObject *const *args, Py_ssize_t
     bb.obj = NULL;
     bb.buf = NULL;
     int isdb = 0;
-    if (nargs == 9 && get_buffers(args + 8, 1, &bb, "1", "0", &isdb) < 0) {
+    if (nargs >= 9 && get_buffers(args + 8, 1, &bb, "1", "0", &isdb) < 0) {
         release_buffers(bf, 6);
         return NULL;
     }
@@ -563,14 +586,23 @@ static PyObject *mod_lstm_step(PyObject *self, PyObject *const *args, Py_ssize_t
                                           "bias of 4H");
         return NULL;
     }
+    int rc = 0;
 #if HAVE_X86
-    Py_BEGIN_ALLOW_THREADS
-    lstm_step_f32(bf[0].buf, bf[1].buf, halve, nargs == 9, bb.buf, bf[2].buf, bf[3].buf, bf[4].buf, bf[5].buf, nh / h,
-                  h);
-    Py_END_ALLOW_THREADS
+    if (tanh_fn == NULL) {
+        Py_BEGIN_ALLOW_THREADS
+        lstm_step_f32(bf[0].buf, bf[1].buf, halve, nargs >= 9, bb.buf, bf[2].buf, bf[3].buf, bf[4].buf, bf[5].buf,
+                      nh / h, h, NULL);
+        Py_END_ALLOW_THREADS
+    } else {        /* (the GIL held: the tanh passes are Python calls) */
+        PyObject *targs[4] = {tanh_fn, args[3], args[5], args[6]};
+        rc = lstm_step_f32(bf[0].buf, bf[1].buf, halve, nargs >= 9, bb.buf, bf[2].buf, bf[3].buf, bf[4].buf,
+                           bf[5].buf, nh / h, h, targs);
+    }
 #endif
     release_buffers(bf, 6);
     release_buffers(&bb, 1);
+    if (rc < 0)
+        return NULL;
     Py_RETURN_NONE;
 }
 

@@ -557,3 +557,23 @@ def test_packed_products_are_the_products():
             assert _blas.packed_matmul(a[:50], p) is None and _blas.packed_matmul(a.astype(np.float16), p) is None
             assert _blas.packed_matmul(a, p, out=a[:, :0]) is None
         assert _blas.pack(w[:4, :4], 2) is None         # a small product: np.matmul's
+
+
+@pytest.mark.parametrize("L,N,H", [(5, 4, 16), (3, 8, 40), (4, 20, 64)])
+def test_lstm_c_step_with_numpys_tanh_is_numpys_loop(L, N, H, monkeypatch):
+    """Where NumPy vectorises tanh (_fastmath.VECTOR_LOOPS off), the C step runs its two tanh passes by np.tanh: the
+    forward is then the NumPy loop's to the bit, states and activations included."""
+    from tensorlib.ops import recurrent
+    from tensorlib.ops.recurrent import LSTM_LAYER
+    if recurrent._fast_lstm_step is None or not _fastmath.FAST:
+        pytest.skip("the C LSTM step needs tensorlib._cmath on an AVX2 CPU")
+    monkeypatch.setattr(_fastmath, "VECTOR_LOOPS", False)
+    rng = np.random.default_rng(5)
+    xg = rng.standard_normal((L, N, 4 * H)).astype(np.float32)
+    h0, c0 = rng.standard_normal((N, H)).astype(np.float32), rng.standard_normal((N, H)).astype(np.float32)
+    w_hh = (rng.standard_normal((4 * H, H)) * 0.3).astype(np.float32)
+    b_hh = rng.standard_normal(4 * H).astype(np.float32)
+    fast = LSTM_LAYER.kernel(np, xg, h0, c0, w_hh, b_hh)
+    monkeypatch.setattr(recurrent, "_fast_lstm_step", None)
+    ref = LSTM_LAYER.kernel(np, xg, h0, c0, w_hh, b_hh)
+    assert all(np.array_equal(a, r) for a, r in zip(fast, ref))
