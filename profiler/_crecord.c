@@ -622,15 +622,7 @@ fail:
  * ndarray, a key too long) take shapes_key's path, which answers for every case. The GIL guards the table (no
  * call inside a lookup); without a GIL (free-threaded builds) the cache is off. */
 
-typedef struct {
-    PyObject_HEAD
-    char *data;
-    int nd;
-    Py_ssize_t *dimensions;
-    Py_ssize_t *strides;
-    PyObject *base;
-    PyObject *descr;
-} ArrayHead;
+/* (ArrayHead: tensorlib/_native_common.h) */
 
 static PyObject *base_of(PyObject *x)
 {

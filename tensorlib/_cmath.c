@@ -836,20 +836,9 @@ static PyObject *mod_addc_(PyObject *self, PyObject *const *args, Py_ssize_t nar
  * NumPy's weak Python scalars are; no FMA), so that the values are the dispatched loop's to the bit. Where the loop
  * made ten NumPy calls and a Python frame per op on a parameter of a few hundred elements, this is one C call; with
  * `times` (int64, two per op) each op's start and end are written there, for the profiler's records of the same ops
- * (dispatch.record_times). The arrays are read through NumPy's array struct, checked once (adam_setup) as
- * profiler/_crecord.c checks it: a call whose operands are not all aligned C-contiguous arrays of the parameter's
+ * (dispatch.record_times). The arrays are read through NumPy's array struct (_native_common.h's ArrayHead), checked
+ * once (adam_setup) as profiler/_crecord.c checks it: a call whose operands are not all aligned C-contiguous arrays of the parameter's
  * dtype and size, apart from one another, returns False and changes nothing (the Python loop runs). */
-typedef struct {
-    PyObject_HEAD
-    char *data;
-    int nd;
-    Py_ssize_t *dimensions;
-    Py_ssize_t *strides;
-    PyObject *base;
-    PyObject *descr;
-    int flags;
-} ArrHead;
-
 #define ARR_C_CONTIGUOUS 0x0001
 #define ARR_ALIGNED 0x0100
 #define ARR_WRITEABLE 0x0400
@@ -863,7 +852,7 @@ static char *arr_data(PyObject *o, PyObject *descr, Py_ssize_t n, int writable)
 {
     if (Py_TYPE(o) != arr_type)
         return NULL;
-    ArrHead *h = (ArrHead *)o;
+    ArrayHead *h = (ArrayHead *)o;
     int need = ARR_C_CONTIGUOUS | ARR_ALIGNED | (writable ? ARR_WRITEABLE : 0);
     if (h->descr != descr || (h->flags & need) != need)
         return NULL;
@@ -875,7 +864,7 @@ static char *arr_data(PyObject *o, PyObject *descr, Py_ssize_t n, int writable)
 
 static Py_ssize_t arr_size(PyObject *o)
 {
-    ArrHead *h = (ArrHead *)o;
+    ArrayHead *h = (ArrayHead *)o;
     Py_ssize_t k = 1;
     for (int i = 0; i < h->nd; i++)
         k *= h->dimensions[i];
@@ -898,7 +887,7 @@ static PyObject *mod_adam_setup(PyObject *self, PyObject *const *args, Py_ssize_
         ok = PyTuple_Check(p) && PyTuple_GET_SIZE(p) == 5 && Py_TYPE(PyTuple_GET_ITEM(p, 0)) == (PyTypeObject *)args[0];
         if (!ok)
             break;
-        ArrHead *h = (ArrHead *)PyTuple_GET_ITEM(p, 0);
+        ArrayHead *h = (ArrayHead *)PyTuple_GET_ITEM(p, 0);
         ok = (void *)h->data == PyLong_AsVoidPtr(PyTuple_GET_ITEM(p, 1)) &&
              arr_size((PyObject *)h) == PyLong_AsSsize_t(PyTuple_GET_ITEM(p, 2)) &&
              h->descr == PyTuple_GET_ITEM(p, 3) && h->flags == PyLong_AsLong(PyTuple_GET_ITEM(p, 4));
@@ -1019,7 +1008,7 @@ static int adam_args(PyObject *const *arr, PyObject *step, PyObject *times, int 
 {
     if (arr_type == NULL || Py_TYPE(arr[0]) != arr_type)
         return 0;
-    PyObject *dt = ((ArrHead *)arr[0])->descr;
+    PyObject *dt = ((ArrayHead *)arr[0])->descr;
     if (dt != f32_descr && dt != f64_descr)
         return 0;
     A->isd = dt == f64_descr;
@@ -1039,14 +1028,14 @@ static int adam_args(PyObject *const *arr, PyObject *step, PyObject *times, int 
                 return 0;
     A->step = NULL;
     if (step != NULL) {
-        PyObject *sd = Py_TYPE(step) == arr_type ? ((ArrHead *)step)->descr : NULL;
+        PyObject *sd = Py_TYPE(step) == arr_type ? ((ArrayHead *)step)->descr : NULL;
         if ((sd != f32_descr && sd != f64_descr) || (A->step = arr_data(step, sd, 1, 1)) == NULL)
             return 0;
         A->step_isd = sd == f64_descr;
     }
     A->tm = NULL;
     if (times != Py_None) {
-        if (Py_TYPE(times) != arr_type || ((ArrHead *)times)->descr != i64_descr || arr_size(times) < slots ||
+        if (Py_TYPE(times) != arr_type || ((ArrayHead *)times)->descr != i64_descr || arr_size(times) < slots ||
             (A->tm = (long long *)arr_data(times, i64_descr, arr_size(times), 1)) == NULL)
             return 0;
     }

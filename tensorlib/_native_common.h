@@ -30,4 +30,18 @@ static inline void untrack_atoms(PyObject *tup)
     PyObject_GC_UnTrack(tup);
 }
 
+/* NumPy's array struct as far as the C modules read it: PyArrayObject_fields' first members after the object head,
+ * the same in NumPy 1 and 2. Each module checks this reading against arrays NumPy makes before it relies on it
+ * (profiler/_crecord.c's probe_layout, tensorlib/_cmath.c's adam_setup) and keeps its path off where it fails. */
+typedef struct {
+    PyObject_HEAD
+    char *data;
+    int nd;
+    Py_ssize_t *dimensions;
+    Py_ssize_t *strides;
+    PyObject *base;
+    PyObject *descr;
+    int flags;
+} ArrayHead;
+
 #endif
