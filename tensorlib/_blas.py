@@ -356,11 +356,11 @@ class Packed:
     as oneDNN's RNN primitives pack their weights: a recurrent layer's loop multiplies each step's m rows by the
     same W_hh^T, and a plain GEMM re-packs it every time (20 rows by a 1024 x 4096 float32 W_hh^T: 2.09 against
     1.13 ms a step, the pack 1.6 ms once; 100 by 128 x 512: 82 against 78 µs, 10 to pack)."""
-    __slots__ = ("buf", "m", "n", "k", "dtype", "compute", "scalar", "keep")
+    __slots__ = ("buf", "addr", "m", "n", "k", "dtype", "compute", "scalar")
 
-    def __init__(self, buf, m, n, k, dtype, compute, scalar, keep):
-        self.buf, self.m, self.n, self.k, self.dtype = buf, m, n, k, dtype
-        self.compute, self.scalar, self.keep = compute, scalar, keep
+    def __init__(self, buf, addr, m, n, k, dtype, compute, scalar):
+        self.buf, self.addr, self.m, self.n, self.k, self.dtype = buf, addr, m, n, k, dtype
+        self.compute, self.scalar = compute, scalar
 
 
 def pack(b, m):
@@ -382,9 +382,10 @@ def pack(b, m):
         return None
     size_fn, pack_fn, compute = fns
     scalar = _GEMM[b.dtype][2]
-    buf = np.empty(size_fn(_B_MATRIX, m, n, k) // b.itemsize + 1, b.dtype)
-    pack_fn(_ROW_MAJOR, _B_MATRIX, lb[0], m, n, k, scalar(1.0), b.ctypes.data, lb[1], buf.ctypes.data)
-    return Packed(buf, m, n, k, b.dtype, compute, scalar, b)
+    buf = np.empty(size_fn(_B_MATRIX, m, n, k) + 64, np.uint8)     # (at a 64-byte boundary, as mkl_malloc's)
+    addr = buf.ctypes.data + (-buf.ctypes.data) % 64
+    pack_fn(_ROW_MAJOR, _B_MATRIX, lb[0], m, n, k, scalar(1.0), b.ctypes.data, lb[1], addr)
+    return Packed(buf, addr, m, n, k, b.dtype, compute, scalar)
 
 
 def packed_matmul(a, p: Packed, out=None):
@@ -403,8 +404,8 @@ def packed_matmul(a, p: Packed, out=None):
             else None
         if lc is None:
             return None
-    p.compute(_ROW_MAJOR, la[0], _PACKED, p.m, p.n, p.k, a.ctypes.data, la[1], p.buf.ctypes.data, p.n,
-              p.scalar(0.0), out.ctypes.data, lc)
+    p.compute(_ROW_MAJOR, la[0], _PACKED, p.m, p.n, p.k, a.ctypes.data, la[1], p.addr, p.n, p.scalar(0.0),
+              out.ctypes.data, lc)
     return out
 
 

@@ -207,11 +207,7 @@ def record_ran(op: OpDef, arrays, attrs, out, t0, t1):
     (perf_counter_ns), giving `out` (None in place), while `records_ran()`: its phase and sequence number as
     run_recorded's, then the op sink's record, or the hook's (Hook.op_done: Input Shapes from `arrays`, the
     outputs' memory)."""
-    if backward_passes and STATE.phase != "forward":
-        phase, seq = "backward", STATE.seq
-    else:
-        seq = next(seq_counter)
-        phase = "forward"
+    phase, seq, _ = phase_seq()
     if _sink_only:
         _sink_tls.buf.append((op.name, phase, seq, t0, t1))
     else:
@@ -222,14 +218,9 @@ def _record_times_py(ops, times):
     """`record_times` in Python (TENSORLIB_NATIVE=0): each op's record, as `_run_recorded_py` makes it."""
     buf = _sink_tls.buf
     for i, op in enumerate(ops):
-        if op is None:
-            continue
-        if backward_passes and STATE.phase != "forward":
-            phase, seq = "backward", STATE.seq
-        else:
-            seq = next(seq_counter)
-            phase = "forward"
-        buf.append((op.name, phase, seq, int(times[2 * i]), int(times[2 * i + 1])))
+        if op is not None:
+            phase, seq, _ = phase_seq()
+            buf.append((op.name, phase, seq, int(times[2 * i]), int(times[2 * i + 1])))
 
 
 def record_times(ops, times):

@@ -92,10 +92,11 @@ class Adam(Optimizer):
         the loop's nine ops, the same values to the bit (see _cmath's adam_moments): where nothing observes ops,
         the parameters it takes (NumPy arrays of float32 or float64 of at most ADAM_MAX elements, not views,
         gradients of their dtype and shape); the pairs it leaves (larger or other parameters) are returned, for
-        the paths below. Under a default profile (the op sink alone observes) every parameter is updated here, in
-        order: on the C loops, each op timed there and recorded as the dispatched loop's op would be
-        (dispatch.record_times), with step_t.item() between the moments and the update as in the loop; a
-        parameter the C step does not take runs the recorded loop. Other observers: the pairs, untouched."""
+        the paths below. Under a profile whose recorder takes ops a C loop ran (dispatch.records_ran: the op sink
+        alone, or a detailed profile's recorder alone) every parameter is updated here, in order (_c_recorded):
+        on the C loops, each op timed there and recorded as the dispatched loop's op would be, with
+        step_t.item() between the moments and the update as in the loop; a parameter the C step does not take
+        runs the loop. Other observers (op hooks, autocast...): the pairs, untouched."""
         for h in (lr, beta1, beta2, wd, eps):      # numbers (a tensor lr is a float here already: lr_value)
             if type(h) is not float and type(h) is not int:
                 return pairs
