@@ -370,12 +370,12 @@ def pack(b, m):
     if type(b) is not np.ndarray or b.ndim != 2:
         return None
     k, n = b.shape
+    if not pays(m, n, k) or min(m, n, k) < 2 or max(m, n, k) >= _INT_MAX:
+        return None
     if _lib is None:
-        if not pays(m, n, k):
-            return None
         _load()
     fns = _PACK.get(b.dtype) if _lib else None
-    if fns is None or not pays(m, n, k) or min(m, n, k) < 2 or max(m, n, k) >= _INT_MAX:
+    if fns is None:
         return None
     lb = _operand(b, k, n)
     if lb is None:

@@ -848,6 +848,15 @@ static PyTypeObject *arr_type = NULL;     /* numpy.ndarray, once adam_setup's ch
 static PyObject *f32_descr, *f64_descr, *i64_descr;
 
 /* o's data when it is an aligned C-contiguous ndarray of `descr` and n elements (writable if asked), else NULL */
+static Py_ssize_t arr_size(PyObject *o)
+{
+    ArrayHead *h = (ArrayHead *)o;
+    Py_ssize_t k = 1;
+    for (int i = 0; i < h->nd; i++)
+        k *= h->dimensions[i];
+    return k;
+}
+
 static char *arr_data(PyObject *o, PyObject *descr, Py_ssize_t n, int writable)
 {
     if (Py_TYPE(o) != arr_type)
@@ -856,19 +865,7 @@ static char *arr_data(PyObject *o, PyObject *descr, Py_ssize_t n, int writable)
     int need = ARR_C_CONTIGUOUS | ARR_ALIGNED | (writable ? ARR_WRITEABLE : 0);
     if (h->descr != descr || (h->flags & need) != need)
         return NULL;
-    Py_ssize_t k = 1;
-    for (int i = 0; i < h->nd; i++)
-        k *= h->dimensions[i];
-    return k == n ? h->data : NULL;
-}
-
-static Py_ssize_t arr_size(PyObject *o)
-{
-    ArrayHead *h = (ArrayHead *)o;
-    Py_ssize_t k = 1;
-    for (int i = 0; i < h->nd; i++)
-        k *= h->dimensions[i];
-    return k;
+    return arr_size(o) == n ? h->data : NULL;
 }
 
 /* adam_setup(ndarray, probes): 1 where the struct above reads NumPy's arrays -- each probe's data, size, dtype and
@@ -1053,12 +1050,17 @@ static int get_doubles(PyObject *const *args, int n, double *out)
 }
 
 /* steps 1-5 of the loop: step += 1, weight decay, lerp_, mul_, addcmul_; times (when given) slots 0-9 */
-static void adam_moments_run(AdamArgs *A, const double *h, int decoupled, void *gw)
+static int adam_moments_run(AdamArgs *A, const double *h, int decoupled, void *gw)
 {
-    /* h: lr, wd, beta1, beta2 */
+    /* h: lr, wd, beta1, beta2; gw: the decayed gradient's array (Adam's weight decay), or NULL for a buffer here */
     double lr = h[0], wd = h[1], beta1 = h[2], beta2 = h[3], w = 1 - beta1, c = 1 - beta2;
     int decay = wd != 0 ? (decoupled ? 1 : 2) : 0, small_w = fabs(w) < 0.5;
     double wd_v = decoupled ? 1 - lr * wd : wd, w_v = small_w ? w : 1 - w;
+    void *buf = NULL;
+    if (decay == 2 && gw == NULL && (gw = buf = PyMem_Malloc((size_t)(A->n ? A->n : 1) * (A->isd ? 8 : 4))) == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
     if (A->tm)
         A->tm[0] = now_ns();
     if (A->step_isd)
@@ -1073,6 +1075,8 @@ static void adam_moments_run(AdamArgs *A, const double *h, int decoupled, void *
     else
         adam_moments_float((float *)A->x, (float *)A->g, (float *)A->m, (float *)A->v, gw, A->n, decay, (float)wd_v,
                            (float)w_v, small_w, (float)beta2, (float)c, A->tm);
+    PyMem_Free(buf);
+    return 0;
 }
 
 /* steps 6-9: denom = sqrt(v) / bias_correction2_sqrt + eps, p += -step_size * m / denom; times slots 0-7; the sqrt
@@ -1135,14 +1139,11 @@ static PyObject *mod_adam_moments(PyObject *self, PyObject *const *args, Py_ssiz
     if (decoupled < 0 || get_doubles(hv, 4, h) < 0)
         return NULL;
     AdamArgs A;
-    void *given, *gw = NULL;
-    if (!adam_args(args, args[4], args[10], 10, &A) || !temp_out(args[11], &A, &given))
+    void *gw;
+    if (!adam_args(args, args[4], args[10], 10, &A) || !temp_out(args[11], &A, &gw))
         Py_RETURN_FALSE;
-    if (h[1] != 0 && !decoupled && given == NULL &&
-        (gw = PyMem_Malloc((size_t)(A.n ? A.n : 1) * (A.isd ? 8 : 4))) == NULL)
-        return PyErr_NoMemory();
-    adam_moments_run(&A, h, decoupled, given != NULL ? given : gw);
-    PyMem_Free(gw);
+    if (adam_moments_run(&A, h, decoupled, gw) < 0)
+        return NULL;
     Py_RETURN_TRUE;
 }
 
@@ -1198,11 +1199,8 @@ static PyObject *mod_adam_step(PyObject *self, PyObject *const *args, Py_ssize_t
     AdamArgs A;
     if (!adam_args(args, args[4], Py_None, 0, &A))
         Py_RETURN_FALSE;
-    void *gw = NULL;
-    if (h[1] != 0 && !decoupled && (gw = PyMem_Malloc((size_t)(A.n ? A.n : 1) * (A.isd ? 8 : 4))) == NULL)
-        return PyErr_NoMemory();
-    adam_moments_run(&A, h, decoupled, gw);
-    PyMem_Free(gw);
+    if (adam_moments_run(&A, h, decoupled, NULL) < 0)
+        return NULL;
     double step = A.step_isd ? *(double *)A.step : (double)*(float *)A.step;
     double u[4] = {h[0], h[2], h[3], h[4]};
     if (adam_update_run(&A, step, u, NULL, NULL, 0) < 0)

@@ -491,8 +491,8 @@ def _(ctx, g):
 
 @op("norm", save="io", amp="fp32", node_name="LinalgVectorNormBackward0")     # torch: norm is linalg_vector_norm
 def NORM(xp, a, p=2, dim=None, keepdim=False):
-    if p == 2 and dim is None and not keepdim and a.dtype.kind == "f":    # the commonest call (clip_grad_norm_'s,
-        return xp.sqrt((a * a).sum())       # per gradient): _norm's first case without its three calls, a 0-d result
+    if dim is None and not keepdim:     # a 0-d result, which _c leaves as it is (clip_grad_norm_'s, per gradient)
+        return _norm(xp, a, p, None, False)
     return _c(xp, _norm(xp, a, p, dim, keepdim), a)
 
 
@@ -500,7 +500,7 @@ def _norm(xp, a, p, dim, keepdim):
     if a.dtype.kind in "biu":
         raise RuntimeError(f"linalg.vector_norm: Expected a floating point or complex tensor as input. Got "
                            f"{D.scalar_name(a.dtype)}")
-    ax = _axes(a, dim)
+    ax = None if dim is None else _axes(a, dim)
     if a.dtype.kind == "c":     # a complex tensor's norm is real: its elements' moduli's
         if p == 2:
             return xp.sqrt((a.real * a.real + a.imag * a.imag).sum(axis=ax, keepdims=keepdim))

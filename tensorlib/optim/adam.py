@@ -109,11 +109,8 @@ class Adam(Optimizer):
         rest = []
         decay = 2 if decoupled and wd != 0 else 1
         for p, grad in pairs:
-            state = self.state[p]
-            if not state:
-                state = self._init_state(p, False)
-            st, m, v = state["step"], state["exp_avg"], state["exp_avg_sq"]
-            if p._base is None and m._base is None and v._base is None and st._base is None \
+            st, m, v = self._c_state(p)
+            if st is not None \
                     and step(p._data, grad._data, m._data, v._data, st._data, lr, wd, decoupled, beta1, beta2, eps):
                 st._version += 1
                 p._version += decay
@@ -122,6 +119,17 @@ class Adam(Optimizer):
             else:
                 rest.append((p, grad))
         return rest
+
+    def _c_state(self, p):
+        """(step, exp_avg, exp_avg_sq) of parameter p for the C step (made at its first step, as the loop makes
+        them), or three Nones where p or one of them is a view (its version counter is its base's)."""
+        state = self.state[p]
+        if not state:
+            state = self._init_state(p, False)
+        st, m, v = state["step"], state["exp_avg"], state["exp_avg_sq"]
+        if p._base is None and m._base is None and v._base is None and st._base is None:
+            return st, m, v
+        return None, None, None
 
     def _c_recorded(self, group, pairs, held, lr, beta1, beta2, wd, eps, decoupled):
         """_c_steps under a profile (dispatch.records_ran): each parameter's ops on the C step, each op recorded as
@@ -141,14 +149,10 @@ class Adam(Optimizer):
         d1 = d = None
         for p, grad in pairs:
             g = gw = None   # (the previous parameter's decayed gradient, freed as the loop's `g` is replaced)
-            state = self.state[p]
-            if not state:
-                state = self._init_state(p, False)
-            st, m, v = state["step"], state["exp_avg"], state["exp_avg_sq"]
+            st, m, v = self._c_state(p)
             x, g = p._data, grad._data
             gw = np.empty_like(x) if wd != 0 and not decoupled and not batch else None
-            if not (p._base is None and m._base is None and v._base is None and st._base is None
-                    and moments(x, g, m._data, v._data, st._data, lr, wd, decoupled, beta1, beta2, times, gw)):
+            if st is None or not moments(x, g, m._data, v._data, st._data, lr, wd, decoupled, beta1, beta2, times, gw):
                 one = [(p, grad)]
                 self._loop(loop_ops(group, one), one, False, held, False, lr, beta1, beta2, wd, eps, decoupled)
                 continue
