@@ -507,10 +507,43 @@ static PyObject *RunRecorded_record_times(RunRecorded *self, PyObject *const *ar
     Py_RETURN_NONE;
 }
 
+/* call_as(op, fn, *args): fn(*args) run as op's kernel, timed and recorded as op in the op sink's list, as run_recorded
+ * runs and records op.kernel(numpy, *args) -- for a caller that holds the kernel's computation as another callable (the
+ * engine's view formulas in C: a region step around the array's view method, autograd/_cengine.c's view_sink). Only
+ * while the op sink alone records through this object (the Recorded set has its list); else NotImplemented, nothing
+ * run (the caller takes its Python path). */
+static PyObject *RunRecorded_call_as(RunRecorded *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    Recorded *r = self->target;
+    if (nargs < 2) {
+        PyErr_SetString(PyExc_TypeError, "call_as(op, fn, *args) takes at least 2 arguments");
+        return NULL;
+    }
+    if (r == NULL || r->tls == Py_None)     /* (the op sink alone, but recording by the Python path) */
+        Py_RETURN_NOTIMPLEMENTED;
+    Py_INCREF(r);           /* set() may replace it while fn runs */
+    PyObject *phase, *seq, *run_seq, *out = NULL;
+    if (phase_seq(r, &phase, &seq, &run_seq) == 0) {
+        Py_DECREF(run_seq);
+        long long t0 = now_ns();
+        out = PyObject_Vectorcall(args[1], args + 2, (size_t)(nargs - 2), NULL);
+        long long t1 = now_ns();
+        if (record(r, args[0], phase, seq, t0, t1) < 0)
+            Py_CLEAR(out);
+        Py_DECREF(phase);
+        Py_DECREF(seq);
+    }
+    Py_DECREF(r);
+    return out;
+}
+
 static PyMethodDef RunRecorded_methods[] = {
     {"set", (PyCFunction)RunRecorded_set, METH_O, "set(recorded or None): the Recorded whose arrays path runs"},
     {"record_times", (PyCFunction)(void (*)(void))RunRecorded_record_times, METH_FASTCALL,
      "record_times(ops, times): the op sink's records of ops a C loop ran, timed by times (two int64 per op)"},
+    {"call_as", (PyCFunction)(void (*)(void))RunRecorded_call_as, METH_FASTCALL,
+     "call_as(op, fn, *args): fn(*args) run, timed and recorded as op by the op sink (NotImplemented, nothing run, "
+     "where it does not record through this object)"},
     {NULL, NULL, 0, NULL},
 };
 

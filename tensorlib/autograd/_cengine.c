@@ -20,6 +20,7 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <structmember.h>
+#include "../_native_common.h"
 #include "../_native_slots.h"
 
 static PyTypeObject *Node_T, *Acc_T, *Tensor_T, *ndarray_T;
@@ -30,10 +31,12 @@ static PyObject *s_tensor_hooks, *s_retained, *s_node_hooks, *s_quiet_backward, 
     *s_trace, *s_ctx_data, *s_grad, *s_base, *s_grad_fn, *s_requires_grad, *s_flags, *s_writeable, *s_nbase,
     *s_version, *s_phase, *s_seq, *s_backward, *s_forward, *s_range_pair, *s_name, *s_node_name, *s_node_name_of,
     *s_node_name_dim, *s_sink_formulas, *s_grad_enabled, *s_sink_backward, *s_acc_region,
-    *s_run_recorded, *s_op_at, *s_add, *s_tensor_of, *s_detach, *s_mark_view, *s_detached, *s_view;
+    *s_run_recorded, *s_op_at, *s_add, *s_tensor_of, *s_detach, *s_mark_view, *s_detached, *s_view,
+    *s_sink_view, *s_sink_only, *s_range_hooks, *s_op_step, *s_call_as, *s_reshape, *s_transpose, *s_swapaxes,
+    *s_as_strided, *s_dim0, *s_dim1, *s_dims, *s_multi_view, *s_nondiff_outputs;
 static PyObject *minus_one;     /* the seq of AccumulateGrad's backward work: linked to no forward op */
 static Py_ssize_t off_op, off_seq, off_edges, off_inputs, off_versions, off_out_data, off_out_refs, off_in_meta,
-    off_out_meta, off_ref, off_data;
+    off_out_meta, off_ref, off_data, off_attrs;
 static PyObject *loop_refs;     /* what _store_grad's getrefcount sees for a gradient only drain() holds */
 
 static PyObject *mod_configure(PyObject *self, PyObject *args)
@@ -59,7 +62,7 @@ static PyObject *mod_configure(PyObject *self, PyObject *args)
         slot_offset(Node_T, "versions", &off_versions) < 0 || slot_offset(Node_T, "out_data", &off_out_data) < 0 ||
         slot_offset(Node_T, "out_refs", &off_out_refs) < 0 || slot_offset(Node_T, "in_meta", &off_in_meta) < 0 ||
         slot_offset(Node_T, "_out_meta", &off_out_meta) < 0 || slot_offset(Acc_T, "_ref", &off_ref) < 0 ||
-        slot_offset(Tensor_T, "_data", &off_data) < 0) {
+        slot_offset(Node_T, "attrs", &off_attrs) < 0 || slot_offset(Tensor_T, "_data", &off_data) < 0) {
         run_node = NULL;
         return NULL;
     }
@@ -324,11 +327,202 @@ static PyObject *range_pair(void)
     return Py_NewRef(rp);
 }
 
+/* ---- the view ops' backward in an observed pass, in C (OpDef.sink_view) ----
+ *
+ * A view op's sink formula (ops/shape.py: reshape's, t's, transpose's, permute's) is one recorded op whose kernel is
+ * one region step around the gradient array's view method, then the result made a tensor marked a view of the
+ * gradient (dispatch.run_recorded_view). Where the op sink alone records (a default profile) the engine does the
+ * same here: `call_as` (tensorlib/_crecorded.c) times and records the op around _H.op_step's region and the
+ * array's method, and the tensor and its view mark are made as dispatch.run_recorded_view / _graph.mark_view make
+ * them -- the same records, in the same order, without the formula's five Python frames. op.sink_view is
+ * (the op recorded, kind): */
+enum { VIEW_RESHAPE, VIEW_T, VIEW_TRANSPOSE, VIEW_PERMUTE, VIEW_KINDS };
+
+static PyObject *tensor_over(PyObject *r);
+
+static int arrays_ok = 0;       /* NumPy's array struct reads as ArrayHead (setup_arrays) */
+#define C_CONTIGUOUS 0x0001     /* NPY_ARRAY_C_CONTIGUOUS */
+
+/* setup_arrays(probes): probes a tuple of (array, its flags.num, its base, its ndim) made by NumPy; the C view
+ * formulas read arrays' flags and bases off NumPy's struct (_native_common.h's ArrayHead) only where every probe
+ * reads so (a base of None is NULL there). Returns whether they do. */
+static PyObject *mod_setup_arrays(PyObject *self, PyObject *probes)
+{
+    if (!PyTuple_Check(probes) || ndarray_T == NULL) {
+        PyErr_SetString(PyExc_TypeError, "setup_arrays(probes): a tuple, after configure()");
+        return NULL;
+    }
+    int ok = PyTuple_GET_SIZE(probes) > 0;
+    for (Py_ssize_t i = 0; ok && i < PyTuple_GET_SIZE(probes); i++) {
+        PyObject *p = PyTuple_GET_ITEM(probes, i);
+        if (!PyTuple_Check(p) || PyTuple_GET_SIZE(p) != 4 || Py_TYPE(PyTuple_GET_ITEM(p, 0)) != ndarray_T) {
+            ok = 0;
+            break;
+        }
+        ArrayHead *h = (ArrayHead *)PyTuple_GET_ITEM(p, 0);
+        long flags = PyLong_AsLong(PyTuple_GET_ITEM(p, 1)), nd = PyLong_AsLong(PyTuple_GET_ITEM(p, 3));
+        if (PyErr_Occurred())
+            return NULL;
+        ok = h->flags == flags && h->nd == nd && (h->base != NULL ? h->base : Py_None) == PyTuple_GET_ITEM(p, 2);
+    }
+    arrays_ok = ok;
+    return PyBool_FromLong(ok);
+}
+
+/* (the inverse permutation of dims, a tuple of ints) as a new tuple, NULL with no error where dims is not one */
+static PyObject *inverse_dims(PyObject *dims)
+{
+    if (!PyTuple_Check(dims))
+        return NULL;
+    Py_ssize_t n = PyTuple_GET_SIZE(dims);
+    PyObject *inv = PyTuple_New(n);
+    if (inv == NULL)
+        return NULL;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        long d = PyLong_Check(PyTuple_GET_ITEM(dims, i)) ? PyLong_AsLong(PyTuple_GET_ITEM(dims, i)) : -1;
+        if (d < 0 || d >= n || PyTuple_GET_ITEM(inv, d) != NULL) {
+            PyErr_Clear();
+            Py_DECREF(inv);     /* (unfilled items are NULL: tupledealloc skips them) */
+            return NULL;
+        }
+        PyTuple_SET_ITEM(inv, d, PyLong_FromSsize_t(i));
+        if (PyTuple_GET_ITEM(inv, d) == NULL) {
+            Py_DECREF(inv);
+            return NULL;
+        }
+    }
+    return inv;
+}
+
+/* _graph.mark_view(t, g) for t over a view of g's array: its base is g's array or that array's base (NumPy's views
+ * point at the owner), else mark_view itself runs. 0, or -1 on error */
+static int mark_view_of(PyObject *t, PyObject *g)
+{
+    PyObject *r = SLOT(t, off_data), *d = SLOT(g, off_data);
+    PyObject *base = ((ArrayHead *)r)->base;
+    if (base == NULL)
+        return 0;
+    if (base != d && base != ((ArrayHead *)d)->base) {
+        PyObject *mv = PyDict_GetItemWithError(dispatch_dict, s_mark_view);     /* borrowed */
+        if (mv == NULL) {
+            if (!PyErr_Occurred())
+                PyErr_SetString(PyExc_RuntimeError, "dispatch.mark_view is missing");
+            return -1;
+        }
+        PyObject *a[] = {t, g};
+        PyObject *m = PyObject_Vectorcall(mv, a, 2, NULL);
+        Py_XDECREF(m);
+        return m == NULL ? -1 : 0;
+    }
+    PyObject *gb = PyObject_GetAttr(g, s_base);
+    if (gb == NULL)
+        return -1;
+    int rc = PyObject_SetAttr(t, s_base, gb != Py_None ? gb : g);
+    Py_DECREF(gb);
+    if (rc < 0)
+        return -1;
+    int multi = attr_truth(g, s_multi_view);
+    return multi < 0 ? -1 : multi ? PyObject_SetAttr(t, s_multi_view, Py_True) : 0;
+}
+
+/* The node's view formula (spec: op.sink_view, (op recorded, kind)) on gradient g over an ndarray, recorded as its
+ * sink formula records it: (the view as a tensor,), a new reference; NULL without an error where this path does not
+ * take the case (the op sink is not alone or records by the Python path, a reshape of a gradient that is not
+ * C-contiguous: reshape's strided path), NULL with an error on error */
+static PyObject *view_sink(PyObject *node, PyObject *g, PyObject *spec)
+{
+    if (!arrays_ok || !PyTuple_Check(spec) || PyTuple_GET_SIZE(spec) != 2)
+        return NULL;
+    PyObject *so = PyDict_GetItemWithError(dispatch_dict, s_sink_only);        /* borrowed */
+    PyObject *rr = so != NULL ? PyDict_GetItemWithError(dispatch_dict, s_run_recorded) : NULL;
+    if (rr == NULL || so != Py_True)
+        return NULL;
+    PyObject *d = SLOT(g, off_data), *outer = PyTuple_GET_ITEM(spec, 0);
+    long kind = PyLong_AsLong(PyTuple_GET_ITEM(spec, 1));
+    if (kind < 0 || kind >= VIEW_KINDS) {
+        if (!PyErr_Occurred())
+            PyErr_SetString(PyExc_ValueError, "sink_view: an unknown kind");
+        return NULL;
+    }
+    /* the array method, its arguments (owned), the region steps around it (torch's names, as the kernels' op_step) */
+    PyObject *meth, *margs[2] = {NULL, NULL}, *steps[2] = {NULL, NULL};
+    int nm = 0, ns = 1;
+    if (kind == VIEW_RESHAPE) {
+        if (!(((ArrayHead *)d)->flags & C_CONTIGUOUS))
+            return NULL;
+        PyObject *meta = SLOT(node, off_in_meta), *m0, *shape;
+        if (meta == NULL || !PyTuple_Check(meta) || PyTuple_GET_SIZE(meta) < 1 ||
+            !PyTuple_Check(m0 = PyTuple_GET_ITEM(meta, 0)) || PyTuple_GET_SIZE(m0) != 2 ||
+            !PyTuple_CheckExact(shape = PyTuple_GET_ITEM(m0, 0)))
+            return NULL;
+        meth = s_reshape, margs[nm++] = Py_NewRef(shape), steps[0] = s_view;
+    } else {
+        PyObject *attrs = SLOT(node, off_attrs);
+        if (kind == VIEW_T)
+            meth = s_transpose, steps[0] = s_transpose, steps[1] = s_as_strided, ns = 2;
+        else if (attrs == NULL || !PyDict_CheckExact(attrs))
+            return NULL;
+        else if (kind == VIEW_TRANSPOSE) {
+            PyObject *d0 = PyDict_GetItemWithError(attrs, s_dim0), *d1 = d0 ? PyDict_GetItemWithError(attrs, s_dim1) : NULL;
+            if (d1 == NULL)
+                return NULL;
+            meth = s_swapaxes, margs[nm++] = Py_NewRef(d0), margs[nm++] = Py_NewRef(d1), steps[0] = s_as_strided;
+        } else {
+            PyObject *dims = PyDict_GetItemWithError(attrs, s_dims), *inv = dims ? inverse_dims(dims) : NULL;
+            if (inv == NULL)
+                return NULL;
+            meth = s_transpose, margs[nm++] = inv, steps[0] = s_as_strided;
+        }
+    }
+    PyObject *out = NULL, *bound = PyObject_GetAttr(d, meth), *r = NULL;
+    if (bound == NULL)
+        goto done;
+    /* rr.call_as(outer, op_step, step0[, op_step, step1], bound, *margs): the kernel's op_step calls, where range hooks
+     * listen (_H.op_step the only region hook's), else bound(*margs) as the kernel calls it */
+    PyObject *rh = PyDict_GetItemWithError(hooks_dict, s_range_hooks);        /* borrowed */
+    PyObject *step = rh != NULL ? PyDict_GetItemWithError(hooks_dict, s_op_step) : NULL;
+    int on = step != NULL ? truth(rh) : -1;
+    if (on < 0) {
+        if (!PyErr_Occurred())
+            PyErr_SetString(PyExc_RuntimeError, "_hooks.range_hooks or op_step is missing");
+        goto done;
+    }
+    PyObject *argv[9];
+    size_t n = 0;
+    argv[n++] = rr;
+    argv[n++] = outer;
+    for (int i = 0; on && i < ns; i++)
+        argv[n++] = step, argv[n++] = steps[i];
+    argv[n++] = bound;
+    for (int i = 0; i < nm; i++)
+        argv[n++] = margs[i];
+    r = PyObject_VectorcallMethod(s_call_as, argv, n, NULL);
+    if (r == NULL || r == Py_NotImplemented)    /* (NotImplemented: the op sink records by dispatch.py's Python path) */
+        goto done;
+    if (Py_TYPE(r) != ndarray_T) {
+        PyErr_SetString(PyExc_TypeError, "a view formula's result is no NumPy array");
+        goto done;
+    }
+    PyObject *t = tensor_over(r);
+    r = NULL;
+    if (t == NULL)
+        goto done;
+    if (mark_view_of(t, g) == 0)
+        out = PyTuple_Pack(1, t);
+    Py_DECREF(t);
+done:
+    Py_XDECREF(r);
+    Py_XDECREF(bound);
+    for (int i = 0; i < nm; i++)
+        Py_XDECREF(margs[i]);
+    return out;
+}
+
 /* _run_formula's work for the node (a plain one, one real gradient g, not versions-checked here): the phase and
  * sequence number set, the node's region opened where range hooks listen, its sink formula (OpDef.sink_backward,
  * where the op sink or op_arrays alone observes and no graph is recorded) or its backward formula; the region
  * left open in `held` for the caller to close once the gradients are passed on, or closed here on an error */
-static PyObject *observed_formula(PyObject *node, PyObject *op, PyObject *g, PyObject *held)
+static PyObject *observed_formula(PyObject *node, PyObject *op, PyObject **a, size_t na, PyObject *held)
 {
     PyObject *seq = SLOT(node, off_seq), *rp = NULL, *token = NULL, *out = NULL;
     if (seq == NULL || enter_backward(seq) < 0)
@@ -373,13 +567,19 @@ static PyObject *observed_formula(PyObject *node, PyObject *op, PyObject *g, PyO
     }
     if (sb_on < 0)
         goto finish;
-    PyObject *a[] = {node, g};
     if (sb_on) {
+        PyObject *sv = PyObject_GetAttr(op, s_sink_view);
+        if (sv == NULL)
+            goto finish;
+        out = sv != Py_None && na == 2 ? view_sink(node, a[1], sv) : NULL;
+        Py_DECREF(sv);
+        if (out != NULL || PyErr_Occurred())
+            goto finish;
         PyObject *sb = PyObject_GetAttr(op, s_sink_backward);
         if (sb == NULL)
             goto finish;
         if (sb != Py_None)
-            out = call(sb, a, 2);
+            out = call(sb, a, na);
         else
             out = Py_NewRef(Py_None);
         Py_DECREF(sb);
@@ -393,7 +593,7 @@ static PyObject *observed_formula(PyObject *node, PyObject *op, PyObject *g, PyO
     PyObject *bw = PyObject_GetAttr(op, s_backward);
     if (bw == NULL)
         goto finish;
-    out = call(bw, a, 2);
+    out = call(bw, a, na);
     Py_DECREF(bw);
 finish:;
     /* the region handed to `held`, or closed now on an error; st.phase = "forward" */
@@ -416,13 +616,18 @@ finish:;
     return leave_backward(out, ok, et, ev, tb);
 }
 
-/* engine._run_node's work for a plain node with one real gradient: in a quiet pass its op's quiet formula (when it
+#define MAX_OUTPUTS 8
+
+/* engine._run_node's work for a plain node with one real gradient, that of its first output (its other outputs, if
+ * any, are ones that never carry one, OpDef.nondiff_outputs: dropout's mask, layer_norm's statistics, attention's
+ * probabilities; their gradients None, as the formulas take them): in a quiet pass its op's quiet formula (when it
  * has one), else (observed) _run_formula's; the gradients per edge (new reference), or NULL with *taken = 0 where
  * the case is not this one (nothing has run), or NULL with an error set */
 static PyObject *plain_node(PyObject *node, PyObject *buf, PyObject *held, int quiet, int *taken)
 {
     *taken = 0;
-    if (PyList_GET_SIZE(buf) != 1)
+    Py_ssize_t nb = PyList_GET_SIZE(buf);
+    if (nb < 1 || nb > MAX_OUTPUTS)
         return NULL;
     PyObject *g = PyList_GET_ITEM(buf, 0);
     if (g == Py_None || Py_TYPE(g) != Tensor_T)
@@ -434,6 +639,24 @@ static PyObject *plain_node(PyObject *node, PyObject *buf, PyObject *held, int q
     if (op == NULL || edges == NULL || in_meta == NULL || !(PyTuple_Check(edges) || PyList_Check(edges)) ||
         !(PyTuple_Check(in_meta) || PyList_Check(in_meta)))     /* (tuples, or the general make_node's lists) */
         return NULL;
+    /* the formula's arguments: the node, then a gradient per output */
+    PyObject *a[MAX_OUTPUTS + 1] = {node, g};
+    size_t na = 1 + (size_t)nb;
+    if (nb > 1) {
+        PyObject *nondiff = PyObject_GetAttr(op, s_nondiff_outputs);
+        if (nondiff == NULL)
+            return NULL;
+        int ok = PyTuple_Check(nondiff);
+        for (Py_ssize_t i = 1; ok > 0 && i < nb; i++) {
+            PyObject *k = PyLong_FromSsize_t(i);
+            ok = k == NULL ? -1 : PyList_GET_ITEM(buf, i) != Py_None ? 0 : PySequence_Contains(nondiff, k);
+            Py_XDECREF(k);
+            a[1 + i] = Py_None;
+        }
+        Py_DECREF(nondiff);
+        if (ok <= 0)
+            return NULL;    /* (-1: an error set) */
+    }
     PyObject *dt = PyObject_GetAttr(d, s_dtype);
     if (dt == NULL)
         return NULL;
@@ -460,7 +683,7 @@ static PyObject *plain_node(PyObject *node, PyObject *buf, PyObject *held, int q
     Py_INCREF(edges);
     Py_INCREF(in_meta);
     if (!quiet) {
-        if ((out = observed_formula(node, op, g, held)) == NULL)
+        if ((out = observed_formula(node, op, a, na, held)) == NULL)
             goto done;
         goto got;
     }
@@ -477,14 +700,13 @@ static PyObject *plain_node(PyObject *node, PyObject *buf, PyObject *held, int q
         }
     }
     {
-        PyObject *a[] = {node, g};
-        out = call(qb, a, 2);
+        out = call(qb, a, na);
     }
     if (out == NULL)
         goto done;
     if (out == Py_None) {   /* the formula does not take this case: the dispatched one */
         Py_DECREF(out);
-        PyObject *zero = PyLong_FromLong(0);
+        PyObject *zero = PyLong_FromSsize_t((Py_ssize_t)na - 2);     /* the missing gradients */
         if (zero == NULL)
             goto done;
         PyObject *a[] = {node, op, buf, zero, held};
@@ -651,7 +873,6 @@ static int hand(PyObject *t, PyObject *v, PyObject *handed)
 }
 
 static PyObject *sink_op(PyObject *name, PyObject **run);
-static PyObject *tensor_over(PyObject *r);
 
 /* leaf t's .grad a detached view of g's array: view (the array's view, new reference, stolen) as a tensor marked a
  * view of g (mark_view) and detached, as _store_grad makes it. 1, or -1 on error */
@@ -1335,6 +1556,8 @@ static PyMethodDef module_methods[] = {
     {"drain", (PyCFunction)(void (*)(void))mod_drain, METH_FASTCALL,
      "drain(ready, acc_ready, deps, buffers, handed, quiet, create_graph, retain_graph, held): the engine's loop"},
     {"deps", mod_deps, METH_O, "deps(root): {node: edges into it} over the nodes reachable from root"},
+    {"setup_arrays", mod_setup_arrays, METH_O,
+     "setup_arrays(probes): whether NumPy's array struct reads as the view formulas read it (they run where it does)"},
     {NULL, NULL, 0, NULL}};
 
 static struct PyModuleDef moduledef = {PyModuleDef_HEAD_INIT, "_cengine",
@@ -1359,7 +1582,12 @@ PyMODINIT_FUNC PyInit__cengine(void)
                  {&s_sink_formulas, "_sink_formulas"}, {&s_grad_enabled, "grad_enabled"}, {&s_sink_backward, "sink_backward"},
                  {&s_acc_region, "tensorlib::autograd::AccumulateGrad"}, {&s_run_recorded, "run_recorded"},
                  {&s_op_at, "op_at"}, {&s_add, "add"}, {&s_tensor_of, "tensor_of"}, {&s_detach, "detach"},
-                 {&s_mark_view, "mark_view"}, {&s_detached, "_detached"}, {&s_view, "view"}};
+                 {&s_mark_view, "mark_view"}, {&s_detached, "_detached"}, {&s_view, "view"},
+                 {&s_sink_view, "sink_view"}, {&s_sink_only, "_sink_only"}, {&s_range_hooks, "range_hooks"},
+                 {&s_op_step, "op_step"}, {&s_call_as, "call_as"}, {&s_reshape, "reshape"},
+                 {&s_transpose, "transpose"}, {&s_swapaxes, "swapaxes"}, {&s_as_strided, "as_strided"},
+                 {&s_dim0, "dim0"}, {&s_dim1, "dim1"}, {&s_dims, "dims"}, {&s_multi_view, "_multi_view"},
+                 {&s_nondiff_outputs, "nondiff_outputs"}};
     if ((minus_one = PyLong_FromLong(-1)) == NULL)
         return NULL;
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)

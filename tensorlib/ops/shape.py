@@ -262,6 +262,7 @@ UNSQUEEZE.def_backward(_reshape_bwd)
 for _op in (RESHAPE, RESHAPE_ALIAS, UNSAFE_VIEW, VIEW, SQUEEZE, UNSQUEEZE):
     _op.quiet_backward = _reshape_bwd_quiet
     _op.sink_backward = _reshape_bwd_sink
+    _op.sink_view = (RESHAPE, 0)     # _reshape_bwd_sink's contiguous case in the C engine (OpDef.sink_view)
 SQUEEZE.node_name_dim = "SqueezeBackward1"  # torch: squeeze() -> SqueezeBackward0, squeeze(dim) -> SqueezeBackward1
 
 
@@ -292,6 +293,7 @@ PERMUTE.def_backward(lambda ctx, g: (dispatch(PERMUTE, g, dims=_inverse_dims(ctx
 PERMUTE.quiet_backward = lambda ctx, g: ((tensor_of(g._data.transpose(_inverse_dims(ctx))),)
                                          if type(g._data) is np.ndarray else None)      # the quiet path (OpDef)
 PERMUTE.sink_backward = lambda ctx, g: run_recorded_view(PERMUTE, g, dims=_inverse_dims(ctx))
+PERMUTE.sink_view = (PERMUTE, 3)
 
 
 @public(method=True)
@@ -322,6 +324,7 @@ def _(ctx, g):
 TRANSPOSE.quiet_backward = lambda ctx, g: ((tensor_of(g._data.swapaxes(ctx.attrs["dim0"], ctx.attrs["dim1"])),)
                                            if type(g._data) is np.ndarray else None)   # the quiet path (OpDef)
 TRANSPOSE.sink_backward = lambda ctx, g: run_recorded_view(TRANSPOSE, g, dim0=ctx.attrs["dim0"], dim1=ctx.attrs["dim1"])
+TRANSPOSE.sink_view = (TRANSPOSE, 2)
 
 
 @public(method=True, aliases=("swapaxes", "swapdims"))
@@ -350,6 +353,7 @@ def _(ctx, g):
 
 T.quiet_backward = lambda ctx, g: (tensor_of(g._data.T),)     # the engine's quiet path (see OpDef)
 T.sink_backward = lambda ctx, g: run_recorded_view(T, g)     # (OpDef.sink_backward)
+T.sink_view = (T, 1)
 
 
 @public(method=True)

@@ -428,3 +428,87 @@ def test_leaf_stores_of_views_as_the_python_loop(profiled, monkeypatch):
         assert native[1].count((True, True)) >= 2
     _python_loop(monkeypatch)
     assert run() == native
+
+
+def test_view_formulas_in_c_record_and_mark_as_the_sink_formulas(monkeypatch):
+    """Under a default profile the C loop runs the view ops' backward itself (OpDef.sink_view: reshape's family, t,
+    transpose, permute): the same events, nested alike (the op's region around _H.op_step's), the same gradients
+    and the same view marks (what the leaves' AccumulateGrad steals or copies) as their sink formulas in Python.
+    A reshape of a gradient that is not C-contiguous takes the Python formula (reshape's strided path)."""
+    from profiler import profile, ProfilerActivity
+    from tensorlib.ops import shape as S
+    from tests.profiler.test_same_tree_any_options import _tree
+
+    calls = []
+    for o in (S.RESHAPE, S.VIEW, S.UNSQUEEZE, S.SQUEEZE, S.T, S.TRANSPOSE, S.PERMUTE):
+        sb = o.sink_backward
+        monkeypatch.setattr(o, "sink_backward", lambda ctx, g, sb=sb: calls.append(1) or sb(ctx, g))
+
+    def run():
+        rng = np.random.default_rng(5)
+        a = tl.tensor(rng.standard_normal((4, 6)).astype(np.float32), requires_grad=True)
+        b = tl.tensor(rng.standard_normal((2, 3, 4)).astype(np.float32), requires_grad=True)
+        c = tl.tensor(rng.standard_normal(6).astype(np.float32), requires_grad=True)
+        w = tl.tensor(rng.standard_normal((6, 5)).astype(np.float32))
+        h = a.view(6, 4).t().reshape(24).view(4, 6) @ w                       # view, t, reshape, a matmul's grad
+        p = b.permute(2, 0, 1).transpose(0, 2).reshape(3, 2, 4)               # permute, transpose, strided reshape
+        u = c.unsqueeze(0).squeeze(0).view(2, 3).transpose(0, 1)              # grads that are views of a leaf's
+        loss = (h * h).sum() + (p.exp() * 2).sum() + (u * u).sum() + a.t().sum()
+        calls.clear()
+        with profile(activities=[ProfilerActivity.CPU]) as prof:
+            loss.backward()
+        marks = [(t.grad._base is not None, bool(getattr(t.grad, "_detached", False))) for t in (a, b, c)]
+        return _tree(prof), _grads([a, b, c]), marks, len(calls)
+
+    native = run()
+    names = [n for _, n, _ in native[0]]
+    assert {"aten::view", "aten::as_strided", "aten::permute", "aten::transpose", "aten::t"} <= set(names)
+    assert native[3] == 1       # only the strided reshape's formula ran in Python
+    for o in (S.RESHAPE, S.VIEW, S.UNSQUEEZE, S.SQUEEZE, S.T, S.TRANSPOSE, S.PERMUTE):
+        monkeypatch.setattr(o, "sink_view", None)
+    python = run()
+    assert python[3] == 10      # every view node's formula, in Python
+    assert python[:3] == native[:3]
+
+
+@pytest.mark.parametrize("profiled", [False, True], ids=["quiet", "profiled"])
+def test_nodes_whose_other_outputs_take_no_gradient_run_in_the_c_loop(profiled, monkeypatch):
+    """dropout's, layer_norm's and attention's nodes have outputs that never carry a gradient (OpDef.nondiff_outputs:
+    the mask, the statistics, the probabilities); the C loop runs them itself (no engine._run_node), with the same
+    gradients and events as the Python loop."""
+    import sys
+    from profiler import profile, ProfilerActivity
+    F = tl.nn.functional
+
+    def run():
+        tl.manual_seed(0)
+        rng = np.random.default_rng(2)
+        x = tl.tensor(rng.standard_normal((2, 2, 5, 8)).astype(np.float32), requires_grad=True)
+        w = tl.tensor(rng.standard_normal(8).astype(np.float32), requires_grad=True)
+        h = F.layer_norm(F.dropout(x, 0.3, training=True), (8,), w)
+        loss = (F.scaled_dot_product_attention(h, h, h, dropout_p=0.2) ** 2).sum()
+        names: list = []
+        calls: list = []
+
+        def count(frame, event, arg):
+            if event == "call" and frame.f_code is engine._run_node.__code__:
+                calls.append(1)
+        sys.setprofile(count)
+        try:
+            if profiled:
+                with profile(activities=[ProfilerActivity.CPU]) as prof:
+                    loss.backward()
+                names = [e.name for e in prof.events()]
+            else:
+                loss.backward()
+        finally:
+            sys.setprofile(None)
+        return _grads([x, w]), names, len(calls)
+
+    native = run()
+    assert native[2] == 0
+    if profiled:
+        assert {"MulBackward0", "NativeLayerNormBackward0", "ScaledDotProductAttentionBackward0"} <= set(native[1])
+    _python_loop(monkeypatch)
+    python = run()
+    assert python[2] > 0 and python[:2] == native[:2]
