@@ -425,6 +425,39 @@ static int mark_view_of(PyObject *t, PyObject *g)
     return multi < 0 ? -1 : multi ? PyObject_SetAttr(t, s_multi_view, Py_True) : 0;
 }
 
+/* Array d's method `meth` (margs: its nm arguments) run as op `outer`'s kernel runs it, by rr.call_as (rr:
+ * dispatch.run_recorded): inside _H.op_step's regions `steps` (ns of them, nested in order) where range hooks listen,
+ * else called as it is; the op timed and recorded by the op sink. The method's result (new reference), NotImplemented
+ * where the op sink does not record through rr (nothing run), or NULL with an error set */
+static PyObject *recorded_method(PyObject *rr, PyObject *outer, PyObject *const *steps, int ns, PyObject *d,
+                                 PyObject *meth, PyObject *const *margs, int nm)
+{
+    PyObject *rh = PyDict_GetItemWithError(hooks_dict, s_range_hooks);        /* borrowed */
+    PyObject *step = rh != NULL ? PyDict_GetItemWithError(hooks_dict, s_op_step) : NULL;
+    int on = step != NULL ? truth(rh) : -1;
+    if (on < 0) {
+        if (!PyErr_Occurred())
+            PyErr_SetString(PyExc_RuntimeError, "_hooks.range_hooks or op_step is missing");
+        return NULL;
+    }
+    PyObject *bound = PyObject_GetAttr(d, meth);
+    if (bound == NULL)
+        return NULL;
+    /* rr.call_as(outer, op_step, step0[, op_step, step1], bound, *margs) */
+    PyObject *argv[2 + 2 * 2 + 1 + 2];
+    size_t n = 0;
+    argv[n++] = rr;
+    argv[n++] = outer;
+    for (int i = 0; on && i < ns && i < 2; i++)
+        argv[n++] = step, argv[n++] = steps[i];
+    argv[n++] = bound;
+    for (int i = 0; i < nm && i < 2; i++)
+        argv[n++] = margs[i];
+    PyObject *r = PyObject_VectorcallMethod(s_call_as, argv, n, NULL);
+    Py_DECREF(bound);
+    return r;
+}
+
 /* The node's view formula (spec: op.sink_view, (op recorded, kind)) on gradient g over an ndarray, recorded as its
  * sink formula records it: (the view as a tensor,), a new reference; NULL without an error where this path does not
  * take the case (the op sink is not alone or records by the Python path, a reshape of a gradient that is not
@@ -474,29 +507,7 @@ static PyObject *view_sink(PyObject *node, PyObject *g, PyObject *spec)
             meth = s_transpose, margs[nm++] = inv, steps[0] = s_as_strided;
         }
     }
-    PyObject *out = NULL, *bound = PyObject_GetAttr(d, meth), *r = NULL;
-    if (bound == NULL)
-        goto done;
-    /* rr.call_as(outer, op_step, step0[, op_step, step1], bound, *margs): the kernel's op_step calls, where range hooks
-     * listen (_H.op_step the only region hook's), else bound(*margs) as the kernel calls it */
-    PyObject *rh = PyDict_GetItemWithError(hooks_dict, s_range_hooks);        /* borrowed */
-    PyObject *step = rh != NULL ? PyDict_GetItemWithError(hooks_dict, s_op_step) : NULL;
-    int on = step != NULL ? truth(rh) : -1;
-    if (on < 0) {
-        if (!PyErr_Occurred())
-            PyErr_SetString(PyExc_RuntimeError, "_hooks.range_hooks or op_step is missing");
-        goto done;
-    }
-    PyObject *argv[9];
-    size_t n = 0;
-    argv[n++] = rr;
-    argv[n++] = outer;
-    for (int i = 0; on && i < ns; i++)
-        argv[n++] = step, argv[n++] = steps[i];
-    argv[n++] = bound;
-    for (int i = 0; i < nm; i++)
-        argv[n++] = margs[i];
-    r = PyObject_VectorcallMethod(s_call_as, argv, n, NULL);
+    PyObject *out = NULL, *r = recorded_method(rr, outer, steps, ns, d, meth, margs, nm);
     if (r == NULL || r == Py_NotImplemented)    /* (NotImplemented: the op sink records by dispatch.py's Python path) */
         goto done;
     if (Py_TYPE(r) != ndarray_T) {
@@ -512,7 +523,6 @@ static PyObject *view_sink(PyObject *node, PyObject *g, PyObject *spec)
     Py_DECREF(t);
 done:
     Py_XDECREF(r);
-    Py_XDECREF(bound);
     for (int i = 0; i < nm; i++)
         Py_XDECREF(margs[i]);
     return out;
@@ -892,10 +902,16 @@ static int hand_view(PyObject *t, PyObject *g, PyObject *view, PyObject *handed)
     PyObject *v = tensor_over(view);
     if (v == NULL)
         return -1;
-    PyObject *b[] = {v, g};
-    PyObject *m = PyObject_Vectorcall(mv, b, 2, NULL);
-    int r = m == NULL || PyObject_SetAttr(v, s_detached, Py_True) < 0 || hand(t, v, handed) < 0 ? -1 : 1;
-    Py_XDECREF(m);
+    int r;
+    if (arrays_ok)      /* mark_view in C */
+        r = mark_view_of(v, g);
+    else {
+        PyObject *b[] = {v, g};
+        PyObject *m = PyObject_Vectorcall(mv, b, 2, NULL);
+        r = m == NULL ? -1 : 0;
+        Py_XDECREF(m);
+    }
+    r = r < 0 || PyObject_SetAttr(v, s_detached, Py_True) < 0 || hand(t, v, handed) < 0 ? -1 : 1;
     Py_DECREF(v);
     return r;
 }
@@ -924,8 +940,23 @@ static int observed_store_fast(PyObject *t, PyObject *g, PyObject *handed)
     PyObject *rr, *detach = sink_op(s_detach, &rr);
     if (detach == NULL)
         return PyErr_Occurred() ? -1 : 0;
-    PyObject *a[] = {detach, SLOT(g, off_data)};
-    PyObject *view = PyObject_Vectorcall(rr, a, 2, NULL);
+    /* detach's kernel (ops/misc.py: the array's view() in the region "detach"), here where the op sink alone records
+     * through rr (recorded_method), else by rr */
+    PyObject *view = NULL, *so = PyDict_GetItemWithError(dispatch_dict, s_sink_only);       /* borrowed */
+    if (so == Py_True) {
+        PyObject *steps[] = {s_detach};
+        view = recorded_method(rr, detach, steps, 1, SLOT(g, off_data), s_view, NULL, 0);
+        if (view == Py_NotImplemented)
+            Py_CLEAR(view);
+        else if (view == NULL) {
+            Py_DECREF(detach);
+            return -1;
+        }
+    }
+    if (view == NULL && !PyErr_Occurred()) {
+        PyObject *a[] = {detach, SLOT(g, off_data)};
+        view = PyObject_Vectorcall(rr, a, 2, NULL);
+    }
     Py_DECREF(detach);
     return hand_view(t, g, view, handed);
 }
