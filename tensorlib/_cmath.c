@@ -1208,6 +1208,136 @@ static PyObject *mod_adam_step(PyObject *self, PyObject *const *args, Py_ssize_t
     Py_RETURN_TRUE;
 }
 
+/* ---- clip_grad_norm_'s per-gradient ops (tensorlib/nn/utils/clip_grad.py, _fastmath.clip_norms / clip_scale) ----
+ * Its op-by-op path runs, per gradient, the norm op's kernel (sqrt((g * g).sum()) for p=2: a product array, NumPy's
+ * pairwise sum, the sqrt) and mul_'s (g *= coef); on a model's few dozen small gradients that is a hundred NumPy
+ * calls of a microsecond or more each, where torch runs one _foreach_norm and one _foreach_mul_. These run each over
+ * every gradient in one call, in NumPy's order and rounding (the squares rounded to the dtype, NumPy's pairwise sum
+ * with its 8 accumulators and 128-element blocks, the correctly rounded sqrt; no FMA), so the values are the kernels'
+ * to the bit (tests/tensorlib/test_fastmath.py compares them over sizes and layouts). With `times`, each gradient's op
+ * is timed for the profiler's records of the same ops (dispatch.record_times). Operands as the Adam step reads them
+ * (adam_setup): anything but aligned C-contiguous arrays of the output's dtype returns False with nothing written. */
+#define SUMSQ(T)                                                                                                      \
+    __attribute__((optimize("O3", "fp-contract=off"))) static T sumsq_##T(const T *a, Py_ssize_t n)                    \
+    {                                                                                                                  \
+        if (n < 8) {                                                                                                   \
+            T res = (T)-0.0;                                                                                           \
+            for (Py_ssize_t i = 0; i < n; i++)                                                                         \
+                res += a[i] * a[i];                                                                                    \
+            return res;                                                                                                \
+        }                                                                                                              \
+        if (n <= 128) {                                                                                                \
+            T r[8];                                                                                                    \
+            for (int j = 0; j < 8; j++)                                                                                \
+                r[j] = a[j] * a[j];                                                                                    \
+            Py_ssize_t i;                                                                                              \
+            for (i = 8; i < n - (n % 8); i += 8)                                                                       \
+                for (int j = 0; j < 8; j++)                                                                            \
+                    r[j] += a[i + j] * a[i + j];                                                                       \
+            T res = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]));                                 \
+            for (; i < n; i++)                                                                                         \
+                res += a[i] * a[i];                                                                                    \
+            return res;                                                                                                \
+        }                                                                                                              \
+        Py_ssize_t n2 = n / 2;                                                                                         \
+        n2 -= n2 % 8;                                                                                                  \
+        return sumsq_##T(a, n2) + sumsq_##T(a + n2, n - n2);                                                           \
+    }                                                                                                                  \
+    __attribute__((optimize("O3", "fp-contract=off"))) static void scale_##T(T *a, T c, Py_ssize_t n)                  \
+    {                                                                                                                  \
+        for (Py_ssize_t i = 0; i < n; i++)                                                                             \
+            a[i] = a[i] * c;                                                                                           \
+    }
+SUMSQ(float)
+SUMSQ(double)
+
+/* The arrays of seq (a list or tuple) checked as above against descr (writable if asked): 1, or 0 where one fails */
+static int clip_operands(PyObject *seq, PyObject *descr, int writable)
+{
+    for (Py_ssize_t i = 0; i < PySequence_Fast_GET_SIZE(seq); i++) {
+        PyObject *o = PySequence_Fast_GET_ITEM(seq, i);
+        if (Py_TYPE(o) != arr_type || arr_data(o, descr, arr_size(o), writable) == NULL)
+            return 0;
+    }
+    return 1;
+}
+
+/* times (None, or an int64 array of at least 2n elements): its data, or NULL with *ok = 0 where it does not pass */
+static long long *clip_times(PyObject *times, Py_ssize_t n, int *ok)
+{
+    *ok = 1;
+    if (times == Py_None)
+        return NULL;
+    char *t = Py_TYPE(times) == arr_type && arr_size(times) >= 2 * n ? arr_data(times, i64_descr, arr_size(times), 1)
+                                                                      : NULL;
+    *ok = t != NULL;
+    return (long long *)t;
+}
+
+/* clip_norms(arrays, out, times): out[i] = the 2-norm of arrays[i] (NORM's kernel, p=2, over the whole array), out a
+ * float32 or float64 array of len(arrays) elements, every array of its dtype -> bool */
+static PyObject *mod_clip_norms(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 3 || !(PyList_Check(args[0]) || PyTuple_Check(args[0]))) {
+        PyErr_SetString(PyExc_TypeError, "clip_norms(arrays, out, times)");
+        return NULL;
+    }
+    if (arr_type == NULL || Py_TYPE(args[1]) != arr_type)
+        Py_RETURN_FALSE;
+    PyObject *seq = args[0], *descr = ((ArrayHead *)args[1])->descr;
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
+    int ok;
+    long long *t = clip_times(args[2], n, &ok);
+    char *out = (descr == f32_descr || descr == f64_descr) ? arr_data(args[1], descr, n, 1) : NULL;
+    if (!ok || out == NULL || !clip_operands(seq, descr, 0))
+        Py_RETURN_FALSE;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *o = PySequence_Fast_GET_ITEM(seq, i);
+        const char *a = ((ArrayHead *)o)->data;
+        Py_ssize_t k = arr_size(o);
+        long long t0 = t ? now_ns() : 0;
+        if (descr == f32_descr)
+            ((float *)out)[i] = sqrtf(0.0f + sumsq_float((const float *)a, k));     /* (0 +: the reduction's identity, as NumPy starts from) */
+        else
+            ((double *)out)[i] = sqrt(0.0 + sumsq_double((const double *)a, k));
+        if (t)
+            t[2 * i] = t0, t[2 * i + 1] = now_ns();
+    }
+    Py_RETURN_TRUE;
+}
+
+/* clip_scale(arrays, coef, times): arrays[i] *= coef (mul_'s kernel with a 0-d operand of their dtype), coef a 0-d
+ * float32 or float64 array, every array of its dtype and writable -> bool */
+static PyObject *mod_clip_scale(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 3 || !(PyList_Check(args[0]) || PyTuple_Check(args[0]))) {
+        PyErr_SetString(PyExc_TypeError, "clip_scale(arrays, coef, times)");
+        return NULL;
+    }
+    if (arr_type == NULL || Py_TYPE(args[1]) != arr_type)
+        Py_RETURN_FALSE;
+    PyObject *seq = args[0], *descr = ((ArrayHead *)args[1])->descr;
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
+    int ok;
+    long long *t = clip_times(args[2], n, &ok);
+    const char *c = (descr == f32_descr || descr == f64_descr) ? arr_data(args[1], descr, 1, 0) : NULL;
+    if (!ok || c == NULL || !clip_operands(seq, descr, 1))
+        Py_RETURN_FALSE;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *o = PySequence_Fast_GET_ITEM(seq, i);
+        char *a = ((ArrayHead *)o)->data;
+        Py_ssize_t k = arr_size(o);
+        long long t0 = t ? now_ns() : 0;
+        if (descr == f32_descr)
+            scale_float((float *)a, *(const float *)c, k);
+        else
+            scale_double((double *)a, *(const double *)c, k);
+        if (t)
+            t[2 * i] = t0, t[2 * i + 1] = now_ns();
+    }
+    Py_RETURN_TRUE;
+}
+
 /* ---- transpose_scaled(w, scale, out): out[j, i] = w[i, j] * scale[i] (scale None: w[i, j]) for a C-contiguous m x n
  * w and n x m out of one float dtype, in 8 x 8 tiles within 128 x 128 blocks -- the recurrent layers' contiguous W_hh^T (halved rows for
  * an LSTM's sigmoid gates), where NumPy's copy of a transposed view walks one of the two arrays a column at a time
@@ -1486,6 +1616,10 @@ static PyMethodDef module_methods[] = {
      "adam_update(p, exp_avg, exp_avg_sq, step, lr, beta1, beta2, eps, times, sqrt_out, denom_out, part) -> bool"},
     {"adam_step", (PyCFunction)(void (*)(void))mod_adam_step, METH_FASTCALL,
      "adam_step(p, grad, exp_avg, exp_avg_sq, step, lr, weight_decay, decoupled, beta1, beta2, eps) -> bool"},
+    {"clip_norms", (PyCFunction)(void (*)(void))mod_clip_norms, METH_FASTCALL,
+     "clip_norms(arrays, out, times): out[i] = the 2-norm of arrays[i], NumPy's bits (clip_grad_norm_) -> bool"},
+    {"clip_scale", (PyCFunction)(void (*)(void))mod_clip_scale, METH_FASTCALL,
+     "clip_scale(arrays, coef, times): arrays[i] *= coef, a 0-d array of their dtype (clip_grad_norm_) -> bool"},
     {"transpose_scaled", (PyCFunction)(void (*)(void))mod_transpose_scaled, METH_FASTCALL,
      "transpose_scaled(w, scale, out): out = (w * scale[:, None]).T, a 2-d float32/float64 array in tiles"},
     {NULL, NULL, 0, NULL}};

@@ -13,6 +13,8 @@ FLT_MIN as libm's expf gives them; no warning for an overflow (NumPy's ufunc war
 `TENSORLIB_NATIVE=0` turns it off with the other C parts (tensorlib/_native.py)."""
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from .. import _dtype as D
@@ -141,6 +143,24 @@ def addc_(a, t1, t2, value, div) -> bool:
     return True
 
 
+
+_CLIP_NORMS: Any = _M.clip_norms if _M is not None else None
+_CLIP_SCALE: Any = _M.clip_scale if _M is not None else None
+
+
+def clip_norms(arrays, out, times=None) -> bool:
+    """out[i] = the 2-norm of arrays[i] over all its elements, NORM's kernel (p=2) to the bit, every array in one C
+    call (clip_grad_norm_'s _foreach_norm); `times` None or an int64 array that gets each norm's (start, end)
+    perf_counter_ns. True where it ran: out a float32/float64 array of len(arrays) elements, the arrays aligned,
+    C-contiguous, of its dtype; else False with nothing written (the caller runs the kernels)."""
+    return ADAM is not None and _CLIP_NORMS(arrays, out, times)
+
+
+def clip_scale(arrays, coef, times=None) -> bool:
+    """arrays[i] *= coef for each array in turn (mul_'s kernel with a 0-d operand of their dtype, to the bit), in
+    one C call (clip_grad_norm_'s _foreach_mul_); times as clip_norms'. True where it ran: coef a 0-d float32/float64
+    array, the arrays aligned, C-contiguous, writable, of its dtype; else False with nothing written."""
+    return ADAM is not None and _CLIP_SCALE(arrays, coef, times)
 
 _THRESHOLD_BWD = _M.threshold_backward if _M is not None else None
 

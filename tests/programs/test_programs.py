@@ -210,8 +210,9 @@ def test_mnist_hogwild_trains_one_shared_model_in_spawned_processes(tmp_path):
     """pytorch/examples' mnist_hogwild, unchanged: `model.share_memory()`, `mp.set_start_method('spawn')`, two
     `mp.Process` workers training the model they were sent, then the parent tests that model. The workers'
     losses are printed by them (not observed by the runner); the parent's test loss shows their updates landed
-    in its memory: 0.45-1.57 here over runs (the two workers' updates interleave as the machine schedules them;
-    torch 2.13 on one run: 0.45), where the untrained model's is ~2.30 and one worker alone reaches 2.07."""
+    in its memory: 0.39-1.83 here over runs (the two workers' updates interleave as the machine schedules them, and
+    a loaded machine interleaves them finely: 1.74-1.83 with two other busy processes on the two cores; torch 2.13
+    on one run: 0.45), where the untrained model's is ~2.30 and one worker alone reaches 2.07."""
     import re
     import shutil
     import subprocess
@@ -228,7 +229,7 @@ def test_mnist_hogwild_trains_one_shared_model_in_spawned_processes(tmp_path):
     workers = {line.split("\t")[0] for line in r.stdout.splitlines() if "Train Epoch" in line}
     assert len(workers) == 2                                     # two processes trained
     test_loss = float(re.search(r"Test set: Average loss: ([0-9.]+)", r.stdout).group(1))
-    assert test_loss < 1.8, r.stdout[-1500:]          # (1.5 failed once on a loaded machine: 1.57)
+    assert test_loss < 2.0, r.stdout[-1500:]          # (below one worker's alone; 1.8 failed on a loaded machine)
 
 
 def test_tutorial_pytorch_basics_stops_where_torch_does(tmp_path):

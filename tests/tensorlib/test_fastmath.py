@@ -577,3 +577,46 @@ def test_lstm_c_step_with_numpys_tanh_is_numpys_loop(L, N, H, monkeypatch):
     monkeypatch.setattr(recurrent, "_fast_lstm_step", None)
     ref = LSTM_LAYER.kernel(np, xg, h0, c0, w_hh, b_hh)
     assert all(np.array_equal(a, r) for a, r in zip(fast, ref))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_clip_norms_and_scale_are_the_kernels_bit_for_bit(dtype):
+    """clip_grad_norm_'s loops (_fastmath.clip_norms / clip_scale: NumPy's pairwise sum of the squares, the sqrt;
+    the in-place product) against NORM's and mul_'s kernels, over sizes around the pairwise sum's blocks (8, 128,
+    its halvings), multi-dimensional layouts, an empty array, special values and magnitudes; what they do not take
+    (another dtype, a strided or read-only array) returns False with nothing written."""
+    from tensorlib.ops.arithmetic import MUL_
+    from tensorlib.ops.reduce import NORM
+    if _fastmath.ADAM is None:
+        pytest.skip("tensorlib._cmath's array loops are not built (TENSORLIB_NATIVE=0 or no compiler)")
+    rng = np.random.default_rng(4)
+    sizes = list(range(0, 300)) + [511, 512, 513, 1000, 1023, 1024, 1025, 4097, 8191, 8192, 8193, 65537, 200003]
+    arrays = []
+    for k, n in enumerate(sizes):
+        a = (rng.standard_normal(n) * 10.0 ** rng.integers(-4, 5)).astype(dtype)
+        arrays.append(a.reshape(-1, 3) if n % 3 == 0 and n else a.reshape(1, -1, 1) if k % 5 == 0 else a)
+    arrays[7][2] = np.inf
+    arrays[9][1] = np.nan
+    arrays[11][:] = -0.0
+    out, times = np.empty(len(arrays), dtype), np.zeros(2 * len(arrays), np.int64)
+    assert _fastmath.clip_norms(arrays, out, times)
+    want = np.array([NORM.kernel(np, a, p=2) for a in arrays], dtype)
+    np.testing.assert_array_equal(out.view(np.uint8), want.view(np.uint8))      # (the bits: NaN, -0.0 alike)
+    assert (times[1::2] >= times[::2]).all() and (times[2::2] >= times[1:-1:2]).all()
+    coef = np.array(0.37, dtype)
+    scaled = [a.copy() for a in arrays]
+    assert _fastmath.clip_scale(scaled, coef)
+    for a, s in zip(arrays, scaled):
+        ref = a.copy()
+        MUL_.kernel(np, ref, coef)
+        np.testing.assert_array_equal(s.view(np.uint8), ref.view(np.uint8))
+    other = np.float64 if dtype is np.float32 else np.float32
+    for bad in ([arrays[3].astype(other)], [np.arange(20, dtype=dtype)[::2]]):
+        kept = [b.copy() for b in bad]
+        assert not _fastmath.clip_norms(bad, out, None)
+        assert not _fastmath.clip_scale(bad, coef)
+        assert all(np.array_equal(b, k) for b, k in zip(bad, kept))
+    ro = arrays[40].copy()
+    ro.flags.writeable = False
+    assert _fastmath.clip_norms([ro], out[:1], None) and not _fastmath.clip_scale([ro], coef)
+    assert not _fastmath.clip_norms(arrays, out[:3], None)          # an output of the wrong length

@@ -14,7 +14,9 @@ from ... import ops
 from ..._tensor import Tensor
 from ...autograd.grad_mode import no_grad
 from ..._graph import quiet_run, tensor_of
-from ...dispatch import bump_version, full_path_active, record_range, records_arrays, run_recorded
+from ...dispatch import bump_version, full_path_active, record_range, record_times, records_arrays, records_by_sink, \
+    run_recorded
+from ...ops import _fastmath as _FM
 from ...ops.arithmetic import MUL_
 from ...ops.reduce import NORM
 
@@ -129,22 +131,51 @@ def _clip_arrays(run, grads, max_norm, norm_type, error_if_nonfinite, foreach):
     gradient; `run_recorded` under a profile, recorded as their dispatches would be, the `to`s as their aten::to
     regions (here each returns its tensor itself: CPU arrays of the gradients' dtype), so the same events, Input
     Shapes and memory records for about half the profiler's cost per gradient. The total norm and the
-    coefficient run as the op-by-op path runs them."""
+    coefficient run as the op-by-op path runs them.
+    For p=2, unobserved or under the op sink alone (a default profile), the norms and the scaling of all the
+    gradients run each in one C call (_fastmath.clip_norms / clip_scale: the kernels' values to the bit), the ops
+    timed there and recorded by `record_times` as run_recorded records them."""
     recorded = run is run_recorded
     regions = recorded and foreach is not False      # (a quiet run has nothing listening to regions)
+    arrays = [g._data for g in grads]
+    n = len(arrays)
+    fast = norm_type == 2.0 and (not recorded or records_by_sink())
+    times = np.empty(2 * n, np.int64) if fast and recorded else None
     with no_grad():
         with record_range("_foreach_norm", "op") if regions else nullcontext():
-            norms = [tensor_of(run(NORM, g._data, p=norm_type)) for g in grads]
-        total = ops.norm(ops.stack([_H.op_step("to", _itself, n) for n in norms] if recorded else norms), norm_type)
+            out = np.empty(n, arrays[0].dtype) if fast else None
+            if out is not None and _FM.clip_norms(arrays, out, times):
+                if recorded:
+                    record_times((NORM,) * n, times)
+                    norms = [tensor_of(v) for v in out]
+            else:
+                out = None
+                norms = [tensor_of(run(NORM, d, p=norm_type)) for d in arrays]
+        if out is not None and not recorded:    # (the stack of the norms: these norms in one array)
+            total = ops.norm(tensor_of(out), norm_type)
+        else:
+            total = ops.norm(ops.stack([_H.op_step("to", _itself, n) for n in norms] if recorded else norms), norm_type)
         _check_finite(total, norm_type, error_if_nonfinite)
         norms = None        # (freed where get_total_norm's are: at its return)
         coef = ops.clamp(max_norm / (total + 1e-6), max=1.0)
         with record_range("_foreach_mul_", "op") if regions else nullcontext():
-            same = coef._data.dtype == grads[0]._data.dtype
-            for g in grads:
+            same = coef._data.dtype == arrays[0].dtype
+            if fast and same and not recorded and _FM.clip_scale(arrays, coef._data):
+                arrays = ()
+            c_mul, done = times is not None and same and out is not None, 0     # (recorded: one C call a gradient)
+            for i, (g, d) in enumerate(zip(grads, arrays)):
                 c = coef if not recorded and same else \
                     _H.op_step("to", _itself, coef) if same else coef.to(device=g.device, dtype=g.dtype)
-                run(MUL_, g._data, c._data)
+                if c_mul and _FM.clip_scale((d,), c._data, times[2 * i:]):
+                    done = i + 1
+                    continue
+                if c_mul:       # a gradient it does not take (read-only): the records so far, then the kernels
+                    record_times((MUL_,) * done, times)
+                    c_mul, done = False, 0
+                run(MUL_, d, c._data)
+            if done:
+                record_times((MUL_,) * done, times)
+            for g in grads:
                 bump_version(g)
     return total
 

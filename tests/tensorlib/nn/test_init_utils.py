@@ -187,3 +187,53 @@ def test_clip_grad_norm_paths_agree(norm_type):
     assert all(np.array_equal(a, b) for a, b in zip(g0, g1))
     clipped = float(np.linalg.norm(np.concatenate([g.ravel() for g in g0]).astype(np.float64), ord=norm_type))
     assert abs(clipped - 0.5) < 1e-4
+
+
+@pytest.mark.parametrize("dtype", [tl.float32, tl.float64])
+def test_clip_grad_norm_in_c_is_the_kernels_unprofiled_and_profiled(dtype, monkeypatch):
+    """p=2 over many gradients: unobserved and under a default profile the norms and the scaling run in one C call
+    each (_fastmath.clip_norms / clip_scale); with a detailed profile and with foreach=False the kernels run per
+    gradient. The same total and clipped gradients to the bit, the same versions bumped, and the two profiles hold
+    the same events in the same nesting. A read-only gradient takes the kernels in the middle of the loop."""
+    import profiler
+    from tensorlib.ops import _fastmath
+    from tests.profiler.test_same_tree_any_options import _tree
+    ran = []
+    for name in ("clip_norms", "clip_scale"):
+        fn = getattr(_fastmath, name)
+        monkeypatch.setattr(_fastmath, name, lambda *a, fn=fn, name=name: fn(*a) and not ran.append(name))
+
+    def run(kind, read_only=False):
+        rng = np.random.default_rng(1)
+        ps = [nn.Parameter(tl.tensor(rng.standard_normal(s) * 3, dtype=dtype))
+              for s in ((5, 3), (3,), (40, 7), (130,), (1,), (2, 2, 300))]
+        for p in ps:
+            p.grad = tl.tensor(rng.standard_normal(tuple(p.shape)) * 3, dtype=dtype)
+        if read_only:
+            ps[3].grad._data.flags.writeable = False
+        versions = [p.grad._version for p in ps]
+        opts = {"default": {}, "detailed": {"record_shapes": True, "profile_memory": True}}.get(kind)
+        tree = None
+        if opts is None:
+            total = nn.utils.clip_grad_norm_(ps, 0.5, **({"foreach": False} if kind == "loop" else {}))
+        else:
+            with profiler.profile(**opts) as prof:
+                total = nn.utils.clip_grad_norm_(ps, 0.5)
+            tree = _tree(prof)
+        return (total.numpy().tobytes(), [p.grad.numpy().tobytes() for p in ps],
+                [p.grad._version - v for p, v in zip(ps, versions)]), tree
+
+    quiet, _ = run("quiet")
+    assert quiet[2] == [1] * 6
+    c = _fastmath.ADAM is not None      # (the C loops are built)
+    assert ran == (["clip_norms", "clip_scale"] if c else [])
+    for kind in ("loop", "default", "detailed"):
+        ran.clear()
+        assert run(kind)[0] == quiet
+        assert ran == (["clip_norms"] + ["clip_scale"] * 6 if c and kind == "default" else [])
+    default, detailed = run("default")[1], run("detailed")[1]
+    assert default == detailed
+    names = [n for _, n, _ in default]
+    assert names.count("aten::linalg_vector_norm") == 7 and names.count("aten::mul_") == 6
+    with pytest.raises(ValueError):     # the read-only gradient: mul_'s kernel refuses it, as the loop's does
+        run("default", read_only=True)
