@@ -620,3 +620,38 @@ def test_clip_norms_and_scale_are_the_kernels_bit_for_bit(dtype):
     ro.flags.writeable = False
     assert _fastmath.clip_norms([ro], out[:1], None) and not _fastmath.clip_scale([ro], coef)
     assert not _fastmath.clip_norms(arrays, out[:3], None)          # an output of the wrong length
+
+
+def test_log_softmax_rows_match_float64_and_numpys_special_rows():
+    """log_softmax over long float32 rows in C (_fastmath.log_softmax_rows, no array of exponentials): within
+    float32 rounding of float64's log_softmax over row lengths around its vector widths and a language model's
+    vocabulary; a row with a NaN, an infinite max (+inf, or all -inf) is all NaN as NumPy's path gives it, a row
+    with -inf entries among finite ones gives -inf there; the op takes it for its float32 rows (not float64)."""
+    from tensorlib.ops import nn_ops
+    if _fastmath._LOG_SOFTMAX is None:
+        pytest.skip("no AVX2/FMA vector path here (or TENSORLIB_NATIVE=0): log_softmax runs NumPy's")
+    rng = np.random.default_rng(8)
+    for n in (8, 9, 15, 16, 31, 32, 33, 63, 64, 100, 257, 1000, 32000):
+        x = (rng.standard_normal((5, n)) * 4).astype(np.float32)
+        x[1] *= 30                                       # scores from -500 to 500: most exponentials underflow
+        x[2, :3] = -np.inf
+        got = _fastmath.log_softmax_rows(x)
+        ref = x.astype(np.float64) - x.max(1, keepdims=True)
+        ref -= np.log(np.exp(ref).sum(1, keepdims=True))
+        fin = np.isfinite(ref)
+        assert np.abs(got[fin] - ref[fin]).max() < 4e-7 * max(1.0, np.abs(ref[fin]).max())
+        assert (got[~fin] == -np.inf).all() and (~fin).sum() == 3
+        np.testing.assert_array_equal(nn_ops._log_softmax_k(np, x, 1), got)     # the op's kernel takes it
+    special = np.zeros((4, 40), np.float32)
+    special[0, 5] = np.nan
+    special[1, 7] = np.inf
+    special[2] = -np.inf
+    special[3, 39] = np.nan                              # (in the scalar tail)
+    with np.errstate(invalid="ignore"):
+        want = special - special.max(1, keepdims=True)
+        want = want - np.log(np.exp(want).sum(1, keepdims=True))
+    assert np.isnan(want).all() and np.isnan(_fastmath.log_softmax_rows(special)).all()
+    assert _fastmath.log_softmax_rows(x.astype(np.float64)) is None
+    assert _fastmath.log_softmax_rows(np.asfortranarray(x)) is None and _fastmath.log_softmax_rows(x[:, :4]) is None
+    t = tl.tensor(rng.standard_normal((3, 4, 50)).astype(np.float32))
+    assert np.abs(tl.nn.functional.log_softmax(t, -1).exp().sum(-1).numpy() - 1).max() < 1e-6
