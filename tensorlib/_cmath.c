@@ -283,6 +283,124 @@ __attribute__((target("avx2,fma"))) static void log_softmax_row_avx2(const float
 }
 #endif
 
+#if HAVE_X86
+/* exp of 8 lanes in [-inf, 0] (x - a row's max), as exp_avx2 gives them: the vector exp where every lane is above -87,
+ * else 0 below -104 and libm's expf between */
+__attribute__((target("avx2,fma"))) static inline __m256 exp8_neg(__m256 d)
+{
+    const __m256 lo = _mm256_set1_ps(-87.0f);
+    __m256 out = exp8(_mm256_max_ps(d, lo));
+    int low = _mm256_movemask_ps(_mm256_cmp_ps(d, lo, _CMP_LE_OQ));
+    if (low) {
+        float in[8], res[8];
+        _mm256_storeu_ps(in, d);
+        _mm256_storeu_ps(res, out);
+        for (int k = 0; k < 8; k++)
+            if (low & (1 << k))
+                res[k] = in[k] < -104.0f ? 0.0f : expf(in[k]);
+        out = _mm256_loadu_ps(res);
+    }
+    return out;
+}
+
+/* ---- softmax over the rows of a C-contiguous float32 array (ops/nn_ops._softmax_k; attention's _fused): its max,
+ * exp(x - max) written out and summed in four vector accumulators, then divided by the sum: three passes and no
+ * other array (NumPy's path made x - max and its row sums, five passes). A row with a NaN or a +inf is all NaN, and
+ * an all -inf row too, or all 0 with `dead_zero` (attention's fully masked rows: torch's _safe_softmax). y may be x. */
+__attribute__((target("avx2,fma"))) static void softmax_row_avx2(const float *x, float *y, Py_ssize_t n, int dead_zero)
+{
+    __m256 vm = _mm256_set1_ps(-INFINITY), bad = _mm256_setzero_ps();
+    Py_ssize_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256 v = _mm256_loadu_ps(x + i);
+        bad = _mm256_or_ps(bad, _mm256_cmp_ps(v, v, _CMP_UNORD_Q));
+        vm = _mm256_max_ps(vm, v);
+    }
+    float lanes[8], m = -INFINITY;
+    _mm256_storeu_ps(lanes, vm);
+    for (int k = 0; k < 8; k++)
+        m = lanes[k] > m ? lanes[k] : m;
+    int nan = _mm256_movemask_ps(bad) != 0;
+    for (Py_ssize_t j = i; j < n; j++) {
+        nan |= x[j] != x[j];
+        m = x[j] > m ? x[j] : m;
+    }
+    if (nan || isinf(m)) {
+        float v = !nan && m < 0 && dead_zero ? 0.0f : NAN;
+        for (Py_ssize_t j = 0; j < n; j++)
+            y[j] = v;
+        return;
+    }
+    const __m256 vmax = _mm256_set1_ps(m);
+    __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
+    for (i = 0; i + 32 <= n; i += 32) {
+        __m256 e0 = exp8_neg(_mm256_sub_ps(_mm256_loadu_ps(x + i), vmax));
+        __m256 e1 = exp8_neg(_mm256_sub_ps(_mm256_loadu_ps(x + i + 8), vmax));
+        __m256 e2 = exp8_neg(_mm256_sub_ps(_mm256_loadu_ps(x + i + 16), vmax));
+        __m256 e3 = exp8_neg(_mm256_sub_ps(_mm256_loadu_ps(x + i + 24), vmax));
+        _mm256_storeu_ps(y + i, e0);
+        _mm256_storeu_ps(y + i + 8, e1);
+        _mm256_storeu_ps(y + i + 16, e2);
+        _mm256_storeu_ps(y + i + 24, e3);
+        s0 = _mm256_add_ps(s0, e0), s1 = _mm256_add_ps(s1, e1), s2 = _mm256_add_ps(s2, e2), s3 = _mm256_add_ps(s3, e3);
+    }
+    for (; i + 8 <= n; i += 8) {
+        __m256 e0 = exp8_neg(_mm256_sub_ps(_mm256_loadu_ps(x + i), vmax));
+        _mm256_storeu_ps(y + i, e0);
+        s0 = _mm256_add_ps(s0, e0);
+    }
+    _mm256_storeu_ps(lanes, _mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)));
+    float sum = ((lanes[0] + lanes[1]) + (lanes[2] + lanes[3])) + ((lanes[4] + lanes[5]) + (lanes[6] + lanes[7]));
+    for (; i < n; i++) {
+        float d = x[i] - m;
+        y[i] = d < -104.0f ? 0.0f : expf(d);
+        sum += y[i];
+    }
+    const __m256 vs = _mm256_set1_ps(sum);
+    for (i = 0; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(y + i, _mm256_div_ps(_mm256_loadu_ps(y + i), vs));
+    for (; i < n; i++)
+        y[i] = y[i] / sum;
+}
+#endif
+
+/* softmax_rows(x, out, n, dead_zero): out = softmax over rows of n elements of C-contiguous float32 buffers of one
+ * length (a multiple of n; out may be x), all -inf rows 0 where dead_zero; the vector path only, else RuntimeError */
+static PyObject *mod_softmax_rows(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    Py_ssize_t n;
+    int dead_zero;
+    if (nargs != 4 || (n = PyLong_AsSsize_t(args[2])) <= 0 || (dead_zero = PyObject_IsTrue(args[3])) < 0) {
+        if (!PyErr_Occurred())
+            PyErr_SetString(PyExc_TypeError, "softmax_rows(x, out, n, dead_zero): n > 0");
+        return NULL;
+    }
+    if (!use_avx2) {
+        PyErr_SetString(PyExc_RuntimeError, "softmax_rows: the vector path does not run on this CPU");
+        return NULL;
+    }
+    Py_buffer bf[2];
+    int isd;
+    if (get_buffers(args, 2, bf, "00", "01", &isd) < 0)
+        return NULL;
+    Py_ssize_t len = bf[0].len / 4;
+    if (isd || bf[0].len != bf[1].len || len % n) {
+        release_buffers(bf, 2);
+        PyErr_SetString(PyExc_ValueError, "two C-contiguous float32 buffers of one length, a multiple of n");
+        return NULL;
+    }
+#if HAVE_X86
+    const float *x = bf[0].buf;
+    float *y = bf[1].buf;
+    Py_BEGIN_ALLOW_THREADS
+    for (Py_ssize_t r = 0; r < len / n; r++)
+        softmax_row_avx2(x + r * n, y + r * n, n, dead_zero);
+    Py_END_ALLOW_THREADS
+#endif
+    release_buffers(bf, 2);
+    Py_RETURN_NONE;
+}
+
 /* log_softmax_rows(x, out, n): out = log_softmax over rows of n elements of C-contiguous float32 buffers of one length
  * (a multiple of n; out may not be x); only where the vector path runs (available()), else RuntimeError */
 static PyObject *mod_log_softmax_rows(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
@@ -1706,6 +1824,8 @@ static PyMethodDef module_methods[] = {
      "adam_update(p, exp_avg, exp_avg_sq, step, lr, beta1, beta2, eps, times, sqrt_out, denom_out, part) -> bool"},
     {"adam_step", (PyCFunction)(void (*)(void))mod_adam_step, METH_FASTCALL,
      "adam_step(p, grad, exp_avg, exp_avg_sq, step, lr, weight_decay, decoupled, beta1, beta2, eps) -> bool"},
+    {"softmax_rows", (PyCFunction)(void (*)(void))mod_softmax_rows, METH_FASTCALL,
+     "softmax_rows(x, out, n, dead_zero): out = softmax of x over rows of n float32 elements (the vector path only)"},
     {"log_softmax_rows", (PyCFunction)(void (*)(void))mod_log_softmax_rows, METH_FASTCALL,
      "log_softmax_rows(x, out, n): out = log_softmax of x over rows of n float32 elements (the vector path only)"},
     {"clip_norms", (PyCFunction)(void (*)(void))mod_clip_norms, METH_FASTCALL,

@@ -159,6 +159,22 @@ def log_softmax_rows(x):
     _LOG_SOFTMAX(x, out, x.shape[-1])
     return out
 
+_SOFTMAX: Any = _M.softmax_rows if FAST and _M is not None else None
+
+
+def softmax_rows(x, out=None, dead_zero=False):
+    """softmax over the last dim of a C-contiguous float32 array whose rows have at least LOG_SOFTMAX_MIN elements,
+    in C (tensorlib/_cmath.c: exp(x - max) written once, summed in registers, divided); into `out` (x itself for
+    in place) or a new array, which it returns; rows all -inf give 0 with `dead_zero` (attention's fully masked
+    rows), else NaN as NumPy's path. None where it does not apply (the caller then runs NumPy's)."""
+    if _SOFTMAX is None or x.dtype != _F32 or x.ndim == 0 or x.shape[-1] < LOG_SOFTMAX_MIN \
+            or not x.flags.c_contiguous:
+        return None
+    if out is None:
+        out = np.empty_like(x)
+    _SOFTMAX(x, out, x.shape[-1], dead_zero)
+    return out
+
 _CLIP_NORMS: Any = _M.clip_norms if _M is not None else None
 _CLIP_SCALE: Any = _M.clip_scale if _M is not None else None
 

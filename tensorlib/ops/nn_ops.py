@@ -17,7 +17,7 @@ from .._graph import as_array, quiet_op, tensor_of
 from .broadcast import EXPAND, QUIET, SINK, add_at, quiet_arrays, quiet_sum_to, sum_to
 from .._opdef import with_defaults
 from ._define import Tensor, bf16_in_float32, dispatch, np, op
-from ._fastmath import exp as fast_exp, log_softmax_rows
+from ._fastmath import exp as fast_exp, log_softmax_rows, softmax_rows
 from ._rows import max0, row_index, row_max, row_sum, rows_on, softmax_backward_rows
 from .activation import sigmoid, softplus
 from .arithmetic import CLAMP, clamp
@@ -109,6 +109,9 @@ def _softmax_k(xp, x, dim):
     if not x.flags.c_contiguous:    # torch's softmax of a transposed input is contiguous (NumPy's keeps its layout)
         x = x.copy(order="C")
     if xp is np and (dim == x.ndim - 1 or dim == -1):      # short rows: see _rows
+        out = softmax_rows(x)           # (float32 rows: in C, one pass per statistic)
+        if out is not None:
+            return out
         e = fast_exp(x - row_max(x))
         e /= row_sum(e)
         return e

@@ -655,3 +655,46 @@ def test_log_softmax_rows_match_float64_and_numpys_special_rows():
     assert _fastmath.log_softmax_rows(np.asfortranarray(x)) is None and _fastmath.log_softmax_rows(x[:, :4]) is None
     t = tl.tensor(rng.standard_normal((3, 4, 50)).astype(np.float32))
     assert np.abs(tl.nn.functional.log_softmax(t, -1).exp().sum(-1).numpy() - 1).max() < 1e-6
+
+
+def test_softmax_rows_match_float64_and_attentions_two_paths_agree_bit_for_bit():
+    """softmax over float32 rows in C (_fastmath.softmax_rows): within float32 rounding of float64's, exactly 0 where
+    the score is -inf or far below the max; NaN rows as NumPy's path (a NaN, a +inf, all -inf), or 0 for all -inf
+    rows with dead_zero, in place too. Attention's forward outside a profile (_fused, dead_zero in place) and inside
+    one (_math: softmax's kernel, then _safe_softmax's zeros) give the same bits, masked, causal or with dropout."""
+    from tensorlib.ops import attention as A
+    from tensorlib.ops import nn_ops
+    if _fastmath._SOFTMAX is None:
+        pytest.skip("no AVX2/FMA vector path here (or TENSORLIB_NATIVE=0): softmax runs NumPy's")
+    rng = np.random.default_rng(9)
+    for n in (8, 9, 16, 31, 33, 64, 257, 5000):
+        x = (rng.standard_normal((4, n)) * 5).astype(np.float32)
+        x[1, 0] = 200.0                                   # the rest 0: their exponentials underflow
+        x[2, 1:] = -np.inf
+        got = _fastmath.softmax_rows(x)
+        ref = np.exp(x.astype(np.float64) - x.max(1, keepdims=True))
+        ref /= ref.sum(1, keepdims=True)
+        assert np.abs(got - ref).max() < 2e-7 and (got[ref == 0] == 0).all() and (got[2, 1:] == 0).all()
+        np.testing.assert_array_equal(nn_ops._softmax_k(np, x, -1), got)
+        inplace = x.copy()
+        assert _fastmath.softmax_rows(inplace, inplace) is inplace
+        np.testing.assert_array_equal(inplace, got)
+    special = np.zeros((4, 40), np.float32)
+    special[0, 5], special[1, 7], special[2], special[3, 39] = np.nan, np.inf, -np.inf, np.nan
+    assert np.isnan(_fastmath.softmax_rows(special)).all()
+    dead = _fastmath.softmax_rows(special, dead_zero=True)
+    assert (dead[2] == 0).all() and np.isnan(dead[[0, 1, 3]]).all()
+    q, k, v = (rng.standard_normal((2, 3, 12, 16)).astype(np.float32) for _ in range(3))
+    mask = rng.random((12, 12)) > 0.3
+    mask[4] = False                                       # a fully masked query row
+    fmask = np.where(mask, 0, -np.inf).astype(np.float32)
+    for m, causal, p in ((mask, False, 0.0), (fmask, False, 0.0), (None, True, 0.0), (mask, False, 0.25)):
+        out = []
+        for run in (lambda g: A._fused(np, q, k, v, m, 0.25, causal, p, g),
+                    lambda g: A._math(np, A._call, q, k, v, m, 0.25, causal, p, g)):
+            tl.manual_seed(3)
+            out.append(run(None))
+        for a, b in zip(out[0], out[1]):
+            np.testing.assert_array_equal(a, b)
+        if m is mask:
+            assert (out[0][1][..., 4, :] == 0).all()
