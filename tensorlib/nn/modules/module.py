@@ -800,8 +800,20 @@ class Module:
                 yield (mprefix + ("." if mprefix else "") + k, v)
 
     def parameters(self, recurse=True):
-        for _, p in self.named_parameters(recurse=recurse):
-            yield p
+        """torch's parameters(): named_parameters' tensors, here without making their names (a training step that
+        clips `model.parameters()` walks the tree every step: nn.Transformer(16, 2, 2, 2, 32)'s 64 in 56 -> 30 us)
+        where nothing in the tree overrides how modules and parameters are listed; else through named_parameters."""
+        mods = _preorder(self) if recurse else [self]
+        if mods is None or type(self).named_parameters is not _NAMED_PARAMETERS:
+            for _, p in self.named_parameters(recurse=recurse):
+                yield p
+            return
+        memo = set()
+        for m in mods:
+            for p in m._parameters.values():
+                if p is not None and id(p) not in memo:
+                    memo.add(id(p))
+                    yield p
 
     def named_parameters(self, prefix="", recurse=True, remove_duplicate=True):
         return self._named_members(lambda m: m._parameters.items(), prefix, recurse, remove_duplicate)
@@ -1222,3 +1234,29 @@ def _check_name(name, what):
         raise KeyError(f'{what} name can\'t contain "."')
     if name == "":
         raise KeyError(f'{what} name can\'t be empty string ""')
+
+
+_NAMED_PARAMETERS = Module.named_parameters
+_NAMED_MODULES = Module.named_modules
+_NAMED_MEMBERS = Module._named_members
+
+
+def _preorder(root):
+    """The modules of root's tree in named_modules' order (depth first, each once, a child after its parent in
+    _modules' order), or None where a module in it lists its modules or members its own way (an override of
+    named_modules or _named_members): parameters() then takes named_parameters' path."""
+    out, seen, stack = [], set(), [root]
+    pop, push = stack.pop, stack.extend
+    while stack:
+        m = pop()
+        if m is None or id(m) in seen:
+            continue
+        cls = type(m)
+        if cls.named_modules is not _NAMED_MODULES or cls._named_members is not _NAMED_MEMBERS:
+            return None
+        seen.add(id(m))
+        out.append(m)
+        mods = m._modules
+        if mods:
+            push(reversed(mods.values()))
+    return out

@@ -352,3 +352,43 @@ def test_forward_hook_always_call_runs_when_forward_raises_as_torch():
     with pytest.raises(ValueError):
         m(tl.ones(1))
     assert seen == [("always", None)]
+
+
+def test_parameters_are_named_parameters_tensors_in_their_order():
+    """parameters() lists named_parameters' tensors without making their names where nothing overrides how the tree
+    is listed: the same tensors in the same order with shared submodules and tied weights (each once), None
+    children and parameters, a module reached twice, recurse=False; and through named_parameters where the root
+    overrides it or a module in the tree overrides named_modules (the override's effect kept)."""
+    import types
+
+    class Shared(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.a = nn.Linear(3, 3)
+            self.b = self.a
+            self.c = None
+            self.seq = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Sequential(nn.Linear(4, 4), self.a))
+            self.w = nn.Parameter(tl.ones(2))
+            self.register_parameter("none", None)
+            self.tied = nn.Linear(4, 4)
+            self.tied.weight = self.seq[2][0].weight
+
+    class Filtered(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.l, self.k = nn.Linear(2, 2), nn.Linear(2, 3)
+
+        def named_parameters(self, *a, **kw):
+            return ((n, p) for n, p in super().named_parameters(*a, **kw) if n.startswith("l."))
+
+    class Hidden(nn.Linear):
+        def named_modules(self, memo=None, prefix="", remove_duplicate=True):
+            return iter(())         # its own parameters hidden from a parent's walk
+
+    for m in (Shared(), Filtered(), nn.Sequential(nn.Linear(2, 2), Hidden(2, 2)), nn.Transformer(8, 2, 1, 1, 16)):
+        ps = m.parameters()
+        assert isinstance(ps, types.GeneratorType)
+        assert [id(p) for p in ps] == [id(p) for _, p in m.named_parameters()]
+        assert [id(p) for p in m.parameters(recurse=False)] == [id(p) for _, p in m.named_parameters(recurse=False)]
+    assert len(list(Shared().parameters())) == 8 and len(list(Filtered().parameters())) == 2
+    assert len(list(nn.Sequential(nn.Linear(2, 2), Hidden(2, 2)).parameters())) == 2
