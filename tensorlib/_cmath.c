@@ -230,13 +230,8 @@ static PyObject *mod_tanh_f32(PyObject *self, PyObject *const *args, Py_ssize_t 
 }
 
 #if HAVE_X86
-/* ---- log_softmax over the long rows of a C-contiguous float32 array (ops/nn_ops._log_softmax_k), one row at a time:
- * its max, the sum of exp(x - max) (the vector exp above, in four vector accumulators: no array of exponentials
- * written), then out = (x - max) - log(sum) as NumPy's path rounds it. NumPy's path made three arrays the size of
- * the input (x - max, its exp, the result) and passed over them five times: a language model's (64, 32000) logits
- * took 2.3 ms against torch's 1.2. A row with a NaN or an infinite max (all -inf, or a +inf) is all NaN, as NumPy's
- * path and torch give it. Differences from NumPy's path: the exp (within 2 ulp) and the order of the sum. */
-__attribute__((target("avx2,fma"))) static void log_softmax_row_avx2(const float *x, float *y, Py_ssize_t n)
+/* A float32 row's max (NaN lanes ignored) and, in *nan, whether it holds a NaN: the first pass of the row loops below */
+__attribute__((target("avx2,fma"))) static float row_max_avx2(const float *x, Py_ssize_t n, int *nan)
 {
     __m256 vm = _mm256_set1_ps(-INFINITY), bad = _mm256_setzero_ps();
     Py_ssize_t i = 0;
@@ -249,11 +244,33 @@ __attribute__((target("avx2,fma"))) static void log_softmax_row_avx2(const float
     _mm256_storeu_ps(lanes, vm);
     for (int k = 0; k < 8; k++)
         m = lanes[k] > m ? lanes[k] : m;
-    int nan = _mm256_movemask_ps(bad) != 0;
-    for (Py_ssize_t j = i; j < n; j++) {
-        nan |= x[j] != x[j];
-        m = x[j] > m ? x[j] : m;
+    *nan = _mm256_movemask_ps(bad) != 0;
+    for (; i < n; i++) {
+        *nan |= x[i] != x[i];
+        m = x[i] > m ? x[i] : m;
     }
+    return m;
+}
+
+/* The sum of four vector accumulators' 32 lanes, pairwise */
+__attribute__((target("avx2,fma"))) static float sum4_avx2(__m256 s0, __m256 s1, __m256 s2, __m256 s3)
+{
+    float lanes[8];
+    _mm256_storeu_ps(lanes, _mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)));
+    return ((lanes[0] + lanes[1]) + (lanes[2] + lanes[3])) + ((lanes[4] + lanes[5]) + (lanes[6] + lanes[7]));
+}
+
+/* ---- log_softmax over the long rows of a C-contiguous float32 array (ops/nn_ops._log_softmax_k), one row at a time:
+ * its max, the sum of exp(x - max) (the vector exp above, in four vector accumulators: no array of exponentials
+ * written), then out = (x - max) - log(sum) as NumPy's path rounds it. NumPy's path made three arrays the size of
+ * the input (x - max, its exp, the result) and passed over them five times: a language model's (64, 32000) logits
+ * took 2.3 ms against torch's 1.2. A row with a NaN or an infinite max (all -inf, or a +inf) is all NaN, as NumPy's
+ * path and torch give it. Differences from NumPy's path: the exp (within 2 ulp) and the order of the sum. */
+__attribute__((target("avx2,fma"))) static void log_softmax_row_avx2(const float *x, float *y, Py_ssize_t n)
+{
+    int nan;
+    const float m = row_max_avx2(x, n, &nan);
+    Py_ssize_t i;
     if (nan || isinf(m)) {
         for (Py_ssize_t j = 0; j < n; j++)
             y[j] = NAN;
@@ -270,8 +287,7 @@ __attribute__((target("avx2,fma"))) static void log_softmax_row_avx2(const float
     }
     for (; i + 8 <= n; i += 8)
         s0 = _mm256_add_ps(s0, exp8(_mm256_max_ps(_mm256_sub_ps(_mm256_loadu_ps(x + i), vmax), lo)));
-    _mm256_storeu_ps(lanes, _mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)));
-    float sum = ((lanes[0] + lanes[1]) + (lanes[2] + lanes[3])) + ((lanes[4] + lanes[5]) + (lanes[6] + lanes[7]));
+    float sum = sum4_avx2(s0, s1, s2, s3);
     for (; i < n; i++)
         sum += expf(x[i] - m);
     const float lse = logf(sum);
@@ -309,22 +325,9 @@ __attribute__((target("avx2,fma"))) static inline __m256 exp8_neg(__m256 d)
  * an all -inf row too, or all 0 with `dead_zero` (attention's fully masked rows: torch's _safe_softmax). y may be x. */
 __attribute__((target("avx2,fma"))) static void softmax_row_avx2(const float *x, float *y, Py_ssize_t n, int dead_zero)
 {
-    __m256 vm = _mm256_set1_ps(-INFINITY), bad = _mm256_setzero_ps();
-    Py_ssize_t i = 0;
-    for (; i + 8 <= n; i += 8) {
-        __m256 v = _mm256_loadu_ps(x + i);
-        bad = _mm256_or_ps(bad, _mm256_cmp_ps(v, v, _CMP_UNORD_Q));
-        vm = _mm256_max_ps(vm, v);
-    }
-    float lanes[8], m = -INFINITY;
-    _mm256_storeu_ps(lanes, vm);
-    for (int k = 0; k < 8; k++)
-        m = lanes[k] > m ? lanes[k] : m;
-    int nan = _mm256_movemask_ps(bad) != 0;
-    for (Py_ssize_t j = i; j < n; j++) {
-        nan |= x[j] != x[j];
-        m = x[j] > m ? x[j] : m;
-    }
+    int nan;
+    const float m = row_max_avx2(x, n, &nan);
+    Py_ssize_t i;
     if (nan || isinf(m)) {
         float v = !nan && m < 0 && dead_zero ? 0.0f : NAN;
         for (Py_ssize_t j = 0; j < n; j++)
@@ -349,8 +352,7 @@ __attribute__((target("avx2,fma"))) static void softmax_row_avx2(const float *x,
         _mm256_storeu_ps(y + i, e0);
         s0 = _mm256_add_ps(s0, e0);
     }
-    _mm256_storeu_ps(lanes, _mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)));
-    float sum = ((lanes[0] + lanes[1]) + (lanes[2] + lanes[3])) + ((lanes[4] + lanes[5]) + (lanes[6] + lanes[7]));
+    float sum = sum4_avx2(s0, s1, s2, s3);
     for (; i < n; i++) {
         float d = x[i] - m;
         y[i] = d < -104.0f ? 0.0f : expf(d);
@@ -364,19 +366,21 @@ __attribute__((target("avx2,fma"))) static void softmax_row_avx2(const float *x,
 }
 #endif
 
-/* softmax_rows(x, out, n, dead_zero): out = softmax over rows of n elements of C-contiguous float32 buffers of one
- * length (a multiple of n; out may be x), all -inf rows 0 where dead_zero; the vector path only, else RuntimeError */
-static PyObject *mod_softmax_rows(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+/* softmax_rows(x, out, n, dead_zero) / log_softmax_rows(x, out, n): out = (log_)softmax of x over rows of n elements,
+ * C-contiguous float32 buffers of one length (a multiple of n); softmax's out may be x (in place), log_softmax's not;
+ * softmax's all -inf rows 0 where dead_zero. The vector path only (available()), else RuntimeError. */
+static PyObject *rows_f32(PyObject *const *args, Py_ssize_t nargs, int log)
 {
     Py_ssize_t n;
-    int dead_zero;
-    if (nargs != 4 || (n = PyLong_AsSsize_t(args[2])) <= 0 || (dead_zero = PyObject_IsTrue(args[3])) < 0) {
+    int dead_zero = 0;
+    if (nargs != 4 - log || (n = PyLong_AsSsize_t(args[2])) <= 0 || (!log && (dead_zero = PyObject_IsTrue(args[3])) < 0)) {
         if (!PyErr_Occurred())
-            PyErr_SetString(PyExc_TypeError, "softmax_rows(x, out, n, dead_zero): n > 0");
+            PyErr_SetString(PyExc_TypeError, log ? "log_softmax_rows(x, out, n): n > 0"
+                                                 : "softmax_rows(x, out, n, dead_zero): n > 0");
         return NULL;
     }
     if (!use_avx2) {
-        PyErr_SetString(PyExc_RuntimeError, "softmax_rows: the vector path does not run on this CPU");
+        PyErr_SetString(PyExc_RuntimeError, "softmax_rows / log_softmax_rows: the vector path does not run on this CPU");
         return NULL;
     }
     Py_buffer bf[2];
@@ -384,9 +388,10 @@ static PyObject *mod_softmax_rows(PyObject *self, PyObject *const *args, Py_ssiz
     if (get_buffers(args, 2, bf, "00", "01", &isd) < 0)
         return NULL;
     Py_ssize_t len = bf[0].len / 4;
-    if (isd || bf[0].len != bf[1].len || len % n) {
+    if (isd || bf[0].len != bf[1].len || len % n || (log && bf[0].buf == bf[1].buf)) {
         release_buffers(bf, 2);
-        PyErr_SetString(PyExc_ValueError, "two C-contiguous float32 buffers of one length, a multiple of n");
+        PyErr_SetString(PyExc_ValueError, "two C-contiguous float32 buffers of one length, a multiple of n (log_softmax's "
+                                          "apart)");
         return NULL;
     }
 #if HAVE_X86
@@ -394,47 +399,24 @@ static PyObject *mod_softmax_rows(PyObject *self, PyObject *const *args, Py_ssiz
     float *y = bf[1].buf;
     Py_BEGIN_ALLOW_THREADS
     for (Py_ssize_t r = 0; r < len / n; r++)
-        softmax_row_avx2(x + r * n, y + r * n, n, dead_zero);
+        if (log)
+            log_softmax_row_avx2(x + r * n, y + r * n, n);
+        else
+            softmax_row_avx2(x + r * n, y + r * n, n, dead_zero);
     Py_END_ALLOW_THREADS
 #endif
     release_buffers(bf, 2);
     Py_RETURN_NONE;
 }
 
-/* log_softmax_rows(x, out, n): out = log_softmax over rows of n elements of C-contiguous float32 buffers of one length
- * (a multiple of n; out may not be x); only where the vector path runs (available()), else RuntimeError */
+static PyObject *mod_softmax_rows(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    return rows_f32(args, nargs, 0);
+}
+
 static PyObject *mod_log_softmax_rows(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
-    Py_ssize_t n;
-    if (nargs != 3 || (n = PyLong_AsSsize_t(args[2])) <= 0) {
-        if (!PyErr_Occurred())
-            PyErr_SetString(PyExc_TypeError, "log_softmax_rows(x, out, n): n > 0");
-        return NULL;
-    }
-    if (!use_avx2) {
-        PyErr_SetString(PyExc_RuntimeError, "log_softmax_rows: the vector path does not run on this CPU");
-        return NULL;
-    }
-    Py_buffer bf[2];
-    int isd;
-    if (get_buffers(args, 2, bf, "00", "01", &isd) < 0)
-        return NULL;
-    Py_ssize_t len = bf[0].len / 4;
-    if (isd || bf[0].len != bf[1].len || len % n || bf[0].buf == bf[1].buf) {
-        release_buffers(bf, 2);
-        PyErr_SetString(PyExc_ValueError, "two C-contiguous float32 buffers of one length, a multiple of n, apart");
-        return NULL;
-    }
-#if HAVE_X86
-    const float *x = bf[0].buf;
-    float *y = bf[1].buf;
-    Py_BEGIN_ALLOW_THREADS
-    for (Py_ssize_t r = 0; r < len / n; r++)
-        log_softmax_row_avx2(x + r * n, y + r * n, n);
-    Py_END_ALLOW_THREADS
-#endif
-    release_buffers(bf, 2);
-    Py_RETURN_NONE;
+    return rows_f32(args, nargs, 1);
 }
 
 /* ---- layer_norm over the rows of a C-contiguous (m, n) float32/float64 array, one pass per statistic ----

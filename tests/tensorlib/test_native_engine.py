@@ -391,13 +391,23 @@ def test_two_gradients_of_one_output_sum_as_the_python_loop(shape, dtype, profil
     assert run() == native
 
 
+def _backward_names(loss, profiled):
+    """loss.backward(), under a default profile where `profiled` (its events' names), else unobserved (None)."""
+    from profiler import profile, ProfilerActivity
+    if not profiled:
+        loss.backward()
+        return None
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        loss.backward()
+    return [e.name for e in prof.events()]
+
+
 @pytest.mark.parametrize("profiled", [False, True], ids=["quiet", "profiled"])
 def test_leaf_stores_of_views_as_the_python_loop(profiled, monkeypatch):
     """The C loop's leaf stores (store_fast, observed_store_fast): a gradient that is a view of a temporary (linear's
     and matmul's transposed weight gradients: a detached view of the engine's buffer, no copy), one whose base a hook
     still holds (a copy), a plain one (quiet: the buffer itself): the same values, copies, view and detached marks,
     and events as the Python loop's _store_grad."""
-    from profiler import profile, ProfilerActivity
 
     def run():
         kept = []
@@ -413,13 +423,7 @@ def test_leaf_stores_of_views_as_the_python_loop(profiled, monkeypatch):
         p = q.t()                                            # q's gradient: a view whose base the hook below holds
         p.register_hook(lambda g: kept.append(g))
         loss = (h * h).sum() + m.exp().sum() + (p * 2).sum()
-        if profiled:
-            with profile(activities=[ProfilerActivity.CPU]) as prof:
-                loss.backward()
-            names = [e.name for e in prof.events()]
-        else:
-            loss.backward()
-            names = None
+        names = _backward_names(loss, profiled)
         marks = [(t.grad._base is not None, bool(getattr(t.grad, "_detached", False))) for t in (w, v, b, q)]
         return _grads([w, v, b, q], [k._data for k in kept]), marks, names
 
@@ -477,7 +481,6 @@ def test_nodes_whose_other_outputs_take_no_gradient_run_in_the_c_loop(profiled, 
     the mask, the statistics, the probabilities); the C loop runs them itself (no engine._run_node), with the same
     gradients and events as the Python loop."""
     import sys
-    from profiler import profile, ProfilerActivity
     F = tl.nn.functional
 
     def run():
@@ -495,12 +498,7 @@ def test_nodes_whose_other_outputs_take_no_gradient_run_in_the_c_loop(profiled, 
                 calls.append(1)
         sys.setprofile(count)
         try:
-            if profiled:
-                with profile(activities=[ProfilerActivity.CPU]) as prof:
-                    loss.backward()
-                names = [e.name for e in prof.events()]
-            else:
-                loss.backward()
+            names = _backward_names(loss, profiled)
         finally:
             sys.setprofile(None)
         return _grads([x, w]), names, len(calls)
