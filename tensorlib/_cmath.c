@@ -424,7 +424,7 @@ static PyObject *mod_log_softmax_rows(PyObject *self, PyObject *const *args, Py_
  * calls of about a microsecond each, which is most of a small model's layer_norm; these loops make none. Sums in
  * double: the mean, then the variance of the centred row (two passes), rstd = 1 / sqrt(var + eps). */
 #define LN_FORWARD(T)                                                                                               \
-    static void ln_forward_##T(const T *x, const T *w, const T *b, double eps, T *y, T *mu, T *rstd, Py_ssize_t m,  \
+    __attribute__((target_clones("avx2", "default"), optimize("O3", "fp-contract=off"))) static void ln_forward_##T(const T *x, const T *w, const T *b, double eps, T *y, T *mu, T *rstd, Py_ssize_t m,  \
                                Py_ssize_t n)                                                                        \
     {                                                                                                               \
         for (Py_ssize_t i = 0; i < m; i++, x += n, y += n) {                                                        \
@@ -469,7 +469,7 @@ static PyObject *mod_log_softmax_rows(PyObject *self, PyObject *const *args, Py_
  * gx = (gxhat - mean(gxhat) - xhat * mean(gxhat * xhat)) * rstd per row; gw = sum over rows of g * xhat,
  * gb = sum of g (into acc_w/acc_b, n doubles each, zeroed by the caller) */
 #define LN_BACKWARD(T)                                                                                              \
-    static void ln_backward_##T(const T *g, const T *x, const T *mu, const T *rstd, const T *w, T *gx,              \
+    __attribute__((target_clones("avx2", "default"), optimize("O3", "fp-contract=off"))) static void ln_backward_##T(const T *g, const T *x, const T *mu, const T *rstd, const T *w, T *gx,              \
                                 double *acc_w, double *acc_b, Py_ssize_t m, Py_ssize_t n)                           \
     {                                                                                                               \
         for (Py_ssize_t i = 0; i < m; i++, g += n, x += n) {                                                        \

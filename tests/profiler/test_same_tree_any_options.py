@@ -3,6 +3,7 @@ them and the engine takes the sink's shortcuts (ops recorded without being dispa
 tensorlib.dispatch.run_recorded), with record_shapes/profile_memory the ops the engine runs so pass the
 recorder's op_arrays and every other op the op hooks. Both profiles of the same training step hold the same
 events, nested alike, with the same sequence numbers."""
+import gc
 import json
 
 import numpy as np
@@ -14,6 +15,18 @@ from tensorlib import dispatch
 from profiler.recorder import Recorder
 
 nn, F = tl.nn, tl.nn.functional
+
+
+@pytest.fixture(autouse=True)
+def _no_collection():
+    """The cyclic GC off for each test, after a collection: garbage that an earlier test left (or that a step makes)
+    freed inside one of the profiles compared would shift that profile's memory running totals."""
+    gc.collect()
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
 
 
 def _step(kind):
