@@ -423,9 +423,16 @@ static PyObject *mod_log_softmax_rows(PyObject *self, PyObject *const *args, Py_
  * NumPy's rows path (tensorlib/ops/norm_ops.py: a BLAS dot for the means, then a ufunc per step) makes a dozen
  * calls of about a microsecond each, which is most of a small model's layer_norm; these loops make none. Sums in
  * double: the mean, then the variance of the centred row (two passes), rstd = 1 / sqrt(var + eps). */
+/* an AVX2 clone beside the baseline one, picked at load time (GCC's target_clones, through glibc's ifunc): its
+ * accumulators are the same four lanes, so the same sums; no FMA contraction in either (the same bits) */
+#if HAVE_X86 && defined(__GLIBC__)
+#define LN_CLONES __attribute__((target_clones("avx2", "default")))
+#else
+#define LN_CLONES
+#endif
 #define LN_FORWARD(T)                                                                                               \
-    __attribute__((target_clones("avx2", "default"), optimize("O3", "fp-contract=off"))) static void ln_forward_##T(const T *x, const T *w, const T *b, double eps, T *y, T *mu, T *rstd, Py_ssize_t m,  \
-                               Py_ssize_t n)                                                                        \
+    LN_CLONES __attribute__((optimize("O3", "fp-contract=off"))) static void ln_forward_##T(                        \
+        const T *x, const T *w, const T *b, double eps, T *y, T *mu, T *rstd, Py_ssize_t m, Py_ssize_t n)           \
     {                                                                                                               \
         for (Py_ssize_t i = 0; i < m; i++, x += n, y += n) {                                                        \
             double s0 = 0, s1 = 0, s2 = 0, s3 = 0;                                                                  \
@@ -469,8 +476,9 @@ static PyObject *mod_log_softmax_rows(PyObject *self, PyObject *const *args, Py_
  * gx = (gxhat - mean(gxhat) - xhat * mean(gxhat * xhat)) * rstd per row; gw = sum over rows of g * xhat,
  * gb = sum of g (into acc_w/acc_b, n doubles each, zeroed by the caller) */
 #define LN_BACKWARD(T)                                                                                              \
-    __attribute__((target_clones("avx2", "default"), optimize("O3", "fp-contract=off"))) static void ln_backward_##T(const T *g, const T *x, const T *mu, const T *rstd, const T *w, T *gx,              \
-                                double *acc_w, double *acc_b, Py_ssize_t m, Py_ssize_t n)                           \
+    LN_CLONES __attribute__((optimize("O3", "fp-contract=off"))) static void ln_backward_##T(                       \
+        const T *g, const T *x, const T *mu, const T *rstd, const T *w, T *gx, double *acc_w, double *acc_b,        \
+        Py_ssize_t m, Py_ssize_t n)                                                                                 \
     {                                                                                                               \
         for (Py_ssize_t i = 0; i < m; i++, g += n, x += n) {                                                        \
             double r = rstd[i], mean = mu[i];                                                                       \
