@@ -698,3 +698,48 @@ def test_softmax_rows_match_float64_and_attentions_two_paths_agree_bit_for_bit()
             np.testing.assert_array_equal(a, b)
         if m is mask:
             assert (out[0][1][..., 4, :] == 0).all()
+
+
+def _ln_reference(x, w, b, eps):
+    """layer_norm's C loops written out in float64 NumPy, sum by sum in their order: the mean and the variance each
+    from four accumulators over elements j = k mod 4 (the tail into the first), rstd = 1 / sqrt(var + eps), then
+    ((x - mean) * rstd) * w + b per element, rounded once to x's dtype."""
+    m, n = x.shape
+    q = n - n % 4
+    y, mu, rstd = np.empty_like(x), np.empty(m, x.dtype), np.empty(m, x.dtype)
+    for i in range(m):
+        row = x[i].astype(np.float64)
+
+        def lanes(v):
+            s = [np.add.accumulate(v[k:q:4])[-1] if q else 0.0 for k in range(4)]
+            if n > q:
+                s[0] = np.add.accumulate(np.concatenate([[s[0]], v[q:]]))[-1]
+            return (s[0] + s[1]) + s[2] + s[3]
+        mean = lanes(row) / n
+        d = row - mean
+        r = 1.0 / np.sqrt(lanes(d * d) / n + eps)
+        v = d * r
+        if w is not None:
+            v = v * w.astype(np.float64)
+        if b is not None:
+            v = v + b.astype(np.float64)
+        y[i], mu[i], rstd[i] = v.astype(x.dtype), mean, r
+    return y, mu, rstd
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_layer_norm_loops_sum_in_their_written_order_bit_for_bit(dtype):
+    """The forward loops (built at O3, with an AVX2 clone where glibc picks one) give the bits of their sums written
+    out in order (_ln_reference): a vectorised clone that summed in another order, or contracted a product into an FMA,
+    would differ here."""
+    if _fastmath._LN is None:
+        pytest.skip("tensorlib._cmath is not built (TENSORLIB_NATIVE=0 or no compiler)")
+    rng = np.random.default_rng(6)
+    for n in (1, 3, 4, 7, 8, 13, 32, 64, 100):
+        x = (rng.standard_normal((5, n)) * 3 + 2).astype(dtype)
+        w, b = rng.random(n).astype(dtype), rng.standard_normal(n).astype(dtype)
+        for ww, bb in ((w, b), (None, None), (w, None)):
+            got = _fastmath.layer_norm(x, ww, bb, 1, 1e-5)
+            want = _ln_reference(x, ww, bb, 1e-5)
+            for g_, w_ in zip(got, want):
+                np.testing.assert_array_equal(g_.reshape(w_.shape).view(np.uint8), w_.view(np.uint8))
