@@ -154,7 +154,7 @@ def _clip_arrays(run, grads, max_norm, norm_type, error_if_nonfinite, foreach):
         if out is not None and not recorded:    # (the stack of the norms: these norms in one array)
             total = ops.norm(tensor_of(out), norm_type)
         else:
-            total = ops.norm(ops.stack([_H.op_step("to", _itself, n) for n in norms] if recorded else norms), norm_type)
+            total = ops.norm(ops.stack([_H.op_step("to", _itself, t) for t in norms] if recorded else norms), norm_type)
         _check_finite(total, norm_type, error_if_nonfinite)
         norms = None        # (freed where get_total_norm's are: at its return)
         coef = ops.clamp(max_norm / (total + 1e-6), max=1.0)
