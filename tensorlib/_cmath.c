@@ -1473,11 +1473,13 @@ static long long *clip_times(PyObject *times, Py_ssize_t n, int *ok)
 }
 
 /* clip_norms(arrays, out, times): out[i] = the 2-norm of arrays[i] (NORM's kernel, p=2, over the whole array), out a
- * float32 or float64 array of len(arrays) elements, every array of its dtype -> bool */
-static PyObject *mod_clip_norms(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+ * float32 or float64 array of len(arrays) elements, every array of its dtype -> bool.
+ * clip_scale(arrays, coef, times): arrays[i] *= coef (mul_'s kernel with a 0-d operand of their dtype), coef a 0-d
+ * float32 or float64 array, every array of its dtype and writable -> bool. */
+static PyObject *clip_run(PyObject *const *args, Py_ssize_t nargs, int scale)
 {
     if (nargs != 3 || !(PyList_Check(args[0]) || PyTuple_Check(args[0]))) {
-        PyErr_SetString(PyExc_TypeError, "clip_norms(arrays, out, times)");
+        PyErr_SetString(PyExc_TypeError, scale ? "clip_scale(arrays, coef, times)" : "clip_norms(arrays, out, times)");
         return NULL;
     }
     if (arr_type == NULL || Py_TYPE(args[1]) != arr_type)
@@ -1486,54 +1488,38 @@ static PyObject *mod_clip_norms(PyObject *self, PyObject *const *args, Py_ssize_
     Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
     int ok;
     long long *t = clip_times(args[2], n, &ok);
-    char *out = (descr == f32_descr || descr == f64_descr) ? arr_data(args[1], descr, n, 1) : NULL;
-    if (!ok || out == NULL || !clip_operands(seq, descr, 0))
+    /* norms: the output, n writable elements; scale: the coefficient, one */
+    char *x = (descr == f32_descr || descr == f64_descr) ? arr_data(args[1], descr, scale ? 1 : n, !scale) : NULL;
+    if (!ok || x == NULL || !clip_operands(seq, descr, scale))
         Py_RETURN_FALSE;
+    int f32 = descr == f32_descr;
     for (Py_ssize_t i = 0; i < n; i++) {
         PyObject *o = PySequence_Fast_GET_ITEM(seq, i);
-        const char *a = ((ArrayHead *)o)->data;
+        char *a = ((ArrayHead *)o)->data;
         Py_ssize_t k = arr_size(o);
         long long t0 = t ? now_ns() : 0;
-        if (descr == f32_descr)
-            ((float *)out)[i] = sqrtf(0.0f + sumsq_float((const float *)a, k));     /* (0 +: the reduction's identity, as NumPy starts from) */
+        if (scale && f32)
+            scale_float((float *)a, *(const float *)x, k);
+        else if (scale)
+            scale_double((double *)a, *(const double *)x, k);
+        else if (f32)       /* (0 +: the reduction's identity, as NumPy starts from) */
+            ((float *)x)[i] = sqrtf(0.0f + sumsq_float((const float *)a, k));
         else
-            ((double *)out)[i] = sqrt(0.0 + sumsq_double((const double *)a, k));
+            ((double *)x)[i] = sqrt(0.0 + sumsq_double((const double *)a, k));
         if (t)
             t[2 * i] = t0, t[2 * i + 1] = now_ns();
     }
     Py_RETURN_TRUE;
 }
 
-/* clip_scale(arrays, coef, times): arrays[i] *= coef (mul_'s kernel with a 0-d operand of their dtype), coef a 0-d
- * float32 or float64 array, every array of its dtype and writable -> bool */
+static PyObject *mod_clip_norms(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    return clip_run(args, nargs, 0);
+}
+
 static PyObject *mod_clip_scale(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
-    if (nargs != 3 || !(PyList_Check(args[0]) || PyTuple_Check(args[0]))) {
-        PyErr_SetString(PyExc_TypeError, "clip_scale(arrays, coef, times)");
-        return NULL;
-    }
-    if (arr_type == NULL || Py_TYPE(args[1]) != arr_type)
-        Py_RETURN_FALSE;
-    PyObject *seq = args[0], *descr = ((ArrayHead *)args[1])->descr;
-    Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
-    int ok;
-    long long *t = clip_times(args[2], n, &ok);
-    const char *c = (descr == f32_descr || descr == f64_descr) ? arr_data(args[1], descr, 1, 0) : NULL;
-    if (!ok || c == NULL || !clip_operands(seq, descr, 1))
-        Py_RETURN_FALSE;
-    for (Py_ssize_t i = 0; i < n; i++) {
-        PyObject *o = PySequence_Fast_GET_ITEM(seq, i);
-        char *a = ((ArrayHead *)o)->data;
-        Py_ssize_t k = arr_size(o);
-        long long t0 = t ? now_ns() : 0;
-        if (descr == f32_descr)
-            scale_float((float *)a, *(const float *)c, k);
-        else
-            scale_double((double *)a, *(const double *)c, k);
-        if (t)
-            t[2 * i] = t0, t[2 * i + 1] = now_ns();
-    }
-    Py_RETURN_TRUE;
+    return clip_run(args, nargs, 1);
 }
 
 /* ---- transpose_scaled(w, scale, out): out[j, i] = w[i, j] * scale[i] (scale None: w[i, j]) for a C-contiguous m x n

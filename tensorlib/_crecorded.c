@@ -173,6 +173,20 @@ static PyObject *run_execute(Recorded *r, PyObject *op, PyObject *args, PyObject
     return PyObject_Vectorcall(r->execute, argv, 4, NULL);
 }
 
+/* fn(*argv) (vectorcall's arguments) timed and recorded as op with its phase and seq in the op sink's list: the
+ * result, or NULL (an error of the call or of its record) -- the op sink's one timed call, for a dispatch (sink), a
+ * kernel on arrays (RunRecorded) and a callable standing for the kernel (call_as) */
+static PyObject *timed_call(Recorded *r, PyObject *op, PyObject *phase, PyObject *seq, PyObject *fn,
+                            PyObject *const *argv, size_t nargsf, PyObject *kwnames)
+{
+    long long t0 = now_ns();
+    PyObject *out = PyObject_Vectorcall(fn, argv, nargsf, kwnames);
+    long long t1 = now_ns();
+    if (record(r, op, phase, seq, t0, t1) < 0)
+        Py_CLEAR(out);
+    return out;
+}
+
 static PyObject *Recorded_sink(Recorded *r, PyObject *const *args, Py_ssize_t nargs)
 {
     if (nargs != 3) {
@@ -186,11 +200,8 @@ static PyObject *Recorded_sink(Recorded *r, PyObject *const *args, Py_ssize_t na
     PyObject *phase, *seq, *run_seq;
     if (phase_seq(r, &phase, &seq, &run_seq) < 0)
         return NULL;
-    long long t0 = now_ns();
-    PyObject *out = run_execute(r, args[0], args[1], args[2], run_seq);
-    long long t1 = now_ns();
-    if (record(r, args[0], phase, seq, t0, t1) < 0)
-        Py_CLEAR(out);
+    PyObject *argv[4] = {args[0], args[1], args[2], run_seq};
+    PyObject *out = timed_call(r, args[0], phase, seq, r->execute, argv, 4, NULL);
     Py_DECREF(phase);
     Py_DECREF(seq);
     Py_DECREF(run_seq);
@@ -389,13 +400,9 @@ static PyObject *RunRecorded_vectorcall(RunRecorded *self, PyObject *const *args
                 argv[0] = r->numpy;
                 for (Py_ssize_t i = 1; i < total; i++)
                     argv[i] = args[i];
-                long long t0 = now_ns();
-                out = PyObject_Vectorcall(kernel, argv, (size_t)nargs, kwnames);
-                long long t1 = now_ns();
+                out = timed_call(r, op, phase, seq, kernel, argv, (size_t)nargs, kwnames);
                 if (argv != small)
                     PyMem_Free(argv);
-                if (record(r, op, phase, seq, t0, t1) < 0)
-                    Py_CLEAR(out);
             }
             Py_DECREF(kernel);
         }
@@ -525,11 +532,7 @@ static PyObject *RunRecorded_call_as(RunRecorded *self, PyObject *const *args, P
     PyObject *phase, *seq, *run_seq, *out = NULL;
     if (phase_seq(r, &phase, &seq, &run_seq) == 0) {
         Py_DECREF(run_seq);
-        long long t0 = now_ns();
-        out = PyObject_Vectorcall(args[1], args + 2, (size_t)(nargs - 2), NULL);
-        long long t1 = now_ns();
-        if (record(r, args[0], phase, seq, t0, t1) < 0)
-            Py_CLEAR(out);
+        out = timed_call(r, args[0], phase, seq, args[1], args + 2, (size_t)(nargs - 2), NULL);
         Py_DECREF(phase);
         Py_DECREF(seq);
     }

@@ -348,6 +348,12 @@ def _op_step(name: str, fn, *args):
 op_step = _op_step
 
 
+def itself(x):
+    """x: the function of a region step that computes nothing (`op_step("to", itself, t)` records torch's aten::to
+    where the value is already on the device and dtype; a dropout that drops nothing is its input)."""
+    return x
+
+
 class record_range:
     """Context manager / decorator for a named region of a given kind. A composite op's region (kind "op")
     passes its positional arguments to hooks that take them (Hook.op_range_enter): the decorator its call's,

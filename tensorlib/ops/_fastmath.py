@@ -145,35 +145,40 @@ def addc_(a, t1, t2, value, div) -> bool:
 
 
 _LOG_SOFTMAX: Any = _M.log_softmax_rows if FAST and _M is not None else None
+_SOFTMAX: Any = _M.softmax_rows if FAST and _M is not None else None
 LOG_SOFTMAX_MIN = 8     # row length from which the C rows run (measured faster from there: (4, 16) 6.8 -> 1.8 us)
 
 
+def _rows_apply(x) -> bool:
+    """Whether the C softmax rows take x: a C-contiguous float32 array whose rows (its last dim) have at least
+    LOG_SOFTMAX_MIN elements, where the vector path runs."""
+    return _SOFTMAX is not None and x.dtype == _F32 and x.ndim > 0 and x.shape[-1] >= LOG_SOFTMAX_MIN \
+        and x.flags.c_contiguous
+
+
 def log_softmax_rows(x):
-    """log_softmax over the last dim of a C-contiguous float32 array whose rows have at least LOG_SOFTMAX_MIN
-    elements, in one C pass per statistic (tensorlib/_cmath.c: no array of exponentials made); None where it does
-    not apply (another dtype or layout, short rows, no vector path), the caller then runs NumPy's."""
-    if _LOG_SOFTMAX is None or x.dtype != _F32 or x.ndim == 0 or x.shape[-1] < LOG_SOFTMAX_MIN \
-            or not x.flags.c_contiguous:
+    """log_softmax over the last dim of x in one C pass per statistic (tensorlib/_cmath.c: no array of
+    exponentials made) where `_rows_apply`; None where not (the caller then runs NumPy's)."""
+    if not _rows_apply(x):
         return None
     out = np.empty_like(x)
     _LOG_SOFTMAX(x, out, x.shape[-1])
     return out
 
-_SOFTMAX: Any = _M.softmax_rows if FAST and _M is not None else None
 
 
 def softmax_rows(x, out=None, dead_zero=False):
-    """softmax over the last dim of a C-contiguous float32 array whose rows have at least LOG_SOFTMAX_MIN elements,
-    in C (tensorlib/_cmath.c: exp(x - max) written once, summed in registers, divided); into `out` (x itself for
-    in place) or a new array, which it returns; rows all -inf give 0 with `dead_zero` (attention's fully masked
-    rows), else NaN as NumPy's path. None where it does not apply (the caller then runs NumPy's)."""
-    if _SOFTMAX is None or x.dtype != _F32 or x.ndim == 0 or x.shape[-1] < LOG_SOFTMAX_MIN \
-            or not x.flags.c_contiguous:
+    """softmax over the last dim of x in C (tensorlib/_cmath.c: exp(x - max) written once, summed in registers,
+    divided) where `_rows_apply`; into `out` (x itself for in place) or a new array, which it returns; rows all
+    -inf give 0 with `dead_zero` (attention's fully masked rows), else NaN as NumPy's path. None where it does not
+    apply (the caller then runs NumPy's)."""
+    if not _rows_apply(x):
         return None
     if out is None:
         out = np.empty_like(x)
     _SOFTMAX(x, out, x.shape[-1], dead_zero)
     return out
+
 
 _CLIP_NORMS: Any = _M.clip_norms if _M is not None else None
 _CLIP_SCALE: Any = _M.clip_scale if _M is not None else None
@@ -192,6 +197,7 @@ def clip_scale(arrays, coef, times=None) -> bool:
     one C call (clip_grad_norm_'s _foreach_mul_); times as clip_norms'. True where it ran: coef a 0-d float32/float64
     array, the arrays aligned, C-contiguous, writable, of its dtype; else False with nothing written."""
     return ADAM is not None and _CLIP_SCALE(arrays, coef, times)
+
 
 _THRESHOLD_BWD = _M.threshold_backward if _M is not None else None
 

@@ -82,10 +82,10 @@ def _fused(xp, q, k, v, mask, scale, is_causal, dropout_p, generator):
         xp.copyto(s, -np.inf, where=_above_diagonal(xp, *s.shape[-2:]))
     if mask is not None:
         s = xp.where(mask, s, -np.inf) if mask.dtype == np.bool_ else s + mask
-    if xp is np and softmax_rows(s, s, dead_zero=True) is not None:
-        pass            # float32 rows in C, in place (the math path's _softmax_k runs the same loop: the same values)
-    elif xp is np:
-        m = row_max(s)      # the sums and maxima over short rows: see _rows
+    if xp is np and softmax_rows(s, s, dead_zero=True) is None:
+        # (float32 rows took softmax_rows' C loop, in place, as the math path's _softmax_k does: the same values);
+        # other NumPy arrays: the sums and maxima over short rows by _rows
+        m = row_max(s)
         # a fully masked row (its maximum -inf) is shifted by 0, not by -inf: its exponentials are 0, its sum
         # is taken as 1, so the row comes out 0 without a NaN to hide (np.errstate cost 2-7 µs a call)
         dead = m == -np.inf if m.size and np.minimum.reduce(m, None) == -np.inf else None
@@ -97,7 +97,7 @@ def _fused(xp, q, k, v, mask, scale, is_causal, dropout_p, generator):
         if dead is not None:
             total[dead] = 1
         s /= total
-    else:                                   # (no host check on a GPU: that would synchronise)
+    elif xp is not np:                      # (no host check on a GPU: that would synchronise)
         m = row_max(s)
         with np.errstate(invalid="ignore"):     # -inf - -inf in a fully masked row: NaN, replaced below
             s -= m

@@ -785,16 +785,12 @@ def NATIVE_DROPOUT(xp, x, p=0.5, channels=False, generator=None):
 NATIVE_DROPOUT.def_backward(DROPOUT.backward)
 
 
-def _itself(x):
-    return x
-
-
 def dropout(input, p=0.5, training=True, inplace=False, *, channels=False):
     if p < 0 or p > 1:
         raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
     if not training or p == 0:      # torch's aten::dropout (feature_dropout) returns its input, recorded all the same
         return _H.op_region("feature_dropout" if channels else "dropout", (input, float(p), bool(training)),
-                            _itself, input) if _H.range_hooks else input
+                            _H.itself, input) if _H.range_hooks else input
     if input.is_cuda:       # torch's aten::dropout around the fused native_dropout
         with record_range("dropout", "op"):
             out, _ = dispatch(NATIVE_DROPOUT, input, p=float(p), channels=channels)

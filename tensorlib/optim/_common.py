@@ -132,10 +132,6 @@ class Loop(NamedTuple):
     wrote: Callable
 
 
-def _itself(t):
-    return t
-
-
 def _array(t):
     return t._data
 
@@ -149,7 +145,7 @@ def _count(*ts):
         t._version += 1
 
 
-DISPATCHED = Loop(_D.dispatch, _itself, _nothing)
+DISPATCHED = Loop(_D.dispatch, _H.itself, _nothing)
 QUIET = Loop(quiet_run, _array, _count)
 RECORDED = Loop(_D.run_recorded, _array, _count)
 

@@ -121,10 +121,6 @@ def _arrays_run(grads, norm_type, foreach):
     return run if ok else None
 
 
-def _itself(t):
-    return t
-
-
 def _clip_arrays(run, grads, max_norm, norm_type, error_if_nonfinite, foreach):
     """The op-by-op path with each gradient's norm and in-place scaling run on its array by `run` (the norm op's
     and mul_'s kernels: the same values to the bit): `quiet_run` when nothing watches, without ~3 dispatches per
@@ -154,7 +150,8 @@ def _clip_arrays(run, grads, max_norm, norm_type, error_if_nonfinite, foreach):
         if out is not None and not recorded:    # (the stack of the norms: these norms in one array)
             total = ops.norm(tensor_of(out), norm_type)
         else:
-            total = ops.norm(ops.stack([_H.op_step("to", _itself, t) for t in norms] if recorded else norms), norm_type)
+            total = ops.norm(ops.stack([_H.op_step("to", _H.itself, t) for t in norms] if recorded else norms),
+                             norm_type)
         _check_finite(total, norm_type, error_if_nonfinite)
         norms = None        # (freed where get_total_norm's are: at its return)
         coef = ops.clamp(max_norm / (total + 1e-6), max=1.0)
@@ -165,7 +162,7 @@ def _clip_arrays(run, grads, max_norm, norm_type, error_if_nonfinite, foreach):
             c_mul, done = times is not None and same and out is not None, 0     # (recorded: one C call a gradient)
             for i, (g, d) in enumerate(zip(grads, arrays)):
                 c = coef if not recorded and same else \
-                    _H.op_step("to", _itself, coef) if same else coef.to(device=g.device, dtype=g.dtype)
+                    _H.op_step("to", _H.itself, coef) if same else coef.to(device=g.device, dtype=g.dtype)
                 if c_mul and _FM.clip_scale((d,), c._data, times[2 * i:]):
                     done = i + 1
                     continue
