@@ -2,17 +2,17 @@
  *
  * tensorlib/_execute.py's `execute` stays the reference and the fallback (TENSORLIB_NATIVE=0, or a build without
  * a compiler). execute(op, args, attrs, seq) here takes the commonest case of it -- one, two or three positional
- * arguments, the tensors' arrays NumPy arrays, no promotion to do, no special executor -- and does what the
- * Python function does for it, in the same order: unwrap, kernel, then the autograd node (record_node: the fields
- * _graph.make_node1/2/3 set, in their order; those functions themselves for the cases record_node leaves to them)
- * or the wrapped result; a 0-d result NumPy gives as a scalar (a full reduction, a mean loss) is recorded as the
- * Python path records it (make_node3, or for one or two inputs the general make_node). Everything else, before
- * anything has run, is
- * handed to the Python function unchanged, so the cases it decides (devices, CUDA, sparse operands, promotion,
- * three or more arguments, errors) are decided in one place. A kernel's ValueError is handed over too: the Python
- * function runs the kernel again and raises torch's error for it (shape_error); a kernel on arrays is pure.
+ * arguments, the tensors' arrays NumPy arrays, no promotion to do, no special executor; or no argument at all (a
+ * factory) -- and does what the Python function does for it, in the same order: unwrap, kernel, then the autograd
+ * node (record_node: the fields _graph.make_node1/2/3 set, in their order; those functions themselves for the cases
+ * record_node leaves to them) or the wrapped result; a 0-d result NumPy gives as a scalar (a full reduction, a mean
+ * loss) is recorded as the Python path records it (make_node3, or for one or two inputs the general make_node), or
+ * wrapped as its 0-d array. Everything else, before anything has run, is handed to the Python function unchanged,
+ * so the cases it decides (devices, CUDA, sparse operands, promotion, three or more arguments, errors) are decided
+ * in one place. A kernel's ValueError is handed over too: the Python function runs the kernel again and raises
+ * torch's error for it (shape_error); a kernel on arrays is pure (a factory's error, which shape_error leaves as it
+ * is, propagates from here: its kernel may draw random numbers).
  *
- * configure() and configure_graph() give it the Python objects it reads (tensorlib/_execute.py, at import).
  * tests/tensorlib/test_native_execute.py runs every op's sample call through this and the Python executor and
  * compares what they leave behind; change the two together.
  */
@@ -28,7 +28,7 @@ static PyObject *numpy_mod, *state, *grad_off, *seq_counter, *py_execute, *make_
 static PyObject *s_requires_grad, *s_grad_enabled, *s_dtype, *s_kind, *s_f;
 /* the graph layer's (tensorlib/_graph.py), for the nodes recorded here */
 static PyTypeObject *Node_T;
-static PyObject *graph_globals, *no_edge, *leaf_edge, *grad_dtypes, *np_generic, *np_asarray;
+static PyObject *graph_globals, *no_edge, *leaf_edge, *grad_dtypes, *np_generic, *np_asarray, *np_int64;
 static PyObject *s_slow_any, *s_base, *s_rebase_gen, *s_detached, *s_grad_fn, *s_output_nr, *s_acc_edge,
     *s_inference, *s_version, *s_shape, *s_save, *s_output_nr_zero;
 static Py_ssize_t off_n_op, off_n_seq, off_n_edges, off_n_inputs, off_n_versions, off_n_out_data, off_n_out_refs,
@@ -80,7 +80,8 @@ static PyObject *mod_configure_graph(PyObject *self, PyObject *args)
         slot_offset(tp, "in_meta", &off_n_in_meta) < 0 || slot_offset(tp, "_out_meta", &off_n_out_meta) < 0)
         return NULL;
     if ((np_generic = PyObject_GetAttrString(numpy_mod, "generic")) == NULL ||
-        (np_asarray = PyObject_GetAttrString(numpy_mod, "asarray")) == NULL)
+        (np_asarray = PyObject_GetAttrString(numpy_mod, "asarray")) == NULL ||
+        (np_int64 = PyObject_CallMethod(numpy_mod, "dtype", "s", "int64")) == NULL)
         return NULL;
     graph_globals = globals;
     PyObject *keep[] = {node, globals, no_edge, leaf_edge, grad_dtypes};
@@ -147,6 +148,29 @@ static int float_kind(PyObject *x)
     return r;
 }
 
+/* 1 when the operands of a binary op need no cast (_promote leaves them as they are): a floating array with a
+ * Python float or int, or an int64 array (NumPy's own int64 dtype) with a Python int in int64's range; 0 for the
+ * other cases (the Python path), -1 on error */
+static int number_operand_kept(PyObject *x, PyObject *num)
+{
+    if (PyFloat_CheckExact(num))
+        return float_kind(x);
+    if (!PyLong_CheckExact(num))
+        return 0;
+    int f = float_kind(x);
+    if (f != 0 || np_int64 == NULL)
+        return f;
+    PyObject *dt = PyObject_GetAttr(x, s_dtype);
+    if (dt == NULL)
+        return -1;
+    Py_DECREF(dt);      /* (compared by address: the array holds it) */
+    if (dt != np_int64)
+        return 0;
+    int overflow;
+    (void)PyLong_AsLongLongAndOverflow(num, &overflow);
+    return overflow == 0;
+}
+
 /* `x.dtype is y.dtype`, -1 on error */
 static int same_dtype(PyObject *x, PyObject *y)
 {
@@ -182,10 +206,19 @@ static PyObject *node_seq(PyObject *seq)
     return n;
 }
 
-/* the kernel's result outside autograd, as the end of execute: an array wrapped inline (marked a view of the
- * first argument for a view op), anything else through _wrap_result. Steals `out`. */
+/* the kernel's result outside autograd, as the end of execute: an array or a NumPy scalar wrapped inline (marked a
+ * view of the first argument for a view op, as _wrap_result marks it), anything else through _wrap_result. Steals
+ * `out`. */
 static PyObject *wrap(PyObject *op, PyObject *targs, PyObject *a, PyObject *out)
 {
+    if (Py_TYPE(out) != ndarray_T && np_generic != NULL && PyObject_TypeCheck(out, (PyTypeObject *)np_generic)) {
+        /* a NumPy scalar (a full reduction, an int index of a 1-d array): the 0-d array as_array makes of it */
+        PyObject *arr = PyObject_CallOneArg(np_asarray, out);
+        Py_DECREF(out);
+        if (arr == NULL)
+            return NULL;
+        out = arr;
+    }
     if (Py_TYPE(out) != ndarray_T) {
         PyObject *r = PyObject_CallFunctionObjArgs(wrap_result, op, targs, out, NULL);
         Py_DECREF(out);
@@ -649,17 +682,28 @@ static PyObject *mod_execute(PyObject *self, PyObject *const *args, Py_ssize_t n
     if (special != Py_None || kernel == NULL)
         return fallback(args);
     Py_ssize_t n = PyTuple_GET_SIZE(targs);
+    if (n == 0) {       /* a factory (zeros, randn, arange...): its kernel on the attrs alone, never a node */
+        int v = truth(SLOT(op, off_view)), p = truth(SLOT(op, off_promote));
+        if (v != 0 || p != 0)
+            return v < 0 || p < 0 ? NULL : fallback(args);
+        PyObject *kargs[] = {NULL, numpy_mod};
+        PyObject *out = call_kernel(kernel, attrs, kargs, 1);
+        if (out == NULL)    /* (as the Python path raises it: shape_error leaves an error without arrays as it is) */
+            return NULL;
+        return wrap(op, targs, NULL, out);
+    }
     if (n == 2) {       /* a tensor and a tensor or a number, or a number and a tensor */
         PyObject *a = PyTuple_GET_ITEM(targs, 0), *b = PyTuple_GET_ITEM(targs, 1);
         if (!PyObject_TypeCheck(a, Tensor_T)) {
             /* a number first (the reflected operators: 1 - t, 2 * t): a Python float or int with a floating
-             * tensor needs no cast (_promote leaves both as they are), the rest goes to the Python path */
+             * tensor, a Python int with an int64 one, need no cast (number_operand_kept), the rest goes to the
+             * Python path */
             if (!(PyFloat_CheckExact(a) || PyLong_CheckExact(a)) || !PyObject_TypeCheck(b, Tensor_T))
                 return fallback(args);
             PyObject *y = SLOT(b, off_data);
             if (y == NULL || Py_TYPE(y) != ndarray_T)
                 return fallback(args);
-            int f = float_kind(y);
+            int f = number_operand_kept(y, a);
             if (f <= 0)
                 return f < 0 ? NULL : fallback(args);
             int rg = requires_grad(b);
@@ -696,9 +740,7 @@ static PyObject *mod_execute(PyObject *self, PyObject *const *args, Py_ssize_t n
         } else {
             y = b;
             if (promote) {
-                if (!PyFloat_CheckExact(y) && !PyLong_CheckExact(y))
-                    return fallback(args);
-                int f = float_kind(x);
+                int f = number_operand_kept(x, y);
                 if (f <= 0)
                     return f < 0 ? NULL : fallback(args);
             }

@@ -114,12 +114,16 @@ def cuda_device(i: int) -> device:
     return d
 
 
-_local = threading.local()
+class _Local(threading.local):
+    stack: list[device] | None = None     # (a class default: reading it where no thread set it raises nothing)
+
+
+_local = _Local()
 _global_default: list[device | None] = [None]
 
 
 def _stack() -> list[device]:
-    st = getattr(_local, "stack", None)
+    st = _local.stack
     if st is None:
         st = _local.stack = []
     return st
@@ -134,7 +138,7 @@ def _supported(d: device) -> device:
 def default_device() -> device:
     """Where a factory call without device= puts its tensor: the innermost `with torch.device(...)` of
     this thread, else set_default_device's, else cpu (resolved to cuda:N when the tensor is made)."""
-    st = getattr(_local, "stack", None)
+    st = _local.stack
     if st:
         return to_device(st[-1])
     d = _global_default[0]

@@ -377,6 +377,23 @@ def execute_list(op, args, attrs, seq):
     tensors = list(args[0])
     if not tensors:
         raise RuntimeError(f"{op.name}(): expected a non-empty list of Tensors")
+    arrays = []
+    need_grad = False
+    dt = None
+    for a in tensors:       # the common case: NumPy arrays of one dtype (what _unwrap_all and the casts below leave)
+        if type(a) is not Tensor:
+            break
+        d = a._data
+        if type(d) is not np.ndarray or (dt is not None and d.dtype is not dt):
+            break
+        dt = d.dtype
+        need_grad = need_grad or a._requires_grad
+        arrays.append(d)
+    else:
+        out = op.kernel(np, arrays, *args[1:], **attrs)
+        if need_grad and STATE.grad_enabled and op.differentiable:
+            return make_node(op, tuple(tensors), attrs, out, seq if seq >= 0 else next(seq_counter))
+        return _wrap(out)
     for a in tensors:
         if not isinstance(a, Tensor):
             raise TypeError(f"{op.name}(): expected a sequence of Tensors, but got an element of type "

@@ -221,19 +221,24 @@ def _sample(kind, shape, dtype, device, generator, kw):
         r = _sample(kind, tuple(shape) + (2,), part, device, generator, kw)
         return r.view(dt)[..., 0]
     work = dt if dt in (np.float32, np.float64) else np.float64
-    if kind == "uniform":
+    if kind == "uniform":       # (rand's and randn's own draws as they are: scaled and shifted only when asked)
         lo, hi = kw.get("low", 0.0), kw.get("high", 1.0)
-        r = rng.random(shape, dtype=work) if device.type == "cpu" else rng.random(shape, dtype=work)
-        return (r * (hi - lo) + lo).astype(dt, copy=False)
+        r = rng.random(shape, dtype=work)
+        if lo != 0.0 or hi != 1.0:
+            r = r * (hi - lo) + lo
+        return r.astype(dt, copy=False)
     if kind == "normal":
         r = rng.standard_normal(shape, dtype=work)
-        return (r * kw.get("std", 1.0) + kw.get("mean", 0.0)).astype(dt, copy=False)
+        std, mean = kw.get("std", 1.0), kw.get("mean", 0.0)
+        if std != 1.0 or mean != 0.0:
+            r = r * std + mean
+        return r.astype(dt, copy=False)
     if kind == "bernoulli":
         return (rng.random(shape) < kw.get("p", 0.5)).astype(dt)
     if kind == "exponential":
         return rng.exponential(1.0 / kw.get("lambd", 1.0), shape).astype(dt)
     if kind == "randint":
-        return rng.integers(kw["low"], kw["high"], shape).astype(dt)
+        return rng.integers(kw["low"], kw["high"], shape).astype(dt, copy=False)
     if kind == "permutation":
         if device.type == "cpu":
             return rng.permutation(kw["n"]).astype(dt)

@@ -133,14 +133,17 @@ def _creation(name, fn):
     return op(name, creation=True)(fn)
 
 
-ZEROS = _creation("zeros", lambda xp, shape, dtype, device: _on(device, lambda m: m.zeros(shape, dtype)))
-ONES = _creation("ones", lambda xp, shape, dtype, device: _on(device, lambda m: m.ones(shape, dtype)))
-EMPTY = _creation("empty", lambda xp, shape, dtype, device: _on(device, lambda m: m.empty(shape, dtype)))
-FULL = _creation("full", lambda xp, shape, fill_value, dtype, device: _on(device, lambda m: m.full(shape, fill_value,
-                                                                                                    dtype)))
+ZEROS = _creation("zeros", lambda xp, shape, dtype, device: np.zeros(shape, dtype) if device.type == "cpu" else
+                  _on(device, lambda m: m.zeros(shape, dtype)))
+ONES = _creation("ones", lambda xp, shape, dtype, device: np.ones(shape, dtype) if device.type == "cpu" else
+                 _on(device, lambda m: m.ones(shape, dtype)))
+EMPTY = _creation("empty", lambda xp, shape, dtype, device: np.empty(shape, dtype) if device.type == "cpu" else
+                  _on(device, lambda m: m.empty(shape, dtype)))
+FULL = _creation("full", lambda xp, shape, fill_value, dtype, device: np.full(shape, fill_value, dtype)
+                 if device.type == "cpu" else _on(device, lambda m: m.full(shape, fill_value, dtype)))
 EYE = _creation("eye", lambda xp, n, m, dtype, device: _on(device, lambda b: b.eye(n, m, dtype=dtype)))
-ARANGE = _creation("arange", lambda xp, start, end, step, dtype, device: _on(
-    device, lambda m: m.arange(start, end, step, dtype=dtype)))
+ARANGE = _creation("arange", lambda xp, start, end, step, dtype, device: np.arange(start, end, step, dtype=dtype)
+                   if device.type == "cpu" else _on(device, lambda m: m.arange(start, end, step, dtype=dtype)))
 def _linspace(m, start, end, steps, dtype):
     """torch's CPU linspace for floats: in the op's math type (float32 for half types, else the dtype),
     step = (end - start) / (steps - 1), the first half of the points start + step * i and the rest

@@ -332,8 +332,30 @@ def pad_slice(g, shape, dim, start):
     return dispatch(INDEX_BACKWARD, g, shape=tuple(shape), idx=idx)
 
 
+def _plain_op(idx):
+    """_getitem_op of a tuple index that _convert_index leaves as it is (Python ints, slices, None, Ellipsis):
+    SELECT or SLICE; None for any other tuple."""
+    select = True
+    for i in idx:
+        t = type(i)
+        if t is not int:
+            if t is not slice and i is not None and i is not Ellipsis:
+                return None
+            select = False
+    return SELECT if select else SLICE
+
+
 @public(name="__getitem__", function=False, method=True)
 def getitem(self, idx):
+    t = type(idx)       # the commonest indices first: x[i], x[a:b], x[:, i] (what _convert_index leaves as it is)
+    if t is int:
+        return dispatch(SELECT, self, idx=(idx,))
+    if t is slice:
+        return dispatch(SLICE, self, idx=(idx,))
+    if t is tuple:
+        op_ = _plain_op(idx)
+        if op_ is not None:
+            return dispatch(op_, self, idx=idx)
     if isinstance(idx, Tensor) and idx._data.dtype == np.bool_ and idx.ndim == self.ndim and idx.ndim > 0:
         return dispatch(GETITEM, self, idx=(idx._data,))
     idx = _convert_index(self, idx)

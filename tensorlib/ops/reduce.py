@@ -166,7 +166,24 @@ def MEAN(xp, a, dim=None, keepdim=False, dtype=None):
                                f"complex dtype. Got: {_tname(a.dtype)}")
     else:
         _float_dtype_arg("mean", dtype)
-    return _c(xp, a.mean(axis=_axes(a, dim), keepdims=keepdim, dtype=dtype), a)
+    ax = _axes(a, dim)
+    if type(a) is np.ndarray and dtype is None and a.size and (a.dtype is _F32 or a.dtype is _F64):
+        return _c(xp, _mean_of(a, ax, keepdim), a)
+    return _c(xp, a.mean(axis=ax, keepdims=keepdim, dtype=dtype), a)
+
+
+_F32, _F64 = np.dtype(np.float32), np.dtype(np.float64)
+
+
+def _mean_of(a, ax, keepdim):
+    """a.mean(axis=ax, keepdims=keepdim) of a non-empty float32/float64 array, NumPy's own steps without its
+    Python wrapper (numpy/_core/_methods.py's _mean): the sum, then a division by the count as an intp (in
+    float64 for a float32 sum, rounded back: the same bits as a.mean)."""
+    r = np.add.reduce(a, ax, None, None, keepdim)
+    n = np.intp(a.size // r.size)
+    if type(r) is np.ndarray:
+        return np.true_divide(r, n, out=r, casting="unsafe")
+    return r.dtype.type(r / n)
 
 
 def _float_dtype_arg(name, dtype):
@@ -333,6 +350,13 @@ def _select_kernel(fn):
         if a.shape and a.shape[dim] == 0:
             raise IndexError(f"{fn}(): Expected reduction dim {dim} to have non-zero size.")
         idx = getattr(a, "arg" + fn)(axis=dim)
+        if type(a) is np.ndarray and a.ndim == 2:   # (take_along_axis's work without its Python steps)
+            rows = dim % 2 == 1
+            vals = a[np.arange(a.shape[0]), idx] if rows else a[idx, np.arange(a.shape[1])]
+            if keepdim:
+                kept = (a.shape[0], 1) if rows else (1, a.shape[1])
+                vals, idx = vals.reshape(kept), idx.reshape(kept)
+            return vals, idx.astype(np.int64, copy=False)
         idx_k = xp.expand_dims(idx, dim) if a.ndim else idx
         vals = xp.take_along_axis(a, idx_k, axis=dim) if a.ndim else a
         if not keepdim and a.ndim:
@@ -615,28 +639,36 @@ def _reduce_args(name, method, args, kwargs):
 @public
 def sum(input, *args, **kwargs):
     """sum(input, dim=None, keepdim=False, *, dtype=None)"""
-    dim, keepdim, dtype = _reduce_args("sum", False, args, kwargs) if args or kwargs else (None, False, None)
+    if not args and not kwargs:
+        return dispatch(SUM, input)
+    dim, keepdim, dtype = _reduce_args("sum", False, args, kwargs)
     return dispatch(SUM, input, **_attrs(dim, keepdim, dtype=_np_dt(dtype)))
 
 
 @public(name="sum", function=False, method=True)
 def _sum_method(self, *args, **kwargs):
     """Tensor.sum(dim=None, keepdim=False, *, dtype=None)"""
-    dim, keepdim, dtype = _reduce_args("sum", True, args, kwargs) if args or kwargs else (None, False, None)
+    if not args and not kwargs:
+        return dispatch(SUM, self)
+    dim, keepdim, dtype = _reduce_args("sum", True, args, kwargs)
     return dispatch(SUM, self, **_attrs(dim, keepdim, dtype=_np_dt(dtype)))
 
 
 @public
 def mean(input, *args, **kwargs):
     """mean(input, dim=None, keepdim=False, *, dtype=None)"""
-    dim, keepdim, dtype = _reduce_args("mean", False, args, kwargs) if args or kwargs else (None, False, None)
+    if not args and not kwargs:
+        return dispatch(MEAN, input)
+    dim, keepdim, dtype = _reduce_args("mean", False, args, kwargs)
     return dispatch(MEAN, input, **_attrs(dim, keepdim, dtype=_np_dt(dtype)))
 
 
 @public(name="mean", function=False, method=True)
 def _mean_method(self, *args, **kwargs):
     """Tensor.mean(dim=None, keepdim=False, *, dtype=None)"""
-    dim, keepdim, dtype = _reduce_args("mean", True, args, kwargs) if args or kwargs else (None, False, None)
+    if not args and not kwargs:
+        return dispatch(MEAN, self)
+    dim, keepdim, dtype = _reduce_args("mean", True, args, kwargs)
     return dispatch(MEAN, self, **_attrs(dim, keepdim, dtype=_np_dt(dtype)))
 
 

@@ -446,6 +446,10 @@ def contiguous(input, memory_format=None):
 
 @op("cat", listarg=True, node_name="CatBackward0")
 def CAT(xp, arrays, dim=0):
+    try:        # the common case (NumPy's checks are torch's there); a failure or torch's legacy empty 1-d inputs below
+        return _cat_layout(xp.concatenate(arrays, axis=dim), arrays)
+    except ValueError:
+        pass
     nd = max(a.ndim for a in arrays)
     arrays = [a for a in arrays if not (a.ndim == 1 and a.shape[0] == 0 and nd > 1)]
     ref = arrays[0]

@@ -160,6 +160,12 @@ EXPRESSIONS = {
     "chain": lambda t: ((1 - t) * t + 2 * t.exp()).sum(), "view": lambda t: (2 * t).view(-1)[1:] * 3,
     "linear": lambda t: tl.nn.functional.linear(t, t, t[0]), "linear_nobias": lambda t: tl.nn.functional.linear(t, t),
     "broadcast_error": lambda t: t + t.t(),
+    # a Python int with an int64 tensor needs no cast (the C executor takes it), beyond int64 it does not
+    "beyond_int64": lambda t: t + 2 ** 63, "rsub_int": lambda t: 2 ** 40 - t, "div_int": lambda t: t / 3,
+    "floordiv_int": lambda t: t // 2, "lt_int": lambda t: t < 1, "pow_int": lambda t: t ** 2,
+    "rem_int": lambda t: t % 3, "and_int": lambda t: t & 3, "max_int": lambda t: tl.maximum(t, tl.tensor(1)),
+    # full reductions and ints indexing a 1-d tensor: NumPy scalars wrapped as 0-d arrays
+    "sum": lambda t: t.sum(), "mean": lambda t: t.double().mean(), "select_1d": lambda t: t.reshape(-1)[4],
 }
 
 
