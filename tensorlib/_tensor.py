@@ -30,7 +30,7 @@ class Tensor:
     _version = 0
     _rebase_gen = 0          # of a base: how often an in-place op on one of its views rewrote its history;
                              # of a view: the count its grad_fn reflects (autograd.graph.record_inplace_view)
-    _detached = False        # a view made by detach() (or .data): no autograd link to its base
+    _detached = False        # a view made by detach(): no autograd link to its base
     _multi_view: bool | str = False  # an output of unbind/split (its op's name), or a view of one: torch refuses
                                      # an in-place op on it while autograd records (_graph.record_inplace_view)
     _is_param = False
@@ -48,8 +48,15 @@ class Tensor:
     # --- metadata ---------------------------------------------------------------------------
     @property
     def data(self):
-        from .ops import detach
-        return detach(self)
+        """torch's variable_data: a plain tensor over the same memory outside autograd and outside the dispatcher
+        (no op runs, a profiler records nothing), with a version counter of its own: in-place changes through it
+        are not seen by autograd's checks of saved tensors (`p.data.add_(...)` between forward and backward), and
+        it is no view of this tensor (detach() is, and shares its versions)."""
+        t = Tensor.__new__(Tensor)
+        t._data = self._data
+        if self._inference:
+            t._inference = True
+        return t
 
     @data.setter
     def data(self, value):

@@ -26,7 +26,7 @@ from .unary_math import SIGN, exp, log, log1p_exp_neg_abs, sign
 from .index import index_add
 from .linalg import ADDMM, matmul
 from ..dispatch import record_range
-from .reduce import sum as _sum
+from .reduce import mean_of, sum as _sum
 from .shape import T, broadcast_tensors, reshape, t, view
 from .creation import zeros
 from .creation import as_tensor, tensor
@@ -423,7 +423,7 @@ def _reduce_k(xp, loss, reduction):
         return loss
     if reduction == "sum":
         return loss.sum()
-    return loss.mean()
+    return mean_of(loss)
 
 
 def _reduced_grad(ctx, g, shape):
@@ -475,7 +475,8 @@ def _pointwise_loss_bwd_arrays(ctx, g, dinput, k=QUIET):
     if r != "none":
         if r == "mean":
             gl = as_array(k.div(gd, math.prod(shape)))
-        gl = k.run(EXPAND, gl, shape=shape)
+        if k is not QUIET:      # (quietly the product broadcasts gl itself: dinput has the shape, the same values)
+            gl = k.run(EXPAND, gl, shape=shape)
     return quiet_sum_to(None, k.mul(gl, dinput(xd, td, ctx.attrs, k)), tuple(ctx.in_meta[0][0]), k), None
 
 
@@ -491,7 +492,7 @@ def _float_pair(x, t):
 
 def _bshape(ctx):
     a, b = ctx.in_meta[0][0], ctx.in_meta[1][0]
-    return tuple(np.broadcast_shapes(a, b))
+    return tuple(a) if a == b else tuple(np.broadcast_shapes(a, b))
 
 
 def _smooth_l1_k(xp, x, t, beta=1.0):
@@ -502,10 +503,13 @@ def _smooth_l1_k(xp, x, t, beta=1.0):
     q = 0.5 * d         # torch's 0.5 * z * z / beta, in its order
     q *= d
     q /= beta
-    if xp is np and q.dtype == d.dtype and q.dtype.kind == "f":
+    if xp is np and q.dtype == d.dtype and q.dtype.kind == "f" and d.size >= _SELECT_MIN:
         d -= 0.5 * beta
         return _select(c, q, d)
     return xp.where(c, q, d - 0.5 * beta)
+
+
+_SELECT_MIN = 512     # below this many elements where's branches cost less than _select's five calls
 
 
 def _select(cond, a, b):

@@ -14,7 +14,7 @@ from .._graph import tensor_of
 from .._opdef import with_defaults
 from ._define import bf16_in_float32, dispatch, np, op
 from .unary_math import rsqrt
-from .reduce import mean as _mean, sum as _sum
+from .reduce import mean as _mean, mean_of, sum as _sum
 from .shape import reshape
 from ._fastmath import layer_norm as _fast_layer_norm, layer_norm_backward as _fast_layer_norm_backward
 from ._rows import BLAS_DTYPES, as_rows, mean_vector, ones_vector
@@ -47,18 +47,6 @@ def _trailing(x, axes):
     return k if k and axes[0] == x.ndim - k and axes[-1] == x.ndim - 1 else 0
 
 
-def _mean_k(xp, x, axes):
-    """x.mean(axis=axes, keepdims=True) of a float32/float64 array, the same sum and division, without
-    ndarray.mean's Python wrapper (a few µs per call on the small arrays of a step)."""
-    if xp is not np or x.dtype.itemsize < 4:
-        return x.mean(axis=axes, keepdims=True)
-    n = 1
-    for a in axes:
-        n *= x.shape[a]
-    s = np.add.reduce(x, axis=axes, keepdims=True)
-    return np.true_divide(s, n, out=s)
-
-
 def _sum_k(xp, a, axes):
     """a.sum(axis=axes): the same reduction, without ndarray.sum's Python wrapper on NumPy."""
     return np.add.reduce(a, axis=axes) if xp is np else a.sum(axis=axes)
@@ -82,9 +70,9 @@ def _centered_stats(xp, x, axes, eps):
         np.sqrt(var, out=var)
         stat = x.shape[:x.ndim - k] + (1,) * k
         return d.reshape(x.shape), mu.reshape(stat), np.reciprocal(var, out=var).reshape(stat)
-    mu = _mean_k(xp, x, axes)
+    mu = mean_of(x, axes, True)
     d = x - mu
-    var = _mean_k(xp, d * d, axes)
+    var = mean_of(d * d, axes, True)
     return d, mu, (1.0 / xp.sqrt(var + eps)).astype(x.dtype, copy=False)
 
 
@@ -161,9 +149,9 @@ def LAYER_NORM_BACKWARD(xp, g, x, mu, rstd, w=None, k=1, need=(True, True, True)
     gx = gw = gb = xp.zeros((), dtype=g.dtype)
     if need[0]:
         gxhat = g * w if w is not None else g
-        m1 = _mean_k(xp, gxhat, dims)
+        m1 = mean_of(gxhat, dims, True)
         p = gxhat * xhat
-        m2 = _mean_k(xp, p, dims)
+        m2 = mean_of(p, dims, True)
         gx = gxhat - m1
         gx -= xp.multiply(xhat, m2, out=p)
         gx *= rstd
@@ -545,7 +533,7 @@ def GROUP_NORM_BACKWARD(xp, g, x, mu, rstd, w=None, num_groups=1, need=(True, Tr
             m1 = gxhat.reshape(N * G, -1).dot(inv).reshape(N, G, 1, 1)
             m2 = p.reshape(N * G, -1).dot(inv).reshape(N, G, 1, 1)
         else:
-            m1, m2 = _mean_k(xp, gxhat, (2, 3)), _mean_k(xp, p, (2, 3))
+            m1, m2 = mean_of(gxhat, (2, 3), True), mean_of(p, (2, 3), True)
         gx = gxhat - m1
         gx -= xp.multiply(xhat, m2, out=p)
         gx *= rstd.reshape(N, G, 1, 1)

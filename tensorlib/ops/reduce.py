@@ -167,18 +167,18 @@ def MEAN(xp, a, dim=None, keepdim=False, dtype=None):
     else:
         _float_dtype_arg("mean", dtype)
     ax = _axes(a, dim)
-    if type(a) is np.ndarray and dtype is None and a.size and (a.dtype is _F32 or a.dtype is _F64):
-        return _c(xp, _mean_of(a, ax, keepdim), a)
-    return _c(xp, a.mean(axis=ax, keepdims=keepdim, dtype=dtype), a)
+    return _c(xp, mean_of(a, ax, keepdim) if dtype is None else a.mean(axis=ax, keepdims=keepdim, dtype=dtype), a)
 
 
 _F32, _F64 = np.dtype(np.float32), np.dtype(np.float64)
 
 
-def _mean_of(a, ax, keepdim):
-    """a.mean(axis=ax, keepdims=keepdim) of a non-empty float32/float64 array, NumPy's own steps without its
-    Python wrapper (numpy/_core/_methods.py's _mean): the sum, then a division by the count as an intp (in
-    float64 for a float32 sum, rounded back: the same bits as a.mean)."""
+def mean_of(a, ax=None, keepdim=False):
+    """a.mean(axis=ax, keepdims=keepdim); for a non-empty float32/float64 NumPy array NumPy's own steps without
+    its Python wrapper (numpy/_core/_methods.py's _mean, a few µs on a step's small arrays): the sum, then a
+    division by the count as an intp (in float64 for a float32 sum, rounded back): the same bits as a.mean."""
+    if type(a) is not np.ndarray or not a.size or (a.dtype is not _F32 and a.dtype is not _F64):
+        return a.mean(axis=ax, keepdims=keepdim)
     r = np.add.reduce(a, ax, None, None, keepdim)
     n = np.intp(a.size // r.size)
     if type(r) is np.ndarray:

@@ -69,3 +69,27 @@ def test_torchs_errors_for_negating_a_mask_inverting_floats_clamping_and_expande
     assert tl.tensor([1, 5]).clamp_(0, 3).tolist() == [1, 3]
     with pytest.raises(RuntimeError, match="more than one element of the written-to tensor refers to a single memory"):
         tl.zeros(3).expand(2, 3).add_(1)
+
+
+def test_data_has_its_own_version_counter_and_is_no_op():
+    """torch's `.data` (variable_data): the same memory, no view of the tensor, a version counter of its own, no
+    op dispatched (a profile records nothing), so an update through it between forward and backward is not an
+    in-place modification autograd refuses (detach() shares the versions and is refused; torch does the same)."""
+    from tensorlib.profiler import profile
+    p = tl.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    loss = (p * p).sum()
+    d = p.data
+    assert d._base is None and not d.requires_grad and d.is_leaf and type(d) is tl.Tensor
+    d.add_(1.0)
+    assert p._version == 0 and d._version == 1
+    assert p.tolist() == [2.0, 3.0, 4.0]            # the same memory
+    loss.backward()                                  # the saved p was not "modified" (torch: no error either)
+    assert p.grad.tolist() == [4.0, 6.0, 8.0]
+    loss = (p * p).sum()
+    p.detach().mul_(2.0)
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        loss.backward()
+    with profile() as prof:
+        p.data.zero_()
+    assert [e.name for e in prof.events()] == ["aten::zero_"]
+    assert type(tl.nn.Parameter(tl.ones(2)).data) is tl.Tensor
