@@ -24,13 +24,13 @@
 static PyTypeObject *Tensor_T, *ndarray_T;
 static PyTypeObject *op_T;      /* the op type whose slot offsets are below (OpDef), found on first use */
 static PyObject *numpy_mod, *state, *grad_off, *seq_counter, *py_execute, *make_node1, *make_node2, *make_node3, *wrap_result,
-    *mark_view;
+    *mark_view, *inplace_special;
 static PyObject *s_requires_grad, *s_grad_enabled, *s_dtype, *s_kind, *s_f;
 /* the graph layer's (tensorlib/_graph.py), for the nodes recorded here */
 static PyTypeObject *Node_T;
 static PyObject *graph_globals, *no_edge, *leaf_edge, *grad_dtypes, *np_generic, *np_asarray, *np_int64;
 static PyObject *s_slow_any, *s_base, *s_rebase_gen, *s_detached, *s_grad_fn, *s_output_nr, *s_acc_edge,
-    *s_inference, *s_version, *s_shape, *s_save, *s_output_nr_zero;
+    *s_inference, *s_version, *s_shape, *s_save, *s_output_nr_zero, *int_one;
 static Py_ssize_t off_n_op, off_n_seq, off_n_edges, off_n_inputs, off_n_versions, off_n_out_data, off_n_out_refs,
     off_n_attrs, off_n_in_meta, off_n_out_meta, off_save, off_nondiff;
 
@@ -45,9 +45,9 @@ static PyObject *mod_configure(PyObject *self, PyObject *args)
         PyErr_SetString(PyExc_RuntimeError, "tensorlib._cexecute is configured once");
         return NULL;
     }
-    if (!PyArg_ParseTuple(args, "O!O!OOO!OOOOOOO", &PyType_Type, &tensor, &PyType_Type, &ndarray, &numpy_mod,
+    if (!PyArg_ParseTuple(args, "O!O!OOO!OOOOOOOO", &PyType_Type, &tensor, &PyType_Type, &ndarray, &numpy_mod,
                           &state, &PyList_Type, &grad_off, &seq_counter, &py_execute, &make_node1, &make_node2,
-                          &make_node3, &wrap_result, &mark_view))
+                          &make_node3, &wrap_result, &mark_view, &inplace_special))
         return NULL;
     Tensor_T = (PyTypeObject *)tensor;
     ndarray_T = (PyTypeObject *)ndarray;
@@ -56,7 +56,7 @@ static PyObject *mod_configure(PyObject *self, PyObject *args)
         return NULL;
     }
     PyObject *keep[] = {tensor, ndarray, numpy_mod, state, grad_off, seq_counter, py_execute, make_node1,
-                        make_node2, make_node3, wrap_result, mark_view};
+                        make_node2, make_node3, wrap_result, mark_view, inplace_special};
     for (size_t i = 0; i < sizeof keep / sizeof keep[0]; i++)
         Py_INCREF(keep[i]);     /* held for the process's life, as the module's globals hold them */
     Py_RETURN_NONE;
@@ -665,6 +665,75 @@ static PyObject *kernel_error(PyObject *const *args)
     return fallback(args);
 }
 
+/* an in-place op (its special: _execute.execute_inplace_op) outside autograd -- x.add_(y), x.mul_(2.0), an update
+ * through p.data -- as that function's fast path does it: two or three arguments, the tensors' arrays NumPy arrays,
+ * nothing to promote, the target no inference tensor, and no input requiring grad (nor the target's base) or grad
+ * mode off: the kernel writes into the target's array, the version of the target (of its base, for a view) counts
+ * one, and the target is returned. Everything else, and a kernel's ValueError (raised before it writes: NumPy's
+ * broadcasting or read-only refusals, which the Python function words as torch), goes to the Python function. */
+static PyObject *inplace(PyObject *const *args, PyObject *op, PyObject *targs, PyObject *attrs, PyObject *kernel)
+{
+    Py_ssize_t n = PyTuple_GET_SIZE(targs);
+    if (n != 2 && n != 3)
+        return fallback(args);
+    int promote = truth(SLOT(op, off_promote));
+    if (promote != 0)
+        return promote < 0 ? NULL : fallback(args);
+    PyObject *a = PyTuple_GET_ITEM(targs, 0);
+    if (!PyObject_TypeCheck(a, Tensor_T))
+        return fallback(args);
+    PyObject *x = SLOT(a, off_data);
+    if (x == NULL || Py_TYPE(x) != ndarray_T)
+        return fallback(args);
+    int inf = attr_truth(a, s_inference);
+    if (inf != 0)
+        return inf < 0 ? NULL : fallback(args);
+    int rg = requires_grad(a);
+    if (rg < 0)
+        return NULL;
+    PyObject *kargs[] = {NULL, numpy_mod, x, NULL, NULL};
+    for (Py_ssize_t i = 1; i < n; i++) {
+        PyObject *o = PyTuple_GET_ITEM(targs, i);
+        if (PyObject_TypeCheck(o, Tensor_T)) {
+            PyObject *d = SLOT(o, off_data);
+            if (d == NULL || Py_TYPE(d) != ndarray_T)
+                return fallback(args);
+            if (!rg && (rg = requires_grad(o)) < 0)
+                return NULL;
+            kargs[i + 2] = d;
+        } else
+            kargs[i + 2] = o;
+    }
+    PyObject *base = PyObject_GetAttr(a, s_base);
+    if (base == NULL)
+        return NULL;
+    if (!rg && base != Py_None && (rg = requires_grad(base)) < 0) {
+        Py_DECREF(base);
+        return NULL;
+    }
+    if (rg) {
+        int g = grad_mode();
+        if (g != 0) {
+            Py_DECREF(base);
+            return g < 0 ? NULL : fallback(args);
+        }
+    }
+    PyObject *out = call_kernel(kernel, attrs, kargs, n + 1);
+    if (out == NULL) {
+        Py_DECREF(base);
+        return kernel_error(args);
+    }
+    Py_DECREF(out);
+    PyObject *target = base != Py_None ? base : a;
+    PyObject *v = PyObject_GetAttr(target, s_version);
+    PyObject *v1 = v != NULL ? PyNumber_Add(v, int_one) : NULL;
+    Py_XDECREF(v);
+    int rc = v1 != NULL ? PyObject_SetAttr(target, s_version, v1) : -1;
+    Py_XDECREF(v1);
+    Py_DECREF(base);
+    return rc < 0 ? NULL : Py_NewRef(a);
+}
+
 static PyObject *mod_execute(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
     if (nargs != 4) {
@@ -679,8 +748,10 @@ static PyObject *mod_execute(PyObject *self, PyObject *const *args, Py_ssize_t n
     if (!op_type(Py_TYPE(op)) || !PyTuple_CheckExact(targs) || !PyDict_CheckExact(attrs) || !PyLong_Check(seq))
         return fallback(args);
     PyObject *special = SLOT(op, off_special), *kernel = SLOT(op, off_kernel);
-    if (special != Py_None || kernel == NULL)
+    if (kernel == NULL)
         return fallback(args);
+    if (special != Py_None)
+        return special == inplace_special ? inplace(args, op, targs, attrs, kernel) : fallback(args);
     Py_ssize_t n = PyTuple_GET_SIZE(targs);
     if (n == 0) {       /* a factory (zeros, randn, arange...): its kernel on the attrs alone, never a node */
         int v = truth(SLOT(op, off_view)), p = truth(SLOT(op, off_promote));
@@ -805,7 +876,7 @@ static PyObject *mod_execute(PyObject *self, PyObject *const *args, Py_ssize_t n
 static PyMethodDef module_methods[] = {
     {"configure", mod_configure, METH_VARARGS,
      "configure(Tensor, ndarray, numpy, STATE, grad_off, seq_counter, execute, make_node1, make_node2, make_node3, "
-     "_wrap_result, mark_view): the Python objects execute reads."},
+     "_wrap_result, mark_view, execute_inplace_op): the Python objects execute reads."},
     {"configure_graph", mod_configure_graph, METH_VARARGS,
      "configure_graph(Node, _graph's globals, _NO_EDGE, _leaf_edge, _GRAD_DTYPES): the graph layer's objects the "
      "nodes recorded in C need (without it, nodes are recorded by make_node1/make_node2)."},
@@ -838,7 +909,7 @@ PyMODINIT_FUNC PyInit__cexecute(void)
     INTERN(s_version, "_version");
     INTERN(s_shape, "shape");
     INTERN(s_save, "save");
-    if ((s_output_nr_zero = PyLong_FromLong(0)) == NULL)
+    if ((s_output_nr_zero = PyLong_FromLong(0)) == NULL || (int_one = PyLong_FromLong(1)) == NULL)
         return NULL;
 #undef INTERN
     return PyModule_Create(&moduledef);

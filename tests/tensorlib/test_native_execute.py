@@ -150,6 +150,22 @@ def _leaf(dtype, grad=True):
     return tl.tensor(a.astype(dtype), requires_grad=grad and np.dtype(dtype).kind == "f")
 
 
+def _inplace_view(t):
+    """in-place ops outside autograd on a view (the base's version counts) and on a tensor, then one under no_grad
+    on the leaf itself (execute_inplace_op's fast path, which the C executor takes)"""
+    d = t.detach().clone()
+    d[0].mul_(2)
+    d.add_(d, alpha=2)
+    with tl.no_grad():
+        t.sub_(1)
+    return d, t
+
+
+def _inplace_refused(t):
+    """a broadcast an in-place op cannot write: NumPy's ValueError, worded by the Python path"""
+    return t.detach().clone().add_(tl.ones(5, 5, dtype=t.dtype))
+
+
 # the operators' forms the sample calls do not all reach: a number first (reflected), mixed dtypes, bools, ints
 EXPRESSIONS = {
     "rsub": lambda t: 1 - t, "rmul": lambda t: 2 * t, "radd": lambda t: 3.5 + t, "rdiv": lambda t: 1 / t,
@@ -165,6 +181,7 @@ EXPRESSIONS = {
     "floordiv_int": lambda t: t // 2, "lt_int": lambda t: t < 1, "pow_int": lambda t: t ** 2,
     "rem_int": lambda t: t % 3, "and_int": lambda t: t & 3, "max_int": lambda t: tl.maximum(t, tl.tensor(1)),
     # full reductions and ints indexing a 1-d tensor: NumPy scalars wrapped as 0-d arrays
+    "inplace_view": _inplace_view, "inplace_refused": _inplace_refused,
     "sum": lambda t: t.sum(), "mean": lambda t: t.double().mean(), "select_1d": lambda t: t.reshape(-1)[4],
 }
 
