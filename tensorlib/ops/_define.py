@@ -277,6 +277,13 @@ def refuse_complex(a, message, error=NotImplementedError):
         raise error(message.format(dtype=D.scalar_name(dt)))
 
 
+def kind_of(x) -> str:
+    """The dtype kind of a kernel's operand: an array's or NumPy scalar's, else the one NumPy gives a Python number
+    ("b" bool, "i" int, "f" float, "c" complex)."""
+    dt = getattr(x, "dtype", None)
+    return dt.kind if dt is not None else np.dtype(type(x)).kind
+
+
 def fill_value(value, dtype):
     """A Python number written into a tensor of NumPy `dtype` (fill_, masked_fill): a complex one only into a complex
     tensor, or with no imaginary part (torch's check; NumPy would drop the imaginary part or raise its TypeError)."""

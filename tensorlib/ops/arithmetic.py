@@ -10,7 +10,8 @@ from .broadcast import SINK, QUIET, quiet_arrays, quiet_operand, quiet_sum_to, s
 from .comparison import BITWISE_AND, GE, LE, eq, ge, gt, isnan, le, lt, where
 from .unary_math import exp, log, neg, reciprocal, trunc
 from .._opdef import with_defaults
-from ._define import Tensor, dispatch, np, op, public, refuse_complex, torch_op, unwrap_scalar, write_out
+from ._define import (Tensor, dispatch, kind_of, np, op, public, refuse_complex, torch_op, unwrap_scalar,
+                      write_out)
 from ._rows import clamp_array
 from .._graph import tensor_of
 from ..dispatch import run_recorded
@@ -216,8 +217,13 @@ MUL_ = op("mul_", inplace_of=MUL, method=True)(_ip_binary("multiply"))
 def int_zero_division(xp, a, b):
     """torch's CPU kernels raise on an integer division (floor, trunc, remainder, fmod) by zero; NumPy gives 0.
     On CUDA torch does not check (that would sync), so neither do we."""
-    if xp is np and getattr(b, "dtype", np.dtype(type(b))).kind in "iub" and getattr(a, "dtype", None) is not None \
-            and a.dtype.kind in "iub" and not np.all(b):
+    if xp is not np or getattr(a, "dtype", None) is None or a.dtype.kind not in "iub":
+        return
+    if type(b) is int or type(b) is bool:       # (a Python number: `i % 2`)
+        zero = b == 0
+    else:
+        zero = kind_of(b) in "iub" and not np.logical_and.reduce(b, axis=None)
+    if zero:
         raise RuntimeError("ZeroDivisionError")
 
 
@@ -413,7 +419,7 @@ def POW(xp, a, b):
         if b == 3:
             return np.multiply(y, a, out=y)
         return np.reciprocal(y, out=y)
-    if hasattr(b, "ndim") and b.dtype.kind in "iu" and getattr(a, "dtype", np.dtype(type(a))).kind in "biu":
+    if hasattr(b, "ndim") and b.dtype.kind in "iu" and kind_of(a) in "biu":
         return _int_pow(xp, a, b)
     if type(b) is bool and getattr(a, "dtype", None) == np.bool_:     # torch: a mask ** a bool is a mask
         return a.copy() if b else xp.ones_like(a)

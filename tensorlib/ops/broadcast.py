@@ -181,6 +181,8 @@ def norm_dims(dim, ndim):
     """dim argument (None, int, tuple) -> tuple of non-negative axes."""
     if dim is None:
         return tuple(range(ndim))
+    if type(dim) is int and -ndim <= dim < ndim:      # the commonest: one dim, in range
+        return (dim % ndim,)
     if isinstance(dim, int):
         dim = (dim,)
     n = max(ndim, 1)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from .. import _dtype as D
 from ..dispatch import record_range
 from .broadcast import sum_to
-from ._define import Tensor, dispatch, np, op, public, refuse_complex, torch_op
+from ._define import Tensor, dispatch, kind_of, np, op, public, refuse_complex, torch_op
 
 # --- comparisons: torch.eq & co., Tensor.eq & co. and the operators ---------------------------------------
 
@@ -54,7 +54,7 @@ def _bitwise(name, fn):
     """Integer and bool only, as torch (whose error names its CPU kernel; NumPy's would name a ufunc)."""
     def kernel(xp, *arrays):
         for x in arrays:
-            kind = getattr(x, "dtype", np.dtype(type(x))).kind
+            kind = kind_of(x)
             if kind not in "iub":
                 raise NotImplementedError(f'"{name}_cpu" not implemented for \'{D.scalar_name(x.dtype)}\''
                                           if hasattr(x, "dtype") else f'"{name}_cpu" not implemented for \'Float\'')

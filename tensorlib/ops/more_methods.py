@@ -13,7 +13,7 @@ from .creation import arange, tensor
 from .reduce import return_types
 from .shape import broadcast_tensors, cat, stack
 from .extra_methods import _inplace
-from ._define import Tensor, alias, methods, np, op, public, torch_op
+from ._define import Tensor, alias, kind_of, methods, np, op, public, torch_op
 
 __all__ = ["COMPOSED_MORE"]
 
@@ -27,7 +27,7 @@ def _integer(name, fn):
         if type(a) is bool:
             a = int(a)
         for x in (a, b):
-            kind = getattr(x, "dtype", np.dtype(type(x))).kind
+            kind = kind_of(x)
             if kind not in "iu":
                 raise NotImplementedError(f'"{name}_cpu" not implemented for '
                                           f'\'{D.scalar_name(x.dtype) if hasattr(x, "dtype") else "Float"}\'')

@@ -561,15 +561,20 @@ def _(ctx, g):
     return (gb * x.sgn() * x.abs() ** (p - 1) * where(eq(ob, 0), 0.0, 1 / ob ** (p - 1)),)    # 0 at a 0 norm
 
 
-def _truth_kernel(fn):
+def _truth_kernel(fn, ufunc):
     def kernel(xp, a, dim=None, keepdim=False):
-        r = _c(xp, xp.asarray(getattr(a.astype(bool), fn)(axis=_axes(a, dim), keepdims=keepdim)), a)
+        b = a if a.dtype.kind == "b" else a.astype(bool)
+        if xp is np:    # (ndarray.all/any's own reduction, without their Python wrapper)
+            r = ufunc.reduce(b, _axes(a, dim), None, None, keepdim)
+        else:
+            r = getattr(b, fn)(axis=_axes(a, dim), keepdims=keepdim)
+        r = _c(xp, xp.asarray(r), a)
         return r.astype(np.uint8) if a.dtype == np.uint8 else r     # torch keeps uint8 (its legacy masks)
     return kernel
 
 
-ALL = op("all")(_truth_kernel("all"))
-ANY = op("any")(_truth_kernel("any"))
+ALL = op("all")(_truth_kernel("all", np.logical_and))
+ANY = op("any")(_truth_kernel("any", np.logical_or))
 
 
 # --- public functions ---------------------------------------------------------------------------------
@@ -806,12 +811,12 @@ def dist(input, other, p=2):
 
 @public(method=True)
 def all(input, dim=None, keepdim=False):
-    return dispatch(ALL, input, **_attrs(dim, keepdim))
+    return dispatch(ALL, input, **_attrs(dim, keepdim)) if dim is not None or keepdim else dispatch(ALL, input)
 
 
 @public(method=True)
 def any(input, dim=None, keepdim=False):
-    return dispatch(ANY, input, **_attrs(dim, keepdim))
+    return dispatch(ANY, input, **_attrs(dim, keepdim)) if dim is not None or keepdim else dispatch(ANY, input)
 
 
 # --- NaN-ignoring reductions, counts ------------------------------------------------------------------

@@ -940,15 +940,16 @@ def broadcast_tensors(*tensors):
     out = []
     shape = _broadcast_shape(tensors)
     for t in tensors:
-        out.append(t if tuple(t.shape) == shape else expand(t, shape))
+        out.append(t if t._data.shape == shape else expand(t, shape))
     return tuple(out)
 
 
 def _broadcast_shape(tensors):
-    nd = max((t.ndim for t in tensors), default=0)
+    shapes = [t._data.shape for t in tensors]
+    nd = max(map(len, shapes), default=0)
     shape = [1] * nd
-    for t in tensors:
-        for i, s in enumerate(t.shape[::-1]):
+    for ts in shapes:
+        for i, s in enumerate(ts[::-1]):
             j = nd - 1 - i
             if shape[j] == 1:
                 shape[j] = s
