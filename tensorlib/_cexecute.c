@@ -30,7 +30,7 @@ static PyObject *s_requires_grad, *s_grad_enabled, *s_dtype, *s_kind, *s_f;
 static PyTypeObject *Node_T;
 static PyObject *graph_globals, *no_edge, *leaf_edge, *grad_dtypes, *np_generic, *np_asarray, *np_int64;
 static PyObject *s_slow_any, *s_base, *s_rebase_gen, *s_detached, *s_grad_fn, *s_output_nr, *s_acc_edge,
-    *s_inference, *s_version, *s_shape, *s_save, *s_output_nr_zero, *int_one;
+    *s_inference, *s_version, *s_shape, *s_save, *s_output_nr_zero, *int_one, *s_np_base, *s_multi_view;
 static Py_ssize_t off_n_op, off_n_seq, off_n_edges, off_n_inputs, off_n_versions, off_n_out_data, off_n_out_refs,
     off_n_attrs, off_n_in_meta, off_n_out_meta, off_save, off_nondiff;
 
@@ -206,6 +206,49 @@ static PyObject *node_seq(PyObject *seq)
     return n;
 }
 
+/* _graph.mark_view(t, src) (t a new tensor over a NumPy array): its usual case here -- t's array has no base, or its
+ * base is src's array or that array's base: t._base = src._base or src, and src's _multi_view passed on --, the rest
+ * (memory that may overlap otherwise, other arrays) by the Python function. 0, or -1 on error. */
+static int view_mark(PyObject *t, PyObject *src)
+{
+    PyObject *d = SLOT(t, off_data), *s = PyObject_TypeCheck(src, Tensor_T) ? SLOT(src, off_data) : NULL;
+    if (d == NULL || s == NULL || Py_TYPE(d) != ndarray_T || Py_TYPE(s) != ndarray_T) {
+        PyObject *r = PyObject_CallFunctionObjArgs(mark_view, t, src, NULL);
+        Py_XDECREF(r);
+        return r == NULL ? -1 : 0;
+    }
+    PyObject *base = PyObject_GetAttr(d, s_np_base);
+    if (base == NULL)
+        return -1;
+    Py_DECREF(base);        /* (compared by address: d holds it) */
+    if (base == Py_None)
+        return 0;
+    int usual = base == s;
+    if (!usual) {
+        PyObject *sb = PyObject_GetAttr(s, s_np_base);
+        if (sb == NULL)
+            return -1;
+        Py_DECREF(sb);
+        usual = base == sb;
+    }
+    if (!usual) {
+        PyObject *r = PyObject_CallFunctionObjArgs(mark_view, t, src, NULL);
+        Py_XDECREF(r);
+        return r == NULL ? -1 : 0;
+    }
+    PyObject *b = PyObject_GetAttr(src, s_base);
+    if (b == NULL)
+        return -1;
+    int rc = PyObject_SetAttr(t, s_base, b != Py_None ? b : src);
+    Py_DECREF(b);
+    if (rc < 0)
+        return -1;
+    int mv = attr_truth(src, s_multi_view);
+    if (mv <= 0)
+        return mv;
+    return PyObject_SetAttr(t, s_multi_view, Py_True);
+}
+
 /* the kernel's result outside autograd, as the end of execute: an array or a NumPy scalar wrapped inline (marked a
  * view of the first argument for a view op, as _wrap_result marks it), anything else through _wrap_result. Steals
  * `out`. */
@@ -235,13 +278,9 @@ static PyObject *wrap(PyObject *op, PyObject *targs, PyObject *a, PyObject *out)
         Py_DECREF(t);
         return NULL;
     }
-    if (v) {
-        PyObject *r = PyObject_CallFunctionObjArgs(mark_view, t, a, NULL);
-        if (r == NULL) {
-            Py_DECREF(t);
-            return NULL;
-        }
-        Py_DECREF(r);
+    if (v && view_mark(t, a) < 0) {
+        Py_DECREF(t);
+        return NULL;
     }
     return t;
 }
@@ -523,10 +562,8 @@ static PyObject *record_node(PyObject *op, PyObject **in, Py_ssize_t n, PyObject
     if (v < 0)
         goto fail;
     if (v) {
-        r = PyObject_CallFunctionObjArgs(mark_view, t, in[0], NULL);
-        if (r == NULL)
+        if (view_mark(t, in[0]) < 0)
             goto fail;
-        Py_DECREF(r);
         PyObject *b = PyObject_GetAttr(t, s_base);
         if (b == NULL)
             goto fail;
@@ -900,6 +937,8 @@ PyMODINIT_FUNC PyInit__cexecute(void)
     INTERN(s_f, "f");
     INTERN(s_slow_any, "_slow_any");
     INTERN(s_base, "_base");
+    INTERN(s_np_base, "base");
+    INTERN(s_multi_view, "_multi_view");
     INTERN(s_rebase_gen, "_rebase_gen");
     INTERN(s_detached, "_detached");
     INTERN(s_grad_fn, "_grad_fn");

@@ -644,8 +644,8 @@ def _reduce_args(name, method, args, kwargs):
 @public
 def sum(input, *args, **kwargs):
     """sum(input, dim=None, keepdim=False, *, dtype=None)"""
-    if not args and not kwargs:
-        return dispatch(SUM, input)
+    if not kwargs and (not args or len(args) == 1 and type(args[0]) is int):    # x.sum(), x.sum(-1)
+        return dispatch(SUM, input, dim=args[0]) if args else dispatch(SUM, input)
     dim, keepdim, dtype = _reduce_args("sum", False, args, kwargs)
     return dispatch(SUM, input, **_attrs(dim, keepdim, dtype=_np_dt(dtype)))
 
@@ -653,8 +653,8 @@ def sum(input, *args, **kwargs):
 @public(name="sum", function=False, method=True)
 def _sum_method(self, *args, **kwargs):
     """Tensor.sum(dim=None, keepdim=False, *, dtype=None)"""
-    if not args and not kwargs:
-        return dispatch(SUM, self)
+    if not kwargs and (not args or len(args) == 1 and type(args[0]) is int):    # x.sum(), x.sum(-1)
+        return dispatch(SUM, self, dim=args[0]) if args else dispatch(SUM, self)
     dim, keepdim, dtype = _reduce_args("sum", True, args, kwargs)
     return dispatch(SUM, self, **_attrs(dim, keepdim, dtype=_np_dt(dtype)))
 
@@ -662,8 +662,8 @@ def _sum_method(self, *args, **kwargs):
 @public
 def mean(input, *args, **kwargs):
     """mean(input, dim=None, keepdim=False, *, dtype=None)"""
-    if not args and not kwargs:
-        return dispatch(MEAN, input)
+    if not kwargs and (not args or len(args) == 1 and type(args[0]) is int):    # x.mean(), x.mean(-1)
+        return dispatch(MEAN, input, dim=args[0]) if args else dispatch(MEAN, input)
     dim, keepdim, dtype = _reduce_args("mean", False, args, kwargs)
     return dispatch(MEAN, input, **_attrs(dim, keepdim, dtype=_np_dt(dtype)))
 
@@ -671,8 +671,8 @@ def mean(input, *args, **kwargs):
 @public(name="mean", function=False, method=True)
 def _mean_method(self, *args, **kwargs):
     """Tensor.mean(dim=None, keepdim=False, *, dtype=None)"""
-    if not args and not kwargs:
-        return dispatch(MEAN, self)
+    if not kwargs and (not args or len(args) == 1 and type(args[0]) is int):    # x.mean(), x.mean(-1)
+        return dispatch(MEAN, self, dim=args[0]) if args else dispatch(MEAN, self)
     dim, keepdim, dtype = _reduce_args("mean", True, args, kwargs)
     return dispatch(MEAN, self, **_attrs(dim, keepdim, dtype=_np_dt(dtype)))
 

@@ -182,6 +182,10 @@ EXPRESSIONS = {
     "rem_int": lambda t: t % 3, "and_int": lambda t: t & 3, "max_int": lambda t: tl.maximum(t, tl.tensor(1)),
     # full reductions and ints indexing a 1-d tensor: NumPy scalars wrapped as 0-d arrays
     "inplace_view": _inplace_view, "inplace_refused": _inplace_refused,
+    # views marked in C (a view of a view: the base's base; an output of unbind passes _multi_view on)
+    "view_of_views": lambda t: (t * 2).view(-1)[1:].unsqueeze(0).t(),
+    "view_of_unbind": lambda t: t.unbind(0)[0].view(-1),
+    "view_nograd": lambda t: t.detach().reshape(3, 2).transpose(0, 1)[0],
     "sum": lambda t: t.sum(), "mean": lambda t: t.double().mean(), "select_1d": lambda t: t.reshape(-1)[4],
 }
 
