@@ -290,17 +290,30 @@ def FUSED_LSTM_CELL(xp, input_gates, hidden_gates, cx, input_bias=None, hidden_b
     workspace, see _lstm_cell_composite_grads)."""
     H = cx.shape[-1]
     pre = input_gates
-    for term in (hidden_gates, input_bias, hidden_bias):
-        if term is not None:
+    terms = [t for t in (hidden_gates, input_bias, hidden_bias) if t is not None]
+    if pre.dtype.char in "fd" and all(t.dtype == pre.dtype and (t.ndim <= 1 or t.shape == pre.shape) for t in terms):
+        # the sum of the terms written into the workspace, in their order, g's tanh kept aside while sigmoid's kernel
+        # runs over the four gates in place (the values of the out-of-place sums below, without their arrays)
+        ws = xp.empty(pre.size + cx.size, dtype=pre.dtype)  # flat: the activations, then cx, each contiguous
+        acts = ws[:pre.size].reshape(pre.shape)
+        xp.copyto(acts, pre)
+        for term in terms:
+            acts += term
+        acts = acts.reshape(pre.shape[:-1] + (4, H))
+        g = _tanh(xp, acts[..., 2, :])
+        sigmoid_of_negated(xp, xp.negative(acts, out=acts))
+        acts[..., 2, :] = g
+    else:
+        for term in terms:
             pre = pre + term
-    ws = xp.empty(pre.size + cx.size, dtype=pre.dtype)       # flat: the activations, then cx, each contiguous
-    acts = ws[:pre.size].reshape(pre.shape)     # sigmoid's kernel over the four gates (in place), then g's tanh
-    if pre.dtype.char in "fd":
-        sigmoid_of_negated(xp, xp.negative(pre, out=acts))
-    else:                                       # float16 (in float32) and bfloat16: sigmoid's own cases
-        acts[...] = _sigmoid_k(xp, pre)
-    acts = acts.reshape(pre.shape[:-1] + (4, H))
-    _tanh(xp, pre.reshape(acts.shape)[..., 2, :], out=acts[..., 2, :])
+        ws = xp.empty(pre.size + cx.size, dtype=pre.dtype)
+        acts = ws[:pre.size].reshape(pre.shape)     # sigmoid's kernel over the four gates (in place), then g's tanh
+        if pre.dtype.char in "fd":
+            sigmoid_of_negated(xp, xp.negative(pre, out=acts))
+        else:                                       # float16 (in float32) and bfloat16: sigmoid's own cases
+            acts[...] = _sigmoid_k(xp, pre)
+        acts = acts.reshape(pre.shape[:-1] + (4, H))
+        _tanh(xp, pre.reshape(acts.shape)[..., 2, :], out=acts[..., 2, :])
     ws[pre.size:] = cx.reshape(-1)
     cy, hy = xp.empty(cx.shape, dtype=pre.dtype), xp.empty(cx.shape, dtype=pre.dtype)
     _lstm_state(xp, *_gate_views(acts), cx, cy, hy, xp.empty(cx.shape, dtype=pre.dtype))
