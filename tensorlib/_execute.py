@@ -22,7 +22,7 @@ from ._state import STATE, grad_off, seq_counter
 from ._tensor import Tensor
 
 __all__ = ["execute", "execute_sparse", "sparse_refusal",
-           "execute_list", "execute_inplace_op", "shape_error", "bump_version"]
+           "execute_list", "tensor_list", "execute_inplace_op", "shape_error", "bump_version"]
 
 
 def _device_error(op, args):
@@ -372,6 +372,15 @@ _OVERLAP = ("unsupported operation: more than one element of the written-to tens
             "location. Please clone() the tensor before performing the operation.")
 
 
+def tensor_list(tensors):
+    """A list of tensors given to cat/stack, as a list, or torch's TypeError for an element that is no tensor."""
+    tensors = list(tensors)
+    for i, t in enumerate(tensors):
+        if not isinstance(t, Tensor):
+            raise TypeError(f"expected Tensor as element {i} in argument 0, but got {type(t).__name__}")
+    return tensors
+
+
 def execute_list(op, args, attrs, seq):
     """cat/stack: a sequence of tensors, promoted together to one dtype."""
     tensors = list(args[0])
@@ -394,10 +403,7 @@ def execute_list(op, args, attrs, seq):
         if need_grad and STATE.grad_enabled and op.differentiable:
             return make_node(op, tuple(tensors), attrs, out, seq if seq >= 0 else next(seq_counter))
         return _wrap(out)
-    for a in tensors:
-        if not isinstance(a, Tensor):
-            raise TypeError(f"{op.name}(): expected a sequence of Tensors, but got an element of type "
-                            f"{type(a).__name__}")
+    tensor_list(tensors)
     arrays, xp, need_grad = _unwrap_all(op, tensors)
     if xp is None:
         return _guarded(execute_list, op, args, attrs, seq)

@@ -9,6 +9,7 @@ from .. import _hooks as _H
 from .broadcast import EXPAND, expand, norm_dims, sum_to  # noqa: F401 - expand is re-exported
 from ..dispatch import STATE, record_range, run_recorded, run_recorded_view
 from .._graph import mark_view, numpy_arrays, tensor_of, tensor_of_result
+from .._execute import tensor_list
 from .._opdef import with_defaults
 from ._define import Tensor, dispatch, np, op, public, torch_op
 from .creation import arange, tensor as _tensor
@@ -503,10 +504,10 @@ CAT.sink_backward = _cat_bwd_sink
 
 @public(aliases=("concat", "concatenate"))
 def cat(tensors, dim=0):
-    tensors = list(tensors)
+    tensors = tensor_list(tensors)
     if not tensors:
         raise ValueError("tensorlib.cat(): expected a non-empty list of Tensors")
-    nd = max(t.ndim for t in tensors)
+    nd = max([t._data.ndim for t in tensors])
     if nd == 0:
         raise RuntimeError("zero-dimensional tensor (at position 0) cannot be concatenated")
     return dispatch(CAT, tensors, dim=norm_dims(dim, nd)[0])
@@ -524,6 +525,9 @@ def STACK(xp, arrays, dim=0):
                                f"{list(a.shape)} at entry {i}")
     if _H.range_hooks:
         return _cat_layout(_stack_steps(xp, arrays, dim), arrays)
+    if xp is np:        # np.stack's own steps (a new axis on each, one concatenation) without its Python checks
+        idx = _new_axis(dim + arrays[0].ndim + 1 if dim < 0 else dim)
+        return _cat_layout(np.concatenate([a[idx] for a in arrays], axis=dim), arrays)
     return _cat_layout(xp.stack(arrays, axis=dim), arrays)
 
 
@@ -564,7 +568,7 @@ STACK.sink_backward = with_defaults(_stack_bwd_arrays, sink=True)
 
 @public
 def stack(tensors, dim=0):
-    tensors = list(tensors)
+    tensors = tensor_list(tensors)
     if not tensors:
         raise RuntimeError("stack expects a non-empty TensorList")
     return dispatch(STACK, tensors, dim=norm_dims(dim, tensors[0].ndim + 1)[0])

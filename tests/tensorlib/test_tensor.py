@@ -222,6 +222,12 @@ def test_shape_ops_match_numpy():
         t.reshape(5, -1)
     with pytest.raises(RuntimeError, match="Sizes of tensors must match except in dimension 0"):
         tl.cat([tl.zeros(2, 3), tl.zeros(2, 4)])
+    with pytest.raises(RuntimeError, match="Tensors must have same number of dimensions: got 2 and 1"):
+        tl.cat([tl.zeros(2, 3), tl.zeros(3)])
+    assert tl.cat([tl.zeros(2, 3), tl.zeros(0), tl.ones(1, 3)]).shape == (3, 3)     # torch's legacy empty input
+    for fn in (tl.cat, tl.stack):       # torch's TypeError, naming the element that is no tensor
+        with pytest.raises(TypeError, match="expected Tensor as element 1 in argument 0, but got list"):
+            fn([tl.zeros(2), [1.0, 2.0]])
     with pytest.raises(RuntimeError, match=r"mat1 and mat2 shapes cannot be multiplied \(2x3 and 2x3\)"):
         tl.zeros(2, 3) @ tl.zeros(2, 3)
 
