@@ -6,6 +6,7 @@ import collections.abc
 import numbers
 
 from .. import _dtype as D
+from .. import _hooks as _H
 from .. import _memory_format as MF
 from .. import random as R
 from .._sparse import SparseCOO, layout as _layout_type, sparse_coo
@@ -267,10 +268,29 @@ def _ragged_error(data):
     return walk(data, 0)
 
 
+_NUMBER_TYPES = frozenset((float, int, bool))
+
+
+def _numbers_dtype(data):
+    """What _infer_dtype gives a flat list or tuple of Python floats, ints and bools (a float among them: the
+    default dtype; else an int: int64; else bool), or None for any other data."""
+    types = set(map(type, data))
+    if not types or not types <= _NUMBER_TYPES:
+        return None
+    return D.get_default_dtype().np if float in types else _INT64 if int in types else _BOOL
+
+
+_INT64, _BOOL = np.dtype(np.int64), np.dtype(np.bool_)
+
+
 @public
 def tensor(data, *, dtype=None, device=None, requires_grad=False, pin_memory=False):
     dev = to_device(device) if device is not None else (data.device if isinstance(data, Tensor) else
                                                         default_device())
+    if (type(data) is list or type(data) is tuple) and (numbers := _numbers_dtype(data)) is not None:
+        # the commonest data, torch.tensor([1.0, 2.0]): NumPy reads it as it is (what _plain would make of it)
+        t = dispatch(TENSOR, data=data, dtype=numbers if dtype is None else D.to_dtype(dtype).np, device=dev)
+        return _pinned(_finish(t, requires_grad), pin_memory) if pin_memory else _finish(t, requires_grad)
     dt = D.to_dtype(dtype).np if dtype is not None else _infer_dtype(data)
     if hasattr(data, "__cuda_array_interface__") and not isinstance(data, Tensor):
         dev = to_device(device) if device is not None else to_device(f"cuda:{data.device.id}")
@@ -522,6 +542,13 @@ def _like_strides(input, memory_format, name):
     return MF.like_strides(a, memory_format, name)
 
 
+def _like_made(fn, args, shape, dtype, device, requires_grad, kw, strides):
+    """A *_like factory's tensor: fn's of the input's shape, laid out with `strides` (None: row-major)."""
+    t = fn(*args, shape, dtype=dtype, device=device, requires_grad=requires_grad, **kw) if fn is full else \
+        fn(shape, *args, dtype=dtype, device=device, requires_grad=requires_grad, **kw)
+    return t if strides is None else relayout(t, strides)
+
+
 def _like(fn):
     name = fn.__name__ + "_like"        # torch's aten::empty_like & co. around the factory they call
 
@@ -533,11 +560,10 @@ def _like(fn):
         a = input._data     # (the common case, a row-major input and the default format, tested inline)
         strides = None if memory_format is None and type(a) is not SparseCOO and a.flags.c_contiguous else \
             _like_strides(input, memory_format, name)
+        if not _H.range_hooks:      # nothing listens: no region to open
+            return _like_made(fn, args, a.shape, d, dev, requires_grad, kw, strides)
         with record_range(name, "op"):
-            t = fn(*args, tuple(input.shape), dtype=d, device=dev, requires_grad=requires_grad, **kw) \
-                if fn is full else fn(tuple(input.shape), *args, dtype=d, device=dev, requires_grad=requires_grad,
-                                      **kw)
-            return t if strides is None else relayout(t, strides)
+            return _like_made(fn, args, a.shape, d, dev, requires_grad, kw, strides)
     f.__name__ = f.__qualname__ = name
     return public(f)
 
