@@ -279,11 +279,14 @@ def layer_norm(x, w, b, k, eps):
 def layer_norm_backward(g, x, mu, rstd, w, k, need):
     """(gx, gw, gb) of layer_norm's inputs (each a 0-d zero where `need` says it is not wanted, as
     LAYER_NORM_BACKWARD's kernel gives them) from the output's gradient g and the saved mean and rstd, by the C
-    loops; None where they do not apply (the arrays as layer_norm above asks, g of x's shape and dtype)."""
+    loops; None where they do not apply (the arrays as layer_norm above asks, g of x's shape and dtype; a g of
+    another layout, a sum's expanded gradient, copied into C order first)."""
     if _LN_BWD is None or type(g) is not np.ndarray or type(x) is not np.ndarray or x.dtype not in _FLOATS \
             or g.dtype != x.dtype or g.shape != x.shape or not 0 < x.size <= LN_MAX or k < 1 or k > x.ndim \
-            or not (g.flags.c_contiguous and x.flags.c_contiguous):
+            or not x.flags.c_contiguous:
         return None
+    if not g.flags.c_contiguous:
+        g = np.ascontiguousarray(g)
     n = 1
     for s in x.shape[x.ndim - k:]:
         n *= s
