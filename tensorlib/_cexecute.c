@@ -212,24 +212,22 @@ static PyObject *node_seq(PyObject *seq)
 static int view_mark(PyObject *t, PyObject *src)
 {
     PyObject *d = SLOT(t, off_data), *s = PyObject_TypeCheck(src, Tensor_T) ? SLOT(src, off_data) : NULL;
-    if (d == NULL || s == NULL || Py_TYPE(d) != ndarray_T || Py_TYPE(s) != ndarray_T) {
-        PyObject *r = PyObject_CallFunctionObjArgs(mark_view, t, src, NULL);
-        Py_XDECREF(r);
-        return r == NULL ? -1 : 0;
-    }
-    PyObject *base = PyObject_GetAttr(d, s_np_base);
-    if (base == NULL)
-        return -1;
-    Py_DECREF(base);        /* (compared by address: d holds it) */
-    if (base == Py_None)
-        return 0;
-    int usual = base == s;
-    if (!usual) {
-        PyObject *sb = PyObject_GetAttr(s, s_np_base);
-        if (sb == NULL)
+    int usual = 0;
+    if (d != NULL && s != NULL && Py_TYPE(d) == ndarray_T && Py_TYPE(s) == ndarray_T) {
+        PyObject *base = PyObject_GetAttr(d, s_np_base);
+        if (base == NULL)
             return -1;
-        Py_DECREF(sb);
-        usual = base == sb;
+        Py_DECREF(base);        /* (compared by address: d holds it) */
+        if (base == Py_None)
+            return 0;
+        usual = base == s;
+        if (!usual) {
+            PyObject *sb = PyObject_GetAttr(s, s_np_base);
+            if (sb == NULL)
+                return -1;
+            Py_DECREF(sb);
+            usual = base == sb;
+        }
     }
     if (!usual) {
         PyObject *r = PyObject_CallFunctionObjArgs(mark_view, t, src, NULL);
