@@ -147,13 +147,15 @@ def addc_(a, t1, t2, value, div) -> bool:
 _LOG_SOFTMAX: Any = _M.log_softmax_rows if FAST and _M is not None else None
 _SOFTMAX: Any = _M.softmax_rows if FAST and _M is not None else None
 LOG_SOFTMAX_MIN = 8     # row length from which the C rows run (measured faster from there: (4, 16) 6.8 -> 1.8 us)
+SHORT_ROWS_MAX = 1024   # and shorter rows up to this many elements in all, where NumPy's five passes cost more than
+                        # the C loop's scalar exp: (8, 4) 5.6 -> 0.4 us, (256, 4) 8.5 -> 7.4; (1024, 4) 17.6 against 29
 
 
 def _rows_apply(x) -> bool:
     """Whether the C softmax rows take x: a C-contiguous float32 array whose rows (its last dim) have at least
-    LOG_SOFTMAX_MIN elements, where the vector path runs."""
-    return _SOFTMAX is not None and x.dtype == _F32 and x.ndim > 0 and x.shape[-1] >= LOG_SOFTMAX_MIN \
-        and x.flags.c_contiguous
+    LOG_SOFTMAX_MIN elements, where the vector path runs, or of at most SHORT_ROWS_MAX elements."""
+    return _SOFTMAX is not None and x.dtype == _F32 and x.ndim > 0 and x.shape[-1] > 0 and x.flags.c_contiguous \
+        and (x.shape[-1] >= LOG_SOFTMAX_MIN or x.size <= SHORT_ROWS_MAX)
 
 
 def log_softmax_rows(x):
