@@ -11,8 +11,10 @@
  * so the cases it decides (devices, CUDA, sparse operands, promotion, three or more arguments, errors) are decided
  * in one place. A kernel's ValueError is handed over too: the Python function runs the kernel again and raises
  * torch's error for it (shape_error); a kernel on arrays is pure (a factory's error, which shape_error leaves as it
- * is, propagates from here: its kernel may draw random numbers).
+ * is, propagates from here: its kernel may draw random numbers). In-place ops outside autograd take
+ * execute_inplace_op's fast path here too (`inplace`, below).
  *
+ * configure() and configure_graph() give it the Python objects it reads (tensorlib/_execute.py, at import).
  * tests/tensorlib/test_native_execute.py runs every op's sample call through this and the Python executor and
  * compares what they leave behind; change the two together.
  */

@@ -641,40 +641,36 @@ def _reduce_args(name, method, args, kwargs):
     return dim, keepdim, kwargs.get("dtype")
 
 
+def _sum_or_mean(op, name, method, input, args, kwargs):
+    """sum/mean's call, as torch takes its arguments (_reduce_args); the commonest, x.sum() and x.sum(-1), first."""
+    if not kwargs and (not args or len(args) == 1 and type(args[0]) is int):
+        return dispatch(op, input, dim=args[0]) if args else dispatch(op, input)
+    dim, keepdim, dtype = _reduce_args(name, method, args, kwargs)
+    return dispatch(op, input, **_attrs(dim, keepdim, dtype=_np_dt(dtype)))
+
+
 @public
 def sum(input, *args, **kwargs):
     """sum(input, dim=None, keepdim=False, *, dtype=None)"""
-    if not kwargs and (not args or len(args) == 1 and type(args[0]) is int):    # x.sum(), x.sum(-1)
-        return dispatch(SUM, input, dim=args[0]) if args else dispatch(SUM, input)
-    dim, keepdim, dtype = _reduce_args("sum", False, args, kwargs)
-    return dispatch(SUM, input, **_attrs(dim, keepdim, dtype=_np_dt(dtype)))
+    return _sum_or_mean(SUM, "sum", False, input, args, kwargs)
 
 
 @public(name="sum", function=False, method=True)
 def _sum_method(self, *args, **kwargs):
     """Tensor.sum(dim=None, keepdim=False, *, dtype=None)"""
-    if not kwargs and (not args or len(args) == 1 and type(args[0]) is int):    # x.sum(), x.sum(-1)
-        return dispatch(SUM, self, dim=args[0]) if args else dispatch(SUM, self)
-    dim, keepdim, dtype = _reduce_args("sum", True, args, kwargs)
-    return dispatch(SUM, self, **_attrs(dim, keepdim, dtype=_np_dt(dtype)))
+    return _sum_or_mean(SUM, "sum", True, self, args, kwargs)
 
 
 @public
 def mean(input, *args, **kwargs):
     """mean(input, dim=None, keepdim=False, *, dtype=None)"""
-    if not kwargs and (not args or len(args) == 1 and type(args[0]) is int):    # x.mean(), x.mean(-1)
-        return dispatch(MEAN, input, dim=args[0]) if args else dispatch(MEAN, input)
-    dim, keepdim, dtype = _reduce_args("mean", False, args, kwargs)
-    return dispatch(MEAN, input, **_attrs(dim, keepdim, dtype=_np_dt(dtype)))
+    return _sum_or_mean(MEAN, "mean", False, input, args, kwargs)
 
 
 @public(name="mean", function=False, method=True)
 def _mean_method(self, *args, **kwargs):
     """Tensor.mean(dim=None, keepdim=False, *, dtype=None)"""
-    if not kwargs and (not args or len(args) == 1 and type(args[0]) is int):    # x.mean(), x.mean(-1)
-        return dispatch(MEAN, self, dim=args[0]) if args else dispatch(MEAN, self)
-    dim, keepdim, dtype = _reduce_args("mean", True, args, kwargs)
-    return dispatch(MEAN, self, **_attrs(dim, keepdim, dtype=_np_dt(dtype)))
+    return _sum_or_mean(MEAN, "mean", True, self, args, kwargs)
 
 
 @public(method=True)
