@@ -510,6 +510,132 @@ LN_FORWARD(double)
 LN_BACKWARD(float)
 LN_BACKWARD(double)
 
+/* ---- batch_norm over the channels of a C-contiguous (N, C, M) float32/float64 array (NCHW's images, channels and
+ * positions; tensorlib/ops/norm_ops.py): a channel's elements are N runs of M. NumPy's path makes eight passes over
+ * the array (BLAS sums, then a ufunc a step); these make two or three. Sums in double, the elementwise steps in the
+ * array's type. */
+#define BN_FORWARD(T)                                                                                               \
+    LN_CLONES __attribute__((optimize("O3", "fp-contract=off"))) static void bn_forward_##T(                        \
+        const T *x, const T *w, const T *b, T *rm, T *rv, int training, double momentum, double eps, T *y, T *mu,  \
+        T *rstd, Py_ssize_t n, Py_ssize_t c, Py_ssize_t m)                                                          \
+    {                                                                                                               \
+        const double cnt = (double)n * (double)m;                                                                   \
+        for (Py_ssize_t k = 0; k < c; k++) {                                                                        \
+            double mean, r;                                                                                         \
+            if (training) {                                                                                         \
+                double s0 = 0, s1 = 0, s2 = 0, s3 = 0;                                                              \
+                for (Py_ssize_t i = 0; i < n; i++) {                                                                \
+                    const T *p = x + (i * c + k) * m;                                                               \
+                    Py_ssize_t j = 0;                                                                               \
+                    for (; j + 4 <= m; j += 4) {                                                                    \
+                        s0 += p[j];                                                                                 \
+                        s1 += p[j + 1];                                                                             \
+                        s2 += p[j + 2];                                                                             \
+                        s3 += p[j + 3];                                                                             \
+                    }                                                                                               \
+                    for (; j < m; j++)                                                                              \
+                        s0 += p[j];                                                                                 \
+                }                                                                                                   \
+                mean = (s0 + s1 + s2 + s3) / cnt;                                                                   \
+                s0 = s1 = s2 = s3 = 0;                                                                              \
+                for (Py_ssize_t i = 0; i < n; i++) {                                                                \
+                    const T *p = x + (i * c + k) * m;                                                               \
+                    Py_ssize_t j = 0;                                                                               \
+                    for (; j + 4 <= m; j += 4) {                                                                    \
+                        double d0 = p[j] - mean, d1 = p[j + 1] - mean, d2 = p[j + 2] - mean, d3 = p[j + 3] - mean;   \
+                        s0 += d0 * d0;                                                                              \
+                        s1 += d1 * d1;                                                                              \
+                        s2 += d2 * d2;                                                                              \
+                        s3 += d3 * d3;                                                                              \
+                    }                                                                                               \
+                    for (; j < m; j++) {                                                                            \
+                        double d = p[j] - mean;                                                                     \
+                        s0 += d * d;                                                                                \
+                    }                                                                                               \
+                }                                                                                                   \
+                double ss = s0 + s1 + s2 + s3;                                                                      \
+                r = 1.0 / sqrt(ss / cnt + eps);                                                                     \
+                if (rm != NULL) {           /* the running statistics: the unbiased variance, as torch's */        \
+                    rm[k] = (T)((1.0 - momentum) * rm[k] + momentum * mean);                                        \
+                    rv[k] = (T)((1.0 - momentum) * rv[k] + momentum * (ss / (cnt > 1 ? cnt - 1 : 1)));              \
+                }                                                                                                   \
+            } else {                                                                                                \
+                mean = rm[k];                                                                                       \
+                r = 1.0 / sqrt((double)rv[k] + eps);                                                                \
+            }                                                                                                       \
+            const T mk = (T)mean, rk = (T)r;                                                                        \
+            const T scale = w ? rk * w[k] : rk, shift = b ? b[k] : (T)0;                                            \
+            for (Py_ssize_t i = 0; i < n; i++) {                                                                    \
+                const T *p = x + (i * c + k) * m;                                                                   \
+                T *q = y + (i * c + k) * m;                                                                         \
+                if (b)                                                                                              \
+                    for (Py_ssize_t j = 0; j < m; j++)                                                              \
+                        q[j] = (p[j] - mk) * scale + shift;                                                         \
+                else                                                                                                \
+                    for (Py_ssize_t j = 0; j < m; j++)                                                              \
+                        q[j] = (p[j] - mk) * scale;                                                                 \
+            }                                                                                                       \
+            mu[k] = mk;                                                                                             \
+            rstd[k] = rk;                                                                                           \
+        }                                                                                                           \
+    }
+
+/* the backward from the saved statistics (xhat = (x - mu) * rstd): gw = sum of g * xhat, gb = sum of g per channel;
+ * gx = (g - gb / cnt - xhat * gw / cnt) * rstd * w in training, g * rstd * w in eval */
+#define BN_BACKWARD(T)                                                                                              \
+    LN_CLONES __attribute__((optimize("O3", "fp-contract=off"))) static void bn_backward_##T(                       \
+        const T *g, const T *x, const T *mu, const T *rstd, const T *w, T *gx, T *gw, T *gb, int training,          \
+        Py_ssize_t n, Py_ssize_t c, Py_ssize_t m)                                                                   \
+    {                                                                                                               \
+        const double cnt = (double)n * (double)m;                                                                   \
+        for (Py_ssize_t k = 0; k < c; k++) {                                                                        \
+            const T mk = mu[k], rk = rstd[k];                                                                       \
+            double sg = 0, sgx = 0;                                                                                 \
+            if (gw || gb || (gx && training))                                                                       \
+                for (Py_ssize_t i = 0; i < n; i++) {                                                                \
+                    const T *p = x + (i * c + k) * m, *q = g + (i * c + k) * m;                                     \
+                    double a0 = 0, a1 = 0, b0 = 0, b1 = 0;                                                          \
+                    Py_ssize_t j = 0;                                                                               \
+                    for (; j + 2 <= m; j += 2) {                                                                    \
+                        a0 += q[j];                                                                                 \
+                        a1 += q[j + 1];                                                                             \
+                        b0 += (double)q[j] * (double)(p[j] - mk);                                                   \
+                        b1 += (double)q[j + 1] * (double)(p[j + 1] - mk);                                           \
+                    }                                                                                               \
+                    for (; j < m; j++) {                                                                            \
+                        a0 += q[j];                                                                                 \
+                        b0 += (double)q[j] * (double)(p[j] - mk);                                                   \
+                    }                                                                                               \
+                    sg += a0 + a1;                                                                                  \
+                    sgx += b0 + b1;                                                                                 \
+                }                                                                                                   \
+            sgx *= rk;                                                                                              \
+            if (gw)                                                                                                 \
+                gw[k] = (T)sgx;                                                                                     \
+            if (gb)                                                                                                 \
+                gb[k] = (T)sg;                                                                                      \
+            if (!gx)                                                                                                \
+                continue;                                                                                           \
+            const T scale = w ? rk * w[k] : rk;                                                                     \
+            const T a = training ? (T)(sg / cnt) : (T)0, bb = training ? (T)(sgx / cnt) : (T)0;                     \
+            for (Py_ssize_t i = 0; i < n; i++) {                                                                    \
+                const T *p = x + (i * c + k) * m, *q = g + (i * c + k) * m;                                         \
+                T *o = gx + (i * c + k) * m;                                                                        \
+                if (training)                                                                                       \
+                    for (Py_ssize_t j = 0; j < m; j++)                                                              \
+                        o[j] = (q[j] - a - (p[j] - mk) * rk * bb) * scale;                                          \
+                else                                                                                                \
+                    for (Py_ssize_t j = 0; j < m; j++)                                                              \
+                        o[j] = q[j] * scale;                                                                        \
+            }                                                                                                       \
+        }                                                                                                           \
+    }
+
+BN_FORWARD(float)
+BN_FORWARD(double)
+BN_BACKWARD(float)
+BN_BACKWARD(double)
+
 /* ---- GELU (exact, float32): tensorlib/ops/unary_math.normal_cdf32's float32 steps in its order, per element ----
  * cdf = clip(0.5 + xc P(xc²) / Q(xc²), 0, 1) with xc = clip(x, -c, c); NumPy's path makes 28 passes over the array
  * (a [4, 16, 128] GELU: 58 us forward, 105 backward). The coefficients come from Python (float32 arrays, highest
@@ -960,6 +1086,86 @@ static PyObject *mod_layer_norm_rows_backward(PyObject *self, PyObject *const *a
     }
     Py_END_ALLOW_THREADS
     PyMem_Free(acc);
+    release_buffers(bf, 8);
+    Py_RETURN_NONE;
+}
+
+/* batch_norm_channels(x, w, b, rm, rv, training, momentum, eps, y, mu, rstd, n): batch_norm of x as (n, c, m)
+ * (c = len(mu)); w, b None or c long; rm and rv (the running statistics, updated in training; read in eval) None
+ * only in training; y of x's size, mu and rstd (written) c long */
+static PyObject *mod_batch_norm_channels(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 12) {
+        PyErr_SetString(PyExc_TypeError, "batch_norm_channels(x, w, b, rm, rv, training, momentum, eps, y, mu, rstd, n)");
+        return NULL;
+    }
+    int training = PyObject_IsTrue(args[5]);
+    double momentum = PyFloat_AsDouble(args[6]), eps = PyFloat_AsDouble(args[7]);
+    Py_ssize_t n = PyLong_AsSsize_t(args[11]);
+    if (training < 0 || PyErr_Occurred())
+        return NULL;
+    PyObject *arrs[8] = {args[0], args[1], args[2], args[3], args[4], args[8], args[9], args[10]};
+    Py_buffer bf[8];
+    int isd;
+    if (get_buffers(arrs, 8, bf, "01111000", "00011111", &isd) < 0)
+        return NULL;
+    Py_ssize_t item = isd ? 8 : 4, c = bf[6].len / item, m = n > 0 && c > 0 ? bf[0].len / item / n / c : 0;
+    int ok = m > 0 && n * c * m * item == bf[0].len && bf[5].len == bf[0].len && bf[7].len == bf[6].len &&
+             (bf[1].obj == NULL || bf[1].len == c * item) && (bf[2].obj == NULL || bf[2].len == c * item) &&
+             (bf[3].obj == NULL) == (bf[4].obj == NULL) && (bf[3].obj == NULL || (bf[3].len == c * item &&
+             bf[4].len == c * item)) && (training || bf[3].obj != NULL);
+    if (!ok) {
+        release_buffers(bf, 8);
+        PyErr_SetString(PyExc_ValueError, "batch_norm_channels: x and y of n * c * m, w, b, rm, rv, mu and rstd of c "
+                                          "(rm and rv given together, and in eval)");
+        return NULL;
+    }
+    Py_BEGIN_ALLOW_THREADS
+    if (isd)
+        bn_forward_double(bf[0].buf, bf[1].buf, bf[2].buf, bf[3].buf, bf[4].buf, training, momentum, eps, bf[5].buf,
+                          bf[6].buf, bf[7].buf, n, c, m);
+    else
+        bn_forward_float(bf[0].buf, bf[1].buf, bf[2].buf, bf[3].buf, bf[4].buf, training, momentum, eps, bf[5].buf,
+                         bf[6].buf, bf[7].buf, n, c, m);
+    Py_END_ALLOW_THREADS
+    release_buffers(bf, 8);
+    Py_RETURN_NONE;
+}
+
+/* batch_norm_channels_backward(g, x, mu, rstd, w, gx, gw, gb, training, n): the gradients wanted (gx, gw, gb not
+ * None) of batch_norm_channels's inputs from its output's gradient g and its saved mu and rstd */
+static PyObject *mod_batch_norm_channels_backward(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 10) {
+        PyErr_SetString(PyExc_TypeError, "batch_norm_channels_backward(g, x, mu, rstd, w, gx, gw, gb, training, n)");
+        return NULL;
+    }
+    int training = PyObject_IsTrue(args[8]);
+    Py_ssize_t n = PyLong_AsSsize_t(args[9]);
+    if (training < 0 || PyErr_Occurred())
+        return NULL;
+    Py_buffer bf[8];
+    int isd;
+    if (get_buffers(args, 8, bf, "00001111", "00000111", &isd) < 0)
+        return NULL;
+    Py_ssize_t item = isd ? 8 : 4, c = bf[2].len / item, m = n > 0 && c > 0 ? bf[0].len / item / n / c : 0;
+    int ok = m > 0 && n * c * m * item == bf[0].len && bf[1].len == bf[0].len && bf[3].len == bf[2].len &&
+             (bf[4].obj == NULL || bf[4].len == c * item) && (bf[5].obj == NULL || bf[5].len == bf[0].len) &&
+             (bf[6].obj == NULL || bf[6].len == c * item) && (bf[7].obj == NULL || bf[7].len == c * item);
+    if (!ok) {
+        release_buffers(bf, 8);
+        PyErr_SetString(PyExc_ValueError, "batch_norm_channels_backward: g, x and gx of n * c * m, mu, rstd, w, gw and "
+                                          "gb of c");
+        return NULL;
+    }
+    Py_BEGIN_ALLOW_THREADS
+    if (isd)
+        bn_backward_double(bf[0].buf, bf[1].buf, bf[2].buf, bf[3].buf, bf[4].buf, bf[5].buf, bf[6].buf, bf[7].buf,
+                           training, n, c, m);
+    else
+        bn_backward_float(bf[0].buf, bf[1].buf, bf[2].buf, bf[3].buf, bf[4].buf, bf[5].buf, bf[6].buf, bf[7].buf,
+                          training, n, c, m);
+    Py_END_ALLOW_THREADS
     release_buffers(bf, 8);
     Py_RETURN_NONE;
 }
@@ -1791,6 +1997,11 @@ static PyMethodDef module_methods[] = {
      "layer_norm_rows(x, w, b, eps, y, mu, rstd): layer_norm over the rows of x, float32 or float64"},
     {"layer_norm_rows_backward", (PyCFunction)(void (*)(void))mod_layer_norm_rows_backward, METH_FASTCALL,
      "layer_norm_rows_backward(g, x, mu, rstd, w, gx, gw, gb): its input gradients (None: not wanted)"},
+    {"batch_norm_channels", (PyCFunction)(void (*)(void))mod_batch_norm_channels, METH_FASTCALL,
+     "batch_norm_channels(x, w, b, rm, rv, training, momentum, eps, y, mu, rstd, n): batch_norm over x's channels"},
+    {"batch_norm_channels_backward", (PyCFunction)(void (*)(void))mod_batch_norm_channels_backward, METH_FASTCALL,
+     "batch_norm_channels_backward(g, x, mu, rstd, w, gx, gw, gb, training, n): its input gradients (None: not "
+     "wanted)"},
     {"adam_setup", (PyCFunction)(void (*)(void))mod_adam_setup, METH_FASTCALL,
      "adam_setup(ndarray, probes, float32, float64, int64): whether adam_* read NumPy's arrays (their struct checked)"},
     {"adam_moments", (PyCFunction)(void (*)(void))mod_adam_moments, METH_FASTCALL,

@@ -16,7 +16,8 @@ from ._define import bf16_in_float32, dispatch, np, op
 from .unary_math import rsqrt
 from .reduce import mean as _mean, mean_of, sum as _sum
 from .shape import reshape
-from ._fastmath import layer_norm as _fast_layer_norm, layer_norm_backward as _fast_layer_norm_backward
+from ._fastmath import (batch_norm as _fast_batch_norm, batch_norm_backward as _fast_batch_norm_backward,
+                        layer_norm as _fast_layer_norm, layer_norm_backward as _fast_layer_norm_backward)
 from ._rows import BLAS_DTYPES, as_rows, mean_vector, ones_vector
 
 
@@ -264,7 +265,9 @@ def BATCH_NORM(xp, x, running_mean=None, running_var=None, w=None, b=None, train
     """In training, normalises by the batch statistics and updates the running ones in place (as torch's
     kernel does); in eval, normalises by the running statistics."""
     if xp is np and _channels_fast(x, running_mean, running_var, w, b):
-        return _bn_forward_channels(x, running_mean, running_var, w, b, training, momentum, eps)
+        out = _fast_batch_norm(x, w, b, running_mean, running_var, training, momentum, eps)     # the C loops
+        return out if out is not None else _bn_forward_channels(x, running_mean, running_var, w, b, training,
+                                                                momentum, eps)
     axes = (0,) + tuple(range(2, x.ndim))
     cs = _chan_shape(x.ndim, x.shape[1])
     if training:
@@ -357,8 +360,12 @@ def BATCH_NORM_BACKWARD(xp, g, x, w=None, mu=None, rstd=None, training=True, nee
     gxhat = g * w, the formula of _normalized_grad in the per-channel sums of g and g * xhat:
     gx = w * rstd * (g - sum(g) / n - xhat * sum(g * xhat) / n) in training, g * w * rstd in eval; a gradient
     not needed comes back as a 0-d zero."""
-    if xp is np and g.dtype == x.dtype and _channels_fast(x, w) and g.flags.c_contiguous:
-        return _bn_backward_channels(g, x, w, mu, rstd, training, need)
+    if xp is np and g.dtype == x.dtype and _channels_fast(x, w):
+        out = _fast_batch_norm_backward(g, x, mu, rstd, w, training, need)      # the C loops
+        if out is not None:
+            return out
+        if g.flags.c_contiguous:
+            return _bn_backward_channels(g, x, w, mu, rstd, training, need)
     c = x.shape[1]
     cs = _chan_shape(x.ndim, c)
     dims = (0,) + tuple(range(2, x.ndim))
