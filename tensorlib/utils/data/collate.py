@@ -30,13 +30,14 @@ def default_collate(batch):
         raise ValueError("default_collate: got an empty batch")
     elem = batch[0]
     if isinstance(elem, Tensor):
-        shapes = [tuple(b.shape) if isinstance(b, Tensor) else None for b in batch]
-        for i, s in enumerate(shapes):
-            if s is None:
-                raise TypeError(f"default_collate: element {i} of the batch is a {type(batch[i]).__name__} where "
+        first = elem._data.shape
+        for i, b in enumerate(batch):       # (the arrays' own shapes: no Size made per sample)
+            if not isinstance(b, Tensor):
+                raise TypeError(f"default_collate: element {i} of the batch is a {type(b).__name__} where "
                                 "element 0 is a Tensor; every sample must have the same structure")
-            if s != shapes[0]:
-                raise RuntimeError(f"stack expects each tensor to be equal size, but got {list(shapes[0])} at entry 0 "
+            s = b._data.shape
+            if s != first:
+                raise RuntimeError(f"stack expects each tensor to be equal size, but got {list(first)} at entry 0 "
                                    f"and {list(s)} at entry {i}")
         return ops.stack(list(batch), 0)
     if isinstance(elem, np.ndarray):
