@@ -16,6 +16,7 @@ from .broadcast import expand
 from .creation import recorded_zeros, tensor, zeros_like, zeros
 from .shape import cat, reshape
 from .sparse import SPARSE_COO
+from ._rows import row_index
 
 
 def _is_basic(idx):
@@ -438,9 +439,13 @@ def GATHER(xp, a, index, dim, sparse_grad=False):
     if xp is np:
         if index.size:     # torch's message, not NumPy's IndexError (CUDA: no sync; torch asserts there)
             n = a.shape[dim] if a.ndim else 1
-            if np.minimum.reduce(index, None) < 0 or np.maximum.reduce(index, None) >= n:
+            # (one reduction for both bounds where the index is int64: a negative one is huge as uint64)
+            if (np.maximum.reduce(index.view(np.uint64), None) >= n) if index.dtype == np.int64 else \
+                    (np.minimum.reduce(index, None) < 0 or np.maximum.reduce(index, None) >= n):
                 bad = index[(index < 0) | (index >= n)].reshape(-1)[0]
                 raise RuntimeError(f"index {int(bad)} is out of bounds for dimension {dim} with size {n}")
+        if a.ndim == 2 and dim == 1:    # (the commonest: a value per row, q.gather(1, actions))
+            return a[row_index(index.shape[0])[:, None], index]
         if a.ndim:          # take_along_axis's own indexing (its open grid), without its Python checks
             return a[_scatter_idx(np, index, dim, index.shape)]
     if a.ndim == 0:         # (take_along_axis has no axis 0 of a 0-dim array; the index is 0-dim, its value 0)
