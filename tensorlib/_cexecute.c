@@ -135,42 +135,29 @@ static inline int grad_mode(void)
     return r;
 }
 
-/* `x.dtype.kind == "f"`, -1 on error */
-static int float_kind(PyObject *x)
-{
-    PyObject *dt = PyObject_GetAttr(x, s_dtype);
-    if (dt == NULL)
-        return -1;
-    PyObject *k = PyObject_GetAttr(dt, s_kind);
-    Py_DECREF(dt);
-    if (k == NULL)
-        return -1;
-    int r = PyUnicode_Compare(k, s_f) == 0;
-    Py_DECREF(k);
-    return r;
-}
-
 /* 1 when the operands of a binary op need no cast (_promote leaves them as they are): a floating array with a
  * Python float or int, or an int64 array (NumPy's own int64 dtype) with a Python int in int64's range; 0 for the
  * other cases (the Python path), -1 on error */
 static int number_operand_kept(PyObject *x, PyObject *num)
 {
-    if (PyFloat_CheckExact(num))
-        return float_kind(x);
-    if (!PyLong_CheckExact(num))
+    int is_float = PyFloat_CheckExact(num);
+    if (!is_float && !PyLong_CheckExact(num))
         return 0;
-    int f = float_kind(x);
-    if (f != 0 || np_int64 == NULL)
-        return f;
     PyObject *dt = PyObject_GetAttr(x, s_dtype);
     if (dt == NULL)
         return -1;
-    Py_DECREF(dt);      /* (compared by address: the array holds it) */
-    if (dt != np_int64)
-        return 0;
-    int overflow;
-    (void)PyLong_AsLongLongAndOverflow(num, &overflow);
-    return overflow == 0;
+    Py_DECREF(dt);      /* (a dtype lives as long as its array) */
+    if (!is_float && dt == np_int64) {
+        int overflow;
+        (void)PyLong_AsLongLongAndOverflow(num, &overflow);
+        return overflow == 0;
+    }
+    PyObject *k = PyObject_GetAttr(dt, s_kind);
+    if (k == NULL)
+        return -1;
+    int r = PyUnicode_Compare(k, s_f) == 0;
+    Py_DECREF(k);
+    return r;
 }
 
 /* `x.dtype is y.dtype`, -1 on error */
@@ -185,6 +172,15 @@ static int same_dtype(PyObject *x, PyObject *y)
         return -1;
     Py_DECREF(b);
     return a == b;
+}
+
+/* t's NumPy array (borrowed) when t is a tensor over one, else NULL (no error set) */
+static inline PyObject *np_data(PyObject *t)
+{
+    if (!PyObject_TypeCheck(t, Tensor_T))
+        return NULL;
+    PyObject *x = SLOT(t, off_data);
+    return x != NULL && Py_TYPE(x) == ndarray_T ? x : NULL;
 }
 
 static inline PyObject *fallback(PyObject *const *args)
@@ -213,9 +209,9 @@ static PyObject *node_seq(PyObject *seq)
  * (memory that may overlap otherwise, other arrays) by the Python function. 0, or -1 on error. */
 static int view_mark(PyObject *t, PyObject *src)
 {
-    PyObject *d = SLOT(t, off_data), *s = PyObject_TypeCheck(src, Tensor_T) ? SLOT(src, off_data) : NULL;
+    PyObject *d = np_data(t), *s = np_data(src);
     int usual = 0;
-    if (d != NULL && s != NULL && Py_TYPE(d) == ndarray_T && Py_TYPE(s) == ndarray_T) {
+    if (d != NULL && s != NULL) {
         PyObject *base = PyObject_GetAttr(d, s_np_base);
         if (base == NULL)
             return -1;
@@ -236,17 +232,7 @@ static int view_mark(PyObject *t, PyObject *src)
         Py_XDECREF(r);
         return r == NULL ? -1 : 0;
     }
-    PyObject *b = PyObject_GetAttr(src, s_base);
-    if (b == NULL)
-        return -1;
-    int rc = PyObject_SetAttr(t, s_base, b != Py_None ? b : src);
-    Py_DECREF(b);
-    if (rc < 0)
-        return -1;
-    int mv = attr_truth(src, s_multi_view);
-    if (mv <= 0)
-        return mv;
-    return PyObject_SetAttr(t, s_multi_view, Py_True);
+    return set_view_base(t, src, s_base, s_multi_view);
 }
 
 /* the kernel's result outside autograd, as the end of execute: an array or a NumPy scalar wrapped inline (marked a
@@ -716,11 +702,8 @@ static PyObject *inplace(PyObject *const *args, PyObject *op, PyObject *targs, P
     int promote = truth(SLOT(op, off_promote));
     if (promote != 0)
         return promote < 0 ? NULL : fallback(args);
-    PyObject *a = PyTuple_GET_ITEM(targs, 0);
-    if (!PyObject_TypeCheck(a, Tensor_T))
-        return fallback(args);
-    PyObject *x = SLOT(a, off_data);
-    if (x == NULL || Py_TYPE(x) != ndarray_T)
+    PyObject *a = PyTuple_GET_ITEM(targs, 0), *x = np_data(a);
+    if (x == NULL)
         return fallback(args);
     int inf = attr_truth(a, s_inference);
     if (inf != 0)
@@ -732,8 +715,8 @@ static PyObject *inplace(PyObject *const *args, PyObject *op, PyObject *targs, P
     for (Py_ssize_t i = 1; i < n; i++) {
         PyObject *o = PyTuple_GET_ITEM(targs, i);
         if (PyObject_TypeCheck(o, Tensor_T)) {
-            PyObject *d = SLOT(o, off_data);
-            if (d == NULL || Py_TYPE(d) != ndarray_T)
+            PyObject *d = np_data(o);
+            if (d == NULL)
                 return fallback(args);
             if (!rg && (rg = requires_grad(o)) < 0)
                 return NULL;
@@ -806,10 +789,8 @@ static PyObject *mod_execute(PyObject *self, PyObject *const *args, Py_ssize_t n
             /* a number first (the reflected operators: 1 - t, 2 * t): a Python float or int with a floating
              * tensor, a Python int with an int64 one, need no cast (number_operand_kept), the rest goes to the
              * Python path */
-            if (!(PyFloat_CheckExact(a) || PyLong_CheckExact(a)) || !PyObject_TypeCheck(b, Tensor_T))
-                return fallback(args);
-            PyObject *y = SLOT(b, off_data);
-            if (y == NULL || Py_TYPE(y) != ndarray_T)
+            PyObject *y = np_data(b);
+            if (!(PyFloat_CheckExact(a) || PyLong_CheckExact(a)) || y == NULL)
                 return fallback(args);
             int f = number_operand_kept(y, a);
             if (f <= 0)
@@ -823,8 +804,8 @@ static PyObject *mod_execute(PyObject *self, PyObject *const *args, Py_ssize_t n
                 return kernel_error(args);
             return finish(op, targs, attrs, seq, out, rg, 2);
         }
-        PyObject *x = SLOT(a, off_data), *y;
-        if (x == NULL || Py_TYPE(x) != ndarray_T)
+        PyObject *x = np_data(a), *y;
+        if (x == NULL)
             return fallback(args);
         int promote = truth(SLOT(op, off_promote));
         if (promote < 0)
@@ -833,8 +814,8 @@ static PyObject *mod_execute(PyObject *self, PyObject *const *args, Py_ssize_t n
         if (rg < 0)
             return NULL;
         if (PyObject_TypeCheck(b, Tensor_T)) {
-            y = SLOT(b, off_data);
-            if (y == NULL || Py_TYPE(y) != ndarray_T)
+            y = np_data(b);
+            if (y == NULL)
                 return fallback(args);
             int rgb = requires_grad(b);
             if (rgb < 0)
@@ -860,11 +841,8 @@ static PyObject *mod_execute(PyObject *self, PyObject *const *args, Py_ssize_t n
         return finish(op, targs, attrs, seq, out, rg, 2);
     }
     if (n == 1) {
-        PyObject *a = PyTuple_GET_ITEM(targs, 0);
-        if (!PyObject_TypeCheck(a, Tensor_T))
-            return fallback(args);
-        PyObject *x = SLOT(a, off_data);
-        if (x == NULL || Py_TYPE(x) != ndarray_T)
+        PyObject *a = PyTuple_GET_ITEM(targs, 0), *x = np_data(a);
+        if (x == NULL)
             return fallback(args);
         int rg = requires_grad(a);
         if (rg < 0)
@@ -877,10 +855,8 @@ static PyObject *mod_execute(PyObject *self, PyObject *const *args, Py_ssize_t n
     }
     if (n == 3) {   /* two tensors and a tensor or None (linear's bias, nll_loss's weight), no promotion */
         PyObject *a = PyTuple_GET_ITEM(targs, 0), *b = PyTuple_GET_ITEM(targs, 1), *c = PyTuple_GET_ITEM(targs, 2);
-        if (!PyObject_TypeCheck(a, Tensor_T) || !PyObject_TypeCheck(b, Tensor_T))
-            return fallback(args);
-        PyObject *x = SLOT(a, off_data), *y = SLOT(b, off_data), *z = Py_None;
-        if (x == NULL || y == NULL || Py_TYPE(x) != ndarray_T || Py_TYPE(y) != ndarray_T)
+        PyObject *x = np_data(a), *y = np_data(b), *z = Py_None;
+        if (x == NULL || y == NULL)
             return fallback(args);
         int promote = truth(SLOT(op, off_promote));
         if (promote != 0)
@@ -891,10 +867,8 @@ static PyObject *mod_execute(PyObject *self, PyObject *const *args, Py_ssize_t n
         if (rg < 0)
             return NULL;
         if (c != Py_None) {
-            if (!PyObject_TypeCheck(c, Tensor_T))
-                return fallback(args);
-            z = SLOT(c, off_data);
-            if (z == NULL || Py_TYPE(z) != ndarray_T)
+            z = np_data(c);
+            if (z == NULL)
                 return fallback(args);
             int rgc = requires_grad(c);
             if (rgc < 0)

@@ -430,36 +430,59 @@ static PyObject *mod_log_softmax_rows(PyObject *self, PyObject *const *args, Py_
 #else
 #define LN_CLONES
 #endif
+/* the sums the norm loops' statistics take over `runs` runs of m elements `stride` apart (a layer_norm row: one run;
+ * a batch_norm channel: a run an image), added into four double accumulators s[0..3], four elements at a time and
+ * the rest into s[0]: of the elements (sum_runs), of their squared deviations from mean (sqdev_runs) */
+#define NORM_SUMS(T)                                                                                                \
+    __attribute__((optimize("O3", "fp-contract=off"), always_inline)) static inline void sum_runs_##T(              \
+        const T *x, Py_ssize_t runs, Py_ssize_t stride, Py_ssize_t m, double *s)                                    \
+    {                                                                                                               \
+        for (Py_ssize_t i = 0; i < runs; i++, x += stride) {                                                        \
+            Py_ssize_t j = 0;                                                                                       \
+            for (; j + 4 <= m; j += 4) {                                                                            \
+                s[0] += x[j];                                                                                       \
+                s[1] += x[j + 1];                                                                                   \
+                s[2] += x[j + 2];                                                                                   \
+                s[3] += x[j + 3];                                                                                   \
+            }                                                                                                       \
+            for (; j < m; j++)                                                                                      \
+                s[0] += x[j];                                                                                       \
+        }                                                                                                           \
+    }                                                                                                               \
+    __attribute__((optimize("O3", "fp-contract=off"), always_inline)) static inline void sqdev_runs_##T(            \
+        const T *x, Py_ssize_t runs, Py_ssize_t stride, Py_ssize_t m, double mean, double *s)                       \
+    {                                                                                                               \
+        for (Py_ssize_t i = 0; i < runs; i++, x += stride) {                                                        \
+            Py_ssize_t j = 0;                                                                                       \
+            for (; j + 4 <= m; j += 4) {                                                                            \
+                double d0 = x[j] - mean, d1 = x[j + 1] - mean, d2 = x[j + 2] - mean, d3 = x[j + 3] - mean;           \
+                s[0] += d0 * d0;                                                                                    \
+                s[1] += d1 * d1;                                                                                    \
+                s[2] += d2 * d2;                                                                                    \
+                s[3] += d3 * d3;                                                                                    \
+            }                                                                                                       \
+            for (; j < m; j++) {                                                                                    \
+                double d = x[j] - mean;                                                                             \
+                s[0] += d * d;                                                                                      \
+            }                                                                                                       \
+        }                                                                                                           \
+    }
+
+NORM_SUMS(float)
+NORM_SUMS(double)
+
 #define LN_FORWARD(T)                                                                                               \
     LN_CLONES __attribute__((optimize("O3", "fp-contract=off"))) static void ln_forward_##T(                        \
         const T *x, const T *w, const T *b, double eps, T *y, T *mu, T *rstd, Py_ssize_t m, Py_ssize_t n)           \
     {                                                                                                               \
         for (Py_ssize_t i = 0; i < m; i++, x += n, y += n) {                                                        \
-            double s0 = 0, s1 = 0, s2 = 0, s3 = 0;                                                                  \
-            Py_ssize_t j = 0;                                                                                       \
-            for (; j + 4 <= n; j += 4) {                                                                            \
-                s0 += x[j];                                                                                         \
-                s1 += x[j + 1];                                                                                     \
-                s2 += x[j + 2];                                                                                     \
-                s3 += x[j + 3];                                                                                     \
-            }                                                                                                       \
-            for (; j < n; j++)                                                                                      \
-                s0 += x[j];                                                                                         \
-            double mean = (s0 + s1 + s2 + s3) / (double)n;                                                          \
-            s0 = s1 = s2 = s3 = 0;                                                                                  \
-            for (j = 0; j + 4 <= n; j += 4) {                                                                       \
-                double d0 = x[j] - mean, d1 = x[j + 1] - mean, d2 = x[j + 2] - mean, d3 = x[j + 3] - mean;           \
-                s0 += d0 * d0;                                                                                      \
-                s1 += d1 * d1;                                                                                      \
-                s2 += d2 * d2;                                                                                      \
-                s3 += d3 * d3;                                                                                      \
-            }                                                                                                       \
-            for (; j < n; j++) {                                                                                    \
-                double d = x[j] - mean;                                                                             \
-                s0 += d * d;                                                                                        \
-            }                                                                                                       \
-            double r = 1.0 / sqrt((s0 + s1 + s2 + s3) / (double)n + eps);                                          \
-            for (j = 0; j < n; j++) {                                                                               \
+            double s[4] = {0, 0, 0, 0};                                                                             \
+            sum_runs_##T(x, 1, n, n, s);                                                                            \
+            double mean = (s[0] + s[1] + s[2] + s[3]) / (double)n;                                                  \
+            s[0] = s[1] = s[2] = s[3] = 0;                                                                          \
+            sqdev_runs_##T(x, 1, n, n, mean, s);                                                                    \
+            double r = 1.0 / sqrt((s[0] + s[1] + s[2] + s[3]) / (double)n + eps);                                   \
+            for (Py_ssize_t j = 0; j < n; j++) {                                                                    \
                 double v = (x[j] - mean) * r;                                                                       \
                 if (w)                                                                                              \
                     v *= w[j];                                                                                      \
@@ -523,37 +546,12 @@ LN_BACKWARD(double)
         for (Py_ssize_t k = 0; k < c; k++) {                                                                        \
             double mean, r;                                                                                         \
             if (training) {                                                                                         \
-                double s0 = 0, s1 = 0, s2 = 0, s3 = 0;                                                              \
-                for (Py_ssize_t i = 0; i < n; i++) {                                                                \
-                    const T *p = x + (i * c + k) * m;                                                               \
-                    Py_ssize_t j = 0;                                                                               \
-                    for (; j + 4 <= m; j += 4) {                                                                    \
-                        s0 += p[j];                                                                                 \
-                        s1 += p[j + 1];                                                                             \
-                        s2 += p[j + 2];                                                                             \
-                        s3 += p[j + 3];                                                                             \
-                    }                                                                                               \
-                    for (; j < m; j++)                                                                              \
-                        s0 += p[j];                                                                                 \
-                }                                                                                                   \
-                mean = (s0 + s1 + s2 + s3) / cnt;                                                                   \
-                s0 = s1 = s2 = s3 = 0;                                                                              \
-                for (Py_ssize_t i = 0; i < n; i++) {                                                                \
-                    const T *p = x + (i * c + k) * m;                                                               \
-                    Py_ssize_t j = 0;                                                                               \
-                    for (; j + 4 <= m; j += 4) {                                                                    \
-                        double d0 = p[j] - mean, d1 = p[j + 1] - mean, d2 = p[j + 2] - mean, d3 = p[j + 3] - mean;   \
-                        s0 += d0 * d0;                                                                              \
-                        s1 += d1 * d1;                                                                              \
-                        s2 += d2 * d2;                                                                              \
-                        s3 += d3 * d3;                                                                              \
-                    }                                                                                               \
-                    for (; j < m; j++) {                                                                            \
-                        double d = p[j] - mean;                                                                     \
-                        s0 += d * d;                                                                                \
-                    }                                                                                               \
-                }                                                                                                   \
-                double ss = s0 + s1 + s2 + s3;                                                                      \
+                double s[4] = {0, 0, 0, 0};                                                                         \
+                sum_runs_##T(x + k * m, n, c * m, m, s);                                                            \
+                mean = (s[0] + s[1] + s[2] + s[3]) / cnt;                                                           \
+                s[0] = s[1] = s[2] = s[3] = 0;                                                                      \
+                sqdev_runs_##T(x + k * m, n, c * m, m, mean, s);                                                    \
+                double ss = s[0] + s[1] + s[2] + s[3];                                                              \
                 r = 1.0 / sqrt(ss / cnt + eps);                                                                     \
                 if (rm != NULL) {           /* the running statistics: the unbiased variance, as torch's */        \
                     rm[k] = (T)((1.0 - momentum) * rm[k] + momentum * mean);                                        \

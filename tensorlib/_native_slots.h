@@ -1,6 +1,7 @@
 /* What the executor's and the engine's C twins (tensorlib/_cexecute.c, tensorlib/autograd/_cengine.c) and the recorded
  * paths (tensorlib/_crecorded.c) read the Python objects they are configured with by: a class's object slot by its
- * member descriptor's offset, a flag's truth (a slot's or an attribute's), and _state.STATE's attributes. */
+ * member descriptor's offset, a flag's truth (a slot's or an attribute's), and _state.STATE's attributes; and the
+ * end of a view's mark, which the executor and the engine share. */
 #ifndef TENSORLIB_NATIVE_SLOTS_H
 #define TENSORLIB_NATIVE_SLOTS_H
 
@@ -43,6 +44,23 @@ static inline int attr_truth(PyObject *obj, PyObject *name)
     int r = truth(v);
     Py_DECREF(v);
     return r;
+}
+
+/* _graph.mark_view's work once t's array is known to view src's (its NumPy base is src's array or that array's base):
+ * t._base = src._base or src, and src's _multi_view passed on (s_base, s_multi_view: those names, interned). The C
+ * executor's and the engine's view marks (tensorlib/_cexecute.c, tensorlib/autograd/_cengine.c) end alike here.
+ * 0, or -1 on error. */
+static inline int set_view_base(PyObject *t, PyObject *src, PyObject *s_base, PyObject *s_multi_view)
+{
+    PyObject *b = PyObject_GetAttr(src, s_base);
+    if (b == NULL)
+        return -1;
+    int rc = PyObject_SetAttr(t, s_base, b != Py_None ? b : src);
+    Py_DECREF(b);
+    if (rc < 0)
+        return -1;
+    int mv = attr_truth(src, s_multi_view);
+    return mv <= 0 ? mv : PyObject_SetAttr(t, s_multi_view, Py_True);
 }
 
 /* _state.STATE (a threading.local that lives as long as the process) by the calling thread's attribute dict: what

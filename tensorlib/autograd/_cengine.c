@@ -414,15 +414,7 @@ static int mark_view_of(PyObject *t, PyObject *g)
         Py_XDECREF(m);
         return m == NULL ? -1 : 0;
     }
-    PyObject *gb = PyObject_GetAttr(g, s_base);
-    if (gb == NULL)
-        return -1;
-    int rc = PyObject_SetAttr(t, s_base, gb != Py_None ? gb : g);
-    Py_DECREF(gb);
-    if (rc < 0)
-        return -1;
-    int multi = attr_truth(g, s_multi_view);
-    return multi < 0 ? -1 : multi ? PyObject_SetAttr(t, s_multi_view, Py_True) : 0;
+    return set_view_base(t, g, s_base, s_multi_view);
 }
 
 /* Array d's method `meth` (margs: its nm arguments) run as op `outer`'s kernel runs it, by rr.call_as (rr:

@@ -253,7 +253,9 @@ _LN_BWD = _M.layer_norm_rows_backward if _M is not None else None
 LN_MAX = 1 << 14
 
 
-def _ln_operand(a, n, dtype):
+def _norm_operand(a, n, dtype):
+    """An operand of the norm loops over n positions or channels (a weight, a bias, running statistics): None, or a
+    C-contiguous NumPy array of n elements of dtype."""
     return a is None or (type(a) is np.ndarray and a.dtype == dtype and a.size == n and a.flags.c_contiguous)
 
 
@@ -270,7 +272,7 @@ def layer_norm(x, w, b, k, eps):
     for s in lead:
         m *= s
     n = x.size // m
-    if not (_ln_operand(w, n, x.dtype) and _ln_operand(b, n, x.dtype)):
+    if not (_norm_operand(w, n, x.dtype) and _norm_operand(b, n, x.dtype)):
         return None
     y = np.empty(x.shape, x.dtype)
     stat = lead + (1,) * k
@@ -294,7 +296,7 @@ def layer_norm_backward(g, x, mu, rstd, w, k, need):
     for s in x.shape[x.ndim - k:]:
         n *= s
     m = x.size // n
-    if not (_ln_operand(w, n, x.dtype) and _ln_operand(mu, m, x.dtype) and _ln_operand(rstd, m, x.dtype)):
+    if not (_norm_operand(w, n, x.dtype) and _norm_operand(mu, m, x.dtype) and _norm_operand(rstd, m, x.dtype)):
         return None
     tail = x.shape[x.ndim - k:]
     zero = np.zeros((), x.dtype)
@@ -322,11 +324,6 @@ def _bn_applies(x):
     return m >= BN_MIN_RUN or x.size <= BN_SMALL
 
 
-def _channel_vector(a, c, dtype):
-    """a per-channel operand of the batch_norm loops: None, or a C-contiguous NumPy array of c elements of dtype"""
-    return a is None or (type(a) is np.ndarray and a.dtype == dtype and a.size == c and a.flags.c_contiguous)
-
-
 def batch_norm(x, w, b, running_mean, running_var, training, momentum, eps):
     """(y, mean, rstd) of batch_norm over x's channels (dim 1; the statistics shaped (1, C, 1, ...)), by the C loops
     (tensorlib/_cmath.c: two passes for the statistics in double, one for the output), the running statistics
@@ -338,7 +335,7 @@ def batch_norm(x, w, b, running_mean, running_var, training, momentum, eps):
             or (not training and running_mean is None):
         return None
     c = x.shape[1]
-    if not all(_channel_vector(a, c, x.dtype) for a in (w, b, running_mean, running_var)) or not _bn_applies(x):
+    if not all(_norm_operand(a, c, x.dtype) for a in (w, b, running_mean, running_var)) or not _bn_applies(x):
         return None
     y = np.empty(x.shape, x.dtype)
     stat = (1, c) + (1,) * (x.ndim - 2)
@@ -357,7 +354,7 @@ def batch_norm_backward(g, x, mu, rstd, w, training, need):
         return None
     c = x.shape[1]
     if not all(type(a) is np.ndarray and a.dtype == x.dtype and a.size == c for a in (mu, rstd)) \
-            or not _channel_vector(w, c, x.dtype) or not _bn_applies(x):
+            or not _norm_operand(w, c, x.dtype) or not _bn_applies(x):
         return None
     if not g.flags.c_contiguous:
         g = np.ascontiguousarray(g)

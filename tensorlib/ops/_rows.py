@@ -42,6 +42,24 @@ def row_index(n: int) -> np.ndarray:
     return r if r is not None else _keep(n, np.arange(n))
 
 
+def open_grid(xp, index, dim):
+    """The index tuple that puts element i of `index` at (i0, .., index[i], .., in): an open grid of aranges, each
+    shaped to broadcast along its own axis, with `index` itself along dim. (What NumPy's indices(shape,
+    sparse=True) gives; CuPy's indices has no sparse= and would build the dense grid.) gather's and scatter's."""
+    nd = index.ndim
+    return tuple(index if d == dim else xp.arange(n).reshape((1,) * d + (n,) + (1,) * (nd - d - 1))
+                 for d, n in enumerate(index.shape))
+
+
+def take_along(a, index, dim):
+    """np.take_along_axis(a, index, axis=dim) of NumPy arrays, `index` of a's ndim and no larger apart from dim:
+    its own indexing by the open grid, without its Python checks; of a 2-d array (gather's q.gather(1, actions),
+    max(1)'s values) by the cached row or column numbers."""
+    if a.ndim == 2:
+        return a[row_index(index.shape[0])[:, None], index] if dim == 1 else a[index, row_index(index.shape[1])]
+    return a[open_grid(np, index, dim)]
+
+
 def rows_on(xp, n: int, like):
     """The row numbers 0..n-1 on `like`'s backend and device: row_index(n) for NumPy; for CuPy a cached
     device vector too (each arange is a kernel launch, and nll_loss picks by rows twice a step)."""

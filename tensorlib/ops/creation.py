@@ -29,6 +29,16 @@ def _on(device, fn):
         return fn(cp)
 
 
+def _made(device, name, *args):
+    """A factory's array: NumPy's function `name` on the CPU, CuPy's with `device` current (the _on of a plain
+    call, without a closure made per call)."""
+    if device.type == "cpu":
+        return getattr(np, name)(*args)
+    cp = cupy()
+    with cp.cuda.Device(device.index):
+        return getattr(cp, name)(*args)
+
+
 def _size(size, negative=None):
     """The shape a factory was given; `negative`: the factory's own message for a negative size (torch's
     zeros has one; the others say what empty says)."""
@@ -134,17 +144,13 @@ def _creation(name, fn):
     return op(name, creation=True)(fn)
 
 
-ZEROS = _creation("zeros", lambda xp, shape, dtype, device: np.zeros(shape, dtype) if device.type == "cpu" else
-                  _on(device, lambda m: m.zeros(shape, dtype)))
-ONES = _creation("ones", lambda xp, shape, dtype, device: np.ones(shape, dtype) if device.type == "cpu" else
-                 _on(device, lambda m: m.ones(shape, dtype)))
-EMPTY = _creation("empty", lambda xp, shape, dtype, device: np.empty(shape, dtype) if device.type == "cpu" else
-                  _on(device, lambda m: m.empty(shape, dtype)))
-FULL = _creation("full", lambda xp, shape, fill_value, dtype, device: np.full(shape, fill_value, dtype)
-                 if device.type == "cpu" else _on(device, lambda m: m.full(shape, fill_value, dtype)))
-EYE = _creation("eye", lambda xp, n, m, dtype, device: _on(device, lambda b: b.eye(n, m, dtype=dtype)))
-ARANGE = _creation("arange", lambda xp, start, end, step, dtype, device: np.arange(start, end, step, dtype=dtype)
-                   if device.type == "cpu" else _on(device, lambda m: m.arange(start, end, step, dtype=dtype)))
+ZEROS = _creation("zeros", lambda xp, shape, dtype, device: _made(device, "zeros", shape, dtype))
+ONES = _creation("ones", lambda xp, shape, dtype, device: _made(device, "ones", shape, dtype))
+EMPTY = _creation("empty", lambda xp, shape, dtype, device: _made(device, "empty", shape, dtype))
+FULL = _creation("full", lambda xp, shape, fill_value, dtype, device: _made(device, "full", shape, fill_value, dtype))
+EYE = _creation("eye", lambda xp, n, m, dtype, device: _made(device, "eye", n, m, 0, dtype))
+ARANGE = _creation("arange", lambda xp, start, end, step, dtype, device: _made(device, "arange", start, end, step,
+                                                                                 dtype))
 def _linspace(m, start, end, steps, dtype):
     """torch's CPU linspace for floats: in the op's math type (float32 for half types, else the dtype),
     step = (end - start) / (steps - 1), the first half of the points start + step * i and the rest
@@ -222,12 +228,19 @@ def _infer_dtype(data):
     if any(k.startswith("F") for k in kinds):
         fl = [np.dtype(k[1:]) for k in kinds if k.startswith("F")]
         return max(fl, key=lambda d: d.itemsize)
-    if "f" in kinds:
-        return D.get_default_dtype().np
-    if "i" in kinds:
-        return np.dtype(np.int64)
-    if "b" in kinds:
-        return np.dtype(np.bool_)
+    return _kinds_dtype(kinds)
+
+
+_INT64, _BOOL = np.dtype(np.int64), np.dtype(np.bool_)
+
+
+def _kinds_dtype(kinds):
+    """The dtype of Python numbers of these kinds ("f", "i", "b"): the default dtype where a float is among them,
+    else int64 where an int is, else bool; the default dtype for none."""
+    if "i" in kinds and "f" not in kinds:
+        return _INT64
+    if "b" in kinds and "f" not in kinds:
+        return _BOOL
     return D.get_default_dtype().np
 
 
@@ -268,19 +281,16 @@ def _ragged_error(data):
     return walk(data, 0)
 
 
-_NUMBER_TYPES = frozenset((float, int, bool))
+_NUMBER_KINDS = {float: "f", int: "i", bool: "b"}
 
 
 def _numbers_dtype(data):
-    """What _infer_dtype gives a flat list or tuple of Python floats, ints and bools (a float among them: the
-    default dtype; else an int: int64; else bool), or None for any other data."""
+    """What _infer_dtype gives a flat list or tuple of Python floats, ints and bools (_kinds_dtype), or None for
+    any other data."""
     types = set(map(type, data))
-    if not types or not types <= _NUMBER_TYPES:
+    if not types or not types <= _NUMBER_KINDS.keys():
         return None
-    return D.get_default_dtype().np if float in types else _INT64 if int in types else _BOOL
-
-
-_INT64, _BOOL = np.dtype(np.int64), np.dtype(np.bool_)
+    return _kinds_dtype({_NUMBER_KINDS[t] for t in types})
 
 
 @public

@@ -16,12 +16,19 @@ from .broadcast import expand
 from .creation import recorded_zeros, tensor, zeros_like, zeros
 from .shape import cat, reshape
 from .sparse import SPARSE_COO
-from ._rows import row_index
+from ._rows import open_grid, take_along
 
 
-def _is_basic(idx):
-    """Ints, slices, None and Ellipsis only: the index selects a view. A bool is a mask (a copy), as in torch."""
-    return all((isinstance(i, (int, slice)) and type(i) is not bool) or i is None or i is Ellipsis for i in idx)
+def _basic_op(idx):
+    """The op of a basic index (a tuple of ints, slices, None and Ellipsis only: it selects a view): SELECT where
+    every item is an int, else SLICE; None for any other index (GETITEM's). A bool is a mask (a copy), as in torch."""
+    select = True
+    for i in idx:
+        if type(i) is bool or not isinstance(i, int):
+            if type(i) is not slice and i is not None and i is not Ellipsis:
+                return None
+            select = False
+    return SELECT if select else SLICE
 
 
 def _torch_order(idx, ndim):
@@ -199,7 +206,7 @@ def _new_axes_strides(xp, a, r, idx):
 @op("index_backward", node_name="IndexBackwardBackward0")
 def INDEX_BACKWARD(xp, g, shape, idx):
     z = xp.zeros(shape, dtype=g.dtype)
-    if _is_basic(idx):
+    if _basic_op(idx) is not None:
         z[idx] = g
     else:
         split = _torch_order(idx, len(shape))
@@ -320,30 +327,9 @@ def _basic_index_node_name(node):
 SELECT.node_name_of = SLICE.node_name_of = _basic_index_node_name
 
 
-def _getitem_op(idx):
-    if not _is_basic(idx):
-        return GETITEM
-    if all(isinstance(i, int) for i in idx):
-        return SELECT
-    return SLICE
-
-
 def pad_slice(g, shape, dim, start):
     idx = (slice(None),) * dim + (slice(start, start + g.shape[dim]),)
     return dispatch(INDEX_BACKWARD, g, shape=tuple(shape), idx=idx)
-
-
-def _plain_op(idx):
-    """_getitem_op of a tuple index that _convert_index leaves as it is (Python ints, slices, None, Ellipsis):
-    SELECT or SLICE; None for any other tuple."""
-    select = True
-    for i in idx:
-        t = type(i)
-        if t is not int:
-            if t is not slice and i is not None and i is not Ellipsis:
-                return None
-            select = False
-    return SELECT if select else SLICE
 
 
 @public(name="__getitem__", function=False, method=True)
@@ -354,13 +340,13 @@ def getitem(self, idx):
     if t is slice:
         return dispatch(SLICE, self, idx=(idx,))
     if t is tuple:
-        op_ = _plain_op(idx)
+        op_ = _basic_op(idx)
         if op_ is not None:
             return dispatch(op_, self, idx=idx)
     if isinstance(idx, Tensor) and idx._data.dtype == np.bool_ and idx.ndim == self.ndim and idx.ndim > 0:
         return dispatch(GETITEM, self, idx=(idx._data,))
     idx = _convert_index(self, idx)
-    return dispatch(_getitem_op(idx), self, idx=idx)
+    return dispatch(_basic_op(idx) or GETITEM, self, idx=idx)
 
 
 def _put(out, idx, v):
@@ -444,10 +430,8 @@ def GATHER(xp, a, index, dim, sparse_grad=False):
                     (np.minimum.reduce(index, None) < 0 or np.maximum.reduce(index, None) >= n):
                 bad = index[(index < 0) | (index >= n)].reshape(-1)[0]
                 raise RuntimeError(f"index {int(bad)} is out of bounds for dimension {dim} with size {n}")
-        if a.ndim == 2 and dim == 1:    # (the commonest: a value per row, q.gather(1, actions))
-            return a[row_index(index.shape[0])[:, None], index]
-        if a.ndim:          # take_along_axis's own indexing (its open grid), without its Python checks
-            return a[_scatter_idx(np, index, dim, index.shape)]
+        if a.ndim:
+            return take_along(a, index, dim)
     if a.ndim == 0:         # (take_along_axis has no axis 0 of a 0-dim array; the index is 0-dim, its value 0)
         return a.copy()
     return xp.take_along_axis(a, index, axis=dim)
@@ -471,7 +455,7 @@ def _gather_sparse_backward(x, dim, index, g):
     elif g.ndim == 0:
         idx = index._data.reshape(1, 1).astype(np.int64, copy=False)
     else:
-        grid = _scatter_idx(np, index._data, dim, g.shape)
+        grid = open_grid(np, index._data, dim)
         idx = np.stack([np.broadcast_to(c, g.shape).reshape(-1) for c in grid]).astype(np.int64, copy=False)
     return dispatch(SPARSE_COO, tensor_of(idx), g.reshape(-1), size=shape)
 
@@ -495,7 +479,7 @@ def _gather_bwd_quiet(ctx, g):
         return None
     gd, idx, shape, dt = ops
     out = np.zeros(shape, dt)
-    add_at(np, out, _scatter_idx(np, idx, ctx.attrs["dim"], gd.shape), gd)
+    add_at(np, out, open_grid(np, idx, ctx.attrs["dim"]), gd)
     return tensor_of(out), None
 
 
@@ -529,16 +513,6 @@ def gather(input, dim, index, *, sparse_grad=False):
     return dispatch(GATHER, input, index, dim=norm_dims(dim, input.ndim)[0])
 
 
-def _scatter_idx(xp, index, dim, src_shape):
-    """The index tuple that puts element i of `index` at (i0, .., index[i], .., in): an open grid of
-    aranges, each shaped to broadcast along its own axis, with `index` itself along dim. (What NumPy's
-    indices(shape, sparse=True) gives; CuPy's indices has no sparse= and would build the dense grid.)"""
-    nd = index.ndim
-    idx = [index if d == dim else xp.arange(n).reshape((1,) * d + (n,) + (1,) * (nd - d - 1))
-           for d, n in enumerate(index.shape)]
-    return tuple(idx)
-
-
 def _scatter_bounds(xp, a, index, dim):
     """torch's CPU message for a scatter index out of range (NumPy's would say "axis")."""
     n = a.shape[dim] if a.ndim else 1
@@ -552,7 +526,7 @@ def SCATTER_ADD(xp, a, index, src, dim):
     _scatter_bounds(xp, a, index, dim)
     out = a.copy()
     s = src[tuple(slice(0, n) for n in index.shape)]
-    add_at(xp, out, _scatter_idx(xp, index, dim, s.shape), s)
+    add_at(xp, out, open_grid(xp, index, dim), s)
     return out
 
 
@@ -581,7 +555,7 @@ def SCATTER(xp, a, index, src, dim):
         s = src[tuple(slice(0, n) for n in index.shape)]
     else:
         s = src
-    out[_scatter_idx(xp, index, dim, index.shape)] = s
+    out[open_grid(xp, index, dim)] = s
     return out
 
 
@@ -885,13 +859,13 @@ def index_fill_(self, dim, index, value):
 def _scatter_ip(xp, a, index, src, dim):
     _scatter_bounds(xp, a, index, dim)
     s = src[tuple(slice(0, n) for n in index.shape)] if getattr(src, "ndim", 0) else src
-    a[_scatter_idx(xp, index, dim, index.shape)] = s
+    a[open_grid(xp, index, dim)] = s
 
 
 def _scatter_add_ip(xp, a, index, src, dim):
     _scatter_bounds(xp, a, index, dim)
     s = src[tuple(slice(0, n) for n in index.shape)]
-    add_at(xp, a, _scatter_idx(xp, index, dim, s.shape), s)
+    add_at(xp, a, open_grid(xp, index, dim), s)
 
 
 SCATTER_ = op("scatter_", inplace_of=SCATTER)(_scatter_ip)

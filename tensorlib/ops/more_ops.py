@@ -22,9 +22,10 @@ from .broadcast import add_at, norm_dims
 from .comparison import where
 from .creation import (_creation, _dev, _dt, _linspace, _on, check_layout, empty, ones, ones_like,
                        sparse_layout_refusal, tensor, zeros_like)
-from .index import (SETITEM, _scatter_bounds, _scatter_idx, gather, index_add, index_fill, index_select, scatter,
+from .index import (SETITEM, _scatter_bounds, gather, index_add, index_fill, index_select, scatter,
                     scatter_add)
 from .linalg import mm
+from ._rows import open_grid
 from .reduce import named_return_type, return_type
 from .shape import cat, stack
 from .sorting import MEDIAN, _argsort, _asc, _median_bwd, _select_bwd, unique_result
@@ -80,7 +81,7 @@ def _flat_targets(xp, index, dim, shape):
     strides = [1] * len(shape)
     for d in range(len(shape) - 2, -1, -1):
         strides[d] = strides[d + 1] * shape[d + 1]
-    grid = _scatter_idx(xp, index.astype(np.int64, copy=False), dim, index.shape)
+    grid = open_grid(xp, index.astype(np.int64, copy=False), dim)
     flat = xp.zeros(index.shape, np.int64)
     for d, g in enumerate(grid):
         flat = flat + g * strides[d]

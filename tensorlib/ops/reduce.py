@@ -14,6 +14,7 @@ from .comparison import eq, isnan, ne, where
 from ._define import Tensor, dispatch, np, op, public, refuse_complex, torch_op, write_outs
 from .creation import arange, ones_like, zeros_like
 from .shape import RESHAPE, cat
+from ._rows import take_along
 from .._graph import as_array, mark_view, tensor_of, tensor_of_result
 from ..dispatch import record_range, run_recorded
 
@@ -350,19 +351,16 @@ def _select_kernel(fn):
         if a.shape and a.shape[dim] == 0:
             raise IndexError(f"{fn}(): Expected reduction dim {dim} to have non-zero size.")
         idx = getattr(a, "arg" + fn)(axis=dim)
-        if type(a) is np.ndarray and a.ndim == 2:   # (take_along_axis's work without its Python steps)
-            rows = dim % 2 == 1
-            vals = a[np.arange(a.shape[0]), idx] if rows else a[idx, np.arange(a.shape[1])]
+        if a.ndim:      # the values at the indices, the reduced dim kept (as a 1)
+            dim %= a.ndim
+            idx_k = idx.reshape(a.shape[:dim] + (1,) + a.shape[dim + 1:])
+            vals = take_along(a, idx_k, dim) if type(a) is np.ndarray else xp.take_along_axis(a, idx_k, axis=dim)
             if keepdim:
-                kept = (a.shape[0], 1) if rows else (1, a.shape[1])
-                vals, idx = vals.reshape(kept), idx.reshape(kept)
-            return vals, idx.astype(np.int64, copy=False)
-        idx_k = xp.expand_dims(idx, dim) if a.ndim else idx
-        vals = xp.take_along_axis(a, idx_k, axis=dim) if a.ndim else a
-        if not keepdim and a.ndim:
-            vals = xp.squeeze(vals, axis=dim)
+                idx = idx_k
+            else:
+                vals = vals.reshape(idx.shape)
         else:
-            idx = idx_k
+            vals = a
         return _c(xp, vals, a), _c(xp, idx.astype(np.int64, copy=False), a)
     return kernel
 
