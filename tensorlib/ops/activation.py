@@ -7,11 +7,11 @@ from .. import _hooks as _H
 from ._fastmath import exp as fast_exp, gelu as _fast_gelu, gelu_backward as _fast_gelu_backward
 from ._fastmath import threshold_backward as _fast_threshold_backward
 from .comparison import gt, where
-from .unary_math import _CDF_CLIP, _CDF_PX, _CDF_QX, _f, erf, erf_kernel, exp, log1p_exp_neg_abs, normal_cdf32, tanh
+from .unary_math import _CDF_CLIP, _CDF_PX, _CDF_QX, _f, erf, erf_kernel, exp, log1p_exp_neg_abs, normal_cdf32, \
+    output_backward, tanh
 from ..dispatch import STATE, run_recorded_op
 from .. import _dtype as D
-from .._graph import quiet_op, tensor_of
-from .broadcast import QUIET, SINK, quiet_arrays
+from .._graph import quiet_op
 from ._rows import clamp_array, max0, min0
 from .._opdef import OpDef, with_defaults
 from ._define import dispatch, np, op, public, refuse_complex, unary
@@ -55,23 +55,30 @@ def _sigmoid_into(xp, a):
         a[...] = _sigmoid_k(xp, a)
 
 
-SIGMOID = unary("sigmoid", _sigmoid_k, lambda ctx, g: (g * (y := ctx.saved_output) * (1 - y),), save="o",
-                inplace=True, into=_sigmoid_into)
+def _sigmoid_backward_k(xp, g, y):
+    """torch's sigmoid_backward: g * (1 - y) * y in torch's order (complex y as tanh_backward takes it); one
+    array written in place where g and y are arrays of one dtype and shape."""
+    if g.dtype != y.dtype or g.shape != y.shape or not y.ndim:
+        return g * (1 - y) * y
+    t = xp.subtract(1, y)
+    xp.multiply(g, t, out=t)
+    return xp.multiply(t, y, out=t)
+
+
+SIGMOID_BACKWARD = op("sigmoid_backward", save="i", node_name="SigmoidBackwardBackward0")(_sigmoid_backward_k)
+
+
+@SIGMOID_BACKWARD.def_backward
+def _(ctx, gg):
+    """torch's: sigmoid_backward(gg, y) for the gradient, gg * g * (1 - 2 y) for the output."""
+    g, y = ctx.saved_inputs
+    need = ctx.needs_input_grad
+    return (dispatch(SIGMOID_BACKWARD, gg, y) if need[0] else None, gg * g * (y * -2 + 1) if need[1] else None)
+
+
+SIGMOID = unary("sigmoid", _sigmoid_k, None, save="o", inplace=True, into=_sigmoid_into)
+output_backward(SIGMOID, SIGMOID_BACKWARD)
 sigmoid = SIGMOID.function
-
-
-def _sigmoid_bwd_arrays(ctx, g, k=QUIET):
-    """SIGMOID's formula on NumPy arrays: g * y * (1 - y), the same ufuncs, called directly (the engine's quiet
-    path) or, k=SINK, run as recorded ops (OpDef.sink_backward)."""
-    p = quiet_arrays(g._data, ctx.saved_output_array())
-    if p is None:
-        return None
-    gd, y = p
-    return (tensor_of(k.mul(k.mul(gd, y), k.sub(1, y))),)
-
-
-SIGMOID.quiet_backward = _sigmoid_bwd_arrays
-SIGMOID.sink_backward = with_defaults(_sigmoid_bwd_arrays, k=SINK)
 
 
 def masked_backward(fwd: OpDef, bwd: OpDef, attrs_of, result_node=None):

@@ -195,8 +195,8 @@ def norm_dims(dim, ndim):
 
 
 def quiet_reduced_grad(d, in_shape, dims, keepdim):
-    """reduced_grad on a NumPy array, as a tensor: the same reshape and broadcast (a quiet formula's)."""
-    if not keepdim and in_shape != () and dims:
+    """reduced_grad on a NumPy array, as a tensor: the same view (one reshape for the unsqueezes)."""
+    if unsqueezed(in_shape, dims, keepdim):
         shape = list(in_shape)
         for k in dims:
             shape[k] = 1
@@ -204,13 +204,19 @@ def quiet_reduced_grad(d, in_shape, dims, keepdim):
     return tensor_of(broadcast_view(d, in_shape))
 
 
+def unsqueezed(in_shape, dims, keepdim):
+    """Whether a reduction's gradient gets its reduced dims back before it is expanded: a reduction over some
+    (not all) dims of an input that is not 0-d, without keepdim. A full reduction's gradient is 0-d and
+    expands as it is."""
+    return not keepdim and 0 < len(dims) < len(in_shape)
+
+
 def reduced_grad(g, in_shape, dims, keepdim):
-    """Broadcast a reduction's gradient back over the reduced dims."""
-    if not keepdim and in_shape != () and dims:
-        shape = list(in_shape)
-        for d in dims:
-            shape[d] = 1
-        g = g.reshape(tuple(shape))      # the method: shape.py sits above this module
+    """Broadcast a reduction's gradient back over the reduced dims, as torch's sum_backward: unsqueezed at each
+    reduced dim in increasing order (see `unsqueezed`), then expanded."""
+    if unsqueezed(in_shape, dims, keepdim):
+        for d in sorted(dims):
+            g = g.unsqueeze(d)      # the method: shape.py sits above this module
     return expand(g, in_shape)
 
 

@@ -5,6 +5,7 @@ import math
 
 from .. import _blas
 from .. import _dtype as D
+from .. import _hooks as _H
 from .broadcast import QUIET, SINK, quiet_sum_to, sum_to
 from .._opdef import with_defaults
 from ._define import Tensor, dispatch, np, op, public, torch_op, write_out, write_outs
@@ -18,6 +19,8 @@ from .broadcast import expand, norm_dims
 
 def _matmul_kernel(xp, a, b):
     if a.ndim == 2 and b.ndim == 2 and a.shape[1] == b.shape[0] and a.dtype == b.dtype:
+        if _H.range_hooks:      # torch's matmul of two matrices is its mm, in a profile
+            return _H.op_step("mm", _product, xp, a, b)
         return _product(xp, a, b)       # (the common case, which the checks below all pass)
     if a.ndim == 0 or b.ndim == 0:
         raise RuntimeError(f"both arguments to matmul need to be at least 1D, but they are {a.ndim}D and {b.ndim}D")
@@ -65,6 +68,8 @@ def _rows_times_transposed(a, b):
 def _matmul_bwd(ctx, g):
     a, b = ctx.saved_inputs
     ga = gb = None
+    if a.ndim == 2 and b.ndim == 2:     # torch's MmBackward0 of its mm: t and mm
+        return _mm_grads(g, a, b, ctx.needs_input_grad[0], ctx.needs_input_grad[1])
     if a.ndim == 1 and b.ndim == 1:
         return (g * b if ctx.needs_input_grad[0] else None, g * a if ctx.needs_input_grad[1] else None)
     a2 = a.unsqueeze(0) if a.ndim == 1 else a
@@ -90,8 +95,9 @@ MATMUL.def_backward(_matmul_bwd)
 
 
 def _matmul_bwd_arrays(ctx, g, k=QUIET):
-    """_matmul_bwd on NumPy arrays of one dtype, its ops' kernels (unsqueeze of a vector operand and of g,
-    transpose as mT's, matmul, sum_to_size, squeeze; two products for vector times vector) called directly
+    """_matmul_bwd on NumPy arrays of one dtype, its ops' kernels (mm's formulas for two matrices; unsqueeze of
+    a vector operand and of g, transpose as mT's, matmul, sum_to_size, squeeze; two products for vector times
+    vector) called directly
     (k=QUIET: the quiet path, OpDef.quiet_backward) or run and recorded as the dispatched ops (k=SINK:
     OpDef.sink_backward); None for other arrays and where the public matmul would fold a product's batch
     into rows (its own region and ops, another product)."""
@@ -101,6 +107,8 @@ def _matmul_bwd_arrays(ctx, g, k=QUIET):
             or not gd.dtype == ad.dtype == bd.dtype:
         return None
     need = ctx.needs_input_grad
+    if ad.ndim == 2 and bd.ndim == 2:   # mm's formulas (see _matmul_bwd)
+        return (_quiet_mm_grads if k is QUIET else _sink_mm_grads)(gd, ad, bd, need[0], need[1])
     if ad.ndim == 1 and bd.ndim == 1:
         return (tensor_of(k.mul(gd, bd)) if need[0] else None, tensor_of(k.mul(gd, ad)) if need[1] else None)
     # g's rank after its unsqueezes: the first product folds where g2 is a batch times a matrix (the second

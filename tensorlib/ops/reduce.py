@@ -9,13 +9,13 @@ from collections import namedtuple
 
 from .. import _dtype as D, _sync
 from .arithmetic import DIV, maximum, minimum
-from .broadcast import EXPAND, norm_dims, quiet_reduced_grad, reduced_grad
+from .broadcast import EXPAND, norm_dims, quiet_reduced_grad, reduced_grad, unsqueezed
 from .comparison import eq, isnan, ne, where
 from ._define import Tensor, dispatch, np, op, public, refuse_complex, torch_op, write_outs
 from .creation import arange, ones_like, zeros_like
-from .shape import RESHAPE, cat
+from .shape import UNSQUEEZE, cat
 from ._rows import take_along
-from .._graph import as_array, mark_view, tensor_of, tensor_of_result
+from .._graph import mark_view, tensor_of, tensor_of_result
 from ..dispatch import record_range, run_recorded
 
 return_types = namedtuple("return_types", ["values", "indices"])
@@ -126,16 +126,12 @@ SUM.quiet_backward = _sum_bwd_quiet
 
 
 def _reduced_grad_sink(d, in_shape, dims, keepdim):
-    """reduced_grad on NumPy array d, its reshape (of a kept dim's size 1) and expand run and recorded as the
-    dispatched ones (dispatch.run_recorded); None (before anything runs) where reshape would not be a view."""
+    """reduced_grad on NumPy array d, its unsqueezes and expand run and recorded as the dispatched ones
+    (dispatch.run_recorded)."""
     in_shape = tuple(in_shape)
-    if not keepdim and in_shape != () and dims:
-        if not d.flags.c_contiguous:
-            return None
-        shape = list(in_shape)
-        for k in dims:
-            shape[k] = 1
-        d = run_recorded(RESHAPE, d, shape=tuple(shape))
+    if unsqueezed(in_shape, dims, keepdim):
+        for k in sorted(dims):
+            d = run_recorded(UNSQUEEZE, d, dim=k)
     return run_recorded(EXPAND, d, shape=in_shape)
 
 
@@ -146,10 +142,7 @@ def _sum_bwd_sink(ctx, g):
     if type(d) is not np.ndarray:
         return None
     shape, dims = _red_dims(ctx)
-    r = _reduced_grad_sink(d, shape, dims, ctx.attrs.get("keepdim", False))
-    if r is None:
-        return None
-    t = tensor_of(r)
+    t = tensor_of(_reduced_grad_sink(d, shape, dims, ctx.attrs.get("keepdim", False)))
     mark_view(t, g)
     return (t,)
 
@@ -206,11 +199,13 @@ MEAN.node_name_dim = "MeanBackward1"
 def _(ctx, g):
     shape, dims = _red_dims(ctx)
     n = math.prod(shape[d] for d in dims)   # elements reduced into each output
-    return (reduced_grad(g / n if n else g, shape, dims, ctx.attrs.get("keepdim", False)),)
+    g = reduced_grad(g, shape, dims, ctx.attrs.get("keepdim", False))
+    return (g / n if n else g,)
 
 
 def _mean_bwd_quiet(ctx, g):
-    """MEAN's formula on a NumPy array (the quiet path): g / n by the same ufunc, then SUM's broadcast."""
+    """MEAN's formula on a NumPy array (the quiet path): g / n by the same ufunc, then SUM's broadcast (the
+    same values as the dispatched formula's quotient of the broadcast, without writing every element)."""
     d = g._data
     if type(d) is not np.ndarray or d.dtype.kind != "f":
         return None
@@ -223,19 +218,17 @@ MEAN.quiet_backward = _mean_bwd_quiet
 
 
 def _mean_bwd_sink(ctx, g):
-    """MEAN's formula with its ops (div by the count, reshape, expand) recorded, not dispatched
-    (OpDef.sink_backward); None where the quiet formula declines or reshape would not be a view."""
+    """MEAN's formula with its ops (SUM's unsqueezes and expand, the div by the count) recorded, not dispatched
+    (OpDef.sink_backward); None where the quiet formula declines."""
     d = g._data
     if type(d) is not np.ndarray or d.dtype.kind != "f":
         return None
     shape, dims = _red_dims(ctx)
-    keepdim = ctx.attrs.get("keepdim", False)
     n = math.prod(shape[k] for k in dims)
     if not n:
         return _sum_bwd_sink(ctx, g)
-    if not keepdim and tuple(shape) != () and dims and not d.flags.c_contiguous:
-        return None     # (the quotient is contiguous: declined as reshape of g itself would be)
-    return (tensor_of_result(_reduced_grad_sink(as_array(run_recorded(DIV, d, n)), shape, dims, keepdim)),)
+    return (tensor_of_result(run_recorded(DIV, _reduced_grad_sink(d, shape, dims, ctx.attrs.get("keepdim", False)),
+                                          n)),)
 
 
 MEAN.sink_backward = _mean_bwd_sink

@@ -12,7 +12,8 @@ from .. import _dtype as D
 from .comparison import isfinite, where
 from .._opdef import with_defaults
 from ._define import dispatch, np, op, public, refuse_complex, special_functions, torch_op, unary, write_out
-from .._graph import tensor_of
+from .._graph import quiet_op, tensor_of
+from ..dispatch import run_recorded_op
 from .broadcast import QUIET, SINK, quiet_arrays
 from ._fastmath import exp as fast_exp, tanh as fast_tanh
 
@@ -134,22 +135,45 @@ SIN = unary("sin", lambda xp, a: xp.sin(_f(xp, a)), lambda ctx, g: (g * cos(ctx.
 COS = unary("cos", lambda xp, a: xp.cos(_f(xp, a)), lambda ctx, g: (neg(g) * sin(ctx.saved_inputs[0]),))
 TAN = unary("tan", lambda xp, a: xp.tan(_f(xp, a)), lambda ctx, g: (g * (1 + (y := ctx.saved_output) * y),),
             save="o")
-TANH = unary("tanh", lambda xp, a: fast_tanh(_f(xp, a)) if xp is np else xp.tanh(_f(xp, a)),
-             lambda ctx, g: (g * (1 - (y := ctx.saved_output) * y),), save="o", inplace=True,
-             into=lambda xp, a: fast_tanh(a, out=a) if xp is np else xp.tanh(a, out=a))
+def _tanh_backward_k(xp, g, y):
+    """torch's tanh_backward: g * (1 - y * y) (complex y as the engine's other formulas take it: it conjugates
+    around them); one array written in place where g and y are arrays of one dtype and shape (the same ufuncs
+    in the same order as the expression)."""
+    if g.dtype != y.dtype or g.shape != y.shape or not y.ndim:
+        return g * (1 - y * y)
+    t = xp.multiply(y, y)
+    xp.subtract(1, t, out=t)
+    return xp.multiply(g, t, out=t)
 
 
-def _tanh_bwd_arrays(ctx, g, k=QUIET):
-    """TANH's formula on arrays: g * (1 - y * y), the same ufuncs, called directly (the quiet path) or, k=SINK,
-    run as recorded ops (OpDef.sink_backward); likewise exp's g * y and log's g / x below."""
-    p = quiet_arrays(g._data, ctx.saved_output_array())
-    if p is None:
-        return None
-    gd, y = p
-    return (tensor_of(k.mul(gd, k.sub(1, k.mul(y, y)))),)
+TANH_BACKWARD = op("tanh_backward", save="i", node_name="TanhBackwardBackward0")(_tanh_backward_k)
+
+
+@TANH_BACKWARD.def_backward
+def _(ctx, gg):
+    """torch's: tanh_backward(gg, y) for the gradient, gg * (-2 * y * g) for the output."""
+    g, y = ctx.saved_inputs
+    need = ctx.needs_input_grad
+    return (dispatch(TANH_BACKWARD, gg, y) if need[0] else None, gg * (y * g * -2) if need[1] else None)
+
+
+def output_backward(fwd, bwd):
+    """Wire op fwd's backward as torch's one op bwd(g, y) of its saved output y (tanh_backward,
+    sigmoid_backward): dispatched, or on NumPy arrays its kernel called directly (the quiet path) or run and
+    recorded (the sink formula, OpDef.sink_backward)."""
+    fwd.def_backward(lambda ctx, g: (dispatch(bwd, g, ctx.saved_output),))
+    fwd.quiet_backward = lambda ctx, g: quiet_op(bwd, g, ctx.saved_output_array())
+    fwd.sink_backward = lambda ctx, g: run_recorded_op(bwd, g, ctx.saved_output_array())
+
+
+TANH = unary("tanh", lambda xp, a: fast_tanh(_f(xp, a)) if xp is np else xp.tanh(_f(xp, a)), None, save="o",
+             inplace=True, into=lambda xp, a: fast_tanh(a, out=a) if xp is np else xp.tanh(a, out=a))
+output_backward(TANH, TANH_BACKWARD)
 
 
 def _exp_bwd_arrays(ctx, g, k=QUIET):
+    """EXP's formula on arrays: g * y, the same ufunc, called directly (the quiet path) or, k=SINK, run as a
+    recorded op (OpDef.sink_backward); likewise log's g / x below."""
     p = quiet_arrays(g._data, ctx.saved_output_array())        # g * y
     return None if p is None else (tensor_of(k.mul(*p)),)
 
@@ -159,7 +183,7 @@ def _log_bwd_arrays(ctx, g, k=QUIET):
     return None if p is None else (tensor_of(k.div(*p)),)
 
 
-for _op, _fn in ((TANH, _tanh_bwd_arrays), (EXP, _exp_bwd_arrays), (LOG, _log_bwd_arrays)):
+for _op, _fn in ((EXP, _exp_bwd_arrays), (LOG, _log_bwd_arrays)):
     _op.quiet_backward = _fn
     _op.sink_backward = with_defaults(_fn, k=SINK)
 SINH = unary("sinh", lambda xp, a: xp.sinh(_f(xp, a)), lambda ctx, g: (g * cosh(ctx.saved_inputs[0]),))

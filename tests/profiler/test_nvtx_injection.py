@@ -119,7 +119,9 @@ def test_real_tensorlib_step_under_tensorlib_nvtx(nvtx_recorder_lib, tmp_path):
         push(1, "randn", "op", 0), ("pop", 1),
         push(1, "randn", "op", 1), ("pop", 1),
         push(1, "model.fc1", "module"),
-        push(2, "matmul", "op", 2), ("pop", 2),
+        push(2, "matmul", "op", 2),
+        push(3, "mm", "op"), ("pop", 3),                      # torch's matmul of two matrices is its mm
+        ("pop", 2),
         ("pop", 1),
         push(1, "sum", "op", 3), ("pop", 1),
         push(1, "ones_like", "op"),                            # the implicit gradient of the scalar loss,
@@ -129,18 +131,17 @@ def test_real_tensorlib_step_under_tensorlib_nvtx(nvtx_recorder_lib, tmp_path):
         push(2, "fill_", "op", 5), ("pop", 2),
         ("pop", 1),
         push(1, "SumBackward0", "backward"),
-        push(2, "reshape", "backward", 3),                    # seq 3: the forward sum's
-        push(3, "view", "op"), ("pop", 3),                    # a contiguous tensor's reshape is a view, as torch's
-        ("pop", 2),
-        push(2, "expand", "backward", 3),
-        push(3, "as_strided", "op"), ("pop", 3),              # the strided view, as torch's (issue 15)
+        push(2, "expand", "backward", 3),                     # seq 3: the forward sum's; a full sum's 0-d
+        push(3, "as_strided", "op"), ("pop", 3),              # gradient expanded as it is, as torch's
         ("pop", 2),
         ("pop", 1),
         push(1, "MmBackward0", "backward"),
-        push(2, "transpose", "backward", 2),                  # seq 2: the forward matmul's
-        push(3, "as_strided", "op"), ("pop", 3),
+        push(2, "t", "backward", 2),                          # seq 2: the forward matmul's; torch's mm formula
+        push(3, "transpose", "op"),
+        push(4, "as_strided", "op"), ("pop", 4),
+        ("pop", 3),
         ("pop", 2),
-        push(2, "matmul", "backward", 2), ("pop", 2),
+        push(2, "mm", "backward", 2), ("pop", 2),
         ("pop", 1),
         push(1, "tensorlib::autograd::AccumulateGrad", "backward"),
         push(2, "detach", "backward"),

@@ -21,7 +21,8 @@ BACKWARD_ONLY = {"convolution_backward_weight", "convolution_backward", "adaptiv
                  "rnn_layer_backward", "gelu_backward", "log_sigmoid_backward", "silu_backward",
                  "native_layer_norm_backward",
                  "native_batch_norm_backward", "native_group_norm_backward",
-                 "max_pool2d_with_indices_backward", "embedding_dense_backward", "_pack_padded_sequence_backward"}
+                 "max_pool2d_with_indices_backward", "embedding_dense_backward", "_pack_padded_sequence_backward",
+                 "tanh_backward", "sigmoid_backward"}
 # gradcheck differentiates the squared gradients of these, which runs the backward-only op's own backward
 SECOND_ORDER_CHECKED = {"_log_softmax_backward_data", "_softmax_backward_data", "threshold_backward",
                         "leaky_relu_backward", "avg_pool2d_backward", "upsample_nearest1d_backward",
@@ -29,7 +30,7 @@ SECOND_ORDER_CHECKED = {"_log_softmax_backward_data", "_softmax_backward_data", 
                         "hardswish_backward", "hardsigmoid_backward",
                         "upsample_nearest2d_backward", "upsample_nearest3d_backward", "upsample_linear1d_backward",
                         "upsample_bilinear2d_backward", "upsample_trilinear3d_backward",
-                        "_pack_padded_sequence_backward"}
+                        "_pack_padded_sequence_backward", "tanh_backward", "sigmoid_backward"}
 NO_GRADCHECK = {"dropout", "native_dropout"} | (BACKWARD_ONLY - SECOND_ORDER_CHECKED)
 
 
@@ -78,6 +79,9 @@ CASES = {
     "avg_pool2d": lambda: (lambda x: F.avg_pool2d(x, 2, padding=1, count_include_pad=False), [R(1, 2, 4, 4)]),
     "avg_pool2d_backward": lambda: (_sq_grads(lambda x, w: F.avg_pool2d(x, 3, 2, 1, count_include_pad=False) * w),
                                     [R(1, 2, 5, 4), R(1, 2, 3, 2)]),
+    # the sum of squared gradients differentiates the formula's gradient and output (y = tanh(x)) paths
+    "tanh_backward": lambda: (_sq_grads(lambda x, w: x.tanh() * w), [R(3, 4), R(3, 4)]),
+    "sigmoid_backward": lambda: (_sq_grads(lambda x, w: x.sigmoid() * w), [R(3, 4), R(3, 4)]),
     "adaptive_avg_pool2d": lambda: (lambda x: F.adaptive_avg_pool2d(x, (2, 3)), [R(1, 2, 5, 7)]),
     "adaptive_avg_pool2d_backward": lambda: (_bwd(lambda x: F.adaptive_avg_pool2d(x, (2, 3)) ** 2), [R(1, 2, 5, 7)]),
     "batch_norm": lambda: (lambda x, w, b: F.batch_norm(x, None, None, w, b, training=True), [R(4, 3), R(3), R(3)]),
