@@ -126,15 +126,15 @@ def add_(self, other, *, alpha=1):
     return dispatch(ADD_, self, other) if alpha == 1 else dispatch(ADD_, self, other, alpha=alpha)
 
 
-@op("sub", promote=True, node_name="SubBackward0", operators=("__sub__", "__rsub__"))
+@op("sub", promote=True, node_name="SubBackward0", operators=("__sub__",))     # __rsub__: rsub's
 def SUB(xp, a, b, alpha=1):
     if getattr(a, "dtype", None) is _BOOL or getattr(b, "dtype", None) is _BOOL or type(b) is bool or type(a) is bool:
-        raise RuntimeError(_BOOL_SUB)   # (a bool tensor promoted with a number or an integer tensor: not caught here)
+        raise RuntimeError(BOOL_SUB)   # (a bool tensor promoted with a number or an integer tensor: not caught here)
     return a - b if alpha == 1 else a - alpha * b
 
 
 _BOOL = np.dtype(np.bool_)
-_BOOL_SUB = ("Subtraction, the `-` operator, with a bool tensor is not supported. If you are trying to invert a mask, "
+BOOL_SUB = ("Subtraction, the `-` operator, with a bool tensor is not supported. If you are trying to invert a mask, "
              "use the `~` or `logical_not()` operator instead.")
 
 

@@ -44,11 +44,12 @@ class ArrayOps:
     directly (the engine's quiet path, OpDef.quiet_backward), SINK runs them by `dispatch.run_recorded`
     (recorded as the dispatched ops are: OpDef.sink_backward). One formula serves both: `fn(ctx, g, k=QUIET)`.
     mul/sub/div/neg are the kernels of mul, sub, div and neg (their ufuncs; SINK's run those ops, defined in
-    the families above this one, looked up by name when called); sum_to is sum_to_size's; run(op, *arrays,
-    **attrs) any other op's kernel (quiet_run, or run_recorded)."""
-    __slots__ = ("mul", "sub", "div", "neg", "sum_to", "run")
+    the families above this one, looked up by name when called); rsub(a, number) is `number - a`, torch's rsub;
+    sum_to is sum_to_size's; run(op, *arrays, **attrs) any other op's kernel (quiet_run, or run_recorded)."""
+    __slots__ = ("mul", "sub", "rsub", "div", "neg", "sum_to", "run")
     mul: Callable[..., Any]
     sub: Callable[..., Any]
+    rsub: Callable[..., Any]
     div: Callable[..., Any]
     neg: Callable[..., Any]
     sum_to: Callable[..., Any]
@@ -59,7 +60,11 @@ class ArrayOps:
             setattr(self, k, v)
 
 
-QUIET = ArrayOps(mul=np.multiply, sub=np.subtract, div=np.true_divide, neg=np.negative,
+def _rsub(a, b):
+    return np.subtract(b, a)
+
+
+QUIET = ArrayOps(mul=np.multiply, sub=np.subtract, rsub=_rsub, div=np.true_divide, neg=np.negative,
                  sum_to=partial(_sum_to_kernel, np), run=quiet_run)
 
 
@@ -73,7 +78,8 @@ def _recorded(name):
     return run
 
 
-SINK = ArrayOps(mul=_recorded("mul"), sub=_recorded("sub"), div=_recorded("div"), neg=_recorded("neg"),
+SINK = ArrayOps(mul=_recorded("mul"), sub=_recorded("sub"), rsub=_recorded("rsub_scalar"), div=_recorded("div"),
+                neg=_recorded("neg"),
                 sum_to=lambda d, shape: run_recorded(SUM_TO, d, shape=shape), run=run_recorded)
 
 

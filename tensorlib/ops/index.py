@@ -20,15 +20,21 @@ from ._rows import open_grid, take_along
 
 
 def _basic_op(idx):
-    """The op of a basic index (a tuple of ints, slices, None and Ellipsis only: it selects a view): SELECT where
-    every item is an int, else SLICE; None for any other index (GETITEM's). A bool is a mask (a copy), as in torch."""
+    """The op of a basic index (a tuple of ints, slices, None and Ellipsis only: it selects a view), named as
+    torch's indexing names it by what it applies (a slice over a whole dimension applies nothing): SELECT where
+    every item is an int or `:` and one at least an int (x[:, 1, :] is torch's select), else SLICE; None for any
+    other index (GETITEM's). A bool is a mask (a copy), as in torch."""
     select = True
+    ints = False
     for i in idx:
         if type(i) is bool or not isinstance(i, int):
             if type(i) is not slice and i is not None and i is not Ellipsis:
                 return None
-            select = False
-    return SELECT if select else SLICE
+            if select and not (type(i) is slice and i.start is None and i.stop is None and i.step is None):
+                select = False
+        else:
+            ints = True
+    return SELECT if select and (ints or not idx) else SLICE     # (x[()]: select's view of all of x)
 
 
 def _torch_order(idx, ndim):

@@ -18,15 +18,17 @@ from collections.abc import Sequence
 from .. import _dtype as D
 from .._tensor import Size
 from .._device import cupy, set_default_device
-from ..dispatch import record_range
+from .. import _hooks as _H
+from ..dispatch import dispatch_binary, record_range
 from .broadcast import sum_to
 from .creation import (EMPTY, _dev, _dt, _finish, _on, _pinned, arange, check_layout, full, legacy_types, ones,
                        sparse_layout_refusal, tensor, zeros)
+from .arithmetic import BOOL_SUB
 from .misc import FILL
 from .reduce import sum as _sum
 from .shape import cat
 from .unary_math import neg
-from ._define import Tensor, dispatch, np, op, public, write_out
+from ._define import _OPERAND, Tensor, dispatch, np, op, public, write_out
 
 __all__ = ["RSUB", "RSUB_SCALAR", "LOGSPACE", "RANGE", "KAISER_WINDOW"]
 
@@ -585,6 +587,12 @@ def gradient(input, *, spacing=1, dim=None, edge_order=1):
 # --- rsub, fill ---------------------------------------------------------------------------------------------
 
 def _rsub_kernel(xp, a, b, alpha=1):
+    if _H.range_hooks:      # torch's rsub is its sub, reversed, in a profile
+        return _H.op_step("sub", _rsub_values, a, b, alpha)
+    return b - a if alpha == 1 else b - alpha * a
+
+
+def _rsub_values(a, b, alpha):
     return b - a if alpha == 1 else b - alpha * a
 
 
@@ -607,8 +615,26 @@ RSUB_SCALAR.def_backward(lambda ctx, g: (neg(g) if ctx.attrs.get("alpha", 1) == 
 @public
 def rsub(input, other, *, alpha=1):
     """torch.rsub: other - alpha * input."""
+    _refuse_bool(input, other)
     o = RSUB if isinstance(other, Tensor) else RSUB_SCALAR
     return dispatch(o, input, other) if alpha == 1 else dispatch(o, input, other, alpha=alpha)
+
+
+@public(name="__rsub__", function=False, method=True)
+def _rsub_operator(self, other):
+    """`number - x` is torch's rsub(x, number) (aten::rsub, RsubBackward1), not a sub; a tensor on the left
+    reaches here only where its own __sub__ declined (rsub's tensor overload, RsubBackward0)."""
+    if type(other) is Tensor or isinstance(other, _OPERAND):
+        _refuse_bool(self, other)
+        return dispatch_binary(RSUB if isinstance(other, Tensor) else RSUB_SCALAR, self, other)
+    return NotImplemented
+
+
+def _refuse_bool(input, other):
+    """torch's sub check, which rsub's promotion (a bool with a number is an integer) would pass by."""
+    if input._data.dtype == np.bool_ or type(other) is bool or type(other) is np.bool_ \
+            or isinstance(other, Tensor) and other._data.dtype == np.bool_:
+        raise RuntimeError(BOOL_SUB)
 
 
 @public

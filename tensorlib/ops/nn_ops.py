@@ -613,7 +613,7 @@ def _smooth_l1_d_arrays(x, t, attrs, k):
 
 
 def _bce_d_arrays(p, t, attrs, k):
-    return k.div(k.sub(p, t), k.run(CLAMP, k.mul(k.sub(1, p), p), min=1e-12, max=None))
+    return k.div(k.sub(p, t), k.run(CLAMP, k.mul(k.rsub(p, 1), p), min=1e-12, max=None))
 
 
 MSE_LOSS = _pointwise_loss("mse_loss", "MseLossBackward0", lambda xp, x, t: (x - t) ** 2,

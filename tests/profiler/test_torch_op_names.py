@@ -121,3 +121,63 @@ def test_no_region_is_opened_without_a_profiler():
     finally:
         _H.remove_hook(h)
     assert calls == ["multiply"]
+
+
+def _backward_tree(loss_of, x):
+    """The events of loss_of(x).backward() after the seed (ones_like), each as (depth, name); x has a gradient
+    already (AccumulateGrad adds into it)."""
+    loss_of(x).backward()
+    with profile() as prof:
+        loss_of(x).backward()
+    evs = sorted(prof.events(), key=lambda e: (e.time_range.start, -e.time_range.end))
+    seed = next(i for i, e in enumerate(evs) if e.name == "aten::ones_like")
+
+    def depth(e):
+        d = 0
+        while e.cpu_parent is not None:
+            e, d = e.cpu_parent, d + 1
+        return d
+    return [(depth(e), e.name) for e in evs[seed:] if e.cpu_parent is None or depth(e) > 0][4:]
+
+
+def _node(name, *ops):
+    return [(0, f"autograd::engine::evaluate_function: {name}"), (1, name), *ops]
+
+
+_ACC = _node("torch::autograd::AccumulateGrad", (2, "aten::add_"))
+_EXPAND = [(2, "aten::expand"), (3, "aten::as_strided")]
+
+
+@pytest.mark.parametrize("loss_of,tree", [
+    # a full reduction's 0-d gradient is expanded as it is (no reshape > view)
+    (lambda x: x.sum(), _node("SumBackward0", *_EXPAND) + _ACC),
+    (lambda x: x.mean(), _node("MeanBackward0", *_EXPAND, (2, "aten::div")) + _ACC),
+    # a reduction over a dim: unsqueezed there, then expanded (torch's sum_backward)
+    (lambda x: (x.sum(1) * 2).sum(), _node("SumBackward0", *_EXPAND) + _node("MulBackward0", (2, "aten::mul"))
+     + _node("SumBackward1", (2, "aten::unsqueeze"), (3, "aten::as_strided"), *_EXPAND) + _ACC),
+    # tanh and sigmoid: one op each, as torch's kernels
+    (lambda x: x.tanh().sum(), _node("SumBackward0", *_EXPAND) + _node("TanhBackward0", (2, "aten::tanh_backward"))
+     + _ACC),
+    (lambda x: x.sigmoid().sum(), _node("SumBackward0", *_EXPAND)
+     + _node("SigmoidBackward0", (2, "aten::sigmoid_backward")) + _ACC),
+    # `1 - x` is torch's rsub (with its sub inside), x[:, 1, :] a select (a whole-dimension slice applies nothing)
+    (lambda x: (1 - x).sum(), _node("SumBackward0", *_EXPAND) + _node("RsubBackward1", (2, "aten::neg")) + _ACC),
+    (lambda x: x[:, 1, :].sum(), _node("SumBackward0", *_EXPAND) + _node(
+        "SelectBackward0", (2, "aten::select_backward"), (3, "aten::zeros"), (3, "aten::select"),
+        (4, "aten::as_strided"), (3, "aten::copy_")) + _ACC),
+], ids=["sum", "mean", "sum_dim", "tanh", "sigmoid", "rsub", "select"])
+def test_backward_formulas_record_torchs_ops(loss_of, tree):
+    """As torch 2.13 records these backward passes (checked side by side): the ops inside each node (torch's
+    mean also shows its count's conversion, aten::to, inside the div)."""
+    x = tl.randn(2, 3, 4, requires_grad=True)
+    assert _backward_tree(loss_of, x) == tree
+
+
+def test_forward_names_of_rsub_select_and_a_matrix_product():
+    x = tl.randn(2, 3, 4)
+    assert _tree(lambda: 1 - x)[:2] == [("aten::rsub", None), ("aten::sub", "aten::rsub")]
+    assert _tree(lambda: x[:, 1, :])[:2] == [("aten::select", None), ("aten::as_strided", "aten::select")]
+    m = tl.randn(3, 3)
+    assert _tree(lambda: m @ m) == [("aten::matmul", None), ("aten::mm", "aten::matmul")]
+    with pytest.raises(RuntimeError, match="with a bool tensor is not supported"):
+        1 - tl.tensor([True])
