@@ -239,11 +239,8 @@ XFAIL = {
     'torch.tensordot': "torch's kernel runs dot",
     'torch.isnan': "torch's kernel runs ne",
     'Tensor.isnan': "torch's kernel runs ne",
-    'torch.matmul': "torch's kernel runs mm (tensorlib's matmul is one op)",
-    'Tensor.matmul': "torch's kernel runs mm (tensorlib's matmul is one op)",
     'torch.mv': "torch's kernel runs addmv_",
     'Tensor.mv': "torch's kernel runs addmv_",
-    'torch.rsub': "torch's kernel runs sub (tensorlib's rsub is an op of its own)",
     'torch.std': "torch's kernel runs mean",
     'Tensor.std': "torch's kernel runs mean",
     'torch.var': "torch's kernel runs mean",
@@ -257,7 +254,6 @@ XFAIL = {
     'linalg.cholesky_ex': "torch's kernel runs tril",
     'linalg.qr': "torch's kernel runs triu",
     'F.gaussian_nll_loss': "torch's `if torch.any(var < 0)` records is_nonzero; tensorlib's check reads .item()",
-    'F.multilabel_soft_margin_loss': "`1 - t` is torch's rsub op; tensorlib's __rsub__ dispatches sub (a hot operator)",
 }
 
 

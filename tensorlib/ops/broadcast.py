@@ -68,19 +68,22 @@ QUIET = ArrayOps(mul=np.multiply, sub=np.subtract, rsub=_rsub, div=np.true_divid
                  sum_to=partial(_sum_to_kernel, np), run=quiet_run)
 
 
-def _recorded(name):
-    """run_recorded of the op named `name` (arithmetic's and unary_math's ops, above this module: looked up
-    by name, as the layers below reach the ops above them). The first operand is a parameter of its own: at
-    return it is released before the others, as a dispatched binary op's operands are (an operand the call
-    held last is freed first, so a profile_memory trace lists the frees in the dispatched formula's order)."""
-    def run(a, *rest, **attrs):
-        return run_recorded(op_at(name), a, *rest, **attrs)
-    return run
+class _SinkOps(ArrayOps):
+    """SINK's kernels: mul, sub, rsub, div and neg are `run_recorded` of those ops (defined in the families above
+    this module), each bound on first use as partial(run_recorded, op): no Python frame per recorded op."""
+    __slots__ = ()
+    _NAMES = {"mul": "mul", "sub": "sub", "rsub": "rsub_scalar", "div": "div", "neg": "neg"}
+
+    def __getattr__(self, name):        # (only for a slot not set yet)
+        op_name = _SinkOps._NAMES.get(name)
+        if op_name is None:
+            raise AttributeError(name)
+        f = partial(run_recorded, op_at(op_name))
+        setattr(self, name, f)
+        return f
 
 
-SINK = ArrayOps(mul=_recorded("mul"), sub=_recorded("sub"), rsub=_recorded("rsub_scalar"), div=_recorded("div"),
-                neg=_recorded("neg"),
-                sum_to=lambda d, shape: run_recorded(SUM_TO, d, shape=shape), run=run_recorded)
+SINK = _SinkOps(sum_to=lambda d, shape: run_recorded(SUM_TO, d, shape=shape), run=run_recorded)
 
 
 def quiet_sum_to(g, d, shape, k=QUIET):
