@@ -8,7 +8,7 @@ from ._fastmath import exp as fast_exp, gelu as _fast_gelu, gelu_backward as _fa
 from ._fastmath import threshold_backward as _fast_threshold_backward
 from .comparison import gt, where
 from .unary_math import _CDF_CLIP, _CDF_PX, _CDF_QX, _f, erf, erf_kernel, exp, log1p_exp_neg_abs, normal_cdf32, \
-    output_backward, tanh
+    one_array, output_backward, tanh
 from ..dispatch import STATE, run_recorded_op
 from .. import _dtype as D
 from .._graph import quiet_op
@@ -56,9 +56,9 @@ def _sigmoid_into(xp, a):
 
 
 def _sigmoid_backward_k(xp, g, y):
-    """torch's sigmoid_backward: g * (1 - y) * y in torch's order (complex y as tanh_backward takes it); one
-    array written in place where g and y are arrays of one dtype and shape."""
-    if g.dtype != y.dtype or g.shape != y.shape or not y.ndim:
+    """torch's sigmoid_backward: g * (1 - y) * y in torch's order (its kernel's values to the bit; complex y as
+    tanh_backward takes it)."""
+    if not one_array(g, y):
         return g * (1 - y) * y
     t = xp.subtract(1, y)
     xp.multiply(g, t, out=t)
@@ -66,18 +66,8 @@ def _sigmoid_backward_k(xp, g, y):
 
 
 SIGMOID_BACKWARD = op("sigmoid_backward", save="i", node_name="SigmoidBackwardBackward0")(_sigmoid_backward_k)
-
-
-@SIGMOID_BACKWARD.def_backward
-def _(ctx, gg):
-    """torch's: sigmoid_backward(gg, y) for the gradient, gg * g * (1 - 2 y) for the output."""
-    g, y = ctx.saved_inputs
-    need = ctx.needs_input_grad
-    return (dispatch(SIGMOID_BACKWARD, gg, y) if need[0] else None, gg * g * (y * -2 + 1) if need[1] else None)
-
-
 SIGMOID = unary("sigmoid", _sigmoid_k, None, save="o", inplace=True, into=_sigmoid_into)
-output_backward(SIGMOID, SIGMOID_BACKWARD)
+output_backward(SIGMOID, SIGMOID_BACKWARD, lambda gg, g, y: gg * g * (y * -2 + 1))     # torch's: g (1 - 2 y)
 sigmoid = SIGMOID.function
 
 

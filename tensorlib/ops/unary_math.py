@@ -135,11 +135,16 @@ SIN = unary("sin", lambda xp, a: xp.sin(_f(xp, a)), lambda ctx, g: (g * cos(ctx.
 COS = unary("cos", lambda xp, a: xp.cos(_f(xp, a)), lambda ctx, g: (neg(g) * sin(ctx.saved_inputs[0]),))
 TAN = unary("tan", lambda xp, a: xp.tan(_f(xp, a)), lambda ctx, g: (g * (1 + (y := ctx.saved_output) * y),),
             save="o")
+def one_array(g, y):
+    """Whether an output's backward kernel (tanh_backward, sigmoid_backward) may write its result into the one
+    array it makes: g and y arrays of one dtype and shape, not 0-d (the same ufuncs, in the expression's order)."""
+    return g.dtype == y.dtype and g.shape == y.shape and y.ndim > 0
+
+
 def _tanh_backward_k(xp, g, y):
     """torch's tanh_backward: g * (1 - y * y) (complex y as the engine's other formulas take it: it conjugates
-    around them); one array written in place where g and y are arrays of one dtype and shape (the same ufuncs
-    in the same order as the expression)."""
-    if g.dtype != y.dtype or g.shape != y.shape or not y.ndim:
+    around them)."""
+    if not one_array(g, y):
         return g * (1 - y * y)
     t = xp.multiply(y, y)
     xp.subtract(1, t, out=t)
@@ -149,26 +154,25 @@ def _tanh_backward_k(xp, g, y):
 TANH_BACKWARD = op("tanh_backward", save="i", node_name="TanhBackwardBackward0")(_tanh_backward_k)
 
 
-@TANH_BACKWARD.def_backward
-def _(ctx, gg):
-    """torch's: tanh_backward(gg, y) for the gradient, gg * (-2 * y * g) for the output."""
-    g, y = ctx.saved_inputs
-    need = ctx.needs_input_grad
-    return (dispatch(TANH_BACKWARD, gg, y) if need[0] else None, gg * (y * g * -2) if need[1] else None)
-
-
-def output_backward(fwd, bwd):
+def output_backward(fwd, bwd, output_grad):
     """Wire op fwd's backward as torch's one op bwd(g, y) of its saved output y (tanh_backward,
     sigmoid_backward): dispatched, or on NumPy arrays its kernel called directly (the quiet path) or run and
-    recorded (the sink formula, OpDef.sink_backward)."""
+    recorded (the sink formula, OpDef.sink_backward). bwd's own backward (torch's): bwd(gg, y) for g, linear in
+    it, and output_grad(gg, g, y) for y."""
     fwd.def_backward(lambda ctx, g: (dispatch(bwd, g, ctx.saved_output),))
     fwd.quiet_backward = lambda ctx, g: quiet_op(bwd, g, ctx.saved_output_array())
     fwd.sink_backward = lambda ctx, g: run_recorded_op(bwd, g, ctx.saved_output_array())
 
+    @bwd.def_backward
+    def _(ctx, gg):
+        g, y = ctx.saved_inputs
+        need = ctx.needs_input_grad
+        return (dispatch(bwd, gg, y) if need[0] else None, output_grad(gg, g, y) if need[1] else None)
+
 
 TANH = unary("tanh", lambda xp, a: fast_tanh(_f(xp, a)) if xp is np else xp.tanh(_f(xp, a)), None, save="o",
              inplace=True, into=lambda xp, a: fast_tanh(a, out=a) if xp is np else xp.tanh(a, out=a))
-output_backward(TANH, TANH_BACKWARD)
+output_backward(TANH, TANH_BACKWARD, lambda gg, g, y: gg * (y * g * -2))     # torch's: -2 y g
 
 
 def _exp_bwd_arrays(ctx, g, k=QUIET):
