@@ -14,6 +14,8 @@ from .._graph import quiet_op, tensor_of
 from ..dispatch import record_range, run_recorded, run_recorded_op
 from .broadcast import expand
 from .creation import recorded_zeros, tensor, zeros_like, zeros
+from .misc import COPY_, FILL_
+from .._sparse import SparseCOO
 from .shape import cat, reshape
 from .sparse import SPARSE_COO
 from ._rows import open_grid, take_along
@@ -407,13 +409,41 @@ SETITEM_ = op("index_put_", inplace_of=SETITEM)(_setitem_inplace)
 
 @public(name="__setitem__", function=False, method=True)
 def setitem(self, idx, value):
+    """x[idx] = value as torch's indexing assigns: a basic index (ints, slices, None, Ellipsis) takes its view
+    (select or slice, as x[idx] would) and copies a tensor into it (copy_) or fills it with a number (fill_),
+    so a profile shows those ops and autograd a CopySlices node; any other index is one index_put_."""
+    if isinstance(value, Tensor):
+        if type(value._data) is not type(self._data) and value._data.ndim == 0:
+            value = value.item()
+    elif isinstance(value, (list, tuple)):
+        value = tensor(value, dtype=self.dtype, device=self.device)
+    t = type(idx)
+    basic = (idx,) if t is int or t is slice else idx if t is tuple else \
+        (idx,) if idx is None or idx is Ellipsis else None
+    op_ = _basic_op(basic) if basic is not None and type(self._data) is not SparseCOO else None
+    if op_ is not None:
+        view = dispatch(op_, self, idx=basic)
+        if not isinstance(value, Tensor):
+            if isinstance(value, (bool, int, float, complex, np.generic)):
+                dispatch(FILL_, view, value)
+                return
+            value = tensor(value, device=self.device)     # (an array: a tensor of its own dtype, cast by copy_)
+        shape = view._data.shape
+        dispatch(COPY_, view, value if value._data.shape == shape else _expanded_to(value, shape))
+        return
     idx = _convert_index(self, idx) if not (isinstance(idx, Tensor) and idx._data.dtype == np.bool_
                                              and idx.ndim == self.ndim) else (idx._data,)
-    if isinstance(value, Tensor) and type(value._data) is not type(self._data) and value.ndim == 0:
-        value = value.item()
-    if isinstance(value, (list, tuple)):
-        value = tensor(value, dtype=self.dtype, device=self.device)
     dispatch(SETITEM_, self, value, idx=idx)
+
+
+def _expanded_to(value, shape):
+    """torch's copy_to for an assignment of a value of another shape: value without its leading dims of size 1
+    (a view), expanded to the target's shape (expand's error, torch's, where it does not fit)."""
+    vs = value._data.shape
+    k = 0
+    while k < len(vs) and vs[k] == 1:
+        k += 1
+    return expand(value.view(vs[k:]) if k else value, shape)
 
 
 public(getitem, name="__getitem__", function=False, method=True)

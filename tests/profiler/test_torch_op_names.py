@@ -181,3 +181,29 @@ def test_forward_names_of_rsub_select_and_a_matrix_product():
     assert _tree(lambda: m @ m) == [("aten::matmul", None), ("aten::mm", "aten::matmul")]
     with pytest.raises(RuntimeError, match="with a bool tensor is not supported"):
         1 - tl.tensor([True])
+
+
+def test_assignment_through_a_basic_index_is_a_view_and_a_copy():
+    """As torch's indexing assigns (checked side by side): x[1:3] = t is slice + copy_, x[2:] = -1 slice + fill_,
+    an index tensor one index_put_; with autograd the base's node is CopySlices and the gradients flow."""
+    z = tl.zeros(6, dtype=tl.long)
+    v = tl.tensor([4, 5])
+    assert [n for n, _ in _tree(lambda: z.__setitem__(slice(1, 3), v))] == ["aten::slice", "aten::as_strided",
+                                                                             "aten::copy_"]
+    assert [n for n, _ in _tree(lambda: z.__setitem__(slice(2, None), -1))] == ["aten::slice", "aten::as_strided",
+                                                                                "aten::fill_"]
+    assert [n for n, _ in _tree(lambda: z.__setitem__(v, 0))] == ["aten::index_put_"]
+    assert z.tolist() == [0, 4, -1, -1, 0, 0]
+    a = tl.randn(5, 4, requires_grad=True)
+    y = tl.randn(2, 4, requires_grad=True)
+    x = a.clone()
+    x[1:3] = y
+    assert type(x.grad_fn).__name__ == "CopySlices"
+    (x * 2).sum().backward()
+    assert a.grad[:, 0].tolist() == [2.0, 0.0, 0.0, 2.0, 2.0] and y.grad.tolist() == [[2.0] * 4] * 2
+    with pytest.raises(RuntimeError, match=r"The expanded size of the tensor \(3\) must match the existing size "
+                                           r"\(4\) at non-singleton dimension 0"):
+        tl.ones(2, 3)[0] = tl.ones(4)
+    x = tl.zeros(2, 3)
+    x[0] = tl.ones(1, 1, 3)            # leading dims of size 1 dropped, as torch's copy_to
+    assert x.tolist() == [[1.0] * 3, [0.0] * 3]

@@ -394,8 +394,9 @@ def _fixed(fn, inputs, *consts):
 
 
 def _setitem(a, v):
+    """An assignment through an index tensor (torch's index_put_; a basic index copies into its view)."""
     c = a.clone()
-    c[0:2] = v
+    c[tl.tensor([0, 2])] = v
     return c
 
 
