@@ -198,7 +198,7 @@ def test_assignment_through_a_basic_index_is_a_view_and_a_copy():
     y = tl.randn(2, 4, requires_grad=True)
     x = a.clone()
     x[1:3] = y
-    assert type(x.grad_fn).__name__ == "CopySlices"
+    assert x.grad_fn.name().endswith("::autograd::CopySlices")
     (x * 2).sum().backward()
     assert a.grad[:, 0].tolist() == [2.0, 0.0, 0.0, 2.0, 2.0] and y.grad.tolist() == [[2.0] * 4] * 2
     with pytest.raises(RuntimeError, match=r"The expanded size of the tensor \(3\) must match the existing size "
