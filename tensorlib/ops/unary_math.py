@@ -12,7 +12,7 @@ from .. import _dtype as D
 from .comparison import isfinite, where
 from .._opdef import with_defaults
 from ._define import dispatch, np, op, public, refuse_complex, special_functions, torch_op, unary, write_out
-from .._graph import quiet_op, tensor_of
+from .._graph import tensor_of
 from ..dispatch import run_recorded_op
 from .broadcast import QUIET, SINK, quiet_arrays
 from ._fastmath import exp as fast_exp, tanh as fast_tanh
@@ -159,8 +159,13 @@ def output_backward(fwd, bwd, output_grad):
     sigmoid_backward): dispatched, or on NumPy arrays its kernel called directly (the quiet path) or run and
     recorded (the sink formula, OpDef.sink_backward). bwd's own backward (torch's): bwd(gg, y) for g, linear in
     it, and output_grad(gg, g, y) for y."""
+    kernel = bwd.kernel
+
+    def quiet(ctx, g):      # (quiet_op's work without its frames: ~0.9 us of a small node's ~2)
+        gd, y = g._data, ctx.saved_output_array()
+        return (tensor_of(kernel(np, gd, y)),) if type(gd) is np.ndarray and type(y) is np.ndarray else None
     fwd.def_backward(lambda ctx, g: (dispatch(bwd, g, ctx.saved_output),))
-    fwd.quiet_backward = lambda ctx, g: quiet_op(bwd, g, ctx.saved_output_array())
+    fwd.quiet_backward = quiet
     fwd.sink_backward = lambda ctx, g: run_recorded_op(bwd, g, ctx.saved_output_array())
 
     @bwd.def_backward
