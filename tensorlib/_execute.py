@@ -72,7 +72,7 @@ def execute(op, args, attrs, seq):
                     if xp is None:
                         return _guarded(execute, op, args, attrs, seq)
                 if op.promote and x.dtype is not y.dtype:
-                    x, y = _promote([x, y])
+                    x, y = _promote([x, y], op.operand_check)
             else:
                 y = b
                 if type(x) is np.ndarray:
@@ -82,7 +82,7 @@ def execute(op, args, attrs, seq):
                     if xp is None:
                         return _guarded(execute, op, args, attrs, seq)
                 if op.promote and (x.dtype.kind != "f" or (type(y) is not float and type(y) is not int)):
-                    x, y = _promote([x, y])
+                    x, y = _promote([x, y], op.operand_check)
         elif isinstance(b, Tensor):
             x = a
             y = b._data
@@ -94,7 +94,7 @@ def execute(op, args, attrs, seq):
                 if xp is None:
                     return _guarded(execute, op, args, attrs, seq)
             if op.promote:
-                x, y = _promote([x, y])
+                x, y = _promote([x, y], op.operand_check)
         else:
             return _execute_general(op, args, attrs, seq)
         try:
@@ -323,7 +323,7 @@ def _unwrap_all(op, args):
         if xp is None:
             return arrays, None, need_grad
     if op.promote:
-        arrays = _promote(arrays)
+        arrays = _promote(arrays, op.operand_check)
     return arrays, xp, need_grad
 
 
@@ -432,9 +432,12 @@ def _wrap(out):
     return t
 
 
-def _promote(arrays):
-    """torch's result dtype for a binary op: casts the operand(s) that differ."""
+def _promote(arrays, check=None):
+    """torch's result dtype for a binary op: casts the operand(s) that differ; the op's operand_check, if any, on
+    the operands as they were given."""
     a, b = arrays[0], arrays[1]
+    if check is not None:
+        check(a, b)
     ta = type(a)
     tb = type(b)
     a_arr = ta is np.ndarray or hasattr(a, "dtype") and not isinstance(a, np.generic)

@@ -64,6 +64,9 @@ class OpDef:
     sink_view: tuple | None = None     # (op, kind): see above; the C engine runs it (autograd/_cengine.c)
     inplace: OpDef                 # the `<name>_` op, set by ops._define.op(inplace=True)
     sparse: OpDef | None = None    # the kernel and backward for sparse COO operands (_execute.execute_sparse)
+    # fn(a, b) raising torch's error for operands the op refuses before they are promoted (a cast would hide what
+    # they were: a bool promoted with a number is an integer); the kernel checks the operands that need no cast
+    operand_check: Callable[..., Any] | None = None
     # Complex gradients (torch's convention: a real loss's grad is dL/d(re) + i dL/d(im)). A formula written as the
     # real one, the Jacobian's transpose applied to g (g * f'(z), g @ B.T, a view's inverse), gives that
     # convention's grad as conj(formula(conj(g))): the engine wraps every node whose gradient is complex so

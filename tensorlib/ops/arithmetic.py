@@ -128,9 +128,15 @@ def add_(self, other, *, alpha=1):
 
 @op("sub", promote=True, node_name="SubBackward0", operators=("__sub__",))     # __rsub__: rsub's
 def SUB(xp, a, b, alpha=1):
-    if getattr(a, "dtype", None) is _BOOL or getattr(b, "dtype", None) is _BOOL or type(b) is bool or type(a) is bool:
-        raise RuntimeError(BOOL_SUB)   # (a bool tensor promoted with a number or an integer tensor: not caught here)
+    refuse_bool_sub(a, b)
     return a - b if alpha == 1 else a - alpha * b
+
+
+def refuse_bool_sub(a, b):
+    """torch's check of a subtraction's operands (sub, sub_, rsub): no bool tensor nor bool number. The kernels run
+    it on operands that need no cast, the executor before it promotes them (OpDef.operand_check)."""
+    if getattr(a, "dtype", None) is _BOOL or getattr(b, "dtype", None) is _BOOL or type(b) is bool or type(a) is bool:
+        raise RuntimeError(BOOL_SUB)
 
 
 _BOOL = np.dtype(np.bool_)
@@ -156,7 +162,14 @@ def sub(input, other, *, alpha=1, out=None):
 
 
 subtract = sub
-SUB_ = op("sub_", inplace_of=SUB)(_ip_binary("subtract"))
+SUB.operand_check = refuse_bool_sub
+_sub_into = _ip_binary("subtract")
+
+
+@op("sub_", inplace_of=SUB)
+def SUB_(xp, a, b, alpha=1):
+    refuse_bool_sub(a, b)
+    _sub_into(xp, a, b, alpha)
 
 
 @public(function=False, method=True)

@@ -23,7 +23,7 @@ from ..dispatch import dispatch_binary, record_range
 from .broadcast import sum_to
 from .creation import (EMPTY, _dev, _dt, _finish, _on, _pinned, arange, check_layout, full, legacy_types, ones,
                        sparse_layout_refusal, tensor, zeros)
-from .arithmetic import BOOL_SUB
+from .arithmetic import refuse_bool_sub
 from .misc import FILL
 from .reduce import sum as _sum
 from .shape import cat
@@ -587,6 +587,7 @@ def gradient(input, *, spacing=1, dim=None, edge_order=1):
 # --- rsub, fill ---------------------------------------------------------------------------------------------
 
 def _rsub_kernel(xp, a, b, alpha=1):
+    refuse_bool_sub(a, b)
     if _H.range_hooks:      # torch's rsub is its sub, reversed, in a profile
         return _H.op_step("sub", _rsub_values, a, b, alpha)
     return b - a if alpha == 1 else b - alpha * a
@@ -599,6 +600,7 @@ def _rsub_values(a, b, alpha):
 # torch's two overloads: rsub(Tensor, Tensor) -> RsubBackward0, rsub(Tensor, Scalar) -> RsubBackward1
 RSUB = op("rsub", promote=True, node_name="RsubBackward0")(_rsub_kernel)
 RSUB_SCALAR = op("rsub_scalar", promote=True, node_name="RsubBackward1")(_rsub_kernel)
+RSUB.operand_check = RSUB_SCALAR.operand_check = refuse_bool_sub
 
 
 @RSUB.def_backward
@@ -615,7 +617,6 @@ RSUB_SCALAR.def_backward(lambda ctx, g: (neg(g) if ctx.attrs.get("alpha", 1) == 
 @public
 def rsub(input, other, *, alpha=1):
     """torch.rsub: other - alpha * input."""
-    _refuse_bool(input, other)
     o = RSUB if isinstance(other, Tensor) else RSUB_SCALAR
     return dispatch(o, input, other) if alpha == 1 else dispatch(o, input, other, alpha=alpha)
 
@@ -625,16 +626,8 @@ def _rsub_operator(self, other):
     """`number - x` is torch's rsub(x, number) (aten::rsub, RsubBackward1), not a sub; a tensor on the left
     reaches here only where its own __sub__ declined (rsub's tensor overload, RsubBackward0)."""
     if type(other) is Tensor or isinstance(other, _OPERAND):
-        _refuse_bool(self, other)
         return dispatch_binary(RSUB if isinstance(other, Tensor) else RSUB_SCALAR, self, other)
     return NotImplemented
-
-
-def _refuse_bool(input, other):
-    """torch's sub check, which rsub's promotion (a bool with a number is an integer) would pass by."""
-    if input._data.dtype == np.bool_ or type(other) is bool or type(other) is np.bool_ \
-            or isinstance(other, Tensor) and other._data.dtype == np.bool_:
-        raise RuntimeError(BOOL_SUB)
 
 
 @public

@@ -249,7 +249,11 @@ def test_mean_refuses_an_integral_dtype_argument():
 
 
 def test_subtracting_a_python_bool_is_refused():
-    for f in (lambda: tl.ones(2) - True, lambda: True - tl.ones(2), lambda: tl.sub(tl.tensor([1, 2]), False)):
+    # (a bool tensor with a number or an integer tensor, and sub_/rsub: refused before promotion, as torch's check)
+    for f in (lambda: tl.ones(2) - True, lambda: True - tl.ones(2), lambda: tl.sub(tl.tensor([1, 2]), False),
+              lambda: tl.tensor([True]) - 1, lambda: tl.tensor([True]) - tl.tensor([2]), lambda: 1 - tl.tensor([True]),
+              lambda: tl.rsub(tl.tensor([True]), 1), lambda: tl.tensor([3]).sub_(True),
+              lambda: tl.tensor([True]).sub_(1)):
         with pytest.raises(RuntimeError, match="Subtraction, the `-` operator, with a bool tensor is not supported"):
             f()
 
