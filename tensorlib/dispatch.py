@@ -286,8 +286,8 @@ def run_recorded_op(op: OpDef, *args, **attrs):
     """(op's kernel on the arrays of args, as a tensor,), run and recorded by `run_recorded`: a sink formula
     that is one op (OpDef.sink_backward), as `_graph.quiet_op` is a quiet one. args: tensors, arrays or None;
     the result is None when one is not on NumPy (the dispatched formula runs)."""
-    out = run_recorded_call(op, *args, **attrs)
-    return None if out is None else (tensor_of(out),)
+    arrays = numpy_arrays(args)        # (run_recorded_call's work inlined: one frame less a node)
+    return None if arrays is None else (tensor_of(run_recorded(op, *arrays, **attrs)),)
 
 
 def run_recorded_view(op: OpDef, g: Tensor, **attrs):

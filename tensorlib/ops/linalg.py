@@ -209,8 +209,53 @@ def _mm_bwd_arrays(ctx, g, grads=_quiet_mm_grads):
 
 def _sink_mm_grads(gd, ad, bd, need_a, need_b):
     """_mm_grads on NumPy arrays, its ops recorded and not dispatched (OpDef.sink_backward), as tensors."""
+    if _call_as is not None and gd.ndim == ad.ndim == bd.ndim == 2 and gd.dtype == ad.dtype == bd.dtype \
+            and gd.shape[1] == bd.shape[1] and gd.shape[0] == ad.shape[0]:
+        out = _called_mm_grads(gd, ad, bd, need_a, need_b)
+        if out is not NotImplemented:
+            return out
     ga, gb = _mm_grads(gd, ad, bd, need_a, need_b, run_recorded)
     return (tensor_of_result(ga) if ga is not None else None), (tensor_of_result(gb) if gb is not None else None)
+
+
+# run_recorded.call_as(op, fn, *args): fn(*args) run, timed and recorded as op's kernel by the op sink (C; None
+# without tensorlib._crecorded), NotImplemented where the op sink does not record through it (nothing run)
+_call_as = getattr(run_recorded, "call_as", None)
+
+
+def _called_t(call, d):
+    """t's record of array d's transpose by `call` (_call_as), inside its kernel's regions where they listen."""
+    if _H.range_hooks:
+        step = _H.op_step
+        return call(T, step, "transpose", step, "as_strided", d.transpose)
+    return call(T, d.transpose)
+
+
+def _called_mm_grads(gd, ad, bd, need_a, need_b):
+    """_sink_mm_grads' ops run by call_as where the op sink alone records (a default profile): each op's
+    computation called directly (t's transpose, mm's product, as their kernels compute them on 2-D operands
+    of one dtype whose shapes agree, checked by the caller) and recorded as run_recorded records the op, in the
+    same order -- without the kernels' frames. NotImplemented (nothing run) where the op sink does not record
+    so: the caller takes run_recorded's path."""
+    call = _call_as
+    ga = gb = None
+    if need_a:
+        bt = _called_t(call, bd)
+        if bt is NotImplemented:
+            return NotImplemented
+        ga = tensor_of_result(call(MM, _product, np, gd, bt))
+    if need_b:
+        if _column_major(bd):
+            gt = _called_t(call, gd)
+            if gt is NotImplemented:
+                return NotImplemented
+            gb = tensor_of_result(_called_t(call, call(MM, _product, np, gt, ad)))
+        else:
+            at = _called_t(call, ad)
+            if at is NotImplemented:
+                return NotImplemented
+            gb = tensor_of_result(call(MM, _product, np, at, gd))
+    return ga, gb
 
 
 MM = op("mm", save="i", amp="lower", node_name="MmBackward0")(_mm_kernel)
@@ -568,8 +613,7 @@ def _addmm_bwd_arrays(ctx, g, sink=False):
     if fc is not None:
         shape = ctx.in_meta[0][0]
         if gd.ndim == 2 and shape == (gd.shape[1],):    # SUM's kernel (dim=0) and the view to the bias's shape
-            gc = tensor_of_result(run_recorded(VIEW, run_recorded(SUM, gd, dim=0, keepdim=True), shape=shape)) \
-                if sink else tensor_of(np.add.reduce(gd, 0))
+            gc = _sink_bias_grad(gd, shape) if sink else tensor_of(np.add.reduce(gd, 0))
         elif shape == gd.shape:
             gc = g
         else:
@@ -577,6 +621,17 @@ def _addmm_bwd_arrays(ctx, g, sink=False):
     # the products as the dispatched formula's (_mm_grads): mm's kernel on the same layouts
     ga, gb = (_sink_mm_grads if sink else _quiet_mm_grads)(gd, a._data, bd, fa is not None, fb is not None)
     return gc, ga, gb
+
+
+def _sink_bias_grad(gd, shape):
+    """addmm's bias gradient from 2-D gd as its sink formula records it: sum(dim=0, keepdim=True) and the view
+    to the bias's `shape`; by call_as where the op sink alone records (the sum as SUM's kernel reduces a float
+    array, the view as the array's reshape), else by run_recorded."""
+    if _call_as is not None and gd.dtype.char in "fd":
+        s = _call_as(SUM, np.add.reduce, gd, 0, None, None, True)
+        if s is not NotImplemented:
+            return tensor_of_result(_call_as(VIEW, s.reshape, shape))
+    return tensor_of_result(run_recorded(VIEW, run_recorded(SUM, gd, dim=0, keepdim=True), shape=shape))
 
 
 ADDMM = op("addmm", save="i", amp="lower", node_name="AddmmBackward0")(_scaled_product(_mm_kernel))

@@ -13,7 +13,7 @@ from .comparison import isfinite, where
 from .._opdef import with_defaults
 from ._define import dispatch, np, op, public, refuse_complex, special_functions, torch_op, unary, write_out
 from .._graph import tensor_of
-from ..dispatch import run_recorded_op
+from ..dispatch import run_recorded
 from .broadcast import QUIET, SINK, quiet_arrays
 from ._fastmath import exp as fast_exp, tanh as fast_tanh
 
@@ -164,9 +164,13 @@ def output_backward(fwd, bwd, output_grad):
     def quiet(ctx, g):      # (quiet_op's work without its frames: ~0.9 us of a small node's ~2)
         gd, y = g._data, ctx.saved_output_array()
         return (tensor_of(kernel(np, gd, y)),) if type(gd) is np.ndarray and type(y) is np.ndarray else None
+    def sink(ctx, g):       # (run_recorded_op's work without its frames)
+        gd, y = g._data, ctx.saved_output_array()
+        return (tensor_of(run_recorded(bwd, gd, y)),) \
+            if type(gd) is np.ndarray and type(y) is np.ndarray else None
     fwd.def_backward(lambda ctx, g: (dispatch(bwd, g, ctx.saved_output),))
     fwd.quiet_backward = quiet
-    fwd.sink_backward = lambda ctx, g: run_recorded_op(bwd, g, ctx.saved_output_array())
+    fwd.sink_backward = sink
 
     @bwd.def_backward
     def _(ctx, gg):
