@@ -23,13 +23,26 @@ def set_num_threads(int) -> None:
     _blas.available()       # MKL and oneDNN (where installed) loaded first, so that the limit reaches their pools too
     _dnnl.available()
     threadpool_limits(limits=n, user_api=None)
+    global _known
+    _known = n
 
 
 def get_num_threads() -> int:
     """The largest pool among the loaded BLAS/OpenMP libraries (the one matmul uses)."""
     from threadpoolctl import threadpool_info
     pools = [p["num_threads"] for p in threadpool_info() if p.get("user_api") in _USER_APIS]
-    return max(pools) if pools else (os.cpu_count() or 1)
+    global _known
+    _known = max(pools) if pools else (os.cpu_count() or 1)
+    return _known
+
+
+_known: int | None = None       # the last number set or read here
+
+
+def known_num_threads() -> int:
+    """get_num_threads() as last set or read here (read once if never): for a kernel's choice between paths that
+    depends on it (cat's, as torch's), which cannot pay threadpoolctl's query (~1 ms) a call."""
+    return _known if _known is not None else get_num_threads()
 
 
 _interop_threads: int | None = None      # set once, as torch's (which refuses a second setting)

@@ -93,7 +93,6 @@ LAZY_CYCLE_EDGES: set[tuple[str, str]] = {
     ("tensorlib._tensor", "tensorlib.ops"),
     ("tensorlib.ops.misc", "tensorlib.random"),
     ("tensorlib.ops.reduce", "tensorlib.ops.nn_ops"),
-    ("tensorlib.ops.shape", "tensorlib.ops.index"),
     ("tensorlib.random", "tensorlib.ops.creation"),
     ("tensorlib.serialization", "tensorlib._torch_format"),
 }

@@ -248,8 +248,6 @@ XFAIL = {
     'F.mse_loss': "torch's kernel runs mean inside the loss (tensorlib's loss is one op)",
     'F.smooth_l1_loss': "torch's kernel runs mean inside the loss (tensorlib's loss is one op)",
     'F.huber_loss': "torch's kernel runs mean inside the loss (tensorlib's loss is one op)",
-    'torch.unsafe_chunk': "torch's unsafe_chunk runs unsafe_split; tensorlib's runs chunk",
-    'Tensor.unsafe_chunk': "torch's unsafe_chunk runs unsafe_split; tensorlib's runs chunk",
     'Tensor.t_': "torch's kernel runs transpose_",
     'linalg.cholesky_ex': "torch's kernel runs tril",
     'linalg.qr': "torch's kernel runs triu",

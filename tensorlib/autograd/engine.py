@@ -71,7 +71,7 @@ def _ones_like(out):
 
 def _empty_of(out):
     d = out._data
-    return _D.dispatch(_ops().creation.EMPTY, shape=d.shape, dtype=d.dtype, device=out.device)
+    return _D.dispatch(_ops().creation.EMPTY_STRIDED, shape=d.shape, dtype=d.dtype, device=out.device)
 
 
 _CREATE_GRAPH_WARNING = (

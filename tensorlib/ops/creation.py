@@ -12,6 +12,7 @@ from .. import random as R
 from .._sparse import SparseCOO, layout as _layout_type, sparse_coo
 from .._device import CPU, cupy, default_device, device_of, to_device
 from ._define import Tensor, dispatch, np, op, public, torch_op, write_out
+from .._opdef import op_at
 from .._state import STATE
 from .._tensor import Size, _no_grad_ctx as _no_grad
 from ..dispatch import record_range, run_recorded
@@ -147,6 +148,9 @@ def _creation(name, fn):
 ZEROS = _creation("zeros", lambda xp, shape, dtype, device: _made(device, "zeros", shape, dtype))
 ONES = _creation("ones", lambda xp, shape, dtype, device: _made(device, "ones", shape, dtype))
 EMPTY = _creation("empty", lambda xp, shape, dtype, device: _made(device, "empty", shape, dtype))
+# torch's allocation with given strides: the *_like factories' (inside empty_like), empty_strided's own; here the
+# buffer of the strides (the caller sees it through them)
+EMPTY_STRIDED = _creation("empty_strided", lambda xp, shape, dtype, device: _made(device, "empty", shape, dtype))
 FULL = _creation("full", lambda xp, shape, fill_value, dtype, device: _made(device, "full", shape, fill_value, dtype))
 EYE = _creation("eye", lambda xp, n, m, dtype, device: _made(device, "eye", n, m, 0, dtype))
 ARANGE = _creation("arange", lambda xp, start, end, step, dtype, device: _made(device, "arange", start, end, step,
@@ -402,6 +406,20 @@ def recorded_zeros(shape, dtype):
     return run_recorded(ZEROS, shape=_size(shape), dtype=dt, device=CPU)
 
 
+def recorded_zeros_like(shape, dtype):
+    """zeros_like's NumPy array of `shape` and NumPy `dtype` for a sink formula, recorded as the dispatched
+    zeros_like records it while a profiler listens (_like_steps): its range, empty_like's empty_strided and the
+    zero_, each op run and recorded by `dispatch.run_recorded` (the zeros op alone where no range listens, as
+    zeros_like then dispatches it)."""
+    if not _H.range_hooks:
+        return recorded_zeros(shape, dtype)
+    with record_range("zeros_like", "op"):
+        with record_range("empty_like", "op"):
+            z = run_recorded(EMPTY_STRIDED, shape=_size(shape), dtype=dtype, device=CPU)
+        run_recorded(op_at("zero_"), z)
+    return z
+
+
 @public
 def ones(*size_, size=None, dtype=None, device=None, requires_grad=False, out=None, layout=None, pin_memory=False):
     if out is not None or pin_memory:
@@ -573,11 +591,30 @@ def _like(fn):
         if not _H.range_hooks:      # nothing listens: no region to open
             return _like_made(fn, args, a.shape, d, dev, requires_grad, kw, strides)
         with record_range(name, "op"):
+            if fn in _LIKE_FILLS and not kw and not args and strides is None and type(a) is not SparseCOO:
+                return _like_steps(a.shape, d, dev, requires_grad, _LIKE_FILLS[fn])
             return _like_made(fn, args, a.shape, d, dev, requires_grad, kw, strides)
     f.__name__ = f.__qualname__ = name
     return public(f)
 
 
+def _like_steps(shape, dtype, device, requires_grad, fill):
+    """A row-major *_like result as torch's makes it while a profiler listens: empty_like's empty_strided
+    (dispatched: a detailed profile records its allocation), then the fill (zero_, fill_ of 1) dispatched; for
+    empty_like, the empty_strided alone (the caller's range is empty_like)."""
+    if fill is None:
+        return _finish(dispatch(EMPTY_STRIDED, shape=shape, dtype=_dt(dtype), device=device), requires_grad)
+    with record_range("empty_like", "op"):
+        t = dispatch(EMPTY_STRIDED, shape=shape, dtype=_dt(dtype), device=device)
+    op_name, value = fill
+    if value is None:
+        dispatch(op_at(op_name), t)
+    else:
+        dispatch(op_at(op_name), t, value)
+    return _finish(t, requires_grad)
+
+
+_LIKE_FILLS = {zeros: ("zero_", None), ones: ("fill_", 1), empty: None}     # (the fill after empty_like)
 zeros_like = _like(zeros)
 ones_like = _like(ones)
 empty_like = _like(empty)
@@ -589,6 +626,10 @@ randn_like = _like(randn)
 @torch_op("full_like")
 def full_like(input, fill_value, *, dtype=None, device=None, requires_grad=False, memory_format=None):
     strides = _like_strides(input, memory_format, "full_like")
+    if _H.range_hooks and strides is None and type(input._data) is not SparseCOO:      # torch's steps
+        return _like_steps(tuple(input.shape), dtype if dtype is not None else input.dtype,
+                           _dev(device) if device is not None else device_of(input._data), requires_grad,
+                           ("fill_", fill_value))
     t = full(tuple(input.shape), fill_value, dtype=dtype if dtype is not None else input.dtype,
              device=device if device is not None else input.device, requires_grad=requires_grad)
     return t if strides is None else relayout(t, strides)

@@ -242,14 +242,11 @@ COMPOSED = dict(positive=positive, is_signed=is_signed, is_same_size=is_same_siz
                 heaviside=heaviside, isposinf=isposinf, isneginf=isneginf, isreal=isreal, logaddexp2=logaddexp2,
                 take=take, float_power=float_power, split_with_sizes=split_with_sizes, hsplit=hsplit,
                 vsplit=vsplit, dsplit=dsplit, aminmax=aminmax, narrow_copy=narrow_copy,
-                matrix_power=matrix_power, hardshrink=hardshrink, prelu=prelu, unsafe_chunk=None,
-                unsafe_split=None)
+                matrix_power=matrix_power, hardshrink=hardshrink, prelu=prelu)
 
 _DECLARED = methods()        # what the op families declared before this module (they are imported first)
 _FUNCS = functions()
 for _n, _f in list(COMPOSED.items()):
-    if _f is None:                          # torch's unsafe_* are the safe ones without the view check
-        _f = COMPOSED[_n] = alias(_n, _DECLARED[_n[len("unsafe_"):]])
     if _n not in _DECLARED and not hasattr(Tensor, _n):
         public(_f, name=_n, function=False, method=True)
     if _n not in _FUNCS:                    # torch has every one of them as a function too (torch.logit, ...)

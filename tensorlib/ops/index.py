@@ -11,12 +11,13 @@ from .broadcast import QUIET, SINK, add_at, norm_dims, quiet_sum_to, sum_to
 from .._opdef import with_defaults
 from ._define import Tensor, dispatch, fill_value, np, op, public
 from .._graph import quiet_op, tensor_of
-from ..dispatch import record_range, run_recorded, run_recorded_op
+from ..dispatch import run_recorded, run_recorded_op
 from .broadcast import expand
-from .creation import recorded_zeros, tensor, zeros_like, zeros
+from .creation import recorded_zeros_like, tensor, zeros_like, zeros
 from .misc import COPY_, FILL_
 from .._sparse import SparseCOO
-from .shape import cat, reshape
+from . import shape as _shape
+from .shape import NARROW, cat, narrow_index, reshape
 from .sparse import SPARSE_COO
 from ._rows import open_grid, take_along
 
@@ -278,12 +279,12 @@ SELECT_BACKWARD = op("select_backward", node_name="SelectBackwardBackward0")(_vi
 SELECT_BACKWARD.def_backward(lambda ctx, gg: (dispatch(SELECT, gg, idx=ctx.attrs["idx"]),))
 
 
-def _view_node_backward(fwd, bwd):
+def _view_node_backward(fwd, bwd, index=lambda attrs: attrs["idx"]):
     """fwd's node formula: bwd (select_backward, slice_backward, index_backward) of g, dispatched, and its
     quiet and sink formulas (OpDef.quiet_backward, sink_backward): bwd's kernel called directly, or recorded
-    as that op."""
+    as that op. index(attrs): the basic index of fwd's view (its attribute idx, or narrow's slice)."""
     def attrs(ctx):
-        return {"shape": tuple(ctx.in_meta[0][0]), "idx": ctx.attrs["idx"]}
+        return {"shape": tuple(ctx.in_meta[0][0]), "idx": index(ctx.attrs)}
     fwd.def_backward(lambda ctx, g: (dispatch(bwd, g, **attrs(ctx)),))
     fwd.quiet_backward = lambda ctx, g: quiet_op(bwd, g, **attrs(ctx))
     fwd.sink_backward = lambda ctx, g: run_recorded_op(bwd, g, **attrs(ctx))
@@ -304,6 +305,8 @@ SLICE_BACKWARD = op("slice_backward", node_name="SliceBackwardBackward0")(_view_
 SLICE_BACKWARD.def_backward(lambda ctx, gg: (dispatch(SLICE, gg, idx=ctx.attrs["idx"]),))
 _view_node_backward(SLICE, SLICE_BACKWARD)
 _view_node_backward(GETITEM, INDEX_BACKWARD)
+_view_node_backward(NARROW, SLICE_BACKWARD, lambda a: narrow_index(a["dim"], a["start"], a["length"]))
+_shape._SLICE, _shape._SELECT = SLICE, SELECT      # (tensor_split's slices, select, stack's backward)
 
 
 def _basic_index_node_name(node):
@@ -333,11 +336,6 @@ def _basic_index_node_name(node):
 
 
 SELECT.node_name_of = SLICE.node_name_of = _basic_index_node_name
-
-
-def pad_slice(g, shape, dim, start):
-    idx = (slice(None),) * dim + (slice(start, start + g.shape[dim]),)
-    return dispatch(INDEX_BACKWARD, g, shape=tuple(shape), idx=idx)
 
 
 @public(name="__getitem__", function=False, method=True)
@@ -529,8 +527,7 @@ def _gather_bwd_sink(ctx, g):
     if ops is None:
         return None
     gd, idx, shape, dt = ops
-    with record_range("zeros_like", "op"):
-        z = recorded_zeros(tuple(shape), dt)
+    z = recorded_zeros_like(tuple(shape), dt)
     return tensor_of(run_recorded(SCATTER_ADD, z, idx, gd, dim=ctx.attrs["dim"])), None
 
 

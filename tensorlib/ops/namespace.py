@@ -21,7 +21,7 @@ from .._device import cupy, set_default_device
 from .. import _hooks as _H
 from ..dispatch import dispatch_binary, record_range
 from .broadcast import sum_to
-from .creation import (EMPTY, _dev, _dt, _finish, _on, _pinned, arange, check_layout, full, legacy_types, ones,
+from .creation import (EMPTY_STRIDED, _dev, _dt, _finish, _on, _pinned, arange, check_layout, full, legacy_types, ones,
                        sparse_layout_refusal, tensor, zeros)
 from .arithmetic import refuse_bool_sub
 from .misc import FILL
@@ -196,8 +196,7 @@ def empty_strided(size, stride, *, dtype=None, layout=None, device=None, require
         raise RuntimeError(f"Storage size calculation overflowed with sizes={list(size)} and strides="
                            f"{list(stride)}")
     n = 0 if 0 in size else 1 + sum((s - 1) * st for s, st in zip(size, stride))
-    with record_range("empty_strided", "op"):
-        buf = dispatch(EMPTY, shape=(n,), dtype=_dt(dtype, fn="empty_strided"), device=_dev(device))
+    buf = dispatch(EMPTY_STRIDED, shape=(n,), dtype=_dt(dtype, fn="empty_strided"), device=_dev(device))
     a = buf._data
     xp = np if type(a) is np.ndarray else cupy()
     view = xp.lib.stride_tricks.as_strided(a, size, tuple(st * a.dtype.itemsize for st in stride))

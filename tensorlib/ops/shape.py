@@ -3,12 +3,13 @@ memory with their input and count versions with it, as torch's do."""
 from __future__ import annotations
 
 import math
+from typing import Any
 
 
-from .. import _hooks as _H
+from .. import _hooks as _H, _threads
 from .broadcast import EXPAND, expand, norm_dims, sum_to  # noqa: F401 - expand is re-exported
 from ..dispatch import STATE, record_range, run_recorded, run_recorded_view
-from .._graph import mark_view, numpy_arrays, tensor_of, tensor_of_result
+from .._graph import numpy_arrays, tensor_of, tensor_of_result
 from .._execute import tensor_list
 from .._opdef import with_defaults
 from ._define import Tensor, dispatch, np, op, public, torch_op
@@ -447,6 +448,39 @@ def contiguous(input, memory_format=None):
 
 @op("cat", listarg=True, node_name="CatBackward0")
 def CAT(xp, arrays, dim=0):
+    if _H.range_hooks:
+        return _cat_steps(xp, arrays, dim)
+    return _cat(xp, arrays, dim)
+
+
+def _cat_steps(xp, arrays, dim):
+    """cat with the narrows torch's CPU cat takes of its result, each in its range (a slice, a strided view), as
+    torch's cat_out_cpu takes them: none where the inputs are contiguous, of the result's dtype and the kernel
+    serial (fewer than 32768 elements or one thread); else one (of the first input's size) where all have the
+    same sizes and strides (its iterator reused), else one per input (torch's legacy empty 1-d ones left out)."""
+    r = _cat(xp, arrays, dim)
+    keep = [a for a in arrays if not (a.ndim == 1 and a.shape[0] == 0)]
+    if not keep:
+        return r
+    dt = r.dtype
+    same_dtype = all(a.dtype == dt for a in keep)
+    if same_dtype and all(a.flags.c_contiguous for a in keep) and \
+            (r.size < 32768 or _threads.known_num_threads() == 1):
+        return r
+    first = keep[0]
+    if same_dtype and r.flags.c_contiguous and \
+            all(a.shape == first.shape and a.strides == first.strides for a in keep):
+        keep = keep[:1]
+    step = _H.op_step
+    start = 0
+    for a in keep:
+        n = a.shape[dim]
+        step("narrow", step, "slice", step, "as_strided", r.__getitem__, narrow_index(dim, start, n))
+        start += n
+    return r
+
+
+def _cat(xp, arrays, dim):
     try:        # the common case (NumPy's checks are torch's there); a failure or torch's legacy empty 1-d inputs below
         return _cat_layout(xp.concatenate(arrays, axis=dim), arrays)
     except ValueError:
@@ -532,34 +566,39 @@ def STACK(xp, arrays, dim=0):
 
 
 def _stack_steps(xp, arrays, dim):
-    """xp.stack's own steps (each array viewed with a new axis, then one concatenation), each in the range of
-    torch's op for it, as torch's stack writes them: an unsqueeze (a strided view) per input, then cat."""
-    dim = dim + arrays[0].ndim + 1 if dim < 0 else dim
-    idx = _new_axis(dim)
+    """The stack in the steps torch's stack takes, each in the range of torch's op for it: below the last
+    dimension a cat of the inputs along dim (with its own steps, _cat_steps) and a view that splits that
+    dimension; at the last, an unsqueeze (a strided view) per input and a cat."""
+    nd = arrays[0].ndim
+    dim = dim + nd + 1 if dim < 0 else dim
     step = _H.op_step
+    if dim < nd:
+        shape = arrays[0].shape
+        r = step("cat", _cat_steps, xp, arrays, dim)
+        return step("view", r.reshape, shape[:dim] + (len(arrays),) + shape[dim:])
+    idx = _new_axis(dim)
     views = [step("unsqueeze", step, "as_strided", a.__getitem__, idx) for a in arrays]
-    return step("cat", xp.concatenate, views, dim)
+    return step("cat", _cat_steps, xp, views, dim)
 
 
 @STACK.def_backward
-def _(ctx, g):
-    return unbind(g, ctx.attrs.get("dim", 0))
+def _(ctx, g):      # torch's stack_tensors_backward: a select of g per input
+    dim = ctx.attrs.get("dim", 0)
+    head = (slice(None),) * dim
+    return tuple(dispatch(_SELECT, g, idx=head + (i,)) for i in range(len(ctx.in_meta)))
 
 
 def _stack_bwd_arrays(ctx, g, sink=False):
-    """STACK's formula on a NumPy gradient: unbind's kernel called directly (the quiet path) or, with `sink`,
-    run as the recorded op (OpDef.sink_backward), its views marked views of g as the dispatched op's are."""
-    if type(g._data) is not np.ndarray:
+    """STACK's formula on a NumPy gradient: its selects' views made directly (the quiet path) or, with `sink`,
+    run as the recorded ops (OpDef.sink_backward), each marked a view of g as the dispatched op's is."""
+    d = g._data
+    if type(d) is not np.ndarray:
         return None
-    dim = ctx.attrs.get("dim", 0)
+    head = (slice(None),) * ctx.attrs.get("dim", 0)
+    n = len(ctx.in_meta)
     if not sink:
-        return tuple(tensor_of(v) for v in UNBIND.kernel(np, g._data, dim=dim))
-    out = []
-    for v in run_recorded(UNBIND, g._data, dim=dim):
-        t = tensor_of(v)
-        mark_view(t, g)
-        out.append(t)
-    return tuple(out)
+        return tuple(tensor_of(d[head + (i, Ellipsis)]) for i in range(n))
+    return tuple(run_recorded_view(_SELECT, g, idx=head + (i,))[0] for i in range(n))
 
 
 STACK.quiet_backward = _stack_bwd_arrays
@@ -576,7 +615,12 @@ def stack(tensors, dim=0):
 
 @op("unbind", view=True, node_name="UnbindBackward0")
 def UNBIND(xp, a, dim=0):
-    return tuple(a[(slice(None),) * dim + (i, Ellipsis)] for i in range(a.shape[dim]))   # 0-d views too
+    """torch's unbind: a select (a strided view) per piece, in a profile; 0-d views too."""
+    if _H.range_hooks:
+        step = _H.op_step
+        return tuple(step("select", step, "as_strided", a.__getitem__, (slice(None),) * dim + (i, Ellipsis))
+                     for i in range(a.shape[dim]))
+    return tuple(a[(slice(None),) * dim + (i, Ellipsis)] for i in range(a.shape[dim]))
 
 
 @UNBIND.def_backward
@@ -603,16 +647,34 @@ def _multi_views(outs, name):
 
 @op("split_with_sizes", view=True, node_name="SplitWithSizesBackward0")
 def SPLIT(xp, a, sizes, dim=0):
+    """torch's split_with_sizes: a strided view (as_strided) per piece, in a profile."""
     out = []
     start = 0
+    step = _H.op_step if _H.range_hooks else None
     for s in sizes:
-        out.append(a[(slice(None),) * dim + (slice(start, start + s),)])
+        idx = narrow_index(dim, start, s)
+        out.append(a[idx] if step is None else step("as_strided", a.__getitem__, idx))
         start += s
     return tuple(out)
 
 
-@SPLIT.def_backward
-def _(ctx, *gs):
+def _split_size_kernel(xp, a, split_size, dim=0):
+    """torch's split(int) (and unsafe_split): a narrow per piece (a slice, a strided view, in a profile), the
+    last piece what is left (one empty piece of a dimension of size 0)."""
+    n = a.shape[dim]
+    step = _H.op_step if _H.range_hooks else None
+    out = []
+    for start in range(0, n, split_size) if n else (0,):
+        idx = narrow_index(dim, start, min(split_size, n - start))
+        out.append(a[idx] if step is None else step("narrow", step, "slice", step, "as_strided", a.__getitem__, idx))
+    return tuple(out)
+
+
+SPLIT_SIZE = op("split", view=True, node_name="SplitBackward0")(_split_size_kernel)
+UNSAFE_SPLIT = op("unsafe_split", view=True, node_name="UnsafeSplitBackward0")(_split_size_kernel)
+
+
+def _split_bwd(ctx, *gs):
     return (cat(gs, ctx.attrs.get("dim", 0)),)
 
 
@@ -623,42 +685,68 @@ def _split_bwd_sink(ctx, *gs):
     return None if arrays is None else (tensor_of(run_recorded(CAT, arrays, dim=ctx.attrs.get("dim", 0))),)
 
 
-SPLIT.sink_backward = _split_bwd_sink
+for _op in (SPLIT, SPLIT_SIZE, UNSAFE_SPLIT):
+    _op.def_backward(_split_bwd)
+    _op.sink_backward = _split_bwd_sink
 
 
 @public(method=True)
-@torch_op("split")
 def split(tensor, split_size_or_sections, dim=0):
+    """torch's split: split(int) is its op `split` (SplitBackward0), a list split_with_sizes
+    (SplitWithSizesBackward0), each one op in a profile, as torch's Tensor.split calls them."""
     return _multi_views(_split(tensor, split_size_or_sections, dim),
                         "Split" if isinstance(split_size_or_sections, int) else "SplitWithSizes")
 
 
-def _split(tensor, split_size_or_sections, dim=0):
+def _split(tensor, split_size_or_sections, dim=0, op=SPLIT_SIZE):
     d = norm_dims(dim, tensor.ndim)[0]
     n = tensor.shape[d]
     if isinstance(split_size_or_sections, int):
         s = split_size_or_sections
         if s <= 0 and n > 0:
             raise RuntimeError(f"split_size can only be 0 if dimension size is 0, but got dimension size of {n}")
-        sizes = [s] * (n // s) + ([n % s] if n % s else []) if s else [0]
+        r = dispatch(op, tensor, split_size=s, dim=d)
     else:
         sizes = list(split_size_or_sections)
         if sum(sizes) != n:
             raise RuntimeError(f"split_with_sizes expects split_sizes to sum exactly to {n} (input tensor's size at "
                                f"dimension {d}), but got split_sizes={sizes}")
-    r = dispatch(SPLIT, tensor, sizes=tuple(sizes), dim=d)
+        r = dispatch(SPLIT, tensor, sizes=tuple(sizes), dim=d)
     return r if isinstance(r, tuple) else (r,)
+
+
+@public(method=True)
+def unsafe_split(tensor, split_size, dim=0):
+    """torch's unsafe_split: split(int)'s pieces, not views to autograd (UnsafeSplitBackward0)."""
+    return _split(tensor, split_size, dim, UNSAFE_SPLIT)
+
+
+@public(method=True)
+@torch_op("unsafe_chunk")
+def unsafe_chunk(input, chunks, dim=0):
+    return _chunk(input, chunks, dim, UNSAFE_SPLIT)
 
 
 @public(method=True)
 @torch_op("chunk")
 def chunk(input, chunks, dim=0):
+    return _chunk(input, chunks, dim, SPLIT_SIZE)
+
+
+def _chunk(input, chunks, dim, op):
     if chunks <= 0:
         raise RuntimeError(f"chunk expects `chunks` to be greater than 0, got: {chunks}")
     d = norm_dims(dim, input.ndim)[0]
     n = input.shape[d]
     size = -(-n // chunks) if n else 0
-    return split(input, size if size else 1, d) if n else (input,)
+    if not n:
+        return (input,)
+    out = _split(input, size if size else 1, d, op)
+    return _multi_views(out, "Split") if op is SPLIT_SIZE else out
+
+
+_SLICE: Any = None      # index.SLICE and index.SELECT, set by ops/index.py (which imports this module)
+_SELECT: Any = None
 
 
 @public(method=True)
@@ -672,18 +760,26 @@ def tensor_split(input, sections, dim=0):
     else:
         idx = [0] + list(sections) + [n]
         sizes = [max(0, min(b, n) - min(a, n)) for a, b in zip(idx, idx[1:])]
-    return _split(input, sizes, d)     # (torch's are slices: modifiable in place)
+    out = []        # torch's: a slice per piece, each its own view (SliceBackward0), modifiable in place
+    start = 0
+    for s in sizes:
+        out.append(dispatch(_SLICE, input, idx=narrow_index(d, start, s)))
+        start += s
+    return tuple(out)
+
+
+def narrow_index(dim, start, length):
+    """The basic index of narrow(dim, start, length): torch's slice of that dim."""
+    return (slice(None),) * dim + (slice(start, start + length),)
 
 
 @op("narrow", view=True, node_name="SliceBackward0")
 def NARROW(xp, a, dim, start, length):
-    return a[(slice(None),) * dim + (slice(start, start + length),)]
-
-
-@NARROW.def_backward
-def _(ctx, g):
-    from .index import pad_slice
-    return (pad_slice(g, ctx.in_meta[0][0], ctx.attrs["dim"], ctx.attrs["start"]),)
+    """torch's narrow: a slice (a strided view) inside, in a profile; its node is the slice's (SliceBackward0,
+    slice_backward: ops/index.py wires it)."""
+    if _H.range_hooks:
+        return _H.op_step("slice", _H.op_step, "as_strided", a.__getitem__, narrow_index(dim, start, length))
+    return a[narrow_index(dim, start, length)]
 
 
 @public(method=True)
@@ -1078,8 +1174,7 @@ def select(input, dim, index):
     if not -n <= index < n:
         raise IndexError(f"select(): index {index} out of range for tensor of size {list(input.shape)} at "
                          f"dimension {dim}")
-    from .index import SELECT
-    return dispatch(SELECT, input, idx=(slice(None),) * d + (int(index),))
+    return dispatch(_SELECT, input, idx=(slice(None),) * d + (int(index),))
 
 
 @public(method=True)

@@ -126,7 +126,7 @@ def test_real_tensorlib_step_under_tensorlib_nvtx(nvtx_recorder_lib, tmp_path):
         push(1, "sum", "op", 3), ("pop", 1),
         push(1, "ones_like", "op"),                            # the implicit gradient of the scalar loss,
         push(2, "empty_like", "op"),                           # as torch's: empty_like, then fill_
-        push(3, "empty", "op", 4), ("pop", 3),
+        push(3, "empty_strided", "op", 4), ("pop", 3),
         ("pop", 2),
         push(2, "fill_", "op", 5), ("pop", 2),
         ("pop", 1),

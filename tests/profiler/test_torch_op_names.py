@@ -207,3 +207,104 @@ def test_assignment_through_a_basic_index_is_a_view_and_a_copy():
     x = tl.zeros(2, 3)
     x[0] = tl.ones(1, 1, 3)            # leading dims of size 1 dropped, as torch's copy_to
     assert x.tolist() == [[1.0] * 3, [0.0] * 3]
+
+
+def _depths(fn):
+    """[(depth, name)] of the events a profile of fn() records, in time order."""
+    with profile() as prof:
+        fn()
+    evs = sorted(prof.events(), key=lambda e: (e.time_range.start, -e.time_range.end))
+
+    def depth(e):
+        d = 0
+        while e.cpu_parent is not None:
+            e, d = e.cpu_parent, d + 1
+        return d
+    return [(depth(e), e.name) for e in evs]
+
+
+_NARROW = [(1, "aten::narrow"), (2, "aten::slice"), (3, "aten::as_strided")]
+_SELECT = [(1, "aten::select"), (2, "aten::as_strided")]
+
+
+@pytest.mark.parametrize("fn,tree", [
+    (lambda x: x.narrow(1, 2, 4), [(0, "aten::narrow"), (1, "aten::slice"), (2, "aten::as_strided")]),
+    # split(int) is torch's op `split`, a narrow per piece; a list is split_with_sizes, a strided view per piece
+    (lambda x: x.split(8, 1), [(0, "aten::split")] + _NARROW * 2),
+    (lambda x: x.split([4, 12], 1), [(0, "aten::split_with_sizes"), (1, "aten::as_strided"), (1, "aten::as_strided")]),
+    (lambda x: x.chunk(2), [(0, "aten::chunk"), (1, "aten::split")] + [(d + 1, n) for d, n in _NARROW] * 2),
+    (lambda x: x.unsafe_split(8, 1), [(0, "aten::unsafe_split")] + _NARROW * 2),
+    (lambda x: x.tensor_split(2, 1), [(0, "aten::tensor_split")] + [(1, "aten::slice"), (2, "aten::as_strided")] * 2),
+    (lambda x: x[:2].unbind(0), [(0, "aten::slice"), (1, "aten::as_strided"), (0, "aten::unbind")] + _SELECT * 2),
+    # stack below the last dimension is a cat and a view, at the last an unsqueeze per input and a cat
+    (lambda x: tl.stack([x, x]), [(0, "aten::stack"), (1, "aten::cat"), (1, "aten::view")]),
+    (lambda x: tl.stack([x, x], 2), [(0, "aten::stack")] + [(1, "aten::unsqueeze"), (2, "aten::as_strided")] * 2
+     + [(1, "aten::cat")]),
+    # cat narrows its result where an input is not contiguous: once where all share sizes and strides
+    (lambda x: tl.cat([x, x]), [(0, "aten::cat")]),
+    (lambda x: tl.cat([x.t(), x.t()]), [(0, "aten::t"), (1, "aten::transpose"), (2, "aten::as_strided")] * 2
+     + [(0, "aten::cat")] + _NARROW),
+    (lambda x: tl.cat([x.t(), x[:8, :8]]), [(0, "aten::t"), (1, "aten::transpose"), (2, "aten::as_strided"),
+                                           (0, "aten::slice"), (1, "aten::as_strided"), (0, "aten::cat")]
+     + _NARROW * 2),
+], ids=["narrow", "split", "split_with_sizes", "chunk", "unsafe_split", "tensor_split", "unbind", "stack",
+        "stack_last", "cat", "cat_strided", "cat_mixed"])
+def test_forward_trees_of_splits_stack_and_cat_are_torchs(fn, tree):
+    """As torch 2.13 records them on one thread (checked side by side)."""
+    x = tl.randn(8, 16)
+    tl.set_num_threads(1)
+    assert _depths(lambda: fn(x)) == tree
+
+
+@pytest.mark.parametrize("fn,name", [
+    (lambda x: x.split(4, 1), "SplitBackward0"), (lambda x: x.split([4, 12], 1), "SplitWithSizesBackward0"),
+    (lambda x: x.chunk(2), "SplitBackward0"), (lambda x: x.unsafe_split(4, 1), "UnsafeSplitBackward0"),
+    (lambda x: x.unsafe_chunk(2), "UnsafeSplitBackward0"), (lambda x: x.tensor_split(2, 1), "SliceBackward0"),
+    (lambda x: x.hsplit(2), "SliceBackward0"), (lambda x: x.vsplit([2]), "SliceBackward0"),
+    (lambda x: x.narrow(1, 2, 4), "SliceBackward0"), (lambda x: x.unbind(0), "UnbindBackward0"),
+])
+def test_split_pieces_have_torchs_nodes_and_gradients(fn, name):
+    x = tl.randn(8, 16, requires_grad=True)
+    pieces = fn(x)
+    pieces = pieces if isinstance(pieces, tuple) else (pieces,)
+    assert {p.grad_fn.name() for p in pieces} == {name}
+    sum((p * (i + 1)).sum() for i, p in enumerate(pieces)).backward()
+    ref = tl.zeros(8, 16)
+    refs = fn(ref)
+    for i, p in enumerate(refs if isinstance(refs, tuple) else (refs,)):
+        p.fill_(i + 1)                              # (the pieces are views: this writes each piece's weight)
+    assert ref.sum().item() > 0 and x.grad.tolist() == ref.tolist()
+
+
+@pytest.mark.parametrize("loss_of,tree", [
+    # stack's backward: a select of the gradient per input (torch's stack_tensors_backward)
+    (lambda x: (tl.stack([x, x.detach()], 1) * 2).sum(), [(1, "StackBackward0")] + [(2, "aten::select"),
+                                                                                  (3, "aten::as_strided")] * 2),
+    # a narrow's node is the slice's: slice_backward
+    (lambda x: (x.narrow(1, 1, 2) * 2).sum(), [(1, "SliceBackward0"), (2, "aten::slice_backward"),
+                                              (3, "aten::zeros"), (3, "aten::slice"), (4, "aten::as_strided"),
+                                              (3, "aten::copy_")]),
+    # split's node: a cat of the pieces' gradients (its result narrowed where they are not contiguous)
+    (lambda x: (tl.cat(x.split(2, 2), 0) * 2).sum(), [(1, "SplitBackward0"), (2, "aten::cat")]),
+    (lambda x: (tl.cat(x.split(2, 2), 1) * 2).sum(), [(1, "CatBackward0")] + [(2, "aten::narrow"),
+                                                                            (3, "aten::slice"),
+                                                                            (4, "aten::as_strided")] * 2),
+], ids=["stack", "narrow", "split", "cat"])
+@pytest.mark.parametrize("detailed", [False, True])
+def test_backward_trees_of_stack_narrow_split_and_cat_are_torchs(loss_of, tree, detailed):
+    x = tl.randn(2, 3, 4, requires_grad=True)
+    loss_of(x).backward()
+    with profile(record_shapes=detailed, profile_memory=detailed) as prof:
+        loss_of(x).backward()
+    evs = sorted(prof.events(), key=lambda e: (e.time_range.start, -e.time_range.end))
+    name = tree[0][1]
+    i = next(i for i, e in enumerate(evs) if e.name == name)
+    got = []
+    for e in evs[i:]:
+        d, p = 0, e
+        while p.cpu_parent is not None:
+            p, d = p.cpu_parent, d + 1
+        if d == 0:
+            break
+        got.append((d, e.name))
+    assert got == tree

@@ -216,7 +216,7 @@ def _run(fn, inputs):
 
 _RANDOM = {"bernoulli_", "exponential_", "normal_", "uniform_", "dropout", "native_dropout", "rand", "randn",
            "randint", "randperm",
-           "rand_like", "randn_like", "random_fill", "empty", "empty_like", "rrelu", "alpha_dropout",
+           "rand_like", "randn_like", "random_fill", "empty", "empty_like", "empty_strided", "rrelu", "alpha_dropout",
            "feature_alpha_dropout", "dropout2d", "multinomial", "bernoulli", "random_", "poisson", "binomial",
            "_standard_gamma", "_sample_dirichlet", "pin_memory", "from_numpy",
            "alias_dtype"}
