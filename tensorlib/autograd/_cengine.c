@@ -31,7 +31,7 @@ static PyObject *s_tensor_hooks, *s_retained, *s_node_hooks, *s_quiet_backward, 
     *s_trace, *s_ctx_data, *s_grad, *s_base, *s_grad_fn, *s_requires_grad, *s_flags, *s_writeable, *s_nbase,
     *s_version, *s_phase, *s_seq, *s_backward, *s_forward, *s_range_pair, *s_name, *s_node_name, *s_node_name_of,
     *s_node_name_dim, *s_sink_formulas, *s_grad_enabled, *s_sink_backward, *s_acc_region,
-    *s_run_recorded, *s_op_at, *s_add, *s_tensor_of, *s_detach, *s_mark_view, *s_detached, *s_view,
+    *s_run_recorded, *s_op_at, *s_add, *s_add_, *s_tensor_of, *s_detach, *s_mark_view, *s_detached, *s_view,
     *s_sink_view, *s_sink_only, *s_range_hooks, *s_op_step, *s_call_as, *s_reshape, *s_transpose, *s_swapaxes,
     *s_as_strided, *s_dim0, *s_dim1, *s_dims, *s_multi_view, *s_nondiff_outputs;
 static PyObject *minus_one;     /* the seq of AccumulateGrad's backward work: linked to no forward op */
@@ -1055,20 +1055,56 @@ static int same_arrays(PyObject *x, PyObject *g)
     return 1;
 }
 
+#define F_CONTIGUOUS 0x0002     /* NPY_ARRAY_F_CONTIGUOUS */
+#define WRITEABLE 0x0400        /* NPY_ARRAY_WRITEABLE */
+
+/* torch's InputBuffer rule for summing a second gradient g into x, the gradient a buffer holds (create_graph off):
+ * in place (x.add_(g)) where x is the buffer's alone -- its only reference the buffer's, a plain tensor (no view
+ * mark) over a dense writeable NumPy array that only x holds and that owns its memory -- else out of place (x + g).
+ * (An array over another's memory is left out even where torch would take it, a transposed product's: whether a
+ * view's base tensor is alive differs between the dispatched and the sink formulas, and both must decide alike.)
+ * engine._accumulable is the Python loop's. 1, 0, or -1 on error. */
+static int accumulable(PyObject *x)
+{
+    if (!arrays_ok || Py_REFCNT(x) != 1 || Py_TYPE(x) != Tensor_T)
+        return 0;
+    PyObject *xd = SLOT(x, off_data);
+    if (xd == NULL || Py_TYPE(xd) != ndarray_T || Py_REFCNT(xd) != 1)
+        return 0;
+    ArrayHead *h = (ArrayHead *)xd;
+    if (!(h->flags & WRITEABLE) || !(h->flags & (C_CONTIGUOUS | F_CONTIGUOUS)))
+        return 0;
+    if (h->base != NULL)
+        return 0;
+    PyObject *bt = PyObject_GetAttr(x, s_base);
+    if (bt == NULL)
+        return -1;
+    Py_DECREF(bt);
+    return bt == Py_None;
+}
+
 /* x + g, two gradients of one output, without recording a graph (create_graph off), where both are NumPy arrays of
- * one shape and dtype: in a quiet pass their NumPy sum (what the dispatched add's kernel computes); in an observed
- * one where the sink formulas run, add's kernel run and recorded by dispatch.run_recorded inside the node's phase
- * and sequence number (engine._sum_in_node and _sum_grads, whose Python runs the other cases). A new reference;
- * NULL without an error where the case is not this one. */
-static PyObject *sum_fast(PyObject *node, PyObject *x, PyObject *g, int quiet)
+ * one shape and dtype -- into x where `inplace` (accumulable(x): torch's add_), else a new sum: in a quiet pass by
+ * NumPy (what the dispatched kernel computes); in an observed one where the sink formulas run, add_'s or add's
+ * kernel run and recorded by dispatch.run_recorded inside the node's phase and sequence number (engine._sum_in_node
+ * and _sum_grads, whose Python runs the other cases). A new reference (x itself in place); NULL without an error
+ * where the case is not this one. */
+static PyObject *sum_fast(PyObject *node, PyObject *x, PyObject *g, int quiet, int inplace)
 {
     int ok = same_arrays(x, g);
     if (ok <= 0)
         return NULL;
     PyObject *xd = SLOT(x, off_data), *gd = SLOT(g, off_data);
-    if (quiet)
-        return tensor_over(PyNumber_Add(xd, gd));
-    PyObject *rr, *add = sink_op(s_add, &rr);
+    if (quiet) {
+        if (!inplace)
+            return tensor_over(PyNumber_Add(xd, gd));
+        PyObject *r = PyNumber_InPlaceAdd(xd, gd);      /* (xd's own ufunc, out=xd: the same sum) */
+        if (r == NULL)
+            return NULL;
+        Py_DECREF(r);
+        return Py_NewRef(x);
+    }
+    PyObject *rr, *add = sink_op(inplace ? s_add_ : s_add, &rr);
     if (add == NULL)
         return NULL;
     PyObject *seq = SLOT(node, off_seq), *r = NULL;
@@ -1082,7 +1118,13 @@ static PyObject *sum_fast(PyObject *node, PyObject *x, PyObject *g, int quiet)
     PyObject *et, *ev, *tb;
     PyErr_Fetch(&et, &ev, &tb);
     r = leave_backward(r, 1, et, ev, tb);
-    return r == NULL ? NULL : tensor_over(r);
+    if (r == NULL)
+        return NULL;
+    if (inplace) {      /* (the in-place kernel's result, None) */
+        Py_DECREF(r);
+        return Py_NewRef(x);
+    }
+    return tensor_over(r);
 }
 
 /* node.release() for a plain node: its saved values dropped, `freed` set (as Node.release); others call theirs */
@@ -1406,16 +1448,17 @@ static PyObject *mod_drain(PyObject *self, PyObject *const *args, Py_ssize_t nar
                     if (x == Py_None)
                         PyList_SetItem(b, k, Py_NewRef(g));
                     else {          /* two gradients of one output: summed (inside this node, when observed) */
-                        PyObject *s = truth(create_graph) ? NULL : sum_fast(node, x, g, quiet);
+                        int cg = truth(create_graph), inplace = cg ? 0 : accumulable(x);
+                        PyObject *s = cg || inplace < 0 ? NULL : sum_fast(node, x, g, quiet, inplace);
                         Py_INCREF(x);
                         if (s != NULL || PyErr_Occurred())
                             ;
-                        else if (quiet) {
+                        else if (quiet) {       /* (not NumPy arrays of one shape and dtype) */
                             PyObject *a[] = {x, g};
                             s = call(ops_add, a, 2);
                         } else {
-                            PyObject *a[] = {node, x, g, create_graph};
-                            s = call(sum_in_node, a, 4);
+                            PyObject *a[] = {node, x, g, create_graph, inplace ? Py_True : Py_False};
+                            s = call(sum_in_node, a, 5);
                         }
                         Py_DECREF(x);
                         if (s == NULL) {
@@ -1604,7 +1647,7 @@ PyMODINIT_FUNC PyInit__cengine(void)
                  {&s_node_name_of, "node_name_of"}, {&s_node_name_dim, "node_name_dim"},
                  {&s_sink_formulas, "_sink_formulas"}, {&s_grad_enabled, "grad_enabled"}, {&s_sink_backward, "sink_backward"},
                  {&s_acc_region, "tensorlib::autograd::AccumulateGrad"}, {&s_run_recorded, "run_recorded"},
-                 {&s_op_at, "op_at"}, {&s_add, "add"}, {&s_tensor_of, "tensor_of"}, {&s_detach, "detach"},
+                 {&s_op_at, "op_at"}, {&s_add, "add"}, {&s_add_, "add_"}, {&s_tensor_of, "tensor_of"}, {&s_detach, "detach"},
                  {&s_mark_view, "mark_view"}, {&s_detached, "_detached"}, {&s_view, "view"},
                  {&s_sink_view, "sink_view"}, {&s_sink_only, "_sink_only"}, {&s_range_hooks, "range_hooks"},
                  {&s_op_step, "op_step"}, {&s_call_as, "call_as"}, {&s_reshape, "reshape"},

@@ -293,14 +293,19 @@ def _drain(ready, acc_ready, counter, deps, buffers, handed, quiet, create_graph
                         b = buffers[fn] = [None] * n_outputs(fn)
                     if b[nr] is None:
                         b[nr] = g
-                    elif quiet:
-                        b[nr] = ops.add(b[nr], g)
-                    else:   # summing gradients is backward work of the node that produced them
-                        st.phase, st.seq = "backward", node.seq
-                        try:
-                            b[nr] = _sum_grads(b[nr], g, create_graph)
-                        finally:
-                            st.phase = "forward"
+                    else:
+                        inplace = not create_graph and _accumulable(b[nr], _BUFFER_REFS)     # (asked first)
+                        if quiet:
+                            x = b[nr]
+                            b[nr] = x.add_(g) if inplace and x.shape == g.shape and x.dtype == g.dtype and \
+                                type(x._data) is type(g._data) else ops.add(x, g)
+                            x = None
+                        else:   # summing gradients is backward work of the node that produced them
+                            st.phase, st.seq = "backward", node.seq
+                            try:
+                                b[nr] = _sum_grads(b[nr], g, create_graph, inplace)
+                            finally:
+                                st.phase = "forward"
                 if d:
                     continue
                 b = buffers.pop(fn)
@@ -367,27 +372,49 @@ def _needed(roots, targets):
     return {n for n, v in needed.items() if v}
 
 
-def _sum_in_node(node, x, g, create_graph):
+def _sum_in_node(node, x, g, create_graph, inplace=False):
     """x + g, two gradients of one output, as backward work of the node that produced the second (the engine's
     loop, when something observes the ops). The C loop sums NumPy arrays of one shape and dtype itself, as
-    _sum_grads would (_cengine.c sum_fast), and calls this for the rest."""
+    _sum_grads would (_cengine.c sum_fast), and calls this for the rest; `inplace`: the C loop's
+    accumulable(x) (see _accumulable)."""
     st = STATE
     st.phase, st.seq = "backward", node.seq
     try:
-        return _sum_grads(x, g, create_graph)
+        return _sum_grads(x, g, create_graph, inplace)
     finally:
         st.phase = "forward"
 
 
-def _sum_grads(x, g, create_graph):
-    """x + g, two gradients of one output, as a backward step (phase set by the caller): where the sink
-    formulas run (the op sink the only observer, or an op hook taking ops on arrays), no graph recorded and
-    NumPy arrays of one shape and dtype, add's kernel run and recorded as the dispatched add
-    (dispatch.run_recorded); else the dispatched add."""
+def _accumulable(x, refs):
+    """torch's InputBuffer rule (create_graph off): the second gradient is summed into x in place (x.add_(g))
+    where x is the buffer's alone: `refs` references to x (what sys.getrefcount sees here where only a buffer
+    holds it: _BUFFER_REFS), a plain tensor (no view mark) over a dense writeable NumPy array that only x holds
+    and that owns its memory; else out of place (x + g). (An array over another's memory is left out even where
+    torch would take it, a transposed product's: whether a view's base tensor is alive differs between the
+    dispatched and the sink formulas, and both must decide alike.) _cengine.c's accumulable() is the C loop's."""
+    if sys.getrefcount(x) != refs or type(x) is not Tensor or x._base is not None:
+        return False
+    d = x._data
+    if type(d) is not np.ndarray or sys.getrefcount(d) != 3:       # (x's slot, d, the call's argument)
+        return False
+    flags = d.flags
+    return d.base is None and flags.writeable and (flags.c_contiguous or flags.f_contiguous)
+
+
+def _sum_grads(x, g, create_graph, inplace=False):
+    """x + g, two gradients of one output, as a backward step (phase set by the caller); into x (add_) where
+    `inplace` (_accumulable). Where the sink formulas run (the op sink the only observer, or an op hook taking
+    ops on arrays), no graph recorded and NumPy arrays of one shape and dtype, add's (add_'s) kernel run and
+    recorded as the dispatched op (dispatch.run_recorded); else the dispatched op."""
     xd, gd = x._data, g._data
-    if _D._sink_formulas and not create_graph and type(xd) is np.ndarray and type(gd) is np.ndarray \
-            and xd.shape == gd.shape and xd.dtype == gd.dtype:
+    same = type(xd) is np.ndarray and type(gd) is np.ndarray and xd.shape == gd.shape and xd.dtype == gd.dtype
+    if _D._sink_formulas and not create_graph and same:
+        if inplace:
+            _D.run_recorded(_D.op_named("add_"), xd, gd)
+            return x
         return tensor_of(_D.run_recorded(_D.op_named("add"), xd, gd))
+    if inplace and same and not create_graph:
+        return x.add_(g)
     return _ops().add(x, g)
 
 
@@ -732,6 +759,15 @@ def _refs_probe(x):
 # kept it, a custom Function that returned a tensor of its own, the user's `gradient=`)
 _ENGINE_REFS = _refs_seen(2)
 _LOOP_REFS = _refs_seen(1)
+
+
+def _buffer_probe(x, refs):
+    return sys.getrefcount(x)
+
+
+_probe_buffer = [object()]
+_BUFFER_REFS = _buffer_probe(_probe_buffer[0], 0)      # what _accumulable sees of a gradient only a buffer holds
+del _probe_buffer
 
 
 def _store_sparse_grad(t, g, ops):

@@ -485,12 +485,13 @@ def test_records_are_left_to_the_gc_untracked(kw):
 
 def test_summing_two_gradients_of_one_input_is_inside_the_node_that_gives_the_second():
     """As torch's InputBuffer: x used twice, its two gradients are added during the second node's
-    evaluate_function (it was a top-level aten::add in the backward, outside every node)."""
+    evaluate_function (it was a top-level aten::add in the backward, outside every node); in place (add_) as
+    torch's, the first gradient being the buffer's alone (a fresh product), as x.grad is made of it."""
     x = tl.ones(4, requires_grad=True)
     w = tl.ones(4, requires_grad=True)
     with profile() as p:
         ((x * w).sum() + (x * 3).sum()).backward()
-    adds = [e for e in p.events() if e.name == "aten::add"]
+    adds = [e for e in p.events() if e.name == "aten::add_"]
     in_backward = [e for e in adds if e.time_range.start > min(
         ev.time_range.start for ev in p.events() if ev.name.startswith("autograd::engine::evaluate_function"))]
     assert len(in_backward) == 1
@@ -500,3 +501,31 @@ def test_summing_two_gradients_of_one_input_is_inside_the_node_that_gives_the_se
         q = q.cpu_parent
     assert "autograd::engine::evaluate_function: MulBackward0" in chain, chain
     np.testing.assert_array_equal(x.grad.numpy(), [4.0] * 4)
+
+
+@pytest.mark.filterwarnings("ignore:Using backward\\(\\) with create_graph=True")
+@pytest.mark.parametrize("loss_of,create_graph,name,factor", [
+    (lambda y: (y * 2).sum() + (y * 3).sum(), False, "aten::add_", 5.0),   # the first gradient a fresh product
+    (lambda y: (y * 3).sum() + y.sum(), False, "aten::add", 4.0),          # the first an expanded (read-only) view
+    (lambda y: (y * 2).sum() + (y * 3).sum(), True, "aten::add", 5.0),     # a graph recorded: never in place
+], ids=["fresh", "view", "create_graph"])
+def test_a_second_gradient_is_summed_in_place_where_the_buffer_alone_holds_the_first(loss_of, create_graph, name,
+                                                                                    factor):
+    """torch's InputBuffer rule: the two gradients of y are summed into the first (add_) where the buffer holds
+    it alone, densely, over memory of its own; else into a new tensor (add). The sums are the same."""
+    x = tl.tensor([1.0, -2.0, 0.5], requires_grad=True)
+    y = x * 1.5
+    with profile() as p:
+        loss_of(y).backward(create_graph=create_graph)
+    sums = [e.name for e in p.events() if e.name in ("aten::add", "aten::add_")
+            and any(a.name.startswith("autograd::engine") for a in _ancestors(e))]
+    assert sums == [name]
+    assert x.grad.tolist() == pytest.approx([1.5 * factor] * 3)
+
+
+def _ancestors(e):
+    out = []
+    while e.cpu_parent is not None:
+        e = e.cpu_parent
+        out.append(e)
+    return out
