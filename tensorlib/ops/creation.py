@@ -145,13 +145,26 @@ def _creation(name, fn):
     return op(name, creation=True)(fn)
 
 
-ZEROS = _creation("zeros", lambda xp, shape, dtype, device: _made(device, "zeros", shape, dtype))
-ONES = _creation("ones", lambda xp, shape, dtype, device: _made(device, "ones", shape, dtype))
+def _filled(device, name, shape, dtype, value, fill):
+    """NumPy's (or CuPy's) `name` factory; while a profiler listens, torch's steps instead: an empty (its
+    allocation) and the in-place fill `fill` (zero_, fill_) of `value`, each in its range, as torch's
+    zeros/ones/full record them."""
+    if not _H.range_hooks:
+        return _made(device, name, shape, value, dtype) if name == "full" else _made(device, name, shape, dtype)
+    step = _H.op_step
+    a = step("empty", _made, device, "empty", shape, dtype)
+    step(fill, a.fill, value)
+    return a
+
+
+ZEROS = _creation("zeros", lambda xp, shape, dtype, device: _filled(device, "zeros", shape, dtype, 0, "zero_"))
+ONES = _creation("ones", lambda xp, shape, dtype, device: _filled(device, "ones", shape, dtype, 1, "fill_"))
 EMPTY = _creation("empty", lambda xp, shape, dtype, device: _made(device, "empty", shape, dtype))
 # torch's allocation with given strides: the *_like factories' (inside empty_like), empty_strided's own; here the
 # buffer of the strides (the caller sees it through them)
 EMPTY_STRIDED = _creation("empty_strided", lambda xp, shape, dtype, device: _made(device, "empty", shape, dtype))
-FULL = _creation("full", lambda xp, shape, fill_value, dtype, device: _made(device, "full", shape, fill_value, dtype))
+FULL = _creation("full", lambda xp, shape, fill_value, dtype, device: _filled(device, "full", shape, dtype,
+                                                                              fill_value, "fill_"))
 EYE = _creation("eye", lambda xp, n, m, dtype, device: _made(device, "eye", n, m, 0, dtype))
 ARANGE = _creation("arange", lambda xp, start, end, step, dtype, device: _made(device, "arange", start, end, step,
                                                                                  dtype))

@@ -107,7 +107,7 @@ def test_lone_surrogate_name_exports_and_loads_everywhere(tmp_path):
     p.export_stacks(str(tmp_path / "s.txt"))
     assert "x\\ud800y" in (tmp_path / "s.txt").read_text()
     assert "x\\ud800y" in p.key_averages().table()
-    assert p.key_averages()[0].key in ("x\ud800y", "aten::ones")           # stored names are unchanged
+    assert "x\ud800y" in {r.key for r in p.key_averages()}                  # stored names are unchanged
 
 
 def test_surrogate_in_the_trace_name_and_the_dict_path(tmp_path):

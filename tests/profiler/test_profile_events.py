@@ -183,7 +183,7 @@ def test_cuda_activity_without_cuda_warns_and_profiles_cpu():
     assert prof.activities == {ProfilerActivity.CPU}
     with prof:
         tl.ones(3) + 1
-    assert [e.name for e in prof.events()] == ["aten::ones", "aten::add"]
+    assert [e.name for e in prof.events()] == ["aten::ones", "aten::empty", "aten::fill_", "aten::add"]
 
 
 def test_no_warning_for_default_activities():
@@ -191,7 +191,7 @@ def test_no_warning_for_default_activities():
         warnings.simplefilter("error")
         with profile() as prof:
             tl.ones(2)
-    assert len(prof.events()) == 1
+    assert len(prof.events()) == 3      # ones > empty, fill_
 
 
 def test_record_shapes_dtypes_and_flops():
@@ -225,7 +225,8 @@ def test_record_shapes_tells_apart_dtypes_scalars_and_tensor_lists_of_one_shape(
             a32 * s0
             tl.cat([a32, a32])
             tl.cat([a32, tl.ones(1, 2)])
-    got = [(e.name, e.input_shapes, e.input_dtypes) for e in prof.events() if e.name != "aten::ones"]
+    got = [(e.name, e.input_shapes, e.input_dtypes) for e in prof.events()
+           if e.name not in ("aten::ones", "aten::empty", "aten::fill_")]
     once = [("aten::add", [[3, 2], [3, 2]], ["float", "float"]),
             ("aten::add", [[3, 2], [3, 2]], ["double", "double"]),
             ("aten::mul", [[3, 2], []], ["float", "Scalar"]),
@@ -299,7 +300,7 @@ def test_nvtx_true_registers_the_nvtx_hook_for_the_block():
         assert any(isinstance(h, NvtxHook) for h in dispatch.hooks())
         tl.ones(2) * 2
     assert not any(isinstance(h, NvtxHook) for h in dispatch.hooks())
-    assert [e.name for e in prof.events()] == ["aten::ones", "aten::mul"]
+    assert [e.name for e in prof.events()] == ["aten::ones", "aten::empty", "aten::fill_", "aten::mul"]
 
 
 def test_with_modules_false_drops_module_ranges():
@@ -311,9 +312,9 @@ def test_with_modules_false_drops_module_ranges():
         run()
     with profile() as p2:           # torch's default, False
         run()
-    assert [e.name for e in p1.events()] == ["Linear", "aten::ones", "aten::add"]
+    assert [e.name for e in p1.events()] == ["Linear", "aten::ones", "aten::empty", "aten::fill_", "aten::add"]
     assert p1.events()[0].kind == "module"
-    assert [e.name for e in p2.events()] == ["aten::ones", "aten::add"]
+    assert [e.name for e in p2.events()] == ["aten::ones", "aten::empty", "aten::fill_", "aten::add"]
 
 
 def test_modules_are_not_entered_unless_a_hook_wants_their_ranges():
@@ -418,7 +419,7 @@ def test_events_is_torchs_event_list_with_torchs_fields(tmp_path):
             tl.ones(2, 3).sum()
     evs = prof.events()
     block = evs[0]
-    assert [e.name for e in evs] == ["block", "aten::ones", "aten::sum"]
+    assert [e.name for e in evs] == ["block", "aten::ones", "aten::empty", "aten::fill_", "aten::sum"]
     assert block.time_range.start == pytest.approx(block.start_ns / 1e3)
     assert block.time_range.elapsed_us() == pytest.approx(block.cpu_time_total)
     assert block.cpu_time_total_str.endswith(("us", "ms", "s")) and block.count == 1
@@ -430,7 +431,7 @@ def test_events_is_torchs_event_list_with_torchs_fields(tmp_path):
     table = evs.table()
     assert "Input Shapes" in table and "[[2, 3]]" in table and table.count("aten::sum") == 1
     assert [r.key for r in evs.key_averages()] == [r.key for r in prof.key_averages()]
-    assert evs.total_average().count == 3
+    assert evs.total_average().count == 5
     evs.export_chrome_trace(str(tmp_path / "t.json"))
     prof.key_averages().export_stacks(str(tmp_path / "s.txt"), "self_cpu_time_total")
     assert (tmp_path / "t.json").stat().st_size > 0 and "block" in (tmp_path / "s.txt").read_text()

@@ -20,7 +20,7 @@ def test_exception_in_block_stops_and_keeps_events(tmp_path, exc):
                 tl.ones(3) + 1
                 raise exc()
     assert dispatch.hooks() == hooks
-    assert [e.name for e in prof.events()] == ["work", "aten::ones", "aten::add"]
+    assert [e.name for e in prof.events()] == ["work", "aten::ones", "aten::empty", "aten::fill_", "aten::add"]
     prof.export_chrome_trace(str(tmp_path / "t.json"))
     assert (tmp_path / "t.json").stat().st_size > 0
     with profile():           # the next profiler may start
@@ -40,7 +40,7 @@ def test_second_concurrent_profile_is_refused():
             with profile():
                 pass
         tl.ones(1)
-    assert [e.name for e in p1.events()] == ["aten::ones"]
+    assert [e.name for e in p1.events()] == ["aten::ones", "aten::empty", "aten::fill_"]
     started = threading.Event()
     release = threading.Event()
     errors = []
@@ -65,13 +65,13 @@ def test_second_concurrent_profile_is_refused():
 def test_max_events_stops_recording_with_one_warning():
     with warnings.catch_warnings(record=True) as w:
         warnings.simplefilter("always")
+        t = tl.ones(2)
         with profile(max_events=50) as prof:
-            t = tl.ones(2)
-            for _ in range(100):
+            for _ in range(101):
                 t = t + 1
     msgs = [str(x.message) for x in w if "max_events" in str(x.message)]
     assert len(msgs) == 1
-    assert "max_events=50" in msgs[0] and "51 later events were dropped" in msgs[0]   # ones + 100 adds
+    assert "max_events=50" in msgs[0] and "51 later events were dropped" in msgs[0]   # 101 adds
     assert len(prof.events()) == 50
     assert prof.dropped_events == 51
     with pytest.raises(ValueError, match="max_events"):
@@ -84,10 +84,10 @@ def test_max_events_bounds_memory_while_running():
     import time
     with warnings.catch_warnings(record=True):
         warnings.simplefilter("always")
+        t = tl.ones(2)
         with profile(max_events=200) as prof:
             rec = prof._recorder
-            t = tl.ones(2)
-            n = 1
+            n = 0
             deadline = time.monotonic() + 10
             while rec._counting is None and time.monotonic() < deadline:
                 t = t + 1
@@ -115,7 +115,7 @@ def test_ranges_left_open_after_stop_are_ignored():
     tl.ones(1)
     prof.stop()
     dispatch.range_exit(tok)
-    assert [e.name for e in prof.events()] == ["aten::ones"]
+    assert [e.name for e in prof.events()] == ["aten::ones", "aten::empty", "aten::fill_"]
 
 
 def _run_until_frozen(prof, first, deadline_s=10.0):
@@ -159,12 +159,13 @@ def test_the_watchdog_moves_old_records_out_of_the_gcs_way(kw, monkeypatch):
             assert len(mem.fields()) >= 2 * n
         tl.ones(2) * 4
     names = [e.name for e in prof.events()]
-    assert names[:2] == ["aten::ones", "aten::mul"] and names[-2:] == ["aten::ones", "aten::mul"]
-    assert names[2:-2] == ["aten::ones"] + ["aten::add"] * n
+    ones = ["aten::ones", "aten::empty", "aten::fill_"]        # (torch's ones: an empty, then its fill)
+    assert names[:4] == ones + ["aten::mul"] and names[-4:] == ones + ["aten::mul"]
+    assert names[4:-4] == ones + ["aten::add"] * n
     starts = [e.time_range.start for e in prof.events()]
     assert starts == sorted(starts)
     inner_names = [e.name for e in inner.events()]
-    assert inner_names == ["aten::ones"] + ["aten::add"] * n
+    assert inner_names == ones + ["aten::add"] * n
     if kw:      # one new array per op, freed later: every allocation has its record, in time order
         mem = prof._memory.array()
         assert (mem["bytes"] > 0).sum() >= n and (mem["t"][1:] >= mem["t"][:-1]).all()
@@ -191,8 +192,9 @@ def test_max_events_cuts_across_frozen_chunks(lists, monkeypatch):
             for _ in range(500):
                 t = t + 1
     names = [e.name for e in prof.events()]
-    assert len(names) == limit and names[0] == "aten::ones" and set(names[1:]) == {"aten::add"}
-    assert prof.dropped_events == (recorder.CHUNK + 10 + 500 + 1) - limit
+    assert len(names) == limit and names[:3] == ["aten::ones", "aten::empty", "aten::fill_"]
+    assert set(names[3:]) == {"aten::add"}
+    assert prof.dropped_events == (recorder.CHUNK + 10 + 500 + 3) - limit
 
 
 def test_c_record_buffers_hold_no_python_records():

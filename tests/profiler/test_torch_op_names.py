@@ -247,9 +247,19 @@ _SELECT = [(1, "aten::select"), (2, "aten::as_strided")]
     (lambda x: tl.cat([x.t(), x[:8, :8]]), [(0, "aten::t"), (1, "aten::transpose"), (2, "aten::as_strided"),
                                            (0, "aten::slice"), (1, "aten::as_strided"), (0, "aten::cat")]
      + _NARROW * 2),
+    # the factories: an empty and its fill; the *_like ones through empty_like's empty_strided
+    (lambda x: tl.zeros(2, 3), [(0, "aten::zeros"), (1, "aten::empty"), (1, "aten::zero_")]),
+    (lambda x: tl.ones(3), [(0, "aten::ones"), (1, "aten::empty"), (1, "aten::fill_")]),
+    (lambda x: tl.full((3,), 2.0), [(0, "aten::full"), (1, "aten::empty"), (1, "aten::fill_")]),
+    (lambda x: tl.zeros_like(x), [(0, "aten::zeros_like"), (1, "aten::empty_like"), (2, "aten::empty_strided"),
+                                  (1, "aten::zero_")]),
+    (lambda x: tl.full_like(x, 3), [(0, "aten::full_like"), (1, "aten::empty_like"), (2, "aten::empty_strided"),
+                                    (1, "aten::fill_")]),
+    (lambda x: tl.empty_like(x), [(0, "aten::empty_like"), (1, "aten::empty_strided")]),
 ], ids=["narrow", "split", "split_with_sizes", "chunk", "unsafe_split", "tensor_split", "unbind", "stack",
-        "stack_last", "cat", "cat_strided", "cat_mixed"])
-def test_forward_trees_of_splits_stack_and_cat_are_torchs(fn, tree):
+        "stack_last", "cat", "cat_strided", "cat_mixed", "zeros", "ones", "full", "zeros_like", "full_like",
+        "empty_like"])
+def test_forward_trees_of_splits_stack_cat_and_factories_are_torchs(fn, tree):
     """As torch 2.13 records them on one thread (checked side by side)."""
     x = tl.randn(8, 16)
     tl.set_num_threads(1)
