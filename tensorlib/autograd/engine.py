@@ -227,7 +227,6 @@ def _drain(ready, acc_ready, counter, deps, buffers, handed, quiet, create_graph
     its gradients); `acc_ready`: the deque of (AccumulateGrad, its summed gradient) ready to run. Its C twin
     (tensorlib/autograd/_cengine.c, `drain`) runs backward() passes, which capture nothing."""
     st = STATE
-    ops = _OPS
     heappop, heappush = heapq.heappop, heapq.heappush
     nxt = None              # the ready node that runs next, kept out of the heap (see below)
     nxt_buf = None          # its gradients
@@ -296,10 +295,7 @@ def _drain(ready, acc_ready, counter, deps, buffers, handed, quiet, create_graph
                     else:
                         inplace = not create_graph and _accumulable(b[nr], _BUFFER_REFS)     # (asked first)
                         if quiet:
-                            x = b[nr]
-                            b[nr] = x.add_(g) if inplace and x.shape == g.shape and x.dtype == g.dtype and \
-                                type(x._data) is type(g._data) else ops.add(x, g)
-                            x = None
+                            b[nr] = _sum_grads(b[nr], g, create_graph, inplace)
                         else:   # summing gradients is backward work of the node that produced them
                             st.phase, st.seq = "backward", node.seq
                             try:

@@ -16,7 +16,6 @@ from .broadcast import expand
 from .creation import recorded_zeros_like, tensor, zeros_like, zeros
 from .misc import COPY_, FILL_
 from .._sparse import SparseCOO
-from . import shape as _shape
 from .shape import NARROW, cat, narrow_index, reshape
 from .sparse import SPARSE_COO
 from ._rows import open_grid, take_along
@@ -306,7 +305,6 @@ SLICE_BACKWARD.def_backward(lambda ctx, gg: (dispatch(SLICE, gg, idx=ctx.attrs["
 _view_node_backward(SLICE, SLICE_BACKWARD)
 _view_node_backward(GETITEM, INDEX_BACKWARD)
 _view_node_backward(NARROW, SLICE_BACKWARD, lambda a: narrow_index(a["dim"], a["start"], a["length"]))
-_shape._SLICE, _shape._SELECT = SLICE, SELECT      # (tensor_split's slices, select, stack's backward)
 
 
 def _basic_index_node_name(node):

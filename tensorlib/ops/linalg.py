@@ -224,11 +224,8 @@ _call_as = getattr(run_recorded, "call_as", None)
 
 
 def _called_t(call, d):
-    """t's record of array d's transpose by `call` (_call_as), inside its kernel's regions where they listen."""
-    if _H.range_hooks:
-        step = _H.op_step
-        return call(T, step, "transpose", step, "as_strided", d.transpose)
-    return call(T, d.transpose)
+    """t's record of array d's transpose by `call` (_call_as): t's own kernel (its regions where they listen)."""
+    return call(T, T.kernel, np, d)
 
 
 def _called_mm_grads(gd, ad, bd, need_a, need_b):

@@ -3,7 +3,6 @@ memory with their input and count versions with it, as torch's do."""
 from __future__ import annotations
 
 import math
-from typing import Any
 
 
 from .. import _hooks as _H, _threads
@@ -11,7 +10,7 @@ from .broadcast import EXPAND, expand, norm_dims, sum_to  # noqa: F401 - expand 
 from ..dispatch import STATE, record_range, run_recorded, run_recorded_view
 from .._graph import numpy_arrays, tensor_of, tensor_of_result
 from .._execute import tensor_list
-from .._opdef import with_defaults
+from .._opdef import op_at, with_defaults
 from ._define import Tensor, dispatch, np, op, public, torch_op
 from .creation import arange, tensor as _tensor
 from .misc import CLONE, clone, view_dtype, copy_
@@ -585,7 +584,7 @@ def _stack_steps(xp, arrays, dim):
 def _(ctx, g):      # torch's stack_tensors_backward: a select of g per input
     dim = ctx.attrs.get("dim", 0)
     head = (slice(None),) * dim
-    return tuple(dispatch(_SELECT, g, idx=head + (i,)) for i in range(len(ctx.in_meta)))
+    return tuple(dispatch(op_at("select"), g, idx=head + (i,)) for i in range(len(ctx.in_meta)))
 
 
 def _stack_bwd_arrays(ctx, g, sink=False):
@@ -598,7 +597,7 @@ def _stack_bwd_arrays(ctx, g, sink=False):
     n = len(ctx.in_meta)
     if not sink:
         return tuple(tensor_of(d[head + (i, Ellipsis)]) for i in range(n))
-    return tuple(run_recorded_view(_SELECT, g, idx=head + (i,))[0] for i in range(n))
+    return tuple(run_recorded_view(op_at("select"), g, idx=head + (i,))[0] for i in range(n))
 
 
 STACK.quiet_backward = _stack_bwd_arrays
@@ -745,10 +744,6 @@ def _chunk(input, chunks, dim, op):
     return _multi_views(out, "Split") if op is SPLIT_SIZE else out
 
 
-_SLICE: Any = None      # index.SLICE and index.SELECT, set by ops/index.py (which imports this module)
-_SELECT: Any = None
-
-
 @public(method=True)
 @torch_op("tensor_split")
 def tensor_split(input, sections, dim=0):
@@ -763,7 +758,7 @@ def tensor_split(input, sections, dim=0):
     out = []        # torch's: a slice per piece, each its own view (SliceBackward0), modifiable in place
     start = 0
     for s in sizes:
-        out.append(dispatch(_SLICE, input, idx=narrow_index(d, start, s)))
+        out.append(dispatch(op_at("slice"), input, idx=narrow_index(d, start, s)))
         start += s
     return tuple(out)
 
@@ -1174,7 +1169,7 @@ def select(input, dim, index):
     if not -n <= index < n:
         raise IndexError(f"select(): index {index} out of range for tensor of size {list(input.shape)} at "
                          f"dimension {dim}")
-    return dispatch(_SELECT, input, idx=(slice(None),) * d + (int(index),))
+    return dispatch(op_at("select"), input, idx=(slice(None),) * d + (int(index),))
 
 
 @public(method=True)
