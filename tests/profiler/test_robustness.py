@@ -220,3 +220,23 @@ def test_c_record_buffers_hold_no_python_records():
             bufs[0][len(recs)]
     names = [e.name for e in prof.events()]
     assert "aten::mul" in names and "mine" in names
+
+
+def test_c_record_buffer_across_its_blocks():
+    """A Records buffer keeps its entries in fixed blocks (never moved as it grows; a dead buffer's blocks reused by
+    the next): indexing, negative indices and slices with steps read across block boundaries as a list's would,
+    in a buffer made after another's blocks were freed too."""
+    from profiler import recorder
+    if recorder._RECORDS is None:
+        pytest.skip("the C recorders are off (TENSORLIB_NATIVE=0, or not Linux): buffers are lists")
+    for n in (10000, 4096, 4097):
+        objs = [("rec", i) for i in range(n)]
+        buf = recorder._RECORDS()
+        for o in objs:
+            buf.append(o)
+        assert len(buf) == n and list(buf) == objs
+        assert buf[4095] == objs[4095] and buf[-1] == objs[-1] and buf[-n] == objs[0]
+        assert buf[4000:4200] == objs[4000:4200] and buf[::-7] == objs[::-7] and buf[n:] == []
+        with pytest.raises(IndexError):
+            buf[n]
+        del buf
