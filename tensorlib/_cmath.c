@@ -1678,12 +1678,18 @@ static long long *clip_times(PyObject *times, Py_ssize_t n, int *ok)
 
 /* clip_norms(arrays, out, times): out[i] = the 2-norm of arrays[i] (NORM's kernel, p=2, over the whole array), out a
  * float32 or float64 array of len(arrays) elements, every array of its dtype -> bool.
- * clip_scale(arrays, coef, times): arrays[i] *= coef (mul_'s kernel with a 0-d operand of their dtype), coef a 0-d
- * float32 or float64 array, every array of its dtype and writable -> bool. */
+ * clip_scale(arrays, coef, times[, before]): arrays[i] *= coef (mul_'s kernel with a 0-d operand of their dtype), coef
+ * a 0-d float32 or float64 array, every array of its dtype and writable -> bool; `before`, None or a tuple (fn, *args)
+ * with arrays a tuple: fn(*args) called before each array's product, its result dropped (clip_grad_norm_'s `to` of
+ * the coefficient that precedes each mul_ under a profile: the region's step); an error of it stops the loop there,
+ * the arrays before it scaled. */
 static PyObject *clip_run(PyObject *const *args, Py_ssize_t nargs, int scale)
 {
-    if (nargs != 3 || !(PyList_Check(args[0]) || PyTuple_Check(args[0]))) {
-        PyErr_SetString(PyExc_TypeError, scale ? "clip_scale(arrays, coef, times)" : "clip_norms(arrays, out, times)");
+    PyObject *before = scale && nargs == 4 && args[3] != Py_None ? args[3] : NULL;
+    if (!(nargs == 3 || (scale && nargs == 4)) || !(PyList_Check(args[0]) || PyTuple_Check(args[0])) ||
+        (before != NULL && (!PyTuple_Check(before) || PyTuple_GET_SIZE(before) < 1 || !PyTuple_Check(args[0])))) {
+        PyErr_SetString(PyExc_TypeError, scale ? "clip_scale(arrays, coef, times[, before]): before a tuple "
+                                                 "(fn, *args) with arrays a tuple" : "clip_norms(arrays, out, times)");
         return NULL;
     }
     if (arr_type == NULL || Py_TYPE(args[1]) != arr_type)
@@ -1701,6 +1707,13 @@ static PyObject *clip_run(PyObject *const *args, Py_ssize_t nargs, int scale)
         PyObject *o = PySequence_Fast_GET_ITEM(seq, i);
         char *a = ((ArrayHead *)o)->data;
         Py_ssize_t k = arr_size(o);
+        if (before != NULL) {
+            PyObject *r = PyObject_Vectorcall(PyTuple_GET_ITEM(before, 0), &PyTuple_GET_ITEM(before, 1),
+                                              (size_t)(PyTuple_GET_SIZE(before) - 1), NULL);
+            if (r == NULL)
+                return NULL;
+            Py_DECREF(r);
+        }
         long long t0 = t ? now_ns() : 0;
         if (scale && f32)
             scale_float((float *)a, *(const float *)x, k);
@@ -2016,7 +2029,8 @@ static PyMethodDef module_methods[] = {
     {"clip_norms", (PyCFunction)(void (*)(void))mod_clip_norms, METH_FASTCALL,
      "clip_norms(arrays, out, times): out[i] = the 2-norm of arrays[i], NumPy's bits (clip_grad_norm_) -> bool"},
     {"clip_scale", (PyCFunction)(void (*)(void))mod_clip_scale, METH_FASTCALL,
-     "clip_scale(arrays, coef, times): arrays[i] *= coef, a 0-d array of their dtype (clip_grad_norm_) -> bool"},
+     "clip_scale(arrays, coef, times[, before]): arrays[i] *= coef, a 0-d array of their dtype, after before[0]"
+     "(*before[1:]) each (clip_grad_norm_) -> bool"},
     {"transpose_scaled", (PyCFunction)(void (*)(void))mod_transpose_scaled, METH_FASTCALL,
      "transpose_scaled(w, scale, out): out = (w * scale[:, None]).T, a 2-d float32/float64 array in tiles"},
     {NULL, NULL, 0, NULL}};

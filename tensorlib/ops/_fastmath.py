@@ -195,11 +195,13 @@ def clip_norms(arrays, out, times=None) -> bool:
     return ADAM is not None and _CLIP_NORMS(arrays, out, times)
 
 
-def clip_scale(arrays, coef, times=None) -> bool:
+def clip_scale(arrays, coef, times=None, before=None) -> bool:
     """arrays[i] *= coef for each array in turn (mul_'s kernel with a 0-d operand of their dtype, to the bit), in
-    one C call (clip_grad_norm_'s _foreach_mul_); times as clip_norms'. True where it ran: coef a 0-d float32/float64
-    array, the arrays aligned, C-contiguous, writable, of its dtype; else False with nothing written."""
-    return ADAM is not None and _CLIP_SCALE(arrays, coef, times)
+    one C call (clip_grad_norm_'s _foreach_mul_); times as clip_norms'; `before` None or, with arrays a tuple, a
+    tuple (fn, *args): fn(*args) called before each product (a profile's step between the muls). True where it
+    ran: coef a 0-d float32/float64 array, the arrays aligned, C-contiguous, writable, of its dtype; else False
+    with nothing written or called."""
+    return ADAM is not None and _CLIP_SCALE(arrays, coef, times, before)
 
 
 _THRESHOLD_BWD = _M.threshold_backward if _M is not None else None

@@ -19,6 +19,7 @@ from ...dispatch import bump_version, full_path_active, record_range, record_tim
 from ...ops import _fastmath as _FM
 from ...ops.arithmetic import MUL_
 from ...ops.reduce import NORM
+from ...ops.shape import STACK
 
 
 def _grads(parameters):
@@ -130,12 +131,15 @@ def _clip_arrays(run, grads, max_norm, norm_type, error_if_nonfinite, foreach):
     coefficient run as the op-by-op path runs them.
     For p=2, unobserved or under the op sink alone (a default profile), the norms and the scaling of all the
     gradients run each in one C call (_fastmath.clip_norms / clip_scale: the kernels' values to the bit), the ops
-    timed there and recorded by `record_times` as run_recorded records them."""
+    timed there and recorded by `record_times` as run_recorded records them, each mul_'s `to` called by the C
+    loop before it. Under the op sink alone the norms' `to`s, their stack and total norm run on the arrays too
+    (run_recorded: no tensor per norm, no dispatch)."""
     recorded = run is run_recorded
     regions = recorded and foreach is not False      # (a quiet run has nothing listening to regions)
+    sink = recorded and records_by_sink()            # (the op sink alone records: a default profile)
     arrays = [g._data for g in grads]
     n = len(arrays)
-    fast = norm_type == 2.0 and (not recorded or records_by_sink())
+    fast = norm_type == 2.0 and (not recorded or sink)
     times = np.empty(2 * n, np.int64) if fast and recorded else None
     with no_grad():
         with record_range("_foreach_norm", "op") if regions else nullcontext():
@@ -143,13 +147,17 @@ def _clip_arrays(run, grads, max_norm, norm_type, error_if_nonfinite, foreach):
             if out is not None and _FM.clip_norms(arrays, out, times):
                 if recorded:
                     record_times((NORM,) * n, times)
-                    norms = [tensor_of(v) for v in out]
+                    norms = [out[i, ...] for i in range(n)]     # (each norm's 0-d array)
             else:
                 out = None
-                norms = [tensor_of(run(NORM, d, p=norm_type)) for d in arrays]
+                norms = [run(NORM, d, p=norm_type) for d in arrays]
         if out is not None and not recorded:    # (the stack of the norms: these norms in one array)
             total = ops.norm(tensor_of(out), norm_type)
+        elif sink:      # the `to`s, the stack and the norm on the arrays, recorded as their dispatches would be
+            step, itself = _H.op_step, _H.itself
+            total = tensor_of(run(NORM, run(STACK, [step("to", itself, v) for v in norms]), p=norm_type))
         else:
+            norms = [tensor_of(v) for v in norms]
             total = ops.norm(ops.stack([_H.op_step("to", _H.itself, t) for t in norms] if recorded else norms),
                              norm_type)
         _check_finite(total, norm_type, error_if_nonfinite)
@@ -159,19 +167,14 @@ def _clip_arrays(run, grads, max_norm, norm_type, error_if_nonfinite, foreach):
             same = coef._data.dtype == arrays[0].dtype
             if fast and same and not recorded and _FM.clip_scale(arrays, coef._data):
                 arrays = ()
-            c_mul, done = times is not None and same and out is not None, 0     # (recorded: one C call a gradient)
-            for i, (g, d) in enumerate(zip(grads, arrays)):
+            elif times is not None and same and out is not None and \
+                    _FM.clip_scale(tuple(arrays), coef._data, times, (_H.op_step, "to", _H.itself, coef)):
+                record_times((MUL_,) * n, times)    # (each mul_ after its `to`, in one C call)
+                arrays = ()
+            for g, d in zip(grads, arrays):     # (a gradient the C call does not take: read-only, say)
                 c = coef if not recorded and same else \
                     _H.op_step("to", _H.itself, coef) if same else coef.to(device=g.device, dtype=g.dtype)
-                if c_mul and _FM.clip_scale((d,), c._data, times[2 * i:]):
-                    done = i + 1
-                    continue
-                if c_mul:       # a gradient it does not take (read-only): the records so far, then the kernels
-                    record_times((MUL_,) * done, times)
-                    c_mul, done = False, 0
                 run(MUL_, d, c._data)
-            if done:
-                record_times((MUL_,) * done, times)
             for g in grads:
                 bump_version(g)
     return total
