@@ -355,7 +355,7 @@ class profile:
             self._nvtx_hook = NvtxHook(record_shapes=self.record_shapes)
         self._off = frozenset()          # every activity collected (toggle_collection_dynamic)
         self._hook()
-        self._recorder.start_watchdog()        # bounds the lists (nothing on the hot path checks their length)
+        self._recorder.start_watchdog()        # bounds the lists (the C Records buffers bound themselves)
         if self.schedule is not None:
             # each active window is a CUDA capture range: `nsys profile --capture-range=cudaProfilerApi`
             # then records exactly the steps this profiler records

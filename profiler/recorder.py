@@ -69,6 +69,12 @@ for _kind in ("module", "backward", "optimizer", "data", "user", "step", "sync",
 _RECORDS = getattr(_dispatch._crecorded, "Records", None)
 
 
+def _bounded_buffers() -> bool:
+    """Whether threads record into C Records buffers, which keep at most max_events records themselves (else
+    lists, which the watchdog bounds)."""
+    return _RECORDS is not None and crecord is not None
+
+
 class _ThreadBuffer(threading.local):
     """One list per thread; registered with the recorder on the thread's first record."""
 
@@ -180,7 +186,8 @@ class Recorder:
     def _new_buffer(self):
         # the C recorders' own buffer where they run (tensorlib._crecorded.Records: a record pushed from C is kept
         # without a tuple, so without an allocation the cyclic GC counts); a list for the Python twins
-        buf: Any = _RECORDS() if _RECORDS is not None and crecord is not None else []
+        # (a Records buffer keeps at most max_events records itself and counts the rest: see start_watchdog)
+        buf: Any = _RECORDS(self.max_events) if _bounded_buffers() else []
         t = threading.current_thread()
         with self._lock:
             self._chunks[id(buf)] = []
@@ -233,6 +240,7 @@ class Recorder:
         with self._lock:
             out = []
             for tid, name, buf in self.buffers:
+                self.dropped += getattr(buf, "dropped", 0)      # (a Records' own count past its bound)
                 n = self._count(buf)
                 if n > self.max_events:
                     self.dropped += n - self.max_events
@@ -251,12 +259,17 @@ class Recorder:
                     for tid, name, buf in self.buffers]
 
     # -- the lists' bound ---------------------------------------------------------------------------
-    # Nothing on the hot path checks a list's length (a check on every record costs a tenth of the
-    # profiler's per-op time); the process's watchdog thread looks every 20 ms instead and, once a thread's
-    # list holds max_events records, switches recording to counting (the dispatcher's op sink to a counter,
-    # the hook methods to dropping ones). A 20 ms overshoot is a few thousand records, cut off (and counted
-    # as dropped) by snapshot().
+    # A C Records buffer bounds itself: past max_events it counts each record instead of keeping it (one
+    # compare per record, in C), and no watchdog runs. Nothing on the Python twins' hot path checks a list's
+    # length (a check on every record costs a tenth of the profiler's per-op time); the process's watchdog
+    # thread looks every 20 ms instead and, once a thread's list holds max_events records, switches recording
+    # to counting (the dispatcher's op sink to a counter, the hook methods to dropping ones). A 20 ms
+    # overshoot is a few thousand records, cut off (and counted as dropped) by snapshot(). The watchdog's
+    # wake-ups cost the recording thread: while it waits for the GIL, each release of it by the recording
+    # thread (NumPy's calls on larger arrays release it) wakes it, ~1 µs per Linear layer's product measured.
     def start_watchdog(self):
+        if _bounded_buffers():
+            return
         _WATCHDOG.watch(self)
 
     def stop_watchdog(self):

@@ -21,6 +21,7 @@
 #include "_native_slots.h"
 #include "_records_api.h"
 #include <stddef.h>
+#include "structmember.h"
 #include <string.h>
 
 #include <time.h>
@@ -605,6 +606,8 @@ typedef struct {
     PyObject_HEAD
     RecEntry **blocks;      /* nblocks blocks of REC_BLOCK entries, the first len in use */
     Py_ssize_t len, nblocks, cap;
+    Py_ssize_t limit;       /* the most records kept (the profile's max_events; 0: no bound) */
+    Py_ssize_t dropped;     /* records refused since (counted, not kept) */
 } Records;
 
 static RecEntry *rec_spare[REC_SPARE];
@@ -640,6 +643,10 @@ static RecEntry *records_slot(Records *r)
 
 static PyObject *Records_append(Records *r, PyObject *obj)
 {
+    if (r->limit && r->len >= r->limit) {
+        r->dropped++;
+        Py_RETURN_NONE;
+    }
     RecEntry *e = records_slot(r);
     if (e == NULL)
         return NULL;
@@ -686,6 +693,10 @@ static int records_push(PyObject *buf, PyObject *const *objs, int n, long long t
     }
     if (Py_TYPE(buf) == &Records_T) {
         Records *r = (Records *)buf;
+        if (r->limit && r->len >= r->limit) {     /* (the bound: one compare a record, no watchdog thread) */
+            r->dropped++;
+            return 0;
+        }
         RecEntry *e = records_slot(r);
         if (e == NULL)
             return -1;
@@ -782,6 +793,26 @@ static PyMethodDef Records_methods[] = {
     {NULL, NULL, 0, NULL},
 };
 
+static int Records_init(Records *r, PyObject *args, PyObject *kwds)
+{
+    Py_ssize_t limit = 0;
+    static char *kwlist[] = {"limit", NULL};
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "|n:Records", kwlist, &limit))
+        return -1;
+    if (limit < 0) {
+        PyErr_SetString(PyExc_ValueError, "Records(limit): limit must be >= 0 (0: no bound)");
+        return -1;
+    }
+    r->limit = limit;
+    return 0;
+}
+
+static PyMemberDef Records_members[] = {
+    {"limit", T_PYSSIZET, offsetof(Records, limit), READONLY, "the most records kept (0: no bound)"},
+    {"dropped", T_PYSSIZET, offsetof(Records, dropped), READONLY, "records refused once the limit was reached"},
+    {NULL, 0, 0, 0, NULL},
+};
+
 static PyMappingMethods Records_mapping = {(lenfunc)Records_len, (binaryfunc)Records_subscript, NULL};
 static PySequenceMethods Records_sequence = {(lenfunc)Records_len, 0, 0, (ssizeargfunc)Records_item};
 
@@ -790,9 +821,12 @@ static PyTypeObject Records_T = {
     .tp_name = "tensorlib._crecorded.Records",
     .tp_basicsize = sizeof(Records),
     .tp_flags = Py_TPFLAGS_DEFAULT,
-    .tp_doc = "Records(): a thread's profiler records, kept in C (len, indexing and slicing give the tuples a list "
-              "would hold; append(obj) for records made in Python).",
+    .tp_doc = "Records(limit=0): a thread's profiler records, kept in C (len, indexing and slicing give the tuples a "
+              "list would hold; append(obj) for records made in Python); past `limit` records (0: none) each record is "
+              "counted in `dropped` and not kept.",
     .tp_new = PyType_GenericNew,
+    .tp_init = (initproc)Records_init,
+    .tp_members = Records_members,
     .tp_dealloc = (destructor)Records_dealloc,
     .tp_methods = Records_methods,
     .tp_as_mapping = &Records_mapping,

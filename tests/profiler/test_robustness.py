@@ -78,22 +78,36 @@ def test_max_events_stops_recording_with_one_warning():
         profile(max_events=0)
 
 
-def test_max_events_bounds_memory_while_running():
-    """The dispatcher appends without a length check; the recorder's watchdog must notice the limit and
-    switch the sink to counting, so a forgotten profiler stops growing (not only at stop())."""
+@pytest.mark.parametrize("lists", [True, False])
+def test_max_events_bounds_memory_while_running(lists, monkeypatch):
+    """A forgotten profiler stops growing while it runs (not only at stop()). Lists (the Python twins): the
+    dispatcher appends without a length check, so the recorder's watchdog must notice the limit and switch the
+    sink to counting. A C Records buffer bounds itself: it never holds more than max_events, counting the rest,
+    and no watchdog wakes the recording thread."""
     import time
+    from profiler import recorder
+    if lists:
+        monkeypatch.setattr(recorder, "_RECORDS", None)
+    native = recorder._bounded_buffers()
     with warnings.catch_warnings(record=True):
         warnings.simplefilter("always")
         t = tl.ones(2)
         with profile(max_events=200) as prof:
             rec = prof._recorder
             n = 0
-            deadline = time.monotonic() + 10
-            while rec._counting is None and time.monotonic() < deadline:
-                t = t + 1
-                n += 1
-            assert rec._counting is not None, "the watchdog never switched the sink to counting"
+            if native:
+                assert recorder._WATCHDOG._rec is None          # (not watching this recorder)
+                for _ in range(300):
+                    t = t + 1
+                n = 300
+            else:
+                deadline = time.monotonic() + 10
+                while rec._counting is None and time.monotonic() < deadline:
+                    t = t + 1
+                    n += 1
+                assert rec._counting is not None, "the watchdog never switched the sink to counting"
             held = rec.total_records()
+            assert held == 200 if native else held >= 200
             for _ in range(5000):
                 t = t + 1
             n += 5000
