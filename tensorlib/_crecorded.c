@@ -656,6 +656,35 @@ static PyObject *Records_append(Records *r, PyObject *obj)
     Py_RETURN_NONE;
 }
 
+/* A record's int fields (a sequence number, -1, an extra's id) are kept in their slots as tagged integers, (v << 1) | 1
+ * (an object's address is even), not as references: the op sink's sequence number, a new int object per op, is then
+ * freed after its op (its memory reused by the next one's) instead of kept with the record -- a third of the memory a
+ * long profile touches for the first time, each new page costing microseconds here (a fault, and in a VM the host's).
+ * Ints beyond +-2^61, and every field on 32-bit builds, are kept as references. */
+#define REC_TAG_MAX ((long long)1 << 61)
+
+static inline PyObject *rec_keep(PyObject *o)
+{
+#if SIZEOF_VOID_P == 8
+    if (PyLong_CheckExact(o)) {
+        int overflow = 0;
+        long long v = PyLong_AsLongLongAndOverflow(o, &overflow);
+        if (!overflow && v > -REC_TAG_MAX && v < REC_TAG_MAX)
+            return (PyObject *)(intptr_t)(((unsigned long long)v << 1) | 1u);
+        PyErr_Clear();      /* (none for an exact int: AsLongLongAndOverflow reports overflow in the flag) */
+    }
+#endif
+    return Py_NewRef(o);
+}
+
+static inline int rec_tagged(PyObject *o) { return ((uintptr_t)o & 1u) != 0; }
+
+/* a kept field as an object (new reference; NULL on a failed int allocation) */
+static inline PyObject *rec_field(PyObject *o)
+{
+    return rec_tagged(o) ? PyLong_FromLongLong((long long)((intptr_t)o >> 1)) : Py_NewRef(o);
+}
+
 /* the record as the list would hold it: (objs..., t0, t1), (objs..., t1) without t0, or the appended object */
 static PyObject *records_item(RecEntry *e)
 {
@@ -665,8 +694,14 @@ static PyObject *records_item(RecEntry *e)
     PyObject *t = PyTuple_New(k);
     if (t == NULL)
         return NULL;
-    for (int i = 0; i < e->n; i++)
-        PyTuple_SET_ITEM(t, i, Py_NewRef(e->o[i]));
+    for (int i = 0; i < e->n; i++) {
+        PyObject *v = rec_field(e->o[i]);
+        if (v == NULL) {
+            Py_DECREF(t);
+            return NULL;
+        }
+        PyTuple_SET_ITEM(t, i, v);
+    }
     int i = e->n;
     PyObject *a = e->t0 >= 0 ? PyLong_FromLongLong(e->t0) : NULL, *b = PyLong_FromLongLong(e->t1);
     if ((e->t0 >= 0 && a == NULL) || b == NULL) {
@@ -701,7 +736,7 @@ static int records_push(PyObject *buf, PyObject *const *objs, int n, long long t
         if (e == NULL)
             return -1;
         for (int i = 0; i < n; i++)
-            e->o[i] = Py_NewRef(objs[i]);
+            e->o[i] = rec_keep(objs[i]);
         e->n = n;
         e->t0 = t0;
         e->t1 = t1;
@@ -776,7 +811,8 @@ static void Records_dealloc(Records *r)
     for (Py_ssize_t i = 0; i < r->len; i++) {
         RecEntry *e = rec_at(r, i);
         for (int k = 0; k < (e->n < 0 ? 1 : e->n); k++)
-            Py_DECREF(e->o[k]);
+            if (!rec_tagged(e->o[k]))
+                Py_DECREF(e->o[k]);
     }
     for (Py_ssize_t b = 0; b < r->nblocks; b++) {
         if (n_spare < REC_SPARE)

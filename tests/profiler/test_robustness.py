@@ -254,3 +254,26 @@ def test_c_record_buffer_across_its_blocks():
         with pytest.raises(IndexError):
             buf[n]
         del buf
+
+
+def test_c_records_keep_int_fields_inline_and_read_them_back(monkeypatch):
+    """A Records buffer keeps a record's int fields (sequence numbers, -1, extra ids) in their slots, not as
+    references (the op sink's sequence number is freed after its op); reading gives the same ints, across the
+    inline range's end (2**61) too, where they are kept as references."""
+    import itertools
+    from profiler import recorder
+    from tensorlib import dispatch
+    if recorder._RECORDS is None or recorder.crecord is None:
+        pytest.skip("the C recorders are off (TENSORLIB_NATIVE=0, or not Linux): buffers are lists")
+    start = 2 ** 61 - 3
+    monkeypatch.setattr(dispatch, "seq_counter", itertools.count(start))
+    x = tl.ones(2)
+    with profile() as prof:
+        for _ in range(6):
+            x = x + 1
+    monkeypatch.undo()
+    dispatch.refresh_hooks()
+    recs = [r for _, _, rs in prof._snapshots[-1][0] for r in rs if r[0] in ("add", "aten::add")]
+    assert [r[2] for r in recs] == list(range(start, start + 6))
+    assert all(type(r[2]) is int and type(r[-1]) is int and r[-2] <= r[-1] for r in recs)
+    assert [e.name for e in prof.events()] == ["aten::add"] * 6
