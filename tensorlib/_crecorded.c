@@ -88,8 +88,8 @@ typedef struct {
     PyObject *dict;         /* its attribute dict for this thread (borrowed, see above) */
 } LocalEntry;
 
-static __thread LocalEntry local_cache[2];
-static __thread int local_next;
+static __thread LocalEntry local_cache[2] TLS_IE;
+static __thread int local_next TLS_IE;
 static PyTypeObject *local_T;       /* _thread._local */
 
 /* whether weak reference wr still gives obj */
@@ -589,10 +589,13 @@ static PyTypeObject RunRecorded_T = {
  * tuples of them, never a cycle: the type is not tracked by the GC (whose full collections walked a list of
  * records item by item: recorder.freeze's reason). */
 typedef struct {
-    PyObject *o[4];
+    PyObject *o[4];         /* 3 or 4 objects (o[3] NULL: 3), the stamps after them; o[1] NULL: o[0] is an appended
+                             * object (48 bytes a record: the memory a long profile touches for the first time) */
     long long t0, t1;
-    int n;                  /* objects in o (3 or 4, the stamps after them); -1: o[0] is an appended object */
 } RecEntry;
+
+/* how many of e's slots hold the record's objects; -1: o[0] is an appended object */
+static inline int rec_n(const RecEntry *e) { return e->o[1] == NULL ? -1 : e->o[3] == NULL ? 3 : 4; }
 
 /* The entries in blocks of REC_BLOCK, never moved: a growing array's realloc copied every record so far at each
  * doubling (a tenth of the recording's own cost in a long profile, where the heap could not grow it in place). A
@@ -651,7 +654,7 @@ static PyObject *Records_append(Records *r, PyObject *obj)
     if (e == NULL)
         return NULL;
     e->o[0] = Py_NewRef(obj);
-    e->n = -1;
+    e->o[1] = e->o[2] = e->o[3] = NULL;     /* (an appended object: rec_n) */
     r->len++;
     Py_RETURN_NONE;
 }
@@ -688,13 +691,14 @@ static inline PyObject *rec_field(PyObject *o)
 /* the record as the list would hold it: (objs..., t0, t1), (objs..., t1) without t0, or the appended object */
 static PyObject *records_item(RecEntry *e)
 {
-    if (e->n < 0)
+    int n = rec_n(e);
+    if (n < 0)
         return Py_NewRef(e->o[0]);
-    int k = e->n + (e->t0 >= 0 ? 2 : 1);
+    int k = n + (e->t0 >= 0 ? 2 : 1);
     PyObject *t = PyTuple_New(k);
     if (t == NULL)
         return NULL;
-    for (int i = 0; i < e->n; i++) {
+    for (int i = 0; i < n; i++) {
         PyObject *v = rec_field(e->o[i]);
         if (v == NULL) {
             Py_DECREF(t);
@@ -702,7 +706,7 @@ static PyObject *records_item(RecEntry *e)
         }
         PyTuple_SET_ITEM(t, i, v);
     }
-    int i = e->n;
+    int i = n;
     PyObject *a = e->t0 >= 0 ? PyLong_FromLongLong(e->t0) : NULL, *b = PyLong_FromLongLong(e->t1);
     if ((e->t0 >= 0 && a == NULL) || b == NULL) {
         Py_XDECREF(a);
@@ -722,7 +726,7 @@ static PyObject *records_item(RecEntry *e)
  * twins'; the recorder's counter once max_events is reached). 0, or -1 with an error set. */
 static int records_push(PyObject *buf, PyObject *const *objs, int n, long long t0, long long t1)
 {
-    if (n < 3 || n > 4) {
+    if (n < 3 || n > 4 || objs[1] == NULL || objs[n - 1] == NULL) {
         PyErr_SetString(PyExc_SystemError, "Records: a record has 3 or 4 objects");
         return -1;
     }
@@ -737,13 +741,14 @@ static int records_push(PyObject *buf, PyObject *const *objs, int n, long long t
             return -1;
         for (int i = 0; i < n; i++)
             e->o[i] = rec_keep(objs[i]);
-        e->n = n;
+        if (n == 3)
+            e->o[3] = NULL;
         e->t0 = t0;
         e->t1 = t1;
         r->len++;
         return 0;
     }
-    RecEntry e = {{objs[0], objs[1], objs[2], n == 4 ? objs[3] : NULL}, t0, t1, n};
+    RecEntry e = {{objs[0], objs[1], objs[2], n == 4 ? objs[3] : NULL}, t0, t1};
     PyObject *rec = records_item(&e);
     if (rec == NULL)
         return -1;
@@ -810,7 +815,8 @@ static void Records_dealloc(Records *r)
 {
     for (Py_ssize_t i = 0; i < r->len; i++) {
         RecEntry *e = rec_at(r, i);
-        for (int k = 0; k < (e->n < 0 ? 1 : e->n); k++)
+        int n = rec_n(e);
+        for (int k = 0; k < (n < 0 ? 1 : n); k++)
             if (!rec_tagged(e->o[k]))
                 Py_DECREF(e->o[k]);
     }

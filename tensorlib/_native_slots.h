@@ -68,7 +68,10 @@ static inline int set_view_base(PyObject *t, PyObject *src, PyObject *s_base, Py
  * cost (about 360 instructions a call on CPython 3.11; 4 to 8 calls per recorded backward node). STATE's class
  * attributes are plain defaults (no descriptors), so the dict alone holds what a thread has set. Cached per thread,
  * borrowed: the dict lives as long as its thread, and only its thread reads this cache. NULL with an error set. */
-static __thread PyObject *state_cache_obj, *state_cache_dict;
+/* (thread-locals of the initial-exec model, here and in the modules: an access is a load off the thread pointer,
+ * not a __tls_get_addr call; a few bytes of the static TLS that glibc keeps for dlopen'ed modules) */
+#define TLS_IE __attribute__((tls_model("initial-exec")))
+static __thread PyObject *state_cache_obj TLS_IE, *state_cache_dict TLS_IE;
 
 static inline PyObject *state_dict(PyObject *state)
 {
