@@ -29,7 +29,7 @@
 
 /* ---- clock and thread id ------------------------------------------------------------------------------ */
 
-static __thread long tid_cache __attribute__((tls_model("initial-exec"))) = 0;
+static __thread long tid_cache TLS_IE = 0;
 
 static inline long thread_id(void)
 {
