@@ -277,3 +277,18 @@ def test_c_records_keep_int_fields_inline_and_read_them_back(monkeypatch):
     assert [r[2] for r in recs] == list(range(start, start + 6))
     assert all(type(r[2]) is int and type(r[-1]) is int and r[-2] <= r[-1] for r in recs)
     assert [e.name for e in prof.events()] == ["aten::add"] * 6
+
+
+def test_c_record_blocks_are_touched_ahead_once():
+    """prefault(n) makes spare record blocks (written through, so a profile's first records land on touched pages)
+    up to n of them, none where the spares hold n already; a profile's start asks for recorder.PREFAULT_BLOCKS."""
+    from profiler import recorder
+    from tensorlib import dispatch
+    if not recorder._bounded_buffers():
+        pytest.skip("the C recorders are off (TENSORLIB_NATIVE=0, or not Linux): buffers are lists")
+    pre = dispatch._crecorded.prefault
+    assert 0 <= pre(3) <= 3 and pre(3) == 0 and pre(0) == 0 and pre(-5) == 0
+    with profile() as prof:
+        made = pre(recorder.PREFAULT_BLOCKS)       # (none: the profile's start made them, no record taken one yet)
+        tl.ones(2) + 1
+    assert made == 0 and [e.name for e in prof.events()][-1] == "aten::add"
