@@ -278,7 +278,9 @@ class Recorder:
         records (a page's first touch costs 2-9 µs on a VM: 85 records' worth; once per process, dead buffers'
         blocks refill the spares)."""
         if _bounded_buffers():
-            _dispatch._crecorded.prefault(PREFAULT_BLOCKS)
+            prefault = getattr(_dispatch._crecorded, "prefault", None)     # (an extension built before it: none)
+            if prefault is not None:
+                prefault(PREFAULT_BLOCKS)
             return
         _WATCHDOG.watch(self)
 
