@@ -49,8 +49,9 @@ def _make_grads(outputs, grad_outputs):
                 g = Tensor.__new__(Tensor)
                 # ones_like's result, without its Python wrapper (nor np.ones's, for the usual 0-d loss)
                 g._data = np.array(1, d.dtype) if not d.shape else np.ones(d.shape, d.dtype)
-            else:       # torch's seed, its ones_like (a region of kind "op"), in one call (see _H.op_step)
-                g = _H.op_step("ones_like", _ones_like, out)
+            else:       # torch's seed: ones_like's region over the steps the dispatched ones_like records
+                g = _H.op_step("ones_like", _ops().creation.like_steps, d.shape, d.dtype, out.device, False,
+                               ("fill_", 1))
         elif not isinstance(g, Tensor):
             raise TypeError(f"gradient must be a Tensor or None, got {type(g).__name__}")
         elif tuple(g.shape) != tuple(out.shape):
@@ -58,20 +59,6 @@ def _make_grads(outputs, grad_outputs):
                                f"has a shape of {out.shape!r}.")
         grads.append(g)
     return grads
-
-
-def _ones_like(out):
-    """The seed gradient as torch's ones_like makes it: empty_like (its empty, dispatched, so that a detailed
-    profile records the allocation), then fill_. The ops dispatched directly: the public functions' argument
-    handling cost ~3 us a backward under a profile."""
-    g = _H.op_step("empty_like", _empty_of, out)
-    _D.dispatch(_ops().misc.FILL_, g, 1)
-    return g
-
-
-def _empty_of(out):
-    d = out._data
-    return _D.dispatch(_ops().creation.EMPTY_STRIDED, shape=d.shape, dtype=d.dtype, device=out.device)
 
 
 _CREATE_GRAPH_WARNING = (

@@ -421,7 +421,7 @@ def recorded_zeros(shape, dtype):
 
 def recorded_zeros_like(shape, dtype):
     """zeros_like's NumPy array of `shape` and NumPy `dtype` for a sink formula, recorded as the dispatched
-    zeros_like records it while a profiler listens (_like_steps): its range, empty_like's empty_strided and the
+    zeros_like records it while a profiler listens (like_steps): its range, empty_like's empty_strided and the
     zero_, each op run and recorded by `dispatch.run_recorded` (the zeros op alone where no range listens, as
     zeros_like then dispatches it)."""
     if not _H.range_hooks:
@@ -605,16 +605,17 @@ def _like(fn):
             return _like_made(fn, args, a.shape, d, dev, requires_grad, kw, strides)
         with record_range(name, "op"):
             if fn in _LIKE_FILLS and not kw and not args and strides is None and type(a) is not SparseCOO:
-                return _like_steps(a.shape, d, dev, requires_grad, _LIKE_FILLS[fn])
+                return like_steps(a.shape, d, dev, requires_grad, _LIKE_FILLS[fn])
             return _like_made(fn, args, a.shape, d, dev, requires_grad, kw, strides)
     f.__name__ = f.__qualname__ = name
     return public(f)
 
 
-def _like_steps(shape, dtype, device, requires_grad, fill):
+def like_steps(shape, dtype, device, requires_grad, fill):
     """A row-major *_like result as torch's makes it while a profiler listens: empty_like's empty_strided
     (dispatched: a detailed profile records its allocation), then the fill (zero_, fill_ of 1) dispatched; for
-    empty_like, the empty_strided alone (the caller's range is empty_like)."""
+    empty_like, the empty_strided alone (the caller's range is empty_like). Also the backward seed's (inside its
+    ones_like region: autograd.engine._make_grads)."""
     if fill is None:
         return _finish(dispatch(EMPTY_STRIDED, shape=shape, dtype=_dt(dtype), device=device), requires_grad)
     with record_range("empty_like", "op"):
@@ -640,7 +641,7 @@ randn_like = _like(randn)
 def full_like(input, fill_value, *, dtype=None, device=None, requires_grad=False, memory_format=None):
     strides = _like_strides(input, memory_format, "full_like")
     if _H.range_hooks and strides is None and type(input._data) is not SparseCOO:      # torch's steps
-        return _like_steps(tuple(input.shape), dtype if dtype is not None else input.dtype,
+        return like_steps(tuple(input.shape), dtype if dtype is not None else input.dtype,
                            _dev(device) if device is not None else device_of(input._data), requires_grad,
                            ("fill_", fill_value))
     t = full(tuple(input.shape), fill_value, dtype=dtype if dtype is not None else input.dtype,
