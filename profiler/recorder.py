@@ -69,7 +69,7 @@ for _kind in ("module", "backward", "optimizer", "data", "user", "step", "sync",
 _RECORDS = getattr(_dispatch._crecorded, "Records", None)
 
 
-# Record blocks (4096 records, 196 KB each) a profile's start touches ahead (Recorder.start_watchdog): 8, the first
+# Record blocks (4096 records, 196 KB each) a profile's start touches ahead (Recorder.__init__): 8, the first
 # ~32k records, a few ms once per process
 PREFAULT_BLOCKS = 8
 
@@ -186,6 +186,12 @@ class Recorder:
         self._stacks: dict = {}
         self._codes: list = []
         self._bind()
+        # the first PREFAULT_BLOCKS blocks of C records touched now, as the profile starts, not inside the steps it
+        # records (a page's first touch costs 2-9 µs on a VM: 85 records' worth; once per process: dead buffers'
+        # blocks refill the spares)
+        prefault = getattr(_dispatch._crecorded, "prefault", None) if _bounded_buffers() else None
+        if prefault is not None:        # (None too for an extension built before it)
+            prefault(PREFAULT_BLOCKS)
 
     # -- buffers -----------------------------------------------------------------------------------
     def _new_buffer(self):
@@ -273,16 +279,9 @@ class Recorder:
     # wake-ups cost the recording thread: while it waits for the GIL, each release of it by the recording
     # thread (NumPy's calls on larger arrays release it) wakes it, ~1 µs per Linear layer's product measured.
     def start_watchdog(self):
-        """Bounds the buffers while recording runs (see above). A C Records buffer bounds itself; the first
-        PREFAULT_BLOCKS blocks of records are touched here instead, at the profile's start, not inside the steps it
-        records (a page's first touch costs 2-9 µs on a VM: 85 records' worth; once per process, dead buffers'
-        blocks refill the spares)."""
-        if _bounded_buffers():
-            prefault = getattr(_dispatch._crecorded, "prefault", None)     # (an extension built before it: none)
-            if prefault is not None:
-                prefault(PREFAULT_BLOCKS)
-            return
-        _WATCHDOG.watch(self)
+        """Bounds the lists while recording runs (see above); a C Records buffer bounds itself."""
+        if not _bounded_buffers():
+            _WATCHDOG.watch(self)
 
     def stop_watchdog(self):
         _WATCHDOG.unwatch(self)
