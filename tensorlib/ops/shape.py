@@ -474,7 +474,7 @@ def _cat_steps(xp, arrays, dim):
     start = 0
     for a in keep:
         n = a.shape[dim]
-        step("narrow", step, "slice", step, "as_strided", r.__getitem__, narrow_index(dim, start, n))
+        step("narrow", NARROW.kernel, xp, r, dim, start, n)     # (narrow's own steps: slice > as_strided)
         start += n
     return r
 
@@ -664,8 +664,9 @@ def _split_size_kernel(xp, a, split_size, dim=0):
     step = _H.op_step if _H.range_hooks else None
     out = []
     for start in range(0, n, split_size) if n else (0,):
-        idx = narrow_index(dim, start, min(split_size, n - start))
-        out.append(a[idx] if step is None else step("narrow", step, "slice", step, "as_strided", a.__getitem__, idx))
+        length = min(split_size, n - start)
+        out.append(a[narrow_index(dim, start, length)] if step is None else
+                   step("narrow", NARROW.kernel, xp, a, dim, start, length))     # (narrow's own steps)
     return tuple(out)
 
 
