@@ -11,7 +11,7 @@ ext_modules = []
 if sys.platform.startswith("linux"):
     ext_modules = [Extension(name, [name.replace(".", "/") + ".c"], optional=True, extra_compile_args=FLAGS,
                              depends=["tensorlib/_native_common.h", "tensorlib/_native_slots.h",
-                                      "tensorlib/_records_api.h"])
+                                      "tensorlib/_records_api.h", "tensorlib/_range_api.h"])
                    for name in ("tensorlib._crecorded", "tensorlib._cexecute", "tensorlib.autograd._cengine",
                                 "tensorlib._cmath", "profiler._crecord")]
 

@@ -16,6 +16,7 @@
 #include <Python.h>
 #include "../tensorlib/_native_common.h"
 #include "../tensorlib/_records_api.h"
+#include "../tensorlib/_range_api.h"
 #include "../tensorlib/_native_slots.h"
 #include <structmember.h>
 #include <frameobject.h>
@@ -1243,6 +1244,50 @@ static PyObject *OpHooks_op_step(OpHooks *self, PyObject *const *args, Py_ssize_
     return res;
 }
 
+/* ---- c_range: range_enter + range_exit in one C call (tensorlib/_range_api.h) ---------------------------------- */
+
+/* the record range_enter(name, kind) at t0 then range_exit(token) at t1 leave where no stack is read (stack_of None) */
+static int range_c_record(PyObject *hooks, PyObject *name, PyObject *kind, long long t0, long long t1)
+{
+    OpHooks *self = (OpHooks *)hooks;
+    PyObject *tag = tag_of(self, kind);
+    if (tag == NULL)
+        return -1;
+    PyObject *objs[4] = {name, tag, minus_one, zero};
+    int rc = push_objs(self, objs, self->extended ? 4 : 3, t0, t1);
+    Py_DECREF(tag);
+    return rc;
+}
+
+static void range_c_free(PyObject *cap)
+{
+    RangeC *rc = PyCapsule_GetPointer(cap, RANGE_C_CAPSULE);
+    if (rc != NULL) {
+        Py_XDECREF(rc->self);
+        PyMem_Free(rc);
+    }
+}
+
+/* c_range() -> the capsule of this object's RangeC (Hook.c_range), or None where range_enter does more than take the
+ * time (with_stack: it reads the stack) or records are not kept in C buffers (lists: the recorder's watchdog swaps
+ * range_exit for a counter once max_events is reached, which a C form would bypass) */
+static PyObject *OpHooks_c_range(OpHooks *self, PyObject *unused)
+{
+    if (self->stack_of != Py_None || rapi == NULL)
+        Py_RETURN_NONE;
+    RangeC *rc = PyMem_Malloc(sizeof(RangeC));
+    if (rc == NULL)
+        return PyErr_NoMemory();
+    rc->record = range_c_record;
+    rc->self = Py_NewRef((PyObject *)self);
+    PyObject *cap = PyCapsule_New(rc, RANGE_C_CAPSULE, range_c_free);
+    if (cap == NULL) {
+        Py_DECREF(self);
+        PyMem_Free(rc);
+    }
+    return cap;
+}
+
 /* ---- with_stack's stack cache -------------------------------------------------------------------------------
  *
  * Recorder._stack makes a key of the Python stack per op (frames_key: per frame its code's id and line, as ints in a
@@ -1471,6 +1516,7 @@ static PyMethodDef OpHooks_methods[] = {
     {"op_range_enter", (PyCFunction)(void (*)(void))OpHooks_op_range_enter, METH_FASTCALL, "Recorder.op_range_enter"},
     {"range_exit", (PyCFunction)OpHooks_range_exit, METH_O, "Recorder.range_exit"},
     {"op_step", (PyCFunction)(void (*)(void))OpHooks_op_step, METH_FASTCALL, "Recorder.op_step"},
+    {"c_range", (PyCFunction)OpHooks_c_range, METH_NOARGS, "c_range() -> Recorder.c_range: the capsule, or None"},
     {NULL, NULL, 0, NULL},
 };
 

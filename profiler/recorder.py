@@ -305,6 +305,7 @@ class Recorder:
             self._counting = _Counting()
             self.tls = self._counting       # the dispatcher's op sink now counts instead of keeping
         self.range_exit = self._drop_range_exit
+        self.c_range = None
         if self.op_step is not None:
             self.op_step = self._drop_op_step
         from tensorlib import dispatch
@@ -523,6 +524,9 @@ class Recorder:
         self.range_exit = range_exit
         # the registry calls it for kernel steps (tensorlib._hooks.op_step) while this is the only region hook
         self.op_step = op_step
+        # the C engine's node regions recorded in one C call (tensorlib.Hook.c_range), where the C methods are the
+        # ones bound above: None with stacks (range_enter reads one) or without C record buffers
+        self.c_range = self.native.c_range() if self.native is not None and not self.with_stack else None
         self.op_arrays = op_arrays      # for the engine's sink formulas while this is the only op hook
         self.op_done = op_done          # (with op_arrays: ops a C loop ran, recorded as op_arrays records)
 

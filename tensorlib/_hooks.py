@@ -47,6 +47,10 @@ class Hook:
     op_step(name, fn, *args) -> fn(*args): optional, not on this class. A hook that is the only one
       observing regions may run a kernel step itself (`op_step` below): the same as
       range_enter(name, "op"), fn(*args), range_exit(token), in one call instead of four.
+    c_range: optional, not on this class: a capsule (tensorlib/_range_api.h) by which C code that times a
+      region itself records it while this is the only region hook -- the autograd engine's node regions
+      (tensorlib/autograd/_cengine.c) -- with what range_enter(name, kind) at its start then range_exit(token)
+      at its end would record, in one C call; None or absent: the engine calls those two.
     op_arrays(op, arrays, attrs, phase, seq) -> op.kernel(numpy, *arrays, **attrs): optional, not on this
       class. When a hook that has it is the only one observing ops and nothing else is on the full path (no
       op sink, autocast, anomaly or inference mode), the autograd engine runs the shortcuts it takes for the
@@ -115,6 +119,7 @@ arrays_hook = None          # that hook's op_arrays when it has one (see Hook), 
 arrays_done = None          # its op_done, with op_arrays (see Hook), else None
 range_hooks: tuple = ()     # hooks that observe named regions
 range_pair = None           # (enter(name, kind) -> token, exit(token)) over every region hook, None when none
+range_c = None              # the only region hook's c_range capsule (see Hook), else None
 op_range_pair = None        # (enter(name, args) -> token, exit(token)) for a composite op's region, None when none
 module_pair = None          # range_pair over the region hooks that want nn.Module regions (Hook.module_ranges)
 backward_hooks: tuple = ()  # hooks that observe backward passes
@@ -149,7 +154,7 @@ def _observers(*methods):
 
 def _refresh():
     global full_path, sink_only, sink_tls, op_pairs, pair_only, arrays_hook, arrays_done, range_hooks, backward_hooks, \
-        sync_hooks, op_step, range_pair, op_range_pair, module_pair
+        sync_hooks, op_step, range_pair, range_c, op_range_pair, module_pair
     op_hooks = _observers("op_enter", "op_exit")
     op_pairs = tuple((h.op_enter, h.op_exit) for h in op_hooks)
     range_hooks = _observers("range_enter", "range_exit")
@@ -157,6 +162,7 @@ def _refresh():
     module_hooks = tuple(h for h in range_hooks if getattr(h, "module_ranges", True))
     module_pair = range_pair if len(module_hooks) == len(range_hooks) else _range_pairs(module_hooks)[0]
     op_step = (getattr(range_hooks[0], "op_step", None) if len(range_hooks) == 1 else None) or _op_step
+    range_c = getattr(range_hooks[0], "c_range", None) if len(range_hooks) == 1 else None
     backward_hooks = _observers("backward_begin", "backward_end")
     sync_hooks = _observers("sync")
     modes = autocast_users > 0 or anomaly_users > 0 or inference_users > 0

@@ -22,6 +22,7 @@
 #include <structmember.h>
 #include "../_native_common.h"
 #include "../_native_slots.h"
+#include "../_range_api.h"
 
 static PyTypeObject *Node_T, *Acc_T, *Tensor_T, *ndarray_T;
 static PyObject *run_node, *run_hooked, *hooks_and_captures, *check_saved, *run_formula, *fix_grads, *store_grad,
@@ -29,7 +30,7 @@ static PyObject *run_node, *run_hooked, *hooks_and_captures, *check_saved, *run_
 static PyObject *s_tensor_hooks, *s_retained, *s_node_hooks, *s_quiet_backward, *s_dtype, *s_kind, *s_shape,
     *s_hooks, *s_post_acc_hooks, *s_anomaly_users, *s_anomaly, *s_anomaly_check_nan, *s_release, *s_freed, *s_c,
     *s_trace, *s_ctx_data, *s_grad, *s_base, *s_grad_fn, *s_requires_grad, *s_flags, *s_writeable, *s_nbase,
-    *s_version, *s_phase, *s_seq, *s_backward, *s_forward, *s_range_pair, *s_name, *s_node_name, *s_node_name_of,
+    *s_version, *s_phase, *s_seq, *s_backward, *s_forward, *s_range_pair, *s_range_c, *s_name, *s_node_name, *s_node_name_of,
     *s_node_name_dim, *s_sink_formulas, *s_grad_enabled, *s_sink_backward, *s_acc_region,
     *s_run_recorded, *s_op_at, *s_add, *s_add_, *s_tensor_of, *s_detach, *s_mark_view, *s_detached, *s_view,
     *s_sink_view, *s_sink_only, *s_range_hooks, *s_op_step, *s_call_as, *s_reshape, *s_transpose, *s_swapaxes,
@@ -327,6 +328,61 @@ static PyObject *range_pair(void)
     return Py_NewRef(rp);
 }
 
+/* A region the engine times itself and records by the only region hook's C form (_H.range_c, tensorlib/_range_api.h)
+ * where it has one: a node's, open while its gradients are passed on (drain closes it), or AccumulateGrad's. The
+ * same record as range_pair's enter then exit at the same two points, without the token tuple, the (exit, token)
+ * pair in `held` and the two calls. cap: the capsule (held while the region is open, so that a profile stopped
+ * inside it cannot free what it points at), NULL where none is open. */
+typedef struct {
+    PyObject *cap, *name;
+    long long t0;
+} Region;
+
+/* _H.range_c as a new reference: NULL with no error where there is none (no region hook, several, or one without
+ * a C form), NULL with an error set where it is not the capsule */
+static PyObject *range_c(void)
+{
+    PyObject *c = PyDict_GetItemWithError(hooks_dict, s_range_c);     /* borrowed */
+    if (c == NULL || c == Py_None)
+        return NULL;
+    if (!PyCapsule_IsValid(c, RANGE_C_CAPSULE)) {
+        PyErr_SetString(PyExc_TypeError, "range_c is a " RANGE_C_CAPSULE " capsule");
+        return NULL;
+    }
+    return Py_NewRef(c);
+}
+
+/* the region r opened now: cap and name stolen */
+static inline void region_open(Region *r, PyObject *cap, PyObject *name)
+{
+    r->cap = cap;
+    r->name = name;
+    r->t0 = now_ns();
+}
+
+/* r's record (a region not open: nothing), r left closed; an exception on its way out is kept (a failing record
+ * replaces it). 0, or -1 with an error set */
+static int region_close(Region *r)
+{
+    if (r->cap == NULL)
+        return 0;
+    long long t1 = now_ns();
+    PyObject *et, *ev, *tb;
+    PyErr_Fetch(&et, &ev, &tb);
+    RangeC *rc = PyCapsule_GetPointer(r->cap, RANGE_C_CAPSULE);
+    int ok = rc != NULL && rc->record(rc->self, r->name, s_backward, r->t0, t1) == 0;
+    Py_CLEAR(r->cap);
+    Py_CLEAR(r->name);
+    if (!ok) {
+        Py_XDECREF(et);
+        Py_XDECREF(ev);
+        Py_XDECREF(tb);
+        return -1;
+    }
+    PyErr_Restore(et, ev, tb);
+    return 0;
+}
+
 /* ---- the view ops' backward in an observed pass, in C (OpDef.sink_view) ----
  *
  * A view op's sink formula (ops/shape.py: reshape's, t's, transpose's, permute's) is one recorded op whose kernel is
@@ -523,15 +579,25 @@ done:
 /* _run_formula's work for the node (a plain one, one real gradient g, not versions-checked here): the phase and
  * sequence number set, the node's region opened where range hooks listen, its sink formula (OpDef.sink_backward,
  * where the op sink or op_arrays alone observes and no graph is recorded) or its backward formula; the region
- * left open in `held` for the caller to close once the gradients are passed on, or closed here on an error */
-static PyObject *observed_formula(PyObject *node, PyObject *op, PyObject **a, size_t na, PyObject *held)
+ * left open in `reg` (the hook's C form, range_c) or in `held` for the caller to close once the gradients are passed
+ * on, or closed here on an error */
+static PyObject *observed_formula(PyObject *node, PyObject *op, PyObject **a, size_t na, PyObject *held, Region *reg)
 {
-    PyObject *seq = SLOT(node, off_seq), *rp = NULL, *token = NULL, *out = NULL;
+    PyObject *seq = SLOT(node, off_seq), *rp = NULL, *token = NULL, *out = NULL, *cap = NULL;
     if (seq == NULL || enter_backward(seq) < 0)
         goto finish;
-    if ((rp = range_pair()) == NULL && PyErr_Occurred())
+    if ((cap = range_c()) == NULL && PyErr_Occurred())
         goto finish;
-    if (rp != NULL) {
+    if (cap == NULL && (rp = range_pair()) == NULL && PyErr_Occurred())
+        goto finish;
+    if (cap != NULL) {
+        PyObject *name = node_name(node, op);
+        if (name == NULL) {
+            Py_CLEAR(cap);      /* (no region opened) */
+            goto finish;
+        }
+        region_open(reg, cap, name);
+    } else if (rp != NULL) {
         PyObject *name = node_name(node, op);
         if (name == NULL) {
             Py_CLEAR(rp);       /* (no region opened) */
@@ -613,6 +679,8 @@ finish:;
             Py_XDECREF(r);
         }
     }
+    if (reg->cap != NULL && (out == NULL || et != NULL) && region_close(reg) < 0)
+        ok = 0;     /* (closed now on an error, as the pair is) */
     Py_XDECREF(rp);
     Py_XDECREF(token);
     return leave_backward(out, ok, et, ev, tb);
@@ -625,7 +693,7 @@ finish:;
  * probabilities; their gradients None, as the formulas take them): in a quiet pass its op's quiet formula (when it
  * has one), else (observed) _run_formula's; the gradients per edge (new reference), or NULL with *taken = 0 where
  * the case is not this one (nothing has run), or NULL with an error set */
-static PyObject *plain_node(PyObject *node, PyObject *buf, PyObject *held, int quiet, int *taken)
+static PyObject *plain_node(PyObject *node, PyObject *buf, PyObject *held, Region *reg, int quiet, int *taken)
 {
     *taken = 0;
     Py_ssize_t nb = PyList_GET_SIZE(buf);
@@ -685,7 +753,7 @@ static PyObject *plain_node(PyObject *node, PyObject *buf, PyObject *held, int q
     Py_INCREF(edges);
     Py_INCREF(in_meta);
     if (!quiet) {
-        if ((out = observed_formula(node, op, a, na, held)) == NULL)
+        if ((out = observed_formula(node, op, a, na, held, reg)) == NULL)
             goto done;
         goto got;
     }
@@ -960,12 +1028,17 @@ static int observed_store_fast(PyObject *t, PyObject *g, PyObject *handed)
  * _store_grad's result, or NULL with an error set */
 static PyObject *observed_store(PyObject *t, PyObject *g, PyObject *create_graph, PyObject *handed)
 {
-    PyObject *rp = NULL, *token = NULL, *out = NULL;
+    PyObject *rp = NULL, *token = NULL, *out = NULL, *cap = NULL;
+    Region reg = {NULL, NULL, 0};
     if (enter_backward(minus_one) < 0)
         goto finish;
-    if ((rp = range_pair()) == NULL && PyErr_Occurred())
+    if ((cap = range_c()) == NULL && PyErr_Occurred())
         goto finish;
-    if (rp != NULL) {
+    if (cap != NULL)
+        region_open(&reg, cap, Py_NewRef(s_acc_region));
+    else if ((rp = range_pair()) == NULL && PyErr_Occurred())
+        goto finish;
+    else if (rp != NULL) {
         PyObject *a[] = {s_acc_region, s_backward};
         if ((token = call(PyTuple_GET_ITEM(rp, 0), a, 2)) == NULL) {
             Py_CLEAR(rp);       /* (no region opened) */
@@ -988,6 +1061,8 @@ finish:;
         ok = r != NULL;
         Py_XDECREF(r);
     }
+    if (region_close(&reg) < 0)
+        ok = 0;
     Py_XDECREF(rp);
     Py_XDECREF(token);
     return leave_backward(out, ok, et, ev, tb);
@@ -1170,6 +1245,7 @@ static PyObject *mod_drain(PyObject *self, PyObject *const *args, Py_ssize_t nar
     Py_ssize_t counter = 0;
     PyObject *nxt = NULL, *nxt_buf = NULL;      /* the ready node that runs next, kept out of the heap */
     PyObject *node = NULL, *buf = NULL, *in_grads = NULL;
+    Region reg = {NULL, NULL, 0};               /* the running node's region, by the hook's C form (range_c) */
     for (Py_ssize_t i = 0; i < PyList_GET_SIZE(args[0]); i++) {
         PyObject *e = PyList_GET_ITEM(args[0], i);
         if (!PyTuple_Check(e) || PyTuple_GET_SIZE(e) != 4) {
@@ -1301,7 +1377,7 @@ static PyObject *mod_drain(PyObject *self, PyObject *const *args, Py_ssize_t nar
         }
         int taken = 0;
         if (is_plain) {
-            in_grads = plain_node(node, buf, held, quiet, &taken);
+            in_grads = plain_node(node, buf, held, &reg, quiet, &taken);
             if (in_grads == NULL && (taken || PyErr_Occurred())) {
                 Py_XDECREF(nh);
                 goto error;
@@ -1523,7 +1599,9 @@ static PyObject *mod_drain(PyObject *self, PyObject *const *args, Py_ssize_t nar
         Py_DECREF(gseq);
         if (failed)
             goto error;
-        if (PyList_GET_SIZE(held)) {    /* the node's region ends once its gradients are in the buffers */
+        if (region_close(&reg) < 0)     /* the node's region ends once its gradients are in the buffers */
+            goto error;
+        if (PyList_GET_SIZE(held)) {    /* (the same, opened by range_pair's enter) */
             Py_ssize_t nh = PyList_GET_SIZE(held);     /* held.pop() (a list: drain's check) */
             PyObject *pair = Py_NewRef(PyList_GET_ITEM(held, nh - 1));
             if (PyList_SetSlice(held, nh - 1, nh, NULL) < 0) {
@@ -1550,6 +1628,7 @@ static PyObject *mod_drain(PyObject *self, PyObject *const *args, Py_ssize_t nar
     queue_clear(&acc);
     Py_RETURN_NONE;
 error:
+    region_close(&reg);     /* (a node's region ends whatever happens, as engine.run_backward ends `held`'s) */
     Py_XDECREF(in_grads);
     Py_XDECREF(buf);
     Py_XDECREF(node);
@@ -1643,7 +1722,7 @@ PyMODINIT_FUNC PyInit__cengine(void)
                  {&s_grad, "_grad"}, {&s_base, "_base"}, {&s_grad_fn, "_grad_fn"}, {&s_requires_grad, "_requires_grad"},
                  {&s_flags, "flags"}, {&s_writeable, "writeable"}, {&s_nbase, "base"}, {&s_version, "_version"},
                  {&s_phase, "phase"}, {&s_seq, "seq"}, {&s_backward, "backward"}, {&s_forward, "forward"},
-                 {&s_range_pair, "range_pair"}, {&s_name, "name"}, {&s_node_name, "node_name"},
+                 {&s_range_pair, "range_pair"}, {&s_range_c, "range_c"}, {&s_name, "name"}, {&s_node_name, "node_name"},
                  {&s_node_name_of, "node_name_of"}, {&s_node_name_dim, "node_name_dim"},
                  {&s_sink_formulas, "_sink_formulas"}, {&s_grad_enabled, "grad_enabled"}, {&s_sink_backward, "sink_backward"},
                  {&s_acc_region, "tensorlib::autograd::AccumulateGrad"}, {&s_run_recorded, "run_recorded"},

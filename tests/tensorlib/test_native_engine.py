@@ -511,3 +511,91 @@ def test_nodes_whose_other_outputs_take_no_gradient_run_in_the_c_loop(profiled, 
     _python_loop(monkeypatch)
     python = run()
     assert python[2] > 0 and python[:2] == native[:2]
+
+
+def test_node_regions_by_the_hooks_c_form_record_as_its_two_calls(monkeypatch):
+    """A default or detailed profile's recorder hands the C loop its region record in C (Hook.c_range, a capsule)
+    while it is the only region hook; the C loop then times the node and AccumulateGrad regions itself: the same
+    events, nested alike, as the hook's range_enter and range_exit calls (c_range taken away), as the Python loop.
+    A second region hook (or with_stack, whose regions read the stack) leaves the capsule out."""
+    from profiler import profile, ProfilerActivity
+    from profiler.recorder import Recorder
+    from tensorlib import _hooks as H
+    from tests.profiler.test_same_tree_any_options import _tree
+
+    def run(**opts):
+        rng = np.random.default_rng(3)
+        w = tl.tensor(rng.standard_normal((4, 3)).astype(np.float32), requires_grad=True)
+        x = tl.tensor(rng.standard_normal((5, 3)).astype(np.float32))
+        loss = ((tl.nn.functional.linear(x, w).view(20) + 1).relu() * 2).sum() + (w * w).mean()
+        with profile(activities=[ProfilerActivity.CPU], **opts) as prof:
+            capsule = H.range_c
+            loss.backward()
+        return capsule, _tree(prof), w.grad.numpy().tobytes()
+
+    kinds = []      # the kinds of the regions entered by the hook's range_enter
+    real = Recorder._bind
+
+    def spying(drop_c):
+        def bind(self):
+            real(self)
+            enter = self.range_enter
+            self.range_enter = lambda name, kind: kinds.append(kind) or enter(name, kind)
+            if drop_c:
+                self.c_range = None
+        return bind
+
+    for opts in ({}, {"record_shapes": True, "profile_memory": True}):
+        with monkeypatch.context() as m:
+            m.setattr(Recorder, "_bind", spying(False))
+            kinds.clear()
+            cap, tree, grad = run(**opts)
+        assert type(cap).__name__ == "PyCapsule" and H.range_c is None    # (the profile's hook is gone)
+        assert "backward" not in kinds      # every node's and AccumulateGrad's region by the capsule
+        names = [n for _, n, _ in tree]
+        assert {"autograd::engine::evaluate_function: ViewBackward0", "torch::autograd::AccumulateGrad",
+                "aten::view"} <= set(names)
+        with monkeypatch.context() as m:      # the same regions by range_enter / range_exit
+            m.setattr(Recorder, "_bind", spying(True))
+            kinds.clear()
+            cap2, tree2, grad2 = run(**opts)
+            assert cap2 is None and kinds.count("backward") >= 6
+            assert (tree2, grad2) == (tree, grad)
+        _python_loop(monkeypatch)
+        assert run(**opts)[1:] == (tree, grad)
+        monkeypatch.undo()
+    assert run(with_stack=True)[0] is None
+
+    from tensorlib import dispatch
+
+    class Other(dispatch.Hook):
+        def range_enter(self, name, kind):
+            return name
+
+        def range_exit(self, token):
+            pass
+    other = Other()
+    dispatch.add_hook(other)
+    try:
+        assert run()[0] is None
+    finally:
+        dispatch.remove_hook(other)
+
+
+def test_a_node_region_by_the_c_form_ends_when_its_formula_raises():
+    """The C loop's node region (Hook.c_range) is recorded when the node's formula raises (a saved input changed in
+    place: torch's error), as a (exit, token) pair is closed then; the error is the one raised."""
+    from profiler import profile, ProfilerActivity
+    from tensorlib import _hooks as H
+    w = tl.ones(3, requires_grad=True)
+    a = w * 1
+    y = a * a
+    a.add_(1)       # MulBackward0 saved `a`: its backward refuses
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        assert H.range_c is not None
+        with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+            y.sum().backward()
+    evs = prof.events()
+    node = [e for e in evs if e.name == "MulBackward0"]
+    assert len(node) == 1 and node[0].time_range.end >= node[0].time_range.start
+    assert "autograd::engine::evaluate_function: MulBackward0" in [e.name for e in evs]
