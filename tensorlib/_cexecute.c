@@ -884,7 +884,57 @@ static PyObject *mod_execute(PyObject *self, PyObject *const *args, Py_ssize_t n
     return fallback(args);
 }
 
+/* A plain tensor holding array d (a new reference; NULL on error) */
+static PyObject *plain_tensor(PyObject *d)
+{
+    PyObject *t = Tensor_T->tp_alloc(Tensor_T, 0);
+    if (t != NULL)
+        SLOT(t, off_data) = Py_NewRef(d);
+    return t;
+}
+
+/* _graph.tensor_of_result(d): a sink formula's result d as a tensor; where d views an intermediate array (d.base
+ * set: NumPy's views point at the owner, itself no view), that array gets a tensor of its own which the result is
+ * marked a view of, as mark_view marks it. What is not an ndarray of NumPy's (a NumPy scalar), or before the graph
+ * is configured: _graph's Python twin. */
+static PyObject *mod_tensor_of_result(PyObject *self, PyObject *d)
+{
+    if (Node_T == NULL || Py_TYPE(d) != ndarray_T) {
+        PyObject *twin = graph_globals != NULL ? PyDict_GetItemString(graph_globals, "_tensor_of_result") : NULL;
+        if (twin == NULL) {
+            PyErr_SetString(PyExc_RuntimeError, "tensorlib._cexecute: _graph._tensor_of_result is missing");
+            return NULL;
+        }
+        return PyObject_CallOneArg(twin, d);
+    }
+    PyObject *b = PyObject_GetAttr(d, s_np_base);
+    if (b == NULL)
+        return NULL;
+    PyObject *t = plain_tensor(d);
+    if (t != NULL && b != Py_None) {
+        PyObject *bt = Py_TYPE(b) == ndarray_T ? plain_tensor(b) : NULL;
+        int ok = bt != NULL && PyObject_SetAttr(t, s_base, bt) == 0;    /* (bt: no base, no _multi_view) */
+        if (bt == NULL && !PyErr_Occurred()) {      /* (a base that is not an ndarray: mark_view's own test) */
+            PyObject *tw = graph_globals != NULL ? PyDict_GetItemString(graph_globals, "_tensor_of_result") : NULL;
+            Py_DECREF(t);
+            Py_DECREF(b);
+            if (tw == NULL) {
+                PyErr_SetString(PyExc_RuntimeError, "tensorlib._cexecute: _graph._tensor_of_result is missing");
+                return NULL;
+            }
+            return PyObject_CallOneArg(tw, d);
+        }
+        Py_XDECREF(bt);
+        if (!ok)
+            Py_CLEAR(t);
+    }
+    Py_DECREF(b);
+    return t;
+}
+
 static PyMethodDef module_methods[] = {
+    {"tensor_of_result", mod_tensor_of_result, METH_O,
+     "tensor_of_result(d): tensorlib._graph.tensor_of_result in C (configure_graph binds it there)."},
     {"configure", mod_configure, METH_VARARGS,
      "configure(Tensor, ndarray, numpy, STATE, grad_off, seq_counter, execute, make_node1, make_node2, make_node3, "
      "_wrap_result, mark_view, execute_inplace_op): the Python objects execute reads."},

@@ -59,16 +59,21 @@ def tensor_of(d) -> Tensor:
     return t
 
 
-def tensor_of_result(d) -> Tensor:
+def _tensor_of_result(d) -> Tensor:
     """tensor_of(d) for a sink formula's result (OpDef.sink_backward), made of its own intermediate arrays
     by `dispatch.run_recorded`: a view of one (d.base set) gets a base tensor over it, as the dispatched
     formula's view of its intermediate tensor has (AccumulateGrad's choice between stealing and cloning a
-    gradient reads it: engine._shared_view)."""
+    gradient reads it: engine._shared_view). `tensor_of_result` is this, or its C twin
+    (tensorlib/_cexecute.c) where that is built: _execute.py binds it here at import, before any op module
+    imports the name."""
     t = tensor_of(d)
     b = d.base
     if b is not None:
         mark_view(t, tensor_of(b))
     return t
+
+
+tensor_of_result = _tensor_of_result
 
 
 def numpy_arrays(args):

@@ -47,11 +47,13 @@ class OpDef:
       `dispatch.run_recorded` (recorded by the op sink as dispatched ops are, without the dispatches: the
       same trace); the engine runs it when the profiler's op sink is the only observer of ops (its default
       options) and no graph is recorded. None for a case it does not take (then `backward` runs).
-    sink_view: optional, (op recorded, kind): the view ops (reshape's family, t, transpose, permute) whose
-      sink_backward is one recorded view of the gradient; the C engine (autograd/_cengine.c, view_sink) runs it
-      itself where the op sink alone records, kind naming the view (0 reshape to the input's shape, 1 t,
+    sink_view: optional, (op recorded, kind[, strided op]): the view ops (reshape's family, t, transpose, permute)
+      whose sink_backward is one recorded view of the gradient; the C engine (autograd/_cengine.c, view_sink) runs
+      it itself where the op sink alone records, kind naming the view (0 reshape to the input's shape, 1 t,
       2 transpose of attrs dim0 and dim1, 3 permute by the inverse of attrs dims): the same records and tensors
-      as sink_backward's. sink_backward stays the reference and runs every other case.
+      as sink_backward's. A reshape's third item is the op a gradient that is not contiguous but can take the
+      shape as a view is recorded as (_reshape_alias, inside a "reshape" region). sink_backward stays the
+      reference and runs every other case.
     complex_formula: the backward takes complex gradients as they are (see the class attribute below).
     """
 
@@ -61,7 +63,7 @@ class OpDef:
     function: Callable[..., Any]   # the public function, set by ops._define.op for ops that have one
     quiet_backward: Callable[..., Any] | None = None     # see above; set in the instance's __dict__
     sink_backward: Callable[..., Any] | None = None      # likewise
-    sink_view: tuple | None = None     # (op, kind): see above; the C engine runs it (autograd/_cengine.c)
+    sink_view: tuple | None = None     # (op, kind[, op]): see above; the C engine runs it (autograd/_cengine.c)
     inplace: OpDef                 # the `<name>_` op, set by ops._define.op(inplace=True)
     sparse: OpDef | None = None    # the kernel and backward for sparse COO operands (_execute.execute_sparse)
     # fn(a, b) raising torch's error for operands the op refuses before they are promoted (a cast would hide what

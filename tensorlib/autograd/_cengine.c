@@ -30,7 +30,7 @@ static PyObject *run_node, *run_hooked, *hooks_and_captures, *check_saved, *run_
 static PyObject *s_tensor_hooks, *s_retained, *s_node_hooks, *s_quiet_backward, *s_dtype, *s_kind, *s_shape,
     *s_hooks, *s_post_acc_hooks, *s_anomaly_users, *s_anomaly, *s_anomaly_check_nan, *s_release, *s_freed, *s_c,
     *s_trace, *s_ctx_data, *s_grad, *s_base, *s_grad_fn, *s_requires_grad, *s_flags, *s_writeable, *s_nbase,
-    *s_version, *s_phase, *s_seq, *s_backward, *s_forward, *s_range_pair, *s_range_c, *s_name, *s_node_name, *s_node_name_of,
+    *s_version, *s_phase, *s_seq, *s_backward, *s_forward, *s_range_pair, *s_range_c, *s_op, *s_name, *s_node_name, *s_node_name_of,
     *s_node_name_dim, *s_sink_formulas, *s_grad_enabled, *s_sink_backward, *s_acc_region,
     *s_run_recorded, *s_op_at, *s_add, *s_add_, *s_tensor_of, *s_detach, *s_mark_view, *s_detached, *s_view,
     *s_sink_view, *s_sink_only, *s_range_hooks, *s_op_step, *s_call_as, *s_reshape, *s_transpose, *s_swapaxes,
@@ -334,7 +334,7 @@ static PyObject *range_pair(void)
  * pair in `held` and the two calls. cap: the capsule (held while the region is open, so that a profile stopped
  * inside it cannot free what it points at), NULL where none is open. */
 typedef struct {
-    PyObject *cap, *name;
+    PyObject *cap, *name, *kind;    /* (kind: borrowed, an interned name) */
     long long t0;
 } Region;
 
@@ -352,11 +352,12 @@ static PyObject *range_c(void)
     return Py_NewRef(c);
 }
 
-/* the region r opened now: cap and name stolen */
-static inline void region_open(Region *r, PyObject *cap, PyObject *name)
+/* the region r of `kind` opened now: cap and name stolen */
+static inline void region_open(Region *r, PyObject *cap, PyObject *name, PyObject *kind)
 {
     r->cap = cap;
     r->name = name;
+    r->kind = kind;
     r->t0 = now_ns();
 }
 
@@ -370,7 +371,7 @@ static int region_close(Region *r)
     PyObject *et, *ev, *tb;
     PyErr_Fetch(&et, &ev, &tb);
     RangeC *rc = PyCapsule_GetPointer(r->cap, RANGE_C_CAPSULE);
-    int ok = rc != NULL && rc->record(rc->self, r->name, s_backward, r->t0, t1) == 0;
+    int ok = rc != NULL && rc->record(rc->self, r->name, r->kind, r->t0, t1) == 0;
     Py_CLEAR(r->cap);
     Py_CLEAR(r->name);
     if (!ok) {
@@ -506,13 +507,60 @@ static PyObject *recorded_method(PyObject *rr, PyObject *outer, PyObject *const 
     return r;
 }
 
-/* The node's view formula (spec: op.sink_view, (op recorded, kind)) on gradient g over an ndarray, recorded as its
+/* reshape's strided path as _reshape_bwd_sink runs it (ops/shape.py _reshape_strided) for a gradient d that is not
+ * C-contiguous but whose strides allow `shape` as a view: the region "reshape" (kind "op", recorded by the only
+ * region hook's C form, range_c; no region where no region hook listens) around _reshape_alias's record (`alias`,
+ * by rr.call_as) of d.reshape(shape). The view (new reference); NULL without an error where this path does not take
+ * the case (a reshape that would copy: clone and _unsafe_view; region hooks without a C form; the op sink records by
+ * the Python path), NULL with an error on error. */
+static PyObject *recorded_alias(PyObject *rr, PyObject *alias, PyObject *d, PyObject *shape)
+{
+    PyObject *probe = PyObject_CallMethodOneArg(d, s_reshape, shape);     /* (_viewable's test: no copy made) */
+    if (probe == NULL)
+        return NULL;
+    PyObject *pb = ((ArrayHead *)probe)->base;
+    int view = Py_TYPE(probe) == ndarray_T && pb != NULL && (pb == d || pb == ((ArrayHead *)d)->base);
+    Py_DECREF(probe);
+    if (!view)
+        return NULL;
+    PyObject *rh = PyDict_GetItemWithError(hooks_dict, s_range_hooks);        /* borrowed */
+    int on = rh != NULL ? truth(rh) : -1;
+    if (on < 0) {
+        if (!PyErr_Occurred())
+            PyErr_SetString(PyExc_RuntimeError, "_hooks.range_hooks is missing");
+        return NULL;
+    }
+    PyObject *cap = NULL;
+    if (on && (cap = range_c()) == NULL)
+        return NULL;    /* (an error, or hooks without a C form: the Python formula) */
+    Region reg = {NULL, NULL, NULL, 0};
+    if (cap != NULL)
+        region_open(&reg, cap, Py_NewRef(s_reshape), s_op);
+    PyObject *bound = PyObject_GetAttr(d, s_reshape), *r = NULL;
+    if (bound != NULL) {
+        PyObject *argv[] = {rr, alias, bound, shape};
+        r = PyObject_VectorcallMethod(s_call_as, argv, 4, NULL);
+        Py_DECREF(bound);
+    }
+    if (r == Py_NotImplemented) {   /* nothing run, nothing to record: the Python formula */
+        Py_CLEAR(r);
+        Py_CLEAR(reg.cap);
+        Py_CLEAR(reg.name);
+        return NULL;
+    }
+    if (region_close(&reg) < 0)
+        Py_CLEAR(r);
+    return r;
+}
+
+/* The node's view formula (spec: op.sink_view, (op recorded, kind[, reshape's strided op])) on gradient g over an
+ * ndarray, recorded as its
  * sink formula records it: (the view as a tensor,), a new reference; NULL without an error where this path does not
  * take the case (the op sink is not alone or records by the Python path, a reshape of a gradient that is not
  * C-contiguous: reshape's strided path), NULL with an error on error */
 static PyObject *view_sink(PyObject *node, PyObject *g, PyObject *spec)
 {
-    if (!arrays_ok || !PyTuple_Check(spec) || PyTuple_GET_SIZE(spec) != 2)
+    if (!arrays_ok || !PyTuple_Check(spec) || PyTuple_GET_SIZE(spec) < 2 || PyTuple_GET_SIZE(spec) > 3)
         return NULL;
     PyObject *so = PyDict_GetItemWithError(dispatch_dict, s_sink_only);        /* borrowed */
     PyObject *rr = so != NULL ? PyDict_GetItemWithError(dispatch_dict, s_run_recorded) : NULL;
@@ -528,14 +576,18 @@ static PyObject *view_sink(PyObject *node, PyObject *g, PyObject *spec)
     /* the array method, its arguments (owned), the region steps around it (torch's names, as the kernels' op_step) */
     PyObject *meth, *margs[2] = {NULL, NULL}, *steps[2] = {NULL, NULL};
     int nm = 0, ns = 1;
+    PyObject *out = NULL, *r = NULL;
     if (kind == VIEW_RESHAPE) {
-        if (!(((ArrayHead *)d)->flags & C_CONTIGUOUS))
-            return NULL;
         PyObject *meta = SLOT(node, off_in_meta), *m0, *shape;
         if (meta == NULL || !PyTuple_Check(meta) || PyTuple_GET_SIZE(meta) < 1 ||
             !PyTuple_Check(m0 = PyTuple_GET_ITEM(meta, 0)) || PyTuple_GET_SIZE(m0) != 2 ||
             !PyTuple_CheckExact(shape = PyTuple_GET_ITEM(m0, 0)))
             return NULL;
+        if (!(((ArrayHead *)d)->flags & C_CONTIGUOUS)) {    /* the strided path, where it is a view */
+            if (PyTuple_GET_SIZE(spec) < 3 || (r = recorded_alias(rr, PyTuple_GET_ITEM(spec, 2), d, shape)) == NULL)
+                return NULL;
+            goto got;
+        }
         meth = s_reshape, margs[nm++] = Py_NewRef(shape), steps[0] = s_view;
     } else {
         PyObject *attrs = SLOT(node, off_attrs);
@@ -555,9 +607,10 @@ static PyObject *view_sink(PyObject *node, PyObject *g, PyObject *spec)
             meth = s_transpose, margs[nm++] = inv, steps[0] = s_as_strided;
         }
     }
-    PyObject *out = NULL, *r = recorded_method(rr, outer, steps, ns, d, meth, margs, nm);
+    r = recorded_method(rr, outer, steps, ns, d, meth, margs, nm);
     if (r == NULL || r == Py_NotImplemented)    /* (NotImplemented: the op sink records by dispatch.py's Python path) */
         goto done;
+got:
     if (Py_TYPE(r) != ndarray_T) {
         PyErr_SetString(PyExc_TypeError, "a view formula's result is no NumPy array");
         goto done;
@@ -596,7 +649,7 @@ static PyObject *observed_formula(PyObject *node, PyObject *op, PyObject **a, si
             Py_CLEAR(cap);      /* (no region opened) */
             goto finish;
         }
-        region_open(reg, cap, name);
+        region_open(reg, cap, name, s_backward);
     } else if (rp != NULL) {
         PyObject *name = node_name(node, op);
         if (name == NULL) {
@@ -1029,13 +1082,13 @@ static int observed_store_fast(PyObject *t, PyObject *g, PyObject *handed)
 static PyObject *observed_store(PyObject *t, PyObject *g, PyObject *create_graph, PyObject *handed)
 {
     PyObject *rp = NULL, *token = NULL, *out = NULL, *cap = NULL;
-    Region reg = {NULL, NULL, 0};
+    Region reg = {NULL, NULL, NULL, 0};
     if (enter_backward(minus_one) < 0)
         goto finish;
     if ((cap = range_c()) == NULL && PyErr_Occurred())
         goto finish;
     if (cap != NULL)
-        region_open(&reg, cap, Py_NewRef(s_acc_region));
+        region_open(&reg, cap, Py_NewRef(s_acc_region), s_backward);
     else if ((rp = range_pair()) == NULL && PyErr_Occurred())
         goto finish;
     else if (rp != NULL) {
@@ -1245,7 +1298,7 @@ static PyObject *mod_drain(PyObject *self, PyObject *const *args, Py_ssize_t nar
     Py_ssize_t counter = 0;
     PyObject *nxt = NULL, *nxt_buf = NULL;      /* the ready node that runs next, kept out of the heap */
     PyObject *node = NULL, *buf = NULL, *in_grads = NULL;
-    Region reg = {NULL, NULL, 0};               /* the running node's region, by the hook's C form (range_c) */
+    Region reg = {NULL, NULL, NULL, 0};               /* the running node's region, by the hook's C form (range_c) */
     for (Py_ssize_t i = 0; i < PyList_GET_SIZE(args[0]); i++) {
         PyObject *e = PyList_GET_ITEM(args[0], i);
         if (!PyTuple_Check(e) || PyTuple_GET_SIZE(e) != 4) {
@@ -1722,7 +1775,7 @@ PyMODINIT_FUNC PyInit__cengine(void)
                  {&s_grad, "_grad"}, {&s_base, "_base"}, {&s_grad_fn, "_grad_fn"}, {&s_requires_grad, "_requires_grad"},
                  {&s_flags, "flags"}, {&s_writeable, "writeable"}, {&s_nbase, "base"}, {&s_version, "_version"},
                  {&s_phase, "phase"}, {&s_seq, "seq"}, {&s_backward, "backward"}, {&s_forward, "forward"},
-                 {&s_range_pair, "range_pair"}, {&s_range_c, "range_c"}, {&s_name, "name"}, {&s_node_name, "node_name"},
+                 {&s_range_pair, "range_pair"}, {&s_range_c, "range_c"}, {&s_op, "op"}, {&s_name, "name"}, {&s_node_name, "node_name"},
                  {&s_node_name_of, "node_name_of"}, {&s_node_name_dim, "node_name_dim"},
                  {&s_sink_formulas, "_sink_formulas"}, {&s_grad_enabled, "grad_enabled"}, {&s_sink_backward, "sink_backward"},
                  {&s_acc_region, "tensorlib::autograd::AccumulateGrad"}, {&s_run_recorded, "run_recorded"},

@@ -263,7 +263,7 @@ UNSQUEEZE.def_backward(_reshape_bwd)
 for _op in (RESHAPE, RESHAPE_ALIAS, UNSAFE_VIEW, VIEW, SQUEEZE, UNSQUEEZE):
     _op.quiet_backward = _reshape_bwd_quiet
     _op.sink_backward = _reshape_bwd_sink
-    _op.sink_view = (RESHAPE, 0)     # _reshape_bwd_sink's contiguous case in the C engine (OpDef.sink_view)
+    _op.sink_view = (RESHAPE, 0, RESHAPE_ALIAS)     # _reshape_bwd_sink's view cases in the C engine (OpDef.sink_view)
 SQUEEZE.node_name_dim = "SqueezeBackward1"  # torch: squeeze() -> SqueezeBackward0, squeeze(dim) -> SqueezeBackward1
 
 

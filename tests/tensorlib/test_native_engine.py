@@ -439,7 +439,8 @@ def test_view_formulas_in_c_record_and_mark_as_the_sink_formulas(monkeypatch):
     """Under a default profile the C loop runs the view ops' backward itself (OpDef.sink_view: reshape's family, t,
     transpose, permute): the same events, nested alike (the op's region around _H.op_step's), the same gradients
     and the same view marks (what the leaves' AccumulateGrad steals or copies) as their sink formulas in Python.
-    A reshape of a gradient that is not C-contiguous takes the Python formula (reshape's strided path)."""
+    A reshape of a gradient that is not C-contiguous but takes the shape as a view is _reshape_alias inside a
+    reshape region, in C too (the region by the hook's C form); one that would copy takes the Python formula."""
     from profiler import profile, ProfilerActivity
     from tensorlib.ops import shape as S
     from tests.profiler.test_same_tree_any_options import _tree
@@ -455,24 +456,27 @@ def test_view_formulas_in_c_record_and_mark_as_the_sink_formulas(monkeypatch):
         b = tl.tensor(rng.standard_normal((2, 3, 4)).astype(np.float32), requires_grad=True)
         c = tl.tensor(rng.standard_normal(6).astype(np.float32), requires_grad=True)
         w = tl.tensor(rng.standard_normal((6, 5)).astype(np.float32))
+        e = tl.tensor(rng.standard_normal((4, 6)).astype(np.float32), requires_grad=True)
         h = a.view(6, 4).t().reshape(24).view(4, 6) @ w                       # view, t, reshape, a matmul's grad
         p = b.permute(2, 0, 1).transpose(0, 2).reshape(3, 2, 4)               # permute, transpose, strided reshape
         u = c.unsqueeze(0).squeeze(0).view(2, 3).transpose(0, 1)              # grads that are views of a leaf's
-        loss = (h * h).sum() + (p.exp() * 2).sum() + (u * u).sum() + a.t().sum()
+        loss = (h * h).sum() + (p.exp() * 2).sum() + (u * u).sum() + a.t().sum() + e.view(24).sum() * 3
+        # (e's view gets sum's expanded gradient: strided, a view in e's shape)
         calls.clear()
         with profile(activities=[ProfilerActivity.CPU]) as prof:
             loss.backward()
-        marks = [(t.grad._base is not None, bool(getattr(t.grad, "_detached", False))) for t in (a, b, c)]
-        return _tree(prof), _grads([a, b, c]), marks, len(calls)
+        marks = [(t.grad._base is not None, bool(getattr(t.grad, "_detached", False))) for t in (a, b, c, e)]
+        return _tree(prof), _grads([a, b, c, e]), marks, len(calls)
 
     native = run()
     names = [n for _, n, _ in native[0]]
-    assert {"aten::view", "aten::as_strided", "aten::permute", "aten::transpose", "aten::t"} <= set(names)
+    assert {"aten::view", "aten::as_strided", "aten::permute", "aten::transpose", "aten::t",
+            "aten::_reshape_alias"} <= set(names)
     assert native[3] == 1       # only the strided reshape's formula ran in Python
     for o in (S.RESHAPE, S.VIEW, S.UNSQUEEZE, S.SQUEEZE, S.T, S.TRANSPOSE, S.PERMUTE):
         monkeypatch.setattr(o, "sink_view", None)
     python = run()
-    assert python[3] == 10      # every view node's formula, in Python
+    assert python[3] == 11      # every view node's formula, in Python
     assert python[:3] == native[:3]
 
 

@@ -240,3 +240,24 @@ def test_threads_record_their_own_graphs_while_another_runs_without_grad():
         np.testing.assert_array_equal(together[k][0], alone[k][0])
         np.testing.assert_array_equal(together[k][1], alone[k][1])
     assert "ng" in together
+
+
+@pytest.mark.skipif(not NATIVE, reason="compares the C twin with the Python one: TENSORLIB_NATIVE=0 or not built")
+def test_tensor_of_result_in_c_is_the_python_twins():
+    """_graph.tensor_of_result (a sink formula's result as a tensor) is the C twin, bound before the op modules
+    import it; it gives what the Python twin gives: the array itself, and for a view of an intermediate array a
+    base tensor over that array (AccumulateGrad steals or clones by it), a NumPy scalar as a 0-d array."""
+    from tensorlib import _graph
+    from tensorlib.ops import linalg, reduce, shape
+    assert _graph.tensor_of_result is _execute._cexecute.tensor_of_result
+    assert linalg.tensor_of_result is reduce.tensor_of_result is shape.tensor_of_result is _graph.tensor_of_result
+    own = np.arange(12, dtype=np.float32).reshape(3, 4)
+    for d in (own, own.T, own[1:], own.T[::2], np.float32(2.5), np.float64(1.0)):
+        c, p = _graph.tensor_of_result(d), _graph._tensor_of_result(d)
+        assert type(c) is type(p) is tl.Tensor
+        assert type(c._data) is type(p._data) and np.array_equal(c._data, p._data)
+        assert (c._data is d) == (p._data is d)
+        assert (c._base is None) == (p._base is None)
+        if p._base is not None:
+            assert c._base._data is p._base._data is d.base and c._base._base is None
+        assert bool(c._multi_view) == bool(p._multi_view)
