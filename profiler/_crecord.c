@@ -1244,6 +1244,34 @@ static PyObject *OpHooks_op_step(OpHooks *self, PyObject *const *args, Py_ssize_
     return res;
 }
 
+/* op_steps_at(names, times): the records op_step(names[k], ...) leaves of steps a C loop ran and timed itself, times
+ * an int64 array of (start, end) pairs, one per name (Adam's step_t.item(): its aten::item region and the read,
+ * _local_scalar_dense, inside it). Where op_step records (no stacks) */
+static PyObject *OpHooks_op_steps_at(OpHooks *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 2 || !PyTuple_Check(args[0])) {
+        PyErr_SetString(PyExc_TypeError, "op_steps_at(names: tuple, times: int64 array)");
+        return NULL;
+    }
+    Py_buffer view;
+    if (PyObject_GetBuffer(args[1], &view, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT) < 0)
+        return NULL;
+    Py_ssize_t n = PyTuple_GET_SIZE(args[0]);
+    int ok = view.itemsize == 8 && view.format != NULL && (strcmp(view.format, "q") == 0 || strcmp(view.format, "l") == 0)
+             && view.len >= (Py_ssize_t)(2 * n * 8);
+    if (!ok)
+        PyErr_SetString(PyExc_TypeError, "op_steps_at: times is an int64 array of two per name");
+    const long long *t = (const long long *)view.buf;
+    for (Py_ssize_t k = 0; ok && k < n; k++) {
+        PyObject *objs[4] = {PyTuple_GET_ITEM(args[0], k), self->op_tag, minus_one, zero};
+        ok = push_objs(self, objs, self->extended ? 4 : 3, t[2 * k], t[2 * k + 1]) == 0;
+    }
+    PyBuffer_Release(&view);
+    if (!ok)
+        return NULL;
+    Py_RETURN_NONE;
+}
+
 /* ---- c_range: range_enter + range_exit in one C call (tensorlib/_range_api.h) ---------------------------------- */
 
 /* the record range_enter(name, kind) at t0 then range_exit(token) at t1 leave where no stack is read (stack_of None) */
@@ -1517,6 +1545,8 @@ static PyMethodDef OpHooks_methods[] = {
     {"range_exit", (PyCFunction)OpHooks_range_exit, METH_O, "Recorder.range_exit"},
     {"op_step", (PyCFunction)(void (*)(void))OpHooks_op_step, METH_FASTCALL, "Recorder.op_step"},
     {"c_range", (PyCFunction)OpHooks_c_range, METH_NOARGS, "c_range() -> Recorder.c_range: the capsule, or None"},
+    {"op_steps_at", (PyCFunction)(void (*)(void))OpHooks_op_steps_at, METH_FASTCALL,
+     "Recorder.op_steps_at(names, times): op_step's records of steps timed elsewhere"},
     {NULL, NULL, 0, NULL},
 };
 

@@ -305,7 +305,7 @@ class Recorder:
             self._counting = _Counting()
             self.tls = self._counting       # the dispatcher's op sink now counts instead of keeping
         self.range_exit = self._drop_range_exit
-        self.c_range = None
+        self.c_range = self.op_steps_at = None
         if self.op_step is not None:
             self.op_step = self._drop_op_step
         from tensorlib import dispatch
@@ -527,6 +527,8 @@ class Recorder:
         # the C engine's node regions recorded in one C call (tensorlib.Hook.c_range), where the C methods are the
         # ones bound above: None with stacks (range_enter reads one) or without C record buffers
         self.c_range = self.native.c_range() if self.native is not None and not self.with_stack else None
+        # records of op_step's kind for steps a C loop timed (tensorlib.Hook.op_steps_at), where op_step is C's
+        self.op_steps_at = self.native.op_steps_at if self.c_range is not None else None
         self.op_arrays = op_arrays      # for the engine's sink formulas while this is the only op hook
         self.op_done = op_done          # (with op_arrays: ops a C loop ran, recorded as op_arrays records)
 

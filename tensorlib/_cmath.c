@@ -1610,6 +1610,75 @@ static PyObject *mod_adam_step(PyObject *self, PyObject *const *args, Py_ssize_t
     Py_RETURN_TRUE;
 }
 
+/* adam_group(params, grads, exp_avgs, exp_avg_sqs, steps, lr, weight_decay, decoupled, beta1, beta2, eps, op_times,
+ * item_times) -> how many parameters it stepped: the recorded loop's work (adam.py _c_recorded under a default
+ * profile) for a group's parameters in order, each as adam_moments then float(step_t.item()) then adam_update (part
+ * 0) run it, stopping before the first parameter those refuse (nothing done to it). Per parameter k, op_times
+ * (int64, 18 a parameter) gets the moments' ten slots then the update's eight; item_times (int64, 4 a parameter)
+ * aten::item's start and end and its read's (_local_scalar_dense) start and end, for the profiler's records of the
+ * same ops and regions (dispatch.record_times, _hooks.op_steps_at). The five sequences: lists or tuples of equal
+ * length. */
+static PyObject *mod_adam_group(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 13) {
+        PyErr_SetString(PyExc_TypeError, "adam_group(params, grads, exp_avgs, exp_avg_sqs, steps, lr, weight_decay, "
+                                         "decoupled, beta1, beta2, eps, op_times, item_times)");
+        return NULL;
+    }
+    PyObject *seqs[5];
+    Py_ssize_t n = -1;
+    for (int i = 0; i < 5; i++) {
+        if (!PyList_CheckExact(args[i]) && !PyTuple_CheckExact(args[i])) {
+            PyErr_SetString(PyExc_TypeError, "adam_group: the arrays come as lists or tuples");
+            return NULL;
+        }
+        seqs[i] = args[i];
+        if (n >= 0 && PySequence_Fast_GET_SIZE(args[i]) != n) {
+            PyErr_SetString(PyExc_ValueError, "adam_group: the five sequences differ in length");
+            return NULL;
+        }
+        n = PySequence_Fast_GET_SIZE(args[i]);
+    }
+    double h[5];
+    PyObject *hv[5] = {args[5], args[6], args[8], args[9], args[10]};
+    int decoupled = PyObject_IsTrue(args[7]);
+    if (decoupled < 0 || get_doubles(hv, 5, h) < 0)
+        return NULL;
+    if (arr_type == NULL)
+        return PyLong_FromLong(0);
+    long long *ot = NULL, *it = NULL;
+    if (Py_TYPE(args[11]) == arr_type && ((ArrayHead *)args[11])->descr == i64_descr && arr_size(args[11]) >= 18 * n)
+        ot = (long long *)arr_data(args[11], i64_descr, arr_size(args[11]), 1);
+    if (Py_TYPE(args[12]) == arr_type && ((ArrayHead *)args[12])->descr == i64_descr && arr_size(args[12]) >= 4 * n)
+        it = (long long *)arr_data(args[12], i64_descr, arr_size(args[12]), 1);
+    if (ot == NULL || it == NULL) {
+        PyErr_SetString(PyExc_TypeError, "adam_group: op_times and item_times are int64 arrays of 18 and 4 a parameter");
+        return NULL;
+    }
+    double u[4] = {h[0], h[2], h[3], h[4]};
+    Py_ssize_t k;
+    for (k = 0; k < n; k++) {
+        PyObject *arr[4] = {PySequence_Fast_GET_ITEM(seqs[0], k), PySequence_Fast_GET_ITEM(seqs[1], k),
+                            PySequence_Fast_GET_ITEM(seqs[2], k), PySequence_Fast_GET_ITEM(seqs[3], k)};
+        AdamArgs A;
+        if (!adam_args(arr, PySequence_Fast_GET_ITEM(seqs[4], k), Py_None, 0, &A))
+            break;
+        A.tm = ot + 18 * k;
+        if (adam_moments_run(&A, h, decoupled, NULL) < 0)
+            return NULL;
+        long long *t = it + 4 * k;
+        t[0] = now_ns();                    /* aten::item */
+        t[2] = now_ns();                    /* its read, _local_scalar_dense */
+        double step = A.step_isd ? *(double *)A.step : (double)*(float *)A.step;
+        t[3] = now_ns();
+        t[1] = now_ns();
+        A.tm = ot + 18 * k + 10;
+        if (adam_update_run(&A, step, u, NULL, NULL, 0) < 0)
+            return NULL;
+    }
+    return PyLong_FromSsize_t(k);
+}
+
 /* ---- clip_grad_norm_'s per-gradient ops (tensorlib/nn/utils/clip_grad.py, _fastmath.clip_norms / clip_scale) ----
  * Its op-by-op path runs, per gradient, the norm op's kernel (sqrt((g * g).sum()) for p=2: a product array, NumPy's
  * pairwise sum, the sqrt) and mul_'s (g *= coef); on a model's few dozen small gradients that is a hundred NumPy
@@ -2020,6 +2089,9 @@ static PyMethodDef module_methods[] = {
      "decayed_grad) -> bool"},
     {"adam_update", (PyCFunction)(void (*)(void))mod_adam_update, METH_FASTCALL,
      "adam_update(p, exp_avg, exp_avg_sq, step, lr, beta1, beta2, eps, times, sqrt_out, denom_out, part) -> bool"},
+    {"adam_group", (PyCFunction)(void (*)(void))mod_adam_group, METH_FASTCALL,
+     "adam_group(params, grads, exp_avgs, exp_avg_sqs, steps, lr, weight_decay, decoupled, beta1, beta2, eps, "
+     "op_times, item_times) -> parameters stepped"},
     {"adam_step", (PyCFunction)(void (*)(void))mod_adam_step, METH_FASTCALL,
      "adam_step(p, grad, exp_avg, exp_avg_sq, step, lr, weight_decay, decoupled, beta1, beta2, eps) -> bool"},
     {"softmax_rows", (PyCFunction)(void (*)(void))mod_softmax_rows, METH_FASTCALL,

@@ -47,6 +47,9 @@ class Hook:
     op_step(name, fn, *args) -> fn(*args): optional, not on this class. A hook that is the only one
       observing regions may run a kernel step itself (`op_step` below): the same as
       range_enter(name, "op"), fn(*args), range_exit(token), in one call instead of four.
+    op_steps_at(names, times): optional, not on this class. The records op_step(names[k], ...) would leave of
+      steps a C loop ran and timed itself (times: int64, a (start, end) pair per name), while this is the
+      only region hook (Adam's step_t.item() in its C loop under a profile: aten::item and its read).
     c_range: optional, not on this class: a capsule (tensorlib/_range_api.h) by which C code that times a
       region itself records it while this is the only region hook -- the autograd engine's node regions
       (tensorlib/autograd/_cengine.c) -- with what range_enter(name, kind) at its start then range_exit(token)
@@ -120,6 +123,7 @@ arrays_done = None          # its op_done, with op_arrays (see Hook), else None
 range_hooks: tuple = ()     # hooks that observe named regions
 range_pair = None           # (enter(name, kind) -> token, exit(token)) over every region hook, None when none
 range_c = None              # the only region hook's c_range capsule (see Hook), else None
+op_steps_at = None          # the only region hook's op_steps_at (see Hook), else None
 op_range_pair = None        # (enter(name, args) -> token, exit(token)) for a composite op's region, None when none
 module_pair = None          # range_pair over the region hooks that want nn.Module regions (Hook.module_ranges)
 backward_hooks: tuple = ()  # hooks that observe backward passes
@@ -154,7 +158,7 @@ def _observers(*methods):
 
 def _refresh():
     global full_path, sink_only, sink_tls, op_pairs, pair_only, arrays_hook, arrays_done, range_hooks, backward_hooks, \
-        sync_hooks, op_step, range_pair, range_c, op_range_pair, module_pair
+        sync_hooks, op_step, range_pair, range_c, op_steps_at, op_range_pair, module_pair
     op_hooks = _observers("op_enter", "op_exit")
     op_pairs = tuple((h.op_enter, h.op_exit) for h in op_hooks)
     range_hooks = _observers("range_enter", "range_exit")
@@ -163,6 +167,7 @@ def _refresh():
     module_pair = range_pair if len(module_hooks) == len(range_hooks) else _range_pairs(module_hooks)[0]
     op_step = (getattr(range_hooks[0], "op_step", None) if len(range_hooks) == 1 else None) or _op_step
     range_c = getattr(range_hooks[0], "c_range", None) if len(range_hooks) == 1 else None
+    op_steps_at = getattr(range_hooks[0], "op_steps_at", None) if len(range_hooks) == 1 else None
     backward_hooks = _observers("backward_begin", "backward_end")
     sync_hooks = _observers("sync")
     modes = autocast_users > 0 or anomaly_users > 0 or inference_users > 0

@@ -143,11 +143,22 @@ class Adam(Optimizer):
         moments, update = _FM.ADAM.adam_moments, _FM.ADAM.adam_update
         batch = records_by_sink()
         first = (ADD_, None if wd == 0 else MUL_ if decoupled else ADD, LERP_, MUL_, ADDCMUL_)
+        in_c = getattr(_FM.ADAM, "adam_group", None)     # (None: an extension built before it)
+        if not (batch and _H.op_steps_at is not None):
+            in_c = None
         times = np.empty(10, np.int64)
         decay = 2 if decoupled and wd != 0 else 1
         c = 1 - beta2
         d1 = d = None
-        for p, grad in pairs:
+        pairs = list(pairs)
+        i = 0
+        while i < len(pairs):
+            if in_c is not None:    # the run of parameters the group call takes, then one the per-parameter path does
+                i = self._c_group(in_c, pairs, i, first, lr, beta1, beta2, wd, eps, decoupled)
+                if i == len(pairs):
+                    break
+            p, grad = pairs[i]
+            i += 1
             g = gw = None   # (the previous parameter's decayed gradient, freed as the loop's `g` is replaced)
             st, m, v = self._c_state(p)
             x, g = p._data, grad._data
@@ -195,6 +206,39 @@ class Adam(Optimizer):
                            t[6], t[7])
                 d = None
             p._version += decay
+
+    def _c_group(self, in_c, pairs, i, first, lr, beta1, beta2, wd, eps, decoupled):
+        """_c_recorded's default-profile loop for the pairs the C step takes, in one C call (_cmath's adam_group:
+        each parameter's moments, its step_t.item() and its update, in order) and two calls that record them: the
+        ops by the op sink (record_times: the same sequence numbers, parameter by parameter) and each item's
+        region and read by the region hook (_hooks.op_steps_at), all at the times the C loop took. From pairs[i]
+        on; returns the index of the first pair the C step refuses, or that has no state yet (its first step makes
+        it in the loop's order), which the per-parameter path takes."""
+        states = []
+        for p, _ in pairs[i:]:      # (a parameter's first step makes its state where the loop makes it: not here)
+            s = self.state[p] and self._c_state(p)
+            if not s or s[0] is None:
+                break
+            states.append(s)
+        n = len(states)
+        if n == 0:
+            return i
+        pairs = pairs[i:i + n]
+        st, m, v = zip(*states)
+        op_times, item_times = np.empty(18 * n, np.int64), np.empty(4 * n, np.int64)
+        done = in_c([p._data for p, _ in pairs], [g._data for _, g in pairs], [t._data for t in m],
+                      [t._data for t in v], [t._data for t in st], lr, wd, decoupled, beta1, beta2, eps, op_times,
+                      item_times)
+        decay = 2 if decoupled and wd != 0 else 1
+        for k in range(done):
+            st[k]._version += 1
+            m[k]._version += 1
+            v[k]._version += 2
+            pairs[k][0]._version += decay
+        if done:
+            record_times((*first, *_UPDATE_OPS) * done, op_times[:18 * done])
+            _H.op_steps_at(("item", "_local_scalar_dense") * done, item_times[:4 * done])
+        return i + done
 
     def _loop(self, ops, pairs, maximize, held, amsgrad, lr, beta1, beta2, wd, eps, decoupled):
         """torch's single-tensor loop, op for op (see _common.Loop: dispatched, or the kernels on the arrays,

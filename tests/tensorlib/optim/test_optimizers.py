@@ -376,7 +376,7 @@ class _Counting:
     """tensorlib._cmath's Adam entry points, counted (a stand-in for _fastmath.ADAM)."""
 
     def __init__(self, m):
-        self.calls = {"adam_step": 0, "adam_moments": 0, "adam_update": 0}
+        self.calls = {"adam_step": 0, "adam_moments": 0, "adam_update": 0, "adam_group": 0}
         for name in self.calls:
             setattr(self, name, self._counted(name, getattr(m, name)))
 
@@ -443,12 +443,59 @@ def test_adam_c_step_records_the_loops_trace(native, kw, options, monkeypatch, t
     want = _adam_trace(tmp_path, options, dict(kw))
     monkeypatch.setattr(_fastmath, "ADAM", counting)
     got = _adam_trace(tmp_path, options, dict(kw))
-    assert counting.calls["adam_moments"] == 4 and counting.calls["adam_update"] >= 4      # 2 small parameters
+    # 2 small parameters a step; under default options by the C recorders the second step takes each in a group
+    # call (adam_group: its moments, item and update), before and after the large one the C step refuses (the
+    # first step makes the states, in the loop's order: adam_moments, adam_update)
+    grouped = counting.calls["adam_group"]
+    assert grouped == (2 if native and not options else 0)
+    assert counting.calls["adam_moments"] + grouped == 4 and counting.calls["adam_update"] + grouped >= 4
     assert got[1] == want[1]        # the parameters and states, to the bit
     assert got[0] == want[0]
     assert sum(e[0] == "aten::addcdiv_" for e in got[0]) == 6
     if options:
         assert sum(e[0] == "[memory]" for e in got[0]) >= 20
+
+
+@pytest.mark.skipif(__import__("tensorlib.ops._fastmath", fromlist=["ADAM"]).ADAM is None,
+                    reason="tensorlib._cmath is not built (no C compiler at install)")
+@pytest.mark.parametrize("kw", [{}, {"weight_decay": 0.1}, {"decoupled": True, "weight_decay": 0.05}])
+def test_adam_group_in_c_records_the_loops_trace(kw, monkeypatch):
+    """Under a default profile a group's small parameters that have their state take one C call (adam_group) and
+    two record calls: the same events in the same order, the same sequence numbers and values as the dispatched
+    loop's, over several steps and parameters of both dtypes, a large one (refused: the loop) between them."""
+    import profiler
+    from tensorlib.ops import _fastmath
+    if getattr(_fastmath.ADAM, "adam_group", None) is None:
+        pytest.skip("tensorlib._cmath was built before adam_group")
+
+    def trace():
+        tl.manual_seed(1)
+        ps = [tl.nn.Parameter(tl.randn(4, 3)), tl.nn.Parameter(tl.randn(5, dtype=tl.float64)),
+              tl.nn.Parameter(tl.randn(100, 100)), tl.nn.Parameter(tl.randn(7))]
+        opt = (optim.AdamW if kw.get("decoupled") else optim.Adam)(
+            ps, lr=0.01, weight_decay=kw.get("weight_decay", 0.0))
+        with profiler.profile() as prof:
+            for i in range(3):
+                for p in ps:
+                    p.grad = tl.full_like(p, 0.5 + i)
+                opt.step()
+        evs = prof.events()
+        first = min(e.sequence_nr for e in evs if e.sequence_nr >= 0)
+        return ([(e.name, e.sequence_nr - first if e.sequence_nr >= 0 else -1, len(e.cpu_children)) for e in evs],
+                [p.detach().numpy().tobytes() for p in ps])
+
+    calls = []
+    real = _fastmath.ADAM.adam_group
+    monkeypatch.setattr(_fastmath, "ADAM", type("A", (), {n: getattr(_fastmath.ADAM, n) for n in dir(_fastmath.ADAM)
+                                                          if not n.startswith("__")}))
+    monkeypatch.setattr(_fastmath.ADAM, "adam_group", lambda *a: calls.append(real(*a)) or calls[-1])
+    got = trace()
+    assert calls == [2, 1, 2, 1]    # steps 2 and 3: the two small ones, (the large one: the loop), the last
+    monkeypatch.setattr(_fastmath, "ADAM", None)
+    want = trace()
+    assert got == want
+    names = [n for n, _, _ in got[0]]
+    assert names.count("aten::item") == 12 and names.count("aten::_local_scalar_dense") == 12
 
 
 @pytest.mark.skipif(__import__("tensorlib.ops._fastmath", fromlist=["ADAM"]).ADAM is None,
