@@ -1254,13 +1254,10 @@ static PyObject *OpHooks_op_steps_at(OpHooks *self, PyObject *const *args, Py_ss
         return NULL;
     }
     Py_buffer view;
-    if (PyObject_GetBuffer(args[1], &view, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT) < 0)
-        return NULL;
     Py_ssize_t n = PyTuple_GET_SIZE(args[0]);
-    int ok = view.itemsize == 8 && view.format != NULL && (strcmp(view.format, "q") == 0 || strcmp(view.format, "l") == 0)
-             && view.len >= (Py_ssize_t)(2 * n * 8);
-    if (!ok)
-        PyErr_SetString(PyExc_TypeError, "op_steps_at: times is an int64 array of two per name");
+    if (time_pairs(args[1], n, &view, "op_steps_at") < 0)
+        return NULL;
+    int ok = 1;
     const long long *t = (const long long *)view.buf;
     for (Py_ssize_t k = 0; ok && k < n; k++) {
         PyObject *objs[4] = {PyTuple_GET_ITEM(args[0], k), self->op_tag, minus_one, zero};

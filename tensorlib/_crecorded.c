@@ -485,15 +485,9 @@ static PyObject *RunRecorded_record_times(RunRecorded *self, PyObject *const *ar
         return NULL;
     }
     Py_buffer b;
-    if (PyObject_GetBuffer(args[1], &b, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT) < 0)
-        return NULL;
     Py_ssize_t n = PyTuple_GET_SIZE(args[0]);
-    if (b.itemsize != 8 || b.format == NULL || (strcmp(b.format, "q") != 0 && strcmp(b.format, "l") != 0) ||
-        b.len < 16 * n) {
-        PyBuffer_Release(&b);
-        PyErr_SetString(PyExc_ValueError, "record_times: times holds two int64 per op");
+    if (time_pairs(args[1], n, &b, "record_times") < 0)
         return NULL;
-    }
     const long long *t = b.buf;
     int rc = 0;
     Py_INCREF(r);

@@ -5,6 +5,7 @@
 #define TENSORLIB_NATIVE_COMMON_H
 
 #include <Python.h>
+#include <string.h>
 #include <time.h>
 
 #ifndef __linux__
@@ -28,6 +29,21 @@ static inline void untrack_atoms(PyObject *tup)
             return;
     }
     PyObject_GC_UnTrack(tup);
+}
+
+/* times: a C-contiguous buffer of int64 (start, end) pairs, at least n of them (record_times' and op_steps_at's
+ * argument: times a C loop took); 0 with *view held (the caller releases it), or -1 with `what`'s ValueError */
+static inline int time_pairs(PyObject *times, Py_ssize_t n, Py_buffer *view, const char *what)
+{
+    if (PyObject_GetBuffer(times, view, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT) < 0)
+        return -1;
+    const char *f = view->format;
+    if (view->itemsize != 8 || f == NULL || (strcmp(f, "q") != 0 && strcmp(f, "l") != 0) || view->len < 16 * n) {
+        PyBuffer_Release(view);
+        PyErr_Format(PyExc_ValueError, "%s: times holds two int64 per entry", what);
+        return -1;
+    }
+    return 0;
 }
 
 /* NumPy's array struct as far as the C modules read it: PyArrayObject_fields' first members after the object head,
