@@ -30,12 +30,13 @@ static PyObject *run_node, *run_hooked, *hooks_and_captures, *check_saved, *run_
 static PyObject *s_tensor_hooks, *s_retained, *s_node_hooks, *s_quiet_backward, *s_dtype, *s_kind, *s_shape,
     *s_hooks, *s_post_acc_hooks, *s_anomaly_users, *s_anomaly, *s_anomaly_check_nan, *s_release, *s_freed, *s_c,
     *s_trace, *s_ctx_data, *s_grad, *s_base, *s_grad_fn, *s_requires_grad, *s_flags, *s_writeable, *s_nbase,
-    *s_version, *s_phase, *s_seq, *s_backward, *s_forward, *s_range_pair, *s_range_c, *s_op, *s_name, *s_node_name, *s_node_name_of,
+    *s_version, *s_phase, *s_seq, *s_backward, *s_forward, *s_range_pair, *s_range_c, *s_op, *s_sink_linear, *s_name, *s_node_name, *s_node_name_of,
     *s_node_name_dim, *s_sink_formulas, *s_grad_enabled, *s_sink_backward, *s_acc_region,
     *s_run_recorded, *s_op_at, *s_add, *s_add_, *s_tensor_of, *s_detach, *s_mark_view, *s_detached, *s_view,
     *s_sink_view, *s_sink_only, *s_range_hooks, *s_op_step, *s_call_as, *s_reshape, *s_transpose, *s_swapaxes,
     *s_as_strided, *s_dim0, *s_dim1, *s_dims, *s_multi_view, *s_nondiff_outputs;
 static PyObject *minus_one;     /* the seq of AccumulateGrad's backward work: linked to no forward op */
+static PyObject *zero_obj;      /* 0: the sum's dim in addmm's formula */
 static Py_ssize_t off_op, off_seq, off_edges, off_inputs, off_versions, off_out_data, off_out_refs, off_in_meta,
     off_out_meta, off_ref, off_data, off_attrs;
 static PyObject *loop_refs;     /* what _store_grad's getrefcount sees for a gradient only drain() holds */
@@ -629,6 +630,192 @@ done:
     return out;
 }
 
+/* ---- addmm's backward of a linear layer in an observed pass, in C (OpDef.sink_linear) ----
+ *
+ * addmm's sink formula where the op sink alone records (ops/linalg.py: _addmm_bwd_arrays with sink, then
+ * _sink_bias_grad and _called_mm_grads) on 2-D float32/float64 operands of one dtype whose shapes agree, beta and
+ * alpha 1: the bias's gradient as sum(dim=0, keepdim=True) and its view to the bias's shape (or the gradient
+ * itself where the bias has its shape), then mm_mat1_backward's and mm_mat2_backward's t and mm (a column-major
+ * mat2, a transposed weight, gets its gradient in its own layout: t(mm(t(g), a))) -- the same ops recorded in the
+ * same order by rr.call_as, their results as tensor_of_result makes them, without the formula's six Python frames.
+ * spec (op.sink_linear): (SUM, VIEW, T, MM, numpy.add.reduce, linalg._product, numpy, _graph.tensor_of_result,
+ * float32, float64 dtypes). */
+#define F_ORDER 0x0002          /* NPY_ARRAY_F_CONTIGUOUS */
+
+/* rr.call_as(op, fn, *args) (n args): the result, NotImplemented where the op sink records by Python, or NULL */
+static PyObject *call_as(PyObject *rr, PyObject *op, PyObject *fn, PyObject *const *args, int n)
+{
+    PyObject *argv[3 + 6];
+    argv[0] = rr, argv[1] = op, argv[2] = fn;
+    for (int i = 0; i < n && i < 6; i++)
+        argv[3 + i] = args[i];
+    return PyObject_VectorcallMethod(s_call_as, argv, 3 + (size_t)n, NULL);
+}
+
+/* t's record of 2-D array d (its kernel's regions, transpose then as_strided, around the array's transpose) */
+static PyObject *t_of(PyObject *rr, PyObject *t_op, PyObject *d)
+{
+    PyObject *steps[2] = {s_transpose, s_as_strided};
+    return recorded_method(rr, t_op, steps, 2, d, s_transpose, NULL, 0);
+}
+
+/* r (stolen) through tensor_of_result (tor), NULL passed on */
+static PyObject *result_tensor(PyObject *tor, PyObject *r)
+{
+    if (r == NULL)
+        return NULL;
+    PyObject *t = PyObject_CallOneArg(tor, r);
+    Py_DECREF(r);
+    return t;
+}
+
+/* spec's product mm(x, y) by call_as, NULL passed on (x: borrowed; y: stolen) */
+static PyObject *mm_of(PyObject *rr, PyObject *spec, PyObject *x, PyObject *y)
+{
+    if (y == NULL)
+        return NULL;
+    PyObject *args[3] = {PyTuple_GET_ITEM(spec, 6), x, y};
+    PyObject *r = call_as(rr, PyTuple_GET_ITEM(spec, 3), PyTuple_GET_ITEM(spec, 5), args, 3);
+    Py_DECREF(y);
+    return r;
+}
+
+/* The formula's (gc, ga, gb) as a new tuple; NULL without an error where this path does not take the case (the Python
+ * formula runs; nothing was recorded), NULL with an error on error */
+static PyObject *linear_sink(PyObject *node, PyObject *g, PyObject *spec)
+{
+    if (!arrays_ok || !PyTuple_Check(spec) || PyTuple_GET_SIZE(spec) != 10)
+        return NULL;
+    PyObject *so = PyDict_GetItemWithError(dispatch_dict, s_sink_only);        /* borrowed */
+    PyObject *rr = so != NULL ? PyDict_GetItemWithError(dispatch_dict, s_run_recorded) : NULL;
+    if (rr == NULL || so != Py_True)
+        return NULL;
+    PyObject *attrs = SLOT(node, off_attrs), *inputs = SLOT(node, off_inputs), *edges = SLOT(node, off_edges);
+    PyObject *meta = SLOT(node, off_in_meta);
+    if (attrs != NULL && attrs != Py_None) {     /* beta and alpha 1 or not given (else the Python formula) */
+        if (!PyDict_CheckExact(attrs))
+            return NULL;
+        PyObject *k, *v;
+        Py_ssize_t pos = 0;
+        while (PyDict_Next(attrs, &pos, &k, &v)) {
+            int ov = 0;
+            if (!PyLong_CheckExact(v) || PyLong_AsLongAndOverflow(v, &ov) != 1 || ov)
+                return NULL;    /* (an int of another value, or a float: the Python formula compares it) */
+            if (!PyUnicode_Check(k) || (PyUnicode_CompareWithASCIIString(k, "beta") != 0 &&
+                                        PyUnicode_CompareWithASCIIString(k, "alpha") != 0))
+                return NULL;
+        }
+    }
+    if (inputs == NULL || !PyTuple_CheckExact(inputs) || PyTuple_GET_SIZE(inputs) != 3 || edges == NULL ||
+        !PyTuple_CheckExact(edges) || PyTuple_GET_SIZE(edges) != 3 || meta == NULL || !PyTuple_Check(meta) ||
+        PyTuple_GET_SIZE(meta) < 1)
+        return NULL;
+    PyObject *ta = PyTuple_GET_ITEM(inputs, 1), *tb = PyTuple_GET_ITEM(inputs, 2);
+    if (Py_TYPE(ta) != Tensor_T || Py_TYPE(tb) != Tensor_T)
+        return NULL;
+    PyObject *gd = SLOT(g, off_data), *ad = SLOT(ta, off_data), *bd = SLOT(tb, off_data);
+    if (gd == NULL || ad == NULL || bd == NULL || Py_TYPE(gd) != ndarray_T || Py_TYPE(ad) != ndarray_T ||
+        Py_TYPE(bd) != ndarray_T)
+        return NULL;
+    ArrayHead *G = (ArrayHead *)gd, *A = (ArrayHead *)ad, *B = (ArrayHead *)bd;
+    if ((G->descr != PyTuple_GET_ITEM(spec, 8) && G->descr != PyTuple_GET_ITEM(spec, 9)) || A->descr != G->descr ||
+        B->descr != G->descr || G->nd != 2 || A->nd != 2 || B->nd != 2 ||
+        G->dimensions[1] != B->dimensions[1] || G->dimensions[0] != A->dimensions[0])
+        return NULL;
+    int need[3];
+    for (int i = 0; i < 3; i++) {
+        PyObject *e = PyTuple_GET_ITEM(edges, i);
+        if (!PyTuple_Check(e) || PyTuple_GET_SIZE(e) < 1)
+            return NULL;
+        need[i] = PyTuple_GET_ITEM(e, 0) != Py_None;
+    }
+    PyObject *m0 = PyTuple_GET_ITEM(meta, 0), *shape = NULL;
+    int bias_row = 0;
+    if (need[0]) {      /* the bias's gradient: a row summed (its shape (n,)), or the gradient itself */
+        if (!PyTuple_Check(m0) || PyTuple_GET_SIZE(m0) != 2 || !PyTuple_CheckExact(shape = PyTuple_GET_ITEM(m0, 0)))
+            return NULL;
+        Py_ssize_t ns = PyTuple_GET_SIZE(shape);
+        Py_ssize_t s0 = ns >= 1 ? PyLong_AsSsize_t(PyTuple_GET_ITEM(shape, 0)) : -1;
+        Py_ssize_t s1 = ns == 2 ? PyLong_AsSsize_t(PyTuple_GET_ITEM(shape, 1)) : -1;
+        if (PyErr_Occurred())
+            return NULL;
+        bias_row = ns == 1 && s0 == G->dimensions[1];
+        if (!bias_row && !(ns == 2 && s0 == G->dimensions[0] && s1 == G->dimensions[1]))
+            return NULL;
+    }
+    PyObject *tor = PyTuple_GET_ITEM(spec, 7), *t_op = PyTuple_GET_ITEM(spec, 2);
+    PyObject *gc = NULL, *ga = NULL, *gb = NULL, *out = NULL;
+    int first = 1;      /* (the first recorded call: NotImplemented there means nothing was run) */
+    if (need[0] && bias_row) {
+        PyObject *args[5] = {gd, zero_obj, Py_None, Py_None, Py_True};
+        PyObject *sm = call_as(rr, PyTuple_GET_ITEM(spec, 0), PyTuple_GET_ITEM(spec, 4), args, 5);
+        if (sm == Py_NotImplemented) {
+            Py_DECREF(sm);
+            return NULL;
+        }
+        first = 0;
+        if (sm == NULL)
+            return NULL;
+        PyObject *margs[1] = {shape};
+        PyObject *v = Py_TYPE(sm) == ndarray_T ?
+            recorded_method(rr, PyTuple_GET_ITEM(spec, 1), NULL, 0, sm, s_reshape, margs, 1) : NULL;
+        if (v == NULL && !PyErr_Occurred())
+            PyErr_SetString(PyExc_TypeError, "addmm's bias sum is no NumPy array");
+        Py_DECREF(sm);
+        if ((gc = result_tensor(tor, v)) == NULL)
+            return NULL;
+    } else if (need[0])
+        gc = Py_NewRef(g);
+    if (need[1]) {      /* mm_mat1_backward: mm(g, t(b)) */
+        PyObject *bt = t_of(rr, t_op, bd);
+        if (bt == Py_NotImplemented && first) {
+            Py_DECREF(bt);
+            Py_XDECREF(gc);
+            return NULL;
+        }
+        first = 0;
+        if ((ga = result_tensor(tor, mm_of(rr, spec, gd, bt))) == NULL)
+            goto done;
+        if (Py_TYPE(ga) != Tensor_T) {
+            PyErr_SetString(PyExc_RuntimeError, "addmm's C formula: the op sink stopped recording by C mid-formula");
+            goto done;
+        }
+    }
+    if (need[2]) {      /* mm_mat2_backward: mm(t(a), g), or t(mm(t(g), a)) for a column-major b */
+        int col = (B->flags & F_ORDER) && !(B->flags & C_CONTIGUOUS);
+        PyObject *x = t_of(rr, t_op, col ? gd : ad);
+        if (x == Py_NotImplemented && first) {
+            Py_DECREF(x);
+            Py_XDECREF(gc);
+            return NULL;
+        }
+        if (x == NULL)
+            goto done;
+        PyObject *args[3] = {PyTuple_GET_ITEM(spec, 6), x, col ? ad : gd};
+        PyObject *p = call_as(rr, PyTuple_GET_ITEM(spec, 3), PyTuple_GET_ITEM(spec, 5), args, 3);
+        Py_DECREF(x);
+        if (col && p != NULL) {     /* t of the product */
+            PyObject *pt = t_of(rr, t_op, p);
+            Py_DECREF(p);
+            p = pt;
+        }
+        if ((gb = result_tensor(tor, p)) == NULL)
+            goto done;
+        if (Py_TYPE(gb) != Tensor_T) {
+            PyErr_SetString(PyExc_RuntimeError, "addmm's C formula: the op sink stopped recording by C mid-formula");
+            goto done;
+        }
+    }
+    out = PyTuple_Pack(3, gc ? gc : Py_None, ga ? ga : Py_None, gb ? gb : Py_None);
+done:
+    Py_XDECREF(gc);
+    Py_XDECREF(ga);
+    Py_XDECREF(gb);
+    if (out == NULL && !PyErr_Occurred())
+        PyErr_SetString(PyExc_RuntimeError, "addmm's C formula failed without an error");
+    return out;
+}
+
 /* _run_formula's work for the node (a plain one, one real gradient g, not versions-checked here): the phase and
  * sequence number set, the node's region opened where range hooks listen, its sink formula (OpDef.sink_backward,
  * where the op sink or op_arrays alone observes and no graph is recorded) or its backward formula; the region
@@ -693,6 +880,12 @@ static PyObject *observed_formula(PyObject *node, PyObject *op, PyObject **a, si
         if (sv == NULL)
             goto finish;
         out = sv != Py_None && na == 2 ? view_sink(node, a[1], sv) : NULL;
+        if (out == NULL && !PyErr_Occurred() && sv == Py_None && na == 2) {
+            PyObject *sl = PyObject_GetAttr(op, s_sink_linear);
+            if (sl != NULL && sl != Py_None)
+                out = linear_sink(node, a[1], sl);
+            Py_XDECREF(sl);
+        }
         Py_DECREF(sv);
         if (out != NULL || PyErr_Occurred())
             goto finish;
@@ -1775,7 +1968,7 @@ PyMODINIT_FUNC PyInit__cengine(void)
                  {&s_grad, "_grad"}, {&s_base, "_base"}, {&s_grad_fn, "_grad_fn"}, {&s_requires_grad, "_requires_grad"},
                  {&s_flags, "flags"}, {&s_writeable, "writeable"}, {&s_nbase, "base"}, {&s_version, "_version"},
                  {&s_phase, "phase"}, {&s_seq, "seq"}, {&s_backward, "backward"}, {&s_forward, "forward"},
-                 {&s_range_pair, "range_pair"}, {&s_range_c, "range_c"}, {&s_op, "op"}, {&s_name, "name"}, {&s_node_name, "node_name"},
+                 {&s_range_pair, "range_pair"}, {&s_range_c, "range_c"}, {&s_op, "op"}, {&s_sink_linear, "sink_linear"}, {&s_name, "name"}, {&s_node_name, "node_name"},
                  {&s_node_name_of, "node_name_of"}, {&s_node_name_dim, "node_name_dim"},
                  {&s_sink_formulas, "_sink_formulas"}, {&s_grad_enabled, "grad_enabled"}, {&s_sink_backward, "sink_backward"},
                  {&s_acc_region, "tensorlib::autograd::AccumulateGrad"}, {&s_run_recorded, "run_recorded"},
@@ -1786,7 +1979,7 @@ PyMODINIT_FUNC PyInit__cengine(void)
                  {&s_transpose, "transpose"}, {&s_swapaxes, "swapaxes"}, {&s_as_strided, "as_strided"},
                  {&s_dim0, "dim0"}, {&s_dim1, "dim1"}, {&s_dims, "dims"}, {&s_multi_view, "_multi_view"},
                  {&s_nondiff_outputs, "nondiff_outputs"}};
-    if ((minus_one = PyLong_FromLong(-1)) == NULL)
+    if ((minus_one = PyLong_FromLong(-1)) == NULL || (zero_obj = PyLong_FromLong(0)) == NULL)
         return NULL;
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
         if ((*names[i].p = PyUnicode_InternFromString(names[i].s)) == NULL)
