@@ -54,10 +54,11 @@ class OpDef:
       as sink_backward's. A reshape's third item is the op a gradient that is not contiguous but can take the
       shape as a view is recorded as (_reshape_alias, inside a "reshape" region). sink_backward stays the
       reference and runs every other case.
-    sink_linear: optional, addmm's (SUM, VIEW, T, MM, numpy.add.reduce, its product, numpy, tensor_of_result,
-      float32, float64): the ops and functions of its sink_backward's common case (a linear layer's: 2-D float
-      operands of one dtype, beta and alpha 1), which the C engine (autograd/_cengine.c, linear_sink) runs itself
-      where the op sink alone records: the same records and tensors; sink_backward runs every other case.
+    sink_linear: optional, addmm's, mm's and matmul's (SUM, VIEW, T, MM, numpy.add.reduce, the product, numpy,
+      tensor_of_result, float32, float64): the ops and functions of their sink_backward's common case (a linear
+      layer's: 2-D float operands of one dtype, beta and alpha 1), which the C engine (autograd/_cengine.c,
+      linear_sink) runs itself where the op sink alone records: the same records and tensors; sink_backward runs
+      every other case.
     complex_formula: the backward takes complex gradients as they are (see the class attribute below).
     """
 
@@ -68,7 +69,7 @@ class OpDef:
     quiet_backward: Callable[..., Any] | None = None     # see above; set in the instance's __dict__
     sink_backward: Callable[..., Any] | None = None      # likewise
     sink_view: tuple | None = None     # (op, kind[, op]): see above; the C engine runs it (autograd/_cengine.c)
-    sink_linear: tuple | None = None   # addmm's: see above; likewise
+    sink_linear: tuple | None = None   # addmm's, mm's, matmul's: see above; likewise
     inplace: OpDef                 # the `<name>_` op, set by ops._define.op(inplace=True)
     sparse: OpDef | None = None    # the kernel and backward for sparse COO operands (_execute.execute_sparse)
     # fn(a, b) raising torch's error for operands the op refuses before they are promoted (a cast would hide what

@@ -630,11 +630,11 @@ done:
     return out;
 }
 
-/* ---- addmm's backward of a linear layer in an observed pass, in C (OpDef.sink_linear) ----
+/* ---- addmm's and mm's backward in an observed pass, in C (OpDef.sink_linear) ----
  *
  * addmm's sink formula where the op sink alone records (ops/linalg.py: _addmm_bwd_arrays with sink, then
- * _sink_bias_grad and _called_mm_grads) on 2-D float32/float64 operands of one dtype whose shapes agree, beta and
- * alpha 1: the bias's gradient as sum(dim=0, keepdim=True) and its view to the bias's shape (or the gradient
+ * _sink_bias_grad and _called_mm_grads; mm's: _mm_bwd_arrays with _sink_mm_grads, the same without a bias) on 2-D
+ * float32/float64 operands of one dtype whose shapes agree, beta and alpha 1: the bias's gradient as sum(dim=0, keepdim=True) and its view to the bias's shape (or the gradient
  * itself where the bias has its shape), then mm_mat1_backward's and mm_mat2_backward's t and mm (a column-major
  * mat2, a transposed weight, gets its gradient in its own layout: t(mm(t(g), a))) -- the same ops recorded in the
  * same order by rr.call_as, their results as tensor_of_result makes them, without the formula's six Python frames.
@@ -706,11 +706,12 @@ static PyObject *linear_sink(PyObject *node, PyObject *g, PyObject *spec)
                 return NULL;
         }
     }
-    if (inputs == NULL || !PyTuple_CheckExact(inputs) || PyTuple_GET_SIZE(inputs) != 3 || edges == NULL ||
-        !PyTuple_CheckExact(edges) || PyTuple_GET_SIZE(edges) != 3 || meta == NULL || !PyTuple_Check(meta) ||
-        PyTuple_GET_SIZE(meta) < 1)
+    /* addmm's (bias, mat1, mat2), or mm's (mat1, mat2) */
+    Py_ssize_t k = inputs != NULL && PyTuple_CheckExact(inputs) ? PyTuple_GET_SIZE(inputs) : 0;
+    if ((k != 3 && k != 2) || edges == NULL || !PyTuple_CheckExact(edges) || PyTuple_GET_SIZE(edges) != k ||
+        meta == NULL || !PyTuple_Check(meta) || PyTuple_GET_SIZE(meta) < 1)
         return NULL;
-    PyObject *ta = PyTuple_GET_ITEM(inputs, 1), *tb = PyTuple_GET_ITEM(inputs, 2);
+    PyObject *ta = PyTuple_GET_ITEM(inputs, k - 2), *tb = PyTuple_GET_ITEM(inputs, k - 1);
     if (Py_TYPE(ta) != Tensor_T || Py_TYPE(tb) != Tensor_T)
         return NULL;
     PyObject *gd = SLOT(g, off_data), *ad = SLOT(ta, off_data), *bd = SLOT(tb, off_data);
@@ -722,12 +723,12 @@ static PyObject *linear_sink(PyObject *node, PyObject *g, PyObject *spec)
         B->descr != G->descr || G->nd != 2 || A->nd != 2 || B->nd != 2 ||
         G->dimensions[1] != B->dimensions[1] || G->dimensions[0] != A->dimensions[0])
         return NULL;
-    int need[3];
-    for (int i = 0; i < 3; i++) {
+    int need[3] = {0, 0, 0};     /* the bias's (addmm only), mat1's, mat2's */
+    for (Py_ssize_t i = 0; i < k; i++) {
         PyObject *e = PyTuple_GET_ITEM(edges, i);
         if (!PyTuple_Check(e) || PyTuple_GET_SIZE(e) < 1)
             return NULL;
-        need[i] = PyTuple_GET_ITEM(e, 0) != Py_None;
+        need[i + 3 - k] = PyTuple_GET_ITEM(e, 0) != Py_None;
     }
     PyObject *m0 = PyTuple_GET_ITEM(meta, 0), *shape = NULL;
     int bias_row = 0;
@@ -806,7 +807,8 @@ static PyObject *linear_sink(PyObject *node, PyObject *g, PyObject *spec)
             goto done;
         }
     }
-    out = PyTuple_Pack(3, gc ? gc : Py_None, ga ? ga : Py_None, gb ? gb : Py_None);
+    out = k == 3 ? PyTuple_Pack(3, gc ? gc : Py_None, ga ? ga : Py_None, gb ? gb : Py_None) :
+                   PyTuple_Pack(2, ga ? ga : Py_None, gb ? gb : Py_None);
 done:
     Py_XDECREF(gc);
     Py_XDECREF(ga);

@@ -635,9 +635,10 @@ ADDMM = op("addmm", save="i", amp="lower", node_name="AddmmBackward0")(_scaled_p
 ADDMM.def_backward(_scaled_product_bwd)
 ADDMM.quiet_backward = _addmm_bwd_arrays
 ADDMM.sink_backward = lambda ctx, g: _addmm_bwd_arrays(ctx, g, True)
-# the same formula's common case (a linear layer's: 2-D float operands of one dtype) in the C engine (OpDef.sink_linear)
-ADDMM.sink_linear = (SUM, VIEW, T, MM, np.add.reduce, _product, np, tensor_of_result, np.dtype(np.float32),
-                     np.dtype(np.float64))
+# the same formula's common case (a linear layer's: 2-D float operands of one dtype) in the C engine
+# (OpDef.sink_linear), and mm's and a 2-D matmul's (a linear layer without a bias)
+ADDMM.sink_linear = MM.sink_linear = MATMUL.sink_linear = (SUM, VIEW, T, MM, np.add.reduce, _product, np,
+                                                           tensor_of_result, np.dtype(np.float32), np.dtype(np.float64))
 BADDBMM = op("baddbmm", save="i", amp="lower", node_name="BaddbmmBackward0")(_scaled_product(_bmm_kernel))
 BADDBMM.def_backward(_scaled_product_bwd)
 

@@ -606,17 +606,18 @@ def test_a_node_region_by_the_c_form_ends_when_its_formula_raises():
 
 
 def test_linear_formula_in_c_records_and_marks_as_the_sink_formula(monkeypatch):
-    """Under a default profile the C loop runs addmm's backward of a linear layer itself (OpDef.sink_linear: the bias's
-    sum and view, then t and mm for each input, a transposed weight's gradient in its layout): the same events,
-    nested alike, the same gradients and view marks as its sink formula in Python, float32 and float64, with and
-    without a bias, a row bias and a full-shape one; beta or alpha given, or a dtype it does not take, runs Python."""
+    """Under a default profile the C loop runs addmm's, mm's and 2-D matmul's backward itself (OpDef.sink_linear:
+    the bias's sum and view, then t and mm for each input, a transposed weight's gradient in its layout): the same
+    events, nested alike, the same gradients and view marks as their sink formulas in Python, float32 and float64,
+    with and without a bias, a row bias and a full-shape one; beta or alpha other than 1 runs Python."""
     from profiler import profile, ProfilerActivity
     from tensorlib.ops import linalg as L
     from tests.profiler.test_same_tree_any_options import _tree
 
     calls = []
-    sb = L.ADDMM.sink_backward
-    monkeypatch.setattr(L.ADDMM, "sink_backward", lambda ctx, g: calls.append(1) or sb(ctx, g))
+    for o in (L.ADDMM, L.MM, L.MATMUL):
+        sb = o.sink_backward
+        monkeypatch.setattr(o, "sink_backward", lambda ctx, g, sb=sb: calls.append(1) or sb(ctx, g))
 
     def run():
         rng = np.random.default_rng(7)
@@ -627,7 +628,8 @@ def test_linear_formula_in_c_records_and_marks_as_the_sink_formula(monkeypatch):
         c = tl.tensor(rng.standard_normal((3, 4)), requires_grad=True)
         w = tl.tensor(rng.standard_normal((4, 4)), requires_grad=True)
         h = lin2(lin(x).double())
-        loss = (h ** 2).sum() + lin(x3).sum() + tl.addmm(c, h, w).sum() + tl.addmm(c, h, w, beta=2).sum()
+        loss = (h ** 2).sum() + lin(x3).sum() + tl.addmm(c, h, w).sum() + tl.addmm(c, h, w, beta=2).sum() + \
+            tl.mm(h, w.t()).sum()
         calls.clear()
         with profile(activities=[ProfilerActivity.CPU]) as prof:
             loss.backward()
@@ -636,9 +638,11 @@ def test_linear_formula_in_c_records_and_marks_as_the_sink_formula(monkeypatch):
 
     native = run()
     names = [n for _, n, _ in native[0]]
-    assert names.count("AddmmBackward0") == 4 and {"aten::sum", "aten::view", "aten::mm", "aten::t"} <= set(names)
+    assert names.count("AddmmBackward0") == 4 and names.count("MmBackward0") == 2     # (matmul's, mm's)
+    assert {"aten::sum", "aten::view", "aten::mm", "aten::t"} <= set(names)
     assert native[3] == 1       # only beta=2's formula ran in Python
-    monkeypatch.setattr(L.ADDMM, "sink_linear", None)
+    for o in (L.ADDMM, L.MM, L.MATMUL):
+        monkeypatch.setattr(o, "sink_linear", None)
     python = run()
-    assert python[3] == 4
+    assert python[3] == 6
     assert python[:3] == native[:3]
