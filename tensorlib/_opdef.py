@@ -47,13 +47,14 @@ class OpDef:
       `dispatch.run_recorded` (recorded by the op sink as dispatched ops are, without the dispatches: the
       same trace); the engine runs it when the profiler's op sink is the only observer of ops (its default
       options) and no graph is recorded. None for a case it does not take (then `backward` runs).
-    sink_view: optional, (op recorded, kind[, strided op]): the view ops (reshape's family, t, transpose, permute)
+    sink_view: optional, (op recorded, kind[, ...]): the view ops (reshape's family, t, transpose, permute)
       whose sink_backward is one recorded view of the gradient; the C engine (autograd/_cengine.c, view_sink) runs
       it itself where the op sink alone records, kind naming the view (0 reshape to the input's shape, 1 t,
       2 transpose of attrs dim0 and dim1, 3 permute by the inverse of attrs dims): the same records and tensors
-      as sink_backward's. A reshape's third item is the op a gradient that is not contiguous but can take the
-      shape as a view is recorded as (_reshape_alias, inside a "reshape" region). sink_backward stays the
-      reference and runs every other case.
+      as sink_backward's. A reshape's further items are its strided path's, for a gradient that is not
+      contiguous, inside a "reshape" region: _reshape_alias (where the strides allow the shape as a view), else
+      clone, _unsafe_view, contiguous_format and tensor_of_result (a contiguous copy viewed in the shape).
+      sink_backward stays the reference and runs every other case.
     sink_linear: optional, addmm's, mm's and matmul's (SUM, VIEW, T, MM, numpy.add.reduce, the product, numpy,
       tensor_of_result, float32, float64): the ops and functions of their sink_backward's common case (a linear
       layer's: 2-D float operands of one dtype, beta and alpha 1), which the C engine (autograd/_cengine.c,

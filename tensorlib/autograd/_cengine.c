@@ -509,12 +509,15 @@ static PyObject *recorded_method(PyObject *rr, PyObject *outer, PyObject *const 
 }
 
 /* reshape's strided path as _reshape_bwd_sink runs it (ops/shape.py _reshape_strided) for a gradient d that is not
- * C-contiguous but whose strides allow `shape` as a view: the region "reshape" (kind "op", recorded by the only
- * region hook's C form, range_c; no region where no region hook listens) around _reshape_alias's record (`alias`,
- * by rr.call_as) of d.reshape(shape). The view (new reference); NULL without an error where this path does not take
- * the case (a reshape that would copy: clone and _unsafe_view; region hooks without a C form; the op sink records by
- * the Python path), NULL with an error on error. */
-static PyObject *recorded_alias(PyObject *rr, PyObject *alias, PyObject *d, PyObject *shape)
+ * C-contiguous: the region "reshape" (kind "op", recorded by the only region hook's C form, range_c; no region where
+ * no region hook listens) around, where d's strides allow `shape` as a view, _reshape_alias's record (spec[2], by
+ * rr.call_as) of d.reshape(shape), else (*copied set) clone's of a contiguous copy (spec[3], its kernel by
+ * run_recorded with memory_format=spec[5]) and _unsafe_view's (spec[4]) of that copy in `shape`. The result (new
+ * reference); NULL without an error where this path does not take the case (region hooks without a C form; the op
+ * sink records by the Python path), NULL with an error on error. */
+static PyObject *kw_memory_format, *kw_shape;   /* ("memory_format",), ("shape",): run_recorded's keyword names */
+
+static PyObject *recorded_alias(PyObject *rr, PyObject *spec, PyObject *d, PyObject *shape, int *copied)
 {
     PyObject *probe = PyObject_CallMethodOneArg(d, s_reshape, shape);     /* (_viewable's test: no copy made) */
     if (probe == NULL)
@@ -522,8 +525,9 @@ static PyObject *recorded_alias(PyObject *rr, PyObject *alias, PyObject *d, PyOb
     PyObject *pb = ((ArrayHead *)probe)->base;
     int view = Py_TYPE(probe) == ndarray_T && pb != NULL && (pb == d || pb == ((ArrayHead *)d)->base);
     Py_DECREF(probe);
-    if (!view)
+    if (!view && PyTuple_GET_SIZE(spec) < 7)
         return NULL;
+    *copied = !view;
     PyObject *rh = PyDict_GetItemWithError(hooks_dict, s_range_hooks);        /* borrowed */
     int on = rh != NULL ? truth(rh) : -1;
     if (on < 0) {
@@ -537,11 +541,26 @@ static PyObject *recorded_alias(PyObject *rr, PyObject *alias, PyObject *d, PyOb
     Region reg = {NULL, NULL, NULL, 0};
     if (cap != NULL)
         region_open(&reg, cap, Py_NewRef(s_reshape), s_op);
-    PyObject *bound = PyObject_GetAttr(d, s_reshape), *r = NULL;
-    if (bound != NULL) {
-        PyObject *argv[] = {rr, alias, bound, shape};
-        r = PyObject_VectorcallMethod(s_call_as, argv, 4, NULL);
-        Py_DECREF(bound);
+    PyObject *r = NULL;
+    if (view) {
+        PyObject *bound = PyObject_GetAttr(d, s_reshape);
+        if (bound != NULL) {
+            PyObject *argv[] = {rr, PyTuple_GET_ITEM(spec, 2), bound, shape};
+            r = PyObject_VectorcallMethod(s_call_as, argv, 4, NULL);
+            Py_DECREF(bound);
+        }
+    } else {    /* run_recorded(CLONE, d, memory_format=contiguous), then run_recorded(UNSAFE_VIEW, c, shape=shape) */
+        if (kw_memory_format == NULL && (kw_memory_format = Py_BuildValue("(s)", "memory_format")) == NULL)
+            return NULL;
+        if (kw_shape == NULL && (kw_shape = Py_BuildValue("(s)", "shape")) == NULL)
+            return NULL;
+        PyObject *ca[] = {PyTuple_GET_ITEM(spec, 3), d, PyTuple_GET_ITEM(spec, 5)};
+        PyObject *c = PyObject_Vectorcall(rr, ca, 2, kw_memory_format);
+        if (c != NULL) {
+            PyObject *va[] = {PyTuple_GET_ITEM(spec, 4), c, shape};
+            r = PyObject_Vectorcall(rr, va, 2, kw_shape);
+            Py_DECREF(c);
+        }
     }
     if (r == Py_NotImplemented) {   /* nothing run, nothing to record: the Python formula */
         Py_CLEAR(r);
@@ -554,14 +573,14 @@ static PyObject *recorded_alias(PyObject *rr, PyObject *alias, PyObject *d, PyOb
     return r;
 }
 
-/* The node's view formula (spec: op.sink_view, (op recorded, kind[, reshape's strided op])) on gradient g over an
- * ndarray, recorded as its
+/* The node's view formula (spec: op.sink_view, (op recorded, kind[, reshape's strided path's ops...])) on gradient g
+ * over an ndarray, recorded as its
  * sink formula records it: (the view as a tensor,), a new reference; NULL without an error where this path does not
  * take the case (the op sink is not alone or records by the Python path, a reshape of a gradient that is not
  * C-contiguous: reshape's strided path), NULL with an error on error */
 static PyObject *view_sink(PyObject *node, PyObject *g, PyObject *spec)
 {
-    if (!arrays_ok || !PyTuple_Check(spec) || PyTuple_GET_SIZE(spec) < 2 || PyTuple_GET_SIZE(spec) > 3)
+    if (!arrays_ok || !PyTuple_Check(spec) || PyTuple_GET_SIZE(spec) < 2 || PyTuple_GET_SIZE(spec) > 7)
         return NULL;
     PyObject *so = PyDict_GetItemWithError(dispatch_dict, s_sink_only);        /* borrowed */
     PyObject *rr = so != NULL ? PyDict_GetItemWithError(dispatch_dict, s_run_recorded) : NULL;
@@ -576,7 +595,7 @@ static PyObject *view_sink(PyObject *node, PyObject *g, PyObject *spec)
     }
     /* the array method, its arguments (owned), the region steps around it (torch's names, as the kernels' op_step) */
     PyObject *meth, *margs[2] = {NULL, NULL}, *steps[2] = {NULL, NULL};
-    int nm = 0, ns = 1;
+    int nm = 0, ns = 1, copied = 0;
     PyObject *out = NULL, *r = NULL;
     if (kind == VIEW_RESHAPE) {
         PyObject *meta = SLOT(node, off_in_meta), *m0, *shape;
@@ -584,8 +603,8 @@ static PyObject *view_sink(PyObject *node, PyObject *g, PyObject *spec)
             !PyTuple_Check(m0 = PyTuple_GET_ITEM(meta, 0)) || PyTuple_GET_SIZE(m0) != 2 ||
             !PyTuple_CheckExact(shape = PyTuple_GET_ITEM(m0, 0)))
             return NULL;
-        if (!(((ArrayHead *)d)->flags & C_CONTIGUOUS)) {    /* the strided path, where it is a view */
-            if (PyTuple_GET_SIZE(spec) < 3 || (r = recorded_alias(rr, PyTuple_GET_ITEM(spec, 2), d, shape)) == NULL)
+        if (!(((ArrayHead *)d)->flags & C_CONTIGUOUS)) {    /* the strided path */
+            if (PyTuple_GET_SIZE(spec) < 3 || (r = recorded_alias(rr, spec, d, shape, &copied)) == NULL)
                 return NULL;
             goto got;
         }
@@ -614,6 +633,14 @@ static PyObject *view_sink(PyObject *node, PyObject *g, PyObject *spec)
 got:
     if (Py_TYPE(r) != ndarray_T) {
         PyErr_SetString(PyExc_TypeError, "a view formula's result is no NumPy array");
+        goto done;
+    }
+    if (copied) {   /* the view of reshape's copy: tensor_of_result's tensor (a base tensor over the copy) */
+        PyObject *t = PyObject_CallOneArg(PyTuple_GET_ITEM(spec, 6), r);
+        if (t != NULL) {
+            out = PyTuple_Pack(1, t);
+            Py_DECREF(t);
+        }
         goto done;
     }
     PyObject *t = tensor_over(r);

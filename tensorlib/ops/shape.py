@@ -263,7 +263,8 @@ UNSQUEEZE.def_backward(_reshape_bwd)
 for _op in (RESHAPE, RESHAPE_ALIAS, UNSAFE_VIEW, VIEW, SQUEEZE, UNSQUEEZE):
     _op.quiet_backward = _reshape_bwd_quiet
     _op.sink_backward = _reshape_bwd_sink
-    _op.sink_view = (RESHAPE, 0, RESHAPE_ALIAS)     # _reshape_bwd_sink's view cases in the C engine (OpDef.sink_view)
+    # _reshape_bwd_sink in the C engine (OpDef.sink_view): its strided cases' ops too, and tensor_of_result
+    _op.sink_view = (RESHAPE, 0, RESHAPE_ALIAS, CLONE, UNSAFE_VIEW, contiguous_format, tensor_of_result)
 SQUEEZE.node_name_dim = "SqueezeBackward1"  # torch: squeeze() -> SqueezeBackward0, squeeze(dim) -> SqueezeBackward1
 
 
