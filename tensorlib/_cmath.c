@@ -1652,7 +1652,7 @@ static PyObject *mod_adam_group(PyObject *self, PyObject *const *args, Py_ssize_
     if (Py_TYPE(args[12]) == arr_type && ((ArrayHead *)args[12])->descr == i64_descr && arr_size(args[12]) >= 4 * n)
         it = (long long *)arr_data(args[12], i64_descr, arr_size(args[12]), 1);
     if (ot == NULL || it == NULL) {
-        PyErr_SetString(PyExc_TypeError, "adam_group: op_times and item_times are int64 arrays of 18 and 4 a parameter");
+        PyErr_SetString(PyExc_TypeError, "adam_group: op_times and item_times are int64 arrays, 18 and 4 a parameter");
         return NULL;
     }
     double u[4] = {h[0], h[2], h[3], h[4]};

@@ -30,8 +30,8 @@ static PyObject *run_node, *run_hooked, *hooks_and_captures, *check_saved, *run_
 static PyObject *s_tensor_hooks, *s_retained, *s_node_hooks, *s_quiet_backward, *s_dtype, *s_kind, *s_shape,
     *s_hooks, *s_post_acc_hooks, *s_anomaly_users, *s_anomaly, *s_anomaly_check_nan, *s_release, *s_freed, *s_c,
     *s_trace, *s_ctx_data, *s_grad, *s_base, *s_grad_fn, *s_requires_grad, *s_flags, *s_writeable, *s_nbase,
-    *s_version, *s_phase, *s_seq, *s_backward, *s_forward, *s_range_pair, *s_range_c, *s_op, *s_sink_linear, *s_name, *s_node_name, *s_node_name_of,
-    *s_node_name_dim, *s_sink_formulas, *s_grad_enabled, *s_sink_backward, *s_acc_region,
+    *s_version, *s_phase, *s_seq, *s_backward, *s_forward, *s_range_pair, *s_range_c, *s_op, *s_sink_linear, *s_name,
+    *s_node_name, *s_node_name_of, *s_node_name_dim, *s_sink_formulas, *s_grad_enabled, *s_sink_backward, *s_acc_region,
     *s_run_recorded, *s_op_at, *s_add, *s_add_, *s_tensor_of, *s_detach, *s_mark_view, *s_detached, *s_view,
     *s_sink_view, *s_sink_only, *s_range_hooks, *s_op_step, *s_call_as, *s_reshape, *s_transpose, *s_swapaxes,
     *s_as_strided, *s_dim0, *s_dim1, *s_dims, *s_multi_view, *s_nondiff_outputs;
@@ -661,10 +661,11 @@ done:
  *
  * addmm's sink formula where the op sink alone records (ops/linalg.py: _addmm_bwd_arrays with sink, then
  * _sink_bias_grad and _called_mm_grads; mm's: _mm_bwd_arrays with _sink_mm_grads, the same without a bias) on 2-D
- * float32/float64 operands of one dtype whose shapes agree, beta and alpha 1: the bias's gradient as sum(dim=0, keepdim=True) and its view to the bias's shape (or the gradient
- * itself where the bias has its shape), then mm_mat1_backward's and mm_mat2_backward's t and mm (a column-major
- * mat2, a transposed weight, gets its gradient in its own layout: t(mm(t(g), a))) -- the same ops recorded in the
- * same order by rr.call_as, their results as tensor_of_result makes them, without the formula's six Python frames.
+ * float32/float64 operands of one dtype whose shapes agree, beta and alpha 1: the bias's gradient as sum(dim=0,
+ * keepdim=True) and its view to the bias's shape (or the gradient itself where the bias has its shape), then
+ * mm_mat1_backward's and mm_mat2_backward's t and mm (a column-major mat2, a transposed weight, gets its gradient in
+ * its own layout: t(mm(t(g), a))) -- the same ops recorded in the same order by rr.call_as, their results as
+ * tensor_of_result makes them, without the formula's six Python frames.
  * spec (op.sink_linear): (SUM, VIEW, T, MM, numpy.add.reduce, linalg._product, numpy, _graph.tensor_of_result,
  * float32, float64 dtypes). */
 #define F_ORDER 0x0002          /* NPY_ARRAY_F_CONTIGUOUS */
@@ -765,8 +766,10 @@ static PyObject *linear_sink(PyObject *node, PyObject *g, PyObject *spec)
         Py_ssize_t ns = PyTuple_GET_SIZE(shape);
         Py_ssize_t s0 = ns >= 1 ? PyLong_AsSsize_t(PyTuple_GET_ITEM(shape, 0)) : -1;
         Py_ssize_t s1 = ns == 2 ? PyLong_AsSsize_t(PyTuple_GET_ITEM(shape, 1)) : -1;
-        if (PyErr_Occurred())
+        if (PyErr_Occurred()) {     /* (sizes that are not ints: the Python formula) */
+            PyErr_Clear();
             return NULL;
+        }
         bias_row = ns == 1 && s0 == G->dimensions[1];
         if (!bias_row && !(ns == 2 && s0 == G->dimensions[0] && s1 == G->dimensions[1]))
             return NULL;
@@ -1997,7 +2000,8 @@ PyMODINIT_FUNC PyInit__cengine(void)
                  {&s_grad, "_grad"}, {&s_base, "_base"}, {&s_grad_fn, "_grad_fn"}, {&s_requires_grad, "_requires_grad"},
                  {&s_flags, "flags"}, {&s_writeable, "writeable"}, {&s_nbase, "base"}, {&s_version, "_version"},
                  {&s_phase, "phase"}, {&s_seq, "seq"}, {&s_backward, "backward"}, {&s_forward, "forward"},
-                 {&s_range_pair, "range_pair"}, {&s_range_c, "range_c"}, {&s_op, "op"}, {&s_sink_linear, "sink_linear"}, {&s_name, "name"}, {&s_node_name, "node_name"},
+                 {&s_range_pair, "range_pair"}, {&s_range_c, "range_c"}, {&s_op, "op"}, {&s_sink_linear, "sink_linear"},
+                 {&s_name, "name"}, {&s_node_name, "node_name"},
                  {&s_node_name_of, "node_name_of"}, {&s_node_name_dim, "node_name_dim"},
                  {&s_sink_formulas, "_sink_formulas"}, {&s_grad_enabled, "grad_enabled"}, {&s_sink_backward, "sink_backward"},
                  {&s_acc_region, "tensorlib::autograd::AccumulateGrad"}, {&s_run_recorded, "run_recorded"},
