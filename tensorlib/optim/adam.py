@@ -216,6 +216,8 @@ class Adam(Optimizer):
         it in the loop's order), which the per-parameter path takes."""
         states = []
         for p, _ in pairs[i:]:      # (a parameter's first step makes its state where the loop makes it: not here)
+            if p._data.size > _FM.ADAM_MAX:     # (the C step's refusal read first: the scan stops at it)
+                break
             s = self.state[p] and self._c_state(p)
             if not s or s[0] is None:
                 break
