@@ -526,9 +526,10 @@ class Recorder:
         self.op_step = op_step
         # the C engine's node regions recorded in one C call (tensorlib.Hook.c_range), where the C methods are the
         # ones bound above: None with stacks (range_enter reads one) or without C record buffers
-        self.c_range = self.native.c_range() if self.native is not None and not self.with_stack else None
+        c_range = getattr(self.native, "c_range", None)     # (None too for an extension built before it)
+        self.c_range = c_range() if c_range is not None and not self.with_stack else None
         # records of op_step's kind for steps a C loop timed (tensorlib.Hook.op_steps_at), where op_step is C's
-        self.op_steps_at = self.native.op_steps_at if self.c_range is not None else None
+        self.op_steps_at = getattr(self.native, "op_steps_at", None) if self.c_range is not None else None
         self.op_arrays = op_arrays      # for the engine's sink formulas while this is the only op hook
         self.op_done = op_done          # (with op_arrays: ops a C loop ran, recorded as op_arrays records)
 

@@ -542,5 +542,6 @@ if _cexecute is not None:
     # and the nodes of that case, recorded as make_node1/2/3 record them (which take the rest: anomaly mode,
     # saved-tensor hooks, rewritten views' bases, several outputs)
     _cexecute.configure_graph(_graph.Node, vars(_graph), _graph._NO_EDGE, _graph._leaf_edge, _graph._GRAD_DTYPES)
-    _graph.tensor_of_result = _cexecute.tensor_of_result     # (the op modules import it after this module)
+    # (the op modules import it after this module; an extension built before it keeps the Python twin)
+    _graph.tensor_of_result = getattr(_cexecute, "tensor_of_result", _graph.tensor_of_result)
     execute = _cexecute.execute     # noqa: F811
