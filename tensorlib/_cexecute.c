@@ -893,13 +893,17 @@ static PyObject *plain_tensor(PyObject *d)
     return t;
 }
 
-/* _graph.tensor_of_result(d): a sink formula's result d as a tensor; where d views an intermediate array (d.base
- * set: NumPy's views point at the owner, itself no view), that array gets a tensor of its own which the result is
- * marked a view of, as mark_view marks it. What is not an ndarray of NumPy's (a NumPy scalar), or before the graph
- * is configured: _graph's Python twin. */
+/* _graph.tensor_of_result(d): a sink formula's result d as a tensor; where d views an intermediate array (d.base set:
+ * NumPy's views point at the owner, itself no view), that array gets a tensor of its own which the result is marked
+ * a view of, by the executor's view mark (set_view_base). What is not an ndarray of NumPy's (a NumPy scalar), a base
+ * that is not one, or a call before the graph is configured: _graph's Python twin. */
 static PyObject *mod_tensor_of_result(PyObject *self, PyObject *d)
 {
-    if (Node_T == NULL || Py_TYPE(d) != ndarray_T) {
+    PyObject *b = Node_T != NULL && Py_TYPE(d) == ndarray_T ? PyObject_GetAttr(d, s_np_base) : NULL;
+    if (b == NULL && PyErr_Occurred())
+        return NULL;
+    if (b == NULL || (b != Py_None && Py_TYPE(b) != ndarray_T)) {
+        Py_XDECREF(b);
         PyObject *twin = graph_globals != NULL ? PyDict_GetItemString(graph_globals, "_tensor_of_result") : NULL;
         if (twin == NULL) {
             PyErr_SetString(PyExc_RuntimeError, "tensorlib._cexecute: _graph._tensor_of_result is missing");
@@ -907,26 +911,12 @@ static PyObject *mod_tensor_of_result(PyObject *self, PyObject *d)
         }
         return PyObject_CallOneArg(twin, d);
     }
-    PyObject *b = PyObject_GetAttr(d, s_np_base);
-    if (b == NULL)
-        return NULL;
     PyObject *t = plain_tensor(d);
     if (t != NULL && b != Py_None) {
-        PyObject *bt = Py_TYPE(b) == ndarray_T ? plain_tensor(b) : NULL;
-        int ok = bt != NULL && PyObject_SetAttr(t, s_base, bt) == 0;    /* (bt: no base, no _multi_view) */
-        if (bt == NULL && !PyErr_Occurred()) {      /* (a base that is not an ndarray: mark_view's own test) */
-            PyObject *tw = graph_globals != NULL ? PyDict_GetItemString(graph_globals, "_tensor_of_result") : NULL;
-            Py_DECREF(t);
-            Py_DECREF(b);
-            if (tw == NULL) {
-                PyErr_SetString(PyExc_RuntimeError, "tensorlib._cexecute: _graph._tensor_of_result is missing");
-                return NULL;
-            }
-            return PyObject_CallOneArg(tw, d);
-        }
-        Py_XDECREF(bt);
-        if (!ok)
+        PyObject *bt = plain_tensor(b);
+        if (bt == NULL || set_view_base(t, bt, s_base, s_multi_view) < 0)
             Py_CLEAR(t);
+        Py_XDECREF(bt);
     }
     Py_DECREF(b);
     return t;
