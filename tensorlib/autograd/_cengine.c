@@ -400,6 +400,7 @@ static PyObject *tensor_over(PyObject *r);
 
 static int arrays_ok = 0;       /* NumPy's array struct reads as ArrayHead (setup_arrays) */
 #define C_CONTIGUOUS 0x0001     /* NPY_ARRAY_C_CONTIGUOUS */
+#define F_CONTIGUOUS 0x0002     /* NPY_ARRAY_F_CONTIGUOUS */
 
 /* setup_arrays(probes): probes a tuple of (array, its flags.num, its base, its ndim) made by NumPy; the C view
  * formulas read arrays' flags and bases off NumPy's struct (_native_common.h's ArrayHead) only where every probe
@@ -550,10 +551,6 @@ static PyObject *recorded_alias(PyObject *rr, PyObject *spec, PyObject *d, PyObj
             Py_DECREF(bound);
         }
     } else {    /* run_recorded(CLONE, d, memory_format=contiguous), then run_recorded(UNSAFE_VIEW, c, shape=shape) */
-        if (kw_memory_format == NULL && (kw_memory_format = Py_BuildValue("(s)", "memory_format")) == NULL)
-            return NULL;
-        if (kw_shape == NULL && (kw_shape = Py_BuildValue("(s)", "shape")) == NULL)
-            return NULL;
         PyObject *ca[] = {PyTuple_GET_ITEM(spec, 3), d, PyTuple_GET_ITEM(spec, 5)};
         PyObject *c = PyObject_Vectorcall(rr, ca, 2, kw_memory_format);
         if (c != NULL) {
@@ -668,7 +665,6 @@ done:
  * tensor_of_result makes them, without the formula's six Python frames.
  * spec (op.sink_linear): (SUM, VIEW, T, MM, numpy.add.reduce, linalg._product, numpy, _graph.tensor_of_result,
  * float32, float64 dtypes). */
-#define F_ORDER 0x0002          /* NPY_ARRAY_F_CONTIGUOUS */
 
 /* rr.call_as(op, fn, *args) (n args): the result, NotImplemented where the op sink records by Python, or NULL */
 static PyObject *call_as(PyObject *rr, PyObject *op, PyObject *fn, PyObject *const *args, int n)
@@ -813,7 +809,7 @@ static PyObject *linear_sink(PyObject *node, PyObject *g, PyObject *spec)
         }
     }
     if (need[2]) {      /* mm_mat2_backward: mm(t(a), g), or t(mm(t(g), a)) for a column-major b */
-        int col = (B->flags & F_ORDER) && !(B->flags & C_CONTIGUOUS);
+        int col = (B->flags & F_CONTIGUOUS) && !(B->flags & C_CONTIGUOUS);
         PyObject *x = t_of(rr, t_op, col ? gd : ad);
         if (x == Py_NotImplemented && first) {
             Py_DECREF(x);
@@ -1408,7 +1404,6 @@ static int same_arrays(PyObject *x, PyObject *g)
     return 1;
 }
 
-#define F_CONTIGUOUS 0x0002     /* NPY_ARRAY_F_CONTIGUOUS */
 #define WRITEABLE 0x0400        /* NPY_ARRAY_WRITEABLE */
 
 /* torch's InputBuffer rule for summing a second gradient g into x, the gradient a buffer holds (create_graph off):
@@ -2012,7 +2007,9 @@ PyMODINIT_FUNC PyInit__cengine(void)
                  {&s_transpose, "transpose"}, {&s_swapaxes, "swapaxes"}, {&s_as_strided, "as_strided"},
                  {&s_dim0, "dim0"}, {&s_dim1, "dim1"}, {&s_dims, "dims"}, {&s_multi_view, "_multi_view"},
                  {&s_nondiff_outputs, "nondiff_outputs"}};
-    if ((minus_one = PyLong_FromLong(-1)) == NULL || (zero_obj = PyLong_FromLong(0)) == NULL)
+    if ((minus_one = PyLong_FromLong(-1)) == NULL || (zero_obj = PyLong_FromLong(0)) == NULL ||
+        (kw_memory_format = Py_BuildValue("(s)", "memory_format")) == NULL ||
+        (kw_shape = Py_BuildValue("(s)", "shape")) == NULL)
         return NULL;
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
         if ((*names[i].p = PyUnicode_InternFromString(names[i].s)) == NULL)
