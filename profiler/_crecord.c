@@ -1222,6 +1222,13 @@ static PyObject *OpHooks_range_exit(OpHooks *self, PyObject *tok)
     Py_RETURN_NONE;
 }
 
+/* a region's record where no stack is read, (name, tag, -1[, 0], t0, t1): op_step's, op_steps_at's, c_range's */
+static int push_range(OpHooks *h, PyObject *name, PyObject *tag, long long t0, long long t1)
+{
+    PyObject *objs[4] = {name, tag, minus_one, zero};
+    return push_objs(h, objs, h->extended ? 4 : 3, t0, t1);
+}
+
 /* op_step(name, fn, *args) -> fn(*args), recorded as a region named `name` (the kernel steps of an op) */
 static PyObject *OpHooks_op_step(OpHooks *self, PyObject *const *args, Py_ssize_t nargs)
 {
@@ -1232,12 +1239,12 @@ static PyObject *OpHooks_op_step(OpHooks *self, PyObject *const *args, Py_ssize_
     long long t0 = now_ns();
     PyObject *res = PyObject_Vectorcall(args[1], args + 2, (size_t)(nargs - 2), NULL);
     long long t1 = now_ns();
-    PyObject *objs[4] = {args[0], self->op_tag, minus_one, zero};
     if (res == NULL) {
+        PyObject *objs[4] = {args[0], self->op_tag, minus_one, zero};
         push_objs_keeping_error(self, objs, self->extended ? 4 : 3, t0, t1);
         return NULL;
     }
-    if (push_objs(self, objs, self->extended ? 4 : 3, t0, t1) < 0) {
+    if (push_range(self, args[0], self->op_tag, t0, t1) < 0) {
         Py_DECREF(res);
         return NULL;
     }
@@ -1249,20 +1256,14 @@ static PyObject *OpHooks_op_step(OpHooks *self, PyObject *const *args, Py_ssize_
  * _local_scalar_dense, inside it). Where op_step records (no stacks) */
 static PyObject *OpHooks_op_steps_at(OpHooks *self, PyObject *const *args, Py_ssize_t nargs)
 {
-    if (nargs != 2 || !PyTuple_Check(args[0])) {
-        PyErr_SetString(PyExc_TypeError, "op_steps_at(names: tuple, times: int64 array)");
-        return NULL;
-    }
     Py_buffer view;
-    Py_ssize_t n = PyTuple_GET_SIZE(args[0]);
-    if (time_pairs(args[1], n, &view, "op_steps_at") < 0)
+    Py_ssize_t n = timed_entries(args, nargs, &view, "op_steps_at");
+    if (n < 0)
         return NULL;
     int ok = 1;
     const long long *t = (const long long *)view.buf;
-    for (Py_ssize_t k = 0; ok && k < n; k++) {
-        PyObject *objs[4] = {PyTuple_GET_ITEM(args[0], k), self->op_tag, minus_one, zero};
-        ok = push_objs(self, objs, self->extended ? 4 : 3, t[2 * k], t[2 * k + 1]) == 0;
-    }
+    for (Py_ssize_t k = 0; ok && k < n; k++)
+        ok = push_range(self, PyTuple_GET_ITEM(args[0], k), self->op_tag, t[2 * k], t[2 * k + 1]) == 0;
     PyBuffer_Release(&view);
     if (!ok)
         return NULL;
@@ -1278,8 +1279,7 @@ static int range_c_record(PyObject *hooks, PyObject *name, PyObject *kind, long 
     PyObject *tag = tag_of(self, kind);
     if (tag == NULL)
         return -1;
-    PyObject *objs[4] = {name, tag, minus_one, zero};
-    int rc = push_objs(self, objs, self->extended ? 4 : 3, t0, t1);
+    int rc = push_range(self, name, tag, t0, t1);
     Py_DECREF(tag);
     return rc;
 }

@@ -476,17 +476,13 @@ static void RunRecorded_dealloc(RunRecorded *self)
 static PyObject *RunRecorded_record_times(RunRecorded *self, PyObject *const *args, Py_ssize_t nargs)
 {
     Recorded *r = self->target;
-    if (nargs != 2 || !PyTuple_Check(args[0])) {
-        PyErr_SetString(PyExc_TypeError, "record_times(ops, times): a tuple of ops and an int64 buffer");
-        return NULL;
-    }
     if (r == NULL || r->tls == Py_None) {
         PyErr_SetString(PyExc_RuntimeError, "record_times: the op sink is not the only observer of ops");
         return NULL;
     }
     Py_buffer b;
-    Py_ssize_t n = PyTuple_GET_SIZE(args[0]);
-    if (time_pairs(args[1], n, &b, "record_times") < 0)
+    Py_ssize_t n = timed_entries(args, nargs, &b, "record_times");
+    if (n < 0)
         return NULL;
     const long long *t = b.buf;
     int rc = 0;

@@ -31,19 +31,25 @@ static inline void untrack_atoms(PyObject *tup)
     PyObject_GC_UnTrack(tup);
 }
 
-/* times: a C-contiguous buffer of int64 (start, end) pairs, at least n of them (record_times' and op_steps_at's
- * argument: times a C loop took); 0 with *view held (the caller releases it), or -1 with `what`'s ValueError */
-static inline int time_pairs(PyObject *times, Py_ssize_t n, Py_buffer *view, const char *what)
+/* The arguments (entries, times) of record_times and op_steps_at (what C loops timed themselves): entries a tuple,
+ * times a C-contiguous buffer of int64 (start, end) pairs, one per entry. The number of entries with *view held (the
+ * caller releases it), or -1 with `what`'s TypeError or ValueError. */
+static inline Py_ssize_t timed_entries(PyObject *const *args, Py_ssize_t nargs, Py_buffer *view, const char *what)
 {
-    if (PyObject_GetBuffer(times, view, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT) < 0)
+    if (nargs != 2 || !PyTuple_Check(args[0])) {
+        PyErr_Format(PyExc_TypeError, "%s(entries, times): a tuple and an int64 buffer", what);
         return -1;
+    }
+    if (PyObject_GetBuffer(args[1], view, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT) < 0)
+        return -1;
+    Py_ssize_t n = PyTuple_GET_SIZE(args[0]);
     const char *f = view->format;
     if (view->itemsize != 8 || f == NULL || (strcmp(f, "q") != 0 && strcmp(f, "l") != 0) || view->len < 16 * n) {
         PyBuffer_Release(view);
         PyErr_Format(PyExc_ValueError, "%s: times holds two int64 per entry", what);
         return -1;
     }
-    return 0;
+    return n;
 }
 
 /* NumPy's array struct as far as the C modules read it: PyArrayObject_fields' first members after the object head,
