@@ -1251,6 +1251,32 @@ static PyObject *OpHooks_op_step(OpHooks *self, PyObject *const *args, Py_ssize_
     return res;
 }
 
+/* op_region(name, args, fn, *fargs) -> fn(*fargs), recorded as a composite op's region (kind "op") given its arguments
+ * `args`: what op_range_enter(name, args), the call, then range_exit(token) record, in one call (tensorlib._hooks.
+ * op_region; where op_step records: no stacks) */
+static PyObject *OpHooks_op_region(OpHooks *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs < 3) {
+        PyErr_SetString(PyExc_TypeError, "op_region(name, args, fn, *fargs) takes at least 3 arguments");
+        return NULL;
+    }
+    PyObject *eid = self->stack_of != Py_None ? stack_extra(self, args[1], 1, self->shapes)      /* (op_range_enter's) */
+                    : self->shapes ? extra_of(self, args[1], 1) : Py_NewRef(zero);
+    if (eid == NULL)
+        return NULL;
+    PyObject *objs[4] = {args[0], self->op_tag, minus_one, eid};
+    int n = self->extended ? 4 : 3;
+    long long t0 = now_ns();
+    PyObject *res = PyObject_Vectorcall(args[2], args + 3, (size_t)(nargs - 3), NULL);
+    long long t1 = now_ns();
+    if (res == NULL)
+        push_objs_keeping_error(self, objs, n, t0, t1);
+    else if (push_objs(self, objs, n, t0, t1) < 0)
+        Py_CLEAR(res);
+    Py_DECREF(eid);
+    return res;
+}
+
 /* op_steps_at(names, times): the records op_step(names[k], ...) leaves of steps a C loop ran and timed itself, times
  * an int64 array of (start, end) pairs, one per name (Adam's step_t.item(): its aten::item region and the read,
  * _local_scalar_dense, inside it). Where op_step records (no stacks) */
@@ -1541,6 +1567,7 @@ static PyMethodDef OpHooks_methods[] = {
     {"op_range_enter", (PyCFunction)(void (*)(void))OpHooks_op_range_enter, METH_FASTCALL, "Recorder.op_range_enter"},
     {"range_exit", (PyCFunction)OpHooks_range_exit, METH_O, "Recorder.range_exit"},
     {"op_step", (PyCFunction)(void (*)(void))OpHooks_op_step, METH_FASTCALL, "Recorder.op_step"},
+    {"op_region", (PyCFunction)(void (*)(void))OpHooks_op_region, METH_FASTCALL, "Recorder.op_region"},
     {"c_range", (PyCFunction)OpHooks_c_range, METH_NOARGS, "c_range() -> Recorder.c_range: the capsule, or None"},
     {"op_steps_at", (PyCFunction)(void (*)(void))OpHooks_op_steps_at, METH_FASTCALL,
      "Recorder.op_steps_at(names, times): op_step's records of steps timed elsewhere"},

@@ -305,7 +305,7 @@ class Recorder:
             self._counting = _Counting()
             self.tls = self._counting       # the dispatcher's op sink now counts instead of keeping
         self.range_exit = self._drop_range_exit
-        self.c_range = self.op_steps_at = None
+        self.c_range = self.op_steps_at = self.op_region = None      # (op_region: the generic path, range_exit's)
         if self.op_step is not None:
             self.op_step = self._drop_op_step
         from tensorlib import dispatch
@@ -492,6 +492,7 @@ class Recorder:
             self.op_enter = op_enter
             self.op_exit = op_exit
         self.native = None
+        op_region = None        # (C only: see below)
         if crecord is not None and not self.with_flops:
             # the same methods in C (profiler/_crecord.c): the same records, less per op
             mem = self.memory if self.profile_memory else None
@@ -515,6 +516,7 @@ class Recorder:
                     self.op_range_enter = native.op_range_enter
             else:
                 range_enter, range_exit, op_step = native.range_enter, native.range_exit, native.op_step
+                op_region = getattr(native, "op_region", None)      # (None for an extension built before it)
                 self.op_range_enter = native.op_range_enter
                 if self.extended:
                     self.op_enter = native.op_enter
@@ -524,6 +526,8 @@ class Recorder:
         self.range_exit = range_exit
         # the registry calls it for kernel steps (tensorlib._hooks.op_step) while this is the only region hook
         self.op_step = op_step
+        # and this for composite ops' regions (tensorlib._hooks.op_region), where op_step is C's
+        self.op_region = op_region
         # the C engine's node regions recorded in one C call (tensorlib.Hook.c_range), where the C methods are the
         # ones bound above: None with stacks (range_enter reads one) or without C record buffers
         c_range = getattr(self.native, "c_range", None)     # (None too for an extension built before it)

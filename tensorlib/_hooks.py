@@ -47,6 +47,9 @@ class Hook:
     op_step(name, fn, *args) -> fn(*args): optional, not on this class. A hook that is the only one
       observing regions may run a kernel step itself (`op_step` below): the same as
       range_enter(name, "op"), fn(*args), range_exit(token), in one call instead of four.
+    op_region(name, args, fn, *fargs) -> fn(*fargs): optional, not on this class. Where this hook is the only
+      one observing regions, a composite op's region (`op_region` below) in one call: what
+      op_range_enter(name, args), fn(*fargs), range_exit(token) record.
     op_steps_at(names, times): optional, not on this class. The records op_step(names[k], ...) would leave of
       steps a C loop ran and timed itself (times: int64, a (start, end) pair per name), while this is the
       only region hook (Adam's step_t.item() in its C loop under a profile: aten::item and its read).
@@ -158,7 +161,7 @@ def _observers(*methods):
 
 def _refresh():
     global full_path, sink_only, sink_tls, op_pairs, pair_only, arrays_hook, arrays_done, range_hooks, backward_hooks, \
-        sync_hooks, op_step, range_pair, range_c, op_steps_at, op_range_pair, module_pair
+        sync_hooks, op_step, op_region, range_pair, range_c, op_steps_at, op_range_pair, module_pair
     op_hooks = _observers("op_enter", "op_exit")
     op_pairs = tuple((h.op_enter, h.op_exit) for h in op_hooks)
     range_hooks = _observers("range_enter", "range_exit")
@@ -166,6 +169,7 @@ def _refresh():
     module_hooks = tuple(h for h in range_hooks if getattr(h, "module_ranges", True))
     module_pair = range_pair if len(module_hooks) == len(range_hooks) else _range_pairs(module_hooks)[0]
     op_step = (getattr(range_hooks[0], "op_step", None) if len(range_hooks) == 1 else None) or _op_step
+    op_region = (getattr(range_hooks[0], "op_region", None) if len(range_hooks) == 1 else None) or _op_region
     range_c = getattr(range_hooks[0], "c_range", None) if len(range_hooks) == 1 else None
     op_steps_at = getattr(range_hooks[0], "op_steps_at", None) if len(range_hooks) == 1 else None
     backward_hooks = _observers("backward_begin", "backward_end")
@@ -325,10 +329,11 @@ def op_range_enter(name: str, args: tuple):
     return rp[1], rp[0](name, args)
 
 
-def op_region(name: str, args: tuple, fn, *fargs):
+def _op_region(name: str, args: tuple, fn, *fargs):
     """`fn(*fargs)` inside a composite op's region (kind "op") given `args` (see op_range_enter): what
     `with record_range(name, "op", args): return fn(*fargs)` does, in one call instead of that form's three,
-    for the hottest composites (linear, cross_entropy)."""
+    for the hottest composites (linear, cross_entropy). Callers call it as ``_H.op_region``: the registry
+    rebinds that name to the only region hook's own ``op_region`` when it has one (see Hook)."""
     rp = op_range_pair
     if rp is None:
         return fn(*fargs)
@@ -357,6 +362,7 @@ def _op_step(name: str, fn, *args):
 
 
 op_step = _op_step
+op_region = _op_region
 
 
 def itself(x):
@@ -408,6 +414,8 @@ class record_range:
                 rp = op_range_pair
                 if rp is None:
                     return fn(*a, **k)
+                if not k:
+                    return op_region(name, a, fn, *a)
                 tok = rp[0](name, a)
                 try:
                     return fn(*a, **k)

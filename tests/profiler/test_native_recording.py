@@ -134,6 +134,42 @@ def test_an_op_that_raises_is_recorded_and_its_error_kept(options, monkeypatch):
 
 
 @pytest.mark.skipif(not NATIVE, reason="the C recorders are not built here (see the first test)")
+@pytest.mark.parametrize("options", OPTIONS[:2], ids=lambda o: "+".join(o) or "default")
+def test_a_composite_region_is_one_c_call_that_records_what_the_python_one_does(options, monkeypatch):
+    """tensorlib._hooks.op_region is the recorder's C op_region while it records without stacks: the composite's
+    region (its Input Shapes with record_shapes) around what it dispatches, also when the composite raises (the
+    region recorded, the error kept); the same events as the Python twins record."""
+    from tensorlib import _hooks
+    import tensorlib.nn.functional as F
+    x, w, b = tl.ones(2, 3), tl.ones(4, 3), tl.ones(4)
+
+    def boom(t):
+        t * 2
+        raise ValueError("boom")
+
+    def run(native):
+        with profiler.profile(**options) as prof:
+            assert (type(_hooks.op_region).__name__ == "builtin_function_or_method") is native
+            y = F.linear(x, w, b)
+            with pytest.raises(ValueError, match="boom"):
+                _hooks.op_region("my_composite", (x,), boom, x)
+            F.layer_norm(y, (4,))
+        assert _hooks.op_region is _hooks._op_region       # (unbound again at the profile's end)
+        evs = sorted(prof.events(), key=lambda e: (e.time_range.start, -e.time_range.end))
+        return [(e.name, e.input_shapes if options else None, sum(1 for c in evs if c is not e and
+                 e.time_range.start <= c.time_range.start and c.time_range.end <= e.time_range.end)) for e in evs], y
+    native, y = run(True)
+    assert y.tolist() == [[4.0] * 4] * 2
+    _python_only(monkeypatch)
+    assert run(False)[0] == native
+    names = [n for n, _, _ in native]
+    assert names[0] == "aten::linear" and names.count("aten::my_composite") == 1
+    assert [k for n, _, k in native if n == "aten::my_composite"] == [1]        # its mul inside it
+    if options:
+        assert [s for n, s, _ in native if n == "aten::linear"] == [[[2, 3], [4, 3], [4]]]
+
+
+@pytest.mark.skipif(not NATIVE, reason="the C recorders are not built here (see the first test)")
 def test_threads_record_into_their_own_lists_with_their_native_ids():
     out = {}
 
