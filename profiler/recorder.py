@@ -305,7 +305,8 @@ class Recorder:
             self._counting = _Counting()
             self.tls = self._counting       # the dispatcher's op sink now counts instead of keeping
         self.range_exit = self._drop_range_exit
-        self.c_range = self.op_steps_at = self.op_region = None      # (op_region: the generic path, range_exit's)
+        self._c_range = None
+        self.op_steps_at = self.op_region = None      # (op_region: the generic path, range_exit's)
         if self.op_step is not None:
             self.op_step = self._drop_op_step
         from tensorlib import dispatch
@@ -531,11 +532,20 @@ class Recorder:
         # the C engine's node regions recorded in one C call (tensorlib.Hook.c_range), where the C methods are the
         # ones bound above: None with stacks (range_enter reads one) or without C record buffers
         c_range = getattr(self.native, "c_range", None)     # (None too for an extension built before it)
-        self.c_range = c_range() if c_range is not None and not self.with_stack else None
+        self._c_range = c_range if c_range is not None and not self.with_stack else None
         # records of op_step's kind for steps a C loop timed (tensorlib.Hook.op_steps_at), where op_step is C's
-        self.op_steps_at = getattr(self.native, "op_steps_at", None) if self.c_range is not None else None
+        self.op_steps_at = getattr(self.native, "op_steps_at", None) if self._c_range is not None else None
         self.op_arrays = op_arrays      # for the engine's sink formulas while this is the only op hook
         self.op_done = op_done          # (with op_arrays: ops a C loop ran, recorded as op_arrays records)
+
+    @property
+    def c_range(self):
+        """tensorlib.Hook.c_range: a new capsule per read (the registry reads it once per refresh of its hooks and
+        holds it while this is registered). The capsule holds the C methods' object, an edge the cyclic GC does not
+        see: kept on this recorder, the cycle recorder -> its threading.local -> the C methods -> recorder was never
+        collected, nor the records it holds."""
+        make = self._c_range
+        return make() if make is not None else None
 
     # -- with_stack ---------------------------------------------------------------------------------
     def _stack(self):

@@ -106,8 +106,30 @@ static inline int refers_to(PyObject *wr, PyObject *obj)
 #endif
 }
 
+/* The last buffer looked up, where one thread records alone (a training loop): its thread, a weak reference to its
+ * local whose callback empties this entry when the local dies (the recorder's end), and the buffer (owned). A hit
+ * costs a compare and the weak reference's test, where the dict lookup below costs ~140 instructions a record. The
+ * buffer is read once per local and thread here: a local's `buf` is set when the thread first records and kept (the
+ * profiler's _ThreadBuffer); the entry is taken by the first thread that finds it empty, others look theirs up. */
+static unsigned long last_thread;
+static PyObject *last_wr, *last_buf;
+
+static PyObject *forget_last(PyObject *m, PyObject *wr)
+{
+    if (wr == last_wr) {
+        Py_CLEAR(last_buf);
+        Py_CLEAR(last_wr);
+    }
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef forget_last_def = {"_forget_last", (PyCFunction)forget_last, METH_O, NULL};
+static PyObject *forget_last_fn;    /* (made at module init) */
+
 static PyObject *local_buf(PyObject *tls)
 {
+    if (last_buf != NULL && last_thread == PyThread_get_thread_ident() && refers_to(last_wr, tls))
+        return Py_NewRef(last_buf);
     PyObject *d = NULL;
     for (int i = 0; i < 2 && d == NULL; i++)
         if (local_cache[i].wr != NULL && refers_to(local_cache[i].wr, tls))
@@ -131,9 +153,44 @@ static PyObject *local_buf(PyObject *tls)
         e->dict = d;
     }
     PyObject *buf = PyDict_GetItemWithError(d, s_buf);
-    if (buf != NULL)
-        return Py_NewRef(buf);
-    return PyErr_Occurred() ? NULL : PyObject_GetAttr(tls, s_buf);     /* (a class attribute, or the error) */
+    if (buf == NULL)
+        return PyErr_Occurred() ? NULL : PyObject_GetAttr(tls, s_buf);     /* (a class attribute, or the error) */
+    if (last_buf == NULL && forget_last_fn != NULL) {
+        PyObject *wr = PyWeakref_NewRef(tls, forget_last_fn);
+        if (wr == NULL)
+            PyErr_Clear();      /* (the entry stays empty: the lookup above serves) */
+        else {
+            last_thread = PyThread_get_thread_ident();
+            Py_XSETREF(last_wr, wr);
+            last_buf = Py_NewRef(buf);
+        }
+    }
+    return Py_NewRef(buf);
+}
+
+/* op.name: OpDef's `name` slot read at its offset (set_op_class) for an op of exactly that class, else the getattr
+ * (~160 instructions a record, where the slot is a load). New reference. */
+static PyTypeObject *opdef_T;
+static Py_ssize_t off_op_name;
+
+static inline PyObject *op_name_of(PyObject *op)
+{
+    if (Py_TYPE(op) == opdef_T) {
+        PyObject *n = SLOT(op, off_op_name);
+        if (n != NULL)
+            return Py_NewRef(n);
+    }
+    return PyObject_GetAttr(op, s_name);
+}
+
+static PyObject *mod_set_op_class(PyObject *m, PyObject *cls)
+{
+    Py_ssize_t off;
+    if (!PyType_Check(cls) || slot_offset((PyTypeObject *)cls, "name", &off) < 0)
+        return NULL;
+    Py_XSETREF(opdef_T, (PyTypeObject *)Py_NewRef(cls));
+    off_op_name = off;
+    Py_RETURN_NONE;
 }
 
 static PyTypeObject Records_T;      /* (below) */
@@ -148,7 +205,7 @@ static int record(Recorded *r, PyObject *op, PyObject *phase, PyObject *seq, lon
     if (failing)
         PyErr_Fetch(&et, &ev, &tb);
     PyObject *buf = local_buf(r->tls);
-    PyObject *name = buf != NULL ? PyObject_GetAttr(op, s_name) : NULL;
+    PyObject *name = buf != NULL ? op_name_of(op) : NULL;
     int rc = -1;
     if (name != NULL) {
         PyObject *objs[3] = {name, phase, seq};
@@ -531,6 +588,33 @@ static PyObject *RunRecorded_call_as(RunRecorded *self, PyObject *const *args, P
     return out;
 }
 
+/* run_as(op, fn, *arrays): run_recorded(op, *arrays) whose kernel's work on these arrays is fn(*arrays) -- a NumPy ufunc
+ * that computes what op.kernel(numpy, *arrays) does (mul's np.multiply, div's np.true_divide: the sink formulas'
+ * products, ops/broadcast.py SINK): while the op sink alone records through this object, fn(*arrays) run, timed and
+ * recorded as op (call_as, without the kernel's Python frame); else run_recorded(op, *arrays) itself (an op_arrays
+ * hook, or the Python twin). No keyword arguments. */
+static PyObject *RunRecorded_run_as(RunRecorded *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs < 2) {
+        PyErr_SetString(PyExc_TypeError, "run_as(op, fn, *arrays) takes at least 2 arguments");
+        return NULL;
+    }
+    Recorded *r = self->target;
+    if (r != NULL && r->arrays_hook == Py_None && r->tls != Py_None)
+        return RunRecorded_call_as(self, args, nargs);
+    PyObject *small[8];
+    PyObject **argv = nargs - 1 <= 8 ? small : PyMem_Malloc((size_t)(nargs - 1) * sizeof(PyObject *));
+    if (argv == NULL)
+        return PyErr_NoMemory();
+    argv[0] = args[0];
+    for (Py_ssize_t i = 2; i < nargs; i++)
+        argv[i - 1] = args[i];
+    PyObject *out = RunRecorded_vectorcall(self, argv, (size_t)(nargs - 1), NULL);
+    if (argv != small)
+        PyMem_Free(argv);
+    return out;
+}
+
 static PyMethodDef RunRecorded_methods[] = {
     {"set", (PyCFunction)RunRecorded_set, METH_O, "set(recorded or None): the Recorded whose arrays path runs"},
     {"record_times", (PyCFunction)(void (*)(void))RunRecorded_record_times, METH_FASTCALL,
@@ -538,6 +622,9 @@ static PyMethodDef RunRecorded_methods[] = {
     {"call_as", (PyCFunction)(void (*)(void))RunRecorded_call_as, METH_FASTCALL,
      "call_as(op, fn, *args): fn(*args) run, timed and recorded as op by the op sink (NotImplemented, nothing run, "
      "where it does not record through this object)"},
+    {"run_as", (PyCFunction)(void (*)(void))RunRecorded_run_as, METH_FASTCALL,
+     "run_as(op, fn, *arrays): run_recorded(op, *arrays), fn(*arrays) standing for op's kernel where the op sink "
+     "alone records through this object"},
     {NULL, NULL, 0, NULL},
 };
 
@@ -968,6 +1055,7 @@ static PyMethodDef module_methods[] = {
     {"perf_counter_ns", mod_perf_counter_ns, METH_NOARGS, "The records' clock (time.perf_counter_ns's)."},
     {"prefault", mod_prefault, METH_O, "prefault(n) -> blocks made: up to n spare record blocks touched now"},
     {"walk", mod_walk, METH_VARARGS, "walk(objects, Tensor, ndarray) -> (bytes, tensors, buffers): memory._walk's loop."},
+    {"set_op_class", mod_set_op_class, METH_O, "set_op_class(OpDef): the class whose `name` slot records read directly"},
     {NULL, NULL, 0, NULL},
 };
 
@@ -1021,6 +1109,11 @@ PyMODINIT_FUNC PyInit__crecorded(void)
     if (PyModule_AddObject(m, "Records", (PyObject *)&Records_T) < 0 || api == NULL ||
         PyModule_AddObject(m, "_records_api", api) < 0) {
         Py_XDECREF(api);
+        Py_DECREF(m);
+        return NULL;
+    }
+    forget_last_fn = PyCFunction_New(&forget_last_def, NULL);   /* (held for the process's life) */
+    if (forget_last_fn == NULL) {
         Py_DECREF(m);
         return NULL;
     }

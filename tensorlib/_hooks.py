@@ -180,8 +180,7 @@ def _refresh():
     pair_only = op_pairs[0] if len(op_pairs) == 1 and sink is None and not modes else None
     arrays_hook = getattr(op_hooks[0], "op_arrays", None) if pair_only is not None else None
     arrays_done = getattr(op_hooks[0], "op_done", None) if arrays_hook is not None else None
-    if sink is not None:
-        sink_tls = sink.tls
+    sink_tls = sink.tls if sink is not None else None     # (not kept past the sink: it holds its records)
     for fn in _subscribers:
         fn()
 

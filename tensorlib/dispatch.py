@@ -67,6 +67,8 @@ _inference_users = 0
 # engine's sink formulas run.
 _crecorded = load_native("tensorlib._crecorded")
 _rec_run: Any = None
+if _crecorded is not None and hasattr(_crecorded, "set_op_class"):     # (an extension built before it: getattr)
+    _crecorded.set_op_class(OpDef)
 
 
 def _copy_flags():

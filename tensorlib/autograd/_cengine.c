@@ -40,6 +40,7 @@ static PyObject *zero_obj;      /* 0: the sum's dim in addmm's formula */
 static Py_ssize_t off_op, off_seq, off_edges, off_inputs, off_versions, off_out_data, off_out_refs, off_in_meta,
     off_out_meta, off_ref, off_data, off_attrs;
 static PyObject *loop_refs;     /* what _store_grad's getrefcount sees for a gradient only drain() holds */
+static PyObject *np_add;        /* numpy.add: the kernel of add and add_ on two arrays of one shape and dtype */
 
 static PyObject *mod_configure(PyObject *self, PyObject *args)
 {
@@ -77,7 +78,10 @@ static PyObject *mod_configure(PyObject *self, PyObject *args)
     }
     loop_refs = PyObject_CallOneArg(refs_probe, probe);
     Py_DECREF(probe);
-    if (loop_refs == NULL) {
+    PyObject *numpy = loop_refs != NULL ? PyImport_ImportModule("numpy") : NULL;
+    np_add = numpy != NULL ? PyObject_GetAttrString(numpy, "add") : NULL;
+    Py_XDECREF(numpy);
+    if (np_add == NULL) {
         run_node = NULL;
         return NULL;
     }
@@ -1459,8 +1463,15 @@ static PyObject *sum_fast(PyObject *node, PyObject *x, PyObject *g, int quiet, i
     if (seq == NULL)
         PyErr_SetString(PyExc_AttributeError, "a node without its seq");
     else if (enter_backward(seq) == 0) {
-        PyObject *a[] = {add, xd, gd};
-        r = PyObject_Vectorcall(rr, a, 3, NULL);
+        /* add's kernel on two arrays of one shape and dtype is np.add(x, g), add_'s np.add(x, g, out=x): run as
+         * that ufunc's call where the op sink alone records (rr.call_as, no kernel frame), else run_recorded */
+        PyObject *ua[] = {xd, gd, xd};
+        r = call_as(rr, add, np_add, ua, inplace ? 3 : 2);
+        if (r == Py_NotImplemented) {
+            Py_DECREF(r);
+            PyObject *a[] = {add, xd, gd};
+            r = PyObject_Vectorcall(rr, a, 3, NULL);
+        }
     }
     Py_DECREF(add);
     PyObject *et, *ev, *tb;

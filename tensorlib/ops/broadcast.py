@@ -68,17 +68,27 @@ QUIET = ArrayOps(mul=np.multiply, sub=np.subtract, rsub=_rsub, div=np.true_divid
                  sum_to=partial(_sum_to_kernel, np), run=quiet_run)
 
 
+# run_recorded.run_as(op, fn, *arrays) (C; None with the Python twin): run_recorded(op, *arrays) with fn's call standing
+# for the kernel's where the op sink alone records
+_run_as = getattr(run_recorded, "run_as", None)
+
+
 class _SinkOps(ArrayOps):
     """SINK's kernels: mul, sub, rsub, div and neg are `run_recorded` of those ops (defined in the families above
-    this module), each bound on first use as partial(run_recorded, op): no Python frame per recorded op."""
+    this module), each bound on first use as partial(run_recorded, op): no Python frame per recorded op. mul's
+    and div's kernels on NumPy operands are their ufuncs' calls (`a * b`, true_divide): run_as runs the ufunc
+    itself where the op sink alone records (not even the kernel's frame)."""
     __slots__ = ()
     _NAMES = {"mul": "mul", "sub": "sub", "rsub": "rsub_scalar", "div": "div", "neg": "neg"}
+    _UFUNCS = {"mul": np.multiply, "div": np.true_divide}
 
     def __getattr__(self, name):        # (only for a slot not set yet)
         op_name = _SinkOps._NAMES.get(name)
         if op_name is None:
             raise AttributeError(name)
-        f = partial(run_recorded, op_at(op_name))
+        ufunc = _SinkOps._UFUNCS.get(name)
+        f = partial(_run_as, op_at(op_name), ufunc) if ufunc is not None and _run_as is not None else \
+            partial(run_recorded, op_at(op_name))
         setattr(self, name, f)
         return f
 

@@ -74,6 +74,41 @@ def test_run_recorded_falls_back_to_its_python_twin(monkeypatch):
     assert native == run(True) == ["aten::add", "aten::add"]
 
 
+@pytest.mark.skipif(not NATIVE, reason="the C recorders are not built here (see the first test)")
+def test_run_as_records_what_run_recorded_does(monkeypatch):
+    """run_recorded.run_as(op, fn, *arrays): fn's call standing for op's kernel where the op sink alone records (a
+    default profile), run_recorded itself otherwise (an op_arrays hook's detailed profile, nothing recording, the
+    Python twin): the same values and records as run_recorded's in each case."""
+    from tensorlib.ops.arithmetic import DIV, MUL
+    a, b = np.arange(1.0, 5.0), np.full(4, 2.0)
+    called = []
+
+    def mul(x, y):
+        called.append(1)
+        return np.multiply(x, y)
+
+    def run(options, python=False):
+        called.clear()
+        with profiler.profile(**options) as prof:
+            if python:
+                assert dispatch.run_recorded.target is None
+            outs = [dispatch.run_recorded.run_as(MUL, mul, a, b), dispatch.run_recorded.run_as(DIV, np.true_divide,
+                                                                                                a, 4.0)]
+            with pytest.raises(TypeError):
+                dispatch.run_recorded.run_as(MUL)
+        np.testing.assert_array_equal(outs[0], a * b)
+        np.testing.assert_array_equal(outs[1], a / 4.0)
+        shapes = [e.input_shapes for e in prof.events()] if options else None
+        return [e.name for e in prof.events()], shapes, len(called)
+    assert run({}) == (["aten::mul", "aten::div"], None, 1)      # (fn itself ran)
+    detailed = run({"record_shapes": True})
+    assert detailed == (["aten::mul", "aten::div"], [[[4], [4]], [[4], []]], 0)     # (the hook ran the kernel)
+    np.testing.assert_array_equal(dispatch.run_recorded.run_as(MUL, mul, a, b), a * b)     # nothing records
+    _python_only(monkeypatch)
+    assert run({}, python=True)[:2] == (["aten::mul", "aten::div"], None)
+    assert run({"record_shapes": True}, python=True) == detailed
+
+
 def _records(kind, options, tmp_path, name):
     step = _step(kind)
     step(False)         # Adam's state exists: the profiled steps run the same ops
@@ -167,6 +202,27 @@ def test_a_composite_region_is_one_c_call_that_records_what_the_python_one_does(
     assert [k for n, _, k in native if n == "aten::my_composite"] == [1]        # its mul inside it
     if options:
         assert [s for n, s, _ in native if n == "aten::linear"] == [[[2, 3], [4, 3], [4]]]
+
+
+@pytest.mark.parametrize("options", [{}, {"record_shapes": True, "profile_memory": True}, {"with_stack": True}],
+                         ids=["default", "detailed", "with_stack"])
+def test_a_finished_profile_lets_its_recorder_and_records_go(options):
+    """Once a profile has stopped and its object is dropped, its recorder and the records it kept are freed (the
+    C region capsule, the last-buffer cache and the registry held references the cyclic GC cannot see or kept
+    after the hooks went: each profile's records stayed alive for the life of the process)."""
+    import weakref
+    refs = []
+    for _ in range(2):
+        with profiler.profile(**options) as prof:
+            (tl.ones(3, requires_grad=True) * 2).sum().backward()
+            refs.append(weakref.ref(prof._recorder))
+            refs.append(weakref.ref(prof._recorder.tls))
+            bufs = [b for _, _, b in prof._recorder.buffers]
+        assert prof.events()
+        del prof
+    gc.collect()
+    assert [r() for r in refs] == [None] * len(refs)
+    assert bufs and all(sys.getrefcount(b) == 3 for b in bufs)     # (the list's, the loop's and the call's)
 
 
 @pytest.mark.skipif(not NATIVE, reason="the C recorders are not built here (see the first test)")
