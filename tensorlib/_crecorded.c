@@ -110,7 +110,9 @@ static inline int refers_to(PyObject *wr, PyObject *obj)
  * local whose callback empties this entry when the local dies (the recorder's end), and the buffer (owned). A hit
  * costs a compare and the weak reference's test, where the dict lookup below costs ~140 instructions a record. The
  * buffer is read once per local and thread here: a local's `buf` is set when the thread first records and kept (the
- * profiler's _ThreadBuffer); the entry is taken by the first thread that finds it empty, others look theirs up. */
+ * profiler's _ThreadBuffer; a sink that sets another between profiles is read afresh: each change of the observers
+ * makes a Recorded, which empties the entry); the entry is taken by the first thread that finds it empty, others look
+ * theirs up. */
 static unsigned long last_thread;
 static PyObject *last_wr, *last_buf;
 
@@ -338,6 +340,8 @@ static int Recorded_init(Recorded *r, PyObject *args, PyObject *kw)
         PyErr_SetString(PyExc_TypeError, "seq_counter must be an iterator");
         return -1;
     }
+    Py_CLEAR(last_buf);     /* the observers changed (dispatch._copy_flags): a local's `buf` is read afresh */
+    Py_CLEAR(last_wr);
     if ((enter == Py_None) != (exit_ == Py_None)) {
         PyErr_SetString(PyExc_TypeError, "op_enter and op_exit come together");
         return -1;

@@ -253,9 +253,11 @@ def set_op_sink(new_sink):
     """Let the dispatcher write one compact record per op itself, the cheapest way to time every op.
 
     `new_sink` has `tls` (a threading.local whose `buf` is that thread's list; anything with a `buf` that
-    has `append`) — or is None to stop. Records are plain tuples in `OpRecord`'s field order, appended when
-    the op returns, around every other hook. The dispatcher does not bound the lists: the sink does (the
-    profiler's recorder watches their length and swaps `tls` for a counter, then calls `refresh_hooks()`).
+    has `append`) — or is None to stop. A thread's `buf` is read once while the observers stay as they are
+    (set it before recording; set_op_sink or any hook change reads it afresh). Records are plain tuples in
+    `OpRecord`'s field order, appended when the op returns, around every other hook. The dispatcher does not
+    bound the lists: the sink does (the profiler's recorder watches their length and swaps `tls` for a counter,
+    then calls `refresh_hooks()`).
     One sink at a time: the profiler allows one recording at a time."""
     global sink
     with _lock:

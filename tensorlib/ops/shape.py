@@ -8,7 +8,7 @@ import math
 from .. import _hooks as _H, _threads
 from .broadcast import EXPAND, expand, norm_dims, sum_to  # noqa: F401 - expand is re-exported
 from ..dispatch import STATE, record_range, run_recorded, run_recorded_view
-from .._graph import numpy_arrays, tensor_of, tensor_of_result
+from .._graph import mark_view, numpy_arrays, tensor_of, tensor_of_result
 from .._execute import tensor_list
 from .._opdef import op_at, with_defaults
 from ._define import Tensor, dispatch, np, op, public, torch_op
@@ -459,13 +459,20 @@ def _cat_steps(xp, arrays, dim):
     serial (fewer than 32768 elements or one thread); else one (of the first input's size) where all have the
     same sizes and strides (its iterator reused), else one per input (torch's legacy empty 1-d ones left out)."""
     r = _cat(xp, arrays, dim)
-    keep = [a for a in arrays if not (a.ndim == 1 and a.shape[0] == 0)]
+    dt = r.dtype
+    keep = []
+    same_dtype = contiguous = True      # (one loop, no generator frames: a GRU cell's cat per time step)
+    for a in arrays:
+        if a.ndim == 1 and a.shape[0] == 0:
+            continue
+        keep.append(a)
+        if a.dtype != dt:
+            same_dtype = False
+        if not a.flags.c_contiguous:
+            contiguous = False
     if not keep:
         return r
-    dt = r.dtype
-    same_dtype = all(a.dtype == dt for a in keep)
-    if same_dtype and all(a.flags.c_contiguous for a in keep) and \
-            (r.size < 32768 or _threads.known_num_threads() == 1):
+    if same_dtype and contiguous and (r.size < 32768 or _threads.known_num_threads() == 1):
         return r
     first = keep[0]
     if same_dtype and r.flags.c_contiguous and \
@@ -522,14 +529,19 @@ def _cat_bwd(ctx, g, part=None):
     return tuple(out)
 
 
-def _recorded_narrow(g, dim, start, length):
-    return run_recorded_view(NARROW, g, dim=dim, start=start, length=length)[0]
-
-
 def _cat_bwd_sink(ctx, g):
     """_cat_bwd with its narrows recorded, not dispatched (OpDef.sink_backward), each a view of g as the
-    dispatched narrow's; None when g is not on NumPy."""
-    return _cat_bwd(ctx, g, _recorded_narrow) if type(g._data) is np.ndarray else None
+    dispatched narrow's (run_recorded_view's work, inline: a GRU's cat per time step); None when g is not on
+    NumPy."""
+    d = g._data
+    if type(d) is not np.ndarray:
+        return None
+
+    def part(g, dim, start, length):
+        t = tensor_of(run_recorded(NARROW, d, dim=dim, start=start, length=length))
+        mark_view(t, g)
+        return t
+    return _cat_bwd(ctx, g, part)
 
 
 CAT.def_backward(_cat_bwd)
@@ -774,9 +786,10 @@ def narrow_index(dim, start, length):
 def NARROW(xp, a, dim, start, length):
     """torch's narrow: a slice (a strided view) inside, in a profile; its node is the slice's (SliceBackward0,
     slice_backward: ops/index.py wires it)."""
+    idx = (slice(None),) * dim + (slice(start, start + length),)      # (narrow_index's, inline)
     if _H.range_hooks:
-        return _H.op_step("slice", _H.op_step, "as_strided", a.__getitem__, narrow_index(dim, start, length))
-    return a[narrow_index(dim, start, length)]
+        return _H.op_step("slice", _H.op_step, "as_strided", a.__getitem__, idx)
+    return a[idx]
 
 
 @public(method=True)
