@@ -118,10 +118,9 @@ static PyObject *last_wr, *last_buf;
 
 static PyObject *forget_last(PyObject *m, PyObject *wr)
 {
-    if (wr == last_wr) {
+    if (wr == last_wr)      /* (the dead weak reference itself is let go when the entry is next set: not inside its
+                             * own callback, whose caller holds no reference of its own to it) */
         Py_CLEAR(last_buf);
-        Py_CLEAR(last_wr);
-    }
     Py_RETURN_NONE;
 }
 
