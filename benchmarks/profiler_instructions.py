@@ -47,11 +47,9 @@ def child(model, mode, steps, warm):
         prof.start()
         for _ in range(warm):       # (the profile's own first-use costs: its signature caches, a new thread buffer)
             step()
-        before = len(prof._recorder.buffers[0][2]) if prof._recorder.buffers else 0
+        before = prof._recorder.total_records()
     collections.deque(itertools.starmap(step, itertools.repeat((), steps)), maxlen=0)     # the counted steps
-    events = 0
-    if prof is not None:
-        events = sum(len(b) for _, _, b in prof._recorder.buffers) - before
+    events = prof._recorder.total_records() - before if prof is not None else 0
     print(f"EVENTS {events}", flush=True)
     os._exit(0)      # (no post-processing: nothing after the counted steps matters)
 

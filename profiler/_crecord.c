@@ -1164,6 +1164,13 @@ static PyObject *OpHooks_range_enter(OpHooks *self, PyObject *const *args, Py_ss
     return tok;
 }
 
+/* a composite op's region's extra id given its arguments (op_enter's for them; 0 without shapes or stacks): new ref */
+static PyObject *op_range_eid(OpHooks *self, PyObject *args)
+{
+    return self->stack_of != Py_None ? stack_extra(self, args, 1, self->shapes)
+           : self->shapes ? extra_of(self, args, 1) : Py_NewRef(zero);
+}
+
 /* op_range_enter(name, args) -> (name, op tag, -1[, extra id], t0): a composite op's region (its extra id as
  * op_enter's) */
 static PyObject *OpHooks_op_range_enter(OpHooks *self, PyObject *const *args, Py_ssize_t nargs)
@@ -1172,8 +1179,7 @@ static PyObject *OpHooks_op_range_enter(OpHooks *self, PyObject *const *args, Py
         PyErr_SetString(PyExc_TypeError, "op_range_enter(name, args) takes 2 arguments");
         return NULL;
     }
-    PyObject *eid = self->stack_of != Py_None ? stack_extra(self, args[1], 1, self->shapes)
-                    : self->shapes ? extra_of(self, args[1], 1) : PyLong_FromLong(0);
+    PyObject *eid = op_range_eid(self, args[1]);
     if (eid == NULL)
         return NULL;
     PyObject *tok = range_token(self, args[0], self->op_tag, eid);
@@ -1229,6 +1235,23 @@ static int push_range(OpHooks *h, PyObject *name, PyObject *tag, long long t0, l
     return push_objs(h, objs, h->extended ? 4 : 3, t0, t1);
 }
 
+/* fn(*argv) timed and recorded as a region of kind "op" (name, op tag, -1[, eid]), also when it raises (the error
+ * kept): op_step's and op_region's call */
+static PyObject *timed_region(OpHooks *self, PyObject *name, PyObject *eid, PyObject *fn, PyObject *const *argv,
+                              Py_ssize_t n)
+{
+    PyObject *objs[4] = {name, self->op_tag, minus_one, eid};
+    int nobj = self->extended ? 4 : 3;
+    long long t0 = now_ns();
+    PyObject *res = PyObject_Vectorcall(fn, argv, (size_t)n, NULL);
+    long long t1 = now_ns();
+    if (res == NULL)
+        push_objs_keeping_error(self, objs, nobj, t0, t1);
+    else if (push_objs(self, objs, nobj, t0, t1) < 0)
+        Py_CLEAR(res);
+    return res;
+}
+
 /* op_step(name, fn, *args) -> fn(*args), recorded as a region named `name` (the kernel steps of an op) */
 static PyObject *OpHooks_op_step(OpHooks *self, PyObject *const *args, Py_ssize_t nargs)
 {
@@ -1236,19 +1259,7 @@ static PyObject *OpHooks_op_step(OpHooks *self, PyObject *const *args, Py_ssize_
         PyErr_SetString(PyExc_TypeError, "op_step(name, fn, *args) takes at least 2 arguments");
         return NULL;
     }
-    long long t0 = now_ns();
-    PyObject *res = PyObject_Vectorcall(args[1], args + 2, (size_t)(nargs - 2), NULL);
-    long long t1 = now_ns();
-    if (res == NULL) {
-        PyObject *objs[4] = {args[0], self->op_tag, minus_one, zero};
-        push_objs_keeping_error(self, objs, self->extended ? 4 : 3, t0, t1);
-        return NULL;
-    }
-    if (push_range(self, args[0], self->op_tag, t0, t1) < 0) {
-        Py_DECREF(res);
-        return NULL;
-    }
-    return res;
+    return timed_region(self, args[0], zero, args[1], args + 2, nargs - 2);
 }
 
 /* op_region(name, args, fn, *fargs) -> fn(*fargs), recorded as a composite op's region (kind "op") given its arguments
@@ -1260,19 +1271,10 @@ static PyObject *OpHooks_op_region(OpHooks *self, PyObject *const *args, Py_ssiz
         PyErr_SetString(PyExc_TypeError, "op_region(name, args, fn, *fargs) takes at least 3 arguments");
         return NULL;
     }
-    PyObject *eid = self->stack_of != Py_None ? stack_extra(self, args[1], 1, self->shapes)      /* (op_range_enter's) */
-                    : self->shapes ? extra_of(self, args[1], 1) : Py_NewRef(zero);
+    PyObject *eid = op_range_eid(self, args[1]);
     if (eid == NULL)
         return NULL;
-    PyObject *objs[4] = {args[0], self->op_tag, minus_one, eid};
-    int n = self->extended ? 4 : 3;
-    long long t0 = now_ns();
-    PyObject *res = PyObject_Vectorcall(args[2], args + 3, (size_t)(nargs - 3), NULL);
-    long long t1 = now_ns();
-    if (res == NULL)
-        push_objs_keeping_error(self, objs, n, t0, t1);
-    else if (push_objs(self, objs, n, t0, t1) < 0)
-        Py_CLEAR(res);
+    PyObject *res = timed_region(self, args[0], eid, args[2], args + 3, nargs - 3);
     Py_DECREF(eid);
     return res;
 }

@@ -8,7 +8,7 @@ import math
 from .. import _hooks as _H, _threads
 from .broadcast import EXPAND, expand, norm_dims, sum_to  # noqa: F401 - expand is re-exported
 from ..dispatch import STATE, record_range, run_recorded, run_recorded_view
-from .._graph import mark_view, numpy_arrays, tensor_of, tensor_of_result
+from .._graph import numpy_arrays, tensor_of, tensor_of_result
 from .._execute import tensor_list
 from .._opdef import op_at, with_defaults
 from ._define import Tensor, dispatch, np, op, public, torch_op
@@ -529,19 +529,14 @@ def _cat_bwd(ctx, g, part=None):
     return tuple(out)
 
 
+def _recorded_narrow(g, dim, start, length):
+    return run_recorded_view(NARROW, g, dim=dim, start=start, length=length)[0]
+
+
 def _cat_bwd_sink(ctx, g):
     """_cat_bwd with its narrows recorded, not dispatched (OpDef.sink_backward), each a view of g as the
-    dispatched narrow's (run_recorded_view's work, inline: a GRU's cat per time step); None when g is not on
-    NumPy."""
-    d = g._data
-    if type(d) is not np.ndarray:
-        return None
-
-    def part(g, dim, start, length):
-        t = tensor_of(run_recorded(NARROW, d, dim=dim, start=start, length=length))
-        mark_view(t, g)
-        return t
-    return _cat_bwd(ctx, g, part)
+    dispatched narrow's; None when g is not on NumPy."""
+    return _cat_bwd(ctx, g, _recorded_narrow) if type(g._data) is np.ndarray else None
 
 
 CAT.def_backward(_cat_bwd)
@@ -786,10 +781,9 @@ def narrow_index(dim, start, length):
 def NARROW(xp, a, dim, start, length):
     """torch's narrow: a slice (a strided view) inside, in a profile; its node is the slice's (SliceBackward0,
     slice_backward: ops/index.py wires it)."""
-    idx = (slice(None),) * dim + (slice(start, start + length),)      # (narrow_index's, inline)
     if _H.range_hooks:
-        return _H.op_step("slice", _H.op_step, "as_strided", a.__getitem__, idx)
-    return a[idx]
+        return _H.op_step("slice", _H.op_step, "as_strided", a.__getitem__, narrow_index(dim, start, length))
+    return a[narrow_index(dim, start, length)]
 
 
 @public(method=True)
