@@ -909,7 +909,7 @@ static PyObject *extra_of(OpHooks *h, PyObject *inputs, int tensors)
     return eid;
 }
 
-static PyObject *get_name(PyObject *op) { return PyObject_GetAttr(op, s_name); }
+static PyObject *get_name(PyObject *op) { return rapi != NULL ? rapi->op_name(op) : PyObject_GetAttr(op, s_name); }
 
 
 /* op_enter(op, inputs, attrs, phase, seq) -> (op.name, phase, seq, extra id, t0, inputs); the extra id is the

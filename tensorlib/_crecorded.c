@@ -591,8 +591,8 @@ static PyObject *RunRecorded_call_as(RunRecorded *self, PyObject *const *args, P
     return out;
 }
 
-/* run_as(op, fn, *arrays): run_recorded(op, *arrays) whose kernel's work on these arrays is fn(*arrays) -- a NumPy ufunc
- * that computes what op.kernel(numpy, *arrays) does (mul's np.multiply, div's np.true_divide: the sink formulas'
+/* run_as(op, fn, *arrays): run_recorded(op, *arrays) whose kernel's work on these arrays is fn(*arrays) -- a NumPy
+ * ufunc that computes what op.kernel(numpy, *arrays) does (mul's np.multiply, div's np.true_divide: the sink formulas'
  * products, ops/broadcast.py SINK): while the op sink alone records through this object, fn(*arrays) run, timed and
  * recorded as op (call_as, without the kernel's Python frame); else run_recorded(op, *arrays) itself (an op_arrays
  * hook, or the Python twin). No keyword arguments. */
@@ -954,7 +954,9 @@ static PyTypeObject Records_T = {
     .tp_as_sequence = &Records_sequence,
 };
 
-static RecordsAPI records_api = {records_push, local_buf};
+static PyObject *op_name_api(PyObject *op) { return op_name_of(op); }
+
+static RecordsAPI records_api = {records_push, local_buf, op_name_api};
 
 /* prefault(n) -> blocks made: up to n spare blocks (at most REC_SPARE) made and written through now, so that a
  * profile's first n * REC_BLOCK records land on pages already touched -- a first touch costs 2-9 µs a page on a VM
@@ -1058,7 +1060,8 @@ static PyMethodDef module_methods[] = {
     {"perf_counter_ns", mod_perf_counter_ns, METH_NOARGS, "The records' clock (time.perf_counter_ns's)."},
     {"prefault", mod_prefault, METH_O, "prefault(n) -> blocks made: up to n spare record blocks touched now"},
     {"walk", mod_walk, METH_VARARGS, "walk(objects, Tensor, ndarray) -> (bytes, tensors, buffers): memory._walk's loop."},
-    {"set_op_class", mod_set_op_class, METH_O, "set_op_class(OpDef): the class whose `name` slot records read directly"},
+    {"set_op_class", mod_set_op_class, METH_O,
+     "set_op_class(OpDef): the class whose `name` slot the records read directly"},
     {NULL, NULL, 0, NULL},
 };
 

@@ -10,8 +10,12 @@ typedef struct {
      * its tuple (a list, the recorder's counter); 0, or -1 with an error set */
     int (*push)(PyObject *buf, PyObject *const *objs, int n, long long t0, long long t1);
     /* buffer(tls): tls.buf for the calling thread (new reference), read from the thread's attribute dict of the
-     * recorder's threading.local where tls is one (cached per thread); NULL with an error set */
+     * recorder's threading.local where tls is one (cached per thread; the buffer itself for the thread that
+     * records alone); NULL with an error set */
     PyObject *(*buffer)(PyObject *tls);
+    /* op_name(op): op.name (new reference), OpDef's slot read directly for an op of exactly that class (set_op_class);
+     * NULL with an error set */
+    PyObject *(*op_name)(PyObject *op);
 } RecordsAPI;
 
 #define RECORDS_API_CAPSULE "tensorlib._crecorded._records_api"
