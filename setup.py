@@ -11,8 +11,9 @@ ext_modules = []
 if sys.platform.startswith("linux"):
     ext_modules = [Extension(name, [name.replace(".", "/") + ".c"], optional=True, extra_compile_args=FLAGS,
                              depends=["tensorlib/_native_common.h", "tensorlib/_native_slots.h",
-                                      "tensorlib/_records_api.h", "tensorlib/_range_api.h"])
-                   for name in ("tensorlib._crecorded", "tensorlib._cexecute", "tensorlib.autograd._cengine",
-                                "tensorlib._cmath", "profiler._crecord")]
+                                      "tensorlib/_records_api.h", "tensorlib/_range_api.h",
+                                      "tensorlib/_state_api.h"])
+                   for name in ("tensorlib._cstate", "tensorlib._crecorded", "tensorlib._cexecute",
+                                "tensorlib.autograd._cengine", "tensorlib._cmath", "profiler._crecord")]
 
 setup(ext_modules=ext_modules)

@@ -455,6 +455,7 @@ typedef struct {
     PyObject *tags;         /* recorder._RANGE_TAGS */
     PyObject *range_tag;    /* recorder.range_tag: a new kind's tag */
     PyObject *op_tag;       /* range_tag("op") */
+    PyObject *last_kind, *last_tag;     /* tag_of's last answer (a kind's tag never changes), or NULL */
     CpuMemory *mem;         /* profile_memory's recorder, or NULL */
     PyObject *stack_of;     /* with_stack: Recorder._stack (its frames from the dispatcher's caller), else None */
     PyObject *raw_inputs;   /* recorder._raw_inputs: with_stack and record_shapes, the signature per op */
@@ -1128,14 +1129,17 @@ static PyObject *OpHooks_op_done(OpHooks *self, PyObject *const *args, Py_ssize_
 /* The tag of a range kind: _RANGE_TAGS' entry, range_tag's for a new kind (borrowed from the dict or new). */
 static PyObject *tag_of(OpHooks *self, PyObject *kind)
 {
+    if (kind == self->last_kind)        /* (the engine's regions: one interned kind after another) */
+        return Py_NewRef(self->last_tag);
     PyObject *tag = PyDict_GetItemWithError(self->tags, kind);
-    if (tag != NULL) {
+    if (tag != NULL)
         Py_INCREF(tag);
-        return tag;
-    }
-    if (PyErr_Occurred())
+    else if (PyErr_Occurred() || (tag = PyObject_CallOneArg(self->range_tag, kind)) == NULL)
         return NULL;
-    return PyObject_CallOneArg(self->range_tag, kind);
+    Py_INCREF(kind);
+    Py_XSETREF(self->last_kind, kind);
+    Py_XSETREF(self->last_tag, Py_NewRef(tag));
+    return tag;
 }
 
 static PyObject *range_token(OpHooks *self, PyObject *name, PyObject *tag, PyObject *eid)
@@ -1617,6 +1621,8 @@ static int OpHooks_init(OpHooks *self, PyObject *args, PyObject *kw)
     }
     Py_XINCREF(mem == Py_None ? NULL : mem);
     Py_XSETREF(self->mem, mem == Py_None ? NULL : (CpuMemory *)mem);
+    Py_CLEAR(self->last_kind);      /* (tags and range_tag set anew) */
+    Py_CLEAR(self->last_tag);
     self->extended = extended;
     self->shapes = shapes;
     return 0;
@@ -1632,6 +1638,8 @@ static int OpHooks_traverse(OpHooks *self, visitproc visit, void *arg)
     Py_VISIT(self->tags);
     Py_VISIT(self->range_tag);
     Py_VISIT(self->op_tag);
+    Py_VISIT(self->last_kind);
+    Py_VISIT(self->last_tag);
     Py_VISIT(self->stack_of);
     Py_VISIT(self->raw_inputs);
     Py_VISIT(self->raw_arrays);
@@ -1652,6 +1660,8 @@ static int OpHooks_clear(OpHooks *self)
     Py_CLEAR(self->tags);
     Py_CLEAR(self->range_tag);
     Py_CLEAR(self->op_tag);
+    Py_CLEAR(self->last_kind);
+    Py_CLEAR(self->last_tag);
     Py_CLEAR(self->stack_of);
     Py_CLEAR(self->raw_inputs);
     Py_CLEAR(self->raw_arrays);

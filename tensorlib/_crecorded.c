@@ -20,18 +20,19 @@
 #include "_native_common.h"
 #include "_native_slots.h"
 #include "_records_api.h"
+#include "_state_api.h"
 #include <stddef.h>
 #include "structmember.h"
 #include <string.h>
 
 #include <time.h>
 
-static PyObject *s_phase, *s_seq, *s_forward, *s_backward, *s_name, *s_buf, *s_kernel, *s_append, *minus_one;
+static PyObject *s_forward, *s_backward, *s_name, *s_buf, *s_kernel, *s_append, *minus_one;
+static StateAPI *sapi;      /* tensorlib._cstate's: the thread's phase and backward seq */
 
 typedef struct {
     PyObject_HEAD
     PyObject *execute;          /* _execute.execute(op, args, attrs, seq) */
-    PyObject *state;            /* _state.STATE: this thread's phase and backward seq */
     PyObject *backward_passes;  /* _state.backward_passes: a list, non-empty while some backward runs */
     PyObject *seq_counter;      /* _state.seq_counter: next() gives a forward sequence number */
     PyObject *numpy;            /* an array kernel's first argument */
@@ -45,17 +46,11 @@ typedef struct {
 static int phase_seq(Recorded *r, PyObject **phase, PyObject **seq, PyObject **run_seq)
 {
     if (PyList_GET_SIZE(r->backward_passes)) {
-        PyObject *ph = state_get(r->state, s_phase);
-        if (ph == NULL)
+        ThreadPhase *t = sapi->current();
+        if (t == NULL)
             return -1;
-        int fwd = ph == s_forward ? 1 : PyObject_RichCompareBool(ph, s_forward, Py_EQ);
-        Py_DECREF(ph);
-        if (fwd < 0)
-            return -1;
-        if (!fwd) {
-            *seq = state_get(r->state, s_seq);
-            if (*seq == NULL)
-                return -1;
+        if (t->backward) {
+            *seq = Py_NewRef(t->seq);
             Py_INCREF(s_backward);
             *phase = s_backward;
             Py_INCREF(minus_one);
@@ -329,10 +324,10 @@ static PyMethodDef Recorded_methods[] = {
 
 static int Recorded_init(Recorded *r, PyObject *args, PyObject *kw)
 {
-    PyObject *execute, *state, *bp, *counter, *numpy, *tls, *enter, *exit_, *arrays_hook;
-    static char *kwlist[] = {"execute", "state", "backward_passes", "seq_counter", "numpy", "tls", "op_enter",
-                             "op_exit", "op_arrays", NULL};
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "OOO!OOOOOO", kwlist, &execute, &state, &PyList_Type, &bp, &counter,
+    PyObject *execute, *bp, *counter, *numpy, *tls, *enter, *exit_, *arrays_hook;
+    static char *kwlist[] = {"execute", "backward_passes", "seq_counter", "numpy", "tls", "op_enter", "op_exit",
+                             "op_arrays", NULL};
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "OO!OOOOOO", kwlist, &execute, &PyList_Type, &bp, &counter,
                                      &numpy, &tls, &enter, &exit_, &arrays_hook))
         return -1;
     if (!PyIter_Check(counter)) {
@@ -345,10 +340,10 @@ static int Recorded_init(Recorded *r, PyObject *args, PyObject *kw)
         PyErr_SetString(PyExc_TypeError, "op_enter and op_exit come together");
         return -1;
     }
-    PyObject **slots[] = {&r->execute, &r->state, &r->backward_passes, &r->seq_counter, &r->numpy, &r->tls,
-                          &r->enter, &r->exit_, &r->arrays_hook};
-    PyObject *vals[] = {execute, state, bp, counter, numpy, tls, enter, exit_, arrays_hook};
-    for (int i = 0; i < 9; i++) {
+    PyObject **slots[] = {&r->execute, &r->backward_passes, &r->seq_counter, &r->numpy, &r->tls, &r->enter,
+                          &r->exit_, &r->arrays_hook};
+    PyObject *vals[] = {execute, bp, counter, numpy, tls, enter, exit_, arrays_hook};
+    for (int i = 0; i < 8; i++) {
         Py_INCREF(vals[i]);
         Py_XSETREF(*slots[i], vals[i]);
     }
@@ -358,7 +353,6 @@ static int Recorded_init(Recorded *r, PyObject *args, PyObject *kw)
 static int Recorded_traverse(Recorded *r, visitproc visit, void *arg)
 {
     Py_VISIT(r->execute);
-    Py_VISIT(r->state);
     Py_VISIT(r->backward_passes);
     Py_VISIT(r->seq_counter);
     Py_VISIT(r->numpy);
@@ -372,7 +366,6 @@ static int Recorded_traverse(Recorded *r, visitproc visit, void *arg)
 static int Recorded_clear(Recorded *r)
 {
     Py_CLEAR(r->execute);
-    Py_CLEAR(r->state);
     Py_CLEAR(r->backward_passes);
     Py_CLEAR(r->seq_counter);
     Py_CLEAR(r->numpy);
@@ -395,7 +388,7 @@ static PyTypeObject Recorded_T = {
     .tp_name = "tensorlib._crecorded.Recorded",
     .tp_basicsize = sizeof(Recorded),
     .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
-    .tp_doc = "Recorded(execute, state, backward_passes, seq_counter, numpy, tls, op_enter, op_exit, op_arrays): "
+    .tp_doc = "Recorded(execute, backward_passes, seq_counter, numpy, tls, op_enter, op_exit, op_arrays): "
               "the dispatcher's recorded paths (sink, pair; and run_recorded's through RunRecorded).",
     .tp_new = PyType_GenericNew,
     .tp_init = (initproc)Recorded_init,
@@ -1075,8 +1068,6 @@ PyMODINIT_FUNC PyInit__crecorded(void)
     if (PyType_Ready(&Recorded_T) < 0 || PyType_Ready(&RunRecorded_T) < 0 || PyType_Ready(&Records_T) < 0)
         return NULL;
 #define INTERN(var, s) if ((var = PyUnicode_InternFromString(s)) == NULL) return NULL
-    INTERN(s_phase, "phase");
-    INTERN(s_seq, "seq");
     INTERN(s_forward, "forward");
     INTERN(s_backward, "backward");
     INTERN(s_name, "name");
@@ -1085,6 +1076,8 @@ PyMODINIT_FUNC PyInit__crecorded(void)
     INTERN(s_append, "append");
 #undef INTERN
     if ((minus_one = PyLong_FromLong(-1)) == NULL)
+        return NULL;
+    if ((sapi = PyCapsule_Import(STATE_API_CAPSULE, 0)) == NULL)      /* (tensorlib._cstate: required) */
         return NULL;
     PyObject *thread_mod = PyImport_ImportModule("_thread");
     if (thread_mod == NULL)

@@ -1,7 +1,9 @@
 """The C parts of the hot paths, and whether they are used.
 
-Five optional extension modules, built by `pip install` on Linux from C files beside their Python twins
+Six optional extension modules, built by `pip install` on Linux from C files beside their Python twins
 (setup.py; without a C compiler the package installs without them):
+  tensorlib._cstate             STATE's phase and seq per thread (_state.py: their C twin, which the engine and
+                                the recorded paths read and write without a dict; both require it)
   tensorlib._crecorded          the dispatcher's recorded paths (dispatch.py: an op under a profiler's op sink or
                                 its one op hook, an op run on arrays by run_recorded)
   tensorlib._cexecute           the executor's common case (_execute.py: an unobserved op on NumPy arrays)

@@ -65,7 +65,8 @@ static inline int set_view_base(PyObject *t, PyObject *src, PyObject *s_base, Py
 
 /* _state.STATE (a threading.local that lives as long as the process) by the calling thread's attribute dict: what
  * getattr and setattr on STATE read and write once threading.local has found that dict, which is most of their
- * cost (about 360 instructions a call on CPython 3.11; 4 to 8 calls per recorded backward node). STATE's class
+ * cost (about 360 instructions a call on CPython 3.11): its grad mode and anomaly flags (the phase and seq, which
+ * the engine writes per node, are tensorlib._cstate's, read and written through _state_api.h). STATE's class
  * attributes are plain defaults (no descriptors), so the dict alone holds what a thread has set. Cached per thread,
  * borrowed: the dict lives as long as its thread, and only its thread reads this cache. NULL with an error set. */
 /* (thread-locals of the initial-exec model, here and in the modules: an access is a load off the thread pointer,

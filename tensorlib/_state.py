@@ -1,5 +1,6 @@
 """Layer 1 of the dispatcher: per-thread state (grad mode, inference mode, phase, autocast, anomaly) and
-the sequence numbers that tie a forward op to its backward steps. Imports nothing of tensorlib.
+the sequence numbers that tie a forward op to its backward steps. Imports nothing of tensorlib but the leaf
+_native (which decides whether the C twin of the phase and seq, tensorlib._cstate, is used).
 
 torch keeps these thread-local too. Everything above (hooks, execution, dispatch, autograd, amp) reads
 `STATE`; only the engine writes the phase."""
@@ -8,6 +9,8 @@ from __future__ import annotations
 import itertools
 import threading
 from typing import Any
+
+from . import _native       # (a leaf: the standard library only)
 
 __all__ = ["STATE", "seq_counter", "next_seq", "current_phase", "current_seq", "phase_seq", "backward_passes",
            "grad_off", "set_grad_mode", "GLOBAL", "alert_not_deterministic"]
@@ -25,6 +28,14 @@ class _State(threading.local):
     saved_hooks_off: str | None = None    # disable_saved_tensors_hooks' message while it is on
     graph_task: Any = None    # the backward pass this thread runs (autograd.engine.GraphTask), None outside one
 
+
+# phase and seq in C where tensorlib._cstate is used (tensorlib/_native.py): the calling thread's values, read and
+# written by the engine and the recorded paths in C without a dict (tensorlib/_state_api.h), and by Python as the
+# class's two data descriptors. phase then takes "forward" or "backward" only, seq an int.
+_cstate = _native.load("tensorlib._cstate")
+if _cstate is not None:
+    _State.phase = _cstate.phase
+    _State.seq = _cstate.seq
 
 STATE = _State()
 

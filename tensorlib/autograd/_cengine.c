@@ -23,6 +23,7 @@
 #include "../_native_common.h"
 #include "../_native_slots.h"
 #include "../_range_api.h"
+#include "../_state_api.h"
 
 static PyTypeObject *Node_T, *Acc_T, *Tensor_T, *ndarray_T;
 static PyObject *run_node, *run_hooked, *hooks_and_captures, *check_saved, *run_formula, *fix_grads, *store_grad,
@@ -30,11 +31,12 @@ static PyObject *run_node, *run_hooked, *hooks_and_captures, *check_saved, *run_
 static PyObject *s_tensor_hooks, *s_retained, *s_node_hooks, *s_quiet_backward, *s_dtype, *s_kind, *s_shape,
     *s_hooks, *s_post_acc_hooks, *s_anomaly_users, *s_anomaly, *s_anomaly_check_nan, *s_release, *s_freed, *s_c,
     *s_trace, *s_ctx_data, *s_grad, *s_base, *s_grad_fn, *s_requires_grad, *s_flags, *s_writeable, *s_nbase,
-    *s_version, *s_phase, *s_seq, *s_backward, *s_forward, *s_range_pair, *s_range_c, *s_op, *s_sink_linear, *s_name,
+    *s_version, *s_backward, *s_range_pair, *s_range_c, *s_op, *s_sink_linear, *s_name,
     *s_node_name, *s_node_name_of, *s_node_name_dim, *s_sink_formulas, *s_grad_enabled, *s_sink_backward, *s_acc_region,
     *s_run_recorded, *s_op_at, *s_add, *s_add_, *s_tensor_of, *s_detach, *s_mark_view, *s_detached, *s_view,
     *s_sink_view, *s_sink_only, *s_range_hooks, *s_op_step, *s_call_as, *s_reshape, *s_transpose, *s_swapaxes,
     *s_as_strided, *s_dim0, *s_dim1, *s_dims, *s_multi_view, *s_nondiff_outputs;
+static StateAPI *sapi;          /* tensorlib._cstate's: the thread's phase and backward seq (enter/leave_backward) */
 static PyObject *minus_one;     /* the seq of AccumulateGrad's backward work: linked to no forward op */
 static PyObject *zero_obj;      /* 0: the sum's dim in addmm's formula */
 static Py_ssize_t off_op, off_seq, off_edges, off_inputs, off_versions, off_out_data, off_out_refs, off_in_meta,
@@ -298,7 +300,11 @@ static PyObject *node_name(PyObject *node, PyObject *op)
  * "backward" and the seq it is linked to; 0, or -1 with an error set */
 static int enter_backward(PyObject *seq)
 {
-    return state_set(state, s_phase, s_backward) < 0 || state_set(state, s_seq, seq) < 0 ? -1 : 0;
+    ThreadPhase *t = sapi->current();
+    if (t == NULL)
+        return -1;
+    phase_enter_backward(t, seq);
+    return 0;
 }
 
 /* The end of that work, once the caller has fetched any error (et, ev, tb) and done its clean-up (`ok`: whether
@@ -306,8 +312,11 @@ static int enter_backward(PyObject *seq)
  * first error: the fetched one, else the clean-up's or the reset's */
 static PyObject *leave_backward(PyObject *out, int ok, PyObject *et, PyObject *ev, PyObject *tb)
 {
-    if (state_set(state, s_phase, s_forward) < 0)
+    ThreadPhase *t = sapi->current();     /* (the thread's: found by enter_backward, so no error here) */
+    if (t == NULL)
         ok = 0;
+    else
+        t->backward = 0;
     if (et != NULL) {
         PyErr_Clear();
         PyErr_Restore(et, ev, tb);
@@ -319,18 +328,85 @@ static PyObject *leave_backward(PyObject *out, int ok, PyObject *et, PyObject *e
     return NULL;
 }
 
+/* What the loop reads of the hook registry (_hooks' range_pair, range_c, range_hooks, op_step) and of the dispatcher's
+ * flags (dispatch's _sink_formulas, _sink_only): module globals that change only when the registry, the sink or the
+ * modes do (_hooks._refresh and its subscribers, dispatch._copy_flags among them), copied here on the first read after
+ * each such change (hooks_changed, subscribed by engine.py after the dispatcher: it empties the copy), instead of a
+ * dict lookup or two per node and per recorded op. The objects are new references; NULL for None. */
+static struct {
+    int valid;
+    PyObject *range_pair, *range_c, *op_step;
+    int range_hooks, sink_formulas, sink_only;
+} hk;
+
+static void hooks_forget(void)
+{
+    hk.valid = 0;
+    Py_CLEAR(hk.range_pair);    /* (the profile's capsule and methods let go with its hook) */
+    Py_CLEAR(hk.range_c);
+    Py_CLEAR(hk.op_step);
+}
+
+/* global `name` of module dict d: its value (borrowed), or NULL with a RuntimeError where it is missing */
+static PyObject *global_of(PyObject *d, PyObject *name)
+{
+    PyObject *v = PyDict_GetItemWithError(d, name);
+    if (v == NULL && !PyErr_Occurred())
+        PyErr_Format(PyExc_RuntimeError, "the engine's global %R is missing", name);
+    return v;
+}
+
+/* hk filled; 0, or -1 with an error set (hk left empty) */
+static int hooks_fill(void)
+{
+    hooks_forget();
+    PyObject *rp = global_of(hooks_dict, s_range_pair), *rc = rp ? global_of(hooks_dict, s_range_c) : NULL;
+    PyObject *step = rc ? global_of(hooks_dict, s_op_step) : NULL;
+    PyObject *rh = step ? global_of(hooks_dict, s_range_hooks) : NULL;
+    PyObject *sf = rh ? global_of(dispatch_dict, s_sink_formulas) : NULL;
+    PyObject *so = sf ? global_of(dispatch_dict, s_sink_only) : NULL;
+    if (so == NULL)
+        return -1;
+    if (rp != Py_None && (!PyTuple_Check(rp) || PyTuple_GET_SIZE(rp) != 2)) {
+        PyErr_SetString(PyExc_TypeError, "range_pair is (enter, exit)");
+        return -1;
+    }
+    if (rc != Py_None && !PyCapsule_IsValid(rc, RANGE_C_CAPSULE)) {
+        PyErr_SetString(PyExc_TypeError, "range_c is a " RANGE_C_CAPSULE " capsule");
+        return -1;
+    }
+    int on = truth(rh), sfo = on < 0 ? -1 : truth(sf);
+    if (sfo < 0)
+        return -1;
+    hk.range_hooks = on;
+    hk.sink_formulas = sfo;
+    hk.sink_only = so == Py_True;
+    hk.range_pair = rp != Py_None ? Py_NewRef(rp) : NULL;
+    hk.range_c = rc != Py_None ? Py_NewRef(rc) : NULL;
+    hk.op_step = step != Py_None ? Py_NewRef(step) : NULL;
+    hk.valid = 1;
+    return 0;
+}
+
+/* hk filled where it is not; 0, or -1 with an error set */
+static inline int hooks_read(void)
+{
+    return hk.valid ? 0 : hooks_fill();
+}
+
+static PyObject *mod_hooks_changed(PyObject *self, PyObject *unused)
+{
+    hooks_forget();
+    Py_RETURN_NONE;
+}
+
 /* _H.range_pair, (enter, exit), as a new reference: NULL with no error where no range hook listens, NULL with an
  * error set where it is not a pair */
 static PyObject *range_pair(void)
 {
-    PyObject *rp = PyDict_GetItemWithError(hooks_dict, s_range_pair);      /* borrowed */
-    if (rp == NULL || rp == Py_None)
+    if (hooks_read() < 0)
         return NULL;
-    if (!PyTuple_Check(rp) || PyTuple_GET_SIZE(rp) != 2) {
-        PyErr_SetString(PyExc_TypeError, "range_pair is (enter, exit)");
-        return NULL;
-    }
-    return Py_NewRef(rp);
+    return Py_XNewRef(hk.range_pair);
 }
 
 /* A region the engine times itself and records by the only region hook's C form (_H.range_c, tensorlib/_range_api.h)
@@ -347,14 +423,9 @@ typedef struct {
  * a C form), NULL with an error set where it is not the capsule */
 static PyObject *range_c(void)
 {
-    PyObject *c = PyDict_GetItemWithError(hooks_dict, s_range_c);     /* borrowed */
-    if (c == NULL || c == Py_None)
+    if (hooks_read() < 0)
         return NULL;
-    if (!PyCapsule_IsValid(c, RANGE_C_CAPSULE)) {
-        PyErr_SetString(PyExc_TypeError, "range_c is a " RANGE_C_CAPSULE " capsule");
-        return NULL;
-    }
-    return Py_NewRef(c);
+    return Py_XNewRef(hk.range_c);
 }
 
 /* the region r of `kind` opened now: cap and name stolen */
@@ -487,17 +558,18 @@ static int mark_view_of(PyObject *t, PyObject *g)
 static PyObject *recorded_method(PyObject *rr, PyObject *outer, PyObject *const *steps, int ns, PyObject *d,
                                  PyObject *meth, PyObject *const *margs, int nm)
 {
-    PyObject *rh = PyDict_GetItemWithError(hooks_dict, s_range_hooks);        /* borrowed */
-    PyObject *step = rh != NULL ? PyDict_GetItemWithError(hooks_dict, s_op_step) : NULL;
-    int on = step != NULL ? truth(rh) : -1;
-    if (on < 0) {
-        if (!PyErr_Occurred())
-            PyErr_SetString(PyExc_RuntimeError, "_hooks.range_hooks or op_step is missing");
+    if (hooks_read() < 0)
+        return NULL;
+    int on = hk.range_hooks;
+    PyObject *step = hk.op_step;
+    if (on && step == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "_hooks.op_step is None while range hooks listen");
         return NULL;
     }
     PyObject *bound = PyObject_GetAttr(d, meth);
     if (bound == NULL)
         return NULL;
+    Py_XINCREF(step);       /* (held over the call: a registry change inside it lets go of hk's) */
     /* rr.call_as(outer, op_step, step0[, op_step, step1], bound, *margs) */
     PyObject *argv[2 + 2 * 2 + 1 + 2];
     size_t n = 0;
@@ -510,6 +582,7 @@ static PyObject *recorded_method(PyObject *rr, PyObject *outer, PyObject *const 
         argv[n++] = margs[i];
     PyObject *r = PyObject_VectorcallMethod(s_call_as, argv, n, NULL);
     Py_DECREF(bound);
+    Py_XDECREF(step);
     return r;
 }
 
@@ -533,13 +606,9 @@ static PyObject *recorded_alias(PyObject *rr, PyObject *spec, PyObject *d, PyObj
     if (!view && PyTuple_GET_SIZE(spec) < 7)
         return NULL;
     *copied = !view;
-    PyObject *rh = PyDict_GetItemWithError(hooks_dict, s_range_hooks);        /* borrowed */
-    int on = rh != NULL ? truth(rh) : -1;
-    if (on < 0) {
-        if (!PyErr_Occurred())
-            PyErr_SetString(PyExc_RuntimeError, "_hooks.range_hooks is missing");
+    if (hooks_read() < 0)
         return NULL;
-    }
+    int on = hk.range_hooks;
     PyObject *cap = NULL;
     if (on && (cap = range_c()) == NULL)
         return NULL;    /* (an error, or hooks without a C form: the Python formula) */
@@ -583,9 +652,10 @@ static PyObject *view_sink(PyObject *node, PyObject *g, PyObject *spec)
 {
     if (!arrays_ok || !PyTuple_Check(spec) || PyTuple_GET_SIZE(spec) < 2 || PyTuple_GET_SIZE(spec) > 7)
         return NULL;
-    PyObject *so = PyDict_GetItemWithError(dispatch_dict, s_sink_only);        /* borrowed */
-    PyObject *rr = so != NULL ? PyDict_GetItemWithError(dispatch_dict, s_run_recorded) : NULL;
-    if (rr == NULL || so != Py_True)
+    if (hooks_read() < 0 || !hk.sink_only)
+        return NULL;
+    PyObject *rr = global_of(dispatch_dict, s_run_recorded);        /* borrowed */
+    if (rr == NULL)
         return NULL;
     PyObject *d = SLOT(g, off_data), *outer = PyTuple_GET_ITEM(spec, 0);
     long kind = PyLong_AsLong(PyTuple_GET_ITEM(spec, 1));
@@ -714,9 +784,10 @@ static PyObject *linear_sink(PyObject *node, PyObject *g, PyObject *spec)
 {
     if (!arrays_ok || !PyTuple_Check(spec) || PyTuple_GET_SIZE(spec) != 10)
         return NULL;
-    PyObject *so = PyDict_GetItemWithError(dispatch_dict, s_sink_only);        /* borrowed */
-    PyObject *rr = so != NULL ? PyDict_GetItemWithError(dispatch_dict, s_run_recorded) : NULL;
-    if (rr == NULL || so != Py_True)
+    if (hooks_read() < 0 || !hk.sink_only)
+        return NULL;
+    PyObject *rr = global_of(dispatch_dict, s_run_recorded);        /* borrowed */
+    if (rr == NULL)
         return NULL;
     PyObject *attrs = SLOT(node, off_attrs), *inputs = SLOT(node, off_inputs), *edges = SLOT(node, off_edges);
     PyObject *meta = SLOT(node, off_in_meta);
@@ -895,10 +966,9 @@ static PyObject *observed_formula(PyObject *node, PyObject *op, PyObject **a, si
             Py_DECREF(r);
         }
     }
-    PyObject *sinks = PyDict_GetItemWithError(dispatch_dict, s_sink_formulas);    /* borrowed */
-    if (sinks == NULL && PyErr_Occurred())
+    if (hooks_read() < 0)
         goto finish;
-    int sb_on = sinks != NULL ? truth(sinks) : 0;
+    int sb_on = hk.sink_formulas;
     if (sb_on > 0) {
         PyObject *gv = state_get(state, s_grad_enabled);
         int ge = gv == NULL ? -1 : truth(gv);
@@ -1280,8 +1350,12 @@ static int observed_store_fast(PyObject *t, PyObject *g, PyObject *handed)
         return PyErr_Occurred() ? -1 : 0;
     /* detach's kernel (ops/misc.py: the array's view() in the region "detach"), here where the op sink alone records
      * through rr (recorded_method), else by rr */
-    PyObject *view = NULL, *so = PyDict_GetItemWithError(dispatch_dict, s_sink_only);       /* borrowed */
-    if (so == Py_True) {
+    PyObject *view = NULL;
+    if (hooks_read() < 0) {
+        Py_DECREF(detach);
+        return -1;
+    }
+    if (hk.sink_only) {
         PyObject *steps[] = {s_detach};
         view = recorded_method(rr, detach, steps, 1, SLOT(g, off_data), s_view, NULL, 0);
         if (view == Py_NotImplemented)
@@ -1373,9 +1447,7 @@ static PyObject *tensor_over(PyObject *r)
  * _sink_formulas): the engine's own recorded ops. NULL without an error where they do not run, with one on error. */
 static PyObject *sink_op(PyObject *name, PyObject **run)
 {
-    PyObject *sinks = PyDict_GetItemWithError(dispatch_dict, s_sink_formulas);     /* borrowed */
-    int on = sinks != NULL ? truth(sinks) : (PyErr_Occurred() ? -1 : 0);
-    if (on <= 0)
+    if (hooks_read() < 0 || !hk.sink_formulas)
         return NULL;
     PyObject *rr = PyDict_GetItemWithError(dispatch_dict, s_run_recorded);         /* borrowed */
     PyObject *at = rr != NULL ? PyDict_GetItemWithError(dispatch_dict, s_op_at) : NULL;
@@ -1985,6 +2057,8 @@ static PyMethodDef module_methods[] = {
     {"drain", (PyCFunction)(void (*)(void))mod_drain, METH_FASTCALL,
      "drain(ready, acc_ready, deps, buffers, handed, quiet, create_graph, retain_graph, held): the engine's loop"},
     {"deps", mod_deps, METH_O, "deps(root): {node: edges into it} over the nodes reachable from root"},
+    {"hooks_changed", mod_hooks_changed, METH_NOARGS,
+     "hooks_changed(): the registry's and the dispatcher's flags are read afresh (a _hooks.subscribe callback)"},
     {"setup_arrays", mod_setup_arrays, METH_O,
      "setup_arrays(probes): whether NumPy's array struct reads as the view formulas read it (they run where it does)"},
     {NULL, NULL, 0, NULL}};
@@ -2005,7 +2079,7 @@ PyMODINIT_FUNC PyInit__cengine(void)
                  {&s_freed, "freed"}, {&s_c, "c"}, {&s_trace, "trace"}, {&s_ctx_data, "ctx_data"},
                  {&s_grad, "_grad"}, {&s_base, "_base"}, {&s_grad_fn, "_grad_fn"}, {&s_requires_grad, "_requires_grad"},
                  {&s_flags, "flags"}, {&s_writeable, "writeable"}, {&s_nbase, "base"}, {&s_version, "_version"},
-                 {&s_phase, "phase"}, {&s_seq, "seq"}, {&s_backward, "backward"}, {&s_forward, "forward"},
+                 {&s_backward, "backward"},
                  {&s_range_pair, "range_pair"}, {&s_range_c, "range_c"}, {&s_op, "op"}, {&s_sink_linear, "sink_linear"},
                  {&s_name, "name"}, {&s_node_name, "node_name"},
                  {&s_node_name_of, "node_name_of"}, {&s_node_name_dim, "node_name_dim"},
@@ -2025,5 +2099,7 @@ PyMODINIT_FUNC PyInit__cengine(void)
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
         if ((*names[i].p = PyUnicode_InternFromString(names[i].s)) == NULL)
             return NULL;
+    if ((sapi = PyCapsule_Import(STATE_API_CAPSULE, 0)) == NULL)      /* (tensorlib._cstate: required) */
+        return NULL;
     return PyModule_Create(&moduledef);
 }

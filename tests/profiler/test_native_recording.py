@@ -13,7 +13,7 @@ import pytest
 import profiler
 import tensorlib as tl
 from profiler import memory_record, recorder
-from tensorlib import _native, dispatch
+from tensorlib import _native, _state, dispatch
 
 from .test_same_tree_any_options import _detailed, _step
 
@@ -39,8 +39,10 @@ def test_the_native_recorders_are_built_and_used_on_linux():
         assert not NATIVE and _native.status()["tensorlib._crecorded"].startswith("off")
         return
     assert _native.status() == {"tensorlib._crecorded": "on", "tensorlib._cexecute": "on", "profiler._crecord": "on",
-                                "tensorlib.autograd._cengine": "on", "tensorlib._cmath": "on"}
+                                "tensorlib.autograd._cengine": "on", "tensorlib._cmath": "on",
+                                "tensorlib._cstate": "on"}
     assert NATIVE
+    assert type(vars(type(_state.STATE))["phase"]).__name__ == "Field"     # STATE's phase and seq in C
     with profiler.profile(record_shapes=True, profile_memory=True) as prof:
         assert type(prof._recorder.native).__name__ == "OpHooks"
         assert dispatch._rec_run is not None and dispatch._rec_run.__name__ == "pair"
@@ -283,13 +285,13 @@ def test_a_local_made_where_a_dead_one_was_gets_its_own_records():
     """The per-thread cache of a local's attribute dict (tensorlib/_crecorded.c local_buf) is checked against a weak
     reference to its local: a local made at a dead one's address, while the dead one's dict's memory holds another
     dict with a `buf`, still gets its records (a cache that compared addresses would push them into that dict's)."""
-    from tensorlib import _execute, _state
+    from tensorlib import _execute
     neg = dispatch.op_named("neg")
     x = tl.ones(3)
 
     def sink_into(tls):
-        r = dispatch._crecorded.Recorded(_execute.execute, _state.STATE, _state.backward_passes,
-                                         _state.seq_counter, np, tls, None, None, None)
+        r = dispatch._crecorded.Recorded(_execute.execute, _state.backward_passes, _state.seq_counter, np,
+                                         tls, None, None, None)
         r.sink(neg, (x,), {})
 
     reused = 0

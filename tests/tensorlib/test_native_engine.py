@@ -343,9 +343,9 @@ def test_a_profiled_backward_steals_and_copies_as_the_python_loop(monkeypatch):
 
 
 def test_a_profiled_backward_in_another_thread_keeps_each_threads_state():
-    """The C loop and run_recorded read and write STATE through the calling thread's own attribute dict (cached
-    per thread): a backward in another thread records what it records here, and this thread's phase and seq
-    stay as they were."""
+    """The C loop and run_recorded read and write STATE's phase and seq as the calling thread's own (tensorlib.
+    _cstate's per-thread fields): a backward in another thread records what it records here, and this thread's
+    phase and seq stay as they were."""
     import threading
     from tensorlib._state import STATE
     here = _profiled({})
@@ -359,6 +359,66 @@ def test_a_profiled_backward_in_another_thread_keeps_each_threads_state():
         assert STATE.phase == "forward" and STATE.seq == 4321
     finally:
         STATE.seq = -1
+
+
+def test_state_phase_and_seq_in_c_are_each_threads_own_and_go_with_it():
+    """STATE.phase and STATE.seq kept in C (tensorlib._cstate) read and write as the threading.local's attributes
+    did: per thread, a new thread starting at ("forward", -1); only "forward" or "backward" and an int are taken
+    (the one-line errors say what was wrong); a thread's seq is let go when the thread ends."""
+    import gc
+    import sys
+    import threading
+    from tensorlib import _state
+    from tensorlib._state import STATE
+    assert type(vars(type(STATE))["phase"]).__name__ == "Field"
+    seen = []
+    big = 10 ** 30 + 7      # (an int object of its own, so its reference count is this test's)
+    refs = sys.getrefcount(big)
+
+    def other():
+        seen.append((STATE.phase, STATE.seq))
+        STATE.phase, STATE.seq = "backward", big
+        seen.append((STATE.phase, STATE.seq, _state.current_seq(), _state.phase_seq()[:2]))
+    STATE.phase, STATE.seq = "forward", 99
+    try:
+        _state.backward_passes.append(None)     # (phase_seq reads the phase only while some pass runs)
+        th = threading.Thread(target=other)
+        th.start()
+        th.join()
+        assert seen == [("forward", -1), ("backward", big, big, ("backward", big))]
+        assert (STATE.phase, STATE.seq, _state.current_seq()) == ("forward", 99, -1)
+        seen.clear()
+        gc.collect()
+        assert sys.getrefcount(big) == refs     # (the ended thread's seq let go)
+        with pytest.raises(ValueError, match="STATE.phase is 'forward' or 'backward', not 'sideways'"):
+            STATE.phase = "sideways"
+        with pytest.raises(TypeError, match="STATE.seq is an int, not str"):
+            STATE.seq = "3"
+        assert (STATE.phase, STATE.seq) == ("forward", 99)
+    finally:
+        _state.backward_passes.pop()
+        STATE.phase, STATE.seq = "forward", -1
+
+
+def test_the_loop_reads_the_hooks_afresh_after_every_change():
+    """The C loop copies the registry's and the dispatcher's flags on the first read after each change (_cengine.
+    hooks_changed): backward passes quiet, default-profiled, detailed, default again and quiet, one after another,
+    each record what that pass alone would record (and nothing once the profile is gone)."""
+    from profiler import profile, ProfilerActivity
+
+    def rows(**kw):
+        a = tl.ones(2, 3, requires_grad=True)
+        loss = (a.t() * 2).sum()
+        with profile(activities=[ProfilerActivity.CPU], **kw) as prof:
+            loss.backward()
+        return [(e.name, e.sequence_nr) for e in prof.events() if e.name != "ProfilerStep*"]
+    default, detailed = rows(), rows(record_shapes=True, profile_memory=True)
+    assert "autograd::engine::evaluate_function: TBackward0" in [n for n, _ in default]
+    assert [n for n, _ in detailed] == [n for n, _ in default]
+    assert [n for n, _ in rows()] == [n for n, _ in default]
+    a = tl.ones(2, requires_grad=True)
+    (a * 2).sum().backward()
+    assert a.grad.tolist() == [2.0, 2.0]
 
 
 @pytest.mark.parametrize("profiled", [False, True], ids=["quiet", "profiled"])
