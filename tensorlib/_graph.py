@@ -186,10 +186,10 @@ class Node:
         name as `node_name_dim`; ops whose name depends on their arguments (basic indexing: select, slice,
         unsqueeze or alias, by its last step) carry a function of the node as `node_name_of`."""
         op = self.op
-        named = op.__dict__.get("node_name_of")
+        named = getattr(op, "node_name_of", None)      # (an OpDef's slots; None on the other ops: AccumulateGrad's)
         if named is not None:
             return named(self)
-        alt = op.__dict__.get("node_name_dim")
+        alt = getattr(op, "node_name_dim", None)
         if alt is not None and self.attrs and self.attrs.get("dim") is not None:
             return alt
         return op.node_name

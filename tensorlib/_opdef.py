@@ -63,14 +63,20 @@ class OpDef:
     complex_formula: the backward takes complex gradients as they are (see the class attribute below).
     """
 
+    # (the engine reads the slots from quiet_backward on per node, in C at their offsets: autograd/_cengine.c)
     __slots__ = ("name", "kernel", "backward", "node_name", "save", "promote", "amp", "inplace_of",
                  "view", "nondiff_outputs", "listarg", "creation", "differentiable", "any_device", "special",
+                 "quiet_backward", "sink_backward", "sink_view", "sink_linear", "node_name_of", "node_name_dim",
                  "__dict__")
     function: Callable[..., Any]   # the public function, set by ops._define.op for ops that have one
-    quiet_backward: Callable[..., Any] | None = None     # see above; set in the instance's __dict__
-    sink_backward: Callable[..., Any] | None = None      # likewise
-    sink_view: tuple | None = None     # (op, kind[, op]): see above; the C engine runs it (autograd/_cengine.c)
-    sink_linear: tuple | None = None   # addmm's, mm's, matmul's: see above; likewise
+    quiet_backward: Callable[..., Any] | None     # see above; None until set
+    sink_backward: Callable[..., Any] | None      # likewise
+    sink_view: tuple | None        # (op, kind[, op]): see above; the C engine runs it (autograd/_cengine.c)
+    sink_linear: tuple | None      # addmm's, mm's, matmul's: see above; likewise
+    # the node's name where torch names the op's node by its arguments: a function of the node (basic indexing's
+    # select and slice, by their last step), or the name of the overload with `dim` (sum, mean, prod, squeeze)
+    node_name_of: Callable[..., str] | None
+    node_name_dim: str | None
     inplace: OpDef                 # the `<name>_` op, set by ops._define.op(inplace=True)
     sparse: OpDef | None = None    # the kernel and backward for sparse COO operands (_execute.execute_sparse)
     # fn(a, b) raising torch's error for operands the op refuses before they are promoted (a cast would hide what
@@ -100,6 +106,8 @@ class OpDef:
         self.any_device = any_device
         self.special = execute_list if listarg else execute_inplace_op if inplace_of is not None else None
         self.differentiable = backward is not None or (inplace_of is not None and inplace_of.backward is not None)
+        self.quiet_backward = self.sink_backward = self.sink_view = self.sink_linear = None
+        self.node_name_of = self.node_name_dim = None
 
     def __repr__(self):
         return f"<op {self.name}>"

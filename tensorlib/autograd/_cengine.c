@@ -280,20 +280,59 @@ static int versions_unchanged(PyObject *node)
     return 1;
 }
 
-/* node.name() (_graph.Node.name): op.node_name, read here where op's instance dict names no node_name_of or
- * node_name_dim (the ops whose node name depends on the node); else the method. New reference. */
+/* An op's attributes the loop reads per node, at their slots' offsets for an op of exactly OpDef's class
+ * (set_op_class; ~250 instructions a getattr, a load here), else by getattr */
+enum { OP_BACKWARD, OP_NODE_NAME, OP_QUIET, OP_SINK_BACKWARD, OP_SINK_VIEW, OP_SINK_LINEAR, OP_NAME_OF, OP_NAME_DIM,
+       OP_NONDIFF, OP_NSLOTS };
+static const char *op_slot_names[OP_NSLOTS] = {"backward", "node_name", "quiet_backward", "sink_backward",
+                                               "sink_view", "sink_linear", "node_name_of", "node_name_dim",
+                                               "nondiff_outputs"};
+static PyObject **op_slot_strs[OP_NSLOTS] = {&s_backward, &s_node_name, &s_quiet_backward, &s_sink_backward,
+                                             &s_sink_view, &s_sink_linear, &s_node_name_of, &s_node_name_dim,
+                                             &s_nondiff_outputs};
+static PyTypeObject *opdef_T;
+static Py_ssize_t op_off[OP_NSLOTS];
+
+static PyObject *mod_set_op_class(PyObject *self, PyObject *cls)
+{
+    if (!PyType_Check(cls)) {
+        PyErr_SetString(PyExc_TypeError, "set_op_class(OpDef): a class");
+        return NULL;
+    }
+    Py_ssize_t off[OP_NSLOTS];
+    for (int i = 0; i < OP_NSLOTS; i++)
+        if (slot_offset((PyTypeObject *)cls, op_slot_names[i], &off[i]) < 0)
+            return NULL;
+    memcpy(op_off, off, sizeof off);
+    Py_INCREF(cls);
+    Py_XSETREF(opdef_T, (PyTypeObject *)cls);
+    Py_RETURN_NONE;
+}
+
+/* op's attribute `which` (new reference), NULL with an error set */
+static inline PyObject *op_attr(PyObject *op, int which)
+{
+    if (Py_TYPE(op) == opdef_T) {
+        PyObject *v = SLOT(op, op_off[which]);
+        if (v != NULL)
+            return Py_NewRef(v);
+    }
+    return PyObject_GetAttr(op, *op_slot_strs[which]);
+}
+
+/* node.name() (_graph.Node.name): op.node_name, read here where op has no node_name_of or node_name_dim (the ops
+ * whose node name depends on the node); else the method. New reference. */
 static PyObject *node_name(PyObject *node, PyObject *op)
 {
-    PyObject *d = PyObject_GenericGetDict(op, NULL);
-    if (d == NULL)
-        return NULL;
-    int special = PyDict_Contains(d, s_node_name_of);
-    if (special == 0)
-        special = PyDict_Contains(d, s_node_name_dim);
-    Py_DECREF(d);
-    if (special < 0)
-        return NULL;
-    return special ? PyObject_CallMethodNoArgs(node, s_name) : PyObject_GetAttr(op, s_node_name);
+    int special = 0;
+    for (int which = OP_NAME_OF; which <= OP_NAME_DIM && !special; which++) {
+        PyObject *v = op_attr(op, which);
+        if (v == NULL)
+            return NULL;
+        special = v != Py_None;
+        Py_DECREF(v);
+    }
+    return special ? PyObject_CallMethodNoArgs(node, s_name) : op_attr(op, OP_NODE_NAME);
 }
 
 /* Backward work the loop runs itself (a node's formula, a leaf's store, a gradient sum) runs with STATE's phase
@@ -566,22 +605,28 @@ static PyObject *recorded_method(PyObject *rr, PyObject *outer, PyObject *const 
         PyErr_SetString(PyExc_RuntimeError, "_hooks.op_step is None while range hooks listen");
         return NULL;
     }
-    PyObject *bound = PyObject_GetAttr(d, meth);
-    if (bound == NULL)
+    /* the method as NumPy's array class holds it, called with d first, where d is exactly an ndarray (no bound method
+     * made per call: ~300 instructions), else d's bound method */
+    PyObject *desc = Py_TYPE(d) == ndarray_T ? _PyType_Lookup(ndarray_T, meth) : NULL;     /* borrowed */
+    int unbound = desc != NULL && Py_TYPE(desc) == &PyMethodDescr_Type;
+    PyObject *fn = unbound ? Py_NewRef(desc) : PyObject_GetAttr(d, meth);
+    if (fn == NULL)
         return NULL;
     Py_XINCREF(step);       /* (held over the call: a registry change inside it lets go of hk's) */
-    /* rr.call_as(outer, op_step, step0[, op_step, step1], bound, *margs) */
-    PyObject *argv[2 + 2 * 2 + 1 + 2];
+    /* rr.call_as(outer, op_step, step0[, op_step, step1], fn, [d,] *margs) */
+    PyObject *argv[2 + 2 * 2 + 2 + 2];
     size_t n = 0;
     argv[n++] = rr;
     argv[n++] = outer;
     for (int i = 0; on && i < ns && i < 2; i++)
         argv[n++] = step, argv[n++] = steps[i];
-    argv[n++] = bound;
+    argv[n++] = fn;
+    if (unbound)
+        argv[n++] = d;
     for (int i = 0; i < nm && i < 2; i++)
         argv[n++] = margs[i];
     PyObject *r = PyObject_VectorcallMethod(s_call_as, argv, n, NULL);
-    Py_DECREF(bound);
+    Py_DECREF(fn);
     Py_XDECREF(step);
     return r;
 }
@@ -978,12 +1023,12 @@ static PyObject *observed_formula(PyObject *node, PyObject *op, PyObject **a, si
     if (sb_on < 0)
         goto finish;
     if (sb_on) {
-        PyObject *sv = PyObject_GetAttr(op, s_sink_view);
+        PyObject *sv = op_attr(op, OP_SINK_VIEW);
         if (sv == NULL)
             goto finish;
         out = sv != Py_None && na == 2 ? view_sink(node, a[1], sv) : NULL;
         if (out == NULL && !PyErr_Occurred() && sv == Py_None && na == 2) {
-            PyObject *sl = PyObject_GetAttr(op, s_sink_linear);
+            PyObject *sl = op_attr(op, OP_SINK_LINEAR);
             if (sl != NULL && sl != Py_None)
                 out = linear_sink(node, a[1], sl);
             Py_XDECREF(sl);
@@ -991,7 +1036,7 @@ static PyObject *observed_formula(PyObject *node, PyObject *op, PyObject **a, si
         Py_DECREF(sv);
         if (out != NULL || PyErr_Occurred())
             goto finish;
-        PyObject *sb = PyObject_GetAttr(op, s_sink_backward);
+        PyObject *sb = op_attr(op, OP_SINK_BACKWARD);
         if (sb == NULL)
             goto finish;
         if (sb != Py_None)
@@ -1006,7 +1051,7 @@ static PyObject *observed_formula(PyObject *node, PyObject *op, PyObject **a, si
         else
             goto finish;
     }
-    PyObject *bw = PyObject_GetAttr(op, s_backward);
+    PyObject *bw = op_attr(op, OP_BACKWARD);
     if (bw == NULL)
         goto finish;
     out = call(bw, a, na);
@@ -1061,7 +1106,7 @@ static PyObject *plain_node(PyObject *node, PyObject *buf, PyObject *held, Regio
     PyObject *a[MAX_OUTPUTS + 1] = {node, g};
     size_t na = 1 + (size_t)nb;
     if (nb > 1) {
-        PyObject *nondiff = PyObject_GetAttr(op, s_nondiff_outputs);
+        PyObject *nondiff = op_attr(op, OP_NONDIFF);
         if (nondiff == NULL)
             return NULL;
         int ok = PyTuple_Check(nondiff);
@@ -1088,7 +1133,7 @@ static PyObject *plain_node(PyObject *node, PyObject *buf, PyObject *held, Regio
         return NULL;
     PyObject *qb = NULL;
     if (quiet) {
-        if ((qb = PyObject_GetAttr(op, s_quiet_backward)) == NULL)
+        if ((qb = op_attr(op, OP_QUIET)) == NULL)
             return NULL;
         if (qb == Py_None) {    /* (_run_node: the dispatched formula, by _run_formula) */
             Py_DECREF(qb);
@@ -2057,6 +2102,8 @@ static PyMethodDef module_methods[] = {
     {"drain", (PyCFunction)(void (*)(void))mod_drain, METH_FASTCALL,
      "drain(ready, acc_ready, deps, buffers, handed, quiet, create_graph, retain_graph, held): the engine's loop"},
     {"deps", mod_deps, METH_O, "deps(root): {node: edges into it} over the nodes reachable from root"},
+    {"set_op_class", mod_set_op_class, METH_O,
+     "set_op_class(OpDef): the class whose instances' attributes the loop reads at their slots' offsets"},
     {"hooks_changed", mod_hooks_changed, METH_NOARGS,
      "hooks_changed(): the registry's and the dispatcher's flags are read afresh (a _hooks.subscribe callback)"},
     {"setup_arrays", mod_setup_arrays, METH_O,

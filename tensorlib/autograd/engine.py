@@ -806,6 +806,7 @@ if _cengine is not None:
                        _check_saved, _run_formula, _fix_grads, _store_grad, _accumulate, _sum_in_node,
                        lambda x, g: _ops().add(x, g), vars(_H), vars(_D), STATE, _refs_probe)
     _H.subscribe(_cengine.hooks_changed)    # (after the dispatcher's _copy_flags: the loop copies flags of both)
+    _cengine.set_op_class(_D.OpDef)
     _p = np.zeros((2, 3), np.float32)     # the view formulas' reads of NumPy's array struct, checked (OpDef.sink_view)
     _cengine.setup_arrays(tuple((a, a.flags.num, a.base, a.ndim) for a in (_p, _p.T, _p[:, 1:], _p.reshape(6), _p[0])))
     del _p

@@ -85,8 +85,8 @@ def test_op_reaches_hook_forward_and_backward(name, rec):
     target.sum().backward()
     base = op if op.inplace_of is None else op.inplace_of
     node_name = base.node_name
-    names = {node_name, getattr(base, "node_name_dim", node_name)}     # sum(dim) is SumBackward1, as torch's
-    if "node_name_of" in base.__dict__ and target.grad_fn is not None:   # named by its arguments (lstm_layer)
+    names = {node_name, base.node_name_dim or node_name}      # sum(dim) is SumBackward1, as torch's
+    if base.node_name_of is not None and target.grad_fn is not None:    # named by its arguments (lstm_layer)
         names.add(target.grad_fn.name())
     ranges = [e for e in rec.events if e[0] == "range" and e[2] == "backward" and e[1] in names]
     assert ranges, f"backward node {node_name} of {name!r} never reached range_enter"
