@@ -101,35 +101,49 @@ static inline int refers_to(PyObject *wr, PyObject *obj)
 #endif
 }
 
-/* The last buffer looked up, where one thread records alone (a training loop): its thread, a weak reference to its
- * local whose callback empties this entry when the local dies (the recorder's end), and the buffer (owned). A hit
- * costs a compare and the weak reference's test, where the dict lookup below costs ~140 instructions a record. The
- * buffer is read once per local and thread here: a local's `buf` is set when the thread first records and kept (the
- * profiler's _ThreadBuffer; a sink that sets another between profiles is read afresh: each change of the observers
- * makes a Recorded, which empties the entry); the entry is taken by the first thread that finds it empty, others look
- * theirs up. */
-static unsigned long last_thread;
-static PyObject *last_wr, *last_buf;
+/* The buffer this thread last looked up (a training loop's, a worker's), per thread: weak references to its local and
+ * to the buffer (a Records), and the observers' generation it was read in (buf_gen, bumped by every Recorded made:
+ * whenever the observers change, a local's `buf` is read afresh). A hit costs a compare and two weak references'
+ * tests, where the dict lookup below costs ~140 instructions a record. Per thread, not per thread identifier: a
+ * thread that starts after another ended often gets its identifier (pthread's are reused) but always an empty entry,
+ * so it records into its own buffer. Weak references: the entry keeps neither the local nor the buffer alive (a
+ * finished profile's records are freed with it), and what a dead thread's entry holds, two weak references, is not
+ * freed. Lists (the Python twins' buffers) take no weak reference: their threads take the lookup. */
+static PyTypeObject Records_T;      /* (below) */
 
-static PyObject *forget_last(PyObject *m, PyObject *wr)
+typedef struct {
+    PyObject *wr_local, *wr_buf;    /* (owned) */
+    unsigned long gen;
+} LastBuf;
+
+static __thread LastBuf last TLS_IE;
+static unsigned long buf_gen = 1;
+
+/* the object weak reference wr gives (new reference), or NULL (dead; no error set) */
+static inline PyObject *weak_target(PyObject *wr)
 {
-    if (wr == last_wr)      /* (the dead weak reference itself is let go when the entry is next set: not inside its
-                             * own callback, whose caller holds no reference of its own to it) */
-        Py_CLEAR(last_buf);
-    Py_RETURN_NONE;
+#if PY_VERSION_HEX >= 0x030D0000
+    PyObject *o = NULL;
+    if (PyWeakref_GetRef(wr, &o) < 0)
+        PyErr_Clear();
+    return o;
+#else
+    PyObject *o = PyWeakref_GetObject(wr);
+    return o != Py_None ? Py_NewRef(o) : NULL;
+#endif
 }
-
-static PyMethodDef forget_last_def = {"_forget_last", (PyCFunction)forget_last, METH_O, NULL};
-static PyObject *forget_last_fn;    /* (made at module init) */
 
 static PyObject *local_buf(PyObject *tls)
 {
-    if (last_buf != NULL && last_thread == PyThread_get_thread_ident() && refers_to(last_wr, tls))
-        return Py_NewRef(last_buf);
-    PyObject *d = NULL;
+    if (last.gen == buf_gen && refers_to(last.wr_local, tls)) {
+        PyObject *buf = weak_target(last.wr_buf);
+        if (buf != NULL)
+            return buf;
+    }
+    PyObject *d = NULL, *wr_local = NULL;
     for (int i = 0; i < 2 && d == NULL; i++)
         if (local_cache[i].wr != NULL && refers_to(local_cache[i].wr, tls))
-            d = local_cache[i].dict;
+            d = local_cache[i].dict, wr_local = local_cache[i].wr;
     if (d == NULL) {
         if (local_T == NULL || !PyObject_TypeCheck(tls, local_T))
             return PyObject_GetAttr(tls, s_buf);
@@ -147,18 +161,20 @@ static PyObject *local_buf(PyObject *tls)
         local_next ^= 1;
         Py_XSETREF(e->wr, wr);
         e->dict = d;
+        wr_local = wr;
     }
     PyObject *buf = PyDict_GetItemWithError(d, s_buf);
     if (buf == NULL)
         return PyErr_Occurred() ? NULL : PyObject_GetAttr(tls, s_buf);     /* (a class attribute, or the error) */
-    if (last_buf == NULL && forget_last_fn != NULL) {
-        PyObject *wr = PyWeakref_NewRef(tls, forget_last_fn);
-        if (wr == NULL)
-            PyErr_Clear();      /* (the entry stays empty: the lookup above serves) */
+    if (Py_TYPE(buf) == &Records_T) {
+        PyObject *wr_buf = PyWeakref_NewRef(buf, NULL);
+        if (wr_buf == NULL)
+            PyErr_Clear();      /* (the entry stays as it was: the lookup above serves) */
         else {
-            last_thread = PyThread_get_thread_ident();
-            Py_XSETREF(last_wr, wr);
-            last_buf = Py_NewRef(buf);
+            Py_INCREF(wr_local);
+            Py_XSETREF(last.wr_local, wr_local);
+            Py_XSETREF(last.wr_buf, wr_buf);
+            last.gen = buf_gen;
         }
     }
     return Py_NewRef(buf);
@@ -189,7 +205,6 @@ static PyObject *mod_set_op_class(PyObject *m, PyObject *cls)
     Py_RETURN_NONE;
 }
 
-static PyTypeObject Records_T;      /* (below) */
 static int records_push(PyObject *buf, PyObject *const *objs, int n, long long t0, long long t1);
 
 /* (op.name, phase, seq, t0, t1) pushed into the thread's buffer (records_push); an exception on its way out is
@@ -334,8 +349,7 @@ static int Recorded_init(Recorded *r, PyObject *args, PyObject *kw)
         PyErr_SetString(PyExc_TypeError, "seq_counter must be an iterator");
         return -1;
     }
-    Py_CLEAR(last_buf);     /* the observers changed (dispatch._copy_flags): a local's `buf` is read afresh */
-    Py_CLEAR(last_wr);
+    buf_gen++;      /* the observers changed (dispatch._copy_flags): a local's `buf` is read afresh */
     if ((enter == Py_None) != (exit_ == Py_None)) {
         PyErr_SetString(PyExc_TypeError, "op_enter and op_exit come together");
         return -1;
@@ -684,6 +698,7 @@ typedef struct {
     Py_ssize_t len, nblocks, cap;
     Py_ssize_t limit;       /* the most records kept (the profile's max_events; 0: no bound) */
     Py_ssize_t dropped;     /* records refused since (counted, not kept) */
+    PyObject *weakrefs;     /* (local_buf's per-thread entry refers to a buffer weakly) */
 } Records;
 
 static RecEntry *rec_spare[REC_SPARE];
@@ -885,6 +900,8 @@ static PyObject *Records_subscript(Records *r, PyObject *key)
 
 static void Records_dealloc(Records *r)
 {
+    if (r->weakrefs != NULL)
+        PyObject_ClearWeakRefs((PyObject *)r);
     for (Py_ssize_t i = 0; i < r->len; i++) {
         RecEntry *e = rec_at(r, i);
         int n = rec_n(e);
@@ -942,6 +959,7 @@ static PyTypeObject Records_T = {
     .tp_init = (initproc)Records_init,
     .tp_members = Records_members,
     .tp_dealloc = (destructor)Records_dealloc,
+    .tp_weaklistoffset = offsetof(Records, weakrefs),
     .tp_methods = Records_methods,
     .tp_as_mapping = &Records_mapping,
     .tp_as_sequence = &Records_sequence,
@@ -1108,11 +1126,6 @@ PyMODINIT_FUNC PyInit__crecorded(void)
     if (PyModule_AddObject(m, "Records", (PyObject *)&Records_T) < 0 || api == NULL ||
         PyModule_AddObject(m, "_records_api", api) < 0) {
         Py_XDECREF(api);
-        Py_DECREF(m);
-        return NULL;
-    }
-    forget_last_fn = PyCFunction_New(&forget_last_def, NULL);   /* (held for the process's life) */
-    if (forget_last_fn == NULL) {
         Py_DECREF(m);
         return NULL;
     }

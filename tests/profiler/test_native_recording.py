@@ -251,6 +251,30 @@ def test_threads_record_into_their_own_lists_with_their_native_ids():
     assert out["x"].tolist() == [32.0] * 64 and y.tolist() == [2.0] * 8
 
 
+@pytest.mark.parametrize("options", [{}, {"record_shapes": True, "profile_memory": True}], ids=["default", "detailed"])
+def test_threads_started_one_after_another_record_as_themselves(options):
+    """Threads that run one after another (each started once the last ended, as a pool made per step does) often get
+    the same thread identifier (pthread's are reused): each one's ops are still recorded into its own buffer, under
+    its own native id (the C buffer cache is per thread, not per identifier)."""
+    x = tl.ones(3)
+    seen = []
+
+    def work():
+        seen.append((threading.get_ident(), threading.get_native_id()))
+        x + 1
+
+    with profiler.profile(**options) as prof:
+        for _ in range(4):      # (a worker records first: the cache's first entry is a worker's)
+            t = threading.Thread(target=work)
+            t.start()
+            t.join()
+        x + 1
+    workers = {tid for _, tid in seen}
+    assert len(workers) == 4
+    assert sorted(e.thread for e in prof.events() if e.name == "aten::add") == \
+        sorted([threading.get_native_id(), *workers])
+
+
 @pytest.mark.skipif(not NATIVE, reason="the C recorders are not built here (see the first test)")
 @pytest.mark.parametrize("opts", [{}, {"record_shapes": True}], ids=["default", "shapes"])
 def test_each_profile_keeps_its_own_records_though_buffers_come_and_go(opts):
