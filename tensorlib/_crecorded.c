@@ -71,6 +71,86 @@ static int phase_seq(Recorded *r, PyObject **phase, PyObject **seq, PyObject **r
     return 0;
 }
 
+/* A record's int fields (a sequence number, -1, an extra's id) are kept in their slots as tagged integers, (v << 1) | 1
+ * (an object's address is even), not as references: the op sink's sequence number, a new int object per op, is then
+ * freed after its op (its memory reused by the next one's) instead of kept with the record -- a third of the memory a
+ * long profile touches for the first time, each new page costing microseconds here (a fault, and in a VM the host's).
+ * Ints beyond +-2^61, and every field on 32-bit builds, are kept as references. */
+#define REC_TAG_MAX ((long long)1 << 61)
+
+static inline int rec_tagged(PyObject *o) { return ((uintptr_t)o & 1u) != 0; }
+
+/* v (within +-2^61) as a tagged int */
+static inline PyObject *rec_tag(long long v) { return (PyObject *)(intptr_t)(((unsigned long long)v << 1) | 1u); }
+
+/* o as a record keeps it: a tagged int, or a new reference (o itself where already tagged: phase_seq_rec's seq) */
+static inline PyObject *rec_keep(PyObject *o)
+{
+#if SIZEOF_VOID_P == 8
+    if (rec_tagged(o))
+        return o;
+    if (PyLong_CheckExact(o)) {
+        /* a one-digit int (below 2^30: a sequence number, -1, an extra's id) read directly */
+#if PY_VERSION_HEX >= 0x030C0000
+        if (PyUnstable_Long_IsCompact((PyLongObject *)o))
+            return rec_tag(PyUnstable_Long_CompactValue((PyLongObject *)o));
+#else
+        Py_ssize_t size = Py_SIZE(o);
+        if (size >= -1 && size <= 1)
+            return rec_tag(size * (long long)((PyLongObject *)o)->ob_digit[0]);
+#endif
+        int overflow = 0;
+        long long v = PyLong_AsLongLongAndOverflow(o, &overflow);
+        if (!overflow && v > -REC_TAG_MAX && v < REC_TAG_MAX)     /* (no error for an exact int: overflow is the flag) */
+            return rec_tag(v);
+    }
+#endif
+    return Py_NewRef(o);
+}
+
+/* a kept field as an object (new reference; NULL on a failed int allocation) */
+static inline PyObject *rec_field(PyObject *o)
+{
+    return rec_tagged(o) ? PyLong_FromLongLong((long long)((intptr_t)o >> 1)) : Py_NewRef(o);
+}
+
+/* phase_seq for an op whose seq only its record keeps (an op run on arrays: RunRecorded's kernel path, call_as,
+ * record_times): a forward op's seq taken from the C counter as a tagged int (rec_keep keeps it as it is; no int object
+ * made and freed per op), else a new reference; release it by seq_release. 0, or -1 with an error set. */
+static int phase_seq(Recorded *r, PyObject **phase, PyObject **seq, PyObject **run_seq);
+
+static int phase_seq_rec(Recorded *r, PyObject **phase, PyObject **seq)
+{
+#if SIZEOF_VOID_P == 8
+    if (Py_TYPE(r->seq_counter) == sapi->counter_type) {
+        SeqCounter *c = (SeqCounter *)r->seq_counter;
+        int fwd = 1;
+        if (PyList_GET_SIZE(r->backward_passes)) {
+            ThreadPhase *t = sapi->current();
+            if (t == NULL)
+                return -1;
+            fwd = !t->backward;
+        }
+        if (fwd && c->next >= 0 && c->next < REC_TAG_MAX) {     /* (past 2^61: the object path below) */
+            *seq = rec_tag(c->next++);
+            *phase = Py_NewRef(s_forward);
+            return 0;
+        }
+    }
+#endif
+    PyObject *run_seq;
+    if (phase_seq(r, phase, seq, &run_seq) < 0)
+        return -1;
+    Py_DECREF(run_seq);
+    return 0;
+}
+
+static inline void seq_release(PyObject *seq)
+{
+    if (!rec_tagged(seq))
+        Py_DECREF(seq);
+}
+
 /* ---- a recorder's per-thread buffer: tls.buf ----
  * tls is the profiler's _ThreadBuffer (a threading.local) or its overflow counter. threading.local finds the calling
  * thread's attribute dict on every getattr (about 360 instructions on CPython 3.11, for each record). Here the dict
@@ -97,7 +177,7 @@ static inline int refers_to(PyObject *wr, PyObject *obj)
     Py_XDECREF(o);      /* (compared by address only: obj is alive, held by the caller) */
     return o == obj;
 #else
-    return PyWeakref_GetObject(wr) == obj;
+    return PyWeakref_GET_OBJECT(wr) == obj;     /* (the macro: a load, where the function's checks cost a call) */
 #endif
 }
 
@@ -128,7 +208,7 @@ static inline PyObject *weak_target(PyObject *wr)
         PyErr_Clear();
     return o;
 #else
-    PyObject *o = PyWeakref_GetObject(wr);
+    PyObject *o = PyWeakref_GET_OBJECT(wr);
     return o != Py_None ? Py_NewRef(o) : NULL;
 #endif
 }
@@ -180,32 +260,39 @@ static PyObject *local_buf(PyObject *tls)
     return Py_NewRef(buf);
 }
 
-/* op.name: OpDef's `name` slot read at its offset (set_op_class) for an op of exactly that class, else the getattr
- * (~160 instructions a record, where the slot is a load). New reference. */
+/* op.name and op.kernel: OpDef's slots read at their offsets (set_op_class) for an op of exactly that class, else the
+ * getattr (~160 instructions a record, where the slot is a load). New references. */
 static PyTypeObject *opdef_T;
-static Py_ssize_t off_op_name;
+static Py_ssize_t off_op_name, off_op_kernel;
 
-static inline PyObject *op_name_of(PyObject *op)
+static inline PyObject *op_slot(PyObject *op, Py_ssize_t off, PyObject *name)
 {
     if (Py_TYPE(op) == opdef_T) {
-        PyObject *n = SLOT(op, off_op_name);
-        if (n != NULL)
-            return Py_NewRef(n);
+        PyObject *v = SLOT(op, off);
+        if (v != NULL)
+            return Py_NewRef(v);
     }
-    return PyObject_GetAttr(op, s_name);
+    return PyObject_GetAttr(op, name);
 }
+
+static inline PyObject *op_name_of(PyObject *op) { return op_slot(op, off_op_name, s_name); }
+static inline PyObject *op_kernel_of(PyObject *op) { return op_slot(op, off_op_kernel, s_kernel); }
 
 static PyObject *mod_set_op_class(PyObject *m, PyObject *cls)
 {
-    Py_ssize_t off;
-    if (!PyType_Check(cls) || slot_offset((PyTypeObject *)cls, "name", &off) < 0)
+    Py_ssize_t off, koff;
+    if (!PyType_Check(cls) || slot_offset((PyTypeObject *)cls, "name", &off) < 0 ||
+        slot_offset((PyTypeObject *)cls, "kernel", &koff) < 0)
         return NULL;
     Py_XSETREF(opdef_T, (PyTypeObject *)Py_NewRef(cls));
     off_op_name = off;
+    off_op_kernel = koff;
     Py_RETURN_NONE;
 }
 
 static int records_push(PyObject *buf, PyObject *const *objs, int n, long long t0, long long t1);
+typedef struct Records Records;
+static inline int records_keep(Records *r, PyObject *const *objs, int n, long long t0, long long t1);
 
 /* (op.name, phase, seq, t0, t1) pushed into the thread's buffer (records_push); an exception on its way out is
  * kept (a failing record replaces it) */
@@ -216,13 +303,18 @@ static int record(Recorded *r, PyObject *op, PyObject *phase, PyObject *seq, lon
     if (failing)
         PyErr_Fetch(&et, &ev, &tb);
     PyObject *buf = local_buf(r->tls);
-    PyObject *name = buf != NULL ? op_name_of(op) : NULL;
     int rc = -1;
-    if (name != NULL) {
-        PyObject *objs[3] = {name, phase, seq};
-        rc = records_push(buf, objs, 3, t0, t1);
+    if (buf != NULL && Py_TYPE(buf) == &Records_T && Py_TYPE(op) == opdef_T && SLOT(op, off_op_name) != NULL) {
+        PyObject *objs[3] = {SLOT(op, off_op_name), phase, seq};     /* (the name borrowed: the op holds it) */
+        rc = records_keep((Records *)buf, objs, 3, t0, t1);
+    } else if (buf != NULL) {
+        PyObject *name = op_name_of(op);
+        if (name != NULL) {
+            PyObject *objs[3] = {name, phase, seq};
+            rc = records_push(buf, objs, 3, t0, t1);
+            Py_DECREF(name);
+        }
     }
-    Py_XDECREF(name);
     Py_XDECREF(buf);
     if (failing) {
         if (rc < 0) {
@@ -435,12 +527,14 @@ static PyObject *RunRecorded_vectorcall(RunRecorded *self, PyObject *const *args
     Py_INCREF(r);           /* set() may replace it while the kernel runs */
     PyObject *op = args[0], *out = NULL, *phase, *seq, *run_seq;
     Py_ssize_t nkw = kwnames == NULL ? 0 : PyTuple_GET_SIZE(kwnames);
-    if (phase_seq(r, &phase, &seq, &run_seq) < 0) {
+    int hooked = r->arrays_hook != Py_None;     /* (the hook gets the seq: an int object; else only the record) */
+    if ((hooked ? phase_seq(r, &phase, &seq, &run_seq) : phase_seq_rec(r, &phase, &seq)) < 0) {
         Py_DECREF(r);
         return NULL;
     }
-    Py_DECREF(run_seq);
-    if (r->arrays_hook != Py_None) {        /* hook(op, arrays, attrs, phase, seq) */
+    if (hooked)
+        Py_DECREF(run_seq);
+    if (hooked) {                           /* hook(op, arrays, attrs, phase, seq) */
         PyObject *arrays = PyTuple_New(nargs - 1), *attrs = arrays ? PyDict_New() : NULL;
         if (attrs != NULL) {
             for (Py_ssize_t i = 1; i < nargs; i++)
@@ -457,7 +551,7 @@ static PyObject *RunRecorded_vectorcall(RunRecorded *self, PyObject *const *args
         Py_XDECREF(attrs);
     }
     else {                                  /* op.kernel(numpy, *arrays, **attrs), recorded */
-        PyObject *kernel = PyObject_GetAttr(op, s_kernel);
+        PyObject *kernel = op_kernel_of(op);
         if (kernel != NULL) {
             Py_ssize_t total = nargs + nkw;     /* numpy in op's place */
             PyObject *small[12];
@@ -476,7 +570,7 @@ static PyObject *RunRecorded_vectorcall(RunRecorded *self, PyObject *const *args
         }
     }
     Py_DECREF(phase);
-    Py_DECREF(seq);
+    seq_release(seq);
     Py_DECREF(r);
     return out;
 }
@@ -555,15 +649,14 @@ static PyObject *RunRecorded_record_times(RunRecorded *self, PyObject *const *ar
     int rc = 0;
     Py_INCREF(r);
     for (Py_ssize_t i = 0; i < n && rc == 0; i++) {
-        PyObject *op = PyTuple_GET_ITEM(args[0], i), *phase, *seq, *run_seq;
+        PyObject *op = PyTuple_GET_ITEM(args[0], i), *phase, *seq;
         if (op == Py_None)
             continue;
-        if ((rc = phase_seq(r, &phase, &seq, &run_seq)) < 0)
+        if ((rc = phase_seq_rec(r, &phase, &seq)) < 0)
             break;
-        Py_DECREF(run_seq);
         rc = record(r, op, phase, seq, t[2 * i], t[2 * i + 1]);
         Py_DECREF(phase);
-        Py_DECREF(seq);
+        seq_release(seq);
     }
     Py_DECREF(r);
     PyBuffer_Release(&b);
@@ -587,12 +680,11 @@ static PyObject *RunRecorded_call_as(RunRecorded *self, PyObject *const *args, P
     if (r == NULL || r->tls == Py_None)     /* (the op sink alone, but recording by the Python path) */
         Py_RETURN_NOTIMPLEMENTED;
     Py_INCREF(r);           /* set() may replace it while fn runs */
-    PyObject *phase, *seq, *run_seq, *out = NULL;
-    if (phase_seq(r, &phase, &seq, &run_seq) == 0) {
-        Py_DECREF(run_seq);
+    PyObject *phase, *seq, *out = NULL;
+    if (phase_seq_rec(r, &phase, &seq) == 0) {
         out = timed_call(r, args[0], phase, seq, args[1], args + 2, (size_t)(nargs - 2), NULL);
         Py_DECREF(phase);
-        Py_DECREF(seq);
+        seq_release(seq);
     }
     Py_DECREF(r);
     return out;
@@ -692,14 +784,14 @@ static inline int rec_n(const RecEntry *e) { return e->o[1] == NULL ? -1 : e->o[
 #define REC_BLOCK ((Py_ssize_t)1 << REC_SHIFT)
 #define REC_SPARE 16
 
-typedef struct {
+struct Records {
     PyObject_HEAD
     RecEntry **blocks;      /* nblocks blocks of REC_BLOCK entries, the first len in use */
     Py_ssize_t len, nblocks, cap;
     Py_ssize_t limit;       /* the most records kept (the profile's max_events; 0: no bound) */
     Py_ssize_t dropped;     /* records refused since (counted, not kept) */
     PyObject *weakrefs;     /* (local_buf's per-thread entry refers to a buffer weakly) */
-} Records;
+};
 
 static RecEntry *rec_spare[REC_SPARE];
 static int n_spare;
@@ -709,26 +801,32 @@ static inline RecEntry *rec_at(Records *r, Py_ssize_t i)
     return &r->blocks[i >> REC_SHIFT][i & (REC_BLOCK - 1)];
 }
 
-static RecEntry *records_slot(Records *r)
+/* the slot of the next record: a new block where the last is full (records_grow), else the next entry */
+static RecEntry *records_grow(Records *r);
+
+static inline RecEntry *records_slot(Records *r)
 {
-    if (r->len == r->nblocks * REC_BLOCK) {
-        if (r->nblocks == r->cap) {
-            Py_ssize_t cap = r->cap ? r->cap * 2 : 16;
-            RecEntry **b = PyMem_Realloc(r->blocks, (size_t)cap * sizeof(RecEntry *));
-            if (b == NULL) {
-                PyErr_NoMemory();
-                return NULL;
-            }
-            r->blocks = b;
-            r->cap = cap;
-        }
-        RecEntry *e = n_spare ? rec_spare[--n_spare] : PyMem_Malloc((size_t)REC_BLOCK * sizeof(RecEntry));
-        if (e == NULL) {
+    return r->len < r->nblocks * REC_BLOCK ? rec_at(r, r->len) : records_grow(r);
+}
+
+static RecEntry *records_grow(Records *r)
+{
+    if (r->nblocks == r->cap) {
+        Py_ssize_t cap = r->cap ? r->cap * 2 : 16;
+        RecEntry **b = PyMem_Realloc(r->blocks, (size_t)cap * sizeof(RecEntry *));
+        if (b == NULL) {
             PyErr_NoMemory();
             return NULL;
         }
-        r->blocks[r->nblocks++] = e;
+        r->blocks = b;
+        r->cap = cap;
     }
+    RecEntry *e = n_spare ? rec_spare[--n_spare] : PyMem_Malloc((size_t)REC_BLOCK * sizeof(RecEntry));
+    if (e == NULL) {
+        PyErr_NoMemory();
+        return NULL;
+    }
+    r->blocks[r->nblocks++] = e;
     return rec_at(r, r->len);
 }
 
@@ -745,34 +843,6 @@ static PyObject *Records_append(Records *r, PyObject *obj)
     e->o[1] = e->o[2] = e->o[3] = NULL;     /* (an appended object: rec_n) */
     r->len++;
     Py_RETURN_NONE;
-}
-
-/* A record's int fields (a sequence number, -1, an extra's id) are kept in their slots as tagged integers, (v << 1) | 1
- * (an object's address is even), not as references: the op sink's sequence number, a new int object per op, is then
- * freed after its op (its memory reused by the next one's) instead of kept with the record -- a third of the memory a
- * long profile touches for the first time, each new page costing microseconds here (a fault, and in a VM the host's).
- * Ints beyond +-2^61, and every field on 32-bit builds, are kept as references. */
-#define REC_TAG_MAX ((long long)1 << 61)
-
-static inline PyObject *rec_keep(PyObject *o)
-{
-#if SIZEOF_VOID_P == 8
-    if (PyLong_CheckExact(o)) {
-        int overflow = 0;
-        long long v = PyLong_AsLongLongAndOverflow(o, &overflow);
-        if (!overflow && v > -REC_TAG_MAX && v < REC_TAG_MAX)     /* (no error for an exact int: overflow is the flag) */
-            return (PyObject *)(intptr_t)(((unsigned long long)v << 1) | 1u);
-    }
-#endif
-    return Py_NewRef(o);
-}
-
-static inline int rec_tagged(PyObject *o) { return ((uintptr_t)o & 1u) != 0; }
-
-/* a kept field as an object (new reference; NULL on a failed int allocation) */
-static inline PyObject *rec_field(PyObject *o)
-{
-    return rec_tagged(o) ? PyLong_FromLongLong((long long)((intptr_t)o >> 1)) : Py_NewRef(o);
 }
 
 /* the record as the list would hold it: (objs..., t0, t1), (objs..., t1) without t0, or the appended object */
@@ -808,6 +878,27 @@ static PyObject *records_item(RecEntry *e)
     return t;
 }
 
+/* The record (objs[0..n), n of 3 or 4, t0, t1) kept in Records r (records_push's case of a Records buffer; record()
+ * calls it directly). 0, or -1 with an error set. */
+static inline int records_keep(Records *r, PyObject *const *objs, int n, long long t0, long long t1)
+{
+    if (r->limit && r->len >= r->limit) {     /* (the bound: one compare a record, no watchdog thread) */
+        r->dropped++;
+        return 0;
+    }
+    RecEntry *e = records_slot(r);
+    if (e == NULL)
+        return -1;
+    for (int i = 0; i < n; i++)
+        e->o[i] = rec_keep(objs[i]);
+    if (n == 3)
+        e->o[3] = NULL;
+    e->t0 = t0;
+    e->t1 = t1;
+    r->len++;
+    return 0;
+}
+
 /* The record (objs[0..n), t0, t1) -- (objs..., t1) with t0 < 0 -- pushed into a thread's buffer: kept as it is
  * in a Records one (no tuple or int made), else appended as the tuple a Records read gives (a list: the Python
  * twins'; the recorder's counter once max_events is reached). 0, or -1 with an error set. */
@@ -817,24 +908,8 @@ static int records_push(PyObject *buf, PyObject *const *objs, int n, long long t
         PyErr_SetString(PyExc_SystemError, "Records: a record has 3 or 4 objects");
         return -1;
     }
-    if (Py_TYPE(buf) == &Records_T) {
-        Records *r = (Records *)buf;
-        if (r->limit && r->len >= r->limit) {     /* (the bound: one compare a record, no watchdog thread) */
-            r->dropped++;
-            return 0;
-        }
-        RecEntry *e = records_slot(r);
-        if (e == NULL)
-            return -1;
-        for (int i = 0; i < n; i++)
-            e->o[i] = rec_keep(objs[i]);
-        if (n == 3)
-            e->o[3] = NULL;
-        e->t0 = t0;
-        e->t1 = t1;
-        r->len++;
-        return 0;
-    }
+    if (Py_TYPE(buf) == &Records_T)
+        return records_keep((Records *)buf, objs, n, t0, t1);
     RecEntry e = {{objs[0], objs[1], objs[2], n == 4 ? objs[3] : NULL}, t0, t1};
     PyObject *rec = records_item(&e);
     if (rec == NULL)
@@ -1072,7 +1147,7 @@ static PyMethodDef module_methods[] = {
     {"prefault", mod_prefault, METH_O, "prefault(n) -> blocks made: up to n spare record blocks touched now"},
     {"walk", mod_walk, METH_VARARGS, "walk(objects, Tensor, ndarray) -> (bytes, tensors, buffers): memory._walk's loop."},
     {"set_op_class", mod_set_op_class, METH_O,
-     "set_op_class(OpDef): the class whose `name` slot the records read directly"},
+     "set_op_class(OpDef): the class whose `name` and `kernel` slots are read directly"},
     {NULL, NULL, 0, NULL},
 };
 

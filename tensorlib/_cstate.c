@@ -1,4 +1,5 @@
-/* tensorlib._cstate: _state.STATE's phase and seq kept in C, per thread (see tensorlib/_native.py).
+/* tensorlib._cstate: _state.STATE's phase and seq kept in C, per thread, and the forward sequence numbers' counter
+ * (see tensorlib/_native.py).
  *
  * The backward engine sets a thread's phase and sequence number around every node's work and each op recorded in it
  * reads both (_crecorded.c's phase_seq): as attributes of the threading.local, each such write cost about 190 machine
@@ -137,17 +138,52 @@ static PyTypeObject Field_T = {
     .tp_descr_set = (descrsetfunc)Field_set,
 };
 
+/* Counter(): the forward sequence numbers, as itertools.count() gives them (next(), __next__), kept as a C integer */
+static PyObject *SeqCounter_next(SeqCounter *c)
+{
+    return PyLong_FromLongLong(c->next++);
+}
+
+static PyObject *SeqCounter_new(PyTypeObject *tp, PyObject *args, PyObject *kw)
+{
+    if (!_PyArg_NoKeywords("Counter", kw) || !_PyArg_NoPositional("Counter", args))
+        return NULL;
+    SeqCounter *c = (SeqCounter *)tp->tp_alloc(tp, 0);
+    if (c != NULL)
+        c->next = 0;
+    return (PyObject *)c;
+}
+
+static PyObject *SeqCounter_repr(SeqCounter *c)
+{
+    return PyUnicode_FromFormat("tensorlib._cstate.Counter(next=%lld)", c->next);
+}
+
+static PyTypeObject SeqCounter_T = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "tensorlib._cstate.Counter",
+    .tp_basicsize = sizeof(SeqCounter),
+    .tp_dealloc = (destructor)PyObject_Del,
+    .tp_repr = (reprfunc)SeqCounter_repr,
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "Counter(): the forward sequence numbers from 0, as itertools.count() gives them.",
+    .tp_iter = PyObject_SelfIter,
+    .tp_iternext = (iternextfunc)SeqCounter_next,
+    .tp_new = SeqCounter_new,
+};
+
 static StateAPI state_api;
 
 static struct PyModuleDef moduledef = {
     PyModuleDef_HEAD_INIT, "tensorlib._cstate",
-    "_state.STATE's phase and seq per thread in C: the descriptors `phase` and `seq`, and the capsule _state_api.",
+    "_state.STATE's phase and seq per thread in C (the descriptors `phase` and `seq`), the forward sequence numbers"
+    " (Counter), and the capsule _state_api.",
     -1, NULL,
 };
 
 PyMODINIT_FUNC PyInit__cstate(void)
 {
-    if (PyType_Ready(&ThreadPhase_T) < 0 || PyType_Ready(&Field_T) < 0)
+    if (PyType_Ready(&ThreadPhase_T) < 0 || PyType_Ready(&Field_T) < 0 || PyType_Ready(&SeqCounter_T) < 0)
         return NULL;
     if ((s_forward = PyUnicode_InternFromString("forward")) == NULL ||
         (s_backward = PyUnicode_InternFromString("backward")) == NULL ||
@@ -157,6 +193,7 @@ PyMODINIT_FUNC PyInit__cstate(void)
     state_api.current = current;
     state_api.forward = s_forward;
     state_api.backward = s_backward;
+    state_api.counter_type = &SeqCounter_T;
     PyObject *m = PyModule_Create(&moduledef);
     if (m == NULL)
         return NULL;
@@ -167,6 +204,12 @@ PyMODINIT_FUNC PyInit__cstate(void)
             Py_DECREF(m);
             return NULL;
         }
+    }
+    Py_INCREF(&SeqCounter_T);
+    if (PyModule_AddObject(m, "Counter", (PyObject *)&SeqCounter_T) < 0) {
+        Py_DECREF(&SeqCounter_T);
+        Py_DECREF(m);
+        return NULL;
     }
     PyObject *api = PyCapsule_New(&state_api, STATE_API_CAPSULE, NULL);
     if (api == NULL || PyModule_AddObject(m, "_state_api", api) < 0) {

@@ -74,8 +74,11 @@ def alert_not_deterministic(caller: str) -> None:
         warnings.warn(msg, UserWarning, stacklevel=3)
     else:
         raise RuntimeError(msg)
-seq_counter = itertools.count()     # forward sequence numbers: next(seq_counter) (atomic under the GIL; the hot
-next_seq = seq_counter.__next__     # paths call next() on it, which is quicker than calling this method)
+# forward sequence numbers: next(seq_counter) (atomic under the GIL; the hot paths call next() on it, which is quicker
+# than calling next_seq). tensorlib._cstate's Counter where it is used: the C recorded paths take a number from it
+# without making an int object where only a record keeps it.
+seq_counter = _cstate.Counter() if _cstate is not None else itertools.count()
+next_seq = seq_counter.__next__
 
 backward_passes: list = []   # one entry per backward pass running now, over all threads (the engine
                              # appends and pops: atomic list operations, no lock); see phase_seq

@@ -12,11 +12,19 @@ typedef struct {
     PyObject *seq;      /* STATE.seq: an int (a strong reference), -1 until set */
 } ThreadPhase;
 
+/* _state.seq_counter where this module is used: next() gives the next forward sequence number, as itertools.count()
+ * does; C takes one without making an int object (seq_take) */
+typedef struct {
+    PyObject_HEAD
+    long long next;
+} SeqCounter;
+
 typedef struct {
     /* current(): the calling thread's ThreadPhase (borrowed: it lives as long as the thread's state), made on the
      * thread's first call; NULL with an error set (no memory) */
     ThreadPhase *(*current)(void);
     PyObject *forward, *backward;     /* the phase names, interned ("forward", "backward") */
+    PyTypeObject *counter_type;       /* SeqCounter's */
 } StateAPI;
 
 #define STATE_API_CAPSULE "tensorlib._cstate._state_api"
