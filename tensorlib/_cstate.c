@@ -146,8 +146,10 @@ static PyObject *SeqCounter_next(SeqCounter *c)
 
 static PyObject *SeqCounter_new(PyTypeObject *tp, PyObject *args, PyObject *kw)
 {
-    if (!_PyArg_NoKeywords("Counter", kw) || !_PyArg_NoPositional("Counter", args))
+    if (PyTuple_GET_SIZE(args) || (kw != NULL && PyDict_GET_SIZE(kw))) {
+        PyErr_SetString(PyExc_TypeError, "Counter() takes no arguments");
         return NULL;
+    }
     SeqCounter *c = (SeqCounter *)tp->tp_alloc(tp, 0);
     if (c != NULL)
         c->next = 0;

@@ -400,6 +400,19 @@ def test_state_phase_and_seq_in_c_are_each_threads_own_and_go_with_it():
         STATE.phase, STATE.seq = "forward", -1
 
 
+def test_the_forward_counter_in_c_counts_as_itertools_count():
+    """_state.seq_counter is tensorlib._cstate's Counter where that module is built: next() and __next__ give 0, 1,
+    2, ... as itertools.count() does (the C recorded paths take numbers from the same count)."""
+    from tensorlib import _cstate, _state
+    assert type(_state.seq_counter) is _cstate.Counter
+    c = _cstate.Counter()
+    assert [next(c), next(c), c.__next__()] == [0, 1, 2] and iter(c) is c
+    before = next(_state.seq_counter)
+    assert _state.next_seq() == before + 1 and _state.phase_seq()[1] == before + 2
+    with pytest.raises(TypeError, match=r"Counter\(\) takes no arguments"):
+        _cstate.Counter(5)
+
+
 def test_the_loop_reads_the_hooks_afresh_after_every_change():
     """The C loop copies the registry's and the dispatcher's flags on the first read after each change (_cengine.
     hooks_changed): backward passes quiet, default-profiled, detailed, default again and quiet, one after another,
