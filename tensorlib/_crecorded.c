@@ -532,9 +532,8 @@ static PyObject *RunRecorded_vectorcall(RunRecorded *self, PyObject *const *args
         Py_DECREF(r);
         return NULL;
     }
-    if (hooked)
-        Py_DECREF(run_seq);
     if (hooked) {                           /* hook(op, arrays, attrs, phase, seq) */
+        Py_DECREF(run_seq);
         PyObject *arrays = PyTuple_New(nargs - 1), *attrs = arrays ? PyDict_New() : NULL;
         if (attrs != NULL) {
             for (Py_ssize_t i = 1; i < nargs; i++)

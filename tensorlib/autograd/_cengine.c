@@ -600,7 +600,7 @@ static PyObject *recorded_method(PyObject *rr, PyObject *outer, PyObject *const 
     if (hooks_read() < 0)
         return NULL;
     int on = hk.range_hooks;
-    PyObject *step = hk.op_step;
+    PyObject *step = Py_XNewRef(hk.op_step);    /* (held: a registry change in a call below lets go of hk's) */
     if (on && step == NULL) {
         PyErr_SetString(PyExc_RuntimeError, "_hooks.op_step is None while range hooks listen");
         return NULL;
@@ -610,9 +610,10 @@ static PyObject *recorded_method(PyObject *rr, PyObject *outer, PyObject *const 
     PyObject *desc = Py_TYPE(d) == ndarray_T ? _PyType_Lookup(ndarray_T, meth) : NULL;     /* borrowed */
     int unbound = desc != NULL && Py_TYPE(desc) == &PyMethodDescr_Type;
     PyObject *fn = unbound ? Py_NewRef(desc) : PyObject_GetAttr(d, meth);
-    if (fn == NULL)
+    if (fn == NULL) {
+        Py_XDECREF(step);
         return NULL;
-    Py_XINCREF(step);       /* (held over the call: a registry change inside it lets go of hk's) */
+    }
     /* rr.call_as(outer, op_step, step0[, op_step, step1], fn, [d,] *margs) */
     PyObject *argv[2 + 2 * 2 + 2 + 2];
     size_t n = 0;
