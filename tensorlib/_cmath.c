@@ -1748,17 +1748,22 @@ static long long *clip_times(PyObject *times, Py_ssize_t n, int *ok)
 /* clip_norms(arrays, out, times): out[i] = the 2-norm of arrays[i] (NORM's kernel, p=2, over the whole array), out a
  * float32 or float64 array of len(arrays) elements, every array of its dtype -> bool.
  * clip_scale(arrays, coef, times[, before]): arrays[i] *= coef (mul_'s kernel with a 0-d operand of their dtype), coef
- * a 0-d float32 or float64 array, every array of its dtype and writable -> bool; `before`, None or a tuple (fn, *args)
+ * a 0-d float32 or float64 array, every array of its dtype and writable -> bool; `before`, None, a tuple (fn, *args)
  * with arrays a tuple: fn(*args) called before each array's product, its result dropped (clip_grad_norm_'s `to` of
- * the coefficient that precedes each mul_ under a profile: the region's step); an error of it stops the loop there,
- * the arrays before it scaled. */
+ * the coefficient that precedes each mul_ under a profile: the region's step; an error of it stops the loop there,
+ * the arrays before it scaled), or an int64 array of 2n: the (start, end) of an empty step before each product (that
+ * `to` where it computes nothing: the coefficient already of the arrays' dtype and device, its region recorded by the
+ * caller at these times, _hooks.op_steps_at). */
 static PyObject *clip_run(PyObject *const *args, Py_ssize_t nargs, int scale)
 {
     PyObject *before = scale && nargs == 4 && args[3] != Py_None ? args[3] : NULL;
+    int stamp = before != NULL && Py_TYPE(before) == arr_type;
     if (!(nargs == 3 || (scale && nargs == 4)) || !(PyList_Check(args[0]) || PyTuple_Check(args[0])) ||
-        (before != NULL && (!PyTuple_Check(before) || PyTuple_GET_SIZE(before) < 1 || !PyTuple_Check(args[0])))) {
+        (before != NULL && !stamp && (!PyTuple_Check(before) || PyTuple_GET_SIZE(before) < 1 ||
+                                      !PyTuple_Check(args[0])))) {
         PyErr_SetString(PyExc_TypeError, scale ? "clip_scale(arrays, coef, times[, before]): before a tuple "
-                                                 "(fn, *args) with arrays a tuple" : "clip_norms(arrays, out, times)");
+                                                 "(fn, *args) with arrays a tuple, or an int64 array"
+                                               : "clip_norms(arrays, out, times)");
         return NULL;
     }
     if (arr_type == NULL || Py_TYPE(args[1]) != arr_type)
@@ -1766,7 +1771,11 @@ static PyObject *clip_run(PyObject *const *args, Py_ssize_t nargs, int scale)
     PyObject *seq = args[0], *descr = ((ArrayHead *)args[1])->descr;
     Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
     int ok;
-    long long *t = clip_times(args[2], n, &ok);
+    long long *t = clip_times(args[2], n, &ok), *bt = NULL;
+    if (ok && stamp && (bt = clip_times(before, n, &ok)) == NULL)
+        ok = 0;
+    if (stamp)
+        before = NULL;
     /* norms: the output, n writable elements; scale: the coefficient, one */
     char *x = (descr == f32_descr || descr == f64_descr) ? arr_data(args[1], descr, scale ? 1 : n, !scale) : NULL;
     if (!ok || x == NULL || !clip_operands(seq, descr, scale))
@@ -1783,6 +1792,8 @@ static PyObject *clip_run(PyObject *const *args, Py_ssize_t nargs, int scale)
                 return NULL;
             Py_DECREF(r);
         }
+        if (bt != NULL)
+            bt[2 * i] = now_ns(), bt[2 * i + 1] = now_ns();
         long long t0 = t ? now_ns() : 0;
         if (scale && f32)
             scale_float((float *)a, *(const float *)x, k);
@@ -1806,6 +1817,21 @@ static PyObject *mod_clip_norms(PyObject *self, PyObject *const *args, Py_ssize_
 static PyObject *mod_clip_scale(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
     return clip_run(args, nargs, 1);
+}
+
+/* stamps(out): out (an int64 array of 2n) filled with n (start, end) pairs of clock reads, one after another: the times
+ * of n steps that compute nothing, for their regions (clip_grad_norm_'s `to` of each norm, _hooks.op_steps_at) ->
+ * bool (False where out is not such an array: nothing written) */
+static PyObject *mod_stamps(PyObject *self, PyObject *out)
+{
+    int ok;
+    Py_ssize_t n = arr_type != NULL && Py_TYPE(out) == arr_type ? arr_size(out) / 2 : 0;
+    long long *t = n ? clip_times(out, n, &ok) : NULL;
+    if (t == NULL)
+        Py_RETURN_FALSE;
+    for (Py_ssize_t i = 0; i < n; i++)
+        t[2 * i] = now_ns(), t[2 * i + 1] = now_ns();
+    Py_RETURN_TRUE;
 }
 
 /* ---- transpose_scaled(w, scale, out): out[j, i] = w[i, j] * scale[i] (scale None: w[i, j]) for a C-contiguous m x n
@@ -2100,6 +2126,7 @@ static PyMethodDef module_methods[] = {
      "log_softmax_rows(x, out, n): out = log_softmax of x over rows of n float32 elements (the vector path only)"},
     {"clip_norms", (PyCFunction)(void (*)(void))mod_clip_norms, METH_FASTCALL,
      "clip_norms(arrays, out, times): out[i] = the 2-norm of arrays[i], NumPy's bits (clip_grad_norm_) -> bool"},
+    {"stamps", mod_stamps, METH_O, "stamps(out): out, int64, filled with (start, end) pairs of clock reads -> bool"},
     {"clip_scale", (PyCFunction)(void (*)(void))mod_clip_scale, METH_FASTCALL,
      "clip_scale(arrays, coef, times[, before]): arrays[i] *= coef, a 0-d array of their dtype, after before[0]"
      "(*before[1:]) each (clip_grad_norm_) -> bool"},

@@ -23,7 +23,7 @@ from .._native import load
 __all__ = ["exp", "tanh", "addc_", "threshold_backward", "copy_", "astype",
            "gelu", "gelu_backward", "layer_norm", "layer_norm_backward", "batch_norm", "batch_norm_backward",
            "lstm_step", "lstm_step_backward", "transposed", "MIN_SIZE", "LN_MAX", "FAST", "VECTOR_LOOPS", "ADAM",
-           "ADAM_MAX"]
+           "ADAM_MAX", "stamps"]
 
 _M = load("tensorlib._cmath")
 FAST = _M is not None and bool(_M.available())
@@ -197,11 +197,22 @@ def clip_norms(arrays, out, times=None) -> bool:
 
 def clip_scale(arrays, coef, times=None, before=None) -> bool:
     """arrays[i] *= coef for each array in turn (mul_'s kernel with a 0-d operand of their dtype, to the bit), in
-    one C call (clip_grad_norm_'s _foreach_mul_); times as clip_norms'; `before` None or, with arrays a tuple, a
-    tuple (fn, *args): fn(*args) called before each product (a profile's step between the muls). True where it
-    ran: coef a 0-d float32/float64 array, the arrays aligned, C-contiguous, writable, of its dtype; else False
-    with nothing written or called."""
+    one C call (clip_grad_norm_'s _foreach_mul_); times as clip_norms'; `before` None, or, with arrays a tuple, a
+    tuple (fn, *args): fn(*args) called before each product (a profile's step between the muls), or an int64 array
+    that gets the (start, end) of an empty step before each product (such a step that computes nothing, its region
+    recorded by the caller). True where it ran: coef a 0-d float32/float64 array, the arrays aligned, C-contiguous,
+    writable, of its dtype; else False with nothing written or called."""
     return ADAM is not None and _CLIP_SCALE(arrays, coef, times, before)
+
+
+_STAMPS: Any = getattr(_M, "stamps", None) if _M is not None else None
+
+
+def stamps(out) -> bool:
+    """out (an int64 array of 2n elements) filled with n (start, end) pairs of perf_counter_ns reads, one after
+    another: the times of n steps that compute nothing (clip_grad_norm_'s `to` of each norm), whose regions the
+    caller records (_hooks.op_steps_at). False where the C module is not used (nothing written)."""
+    return _STAMPS is not None and _STAMPS(out)
 
 
 _THRESHOLD_BWD = _M.threshold_backward if _M is not None else None

@@ -620,6 +620,14 @@ def test_clip_norms_and_scale_are_the_kernels_bit_for_bit(dtype):
     ro.flags.writeable = False
     assert _fastmath.clip_norms([ro], out[:1], None) and not _fastmath.clip_scale([ro], coef)
     assert not _fastmath.clip_norms(arrays, out[:3], None)          # an output of the wrong length
+    # the empty steps' times before each product (clip_grad_norm_'s `to` regions), and stamps() for n such steps
+    steps, times = np.zeros(2 * len(arrays), np.int64), np.zeros(2 * len(arrays), np.int64)
+    assert _fastmath.clip_scale([a.copy() for a in arrays], coef, times, steps)
+    both = np.stack([steps.reshape(-1, 2), times.reshape(-1, 2)], 1).ravel()      # to, mul_, to, mul_, ...
+    assert (both[1:] >= both[:-1]).all() and both[0] > 0
+    st = np.zeros(6, np.int64)
+    assert _fastmath.stamps(st) and (st[1:] >= st[:-1]).all() and st[0] > 0
+    assert not _fastmath.stamps(np.zeros(6, np.int32)) and not _fastmath.clip_scale(arrays, coef, times, st)
 
 
 def test_log_softmax_rows_match_float64_and_numpys_special_rows():

@@ -154,8 +154,13 @@ def _clip_arrays(run, grads, max_norm, norm_type, error_if_nonfinite, foreach):
         if out is not None and not recorded:    # (the stack of the norms: these norms in one array)
             total = ops.norm(tensor_of(out), norm_type)
         elif sink:      # the `to`s, the stack and the norm on the arrays, recorded as their dispatches would be
-            step, itself = _H.op_step, _H.itself
-            total = tensor_of(run(NORM, run(STACK, [step("to", itself, v) for v in norms]), p=norm_type))
+            steps_at = _H.op_steps_at
+            if steps_at is not None and _FM.stamps(to_times := np.empty(2 * n, np.int64)):
+                steps_at(("to",) * n, to_times)     # (each `to` computes nothing: its region at times read in C)
+            else:
+                step, itself = _H.op_step, _H.itself
+                norms = [step("to", itself, v) for v in norms]
+            total = tensor_of(run(NORM, run(STACK, norms), p=norm_type))
         else:
             norms = [tensor_of(v) for v in norms]
             total = ops.norm(ops.stack([_H.op_step("to", _H.itself, t) for t in norms] if recorded else norms),
@@ -166,6 +171,11 @@ def _clip_arrays(run, grads, max_norm, norm_type, error_if_nonfinite, foreach):
         with record_range("_foreach_mul_", "op") if regions else nullcontext():
             same = coef._data.dtype == arrays[0].dtype
             if fast and same and not recorded and _FM.clip_scale(arrays, coef._data):
+                arrays = ()
+            elif times is not None and same and out is not None and _H.op_steps_at is not None and \
+                    _FM.clip_scale(arrays, coef._data, times, to_times := np.empty(2 * n, np.int64)):
+                _H.op_steps_at(("to",) * n, to_times)   # (each mul_ after its `to`, which computes nothing: in one
+                record_times((MUL_,) * n, times)        # C call, the `to`s' regions at the times it read)
                 arrays = ()
             elif times is not None and same and out is not None and \
                     _FM.clip_scale(tuple(arrays), coef._data, times, (_H.op_step, "to", _H.itself, coef)):
