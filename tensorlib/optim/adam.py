@@ -120,10 +120,12 @@ class Adam(Optimizer):
                 rest.append((p, grad))
         return rest
 
-    def _c_state(self, p):
+    def _c_state(self, p, state=None):
         """(step, exp_avg, exp_avg_sq) of parameter p for the C step (made at its first step, as the loop makes
-        them), or three Nones where p or one of them is a view (its version counter is its base's)."""
-        state = self.state[p]
+        them), or three Nones where p or one of them is a view (its version counter is its base's). `state`: p's
+        entry of self.state where the caller has it (a lookup keyed by a tensor calls its __hash__)."""
+        if state is None:
+            state = self.state[p]
         if not state:
             state = self._init_state(p, False)
         st, m, v = state["step"], state["exp_avg"], state["exp_avg_sq"]
@@ -218,7 +220,8 @@ class Adam(Optimizer):
         for p, _ in pairs[i:]:      # (a parameter's first step makes its state where the loop makes it: not here)
             if p._data.size > _FM.ADAM_MAX:     # (the C step's refusal read first: the scan stops at it)
                 break
-            s = self.state[p] and self._c_state(p)
+            s = self.state[p]
+            s = s and self._c_state(p, s)
             if not s or s[0] is None:
                 break
             states.append(s)
