@@ -7,14 +7,16 @@ step executes the same instructions to within a few thousand in every run: run t
 the dispatcher, the recorder or the engine's recorded paths and compare the added instructions per step and per
 event (confirm the time with profiler_models.py or programs.py).
 
-Per model of profiler_models.py (the same steps; Adam with foreach=False): instructions per step unprofiled and
+Per model of profiler_models.py (the same steps; Adam with foreach=False), and word_lm_transformer (that program's
+model and step, with AdamW and clip_grad_norm_: word_lm_step): instructions per step unprofiled and
 under the default and detailed (record_shapes + profile_memory) options, their ratio, events per step and added
 instructions per event. Only the counted steps are measured (callgrind collects inside one C function that runs
 them, itertools.starmap's next: imports, the warm-up steps and the profile's post-processing are left out); a
 step's count is the difference of two runs, of --steps and 2 x --steps steps, so what the first counted step
 does once (caches filled) cancels out. Needs `valgrind` (apt install valgrind); about a minute per model and
 mode (the two runs side by side).
-Usage: python benchmarks/profiler_instructions.py [--models mlp,transformer,gru] [--steps N] [--modes default,...]
+Usage: python benchmarks/profiler_instructions.py [--models mlp,transformer,gru,word_lm_transformer] [--steps N]
+       [--modes default,...]
 """
 from __future__ import annotations
 
@@ -30,6 +32,31 @@ ROOT = os.path.dirname(HERE)
 MODES = {"none": None, "default": {}, "detailed": {"record_shapes": True, "profile_memory": True}}
 
 
+def word_lm_step():
+    """word_language_model's Transformer (tests/programs/vendor, its own source, `torch` resolving to tensorlib in
+    this child) in a training step as that program's with AdamW: forward, NLLLoss, backward, clip_grad_norm_(0.25),
+    the optimizer's step; a small configuration, so that what a profile adds is most of the difference."""
+    import importlib
+    import tensorlib
+    sys.modules["torch"] = tensorlib
+    for sub in ("nn", "nn.functional", "optim", "utils", "utils.data"):
+        sys.modules["torch." + sub] = importlib.import_module("tensorlib." + sub)
+    sys.path.insert(0, os.path.join(ROOT, "tests", "programs", "vendor", "word_language_model"))
+    from model import TransformerModel      # (the vendored program's module)
+    tensorlib.manual_seed(0)
+    model = TransformerModel(24, 16, 2, 16, 2, 0.0)
+    opt = tensorlib.optim.AdamW(model.parameters(), lr=0.003)
+    crit = tensorlib.nn.NLLLoss()
+    data, target = tensorlib.randint(0, 24, (8, 4)), tensorlib.randint(0, 24, (32,))
+
+    def step():
+        opt.zero_grad()
+        crit(model(data).view(-1, 24), target).backward()
+        tensorlib.nn.utils.clip_grad_norm_(model.parameters(), 0.25)
+        opt.step()
+    return step
+
+
 def child(model, mode, steps, warm):
     """Run in the child under callgrind: `warm` steps, then a profile in `mode` and `steps` counted steps."""
     import collections
@@ -38,7 +65,7 @@ def child(model, mode, steps, warm):
     sys.path.insert(0, HERE)
     import profiler
     import profiler_models
-    step = profiler_models.make(model)
+    step = word_lm_step() if model == "word_lm_transformer" else profiler_models.make(model)
     for _ in range(warm):
         step()
     kw = MODES[mode]
@@ -93,7 +120,7 @@ def main():
             raise SystemExit(f"unknown profiled mode {m!r}: default or detailed")
     n = args.steps
     print(f"instructions per training step (callgrind; the difference of {n}- and {2 * n}-step runs)")
-    print(f"{'model':12s} {'mode':9s} {'Mi/step':>9s} {'ratio':>7s} {'events':>7s} {'added i/event':>14s}")
+    print(f"{'model':20s} {'mode':9s} {'Mi/step':>9s} {'ratio':>7s} {'events':>7s} {'added i/event':>14s}")
     for model in [m.strip() for m in args.models.split(",") if m.strip()]:
         per = {}
         for mode in ["none", *modes]:      # (the two runs side by side: they take a core each)
@@ -101,11 +128,11 @@ def main():
             (a, ea), (b, eb) = (collect(p, f"{model}/{mode}") for p in runs)
             per[mode] = ((b - a) / n, (eb - ea) / n)
         base = per["none"][0]
-        print(f"{model:12s} {'none':9s} {base / 1e6:9.3f} {'':>7s} {'':>7s} {'':>14s}")
+        print(f"{model:20s} {'none':9s} {base / 1e6:9.3f} {'':>7s} {'':>7s} {'':>14s}")
         for mode in modes:
             ir, ev = per[mode]
             added = f"{(ir - base) / ev:14.0f}" if ev else f"{'-':>14s}"
-            print(f"{model:12s} {mode:9s} {ir / 1e6:9.3f} {ir / base:6.3f}x {ev:7.0f} {added}")
+            print(f"{model:20s} {mode:9s} {ir / 1e6:9.3f} {ir / base:6.3f}x {ev:7.0f} {added}")
 
 
 if __name__ == "__main__":
