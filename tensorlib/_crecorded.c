@@ -41,36 +41,6 @@ typedef struct {
     PyObject *arrays_hook;      /* that hook's op_arrays, or None */
 } Recorded;
 
-/* The op's phase and sequence numbers, as _state.phase_seq: ("backward", STATE.seq, -1) inside a backward pass,
- * else ("forward", n, n) with n = next(seq_counter). New references. */
-static int phase_seq(Recorded *r, PyObject **phase, PyObject **seq, PyObject **run_seq)
-{
-    if (PyList_GET_SIZE(r->backward_passes)) {
-        ThreadPhase *t = sapi->current();
-        if (t == NULL)
-            return -1;
-        if (t->backward) {
-            *seq = Py_NewRef(t->seq);
-            Py_INCREF(s_backward);
-            *phase = s_backward;
-            Py_INCREF(minus_one);
-            *run_seq = minus_one;
-            return 0;
-        }
-    }
-    *seq = PyIter_Next(r->seq_counter);
-    if (*seq == NULL) {
-        if (!PyErr_Occurred())
-            PyErr_SetString(PyExc_RuntimeError, "the sequence counter is exhausted");
-        return -1;
-    }
-    Py_INCREF(*seq);
-    *run_seq = *seq;
-    Py_INCREF(s_forward);
-    *phase = s_forward;
-    return 0;
-}
-
 /* A record's int fields (a sequence number, -1, an extra's id) are kept in their slots as tagged integers, (v << 1) | 1
  * (an object's address is even), not as references: the op sink's sequence number, a new int object per op, is then
  * freed after its op (its memory reused by the next one's) instead of kept with the record -- a third of the memory a
@@ -83,7 +53,7 @@ static inline int rec_tagged(PyObject *o) { return ((uintptr_t)o & 1u) != 0; }
 /* v (within +-2^61) as a tagged int */
 static inline PyObject *rec_tag(long long v) { return (PyObject *)(intptr_t)(((unsigned long long)v << 1) | 1u); }
 
-/* o as a record keeps it: a tagged int, or a new reference (o itself where already tagged: phase_seq_rec's seq) */
+/* o as a record keeps it: a tagged int, or a new reference (o itself where already tagged: a record's seq) */
 static inline PyObject *rec_keep(PyObject *o)
 {
 #if SIZEOF_VOID_P == 8
@@ -114,34 +84,44 @@ static inline PyObject *rec_field(PyObject *o)
     return rec_tagged(o) ? PyLong_FromLongLong((long long)((intptr_t)o >> 1)) : Py_NewRef(o);
 }
 
-/* phase_seq for an op whose seq only its record keeps (an op run on arrays: RunRecorded's kernel path, call_as,
- * record_times): a forward op's seq taken from the C counter as a tagged int (rec_keep keeps it as it is; no int object
- * made and freed per op), else a new reference; release it by seq_release. 0, or -1 with an error set. */
-static int phase_seq(Recorded *r, PyObject **phase, PyObject **seq, PyObject **run_seq);
-
-static int phase_seq_rec(Recorded *r, PyObject **phase, PyObject **seq)
+/* The op's phase and sequence numbers, as _state.phase_seq: ("backward", STATE.seq, -1) inside a backward pass,
+ * else ("forward", n, n) with n = next(seq_counter); new references. run_seq NULL: an op whose seq only its record
+ * keeps (an op run on arrays: RunRecorded's kernel path, call_as, record_times), a forward op's seq taken from the C
+ * counter as a tagged int (rec_keep keeps it as it is; no int object made and freed per op), released by
+ * seq_release. 0, or -1 with an error set. */
+static int phase_seq(Recorded *r, PyObject **phase, PyObject **seq, PyObject **run_seq)
 {
-#if SIZEOF_VOID_P == 8
-    if (Py_TYPE(r->seq_counter) == sapi->counter_type) {
-        SeqCounter *c = (SeqCounter *)r->seq_counter;
-        int fwd = 1;
-        if (PyList_GET_SIZE(r->backward_passes)) {
-            ThreadPhase *t = sapi->current();
-            if (t == NULL)
-                return -1;
-            fwd = !t->backward;
+    if (PyList_GET_SIZE(r->backward_passes)) {
+        ThreadPhase *t = sapi->current();
+        if (t == NULL)
+            return -1;
+        if (t->backward) {
+            *seq = Py_NewRef(t->seq);
+            *phase = Py_NewRef(s_backward);
+            if (run_seq != NULL)
+                *run_seq = Py_NewRef(minus_one);
+            return 0;
         }
-        if (fwd && c->next >= 0 && c->next < REC_TAG_MAX) {     /* (past 2^61: the object path below) */
+    }
+#if SIZEOF_VOID_P == 8
+    if (run_seq == NULL && Py_TYPE(r->seq_counter) == sapi->counter_type) {
+        SeqCounter *c = (SeqCounter *)r->seq_counter;
+        if (c->next >= 0 && c->next < REC_TAG_MAX) {     /* (past 2^61: an int object, below) */
             *seq = rec_tag(c->next++);
             *phase = Py_NewRef(s_forward);
             return 0;
         }
     }
 #endif
-    PyObject *run_seq;
-    if (phase_seq(r, phase, seq, &run_seq) < 0)
+    *seq = PyIter_Next(r->seq_counter);
+    if (*seq == NULL) {
+        if (!PyErr_Occurred())
+            PyErr_SetString(PyExc_RuntimeError, "the sequence counter is exhausted");
         return -1;
-    Py_DECREF(run_seq);
+    }
+    if (run_seq != NULL)
+        *run_seq = Py_NewRef(*seq);
+    *phase = Py_NewRef(s_forward);
     return 0;
 }
 
@@ -265,18 +245,8 @@ static PyObject *local_buf(PyObject *tls)
 static PyTypeObject *opdef_T;
 static Py_ssize_t off_op_name, off_op_kernel;
 
-static inline PyObject *op_slot(PyObject *op, Py_ssize_t off, PyObject *name)
-{
-    if (Py_TYPE(op) == opdef_T) {
-        PyObject *v = SLOT(op, off);
-        if (v != NULL)
-            return Py_NewRef(v);
-    }
-    return PyObject_GetAttr(op, name);
-}
-
-static inline PyObject *op_name_of(PyObject *op) { return op_slot(op, off_op_name, s_name); }
-static inline PyObject *op_kernel_of(PyObject *op) { return op_slot(op, off_op_kernel, s_kernel); }
+static inline PyObject *op_name_of(PyObject *op) { return slot_or_attr(op, opdef_T, off_op_name, s_name); }
+static inline PyObject *op_kernel_of(PyObject *op) { return slot_or_attr(op, opdef_T, off_op_kernel, s_kernel); }
 
 static PyObject *mod_set_op_class(PyObject *m, PyObject *cls)
 {
@@ -528,7 +498,7 @@ static PyObject *RunRecorded_vectorcall(RunRecorded *self, PyObject *const *args
     PyObject *op = args[0], *out = NULL, *phase, *seq, *run_seq;
     Py_ssize_t nkw = kwnames == NULL ? 0 : PyTuple_GET_SIZE(kwnames);
     int hooked = r->arrays_hook != Py_None;     /* (the hook gets the seq: an int object; else only the record) */
-    if ((hooked ? phase_seq(r, &phase, &seq, &run_seq) : phase_seq_rec(r, &phase, &seq)) < 0) {
+    if (phase_seq(r, &phase, &seq, hooked ? &run_seq : NULL) < 0) {
         Py_DECREF(r);
         return NULL;
     }
@@ -651,7 +621,7 @@ static PyObject *RunRecorded_record_times(RunRecorded *self, PyObject *const *ar
         PyObject *op = PyTuple_GET_ITEM(args[0], i), *phase, *seq;
         if (op == Py_None)
             continue;
-        if ((rc = phase_seq_rec(r, &phase, &seq)) < 0)
+        if ((rc = phase_seq(r, &phase, &seq, NULL)) < 0)
             break;
         rc = record(r, op, phase, seq, t[2 * i], t[2 * i + 1]);
         Py_DECREF(phase);
@@ -680,7 +650,7 @@ static PyObject *RunRecorded_call_as(RunRecorded *self, PyObject *const *args, P
         Py_RETURN_NOTIMPLEMENTED;
     Py_INCREF(r);           /* set() may replace it while fn runs */
     PyObject *phase, *seq, *out = NULL;
-    if (phase_seq_rec(r, &phase, &seq) == 0) {
+    if (phase_seq(r, &phase, &seq, NULL) == 0) {
         out = timed_call(r, args[0], phase, seq, args[1], args + 2, (size_t)(nargs - 2), NULL);
         Py_DECREF(phase);
         seq_release(seq);

@@ -27,6 +27,19 @@ static inline int slot_offset(PyTypeObject *tp, const char *name, Py_ssize_t *of
     return 0;
 }
 
+/* obj's attribute `name` (new reference; NULL with an error set): the object slot at offset `off` where obj is
+ * exactly of class tp and the slot is set (a load, where a getattr costs ~160-250 instructions), else the getattr.
+ * OpDef's per-op fields, read per record and per backward node (tensorlib/_crecorded.c, autograd/_cengine.c). */
+static inline PyObject *slot_or_attr(PyObject *obj, PyTypeObject *tp, Py_ssize_t off, PyObject *name)
+{
+    if (Py_TYPE(obj) == tp) {
+        PyObject *v = SLOT(obj, off);
+        if (v != NULL)
+            return Py_NewRef(v);
+    }
+    return PyObject_GetAttr(obj, name);
+}
+
 /* Python truth of v (a slot's value: NULL when unset counts false), -1 on error */
 static inline int truth(PyObject *v)
 {
@@ -64,10 +77,10 @@ static inline int set_view_base(PyObject *t, PyObject *src, PyObject *s_base, Py
 }
 
 /* _state.STATE (a threading.local that lives as long as the process) by the calling thread's attribute dict: what
- * getattr and setattr on STATE read and write once threading.local has found that dict, which is most of their
- * cost (about 360 instructions a call on CPython 3.11): its grad mode and anomaly flags (the phase and seq, which
- * the engine writes per node, are tensorlib._cstate's, read and written through _state_api.h). STATE's class
- * attributes are plain defaults (no descriptors), so the dict alone holds what a thread has set. Cached per thread,
+ * getattr on STATE reads once threading.local has found that dict, which is most of its cost (about 360
+ * instructions a call on CPython 3.11): its grad mode (the phase and seq, which the engine writes per node, are
+ * tensorlib._cstate's, through _state_api.h). The attributes read here are plain class defaults (no descriptors:
+ * phase and seq are, and are not read here), so the dict alone holds what a thread has set. Cached per thread,
  * borrowed: the dict lives as long as its thread, and only its thread reads this cache. NULL with an error set. */
 /* (thread-locals of the initial-exec model, here and in the modules: an access is a load off the thread pointer,
  * not a __tls_get_addr call; a few bytes of the static TLS that glibc keeps for dlopen'ed modules) */
@@ -100,13 +113,6 @@ static inline PyObject *state_get(PyObject *state, PyObject *name)
     if (v != NULL)
         return Py_NewRef(v);
     return PyErr_Occurred() ? NULL : PyObject_GetAttr(state, name);
-}
-
-/* STATE.name = v for this thread; 0, or -1 with an error set */
-static inline int state_set(PyObject *state, PyObject *name, PyObject *v)
-{
-    PyObject *d = state_dict(state);
-    return d == NULL ? -1 : PyDict_SetItem(d, name, v);
 }
 
 #endif

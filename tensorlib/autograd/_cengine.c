@@ -312,12 +312,7 @@ static PyObject *mod_set_op_class(PyObject *self, PyObject *cls)
 /* op's attribute `which` (new reference), NULL with an error set */
 static inline PyObject *op_attr(PyObject *op, int which)
 {
-    if (Py_TYPE(op) == opdef_T) {
-        PyObject *v = SLOT(op, op_off[which]);
-        if (v != NULL)
-            return Py_NewRef(v);
-    }
-    return PyObject_GetAttr(op, *op_slot_strs[which]);
+    return slot_or_attr(op, opdef_T, op_off[which], *op_slot_strs[which]);
 }
 
 /* node.name() (_graph.Node.name): op.node_name, read here where op has no node_name_of or node_name_dim (the ops
