@@ -141,15 +141,16 @@ class _Watchdog:
             while True:
                 while self._rec is None:
                     cv.wait()
-                rec = self._rec
                 cv.wait(self.INTERVAL_S)
-                if self._rec is not rec:
+                rec = self._rec          # (read after the wait, dropped before the next: a stopped profile's
+                if rec is None:          # recorder is not kept alive by this frame while the thread waits)
                     continue
                 if rec.over_limit():
                     rec._overflow()          # under the lock: unwatch() waits for it
                     self._rec = None
                 else:
                     rec.freeze()
+                rec = None
 
 
 _WATCHDOG = _Watchdog()
