@@ -35,7 +35,7 @@ static PyObject *s_tensor_hooks, *s_retained, *s_node_hooks, *s_quiet_backward, 
     *s_node_name, *s_node_name_of, *s_node_name_dim, *s_sink_formulas, *s_grad_enabled, *s_sink_backward, *s_acc_region,
     *s_run_recorded, *s_op_at, *s_add, *s_add_, *s_tensor_of, *s_detach, *s_mark_view, *s_detached, *s_view,
     *s_sink_view, *s_sink_only, *s_range_hooks, *s_op_step, *s_call_as, *s_reshape, *s_transpose, *s_swapaxes,
-    *s_as_strided, *s_dim0, *s_dim1, *s_dims, *s_multi_view, *s_nondiff_outputs;
+    *s_as_strided, *s_dim, *s_dim0, *s_dim1, *s_dims, *s_multi_view, *s_nondiff_outputs;
 static StateAPI *sapi;          /* tensorlib._cstate's: the thread's phase and backward seq (enter/leave_backward) */
 static PyObject *minus_one;     /* the seq of AccumulateGrad's backward work: linked to no forward op */
 static PyObject *zero_obj;      /* 0: the sum's dim in addmm's formula */
@@ -319,15 +319,34 @@ static inline PyObject *op_attr(PyObject *op, int which)
  * whose node name depends on the node); else the method. New reference. */
 static PyObject *node_name(PyObject *node, PyObject *op)
 {
-    int special = 0;
-    for (int which = OP_NAME_OF; which <= OP_NAME_DIM && !special; which++) {
-        PyObject *v = op_attr(op, which);
-        if (v == NULL)
-            return NULL;
-        special = v != Py_None;
-        Py_DECREF(v);
+    PyObject *of = op_attr(op, OP_NAME_OF);
+    if (of == NULL)
+        return NULL;
+    if (of != Py_None) {        /* node_name_of(node): a name that depends on the node's arguments */
+        PyObject *name = PyObject_CallOneArg(of, node);
+        Py_DECREF(of);
+        return name;
     }
-    return special ? PyObject_CallMethodNoArgs(node, s_name) : op_attr(op, OP_NODE_NAME);
+    Py_DECREF(of);
+    PyObject *alt = op_attr(op, OP_NAME_DIM);
+    if (alt == NULL)
+        return NULL;
+    if (alt != Py_None) {       /* node_name_dim where the node's attrs give a dim (not None) */
+        PyObject *attrs = SLOT(node, off_attrs), *dim = NULL;
+        if (attrs != NULL && PyDict_Check(attrs) && (dim = PyDict_GetItemWithError(attrs, s_dim)) == NULL &&
+            PyErr_Occurred()) {
+            Py_DECREF(alt);
+            return NULL;
+        }
+        if (attrs != NULL && !PyDict_Check(attrs) && attrs != Py_None) {   /* (not a dict: Node.name's reading) */
+            Py_DECREF(alt);
+            return PyObject_CallMethodNoArgs(node, s_name);
+        }
+        if (dim != NULL && dim != Py_None)
+            return alt;
+    }
+    Py_DECREF(alt);
+    return op_attr(op, OP_NODE_NAME);
 }
 
 /* Backward work the loop runs itself (a node's formula, a leaf's store, a gradient sum) runs with STATE's phase
@@ -2133,7 +2152,7 @@ PyMODINIT_FUNC PyInit__cengine(void)
                  {&s_sink_view, "sink_view"}, {&s_sink_only, "_sink_only"}, {&s_range_hooks, "range_hooks"},
                  {&s_op_step, "op_step"}, {&s_call_as, "call_as"}, {&s_reshape, "reshape"},
                  {&s_transpose, "transpose"}, {&s_swapaxes, "swapaxes"}, {&s_as_strided, "as_strided"},
-                 {&s_dim0, "dim0"}, {&s_dim1, "dim1"}, {&s_dims, "dims"}, {&s_multi_view, "_multi_view"},
+                 {&s_dim, "dim"}, {&s_dim0, "dim0"}, {&s_dim1, "dim1"}, {&s_dims, "dims"}, {&s_multi_view, "_multi_view"},
                  {&s_nondiff_outputs, "nondiff_outputs"}};
     if ((minus_one = PyLong_FromLong(-1)) == NULL || (zero_obj = PyLong_FromLong(0)) == NULL ||
         (kw_memory_format = Py_BuildValue("(s)", "memory_format")) == NULL ||

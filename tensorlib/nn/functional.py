@@ -9,7 +9,7 @@ import math
 from .. import _hooks as _H
 from .. import ops as _ops
 from .._tensor import Tensor
-from ..dispatch import dispatch, record_range
+from ..dispatch import dispatch
 from ..ops._define import torch_op, write_out
 from .. import ops as _E
 from ..ops.activation import hardtanh as _hardtanh, leaky_relu_ as _leaky_relu_, logsigmoid as _logsigmoid
@@ -161,6 +161,11 @@ def linear_cross_entropy(input, linear_weight, target, *, linear_bias=None, weig
                          label_smoothing=label_smoothing)
 
 
+def _log_softmax_rows(input, dim):
+    """LOG_SOFTMAX dispatched, inside log_softmax's region (cross_entropy's, _H.op_step)."""
+    return dispatch(LOG_SOFTMAX, input, dim=dim)
+
+
 def _cross_entropy(input, target, weight, size_average, ignore_index, reduce, reduction, label_smoothing):
     if size_average is not None or reduce is not None or reduction not in _REDUCTIONS:
         reduction = check_reduction(legacy_reduction(size_average, reduce, reduction))
@@ -171,9 +176,8 @@ def _cross_entropy(input, target, weight, size_average, ignore_index, reduce, re
     C = shape[cdim]
     if not _H.range_hooks:
         logp = dispatch(LOG_SOFTMAX, input, dim=cdim)
-    else:
-        with record_range("log_softmax", "op"):     # log_softmax's dim check and cast are not needed here
-            logp = dispatch(LOG_SOFTMAX, input, dim=cdim)
+    else:       # (log_softmax's region; its dim check and cast are not needed here)
+        logp = _H.op_step("log_softmax", _log_softmax_rows, input, cdim)
     wshape = (C,) + (1,) * (len(shape) - cdim - 1)
     if target._data.dtype.kind == "f" and tuple(target.shape) == tuple(input.shape):
         if label_smoothing > 0:

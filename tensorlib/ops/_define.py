@@ -156,7 +156,8 @@ def _dispatching(o: OpDef, name: str, kernel, self_first: bool):
             out = kwargs.pop("out")
             return write_out(f(*args, **kwargs), out, name)
         if _dispatch._full_path:
-            return dispatch(o, *args, **kwargs)
+            rec = _dispatch._rec_run      # (the recorded path in C: dispatch's first case, without its call)
+            return rec(o, args, kwargs) if rec is not None else dispatch(o, *args, **kwargs)
         return execute(o, args, kwargs, -1)     # dispatch's fast path, without its call
     f.__name__ = f.__qualname__ = name
     f.__module__ = kernel.__module__

@@ -15,7 +15,7 @@ from ._define import Tensor, dispatch, np, op, public, torch_op, write_out
 from .._opdef import op_at
 from .._state import STATE
 from .._tensor import Size, _no_grad_ctx as _no_grad
-from ..dispatch import record_range, run_recorded
+from ..dispatch import run_recorded
 
 
 def _backend(device):
@@ -426,11 +426,18 @@ def recorded_zeros_like(shape, dtype):
     zeros_like then dispatches it)."""
     if not _H.range_hooks:
         return recorded_zeros(shape, dtype)
-    with record_range("zeros_like", "op"):
-        with record_range("empty_like", "op"):
-            z = run_recorded(EMPTY_STRIDED, shape=_size(shape), dtype=dtype, device=CPU)
-        run_recorded(op_at("zero_"), z)
+    return _H.op_step("zeros_like", _recorded_zeros_like_steps, _size(shape), dtype)
+
+
+def _recorded_zeros_like_steps(shape, dtype):
+    """recorded_zeros_like's steps inside its zeros_like region (_H.op_step): empty_like's empty_strided, zero_."""
+    z = _H.op_step("empty_like", _recorded_empty_strided, shape, dtype)
+    run_recorded(op_at("zero_"), z)
     return z
+
+
+def _recorded_empty_strided(shape, dtype):
+    return run_recorded(EMPTY_STRIDED, shape=shape, dtype=dtype, device=CPU)
 
 
 @public
@@ -603,12 +610,15 @@ def _like(fn):
             _like_strides(input, memory_format, name)
         if not _H.range_hooks:      # nothing listens: no region to open
             return _like_made(fn, args, a.shape, d, dev, requires_grad, kw, strides)
-        with record_range(name, "op"):
-            if fn in _LIKE_FILLS and not kw and not args and strides is None and type(a) is not SparseCOO:
-                return like_steps(a.shape, d, dev, requires_grad, _LIKE_FILLS[fn])
-            return _like_made(fn, args, a.shape, d, dev, requires_grad, kw, strides)
+        if fn in _LIKE_FILLS and not kw and not args and strides is None and type(a) is not SparseCOO:
+            return _H.op_step(name, like_steps, a.shape, d, dev, requires_grad, _LIKE_FILLS[fn])
+        return _H.op_step(name, _like_made, fn, args, a.shape, d, dev, requires_grad, kw, strides)
     f.__name__ = f.__qualname__ = name
     return public(f)
+
+
+def _empty_strided(shape, dtype, device):
+    return dispatch(EMPTY_STRIDED, shape=shape, dtype=dtype, device=device)
 
 
 def like_steps(shape, dtype, device, requires_grad, fill):
@@ -618,8 +628,7 @@ def like_steps(shape, dtype, device, requires_grad, fill):
     ones_like region: autograd.engine._make_grads)."""
     if fill is None:
         return _finish(dispatch(EMPTY_STRIDED, shape=shape, dtype=_dt(dtype), device=device), requires_grad)
-    with record_range("empty_like", "op"):
-        t = dispatch(EMPTY_STRIDED, shape=shape, dtype=_dt(dtype), device=device)
+    t = _H.op_step("empty_like", _empty_strided, shape, _dt(dtype), device)
     op_name, value = fill
     if value is None:
         dispatch(op_at(op_name), t)

@@ -3,6 +3,7 @@ scatter_add, index_select, masked_fill, one_hot."""
 from __future__ import annotations
 
 import warnings
+from operator import setitem as _setitem
 
 
 from .. import _hooks as _H
@@ -258,7 +259,7 @@ def _view_backward(view_name):
         if _H.range_hooks:
             z = _H.op_step("zeros", xp.zeros, shape, g.dtype)
             v = _H.op_step(view_name, _H.op_step, "as_strided", _view_of, z, idx)
-            _H.op_step("copy_", _copy_into, v, g)
+            _H.op_step("copy_", _setitem, v, Ellipsis, g)
             return z
         z = xp.zeros(shape, dtype=g.dtype)
         z[idx] = g
@@ -268,10 +269,6 @@ def _view_backward(view_name):
 
 def _view_of(z, idx):
     return z[idx] if any(i is Ellipsis for i in idx) else z[idx + (Ellipsis,)]
-
-
-def _copy_into(v, g):
-    v[...] = g
 
 
 SELECT_BACKWARD = op("select_backward", node_name="SelectBackwardBackward0")(_view_backward("select"))

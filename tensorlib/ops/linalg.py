@@ -330,11 +330,17 @@ def matmul(input, other, *, out=None):
         x = input._data
         w = other._data
         if x.ndim >= 3 and w.ndim == 2 and x.shape[-1] == w.shape[0] and x.size:
-            with record_range("matmul", "op", (input, other)):
-                rows = dispatch(MM, reshape(input, -1, x.shape[-1]), other)
-                return write_out(dispatch(UNSAFE_VIEW, rows, shape=(*x.shape[:-1], w.shape[1])), out)
+            return write_out(_H.op_region("matmul", (input, other), _matmul_rows, input, other, x.shape, w.shape[1]),
+                             out)
     return write_out(dispatch_binary(MATMUL, input, other), out)
 
+
+
+def _matmul_rows(input, other, shape, n):
+    """matmul's rows path inside its region (_H.op_region): input (..., k) reshaped to rows, one mm, and
+    _unsafe_view back to (..., n)."""
+    rows = dispatch(MM, reshape(input, -1, shape[-1]), other)
+    return dispatch(UNSAFE_VIEW, rows, shape=(*shape[:-1], n))
 
 @public(method=True)
 def mm(input, mat2, *, out=None):

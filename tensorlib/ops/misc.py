@@ -3,6 +3,7 @@ random fills. In-place ops name the out-of-place op whose backward applies (`inp
 from __future__ import annotations
 
 import warnings
+from operator import setitem as _setitem
 
 from .. import _dtype as D
 from .. import _hooks as _H
@@ -169,14 +170,15 @@ def type_(self, dtype=None, non_blocking=False):
 
 def _alloc_and_copy(xp, a, dtype):
     """a.astype(dtype) in its two steps, each in the range of torch's op for it: the output buffer laid out
-    as `a` (empty_strided) and the converting copy into it (copy_)."""
-    out = _H.op_step("empty_strided", xp.empty_like, a, dtype)
-    _H.op_step("copy_", _copy_into, xp, out, a)
+    as `a` (empty_strided) and the converting copy into it (copy_: an assignment casts as copyto's "unsafe"
+    does). Each step is the C call itself (no Python frame of ours or of NumPy's dispatcher: empty for a
+    row-major input)."""
+    if a.flags.c_contiguous:
+        out = _H.op_step("empty_strided", xp.empty, a.shape, dtype)
+    else:
+        out = _H.op_step("empty_strided", xp.empty_like, a, dtype)
+    _H.op_step("copy_", _setitem, out, Ellipsis, a)
     return out
-
-
-def _copy_into(xp, out, a):
-    xp.copyto(out, a, casting="unsafe")
 
 
 @op("clone", node_name="CloneBackward0")
@@ -189,7 +191,7 @@ def CLONE(xp, a, memory_format=None):
             if _H.range_hooks:
                 out = _H.op_step("empty_like", _H.op_step, "empty_strided", MF.empty_strided_array, xp, a.shape,
                                  a.dtype, strides)
-                _H.op_step("copy_", _copy_into, xp, out, a)
+                _H.op_step("copy_", _setitem, out, Ellipsis, a)
                 return out
             return MF.copy_strided(xp, a, strides)
     if _H.range_hooks:
@@ -198,7 +200,7 @@ def CLONE(xp, a, memory_format=None):
         # contiguous clone in the contiguous format)
         alloc = "empty_strided" if a.flags.c_contiguous else "empty"
         out = _H.op_step("empty_like", _H.op_step, alloc, xp.empty, a.shape, a.dtype)
-        _H.op_step("copy_", _copy_into, xp, out, a)
+        _H.op_step("copy_", _setitem, out, Ellipsis, a)
         return out
     return a.copy()
 

@@ -247,8 +247,8 @@ def softmax(input, dim=None, dtype=None):
     dim = _dim(dim, input, "softmax")
     if _H.op_range_pair is None:        # no region hook: the region below would record nothing
         return dispatch(SOFTMAX, _floating(input, dim, "softmax"), dim=dim)
-    with record_range("softmax", "op", (input, dim, dtype)):   # torch's composite around its _softmax kernel
-        return dispatch(SOFTMAX, _floating(input, dim, "softmax"), dim=dim)
+    # torch's composite around its _softmax kernel (one C call where the profiler is the only region hook)
+    return _H.op_region("softmax", (input, dim, dtype), _softmax_op, SOFTMAX, input, dim, "softmax")
 
 
 def log_softmax(input, dim=None, dtype=None):
@@ -256,8 +256,13 @@ def log_softmax(input, dim=None, dtype=None):
     dim = _dim(dim, input, "log_softmax")
     if _H.op_range_pair is None:
         return dispatch(LOG_SOFTMAX, _floating(input, dim, "log_softmax"), dim=dim)
-    with record_range("log_softmax", "op", (input, dim, dtype)):   # torch's composite around _log_softmax
-        return dispatch(LOG_SOFTMAX, _floating(input, dim, "log_softmax"), dim=dim)
+    # torch's composite around _log_softmax
+    return _H.op_region("log_softmax", (input, dim, dtype), _softmax_op, LOG_SOFTMAX, input, dim, "log_softmax")
+
+
+def _softmax_op(op, input, dim, name):
+    """softmax's or log_softmax's kernel op dispatched, inside the composite's region (_H.op_region)."""
+    return dispatch(op, _floating(input, dim, name), dim=dim)
 
 
 def _floating(input, dim, name):
@@ -411,9 +416,14 @@ def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, r
     # torch's entry for any number of dims (the kernel reshapes), then its composite around nll_loss_forward
     if not _H.range_hooks:      # nothing listens: no regions to open
         return dispatch(NLL_LOSS, input, target, weight, reduction=reduction, ignore_index=ignore_index)
-    with record_range("nll_loss_nd", "op", (input, target, weight)):
-        with record_range("nll_loss", "op", (input, target, weight)):
-            return dispatch(NLL_LOSS, input, target, weight, reduction=reduction, ignore_index=ignore_index)
+    args = (input, target, weight)
+    return _H.op_region("nll_loss_nd", args, _H.op_region, "nll_loss", args, _nll_dispatch, input, target, weight,
+                        reduction, ignore_index)
+
+
+def _nll_dispatch(input, target, weight, reduction, ignore_index):
+    """NLL_LOSS dispatched, inside nll_loss's regions (_H.op_region)."""
+    return dispatch(NLL_LOSS, input, target, weight, reduction=reduction, ignore_index=ignore_index)
 
 
 # --- pointwise losses -----------------------------------------------------------------------------

@@ -152,8 +152,7 @@ def reshape(input, *shape):
     if d.flags.c_contiguous:
         return dispatch(RESHAPE, input, shape=shape)
     if _H.range_hooks:      # torch's composite around the two paths
-        with record_range("reshape", "op"):
-            return _reshape_strided(input, d, shape)
+        return _H.op_step("reshape", _reshape_strided, input, d, shape)
     return _reshape_strided(input, d, shape)
 
 
