@@ -1096,9 +1096,10 @@ end:
     return out;
 }
 
-/* op_done(op, arrays, attrs, phase, seq, out, t0, t1): the record op_arrays makes of an op that ran elsewhere (a C
- * loop that ran and timed it: tensorlib/_cmath.c's Adam step, dispatch.record_ran) with result `out` (None for an
- * in-place op) between t0 and t1 -- its Input Shapes from `arrays` and its outputs' memory, as op_arrays's */
+/* op_done(op, arrays, attrs, phase, seq, out, t0, t1) -> out as recorded: the record op_arrays makes of an op that ran
+ * elsewhere (a C loop that ran and timed it: tensorlib/_cmath.c's Adam step, dispatch.record_ran; the engine's
+ * formulas in C, run_recorded.call_as_arrays) with result `out` (None for an in-place op) between t0 and t1 -- its
+ * Input Shapes from `arrays` and its outputs' memory, as op_arrays's; `out` returned as op_arrays returns it */
 static PyObject *OpHooks_op_done(OpHooks *self, PyObject *const *args, Py_ssize_t nargs)
 {
     if (nargs != 8) {
@@ -1119,10 +1120,7 @@ static PyObject *OpHooks_op_done(OpHooks *self, PyObject *const *args, Py_ssize_
     }
     Py_XDECREF(name);
     Py_DECREF(eid);
-    if (out == NULL)
-        return NULL;
-    Py_DECREF(out);
-    Py_RETURN_NONE;
+    return out;     /* (as recorded: a NumPy scalar made the 0-d array counted, as op_arrays returns it) */
 }
 
 

@@ -454,11 +454,15 @@ class Recorder:
                     return out
 
                 def op_done(op, arrays, attrs, phase, seq, out, t0, t1):
-                    # op_arrays' record of an op that ran elsewhere (a C loop that timed it: dispatch.record_ran)
+                    # op_arrays' record of an op that ran elsewhere (a C loop that timed it: dispatch.record_ran),
+                    # `out` returned as op_arrays returns it
                     eid = arrays_eid(arrays) if arrays_eid is not None else 0
                     if mem is not None and out is not None:
-                        record_arrays(_as_arrays(out) if type(out) is not ndarray else out, arrays, t1 - 1)
+                        if type(out) is not ndarray:
+                            out = _as_arrays(out)       # a NumPy scalar: the 0-d array its tensor will hold
+                        record_arrays(out, arrays, t1 - 1)
                     tls.buf.append((op.name, phase, seq, eid, t0, t1))
+                    return out
 
             if stack:
                 from tensorlib.nn.modules.module import module_stack

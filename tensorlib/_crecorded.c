@@ -39,6 +39,7 @@ typedef struct {
     PyObject *tls;              /* the op sink's threading.local (its `buf`), or None */
     PyObject *enter, *exit_;    /* the only op hook's op_enter and op_exit, or None */
     PyObject *arrays_hook;      /* that hook's op_arrays, or None */
+    PyObject *arrays_done;      /* and its op_done (the record of an op that ran elsewhere), or None */
 } Recorded;
 
 /* A record's int fields (a sequence number, -1, an extra's id) are kept in their slots as tagged integers, (v << 1) | 1
@@ -401,11 +402,11 @@ static PyMethodDef Recorded_methods[] = {
 
 static int Recorded_init(Recorded *r, PyObject *args, PyObject *kw)
 {
-    PyObject *execute, *bp, *counter, *numpy, *tls, *enter, *exit_, *arrays_hook;
+    PyObject *execute, *bp, *counter, *numpy, *tls, *enter, *exit_, *arrays_hook, *arrays_done = Py_None;
     static char *kwlist[] = {"execute", "backward_passes", "seq_counter", "numpy", "tls", "op_enter", "op_exit",
-                             "op_arrays", NULL};
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "OO!OOOOOO", kwlist, &execute, &PyList_Type, &bp, &counter,
-                                     &numpy, &tls, &enter, &exit_, &arrays_hook))
+                             "op_arrays", "op_done", NULL};
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "OO!OOOOOO|O", kwlist, &execute, &PyList_Type, &bp, &counter,
+                                     &numpy, &tls, &enter, &exit_, &arrays_hook, &arrays_done))
         return -1;
     if (!PyIter_Check(counter)) {
         PyErr_SetString(PyExc_TypeError, "seq_counter must be an iterator");
@@ -416,10 +417,14 @@ static int Recorded_init(Recorded *r, PyObject *args, PyObject *kw)
         PyErr_SetString(PyExc_TypeError, "op_enter and op_exit come together");
         return -1;
     }
+    if (arrays_done != Py_None && arrays_hook == Py_None) {
+        PyErr_SetString(PyExc_TypeError, "op_done comes with op_arrays");
+        return -1;
+    }
     PyObject **slots[] = {&r->execute, &r->backward_passes, &r->seq_counter, &r->numpy, &r->tls, &r->enter,
-                          &r->exit_, &r->arrays_hook};
-    PyObject *vals[] = {execute, bp, counter, numpy, tls, enter, exit_, arrays_hook};
-    for (int i = 0; i < 8; i++) {
+                          &r->exit_, &r->arrays_hook, &r->arrays_done};
+    PyObject *vals[] = {execute, bp, counter, numpy, tls, enter, exit_, arrays_hook, arrays_done};
+    for (int i = 0; i < 9; i++) {
         Py_INCREF(vals[i]);
         Py_XSETREF(*slots[i], vals[i]);
     }
@@ -436,6 +441,7 @@ static int Recorded_traverse(Recorded *r, visitproc visit, void *arg)
     Py_VISIT(r->enter);
     Py_VISIT(r->exit_);
     Py_VISIT(r->arrays_hook);
+    Py_VISIT(r->arrays_done);
     return 0;
 }
 
@@ -449,6 +455,7 @@ static int Recorded_clear(Recorded *r)
     Py_CLEAR(r->enter);
     Py_CLEAR(r->exit_);
     Py_CLEAR(r->arrays_hook);
+    Py_CLEAR(r->arrays_done);
     return 0;
 }
 
@@ -464,7 +471,8 @@ static PyTypeObject Recorded_T = {
     .tp_name = "tensorlib._crecorded.Recorded",
     .tp_basicsize = sizeof(Recorded),
     .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
-    .tp_doc = "Recorded(execute, backward_passes, seq_counter, numpy, tls, op_enter, op_exit, op_arrays): "
+    .tp_doc = "Recorded(execute, backward_passes, seq_counter, numpy, tls, op_enter, op_exit, op_arrays, "
+              "op_done=None): "
               "the dispatcher's recorded paths (sink, pair; and run_recorded's through RunRecorded).",
     .tp_new = PyType_GenericNew,
     .tp_init = (initproc)Recorded_init,
@@ -659,11 +667,75 @@ static PyObject *RunRecorded_call_as(RunRecorded *self, PyObject *const *args, P
     return out;
 }
 
+/* fn(*fargs) run and timed, then recorded by r's op hook as op on arrays with attrs: op_done(op, arrays, attrs,
+ * phase, seq, out, t0, t1), r's hook having op_arrays and op_done (checked by the callers). op_done's result (fn's
+ * result as op_arrays would return it), or NULL. */
+static PyObject *done_call(Recorded *r, PyObject *op, PyObject *arrays, PyObject *attrs, PyObject *fn,
+                           PyObject *const *fargs, Py_ssize_t nf)
+{
+    Py_INCREF(r);           /* set() may replace it while fn runs */
+    PyObject *phase, *seq, *run_seq, *out = NULL;
+    if (phase_seq(r, &phase, &seq, &run_seq) == 0) {      /* (seq an int object: the hook takes it) */
+        Py_DECREF(run_seq);
+        long long t0 = now_ns();
+        out = PyObject_Vectorcall(fn, fargs, (size_t)nf, NULL);
+        long long t1 = now_ns();
+        if (out != NULL) {
+            PyObject *a = PyLong_FromLongLong(t0), *b = a ? PyLong_FromLongLong(t1) : NULL, *res = NULL;
+            if (b != NULL) {
+                PyObject *argv[8] = {op, arrays, attrs, phase, seq, out, a, b};
+                res = PyObject_Vectorcall(r->arrays_done, argv, 8, NULL);
+            }
+            Py_XDECREF(a);
+            Py_XDECREF(b);
+            Py_SETREF(out, res);    /* (op_done's result: out as op_arrays returns it, a NumPy scalar made an array) */
+        }
+        Py_DECREF(phase);
+        Py_DECREF(seq);
+    }
+    Py_DECREF(r);
+    return out;
+}
+
+/* call_as_arrays(op, arrays, attrs, fn, *args): call_as(op, fn, *args) where the op sink alone records; where the only
+ * op hook takes ops on arrays and ops that ran (op_arrays and op_done: a detailed profile), fn(*args) run and timed
+ * here, then that hook's op_done(op, arrays, attrs, phase, seq, out, t0, t1): the record op_arrays(op, arrays,
+ * attrs, ...) makes of op's kernel on `arrays` (Input Shapes from them, the outputs' memory), its computation
+ * being fn(*args) -- for the engine's formulas in C (view_sink, linear_sink), which hold the op's arrays and
+ * attributes as run_recorded(op, *arrays, **attrs) would get them. Else NotImplemented, nothing run. */
+static PyObject *RunRecorded_call_as_arrays(RunRecorded *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs < 4 || !PyTuple_Check(args[1]) || !PyDict_Check(args[2])) {
+        PyErr_SetString(PyExc_TypeError, "call_as_arrays(op, arrays, attrs, fn, *args): arrays a tuple, attrs a dict");
+        return NULL;
+    }
+    Recorded *r = self->target;
+    if (r == NULL)
+        Py_RETURN_NOTIMPLEMENTED;
+    if (r->tls != Py_None) {        /* the op sink: call_as */
+        PyObject *small[8];
+        PyObject **argv = nargs - 2 <= 8 ? small : PyMem_Malloc((size_t)(nargs - 2) * sizeof(PyObject *));
+        if (argv == NULL)
+            return PyErr_NoMemory();
+        argv[0] = args[0];
+        for (Py_ssize_t i = 3; i < nargs; i++)
+            argv[i - 2] = args[i];
+        PyObject *out = RunRecorded_call_as(self, argv, nargs - 2);
+        if (argv != small)
+            PyMem_Free(argv);
+        return out;
+    }
+    if (r->arrays_hook == Py_None || r->arrays_done == Py_None)
+        Py_RETURN_NOTIMPLEMENTED;
+    return done_call(r, args[0], args[1], args[2], args[3], args + 4, nargs - 4);
+}
+
 /* run_as(op, fn, *arrays): run_recorded(op, *arrays) whose kernel's work on these arrays is fn(*arrays) -- a NumPy
  * ufunc that computes what op.kernel(numpy, *arrays) does (mul's np.multiply, div's np.true_divide: the sink formulas'
  * products, ops/broadcast.py SINK): while the op sink alone records through this object, fn(*arrays) run, timed and
  * recorded as op (call_as, without the kernel's Python frame); else run_recorded(op, *arrays) itself (an op_arrays
- * hook, or the Python twin). No keyword arguments. */
+ * hook, whose kernel call costs no more than op_done's boxed times would here, or the Python twin). No keyword
+ * arguments. */
 static PyObject *RunRecorded_run_as(RunRecorded *self, PyObject *const *args, Py_ssize_t nargs)
 {
     if (nargs < 2) {
@@ -693,6 +765,9 @@ static PyMethodDef RunRecorded_methods[] = {
     {"call_as", (PyCFunction)(void (*)(void))RunRecorded_call_as, METH_FASTCALL,
      "call_as(op, fn, *args): fn(*args) run, timed and recorded as op by the op sink (NotImplemented, nothing run, "
      "where it does not record through this object)"},
+    {"call_as_arrays", (PyCFunction)(void (*)(void))RunRecorded_call_as_arrays, METH_FASTCALL,
+     "call_as_arrays(op, arrays, attrs, fn, *args): call_as, or fn(*args) recorded by the op hook's op_done as "
+     "op on arrays with attrs (NotImplemented, nothing run, where neither records through this object)"},
     {"run_as", (PyCFunction)(void (*)(void))RunRecorded_run_as, METH_FASTCALL,
      "run_as(op, fn, *arrays): run_recorded(op, *arrays), fn(*arrays) standing for op's kernel where the op sink "
      "alone records through this object"},

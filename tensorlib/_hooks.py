@@ -68,7 +68,9 @@ class Hook:
     op_done(op, arrays, attrs, phase, seq, out, t0, t1): optional, with op_arrays. The record op_arrays would
       make of an op that ran elsewhere and was timed there (t0, t1: time.perf_counter_ns), `out` its result
       (None for an in-place op): ops that a C loop runs one after another (Adam's step, tensorlib/_cmath.c),
-      handed over by `dispatch.record_ran`.
+      handed over by `dispatch.record_ran`, and ops the engine's formulas in C compute themselves
+      (`run_recorded.call_as_arrays`). Returns `out` as op_arrays would return it (a NumPy scalar
+      made the 0-d array its tensor holds, where the hook records memory).
     sync(data, what): a host-device synchronisation a CUDA tensor or array forces (`what`: "item",
       "tolist", "cpu", a boolean-mask index, ...); `data` is that tensor or array. CPU data never
       synchronises and is not reported. Called from inside the synchronising call, so a hook may

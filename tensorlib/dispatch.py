@@ -89,7 +89,8 @@ def _copy_flags():
     if _crecorded is not None and (_sink_only or _pair_only is not None):
         enter, exit_ = (None, None) if _sink_only else _pair_only
         rec = _crecorded.Recorded(execute, backward_passes, seq_counter, np, _sink_tls if _sink_only else None, enter,
-                                  exit_, None if _sink_only else _arrays_hook)
+                                  exit_, None if _sink_only else _arrays_hook,
+                                  None if _sink_only or _arrays_hook is None else _arrays_done)
         _rec_run = rec.sink if _sink_only else rec.pair
     if run_recorded is not _run_recorded_py:    # the C object: its arrays path, or the Python function
         run_recorded.set(rec if _sink_formulas else None)

@@ -34,7 +34,8 @@ static PyObject *s_tensor_hooks, *s_retained, *s_node_hooks, *s_quiet_backward, 
     *s_version, *s_backward, *s_range_pair, *s_range_c, *s_op, *s_sink_linear, *s_name,
     *s_node_name, *s_node_name_of, *s_node_name_dim, *s_sink_formulas, *s_grad_enabled, *s_sink_backward, *s_acc_region,
     *s_run_recorded, *s_op_at, *s_add, *s_add_, *s_tensor_of, *s_detach, *s_mark_view, *s_detached, *s_view,
-    *s_sink_view, *s_sink_only, *s_range_hooks, *s_op_step, *s_call_as, *s_reshape, *s_transpose, *s_swapaxes,
+    *s_sink_view, *s_sink_only, *s_range_hooks, *s_op_step, *s_call_as, *s_call_as_arrays, *s_keepdim, *s_reshape,
+    *s_transpose, *s_swapaxes,
     *s_as_strided, *s_dim, *s_dim0, *s_dim1, *s_dims, *s_multi_view, *s_nondiff_outputs;
 static StateAPI *sapi;          /* tensorlib._cstate's: the thread's phase and backward seq (enter/leave_backward) */
 static PyObject *minus_one;     /* the seq of AccumulateGrad's backward work: linked to no forward op */
@@ -604,19 +605,66 @@ static int mark_view_of(PyObject *t, PyObject *g)
     return set_view_base(t, g, s_base, s_multi_view);
 }
 
+/* The arrays and attributes run_recorded(op, *arrays, **attrs) would take, for rr.call_as_arrays (a detailed profile's
+ * record of an op the formulas below compute themselves: Input Shapes from the arrays, the outputs' memory): *ar a
+ * tuple of the n arrays, *at a dict of the nk (key, value) pairs in kv. 0, or -1 with an error set (both NULL). */
+static int op_args(PyObject **ar, PyObject **at, PyObject *const *arrays, int n, PyObject *const *kv, int nk)
+{
+    *ar = PyTuple_New(n);
+    *at = *ar != NULL ? PyDict_New() : NULL;
+    if (*at == NULL) {
+        Py_CLEAR(*ar);
+        return -1;
+    }
+    for (int i = 0; i < n; i++)
+        PyTuple_SET_ITEM(*ar, i, Py_NewRef(arrays[i]));
+    for (int i = 0; i < nk; i++)
+        if (PyDict_SetItem(*at, kv[2 * i], kv[2 * i + 1]) < 0) {
+            Py_CLEAR(*ar);
+            Py_CLEAR(*at);
+            return -1;
+        }
+    return 0;
+}
+
+/* rr.call_as(op, <pre...>, fn, *args) where the op sink alone records (ar NULL), else rr.call_as_arrays(op, ar, at,
+ * <pre...>, fn, *args) (a detailed profile: ar and at the op's arrays and attributes, op_args; both stolen): n items
+ * in `rest` (the region steps, fn and its arguments) */
+static PyObject *call_as_rec(PyObject *rr, PyObject *op, PyObject *ar, PyObject *at, PyObject *const *rest, size_t n)
+{
+    PyObject *argv[4 + 12];
+    size_t k = 0;
+    argv[k++] = rr;
+    argv[k++] = op;
+    if (ar != NULL)
+        argv[k++] = ar, argv[k++] = at;
+    for (size_t i = 0; i < n && i < 12; i++)
+        argv[k++] = rest[i];
+    PyObject *r = PyObject_VectorcallMethod(ar != NULL ? s_call_as_arrays : s_call_as, argv, k, NULL);
+    Py_XDECREF(ar);
+    Py_XDECREF(at);
+    return r;
+}
+
 /* Array d's method `meth` (margs: its nm arguments) run as op `outer`'s kernel runs it, by rr.call_as (rr:
  * dispatch.run_recorded): inside _H.op_step's regions `steps` (ns of them, nested in order) where range hooks listen,
- * else called as it is; the op timed and recorded by the op sink. The method's result (new reference), NotImplemented
- * where the op sink does not record through rr (nothing run), or NULL with an error set */
+ * else called as it is; the op timed and recorded by the op sink, or with ar and at (the op's arrays and attributes,
+ * stolen; NULL: the op sink's record) by the only op hook (call_as_rec). The method's result (new reference),
+ * NotImplemented where neither records through rr (nothing run), or NULL with an error set */
 static PyObject *recorded_method(PyObject *rr, PyObject *outer, PyObject *const *steps, int ns, PyObject *d,
-                                 PyObject *meth, PyObject *const *margs, int nm)
+                                 PyObject *meth, PyObject *const *margs, int nm, PyObject *ar, PyObject *at)
 {
-    if (hooks_read() < 0)
+    if (hooks_read() < 0) {
+        Py_XDECREF(ar);
+        Py_XDECREF(at);
         return NULL;
+    }
     int on = hk.range_hooks;
     PyObject *step = Py_XNewRef(hk.op_step);    /* (held: a registry change in a call below lets go of hk's) */
     if (on && step == NULL) {
         PyErr_SetString(PyExc_RuntimeError, "_hooks.op_step is None while range hooks listen");
+        Py_XDECREF(ar);
+        Py_XDECREF(at);
         return NULL;
     }
     /* the method as NumPy's array class holds it, called with d first, where d is exactly an ndarray (no bound method
@@ -626,13 +674,13 @@ static PyObject *recorded_method(PyObject *rr, PyObject *outer, PyObject *const 
     PyObject *fn = unbound ? Py_NewRef(desc) : PyObject_GetAttr(d, meth);
     if (fn == NULL) {
         Py_XDECREF(step);
+        Py_XDECREF(ar);
+        Py_XDECREF(at);
         return NULL;
     }
-    /* rr.call_as(outer, op_step, step0[, op_step, step1], fn, [d,] *margs) */
-    PyObject *argv[2 + 2 * 2 + 2 + 2];
+    /* rr.call_as(outer, op_step, step0[, op_step, step1], fn, [d,] *margs), or call_as_arrays' */
+    PyObject *argv[2 * 2 + 2 + 2];
     size_t n = 0;
-    argv[n++] = rr;
-    argv[n++] = outer;
     for (int i = 0; on && i < ns && i < 2; i++)
         argv[n++] = step, argv[n++] = steps[i];
     argv[n++] = fn;
@@ -640,7 +688,7 @@ static PyObject *recorded_method(PyObject *rr, PyObject *outer, PyObject *const 
         argv[n++] = d;
     for (int i = 0; i < nm && i < 2; i++)
         argv[n++] = margs[i];
-    PyObject *r = PyObject_VectorcallMethod(s_call_as, argv, n, NULL);
+    PyObject *r = call_as_rec(rr, outer, ar, at, argv, n);
     Py_DECREF(fn);
     Py_XDECREF(step);
     return r;
@@ -655,7 +703,7 @@ static PyObject *recorded_method(PyObject *rr, PyObject *outer, PyObject *const 
  * sink records by the Python path), NULL with an error on error. */
 static PyObject *kw_memory_format, *kw_shape;   /* ("memory_format",), ("shape",): run_recorded's keyword names */
 
-static PyObject *recorded_alias(PyObject *rr, PyObject *spec, PyObject *d, PyObject *shape, int *copied)
+static PyObject *recorded_alias(PyObject *rr, PyObject *spec, PyObject *d, PyObject *shape, int *copied, int arr)
 {
     PyObject *probe = PyObject_CallMethodOneArg(d, s_reshape, shape);     /* (_viewable's test: no copy made) */
     if (probe == NULL)
@@ -677,12 +725,13 @@ static PyObject *recorded_alias(PyObject *rr, PyObject *spec, PyObject *d, PyObj
         region_open(&reg, cap, Py_NewRef(s_reshape), s_op);
     PyObject *r = NULL;
     if (view) {
-        PyObject *bound = PyObject_GetAttr(d, s_reshape);
-        if (bound != NULL) {
-            PyObject *argv[] = {rr, PyTuple_GET_ITEM(spec, 2), bound, shape};
-            r = PyObject_VectorcallMethod(s_call_as, argv, 4, NULL);
-            Py_DECREF(bound);
+        PyObject *bound = PyObject_GetAttr(d, s_reshape), *ar = NULL, *at = NULL;
+        PyObject *kv[] = {s_shape, shape};
+        if (bound != NULL && (!arr || op_args(&ar, &at, &d, 1, kv, 1) == 0)) {
+            PyObject *rest[] = {bound, shape};
+            r = call_as_rec(rr, PyTuple_GET_ITEM(spec, 2), ar, at, rest, 2);
         }
+        Py_XDECREF(bound);
     } else {    /* run_recorded(CLONE, d, memory_format=contiguous), then run_recorded(UNSAFE_VIEW, c, shape=shape) */
         PyObject *ca[] = {PyTuple_GET_ITEM(spec, 3), d, PyTuple_GET_ITEM(spec, 5)};
         PyObject *c = PyObject_Vectorcall(rr, ca, 2, kw_memory_format);
@@ -712,12 +761,13 @@ static PyObject *view_sink(PyObject *node, PyObject *g, PyObject *spec)
 {
     if (!arrays_ok || !PyTuple_Check(spec) || PyTuple_GET_SIZE(spec) < 2 || PyTuple_GET_SIZE(spec) > 7)
         return NULL;
-    if (hooks_read() < 0 || !hk.sink_only)
+    if (hooks_read() < 0 || hk.sink_formulas <= 0)
         return NULL;
+    int arr = !hk.sink_only;    /* a detailed profile: each op recorded with its arrays and attributes */
     PyObject *rr = global_of(dispatch_dict, s_run_recorded);        /* borrowed */
     if (rr == NULL)
         return NULL;
-    PyObject *d = SLOT(g, off_data), *outer = PyTuple_GET_ITEM(spec, 0);
+    PyObject *d = SLOT(g, off_data), *outer = PyTuple_GET_ITEM(spec, 0), *ar = NULL, *at = NULL;
     long kind = PyLong_AsLong(PyTuple_GET_ITEM(spec, 1));
     if (kind < 0 || kind >= VIEW_KINDS) {
         if (!PyErr_Occurred())
@@ -735,13 +785,18 @@ static PyObject *view_sink(PyObject *node, PyObject *g, PyObject *spec)
             !PyTuple_CheckExact(shape = PyTuple_GET_ITEM(m0, 0)))
             return NULL;
         if (!(((ArrayHead *)d)->flags & C_CONTIGUOUS)) {    /* the strided path */
-            if (PyTuple_GET_SIZE(spec) < 3 || (r = recorded_alias(rr, spec, d, shape, &copied)) == NULL)
+            if (PyTuple_GET_SIZE(spec) < 3 || (r = recorded_alias(rr, spec, d, shape, &copied, arr)) == NULL)
                 return NULL;
             goto got;
         }
         meth = s_reshape, margs[nm++] = Py_NewRef(shape), steps[0] = s_view;
+        PyObject *kv[] = {s_shape, shape};
+        if (arr && op_args(&ar, &at, &d, 1, kv, 1) < 0)
+            goto done;
     } else {
         PyObject *attrs = SLOT(node, off_attrs);
+        PyObject *kv[4];
+        int nk = 0;
         if (kind == VIEW_T)
             meth = s_transpose, steps[0] = s_transpose, steps[1] = s_as_strided, ns = 2;
         else if (attrs == NULL || !PyDict_CheckExact(attrs))
@@ -751,14 +806,18 @@ static PyObject *view_sink(PyObject *node, PyObject *g, PyObject *spec)
             if (d1 == NULL)
                 return NULL;
             meth = s_swapaxes, margs[nm++] = Py_NewRef(d0), margs[nm++] = Py_NewRef(d1), steps[0] = s_as_strided;
+            kv[0] = s_dim0, kv[1] = d0, kv[2] = s_dim1, kv[3] = d1, nk = 2;
         } else {
             PyObject *dims = PyDict_GetItemWithError(attrs, s_dims), *inv = dims ? inverse_dims(dims) : NULL;
             if (inv == NULL)
                 return NULL;
             meth = s_transpose, margs[nm++] = inv, steps[0] = s_as_strided;
+            kv[0] = s_dims, kv[1] = inv, nk = 1;
         }
+        if (arr && op_args(&ar, &at, &d, 1, kv, nk) < 0)
+            goto done;
     }
-    r = recorded_method(rr, outer, steps, ns, d, meth, margs, nm);
+    r = recorded_method(rr, outer, steps, ns, d, meth, margs, nm, ar, at);
     if (r == NULL || r == Py_NotImplemented)    /* (NotImplemented: the op sink records by dispatch.py's Python path) */
         goto done;
 got:
@@ -810,11 +869,30 @@ static PyObject *call_as(PyObject *rr, PyObject *op, PyObject *fn, PyObject *con
     return PyObject_VectorcallMethod(s_call_as, argv, 3 + (size_t)n, NULL);
 }
 
-/* t's record of 2-D array d (its kernel's regions, transpose then as_strided, around the array's transpose) */
-static PyObject *t_of(PyObject *rr, PyObject *t_op, PyObject *d)
+/* call_as where the op sink alone records (arr 0), else call_as_arrays with the op's arrays (na of them) and
+ * attributes (nk key-value pairs in kv): the result, NotImplemented where neither records through rr, or NULL */
+static PyObject *call_as_op(PyObject *rr, PyObject *op, int arr, PyObject *const *arrays, int na, PyObject *const *kv,
+                            int nk, PyObject *fn, PyObject *const *args, int n)
 {
-    PyObject *steps[2] = {s_transpose, s_as_strided};
-    return recorded_method(rr, t_op, steps, 2, d, s_transpose, NULL, 0);
+    if (!arr)
+        return call_as(rr, op, fn, args, n);
+    PyObject *ar, *at, *rest[1 + 6];
+    if (op_args(&ar, &at, arrays, na, kv, nk) < 0)
+        return NULL;
+    rest[0] = fn;
+    for (int i = 0; i < n && i < 6; i++)
+        rest[1 + i] = args[i];
+    return call_as_rec(rr, op, ar, at, rest, 1 + (size_t)n);
+}
+
+/* t's record of 2-D array d (its kernel's regions, transpose then as_strided, around the array's transpose); with
+ * arr, with its arrays (d,) and no attributes (a detailed profile) */
+static PyObject *t_of(PyObject *rr, PyObject *t_op, PyObject *d, int arr)
+{
+    PyObject *steps[2] = {s_transpose, s_as_strided}, *ar = NULL, *at = NULL;
+    if (arr && op_args(&ar, &at, &d, 1, NULL, 0) < 0)
+        return NULL;
+    return recorded_method(rr, t_op, steps, 2, d, s_transpose, NULL, 0, ar, at);
 }
 
 /* r (stolen) through tensor_of_result (tor), NULL passed on */
@@ -827,13 +905,14 @@ static PyObject *result_tensor(PyObject *tor, PyObject *r)
     return t;
 }
 
-/* spec's product mm(x, y) by call_as, NULL passed on (x: borrowed; y: stolen) */
-static PyObject *mm_of(PyObject *rr, PyObject *spec, PyObject *x, PyObject *y)
+/* spec's product mm(x, y) by call_as (call_as_arrays with arr), NULL passed on (x: borrowed; y: stolen) */
+static PyObject *mm_of(PyObject *rr, PyObject *spec, PyObject *x, PyObject *y, int arr)
 {
     if (y == NULL)
         return NULL;
     PyObject *args[3] = {PyTuple_GET_ITEM(spec, 6), x, y};
-    PyObject *r = call_as(rr, PyTuple_GET_ITEM(spec, 3), PyTuple_GET_ITEM(spec, 5), args, 3);
+    PyObject *r = call_as_op(rr, PyTuple_GET_ITEM(spec, 3), arr, args + 1, 2, NULL, 0, PyTuple_GET_ITEM(spec, 5),
+                             args, 3);
     Py_DECREF(y);
     return r;
 }
@@ -844,8 +923,9 @@ static PyObject *linear_sink(PyObject *node, PyObject *g, PyObject *spec)
 {
     if (!arrays_ok || !PyTuple_Check(spec) || PyTuple_GET_SIZE(spec) != 10)
         return NULL;
-    if (hooks_read() < 0 || !hk.sink_only)
+    if (hooks_read() < 0 || hk.sink_formulas <= 0)
         return NULL;
+    int arr = !hk.sink_only;    /* a detailed profile: each op recorded with its arrays and attributes */
     PyObject *rr = global_of(dispatch_dict, s_run_recorded);        /* borrowed */
     if (rr == NULL)
         return NULL;
@@ -909,8 +989,9 @@ static PyObject *linear_sink(PyObject *node, PyObject *g, PyObject *spec)
     PyObject *gc = NULL, *ga = NULL, *gb = NULL, *out = NULL;
     int first = 1;      /* (the first recorded call: NotImplemented there means nothing was run) */
     if (need[0] && bias_row) {
-        PyObject *args[5] = {gd, zero_obj, Py_None, Py_None, Py_True};
-        PyObject *sm = call_as(rr, PyTuple_GET_ITEM(spec, 0), PyTuple_GET_ITEM(spec, 4), args, 5);
+        PyObject *args[5] = {gd, zero_obj, Py_None, Py_None, Py_True}, *kv[4] = {s_dim, zero_obj, s_keepdim, Py_True};
+        PyObject *sm = call_as_op(rr, PyTuple_GET_ITEM(spec, 0), arr, &gd, 1, kv, 2, PyTuple_GET_ITEM(spec, 4), args,
+                                  5);
         if (sm == Py_NotImplemented) {
             Py_DECREF(sm);
             return NULL;
@@ -918,9 +999,9 @@ static PyObject *linear_sink(PyObject *node, PyObject *g, PyObject *spec)
         first = 0;
         if (sm == NULL)
             return NULL;
-        PyObject *margs[1] = {shape};
-        PyObject *v = Py_TYPE(sm) == ndarray_T ?
-            recorded_method(rr, PyTuple_GET_ITEM(spec, 1), NULL, 0, sm, s_reshape, margs, 1) : NULL;
+        PyObject *margs[1] = {shape}, *kv2[2] = {s_shape, shape}, *ar = NULL, *at = NULL;
+        PyObject *v = Py_TYPE(sm) == ndarray_T && (!arr || op_args(&ar, &at, &sm, 1, kv2, 1) == 0) ?
+            recorded_method(rr, PyTuple_GET_ITEM(spec, 1), NULL, 0, sm, s_reshape, margs, 1, ar, at) : NULL;
         if (v == NULL && !PyErr_Occurred())
             PyErr_SetString(PyExc_TypeError, "addmm's bias sum is no NumPy array");
         Py_DECREF(sm);
@@ -929,14 +1010,14 @@ static PyObject *linear_sink(PyObject *node, PyObject *g, PyObject *spec)
     } else if (need[0])
         gc = Py_NewRef(g);
     if (need[1]) {      /* mm_mat1_backward: mm(g, t(b)) */
-        PyObject *bt = t_of(rr, t_op, bd);
+        PyObject *bt = t_of(rr, t_op, bd, arr);
         if (bt == Py_NotImplemented && first) {
             Py_DECREF(bt);
             Py_XDECREF(gc);
             return NULL;
         }
         first = 0;
-        if ((ga = result_tensor(tor, mm_of(rr, spec, gd, bt))) == NULL)
+        if ((ga = result_tensor(tor, mm_of(rr, spec, gd, bt, arr))) == NULL)
             goto done;
         if (Py_TYPE(ga) != Tensor_T) {
             PyErr_SetString(PyExc_RuntimeError, "addmm's C formula: the op sink stopped recording by C mid-formula");
@@ -945,7 +1026,7 @@ static PyObject *linear_sink(PyObject *node, PyObject *g, PyObject *spec)
     }
     if (need[2]) {      /* mm_mat2_backward: mm(t(a), g), or t(mm(t(g), a)) for a column-major b */
         int col = (B->flags & F_CONTIGUOUS) && !(B->flags & C_CONTIGUOUS);
-        PyObject *x = t_of(rr, t_op, col ? gd : ad);
+        PyObject *x = t_of(rr, t_op, col ? gd : ad, arr);
         if (x == Py_NotImplemented && first) {
             Py_DECREF(x);
             Py_XDECREF(gc);
@@ -954,10 +1035,11 @@ static PyObject *linear_sink(PyObject *node, PyObject *g, PyObject *spec)
         if (x == NULL)
             goto done;
         PyObject *args[3] = {PyTuple_GET_ITEM(spec, 6), x, col ? ad : gd};
-        PyObject *p = call_as(rr, PyTuple_GET_ITEM(spec, 3), PyTuple_GET_ITEM(spec, 5), args, 3);
+        PyObject *p = call_as_op(rr, PyTuple_GET_ITEM(spec, 3), arr, args + 1, 2, NULL, 0, PyTuple_GET_ITEM(spec, 5),
+                                 args, 3);
         Py_DECREF(x);
         if (col && p != NULL) {     /* t of the product */
-            PyObject *pt = t_of(rr, t_op, p);
+            PyObject *pt = t_of(rr, t_op, p, arr);
             Py_DECREF(p);
             p = pt;
         }
@@ -1417,7 +1499,7 @@ static int observed_store_fast(PyObject *t, PyObject *g, PyObject *handed)
     }
     if (hk.sink_only) {
         PyObject *steps[] = {s_detach};
-        view = recorded_method(rr, detach, steps, 1, SLOT(g, off_data), s_view, NULL, 0);
+        view = recorded_method(rr, detach, steps, 1, SLOT(g, off_data), s_view, NULL, 0, NULL, NULL);
         if (view == Py_NotImplemented)
             Py_CLEAR(view);
         else if (view == NULL) {
@@ -2150,7 +2232,8 @@ PyMODINIT_FUNC PyInit__cengine(void)
                  {&s_op_at, "op_at"}, {&s_add, "add"}, {&s_add_, "add_"}, {&s_tensor_of, "tensor_of"}, {&s_detach, "detach"},
                  {&s_mark_view, "mark_view"}, {&s_detached, "_detached"}, {&s_view, "view"},
                  {&s_sink_view, "sink_view"}, {&s_sink_only, "_sink_only"}, {&s_range_hooks, "range_hooks"},
-                 {&s_op_step, "op_step"}, {&s_call_as, "call_as"}, {&s_reshape, "reshape"},
+                 {&s_op_step, "op_step"}, {&s_call_as, "call_as"}, {&s_call_as_arrays, "call_as_arrays"},
+                 {&s_keepdim, "keepdim"}, {&s_reshape, "reshape"},
                  {&s_transpose, "transpose"}, {&s_swapaxes, "swapaxes"}, {&s_as_strided, "as_strided"},
                  {&s_dim, "dim"}, {&s_dim0, "dim0"}, {&s_dim1, "dim1"}, {&s_dims, "dims"}, {&s_multi_view, "_multi_view"},
                  {&s_nondiff_outputs, "nondiff_outputs"}};

@@ -80,7 +80,7 @@ def test_run_recorded_falls_back_to_its_python_twin(monkeypatch):
 def test_run_as_records_what_run_recorded_does(monkeypatch):
     """run_recorded.run_as(op, fn, *arrays): fn's call standing for op's kernel where the op sink alone records (a
     default profile), run_recorded itself otherwise (an op_arrays hook's detailed profile, nothing recording, the
-    Python twin): the same values and records as run_recorded's in each case."""
+    Python twin): the same values and records as run_recorded's in each case, Input Shapes and memory included."""
     from tensorlib.ops.arithmetic import DIV, MUL
     a, b = np.arange(1.0, 5.0), np.full(4, 2.0)
     called = []
@@ -95,20 +95,24 @@ def test_run_as_records_what_run_recorded_does(monkeypatch):
             if python:
                 assert dispatch.run_recorded.target is None
             outs = [dispatch.run_recorded.run_as(MUL, mul, a, b), dispatch.run_recorded.run_as(DIV, np.true_divide,
-                                                                                                a, 4.0)]
+                                                                                                a, 4.0),
+                    dispatch.run_recorded.run_as(MUL, mul, a[:1].reshape(()), b[:1].reshape(()))]     # (a scalar)
             with pytest.raises(TypeError):
                 dispatch.run_recorded.run_as(MUL)
         np.testing.assert_array_equal(outs[0], a * b)
         np.testing.assert_array_equal(outs[1], a / 4.0)
-        shapes = [e.input_shapes for e in prof.events()] if options else None
+        assert outs[2] == 2.0 and type(outs[2]) is (np.ndarray if options.get("profile_memory") else np.float64)
+        shapes = [(e.input_shapes, e.cpu_memory_usage) for e in prof.events()] if options else None
         return [e.name for e in prof.events()], shapes, len(called)
-    assert run({}) == (["aten::mul", "aten::div"], None, 1)      # (fn itself ran)
-    detailed = run({"record_shapes": True})
-    assert detailed == (["aten::mul", "aten::div"], [[[4], [4]], [[4], []]], 0)     # (the hook ran the kernel)
+    assert run({}) == (["aten::mul", "aten::div", "aten::mul"], None, 2)      # (fn itself ran)
+    detailed = run({"record_shapes": True, "profile_memory": True})
+    assert detailed == (["aten::mul", "aten::div", "aten::mul"],                # (the hook ran the kernel)
+                        [([[4], [4]], 32), ([[4], []], 32), ([[], []], 8)], 0)
+    assert run({"record_shapes": True})[1:] == ([([[4], [4]], 0), ([[4], []], 0), ([[], []], 0)], 0)
     np.testing.assert_array_equal(dispatch.run_recorded.run_as(MUL, mul, a, b), a * b)     # nothing records
     _python_only(monkeypatch)
-    assert run({}, python=True)[:2] == (["aten::mul", "aten::div"], None)
-    assert run({"record_shapes": True}, python=True) == detailed
+    assert run({}, python=True)[:2] == (["aten::mul", "aten::div", "aten::mul"], None)
+    assert run({"record_shapes": True, "profile_memory": True}, python=True)[:2] == detailed[:2]
 
 
 def _records(kind, options, tmp_path, name):

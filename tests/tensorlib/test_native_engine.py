@@ -508,16 +508,19 @@ def test_leaf_stores_of_views_as_the_python_loop(profiled, monkeypatch):
     assert run() == native
 
 
-def test_view_formulas_in_c_record_and_mark_as_the_sink_formulas(monkeypatch):
+@pytest.mark.parametrize("detailed", [False, True], ids=["default", "detailed"])
+def test_view_formulas_in_c_record_and_mark_as_the_sink_formulas(detailed, monkeypatch, tmp_path):
     """Under a default profile the C loop runs the view ops' backward itself (OpDef.sink_view: reshape's family, t,
     transpose, permute): the same events, nested alike (the op's region around _H.op_step's), the same gradients
     and the same view marks (what the leaves' AccumulateGrad steals or copies) as their sink formulas in Python.
     A reshape of a gradient that is not C-contiguous is _reshape_alias inside a reshape region where it takes the
     shape as a view, else clone and _unsafe_view there (a contiguous copy), in C too (the region by the hook's C
-    form)."""
+    form). Under record_shapes + profile_memory too (each op recorded by the hook's op_done with its arrays and
+    attributes: run_recorded.call_as_arrays): the same Input Shapes and memory records."""
     from profiler import profile, ProfilerActivity
     from tensorlib.ops import shape as S
-    from tests.profiler.test_same_tree_any_options import _tree
+    from tests.profiler.test_same_tree_any_options import _detailed, _tree
+    opts = {"record_shapes": True, "profile_memory": True} if detailed else {}
 
     calls = []
     for o in (S.RESHAPE, S.VIEW, S.UNSQUEEZE, S.SQUEEZE, S.T, S.TRANSPOSE, S.PERMUTE):
@@ -537,13 +540,14 @@ def test_view_formulas_in_c_record_and_mark_as_the_sink_formulas(monkeypatch):
         loss = (h * h).sum() + (p.exp() * 2).sum() + (u * u).sum() + a.t().sum() + e.view(24).sum() * 3
         # (e's view gets sum's expanded gradient: strided, a view in e's shape)
         calls.clear()
-        with profile(activities=[ProfilerActivity.CPU]) as prof:
+        with profile(activities=[ProfilerActivity.CPU], **opts) as prof:
             loss.backward()
         marks = [(t.grad._base is not None, bool(getattr(t.grad, "_detached", False))) for t in (a, b, c, e)]
-        return _tree(prof), _grads([a, b, c, e]), marks, len(calls)
+        tree = _detailed(prof, tmp_path / "t.json") if detailed else _tree(prof)
+        return tree, _grads([a, b, c, e]), marks, len(calls)
 
     native = run()
-    names = [n for _, n, _ in native[0]]
+    names = [r[1] for r in (native[0][0] if detailed else native[0])]
     assert {"aten::view", "aten::as_strided", "aten::permute", "aten::transpose", "aten::t",
             "aten::_reshape_alias", "aten::clone", "aten::_unsafe_view"} <= set(names)
     assert native[3] == 0       # no view node's formula ran in Python
@@ -679,14 +683,17 @@ def test_a_node_region_by_the_c_form_ends_when_its_formula_raises():
     assert "autograd::engine::evaluate_function: MulBackward0" in [e.name for e in evs]
 
 
-def test_linear_formula_in_c_records_and_marks_as_the_sink_formula(monkeypatch):
+@pytest.mark.parametrize("detailed", [False, True], ids=["default", "detailed"])
+def test_linear_formula_in_c_records_and_marks_as_the_sink_formula(detailed, monkeypatch, tmp_path):
     """Under a default profile the C loop runs addmm's, mm's and 2-D matmul's backward itself (OpDef.sink_linear:
     the bias's sum and view, then t and mm for each input, a transposed weight's gradient in its layout): the same
     events, nested alike, the same gradients and view marks as their sink formulas in Python, float32 and float64,
-    with and without a bias, a row bias and a full-shape one; beta or alpha other than 1 runs Python."""
+    with and without a bias, a row bias and a full-shape one; beta or alpha other than 1 runs Python. Under
+    record_shapes + profile_memory too: the same Input Shapes and memory records."""
     from profiler import profile, ProfilerActivity
     from tensorlib.ops import linalg as L
-    from tests.profiler.test_same_tree_any_options import _tree
+    from tests.profiler.test_same_tree_any_options import _detailed, _tree
+    opts = {"record_shapes": True, "profile_memory": True} if detailed else {}
 
     calls = []
     for o in (L.ADDMM, L.MM, L.MATMUL):
@@ -705,13 +712,14 @@ def test_linear_formula_in_c_records_and_marks_as_the_sink_formula(monkeypatch):
         loss = (h ** 2).sum() + lin(x3).sum() + tl.addmm(c, h, w).sum() + tl.addmm(c, h, w, beta=2).sum() + \
             tl.mm(h, w.t()).sum()
         calls.clear()
-        with profile(activities=[ProfilerActivity.CPU]) as prof:
+        with profile(activities=[ProfilerActivity.CPU], **opts) as prof:
             loss.backward()
         leaves = (lin.weight, lin.bias, lin2.weight, x, c, w)
-        return _tree(prof), _grads(leaves), [t.grad._base is not None for t in leaves], len(calls)
+        tree = _detailed(prof, tmp_path / "t.json") if detailed else _tree(prof)
+        return tree, _grads(leaves), [t.grad._base is not None for t in leaves], len(calls)
 
     native = run()
-    names = [n for _, n, _ in native[0]]
+    names = [r[1] for r in (native[0][0] if detailed else native[0])]
     assert names.count("AddmmBackward0") == 4 and names.count("MmBackward0") == 2     # (matmul's, mm's)
     assert {"aten::sum", "aten::view", "aten::mm", "aten::t"} <= set(names)
     assert native[3] == 1       # only beta=2's formula ran in Python
