@@ -81,12 +81,16 @@ typedef struct {
 } CpuMemory;
 
 /* One memory record, six native int64 (memory_record.RECORD), appended to the recorder's bytearray: one resize and
- * copy, no Python code in between, so threads' records never interleave (the GIL). */
+ * copy, no Python code in between, so threads' records never interleave (the GIL). Where the bytearray's allocation
+ * runs out it is doubled (resized to twice, then back: a shrink that keeps the allocation): PyByteArray_Resize grows
+ * it by an eighth, so a long profile's records were copied again every few thousand records. */
 static int append6(PyObject *records, long long t, long tid, long long nbytes, void *addr)
 {
     long long v[6] = {t, (long long)tid, 0 /* CPU */, 0, nbytes, (long long)(intptr_t)addr};
-    Py_ssize_t n = PyByteArray_GET_SIZE(records);
-    if (PyByteArray_Resize(records, n + (Py_ssize_t)sizeof v) < 0)
+    Py_ssize_t n = PyByteArray_GET_SIZE(records), m = n + (Py_ssize_t)sizeof v;
+    if (m >= ((PyByteArrayObject *)records)->ob_alloc && n >= 4096 && PyByteArray_Resize(records, 2 * m) < 0)
+        return -1;
+    if (PyByteArray_Resize(records, m) < 0)
         return -1;
     memcpy(PyByteArray_AS_STRING(records) + n, v, sizeof v);
     return 0;
@@ -314,7 +318,7 @@ static PyObject *CpuMemory_record_outputs(CpuMemory *self, PyObject *const *args
         PyErr_SetString(PyExc_TypeError, "record_outputs(outputs, inputs, t) takes 3 arguments");
         return NULL;
     }
-    long long t = PyLong_AsLongLong(args[2]);
+    long long t = as_ll(args[2]);
     if (t == -1 && PyErr_Occurred())
         return NULL;
     if (rec_outputs(self, args[0], args[1], t) < 0)
@@ -328,7 +332,7 @@ static PyObject *CpuMemory_record_arrays(CpuMemory *self, PyObject *const *args,
         PyErr_SetString(PyExc_TypeError, "record_arrays(out, inputs, t) takes 3 arguments");
         return NULL;
     }
-    long long t = PyLong_AsLongLong(args[2]);
+    long long t = as_ll(args[2]);
     if (t == -1 && PyErr_Occurred())
         return NULL;
     if (rec_arrays(self, args[0], args[1], t) < 0)
@@ -983,7 +987,7 @@ static PyObject *OpHooks_op_exit(OpHooks *self, PyObject *const *args, Py_ssize_
         if (!inplace && rec_outputs(self->mem, outputs, inputs, t1 - 1) < 0)   /* a nanosecond before the end */
             return NULL;
     }
-    long long t0 = PyLong_AsLongLong(PyTuple_GET_ITEM(tok, 4));
+    long long t0 = as_ll(PyTuple_GET_ITEM(tok, 4));
     if (t0 == -1 && PyErr_Occurred())
         return NULL;
     PyObject *objs[4] = {PyTuple_GET_ITEM(tok, 0), PyTuple_GET_ITEM(tok, 1), PyTuple_GET_ITEM(tok, 2),
@@ -1106,7 +1110,7 @@ static PyObject *OpHooks_op_done(OpHooks *self, PyObject *const *args, Py_ssize_
         PyErr_SetString(PyExc_TypeError, "op_done(op, arrays, attrs, phase, seq, out, t0, t1) takes 8 arguments");
         return NULL;
     }
-    long long t0 = PyLong_AsLongLong(args[6]), t1 = PyLong_AsLongLong(args[7]);
+    long long t0 = as_ll(args[6]), t1 = as_ll(args[7]);
     if (PyErr_Occurred())
         return NULL;
     PyObject *eid = self->stack_of != Py_None ? stack_extra(self, args[1], 0, self->shapes)
@@ -1199,7 +1203,7 @@ static PyObject *OpHooks_range_exit(OpHooks *self, PyObject *tok)
     }
     Py_ssize_t n = PyTuple_GET_SIZE(tok);
     if ((n == 4 || n == 5) && PyLong_CheckExact(PyTuple_GET_ITEM(tok, n - 1))) {   /* (objs..., t0): range_token's */
-        long long t0 = PyLong_AsLongLong(PyTuple_GET_ITEM(tok, n - 1));
+        long long t0 = as_ll(PyTuple_GET_ITEM(tok, n - 1));
         if (t0 == -1 && PyErr_Occurred())
             return NULL;
         PyObject *objs[4];
