@@ -642,6 +642,20 @@ static PyObject *RunRecorded_record_times(RunRecorded *self, PyObject *const *ar
     Py_RETURN_NONE;
 }
 
+/* fn(*fargs) run, timed and recorded as op in the op sink's list (r's, which has one: checked by the callers) */
+static PyObject *sink_call(Recorded *r, PyObject *op, PyObject *fn, PyObject *const *fargs, Py_ssize_t nf)
+{
+    Py_INCREF(r);           /* set() may replace it while fn runs */
+    PyObject *phase, *seq, *out = NULL;
+    if (phase_seq(r, &phase, &seq, NULL) == 0) {
+        out = timed_call(r, op, phase, seq, fn, fargs, (size_t)nf, NULL);
+        Py_DECREF(phase);
+        seq_release(seq);
+    }
+    Py_DECREF(r);
+    return out;
+}
+
 /* call_as(op, fn, *args): fn(*args) run as op's kernel, timed and recorded as op in the op sink's list, as run_recorded
  * runs and records op.kernel(numpy, *args) -- for a caller that holds the kernel's computation as another callable (the
  * engine's view formulas in C: a region step around the array's view method, autograd/_cengine.c's view_sink). Only
@@ -656,15 +670,7 @@ static PyObject *RunRecorded_call_as(RunRecorded *self, PyObject *const *args, P
     }
     if (r == NULL || r->tls == Py_None)     /* (the op sink alone, but recording by the Python path) */
         Py_RETURN_NOTIMPLEMENTED;
-    Py_INCREF(r);           /* set() may replace it while fn runs */
-    PyObject *phase, *seq, *out = NULL;
-    if (phase_seq(r, &phase, &seq, NULL) == 0) {
-        out = timed_call(r, args[0], phase, seq, args[1], args + 2, (size_t)(nargs - 2), NULL);
-        Py_DECREF(phase);
-        seq_release(seq);
-    }
-    Py_DECREF(r);
-    return out;
+    return sink_call(r, args[0], args[1], args + 2, nargs - 2);
 }
 
 /* fn(*fargs) run and timed, then recorded by r's op hook as op on arrays with attrs: op_done(op, arrays, attrs,
@@ -712,19 +718,8 @@ static PyObject *RunRecorded_call_as_arrays(RunRecorded *self, PyObject *const *
     Recorded *r = self->target;
     if (r == NULL)
         Py_RETURN_NOTIMPLEMENTED;
-    if (r->tls != Py_None) {        /* the op sink: call_as */
-        PyObject *small[8];
-        PyObject **argv = nargs - 2 <= 8 ? small : PyMem_Malloc((size_t)(nargs - 2) * sizeof(PyObject *));
-        if (argv == NULL)
-            return PyErr_NoMemory();
-        argv[0] = args[0];
-        for (Py_ssize_t i = 3; i < nargs; i++)
-            argv[i - 2] = args[i];
-        PyObject *out = RunRecorded_call_as(self, argv, nargs - 2);
-        if (argv != small)
-            PyMem_Free(argv);
-        return out;
-    }
+    if (r->tls != Py_None)          /* the op sink: call_as's record */
+        return sink_call(r, args[0], args[3], args + 4, nargs - 4);
     if (r->arrays_hook == Py_None || r->arrays_done == Py_None)
         Py_RETURN_NOTIMPLEMENTED;
     return done_call(r, args[0], args[1], args[2], args[3], args + 4, nargs - 4);
