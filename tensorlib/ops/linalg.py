@@ -335,12 +335,12 @@ def matmul(input, other, *, out=None):
     return write_out(dispatch_binary(MATMUL, input, other), out)
 
 
-
 def _matmul_rows(input, other, shape, n):
     """matmul's rows path inside its region (_H.op_region): input (..., k) reshaped to rows, one mm, and
     _unsafe_view back to (..., n)."""
     rows = dispatch(MM, reshape(input, -1, shape[-1]), other)
     return dispatch(UNSAFE_VIEW, rows, shape=(*shape[:-1], n))
+
 
 @public(method=True)
 def mm(input, mat2, *, out=None):
