@@ -82,8 +82,8 @@ typedef struct {
 
 /* One memory record, six native int64 (memory_record.RECORD), appended to the recorder's bytearray: one resize and
  * copy, no Python code in between, so threads' records never interleave (the GIL). Where the bytearray's allocation
- * runs out it is doubled (resized to twice, then back: a shrink that keeps the allocation): PyByteArray_Resize grows
- * it by an eighth, so a long profile's records were copied again every few thousand records. */
+ * runs out it is doubled (resized to twice, then back: a shrink that keeps the allocation) once it holds 4 KiB:
+ * PyByteArray_Resize grows it by an eighth, so a long profile's records were copied again every few thousand. */
 static int append6(PyObject *records, long long t, long tid, long long nbytes, void *addr)
 {
     long long v[6] = {t, (long long)tid, 0 /* CPU */, 0, nbytes, (long long)(intptr_t)addr};

@@ -859,30 +859,25 @@ done:
  * spec (op.sink_linear): (SUM, VIEW, T, MM, numpy.add.reduce, linalg._product, numpy, _graph.tensor_of_result,
  * float32, float64 dtypes). */
 
-/* rr.call_as(op, fn, *args) (n args): the result, NotImplemented where the op sink records by Python, or NULL */
-static PyObject *call_as(PyObject *rr, PyObject *op, PyObject *fn, PyObject *const *args, int n)
-{
-    PyObject *argv[3 + 6];
-    argv[0] = rr, argv[1] = op, argv[2] = fn;
-    for (int i = 0; i < n && i < 6; i++)
-        argv[3 + i] = args[i];
-    return PyObject_VectorcallMethod(s_call_as, argv, 3 + (size_t)n, NULL);
-}
-
-/* call_as where the op sink alone records (arr 0), else call_as_arrays with the op's arrays (na of them) and
- * attributes (nk key-value pairs in kv): the result, NotImplemented where neither records through rr, or NULL */
+/* rr.call_as(op, fn, *args) (n args, at most 6) where the op sink alone records (arr 0), else rr.call_as_arrays with
+ * the op's arrays (na of them) and attributes (nk key-value pairs in kv): the result, NotImplemented where neither
+ * records through rr, or NULL */
 static PyObject *call_as_op(PyObject *rr, PyObject *op, int arr, PyObject *const *arrays, int na, PyObject *const *kv,
                             int nk, PyObject *fn, PyObject *const *args, int n)
 {
-    if (!arr)
-        return call_as(rr, op, fn, args, n);
-    PyObject *ar, *at, *rest[1 + 6];
-    if (op_args(&ar, &at, arrays, na, kv, nk) < 0)
+    PyObject *ar = NULL, *at = NULL, *rest[1 + 6];
+    if (arr && op_args(&ar, &at, arrays, na, kv, nk) < 0)
         return NULL;
     rest[0] = fn;
     for (int i = 0; i < n && i < 6; i++)
         rest[1 + i] = args[i];
     return call_as_rec(rr, op, ar, at, rest, 1 + (size_t)n);
+}
+
+/* rr.call_as(op, fn, *args): call_as_op's op-sink record */
+static PyObject *call_as(PyObject *rr, PyObject *op, PyObject *fn, PyObject *const *args, int n)
+{
+    return call_as_op(rr, op, 0, NULL, 0, NULL, 0, fn, args, n);
 }
 
 /* t's record of 2-D array d (its kernel's regions, transpose then as_strided, around the array's transpose); with
