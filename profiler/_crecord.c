@@ -49,7 +49,7 @@ static PyTypeObject *Generic_T = NULL;    /* numpy.generic */
 static PyObject *Numpy = NULL;            /* the numpy module: an op kernel's first argument */
 
 static PyObject *minus_one, *zero;     /* -1 and 0, the ints of a range's record */
-static PyObject *s_data, *s_base, *s_nbytes, *s_shape, *s_dtype, *s_name, *s_buf, *s_kernel, *s_active,
+static PyObject *s_data, *s_base, *s_nbytes, *s_shape, *s_dtype, *s_name, *s_buf, *s_kernel,
     *s_append;
 
 #define IS_TENSOR(o) PyObject_TypeCheck((o), Tensor_T)
@@ -72,13 +72,97 @@ static PyTypeObject CountedRef_T = {
 
 /* ---- CpuMemory: MemoryRecorder's CPU part -------------------------------------------------------------- */
 
+/* The arrays counted and alive: array address -> its CountedRef (a strong reference, which keeps the weak reference
+ * and so its callback alive), an open-addressing table with linear probing and backward-shift deletion (no
+ * tombstones), at most half full. It stands for memory_record's `live` dict: a dict's entry cost a Python int made
+ * per lookup, insertion and deletion (about 800 instructions per counted array, made and freed, in a detailed
+ * profile); a slot here is found in a few. */
+typedef struct {
+    void *addr;           /* NULL: an empty slot */
+    PyObject *ref;
+} LiveSlot;
+
 typedef struct {
     PyObject_HEAD
-    PyObject *live;       /* dict: id(array) -> its CountedRef, arrays counted and alive */
+    LiveSlot *live;       /* the table (NULL until the first array is counted) */
+    size_t mask;          /* its size - 1 (a power of two) */
+    Py_ssize_t nlive;     /* slots in use */
     PyObject *records;    /* bytearray: six native int64 per record */
-    PyObject *owner;      /* the MemoryRecorder: its `active` gates the free records */
     PyObject *on_free;    /* this object's on_free, bound once: every CountedRef's callback */
+    PyObject *ref_args;   /* (array, on_free): the weak reference constructor's arguments, reused while only it holds them */
+    char active;          /* MemoryRecorder.active (its setter writes it): gates the free records */
 } CpuMemory;
+
+static inline size_t live_home(const CpuMemory *m, void *addr)
+{
+    return (size_t)(((uint64_t)(uintptr_t)addr >> 4) * 0x9E3779B97F4A7C15ull >> 20) & m->mask;
+}
+
+/* the slot holding addr, or -1 */
+static inline Py_ssize_t live_find(const CpuMemory *m, void *addr)
+{
+    if (m->live == NULL)
+        return -1;
+    for (size_t i = live_home(m, addr);; i = (i + 1) & m->mask) {
+        if (m->live[i].addr == addr)
+            return (Py_ssize_t)i;
+        if (m->live[i].addr == NULL)
+            return -1;
+    }
+}
+
+static void live_put(LiveSlot *t, size_t mask, CpuMemory *m, void *addr, PyObject *ref)
+{
+    size_t i = live_home(m, addr);
+    while (t[i].addr != NULL)
+        i = (i + 1) & mask;
+    t[i].addr = addr;
+    t[i].ref = ref;
+}
+
+/* files addr -> ref (stolen; not already filed); -1 on a failed allocation (ref released) */
+static int live_add(CpuMemory *m, void *addr, PyObject *ref)
+{
+    if (m->live == NULL || 2 * (size_t)(m->nlive + 1) > m->mask + 1) {
+        size_t cap = m->live == NULL ? 1024 : 2 * (m->mask + 1);
+        LiveSlot *t = PyMem_Calloc(cap, sizeof(LiveSlot));
+        if (t == NULL) {
+            Py_DECREF(ref);
+            PyErr_NoMemory();
+            return -1;
+        }
+        LiveSlot *old = m->live;
+        size_t oldcap = old == NULL ? 0 : m->mask + 1;
+        m->live = t;
+        m->mask = cap - 1;
+        for (size_t i = 0; i < oldcap; i++)
+            if (old[i].addr != NULL)
+                live_put(t, m->mask, m, old[i].addr, old[i].ref);
+        PyMem_Free(old);
+    }
+    live_put(m->live, m->mask, m, addr, ref);
+    m->nlive++;
+    return 0;
+}
+
+/* unfiles slot i, shifting the probe run after it back; its reference is the caller's */
+static PyObject *live_take(CpuMemory *m, size_t i)
+{
+    LiveSlot *t = m->live;
+    PyObject *ref = t[i].ref;
+    for (size_t j = (i + 1) & m->mask; t[j].addr != NULL; j = (j + 1) & m->mask) {
+        size_t k = live_home(m, t[j].addr);
+        /* t[j] may move to i where its home is not cyclically in (i, j] */
+        if (i <= j ? (k <= i || k > j) : (k <= i && k > j)) {
+            t[i] = t[j];
+            i = j;
+        }
+    }
+    t[i].addr = NULL;
+    t[i].ref = NULL;
+    m->nlive--;
+    return ref;
+}
 
 /* One memory record, six native int64 (memory_record.RECORD), appended to the recorder's bytearray: one resize and
  * copy, no Python code in between, so threads' records never interleave (the GIL). Where the bytearray's allocation
@@ -129,31 +213,76 @@ static PyObject *root_of(PyObject *d, int *foreign)
     return d;
 }
 
-/* keep: array d (not yet counted) is an op's new memory, recorded at time t and counted until it dies */
-static int keep(CpuMemory *m, PyObject *d, PyObject *key, long long t)
+/* The bytes of array d: its nbytes, read off the array struct where probe_layout checked it (itemsize x dimensions,
+ * the itemsize of the last few dtypes asked, kept with a strong reference so that no address is reused) */
+#define ITEMSIZE_CACHE 8
+static PyObject *isz_descr[ITEMSIZE_CACHE];
+static Py_ssize_t isz_value[ITEMSIZE_CACHE];
+static int isz_next = 0;
+
+static Py_ssize_t nbytes_of(PyObject *d)
 {
+    if (layout_ok && Py_TYPE(d) == Ndarray_T) {
+        ArrayHead *h = (ArrayHead *)d;
+        Py_ssize_t n = -1;
+        for (int i = 0; i < ITEMSIZE_CACHE; i++)
+            if (isz_descr[i] == h->descr) {
+                n = isz_value[i];
+                break;
+            }
+        if (n < 0) {
+            PyObject *v = PyObject_GetAttrString(h->descr, "itemsize");
+            n = v == NULL ? -1 : PyLong_AsSsize_t(v);
+            Py_XDECREF(v);
+            if (n < 0)
+                return -1;
+            Py_INCREF(h->descr);
+            Py_XSETREF(isz_descr[isz_next], h->descr);
+            isz_value[isz_next] = n;
+            isz_next = (isz_next + 1) % ITEMSIZE_CACHE;
+        }
+        for (int j = 0; j < h->nd; j++)
+            n *= h->dimensions[j];
+        return n;
+    }
     PyObject *nb = PyObject_GetAttr(d, s_nbytes);
     if (nb == NULL)
         return -1;
     Py_ssize_t n = PyLong_AsSsize_t(nb);
     Py_DECREF(nb);
+    return n;
+}
+
+/* keep: array d (not yet counted) is an op's new memory, recorded at time t and counted until it dies */
+static int keep(CpuMemory *m, PyObject *d, long long t)
+{
+    Py_ssize_t n = nbytes_of(d);
     if (n == -1 && PyErr_Occurred())
         return -1;
     if (!n)
         return 0;
-    /* weakref.ref's own constructor, without the type call's and __init__'s second parsing of the arguments */
-    PyObject *args = PyTuple_Pack(2, d, m->on_free);
-    if (args == NULL)
-        return -1;
-    PyObject *ref = CountedRef_T.tp_new(&CountedRef_T, args, NULL);
-    Py_DECREF(args);
+    /* weakref.ref's own constructor, without the type call's and __init__'s second parsing of the arguments; its
+     * arguments in the tuple (None, on_free) made once, the array put in for the call while nothing else holds it */
+    PyObject *args = m->ref_args, *ref;
+    if (Py_REFCNT(args) == 1) {
+        PyObject **item = &((PyTupleObject *)args)->ob_item[0];
+        PyObject *none = *item;
+        *item = d;
+        ref = CountedRef_T.tp_new(&CountedRef_T, args, NULL);
+        *item = none;
+    }
+    else {
+        args = PyTuple_Pack(2, d, m->on_free);
+        if (args == NULL)
+            return -1;
+        ref = CountedRef_T.tp_new(&CountedRef_T, args, NULL);
+        Py_DECREF(args);
+    }
     if (ref == NULL)
         return -1;
     ((CountedRef *)ref)->addr = (void *)d;
     ((CountedRef *)ref)->nbytes = n;
-    int rc = PyDict_SetItem(m->live, key, ref);
-    Py_DECREF(ref);
-    if (rc < 0)
+    if (live_add(m, (void *)d, ref) < 0)
         return -1;
     return append6(m->records, t, thread_id(), n, (void *)d);
 }
@@ -206,7 +335,7 @@ static int rec_outputs(CpuMemory *m, PyObject *outputs, PyObject *inputs, long l
     Py_ssize_t ni = PySequence_Fast_GET_SIZE(seq);
     PyObject **items = PySequence_Fast_ITEMS(seq);
     int rc = 0;
-    PyObject *d = NULL, *key = NULL;
+    PyObject *d = NULL;
     if (ni && outputs == items[0])        /* an in-place op's output: its input */
         goto done;
     PyObject *arr = PyObject_GetAttr(outputs, s_data);
@@ -223,13 +352,7 @@ static int rec_outputs(CpuMemory *m, PyObject *outputs, PyObject *inputs, long l
         goto fail;
     if (foreign)
         goto done;
-    key = PyLong_FromVoidPtr(d);
-    if (key == NULL)
-        goto fail;
-    int in = PyDict_Contains(m->live, key);
-    if (in < 0)
-        goto fail;
-    if (in)
+    if (live_find(m, d) >= 0)
         goto done;
     for (Py_ssize_t i = 0; i < ni; i++) {      /* the root of one of the op's tensor inputs: not new memory */
         PyObject *x = items[i];
@@ -249,12 +372,11 @@ static int rec_outputs(CpuMemory *m, PyObject *outputs, PyObject *inputs, long l
         if (hit)
             goto done;
     }
-    rc = keep(m, d, key, t);
+    rc = keep(m, d, t);
     goto done;
 fail:
     rc = -1;
 done:
-    Py_XDECREF(key);
     Py_XDECREF(d);
     Py_DECREF(seq);
     return rc;
@@ -279,14 +401,9 @@ static int rec_arrays(CpuMemory *m, PyObject *out, PyObject *inputs, long long t
         Py_DECREF(d);
         return 0;
     }
-    PyObject *seq = NULL, *key = PyLong_FromVoidPtr(d);
+    PyObject *seq = NULL;
     int rc = 0;
-    if (key == NULL)
-        goto fail;
-    int in = PyDict_Contains(m->live, key);
-    if (in < 0)
-        goto fail;
-    if (in)
+    if (live_find(m, d) >= 0)
         goto done;
     seq = PySequence_Fast(inputs, "inputs must be a sequence");
     if (seq == NULL)
@@ -301,13 +418,12 @@ static int rec_arrays(CpuMemory *m, PyObject *out, PyObject *inputs, long long t
         if (hit)
             goto done;
     }
-    rc = keep(m, d, key, t);
+    rc = keep(m, d, t);
     goto done;
 fail:
     rc = -1;
 done:
     Py_XDECREF(seq);
-    Py_XDECREF(key);
     Py_DECREF(d);
     return rc;
 }
@@ -347,32 +463,21 @@ static PyObject *CpuMemory_on_free(CpuMemory *self, PyObject *ref)
         PyErr_SetString(PyExc_TypeError, "on_free expects a CountedRef");
         return NULL;
     }
-    /* read before the pop: `live` holds the only strong reference to the weak reference, which the interpreter
-     * passes to its callback borrowed, so the pop frees it (the Python twin's argument is a strong reference) */
     void *addr = ((CountedRef *)ref)->addr;
     Py_ssize_t nbytes = ((CountedRef *)ref)->nbytes;
-    ref = NULL;
-    PyObject *key = PyLong_FromVoidPtr(addr);
-    if (key == NULL)
+    if (self->active && append6(self->records, now_ns(), thread_id(), -(long long)nbytes, addr) < 0)
         return NULL;
-    if (PyDict_DelItem(self->live, key) < 0) {      /* live.pop(key, None) */
-        if (!PyErr_ExceptionMatches(PyExc_KeyError)) {
-            Py_DECREF(key);
-            return NULL;
-        }
-        PyErr_Clear();
-    }
-    Py_DECREF(key);
-    PyObject *act = PyObject_GetAttr(self->owner, s_active);
-    if (act == NULL)
-        return NULL;
-    int on = PyObject_IsTrue(act);
-    Py_DECREF(act);
-    if (on < 0)
-        return NULL;
-    if (on && append6(self->records, now_ns(), thread_id(), -(long long)nbytes, addr) < 0)
-        return NULL;
+    /* the table holds the only strong reference to the weak reference, which the interpreter passes to its callback
+     * borrowed: releasing it frees it (read above, not used after) */
+    Py_ssize_t i = live_find(self, addr);
+    if (i >= 0 && self->live[i].ref == ref)
+        Py_DECREF(live_take(self, (size_t)i));
     Py_RETURN_NONE;
+}
+
+static PyObject *CpuMemory_live_count(CpuMemory *self, PyObject *Py_UNUSED(ignored))
+{
+    return PyLong_FromSsize_t(self->nlive);
 }
 
 static PyMethodDef CpuMemory_methods[] = {
@@ -381,48 +486,59 @@ static PyMethodDef CpuMemory_methods[] = {
     {"record_arrays", (PyCFunction)(void (*)(void))CpuMemory_record_arrays, METH_FASTCALL,
      "record_arrays(out, inputs, t): record_outputs for an op run on arrays."},
     {"on_free", (PyCFunction)CpuMemory_on_free, METH_O, "A counted array's weak-reference callback."},
+    {"live_count", (PyCFunction)CpuMemory_live_count, METH_NOARGS, "The arrays counted and alive."},
     {NULL, NULL, 0, NULL},
 };
 
 static int CpuMemory_init(CpuMemory *self, PyObject *args, PyObject *kw)
 {
-    PyObject *live, *records, *owner;
-    static char *kwlist[] = {"live", "records", "owner", NULL};
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "O!O!O", kwlist, &PyDict_Type, &live, &PyByteArray_Type, &records,
-                                     &owner))
+    PyObject *records;
+    static char *kwlist[] = {"records", NULL};
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "O!", kwlist, &PyByteArray_Type, &records))
         return -1;
     if (Tensor_T == NULL) {
         PyErr_SetString(PyExc_RuntimeError, "profiler._crecord.setup() has not been called");
         return -1;
     }
-    Py_INCREF(live);
-    Py_XSETREF(self->live, live);
-    Py_INCREF(records);
-    Py_XSETREF(self->records, records);
-    Py_INCREF(owner);
-    Py_XSETREF(self->owner, owner);
-    PyObject *cb = PyObject_GetAttrString((PyObject *)self, "on_free");
-    if (cb == NULL)
+    if (self->on_free != NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "CpuMemory is initialized once");
         return -1;
-    Py_XSETREF(self->on_free, cb);
-    return 0;
+    }
+    Py_INCREF(records);
+    self->records = records;
+    self->on_free = PyObject_GetAttrString((PyObject *)self, "on_free");
+    if (self->on_free == NULL)
+        return -1;
+    self->ref_args = PyTuple_Pack(2, Py_None, self->on_free);
+    return self->ref_args == NULL ? -1 : 0;
 }
 
 static int CpuMemory_traverse(CpuMemory *self, visitproc visit, void *arg)
 {
-    Py_VISIT(self->live);
+    if (self->live != NULL)
+        for (size_t i = 0; i <= self->mask; i++)
+            Py_VISIT(self->live[i].ref);
     Py_VISIT(self->records);
-    Py_VISIT(self->owner);
     Py_VISIT(self->on_free);
+    Py_VISIT(self->ref_args);
     return 0;
 }
 
+/* The table is let go first and its references released after: releasing a weak reference runs no callback, but the
+ * table is not walked while anything can run. */
 static int CpuMemory_clear(CpuMemory *self)
 {
-    Py_CLEAR(self->live);
+    LiveSlot *t = self->live;
+    size_t cap = t == NULL ? 0 : self->mask + 1;
+    self->live = NULL;
+    self->mask = 0;
+    self->nlive = 0;
+    for (size_t i = 0; i < cap; i++)
+        Py_XDECREF(t[i].ref);
+    PyMem_Free(t);
     Py_CLEAR(self->records);
-    Py_CLEAR(self->owner);
     Py_CLEAR(self->on_free);
+    Py_CLEAR(self->ref_args);
     return 0;
 }
 
@@ -433,18 +549,24 @@ static void CpuMemory_dealloc(CpuMemory *self)
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
+static PyMemberDef CpuMemory_members[] = {
+    {"active", T_BOOL, offsetof(CpuMemory, active), 0, "Free records are made (MemoryRecorder.active)."},
+    {NULL, 0, 0, 0, NULL},
+};
+
 static PyTypeObject CpuMemory_T = {
     PyVarObject_HEAD_INIT(NULL, 0)
     .tp_name = "profiler._crecord.CpuMemory",
     .tp_basicsize = sizeof(CpuMemory),
     .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
-    .tp_doc = "CpuMemory(live, records, owner): MemoryRecorder's CPU recording (record_outputs, record_arrays, on_free).",
+    .tp_doc = "CpuMemory(records): MemoryRecorder's CPU recording (record_outputs, record_arrays, on_free).",
     .tp_new = PyType_GenericNew,
     .tp_init = (initproc)CpuMemory_init,
     .tp_traverse = (traverseproc)CpuMemory_traverse,
     .tp_clear = (inquiry)CpuMemory_clear,
     .tp_dealloc = (destructor)CpuMemory_dealloc,
     .tp_methods = CpuMemory_methods,
+    .tp_members = CpuMemory_members,
 };
 
 /* ---- OpHooks: Recorder's hook methods --------------------------------------------------------------------- */
@@ -1799,7 +1921,6 @@ PyMODINIT_FUNC PyInit__crecord(void)
     INTERN(s_name, "name");
     INTERN(s_buf, "buf");
     INTERN(s_kernel, "kernel");
-    INTERN(s_active, "active");
     INTERN(s_append, "append");
 #undef INTERN
     if ((minus_one = PyLong_FromLong(-1)) == NULL || (zero = PyLong_FromLong(0)) == NULL)

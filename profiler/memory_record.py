@@ -96,13 +96,28 @@ class MemoryRecorder:
 
     def __init__(self, cuda=False):
         self.records = bytearray()
-        self.live: dict[int, _Counted] = {}            # id(array) -> its weak reference, arrays counted and alive
-        self.active = False
+        self.live: dict[int, _Counted] = {}     # id(array) -> its weak reference, arrays counted and alive (Python)
+        self._active = False
         self.cuda_base: dict[int, int] = {}
         self.cpu_base = 0                              # bytes of live CPU tensors when recording began
         self._cuda = cuda
         self._listening = False
         self._bind_cpu()
+
+    @property
+    def active(self) -> bool:
+        """Records are made (the free records of arrays counted before included)."""
+        return self._active
+
+    @active.setter
+    def active(self, on: bool):
+        self._active = on
+        if self._native is not None:
+            self._native.active = on
+
+    def live_count(self) -> int:
+        """The arrays counted and alive (their free records are still to come)."""
+        return self._native.live_count() if self._native is not None else len(self.live)
 
     # -- lifecycle ------------------------------------------------------------------------------------
     def start(self):
@@ -124,7 +139,7 @@ class MemoryRecorder:
     # output that is a fresh array or a view of an input's, with the lookups bound once (`_bind_cpu`).
     def _bind_cpu(self):
         if crecord is not None:       # the same three functions in C (profiler/_crecord.c)
-            native = crecord.CpuMemory(self.live, self.records, self)
+            native = crecord.CpuMemory(self.records)     # its own table of the arrays counted, not `live`
             self.record_outputs = native.record_outputs
             self.record_arrays = native.record_arrays
             self._on_free = native.on_free
