@@ -36,7 +36,11 @@ with each library drawing its own random numbers their episodes differ, and so d
 read 2.13x with each library's own numbers, 1.27x with shared ones): `--rng shared` draws the programs' random
 numbers from one NumPy stream in both (harness.run's rng="shared"), so that they take the same actions while their
 probabilities agree. The default, `--rng auto`, does so for those programs (harness.EPISODE_STEPS, marked * in the
-table) and lets the others draw their own.
+table) and lets the others draw their own. Their figures are per action (a step's time divided by its outermost module
+calls, harness.run's count_calls), as are their events per step in Table 2: within one run their episodes still differ
+in length, and the best recorded episode against the best unrecorded one compared unlike episodes (a reinforce run:
+18 actions in 7.63 ms against 11 in 4.83 ms, 1.58x, where its best recorded and unrecorded actions were 415 and 361 µs,
+1.15x).
 Usage: python benchmarks/programs.py [--quick | --all] [--programs a,b] [--steps N] [--repeat N] [--threads N]
        [--no-profile] [--wall-clock] [--rng auto|native|shared] [--separate-runs]
 (--quick: word_lm_lstm, word_lm_transformer, makemore_gru, 6 steps, 1 run per cell: a few minutes.)
@@ -77,12 +81,22 @@ def rng_of(name, rng):
 
 def _rng_words(rng):
     if rng == "auto":
-        return "native random numbers (* shared: steps are episodes of sampled actions)"
-    return f"{rng} random numbers"
+        return "native random numbers (* shared: steps are episodes of sampled actions; times per action)"
+    return f"{rng} random numbers" + ("; episode programs' times per action" if rng == "shared" else "")
+
+
+def step_times(result):
+    """The run's step times, each per action where the run counted them (harness.run's count_calls: a step of an
+    episode program divided by its outermost module calls, the episode's actions; a step without one left out)."""
+    steps = result["step_s"]
+    calls = result.get("calls_at_step")
+    if calls is None:
+        return list(enumerate(steps))
+    return [(i, t / c) for i, (t, c) in enumerate(zip(steps, calls)) if c]
 
 
 def per_step(result):
-    steps = result["step_s"][2:] or result["step_s"]
+    steps = [t for i, t in step_times(result) if i >= 2] or [t for _, t in step_times(result)]
     if not steps:
         raise RuntimeError("the program recorded no training step")
     return min(steps)
@@ -90,13 +104,29 @@ def per_step(result):
 
 def split_steps(result):
     """(best recorded step, best unrecorded step) of a toggled run (harness.run's toggle: steps recorded and not
-    in pairs, runner.toggled_on), after its first two steps."""
-    steps = result["step_s"]
-    on = [t for i, t in enumerate(steps) if i >= 2 and toggled_on(i)]
-    off = [t for i, t in enumerate(steps) if i >= 2 and not toggled_on(i)]
+    in pairs, runner.toggled_on), after its first two steps; per action where the run counted them (an episode
+    program's steps differ in length: its best recorded and unrecorded episodes would not be alike)."""
+    steps = step_times(result)
+    on = [t for i, t in steps if i >= 2 and toggled_on(i)]
+    off = [t for i, t in steps if i >= 2 and not toggled_on(i)]
     if not on or not off:
         raise RuntimeError("the toggled run recorded too few training steps")
     return min(on), min(off)
+
+
+def per_action_counts(result, toggled):
+    """A profiled run's events and ops per step (runner.step_events) made per action where the run counted its
+    actions: over the steps step_events counts, the recorded ones from the fourth on (their ends are the
+    window's markers, the first three's the warm-up), all from the fourth on in a run not toggled."""
+    calls = result.get("calls_at_step")
+    if calls is None or "events_per_step" not in result:
+        return result
+    rec = [i for i in range(len(calls)) if not toggled or toggled_on(i)][3:]
+    n = sum(calls[i] for i in rec)
+    if not n:
+        return result
+    return dict(result, events_per_step=result["events_per_step"] * len(rec) / n,
+                ops_per_step=result["ops_per_step"] * len(rec) / n)
 
 
 def measure(name, backends, steps, repeat, threads, modes, tmp, clock, share, rng="native", separate=False):
@@ -113,7 +143,7 @@ def measure(name, backends, steps, repeat, threads, modes, tmp, clock, share, rn
             for b in order:
                 work = os.path.join(tmp, f"{name}-{b}-{m}-{r}")
                 res = harness.run(name, b, work, 2 * steps if toggled else steps, threads=threads, profile=m,
-                                  clock=clock, rng=rng, toggle=toggled)
+                                  clock=clock, rng=rng, toggle=toggled, count_calls=name in harness.EPISODE_STEPS)
                 if toggled:
                     on, off = split_steps(res)
                     best[b, m] = min(best[b, m], on)
@@ -121,7 +151,7 @@ def measure(name, backends, steps, repeat, threads, modes, tmp, clock, share, rn
                 else:
                     best[b, m] = min(best[b, m], per_step(res))
                 if m and "events_per_step" in res:
-                    counts[b, m] = res
+                    counts[b, m] = per_action_counts(res, toggled)
     share_res = None
     if share:
         share_res = harness.run(name, "tensorlib", os.path.join(tmp, f"{name}-share"), steps, threads=threads,

@@ -473,7 +473,7 @@ def prepare(name, workdir, steps):
 
 
 def run(name, backend, workdir, steps, *, rng="native", init=None, init_file=None, extra_args=(), fresh=True,
-        timeout=600, threads=None, profile=None, clock="wall", toggle=False, script=None):
+        timeout=600, threads=None, profile=None, clock="wall", toggle=False, script=None, count_calls=False):
     """Run program `name` for about `steps` steps on `backend` ("tensorlib" or "torch") in `workdir`.
 
     rng="shared": the programs' random draws (randint, randperm, randn(_like), rand, dropout masks) come from one
@@ -488,7 +488,8 @@ def run(name, backend, workdir, steps, *, rng="native", init=None, init_file=Non
     returns events and ops per step (runner.step_events); programs in ONE_THREAD default to threads=1; toggle=True
     (with "default" or "detailed") records two steps of every four (the profiler's toggle_collection_dynamic at
     each step's end, runner.toggled_on), so that profiled and unprofiled steps alternate in one process;
-    clock="cpu" times steps with the process's CPU time instead of the wall clock (robust on a shared machine)."""
+    clock="cpu" times steps with the process's CPU time instead of the wall clock (robust on a shared machine);
+    count_calls=True also returns the outermost module calls of each step ("calls_at_step": an episode's actions)."""
     work = pathlib.Path(workdir)
     if threads is None and name in ONE_THREAD:
         threads = 1
@@ -501,7 +502,7 @@ def run(name, backend, workdir, steps, *, rng="native", init=None, init_file=Non
     argv = [script] if script else argv
     spec = {"backend": backend, "workdir": str(work), "argv": [*argv, *extra_args], "sizes": sizes, "rng": rng,
             "init": init, "init_at": INIT_AT.get(name), "threads": threads, "profile": profile, "clock": clock,
-            "toggle": toggle,
+            "toggle": toggle, "count_calls": count_calls,
             "init_file": str(init_file or work / "init.npz"), "out": str(work / f"result-{backend}.json")}
     spec_path = work / f"spec-{backend}.json"
     write_bytes(spec_path, json.dumps(spec).encode())

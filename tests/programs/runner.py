@@ -120,13 +120,15 @@ class Observer:
         self.kernel_ns = None           # profile="share": [ns inside op kernels so far]
         self.kernel_at_step: list = []
         self.toggle = None              # spec "toggle": fn(on) turning the profiler's collection on/off
+        # spec "count_calls": the outermost module calls of each step (an episode's actions), in calls_at_step
+        self.calls, self.calls_at_step = 0, []
         # clock "cpu": the process's CPU time, so a shared machine's other load does not count (benchmarks)
         self.clock = time.process_time if spec.get("clock") == "cpu" else time.perf_counter
         self.t_last = self.clock()
         self._patch_backward()
         if spec["init"] and spec.get("init_at") == "optimizer":
             self._patch_optimizer()
-        elif spec["init"]:
+        if (spec["init"] and spec.get("init_at") != "optimizer") or spec.get("count_calls"):
             self._patch_call()
 
     def _patch_backward(self):
@@ -141,6 +143,8 @@ class Observer:
             now = obs.clock()
             obs.step_s.append(now - obs.t_last)
             obs.t_last = now
+            obs.calls_at_step.append(obs.calls)
+            obs.calls = 0
             if obs.marker is not None:      # profiled: a zero-length range marks the step's end in the trace
                 with obs.marker(STEP_MARK):
                     pass
@@ -155,11 +159,14 @@ class Observer:
         cls = self.torch.nn.Module
         orig = cls.__call__
         obs = self
+        init = self.spec["init"] and self.spec.get("init_at") != "optimizer"
 
         def call(self, *args, **kwargs):
-            if obs.depth == 0 and not any(m is self for m in obs.models):
-                obs.models.append(self)
-                obs.initial_state(self, len(obs.models) - 1)
+            if obs.depth == 0:
+                obs.calls += 1
+                if init and not any(m is self for m in obs.models):
+                    obs.models.append(self)
+                    obs.initial_state(self, len(obs.models) - 1)
             obs.depth += 1
             try:
                 return orig(self, *args, **kwargs)
@@ -414,8 +421,9 @@ def main(spec_path):
     if prof is not None and spec.get("table_file"):     # the op table, for a look by hand (sorted by self time)
         write_bytes(spec["table_file"], prof.key_averages().table(sort_by="self_cpu_time_total",
                                                                   row_limit=-1).encode())
+    extra = {"calls_at_step": obs.calls_at_step} if spec.get("count_calls") else {}
     write_bytes(spec["out"], json.dumps({"losses": obs.losses, "step_s": obs.step_s, "wall_s": wall,
-                                         "torch": torch.__name__, **counts}).encode())
+                                         "torch": torch.__name__, **counts, **extra}).encode())
 
 
 if __name__ == "__main__":

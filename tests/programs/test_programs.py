@@ -284,3 +284,25 @@ def test_llms_from_scratch_trains_then_generates_with_a_kv_cache(tmp_path):
                                 "--max_new_tokens", "8"])
     assert "Encoded input text: [72, 101, 108, 108, 111, 44, 32, 73, 32, 97, 109]" in g["stdout"]
     assert "Output length: 19" in g["stdout"] and g["losses"] == []
+
+
+def test_episode_steps_are_timed_per_action(tmp_path):
+    """harness.run(count_calls=True) counts each step's outermost module calls (reinforce: one policy call per
+    action of its episode), and benchmarks/programs.py times such a program per action: episodes differ in length
+    within a run, so its best recorded and unrecorded steps are compared per action, not episode against episode."""
+    r = harness.run("reinforce", "tensorlib", tmp_path / "w", 6, rng="shared", profile="default", toggle=True,
+                    count_calls=True)
+    calls, steps = r["calls_at_step"], r["step_s"]
+    assert len(calls) == len(steps) >= 6 and min(calls) >= 1
+    assert len(set(calls)) > 1          # the episodes differ in length (what the per-action times are for)
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("bench_programs", harness.ROOT / "benchmarks" / "programs.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    on, off = bench.split_steps(r)
+    per_action = [(i, t / c) for i, (t, c) in enumerate(zip(steps, calls))]
+    assert on == min(t for i, t in per_action if i >= 2 and i // 2 % 2 == 0)
+    assert off == min(t for i, t in per_action if i >= 2 and i // 2 % 2 == 1)
+    counts = bench.per_action_counts(r, True)
+    rec = [i for i in range(len(calls)) if i // 2 % 2 == 0][3:]
+    assert counts["events_per_step"] == pytest.approx(r["events_per_step"] * len(rec) / sum(calls[i] for i in rec))
