@@ -725,6 +725,53 @@ static PyObject *RunRecorded_call_as_arrays(RunRecorded *self, PyObject *const *
     return done_call(r, args[0], args[1], args[2], args[3], args + 4, nargs - 4);
 }
 
+/* record_ran(op, arrays, attrs, out, t0, t1): dispatch.record_ran in C, the record of an op a C loop ran on `arrays`
+ * (a tuple) with attributes `attrs` (a dict) from t0 to t1 (ints, perf_counter_ns), giving `out` (None in place):
+ * its phase and sequence number as run_recorded's, then the op sink's record where it alone records, else the only
+ * op hook's op_done(op, arrays, attrs, phase, seq, out, t0, t1) (Input Shapes, the outputs' memory; the times passed
+ * as they are). Nothing where neither records through this object (a profile stopped meanwhile); RuntimeError
+ * without a Recorded set (dispatch.record_ran_fn then gives the Python function). */
+static PyObject *RunRecorded_record_ran(RunRecorded *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 6 || !PyTuple_Check(args[1]) || !PyDict_Check(args[2])) {
+        PyErr_SetString(PyExc_TypeError, "record_ran(op, arrays, attrs, out, t0, t1): arrays a tuple, attrs a dict");
+        return NULL;
+    }
+    Recorded *r = self->target;
+    if (r == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "record_ran: run_recorded has no Recorded set");
+        return NULL;
+    }
+    PyObject *phase, *seq, *run_seq;
+    int rc = 0;
+    Py_INCREF(r);
+    if (r->tls != Py_None) {            /* the op sink alone records */
+        long long t0 = as_ll(args[4]), t1 = as_ll(args[5]);
+        if ((t0 == -1 || t1 == -1) && PyErr_Occurred())
+            rc = -1;
+        else if ((rc = phase_seq(r, &phase, &seq, NULL)) == 0) {
+            rc = record(r, args[0], phase, seq, t0, t1);
+            Py_DECREF(phase);
+            seq_release(seq);
+        }
+    }
+    else if (r->arrays_hook != Py_None && r->arrays_done != Py_None) {
+        if ((rc = phase_seq(r, &phase, &seq, &run_seq)) == 0) {      /* (seq an int object: the hook takes it) */
+            Py_DECREF(run_seq);
+            PyObject *argv[8] = {args[0], args[1], args[2], phase, seq, args[3], args[4], args[5]};
+            PyObject *res = PyObject_Vectorcall(r->arrays_done, argv, 8, NULL);
+            rc = res == NULL ? -1 : 0;
+            Py_XDECREF(res);
+            Py_DECREF(phase);
+            Py_DECREF(seq);
+        }
+    }
+    Py_DECREF(r);
+    if (rc < 0)
+        return NULL;
+    Py_RETURN_NONE;
+}
+
 /* run_as(op, fn, *arrays): run_recorded(op, *arrays) whose kernel's work on these arrays is fn(*arrays) -- a NumPy
  * ufunc that computes what op.kernel(numpy, *arrays) does (mul's np.multiply, div's np.true_divide: the sink formulas'
  * products, ops/broadcast.py SINK): while the op sink alone records through this object, fn(*arrays) run, timed and
@@ -760,6 +807,8 @@ static PyMethodDef RunRecorded_methods[] = {
     {"call_as", (PyCFunction)(void (*)(void))RunRecorded_call_as, METH_FASTCALL,
      "call_as(op, fn, *args): fn(*args) run, timed and recorded as op by the op sink (NotImplemented, nothing run, "
      "where it does not record through this object)"},
+    {"record_ran", (PyCFunction)(void (*)(void))RunRecorded_record_ran, METH_FASTCALL,
+     "record_ran(op, arrays, attrs, out, t0, t1): the record of an op a C loop ran (dispatch.record_ran)"},
     {"call_as_arrays", (PyCFunction)(void (*)(void))RunRecorded_call_as_arrays, METH_FASTCALL,
      "call_as_arrays(op, arrays, attrs, fn, *args): call_as, or fn(*args) recorded by the op hook's op_done as "
      "op on arrays with attrs (NotImplemented, nothing run, where neither records through this object)"},

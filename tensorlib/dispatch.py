@@ -217,6 +217,15 @@ def record_ran(op: OpDef, arrays, attrs, out, t0, t1):
         _arrays_done(op, arrays, attrs, phase, seq, out, t0, t1)
 
 
+def record_ran_fn():
+    """`record_ran`, or its C twin (RunRecorded.record_ran: the same record without this module's Python frame and
+    phase_seq's) while run_recorded has its Recorded set: for a C loop's caller that records several ops in a row
+    (Adam's step under a detailed profile, nine ops a parameter)."""
+    if _record_ran_c is not None and run_recorded.target is not None:
+        return _record_ran_c
+    return record_ran
+
+
 def _record_times_py(ops, times):
     """`record_times` in Python (TENSORLIB_NATIVE=0): each op's record, as `_run_recorded_py` makes it."""
     buf = _sink_tls.buf
@@ -267,6 +276,7 @@ def _run_recorded_py(op: OpDef, *arrays, **attrs):
 # tuple or dict between a sink formula and the kernel); the function above while it has none set, or without C.
 run_recorded: Any = _crecorded.RunRecorded(_run_recorded_py) if _crecorded is not None else _run_recorded_py
 _record_times_c = getattr(run_recorded, "record_times", None)
+_record_ran_c = getattr(run_recorded, "record_ran", None)
 _H.subscribe(_copy_flags)
 
 

@@ -5,7 +5,7 @@ import numpy as np
 
 from .. import _blas
 from .. import _hooks as _H
-from ..dispatch import record_ran, record_times, records_by_sink, records_ran
+from ..dispatch import record_ran_fn, record_times, records_by_sink, records_ran
 from ..ops import _fastmath as _FM
 from ..ops._fastmath import MIN_SIZE as ADDC_MIN, addc_
 from ..ops.creation import zeros_like
@@ -149,6 +149,7 @@ class Adam(Optimizer):
         if not (batch and _H.op_steps_at is not None):
             in_c = None
         times = np.empty(10, np.int64)
+        record_ran = record_ran_fn()
         decay = 2 if decoupled and wd != 0 else 1
         c = 1 - beta2
         d1 = d = None
