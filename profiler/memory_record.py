@@ -113,7 +113,7 @@ class MemoryRecorder:
     def active(self, on: bool):
         self._active = on
         if self._native is not None:
-            self._native.active = on
+            self._native.active = bool(on)
 
     def live_count(self) -> int:
         """The arrays counted and alive (their free records are still to come)."""

@@ -412,6 +412,52 @@ def test_memory_records_of_arrays_and_frees_are_the_python_ones():
 
 
 @pytest.mark.skipif(not NATIVE, reason="the C recorders are not built here (see the first test)")
+def test_the_c_table_of_counted_arrays_grows_and_forgets_as_the_dict_does():
+    """CpuMemory's table of the arrays counted and alive (open addressing keyed by address, backward-shift
+    deletion) against the Python twin's dict: thousands of arrays counted (the table grows from 1024 slots several
+    times), some counted twice or as views, freed in a shuffled order while recording, then more after stop (no
+    free record, still forgotten): the same records, nothing left counted, and the same again once re-filled."""
+    from profiler.memory_record import MemoryRecorder
+    recs = {}
+    for native in (True, False):
+        saved = memory_record.crecord
+        if not native:
+            memory_record.crecord = None
+        try:
+            mem = MemoryRecorder()
+        finally:
+            memory_record.crecord = saved
+        assert (mem._native is not None) == native
+        mem.start()
+        arrays = [np.empty(1 + i % 7, np.float32) for i in range(5000)]
+        for i, a in enumerate(arrays):
+            mem.record_arrays(a, (), i)
+            mem.record_arrays(a[1:] if i % 3 else a, (), i)       # counted already: its root is a
+        del a
+        assert mem.live_count() == 5000
+        order = np.random.default_rng(0).permutation(5000)
+        for j in order[:4000]:
+            arrays[j] = None
+        assert mem.live_count() == 1000
+        mem.stop()
+        arrays = None
+        assert mem.live_count() == 0
+        mem.start()
+        again = [np.empty(3) for _ in range(3000)]
+        for i, a in enumerate(again):
+            mem.record_arrays(a, (), 10_000 + i)
+        del a
+        assert mem.live_count() == 3000
+        again = None
+        mem.stop()
+        arr = mem.array()
+        recs[native] = arr["bytes"].tolist()
+        assert mem.live_count() == 0
+    assert recs[True] == recs[False]
+    assert sum(b > 0 for b in recs[True]) == 8000 and sum(b < 0 for b in recs[True]) == 7000
+
+
+@pytest.mark.skipif(not NATIVE, reason="the C recorders are not built here (see the first test)")
 def test_the_live_tensor_walk_counts_what_the_python_one_does(monkeypatch, tmp_path):
     """tensorlib.memory_allocated("cpu") (a profile_memory profile's starting total) walks the live tensors in C:
     the same bytes, tensors and buffers as the Python loop, views, detached tensors and foreign memory included."""
