@@ -82,6 +82,22 @@ _TANH = _M.tanh_f32 if _M is not None else None
 
 
 _ADDC = _M.addc_ if _M is not None else None
+_LEAKY: Any = getattr(_M, "leaky_f32", None) if FAST and _M is not None else None
+
+
+def leaky(x, a, s, out=None):
+    """where(x > 0, a, a * s) in one AVX2 pass (tensorlib/_cmath.c) -- leaky_relu's kernel (a is x) and its backward's
+    (a the gradient), torch's values for every slope --, into `out` (or a new array), which it returns, where x and a
+    are C-contiguous float32 arrays of one shape and at least MIN_SIZE elements; None where not (the caller then runs
+    NumPy's)."""
+    if _LEAKY is None or type(x) is not np.ndarray or type(a) is not np.ndarray or x.dtype != _F32 \
+            or a.dtype != _F32 or x.shape != a.shape or x.size < MIN_SIZE \
+            or not (x.flags.c_contiguous and a.flags.c_contiguous):
+        return None
+    if out is None:
+        out = np.empty(x.shape, _F32)
+    _LEAKY(x, a, out, s)
+    return out
 
 
 def _adam_loops():
@@ -168,6 +184,23 @@ def log_softmax_rows(x):
     _LOG_SOFTMAX(x, out, x.shape[-1])
     return out
 
+
+
+_SOFTMAX_BWD: Any = getattr(_M, "softmax_backward_rows", None) if FAST and _M is not None else None
+
+
+def softmax_backward_rows(p, dp, out):
+    """torch's _softmax_backward_data over the last dim, p * (dp - sum(dp * p)), in C (tensorlib/_cmath.c: each row
+    read once for its sum and again, in cache, for the result) into `out` (dp itself for in place; not p), which it
+    returns, where p and dp are C-contiguous float32 arrays of one shape (a dim at least); None where not (the
+    caller then runs NumPy's)."""
+    if _SOFTMAX_BWD is None or p.dtype != _F32 or dp.dtype != _F32 or out.dtype != _F32 or p.ndim == 0 \
+            or p.shape != dp.shape or p.shape != out.shape or not p.shape[-1] \
+            or not (p.flags.c_contiguous and dp.flags.c_contiguous and out.flags.c_contiguous) \
+            or np.may_share_memory(out, p):
+        return None
+    _SOFTMAX_BWD(p, dp, out, p.shape[-1])
+    return out
 
 
 def softmax_rows(x, out=None, dead_zero=False):

@@ -5,7 +5,7 @@ import math
 
 from .. import _hooks as _H
 from ._fastmath import exp as fast_exp, gelu as _fast_gelu, gelu_backward as _fast_gelu_backward
-from ._fastmath import threshold_backward as _fast_threshold_backward
+from ._fastmath import leaky as _fast_leaky, threshold_backward as _fast_threshold_backward
 from .comparison import gt, where
 from .unary_math import _CDF_CLIP, _CDF_PX, _CDF_QX, _f, erf, erf_kernel, exp, log1p_exp_neg_abs, normal_cdf32, \
     one_array, output_backward, tanh
@@ -345,6 +345,8 @@ def LEAKY_RELU(xp, a, negative_slope=0.01):
         refuse_complex(a, "\"leaky_relu_cpu\" not implemented for '{dtype}'")
     if not a.ndim:      # (ufuncs give 0-d operands NumPy scalars: no out= for those)
         return LEAKY_RELU.kernel(xp, a.reshape(1), negative_slope).reshape(())
+    if xp is np and (out := _fast_leaky(a, a, negative_slope)) is not None:     # (float32: one C pass)
+        return out
     if 0 < negative_slope <= 1 and a.dtype.kind == "f":
         out = xp.multiply(a, negative_slope, dtype=a.dtype)
         return xp.maximum(out, a, out=out)
@@ -364,6 +366,8 @@ def LEAKY_RELU_BACKWARD(xp, g, x, negative_slope=0.01, self_is_result=False):
     op). x is the input, or the in-place op's result (self_is_result: the same signs for a slope >= 0)."""
     if self_is_result and negative_slope < 0:
         raise RuntimeError(_NEGATIVE_SLOPE_IN_PLACE)
+    if xp is np and (out := _fast_leaky(x, g, negative_slope)) is not None:     # (float32: one C pass)
+        return out
     if xp is np and 0 <= negative_slope <= 1 and g.dtype.kind == "f" and g.shape == x.shape:
         # g times the factor (x > 0) * (1 - s) + s, which is exactly 1 or s for s in [0, 1] (1 - s rounds by
         # at most half an ulp below 1, which the sum rounds back), so the same values as where()'s (inf and

@@ -708,6 +708,68 @@ def test_softmax_rows_match_float64_and_attentions_two_paths_agree_bit_for_bit()
             assert (out[0][1][..., 4, :] == 0).all()
 
 
+def test_softmax_backward_rows_match_float64_and_the_numpy_formula():
+    """_softmax_backward_data over float32 rows in C (_fastmath.softmax_backward_rows: each row's sum(dp * p) in four
+    fused multiply-add accumulators, then p * (dp - sum)): within float32 rounding of float64's, into a new array or
+    in place in dp, NaN and infinite gradients as NumPy's formula; float64, strided or aliased operands are refused
+    (None: NumPy's path runs), and the op (SOFTMAX_BACKWARD) and attention's helper give the same values either way."""
+    from tensorlib.ops import _rows, nn_ops
+    if _fastmath._SOFTMAX_BWD is None:
+        pytest.skip("no AVX2/FMA vector path here (or TENSORLIB_NATIVE=0): softmax's backward runs NumPy's")
+    rng = np.random.default_rng(11)
+    for shape in ((4, 1), (3, 7), (5, 8), (2, 33), (3, 257), (2, 3, 1800)):
+        p = rng.random(shape).astype(np.float32)
+        p /= p.sum(-1, keepdims=True)
+        dp = rng.standard_normal(shape).astype(np.float32)
+        p64, dp64 = p.astype(np.float64), dp.astype(np.float64)
+        ref = p64 * (dp64 - (dp64 * p64).sum(-1, keepdims=True))
+        got = _fastmath.softmax_backward_rows(p, dp, np.empty_like(p))
+        assert np.abs(got - ref).max() <= 4e-7 * max(1.0, np.abs(ref).max()), shape
+        numpy_formula = p * (dp - (dp * p).sum(-1, keepdims=True))
+        np.testing.assert_allclose(got, numpy_formula, rtol=1e-5, atol=1e-6)
+        np.testing.assert_array_equal(nn_ops.SOFTMAX_BACKWARD.kernel(np, dp, p, len(shape) - 1), got)
+        inplace = dp.copy()
+        assert _fastmath.softmax_backward_rows(p, inplace, inplace) is inplace
+        np.testing.assert_array_equal(inplace, got)
+        np.testing.assert_array_equal(_rows.softmax_backward_rows(p, dp.copy()), got)
+    p = np.full((3, 16), 1 / 16, np.float32)
+    dp = np.ones((3, 16), np.float32)
+    dp[0, 3], dp[1, 5] = np.nan, np.inf
+    got = _fastmath.softmax_backward_rows(p, dp, np.empty_like(p))
+    np.testing.assert_array_equal(got, p * (dp - (dp * p).sum(-1, keepdims=True)))     # (NaN, -inf: IEEE's)
+    assert np.isnan(got[0]).all() and np.isneginf(got[1, :5]).all() and np.isnan(got[1, 5])
+    x = np.ones((4, 16), np.float32)
+    assert _fastmath.softmax_backward_rows(x.astype(np.float64), x.astype(np.float64), np.empty((4, 16))) is None
+    assert _fastmath.softmax_backward_rows(x[:, ::2], x[:, ::2], np.empty((4, 8), np.float32)) is None
+    assert _fastmath.softmax_backward_rows(x, x, x) is None          # (out is p: refused, NumPy's formula runs)
+
+
+def test_leaky_kernel_gives_torchs_values_for_every_slope():
+    """leaky_relu's forward and backward in one C pass (_fastmath.leaky: where(x > 0, a, a * s)) give the values of
+    NumPy's where() bit for bit -- NaN, infinities and signed zeros of the input and the gradient included -- for
+    slopes in (0, 1], 0, negative and above 1, through the ops too; other dtypes and small arrays are refused."""
+    from tensorlib.ops import activation as act
+    if _fastmath._LEAKY is None:
+        pytest.skip("no AVX2/FMA vector path here (or TENSORLIB_NATIVE=0): leaky_relu runs NumPy's")
+    rng = np.random.default_rng(12)
+    n = _fastmath.MIN_SIZE + 13
+    x = rng.standard_normal(n).astype(np.float32)
+    x[:6] = [np.nan, np.inf, -np.inf, -0.0, 0.0, 1e-45]
+    g = rng.standard_normal(n).astype(np.float32)
+    g[6:9] = [np.nan, -np.inf, -0.0]
+    for s in (0.2, 0.01, 1.0, 0.0, -0.5, 1.5):
+        fwd = np.where(x > 0, x, x * np.float32(s))
+        bwd = np.where(x > 0, g, g * np.float32(s))
+        for got, ref in ((_fastmath.leaky(x, x, s), fwd), (act.LEAKY_RELU.kernel(np, x, s), fwd),
+                         (_fastmath.leaky(x, g, s), bwd), (act.LEAKY_RELU_BACKWARD.kernel(np, g, x, s), bwd)):
+            assert got.dtype == np.float32
+            np.testing.assert_array_equal(got, ref)
+            np.testing.assert_array_equal(np.signbit(got), np.signbit(ref))
+    assert _fastmath.leaky(x.astype(np.float64), x.astype(np.float64), 0.2) is None
+    assert _fastmath.leaky(x[:100], x[:100], 0.2) is None
+    assert _fastmath.leaky(x[::2], g[::2], 0.2) is None
+
+
 def _ln_reference(x, w, b, eps):
     """layer_norm's C loops written out in float64 NumPy, sum by sum in their order: the mean and the variance each
     from four accumulators over elements j = k mod 4 (the tail into the first), rstd = 1 / sqrt(var + eps), then
