@@ -192,9 +192,10 @@ _SOFTMAX_BWD: Any = getattr(_M, "softmax_backward_rows", None) if FAST and _M is
 def softmax_backward_rows(p, dp, out):
     """torch's _softmax_backward_data over the last dim, p * (dp - sum(dp * p)), in C (tensorlib/_cmath.c: each row
     read once for its sum and again, in cache, for the result) into `out` (dp itself for in place; not p), which it
-    returns, where p and dp are C-contiguous float32 arrays of one shape (a dim at least); None where not (the
-    caller then runs NumPy's)."""
-    if _SOFTMAX_BWD is None or p.dtype != _F32 or dp.dtype != _F32 or out.dtype != _F32 or p.ndim == 0 \
+    returns, where p, dp and out are C-contiguous float32 NumPy arrays of one shape (a dim at least); None where not
+    (CuPy's, others: the caller then runs its formula)."""
+    if _SOFTMAX_BWD is None or type(p) is not np.ndarray or type(dp) is not np.ndarray or type(out) is not np.ndarray \
+            or p.dtype != _F32 or dp.dtype != _F32 or out.dtype != _F32 or p.ndim == 0 \
             or p.shape != dp.shape or p.shape != out.shape or not p.shape[-1] \
             or not (p.flags.c_contiguous and dp.flags.c_contiguous and out.flags.c_contiguous) \
             or np.may_share_memory(out, p):

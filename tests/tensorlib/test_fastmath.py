@@ -743,6 +743,10 @@ def test_softmax_backward_rows_match_float64_and_the_numpy_formula():
     assert _fastmath.softmax_backward_rows(x[:, ::2], x[:, ::2], np.empty((4, 8), np.float32)) is None
     assert _fastmath.softmax_backward_rows(x, x, x) is None          # (out is p: refused, NumPy's formula runs)
 
+    class Sub(np.ndarray):      # (an array type of another library, as the fake CuPy's: its own formula runs)
+        pass
+    assert _fastmath.softmax_backward_rows(x.view(Sub), x, np.empty_like(x)) is None
+
 
 def test_leaky_kernel_gives_torchs_values_for_every_slope():
     """leaky_relu's forward and backward in one C pass (_fastmath.leaky: where(x > 0, a, a * s)) give the values of
