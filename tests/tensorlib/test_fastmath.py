@@ -353,7 +353,8 @@ def test_addc_in_one_pass_gives_numpy_three_passes_bit_for_bit(dtype, div):
             want = _addc_numpy(a, t1, t2, value, div)
             got = a.copy()
             ran.append(_fastmath.addc_(got, t1, t2, value, div))
-            np.testing.assert_array_equal(got, want)
+            if ran[-1]:                                      # (declined without the extension: got untouched)
+                np.testing.assert_array_equal(got, want)
             got = a.copy()
             op.kernel(np, got, t1, t2, value=value)          # the kernel optimizers and Tensor.addcmul_ run
             np.testing.assert_array_equal(got, want)
