@@ -374,21 +374,28 @@ def test_the_max_events_bound_counts_what_it_drops(options):
     assert kept + prof.dropped_events == 500
 
 
+def _memory_recorder(native):
+    """A MemoryRecorder on the C recording (native) or on the Python twin's."""
+    from profiler.memory_record import MemoryRecorder
+    saved = memory_record.crecord
+    if not native:
+        memory_record.crecord = None
+    try:
+        mem = MemoryRecorder()
+    finally:
+        memory_record.crecord = saved
+    assert (mem._native is not None) == native
+    return mem
+
+
 @pytest.mark.skipif(not NATIVE, reason="the C recorders are not built here (see the first test)")
 def test_memory_records_of_arrays_and_frees_are_the_python_ones():
     """CpuMemory directly: the cases of test_memory_attribution's record_outputs test and record_arrays, then the
     frees as the arrays die."""
-    from profiler.memory_record import CPU, MemoryRecorder
+    from profiler.memory_record import CPU
     recs = {}
     for native in (True, False):
-        saved = memory_record.crecord
-        if not native:
-            memory_record.crecord = None
-        try:
-            mem = MemoryRecorder()
-        finally:
-            memory_record.crecord = saved
-        assert (mem._native is not None) == native
+        mem = _memory_recorder(native)
         mem.start()
         a, b = tl.ones(2, 3), tl.ones(4)
         mem.record_outputs(b, (a, b), 1)
@@ -417,17 +424,9 @@ def test_the_c_table_of_counted_arrays_grows_and_forgets_as_the_dict_does():
     deletion) against the Python twin's dict: thousands of arrays counted (the table grows from 1024 slots several
     times), some counted twice or as views, freed in a shuffled order while recording, then more after stop (no
     free record, still forgotten): the same records, nothing left counted, and the same again once re-filled."""
-    from profiler.memory_record import MemoryRecorder
     recs = {}
     for native in (True, False):
-        saved = memory_record.crecord
-        if not native:
-            memory_record.crecord = None
-        try:
-            mem = MemoryRecorder()
-        finally:
-            memory_record.crecord = saved
-        assert (mem._native is not None) == native
+        mem = _memory_recorder(native)
         mem.start()
         arrays = [np.empty(1 + i % 7, np.float32) for i in range(5000)]
         for i, a in enumerate(arrays):
