@@ -89,7 +89,7 @@ typedef struct {
     Py_ssize_t nlive;     /* slots in use */
     PyObject *records;    /* bytearray: six native int64 per record */
     PyObject *on_free;    /* this object's on_free, bound once: every CountedRef's callback */
-    PyObject *ref_args;   /* (array, on_free): the weak reference constructor's arguments, reused while only it holds them */
+    PyObject *ref_args;   /* (None, on_free): the weak reference constructor's arguments, the array put in (keep) */
     char active;          /* MemoryRecorder.active (its setter writes it): gates the free records */
 } CpuMemory;
 
