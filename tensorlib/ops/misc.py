@@ -91,6 +91,8 @@ def to(input, *args, **kw):
     rp = _H.range_pair      # the region hooks' (enter, exit), None when none listens (see _hooks.range_enter)
     if rp is None:
         return _to(input, *args, **kw)
+    if not kw:              # (the region and the call in one: the only region hook's C op_step)
+        return _H.op_step("to", _to, input, *args)
     tok = rp[0]("to", "op")
     try:
         return _to(input, *args, **kw)
