@@ -611,6 +611,19 @@ static void RunRecorded_dealloc(RunRecorded *self)
  * times[2i], times[2i+1]) pushed into the op sink's list, as run_recorded records an op it runs -- for ops that a C
  * loop ran and timed itself (tensorlib/_cmath.c's Adam step: dispatch.record_times). Only while the op sink alone
  * records (the Recorded set has its list); else RuntimeError (dispatch.record_times then takes its Python path). */
+/* op's record from t0 to t1 in the op sink's list (r's), its phase and sequence number taken now as run_recorded takes
+ * them: an op that a C loop ran and timed (record_times, record_ran). 0, or -1 with an error set. */
+static int record_timed(Recorded *r, PyObject *op, long long t0, long long t1)
+{
+    PyObject *phase, *seq;
+    if (phase_seq(r, &phase, &seq, NULL) < 0)
+        return -1;
+    int rc = record(r, op, phase, seq, t0, t1);
+    Py_DECREF(phase);
+    seq_release(seq);
+    return rc;
+}
+
 static PyObject *RunRecorded_record_times(RunRecorded *self, PyObject *const *args, Py_ssize_t nargs)
 {
     Recorded *r = self->target;
@@ -626,14 +639,9 @@ static PyObject *RunRecorded_record_times(RunRecorded *self, PyObject *const *ar
     int rc = 0;
     Py_INCREF(r);
     for (Py_ssize_t i = 0; i < n && rc == 0; i++) {
-        PyObject *op = PyTuple_GET_ITEM(args[0], i), *phase, *seq;
-        if (op == Py_None)
-            continue;
-        if ((rc = phase_seq(r, &phase, &seq, NULL)) < 0)
-            break;
-        rc = record(r, op, phase, seq, t[2 * i], t[2 * i + 1]);
-        Py_DECREF(phase);
-        seq_release(seq);
+        PyObject *op = PyTuple_GET_ITEM(args[0], i);
+        if (op != Py_None)
+            rc = record_timed(r, op, t[2 * i], t[2 * i + 1]);
     }
     Py_DECREF(r);
     PyBuffer_Release(&b);
@@ -747,13 +755,7 @@ static PyObject *RunRecorded_record_ran(RunRecorded *self, PyObject *const *args
     Py_INCREF(r);
     if (r->tls != Py_None) {            /* the op sink alone records */
         long long t0 = as_ll(args[4]), t1 = as_ll(args[5]);
-        if ((t0 == -1 || t1 == -1) && PyErr_Occurred())
-            rc = -1;
-        else if ((rc = phase_seq(r, &phase, &seq, NULL)) == 0) {
-            rc = record(r, args[0], phase, seq, t0, t1);
-            Py_DECREF(phase);
-            seq_release(seq);
-        }
+        rc = (t0 == -1 || t1 == -1) && PyErr_Occurred() ? -1 : record_timed(r, args[0], t0, t1);
     }
     else if (r->arrays_hook != Py_None && r->arrays_done != Py_None) {
         if ((rc = phase_seq(r, &phase, &seq, &run_seq)) == 0) {      /* (seq an int object: the hook takes it) */

@@ -161,7 +161,7 @@ def linear_cross_entropy(input, linear_weight, target, *, linear_bias=None, weig
                          label_smoothing=label_smoothing)
 
 
-def _log_softmax_rows(input, dim):
+def _log_softmax_dispatch(input, dim):
     """LOG_SOFTMAX dispatched, inside log_softmax's region (cross_entropy's, _H.op_step)."""
     return dispatch(LOG_SOFTMAX, input, dim=dim)
 
@@ -177,7 +177,7 @@ def _cross_entropy(input, target, weight, size_average, ignore_index, reduce, re
     if not _H.range_hooks:
         logp = dispatch(LOG_SOFTMAX, input, dim=cdim)
     else:       # (log_softmax's region; its dim check and cast are not needed here)
-        logp = _H.op_step("log_softmax", _log_softmax_rows, input, cdim)
+        logp = _H.op_step("log_softmax", _log_softmax_dispatch, input, cdim)
     wshape = (C,) + (1,) * (len(shape) - cdim - 1)
     if target._data.dtype.kind == "f" and tuple(target.shape) == tuple(input.shape):
         if label_smoothing > 0:

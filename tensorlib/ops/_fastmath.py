@@ -85,17 +85,15 @@ _ADDC = _M.addc_ if _M is not None else None
 _LEAKY: Any = getattr(_M, "leaky_f32", None) if FAST and _M is not None else None
 
 
-def leaky(x, a, s, out=None):
+def leaky(x, a, s):
     """where(x > 0, a, a * s) in one AVX2 pass (tensorlib/_cmath.c) -- leaky_relu's kernel (a is x) and its backward's
-    (a the gradient), torch's values for every slope --, into `out` (or a new array), which it returns, where x and a
-    are C-contiguous float32 arrays of one shape and at least MIN_SIZE elements; None where not (the caller then runs
-    NumPy's)."""
+    (a the gradient), torch's values for every slope --, as a new array, where x and a are C-contiguous float32
+    arrays of one shape and at least MIN_SIZE elements; None where not (the caller then runs NumPy's)."""
     if _LEAKY is None or type(x) is not np.ndarray or type(a) is not np.ndarray or x.dtype != _F32 \
             or a.dtype != _F32 or x.shape != a.shape or x.size < MIN_SIZE \
             or not (x.flags.c_contiguous and a.flags.c_contiguous):
         return None
-    if out is None:
-        out = np.empty(x.shape, _F32)
+    out = np.empty(x.shape, _F32)
     _LEAKY(x, a, out, s)
     return out
 

@@ -117,14 +117,17 @@ def row_max(x):
     return m.reshape(x.shape[:-1] + (1,))
 
 
-def softmax_backward_rows(p, dp):
-    """torch's _softmax_backward_data over the last dimension of NumPy arrays, p * (dp - sum(dp * p)), in place
-    in dp (which the caller owns): float32 rows in C (_fastmath.softmax_backward_rows), others by NumPy."""
-    if _FM.softmax_backward_rows(p, dp, dp) is not None:
-        return dp
-    dp -= row_sum(dp * p)
-    dp *= p
-    return dp
+def softmax_backward_rows(p, dp, out=None):
+    """torch's _softmax_backward_data over the last dimension of NumPy arrays, p * (dp - sum(dp * p)), into `out`
+    (None: in place in dp, which the caller then owns): float32 rows in C (_fastmath.softmax_backward_rows), others
+    by NumPy."""
+    if out is None:
+        out = dp
+    if _FM.softmax_backward_rows(p, dp, out) is not None:
+        return out
+    np.subtract(dp, row_sum(dp * p), out=out)
+    out *= p
+    return out
 
 
 # --- maximum and minimum against 0 -----------------------------------------------------------------------------

@@ -88,16 +88,14 @@ def to(input, *args, **kw):
     TO op, torch's aten::_to_copy (its node is ToCopyBackward0)."""
     if kw and not _TO_KWARGS.issuperset(kw):
         raise TypeError(_to_refusal(args, kw))
-    rp = _H.range_pair      # the region hooks' (enter, exit), None when none listens (see _hooks.range_enter)
-    if rp is None:
+    if not _H.range_hooks:      # nothing listens: no region to open
         return _to(input, *args, **kw)
-    if not kw:              # (the region and the call in one: the only region hook's C op_step)
-        return _H.op_step("to", _to, input, *args)
-    tok = rp[0]("to", "op")
-    try:
-        return _to(input, *args, **kw)
-    finally:
-        rp[1](tok)
+    # the region and the call in one (the only region hook's C op_step); keywords through _to_kw's frame
+    return _H.op_step("to", _to, input, *args) if not kw else _H.op_step("to", _to_kw, input, args, kw)
+
+
+def _to_kw(input, args, kw):
+    return _to(input, *args, **kw)
 
 
 def _to(input, *args, dtype=None, device=None, non_blocking=False, copy=False, memory_format=None):

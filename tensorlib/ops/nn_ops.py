@@ -18,7 +18,6 @@ from .broadcast import EXPAND, QUIET, SINK, add_at, quiet_arrays, quiet_sum_to, 
 from .._opdef import with_defaults
 from ._define import Tensor, bf16_in_float32, dispatch, np, op
 from ._fastmath import exp as fast_exp, log_softmax_rows, softmax_rows
-from ._fastmath import softmax_backward_rows as fm_softmax_backward_rows
 from ._rows import max0, row_index, row_max, row_sum, rows_on, softmax_backward_rows
 from .activation import sigmoid, softplus
 from .arithmetic import CLAMP, clamp
@@ -159,8 +158,7 @@ def SOFTMAX_BACKWARD(xp, g, y, dim):
         if out is not None:
             return out
     if xp is np and dim == g.ndim - 1 and g.ndim and g.dtype == y.dtype:
-        out = fm_softmax_backward_rows(y, g, np.empty_like(g, order="C"))    # (float32: in C, no copy of g)
-        return out if out is not None else softmax_backward_rows(y, g.copy())
+        return softmax_backward_rows(y, g, np.empty_like(g))      # (float32 rows in C; g itself untouched)
     d = g - (g * y).sum(axis=dim, keepdims=True)
     d *= y
     return d
