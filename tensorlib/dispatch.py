@@ -136,9 +136,11 @@ def binary_operator(op: OpDef, reflected: bool, operand_types: tuple):
         def f(self, other):
             if type(other) is not Tensor and not isinstance(other, operand_types):
                 return NotImplemented
-            if _full_path:
-                return dispatch_binary(op, other, self)
-            return execute(op, (other, self), _NO_ATTRS, -1)
+            if not _full_path:
+                return execute(op, (other, self), _NO_ATTRS, -1)
+            if _rec_run is not None:        # (a default profile's C runner: no dispatch_binary frame)
+                return _rec_run(op, (other, self), _NO_ATTRS)
+            return dispatch_binary(op, other, self)
     else:
         def f(self, other):
             if type(other) is not Tensor and not isinstance(other, operand_types):

@@ -294,3 +294,63 @@ def test_transformer_init_and_errors_as_torch():
             ours(tl.zeros(5, 3, 8), tl.zeros(4, 2, 8))
         with pytest.raises(RuntimeError, match="the feature number of src and tgt must be equal to d_model"):
             ours(tl.zeros(5, 3, 6), tl.zeros(4, 3, 6))
+
+
+@pytest.mark.parametrize("reduction", ["none", "mean", "sum"])
+@pytest.mark.parametrize("name,kw", [("mse_loss", {}), ("smooth_l1_loss", {"beta": 0.7}), ("smooth_l1_loss", {}),
+                                     ("smooth_l1_loss", {"beta": 0.0}), ("huber_loss", {"delta": 1.3}),
+                                     ("binary_cross_entropy", {})])
+def test_loss_gradients_are_torchs_bit_for_bit(name, kw, reduction):
+    """mse/smooth_l1/huber/binary_cross_entropy's gradients by torch's `<loss>_backward` kernels, in their order:
+    torch's values bit for bit for float32 inputs a multiple of its vector width long (a tail past the last whole
+    vector pair takes torch's scalar formula, whose rounding can differ by an ulp), for the input and, swapped,
+    the target (beta=0 is l1_loss, as torch's F.smooth_l1_loss); their second derivatives close to torch's."""
+    r = np.random.default_rng(3)
+    if name == "binary_cross_entropy":
+        a, b = r.uniform(0.02, 0.98, (4, 64)).astype(np.float32), r.uniform(0, 1, (4, 64)).astype(np.float32)
+    else:
+        a, b = (r.standard_normal((4, 64)) * 2).astype(np.float32), r.standard_normal((4, 64)).astype(np.float32)
+        a[0, :3] = b[0, :3] + np.float32(kw.get("beta", kw.get("delta", 1.0)))     # at the kink
+    grad_t = name != "binary_cross_entropy"
+    xo, to = tl.tensor(a, requires_grad=True), tl.tensor(b, requires_grad=grad_t)
+    xt, tt = torch.tensor(a, requires_grad=True), torch.tensor(b, requires_grad=grad_t)
+    lo = getattr(F, name)(xo, to, reduction=reduction, **kw)
+    lt = getattr(torch.nn.functional, name)(xt, tt, reduction=reduction, **kw)
+    g = r.standard_normal(lt.shape).astype(np.float32)
+    go = tl.autograd.grad(lo, [xo, to] if grad_t else [xo], tl.tensor(g), create_graph=True)
+    gt = torch.autograd.grad(lt, [xt, tt] if grad_t else [xt], torch.tensor(g), create_graph=True)
+    for u, v in zip(go, gt):
+        np.testing.assert_array_equal(u.detach().numpy(), v.detach().numpy())
+    if name == "smooth_l1_loss" and kw.get("beta") == 0.0:
+        return      # (torch's l1_loss has no second derivative to compare)
+    so = tl.autograd.grad(go[0].sum(), [xo, to] if grad_t else [xo], allow_unused=True)
+    st = torch.autograd.grad(gt[0].sum(), [xt, tt] if grad_t else [xt], allow_unused=True)
+    for u, v in zip(so, st):
+        assert (u is None) == (v is None)
+        if u is not None:
+            close(u, v, 1e-5)
+
+
+def test_weighted_losses_and_huber_checks_are_torchs():
+    """torch 2.13's `weight=` of mse_loss, l1_loss and huber_loss (a mean divides by the weights' sum for the
+    first two) and its refusals: a weight of another size, huber's non-positive delta."""
+    x, y, w = arr(4, 5), arr(4, 5), rng.random((4, 5))
+    T = torch.tensor
+    for name in ("mse_loss", "l1_loss", "huber_loss"):
+        for reduction in ("none", "mean", "sum"):
+            xo, xt = tl.tensor(x, requires_grad=True), T(x, requires_grad=True)
+            lo = getattr(F, name)(xo, tl.tensor(y), reduction=reduction, weight=tl.tensor(w))
+            lt = getattr(torch.nn.functional, name)(xt, T(y), reduction=reduction, weight=T(w))
+            close(lo, lt)
+            lo.sum().backward()
+            lt.sum().backward()
+            close(xo.grad, xt.grad)
+        with pytest.raises(ValueError, match="Weights and input must have the same size."):
+            getattr(F, name)(tl.tensor(x), tl.tensor(y), weight=tl.tensor(w[0]))
+        with pytest.raises(ValueError, match="Weights and input must have the same size."):
+            getattr(torch.nn.functional, name)(T(x), T(y), weight=T(w[0]))
+    for d in (0.0, -1.0):
+        with pytest.raises(RuntimeError, match="huber_loss does not support non-positive values for delta."):
+            F.huber_loss(tl.tensor(x), tl.tensor(y), delta=d)
+        with pytest.raises(RuntimeError, match="huber_loss does not support non-positive values for delta."):
+            torch.nn.functional.huber_loss(T(x), T(y), delta=d)

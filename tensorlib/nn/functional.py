@@ -19,7 +19,8 @@ from ..ops.conv_ops import conv1d, conv2d, conv_transpose2d  # noqa: F401
 from ..ops.index import one_hot  # noqa: F401
 from ..ops.nn_ops import (binary_cross_entropy, binary_cross_entropy_with_logits, check_reduction,  # noqa: F401
                           LOG_SOFTMAX, _REDUCTIONS, legacy_reduction,
-                          dropout as _dropout, embedding, kl_div, l1_loss, linear, log_softmax, mse_loss, nll_loss,
+                          dropout as _dropout, embedding, huber_loss, kl_div, l1_loss, linear, log_softmax, mse_loss,
+                          nll_loss,
                           pad, profiled_broadcast, smooth_l1_loss, softmax)
 from ..ops.norm_ops import batch_norm, group_norm, layer_norm  # noqa: F401
 from ..ops.pool_ops import adaptive_avg_pool2d, avg_pool2d, max_pool2d  # noqa: F401
@@ -206,15 +207,6 @@ def _cross_entropy(input, target, weight, size_average, ignore_index, reduce, re
         else:
             smooth = smooth.sum() / valid.sum()
     return nll * (1 - label_smoothing) + smooth * (label_smoothing / C)
-
-
-def huber_loss(input, target, reduction="mean", delta=1.0):
-    input, target = profiled_broadcast(input, target)      # torch's first top-level op, under a profiler
-    return _H.op_region("huber_loss", (input, target), _huber_loss, input, target, reduction, delta)
-
-
-def _huber_loss(input, target, reduction, delta):
-    return smooth_l1_loss(input, target, reduction=reduction, beta=delta) * delta
 
 
 # --- attention ------------------------------------------------------------------------------------

@@ -13,16 +13,16 @@ from .. import _hooks as _H
 from .. import random as R
 from ..dispatch import STATE, run_recorded_op
 from .._device import device_of
-from .._graph import as_array, quiet_op, tensor_of
-from .broadcast import EXPAND, QUIET, SINK, add_at, quiet_arrays, quiet_sum_to, sum_to
+from .._graph import quiet_op, tensor_of
+from .broadcast import QUIET, SINK, add_at, quiet_arrays, sum_to
 from .._opdef import with_defaults
 from ._define import Tensor, bf16_in_float32, dispatch, np, op
 from ._fastmath import exp as fast_exp, log_softmax_rows, softmax_rows
 from ._rows import max0, row_index, row_max, row_sum, rows_on, softmax_backward_rows
 from .activation import sigmoid, softplus
-from .arithmetic import CLAMP, clamp
+from .arithmetic import clamp
 from .comparison import eq, where
-from .unary_math import SIGN, exp, log, log1p_exp_neg_abs, sign
+from .unary_math import exp, log, log1p_exp_neg_abs, sign
 from .index import index_add
 from .linalg import ADDMM, matmul
 from ..dispatch import record_range
@@ -447,47 +447,53 @@ def _reduced_grad(ctx, g, shape):
     return (g / n if r == "mean" else g).expand(shape)
 
 
-def _pointwise_loss(name, node_name, loss_k, dinput, dtarget, dinput_arrays=None):
-    """An op `name(input, target, reduction=..., **kw)`; `dinput`/`dtarget(x, t, attrs)` are the derivatives
-    of the elementwise loss, written with tensorlib ops; `dinput_arrays(x, t, attrs, k)`, where given, is
-    dinput on NumPy arrays, the same kernels in the same order (`k`: broadcast.QUIET or SINK, its `run` for
-    ops other than the arithmetic), which gives the op quiet and sink formulas (_pointwise_loss_bwd_arrays)."""
+def _pointwise_loss(name, node_name, loss_k, dinput=None, dtarget=None, grad_op=None, target_by_swap=True):
+    """An op `name(input, target, reduction=..., **kw)` of the elementwise loss `loss_k(xp, x, t, **kw)`.
+    Its gradients: `grad_op`, torch's `<name>_backward(grad, input, target, reduction, ...)` op, for the input
+    (and for the target with the two swapped, where `target_by_swap`: torch's derivatives.yaml); else (and for
+    the target otherwise) `dinput`/`dtarget(x, t, attrs)`, the elementwise loss's derivatives written with
+    tensorlib ops, times the reduction's gradient. With grad_op the op has quiet and sink formulas (the one op
+    on the arrays: _loss_grad_arrays)."""
     o = op(name, save="i", amp="fp32", node_name=node_name)(
         lambda xp, x, t, reduction="mean", **kw: _reduce_k(xp, loss_k(xp, *_float_pair(x, t), **kw), reduction))
 
     @o.def_backward
     def _(ctx, g):
         x, t = ctx.saved_inputs
-        gl = _reduced_grad(ctx, g, _bshape(ctx))
-        gx = sum_to(gl * dinput(x, t, ctx.attrs), ctx.in_meta[0][0]) if ctx.needs_input_grad[0] else None
-        gt = sum_to(gl * dtarget(x, t, ctx.attrs), ctx.in_meta[1][0]) if ctx.needs_input_grad[1] else None
+        need = ctx.needs_input_grad
+        gx = gt = None
+        if need[0]:
+            gx = dispatch(grad_op, g, x, t, **ctx.attrs) if grad_op is not None else \
+                _reduced_grad(ctx, g, _bshape(ctx)) * dinput(x, t, ctx.attrs)
+            gx = sum_to(gx, ctx.in_meta[0][0])
+        if need[1]:
+            gt = dispatch(grad_op, g, t, x, **ctx.attrs) if grad_op is not None and target_by_swap else \
+                _reduced_grad(ctx, g, _bshape(ctx)) * dtarget(x, t, ctx.attrs)
+            gt = sum_to(gt, ctx.in_meta[1][0])
         return gx, gt
-    if dinput_arrays is not None:
-        o.quiet_backward = with_defaults(_pointwise_loss_bwd_arrays, dinput=dinput_arrays)
-        o.sink_backward = with_defaults(_pointwise_loss_bwd_arrays, dinput=dinput_arrays, k=SINK)
+        gl = _reduced_grad(ctx, g, _bshape(ctx))
+        if need[0] and grad_op is None:
+            gx = sum_to(gl * dinput(x, t, ctx.attrs), ctx.in_meta[0][0])
+        if need[1]:
+            gt = sum_to(gl * dtarget(x, t, ctx.attrs), ctx.in_meta[1][0])
+        return gx, gt
+    if grad_op is not None:
+        o.quiet_backward = with_defaults(_loss_grad_arrays, grad_op=grad_op)
+        o.sink_backward = with_defaults(_loss_grad_arrays, grad_op=grad_op, sink=True)
     return o
 
 
-def _pointwise_loss_bwd_arrays(ctx, g, dinput, k=QUIET):
-    """A pointwise loss's formula for the input alone (the target needs no gradient), on NumPy arrays of
-    one floating dtype: _reduced_grad's div and expand, dinput's kernels, the product and sum_to, called
-    directly (k=QUIET: the quiet path) or run as the recorded ops (k=SINK: OpDef.sink_backward)."""
-    x, t = ctx.inputs
+def _loss_grad_arrays(ctx, g, grad_op, sink=False):
+    """A pointwise loss's gradient for its input alone (the target needs none) as its `<loss>_backward` op on
+    the arrays, called directly (the quiet path) or run as the recorded op (OpDef.sink_backward); None where the
+    input was broadcast (the dispatched formula sums the gradient back) or an operand is not on NumPy."""
     need = ctx.needs_input_grad
-    if not need[0] or need[1] or not isinstance(x, Tensor) or not isinstance(t, Tensor):
+    if not need[0] or need[1]:
         return None
-    gd, xd, td = g._data, x._data, t._data
-    if quiet_arrays(gd, xd) is None or quiet_arrays(gd, td) is None:
+    if tuple(ctx.in_meta[0][0]) != _bshape(ctx):
         return None
-    shape = _bshape(ctx)
-    gl = gd
-    r = ctx.attrs.get("reduction", "mean")
-    if r != "none":
-        if r == "mean":
-            gl = as_array(k.div(gd, math.prod(shape)))
-        if k is not QUIET:      # (quietly the product broadcasts gl itself: dinput has the shape, the same values)
-            gl = k.run(EXPAND, gl, shape=shape)
-    return quiet_sum_to(None, k.mul(gl, dinput(xd, td, ctx.attrs, k)), tuple(ctx.in_meta[0][0]), k), None
+    x, t = ctx.saved_inputs
+    return (run_recorded_op if sink else quiet_op)(grad_op, g, x, t, **ctx.attrs)
 
 
 def _float_pair(x, t):
@@ -536,16 +542,6 @@ def _select(cond, a, b):
     return out.view(a.dtype)
 
 
-def _smooth_l1_d(x, t, attrs):
-    """d/dx: (x - t) / beta where |x - t| < beta, its sign elsewhere, which is (x - t) / beta clamped to
-    [-1, 1] (NaN stays NaN): one clamp where a where over abs, lt and sign took 5x its time."""
-    beta = attrs.get("beta", 1.0)
-    d = x - t
-    if beta == 0:
-        return sign(d)
-    return clamp(d / beta, -1.0, 1.0)
-
-
 _EPS_LOG = -100.0  # torch clamps log(p) at -100 in binary_cross_entropy
 
 
@@ -555,11 +551,6 @@ def _bce_k(xp, p, t):
     lp = xp.maximum(xp.log(p), _EPS_LOG)
     l1p = xp.maximum(xp.log1p(-p), _EPS_LOG)
     return -(t * lp + (1 - t) * l1p)
-
-
-def _bce_d(p, t, attrs):
-    eps = 1e-12
-    return (p - t) / clamp((1 - p) * p, min=eps)
 
 
 def _bce_logits_k(xp, z, t, pos_weight=None):
@@ -613,28 +604,205 @@ def _kl_dt(x, t, a):
     return where(eq(t, 0), 0.0, log(where(eq(t, 0), 1.0, t)) + 1 - x)       # NaN for a negative or NaN target
 
 
-def _smooth_l1_d_arrays(x, t, attrs, k):
-    run = k.run
-    beta = attrs.get("beta", 1.0)
-    d = k.sub(x, t)
-    if beta == 0:
-        return run(SIGN, d)
-    return run(CLAMP, k.div(d, beta), min=-1.0, max=1.0)
+# --- torch's <loss>_backward ops: one kernel for the input's gradient, torch's formula in its order ---------
+
+def _loss_norm(x, t, reduction, scale=1.0):
+    """torch's norm of a pointwise loss's gradient: scale / numel for a mean (its operands are broadcast first),
+    scale otherwise, as the gradient's dtype (torch's norm.to<scalar_t>())."""
+    n = x.size if x.shape == t.shape else math.prod(np.broadcast_shapes(x.shape, t.shape))
+    return scale / n if reduction == "mean" else scale
 
 
-def _bce_d_arrays(p, t, attrs, k):
-    return k.div(k.sub(p, t), k.run(CLAMP, k.mul(k.rsub(p, 1), p), min=1e-12, max=None))
+def _grad_into_zeros(name, fn, xp, g, x, t, *args):
+    """torch's `<loss>_backward(grad, input, target, ...)` in a profile: at::zeros_like (empty_like > empty,
+    zero_), then its out variant, an op of the same name, computing into that buffer: fn(xp, g, x, t, *args,
+    out). Without a profiler fn makes its own array (no buffer to zero)."""
+    if not _H.range_hooks:
+        return fn(xp, g, x, t, *args, None)
+    step = _H.op_step
+    shape = x.shape if x.shape == t.shape else np.broadcast_shapes(x.shape, t.shape)
+    out = step("zeros_like", _zeros_steps, xp, shape, np.result_type(x.dtype, t.dtype))
+    return step(name, fn, xp, g, x, t, *args, out)
 
 
-MSE_LOSS = _pointwise_loss("mse_loss", "MseLossBackward0", lambda xp, x, t: (x - t) ** 2,
-                           lambda x, t, a: (x - t) * 2, lambda x, t, a: (t - x) * 2,
-                           lambda x, t, a, k: k.mul(k.sub(x, t), 2))
+def _zeros_steps(xp, shape, dtype):
+    step = _H.op_step
+    return step("zero_", _zero, step("empty_like", step, "empty", xp.empty, shape, dtype))
+
+
+def _zero(a):
+    a.fill(0)
+    return a
+
+
+def _mse_grad(xp, g, x, t, norm, out):
+    """norm * (x - t) * g (torch's mse_backward_cpu_kernel)."""
+    d = xp.subtract(x, t, out=out)
+    d *= d.dtype.type(norm)
+    d *= g
+    return d
+
+
+def _smooth_l1_grad(xp, g, x, t, norm, beta, out):
+    """norm * (x - t) / beta, or its sign where |x - t| >= beta, times g (torch's vectorized
+    smooth_l1_backward_cpu_kernel): the ratio clipped to [-1, 1] is that (NaN stays NaN)."""
+    d = xp.subtract(x, t, out=out)
+    dt = d.dtype.type
+    d /= dt(beta)
+    xp.clip(d, dt(-1), dt(1), out=d)
+    d *= dt(norm)
+    d *= g
+    return d
+
+
+def _huber_grad(xp, g, x, t, norm, delta, out):
+    """norm * (x - t) clipped to [-delta, delta] times g (torch's huber_backward_cpu_kernel)."""
+    d = xp.subtract(x, t, out=out)
+    dt = d.dtype.type
+    xp.clip(d, -dt(delta), dt(delta), out=d)
+    d *= dt(norm)
+    d *= g
+    return d
+
+
+@op("mse_loss_backward", save="i", node_name="MseLossBackwardBackward0")
+def MSE_LOSS_BACKWARD(xp, g, x, t, reduction="mean"):
+    x, t = _float_pair(x, t)
+    return _grad_into_zeros("mse_loss_backward", _mse_grad, xp, g, x, t, _loss_norm(x, t, reduction, 2.0))
+
+
+@op("smooth_l1_loss_backward", save="i", node_name="SmoothL1LossBackwardBackward0")
+def SMOOTH_L1_LOSS_BACKWARD(xp, g, x, t, reduction="mean", beta=1.0):
+    x, t = _float_pair(x, t)
+    return _grad_into_zeros("smooth_l1_loss_backward", _smooth_l1_grad, xp, g, x, t, _loss_norm(x, t, reduction),
+                            beta)
+
+
+@op("huber_loss_backward", save="i", node_name="HuberLossBackwardBackward0")
+def HUBER_LOSS_BACKWARD(xp, g, x, t, reduction="mean", delta=1.0):
+    x, t = _float_pair(x, t)
+    return _grad_into_zeros("huber_loss_backward", _huber_grad, xp, g, x, t, _loss_norm(x, t, reduction), delta)
+
+
+@op("binary_cross_entropy_backward", save="i", node_name="BinaryCrossEntropyBackwardBackward0")
+def BCE_BACKWARD(xp, g, p, t, reduction="mean"):
+    """g * (p - t) / max((1 - p) * p, 1e-12), then divided by numel for a mean (torch's
+    binary_cross_entropy_backward_out_cpu; in a profile its empty_like and the squeezes of its four operands)."""
+    p, t = _float_pair(p, t)
+    shape = p.shape if p.shape == t.shape else np.broadcast_shapes(p.shape, t.shape)
+    out = None
+    if _H.range_hooks:
+        step = _H.op_step
+        out = step("empty_like", step, "empty_strided", xp.empty, shape, np.result_type(p.dtype, t.dtype))
+        for _ in range(4):
+            step("squeeze", step, "as_strided", _same, out)
+    d = xp.subtract(p, t, out=out)
+    d *= g
+    dt = d.dtype.type
+    q = xp.subtract(dt(1), p)
+    q *= p
+    d /= xp.maximum(q, dt(_BCE_EPS), out=q)
+    if reduction == "mean":
+        n = dt(math.prod(shape))
+        if _H.range_hooks:
+            _H.op_step("div_", _idiv, d, n)
+        else:
+            d /= n
+    return d
+
+
+_BCE_EPS = 1e-12
+
+
+def _same(a):
+    return a
+
+
+def _idiv(a, n):
+    a /= n
+    return a
+
+
+def _loss_double_backward(ctx, gg, dlocal, dslope):
+    """The gradients of a `<loss>_backward(g, x, t)` (its value: norm * local(x - t) * g): for g, gg * norm *
+    local summed to g's shape; for x, gg * g * norm * slope, where `dlocal(d, attrs)` and `dslope(d, attrs)` are
+    local and its derivative at d = x - t; for t, minus that."""
+    g, x, t = ctx.saved_inputs
+    need = ctx.needs_input_grad
+    r = ctx.attrs.get("reduction", "mean")
+    n = 1
+    for s in _bshape3(ctx):
+        n *= s
+    d = x - t
+    scale = 1.0 / n if r == "mean" else 1.0
+    gg_g = gx = gt = None
+    if need[0]:
+        gg_g = sum_to(gg * dlocal(d, ctx.attrs) * scale, ctx.in_meta[0][0])
+    if need[1] or need[2]:
+        h = gg * g * dslope(d, ctx.attrs) * scale
+        gx = sum_to(h, ctx.in_meta[1][0]) if need[1] else None
+        gt = sum_to(-h, ctx.in_meta[2][0]) if need[2] else None
+    return gg_g, gx, gt
+
+
+def _bshape3(ctx):
+    return tuple(np.broadcast_shapes(*(tuple(m[0]) for m in ctx.in_meta)))
+
+
+MSE_LOSS_BACKWARD.def_backward(lambda ctx, gg: _loss_double_backward(
+    ctx, gg, lambda d, a: d * 2.0, lambda d, a: 2.0))
+SMOOTH_L1_LOSS_BACKWARD.def_backward(lambda ctx, gg: _loss_double_backward(
+    ctx, gg, lambda d, a: clamp(d / a.get("beta", 1.0), -1.0, 1.0),
+    lambda d, a: where(d.abs() < a.get("beta", 1.0), 1.0 / a.get("beta", 1.0), 0.0)))
+HUBER_LOSS_BACKWARD.def_backward(lambda ctx, gg: _loss_double_backward(
+    ctx, gg, lambda d, a: clamp(d, -a.get("delta", 1.0), a.get("delta", 1.0)),
+    lambda d, a: where(d.abs() < a.get("delta", 1.0), 1.0, 0.0)))
+
+
+@BCE_BACKWARD.def_backward
+def _(ctx, gg):
+    """torch's binary_cross_entropy_double_backward for p and t's derivative of g (p - t) / ((1 - p) p)."""
+    g, p, t = ctx.saved_inputs
+    need = ctx.needs_input_grad
+    n = 1
+    for s in _bshape3(ctx):
+        n *= s
+    scale = 1.0 / n if ctx.attrs.get("reduction", "mean") == "mean" else 1.0
+    den = clamp((1 - p) * p, min=_BCE_EPS)
+    gg_g = sum_to(gg * (p - t) / den * scale, ctx.in_meta[0][0]) if need[0] else None
+    gp = gt = None
+    if need[1]:
+        eps = _BCE_EPS
+        gp = sum_to((p * p - 2 * p * t + t) / ((p + eps) ** 2 * (1 - p + eps) ** 2) * (gg * g) * scale,
+                    ctx.in_meta[1][0])
+    if need[2]:
+        gt = sum_to(-(gg * g) / den * scale, ctx.in_meta[2][0])
+    return gg_g, gp, gt
+
+
+def _huber_k(xp, x, t, delta=1.0):
+    """torch's huber_kernel: 0.5 z z where z = |x - t| < delta, else delta (z - 0.5 delta), in the dtype."""
+    d = xp.abs(x - t)
+    dt = d.dtype.type
+    dv = dt(delta)
+    c = d < dv
+    q = dt(0.5) * d
+    q *= d
+    d -= dt(0.5) * dv
+    d *= dv
+    if xp is np and q.dtype == d.dtype and q.dtype.kind == "f" and d.size >= _SELECT_MIN:
+        return _select(c, q, d)
+    return xp.where(c, q, d)
+
+
+MSE_LOSS = _pointwise_loss("mse_loss", "MseLossBackward0", lambda xp, x, t: (x - t) ** 2, grad_op=MSE_LOSS_BACKWARD)
 L1_LOSS = _pointwise_loss("l1_loss", "L1LossBackward0", lambda xp, x, t: xp.abs(x - t),
                           lambda x, t, a: sign(x - t), lambda x, t, a: sign(t - x))
-SMOOTH_L1_LOSS = _pointwise_loss("smooth_l1_loss", "SmoothL1LossBackward0", _smooth_l1_k, _smooth_l1_d,
-                                 lambda x, t, a: -_smooth_l1_d(x, t, a), _smooth_l1_d_arrays)
-BCE = _pointwise_loss("binary_cross_entropy", "BinaryCrossEntropyBackward0", _bce_k, _bce_d, _bce_dt,
-                      _bce_d_arrays)
+SMOOTH_L1_LOSS = _pointwise_loss("smooth_l1_loss", "SmoothL1LossBackward0", _smooth_l1_k,
+                                 grad_op=SMOOTH_L1_LOSS_BACKWARD)
+HUBER_LOSS = _pointwise_loss("huber_loss", "HuberLossBackward0", _huber_k, grad_op=HUBER_LOSS_BACKWARD)
+BCE = _pointwise_loss("binary_cross_entropy", "BinaryCrossEntropyBackward0", _bce_k, dtarget=_bce_dt,
+                      grad_op=BCE_BACKWARD, target_by_swap=False)
 BCE_LOGITS = _pointwise_loss("binary_cross_entropy_with_logits", "BinaryCrossEntropyWithLogitsBackward0",
                              _bce_logits_k, _bce_logits_d, _bce_logits_dt)
 KL_DIV = _pointwise_loss("kl_div", "KlDivBackward0", _kl_k, _kl_d, _kl_dt)
@@ -654,21 +822,53 @@ def profiled_broadcast(input, target):
     listens (the loss's kernel broadcasts itself), so that a loss costs nothing more otherwise."""
     if _H.op_range_pair is None:
         return input, target
+    if isinstance(input, Tensor) and isinstance(target, Tensor) and input._data.shape == target._data.shape:
+        args = (input, target)          # nothing to expand: the region alone (tuple(args) is args)
+        return _H.op_region("broadcast_tensors", args, tuple, args)
     return broadcast_tensors(input, target)
 
 
-def mse_loss(input, target, size_average=None, reduce=None, reduction="mean"):
+def mse_loss(input, target, size_average=None, reduce=None, reduction="mean", weight=None):
     reduction = legacy_reduction(size_average, reduce, reduction)
     _shape_warn(input, target, "mse_loss")
     input, target = profiled_broadcast(input, target)
+    if weight is not None:      # torch 2.13's weighted form, in Python: a mean divides by the weights' sum
+        return _weighted_sum_form(input, target, weight, reduction, lambda d: d.pow(2))
     return dispatch(MSE_LOSS, input, target, reduction=check_reduction(reduction))
 
 
-def l1_loss(input, target, size_average=None, reduce=None, reduction="mean"):
+def l1_loss(input, target, size_average=None, reduce=None, reduction="mean", weight=None):
     reduction = legacy_reduction(size_average, reduce, reduction)
     _shape_warn(input, target, "l1_loss")
     input, target = profiled_broadcast(input, target)
+    if weight is not None:
+        return _weighted_sum_form(input, target, weight, reduction, lambda d: d.abs())
     return dispatch(L1_LOSS, input, target, reduction=check_reduction(reduction))
+
+
+def _check_weight(input, weight):
+    if tuple(weight.shape) != tuple(input.shape):
+        raise ValueError("Weights and input must have the same size.")
+
+
+def _weighted_reduce(loss, reduction, mean):
+    if reduction == "none":
+        return loss
+    if reduction == "sum":
+        return _sum(loss)
+    if reduction == "mean":
+        return mean(loss)
+    raise ValueError(f"Invalid reduction mode: {reduction}. Expected one of 'none', 'mean', 'sum'.")
+
+
+def _weighted_sum_form(input, target, weight, reduction, elementwise):
+    """torch's weighted mse_loss / l1_loss: the elementwise loss of the broadcast operands times the weights;
+    a mean is the sum over the weights' sum."""
+    _check_weight(input, weight)
+    if not isinstance(input, Tensor) or not isinstance(target, Tensor):
+        input, target = broadcast_tensors(input, target)
+    loss = elementwise(input - target) * weight
+    return _weighted_reduce(loss, reduction, lambda v: _sum(v) / _sum(weight))
 
 
 def smooth_l1_loss(input, target, size_average=None, reduce=None, reduction="mean", beta=1.0):
@@ -677,7 +877,21 @@ def smooth_l1_loss(input, target, size_average=None, reduce=None, reduction="mea
         raise RuntimeError("smooth_l1_loss does not support negative values for beta.")
     _shape_warn(input, target, "smooth_l1_loss")
     input, target = profiled_broadcast(input, target)
+    if beta == 0:       # torch's F.smooth_l1_loss is l1_loss there
+        return dispatch(L1_LOSS, input, target, reduction=check_reduction(reduction))
     return dispatch(SMOOTH_L1_LOSS, input, target, reduction=check_reduction(reduction), beta=float(beta))
+
+
+def huber_loss(input, target, reduction="mean", delta=1.0, weight=None):
+    _shape_warn(input, target, "huber_loss")
+    input, target = profiled_broadcast(input, target)
+    if delta <= 0:
+        raise RuntimeError("huber_loss does not support non-positive values for delta.")
+    if weight is None:
+        return dispatch(HUBER_LOSS, input, target, reduction=check_reduction(reduction), delta=float(delta))
+    _check_weight(input, weight)
+    loss = dispatch(HUBER_LOSS, input, target, reduction="none", delta=float(delta)) * weight
+    return _weighted_reduce(loss, reduction, lambda v: v.mean())
 
 
 def _weighted(loss_fn, weight, reduction):
@@ -926,7 +1140,7 @@ def scale_by_inverse_frequency(out, indices, num):
     out.register_hook(lambda g: g * inv_t)
 
 
-__all__ = ["linear", "softmax", "log_softmax", "nll_loss", "mse_loss", "l1_loss", "smooth_l1_loss",
+__all__ = ["linear", "softmax", "log_softmax", "nll_loss", "mse_loss", "l1_loss", "smooth_l1_loss", "huber_loss",
            "binary_cross_entropy", "binary_cross_entropy_with_logits", "kl_div", "dropout", "embedding",
            "check_reduction"]
 

@@ -145,6 +145,13 @@ def _node(name, *ops):
 
 
 _ACC = _node("torch::autograd::AccumulateGrad", (2, "aten::add_"))
+_Y = tl.randn(2, 3, 4)
+
+
+def _loss_backward(name):
+    return [(2, f"aten::{name}"), (3, "aten::zeros_like"), (4, "aten::empty_like"), (5, "aten::empty"),
+            (4, "aten::zero_"), (3, f"aten::{name}")]
+
 _EXPAND = [(2, "aten::expand"), (3, "aten::as_strided")]
 
 
@@ -165,7 +172,17 @@ _EXPAND = [(2, "aten::expand"), (3, "aten::as_strided")]
     (lambda x: x[:, 1, :].sum(), _node("SumBackward0", *_EXPAND) + _node(
         "SelectBackward0", (2, "aten::select_backward"), (3, "aten::zeros"), (3, "aten::select"),
         (4, "aten::as_strided"), (3, "aten::copy_")) + _ACC),
-], ids=["sum", "mean", "sum_dim", "tanh", "sigmoid", "rsub", "select"])
+    # the pointwise losses: torch's <loss>_backward, its zeros_like and its out variant (binary_cross_entropy's
+    # empty_like and the squeezes of its four operands, its mean's div_)
+    (lambda x: F.mse_loss(x, _Y), _node("MseLossBackward0", *_loss_backward("mse_loss_backward")) + _ACC),
+    (lambda x: F.smooth_l1_loss(x, _Y, beta=0.5), _node(
+        "SmoothL1LossBackward0", *_loss_backward("smooth_l1_loss_backward")) + _ACC),
+    (lambda x: F.huber_loss(x, _Y), _node("HuberLossBackward0", *_loss_backward("huber_loss_backward")) + _ACC),
+    (lambda x: F.binary_cross_entropy(x.sigmoid(), _Y.sigmoid()), _node(
+        "BinaryCrossEntropyBackward0", (2, "aten::binary_cross_entropy_backward"), (3, "aten::empty_like"),
+        (4, "aten::empty_strided"), *[(3, "aten::squeeze"), (4, "aten::as_strided")] * 4, (3, "aten::div_"))
+     + _node("SigmoidBackward0", (2, "aten::sigmoid_backward")) + _ACC),
+], ids=["sum", "mean", "sum_dim", "tanh", "sigmoid", "rsub", "select", "mse", "smooth_l1", "huber", "bce"])
 def test_backward_formulas_record_torchs_ops(loss_of, tree):
     """As torch 2.13 records these backward passes (checked side by side): the ops inside each node (torch's
     mean also shows its count's conversion, aten::to, inside the div)."""
