@@ -419,25 +419,13 @@ def recorded_zeros(shape, dtype):
     return run_recorded(ZEROS, shape=_size(shape), dtype=dt, device=CPU)
 
 
-def recorded_zeros_like(shape, dtype):
-    """zeros_like's NumPy array of `shape` and NumPy `dtype` for a sink formula, recorded as the dispatched
-    zeros_like records it while a profiler listens (like_steps): its range, empty_like's empty_strided and the
-    zero_, each op run and recorded by `dispatch.run_recorded` (the zeros op alone where no range listens, as
-    zeros_like then dispatches it)."""
-    if not _H.range_hooks:
-        return recorded_zeros(shape, dtype)
-    return _H.op_step("zeros_like", _recorded_zeros_like_steps, _size(shape), dtype)
-
-
-def _recorded_zeros_like_steps(shape, dtype):
-    """recorded_zeros_like's steps inside its zeros_like region (_H.op_step): empty_like's empty_strided, zero_."""
-    z = _H.op_step("empty_like", _recorded_empty_strided, shape, dtype)
-    run_recorded(op_at("zero_"), z)
-    return z
-
-
-def _recorded_empty_strided(shape, dtype):
-    return run_recorded(EMPTY_STRIDED, shape=shape, dtype=dtype, device=CPU)
+def zeros_steps(xp, shape, dtype, via="empty_like"):
+    """Zeros a running kernel makes as torch's kernel makes them, for its profile: `via`'s region (empty_like,
+    new_empty) over its empty, then zero_, each step a C call (for kernels that have tested _H.range_hooks)."""
+    step = _H.op_step
+    out = step(via, step, "empty", xp.empty, shape, dtype)
+    step("zero_", out.fill, 0)
+    return out
 
 
 @public

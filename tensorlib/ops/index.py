@@ -12,9 +12,9 @@ from .broadcast import QUIET, SINK, add_at, norm_dims, quiet_sum_to, sum_to
 from .._opdef import with_defaults
 from ._define import Tensor, dispatch, fill_value, np, op, public
 from .._graph import quiet_op, tensor_of
-from ..dispatch import run_recorded, run_recorded_op
+from ..dispatch import run_recorded_op
 from .broadcast import expand
-from .creation import recorded_zeros_like, tensor, zeros_like, zeros
+from .creation import tensor, zeros_like, zeros, zeros_steps
 from .misc import COPY_, FILL_
 from .._sparse import SparseCOO
 from .shape import NARROW, cat, narrow_index, reshape
@@ -471,7 +471,28 @@ def _(ctx, g):
     x, index = ctx.saved_inputs
     if ctx.attrs.get("sparse_grad"):
         return (_gather_sparse_backward(x, ctx.attrs["dim"], index, g), None)
-    return (scatter_add(zeros_like(x), ctx.attrs["dim"], index, g), None)
+    return (dispatch(GATHER_BACKWARD, g, x, index, dim=ctx.attrs["dim"]), None)
+
+
+@op("gather_backward", save="i", node_name="ScatterAddBackward0")
+def GATHER_BACKWARD(xp, g, x, index, dim):
+    """torch's gather_backward(grad, self, dim, index): zeros of the input's shape in the gradient's dtype
+    (grad.new_zeros: new_empty's empty and zero_ in a profile), then the gradient added at the index
+    (scatter_add_; the forward checked the index's bounds)."""
+    if not _H.range_hooks:
+        out = xp.zeros(x.shape, g.dtype)
+        add_at(xp, out, open_grid(xp, index, dim), g)
+        return out
+    step = _H.op_step
+    out = step("new_zeros", zeros_steps, xp, x.shape, g.dtype, "new_empty")
+    step("scatter_add_", add_at, xp, out, open_grid(xp, index, dim), g)
+    return out
+
+
+@GATHER_BACKWARD.def_backward
+def _(ctx, gg):
+    _, _, index = ctx.saved_inputs
+    return dispatch(GATHER, gg, index, dim=ctx.attrs["dim"]), None, None
 
 
 def _gather_sparse_backward(x, dim, index, g):
@@ -489,44 +510,17 @@ def _gather_sparse_backward(x, dim, index, g):
     return dispatch(SPARSE_COO, tensor_of(idx), g.reshape(-1), size=shape)
 
 
-def _gather_bwd_operands(ctx, g):
-    """(g's array, the index's, the input's shape and dtype) when both arrays are NumPy's and g has the input's
-    dtype (the cases of GATHER's quiet and sink formulas), else None."""
-    gd = g._data
-    idx = ctx.inputs[1]._data
-    shape, dt = ctx.in_meta[0]
-    if ctx.attrs.get("sparse_grad") or type(gd) is not np.ndarray or type(idx) is not np.ndarray or gd.dtype != dt:
+def _gather_bwd_arrays(ctx, g, sink=False):
+    """GATHER's formula as its one op, gather_backward, on NumPy arrays of g's dtype, called directly (the
+    engine's quiet path) or run as the recorded op (OpDef.sink_backward); else None (the dispatched formula)."""
+    x, idx = ctx.saved_inputs
+    if ctx.attrs.get("sparse_grad") or type(g._data) is not np.ndarray or g._data.dtype != ctx.in_meta[0][1]:
         return None
-    return gd, idx, shape, dt
+    return (run_recorded_op if sink else quiet_op)(GATHER_BACKWARD, g, x, idx, dim=ctx.attrs["dim"])
 
 
-def _gather_bwd_quiet(ctx, g):
-    """GATHER's formula on NumPy arrays (the engine's quiet path): zeros of the input's shape and dtype, the
-    gradient added at the index's open grid as SCATTER_ADD adds it (the forward checked the index's bounds)."""
-    ops = _gather_bwd_operands(ctx, g)
-    if ops is None:
-        return None
-    gd, idx, shape, dt = ops
-    out = np.zeros(shape, dt)
-    add_at(np, out, open_grid(np, idx, ctx.attrs["dim"]), gd)
-    return tensor_of(out), None
-
-
-GATHER.quiet_backward = _gather_bwd_quiet
-
-
-def _gather_bwd_sink(ctx, g):
-    """GATHER's formula with its ops recorded, not dispatched (OpDef.sink_backward): zeros_like's region over
-    its zeros, then scatter_add's kernel, on the quiet formula's cases."""
-    ops = _gather_bwd_operands(ctx, g)
-    if ops is None:
-        return None
-    gd, idx, shape, dt = ops
-    z = recorded_zeros_like(tuple(shape), dt)
-    return tensor_of(run_recorded(SCATTER_ADD, z, idx, gd, dim=ctx.attrs["dim"])), None
-
-
-GATHER.sink_backward = _gather_bwd_sink
+GATHER.quiet_backward = _gather_bwd_arrays
+GATHER.sink_backward = with_defaults(_gather_bwd_arrays, sink=True)
 
 
 @public(method=True)

@@ -472,7 +472,7 @@ def _cast(dt):
             return to(self, dtype=dt, memory_format=memory_format)
         if _H.range_pair is None and self._data.dtype == dt.np:     # `to`'s no-op case, with nothing recording it
             return self
-        return to(self, dtype=dt)
+        return to(self, dt)         # (positional: to's region and conversion in one op_step, no keyword frame)
     return f
 
 

@@ -22,13 +22,13 @@ from ._rows import max0, row_index, row_max, row_sum, rows_on, softmax_backward_
 from .activation import sigmoid, softplus
 from .arithmetic import clamp
 from .comparison import eq, where
-from .unary_math import exp, log, log1p_exp_neg_abs, sign
+from .unary_math import exp, log, log1p_exp_neg_abs
 from .index import index_add
 from .linalg import ADDMM, matmul
 from ..dispatch import record_range
 from .reduce import mean_of, sum as _sum
 from .shape import T, broadcast_tensors, reshape, t, view
-from .creation import zeros
+from .creation import zeros, zeros_steps
 from .creation import as_tensor, tensor
 from .index import getitem
 from .linalg import c_type
@@ -621,18 +621,8 @@ def _grad_into_zeros(name, fn, xp, g, x, t, *args):
         return fn(xp, g, x, t, *args, None)
     step = _H.op_step
     shape = x.shape if x.shape == t.shape else np.broadcast_shapes(x.shape, t.shape)
-    out = step("zeros_like", _zeros_steps, xp, shape, np.result_type(x.dtype, t.dtype))
+    out = step("zeros_like", zeros_steps, xp, shape, np.result_type(x.dtype, t.dtype))
     return step(name, fn, xp, g, x, t, *args, out)
-
-
-def _zeros_steps(xp, shape, dtype):
-    step = _H.op_step
-    return step("zero_", _zero, step("empty_like", step, "empty", xp.empty, shape, dtype))
-
-
-def _zero(a):
-    a.fill(0)
-    return a
 
 
 def _mse_grad(xp, g, x, t, norm, out):
@@ -695,7 +685,7 @@ def BCE_BACKWARD(xp, g, p, t, reduction="mean"):
         step = _H.op_step
         out = step("empty_like", step, "empty_strided", xp.empty, shape, np.result_type(p.dtype, t.dtype))
         for _ in range(4):
-            step("squeeze", step, "as_strided", _same, out)
+            step("squeeze", step, "as_strided", out.view)
     d = xp.subtract(p, t, out=out)
     d *= g
     dt = d.dtype.type
@@ -705,22 +695,13 @@ def BCE_BACKWARD(xp, g, p, t, reduction="mean"):
     if reduction == "mean":
         n = dt(math.prod(shape))
         if _H.range_hooks:
-            _H.op_step("div_", _idiv, d, n)
+            _H.op_step("div_", xp.divide, d, n, d)
         else:
             d /= n
     return d
 
 
 _BCE_EPS = 1e-12
-
-
-def _same(a):
-    return a
-
-
-def _idiv(a, n):
-    a /= n
-    return a
 
 
 def _loss_double_backward(ctx, gg, dlocal, dslope):
@@ -796,8 +777,6 @@ def _huber_k(xp, x, t, delta=1.0):
 
 
 MSE_LOSS = _pointwise_loss("mse_loss", "MseLossBackward0", lambda xp, x, t: (x - t) ** 2, grad_op=MSE_LOSS_BACKWARD)
-L1_LOSS = _pointwise_loss("l1_loss", "L1LossBackward0", lambda xp, x, t: xp.abs(x - t),
-                          lambda x, t, a: sign(x - t), lambda x, t, a: sign(t - x))
 SMOOTH_L1_LOSS = _pointwise_loss("smooth_l1_loss", "SmoothL1LossBackward0", _smooth_l1_k,
                                  grad_op=SMOOTH_L1_LOSS_BACKWARD)
 HUBER_LOSS = _pointwise_loss("huber_loss", "HuberLossBackward0", _huber_k, grad_op=HUBER_LOSS_BACKWARD)
@@ -843,7 +822,18 @@ def l1_loss(input, target, size_average=None, reduce=None, reduction="mean", wei
     input, target = profiled_broadcast(input, target)
     if weight is not None:
         return _weighted_sum_form(input, target, weight, reduction, lambda d: d.abs())
-    return dispatch(L1_LOSS, input, target, reduction=check_reduction(reduction))
+    return _l1(input, target, check_reduction(reduction))
+
+
+def _l1(input, target, reduction):
+    """torch's l1_loss, a composite: its profile's aten::l1_loss over sub, abs and the reduction, and autograd's
+    SubBackward0, AbsBackward0 and MeanBackward0 / SumBackward0 nodes."""
+    return _H.op_region("l1_loss", (input, target), _l1_ops, input, target, reduction)
+
+
+def _l1_ops(input, target, reduction):
+    d = (input - target).abs()
+    return d if reduction == "none" else d.sum() if reduction == "sum" else d.mean()
 
 
 def _check_weight(input, weight):
@@ -878,7 +868,7 @@ def smooth_l1_loss(input, target, size_average=None, reduce=None, reduction="mea
     _shape_warn(input, target, "smooth_l1_loss")
     input, target = profiled_broadcast(input, target)
     if beta == 0:       # torch's F.smooth_l1_loss is l1_loss there
-        return dispatch(L1_LOSS, input, target, reduction=check_reduction(reduction))
+        return _l1(input, target, check_reduction(reduction))
     return dispatch(SMOOTH_L1_LOSS, input, target, reduction=check_reduction(reduction), beta=float(beta))
 
 

@@ -182,7 +182,10 @@ _EXPAND = [(2, "aten::expand"), (3, "aten::as_strided")]
         "BinaryCrossEntropyBackward0", (2, "aten::binary_cross_entropy_backward"), (3, "aten::empty_like"),
         (4, "aten::empty_strided"), *[(3, "aten::squeeze"), (4, "aten::as_strided")] * 4, (3, "aten::div_"))
      + _node("SigmoidBackward0", (2, "aten::sigmoid_backward")) + _ACC),
-], ids=["sum", "mean", "sum_dim", "tanh", "sigmoid", "rsub", "select", "mse", "smooth_l1", "huber", "bce"])
+    # l1_loss is a composite in torch (sub, abs, mean): its nodes are theirs
+    (lambda x: F.l1_loss(x, _Y), _node("MeanBackward0", *_EXPAND, (2, "aten::div")) + _node(
+        "AbsBackward0", (2, "aten::sgn"), (2, "aten::mul")) + _node("SubBackward0") + _ACC),
+], ids=["sum", "mean", "sum_dim", "tanh", "sigmoid", "rsub", "select", "mse", "smooth_l1", "huber", "bce", "l1"])
 def test_backward_formulas_record_torchs_ops(loss_of, tree):
     """As torch 2.13 records these backward passes (checked side by side): the ops inside each node (torch's
     mean also shows its count's conversion, aten::to, inside the div)."""

@@ -22,7 +22,8 @@ BACKWARD_ONLY = {"convolution_backward_weight", "convolution_backward", "adaptiv
                  "native_layer_norm_backward",
                  "native_batch_norm_backward", "native_group_norm_backward",
                  "max_pool2d_with_indices_backward", "embedding_dense_backward", "_pack_padded_sequence_backward",
-                 "tanh_backward", "sigmoid_backward"}
+                 "tanh_backward", "sigmoid_backward", "mse_loss_backward", "smooth_l1_loss_backward",
+                 "huber_loss_backward", "binary_cross_entropy_backward", "gather_backward"}
 # gradcheck differentiates the squared gradients of these, which runs the backward-only op's own backward
 SECOND_ORDER_CHECKED = {"_log_softmax_backward_data", "_softmax_backward_data", "threshold_backward",
                         "leaky_relu_backward", "avg_pool2d_backward", "upsample_nearest1d_backward",
@@ -30,7 +31,9 @@ SECOND_ORDER_CHECKED = {"_log_softmax_backward_data", "_softmax_backward_data", 
                         "hardswish_backward", "hardsigmoid_backward",
                         "upsample_nearest2d_backward", "upsample_nearest3d_backward", "upsample_linear1d_backward",
                         "upsample_bilinear2d_backward", "upsample_trilinear3d_backward",
-                        "_pack_padded_sequence_backward", "tanh_backward", "sigmoid_backward"}
+                        "_pack_padded_sequence_backward", "tanh_backward", "sigmoid_backward", "mse_loss_backward",
+                        "smooth_l1_loss_backward", "huber_loss_backward", "binary_cross_entropy_backward",
+                        "gather_backward"}
 NO_GRADCHECK = {"dropout", "native_dropout"} | (BACKWARD_ONLY - SECOND_ORDER_CHECKED)
 
 
@@ -128,6 +131,15 @@ CASES = {
     "mse_loss": lambda: (F.mse_loss, [R(3, 4), R(3, 4)]),
     "l1_loss": lambda: (F.l1_loss, [R(3, 4), R(3, 4)]),
     "smooth_l1_loss": lambda: (lambda a, b: F.smooth_l1_loss(a, b, beta=0.5), [R(3, 4), R(3, 4)]),
+    "huber_loss": lambda: (lambda a, b: F.huber_loss(a, b, delta=0.5), [R(3, 4), R(3, 4)]),
+    # the losses' gradient ops (torch's <loss>_backward) and gather's, differentiated through their squares
+    "mse_loss_backward": lambda: (_sq_grads(F.mse_loss), [R(3, 4), R(3, 4)]),
+    "smooth_l1_loss_backward": lambda: (_sq_grads(lambda a, b: F.smooth_l1_loss(a, b, beta=0.5)), [R(3, 4), R(3, 4)]),
+    "huber_loss_backward": lambda: (_sq_grads(lambda a, b: F.huber_loss(a, b, delta=0.5)), [R(3, 4), R(3, 4)]),
+    "binary_cross_entropy_backward": lambda: (_sq_grads(lambda x, t: F.binary_cross_entropy(x.sigmoid(), t.sigmoid())),
+                                              [R(3, 4), R(3, 4)]),
+    "gather_backward": lambda: _fixed(_sq_grads(lambda a, w, i: a.gather(1, i) * w), [R(3, 4), R(3, 2)],
+                                      tl.tensor([[0, 1], [3, 3], [2, 0]])),
     "binary_cross_entropy": lambda: (lambda x, t: F.binary_cross_entropy(x.sigmoid(), t.sigmoid()),
                                      [R(3, 4), R(3, 4)]),
     "binary_cross_entropy_with_logits": lambda: (lambda x, t: F.binary_cross_entropy_with_logits(x, t.sigmoid()),
