@@ -354,3 +354,51 @@ def test_weighted_losses_and_huber_checks_are_torchs():
             F.huber_loss(tl.tensor(x), tl.tensor(y), delta=d)
         with pytest.raises(RuntimeError, match="huber_loss does not support non-positive values for delta."):
             torch.nn.functional.huber_loss(T(x), T(y), delta=d)
+
+
+def _backward_tree(lib, loss):
+    """(depth, name) of the events of loss().backward() from the backward seed on, leaving out torch's dtype
+    conversions (aten::to and everything under it: a scalar's wrapping, which tensorlib's ops do not record)."""
+    prof_mod = torch.profiler if lib is torch else __import__("profiler")
+    loss().backward()
+    with prof_mod.profile() as p:
+        loss().backward()
+    evs = sorted(p.events(), key=lambda e: (e.time_range.start, -e.time_range.end))
+    out = []
+    for e in evs:
+        chain, d = [], 0
+        while e is not None:
+            chain.append(e.name)
+            e, d = e.cpu_parent, d + 1
+        if "aten::to" not in chain:
+            out.append((d - 1, chain[0]))
+    seed = out.index((0, "aten::ones_like"))
+    return out[seed:]
+
+
+@pytest.mark.parametrize("name", ["mse", "smooth_l1", "huber", "l1", "bce", "bce_logits", "bce_logits_weights",
+                                  "kl_div", "kl_div_log_target", "gather"])
+def test_loss_backward_trees_are_torchs(name):
+    """The events a profile records for these losses' backward passes, side by side with torch 2.13's: the same
+    nodes, the ops in each, nested as torch's (a trace diff lines them up name for name)."""
+    r = np.random.default_rng(5)
+    x, y = r.standard_normal((4, 6)).astype(np.float32), r.uniform(0.1, 0.9, (4, 6)).astype(np.float32)
+    w, idx = r.uniform(0.5, 2, 6).astype(np.float32), np.array([[0, 5], [1, 1], [3, 2], [4, 0]])
+
+    def case(lib, fn):
+        xs = lib.tensor(x, requires_grad=True)
+        return _backward_tree(lib, lambda: fn(lib, lib.nn.functional, xs))
+    fns = {
+        "mse": lambda lib, f, a: f.mse_loss(a, lib.tensor(y)),
+        "smooth_l1": lambda lib, f, a: f.smooth_l1_loss(a, lib.tensor(y), beta=0.5),
+        "huber": lambda lib, f, a: f.huber_loss(a, lib.tensor(y), delta=0.5),
+        "l1": lambda lib, f, a: f.l1_loss(a, lib.tensor(y)),
+        "bce": lambda lib, f, a: f.binary_cross_entropy(a.sigmoid(), lib.tensor(y)),
+        "bce_logits": lambda lib, f, a: f.binary_cross_entropy_with_logits(a, lib.tensor(y), reduction="sum"),
+        "bce_logits_weights": lambda lib, f, a: f.binary_cross_entropy_with_logits(
+            a, lib.tensor(y), weight=lib.tensor(w), pos_weight=lib.tensor(w)),
+        "kl_div": lambda lib, f, a: f.kl_div(a.log_softmax(1), lib.tensor(y), reduction="batchmean"),
+        "kl_div_log_target": lambda lib, f, a: f.kl_div(a, lib.tensor(y).log(), reduction="sum", log_target=True),
+        "gather": lambda lib, f, a: a.gather(1, lib.tensor(idx)).sum(),
+    }
+    assert case(tl, fns[name]) == case(torch, fns[name])

@@ -12,7 +12,7 @@ from .. import _dtype as _D
 from .. import ops as _ops
 from ..autograd.grad_mode import no_grad
 from ..ops._define import dispatch, public, torch_op
-from ..ops.nn_ops import KL_DIV, NATIVE_DROPOUT, dropout as _dropout
+from ..ops.nn_ops import NATIVE_DROPOUT, dropout as _dropout, kl_div_op
 from . import functional as F
 
 _REDUCTIONS = {0: "none", 1: "mean", 2: "sum"}
@@ -285,7 +285,7 @@ def rrelu_(input, lower=0.125, upper=1.0 / 3, training=False, generator=None):
 @public
 def kl_div(input, target, reduction=1, *, log_target=False):
     """torch.kl_div: the op itself (no 'mean' warning: that is nn.functional's)."""
-    return dispatch(KL_DIV, input, target, reduction=_reduction(reduction), log_target=log_target)
+    return kl_div_op(input, target, _reduction(reduction), log_target)
 
 
 @public

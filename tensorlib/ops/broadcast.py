@@ -149,7 +149,10 @@ def broadcast_view(a, shape):
 
 
 def _expand_kernel(xp, a, shape):
-    shape = tuple(a.shape[i - (len(shape) - a.ndim)] if s == -1 else s for i, s in enumerate(shape))
+    if -1 in shape:     # (-1 keeps the size there; a gradient's expand never has one: no generator for it)
+        shape = tuple(a.shape[i - (len(shape) - a.ndim)] if s == -1 else s for i, s in enumerate(shape))
+    elif type(shape) is not tuple:
+        shape = tuple(shape)
     bcast = broadcast_view if xp is np else xp.broadcast_to
     if _H.range_hooks:      # a strided view with stride 0 on the new dims: torch's as_strided, in a profile
         return _H.op_step("as_strided", bcast, a, shape)

@@ -7,11 +7,12 @@ Normalisation ops live in `norm_ops.py`, convolution and pooling in `conv_ops.py
 from __future__ import annotations
 
 import math
+from types import SimpleNamespace
 
 from .. import _dtype as D
 from .. import _hooks as _H
 from .. import random as R
-from ..dispatch import STATE, run_recorded_op
+from ..dispatch import STATE, autocast_args, run_recorded_op
 from .._device import device_of
 from .._graph import quiet_op, tensor_of
 from .broadcast import QUIET, SINK, add_at, quiet_arrays, sum_to
@@ -21,8 +22,9 @@ from ._fastmath import exp as fast_exp, log_softmax_rows, softmax_rows
 from ._rows import max0, row_index, row_max, row_sum, rows_on, softmax_backward_rows
 from .activation import sigmoid, softplus
 from .arithmetic import clamp
-from .comparison import eq, where
+from .comparison import where
 from .unary_math import exp, log, log1p_exp_neg_abs
+from .arithmetic import xlogy
 from .index import index_add
 from .linalg import ADDMM, matmul
 from ..dispatch import record_range
@@ -553,40 +555,22 @@ def _bce_k(xp, p, t):
     return -(t * lp + (1 - t) * l1p)
 
 
-def _bce_logits_k(xp, z, t, pos_weight=None):
-    # log(1 + exp(-|z|)) + max(z, 0) - z t, weighted as torch does when pos_weight is given
+def _bce_logits_k(xp, z, t, pos_weight=None, weight=None):
+    # log(1 + exp(-|z|)) + max(z, 0) - z t, weighted as torch does when pos_weight is given; times the weight
     log_sig_neg = log1p_exp_neg_abs(xp, z)      # -log(sigmoid(z)) = logaddexp(0, -z)
     log_sig_neg += max0(xp, -z)
     if pos_weight is None:
-        return (1 - t) * z + log_sig_neg
-    lw = 1 + (pos_weight - 1) * t
-    return (1 - t) * z + lw * log_sig_neg
+        out = (1 - t) * z + log_sig_neg
+    else:
+        lw = 1 + (pos_weight - 1) * t
+        out = (1 - t) * z + lw * log_sig_neg
+    return out if weight is None else out * weight
 
 
-def _bce_logits_d(z, t, attrs):
-    s = sigmoid(z)
-    if attrs.get("pos_weight") is None:
-        return s - t
-    lw = 1 + (_pw(attrs, z) - 1) * t
-    return (1 - t) - lw * (1 - s)
-
-
-def _kl_k(xp, x, t, log_target=False):
-    if log_target:
-        return xp.exp(t) * (t - x)
-    # torch's xlogy(t, t) - t * x: 0 * log(0) is 0, but a negative or NaN target gives NaN (they gave 0), and a
-    # zero target times an infinite input NaN
-    with np.errstate(divide="ignore", invalid="ignore"):
-        r = xp.where(t == 0, 0, t * xp.log(xp.where(t == 0, 1, t))) - t * x
-    return r.astype(x.dtype, copy=False)
-
-
-def _kl_d(x, t, attrs):
-    return -exp(t) if attrs.get("log_target") else -t
-
-
-def _pw(attrs, like):
-    return as_tensor(attrs["pos_weight"], device=like.device)
+def _pw(attrs, like, name="pos_weight"):
+    """A weight of the op's attributes as a tensor: its array wrapped (no op recorded), a number made one."""
+    v = attrs[name]
+    return as_tensor(v, device=like.device) if isinstance(v, (int, float)) else tensor_of(v)
 
 
 def _bce_logits_dt(z, t, a):
@@ -598,10 +582,7 @@ def _bce_dt(p, t, a):
     return clamp(log(1 - p), min=_EPS_LOG) - clamp(log(p), min=_EPS_LOG)
 
 
-def _kl_dt(x, t, a):
-    if a.get("log_target"):
-        return exp(t) * (t - x + 1)
-    return where(eq(t, 0), 0.0, log(where(eq(t, 0), 1.0, t)) + 1 - x)       # NaN for a negative or NaN target
+
 
 
 # --- torch's <loss>_backward ops: one kernel for the input's gradient, torch's formula in its order ---------
@@ -783,8 +764,41 @@ HUBER_LOSS = _pointwise_loss("huber_loss", "HuberLossBackward0", _huber_k, grad_
 BCE = _pointwise_loss("binary_cross_entropy", "BinaryCrossEntropyBackward0", _bce_k, dtarget=_bce_dt,
                       grad_op=BCE_BACKWARD, target_by_swap=False)
 BCE_LOGITS = _pointwise_loss("binary_cross_entropy_with_logits", "BinaryCrossEntropyWithLogitsBackward0",
-                             _bce_logits_k, _bce_logits_d, _bce_logits_dt)
-KL_DIV = _pointwise_loss("kl_div", "KlDivBackward0", _kl_k, _kl_d, _kl_dt)
+                             _bce_logits_k)
+
+
+@BCE_LOGITS.def_backward
+def _(ctx, g):
+    """torch's binary_cross_entropy_with_logits_backward for the input, op for op and in its order (in place
+    where grad mode is off, as torch's): sigmoid(z) - t (with pos_weight p: (p t + 1 - t) sigmoid(z) - p t), times
+    g, times the weight, over numel for a mean. The target's: the derivative times the reduction's gradient."""
+    z, t = ctx.saved_inputs
+    a = ctx.attrs
+    need = ctx.needs_input_grad
+    w = _pw(a, z, "weight") if a.get("weight") is not None else None
+    gz = gt = None
+    if need[0]:
+        ip = not STATE.grad_enabled
+        if a.get("pos_weight") is not None:
+            pt = _pw(a, z) * t
+            gi = pt + 1
+            gi = gi.sub_(t) if ip else gi - t
+            gi = gi.mul_(sigmoid(z)) if ip else gi * sigmoid(z)
+            gi = gi.sub_(pt) if ip else gi - pt
+        else:
+            s = sigmoid(z)
+            gi = s.sub_(t) if ip else s - t
+        gi = gi.mul_(g) if ip else gi * g
+        if w is not None:
+            gi = gi.mul_(w) if ip else gi * w
+        if a.get("reduction", "mean") == "mean":
+            gi = gi.div_(z.numel()) if ip else gi / z.numel()
+        gz = gi
+    if need[1]:
+        gt = _reduced_grad(ctx, g, _bshape(ctx)) * _bce_logits_dt(z, t, a)
+        if w is not None:
+            gt = gt * w
+    return gz, gt
 
 
 def _shape_warn(input, target, name):
@@ -831,7 +845,12 @@ def _l1(input, target, reduction):
     return _H.op_region("l1_loss", (input, target), _l1_ops, input, target, reduction)
 
 
+_FP32 = SimpleNamespace(amp="fp32", listarg=False)     # (autocast_args' policy of an op: the fp32 list's)
+
+
 def _l1_ops(input, target, reduction):
+    if STATE.autocast is not None:      # autocast's fp32 list has l1_loss: its operands cast first, inside it
+        input, target = autocast_args(_FP32, (input, target))
     d = (input - target).abs()
     return d if reduction == "none" else d.sum() if reduction == "sum" else d.mean()
 
@@ -907,17 +926,17 @@ def binary_cross_entropy_with_logits(input, target, weight=None, size_average=No
     if tuple(input.shape) != tuple(target.shape):
         raise ValueError(f"Target size ({target.shape}) must be the same as input size ({input.shape})")
     attrs = {}
-    if pos_weight is not None:
+    if pos_weight is not None:      # (torch's weights are not differentiable: the op's attributes here)
         attrs["pos_weight"] = pos_weight._data if isinstance(pos_weight, Tensor) else pos_weight
     if weight is not None:
-        return _weighted(lambda r: dispatch(BCE_LOGITS, input, target, reduction=r, **attrs), weight, reduction)
+        attrs["weight"] = weight._data if isinstance(weight, Tensor) else weight
     return dispatch(BCE_LOGITS, input, target, reduction=reduction, **attrs)
 
 
 def kl_div(input, target, size_average=None, reduce=None, reduction="mean", log_target=False):
     reduction = legacy_reduction(size_average, reduce, reduction)
     if reduction == "batchmean":
-        out = dispatch(KL_DIV, input, target, reduction="sum", log_target=log_target)
+        out = kl_div_op(input, target, "sum", log_target)
         return out / input.shape[0] if input.ndim > 0 else out
     if reduction == "mean":
         import warnings
@@ -925,7 +944,25 @@ def kl_div(input, target, size_average=None, reduce=None, reduction="mean", log_
                       "'batchmean' divides only by the batch size, and aligns with the KL div math definition."
                       "'mean' will be changed to behave the same as 'batchmean' in the next major release.",
                       UserWarning, stacklevel=2)
-    return dispatch(KL_DIV, input, target, reduction=check_reduction(reduction), log_target=log_target)
+    return kl_div_op(input, target, check_reduction(reduction), log_target)
+
+
+def kl_div_op(input, target, reduction, log_target):
+    """torch.kl_div, a composite: its profile's aten::kl_div over xlogy(t, t) - t * x (exp(t) * (t - x) for a
+    log target) and the reduction, and autograd's nodes for those ops (SubBackward0, MulBackward0, ...)."""
+    return _H.op_region("kl_div", (input, target), _kl_ops, input, target, reduction, log_target)
+
+
+def _kl_ops(input, target, reduction, log_target):
+    if STATE.autocast is not None:      # (in autocast's fp32 list)
+        input, target = autocast_args(_FP32, (input, target))
+    if log_target:
+        d = target - input
+        out = exp(target) * d
+    else:
+        m = target * input
+        out = xlogy(target, target) - m
+    return out if reduction == "none" else out.sum() if reduction == "sum" else out.mean()
 
 
 # --- dropout --------------------------------------------------------------------------------------

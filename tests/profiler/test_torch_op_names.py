@@ -185,7 +185,14 @@ _EXPAND = [(2, "aten::expand"), (3, "aten::as_strided")]
     # l1_loss is a composite in torch (sub, abs, mean): its nodes are theirs
     (lambda x: F.l1_loss(x, _Y), _node("MeanBackward0", *_EXPAND, (2, "aten::div")) + _node(
         "AbsBackward0", (2, "aten::sgn"), (2, "aten::mul")) + _node("SubBackward0") + _ACC),
-], ids=["sum", "mean", "sum_dim", "tanh", "sigmoid", "rsub", "select", "mse", "smooth_l1", "huber", "bce", "l1"])
+    # binary_cross_entropy_with_logits: torch's formula's ops, in place (grad mode is off); kl_div a composite
+    (lambda x: F.binary_cross_entropy_with_logits(x, _Y.sigmoid()), _node(
+        "BinaryCrossEntropyWithLogitsBackward0", (2, "aten::sigmoid"), (2, "aten::sub_"), (2, "aten::mul_"),
+        (2, "aten::div_")) + _ACC),
+    (lambda x: F.kl_div(x, _Y.sigmoid(), reduction="sum"), _node("SumBackward0", *_EXPAND) + _node(
+        "SubBackward0", (2, "aten::neg")) + _node("MulBackward0", (2, "aten::mul")) + _ACC),
+], ids=["sum", "mean", "sum_dim", "tanh", "sigmoid", "rsub", "select", "mse", "smooth_l1", "huber", "bce", "l1",
+        "bce_logits", "kl_div"])
 def test_backward_formulas_record_torchs_ops(loss_of, tree):
     """As torch 2.13 records these backward passes (checked side by side): the ops inside each node (torch's
     mean also shows its count's conversion, aten::to, inside the div)."""
