@@ -312,10 +312,17 @@ def _padding_idx(node):
 
 
 def _exponent(node):
-    """pow's exponent: the number (torch's Scalar); a tensor exponent (torch's PowBackward1) as saved."""
+    """pow's number exponent (torch's PowBackward0 Scalar exponent)."""
     if node.freed:
         raise RuntimeError(_FREED)
     return _input(node, 1, wrap=False)
+
+
+def _pow_base(node):
+    """pow's number base (torch's PowBackward2 Scalar self)."""
+    if node.freed:
+        raise RuntimeError(_FREED)
+    return _input(node, 0, wrap=False)
 
 
 def _squeeze_dim(node):
@@ -354,6 +361,8 @@ SAVED: dict[str, dict[str, Any]] = {
     "SqrtBackward0": _RESULT,
     "LogBackward0": _SELF, "AbsBackward0": _SELF, "SinBackward0": _SELF, "CosBackward0": _SELF,
     "PowBackward0": {"_saved_self": _In(0), "_saved_exponent": _Value(_exponent)},
+    "PowBackward1": {"_saved_self": _In(0), "_saved_exponent": _In(1), "_saved_result": _Out(0)},
+    "PowBackward2": {"_saved_self": _Value(_pow_base), "_saved_exponent": _In(1), "_saved_result": _Out(0)},
     "SumBackward0": {"_saved_self_sym_sizes": _size(0)},
     "SumBackward1": {"_saved_dim": _attr("dim", None, _dims), "_saved_keepdim": _attr("keepdim", False),
                      "_saved_self_sym_sizes": _size(0)},

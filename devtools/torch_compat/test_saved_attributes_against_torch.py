@@ -54,6 +54,7 @@ CASES = {
     "sqrt": lambda m, e: e["b"].sqrt(), "abs": lambda m, e: e["a"].abs(), "sin": lambda m, e: e["a"].sin(),
     "cos": lambda m, e: e["a"].cos(), "neg": lambda m, e: -e["a"], "clone": lambda m, e: e["a"].clone(),
     "pow": lambda m, e: e["a"].pow(2), "pow_float": lambda m, e: e["a"].pow(2.5),
+    "pow_tensor": lambda m, e: e["a"].abs().pow(e["b"]), "pow_scalar_base": lambda m, e: 2.0 ** e["a"],
     "sum": lambda m, e: e["a"].sum(), "sum_dim": lambda m, e: e["a"].sum(1),
     "sum_neg_dim_keep": lambda m, e: e["a"].sum(-1, keepdim=True), "sum_dims": lambda m, e: e["a"].sum((0, 1)),
     "mean": lambda m, e: e["a"].mean(), "mean_dim": lambda m, e: e["a"].mean(1, keepdim=True),

@@ -77,6 +77,17 @@ def _declare(table: dict, kind: str, name: str, fn) -> None:
                 setattr(module, name, fn)
 
 
+def name_by_operands(o: OpDef, names: dict, at: tuple = (0, 1)) -> OpDef:
+    """Name op o's nodes as torch names the overloads a call takes: `names` maps whether the operands at `at`
+    are tensors (a tuple of bools; a number's in_meta is None) to torch's node name (pow: (True, False) is
+    Tensor_Scalar's PowBackward0, (True, True) Tensor_Tensor's PowBackward1, (False, True) PowBackward2)."""
+    def node_name_of(node):
+        m = node.in_meta
+        return names[tuple(k < len(m) and m[k] is not None for k in at)]
+    o.node_name_of = node_name_of
+    return o
+
+
 def torch_op(name: str):
     """Decorator: the function runs inside the composite op region `name` (the profiler's `aten::<name>`), as
     torch records the CompositeImplicitAutograd op it is (`aten::cosine_similarity` over its arithmetic): the

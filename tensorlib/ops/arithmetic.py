@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import math
 
+from .. import _hooks as _H
+
 from .. import _blas
 from .. import _dtype as D
 from .broadcast import SINK, QUIET, quiet_arrays, quiet_operand, quiet_sum_to, sum_to
 from .comparison import BITWISE_AND, GE, LE, eq, ge, gt, isnan, le, lt, where
 from .unary_math import exp, log, neg, reciprocal, trunc
 from .._opdef import with_defaults
-from ._define import (Tensor, dispatch, kind_of, np, op, public, refuse_complex, torch_op, unwrap_scalar,
-                      write_out)
+from ._define import (Tensor, dispatch, kind_of, name_by_operands, np, op, public, refuse_complex, torch_op,
+                      unwrap_scalar, write_out)
 from ._rows import clamp_array
 from .._graph import tensor_of
 from ..dispatch import run_recorded
@@ -416,6 +418,10 @@ def fmod(input, other, *, out=None):
     return write_out(dispatch(FMOD_T if isinstance(other, Tensor) else FMOD, input, other), out)
 
 
+name_by_operands(REMAINDER, {(True, False): "RemainderBackward0", (True, True): "RemainderBackward1",
+                             (False, True): "RemainderBackward1"})
+
+
 # --- pow --------------------------------------------------------------------------------------------------
 
 @op("pow", promote=True, save="io", amp="fp32", node_name="PowBackward0", operators=("__pow__", "__rpow__"))
@@ -452,6 +458,9 @@ def _int_pow(xp, a, b):
     r[...] = xp.where(neg, xp.where(one, 1, 0), r) if minus_one is False else xp.where(
         neg, xp.where(one, 1, xp.where(minus_one, xp.where(b % 2 == 0, 1, -1), 0)), r)
     return r
+
+
+name_by_operands(POW, {(True, False): "PowBackward0", (True, True): "PowBackward1", (False, True): "PowBackward2"})
 
 
 @POW.def_backward
@@ -573,7 +582,7 @@ def fmin(input, other, *, out=None):
     return write_out(dispatch(FMIN, input, other), out)
 
 
-@op("clamp", save="i")
+@op("clamp", save="i", node_name="ClampBackward1")     # (torch's clamp with number bounds: ClampBackward1)
 def CLAMP(xp, a, min=None, max=None):
     if min is None and max is None:
         raise RuntimeError("tensorlib.clamp: At least one of 'min' or 'max' must not be None")
@@ -631,6 +640,13 @@ def _clamp_bwd_arrays(ctx, g, sink=False):
 
 CLAMP.quiet_backward = _clamp_bwd_arrays
 CLAMP.sink_backward = with_defaults(_clamp_bwd_arrays, sink=True)
+# torch's clamp_min / clamp_max with a number: ops of their own (aten::clamp_min, ClampMinBackward0), CLAMP's kernel
+# and formulas on their one bound
+CLAMP_MIN = op("clamp_min", save="i", node_name="ClampMinBackward0")(CLAMP.kernel)
+CLAMP_MAX = op("clamp_max", save="i", node_name="ClampMaxBackward0")(CLAMP.kernel)
+for _o in (CLAMP_MIN, CLAMP_MAX):
+    _o.def_backward(CLAMP.backward)
+    _o.quiet_backward, _o.sink_backward = CLAMP.quiet_backward, CLAMP.sink_backward
 
 
 @op("clamp_tensor", save="i", node_name="ClampBackward0")
@@ -686,15 +702,17 @@ clip = clamp
 
 
 @public(method=True)
-@torch_op("clamp_min")
 def clamp_min(input, min):
-    return clamp(input, min=min)
+    if _tensor_bound(min):      # (torch's clamp_min.Tensor: here clamp.Tensor's op in clamp_min's region)
+        return _H.op_region("clamp_min", (input, min), clamp, input, min, None)
+    return dispatch(CLAMP_MIN, input, min=unwrap_scalar(min))
 
 
 @public(method=True)
-@torch_op("clamp_max")
 def clamp_max(input, max):
-    return clamp(input, max=max)
+    if _tensor_bound(max):
+        return _H.op_region("clamp_max", (input, max), clamp, input, None, max)
+    return dispatch(CLAMP_MAX, input, max=unwrap_scalar(max))
 
 
 @op("clamp_", inplace_of=CLAMP)
@@ -824,11 +842,21 @@ def XLOGY(xp, a, b):
     return xp.where(a == 0, xp.where(xp.isnan(b), b, 0), r).astype(r.dtype, copy=False)
 
 
+name_by_operands(XLOGY, {(True, True): "XlogyBackward0", (False, True): "XlogyBackward1",
+                         (True, False): "XlogyBackward2"})
+
+
 @XLOGY.def_backward
 def _(ctx, g):
     a, b = ctx.saved_inputs
     # torch 2.13's: log(other), except 0 where input == 0 and other <= 0 (checked against torch)
-    ga = sum_to(where(eq(a, 0) & (b <= 0), 0.0, g * log(b)), ctx.in_meta[0][0]) if _needs(ctx, 0) else None
+    ga = None
+    if _needs(ctx, 0):
+        if isinstance(b, Tensor):
+            ga = sum_to(where(eq(a, 0) & (b <= 0), 0.0, g * log(b)), ctx.in_meta[0][0])
+        else:       # a number other (torch's xlogy.Scalar_Other)
+            lb = math.log(b) if b > 0 else -math.inf if b == 0 else math.nan
+            ga = where(eq(a, 0), 0.0, g * lb) if b <= 0 else g * lb
     gb = sum_to(g * a / b, ctx.in_meta[1][0]) if _needs(ctx, 1) else None
     return ga, gb
 

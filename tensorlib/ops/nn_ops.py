@@ -1184,7 +1184,7 @@ def _pad_widths(ndim, pad):
     return widths
 
 
-@op("pad", node_name="PadBackward0")
+@op("pad", node_name="ConstantPadNdBackward0")
 def PAD(xp, x, pad=(), mode="constant", value=0.0):
     widths = _pad_widths(x.ndim, pad)
     neg = any(a < 0 or b < 0 for a, b in widths)
@@ -1195,6 +1195,21 @@ def PAD(xp, x, pad=(), mode="constant", value=0.0):
     if mode == "constant":
         return xp.pad(x, widths, mode="constant", constant_values=value)
     return xp.pad(x, widths, mode=_NP_MODES[mode])
+
+
+def _pad_node_name(node):
+    """torch's node of each padding mode: constant_pad_nd's, reflection_pad{1,2,3}d's, replication_pad{1,2,3}d's;
+    circular padding copies into slices of a new tensor (CopySlices)."""
+    mode = node.attrs.get("mode", "constant")
+    if mode == "constant":
+        return "ConstantPadNdBackward0"
+    if mode == "circular":
+        return "torch::autograd::CopySlices"
+    k = len(node.attrs.get("pad", ())) // 2
+    return f"{'Reflection' if mode == 'reflect' else 'Replication'}Pad{k}DBackward0"
+
+
+PAD.node_name_of = _pad_node_name
 
 
 @PAD.def_backward

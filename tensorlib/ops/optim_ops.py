@@ -11,7 +11,7 @@ from __future__ import annotations
 from .. import _blas, _dtype as D
 from ._fastmath import MIN_SIZE as _ADDC_MIN, addc_
 from .broadcast import sum_to
-from ._define import Tensor, dispatch, np, op, public
+from ._define import Tensor, dispatch, name_by_operands, np, op, public
 
 
 def _lerp_k(xp, a, end, weight):
@@ -77,6 +77,9 @@ def _(ctx, g):
 @op("lerp", save="i", node_name="LerpBackward0")
 def LERP(xp, a, end, weight):
     return _lerp_k(xp, a, end, weight)
+
+
+name_by_operands(LERP, {(False,): "LerpBackward0", (True,): "LerpBackward1"}, at=(2,))     # a number / tensor weight
 
 
 @LERP.def_backward

@@ -375,10 +375,13 @@ def _select_bwd(ctx, g, gi=None):
     return (zeros_like(x).scatter_add(dim, idx, g),)
 
 
-MAX = op("max", save="io", nondiff_outputs=(1,))(_select_kernel("max"))
+# torch: max() -> MaxBackward1, max(dim) -> MaxBackward0
+MAX = op("max", save="io", nondiff_outputs=(1,), node_name="MaxBackward1")(_select_kernel("max"))
 MAX.def_backward(_select_bwd)
-MIN = op("min", save="io", nondiff_outputs=(1,))(_select_kernel("min"))
+MAX.node_name_dim = "MaxBackward0"
+MIN = op("min", save="io", nondiff_outputs=(1,), node_name="MinBackward1")(_select_kernel("min"))
 MIN.def_backward(_select_bwd)
+MIN.node_name_dim = "MinBackward0"
 
 
 def _amax_kernel(fn):

@@ -109,7 +109,7 @@ EXPM1 = unary("expm1", lambda xp, a: xp.expm1(_f(xp, a)), lambda ctx, g: (g * (c
 LOG = unary("log", lambda xp, a: xp.log(_f(xp, a)), lambda ctx, g: (g / ctx.saved_inputs[0],), amp="fp32",
             inplace=True, into=lambda xp, a: xp.log(a, out=a))
 LOG1P = unary("log1p", lambda xp, a: xp.log1p(_f(xp, a)), lambda ctx, g: (g / (ctx.saved_inputs[0] + 1),),
-              amp="fp32")
+              amp="fp32", node_name="Log1PBackward0")     # (torch capitalizes the P)
 LOG2 = unary("log2", lambda xp, a: xp.log2(_f(xp, a)), lambda ctx, g: (g / (ctx.saved_inputs[0] * math.log(2)),),
              amp="fp32")
 LOG10 = unary("log10", lambda xp, a: xp.log10(_f(xp, a)),

@@ -1,0 +1,47 @@
+"""Autograd node names as torch 2.13 names them where one op has overloads torch names apart (a number or a
+tensor operand, a full reduction or one over a dim, a padding mode): grad_fn.name() and the profile's
+`autograd::engine::evaluate_function: <name>` events (checked side by side with torch; the loss gradients'
+trees are in devtools/torch_compat/test_nn_against_torch.py)."""
+import pytest
+
+import tensorlib as tl
+import tensorlib.nn.functional as F
+from profiler import profile
+
+X = tl.rand(3, 4) + 0.5
+Y = tl.rand(3, 4) + 0.5
+
+
+@pytest.mark.parametrize("fn,name", [
+    (lambda x: x.clamp(0.1, 0.9), "ClampBackward1"),
+    (lambda x: x.clamp(min=0.1), "ClampBackward1"),
+    (lambda x: x.clamp(Y - 1, Y), "ClampBackward0"),
+    (lambda x: x.clamp_min(0.1), "ClampMinBackward0"),
+    (lambda x: tl.clamp_max(x, 0.9), "ClampMaxBackward0"),
+    (lambda x: x ** 2, "PowBackward0"),
+    (lambda x: x ** Y, "PowBackward1"),
+    (lambda x: 2 ** x, "PowBackward2"),
+    (lambda x: x.max(), "MaxBackward1"),
+    (lambda x: x.max(1)[0], "MaxBackward0"),
+    (lambda x: x.min(), "MinBackward1"),
+    (lambda x: x.min(0).values, "MinBackward0"),
+    (lambda x: x.lerp(Y, 0.3), "LerpBackward0"),
+    (lambda x: x.lerp(Y, Y), "LerpBackward1"),
+    (lambda x: x.remainder(0.3), "RemainderBackward0"),
+    (lambda x: x.remainder(Y), "RemainderBackward1"),
+    (lambda x: tl.xlogy(x, Y), "XlogyBackward0"),
+    (lambda x: tl.xlogy(x, 2.0), "XlogyBackward2"),
+    (lambda x: x.log1p(), "Log1PBackward0"),
+    (lambda x: F.pad(x, (1, 1)), "ConstantPadNdBackward0"),
+    (lambda x: F.pad(x[None], (1, 1), mode="reflect"), "ReflectionPad1DBackward0"),
+    (lambda x: F.pad(x[None, None], (1, 1, 1, 1), mode="replicate"), "ReplicationPad2DBackward0"),
+    (lambda x: F.pad(x[None], (1, 1), mode="circular"), "torch::autograd::CopySlices"),
+])
+def test_node_names_are_torchs_overloads(fn, name):
+    x = X.clone().requires_grad_()
+    out = fn(x)
+    assert out.grad_fn.name() == name
+    with profile() as prof:
+        out.sum().backward()
+    assert f"autograd::engine::evaluate_function: {name}" in {e.name for e in prof.events()}
+    assert x.grad is not None and x.grad.shape == x.shape
