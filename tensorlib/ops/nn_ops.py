@@ -1204,7 +1204,7 @@ def _pad_node_name(node):
     if mode == "constant":
         return "ConstantPadNdBackward0"
     if mode == "circular":
-        return "torch::autograd::CopySlices"
+        return "tensorlib::autograd::CopySlices"      # (the profile names it torch::autograd::CopySlices)
     k = len(node.attrs.get("pad", ())) // 2
     return f"{'Reflection' if mode == 'reflect' else 'Replication'}Pad{k}DBackward0"
 
