@@ -12,12 +12,17 @@ from ..dispatch import run_recorded
 from ._define import Tensor, dispatch, np, op  # noqa: F401
 
 
+def _sum_to_axes(a_shape, shape):
+    """(the leading dims a has more than shape, the dims a sum to shape reduces: those and the stretched ones)"""
+    lead = len(a_shape) - len(shape)
+    return lead, tuple(range(lead)) + tuple(i + lead for i, s in enumerate(shape) if s == 1 and a_shape[i + lead] != 1)
+
+
 def _sum_to_kernel(xp, a, shape):
     shape = tuple(shape)
     if a.shape == shape:
         return a
-    lead = a.ndim - len(shape)
-    axes = tuple(range(lead)) + tuple(i + lead for i, s in enumerate(shape) if s == 1 and a.shape[i + lead] != 1)
+    _, axes = _sum_to_axes(a.shape, shape)
     r = a.sum(axis=axes, keepdims=True) if axes else a
     return r.reshape(shape)
 
@@ -34,9 +39,28 @@ def sum_to(g, shape):
     """Reduce a broadcast gradient back to `shape` (a no-op, with no dispatch, when it already fits)."""
     if g is None:
         return None
-    if tuple(g._data.shape) == tuple(shape):
+    shape = tuple(shape)
+    if tuple(g._data.shape) == shape:
         return g
-    return dispatch(SUM_TO, g, shape=tuple(shape))
+    if _H.range_hooks:      # a profile records torch's at::sum_to: its sum and view, not one sum_to_size
+        return _sum_to_steps(dispatch, g, shape)
+    return dispatch(SUM_TO, g, shape=shape)
+
+
+def _sum_to_steps(run, a, shape):
+    """torch's at::sum_to(a, shape) as the ops it runs, each by `run` (dispatch, or run_recorded on arrays): the
+    sum over the reduced dims with keepdim, then a view dropping the leading ones (the full sum for shape ())."""
+    if not shape:
+        return run(op_at("sum"), a)
+    lead, axes = _sum_to_axes(tuple(a.shape), shape)
+    if axes:
+        a = run(op_at("sum"), a, dim=axes, keepdim=True)
+    return run(op_at("view"), a, shape=shape) if lead else a
+
+
+def _sink_sum_to(d, shape):
+    shape = tuple(shape)
+    return _sum_to_steps(run_recorded, d, shape) if _H.range_hooks else run_recorded(SUM_TO, d, shape=shape)
 
 
 class ArrayOps:
@@ -93,7 +117,7 @@ class _SinkOps(ArrayOps):
         return f
 
 
-SINK = _SinkOps(sum_to=lambda d, shape: run_recorded(SUM_TO, d, shape=shape), run=run_recorded)
+SINK = _SinkOps(sum_to=_sink_sum_to, run=run_recorded)
 
 
 def quiet_sum_to(g, d, shape, k=QUIET):

@@ -298,22 +298,6 @@ DOT = op("dot", save="i", amp="lower")(_dot_kernel)
 DOT.def_backward(_matmul_bwd)
 
 
-@op("outer", save="i")
-def OUTER(xp, a, b):
-    """torch's outer is a broadcast mul: its operands promoted as torch's (int32 with float16 is float16; NumPy's
-    outer made it float64)."""
-    if a.dtype != b.dtype:
-        rt = D.result_type(D.from_np(a.dtype), a.ndim == 0, D.from_np(b.dtype), b.ndim == 0).np
-        a, b = a.astype(rt), b.astype(rt)
-    return xp.outer(a, b)
-
-
-@OUTER.def_backward
-def _(ctx, g):
-    a, b = ctx.saved_inputs
-    return (matmul(g, b) if ctx.needs_input_grad[0] else None, matmul(g.mT, a) if ctx.needs_input_grad[1] else None)
-
-
 def c_type(d):
     """The C++ type name torch's matmul dtype-mismatch message prints (float, double, long int...)."""
     return D.C_NAMES.get(d.name, d.name)
@@ -359,7 +343,16 @@ def dot(input, other):
 
 @public(method=True, aliases=("ger",))
 def outer(input, vec2):
-    return dispatch(OUTER, input, vec2)
+    """torch's outer, a composite: input reshaped to a column times vec2 (a broadcast mul: its promotion, its
+    MulBackward0 and ViewBackward0 nodes)."""
+    for name, v in (("self", input), ("vec2", vec2)):
+        if v.ndim != 1:
+            raise RuntimeError(f"outer: Expected 1-D argument {name}, but got {v.ndim}-D")
+    return _H.op_region("outer", (input, vec2), _outer, input, vec2)
+
+
+def _outer(input, vec2):
+    return reshape(input, (input.shape[0], 1)) * vec2
 
 
 @public

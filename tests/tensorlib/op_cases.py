@@ -151,7 +151,6 @@ CASES = {
     "mm": lambda: (tl.mm, [R(3, 4), R(4, 2)]),
     "bmm": lambda: (tl.bmm, [R(2, 3, 4), R(2, 4, 2)]),
     "dot": lambda: (tl.dot, [R(4), R(4)]),
-    "outer": lambda: (tl.outer, [R(3), R(4)]),
     # shape
     "reshape": lambda: (lambda a: a.reshape(4, 3), [R(3, 4)]),
     "_reshape_alias": lambda: (lambda a: a.transpose(0, 1).reshape(2, 2, 3), [R(3, 4)]),   # strides allow it
