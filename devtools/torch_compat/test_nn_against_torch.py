@@ -402,3 +402,17 @@ def test_loss_backward_trees_are_torchs(name):
         "gather": lambda lib, f, a: a.gather(1, lib.tensor(idx)).sum(),
     }
     assert case(tl, fns[name]) == case(torch, fns[name])
+
+
+def test_torch_namespace_losses_default_to_no_reduction_as_torchs():
+    """torch.kl_div, torch.binary_cross_entropy_with_logits, the margin/embedding losses and torch.ctc_loss return the
+    elementwise loss when no reduction is given (torch 2.13's bindings), unlike their nn.functional forms."""
+    x, y = np.abs(arr(3, 4)) + 0.1, np.abs(arr(3, 4)) + 0.1
+    s = np.sign(arr(3, 4))
+    cases = [("kl_div", (np.log(x), y)), ("binary_cross_entropy_with_logits", (x, y / y.max())),
+             ("hinge_embedding_loss", (x, s)), ("margin_ranking_loss", (x[0], y[0], s[0])),
+             ("cosine_embedding_loss", (x, y, s[:, 0])), ("triplet_margin_loss", (x, y, x * 2))]
+    for name, args in cases:
+        close(getattr(tl, name)(*map(tl.tensor, args)), getattr(torch, name)(*map(torch.tensor, args)))
+        close(getattr(tl, name)(*map(tl.tensor, args), reduction=2), getattr(torch, name)(*map(torch.tensor, args),
+                                                                                         reduction=2))

@@ -263,14 +263,14 @@ def margin_ranking_loss(input1, input2, target, margin=0.0, size_average=None, r
     if input1.ndim != input2.ndim or input1.ndim != target.ndim:
         raise RuntimeError(f"margin_ranking_loss : All input tensors should have same dimension but got sizes: "
                            f"input1: {input1.shape}, input2: {input2.shape}, target: {target.shape} ")
-    return _reduce(_E.clamp(-target * (input1 - input2) + margin, min=0.0), reduction)
+    return _reduce(_E.clamp_min(-target * (input1 - input2) + margin, 0.0), reduction)
 
 
 @torch_op("hinge_embedding_loss")
 def hinge_embedding_loss(input, target, margin=1.0, size_average=None, reduce=None, reduction="mean"):
     reduction = _reduction(size_average, reduce, reduction)
     zeros = input * 0
-    margin_clamp = _E.clamp(margin - input, min=0.0)
+    margin_clamp = _E.clamp_min(margin - input, 0.0)
     out = _E.where(target != 1, margin_clamp, zeros) + _E.where(target != -1, input, zeros)
     return _reduce(out, reduction)
 
@@ -283,7 +283,7 @@ def cosine_embedding_loss(input1, input2, target, margin=0.0, size_average=None,
     mag = ((input1 * input1).sum(d) + eps) * ((input2 * input2).sum(d) + eps)
     cos = prod / _E.sqrt(mag)
     zeros = cos * 0
-    out = _E.where(target == 1, 1 - cos, zeros) + _E.where(target == -1, _E.clamp(cos - margin, min=0.0), zeros)
+    out = _E.where(target == 1, 1 - cos, zeros) + _E.where(target == -1, _E.clamp_min(cos - margin, 0.0), zeros)
     return _reduce(out, reduction)
 
 
@@ -350,7 +350,7 @@ def triplet_margin_loss(anchor, positive, negative, margin=1.0, p=2, eps=1e-6, s
     d_neg = pairwise_distance(anchor, negative, p, eps)
     if swap:
         d_neg = _E.minimum(d_neg, pairwise_distance(positive, negative, p, eps))
-    return _reduce(_E.clamp(margin + d_pos - d_neg, min=0.0), reduction)
+    return _reduce(_E.clamp_min(margin + d_pos - d_neg, 0.0), reduction)
 
 
 def triplet_margin_with_distance_loss(anchor, positive, negative, *, distance_function=None, margin=1.0,

@@ -281,39 +281,42 @@ def rrelu_(input, lower=0.125, upper=1.0 / 3, training=False, generator=None):
 
 
 # --- losses ---------------------------------------------------------------------------------------------
+# torch's Python bindings of these `torch.*` losses default to no reduction (their schemas say Mean, but torch 2.13's
+# torch.kl_div(x, y) and the others return the elementwise loss, checked side by side): the same here; the
+# nn.functional forms default to "mean".
 
 @public
-def kl_div(input, target, reduction=1, *, log_target=False):
+def kl_div(input, target, reduction=0, *, log_target=False):
     """torch.kl_div: the op itself (no 'mean' warning: that is nn.functional's)."""
     return kl_div_op(input, target, _reduction(reduction), log_target)
 
 
 @public
-def binary_cross_entropy_with_logits(input, target, weight=None, pos_weight=None, reduction=1):
+def binary_cross_entropy_with_logits(input, target, weight=None, pos_weight=None, reduction=0):
     return F.binary_cross_entropy_with_logits(input, target, weight, reduction=_reduction(reduction),
                                               pos_weight=pos_weight)
 
 
 @public
 @torch_op("hinge_embedding_loss")
-def hinge_embedding_loss(input, target, margin=1.0, reduction=1):
+def hinge_embedding_loss(input, target, margin=1.0, reduction=0):
     return F.hinge_embedding_loss(input, target, margin, reduction=_reduction(reduction))
 
 
 @public
 @torch_op("margin_ranking_loss")
-def margin_ranking_loss(input1, input2, target, margin=0.0, reduction=1):
+def margin_ranking_loss(input1, input2, target, margin=0.0, reduction=0):
     return F.margin_ranking_loss(input1, input2, target, margin, reduction=_reduction(reduction))
 
 
 @public
-def cosine_embedding_loss(input1, input2, target, margin=0.0, reduction=1):
+def cosine_embedding_loss(input1, input2, target, margin=0.0, reduction=0):
     return F.cosine_embedding_loss(input1, input2, target, margin, reduction=_reduction(reduction))
 
 
 @public
 @torch_op("triplet_margin_loss")
-def triplet_margin_loss(anchor, positive, negative, margin=1.0, p=2.0, eps=1e-06, swap=False, reduction=1):
+def triplet_margin_loss(anchor, positive, negative, margin=1.0, p=2.0, eps=1e-06, swap=False, reduction=0):
     return F.triplet_margin_loss(anchor, positive, negative, margin, p, eps, swap, reduction=_reduction(reduction))
 
 
@@ -323,7 +326,7 @@ def poisson_nll_loss(input, target, log_input, full, eps, reduction):
 
 
 @public
-def ctc_loss(log_probs, targets, input_lengths, target_lengths, blank=0, reduction=1, zero_infinity=False):
+def ctc_loss(log_probs, targets, input_lengths, target_lengths, blank=0, reduction=0, zero_infinity=False):
     return F.ctc_loss(log_probs, targets, input_lengths, target_lengths, blank, _reduction(reduction),
                       zero_infinity)
 

@@ -21,10 +21,9 @@ from ._define import Tensor, bf16_in_float32, dispatch, np, op
 from ._fastmath import exp as fast_exp, log_softmax_rows, softmax_rows
 from ._rows import max0, row_index, row_max, row_sum, rows_on, softmax_backward_rows
 from .activation import sigmoid, softplus
-from .arithmetic import clamp
+from .arithmetic import clamp, xlogy
 from .comparison import where
 from .unary_math import exp, log, log1p_exp_neg_abs
-from .arithmetic import xlogy
 from .index import index_add
 from .linalg import ADDMM, matmul
 from ..dispatch import record_range
@@ -473,12 +472,6 @@ def _pointwise_loss(name, node_name, loss_k, dinput=None, dtarget=None, grad_op=
                 _reduced_grad(ctx, g, _bshape(ctx)) * dtarget(x, t, ctx.attrs)
             gt = sum_to(gt, ctx.in_meta[1][0])
         return gx, gt
-        gl = _reduced_grad(ctx, g, _bshape(ctx))
-        if need[0] and grad_op is None:
-            gx = sum_to(gl * dinput(x, t, ctx.attrs), ctx.in_meta[0][0])
-        if need[1]:
-            gt = sum_to(gl * dtarget(x, t, ctx.attrs), ctx.in_meta[1][0])
-        return gx, gt
     if grad_op is not None:
         o.quiet_backward = with_defaults(_loss_grad_arrays, grad_op=grad_op)
         o.sink_backward = with_defaults(_loss_grad_arrays, grad_op=grad_op, sink=True)
@@ -655,6 +648,9 @@ def HUBER_LOSS_BACKWARD(xp, g, x, t, reduction="mean", delta=1.0):
     return _grad_into_zeros("huber_loss_backward", _huber_grad, xp, g, x, t, _loss_norm(x, t, reduction), delta)
 
 
+_BCE_EPS = 1e-12
+
+
 @op("binary_cross_entropy_backward", save="i", node_name="BinaryCrossEntropyBackwardBackward0")
 def BCE_BACKWARD(xp, g, p, t, reduction="mean"):
     """g * (p - t) / max((1 - p) * p, 1e-12), then divided by numel for a mean (torch's
@@ -682,21 +678,14 @@ def BCE_BACKWARD(xp, g, p, t, reduction="mean"):
     return d
 
 
-_BCE_EPS = 1e-12
-
-
 def _loss_double_backward(ctx, gg, dlocal, dslope):
     """The gradients of a `<loss>_backward(g, x, t)` (its value: norm * local(x - t) * g): for g, gg * norm *
     local summed to g's shape; for x, gg * g * norm * slope, where `dlocal(d, attrs)` and `dslope(d, attrs)` are
     local and its derivative at d = x - t; for t, minus that."""
     g, x, t = ctx.saved_inputs
     need = ctx.needs_input_grad
-    r = ctx.attrs.get("reduction", "mean")
-    n = 1
-    for s in _bshape3(ctx):
-        n *= s
     d = x - t
-    scale = 1.0 / n if r == "mean" else 1.0
+    scale = _grad_scale(ctx)
     gg_g = gx = gt = None
     if need[0]:
         gg_g = sum_to(gg * dlocal(d, ctx.attrs) * scale, ctx.in_meta[0][0])
@@ -707,8 +696,11 @@ def _loss_double_backward(ctx, gg, dlocal, dslope):
     return gg_g, gx, gt
 
 
-def _bshape3(ctx):
-    return tuple(np.broadcast_shapes(*(tuple(m[0]) for m in ctx.in_meta)))
+def _grad_scale(ctx):
+    """1 / numel of a `<loss>_backward(g, x, t)` node's broadcast operands for a mean, else 1."""
+    if ctx.attrs.get("reduction", "mean") != "mean":
+        return 1.0
+    return 1.0 / math.prod(np.broadcast_shapes(*(tuple(m[0]) for m in ctx.in_meta)))
 
 
 MSE_LOSS_BACKWARD.def_backward(lambda ctx, gg: _loss_double_backward(
@@ -726,10 +718,7 @@ def _(ctx, gg):
     """torch's binary_cross_entropy_double_backward for p and t's derivative of g (p - t) / ((1 - p) p)."""
     g, p, t = ctx.saved_inputs
     need = ctx.needs_input_grad
-    n = 1
-    for s in _bshape3(ctx):
-        n *= s
-    scale = 1.0 / n if ctx.attrs.get("reduction", "mean") == "mean" else 1.0
+    scale = _grad_scale(ctx)
     den = clamp((1 - p) * p, min=_BCE_EPS)
     gg_g = sum_to(gg * (p - t) / den * scale, ctx.in_meta[0][0]) if need[0] else None
     gp = gt = None
