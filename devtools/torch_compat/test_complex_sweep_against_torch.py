@@ -232,7 +232,6 @@ XFAIL = {
     'torch.signbit': 'both refuse complex; message differs',
     'torch.threshold': 'hot kernel left unchecked (brief)',
     'torch.threshold_': 'hot kernel left unchecked (brief)',
-    'torch.triplet_margin_loss': "shape () vs torch's (3,)",
     'F.adaptive_avg_pool2d': "torch computes; tensorlib's refusal is not a one-line kernel fix",
     'F.adaptive_max_pool1d': 'both refuse complex; exception type differs',
     'F.adaptive_max_pool1d_with_indices': 'both refuse complex; exception type differs',
