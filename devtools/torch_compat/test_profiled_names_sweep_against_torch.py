@@ -239,8 +239,6 @@ XFAIL = {
     'torch.tensordot': "torch's kernel runs dot",
     'torch.isnan': "torch's kernel runs ne",
     'Tensor.isnan': "torch's kernel runs ne",
-    'torch.mv': "torch's kernel runs addmv_",
-    'Tensor.mv': "torch's kernel runs addmv_",
     'torch.std': "torch's kernel runs mean",
     'Tensor.std': "torch's kernel runs mean",
     'torch.var': "torch's kernel runs mean",

@@ -1,7 +1,7 @@
 """More of torch.Tensor's methods (issue 13's coverage target), composed of existing ops so autograd, devices
 and the profiler come with them: torch's in-place variants (`x.cos_()`: the op, then `copy_` into `x`, with
 torch's refusal to write a floating-point result into an integer tensor),
-and small compositions (mv, trace, logit, xlogy, heaviside, ...). Values are checked against torch in
+and small compositions (trace, logit, xlogy, heaviside, ...). Values are checked against torch in
 devtools/torch_compat/test_ops_extra_against_torch.py.
 
 For issue 18's one-place-per-op form: none of these registers a new op kernel; each is a method over the ops
@@ -77,13 +77,6 @@ def is_nonzero(self):
 @torch_op("rad2deg")
 def rad2deg(self):
     return self * (180.0 / math.pi)
-
-
-@torch_op("mv")
-def mv(self, vec):
-    if self.ndim != 2 or vec.ndim != 1:
-        raise RuntimeError(f"vector + matrix @ vector expected, got {self.ndim}, {vec.ndim}, 1")
-    return self @ vec
 
 
 def vdot(self, other):
@@ -238,7 +231,7 @@ def prelu(self, weight):
 
 
 COMPOSED = dict(positive=positive, is_signed=is_signed, is_same_size=is_same_size, is_nonzero=is_nonzero,
-                rad2deg=rad2deg, mv=mv, vdot=vdot, trace=trace, logit=logit, xlogy=xlogy, erfc=erfc, sinc=sinc,
+                rad2deg=rad2deg, vdot=vdot, trace=trace, logit=logit, xlogy=xlogy, erfc=erfc, sinc=sinc,
                 heaviside=heaviside, isposinf=isposinf, isneginf=isneginf, isreal=isreal, logaddexp2=logaddexp2,
                 take=take, float_power=float_power, split_with_sizes=split_with_sizes, hsplit=hsplit,
                 vsplit=vsplit, dsplit=dsplit, aminmax=aminmax, narrow_copy=narrow_copy,

@@ -355,6 +355,38 @@ def _outer(input, vec2):
     return reshape(input, (input.shape[0], 1)) * vec2
 
 
+@op("mv", save="i", node_name="MvBackward0")
+def MV(xp, a, v):
+    """torch's mv: a matrix times a vector, in a profile its result's empty and addmv_ writing into it."""
+    if _H.range_hooks:
+        out = _H.op_step("empty", xp.empty, (a.shape[0],), np.result_type(a.dtype, v.dtype))
+        return _H.op_step("addmv_", _matmul_into, xp, a, v, out)
+    return a @ v
+
+
+def _matmul_into(xp, a, v, out):
+    return xp.matmul(a, v, out=out)         # (CuPy's matmul, a generalized ufunc, takes no positional out)
+
+
+@MV.def_backward
+def _(ctx, g):
+    """torch's mv_backward: g outer v (ger) for the matrix, a.t() mv g for the vector."""
+    a, v = ctx.saved_inputs
+    ga = _H.op_region("ger", (g, v), outer, g, v) if ctx.needs_input_grad[0] else None
+    gv = mv(dispatch(T, a), g) if ctx.needs_input_grad[1] else None
+    return ga, gv
+
+
+@public(method=True)
+def mv(input, vec, *, out=None):
+    if input.ndim != 2 or vec.ndim != 1:
+        raise RuntimeError(f"vector + matrix @ vector expected, got {input.ndim}, {vec.ndim}, 1")
+    if input.dtype != vec.dtype:        # torch's addmv check (its result made like the vector)
+        a, v = D.scalar_name(input.dtype), D.scalar_name(vec.dtype)
+        raise RuntimeError(f"addmv input tensors must have the same dtype, but got {v}, {a}, and {v}")
+    return write_out(dispatch(MV, input, vec), out)
+
+
 @public
 def tensordot(a, b, dims=2, out=None):
     """torch.tensordot: a's dims contracted with b's (an int n: a's last n with b's first n; or two lists), as

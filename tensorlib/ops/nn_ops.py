@@ -672,10 +672,14 @@ def BCE_BACKWARD(xp, g, p, t, reduction="mean"):
     if reduction == "mean":
         n = dt(math.prod(shape))
         if _H.range_hooks:
-            _H.op_step("div_", xp.divide, d, n, d)
+            _H.op_step("div_", _divide_into, xp, d, n)
         else:
             d /= n
     return d
+
+
+def _divide_into(xp, d, n):
+    return xp.divide(d, n, out=d)
 
 
 def _loss_double_backward(ctx, gg, dlocal, dslope):

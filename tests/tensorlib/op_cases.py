@@ -96,6 +96,7 @@ CASES = {
     "softplus": lambda: (tl.ops.softplus, [R(5)]),
     "clamp": lambda: (lambda a: tl.clamp(a, -0.5, 0.5), [R(6)]),
     "clamp_min": lambda: (lambda a: a.clamp_min(-0.2), [R(6)]),
+    "mv": lambda: (tl.mv, [R(3, 4), R(4)]),
     "clamp_max": lambda: (lambda a: tl.clamp_max(a, 0.3), [R(6)]),
     "where": lambda: (lambda c, a, b: tl.where(c, a, b), [B(3, 4), R(3, 4), R(4)]),
     "maximum": lambda: (tl.maximum, [R(3, 4), R(4)]),

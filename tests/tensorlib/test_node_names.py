@@ -32,6 +32,7 @@ Y = tl.rand(3, 4) + 0.5
     (lambda x: tl.xlogy(x, Y), "XlogyBackward0"),
     (lambda x: tl.xlogy(x, 2.0), "XlogyBackward2"),
     (lambda x: x.log1p(), "Log1PBackward0"),
+    (lambda x: x.mv(Y[0]), "MvBackward0"),
     (lambda x: F.pad(x, (1, 1)), "ConstantPadNdBackward0"),
     (lambda x: F.pad(x[None], (1, 1), mode="reflect"), "ReflectionPad1DBackward0"),
     (lambda x: F.pad(x[None, None], (1, 1, 1, 1), mode="replicate"), "ReplicationPad2DBackward0"),

@@ -212,6 +212,9 @@ class ufunc:
         return arrays, kwargs, wrappers
 
     def __call__(self, *args, **kwargs):
+        if self._u.signature is not None and len(args) != self.nin:    # CuPy's _GUFunc (matmul): out= only
+            raise ValueError(f"According to `signature`, `func` requires {self.nin} arguments, but {len(args)} "
+                             "given")
         arrays, kwargs, wrappers = self._prep(args, kwargs, self._KW)
         if "out" in kwargs:
             _sim.launch(0)                      # written in place: no new buffer, still a kernel
