@@ -606,11 +606,6 @@ static void RunRecorded_dealloc(RunRecorded *self)
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
-/* record_times(ops, times): ops a tuple of OpDefs (None: a slot left out), times a C-contiguous int64 buffer of at
- * least two per op: for each op, its phase and sequence number (phase_seq) and the record (name, phase, seq,
- * times[2i], times[2i+1]) pushed into the op sink's list, as run_recorded records an op it runs -- for ops that a C
- * loop ran and timed itself (tensorlib/_cmath.c's Adam step: dispatch.record_times). Only while the op sink alone
- * records (the Recorded set has its list); else RuntimeError (dispatch.record_times then takes its Python path). */
 /* op's record from t0 to t1 in the op sink's list (r's), its phase and sequence number taken now as run_recorded takes
  * them: an op that a C loop ran and timed (record_times, record_ran). 0, or -1 with an error set. */
 static int record_timed(Recorded *r, PyObject *op, long long t0, long long t1)
@@ -624,6 +619,11 @@ static int record_timed(Recorded *r, PyObject *op, long long t0, long long t1)
     return rc;
 }
 
+/* record_times(ops, times): ops a tuple of OpDefs (None: a slot left out), times a C-contiguous int64 buffer of at
+ * least two per op: for each op, its phase and sequence number (phase_seq) and the record (name, phase, seq,
+ * times[2i], times[2i+1]) pushed into the op sink's list, as run_recorded records an op it runs -- for ops that a C
+ * loop ran and timed itself (tensorlib/_cmath.c's Adam step: dispatch.record_times). Only while the op sink alone
+ * records (the Recorded set has its list); else RuntimeError (dispatch.record_times then takes its Python path). */
 static PyObject *RunRecorded_record_times(RunRecorded *self, PyObject *const *args, Py_ssize_t nargs)
 {
     Recorded *r = self->target;

@@ -20,8 +20,7 @@ from ..ops.index import one_hot  # noqa: F401
 from ..ops.nn_ops import (binary_cross_entropy, binary_cross_entropy_with_logits, check_reduction,  # noqa: F401
                           LOG_SOFTMAX, _REDUCTIONS, legacy_reduction,
                           dropout as _dropout, embedding, huber_loss, kl_div, l1_loss, linear, log_softmax, mse_loss,
-                          nll_loss,
-                          pad, profiled_broadcast, smooth_l1_loss, softmax)
+                          nll_loss, pad, profiled_broadcast, smooth_l1_loss, softmax)
 from ..ops.norm_ops import batch_norm, group_norm, layer_norm  # noqa: F401
 from ..ops.pool_ops import adaptive_avg_pool2d, avg_pool2d, max_pool2d  # noqa: F401
 

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import math
 
-from .. import _hooks as _H
-
 from .. import _blas
 from .. import _dtype as D
+from .. import _hooks as _H
 from .broadcast import SINK, QUIET, quiet_arrays, quiet_operand, quiet_sum_to, sum_to
 from .comparison import BITWISE_AND, GE, LE, eq, ge, gt, isnan, le, lt, where
 from .unary_math import exp, log, neg, reciprocal, trunc
@@ -391,6 +390,8 @@ def _(ctx, g):
     return ga, gb
 
 
+name_by_operands(REMAINDER, {(True, False): "RemainderBackward0", (True, True): "RemainderBackward1",
+                             (False, True): "RemainderBackward1"})
 remainder = REMAINDER.function
 
 
@@ -416,10 +417,6 @@ def _(ctx, g):
 @public(method=True)
 def fmod(input, other, *, out=None):
     return write_out(dispatch(FMOD_T if isinstance(other, Tensor) else FMOD, input, other), out)
-
-
-name_by_operands(REMAINDER, {(True, False): "RemainderBackward0", (True, True): "RemainderBackward1",
-                             (False, True): "RemainderBackward1"})
 
 
 # --- pow --------------------------------------------------------------------------------------------------

@@ -448,33 +448,30 @@ def _reduced_grad(ctx, g, shape):
     return (g / n if r == "mean" else g).expand(shape)
 
 
-def _pointwise_loss(name, node_name, loss_k, dinput=None, dtarget=None, grad_op=None, target_by_swap=True):
-    """An op `name(input, target, reduction=..., **kw)` of the elementwise loss `loss_k(xp, x, t, **kw)`.
-    Its gradients: `grad_op`, torch's `<name>_backward(grad, input, target, reduction, ...)` op, for the input
-    (and for the target with the two swapped, where `target_by_swap`: torch's derivatives.yaml); else (and for
-    the target otherwise) `dinput`/`dtarget(x, t, attrs)`, the elementwise loss's derivatives written with
-    tensorlib ops, times the reduction's gradient. With grad_op the op has quiet and sink formulas (the one op
-    on the arrays: _loss_grad_arrays)."""
+def _pointwise_loss(name, node_name, loss_k, grad_op=None, dtarget=None):
+    """An op `name(input, target, reduction=..., **kw)` of the elementwise loss `loss_k(xp, x, t, **kw)`. With
+    `grad_op`, torch's `<name>_backward(grad, input, target, reduction, ...)` op, its backward: that op for the
+    input, and for the target the same op with the two swapped (torch's derivatives.yaml) or, where given,
+    `dtarget(x, t, attrs)` (the elementwise derivative, written with tensorlib ops) times the reduction's gradient;
+    quiet and sink formulas that run the one op (_loss_grad_arrays). Without grad_op the caller defines it."""
     o = op(name, save="i", amp="fp32", node_name=node_name)(
         lambda xp, x, t, reduction="mean", **kw: _reduce_k(xp, loss_k(xp, *_float_pair(x, t), **kw), reduction))
+    if grad_op is None:
+        return o
 
     @o.def_backward
     def _(ctx, g):
         x, t = ctx.saved_inputs
         need = ctx.needs_input_grad
-        gx = gt = None
-        if need[0]:
-            gx = dispatch(grad_op, g, x, t, **ctx.attrs) if grad_op is not None else \
-                _reduced_grad(ctx, g, _bshape(ctx)) * dinput(x, t, ctx.attrs)
-            gx = sum_to(gx, ctx.in_meta[0][0])
+        gx = sum_to(dispatch(grad_op, g, x, t, **ctx.attrs), ctx.in_meta[0][0]) if need[0] else None
+        gt = None
         if need[1]:
-            gt = dispatch(grad_op, g, t, x, **ctx.attrs) if grad_op is not None and target_by_swap else \
+            gt = dispatch(grad_op, g, t, x, **ctx.attrs) if dtarget is None else \
                 _reduced_grad(ctx, g, _bshape(ctx)) * dtarget(x, t, ctx.attrs)
             gt = sum_to(gt, ctx.in_meta[1][0])
         return gx, gt
-    if grad_op is not None:
-        o.quiet_backward = with_defaults(_loss_grad_arrays, grad_op=grad_op)
-        o.sink_backward = with_defaults(_loss_grad_arrays, grad_op=grad_op, sink=True)
+    o.quiet_backward = with_defaults(_loss_grad_arrays, grad_op=grad_op)
+    o.sink_backward = with_defaults(_loss_grad_arrays, grad_op=grad_op, sink=True)
     return o
 
 
@@ -754,8 +751,8 @@ MSE_LOSS = _pointwise_loss("mse_loss", "MseLossBackward0", lambda xp, x, t: (x -
 SMOOTH_L1_LOSS = _pointwise_loss("smooth_l1_loss", "SmoothL1LossBackward0", _smooth_l1_k,
                                  grad_op=SMOOTH_L1_LOSS_BACKWARD)
 HUBER_LOSS = _pointwise_loss("huber_loss", "HuberLossBackward0", _huber_k, grad_op=HUBER_LOSS_BACKWARD)
-BCE = _pointwise_loss("binary_cross_entropy", "BinaryCrossEntropyBackward0", _bce_k, dtarget=_bce_dt,
-                      grad_op=BCE_BACKWARD, target_by_swap=False)
+BCE = _pointwise_loss("binary_cross_entropy", "BinaryCrossEntropyBackward0", _bce_k, grad_op=BCE_BACKWARD,
+                      dtarget=_bce_dt)
 BCE_LOGITS = _pointwise_loss("binary_cross_entropy_with_logits", "BinaryCrossEntropyWithLogitsBackward0",
                              _bce_logits_k)
 
@@ -771,27 +768,31 @@ def _(ctx, g):
     w = _pw(a, z, "weight") if a.get("weight") is not None else None
     gz = gt = None
     if need[0]:
-        ip = not STATE.grad_enabled
+        # torch's in-place steps on its own temporaries where grad mode is off, out of place for a double backward
+        step = _inplace_step if not STATE.grad_enabled else getattr
         if a.get("pos_weight") is not None:
             pt = _pw(a, z) * t
-            gi = pt + 1
-            gi = gi.sub_(t) if ip else gi - t
-            gi = gi.mul_(sigmoid(z)) if ip else gi * sigmoid(z)
-            gi = gi.sub_(pt) if ip else gi - pt
+            gi = step(pt + 1, "sub")(t)
+            gi = step(gi, "mul")(sigmoid(z))
+            gi = step(gi, "sub")(pt)
         else:
-            s = sigmoid(z)
-            gi = s.sub_(t) if ip else s - t
-        gi = gi.mul_(g) if ip else gi * g
+            gi = step(sigmoid(z), "sub")(t)
+        gi = step(gi, "mul")(g)
         if w is not None:
-            gi = gi.mul_(w) if ip else gi * w
+            gi = step(gi, "mul")(w)
         if a.get("reduction", "mean") == "mean":
-            gi = gi.div_(z.numel()) if ip else gi / z.numel()
+            gi = step(gi, "div")(z.numel())
         gz = gi
     if need[1]:
         gt = _reduced_grad(ctx, g, _bshape(ctx)) * _bce_logits_dt(z, t, a)
         if w is not None:
             gt = gt * w
     return gz, gt
+
+
+def _inplace_step(t, name):
+    """t's in-place method `name_` (sub_, mul_, div_): getattr's twin for a formula's in-place steps."""
+    return getattr(t, name + "_")
 
 
 def _shape_warn(input, target, name):
@@ -842,10 +843,25 @@ _FP32 = SimpleNamespace(amp="fp32", listarg=False)     # (autocast_args' policy 
 
 
 def _l1_ops(input, target, reduction):
-    if STATE.autocast is not None:      # autocast's fp32 list has l1_loss: its operands cast first, inside it
-        input, target = autocast_args(_FP32, (input, target))
-    d = (input - target).abs()
-    return d if reduction == "none" else d.sum() if reduction == "sum" else d.mean()
+    input, target = _fp32_operands(input, target)       # (autocast's fp32 list has l1_loss)
+    return _apply_reduction((input - target).abs(), reduction)
+
+
+def _apply_reduction(loss, reduction, mean=None):
+    """torch's apply_loss_reduction on a loss tensor: as it is, its sum, or its mean (`mean(loss)` where given:
+    a weighted mse_loss's sum over the weights' sum); torch's ValueError for another reduction."""
+    if reduction == "none":
+        return loss
+    if reduction == "sum":
+        return _sum(loss)
+    if reduction == "mean":
+        return loss.mean() if mean is None else mean(loss)
+    raise ValueError(f"Invalid reduction mode: {reduction}. Expected one of 'none', 'mean', 'sum'.")
+
+
+def _fp32_operands(input, target):
+    """A composite loss's operands cast as autocast casts the ops of its fp32 list (inside the loss's region)."""
+    return autocast_args(_FP32, (input, target)) if STATE.autocast is not None else (input, target)
 
 
 def _check_weight(input, weight):
@@ -853,24 +869,11 @@ def _check_weight(input, weight):
         raise ValueError("Weights and input must have the same size.")
 
 
-def _weighted_reduce(loss, reduction, mean):
-    if reduction == "none":
-        return loss
-    if reduction == "sum":
-        return _sum(loss)
-    if reduction == "mean":
-        return mean(loss)
-    raise ValueError(f"Invalid reduction mode: {reduction}. Expected one of 'none', 'mean', 'sum'.")
-
-
 def _weighted_sum_form(input, target, weight, reduction, elementwise):
-    """torch's weighted mse_loss / l1_loss: the elementwise loss of the broadcast operands times the weights;
-    a mean is the sum over the weights' sum."""
+    """torch's weighted mse_loss / l1_loss: the elementwise loss of the (broadcast) operands times the weights; a
+    mean is the sum over the weights' sum."""
     _check_weight(input, weight)
-    if not isinstance(input, Tensor) or not isinstance(target, Tensor):
-        input, target = broadcast_tensors(input, target)
-    loss = elementwise(input - target) * weight
-    return _weighted_reduce(loss, reduction, lambda v: _sum(v) / _sum(weight))
+    return _apply_reduction(elementwise(input - target) * weight, reduction, lambda v: _sum(v) / _sum(weight))
 
 
 def smooth_l1_loss(input, target, size_average=None, reduce=None, reduction="mean", beta=1.0):
@@ -892,13 +895,8 @@ def huber_loss(input, target, reduction="mean", delta=1.0, weight=None):
     if weight is None:
         return dispatch(HUBER_LOSS, input, target, reduction=check_reduction(reduction), delta=float(delta))
     _check_weight(input, weight)
-    loss = dispatch(HUBER_LOSS, input, target, reduction="none", delta=float(delta)) * weight
-    return _weighted_reduce(loss, reduction, lambda v: v.mean())
-
-
-def _weighted(loss_fn, weight, reduction):
-    loss = loss_fn("none") * weight
-    return loss if reduction == "none" else loss.sum() if reduction == "sum" else loss.mean()
+    return _apply_reduction(dispatch(HUBER_LOSS, input, target, reduction="none", delta=float(delta)) * weight,
+                            reduction)
 
 
 def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=None, reduction="mean"):
@@ -908,7 +906,7 @@ def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=N
         raise ValueError(f"Using a target size ({target.shape}) that is different to the input size "
                          f"({input.shape}) is deprecated. Please ensure they have the same size.")
     if weight is not None:
-        return _weighted(lambda r: dispatch(BCE, input, target, reduction=r), weight, reduction)
+        return _apply_reduction(dispatch(BCE, input, target, reduction="none") * weight, reduction)
     return dispatch(BCE, input, target, reduction=reduction)
 
 
@@ -947,15 +945,14 @@ def kl_div_op(input, target, reduction, log_target):
 
 
 def _kl_ops(input, target, reduction, log_target):
-    if STATE.autocast is not None:      # (in autocast's fp32 list)
-        input, target = autocast_args(_FP32, (input, target))
+    input, target = _fp32_operands(input, target)       # (and kl_div)
     if log_target:
         d = target - input
         out = exp(target) * d
     else:
         m = target * input
         out = xlogy(target, target) - m
-    return out if reduction == "none" else out.sum() if reduction == "sum" else out.mean()
+    return _apply_reduction(out, reduction)
 
 
 # --- dropout --------------------------------------------------------------------------------------
