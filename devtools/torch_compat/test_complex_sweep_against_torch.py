@@ -193,8 +193,6 @@ XFAIL = {
     'torch.cummax': 'computes where torch refuses complex; not a one-kernel check',
     'torch.cummin': 'computes where torch refuses complex; not a one-kernel check',
     'torch.digamma': 'both refuse complex; exception type differs',
-    'torch.erfc': 'computes where torch refuses complex; not a one-kernel check',
-    'torch.erfc_': 'computes where torch refuses complex; not a one-kernel check',
     'torch.float_power': "dtype float64 vs torch's complex128",
     'torch.group_norm': 'computes where torch refuses complex; not a one-kernel check',
     'torch.hardshrink': 'both refuse complex; message differs',

@@ -233,7 +233,6 @@ XFAIL = {
     'Tensor.diag_embed': "torch's kernel runs diagonal",
     'torch.group_norm': "torch's kernel runs native_group_norm (tensorlib's forward is the group_norm op)",
     'F.group_norm': "torch's kernel runs native_group_norm (tensorlib's forward is the group_norm op)",
-    'F.instance_norm': "torch's kernel runs batch_norm",
     'torch.inner': "torch's kernel runs tensordot",
     'Tensor.inner': "torch's kernel runs tensordot",
     'torch.tensordot': "torch's kernel runs dot",

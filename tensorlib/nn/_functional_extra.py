@@ -425,33 +425,37 @@ def channel_shuffle(input, groups):
 
 # --- normalisation --------------------------------------------------------------------------------
 
+def _verify_spatial_size(size):
+    """torch's check of an instance norm's input when it normalizes by the input's statistics."""
+    if math.prod(size[2:]) == 1:
+        raise ValueError(f"Expected more than 1 spatial element when training, got input size {size}")
+
+
 @torch_op("instance_norm")
+def _instance_norm(input, weight, bias, running_mean, running_var, use_input_stats, momentum, eps):
+    """torch's at::instance_norm: batch_norm over the input viewed as one image of N * C channels, the affine
+    parameters and running statistics repeated N times, the running statistics then the mean of their N copies
+    (the ops and the backward nodes of torch's: ViewBackward0, NativeBatchNormBackward0, RepeatBackward0)."""
+    if not use_input_stats and (running_mean is None or running_var is None):
+        raise RuntimeError("Expected running_mean and running_var to be defined when use_input_stats is false")
+    if input.ndim < 2:
+        raise ValueError(f"expected 2D or more input (got {input.ndim}D input)")
+    n, c = input.shape[:2]
+    w, b, rm, rv = (None if t is None else t.repeat(n) for t in (weight, bias, running_mean, running_var))
+    out = _ops.batch_norm(input.contiguous().view((1, n * c) + tuple(input.shape[2:])), w, b, rm, rv,
+                          use_input_stats, momentum, eps, False)
+    if running_mean is not None:
+        running_mean.copy_(rm.view(n, c).mean(0))
+    if running_var is not None:
+        running_var.copy_(rv.view(n, c).mean(0))
+    return out.view(input.shape)
+
+
 def instance_norm(input, running_mean=None, running_var=None, weight=None, bias=None, use_input_stats=True,
                   momentum=0.1, eps=1e-5):
-    dims = tuple(range(2, input.ndim))
     if use_input_stats:
-        mean = input.mean(dim=dims, keepdim=True)
-        var = input.var(dim=dims, keepdim=True, unbiased=False)
-        if running_mean is not None or running_var is not None:
-            from ..autograd import no_grad
-            n = int(np.prod([input.shape[d] for d in dims]))
-            with no_grad():
-                m = mean.detach().reshape(input.shape[:2]).mean(0)
-                v = (var.detach() * (n / max(n - 1, 1))).reshape(input.shape[:2]).mean(0)
-                if running_mean is not None:
-                    running_mean.mul_(1 - momentum).add_(m * momentum)
-                if running_var is not None:
-                    running_var.mul_(1 - momentum).add_(v * momentum)
-    else:
-        shape = (1, -1) + (1,) * len(dims)
-        mean, var = running_mean.reshape(shape), running_var.reshape(shape)
-    out = (input - mean) / _E.sqrt(var + eps)
-    shape = (1, -1) + (1,) * len(dims)
-    if weight is not None:
-        out = out * weight.reshape(shape)
-    if bias is not None:
-        out = out + bias.reshape(shape)
-    return out
+        _verify_spatial_size(input.shape)
+    return _instance_norm(input, weight, bias, running_mean, running_var, use_input_stats, momentum, eps)
 
 
 def local_response_norm(input, size, alpha=1e-4, beta=0.75, k=1.0):

@@ -14,6 +14,7 @@ from ..autograd.grad_mode import no_grad
 from ..ops._define import dispatch, public, torch_op
 from ..ops.nn_ops import NATIVE_DROPOUT, dropout as _dropout, kl_div_op
 from . import functional as F
+from ._functional_extra import _instance_norm
 
 _REDUCTIONS = {0: "none", 1: "mean", 2: "sum"}
 
@@ -97,7 +98,7 @@ def group_norm(input, num_groups, weight=None, bias=None, eps=1e-05, cudnn_enabl
 
 @public
 def instance_norm(input, weight, bias, running_mean, running_var, use_input_stats, momentum, eps, cudnn_enabled):
-    return F.instance_norm(input, running_mean, running_var, weight, bias, use_input_stats, momentum, eps)
+    return _instance_norm(input, weight, bias, running_mean, running_var, use_input_stats, momentum, eps)
 
 
 @public

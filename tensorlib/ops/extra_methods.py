@@ -105,11 +105,6 @@ def xlogy(self, other):
     return where(self == 0, self * 0, self * other.log())
 
 
-@torch_op("erfc")
-def erfc(self):
-    return 1 - self.erf()
-
-
 @torch_op("sinc")
 def sinc(self):
     px = self * math.pi
@@ -231,7 +226,7 @@ def prelu(self, weight):
 
 
 COMPOSED = dict(positive=positive, is_signed=is_signed, is_same_size=is_same_size, is_nonzero=is_nonzero,
-                rad2deg=rad2deg, vdot=vdot, trace=trace, logit=logit, xlogy=xlogy, erfc=erfc, sinc=sinc,
+                rad2deg=rad2deg, vdot=vdot, trace=trace, logit=logit, xlogy=xlogy, sinc=sinc,
                 heaviside=heaviside, isposinf=isposinf, isneginf=isneginf, isreal=isreal, logaddexp2=logaddexp2,
                 take=take, float_power=float_power, split_with_sizes=split_with_sizes, hsplit=hsplit,
                 vsplit=vsplit, dsplit=dsplit, aminmax=aminmax, narrow_copy=narrow_copy,

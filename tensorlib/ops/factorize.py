@@ -651,7 +651,7 @@ def EIG(xp, a, compute_v=True):
     else:                   # (the matrices copied to the host, as torch's CUDA eig does: a synchronisation)
         _sync.note(a, "linalg.eig on the host")
         h = a.get()
-    cdt = np.result_type(a.dtype, np.complex64)
+    cdt = np.promote_types(a.dtype, np.complex64)
     if compute_v and not np.isfinite(h).all():
         raise RuntimeError("torch.linalg.eig: input tensor should not contain infs or NaNs.")
     if not compute_v:

@@ -359,7 +359,7 @@ def _outer(input, vec2):
 def MV(xp, a, v):
     """torch's mv: a matrix times a vector, in a profile its result's empty and addmv_ writing into it."""
     if _H.range_hooks:
-        out = _H.op_step("empty", xp.empty, (a.shape[0],), np.result_type(a.dtype, v.dtype))
+        out = _H.op_step("empty", xp.empty, (a.shape[0],), np.promote_types(a.dtype, v.dtype))
         return _H.op_step("addmv_", _matmul_into, xp, a, v, out)
     return a @ v
 

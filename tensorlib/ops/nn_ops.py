@@ -592,7 +592,7 @@ def _grad_into_zeros(name, fn, xp, g, x, t, *args):
         return fn(xp, g, x, t, *args, None)
     step = _H.op_step
     shape = x.shape if x.shape == t.shape else np.broadcast_shapes(x.shape, t.shape)
-    out = step("zeros_like", zeros_steps, xp, shape, np.result_type(x.dtype, t.dtype))
+    out = step("zeros_like", zeros_steps, xp, shape, np.promote_types(x.dtype, t.dtype))
     return step(name, fn, xp, g, x, t, *args, out)
 
 
@@ -657,7 +657,7 @@ def BCE_BACKWARD(xp, g, p, t, reduction="mean"):
     out = None
     if _H.range_hooks:
         step = _H.op_step
-        out = step("empty_like", step, "empty_strided", xp.empty, shape, np.result_type(p.dtype, t.dtype))
+        out = step("empty_like", step, "empty_strided", xp.empty, shape, np.promote_types(p.dtype, t.dtype))
         for _ in range(4):
             step("squeeze", step, "as_strided", out.view)
     d = xp.subtract(p, t, out=out)

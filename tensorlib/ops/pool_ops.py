@@ -176,7 +176,7 @@ def _avg(xp, x, kernel_size, stride, padding, ceil_mode, count_include_pad, divi
         total = None
         for tap in _taps(kh, kw, sh, sw, OH, OW):
             if total is None:
-                total = xpad[tap].astype(np.result_type(x.dtype, np.float32), copy=True)
+                total = xpad[tap].astype(np.promote_types(x.dtype, np.float32), copy=True)
             else:
                 total += xpad[tap]
     else:

@@ -249,7 +249,7 @@ def _standard_gamma_grad_k(xp, alpha, x):
     """torch's standard_gamma_grad_one (aten/src/ATen/native/Distributions.h) on whole arrays: -(d cdf /
     d alpha) / pdf at the sample, by a Taylor series for x < 0.8, Rice's saddle point expansion for alpha > 8
     and a bivariate rational approximation otherwise; each branch computed where it applies."""
-    dt = np.result_type(alpha.dtype, x.dtype)
+    dt = np.promote_types(alpha.dtype, x.dtype)
     alpha, x = xp.broadcast_arrays(alpha.astype(np.float64), x.astype(np.float64))
     out = xp.empty(alpha.shape, dtype=np.float64)
     small = x < 0.8
@@ -430,7 +430,7 @@ _DIRICHLET_C = np.array([
 def _dirichlet_grad_k(xp, x, alpha, total):
     """torch's dirichlet_grad_one on whole arrays: the scaled reparameterised gradient
     -(d/dalpha cdf(x; alpha, total - alpha)) / pdf / (1 - x) of a Beta marginal, by its four regimes."""
-    dt = np.result_type(x.dtype, alpha.dtype, total.dtype)
+    dt = np.promote_types(np.promote_types(x.dtype, alpha.dtype), total.dtype)
     x, alpha, total = xp.broadcast_arrays(x.astype(np.float64), alpha.astype(np.float64), total.astype(np.float64))
     out = xp.empty(x.shape, dtype=np.float64)
     beta = total - alpha

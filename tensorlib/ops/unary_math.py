@@ -455,6 +455,23 @@ ERF = unary("erf", _erf_op_kernel,
             lambda ctx, g: (g * exp(neg(ctx.saved_inputs[0] * ctx.saved_inputs[0])) * (2 / math.sqrt(math.pi)),))
 erf = ERF.function
 
+
+def _erfc_k(xp, a):
+    """erfc on its own (Cephes' erfc, SciPy's or CuPy's), not 1 - erf: in the tail erf rounds to 1 and the
+    difference to 0 (erfc(5) is 1.5e-12, 1 - erf(5) is 0 in float32), where torch's erfc keeps it. Half-precision
+    inputs compute in float32, rounded back."""
+    refuse_complex(a, "\"erfc_vml_cpu\" not implemented for '{dtype}'")
+    x = _f(xp, a)
+    lo = x.dtype.itemsize < 4
+    r = special_functions(xp).erfc(x.astype(np.float32) if lo else x)
+    return r.astype(x.dtype, copy=False)
+
+
+# erfc's derivative, -2/sqrt(pi) exp(-x^2) (torch's ErfcBackward0)
+ERFC = unary("erfc", _erfc_k,
+             lambda ctx, g: (g * exp(neg(ctx.saved_inputs[0] * ctx.saved_inputs[0])) * (-2 / math.sqrt(math.pi)),))
+erfc = ERFC.function
+
 # erfinv: M. Giles' single-precision approximation ("Approximating the erfinv function", GPU Computing Gems,
 # 2011), a polynomial in w = -log((1 - y)(1 + y)) on two ranges, then, in float64, four Newton steps on our erf
 # (on log erfc in the tails: 1 - |y| is exact there, erf(x) - y would cancel). y = +-1 gives +-inf, |y| > 1 and

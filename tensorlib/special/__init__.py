@@ -20,7 +20,7 @@ from ..ops.unary_math import round as _round
 from ..ops._define import dispatch, write_out
 from ..ops.activation import sigmoid as _sigmoid
 from ..ops.arithmetic import xlogy as _xlogy
-from ..ops.extra_methods import erfc as _erfc, logit as _logit, sinc as _sinc
+from ..ops.extra_methods import logit as _logit, sinc as _sinc
 from ..ops.reduce import log_softmax as _log_softmax, logsumexp as _logsumexp, softmax as _softmax
 
 __all__ = [
@@ -69,7 +69,7 @@ psi = _alias("psi", _S.digamma)
 gammaln = _alias("gammaln", _S.lgamma)
 i0 = _alias("i0", _S.i0)
 erf = _alias("erf", _U.erf)
-erfc = _alias("erfc", _erfc)
+erfc = _alias("erfc", _U.erfc)
 erfinv = _alias("erfinv", _U.erfinv)
 exp2 = _alias("exp2", _U.exp2)
 expm1 = _alias("expm1", _U.expm1)

@@ -2,6 +2,7 @@
 tensor operand, a full reduction or one over a dim, a padding mode): grad_fn.name() and the profile's
 `autograd::engine::evaluate_function: <name>` events (checked side by side with torch; the loss gradients'
 trees are in devtools/torch_compat/test_nn_against_torch.py)."""
+import numpy as np
 import pytest
 
 import tensorlib as tl
@@ -48,3 +49,30 @@ def test_node_names_are_torchs_overloads(fn, name):
     recorded = name.replace("tensorlib::", "torch::")
     assert f"autograd::engine::evaluate_function: {recorded}" in {e.name for e in prof.events()}
     assert x.grad is not None and x.grad.shape == x.shape
+
+
+def test_instance_norm_is_batch_norm_over_one_image_as_torchs():
+    """F.instance_norm is torch's at::instance_norm: batch_norm over the input viewed as (1, N * C, ...), the
+    affine parameters and running statistics repeated N times, the running statistics then their copies' mean."""
+    x = tl.randn(3, 4, 5, 6).requires_grad_()
+    w = tl.rand(4).requires_grad_()
+    rm, rv = tl.zeros(4), tl.ones(4)
+    with profile() as prof:
+        y = F.instance_norm(x, rm, rv, weight=w, momentum=0.5)
+        y.sum().backward()
+    nodes = [e.name.split(": ")[1] for e in prof.events() if e.name.startswith("autograd::engine::evaluate_function")]
+    assert nodes == ["SumBackward0", "ViewBackward0", "NativeBatchNormBackward0", "ViewBackward0",
+                     "torch::autograd::AccumulateGrad", "RepeatBackward0", "torch::autograd::AccumulateGrad"]
+    names = [e.name for e in prof.events()]
+    assert names.index("aten::instance_norm") < names.index("aten::native_batch_norm")
+    xs = x.detach().numpy().reshape(3, 4, -1)
+    mean, var = xs.mean(2), xs.var(2)
+    want = ((xs - mean[..., None]) / np.sqrt(var[..., None] + 1e-5)).reshape(x.shape)
+    want = want * w.detach().numpy()[:, None, None]
+    np.testing.assert_allclose(y.detach().numpy(), want, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(rm.numpy(), 0.5 * mean.mean(0), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(rv.numpy(), 0.5 + 0.5 * (xs.var(2, ddof=1)).mean(0), rtol=1e-5)
+    with pytest.raises(ValueError, match="Expected more than 1 spatial element when training"):
+        F.instance_norm(tl.ones(2, 3, 1))
+    with pytest.raises(RuntimeError, match="Expected running_mean and running_var to be defined"):
+        F.instance_norm(tl.ones(2, 3, 4), use_input_stats=False)

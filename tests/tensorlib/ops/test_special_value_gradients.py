@@ -156,6 +156,22 @@ def test_erfinv_inverts_erf_in_float64_and_float32():
     assert float(tl.tensor([0.5]).erfinv()) == pytest.approx(0.4769362762, rel=1e-6)
 
 
+def test_erfc_keeps_its_tail_where_one_minus_erf_rounds_to_zero():
+    """erfc is its own op (ErfcBackward0), not 1 - erf: erfc(5) is 1.5e-12, where 1 - erf(5) is 0 in float32."""
+    v = [-3.0, 0.5, 2.0, 5.0, 9.0]
+    want = np.array([math.erfc(a) for a in v])
+    np.testing.assert_allclose(tl.erfc(tl.tensor(v, dtype=tl.float64)).numpy(), want, rtol=1e-14)
+    got32 = tl.special.erfc(tl.tensor(v)).numpy()
+    assert got32.dtype == np.float32 and got32[3] > 0
+    np.testing.assert_allclose(got32, want.astype(np.float32), rtol=2e-7)
+    x = tl.tensor([0.3, -1.2, 2.5], dtype=tl.float64, requires_grad=True)
+    y = tl.erfc(x)
+    assert y.grad_fn.name() == "ErfcBackward0"
+    assert tl.autograd.gradcheck(tl.erfc, (x,)) and tl.autograd.gradgradcheck(tl.erfc, (x,))
+    t = tl.tensor([1.0, 2.0])
+    assert t.erfc_() is t and t.numpy().tolist() == pytest.approx([math.erfc(1.0), math.erfc(2.0)], rel=1e-6)
+
+
 def test_torchs_functions_of_the_composed_methods():
     x = tl.tensor([[0.2, 0.5], [0.7, 0.9]])
     for name in ("logit", "erfc", "sinc", "asinh", "trace", "positive", "isposinf", "rad2deg", "adjoint"):
