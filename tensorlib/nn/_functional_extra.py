@@ -16,7 +16,8 @@ from .. import _dtype as _D
 from ..ops.activation import hardsigmoid as _hardsigmoid, hardswish as _hardswish, leaky_relu_ as _leaky_relu_
 from ..ops.activation import hardtanh as _hardtanh, logsigmoid as _log_sigmoid, threshold as _threshold
 from ..ops.comparison import where as _where
-from ..ops._define import torch_op
+from ..ops import activation as _A
+from ..ops._define import dispatch, torch_op
 from .. import _hooks as _H
 from ..ops.conv_ops import conv1d, conv2d, conv_transpose2d
 from ..ops.shape import stack
@@ -80,26 +81,27 @@ _SELU_ALPHA = 1.6732632423543772848170429916717
 _SELU_SCALE = 1.0507009873554804934193349852946
 
 
-@torch_op("selu")
+def _selu_elu(o, input):
+    return dispatch(o, input, alpha=_SELU_ALPHA, scale=_SELU_SCALE)
+
+
 def selu(input, inplace=False):
-    out = _E.elu(input, _SELU_ALPHA) * _SELU_SCALE
-    return _inplace(input, out) if inplace else out
+    """torch's selu: its elu with selu's alpha and scale inside (the node EluBackward0, or EluBackward1 in place)."""
+    o = _A.ELU_ if inplace else _A.ELU
+    return _H.op_region("selu_" if inplace else "selu", (input,), _selu_elu, o, input)
 
 
-@torch_op("selu_")
 def selu_(input):
     return selu(input, True)
 
 
-@torch_op("celu")
 def celu(input, alpha=1.0, inplace=False):
+    """torch's celu op (CeluBackward0; celu_ in place, CeluBackward1), its elu (alpha, 1, 1 / alpha) inside."""
     if alpha == 0:
         raise RuntimeError("ZeroDivisionError")
-    out = _E.elu(input / alpha, 1.0) * alpha
-    return _inplace(input, out) if inplace else out
+    return dispatch(_A.CELU_ if inplace else _A.CELU, input, alpha=alpha)
 
 
-@torch_op("celu_")
 def celu_(input, alpha=1.0):
     return celu(input, alpha, True)
 

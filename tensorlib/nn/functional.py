@@ -13,7 +13,7 @@ from ..dispatch import dispatch
 from ..ops._define import torch_op, write_out
 from .. import ops as _E
 from ..ops.activation import hardtanh as _hardtanh, leaky_relu_ as _leaky_relu_, logsigmoid as _logsigmoid
-from ..ops.activation import relu6 as _relu6
+from ..ops.activation import ELU_ as _ELU_, SILU_ as _SILU_, relu6 as _relu6
 from ..ops.attention import scaled_dot_product_attention as _sdpa
 from ..ops.conv_ops import conv1d, conv2d, conv_transpose2d  # noqa: F401
 from ..ops.index import one_hot  # noqa: F401
@@ -44,7 +44,7 @@ def leaky_relu(input, negative_slope=0.01, inplace=False):
 
 
 def elu(input, alpha=1.0, inplace=False):
-    return _E.elu(input, alpha)
+    return dispatch(_ELU_, input, alpha=alpha) if inplace else _E.elu(input, alpha)
 
 
 def gelu(input, approximate="none"):
@@ -52,7 +52,7 @@ def gelu(input, approximate="none"):
 
 
 def silu(input, inplace=False):
-    return _E.silu(input)
+    return dispatch(_SILU_, input) if inplace else _E.silu(input)
 
 
 def sigmoid(input):

@@ -193,7 +193,7 @@ def binary_operator(o: OpDef, reflected: bool = False):
     return f
 
 
-def _inplace_unary_kernel(base: OpDef, into=None):
+def inplace_unary_kernel(base: OpDef, into=None):
     """`exp_` from `exp`: the out-of-place kernel, written back into the input, refusing a result dtype the
     input cannot hold (torch's "result type Float can't be cast to the desired output type Long"). With
     `into(xp, a)`, a float or complex input is written straight into (the out-of-place kernel's values without
@@ -234,7 +234,7 @@ def op(name: str, *, function: bool | str = False, method: bool | str = False, a
             reflected = dunder.startswith("__r") and dunder not in ("__rshift__",)
             _declare(_METHODS, "method", dunder, binary_operator(o, reflected))
         if inplace:
-            ip = register_op(name + "_", _inplace_unary_kernel(o, into), inplace_of=o)
+            ip = register_op(name + "_", inplace_unary_kernel(o, into), inplace_of=o)
             public(_dispatching(ip, name + "_", kernel, self_first=True), function=bool(function), method=True)
             o.inplace = ip
         return o

@@ -14,7 +14,7 @@ from .. import _dtype as D
 from .._graph import quiet_op
 from ._rows import clamp_array, max0, min0
 from .._opdef import OpDef, with_defaults
-from ._define import dispatch, np, op, public, refuse_complex, unary
+from ._define import dispatch, inplace_unary_kernel, np, op, public, refuse_complex, register_op, unary
 
 
 def _sigmoid_k(xp, a):
@@ -310,6 +310,8 @@ def gelu(input, approximate="none"):
 
 SILU = unary("silu", lambda xp, a: a * _sigmoid_k(xp, a))
 silu = SILU.function
+# F.silu(inplace=True)'s op (torch's aten::silu_, no Tensor method), SILU's kernel written back, SILU's backward
+SILU_ = register_op("silu_", inplace_unary_kernel(SILU), inplace_of=SILU)
 
 
 @op("silu_backward", save="i", node_name="SiluBackwardBackward0")
@@ -589,25 +591,136 @@ def _c_name(dtype):
     return {"i": "Long" if dtype.itemsize == 8 else "Int", "u": "Byte", "b": "Bool"}.get(dtype.kind, str(dtype))
 
 
-@op("elu", save="io", function=True, method=True)
-def ELU(xp, a, alpha=1.0):
-    """max(a, 0) + alpha * (exp(min(a, 0)) - 1): where()'s values exactly (one of the two terms is 0 and the
-    other the chosen branch), without its branch per element, which took several times the arithmetic."""
+def _elu_coefs(dtype, alpha, scale, input_scale):
+    """torch's elu coefficients (negcoef = alpha * scale, poscoef = scale, negiptcoef = input_scale), in the
+    array's float dtype as its kernel's opmath (alpha * scale rounded there once)."""
+    t = dtype.type if dtype.kind == "f" and dtype.itemsize >= 4 else float
+    return t(alpha) * t(scale), t(scale), t(input_scale)
+
+
+@op("elu", save="i", function=True, method=True)
+def ELU(xp, a, alpha=1.0, scale=1.0, input_scale=1.0):
+    """torch's elu: a * scale where a > 0, else (exp(a * input_scale) - 1) * alpha * scale (selu and celu are its
+    scale and input_scale). As max(a, 0) * scale + (exp(min(a, 0) * input_scale) - 1) * alpha * scale: where()'s
+    values exactly (one of the two terms is 0 and the other the chosen branch), without its branch per element,
+    which took several times the arithmetic."""
     if a.dtype.kind == "c":     # (the test inline: these kernels are per-layer hot)
         refuse_complex(a, "\"elu_cpu\" not implemented for '{dtype}'")
-    if xp is np and a.dtype.kind == "f" and math.isfinite(alpha):
-        v = np.exp(min0(np, a))
+    neg, pos, ipt = _elu_coefs(a.dtype, alpha, scale, input_scale)
+    if xp is np and a.dtype.kind == "f" and math.isfinite(alpha) and a.ndim:
+        v = min0(np, a)
+        if input_scale != 1:
+            v *= ipt
+        np.exp(v, out=v)
         v -= 1
-        v *= alpha
-        v += max0(np, a)
+        v *= neg
+        p = max0(np, a)
+        if scale != 1:
+            p *= pos
+        v += p
         return v.astype(a.dtype, copy=False)
-    return xp.where(a > 0, a, alpha * (xp.exp(xp.minimum(a, 0)) - 1)).astype(a.dtype, copy=False)
+    return xp.where(a > 0, a * pos, (xp.exp(a * ipt) - 1) * neg).astype(a.dtype, copy=False)
 
 
-@ELU.def_backward
-def _(ctx, g):
-    x = ctx.saved_inputs[0]
-    return (where(gt(x, 0), g, g * (ctx.saved_output + ctx.attrs.get("alpha", 1.0))),)
+@op("elu_backward", save="i", node_name="EluBackwardBackward0")
+def ELU_BACKWARD(xp, g, x, alpha=1.0, scale=1.0, input_scale=1.0, is_result=False):
+    """torch's elu_backward: g * scale where x > 0, else g * input_scale * alpha * scale * exp(x * input_scale),
+    or, x being the result (is_result: an in-place elu_'s node), g * input_scale * (x + alpha * scale)."""
+    neg, pos, ipt = _elu_coefs(g.dtype, alpha, scale, input_scale)
+    if is_result:
+        d = g * ipt * (x + neg)
+    else:
+        d = g * ipt * neg * xp.exp(x * ipt)
+    return xp.where(x <= 0, d, g * pos).astype(g.dtype, copy=False)
+
+
+def _elu_attrs(ctx):
+    """The elu_backward attributes of an elu-family node: celu's are its alpha, 1, 1 / alpha (torch's)."""
+    a = ctx.attrs
+    alpha = a.get("alpha", 1.0)
+    if ctx.op.name.startswith("celu"):
+        attrs = {"alpha": alpha, "scale": 1.0, "input_scale": 1.0 / alpha}
+    else:
+        attrs = {"alpha": alpha, "scale": a.get("scale", 1.0), "input_scale": a.get("input_scale", 1.0)}
+    return {**attrs, "is_result": "o" in ctx.op.save}
+
+
+def _elu_composite(ctx, g, x, is_result, alpha, scale, input_scale):
+    """elu_backward in tensorlib ops, differentiable (create_graph records it)."""
+    if is_result:
+        d = g * input_scale * (x + alpha * scale)
+    else:
+        d = g * (input_scale * alpha * scale) * exp(x * input_scale)
+    return where(gt(x, 0), g * scale, d)
+
+
+def _elu_backward(fwd: OpDef, result_node=None, result_kernel=None):
+    """Wire an elu-family op's backward as torch's one elu_backward op (on the arrays in the engine's quiet and
+    sink paths; the composite above under create_graph). With result_node, also the node of its in-place form,
+    which saves the result (EluBackward1, CeluBackward1): an OpDef the in-place op names as inplace_of (its kernel
+    result_kernel, else fwd's)."""
+    def saved(ctx):
+        return ctx.saved_output if "o" in ctx.op.save else ctx.saved_inputs[0]
+
+    def grad(ctx, g):
+        x = saved(ctx)
+        attrs = _elu_attrs(ctx)
+        if not STATE.grad_enabled and D.kind(x._data.dtype) == "f":
+            return (dispatch(ELU_BACKWARD, g, x, **attrs),)
+        return (_elu_composite(ctx, g, x, **attrs),)
+
+    def arrays(ctx, g, call=quiet_op):
+        x = ctx.saved_output_array() if "o" in ctx.op.save else ctx.inputs[0]
+        if D.kind(getattr(x, "_data", x).dtype) != "f":
+            return None
+        return call(ELU_BACKWARD, g, x, **_elu_attrs(ctx))
+
+    result = None if result_node is None else \
+        OpDef(fwd.name, result_kernel or fwd.kernel, save="o", node_name=result_node)
+    for o in (fwd, result):
+        if o is not None:
+            o.def_backward(grad)
+            o.quiet_backward = arrays
+            o.sink_backward = with_defaults(arrays, call=run_recorded_op)
+    return result
+
+
+def _refuse_double(ctx, gg):
+    raise RuntimeError("elu_backward: double backward runs through the differentiable composite")
+
+
+ELU_BACKWARD.def_backward(_refuse_double)
+_ELU_RESULT = _elu_backward(ELU, "EluBackward1")
+
+
+@op("elu_", inplace_of=_ELU_RESULT)
+def ELU_(xp, a, alpha=1.0, scale=1.0, input_scale=1.0):
+    a[...] = ELU.kernel(xp, a, alpha, scale, input_scale)
+
+
+def _celu_k(xp, a, alpha, step):
+    """celu's kernel: its elu (alpha, 1, 1 / alpha) inside, as the step `step` (elu, or elu_ in place) of a
+    profile, as torch's at::celu calls at::elu."""
+    if _H.range_hooks:
+        return _H.op_step(step, ELU.kernel, xp, a, alpha, 1.0, 1.0 / alpha)
+    return ELU.kernel(xp, a, alpha, 1.0, 1.0 / alpha)
+
+
+@op("celu", save="i", node_name="CeluBackward0")
+def CELU(xp, a, alpha=1.0):
+    return _celu_k(xp, a, alpha, "elu")
+
+
+def _celu_in_place_k(xp, a, alpha=1.0):
+    return _celu_k(xp, a, alpha, "elu_")
+
+
+_CELU_RESULT = _elu_backward(CELU, "CeluBackward1", _celu_in_place_k)
+
+
+@op("celu_", inplace_of=_CELU_RESULT)
+def CELU_(xp, a, alpha=1.0):
+    a[...] = _celu_in_place_k(xp, a, alpha)
 
 
 @op("softplus", save="i", amp="fp32", function=True, method=True)

@@ -76,3 +76,49 @@ def test_instance_norm_is_batch_norm_over_one_image_as_torchs():
         F.instance_norm(tl.ones(2, 3, 1))
     with pytest.raises(RuntimeError, match="Expected running_mean and running_var to be defined"):
         F.instance_norm(tl.ones(2, 3, 4), use_input_stats=False)
+
+
+SELU_ALPHA, SELU_SCALE = 1.6732632423543772848170429916717, 1.0507009873554804934193349852946
+
+
+@pytest.mark.parametrize("fn,node,inner,alpha,scale,input_scale", [
+    (lambda y: F.elu(y, 0.7), "EluBackward0", "aten::elu", 0.7, 1.0, 1.0),
+    (lambda y: F.elu(y, 0.7, inplace=True), "EluBackward1", "aten::elu_", 0.7, 1.0, 1.0),
+    (lambda y: F.selu(y), "EluBackward0", "aten::elu", SELU_ALPHA, SELU_SCALE, 1.0),
+    (lambda y: F.selu(y, inplace=True), "EluBackward1", "aten::elu_", SELU_ALPHA, SELU_SCALE, 1.0),
+    (lambda y: F.celu(y, 1.3), "CeluBackward0", "aten::elu", 1.3, 1.0, 1 / 1.3),
+    (lambda y: F.celu(y, 1.3, inplace=True), "CeluBackward1", "aten::elu_", 1.3, 1.0, 1 / 1.3),
+])
+def test_the_elu_family_is_torchs_elu_and_elu_backward(fn, node, inner, alpha, scale, input_scale):
+    """elu, selu and celu are torch's elu (alpha, scale, input_scale) with one elu_backward op; in place (inplace=True)
+    they write the input and save the result (EluBackward1, CeluBackward1), as torch's nodes do."""
+    xs = np.array([-3.0, -0.5, 0.0, 1.5, 3.0])
+    x = tl.tensor(xs, requires_grad=True)
+    y = x * 1
+    with profile() as prof:
+        z = fn(y)
+        z.sum().backward()
+    assert z.grad_fn.name() == node and (z is y) == ("1" in node)
+    names = [e.name for e in prof.events()]
+    assert inner in names and "aten::elu_backward" in names
+    neg = np.where(xs > 0, xs * scale, (np.exp(xs * input_scale) - 1) * alpha * scale)
+    np.testing.assert_allclose(z.detach().numpy(), neg, rtol=1e-12)
+    want = np.where(xs > 0, scale, input_scale * alpha * scale * np.exp(xs * input_scale))
+    np.testing.assert_allclose(x.grad.numpy(), want, rtol=1e-12)
+    # create_graph: the differentiable composite, whose own gradient is the second derivative
+    x2 = tl.tensor(xs, requires_grad=True)
+    (g,) = tl.autograd.grad(fn(x2 * 1).sum(), x2, create_graph=True)
+    (gg,) = tl.autograd.grad(g.sum(), x2)
+    np.testing.assert_allclose(gg.numpy(), np.where(xs > 0, 0, want * input_scale), rtol=1e-12)
+
+
+def test_silu_and_elu_in_place_write_their_input():
+    """F.silu/F.elu(inplace=True) and nn.SiLU/nn.ELU(inplace=True) write the input (torch's silu_, elu_), where they
+    used to return a new tensor."""
+    for f, g in ((lambda t: F.silu(t, inplace=True), F.silu), (tl.nn.SiLU(inplace=True), F.silu),
+                 (lambda t: F.elu(t, inplace=True), F.elu), (tl.nn.ELU(inplace=True), F.elu)):
+        t = tl.tensor([-1.0, 2.0])
+        want = g(t).numpy()
+        out = f(t)
+        assert out is t
+        np.testing.assert_array_equal(t.numpy(), want)
