@@ -71,10 +71,9 @@ def hardswish(input, inplace=False):
     return _inplace(input, out) if inplace else out
 
 
-@torch_op("mish")
 def mish(input, inplace=False):
-    out = input * _E.tanh(_E.softplus(input))
-    return _inplace(input, out) if inplace else out
+    """torch's mish op (MishBackward0 and one mish_backward op; mish_ in place)."""
+    return dispatch(_A.MISH_ if inplace else _A.MISH, input)
 
 
 _SELU_ALPHA = 1.6732632423543772848170429916717
@@ -136,19 +135,7 @@ def threshold_(input, threshold, value):
     return globals()["threshold"](input, threshold, value, True)
 
 
-@torch_op("prelu")
-def prelu(input, weight):
-    if weight.ndim != 1:
-        raise RuntimeError("prelu: Expected `weight` to be a scalar or 1D tensor, but got: ndim = "
-                           f"{weight.ndim}")
-    c = weight.shape[0]
-    if c != 1:
-        channels = input.shape[1] if input.ndim >= 2 else 1
-        if c != channels:
-            raise RuntimeError(f"Mismatch of parameter numbers and input channel size. Found parameter numbers = "
-                               f"{c} and channel size = {channels}.")
-        weight = weight.reshape((1, c) + (1,) * (input.ndim - 2)) if input.ndim >= 2 else weight
-    return _E.where(input > 0, input, input * weight)
+prelu = _A.prelu
 
 
 def rrelu(input, lower=1.0 / 8, upper=1.0 / 3, training=False, inplace=False):

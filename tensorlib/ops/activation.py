@@ -5,16 +5,17 @@ import math
 
 from .. import _hooks as _H
 from ._fastmath import exp as fast_exp, gelu as _fast_gelu, gelu_backward as _fast_gelu_backward
-from ._fastmath import leaky as _fast_leaky, threshold_backward as _fast_threshold_backward
+from ._fastmath import leaky as _fast_leaky, tanh as fast_tanh, threshold_backward as _fast_threshold_backward
+from .broadcast import _sum_to_axes as sum_to_axes, _sum_to_kernel as sum_to_array, sum_to
 from .comparison import gt, where
 from .unary_math import _CDF_CLIP, _CDF_PX, _CDF_QX, _f, erf, erf_kernel, exp, log1p_exp_neg_abs, normal_cdf32, \
     one_array, output_backward, tanh
-from ..dispatch import STATE, run_recorded_op
+from ..dispatch import STATE, run_recorded_call, run_recorded_op
 from .. import _dtype as D
-from .._graph import quiet_op
+from .._graph import quiet_call, quiet_op, tensor_of
 from ._rows import clamp_array, max0, min0
 from .._opdef import OpDef, with_defaults
-from ._define import dispatch, inplace_unary_kernel, np, op, public, refuse_complex, register_op, unary
+from ._define import dispatch, inplace_unary_kernel, np, op, public, refuse_complex, register_op, torch_op, unary
 
 
 def _sigmoid_k(xp, a):
@@ -743,3 +744,124 @@ def _(ctx, g):
 
 
 leaky_relu, elu, softplus = LEAKY_RELU.function, ELU.function, SOFTPLUS.function
+
+# --- mish and prelu: torch's ops and their one backward op -------------------------------------------------------
+
+def _mish_k(xp, a):
+    """torch's mish, x * tanh(softplus(x)) (softplus in its overflow-free form; float16 and bfloat16 in float32,
+    rounded once, as torch's opmath)."""
+    if a.dtype.kind == "c":
+        refuse_complex(a, "\"mish_cpu\" not implemented for '{dtype}'")
+    x = _f(xp, a)
+    if x.dtype.itemsize < 4:
+        return _mish_k(xp, x.astype(np.float32)).astype(x.dtype)
+    sp = log1p_exp_neg_abs(xp, x)
+    sp += max0(xp, x)
+    t = fast_tanh(sp, out=sp) if xp is np and sp.ndim else xp.tanh(sp)
+    return xp.multiply(t, x, out=t) if isinstance(t, xp.ndarray) else t * x
+
+
+MISH = op("mish", save="i")(_mish_k)
+# F.mish(inplace=True)'s op (torch's aten::mish_, no Tensor method), MISH's kernel written back, its backward
+MISH_ = register_op("mish_", inplace_unary_kernel(MISH), inplace_of=MISH)
+
+
+@op("mish_backward", save="i", node_name="MishBackwardBackward0")
+def MISH_BACKWARD(xp, g, x):
+    """torch's mish_backward: g * (t + x * sigmoid(x) * (1 - t * t)), t = tanh(softplus(x))."""
+    if x.dtype.itemsize < 4:
+        return MISH_BACKWARD.kernel(xp, g.astype(np.float32), x.astype(np.float32)).astype(g.dtype)
+    sp = log1p_exp_neg_abs(xp, x)
+    sp += max0(xp, x)
+    t = xp.tanh(sp)
+    d = 1 - t * t
+    d *= _sigmoid_k(xp, x)
+    d *= x
+    d += t
+    d *= g
+    return d.astype(g.dtype, copy=False)
+
+
+def _mish_composite(ctx, g):
+    """torch's infinitely_differentiable_mish_backward, in tensorlib ops (create_graph records it)."""
+    x = ctx.saved_inputs[0]
+    t = tanh(softplus(x))
+    return (g * (t + x * sigmoid(x) * (1 - t * t)),)
+
+
+fused_backward(MISH, MISH_BACKWARD, _mish_composite)
+
+
+@op("_prelu_kernel", save="i", node_name="PreluKernelBackward0")
+def PRELU(xp, x, w):
+    """torch's _prelu_kernel: x where x > 0, else w * x (w broadcast over x, as prelu reshaped it)."""
+    if x.dtype.kind == "c":
+        refuse_complex(x, "\"prelu_cpu\" not implemented for '{dtype}'")
+    return xp.where(x > 0, x, w * x).astype(x.dtype, copy=False)
+
+
+@op("_prelu_kernel_backward", save="i", node_name="PreluKernelBackwardBackward0")
+def PRELU_BACKWARD(xp, g, x, w):
+    """torch's _prelu_kernel_backward: (g where x > 0 else w * g, 0 where x > 0 else x * g summed to w's shape)."""
+    pos = x > 0
+    gx = xp.where(pos, g, w * g).astype(g.dtype, copy=False)
+    gw = xp.where(pos, 0, x * g).astype(g.dtype, copy=False)
+    lead, axes = sum_to_axes(gw.shape, w.shape)
+    if lead or not axes:
+        return gx, sum_to_array(xp, gw, w.shape)
+    return gx, gw.sum(axis=axes, keepdims=True)      # (w's shape: an array of its own, which .grad takes as is)
+
+
+def _prelu_grads(ctx, g):
+    x, w = ctx.saved_inputs
+    if not STATE.grad_enabled and D.kind(x._data.dtype) == "f":
+        gx, gw = dispatch(PRELU_BACKWARD, g, x, w)
+    else:       # (create_graph: differentiable, in tensorlib ops)
+        pos = gt(x, 0)
+        gx = where(pos, g, w * g)
+        gw = sum_to(where(pos, 0, x * g), tuple(w.shape))
+    return (gx if ctx.needs_input_grad[0] else None, gw if ctx.needs_input_grad[1] else None)
+
+
+def _prelu_arrays(ctx, g, call=quiet_call):
+    x, w = ctx.inputs
+    grads = call(PRELU_BACKWARD, g, x, w) if D.kind(x._data.dtype) == "f" else None
+    if grads is None:
+        return None
+    return tuple(tensor_of(a) if need else None for a, need in zip(grads, ctx.needs_input_grad))
+
+
+def _refuse_prelu_double(ctx, gg, gw):
+    raise RuntimeError("_prelu_kernel_backward: double backward runs through the differentiable composite")
+
+
+PRELU.def_backward(_prelu_grads)
+PRELU.quiet_backward = _prelu_arrays
+PRELU.sink_backward = with_defaults(_prelu_arrays, call=run_recorded_call)
+PRELU_BACKWARD.def_backward(_refuse_prelu_double)
+
+
+@torch_op("prelu")
+def prelu(input, weight):
+    """torch's prelu: the weight (a scalar or one per channel, dim 1) checked, viewed to broadcast over the input,
+    and its _prelu_kernel."""
+    if input.dtype != weight.dtype:
+        raise RuntimeError(f"prelu: Type promoting not supported. Got {D.scalar_name(input.dtype.np)} and "
+                           f"{D.scalar_name(weight.dtype.np)}")
+    n = weight.numel()
+    if n != 1:
+        if input.ndim == 0:
+            raise RuntimeError("Not allow zero-dim input tensor.")
+        channels = input.shape[1] if input.ndim > 1 else 1
+        if channels != n:
+            raise RuntimeError(f"Mismatch of parameter numbers and input channel size. Found parameter numbers = "
+                               f"{n} and channel size = {channels}.")
+    if weight.ndim > 1:
+        raise RuntimeError(f"prelu: Expected `weight` to be a scalar or 1D tensor, but got: ndim = {weight.ndim}")
+    if input.ndim != weight.ndim:
+        shape = [1] * input.ndim
+        if input.ndim > 1:
+            shape[1] = n
+        weight = weight.reshape(tuple(shape))
+    return dispatch(PRELU, input, weight)
+

@@ -14,6 +14,7 @@ from collections import namedtuple
 from .. import _dtype as D
 from ..dispatch import STATE
 from .creation import arange, eye, ones_like
+from .activation import prelu as _prelu
 from .arithmetic import maximum
 from .comparison import where
 from ._define import Tensor, alias, functions, methods, np, public, torch_op
@@ -210,27 +211,12 @@ def hardshrink(self, lambd=0.5):
     return where((self > lambd) | (self < -lambd), self, self * 0)
 
 
-@torch_op("prelu")
-def prelu(self, weight):
-    """nn.functional.prelu's rule (weight per channel, dim 1), without reaching up into nn."""
-    if weight.ndim != 1:
-        raise RuntimeError(f"prelu: Expected `weight` to be a scalar or 1D tensor, but got: ndim = {weight.ndim}")
-    c = weight.shape[0]
-    if c != 1:
-        channels = self.shape[1] if self.ndim >= 2 else 1
-        if c != channels:
-            raise RuntimeError(f"Mismatch of parameter numbers and input channel size. Found parameter numbers = "
-                               f"{c} and channel size = {channels}.")
-        weight = weight.reshape((1, c) + (1,) * (self.ndim - 2)) if self.ndim >= 2 else weight
-    return where(self > 0, self, self * weight)
-
-
 COMPOSED = dict(positive=positive, is_signed=is_signed, is_same_size=is_same_size, is_nonzero=is_nonzero,
                 rad2deg=rad2deg, vdot=vdot, trace=trace, logit=logit, xlogy=xlogy, sinc=sinc,
                 heaviside=heaviside, isposinf=isposinf, isneginf=isneginf, isreal=isreal, logaddexp2=logaddexp2,
                 take=take, float_power=float_power, split_with_sizes=split_with_sizes, hsplit=hsplit,
                 vsplit=vsplit, dsplit=dsplit, aminmax=aminmax, narrow_copy=narrow_copy,
-                matrix_power=matrix_power, hardshrink=hardshrink, prelu=prelu)
+                matrix_power=matrix_power, hardshrink=hardshrink, prelu=_prelu)
 
 _DECLARED = methods()        # what the op families declared before this module (they are imported first)
 _FUNCS = functions()

@@ -122,3 +122,38 @@ def test_silu_and_elu_in_place_write_their_input():
         out = f(t)
         assert out is t
         np.testing.assert_array_equal(t.numpy(), want)
+
+
+def test_mish_and_prelu_are_torchs_ops_with_one_backward_op():
+    """mish (MishBackward0, mish_backward) and prelu's _prelu_kernel (PreluKernelBackward0, _prelu_kernel_backward,
+    the weight's gradient summed to its shape), where three or four composite nodes stood."""
+    xs = np.array([[-3.0, -0.5, 0.2, 1.5], [2.0, -1.0, 0.0, -40.0]])
+    x = tl.tensor(xs, requires_grad=True)
+    with profile() as prof:
+        y = F.mish(x)
+        y.sum().backward()
+    assert y.grad_fn.name() == "MishBackward0" and "aten::mish_backward" in {e.name for e in prof.events()}
+    sp = np.log1p(np.exp(xs))
+    np.testing.assert_allclose(y.detach().numpy(), xs * np.tanh(sp), rtol=1e-12, atol=1e-300)
+    s = 1 / (1 + np.exp(-xs))
+    np.testing.assert_allclose(x.grad.numpy(), np.tanh(sp) + xs * s * (1 - np.tanh(sp) ** 2), rtol=1e-12)
+    t = tl.tensor(xs.copy())
+    assert F.mish(t, inplace=True) is t
+    np.testing.assert_array_equal(t.numpy(), y.detach().numpy())
+
+    w = tl.tensor([0.25, -0.5, 1.5, 0.1], dtype=tl.float64, requires_grad=True)
+    x.grad = None
+    with profile() as prof:
+        y = F.prelu(x, w)
+        (y * y).sum().backward()
+    names = [e.name for e in prof.events()]
+    assert y.grad_fn.name() == "PreluKernelBackward0" and "aten::_prelu_kernel_backward" in names
+    wv = w.detach().numpy()
+    want = np.where(xs > 0, xs, wv * xs)
+    np.testing.assert_array_equal(y.detach().numpy(), want)
+    np.testing.assert_allclose(x.grad.numpy(), 2 * want * np.where(xs > 0, 1, wv), rtol=1e-12)
+    np.testing.assert_allclose(w.grad.numpy(), (2 * want * np.where(xs > 0, 0, xs)).sum(0), rtol=1e-12)
+    xk = tl.tensor(xs + 0.05, requires_grad=True)        # (off the kink at 0)
+    assert tl.autograd.gradcheck(F.prelu, (xk, w)) and tl.autograd.gradgradcheck(F.prelu, (xk, w))
+    with pytest.raises(RuntimeError, match="Mismatch of parameter numbers and input channel size"):
+        F.prelu(x, tl.ones(3, dtype=tl.float64))
