@@ -109,16 +109,12 @@ def softsign(input):
     return input / (input.abs() + 1)
 
 
-@torch_op("softshrink")
 def softshrink(input, lambd=0.5):
-    if lambd < 0:
-        raise RuntimeError(f"lambda must be greater or equal to 0, but found to be {lambd}.")
-    return _E.where(input > lambd, input - lambd, _E.where(input < -lambd, input + lambd, input * 0))
+    return _A.softshrink(input, lambd)
 
 
-@torch_op("hardshrink")
 def hardshrink(input, lambd=0.5):
-    return _E.where((input > lambd) | (input < -lambd), input, input * 0)
+    return _A.hardshrink(input, lambd)
 
 
 def tanhshrink(input):

@@ -10,10 +10,10 @@ from .. import _hooks as _H
 from .. import ops as _ops
 from .._tensor import Tensor
 from ..dispatch import dispatch
-from ..ops._define import torch_op, write_out
+from ..ops._define import write_out
 from .. import ops as _E
 from ..ops.activation import hardtanh as _hardtanh, leaky_relu_ as _leaky_relu_, logsigmoid as _logsigmoid
-from ..ops.activation import ELU_ as _ELU_, SILU_ as _SILU_, relu6 as _relu6
+from ..ops.activation import ELU_ as _ELU_, SILU_ as _SILU_, glu as _glu, relu6 as _relu6
 from ..ops.attention import scaled_dot_product_attention as _sdpa
 from ..ops.conv_ops import conv1d, conv2d, conv_transpose2d  # noqa: F401
 from ..ops.index import one_hot  # noqa: F401
@@ -75,10 +75,9 @@ def logsigmoid(input):
     return _logsigmoid(input)
 
 
-@torch_op("glu")
 def glu(input, dim=-1):
-    a, b = input.chunk(2, dim)
-    return a * _E.sigmoid(b)
+    """torch's glu op (GluBackward0, one glu_backward op)."""
+    return _glu(input, dim)
 
 
 # --- dropout --------------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ from ._fastmath import exp as fast_exp, gelu as _fast_gelu, gelu_backward as _fa
 from ._fastmath import leaky as _fast_leaky, tanh as fast_tanh, threshold_backward as _fast_threshold_backward
 from .broadcast import _sum_to_axes as sum_to_axes, _sum_to_kernel as sum_to_array, sum_to
 from .comparison import gt, where
+from .shape import cat
 from .unary_math import _CDF_CLIP, _CDF_PX, _CDF_QX, _f, erf, erf_kernel, exp, log1p_exp_neg_abs, normal_cdf32, \
     one_array, output_backward, tanh
 from ..dispatch import STATE, run_recorded_call, run_recorded_op
@@ -744,6 +745,111 @@ def _(ctx, g):
 
 
 leaky_relu, elu, softplus = LEAKY_RELU.function, ELU.function, SOFTPLUS.function
+
+# --- hardshrink and softshrink: torch's ops, the one mask backward op of each ------------------------------------
+
+def _shrink_mask(xp, x, lambd):
+    return (x >= -lambd) & (x <= lambd)
+
+
+@op("hardshrink", save="i", function=True, method=True)
+def HARDSHRINK(xp, a, lambd=0.5):
+    """torch's hardshrink: 0 where -lambd <= a <= lambd, else a (NaN stays)."""
+    if a.dtype.kind == "c":
+        refuse_complex(a, "\"hardshrink_cpu\" not implemented for '{dtype}'")
+    return xp.where(_shrink_mask(xp, a, lambd), 0, a).astype(a.dtype, copy=False)
+
+
+@op("hardshrink_backward", save="i", node_name="HardshrinkBackwardBackward0")
+def HARDSHRINK_BACKWARD(xp, g, x, lambd=0.5):
+    """torch's hardshrink_backward: 0 where -lambd <= x <= lambd, else g."""
+    return xp.where(_shrink_mask(xp, x, lambd), 0, g).astype(g.dtype, copy=False)
+
+
+@op("softshrink", save="i")
+def SOFTSHRINK(xp, a, lambd=0.5):
+    """torch's softshrink: a - lambd above lambd, a + lambd below -lambd, 0 between (NaN stays)."""
+    if a.dtype.kind == "c":
+        refuse_complex(a, "\"softshrink_cpu\" not implemented for '{dtype}'")
+    lam = a.dtype.type(lambd) if a.dtype.kind == "f" else lambd
+    return xp.where(a > lam, a - lam, xp.where(a < -lam, a + lam, a * 0)).astype(a.dtype, copy=False)
+
+
+@op("softshrink_backward", save="i", node_name="SoftshrinkBackwardBackward0")
+def SOFTSHRINK_BACKWARD(xp, g, x, lambd=0.5):
+    """torch's softshrink_backward: 0 where -lambd <= x <= lambd, else g."""
+    return xp.where(_shrink_mask(xp, x, lambd), 0, g).astype(g.dtype, copy=False)
+
+
+def _lambd(ctx):
+    return {"lambd": ctx.attrs.get("lambd", 0.5)}
+
+
+masked_backward(HARDSHRINK, HARDSHRINK_BACKWARD, _lambd)
+masked_backward(SOFTSHRINK, SOFTSHRINK_BACKWARD, _lambd)
+hardshrink = HARDSHRINK.function
+
+
+def softshrink(input, lambd=0.5):
+    if lambd < 0:
+        raise RuntimeError(f"lambda must be greater or equal to 0, but found to be {lambd}.")
+    return dispatch(SOFTSHRINK, input, lambd=lambd)
+
+
+# --- glu: torch's op and glu_backward ---------------------------------------------------------------------------
+
+def _glu_halves(xp, x, dim):
+    if x.ndim == 0:
+        raise RuntimeError("glu does not support scalars because halving size must be even")
+    n = x.shape[dim]
+    if n % 2:
+        raise RuntimeError(f"Halving dimension must be even, but dimension {dim % x.ndim} is size {n}")
+    a, b = xp.split(x, 2, axis=dim)
+    return a, b
+
+
+@op("glu", save="i")
+def GLU(xp, x, dim=-1):
+    """torch's glu: a * sigmoid(b), a and b the two halves of x along dim."""
+    if x.dtype.kind not in "f":
+        raise NotImplementedError(f"\"glu_cpu\" not implemented for '{D.scalar_name(x.dtype)}'")
+    a, b = _glu_halves(xp, x, dim)
+    s = _sigmoid_k(xp, b)
+    s *= a
+    return s
+
+
+@op("glu_backward", save="i", node_name="GluBackwardBackward0")
+def GLU_BACKWARD(xp, g, x, dim=-1):
+    """torch's glu_backward: the gradient of x, (g * s) over its first half and (g * a * s * (1 - s)) over its
+    second, s = sigmoid(b)."""
+    a, b = _glu_halves(xp, x, dim)
+    s = _sigmoid_k(xp, b)
+    out = xp.empty(x.shape, dtype=g.dtype)
+    ga, gb = xp.split(out, 2, axis=dim)
+    xp.multiply(s, g, out=ga)
+    xp.subtract(1, s, out=gb)
+    gb *= s
+    gb *= a
+    gb *= g
+    return out
+
+
+def _glu_composite(ctx, g):
+    """glu's gradient in tensorlib ops, differentiable (create_graph records it)."""
+    x = ctx.saved_inputs[0]
+    dim = ctx.attrs.get("dim", -1)
+    a, b = x.chunk(2, dim)
+    s = sigmoid(b)
+    return (cat([g * s, g * a * s * (1 - s)], dim),)
+
+
+fused_backward(GLU, GLU_BACKWARD, _glu_composite, lambda ctx: {"dim": ctx.attrs.get("dim", -1)})
+
+
+def glu(input, dim=-1):
+    return dispatch(GLU, input, dim=dim)
+
 
 # --- mish and prelu: torch's ops and their one backward op -------------------------------------------------------
 

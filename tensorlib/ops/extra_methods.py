@@ -75,11 +75,6 @@ def is_nonzero(self):
     return bool(self.item() != 0)
 
 
-@torch_op("rad2deg")
-def rad2deg(self):
-    return self * (180.0 / math.pi)
-
-
 def vdot(self, other):
     if self.ndim != 1 or other.ndim != 1:
         raise RuntimeError(f"1D tensors expected, but got {self.ndim}D and {other.ndim}D tensors")
@@ -93,12 +88,6 @@ def trace(self):
     n = min(self.shape)
     i = arange(n, device=self.device)
     return self[i, i].sum()
-
-
-@torch_op("logit")
-def logit(self, eps=None):
-    x = self if eps is None else self.clamp(eps, 1 - eps)
-    return (x / (1 - x)).log()
 
 
 def xlogy(self, other):
@@ -206,17 +195,12 @@ def matrix_power(self, n):
     return out
 
 
-@torch_op("hardshrink")
-def hardshrink(self, lambd=0.5):
-    return where((self > lambd) | (self < -lambd), self, self * 0)
-
-
 COMPOSED = dict(positive=positive, is_signed=is_signed, is_same_size=is_same_size, is_nonzero=is_nonzero,
-                rad2deg=rad2deg, vdot=vdot, trace=trace, logit=logit, xlogy=xlogy, sinc=sinc,
+                vdot=vdot, trace=trace, xlogy=xlogy, sinc=sinc,
                 heaviside=heaviside, isposinf=isposinf, isneginf=isneginf, isreal=isreal, logaddexp2=logaddexp2,
                 take=take, float_power=float_power, split_with_sizes=split_with_sizes, hsplit=hsplit,
                 vsplit=vsplit, dsplit=dsplit, aminmax=aminmax, narrow_copy=narrow_copy,
-                matrix_power=matrix_power, hardshrink=hardshrink, prelu=_prelu)
+                matrix_power=matrix_power, prelu=_prelu)
 
 _DECLARED = methods()        # what the op families declared before this module (they are imported first)
 _FUNCS = functions()

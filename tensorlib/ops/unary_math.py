@@ -12,8 +12,8 @@ from .. import _dtype as D
 from .comparison import isfinite, where
 from .._opdef import with_defaults
 from ._define import dispatch, np, op, public, refuse_complex, special_functions, torch_op, unary, write_out
-from .._graph import tensor_of
-from ..dispatch import run_recorded
+from .._graph import quiet_op, tensor_of
+from ..dispatch import STATE, run_recorded, run_recorded_op
 from .broadcast import QUIET, SINK, quiet_arrays
 from ._fastmath import exp as fast_exp, tanh as fast_tanh
 
@@ -234,6 +234,10 @@ def _real_only(kernel, message, error=NotImplementedError, vml=None):
 DEG2RAD = unary("deg2rad", _real_only(lambda xp, a: _f(xp, a) * (math.pi / 180),
                                       "deg2rad is not supported for complex tensors.", RuntimeError),
                 lambda ctx, g: (g * (math.pi / 180),), save="", node_name="Deg2RadBackward0")
+RAD2DEG = unary("rad2deg", _real_only(lambda xp, a: _f(xp, a) * (180 / math.pi),
+                                      "rad2deg is not supported for complex tensors.", RuntimeError),
+                lambda ctx, g: (g * (180 / math.pi),), save="", node_name="Rad2DegBackward0")
+rad2deg = RAD2DEG.function
 sin, cos, tan, tanh, sinh, cosh = SIN.function, COS.function, TAN.function, TANH.function, SINH.function, COSH.function
 asin, acos, atan, deg2rad = ASIN.function, ACOS.function, ATAN.function, DEG2RAD.function
 asinh, acosh, atanh = ASINH.function, ACOSH.function, ATANH.function
@@ -471,6 +475,66 @@ def _erfc_k(xp, a):
 ERFC = unary("erfc", _erfc_k,
              lambda ctx, g: (g * exp(neg(ctx.saved_inputs[0] * ctx.saved_inputs[0])) * (-2 / math.sqrt(math.pi)),))
 erfc = ERFC.function
+
+
+def _logit_k(xp, a, eps=None):
+    """torch's logit: log(x / (1 - x)), x clamped to [eps, 1 - eps] first when eps is given; integers in the
+    default float dtype, float16 and bfloat16 in float32, rounded once."""
+    refuse_complex(a, "\"logit_cpu\" not implemented for '{dtype}'")
+    x = _f(xp, a)
+    if x.dtype.itemsize < 4:
+        return _logit_k(xp, x.astype(np.float32), eps).astype(x.dtype)
+    if eps is not None:
+        x = xp.clip(x, eps, 1 - eps)
+    return xp.log(x / (1 - x))
+
+
+LOGIT = op("logit", save="i", function=True, method=True)(_logit_k)
+
+
+@op("logit_backward", save="i", node_name="LogitBackwardBackward0")
+def LOGIT_BACKWARD(xp, g, x, eps=None):
+    """torch's logit_backward: g / (x (1 - x)); NaN outside [0, 1] without eps, 0 outside [eps, 1 - eps] with it."""
+    if x.dtype.itemsize < 4:
+        return LOGIT_BACKWARD.kernel(xp, g.astype(np.float32), x.astype(np.float32), eps).astype(g.dtype)
+    d = g / (x * (1 - x))
+    lo, hi = (0, 1) if eps is None else (eps, 1 - eps)
+    out = (x < lo) | (x > hi)
+    return xp.where(out, np.nan if eps is None else 0, d).astype(d.dtype, copy=False)
+
+
+def _logit_composite(ctx, g):
+    """logit_backward in tensorlib ops, differentiable (create_graph records it)."""
+    x = ctx.saved_inputs[0]
+    d = g / (x * (1 - x))
+    eps = ctx.attrs.get("eps")
+    if eps is None:
+        return (d,)
+    return (where((x < eps) | (x > 1 - eps), d * 0, d),)
+
+
+def _logit_grad(ctx, g):
+    x = ctx.saved_inputs[0]
+    if not STATE.grad_enabled and D.kind(x._data.dtype) == "f":
+        return (dispatch(LOGIT_BACKWARD, g, x, **ctx.attrs),)
+    return _logit_composite(ctx, g)
+
+
+def _logit_arrays(ctx, g, call=quiet_op):
+    x = ctx.inputs[0]
+    return call(LOGIT_BACKWARD, g, x, **ctx.attrs) if D.kind(x._data.dtype) == "f" else None
+
+
+def _refuse_logit_double(ctx, gg):
+    raise RuntimeError("logit_backward: double backward runs through the differentiable composite")
+
+
+LOGIT.def_backward(_logit_grad)
+LOGIT.quiet_backward = _logit_arrays
+LOGIT.sink_backward = with_defaults(_logit_arrays, call=run_recorded_op)
+LOGIT_BACKWARD.def_backward(_refuse_logit_double)
+
+logit = LOGIT.function
 
 # erfinv: M. Giles' single-precision approximation ("Approximating the erfinv function", GPU Computing Gems,
 # 2011), a polynomial in w = -log((1 - y)(1 + y)) on two ranges, then, in float64, four Newton steps on our erf

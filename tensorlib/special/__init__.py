@@ -20,7 +20,7 @@ from ..ops.unary_math import round as _round
 from ..ops._define import dispatch, write_out
 from ..ops.activation import sigmoid as _sigmoid
 from ..ops.arithmetic import xlogy as _xlogy
-from ..ops.extra_methods import logit as _logit, sinc as _sinc
+from ..ops.extra_methods import sinc as _sinc
 from ..ops.reduce import log_softmax as _log_softmax, logsumexp as _logsumexp, softmax as _softmax
 
 __all__ = [
@@ -79,7 +79,7 @@ sinc = _alias("sinc", _sinc)
 
 
 def logit(input, eps=None, *, out=None):
-    return write_out(_H.op_region("special_logit", (input,), _logit, input, eps), out)
+    return write_out(_H.op_region("special_logit", (input,), _U.logit, input, eps), out)
 
 
 def round(input, *, decimals=0, out=None):  # noqa: A001 - torch's name

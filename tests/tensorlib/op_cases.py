@@ -86,6 +86,8 @@ CASES = {
     "gelu": lambda: (lambda a: tl.ops.gelu(a) + tl.ops.gelu(a, approximate="tanh"), [R(5)]),
     "erf": lambda: (tl.ops.erf, [R(5)]),
     "erfc": lambda: (tl.erfc, [R(5)]),
+    "rad2deg": lambda: (tl.rad2deg, [R(5)]),
+    "logit": lambda: (lambda x: tl.logit(x.abs() * 0.8, 0.1), [R(5)]),
     "erfinv": lambda: (lambda a: tl.erfinv(a * 0.9), [R(5)]),
     "silu": lambda: (tl.ops.silu, [R(5)]),
     "leaky_relu": lambda: (lambda a: tl.ops.leaky_relu(a, 0.1), [R(5)]),

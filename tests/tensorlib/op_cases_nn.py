@@ -19,12 +19,13 @@ BACKWARD_ONLY = {"convolution_backward_weight", "convolution_backward", "adaptiv
                  "gru_layer_backward", "scaled_dot_product_attention_backward",
                  "_scaled_dot_product_flash_attention_for_cpu_backward",
                  "rnn_layer_backward", "gelu_backward", "log_sigmoid_backward", "silu_backward", "elu_backward",
-                 "mish_backward", "_prelu_kernel_backward",
+                 "mish_backward", "_prelu_kernel_backward", "glu_backward", "logit_backward",
                  "native_layer_norm_backward",
                  "native_batch_norm_backward", "native_group_norm_backward",
                  "max_pool2d_with_indices_backward", "embedding_dense_backward", "_pack_padded_sequence_backward",
                  "tanh_backward", "sigmoid_backward", "mse_loss_backward", "smooth_l1_loss_backward",
-                 "huber_loss_backward", "binary_cross_entropy_backward", "gather_backward"}
+                 "huber_loss_backward", "binary_cross_entropy_backward", "gather_backward",
+                 "hardshrink_backward", "softshrink_backward"}
 # gradcheck differentiates the squared gradients of these, which runs the backward-only op's own backward
 SECOND_ORDER_CHECKED = {"_log_softmax_backward_data", "_softmax_backward_data", "threshold_backward",
                         "leaky_relu_backward", "avg_pool2d_backward", "upsample_nearest1d_backward",
@@ -34,6 +35,7 @@ SECOND_ORDER_CHECKED = {"_log_softmax_backward_data", "_softmax_backward_data", 
                         "upsample_bilinear2d_backward", "upsample_trilinear3d_backward",
                         "_pack_padded_sequence_backward", "tanh_backward", "sigmoid_backward", "mse_loss_backward",
                         "smooth_l1_loss_backward", "huber_loss_backward", "binary_cross_entropy_backward",
+                        "hardshrink_backward", "softshrink_backward",
                         "gather_backward"}
 NO_GRADCHECK = {"dropout", "native_dropout"} | (BACKWARD_ONLY - SECOND_ORDER_CHECKED)
 
@@ -184,6 +186,13 @@ CASES = {
     "elu_": lambda: (lambda a: F.elu(a.clone(), 0.7, inplace=True), [R(3, 4)]),
     "celu": lambda: (lambda x: F.celu(x, 1.3), [R(3, 4)]),
     "mish": lambda: (lambda x: F.mish(x), [R(3, 4)]),
+    "glu": lambda: (lambda x: F.glu(x, 0), [R(4, 3)]),
+    "glu_backward": lambda: (_bwd_once(lambda x: F.glu(x)), [R(3, 4)]),
+    "logit_backward": lambda: (_bwd_once(lambda x: tl.logit(x.abs() * 0.8)), [R(3, 4)]),
+    "hardshrink": lambda: (lambda x: F.hardshrink(x, 0.1), [R(3, 4)]),
+    "softshrink": lambda: (lambda x: F.softshrink(x, 0.1), [R(3, 4)]),
+    "hardshrink_backward": lambda: (_sq_grads(lambda x, w: F.hardshrink(x, 0.1) * w), [R(3, 4), R(3, 4)]),
+    "softshrink_backward": lambda: (_sq_grads(lambda x, w: F.softshrink(x, 0.1) * w), [R(3, 4), R(3, 4)]),
     "mish_": lambda: (lambda a: F.mish(a.clone(), inplace=True), [R(3, 4)]),
     "mish_backward": lambda: (_bwd_once(lambda x: F.mish(x)), [R(3, 4)]),
     "_prelu_kernel": lambda: (lambda x, w: F.prelu(x, w), [R(3, 4), R(4)]),
