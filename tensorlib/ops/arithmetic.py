@@ -281,15 +281,18 @@ def _(ctx, g):
     if ctx.attrs.get("rounding_mode") is not None:
         return None, None
     a, b = ctx.saved_inputs
+    gb = None
+    if ctx.needs_input_grad[1]:     # torch's -grad * ((self / other) / other), first (its ops' order)
+        q = dispatch(DIV, a, b) / b        # (DIV's dispatch: a Python number `a` divides as torch's wrapped one)
+        gb = sum_to(neg(g) * q, ctx.in_meta[1][0])
     ga = sum_to(g / b, ctx.in_meta[0][0]) if ctx.needs_input_grad[0] else None
-    gb = sum_to(neg(g) * a / (b * b), ctx.in_meta[1][0]) if ctx.needs_input_grad[1] else None
     return ga, gb
 
 
 def _div_bwd_arrays(ctx, g, k=QUIET):
-    """DIV's formula (true division) on NumPy arrays: g / b and -g * a / (b * b), the same ufuncs in the same
-    order, called directly (the engine's quiet path) or, k=SINK, run as recorded ops (OpDef.sink_backward);
-    None where the dispatched ops would promote."""
+    """DIV's formula (true division) on NumPy arrays: -g * ((a / b) / b) and g / b (torch's formulas, in its
+    order), called directly (the engine's quiet path) or, k=SINK, run as recorded ops (OpDef.sink_backward); None
+    where the dispatched ops would promote."""
     gd = g._data
     if type(gd) is not np.ndarray or ctx.attrs and ctx.attrs.get("rounding_mode") is not None:
         return None
@@ -301,10 +304,11 @@ def _div_bwd_arrays(ctx, g, k=QUIET):
     if y is None or fb is not None and x is None:
         return None
     ga = gb = None
+    if fb is not None:
+        q = k.div(k.div(x, y), y)
+        gb = quiet_sum_to(None, k.mul(k.neg(gd), q), ctx.in_meta[1][0], k)
     if fa is not None:
         ga = quiet_sum_to(None, k.div(gd, y), ctx.in_meta[0][0], k)
-    if fb is not None:
-        gb = quiet_sum_to(None, k.div(k.mul(k.neg(gd), x), k.mul(y, y)), ctx.in_meta[1][0], k)
     return ga, gb
 
 
@@ -469,8 +473,9 @@ def _(ctx, g):
             ga = sum_to(where(eq(b, 0), 0.0, g * b * a ** (b - 1)), ctx.in_meta[0][0])
         elif b == 0:
             ga = g * 0
-        else:
-            ga = g * b * a ** (b - 1)
+        else:       # torch's grad * (exponent * self.pow(exponent - 1)), in its order
+            p = a ** (b - 1)
+            ga = g * (p * b)
     if ctx.needs_input_grad[1]:
         out = ctx.saved_output
         lg = log(a) if isinstance(a, Tensor) else math.log(a)
@@ -483,7 +488,7 @@ def _(ctx, g):
 
 
 def _pow_bwd_arrays(ctx, g, k=QUIET):
-    """POW's formula for a tensor base and a Python exponent on NumPy arrays: g * b * a ** (b - 1) (g * 0 for
+    """POW's formula for a tensor base and a Python exponent on NumPy arrays: g * (a ** (b - 1) * b) (g * 0 for
     b == 0), the same kernels in the same order, called directly (k=QUIET: the quiet path) or run as the
     recorded mul and pow (k=SINK: OpDef.sink_backward); None for a tensor exponent and where the dispatched
     ops would promote."""
@@ -496,8 +501,8 @@ def _pow_bwd_arrays(ctx, g, k=QUIET):
     gd, ad = p
     if b == 0:
         return (tensor_of(k.mul(gd, 0)),)
-    gb = k.mul(gd, b)
-    return (tensor_of(k.mul(gb, k.run(POW, ad, b - 1))),)
+    p = k.mul(k.run(POW, ad, b - 1), b)
+    return (tensor_of(k.mul(gd, p)),)
 
 
 POW.quiet_backward = _pow_bwd_arrays

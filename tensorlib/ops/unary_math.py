@@ -97,8 +97,14 @@ public(lambda self: self, name="__pos__", function=False, method=True)
 
 # --- exponentials, logarithms, powers ---------------------------------------------------------------------
 
-RECIPROCAL = unary("reciprocal", lambda xp, a: xp.reciprocal(_f(xp, a)),
-                   lambda ctx, g: (neg(g) * (y := ctx.saved_output) * y,), save="o", amp="fp32")
+def _reciprocal_grad(ctx, g):
+    """torch's -grad * (result * result), in its order."""
+    y = ctx.saved_output
+    yy = y * y
+    return (neg(g) * yy,)
+
+
+RECIPROCAL = unary("reciprocal", lambda xp, a: xp.reciprocal(_f(xp, a)), _reciprocal_grad, save="o", amp="fp32")
 EXP = unary("exp", lambda xp, a: fast_exp(_f(xp, a)) if xp is np else xp.exp(_f(xp, a)),
             lambda ctx, g: (g * ctx.saved_output,), save="o", amp="fp32", inplace=True,
             into=lambda xp, a: fast_exp(a, out=a) if xp is np else xp.exp(a, out=a))
