@@ -265,18 +265,39 @@ def _(ctx, g):
     return (reduced_grad(g, shape, dims, keep) * others,)
 
 
-@op("cumsum", amp="fp32")
-def CUMSUM(xp, a, dim, dtype=None):
+def _scan_acc(xp, out):
+    """The dtype torch's cumsum/cumprod accumulate a floating `out` in (at::acc_type): float32 and complex64 in
+    double precision on the CPU, float16 and bfloat16 in float32 (its opmath) anywhere; None: `out` itself."""
+    if D.kind(out) == "f" and out.itemsize == 2:
+        return np.dtype(np.float32)
+    if xp is np and out == np.float32:
+        return np.dtype(np.float64)
+    if xp is np and out == np.complex64:
+        return np.dtype(np.complex128)
+    return None
+
+
+def _scan(xp, fn, a, dim, dtype):
+    """cumsum's/cumprod's kernel (fn: xp.cumsum or xp.cumprod): integers and bools to int64 as torch's, the input
+    cast to the result's dtype and each step accumulated in _scan_acc's dtype, rounded to the result's once (a
+    float32 running sum rounded at every step left 3/4 of the values an ulp or more off torch's; a half-precision
+    one drifted: 0.0508 for torch's 0.0500 after five terms)."""
     if dtype is None and a.dtype.kind in "bui":
         dtype = np.int64
     out = np.dtype(dtype) if dtype is not None else a.dtype
-    if out.itemsize == 2 and D.kind(out) == "f":
-        # float16/bfloat16 accumulate in float32, each sum rounded once (torch's opmath); NumPy's running sum
-        # rounded to half at every step drifts (0.0508 for torch's 0.0500 after five terms)
-        return CUMSUM.kernel(xp, a.astype(out, copy=False), dim, np.float32).astype(out)
-    if not a.ndim:      # a 0-d tensor's (dim 0 or -1): itself, 0-d (NumPy's cumsum gives one element)
-        return xp.cumsum(a, dtype=dtype).reshape(())
-    return _c(xp, xp.cumsum(a, axis=dim, dtype=dtype), a)
+    acc = _scan_acc(xp, out)
+    if acc is not None:
+        a = a.astype(out, copy=False)
+    if not a.ndim:      # a 0-d tensor's (dim 0 or -1): itself, 0-d (NumPy's scan gives one element)
+        return fn(a, dtype=dtype).reshape(())
+    if acc is not None:
+        return _c(xp, fn(a, axis=dim, dtype=acc).astype(out), a)
+    return _c(xp, fn(a, axis=dim, dtype=dtype), a)
+
+
+@op("cumsum", amp="fp32")
+def CUMSUM(xp, a, dim, dtype=None):
+    return _scan(xp, xp.cumsum, a, dim, dtype)
 
 
 @CUMSUM.def_backward
@@ -287,11 +308,7 @@ def _(ctx, g):
 
 @op("cumprod", save="io")
 def CUMPROD(xp, a, dim, dtype=None):
-    if dtype is None and a.dtype.kind in "bui":     # torch's integral cumprod is int64 (as cumsum's)
-        dtype = np.int64
-    if not a.ndim:
-        return xp.cumprod(a, dtype=dtype).reshape(())
-    return _c(xp, xp.cumprod(a, axis=dim, dtype=dtype), a)
+    return _scan(xp, xp.cumprod, a, dim, dtype)
 
 
 @CUMPROD.def_backward
