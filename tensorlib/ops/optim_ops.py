@@ -10,7 +10,9 @@ from __future__ import annotations
 
 from .. import _blas, _dtype as D
 from ._fastmath import MIN_SIZE as _ADDC_MIN, addc_
+from .arithmetic import DIV
 from .broadcast import sum_to
+from .unary_math import neg
 from ._define import Tensor, dispatch, name_by_operands, np, op, public
 
 
@@ -69,9 +71,14 @@ def _(ctx, g):
     a, t1, t2 = ctx.saved_inputs
     value = ctx.attrs.get("value", 1)
     n = ctx.needs_input_grad
-    return (sum_to(g, ctx.in_meta[0][0]) if n[0] else None,
-            sum_to(g * value / t2, ctx.in_meta[1][0]) if n[1] else None,
-            sum_to(-(g * value) * t1 / (t2 * t2), ctx.in_meta[2][0]) if n[2] else None)
+    # torch's grad * (value / tensor2) and -grad * (value * tensor1 / (tensor2 * tensor2)), in its order
+    g1 = g2 = None
+    if n[1]:
+        g1 = sum_to(g * dispatch(DIV, value, t2), ctx.in_meta[1][0])
+    if n[2]:
+        q = t1 * value / (t2 * t2)
+        g2 = sum_to(neg(g) * q, ctx.in_meta[2][0])
+    return (sum_to(g, ctx.in_meta[0][0]) if n[0] else None, g1, g2)
 
 
 @op("lerp", save="i", node_name="LerpBackward0")
