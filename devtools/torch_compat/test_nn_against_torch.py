@@ -429,6 +429,7 @@ def test_torch_namespace_losses_default_to_no_reduction_as_torchs():
     ("logit", lambda L, a, b: L.logit(1 / (b + 0.1), 0.2)),
     ("addcdiv", lambda L, a, b: L.addcdiv(a, a * 0.5, b, value=0.3)), ("cumsum", lambda L, a, b: a.cumsum(0)),
     ("cumprod", lambda L, a, b: (b * 0.5 + 0.6).cumprod(0)),
+    ("prod over a dim", lambda L, a, b: b.prod(1, keepdim=True) * a),
     ("prelu", lambda L, a, b: L.nn.functional.prelu(a, L.tensor([0.25, -0.5, 1.5]))),
     ("hardshrink", lambda L, a, b: L.nn.functional.hardshrink(a, 0.3)),
     ("softshrink", lambda L, a, b: L.nn.functional.softshrink(a, 0.3)),
@@ -436,8 +437,8 @@ def test_torch_namespace_losses_default_to_no_reduction_as_torchs():
 def test_gradients_are_torchs_bit_for_bit(name, fn):
     """Backward formulas in torch's form and order (div's -grad * ((self / other) / other), reciprocal's
     -grad * (result * result), pow's grad * (exponent * self.pow(exponent - 1)), prelu's and the shrinks'
-    kernels, cumsum and cumprod accumulated in double precision as torch's CPU kernels): float32 values and
-    gradients equal to torch's to the bit; those through exp, tanh or log (the elu family's
+    kernels, prod's grad * (result / input), cumsum and cumprod accumulated in double precision as torch's CPU
+    kernels): float32 values and gradients equal to torch's to the bit; those through exp, tanh or log (the elu family's
     elu_backward, mish, glu, logit) within an ulp or two of NumPy's against torch's vectorised functions."""
     r = np.random.default_rng(5)
     a = r.standard_normal((64, 3)).astype(np.float32) * 2

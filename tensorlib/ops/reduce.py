@@ -234,7 +234,7 @@ def _mean_bwd_sink(ctx, g):
 MEAN.sink_backward = _mean_bwd_sink
 
 
-@op("prod", save="i", amp="fp32")
+@op("prod", save="io", amp="fp32")
 def PROD(xp, a, dim=None, keepdim=False, dtype=None):
     if dtype is None and a.dtype.kind in "bui":
         dtype = np.int64
@@ -250,7 +250,12 @@ def _(ctx, g):
     shape, dims = _red_dims(ctx)
     keep = ctx.attrs.get("keepdim", False)
     dim = ctx.attrs.get("dim")
-    if dim is None or not dims:     # (all of them; a 0-d input's dim too)
+    if x.ndim == 0:
+        return (g,)
+    if not bool(eq(x, 0).any()):        # torch's grad * (result / input) where no input is 0
+        q = reduced_grad(ctx.saved_output, shape, dims, keep) / x
+        return (reduced_grad(g, shape, dims, keep) * q,)
+    if dim is None or not dims:     # (all of them)
         # product of all other elements, exact also where x has zeros
         flat = x.reshape(-1)
         one = ones_like(flat[:1])
