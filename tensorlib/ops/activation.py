@@ -94,7 +94,15 @@ def masked_backward(fwd: OpDef, bwd: OpDef, attrs_of, result_node=None):
         return (dispatch(bwd, gg, ctx.saved_inputs[1], **ctx.attrs) if ctx.needs_input_grad[0] else None, None)
 
     bwd.def_backward(double)
-    result = None if result_node is None else OpDef(fwd.name, fwd.kernel, save="o", node_name=result_node)
+    return _wire(fwd, grad, arrays, result_node)
+
+
+def _wire(fwd: OpDef, grad, arrays, result_node=None, result_kernel=None):
+    """fwd's backward `grad`, its quiet formula `arrays(ctx, g, call=quiet_op)` and the same recorded (its sink
+    formula); with result_node, the same on a node of that name for fwd's in-place form, which saves the result:
+    an OpDef (of kernel result_kernel, else fwd's) the in-place op names as inplace_of, returned."""
+    result = None if result_node is None else \
+        OpDef(fwd.name, result_kernel or fwd.kernel, save="o", node_name=result_node)
     for o in (fwd, result):
         if o is not None:
             o.def_backward(grad)
@@ -647,7 +655,7 @@ def _elu_attrs(ctx):
     return {**attrs, "is_result": "o" in ctx.op.save}
 
 
-def _elu_composite(ctx, g, x, is_result, alpha, scale, input_scale):
+def _elu_composite(g, x, is_result, alpha, scale, input_scale):
     """elu_backward in tensorlib ops, differentiable (create_graph records it)."""
     if is_result:
         d = g * input_scale * (x + alpha * scale)
@@ -669,7 +677,7 @@ def _elu_backward(fwd: OpDef, result_node=None, result_kernel=None):
         attrs = _elu_attrs(ctx)
         if not STATE.grad_enabled and D.kind(x._data.dtype) == "f":
             return (dispatch(ELU_BACKWARD, g, x, **attrs),)
-        return (_elu_composite(ctx, g, x, **attrs),)
+        return (_elu_composite(g, x, **attrs),)
 
     def arrays(ctx, g, call=quiet_op):
         x = ctx.saved_output_array() if "o" in ctx.op.save else ctx.inputs[0]
@@ -677,14 +685,7 @@ def _elu_backward(fwd: OpDef, result_node=None, result_kernel=None):
             return None
         return call(ELU_BACKWARD, g, x, **_elu_attrs(ctx))
 
-    result = None if result_node is None else \
-        OpDef(fwd.name, result_kernel or fwd.kernel, save="o", node_name=result_node)
-    for o in (fwd, result):
-        if o is not None:
-            o.def_backward(grad)
-            o.quiet_backward = arrays
-            o.sink_backward = with_defaults(arrays, call=run_recorded_op)
-    return result
+    return _wire(fwd, grad, arrays, result_node, result_kernel)
 
 
 def _refuse_double(ctx, gg):
