@@ -318,7 +318,14 @@ def gelu(input, approximate="none"):
     return dispatch(GELU, input) if approximate == "none" else dispatch(GELU, input, approximate=approximate)
 
 
-SILU = unary("silu", lambda xp, a: a * _sigmoid_k(xp, a))
+def _silu_k(xp, a):
+    """a * sigmoid(a); float16 and bfloat16 in float32, rounded once (torch's opmath)."""
+    if a.dtype.itemsize == 2 and D.kind(a.dtype) == "f":
+        return _silu_k(xp, a.astype(np.float32)).astype(a.dtype)
+    return a * _sigmoid_k(xp, a)
+
+
+SILU = unary("silu", _silu_k)
 silu = SILU.function
 # F.silu(inplace=True)'s op (torch's aten::silu_, no Tensor method), SILU's kernel written back, SILU's backward
 SILU_ = register_op("silu_", inplace_unary_kernel(SILU), inplace_of=SILU)
@@ -327,8 +334,8 @@ SILU_ = register_op("silu_", inplace_unary_kernel(SILU), inplace_of=SILU)
 @op("silu_backward", save="i", node_name="SiluBackwardBackward0")
 def SILU_BACKWARD(xp, g, x):
     """torch's silu_backward as one op (the composite below, operation for operation on the arrays):
-    g * s * (1 + x * (1 - s)), s = sigmoid(x); float16 in float32, as torch's kernel."""
-    if x.dtype.char == "e":
+    g * s * (1 + x * (1 - s)), s = sigmoid(x); float16 and bfloat16 in float32, as torch's kernel."""
+    if x.dtype.itemsize == 2 and D.kind(x.dtype) == "f":
         return SILU_BACKWARD.kernel(xp, g.astype(np.float32), x.astype(np.float32)).astype(g.dtype)
     s = _sigmoid_k(xp, x)
     t = xp.subtract(1, s, dtype=s.dtype)
@@ -616,6 +623,8 @@ def ELU(xp, a, alpha=1.0, scale=1.0, input_scale=1.0):
     which took several times the arithmetic."""
     if a.dtype.kind == "c":     # (the test inline: these kernels are per-layer hot)
         refuse_complex(a, "\"elu_cpu\" not implemented for '{dtype}'")
+    if a.dtype.itemsize == 2 and D.kind(a.dtype) == "f":      # float16/bfloat16 in float32 (torch's opmath)
+        return ELU.kernel(xp, a.astype(np.float32), alpha, scale, input_scale).astype(a.dtype)
     neg, pos, ipt = _elu_coefs(a.dtype, alpha, scale, input_scale)
     if xp is np and a.dtype.kind == "f" and math.isfinite(alpha) and a.ndim:
         v = min0(np, a)
@@ -636,6 +645,9 @@ def ELU(xp, a, alpha=1.0, scale=1.0, input_scale=1.0):
 def ELU_BACKWARD(xp, g, x, alpha=1.0, scale=1.0, input_scale=1.0, is_result=False):
     """torch's elu_backward: g * scale where x > 0, else g * input_scale * alpha * scale * exp(x * input_scale),
     or, x being the result (is_result: an in-place elu_'s node), g * input_scale * (x + alpha * scale)."""
+    if g.dtype.itemsize == 2 and D.kind(g.dtype) == "f":      # float16/bfloat16 in float32 (torch's opmath)
+        return ELU_BACKWARD.kernel(xp, g.astype(np.float32), x.astype(np.float32), alpha, scale, input_scale,
+                                   is_result).astype(g.dtype)
     neg, pos, ipt = _elu_coefs(g.dtype, alpha, scale, input_scale)
     if is_result:
         d = g * ipt * (x + neg)
@@ -812,7 +824,7 @@ def _glu_halves(xp, x, dim):
 @op("glu", save="i")
 def GLU(xp, x, dim=-1):
     """torch's glu: a * sigmoid(b), a and b the two halves of x along dim."""
-    if x.dtype.kind not in "f":
+    if D.kind(x.dtype) != "f":     # (bfloat16's NumPy kind is not "f")
         raise NotImplementedError(f"\"glu_cpu\" not implemented for '{D.scalar_name(x.dtype)}'")
     a, b = _glu_halves(xp, x, dim)
     s = _sigmoid_k(xp, b)
