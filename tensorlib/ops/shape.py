@@ -8,7 +8,7 @@ import math
 from .. import _hooks as _H, _threads
 from .broadcast import EXPAND, expand, norm_dims, sum_to  # noqa: F401 - expand is re-exported
 from ..dispatch import STATE, record_range, run_recorded, run_recorded_view
-from .._graph import numpy_arrays, tensor_of, tensor_of_result
+from .._graph import mark_view, numpy_arrays, tensor_of, tensor_of_result
 from .._execute import tensor_list
 from .._opdef import op_at, with_defaults
 from ._define import Tensor, dispatch, np, op, public, torch_op
@@ -479,9 +479,12 @@ def _cat_steps(xp, arrays, dim):
         keep = keep[:1]
     step = _H.op_step
     start = 0
+    lead = (slice(None),) * dim
+    view = r.__getitem__
     for a in keep:
         n = a.shape[dim]
-        step("narrow", NARROW.kernel, xp, r, dim, start, n)     # (narrow's own steps: slice > as_strided)
+        # narrow's kernel and its own steps (slice > as_strided), inline: a cat per time step of a recurrent cell
+        step("narrow", step, "slice", step, "as_strided", view, lead + (slice(start, start + n),))
         start += n
     return r
 
@@ -512,8 +515,8 @@ def _cat_layout(r, arrays):
     return r.copy(order="C")
 
 
-def _cat_bwd(ctx, g, part=None):
-    """Each input's part of g: `narrow` dispatched, or `part(g, dim, start, length)` (_cat_bwd_sink's)."""
+def _cat_bwd(ctx, g):
+    """Each input's part of g: `narrow` dispatched."""
     dim = ctx.attrs.get("dim", 0)
     out = []
     start = 0
@@ -523,19 +526,32 @@ def _cat_bwd(ctx, g, part=None):
             out.append(None)
             continue
         n = shape[dim]
-        out.append(narrow(g, dim, start, n) if part is None else part(g, dim, start, n))
+        out.append(narrow(g, dim, start, n))
         start += n
     return tuple(out)
 
 
-def _recorded_narrow(g, dim, start, length):
-    return run_recorded_view(NARROW, g, dim=dim, start=start, length=length)[0]
-
-
 def _cat_bwd_sink(ctx, g):
     """_cat_bwd with its narrows recorded, not dispatched (OpDef.sink_backward), each a view of g as the
-    dispatched narrow's; None when g is not on NumPy."""
-    return _cat_bwd(ctx, g, _recorded_narrow) if type(g._data) is np.ndarray else None
+    dispatched narrow's (run_recorded_view's work, inline: a recurrent cell's cat has a node per time step);
+    None when g is not on NumPy."""
+    d = g._data
+    if type(d) is not np.ndarray:
+        return None
+    dim = ctx.attrs.get("dim", 0)
+    out = []
+    start = 0
+    for meta in ctx.in_meta:
+        shape = meta[0]
+        if len(shape) == 1 and shape[0] == 0 and d.ndim > 1:
+            out.append(None)
+            continue
+        n = shape[dim]
+        t = tensor_of(run_recorded(NARROW, d, dim=dim, start=start, length=n))
+        mark_view(t, g)
+        out.append(t)
+        start += n
+    return tuple(out)
 
 
 CAT.def_backward(_cat_bwd)
@@ -780,9 +796,10 @@ def narrow_index(dim, start, length):
 def NARROW(xp, a, dim, start, length):
     """torch's narrow: a slice (a strided view) inside, in a profile; its node is the slice's (SliceBackward0,
     slice_backward: ops/index.py wires it)."""
+    idx = (slice(None),) * dim + (slice(start, start + length),)    # (narrow_index's, inline: a frame less)
     if _H.range_hooks:
-        return _H.op_step("slice", _H.op_step, "as_strided", a.__getitem__, narrow_index(dim, start, length))
-    return a[narrow_index(dim, start, length)]
+        return _H.op_step("slice", _H.op_step, "as_strided", a.__getitem__, idx)
+    return a[idx]
 
 
 @public(method=True)
