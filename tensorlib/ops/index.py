@@ -236,7 +236,10 @@ def _select_kernel(xp, a, idx):
     The view is a strided view of a's memory, torch's as_strided, which a profile shows inside the op as
     torch's does."""
     if _H.range_hooks:
-        return _H.op_step("as_strided", _select_view, a, idx)
+        try:        # (_select_view's work, inline: a select per time step of a recurrent loop)
+            return _H.op_step("as_strided", a.__getitem__, idx + (Ellipsis,))
+        except IndexError as e:
+            raise index_error(e, a, idx) from None
     return _select_view(a, idx)
 
 
@@ -268,7 +271,7 @@ def _view_backward(view_name):
 
 
 def _view_of(z, idx):
-    return z[idx] if any(i is Ellipsis for i in idx) else z[idx + (Ellipsis,)]
+    return z[idx] if Ellipsis in idx else z[idx + (Ellipsis,)]     # (a basic index: no arrays to compare)
 
 
 SELECT_BACKWARD = op("select_backward", node_name="SelectBackwardBackward0")(_view_backward("select"))
@@ -281,9 +284,12 @@ def _view_node_backward(fwd, bwd, index=lambda attrs: attrs["idx"]):
     as that op. index(attrs): the basic index of fwd's view (its attribute idx, or narrow's slice)."""
     def attrs(ctx):
         return {"shape": tuple(ctx.in_meta[0][0]), "idx": index(ctx.attrs)}
+
+    def sink(ctx, g):
+        return run_recorded_op(bwd, g, shape=tuple(ctx.in_meta[0][0]), idx=index(ctx.attrs))
     fwd.def_backward(lambda ctx, g: (dispatch(bwd, g, **attrs(ctx)),))
     fwd.quiet_backward = lambda ctx, g: quiet_op(bwd, g, **attrs(ctx))
-    fwd.sink_backward = lambda ctx, g: run_recorded_op(bwd, g, **attrs(ctx))
+    fwd.sink_backward = sink
 
 
 _view_node_backward(SELECT, SELECT_BACKWARD)

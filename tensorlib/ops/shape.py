@@ -460,10 +460,12 @@ def _cat_steps(xp, arrays, dim):
     r = _cat(xp, arrays, dim)
     dt = r.dtype
     keep = []
-    same_dtype = contiguous = True      # (one loop, no generator frames: a GRU cell's cat per time step)
+    same_dtype = contiguous = same_layout = True      # (one loop, no generator frames: a cat per time step)
     for a in arrays:
         if a.ndim == 1 and a.shape[0] == 0:
             continue
+        if keep and (a.shape != keep[0].shape or a.strides != keep[0].strides):
+            same_layout = False
         keep.append(a)
         if a.dtype != dt:
             same_dtype = False
@@ -473,9 +475,7 @@ def _cat_steps(xp, arrays, dim):
         return r
     if same_dtype and contiguous and (r.size < 32768 or _threads.known_num_threads() == 1):
         return r
-    first = keep[0]
-    if same_dtype and r.flags.c_contiguous and \
-            all(a.shape == first.shape and a.strides == first.strides for a in keep):
+    if same_dtype and same_layout and r.flags.c_contiguous:
         keep = keep[:1]
     step = _H.op_step
     start = 0
