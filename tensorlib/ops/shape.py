@@ -620,7 +620,13 @@ def _stack_bwd_arrays(ctx, g, sink=False):
     n = len(ctx.in_meta)
     if not sink:
         return tuple(tensor_of(d[head + (i, Ellipsis)]) for i in range(n))
-    return tuple(run_recorded_view(op_at("select"), g, idx=head + (i,))[0] for i in range(n))
+    select = op_at("select")
+    out = []
+    for i in range(n):      # (run_recorded_view's work, inline: a stack of every time step's output)
+        t = tensor_of(run_recorded(select, d, idx=head + (i,)))
+        mark_view(t, g)
+        out.append(t)
+    return tuple(out)
 
 
 STACK.quiet_backward = _stack_bwd_arrays
