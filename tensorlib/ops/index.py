@@ -261,7 +261,8 @@ def _view_backward(view_name):
     def kernel(xp, g, shape, idx):
         if _H.range_hooks:
             z = _H.op_step("zeros", xp.zeros, shape, g.dtype)
-            v = _H.op_step(view_name, _H.op_step, "as_strided", _view_of, z, idx)
+            vi = idx if Ellipsis in idx else idx + (Ellipsis,)      # (_view_of's index: a frame less a node)
+            v = _H.op_step(view_name, _H.op_step, "as_strided", z.__getitem__, vi)
             _H.op_step("copy_", _setitem, v, Ellipsis, g)
             return z
         z = xp.zeros(shape, dtype=g.dtype)
