@@ -587,8 +587,8 @@ def gradient(input, *, spacing=1, dim=None, edge_order=1):
 
 def _rsub_kernel(xp, a, b, alpha=1):
     refuse_bool_sub(a, b)
-    if _H.range_hooks:      # torch's rsub is its sub, reversed, in a profile
-        return _H.op_step("sub", _rsub_values, a, b, alpha)
+    if _H.range_hooks:      # torch's rsub is its sub, reversed, in a profile (the ufunc itself: a frame less)
+        return _H.op_step("sub", xp.subtract, b, a) if alpha == 1 else _H.op_step("sub", _rsub_values, a, b, alpha)
     return b - a if alpha == 1 else b - alpha * a
 
 
