@@ -10,7 +10,7 @@ from .broadcast import _sum_to_axes as sum_to_axes, _sum_to_kernel as sum_to_arr
 from .comparison import gt, where
 from .shape import cat
 from .unary_math import _CDF_CLIP, _CDF_PX, _CDF_QX, _f, erf, erf_kernel, exp, log1p_exp_neg_abs, normal_cdf32, \
-    one_array, output_backward, tanh
+    fused_backward, one_array, output_backward, refuse_double_backward, tanh
 from ..dispatch import STATE, run_recorded_call, run_recorded_op
 from .. import _dtype as D
 from .._graph import quiet_call, quiet_op, tensor_of
@@ -172,28 +172,6 @@ _SQRT2 = math.sqrt(2.0)
 _SQRT_2_PI = math.sqrt(2.0 / math.pi)
 
 
-def fused_backward(fwd: OpDef, bwd: OpDef, composite, attrs_of=lambda ctx: {}):
-    """fwd's backward as torch's one backward op bwd(g, x, **attrs_of(ctx)) (gelu_backward, silu_backward,
-    log_sigmoid_backward) for a float input whose backward is not itself differentiated, dispatched or, on
-    NumPy, on arrays (the engine's quiet path, OpDef.quiet_backward; recorded, OpDef.sink_backward);
-    composite(ctx, g), in tensorlib ops, under create_graph. bwd is never differentiated: it refuses."""
-    def refuse(ctx, gg):
-        raise RuntimeError(f"{bwd.name}: double backward runs through the differentiable composite")
-
-    def grad(ctx, g):
-        x = ctx.saved_inputs[0]
-        if not STATE.grad_enabled and D.kind(x._data.dtype) == "f":       # (bfloat16 included)
-            return (dispatch(bwd, g, x, **attrs_of(ctx)),)
-        return composite(ctx, g)
-
-    def arrays(ctx, g, call=quiet_op):
-        x = ctx.inputs[0]
-        return call(bwd, g, x, **attrs_of(ctx)) if D.kind(x._data.dtype) == "f" else None
-
-    bwd.def_backward(refuse)
-    fwd.def_backward(grad)
-    fwd.quiet_backward = arrays
-    fwd.sink_backward = with_defaults(arrays, call=run_recorded_op)
 
 
 _CDF_PX32 = np.array(_CDF_PX, np.float32)      # normal_cdf32's polynomials as its float32 steps use them
@@ -700,11 +678,7 @@ def _elu_backward(fwd: OpDef, result_node=None, result_kernel=None):
     return _wire(fwd, grad, arrays, result_node, result_kernel)
 
 
-def _refuse_double(ctx, gg):
-    raise RuntimeError("elu_backward: double backward runs through the differentiable composite")
-
-
-ELU_BACKWARD.def_backward(_refuse_double)
+refuse_double_backward(ELU_BACKWARD)
 _ELU_RESULT = _elu_backward(ELU, "EluBackward1")
 
 
@@ -950,14 +924,10 @@ def _prelu_arrays(ctx, g, call=quiet_call):
     return tuple(tensor_of(a) if need else None for a, need in zip(grads, ctx.needs_input_grad))
 
 
-def _refuse_prelu_double(ctx, gg, gw):
-    raise RuntimeError("_prelu_kernel_backward: double backward runs through the differentiable composite")
-
-
 PRELU.def_backward(_prelu_grads)
 PRELU.quiet_backward = _prelu_arrays
 PRELU.sink_backward = with_defaults(_prelu_arrays, call=run_recorded_call)
-PRELU_BACKWARD.def_backward(_refuse_prelu_double)
+refuse_double_backward(PRELU_BACKWARD)
 
 
 @torch_op("prelu")

@@ -10,7 +10,7 @@ from typing import Any, Callable
 
 from .. import _dtype as D
 from .comparison import isfinite, where
-from .._opdef import with_defaults
+from .._opdef import OpDef, with_defaults
 from ._define import dispatch, np, op, public, refuse_complex, special_functions, torch_op, unary, write_out
 from .._graph import quiet_op, tensor_of
 from ..dispatch import STATE, run_recorded, run_recorded_op
@@ -483,6 +483,35 @@ ERFC = unary("erfc", _erfc_k,
 erfc = ERFC.function
 
 
+def refuse_double_backward(bwd: OpDef):
+    """bwd, torch's one backward op of a formula whose create_graph form is a differentiable composite, refuses to
+    be differentiated itself (it never is: the composite runs where a graph is recorded)."""
+    def refuse(ctx, *grads):
+        raise RuntimeError(f"{bwd.name}: double backward runs through the differentiable composite")
+    bwd.def_backward(refuse)
+
+
+def fused_backward(fwd: OpDef, bwd: OpDef, composite, attrs_of=lambda ctx: {}):
+    """fwd's backward as torch's one backward op bwd(g, x, **attrs_of(ctx)) (gelu_backward, silu_backward,
+    log_sigmoid_backward) for a float input whose backward is not itself differentiated, dispatched or, on
+    NumPy, on arrays (the engine's quiet path, OpDef.quiet_backward; recorded, OpDef.sink_backward);
+    composite(ctx, g), in tensorlib ops, under create_graph. bwd is never differentiated: it refuses."""
+    def grad(ctx, g):
+        x = ctx.saved_inputs[0]
+        if not STATE.grad_enabled and D.kind(x._data.dtype) == "f":       # (bfloat16 included)
+            return (dispatch(bwd, g, x, **attrs_of(ctx)),)
+        return composite(ctx, g)
+
+    def arrays(ctx, g, call=quiet_op):
+        x = ctx.inputs[0]
+        return call(bwd, g, x, **attrs_of(ctx)) if D.kind(x._data.dtype) == "f" else None
+
+    refuse_double_backward(bwd)
+    fwd.def_backward(grad)
+    fwd.quiet_backward = arrays
+    fwd.sink_backward = with_defaults(arrays, call=run_recorded_op)
+
+
 def _logit_k(xp, a, eps=None):
     """torch's logit: log(x / (1 - x)), x clamped to [eps, 1 - eps] first when eps is given; integers in the
     default float dtype, float16 and bfloat16 in float32, rounded once."""
@@ -519,27 +548,7 @@ def _logit_composite(ctx, g):
     return (where((x < eps) | (x > 1 - eps), d * 0, d),)
 
 
-def _logit_grad(ctx, g):
-    x = ctx.saved_inputs[0]
-    if not STATE.grad_enabled and D.kind(x._data.dtype) == "f":
-        return (dispatch(LOGIT_BACKWARD, g, x, **ctx.attrs),)
-    return _logit_composite(ctx, g)
-
-
-def _logit_arrays(ctx, g, call=quiet_op):
-    x = ctx.inputs[0]
-    return call(LOGIT_BACKWARD, g, x, **ctx.attrs) if D.kind(x._data.dtype) == "f" else None
-
-
-def _refuse_logit_double(ctx, gg):
-    raise RuntimeError("logit_backward: double backward runs through the differentiable composite")
-
-
-LOGIT.def_backward(_logit_grad)
-LOGIT.quiet_backward = _logit_arrays
-LOGIT.sink_backward = with_defaults(_logit_arrays, call=run_recorded_op)
-LOGIT_BACKWARD.def_backward(_refuse_logit_double)
-
+fused_backward(LOGIT, LOGIT_BACKWARD, _logit_composite, lambda ctx: ctx.attrs)
 logit = LOGIT.function
 
 # erfinv: M. Giles' single-precision approximation ("Approximating the erfinv function", GPU Computing Gems,
