@@ -318,6 +318,25 @@ def run_recorded_view(op: OpDef, g: Tensor, **attrs):
     return (t,)
 
 
+def run_recorded_views(op: OpDef, g: Tensor, attrs_list):
+    """run_recorded_view for several views of one gradient in one frame (cat's narrows, stack's selects: a node
+    per time step of a recurrent loop, where a frame per view was most of their profiled cost): a tuple of
+    tensors, each a recorded view of g by `op` with one of attrs_list (None for None), or None when g is not on
+    NumPy."""
+    d = g._data
+    if type(d) is not np.ndarray:
+        return None
+    out: list[Tensor | None] = []
+    for attrs in attrs_list:
+        if attrs is None:
+            out.append(None)
+            continue
+        t = tensor_of(run_recorded(op, d, **attrs))
+        mark_view(t, g)
+        out.append(t)
+    return tuple(out)
+
+
 def _dispatch_one_pair(op, args, attrs, pair):
     """One op hook and nothing else on the full path (the profiler's detailed options): `_dispatch_modes`'
     one-pair case without its tests, `phase_seq` inlined."""

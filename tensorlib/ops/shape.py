@@ -7,8 +7,8 @@ import math
 
 from .. import _hooks as _H, _threads
 from .broadcast import EXPAND, expand, norm_dims, sum_to  # noqa: F401 - expand is re-exported
-from ..dispatch import STATE, record_range, run_recorded, run_recorded_view
-from .._graph import mark_view, numpy_arrays, tensor_of, tensor_of_result
+from ..dispatch import STATE, record_range, run_recorded, run_recorded_view, run_recorded_views
+from .._graph import numpy_arrays, tensor_of, tensor_of_result
 from .._execute import tensor_list
 from .._opdef import op_at, with_defaults
 from ._define import Tensor, dispatch, np, op, public, torch_op
@@ -515,43 +515,32 @@ def _cat_layout(r, arrays):
     return r.copy(order="C")
 
 
-def _cat_bwd(ctx, g):
-    """Each input's part of g: `narrow` dispatched."""
+def _cat_parts(ctx, ndim):
+    """narrow's attributes for each input's part of cat's gradient (of ndim dims), None for torch's legacy empty
+    1-d inputs."""
     dim = ctx.attrs.get("dim", 0)
     out = []
     start = 0
     for meta in ctx.in_meta:
         shape = meta[0]
-        if len(shape) == 1 and shape[0] == 0 and g.ndim > 1:
+        if len(shape) == 1 and shape[0] == 0 and ndim > 1:
             out.append(None)
             continue
         n = shape[dim]
-        out.append(narrow(g, dim, start, n))
+        out.append({"dim": dim, "start": start, "length": n})
         start += n
-    return tuple(out)
+    return out
+
+
+def _cat_bwd(ctx, g):
+    """Each input's part of g: `narrow` dispatched."""
+    return tuple(None if p is None else narrow(g, **p) for p in _cat_parts(ctx, g.ndim))
 
 
 def _cat_bwd_sink(ctx, g):
     """_cat_bwd with its narrows recorded, not dispatched (OpDef.sink_backward), each a view of g as the
-    dispatched narrow's (run_recorded_view's work, inline: a recurrent cell's cat has a node per time step);
-    None when g is not on NumPy."""
-    d = g._data
-    if type(d) is not np.ndarray:
-        return None
-    dim = ctx.attrs.get("dim", 0)
-    out = []
-    start = 0
-    for meta in ctx.in_meta:
-        shape = meta[0]
-        if len(shape) == 1 and shape[0] == 0 and d.ndim > 1:
-            out.append(None)
-            continue
-        n = shape[dim]
-        t = tensor_of(run_recorded(NARROW, d, dim=dim, start=start, length=n))
-        mark_view(t, g)
-        out.append(t)
-        start += n
-    return tuple(out)
+    dispatched narrow's; None when g is not on NumPy."""
+    return run_recorded_views(NARROW, g, _cat_parts(ctx, g.ndim))
 
 
 CAT.def_backward(_cat_bwd)
@@ -620,13 +609,7 @@ def _stack_bwd_arrays(ctx, g, sink=False):
     n = len(ctx.in_meta)
     if not sink:
         return tuple(tensor_of(d[head + (i, Ellipsis)]) for i in range(n))
-    select = op_at("select")
-    out = []
-    for i in range(n):      # (run_recorded_view's work, inline: a stack of every time step's output)
-        t = tensor_of(run_recorded(select, d, idx=head + (i,)))
-        mark_view(t, g)
-        out.append(t)
-    return tuple(out)
+    return run_recorded_views(op_at("select"), g, [{"idx": head + (i,)} for i in range(n)])
 
 
 STACK.quiet_backward = _stack_bwd_arrays
