@@ -922,6 +922,43 @@ static PyObject *mod_tensor_of_result(PyObject *self, PyObject *d)
     return t;
 }
 
+/* list_arrays(tensors): execute_list's common case, the arrays of a list or tuple of tensors (cat's, stack's) -- plain
+ * Tensors on NumPy arrays of one dtype -- as (arrays, need_grad); None for anything else (the Python
+ * loop decides: promotion, devices, subclasses, errors). _execute.list_arrays_py is its twin. */
+static PyObject *mod_list_arrays(PyObject *self, PyObject *seq)
+{
+    if (Tensor_T == NULL || !(PyList_CheckExact(seq) || PyTuple_CheckExact(seq)))
+        Py_RETURN_NONE;
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
+    PyObject **items = PySequence_Fast_ITEMS(seq);
+    PyObject *arrays = PyList_New(n), *dt = NULL;
+    if (arrays == NULL)
+        return NULL;
+    int need_grad = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *t = items[i];
+        PyObject *d = Py_TYPE(t) == Tensor_T ? SLOT(t, off_data) : NULL;
+        PyObject *di = d != NULL && Py_TYPE(d) == ndarray_T ? PyObject_GetAttr(d, s_dtype) : NULL;
+        if (di == NULL || (dt != NULL && di != dt)) {
+            Py_XDECREF(di);
+            Py_XDECREF(dt);
+            Py_DECREF(arrays);
+            if (PyErr_Occurred())
+                return NULL;
+            Py_RETURN_NONE;
+        }
+        Py_XSETREF(dt, di);
+        if (!need_grad && (need_grad = requires_grad(t)) < 0) {
+            Py_DECREF(dt);
+            Py_DECREF(arrays);
+            return NULL;
+        }
+        PyList_SET_ITEM(arrays, i, Py_NewRef(d));
+    }
+    Py_XDECREF(dt);
+    return Py_BuildValue("(NO)", arrays, need_grad ? Py_True : Py_False);
+}
+
 static PyMethodDef module_methods[] = {
     {"tensor_of_result", mod_tensor_of_result, METH_O,
      "tensor_of_result(d): tensorlib._graph.tensor_of_result in C (configure_graph binds it there)."},
@@ -931,6 +968,8 @@ static PyMethodDef module_methods[] = {
     {"configure_graph", mod_configure_graph, METH_VARARGS,
      "configure_graph(Node, _graph's globals, _NO_EDGE, _leaf_edge, _GRAD_DTYPES): the graph layer's objects the "
      "nodes recorded in C need (without it, nodes are recorded by make_node1/make_node2)."},
+    {"list_arrays", mod_list_arrays, METH_O,
+     "list_arrays(tensors): execute_list's common case, (arrays, need_grad) or None (_execute.py's twin)."},
     {"execute", (PyCFunction)(void (*)(void))mod_execute, METH_FASTCALL,
      "execute(op, args, attrs, seq): tensorlib._execute.execute, its common case in C."},
     {NULL, NULL, 0, NULL},

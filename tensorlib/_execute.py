@@ -22,7 +22,7 @@ from ._state import STATE, grad_off, seq_counter
 from ._tensor import Tensor
 
 __all__ = ["execute", "execute_sparse", "sparse_refusal",
-           "execute_list", "tensor_list", "execute_inplace_op", "shape_error", "bump_version"]
+           "execute_list", "tensor_list", "list_arrays", "execute_inplace_op", "shape_error", "bump_version"]
 
 
 def _device_error(op, args):
@@ -381,24 +381,38 @@ def tensor_list(tensors):
     return tensors
 
 
+def list_arrays_py(tensors):
+    """The arrays of a list or tuple of tensors (cat's, stack's) in execute_list's common case -- plain Tensors on NumPy
+    arrays of one dtype -- as (arrays, need_grad); None for anything else (promotion, devices, subclasses,
+    errors: the general path). tensorlib._cexecute.list_arrays is its C twin."""
+    if type(tensors) is not list and type(tensors) is not tuple:
+        return None
+    arrays = []
+    need_grad = False
+    dt = None
+    for a in tensors:
+        if type(a) is not Tensor:
+            return None
+        d = a._data
+        if type(d) is not np.ndarray or (dt is not None and d.dtype is not dt):
+            return None
+        dt = d.dtype
+        need_grad = need_grad or a._requires_grad
+        arrays.append(d)
+    return arrays, need_grad
+
+
+list_arrays = list_arrays_py
+
+
 def execute_list(op, args, attrs, seq):
     """cat/stack: a sequence of tensors, promoted together to one dtype."""
     tensors = list(args[0])
     if not tensors:
         raise RuntimeError(f"{op.name}(): expected a non-empty list of Tensors")
-    arrays = []
-    need_grad = False
-    dt = None
-    for a in tensors:       # the common case: NumPy arrays of one dtype (what _unwrap_all and the casts below leave)
-        if type(a) is not Tensor:
-            break
-        d = a._data
-        if type(d) is not np.ndarray or (dt is not None and d.dtype is not dt):
-            break
-        dt = d.dtype
-        need_grad = need_grad or a._requires_grad
-        arrays.append(d)
-    else:
+    common = list_arrays(tensors)
+    if common is not None:
+        arrays, need_grad = common
         out = op.kernel(np, arrays, *args[1:], **attrs)
         if need_grad and STATE.grad_enabled and op.differentiable:
             return make_node(op, tuple(tensors), attrs, out, seq if seq >= 0 else next(seq_counter))
@@ -545,3 +559,4 @@ if _cexecute is not None:
     # (the op modules import it after this module; an extension built before it keeps the Python twin)
     _graph.tensor_of_result = getattr(_cexecute, "tensor_of_result", _graph.tensor_of_result)
     execute = _cexecute.execute     # noqa: F811
+    list_arrays = _cexecute.list_arrays     # noqa: F811

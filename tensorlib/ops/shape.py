@@ -495,6 +495,8 @@ def _cat(xp, arrays, dim):
     except ValueError:
         pass
     nd = max(a.ndim for a in arrays)
+    if nd == 1 and all(a.shape[0] == 0 for a in arrays):
+        return xp.concatenate(arrays)       # (torch's: any dim, as it is not wrapped)
     arrays = [a for a in arrays if not (a.ndim == 1 and a.shape[0] == 0 and nd > 1)]
     ref = arrays[0]
     for i, a in enumerate(arrays[1:], 1):
@@ -549,13 +551,28 @@ CAT.sink_backward = _cat_bwd_sink
 
 @public(aliases=("concat", "concatenate"))
 def cat(tensors, dim=0):
-    tensors = tensor_list(tensors)
-    if not tensors:
-        raise ValueError("tensorlib.cat(): expected a non-empty list of Tensors")
-    nd = max([t._data.ndim for t in tensors])
-    if nd == 0:
-        raise RuntimeError("zero-dimensional tensor (at position 0) cannot be concatenated")
-    return dispatch(CAT, tensors, dim=norm_dims(dim, nd)[0])
+    if type(tensors) is not list or not tensors or type(tensors[0]) is not Tensor:
+        tensors = tensor_list(tensors)
+        if not tensors:
+            raise ValueError("tensorlib.cat(): expected a non-empty list of Tensors")
+    return dispatch(CAT, tensors, dim=_cat_dim(tensors, dim))
+
+
+def _cat_dim(tensors, dim):
+    """torch's legacy_cat_wrap_dim: dim wrapped by the first input that is not a legacy empty 1-d tensor (as it
+    is when all are); torch's error for a 0-d input."""
+    wrapped = None
+    for i, t in enumerate(tensors):
+        if type(t) is not Tensor:
+            tensor_list(tensors)        # (torch's TypeError)
+        nd = t._data.ndim
+        if nd == 0:
+            raise RuntimeError(f"zero-dimensional tensor (at position {i}) cannot be concatenated")
+        if wrapped is None and not (nd == 1 and t._data.shape[0] == 0):
+            wrapped = norm_dims(dim, nd)[0]
+        if wrapped is not None and i:
+            break
+    return dim if wrapped is None else wrapped
 
 
 concat = concatenate = cat
@@ -570,8 +587,12 @@ def STACK(xp, arrays, dim=0):
                                f"{list(a.shape)} at entry {i}")
     if _H.range_hooks:
         return _cat_layout(_stack_steps(xp, arrays, dim), arrays)
-    if xp is np:        # np.stack's own steps (a new axis on each, one concatenation) without its Python checks
-        idx = _new_axis(dim + arrays[0].ndim + 1 if dim < 0 else dim)
+    if xp is np:
+        nd = s.__len__()
+        dim = dim + nd + 1 if dim < 0 else dim
+        if dim < nd:    # torch's own steps: a cat along dim, a view that splits it (no new axis on each input)
+            return _cat_layout(np.concatenate(arrays, axis=dim).reshape(s[:dim] + (len(arrays),) + s[dim:]), arrays)
+        idx = _new_axis(dim)      # np.stack's steps (a new axis on each, one concatenation) without its checks
         return _cat_layout(np.concatenate([a[idx] for a in arrays], axis=dim), arrays)
     return _cat_layout(xp.stack(arrays, axis=dim), arrays)
 
@@ -618,9 +639,10 @@ STACK.sink_backward = with_defaults(_stack_bwd_arrays, sink=True)
 
 @public
 def stack(tensors, dim=0):
-    tensors = tensor_list(tensors)
-    if not tensors:
-        raise RuntimeError("stack expects a non-empty TensorList")
+    if type(tensors) is not list or not tensors or type(tensors[0]) is not Tensor:
+        tensors = tensor_list(tensors)
+        if not tensors:
+            raise RuntimeError("stack expects a non-empty TensorList")
     return dispatch(STACK, tensors, dim=norm_dims(dim, tensors[0].ndim + 1)[0])
 
 

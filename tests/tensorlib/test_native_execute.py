@@ -261,3 +261,42 @@ def test_tensor_of_result_in_c_is_the_python_twins():
         if p._base is not None:
             assert c._base._data is p._base._data is d.base and c._base._base is None
         assert bool(c._multi_view) == bool(p._multi_view)
+
+
+@pytest.mark.skipif(not NATIVE, reason="compares the C twin with the Python one: TENSORLIB_NATIVE=0 or not built")
+def test_list_arrays_in_c_is_the_python_twins():
+    """cat's and stack's common case (execute_list): the C twin gives the Python twin's (arrays, need_grad) for a
+    list or tuple of plain tensors on NumPy arrays of one dtype, and None for everything else."""
+    c, p = _execute._cexecute.list_arrays, _execute.list_arrays_py
+    assert _execute.list_arrays is c
+    a, b = tl.ones(2), tl.zeros(3, requires_grad=True)
+    cases = [[a], [a, a], (a, b), [b, a], [a, tl.ones(2, dtype=tl.float64)], [a, 1], [tl.nn.Parameter(a)], [a, a.T],
+             (), [], iter([a]), [a, a.to_sparse()]]
+    for case in cases:
+        got, want = c(case), p(case)
+        if want is None:
+            assert got is None, case
+            continue
+        assert got[1] is want[1]
+        assert [id(x) for x in got[0]] == [id(x) for x in want[0]] == [id(t._data) for t in case]
+    assert c([b, a])[1] is True and c([a, a])[1] is False and c([a, 1]) is None and p([a, 1]) is None
+
+
+def test_cat_wraps_dim_and_refuses_zero_dim_inputs_as_torch():
+    """torch's legacy_cat_wrap_dim: dim wrapped by the first input that is not a legacy empty 1-d tensor (not by
+    the largest rank), left as it is when all are; a 0-d input refused with its position."""
+    with pytest.raises(RuntimeError, match=r"zero-dimensional tensor \(at position 1\) cannot be concatenated"):
+        tl.cat([tl.ones(2), tl.tensor(1.0)])
+    with pytest.raises(IndexError, match=r"expected to be in range of \[-1, 0\], but got 1"):
+        tl.cat([tl.ones(2), tl.ones(2, 2)], dim=1)
+    assert tl.cat([tl.empty(0), tl.empty(0)], dim=5).shape == (0,)
+    assert tl.cat([tl.empty(0), tl.ones(2, 2)], dim=-1).shape == (2, 2)
+    assert tl.cat((tl.ones(2), tl.ones(3, dtype=tl.int64))).dtype == tl.float32
+    with pytest.raises(TypeError, match="expected Tensor as element 1 in argument 0, but got int"):
+        tl.cat([tl.ones(2), 3])
+    with pytest.raises(TypeError, match="expected Tensor as element 1 in argument 0, but got int"):
+        tl.stack([tl.ones(2), 3])
+    x = tl.arange(6).view(2, 3)
+    for d in (0, 1, 2, -1, -2, -3):
+        want = np.stack([x.numpy(), 10 + x.numpy()], axis=d)
+        np.testing.assert_array_equal(tl.stack([x, 10 + x], d).numpy(), want)
