@@ -19,16 +19,16 @@ wall-clock window W (from the third step's end to the last one's, marked in the 
   python%    the rest, 1 - op self time / W: everything outside ops (the autograd engine, nn.Module calls,
              the optimizer's loops, the program's own Python, the data loader), the Python overhead
              that is not per-op. "Python overhead" in all = dispatch% + python% = 100 - kernel%.
-Table 2, per program and library (torch.profiler on torch): the profiled/unprofiled step ratio with default
-options (`prof def`) and detailed ones (`prof det`: record_shapes=True, profile_memory=True, with_stack
-off), measured in one process per run: the program runs 2 x --steps steps under the profiler, which records
-two steps of every four (toggle_collection_dynamic at each step's end, torch's API in both libraries; in pairs,
-so that a program whose steps alternate in kind, nanoGPT's micro-batches, has both kinds on each side), and the ratio
-is the best recorded step over the best unrecorded one, so that the machine's speed, which moves between
-processes, cancels (--separate-runs: profiled and unprofiled runs in separate processes, as before); events
-recorded per step (ops and ranges, not memory records; counted in the same window), and the
-added cost per recorded event, (profiled step - unprofiled step) / events per step, in µs, for default and
-detailed options; `µs/op def` is the default options' added cost per op ("aten::" event).
+Table 2, per program and library (torch.profiler on torch): the profiled/unprofiled step ratio with default options
+(`prof def`) and detailed ones (`prof det`: record_shapes=True, profile_memory=True, with_stack off), measured in
+one process per run: the program runs --profile-steps steps (default 24) under the profiler, which records two
+steps of every four (toggle_collection_dynamic at each step's end, torch's API in both libraries; in pairs, so that
+a program whose steps alternate in kind, nanoGPT's micro-batches, has both kinds on each side), and the ratio is
+the best recorded step over the best unrecorded one, so that the machine's speed, which moves between processes,
+cancels (--separate-runs: profiled and unprofiled runs in separate processes, as before); events recorded per step
+(ops and ranges, not memory records; counted in the same window), and the added cost per recorded event, (profiled
+step - unprofiled step) / events per step, in µs, for default and detailed options; `µs/op def` is the default
+options' added cost per op ("aten::" event).
 Targets (issue 17): prof def <= 1.2x, µs/op def <= 0.5, tensorlib's µs/event det <= torch's.
 `--all` times every program of tests/programs that runs to its end on torch (the default is the 10 above). A step
 of the policy-gradient programs (reinforce, actor_critic) is an episode, whose length follows the actions sampled:
@@ -41,9 +41,9 @@ calls, harness.run's count_calls), as are their events per step in Table 2: with
 in length, and the best recorded episode against the best unrecorded one compared unlike episodes (a reinforce run:
 18 actions in 7.63 ms against 11 in 4.83 ms, 1.58x, where its best recorded and unrecorded actions were 415 and 361 µs,
 1.15x).
-Usage: python benchmarks/programs.py [--quick | --all] [--programs a,b] [--steps N] [--repeat N] [--threads N]
-       [--no-profile] [--wall-clock] [--rng auto|native|shared] [--separate-runs]
-(--quick: word_lm_lstm, word_lm_transformer, makemore_gru, 6 steps, 1 run per cell: a few minutes.)
+Usage: python benchmarks/programs.py [--quick | --all] [--programs a,b] [--steps N] [--profile-steps N] [--repeat N]
+       [--threads N] [--no-profile] [--wall-clock] [--rng auto|native|shared] [--separate-runs]
+(--quick: word_lm_lstm, word_lm_transformer, makemore_gru, 6 steps (12 toggled), 1 run per cell: a few minutes.)
 """
 from __future__ import annotations
 
@@ -129,11 +129,14 @@ def per_action_counts(result, toggled):
                 ops_per_step=result["ops_per_step"] * len(rec) / n)
 
 
-def measure(name, backends, steps, repeat, threads, modes, tmp, clock, share, rng="native", separate=False):
+def measure(name, backends, steps, repeat, threads, modes, tmp, clock, share, rng="native", separate=False,
+            profile_steps=None):
     """{(backend, mode): best step s}, {(backend, mode): the run's result (counts)}, the share run's result.
-    Profiled modes: unless `separate`, one run of 2 x steps per backend, mode and repeat, its steps recorded
-    and not recorded in turn; best[backend, (mode, "off")] is then its best unrecorded step, the baseline of
-    its profiled/unprofiled ratio."""
+    Profiled modes: unless `separate`, one run of `profile_steps` (default 2 x steps) per backend, mode and
+    repeat, its steps recorded and not recorded in turn; best[backend, (mode, "off")] is then its best
+    unrecorded step, the baseline of its profiled/unprofiled ratio. (Eight steps gave too few: makemore_rnn's
+    default-options ratio read 1.26x over 3 runs of 16 toggled steps, 1.11x over 3 runs of 48.)"""
+    profile_steps = profile_steps or 2 * steps
     best = {(b, m): float("inf") for b in backends for m in modes}
     counts = {}
     for r in range(repeat):
@@ -142,7 +145,7 @@ def measure(name, backends, steps, repeat, threads, modes, tmp, clock, share, rn
             toggled = bool(m) and not separate
             for b in order:
                 work = os.path.join(tmp, f"{name}-{b}-{m}-{r}")
-                res = harness.run(name, b, work, 2 * steps if toggled else steps, threads=threads, profile=m,
+                res = harness.run(name, b, work, profile_steps if toggled else steps, threads=threads, profile=m,
                                   clock=clock, rng=rng, toggle=toggled, count_calls=name in harness.EPISODE_STEPS)
                 if toggled:
                     on, off = split_steps(res)
@@ -179,6 +182,8 @@ def main(argv=None):
                     help="each library's own random numbers, or one NumPy stream for both; auto: shared for the "
                          "programs whose steps are episodes of sampled actions (see above)")
     ap.add_argument("--steps", type=int, default=None, help="training steps per run (default 8, --quick 6)")
+    ap.add_argument("--profile-steps", type=int, default=None,
+                    help="steps of a toggled profiled run, half of them recorded (default 24, --quick 12)")
     ap.add_argument("--repeat", type=int, default=None, help="runs per backend and mode (default 2, --quick 1)")
     ap.add_argument("--threads", type=int, default=1, help="BLAS/OpenMP/torch threads per run (default 1)")
     ap.add_argument("--no-profile", action="store_true", help="time unprofiled steps only")
@@ -195,14 +200,16 @@ def main(argv=None):
     names = [n for n in (args.programs or ",".join(default)).split(",") if n]
     steps = args.steps or (6 if args.quick else 8)
     repeat = args.repeat or (1 if args.quick else 2)
+    profile_steps = args.profile_steps or (12 if args.quick else 24)
     unknown = [n for n in names if n not in harness.PROGRAMS]
     if unknown:
         ap.error(f"unknown program {', '.join(unknown)}; choose from {', '.join(harness.PROGRAMS)}")
-    if steps < 4 or repeat < 1 or args.threads < 1:
-        ap.error("--steps must be >= 4, --repeat and --threads >= 1")
+    if steps < 4 or profile_steps < 8 or repeat < 1 or args.threads < 1:
+        ap.error("--steps must be >= 4, --profile-steps >= 8, --repeat and --threads >= 1")
     backends = ["tensorlib"] + (["torch"] if importlib.util.find_spec("torch") else [])
     modes = MODES[:1] if args.no_profile else MODES
-    print(f"{args.threads} thread(s), {'wall' if args.wall_clock else 'CPU'} time, {steps} steps per run, "
+    print(f"{args.threads} thread(s), {'wall' if args.wall_clock else 'CPU'} time, {steps} steps per run "
+          f"({profile_steps} in a toggled profiled run), "
           f"best step of {repeat} run(s) per cell, {_rng_words(args.rng)}, tensorlib's large GEMMs on "
           f"{'MKL' if _mkl() else 'NumPy BLAS'} (TENSORLIB_BLAS={os.environ.get('TENSORLIB_BLAS', '')!r})")
     ratios = []
@@ -212,7 +219,7 @@ def main(argv=None):
         for name in names:
             best, counts, share_res = measure(name, backends, steps, repeat, args.threads, modes, tmp,
                                               "wall" if args.wall_clock else "cpu", not args.no_profile,
-                                              rng_of(name, args.rng), args.separate_runs)
+                                              rng_of(name, args.rng), args.separate_runs, profile_steps)
             tl = best["tensorlib", None]
             th = best.get(("torch", None))
             label = name + ("*" if args.rng == "auto" and rng_of(name, "auto") == "shared" else "")

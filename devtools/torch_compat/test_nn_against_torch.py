@@ -457,3 +457,36 @@ def test_gradients_are_torchs_bit_for_bit(name, fn):
             np.testing.assert_array_equal(u, v)
         elif u is not None:
             np.testing.assert_allclose(u, v, rtol=1e-6, atol=1e-7)
+
+
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+@pytest.mark.parametrize("name", ["sigmoid", "silu", "elu", "celu", "selu", "mish", "logsigmoid", "softmax",
+                                  "log_softmax", "layer_norm", "logit"])
+def test_half_precision_ops_compute_in_float32_as_torchs(name, dtype):
+    """float16 and bfloat16 through float32, rounded once (torch's opmath on the CPU; _define.half_in_float32): the
+    values and gradients are torch's to the bit, but for exp/log differences torch's vectorised functions make in
+    float32 (log_softmax, and sigmoid's bfloat16 gradient through a differing forward), layer_norm's summation
+    order, and logit, which torch computes in the half dtype op by op (its clamp bounds are taken as torch's)."""
+    r = np.random.default_rng(3)
+    a = (r.standard_normal((32, 40)) * 3).astype(np.float32)
+    g = r.standard_normal((32, 40)).astype(np.float32)
+    out = []
+    for L in (tl, torch):
+        F = L.nn.functional
+        fn = {"sigmoid": L.sigmoid, "logit": lambda x: L.logit(L.sigmoid(x), 1e-3),
+              "softmax": lambda x: F.softmax(x, -1), "log_softmax": lambda x: F.log_softmax(x, -1),
+              "layer_norm": lambda x: F.layer_norm(x, (40,))}.get(name) or getattr(F, name)
+        x = L.tensor(a).to(getattr(L, dtype)).requires_grad_()
+        y = fn(x)
+        y.backward(L.tensor(g).to(getattr(L, dtype)))
+        assert y.dtype == x.grad.dtype == getattr(L, dtype)
+        out.append((y.detach().float().numpy(), x.grad.float().numpy()))
+    (y1, g1), (y2, g2) = out
+    if name in ("log_softmax", "logit", "layer_norm"):
+        assert name == "logit" or ((y1 != y2).mean() < 0.25 and (g1 != g2).mean() < 0.25)
+        np.testing.assert_allclose(y1, y2, rtol=1e-2, atol=1e-2)
+        np.testing.assert_allclose(g1, g2, rtol=2e-2, atol=2e-2)
+    else:
+        np.testing.assert_array_equal(y1, y2)
+        if not (name == "sigmoid" and dtype == "bfloat16"):
+            np.testing.assert_array_equal(g1, g2)

@@ -16,7 +16,8 @@ from .. import _dtype as D
 from .._graph import quiet_call, quiet_op, tensor_of
 from ._rows import clamp_array, max0, min0
 from .._opdef import OpDef, with_defaults
-from ._define import dispatch, inplace_unary_kernel, np, op, public, refuse_complex, register_op, torch_op, unary
+from ._define import (F16, dispatch, half_in_float32, inplace_unary_kernel, np, op, public, refuse_complex, register_op,
+                      torch_op, unary)
 
 
 def _sigmoid_k(xp, a):
@@ -27,13 +28,15 @@ def _sigmoid_k(xp, a):
     a = _f(xp, a)
     if a.dtype.kind == "c":
         return 1 / (1 + xp.exp(-a))
+    if a.dtype is D.BF16 and isinstance(a, xp.ndarray):     # in float32, rounded once (torch's opmath)
+        return half_in_float32(_sigmoid_k, xp, a)
     if a.dtype.char not in "efd" or not isinstance(a, xp.ndarray):
-        e = xp.exp(-xp.abs(a))          # bfloat16: the two-sided form
+        e = xp.exp(-xp.abs(a))          # (the two-sided form)
         return xp.where(a >= 0, 1 / (1 + e), e / (1 + e)).astype(a.dtype, copy=False)
     if not a.ndim:                      # (ufuncs give 0-d operands NumPy scalars: no out= for those)
         return _sigmoid_k(xp, a.reshape(1)).reshape(())
     if a.dtype.char == "e":             # float16 in float32, rounded once, as torch's kernels (its opmath type)
-        return _sigmoid_k(xp, a.astype(np.float32)).astype(a.dtype)
+        return half_in_float32(_sigmoid_k, xp, a)
     return sigmoid_of_negated(xp, xp.negative(a))
 
 
@@ -298,8 +301,8 @@ def gelu(input, approximate="none"):
 
 def _silu_k(xp, a):
     """a * sigmoid(a); float16 and bfloat16 in float32, rounded once (torch's opmath)."""
-    if a.dtype.itemsize == 2 and D.kind(a.dtype) == "f":
-        return _silu_k(xp, a.astype(np.float32)).astype(a.dtype)
+    if a.dtype is F16 or a.dtype is D.BF16:
+        return half_in_float32(_silu_k, xp, a)
     return a * _sigmoid_k(xp, a)
 
 
@@ -313,8 +316,8 @@ SILU_ = register_op("silu_", inplace_unary_kernel(SILU), inplace_of=SILU)
 def SILU_BACKWARD(xp, g, x):
     """torch's silu_backward as one op (the composite below, operation for operation on the arrays):
     g * s * (1 + x * (1 - s)), s = sigmoid(x); float16 and bfloat16 in float32, as torch's kernel."""
-    if x.dtype.itemsize == 2 and D.kind(x.dtype) == "f":
-        return SILU_BACKWARD.kernel(xp, g.astype(np.float32), x.astype(np.float32)).astype(g.dtype)
+    if g.dtype is F16 or g.dtype is D.BF16:
+        return half_in_float32(SILU_BACKWARD.kernel, xp, g, x)
     s = _sigmoid_k(xp, x)
     t = xp.subtract(1, s, dtype=s.dtype)
     t *= x
@@ -548,8 +551,8 @@ def LOG_SIGMOID(xp, a):
     backward recomputes it)."""
     if D.kind(a.dtype) != "f":
         raise RuntimeError(f'"log_sigmoid_forward_cpu" not implemented for \'{_c_name(a.dtype)}\'')
-    if a.dtype.itemsize < 4:            # float16 in float32, as torch's kernel (its opmath type)
-        return LOG_SIGMOID.kernel(xp, a.astype(np.float32)).astype(a.dtype)
+    if a.dtype is F16 or a.dtype is D.BF16:     # in float32, rounded once, as torch's kernel (its opmath type)
+        return half_in_float32(LOG_SIGMOID.kernel, xp, a)
     y = min0(xp, a)
     y -= log1p_exp_neg_abs(xp, a)
     return y.astype(a.dtype, copy=False)
@@ -557,19 +560,27 @@ def LOG_SIGMOID(xp, a):
 
 @op("log_sigmoid_backward", node_name="LogSigmoidBackwardBackward0")
 def LOG_SIGMOID_BACKWARD(xp, g, x):
-    """g * sigmoid(-x) as torch's kernel takes it, (x < 0 ? 1 : z) / (1 + z) with z = exp(-|x|) (no overflow)."""
-    if x.dtype.itemsize < 4:
-        return LOG_SIGMOID_BACKWARD.kernel(xp, g.astype(np.float32), x.astype(np.float32)).astype(g.dtype)
+    """torch's log_sigmoid_backward, g * sigmoid(-x) as its kernel takes it: (x < 0 ? 1 - q : q) * g, q = z / (1 + z),
+    z = exp(-|x|) (no overflow), the forward's buffer; in float32 for float16/bfloat16, z rounded to that dtype
+    first as torch's buffer is."""
+    if g.dtype is F16 or g.dtype is D.BF16:
+        return half_in_float32(_log_sigmoid_bwd, xp, g, x, g.dtype)
+    return _log_sigmoid_bwd(xp, g, x, None)
+
+
+def _log_sigmoid_bwd(xp, g, x, buffer_dtype):
     if not x.ndim:      # (ufuncs give 0-d operands NumPy scalars: no out= for those)
-        return LOG_SIGMOID_BACKWARD.kernel(xp, g.reshape(1), x.reshape(1)).reshape(())
+        return _log_sigmoid_bwd(xp, g.reshape(1), x.reshape(1), buffer_dtype).reshape(())
     z = xp.abs(x)
     xp.negative(z, out=z)
     fast_exp(z, out=z) if xp is np else xp.exp(z, out=z)
-    num = xp.maximum(z, x < 0)      # z <= 1: 1 where x < 0, z elsewhere (NaN kept)
-    z += 1
-    num /= z
-    num *= g
-    return num.astype(g.dtype, copy=False)
+    if buffer_dtype is not None:
+        z = z.astype(buffer_dtype).astype(z.dtype)
+    t = z + 1
+    xp.divide(z, t, out=z)
+    xp.subtract(1, z, out=z, where=x < 0)
+    z *= g
+    return z.astype(g.dtype, copy=False)
 
 
 fused_backward(LOG_SIGMOID, LOG_SIGMOID_BACKWARD, lambda ctx, g: (g * sigmoid(-ctx.saved_inputs[0]),))
@@ -601,8 +612,8 @@ def ELU(xp, a, alpha=1.0, scale=1.0, input_scale=1.0):
     which took several times the arithmetic."""
     if a.dtype.kind == "c":     # (the test inline: these kernels are per-layer hot)
         refuse_complex(a, "\"elu_cpu\" not implemented for '{dtype}'")
-    if a.dtype.itemsize == 2 and D.kind(a.dtype) == "f":      # float16/bfloat16 in float32 (torch's opmath)
-        return ELU.kernel(xp, a.astype(np.float32), alpha, scale, input_scale).astype(a.dtype)
+    if a.dtype is F16 or a.dtype is D.BF16:     # in float32, rounded once (torch's opmath)
+        return half_in_float32(ELU.kernel, xp, a, alpha, scale, input_scale)
     neg, pos, ipt = _elu_coefs(a.dtype, alpha, scale, input_scale)
     if xp is np and a.dtype.kind == "f" and math.isfinite(alpha) and a.ndim:
         v = min0(np, a)
@@ -623,9 +634,8 @@ def ELU(xp, a, alpha=1.0, scale=1.0, input_scale=1.0):
 def ELU_BACKWARD(xp, g, x, alpha=1.0, scale=1.0, input_scale=1.0, is_result=False):
     """torch's elu_backward: g * scale where x > 0, else g * input_scale * alpha * scale * exp(x * input_scale),
     or, x being the result (is_result: an in-place elu_'s node), g * input_scale * (x + alpha * scale)."""
-    if g.dtype.itemsize == 2 and D.kind(g.dtype) == "f":      # float16/bfloat16 in float32 (torch's opmath)
-        return ELU_BACKWARD.kernel(xp, g.astype(np.float32), x.astype(np.float32), alpha, scale, input_scale,
-                                   is_result).astype(g.dtype)
+    if g.dtype is F16 or g.dtype is D.BF16:     # in float32, rounded once (torch's opmath)
+        return half_in_float32(ELU_BACKWARD.kernel, xp, g, x, alpha, scale, input_scale, is_result)
     neg, pos, ipt = _elu_coefs(g.dtype, alpha, scale, input_scale)
     if is_result:
         d = g * ipt * (x + neg)
@@ -846,8 +856,8 @@ def _mish_k(xp, a):
     if a.dtype.kind == "c":
         refuse_complex(a, "\"mish_cpu\" not implemented for '{dtype}'")
     x = _f(xp, a)
-    if x.dtype.itemsize < 4:
-        return _mish_k(xp, x.astype(np.float32)).astype(x.dtype)
+    if x.dtype is F16 or x.dtype is D.BF16:
+        return half_in_float32(_mish_k, xp, x)
     sp = log1p_exp_neg_abs(xp, x)
     sp += max0(xp, x)
     t = fast_tanh(sp, out=sp) if xp is np and sp.ndim else xp.tanh(sp)
@@ -862,8 +872,8 @@ MISH_ = register_op("mish_", inplace_unary_kernel(MISH), inplace_of=MISH)
 @op("mish_backward", save="i", node_name="MishBackwardBackward0")
 def MISH_BACKWARD(xp, g, x):
     """torch's mish_backward: g * (t + x * sigmoid(x) * (1 - t * t)), t = tanh(softplus(x))."""
-    if x.dtype.itemsize < 4:
-        return MISH_BACKWARD.kernel(xp, g.astype(np.float32), x.astype(np.float32)).astype(g.dtype)
+    if g.dtype is F16 or g.dtype is D.BF16:
+        return half_in_float32(MISH_BACKWARD.kernel, xp, g, x)
     sp = log1p_exp_neg_abs(xp, x)
     sp += max0(xp, x)
     t = xp.tanh(sp)

@@ -17,7 +17,7 @@ from .._device import device_of
 from .._graph import quiet_op, tensor_of
 from .broadcast import QUIET, SINK, add_at, quiet_arrays, sum_to
 from .._opdef import with_defaults
-from ._define import Tensor, bf16_in_float32, dispatch, np, op
+from ._define import F16, Tensor, half_in_float32, dispatch, np, op
 from ._fastmath import exp as fast_exp, log_softmax_rows, softmax_rows
 from ._rows import max0, row_index, row_max, row_sum, rows_on, softmax_backward_rows
 from .activation import sigmoid, softplus
@@ -101,8 +101,8 @@ def _rows(t):
 # --- softmax / log_softmax ------------------------------------------------------------------------
 
 def _softmax_k(xp, x, dim):
-    if x.dtype is D.BF16 and xp is np:     # (float32, rounded once: torch's opmath)
-        out = bf16_in_float32(_softmax_k, xp, x, dim)
+    if (x.dtype is D.BF16 or x.dtype is F16) and xp is np:     # (float32, rounded once: torch's opmath)
+        out = half_in_float32(_softmax_k, xp, x, dim)
         if out is not None:
             return out
     if x.size == 0:         # nothing to normalise (NumPy's max has no identity to reduce over)
@@ -123,8 +123,8 @@ def _softmax_k(xp, x, dim):
 
 
 def _log_softmax_k(xp, x, dim):
-    if x.dtype is D.BF16 and xp is np:     # (float32, rounded once: torch's opmath)
-        out = bf16_in_float32(_log_softmax_k, xp, x, dim)
+    if (x.dtype is D.BF16 or x.dtype is F16) and xp is np:     # (float32, rounded once: torch's opmath)
+        out = half_in_float32(_log_softmax_k, xp, x, dim)
         if out is not None:
             return out
     if x.size == 0:
@@ -154,8 +154,8 @@ LOG_SOFTMAX = op("log_softmax", save="o", amp="fp32", node_name="LogSoftmaxBackw
 @op("_softmax_backward_data", save="i", node_name="SoftmaxBackwardDataBackward0")
 def SOFTMAX_BACKWARD(xp, g, y, dim):
     """torch's _softmax_backward_data, one op: y * (g - sum(g * y, dim))."""
-    if g.dtype is D.BF16 and xp is np:     # (float32, rounded once: torch's opmath)
-        out = bf16_in_float32(SOFTMAX_BACKWARD.kernel, xp, g, y, dim)
+    if (g.dtype is D.BF16 or g.dtype is F16) and xp is np:     # (float32, rounded once: torch's opmath)
+        out = half_in_float32(SOFTMAX_BACKWARD.kernel, xp, g, y, dim)
         if out is not None:
             return out
     if xp is np and dim == g.ndim - 1 and g.ndim and g.dtype == y.dtype:
@@ -188,8 +188,8 @@ SOFTMAX.sink_backward = lambda ctx, g: run_recorded_op(SOFTMAX_BACKWARD, g, ctx.
 @op("_log_softmax_backward_data", save="i", node_name="LogSoftmaxBackwardDataBackward0")
 def LOG_SOFTMAX_BACKWARD(xp, g, y, dim):
     """torch's _log_softmax_backward_data, one op: g - exp(y) * sum(g, dim)."""
-    if g.dtype is D.BF16 and xp is np:
-        out = bf16_in_float32(LOG_SOFTMAX_BACKWARD.kernel, xp, g, y, dim)
+    if (g.dtype is D.BF16 or g.dtype is F16) and xp is np:
+        out = half_in_float32(LOG_SOFTMAX_BACKWARD.kernel, xp, g, y, dim)
         if out is not None:
             return out
     if xp is np and g.ndim:         # (0-d: ufuncs give NumPy scalars, no out= for those)

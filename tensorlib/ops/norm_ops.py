@@ -12,7 +12,7 @@ from .. import _dtype as D
 from ..dispatch import STATE, record_range, run_recorded
 from .._graph import tensor_of
 from .._opdef import with_defaults
-from ._define import bf16_in_float32, dispatch, np, op
+from ._define import F16, half_in_float32, dispatch, np, op
 from .unary_math import rsqrt
 from .reduce import mean as _mean, mean_of, sum as _sum
 from .shape import reshape
@@ -113,8 +113,8 @@ def _affine_need(ctx, w, b, iw=1):
 
 @op("layer_norm", save="io", amp="fp32", nondiff_outputs=(1, 2), node_name="NativeLayerNormBackward0")
 def LAYER_NORM(xp, x, w=None, b=None, normalized_shape=(), eps=1e-5):
-    if x.dtype is D.BF16 and xp is np:     # (float32, rounded once: torch's opmath)
-        out = bf16_in_float32(LAYER_NORM.kernel, xp, x, w, b, normalized_shape=normalized_shape, eps=eps)
+    if (x.dtype is D.BF16 or x.dtype is F16) and xp is np:     # (float32, rounded once: torch's opmath)
+        out = half_in_float32(LAYER_NORM.kernel, xp, x, w, b, normalized_shape=normalized_shape, eps=eps)
         if out is not None:
             return out
     if xp is np:        # a small array by tensorlib._cmath's loops over rows (_fastmath.layer_norm), where they apply
@@ -132,8 +132,8 @@ def LAYER_NORM_BACKWARD(xp, g, x, mu, rstd, w=None, k=1, need=(True, True, True)
     """torch's kernel as one op, for a backward that is not itself differentiated (create_graph=False):
     the formulas of the composite below, operation for operation, on the arrays (fewer temporaries);
     a gradient not needed comes back as a 0-d zero."""
-    if g.dtype is D.BF16 and xp is np:
-        out = bf16_in_float32(LAYER_NORM_BACKWARD.kernel, xp, g, x, mu, rstd, w, k=k, need=need)
+    if (g.dtype is D.BF16 or g.dtype is F16) and xp is np:
+        out = half_in_float32(LAYER_NORM_BACKWARD.kernel, xp, g, x, mu, rstd, w, k=k, need=need)
         if out is not None:
             return out
     if xp is np:        # as the forward: the C loops where they apply

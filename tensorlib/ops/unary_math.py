@@ -11,7 +11,8 @@ from typing import Any, Callable
 from .. import _dtype as D
 from .comparison import isfinite, where
 from .._opdef import OpDef, with_defaults
-from ._define import dispatch, np, op, public, refuse_complex, special_functions, torch_op, unary, write_out
+from ._define import (F16, dispatch, half_in_float32, np, op, public, refuse_complex, special_functions, torch_op,
+                      unary, write_out)
 from .._graph import quiet_op, tensor_of
 from ..dispatch import STATE, run_recorded, run_recorded_op
 from .broadcast import QUIET, SINK, quiet_arrays
@@ -513,14 +514,28 @@ def fused_backward(fwd: OpDef, bwd: OpDef, composite, attrs_of=lambda ctx: {}):
 
 
 def _logit_k(xp, a, eps=None):
-    """torch's logit: log(x / (1 - x)), x clamped to [eps, 1 - eps] first when eps is given; integers in the
-    default float dtype, float16 and bfloat16 in float32, rounded once."""
+    """torch's logit: log(x / (1 - x)), x clamped to [eps, 1 - eps] first when eps is given (those bounds in the
+    input's dtype, as torch's kernel takes them: bfloat16's 1 - 1e-3 is 1); integers in the default float dtype,
+    float16 and bfloat16 in float32, rounded once."""
     refuse_complex(a, "\"logit_cpu\" not implemented for '{dtype}'")
     x = _f(xp, a)
-    if x.dtype.itemsize < 4:
-        return _logit_k(xp, x.astype(np.float32), eps).astype(x.dtype)
-    if eps is not None:
-        x = xp.clip(x, eps, 1 - eps)
+    return _logit(xp, x, _logit_bounds(x.dtype, eps))
+
+
+def _logit_bounds(dtype, eps):
+    """torch's logit clamp bounds (eps, 1 - eps) computed in dtype; None without eps."""
+    if eps is None or eps != eps:
+        return None
+    t = dtype.type
+    e = t(eps)
+    return e, t(1) - e
+
+
+def _logit(xp, x, bounds):
+    if x.dtype is F16 or x.dtype is D.BF16:
+        return half_in_float32(_logit, xp, x, bounds)
+    if bounds is not None:
+        x = xp.clip(x, *bounds)
     return xp.log(x / (1 - x))
 
 
@@ -529,13 +544,18 @@ LOGIT = op("logit", save="i", function=True, method=True)(_logit_k)
 
 @op("logit_backward", save="i", node_name="LogitBackwardBackward0")
 def LOGIT_BACKWARD(xp, g, x, eps=None):
-    """torch's logit_backward: g / (x (1 - x)); NaN outside [0, 1] without eps, 0 outside [eps, 1 - eps] with it."""
-    if x.dtype.itemsize < 4:
-        return LOGIT_BACKWARD.kernel(xp, g.astype(np.float32), x.astype(np.float32), eps).astype(g.dtype)
+    """torch's logit_backward: g / (x (1 - x)); NaN outside [0, 1] without eps, 0 outside [eps, 1 - eps] with it
+    (the bounds in x's dtype, as the forward's)."""
+    return _logit_bwd(xp, g, x, _logit_bounds(x.dtype, eps))
+
+
+def _logit_bwd(xp, g, x, bounds):
+    if g.dtype is F16 or g.dtype is D.BF16:
+        return half_in_float32(_logit_bwd, xp, g, x, bounds)
     d = g / (x * (1 - x))
-    lo, hi = (0, 1) if eps is None else (eps, 1 - eps)
+    lo, hi = (0, 1) if bounds is None else bounds
     out = (x < lo) | (x > hi)
-    return xp.where(out, np.nan if eps is None else 0, d).astype(d.dtype, copy=False)
+    return xp.where(out, np.nan if bounds is None else 0, d).astype(d.dtype, copy=False)
 
 
 def _logit_composite(ctx, g):

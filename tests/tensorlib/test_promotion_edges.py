@@ -306,23 +306,49 @@ def test_bfloat16_gelu_is_float32s_rounded_once(approximate):
         np.testing.assert_allclose(got, want, rtol=2e-6, atol=2e-7)
 
 
-def test_bfloat16_norms_and_softmaxes_compute_in_float32():
-    """layer_norm, softmax and log_softmax of bfloat16 (and their backward ops) are the float32 ones rounded once
-    (torch's opmath; ml_dtypes' own loops ran 10-30x torch's time), their dtypes bfloat16 throughout."""
+@pytest.mark.parametrize("dt", ["bfloat16", "float16"])
+def test_half_norms_softmaxes_and_activations_compute_in_float32(dt):
+    """layer_norm, softmax, log_softmax and the activations of bfloat16 and float16 (and their backward ops) are the
+    float32 ones rounded once (torch's opmath, _define.half_in_float32: ml_dtypes' own bfloat16 loops ran 10-30x
+    torch's time; float16's own loops gave a softmax 65% of whose values differed from torch's), their dtypes the
+    half one throughout."""
+    dt = getattr(tl, dt)
     x32 = tl.randn(6, 40, generator=tl.Generator().manual_seed(3))
     g32 = tl.randn(6, 40, generator=tl.Generator().manual_seed(4))
-    x, g = x32.to(tl.bfloat16), g32.to(tl.bfloat16)
-    w, b = tl.linspace(0.5, 1.5, 40).to(tl.bfloat16), tl.linspace(-1, 1, 40).to(tl.bfloat16)
+    x, g = x32.to(dt), g32.to(dt)
+    w, b = tl.linspace(0.5, 1.5, 40).to(dt), tl.linspace(-1, 1, 40).to(dt)
     cases = [lambda t, w, b: F.layer_norm(t, (40,), w, b), lambda t, w, b: F.softmax(t, -1),
-             lambda t, w, b: F.log_softmax(t, -1)]
+             lambda t, w, b: F.log_softmax(t, -1), lambda t, w, b: F.elu(t, 0.7), lambda t, w, b: F.silu(t),
+             lambda t, w, b: F.mish(t), lambda t, w, b: F.logsigmoid(t), lambda t, w, b: tl.sigmoid(t),
+             lambda t, w, b: tl.logit(t, 0.25)]
     for f in cases:
         xr = x.detach().requires_grad_()
         y = f(xr, w, b)
-        assert y.dtype is tl.bfloat16
+        assert y.dtype is dt
         xf = x.float().requires_grad_()
         yf = f(xf, w.float(), b.float())
-        assert y.tolist() == yf.to(tl.bfloat16).tolist()
+        assert y.tolist() == yf.to(dt).tolist()
         y.backward(g)
         yf.backward(g.float())
-        assert xr.grad.dtype is tl.bfloat16
+        assert xr.grad.dtype is dt
         np.testing.assert_allclose(xr.grad.float().numpy(), xf.grad.numpy(), rtol=2e-2, atol=2e-2)
+
+
+def test_half_in_float32_leaves_mixed_dtypes_to_the_kernel():
+    """half_in_float32 runs a kernel in float32 only when its floating arguments are all of one half dtype (a mix
+    promotes: the kernel's own dtypes stand), and rounds only its float32 outputs back."""
+    from tensorlib import _dtype as D
+    from tensorlib.ops._define import half_in_float32
+    h = np.ones(3, np.float16)
+    seen = []
+
+    def k(xp, *arrays, scale=1):
+        seen.append([a.dtype for a in arrays if isinstance(a, np.ndarray)])
+        return arrays[0] * scale, np.arange(3)
+    assert half_in_float32(k, np, h, np.ones(3, np.float32)) is None
+    assert half_in_float32(k, np, np.ones(3, np.float32)) is None and not seen
+    y, i = half_in_float32(k, np, h, h, scale=3)
+    assert seen == [[np.float32, np.float32]] and y.dtype == np.float16 and y.tolist() == [3, 3, 3]
+    assert i.dtype == np.int64
+    y, _ = half_in_float32(k, np, h.astype(D.BF16), 2.0)
+    assert y.dtype is D.BF16 and half_in_float32(k, np, h.astype(D.BF16), h) is None
