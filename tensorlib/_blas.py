@@ -10,15 +10,14 @@ by a large matrix: `pays`).
 Which CPUs: MKL's GEMMs pay on Intel CPUs only. On AMD (an EPYC with AVX2, this project's machine since session
 17) they took 1.00-1.13x OpenBLAS's time (1 thread, interleaved: 64x256x256 1.06-1.13x, 256x1024x1024 1.00x) and
 a conv net's step 1.77-1.93x their time in one process (1.21x torch's against 1.08-1.13x on OpenBLAS, separate
-processes). Its axpy pays on both (784x256 float32: 0.62x NumPy's two passes on that EPYC). So MKL is loaded
-wherever the wheel is, and its GEMMs are used where the CPU is Intel's, or anywhere with `TENSORLIB_BLAS=mkl`.
+processes). So MKL is loaded wherever the wheel is, and its GEMMs are used where the CPU is Intel's, or anywhere
+with `TENSORLIB_BLAS=mkl`. (Its axpy and axpby ran add_ with alpha and lerp_ on large arrays until session 45; the
+fused loops of tensorlib/_cmath.c, ops/_fastmath.fma, do both in one pass now, with torch's rounding.)
 
 `gemm(a, b, out)` returns None wherever it does not apply (MKL not loaded or its GEMMs not chosen, another
 dtype or array type, an operand whose layout CBLAS cannot read without a copy, a small product); callers then
 run np.matmul.
 Batched products (3-d and more, one operand possibly broadcast) go through `cblas_?gemm_batch_strided`.
-`axpy(alpha, x, y)` is `y += alpha * x` on `cblas_?axpy` for large arrays (add_/sub_ with alpha: SGD's update),
-`axpby(alpha, x, beta, y)` `y = alpha * x + beta * y` (lerp_ with a number weight: Adam's first moment).
 
 `TENSORLIB_BLAS=numpy` keeps every product on NumPy; `TENSORLIB_BLAS=mkl` runs the GEMMs on MKL whatever
 the CPU; `TENSORLIB_BLAS=/path/to/libmkl_rt.so` names the library (its GEMMs used on any CPU). MKL's thread
@@ -40,15 +39,12 @@ SMALL_M = 16               # ... but a product of at most this many rows by a ma
 SMALL_M_NK = 1 << 16       # goes to MKL: OpenBLAS's few-row products are slow (an RNN's step, 20x200 by 200x800:
                            # 55 against 45 µs; 4x512x512 46 against 23; 16x256x256 22 against 19; 1 thread; at
                            # 2.1M elements MKL took 0.58-1.01x NumPy's time over 9 shapes, 64x64x256 1.03x)
-AXPY_MIN_BYTES = 1 << 17   # y += alpha * x on arrays below this (32K float32): NumPy's two passes cost less than
-                           # ctypes' call (measured 1 thread: 16K float32 6.8 against 6.3 µs, 32K 9.0 against 7.6)
 
 _ROW_MAJOR, _NO_TRANS, _TRANS = 101, 111, 112
 _INT_MAX = 1 << 31         # CBLAS's sizes and leading dimensions are C ints
 _lib: Any = None           # the loaded library, or False once looked for and not found
 _GEMM: dict = {}           # dtype -> (cblas_?gemm, cblas_?gemm_batch_strided or None, ctypes scalar type);
                            # empty where MKL's GEMMs are not chosen (see the module docstring)
-_AXPY: dict = {}           # dtype -> (cblas_?axpy, ctypes scalar type, cblas_?axpby or None)
 _PACK: dict = {}           # dtype -> (cblas_?gemm_pack_get_size, cblas_?gemm_pack, cblas_?gemm_compute), with _GEMM's
 gemms = True               # False once looked for and no GEMM bound: matmul's kernels skip `gemm` then
 
@@ -116,7 +112,7 @@ def _match_threads(lib):
 
 
 def _bind(lib, gemms=True):
-    """Binds the library's GEMMs (kept in _GEMM only when `gemms`) and axpys; AttributeError where it lacks one."""
+    """Binds the library's GEMMs (kept in _GEMM only when `gemms`); AttributeError where it lacks one."""
     i, p = ctypes.c_int, ctypes.c_void_p
     for dt, ch, scalar in ((np.dtype(np.float32), "s", ctypes.c_float), (np.dtype(np.float64), "d", ctypes.c_double)):
         f = getattr(lib, f"cblas_{ch}gemm")
@@ -135,14 +131,6 @@ def _bind(lib, gemms=True):
                 fns[1].argtypes, fns[1].restype = [i, i, i, i, i, i, scalar, p, i, p], None
                 fns[2].argtypes, fns[2].restype = [i, i, i, i, i, i, p, i, p, i, scalar, p, i], None
                 _PACK[dt] = tuple(fns)
-        fa = getattr(lib, f"cblas_{ch}axpy")
-        fa.argtypes = [i, scalar, p, i, p, i]
-        fa.restype = None
-        fab = getattr(lib, f"cblas_{ch}axpby", None)       # MKL's extension of CBLAS
-        if fab is not None:
-            fab.argtypes = [i, scalar, p, i, scalar, p, i]
-            fab.restype = None
-        _AXPY[dt] = (fa, scalar, fab)
 
 
 def available() -> bool:
@@ -298,54 +286,6 @@ def _gemm_batched(fns, a, b, m, n, k, out):
     fb(_ROW_MAJOR, la[0], lb[0], m, n, k, scalar(1.0), a.ctypes.data, la[1], sa, b.ctypes.data, lb[1], sb,
        scalar(0.0), out.ctypes.data, lc, sc, count)
     return out
-
-
-def _axpy_args(x, y, scalars):
-    """_AXPY's (cblas_?axpy, ctypes scalar type, cblas_?axpby or None) for y's dtype when x, y and the numbers
-    `scalars` qualify (see axpy), else None. Loads MKL on the first call large enough, as `gemm` does."""
-    if type(x) is not np.ndarray or type(y) is not np.ndarray or y.nbytes < AXPY_MIN_BYTES:
-        return None
-    if _lib is None:
-        _load()
-    if not _lib:
-        return None
-    for v in scalars:
-        if type(v) is not float and type(v) is not int:
-            return None
-    fns = _AXPY.get(y.dtype)
-    if fns is None or x.dtype != y.dtype or x.shape != y.shape or y.size >= _INT_MAX \
-            or not (x.flags.c_contiguous and y.flags.c_contiguous and y.flags.writeable) \
-            or np.may_share_memory(x, y):
-        return None
-    return fns
-
-
-def axpby(alpha, x, beta, y) -> bool:
-    """y = alpha * x + beta * y in place on MKL's cblas_?axpby, one pass and no temporary: lerp_ with a number
-    weight (`y.lerp_(x, w)`: alpha w, beta 1 - w; Adam's first moment every step), which NumPy runs as three
-    passes and a temporary (float32, 1 thread, interleaved: 400x784 0.55x their time, 4096x1024 0.23x, 256x256
-    0.94x). True when done; False where axpy's conditions do not hold or the library has no axpby."""
-    fns = _axpy_args(x, y, (alpha, beta))
-    if fns is None or fns[2] is None:
-        return False
-    _, scalar, f = fns
-    f(y.size, scalar(alpha), x.ctypes.data, 1, scalar(beta), y.ctypes.data, 1)
-    return True
-
-
-def axpy(alpha, x, y) -> bool:
-    """y += alpha * x in place on MKL's cblas_?axpy, one pass and no temporary (NumPy's `y += x * alpha` makes
-    the product first: at a 784x256 float32 weight 99.6 against 47.4 µs, 1 thread), as torch's
-    `add_(other, alpha=)` is one kernel. True when done; False where it does not apply (MKL not loaded, arrays
-    below AXPY_MIN_BYTES, another dtype, shapes or layouts that differ, not both C-contiguous, overlapping
-    memory, an alpha that is not a Python number): the caller then runs NumPy. Loads MKL on the first call
-    large enough, as `gemm` does."""
-    fns = _axpy_args(x, y, (alpha,))
-    if fns is None:
-        return False
-    f, scalar, _ = fns
-    f(y.size, scalar(alpha), x.ctypes.data, 1, y.ctypes.data, 1)
-    return True
 
 
 _B_MATRIX, _PACKED = 162, 151     # CBLAS_IDENTIFIER's B, CBLAS_STORAGE's packed (mkl_cblas.h)

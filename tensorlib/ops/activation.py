@@ -578,7 +578,10 @@ def _log_sigmoid_bwd(xp, g, x, buffer_dtype):
         z = z.astype(buffer_dtype).astype(z.dtype)
     t = z + 1
     xp.divide(z, t, out=z)
-    xp.subtract(1, z, out=z, where=x < 0)
+    if xp is np:
+        np.subtract(1, z, out=z, where=x < 0)
+    else:       # (CuPy's ufuncs take no where=)
+        z = xp.where(x < 0, 1 - z, z)
     z *= g
     return z.astype(g.dtype, copy=False)
 

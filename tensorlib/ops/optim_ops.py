@@ -3,13 +3,13 @@
 The optimizers run their math through these dispatched ops so that a profile shows every update kernel
 under `Optimizer.step#...`. The formulas follow torch's CPU kernels operation by operation
 (`self + value * t1 * t2`, `self + value * t1 / t2`, and lerp's two-sided form). torch's vectorised CPU
-kernels use fused multiply-add in places (add with alpha, lerp), which NumPy has no way to express, so
-float32 results agree with torch's to a few ulps rather than bit for bit.
+kernels use fused multiply-add for addcmul and lerp (and add with alpha), one rounding where NumPy's passes take
+two: those run as _fastmath.fma (tensorlib/_cmath.c's fused loop, torch's values to the bit).
 """
 from __future__ import annotations
 
-from .. import _blas, _dtype as D
-from ._fastmath import MIN_SIZE as _ADDC_MIN, addc_
+from .. import _dtype as D
+from ._fastmath import FMA_ADDCMUL, FMA_LERP, MIN_SIZE as _ADDC_MIN, addc_, fma
 from .arithmetic import DIV
 from .broadcast import sum_to
 from .unary_math import neg
@@ -17,6 +17,9 @@ from ._define import Tensor, dispatch, name_by_operands, np, op, public
 
 
 def _lerp_k(xp, a, end, weight):
+    if xp is np and (type(weight) is float or type(weight) is int) and type(a) is np.ndarray and a.dtype.kind == "f" \
+            and type(end) is np.ndarray and end.dtype is a.dtype:
+        return fma(FMA_LERP, a, end, None, weight)      # torch's lerp_vec: fused, one rounding
     diff = end - a
     if isinstance(weight, (int, float)):
         # torch: weight < 0.5 ? self + weight * diff : end - diff * (1 - weight)
@@ -45,7 +48,11 @@ def _common(a, t1, t2, value):
 @op("addcmul", save="i", node_name="AddcmulBackward0")
 def ADDCMUL(xp, a, t1, t2, value=1):
     a, t1, t2, value, half = _common(a, t1, t2, value)
-    r = a + value * t1 * t2
+    r = None
+    if xp is np and a.dtype.kind == "f" and (type(value) is float or type(value) is int):
+        r = fma(FMA_ADDCMUL, a, t1, t2, value)      # torch's fmadd(value * t1, t2, self): one rounding
+    if r is None:
+        r = a + value * t1 * t2
     return r if half is None else r.astype(half)
 
 
@@ -121,7 +128,8 @@ def _same(a, o):
 def _addcmul_(xp, a, t1, t2, value=1):
     if not (_same(a, t1) and (t2 is t1 or _same(a, t2))) or not a.ndim:    # (0-d: the product is a NumPy scalar)
         return _store(xp, a, ADDCMUL.kernel(xp, a, t1, t2, value))
-    if xp is np and a.size >= _ADDC_MIN and addc_(a, t1, t2, value, False):   # the passes below in one pass
+    if xp is np and a.dtype.kind == "f" and (type(value) is float or type(value) is int) \
+            and fma(FMA_ADDCMUL, a, t1, t2, value, out=a) is not None:     # torch's fused kernel, in one pass
         return None
     r = xp.multiply(t1, value)
     xp.multiply(r, t2, out=r)
@@ -141,8 +149,8 @@ def _addcdiv_(xp, a, t1, t2, value=1):
 def _lerp_(xp, a, end, weight):
     if not (isinstance(weight, (int, float)) and _same(a, end)):
         return _store(xp, a, _lerp_k(xp, a, end, weight))
-    if xp is np and _blas.axpby(weight, end, 1 - weight, a):    # one pass: w * end + (1 - w) * a, as torch's
-        return None                                             # one kernel (values within an ulp or two)
+    if xp is np and a.dtype.kind == "f" and fma(FMA_LERP, a, end, None, weight, out=a) is not None:
+        return None         # torch's lerp_vec, fused, in one pass
     diff = xp.subtract(end, a)
     if abs(weight) < 0.5:
         diff *= weight

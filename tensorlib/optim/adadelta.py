@@ -5,7 +5,6 @@ import numpy as np
 
 from ..dispatch import op_named
 from ..ops.arithmetic import ADD, ADD_, DIV_, MUL_
-from ..ops._fastmath import MIN_SIZE as ADDC_MIN, addc_
 from ..ops.creation import zeros_like
 from ..ops.optim_ops import ADDCMUL_
 from ._common import (check_lr, check_range, count_step, gradient, loop_ops, lr_value, multi_tensor_ok,
@@ -105,14 +104,10 @@ class Adadelta(Optimizer):
             state["step"]._data += 1
             x, g = p._data, g._data
             if wd != 0:
-                g = g + wd * x
+                g = ADD.kernel(np, g, x, wd)                # grad.add(p, alpha=wd)
             v, u = state["square_avg"]._data, state["acc_delta"]._data
             v *= rho
-            t = None                                        # square_avg.addcmul_(grad, grad, value=c): one pass
-            if v.size < ADDC_MIN or not addc_(v, g, g, c, False):    # on a large array, else three
-                t = np.multiply(g, c)
-                t *= g
-                v += t
+            ADDCMUL_.kernel(np, v, g, g, c)                 # square_avg.addcmul_(grad, grad, value=c): fused
             std = v + eps
             np.sqrt(std, out=std)
             delta = u + eps
@@ -120,11 +115,8 @@ class Adadelta(Optimizer):
             delta /= std
             delta *= g
             u *= rho
-            if t is not None or not addc_(u, delta, delta, c, False):   # acc_delta.addcmul_(delta, delta, c)
-                t = np.multiply(delta, c, out=t)
-                t *= delta
-                u += t
-            ADD_.kernel(np, x, delta, -lr)                  # p.add_(delta, alpha=-lr): add_'s kernel (its axpy)
+            ADDCMUL_.kernel(np, u, delta, delta, c)         # acc_delta.addcmul_(delta, delta, value=c)
+            ADD_.kernel(np, x, delta, -lr)                  # p.add_(delta, alpha=-lr): add_'s fused kernel
             for t_ in (p, state["step"], state["square_avg"], state["acc_delta"]):
                 t_._version += 1
 

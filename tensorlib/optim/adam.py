@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import _blas
 from .. import _hooks as _H
 from ..dispatch import record_ran_fn, record_times, records_by_sink, records_ran
 from ..ops import _fastmath as _FM
@@ -301,31 +300,16 @@ class Adam(Optimizer):
                     x *= 1 - lr * wd                        # p.mul_(1 - lr * wd)
                     p._version += 1
             else:
-                grads = [g + wd * x for g, x in zip(grads, params)]
+                grads = [ADD.kernel(np, g, x, wd) for g, x in zip(grads, params)]     # grad.add(p, alpha=wd)
         w = 1 - beta1
-        # one scratch array per parameter (the first stage's temporary, reused by the later ones: the same
-        # operations in the same order as the expressions in the comments, without their allocations)
-        tmps = []
         for st, g in zip(states, grads):
-            m = st["exp_avg"]._data
-            if _blas.axpby(w, g, 1 - w, m):                 # lerp_'s kernel on a large moment: m = w * g + (1 - w) * m
-                tmps.append(np.empty_like(g))
-                continue
-            t = np.subtract(g, m)
-            if abs(w) < 0.5:                                # lerp_, torch's two-sided form: m += w * (g - m)
-                t *= w
-                m += t
-            else:                                           # m = g - (g - m) * (1 - w)
-                t *= 1 - w
-                np.subtract(g, t, out=m)
-            tmps.append(t)
-        for st, g, t in zip(states, grads, tmps):
+            LERP_.kernel(np, st["exp_avg"]._data, g, w)     # lerp_: torch's fused kernel, in place
+        for st, g in zip(states, grads):
             v = st["exp_avg_sq"]._data
             v *= beta2
-            if v.size < ADDC_MIN or not addc_(v, g, g, 1 - beta2, False):     # one pass on a large array, else
-                np.multiply(g, 1 - beta2, out=t)            # addcmul_: v += (1 - beta2) * g * g
-                t *= g
-                v += t
+            ADDCMUL_.kernel(np, v, g, g, 1 - beta2)         # addcmul_: fused, in place
+        # one scratch array per parameter (addcdiv_'s temporary where its one-pass loop does not apply)
+        tmps = [None] * len(params)
         for (p, _), st, x, t in zip(pairs, states, params, tmps):
             step = float(st["step"]._data)
             step_size = lr / (1 - beta1 ** step)
@@ -341,7 +325,7 @@ class Adam(Optimizer):
             denom += eps
             m = st["exp_avg"]._data
             if x.size < ADDC_MIN or not addc_(x, m, denom, -step_size, True):
-                np.multiply(m, -step_size, out=t)           # addcdiv_: x += -step_size * m / denom
+                t = np.multiply(m, -step_size)              # addcdiv_: x += -step_size * m / denom
                 t /= denom
                 x += t
             p._version += 1

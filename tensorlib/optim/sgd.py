@@ -93,7 +93,7 @@ class SGD(Optimizer):
         for p, grad in pairs:
             x, g = p._data, grad._data
             if wd != 0:
-                g = g + wd * x                                  # grad.add(p, alpha=wd)
+                g = ADD.kernel(np, g, x, wd)                    # grad.add(p, alpha=wd)
             if momentum != 0:
                 st = state[p]
                 buf = st.get("momentum_buffer")
@@ -102,8 +102,8 @@ class SGD(Optimizer):
                 else:                                           # buf.mul_(momentum).add_(grad, alpha=1 - dampening)
                     b = buf._data
                     b *= momentum
-                    ADD_.kernel(np, b, g, 1 - dampening)        # (add_'s kernel: its axpy where it applies)
+                    ADD_.kernel(np, b, g, 1 - dampening)        # (add_'s fused kernel)
                     buf._version += 2
-                g = g + momentum * buf._data if nesterov else buf._data
+                g = ADD.kernel(np, g, buf._data, momentum) if nesterov else buf._data     # grad.add(buf, alpha=m)
             ADD_.kernel(np, x, g, -lr)                          # p.add_(grad, alpha=-lr)
             p._version += 1

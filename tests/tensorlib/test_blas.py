@@ -28,7 +28,6 @@ def _reload_blas(env_value):
     _blas._lib = None
     _blas.gemms = True
     _blas._GEMM.clear()
-    _blas._AXPY.clear()
 
 
 @pytest.fixture(autouse=True)
@@ -117,17 +116,14 @@ def test_what_mkl_cannot_take_falls_back_to_numpy(every_size):
 
 
 @pytest.mark.parametrize("intel", [True, False])
-def test_gemms_run_on_mkl_on_intel_cpus_and_axpy_everywhere(monkeypatch, intel):
+def test_gemms_run_on_mkl_on_intel_cpus(monkeypatch, intel):
     """By default (TENSORLIB_BLAS unset) MKL's GEMMs are chosen on Intel CPUs only (on an AMD EPYC they took
-    1.00-1.13x OpenBLAS's time); its axpy, one pass where NumPy takes two, on every CPU."""
+    1.00-1.13x OpenBLAS's time); the library is loaded on every CPU."""
     _reload_blas(None)
     monkeypatch.setattr(_blas, "intel_cpu", lambda: intel)
     big = np.ones((256, 256), np.float32)
     assert (_blas.gemm(big, big) is not None) is intel
     assert _blas.gemms_on_mkl() is intel and _blas.available() is True
-    x = np.ones(_blas.AXPY_MIN_BYTES // 4, np.float32)
-    y = np.zeros_like(x)
-    assert _blas.axpy(2.0, x, y) is True and (y == 2.0).all()
     np.testing.assert_array_equal(_blas.matmul(big, big), big @ big)
 
 
@@ -239,90 +235,6 @@ def test_small_products_never_load_mkl():
     env = dict(os.environ, TENSORLIB_BLAS="mkl")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
     assert out.stdout.split() == ["True", "False"]
-
-
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_axpy_adds_in_place_and_falls_back_where_it_cannot(dtype):
-    rng = np.random.default_rng(4)
-    n = _blas.AXPY_MIN_BYTES // np.dtype(dtype).itemsize
-    x, y = rng.standard_normal(n).astype(dtype), rng.standard_normal(n).astype(dtype)
-    want = y + x * dtype(-0.25)
-    before = y.ctypes.data
-    assert _blas.axpy(-0.25, x, y) is True
-    assert y.ctypes.data == before                  # in place, no new buffer
-    np.testing.assert_allclose(y, want, rtol=1e-6 if dtype == np.float32 else 1e-15)
-    y0 = y.copy()
-    assert not _blas.axpy(0.5, x[: n // 4], y[: n // 4])             # below AXPY_MIN_BYTES: NumPy's
-    assert not _blas.axpy(0.5, x.astype(np.float16), y)             # another dtype
-    assert not _blas.axpy(0.5, x[::-1], y)                           # not C-contiguous
-    assert not _blas.axpy(0.5, y, y)                                 # overlapping memory
-    assert not _blas.axpy(np.float32(0.5), x, y)                     # an alpha that is not a Python number
-    assert not _blas.axpy(0.5, x.reshape(2, -1), y)                  # shapes that differ
-    np.testing.assert_array_equal(y, y0)            # nothing written by the refusals
-
-
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_axpby_is_lerp_in_one_pass_and_falls_back_where_it_cannot(dtype):
-    rng = np.random.default_rng(5)
-    n = _blas.AXPY_MIN_BYTES // np.dtype(dtype).itemsize
-    x, y = rng.standard_normal(n).astype(dtype), rng.standard_normal(n).astype(dtype)
-    want = y + dtype(0.1) * (x - y)                 # lerp's formula, torch's side for a weight under 0.5
-    before = y.ctypes.data
-    assert _blas.axpby(0.1, x, 0.9, y) is True
-    assert y.ctypes.data == before
-    np.testing.assert_allclose(y, want, rtol=4e-7 if dtype == np.float32 else 1e-15, atol=1e-7)
-    y0 = y.copy()
-    assert not _blas.axpby(0.1, x[: n // 4], 0.9, y[: n // 4])        # below AXPY_MIN_BYTES
-    assert not _blas.axpby(0.1, x, np.float64(0.9), y)              # a scalar that is not a Python number
-    assert not _blas.axpby(0.1, y, 0.9, y)                          # overlapping memory
-    np.testing.assert_array_equal(y, y0)
-
-
-def test_lerp_and_adam_take_axpby(monkeypatch):
-    """lerp_ with a number weight on a large tensor (Adam's first moment) runs the axpby, in the dispatched op
-    and in Adam's multi-tensor step alike."""
-    calls = []
-    real = _blas.axpby
-    monkeypatch.setattr(_blas, "axpby", lambda *a: calls.append(a[0]) or real(*a))
-    n = _blas.AXPY_MIN_BYTES // 4
-    m, g = tl.zeros(n), tl.ones(n)
-    m.lerp_(g, 0.25)
-    assert calls == [0.25] and float(m[0]) == 0.25
-    p = tl.nn.Parameter(tl.zeros(n))
-    p.grad = tl.ones(n)
-    tl.optim.Adam([p], lr=0.1).step()
-    assert len(calls) == 2 and abs(calls[1] - 0.1) < 1e-12
-
-
-def test_add_with_alpha_and_sgd_take_axpy_with_the_same_bits(monkeypatch):
-    """p.add_(g, alpha=) (the dispatched op, as under a profiler) and SGD's multi-tensor update both run the
-    axpy, so the two paths still give the same bits; sub_ with alpha subtracts."""
-    calls = []
-    real = _blas.axpy
-
-    def spy(*args):
-        r = real(*args)
-        calls.append(r)
-        return r
-    monkeypatch.setattr(_blas, "axpy", spy)
-    rng = np.random.default_rng(5)
-    w0, g = rng.standard_normal((300, 200)).astype(np.float32), rng.standard_normal((300, 200)).astype(np.float32)
-    a = tl.tensor(w0)
-    a.add_(tl.tensor(g), alpha=-0.1)
-    assert calls == [True]
-    b = tl.tensor(w0)
-    b.sub_(tl.tensor(g), alpha=0.1)
-    assert calls == [True, True]
-    np.testing.assert_array_equal(a.numpy(), b.numpy())
-    np.testing.assert_allclose(a.numpy(), w0 - 0.1 * g, rtol=1e-6, atol=1e-6)
-    p1, p2 = tl.tensor(w0, requires_grad=True), tl.tensor(w0, requires_grad=True)
-    for p in (p1, p2):
-        p.grad = tl.tensor(g)
-    tl.optim.SGD([p1], lr=0.1).step()                          # the multi-tensor path
-    tl.optim.SGD([p2], lr=0.1, foreach=False).step()           # the per-parameter loop: p.add_(g, alpha=-lr)
-    assert calls[2:] == [True, True]
-    np.testing.assert_array_equal(p1.detach().numpy(), p2.detach().numpy())
-    np.testing.assert_array_equal(p1.detach().numpy(), a.numpy())
 
 
 def test_which_products_go_to_mkl():

@@ -355,10 +355,12 @@ def test_addc_in_one_pass_gives_numpy_three_passes_bit_for_bit(dtype, div):
             ran.append(_fastmath.addc_(got, t1, t2, value, div))
             if ran[-1]:                                      # (declined without the extension: got untouched)
                 np.testing.assert_array_equal(got, want)
+            if not div:                                      # (addcmul_'s kernel is torch's fused one: see below)
+                continue
             got = a.copy()
-            op.kernel(np, got, t1, t2, value=value)          # the kernel optimizers and Tensor.addcmul_ run
+            op.kernel(np, got, t1, t2, value=value)          # the kernel optimizers and Tensor.addcdiv_ run
             np.testing.assert_array_equal(got, want)
-            same = a.copy()                                  # a.addcmul_(a, a): each operand a itself
+            same = a.copy()                                  # a.addcdiv_(a, a): each operand a itself
             op.kernel(np, same, same, same, value=value)
             np.testing.assert_array_equal(same, _addc_numpy(a, a, a, value, div))
     assert all(ran) == (_fastmath._ADDC is not None)          # where the extension is built, the loop ran
@@ -377,10 +379,65 @@ def test_addc_leaves_what_it_does_not_take_to_numpy():
     assert not _fastmath.addc_(a.astype(np.float16), t.astype(np.float16), t.astype(np.float16), 0.5, False)
     buf = np.arange(n + 8, dtype=np.float32)
     a2, shifted = buf[:n], buf[8:]                             # t1 overlaps a, shifted by 8 elements
-    want = _addc_numpy(a2, shifted, shifted, 0.5, False)
+    want = _fastmath.fma(_fastmath.FMA_ADDCMUL, a2.copy(), shifted.copy(), shifted.copy(), 0.5)
     assert not _fastmath.addc_(a2, shifted, shifted, 0.5, False)
-    ADDCMUL_.kernel(np, a2, shifted.copy(), shifted.copy(), value=0.5)
+    ADDCMUL_.kernel(np, a2, shifted, shifted, value=0.5)       # (fma's loop refuses the overlap: NumPy's emulation)
     np.testing.assert_array_equal(a2, want)
+
+
+def _fused_exact(kind, a, b, c, s):
+    """The fused results computed exactly (fractions) and rounded once to a's dtype (float64: Python's float();
+    float32: via float64, a double rounding that differs from one only on float32 ties, none in these draws)."""
+    from fractions import Fraction as Fr
+    f = a.dtype.type
+    sv = Fr(float(f(s)))
+    out = []
+    for x, y, z in zip(a.tolist(), b.tolist(), (c if c is not None else a).tolist()):
+        if kind == _fastmath.FMA_ADD:
+            r = Fr(x) + sv * Fr(y)
+        elif kind == _fastmath.FMA_ADDCMUL:
+            r = Fr(x) + Fr(float(f(y) * f(s))) * Fr(z)
+        else:
+            d = Fr(float(f(y) - f(x)))
+            r = Fr(x) + sv * d if abs(float(f(s))) < 0.5 else Fr(y) + Fr(float(f(s) - f(1))) * d
+        out.append(float(r))
+    return np.array(out).astype(a.dtype)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("kind", [0, 1, 2], ids=["add", "lerp", "addcmul"])
+def test_fma_rounds_once_as_torchs_fused_kernels(dtype, kind):
+    """_fastmath.fma (tensorlib/_cmath.c's fused loop, and NumPy's emulation where the loop does not apply: strided
+    operands) gives the exactly computed result rounded once, as torch's vec::fmadd kernels (add with alpha,
+    lerp's two sides, addcmul); the ops' kernels, out of place and in place, give the same."""
+    from tensorlib.ops.arithmetic import ADD, ADD_, SUB
+    from tensorlib.ops.optim_ops import ADDCMUL, ADDCMUL_, LERP, LERP_
+    rng = np.random.default_rng(kind)
+    n = 301
+    for s in (-0.0123, 0.1, 0.7, -0.9, 3, 1e-30):
+        a, b = rng.standard_normal(n).astype(dtype), rng.standard_normal(n).astype(dtype)
+        c = rng.standard_normal(n).astype(dtype) if kind == 2 else None
+        want = _fused_exact(kind, a, b, c, s)
+        if dtype == np.float64 and _fastmath._FMA is None:     # (no loop: NumPy's two roundings, as documented)
+            want = _fastmath._fma_numpy(kind, a, b, c, s)
+        got = _fastmath.fma(kind, a, b, c, s)
+        np.testing.assert_array_equal(got, want)
+        strided = [np.repeat(x, 2)[::2] for x in (a, b) + ((c,) if c is not None else ())]
+        np.testing.assert_array_equal(_fastmath.fma(kind, *strided[:2], strided[2] if c is not None else None, s),
+                                      want if dtype == np.float32 else _fastmath._fma_numpy(kind, a, b, c, s))
+        x = a.copy()
+        if kind == 0:
+            np.testing.assert_array_equal(ADD.kernel(np, a, b, alpha=s), want)
+            np.testing.assert_array_equal(SUB.kernel(np, a, b, alpha=-s), want)
+            ADD_.kernel(np, x, b, s)
+        elif kind == 1:
+            np.testing.assert_array_equal(LERP.kernel(np, a, b, s), want)
+            LERP_.kernel(np, x, b, s)
+        else:
+            np.testing.assert_array_equal(ADDCMUL.kernel(np, a, b, c, value=s), want)
+            ADDCMUL_.kernel(np, x, b, c, value=s)
+        np.testing.assert_array_equal(x, want)
+    assert _fastmath.fma(kind, a.tolist(), b, c, 0.5) is None       # (not arrays: the caller's formula)
 
 
 @pytest.mark.parametrize("name", ["sqrt", "exp", "log", "tanh", "sigmoid"])

@@ -328,8 +328,8 @@ def test_every_path_of_the_update_gives_the_same_bits(cls, kw):
     """The multi-tensor update (nothing watching; the loop's kernels where an optimizer has none), the loop on
     arrays (foreach=False: kernels only; under a profile: its ops recorded, see optim._common.Loop) and the
     dispatched loop (an op hook watching) give the same parameters, states and versions over 7 steps (RAdam
-    rectifies from the sixth, ASGD averages after t0); a parameter large enough for add_'s axpy and lerp_'s
-    axpby (_blas.axpy/axpby, where MKL is installed) included, and a 0-d one. Adam's and AdamW's C step
+    rectifies from the sixth, ASGD averages after t0); a large parameter (add_'s, lerp_'s and addcmul_'s fused
+    one-pass loops, _fastmath.fma) included, and a 0-d one. Adam's and AdamW's C step
     (tensorlib/_cmath.c: the small parameters, unprofiled and under a profile) against the same paths without
     it ("-py": _fastmath.ADAM off)."""
     import profiler
