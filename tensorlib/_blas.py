@@ -140,6 +140,26 @@ def available() -> bool:
     return bool(_lib)
 
 
+def vml_function(name: str, dtype) -> int | None:
+    """The address of MKL VML's v?<name> (vsTanh, vdSqrt...) for float32/float64 `dtype`, or None (MKL not loaded:
+    TENSORLIB_BLAS=numpy, no mkl wheel; another dtype; a library without VML). Looked up once per name and dtype;
+    loads MKL on the first call, as `gemm` does (~40 ms)."""
+    key = (name, dtype)
+    addr = _VML.get(key, False)
+    if addr is not False:
+        return addr
+    addr = None
+    ch = {np.dtype(np.float32): "s", np.dtype(np.float64): "d"}.get(dtype)
+    if ch is not None and available():
+        fn = getattr(_lib, f"v{ch}{name}", None)
+        addr = ctypes.cast(fn, ctypes.c_void_p).value if fn is not None else None
+    _VML[key] = addr
+    return addr
+
+
+_VML: dict = {}            # (VML name, dtype) -> its address or None
+
+
 def gemms_on_mkl() -> bool:
     """Whether large GEMMs run on MKL (loaded, and chosen for this CPU): what benchmarks print."""
     return available() and bool(_GEMM)

@@ -1354,6 +1354,43 @@ static PyObject *mod_addc_(PyObject *self, PyObject *const *args, Py_ssize_t nar
     Py_RETURN_NONE;
 }
 
+/* ---- MKL VML's elementwise functions ---------------------------------------------------------------------------
+ * vml(fn, x, out): out = f(x) by MKL VML's v?<Name> at address fn (tensorlib/_blas.py binds it), for C-contiguous
+ * float32 (fn a vs function) or float64 (vd) buffers of one length below 2**31 (MKL_INT: LP64), out writable (it may
+ * be x). torch's CPU build computes sqrt, tanh, sin, cos, tan, log2, log10, erf, erfc and erfinv of contiguous
+ * float tensors through these (ATen/cpu/vml.h), whose results are not all correctly rounded: the values are
+ * torch's only through the same functions. The caller matches the function's dtype to the buffers'. */
+typedef void (*VmlFn)(int, const void *, void *);
+
+static PyObject *mod_vml(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 3) {
+        PyErr_SetString(PyExc_TypeError, "vml(fn, x, out)");
+        return NULL;
+    }
+    void *fn = PyLong_AsVoidPtr(args[0]);
+    if (fn == NULL) {
+        if (!PyErr_Occurred())
+            PyErr_SetString(PyExc_ValueError, "vml: a function address");
+        return NULL;
+    }
+    Py_buffer bf[2];
+    int isd;
+    if (get_buffers(args + 1, 2, bf, "00", "01", &isd) < 0)
+        return NULL;
+    Py_ssize_t n = bf[0].len / (isd ? 8 : 4);
+    if (bf[1].len != bf[0].len || n >= ((Py_ssize_t)1 << 31)) {
+        release_buffers(bf, 2);
+        PyErr_SetString(PyExc_ValueError, "vml: buffers of one length, below 2**31 elements");
+        return NULL;
+    }
+    Py_BEGIN_ALLOW_THREADS
+    ((VmlFn)fn)((int)n, bf[0].buf, bf[1].buf);
+    Py_END_ALLOW_THREADS
+    release_buffers(bf, 2);
+    Py_RETURN_NONE;
+}
+
 /* ---- torch's fused multiply-adds --------------------------------------------------------------------------------
  * torch's vectorised CPU kernels compute add(alpha=), lerp and addcmul with vec::fmadd: one rounding where NumPy's
  * passes take two (SGD's `p.add_(grad, alpha=-lr)` left ~2% of a float32 parameter's elements an ulp off torch's a
@@ -1558,15 +1595,37 @@ ADAM_LOOPS(float, float_avx2, FMA_ATTR, __builtin_fmaf)
 ADAM_LOOPS(double, double_avx2, FMA_ATTR, __builtin_fma)
 #endif
 
+static VmlFn adam_sqrt[2];     /* MKL VML's vsSqrt, vdSqrt (adam_vml), or NULL: the correctly rounded loop */
+
+/* adam_vml(vs, vd): the addresses of MKL VML's vsSqrt and vdSqrt (None: the loop's sqrt), for the update's sqrt */
+static PyObject *mod_adam_vml(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 2) {
+        PyErr_SetString(PyExc_TypeError, "adam_vml(vs, vd)");
+        return NULL;
+    }
+    for (int i = 0; i < 2; i++) {
+        void *f = args[i] == Py_None ? NULL : PyLong_AsVoidPtr(args[i]);
+        if (f == NULL && PyErr_Occurred())
+            return NULL;
+        adam_sqrt[i] = (VmlFn)f;
+    }
+    Py_RETURN_NONE;
+}
+
 #define ADAM_UPDATE(T)                                                                                                \
     __attribute__((optimize("O3", "fp-contract=off"))) static void adam_update_##T(                                 \
-        T *x, const T *m, const T *v, T *d1, T *d, Py_ssize_t n, T bc2, T eps, T value, long long *tm, int part)     \
+        T *x, const T *m, const T *v, T *d1, T *d, Py_ssize_t n, T bc2, T eps, T value, long long *tm, int part,     \
+        VmlFn sq)                                                                                                     \
     {                                                                                                                 \
         if (part != 2) {                                                                                              \
             if (tm)                                                                                                   \
                 tm[0] = now_ns();                                                                                     \
-            for (Py_ssize_t i = 0; i < n; i++) /* sqrt */                                                             \
-                d1[i] = sqrt##_##T(v[i]);                                                                             \
+            if (sq != NULL) /* sqrt: torch's, MKL VML's where it is loaded (adam_vml) */                             \
+                sq((int)n, v, d1);                                                                                    \
+            else                                                                                                      \
+                for (Py_ssize_t i = 0; i < n; i++)                                                                    \
+                    d1[i] = sqrt##_##T(v[i]);                                                                         \
             if (tm) {                                                                                                 \
                 tm[1] = now_ns();                                                                                     \
                 tm[2] = now_ns();                                                                                     \
@@ -1715,10 +1774,10 @@ static int adam_update_run(AdamArgs *A, double step, const double *h, void *d1, 
     }
     if (A->isd)
         adam_update_double((double *)A->x, (double *)A->m, (double *)A->v, d1, d, A->n, bc2, h[3], -step_size, A->tm,
-                           part);
+                           part, adam_sqrt[1]);
     else
         adam_update_float((float *)A->x, (float *)A->m, (float *)A->v, d1, d, A->n, (float)bc2, (float)h[3],
-                          (float)-step_size, A->tm, part);
+                          (float)-step_size, A->tm, part, adam_sqrt[0]);
     PyMem_Free(buf);
     return 0;
 }
@@ -2304,6 +2363,10 @@ static PyMethodDef module_methods[] = {
     {"f32_to_bf16", (PyCFunction)(void (*)(void))mod_f32_to_bf16, METH_FASTCALL,
      "f32_to_bf16(src, dst): float32 to bfloat16 bits (uint16), rounded to nearest even"},
     {"available", mod_available, METH_NOARGS, "whether the AVX2 path runs on this CPU"},
+    {"adam_vml", (PyCFunction)(void (*)(void))mod_adam_vml, METH_FASTCALL,
+     "adam_vml(vs, vd): MKL VML's vsSqrt/vdSqrt addresses (None: the loop's sqrt) for Adam's update"},
+    {"vml", (PyCFunction)(void (*)(void))mod_vml, METH_FASTCALL,
+     "vml(fn, x, out): out = f(x) by MKL VML's function at address fn, float32 or float64"},
     {"fma_", (PyCFunction)(void (*)(void))mod_fma_, METH_FASTCALL,
      "fma_(kind, out, a, b, c, s): torch's fused add(alpha=) (0), lerp (1), addcmul (2), float32 or float64"},
     {"addc_", (PyCFunction)(void (*)(void))mod_addc_, METH_FASTCALL,

@@ -288,8 +288,6 @@ KNOWN_CALLS = {
     "cumsum_dtype_bool": "torch has no bool cumsum (NotImplementedError); tensorlib computes",
     "bitwise_and__float_into_int": "torch: RuntimeError (result type Float can't be cast); tensorlib: "
                                    "NotImplementedError (no float bitwise kernel), the check in another order",
-    "half_layer_norm": "torch normalizes float16 in float32 (its mean and rstd outputs are float32); tensorlib in "
-                       "float16 steps: an ulp off in places",
 }
 
 

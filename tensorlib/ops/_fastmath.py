@@ -20,10 +20,10 @@ import numpy as np
 from .. import _dtype as D
 from .._native import load
 
-__all__ = ["exp", "tanh", "addc_", "fma", "FMA_ADD", "FMA_LERP", "FMA_ADDCMUL", "threshold_backward", "copy_", "astype",
-           "gelu", "gelu_backward", "layer_norm", "layer_norm_backward", "batch_norm", "batch_norm_backward",
-           "lstm_step", "lstm_step_backward", "transposed", "MIN_SIZE", "LN_MAX", "FAST", "VECTOR_LOOPS", "ADAM",
-           "ADAM_MAX", "stamps"]
+__all__ = ["exp", "tanh", "vml", "sqrt", "bind_adam_sqrt", "addc_", "fma", "FMA_ADD", "FMA_LERP", "FMA_ADDCMUL",
+           "threshold_backward", "copy_", "astype", "gelu", "gelu_backward", "layer_norm", "layer_norm_backward",
+           "batch_norm", "batch_norm_backward", "lstm_step", "lstm_step_backward", "transposed", "MIN_SIZE", "LN_MAX",
+           "FAST", "VECTOR_LOOPS", "ADAM", "ADAM_MAX", "stamps"]
 
 _M = load("tensorlib._cmath")
 FAST = _M is not None and bool(_M.available())
@@ -73,8 +73,45 @@ def exp(x, out=None):
 
 def tanh(x, out=None):
     """np.tanh(x) (in `out`, when given), likewise (Cephes' tanhf on the vector exp: within 1 ulp, NumPy's float32
-    tanh within 1 too but a scalar loop here: 64x32000, 17.6 -> 1.9 ms)."""
+    tanh within 1 too but a scalar loop here: 64x32000, 17.6 -> 1.9 ms). (The TANH op itself takes MKL VML's first,
+    see vml; the recurrent layers' and mish's kernels this.)"""
     return _apply(_TANH, np.tanh, x, out)
+
+
+_VML = getattr(_M, "vml", None) if _M is not None else None
+
+
+def vml(name, x, out=None):
+    """f(x) into `out` (a new array when None) by MKL VML's v?<name> (Sqrt, Tanh, Sin, Cos, Tan, Log2, Log10, Erf,
+    Erfc, ErfInv), for a C-contiguous NumPy float32/float64 array below 2**31 elements where MKL is loaded
+    (_blas.vml_function: the mkl wheel, not TENSORLIB_BLAS=numpy); None elsewhere (the caller runs NumPy's). torch's
+    CPU build computes these functions of contiguous float tensors by VML (ATen/cpu/vml.h), whose results are not
+    all correctly rounded (tanh, sin, cos, tan, log2 and log10 float32 differed from NumPy's in 13-48% of elements,
+    sqrt in 0.7%): through the same functions the values are torch's to the bit (tests/tensorlib/test_fastmath.py;
+    devtools/torch_compat checks them against torch). The checks are the C call's (a refused buffer: None), the
+    address looked up once per name and dtype: ~0.9 µs a call on a small array, np.tanh's 0.4."""
+    if _VML is None or type(x) is not np.ndarray:
+        return None
+    dt = x.dtype
+    table = _VML32 if dt is _F32 else _VML64 if dt is _F64 else None
+    if table is None:
+        return None
+    fn = table.get(name, False)
+    if fn is False:
+        from .. import _blas
+        fn = table[name] = _blas.vml_function(name, dt)
+    if fn is None:
+        return None
+    o = np.empty(x.shape, dt) if out is None else out
+    try:
+        _VML(fn, x, o)
+    except (ValueError, BufferError, TypeError):     # (strided, read-only out, another dtype, 2**31 elements)
+        return None
+    return o
+
+
+_VML32: dict = {}      # VML name -> its vs function's address (None: not loaded), looked up on first use
+_VML64: dict = {}
 
 
 _EXP = _M.exp_f32 if _M is not None else None
@@ -133,9 +170,27 @@ def transposed(w, scale=None):
 
 
 # Adam's per-parameter step in C on parameters of at most ADAM_MAX elements; those larger keep the NumPy kernels
-# (whose lerp_ takes MKL's axpby from _blas.AXPY_MIN_BYTES, which the C loop's values would then differ from)
 ADAM = _adam_loops()
 ADAM_MAX = ADAM.ADAM_MAX if ADAM is not None else 0
+_adam_sqrt_bound = False
+
+
+def bind_adam_sqrt():
+    """The C step's update sqrt bound to MKL VML's vsSqrt/vdSqrt where MKL is loaded (the SQRT op's, torch's values:
+    see vml), once; before the first C step (not at import: it loads MKL)."""
+    global _adam_sqrt_bound
+    if ADAM is not None and not _adam_sqrt_bound and hasattr(ADAM, "adam_vml"):
+        from .. import _blas
+        ADAM.adam_vml(_blas.vml_function("Sqrt", _F32), _blas.vml_function("Sqrt", np.dtype(np.float64)))
+    _adam_sqrt_bound = True
+
+
+def sqrt(x, out=None):
+    """np.sqrt(x) (into `out` when given) as the SQRT op computes it: MKL VML's where it applies (see vml)."""
+    r = vml("Sqrt", x, out)
+    if r is not None:
+        return r
+    return np.sqrt(x) if out is None else np.sqrt(x, out=out)
 
 
 _FMA = getattr(_M, "fma_", None) if _M is not None else None

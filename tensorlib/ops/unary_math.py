@@ -16,7 +16,7 @@ from ._define import (F16, dispatch, half_in_float32, np, op, public, refuse_com
 from .._graph import quiet_op, tensor_of
 from ..dispatch import STATE, run_recorded, run_recorded_op
 from .broadcast import QUIET, SINK, quiet_arrays
-from ._fastmath import exp as fast_exp, tanh as fast_tanh
+from ._fastmath import exp as fast_exp, tanh as fast_tanh, vml
 
 # The backward formulas below call functions the declarations further down make (read at call time).
 neg: Callable[..., Any]
@@ -117,12 +117,26 @@ LOG = unary("log", lambda xp, a: xp.log(_f(xp, a)), lambda ctx, g: (g / ctx.save
             inplace=True, into=lambda xp, a: xp.log(a, out=a))
 LOG1P = unary("log1p", lambda xp, a: xp.log1p(_f(xp, a)), lambda ctx, g: (g / (ctx.saved_inputs[0] + 1),),
               amp="fp32", node_name="Log1PBackward0")     # (torch capitalizes the P)
-LOG2 = unary("log2", lambda xp, a: xp.log2(_f(xp, a)), lambda ctx, g: (g / (ctx.saved_inputs[0] * math.log(2)),),
+def _vml_kernel(name, ufunc):
+    """The kernel of a unary op torch's CPU build runs on MKL VML (ATen/cpu/vml.h): VML's v?<name> on NumPy
+    float32/float64 arrays where MKL is loaded (torch's values to the bit, see _fastmath.vml), else the ufunc."""
+    def kernel(xp, a):
+        x = _f(xp, a)
+        if xp is np:
+            r = vml(name, x)
+            if r is not None:
+                return r
+        return getattr(xp, ufunc)(x)
+    kernel.__name__ = f"_{ufunc}_k"
+    return kernel
+
+
+LOG2 = unary("log2", _vml_kernel("Log2", "log2"), lambda ctx, g: (g / (ctx.saved_inputs[0] * math.log(2)),),
              amp="fp32")
-LOG10 = unary("log10", lambda xp, a: xp.log10(_f(xp, a)),
+LOG10 = unary("log10", _vml_kernel("Log10", "log10"),
               lambda ctx, g: (g / (ctx.saved_inputs[0] * math.log(10)),), amp="fp32")
-SQRT = unary("sqrt", lambda xp, a: xp.sqrt(_f(xp, a)), lambda ctx, g: (g / (ctx.saved_output * 2),), save="o",
-             inplace=True, into=lambda xp, a: xp.sqrt(a, out=a))
+SQRT = unary("sqrt", _vml_kernel("Sqrt", "sqrt"), lambda ctx, g: (g / (ctx.saved_output * 2),), save="o",
+             inplace=True, into=lambda xp, a: (xp is np and vml("Sqrt", a, out=a) is not None) or xp.sqrt(a, out=a))
 RSQRT = unary("rsqrt", lambda xp, a: 1 / xp.sqrt(_f(xp, a)),
               lambda ctx, g: (g * ctx.saved_output ** 3 * -0.5,), save="o", amp="fp32")
 reciprocal, exp, exp2, expm1 = RECIPROCAL.function, EXP.function, EXP2.function, EXPM1.function
@@ -138,9 +152,9 @@ def square(input, *, out=None):
 
 # --- trigonometry -----------------------------------------------------------------------------------------
 
-SIN = unary("sin", lambda xp, a: xp.sin(_f(xp, a)), lambda ctx, g: (g * cos(ctx.saved_inputs[0]),))
-COS = unary("cos", lambda xp, a: xp.cos(_f(xp, a)), lambda ctx, g: (neg(g) * sin(ctx.saved_inputs[0]),))
-TAN = unary("tan", lambda xp, a: xp.tan(_f(xp, a)), lambda ctx, g: (g * (1 + (y := ctx.saved_output) * y),),
+SIN = unary("sin", _vml_kernel("Sin", "sin"), lambda ctx, g: (g * cos(ctx.saved_inputs[0]),))
+COS = unary("cos", _vml_kernel("Cos", "cos"), lambda ctx, g: (neg(g) * sin(ctx.saved_inputs[0]),))
+TAN = unary("tan", _vml_kernel("Tan", "tan"), lambda ctx, g: (g * (1 + (y := ctx.saved_output) * y),),
             save="o")
 def one_array(g, y):
     """Whether an output's backward kernel (tanh_backward, sigmoid_backward) may write its result into the one
@@ -186,8 +200,16 @@ def output_backward(fwd, bwd, output_grad):
         return (dispatch(bwd, gg, y) if need[0] else None, output_grad(gg, g, y) if need[1] else None)
 
 
-TANH = unary("tanh", lambda xp, a: fast_tanh(_f(xp, a)) if xp is np else xp.tanh(_f(xp, a)), None, save="o",
-             inplace=True, into=lambda xp, a: fast_tanh(a, out=a) if xp is np else xp.tanh(a, out=a))
+def _tanh_k(xp, a, out=None):
+    """torch's tanh: MKL VML's where it applies (see _vml_kernel), else the AVX2 loop or NumPy's (_fastmath.tanh)."""
+    x = _f(xp, a)
+    if xp is not np:
+        return xp.tanh(x) if out is None else xp.tanh(x, out=out)
+    r = vml("Tanh", x, out)
+    return r if r is not None else fast_tanh(x, out)
+
+
+TANH = unary("tanh", _tanh_k, None, save="o", inplace=True, into=lambda xp, a: _tanh_k(xp, a, out=a))
 output_backward(TANH, TANH_BACKWARD, lambda gg, g, y: gg * (y * g * -2))     # torch's: -2 y g
 
 
@@ -459,7 +481,8 @@ def _np_erf(x):
 def _erf_op_kernel(xp, a):
     refuse_complex(a, "\"erf_vml_cpu\" not implemented for '{dtype}'")
     x = _f(xp, a)
-    return erf_kernel(xp, x).astype(x.dtype, copy=False)
+    r = vml("Erf", x) if xp is np else None     # (torch's VML erf; GELU keeps its own formula)
+    return r if r is not None else erf_kernel(xp, x).astype(x.dtype, copy=False)
 
 
 ERF = unary("erf", _erf_op_kernel,
@@ -473,6 +496,9 @@ def _erfc_k(xp, a):
     inputs compute in float32, rounded back."""
     refuse_complex(a, "\"erfc_vml_cpu\" not implemented for '{dtype}'")
     x = _f(xp, a)
+    r = vml("Erfc", x) if xp is np else None
+    if r is not None:
+        return r
     lo = x.dtype.itemsize < 4
     r = special_functions(xp).erfc(x.astype(np.float32) if lo else x)
     return r.astype(x.dtype, copy=False)
@@ -586,6 +612,9 @@ def _erfinv_k(xp, a):
     y = _f(xp, a)
     if xp is not np:
         return special_functions(xp).erfinv(y)
+    r = vml("ErfInv", y)
+    if r is not None:
+        return r
     if y.dtype != np.float64:           # float16/32: Giles' polynomial alone, in float32 (within 2 float32 ulps)
         return _erfinv_giles(y.astype(np.float32)).astype(y.dtype, copy=False)
     y64 = y

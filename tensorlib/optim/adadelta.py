@@ -5,6 +5,7 @@ import numpy as np
 
 from ..dispatch import op_named
 from ..ops.arithmetic import ADD, ADD_, DIV_, MUL_
+from ..ops._fastmath import sqrt
 from ..ops.creation import zeros_like
 from ..ops.optim_ops import ADDCMUL_
 from ._common import (check_lr, check_range, count_step, gradient, loop_ops, lr_value, multi_tensor_ok,
@@ -109,9 +110,9 @@ class Adadelta(Optimizer):
             v *= rho
             ADDCMUL_.kernel(np, v, g, g, c)                 # square_avg.addcmul_(grad, grad, value=c): fused
             std = v + eps
-            np.sqrt(std, out=std)
+            sqrt(std, out=std)                              # (the sqrt_ op's values: VML's)
             delta = u + eps
-            np.sqrt(delta, out=delta)
+            sqrt(delta, out=delta)
             delta /= std
             delta *= g
             u *= rho

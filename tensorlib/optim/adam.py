@@ -73,6 +73,7 @@ class Adam(Optimizer):
                 pairs = self._grads(group, negate=False)
                 if _FM.ADAM is not None and not amsgrad and not group["maximize"] \
                         and not group.get("differentiable"):
+                    _FM.bind_adam_sqrt()
                     pairs = self._c_steps(group, pairs, held, lr, beta1, beta2, wd, eps, decoupled)
                     if not pairs:
                         continue
@@ -320,7 +321,7 @@ class Adam(Optimizer):
                 np.maximum(mx, v, out=mx)
                 st["max_exp_avg_sq"]._version += 1
                 v = mx
-            denom = np.sqrt(v)
+            denom = _FM.sqrt(v)                             # (the SQRT op's values: VML's)
             denom /= bias_correction2_sqrt
             denom += eps
             m = st["exp_avg"]._data

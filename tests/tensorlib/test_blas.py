@@ -14,6 +14,7 @@ import pytest
 
 import tensorlib as tl
 from tensorlib import _blas
+from tensorlib.ops import _fastmath
 
 pytestmark = pytest.mark.skipif(not _blas.available(),
                                 reason="MKL is not installed here (pip install mkl; x86-64 only)")
@@ -28,6 +29,9 @@ def _reload_blas(env_value):
     _blas._lib = None
     _blas.gemms = True
     _blas._GEMM.clear()
+    _blas._VML.clear()
+    _fastmath._VML32.clear()
+    _fastmath._VML64.clear()
 
 
 @pytest.fixture(autouse=True)

@@ -875,3 +875,36 @@ def test_layer_norm_loops_sum_in_their_written_order_bit_for_bit(dtype):
             want = _ln_reference(x, ww, bb, 1e-5)
             for g_, w_ in zip(got, want):
                 np.testing.assert_array_equal(g_.reshape(w_.shape).view(np.uint8), w_.view(np.uint8))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_vml_ops_take_mkls_functions_where_loaded_and_numpys_elsewhere(dtype, monkeypatch):
+    """sqrt, tanh, sin, cos, tan, log2, log10, erf, erfc and erfinv of C-contiguous float32/float64 arrays run on MKL
+    VML's v?<Name> where MKL is loaded (torch's CPU build computes them there: its values to the bit, checked in
+    devtools/torch_compat), out of place and in place; without MKL (TENSORLIB_BLAS=numpy, no mkl wheel) and for
+    strided or other-dtype arrays, NumPy's (or SciPy's) values."""
+    from tensorlib import _blas
+    from scipy import special
+    rng = np.random.default_rng(4)
+    x = (np.abs(rng.standard_normal(1001)) * 0.9 + 0.01).astype(dtype)
+    names = {"sqrt": "Sqrt", "tanh": "Tanh", "sin": "Sin", "cos": "Cos", "tan": "Tan", "log2": "Log2",
+             "log10": "Log10", "erf": "Erf", "erfc": "Erfc", "erfinv": "ErfInv"}
+    ref = {"erf": special.erf, "erfc": special.erfc, "erfinv": special.erfinv}
+    loaded = _blas.vml_function("Sqrt", np.dtype(dtype)) is not None
+    for name, vml_name in names.items():
+        got = getattr(tl, name)(tl.tensor(x)).numpy()
+        if loaded:
+            np.testing.assert_array_equal(got, _fastmath.vml(vml_name, x))
+        f = ref[name] if name in ref else getattr(np, name)
+        np.testing.assert_allclose(got, f(x), rtol=4e-7 if dtype == np.float32 else 4e-15)
+        strided = tl.tensor(np.repeat(x, 2))[::2]      # (not contiguous: the NumPy kernels)
+        assert _fastmath.vml(vml_name, strided._data) is None
+    assert _fastmath.vml("Sqrt", x.astype(np.float16)) is None and _fastmath.vml("Sqrt", x.tolist()) is None
+    monkeypatch.setattr(_fastmath, "_VML32", dict.fromkeys(names.values()))     # as without MKL (no addresses)
+    monkeypatch.setattr(_fastmath, "_VML64", dict.fromkeys(names.values()))
+    for name in ("sqrt", "sin", "log10"):
+        np.testing.assert_array_equal(getattr(tl, name)(tl.tensor(x)).numpy(), getattr(np, name)(x))
+        t = tl.tensor(x)
+        if hasattr(t, name + "_"):
+            getattr(t, name + "_")()
+            np.testing.assert_array_equal(t.numpy(), getattr(np, name)(x))
