@@ -1292,42 +1292,34 @@ static PyObject *mod_batch_norm_channels_backward(PyObject *self, PyObject *cons
     Py_RETURN_NONE;
 }
 
-/* ---- addcmul_ / addcdiv_ in one pass (tensorlib/ops/optim_ops.py's in-place kernels) --------------------------
- * a = a + (t1 * value) * t2, or a + (t1 * value) / t2: NumPy's three passes (t1 * value into a temporary, times or
- * over t2, added to a) in their order and rounding (no FMA), one element at a time, without the temporary. On
- * large arrays (an optimizer's moments) the three passes and the temporary's fresh pages cost three times this
- * loop's one (1.2M float32: 960 -> 330 µs). value is the operands' dtype (NumPy's weak Python scalar). */
-#define ADDC_LOOP(T)                                                                                                  \
-    __attribute__((optimize("O3", "fp-contract=off"))) static void addc_##T(T *a, const T *t1, const T *t2, T v,      \
-                                                                           Py_ssize_t n, int div)                   \
+/* ---- addcdiv_ in one pass (tensorlib/ops/optim_ops.py's in-place kernel; addcmul_ is fused: fma_ below) ---------
+ * a = a + (t1 * value) / t2: NumPy's three passes (t1 * value into a temporary, over t2, added to a) in their order
+ * and rounding (no FMA, as torch's addcdiv), one element at a time, without the temporary. On large arrays (an
+ * optimizer's update) the three passes and the temporary's fresh pages cost three times this loop's one (1.2M
+ * float32: 960 -> 330 µs). value is the operands' dtype (NumPy's weak Python scalar). */
+#define ADDCDIV_LOOP(T)                                                                                               \
+    __attribute__((optimize("O3", "fp-contract=off"))) static void addcdiv_##T(T *a, const T *t1, const T *t2, T v,   \
+                                                                              Py_ssize_t n)                        \
     {                                                                                                                 \
-        if (div)                                                                                                      \
-            for (Py_ssize_t i = 0; i < n; i++) {                                                                      \
-                T r = t1[i] * v;                                                                                      \
-                r = r / t2[i];                                                                                        \
-                a[i] = a[i] + r;                                                                                      \
-            }                                                                                                         \
-        else                                                                                                          \
-            for (Py_ssize_t i = 0; i < n; i++) {                                                                      \
-                T r = t1[i] * v;                                                                                      \
-                r = r * t2[i];                                                                                        \
-                a[i] = a[i] + r;                                                                                      \
-            }                                                                                                         \
+        for (Py_ssize_t i = 0; i < n; i++) {                                                                          \
+            T r = t1[i] * v;                                                                                          \
+            r = r / t2[i];                                                                                            \
+            a[i] = a[i] + r;                                                                                          \
+        }                                                                                                             \
     }
-ADDC_LOOP(float)
-ADDC_LOOP(double)
+ADDCDIV_LOOP(float)
+ADDCDIV_LOOP(double)
 
-/* addc_(a, t1, t2, value, div): C-contiguous buffers of one float dtype and length, a writable; each of t1 and t2
+/* addcdiv_(a, t1, t2, value): C-contiguous buffers of one float dtype and length, a writable; each of t1 and t2
  * either a itself or apart from it (no partial overlap) */
-static PyObject *mod_addc_(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+static PyObject *mod_addcdiv_(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
-    if (nargs != 5) {
-        PyErr_SetString(PyExc_TypeError, "addc_(a, t1, t2, value, div)");
+    if (nargs != 4) {
+        PyErr_SetString(PyExc_TypeError, "addcdiv_(a, t1, t2, value)");
         return NULL;
     }
     double v = PyFloat_AsDouble(args[3]);
-    int div = PyObject_IsTrue(args[4]);
-    if ((v == -1.0 && PyErr_Occurred()) || div < 0)
+    if (v == -1.0 && PyErr_Occurred())
         return NULL;
     Py_buffer bf[3];
     int isd;
@@ -1341,14 +1333,14 @@ static PyObject *mod_addc_(PyObject *self, PyObject *const *args, Py_ssize_t nar
     }
     if (bad) {
         release_buffers(bf, 3);
-        PyErr_SetString(PyExc_ValueError, "addc_: buffers of one length, each operand a itself or apart from it");
+        PyErr_SetString(PyExc_ValueError, "addcdiv_: buffers of one length, each operand a itself or apart from it");
         return NULL;
     }
     Py_BEGIN_ALLOW_THREADS
     if (isd)
-        addc_double(bf[0].buf, bf[1].buf, bf[2].buf, v, len / 8, div);
+        addcdiv_double(bf[0].buf, bf[1].buf, bf[2].buf, v, len / 8);
     else
-        addc_float(bf[0].buf, bf[1].buf, bf[2].buf, (float)v, len / 4, div);
+        addcdiv_float(bf[0].buf, bf[1].buf, bf[2].buf, (float)v, len / 4);
     Py_END_ALLOW_THREADS
     release_buffers(bf, 3);
     Py_RETURN_NONE;
@@ -2369,8 +2361,8 @@ static PyMethodDef module_methods[] = {
      "vml(fn, x, out): out = f(x) by MKL VML's function at address fn, float32 or float64"},
     {"fma_", (PyCFunction)(void (*)(void))mod_fma_, METH_FASTCALL,
      "fma_(kind, out, a, b, c, s): torch's fused add(alpha=) (0), lerp (1), addcmul (2), float32 or float64"},
-    {"addc_", (PyCFunction)(void (*)(void))mod_addc_, METH_FASTCALL,
-     "addc_(a, t1, t2, value, div): a += t1 * value * t2 (div: / t2) in one pass, float32 or float64"},
+    {"addcdiv_", (PyCFunction)(void (*)(void))mod_addcdiv_, METH_FASTCALL,
+     "addcdiv_(a, t1, t2, value): a += t1 * value / t2 in one pass, float32 or float64"},
     {"gelu_f32", (PyCFunction)(void (*)(void))mod_gelu_f32, METH_FASTCALL,
      "gelu_f32(x, out, px, qx, clip): out = x * normal_cdf32(x), float32"},
     {"gelu_backward_f32", (PyCFunction)(void (*)(void))mod_gelu_backward_f32, METH_FASTCALL,

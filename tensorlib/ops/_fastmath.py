@@ -20,7 +20,7 @@ import numpy as np
 from .. import _dtype as D
 from .._native import load
 
-__all__ = ["exp", "tanh", "vml", "sqrt", "bind_adam_sqrt", "addc_", "fma", "FMA_ADD", "FMA_LERP", "FMA_ADDCMUL",
+__all__ = ["exp", "tanh", "vml", "sqrt", "bind_adam_sqrt", "addcdiv_", "fma", "FMA_ADD", "FMA_LERP", "FMA_ADDCMUL",
            "threshold_backward", "copy_", "astype", "gelu", "gelu_backward", "layer_norm", "layer_norm_backward",
            "batch_norm", "batch_norm_backward", "lstm_step", "lstm_step_backward", "transposed", "MIN_SIZE", "LN_MAX",
            "FAST", "VECTOR_LOOPS", "ADAM", "ADAM_MAX", "stamps"]
@@ -118,7 +118,7 @@ _EXP = _M.exp_f32 if _M is not None else None
 _TANH = _M.tanh_f32 if _M is not None else None
 
 
-_ADDC = _M.addc_ if _M is not None else None
+_ADDCDIV = getattr(_M, "addcdiv_", None) if _M is not None else None
 _LEAKY: Any = getattr(_M, "leaky_f32", None) if FAST and _M is not None else None
 
 
@@ -247,13 +247,13 @@ def _fma_numpy(kind, a, b, c, s):
     return a + p * q
 
 
-def addc_(a, t1, t2, value, div) -> bool:
-    """`a += t1 * value * t2` (div: `/ t2`) in one pass by tensorlib/_cmath.c's loop: NumPy's three passes'
-    values (t1 * value, then times or over t2, then added to a; no FMA) without their temporary. True where it
+def addcdiv_(a, t1, t2, value) -> bool:
+    """`a += t1 * value / t2` in one pass by tensorlib/_cmath.c's loop: NumPy's three passes' values (t1 * value,
+    then over t2, then added to a; no FMA, as torch's addcdiv) without their temporary. True where it
     ran: NumPy arrays of float32 or float64 with one dtype and shape (the caller checks those), C-contiguous, of
     at least MIN_SIZE elements, `value` a float or an int below 2**24 (the dtype's own value), t1 and t2 each a
     itself or apart from it; else False, and the caller runs NumPy's passes."""
-    if _ADDC is None or a.size < MIN_SIZE or a.dtype not in _FLOATS:
+    if _ADDCDIV is None or a.size < MIN_SIZE or a.dtype not in _FLOATS:
         return False
     tv = type(value)
     if not (tv is float or (tv is int and -(1 << 24) < value < (1 << 24))):
@@ -261,7 +261,7 @@ def addc_(a, t1, t2, value, div) -> bool:
     if not (a.flags.c_contiguous and a.flags.writeable and t1.flags.c_contiguous and t2.flags.c_contiguous):
         return False
     try:
-        _ADDC(a, t1, t2, value, div)
+        _ADDCDIV(a, t1, t2, value)
     except ValueError:      # an operand overlapping a in part
         return False
     return True

@@ -9,7 +9,7 @@ two: those run as _fastmath.fma (tensorlib/_cmath.c's fused loop, torch's values
 from __future__ import annotations
 
 from .. import _dtype as D
-from ._fastmath import FMA_ADDCMUL, FMA_LERP, MIN_SIZE as _ADDC_MIN, addc_, fma
+from ._fastmath import FMA_ADDCMUL, FMA_LERP, MIN_SIZE as _ADDC_MIN, addcdiv_ as _addcdiv_1pass, fma
 from .arithmetic import DIV
 from .broadcast import sum_to
 from .unary_math import neg
@@ -139,7 +139,7 @@ def _addcmul_(xp, a, t1, t2, value=1):
 def _addcdiv_(xp, a, t1, t2, value=1):
     if not (_same(a, t1) and (t2 is t1 or _same(a, t2))) or not a.ndim:    # (0-d: the product is a NumPy scalar)
         return _store(xp, a, ADDCDIV.kernel(xp, a, t1, t2, value))
-    if xp is np and a.size >= _ADDC_MIN and addc_(a, t1, t2, value, True):
+    if xp is np and a.size >= _ADDC_MIN and _addcdiv_1pass(a, t1, t2, value):
         return None
     r = xp.multiply(t1, value)
     xp.divide(r, t2, out=r)

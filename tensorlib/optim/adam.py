@@ -6,7 +6,7 @@ import numpy as np
 from .. import _hooks as _H
 from ..dispatch import record_ran_fn, record_times, records_by_sink, records_ran
 from ..ops import _fastmath as _FM
-from ..ops._fastmath import MIN_SIZE as ADDC_MIN, addc_
+from ..ops._fastmath import MIN_SIZE as ADDC_MIN, addcdiv_
 from ..ops.creation import zeros_like
 from ..ops.misc import COPY_
 from .._state import set_grad_mode
@@ -325,7 +325,7 @@ class Adam(Optimizer):
             denom /= bias_correction2_sqrt
             denom += eps
             m = st["exp_avg"]._data
-            if x.size < ADDC_MIN or not addc_(x, m, denom, -step_size, True):
+            if x.size < ADDC_MIN or not addcdiv_(x, m, denom, -step_size):
                 t = np.multiply(m, -step_size)              # addcdiv_: x += -step_size * m / denom
                 t /= denom
                 x += t

@@ -330,18 +330,16 @@ def test_lstm_step_loops_match_numpys_loop(L, N, H, reverse, dtype, monkeypatch)
             assert a.shape == r.shape and a.dtype == r.dtype and np.array_equal(a, r)
 
 
-def _addc_numpy(a, t1, t2, value, div):
-    """addcmul_'s (addcdiv_'s) three NumPy passes, the reference the one-pass loop must equal to the bit."""
+def _addcdiv_numpy(a, t1, t2, value):
+    """addcdiv_'s three NumPy passes (torch's order, no FMA), the reference the one-pass loop must equal to the bit."""
     r = np.multiply(t1, value)
-    r = r / t2 if div else r * t2
+    r = r / t2
     return a + r
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("div", [False, True], ids=["addcmul_", "addcdiv_"])
-def test_addc_in_one_pass_gives_numpy_three_passes_bit_for_bit(dtype, div):
-    from tensorlib.ops.optim_ops import ADDCDIV_, ADDCMUL_
-    op = ADDCDIV_ if div else ADDCMUL_
+def test_addcdiv_in_one_pass_gives_numpy_three_passes_bit_for_bit(dtype):
+    from tensorlib.ops.optim_ops import ADDCDIV_
     rng = np.random.default_rng(3)
     n = _fastmath.MIN_SIZE * 3 + 5
     ran = []
@@ -350,37 +348,41 @@ def test_addc_in_one_pass_gives_numpy_three_passes_bit_for_bit(dtype, div):
         t2 = (rng.random(n) + 0.05).astype(dtype)
         t2[:3] = (0.0, np.inf, np.nan)
         with np.errstate(all="ignore"):
-            want = _addc_numpy(a, t1, t2, value, div)
+            want = _addcdiv_numpy(a, t1, t2, value)
             got = a.copy()
-            ran.append(_fastmath.addc_(got, t1, t2, value, div))
+            ran.append(_fastmath.addcdiv_(got, t1, t2, value))
             if ran[-1]:                                      # (declined without the extension: got untouched)
                 np.testing.assert_array_equal(got, want)
-            if not div:                                      # (addcmul_'s kernel is torch's fused one: see below)
-                continue
             got = a.copy()
-            op.kernel(np, got, t1, t2, value=value)          # the kernel optimizers and Tensor.addcdiv_ run
+            ADDCDIV_.kernel(np, got, t1, t2, value=value)    # the kernel optimizers and Tensor.addcdiv_ run
             np.testing.assert_array_equal(got, want)
             same = a.copy()                                  # a.addcdiv_(a, a): each operand a itself
-            op.kernel(np, same, same, same, value=value)
-            np.testing.assert_array_equal(same, _addc_numpy(a, a, a, value, div))
-    assert all(ran) == (_fastmath._ADDC is not None)          # where the extension is built, the loop ran
+            ADDCDIV_.kernel(np, same, same, same, value=value)
+            np.testing.assert_array_equal(same, _addcdiv_numpy(a, a, a, value))
+    assert all(ran) == (_fastmath._ADDCDIV is not None)      # where the extension is built, the loop ran
 
 
-def test_addc_leaves_what_it_does_not_take_to_numpy():
-    """Small, strided, integer-valued beyond 2**24, NumPy-scalar-valued or partly overlapping operands: addc_ says
-    False (NumPy's passes run) and the kernel's values are still NumPy's."""
-    from tensorlib.ops.optim_ops import ADDCMUL_
+def test_addcdiv_leaves_what_it_does_not_take_to_numpy():
+    """Small, strided, integer-valued beyond 2**24, NumPy-scalar-valued or partly overlapping operands: addcdiv_
+    says False (NumPy's passes run) and the kernel's values are still NumPy's; addcmul_'s fused kernel takes an
+    overlapping operand through NumPy's emulation of the fused result."""
+    from tensorlib.ops.optim_ops import ADDCDIV_, ADDCMUL_
     n = _fastmath.MIN_SIZE * 2
     a, t = np.ones(n, np.float32), np.full(n, 3.0, np.float32)
-    assert not _fastmath.addc_(a[:10], t[:10], t[:10], 0.5, False)
-    assert not _fastmath.addc_(np.ones(2 * n, np.float32)[::2], t, t, 0.5, False)
-    assert not _fastmath.addc_(a, t, t, 1 << 30, False)
-    assert not _fastmath.addc_(a, t, t, np.float64(0.5), False)
-    assert not _fastmath.addc_(a.astype(np.float16), t.astype(np.float16), t.astype(np.float16), 0.5, False)
-    buf = np.arange(n + 8, dtype=np.float32)
+    assert not _fastmath.addcdiv_(a[:10], t[:10], t[:10], 0.5)
+    assert not _fastmath.addcdiv_(np.ones(2 * n, np.float32)[::2], t, t, 0.5)
+    assert not _fastmath.addcdiv_(a, t, t, 1 << 30)
+    assert not _fastmath.addcdiv_(a, t, t, np.float64(0.5))
+    assert not _fastmath.addcdiv_(a.astype(np.float16), t.astype(np.float16), t.astype(np.float16), 0.5)
+    buf = np.arange(n + 8, dtype=np.float32) + 1
     a2, shifted = buf[:n], buf[8:]                             # t1 overlaps a, shifted by 8 elements
+    want = _addcdiv_numpy(a2, shifted, shifted, 0.5)
+    assert not _fastmath.addcdiv_(a2, shifted, shifted, 0.5)
+    ADDCDIV_.kernel(np, a2, shifted.copy(), shifted.copy(), value=0.5)
+    np.testing.assert_array_equal(a2, want)
+    buf = np.arange(n + 8, dtype=np.float32)
+    a2, shifted = buf[:n], buf[8:]
     want = _fastmath.fma(_fastmath.FMA_ADDCMUL, a2.copy(), shifted.copy(), shifted.copy(), 0.5)
-    assert not _fastmath.addc_(a2, shifted, shifted, 0.5, False)
     ADDCMUL_.kernel(np, a2, shifted, shifted, value=0.5)       # (fma's loop refuses the overlap: NumPy's emulation)
     np.testing.assert_array_equal(a2, want)
 
