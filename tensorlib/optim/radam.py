@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from ..ops.arithmetic import ADD, ADD_, DIV, MUL
 from ..ops.creation import zeros_like
-from ..ops.unary_math import SQRT
+from ..ops.unary_math import RECIPROCAL, SQRT
 from ._common import (adam_moments, check_betas, check_lr, check_range, count_step, decayed, gradient, loop_ops,
                       lr_value, scalar_tensor, step_value)
 from .optimizer import Optimizer
@@ -87,7 +87,9 @@ class RAdam(Optimizer):
                     sqrt_v = run(ADD, sqrt_v, eps)                       #   sqrt_v.add(eps)
                 else:
                     run(ADD_, sqrt_v, eps)                               #   sqrt_v.add_(eps)
-                adaptive_lr = run(DIV, bias_correction2 ** 0.5, sqrt_v)  # (bias_correction2 ** 0.5) / sqrt_v
+                # (bias_correction2 ** 0.5) / sqrt_v: a number over a tensor, torch's Tensor.__rdiv__,
+                # reciprocal(sqrt_v) * number (its rounding and its ops in a profile)
+                adaptive_lr = run(MUL, run(RECIPROCAL, sqrt_v), bias_correction2 ** 0.5)
                 # p.add_(bias_corrected_exp_avg * lr * adaptive_lr * rect, alpha=-1.0)
                 run(ADD_, x, run(MUL, run(MUL, run(MUL, bias_corrected_exp_avg, lr), adaptive_lr), rect), alpha=-1.0)
             else:                                                        # p.add_(bias_corrected_exp_avg * lr, -1.0)
