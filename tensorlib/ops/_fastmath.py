@@ -208,19 +208,18 @@ def fma(kind, a, b, c, s, out=None):
     differs from the fused result only where the sum falls on a float32 tie: none in 10^5 elements against torch),
     other dtypes by NumPy's two roundings. None where an operand is not a NumPy array (the caller runs its own
     formula)."""
-    arrs = (a, b) if c is None else (a, b, c)
-    if any(type(x) is not np.ndarray for x in arrs):
+    if type(a) is not np.ndarray or type(b) is not np.ndarray or (c is not None and type(c) is not np.ndarray):
         return None
     dt = a.dtype
-    if _FMA is not None and (type(s) is float or type(s) is int) and dt in _FLOATS \
-            and all(x.dtype is dt and x.shape == a.shape and x.flags.c_contiguous for x in arrs) \
-            and (out is None or (out.dtype is dt and out.shape == a.shape and out.flags.c_contiguous
-                                 and out.flags.writeable)):
-        o = np.empty(a.shape, dt) if out is None else out
+    shape = a.shape
+    # (the C call checks the rest: one float32/float64 format, C-contiguous buffers, out writable, no partial overlap)
+    if _FMA is not None and (type(s) is float or type(s) is int) and (dt is _F32 or dt is _F64) \
+            and b.shape == shape and (c is None or c.shape == shape) and (out is None or out.shape == shape):
+        o = np.empty(shape, dt) if out is None else out
         try:
             _FMA(kind, o, a, b, c, s)
             return o
-        except (ValueError, OverflowError):     # (an operand overlapping out in part; an int beyond a double)
+        except (ValueError, OverflowError, BufferError, TypeError):   # (refused buffers; an int beyond a double)
             pass
     r = _fma_numpy(kind, a, b, c, s)
     if out is None:
