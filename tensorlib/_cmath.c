@@ -1347,12 +1347,15 @@ static PyObject *mod_addcdiv_(PyObject *self, PyObject *const *args, Py_ssize_t 
 }
 
 /* ---- MKL VML's elementwise functions ---------------------------------------------------------------------------
- * vml(fn, x, out): out = f(x) by MKL VML's v?<Name> at address fn (tensorlib/_blas.py binds it), for C-contiguous
+ * vml(fn, x, out): out = f(x) by MKL VML's vm?<Name> at address fn (tensorlib/_blas.py binds it), for C-contiguous
  * float32 (fn a vs function) or float64 (vd) buffers of one length below 2**31 (MKL_INT: LP64), out writable (it may
  * be x). torch's CPU build computes sqrt, tanh, sin, cos, tan, log2, log10, erf, erfc and erfinv of contiguous
  * float tensors through these (ATen/cpu/vml.h), whose results are not all correctly rounded: the values are
  * torch's only through the same functions. The caller matches the function's dtype to the buffers'. */
-typedef void (*VmlFn)(int, const void *, void *);
+/* MKL VML's vm?<Name>(n, a, y, mode), with torch's mode (ATen/cpu/vml.h): high accuracy, denormals kept, no errno
+ * or message -- whatever the process's vmlSetMode says */
+typedef void (*VmlFn)(int, const void *, void *, long long);
+#define VML_TORCH_MODE (0x2LL | 0x140000LL | 0x100LL)       /* VML_HA | VML_FTZDAZ_OFF | VML_ERRMODE_IGNORE */
 
 static PyObject *mod_vml(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
@@ -1377,7 +1380,7 @@ static PyObject *mod_vml(PyObject *self, PyObject *const *args, Py_ssize_t nargs
         return NULL;
     }
     Py_BEGIN_ALLOW_THREADS
-    ((VmlFn)fn)((int)n, bf[0].buf, bf[1].buf);
+    ((VmlFn)fn)((int)n, bf[0].buf, bf[1].buf, VML_TORCH_MODE);
     Py_END_ALLOW_THREADS
     release_buffers(bf, 2);
     Py_RETURN_NONE;
@@ -1587,9 +1590,9 @@ ADAM_LOOPS(float, float_avx2, FMA_ATTR, __builtin_fmaf)
 ADAM_LOOPS(double, double_avx2, FMA_ATTR, __builtin_fma)
 #endif
 
-static VmlFn adam_sqrt[2];     /* MKL VML's vsSqrt, vdSqrt (adam_vml), or NULL: the correctly rounded loop */
+static VmlFn adam_sqrt[2];     /* MKL VML's vmsSqrt, vmdSqrt (adam_vml), or NULL: the correctly rounded loop */
 
-/* adam_vml(vs, vd): the addresses of MKL VML's vsSqrt and vdSqrt (None: the loop's sqrt), for the update's sqrt */
+/* adam_vml(vs, vd): the addresses of MKL VML's vmsSqrt and vmdSqrt (None: the loop's sqrt), for the update's sqrt */
 static PyObject *mod_adam_vml(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
     if (nargs != 2) {
@@ -1614,7 +1617,7 @@ static PyObject *mod_adam_vml(PyObject *self, PyObject *const *args, Py_ssize_t 
             if (tm)                                                                                                   \
                 tm[0] = now_ns();                                                                                     \
             if (sq != NULL) /* sqrt: torch's, MKL VML's where it is loaded (adam_vml) */                             \
-                sq((int)n, v, d1);                                                                                    \
+                sq((int)n, v, d1, VML_TORCH_MODE);                                                                    \
             else                                                                                                      \
                 for (Py_ssize_t i = 0; i < n; i++)                                                                    \
                     d1[i] = sqrt##_##T(v[i]);                                                                         \
