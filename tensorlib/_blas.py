@@ -143,22 +143,13 @@ def available() -> bool:
 def vml_function(name: str, dtype) -> int | None:
     """The address of MKL VML's vm?<name> (vmsTanh, vmdSqrt...: the forms taking the mode per call, which
     tensorlib/_cmath.c's vml passes as torch's) for float32/float64 `dtype`, or None (MKL not loaded:
-    TENSORLIB_BLAS=numpy, no mkl wheel; another dtype; a library without VML). Looked up once per name and dtype;
-    loads MKL on the first call, as `gemm` does (~40 ms)."""
-    key = (name, dtype)
-    addr = _VML.get(key, False)
-    if addr is not False:
-        return addr
-    addr = None
+    TENSORLIB_BLAS=numpy, no mkl wheel; another dtype; a library without VML). Loads MKL on the first call, as
+    `gemm` does (~40 ms); the callers (ops/_fastmath.vml) keep the address."""
     ch = {np.dtype(np.float32): "s", np.dtype(np.float64): "d"}.get(dtype)
-    if ch is not None and available():
-        fn = getattr(_lib, f"vm{ch}{name}", None)
-        addr = ctypes.cast(fn, ctypes.c_void_p).value if fn is not None else None
-    _VML[key] = addr
-    return addr
-
-
-_VML: dict = {}            # (VML name, dtype) -> its address or None
+    if ch is None or not available():
+        return None
+    fn = getattr(_lib, f"vm{ch}{name}", None)
+    return ctypes.cast(fn, ctypes.c_void_p).value if fn is not None else None
 
 
 def gemms_on_mkl() -> bool:

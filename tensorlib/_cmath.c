@@ -185,6 +185,25 @@ static void release_buffers(Py_buffer *bufs, int count)
             PyBuffer_Release(&bufs[i]);
 }
 
+/* 0 where every buffer given of bufs[1..count) (a NULL one: an absent operand) has bufs[0]'s length and is bufs[0]
+ * itself or apart from it (an in-place loop reads each element before writing it, never another's); else -1 with
+ * `who`'s ValueError set and the buffers released */
+static int operands_apart(Py_buffer *bufs, int count, const char *who)
+{
+    char *o = bufs[0].buf;
+    Py_ssize_t len = bufs[0].len;
+    for (int i = 1; i < count; i++) {
+        char *t = bufs[i].buf;
+        if (t != NULL && (bufs[i].len != len || (t != o && t < o + len && o < t + len))) {
+            release_buffers(bufs, count);
+            PyErr_Format(PyExc_ValueError, "%s: buffers of one length, each operand the first itself or apart from it",
+                         who);
+            return -1;
+        }
+    }
+    return 0;
+}
+
 /* f(x, out): out[:] = f(x[:]) for C-contiguous float32 buffers of one length (out writable; it may be x) */
 static PyObject *apply_f32(PyObject *const *args, Py_ssize_t nargs, int tanh)
 {
@@ -1325,17 +1344,9 @@ static PyObject *mod_addcdiv_(PyObject *self, PyObject *const *args, Py_ssize_t 
     int isd;
     if (get_buffers(args, 3, bf, "000", "100", &isd) < 0)
         return NULL;
-    Py_ssize_t len = bf[0].len;
-    int bad = bf[1].len != len || bf[2].len != len;
-    for (int i = 1; i < 3 && !bad; i++) {
-        char *a = bf[0].buf, *t = bf[i].buf;
-        bad = t != a && t < a + len && a < t + len;
-    }
-    if (bad) {
-        release_buffers(bf, 3);
-        PyErr_SetString(PyExc_ValueError, "addcdiv_: buffers of one length, each operand a itself or apart from it");
+    if (operands_apart(bf, 3, "addcdiv_") < 0)
         return NULL;
-    }
+    Py_ssize_t len = bf[0].len;
     Py_BEGIN_ALLOW_THREADS
     if (isd)
         addcdiv_double(bf[0].buf, bf[1].buf, bf[2].buf, v, len / 8);
@@ -1439,17 +1450,9 @@ static PyObject *mod_fma_(PyObject *self, PyObject *const *args, Py_ssize_t narg
     int isd;
     if (get_buffers(args + 1, 4, bf, kind == 2 ? "0000" : "0001", "1000", &isd) < 0)
         return NULL;
-    Py_ssize_t len = bf[0].len;
-    int bad = bf[1].len != len || bf[2].len != len || (kind == 2 && bf[3].len != len);
-    for (int i = 1; i < 4 && !bad; i++) {
-        char *o = bf[0].buf, *t = bf[i].buf;
-        bad = t != NULL && t != o && t < o + len && o < t + len;
-    }
-    if (bad) {
-        release_buffers(bf, 4);
-        PyErr_SetString(PyExc_ValueError, "fma_: buffers of one length, each operand out itself or apart from it");
+    if (operands_apart(bf, 4, "fma_") < 0)
         return NULL;
-    }
+    Py_ssize_t len = bf[0].len;
     Py_BEGIN_ALLOW_THREADS
 #if HAVE_X86
     if (use_avx2 && isd)

@@ -20,7 +20,7 @@ import numpy as np
 from .. import _dtype as D
 from .._native import load
 
-__all__ = ["exp", "tanh", "vml", "sqrt", "bind_adam_sqrt", "addcdiv_", "fma", "FMA_ADD", "FMA_LERP", "FMA_ADDCMUL",
+__all__ = ["exp", "tanh", "vml", "bind_adam_sqrt", "addcdiv_", "fma", "FMA_ADD", "FMA_LERP", "FMA_ADDCMUL",
            "threshold_backward", "copy_", "astype", "gelu", "gelu_backward", "layer_norm", "layer_norm_backward",
            "batch_norm", "batch_norm_backward", "lstm_step", "lstm_step_backward", "transposed", "MIN_SIZE", "LN_MAX",
            "FAST", "VECTOR_LOOPS", "ADAM", "ADAM_MAX", "stamps"]
@@ -183,14 +183,6 @@ def bind_adam_sqrt():
         from .. import _blas
         ADAM.adam_vml(_blas.vml_function("Sqrt", _F32), _blas.vml_function("Sqrt", np.dtype(np.float64)))
     _adam_sqrt_bound = True
-
-
-def sqrt(x, out=None):
-    """np.sqrt(x) (into `out` when given) as the SQRT op computes it: MKL VML's where it applies (see vml)."""
-    r = vml("Sqrt", x, out)
-    if r is not None:
-        return r
-    return np.sqrt(x) if out is None else np.sqrt(x, out=out)
 
 
 _FMA = getattr(_M, "fma_", None) if _M is not None else None

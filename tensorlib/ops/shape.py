@@ -494,6 +494,9 @@ def _cat(xp, arrays, dim):
         return _cat_layout(xp.concatenate(arrays, axis=dim), arrays)
     except ValueError:
         pass
+    for i, a in enumerate(arrays):
+        if a.ndim == 0:
+            raise RuntimeError(f"zero-dimensional tensor (at position {i}) cannot be concatenated")
     nd = max(a.ndim for a in arrays)
     if nd == 1 and all(a.shape[0] == 0 for a in arrays):
         return xp.concatenate(arrays)       # (torch's: any dim, as it is not wrapped)
@@ -551,28 +554,34 @@ CAT.sink_backward = _cat_bwd_sink
 
 @public(aliases=("concat", "concatenate"))
 def cat(tensors, dim=0):
-    if type(tensors) is not list or not tensors or type(tensors[0]) is not Tensor:
-        tensors = tensor_list(tensors)
-        if not tensors:
-            raise ValueError("tensorlib.cat(): expected a non-empty list of Tensors")
+    tensors = _tensors(tensors, ValueError, "tensorlib.cat(): expected a non-empty list of Tensors")
     return dispatch(CAT, tensors, dim=_cat_dim(tensors, dim))
+
+
+def _tensors(tensors, error, message):
+    """cat's and stack's operand list: a list led by a tensor as it is (execute_list checks the rest in its one
+    pass), else tensor_list's, refused with `error(message)` when empty."""
+    if type(tensors) is list and tensors and type(tensors[0]) is Tensor:
+        return tensors
+    tensors = tensor_list(tensors)
+    if not tensors:
+        raise error(message)
+    return tensors
 
 
 def _cat_dim(tensors, dim):
     """torch's legacy_cat_wrap_dim: dim wrapped by the first input that is not a legacy empty 1-d tensor (as it
-    is when all are); torch's error for a 0-d input."""
-    wrapped = None
+    is when all are). A 0-d input up to that one is refused here; one after it, by the kernel's failure path
+    (_cat), with torch's message either way."""
     for i, t in enumerate(tensors):
         if type(t) is not Tensor:
             tensor_list(tensors)        # (torch's TypeError)
         nd = t._data.ndim
         if nd == 0:
             raise RuntimeError(f"zero-dimensional tensor (at position {i}) cannot be concatenated")
-        if wrapped is None and not (nd == 1 and t._data.shape[0] == 0):
-            wrapped = norm_dims(dim, nd)[0]
-        if wrapped is not None and i:
-            break
-    return dim if wrapped is None else wrapped
+        if not (nd == 1 and t._data.shape[0] == 0):
+            return norm_dims(dim, nd)[0]
+    return dim
 
 
 concat = concatenate = cat
@@ -639,10 +648,7 @@ STACK.sink_backward = with_defaults(_stack_bwd_arrays, sink=True)
 
 @public
 def stack(tensors, dim=0):
-    if type(tensors) is not list or not tensors or type(tensors[0]) is not Tensor:
-        tensors = tensor_list(tensors)
-        if not tensors:
-            raise RuntimeError("stack expects a non-empty TensorList")
+    tensors = _tensors(tensors, RuntimeError, "stack expects a non-empty TensorList")
     return dispatch(STACK, tensors, dim=norm_dims(dim, tensors[0].ndim + 1)[0])
 
 

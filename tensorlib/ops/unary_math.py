@@ -117,26 +117,36 @@ LOG = unary("log", lambda xp, a: xp.log(_f(xp, a)), lambda ctx, g: (g / ctx.save
             inplace=True, into=lambda xp, a: xp.log(a, out=a))
 LOG1P = unary("log1p", lambda xp, a: xp.log1p(_f(xp, a)), lambda ctx, g: (g / (ctx.saved_inputs[0] + 1),),
               amp="fp32", node_name="Log1PBackward0")     # (torch capitalizes the P)
-def _vml_kernel(name, ufunc):
-    """The kernel of a unary op torch's CPU build runs on MKL VML (ATen/cpu/vml.h): VML's v?<name> on NumPy
-    float32/float64 arrays where MKL is loaded (torch's values to the bit, see _fastmath.vml), else the ufunc."""
-    def kernel(xp, a):
+def _vml_kernel(name, ufunc, numpy_fn=None):
+    """The kernel of a unary op torch's CPU build runs on MKL VML (ATen/cpu/vml.h), into `out` when given (the
+    in-place op's `into`): VML's v?<name> on NumPy float32/float64 arrays where MKL is loaded (torch's values to the
+    bit, see _fastmath.vml), else `numpy_fn(x, out)` (default: the ufunc), and the ufunc on other arrays."""
+    def kernel(xp, a, out=None):
         x = _f(xp, a)
         if xp is np:
-            r = vml(name, x)
+            r = vml(name, x, out)
             if r is not None:
                 return r
-        return getattr(xp, ufunc)(x)
+            if numpy_fn is not None:
+                return numpy_fn(x, out)
+        f = getattr(xp, ufunc)
+        return f(x) if out is None else f(x, out=out)
     kernel.__name__ = f"_{ufunc}_k"
     return kernel
+
+
+def _into(kernel):
+    """An in-place op's `into` (see ops._define.op) from its out-of-place _vml_kernel."""
+    return lambda xp, a: kernel(xp, a, out=a)
 
 
 LOG2 = unary("log2", _vml_kernel("Log2", "log2"), lambda ctx, g: (g / (ctx.saved_inputs[0] * math.log(2)),),
              amp="fp32")
 LOG10 = unary("log10", _vml_kernel("Log10", "log10"),
               lambda ctx, g: (g / (ctx.saved_inputs[0] * math.log(10)),), amp="fp32")
-SQRT = unary("sqrt", _vml_kernel("Sqrt", "sqrt"), lambda ctx, g: (g / (ctx.saved_output * 2),), save="o",
-             inplace=True, into=lambda xp, a: (xp is np and vml("Sqrt", a, out=a) is not None) or xp.sqrt(a, out=a))
+_sqrt_k = _vml_kernel("Sqrt", "sqrt")
+SQRT = unary("sqrt", _sqrt_k, lambda ctx, g: (g / (ctx.saved_output * 2),), save="o", inplace=True,
+             into=_into(_sqrt_k))
 RSQRT = unary("rsqrt", lambda xp, a: 1 / xp.sqrt(_f(xp, a)),
               lambda ctx, g: (g * ctx.saved_output ** 3 * -0.5,), save="o", amp="fp32")
 reciprocal, exp, exp2, expm1 = RECIPROCAL.function, EXP.function, EXP2.function, EXPM1.function
@@ -200,16 +210,10 @@ def output_backward(fwd, bwd, output_grad):
         return (dispatch(bwd, gg, y) if need[0] else None, output_grad(gg, g, y) if need[1] else None)
 
 
-def _tanh_k(xp, a, out=None):
-    """torch's tanh: MKL VML's where it applies (see _vml_kernel), else the AVX2 loop or NumPy's (_fastmath.tanh)."""
-    x = _f(xp, a)
-    if xp is not np:
-        return xp.tanh(x) if out is None else xp.tanh(x, out=out)
-    r = vml("Tanh", x, out)
-    return r if r is not None else fast_tanh(x, out)
+_tanh_k = _vml_kernel("Tanh", "tanh", fast_tanh)     # (without VML: the AVX2 loop or NumPy's, _fastmath.tanh)
 
 
-TANH = unary("tanh", _tanh_k, None, save="o", inplace=True, into=lambda xp, a: _tanh_k(xp, a, out=a))
+TANH = unary("tanh", _tanh_k, None, save="o", inplace=True, into=_into(_tanh_k))
 output_backward(TANH, TANH_BACKWARD, lambda gg, g, y: gg * (y * g * -2))     # torch's: -2 y g
 
 

@@ -5,9 +5,9 @@ import numpy as np
 
 from ..dispatch import op_named
 from ..ops.arithmetic import ADD, ADD_, DIV_, MUL_
-from ..ops._fastmath import sqrt
 from ..ops.creation import zeros_like
 from ..ops.optim_ops import ADDCMUL_
+from ..ops.unary_math import SQRT
 from ._common import (check_lr, check_range, count_step, gradient, loop_ops, lr_value, multi_tensor_ok,
                       scalar_tensor, weight_decayed)
 from .optimizer import Optimizer
@@ -110,9 +110,9 @@ class Adadelta(Optimizer):
             v *= rho
             ADDCMUL_.kernel(np, v, g, g, c)                 # square_avg.addcmul_(grad, grad, value=c): fused
             std = v + eps
-            sqrt(std, out=std)                              # (the sqrt_ op's values: VML's)
+            SQRT.kernel(np, std, out=std)                   # (sqrt_'s values: the SQRT kernel's, VML's)
             delta = u + eps
-            sqrt(delta, out=delta)
+            SQRT.kernel(np, delta, out=delta)
             delta /= std
             delta *= g
             u *= rho

@@ -321,7 +321,7 @@ class Adam(Optimizer):
                 np.maximum(mx, v, out=mx)
                 st["max_exp_avg_sq"]._version += 1
                 v = mx
-            denom = _FM.sqrt(v)                             # (the SQRT op's values: VML's)
+            denom = SQRT.kernel(np, v)                      # (the SQRT op's kernel: VML's values)
             denom /= bias_correction2_sqrt
             denom += eps
             m = st["exp_avg"]._data

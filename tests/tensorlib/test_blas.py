@@ -29,7 +29,6 @@ def _reload_blas(env_value):
     _blas._lib = None
     _blas.gemms = True
     _blas._GEMM.clear()
-    _blas._VML.clear()
     _fastmath._VML32.clear()
     _fastmath._VML64.clear()
 

@@ -287,6 +287,8 @@ def test_cat_wraps_dim_and_refuses_zero_dim_inputs_as_torch():
     the largest rank), left as it is when all are; a 0-d input refused with its position."""
     with pytest.raises(RuntimeError, match=r"zero-dimensional tensor \(at position 1\) cannot be concatenated"):
         tl.cat([tl.ones(2), tl.tensor(1.0)])
+    with pytest.raises(RuntimeError, match=r"zero-dimensional tensor \(at position 2\) cannot be concatenated"):
+        tl.cat([tl.ones(2), tl.ones(3), tl.tensor(1.0)])       # (past the dim's input: the kernel's failure path)
     with pytest.raises(IndexError, match=r"expected to be in range of \[-1, 0\], but got 1"):
         tl.cat([tl.ones(2), tl.ones(2, 2)], dim=1)
     assert tl.cat([tl.empty(0), tl.empty(0)], dim=5).shape == (0,)
