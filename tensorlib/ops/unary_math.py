@@ -118,11 +118,12 @@ LOG = unary("log", lambda xp, a: xp.log(_f(xp, a)), lambda ctx, g: (g / ctx.save
 LOG1P = unary("log1p", lambda xp, a: xp.log1p(_f(xp, a)), lambda ctx, g: (g / (ctx.saved_inputs[0] + 1),),
               amp="fp32", node_name="Log1PBackward0")     # (torch capitalizes the P)
 def _vml_kernel(name, ufunc, numpy_fn=None):
-    """The kernel of a unary op torch's CPU build runs on MKL VML (ATen/cpu/vml.h), into `out` when given (the
-    in-place op's `into`): VML's v?<name> on NumPy float32/float64 arrays where MKL is loaded (torch's values to the
-    bit, see _fastmath.vml), else `numpy_fn(x, out)` (default: the ufunc), and the ufunc on other arrays."""
-    def kernel(xp, a, out=None):
-        x = _f(xp, a)
+    """The kernel of a unary op torch's CPU build runs on MKL VML (ATen/cpu/vml.h): VML's v?<name> on NumPy
+    float32/float64 arrays where MKL is loaded (torch's values to the bit, see _fastmath.vml), else
+    `numpy_fn(x, out)` (default: the ufunc), and the ufunc on other arrays. The kernel's `_into` is the in-place
+    op's `into` (see ops._define.op): the same, written into its input. (Not an `out` parameter on the kernel:
+    the dispatcher reads a kernel's parameters, and `out=` is the functions' own.)"""
+    def run(xp, x, out):
         if xp is np:
             r = vml(name, x, out)
             if r is not None:
@@ -131,13 +132,12 @@ def _vml_kernel(name, ufunc, numpy_fn=None):
                 return numpy_fn(x, out)
         f = getattr(xp, ufunc)
         return f(x) if out is None else f(x, out=out)
+
+    def kernel(xp, a):
+        return run(xp, _f(xp, a), None)
     kernel.__name__ = f"_{ufunc}_k"
+    kernel._into = lambda xp, a: run(xp, a, a)
     return kernel
-
-
-def _into(kernel):
-    """An in-place op's `into` (see ops._define.op) from its out-of-place _vml_kernel."""
-    return lambda xp, a: kernel(xp, a, out=a)
 
 
 LOG2 = unary("log2", _vml_kernel("Log2", "log2"), lambda ctx, g: (g / (ctx.saved_inputs[0] * math.log(2)),),
@@ -146,7 +146,7 @@ LOG10 = unary("log10", _vml_kernel("Log10", "log10"),
               lambda ctx, g: (g / (ctx.saved_inputs[0] * math.log(10)),), amp="fp32")
 _sqrt_k = _vml_kernel("Sqrt", "sqrt")
 SQRT = unary("sqrt", _sqrt_k, lambda ctx, g: (g / (ctx.saved_output * 2),), save="o", inplace=True,
-             into=_into(_sqrt_k))
+             into=_sqrt_k._into)
 RSQRT = unary("rsqrt", lambda xp, a: 1 / xp.sqrt(_f(xp, a)),
               lambda ctx, g: (g * ctx.saved_output ** 3 * -0.5,), save="o", amp="fp32")
 reciprocal, exp, exp2, expm1 = RECIPROCAL.function, EXP.function, EXP2.function, EXPM1.function
@@ -213,7 +213,7 @@ def output_backward(fwd, bwd, output_grad):
 _tanh_k = _vml_kernel("Tanh", "tanh", fast_tanh)     # (without VML: the AVX2 loop or NumPy's, _fastmath.tanh)
 
 
-TANH = unary("tanh", _tanh_k, None, save="o", inplace=True, into=_into(_tanh_k))
+TANH = unary("tanh", _tanh_k, None, save="o", inplace=True, into=_tanh_k._into)
 output_backward(TANH, TANH_BACKWARD, lambda gg, g, y: gg * (y * g * -2))     # torch's: -2 y g
 
 

@@ -110,9 +110,9 @@ class Adadelta(Optimizer):
             v *= rho
             ADDCMUL_.kernel(np, v, g, g, c)                 # square_avg.addcmul_(grad, grad, value=c): fused
             std = v + eps
-            SQRT.kernel(np, std, out=std)                   # (sqrt_'s values: the SQRT kernel's, VML's)
+            SQRT.kernel._into(np, std)                      # (sqrt_'s values: the SQRT kernel's, VML's)
             delta = u + eps
-            SQRT.kernel(np, delta, out=delta)
+            SQRT.kernel._into(np, delta)
             delta /= std
             delta *= g
             u *= rho
