@@ -182,10 +182,13 @@ def pays(m: int, n: int, k: int) -> bool:
     return m * n * k >= MIN_MNK or (m <= SMALL_M and n * k >= SMALL_M_NK)
 
 
-def gemm(a, b, out=None):
+def gemm(a, b, out=None, beta=0.0, alpha=1.0):
     """a @ b on MKL for float32/float64 NumPy arrays of the same dtype (2-d, or batched: see module
     docstring), into `out` when given (C-contiguous, the product's shape and dtype); None where MKL does
-    not apply. The caller has checked the shapes (a.shape[-1] == b.shape[-2])."""
+    not apply. The caller has checked the shapes (a.shape[-1] == b.shape[-2]). `alpha`, `beta` (2-d products): out
+    = alpha * (a @ b) + beta * out, the GEMM accumulating onto what `out` holds, as torch's addmm runs (a Linear
+    layer's bias copied into its output first): MKL adds it inside its k-blocked sums, so for k past a block (~256)
+    the product plus the bias afterwards differs from torch's in about a third of the elements."""
     if type(a) is not np.ndarray or type(b) is not np.ndarray:
         return None
     if _lib is None:
@@ -210,22 +213,26 @@ def gemm(a, b, out=None):
     if a.ndim == 2 and b.ndim == 2:
         if not pays(m, n, k):
             return None
-        return _gemm2(fns, a, b, m, n, k, out)
+        return _gemm2(fns, a, b, m, n, k, out, beta, alpha)
+    if beta or alpha != 1:
+        raise ValueError("gemm: alpha and beta are for 2-d products")
     return _gemm_batched(fns, a, b, m, n, k, out)
 
 
-def _gemm2(fns, a, b, m, n, k, out):
+def _gemm2(fns, a, b, m, n, k, out, beta=0.0, alpha=1.0):
     la, lb = _operand(a, m, k), _operand(b, k, n)
     if la is None or lb is None:
         return None
     if out is None:
+        if beta:
+            raise ValueError("gemm: beta needs the out array it accumulates onto")
         out, lc = np.empty((m, n), a.dtype), n
     else:
         lc = _out_ld(out, (m, n), a.dtype)
         if lc is None:
             return None
     f, _, scalar = fns
-    f(_ROW_MAJOR, la[0], lb[0], m, n, k, scalar(1.0), a.ctypes.data, la[1], b.ctypes.data, lb[1], scalar(0.0),
+    f(_ROW_MAJOR, la[0], lb[0], m, n, k, scalar(alpha), a.ctypes.data, la[1], b.ctypes.data, lb[1], scalar(beta),
       out.ctypes.data, lc)
     return out
 

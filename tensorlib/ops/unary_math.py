@@ -106,15 +106,10 @@ def _reciprocal_grad(ctx, g):
 
 
 RECIPROCAL = unary("reciprocal", lambda xp, a: xp.reciprocal(_f(xp, a)), _reciprocal_grad, save="o", amp="fp32")
-EXP = unary("exp", lambda xp, a: fast_exp(_f(xp, a)) if xp is np else xp.exp(_f(xp, a)),
-            lambda ctx, g: (g * ctx.saved_output,), save="o", amp="fp32", inplace=True,
-            into=lambda xp, a: fast_exp(a, out=a) if xp is np else xp.exp(a, out=a))
 EXP2 = unary("exp2", lambda xp, a: xp.exp2(_f(xp, a)), lambda ctx, g: (g * ctx.saved_output * math.log(2),),
              save="o")
 EXPM1 = unary("expm1", lambda xp, a: xp.expm1(_f(xp, a)), lambda ctx, g: (g * (ctx.saved_output + 1),), save="o",
               amp="fp32")
-LOG = unary("log", lambda xp, a: xp.log(_f(xp, a)), lambda ctx, g: (g / ctx.saved_inputs[0],), amp="fp32",
-            inplace=True, into=lambda xp, a: xp.log(a, out=a))
 LOG1P = unary("log1p", lambda xp, a: xp.log1p(_f(xp, a)), lambda ctx, g: (g / (ctx.saved_inputs[0] + 1),),
               amp="fp32", node_name="Log1PBackward0")     # (torch capitalizes the P)
 def _vml_kernel(name, ufunc, numpy_fn=None):
@@ -140,6 +135,11 @@ def _vml_kernel(name, ufunc, numpy_fn=None):
     return kernel
 
 
+_exp_k = _vml_kernel("Exp", "exp", fast_exp)       # (without VML: the AVX2 loop or NumPy's, _fastmath.exp)
+EXP = unary("exp", _exp_k, lambda ctx, g: (g * ctx.saved_output,), save="o", amp="fp32", inplace=True,
+            into=_exp_k._into)
+_log_k = _vml_kernel("Ln", "log")
+LOG = unary("log", _log_k, lambda ctx, g: (g / ctx.saved_inputs[0],), amp="fp32", inplace=True, into=_log_k._into)
 LOG2 = unary("log2", _vml_kernel("Log2", "log2"), lambda ctx, g: (g / (ctx.saved_inputs[0] * math.log(2)),),
              amp="fp32")
 LOG10 = unary("log10", _vml_kernel("Log10", "log10"),
@@ -234,11 +234,11 @@ for _op, _fn in ((EXP, _exp_bwd_arrays), (LOG, _log_bwd_arrays)):
     _op.sink_backward = with_defaults(_fn, k=SINK)
 SINH = unary("sinh", lambda xp, a: xp.sinh(_f(xp, a)), lambda ctx, g: (g * cosh(ctx.saved_inputs[0]),))
 COSH = unary("cosh", lambda xp, a: xp.cosh(_f(xp, a)), lambda ctx, g: (g * sinh(ctx.saved_inputs[0]),))
-ASIN = unary("asin", lambda xp, a: xp.arcsin(_f(xp, a)),
+ASIN = unary("asin", _vml_kernel("Asin", "arcsin"),
              lambda ctx, g: (g * rsqrt(1 - ctx.saved_inputs[0] * ctx.saved_inputs[0]),), aliases=("arcsin",))
-ACOS = unary("acos", lambda xp, a: xp.arccos(_f(xp, a)),
+ACOS = unary("acos", _vml_kernel("Acos", "arccos"),
              lambda ctx, g: (neg(g) * rsqrt(1 - ctx.saved_inputs[0] * ctx.saved_inputs[0]),), aliases=("arccos",))
-ATAN = unary("atan", lambda xp, a: xp.arctan(_f(xp, a)),
+ATAN = unary("atan", _vml_kernel("Atan", "arctan"),
              lambda ctx, g: (g / (ctx.saved_inputs[0] * ctx.saved_inputs[0] + 1),), aliases=("arctan",))
 # torch's inverse hyperbolics are kernels of their own (one `aten::acosh` in a profile, AcoshBackward0), not
 # compositions of log and sqrt

@@ -173,8 +173,8 @@ def test_layers_agree_with_their_numpy_runs(every_size, monkeypatch, dtype):
         calls = []
         real = _blas.gemm
 
-        def spy(*args):
-            r = real(*args)
+        def spy(*args, **kwargs):
+            r = real(*args, **kwargs)
             calls.append(r is not None)
             return r
         monkeypatch.setattr(_blas, "gemm", spy)
@@ -260,3 +260,42 @@ def test_recurrent_steps_products_go_through_blas(monkeypatch):
         out, _ = layer(tl.randn(5, 3, 8))
         out.sum().backward()
         assert [c for c in calls if c[0] == (3, 16)] and len(calls) >= 10, type(layer).__name__
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_addmm_accumulates_onto_its_input_in_the_gemm(every_size, monkeypatch, dtype):
+    """addmm on MKL runs as torch's: the input broadcast into the output, one GEMM with alpha and beta (beta 0
+    ignores the input, its NaNs too). Every broadcast shape of the input, the values as NumPy's in float64."""
+    calls = []
+    real = _blas.gemm
+    monkeypatch.setattr(_blas, "gemm", lambda *a, **k: calls.append(k) or real(*a, **k))
+    rng = np.random.default_rng(3)
+    a, b = rng.standard_normal((6, 40)).astype(dtype), rng.standard_normal((40, 5)).astype(dtype)
+    for c in (rng.standard_normal(5), rng.standard_normal((6, 5)), rng.standard_normal((1, 5)),
+              rng.standard_normal((6, 1)), np.array(2.5), np.full(5, np.nan)):
+        c = c.astype(dtype)
+        for beta, alpha in ((1, 1), (2.0, -0.5), (0, 3)):
+            calls.clear()
+            got = tl.addmm(tl.tensor(c), tl.tensor(a), tl.tensor(b), beta=beta, alpha=alpha).numpy()
+            want = beta * c.astype(np.float64) + alpha * (a.astype(np.float64) @ b) if beta else \
+                alpha * (a.astype(np.float64) @ b)
+            np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+            assert got.dtype == dtype and calls == [{"beta": float(beta), "alpha": float(alpha)}]
+    with pytest.raises(ValueError, match="accumulates onto"):
+        _blas.gemm(a, b, beta=1.0)
+
+
+def test_a_linear_layers_bias_goes_into_its_gemm(every_size, monkeypatch):
+    """F.linear with a bias: addmm, the bias in the GEMM (beta 1), forward and through autograd."""
+    calls = []
+    real = _blas.gemm
+    monkeypatch.setattr(_blas, "gemm", lambda *a, **k: calls.append(k.get("beta", 0.0)) or real(*a, **k))
+    rng = np.random.default_rng(4)
+    x = tl.tensor(rng.standard_normal((4, 3, 30)).astype(np.float32), requires_grad=True)
+    layer = tl.nn.Linear(30, 7)
+    y = layer(x)
+    assert calls[0] == 1.0
+    np.testing.assert_allclose(y.detach().numpy(), x.detach().numpy() @ layer.weight.detach().numpy().T
+                               + layer.bias.detach().numpy(), rtol=1e-5, atol=1e-5)
+    y.sum().backward()
+    np.testing.assert_allclose(layer.bias.grad.numpy(), np.full(7, 12.0))
