@@ -29,6 +29,10 @@
 #endif
 
 static int use_avx2 = 0;
+/* torch's Vectorized<float> lanes on this CPU (its CPU capability: AVX-512 where the CPU has F, BW, DQ and VL, else
+ * AVX2): the order of its vectorised sums and where its scalar tails start (torch_sum, sigmoid_torch);
+ * torch_lanes(w) sets it (ops/_fastmath: ATEN_CPU_CAPABILITY) */
+static int torch_w = 8;
 
 #if HAVE_X86
 /* exp of 8 lanes already within [-87, 88] (Cephes' expf, see above) */
@@ -142,6 +146,97 @@ __attribute__((target("avx2,fma"))) static void exp_avx2(const float *x, float *
     }
     for (; i < n; i++)
         y[i] = expf(x[i]);
+}
+#endif
+
+#if HAVE_X86
+/* ---- torch's vectorised float32 exp: Vectorized<float>::exp, Sleef_expf8_u10 / Sleef_expf16_u10 ----------------------
+ * torch's softmax, sigmoid and its other CPU kernels written on Vectorized<float> take their exp from Sleef (torch.exp's
+ * own op runs on MKL VML: ops/_fastmath.vml). Sleef's xexpf in its FMA build, lane by lane the same steps, gives its
+ * values to the bit: q = rint(d / ln 2), d - q ln 2 in two fused parts, a degree-6 polynomial, 2^q applied as two
+ * factors (results down to the subnormals); 0 below -104, inf above 100, NaN kept. (Sleef's constants and order of
+ * steps, src/libm/sleefsimdsp.c xexpf: Copyright Naoki Shibata and contributors 2010-2023, Boost Software License 1.0.) */
+__attribute__((target("avx2,fma"))) static inline __m256 pow2i8(__m256i q)
+{
+    return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(q, _mm256_set1_epi32(0x7f)), 23));
+}
+
+__attribute__((target("avx2,fma"))) static inline __m256 sleef_exp8(__m256 d)
+{
+    __m256i q = _mm256_cvtps_epi32(_mm256_mul_ps(d, _mm256_set1_ps(1.442695040888963407359924681001892137f)));
+    __m256 qf = _mm256_cvtepi32_ps(q);
+    __m256 s = _mm256_fmadd_ps(qf, _mm256_set1_ps(-0.693145751953125f), d);
+    s = _mm256_fmadd_ps(qf, _mm256_set1_ps(-1.428606765330187045e-06f), s);
+    __m256 u = _mm256_set1_ps(0.000198527617612853646278381f);
+    u = _mm256_fmadd_ps(u, s, _mm256_set1_ps(0.00139304355252534151077271f));
+    u = _mm256_fmadd_ps(u, s, _mm256_set1_ps(0.00833336077630519866943359f));
+    u = _mm256_fmadd_ps(u, s, _mm256_set1_ps(0.0416664853692054748535156f));
+    u = _mm256_fmadd_ps(u, s, _mm256_set1_ps(0.166666671633720397949219f));
+    u = _mm256_fmadd_ps(u, s, _mm256_set1_ps(0.5f));
+    u = _mm256_add_ps(_mm256_set1_ps(1.0f), _mm256_fmadd_ps(_mm256_mul_ps(s, s), u, s));
+    __m256i h = _mm256_srai_epi32(q, 1);
+    u = _mm256_mul_ps(_mm256_mul_ps(u, pow2i8(h)), pow2i8(_mm256_sub_epi32(q, h)));
+    u = _mm256_andnot_ps(_mm256_cmp_ps(d, _mm256_set1_ps(-104.0f), _CMP_LT_OQ), u);
+    return _mm256_blendv_ps(u, _mm256_set1_ps(INFINITY), _mm256_cmp_ps(_mm256_set1_ps(100.0f), d, _CMP_LT_OQ));
+}
+
+/* n < 8 lanes of x as a vector, the others 0 (a partial Vectorized load: Vec::loadu(ptr, count)) */
+__attribute__((target("avx2,fma"))) static inline __m256 load_part8(const float *x, Py_ssize_t n)
+{
+    float in[8] = {0};
+    memcpy(in, x, (size_t)n * sizeof(float));
+    return _mm256_loadu_ps(in);
+}
+
+__attribute__((target("avx2,fma"))) static inline void store_part8(float *y, __m256 v, Py_ssize_t n)
+{
+    float out[8];
+    _mm256_storeu_ps(out, v);
+    memcpy(y, out, (size_t)n * sizeof(float));
+}
+
+/* The sum of e[0..n), n > 0, in the order of torch's vec::reduce_all over a Vectorized<float> of w lanes (16 on an
+ * AVX-512 CPU, 8 on AVX2: ATen/cpu/vec/functional_base.h): below w elements one after another; else w lane sums, the
+ * last partial vector into the first lanes, then the lanes' halves added pairwise (i + i + w/2, down to one) */
+__attribute__((target("avx2,fma"))) static float torch_sum(const float *e, Py_ssize_t n, int w)
+{
+    if (n < w) {
+        float s = e[0];
+        for (Py_ssize_t i = 1; i < n; i++)
+            s += e[i];
+        return s;
+    }
+    __m256 lo = _mm256_loadu_ps(e), hi = w == 16 ? _mm256_loadu_ps(e + 8) : _mm256_setzero_ps();
+    Py_ssize_t d = w;
+    for (; d + w <= n; d += w) {
+        lo = _mm256_add_ps(lo, _mm256_loadu_ps(e + d));
+        if (w == 16)
+            hi = _mm256_add_ps(hi, _mm256_loadu_ps(e + d + 8));
+    }
+    float acc[16];
+    _mm256_storeu_ps(acc, lo);
+    _mm256_storeu_ps(acc + 8, hi);
+    for (Py_ssize_t l = 0; d + l < n; l++)
+        acc[l] += e[d + l];
+    for (int half = w / 2; half >= 1; half /= 2)
+        for (int l = 0; l < half; l++)
+            acc[l] += acc[l + half];
+    return acc[0];
+}
+
+/* torch's float32 sigmoid_kernel on a w-lane CPU: cpu_kernel_vec's vector loop over whole pairs of vectors ((0 - x)
+ * .exp(), 1 + that, its reciprocal), its scalar loop (1 / (1 + expf(-x)), libm's exp) over the last n % 2w. y may
+ * be x. */
+__attribute__((target("avx2,fma"))) static void sigmoid_torch(const float *x, float *y, Py_ssize_t n, int w)
+{
+    const __m256 zero = _mm256_setzero_ps(), one = _mm256_set1_ps(1.0f);
+    Py_ssize_t vec_end = n - n % (2 * w), i = 0;
+    for (; i < vec_end; i += 8) {
+        __m256 e = sleef_exp8(_mm256_sub_ps(zero, _mm256_loadu_ps(x + i)));
+        _mm256_storeu_ps(y + i, _mm256_div_ps(one, _mm256_add_ps(one, e)));
+    }
+    for (; i < n; i++)
+        y[i] = 1.0f / (1.0f + expf(-x[i]));
 }
 #endif
 
@@ -375,30 +470,13 @@ __attribute__((target("avx2,fma"))) static void log_softmax_row_avx2(const float
 #endif
 
 #if HAVE_X86
-/* exp of 8 lanes in [-inf, 0] (x - a row's max), as exp_avx2 gives them: the vector exp where every lane is above -87,
- * else 0 below -104 and libm's expf between */
-__attribute__((target("avx2,fma"))) static inline __m256 exp8_neg(__m256 d)
-{
-    const __m256 lo = _mm256_set1_ps(-87.0f);
-    __m256 out = exp8(_mm256_max_ps(d, lo));
-    int low = _mm256_movemask_ps(_mm256_cmp_ps(d, lo, _CMP_LE_OQ));
-    if (low) {
-        float in[8], res[8];
-        _mm256_storeu_ps(in, d);
-        _mm256_storeu_ps(res, out);
-        for (int k = 0; k < 8; k++)
-            if (low & (1 << k))
-                res[k] = in[k] < -104.0f ? 0.0f : expf(in[k]);
-        out = _mm256_loadu_ps(res);
-    }
-    return out;
-}
-
-/* ---- softmax over the rows of a C-contiguous float32 array (ops/nn_ops._softmax_k; attention's _fused): its max,
- * exp(x - max) written out and summed in four vector accumulators, then divided by the sum: three passes and no
- * other array (NumPy's path made x - max and its row sums, five passes). A row with a NaN or a +inf is all NaN, and
- * an all -inf row too, or all 0 with `dead_zero` (attention's fully masked rows: torch's _safe_softmax). y may be x. */
-__attribute__((target("avx2,fma"))) static void softmax_row_avx2(const float *x, float *y, Py_ssize_t n, int dead_zero)
+/* ---- softmax over the rows of a C-contiguous float32 array (ops/nn_ops._softmax_k; attention's _fused) as torch's
+ * _vec_softmax_lastdim computes it on a w-lane CPU (ATen/native/cpu/SoftMaxKernel.cpp): the row's max, Sleef's
+ * exp(x - max) written out (sleef_exp8, partial vectors too), their sum in torch's lane order (torch_sum), then each
+ * times 1 / sum -- torch's values to the bit. A row with a NaN or a +inf is all NaN, and an all -inf row too, or all
+ * 0 with `dead_zero` (attention's fully masked rows: torch's _safe_softmax). y may be x. */
+__attribute__((target("avx2,fma"))) static void softmax_row_avx2(const float *x, float *y, Py_ssize_t n, int dead_zero,
+                                                                int w)
 {
     int nan;
     const float m = row_max_avx2(x, n, &nan);
@@ -410,34 +488,16 @@ __attribute__((target("avx2,fma"))) static void softmax_row_avx2(const float *x,
         return;
     }
     const __m256 vmax = _mm256_set1_ps(m);
-    __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
-    for (i = 0; i + 32 <= n; i += 32) {
-        __m256 e0 = exp8_neg(_mm256_sub_ps(_mm256_loadu_ps(x + i), vmax));
-        __m256 e1 = exp8_neg(_mm256_sub_ps(_mm256_loadu_ps(x + i + 8), vmax));
-        __m256 e2 = exp8_neg(_mm256_sub_ps(_mm256_loadu_ps(x + i + 16), vmax));
-        __m256 e3 = exp8_neg(_mm256_sub_ps(_mm256_loadu_ps(x + i + 24), vmax));
-        _mm256_storeu_ps(y + i, e0);
-        _mm256_storeu_ps(y + i + 8, e1);
-        _mm256_storeu_ps(y + i + 16, e2);
-        _mm256_storeu_ps(y + i + 24, e3);
-        s0 = _mm256_add_ps(s0, e0), s1 = _mm256_add_ps(s1, e1), s2 = _mm256_add_ps(s2, e2), s3 = _mm256_add_ps(s3, e3);
-    }
-    for (; i + 8 <= n; i += 8) {
-        __m256 e0 = exp8_neg(_mm256_sub_ps(_mm256_loadu_ps(x + i), vmax));
-        _mm256_storeu_ps(y + i, e0);
-        s0 = _mm256_add_ps(s0, e0);
-    }
-    float sum = sum4_avx2(s0, s1, s2, s3);
-    for (; i < n; i++) {
-        float d = x[i] - m;
-        y[i] = d < -104.0f ? 0.0f : expf(d);
-        sum += y[i];
-    }
-    const __m256 vs = _mm256_set1_ps(sum);
     for (i = 0; i + 8 <= n; i += 8)
-        _mm256_storeu_ps(y + i, _mm256_div_ps(_mm256_loadu_ps(y + i), vs));
+        _mm256_storeu_ps(y + i, sleef_exp8(_mm256_sub_ps(_mm256_loadu_ps(x + i), vmax)));
+    if (i < n)
+        store_part8(y + i, sleef_exp8(_mm256_sub_ps(load_part8(x + i, n - i), vmax)), n - i);
+    const float r = 1.0f / torch_sum(y, n, w);
+    const __m256 vr = _mm256_set1_ps(r);
+    for (i = 0; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(y + i, _mm256_mul_ps(_mm256_loadu_ps(y + i), vr));
     for (; i < n; i++)
-        y[i] = y[i] / sum;
+        y[i] = y[i] * r;
 }
 #endif
 
@@ -545,7 +605,7 @@ static PyObject *rows_f32(PyObject *const *args, Py_ssize_t nargs, int log)
         if (log)
             log_softmax_row_avx2(x + r * n, y + r * n, n);
         else
-            softmax_row_avx2(x + r * n, y + r * n, n, dead_zero);
+            softmax_row_avx2(x + r * n, y + r * n, n, dead_zero, torch_w);
     Py_END_ALLOW_THREADS
 #endif
     release_buffers(bf, 2);
@@ -2351,6 +2411,55 @@ static PyObject *mod_available(PyObject *self, PyObject *unused)
     return PyBool_FromLong(use_avx2);
 }
 
+/* torch_lanes([w]): torch's float lanes on this CPU (see torch_w), set to w (8 or 16) when given */
+static PyObject *mod_torch_lanes(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs > 1) {
+        PyErr_SetString(PyExc_TypeError, "torch_lanes([w])");
+        return NULL;
+    }
+    if (nargs == 1) {
+        long w = PyLong_AsLong(args[0]);
+        if (w != 8 && w != 16) {
+            if (!PyErr_Occurred())
+                PyErr_SetString(PyExc_ValueError, "torch_lanes: 8 or 16");
+            return NULL;
+        }
+        torch_w = (int)w;
+    }
+    return PyLong_FromLong(torch_w);
+}
+
+/* sigmoid_f32(x, out): out = sigmoid(x) as torch's float32 kernel computes it (sigmoid_torch), C-contiguous float32
+ * buffers of one length (out may be x); the vector path only (available()), else RuntimeError */
+static PyObject *mod_sigmoid_f32(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 2) {
+        PyErr_SetString(PyExc_TypeError, "sigmoid_f32(x, out)");
+        return NULL;
+    }
+    if (!use_avx2) {
+        PyErr_SetString(PyExc_RuntimeError, "sigmoid_f32: the vector path does not run on this CPU");
+        return NULL;
+    }
+    Py_buffer bf[2];
+    int isd;
+    if (get_buffers(args, 2, bf, "00", "01", &isd) < 0)
+        return NULL;
+    if (isd || bf[0].len != bf[1].len) {
+        release_buffers(bf, 2);
+        PyErr_SetString(PyExc_ValueError, "two C-contiguous float32 buffers of one length");
+        return NULL;
+    }
+#if HAVE_X86
+    Py_BEGIN_ALLOW_THREADS
+    sigmoid_torch(bf[0].buf, bf[1].buf, bf[0].len / 4, torch_w);
+    Py_END_ALLOW_THREADS
+#endif
+    release_buffers(bf, 2);
+    Py_RETURN_NONE;
+}
+
 static PyMethodDef module_methods[] = {
     {"exp_f32", (PyCFunction)(void (*)(void))mod_exp_f32, METH_FASTCALL, "exp_f32(x, out): out = exp(x), float32"},
     {"tanh_f32", (PyCFunction)(void (*)(void))mod_tanh_f32, METH_FASTCALL, "tanh_f32(x, out): out = tanh(x), float32"},
@@ -2361,6 +2470,10 @@ static PyMethodDef module_methods[] = {
     {"f32_to_bf16", (PyCFunction)(void (*)(void))mod_f32_to_bf16, METH_FASTCALL,
      "f32_to_bf16(src, dst): float32 to bfloat16 bits (uint16), rounded to nearest even"},
     {"available", mod_available, METH_NOARGS, "whether the AVX2 path runs on this CPU"},
+    {"torch_lanes", (PyCFunction)(void (*)(void))mod_torch_lanes, METH_FASTCALL,
+     "torch_lanes([w]): torch's Vectorized<float> lanes on this CPU (8 or 16), set to w when given"},
+    {"sigmoid_f32", (PyCFunction)(void (*)(void))mod_sigmoid_f32, METH_FASTCALL,
+     "sigmoid_f32(x, out): out = sigmoid(x) as torch's float32 kernel, float32 buffers (the vector path only)"},
     {"adam_vml", (PyCFunction)(void (*)(void))mod_adam_vml, METH_FASTCALL,
      "adam_vml(vs, vd): MKL VML's vsSqrt/vdSqrt addresses (None: the loop's sqrt) for Adam's update"},
     {"vml", (PyCFunction)(void (*)(void))mod_vml, METH_FASTCALL,
@@ -2426,6 +2539,8 @@ PyMODINIT_FUNC PyInit__cmath(void)
 #if HAVE_X86
     __builtin_cpu_init();
     use_avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    torch_w = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+              __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl") ? 16 : 8;
 #endif
     PyObject *m = PyModule_Create(&moduledef);
     if (m != NULL && PyModule_AddIntConstant(m, "ADAM_MAX", ADAM_MAX) < 0)

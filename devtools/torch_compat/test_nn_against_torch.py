@@ -518,3 +518,26 @@ def test_linear_and_addmm_are_torchs_bit_for_bit(m, k, n):
             got = tl.addmm(tl.tensor(c), tl.tensor(x), tl.tensor(wt), beta=beta, alpha=alpha).numpy()
             ref = torch.addmm(torch.tensor(c), torch.tensor(x), torch.tensor(wt), beta=beta, alpha=alpha).numpy()
             np.testing.assert_array_equal(got, ref, err_msg=f"bias {c.shape}, beta {beta}, alpha {alpha}")
+
+
+@pytest.mark.parametrize("shape", [(3,), (31,), (33,), (5, 7), (64, 300), (8, 3, 33), (4, 32000)])
+def test_sigmoid_and_softmax_are_torchs_bit_for_bit(shape):
+    """torch's float32 sigmoid and softmax take their exp from Sleef (Vectorized<float>::exp), sum a row in its
+    vector's lanes and multiply by 1 / sum; sigmoid's last n % (2 * lanes) elements take libm's expf. tensorlib's C
+    loops run the same steps (_fastmath.sigmoid, softmax_rows): torch's values to the bit, in place too."""
+    from tensorlib.ops import _fastmath
+    if _fastmath._SIGMOID is None:
+        pytest.skip("no AVX2/FMA vector path here (or TENSORLIB_NATIVE=0): NumPy's exp, within an ulp")
+    rng = np.random.default_rng(13)
+    x = (rng.standard_normal(shape) * 6).astype(np.float32)
+    flat = x.reshape(-1)
+    if flat.size > 8:
+        flat[:6] = (np.inf, -np.inf, np.nan, -120.0, 95.0, -90.0) if len(shape) == 1 else (-np.inf, 0, -200.0, 3, 4, 5)
+    want = torch.sigmoid(torch.tensor(x)).numpy()
+    np.testing.assert_array_equal(tl.sigmoid(tl.tensor(x)).numpy(), want)
+    t = tl.tensor(x)
+    t.sigmoid_()
+    np.testing.assert_array_equal(t.numpy(), want)
+    if len(shape) > 1:
+        np.testing.assert_array_equal(tl.softmax(tl.tensor(x), -1).numpy(),
+                                      torch.softmax(torch.tensor(x), -1).numpy())

@@ -13,6 +13,7 @@ FLT_MIN as libm's expf gives them; no warning for an overflow (NumPy's ufunc war
 `TENSORLIB_NATIVE=0` turns it off with the other C parts (tensorlib/_native.py)."""
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import numpy as np
@@ -20,7 +21,7 @@ import numpy as np
 from .. import _dtype as D
 from .._native import load
 
-__all__ = ["exp", "tanh", "vml", "bind_adam_sqrt", "addcdiv_", "fma", "FMA_ADD", "FMA_LERP", "FMA_ADDCMUL",
+__all__ = ["exp", "tanh", "vml", "sigmoid", "bind_adam_sqrt", "addcdiv_", "fma", "FMA_ADD", "FMA_LERP", "FMA_ADDCMUL",
            "threshold_backward", "copy_", "astype", "gelu", "gelu_backward", "layer_norm", "layer_norm_backward",
            "batch_norm", "batch_norm_backward", "lstm_step", "lstm_step_backward", "transposed", "MIN_SIZE", "LN_MAX",
            "FAST", "VECTOR_LOOPS", "ADAM", "ADAM_MAX", "stamps"]
@@ -79,6 +80,22 @@ def tanh(x, out=None):
 
 
 _VML = getattr(_M, "vml", None) if _M is not None else None
+_SIGMOID: Any = getattr(_M, "sigmoid_f32", None) if FAST and _M is not None else None
+if FAST and _M is not None and os.environ.get("ATEN_CPU_CAPABILITY", "").lower() in ("avx2", "avx512"):
+    _M.torch_lanes(8 if os.environ["ATEN_CPU_CAPABILITY"].lower() == "avx2" else 16)     # (torch's own override)
+
+
+def sigmoid(x, out=None):
+    """torch's float32 sigmoid to the bit (tensorlib/_cmath.c sigmoid_f32: Sleef's vectorised exp as torch's
+    Vectorized<float>::exp, libm's over the scalar tail its kernel leaves, on torch's lane count for this CPU) into
+    `out` (x itself for in place) or a new array, which it returns, for a C-contiguous float32 NumPy array where
+    the AVX2 path runs; None elsewhere (the caller runs its NumPy formula, within an ulp)."""
+    if _SIGMOID is None or type(x) is not np.ndarray or x.dtype != _F32 or not x.flags.c_contiguous:
+        return None
+    if out is None:
+        out = np.empty(x.shape, _F32)
+    _SIGMOID(x, out)
+    return out
 
 
 def vml(name, x, out=None):

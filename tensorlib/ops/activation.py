@@ -5,6 +5,7 @@ import math
 
 from .. import _hooks as _H
 from ._fastmath import exp as fast_exp, gelu as _fast_gelu, gelu_backward as _fast_gelu_backward
+from ._fastmath import sigmoid as _fast_sigmoid
 from ._fastmath import leaky as _fast_leaky, tanh as fast_tanh, threshold_backward as _fast_threshold_backward
 from .broadcast import _sum_to_axes as sum_to_axes, _sum_to_kernel as sum_to_array, sum_to
 from .comparison import gt, where
@@ -23,8 +24,8 @@ from ._define import (F16, dispatch, half_in_float32, inplace_unary_kernel, np, 
 def _sigmoid_k(xp, a):
     """1 / (1 + exp(-a)), the formula of torch's CPU kernel: below about -88 (float32; -709 float64) exp(-a)
     overflows to inf and the quotient is 0, as torch's is there (not the subnormal the two-sided form gave, whose
-    where() also took 4-6x the time); the overflow is expected, not warned about. Values may differ from
-    torch's by an ulp (NumPy's exp against torch's vectorised one)."""
+    where() also took 4-6x the time); the overflow is expected, not warned about. C-contiguous float32 arrays
+    get torch's values to the bit (_fastmath.sigmoid: its Sleef exp); others may differ by an ulp (NumPy's exp)."""
     a = _f(xp, a)
     if a.dtype.kind == "c":
         return 1 / (1 + xp.exp(-a))
@@ -37,6 +38,10 @@ def _sigmoid_k(xp, a):
         return _sigmoid_k(xp, a.reshape(1)).reshape(())
     if a.dtype.char == "e":             # float16 in float32, rounded once, as torch's kernels (its opmath type)
         return half_in_float32(_sigmoid_k, xp, a)
+    if xp is np:                        # float32: torch's kernel to the bit (Sleef's exp), where the C loop runs
+        out = _fast_sigmoid(a)
+        if out is not None:
+            return out
     return sigmoid_of_negated(xp, xp.negative(a))
 
 
@@ -55,6 +60,8 @@ def sigmoid_of_negated(xp, e):
 def _sigmoid_into(xp, a):
     """sigmoid_'s kernel on a float or complex `a`: _sigmoid_k's formula over `a` itself where it runs in place."""
     if a.ndim and a.dtype.char in "fd":
+        if xp is np and _fast_sigmoid(a, a) is not None:
+            return
         sigmoid_of_negated(xp, xp.negative(a, out=a))
     else:
         a[...] = _sigmoid_k(xp, a)
