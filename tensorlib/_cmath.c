@@ -151,12 +151,12 @@ __attribute__((target("avx2,fma"))) static void exp_avx2(const float *x, float *
 
 #if HAVE_X86
 /* ---- torch's vectorised float32 exp: Vectorized<float>::exp, Sleef_expf8_u10 / Sleef_expf16_u10 -----------------
- * torch's softmax, sigmoid and its other CPU kernels written on Vectorized<float> take their exp from Sleef (torch.exp's
- * own op runs on MKL VML: ops/_fastmath.vml). Sleef's xexpf in its FMA build, lane by lane the same steps, gives its
- * values to the bit: q = rint(d / ln 2), d - q ln 2 in two fused parts, a degree-6 polynomial, 2^q applied as two
- * factors (results down to the subnormals); 0 below -104, inf above 100, NaN kept. (Sleef's constants and order of
- * steps, src/libm/sleefsimdsp.c xexpf: Copyright Naoki Shibata and contributors 2010-2023, Boost Software License
- * 1.0.) */
+ * torch's softmax, sigmoid and its other CPU kernels written on Vectorized<float> take their exp from Sleef
+ * (torch.exp's own op runs on MKL VML: ops/_fastmath.vml). Sleef's xexpf in its FMA build, lane by lane the same
+ * steps, gives its values to the bit: q = rint(d / ln 2), d - q ln 2 in two fused parts, a degree-6 polynomial, 2^q
+ * applied as two factors (results down to the subnormals); 0 below -104, inf above 100, NaN kept. (Sleef's constants
+ * and order of steps, src/libm/sleefsimdsp.c xexpf: Copyright Naoki Shibata and contributors 2010-2023, Boost
+ * Software License 1.0.) */
 __attribute__((target("avx2,fma"))) static inline __m256 pow2i8(__m256i q)
 {
     return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(q, _mm256_set1_epi32(0x7f)), 23));
