@@ -196,6 +196,22 @@ __attribute__((target("avx2,fma"))) static inline void store_part8(float *y, __m
     memcpy(y, out, (size_t)n * sizeof(float));
 }
 
+/* torch_sum's end for n >= w elements whose whole vectors' lane sums are lo (lanes 0-7) and hi (8-15, 16 lanes): the
+ * `rest` < w elements after them into the first lanes, then the halves added pairwise */
+__attribute__((target("avx2,fma"))) static float torch_sum_rest(__m256 lo, __m256 hi, const float *rest, Py_ssize_t n,
+                                                                int w)
+{
+    float acc[16];
+    _mm256_storeu_ps(acc, lo);
+    _mm256_storeu_ps(acc + 8, hi);
+    for (Py_ssize_t l = 0; l < n; l++)
+        acc[l] += rest[l];
+    for (int half = w / 2; half >= 1; half /= 2)
+        for (int l = 0; l < half; l++)
+            acc[l] += acc[l + half];
+    return acc[0];
+}
+
 /* The sum of e[0..n), n > 0, in the order of torch's vec::reduce_all over a Vectorized<float> of w lanes (16 on an
  * AVX-512 CPU, 8 on AVX2: ATen/cpu/vec/functional_base.h): below w elements one after another; else w lane sums, the
  * last partial vector into the first lanes, then the lanes' halves added pairwise (i + i + w/2, down to one) */
@@ -214,15 +230,7 @@ __attribute__((target("avx2,fma"))) static float torch_sum(const float *e, Py_ss
         if (w == 16)
             hi = _mm256_add_ps(hi, _mm256_loadu_ps(e + d + 8));
     }
-    float acc[16];
-    _mm256_storeu_ps(acc, lo);
-    _mm256_storeu_ps(acc + 8, hi);
-    for (Py_ssize_t l = 0; d + l < n; l++)
-        acc[l] += e[d + l];
-    for (int half = w / 2; half >= 1; half /= 2)
-        for (int l = 0; l < half; l++)
-            acc[l] += acc[l + half];
-    return acc[0];
+    return torch_sum_rest(lo, hi, e + d, n - d, w);
 }
 
 /* torch's float32 sigmoid_kernel on a w-lane CPU: cpu_kernel_vec's vector loop over whole pairs of vectors ((0 - x)
@@ -489,11 +497,23 @@ __attribute__((target("avx2,fma"))) static void softmax_row_avx2(const float *x,
         return;
     }
     const __m256 vmax = _mm256_set1_ps(m);
-    for (i = 0; i + 8 <= n; i += 8)
+    /* torch_sum's lane sums taken in this pass over the whole w-lane vectors (their exponentials still in registers):
+     * the 8-lane chunks alternately into lo and hi on 16 lanes */
+    const Py_ssize_t whole = n < w ? 0 : n - n % w;
+    __m256 lo = _mm256_setzero_ps(), hi = lo;
+    for (i = 0; i + 8 <= whole; i += 8) {
+        __m256 e = sleef_exp8(_mm256_sub_ps(_mm256_loadu_ps(x + i), vmax));
+        _mm256_storeu_ps(y + i, e);
+        if (w == 16 && (i & 8))
+            hi = _mm256_add_ps(hi, e);
+        else
+            lo = _mm256_add_ps(lo, e);
+    }
+    for (; i + 8 <= n; i += 8)
         _mm256_storeu_ps(y + i, sleef_exp8(_mm256_sub_ps(_mm256_loadu_ps(x + i), vmax)));
     if (i < n)
         store_part8(y + i, sleef_exp8(_mm256_sub_ps(load_part8(x + i, n - i), vmax)), n - i);
-    const float r = 1.0f / torch_sum(y, n, w);
+    const float r = 1.0f / (whole ? torch_sum_rest(lo, hi, y + whole, n - whole, w) : torch_sum(y, n, w));
     const __m256 vr = _mm256_set1_ps(r);
     for (i = 0; i + 8 <= n; i += 8)
         _mm256_storeu_ps(y + i, _mm256_mul_ps(_mm256_loadu_ps(y + i), vr));
