@@ -308,11 +308,14 @@ static int operands_apart(Py_buffer *bufs, int count, const char *who)
     return 0;
 }
 
-/* f(x, out): out[:] = f(x[:]) for C-contiguous float32 buffers of one length (out writable; it may be x) */
-static PyObject *apply_f32(PyObject *const *args, Py_ssize_t nargs, int tanh)
+/* f(x, out): out[:] = f(x[:]) for C-contiguous float32 buffers of one length (out writable; it may be x): exp, tanh, or
+ * sigmoid as torch's float32 kernel computes it (sigmoid_torch; without AVX2 its scalar formula throughout) */
+enum { F_EXP, F_TANH, F_SIGMOID };
+static PyObject *apply_f32(PyObject *const *args, Py_ssize_t nargs, int f)
 {
+    static const char *const usage[] = {"exp_f32(x, out)", "tanh_f32(x, out)", "sigmoid_f32(x, out)"};
     if (nargs != 2) {
-        PyErr_SetString(PyExc_TypeError, tanh ? "tanh_f32(x, out)" : "exp_f32(x, out)");
+        PyErr_SetString(PyExc_TypeError, usage[f]);
         return NULL;
     }
     Py_buffer bf[2];
@@ -329,83 +332,34 @@ static PyObject *apply_f32(PyObject *const *args, Py_ssize_t nargs, int tanh)
     float *y = bf[1].buf;
     Py_BEGIN_ALLOW_THREADS
 #if HAVE_X86
-    if (use_avx2 && tanh)
+    if (use_avx2 && f == F_SIGMOID)
+        sigmoid_torch(x, y, n, torch_w);
+    else if (use_avx2 && f == F_TANH)
         tanh_avx2(x, y, n);
     else if (use_avx2)
         exp_avx2(x, y, n);
     else
 #endif
         for (Py_ssize_t i = 0; i < n; i++)
-            y[i] = tanh ? tanhf(x[i]) : expf(x[i]);
+            y[i] = f == F_SIGMOID ? 1.0f / (1.0f + expf(-x[i])) : f == F_TANH ? tanhf(x[i]) : expf(x[i]);
     Py_END_ALLOW_THREADS
     release_buffers(bf, 2);
     Py_RETURN_NONE;
 }
 
-#if HAVE_X86
-/* out[i] = x[i] > 0 ? a[i] : a[i] * s over n float32 lanes (leaky_relu: a = x; its backward: a = the gradient) */
-__attribute__((target("avx2,fma"))) static void leaky_avx2(const float *x, const float *a, float *out, Py_ssize_t n,
-                                                         float s)
-{
-    const __m256 vs = _mm256_set1_ps(s), zero = _mm256_setzero_ps();
-    Py_ssize_t i;
-    for (i = 0; i + 8 <= n; i += 8) {
-        __m256 va = _mm256_loadu_ps(a + i);
-        __m256 pos = _mm256_cmp_ps(_mm256_loadu_ps(x + i), zero, _CMP_GT_OQ);
-        _mm256_storeu_ps(out + i, _mm256_blendv_ps(_mm256_mul_ps(va, vs), va, pos));
-    }
-    for (; i < n; i++)
-        out[i] = x[i] > 0 ? a[i] : a[i] * s;
-}
-#endif
-
-/* leaky_f32(x, a, out, s): out = where(x > 0, a, a * s) over C-contiguous float32 buffers of one length, as torch's
- * leaky_relu (a is x) and leaky_relu_backward (a the gradient) compute it for every slope, NaN and infinities
- * included: one pass, where NumPy's path took two (forward: multiply, maximum) or four (backward). out may be x or
- * a. */
-static PyObject *mod_leaky_f32(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
-{
-    if (nargs != 4) {
-        PyErr_SetString(PyExc_TypeError, "leaky_f32(x, a, out, s)");
-        return NULL;
-    }
-    double sd = PyFloat_AsDouble(args[3]);
-    if (sd == -1.0 && PyErr_Occurred())
-        return NULL;
-    Py_buffer bf[3];
-    int isd;
-    if (get_buffers(args, 3, bf, "000", "001", &isd) < 0)
-        return NULL;
-    if (isd || bf[0].len != bf[1].len || bf[0].len != bf[2].len) {
-        release_buffers(bf, 3);
-        PyErr_SetString(PyExc_ValueError, "three C-contiguous float32 buffers of one length");
-        return NULL;
-    }
-    Py_ssize_t n = bf[0].len / 4;
-    const float *x = bf[0].buf, *a = bf[1].buf;
-    float *out = bf[2].buf;
-    const float s = (float)sd;
-    Py_BEGIN_ALLOW_THREADS
-#if HAVE_X86
-    if (use_avx2)
-        leaky_avx2(x, a, out, n, s);
-    else
-#endif
-        for (Py_ssize_t i = 0; i < n; i++)
-            out[i] = x[i] > 0 ? a[i] : a[i] * s;
-    Py_END_ALLOW_THREADS
-    release_buffers(bf, 3);
-    Py_RETURN_NONE;
-}
-
 static PyObject *mod_exp_f32(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
-    return apply_f32(args, nargs, 0);
+    return apply_f32(args, nargs, F_EXP);
 }
 
 static PyObject *mod_tanh_f32(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
-    return apply_f32(args, nargs, 1);
+    return apply_f32(args, nargs, F_TANH);
+}
+
+static PyObject *mod_sigmoid_f32(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    return apply_f32(args, nargs, F_SIGMOID);
 }
 
 #if HAVE_X86
@@ -2451,36 +2405,6 @@ static PyObject *mod_torch_lanes(PyObject *self, PyObject *const *args, Py_ssize
     return PyLong_FromLong(torch_w);
 }
 
-/* sigmoid_f32(x, out): out = sigmoid(x) as torch's float32 kernel computes it (sigmoid_torch), C-contiguous float32
- * buffers of one length (out may be x); the vector path only (available()), else RuntimeError */
-static PyObject *mod_sigmoid_f32(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
-{
-    if (nargs != 2) {
-        PyErr_SetString(PyExc_TypeError, "sigmoid_f32(x, out)");
-        return NULL;
-    }
-    if (!use_avx2) {
-        PyErr_SetString(PyExc_RuntimeError, "sigmoid_f32: the vector path does not run on this CPU");
-        return NULL;
-    }
-    Py_buffer bf[2];
-    int isd;
-    if (get_buffers(args, 2, bf, "00", "01", &isd) < 0)
-        return NULL;
-    if (isd || bf[0].len != bf[1].len) {
-        release_buffers(bf, 2);
-        PyErr_SetString(PyExc_ValueError, "two C-contiguous float32 buffers of one length");
-        return NULL;
-    }
-#if HAVE_X86
-    Py_BEGIN_ALLOW_THREADS
-    sigmoid_torch(bf[0].buf, bf[1].buf, bf[0].len / 4, torch_w);
-    Py_END_ALLOW_THREADS
-#endif
-    release_buffers(bf, 2);
-    Py_RETURN_NONE;
-}
-
 static PyMethodDef module_methods[] = {
     {"exp_f32", (PyCFunction)(void (*)(void))mod_exp_f32, METH_FASTCALL, "exp_f32(x, out): out = exp(x), float32"},
     {"tanh_f32", (PyCFunction)(void (*)(void))mod_tanh_f32, METH_FASTCALL, "tanh_f32(x, out): out = tanh(x), float32"},
@@ -2494,7 +2418,7 @@ static PyMethodDef module_methods[] = {
     {"torch_lanes", (PyCFunction)(void (*)(void))mod_torch_lanes, METH_FASTCALL,
      "torch_lanes([w]): torch's Vectorized<float> lanes on this CPU (8 or 16), set to w when given"},
     {"sigmoid_f32", (PyCFunction)(void (*)(void))mod_sigmoid_f32, METH_FASTCALL,
-     "sigmoid_f32(x, out): out = sigmoid(x) as torch's float32 kernel, float32 buffers (the vector path only)"},
+     "sigmoid_f32(x, out): out = sigmoid(x) as torch's float32 kernel computes it, float32"},
     {"adam_vml", (PyCFunction)(void (*)(void))mod_adam_vml, METH_FASTCALL,
      "adam_vml(vs, vd): MKL VML's vsSqrt/vdSqrt addresses (None: the loop's sqrt) for Adam's update"},
     {"vml", (PyCFunction)(void (*)(void))mod_vml, METH_FASTCALL,
