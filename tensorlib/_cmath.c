@@ -233,6 +233,70 @@ __attribute__((target("avx2,fma"))) static float torch_sum(const float *e, Py_ss
     return torch_sum_rest(lo, hi, e + d, n - d, w);
 }
 
+/* exp(x[i] - m) over a row of n (sleef_exp8) and their sum in torch's lane order (torch_sum) in one pass: the whole
+ * w-lane vectors' lane sums kept in registers, the rest (< w) summed from a small buffer. The exponentials are
+ * written to y (softmax's) where it is not NULL, else only summed (log_softmax's map_reduce_all). */
+__attribute__((target("avx2,fma"))) static float exp_row_sum(const float *x, float *y, Py_ssize_t n, float m, int w)
+{
+    const __m256 vmax = _mm256_set1_ps(m);
+    const Py_ssize_t whole = n < w ? 0 : n - n % w;
+    __m256 lo = _mm256_setzero_ps(), hi = lo;
+    Py_ssize_t i;
+    for (i = 0; i + 8 <= whole; i += 8) {
+        __m256 e = sleef_exp8(_mm256_sub_ps(_mm256_loadu_ps(x + i), vmax));
+        if (y != NULL)
+            _mm256_storeu_ps(y + i, e);
+        if (w == 16 && (i & 8))         /* (16 lanes: the 8-lane chunks alternately into lo and hi) */
+            hi = _mm256_add_ps(hi, e);
+        else
+            lo = _mm256_add_ps(lo, e);
+    }
+    float rest[16] = {0};
+    Py_ssize_t k = 0;
+    for (; i < n; i += 8) {
+        Py_ssize_t c = n - i < 8 ? n - i : 8;
+        store_part8(rest + k, sleef_exp8(_mm256_sub_ps(load_part8(x + i, c), vmax)), c);
+        k += c;
+    }
+    if (y != NULL)
+        memcpy(y + whole, rest, (size_t)k * sizeof(float));
+    return whole ? torch_sum_rest(lo, hi, rest, k, w) : torch_sum(rest, k, w);
+}
+
+/* Sleef's xlogf_u1 (Vectorized<float>::log: Sleef_logf16_u10 / Sleef_logf8_u10) of a positive normal float (a
+ * log_softmax row's sum, in [1, n]), its FMA build's steps in scalar form: d = m 2^e with m in [0.75, 1.5), then
+ * e ln 2 + 2 atanh((m - 1) / (m + 1)) in double-float arithmetic (Sleef's df.h). No contraction of its own products
+ * and sums: only the fused steps Sleef writes. (Sleef: Copyright Naoki Shibata and contributors 2010-2023, Boost
+ * Software License 1.0.) */
+__attribute__((optimize("fp-contract=off"))) static float sleef_logf_u1(float d)
+{
+    union { float f; int32_t i; } a = {d * (1.0f / 0.75f)}, b = {d};
+    const int e = ((a.i >> 23) & 0xff) - 0x7f;
+    b.i += (int32_t)((uint32_t)(-e) << 23);
+    const float m = b.f, ef = (float)e;
+    /* s = (ln 2 as a double-float) * e */
+    float sx = 0.69314718246459960938f * ef;
+    float sy = fmaf(-1.904654323148236017e-09f, ef, fmaf(0.69314718246459960938f, ef, -sx));
+    /* x = (m - 1) / (m + 1), both as exact double-float sums (dfadd2), divided in double-float (dfdiv) */
+    float nx = -1.0f + m, nv = nx - -1.0f, ny = (-1.0f - (nx - nv)) + (m - nv);
+    float dx = 1.0f + m, dv = dx - 1.0f, dy = (1.0f - (dx - dv)) + (m - dv);
+    float t = 1.0f / dx, qx = nx * t;
+    float u = fmaf(t, nx, -qx);
+    float v = fmaf(-dy, t, fmaf(-dx, t, 1.0f));
+    float qy = fmaf(qx, v, fmaf(ny, t, u));
+    float x2 = qx * qx;
+    float p = fmaf(fmaf(0.3027294874f, x2, 0.3996108174f), x2, 0.6666694880f);
+    /* s += 2x (dfadd_vf2_vf2_vf2), then s += x^3 p (dfadd_vf2_vf2_vf) */
+    float yx = qx * 2.0f, yy = qy * 2.0f;
+    float s2 = sx + yx;
+    sy = (((sx - s2) + yx) + sy) + yy;
+    sx = s2;
+    float z = (x2 * qx) * p;
+    s2 = sx + z;
+    sy = ((sx - s2) + z) + sy;
+    return s2 + sy;
+}
+
 /* torch's float32 sigmoid_kernel on a w-lane CPU: cpu_kernel_vec's vector loop over whole pairs of vectors ((0 - x)
  * .exp(), 1 + that, its reciprocal), its scalar loop (1 / (1 + expf(-x)), libm's exp) over the last n % 2w. y may
  * be x. */
@@ -449,13 +513,13 @@ __attribute__((target("avx2,fma"))) static float sum4_avx2(__m256 s0, __m256 s1,
     return ((lanes[0] + lanes[1]) + (lanes[2] + lanes[3])) + ((lanes[4] + lanes[5]) + (lanes[6] + lanes[7]));
 }
 
-/* ---- log_softmax over the long rows of a C-contiguous float32 array (ops/nn_ops._log_softmax_k), one row at a time:
- * its max, the sum of exp(x - max) (the vector exp above, in four vector accumulators: no array of exponentials
- * written), then out = (x - max) - log(sum) as NumPy's path rounds it. NumPy's path made three arrays the size of
- * the input (x - max, its exp, the result) and passed over them five times: a language model's (64, 32000) logits
- * took 2.3 ms against torch's 1.2. A row with a NaN or an infinite max (all -inf, or a +inf) is all NaN, as NumPy's
- * path and torch give it. Differences from NumPy's path: the exp (within 2 ulp) and the order of the sum. */
-__attribute__((target("avx2,fma"))) static void log_softmax_row_avx2(const float *x, float *y, Py_ssize_t n)
+/* ---- log_softmax over the rows of a C-contiguous float32 array (ops/nn_ops._log_softmax_k) as torch's
+ * _vec_log_softmax_lastdim computes it on a w-lane CPU: the row's max, the sum of Sleef's exp(x - max) in torch's lane
+ * order (exp_row_sum: no array of exponentials written), Sleef's log of it (sleef_logf_u1), then out = (x - max) -
+ * log(sum) -- torch's values to the bit. NumPy's path made three arrays the size of the input and passed over them
+ * five times: a language model's (64, 32000) logits took 2.3 ms against torch's 1.2. A row with a NaN or an infinite
+ * max (all -inf, or a +inf) is all NaN, as torch gives it. */
+__attribute__((target("avx2,fma"))) static void log_softmax_row_avx2(const float *x, float *y, Py_ssize_t n, int w)
 {
     int nan;
     const float m = row_max_avx2(x, n, &nan);
@@ -465,22 +529,8 @@ __attribute__((target("avx2,fma"))) static void log_softmax_row_avx2(const float
             y[j] = NAN;
         return;
     }
-    const __m256 vmax = _mm256_set1_ps(m), lo = _mm256_set1_ps(-87.0f);
-    __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
-    for (i = 0; i + 32 <= n; i += 32) {
-        /* x - max is in [-inf, 0]: from -87 on exp adds under 2e-38 to a sum of at least 1 (the max's own term) */
-        s0 = _mm256_add_ps(s0, exp8(_mm256_max_ps(_mm256_sub_ps(_mm256_loadu_ps(x + i), vmax), lo)));
-        s1 = _mm256_add_ps(s1, exp8(_mm256_max_ps(_mm256_sub_ps(_mm256_loadu_ps(x + i + 8), vmax), lo)));
-        s2 = _mm256_add_ps(s2, exp8(_mm256_max_ps(_mm256_sub_ps(_mm256_loadu_ps(x + i + 16), vmax), lo)));
-        s3 = _mm256_add_ps(s3, exp8(_mm256_max_ps(_mm256_sub_ps(_mm256_loadu_ps(x + i + 24), vmax), lo)));
-    }
-    for (; i + 8 <= n; i += 8)
-        s0 = _mm256_add_ps(s0, exp8(_mm256_max_ps(_mm256_sub_ps(_mm256_loadu_ps(x + i), vmax), lo)));
-    float sum = sum4_avx2(s0, s1, s2, s3);
-    for (; i < n; i++)
-        sum += expf(x[i] - m);
-    const float lse = logf(sum);
-    const __m256 vlse = _mm256_set1_ps(lse);
+    const float lse = sleef_logf_u1(exp_row_sum(x, NULL, n, m, w));
+    const __m256 vmax = _mm256_set1_ps(m), vlse = _mm256_set1_ps(lse);
     for (i = 0; i + 8 <= n; i += 8)
         _mm256_storeu_ps(y + i, _mm256_sub_ps(_mm256_sub_ps(_mm256_loadu_ps(x + i), vmax), vlse));
     for (; i < n; i++)
@@ -506,24 +556,7 @@ __attribute__((target("avx2,fma"))) static void softmax_row_avx2(const float *x,
             y[j] = v;
         return;
     }
-    const __m256 vmax = _mm256_set1_ps(m);
-    /* torch_sum's lane sums taken in this pass over the whole w-lane vectors (their exponentials still in registers):
-     * the 8-lane chunks alternately into lo and hi on 16 lanes */
-    const Py_ssize_t whole = n < w ? 0 : n - n % w;
-    __m256 lo = _mm256_setzero_ps(), hi = lo;
-    for (i = 0; i + 8 <= whole; i += 8) {
-        __m256 e = sleef_exp8(_mm256_sub_ps(_mm256_loadu_ps(x + i), vmax));
-        _mm256_storeu_ps(y + i, e);
-        if (w == 16 && (i & 8))
-            hi = _mm256_add_ps(hi, e);
-        else
-            lo = _mm256_add_ps(lo, e);
-    }
-    for (; i + 8 <= n; i += 8)
-        _mm256_storeu_ps(y + i, sleef_exp8(_mm256_sub_ps(_mm256_loadu_ps(x + i), vmax)));
-    if (i < n)
-        store_part8(y + i, sleef_exp8(_mm256_sub_ps(load_part8(x + i, n - i), vmax)), n - i);
-    const float r = 1.0f / (whole ? torch_sum_rest(lo, hi, y + whole, n - whole, w) : torch_sum(y, n, w));
+    const float r = 1.0f / exp_row_sum(x, y, n, m, w);
     const __m256 vr = _mm256_set1_ps(r);
     for (i = 0; i + 8 <= n; i += 8)
         _mm256_storeu_ps(y + i, _mm256_mul_ps(_mm256_loadu_ps(y + i), vr));
@@ -561,6 +594,68 @@ __attribute__((target("avx2,fma"))) static void softmax_bwd_row_avx2(const float
         out[i] = p[i] * (dp[i] - sum);
 }
 #endif
+
+#if HAVE_X86
+/* ---- _log_softmax_backward_data over the rows of C-contiguous float32 arrays, as torch's
+ * _vec_host_softmax_backward_lastdim<log_softmax> computes it on a w-lane CPU: s = the row's sum of g in torch's lane
+ * order (torch_sum), then out = g - exp(y) * s with Sleef's exp (sleef_exp8, partial vectors too), fused: torch's
+ * `x - y.exp() * Vec(sum)` is contracted into one fused multiply-subtract by GCC (-ffp-contract=fast, its default),
+ * as it would contract the unfused intrinsics here. out may be g. */
+__attribute__((target("avx2,fma"))) static void log_softmax_bwd_row_avx2(const float *g, const float *y, float *out,
+                                                                       Py_ssize_t n, int w)
+{
+    const __m256 vs = _mm256_set1_ps(torch_sum(g, n, w));
+    Py_ssize_t i;
+    for (i = 0; i < n; i += 8) {
+        Py_ssize_t c = n - i < 8 ? n - i : 8;
+        __m256 vg = c == 8 ? _mm256_loadu_ps(g + i) : load_part8(g + i, c);
+        __m256 e = sleef_exp8(c == 8 ? _mm256_loadu_ps(y + i) : load_part8(y + i, c));
+        __m256 r = _mm256_fnmadd_ps(e, vs, vg);
+        if (c == 8)
+            _mm256_storeu_ps(out + i, r);
+        else
+            store_part8(out + i, r, c);
+    }
+}
+#endif
+
+/* log_softmax_backward_rows(g, y, out, n): out = g - exp(y) * sum(g) over rows of n elements, C-contiguous float32
+ * buffers of one length (a multiple of n); out may be g, not y. The vector path only (available()), else
+ * RuntimeError. */
+static PyObject *mod_log_softmax_backward_rows(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    Py_ssize_t n;
+    if (nargs != 4 || (n = PyLong_AsSsize_t(args[3])) <= 0) {
+        if (!PyErr_Occurred())
+            PyErr_SetString(PyExc_TypeError, "log_softmax_backward_rows(g, y, out, n): n > 0");
+        return NULL;
+    }
+    if (!use_avx2) {
+        PyErr_SetString(PyExc_RuntimeError, "log_softmax_backward_rows: the vector path does not run on this CPU");
+        return NULL;
+    }
+    Py_buffer bf[3];
+    int isd;
+    if (get_buffers(args, 3, bf, "000", "001", &isd) < 0)
+        return NULL;
+    Py_ssize_t len = bf[0].len / 4;
+    if (isd || bf[0].len != bf[1].len || bf[0].len != bf[2].len || len % n || bf[2].buf == bf[1].buf) {
+        release_buffers(bf, 3);
+        PyErr_SetString(PyExc_ValueError, "three C-contiguous float32 buffers of one length, a multiple of n (out "
+                                          "apart from y)");
+        return NULL;
+    }
+#if HAVE_X86
+    const float *g = bf[0].buf, *y = bf[1].buf;
+    float *out = bf[2].buf;
+    Py_BEGIN_ALLOW_THREADS
+    for (Py_ssize_t r = 0; r < len / n; r++)
+        log_softmax_bwd_row_avx2(g + r * n, y + r * n, out + r * n, n, torch_w);
+    Py_END_ALLOW_THREADS
+#endif
+    release_buffers(bf, 3);
+    Py_RETURN_NONE;
+}
 
 /* softmax_backward_rows(p, dp, out, n): out = p * (dp - sum(dp * p)) over rows of n elements, C-contiguous float32
  * buffers of one length (a multiple of n); out may be dp, not p. The vector path only (available()), else
@@ -634,7 +729,7 @@ static PyObject *rows_f32(PyObject *const *args, Py_ssize_t nargs, int log)
     Py_BEGIN_ALLOW_THREADS
     for (Py_ssize_t r = 0; r < len / n; r++)
         if (log)
-            log_softmax_row_avx2(x + r * n, y + r * n, n);
+            log_softmax_row_avx2(x + r * n, y + r * n, n, torch_w);
         else
             softmax_row_avx2(x + r * n, y + r * n, n, dead_zero, torch_w);
     Py_END_ALLOW_THREADS
@@ -2437,6 +2532,53 @@ static PyObject *mod_copy_(PyObject *self, PyObject *const *args, Py_ssize_t nar
     Py_RETURN_NONE;
 }
 
+/* ---- nll_loss's reduction: torch's cascade of partial sums ----------------------------------------------------------
+ * nll_sum(x): -(x[0] + x[1] + ...) as torch's nll_loss_out_frame sums a batch's picked log-probabilities (ATen/native/
+ * LossNLL.cpp): eight partial sums, each element subtracted from the first, a level flushed into the next every
+ * 2^power elements of the level below (power 4 up to 2^32 rows), the eight added in order at the end; in x's float
+ * type (a C-contiguous float32/float64 buffer), returned as a Python float. A single pass where its sum differs from
+ * NumPy's pairwise one in the last bits of a classifier's loss. */
+#define NLL_CASCADE(T)                                                                                              \
+    static double nll_cascade_##T(const T *x, Py_ssize_t n)                                                         \
+    {                                                                                                               \
+        int ceil_log2 = 1;                                                                                          \
+        while (((Py_ssize_t)1 << ceil_log2) < n)                                                                    \
+            ceil_log2++;                                                                                            \
+        const int power = ceil_log2 / 8 > 4 ? ceil_log2 / 8 : 4;                                                    \
+        const int64_t mask = ((int64_t)1 << power) - 1;                                                             \
+        T p[8] = {0};                                                                                               \
+        for (int64_t b = 0; b < n; b++) {                                                                           \
+            p[0] -= x[b];                                                                                           \
+            for (int j = 0; j + 1 < 8; j++) {                                                                       \
+                if (b & (mask << (j * power)))                                                                      \
+                    break;                                                                                          \
+                p[j + 1] += p[j];                                                                                   \
+                p[j] = 0;                                                                                           \
+            }                                                                                                       \
+        }                                                                                                           \
+        T out = 0;                                                                                                  \
+        for (int j = 0; j < 8; j++)                                                                                 \
+            out += p[j];                                                                                            \
+        return (double)out;                                                                                         \
+    }
+NLL_CASCADE(float)
+NLL_CASCADE(double)
+
+static PyObject *mod_nll_sum(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 1) {
+        PyErr_SetString(PyExc_TypeError, "nll_sum(x)");
+        return NULL;
+    }
+    Py_buffer bf[1];
+    int isd;
+    if (get_buffers(args, 1, bf, "0", "0", &isd) < 0)
+        return NULL;
+    double r = isd ? nll_cascade_double(bf[0].buf, bf[0].len / 8) : nll_cascade_float(bf[0].buf, bf[0].len / 4);
+    release_buffers(bf, 1);
+    return PyFloat_FromDouble(r);
+}
+
 static PyObject *mod_available(PyObject *self, PyObject *unused)
 {
     return PyBool_FromLong(use_avx2);
@@ -2471,6 +2613,10 @@ static PyMethodDef module_methods[] = {
     {"f32_to_bf16", (PyCFunction)(void (*)(void))mod_f32_to_bf16, METH_FASTCALL,
      "f32_to_bf16(src, dst): float32 to bfloat16 bits (uint16), rounded to nearest even"},
     {"available", mod_available, METH_NOARGS, "whether the AVX2 path runs on this CPU"},
+    {"log_softmax_backward_rows", (PyCFunction)(void (*)(void))mod_log_softmax_backward_rows, METH_FASTCALL,
+     "log_softmax_backward_rows(g, y, out, n): out = g - exp(y) * sum(g) over rows of n float32 elements"},
+    {"nll_sum", (PyCFunction)(void (*)(void))mod_nll_sum, METH_FASTCALL,
+     "nll_sum(x): -sum(x) in torch's nll_loss cascade order, float32/float64, as a Python float"},
     {"torch_lanes", (PyCFunction)(void (*)(void))mod_torch_lanes, METH_FASTCALL,
      "torch_lanes([w]): torch's Vectorized<float> lanes on this CPU (8 or 16), set to w when given"},
     {"sigmoid_f32", (PyCFunction)(void (*)(void))mod_sigmoid_f32, METH_FASTCALL,

@@ -21,10 +21,11 @@ import numpy as np
 from .. import _dtype as D
 from .._native import load
 
-__all__ = ["exp", "tanh", "vml", "sigmoid", "bind_adam_sqrt", "addcdiv_", "fma", "FMA_ADD", "FMA_LERP", "FMA_ADDCMUL",
-           "threshold_backward", "copy_", "astype", "gelu", "gelu_backward", "layer_norm", "layer_norm_backward",
-           "batch_norm", "batch_norm_backward", "lstm_step", "lstm_step_backward", "transposed", "MIN_SIZE", "LN_MAX",
-           "FAST", "VECTOR_LOOPS", "ADAM", "ADAM_MAX", "stamps"]
+__all__ = ["exp", "tanh", "vml", "sigmoid", "nll_sum", "bind_adam_sqrt", "addcdiv_", "fma", "FMA_ADD", "FMA_LERP",
+           "FMA_ADDCMUL", "threshold_backward", "copy_", "astype", "gelu", "gelu_backward", "layer_norm",
+           "layer_norm_backward", "batch_norm", "batch_norm_backward", "log_softmax_backward_rows", "lstm_step",
+           "lstm_step_backward", "transposed", "MIN_SIZE", "LN_MAX", "FAST", "VECTOR_LOOPS", "ADAM", "ADAM_MAX",
+           "stamps"]
 
 _M = load("tensorlib._cmath")
 FAST = _M is not None and bool(_M.available())
@@ -80,6 +81,17 @@ def tanh(x, out=None):
 
 
 _VML = getattr(_M, "vml", None) if _M is not None else None
+_NLL_SUM: Any = getattr(_M, "nll_sum", None) if _M is not None else None
+
+
+def nll_sum(picked):
+    """-sum(picked) as torch's nll_loss sums a batch's picked log-probabilities (its cascade of partial sums,
+    tensorlib/_cmath.c nll_sum), as a NumPy scalar of picked's dtype, for a C-contiguous float32/float64 NumPy array;
+    None elsewhere (the caller sums as NumPy does)."""
+    if _NLL_SUM is None or type(picked) is not np.ndarray or picked.dtype not in _FLOATS \
+            or not picked.flags.c_contiguous:
+        return None
+    return picked.dtype.type(_NLL_SUM(picked))
 _SIGMOID: Any = getattr(_M, "sigmoid_f32", None) if FAST and _M is not None else None
 if FAST and _M is not None and os.environ.get("ATEN_CPU_CAPABILITY", "").lower() in ("avx2", "avx512"):
     _M.torch_lanes(8 if os.environ["ATEN_CPU_CAPABILITY"].lower() == "avx2" else 16)     # (torch's own override)
@@ -302,6 +314,21 @@ def log_softmax_rows(x):
 
 
 _SOFTMAX_BWD: Any = getattr(_M, "softmax_backward_rows", None) if FAST and _M is not None else None
+_LOG_SOFTMAX_BWD: Any = getattr(_M, "log_softmax_backward_rows", None) if FAST and _M is not None else None
+
+
+def log_softmax_backward_rows(g, y):
+    """torch's _log_softmax_backward_data over the last dim, g - exp(y) * sum(g), in C as torch's kernel computes it
+    (tensorlib/_cmath.c: its lane-order sum, Sleef's exp, one fused multiply-subtract: torch's values to the bit), as
+    a new array, where g and y are C-contiguous float32 NumPy arrays of one shape whose rows `_rows_apply` takes; None
+    where not (the caller runs its formula)."""
+    if _LOG_SOFTMAX_BWD is None or type(g) is not np.ndarray or type(y) is not np.ndarray or g.dtype != _F32 \
+            or y.dtype != _F32 or g.shape != y.shape or not g.flags.c_contiguous or not y.flags.c_contiguous \
+            or not _rows_apply(g):
+        return None
+    out = np.empty_like(g)
+    _LOG_SOFTMAX_BWD(g, y, out, g.shape[-1])
+    return out
 
 
 def softmax_backward_rows(p, dp, out):

@@ -18,7 +18,7 @@ from .._graph import quiet_op, tensor_of
 from .broadcast import QUIET, SINK, add_at, quiet_arrays, sum_to
 from .._opdef import with_defaults
 from ._define import F16, Tensor, half_in_float32, dispatch, np, op
-from ._fastmath import exp as fast_exp, log_softmax_rows, softmax_rows
+from ._fastmath import exp as fast_exp, log_softmax_backward_rows, log_softmax_rows, nll_sum, softmax_rows
 from ._rows import max0, row_index, row_max, row_sum, rows_on, softmax_backward_rows
 from .activation import sigmoid, softplus
 from .arithmetic import clamp, xlogy
@@ -193,6 +193,10 @@ def LOG_SOFTMAX_BACKWARD(xp, g, y, dim):
         if out is not None:
             return out
     if xp is np and g.ndim:         # (0-d: ufuncs give NumPy scalars, no out= for those)
+        if dim == g.ndim - 1 or dim == -1:      # float32 rows: torch's kernel's steps in C (its values to the bit)
+            out = log_softmax_backward_rows(g, y)
+            if out is not None:
+                return out
         e = fast_exp(y)
         e *= row_sum(g) if dim == g.ndim - 1 and g.ndim else np.add.reduce(g, dim, keepdims=True)
         return np.subtract(g, e, out=e)
@@ -320,7 +324,9 @@ def NLL_LOSS(xp, logp, target, weight=None, reduction="mean", ignore_index=-100)
         picked = logp[rows, target]
         if reduction == "none":
             return np.negative(picked, out=picked)
-        total = -np.add.reduce(picked)     # -(picked.sum()) = (-picked).sum() exactly, one pass fewer
+        total = nll_sum(picked)             # torch's cascade of partial sums (its loss to the bit)
+        if total is None:
+            total = -np.add.reduce(picked)     # -(picked.sum()) = (-picked).sum() exactly, one pass fewer
         if reduction == "sum":
             return total
         return total / logp.dtype.type(rows.shape[0])

@@ -912,3 +912,51 @@ def test_vml_ops_take_mkls_functions_where_loaded_and_numpys_elsewhere(dtype, mo
         if hasattr(t, name + "_"):
             getattr(t, name + "_")()
             np.testing.assert_array_equal(t.numpy(), getattr(np, name)(x))
+
+
+def _cascade_reference(x):
+    """torch's nll_loss cascade (LossNLL.cpp), element by element in x's float type: the independent reference."""
+    t = x.dtype.type
+    p = [t(0)] * 8
+    for b, v in enumerate(x):
+        p[0] = t(p[0] - v)
+        for j in range(7):
+            if b & (15 << (4 * j)):
+                break
+            p[j + 1] = t(p[j + 1] + p[j])
+            p[j] = t(0)
+    out = t(0)
+    for v in p:
+        out = t(out + v)
+    return out
+
+
+@pytest.mark.parametrize("n", [1, 2, 16, 17, 255, 256, 257, 5000])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_nll_sum_is_torchs_cascade(n, dtype):
+    """nll_loss's mean and sum add the picked log-probabilities in torch's cascade of eight partial sums: the C loop
+    gives the reference loop's bits, and is close to the float64 sum."""
+    if _fastmath._NLL_SUM is None:
+        pytest.skip("tensorlib._cmath is not built here (TENSORLIB_NATIVE=0): NumPy's sum")
+    x = -np.abs(np.random.default_rng(n).standard_normal(n) * 3).astype(dtype)
+    got = _fastmath.nll_sum(x)
+    assert got.dtype == dtype and got == _cascade_reference(x)
+    assert abs(float(got) + float(x.astype(np.float64).sum())) <= 1e-5 * n
+    if n > 2:
+        assert _fastmath.nll_sum(x[::2]) is None        # strided: the caller sums as NumPy does
+
+
+def test_log_softmax_backward_rows_match_the_formula():
+    """_log_softmax_backward_data over float32 rows in C (torch's steps: devtools checks its bits against torch's):
+    g - exp(y) * sum(g) within float32 rounding of float64's, every row length, short rows in small arrays too."""
+    if _fastmath._LOG_SOFTMAX_BWD is None:
+        pytest.skip("no AVX2/FMA vector path here (or TENSORLIB_NATIVE=0): NumPy's formula")
+    rng = np.random.default_rng(5)
+    for shape in ((3, 1), (2, 7), (5, 8), (4, 17), (3, 33), (2, 1000)):
+        x = rng.standard_normal(shape).astype(np.float32)
+        y = (x - np.log(np.exp(x.astype(np.float64)).sum(1, keepdims=True))).astype(np.float32)
+        g = rng.standard_normal(shape).astype(np.float32)
+        got = _fastmath.log_softmax_backward_rows(g, y)
+        want = g - np.exp(y.astype(np.float64)) * g.astype(np.float64).sum(1, keepdims=True)
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5 * shape[1])
+    assert _fastmath.log_softmax_backward_rows(g, y.astype(np.float64)) is None
