@@ -2533,50 +2533,75 @@ static PyObject *mod_copy_(PyObject *self, PyObject *const *args, Py_ssize_t nar
 }
 
 /* ---- nll_loss's reduction: torch's cascade of partial sums ----------------------------------------------------------
- * nll_sum(x): -(x[0] + x[1] + ...) as torch's nll_loss_out_frame sums a batch's picked log-probabilities (ATen/native/
- * LossNLL.cpp): eight partial sums, each element subtracted from the first, a level flushed into the next every
- * 2^power elements of the level below (power 4 up to 2^32 rows), the eight added in order at the end; in x's float
- * type (a C-contiguous float32/float64 buffer), returned as a Python float. A single pass where its sum differs from
- * NumPy's pairwise one in the last bits of a classifier's loss. */
+ * nll_sum(x, w, keep): (-(x[0] w[0] + x[1] w[1] + ...), w[0] + w[1] + ...) over the rows where keep is not 0, as
+ * torch's nll_loss_out_frame sums a batch's picked log-probabilities and their class weights (ATen/native/
+ * LossNLL.cpp): eight partial sums, each product subtracted from the first, a level flushed into the next every
+ * 2^power rows of the level below (power 4 up to 2^32 rows), after each kept row (an ignored row is skipped, its
+ * flush too), the eight added in order at the end; in x's float type, C-contiguous float32/float64 buffers of one
+ * length; w None: no weights (the count of kept rows), keep None: every row. A pair of Python floats. One pass;
+ * NumPy's pairwise sum differed in the last bits of a classifier's loss. */
 #define NLL_CASCADE(T)                                                                                              \
-    static double nll_cascade_##T(const T *x, Py_ssize_t n)                                                         \
+    static void nll_cascade_##T(const T *x, const T *w, const T *keep, Py_ssize_t n, double *loss, double *weight)  \
     {                                                                                                               \
         int ceil_log2 = 1;                                                                                          \
         while (((Py_ssize_t)1 << ceil_log2) < n)                                                                    \
             ceil_log2++;                                                                                            \
         const int power = ceil_log2 / 8 > 4 ? ceil_log2 / 8 : 4;                                                    \
         const int64_t mask = ((int64_t)1 << power) - 1;                                                             \
-        T p[8] = {0};                                                                                               \
+        T p[8] = {0}, q[8] = {0};                                                                                   \
+        int64_t kept = 0;                                                                                           \
         for (int64_t b = 0; b < n; b++) {                                                                           \
-            p[0] -= x[b];                                                                                           \
+            if (keep != NULL && keep[b] == 0)                                                                       \
+                continue;                                                                                           \
+            kept++;                                                                                                 \
+            if (w != NULL) {                                                                                        \
+                T prod = x[b] * w[b];                                                                               \
+                p[0] -= prod;                                                                                       \
+                q[0] += w[b];                                                                                       \
+            } else {                                                                                                \
+                p[0] -= x[b];                                                                                       \
+            }                                                                                                       \
             for (int j = 0; j + 1 < 8; j++) {                                                                       \
                 if (b & (mask << (j * power)))                                                                      \
                     break;                                                                                          \
                 p[j + 1] += p[j];                                                                                   \
-                p[j] = 0;                                                                                           \
+                q[j + 1] += q[j];                                                                                   \
+                p[j] = q[j] = 0;                                                                                    \
             }                                                                                                       \
         }                                                                                                           \
-        T out = 0;                                                                                                  \
-        for (int j = 0; j < 8; j++)                                                                                 \
+        T out = 0, total = 0;                                                                                       \
+        for (int j = 0; j < 8; j++) {                                                                               \
             out += p[j];                                                                                            \
-        return (double)out;                                                                                         \
+            total += q[j];                                                                                          \
+        }                                                                                                           \
+        *loss = (double)out;                                                                                        \
+        *weight = w != NULL ? (double)total : (double)(T)kept;                                                      \
     }
 NLL_CASCADE(float)
 NLL_CASCADE(double)
 
 static PyObject *mod_nll_sum(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
-    if (nargs != 1) {
-        PyErr_SetString(PyExc_TypeError, "nll_sum(x)");
+    if (nargs != 3) {
+        PyErr_SetString(PyExc_TypeError, "nll_sum(x, w, keep)");
         return NULL;
     }
-    Py_buffer bf[1];
+    Py_buffer bf[3];
     int isd;
-    if (get_buffers(args, 1, bf, "0", "0", &isd) < 0)
+    if (get_buffers(args, 3, bf, "011", "000", &isd) < 0)
         return NULL;
-    double r = isd ? nll_cascade_double(bf[0].buf, bf[0].len / 8) : nll_cascade_float(bf[0].buf, bf[0].len / 4);
-    release_buffers(bf, 1);
-    return PyFloat_FromDouble(r);
+    if ((bf[1].buf != NULL && bf[1].len != bf[0].len) || (bf[2].buf != NULL && bf[2].len != bf[0].len)) {
+        release_buffers(bf, 3);
+        PyErr_SetString(PyExc_ValueError, "nll_sum: x, w and keep of one length");
+        return NULL;
+    }
+    double loss, weight;
+    if (isd)
+        nll_cascade_double(bf[0].buf, bf[1].buf, bf[2].buf, bf[0].len / 8, &loss, &weight);
+    else
+        nll_cascade_float(bf[0].buf, bf[1].buf, bf[2].buf, bf[0].len / 4, &loss, &weight);
+    release_buffers(bf, 3);
+    return Py_BuildValue("(dd)", loss, weight);
 }
 
 static PyObject *mod_available(PyObject *self, PyObject *unused)
@@ -2616,7 +2641,7 @@ static PyMethodDef module_methods[] = {
     {"log_softmax_backward_rows", (PyCFunction)(void (*)(void))mod_log_softmax_backward_rows, METH_FASTCALL,
      "log_softmax_backward_rows(g, y, out, n): out = g - exp(y) * sum(g) over rows of n float32 elements"},
     {"nll_sum", (PyCFunction)(void (*)(void))mod_nll_sum, METH_FASTCALL,
-     "nll_sum(x): -sum(x) in torch's nll_loss cascade order, float32/float64, as a Python float"},
+     "nll_sum(x, w, keep): (-sum(x * w), sum(w)) over kept rows in torch's nll_loss cascade order, float32/float64"},
     {"torch_lanes", (PyCFunction)(void (*)(void))mod_torch_lanes, METH_FASTCALL,
      "torch_lanes([w]): torch's Vectorized<float> lanes on this CPU (8 or 16), set to w when given"},
     {"sigmoid_f32", (PyCFunction)(void (*)(void))mod_sigmoid_f32, METH_FASTCALL,

@@ -549,19 +549,26 @@ def test_sigmoid_and_softmax_are_torchs_bit_for_bit(shape):
 @pytest.mark.parametrize("n,c", [(1, 5), (17, 10), (64, 27), (512, 65), (2240, 1000), (5000, 12)])
 def test_cross_entropy_is_torchs_bit_for_bit(n, c):
     """cross_entropy = log_softmax (Sleef's exp and log, torch's lane order: _cmath.c) + nll_loss, whose mean sums
-    the picked log-probabilities in torch's cascade of partial sums (nll_sum): a classifier's loss is torch's to the
-    bit, and so is its gradient."""
+    the picked log-probabilities in torch's cascade of partial sums (nll_sum), with class weights and ignored rows
+    too: a classifier's loss is torch's to the bit, and so is its gradient."""
     from tensorlib.ops import _fastmath
     if _fastmath._SOFTMAX is None:
         pytest.skip("no AVX2/FMA vector path here (or TENSORLIB_NATIVE=0): NumPy's exp and log, within an ulp")
     rng = np.random.default_rng(14)
     x = (rng.standard_normal((n, c)) * 3).astype(np.float32)
     y = rng.integers(0, c, n)
+    w = rng.random(c).astype(np.float32)
+    ignored = y.copy()
+    ignored[::7] = -100         # (row 0 among them: torch skips an ignored row's flush too)
     for reduction in ("mean", "sum"):
-        a, b = tl.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
-        la = tl.nn.functional.cross_entropy(a, tl.tensor(y), reduction=reduction)
-        lb = torch.nn.functional.cross_entropy(b, torch.tensor(y), reduction=reduction)
-        assert la.item() == lb.item()
-        la.backward()
-        lb.backward()
-        np.testing.assert_array_equal(a.grad.numpy(), b.grad.numpy())
+        for target, weight in ((y, None), (y, w), (ignored, None), (ignored, w)):
+            a, b = tl.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+            la = tl.nn.functional.cross_entropy(a, tl.tensor(target), None if weight is None else tl.tensor(weight),
+                                                reduction=reduction)
+            lb = torch.nn.functional.cross_entropy(b, torch.tensor(target),
+                                                   None if weight is None else torch.tensor(weight),
+                                                   reduction=reduction)
+            assert la.item() == lb.item() or (np.isnan(la.item()) and np.isnan(lb.item()))
+            la.backward()
+            lb.backward()
+            np.testing.assert_array_equal(a.grad.numpy(), b.grad.numpy())

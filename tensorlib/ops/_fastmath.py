@@ -84,14 +84,22 @@ _VML = getattr(_M, "vml", None) if _M is not None else None
 _NLL_SUM: Any = getattr(_M, "nll_sum", None) if _M is not None else None
 
 
-def nll_sum(picked):
-    """-sum(picked) as torch's nll_loss sums a batch's picked log-probabilities (its cascade of partial sums,
-    tensorlib/_cmath.c nll_sum), as a NumPy scalar of picked's dtype, for a C-contiguous float32/float64 NumPy array;
-    None elsewhere (the caller sums as NumPy does)."""
+def nll_sum(picked, w=None, keep=None):
+    """(-sum(picked * w), sum(w)) over the rows where `keep` is not 0, as torch's nll_loss sums a batch's picked
+    log-probabilities and their class weights (its cascade of partial sums, skipping ignored rows: tensorlib/_cmath.c
+    nll_sum), as NumPy scalars of picked's dtype; w None: no class weights (the count of kept rows), keep None: every
+    row. For C-contiguous float32/float64 NumPy arrays of one dtype and length; None elsewhere (the caller sums as
+    NumPy does)."""
     if _NLL_SUM is None or type(picked) is not np.ndarray or picked.dtype not in _FLOATS \
             or not picked.flags.c_contiguous:
         return None
-    return picked.dtype.type(_NLL_SUM(picked))
+    for a in (w, keep):
+        if a is not None and (type(a) is not np.ndarray or a.dtype != picked.dtype or a.shape != picked.shape
+                              or not a.flags.c_contiguous):
+            return None
+    t = picked.dtype.type
+    loss, total = _NLL_SUM(picked, w, keep)
+    return t(loss), t(total)
 _SIGMOID: Any = getattr(_M, "sigmoid_f32", None) if FAST and _M is not None else None
 if FAST and _M is not None and os.environ.get("ATEN_CPU_CAPABILITY", "").lower() in ("avx2", "avx512"):
     _M.torch_lanes(8 if os.environ["ATEN_CPU_CAPABILITY"].lower() == "avx2" else 16)     # (torch's own override)

@@ -324,9 +324,8 @@ def NLL_LOSS(xp, logp, target, weight=None, reduction="mean", ignore_index=-100)
         picked = logp[rows, target]
         if reduction == "none":
             return np.negative(picked, out=picked)
-        total = nll_sum(picked)             # torch's cascade of partial sums (its loss to the bit)
-        if total is None:
-            total = -np.add.reduce(picked)     # -(picked.sum()) = (-picked).sum() exactly, one pass fewer
+        sums = nll_sum(picked)              # torch's cascade of partial sums (its loss to the bit)
+        total = -np.add.reduce(picked) if sums is None else sums[0]    # (-(picked.sum()) = (-picked).sum())
         if reduction == "sum":
             return total
         return total / logp.dtype.type(rows.shape[0])
@@ -343,6 +342,13 @@ def NLL_LOSS(xp, logp, target, weight=None, reduction="mean", ignore_index=-100)
     if reduction == "none":
         picked *= w
         return xp.negative(picked, out=picked).reshape(target.shape)
+    if xp is np:        # torch's cascade of partial sums, skipping ignored rows (its loss to the bit)
+        sums = nll_sum(picked, w if weight is not None else None, valid.astype(lp.dtype))
+        if sums is not None:
+            if reduction == "sum":
+                return sums[0]
+            with np.errstate(divide="ignore", invalid="ignore"):     # (every row ignored: NaN, as torch's)
+                return sums[0] / sums[1]
     total = (picked * w).sum() if xp is np else xp.dot(picked, w)
     if reduction == "sum":
         return -total
@@ -370,7 +376,8 @@ def NLL_LOSS_BACKWARD(xp, g, logp, target, weight=None, reduction="mean", ignore
     elif reduction == "sum":
         w *= g
     elif xp is np:          # no counted row (every target ignored): a zero gradient, as torch's (0 / 0 gave NaN)
-        total = w.sum()
+        sums = nll_sum(w, w, valid.astype(lp.dtype)) if weight is not None else None    # the forward's total
+        total = w.sum() if sums is None else sums[1]
         w *= g / total if total != 0 else 0.0
     else:
         w *= g / w.sum()

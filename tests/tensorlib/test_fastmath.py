@@ -914,11 +914,14 @@ def test_vml_ops_take_mkls_functions_where_loaded_and_numpys_elsewhere(dtype, mo
             np.testing.assert_array_equal(t.numpy(), getattr(np, name)(x))
 
 
-def _cascade_reference(x):
-    """torch's nll_loss cascade (LossNLL.cpp), element by element in x's float type: the independent reference."""
+def _cascade_reference(x, keep=None):
+    """torch's nll_loss cascade (LossNLL.cpp), element by element in x's float type, rows where keep is 0 skipped
+    with their flush: the independent reference."""
     t = x.dtype.type
     p = [t(0)] * 8
     for b, v in enumerate(x):
+        if keep is not None and not keep[b]:
+            continue
         p[0] = t(p[0] - v)
         for j in range(7):
             if b & (15 << (4 * j)):
@@ -939,9 +942,12 @@ def test_nll_sum_is_torchs_cascade(n, dtype):
     if _fastmath._NLL_SUM is None:
         pytest.skip("tensorlib._cmath is not built here (TENSORLIB_NATIVE=0): NumPy's sum")
     x = -np.abs(np.random.default_rng(n).standard_normal(n) * 3).astype(dtype)
-    got = _fastmath.nll_sum(x)
-    assert got.dtype == dtype and got == _cascade_reference(x)
+    got, count = _fastmath.nll_sum(x)
+    assert got.dtype == dtype and got == _cascade_reference(x) and count == n
     assert abs(float(got) + float(x.astype(np.float64).sum())) <= 1e-5 * n
+    keep = (np.arange(n) % 3 != 0).astype(dtype)            # ignored rows (the first among them)
+    got, count = _fastmath.nll_sum(x, None, keep)
+    assert got == _cascade_reference(x, keep) and count == keep.sum()
     if n > 2:
         assert _fastmath.nll_sum(x[::2]) is None        # strided: the caller sums as NumPy does
 
