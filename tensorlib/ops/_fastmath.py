@@ -21,7 +21,7 @@ import numpy as np
 from .. import _dtype as D
 from .._native import load
 
-__all__ = ["exp", "tanh", "vml", "sigmoid", "nll_sum", "bind_adam_sqrt", "addcdiv_", "fma", "FMA_ADD", "FMA_LERP",
+__all__ = ["exp", "tanh", "vml", "sigmoid", "nll_sum", "add_rows", "bind_adam_sqrt", "addcdiv_", "fma", "FMA_ADD", "FMA_LERP",
            "FMA_ADDCMUL", "threshold_backward", "copy_", "astype", "gelu", "gelu_backward", "layer_norm",
            "layer_norm_backward", "batch_norm", "batch_norm_backward", "log_softmax_backward_rows", "lstm_step",
            "lstm_step_backward", "transposed", "MIN_SIZE", "LN_MAX", "FAST", "VECTOR_LOOPS", "ADAM", "ADAM_MAX",
@@ -81,6 +81,38 @@ def tanh(x, out=None):
 
 
 _VML = getattr(_M, "vml", None) if _M is not None else None
+_ADD_ROWS: Any = getattr(_M, "add_rows", None) if _M is not None else None
+
+
+def add_rows(out, index, src) -> bool:
+    """np.add.at(out, index, src) along dim 0 in one C pass (tensorlib/_cmath.c add_rows: out[index[i]] += src[i] in
+    order, the same additions in the same order as add.at's), for a C-contiguous writable float32/float64 NumPy `out`
+    of a dim at least, an integer `index` array (negative entries wrap) and a C-contiguous `src` of out's dtype and
+    shape index.shape + out.shape[1:]. True where it ran; False with nothing written where it does not apply or an index
+    is out of range (the caller runs add.at, which says so)."""
+    if _ADD_ROWS is None or type(out) is not np.ndarray or type(index) is not np.ndarray or type(src) is not np.ndarray \
+            or out.dtype not in _FLOATS or src.dtype != out.dtype or out.ndim == 0 or index.ndim == 0 \
+            or index.dtype.kind not in "iu" or not index.size or src.shape != index.shape + out.shape[1:] \
+            or not out.flags.c_contiguous or not src.flags.c_contiguous or not out.flags.writeable:
+        return False
+    if index.ndim > 1:      # (an index of any shape: its entries in order, src's rows likewise)
+        index = index.reshape(-1)
+    unsigned = index.dtype.kind == "u"
+    if index.dtype != _I64:
+        if unsigned and int(index.max()) >= out.shape[0]:
+            return False
+        index = index.astype(_I64)
+    try:
+        _ADD_ROWS(out, index, src)      # (its checks run before any addition)
+    except ValueError:
+        size = out.shape[0]
+        if unsigned or int(index.min()) < -size or int(index.max()) >= size:
+            return False
+        try:
+            _ADD_ROWS(out, np.where(index < 0, index + size, index), src)
+        except ValueError:              # (overlapping out and src)
+            return False
+    return True
 _NLL_SUM: Any = getattr(_M, "nll_sum", None) if _M is not None else None
 
 
@@ -224,6 +256,7 @@ def bind_adam_sqrt():
 
 _FMA = getattr(_M, "fma_", None) if _M is not None else None
 _F64 = np.dtype(np.float64)
+_I64 = np.dtype(np.int64)
 FMA_ADD, FMA_LERP, FMA_ADDCMUL = 0, 1, 2
 
 

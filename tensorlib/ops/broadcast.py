@@ -10,6 +10,7 @@ from .._state import GLOBAL, alert_not_deterministic
 from .._opdef import op_at, with_defaults
 from ..dispatch import run_recorded
 from ._define import Tensor, dispatch, np, op  # noqa: F401
+from ._fastmath import add_rows
 
 
 def _sum_to_axes(a_shape, shape):
@@ -273,6 +274,9 @@ def add_at(xp, out, idx, src):
     those sum in uint64, whose wrap-around addition is int64's two's-complement addition bit for bit
     (int64 in place through a view; the narrow types widened and cast back, wrapping as NumPy does)."""
     if xp is np:
+        rows = idx[0] if type(idx) is tuple and len(idx) == 1 else idx
+        if type(rows) is np.ndarray and add_rows(out, rows, src):     # along dim 0, in C
+            return
         if out.dtype in _FLOATS and type(src) is np.ndarray and src.dtype in _FLOATS and src.size >= _FAST_MIN \
                 and _add_at_fast(out, idx, src):
             return

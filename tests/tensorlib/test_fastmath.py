@@ -966,3 +966,29 @@ def test_log_softmax_backward_rows_match_the_formula():
         want = g - np.exp(y.astype(np.float64)) * g.astype(np.float64).sum(1, keepdims=True)
         np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5 * shape[1])
     assert _fastmath.log_softmax_backward_rows(g, y.astype(np.float64)) is None
+
+
+def test_add_rows_is_add_at_bit_for_bit():
+    """add_rows (the accumulating index_put_/index_add_ along dim 0, an embedding's or an index's backward) adds in
+    add.at's order: the same bits, repeated and negative indices, an index of any shape; where it does not apply or an
+    index is out of range it writes nothing and says False (add.at then runs, and raises its IndexError)."""
+    if _fastmath._ADD_ROWS is None:
+        pytest.skip("tensorlib._cmath is not built here (TENSORLIB_NATIVE=0): NumPy's add.at")
+    rng = np.random.default_rng(8)
+    for dtype, out_shape, idx_shape in ((np.float32, (27, 27), (32, 16)), (np.float64, (5,), (40,)),
+                                        (np.float32, (7, 3, 4), (9,))):
+        idx = rng.integers(-out_shape[0], out_shape[0], idx_shape)
+        src = (rng.standard_normal(idx_shape + out_shape[1:]) * 1e3).astype(dtype)
+        base = rng.standard_normal(out_shape).astype(dtype)
+        got, want = base.copy(), base.copy()
+        assert _fastmath.add_rows(got, idx, src)
+        np.add.at(want, idx, src)
+        np.testing.assert_array_equal(got, want)
+    out = np.zeros((4, 2), np.float32)
+    assert not _fastmath.add_rows(out, np.array([0, 4]), np.ones((2, 2), np.float32))     # out of range
+    assert not _fastmath.add_rows(out, np.array([0, -5]), np.ones((2, 2), np.float32))
+    assert not _fastmath.add_rows(out, np.array([0, 1], np.uint8) + 250, np.ones((2, 2), np.float32))
+    assert not (out != 0).any()
+    assert not _fastmath.add_rows(out[:, :1], np.array([0]), np.ones((1, 1), np.float32))    # strided out
+    assert not _fastmath.add_rows(out, np.array([0]), np.ones((1, 2)))                     # another dtype
+    assert not _fastmath.add_rows(out, np.array([0, 1]), out[2:])                           # src inside out
