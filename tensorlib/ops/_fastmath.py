@@ -21,8 +21,8 @@ import numpy as np
 from .. import _dtype as D
 from .._native import load
 
-__all__ = ["exp", "tanh", "vml", "sigmoid", "nll_sum", "add_rows", "bind_adam_sqrt", "addcdiv_", "fma", "FMA_ADD", "FMA_LERP",
-           "FMA_ADDCMUL", "threshold_backward", "copy_", "astype", "gelu", "gelu_backward", "layer_norm",
+__all__ = ["exp", "tanh", "vml", "sigmoid", "nll_sum", "add_rows", "bind_adam_sqrt", "addcdiv_", "fma", "FMA_ADD",
+           "FMA_LERP", "FMA_ADDCMUL", "threshold_backward", "copy_", "astype", "gelu", "gelu_backward", "layer_norm",
            "layer_norm_backward", "batch_norm", "batch_norm_backward", "log_softmax_backward_rows", "lstm_step",
            "lstm_step_backward", "transposed", "MIN_SIZE", "LN_MAX", "FAST", "VECTOR_LOOPS", "ADAM", "ADAM_MAX",
            "stamps"]
@@ -88,8 +88,8 @@ def add_rows(out, index, src) -> bool:
     """np.add.at(out, index, src) along dim 0 in one C pass (tensorlib/_cmath.c add_rows: out[index[i]] += src[i] in
     order, the same additions in the same order as add.at's), for a C-contiguous writable float32/float64 NumPy `out`
     of a dim at least, an integer `index` array (negative entries wrap) and a C-contiguous `src` of out's dtype and
-    shape index.shape + out.shape[1:]. True where it ran; False with nothing written where it does not apply or an index
-    is out of range (the caller runs add.at, which says so)."""
+    shape index.shape + out.shape[1:]. True where it ran; False with nothing written where it does not apply or an
+    index is out of range (the caller runs add.at, which says so)."""
     if _ADD_ROWS is None or type(out) is not np.ndarray or type(index) is not np.ndarray or type(src) is not np.ndarray \
             or out.dtype not in _FLOATS or src.dtype != out.dtype or out.ndim == 0 or index.ndim == 0 \
             or index.dtype.kind not in "iu" or not index.size or src.shape != index.shape + out.shape[1:] \
