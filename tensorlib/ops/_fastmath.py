@@ -91,7 +91,8 @@ def add_rows(out, index, src) -> bool:
     shape index.shape + out.shape[1:]. True where it ran; False with nothing written where it does not apply or an
     index is out of range (the caller runs add.at, which says so)."""
     if _ADD_ROWS is None or type(out) is not np.ndarray or type(index) is not np.ndarray \
-            or type(src) is not np.ndarray or out.dtype not in _FLOATS or src.dtype != out.dtype or out.ndim == 0 or index.ndim == 0 \
+            or type(src) is not np.ndarray or out.dtype not in _FLOATS or src.dtype != out.dtype or out.ndim == 0 \
+            or index.ndim == 0 \
             or index.dtype.kind not in "iu" or not index.size or src.shape != index.shape + out.shape[1:] \
             or not out.flags.c_contiguous or not src.flags.c_contiguous or not out.flags.writeable:
         return False
