@@ -990,5 +990,7 @@ def test_add_rows_is_add_at_bit_for_bit():
     assert not _fastmath.add_rows(out, np.array([0, 1], np.uint8) + 250, np.ones((2, 2), np.float32))
     assert not (out != 0).any()
     assert not _fastmath.add_rows(out[:, :1], np.array([0]), np.ones((1, 1), np.float32))    # strided out
+    wide = np.arange(8, dtype=np.float32).reshape(2, 4)
+    assert _fastmath.add_rows(out, np.array([1, 1]), wide[:, ::2]) and (out[1] == [4, 8]).all()     # strided src
     assert not _fastmath.add_rows(out, np.array([0]), np.ones((1, 2)))                     # another dtype
     assert not _fastmath.add_rows(out, np.array([0, 1]), out[2:])                           # src inside out
