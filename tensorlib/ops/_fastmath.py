@@ -88,8 +88,8 @@ def add_rows(out, index, src) -> bool:
     """np.add.at(out, index, src) along dim 0 in one C pass (tensorlib/_cmath.c add_rows: out[index[i]] += src[i] in
     order, the same additions in the same order as add.at's), for a C-contiguous writable float32/float64 NumPy `out`
     of a dim at least, an integer `index` array (negative entries wrap) and a `src` of out's dtype and shape
-    index.shape + out.shape[1:] (copied C-contiguous first where it is not). True where it ran; False with nothing written where it does not apply or an
-    index is out of range (the caller runs add.at, which says so)."""
+    index.shape + out.shape[1:] (copied C-contiguous first where it is not). True where it ran; False with nothing
+    written where it does not apply or an index is out of range (the caller runs add.at, which says so)."""
     if _ADD_ROWS is None or type(out) is not np.ndarray or type(index) is not np.ndarray \
             or type(src) is not np.ndarray or out.dtype not in _FLOATS or src.dtype != out.dtype or out.ndim == 0 \
             or index.ndim == 0 \
