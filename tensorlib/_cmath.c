@@ -621,19 +621,21 @@ __attribute__((target("avx2,fma"))) static void log_softmax_bwd_row_avx2(const f
 }
 #endif
 
-/* log_softmax_backward_rows(g, y, out, n): out = g - exp(y) * sum(g) over rows of n elements, C-contiguous float32
- * buffers of one length (a multiple of n); out may be g, not y. The vector path only (available()), else
- * RuntimeError. */
-static PyObject *mod_log_softmax_backward_rows(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+/* softmax_backward_rows(p, dp, out, n): out = p * (dp - sum(dp * p)); log_softmax_backward_rows(g, y, out, n): out =
+ * g - exp(y) * sum(g) (torch's steps, log_softmax_bwd_row_avx2) -- over rows of n elements, C-contiguous float32
+ * buffers of one length (a multiple of n); out may be the gradient (dp, g), not the saved output (p, y). The vector
+ * path only (available()), else RuntimeError. */
+static PyObject *backward_rows_f32(PyObject *const *args, Py_ssize_t nargs, int log)
 {
+    const char *who = log ? "log_softmax_backward_rows" : "softmax_backward_rows";
     Py_ssize_t n;
     if (nargs != 4 || (n = PyLong_AsSsize_t(args[3])) <= 0) {
         if (!PyErr_Occurred())
-            PyErr_SetString(PyExc_TypeError, "log_softmax_backward_rows(g, y, out, n): n > 0");
+            PyErr_Format(PyExc_TypeError, log ? "%s(g, y, out, n): n > 0" : "%s(p, dp, out, n): n > 0", who);
         return NULL;
     }
     if (!use_avx2) {
-        PyErr_SetString(PyExc_RuntimeError, "log_softmax_backward_rows: the vector path does not run on this CPU");
+        PyErr_Format(PyExc_RuntimeError, "%s: the vector path does not run on this CPU", who);
         return NULL;
     }
     Py_buffer bf[3];
@@ -641,60 +643,36 @@ static PyObject *mod_log_softmax_backward_rows(PyObject *self, PyObject *const *
     if (get_buffers(args, 3, bf, "000", "001", &isd) < 0)
         return NULL;
     Py_ssize_t len = bf[0].len / 4;
-    if (isd || bf[0].len != bf[1].len || bf[0].len != bf[2].len || len % n || bf[2].buf == bf[1].buf) {
+    const int saved = log ? 1 : 0;      /* the saved output: out must not be it */
+    if (isd || bf[0].len != bf[1].len || bf[0].len != bf[2].len || len % n || bf[2].buf == bf[saved].buf) {
         release_buffers(bf, 3);
-        PyErr_SetString(PyExc_ValueError, "three C-contiguous float32 buffers of one length, a multiple of n (out "
-                                          "apart from y)");
+        PyErr_Format(PyExc_ValueError, "%s: three C-contiguous float32 buffers of one length, a multiple of n (out "
+                                       "apart from the saved output)", who);
         return NULL;
     }
 #if HAVE_X86
-    const float *g = bf[0].buf, *y = bf[1].buf;
+    const float *a = bf[0].buf, *b = bf[1].buf;
     float *out = bf[2].buf;
     Py_BEGIN_ALLOW_THREADS
     for (Py_ssize_t r = 0; r < len / n; r++)
-        log_softmax_bwd_row_avx2(g + r * n, y + r * n, out + r * n, n, torch_w);
+        if (log)
+            log_softmax_bwd_row_avx2(a + r * n, b + r * n, out + r * n, n, torch_w);
+        else
+            softmax_bwd_row_avx2(a + r * n, b + r * n, out + r * n, n);
     Py_END_ALLOW_THREADS
 #endif
     release_buffers(bf, 3);
     Py_RETURN_NONE;
 }
 
-/* softmax_backward_rows(p, dp, out, n): out = p * (dp - sum(dp * p)) over rows of n elements, C-contiguous float32
- * buffers of one length (a multiple of n); out may be dp, not p. The vector path only (available()), else
- * RuntimeError. */
 static PyObject *mod_softmax_backward_rows(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
-    Py_ssize_t n;
-    if (nargs != 4 || (n = PyLong_AsSsize_t(args[3])) <= 0) {
-        if (!PyErr_Occurred())
-            PyErr_SetString(PyExc_TypeError, "softmax_backward_rows(p, dp, out, n): n > 0");
-        return NULL;
-    }
-    if (!use_avx2) {
-        PyErr_SetString(PyExc_RuntimeError, "softmax_backward_rows: the vector path does not run on this CPU");
-        return NULL;
-    }
-    Py_buffer bf[3];
-    int isd;
-    if (get_buffers(args, 3, bf, "000", "001", &isd) < 0)
-        return NULL;
-    Py_ssize_t len = bf[0].len / 4;
-    if (isd || bf[0].len != bf[1].len || bf[0].len != bf[2].len || len % n || bf[2].buf == bf[0].buf) {
-        release_buffers(bf, 3);
-        PyErr_SetString(PyExc_ValueError, "three C-contiguous float32 buffers of one length, a multiple of n (out "
-                                          "apart from p)");
-        return NULL;
-    }
-#if HAVE_X86
-    const float *p = bf[0].buf, *dp = bf[1].buf;
-    float *out = bf[2].buf;
-    Py_BEGIN_ALLOW_THREADS
-    for (Py_ssize_t r = 0; r < len / n; r++)
-        softmax_bwd_row_avx2(p + r * n, dp + r * n, out + r * n, n);
-    Py_END_ALLOW_THREADS
-#endif
-    release_buffers(bf, 3);
-    Py_RETURN_NONE;
+    return backward_rows_f32(args, nargs, 0);
+}
+
+static PyObject *mod_log_softmax_backward_rows(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    return backward_rows_f32(args, nargs, 1);
 }
 
 /* softmax_rows(x, out, n, dead_zero) / log_softmax_rows(x, out, n): out = (log_)softmax of x over rows of n elements,
