@@ -81,82 +81,13 @@ def tanh(x, out=None):
 
 
 _VML = getattr(_M, "vml", None) if _M is not None else None
-_ADD_ROWS: Any = getattr(_M, "add_rows", None) if _M is not None else None
-
-
-def add_rows(out, index, src) -> bool:
-    """np.add.at(out, index, src) along dim 0 in one C pass (tensorlib/_cmath.c add_rows: out[index[i]] += src[i] in
-    order, the same additions in the same order as add.at's), for a C-contiguous writable float32/float64 NumPy `out`
-    of a dim at least, an integer `index` array (negative entries wrap) and a `src` of out's dtype and shape
-    index.shape + out.shape[1:] (copied C-contiguous first where it is not). True where it ran; False with nothing
-    written where it does not apply or an index is out of range (the caller runs add.at, which says so)."""
-    if _ADD_ROWS is None or type(out) is not np.ndarray or type(index) is not np.ndarray \
-            or type(src) is not np.ndarray or out.dtype not in _FLOATS or src.dtype != out.dtype or out.ndim == 0 \
-            or index.ndim == 0 \
-            or index.dtype.kind not in "iu" or not index.size or src.shape != index.shape + out.shape[1:] \
-            or not out.flags.c_contiguous or not out.flags.writeable:
-        return False
-    if not src.flags.c_contiguous:      # (a slice of a wider gradient: one copy, still far below add.at's cost)
-        src = np.ascontiguousarray(src)
-    if index.ndim > 1:      # (an index of any shape: its entries in order, src's rows likewise)
-        index = index.reshape(-1)
-    unsigned = index.dtype.kind == "u"
-    if index.dtype != _I64:
-        if unsigned and int(index.max()) >= out.shape[0]:
-            return False
-        index = index.astype(_I64)
-    try:
-        _ADD_ROWS(out, index, src)      # (its checks run before any addition)
-    except ValueError:
-        size = out.shape[0]
-        if unsigned or int(index.min()) < -size or int(index.max()) >= size:
-            return False
-        try:
-            _ADD_ROWS(out, np.where(index < 0, index + size, index), src)
-        except ValueError:              # (overlapping out and src)
-            return False
-    return True
-_NLL_SUM: Any = getattr(_M, "nll_sum", None) if _M is not None else None
-
-
-def nll_sum(picked, w=None, keep=None):
-    """(-sum(picked * w), sum(w)) over the rows where `keep` is not 0, as torch's nll_loss sums a batch's picked
-    log-probabilities and their class weights (its cascade of partial sums, skipping ignored rows: tensorlib/_cmath.c
-    nll_sum), as NumPy scalars of picked's dtype; w None: no class weights (the count of kept rows), keep None: every
-    row. For C-contiguous float32/float64 NumPy arrays of one dtype and length; None elsewhere (the caller sums as
-    NumPy does)."""
-    if _NLL_SUM is None or type(picked) is not np.ndarray or picked.dtype not in _FLOATS \
-            or not picked.flags.c_contiguous:
-        return None
-    for a in (w, keep):
-        if a is not None and (type(a) is not np.ndarray or a.dtype != picked.dtype or a.shape != picked.shape
-                              or not a.flags.c_contiguous):
-            return None
-    t = picked.dtype.type
-    loss, total = _NLL_SUM(picked, w, keep)
-    return t(loss), t(total)
-_SIGMOID: Any = getattr(_M, "sigmoid_f32", None) if FAST and _M is not None else None
-if FAST and _M is not None and os.environ.get("ATEN_CPU_CAPABILITY", "").lower() in ("avx2", "avx512"):
-    _M.torch_lanes(8 if os.environ["ATEN_CPU_CAPABILITY"].lower() == "avx2" else 16)     # (torch's own override)
-
-
-def sigmoid(x, out=None):
-    """torch's float32 sigmoid to the bit (tensorlib/_cmath.c sigmoid_f32: Sleef's vectorised exp as torch's
-    Vectorized<float>::exp, libm's over the scalar tail its kernel leaves, on torch's lane count for this CPU) into
-    `out` (x itself for in place) or a new array, which it returns, for a C-contiguous float32 NumPy array where
-    the AVX2 path runs; None elsewhere (the caller runs its NumPy formula, within an ulp)."""
-    if _SIGMOID is None or type(x) is not np.ndarray or x.dtype != _F32 or not x.flags.c_contiguous:
-        return None
-    if out is None:
-        out = np.empty(x.shape, _F32)
-    _SIGMOID(x, out)
-    return out
 
 
 def vml(name, x, out=None):
-    """f(x) into `out` (a new array when None) by MKL VML's v?<name> (Sqrt, Tanh, Sin, Cos, Tan, Log2, Log10, Erf,
-    Erfc, ErfInv), for a C-contiguous NumPy float32/float64 array below 2**31 elements where MKL is loaded
-    (_blas.vml_function: the mkl wheel, not TENSORLIB_BLAS=numpy); None elsewhere (the caller runs NumPy's). torch's
+    """f(x) into `out` (a new array when None) by MKL VML's v?<name> (Exp, Ln, Sqrt, Tanh, Sin, Cos, Tan, Asin, Acos,
+    Atan, Log2, Log10, Erf, Erfc, ErfInv), for a C-contiguous NumPy float32/float64 array below 2**31 elements where
+    MKL is loaded (_blas.vml_function: the mkl wheel, not TENSORLIB_BLAS=numpy); None elsewhere (the caller runs
+    NumPy's); torch's values need torch's MKL release line (the `mkl` extra's pin: 2026.2's exp differed). torch's
     CPU build computes these functions of contiguous float tensors by VML (ATen/cpu/vml.h), whose results are not
     all correctly rounded (tanh, sin, cos, tan, log2 and log10 float32 differed from NumPy's in 13-48% of elements,
     sqrt in 0.7%): through the same functions the values are torch's to the bit (tests/tensorlib/test_fastmath.py;
@@ -184,6 +115,81 @@ def vml(name, x, out=None):
 
 _VML32: dict = {}      # VML name -> its vs function's address (None: not loaded), looked up on first use
 _VML64: dict = {}
+
+
+_SIGMOID: Any = getattr(_M, "sigmoid_f32", None) if FAST and _M is not None else None
+_CAPABILITY = os.environ.get("ATEN_CPU_CAPABILITY", "").lower()     # torch's own override of its vector width
+if FAST and _M is not None and _CAPABILITY in ("avx2", "avx512"):
+    _M.torch_lanes(8 if _CAPABILITY == "avx2" else 16)
+
+
+def sigmoid(x, out=None):
+    """torch's float32 sigmoid to the bit (tensorlib/_cmath.c sigmoid_f32: Sleef's vectorised exp as torch's
+    Vectorized<float>::exp, libm's over the scalar tail its kernel leaves, on torch's lane count for this CPU) into
+    `out` (x itself for in place) or a new array, which it returns, for a C-contiguous float32 NumPy array where
+    the AVX2 path runs; None elsewhere (the caller runs its NumPy formula, within an ulp)."""
+    if _SIGMOID is None or type(x) is not np.ndarray or x.dtype != _F32 or not x.flags.c_contiguous:
+        return None
+    if out is None:
+        out = np.empty(x.shape, _F32)
+    _SIGMOID(x, out)
+    return out
+
+
+_ADD_ROWS: Any = getattr(_M, "add_rows", None) if _M is not None else None
+
+
+def add_rows(out, index, src) -> bool:
+    """np.add.at(out, index, src) along dim 0 in one C pass (tensorlib/_cmath.c add_rows: out[index[i]] += src[i] in
+    order, the same additions in the same order as add.at's), for a C-contiguous writable float32/float64 NumPy `out`
+    of a dim at least, an integer `index` array (negative entries wrap) and a `src` of out's dtype and shape
+    index.shape + out.shape[1:] (copied C-contiguous first where it is not). True where it ran; False with nothing
+    written where it does not apply or an index is out of range (the caller runs add.at, which says so)."""
+    if _ADD_ROWS is None or type(out) is not np.ndarray or type(index) is not np.ndarray \
+            or type(src) is not np.ndarray or out.dtype not in _FLOATS or src.dtype != out.dtype or out.ndim == 0 \
+            or index.ndim == 0 \
+            or index.dtype.kind not in "iu" or not index.size or src.shape != index.shape + out.shape[1:] \
+            or not out.flags.c_contiguous or not out.flags.writeable:
+        return False
+    if not src.flags.c_contiguous:      # (a slice of a wider gradient: one copy, still far below add.at's cost)
+        src = np.ascontiguousarray(src)
+    index = index.reshape(-1)           # (an index of any shape: its entries in order, src's rows likewise)
+    size = out.shape[0]
+    if index.dtype != _I64:             # (an unsigned index past int64's range must not wrap on the cast)
+        if index.dtype.kind == "u" and int(index.max()) >= size:
+            return False
+        index = index.astype(_I64)
+    try:
+        _ADD_ROWS(out, index, src)      # (its checks run before any addition: range, overlap)
+    except ValueError:
+        if not -size <= int(index.min()) < 0 or int(index.max()) >= size:
+            return False                # (out of range, or out and src overlapping)
+        try:
+            _ADD_ROWS(out, np.where(index < 0, index + size, index), src)     # negative entries wrap, as add.at's
+        except ValueError:
+            return False
+    return True
+
+
+_NLL_SUM: Any = getattr(_M, "nll_sum", None) if _M is not None else None
+
+
+def nll_sum(picked, w=None, keep=None):
+    """(-sum(picked * w), sum(w)) over the rows where `keep` is not 0, as torch's nll_loss sums a batch's picked
+    log-probabilities and their class weights (its cascade of partial sums, skipping ignored rows: tensorlib/_cmath.c
+    nll_sum), as NumPy scalars of picked's dtype; w None: no class weights (the count of kept rows), keep None: every
+    row. For C-contiguous float32/float64 NumPy arrays of one dtype and length; None elsewhere (the caller sums as
+    NumPy does)."""
+    if _NLL_SUM is None or type(picked) is not np.ndarray or picked.dtype not in _FLOATS \
+            or not picked.flags.c_contiguous:
+        return None
+    for a in (w, keep):
+        if a is not None and (type(a) is not np.ndarray or a.dtype != picked.dtype or a.shape != picked.shape
+                              or not a.flags.c_contiguous):
+            return None
+    t = picked.dtype.type
+    loss, total = _NLL_SUM(picked, w, keep)
+    return t(loss), t(total)
 
 
 _EXP = _M.exp_f32 if _M is not None else None
@@ -366,9 +372,8 @@ def log_softmax_backward_rows(g, y):
     (tensorlib/_cmath.c: its lane-order sum, Sleef's exp, one fused multiply-subtract: torch's values to the bit), as
     a new array, where g and y are C-contiguous float32 NumPy arrays of one shape whose rows `_rows_apply` takes; None
     where not (the caller runs its formula)."""
-    if _LOG_SOFTMAX_BWD is None or type(g) is not np.ndarray or type(y) is not np.ndarray or g.dtype != _F32 \
-            or y.dtype != _F32 or g.shape != y.shape or not g.flags.c_contiguous or not y.flags.c_contiguous \
-            or not _rows_apply(g):
+    if _LOG_SOFTMAX_BWD is None or type(g) is not np.ndarray or type(y) is not np.ndarray or not _rows_apply(g) \
+            or y.dtype != _F32 or y.shape != g.shape or not y.flags.c_contiguous:
         return None
     out = np.empty_like(g)
     _LOG_SOFTMAX_BWD(g, y, out, g.shape[-1])

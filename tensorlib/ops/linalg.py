@@ -581,7 +581,8 @@ def _scaled_product(kernel):
     array that nothing else holds, so alpha and c are applied to it in place where c broadcasts to it and their
     result type is its dtype (a Linear layer's bias: no second output array and one pass less over it)."""
     def k(xp, c, a, b, beta=1, alpha=1):
-        if xp is np and _blas.gemms and a.ndim == 2 and b.ndim == 2:
+        if xp is np and _blas.gemms and a.ndim == 2 and b.ndim == 2 and a.shape[1] == b.shape[0] \
+                and _blas.pays(a.shape[0], b.shape[1], a.shape[1]):     # (a small Linear layer: one test, then NumPy)
             out = _addmm_gemm(c, a, b, beta, alpha)
             if out is not None:
                 return out
@@ -604,17 +605,16 @@ def _scaled_product(kernel):
 
 def _addmm_gemm(c, a, b, beta, alpha):
     """addmm as torch's CPU build runs it (addmm_impl_cpu_): c broadcast into the output, then one GEMM with
-    alpha and beta; on MKL, for float32/float64 NumPy operands of one dtype whose product MKL takes (_blas.pays).
+    alpha and beta; on MKL, for float32/float64 NumPy operands of one dtype whose product MKL takes (the caller
+    has checked _blas.pays and the shapes).
     The bias then enters MKL's k-blocked sums where torch's does: the product plus c afterwards differs from
     torch's in about a third of a Linear layer's outputs once k passes a block (~256). None where it does not
     apply (the caller computes the product and adds)."""
     dt = a.dtype
-    if b.dtype != dt or c.dtype != dt or dt.char not in "fd" or c.ndim > 2 or a.shape[1] != b.shape[0] \
-            or type(beta) not in (int, float) or type(alpha) not in (int, float):
+    if b.dtype != dt or c.dtype != dt or dt.char not in "fd" or c.ndim > 2 or type(beta) not in (int, float) \
+            or type(alpha) not in (int, float):
         return None
     m, n = a.shape[0], b.shape[1]
-    if not _blas.pays(m, n, a.shape[1]):
-        return None
     cs = c.shape
     if cs != (m, n) and not (len(cs) <= 2 and all(s == 1 or s == t for s, t in zip(cs[::-1], (n, m)))):
         return None

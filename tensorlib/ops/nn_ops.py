@@ -343,7 +343,7 @@ def NLL_LOSS(xp, logp, target, weight=None, reduction="mean", ignore_index=-100)
         picked *= w
         return xp.negative(picked, out=picked).reshape(target.shape)
     if xp is np:        # torch's cascade of partial sums, skipping ignored rows (its loss to the bit)
-        sums = nll_sum(picked, w if weight is not None else None, valid.astype(lp.dtype))
+        sums = nll_sum(picked, None, w) if weight is None else nll_sum(picked, w, valid.astype(lp.dtype))
         if sums is not None:
             if reduction == "sum":
                 return sums[0]
@@ -376,7 +376,8 @@ def NLL_LOSS_BACKWARD(xp, g, logp, target, weight=None, reduction="mean", ignore
     elif reduction == "sum":
         w *= g
     elif xp is np:          # no counted row (every target ignored): a zero gradient, as torch's (0 / 0 gave NaN)
-        sums = nll_sum(w, w, valid.astype(lp.dtype)) if weight is not None else None    # the forward's total
+        # the forward's total weight, summed as it was (nll_sum's second sum; its first, of w * w here, unused)
+        sums = nll_sum(w, w, valid.astype(lp.dtype)) if weight is not None else None
         total = w.sum() if sums is None else sums[1]
         w *= g / total if total != 0 else 0.0
     else:
