@@ -5,11 +5,10 @@
  * on a CPU that lacks one of them (as some cloud VMs report) it runs libm's expf element by element, about 2 ns an
  * element, where torch's vectorised exp (Sleef) takes a fraction of that: a language model's softmax over its
  * vocabulary spends most of its time there. exp_f32(x, out) computes out = exp(x) for C-contiguous float32
- * buffers of one length, 8 lanes at a time when the CPU has AVX2 and FMA (Cephes' expf: the range reduced by
- * ln 2 in two parts, a degree-5 polynomial, the exponent put in by integer addition; at most 2 ulp from the
- * correctly rounded result), lanes outside [-87, 88] (overflow, results below FLT_MIN, inf, NaN) and the tail by
- * libm's expf, as NumPy computes them. tanh_f32(x, out) likewise (Cephes' tanhf on the vector exp: within 1 ulp;
- * NaN and the tail by libm's tanhf). `available()` says whether the vector path runs on this CPU.
+ * buffers of one length, 8 lanes at a time when the CPU has AVX2 and FMA, by Sleef's exp (sleef_exp8, below: torch's
+ * Vectorized<float>::exp, within 1 ulp; overflow, results below FLT_MIN, inf and NaN as libm's expf gives them), the
+ * tail by libm's expf. tanh_f32(x, out) likewise (Cephes' tanhf on Cephes' expf, exp8: within 1 ulp; NaN and the
+ * tail by libm's tanhf). `available()` says whether the vector path runs on this CPU.
  *
  * tensorlib/ops/_fastmath.py decides when to use it (and falls back to NumPy without it); tests/tensorlib/
  * test_fastmath.py checks it against NumPy's float64 exp over the float32 range and at the special values.
@@ -35,7 +34,40 @@ static int use_avx2 = 0;
 static int torch_w = 8;
 
 #if HAVE_X86
-/* exp of 8 lanes already within [-87, 88] (Cephes' expf, see above) */
+/* ---- torch's vectorised float32 exp: Vectorized<float>::exp, Sleef_expf8_u10 / Sleef_expf16_u10 -----------------
+ * torch's softmax, sigmoid and its other CPU kernels written on Vectorized<float> take their exp from Sleef
+ * (torch.exp's own op runs on MKL VML: ops/_fastmath.vml). Sleef's xexpf in its FMA build, lane by lane the same
+ * steps, gives its values to the bit: q = rint(d / ln 2), d - q ln 2 in two fused parts, a degree-6 polynomial, 2^q
+ * applied as two factors (results down to the subnormals); 0 below -104, inf above 100, NaN kept. (Sleef's constants
+ * and order of steps, src/libm/sleefsimdsp.c xexpf: Copyright Naoki Shibata and contributors 2010-2023, Boost
+ * Software License 1.0.) */
+__attribute__((target("avx2,fma"))) static inline __m256 pow2i8(__m256i q)
+{
+    return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(q, _mm256_set1_epi32(0x7f)), 23));
+}
+
+__attribute__((target("avx2,fma"))) static inline __m256 sleef_exp8(__m256 d)
+{
+    __m256i q = _mm256_cvtps_epi32(_mm256_mul_ps(d, _mm256_set1_ps(1.442695040888963407359924681001892137f)));
+    __m256 qf = _mm256_cvtepi32_ps(q);
+    __m256 s = _mm256_fmadd_ps(qf, _mm256_set1_ps(-0.693145751953125f), d);
+    s = _mm256_fmadd_ps(qf, _mm256_set1_ps(-1.428606765330187045e-06f), s);
+    __m256 u = _mm256_set1_ps(0.000198527617612853646278381f);
+    u = _mm256_fmadd_ps(u, s, _mm256_set1_ps(0.00139304355252534151077271f));
+    u = _mm256_fmadd_ps(u, s, _mm256_set1_ps(0.00833336077630519866943359f));
+    u = _mm256_fmadd_ps(u, s, _mm256_set1_ps(0.0416664853692054748535156f));
+    u = _mm256_fmadd_ps(u, s, _mm256_set1_ps(0.166666671633720397949219f));
+    u = _mm256_fmadd_ps(u, s, _mm256_set1_ps(0.5f));
+    u = _mm256_add_ps(_mm256_set1_ps(1.0f), _mm256_fmadd_ps(_mm256_mul_ps(s, s), u, s));
+    __m256i h = _mm256_srai_epi32(q, 1);
+    u = _mm256_mul_ps(_mm256_mul_ps(u, pow2i8(h)), pow2i8(_mm256_sub_epi32(q, h)));
+    u = _mm256_andnot_ps(_mm256_cmp_ps(d, _mm256_set1_ps(-104.0f), _CMP_LT_OQ), u);
+    return _mm256_blendv_ps(u, _mm256_set1_ps(INFINITY), _mm256_cmp_ps(_mm256_set1_ps(100.0f), d, _CMP_LT_OQ));
+}
+
+/* exp of 8 lanes already within [-87, 88] (Cephes' expf: the range reduced by ln 2 in two parts, a degree-5
+ * polynomial, the exponent put in by integer addition; within 2 ulp): tanh8's, whose argument is clamped to [0, 18]
+ * -- cheaper there than sleef_exp8's full-range steps (a tanh of 256K elements 0.22 against 0.34 ms) */
 __attribute__((target("avx2,fma"))) static inline __m256 exp8(__m256 c)
 {
     const __m256 log2e = _mm256_set1_ps(1.44269504088896341f), half = _mm256_set1_ps(0.5f);
@@ -54,8 +86,8 @@ __attribute__((target("avx2,fma"))) static inline __m256 exp8(__m256 c)
     return _mm256_mul_ps(p, _mm256_castsi256_ps(e));
 }
 
-/* tanh of 8 lanes (Cephes' tanhf): |x| < 0.625 by x + x^3 P(x^2), else sign(x) (1 - 2 / (exp(2|x|) + 1)), and
- * +-1 from |x| = 9 on (as libm's tanhf in float32); NaN lanes are marked in *bad for libm */
+/* tanh of 8 lanes (Cephes' tanhf on exp8): |x| < 0.625 by x + x^3 P(x^2), else sign(x) (1 - 2 / (exp(2|x|) + 1)),
+ * and +-1 from |x| = 9 on (as libm's tanhf in float32); NaN lanes are marked in *bad for libm */
 __attribute__((target("avx2,fma"))) static inline __m256 tanh8(__m256 v, int *bad)
 {
     const __m256 sign = _mm256_set1_ps(-0.0f), one = _mm256_set1_ps(1.0f), two = _mm256_set1_ps(2.0f);
@@ -97,90 +129,19 @@ __attribute__((target("avx2,fma"))) static void tanh_avx2(const float *x, float 
         y[i] = tanhf(x[i]);
 }
 
+/* exp of x[0..n) into y (y may be x): Sleef's (torch's Vectorized<float>::exp) over whole vectors, libm's expf on the
+ * tail, as NumPy's loop leaves it */
 __attribute__((target("avx2,fma"))) static void exp_avx2(const float *x, float *y, Py_ssize_t n)
 {
-    const __m256 lo = _mm256_set1_ps(-87.0f), hi = _mm256_set1_ps(88.0f);
-    const __m256 log2e = _mm256_set1_ps(1.44269504088896341f), half = _mm256_set1_ps(0.5f);
-    const __m256 c1 = _mm256_set1_ps(0.693359375f), c2 = _mm256_set1_ps(-2.12194440e-4f);
-    const __m256 p0 = _mm256_set1_ps(1.9875691500E-4f), p1 = _mm256_set1_ps(1.3981999507E-3f),
-                 p2 = _mm256_set1_ps(8.3334519073E-3f), p3 = _mm256_set1_ps(4.1665795894E-2f),
-                 p4 = _mm256_set1_ps(1.6666665459E-1f), p5 = _mm256_set1_ps(5.0000001201E-1f),
-                 one = _mm256_set1_ps(1.0f);
-    const __m256i bias = _mm256_set1_epi32(127);
     Py_ssize_t i = 0;
-    for (; i + 8 <= n; i += 8) {
-        __m256 v = _mm256_loadu_ps(x + i);
-        /* lanes in range (a NaN compares false: it goes to libm below) */
-        int ok = _mm256_movemask_ps(_mm256_and_ps(_mm256_cmp_ps(v, lo, _CMP_GT_OQ), _mm256_cmp_ps(v, hi, _CMP_LT_OQ)));
-        __m256 c = _mm256_min_ps(_mm256_max_ps(v, lo), hi);
-        __m256 fx = _mm256_floor_ps(_mm256_fmadd_ps(c, log2e, half));
-        __m256 r = _mm256_fnmadd_ps(fx, c1, c);
-        r = _mm256_fnmadd_ps(fx, c2, r);
-        __m256 r2 = _mm256_mul_ps(r, r);
-        __m256 p = _mm256_fmadd_ps(p0, r, p1);
-        p = _mm256_fmadd_ps(p, r, p2);
-        p = _mm256_fmadd_ps(p, r, p3);
-        p = _mm256_fmadd_ps(p, r, p4);
-        p = _mm256_fmadd_ps(p, r, p5);
-        p = _mm256_fmadd_ps(p, r2, _mm256_add_ps(r, one));
-        __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(fx), bias), 23);
-        __m256 out = _mm256_mul_ps(p, _mm256_castsi256_ps(e));
-        /* far outside: 0 below -104 (expf's result is under half the least subnormal there; -inf too) and inf above
-         * 89 (overflow; +inf too), as libm's expf gives them, without its call: masked attention scores (-1e9,
-         * -inf) are whole rows of those, and a call per lane took 6x NumPy's vector exp */
-        __m256 zero_l = _mm256_cmp_ps(v, _mm256_set1_ps(-104.0f), _CMP_LT_OQ);
-        __m256 inf_l = _mm256_cmp_ps(v, _mm256_set1_ps(89.0f), _CMP_GT_OQ);
-        out = _mm256_blendv_ps(out, _mm256_setzero_ps(), zero_l);
-        out = _mm256_blendv_ps(out, _mm256_set1_ps(INFINITY), inf_l);
-        ok |= _mm256_movemask_ps(_mm256_or_ps(zero_l, inf_l));
-        if (ok != 0xff) {   /* (the inputs kept first: y may be x) */
-            float in[8], res[8];
-            _mm256_storeu_ps(in, v);
-            _mm256_storeu_ps(res, out);
-            for (int k = 0; k < 8; k++)
-                if (!(ok & (1 << k)))
-                    res[k] = expf(in[k]);
-            out = _mm256_loadu_ps(res);
-        }
-        _mm256_storeu_ps(y + i, out);
-    }
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(y + i, sleef_exp8(_mm256_loadu_ps(x + i)));
     for (; i < n; i++)
         y[i] = expf(x[i]);
 }
 #endif
 
 #if HAVE_X86
-/* ---- torch's vectorised float32 exp: Vectorized<float>::exp, Sleef_expf8_u10 / Sleef_expf16_u10 -----------------
- * torch's softmax, sigmoid and its other CPU kernels written on Vectorized<float> take their exp from Sleef
- * (torch.exp's own op runs on MKL VML: ops/_fastmath.vml). Sleef's xexpf in its FMA build, lane by lane the same
- * steps, gives its values to the bit: q = rint(d / ln 2), d - q ln 2 in two fused parts, a degree-6 polynomial, 2^q
- * applied as two factors (results down to the subnormals); 0 below -104, inf above 100, NaN kept. (Sleef's constants
- * and order of steps, src/libm/sleefsimdsp.c xexpf: Copyright Naoki Shibata and contributors 2010-2023, Boost
- * Software License 1.0.) */
-__attribute__((target("avx2,fma"))) static inline __m256 pow2i8(__m256i q)
-{
-    return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(q, _mm256_set1_epi32(0x7f)), 23));
-}
-
-__attribute__((target("avx2,fma"))) static inline __m256 sleef_exp8(__m256 d)
-{
-    __m256i q = _mm256_cvtps_epi32(_mm256_mul_ps(d, _mm256_set1_ps(1.442695040888963407359924681001892137f)));
-    __m256 qf = _mm256_cvtepi32_ps(q);
-    __m256 s = _mm256_fmadd_ps(qf, _mm256_set1_ps(-0.693145751953125f), d);
-    s = _mm256_fmadd_ps(qf, _mm256_set1_ps(-1.428606765330187045e-06f), s);
-    __m256 u = _mm256_set1_ps(0.000198527617612853646278381f);
-    u = _mm256_fmadd_ps(u, s, _mm256_set1_ps(0.00139304355252534151077271f));
-    u = _mm256_fmadd_ps(u, s, _mm256_set1_ps(0.00833336077630519866943359f));
-    u = _mm256_fmadd_ps(u, s, _mm256_set1_ps(0.0416664853692054748535156f));
-    u = _mm256_fmadd_ps(u, s, _mm256_set1_ps(0.166666671633720397949219f));
-    u = _mm256_fmadd_ps(u, s, _mm256_set1_ps(0.5f));
-    u = _mm256_add_ps(_mm256_set1_ps(1.0f), _mm256_fmadd_ps(_mm256_mul_ps(s, s), u, s));
-    __m256i h = _mm256_srai_epi32(q, 1);
-    u = _mm256_mul_ps(_mm256_mul_ps(u, pow2i8(h)), pow2i8(_mm256_sub_epi32(q, h)));
-    u = _mm256_andnot_ps(_mm256_cmp_ps(d, _mm256_set1_ps(-104.0f), _CMP_LT_OQ), u);
-    return _mm256_blendv_ps(u, _mm256_set1_ps(INFINITY), _mm256_cmp_ps(_mm256_set1_ps(100.0f), d, _CMP_LT_OQ));
-}
-
 /* the first n < 8 lanes (a partial Vectorized load/store: Vec::loadu(ptr, count), store(ptr, count)); the other
  * lanes 0 on load, untouched in memory on store */
 __attribute__((target("avx2,fma"))) static inline __m256i lanes8(Py_ssize_t n)
@@ -988,7 +949,7 @@ __attribute__((target("avx2"), optimize("fp-contract=off"))) static inline __m25
     return _mm256_min_ps(_mm256_set1_ps(1.0f), _mm256_max_ps(_mm256_setzero_ps(), p));
 }
 
-/* forward (g NULL): y = cdf(x) x; backward: y = g (cdf(x) + x exp(-x²/2) k), exp by exp_avx2 (Cephes, as
+/* forward (g NULL): y = cdf(x) x; backward: y = g (cdf(x) + x exp(-x²/2) k), exp by exp_avx2 (Sleef's, as
  * ops/_fastmath.exp) in a pass of its own */
 __attribute__((target("avx2"), optimize("fp-contract=off"))) static void gelu_avx2(const float *g, const float *x, float *y, Py_ssize_t n,
                                                           const float *px, int np_, const float *qx, int nq, float c)
