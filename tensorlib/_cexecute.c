@@ -26,13 +26,13 @@
 static PyTypeObject *Tensor_T, *ndarray_T;
 static PyTypeObject *op_T;      /* the op type whose slot offsets are below (OpDef), found on first use */
 static PyObject *numpy_mod, *state, *grad_off, *seq_counter, *py_execute, *make_node1, *make_node2, *make_node3, *wrap_result,
-    *mark_view, *inplace_special;
+    *mark_view, *inplace_special, *list_special;
 static PyObject *s_requires_grad, *s_grad_enabled, *s_dtype, *s_kind, *s_f;
 /* the graph layer's (tensorlib/_graph.py), for the nodes recorded here */
 static PyTypeObject *Node_T;
 static PyObject *graph_globals, *no_edge, *leaf_edge, *grad_dtypes, *np_generic, *np_asarray, *np_int64;
 static PyObject *s_slow_any, *s_base, *s_rebase_gen, *s_detached, *s_grad_fn, *s_output_nr, *s_acc_edge,
-    *s_inference, *s_version, *s_shape, *s_save, *s_output_nr_zero, *int_one, *s_np_base, *s_multi_view;
+    *s_inference, *s_version, *s_shape, *s_save, *s_output_nr_zero, *int_one, *s_np_base, *s_multi_view, *s_make_node;
 static Py_ssize_t off_n_op, off_n_seq, off_n_edges, off_n_inputs, off_n_versions, off_n_out_data, off_n_out_refs,
     off_n_attrs, off_n_in_meta, off_n_out_meta, off_save, off_nondiff;
 
@@ -47,9 +47,9 @@ static PyObject *mod_configure(PyObject *self, PyObject *args)
         PyErr_SetString(PyExc_RuntimeError, "tensorlib._cexecute is configured once");
         return NULL;
     }
-    if (!PyArg_ParseTuple(args, "O!O!OOO!OOOOOOOO", &PyType_Type, &tensor, &PyType_Type, &ndarray, &numpy_mod,
+    if (!PyArg_ParseTuple(args, "O!O!OOO!OOOOOOOOO", &PyType_Type, &tensor, &PyType_Type, &ndarray, &numpy_mod,
                           &state, &PyList_Type, &grad_off, &seq_counter, &py_execute, &make_node1, &make_node2,
-                          &make_node3, &wrap_result, &mark_view, &inplace_special))
+                          &make_node3, &wrap_result, &mark_view, &inplace_special, &list_special))
         return NULL;
     Tensor_T = (PyTypeObject *)tensor;
     ndarray_T = (PyTypeObject *)ndarray;
@@ -58,7 +58,7 @@ static PyObject *mod_configure(PyObject *self, PyObject *args)
         return NULL;
     }
     PyObject *keep[] = {tensor, ndarray, numpy_mod, state, grad_off, seq_counter, py_execute, make_node1,
-                        make_node2, make_node3, wrap_result, mark_view, inplace_special};
+                        make_node2, make_node3, wrap_result, mark_view, inplace_special, list_special};
     for (size_t i = 0; i < sizeof keep / sizeof keep[0]; i++)
         Py_INCREF(keep[i]);     /* held for the process's life, as the module's globals hold them */
     Py_RETURN_NONE;
@@ -420,11 +420,21 @@ static int saves(PyObject *save, Py_UCS4 c)
 
 /* The output tensor of `op` on inputs in[0..n) attached to a new node, recorded as _graph.make_node1 (n 1: a
  * tensor), make_node2 (n 2: a tensor, then a tensor or a number) or make_node3 (n 3: two tensors, then a tensor
- * or None) records it, field for field. *done is
+ * or None) records it, field for field; with `general`, as the general _graph.make_node records it (its edges and
+ * input metadata lists, the output's number set, its full output metadata): a 0-d result of one or two inputs, and
+ * cat's and stack's n tensors (execute_list). *done is
  * set to 0 (and NULL returned, no exception) when the Python function must take the case: an output that is not
  * one NumPy array, anomaly mode or saved-tensor hooks possibly on (_graph._slow_any), and input_edge's cases. */
+static void release_inputs(PyObject **edges, Py_ssize_t n, PyObject **small)
+{
+    for (Py_ssize_t i = 0; i < 3 * n; i++)      /* (edges, metas and versions: 3n entries, some NULL) */
+        Py_XDECREF(edges[i]);
+    if (edges != small)
+        PyMem_Free(edges);
+}
+
 static PyObject *record_node(PyObject *op, PyObject **in, Py_ssize_t n, PyObject *attrs, PyObject *out,
-                             PyObject *seq, int scalar, int *done)
+                             PyObject *seq, int general, int *done)
 {
     *done = 0;
     if (Py_TYPE(out) != ndarray_T)
@@ -445,7 +455,13 @@ static PyObject *record_node(PyObject *op, PyObject **in, Py_ssize_t n, PyObject
         if (save_o < 0)
             return NULL;
     }
-    PyObject *edges[3] = {NULL, NULL, NULL}, *metas[3] = {NULL, NULL, NULL}, *versions[3] = {NULL, NULL, NULL};
+    /* each input's edge, metadata and saved version: on the stack for up to three inputs (nearly every op) */
+    PyObject *small[9] = {NULL}, **edges = small;
+    if (n > 3 && (edges = PyMem_Calloc(3 * (size_t)n, sizeof(PyObject *))) == NULL) {
+        *done = 1;
+        return PyErr_NoMemory();
+    }
+    PyObject **metas = edges + n, **versions = edges + 2 * n;
     PyObject *node = NULL, *t = NULL, *dt = NULL, *r, *vs = NULL;
     *done = 1;
     for (Py_ssize_t i = 0; i < n; i++) {
@@ -476,7 +492,7 @@ static PyObject *record_node(PyObject *op, PyObject **in, Py_ssize_t n, PyObject
     if (set_slot(node, off_n_op, new_ref(op)) < 0 || set_slot(node, off_n_seq, new_ref(seq)) < 0 ||
         set_slot(node, off_n_attrs, new_ref(attrs)) < 0)
         goto fail;
-    if (scalar && n < 3) {      /* make_node's build_node keeps its lists */
+    if (general) {      /* make_node's build_node keeps its lists */
         if (set_slot(node, off_n_edges, list_of(edges, n)) < 0 || set_slot(node, off_n_in_meta, list_of(metas, n)) < 0)
             goto fail;
     } else if (set_slot(node, off_n_edges, tuple_of(edges, n)) < 0 ||
@@ -501,10 +517,10 @@ static PyObject *record_node(PyObject *op, PyObject **in, Py_ssize_t n, PyObject
     if (grad < 0)
         goto fail;
     if (grad && (PyObject_SetAttr(t, s_grad_fn, node) < 0 ||
-                 (scalar && n < 3 && PyObject_SetAttr(t, s_output_nr, s_output_nr_zero) < 0) ||
+                 (general && PyObject_SetAttr(t, s_output_nr, s_output_nr_zero) < 0) ||
                  PyObject_SetAttr(t, s_requires_grad, Py_True) < 0))
         goto fail;
-    int promote = n == 2 && !scalar ? truth(SLOT(op, off_promote)) : 0;
+    int promote = n == 2 && !general ? truth(SLOT(op, off_promote)) : 0;
     if (promote < 0)
         goto fail;
     if (promote)
@@ -568,11 +584,7 @@ static PyObject *record_node(PyObject *op, PyObject **in, Py_ssize_t n, PyObject
     }
     Py_DECREF(dt);
     Py_DECREF(node);
-    for (int i = 0; i < 3; i++) {
-        Py_XDECREF(edges[i]);
-        Py_XDECREF(metas[i]);
-        Py_XDECREF(versions[i]);
-    }
+    release_inputs(edges, n, small);
     return t;
 fail_vs:
     Py_XDECREF(vs);
@@ -580,11 +592,7 @@ fail:
     Py_XDECREF(dt);
     Py_XDECREF(t);
     Py_XDECREF(node);
-    for (int i = 0; i < 3; i++) {
-        Py_XDECREF(edges[i]);
-        Py_XDECREF(metas[i]);
-        Py_XDECREF(versions[i]);
-    }
+    release_inputs(edges, n, small);
     return NULL;
 }
 
@@ -638,7 +646,7 @@ static PyObject *finish(PyObject *op, PyObject *targs, PyObject *attrs, PyObject
                         scalar = 1;
                     }
                 }
-                r = record_node(op, in, n, attrs, scalar ? arr : out, s, scalar, &done);
+                r = record_node(op, in, n, attrs, scalar ? arr : out, s, scalar && n < 3, &done);
                 Py_XDECREF(arr);     /* (the Python functions below take the kernel's own result) */
                 if (done) {
                     Py_DECREF(s);
@@ -754,6 +762,97 @@ static PyObject *inplace(PyObject *const *args, PyObject *op, PyObject *targs, P
     return rc < 0 ? NULL : Py_NewRef(a);
 }
 
+/* list_arrays_py's common case: the list of the arrays of `seq` (a list or tuple of plain Tensors on NumPy arrays
+ * of one dtype) and *need_grad; NULL with no exception set for anything else, NULL with one on an error */
+static PyObject *arrays_of_list(PyObject *seq, int *need_grad)
+{
+    if (Tensor_T == NULL || !(PyList_CheckExact(seq) || PyTuple_CheckExact(seq)))
+        return NULL;
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
+    PyObject **items = PySequence_Fast_ITEMS(seq);
+    PyObject *arrays = PyList_New(n), *dt = NULL;
+    if (arrays == NULL)
+        return NULL;
+    *need_grad = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *t = items[i];
+        PyObject *d = Py_TYPE(t) == Tensor_T ? SLOT(t, off_data) : NULL;
+        PyObject *di = d != NULL && Py_TYPE(d) == ndarray_T ? PyObject_GetAttr(d, s_dtype) : NULL;
+        if (di == NULL || (dt != NULL && di != dt)) {
+            Py_XDECREF(di);
+            Py_XDECREF(dt);
+            Py_DECREF(arrays);
+            return NULL;
+        }
+        Py_XSETREF(dt, di);
+        if (!*need_grad && (*need_grad = requires_grad(t)) < 0) {
+            Py_DECREF(dt);
+            Py_DECREF(arrays);
+            return NULL;
+        }
+        PyList_SET_ITEM(arrays, i, Py_NewRef(d));
+    }
+    Py_XDECREF(dt);
+    return arrays;
+}
+
+/* cat and stack (special: _execute.execute_list) in that function's common case, in its order: the first argument
+ * a non-empty list or tuple of plain Tensors on NumPy arrays of one dtype (arrays_of_list), at most two more; the
+ * kernel on the arrays (its errors propagate, as there), then the node -- as _graph.make_node records it
+ * (record_node's general form, or make_node itself for the cases record_node leaves) -- or the wrapped result.
+ * Anything else goes to the Python function before anything has run. */
+static PyObject *execute_list(PyObject *const *args, PyObject *op, PyObject *targs, PyObject *attrs, PyObject *kernel)
+{
+    Py_ssize_t n = PyTuple_GET_SIZE(targs);
+    int v = truth(SLOT(op, off_view));
+    if (v != 0 || n < 1 || n > 3)
+        return v < 0 ? NULL : fallback(args);
+    PyObject *seq0 = PyTuple_GET_ITEM(targs, 0);
+    int rg;
+    PyObject *arrays = arrays_of_list(seq0, &rg);
+    if (arrays == NULL || PyList_GET_SIZE(arrays) == 0) {
+        Py_XDECREF(arrays);
+        return PyErr_Occurred() ? NULL : fallback(args);
+    }
+    PyObject *kargs[] = {NULL, numpy_mod, arrays, n > 1 ? PyTuple_GET_ITEM(targs, 1) : NULL,
+                         n > 2 ? PyTuple_GET_ITEM(targs, 2) : NULL};
+    PyObject *out = call_kernel(kernel, attrs, kargs, n + 1);
+    Py_DECREF(arrays);
+    if (out == NULL)
+        return NULL;
+    int d = rg ? grad_mode() : 0;
+    if (d > 0)
+        d = truth(SLOT(op, off_differentiable));
+    if (d <= 0) {
+        if (d < 0) {
+            Py_DECREF(out);
+            return NULL;
+        }
+        return wrap(op, targs, NULL, out);
+    }
+    PyObject *tensors = PySequence_Tuple(seq0), *s = tensors ? node_seq(args[3]) : NULL, *r = NULL;
+    int done = 0;
+    if (s != NULL && Node_T != NULL && Py_TYPE(out) == ndarray_T) {
+        int some = truth(SLOT(op, off_nondiff));     /* (an output that never carries a gradient: make_node's) */
+        if (some < 0)
+            done = 1;
+        else if (!some)
+            r = record_node(op, &PyTuple_GET_ITEM(tensors, 0), PyTuple_GET_SIZE(tensors), attrs, out, s, 1, &done);
+    }
+    if (s != NULL && !done) {
+        PyObject *make_node = PyDict_GetItemWithError(graph_globals, s_make_node);     /* borrowed */
+        if (make_node != NULL) {
+            PyObject *cargs[] = {op, tensors, attrs, out, s};
+            r = PyObject_Vectorcall(make_node, cargs, 5, NULL);
+        } else if (!PyErr_Occurred())
+            PyErr_SetString(PyExc_RuntimeError, "tensorlib._graph has no make_node");
+    }
+    Py_XDECREF(s);
+    Py_XDECREF(tensors);
+    Py_DECREF(out);
+    return r;
+}
+
 static PyObject *mod_execute(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
     if (nargs != 4) {
@@ -771,7 +870,8 @@ static PyObject *mod_execute(PyObject *self, PyObject *const *args, Py_ssize_t n
     if (kernel == NULL)
         return fallback(args);
     if (special != Py_None)
-        return special == inplace_special ? inplace(args, op, targs, attrs, kernel) : fallback(args);
+        return special == inplace_special ? inplace(args, op, targs, attrs, kernel)
+             : special == list_special ? execute_list(args, op, targs, attrs, kernel) : fallback(args);
     Py_ssize_t n = PyTuple_GET_SIZE(targs);
     if (n == 0) {       /* a factory (zeros, randn, arange...): its kernel on the attrs alone, never a node */
         int v = truth(SLOT(op, off_view)), p = truth(SLOT(op, off_promote));
@@ -927,35 +1027,13 @@ static PyObject *mod_tensor_of_result(PyObject *self, PyObject *d)
  * loop decides: promotion, devices, subclasses, errors). _execute.list_arrays_py is its twin. */
 static PyObject *mod_list_arrays(PyObject *self, PyObject *seq)
 {
-    if (Tensor_T == NULL || !(PyList_CheckExact(seq) || PyTuple_CheckExact(seq)))
-        Py_RETURN_NONE;
-    Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
-    PyObject **items = PySequence_Fast_ITEMS(seq);
-    PyObject *arrays = PyList_New(n), *dt = NULL;
-    if (arrays == NULL)
-        return NULL;
-    int need_grad = 0;
-    for (Py_ssize_t i = 0; i < n; i++) {
-        PyObject *t = items[i];
-        PyObject *d = Py_TYPE(t) == Tensor_T ? SLOT(t, off_data) : NULL;
-        PyObject *di = d != NULL && Py_TYPE(d) == ndarray_T ? PyObject_GetAttr(d, s_dtype) : NULL;
-        if (di == NULL || (dt != NULL && di != dt)) {
-            Py_XDECREF(di);
-            Py_XDECREF(dt);
-            Py_DECREF(arrays);
-            if (PyErr_Occurred())
-                return NULL;
-            Py_RETURN_NONE;
-        }
-        Py_XSETREF(dt, di);
-        if (!need_grad && (need_grad = requires_grad(t)) < 0) {
-            Py_DECREF(dt);
-            Py_DECREF(arrays);
+    int need_grad;
+    PyObject *arrays = arrays_of_list(seq, &need_grad);
+    if (arrays == NULL) {
+        if (PyErr_Occurred())
             return NULL;
-        }
-        PyList_SET_ITEM(arrays, i, Py_NewRef(d));
+        Py_RETURN_NONE;
     }
-    Py_XDECREF(dt);
     return Py_BuildValue("(NO)", arrays, need_grad ? Py_True : Py_False);
 }
 
@@ -964,7 +1042,7 @@ static PyMethodDef module_methods[] = {
      "tensor_of_result(d): tensorlib._graph.tensor_of_result in C (configure_graph binds it there)."},
     {"configure", mod_configure, METH_VARARGS,
      "configure(Tensor, ndarray, numpy, STATE, grad_off, seq_counter, execute, make_node1, make_node2, make_node3, "
-     "_wrap_result, mark_view, execute_inplace_op): the Python objects execute reads."},
+     "_wrap_result, mark_view, execute_inplace_op, execute_list): the Python objects execute reads."},
     {"configure_graph", mod_configure_graph, METH_VARARGS,
      "configure_graph(Node, _graph's globals, _NO_EDGE, _leaf_edge, _GRAD_DTYPES): the graph layer's objects the "
      "nodes recorded in C need (without it, nodes are recorded by make_node1/make_node2)."},
@@ -992,6 +1070,7 @@ PyMODINIT_FUNC PyInit__cexecute(void)
     INTERN(s_base, "_base");
     INTERN(s_np_base, "base");
     INTERN(s_multi_view, "_multi_view");
+    INTERN(s_make_node, "make_node");
     INTERN(s_rebase_gen, "_rebase_gen");
     INTERN(s_detached, "_detached");
     INTERN(s_grad_fn, "_grad_fn");

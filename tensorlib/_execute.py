@@ -545,14 +545,14 @@ def bump_version(t: Tensor):
 
 
 # The common case of `execute` in C (tensorlib/_cexecute.c, see tensorlib/_native.py): one, two or three
-# arguments on NumPy arrays, nothing to promote, or none (a factory), and execute_inplace_op's fast path outside
-# autograd; it hands every other case to the Python function above, which stays the
-# reference (TENSORLIB_NATIVE=0 runs it alone). Importers of `execute` take whichever is bound here.
+# arguments on NumPy arrays, nothing to promote, or none (a factory), execute_list's common case (cat, stack) and
+# execute_inplace_op's fast path outside autograd; it hands every other case to the Python function above, which
+# stays the reference (TENSORLIB_NATIVE=0 runs it alone). Importers of `execute` take whichever is bound here.
 execute_py = execute
 _cexecute = load_native("tensorlib._cexecute")
 if _cexecute is not None:
     _cexecute.configure(Tensor, np.ndarray, np, STATE, grad_off, seq_counter, execute_py, make_node1, make_node2,
-                        make_node3, _wrap_result, mark_view, execute_inplace_op)
+                        make_node3, _wrap_result, mark_view, execute_inplace_op, execute_list)
     # and the nodes of that case, recorded as make_node1/2/3 record them (which take the rest: anomaly mode,
     # saved-tensor hooks, rewritten views' bases, several outputs)
     _cexecute.configure_graph(_graph.Node, vars(_graph), _graph._NO_EDGE, _graph._leaf_edge, _graph._GRAD_DTYPES)

@@ -459,6 +459,12 @@ def _cat_steps(xp, arrays, dim):
     same sizes and strides (its iterator reused), else one per input (torch's legacy empty 1-d ones left out)."""
     r = _cat(xp, arrays, dim)
     dt = r.dtype
+    if r.size < 32768 or _threads.known_num_threads() == 1:    # serial: no narrow where all are plain (commonest)
+        for a in arrays:        # (a legacy empty 1-d input of another dtype: the loop below decides)
+            if a.dtype is not dt or not a.flags.c_contiguous:
+                break
+        else:
+            return r
     keep = []
     same_dtype = contiguous = same_layout = True      # (one loop, no generator frames: a cat per time step)
     for a in arrays:

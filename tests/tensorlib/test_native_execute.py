@@ -187,6 +187,10 @@ EXPRESSIONS = {
     "view_of_unbind": lambda t: t.unbind(0)[0].view(-1),
     "view_nograd": lambda t: t.detach().reshape(3, 2).transpose(0, 1)[0],
     "sum": lambda t: t.sum(), "mean": lambda t: t.double().mean(), "select_1d": lambda t: t.reshape(-1)[4],
+    # cat and stack (execute_list's common case in C): more inputs than the other paths' three, mixed ones
+    "cat_many": lambda t: tl.cat([t, t * 2, t.detach(), t[0:1], t.t().t()], 0),
+    "stack_many": lambda t: tl.stack([t, t + 1, t.detach(), t, t], 1), "cat_tuple": lambda t: tl.cat((t, t), -1),
+    "cat_detached": lambda t: tl.cat([t.detach(), t.detach()]), "cat_one": lambda t: tl.cat([t]),
 }
 
 
