@@ -3,9 +3,12 @@
 
 Why: NumPy's wheels bundle OpenBLAS, whose single-precision GEMM takes 1.1-1.3x MKL's time on AVX-512
 machines (measured on this project's Intel machines, 1 thread: 256x1024x1024 float32 7.5 against 5.7 ms, MKL's
-equal to torch's own), which is the whole of a compute-bound model's gap to torch. Small products stay on
-NumPy: a ctypes call costs a few µs more than np.matmul's, which pays only past `MIN_MNK` (or for a few rows
-by a large matrix: `pays`).
+equal to torch's own), which is the whole of a compute-bound model's gap to torch. And MKL's sums are torch's: a
+product on OpenBLAS differs from torch's in most elements at any size (a 16x32 by 32x16 Linear layer: 71%), so a
+small model's losses parted from torch's at the first step. Large products (past `MIN_MNK`, or a few rows by a
+large matrix: `pays`) go through ctypes (`gemm`); smaller ones through tensorlib/_cmath.c's gemm_small (`small`),
+one C call where ctypes' would cost a few µs more than the product (a 16x32 by 32x16 layer with its bias: 1.7 µs
+against np.matmul and add's 3.5). MKL is loaded by the first product (~40 ms once).
 
 Which CPUs: MKL's GEMMs pay on Intel CPUs only. On AMD (an EPYC with AVX2, this project's machine since session
 17) they took 1.00-1.13x OpenBLAS's time (1 thread, interleaved: 64x256x256 1.06-1.13x, 256x1024x1024 1.00x) and
@@ -94,6 +97,7 @@ def _load():
         _match_threads(lib)
         _lib = lib
         gemms = bool(_GEMM)
+        _bind_small(lib)
         return
     if named and named.lower() != "numpy":      # a library asked for by name that did not load: say so once
         import warnings
@@ -131,6 +135,37 @@ def _bind(lib, gemms=True):
                 fns[1].argtypes, fns[1].restype = [i, i, i, i, i, i, scalar, p, i, p], None
                 fns[2].argtypes, fns[2].restype = [i, i, i, i, i, i, p, i, p, i, scalar, p, i], None
                 _PACK[dt] = tuple(fns)
+
+
+_SMALL: Any = None         # tensorlib._cmath.gemm_small, once MKL's GEMMs are bound there (_bind_small)
+
+
+def _bind_small(lib):
+    """Hands MKL's cblas_sgemm/cblas_dgemm to tensorlib._cmath (gemm_small: a small product in one C call, where a
+    ctypes call would cost more than the product) where the GEMMs are chosen (_GEMM)."""
+    global _SMALL
+    from ._native import load
+    cm = load("tensorlib._cmath")
+    if not _GEMM or cm is None or not hasattr(cm, "gemm_small"):
+        return
+    addr = [ctypes.cast(getattr(lib, f"cblas_{ch}gemm"), ctypes.c_void_p).value for ch in "sd"]
+    cm.bind_gemm(addr[0], addr[1], np.empty)
+    _SMALL = cm.gemm_small
+
+
+def small(c, a, b, beta=1.0, alpha=1.0):
+    """beta * c + alpha * (a @ b) as torch's addmm runs it (c copied into the output, then one GEMM with alpha and
+    beta accumulating onto it), or alpha * (a @ b) where c is None or beta 0 (c not read, its NaNs neither), on MKL,
+    for a product below MIN_MNK (tensorlib/_cmath.c gemm_small): the sums torch's CPU build computes, which
+    np.matmul's OpenBLAS does not (most elements of a Linear layer's output differ in their last bits). 2-d
+    float32/float64 NumPy a (m, k) and b (k, n) of one dtype (an operand CBLAS cannot read in place is copied to C
+    order first, as torch's addmm makes it contiguous), m, n, k >= 2; c of their dtype, of shape (n,), (1, n) or
+    (m, n), any strides; beta and alpha numbers. Returns the new array, or None where it does not apply (MKL not
+    loaded or its GEMMs not chosen: the caller runs np.matmul). Loads MKL on the first call."""
+    if _lib is None:
+        _load()
+    f = _SMALL
+    return f(c, a, b, beta, alpha) if f is not None and _lib and _GEMM else None
 
 
 def available() -> bool:

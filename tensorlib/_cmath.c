@@ -18,6 +18,7 @@
 #include <math.h>
 #include <string.h>
 #include <stdint.h>
+#include <limits.h>
 #include "_native_common.h"
 
 #if defined(__x86_64__) && defined(__GNUC__)
@@ -2640,6 +2641,158 @@ static PyObject *mod_torch_lanes(PyObject *self, PyObject *const *args, Py_ssize
     return PyLong_FromLong(torch_w);
 }
 
+/* ---- small GEMMs on MKL: torch's addmm and mm below tensorlib/_blas.py's MIN_MNK, without ctypes ----
+ * torch's CPU build runs every float32/float64 product on MKL, whose sums differ from OpenBLAS's (np.matmul's) in
+ * most elements of a product of any size: a Linear layer's output, and from it every later step of a small model,
+ * parted from torch's at the first step. _blas binds MKL's cblas_sgemm/cblas_dgemm here (bind_gemm) once it has
+ * loaded the library; gemm_small then runs such a product in one C call, its output allocated by np.empty. */
+typedef void (*sgemm_fn)(int, int, int, int, int, int, float, const float *, int, const float *, int, float, float *,
+                         int);
+typedef void (*dgemm_fn)(int, int, int, int, int, int, double, const double *, int, const double *, int, double,
+                         double *, int);
+static sgemm_fn small_sgemm;
+static dgemm_fn small_dgemm;
+static PyObject *np_empty, *s_dtype_name;
+
+static PyObject *mod_bind_gemm(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 3 || !PyLong_Check(args[0]) || !PyLong_Check(args[1]) || !PyCallable_Check(args[2])) {
+        PyErr_SetString(PyExc_TypeError, "bind_gemm(cblas_sgemm address, cblas_dgemm address, numpy.empty)");
+        return NULL;
+    }
+    void *fs = PyLong_AsVoidPtr(args[0]), *fd = PyLong_AsVoidPtr(args[1]);
+    if (PyErr_Occurred())
+        return NULL;
+    if (s_dtype_name == NULL && (s_dtype_name = PyUnicode_InternFromString("dtype")) == NULL)
+        return NULL;
+    Py_XSETREF(np_empty, Py_NewRef(args[2]));
+    small_sgemm = (sgemm_fn)fs;
+    small_dgemm = (dgemm_fn)fd;
+    Py_RETURN_NONE;
+}
+
+/* CBLAS's reading of a 2-d buffer of `item`-byte elements: 111 (NoTrans) with rows contiguous, 112 (Trans) with
+ * columns contiguous, its leading dimension in *ld; 0 for any other layout (as _blas._operand decides) */
+static int gemm_layout(const Py_buffer *v, Py_ssize_t item, int *ld)
+{
+    Py_ssize_t s0 = v->strides[0], s1 = v->strides[1], rows = v->shape[0], cols = v->shape[1];
+    if (s1 == item && s0 % item == 0 && s0 >= cols * item && s0 / item < INT_MAX) {
+        *ld = (int)(s0 / item);
+        return 111;
+    }
+    if (s0 == item && s1 % item == 0 && s1 >= rows * item && s1 / item < INT_MAX) {
+        *ld = (int)(s1 / item);
+        return 112;
+    }
+    return 0;
+}
+
+/* a 2-d buffer CBLAS cannot read in place (a broadcast gradient's stride 0, a strided slice) copied to C order, as
+ * torch's addmm makes such an operand contiguous first; NULL when out of memory */
+static void *gemm_pack(const Py_buffer *v, Py_ssize_t item)
+{
+    Py_ssize_t rows = v->shape[0], cols = v->shape[1];
+    char *p = PyMem_Malloc(rows * cols * item), *q = p;
+    if (p == NULL)
+        return NULL;
+    for (Py_ssize_t i = 0; i < rows; i++)
+        for (Py_ssize_t j = 0; j < cols; j++, q += item)
+            memcpy(q, (const char *)v->buf + i * v->strides[0] + j * v->strides[1], item);
+    return p;
+}
+
+/* gemm_small(c, a, b, beta, alpha): beta * c + alpha * (a @ b) as torch's addmm runs it -- c copied into the output,
+ * then one GEMM with alpha and beta (c None or beta 0: c not read), for 2-d float32/float64 a (m, k) and b (k, n) of one dtype (read in place with rows or
+ * columns contiguous, else copied to C order first, as torch's addmm does), m, n, k from 2 up; c of their dtype, a
+ * row of n (shape (n,) or (1, n)) or (m, n), any strides (an expanded input's 0 too). Returns the new C-contiguous
+ * (m, n) array, or None where it does not apply (MKL not bound, another dtype or shape). */
+static PyObject *mod_gemm_small(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    double beta = nargs == 5 ? PyFloat_AsDouble(args[3]) : 0.0, alpha = nargs == 5 ? PyFloat_AsDouble(args[4]) : 0.0;
+    if (nargs != 5 || PyErr_Occurred()) {
+        PyErr_SetString(PyExc_TypeError, "gemm_small(c, a, b, beta, alpha): beta and alpha numbers");
+        return NULL;
+    }
+    if (small_sgemm == NULL || small_dgemm == NULL || np_empty == NULL)
+        Py_RETURN_NONE;
+    PyObject *c = args[0];
+    int have_c = c != Py_None && beta != 0.0, nb = 0;       /* (beta 0: c ignored, its NaNs too, as torch's) */
+    Py_buffer bf[3];
+    for (int i = 0; i < 2 + have_c; i++, nb++)
+        if (PyObject_GetBuffer(i < 2 ? args[i + 1] : c, &bf[i], PyBUF_STRIDES | PyBUF_FORMAT) < 0) {
+            PyErr_Clear();          /* (not an array NumPy lends: the caller's path) */
+            release_buffers(bf, nb);
+            Py_RETURN_NONE;
+        }
+    Py_buffer *a = &bf[0], *b = &bf[1], *cb = &bf[2];
+    const char *fa = a->format ? a->format : "B", *fb = b->format ? b->format : "B";
+    int isd = strcmp(fa, "d") == 0, ta = 0, tb = 0, lda = 0, ldb = 0;
+    Py_ssize_t item = isd ? 8 : 4, m = 0, n = 0, k = 0;
+    int ok = (isd || strcmp(fa, "f") == 0) && strcmp(fa, fb) == 0 && a->ndim == 2 && b->ndim == 2 &&
+             a->itemsize == item && b->itemsize == item;
+    if (ok) {
+        m = a->shape[0], k = a->shape[1], n = b->shape[1];
+        ok = b->shape[0] == k && m >= 2 && n >= 2 && k >= 2 && m < INT_MAX && n < INT_MAX && k < INT_MAX;
+    }
+    void *pa = NULL, *pb = NULL;        /* C-order copies of operands CBLAS cannot read in place */
+    if (ok && (ta = gemm_layout(a, item, &lda)) == 0) {
+        ok = (pa = gemm_pack(a, item)) != NULL;
+        ta = 111, lda = (int)k;
+    }
+    if (ok && (tb = gemm_layout(b, item, &ldb)) == 0) {
+        ok = (pb = gemm_pack(b, item)) != NULL;
+        tb = 111, ldb = (int)n;
+    }
+    Py_ssize_t cs0 = 0, cs1 = 0;        /* c's strides over the output's rows and columns (0: broadcast) */
+    if (ok && have_c) {
+        const char *fc = cb->format ? cb->format : "B";
+        int row = (cb->ndim == 1 && cb->shape[0] == n) || (cb->ndim == 2 && cb->shape[0] == 1 && cb->shape[1] == n);
+        ok = strcmp(fc, fa) == 0 && cb->itemsize == item &&
+             (row || (cb->ndim == 2 && cb->shape[0] == m && cb->shape[1] == n));
+        cs0 = row ? 0 : cb->strides[0], cs1 = cb->strides[cb->ndim - 1];
+    }
+    PyObject *out = NULL, *shape = NULL, *dt = NULL;
+    Py_buffer o;
+    if (!ok || (shape = Py_BuildValue("(nn)", m, n)) == NULL ||
+        (dt = PyObject_GetAttr(args[1], s_dtype_name)) == NULL ||
+        (out = PyObject_CallFunctionObjArgs(np_empty, shape, dt, NULL)) == NULL ||
+        PyObject_GetBuffer(out, &o, PyBUF_C_CONTIGUOUS | PyBUF_WRITABLE) < 0) {
+        Py_XDECREF(shape);
+        Py_XDECREF(dt);
+        Py_XDECREF(out);
+        PyMem_Free(pa);
+        PyMem_Free(pb);
+        release_buffers(bf, nb);
+        if (PyErr_Occurred())
+            return NULL;
+        Py_RETURN_NONE;
+    }
+    Py_DECREF(shape);
+    Py_DECREF(dt);
+    if (have_c)         /* c broadcast into the output (a bias row, or addmm's expanded input) */
+        for (Py_ssize_t i = 0; i < m; i++) {
+            char *dst = (char *)o.buf + i * n * item;
+            const char *src = (const char *)cb->buf + i * cs0;
+            if (cs1 == item)
+                memcpy(dst, src, n * item);
+            else
+                for (Py_ssize_t j = 0; j < n; j++)
+                    memcpy(dst + j * item, src + j * cs1, item);
+        }
+    const void *da = pa ? pa : a->buf, *db = pb ? pb : b->buf;
+    if (!have_c)
+        beta = 0.0;
+    if (isd)
+        small_dgemm(101, ta, tb, (int)m, (int)n, (int)k, alpha, da, lda, db, ldb, beta, o.buf, (int)n);
+    else
+        small_sgemm(101, ta, tb, (int)m, (int)n, (int)k, (float)alpha, da, lda, db, ldb, (float)beta, o.buf, (int)n);
+    PyMem_Free(pa);
+    PyMem_Free(pb);
+    PyBuffer_Release(&o);
+    release_buffers(bf, nb);
+    return out;
+}
+
 static PyMethodDef module_methods[] = {
     {"exp_f32", (PyCFunction)(void (*)(void))mod_exp_f32, METH_FASTCALL, "exp_f32(x, out): out = exp(x), float32"},
     {"tanh_f32", (PyCFunction)(void (*)(void))mod_tanh_f32, METH_FASTCALL, "tanh_f32(x, out): out = tanh(x), float32"},
@@ -2650,6 +2803,10 @@ static PyMethodDef module_methods[] = {
     {"f32_to_bf16", (PyCFunction)(void (*)(void))mod_f32_to_bf16, METH_FASTCALL,
      "f32_to_bf16(src, dst): float32 to bfloat16 bits (uint16), rounded to nearest even"},
     {"available", mod_available, METH_NOARGS, "whether the AVX2 path runs on this CPU"},
+    {"bind_gemm", (PyCFunction)(void (*)(void))mod_bind_gemm, METH_FASTCALL,
+     "bind_gemm(sgemm, dgemm, empty): MKL's cblas_sgemm and cblas_dgemm addresses for gemm_small, and numpy.empty"},
+    {"gemm_small", (PyCFunction)(void (*)(void))mod_gemm_small, METH_FASTCALL,
+     "gemm_small(c, a, b, beta, alpha): beta * c + alpha * (a @ b) as torch's addmm on the bound MKL GEMM, or None"},
     {"add_rows", (PyCFunction)(void (*)(void))mod_add_rows, METH_FASTCALL,
      "add_rows(out, index, src): out[index[i]] += src[i] in order, float32/float64 rows, int64 index"},
     {"log_softmax_backward_rows", (PyCFunction)(void (*)(void))mod_log_softmax_backward_rows, METH_FASTCALL,

@@ -42,8 +42,9 @@ def _product(xp, a, b):
     if xp is np:
         # MKL, where installed, for large float32/float64 products (a 2-d product it does not pay for never is:
         # the commonest call of a small model's step skips `gemm`'s call)
-        if _blas.gemms and (a.ndim != 2 or b.ndim != 2 or _blas.pays(a.shape[0], b.shape[1], a.shape[1])):
-            out = _blas.gemm(a, b)
+        if _blas.gemms:
+            out = _blas.gemm(a, b) if a.ndim != 2 or b.ndim != 2 or _blas.pays(a.shape[0], b.shape[1], a.shape[1]) \
+                else _blas.small(None, a, b)     # (torch's sums: MKL's at every size)
             if out is not None:
                 return out
         if a.ndim == 2 and b.size >= 65536 and _rows_times_transposed(a, b):   # (its cheapest tests first)
@@ -575,15 +576,20 @@ def einsum(equation, *operands):
 
 # --- addmm, baddbmm, cross ---------------------------------------------------------------------------
 
+_NUMBERS = (int, float)
+
+
 def _scaled_product(kernel):
     """addmm / baddbmm: beta * c + alpha * (a @ b). A 2-d product that goes to MKL runs as torch's addmm: c
     copied into the output and the GEMM accumulating onto it (_addmm_gemm). Otherwise the product is a fresh
     array that nothing else holds, so alpha and c are applied to it in place where c broadcasts to it and their
     result type is its dtype (a Linear layer's bias: no second output array and one pass less over it)."""
     def k(xp, c, a, b, beta=1, alpha=1):
-        if xp is np and _blas.gemms and a.ndim == 2 and b.ndim == 2 and a.shape[1] == b.shape[0] \
-                and _blas.pays(a.shape[0], b.shape[1], a.shape[1]):     # (a small Linear layer: one test, then NumPy)
-            out = _addmm_gemm(c, a, b, beta, alpha)
+        if xp is np and _blas.gemms and a.ndim == 2 and b.ndim == 2 and a.shape[1] == b.shape[0]:
+            if _blas.pays(a.shape[0], b.shape[1], a.shape[1]):
+                out = _addmm_gemm(c, a, b, beta, alpha)
+            elif type(c) is np.ndarray and type(beta) in _NUMBERS and type(alpha) in _NUMBERS:
+                out = _blas.small(c, a, b, beta, alpha)     # a small Linear layer's: one C call, or None
             if out is not None:
                 return out
         p = kernel(xp, a, b)

@@ -227,17 +227,49 @@ def test_a_named_library_that_does_not_load_is_reported_once():
     assert "TENSORLIB_BLAS='/no/such/libmkl_rt.so' could not be used (no such file)" in message
 
 
-def test_small_products_never_load_mkl():
-    """MKL (32 ms to load) is looked for by the first product that may take it: a program of small products
-    never loads it, and a profile does not find that time inside its first small matmul."""
-    code = ("import tensorlib as tl; from tensorlib import _blas\n"
-            "x = tl.randn(16, 8); m = tl.nn.Linear(8, 4); m(x).sum().backward(); tl.randn(4, 5, 6) @ tl.randn(6, 7)\n"
-            "print(_blas._lib is None)\n"
-            "tl.randn(256, 256) @ tl.randn(256, 256)\n"
-            "print(_blas._lib is None)")
-    env = dict(os.environ, TENSORLIB_BLAS="mkl")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
-    assert out.stdout.split() == ["True", "False"]
+def test_small_products_run_on_mkls_sums(monkeypatch):
+    """Products below MIN_MNK run on MKL too, in one C call (_cmath.gemm_small): torch's sums, which OpenBLAS's
+    are not. Its results are the ctypes GEMM's to the bit (the bias copied in, then beta 1, as torch's addmm); it
+    declines what it does not take, and a Linear layer's forward and backward products (the gradient a sum's
+    broadcast) go through it."""
+    if not _blas.gemms_on_mkl() or _blas._SMALL is None:
+        pytest.skip("MKL's GEMMs are not chosen here (no mkl wheel, TENSORLIB_BLAS=numpy, or not an Intel CPU)")
+    rng = np.random.default_rng(0)
+    for dt in (np.float32, np.float64):
+        a = rng.standard_normal((16, 32)).astype(dt)
+        w = rng.standard_normal((16, 32)).astype(dt)
+        bias = rng.standard_normal(16).astype(dt)
+        for c, b in [(bias, w.T), (bias.reshape(1, 16), np.ascontiguousarray(w.T)), (None, w.T),
+                     (rng.standard_normal((16, 16)).astype(dt), w.T)]:
+            out = np.zeros((16, 16), dt) if c is None else np.broadcast_to(c, (16, 16)).copy()
+            want = _blas._gemm2(_blas._GEMM[np.dtype(dt)], a, b, 16, 16, 32, out, 0.0 if c is None else 1.0, 1.0)
+            got = _blas.small(c, a, b)
+            assert got.flags.c_contiguous and got.dtype == dt
+            np.testing.assert_array_equal(got, want)
+        c = rng.standard_normal((16, 16)).astype(dt)
+        want = _blas._gemm2(_blas._GEMM[np.dtype(dt)], a, w.T, 16, 16, 32, c.copy(), 2.0, 0.5)
+        np.testing.assert_array_equal(_blas.small(c.T, a, w.T, 2.0, 0.5),      # (a transposed c: any strides)
+                                      _blas._gemm2(_blas._GEMM[np.dtype(dt)], a, w.T, 16, 16, 32, c.T.copy(), 2.0, 0.5))
+        np.testing.assert_array_equal(_blas.small(c, a, w.T, 2.0, 0.5), want)
+        c[0, 0] = np.nan        # beta 0: c not read (torch's addmm ignores its input then)
+        assert not np.isnan(_blas.small(c, a, w.T, 0, 3)).any()
+        # operands CBLAS cannot read in place (a broadcast gradient, a strided slice): copied first, as torch's
+        g, s = np.broadcast_to(bias[:1], (16, 32)), rng.standard_normal((32, 32)).astype(dt)[:, ::2]
+        for x, y in [(g, w.T), (a, s), (a[:, ::-1], s)]:
+            want = _blas._gemm2(_blas._GEMM[np.dtype(dt)], np.ascontiguousarray(x), np.ascontiguousarray(y), 16, 16,
+                                32, None)
+            np.testing.assert_array_equal(_blas.small(None, x, y), want)
+    f = np.ones((8, 8), np.float32)
+    for c, a, b in [(None, f.astype(np.int64), f.astype(np.int64)), (None, f[:1], f), (None, f, f[:4]),
+                    (np.ones(3, np.float32), f, f), (np.ones(8), f, f), (None, f, f.astype(np.float64)),
+                    (np.ones((8, 1), np.float32), f, f), (None, f.astype(np.float16), f.astype(np.float16))]:
+        assert _blas.small(c, a, b) is None
+    calls = []
+    real = _blas.small
+    monkeypatch.setattr(_blas, "small", lambda *args: calls.append(real(*args) is not None) or real(*args))
+    layer = tl.nn.Linear(8, 4)
+    layer(tl.randn(16, 8, requires_grad=True)).sum().backward()
+    assert calls and all(calls) and len(calls) >= 3      # the forward's addmm, the backward's two mm
 
 
 def test_which_products_go_to_mkl():
