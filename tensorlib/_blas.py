@@ -159,7 +159,7 @@ def small(c, a, b, beta=1.0, alpha=1.0):
     for a product below MIN_MNK (tensorlib/_cmath.c gemm_small): the sums torch's CPU build computes, which
     np.matmul's OpenBLAS does not (most elements of a Linear layer's output differ in their last bits). 2-d
     float32/float64 NumPy a (m, k) and b (k, n) of one dtype (an operand CBLAS cannot read in place is copied to C
-    order first, as torch's addmm makes it contiguous), m, n, k >= 2; c of their dtype, of shape (n,), (1, n) or
+    order first, as torch's addmm makes it contiguous), m, n, k >= 1; c of their dtype, of shape (n,), (1, n) or
     (m, n), any strides; beta and alpha numbers. Returns the new array, or None where it does not apply (MKL not
     loaded or its GEMMs not chosen: the caller runs np.matmul). Loads MKL on the first call."""
     if _lib is None:

@@ -2703,7 +2703,7 @@ static void *gemm_pack(const Py_buffer *v, Py_ssize_t item)
 
 /* gemm_small(c, a, b, beta, alpha): beta * c + alpha * (a @ b) as torch's addmm runs it -- c copied into the output,
  * then one GEMM with alpha and beta (c None or beta 0: c not read), for 2-d float32/float64 a (m, k) and b (k, n) of one dtype (read in place with rows or
- * columns contiguous, else copied to C order first, as torch's addmm does), m, n, k from 2 up; c of their dtype, a
+ * columns contiguous, else copied to C order first, as torch's addmm does), m, n, k from 1 up; c of their dtype, a
  * row of n (shape (n,) or (1, n)) or (m, n), any strides (an expanded input's 0 too). Returns the new C-contiguous
  * (m, n) array, or None where it does not apply (MKL not bound, another dtype or shape). */
 static PyObject *mod_gemm_small(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
@@ -2732,7 +2732,7 @@ static PyObject *mod_gemm_small(PyObject *self, PyObject *const *args, Py_ssize_
              a->itemsize == item && b->itemsize == item;
     if (ok) {
         m = a->shape[0], k = a->shape[1], n = b->shape[1];
-        ok = b->shape[0] == k && m >= 2 && n >= 2 && k >= 2 && m < INT_MAX && n < INT_MAX && k < INT_MAX;
+        ok = b->shape[0] == k && m >= 1 && n >= 1 && k >= 1 && m < INT_MAX && n < INT_MAX && k < INT_MAX;
     }
     void *pa = NULL, *pb = NULL;        /* C-order copies of operands CBLAS cannot read in place */
     if (ok && (ta = gemm_layout(a, item, &lda)) == 0) {
@@ -2782,10 +2782,13 @@ static PyObject *mod_gemm_small(PyObject *self, PyObject *const *args, Py_ssize_
     const void *da = pa ? pa : a->buf, *db = pb ? pb : b->buf;
     if (!have_c)
         beta = 0.0;
+    PyThreadState *ts = (double)m * n * k >= (1 << 18) ? PyEval_SaveThread() : NULL;    /* (a large one: let go) */
     if (isd)
         small_dgemm(101, ta, tb, (int)m, (int)n, (int)k, alpha, da, lda, db, ldb, beta, o.buf, (int)n);
     else
         small_sgemm(101, ta, tb, (int)m, (int)n, (int)k, (float)alpha, da, lda, db, ldb, (float)beta, o.buf, (int)n);
+    if (ts != NULL)
+        PyEval_RestoreThread(ts);
     PyMem_Free(pa);
     PyMem_Free(pb);
     PyBuffer_Release(&o);

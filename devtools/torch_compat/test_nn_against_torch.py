@@ -493,7 +493,7 @@ def test_half_precision_ops_compute_in_float32_as_torchs(name, dtype):
 
 
 @pytest.mark.parametrize("m,k,n", [(128, 1024, 256), (20, 650, 650), (8, 2048, 96), (640, 200, 1000), (16, 32, 16),
-                                   (100, 784, 10), (64, 13, 7), (4, 6, 3)])
+                                   (100, 784, 10), (64, 13, 7), (4, 6, 3), (2, 300, 300), (16, 1, 1)])
 def test_linear_and_addmm_are_torchs_bit_for_bit(m, k, n):
     """torch's addmm (a Linear layer with a bias) copies the bias into its output and runs one GEMM with beta 1,
     so MKL adds it inside its k-blocked sums: the product plus the bias afterwards differed from torch's in a

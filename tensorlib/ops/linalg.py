@@ -43,8 +43,10 @@ def _product(xp, a, b):
         # MKL, where installed, for large float32/float64 products (a 2-d product it does not pay for never is:
         # the commonest call of a small model's step skips `gemm`'s call)
         if _blas.gemms:
-            out = _blas.gemm(a, b) if a.ndim != 2 or b.ndim != 2 or _blas.pays(a.shape[0], b.shape[1], a.shape[1]) \
-                else _blas.small(None, a, b)     # (torch's sums: MKL's at every size)
+            two = a.ndim == 2 and b.ndim == 2
+            out = _blas.gemm(a, b) if not two or _blas.pays(a.shape[0], b.shape[1], a.shape[1]) else None
+            if out is None and two:     # torch's sums at every size: MKL's (a small product, a vector's, a layout
+                out = _blas.small(None, a, b)   # ctypes' path declines, copied as torch's addmm copies it)
             if out is not None:
                 return out
         if a.ndim == 2 and b.size >= 65536 and _rows_times_transposed(a, b):   # (its cheapest tests first)
@@ -586,9 +588,8 @@ def _scaled_product(kernel):
     result type is its dtype (a Linear layer's bias: no second output array and one pass less over it)."""
     def k(xp, c, a, b, beta=1, alpha=1):
         if xp is np and _blas.gemms and a.ndim == 2 and b.ndim == 2 and a.shape[1] == b.shape[0]:
-            if _blas.pays(a.shape[0], b.shape[1], a.shape[1]):
-                out = _addmm_gemm(c, a, b, beta, alpha)
-            elif type(c) is np.ndarray and type(beta) in _NUMBERS and type(alpha) in _NUMBERS:
+            out = _addmm_gemm(c, a, b, beta, alpha) if _blas.pays(a.shape[0], b.shape[1], a.shape[1]) else None
+            if out is None and type(c) is np.ndarray and type(beta) in _NUMBERS and type(alpha) in _NUMBERS:
                 out = _blas.small(c, a, b, beta, alpha)     # a small Linear layer's: one C call, or None
             if out is not None:
                 return out

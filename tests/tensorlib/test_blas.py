@@ -260,7 +260,7 @@ def test_small_products_run_on_mkls_sums(monkeypatch):
                                 32, None)
             np.testing.assert_array_equal(_blas.small(None, x, y), want)
     f = np.ones((8, 8), np.float32)
-    for c, a, b in [(None, f.astype(np.int64), f.astype(np.int64)), (None, f[:1], f), (None, f, f[:4]),
+    for c, a, b in [(None, f.astype(np.int64), f.astype(np.int64)), (None, f[:0], f), (None, f, f[:4]),
                     (np.ones(3, np.float32), f, f), (np.ones(8), f, f), (None, f, f.astype(np.float64)),
                     (np.ones((8, 1), np.float32), f, f), (None, f.astype(np.float16), f.astype(np.float16))]:
         assert _blas.small(c, a, b) is None
