@@ -277,8 +277,6 @@ CALLS = {
 # Calls tensorlib still answers otherwise than torch, and why. Each is expected to fail (xfail strict: one that
 # starts to pass must leave this list).
 KNOWN_CALLS = {
-    "half_times_large_float": "torch computes float16 with a Python float in float32 (0 * 70000 = 0); NumPy casts the "
-                              "number to float16 first (inf) and 0 * inf is NaN; also _execute's (the scalar's cast)",
     "half_plus_complex": "torch's result is complex32 (chalf), a dtype tensorlib does not have: complex64",
     "maximum_number": "torch's maximum takes no Python number (TypeError); tensorlib computes",
     "logical_and_number": "torch's logical_and takes no Python number (TypeError); tensorlib computes",

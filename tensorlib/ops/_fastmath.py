@@ -123,6 +123,12 @@ if FAST and _M is not None and _CAPABILITY in ("avx2", "avx512"):
     _M.torch_lanes(8 if _CAPABILITY == "avx2" else 16)
 
 
+def float_lanes() -> int:
+    """The float32 lanes of torch's Vectorized<float> on this CPU (16 with AVX-512, 8 with AVX2), whose vectorised
+    loops take chunks of twice their vector size and leave the rest to their scalar lambda."""
+    return _M.torch_lanes() if FAST and _M is not None and hasattr(_M, "torch_lanes") else 8
+
+
 def sigmoid(x, out=None):
     """torch's float32 sigmoid to the bit (tensorlib/_cmath.c sigmoid_f32: Sleef's vectorised exp as torch's
     Vectorized<float>::exp, libm's over the scalar tail its kernel leaves, on torch's lane count for this CPU) into

@@ -13,10 +13,14 @@ from ._fastmath import FMA_ADDCMUL, FMA_LERP, MIN_SIZE as _ADDC_MIN, addcdiv_ as
 from .arithmetic import DIV
 from .broadcast import sum_to
 from .unary_math import neg
-from ._define import Tensor, dispatch, name_by_operands, np, op, public
+from ._define import F16, Tensor, dispatch, half_in_float32, name_by_operands, np, op, public
 
 
 def _lerp_k(xp, a, end, weight):
+    if (a.dtype is D.BF16 or a.dtype is F16) and xp is np:     # torch's opmath: float32's lerp, rounded once
+        r = half_in_float32(_lerp_k, xp, a, end, weight)
+        if r is not None:
+            return r
     if xp is np and (type(weight) is float or type(weight) is int) and type(a) is np.ndarray and a.dtype.kind == "f" \
             and type(end) is np.ndarray and end.dtype is a.dtype:
         return fma(FMA_LERP, a, end, None, weight)      # torch's lerp_vec: fused, one rounding
@@ -125,8 +129,15 @@ def _same(a, o):
     return type(o) is type(a) and o.shape == a.shape and (o.dtype is a.dtype or o.dtype == a.dtype)
 
 
+def _half(a):
+    """A float16 or bfloat16 target: its in-place ops run the out-of-place kernels (in float32, rounded once, as
+    torch's opmath; NumPy's and ml_dtypes' loops round every step, and ml_dtypes' run element by element)."""
+    dt = a.dtype
+    return dt is D.BF16 or dt is F16
+
+
 def _addcmul_(xp, a, t1, t2, value=1):
-    if not (_same(a, t1) and (t2 is t1 or _same(a, t2))) or not a.ndim:    # (0-d: the product is a NumPy scalar)
+    if not (_same(a, t1) and (t2 is t1 or _same(a, t2))) or not a.ndim or _half(a):    # (0-d: a NumPy scalar)
         return _store(xp, a, ADDCMUL.kernel(xp, a, t1, t2, value))
     if xp is np and a.dtype.kind == "f" and (type(value) is float or type(value) is int) \
             and fma(FMA_ADDCMUL, a, t1, t2, value, out=a) is not None:     # torch's fused kernel, in one pass
@@ -137,7 +148,7 @@ def _addcmul_(xp, a, t1, t2, value=1):
 
 
 def _addcdiv_(xp, a, t1, t2, value=1):
-    if not (_same(a, t1) and (t2 is t1 or _same(a, t2))) or not a.ndim:    # (0-d: the product is a NumPy scalar)
+    if not (_same(a, t1) and (t2 is t1 or _same(a, t2))) or not a.ndim or _half(a):    # (0-d: a NumPy scalar)
         return _store(xp, a, ADDCDIV.kernel(xp, a, t1, t2, value))
     if xp is np and a.size >= _ADDC_MIN and _addcdiv_1pass(a, t1, t2, value):
         return None
@@ -147,7 +158,7 @@ def _addcdiv_(xp, a, t1, t2, value=1):
 
 
 def _lerp_(xp, a, end, weight):
-    if not (isinstance(weight, (int, float)) and _same(a, end)):
+    if not (isinstance(weight, (int, float)) and _same(a, end)) or _half(a):
         return _store(xp, a, _lerp_k(xp, a, end, weight))
     if xp is np and a.dtype.kind == "f" and fma(FMA_LERP, a, end, None, weight, out=a) is not None:
         return None         # torch's lerp_vec, fused, in one pass
