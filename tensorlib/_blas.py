@@ -156,12 +156,12 @@ def _bind_small(lib):
 def small(c, a, b, beta=1.0, alpha=1.0):
     """beta * c + alpha * (a @ b) as torch's addmm runs it (c copied into the output, then one GEMM with alpha and
     beta accumulating onto it), or alpha * (a @ b) where c is None or beta 0 (c not read, its NaNs neither), on MKL,
-    for a product below MIN_MNK (tensorlib/_cmath.c gemm_small): the sums torch's CPU build computes, which
-    np.matmul's OpenBLAS does not (most elements of a Linear layer's output differ in their last bits). 2-d
-    float32/float64 NumPy a (m, k) and b (k, n) of one dtype (an operand CBLAS cannot read in place is copied to C
-    order first, as torch's addmm makes it contiguous), m, n, k >= 1; c of their dtype, of shape (n,), (1, n) or
-    (m, n), any strides; beta and alpha numbers. Returns the new array, or None where it does not apply (MKL not
-    loaded or its GEMMs not chosen: the caller runs np.matmul). Loads MKL on the first call."""
+    for a product below MIN_MNK or one `gemm` declines (tensorlib/_cmath.c gemm_small): the sums torch's CPU build
+    computes, which np.matmul's OpenBLAS does not (most elements of a Linear layer's output differ in their last
+    bits). 2-d float32/float64 NumPy a (m, k) and b (k, n) of one dtype (an operand CBLAS cannot read in place is
+    copied to C order first, as torch's addmm makes it contiguous), m, n, k >= 1; c of their dtype, of shape (n,),
+    (1, n) or (m, n), any strides; beta and alpha numbers. Returns the new array, or None where it does not apply
+    (MKL not loaded or its GEMMs not chosen: the caller runs np.matmul). Loads MKL on the first call."""
     if _lib is None:
         _load()
     f = _SMALL

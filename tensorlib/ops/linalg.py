@@ -40,8 +40,8 @@ def _matmul_kernel(xp, a, b):
 
 def _product(xp, a, b):
     if xp is np:
-        # MKL, where installed, for large float32/float64 products (a 2-d product it does not pay for never is:
-        # the commonest call of a small model's step skips `gemm`'s call)
+        # MKL, where installed, for every float32/float64 product, as torch's: large and batched ones through
+        # ctypes (`gemm`), the 2-d ones it does not pay for or declines in one C call (`small`)
         if _blas.gemms:
             two = a.ndim == 2 and b.ndim == 2
             out = _blas.gemm(a, b) if not two or _blas.pays(a.shape[0], b.shape[1], a.shape[1]) else None
