@@ -65,7 +65,7 @@ def half_number(ufunc, a, b):
     if dt is not D.BF16 and dt is not _F16:
         return None
     r = ufunc(x.astype(_F32), np.float32(b)) if x is a else ufunc(np.float32(a), x.astype(_F32))
-    return r.astype(dt)
+    return _fm.astype(r, dt)        # (rounded to nearest even: ml_dtypes' bits, in C past MIN_SIZE elements)
 
 
 def half_add_alpha(a, b, alpha):
@@ -82,7 +82,7 @@ def half_add_alpha(a, b, alpha):
     a32, b32 = a.astype(_F32), b.astype(_F32)
     h = np.asarray(alpha, _F32).astype(dt)
     r = _fm.fma(_fm.FMA_ADD, a32, b32, None, float(h))
-    r = (r if r is not None else a32 + np.float32(h) * b32).astype(dt)
+    r = _fm.astype(r if r is not None else a32 + np.float32(h) * b32, dt)
     n = r.size
     tail = n % (4 * _fm.float_lanes())      # past torch's vectorised chunks (two Vectorized<half>, each twice the
     if tail and a.shape == b.shape and a.flags.c_contiguous and b.flags.c_contiguous:     # float lanes): its scalar

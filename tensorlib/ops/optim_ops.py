@@ -9,7 +9,7 @@ two: those run as _fastmath.fma (tensorlib/_cmath.c's fused loop, torch's values
 from __future__ import annotations
 
 from .. import _dtype as D
-from ._fastmath import FMA_ADDCMUL, FMA_LERP, MIN_SIZE as _ADDC_MIN, addcdiv_ as _addcdiv_1pass, fma
+from ._fastmath import FMA_ADDCMUL, FMA_LERP, MIN_SIZE as _ADDC_MIN, addcdiv_ as _addcdiv_1pass, astype, fma
 from .arithmetic import DIV
 from .broadcast import sum_to
 from .unary_math import neg
@@ -57,7 +57,7 @@ def ADDCMUL(xp, a, t1, t2, value=1):
         r = fma(FMA_ADDCMUL, a, t1, t2, value)      # torch's fmadd(value * t1, t2, self): one rounding
     if r is None:
         r = a + value * t1 * t2
-    return r if half is None else r.astype(half)
+    return r if half is None else astype(r, half)
 
 
 @ADDCMUL.def_backward
@@ -74,7 +74,7 @@ def _(ctx, g):
 def ADDCDIV(xp, a, t1, t2, value=1):
     a, t1, t2, value, half = _common(a, t1, t2, value)
     r = a + value * t1 / t2
-    return r if half is None else r.astype(half)
+    return r if half is None else astype(r, half)
 
 
 @ADDCDIV.def_backward
