@@ -282,7 +282,8 @@ def half_in_float32(kernel, xp, *args, **kwargs):
 
 
 def _round_half(a, half, arr):
-    return _fast_astype(a, half) if isinstance(a, arr) and a.dtype == np.float32 else a
+    """A kernel's float32 output rounded to `half`: an array, or the NumPy scalar a 0-d array's operation gives."""
+    return _fast_astype(a, half) if isinstance(a, arr) and a.dtype == np.float32 or type(a) is np.float32 else a
 
 
 def special_functions(xp):

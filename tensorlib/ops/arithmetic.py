@@ -11,8 +11,8 @@ from .broadcast import SINK, QUIET, quiet_arrays, quiet_operand, quiet_sum_to, s
 from .comparison import BITWISE_AND, GE, LE, eq, ge, gt, isnan, le, lt, where
 from .unary_math import exp, log, neg, reciprocal, trunc
 from .._opdef import with_defaults
-from ._define import (Tensor, dispatch, kind_of, name_by_operands, np, op, public, refuse_complex, torch_op,
-                      unwrap_scalar, write_out)
+from ._define import (Tensor, dispatch, half_in_float32, kind_of, name_by_operands, np, op, public, refuse_complex,
+                      torch_op, unwrap_scalar, write_out)
 from ._rows import clamp_array
 from .._graph import tensor_of
 from ..dispatch import run_recorded
@@ -56,16 +56,21 @@ _F16 = np.dtype(np.float16)
 def half_number(ufunc, a, b):
     """torch's CPU kernel of a float16/bfloat16 NumPy array and a Python float (add, sub, mul, div, either order):
     in float32 with the number as float32 (TensorIterator's original_scalar_value<opmath_t>), rounded to the array's
-    dtype once. NumPy and ml_dtypes round the number to that dtype first: bfloat16 + 0.0316 differed from torch's in
-    23% of elements, / 0.0316 in 72% (Adam's denominator). None where it does not apply (the caller's path)."""
-    x = a if type(b) is float else b
-    if type(x) is not np.ndarray:
-        return None
-    dt = x.dtype
-    if dt is not D.BF16 and dt is not _F16:
-        return None
-    r = ufunc(x.astype(_F32), np.float32(b)) if x is a else ufunc(np.float32(a), x.astype(_F32))
-    return _fm.astype(r, dt)        # (rounded to nearest even: ml_dtypes' bits, in C past MIN_SIZE elements)
+    dtype once (half_in_float32). NumPy and ml_dtypes round the number to that dtype first: bfloat16 + 0.0316
+    differed from torch's in 23% of elements, / 0.0316 in 72% (Adam's denominator). None where it does not apply.
+    Callers test `half_number_case` first: a float32 tensor times a number pays those tests alone."""
+    return half_in_float32(_ufunc, np, a, b, f=ufunc)
+
+
+def _ufunc(xp, a, b, f):
+    return f(a, b)
+
+
+def half_number_case(a, b):
+    """Whether a kernel's operands may be a half NumPy array and a Python float (half_number's case): the float,
+    then a 2-byte itemsize (float16, bfloat16; int16's half_number declines)."""
+    return getattr(b if type(a) is float else a, "itemsize", 0) == 2 if type(a) is float or type(b) is float \
+        else False
 
 
 def half_add_alpha(a, b, alpha):
@@ -99,7 +104,7 @@ def _ip_binary(xp_fn):
     sign = {"add": 1, "subtract": -1}.get(xp_fn)
 
     def kernel(xp, a, b, alpha=1):
-        if type(b) is float and alpha == 1 and xp is np:      # a half array: torch's float32 opmath
+        if type(b) is float and alpha == 1 and xp is np and getattr(a, "itemsize", 0) == 2:    # float32 opmath
             r = half_number(np_fn, a, b)
             if r is not None:
                 check_writable(a, b)
@@ -126,7 +131,7 @@ def _ip_binary(xp_fn):
 
 @op("add", promote=True, node_name="AddBackward0", operators=("__add__", "__radd__"))
 def ADD(xp, a, b, alpha=1):
-    if (type(b) is float or type(a) is float) and alpha == 1 and xp is np:    # a half array: float32 opmath
+    if alpha == 1 and xp is np and half_number_case(a, b):     # a half array: torch's float32 opmath
         r = half_number(np.add, a, b)
         if r is not None:
             return r
@@ -205,7 +210,7 @@ def add_(self, other, *, alpha=1):
 @op("sub", promote=True, node_name="SubBackward0", operators=("__sub__",))     # __rsub__: rsub's
 def SUB(xp, a, b, alpha=1):
     refuse_bool_sub(a, b)
-    if (type(b) is float or type(a) is float) and alpha == 1 and xp is np:    # a half array: float32 opmath
+    if alpha == 1 and xp is np and half_number_case(a, b):     # a half array: torch's float32 opmath
         r = half_number(np.subtract, a, b)
         if r is not None:
             return r
@@ -259,7 +264,7 @@ def sub_(self, other, *, alpha=1):
 
 @op("mul", promote=True, save="i", node_name="MulBackward0", operators=("__mul__", "__rmul__"))
 def MUL(xp, a, b):
-    if (type(b) is float or type(a) is float) and xp is np:     # a half array: float32 opmath
+    if xp is np and half_number_case(a, b):        # a half array: torch's float32 opmath
         r = half_number(np.multiply, a, b)
         if r is not None:
             return r
@@ -346,7 +351,7 @@ def _arr_dtype(a, b):
 @op("div", promote=True, save="i", node_name="DivBackward0")
 def DIV(xp, a, b, rounding_mode=None):
     if rounding_mode is None:
-        if (type(b) is float or type(a) is float) and xp is np:     # a half array: float32 opmath
+        if xp is np and half_number_case(a, b):    # a half array: torch's float32 opmath
             r = half_number(np.true_divide, a, b)
             if r is not None:
                 return r
@@ -446,7 +451,7 @@ def DIV_(xp, a, b, rounding_mode=None):
     elif rounding_mode == "trunc":
         a[...] = xp.trunc(a / b)
     else:
-        r = half_number(np.true_divide, a, b) if type(b) is float and xp is np else None
+        r = half_number(np.true_divide, a, b) if xp is np and half_number_case(a, b) else None
         if r is not None:       # a half array: float32 opmath
             np.copyto(a, r)
         else:

@@ -23,7 +23,7 @@ from ..dispatch import dispatch_binary, record_range
 from .broadcast import sum_to
 from .creation import (EMPTY_STRIDED, _dev, _dt, _finish, _on, _pinned, arange, check_layout, full, legacy_types, ones,
                        sparse_layout_refusal, tensor, zeros)
-from .arithmetic import half_number, refuse_bool_sub
+from .arithmetic import half_number_case, half_number, refuse_bool_sub
 from .misc import FILL
 from .reduce import sum as _sum
 from .shape import cat
@@ -589,7 +589,7 @@ def _rsub_kernel(xp, a, b, alpha=1):
     refuse_bool_sub(a, b)
     if _H.range_hooks:      # torch's rsub is its sub, reversed, in a profile (the ufunc itself: a frame less)
         return _H.op_step("sub", xp.subtract, b, a) if alpha == 1 else _H.op_step("sub", _rsub_values, a, b, alpha)
-    if type(b) is float and alpha == 1 and xp is np:       # a half array: float32 opmath, as sub's
+    if alpha == 1 and xp is np and half_number_case(a, b):     # a half array: float32 opmath, as sub's
         r = half_number(np.subtract, b, a)
         if r is not None:
             return r
