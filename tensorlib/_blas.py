@@ -5,10 +5,11 @@ Why: NumPy's wheels bundle OpenBLAS, whose single-precision GEMM takes 1.1-1.3x 
 machines (measured on this project's Intel machines, 1 thread: 256x1024x1024 float32 7.5 against 5.7 ms, MKL's
 equal to torch's own), which is the whole of a compute-bound model's gap to torch. And MKL's sums are torch's: a
 product on OpenBLAS differs from torch's in most elements at any size (a 16x32 by 32x16 Linear layer: 71%), so a
-small model's losses parted from torch's at the first step. Large products (past `MIN_MNK`, or a few rows by a
-large matrix: `pays`) go through ctypes (`gemm`); smaller ones through tensorlib/_cmath.c's gemm_small (`small`),
-one C call where ctypes' would cost a few µs more than the product (a 16x32 by 32x16 layer with its bias: 1.7 µs
-against np.matmul and add's 3.5). MKL is loaded by the first product (~40 ms once).
+small model's losses parted from torch's at the first step. 2-d products go through tensorlib/_cmath.c's
+gemm_small (`small`: one C call, where ctypes' would cost a few µs more than a small product; a 16x32 by 32x16
+layer with its bias: 1.7 µs against np.matmul and add's 3.5); batched ones, and the callers that write into an
+`out` (the recurrent and convolution kernels, `matmul`), through ctypes (`gemm`), past `MIN_MNK` (or a few rows by
+a large matrix: `pays`). MKL is loaded by the first product (~40 ms once).
 
 Which CPUs: MKL's GEMMs pay on Intel CPUs only. On AMD (an EPYC with AVX2, this project's machine since session
 17) they took 1.00-1.13x OpenBLAS's time (1 thread, interleaved: 64x256x256 1.06-1.13x, 256x1024x1024 1.00x) and
@@ -156,11 +157,11 @@ def _bind_small(lib):
 def small(c, a, b, beta=1.0, alpha=1.0):
     """beta * c + alpha * (a @ b) as torch's addmm runs it (c copied into the output, then one GEMM with alpha and
     beta accumulating onto it), or alpha * (a @ b) where c is None or beta 0 (c not read, its NaNs neither), on MKL,
-    for a product below MIN_MNK or one `gemm` declines (tensorlib/_cmath.c gemm_small): the sums torch's CPU build
+    every 2-d product (tensorlib/_cmath.c gemm_small; the GIL let go around a large one): the sums torch's CPU build
     computes, which np.matmul's OpenBLAS does not (most elements of a Linear layer's output differ in their last
     bits). 2-d float32/float64 NumPy a (m, k) and b (k, n) of one dtype (an operand CBLAS cannot read in place is
-    copied to C order first, as torch's addmm makes it contiguous), m, n, k >= 1; c of their dtype, of shape (n,),
-    (1, n) or (m, n), any strides; beta and alpha numbers. Returns the new array, or None where it does not apply
+    copied to C order first, as torch's addmm makes it contiguous), m, n, k >= 1; c of their dtype, broadcasting to
+    (m, n) (at most 2-d), any strides; beta and alpha numbers. Returns the new array, or None where it does not apply
     (MKL not loaded or its GEMMs not chosen: the caller runs np.matmul). Loads MKL on the first call."""
     if _lib is None:
         _load()

@@ -2703,9 +2703,9 @@ static void *gemm_pack(const Py_buffer *v, Py_ssize_t item)
 
 /* gemm_small(c, a, b, beta, alpha): beta * c + alpha * (a @ b) as torch's addmm runs it -- c copied into the output,
  * then one GEMM with alpha and beta (c None or beta 0: c not read), for 2-d float32/float64 a (m, k) and b (k, n) of one dtype (read in place with rows or
- * columns contiguous, else copied to C order first, as torch's addmm does), m, n, k from 1 up; c of their dtype, a
- * row of n (shape (n,) or (1, n)) or (m, n), any strides (an expanded input's 0 too). Returns the new C-contiguous
- * (m, n) array, or None where it does not apply (MKL not bound, another dtype or shape). */
+ * columns contiguous, else copied to C order first, as torch's addmm does), m, n, k from 1 up; c of their dtype,
+ * broadcasting to (m, n) ((), (n,), (1, n), (m, 1), (m, n)), any strides (an expanded input's 0 too). Returns the new
+ * C-contiguous (m, n) array, or None where it does not apply (MKL not bound, another dtype or shape). */
 static PyObject *mod_gemm_small(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
     double beta = nargs == 5 ? PyFloat_AsDouble(args[3]) : 0.0, alpha = nargs == 5 ? PyFloat_AsDouble(args[4]) : 0.0;
@@ -2744,12 +2744,13 @@ static PyObject *mod_gemm_small(PyObject *self, PyObject *const *args, Py_ssize_
         tb = 111, ldb = (int)n;
     }
     Py_ssize_t cs0 = 0, cs1 = 0;        /* c's strides over the output's rows and columns (0: broadcast) */
-    if (ok && have_c) {
+    if (ok && have_c) {         /* c broadcasts to (m, n): 0 to 2 dims, each the output's or 1 */
         const char *fc = cb->format ? cb->format : "B";
-        int row = (cb->ndim == 1 && cb->shape[0] == n) || (cb->ndim == 2 && cb->shape[0] == 1 && cb->shape[1] == n);
-        ok = strcmp(fc, fa) == 0 && cb->itemsize == item &&
-             (row || (cb->ndim == 2 && cb->shape[0] == m && cb->shape[1] == n));
-        cs0 = row ? 0 : cb->strides[0], cs1 = cb->strides[cb->ndim - 1];
+        int nd = cb->ndim;
+        Py_ssize_t rows = nd == 2 ? cb->shape[0] : 1, cols = nd >= 1 ? cb->shape[nd - 1] : 1;
+        ok = strcmp(fc, fa) == 0 && cb->itemsize == item && nd <= 2 && (rows == m || rows == 1) &&
+             (cols == n || cols == 1);
+        cs0 = nd == 2 && rows != 1 ? cb->strides[0] : 0, cs1 = nd >= 1 && cols != 1 ? cb->strides[nd - 1] : 0;
     }
     PyObject *out = NULL, *shape = NULL, *dt = NULL;
     Py_buffer o;

@@ -40,13 +40,10 @@ def _matmul_kernel(xp, a, b):
 
 def _product(xp, a, b):
     if xp is np:
-        # MKL, where installed, for every float32/float64 product, as torch's: large and batched ones through
-        # ctypes (`gemm`), the 2-d ones it does not pay for or declines in one C call (`small`)
+        # MKL, where installed, for every float32/float64 product, as torch's: 2-d ones in one C call (`small`),
+        # batched ones through ctypes (`gemm`)
         if _blas.gemms:
-            two = a.ndim == 2 and b.ndim == 2
-            out = _blas.gemm(a, b) if not two or _blas.pays(a.shape[0], b.shape[1], a.shape[1]) else None
-            if out is None and two:     # torch's sums at every size: MKL's (a small product, a vector's, a layout
-                out = _blas.small(None, a, b)   # ctypes' path declines, copied as torch's addmm copies it)
+            out = _blas.small(None, a, b) if a.ndim == 2 and b.ndim == 2 else _blas.gemm(a, b)
             if out is not None:
                 return out
         if a.ndim == 2 and b.size >= 65536 and _rows_times_transposed(a, b):   # (its cheapest tests first)
@@ -582,15 +579,16 @@ _NUMBERS = (int, float)
 
 
 def _scaled_product(kernel):
-    """addmm / baddbmm: beta * c + alpha * (a @ b). A 2-d product that goes to MKL runs as torch's addmm: c
-    copied into the output and the GEMM accumulating onto it (_addmm_gemm). Otherwise the product is a fresh
-    array that nothing else holds, so alpha and c are applied to it in place where c broadcasts to it and their
-    result type is its dtype (a Linear layer's bias: no second output array and one pass less over it)."""
+    """addmm / baddbmm: beta * c + alpha * (a @ b). A 2-d product on MKL runs as torch's addmm runs it
+    (addmm_impl_cpu_: c broadcast into the output, then one GEMM with alpha and beta, _blas.small), so the bias
+    enters MKL's k-blocked sums where torch's does (the product plus c afterwards differed from torch's in about a
+    third of a Linear layer's outputs once k passed a block, ~256). Otherwise the product is a fresh array that
+    nothing else holds, so alpha and c are applied to it in place where c broadcasts to it and their result type is
+    its dtype (a Linear layer's bias: no second output array and one pass less over it)."""
     def k(xp, c, a, b, beta=1, alpha=1):
-        if xp is np and _blas.gemms and a.ndim == 2 and b.ndim == 2 and a.shape[1] == b.shape[0]:
-            out = _addmm_gemm(c, a, b, beta, alpha) if _blas.pays(a.shape[0], b.shape[1], a.shape[1]) else None
-            if out is None and type(c) is np.ndarray and type(beta) in _NUMBERS and type(alpha) in _NUMBERS:
-                out = _blas.small(c, a, b, beta, alpha)     # a small Linear layer's: one C call, or None
+        if xp is np and _blas.gemms and a.ndim == 2 and b.ndim == 2 and a.shape[1] == b.shape[0] \
+                and type(c) is np.ndarray and type(beta) in _NUMBERS and type(alpha) in _NUMBERS:
+            out = _blas.small(c, a, b, beta, alpha)
             if out is not None:
                 return out
         p = kernel(xp, a, b)
@@ -608,27 +606,6 @@ def _scaled_product(kernel):
         out = p + c
         return out if out.dtype == p.dtype else out.astype(p.dtype)
     return k
-
-
-def _addmm_gemm(c, a, b, beta, alpha):
-    """addmm as torch's CPU build runs it (addmm_impl_cpu_): c broadcast into the output, then one GEMM with
-    alpha and beta; on MKL, for float32/float64 NumPy operands of one dtype whose product MKL takes (the caller
-    has checked _blas.pays and the shapes).
-    The bias then enters MKL's k-blocked sums where torch's does: the product plus c afterwards differs from
-    torch's in about a third of a Linear layer's outputs once k passes a block (~256). None where it does not
-    apply (the caller computes the product and adds)."""
-    dt = a.dtype
-    if b.dtype != dt or c.dtype != dt or dt.char not in "fd" or c.ndim > 2 or type(beta) not in (int, float) \
-            or type(alpha) not in (int, float):
-        return None
-    m, n = a.shape[0], b.shape[1]
-    cs = c.shape
-    if cs != (m, n) and not (len(cs) <= 2 and all(s == 1 or s == t for s, t in zip(cs[::-1], (n, m)))):
-        return None
-    out = np.empty((m, n), dt)
-    if beta != 0:       # (torch: beta 0 ignores c, its NaNs too)
-        np.copyto(out, c)
-    return _blas.gemm(a, b, out, beta=float(beta), alpha=float(alpha))
 
 
 def _scaled_product_bwd(ctx, g):

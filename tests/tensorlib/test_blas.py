@@ -171,13 +171,15 @@ def test_layers_agree_with_their_numpy_runs(every_size, monkeypatch, dtype):
         model.to(dtype)
         x = x.to(dtype)
         calls = []
-        real = _blas.gemm
 
-        def spy(*args, **kwargs):
-            r = real(*args, **kwargs)
-            calls.append(r is not None)
-            return r
-        monkeypatch.setattr(_blas, "gemm", spy)
+        def spy(real):      # (2-d products go through _blas.small, batched ones through _blas.gemm)
+            def f(*args, **kwargs):
+                r = real(*args, **kwargs)
+                calls.append(r is not None)
+                return r
+            return f
+        monkeypatch.setattr(_blas, "gemm", spy(_blas.gemm))
+        monkeypatch.setattr(_blas, "small", spy(_blas.small))
         with_mkl = _step(model, x)
         assert any(calls), "no product of this model ran on MKL"
         monkeypatch.setattr(_blas, "_lib", False)
@@ -262,8 +264,10 @@ def test_small_products_run_on_mkls_sums(monkeypatch):
     f = np.ones((8, 8), np.float32)
     for c, a, b in [(None, f.astype(np.int64), f.astype(np.int64)), (None, f[:0], f), (None, f, f[:4]),
                     (np.ones(3, np.float32), f, f), (np.ones(8), f, f), (None, f, f.astype(np.float64)),
-                    (np.ones((8, 1), np.float32), f, f), (None, f.astype(np.float16), f.astype(np.float16))]:
+                    (np.ones((2, 8, 8), np.float32), f, f), (None, f.astype(np.float16), f.astype(np.float16))]:
         assert _blas.small(c, a, b) is None
+    for c in (np.arange(8, dtype=np.float32).reshape(8, 1), np.array(2.5, np.float32)):     # any broadcast c
+        np.testing.assert_array_equal(_blas.small(c, f, f), c + f @ f)
     calls = []
     real = _blas.small
     monkeypatch.setattr(_blas, "small", lambda *args: calls.append(real(*args) is not None) or real(*args))
@@ -299,8 +303,9 @@ def test_addmm_accumulates_onto_its_input_in_the_gemm(every_size, monkeypatch, d
     """addmm on MKL runs as torch's: the input broadcast into the output, one GEMM with alpha and beta (beta 0
     ignores the input, its NaNs too). Every broadcast shape of the input, the values as NumPy's in float64."""
     calls = []
-    real = _blas.gemm
-    monkeypatch.setattr(_blas, "gemm", lambda *a, **k: calls.append(k) or real(*a, **k))
+    real = _blas.small      # (a 2-d product's GEMM: _cmath.gemm_small)
+    monkeypatch.setattr(_blas, "small", lambda c, a, b, beta=1.0, alpha=1.0: calls.append(
+        {"beta": float(beta), "alpha": float(alpha)}) or real(c, a, b, beta, alpha))
     rng = np.random.default_rng(3)
     a, b = rng.standard_normal((6, 40)).astype(dtype), rng.standard_normal((40, 5)).astype(dtype)
     for c in (rng.standard_normal(5), rng.standard_normal((6, 5)), rng.standard_normal((1, 5)),
@@ -320,8 +325,9 @@ def test_addmm_accumulates_onto_its_input_in_the_gemm(every_size, monkeypatch, d
 def test_a_linear_layers_bias_goes_into_its_gemm(every_size, monkeypatch):
     """F.linear with a bias: addmm, the bias in the GEMM (beta 1), forward and through autograd."""
     calls = []
-    real = _blas.gemm
-    monkeypatch.setattr(_blas, "gemm", lambda *a, **k: calls.append(k.get("beta", 0.0)) or real(*a, **k))
+    real = _blas.small      # (a 2-d product's GEMM: _cmath.gemm_small; a plain product has no c, beta 0)
+    monkeypatch.setattr(_blas, "small", lambda c, a, b, beta=1.0, alpha=1.0: calls.append(
+        0.0 if c is None else float(beta)) or real(c, a, b, beta, alpha))
     rng = np.random.default_rng(4)
     x = tl.tensor(rng.standard_normal((4, 3, 30)).astype(np.float32), requires_grad=True)
     layer = tl.nn.Linear(30, 7)
