@@ -104,19 +104,14 @@ def _ip_binary(xp_fn):
     sign = {"add": 1, "subtract": -1}.get(xp_fn)
 
     def kernel(xp, a, b, alpha=1):
-        if type(b) is float and alpha == 1 and xp is np and getattr(a, "itemsize", 0) == 2:    # float32 opmath
-            r = half_number(np_fn, a, b)
+        if xp is np and getattr(a, "itemsize", 0) == 2:      # a half array: torch's float32 opmath
+            r = (half_number(np_fn, a, b) if type(b) is float else None) if alpha == 1 else \
+                half_add_alpha(a, b, sign * alpha) if sign is not None else None
             if r is not None:
                 check_writable(a, b)
                 np.copyto(a, r)
                 return
         if alpha != 1:
-            r = half_add_alpha(a, b, sign * alpha) if sign is not None and xp is np and type(a) is np.ndarray \
-                and (a.dtype is _F16 or a.dtype is D.BF16) else None
-            if r is not None:       # a half array: torch's float32 opmath
-                check_writable(a, b)
-                np.copyto(a, r)
-                return
             if sign is not None and xp is np and type(a) is np.ndarray and a.dtype.kind == "f":
                 check_writable(a, b)
                 if _fm.fma(_fm.FMA_ADD, a, b, None, sign * alpha, out=a) is not None:
