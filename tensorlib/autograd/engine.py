@@ -49,6 +49,8 @@ def _make_grads(outputs, grad_outputs):
                 g = Tensor.__new__(Tensor)
                 # ones_like's result, without its Python wrapper (nor np.ones's, for the usual 0-d loss)
                 g._data = np.array(1, d.dtype) if not d.shape else np.ones(d.shape, d.dtype)
+            elif type(d) is np.ndarray and _D.records_arrays():     # a profile alone: the steps on arrays
+                g = tensor_of(_H.op_step("ones_like", _ops().creation.recorded_like, d.shape, d.dtype, ("fill_", 1)))
             else:       # torch's seed: ones_like's region over the steps the dispatched ones_like records
                 g = _H.op_step("ones_like", _ops().creation.like_steps, d.shape, d.dtype, out.device, False,
                                ("fill_", 1))

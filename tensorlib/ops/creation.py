@@ -625,6 +625,24 @@ def like_steps(shape, dtype, device, requires_grad, fill):
     return _finish(t, requires_grad)
 
 
+def _recorded_empty(shape, dtype):
+    return run_recorded(EMPTY_STRIDED, shape=shape, dtype=dtype, device=CPU)
+
+
+def recorded_like(shape, dtype, fill):
+    """like_steps' NumPy twin while `dispatch.records_arrays()` (a profile's sink or recorder alone observes ops):
+    empty_like's empty_strided and the fill (op name, value or None) each run and recorded by `run_recorded`, the
+    records and memory records of the dispatched steps without their dispatches; the array. The caller's range
+    (ones_like: autograd.engine._make_grads' seed) wraps it. dtype: a NumPy dtype."""
+    out = _H.op_step("empty_like", _recorded_empty, shape, dtype)
+    op_name, value = fill
+    if value is None:
+        run_recorded(op_at(op_name), out)
+    else:
+        run_recorded(op_at(op_name), out, value)
+    return out
+
+
 _LIKE_FILLS = {zeros: ("zero_", None), ones: ("fill_", 1), empty: None}     # (the fill after empty_like)
 zeros_like = _like(zeros)
 ones_like = _like(ones)

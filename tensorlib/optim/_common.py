@@ -16,6 +16,7 @@ The flags, decided against torch 2.13 on the CPU:
 """
 from __future__ import annotations
 
+import operator
 from typing import Callable, NamedTuple
 
 import numpy as np
@@ -132,8 +133,7 @@ class Loop(NamedTuple):
     wrote: Callable
 
 
-def _array(t):
-    return t._data
+_array = operator.attrgetter("_data")      # (a tensor's array, without a Python frame)
 
 
 def _nothing(*ts):
@@ -151,29 +151,23 @@ RECORDED = Loop(_D.run_recorded, _array, _count)
 
 
 def loop_ops(group, pairs) -> Loop:
-    """How the group's per-parameter loop runs (see Loop): on the arrays where `array_loop` says it may, else
-    dispatched."""
-    return array_loop(group, pairs) or DISPATCHED
-
-
-def array_loop(group, pairs):
-    """The array form the per-parameter loop may take (see Loop), or None where it dispatches its ops. RECORDED
-    (`dispatch.run_recorded`) when a default profile's op sink, or a detailed profile's recorder taking ops on
-    arrays (tensorlib.Hook.op_arrays), is the only observer (`dispatch.records_arrays`): the records, Input
-    Shapes and memory records of the dispatched loop, without the dispatcher's work per op (the engine's sink
-    formulas do the same for backward nodes); QUIET, the kernels alone, when nothing observes (an optimizer
-    without a multi-tensor path, or foreach=False). Not with differentiable, nor for parameters the multi-tensor
-    path would not take (views, other dtypes or devices), nor 0-d ones."""
+    """How the group's per-parameter loop runs (see Loop). RECORDED (`dispatch.run_recorded`) when a default
+    profile's op sink, or a detailed profile's recorder taking ops on arrays (tensorlib.Hook.op_arrays), is the
+    only observer (`dispatch.records_arrays`): the records, Input Shapes and memory records of the dispatched loop,
+    without the dispatcher's work per op (the engine's sink formulas do the same for backward nodes); QUIET, the
+    kernels alone, when nothing observes (an optimizer without a multi-tensor path, or foreach=False). DISPATCHED
+    with differentiable, for parameters the multi-tensor path would not take (views, other dtypes or devices) or
+    0-d ones, and under any other observer."""
     if group.get("differentiable"):
-        return None
+        return DISPATCHED
     if _H.full_path:
         if not _D.records_arrays():
-            return None
+            return DISPATCHED
         ops = RECORDED
     else:
         ops = QUIET
     if not _arrays_ok(pairs):     # (0-d parameters too: their out-of-place results would be NumPy scalars)
-        return None
+        return DISPATCHED
     return ops
 
 

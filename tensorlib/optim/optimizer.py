@@ -15,7 +15,6 @@ from itertools import chain
 from .. import _hooks as _H
 from .._tensor import Tensor
 from ..autograd.grad_mode import no_grad, set_grad_enabled, zero_grads
-from ..dispatch import range_enter, range_exit
 from ..ops.unary_math import neg
 from ._common import check_capturable, check_fused_param
 
@@ -46,7 +45,9 @@ def _wrap_step(cls, fn, what):
             if step:
                 self._opt_called = True
             return out
-        tok = range_enter(name, "optimizer")
+        rp = _H.range_pair      # (range_enter's and range_exit's work without their frames)
+        if rp is not None:
+            leave, tok = rp[1], rp[0](name, "optimizer")
         try:
             if step and self._step_pre_hooks:
                 for hook in tuple(self._step_pre_hooks):
@@ -61,7 +62,8 @@ def _wrap_step(cls, fn, what):
                         hook(self, args, kwargs)
             return out
         finally:
-            range_exit(tok)
+            if rp is not None:
+                leave(tok)
 
     wrapper._tensorlib_profiled = True
     return wrapper

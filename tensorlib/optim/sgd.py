@@ -63,7 +63,7 @@ class SGD(Optimizer):
         run, of, wrote = ops.run, ops.of, ops.wrote
         state = self.state
         for p, grad in pairs:
-            g, x = gradient(ops, grad, maximize), of(p)                  # grad = -grad if maximize
+            g, x = gradient(ops, grad, True) if maximize else of(grad), of(p)    # grad = -grad if maximize
             if wd != 0:
                 g = weight_decayed(run, g, x, wd)                        # grad = grad.add(p, alpha=wd)
             if momentum != 0:

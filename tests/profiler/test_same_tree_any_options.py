@@ -271,7 +271,7 @@ def test_the_optimizer_loop_on_arrays_records_what_its_dispatched_loop_does(make
     runs = []
     for dispatched in (False, True, False):
         if dispatched:
-            monkeypatch.setattr(_common, "array_loop", lambda group, pairs: None)
+            monkeypatch.setattr(_common, "_arrays_ok", lambda pairs: False)     # loop_ops: DISPATCHED
         with profiler.profile(**kw) as prof:
             step()
         monkeypatch.undo()
@@ -313,7 +313,7 @@ def test_sgd_first_momentum_step_on_arrays_records_what_its_dispatched_loop_does
         opt = tl.optim.SGD(m.parameters(), lr=0.1, momentum=0.9, weight_decay=0.01)
         m(tl.randn(5, 6)).sum().backward()
         if dispatched:
-            monkeypatch.setattr(_common, "array_loop", lambda group, pairs: None)
+            monkeypatch.setattr(_common, "_arrays_ok", lambda pairs: False)     # loop_ops: DISPATCHED
         with profiler.profile(**kw) as prof:
             opt.step()
         monkeypatch.undo()
