@@ -351,7 +351,7 @@ SHORT_ROWS_MAX = 1024   # and shorter rows up to this many elements in all, wher
                         # the C loop's scalar exp: (8, 4) 5.6 -> 0.4 us, (256, 4) 8.5 -> 7.4; (1024, 4) 17.6 against 29
 
 
-def _rows_apply(x) -> bool:
+def rows_apply(x) -> bool:
     """Whether the C softmax rows take x: a C-contiguous float32 array whose rows (its last dim) have at least
     LOG_SOFTMAX_MIN elements, where the vector path runs, or of at most SHORT_ROWS_MAX elements."""
     return _SOFTMAX is not None and x.dtype == _F32 and x.ndim > 0 and x.shape[-1] > 0 and x.flags.c_contiguous \
@@ -360,8 +360,8 @@ def _rows_apply(x) -> bool:
 
 def log_softmax_rows(x):
     """log_softmax over the last dim of x in one C pass per statistic (tensorlib/_cmath.c: no array of
-    exponentials made) where `_rows_apply`; None where not (the caller then runs NumPy's)."""
-    if not _rows_apply(x):
+    exponentials made) where `rows_apply`; None where not (the caller then runs NumPy's)."""
+    if not rows_apply(x):
         return None
     out = np.empty_like(x)
     _LOG_SOFTMAX(x, out, x.shape[-1])
@@ -376,9 +376,9 @@ _LOG_SOFTMAX_BWD: Any = getattr(_M, "log_softmax_backward_rows", None) if FAST a
 def log_softmax_backward_rows(g, y):
     """torch's _log_softmax_backward_data over the last dim, g - exp(y) * sum(g), in C as torch's kernel computes it
     (tensorlib/_cmath.c: its lane-order sum, Sleef's exp, one fused multiply-subtract: torch's values to the bit), as
-    a new array, where g and y are C-contiguous float32 NumPy arrays of one shape whose rows `_rows_apply` takes; None
+    a new array, where g and y are C-contiguous float32 NumPy arrays of one shape whose rows `rows_apply` takes; None
     where not (the caller runs its formula)."""
-    if _LOG_SOFTMAX_BWD is None or type(g) is not np.ndarray or type(y) is not np.ndarray or not _rows_apply(g) \
+    if _LOG_SOFTMAX_BWD is None or type(g) is not np.ndarray or type(y) is not np.ndarray or not rows_apply(g) \
             or y.dtype != _F32 or y.shape != g.shape or not y.flags.c_contiguous:
         return None
     out = np.empty_like(g)
@@ -403,10 +403,10 @@ def softmax_backward_rows(p, dp, out):
 
 def softmax_rows(x, out=None, dead_zero=False):
     """softmax over the last dim of x in C (tensorlib/_cmath.c: exp(x - max) written once, summed in registers,
-    divided) where `_rows_apply`; into `out` (x itself for in place) or a new array, which it returns; rows all
+    divided) where `rows_apply`; into `out` (x itself for in place) or a new array, which it returns; rows all
     -inf give 0 with `dead_zero` (attention's fully masked rows), else NaN as NumPy's path. None where it does not
     apply (the caller then runs NumPy's)."""
-    if not _rows_apply(x):
+    if not rows_apply(x):
         return None
     if out is None:
         out = np.empty_like(x)

@@ -185,7 +185,7 @@ def _alloc_and_copy(xp, a, dtype):
 def CLONE(xp, a, memory_format=None):
     """memory_format: None (torch's preserve_format: a dense input's strides kept, else dense ones in their
     order), contiguous_format (row-major), channels_last(_3d) (torch's strides)."""
-    if memory_format is not None or not a.flags.c_contiguous:
+    if memory_format is not MF.contiguous_format and (memory_format is not None or not a.flags.c_contiguous):
         strides = MF.like_strides(a, memory_format, "clone")
         if strides is not None:
             if _H.range_hooks:
