@@ -2011,6 +2011,234 @@ static PyObject *mod_adam_step(PyObject *self, PyObject *const *args, Py_ssize_t
     Py_RETURN_TRUE;
 }
 
+/* ---- torch's fused Adam / AdamW step (torch.optim.Adam(fused=True): _fused_adam_ / _fused_adamw_ on the CPU, ------
+ * ATen/native/cpu/FusedAdamKernel.cpp's adam_math) for float32 and bfloat16 parameters. float32 arithmetic throughout
+ * (bfloat16 read into float32 and each result rounded once, to nearest even, where stored), with the multiply-adds GCC
+ * builds torch with, found by testing against torch 2.13 (AVX-512): the lerp an explicit fma; weight decay (Adam's)
+ * fma(p, wd, g); exp_avg_sq fma(c * g, g, v * beta2) in the vector loop and in the tail's 8-wide part GCC vectorises,
+ * fma(v, beta2, (c * g) * g) in the rest of the tail; the update p + (-step_size * m) / (sqrt(v) / bc2_sqrt + eps).
+ * `lanes`: the vector loop's width in elements (torch's Vectorized<scalar_t>::size()), which decides the tail. */
+static inline float bf16_load(const uint16_t *a, Py_ssize_t i)
+{
+    uint32_t u = (uint32_t)a[i] << 16;
+    float f;
+    memcpy(&f, &u, 4);
+    return f;
+}
+
+static inline void bf16_store(uint16_t *a, Py_ssize_t i, float f)
+{
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    a[i] = isnan(f) ? 0x7FC0 : (uint16_t)((u + 0x7FFF + ((u >> 16) & 1)) >> 16);     /* (c10::BFloat16's rounding) */
+}
+
+typedef struct {
+    float wdf, w, coeff, b2, c, bc2s, eps, nss;
+    int decay, adamw, maximize, small;
+} FusedAdamH;
+
+/* the step's elements [lo, hi) one at a time: FORM 1, exp_avg_sq as fma(c * g, g, v * beta2), 0 as fma(v, beta2,
+ * (c * g) * g); without -mfma fmaf is libm's, correctly rounded all the same */
+#define FUSED_ADAM_SCALAR(SUF, T, LOAD, STORE)                                                                        \
+    __attribute__((optimize("fp-contract=off"))) static void fused_adam_##SUF(T *p, const T *g, T *m, T *v, T *vmax,  \
+                                                                             Py_ssize_t lo, Py_ssize_t hi, int form,  \
+                                                                             const FusedAdamH *H)                     \
+    {                                                                                                                 \
+        for (Py_ssize_t i = lo; i < hi; i++) {                                                                        \
+            float gi = LOAD(g, i), pi = LOAD(p, i), mi = LOAD(m, i), vi = LOAD(v, i);                                 \
+            if (H->maximize)                                                                                          \
+                gi = -gi;                                                                                             \
+            if (H->decay && H->adamw)                                                                                 \
+                pi = pi * H->wdf;                                                                                     \
+            else if (H->decay)                                                                                        \
+                gi = fmaf(pi, H->wdf, gi);                                                                            \
+            mi = fmaf(H->coeff, gi - mi, H->small ? mi : gi);                                                         \
+            vi = form ? fmaf(H->c * gi, gi, vi * H->b2) : fmaf(vi, H->b2, (H->c * gi) * gi);                          \
+            STORE(m, i, mi);                                                                                          \
+            STORE(v, i, vi);                                                                                          \
+            float s = vi;                                                                                             \
+            if (vmax != NULL) {                                                                                       \
+                float mx = LOAD(vmax, i);                                                                             \
+                s = isnan(vi) || mx < vi ? vi : mx;                                                                   \
+                STORE(vmax, i, s);                                                                                    \
+            }                                                                                                         \
+            STORE(p, i, pi + (H->nss * mi) / (sqrtf(s) / H->bc2s + H->eps));                                         \
+        }                                                                                                             \
+    }
+#define F32_LOAD(a, i) ((a)[i])
+#define F32_STORE(a, i, x) ((a)[i] = (x))
+FUSED_ADAM_SCALAR(f32, float, F32_LOAD, F32_STORE)
+FUSED_ADAM_SCALAR(bf16, uint16_t, bf16_load, bf16_store)
+
+#if defined(__x86_64__) || defined(__i386__)
+/* 8 float32 from a (bfloat16 where bf: its bits in the high half) and back, rounded to nearest even (NaN: 0x7FC0) */
+__attribute__((target("avx2,fma"))) static inline __m256 fa_load8(const void *a, Py_ssize_t i, int bf)
+{
+    if (!bf)
+        return _mm256_loadu_ps((const float *)a + i);
+    __m128i h = _mm_loadu_si128((const __m128i *)((const uint16_t *)a + i));
+    return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
+}
+
+__attribute__((target("avx2,fma"))) static inline void fa_store8(void *a, Py_ssize_t i, __m256 x, int bf)
+{
+    if (!bf) {
+        _mm256_storeu_ps((float *)a + i, x);
+        return;
+    }
+    __m256i u = _mm256_castps_si256(x), one = _mm256_set1_epi32(1);
+    __m256i r = _mm256_add_epi32(u, _mm256_add_epi32(_mm256_set1_epi32(0x7FFF),
+                                                     _mm256_and_si256(_mm256_srli_epi32(u, 16), one)));
+    r = _mm256_srli_epi32(r, 16);
+    r = _mm256_blendv_epi8(r, _mm256_set1_epi32(0x7FC0), _mm256_castps_si256(_mm256_cmp_ps(x, x, _CMP_UNORD_Q)));
+    __m128i packed = _mm_packus_epi32(_mm256_castsi256_si128(r), _mm256_extracti128_si256(r, 1));
+    _mm_storeu_si128((__m128i *)((uint16_t *)a + i), packed);
+}
+
+/* elements [0, n) (n a multiple of 8) 8 at a time, FORM 1 throughout: the same operations as the scalar loop's, each
+ * element's own (an exact product by 1 or -1 for maximize, a multiply by 1 where AdamW's decay is off) */
+__attribute__((target("avx2,fma"))) static void fused_adam_avx2(void *p, const void *g, void *m, void *v, void *vmax,
+                                                                Py_ssize_t n, int bf, const FusedAdamH *H)
+{
+    const __m256 sgn = _mm256_set1_ps(H->maximize ? -1.0f : 1.0f), wdf = _mm256_set1_ps(H->wdf);
+    const __m256 coeff = _mm256_set1_ps(H->coeff), b2 = _mm256_set1_ps(H->b2), c = _mm256_set1_ps(H->c);
+    const __m256 bc2s = _mm256_set1_ps(H->bc2s), eps = _mm256_set1_ps(H->eps), nss = _mm256_set1_ps(H->nss);
+    const int adamw = H->decay && H->adamw, gdec = H->decay && !H->adamw, small = H->small;
+    for (Py_ssize_t i = 0; i < n; i += 8) {
+        __m256 gi = _mm256_mul_ps(fa_load8(g, i, bf), sgn), pi = fa_load8(p, i, bf);
+        __m256 mi = fa_load8(m, i, bf), vi = fa_load8(v, i, bf);
+        if (adamw)
+            pi = _mm256_mul_ps(pi, wdf);
+        else if (gdec)
+            gi = _mm256_fmadd_ps(pi, wdf, gi);
+        mi = _mm256_fmadd_ps(coeff, _mm256_sub_ps(gi, mi), small ? mi : gi);
+        vi = _mm256_fmadd_ps(_mm256_mul_ps(c, gi), gi, _mm256_mul_ps(vi, b2));
+        fa_store8(m, i, mi, bf);
+        fa_store8(v, i, vi, bf);
+        __m256 s = vi;
+        if (vmax != NULL) {
+            __m256 mx = fa_load8(vmax, i, bf);
+            __m256 take = _mm256_or_ps(_mm256_cmp_ps(vi, vi, _CMP_UNORD_Q), _mm256_cmp_ps(mx, vi, _CMP_LT_OQ));
+            s = _mm256_blendv_ps(mx, vi, take);
+            fa_store8(vmax, i, s, bf);
+        }
+        __m256 den = _mm256_add_ps(_mm256_div_ps(_mm256_sqrt_ps(s), bc2s), eps);
+        fa_store8(p, i, _mm256_add_ps(pi, _mm256_div_ps(_mm256_mul_ps(nss, mi), den)), bf);
+    }
+}
+#endif
+
+/* One parameter's step on objects o[0..5) (p, grad, exp_avg, exp_avg_sq, max_exp_avg_sq or None) at step `step`, H's
+ * step-independent fields set: 0, or -1 with an error set */
+static int fused_adam_one(PyObject *const *o, double step, double lr, double beta1, double beta2, Py_ssize_t lanes,
+                          FusedAdamH *H)
+{
+    Py_buffer bf[5];
+    int got = 0, half = 0;
+    for (int i = 0; i < 5; i++) {
+        bf[i].obj = NULL;
+        bf[i].buf = NULL;
+        if (i == 4 && o[i] == Py_None)
+            continue;
+        if (PyObject_GetBuffer(o[i], &bf[i], PyBUF_C_CONTIGUOUS | PyBUF_FORMAT | (i == 1 ? 0 : PyBUF_WRITABLE)) < 0)
+            goto fail;
+        got = i + 1;
+        const char *f = bf[i].format;
+        int is_h = f != NULL && strcmp(f, "H") == 0;
+        if (f == NULL || (strcmp(f, "f") != 0 && !is_h) || (i > 0 && is_h != half) || bf[i].len != bf[0].len) {
+            PyErr_SetString(PyExc_ValueError, "fused_adam: C-contiguous float32 (or bfloat16 as uint16) buffers of "
+                                              "one format and length");
+            goto fail;
+        }
+        half = is_h;
+    }
+    if (operands_apart(bf, 5, "fused_adam") < 0)
+        return -1;
+    double bc1 = 1 - pow(beta1, step), bc2 = 1 - pow(beta2, step);
+    H->bc2s = (float)sqrt(bc2);
+    H->nss = (float)(-(lr / bc1));
+    Py_ssize_t n = bf[0].len / (half ? 2 : 4);
+    /* torch's vector loop takes n - n % lanes; GCC vectorised its scalar tail 8 at a time (form 1), the rest form 0 */
+    Py_ssize_t tail = n - n % lanes, wide = tail + (n - tail) / 8 * 8, lo = 0;
+    PyThreadState *ts = n >= 65536 ? PyEval_SaveThread() : NULL;
+#if defined(__x86_64__) || defined(__i386__)
+    if (use_avx2) {
+        fused_adam_avx2(bf[0].buf, bf[1].buf, bf[2].buf, bf[3].buf, bf[4].buf, wide, half, H);
+        lo = wide;
+    }
+#endif
+    if (half) {
+        fused_adam_bf16(bf[0].buf, bf[1].buf, bf[2].buf, bf[3].buf, bf[4].buf, lo, wide, 1, H);
+        fused_adam_bf16(bf[0].buf, bf[1].buf, bf[2].buf, bf[3].buf, bf[4].buf, wide, n, 0, H);
+    } else {
+        fused_adam_f32(bf[0].buf, bf[1].buf, bf[2].buf, bf[3].buf, bf[4].buf, lo, wide, 1, H);
+        fused_adam_f32(bf[0].buf, bf[1].buf, bf[2].buf, bf[3].buf, bf[4].buf, wide, n, 0, H);
+    }
+    if (ts != NULL)
+        PyEval_RestoreThread(ts);
+    release_buffers(bf, 5);
+    return 0;
+fail:
+    release_buffers(bf, got);
+    return -1;
+}
+
+/* fused_adam(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, steps, lr, beta1, beta2, weight_decay, eps, adamw,
+ * maximize, lanes) -> None: torch's _fused_adam_ / _fused_adamw_ over lists of one length, each parameter in place as
+ * torch's kernel above: float32 buffers, or bfloat16 ones read as uint16 ('H'), each parameter's C-contiguous, of one
+ * format and length, apart; max_exp_avg_sqs None without amsgrad; steps the counts (floats) after this step's
+ * increment. */
+static PyObject *mod_fused_adam(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 14) {
+        PyErr_SetString(PyExc_TypeError, "fused_adam(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, steps, lr, "
+                                         "beta1, beta2, weight_decay, eps, adamw, maximize, lanes)");
+        return NULL;
+    }
+    double h[5];
+    for (int i = 0; i < 5; i++) {
+        h[i] = PyFloat_AsDouble(args[6 + i]);
+        if (h[i] == -1.0 && PyErr_Occurred())
+            return NULL;
+    }
+    int adamw = PyObject_IsTrue(args[11]), maximize = PyObject_IsTrue(args[12]);
+    Py_ssize_t lanes = PyLong_AsSsize_t(args[13]);
+    if (adamw < 0 || maximize < 0 || (lanes == -1 && PyErr_Occurred()))
+        return NULL;
+    int ams = args[4] != Py_None;
+    Py_ssize_t count = PyList_Check(args[0]) ? PyList_GET_SIZE(args[0]) : -1;
+    for (int i = 1; i < 6; i++)
+        if (!(i == 4 && !ams) && (!PyList_Check(args[i]) || PyList_GET_SIZE(args[i]) != count))
+            count = -1;
+    if (count < 0 || lanes < 1) {
+        PyErr_SetString(PyExc_ValueError, "fused_adam: lists of one length (max_exp_avg_sqs None without amsgrad) and "
+                                          "a positive lane count");
+        return NULL;
+    }
+    double lr = h[0], beta1 = h[1], beta2 = h[2], wd = h[3], eps = h[4];
+    FusedAdamH H;
+    H.w = (float)(1 - beta1);
+    H.small = fabsf(H.w) < 0.5f;
+    H.coeff = H.small ? H.w : H.w - 1.0f;
+    H.b2 = (float)beta2;
+    H.c = (float)(1 - beta2);
+    H.eps = (float)eps;
+    H.decay = wd != 0;
+    H.adamw = adamw;
+    H.wdf = adamw ? (float)(1 - lr * wd) : (float)wd;
+    H.maximize = maximize;
+    for (Py_ssize_t k = 0; k < count; k++) {
+        PyObject *o[5];
+        for (int i = 0; i < 5; i++)
+            o[i] = i == 4 && !ams ? Py_None : PyList_GET_ITEM(args[i], k);
+        double step = PyFloat_AsDouble(PyList_GET_ITEM(args[5], k));
+        if ((step == -1.0 && PyErr_Occurred()) || fused_adam_one(o, step, lr, beta1, beta2, lanes, &H) < 0)
+            return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
 /* adam_group(params, grads, exp_avgs, exp_avg_sqs, steps, lr, weight_decay, decoupled, beta1, beta2, eps, op_times,
  * item_times) -> how many parameters it stepped: the recorded loop's work (adam.py _c_recorded under a default
  * profile) for a group's parameters in order, each as adam_moments then float(step_t.item()) then adam_update (part
@@ -2857,6 +3085,9 @@ static PyMethodDef module_methods[] = {
     {"adam_group", (PyCFunction)(void (*)(void))mod_adam_group, METH_FASTCALL,
      "adam_group(params, grads, exp_avgs, exp_avg_sqs, steps, lr, weight_decay, decoupled, beta1, beta2, eps, "
      "op_times, item_times) -> parameters stepped"},
+    {"fused_adam", (PyCFunction)(void (*)(void))mod_fused_adam, METH_FASTCALL,
+     "fused_adam(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, steps, lr, beta1, beta2, weight_decay, eps, "
+     "adamw, maximize, lanes): torch's fused Adam/AdamW step over lists (float32, or bfloat16 as uint16), in place"},
     {"adam_step", (PyCFunction)(void (*)(void))mod_adam_step, METH_FASTCALL,
      "adam_step(p, grad, exp_avg, exp_avg_sq, step, lr, weight_decay, decoupled, beta1, beta2, eps) -> bool"},
     {"softmax_rows", (PyCFunction)(void (*)(void))mod_softmax_rows, METH_FASTCALL,

@@ -25,7 +25,7 @@ __all__ = ["exp", "tanh", "vml", "sigmoid", "nll_sum", "add_rows", "bind_adam_sq
            "FMA_LERP", "FMA_ADDCMUL", "threshold_backward", "copy_", "astype", "gelu", "gelu_backward", "layer_norm",
            "layer_norm_backward", "batch_norm", "batch_norm_backward", "log_softmax_backward_rows", "lstm_step",
            "lstm_step_backward", "transposed", "MIN_SIZE", "LN_MAX", "FAST", "VECTOR_LOOPS", "ADAM", "ADAM_MAX",
-           "stamps"]
+           "stamps", "fused_adam", "HAS_FUSED_ADAM"]
 
 _M = load("tensorlib._cmath")
 FAST = _M is not None and bool(_M.available())
@@ -127,6 +127,43 @@ def float_lanes() -> int:
     """The float32 lanes of torch's Vectorized<float> on this CPU (16 with AVX-512, 8 with AVX2), whose vectorised
     loops take chunks of twice their vector size and leave the rest to their scalar lambda."""
     return _M.torch_lanes() if FAST and _M is not None and hasattr(_M, "torch_lanes") else 8
+
+
+_FUSED_ADAM: Any = getattr(_M, "fused_adam", None) if FAST and _M is not None else None
+HAS_FUSED_ADAM = _FUSED_ADAM is not None        # (fused_adam below runs)
+
+
+def fused_adam(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, steps, lr, beta1, beta2, weight_decay, eps, adamw,
+               maximize):
+    """torch's fused Adam / AdamW step (fused=True: _fused_adam_ / _fused_adamw_, its CPU kernel FusedAdamKernel.cpp)
+    on lists of the parameters' NumPy arrays, in place, to the bit (tensorlib/_cmath.c fused_adam: float32 arithmetic,
+    each result rounded once where stored, on torch's lane count for this CPU): max_exp_avg_sqs None without amsgrad,
+    steps the counts (floats) after this step's increment. The caller has checked the arrays: C-contiguous, each
+    parameter's of one shape and dtype, float32, bfloat16, or float16 (through float32 copies, rounded back once).
+    False where the extension is missing (nothing written)."""
+    if _FUSED_ADAM is None:
+        return False
+    lanes = float_lanes()
+    lists = [params, grads, exp_avgs, exp_avg_sqs] + ([max_exp_avg_sqs] if max_exp_avg_sqs is not None else [])
+    dt = params[0].dtype if params else _F32
+    if dt == _F32 and all(x.dtype == _F32 for x in params):
+        _FUSED_ADAM(*lists, *([] if max_exp_avg_sqs is not None else [None]), steps, lr, beta1, beta2, weight_decay,
+                    eps, adamw, maximize, lanes)
+        return True
+    for k, x in enumerate(params):          # parameter by parameter: each one's dtype
+        one = [[a[k]] for a in lists]
+        if x.dtype == _F32:
+            arrays, back = one, None
+        elif x.dtype == D.BF16:
+            arrays, back = [[a[0].view(np.uint16)] for a in one], None
+        else:                               # float16: float32 copies, the results rounded back once
+            arrays = [[a[0].astype(np.float32)] for a in one]
+            back = [(one[i][0], arrays[i][0]) for i in (0, 2, 3, 4) if i < len(one)]
+        _FUSED_ADAM(*arrays, *([] if max_exp_avg_sqs is not None else [None]), [steps[k]], lr, beta1, beta2,
+                    weight_decay, eps, adamw, maximize, 2 * lanes if x.dtype != _F32 else lanes)
+        for a, b in back or ():
+            a[...] = b
+    return True
 
 
 def sigmoid(x, out=None):

@@ -5,9 +5,13 @@ The flags, decided against torch 2.13 on the CPU:
   foreach      accepted (True/False/None): torch's foreach path is a faster implementation of the same
                update, so running tensorlib's single-tensor loop gives the results torch documents.
   fused        accepted where torch has it (SGD, Adam, AdamW, Adagrad) with torch's checks (floating-point
-               params, not with differentiable or foreach=True); torch's fused CPU kernels compute the same
-               update, so the single-tensor loop runs. The optimizer does not claim amp-scaling support
-               (`_step_supports_amp_scaling`), so a GradScaler unscales the gradients itself first: same result.
+               params, not with differentiable or foreach=True). Adam and AdamW run torch's fused CPU kernel
+               (_fused_adam_ / _fused_adamw_, to the bit, float32/bfloat16/float16: Adam._fused), whose values
+               differ from the single-tensor loop's in the last bits (float32) or in most elements (bfloat16:
+               one rounding per stored result, not one per op); float64, CUDA and strided parameters, and SGD's and
+               Adagrad's fused=True, run the single-tensor loop (torch's update with its roundings). The optimizer
+               does not claim amp-scaling support (`_step_supports_amp_scaling`), so a GradScaler unscales the
+               gradients itself first: the same values for its power-of-two scales.
   capturable   CUDA graph capture does not exist in tensorlib. On CPU parameters torch raises an
                AssertionError at step() and so does tensorlib; on CUDA parameters the update is torch's
                (the flag only decides where torch keeps the step counter).

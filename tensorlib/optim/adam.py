@@ -4,7 +4,8 @@ from __future__ import annotations
 import numpy as np
 
 from .. import _hooks as _H
-from ..dispatch import record_ran_fn, record_times, records_by_sink, records_ran
+from .. import _dtype as D
+from ..dispatch import record_range, record_ran_fn, record_times, records_by_sink, records_ran
 from ..ops import _fastmath as _FM
 from ..ops._fastmath import MIN_SIZE as ADDC_MIN, addcdiv_
 from ..ops.creation import zeros_like
@@ -17,9 +18,27 @@ from ._common import (adam_moments, check_betas, check_fused, check_lr, check_ra
                       decayed, gradient, loop_ops, lr_value, multi_tensor_ok, scalar_tensor, step_value)
 from .optimizer import Optimizer
 
+_F32, _F16 = np.dtype(np.float32), np.dtype(np.float16)
 _UPDATE_OPS = (SQRT, DIV, ADD_, ADDCDIV_)     # the C update's ops (sqrt, div, add_ eps, addcdiv_), in their order
 
 __all__ = ["Adam", "AdamW"]
+
+
+def _one_copied():
+    """The 1 of torch's CPU _foreach_add_ on 0-d counters, made a tensor (to -> _to_copy: empty_strided, copy_)."""
+    _H.op_step("empty_strided", np.empty, (), np.float32)
+    _H.op_step("copy_", _H.itself, None)
+
+
+def _add_one_recorded(a):
+    _H.op_step("to", _H.op_step, "_to_copy", _one_copied)
+    a += 1
+
+
+def _step_item(a, profiled):
+    """A counter's value as torch's fused kernel reads it (state_step.item<float>()): inside item's steps under a
+    profile."""
+    return _H.op_step("item", _H.op_step, "_local_scalar_dense", float, a) if profiled else float(a)
 
 
 class Adam(Optimizer):
@@ -47,10 +66,11 @@ class Adam(Optimizer):
         super().__init__(params, defaults)
         check_fused(fused, differentiable, foreach)
 
-    def _init_state(self, p, amsgrad):
+    def _init_state(self, p, amsgrad, fused=False):
         state = self.state[p]
         if len(state) == 0:
-            state["step"] = scalar_tensor(0.0)
+            # (fused: torch's _get_scalar_dtype(is_fused=True), float32 whatever the default dtype)
+            state["step"] = scalar_tensor(0.0, D.float32 if fused else None)
             state["exp_avg"] = zeros_like(p)
             state["exp_avg_sq"] = zeros_like(p)
             if amsgrad:
@@ -71,6 +91,9 @@ class Adam(Optimizer):
                 amsgrad = group["amsgrad"]
                 decoupled = group.get("decoupled_weight_decay", self._decoupled)
                 pairs = self._grads(group, negate=False)
+                if group.get("fused") and self._fused(pairs, amsgrad, group["maximize"], lr, beta1, beta2, wd, eps,
+                                                      decoupled):
+                    continue
                 if _FM.ADAM is not None and not amsgrad and not group["maximize"] \
                         and not group.get("differentiable"):
                     _FM.bind_adam_sqrt()
@@ -86,6 +109,59 @@ class Adam(Optimizer):
         finally:
             set_grad_mode(prev)
         return loss
+
+    def _fused(self, pairs, amsgrad, maximize, lr, beta1, beta2, wd, eps, decoupled) -> bool:
+        """fused=True as torch's _fused_adam on the CPU: every step counter incremented (_foreach_add_), then each
+        parameter's update in one pass of torch's fused kernel (_fused_adam_ / _fused_adamw_: float32 arithmetic,
+        one rounding per stored result: _fastmath.fused_adam), each call in its op's region. False, nothing done,
+        where the kernel does not take every parameter (float64, CUDA or strided tensors, numbers other than
+        floats): the single-tensor loop then runs, torch's update with its roundings."""
+        for h in (lr, beta1, beta2, wd, eps):
+            if type(h) is not float and type(h) is not int:
+                return False
+        if not _FM.HAS_FUSED_ADAM:      # (tensorlib._cmath, which has the kernel, not built or turned off)
+            return False
+        states = []
+        for p, g in pairs:
+            x, y = p._data, g._data
+            dt = x.dtype        # (torch's fused kernel's dtypes but float64; D.BF16 read once ml_dtypes is in)
+            if type(x) is not np.ndarray or type(y) is not np.ndarray or dt != _F32 and dt != _F16 and dt != D.BF16 \
+                    or y.dtype != dt or not x.flags.c_contiguous or not y.flags.c_contiguous or p._base is not None:
+                return False
+            st = self._init_state(p, amsgrad, fused=True)
+            for key in ("exp_avg", "exp_avg_sq", "max_exp_avg_sq") if amsgrad else ("exp_avg", "exp_avg_sq"):
+                a = st[key]._data       # (a loaded state may be of another dtype: the loop casts as torch's)
+                if type(a) is not np.ndarray or a.dtype != dt or not a.flags.c_contiguous or st[key]._base is not None:
+                    return False
+            states.append(st)
+        if not pairs:
+            return True
+        steps = [st["step"] for st in states]
+        profiled = bool(_H.range_hooks)
+        with record_range("_foreach_add_", "op"):          # torch._foreach_add_(state_steps, 1)
+            for t in steps:
+                if profiled:        # (torch's CPU fallback: an add_ per counter, the 1 made a tensor inside it)
+                    _H.op_step("add_", _add_one_recorded, t._data)
+                else:
+                    t._data += 1
+                t._version += 1
+        decay = 2 if decoupled and wd != 0 else 1
+        ms = [st["exp_avg"] for st in states]
+        vs = [st["exp_avg_sq"] for st in states]
+        mxs = [st["max_exp_avg_sq"] for st in states] if amsgrad else None
+        with record_range("_fused_adamw_" if decoupled else "_fused_adam_", "op"):
+            if not _FM.fused_adam([p._data for p, _ in pairs], [g._data for _, g in pairs], [t._data for t in ms],
+                                  [t._data for t in vs], None if mxs is None else [t._data for t in mxs],
+                                  [_step_item(t._data, profiled) for t in steps], lr, beta1, beta2, wd, eps,
+                                  decoupled, maximize):
+                raise RuntimeError("Adam's fused kernel did not run")     # (HAS_FUSED_ADAM checked above)
+        for (p, _), m, v in zip(pairs, ms, vs):
+            p._version += decay
+            m._version += 1
+            v._version += 2
+        for mx in mxs or ():
+            mx._version += 1
+        return True
 
     def _c_steps(self, group, pairs, held, lr, beta1, beta2, wd, eps, decoupled):
         """The loop's update (without amsgrad or maximize) on tensorlib/_cmath.c's step, one C call per parameter for
