@@ -14,7 +14,6 @@ from tensorlib import optim
 import profiler
 
 torch = pytest.importorskip("torch")
-import torch.profiler  # noqa: E402  (after the skip)
 
 OPTIMIZERS = [
     ("SGD", dict(lr=0.05)), ("SGD", dict(lr=0.05, momentum=0.9, nesterov=True, weight_decay=0.1)),
