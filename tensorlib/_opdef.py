@@ -55,11 +55,11 @@ class OpDef:
       contiguous, inside a "reshape" region: _reshape_alias (where the strides allow the shape as a view), else
       clone, _unsafe_view, contiguous_format and tensor_of_result (a contiguous copy viewed in the shape).
       sink_backward stays the reference and runs every other case.
-    sink_linear: optional, addmm's, mm's and matmul's (SUM, VIEW, T, MM, numpy.add.reduce, the product, numpy,
-      tensor_of_result, float32, float64): the ops and functions of their sink_backward's common case (a linear
-      layer's: 2-D float operands of one dtype, beta and alpha 1), which the C engine (autograd/_cengine.c,
-      linear_sink) runs itself where the op sink alone records: the same records and tensors; sink_backward runs
-      every other case.
+    sink_linear: optional, addmm's, mm's and matmul's (SUM, VIEW, T, MM, the sum (_fastmath.add_reduce: NumPy's
+      add.reduce's signature), the product, numpy, tensor_of_result, float32, float64): the ops and functions of
+      their sink_backward's common case (a linear layer's: 2-D float operands of one dtype, beta and alpha 1), which
+      the C engine (autograd/_cengine.c, linear_sink) runs itself where the op sink alone records: the same records
+      and tensors; sink_backward runs every other case.
     complex_formula: the backward takes complex gradients as they are (see the class attribute below).
     """
 

@@ -856,7 +856,7 @@ done:
  * mm_mat1_backward's and mm_mat2_backward's t and mm (a column-major mat2, a transposed weight, gets its gradient in
  * its own layout: t(mm(t(g), a))) -- the same ops recorded in the same order by rr.call_as, their results as
  * tensor_of_result makes them, without the formula's six Python frames.
- * spec (op.sink_linear): (SUM, VIEW, T, MM, numpy.add.reduce, linalg._product, numpy, _graph.tensor_of_result,
+ * spec (op.sink_linear): (SUM, VIEW, T, MM, _fastmath.add_reduce, linalg._product, numpy, _graph.tensor_of_result,
  * float32, float64 dtypes). */
 
 /* rr.call_as(op, fn, *args) (n args, at most 6) where the op sink alone records (arr 0), else rr.call_as_arrays with

@@ -25,7 +25,7 @@ __all__ = ["exp", "tanh", "vml", "sigmoid", "nll_sum", "add_rows", "bind_adam_sq
            "FMA_LERP", "FMA_ADDCMUL", "threshold_backward", "copy_", "astype", "gelu", "gelu_backward", "layer_norm",
            "layer_norm_backward", "batch_norm", "batch_norm_backward", "log_softmax_backward_rows", "lstm_step",
            "lstm_step_backward", "transposed", "MIN_SIZE", "LN_MAX", "FAST", "VECTOR_LOOPS", "ADAM", "ADAM_MAX",
-           "stamps", "fused_adam", "HAS_FUSED_ADAM"]
+           "stamps", "fused_adam", "HAS_FUSED_ADAM", "torch_sum", "add_reduce"]
 
 _M = load("tensorlib._cmath")
 FAST = _M is not None and bool(_M.available())
@@ -127,6 +127,61 @@ def float_lanes() -> int:
     """The float32 lanes of torch's Vectorized<float> on this CPU (16 with AVX-512, 8 with AVX2), whose vectorised
     loops take chunks of twice their vector size and leave the rest to their scalar lambda."""
     return _M.torch_lanes() if FAST and _M is not None and hasattr(_M, "torch_lanes") else 8
+
+
+_SUM_CASCADE: Any = getattr(_M, "sum_cascade", None) if FAST and _M is not None else None
+
+
+def torch_sum(a, ax=None, keepdim=False):
+    """a.sum(axis=ax, keepdims=keepdim) in torch's order (tensorlib/_cmath.c sum_cascade: its cascade of partial sums
+    on its AVX2 build's lanes, to the bit at 1 thread), or None where that does not apply: a C-contiguous,
+    non-empty float32/float64 NumPy array whose reduced axes (ax a tuple of non-negative ints, None for all), size-1
+    axes aside, are adjacent (NumPy's pairwise sums differ from torch's in the last bits: a bias gradient's sum
+    over a batch of 100 in 7 of 10 columns)."""
+    if _SUM_CASCADE is None or type(a) is not np.ndarray or not a.size or not a.flags.c_contiguous:
+        return None
+    dt = a.dtype
+    if dt is not _F32 and dt is not _F64:
+        return None
+    shape = a.shape
+    outer = red = inner = 1
+    state = 0       # 0: before the reduced block, 1: in it, 2: past it
+    for d, n in enumerate(shape):
+        if ax is None or d in ax:
+            if n != 1:
+                if state == 2:
+                    return None
+                state = 1
+                red *= n
+        elif n != 1:
+            if state == 0:
+                outer *= n
+            else:
+                state = 2
+                inner *= n
+    if red == 1:
+        return None
+    if ax is None:
+        out_shape = (1,) * len(shape) if keepdim else ()
+    elif keepdim:
+        out_shape = tuple(1 if d in ax else n for d, n in enumerate(shape))
+    else:
+        out_shape = tuple(n for d, n in enumerate(shape) if d not in ax)
+    out = np.empty(out_shape, dt)
+    _SUM_CASCADE(a, out, outer, red, inner)
+    return out
+
+
+def add_reduce(a, axis=None, dtype=None, out=None, keepdims=False):
+    """np.add.reduce(a, axis, dtype, out, keepdims)'s value in torch's summation order where `torch_sum` takes the
+    array (dtype and out None), else NumPy's (a 0-d array for a full sum where NumPy gives a scalar)."""
+    if dtype is None and out is None and type(a) is np.ndarray:
+        if type(axis) is int:
+            axis = (axis % a.ndim,) if a.ndim else None
+        r = torch_sum(a, axis, keepdims)
+        if r is not None:
+            return r
+    return np.add.reduce(a, axis, dtype, out, keepdims)
 
 
 _FUSED_ADAM: Any = getattr(_M, "fused_adam", None) if FAST and _M is not None else None

@@ -10,7 +10,7 @@ from .._state import GLOBAL, alert_not_deterministic
 from .._opdef import op_at, with_defaults
 from ..dispatch import run_recorded
 from ._define import Tensor, dispatch, np, op  # noqa: F401
-from ._fastmath import add_rows
+from ._fastmath import add_reduce, add_rows
 
 
 def _sum_to_axes(a_shape, shape):
@@ -24,7 +24,7 @@ def _sum_to_kernel(xp, a, shape):
     if a.shape == shape:
         return a
     _, axes = _sum_to_axes(a.shape, shape)
-    r = a.sum(axis=axes, keepdims=True) if axes else a
+    r = (add_reduce(a, axes, None, None, True) if xp is np else a.sum(axis=axes, keepdims=True)) if axes else a
     return r.reshape(shape)
 
 

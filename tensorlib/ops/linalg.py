@@ -9,6 +9,7 @@ from .. import _hooks as _H
 from .broadcast import QUIET, SINK, quiet_sum_to, sum_to
 from .._opdef import with_defaults
 from ._define import Tensor, dispatch, np, op, public, torch_op, write_out, write_outs
+from ._fastmath import add_reduce
 from .._graph import tensor_of, tensor_of_result
 from .reduce import SUM
 from .creation import ones_like
@@ -652,7 +653,7 @@ def _addmm_bwd_arrays(ctx, g, sink=False):
     if fc is not None:
         shape = ctx.in_meta[0][0]
         if gd.ndim == 2 and shape == (gd.shape[1],):    # SUM's kernel (dim=0) and the view to the bias's shape
-            gc = _sink_bias_grad(gd, shape) if sink else tensor_of(np.add.reduce(gd, 0))
+            gc = _sink_bias_grad(gd, shape) if sink else tensor_of(add_reduce(gd, 0))
         elif shape == gd.shape:
             gc = g
         else:
@@ -667,7 +668,7 @@ def _sink_bias_grad(gd, shape):
     to the bias's `shape`; by call_as where the op sink alone records (the sum as SUM's kernel reduces a float
     array, the view as the array's reshape), else by run_recorded."""
     if _call_as is not None and gd.dtype.char in "fd":
-        s = _call_as(SUM, np.add.reduce, gd, 0, None, None, True)
+        s = _call_as(SUM, add_reduce, gd, 0, None, None, True)
         if s is not NotImplemented:
             return tensor_of_result(_call_as(VIEW, s.reshape, shape))
     return tensor_of_result(run_recorded(VIEW, run_recorded(SUM, gd, dim=0, keepdim=True), shape=shape))
@@ -679,7 +680,7 @@ ADDMM.quiet_backward = _addmm_bwd_arrays
 ADDMM.sink_backward = lambda ctx, g: _addmm_bwd_arrays(ctx, g, True)
 # the same formula's common case (a linear layer's: 2-D float operands of one dtype) in the C engine
 # (OpDef.sink_linear), and mm's and a 2-D matmul's (a linear layer without a bias)
-ADDMM.sink_linear = MM.sink_linear = MATMUL.sink_linear = (SUM, VIEW, T, MM, np.add.reduce, _product, np,
+ADDMM.sink_linear = MM.sink_linear = MATMUL.sink_linear = (SUM, VIEW, T, MM, add_reduce, _product, np,
                                                            tensor_of_result, np.dtype(np.float32), np.dtype(np.float64))
 BADDBMM = op("baddbmm", save="i", amp="lower", node_name="BaddbmmBackward0")(_scaled_product(_bmm_kernel))
 BADDBMM.def_backward(_scaled_product_bwd)

@@ -14,6 +14,7 @@ from .comparison import eq, isnan, ne, where
 from ._define import Tensor, dispatch, np, op, public, refuse_complex, torch_op, write_outs
 from .creation import arange, ones_like, zeros_like
 from .shape import UNSQUEEZE, cat
+from ._fastmath import add_reduce
 from ._rows import take_along
 from .._graph import mark_view, tensor_of, tensor_of_result
 from ..dispatch import record_range, run_recorded
@@ -73,7 +74,7 @@ def SUM(xp, a, dim=None, keepdim=False, dtype=None):
     if type(a) is np.ndarray:   # ndarray.sum without its Python wrapper (numpy/_core/_methods.py)
         if dtype is None and ax is not None and _per_channel(a, ax):
             return _sum_per_channel(a, keepdim)
-        return _c(np, np.add.reduce(a, ax, dtype, None, keepdim), a)
+        return _c(np, add_reduce(a, ax, dtype, None, keepdim), a)     # (torch's order where it applies)
     return _c(xp, a.sum(axis=ax, keepdims=keepdim, dtype=dtype), a)
 
 
@@ -168,16 +169,16 @@ _F32, _F64 = np.dtype(np.float32), np.dtype(np.float64)
 
 
 def mean_of(a, ax=None, keepdim=False):
-    """a.mean(axis=ax, keepdims=keepdim); for a non-empty float32/float64 NumPy array NumPy's own steps without
-    its Python wrapper (numpy/_core/_methods.py's _mean, a few µs on a step's small arrays): the sum, then a
-    division by the count as an intp (in float64 for a float32 sum, rounded back): the same bits as a.mean."""
+    """a.mean(axis=ax, keepdims=keepdim) as torch's CPU mean computes it: for a non-empty float32/float64 NumPy array
+    the sum (in torch's order where _fastmath.torch_sum takes it), then a division by the count in the array's dtype
+    (torch's sum(...).div_(n)); else NumPy's mean."""
     if type(a) is not np.ndarray or not a.size or (a.dtype is not _F32 and a.dtype is not _F64):
         return a.mean(axis=ax, keepdims=keepdim)
-    r = np.add.reduce(a, ax, None, None, keepdim)
-    n = np.intp(a.size // r.size)
+    r = add_reduce(a, ax, None, None, keepdim)
+    n = a.dtype.type(a.size // r.size)
     if type(r) is np.ndarray:
-        return np.true_divide(r, n, out=r, casting="unsafe")
-    return r.dtype.type(r / n)
+        return np.true_divide(r, n, out=r)
+    return r / n
 
 
 def _float_dtype_arg(name, dtype):
