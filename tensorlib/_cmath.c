@@ -1547,9 +1547,12 @@ static PyObject *mod_vml(PyObject *self, PyObject *const *args, Py_ssize_t nargs
             T w1 = s - (T)1;                                                                                          \
             for (Py_ssize_t i = 0; i < n; i++)                                                                        \
                 out[i] = F(w1, b[i] - a[i], b[i]);                                                                    \
-        } else                                                                                                        \
+        } else if (kind == 2)                                                                                         \
             for (Py_ssize_t i = 0; i < n; i++)                                                                        \
                 out[i] = F(b[i] * s, c[i], a[i]);                                                                     \
+        else                                                                                                          \
+            for (Py_ssize_t i = 0; i < n; i++)                                                                        \
+                out[i] = a[i] * F(-b[i], b[i], (T)1);                                                                 \
     }
 #define NO_ATTR __attribute__((optimize("O3", "fp-contract=off")))
 FMA_LOOP(float, fmaf, fma_loop_f, NO_ATTR)
@@ -1570,8 +1573,8 @@ static PyObject *mod_fma_(PyObject *self, PyObject *const *args, Py_ssize_t narg
     double s = PyFloat_AsDouble(args[5]);
     if (((kind == -1 || s == -1.0) && PyErr_Occurred()))
         return NULL;
-    if (kind < 0 || kind > 2) {
-        PyErr_SetString(PyExc_ValueError, "fma_: kind 0 (add), 1 (lerp) or 2 (addcmul)");
+    if (kind < 0 || kind > 3) {
+        PyErr_SetString(PyExc_ValueError, "fma_: kind 0 (add), 1 (lerp), 2 (addcmul) or 3 (tanh_backward)");
         return NULL;
     }
     Py_buffer bf[4];
@@ -3198,11 +3201,18 @@ static PyObject *mod_gemm_small(PyObject *self, PyObject *const *args, Py_ssize_
     const void *da = pa ? pa : a->buf, *db = pb ? pb : b->buf;
     if (!have_c)
         beta = 0.0;
+    /* a 1 x 1 result (a dot product): torch's addmm_impl_cpu_ calls column-major gemm with b transposed ('T', its
+     * column read at its stride), whose sum MKL orders otherwise than the row-major call's (a sequential fma) */
+    Py_ssize_t sa = pa ? 1 : a->strides[1] / item, sb = pb ? 1 : b->strides[0] / item;
+    int dot = m == 1 && n == 1 && sa >= 1 && sb >= 1 && sa < INT_MAX && sb < INT_MAX;
+    int order = dot ? 102 : 101;
+    if (dot)
+        ta = 111, tb = 112, lda = (int)sa, ldb = (int)sb;
     PyThreadState *ts = (double)m * n * k >= (1 << 18) ? PyEval_SaveThread() : NULL;    /* (a large one: let go) */
     if (isd)
-        small_dgemm(101, ta, tb, (int)m, (int)n, (int)k, alpha, da, lda, db, ldb, beta, o.buf, (int)n);
+        small_dgemm(order, ta, tb, (int)m, (int)n, (int)k, alpha, da, lda, db, ldb, beta, o.buf, (int)n);
     else
-        small_sgemm(101, ta, tb, (int)m, (int)n, (int)k, (float)alpha, da, lda, db, ldb, (float)beta, o.buf, (int)n);
+        small_sgemm(order, ta, tb, (int)m, (int)n, (int)k, (float)alpha, da, lda, db, ldb, (float)beta, o.buf, (int)n);
     if (ts != NULL)
         PyEval_RestoreThread(ts);
     PyMem_Free(pa);

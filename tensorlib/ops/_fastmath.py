@@ -22,10 +22,10 @@ from .. import _dtype as D
 from .._native import load
 
 __all__ = ["exp", "tanh", "vml", "sigmoid", "nll_sum", "add_rows", "bind_adam_sqrt", "addcdiv_", "fma", "FMA_ADD",
-           "FMA_LERP", "FMA_ADDCMUL", "threshold_backward", "copy_", "astype", "gelu", "gelu_backward", "layer_norm",
-           "layer_norm_backward", "batch_norm", "batch_norm_backward", "log_softmax_backward_rows", "lstm_step",
-           "lstm_step_backward", "transposed", "MIN_SIZE", "LN_MAX", "FAST", "VECTOR_LOOPS", "ADAM", "ADAM_MAX",
-           "stamps", "fused_adam", "HAS_FUSED_ADAM", "torch_sum", "add_reduce"]
+           "FMA_LERP", "FMA_ADDCMUL", "FMA_TANH_BACKWARD", "threshold_backward", "copy_", "astype", "gelu",
+           "gelu_backward", "layer_norm", "layer_norm_backward", "batch_norm", "batch_norm_backward",
+           "log_softmax_backward_rows", "lstm_step", "lstm_step_backward", "transposed", "MIN_SIZE", "LN_MAX", "FAST",
+           "VECTOR_LOOPS", "ADAM", "ADAM_MAX", "stamps", "fused_adam", "HAS_FUSED_ADAM", "torch_sum", "add_reduce"]
 
 _M = load("tensorlib._cmath")
 FAST = _M is not None and bool(_M.available())
@@ -141,7 +141,7 @@ def torch_sum(a, ax=None, keepdim=False):
     if _SUM_CASCADE is None or type(a) is not np.ndarray or not a.size or not a.flags.c_contiguous:
         return None
     dt = a.dtype
-    if dt is not _F32 and dt is not _F64:
+    if dt != _F32 and dt != _F64:
         return None
     shape = a.shape
     outer = red = inner = 1
@@ -364,13 +364,14 @@ def bind_adam_sqrt():
 _FMA = getattr(_M, "fma_", None) if _M is not None else None
 _F64 = np.dtype(np.float64)
 _I64 = np.dtype(np.int64)
-FMA_ADD, FMA_LERP, FMA_ADDCMUL = 0, 1, 2
+FMA_ADD, FMA_LERP, FMA_ADDCMUL, FMA_TANH_BACKWARD = 0, 1, 2, 3
 
 
 def fma(kind, a, b, c, s, out=None):
     """torch's fused multiply-add kernels (vec::fmadd: one rounding where NumPy's passes take two), as a new array or
     into `out` (which may be `a`): FMA_ADD `a + s * b` (add/sub with alpha), FMA_LERP lerp(a, b, s) in torch's
-    two-sided form (|s| < 0.5: a + s (b - a), else b + (s - 1)(b - a)), FMA_ADDCMUL `a + (b * s) * c`; s a Python
+    two-sided form (|s| < 0.5: a + s (b - a), else b + (s - 1)(b - a)), FMA_ADDCMUL `a + (b * s) * c`,
+    FMA_TANH_BACKWARD `a * (1 - b * b)` (torch's tanh_backward: GCC fuses its 1 - y * y; c None, s unused); s a Python
     number, rounded to the arrays' dtype first (torch's opmath). tensorlib/_cmath.c's loop (fma_) where the arrays
     are NumPy float32/float64 ones of one dtype and shape, C-contiguous (torch's values to the bit); else NumPy:
     float32 through float64, where the product is exact and the sum rounded once more (a double rounding, which
@@ -408,6 +409,10 @@ def _fma_numpy(kind, a, b, c, s):
         if wide:
             return (base.astype(_F64) + np.float64(coef) * d.astype(_F64)).astype(dt)
         return base + coef * d
+    if kind == FMA_TANH_BACKWARD:
+        if wide:
+            return np.multiply(a, (1.0 - np.multiply(b, b, dtype=_F64)).astype(dt), dtype=dt)
+        return a * (1 - b * b)
     p = b if kind == FMA_ADD else np.multiply(b, f(s), dtype=dt)
     q = f(s) if kind == FMA_ADD else c
     if wide:

@@ -16,7 +16,7 @@ from ._define import (F16, dispatch, half_in_float32, np, op, public, refuse_com
 from .._graph import quiet_op, tensor_of
 from ..dispatch import STATE, run_recorded, run_recorded_op
 from .broadcast import QUIET, SINK, quiet_arrays
-from ._fastmath import exp as fast_exp, tanh as fast_tanh, vml
+from ._fastmath import FMA_TANH_BACKWARD, exp as fast_exp, fma, tanh as fast_tanh, vml
 
 # The backward formulas below call functions the declarations further down make (read at call time).
 neg: Callable[..., Any]
@@ -173,10 +173,15 @@ def one_array(g, y):
 
 
 def _tanh_backward_k(xp, g, y):
-    """torch's tanh_backward: g * (1 - y * y) (complex y as the engine's other formulas take it: it conjugates
-    around them)."""
+    """torch's tanh_backward: g * (1 - y * y), its 1 - y * y one fused multiply-add as GCC builds torch's kernel
+    (vector and scalar loops alike: _fastmath.fma's FMA_TANH_BACKWARD, 30% of float32 elements differed); complex
+    y as the engine's other formulas take it: it conjugates around them."""
     if not one_array(g, y):
         return g * (1 - y * y)
+    if xp is np and g.dtype.char in "fd":
+        r = fma(FMA_TANH_BACKWARD, g, y, None, 0.0)
+        if r is not None:
+            return r
     t = xp.multiply(y, y)
     xp.subtract(1, t, out=t)
     return xp.multiply(g, t, out=t)
