@@ -663,3 +663,54 @@ def test_more_binary_like_torch(name):
         errors_alike(lambda: tl.logaddexp(o, ob), lambda: torch.logaddexp(t, tb))
     else:
         same(getattr(o, name)(ob), getattr(t, name)(tb), tol=1e-6)
+
+
+SUM_SHAPES = [((n,), None) for n in (1, 5, 8, 15, 16, 17, 31, 33, 100, 1000, 1031, 70001)] + [
+    ((100, 10), (0,)), ((32, 64), (0,)), ((64, 256), (0,)), ((200, 3), (0,)), ((64, 13), (0,)), ((33, 47), (0,)),
+    ((10, 100), (1,)), ((64, 32), (1,)), ((7, 17), (1,)), ((5, 7, 9), (1,)), ((5, 7, 9), (0, 1)), ((5, 7, 9), (1, 2)),
+    ((16, 7, 16), (0,)), ((4, 5, 6, 7), (1, 2)), ((512, 300), (0,)), ((300, 512), (1,)), ((3, 1, 50), (0,)),
+    ((64, 3, 8, 8), (0, 2, 3))]
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_sums_and_means_are_torchs_bit_for_bit(dtype):
+    """torch's sum is its cascade_sum (its AVX2 build, also on AVX-512 CPUs): a bias gradient's sum over a batch of
+    100 differed from NumPy's pairwise sums in 7 of 10 columns; mean is that sum divided in the dtype."""
+    torch.set_num_threads(1)
+    tl.set_num_threads(1)
+    rng = np.random.default_rng(11)
+    for shape, dims in SUM_SHAPES:
+        x = (rng.standard_normal(shape) * rng.choice([1.0, 1e3], shape)).astype(dtype)
+        for keep in (False, True):
+            if dims is None and keep:
+                continue
+            args = () if dims is None else (dims, keep)
+            for name in ("sum", "mean"):
+                want = getattr(torch.tensor(x), name)(*args).numpy()
+                got = getattr(tl.tensor(x), name)(*args).numpy()
+                np.testing.assert_array_equal(got, want, err_msg=f"{name} {shape} {dims} {keep}")
+
+
+def test_tanh_backward_and_dot_products_are_torchs_bit_for_bit():
+    """torch's tanh_backward computes 1 - y * y as one fused multiply-add (GCC's contraction); a 1x1 product is
+    MKL's sgemm with b transposed, as torch's addmm calls it."""
+    torch.set_num_threads(1)
+    tl.set_num_threads(1)
+    rng = np.random.default_rng(12)
+    for n in (7, 100, 1001):
+        x = rng.standard_normal(n).astype(np.float32)
+        g = rng.standard_normal(n).astype(np.float32)
+        grads = []
+        for lib in (tl, torch):
+            t = lib.tensor(x, requires_grad=True)
+            t.tanh().backward(lib.tensor(g))
+            grads.append(t.grad.numpy())
+        np.testing.assert_array_equal(*grads)
+    for k in (15, 300):
+        a = rng.standard_normal((1, k)).astype(np.float32)
+        b = rng.standard_normal((k, 1)).astype(np.float32)
+        np.testing.assert_array_equal(tl.tensor(a).mm(tl.tensor(b)).numpy(),
+                                      torch.tensor(a).mm(torch.tensor(b)).numpy())
+        col = rng.standard_normal((k, 1)).astype(np.float32)
+        np.testing.assert_array_equal((tl.tensor(col).t() @ tl.tensor(b)).numpy(),
+                                      (torch.tensor(col).t() @ torch.tensor(b)).numpy())
