@@ -808,11 +808,14 @@ def embedding_bag(input, weight, offsets=None, max_norm=None, norm_type=2, scale
             bags.append(_ops.zeros(weight.shape[1], dtype=weight.dtype, device=weight.device))
             continue
         part = emb[s:e]
+        if mode != "max":       # torch's bag kernel adds the rows in order (not its sum's cascade): index_add's
+            rows = _ops.zeros(e - s, dtype=_D.int64, device=part.device)
+            total = _ops.zeros(1, part.shape[1], dtype=part.dtype, device=part.device).index_add(0, rows, part)[0]
         if mode == "sum":
-            bags.append(part.sum(0))
+            bags.append(total)
         elif mode == "mean":
             cnt = keep[s:e].sum() if keep is not None else e - s
-            bags.append(part.sum(0) / (_E.clamp(cnt, min=1) if keep is not None else cnt))
+            bags.append(total / (_E.clamp(cnt, min=1) if keep is not None else cnt))
         else:
             bags.append(part.amax(0))
     return _ops.stack(bags, 0)
