@@ -2017,10 +2017,10 @@ static PyObject *mod_adam_step(PyObject *self, PyObject *const *args, Py_ssize_t
 /* ---- torch's fused Adam / AdamW step (torch.optim.Adam(fused=True): _fused_adam_ / _fused_adamw_ on the CPU, ------
  * ATen/native/cpu/FusedAdamKernel.cpp's adam_math) for float32 and bfloat16 parameters. float32 arithmetic throughout
  * (bfloat16 read into float32 and each result rounded once, to nearest even, where stored), with the multiply-adds GCC
- * builds torch with, found by testing against torch 2.13 (AVX-512): the lerp an explicit fma; weight decay (Adam's)
- * fma(p, wd, g); exp_avg_sq fma(c * g, g, v * beta2) in the vector loop and in the tail's 8-wide part GCC vectorises,
- * fma(v, beta2, (c * g) * g) in the rest of the tail; the update p + (-step_size * m) / (sqrt(v) / bc2_sqrt + eps).
- * `lanes`: the vector loop's width in elements (torch's Vectorized<scalar_t>::size()), which decides the tail. */
+ * builds torch with, found by testing against torch 2.13: the lerp an explicit fma; Adam's weight decay fma(p, wd, g);
+ * exp_avg_sq fma(c * g, g, v * beta2) in the vector loop, fma(v, beta2, (c * g) * g) in the scalar rest; the update
+ * p + (-step_size * m) / (sqrt(v) / bc2_sqrt + eps). torch registers the kernel without AVX-512 (REGISTER_DISPATCH), so
+ * AVX-512 CPUs run its AVX2 build too: `lanes`, the vector loop's width (8 floats, 16 halves), decides the rest. */
 static inline float bf16_load(const uint16_t *a, Py_ssize_t i)
 {
     uint32_t u = (uint32_t)a[i] << 16;
@@ -2099,7 +2099,7 @@ __attribute__((target("avx2,fma"))) static inline void fa_store8(void *a, Py_ssi
     _mm_storeu_si128((__m128i *)((uint16_t *)a + i), packed);
 }
 
-/* elements [0, n) (n a multiple of 8) 8 at a time, FORM 1 throughout: the same operations as the scalar loop's, each
+/* elements [0, n) (n a multiple of 8) 8 at a time, form 1 throughout: the same operations as the scalar loop's, each
  * element's own (an exact product by 1 or -1 for maximize, a multiply by 1 where AdamW's decay is off) */
 __attribute__((target("avx2,fma"))) static void fused_adam_avx2(void *p, const void *g, void *m, void *v, void *vmax,
                                                                 Py_ssize_t n, int bf, const FusedAdamH *H)
@@ -2162,8 +2162,7 @@ static int fused_adam_one(PyObject *const *o, double step, double lr, double bet
     H->bc2s = (float)sqrt(bc2);
     H->nss = (float)(-(lr / bc1));
     Py_ssize_t n = bf[0].len / (half ? 2 : 4);
-    /* torch's vector loop takes n - n % lanes; GCC vectorised its scalar tail 8 at a time (form 1), the rest form 0 */
-    Py_ssize_t tail = n - n % lanes, wide = tail + (n - tail) / 8 * 8, lo = 0;
+    Py_ssize_t wide = n - n % lanes, lo = 0;        /* torch's vector loop (form 1), then its scalar rest (form 0) */
     PyThreadState *ts = n >= 65536 ? PyEval_SaveThread() : NULL;
 #if defined(__x86_64__) || defined(__i386__)
     if (use_avx2) {

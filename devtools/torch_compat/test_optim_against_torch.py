@@ -384,7 +384,7 @@ def test_half_updates_are_torchs_bit_for_bit(name, kw, dtype):
 def test_fused_adam_is_torchs_fused_kernel_bit_for_bit(name, kw, dtype):
     """fused=True is torch's _fused_adam_ / _fused_adamw_ CPU kernel to the bit, not its single-tensor loop (43% of a
     bfloat16 AdamW's elements differed): float32 arithmetic with one rounding per stored result, the multiply-adds
-    GCC built torch's kernel with, on sizes whose vector loop, 8-wide tail and scalar rest all occur; the profile's
+    GCC built torch's kernel with, on sizes whose vector loop and scalar rest both occur; the profile's
     tree is torch's (_foreach_add_ over each counter's add_, _fused_adamw_ over each item)."""
     rng = np.random.default_rng(21)
     sizes = [1, 7, 8, 15, 16, 17, 31, 33, 40, 63, 64 * 33 + 13, 1000]

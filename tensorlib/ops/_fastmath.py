@@ -192,13 +192,13 @@ def fused_adam(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, steps, lr,
                maximize):
     """torch's fused Adam / AdamW step (fused=True: _fused_adam_ / _fused_adamw_, its CPU kernel FusedAdamKernel.cpp)
     on lists of the parameters' NumPy arrays, in place, to the bit (tensorlib/_cmath.c fused_adam: float32 arithmetic,
-    each result rounded once where stored, on torch's lane count for this CPU): max_exp_avg_sqs None without amsgrad,
-    steps the counts (floats) after this step's increment. The caller has checked the arrays: C-contiguous, each
-    parameter's of one shape and dtype, float32, bfloat16, or float16 (through float32 copies, rounded back once).
-    False where the extension is missing (nothing written)."""
+    each result rounded once where stored, in the vector loop and scalar rest of torch's AVX2 build):
+    max_exp_avg_sqs None without amsgrad, steps the counts (floats) after this step's increment. The caller has
+    checked the arrays: C-contiguous, each parameter's of one shape and dtype, float32, bfloat16, or float16 (through
+    float32 copies, rounded back once). False where the extension is missing (nothing written)."""
     if _FUSED_ADAM is None:
         return False
-    lanes = float_lanes()
+    lanes = 8       # (torch's AVX2 build: its fused kernel is registered without AVX-512, 8 floats, 16 halves)
     lists = [params, grads, exp_avgs, exp_avg_sqs] + ([max_exp_avg_sqs] if max_exp_avg_sqs is not None else [])
     dt = params[0].dtype if params else _F32
     if dt == _F32 and all(x.dtype == _F32 for x in params):
