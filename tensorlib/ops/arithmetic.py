@@ -10,7 +10,7 @@ from .. import _hooks as _H
 from .broadcast import SINK, QUIET, quiet_arrays, quiet_operand, quiet_sum_to, sum_to
 from .comparison import BITWISE_AND, GE, LE, eq, ge, gt, isnan, le, lt, where
 from .unary_math import exp, log, neg, reciprocal, trunc
-from .._opdef import with_defaults
+from .._opdef import op_at, with_defaults
 from ._define import (Tensor, dispatch, half_in_float32, kind_of, name_by_operands, np, op, public, refuse_complex,
                       torch_op, unwrap_scalar, write_out)
 from ._rows import clamp_array
@@ -522,14 +522,17 @@ def POW(xp, a, b):
         raise RuntimeError("Integers to negative integer powers are not allowed.")
     if type(b) in (int, float) and b in (3, -2, -0.5) and type(a) is np.ndarray and a.dtype.kind == "f":
         # torch's CPU kernel for these exponents (pow_tensor_scalar_optimized): products, not pow(); NumPy's
-        # own fast exponents (2, 0.5, -1: square, sqrt, reciprocal) are torch's already. x ** 3 by powf took
-        # 7x torch's time on 512K float32.
+        # own fast exponents (2, -1: square, reciprocal) are torch's already, 0.5 is torch's sqrt (below). x ** 3
+        # by powf took 7x torch's time on 512K float32. Other exponents: torch's vector loop takes Sleef's powf
+        # (not ported: last-bit differences), its scalar tail libm's, as NumPy.
         y = np.sqrt(a) if b == -0.5 else np.multiply(a, a)
         if y.__class__ is not np.ndarray:   # a 0-d input's result comes back a NumPy scalar: no out= for the next
             y = np.asarray(y)
         if b == 3:
             return np.multiply(y, a, out=y)
         return np.reciprocal(y, out=y)
+    if b == 0.5 and type(b) is float and type(a) is np.ndarray and a.dtype.kind == "f":
+        return op_at("sqrt").kernel(xp, a)      # torch's pow: its sqrt kernel (MKL VML's where torch has it)
     if hasattr(b, "ndim") and b.dtype.kind in "iu" and kind_of(a) in "biu":
         return _int_pow(xp, a, b)
     if type(b) is bool and getattr(a, "dtype", None) == np.bool_:     # torch: a mask ** a bool is a mask
