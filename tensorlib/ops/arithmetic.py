@@ -531,7 +531,7 @@ def POW(xp, a, b):
         if b == 3:
             return np.multiply(y, a, out=y)
         return np.reciprocal(y, out=y)
-    if b == 0.5 and type(b) is float and type(a) is np.ndarray and a.dtype.kind == "f":
+    if type(b) is float and b == 0.5 and type(a) is np.ndarray and a.dtype.kind == "f":
         return op_at("sqrt").kernel(xp, a)      # torch's pow: its sqrt kernel (MKL VML's where torch has it)
     if hasattr(b, "ndim") and b.dtype.kind in "iu" and kind_of(a) in "biu":
         return _int_pow(xp, a, b)
