@@ -275,6 +275,35 @@ __attribute__((target("avx2,fma"))) static void sigmoid_torch(const float *x, fl
     for (; i < n; i++)
         y[i] = 1.0f / (1.0f + expf(-x[i]));
 }
+
+/* torch's silu and silu_backward (Activation.cpp: w lanes, torch's for the CPU, two vectors a step, the rest by the
+ * scalar formula with libm's expf): x / (1 + exp(-x)); dy * s * (1 + x * (1 - s)) with
+ * s = 1 / (1 + exp(-x)) and 1 + x * (1 - s) one fused multiply-add, as GCC contracts it (g NULL: the forward) */
+__attribute__((target("avx2,fma"), optimize("fp-contract=off"))) static void silu_torch(const float *g, const float *x,
+                                                                                        float *y, Py_ssize_t n, int w)
+{
+    const __m256 zero = _mm256_setzero_ps(), one = _mm256_set1_ps(1.0f);
+    Py_ssize_t vec_end = n - n % (2 * w), i = 0;
+    for (; i < vec_end; i += 8) {
+        __m256 v = _mm256_loadu_ps(x + i);
+        __m256 d = _mm256_add_ps(one, sleef_exp8(_mm256_sub_ps(zero, v)));
+        if (g == NULL) {
+            _mm256_storeu_ps(y + i, _mm256_div_ps(v, d));
+            continue;
+        }
+        __m256 s = _mm256_div_ps(one, d);
+        __m256 t = _mm256_fmadd_ps(v, _mm256_sub_ps(one, s), one);
+        _mm256_storeu_ps(y + i, _mm256_mul_ps(_mm256_mul_ps(_mm256_loadu_ps(g + i), s), t));
+    }
+    for (; i < n; i++) {
+        if (g == NULL) {
+            y[i] = x[i] / (1.0f + expf(-x[i]));
+            continue;
+        }
+        float s = 1.0f / (1.0f + expf(-x[i]));
+        y[i] = g[i] * s * fmaf(x[i], 1.0f - s, 1.0f);
+    }
+}
 #endif
 
 /* The buffers of args[0..count) (None: a NULL buffer where `optional` says so), each C-contiguous, of one float
@@ -439,6 +468,45 @@ static PyObject *mod_exp_f32(PyObject *self, PyObject *const *args, Py_ssize_t n
 static PyObject *mod_tanh_f32(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
     return apply_f32(args, nargs, F_TANH);
+}
+
+/* silu_f32(g, x, out, w): torch's silu (g None) or silu_backward (g the gradient) of C-contiguous float32 buffers of
+ * one length, out writable (it may be x or g), on w lanes (torch's for the CPU: _fastmath.float_lanes); False without
+ * AVX2 (nothing written: the caller's formula) */
+static PyObject *mod_silu_f32(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 4) {
+        PyErr_SetString(PyExc_TypeError, "silu_f32(g, x, out, w)");
+        return NULL;
+    }
+    long w = PyLong_AsLong(args[3]);
+    if (w == -1 && PyErr_Occurred())
+        return NULL;
+    if (w != 8 && w != 16) {
+        PyErr_SetString(PyExc_ValueError, "silu_f32: w is 8 or 16");
+        return NULL;
+    }
+#if HAVE_X86
+    if (!use_avx2)
+        Py_RETURN_FALSE;
+    Py_buffer bf[3];
+    int isd;
+    if (get_buffers(args, 3, bf, "100", "001", &isd) < 0)
+        return NULL;
+    if (isd || bf[1].len != bf[2].len || (bf[0].buf != NULL && bf[0].len != bf[1].len)) {
+        release_buffers(bf, 3);
+        PyErr_SetString(PyExc_ValueError, "silu_f32: C-contiguous float32 buffers of one length");
+        return NULL;
+    }
+    Py_ssize_t n = bf[1].len / 4;
+    Py_BEGIN_ALLOW_THREADS
+    silu_torch(bf[0].buf, bf[1].buf, bf[2].buf, n, (int)w);
+    Py_END_ALLOW_THREADS
+    release_buffers(bf, 3);
+    Py_RETURN_TRUE;
+#else
+    Py_RETURN_FALSE;
+#endif
 }
 
 static PyObject *mod_sigmoid_f32(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
@@ -3243,6 +3311,8 @@ static PyMethodDef module_methods[] = {
      "nll_sum(x, w, keep): (-sum(x * w), sum(w)) over kept rows in torch's nll_loss cascade order, float32/float64"},
     {"torch_lanes", (PyCFunction)(void (*)(void))mod_torch_lanes, METH_FASTCALL,
      "torch_lanes([w]): torch's Vectorized<float> lanes on this CPU (8 or 16), set to w when given"},
+    {"silu_f32", (PyCFunction)(void (*)(void))mod_silu_f32, METH_FASTCALL,
+     "silu_f32(g, x, out, w): torch's float32 silu (g None) or silu_backward on w lanes; False without AVX2"},
     {"sigmoid_f32", (PyCFunction)(void (*)(void))mod_sigmoid_f32, METH_FASTCALL,
      "sigmoid_f32(x, out): out = sigmoid(x) as torch's float32 kernel computes it, float32"},
     {"adam_vml", (PyCFunction)(void (*)(void))mod_adam_vml, METH_FASTCALL,

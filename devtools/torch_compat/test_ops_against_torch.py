@@ -693,13 +693,25 @@ def test_sums_and_means_are_torchs_bit_for_bit(dtype):
 
 def test_tanh_backward_and_dot_products_are_torchs_bit_for_bit():
     """torch's tanh_backward computes 1 - y * y as one fused multiply-add (GCC's contraction); a 1x1 product is
-    MKL's sgemm with b transposed, as torch's addmm calls it; x ** 0.5 is torch's sqrt kernel (MKL VML's)."""
+    MKL's sgemm with b transposed, as torch's addmm calls it; x ** 0.5 is torch's sqrt kernel (MKL VML's); float32
+    silu and silu_backward are torch's kernels."""
     torch.set_num_threads(1)
     tl.set_num_threads(1)
     rng = np.random.default_rng(12)
     for dtype in (np.float32, np.float64):
         x = np.abs(rng.standard_normal(10007) * 3).astype(dtype)
         np.testing.assert_array_equal((tl.tensor(x) ** 0.5).numpy(), (torch.tensor(x) ** 0.5).numpy())
+    for n in (16, 33, 10007):       # silu and its backward (Sleef's exp, libm's in the tail, one fused multiply-add)
+        x = (rng.standard_normal(n) * 3).astype(np.float32)
+        g = rng.standard_normal(n).astype(np.float32)
+        got = []
+        for lib in (tl, torch):
+            t = lib.tensor(x, requires_grad=True)
+            y = lib.nn.functional.silu(t)
+            y.backward(lib.tensor(g))
+            got.append((y.detach().numpy(), t.grad.numpy()))
+        np.testing.assert_array_equal(got[0][0], got[1][0])
+        np.testing.assert_array_equal(got[0][1], got[1][1])
     for n in (7, 100, 1001):
         x = rng.standard_normal(n).astype(np.float32)
         g = rng.standard_normal(n).astype(np.float32)

@@ -25,7 +25,8 @@ __all__ = ["exp", "tanh", "vml", "sigmoid", "nll_sum", "add_rows", "bind_adam_sq
            "FMA_LERP", "FMA_ADDCMUL", "FMA_TANH_BACKWARD", "threshold_backward", "copy_", "astype", "gelu",
            "gelu_backward", "layer_norm", "layer_norm_backward", "batch_norm", "batch_norm_backward",
            "log_softmax_backward_rows", "lstm_step", "lstm_step_backward", "transposed", "MIN_SIZE", "LN_MAX", "FAST",
-           "VECTOR_LOOPS", "ADAM", "ADAM_MAX", "stamps", "fused_adam", "HAS_FUSED_ADAM", "torch_sum", "add_reduce"]
+           "VECTOR_LOOPS", "ADAM", "ADAM_MAX", "stamps", "fused_adam", "HAS_FUSED_ADAM", "torch_sum", "add_reduce",
+           "silu"]
 
 _M = load("tensorlib._cmath")
 FAST = _M is not None and bool(_M.available())
@@ -232,6 +233,23 @@ def sigmoid(x, out=None):
         out = np.empty(x.shape, _F32)
     _SIGMOID(x, out)
     return out
+
+
+_SILU: Any = getattr(_M, "silu_f32", None) if FAST and _M is not None else None
+
+
+def silu(x, g=None):
+    """torch's float32 silu (g None) or silu_backward(g, x) to the bit (tensorlib/_cmath.c silu_f32: Sleef's
+    vectorised exp, libm's over the scalar tail, on torch's lane count for this CPU; the backward's
+    1 + x * (1 - s) one fused multiply-add, as GCC builds torch's kernel), as a new array, for C-contiguous float32
+    NumPy arrays of one shape where the AVX2 path runs; None elsewhere (the caller runs its NumPy formula)."""
+    if _SILU is None or type(x) is not np.ndarray or x.dtype != _F32 or not x.flags.c_contiguous:
+        return None
+    if g is not None and (type(g) is not np.ndarray or g.dtype != _F32 or g.shape != x.shape
+                          or not g.flags.c_contiguous):
+        return None
+    out = np.empty(x.shape, _F32)
+    return out if _SILU(g, x, out, float_lanes()) else None
 
 
 _ADD_ROWS: Any = getattr(_M, "add_rows", None) if _M is not None else None

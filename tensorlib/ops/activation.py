@@ -5,7 +5,7 @@ import math
 
 from .. import _hooks as _H
 from ._fastmath import exp as fast_exp, gelu as _fast_gelu, gelu_backward as _fast_gelu_backward
-from ._fastmath import sigmoid as _fast_sigmoid
+from ._fastmath import sigmoid as _fast_sigmoid, silu as _fast_silu
 from ._fastmath import leaky as _fast_leaky, tanh as fast_tanh, threshold_backward as _fast_threshold_backward
 from .broadcast import _sum_to_axes as sum_to_axes, _sum_to_kernel as sum_to_array, sum_to
 from .comparison import gt, where
@@ -310,6 +310,10 @@ def _silu_k(xp, a):
     """a * sigmoid(a); float16 and bfloat16 in float32, rounded once (torch's opmath)."""
     if a.dtype is F16 or a.dtype is D.BF16:
         return half_in_float32(_silu_k, xp, a)
+    if xp is np:
+        r = _fast_silu(a)       # (float32: torch's kernel to the bit)
+        if r is not None:
+            return r
     return a * _sigmoid_k(xp, a)
 
 
@@ -325,13 +329,17 @@ def SILU_BACKWARD(xp, g, x):
     g * s * (1 + x * (1 - s)), s = sigmoid(x); float16 and bfloat16 in float32, as torch's kernel."""
     if g.dtype is F16 or g.dtype is D.BF16:
         return half_in_float32(SILU_BACKWARD.kernel, xp, g, x)
+    if xp is np:
+        r = _fast_silu(x, g)    # (float32: torch's kernel to the bit, its fused multiply-add too)
+        if r is not None:
+            return r
     s = _sigmoid_k(xp, x)
     t = xp.subtract(1, s, dtype=s.dtype)
     t *= x
     t += 1
-    t *= s
-    t *= g
-    return t.astype(g.dtype, copy=False)
+    r = xp.multiply(g, s, dtype=s.dtype)    # (torch's order: (g * s) * (1 + x * (1 - s)))
+    r *= t
+    return r.astype(g.dtype, copy=False)
 
 
 def _silu_composite(ctx, g):

@@ -994,3 +994,26 @@ def test_add_rows_is_add_at_bit_for_bit():
     assert _fastmath.add_rows(out, np.array([1, 1]), wide[:, ::2]) and (out[1] == [4, 8]).all()     # strided src
     assert not _fastmath.add_rows(out, np.array([0]), np.ones((1, 2)))                     # another dtype
     assert not _fastmath.add_rows(out, np.array([0, 1]), out[2:])                           # src inside out
+
+
+def test_silu_and_its_backward_follow_the_formula():
+    """_fastmath.silu (torch's float32 kernels: Sleef's exp, libm's in the tail; devtools checks torch's bits): the
+    forward x / (1 + exp(-x)) within 2 ulp of float64's and the backward g * s * (1 + x * (1 - s)) near it, every
+    length's tail too; the ops take it."""
+    from tensorlib.ops import _fastmath as FM
+    rng = np.random.default_rng(5)
+    for n in (5, 31, 32, 33, 1000):
+        x = (rng.standard_normal(n) * 4).astype(np.float32)
+        g = rng.standard_normal(n).astype(np.float32)
+        y, d = FM.silu(x), FM.silu(x, g)
+        if y is None:
+            pytest.skip("no AVX2 here: NumPy's formula runs")
+        x64 = x.astype(np.float64)
+        s = 1 / (1 + np.exp(-x64))
+        np.testing.assert_array_max_ulp(y, (x64 * s).astype(np.float32), 2)
+        np.testing.assert_allclose(d, g * s * (1 + x64 * (1 - s)), rtol=2e-6, atol=2e-6)     # (float32 rounding)
+        t = tl.tensor(x, requires_grad=True)
+        out = tl.nn.functional.silu(t)
+        out.backward(tl.tensor(g))
+        np.testing.assert_array_equal(out.detach().numpy(), y)
+        np.testing.assert_array_equal(t.grad.numpy(), d)
