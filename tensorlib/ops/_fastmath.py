@@ -25,7 +25,7 @@ __all__ = ["exp", "tanh", "vml", "sigmoid", "nll_sum", "add_rows", "bind_adam_sq
            "FMA_LERP", "FMA_ADDCMUL", "FMA_TANH_BACKWARD", "threshold_backward", "copy_", "astype", "gelu",
            "gelu_backward", "layer_norm", "layer_norm_backward", "batch_norm", "batch_norm_backward",
            "log_softmax_backward_rows", "lstm_step", "lstm_step_backward", "transposed", "MIN_SIZE", "LN_MAX", "FAST",
-           "VECTOR_LOOPS", "ADAM", "ADAM_MAX", "stamps", "fused_adam", "HAS_FUSED_ADAM", "torch_sum", "add_reduce",
+           "VECTOR_LOOPS", "ADAM", "ADAM_MAX", "stamps", "fused_adam", "HAS_FUSED_ADAM", "cascade_sum", "add_reduce",
            "silu"]
 
 _M = load("tensorlib._cmath")
@@ -133,7 +133,7 @@ def float_lanes() -> int:
 _SUM_CASCADE: Any = getattr(_M, "sum_cascade", None) if FAST and _M is not None else None
 
 
-def torch_sum(a, ax=None, keepdim=False):
+def cascade_sum(a, ax=None, keepdim=False):
     """a.sum(axis=ax, keepdims=keepdim) in torch's order (tensorlib/_cmath.c sum_cascade: its cascade of partial sums
     on its AVX2 build's lanes, to the bit at 1 thread), or None where that does not apply: a C-contiguous,
     non-empty float32/float64 NumPy array whose reduced axes (ax a tuple of non-negative ints, None for all), size-1
@@ -174,12 +174,12 @@ def torch_sum(a, ax=None, keepdim=False):
 
 
 def add_reduce(a, axis=None, dtype=None, out=None, keepdims=False):
-    """np.add.reduce(a, axis, dtype, out, keepdims)'s value in torch's summation order where `torch_sum` takes the
+    """np.add.reduce(a, axis, dtype, out, keepdims)'s value in torch's summation order where `cascade_sum` takes the
     array (dtype and out None), else NumPy's (a 0-d array for a full sum where NumPy gives a scalar)."""
     if dtype is None and out is None and type(a) is np.ndarray:
         if type(axis) is int:
             axis = (axis % a.ndim,) if a.ndim else None
-        r = torch_sum(a, axis, keepdims)
+        r = cascade_sum(a, axis, keepdims)
         if r is not None:
             return r
     return np.add.reduce(a, axis, dtype, out, keepdims)

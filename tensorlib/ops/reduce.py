@@ -170,7 +170,7 @@ _F32, _F64 = np.dtype(np.float32), np.dtype(np.float64)
 
 def mean_of(a, ax=None, keepdim=False):
     """a.mean(axis=ax, keepdims=keepdim) as torch's CPU mean computes it: for a non-empty float32/float64 NumPy array
-    the sum (in torch's order where _fastmath.torch_sum takes it), then a division by the count in the array's dtype
+    the sum (in torch's order where _fastmath.cascade_sum takes it), then a division by the count in the array's dtype
     (torch's sum(...).div_(n)); else NumPy's mean."""
     if type(a) is not np.ndarray or not a.size or (a.dtype is not _F32 and a.dtype is not _F64):
         return a.mean(axis=ax, keepdims=keepdim)

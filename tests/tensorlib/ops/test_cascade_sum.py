@@ -1,4 +1,4 @@
-"""Sums in torch's order (tensorlib/_cmath.c sum_cascade, _fastmath.torch_sum): ATen's cascade_sum as its AVX2 build
+"""Sums in torch's order (tensorlib/_cmath.c sum_cascade, _fastmath.cascade_sum): ATen's cascade_sum as its AVX2 build
 runs it (8 float / 4 double lanes), checked here against a plain-Python transcription of that algorithm (scalar
 additions, in the same order), and against the ops that use it. devtools/torch_compat checks torch itself."""
 import numpy as np
@@ -7,7 +7,7 @@ import pytest
 import tensorlib as tl
 from tensorlib.ops import _fastmath
 
-pytestmark = pytest.mark.skipif(_fastmath.torch_sum(np.ones(3, np.float32)) is None,
+pytestmark = pytest.mark.skipif(_fastmath.cascade_sum(np.ones(3, np.float32)) is None,
                                 reason="tensorlib._cmath is not built here")
 
 
@@ -91,7 +91,7 @@ def test_full_sums_follow_the_cascade(dtype):
     rng = np.random.default_rng(1)
     for n in list(range(2, 40)) + [63, 64, 65, 200, 1023, 1024, 1031, 5000]:
         x = (rng.standard_normal(n) * rng.choice([1.0, 1e4], n)).astype(dtype)
-        got = _fastmath.torch_sum(x)
+        got = _fastmath.cascade_sum(x)
         assert got.shape == () and got == _inner(x, lanes), n
 
 
@@ -102,18 +102,18 @@ def test_axis_sums_follow_the_cascade(dtype):
     for rows, cols in [(100, 10), (17, 3), (40, 70), (33, 8), (5, 130), (300, 1), (2, 2)]:
         x = (rng.standard_normal((rows, cols)) * 100).astype(dtype)
         want = _outer(x, lanes) if cols > 1 else [_inner(x[:, 0].copy(), lanes)]     # (a size-1 dim drops out)
-        np.testing.assert_array_equal(_fastmath.torch_sum(x, (0,)), want)
+        np.testing.assert_array_equal(_fastmath.cascade_sum(x, (0,)), want)
         if cols > 1:
-            np.testing.assert_array_equal(_fastmath.torch_sum(x, (1,), True)[:, 0], [_inner(r, lanes) for r in x])
+            np.testing.assert_array_equal(_fastmath.cascade_sum(x, (1,), True)[:, 0], [_inner(r, lanes) for r in x])
     x = rng.standard_normal((4, 6, 5)).astype(dtype)            # (outer, red, inner): per outer slab
-    np.testing.assert_array_equal(_fastmath.torch_sum(x, (1,)), np.stack([_outer(s, lanes) for s in x]))
+    np.testing.assert_array_equal(_fastmath.cascade_sum(x, (1,)), np.stack([_outer(s, lanes) for s in x]))
 
 
 def test_where_the_cascade_does_not_apply_numpy_sums():
     x = np.ones((3, 4, 5), np.float32)
-    assert _fastmath.torch_sum(x, (0, 2)) is None               # reduced axes apart: NumPy's
-    assert _fastmath.torch_sum(x.transpose(1, 0, 2), (0,)) is None      # not C-contiguous
-    assert _fastmath.torch_sum(np.ones(4, np.int64)) is None
+    assert _fastmath.cascade_sum(x, (0, 2)) is None               # reduced axes apart: NumPy's
+    assert _fastmath.cascade_sum(x.transpose(1, 0, 2), (0,)) is None      # not C-contiguous
+    assert _fastmath.cascade_sum(np.ones(4, np.int64)) is None
     np.testing.assert_array_equal(_fastmath.add_reduce(x, (0, 2)), np.add.reduce(x, (0, 2)))
 
 
