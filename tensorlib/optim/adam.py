@@ -115,11 +115,15 @@ class Adam(Optimizer):
         parameter's update in one pass of torch's fused kernel (_fused_adam_ / _fused_adamw_: float32 arithmetic,
         one rounding per stored result: _fastmath.fused_adam), each call in its op's region. False, nothing done,
         where the kernel does not take every parameter (float64, CUDA or strided tensors, numbers other than
-        floats): the single-tensor loop then runs, torch's update with its roundings."""
+        floats), and where an observer other than a profile watches ops (an op hook, autocast...: the kernel is no
+        dispatched op, so the loop's dispatched ops run, which it sees; a profile records the regions below): the
+        single-tensor loop then runs, torch's update with its roundings."""
         for h in (lr, beta1, beta2, wd, eps):
             if type(h) is not float and type(h) is not int:
                 return False
         if not _FM.HAS_FUSED_ADAM:      # (tensorlib._cmath, which has the kernel, not built or turned off)
+            return False
+        if _H.full_path and not records_ran():      # (as _c_steps: observers the regions do not serve)
             return False
         states = []
         for p, g in pairs:

@@ -119,3 +119,28 @@ def test_fused_step_profile_is_torchs_tree():
     assert tree == [("Optimizer.step#AdamW.step", None), ("aten::_foreach_add_", "Optimizer.step#AdamW.step"),
                     *per_counter * 2, ("aten::_fused_adamw_", "Optimizer.step#AdamW.step"), *per_item * 2]
     assert [p.detach().numpy()[0] for p in ps][0] < 1.0
+
+
+def test_an_op_hook_sees_the_update_as_dispatched_ops():
+    """The fused kernel is no dispatched op: under an op hook that is not a profile's recorder the single-tensor
+    loop runs (torch's update, its ops seen by the hook), as Adam's other C paths do."""
+    from tensorlib import dispatch as D
+
+    class Ops(D.Hook):
+        def __init__(self):
+            self.names = []
+
+        def op_enter(self, op, inputs, attrs, phase, seq):
+            self.names.append(op.name)
+
+    p = tl.nn.Parameter(tl.ones(8))
+    opt = tl.optim.AdamW([p], lr=1e-3, fused=True)
+    p.grad = tl.ones(8)
+    hook = Ops()
+    D.add_hook(hook)
+    try:
+        opt.step()
+    finally:
+        D.remove_hook(hook)
+    assert "lerp_" in hook.names and "addcdiv_" in hook.names
+    assert p.detach().numpy()[0] < 1.0
